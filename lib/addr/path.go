@@ -1,0 +1,205 @@
+// Package addr checks and handles RFC 5321 envelope addresses: the Mailbox
+// of MAIL FROM and RCPT TO, widened to UTF-8 by RFC 6531, and the ESMTP
+// parameters that follow a path. It is part of mlm's internals, not a public
+// API.
+//
+// Values from outside (the MTA's environment, argv, member lists) are
+// checked, and a bad value is refused, never cleaned (DESIGN.md §3 rule 4).
+package addr
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxPath is the longest reverse- or forward-path, angle brackets included
+// (RFC 5321 §4.5.3.1.3).
+const MaxPath = 256
+
+// CheckMailbox returns nil if s is an RFC 5321 §4.1.2 Mailbox
+// (Local-part "@" Domain or address-literal), with UTF-8 allowed in atoms,
+// quoted strings and domain labels as RFC 6531 §3.3 allows. Source routes
+// and the bare "Postmaster" form are refused.
+func CheckMailbox(s string) error {
+	if len(s)+2 > MaxPath {
+		return fmt.Errorf("address longer than %d octets", MaxPath-2)
+	}
+	if !utf8.ValidString(s) {
+		return errors.New("address is not valid UTF-8")
+	}
+	at := localEnd(s)
+	if at < 0 {
+		return errors.New("bad local part")
+	}
+	if at == len(s) || s[at] != '@' {
+		return errors.New("missing @domain")
+	}
+	if at == 0 {
+		return errors.New("empty local part")
+	}
+	return checkDomain(s[at+1:])
+}
+
+// localEnd returns the index just past the local part at the start of s,
+// or -1 if it is not a Dot-string or Quoted-string.
+func localEnd(s string) int {
+	if strings.HasPrefix(s, `"`) {
+		for i := 1; i < len(s); i++ {
+			switch c := s[i]; {
+			case c == '\\':
+				i++
+				if i >= len(s) || s[i] < 32 || s[i] > 126 {
+					return -1
+				}
+			case c == '"':
+				return i + 1
+			case c < 32 || c == 127:
+				return -1
+			}
+		}
+		return -1
+	}
+	i, atomLen := 0, 0
+	for ; i < len(s) && s[i] != '@'; i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if atomLen == 0 {
+				return -1
+			}
+			atomLen = 0
+			continue
+		case c >= 0x80 || isAtext(c):
+		default:
+			return -1
+		}
+		atomLen++
+	}
+	if atomLen == 0 {
+		return -1
+	}
+	return i
+}
+
+// isAtext reports whether c is an RFC 5322 atext octet.
+func isAtext(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+}
+
+func checkDomain(d string) error {
+	if d == "" {
+		return errors.New("empty domain")
+	}
+	if d[0] == '[' {
+		return checkLiteral(d)
+	}
+	if len(d) > 255 {
+		return errors.New("domain longer than 255 octets")
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("bad domain label %q", label)
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("bad domain label %q", label)
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 0x80 || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+				return fmt.Errorf("bad domain label %q", label)
+			}
+		}
+	}
+	return nil
+}
+
+// checkLiteral checks an RFC 5321 §4.1.3 address-literal.
+func checkLiteral(d string) error {
+	bad := fmt.Errorf("bad address literal %q", d)
+	if len(d) < 3 || d[len(d)-1] != ']' {
+		return bad
+	}
+	in := d[1 : len(d)-1]
+	tag, rest, general := strings.Cut(in, ":")
+	switch {
+	case !general:
+		a, err := netip.ParseAddr(in)
+		if err != nil || !a.Is4() {
+			return bad
+		}
+	case strings.EqualFold(tag, "IPv6"):
+		a, err := netip.ParseAddr(rest)
+		if err != nil || !a.Is6() || a.Zone() != "" {
+			return bad
+		}
+	default:
+		if checkDomain(tag) != nil || strings.ContainsRune(tag, '.') || rest == "" {
+			return bad
+		}
+		// dcontent; ">" is refused too, though RFC 5321 allows it, so
+		// that the end of a path is the first ">" outside quotes.
+		for i := 0; i < len(rest); i++ {
+			if c := rest[i]; c < 33 || c > 126 || c == '[' || c == '\\' || c == ']' || c == '>' {
+				return bad
+			}
+		}
+	}
+	return nil
+}
+
+// CheckParam returns nil if p is an RFC 5321 §4.1.2 esmtp-param
+// (keyword ["=" value]), the value widened to UTF-8 by RFC 6531 §3.3.
+func CheckParam(p string) error {
+	kw, val, hasVal := strings.Cut(p, "=")
+	if kw == "" || kw[0] == '-' {
+		return fmt.Errorf("bad ESMTP parameter %q", p)
+	}
+	for i := 0; i < len(kw); i++ {
+		c := kw[i]
+		if !(c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return fmt.Errorf("bad ESMTP parameter %q", p)
+		}
+	}
+	if !hasVal {
+		return nil
+	}
+	if val == "" || !utf8.ValidString(val) {
+		return fmt.Errorf("bad ESMTP parameter %q", p)
+	}
+	for i := 0; i < len(val); i++ {
+		if c := val[i]; c < 33 || c == '=' || c == 127 {
+			return fmt.Errorf("bad ESMTP parameter %q", p)
+		}
+	}
+	return nil
+}
+
+// SplitPath splits s, which starts with an RFC 5321 path in angle brackets,
+// into the mailbox between the brackets ("" for the null path "<>") and
+// what follows the closing bracket. It finds the bracket with the
+// local part's quoting in mind but does not check the mailbox.
+func SplitPath(s string) (mailbox, rest string, err error) {
+	if !strings.HasPrefix(s, "<") {
+		return "", "", errors.New("path does not start with <")
+	}
+	quoted := false
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if quoted {
+				i++
+			}
+		case '"':
+			quoted = !quoted
+		case '>':
+			if !quoted {
+				return s[1:i], s[i+1:], nil
+			}
+		}
+	}
+	return "", "", errors.New("path has no closing >")
+}

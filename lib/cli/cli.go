@@ -1,0 +1,99 @@
+// Package cli is the command-line frame every mlm program shares: kong
+// parsing with mail-safe defaults, --version, and a recover that turns a
+// panic into EX_TEMPFAIL. It is part of mlm's internals, not a public API.
+//
+// kong's own defaults clash with mail use (STYLE.md §3.3): a parse error
+// exits 80 and usage goes to stdout. Here a usage error prints
+// "prog: reason" and "usage: …" on standard error and exits 64; --help alone
+// writes to standard output.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/alecthomas/kong"
+
+	"mlm/lib/sysexit"
+)
+
+// PanicEnv names the environment variable that makes the program named in
+// its value panic right after parsing its arguments. Tests use it to prove
+// that a panic anywhere exits 75.
+const PanicEnv = "MLM_TEST_PANIC"
+
+type stdFlags struct {
+	Version kong.VersionFlag `short:"V" help:"Print the version and exit."`
+}
+
+// Main parses os.Args into args (a pointer to a kong-tagged struct), calls
+// run and exits with its classified status. It never returns.
+func Main(prog, desc string, args any, run func() error) {
+	os.Exit(main(prog, desc, args, os.Args[1:], os.Stdout, os.Stderr, run))
+}
+
+func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, run func() error) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(exitCode); ok {
+				code = int(e)
+				return
+			}
+			fmt.Fprintf(stderr, "%s: internal error: %v\n%s", prog, r, debug.Stack())
+			code = sysexit.TempFail
+		}
+	}()
+	k, err := kong.New(args,
+		kong.Name(prog),
+		kong.Description(desc),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(exitCode(c)) }),
+		kong.Vars{"version": prog + " " + version()},
+		kong.Embed(&stdFlags{}),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
+	)
+	if err != nil {
+		panic(err)
+	}
+	if _, err := k.Parse(argv); err != nil {
+		var pe *kong.ParseError
+		if errors.As(err, &pe) {
+			fmt.Fprintf(stderr, "%s: %v\nusage: %s\n", prog, err, usage(k))
+			return sysexit.Usage
+		}
+		return sysexit.Report(stderr, prog, err)
+	}
+	if os.Getenv(PanicEnv) == prog {
+		panic("injected by " + PanicEnv)
+	}
+	return sysexit.Report(stderr, prog, run())
+}
+
+// exitCode carries kong's request to exit (after --help or --version) out
+// of the parser without calling os.Exit in the middle of it.
+type exitCode int
+
+// usage is the one-line synopsis kong would print, without its help text.
+func usage(k *kong.Kong) string {
+	return strings.TrimSpace(k.Model.Name + " " + strings.TrimPrefix(k.Model.Summary(), k.Model.Name))
+}
+
+// version is the main module's version and VCS revision when the build
+// recorded them.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			v += " " + s.Value
+		}
+	}
+	return v
+}

@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"mlm/lib/sysexit"
+)
+
+type testArgs struct {
+	From string   `short:"f" help:"Sender."`
+	Rcpt []string `short:"r" sep:"none" help:"Recipient."`
+}
+
+func TestMain_(t *testing.T) {
+	tests := []struct {
+		name       string
+		argv       []string
+		run        func() error
+		code       int
+		out, errRe string
+	}{
+		{"ok", []string{"-f", "a"}, func() error { return nil }, 0, "", ""},
+		{"usage", []string{"--bogus"}, nil, 64, "", "prog: unknown flag --bogus\nusage: prog"},
+		{"help", []string{"--help"}, nil, 0, "Usage: prog", ""},
+		{"version", []string{"-V"}, nil, 0, "prog ", ""},
+		{"unclassified", nil, func() error { return errors.New("boom") }, 75, "", "prog: boom\n"},
+		{"classified", nil, func() error { return sysexit.Errorf(65, "bad") }, 65, "", "prog: bad\n"},
+		{"no", nil, func() error { return sysexit.ErrNo }, 1, "", ""},
+		{"panic", nil, func() error { panic("oops") }, 75, "", "prog: internal error: oops\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var a testArgs
+			var out, errb bytes.Buffer
+			code := main("prog", "test", &a, tc.argv, &out, &errb, tc.run)
+			if code != tc.code {
+				t.Errorf("code = %d; want %d (stderr %q)", code, tc.code, errb.String())
+			}
+			if !strings.HasPrefix(out.String(), tc.out) || (tc.out == "" && out.Len() > 0) {
+				t.Errorf("stdout = %q; want prefix %q", out.String(), tc.out)
+			}
+			if !strings.HasPrefix(errb.String(), tc.errRe) || (tc.errRe == "" && errb.Len() > 0) {
+				t.Errorf("stderr = %q; want prefix %q", errb.String(), tc.errRe)
+			}
+		})
+	}
+}
+
+func TestCommaSafe(t *testing.T) {
+	var a testArgs
+	code := main("prog", "", &a, []string{"-r", "a@b, c@d"}, &bytes.Buffer{}, &bytes.Buffer{}, func() error { return nil })
+	if code != 0 || len(a.Rcpt) != 1 {
+		t.Errorf("Rcpt = %q (code %d); want one value", a.Rcpt, code)
+	}
+}

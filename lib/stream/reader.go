@@ -1,0 +1,331 @@
+package stream
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Reader states.
+const (
+	rIdle    = iota // between records
+	rMessage        // after S: message lines may follow
+	rRcpts          // message ended: R or E next
+)
+
+// Reader reads an MLM1 stream and checks it as it goes. Its methods are
+// Next, to start each record, then Message and Recipient. Any of them may
+// be skipped: what the caller does not read is read, checked and
+// discarded. Every error is sticky; a violation of the format is a
+// *SyntaxError classified EX_DATAERR, a read error is unclassified.
+type Reader struct {
+	br      *bufio.Reader
+	line    int64 // number of the last line read
+	state   int
+	pending []byte // R or E line that ended the message, not yet used
+	cur     []byte // message octets of the current line not yet returned
+	nr      int64  // R lines so far in this record
+	semi    int    // payload length of the previous message line if it was ";", else -1
+	err     error
+}
+
+// NewReader returns a Reader that reads from r.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, MaxLine), semi: -1}
+}
+
+// Line returns the number of the last line read, counting from 1.
+func (r *Reader) Line() int64 { return r.line }
+
+func (r *Reader) fail(format string, a ...any) error {
+	if r.err == nil {
+		r.err = dataErr(&SyntaxError{Line: r.line, Msg: fmt.Sprintf(format, a...)})
+	}
+	return r.err
+}
+
+// readLine returns the next line including its LF; the slice is valid
+// until the next read. At a clean end of stream it returns io.EOF.
+func (r *Reader) readLine() ([]byte, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	b, err := r.br.ReadSlice('\n')
+	if err == nil {
+		r.line++
+		if len(b) == 1 {
+			return nil, r.fail("empty line")
+		}
+		return b, nil
+	}
+	switch {
+	case errors.Is(err, bufio.ErrBufferFull):
+		r.line++
+		return nil, r.fail("line longer than %d octets", MaxLine)
+	case err == io.EOF && len(b) > 0:
+		r.line++
+		return nil, r.fail("last line has no LF")
+	case err == io.EOF && r.state == rIdle:
+		return nil, io.EOF
+	case err == io.EOF:
+		return nil, r.fail("end of input inside record")
+	}
+	r.err = err
+	return nil, err
+}
+
+// envelopeLine checks that an envelope line (without its LF) holds no
+// control octet and returns it as a string.
+func (r *Reader) envelopeLine(b []byte) (string, error) {
+	for _, c := range b {
+		if c == '\r' {
+			return "", r.fail("CR in envelope line")
+		}
+		if c < ' ' || c == 0x7f {
+			return "", r.fail("control octet %q in envelope line", c)
+		}
+	}
+	return string(b), nil
+}
+
+// kind names a line by its first octet, for messages.
+func kind(c byte) string {
+	switch c {
+	case 'M':
+		return "start line"
+	case 'A':
+		return "attribute line"
+	case 'S':
+		return "sender line"
+	case ':', ';':
+		return "message line"
+	case 'R':
+		return "recipient line"
+	case 'E':
+		return "end line"
+	}
+	return fmt.Sprintf("line of unknown type %q", c)
+}
+
+// Next reads the start of the next record up to and including its sender.
+// It returns io.EOF at the clean end of the stream.
+func (r *Reader) Next() (*Header, error) {
+	for r.state != rIdle {
+		if _, err := r.Recipient(); err != nil && err != io.EOF {
+			return nil, err
+		}
+	}
+	b, err := r.readLine()
+	if err != nil {
+		return nil, err
+	}
+	if b[0] != 'M' {
+		return nil, r.fail("%s where a record must start", kind(b[0]))
+	}
+	s, err := r.envelopeLine(b[:len(b)-1])
+	if err != nil {
+		return nil, err
+	}
+	id, ok := strings.CutPrefix(s, "MLM1 ")
+	if !ok {
+		v, _, _ := strings.Cut(s, " ")
+		if strings.HasPrefix(v, "MLM") && v != "MLM1" {
+			return nil, r.fail("unsupported version %q", v)
+		}
+		return nil, r.fail("malformed start line")
+	}
+	if err := CheckID(id); err != nil {
+		return nil, r.fail("%v", err)
+	}
+	h := &Header{ID: id}
+	for {
+		b, err := r.readLine()
+		if err == io.EOF {
+			return nil, r.fail("end of input inside record")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if b[0] != 'A' && b[0] != 'S' {
+			return nil, r.fail("%s before the sender line", kind(b[0]))
+		}
+		s, err := r.envelopeLine(b[:len(b)-1])
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case s[0] == 'A' && len(s) > 1 && s[1] == ' ':
+			name, raw, ok := strings.Cut(s[2:], "=")
+			if !ok {
+				return nil, r.fail("attribute line without =")
+			}
+			if err := CheckAttrName(name); err != nil {
+				return nil, r.fail("%v", err)
+			}
+			v, err := UnescapeValue(raw)
+			if err != nil {
+				return nil, r.fail("%v", err)
+			}
+			h.Attrs = append(h.Attrs, Attr{Name: name, Value: v, raw: raw})
+		case s[0] == 'S' && len(s) > 1 && s[1] == ' ':
+			p, err := ParsePath(s[2:], true)
+			if err != nil {
+				return nil, r.fail("sender: %v", err)
+			}
+			h.Sender = p
+			r.state, r.nr, r.semi, r.pending = rMessage, 0, -1, nil
+			return h, nil
+		default:
+			return nil, r.fail("%s without a space after its tag", kind(s[0]))
+		}
+	}
+}
+
+// Message returns the message of the current record. It reads nothing
+// once the record's recipients have been reached.
+func (r *Reader) Message() io.Reader { return msgReader{r} }
+
+type msgReader struct{ r *Reader }
+
+func (m msgReader) Read(p []byte) (int, error) {
+	r := m.r
+	if len(r.cur) == 0 {
+		if err := r.nextPiece(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	return n, nil
+}
+
+// WriteTo copies the rest of the message to w without an intermediate
+// buffer.
+func (m msgReader) WriteTo(w io.Writer) (int64, error) {
+	r := m.r
+	var n int64
+	for {
+		if len(r.cur) == 0 {
+			if err := r.nextPiece(); err == io.EOF {
+				return n, nil
+			} else if err != nil {
+				return n, err
+			}
+		}
+		k, err := w.Write(r.cur)
+		n += int64(k)
+		r.cur = r.cur[k:]
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// nextPiece reads message lines until one carries octets, setting cur, or
+// returns io.EOF at the end of the message.
+func (r *Reader) nextPiece() error {
+	for len(r.cur) == 0 {
+		if r.err != nil {
+			return r.err
+		}
+		if r.state != rMessage {
+			return io.EOF
+		}
+		b, err := r.readLine()
+		if err != nil {
+			return err
+		}
+		switch b[0] {
+		case ':', ';':
+			// Canonical form: a ";" piece is followed by more message
+			// only if it is full, and a full piece is not followed by an
+			// empty ":" line (the two would fit on one line).
+			if r.semi >= 0 && r.semi < MaxPiece {
+				return r.fail("message line after a short %q piece", ';')
+			}
+			if b[0] == ';' {
+				if len(b) == 2 {
+					return r.fail("empty %q piece", ';')
+				}
+				r.semi, r.cur = len(b)-2, b[1:len(b)-1]
+			} else {
+				if r.semi == MaxPiece && len(b) == 2 {
+					return r.fail("empty %q line after a full %q piece", ':', ';')
+				}
+				r.semi, r.cur = -1, b[1:]
+			}
+		case 'R', 'E':
+			r.pending, r.state = b, rRcpts
+			return io.EOF
+		default:
+			return r.fail("%s in message", kind(b[0]))
+		}
+	}
+	return nil
+}
+
+// Recipient returns the next recipient of the current record, and io.EOF
+// once the end line has been read and its count checked. Unread message
+// octets are read and discarded first.
+func (r *Reader) Recipient() (Path, error) {
+	if r.state == rMessage {
+		if _, err := io.Copy(io.Discard, r.Message()); err != nil {
+			return Path{}, err
+		}
+	}
+	if r.err != nil {
+		return Path{}, r.err
+	}
+	if r.state == rIdle {
+		return Path{}, io.EOF
+	}
+	b := r.pending
+	r.pending = nil
+	if b == nil {
+		var err error
+		if b, err = r.readLine(); err != nil {
+			return Path{}, err
+		}
+	}
+	switch b[0] {
+	case 'R', 'E':
+	case ':', ';':
+		return Path{}, r.fail("message line after a recipient line")
+	default:
+		return Path{}, r.fail("%s among recipients", kind(b[0]))
+	}
+	s, err := r.envelopeLine(b[:len(b)-1])
+	if err != nil {
+		return Path{}, err
+	}
+	switch {
+	case len(s) > 2 && s[:2] == "R ":
+		p, err := ParsePath(s[2:], false)
+		if err != nil {
+			return Path{}, r.fail("recipient: %v", err)
+		}
+		if r.nr == MaxCount {
+			return Path{}, r.fail("more than %d recipients", int64(MaxCount))
+		}
+		r.nr++
+		return p, nil
+	case len(s) > 2 && s[:2] == "E ":
+		c := s[2:]
+		if len(c) > 10 || (c[0] == '0' && len(c) > 1) {
+			return Path{}, r.fail("bad count %q", c)
+		}
+		n, err := strconv.ParseUint(c, 10, 64)
+		if err != nil {
+			return Path{}, r.fail("bad count %q", c)
+		}
+		if int64(n) != r.nr {
+			return Path{}, r.fail("count %d, but %d recipient lines", n, r.nr)
+		}
+		r.state = rIdle
+		return Path{}, io.EOF
+	}
+	return Path{}, r.fail("malformed %s", kind(s[0]))
+}

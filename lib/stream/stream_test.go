@@ -1,0 +1,435 @@
+package stream
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+
+	"mlm/lib/sysexit"
+)
+
+// refEncode is the canonical encoding written the simplest way, to check
+// the streaming Writer against.
+func refEncode(h *Header, msg []byte, rcpts []Path) []byte {
+	var b bytes.Buffer
+	b.WriteString("MLM1 " + h.ID + "\n")
+	for _, a := range h.Attrs {
+		b.WriteString("A " + a.Name + "=" + EscapeValue(a.Value) + "\n")
+	}
+	b.WriteString("S " + h.Sender.String() + "\n")
+	for len(msg) > 0 {
+		i := bytes.IndexByte(msg, '\n')
+		line, nl := msg, false
+		if i >= 0 {
+			line, nl = msg[:i], true
+			msg = msg[i+1:]
+		} else {
+			msg = nil
+		}
+		for len(line) > MaxPiece {
+			b.WriteString(";" + string(line[:MaxPiece]) + "\n")
+			line = line[MaxPiece:]
+		}
+		if nl {
+			b.WriteString(":" + string(line) + "\n")
+		} else if len(line) > 0 {
+			b.WriteString(";" + string(line) + "\n")
+		}
+	}
+	for _, r := range rcpts {
+		b.WriteString("R " + r.String() + "\n")
+	}
+	b.WriteString("E " + strconv.Itoa(len(rcpts)) + "\n")
+	return b.Bytes()
+}
+
+var testHeader = &Header{
+	ID:     "1764417600.M512345P4711R9f3a.lists1",
+	Attrs:  []Attr{{Name: "list", Value: "dev@lists.example.org"}, {Name: "trace", Value: "mlm-auth:1:approved by 100% mod\r\n"}},
+	Sender: Path{Mailbox: "dev-bounces@lists.example.org", Params: []string{"BODY=8BITMIME"}},
+}
+
+var testRcpts = []Path{{Mailbox: "bob@example.net"}, {Mailbox: "carol@example.com", Params: []string{"NOTIFY=FAILURE"}}}
+
+// encode writes one record with w, feeding the message in chunks of size
+// chunk (all at once if 0).
+func encode(t testing.TB, h *Header, msg []byte, rcpts []Path, chunk int) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	if err := w.WriteHeader(h); err != nil {
+		t.Fatalf("WriteHeader: %v", err)
+	}
+	for p := msg; len(p) > 0; {
+		k := len(p)
+		if chunk > 0 && chunk < k {
+			k = chunk
+		}
+		if _, err := w.Write(p[:k]); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		p = p[k:]
+	}
+	for _, r := range rcpts {
+		if err := w.Recipient(r); err != nil {
+			t.Fatalf("Recipient: %v", err)
+		}
+	}
+	if err := w.End(); err != nil {
+		t.Fatalf("End: %v", err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	return out.Bytes()
+}
+
+type record struct {
+	h     *Header
+	msg   []byte
+	rcpts []Path
+}
+
+// decode reads a whole stream into records.
+func decode(s []byte) ([]record, error) {
+	r := NewReader(bytes.NewReader(s))
+	var recs []record
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			return recs, nil
+		}
+		if err != nil {
+			return recs, err
+		}
+		m, err := io.ReadAll(r.Message())
+		if err != nil {
+			return recs, err
+		}
+		rec := record{h: h, msg: m}
+		for {
+			p, err := r.Recipient()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return recs, err
+			}
+			rec.rcpts = append(rec.rcpts, p)
+		}
+		recs = append(recs, rec)
+	}
+}
+
+// reencode writes decoded records back with a Writer.
+func reencode(t testing.TB, recs []record) []byte {
+	var b bytes.Buffer
+	for _, rec := range recs {
+		b.Write(encode(t, rec.h, rec.msg, rec.rcpts, 0))
+	}
+	return b.Bytes()
+}
+
+func messages() map[string][]byte {
+	long := func(n int) []byte { return bytes.Repeat([]byte("x"), n) }
+	m := map[string][]byte{
+		"empty":    nil,
+		"lf":       []byte("\n"),
+		"a":        []byte("a"),
+		"crlf":     []byte("Subject: x\r\n\r\nbody\r\n"),
+		"bare-cr":  []byte("a\rb\r"),
+		"nul":      []byte("a\x00b\n\x00"),
+		"ff":       []byte("\xff\xfe\n\xff"),
+		"no-final": []byte("Subject: x\n\nno newline"),
+		"hostile":  []byte("Subject: x\n\nR <x@y>\nE 0\nMLM1 forged\nS <>\n.\nFrom me\n:x\n;y\nA a=b\n"),
+	}
+	for _, n := range []int{65533, 65534, 65535, 65536, 131068, 131069, 200000} {
+		m["line"+strconv.Itoa(n)+"-lf"] = append(long(n), '\n')
+		m["line"+strconv.Itoa(n)] = long(n)
+		m["line"+strconv.Itoa(n)+"-mid"] = append(append([]byte("a\n"), long(n)...), "\nz\n"...)
+	}
+	return m
+}
+
+func TestRoundTrip(t *testing.T) {
+	for name, msg := range messages() {
+		t.Run(name, func(t *testing.T) {
+			want := refEncode(testHeader, msg, testRcpts)
+			for _, chunk := range []int{0, 1, 7, 4096, MaxPiece, MaxPiece + 1} {
+				if chunk == 1 && len(msg) > 70000 {
+					continue
+				}
+				got := encode(t, testHeader, msg, testRcpts, chunk)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("chunk %d: encoding differs from the canonical one", chunk)
+				}
+			}
+			for _, line := range bytes.SplitAfter(want, []byte("\n")) {
+				if len(line) > MaxLine {
+					t.Fatalf("line of %d octets", len(line))
+				}
+			}
+			recs, err := decode(want)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if len(recs) != 1 || !bytes.Equal(recs[0].msg, msg) {
+				t.Fatalf("decode(encode(m)) != m")
+			}
+			if got := reencode(t, recs); !bytes.Equal(got, want) {
+				t.Fatalf("encode(decode(s)) != s")
+			}
+		})
+	}
+}
+
+func TestEnvelopeSurvives(t *testing.T) {
+	s := encode(t, testHeader, messages()["hostile"], testRcpts, 0)
+	recs, err := decode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := recs[0].h
+	if h.ID != testHeader.ID || h.Sender.String() != testHeader.Sender.String() || len(h.Attrs) != 2 {
+		t.Fatalf("header = %+v", h)
+	}
+	if v, _ := h.Get("trace"); v != testHeader.Attrs[1].Value {
+		t.Errorf("trace = %q; want %q", v, testHeader.Attrs[1].Value)
+	}
+	if !strings.Contains(string(s), "A trace=mlm-auth:1:approved%20by%20100%25%20mod%0D%0A\n") {
+		t.Errorf("attribute not escaped as specified:\n%s", s)
+	}
+	if len(recs[0].rcpts) != 2 || recs[0].rcpts[1].String() != "<carol@example.com> NOTIFY=FAILURE" {
+		t.Errorf("recipients = %v", recs[0].rcpts)
+	}
+}
+
+func TestWriterRefuses(t *testing.T) {
+	w := NewWriter(io.Discard)
+	if err := w.Begin("bad id"); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("Begin(bad id) = %v; want data error", err)
+	}
+	if err := w.Attr("x", "y"); err != ErrOrder {
+		t.Errorf("Attr before Begin = %v; want ErrOrder", err)
+	}
+	w.Begin("x")
+	for _, name := range []string{"", "X", "1a", "a b", strings.Repeat("a", 65)} {
+		if err := w.Attr(name, "v"); sysexit.Code(err) != sysexit.DataErr {
+			t.Errorf("Attr(%q) = %v; want data error", name, err)
+		}
+	}
+	for _, s := range []string{"a\n@b", "a@b\r", "a b@c", "x"} {
+		if err := w.Sender(Path{Mailbox: s}); sysexit.Code(err) != sysexit.DataErr {
+			t.Errorf("Sender(%q) = %v; want data error", s, err)
+		}
+	}
+	if err := w.Sender(Path{Mailbox: "a@b", Params: []string{"X=a b"}}); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("Sender with bad param = %v; want data error", err)
+	}
+	if _, err := w.Write([]byte("x")); err != ErrOrder {
+		t.Errorf("Write before Sender = %v; want ErrOrder", err)
+	}
+	w.Sender(Path{})
+	if err := w.Recipient(Path{}); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("Recipient(<>) = %v; want data error", err)
+	}
+	if err := w.Recipient(Path{Mailbox: "a@b\nR <c@d>"}); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("Recipient(injection) = %v; want data error", err)
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestWriterWriteErrorIsTemp(t *testing.T) {
+	w := NewWriter(failWriter{})
+	w.Begin("x")
+	w.Sender(Path{})
+	w.Write(bytes.Repeat([]byte("a\n"), 100000))
+	w.End()
+	if err := w.Flush(); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("Flush = %v; want temporary error", err)
+	}
+}
+
+func TestReaderRejects(t *testing.T) {
+	valid := "MLM1 x\nA a=b\nS <>\n:hi\nR <r@x>\nE 1\n"
+	tests := []struct {
+		name, in string
+		line     int64
+	}{
+		{"wrong count", "MLM1 x\nS <>\nR <r@x>\nE 2\n", 4},
+		{"count leading zero", "MLM1 x\nS <>\nE 00\n", 3},
+		{"count sign", "MLM1 x\nS <>\nE +0\n", 3},
+		{"cr on envelope", "MLM1 x\nS <>\r\nE 0\n", 2},
+		{"cr on end", "MLM1 x\nS <>\nE 0\r\n", 3},
+		{"tab on attr", "MLM1 x\nA a=\tb\nS <>\nE 0\n", 2},
+		{"nul on rcpt", "MLM1 x\nS <>\nR <a\x00@x>\nE 1\n", 3},
+		{"empty line", "MLM1 x\nS <>\n\nE 0\n", 3},
+		{"attr after sender", "MLM1 x\nS <>\nA a=b\nE 0\n", 3},
+		{"unknown type", "MLM1 x\nS <>\nX y\nE 0\n", 3},
+		{"unknown type at start", "Hello\n", 1},
+		{"version 2", "MLM2 x\nS <>\nE 0\n", 1},
+		{"mlm1 no space", "MLM1x\nS <>\nE 0\n", 1},
+		{"no final lf", "MLM1 x\nS <>\nE 0", 3},
+		{"new record before end", "MLM1 x\nS <>\n:a\nMLM1 y\nS <>\nE 0\n", 4},
+		{"two senders", "MLM1 x\nS <>\nS <>\nE 0\n", 3},
+		{"message after rcpt", "MLM1 x\nS <>\nR <a@b>\n:x\nE 1\n", 4},
+		{"no sender", "MLM1 x\n:a\nE 0\n", 2},
+		{"rcpt null", "MLM1 x\nS <>\nR <>\nE 1\n", 3},
+		{"bad sender", "MLM1 x\nS <a b@c>\nE 0\n", 2},
+		{"sender no brackets", "MLM1 x\nS a@b\nE 0\n", 2},
+		{"bad param", "MLM1 x\nS <a@b> =x\nE 0\n", 2},
+		{"two spaces", "MLM1 x\nS <a@b>  X\nE 0\n", 2},
+		{"bad id", "MLM1 a/b\nS <>\nE 0\n", 1},
+		{"bad attr name", "MLM1 x\nA Name=v\nS <>\nE 0\n", 2},
+		{"bad escape", "MLM1 x\nA a=%2a\nS <>\nE 0\n", 2},
+		{"raw space in value", "MLM1 x\nA a=b c\nS <>\nE 0\n", 2},
+		{"attr no equals", "MLM1 x\nA ab\nS <>\nE 0\n", 2},
+		{"short piece then more", "MLM1 x\nS <>\n;ab\n:c\nE 0\n", 4},
+		{"empty piece", "MLM1 x\nS <>\n;\nE 0\n", 3},
+		{"full piece then empty line", "MLM1 x\nS <>\n;" + strings.Repeat("a", MaxPiece) + "\n:\nE 0\n", 4},
+		{"line too long", "MLM1 x\nS <>\n:" + strings.Repeat("a", MaxLine) + "\nE 0\n", 3},
+		{"garbage after valid", valid + "junk\n", 7},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := decode([]byte(tc.in))
+			var se *SyntaxError
+			if !errors.As(err, &se) || sysexit.Code(err) != sysexit.DataErr {
+				t.Fatalf("decode = %v; want a syntax error", err)
+			}
+			if se.Line != tc.line {
+				t.Errorf("error %q at line %d; want line %d", se, se.Line, tc.line)
+			}
+		})
+	}
+	if _, err := decode([]byte(valid + valid)); err != nil {
+		t.Errorf("concatenated valid streams: %v", err)
+	}
+}
+
+func TestTruncatedRejected(t *testing.T) {
+	var s []byte
+	for _, name := range []string{"hostile", "no-final", "line65535", "empty"} {
+		s = append(s, encode(t, testHeader, messages()[name], testRcpts, 0)...)
+	}
+	checkPrefixes(t, s)
+}
+
+// checkPrefixes asserts that every strict prefix of the valid stream s that
+// does not end at a record boundary is refused.
+func checkPrefixes(t *testing.T, s []byte) {
+	t.Helper()
+	ends := map[int]bool{0: true}
+	for i := 0; i < len(s); {
+		j := bytes.IndexByte(s[i:], '\n')
+		if s[i] == 'E' {
+			ends[i+j+1] = true
+		}
+		i += j + 1
+	}
+	for n := 0; n < len(s); n++ {
+		if _, err := decode(s[:n]); (err == nil) != ends[n] {
+			t.Fatalf("prefix of %d octets: err = %v", n, err)
+		}
+	}
+}
+
+func TestUnescape(t *testing.T) {
+	for _, v := range []string{"", "a", "%", " ", "\x00\x7f\xff", "a%20b", "100%"} {
+		got, err := UnescapeValue(EscapeValue(v))
+		if err != nil || got != v {
+			t.Errorf("UnescapeValue(EscapeValue(%q)) = %q, %v", v, got, err)
+		}
+	}
+	for _, s := range []string{"%", "%4", "%4g", "%zz", "a b"} {
+		if _, err := UnescapeValue(s); err == nil {
+			t.Errorf("UnescapeValue(%q): want error", s)
+		}
+	}
+}
+
+func TestNewID(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		id := NewID()
+		if err := CheckID(id); err != nil || strings.Contains(id, ",") || seen[id] {
+			t.Fatalf("NewID() = %q: %v", id, err)
+		}
+		seen[id] = true
+	}
+}
+
+// FuzzRoundTrip: decode(encode(m)) = m and the encoding is canonical, for
+// any message, with a stretch of n octets to reach the 64 KiB boundaries.
+func FuzzRoundTrip(f *testing.F) {
+	for _, m := range messages() {
+		if len(m) < 1000 {
+			f.Add(m, uint16(0), uint8(0))
+		}
+	}
+	f.Add([]byte("a\nb"), uint16(65534), uint8(1))
+	f.Add([]byte("\n"), uint16(65535), uint8(0))
+	f.Fuzz(func(t *testing.T, m []byte, n uint16, at uint8) {
+		k := int(at) % (len(m) + 1)
+		msg := append(append(append([]byte{}, m[:k]...), bytes.Repeat([]byte{'y'}, int(n))...), m[k:]...)
+		s := encode(t, testHeader, msg, testRcpts, int(at))
+		if want := refEncode(testHeader, msg, testRcpts); !bytes.Equal(s, want) {
+			t.Fatalf("not canonical")
+		}
+		recs, err := decode(s)
+		if err != nil || len(recs) != 1 || !bytes.Equal(recs[0].msg, msg) {
+			t.Fatalf("decode(encode(m)) != m: %v", err)
+		}
+	})
+}
+
+// FuzzEnvelope: the envelope survives any message, and no message can add
+// a record or a recipient.
+func FuzzEnvelope(f *testing.F) {
+	f.Add([]byte("R <x@y>\nE 0\nMLM1 forged\nS <>\n"), "a@b", "c@d")
+	f.Add([]byte("\nE 1\n"), "", "x@[127.0.0.1]")
+	f.Fuzz(func(t *testing.T, msg []byte, sender, rcpt string) {
+		h := &Header{ID: "f", Attrs: []Attr{{Name: "x", Value: rcpt}}, Sender: Path{Mailbox: sender}}
+		rc := []Path{{Mailbox: rcpt}}
+		if CheckPath(h.Sender, true) != nil || CheckPath(rc[0], false) != nil {
+			return
+		}
+		recs, err := decode(encode(t, h, msg, rc, 0))
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("decode: %v, %d records", err, len(recs))
+		}
+		g := recs[0]
+		if g.h.ID != "f" || g.h.Sender.Mailbox != sender || len(g.rcpts) != 1 || g.rcpts[0].Mailbox != rcpt {
+			t.Fatalf("envelope changed: %+v %v", g.h, g.rcpts)
+		}
+		if v, _ := g.h.Get("x"); v != rcpt || !bytes.Equal(g.msg, msg) {
+			t.Fatalf("attribute or message changed")
+		}
+	})
+}
+
+// FuzzReader: any input either fails with a syntax error or is a stream
+// whose re-encoding is itself, and every truncation of it is refused.
+func FuzzReader(f *testing.F) {
+	f.Add([]byte("MLM1 x\nA a=b%20c\nS <> SMTPUTF8\n:hi\n;x\nR <r@x> NOTIFY=NEVER\nE 1\n"))
+	f.Add([]byte("MLM1 x\nS <>\nE 0\nMLM1 y\nS <a@b>\n:\nE 0\n"))
+	f.Fuzz(func(t *testing.T, s []byte) {
+		recs, err := decode(s)
+		if err != nil {
+			if sysexit.Code(err) != sysexit.DataErr {
+				t.Fatalf("error not classified as data error: %v", err)
+			}
+			return
+		}
+		if got := reencode(t, recs); !bytes.Equal(got, s) {
+			t.Fatalf("encode(decode(s)) != s:\n%q\n%q", s, got)
+		}
+		checkPrefixes(t, s)
+	})
+}

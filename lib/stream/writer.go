@@ -1,0 +1,221 @@
+package stream
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"mlm/lib/sysexit"
+)
+
+// Writer states, in the order a record passes through them.
+const (
+	wIdle    = iota // between records
+	wAttrs          // after MLM1, before S
+	wMessage        // after S: message bytes
+	wRcpts          // after the first R
+)
+
+// ErrOrder is returned for a Writer call out of record order.
+var ErrOrder = errors.New("stream: call out of record order")
+
+// Writer writes an MLM1 stream. Calls must follow the record order:
+// Begin, Attr*, Sender, Write*, Recipient*, End. Every value from outside
+// is checked; a bad one is an EX_DATAERR error and nothing is written for
+// it. Write errors of the underlying writer are EX_TEMPFAIL. Flush must be
+// called (and checked) at the end.
+type Writer struct {
+	w     *bufio.Writer
+	state int
+	n     int64  // R lines in this record
+	line  []byte // pending message octets of the current line, < MaxPiece+1
+	err   error  // sticky write error
+}
+
+// NewWriter returns a Writer that writes to w.
+func NewWriter(w io.Writer) *Writer {
+	return &Writer{w: bufio.NewWriterSize(w, 64<<10), line: make([]byte, 0, MaxPiece)}
+}
+
+func (w *Writer) setErr(err error) error {
+	if err != nil && w.err == nil {
+		w.err = sysexit.Temp(err)
+	}
+	return w.err
+}
+
+// put writes tag, s and LF.
+func (w *Writer) put(tag byte, s string) error {
+	if w.err != nil {
+		return w.err
+	}
+	w.w.WriteByte(tag)
+	w.w.WriteString(s)
+	return w.setErr(w.w.WriteByte('\n'))
+}
+
+// Begin starts a record.
+func (w *Writer) Begin(id string) error {
+	if w.state != wIdle {
+		return ErrOrder
+	}
+	if err := CheckID(id); err != nil {
+		return dataErr(err)
+	}
+	w.state, w.n = wAttrs, 0
+	return w.put('M', "LM1 "+id)
+}
+
+// Attr writes an attribute, escaping its value.
+func (w *Writer) Attr(name, value string) error {
+	return w.WriteAttr(Attr{Name: name, Value: value})
+}
+
+// WriteAttr writes a, in the encoded form it was read in if a came from a
+// Reader.
+func (w *Writer) WriteAttr(a Attr) error {
+	if w.state != wAttrs {
+		return ErrOrder
+	}
+	if err := CheckAttrName(a.Name); err != nil {
+		return dataErr(err)
+	}
+	v := a.raw
+	if v == "" {
+		v = EscapeValue(a.Value)
+	}
+	return w.put('A', " "+a.Name+"="+v)
+}
+
+// Sender writes the envelope sender; message bytes may follow.
+func (w *Writer) Sender(p Path) error {
+	if w.state != wAttrs {
+		return ErrOrder
+	}
+	if err := CheckPath(p, true); err != nil {
+		return dataErr(fmt.Errorf("sender: %v", err))
+	}
+	w.state = wMessage
+	return w.put('S', " "+p.String())
+}
+
+// WriteHeader writes h: Begin, every attribute, Sender.
+func (w *Writer) WriteHeader(h *Header) error {
+	if err := w.Begin(h.ID); err != nil {
+		return err
+	}
+	for _, a := range h.Attrs {
+		if err := w.WriteAttr(a); err != nil {
+			return err
+		}
+	}
+	return w.Sender(h.Sender)
+}
+
+// Write writes message octets. A line is written as soon as its LF
+// arrives; octets of a line longer than MaxPiece go out in ";" pieces of
+// exactly MaxPiece octets.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.state != wMessage {
+		return 0, ErrOrder
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i >= 0 && len(w.line) == 0 && i <= MaxPiece {
+			// A whole short line: no need to hold it.
+			w.w.WriteByte(':')
+			w.w.Write(p[:i+1])
+			p = p[i+1:]
+			continue
+		}
+		seg := p
+		if i >= 0 {
+			seg = p[:i]
+		}
+		for len(seg) > 0 {
+			if len(w.line) == MaxPiece {
+				w.piece()
+			}
+			k := min(MaxPiece-len(w.line), len(seg))
+			w.line = append(w.line, seg[:k]...)
+			seg = seg[k:]
+		}
+		if i < 0 {
+			break
+		}
+		w.w.WriteByte(':')
+		w.w.Write(w.line)
+		w.w.WriteByte('\n')
+		w.line = w.line[:0]
+		p = p[i+1:]
+	}
+	// bufio.Writer keeps its first error; an empty Write returns it.
+	if _, err := w.w.Write(nil); err != nil {
+		return 0, w.setErr(err)
+	}
+	return n, nil
+}
+
+// piece writes the held octets as a ";" line.
+func (w *Writer) piece() {
+	w.w.WriteByte(';')
+	w.w.Write(w.line)
+	w.w.WriteByte('\n')
+	w.line = w.line[:0]
+}
+
+// endMessage writes the held partial last line, if any.
+func (w *Writer) endMessage() error {
+	if w.state == wMessage {
+		if len(w.line) > 0 {
+			w.piece()
+		}
+		w.state = wRcpts
+	}
+	return w.err
+}
+
+// Recipient writes an envelope recipient, ending the message.
+func (w *Writer) Recipient(p Path) error {
+	if w.state != wMessage && w.state != wRcpts {
+		return ErrOrder
+	}
+	if err := CheckPath(p, false); err != nil {
+		return dataErr(fmt.Errorf("recipient: %v", err))
+	}
+	if w.n == MaxCount {
+		return dataErr(errors.New("too many recipients"))
+	}
+	if err := w.endMessage(); err != nil {
+		return err
+	}
+	w.n++
+	return w.put('R', " "+p.String())
+}
+
+// End ends the record with the count of its recipients.
+func (w *Writer) End() error {
+	if w.state != wMessage && w.state != wRcpts {
+		return ErrOrder
+	}
+	if err := w.endMessage(); err != nil {
+		return err
+	}
+	w.state = wIdle
+	return w.put('E', " "+strconv.FormatInt(w.n, 10))
+}
+
+// Flush writes buffered data to the underlying writer.
+func (w *Writer) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	return w.setErr(w.w.Flush())
+}

@@ -1,0 +1,84 @@
+// Package sysexit defines the exit statuses mlm programs use and carries
+// them on errors, so that a failure is classified where its cause is known
+// and mapped to a status in one place. It is part of mlm's internals, not a
+// public API.
+//
+// The codes are those of sysexits.h that every MTA reads the same way
+// (see mlm-exit(7)): an error nobody classified is EX_TEMPFAIL, because a
+// deferred message can still be delivered and a bounced one cannot.
+package sysexit
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit statuses (sysexits.h names).
+const (
+	OK       = 0  // done; output complete and, where owed, durable
+	No       = 1  // predicates and query modes only: "no", "none found"
+	Usage    = 64 // EX_USAGE: bad flags or arguments
+	DataErr  = 65 // EX_DATAERR: the input is unacceptable as data
+	NoUser   = 67 // EX_NOUSER: no such list or user
+	TempFail = 75 // EX_TEMPFAIL: may work later; any unclassified error
+	NoPerm   = 77 // EX_NOPERM: policy refusal
+)
+
+// Error is an error classified with an exit status.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Temp classifies err as temporary (EX_TEMPFAIL). Temp(nil) is nil.
+func Temp(err error) error { return Perm(TempFail, err) }
+
+// Perm classifies err with code. Perm(code, nil) is nil. Despite the name
+// it is the general constructor; Temp is Perm(TempFail, err).
+func Perm(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Code: code, Err: err}
+}
+
+// Errorf is Perm(code, fmt.Errorf(format, a...)).
+func Errorf(code int, format string, a ...any) error {
+	return &Error{Code: code, Err: fmt.Errorf(format, a...)}
+}
+
+// Code returns the exit status for err: 0 for nil, the outermost
+// classification if there is one, and TempFail otherwise.
+func Code(err error) int {
+	if err == nil {
+		return OK
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return TempFail
+}
+
+// Report writes "prog: err" to w unless err is nil or a bare "no" answer,
+// and returns err's exit status.
+func Report(w io.Writer, prog string, err error) int {
+	code := Code(err)
+	if err != nil && !(code == No && err.Error() == "") {
+		fmt.Fprintf(w, "%s: %v\n", prog, err)
+	}
+	return code
+}
+
+// Exit reports err on standard error and exits with its status.
+func Exit(prog string, err error) {
+	os.Exit(Report(os.Stderr, prog, err))
+}
+
+// ErrNo is the silent "no" of predicates and query modes (exit 1).
+var ErrNo = &Error{Code: No, Err: errors.New("")}
