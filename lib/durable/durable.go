@@ -1,0 +1,78 @@
+// Package durable writes a file so that readers see all of it or nothing,
+// and so that once Commit returns a crash cannot lose it: create a
+// temporary name with O_EXCL, write, fsync, close, rename into place,
+// fsync the directory (the order of qmail-local, mblaze's mdeliver and nq;
+// DESIGN.md §4). It is part of mlm's internals, not a public API.
+package durable
+
+import (
+	"os"
+	"path/filepath"
+
+	"mlm/lib/sysexit"
+)
+
+// File is a file being written under a temporary name.
+type File struct {
+	f          *os.File
+	tmp, final string
+	err        error
+}
+
+// Create creates tmp exclusively; Commit will rename it to final, which
+// must be in the same file system.
+func Create(tmp, final string) (*File, error) {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, sysexit.Temp(err)
+	}
+	return &File{f: f, tmp: tmp, final: final}, nil
+}
+
+// Write writes to the temporary file. Errors are temporary.
+func (f *File) Write(p []byte) (int, error) {
+	n, err := f.f.Write(p)
+	if err != nil && f.err == nil {
+		f.err = sysexit.Temp(err)
+	}
+	return n, f.err
+}
+
+// Commit makes the file durable under its final name. On failure the
+// temporary file is removed and the error is temporary.
+func (f *File) Commit() error {
+	err := f.err
+	if err == nil {
+		err = f.f.Sync()
+	}
+	if cerr := f.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.tmp, f.final)
+	}
+	if err != nil {
+		os.Remove(f.tmp)
+		return sysexit.Temp(err)
+	}
+	return sysexit.Temp(SyncDir(filepath.Dir(f.final)))
+}
+
+// Abort closes and removes the temporary file.
+func (f *File) Abort() {
+	f.f.Close()
+	os.Remove(f.tmp)
+}
+
+// SyncDir fsyncs a directory, committing the names created in it.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

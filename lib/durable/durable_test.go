@@ -1,0 +1,49 @@
+package durable
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"mlm/lib/sysexit"
+)
+
+func TestCommit(t *testing.T) {
+	dir := t.TempDir()
+	tmp, final := filepath.Join(dir, ".tmp"), filepath.Join(dir, "f")
+	f, err := Create(tmp, final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("hello"))
+	if _, err := os.Stat(final); !os.IsNotExist(err) {
+		t.Fatalf("final name visible before Commit: %v", err)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(final); string(b) != "hello" {
+		t.Errorf("content = %q", b)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("temporary file left behind")
+	}
+	if _, err := Create(final, final); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("Create over an existing file = %v; want temporary error", err)
+	}
+}
+
+func TestCommitFailsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	tmp := filepath.Join(dir, ".tmp")
+	f, err := Create(tmp, filepath.Join(dir, "missing", "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("Commit into a missing directory = %v; want temporary error", err)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("temporary file left behind")
+	}
+}

@@ -1,0 +1,41 @@
+// Package envelope reads the SMTP envelope (RFC 5321) as the MTA hands it
+// to a program, which is not the message header (RFC 5322): for now the
+// mbox From_ line that Postfix local(8) and Exim prepend and that mbox
+// files carry. It is part of mlm's internals, not a public API.
+package envelope
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"mlm/lib/addr"
+)
+
+// IsFromLine reports whether line (with or without its line ending) is an
+// mbox From_ line: "From " at the start (RFC 4155 §2).
+func IsFromLine(line []byte) bool { return len(line) >= 5 && string(line[:5]) == "From " }
+
+// ParseFromLine returns the envelope sender of an mbox From_ line,
+// "From sender date…": "" for the null sender, which mbox writes as
+// MAILER-DAEMON (RFC 4155 §2) or <>. Any other sender must be an RFC 5321
+// mailbox, optionally in angle brackets; it is refused, never cleaned.
+func ParseFromLine(line []byte) (string, error) {
+	if !IsFromLine(line) {
+		return "", errors.New("not a From_ line")
+	}
+	s := strings.TrimRight(string(line[5:]), "\r\n")
+	s, _, _ = strings.Cut(s, " ")
+	if s == "MAILER-DAEMON" || s == "<>" {
+		return "", nil
+	}
+	if m, ok := strings.CutPrefix(s, "<"); ok {
+		if s, ok = strings.CutSuffix(m, ">"); !ok {
+			return "", fmt.Errorf("From_ line: bad sender %q", m)
+		}
+	}
+	if err := addr.CheckMailbox(s); err != nil {
+		return "", fmt.Errorf("From_ line: bad sender: %v", err)
+	}
+	return s, nil
+}

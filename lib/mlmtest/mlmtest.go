@@ -1,0 +1,137 @@
+// Package mlmtest holds test helpers shared by mlm's packages and
+// programs: testscript commands for exact exit codes and for making test
+// files whose bytes a txtar archive cannot hold. It is part of mlm's
+// internals, not a public API.
+package mlmtest
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// Cmds are the custom testscript commands:
+//
+//	exits N cmd args...   run cmd; its exit status must be exactly N
+//	crlf file...          rewrite each file's LF line endings as CRLF
+//	mkbytes file part...  write the parts to file; see Bytes
+var Cmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"exits":   exits,
+	"crlf":    crlf,
+	"mkbytes": mkbytes,
+}
+
+func exits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits N cmd args...")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: bad status %q", args[0])
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("exits: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d; want %d", args[1], got, want)
+	}
+}
+
+func crlf(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: crlf file...")
+	}
+	for _, f := range args {
+		b, err := os.ReadFile(ts.MkAbs(f))
+		ts.Check(err)
+		b = bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))
+		ts.Check(os.WriteFile(ts.MkAbs(f), b, 0o644))
+	}
+}
+
+func mkbytes(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: mkbytes file part...")
+	}
+	b, err := Bytes(args[1:]...)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), b, 0o644))
+}
+
+var repeat = regexp.MustCompile(`\*([0-9]+)$`)
+
+// Bytes concatenates parts. In a part, \n, \r, \t, \0, \\ and \xHH stand
+// for the octet they name, and a final *N repeats the part N times:
+// Bytes(`x*65534`, `\n`) is a line of 65,534 x's.
+func Bytes(parts ...string) ([]byte, error) {
+	var out []byte
+	for _, p := range parts {
+		n := 1
+		if m := repeat.FindStringSubmatch(p); m != nil {
+			n, _ = strconv.Atoi(m[1])
+			p = p[:len(p)-len(m[0])]
+		}
+		u, err := unescape(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bytes.Repeat(u, n)...)
+	}
+	return out, nil
+}
+
+func unescape(p string) ([]byte, error) {
+	var b []byte
+	for i := 0; i < len(p); i++ {
+		if p[i] != '\\' {
+			b = append(b, p[i])
+			continue
+		}
+		i++
+		if i == len(p) {
+			return nil, errors.New("mkbytes: trailing backslash")
+		}
+		switch p[i] {
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case '0':
+			b = append(b, 0)
+		case '\\':
+			b = append(b, '\\')
+		case 'x':
+			if i+2 >= len(p) {
+				return nil, errors.New("mkbytes: short \\x escape")
+			}
+			v, err := strconv.ParseUint(p[i+1:i+3], 16, 8)
+			if err != nil {
+				return nil, errors.New("mkbytes: bad \\x escape")
+			}
+			b = append(b, byte(v))
+			i += 2
+		default:
+			return nil, errors.New("mkbytes: unknown escape \\" + string(p[i]))
+		}
+	}
+	return b, nil
+}
+
+// ScriptParams returns testscript parameters for the scripts in dir with
+// mlm's commands, and with contrib conditions ([exec:perl] and the like
+// are built in).
+func ScriptParams(dir string) testscript.Params {
+	return testscript.Params{Dir: dir, Cmds: Cmds, RequireExplicitExec: true}
+}

@@ -1,0 +1,30 @@
+package mlmtest
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestBytes(t *testing.T) {
+	tests := []struct {
+		parts []string
+		want  string
+	}{
+		{[]string{`a\nb`}, "a\nb"},
+		{[]string{`x*3`, `\n`}, "xxx\n"},
+		{[]string{`\r\n*2`}, "\r\n\r\n"},
+		{[]string{`\0\xff\\`}, "\x00\xff\\"},
+		{[]string{`*`}, "*"},
+	}
+	for _, tc := range tests {
+		got, err := Bytes(tc.parts...)
+		if err != nil || !bytes.Equal(got, []byte(tc.want)) {
+			t.Errorf("Bytes(%q) = %q, %v; want %q", tc.parts, got, err, tc.want)
+		}
+	}
+	for _, p := range []string{`\`, `\q`, `\x1`, `\xzz`} {
+		if _, err := Bytes(p); err == nil {
+			t.Errorf("Bytes(%q): want error", p)
+		}
+	}
+}

@@ -1,0 +1,89 @@
+// Package spool holds one message for a stage that must see what follows
+// it before passing it on (the recipients, in MLM1 order): in memory up to
+// a limit, then in an unlinked temporary file, so memory stays bounded
+// whatever the message size. It is part of mlm's internals, not a public
+// API.
+package spool
+
+import (
+	"bytes"
+	"io"
+	"os"
+
+	"mlm/lib/sysexit"
+)
+
+// MemLimit is the default number of octets held in memory.
+const MemLimit = 1 << 20
+
+// Spool is a rewindable buffer for one message.
+type Spool struct {
+	limit int
+	mem   bytes.Buffer
+	f     *os.File
+	n     int64
+}
+
+// New returns an empty Spool that keeps up to limit octets in memory.
+func New(limit int) *Spool { return &Spool{limit: limit} }
+
+// Write appends p. Errors (a full disk) are temporary.
+func (s *Spool) Write(p []byte) (int, error) {
+	if s.f == nil && s.mem.Len()+len(p) > s.limit {
+		f, err := os.CreateTemp("", "mlm-spool-")
+		if err != nil {
+			return 0, sysexit.Temp(err)
+		}
+		os.Remove(f.Name())
+		if _, err := f.Write(s.mem.Bytes()); err != nil {
+			f.Close()
+			return 0, sysexit.Temp(err)
+		}
+		s.f = f
+		s.mem = bytes.Buffer{}
+	}
+	var n int
+	var err error
+	if s.f != nil {
+		n, err = s.f.Write(p)
+	} else {
+		n, err = s.mem.Write(p)
+	}
+	s.n += int64(n)
+	return n, sysexit.Temp(err)
+}
+
+// Len is the number of octets written since the last Reset.
+func (s *Spool) Len() int64 { return s.n }
+
+// Reader returns a reader of everything written since the last Reset. It
+// is valid until the next Write or Reset.
+func (s *Spool) Reader() io.Reader {
+	if s.f != nil {
+		return io.NewSectionReader(s.f, 0, s.n)
+	}
+	return bytes.NewReader(s.mem.Bytes())
+}
+
+// Reset empties the spool, keeping its file or memory for reuse.
+func (s *Spool) Reset() error {
+	s.n = 0
+	s.mem.Reset()
+	if s.f != nil {
+		if err := s.f.Truncate(0); err != nil {
+			return sysexit.Temp(err)
+		}
+		if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+			return sysexit.Temp(err)
+		}
+	}
+	return nil
+}
+
+// Close releases the temporary file, if any.
+func (s *Spool) Close() error {
+	if s.f != nil {
+		return s.f.Close()
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+// Package wire turns message octets into their SMTP DATA form (RFC 5321
+// §2.3.8, §4.5.2): every line ends in CRLF, a line starting with "." gets
+// another, and the data ends with CRLF "." CRLF. A bare LF and a bare CR
+// both become CRLF, so no receiver can find an end of data that the sender
+// did not mean (SMTP smuggling, CVE-2023-51764 and kin). This is the only
+// place mlm converts line endings. It is part of mlm's internals, not a
+// public API.
+package wire
+
+import (
+	"bytes"
+	"io"
+)
+
+// DataWriter writes SMTP DATA octets to an underlying writer.
+type DataWriter struct {
+	w       io.Writer
+	bol     bool // at the beginning of a line
+	cr      bool // a CR was seen and not yet written
+	scratch []byte
+	err     error
+}
+
+// NewDataWriter returns a DataWriter writing to w.
+func NewDataWriter(w io.Writer) *DataWriter { return &DataWriter{w: w, bol: true} }
+
+// Write converts and writes p.
+func (d *DataWriter) Write(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	out := d.scratch[:0]
+	for i := 0; i < len(p); {
+		c := p[i]
+		if d.cr {
+			d.cr = false
+			out = append(out, '\r', '\n')
+			d.bol = true
+			if c == '\n' {
+				i++
+				continue
+			}
+		}
+		switch {
+		case c == '\r':
+			d.cr = true
+			i++
+		case c == '\n':
+			out = append(out, '\r', '\n')
+			d.bol = true
+			i++
+		default:
+			if d.bol && c == '.' {
+				out = append(out, '.')
+			}
+			d.bol = false
+			j := bytes.IndexAny(p[i:], "\r\n")
+			if j < 0 {
+				j = len(p) - i
+			}
+			out = append(out, p[i:i+j]...)
+			i += j
+		}
+	}
+	d.scratch = out
+	if _, err := d.w.Write(out); err != nil {
+		d.err = err
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close ends the last line if it has no line ending and writes the
+// terminating ".". It does not close the underlying writer.
+func (d *DataWriter) Close() error {
+	if d.err != nil {
+		return d.err
+	}
+	end := ".\r\n"
+	if d.cr || !d.bol {
+		end = "\r\n.\r\n"
+	}
+	d.cr, d.bol = false, true
+	_, err := io.WriteString(d.w, end)
+	return err
+}

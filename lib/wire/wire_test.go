@@ -1,0 +1,88 @@
+package wire
+
+import (
+	"bytes"
+	"testing"
+)
+
+func data(t testing.TB, in []byte, chunk int) []byte {
+	var b bytes.Buffer
+	d := NewDataWriter(&b)
+	for len(in) > 0 {
+		k := min(chunk, len(in))
+		if _, err := d.Write(in[:k]); err != nil {
+			t.Fatal(err)
+		}
+		in = in[k:]
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestDataWriter(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ".\r\n"},
+		{"a\n", "a\r\n.\r\n"},
+		{"a", "a\r\n.\r\n"},
+		{"a\r\nb\r\n", "a\r\nb\r\n.\r\n"},
+		{"a\rb\r", "a\r\nb\r\n.\r\n"},
+		{".\n..x\n", "..\r\n...x\r\n.\r\n"},
+		{"x\n.\r\n", "x\r\n..\r\n.\r\n"},
+		{"x\r.\r", "x\r\n..\r\n.\r\n"},
+		{"a\n\r\n.\n", "a\r\n\r\n..\r\n.\r\n"},
+		{"\x00.\xff\n", "\x00.\xff\r\n.\r\n"},
+	}
+	for _, tc := range tests {
+		for _, chunk := range []int{1, 2, 3, 1000} {
+			if got := data(t, []byte(tc.in), chunk); string(got) != tc.want {
+				t.Errorf("data(%q, chunk %d) = %q; want %q", tc.in, chunk, got, tc.want)
+			}
+		}
+	}
+}
+
+// FuzzDataWriter: the output has only CRLF line endings, exactly one
+// terminator at its end, and no line that is a lone "." before it.
+func FuzzDataWriter(f *testing.F) {
+	f.Add([]byte("a\r\n.\r\nb"), uint8(1))
+	f.Add([]byte("\n.\r\r.\n"), uint8(2))
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
+		out := data(t, in, int(chunk)+1)
+		if !bytes.HasSuffix(out, []byte("\r\n.\r\n")) && string(out) != ".\r\n" {
+			t.Fatalf("bad end: %q", out)
+		}
+		body := out[:len(out)-3]
+		for i, c := range body {
+			if c == '\n' && (i == 0 || body[i-1] != '\r') {
+				t.Fatalf("bare LF at %d in %q", i, out)
+			}
+			if c == '\r' && (i+1 >= len(body) || body[i+1] != '\n') {
+				t.Fatalf("bare CR at %d in %q", i, out)
+			}
+		}
+		for _, line := range bytes.Split(body, []byte("\r\n")) {
+			if string(line) == "." {
+				t.Fatalf("lone dot inside data: %q", out)
+			}
+		}
+		// Unstuffing and dropping the CRs gives back the input with bare
+		// CRs as LFs and a final line ending added.
+		var back []byte
+		for _, line := range bytes.SplitAfter(body, []byte("\r\n")) {
+			line = bytes.TrimPrefix(line, []byte("."))
+			back = append(back, bytes.TrimSuffix(line, []byte("\r\n"))...)
+			if bytes.HasSuffix(line, []byte("\r\n")) {
+				back = append(back, '\n')
+			}
+		}
+		norm := bytes.ReplaceAll(bytes.ReplaceAll(in, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
+		if len(norm) > 0 && norm[len(norm)-1] != '\n' {
+			norm = append(norm, '\n')
+		}
+		if !bytes.Equal(back, norm) {
+			t.Fatalf("content changed: %q -> %q", in, back)
+		}
+	})
+}
