@@ -90,6 +90,11 @@ func isAtext(c byte) bool {
 		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
 }
 
+// CheckDomain returns nil if d is an RFC 5321 Domain (dot-separated
+// labels of letters, digits and inner hyphens, UTF-8 U-labels allowed) or
+// an address-literal.
+func CheckDomain(d string) error { return checkDomain(d) }
+
 func checkDomain(d string) error {
 	if d == "" {
 		return errors.New("empty domain")

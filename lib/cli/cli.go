@@ -14,7 +14,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"strings"
 
 	"github.com/alecthomas/kong"
 
@@ -77,9 +76,27 @@ func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, 
 // of the parser without calling os.Exit in the middle of it.
 type exitCode int
 
-// usage is the one-line synopsis kong would print, without its help text.
+// usage is a one-line synopsis in the style of a man page's SYNOPSIS:
+// "prog [-F] [-f SENDER] DIR".
 func usage(k *kong.Kong) string {
-	return strings.TrimSpace(k.Model.Name + " " + strings.TrimPrefix(k.Model.Summary(), k.Model.Name))
+	s := k.Model.Name
+	for _, f := range k.Model.Flags {
+		if f.Name == "help" || f.Name == "version" {
+			continue
+		}
+		name := "--" + f.Name
+		if f.Short != 0 {
+			name = "-" + string(f.Short)
+		}
+		if !f.IsBool() {
+			name += " " + f.FormatPlaceHolder()
+		}
+		s += " [" + name + "]"
+	}
+	for _, a := range k.Model.Positional {
+		s += " " + a.Summary()
+	}
+	return s
 }
 
 // version is the main module's version and VCS revision when the build

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"mlm/lib/addr"
 )
@@ -38,4 +39,21 @@ func ParseFromLine(line []byte) (string, error) {
 		return "", fmt.Errorf("From_ line: bad sender: %v", err)
 	}
 	return s, nil
+}
+
+// FromLineTime returns the time of an mbox From_ line, the asctime-format
+// date after the sender (RFC 4155 §2), read as UTC; ok is false if the
+// line has none.
+func FromLineTime(line []byte) (t time.Time, ok bool) {
+	if !IsFromLine(line) {
+		return t, false
+	}
+	s := strings.TrimRight(string(line[5:]), "\r\n")
+	_, s, _ = strings.Cut(s, " ")
+	s = strings.TrimLeft(s, " ")
+	if len(s) < len(time.ANSIC) {
+		return t, false
+	}
+	t, err := time.Parse(time.ANSIC, s[:len(time.ANSIC)])
+	return t, err == nil
 }

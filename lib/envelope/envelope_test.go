@@ -20,3 +20,20 @@ func TestParseFromLine(t *testing.T) {
 		}
 	}
 }
+
+func TestFromLineTime(t *testing.T) {
+	for in, want := range map[string]int64{
+		"From a@b Sat Nov 28 12:00:00 2026\n":         1795867200,
+		"From a@b  Sat Nov  1 12:00:00 2026 remote":   1793534400,
+		"From MAILER-DAEMON Sat Nov 28 12:00:00 2026": 1795867200,
+	} {
+		if got, ok := FromLineTime([]byte(in)); !ok || got.Unix() != want {
+			t.Errorf("FromLineTime(%q) = %v, %v; want %d", in, got.Unix(), ok, want)
+		}
+	}
+	for _, in := range []string{"From a@b", "From a@b yesterday", "Subject: x"} {
+		if _, ok := FromLineTime([]byte(in)); ok {
+			t.Errorf("FromLineTime(%q): want no time", in)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -128,6 +129,15 @@ func unescape(p string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Main is a program's TestMain: it lets the test binary act as the
+// program, so the program's scripts run it without a build.
+func Main(m *testing.M, prog string, main func()) {
+	testscript.Main(m, map[string]func(){prog: main})
+}
+
+// Run runs the program's scripts, testdata/*.txtar.
+func Run(t *testing.T) { testscript.Run(t, ScriptParams("testdata")) }
 
 // ScriptParams returns testscript parameters for the scripts in dir with
 // mlm's commands, and with contrib conditions ([exec:perl] and the like

@@ -136,7 +136,7 @@ func CheckPath(p Path, sender bool) error {
 			return errors.New("empty recipient <>")
 		}
 	} else if err := addr.CheckMailbox(p.Mailbox); err != nil {
-		return fmt.Errorf("<%s>: %v", p.Mailbox, err)
+		return fmt.Errorf("%q: %v", p.Mailbox, err)
 	}
 	for _, x := range p.Params {
 		if err := addr.CheckParam(x); err != nil {
@@ -144,6 +144,21 @@ func CheckPath(p Path, sender bool) error {
 		}
 	}
 	return nil
+}
+
+// NewPath returns the path of a bare mailbox from outside (argv, the
+// environment): "" is the null path, allowed for a sender only. A bad
+// mailbox is an EX_DATAERR error.
+func NewPath(mailbox string, sender bool) (Path, error) {
+	p := Path{Mailbox: mailbox}
+	if err := CheckPath(p, sender); err != nil {
+		what := "recipient"
+		if sender {
+			what = "sender"
+		}
+		return Path{}, dataErr(fmt.Errorf("%s: %v", what, err))
+	}
+	return p, nil
 }
 
 // ParsePath parses what follows "S " or "R " on a stream line.

@@ -219,3 +219,24 @@ func (w *Writer) Flush() error {
 	}
 	return w.setErr(w.w.Flush())
 }
+
+// WriteRecord writes one whole record to out: h, the message read from
+// body, and rcpts. Read errors are unclassified; write errors temporary.
+func WriteRecord(out io.Writer, h *Header, body io.Reader, rcpts []Path) error {
+	w := NewWriter(out)
+	if err := w.WriteHeader(h); err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, body); err != nil {
+		return err
+	}
+	for _, r := range rcpts {
+		if err := w.Recipient(r); err != nil {
+			return err
+		}
+	}
+	if err := w.End(); err != nil {
+		return err
+	}
+	return w.Flush()
+}

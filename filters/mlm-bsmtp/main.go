@@ -1,0 +1,111 @@
+// mlm-bsmtp turns an MLM1 stream into Batch SMTP (RFC 2442) for exim -bS
+// or any program that reads an SMTP client's side of a session.
+// See mlm-bsmtp(1).
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+
+	"mlm/lib/addr"
+	"mlm/lib/cli"
+	"mlm/lib/spool"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+	"mlm/lib/wire"
+)
+
+const prog = "mlm-bsmtp"
+
+type args struct {
+	Helo string `short:"H" placeholder:"NAME" help:"Name to give in HELO (default: this host's name)."`
+}
+
+func main() {
+	var a args
+	cli.Main(prog, "Write an MLM1 stream as Batch SMTP.", &a, func() error {
+		return run(&a, os.Stdin, os.Stdout)
+	})
+}
+
+// run writes HELO, one transaction per record, and QUIT. A record is held
+// (in memory, or a temporary file if large) until its recipients, which
+// SMTP sends before the message, have been read.
+func run(a *args, in io.Reader, out io.Writer) error {
+	helo, err := heloName(a.Helo)
+	if err != nil {
+		return err
+	}
+	r := stream.NewReader(in)
+	bw := bufio.NewWriterSize(out, 64<<10)
+	msg := spool.New(spool.MemLimit)
+	defer msg.Close()
+	for n := 0; ; n++ {
+		h, err := r.Next()
+		if err == io.EOF {
+			if n == 0 {
+				return nil // empty input: nothing to do
+			}
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			fmt.Fprintf(bw, "HELO %s\r\n", helo)
+		}
+		if err := transaction(bw, r, h, msg); err != nil {
+			return err
+		}
+	}
+	bw.WriteString("QUIT\r\n")
+	return sysexit.Temp(bw.Flush())
+}
+
+// transaction writes MAIL, RCPT lines and DATA for one record.
+func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg *spool.Spool) error {
+	if err := msg.Reset(); err != nil {
+		return err
+	}
+	if _, err := io.Copy(msg, r.Message()); err != nil {
+		return err
+	}
+	bw.WriteString("MAIL FROM:" + h.Sender.String() + "\r\n")
+	n := 0
+	for ; ; n++ {
+		p, err := r.Recipient()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		bw.WriteString("RCPT TO:" + p.String() + "\r\n")
+	}
+	if n == 0 {
+		return sysexit.Errorf(sysexit.DataErr, "record %s: no recipients", h.ID)
+	}
+	bw.WriteString("DATA\r\n")
+	d := wire.NewDataWriter(bw)
+	if _, err := io.Copy(d, msg.Reader()); err != nil {
+		return sysexit.Temp(err)
+	}
+	return sysexit.Temp(d.Close())
+}
+
+// heloName checks the name given, or finds this host's.
+func heloName(name string) (string, error) {
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return "", err
+		}
+		name = h
+	}
+	if err := addr.CheckDomain(name); err != nil {
+		return "", sysexit.Errorf(sysexit.Usage, "HELO name: %v", err)
+	}
+	return name, nil
+}

@@ -1,0 +1,58 @@
+// mlm-check checks that its input is a valid MLM1 stream and says where
+// it is not. See mlm-check(1).
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"mlm/lib/cli"
+	"mlm/lib/stream"
+)
+
+const prog = "mlm-check"
+
+type args struct {
+	Files []string `arg:"" optional:"" placeholder:"FILE" help:"Streams to check, each on its own (default: standard input)."`
+}
+
+func main() {
+	var a args
+	cli.Main(prog, "Check an MLM1 record stream.", &a, func() error {
+		return run(a.Files, os.Stdin)
+	})
+}
+
+// run checks each file, or in if there are none.
+func run(files []string, in io.Reader) error {
+	if len(files) == 0 {
+		return check(in)
+	}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		err = check(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// check reads a whole stream; the Reader checks every rule on the way.
+func check(in io.Reader) error {
+	r := stream.NewReader(in)
+	for {
+		_, err := r.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"mlm/lib/envelope"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+// importer turns mbox lines into records. A From_ line starts a message
+// when it is the first line or follows a blank line; the blank line
+// before it, and the one at the end of the file, belong to the mbox and
+// not to the message (RFC 4155, mbox(5)).
+type importer struct {
+	a       *args
+	w       *stream.Writer
+	base    string
+	rcpts   []stream.Path
+	attrs   []stream.Attr
+	n       int    // records begun
+	line    int64  // input line number
+	blank   []byte // a blank line not yet written: it may be a separator
+	inMsg   bool
+	sawLine bool // a non-blank line since the last blank one
+}
+
+// importMbox writes one record per message of the mbox read from in.
+func importMbox(a *args, in io.Reader, out io.Writer) error {
+	im := &importer{a: a, w: stream.NewWriter(out), base: a.ID}
+	if im.base == "" {
+		im.base = stream.NewID()
+	} else if err := stream.CheckID(im.base); err != nil {
+		return sysexit.Errorf(sysexit.Usage, "-i: %v", err)
+	}
+	for _, nv := range a.Attr {
+		name, value, _ := strings.Cut(nv, "=")
+		if err := stream.CheckAttrName(name); err != nil {
+			return sysexit.Errorf(sysexit.Usage, "-a: %v", err)
+		}
+		im.attrs = append(im.attrs, stream.Attr{Name: name, Value: value})
+	}
+	for _, r := range a.Rcpt {
+		p, err := stream.NewPath(r, false)
+		if err != nil {
+			return err
+		}
+		im.rcpts = append(im.rcpts, p)
+	}
+	if a.Sender != nil {
+		if _, err := stream.NewPath(*a.Sender, true); err != nil {
+			return err
+		}
+	}
+	if err := im.run(bufio.NewReaderSize(in, 64<<10)); err != nil {
+		return err
+	}
+	return im.w.Flush()
+}
+
+func (im *importer) run(br *bufio.Reader) error {
+	bol := true // the next chunk starts a line
+	for {
+		chunk, err := br.ReadSlice('\n')
+		full := err == nil
+		switch {
+		case err == io.EOF && len(chunk) == 0:
+			return im.end()
+		case err == io.EOF, errors.Is(err, bufio.ErrBufferFull):
+		case err != nil:
+			return err
+		}
+		if bol {
+			im.line++
+			if done, err := im.startOfLine(chunk, full); err != nil || done {
+				if err != nil {
+					return err
+				}
+				bol = full
+				continue
+			}
+			chunk = im.unquote(chunk)
+		}
+		if im.blank != nil {
+			if _, err := im.w.Write(im.blank); err != nil {
+				return err
+			}
+			im.blank = nil
+		}
+		if _, err := im.w.Write(chunk); err != nil {
+			return err
+		}
+		bol = full
+	}
+}
+
+// startOfLine handles a line's first chunk when it is a From_ line, a
+// blank line or text before the first message, and reports whether it
+// consumed the chunk.
+func (im *importer) startOfLine(chunk []byte, full bool) (bool, error) {
+	if envelope.IsFromLine(chunk) && !im.sawLine {
+		if !full {
+			return false, im.errorf("From_ line too long or without LF")
+		}
+		return true, im.begin(chunk)
+	}
+	if string(chunk) == "\n" || string(chunk) == "\r\n" {
+		if im.inMsg && im.blank != nil {
+			if _, err := im.w.Write(im.blank); err != nil {
+				return true, err
+			}
+		}
+		im.blank, im.sawLine = append([]byte(nil), chunk...), false
+		return true, nil
+	}
+	if !im.inMsg {
+		return false, im.errorf("not an mbox: text before the first From_ line")
+	}
+	im.sawLine = true
+	return false, nil
+}
+
+// begin ends the current record and starts the next one.
+func (im *importer) begin(fromLine []byte) error {
+	if err := im.end(); err != nil {
+		return err
+	}
+	sender := ""
+	if im.a.Sender != nil {
+		sender = *im.a.Sender
+	} else {
+		s, err := envelope.ParseFromLine(fromLine)
+		if err != nil {
+			return im.errorf("%v", err)
+		}
+		sender = s
+	}
+	im.n++
+	h := &stream.Header{ID: im.base + "," + strconv.Itoa(im.n), Attrs: im.attrs, Sender: stream.Path{Mailbox: sender}}
+	if t, ok := envelope.FromLineTime(fromLine); ok {
+		h.Attrs = append(h.Attrs[:len(h.Attrs):len(h.Attrs)], stream.Attr{Name: "received", Value: strconv.FormatInt(t.Unix(), 10)})
+	}
+	if err := im.w.WriteHeader(h); err != nil {
+		return err
+	}
+	im.inMsg, im.blank, im.sawLine = true, nil, true
+	return nil
+}
+
+// end finishes the current record, if any, dropping a held blank line.
+func (im *importer) end() error {
+	if !im.inMsg {
+		return nil
+	}
+	im.inMsg, im.blank = false, nil
+	for _, r := range im.rcpts {
+		if err := im.w.Recipient(r); err != nil {
+			return err
+		}
+	}
+	return im.w.End()
+}
+
+// unquote removes the quoting mboxrd (">" before ">*From ") or mboxo
+// (">" before "From ") added to a body line.
+func (im *importer) unquote(line []byte) []byte {
+	i := 0
+	if im.a.Quoting == "mboxrd" {
+		for i < len(line) && line[i] == '>' {
+			i++
+		}
+	} else if len(line) > 0 && line[0] == '>' {
+		i = 1
+	}
+	if i > 0 && envelope.IsFromLine(line[i:]) {
+		return line[1:]
+	}
+	return line
+}
+
+func (im *importer) errorf(format string, a ...any) error {
+	return sysexit.Perm(sysexit.DataErr, fmt.Errorf("line %d: %s", im.line, fmt.Sprintf(format, a...)))
+}

@@ -1,0 +1,113 @@
+// mlm-unwrap reads an MLM1 stream and writes the messages it carries,
+// byte for byte, or their envelopes. See mlm-unwrap(1).
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"mlm/lib/cli"
+	"mlm/lib/durable"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+const prog = "mlm-unwrap"
+
+type args struct {
+	Dir      string `short:"d" placeholder:"DIR" help:"Write each message to the file DIR/ID instead of standard output."`
+	Envelope bool   `short:"e" help:"Print the envelopes instead of the messages, one item per line."`
+}
+
+func main() {
+	var a args
+	cli.Main(prog, "Unwrap the messages of an MLM1 stream.", &a, func() error {
+		return run(&a, os.Stdin, os.Stdout)
+	})
+}
+
+// run unwraps every record of in.
+func run(a *args, in io.Reader, out io.Writer) error {
+	r := stream.NewReader(in)
+	bw := bufio.NewWriterSize(out, 64<<10)
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case a.Envelope:
+			err = printEnvelope(bw, r, h)
+		case a.Dir != "":
+			err = writeFile(a.Dir, r, h)
+		default:
+			_, err = io.Copy(bw, r.Message())
+		}
+		if err != nil {
+			return err
+		}
+		// Next reads and checks what is left of the record.
+	}
+	return sysexit.Temp(bw.Flush())
+}
+
+// printEnvelope writes one line per item of the record: "ID attr N=V",
+// "ID sender PATH", "ID size OCTETS", "ID rcpt PATH" and "ID count N".
+// Attribute values stay encoded, so every line is one line.
+func printEnvelope(w *bufio.Writer, r *stream.Reader, h *stream.Header) error {
+	for _, a := range h.Attrs {
+		fmt.Fprintf(w, "%s attr %s=%s\n", h.ID, a.Name, stream.EscapeValue(a.Value))
+	}
+	fmt.Fprintf(w, "%s sender %s\n", h.ID, h.Sender)
+	size, err := io.Copy(io.Discard, r.Message())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s size %d\n", h.ID, size)
+	var n int64
+	for {
+		p, err := r.Recipient()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		n++
+		w.WriteString(h.ID + " rcpt " + p.String() + "\n")
+	}
+	_, err = w.WriteString(h.ID + " count " + strconv.FormatInt(n, 10) + "\n")
+	return sysexit.Temp(err)
+}
+
+// writeFile writes the record's message to dir/ID, all or nothing.
+func writeFile(dir string, r *stream.Reader, h *stream.Header) error {
+	if h.ID == "." || h.ID == ".." {
+		return sysexit.Errorf(sysexit.DataErr, "record id %q is not a file name", h.ID)
+	}
+	f, err := durable.Create(filepath.Join(dir, "."+h.ID+".tmp"+strconv.Itoa(os.Getpid())), filepath.Join(dir, h.ID))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r.Message()); err != nil {
+		f.Abort()
+		return err
+	}
+	// The file is committed only once the whole record has been checked.
+	for {
+		if _, err := r.Recipient(); err == io.EOF {
+			break
+		} else if err != nil {
+			f.Abort()
+			return err
+		}
+	}
+	return f.Commit()
+}
