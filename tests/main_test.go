@@ -1,0 +1,79 @@
+// Package tests runs mlm's programs, built once, end to end: the scripts
+// in testdata/, the conformance scripts in testdata/conform against both
+// the Go programs and the stand-ins in contrib/, the man page checks and
+// the memory bounds.
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"mlm/lib/mlmtest"
+)
+
+var (
+	root   string // the module's root
+	binDir string // the programs, built once
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		var err error
+		if root, err = filepath.Abs(".."); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 75
+		}
+		if binDir, err = os.MkdirTemp("", "mlm-bin-"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 75
+		}
+		defer os.RemoveAll(binDir)
+		build := exec.Command("go", "build", "-o", binDir+"/", "./filters/...")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+			return 75
+		}
+		return m.Run()
+	}())
+}
+
+// params returns script parameters with dirs first on PATH.
+func params(dir string, pathDirs ...string) testscript.Params {
+	p := mlmtest.ScriptParams(dir)
+	p.Setup = func(env *testscript.Env) error {
+		path := ""
+		for _, d := range append(pathDirs, binDir) {
+			path += d + string(os.PathListSeparator)
+		}
+		env.Setenv("PATH", path+os.Getenv("PATH"))
+		env.Setenv("MLMBIN", binDir)
+		env.Setenv("CONTRIB", filepath.Join(root, "contrib"))
+		return nil
+	}
+	return p
+}
+
+func TestScripts(t *testing.T) { testscript.Run(t, params("testdata")) }
+
+// TestConform runs the conformance scripts against the Go programs.
+func TestConform(t *testing.T) { testscript.Run(t, params("testdata/conform")) }
+
+// TestConformContrib runs the same scripts against the Perl stand-ins.
+func TestConformContrib(t *testing.T) {
+	if _, err := exec.LookPath("perl"); err != nil {
+		t.Skip("no perl")
+	}
+	dir := t.TempDir()
+	for prog, file := range map[string]string{"mlm-wrap": "mlm-wrap.pl", "mlm-unwrap": "mlm-unwrap.pl"} {
+		if err := os.Symlink(filepath.Join(root, "contrib", file), filepath.Join(dir, prog)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testscript.Run(t, params("testdata/conform", dir))
+}
