@@ -59,7 +59,7 @@ if ($fromline && $l =~ /\AFrom /) {
 		my ($f) = $l =~ /\AFrom (\S*)/;
 		$f = '' if $f eq 'MAILER-DAEMON' || $f eq '<>';
 		$f =~ s/\A<(.*)>\z/$1/;
-		$s = $f eq '' ? '<>' : (mailbox_ok($f) ? "<$f>" : fail(65, 'From_ line: bad sender'));
+		$s = $f eq '' ? '<>' : (mailbox_ok($f) ? "<$f>" : fail(65, 'bad sender in From_ line'));
 	}
 	$l = <STDIN>;
 }

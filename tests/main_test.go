@@ -54,6 +54,7 @@ func params(dir string, pathDirs ...string) testscript.Params {
 		env.Setenv("PATH", path+os.Getenv("PATH"))
 		env.Setenv("MLMBIN", binDir)
 		env.Setenv("CONTRIB", filepath.Join(root, "contrib"))
+		env.Setenv("EXAMPLES", filepath.Join(root, "examples"))
 		return nil
 	}
 	return p

@@ -32,11 +32,11 @@ func ParseFromLine(line []byte) (string, error) {
 	}
 	if m, ok := strings.CutPrefix(s, "<"); ok {
 		if s, ok = strings.CutSuffix(m, ">"); !ok {
-			return "", fmt.Errorf("From_ line: bad sender %q", m)
+			return "", fmt.Errorf("bad sender %q in From_ line", m)
 		}
 	}
 	if err := addr.CheckMailbox(s); err != nil {
-		return "", fmt.Errorf("From_ line: bad sender: %v", err)
+		return "", fmt.Errorf("bad sender in From_ line: %v", err)
 	}
 	return s, nil
 }

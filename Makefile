@@ -1,0 +1,61 @@
+# mlm: see README.md. GNU make; recipes are POSIX sh.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DESTDIR ?=
+GO      ?= go
+GOBUILDFLAGS ?= -trimpath
+FUZZTIME ?= 60s
+PROGS   := $(notdir $(wildcard filters/mlm-*))
+STATICCHECK = $(GO) tool -modfile=tools.mod staticcheck
+
+all:
+	$(GO) build $(GOBUILDFLAGS) -o bin/ ./filters/...
+
+check: lint test
+
+test:
+	$(GO) test -race ./...
+
+lint: lint-go lint-man lint-sh
+
+lint-go:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	$(GO) mod tidy -diff
+
+lint-man:
+	mandoc -Tlint -Wwarning man/*.[157]
+
+lint-sh:
+	find contrib examples -name '*.sh' -exec shellcheck {} +
+	for f in contrib/*.pl; do perl -c "$$f" 2>&1 | grep -q 'syntax OK' || { perl -c "$$f"; exit 1; }; done
+
+# fuzz runs every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "$$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	install -m 0755 $(PROGS:%=bin/%) $(DESTDIR)$(BINDIR)
+	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1
+	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 man/*.7 $(DESTDIR)$(MANDIR)/man7
+
+uninstall:
+	rm -f $(PROGS:%=$(DESTDIR)$(BINDIR)/%)
+	for f in man/*.[157]; do \
+	  s=$${f##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${f#man/}; \
+	done
+
+clean:
+	rm -rf bin
+
+.PHONY: all check test lint lint-go lint-man lint-sh fuzz install uninstall clean

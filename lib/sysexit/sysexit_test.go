@@ -1,0 +1,42 @@
+package sysexit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{nil, OK},
+		{errors.New("x"), TempFail},
+		{Perm(DataErr, errors.New("x")), DataErr},
+		{fmt.Errorf("wrapped: %w", Perm(NoPerm, errors.New("x"))), NoPerm},
+		{Temp(errors.New("x")), TempFail},
+		{Errorf(Usage, "bad %s", "flag"), Usage},
+		{ErrNo, No},
+	}
+	for _, tc := range tests {
+		if got := Code(tc.err); got != tc.want {
+			t.Errorf("Code(%v) = %d; want %d", tc.err, got, tc.want)
+		}
+	}
+	if Temp(nil) != nil || Perm(DataErr, nil) != nil {
+		t.Errorf("classifying nil must give nil")
+	}
+}
+
+func TestReport(t *testing.T) {
+	var b bytes.Buffer
+	if c := Report(&b, "p", Errorf(DataErr, "line %d: bad", 3)); c != DataErr || b.String() != "p: line 3: bad\n" {
+		t.Errorf("Report = %d, %q", c, b.String())
+	}
+	b.Reset()
+	if c := Report(&b, "p", ErrNo); c != No || b.Len() != 0 {
+		t.Errorf("Report(ErrNo) = %d, %q; want 1 and silence", c, b.String())
+	}
+}

@@ -1,0 +1,111 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"mlm/lib/stream"
+)
+
+// writeRecord writes a stream of one record with n recipients to a file.
+func writeRecord(t *testing.T, n int) string {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), fmt.Sprintf("r%d.mlm", n))
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw := bufio.NewWriter(f)
+	w := stream.NewWriter(bw)
+	w.WriteHeader(&stream.Header{ID: "big", Sender: stream.Path{Mailbox: "list-bounces@example.org"}})
+	w.Write([]byte("Subject: big\n\n" + strings.Repeat("body line\n", 400)))
+	for i := 0; i < n; i++ {
+		if err := w.Recipient(stream.Path{Mailbox: fmt.Sprintf("member%07d@example%d.net", i, i%97)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.End(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// peakRSS runs a program with stdin from a file, output discarded but
+// for the last line, and returns its peak resident set in KiB.
+func peakRSS(t *testing.T, in string, prog string, args ...string) (int64, string) {
+	t.Helper()
+	f, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(filepath.Join(binDir, prog), args...)
+	cmd.Stdin = f
+	tail := &lastLine{}
+	cmd.Stdout = tail
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %v: %v: %s", prog, args, err, stderr.String())
+	}
+	return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, tail.String()
+}
+
+// lastLine keeps the last complete line written to it.
+type lastLine struct{ cur, last []byte }
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	for _, c := range p {
+		if c == '\n' {
+			l.last, l.cur = append(l.last[:0], l.cur...), l.cur[:0]
+		} else {
+			l.cur = append(l.cur, c)
+		}
+	}
+	return len(p), nil
+}
+
+func (l *lastLine) String() string { return string(l.last) }
+
+// TestMemoryFlat: a 1,000,000-recipient record goes through mlm-check
+// and mlm-unwrap -e in about the memory a 10,000-recipient one takes.
+func TestMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	small, big := writeRecord(t, 10_000), writeRecord(t, 1_000_000)
+	for _, c := range []struct {
+		prog string
+		args []string
+		last string
+	}{
+		{"mlm-check", nil, ""},
+		{"mlm-unwrap", []string{"-e"}, "big count %d"},
+	} {
+		rs, outS := peakRSS(t, small, c.prog, c.args...)
+		rb, outB := peakRSS(t, big, c.prog, c.args...)
+		t.Logf("%s: peak RSS %d KiB at 10,000 recipients, %d KiB at 1,000,000", c.prog, rs, rb)
+		if c.last != "" && (outS != fmt.Sprintf(c.last, 10_000) || outB != fmt.Sprintf(c.last, 1_000_000)) {
+			t.Errorf("%s: last lines %q, %q", c.prog, outS, outB)
+		}
+		if rb > rs+4096 || rb > 32*1024 {
+			t.Errorf("%s: peak RSS grew from %d KiB to %d KiB with the recipients", c.prog, rs, rb)
+		}
+	}
+}
