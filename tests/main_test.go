@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 			return 75
 		}
 		defer os.RemoveAll(binDir)
-		build := exec.Command("go", "build", "-o", binDir+"/", "./filters/...")
+		build := exec.Command("go", "build", "-o", binDir+"/", "./filters/...", "./tests/peakrss")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-mbox"
 
+	"mlm/lib/msg"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
@@ -36,7 +37,12 @@ func export(in io.Reader, out io.Writer) error {
 		// A quoted local part may hold spaces; mbox readers split the
 		// From_ line at spaces, so they become hyphens (mbox(5)).
 		from = strings.ReplaceAll(from, " ", "-")
-		w, err := mw.CreateMessage(from, receivedTime(h))
+		body := bufio.NewReaderSize(r.Message(), 64<<10)
+		hdr, herr := msg.ReadHeader(body, msg.MaxHeader)
+		if herr != nil && sysexit.Code(herr) != sysexit.DataErr {
+			return herr
+		}
+		w, err := mw.CreateMessage(from, fromLineTime(h, hdr))
 		if err != nil {
 			return sysexit.Temp(err)
 		}
@@ -44,7 +50,10 @@ func export(in io.Reader, out io.Writer) error {
 		// message's own final line ending leaves exactly one blank line
 		// between messages, as mbox readers expect.
 		hb := &holdback{w: w}
-		if _, err := io.Copy(hb, r.Message()); err != nil {
+		if _, err := hb.Write(hdr.Raw); err != nil {
+			return err
+		}
+		if _, err := io.Copy(hb, body); err != nil {
 			return err
 		}
 		if err := hb.Close(); err != nil {
@@ -57,12 +66,16 @@ func export(in io.Reader, out io.Writer) error {
 	return sysexit.Temp(bw.Flush())
 }
 
-// receivedTime is the record's received attribute, else now.
-func receivedTime(h *stream.Header) time.Time {
+// fromLineTime is the record's received attribute, else the message's
+// Date field, else now.
+func fromLineTime(h *stream.Header, hdr *msg.Header) time.Time {
 	if v, ok := h.Get("received"); ok {
 		if s, err := strconv.ParseInt(v, 10, 64); err == nil {
 			return time.Unix(s, 0)
 		}
+	}
+	if t, err := hdr.Mail().Date(); err == nil && !t.IsZero() {
+		return t
 	}
 	return time.Now()
 }
