@@ -42,23 +42,18 @@ func run(a *args, in io.Reader, out io.Writer) error {
 	bw := bufio.NewWriterSize(out, 64<<10)
 	msg := spool.New(spool.MemLimit)
 	defer msg.Close()
-	for n := 0; ; n++ {
-		h, err := r.Next()
-		if err == io.EOF {
-			if n == 0 {
-				return nil // empty input: nothing to do
-			}
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if n == 0 {
+	n := 0
+	err = r.Each(func(h *stream.Header) error {
+		if n++; n == 1 {
 			fmt.Fprintf(bw, "HELO %s\r\n", helo)
 		}
-		if err := transaction(bw, r, h, msg); err != nil {
-			return err
-		}
+		return transaction(bw, r, h, msg)
+	})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil // empty input: nothing to do
 	}
 	bw.WriteString("QUIT\r\n")
 	return sysexit.Temp(bw.Flush())

@@ -45,14 +45,5 @@ func run(files []string, in io.Reader) error {
 
 // check reads a whole stream; the Reader checks every rule on the way.
 func check(in io.Reader) error {
-	r := stream.NewReader(in)
-	for {
-		_, err := r.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return stream.NewReader(in).Each(func(*stream.Header) error { return nil })
 }

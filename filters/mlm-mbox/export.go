@@ -22,14 +22,7 @@ func export(in io.Reader, out io.Writer) error {
 	r := stream.NewReader(in)
 	bw := bufio.NewWriterSize(out, 64<<10)
 	mw := mbox.NewWriter(bw)
-	for {
-		h, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err := r.Each(func(h *stream.Header) error {
 		from := h.Sender.Mailbox
 		if from == "" {
 			from = "MAILER-DAEMON"
@@ -56,9 +49,10 @@ func export(in io.Reader, out io.Writer) error {
 		if _, err := io.Copy(hb, body); err != nil {
 			return err
 		}
-		if err := hb.Close(); err != nil {
-			return err
-		}
+		return hb.Close()
+	})
+	if err != nil {
+		return err
 	}
 	if err := mw.Close(); err != nil {
 		return sysexit.Temp(err)

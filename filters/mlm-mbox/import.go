@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
 	"mlm/lib/envelope"
 	"mlm/lib/stream"
@@ -39,11 +38,11 @@ func importMbox(a *args, in io.Reader, out io.Writer) error {
 		return sysexit.Errorf(sysexit.Usage, "-i: %v", err)
 	}
 	for _, nv := range a.Attr {
-		name, value, _ := strings.Cut(nv, "=")
-		if err := stream.CheckAttrName(name); err != nil {
-			return sysexit.Errorf(sysexit.Usage, "-a: %v", err)
+		at, err := stream.ParseAttr(nv)
+		if err != nil {
+			return fmt.Errorf("-a: %w", err)
 		}
-		im.attrs = append(im.attrs, stream.Attr{Name: name, Value: value})
+		im.attrs = append(im.attrs, at)
 	}
 	for _, r := range a.Rcpt {
 		p, err := stream.NewPath(r, false)

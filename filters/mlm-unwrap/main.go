@@ -34,26 +34,18 @@ func main() {
 func run(a *args, in io.Reader, out io.Writer) error {
 	r := stream.NewReader(in)
 	bw := bufio.NewWriterSize(out, 64<<10)
-	for {
-		h, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err := r.Each(func(h *stream.Header) error {
 		switch {
 		case a.Envelope:
-			err = printEnvelope(bw, r, h)
+			return printEnvelope(bw, r, h)
 		case a.Dir != "":
-			err = writeFile(a.Dir, r, h)
-		default:
-			_, err = io.Copy(bw, r.Message())
+			return writeFile(a.Dir, r, h)
 		}
-		if err != nil {
-			return err
-		}
-		// Next reads and checks what is left of the record.
+		_, err := io.Copy(bw, r.Message())
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	return sysexit.Temp(bw.Flush())
 }

@@ -5,9 +5,9 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"mlm/lib/cli"
 	"mlm/lib/envelope"
@@ -60,11 +60,11 @@ func envelopeOf(a *args) (*stream.Header, []stream.Path, error) {
 		return nil, nil, sysexit.Errorf(sysexit.Usage, "-i: %v", err)
 	}
 	for _, nv := range a.Attr {
-		name, value, _ := strings.Cut(nv, "=")
-		if err := stream.CheckAttrName(name); err != nil {
-			return nil, nil, sysexit.Errorf(sysexit.Usage, "-a: %v", err)
+		at, err := stream.ParseAttr(nv)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-a: %w", err)
 		}
-		h.Attrs = append(h.Attrs, stream.Attr{Name: name, Value: value})
+		h.Attrs = append(h.Attrs, at)
 	}
 	if a.Sender != nil {
 		p, err := stream.NewPath(*a.Sender, true)

@@ -184,6 +184,24 @@ func (r *Reader) Next() (*Header, error) {
 	}
 }
 
+// Each calls fn for every record of the stream until the end of the
+// stream or the first error, which it returns. Whatever fn leaves unread
+// of a record is read and checked before the next one.
+func (r *Reader) Each(fn func(h *Header) error) error {
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(h); err != nil {
+			return err
+		}
+	}
+}
+
 // Message returns the message of the current record. It reads nothing
 // once the record's recipients have been reached.
 func (r *Reader) Message() io.Reader { return msgReader{r} }

@@ -128,6 +128,16 @@ func CheckAttrName(name string) error {
 	return nil
 }
 
+// ParseAttr parses NAME=VALUE as given on a command line; a bad name is
+// a usage error (EX_USAGE).
+func ParseAttr(nv string) (Attr, error) {
+	name, value, _ := strings.Cut(nv, "=")
+	if err := CheckAttrName(name); err != nil {
+		return Attr{}, sysexit.Perm(sysexit.Usage, err)
+	}
+	return Attr{Name: name, Value: value}, nil
+}
+
 // CheckPath returns nil if p is a valid sender (null allowed if sender) or
 // recipient path with valid ESMTP parameters.
 func CheckPath(p Path, sender bool) error {
