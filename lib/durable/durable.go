@@ -6,6 +6,8 @@
 package durable
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -56,6 +58,31 @@ func (f *File) Commit() error {
 		return sysexit.Temp(err)
 	}
 	return sysexit.Temp(SyncDir(filepath.Dir(f.final)))
+}
+
+// CommitNew makes the file durable under its final name unless that
+// name exists already, in which case the temporary file is dropped and
+// existed is true: link(2), not rename(2), so a deterministic name is
+// published once (re-runs are harmless). Errors are temporary.
+func (f *File) CommitNew() (existed bool, err error) {
+	err = f.err
+	if err == nil {
+		err = f.f.Sync()
+	}
+	if cerr := f.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(f.tmp, f.final)
+		if errors.Is(err, fs.ErrExist) {
+			existed, err = true, nil
+		}
+	}
+	os.Remove(f.tmp)
+	if err != nil {
+		return false, sysexit.Temp(err)
+	}
+	return existed, sysexit.Temp(SyncDir(filepath.Dir(f.final)))
 }
 
 // Abort closes and removes the temporary file.

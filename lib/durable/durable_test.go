@@ -47,3 +47,25 @@ func TestCommitFailsCleanly(t *testing.T) {
 		t.Errorf("temporary file left behind")
 	}
 }
+
+func TestCommitNew(t *testing.T) {
+	dir := t.TempDir()
+	final := filepath.Join(dir, "f")
+	for i, want := range []bool{false, true} {
+		f, err := Create(filepath.Join(dir, ".tmp"), final)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte{'a' + byte(i)})
+		existed, err := f.CommitNew()
+		if err != nil || existed != want {
+			t.Fatalf("CommitNew #%d = %v, %v; want %v", i, existed, err, want)
+		}
+	}
+	if b, _ := os.ReadFile(final); string(b) != "a" {
+		t.Errorf("content = %q; want the first writer's", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".tmp")); !os.IsNotExist(err) {
+		t.Errorf("temporary file left behind")
+	}
+}

@@ -1,0 +1,260 @@
+// Package listdir is the only package that knows the names of the files
+// in a list directory, and how each holds its setting (mlm-listdir(5)).
+// It is part of mlm's internals, not a public API.
+//
+// One setting per file, as in ezmlm and mlmmj: a file's presence is a
+// boolean, its first line is a value, or it holds one item per line with
+// "#" comments and blank lines ignored. Programs read settings and never
+// write them; the admin tools write them atomically (a temporary file,
+// fsync, rename, fsync of the directory).
+package listdir
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"mlm/lib/durable"
+	"mlm/lib/queue"
+	"mlm/lib/sysexit"
+)
+
+// File names in a list directory. mlm-listdir(5) documents each.
+const (
+	Address        = "address"         // the list address, first line
+	Owner          = "owner"           // owner addresses, one per line
+	Subscribers    = "subscribers"     // members, one per line
+	Digest         = "digest"          // digest-only members
+	NoMail         = "nomail"          // members who get no mail
+	NotMeToo       = "notmetoo"        // members who do not get their own posts
+	Moderators     = "moderators"      // moderators
+	Posters        = "posters"         // extra allowed posters
+	Allow          = "allow"           // patterns of allowed posters
+	Deny           = "deny"            // patterns of refused posters
+	MembersCommand = "members-command" // a command whose output is the members
+	Policy         = "policy"          // open, members or moderated
+	Password       = "password"        // the hashed list password
+	MaxSize        = "maxsize"         // largest message, octets
+	Prefix         = "prefix"          // subject prefix
+	ListID         = "listid"          // List-Id field value
+	ReplyTo        = "replyto"         // none, list or an address
+	Footer         = "footer"          // text added to each post
+	Strip          = "strip"           // header fields removed from posts
+	HeaderAdd      = "headeradd"       // header fields added to posts
+	Archive        = "archive"         // URL for List-Archive
+	Secret         = "secret"          // key for moderation cookies
+	ModExpire      = "modexpire"       // lifetime of a held post, seconds
+	Relay          = "relay"           // SMTP relays, host:port per line
+	Stages         = "stages"          // directory: one pipeline per queue
+	QueueDir       = "queue"           // directory: the queues
+	StateDir       = "state"           // directory: counters programs keep
+	LockFile       = "lock"            // the list lock
+)
+
+// Queue names.
+const (
+	Incoming = "incoming" // posts, as mlm-accept commits them
+	Hold     = "hold"     // posts waiting for a moderator
+	Moderate = "moderate" // moderators' replies
+	Outgoing = "outgoing" // expanded records waiting for delivery
+	Requests = "requests" // mail to -request, -subscribe, -unsubscribe
+	Bounces  = "bounces"  // mail to -bounces
+	OwnerQ   = "owner"    // mail to -owner
+)
+
+// Queues lists every queue a list has.
+var Queues = []string{Incoming, Hold, Moderate, Outgoing, Requests, Bounces, OwnerQ}
+
+// ErrNoList is returned, classified EX_NOUSER, for a directory that is not
+// a list directory.
+var ErrNoList = errors.New("no such list")
+
+// Dir is an open list directory.
+type Dir struct {
+	Path string
+	addr string
+}
+
+// Open opens the list directory at path. A missing directory or address
+// file is ErrNoList (67); an unreadable one is temporary.
+func Open(path string) (*Dir, error) {
+	d := &Dir{Path: path}
+	a, ok, err := d.String(Address)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || a == "" {
+		return nil, sysexit.Perm(sysexit.NoUser, fmt.Errorf("%s: %w", path, ErrNoList))
+	}
+	d.addr = a
+	return d, nil
+}
+
+// Address is the list address.
+func (d *Dir) Address() string { return d.addr }
+
+// File is the path of a file in the list directory.
+func (d *Dir) File(name string) string { return filepath.Join(d.Path, name) }
+
+// Has reports whether a file exists (a boolean setting).
+func (d *Dir) Has(name string) bool {
+	_, err := os.Stat(d.File(name))
+	return err == nil
+}
+
+// String returns the first line of a file, without surrounding space, and
+// whether the file exists. A file that exists but cannot be read is a
+// temporary error.
+func (d *Dir) String(name string) (string, bool, error) {
+	f, err := os.Open(d.File(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(f).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", false, sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
+	}
+	return strings.TrimSpace(line), true, nil
+}
+
+// Int returns a file's first line as an integer, def if the file is
+// missing. A value that is not a number is a temporary error (the list is
+// misconfigured; mail waits until it is fixed).
+func (d *Dir) Int(name string, def int64) (int64, error) {
+	s, ok, err := d.String(name)
+	if err != nil || !ok {
+		return def, err
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return def, sysexit.Temp(fmt.Errorf("%s: not a number: %q", name, s))
+	}
+	return n, nil
+}
+
+// Each calls fn for every item of a one-item-per-line file, streaming:
+// blank lines and lines starting with "#" are skipped, surrounding space
+// removed. A missing file has no items.
+func (d *Dir) Each(name string, fn func(item string) error) error {
+	f, err := os.Open(d.File(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
+	}
+	defer f.Close()
+	return EachLine(f, fn)
+}
+
+// EachLine calls fn for every item of r, as Each does for a file.
+func EachLine(r io.Reader, fn func(item string) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || s[0] == '#' {
+			continue
+		}
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return sysexit.Temp(err)
+	}
+	return nil
+}
+
+// Lines returns every item of a small one-item-per-line file.
+func (d *Dir) Lines(name string) ([]string, error) {
+	var items []string
+	err := d.Each(name, func(s string) error { items = append(items, s); return nil })
+	return items, err
+}
+
+// Text returns a whole file, "" if it is missing.
+func (d *Dir) Text(name string) (string, error) {
+	b, err := os.ReadFile(d.File(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
+	}
+	return string(b), nil
+}
+
+// Queue returns one of the list's queues.
+func (d *Dir) Queue(name string) *queue.Queue {
+	return queue.New(filepath.Join(d.Path, QueueDir, name))
+}
+
+// WriteFile replaces a file atomically and durably with what fn writes:
+// readers see the old file or the new one, never a mixture.
+func (d *Dir) WriteFile(name string, fn func(w io.Writer) error) error {
+	final := d.File(name)
+	f, err := durable.Create(fmt.Sprintf("%s.tmp%d", final, os.Getpid()), final)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	if err := fn(bw); err != nil {
+		f.Abort()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Abort()
+		return sysexit.Temp(err)
+	}
+	return f.Commit()
+}
+
+// Lock takes the list lock, waiting up to timeout; a timeout is
+// temporary. The returned function releases it.
+func (d *Dir) Lock(timeout time.Duration) (func(), error) {
+	return LockPath(d.File(LockFile), timeout)
+}
+
+// LockPath takes an exclusive flock on the file at path (created if need
+// be), waiting up to timeout.
+func LockPath(path string, timeout time.Duration) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, sysexit.Temp(err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if err != syscall.EWOULDBLOCK || time.Now().After(deadline) {
+			f.Close()
+			return nil, sysexit.Temp(fmt.Errorf("%s: lock: %v", filepath.Base(path), err))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// unwrapPath drops the absolute path from an *fs.PathError, so messages
+// name files relative to the list directory.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,302 @@
+// Package queue implements mlm's queue directories (DESIGN.md §4): one
+// maildir-like directory per queue, one record per file, the file named by
+// the record id. It is part of mlm's internals, not a public API.
+//
+// States and moves:
+//
+//	tmp/  being written          -> new/ by link(2) after fsync; then
+//	                                the directory is fsynced
+//	new/  ready; a future mtime means "not before then"
+//	cur/  claimed: the claimer holds an flock on the file while working
+//	bad/  failed for good, with ID.err beside it saying why
+//
+// Write: create tmp/ID.PID.N exclusively, write, fsync, close, link to
+// new/ID (an existing new/ID or cur/ID means the record is queued
+// already, so a re-run is harmless), remove the tmp name, fsync new/.
+//
+// Claim: open new/ID, take a non-blocking flock on it, then rename it to
+// cur/ID. Whoever holds the lock owns the record; the lock travels with
+// the open file, also into a child process that reads it. Taking the lock
+// before the rename means a sweep can never see a claimed file unlocked.
+//
+// Settle: done removes cur/ID; defer sets its mtime to the time it may be
+// tried again and renames it back to new/; fail writes bad/ID.err and
+// renames the record to bad/ID. Each move fsyncs the directory it lands
+// in. Nothing is ever deleted unless it is done.
+//
+// Sweep: a file in cur/ whose lock can be taken belongs to a claimer that
+// died; it goes back to new/. Files in tmp/ older than a day and a half
+// (the maildir rule) are remnants of writers that died, and are removed.
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"mlm/lib/durable"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+// Subdirectories.
+const (
+	tmpDir = "tmp"
+	newDir = "new"
+	curDir = "cur"
+	badDir = "bad"
+)
+
+// TmpAge is how old a tmp/ file must be before a sweep removes it.
+const TmpAge = 36 * time.Hour
+
+// Queue is a queue directory.
+type Queue struct {
+	Path string
+}
+
+// New returns the queue at path; it does not touch the file system.
+func New(path string) *Queue { return &Queue{Path: path} }
+
+func (q *Queue) dir(sub string) string { return filepath.Join(q.Path, sub) }
+
+// Create makes the queue's directories.
+func (q *Queue) Create() error {
+	for _, d := range []string{tmpDir, newDir, curDir, badDir} {
+		if err := os.MkdirAll(q.dir(d), 0o700); err != nil {
+			return sysexit.Temp(err)
+		}
+	}
+	return nil
+}
+
+// checkName refuses an id that cannot be a file name here.
+func checkName(id string) error {
+	if err := stream.CheckID(id); err != nil {
+		return sysexit.Perm(sysexit.DataErr, err)
+	}
+	if id == "." || id == ".." || strings.HasSuffix(id, ".err") {
+		return sysexit.Errorf(sysexit.DataErr, "record id %q cannot be a queue file name", id)
+	}
+	return nil
+}
+
+var tmpSeq atomic.Int64
+
+// Put writes a record durably as new/ID, with what fn writes. If the
+// record is queued already (in new/ or cur/), fn's output is dropped and
+// Put succeeds: writing the same id twice is harmless. A zero notBefore
+// makes the record ready at once.
+func (q *Queue) Put(id string, notBefore time.Time, fn func(w io.Writer) error) error {
+	if err := checkName(id); err != nil {
+		return err
+	}
+	tmp := filepath.Join(q.dir(tmpDir), fmt.Sprintf("%s.%d.%d", id, os.Getpid(), tmpSeq.Add(1)))
+	final := filepath.Join(q.dir(newDir), id)
+	f, err := durable.Create(tmp, final)
+	if err != nil {
+		return err
+	}
+	if err := fn(f); err != nil {
+		f.Abort()
+		return err
+	}
+	if !notBefore.IsZero() {
+		// Set before the link, so the record is never ready too early.
+		if err := os.Chtimes(tmp, notBefore, notBefore); err != nil {
+			f.Abort()
+			return sysexit.Temp(err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(q.dir(curDir), id)); err == nil {
+		f.Abort()
+		return nil
+	}
+	_, err = f.CommitNew()
+	return err
+}
+
+// Ready returns the ids in new/ whose time has come (all of them if
+// flush), oldest first.
+func (q *Queue) Ready(now time.Time, flush bool) ([]string, error) {
+	ents, err := os.ReadDir(q.dir(newDir))
+	if err != nil {
+		return nil, sysexit.Temp(err)
+	}
+	type item struct {
+		id string
+		t  time.Time
+	}
+	var items []item
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil {
+			continue // claimed meanwhile
+		}
+		if !info.Mode().IsRegular() || (!flush && info.ModTime().After(now)) {
+			continue
+		}
+		items = append(items, item{e.Name(), info.ModTime()})
+	}
+	sort.Slice(items, func(i, j int) bool {
+		if !items[i].t.Equal(items[j].t) {
+			return items[i].t.Before(items[j].t)
+		}
+		return items[i].id < items[j].id
+	})
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.id
+	}
+	return ids, nil
+}
+
+// Item is a claimed record. Its file is open, locked and positioned at
+// the start.
+type Item struct {
+	ID string
+	q  *Queue
+	f  *os.File
+}
+
+// File is the claimed record's open file.
+func (it *Item) File() *os.File { return it.f }
+
+// Claim claims new/ID. It returns nil, nil if another process has it, or
+// if its time has not come and flush is false.
+func (q *Queue) Claim(id string, now time.Time, flush bool) (*Item, error) {
+	if checkName(id) != nil {
+		return nil, nil
+	}
+	f, err := os.Open(filepath.Join(q.dir(newDir), id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, sysexit.Temp(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if err == syscall.EWOULDBLOCK {
+			return nil, nil
+		}
+		return nil, sysexit.Temp(err)
+	}
+	// With the lock held, the file may have moved on since it was
+	// opened: done, deferred again, or claimed and returned.
+	info, err := f.Stat()
+	if err != nil || (!flush && info.ModTime().After(now)) {
+		f.Close()
+		return nil, sysexit.Temp(err)
+	}
+	if err := os.Rename(filepath.Join(q.dir(newDir), id), filepath.Join(q.dir(curDir), id)); err != nil {
+		f.Close()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, sysexit.Temp(err)
+	}
+	return &Item{ID: id, q: q, f: f}, nil
+}
+
+// Done removes the record: its work is finished and durable elsewhere.
+func (it *Item) Done() error {
+	defer it.f.Close()
+	if err := os.Remove(filepath.Join(it.q.dir(curDir), it.ID)); err != nil {
+		return sysexit.Temp(err)
+	}
+	return sysexit.Temp(durable.SyncDir(it.q.dir(curDir)))
+}
+
+// Defer puts the record back in new/, not to be tried before until.
+func (it *Item) Defer(until time.Time) error {
+	defer it.f.Close()
+	cur := filepath.Join(it.q.dir(curDir), it.ID)
+	if err := os.Chtimes(cur, until, until); err != nil {
+		return sysexit.Temp(err)
+	}
+	if err := os.Rename(cur, filepath.Join(it.q.dir(newDir), it.ID)); err != nil {
+		return sysexit.Temp(err)
+	}
+	return sysexit.Temp(durable.SyncDir(it.q.dir(newDir)))
+}
+
+// Fail moves the record to bad/ with reason written beside it as
+// bad/ID.err.
+func (it *Item) Fail(reason string) error {
+	defer it.f.Close()
+	errFile := filepath.Join(it.q.dir(badDir), it.ID+".err")
+	f, err := durable.Create(errFile+fmt.Sprintf(".tmp%d", os.Getpid()), errFile)
+	if err != nil {
+		return err
+	}
+	f.Write([]byte(strings.TrimRight(reason, "\n") + "\n"))
+	if err := f.Commit(); err != nil {
+		return err
+	}
+	if err := os.Rename(filepath.Join(it.q.dir(curDir), it.ID), filepath.Join(it.q.dir(badDir), it.ID)); err != nil {
+		return sysexit.Temp(err)
+	}
+	return sysexit.Temp(durable.SyncDir(it.q.dir(badDir)))
+}
+
+// Sweep returns to new/ every claimed record whose claimer is gone and
+// removes tmp/ files older than TmpAge. It reports how many of each.
+func (q *Queue) Sweep(now time.Time) (returned, removed int, err error) {
+	ents, err := os.ReadDir(q.dir(curDir))
+	if err != nil {
+		return 0, 0, sysexit.Temp(err)
+	}
+	for _, e := range ents {
+		cur := filepath.Join(q.dir(curDir), e.Name())
+		f, err := os.Open(cur)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			if os.Rename(cur, filepath.Join(q.dir(newDir), e.Name())) == nil {
+				returned++
+			}
+		}
+		f.Close()
+	}
+	if returned > 0 {
+		if err := durable.SyncDir(q.dir(newDir)); err != nil {
+			return returned, 0, sysexit.Temp(err)
+		}
+	}
+	ents, err = os.ReadDir(q.dir(tmpDir))
+	if err != nil {
+		return returned, 0, sysexit.Temp(err)
+	}
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > TmpAge {
+			if os.Remove(filepath.Join(q.dir(tmpDir), e.Name())) == nil {
+				removed++
+			}
+		}
+	}
+	return returned, removed, nil
+}
+
+// Backoff is how long a record that failed temporarily waits: as long as
+// it has existed (the seconds its id starts with), between a minute and
+// an hour, so retries space out as a record ages. Ids that do not start
+// with a time wait five minutes.
+func Backoff(id string, now time.Time) time.Duration {
+	secs, _, _ := strings.Cut(id, ".")
+	t, err := strconv.ParseInt(secs, 10, 64)
+	if err != nil || t <= 0 || t > now.Unix() {
+		return 5 * time.Minute
+	}
+	return min(max(now.Sub(time.Unix(t, 0)), time.Minute), time.Hour)
+}

@@ -1,0 +1,139 @@
+package queue
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mlm/lib/sysexit"
+)
+
+func put(t *testing.T, q *Queue, id, body string, notBefore time.Time) {
+	t.Helper()
+	if err := q.Put(id, notBefore, func(w io.Writer) error { _, err := io.WriteString(w, body); return err }); err != nil {
+		t.Fatalf("Put(%s): %v", id, err)
+	}
+}
+
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n []string
+	for _, e := range ents {
+		n = append(n, e.Name())
+	}
+	return n
+}
+
+func TestLifecycle(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	put(t, q, "1.a", "one", time.Time{})
+	put(t, q, "1.a", "again", time.Time{}) // harmless: the first stays
+	put(t, q, "2.b", "two", now.Add(time.Hour))
+	if got, _ := os.ReadFile(filepath.Join(q.Path, "new", "1.a")); string(got) != "one" {
+		t.Fatalf("new/1.a = %q; want the first write", got)
+	}
+	if n := names(t, filepath.Join(q.Path, "tmp")); len(n) != 0 {
+		t.Fatalf("tmp/ = %v; want empty", n)
+	}
+	ready, _ := q.Ready(now, false)
+	if strings.Join(ready, " ") != "1.a" {
+		t.Fatalf("Ready = %v; want [1.a] (2.b is for later)", ready)
+	}
+	if all, _ := q.Ready(now, true); len(all) != 2 {
+		t.Fatalf("Ready(flush) = %v; want both", all)
+	}
+	it, err := q.Claim("1.a", now, false)
+	if err != nil || it == nil {
+		t.Fatalf("Claim = %v, %v", it, err)
+	}
+	if other, _ := q.Claim("1.a", now, false); other != nil {
+		t.Fatalf("a second Claim succeeded")
+	}
+	put(t, q, "1.a", "while claimed", time.Time{}) // queued already: dropped
+	if n := names(t, filepath.Join(q.Path, "new")); strings.Join(n, " ") != "2.b" {
+		t.Fatalf("new/ = %v while 1.a is claimed", n)
+	}
+	if ret, _, _ := q.Sweep(now); ret != 0 {
+		t.Fatalf("Sweep stole a locked claim")
+	}
+	if err := it.Defer(now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if it, _ := q.Claim("1.a", now, false); it != nil {
+		t.Fatalf("claimed a deferred record before its time")
+	}
+	it, _ = q.Claim("1.a", now, true)
+	if it == nil {
+		t.Fatalf("flush could not claim a deferred record")
+	}
+	if err := it.Fail("exit 65: bad"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(q.Path, "bad", "1.a.err")); string(got) != "exit 65: bad\n" {
+		t.Errorf("bad/1.a.err = %q", got)
+	}
+	it, _ = q.Claim("2.b", now, true)
+	if err := it.Done(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"new", "cur", "tmp"} {
+		if n := names(t, filepath.Join(q.Path, d)); len(n) != 0 {
+			t.Errorf("%s/ = %v; want empty", d, n)
+		}
+	}
+}
+
+func TestSweep(t *testing.T) {
+	q := New(t.TempDir())
+	q.Create()
+	put(t, q, "x", "x", time.Time{})
+	it, _ := q.Claim("x", time.Now(), false)
+	it.f.Close() // the claimer died: its lock is gone
+	stale := filepath.Join(q.Path, "tmp", "y.1.1")
+	os.WriteFile(stale, nil, 0o600)
+	old := time.Now().Add(-2 * TmpAge)
+	os.Chtimes(stale, old, old)
+	ret, rem, err := q.Sweep(time.Now())
+	if err != nil || ret != 1 || rem != 1 {
+		t.Fatalf("Sweep = %d, %d, %v; want 1, 1", ret, rem, err)
+	}
+	if ready, _ := q.Ready(time.Now(), false); len(ready) != 1 {
+		t.Errorf("swept record not ready: %v", ready)
+	}
+}
+
+func TestBadNames(t *testing.T) {
+	q := New(t.TempDir())
+	q.Create()
+	for _, id := range []string{".", "..", "a/b", "x.err", ""} {
+		err := q.Put(id, time.Time{}, func(io.Writer) error { return nil })
+		if sysexit.Code(err) != sysexit.DataErr {
+			t.Errorf("Put(%q) = %v; want data error", id, err)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	for id, want := range map[string]time.Duration{
+		"1799999990.M1P1": time.Minute,
+		"1799999000.M1P1": 1000 * time.Second,
+		"1700000000.M1P1": time.Hour,
+		"x":               5 * time.Minute,
+	} {
+		if got := Backoff(id, now); got != want {
+			t.Errorf("Backoff(%s) = %v; want %v", id, got, want)
+		}
+	}
+}
