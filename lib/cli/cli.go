@@ -29,17 +29,34 @@ type stdFlags struct {
 	Version kong.VersionFlag `short:"V" help:"Print the version and exit."`
 }
 
+// Option changes how Main reports.
+type Option int
+
+// MTA marks a program an MTA runs: every failure, usage errors and panics
+// included, is one line on standard error that starts with an enhanced
+// status code ("4.3.0 prog: reason"), and a panic prints no stack.
+const MTA Option = 1
+
 // Main parses os.Args into args (a pointer to a kong-tagged struct), calls
 // run and exits with its classified status. It never returns.
-func Main(prog, desc string, args any, run func() error) {
-	os.Exit(main(prog, desc, args, os.Args[1:], os.Stdout, os.Stderr, run))
+func Main(prog, desc string, args any, run func() error, opts ...Option) {
+	os.Exit(main(prog, desc, args, os.Args[1:], os.Stdout, os.Stderr, run, opts...))
 }
 
-func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, run func() error) (code int) {
+func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, run func() error, opts ...Option) (code int) {
+	mta := len(opts) > 0 && opts[0] == MTA
+	report := sysexit.Report
+	if mta {
+		report = sysexit.ReportDSN
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			if e, ok := r.(exitCode); ok {
 				code = int(e)
+				return
+			}
+			if mta {
+				code = report(stderr, prog, fmt.Errorf("internal error: %v", r))
 				return
 			}
 			fmt.Fprintf(stderr, "%s: internal error: %v\n%s", prog, r, debug.Stack())
@@ -60,16 +77,19 @@ func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, 
 	}
 	if _, err := k.Parse(argv); err != nil {
 		var pe *kong.ParseError
+		if errors.As(err, &pe) && mta {
+			return report(stderr, prog, sysexit.Errorf(sysexit.Usage, "%v; usage: %s", err, usage(k)))
+		}
 		if errors.As(err, &pe) {
 			fmt.Fprintf(stderr, "%s: %v\nusage: %s\n", prog, err, usage(k))
 			return sysexit.Usage
 		}
-		return sysexit.Report(stderr, prog, err)
+		return report(stderr, prog, err)
 	}
 	if os.Getenv(PanicEnv) == prog {
 		panic("injected by " + PanicEnv)
 	}
-	return sysexit.Report(stderr, prog, run())
+	return report(stderr, prog, run())
 }
 
 // exitCode carries kong's request to exit (after --help or --version) out

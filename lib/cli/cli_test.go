@@ -56,3 +56,23 @@ func TestCommaSafe(t *testing.T) {
 		t.Errorf("Rcpt = %q (code %d); want one value", a.Rcpt, code)
 	}
 }
+
+func TestMTA(t *testing.T) {
+	for _, tc := range []struct {
+		argv []string
+		run  func() error
+		code int
+		err  string
+	}{
+		{nil, func() error { panic("oops") }, 75, "4.3.0 prog: internal error: oops\n"},
+		{[]string{"--bogus"}, nil, 64, "5.3.5 prog: unknown flag --bogus; usage: prog [-f STRING] [-r RCPT]\n"},
+		{nil, func() error { return errors.New("x") }, 75, "4.3.0 prog: x\n"},
+	} {
+		var a testArgs
+		var errb bytes.Buffer
+		code := main("prog", "", &a, tc.argv, &bytes.Buffer{}, &errb, tc.run, MTA)
+		if code != tc.code || errb.String() != tc.err {
+			t.Errorf("MTA %v: %d, %q; want %d, %q", tc.argv, code, errb.String(), tc.code, tc.err)
+		}
+	}
+}

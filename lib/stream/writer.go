@@ -240,3 +240,26 @@ func WriteRecord(out io.Writer, h *Header, body io.Reader, rcpts []Path) error {
 	}
 	return w.Flush()
 }
+
+// CopyRecord writes the record r is at, whose header is h, to w: the
+// header, the rest of the message and the recipients.
+func CopyRecord(w *Writer, r *Reader, h *Header) error {
+	if err := w.WriteHeader(h); err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, r.Message()); err != nil {
+		return err
+	}
+	for {
+		p, err := r.Recipient()
+		if err == io.EOF {
+			return w.End()
+		}
+		if err != nil {
+			return err
+		}
+		if err := w.Recipient(p); err != nil {
+			return err
+		}
+	}
+}

@@ -26,9 +26,11 @@ const (
 	NoPerm   = 77 // EX_NOPERM: policy refusal
 )
 
-// Error is an error classified with an exit status.
+// Error is an error classified with an exit status and, for programs an
+// MTA runs, optionally an RFC 3463 enhanced status code.
 type Error struct {
 	Code int
+	DSN  string // e.g. "5.1.1"; "" means the default for Code
 	Err  error
 }
 
@@ -52,6 +54,34 @@ func Errorf(code int, format string, a ...any) error {
 	return &Error{Code: code, Err: fmt.Errorf(format, a...)}
 }
 
+// WithDSN classifies err with code and the enhanced status code dsn.
+func WithDSN(code int, dsn string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Code: code, DSN: dsn, Err: err}
+}
+
+// DSN returns the enhanced status code for err: the one it carries, else
+// the usual one for its exit status.
+func DSN(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.DSN != "" {
+		return e.DSN
+	}
+	switch Code(err) {
+	case Usage:
+		return "5.3.5" // system incorrectly configured: a bad alias line
+	case DataErr:
+		return "5.6.0"
+	case NoUser:
+		return "5.1.1"
+	case NoPerm:
+		return "5.7.1"
+	}
+	return "4.3.0"
+}
+
 // Code returns the exit status for err: 0 for nil, the outermost
 // classification if there is one, and TempFail otherwise.
 func Code(err error) int {
@@ -71,6 +101,17 @@ func Report(w io.Writer, prog string, err error) int {
 	code := Code(err)
 	if err != nil && !(code == No && err.Error() == "") {
 		fmt.Fprintf(w, "%s: %v\n", prog, err)
+	}
+	return code
+}
+
+// ReportDSN is Report for programs an MTA runs: the line starts with the
+// enhanced status code, "4.3.0 prog: reason", which Postfix and others
+// take as the delivery status.
+func ReportDSN(w io.Writer, prog string, err error) int {
+	code := Code(err)
+	if err != nil && code != No {
+		fmt.Fprintf(w, "%s %s: %v\n", DSN(err), prog, err)
 	}
 	return code
 }

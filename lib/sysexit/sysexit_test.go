@@ -40,3 +40,21 @@ func TestReport(t *testing.T) {
 		t.Errorf("Report(ErrNo) = %d, %q; want 1 and silence", c, b.String())
 	}
 }
+
+func TestReportDSN(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{errors.New("disk full"), "4.3.0 p: disk full\n"},
+		{Errorf(NoUser, "no such list"), "5.1.1 p: no such list\n"},
+		{WithDSN(DataErr, "5.3.4", errors.New("too big")), "5.3.4 p: too big\n"},
+		{nil, ""},
+	} {
+		var b bytes.Buffer
+		ReportDSN(&b, "p", tc.err)
+		if b.String() != tc.want {
+			t.Errorf("ReportDSN(%v) = %q; want %q", tc.err, b.String(), tc.want)
+		}
+	}
+}
