@@ -21,10 +21,49 @@ import (
 //	exits N cmd args...   run cmd; its exit status must be exactly N
 //	crlf file...          rewrite each file's LF line endings as CRLF
 //	mkbytes file part...  write the parts to file; see Bytes
+//	count N dir           dir holds exactly N entries
+//	onefile dir file      dir holds exactly one file; copy it to file
 var Cmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	"exits":   exits,
 	"crlf":    crlf,
 	"mkbytes": mkbytes,
+	"count":   count,
+	"onefile": onefile,
+}
+
+func entries(ts *testscript.TestScript, dir string) []os.DirEntry {
+	ents, err := os.ReadDir(ts.MkAbs(dir))
+	ts.Check(err)
+	return ents
+}
+
+func count(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: count N dir")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	ents := entries(ts, args[1])
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if (len(ents) == n) == neg {
+		ts.Fatalf("%s holds %d entries %v; want %s%d", args[1], len(ents), names, map[bool]string{true: "not ", false: ""}[neg], n)
+	}
+}
+
+func onefile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: onefile dir file")
+	}
+	ents := entries(ts, args[0])
+	if len(ents) != 1 {
+		ts.Fatalf("%s holds %d entries; want 1", args[0], len(ents))
+	}
+	b, err := os.ReadFile(ts.MkAbs(args[0] + "/" + ents[0].Name()))
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o644))
 }
 
 func exits(ts *testscript.TestScript, neg bool, args []string) {

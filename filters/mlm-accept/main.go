@@ -1,0 +1,203 @@
+// mlm-accept is the MTA's entry point: it takes one message on standard
+// input, with its envelope from the MTA's environment or flags, and
+// commits it durably as a record to the list's queue for that address.
+// See mlm-accept(1).
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"mlm/lib/cli"
+	"mlm/lib/envelope"
+	"mlm/lib/listdir"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+const prog = "mlm-accept"
+
+type args struct {
+	Sender   *string       `short:"f" placeholder:"SENDER" help:"Envelope sender (default: $SENDER); empty means <>."`
+	Output   string        `short:"o" placeholder:"FILE" help:"Write the record to FILE instead of a queue; - is standard output."`
+	Rcpt     string        `short:"r" placeholder:"RCPT" help:"Envelope recipient (default: $RECIPIENT, else the list address)."`
+	Deadline time.Duration `short:"T" default:"10m" placeholder:"DURATION" help:"Give up with a temporary failure after DURATION."`
+	Dir      string        `arg:"" placeholder:"DIR" help:"The list directory."`
+}
+
+func main() {
+	var a args
+	cli.Main(prog, "Accept a message from the MTA into a list's queue.", &a, func() error {
+		stop := deadline(a.Deadline)
+		defer stop()
+		return run(&a, envelope.FromEnv(os.LookupEnv), os.Stdin, os.Stdout, time.Now())
+	}, cli.MTA)
+}
+
+// queueFor maps what Route says about an address to a queue.
+var queueFor = map[string]string{
+	"post":        listdir.Incoming,
+	"request":     listdir.Requests,
+	"subscribe":   listdir.Requests,
+	"unsubscribe": listdir.Requests,
+	"owner":       listdir.OwnerQ,
+	"bounces":     listdir.Bounces,
+	"accept":      listdir.Moderate,
+	"reject":      listdir.Moderate,
+}
+
+var errTooBig = errors.New("message too big")
+
+// run commits the message read from in. It reads in to its end whatever
+// happens, so the MTA never sees a broken pipe, and reports success only
+// once the record and its directory entry are on disk.
+func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) (err error) {
+	br := bufio.NewReaderSize(in, 64<<10)
+	defer func() {
+		if _, derr := io.Copy(io.Discard, br); derr != nil && err == nil {
+			err = derr
+		}
+	}()
+	d, err := listdir.Open(a.Dir)
+	if err != nil {
+		return err
+	}
+	h, qname, err := header(a, env, d, now)
+	if err != nil {
+		return err
+	}
+	maxSize, err := d.Int(listdir.MaxSize, 10<<20)
+	if err != nil {
+		return err
+	}
+	if err := stripFromLine(br); err != nil {
+		return err
+	}
+	if _, err := br.Peek(1); err == io.EOF {
+		return sysexit.WithDSN(sysexit.DataErr, "5.6.0", errors.New("empty message"))
+	}
+	write := func(w io.Writer) error { return writeRecord(w, h, br, maxSize) }
+	switch {
+	case a.Output == "-":
+		err = write(out)
+	case a.Output != "":
+		err = writeFile(a.Output, write)
+	default:
+		err = d.Queue(qname).Put(h.ID, time.Time{}, write)
+	}
+	if errors.Is(err, errTooBig) {
+		return sysexit.WithDSN(sysexit.DataErr, "5.3.4", fmt.Errorf("message bigger than %d octets", maxSize))
+	}
+	if err != nil && sysexit.Code(err) == sysexit.TempFail {
+		return fmt.Errorf("%s: %w", qname, err)
+	}
+	return err
+}
+
+// header checks the envelope and builds the record's header; it also
+// says which queue the record belongs in.
+func header(a *args, env envelope.MTA, d *listdir.Dir, now time.Time) (*stream.Header, string, error) {
+	sender := env.Sender
+	if a.Sender != nil {
+		sender = *a.Sender
+	}
+	sp, err := stream.NewPath(sender, true)
+	if err != nil {
+		return nil, "", sysexit.WithDSN(sysexit.DataErr, "5.1.7", err)
+	}
+	rcpt := a.Rcpt
+	if rcpt == "" {
+		rcpt = env.Recipient
+	}
+	if rcpt == "" {
+		rcpt = d.Address()
+	}
+	if _, err := stream.NewPath(rcpt, false); err != nil {
+		return nil, "", sysexit.WithDSN(sysexit.DataErr, "5.1.3", err)
+	}
+	cmd, _, err := envelope.Route(d.Address(), rcpt)
+	if err != nil {
+		return nil, "", sysexit.WithDSN(sysexit.NoUser, "5.1.1", fmt.Errorf("%q: %v", rcpt, err))
+	}
+	t := strconv.FormatInt(now.Unix(), 10)
+	return &stream.Header{
+		ID: stream.NewID(),
+		Attrs: []stream.Attr{
+			{Name: "list", Value: d.Address()},
+			{Name: "orig-rcpt", Value: rcpt},
+			{Name: "state", Value: "new"},
+			{Name: "received", Value: t},
+			{Name: "trace", Value: prog + ":" + t},
+		},
+		Sender: sp,
+	}, queueFor[cmd], nil
+}
+
+// stripFromLine drops a leading mbox From_ line, which Postfix local(8)
+// and Exim's pipe transport may add; the envelope comes from the
+// environment, not from it.
+func stripFromLine(br *bufio.Reader) error {
+	if b, _ := br.Peek(5); !envelope.IsFromLine(b) {
+		return nil
+	}
+	for {
+		_, err := br.ReadSlice('\n')
+		if err != bufio.ErrBufferFull {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// writeRecord writes the record, refusing a message over maxSize octets.
+func writeRecord(out io.Writer, h *stream.Header, body io.Reader, maxSize int64) error {
+	w := stream.NewWriter(out)
+	if err := w.WriteHeader(h); err != nil {
+		return err
+	}
+	n, err := io.Copy(w, io.LimitReader(body, maxSize+1))
+	if err != nil {
+		return err
+	}
+	if n > maxSize {
+		return errTooBig
+	}
+	if err := w.End(); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// writeFile writes the record to a named file, for -o.
+func writeFile(name string, write func(io.Writer) error) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return sysexit.Temp(err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return sysexit.Temp(err)
+	}
+	return sysexit.Temp(f.Close())
+}
+
+// deadline makes the program give up with a temporary failure once d has
+// passed: better a retry later than an MTA killing a program that hangs.
+func deadline(d time.Duration) (stop func()) {
+	t := time.AfterFunc(d, func() {
+		fmt.Fprintf(os.Stderr, "4.4.7 %s: deadline of %v exceeded\n", prog, d)
+		os.Exit(sysexit.TempFail)
+	})
+	return func() { t.Stop() }
+}

@@ -1,0 +1,86 @@
+package envelope
+
+import (
+	"errors"
+	"strings"
+)
+
+// MTA is the envelope as an MTA passes it in the environment of a
+// delivery command. The names differ between MTAs:
+//
+//	field      qmail-command(8)  Postfix local(8)  Exim pipe transport
+//	sender     SENDER            SENDER            SENDER
+//	recipient  RECIPIENT         RECIPIENT         RECIPIENT
+//	local      LOCAL             LOCAL             LOCAL_PART
+//	extension  EXT               EXTENSION         LOCAL_PART_SUFFIX
+//	domain     HOST              DOMAIN            DOMAIN
+//
+// Values are taken as they are; callers check them before use and never
+// pass them to a shell (Postfix's src/local/command.c makes the same
+// point).
+type MTA struct {
+	Sender    string
+	SenderSet bool // SENDER was in the environment, even if empty
+	Recipient string
+	Local     string
+	Extension string
+	Domain    string
+}
+
+// FromEnv reads the MTA's variables through lookup (os.LookupEnv in
+// programs, a map in tests). An empty SENDER is the null sender; an unset
+// one is no sender at all.
+func FromEnv(lookup func(string) (string, bool)) MTA {
+	get := func(names ...string) string {
+		for _, n := range names {
+			if v, _ := lookup(n); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	m := MTA{
+		Recipient: get("RECIPIENT"),
+		Local:     get("LOCAL", "LOCAL_PART"),
+		Extension: get("EXTENSION", "EXT", "LOCAL_PART_SUFFIX"),
+		Domain:    get("DOMAIN", "HOST"),
+	}
+	m.Sender, m.SenderSet = lookup("SENDER")
+	// qmail writes the null sender of a double bounce as #@[].
+	if m.Sender == "#@[]" {
+		m.Sender = ""
+	}
+	return m
+}
+
+// ErrNotList is returned by Route for an address that is neither the
+// list's nor one of its command addresses.
+var ErrNotList = errors.New("not an address of this list")
+
+// Route says where mail to rcpt belongs, for the list whose address is
+// list: "post" for the list address itself (an extension after "+" is
+// allowed, as Postfix's recipient_delimiter delivers it), or the command
+// after "-": "request", "subscribe", "unsubscribe", "owner", "bounces",
+// "accept", "reject". The extension after "+" is returned with it.
+// Local parts compare without regard to case; domains are not compared,
+// since virtual domains and MTA rewriting make them unreliable here.
+func Route(list, rcpt string) (cmd, ext string, err error) {
+	listLocal, _, _ := strings.Cut(list, "@")
+	at := strings.LastIndexByte(rcpt, '@')
+	if at < 0 {
+		return "", "", ErrNotList
+	}
+	local := rcpt[:at]
+	local, ext, _ = strings.Cut(local, "+")
+	if strings.EqualFold(local, listLocal) {
+		return "post", ext, nil
+	}
+	if len(local) > len(listLocal)+1 && strings.EqualFold(local[:len(listLocal)+1], listLocal+"-") {
+		cmd = strings.ToLower(local[len(listLocal)+1:])
+		switch cmd {
+		case "request", "subscribe", "unsubscribe", "owner", "bounces", "accept", "reject":
+			return cmd, ext, nil
+		}
+	}
+	return "", "", ErrNotList
+}

@@ -1,0 +1,48 @@
+package envelope
+
+import "testing"
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestFromEnv(t *testing.T) {
+	postfix := FromEnv(env(map[string]string{"SENDER": "", "RECIPIENT": "dev+x@l.example", "LOCAL": "dev+x", "EXTENSION": "x", "DOMAIN": "l.example"}))
+	if postfix != (MTA{Sender: "", SenderSet: true, Recipient: "dev+x@l.example", Local: "dev+x", Extension: "x", Domain: "l.example"}) {
+		t.Errorf("Postfix: %+v", postfix)
+	}
+	exim := FromEnv(env(map[string]string{"SENDER": "a@b", "RECIPIENT": "dev@l", "LOCAL_PART": "dev", "LOCAL_PART_SUFFIX": "-x", "DOMAIN": "l"}))
+	if exim.Local != "dev" || exim.Extension != "-x" || exim.Domain != "l" || exim.Sender != "a@b" {
+		t.Errorf("Exim: %+v", exim)
+	}
+	qmail := FromEnv(env(map[string]string{"SENDER": "#@[]", "LOCAL": "dev", "EXT": "x", "HOST": "l"}))
+	if qmail.Sender != "" || !qmail.SenderSet || qmail.Extension != "x" || qmail.Domain != "l" {
+		t.Errorf("qmail: %+v", qmail)
+	}
+	if none := FromEnv(env(nil)); none.SenderSet {
+		t.Errorf("no SENDER: %+v", none)
+	}
+}
+
+func TestRoute(t *testing.T) {
+	for rcpt, want := range map[string][2]string{
+		"dev@lists.example.org":                         {"post", ""},
+		"DEV@lists.example.org":                         {"post", ""},
+		"dev+tag@lists.example.org":                     {"post", "tag"},
+		"dev-request@lists.example.org":                 {"request", ""},
+		"dev-Owner@x":                                   {"owner", ""},
+		"dev-bounces+bob=example.net@lists.example.org": {"bounces", "bob=example.net"},
+		"dev-accept+abc.def@x":                          {"accept", "abc.def"},
+		"dev-subscribe@x":                               {"subscribe", ""},
+	} {
+		cmd, ext, err := Route("dev@lists.example.org", rcpt)
+		if err != nil || cmd != want[0] || ext != want[1] {
+			t.Errorf("Route(%s) = %q, %q, %v; want %q, %q", rcpt, cmd, ext, err, want[0], want[1])
+		}
+	}
+	for _, rcpt := range []string{"devx@x", "dev-foo@x", "other@x", "dev", "de@x", "dev-@x"} {
+		if cmd, _, err := Route("dev@lists.example.org", rcpt); err == nil {
+			t.Errorf("Route(%s) = %q; want ErrNotList", rcpt, cmd)
+		}
+	}
+}
