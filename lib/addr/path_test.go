@@ -85,3 +85,19 @@ func FuzzCheckMailbox(f *testing.F) {
 		}
 	})
 }
+
+func TestKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"Bob@Example.NET": "Bob@example.net",
+		`"A B"@X.org`:     `"A B"@x.org`,
+		"a@b@C":           "a@b@c",
+		"ü@Ü.de":          "ü@ü.de",
+	} {
+		if got := Key(in); got != want {
+			t.Errorf("Key(%q) = %q; want %q", in, got, want)
+		}
+	}
+	if Domain("a@EXAMPLE.org") != "example.org" {
+		t.Errorf("Domain")
+	}
+}

@@ -161,14 +161,19 @@ func (d *Dir) Each(name string, fn func(item string) error) error {
 
 // EachLine calls fn for every item of r, as Each does for a file.
 func EachLine(r io.Reader, fn func(item string) error) error {
+	return EachLineN(r, func(_ int, s string) error { return fn(s) })
+}
+
+// EachLineN is EachLine, telling fn the line number of each item too.
+func EachLineN(r io.Reader, fn func(line int, item string) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
+	for n := 1; sc.Scan(); n++ {
 		s := strings.TrimSpace(sc.Text())
 		if s == "" || s[0] == '#' {
 			continue
 		}
-		if err := fn(s); err != nil {
+		if err := fn(n, s); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,96 @@
+package members
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"mlm/lib/listdir"
+	"mlm/lib/sysexit"
+)
+
+func list(t *testing.T, files map[string]string) *listdir.Dir {
+	t.Helper()
+	dir := t.TempDir()
+	files["address"] = "dev@lists.example.org\n"
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := listdir.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func all(t *testing.T, d *listdir.Dir, name string) (got []string, bad []int) {
+	t.Helper()
+	err := Each(d, name, func(m string) error { got = append(got, m); return nil },
+		func(_ string, line int, _ error) { bad = append(bad, line) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, bad
+}
+
+func TestEachAndChange(t *testing.T) {
+	d := list(t, map[string]string{"subscribers": "# members\nalice@example.org\n\nnot an address\nBob@Example.NET\n"})
+	got, bad := all(t, d, listdir.Subscribers)
+	if strings.Join(got, " ") != "alice@example.org Bob@Example.NET" || fmt.Sprint(bad) != "[4]" {
+		t.Fatalf("Each = %v, bad lines %v", got, bad)
+	}
+	added, removed, err := Change(d, listdir.Subscribers, []string{"carol@example.com", "Bob@example.net", "carol@EXAMPLE.com"}, []string{"alice@EXAMPLE.org"})
+	if err != nil || added != 1 || removed != 1 {
+		t.Fatalf("Change = %d, %d, %v; want 1, 1", added, removed, err)
+	}
+	b, _ := os.ReadFile(d.File(listdir.Subscribers))
+	if string(b) != "# members\n\nnot an address\nBob@Example.NET\ncarol@example.com\n" {
+		t.Errorf("file after Change:\n%s", b)
+	}
+	if ok, _ := Contains(d, listdir.Subscribers, "Bob@example.NET"); !ok {
+		t.Errorf("Contains(Bob@example.NET) = false")
+	}
+	if ok, _ := Contains(d, listdir.Subscribers, "bob@example.net"); ok {
+		t.Errorf("Contains(bob@example.net) = true; local parts keep their case")
+	}
+}
+
+func TestCommand(t *testing.T) {
+	d := list(t, map[string]string{"members-command": "printf\n%s\\n\nx@example.org\nbad\ny@example.org\n"})
+	got, bad := all(t, d, listdir.Subscribers)
+	if strings.Join(got, " ") != "x@example.org y@example.org" || len(bad) != 1 {
+		t.Fatalf("Each = %v, bad %v", got, bad)
+	}
+	if _, _, err := Change(d, listdir.Subscribers, []string{"z@example.org"}, nil); sysexit.Code(err) != sysexit.Usage {
+		t.Errorf("Change with a members-command = %v; want usage error", err)
+	}
+	failing := list(t, map[string]string{"members-command": "sh\n-c\necho a@b.org; exit 3\n"})
+	err := Each(failing, listdir.Subscribers, func(string) error { return nil }, nil)
+	if sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("failing command: %v; want a temporary error", err)
+	}
+}
+
+// TestBigChange: 100,000 additions to a 1,000,000-member file.
+func TestBigChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	var b strings.Builder
+	for i := 0; i < 1_000_000; i++ {
+		fmt.Fprintf(&b, "member%d@example%d.org\n", i, i%100)
+	}
+	d := list(t, map[string]string{"subscribers": b.String()})
+	var add []string
+	for i := 950_000; i < 1_050_000; i++ {
+		add = append(add, fmt.Sprintf("member%d@EXAMPLE%d.org", i, i%100))
+	}
+	added, _, err := Change(d, listdir.Subscribers, add, nil)
+	if err != nil || added != 50_000 {
+		t.Fatalf("Change = %d, %v; want 50000", added, err)
+	}
+}
