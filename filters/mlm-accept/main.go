@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"mlm/lib/cli"
+	"mlm/lib/clock"
 	"mlm/lib/envelope"
 	"mlm/lib/listdir"
 	"mlm/lib/stream"
@@ -35,7 +36,7 @@ func main() {
 	cli.Main(prog, "Accept a message from the MTA into a list's queue.", &a, func() error {
 		stop := deadline(a.Deadline)
 		defer stop()
-		return run(&a, envelope.FromEnv(os.LookupEnv), os.Stdin, os.Stdout, time.Now())
+		return run(&a, envelope.FromEnv(os.LookupEnv), os.Stdin, os.Stdout, clock.Now())
 	}, cli.MTA)
 }
 
