@@ -186,3 +186,37 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 	})
 	return added, removed, err
 }
+
+// Read returns the checked addresses given as args, or if there are none
+// one per line on in ("#" comments allowed). Any bad address makes the
+// whole batch a data error (65), so a change is all or nothing; each bad
+// one is named in the error.
+func Read(args []string, in io.Reader) ([]string, error) {
+	var addrs, bad []string
+	check := func(where, a string) {
+		if err := addr.CheckMailbox(a); err != nil {
+			bad = append(bad, fmt.Sprintf("%s %q: %v", where, a, err))
+			return
+		}
+		addrs = append(addrs, a)
+	}
+	if len(args) > 0 {
+		for i, a := range args {
+			check(fmt.Sprintf("argument %d", i+1), a)
+		}
+	} else if err := listdir.EachLineN(in, func(n int, a string) error {
+		check(fmt.Sprintf("line %d", n), a)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		more := ""
+		if len(bad) > 3 {
+			more = fmt.Sprintf(" (and %d more)", len(bad)-3)
+			bad = bad[:3]
+		}
+		return nil, sysexit.Errorf(sysexit.DataErr, "%s%s; nothing changed", strings.Join(bad, "; "), more)
+	}
+	return addrs, nil
+}

@@ -1,0 +1,46 @@
+// mlm-sub adds addresses to a list's members, or to another of its
+// member files. See mlm-sub(1).
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"mlm/lib/cli"
+	"mlm/lib/listdir"
+	"mlm/lib/members"
+)
+
+const prog = "mlm-sub"
+
+type args struct {
+	File    string   `short:"l" name:"file" enum:"subscribers,digest,nomail,notmetoo,moderators,posters" default:"subscribers" placeholder:"FILE" help:"The member file to change: subscribers,digest,nomail,notmetoo,moderators,posters."`
+	Verbose bool     `short:"v" help:"Say how many addresses were added."`
+	Dir     string   `arg:"" placeholder:"DIR" help:"The list directory."`
+	Addrs   []string `arg:"" optional:"" placeholder:"ADDRESS" help:"Addresses to add (default: one per line on standard input)."`
+}
+
+func main() {
+	var a args
+	cli.Main(prog, "Add addresses to a list's members.", &a, func() error {
+		return run(&a, os.Stdin, os.Stdout)
+	})
+}
+
+// run adds the addresses, all or none.
+func run(a *args, in io.Reader, out io.Writer) error {
+	d, err := listdir.Open(a.Dir)
+	if err != nil {
+		return err
+	}
+	addrs, err := members.Read(a.Addrs, in)
+	if err != nil {
+		return err
+	}
+	added, _, err := members.Change(d, a.File, addrs, nil)
+	if err == nil && a.Verbose {
+		fmt.Fprintf(out, "%s: added %d of %d\n", a.File, added, len(addrs))
+	}
+	return err
+}

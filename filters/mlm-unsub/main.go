@@ -1,0 +1,46 @@
+// mlm-unsub removes addresses from a list's members, or from another of
+// its member files. See mlm-unsub(1).
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"mlm/lib/cli"
+	"mlm/lib/listdir"
+	"mlm/lib/members"
+)
+
+const prog = "mlm-unsub"
+
+type args struct {
+	File    string   `short:"l" name:"file" enum:"subscribers,digest,nomail,notmetoo,moderators,posters" default:"subscribers" placeholder:"FILE" help:"The member file to change: subscribers,digest,nomail,notmetoo,moderators,posters."`
+	Verbose bool     `short:"v" help:"Say how many addresses were removed."`
+	Dir     string   `arg:"" placeholder:"DIR" help:"The list directory."`
+	Addrs   []string `arg:"" optional:"" placeholder:"ADDRESS" help:"Addresses to remove (default: one per line on standard input)."`
+}
+
+func main() {
+	var a args
+	cli.Main(prog, "Remove addresses from a list's members.", &a, func() error {
+		return run(&a, os.Stdin, os.Stdout)
+	})
+}
+
+// run removes the addresses, all or none.
+func run(a *args, in io.Reader, out io.Writer) error {
+	d, err := listdir.Open(a.Dir)
+	if err != nil {
+		return err
+	}
+	addrs, err := members.Read(a.Addrs, in)
+	if err != nil {
+		return err
+	}
+	_, removed, err := members.Change(d, a.File, nil, addrs)
+	if err == nil && a.Verbose {
+		fmt.Fprintf(out, "%s: removed %d of %d\n", a.File, removed, len(addrs))
+	}
+	return err
+}
