@@ -95,25 +95,32 @@ func Code(err error) int {
 	return TempFail
 }
 
-// Report writes "prog: err" to w unless err is nil or a bare "no" answer,
-// and returns err's exit status.
+// Report writes "prog: err" to w unless err is nil or silent, and
+// returns err's exit status.
 func Report(w io.Writer, prog string, err error) int {
-	code := Code(err)
-	if err != nil && !(code == No && err.Error() == "") {
+	if err != nil && err.Error() != "" {
 		fmt.Fprintf(w, "%s: %v\n", prog, err)
 	}
-	return code
+	return Code(err)
+}
+
+// Silent is a failure with exit status code that has been reported
+// already (by a child that printed its own reason), so it prints nothing.
+func Silent(code int) error {
+	if code == OK {
+		return nil
+	}
+	return &Error{Code: code, Err: errors.New("")}
 }
 
 // ReportDSN is Report for programs an MTA runs: the line starts with the
 // enhanced status code, "4.3.0 prog: reason", which Postfix and others
 // take as the delivery status.
 func ReportDSN(w io.Writer, prog string, err error) int {
-	code := Code(err)
-	if err != nil && code != No {
+	if err != nil && err.Error() != "" {
 		fmt.Fprintf(w, "%s %s: %v\n", DSN(err), prog, err)
 	}
-	return code
+	return Code(err)
 }
 
 // Exit reports err on standard error and exits with its status.
@@ -122,4 +129,4 @@ func Exit(prog string, err error) {
 }
 
 // ErrNo is the silent "no" of predicates and query modes (exit 1).
-var ErrNo = &Error{Code: No, Err: errors.New("")}
+var ErrNo = Silent(No)

@@ -1,0 +1,34 @@
+// mlm-run processes queues: each ready record is claimed, fed to a
+// command or a list's stage pipeline, and settled by the exit status.
+// See mlm-run(1).
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"mlm/lib/cli"
+)
+
+const prog = "mlm-run"
+
+type args struct {
+	Daemon   bool          `short:"D" help:"Keep running: process the queues, wait, again, until SIGTERM or SIGINT."`
+	Flush    bool          `short:"f" help:"Ignore backoff times: try every waiting record now."`
+	Interval time.Duration `short:"i" default:"10s" placeholder:"DURATION" help:"With -D, the wait between passes."`
+	Workers  int           `short:"j" default:"1" placeholder:"N" help:"Process up to N records of a queue at once."`
+	Target   string        `arg:"" placeholder:"DIR" help:"A list directory, or with a command a queue directory."`
+	Command  []string      `arg:"" optional:"" passthrough:"" placeholder:"-- COMMAND" help:"Feed each record of the queue directory to this command."`
+}
+
+func main() {
+	var a args
+	cli.Main(prog, "Process a list's queues, or one queue with a command.", &a, func() error {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		return run(ctx, &a, os.Stdout, os.Stderr)
+	})
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"mlm/lib/clock"
+	"mlm/lib/listdir"
+	"mlm/lib/pipeline"
+	"mlm/lib/queue"
+	"mlm/lib/sysexit"
+)
+
+// job is one queue and what its records are fed to.
+type job struct {
+	name   string
+	q      *queue.Queue
+	stages [][]string
+	dir    string // working directory of the stages
+}
+
+// defaultStages are the pipelines of a list's queues when the list has
+// no stages/QUEUE file of its own. Stages run in the list directory.
+var defaultStages = map[string]string{
+	listdir.Incoming: "mlm-auth .\nmlm-hdr .\nmlm-members .\nmlm-enqueue queue/outgoing\n",
+	listdir.Moderate: "mlm-moderate . mail\n",
+}
+
+// run processes the queues once, or with -D until ctx ends.
+func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
+	if a.Workers < 1 {
+		return sysexit.Errorf(sysexit.Usage, "-j: need at least one worker")
+	}
+	jobs, err := jobsFor(a)
+	if err != nil {
+		return err
+	}
+	for {
+		for _, j := range jobs {
+			if err := process(ctx, j, a.Flush, a.Workers, stdout, stderr); err != nil {
+				return err
+			}
+		}
+		if !a.Daemon {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(a.Interval):
+		}
+	}
+}
+
+// jobsFor returns the queues to process: the one queue with the command
+// given, or every queue of a list that has stages.
+func jobsFor(a *args) ([]job, error) {
+	cmd := a.Command
+	if len(cmd) > 0 && cmd[0] == "--" {
+		cmd = cmd[1:]
+	}
+	if len(a.Command) > 0 {
+		if len(cmd) == 0 {
+			return nil, sysexit.Errorf(sysexit.Usage, "no command after --")
+		}
+		if _, err := os.Stat(filepath.Join(a.Target, "new")); err != nil {
+			return nil, sysexit.Errorf(sysexit.TempFail, "%s: not a queue directory", a.Target)
+		}
+		return []job{{name: filepath.Base(a.Target), q: queue.New(a.Target), stages: [][]string{cmd}}}, nil
+	}
+	d, err := listdir.Open(a.Target)
+	if err != nil {
+		return nil, err
+	}
+	var jobs []job
+	for _, name := range listdir.Queues {
+		text, err := d.Text(filepath.Join(listdir.Stages, name))
+		if err != nil {
+			return nil, err
+		}
+		if text == "" {
+			text = defaultStages[name]
+		}
+		if strings.TrimSpace(text) == "" {
+			continue
+		}
+		stages, err := pipeline.Parse(text)
+		if err != nil {
+			return nil, sysexit.Errorf(sysexit.TempFail, "%s/%s: %v", listdir.Stages, name, err)
+		}
+		jobs = append(jobs, job{name: name, q: d.Queue(name), stages: stages, dir: d.Path})
+	}
+	return jobs, nil
+}
+
+// process sweeps a queue, then claims and settles each ready record.
+func process(ctx context.Context, j job, flush bool, workers int, stdout, stderr io.Writer) error {
+	now := clock.Now()
+	if _, err := os.Stat(filepath.Join(j.q.Path, "new")); errors.Is(err, os.ErrNotExist) {
+		return nil // a list without this queue
+	}
+	if _, _, err := j.q.Sweep(now); err != nil {
+		return fmt.Errorf("%s: %w", j.name, err)
+	}
+	ids, err := j.q.Ready(now, flush)
+	if err != nil {
+		return fmt.Errorf("%s: %w", j.name, err)
+	}
+	work := make(chan string)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				if err := one(j, id, flush, stdout, stderr); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+	return firstErr
+}
+
+// one claims a record, runs the stages on it and settles it by their
+// status: 0 done; 65, 67, 77 to bad/ with the reason; anything else
+// (75, a signal, a status mlm gives no meaning) back to new/ to wait.
+func one(j job, id string, flush bool, stdout, stderr io.Writer) error {
+	now := clock.Now()
+	it, err := j.q.Claim(id, now, flush)
+	if err != nil || it == nil {
+		return err
+	}
+	tail := &lastLine{w: stderr}
+	status, perr := pipeline.Run(j.stages, pipeline.Options{Stdin: it.File(), Stdout: stdout, Stderr: tail, Dir: j.dir})
+	reason := tail.String()
+	if perr != nil {
+		fmt.Fprintf(stderr, "%s: %s: %s: %v\n", prog, j.name, id, perr)
+		reason = perr.Error()
+	}
+	switch status {
+	case sysexit.OK:
+		err = it.Done()
+	case sysexit.DataErr, sysexit.NoUser, sysexit.NoPerm:
+		err = it.Fail(fmt.Sprintf("exit %d: %s", status, reason))
+	default:
+		err = it.Defer(now.Add(queue.Backoff(id, now)))
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", j.name, id, err)
+	}
+	return nil
+}
+
+// lastLine passes writes on and remembers the last line written, the
+// reason a stage gave for failing.
+type lastLine struct {
+	w    io.Writer
+	mu   sync.Mutex
+	cur  []byte
+	last string
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range p {
+		if c == '\n' {
+			if len(l.cur) > 0 {
+				l.last = string(l.cur)
+			}
+			l.cur = l.cur[:0]
+		} else if len(l.cur) < 1000 {
+			l.cur = append(l.cur, c)
+		}
+	}
+	return l.w.Write(p)
+}
+
+func (l *lastLine) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.cur) > 0 {
+		return string(l.cur)
+	}
+	return l.last
+}

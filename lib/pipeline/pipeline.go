@@ -1,0 +1,370 @@
+// Package pipeline runs programs joined by pipes, as a shell runs
+// "a | b | c", and reduces their exit statuses to the one status an MTA or
+// a queue runner acts on. It is part of mlm's internals, not a public API.
+//
+// Debian's /bin/sh has no pipefail, so a shell pipeline in an MTA alias
+// reports only its last stage and loses an earlier stage's EX_TEMPFAIL
+// (STYLE.md §3.4). Run waits for every stage and decides (STYLE.md §4.7,
+// DESIGN.md §5):
+//
+//  1. The status is 75 if any stage exited 75, could not be started, died
+//     from a signal other than SIGPIPE, or exited with a status mlm gives
+//     no meaning to (anything but 0, 64, 65, 67, 75 and 77): an
+//     unclassified failure may work later.
+//  2. Otherwise it is the first non-zero status in pipeline order.
+//  3. A stage other than the last that died from SIGPIPE wrote into a pipe
+//     whose reader had gone: the next stage failed, or exited 0 without
+//     reading everything, and its own status speaks for the data. Such a
+//     death is ignored. The last stage's SIGPIPE means its output was
+//     lost, and counts as a signal under rule 1.
+//
+// Stages are started with exec from their argv, never through a shell. If
+// a program cannot be found or is not executable, no stage is started at
+// all, so a stage with side effects (a queue write) never runs in a
+// pipeline that cannot finish.
+//
+// # Stage files
+//
+// Parse reads the stages a queue runner runs from a file:
+//
+//	# screen, then expand
+//	mlm-auth /srv/lists/dev
+//	mlm-hdr -a X-Mailing-List:dev
+//	mlm-members /srv/lists/dev
+//
+// Each line that has a word is one stage: its words, separated by spaces
+// and tabs, are the program and its arguments. A line whose first word
+// starts with "#" is a comment, and blank lines are ignored. There is no
+// quoting, no escaping, no variable and no shell: a word is exactly the
+// octets between blanks, so "#" inside a line and "--" are ordinary words,
+// and an argument cannot contain a blank. A control octet other than tab
+// (CR included) is an error, as is a file without a stage.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"mlm/lib/sysexit"
+)
+
+// Options are what every stage of a pipeline shares.
+type Options struct {
+	// Stdin is read by the first stage; nil is the null device. A file
+	// is handed to the stage as it is; any other reader is copied in
+	// through a pipe, and Run returns only once that copy has ended (at
+	// the end of Stdin, or at the first write after the stage stopped
+	// reading), so it must not block forever.
+	Stdin io.Reader
+	// Stdout is written by the last stage; nil is the null device. A
+	// file is handed to the stage; any other writer is fed from a pipe,
+	// and if it fails the last stage is stopped by SIGPIPE.
+	Stdout io.Writer
+	// Stderr is written by every stage; nil is the null device. A
+	// writer that is not a file is fed from one pipe the stages share,
+	// and if it fails the rest of their diagnostics are discarded.
+	Stderr io.Writer
+	// Dir is every stage's working directory; "" is the caller's. A
+	// program named by a relative path with a slash is found from Dir.
+	Dir string
+	// Env holds "NAME=value" entries added to the caller's environment,
+	// replacing a variable of the same name. A program named without a
+	// slash is looked up in the caller's PATH, not in Env's.
+	Env []string
+}
+
+// Run starts every stage, joined by pipes, waits for all of them and
+// returns the pipeline's status by the rules of the package comment.
+// The error is nil when the status is the stages' own doing (0, or a
+// status a stage exited with and has explained itself). Otherwise it is
+// what no stage could report: "stage N: reason" for a program that could
+// not be started, a signal or a status mlm does not use, or a failure to
+// read Stdin or write Stdout; the status is then 75. No stages, or an
+// empty one, is a usage error (64).
+func Run(stages [][]string, opts Options) (int, error) {
+	if err := check(stages); err != nil {
+		return sysexit.Usage, err
+	}
+	cmds := make([]*exec.Cmd, len(stages))
+	outs := make([]outcome, len(stages))
+	missing := false
+	for i, argv := range stages {
+		cmds[i], outs[i].err = command(argv, opts)
+		outs[i].name = argv[0]
+		missing = missing || outs[i].err != nil
+	}
+	if missing {
+		return decide(nil, outs)
+	}
+	var p plumbing
+	started, err := p.start(cmds, opts)
+	if started < len(cmds) {
+		outs[started].err = err // later stages never ran, and count for nothing
+	}
+	for i := 0; i < started; i++ {
+		outs[i] = wait(cmds[i], outs[i].name)
+	}
+	return decide(p.wait(), outs)
+}
+
+// check refuses a pipeline without stages or with an empty one.
+func check(stages [][]string) error {
+	if len(stages) == 0 {
+		return errNoStages
+	}
+	for i, s := range stages {
+		if len(s) == 0 {
+			return fmt.Errorf("stage %d is empty", i+1)
+		}
+	}
+	return nil
+}
+
+var errNoStages = errors.New("no stages")
+
+// command prepares one stage. It finds the program now, so that a
+// missing one stops the pipeline before any stage has started.
+func command(argv []string, opts Options) (*exec.Cmd, error) {
+	c := exec.Command(argv[0], argv[1:]...)
+	if c.Err != nil {
+		return nil, c.Err // not in PATH, or found only through a relative PATH entry
+	}
+	if p := argv[0]; strings.Contains(p, "/") {
+		if opts.Dir != "" && !filepath.IsAbs(p) {
+			p = opts.Dir + "/" + p // where the child will look; still with a slash, so not looked up in PATH
+		}
+		if _, err := exec.LookPath(p); err != nil {
+			var e *exec.Error
+			if errors.As(err, &e) {
+				e.Name = argv[0] // the name as the stage gave it
+			}
+			return nil, err
+		}
+	}
+	c.Dir = opts.Dir
+	if len(opts.Env) > 0 {
+		c.Env = append(os.Environ(), opts.Env...) // exec keeps the last of duplicates
+	}
+	return c, nil
+}
+
+// outcome is how one stage ended.
+type outcome struct {
+	name   string         // the program, as named in the stage
+	err    error          // it could not be started, or not waited for
+	code   int            // its exit status, if it exited
+	signal syscall.Signal // the signal that killed it, or 0
+}
+
+// wait waits for c and reads how it ended.
+func wait(c *exec.Cmd, name string) outcome {
+	err := c.Wait() // an *exec.ExitError for a failure; the state says which
+	if c.ProcessState == nil {
+		return outcome{name: name, err: err}
+	}
+	ws, ok := c.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case !ok:
+		return outcome{name: name, err: fmt.Errorf("%s: %v", name, c.ProcessState)}
+	case ws.Signaled():
+		return outcome{name: name, signal: ws.Signal()}
+	}
+	return outcome{name: name, code: ws.ExitStatus()}
+}
+
+// decide applies the rules of the package comment. ioErr is a failure of
+// the pipeline's own input or output; it comes first in the error because
+// it explains the last stage's SIGPIPE.
+func decide(ioErr error, outs []outcome) (int, error) {
+	code, why := sysexit.OK, ioErr
+	if ioErr != nil {
+		code = sysexit.TempFail
+	}
+	for i, o := range outs {
+		var bad error
+		switch {
+		case o.err != nil:
+			bad = o.err
+		case o.signal == syscall.SIGPIPE && i < len(outs)-1:
+			continue // rule 3: the next stage closed the pipe
+		case o.signal != 0:
+			bad = fmt.Errorf("%s: signal: %v", o.name, o.signal)
+		case o.code == sysexit.OK:
+			continue
+		case o.code == sysexit.TempFail:
+			code = sysexit.TempFail // the stage has said why
+			continue
+		case !known(o.code):
+			bad = fmt.Errorf("%s: exit status %d", o.name, o.code)
+		default:
+			if code == sysexit.OK {
+				code = o.code // rule 2; the stage has said why
+			}
+			continue
+		}
+		code = sysexit.TempFail
+		if why == nil {
+			why = fmt.Errorf("stage %d: %w", i+1, bad)
+		}
+	}
+	return code, why
+}
+
+// known reports whether a stage's failure status means something to mlm
+// (DESIGN.md §5) and may pass through. 1 is a predicate's "no", which no
+// stage of a delivery pipeline has reason to say.
+func known(code int) bool {
+	switch code {
+	case sysexit.Usage, sysexit.DataErr, sysexit.NoUser, sysexit.NoPerm:
+		return true
+	}
+	return false
+}
+
+// plumbing holds the pipes between the stages and between the stages and
+// a caller's reader or writer that is not a file, and the goroutines that
+// copy to and from the latter.
+//
+// Every pipe end a child uses is in child, and the parent closes its copy
+// as soon as the stages have started: a stage sees the end of its input
+// only when every writer's copy of the write end is closed, the parent's
+// included. The parent's own ends belong to the copying goroutines, which
+// close them when they finish.
+type plumbing struct {
+	child  []*os.File
+	copies sync.WaitGroup
+	inErr  error // reading Stdin; set by its goroutine before Done
+	outErr error // writing Stdout; likewise
+}
+
+// start connects the stages and starts them in order. It returns how many
+// started; if not all did, the error says why the next one did not. The
+// parent's copies of the children's pipe ends are closed in every case.
+func (p *plumbing) start(cmds []*exec.Cmd, opts Options) (int, error) {
+	defer p.closeChild()
+	in, err := p.in(opts.Stdin)
+	if err != nil {
+		return 0, err
+	}
+	out, err := p.out(opts.Stdout, &p.outErr, "writing standard output")
+	if err != nil {
+		return 0, err
+	}
+	errw, err := p.out(opts.Stderr, nil, "")
+	if err != nil {
+		return 0, err
+	}
+	cmds[0].Stdin = in
+	for i, c := range cmds {
+		c.Stdout, c.Stderr = out, errw
+		if i < len(cmds)-1 {
+			r, w, err := os.Pipe()
+			if err != nil {
+				return 0, err
+			}
+			p.child = append(p.child, r, w)
+			c.Stdout, cmds[i+1].Stdin = w, r
+		}
+	}
+	for i, c := range cmds {
+		if err := c.Start(); err != nil {
+			return i, err
+		}
+	}
+	return len(cmds), nil
+}
+
+// closeChild closes the parent's copies of the children's pipe ends.
+func (p *plumbing) closeChild() {
+	for _, f := range p.child {
+		f.Close()
+	}
+	p.child = nil
+}
+
+// in returns what the first stage reads: r itself if it is a file or nil,
+// else the read end of a pipe that a goroutine fills from r.
+func (p *plumbing) in(r io.Reader) (io.Reader, error) {
+	if _, ok := r.(*os.File); ok || r == nil {
+		return r, nil
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	p.child = append(p.child, pr)
+	p.copies.Add(1)
+	go func() {
+		defer p.copies.Done()
+		p.inErr = feed(pw, r)
+	}()
+	return pr, nil
+}
+
+// out returns what stages write for w: w itself if it is a file or nil,
+// else the write end of a pipe that a goroutine drains into w. If errp is
+// nil a failing w is ignored and the pipe drained into nothing; otherwise
+// the failure is stored there, prefixed with what, and the pipe closed.
+func (p *plumbing) out(w io.Writer, errp *error, what string) (io.Writer, error) {
+	if _, ok := w.(*os.File); ok || w == nil {
+		return w, nil
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	p.child = append(p.child, pw)
+	p.copies.Add(1)
+	go func() {
+		defer p.copies.Done()
+		defer pr.Close() // after a failure: the writers' next write is SIGPIPE
+		if _, err := io.Copy(w, pr); err != nil {
+			if errp != nil {
+				*errp = fmt.Errorf("%s: %w", what, err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, pr) // a lost diagnostic must not kill a stage
+		}
+	}()
+	return pw, nil
+}
+
+// feed copies r into w, the first stage's standard input, and closes w so
+// that the stage sees the end. A failed write means the stage stopped
+// reading, which its own status answers for; a failed read is the
+// pipeline's failure.
+func feed(w *os.File, r io.Reader) error {
+	defer w.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading standard input: %w", err)
+		}
+	}
+}
+
+// wait waits for the copying goroutines and returns the first failure of
+// the pipeline's input or output.
+func (p *plumbing) wait() error {
+	p.copies.Wait()
+	if p.inErr != nil {
+		return p.inErr
+	}
+	return p.outErr
+}

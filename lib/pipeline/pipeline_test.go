@@ -1,0 +1,394 @@
+package pipeline
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/iotest"
+	"time"
+)
+
+func sh(script string) []string { return []string{"sh", "-c", script} }
+
+func TestDecide(t *testing.T) {
+	ok := outcome{name: "a"}
+	ex := func(c int) outcome { return outcome{name: "p", code: c} }
+	sig := func(s syscall.Signal) outcome { return outcome{name: "p", signal: s} }
+	tests := []struct {
+		name  string
+		ioErr error
+		outs  []outcome
+		code  int
+		err   string
+	}{
+		{"all ok", nil, []outcome{ok, ok, ok}, 0, ""},
+		{"first non-zero", nil, []outcome{ok, ex(65), ex(77)}, 65, ""},
+		{"first non-zero, other order", nil, []outcome{ex(77), ex(65)}, 77, ""},
+		{"64 and 67 pass", nil, []outcome{ex(67), ex(64)}, 67, ""},
+		{"75 wins over earlier 65", nil, []outcome{ex(65), ex(75)}, 75, ""},
+		{"75 wins over later 65", nil, []outcome{ex(75), ex(65)}, 75, ""},
+		{"unknown status is 75", nil, []outcome{ok, ex(1)}, 75, "stage 2: p: exit status 1"},
+		{"unknown wins over earlier 65", nil, []outcome{ex(65), ex(2)}, 75, "stage 2: p: exit status 2"},
+		{"signal", nil, []outcome{sig(syscall.SIGTERM), ok}, 75, "stage 1: p: signal: terminated"},
+		{"signal wins over earlier 65", nil, []outcome{ex(65), sig(syscall.SIGKILL)}, 75, "stage 2: p: signal: killed"},
+		{"SIGPIPE upstream of failure", nil, []outcome{sig(syscall.SIGPIPE), ex(65)}, 65, ""},
+		{"SIGPIPE upstream of success", nil, []outcome{sig(syscall.SIGPIPE), sig(syscall.SIGPIPE), ok}, 0, ""},
+		{"SIGPIPE of the last stage", nil, []outcome{ok, sig(syscall.SIGPIPE)}, 75, "stage 2: p: signal: broken pipe"},
+		{"not started", nil, []outcome{ok, {name: "x", err: errors.New("exec: nope")}}, 75, "stage 2: exec: nope"},
+		{"first reason wins", nil, []outcome{sig(syscall.SIGHUP), ex(3)}, 75, "stage 1: p: signal: hangup"},
+		{"75 from a stage is silent", nil, []outcome{ex(75), ok}, 75, ""},
+		{"75 then a signal", nil, []outcome{ex(75), sig(syscall.SIGINT)}, 75, "stage 2: p: signal: interrupt"},
+		{"io error first", errors.New("writing standard output: boom"), []outcome{ok, sig(syscall.SIGPIPE)}, 75, "writing standard output: boom"},
+		{"io error alone", errors.New("reading standard input: boom"), []outcome{ok}, 75, "reading standard input: boom"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, err := decide(tc.ioErr, tc.outs)
+			msg := ""
+			if err != nil {
+				msg = err.Error()
+			}
+			if code != tc.code || msg != tc.err {
+				t.Errorf("decide(%v) = %d, %q; want %d, %q", tc.outs, code, msg, tc.code, tc.err)
+			}
+		})
+	}
+}
+
+func TestRun(t *testing.T) {
+	tests := []struct {
+		name   string
+		stages [][]string
+		in     string
+		code   int
+		out    string
+		err    string // a prefix
+	}{
+		{"cat", [][]string{{"cat"}}, "hello\n", 0, "hello\n", ""},
+		{"three stages", [][]string{{"cat"}, {"tr", "a-z", "A-Z"}, {"cat"}}, "hello\n", 0, "HELLO\n", ""},
+		{"empty input", [][]string{{"cat"}, {"cat"}}, "", 0, "", ""},
+		{"first non-zero", [][]string{sh("cat; exit 65"), sh("cat; exit 77")}, "x", 65, "x", ""},
+		{"75 wins", [][]string{sh("exit 65"), sh("exit 75")}, "", 75, "", ""},
+		{"unknown status", [][]string{{"true"}, {"false"}}, "", 75, "", "stage 2: false: exit status 1"},
+		{"signal", [][]string{sh("kill -TERM $$"), {"cat"}}, "", 75, "", "stage 1: sh: signal: terminated"},
+		{"SIGPIPE upstream ignored", [][]string{{"yes"}, {"head", "-c", "3"}}, "", 0, "y\ny", ""},
+		{"SIGPIPE upstream of a failure", [][]string{{"yes"}, sh("head -c 1 >/dev/null; exit 67")}, "", 67, "", ""},
+		{"SIGPIPE of the last stage", [][]string{sh("kill -PIPE $$")}, "", 75, "", "stage 1: sh: signal: broken pipe"},
+		{"missing program", [][]string{{"cat"}, {"mlm-no-such-program"}}, "", 75, "", `stage 2: exec: "mlm-no-such-program": executable file not found in $PATH`},
+		{"missing path", [][]string{{"/nonexistent/prog"}}, "", 75, "", `stage 1: exec: "/nonexistent/prog": stat /nonexistent/prog: no such file or directory`},
+		{"no stages", nil, "", 64, "", "no stages"},
+		{"empty stage", [][]string{{"cat"}, {}}, "", 64, "", "stage 2 is empty"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			code, err := Run(tc.stages, Options{Stdin: strings.NewReader(tc.in), Stdout: &out})
+			msg := ""
+			if err != nil {
+				msg = err.Error()
+			}
+			if code != tc.code || !strings.HasPrefix(msg, tc.err) || (tc.err == "" && err != nil) {
+				t.Errorf("Run(%q) = %d, %q; want %d, %q", tc.stages, code, msg, tc.code, tc.err)
+			}
+			if out.String() != tc.out {
+				t.Errorf("Run(%q) wrote %q; want %q", tc.stages, out.String(), tc.out)
+			}
+		})
+	}
+}
+
+// TestMissingStartsNothing: a pipeline that cannot be complete starts no
+// stage, so a stage with side effects does not run.
+func TestMissingStartsNothing(t *testing.T) {
+	dir := t.TempDir()
+	code, err := Run([][]string{{"touch", "ran"}, {"mlm-no-such-program"}}, Options{Dir: dir})
+	if code != 75 || err == nil {
+		t.Errorf("Run = %d, %v; want 75 and an error", code, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
+		t.Errorf("stage 1 ran although stage 2 cannot")
+	}
+}
+
+// TestStartFailure: a program found but not startable (a file the kernel
+// cannot execute) is 75, after the stages before it have run down.
+func TestStartFailure(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "garbage"), []byte("\x00\x01\x02\x03not a program\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, err := Run([][]string{{"yes"}, {"./garbage"}, {"cat"}}, Options{Dir: dir, Stdout: io.Discard})
+	if code != 75 || err == nil || !strings.HasPrefix(err.Error(), "stage 2: ") || !strings.Contains(err.Error(), "exec format error") {
+		t.Errorf("Run = %d, %v; want 75, stage 2: … exec format error", code, err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, err = Run([][]string{{"./garbage"}}, Options{Dir: dir})
+	if code != 75 || err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("Run of a file without x bit = %d, %v; want 75, permission denied", code, err)
+	}
+}
+
+func TestDirEnv(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	code, err := Run([][]string{sh(`pwd; echo "$MLM_A $MLM_B"`)}, Options{
+		Dir: dir, Env: []string{"MLM_A=1", "MLM_B=2", "MLM_B=3"}, Stdout: &out,
+	})
+	want := dir + "\n1 3\n"
+	if code != 0 || err != nil || out.String() != want {
+		t.Errorf("Run = %d, %v, %q; want 0, nil, %q", code, err, out.String(), want)
+	}
+}
+
+// TestStderr: every stage writes the one Stderr; with a buffer, the
+// stages' writes go through one pipe (the race detector would see two
+// goroutines writing it).
+func TestStderr(t *testing.T) {
+	var out, errb bytes.Buffer
+	code, err := Run([][]string{sh("echo one >&2; echo data"), sh("cat; echo two >&2; exit 65")}, Options{Stdout: &out, Stderr: &errb})
+	if code != 65 || err != nil || out.String() != "data\n" {
+		t.Errorf("Run = %d, %v, %q; want 65, nil, data", code, err, out.String())
+	}
+	if s := errb.String(); !strings.Contains(s, "one\n") || !strings.Contains(s, "two\n") || len(s) != 8 {
+		t.Errorf("stderr = %q; want one and two", s)
+	}
+}
+
+// TestStderrFails: a failing Stderr loses the diagnostics, not the mail.
+func TestStderrFails(t *testing.T) {
+	var out bytes.Buffer
+	code, err := Run([][]string{sh("for i in 1 2 3 4 5; do echo noise >&2; done; cat")}, Options{
+		Stdin: strings.NewReader("x"), Stdout: &out, Stderr: failWriter{},
+	})
+	if code != 0 || err != nil || out.String() != "x" {
+		t.Errorf("Run = %d, %v, %q; want 0, nil, x", code, err, out.String())
+	}
+}
+
+// TestStdoutFails: when Stdout fails the last stage is stopped and the
+// pipeline is 75 with the write error.
+func TestStdoutFails(t *testing.T) {
+	code, err := Run([][]string{{"yes"}, {"cat"}}, Options{Stdout: failWriter{}})
+	if code != 75 || err == nil || err.Error() != "writing standard output: write failed" {
+		t.Errorf("Run = %d, %v; want 75, writing standard output: write failed", code, err)
+	}
+}
+
+// TestStdinFails: a failing Stdin is 75 even though the stages, seeing an
+// end of input, succeed.
+func TestStdinFails(t *testing.T) {
+	var out bytes.Buffer
+	in := io.MultiReader(strings.NewReader("part"), iotest.ErrReader(errors.New("disk on fire")))
+	code, err := Run([][]string{{"cat"}}, Options{Stdin: in, Stdout: &out})
+	if code != 75 || err == nil || err.Error() != "reading standard input: disk on fire" {
+		t.Errorf("Run = %d, %v; want 75, reading standard input: disk on fire", code, err)
+	}
+	if out.String() != "part" {
+		t.Errorf("stdout = %q; want part", out.String())
+	}
+}
+
+// TestStdinNotRead: a first stage that does not read its input is not a
+// failure, and a long Stdin does not hold Run up.
+func TestStdinNotRead(t *testing.T) {
+	in := io.LimitReader(zeros{}, 1<<30)
+	done := make(chan struct{})
+	var code int
+	var err error
+	go func() {
+		code, err = Run([][]string{{"true"}}, Options{Stdin: in})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run still copying standard input")
+	}
+	if code != 0 || err != nil {
+		t.Errorf("Run = %d, %v; want 0, nil", code, err)
+	}
+}
+
+// TestFiles: files are handed to the stages as they are.
+func TestFiles(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
+	if err := os.WriteFile(in, []byte("a\x00b\r\nc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fi.Close()
+	fo, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fo.Close()
+	code, err := Run([][]string{{"cat"}, {"cat"}}, Options{Stdin: fi, Stdout: fo, Stderr: os.Stderr})
+	if code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "a\x00b\r\nc" {
+		t.Errorf("out = %q", b)
+	}
+}
+
+// TestLarge: 100 MB pass through two stages byte for byte.
+func TestLarge(t *testing.T) {
+	const size = 100 << 20
+	src := io.LimitReader(&pattern{}, size)
+	want := sha256.New()
+	if _, err := io.Copy(want, io.LimitReader(&pattern{}, size)); err != nil {
+		t.Fatal(err)
+	}
+	got := &counter{h: sha256.New()}
+	code, err := Run([][]string{{"cat"}, {"cat"}}, Options{Stdin: src, Stdout: got})
+	if code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	if got.n != size || !bytes.Equal(got.h.Sum(nil), want.Sum(nil)) {
+		t.Errorf("passed %d octets, sha256 %x; want %d, %x", got.n, got.h.Sum(nil), size, want.Sum(nil))
+	}
+}
+
+// TestNoLeaks: Run leaves no file descriptor and no goroutine behind,
+// whatever way the pipeline ends.
+func TestNoLeaks(t *testing.T) {
+	if _, err := os.ReadDir("/proc/self/fd"); err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "garbage"), []byte("\x00\x01\x02\x03"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pipelines := []struct {
+		stages [][]string
+		opts   Options
+	}{
+		{[][]string{{"cat"}, {"cat"}, {"cat"}}, Options{Stdin: strings.NewReader("x"), Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}},
+		{[][]string{{"cat"}, {"cat"}}, Options{Stdin: os.Stdin, Stdout: io.Discard}},
+		{[][]string{{"cat"}}, Options{}},
+		{[][]string{{"yes"}, {"head", "-c", "1"}}, Options{Stdout: &bytes.Buffer{}}},
+		{[][]string{{"yes"}, {"cat"}}, Options{Stdout: failWriter{}}},
+		{[][]string{sh("kill -TERM $$"), {"cat"}}, Options{Stdin: strings.NewReader("x")}},
+		{[][]string{{"cat"}, {"mlm-no-such-program"}}, Options{Stdin: strings.NewReader("x"), Stderr: &bytes.Buffer{}}},
+		{[][]string{{"yes"}, {"./garbage"}, {"cat"}}, Options{Dir: dir, Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}},
+		{[][]string{{"true"}}, Options{Stdin: io.LimitReader(zeros{}, 1<<24)}},
+	}
+	// One run first: the runtime and os/exec open some descriptors once.
+	if _, err := Run(pipelines[0].stages, pipelines[0].opts); err != nil {
+		t.Fatal(err)
+	}
+	fds, gs := countFDs(t), runtime.NumGoroutine()
+	for i, p := range pipelines {
+		Run(p.stages, p.opts)
+		if n := countFDs(t); n != fds {
+			t.Errorf("pipeline %d: %d descriptors open after Run; %d before", i, n, fds)
+			fds = n
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > gs && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > gs {
+		t.Errorf("%d goroutines after the runs; %d before", n, gs)
+	}
+}
+
+// countFDs counts this process's open file descriptors.
+func countFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestLeakCheckFails proves countFDs sees a leaked descriptor.
+func TestLeakCheckFails(t *testing.T) {
+	if _, err := os.ReadDir("/proc/self/fd"); err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	before := countFDs(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countFDs(t); n != before+2 {
+		t.Errorf("%d descriptors after os.Pipe; want %d", n, before+2)
+	}
+	r.Close()
+	w.Close()
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("write failed") }
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// pattern is an endless stream in which every octet value occurs and no
+// short period repeats, so a lost, doubled or moved block shows.
+type pattern struct{ n uint64 }
+
+func (p *pattern) Read(b []byte) (int, error) {
+	for i := range b {
+		x := p.n * 0x9e3779b97f4a7c15
+		b[i] = byte(x >> 56)
+		p.n++
+	}
+	return len(b), nil
+}
+
+type counter struct {
+	h interface {
+		io.Writer
+		Sum([]byte) []byte
+	}
+	n int64
+}
+
+func (c *counter) Write(b []byte) (int, error) {
+	c.n += int64(len(b))
+	return c.h.Write(b)
+}
+
+func ExampleRun() {
+	code, err := Run([][]string{{"echo", "hello"}, {"tr", "a-z", "A-Z"}}, Options{Stdout: os.Stdout})
+	fmt.Println(code, err)
+	// Output:
+	// HELLO
+	// 0 <nil>
+}
+
+func ExampleParse() {
+	stages, err := Parse("# screen, then mark\nmlm-auth /srv/lists/dev\nmlm-hdr -a X-Mailing-List:dev\n")
+	fmt.Printf("%q %v\n", stages, err)
+	// Output:
+	// [["mlm-auth" "/srv/lists/dev"] ["mlm-hdr" "-a" "X-Mailing-List:dev"]] <nil>
+}
+
+func ExampleSplit() {
+	stages, err := Split([]string{"mlm-accept", "/srv/lists/dev", "--", "mlm-check"})
+	fmt.Printf("%q %v\n", stages, err)
+	// Output:
+	// [["mlm-accept" "/srv/lists/dev"] ["mlm-check"]] <nil>
+}
