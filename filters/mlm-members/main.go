@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"mlm/lib/addr"
 	"mlm/lib/cli"
@@ -45,7 +44,7 @@ func run(dir string, in io.Reader, out, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	bounces := stream.Path{Mailbox: commandAddress(d.Address(), "bounces")}
+	bounces := stream.Path{Mailbox: d.CommandAddress("bounces")}
 	bad := func(file string, line int, err error) {
 		fmt.Fprintf(stderr, "%s: %s: line %d: %v; skipped\n", prog, file, line, err)
 	}
@@ -110,11 +109,4 @@ func skipped(d *listdir.Dir) (map[string]bool, error) {
 		skip[k] = true
 	}
 	return skip, err
-}
-
-// commandAddress is the list's address for a command: dev@host and
-// "bounces" give dev-bounces@host.
-func commandAddress(list, cmd string) string {
-	local, domain, _ := strings.Cut(list, "@")
-	return local + "-" + cmd + "@" + domain
 }

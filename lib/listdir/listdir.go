@@ -101,6 +101,13 @@ func Open(path string) (*Dir, error) {
 // Address is the list address.
 func (d *Dir) Address() string { return d.addr }
 
+// CommandAddress is one of the list's command addresses, the local part
+// and the command joined by "-": "bounces" gives dev-bounces@host.
+func (d *Dir) CommandAddress(cmd string) string {
+	local, domain, _ := strings.Cut(d.addr, "@")
+	return local + "-" + cmd + "@" + domain
+}
+
 // File is the path of a file in the list directory.
 func (d *Dir) File(name string) string { return filepath.Join(d.Path, name) }
 

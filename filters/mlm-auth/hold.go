@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"mlm/lib/cookie"
+	"mlm/lib/listdir"
+	"mlm/lib/members"
+	"mlm/lib/notice"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+// holdPost puts the record in the hold queue, as it came, with the
+// reason, and tells the moderators (the owners if there are none).
+func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time.Time) error {
+	secret, err := d.Text(listdir.Secret)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(secret) == "" {
+		return sysexit.Errorf(sysexit.TempFail, "%s: missing; mlm-newlist makes one", listdir.Secret)
+	}
+	t := strconv.FormatInt(now.Unix(), 10)
+	p.h.Attrs = append(p.h.Attrs,
+		stream.Attr{Name: "state", Value: "held"},
+		stream.Attr{Name: "hold-reason", Value: reason},
+		stream.Attr{Name: "trace", Value: prog + ":" + t + ":held"})
+	err = d.Queue(listdir.Hold).Put(p.h.ID, time.Time{}, func(f io.Writer) error {
+		w := stream.NewWriter(f)
+		if err := emit(w, r, p); err != nil {
+			return err
+		}
+		return w.Flush()
+	})
+	if err != nil {
+		return err
+	}
+	to, err := moderators(d)
+	if err != nil || len(to) == 0 {
+		return err
+	}
+	expire, err := d.Int(listdir.ModExpire, 7*24*3600)
+	if err != nil {
+		return err
+	}
+	until := now.Add(time.Duration(expire) * time.Second)
+	key := []byte(strings.TrimSpace(secret))
+	accept := d.CommandAddress("accept") // dev-accept@host
+	local, domain, _ := strings.Cut(accept, "@")
+	acceptAt := local + "+" + cookie.Make(key, "accept", d.Address(), p.h.ID, until) + "@" + domain
+	local, domain, _ = strings.Cut(d.CommandAddress("reject"), "@")
+	rejectAt := local + "+" + cookie.Make(key, "reject", d.Address(), p.h.ID, until) + "@" + domain
+	text := fmt.Sprintf(`A post to %s is held for a moderator.
+
+  Reason:  %s
+  Sender:  %s
+  From:    %s
+  Subject: %s
+
+To let it through, reply to this message, or send any message to
+  %s
+To refuse it, send any message to
+  %s
+On the list host:
+  mlm-moderate %s approve %s
+
+Without an answer it is dropped after %s.
+The held message's header is attached.
+`, d.Address(), reason, pathOrNull(p.h.Sender.Mailbox),
+		notice.Clean(p.hdr.Fields.Get("From"), 200), notice.Clean(p.hdr.Fields.Get("Subject"), 200),
+		acceptAt, rejectAt, absPath(d.Path), p.h.ID, until.UTC().Format(time.RFC1123))
+	return notice.Send(d, p.h.ID+",1", &notice.Message{
+		From:    d.CommandAddress("owner"),
+		To:      to,
+		ReplyTo: acceptAt,
+		Subject: d.Address() + ": a post awaits moderation",
+		Text:    text,
+		Headers: p.hdr.Raw,
+	}, now)
+}
+
+// moderators returns who is told of held posts: the moderators, else the
+// owners.
+func moderators(d *listdir.Dir) ([]string, error) {
+	for _, f := range []string{listdir.Moderators, listdir.Owner} {
+		var to []string
+		err := members.Each(d, f, func(m string) error { to = append(to, m); return nil }, nil)
+		if err != nil || len(to) > 0 {
+			return to, err
+		}
+	}
+	return nil, nil
+}
+
+// refusePost drops the record and tells its sender why, unless RFC 3834
+// or the daily limit says not to.
+func refusePost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time.Time) error {
+	sender := p.h.Sender.Mailbox
+	ok, err := notice.MayReply(d, sender, p.hdr, now)
+	if err != nil || !ok {
+		return err
+	}
+	return notice.Send(d, p.h.ID+",1", &notice.Message{
+		From:    d.CommandAddress("owner"),
+		To:      []string{sender},
+		Subject: "Your message to " + d.Address() + " was not distributed",
+		Text: fmt.Sprintf("Your message to %s with the subject\n  %s\nwas not distributed: %s.\n\nWrite to %s with questions.\n",
+			d.Address(), notice.Clean(p.hdr.Fields.Get("Subject"), 200), reason, d.CommandAddress("owner")),
+		Headers: p.hdr.Raw,
+	}, now)
+}
+
+// absPath is the list directory as an operator would type it.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+func pathOrNull(m string) string {
+	if m == "" {
+		return "<>"
+	}
+	return m
+}

@@ -1,0 +1,56 @@
+// Package cookie makes and checks the tokens in moderation addresses
+// (dev-accept+TOKEN@host): an expiry time and an HMAC-SHA256 over the
+// action, the list, the held record's id and that time, keyed with the
+// list's secret. A token is short enough for a local part (RFC 5321
+// §4.5.3.1.1: 64 octets with the list's name) because it does not carry
+// the id: the checker tries the ids it holds. It is part of mlm's
+// internals, not a public API.
+package cookie
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Errors of Check.
+var (
+	ErrForged  = errors.New("bad or forged cookie")
+	ErrExpired = errors.New("expired cookie")
+)
+
+var enc = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+func mac(secret []byte, action, list, id string, expiry int64) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(action + "\x00" + strings.ToLower(list) + "\x00" + id + "\x00" + strconv.FormatInt(expiry, 10)))
+	return enc.EncodeToString(m.Sum(nil)[:15]) // 120 bits, 24 characters
+}
+
+// Make returns the token for action on the record id of list, valid
+// until expiry: "<expiry in base 36>-<mac>".
+func Make(secret []byte, action, list, id string, expiry time.Time) string {
+	e := expiry.Unix()
+	return strconv.FormatInt(e, 36) + "-" + mac(secret, action, list, id, e)
+}
+
+// Check reports whether token is the one Make gave for action on id of
+// list, and still valid at now.
+func Check(secret []byte, action, list, id, token string, now time.Time) error {
+	es, m, ok := strings.Cut(token, "-")
+	e, err := strconv.ParseInt(es, 36, 64)
+	if !ok || err != nil {
+		return ErrForged
+	}
+	if !hmac.Equal([]byte(m), []byte(mac(secret, action, list, id, e))) {
+		return ErrForged
+	}
+	if now.Unix() > e {
+		return ErrExpired
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+// Package notice writes the messages mlm sends by itself: notices to
+// moderators and replies to senders. A notice is a record like any post,
+// put in the list's outgoing queue with the list's bounce address as its
+// sender, so it takes the same way out (DESIGN.md §2). It is part of mlm's
+// internals, not a public API.
+//
+// Automatic replies follow RFC 3834 §2: none to the null sender, to mail
+// that is itself automatic or from a list, or to the usual role
+// addresses; and at most MaxPerDay to one sender in a day.
+package notice
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"mlm/lib/listdir"
+	"mlm/lib/msg"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+// MaxPerDay is how many automatic replies one sender gets in a day.
+const MaxPerDay = 3
+
+// Message is a notice to build.
+type Message struct {
+	From    string   // the From: mailbox
+	To      []string // the To: mailboxes, also the record's recipients
+	ReplyTo string   // optional Reply-To: mailbox
+	Subject string   // encoded as RFC 2047 if it is not ASCII
+	Text    string   // the body, UTF-8, LF line endings
+	Headers []byte   // optional: a header block attached as text/rfc822-headers
+}
+
+// Bytes builds the message. ID makes its Message-ID and MIME boundary;
+// domain is the Message-ID's right side.
+func (m *Message) Bytes(id, domain string, now time.Time) []byte {
+	var b strings.Builder
+	field := func(name, value string) { b.WriteString(name + ": " + value + "\n") }
+	field("From", m.From)
+	field("To", strings.Join(m.To, ", "))
+	if m.ReplyTo != "" {
+		field("Reply-To", m.ReplyTo)
+	}
+	field("Subject", mime.QEncoding.Encode("utf-8", oneLine(m.Subject)))
+	field("Date", now.UTC().Format(time.RFC1123Z))
+	field("Message-ID", "<"+strings.ReplaceAll(id, ",", ".")+"@"+domain+">") // "," is not atext
+	field("Auto-Submitted", "auto-generated")
+	field("MIME-Version", "1.0")
+	text := strings.TrimRight(m.Text, "\n") + "\n"
+	if m.Headers == nil {
+		field("Content-Type", "text/plain; charset=utf-8")
+		field("Content-Transfer-Encoding", "8bit")
+		b.WriteString("\n" + text)
+		return []byte(b.String())
+	}
+	boundary := "=_mlm_" + hex.EncodeToString(sha(id)[:12])
+	field("Content-Type", `multipart/mixed; boundary="`+boundary+`"`)
+	b.WriteString("\nThis is a MIME message.\n\n--" + boundary + "\n")
+	b.WriteString("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n")
+	b.WriteString(text + "\n--" + boundary + "\n")
+	b.WriteString("Content-Type: text/rfc822-headers\nContent-Transfer-Encoding: 8bit\n\n")
+	b.WriteString(strings.ReplaceAll(string(m.Headers), "\r\n", "\n"))
+	b.WriteString("\n--" + boundary + "--\n")
+	return []byte(b.String())
+}
+
+func sha(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
+
+// oneLine keeps text to one line of printable characters.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// Clean makes text from a message fit to quote in a notice: control
+// characters become spaces, and it is cut to n bytes.
+func Clean(s string, n int) string {
+	s = oneLine(s)
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}
+
+// Send puts the notice in the list's outgoing queue as the record id,
+// from the list's bounce address to m.To.
+func Send(d *listdir.Dir, id string, m *Message, now time.Time) error {
+	_, domain, _ := strings.Cut(d.Address(), "@")
+	body := m.Bytes(id, domain, now)
+	var rcpts []stream.Path
+	for _, to := range m.To {
+		p, err := stream.NewPath(to, false)
+		if err != nil {
+			return err
+		}
+		rcpts = append(rcpts, p)
+	}
+	t := strconv.FormatInt(now.Unix(), 10)
+	h := &stream.Header{
+		ID: id,
+		Attrs: []stream.Attr{
+			{Name: "list", Value: d.Address()},
+			{Name: "state", Value: "notice"},
+			{Name: "received", Value: t},
+			{Name: "trace", Value: "notice:" + t},
+		},
+		Sender: stream.Path{Mailbox: d.CommandAddress("bounces")},
+	}
+	return d.Queue(listdir.Outgoing).Put(id, time.Time{}, func(w io.Writer) error {
+		return stream.WriteRecord(w, h, strings.NewReader(string(body)), rcpts)
+	})
+}
+
+// MayReply reports whether an automatic reply may go to sender about a
+// message with header h, and if so counts it against the sender's daily
+// limit (kept in the list's state directory).
+func MayReply(d *listdir.Dir, sender string, h *msg.Header, now time.Time) (bool, error) {
+	if sender == "" || IsAutomatic(h) || isRole(sender) {
+		return false, nil
+	}
+	dir := filepath.Join(d.Path, listdir.StateDir, "replies")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, sysexit.Temp(err)
+	}
+	path := filepath.Join(dir, hex.EncodeToString(sha(strings.ToLower(sender))[:12]))
+	unlock, err := listdir.LockPath(path+".lock", 10*time.Second)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	day := now.UTC().Format("2006-01-02")
+	n := 0
+	if b, err := os.ReadFile(path); err == nil {
+		var d string
+		if _, err := fmt.Sscan(string(b), &d, &n); err != nil || d != day {
+			n = 0
+		}
+	}
+	if n >= MaxPerDay {
+		return false, nil
+	}
+	err = os.WriteFile(path, []byte(fmt.Sprintf("%s %d\n", day, n+1)), 0o600)
+	return err == nil, sysexit.Temp(err)
+}
+
+// IsAutomatic reports whether a message is automatic or from a list, by
+// RFC 3834's signs and the common ones: Auto-Submitted other than "no",
+// Precedence bulk, junk or list, a List-Id.
+func IsAutomatic(h *msg.Header) bool {
+	if v := strings.ToLower(strings.TrimSpace(h.Fields.Get("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
+		return true
+	}
+	switch strings.ToLower(strings.TrimSpace(h.Fields.Get("Precedence"))) {
+	case "bulk", "junk", "list":
+		return true
+	}
+	return h.Fields.Has("List-Id")
+}
+
+// isRole reports addresses that never get automatic replies.
+func isRole(sender string) bool {
+	local, _, _ := strings.Cut(strings.ToLower(sender), "@")
+	return local == "mailer-daemon" || local == "postmaster" || strings.HasPrefix(local, "owner-") ||
+		strings.HasSuffix(local, "-request") || strings.HasSuffix(local, "-owner") ||
+		strings.Contains(local, "-bounces")
+}

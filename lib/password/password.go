@@ -1,0 +1,48 @@
+// Package password stores and checks a list password as a salted
+// PBKDF2-HMAC-SHA256 hash (RFC 8018), so the list directory never holds
+// the password itself: "pbkdf2-sha256$ITERATIONS$SALT$HASH", salt and
+// hash in hex. It is part of mlm's internals, not a public API.
+package password
+
+import (
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Iterations is the work factor of new hashes.
+const Iterations = 200_000
+
+// Hash returns the stored form of a password.
+func Hash(pw string) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	key, err := pbkdf2.Key(sha256.New, pw, salt, Iterations, 32)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("pbkdf2-sha256$%d$%x$%x", Iterations, salt, key), nil
+}
+
+// Check reports whether pw matches the stored hash.
+func Check(stored, pw string) bool {
+	f := strings.Split(stored, "$")
+	if len(f) != 4 || f[0] != "pbkdf2-sha256" || pw == "" {
+		return false
+	}
+	iter, err := strconv.Atoi(f[1])
+	salt, err1 := hex.DecodeString(f[2])
+	want, err2 := hex.DecodeString(f[3])
+	if err != nil || err1 != nil || err2 != nil || iter < 1 || iter > 10_000_000 || len(want) == 0 {
+		return false
+	}
+	got, err := pbkdf2.Key(sha256.New, pw, salt, iter, len(want))
+	return err == nil && subtle.ConstantTimeCompare(got, want) == 1
+}
