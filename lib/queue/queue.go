@@ -125,6 +125,16 @@ func (q *Queue) Put(id string, notBefore time.Time, fn func(w io.Writer) error) 
 	return err
 }
 
+// Has reports whether the record id is waiting or claimed in the queue.
+func (q *Queue) Has(id string) bool {
+	for _, sub := range []string{newDir, curDir} {
+		if _, err := os.Lstat(filepath.Join(q.dir(sub), id)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Ready returns the ids in new/ whose time has come (all of them if
 // flush), oldest first.
 func (q *Queue) Ready(now time.Time, flush bool) ([]string, error) {

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+
+	"mlm/lib/msg"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+// field is a header field to add.
+type field struct{ name, value string }
+
+// editor holds the edits to make to every message: the list's, then the
+// flags'.
+type editor struct {
+	list    *list // nil without DIR
+	del     []string
+	replace []field
+	add     []field
+}
+
+// newEditor checks the flags (a bad one is a usage error) and reads the
+// list's settings.
+func newEditor(a *args) (*editor, error) {
+	ed := &editor{del: a.Delete}
+	for _, n := range a.Delete {
+		if err := msg.CheckName(n); err != nil {
+			return nil, sysexit.Perm(sysexit.Usage, fmt.Errorf("-d: %v", err))
+		}
+	}
+	var err error
+	if ed.replace, err = parseFields("-r", a.Replace); err != nil {
+		return nil, err
+	}
+	if ed.add, err = parseFields("-a", a.Add); err != nil {
+		return nil, err
+	}
+	if a.Dir != "" {
+		if ed.list, err = loadList(a.Dir); err != nil {
+			return nil, err
+		}
+	}
+	return ed, nil
+}
+
+func parseFields(flag string, fs []string) ([]field, error) {
+	var out []field
+	for _, s := range fs {
+		n, v, err := msg.ParseField(s)
+		if err != nil {
+			return nil, sysexit.Perm(sysexit.Usage, fmt.Errorf("%s: %v", flag, err))
+		}
+		out = append(out, field{n, v})
+	}
+	return out, nil
+}
+
+// record copies one record from r to w, editing its message.
+func (ed *editor) record(r *stream.Reader, w *stream.Writer, h *stream.Header) error {
+	br := bufio.NewReaderSize(r.Message(), 64<<10)
+	mh, err := msg.ReadHeader(br, msg.MaxHeader)
+	if err != nil {
+		return fmt.Errorf("%s: %w", h.ID, err)
+	}
+	if err := w.WriteHeader(h); err != nil {
+		return err
+	}
+	if err := ed.message(w, msg.NewEdit(mh.Raw), br); err != nil {
+		return err
+	}
+	for {
+		p, err := r.Recipient()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := w.Recipient(p); err != nil {
+			return err
+		}
+	}
+	return w.End()
+}
+
+// message edits the header e, writes it to w and copies the body from
+// body, with the list's footer if it has one.
+func (ed *editor) message(w io.Writer, e *msg.Edit, body *bufio.Reader) error {
+	if err := ed.edit(e); err != nil {
+		return err
+	}
+	var ft footing
+	if ed.list != nil && ed.list.footer != "" {
+		ft = footingFor(e, ed.list.footer)
+	}
+	if ft.kind == footPlain || ft.kind == footQP {
+		e.EnsureBody()
+	}
+	if _, err := e.WriteTo(w); err != nil {
+		return err
+	}
+	return ft.copy(w, body, ed.list, e.EOL())
+}
+
+// edit makes the list's edits, then the flags': deletions, replacements,
+// additions.
+func (ed *editor) edit(e *msg.Edit) error {
+	if ed.list != nil {
+		if err := ed.list.edit(e); err != nil {
+			return err
+		}
+	}
+	for _, n := range ed.del {
+		e.Del(n)
+	}
+	for _, f := range ed.replace {
+		e.Del(f.name)
+	}
+	for _, f := range append(ed.replace, ed.add...) {
+		if err := e.Add(f.name, f.value); err != nil {
+			return sysexit.Temp(err) // checked already: cannot happen
+		}
+	}
+	return nil
+}
+
+// isListField reports whether a field is one the list sets itself, so
+// that the post's own are removed first.
+func isListField(name string) bool {
+	return len(name) >= 5 && strings.EqualFold(name[:5], "List-") ||
+		strings.EqualFold(name, "Precedence") || strings.EqualFold(name, "X-Loop")
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"strings"
+
+	"mlm/lib/msg"
+)
+
+// How the footer goes into a message.
+const (
+	footNone  = iota // the body is copied unchanged
+	footPlain        // appended as it is to a text/plain body
+	footQP           // appended, quoted-printable, to a text/plain body
+	footPart         // a text/plain part before a multipart/mixed's end
+)
+
+// footing is how the footer goes into one message.
+type footing struct {
+	kind     int
+	boundary string // footPart: the multipart's boundary
+}
+
+// footingFor decides, from the edited header e, where footer can go
+// without changing what the rest of the message means. Only the top level
+// is looked at; any other type or encoding keeps its body unchanged.
+func footingFor(e *msg.Edit, footer string) footing {
+	mt, params := "text/plain", map[string]string{}
+	if v, ok := e.Value("Content-Type"); ok {
+		var err error
+		if mt, params, err = mime.ParseMediaType(v); err != nil {
+			return footing{}
+		}
+	}
+	cte := "7bit"
+	if v, ok := e.Value("Content-Transfer-Encoding"); ok {
+		cte = strings.ToLower(v)
+	}
+	isUTF8 := strings.EqualFold(params["charset"], "utf-8")
+	switch {
+	case mt == "text/plain" && (cte == "7bit" || cte == "8bit"):
+		// 8-bit text only where the body may hold it, labelled UTF-8.
+		if isASCII(footer) || (cte == "8bit" && isUTF8) {
+			return footing{kind: footPlain}
+		}
+	case mt == "text/plain" && cte == "quoted-printable":
+		if isASCII(footer) || isUTF8 {
+			return footing{kind: footQP}
+		}
+	case mt == "multipart/mixed" && params["boundary"] != "":
+		return footing{kind: footPart, boundary: params["boundary"]}
+	}
+	return footing{}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// copy copies body to w, adding the list's footer as ft says, in the
+// line ending eol.
+func (ft footing) copy(w io.Writer, body *bufio.Reader, l *list, eol string) error {
+	switch ft.kind {
+	case footPlain, footQP:
+		return appendFooter(w, body, l.footer, eol, ft.kind == footQP)
+	case footPart:
+		return insertPart(w, body, ft.boundary, l.footer, eol)
+	}
+	_, err := io.Copy(w, body)
+	return err
+}
+
+// lines turns LF line endings into eol.
+func lines(s, eol string) []byte { return []byte(strings.ReplaceAll(s, "\n", eol)) }
+
+// qpEncode returns s quoted-printable, with LF line endings.
+func qpEncode(s string) string {
+	var b strings.Builder
+	qw := quotedprintable.NewWriter(&b)
+	qw.Write([]byte(s))
+	qw.Close()
+	return strings.ReplaceAll(b.String(), "\r\n", "\n")
+}
+
+// tail is a writer that remembers the last octets written through it.
+type tail struct {
+	w    io.Writer
+	last []byte // at most 3 octets
+	n    int64
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	t.n += int64(n)
+	t.last = append(t.last, p[max(0, n-3):n]...)
+	t.last = t.last[max(0, len(t.last)-3):]
+	return n, err
+}
+
+// appendFooter copies body and adds the footer on a line of its own. In a
+// quoted-printable body a last line ending in a soft line break ("=")
+// gets a hard one first, so the footer does not join it.
+func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp bool) error {
+	t := &tail{w: w}
+	if _, err := io.Copy(t, body); err != nil {
+		return err
+	}
+	var b strings.Builder
+	last := string(t.last)
+	if t.n > 0 && !strings.HasSuffix(last, "\n") {
+		b.WriteString("\n")
+		last += "\n"
+	}
+	if qp && strings.HasSuffix(strings.TrimSuffix(strings.TrimSuffix(last, "\n"), "\r"), "=") {
+		b.WriteString("\n")
+	}
+	if qp {
+		footer = qpEncode(footer)
+	}
+	b.WriteString(footer)
+	_, err := w.Write(lines(b.String(), eol))
+	return err
+}
+
+// insertPart copies a multipart body, line by line, and inserts the
+// footer as a new text/plain part before its close delimiter
+// ("--boundary--"). A body without one is copied unchanged. Only the
+// buffer of body is held: a line longer than it cannot be a delimiter.
+func insertPart(w io.Writer, body *bufio.Reader, boundary, footer, eol string) error {
+	closing := "--" + boundary + "--"
+	atStart := true
+	for {
+		line, err := body.ReadSlice('\n')
+		if atStart && isClose(line, closing) {
+			if _, err := w.Write(lines(part(boundary, footer), eol)); err != nil {
+				return err
+			}
+			if _, err := w.Write(line); err != nil {
+				return err
+			}
+			_, err := io.Copy(w, body)
+			return err
+		}
+		if _, err := w.Write(line); err != nil {
+			return err
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			atStart = false
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return err
+		default:
+			atStart = true
+		}
+	}
+}
+
+// isClose reports whether line is the close delimiter: "--boundary--",
+// then only transport padding and the line ending.
+func isClose(line []byte, closing string) bool {
+	rest, ok := bytes.CutPrefix(line, []byte(closing))
+	return ok && len(bytes.Trim(rest, " \t\r\n")) == 0
+}
+
+// part is the footer as a MIME part with its delimiter line, LF line
+// endings; its last LF is the one before the close delimiter.
+func part(boundary, footer string) string {
+	cs, cte := "us-ascii", "7bit"
+	if !isASCII(footer) {
+		cs, cte, footer = "utf-8", "quoted-printable", qpEncode(footer)
+	}
+	return "--" + boundary + "\n" +
+		"Content-Type: text/plain; charset=" + cs + "\n" +
+		"Content-Transfer-Encoding: " + cte + "\n" +
+		"Content-Disposition: inline\n" +
+		"\n" + footer
+}

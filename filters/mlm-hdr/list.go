@@ -1,0 +1,208 @@
+package main
+
+import (
+	"fmt"
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+
+	"mlm/lib/listdir"
+	"mlm/lib/msg"
+	"mlm/lib/sysexit"
+)
+
+// list is what a list directory asks of every post's header.
+type list struct {
+	prefix  string   // Subject prefix as read; "" for none
+	strip   []string // names of fields to remove
+	replyTo bool     // remove the post's Reply-To
+	fields  []field  // fields to add, in order
+	footer  string   // text to add to the body, LF line endings; "" for none
+}
+
+// badSetting classifies an error in a setting: the list is misconfigured,
+// so the post waits until it is fixed.
+func badSetting(name string, err error) error {
+	return sysexit.Temp(fmt.Errorf("%s: %v", name, err))
+}
+
+// loadList reads the settings of the list directory at path.
+func loadList(path string) (*list, error) {
+	d, err := listdir.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	addr := d.Address()
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || at == len(addr)-1 || msg.CheckValue(addr) != nil || strings.ContainsAny(addr, " \t<>") {
+		return nil, badSetting(listdir.Address, fmt.Errorf("%q is not an address", addr))
+	}
+	local, domain := addr[:at], addr[at+1:]
+	l := &list{}
+	mailto := func(suffix, query string) string {
+		return "<mailto:" + local + suffix + "@" + domain + query + ">"
+	}
+	id, _, err := d.String(listdir.ListID)
+	if err != nil {
+		return nil, err
+	}
+	if id == "" {
+		id = local + "." + domain
+	}
+	if !strings.Contains(id, "<") {
+		id = "<" + id + ">"
+	}
+	arch, _, err := d.String(listdir.Archive)
+	if err != nil {
+		return nil, err
+	}
+	if arch != "" && !strings.HasPrefix(arch, "<") {
+		arch = "<" + arch + ">"
+	}
+	rt, _, err := d.String(listdir.ReplyTo)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case rt == "" || strings.EqualFold(rt, "none"):
+		rt = ""
+	case strings.EqualFold(rt, "list"):
+		rt = addr
+	default:
+		if _, err := mail.ParseAddress(rt); err != nil {
+			return nil, badSetting(listdir.ReplyTo, fmt.Errorf("%q is not none, list or an address", rt))
+		}
+	}
+	l.replyTo = rt != ""
+	for _, f := range []struct{ setting, name, value string }{
+		{listdir.ListID, "List-Id", id},
+		{listdir.Address, "List-Help", mailto("-request", "?subject=help")},
+		{listdir.Address, "List-Post", mailto("", "")},
+		{listdir.Address, "List-Subscribe", mailto("-subscribe", "")},
+		{listdir.Address, "List-Unsubscribe", mailto("-unsubscribe", "")},
+		{listdir.Address, "List-Owner", mailto("-owner", "")},
+		{listdir.Archive, "List-Archive", arch},
+		{listdir.Address, "Precedence", "list"},
+		{listdir.Address, "X-Loop", addr},
+		{listdir.ReplyTo, "Reply-To", rt},
+	} {
+		if f.value == "" {
+			continue
+		}
+		if err := msg.CheckField(f.name, f.value); err != nil {
+			return nil, badSetting(f.setting, err)
+		}
+		l.fields = append(l.fields, field{f.name, f.value})
+	}
+
+	extra, err := d.Lines(listdir.HeaderAdd)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range extra {
+		n, v, err := msg.ParseField(s)
+		if err != nil {
+			return nil, badSetting(listdir.HeaderAdd, err)
+		}
+		l.fields = append(l.fields, field{n, v})
+	}
+	if l.strip, err = d.Lines(listdir.Strip); err != nil {
+		return nil, err
+	}
+	for _, n := range l.strip {
+		if err := msg.CheckName(n); err != nil {
+			return nil, badSetting(listdir.Strip, err)
+		}
+	}
+
+	if l.prefix, _, err = d.String(listdir.Prefix); err != nil {
+		return nil, err
+	}
+	if err := checkText(l.prefix); err != nil {
+		return nil, badSetting(listdir.Prefix, err)
+	}
+	text, err := d.Text(listdir.Footer)
+	if err != nil {
+		return nil, err
+	}
+	if l.footer, err = footerText(text); err != nil {
+		return nil, badSetting(listdir.Footer, err)
+	}
+	return l, nil
+}
+
+// checkText checks one line of UTF-8 text for a field value.
+func checkText(s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("not UTF-8")
+	}
+	return msg.CheckValue(s)
+}
+
+// footerText checks the footer file's text and returns it with LF line
+// endings and a final LF, or "" if it holds nothing but space.
+func footerText(s string) (string, error) {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	if strings.TrimSpace(s) == "" {
+		return "", nil
+	}
+	s = strings.TrimSuffix(s, "\n") + "\n"
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("not UTF-8")
+	}
+	for i, l := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+		if j := strings.IndexFunc(l, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }); j >= 0 {
+			return "", fmt.Errorf("line %d: control octet %q", i+1, l[j])
+		}
+		if len(l) > msg.MaxLine {
+			return "", fmt.Errorf("line %d: over %d octets", i+1, msg.MaxLine)
+		}
+	}
+	return s, nil
+}
+
+// edit makes the list's edits to e: the post's fields named in strip and
+// its list fields go, the list's fields come at the top, and the Subject
+// gets the prefix.
+func (l *list) edit(e *msg.Edit) error {
+	for _, n := range l.strip {
+		e.Del(n)
+	}
+	e.DelFunc(isListField)
+	if l.replyTo {
+		e.Del("Reply-To")
+	}
+	for _, f := range l.fields {
+		if err := e.Add(f.name, f.value); err != nil {
+			return sysexit.Temp(err) // checked already: cannot happen
+		}
+	}
+	if l.prefix != "" {
+		return addPrefix(e, l.prefix)
+	}
+	return nil
+}
+
+// addPrefix puts prefix at the start of the Subject unless the decoded
+// Subject holds it already, anywhere and in any case ("Re: [dev] x"). A
+// non-ASCII prefix is encoded (RFC 2047); before an encoded-word it takes
+// its separating space inside its own encoded-word, since the space
+// between two encoded-words is not displayed. A message without a Subject
+// gets one holding just the prefix.
+func addPrefix(e *msg.Edit, prefix string) error {
+	v, ok := e.Value("Subject")
+	if !ok {
+		return e.Add("Subject", msg.EncodeText(prefix))
+	}
+	if strings.Contains(strings.ToLower(msg.DecodeText(v)), strings.ToLower(prefix)) {
+		return nil
+	}
+	text := msg.EncodeText(prefix)
+	if text != prefix && msg.IsEncodedWord(v) {
+		// "=?utf-8?q?[d=C3=A9v]_?= =?utf-8?q?x?=" is "[dév] x".
+		e.Prefix("Subject", msg.EncodeText(prefix+" "))
+		return nil
+	}
+	e.Prefix("Subject", text)
+	return nil
+}

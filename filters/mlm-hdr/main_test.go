@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"maps"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"mlm/lib/mlmtest"
+	"mlm/lib/msg"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+func TestMain(m *testing.M) { mlmtest.Main(m, prog, main) }
+
+func TestScript(t *testing.T) {
+	p := mlmtest.ScriptParams("testdata")
+	p.Cmds = maps.Clone(p.Cmds)
+	p.Cmds["crlfmsg"] = crlfmsg
+	testscript.Run(t, p)
+}
+
+// crlfmsg rewrites the message lines (":" lines) of each MLM1 file with
+// CRLF line endings, leaving the envelope lines alone: a CRLF message in
+// a stream written as LF text.
+func crlfmsg(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: crlfmsg file...")
+	}
+	for _, f := range args {
+		b, err := os.ReadFile(ts.MkAbs(f))
+		ts.Check(err)
+		lines := strings.SplitAfter(string(b), "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(l, ":") && strings.HasSuffix(l, "\n") {
+				lines[i] = strings.TrimSuffix(l, "\n") + "\r\n"
+			}
+		}
+		ts.Check(os.WriteFile(ts.MkAbs(f), []byte(strings.Join(lines, "")), 0o644))
+	}
+}
+
+// TestRefusesControls: a flag value with a control octet is a usage
+// error, reported on one line, before anything is read or written.
+func TestRefusesControls(t *testing.T) {
+	in := "MLM1 r\nS <>\n:Subject: x\n:\n:y\nE 0\n"
+	bad := []string{"X: a\nB: forged", "X: a\r\n", "X: a\rb", "X: a\x00", "X: \x1b[2J", "X: a\x7f", "X\n: a", "X\x00: a"}
+	var cases []args
+	for _, v := range bad {
+		cases = append(cases, args{Add: []string{"Ok: 1", v}}, args{Replace: []string{v}})
+	}
+	for _, n := range []string{"X\n", "X\r", "X\x00", "X\nB: forged"} {
+		cases = append(cases, args{Delete: []string{n}})
+	}
+	for _, a := range cases {
+		var out strings.Builder
+		err := run(&a, strings.NewReader(in), &out)
+		if sysexit.Code(err) != sysexit.Usage || out.Len() > 0 {
+			t.Errorf("run(%+q) = %v, output %q; want 64 and nothing", a, err, out.String())
+		}
+		if err != nil && strings.ContainsAny(err.Error(), "\r\n\x00") {
+			t.Errorf("error %q is not one line", err)
+		}
+	}
+}
+
+// TestLongLines: a multipart body with lines longer than the read buffer
+// passes through byte for byte; a close delimiter that is not at the
+// start of a line is not taken for one.
+func TestLongLines(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/address", []byte("dev@lists.example.org\n"), 0o644)
+	os.WriteFile(dir+"/footer", []byte("Footer.\n"), 0o644)
+	head := "Content-Type: multipart/mixed; boundary=b\n\n"
+	pre := "--b\n\n" + strings.Repeat("y", 200000) + "\n" + strings.Repeat("z", 65536) + "--b--\n"
+	post := "--b--\nepilogue " + strings.Repeat("e", 100000)
+	var in bytes.Buffer
+	if err := stream.WriteRecord(&in, &stream.Header{ID: "r"}, strings.NewReader(head+pre+post), nil); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(&args{Dir: dir}, &in, &out); err != nil {
+		t.Fatal(err)
+	}
+	r := stream.NewReader(&out)
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r.Message())
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := "--b\nContent-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\nContent-Disposition: inline\n\nFooter.\n"
+	_, body, _ := strings.Cut(string(got), "\n\n")
+	if want := pre + part + post; body != want {
+		i := 0
+		for i < len(body) && i < len(want) && body[i] == want[i] {
+			i++
+		}
+		t.Errorf("body differs at octet %d: got %q; want %q", i, body[i:min(i+80, len(body))], want[i:min(i+80, len(want))])
+	}
+}
+
+// TestPrefixDecodes: whatever the subject, the prefixed one decodes to
+// the prefix, a space and the old subject.
+func TestPrefixDecodes(t *testing.T) {
+	for _, prefix := range []string{"[dev]", "[dév]", "[" + strings.Repeat("é", 40) + "]"} {
+		for _, subj := range []string{"hello", "=?utf-8?q?caf=C3=A9?=", "=?utf-8?b?Y2Fmw6k=?= ok", "Re:x"} {
+			e := msg.NewEdit([]byte("Subject: " + subj + "\r\n\r\n"))
+			if err := addPrefix(e, prefix); err != nil {
+				t.Fatal(err)
+			}
+			v, _ := e.Value("Subject")
+			if got, want := msg.DecodeText(v), prefix+" "+msg.DecodeText(subj); got != want {
+				t.Errorf("prefix %q on %q: %q decodes to %q; want %q", prefix, subj, v, got, want)
+			}
+			if !strings.HasSuffix(string(e.Bytes()), subj+"\r\n\r\n") {
+				t.Errorf("prefix %q on %q: old value changed: %q", prefix, subj, e.Bytes())
+			}
+		}
+	}
+}
+
+// FuzzPassThrough: for any message, deleting a field it lacks gives back
+// the stream byte for byte, or refuses the header as data (65); adding a
+// field adds exactly that line.
+func FuzzPassThrough(f *testing.F) {
+	f.Add("Subject: x\r\n\r\nbody")
+	f.Add("Subject: x\n  y\n\n\n--b--\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, m string) {
+		var in bytes.Buffer
+		h := &stream.Header{ID: "r", Attrs: []stream.Attr{{Name: "x-a", Value: "1 %"}}}
+		if err := stream.WriteRecord(&in, h, strings.NewReader(m), []stream.Path{{Mailbox: "b@example.net"}}); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		err := run(&args{Delete: []string{"X-Absent-Field"}}, bytes.NewReader(in.Bytes()), &out)
+		if code := sysexit.Code(err); code != 0 {
+			if code != sysexit.DataErr {
+				t.Fatalf("run = %v; want 0 or 65", err)
+			}
+			return
+		}
+		if !bytes.Equal(out.Bytes(), in.Bytes()) {
+			t.Fatalf("deleting an absent field changed %q into %q", in.Bytes(), out.Bytes())
+		}
+		out.Reset()
+		if err := run(&args{Add: []string{"X-New: 1"}}, bytes.NewReader(in.Bytes()), &out); err != nil {
+			t.Fatal(err)
+		}
+		r := stream.NewReader(&out)
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r.Message())
+		if err != nil {
+			t.Fatal(err)
+		}
+		eol := "\n"
+		if i := strings.IndexByte(m, '\n'); i > 0 && m[i-1] == '\r' {
+			eol = "\r\n"
+		}
+		if string(got) != "X-New: 1"+eol+m {
+			t.Fatalf("adding a field to %q gave %q", m, got)
+		}
+	})
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"mlm/lib/cookie"
+	"mlm/lib/envelope"
+	"mlm/lib/listdir"
+	"mlm/lib/msg"
+	"mlm/lib/notice"
+	"mlm/lib/queue"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+// run does the action.
+func run(a *args, in io.Reader, out io.Writer, now time.Time) error {
+	d, err := listdir.Open(a.Dir)
+	if err != nil {
+		return err
+	}
+	hold := d.Queue(listdir.Hold)
+	needID := a.Action == "approve" || a.Action == "reject" || a.Action == "discard"
+	if needID != (a.ID != "") {
+		return sysexit.Errorf(sysexit.Usage, "%s: %s", a.Action, map[bool]string{true: "needs an ID", false: "takes no ID"}[needID])
+	}
+	switch a.Action {
+	case "list":
+		return list(hold, out)
+	case "mail":
+		return fromMail(d, hold, in, now)
+	case "expire":
+		return expire(d, hold, now)
+	}
+	return settle(d, hold, a.Action, a.ID, now)
+}
+
+// settle approves, rejects or discards one held post.
+func settle(d *listdir.Dir, hold *queue.Queue, action, id string, now time.Time) error {
+	it, err := hold.Claim(id, now, true)
+	if err != nil {
+		return err
+	}
+	if it == nil {
+		return sysexit.Errorf(sysexit.NoUser, "%s: no such held post", id)
+	}
+	switch action {
+	case "approve":
+		err = approve(d, it, now)
+	case "reject":
+		err = reject(d, it, now)
+	}
+	if err != nil {
+		it.Defer(now) // back where it was, untouched
+		return err
+	}
+	return it.Done()
+}
+
+// approve puts the post back in the incoming queue, marked approved, so
+// it goes on exactly as a post mlm-auth let through.
+func approve(d *listdir.Dir, it *queue.Item, now time.Time) error {
+	r := stream.NewReader(it.File())
+	h, err := r.Next()
+	if err != nil {
+		return err
+	}
+	incoming := d.Queue(listdir.Incoming)
+	if incoming.Has(h.ID) {
+		// The post's first pass has not been settled yet; putting it
+		// back now would be a no-op, and the approval lost.
+		return sysexit.Errorf(sysexit.TempFail, "%s: still in the incoming queue; try again", h.ID)
+	}
+	t := strconv.FormatInt(now.Unix(), 10)
+	h.Attrs = append(h.Attrs,
+		stream.Attr{Name: "state", Value: "approved"},
+		stream.Attr{Name: "trace", Value: prog + ":" + t + ":approved"})
+	return incoming.Put(h.ID, time.Time{}, func(f io.Writer) error {
+		w := stream.NewWriter(f)
+		if err := stream.CopyRecord(w, r, h); err != nil {
+			return err
+		}
+		return w.Flush()
+	})
+}
+
+// reject tells the poster, as RFC 3834 and the daily limit allow.
+func reject(d *listdir.Dir, it *queue.Item, now time.Time) error {
+	r := stream.NewReader(it.File())
+	h, err := r.Next()
+	if err != nil {
+		return err
+	}
+	hdr, err := msg.ReadHeader(bufio.NewReader(r.Message()), msg.MaxHeader)
+	if err != nil && sysexit.Code(err) != sysexit.DataErr {
+		return err
+	}
+	ok, err := notice.MayReply(d, h.Sender.Mailbox, hdr, now)
+	if err != nil || !ok {
+		return err
+	}
+	return notice.Send(d, h.ID+",2", &notice.Message{
+		From:    d.CommandAddress("owner"),
+		To:      []string{h.Sender.Mailbox},
+		Subject: "Your message to " + d.Address() + " was not distributed",
+		Text: fmt.Sprintf("Your message to %s with the subject\n  %s\nwas rejected by a moderator.\n\nWrite to %s with questions.\n",
+			d.Address(), notice.Clean(hdr.Fields.Get("Subject"), 200), d.CommandAddress("owner")),
+		Headers: hdr.Raw,
+	}, now)
+}
+
+// fromMail acts on moderators' replies: records whose orig-rcpt is
+// dev-accept+TOKEN or dev-reject+TOKEN. A token that matches no held
+// post, or has expired, is refused (77).
+func fromMail(d *listdir.Dir, hold *queue.Queue, in io.Reader, now time.Time) error {
+	secret, err := d.Text(listdir.Secret)
+	if err != nil {
+		return err
+	}
+	key := []byte(strings.TrimSpace(secret))
+	r := stream.NewReader(in)
+	return r.Each(func(h *stream.Header) error {
+		rcpt, _ := h.Get("orig-rcpt")
+		action, token, err := envelope.Route(d.Address(), rcpt)
+		if err != nil || (action != "accept" && action != "reject") || token == "" {
+			return sysexit.Errorf(sysexit.NoPerm, "%q: not a moderation address", rcpt)
+		}
+		ids, err := hold.Ready(now, true)
+		if err != nil {
+			return err
+		}
+		expired := false
+		for _, id := range ids {
+			switch cookie.Check(key, action, d.Address(), id, token, now) {
+			case nil:
+				if action == "accept" {
+					action = "approve"
+				}
+				return settle(d, hold, action, id, now)
+			case cookie.ErrExpired:
+				expired = true
+			}
+		}
+		if expired {
+			return sysexit.Perm(sysexit.NoPerm, cookie.ErrExpired)
+		}
+		return sysexit.Perm(sysexit.NoPerm, cookie.ErrForged)
+	})
+}
+
+// list prints the held posts, one per line: id, time held, sender,
+// reason, subject, separated by tabs.
+func list(hold *queue.Queue, out io.Writer) error {
+	ids, err := hold.Ready(time.Time{}, true)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(out)
+	for _, id := range ids {
+		line, err := describe(filepath.Join(hold.Path, "new", id))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // settled meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", id, err)
+		}
+		bw.WriteString(line + "\n")
+	}
+	return sysexit.Temp(bw.Flush())
+}
+
+// describe is list's line for one held post.
+func describe(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	r := stream.NewReader(f)
+	h, err := r.Next()
+	if err != nil {
+		return "", err
+	}
+	hdr, _ := msg.ReadHeader(bufio.NewReader(r.Message()), msg.MaxHeader)
+	subject := msg.DecodeText(hdr.Fields.Get("Subject"))
+	reason, _ := h.Get("hold-reason")
+	held := "-"
+	if t, err := strconv.ParseInt(attr(h, "received"), 10, 64); err == nil {
+		held = time.Unix(t, 0).UTC().Format(time.RFC3339)
+	}
+	sender := h.Sender.Mailbox
+	if sender == "" {
+		sender = "<>"
+	}
+	return strings.Join([]string{h.ID, held, sender, notice.Clean(reason, 100), notice.Clean(subject, 200)}, "\t"), nil
+}
+
+func attr(h *stream.Header, name string) string { v, _ := h.Get(name); return v }
+
+// expire discards held posts older than the list's modexpire.
+func expire(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
+	secs, err := d.Int(listdir.ModExpire, 7*24*3600)
+	if err != nil {
+		return err
+	}
+	ids, err := hold.Ready(now.Add(-time.Duration(secs)*time.Second), false)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := settle(d, hold, "discard", id, now); err != nil && sysexit.Code(err) != sysexit.NoUser {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,343 @@
+package msg
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net/textproto"
+	"strings"
+	"testing"
+)
+
+// raws are header blocks as ReadHeader returns them.
+var raws = []string{
+	"",
+	"\n",
+	"\r\n",
+	"Subject: a\n\n",
+	"Subject: a\r\nX: 1\r\n\r\n",
+	"Subject: a\n  folded\n\tagain\nX: 1\n\n",
+	"Subject: no end",
+	"Subject: no end\n",
+	" leading: continuation\nX: 1\n\n",
+	"no colon\nX: 1\n\n",
+	"Bare: cr\rin value\n\n",
+	"X : spaced name\n\n",
+}
+
+func TestEditRoundTrip(t *testing.T) {
+	for _, raw := range raws {
+		if got := string(NewEdit([]byte(raw)).Bytes()); got != raw {
+			t.Errorf("NewEdit(%q).Bytes() = %q; want it unchanged", raw, got)
+		}
+	}
+}
+
+func TestEditEOL(t *testing.T) {
+	tests := []struct{ raw, eol string }{
+		{"", "\n"},
+		{"Subject: x", "\n"},
+		{"Subject: x\n\n", "\n"},
+		{"Subject: x\r\n\r\n", "\r\n"},
+		{"\r\n", "\r\n"},
+		{"A: 1\nB: 2\r\n\r\n", "\n"},
+	}
+	for _, tc := range tests {
+		if got := NewEdit([]byte(tc.raw)).EOL(); got != tc.eol {
+			t.Errorf("EOL(%q) = %q; want %q", tc.raw, got, tc.eol)
+		}
+	}
+}
+
+func TestEditDel(t *testing.T) {
+	tests := []struct {
+		name, raw, del, want string
+		n                    int
+	}{
+		{"absent", "Subject: a\nX: 1\n\nbody", "Y", "Subject: a\nX: 1\n\nbody", 0},
+		{"one", "Subject: a\nX: 1\n\n", "X", "Subject: a\n\n", 1},
+		{"every, any case", "x: 1\nSubject: a\nX: 2\n\n", "X", "Subject: a\n\n", 2},
+		{"folded", "A: 1\nX: 1\n  2\n\t3\nB: 2\r\n\r\n", "x", "A: 1\nB: 2\r\n\r\n", 1},
+		{"spaced name", "X : 1\nA: 2\n\n", "X", "A: 2\n\n", 1},
+		{"last, no end", "A: 1\nX: 1", "X", "A: 1\n", 1},
+		{"prefix only", "X-Y: 1\n\n", "X", "X-Y: 1\n\n", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := NewEdit([]byte(tc.raw))
+			n := e.Del(tc.del)
+			if got := string(e.Bytes()); got != tc.want || n != tc.n {
+				t.Errorf("Del(%q) = %d, %q; want %d, %q", tc.del, n, got, tc.n, tc.want)
+			}
+		})
+	}
+}
+
+func TestEditAdd(t *testing.T) {
+	e := NewEdit([]byte("Received: x\r\nSubject: a\r\n\r\n"))
+	for _, f := range []string{"List-Id: <a.b>", "X-Empty:", "X-Tab: a\tb"} {
+		if err := e.AddField(f); err != nil {
+			t.Fatalf("AddField(%q): %v", f, err)
+		}
+	}
+	e.Del("X-Empty")
+	if err := e.Add("Precedence", "list"); err != nil {
+		t.Fatal(err)
+	}
+	want := "List-Id: <a.b>\r\nX-Tab: a\tb\r\nPrecedence: list\r\nReceived: x\r\nSubject: a\r\n\r\n"
+	if got := string(e.Bytes()); got != want {
+		t.Errorf("after adds: %q; want %q", got, want)
+	}
+	if err := e.Add("Bad Name", "x"); !errors.Is(err, ErrField) {
+		t.Errorf("Add(bad name) = %v; want ErrField", err)
+	}
+	if err := e.Add("X", "a\nB: forged"); !errors.Is(err, ErrField) {
+		t.Errorf("Add(newline) = %v; want ErrField", err)
+	}
+	if got := string(e.Bytes()); got != want {
+		t.Errorf("refused adds changed the block: %q", got)
+	}
+}
+
+func TestEditValues(t *testing.T) {
+	raw := "Subject: a\r\n  b \r\n\tc\r\nTo: x\r\nsubject:\r\n\r\n"
+	e := NewEdit([]byte(raw))
+	if got := strings.Join(e.Values("SUBJECT"), "|"); got != "a b c|" {
+		t.Errorf("Values(SUBJECT) = %q; want %q", got, "a b c|")
+	}
+	if v, ok := e.Value("to"); v != "x" || !ok {
+		t.Errorf("Value(to) = %q, %v; want x, true", v, ok)
+	}
+	if _, ok := e.Value("Cc"); ok {
+		t.Errorf("Value(Cc) found a field")
+	}
+	if got := strings.Join(e.Names(), ","); got != "Subject,To,subject" {
+		t.Errorf("Names() = %q", got)
+	}
+}
+
+func TestEditPrefix(t *testing.T) {
+	tests := []struct{ raw, want string }{
+		{"Subject: x\n\n", "Subject: [dev] x\n\n"},
+		{"Subject:x\n\n", "Subject: [dev] x\n\n"},
+		{"Subject:\t x\r\n\r\n", "Subject:\t [dev] x\r\n\r\n"},
+		{"Subject:\n\n", "Subject: [dev]\n\n"},
+		{"Subject: \n folded\n\n", "Subject: [dev]\n folded\n\n"},
+		{"Subject: long\n folded\n\n", "Subject: [dev] long\n folded\n\n"},
+		{"Subject: no end", "Subject: [dev] no end"},
+		{"A: 1\nsubject: one\nSubject: two\n\n", "A: 1\nsubject: [dev] one\nSubject: two\n\n"},
+	}
+	for _, tc := range tests {
+		e := NewEdit([]byte(tc.raw))
+		if !e.Prefix("Subject", "[dev]") {
+			t.Errorf("Prefix(%q) found no Subject", tc.raw)
+		}
+		if got := string(e.Bytes()); got != tc.want {
+			t.Errorf("Prefix(%q) = %q; want %q", tc.raw, got, tc.want)
+		}
+	}
+	e := NewEdit([]byte("To: x\n\n"))
+	if e.Prefix("Subject", "[dev]") || string(e.Bytes()) != "To: x\n\n" {
+		t.Errorf("Prefix without a Subject changed the block")
+	}
+}
+
+func TestEnsureBody(t *testing.T) {
+	tests := []struct{ raw, want string }{
+		{"", "\n"},
+		{"Subject: x", "Subject: x\n\n"},
+		{"Subject: x\r\nTo: y", "Subject: x\r\nTo: y\r\n\r\n"},
+		{"Subject: x\r\n", "Subject: x\r\n\r\n"},
+		{"Subject: x\n\n", "Subject: x\n\n"},
+	}
+	for _, tc := range tests {
+		e := NewEdit([]byte(tc.raw))
+		e.EnsureBody()
+		if got := string(e.Bytes()); got != tc.want {
+			t.Errorf("EnsureBody(%q) = %q; want %q", tc.raw, got, tc.want)
+		}
+	}
+}
+
+func TestParseField(t *testing.T) {
+	good := []struct{ in, name, value string }{
+		{"X: y", "X", "y"},
+		{"X:y", "X", "y"},
+		{"X:\t y z ", "X", "y z "},
+		{"X:", "X", ""},
+		{"Reply-To: a@x, b@y", "Reply-To", "a@x, b@y"},
+		{"X-Utf8: ü", "X-Utf8", "ü"},
+	}
+	for _, tc := range good {
+		n, v, err := ParseField(tc.in)
+		if err != nil || n != tc.name || v != tc.value {
+			t.Errorf("ParseField(%q) = %q, %q, %v; want %q, %q", tc.in, n, v, err, tc.name, tc.value)
+		}
+	}
+	bad := []string{
+		"no colon", ": empty name", "X Y: space", "X\x00: nul",
+		"X: a\nB: forged", "X: a\r", "X: a\x00", "X: \x1b[31m", "X: del\x7f",
+		"X-Ümlaut: ü", "X: " + strings.Repeat("y", MaxLine),
+	}
+	for _, in := range bad {
+		if _, _, err := ParseField(in); !errors.Is(err, ErrField) {
+			t.Errorf("ParseField(%q) = %v; want ErrField", in, err)
+		} else if strings.ContainsAny(err.Error(), "\r\n\x00") {
+			t.Errorf("ParseField(%q): error %q is not one line", in, err)
+		}
+	}
+	if err := CheckField("X", strings.Repeat("y", MaxLine-3)); err != nil {
+		t.Errorf("CheckField at the line limit: %v", err)
+	}
+}
+
+func TestDecodeText(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain", "plain"},
+		{"=?utf-8?q?caf=C3=A9?=", "café"},
+		{"Re: =?UTF-8?B?W2Rldl0geA==?=", "Re: [dev] x"},
+		{"=?iso-8859-1?q?caf=E9?= ok", "café ok"},
+		{"=?koi8-r?q?Re:_[dev]_=F0?=", "Re: [dev] \xf0"},
+		{"=?utf-8?x?bad?=", "=?utf-8?x?bad?="},
+	}
+	for _, tc := range tests {
+		if got := DecodeText(tc.in); got != tc.want {
+			t.Errorf("DecodeText(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestEncodeText(t *testing.T) {
+	if got := EncodeText("[dev]"); got != "[dev]" {
+		t.Errorf("EncodeText(ascii) = %q", got)
+	}
+	enc := EncodeText("[dév]")
+	if !IsEncodedWord(enc) || DecodeText(enc) != "[dév]" {
+		t.Errorf("EncodeText([dév]) = %q, decodes to %q", enc, DecodeText(enc))
+	}
+	for s, want := range map[string]bool{
+		"=?utf-8?q?x?=": true, "=?utf-8?B?eA==?= y": true, "=?utf-8?q??=": true,
+		"x =?utf-8?q?x?=": false, "=?utf-8?z?x?=": false, "=? utf-8?q?x?=": false, "=?utf-8?q?x": false,
+	} {
+		if got := IsEncodedWord(s); got != want {
+			t.Errorf("IsEncodedWord(%q) = %v; want %v", s, got, want)
+		}
+	}
+}
+
+// FuzzEdit checks, for any header block: NewEdit gives it back byte for
+// byte; deleting a field that is absent changes nothing; deleting one
+// leaves every other field's octets, in order; its values are those
+// go-message parses; an added field is read back and every original octet
+// follows it.
+func FuzzEdit(f *testing.F) {
+	for _, raw := range raws {
+		f.Add(raw+"body", "Subject", "v")
+	}
+	f.Add("Subject: a\nX-Junk: 1\n 2\nTo: b\n\n", "x-junk", "[dev] x")
+	f.Add("A: 1\r\nB: 2\r\nA: 3\r\n\r\n", "a", "")
+	f.Fuzz(func(t *testing.T, in, name, value string) {
+		h, perr := ReadHeader(bufio.NewReader(strings.NewReader(in)), MaxHeader)
+		raw := h.Raw
+		e := NewEdit(raw)
+		if got := e.Bytes(); !bytes.Equal(got, raw) {
+			t.Fatalf("NewEdit(%q).Bytes() = %q", raw, got)
+		}
+		names := e.Names()
+
+		// Values agree with go-message where it parsed the block and no
+		// bare CR muddles line ends.
+		if perr == nil && !bytes.Contains(bytes.ReplaceAll(raw, []byte("\r\n"), nil), []byte("\r")) {
+			var got, want []string
+			for _, n := range names {
+				got = append(got, textproto.CanonicalMIMEHeaderKey(n))
+			}
+			fs := h.Fields.Fields()
+			for fs.Next() {
+				want = append(want, fs.Key())
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("names of %q: %q; go-message %q", raw, got, want)
+			}
+			if CheckName(name) == nil {
+				got, want := e.Values(name), h.Fields.Values(name)
+				if strings.Join(got, "\n") != strings.Join(want, "\n") || len(got) != len(want) {
+					t.Fatalf("Values(%q) of %q = %q; go-message %q", name, raw, got, want)
+				}
+			}
+		}
+
+		d := NewEdit(raw)
+		n := d.Del(name)
+		if len(d.Values(name)) != 0 {
+			t.Fatalf("Del(%q) of %q left %q", name, raw, d.Values(name))
+		}
+		if n == 0 && !bytes.Equal(d.Bytes(), raw) {
+			t.Fatalf("Del(%q) of %q deleted nothing but changed it: %q", name, raw, d.Bytes())
+		}
+		var kept []string
+		for _, fn := range names {
+			if !strings.EqualFold(fn, name) {
+				kept = append(kept, fn)
+			}
+		}
+		if strings.Join(d.Names(), "\n") != strings.Join(kept, "\n") || len(names)-len(kept) != n {
+			t.Fatalf("Del(%q) of %q: names %q; want %q", name, raw, d.Names(), kept)
+		}
+		if !isSubsequence(d.Bytes(), raw) {
+			t.Fatalf("Del(%q) of %q = %q: octets changed", name, raw, d.Bytes())
+		}
+
+		a := NewEdit(raw)
+		if err := a.Add(name, value); err != nil {
+			if !bytes.Equal(a.Bytes(), raw) {
+				t.Fatalf("refused Add changed %q", raw)
+			}
+			return
+		}
+		out := a.Bytes()
+		if !bytes.HasSuffix(out, raw) {
+			t.Fatalf("Add(%q, %q) to %q = %q: original octets changed", name, value, raw, out)
+		}
+		// ReadHeader takes a block of white space for an empty header,
+		// though go-message would refuse it after a field: re-read only
+		// blocks it really parsed.
+		if perr == nil && (h.Fields.Len() > 0 || len(bytes.Trim(raw, "\r\n")) == 0) {
+			h2, err := ReadHeader(bufio.NewReader(bytes.NewReader(out)), MaxHeader)
+			if err != nil {
+				t.Fatalf("Add(%q, %q) to %q: re-read: %v", name, value, raw, err)
+			}
+			want := strings.Trim(value, " \t")
+			if got := h2.Fields.Values(name); len(got) == 0 || got[0] != want {
+				t.Fatalf("Add(%q, %q) to %q: re-read %q", name, value, raw, got)
+			}
+		}
+	})
+}
+
+// isSubsequence reports whether every octet of a appears in b in order
+// (a is b with whole spans removed).
+func isSubsequence(a, b []byte) bool {
+	for _, c := range a {
+		i := bytes.IndexByte(b, c)
+		if i < 0 {
+			return false
+		}
+		b = b[i+1:]
+	}
+	return true
+}
+
+func ExampleEdit() {
+	br := bufio.NewReader(strings.NewReader("Subject: hello\nX-Junk: 1\n  2\n\nbody\n"))
+	h, _ := ReadHeader(br, MaxHeader)
+	e := NewEdit(h.Raw)
+	e.Del("x-junk")
+	e.Add("List-Id", "<dev.lists.example.org>")
+	e.Prefix("Subject", "[dev]")
+	fmt.Printf("%s", e.Bytes())
+	// Output:
+	// List-Id: <dev.lists.example.org>
+	// Subject: [dev] hello
+}

@@ -1,0 +1,48 @@
+package msg
+
+import (
+	"io"
+	"mime"
+	"regexp"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+)
+
+// DecodeText decodes the RFC 2047 encoded-words of an unstructured field
+// value (Subject, Comments) with go-message's decoder. If that fails (a
+// charset it does not know, a malformed word), the words are decoded
+// again with their octets taken as they are, so ASCII text inside them
+// is still found in any ASCII-compatible charset. It never fails: what
+// cannot be decoded at all is returned unchanged.
+func DecodeText(v string) string {
+	var h message.Header
+	h.Header = textproto.Header{}
+	h.Set("X", v)
+	if s, err := h.Text("X"); err == nil {
+		return s
+	}
+	raw := mime.WordDecoder{CharsetReader: func(_ string, in io.Reader) (io.Reader, error) { return in, nil }}
+	if s, err := raw.DecodeHeader(v); err == nil {
+		return s
+	}
+	return v
+}
+
+// EncodeText returns text as it is if every octet is printable US-ASCII
+// or a space; otherwise it returns RFC 2047 encoded-words (Q encoding,
+// UTF-8) for it.
+func EncodeText(text string) string {
+	for i := 0; i < len(text); i++ {
+		if c := text[i]; c < ' ' || c > '~' {
+			return mime.QEncoding.Encode("utf-8", text)
+		}
+	}
+	return text
+}
+
+var encodedWord = regexp.MustCompile(`^=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)
+
+// IsEncodedWord reports whether s starts with an RFC 2047 encoded-word,
+// "=?charset?encoding?text?=".
+func IsEncodedWord(s string) bool { return encodedWord.MatchString(s) }
