@@ -1,0 +1,56 @@
+// mlm-passwd sets a list's password, which a poster may give in an
+// Approved: field; only its hash is stored. See mlm-passwd(1).
+package main
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"strings"
+
+	"mlm/lib/cli"
+	"mlm/lib/listdir"
+	"mlm/lib/password"
+	"mlm/lib/sysexit"
+)
+
+const prog = "mlm-passwd"
+
+type args struct {
+	Delete bool   `short:"d" help:"Remove the password: no post is approved by one."`
+	Dir    string `arg:"" placeholder:"DIR" help:"The list directory."`
+}
+
+func main() {
+	var a args
+	cli.Main(prog, "Set a list's password from the first line of standard input.", &a, func() error {
+		return run(&a, os.Stdin)
+	})
+}
+
+// run stores the hash of the first line of in, or removes the password.
+func run(a *args, in io.Reader) error {
+	d, err := listdir.Open(a.Dir)
+	if err != nil {
+		return err
+	}
+	if a.Delete {
+		if err := os.Remove(d.File(listdir.Password)); err != nil && !os.IsNotExist(err) {
+			return sysexit.Temp(err)
+		}
+		return nil
+	}
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return sysexit.Temp(err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if strings.TrimSpace(pw) == "" {
+		return sysexit.Errorf(sysexit.DataErr, "no password on standard input")
+	}
+	h, err := password.Hash(pw)
+	if err != nil {
+		return sysexit.Temp(err)
+	}
+	return d.WriteFile(listdir.Password, func(w io.Writer) error { _, err := io.WriteString(w, h+"\n"); return err })
+}
