@@ -78,3 +78,18 @@ func TestConformContrib(t *testing.T) {
 	}
 	testscript.Run(t, params("testdata/conform", dir))
 }
+
+// TestPath runs the post-path scenarios with the Go programs.
+func TestPath(t *testing.T) { testscript.Run(t, params("testdata/path")) }
+
+// TestPathContrib runs them with the sh/awk stand-ins of contrib/ in
+// place of mlm-hdr and mlm-members.
+func TestPathContrib(t *testing.T) {
+	dir := t.TempDir()
+	for prog, file := range map[string]string{"mlm-hdr": "mlm-hdr.sh", "mlm-members": "mlm-members.sh"} {
+		if err := os.Symlink(filepath.Join(root, "contrib", file), filepath.Join(dir, prog)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testscript.Run(t, params("testdata/path", dir))
+}

@@ -70,8 +70,10 @@ const (
 	OwnerQ   = "owner"    // mail to -owner
 )
 
-// Queues lists every queue a list has.
-var Queues = []string{Incoming, Hold, Moderate, Outgoing, Requests, Bounces, OwnerQ}
+// Queues lists every queue a list has, in the order mlm-run processes
+// them: moderators' replies first, so an approved post goes on in the
+// same run.
+var Queues = []string{Moderate, Incoming, Hold, Outgoing, Requests, Bounces, OwnerQ}
 
 // ErrNoList is returned, classified EX_NOUSER, for a directory that is not
 // a list directory.

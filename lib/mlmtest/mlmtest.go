@@ -23,7 +23,10 @@ import (
 //	mkbytes file part...  write the parts to file; see Bytes
 //	count N dir           dir holds exactly N entries
 //	onefile dir file      dir holds exactly one file; copy it to file
+//	grab VAR file regexp  set $VAR to the first group of regexp's first
+//	                      match in file
 var Cmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"grab":    grab,
 	"exits":   exits,
 	"crlf":    crlf,
 	"mkbytes": mkbytes,
@@ -51,6 +54,21 @@ func count(ts *testscript.TestScript, neg bool, args []string) {
 	if (len(ents) == n) == neg {
 		ts.Fatalf("%s holds %d entries %v; want %s%d", args[1], len(ents), names, map[bool]string{true: "not ", false: ""}[neg], n)
 	}
+}
+
+func grab(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: grab VAR file regexp")
+	}
+	b, err := os.ReadFile(ts.MkAbs(args[1]))
+	ts.Check(err)
+	re, err := regexp.Compile(`(?m)` + args[2])
+	ts.Check(err)
+	m := re.FindSubmatch(b)
+	if len(m) < 2 {
+		ts.Fatalf("no match for %s in %s", args[2], args[1])
+	}
+	ts.Setenv(args[0], string(m[1]))
 }
 
 func onefile(ts *testscript.TestScript, neg bool, args []string) {
