@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 			return 75
 		}
 		defer os.RemoveAll(binDir)
+		os.Chmod(binDir, 0o755) // tests run some programs as another user
 		build := exec.Command("go", "build", "-o", binDir+"/", "./filters/...", "./tests/peakrss")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {

@@ -1,0 +1,229 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// newList makes a list directory with mlm-newlist in a directory every
+// user may enter, and returns its path.
+func newList(t *testing.T) string {
+	t.Helper()
+	base, err := os.MkdirTemp("", "mlm-list-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	dir := filepath.Join(base, "dev")
+	if out, err := exec.Command(filepath.Join(binDir, "mlm-newlist"), dir, "dev@lists.example.org").CombinedOutput(); err != nil {
+		t.Fatalf("mlm-newlist: %v: %s", err, out)
+	}
+	return dir
+}
+
+// accept runs mlm-accept on dir with Postfix's environment.
+func accept(t *testing.T, dir string, msg io.Reader, setup func(*exec.Cmd)) (int, string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "mlm-accept"), dir)
+	cmd.Env = append(os.Environ(), "SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org")
+	cmd.Stdin = msg
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if setup != nil {
+		setup(cmd)
+	}
+	err := cmd.Run()
+	if err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			t.Fatalf("mlm-accept: %v", err)
+		}
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String()
+}
+
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n []string
+	for _, e := range ents {
+		n = append(n, e.Name())
+	}
+	return n
+}
+
+const smallPost = "From: alice@example.org\nSubject: x\n\nhello\n"
+
+// TestAcceptReadOnlyQueue: a queue the MTA's user cannot write is a
+// temporary failure, one line starting 4.3.0, and nothing is queued.
+func TestAcceptReadOnlyQueue(t *testing.T) {
+	dir := newList(t)
+	q := filepath.Join(dir, "queue", "incoming")
+	var setup func(*exec.Cmd)
+	if os.Geteuid() == 0 {
+		// root ignores modes: run as nobody, for whom the list is read-only.
+		setup = func(c *exec.Cmd) {
+			c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		}
+		filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chmod(p, 0o755) })
+	} else {
+		os.Chmod(filepath.Join(q, "tmp"), 0o500)
+	}
+	code, stderr := accept(t, dir, strings.NewReader(smallPost), setup)
+	if code != 75 || !regexp.MustCompile(`^4\.3\.0 mlm-accept: incoming: .*permission denied\n$`).MatchString(stderr) {
+		t.Errorf("read-only queue: exit %d, stderr %q; want 75 and one 4.3.0 line", code, stderr)
+	}
+	if n := entries(t, filepath.Join(q, "new")); len(n) != 0 {
+		t.Errorf("new/ = %v", n)
+	}
+}
+
+// TestAcceptMissingQueue: no incoming queue at all is 75 too.
+func TestAcceptMissingQueue(t *testing.T) {
+	dir := newList(t)
+	os.RemoveAll(filepath.Join(dir, "queue", "incoming"))
+	code, stderr := accept(t, dir, strings.NewReader(smallPost), nil)
+	if code != 75 || !strings.HasPrefix(stderr, "4.3.0 mlm-accept: incoming: ") {
+		t.Errorf("missing queue: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestAcceptDiskFull: on a full file system mlm-accept exits 75 and
+// leaves nothing in new/ or tmp/; once there is room it succeeds.
+func TestAcceptDiskFull(t *testing.T) {
+	dir := newList(t)
+	q := filepath.Join(dir, "queue", "incoming")
+	if err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", q).Run(); err != nil {
+		t.Skipf("mount refused: %v", err)
+	}
+	defer exec.Command("umount", q).Run()
+	for _, d := range []string{"tmp", "new", "cur", "bad"} {
+		os.Mkdir(filepath.Join(q, d), 0o700)
+	}
+	big := smallPost + strings.Repeat("0123456789abcdef\n", 20_000) // 340 KB
+	code, stderr := accept(t, dir, strings.NewReader(big), nil)
+	if code != 75 || !regexp.MustCompile(`^4\.3\.0 mlm-accept: incoming: .*no space left on device\n$`).MatchString(stderr) {
+		t.Errorf("full disk: exit %d, stderr %q; want 75, 4.3.0, ENOSPC", code, stderr)
+	}
+	if n := append(entries(t, filepath.Join(q, "new")), entries(t, filepath.Join(q, "tmp"))...); len(n) != 0 {
+		t.Errorf("left behind: %v", n)
+	}
+	if code, stderr := accept(t, dir, strings.NewReader(smallPost), nil); code != 0 {
+		t.Errorf("after the fault: exit %d, %s", code, stderr)
+	}
+}
+
+// TestAcceptKilled: killed with SIGKILL while reading, mlm-accept leaves
+// nothing in new/: the MTA, which saw no exit 0, will retry.
+func TestAcceptKilled(t *testing.T) {
+	dir := newList(t)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "mlm-accept"), dir)
+	cmd.Env = append(os.Environ(), "SENDER=alice@example.org")
+	cmd.Stdin = pr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	// Half a message, then wait until it is writing its tmp file.
+	pw.Write([]byte(smallPost + strings.Repeat("line\n", 20_000)))
+	tmp := filepath.Join(dir, "queue", "incoming", "tmp")
+	for i := 0; len(entries(t, tmp)) == 0 && i < 500; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	pw.Close()
+	if len(entries(t, tmp)) == 0 {
+		t.Errorf("killed before it wrote anything; the test proves nothing")
+	}
+	if n := entries(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
+		t.Errorf("new/ after SIGKILL = %v; want empty", n)
+	}
+	if cmd.ProcessState.ExitCode() == 0 {
+		t.Errorf("exit 0 after SIGKILL")
+	}
+}
+
+// TestAcceptFsyncOrder: exit 0 comes only after the record is fsynced,
+// linked into new/ and the directory fsynced, in that order (strace).
+func TestAcceptFsyncOrder(t *testing.T) {
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Skip("no strace")
+	}
+	dir := newList(t)
+	trace := filepath.Join(t.TempDir(), "trace")
+	cmd := exec.Command("strace", "-f", "-o", trace, "-e", "trace=openat,fsync,link,linkat,exit_group",
+		filepath.Join(binDir, "mlm-accept"), dir)
+	cmd.Env = append(os.Environ(), "SENDER=alice@example.org")
+	cmd.Stdin = strings.NewReader(smallPost)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("strace mlm-accept: %v: %s", err, out)
+	}
+	steps := fsyncSteps(t, trace)
+	want := []string{"open tmp", "fsync tmp", "link tmp new", "open new/", "fsync new/", "exit 0"}
+	if strings.Join(steps, "; ") != strings.Join(want, "; ") {
+		t.Errorf("order of durable steps:\n got %v\nwant %v", steps, want)
+	}
+}
+
+// fsyncSteps reduces an strace log to the steps that make a record
+// durable, naming file descriptors by what they were opened for.
+func fsyncSteps(t *testing.T, trace string) []string {
+	f, err := os.Open(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fds := map[string]string{}
+	// Go's threads interleave, so a call may be logged "unfinished" and
+	// "resumed" on two lines: match where the call starts. A failed
+	// fsync or link makes mlm-accept exit non-zero, which is checked.
+	open := regexp.MustCompile(`openat\(AT_FDCWD, "([^"]+)", ([^)]*)\) = (\d+)`)
+	fsync := regexp.MustCompile(`fsync\((\d+)`)
+	link := regexp.MustCompile(`link(?:at)?\((?:AT_FDCWD, )?"([^"]+)", (?:AT_FDCWD, )?"([^"]+)"`)
+	exit := regexp.MustCompile(`exit_group\((\d+)\)`)
+	kind := func(p string) string {
+		switch {
+		case strings.Contains(p, "/queue/incoming/tmp/"):
+			return "tmp"
+		case strings.HasSuffix(p, "/queue/incoming/new"):
+			return "new/"
+		case strings.Contains(p, "/queue/incoming/new/"):
+			return "new"
+		}
+		return ""
+	}
+	var steps []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if m := open.FindStringSubmatch(line); m != nil && kind(m[1]) != "" {
+			fds[m[3]] = kind(m[1])
+			steps = append(steps, "open "+kind(m[1]))
+		} else if m := fsync.FindStringSubmatch(line); m != nil && fds[m[1]] != "" {
+			steps = append(steps, "fsync "+fds[m[1]])
+		} else if m := link.FindStringSubmatch(line); m != nil {
+			steps = append(steps, fmt.Sprintf("link %s %s", kind(m[1]), kind(m[2])))
+		} else if m := exit.FindStringSubmatch(line); m != nil {
+			steps = append(steps, "exit "+m[1])
+		}
+	}
+	return steps
+}
