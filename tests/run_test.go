@@ -74,3 +74,40 @@ func TestRunKilled(t *testing.T) {
 		}
 	}
 }
+
+// TestRunDaemon: mlm-run -D with 4 workers picks up records as they
+// arrive and stops cleanly, exit 0, on SIGTERM.
+func TestRunDaemon(t *testing.T) {
+	base := t.TempDir()
+	from, to := filepath.Join(base, "a"), filepath.Join(base, "b")
+	for _, q := range []string{from, to} {
+		for _, d := range []string{"tmp", "new", "cur", "bad"} {
+			os.MkdirAll(filepath.Join(q, d), 0o700)
+		}
+	}
+	cmd := exec.Command(filepath.Join(binDir, "mlm-run"), "-D", "-i", "50ms", "-j", "4", from, "--", filepath.Join(binDir, "mlm-enqueue"), to)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		id := fmt.Sprintf("1795867200.M%dP2", i)
+		os.WriteFile(filepath.Join(from, "tmp", id), []byte("MLM1 "+id+"\nS <>\n:x\nE 0\n"), 0o600)
+		os.Rename(filepath.Join(from, "tmp", id), filepath.Join(from, "new", id))
+		if i%10 == 9 {
+			time.Sleep(30 * time.Millisecond)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(entries(t, filepath.Join(to, "new"))) < 40 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("mlm-run -D after SIGTERM: %v (%s)", err, stderr.String())
+	}
+	if n := len(entries(t, filepath.Join(to, "new"))); n != 40 {
+		t.Errorf("daemon moved %d records; want 40", n)
+	}
+}

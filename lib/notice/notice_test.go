@@ -1,0 +1,74 @@
+package notice
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mlm/lib/listdir"
+	"mlm/lib/msg"
+)
+
+func header(t *testing.T, s string) *msg.Header {
+	t.Helper()
+	h, err := msg.ReadHeader(bufio.NewReader(strings.NewReader(s)), msg.MaxHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestMayReply(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "address"), []byte("dev@lists.example.org\n"), 0o644)
+	d, err := listdir.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := header(t, "Subject: x\n\n")
+	now := time.Unix(1_795_867_200, 0)
+	for i := 1; i <= MaxPerDay+1; i++ {
+		ok, err := MayReply(d, "bob@example.net", plain, now)
+		if err != nil || ok != (i <= MaxPerDay) {
+			t.Fatalf("reply %d: %v, %v", i, ok, err)
+		}
+	}
+	if ok, _ := MayReply(d, "bob@example.net", plain, now.Add(24*time.Hour)); !ok {
+		t.Errorf("the next day: no reply")
+	}
+	for name, tc := range map[string]struct {
+		sender string
+		h      string
+	}{
+		"null sender":   {"", "Subject: x\n\n"},
+		"auto-replied":  {"carol@example.com", "Auto-Submitted: auto-replied\n\n"},
+		"bulk":          {"carol@example.com", "Precedence: bulk\n\n"},
+		"from a list":   {"carol@example.com", "List-Id: <x.example.com>\n\n"},
+		"mailer-daemon": {"MAILER-DAEMON@example.com", "Subject: x\n\n"},
+		"owner-":        {"owner-x@example.com", "Subject: x\n\n"},
+		"-request":      {"x-request@example.com", "Subject: x\n\n"},
+	} {
+		if ok, _ := MayReply(d, tc.sender, header(t, tc.h), now); ok {
+			t.Errorf("%s: would reply", name)
+		}
+	}
+	if ok, _ := MayReply(d, "dave@example.com", header(t, "Auto-Submitted: no\n\n"), now); !ok {
+		t.Errorf("Auto-Submitted: no: no reply")
+	}
+}
+
+func TestBytes(t *testing.T) {
+	m := &Message{From: "dev-owner@x.org", To: []string{"a@x.org"}, Subject: "café\r\nBcc: evil@x", Text: "hi", Headers: []byte("Subject: s\r\n\r\n")}
+	b := string(m.Bytes("1.M1P1,1", "x.org", time.Unix(0, 0)))
+	if strings.Contains(b, "\nBcc:") || strings.Contains(b, "\r") {
+		t.Errorf("header injection or CR:\n%s", b)
+	}
+	for _, want := range []string{"Message-ID: <1.M1P1.1@x.org>\n", "Subject: =?utf-8?q?caf=C3=A9__Bcc:_evil@x?=\n", "Auto-Submitted: auto-generated\n", "Content-Type: text/rfc822-headers\n"} {
+		if !strings.Contains(b, want) {
+			t.Errorf("missing %q in:\n%s", want, b)
+		}
+	}
+}
