@@ -227,3 +227,22 @@ func fsyncSteps(t *testing.T, trace string) []string {
 	}
 	return steps
 }
+
+// TestAcceptDeadline: an MTA that never ends the message gets a
+// temporary failure when the deadline passes, not a hung delivery.
+func TestAcceptDeadline(t *testing.T) {
+	dir := newList(t)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	pw.Write([]byte(smallPost))
+	code, stderr := accept(t, dir, pr, func(c *exec.Cmd) { c.Args = append(c.Args[:1], "-T", "200ms", dir) })
+	if code != 75 || stderr != "4.3.0 mlm-accept: deadline of 200ms exceeded\n" {
+		t.Errorf("deadline: exit %d, stderr %q", code, stderr)
+	}
+	if n := entries(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
+		t.Errorf("new/ = %v", n)
+	}
+}

@@ -197,7 +197,7 @@ func writeFile(name string, write func(io.Writer) error) error {
 // passed: better a retry later than an MTA killing a program that hangs.
 func deadline(d time.Duration) (stop func()) {
 	t := time.AfterFunc(d, func() {
-		fmt.Fprintf(os.Stderr, "4.4.7 %s: deadline of %v exceeded\n", prog, d)
+		fmt.Fprintf(os.Stderr, "4.3.0 %s: deadline of %v exceeded\n", prog, d)
 		os.Exit(sysexit.TempFail)
 	})
 	return func() { t.Stop() }
