@@ -64,7 +64,7 @@ func run(dir string, in io.Reader, out, stderr io.Writer) error {
 		if _, err := io.Copy(w, r.Message()); err != nil {
 			return err
 		}
-		seen := newKeySet()
+		seen := addr.NewKeySet()
 		for {
 			p, err := r.Recipient()
 			if err == io.EOF {
@@ -73,7 +73,7 @@ func run(dir string, in io.Reader, out, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			seen.add(addr.Key(p.Mailbox))
+			seen.Add(addr.Key(p.Mailbox))
 			if err := w.Recipient(p); err != nil {
 				return err
 			}
@@ -81,7 +81,7 @@ func run(dir string, in io.Reader, out, stderr io.Writer) error {
 		posterKey := addr.Key(poster)
 		err := members.Each(d, listdir.Subscribers, func(m string) error {
 			k := addr.Key(m)
-			if skip[k] || (k == posterKey && notMeToo[k]) || !seen.add(k) {
+			if skip[k] || (k == posterKey && notMeToo[k]) || !seen.Add(k) {
 				return nil
 			}
 			return w.Recipient(stream.Path{Mailbox: m})

@@ -1,6 +1,7 @@
 package addr
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -99,5 +100,19 @@ func TestKey(t *testing.T) {
 	}
 	if Domain("a@EXAMPLE.org") != "example.org" {
 		t.Errorf("Domain")
+	}
+}
+
+func TestKeySet(t *testing.T) {
+	s := NewKeySet()
+	for i := 0; i < 100_000; i++ {
+		if !s.Add(strconv.Itoa(i)) {
+			t.Fatalf("Add(%d): new key taken as seen", i)
+		}
+	}
+	for i := 0; i < 100_000; i += 7 {
+		if s.Add(strconv.Itoa(i)) {
+			t.Fatalf("Add(%d) again: taken as new", i)
+		}
 	}
 }

@@ -1,22 +1,23 @@
-package main
+package addr
 
 import "hash/maphash"
 
-// keySet remembers member keys by a 64-bit hash in an open-addressing
+// KeySet remembers keys (addr.Key) by a 64-bit hash in an open-addressing
 // table: about 16 octets per member, so a 1,000,000-member list costs
 // 16 MiB rather than the addresses themselves. Two different keys with
 // one hash (odds about 1 in 30 million for a million members) would
-// drop the second; mlm-members(1) says so under CAVEATS.
-type keySet struct {
+// count as one; mlm-members(1) and mlm-sendmail(1) say so under CAVEATS.
+type KeySet struct {
 	seed  maphash.Seed
 	slots []uint64
 	n     int
 }
 
-func newKeySet() *keySet { return &keySet{seed: maphash.MakeSeed(), slots: make([]uint64, 1024)} }
+// NewKeySet returns an empty set.
+func NewKeySet() *KeySet { return &KeySet{seed: maphash.MakeSeed(), slots: make([]uint64, 1024)} }
 
-// add adds k and reports whether it was new.
-func (s *keySet) add(k string) bool {
+// Add adds k and reports whether it was new.
+func (s *KeySet) Add(k string) bool {
 	h := maphash.String(s.seed, k) | 1 // 0 marks an empty slot
 	if s.n*2 >= len(s.slots) {
 		s.grow()
@@ -34,7 +35,7 @@ func (s *keySet) add(k string) bool {
 	}
 }
 
-func (s *keySet) grow() {
+func (s *KeySet) grow() {
 	old := s.slots
 	s.slots = make([]uint64, 2*len(old))
 	mask := uint64(len(s.slots) - 1)
