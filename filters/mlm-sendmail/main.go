@@ -1,0 +1,37 @@
+// mlm-sendmail delivers records over SMTP or LMTP to the list's relays:
+// pipelined, over several connections, with a journal so that no
+// recipient gets a post twice. Deferred recipients go out on standard
+// output as records for the retry queue; failed ones become records in
+// the bounces queue. See mlm-sendmail(1).
+package main
+
+import (
+	"os"
+	"time"
+
+	"mlm/lib/cli"
+)
+
+const prog = "mlm-sendmail"
+
+type args struct {
+	Auth     string        `short:"a" placeholder:"FILE" help:"AUTH PLAIN with the user and password on the first line of FILE."`
+	Conns    int           `short:"c" default:"4" placeholder:"N" help:"Deliver over up to N connections at once."`
+	Helo     string        `short:"H" placeholder:"NAME" help:"Name to give in EHLO (default: the list's domain)."`
+	Lifetime time.Duration `short:"l" default:"120h" placeholder:"DURATION" help:"With --retry, give up on recipients older than DURATION."`
+	LMTP     bool          `short:"L" name:"lmtp" help:"Speak LMTP, with a reply for each recipient."`
+	Relay    []string      `short:"r" sep:"none" placeholder:"HOST:PORT" help:"A relay (repeatable; default: the list's relay file)."`
+	Retry    bool          `short:"R" help:"The records are retries: deferred recipients make the exit status 75 instead of new records."`
+	Sendmail string        `short:"s" placeholder:"PATH" help:"Deliver by running PATH -i -f SENDER -- RCPT... instead of SMTP."`
+	StartTLS bool          `short:"S" name:"starttls" help:"Require STARTTLS before anything else."`
+	Timeout  time.Duration `short:"t" default:"5m" placeholder:"DURATION" help:"Timeout for each SMTP command and reply."`
+	Verbose  bool          `short:"v" help:"Print a summary line on standard error."`
+	Dir      string        `arg:"" placeholder:"DIR" help:"The list directory."`
+}
+
+func main() {
+	var a args
+	cli.Main(prog, "Deliver records over SMTP or LMTP.", &a, func() error {
+		return run(&a, os.Stdin, os.Stdout, os.Stderr)
+	})
+}

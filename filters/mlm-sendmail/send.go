@@ -1,0 +1,395 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"mlm/lib/clock"
+	"mlm/lib/listdir"
+	"mlm/lib/smtpout"
+	"mlm/lib/spool"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+// job is one record to deliver.
+type job struct {
+	h     *stream.Header
+	msg   *spool.Spool
+	eight bool
+	rcpts []stream.Path
+}
+
+// sender holds what every worker shares.
+type sender struct {
+	a        *args
+	d        *listdir.Dir
+	relays   []string
+	opts     smtpout.Options
+	j        *journal
+	out      *stream.Writer
+	outMu    sync.Mutex
+	now      time.Time
+	failed   atomic.Bool // some record could not be tried: exit 75
+	deferred atomic.Bool // --retry: some recipient is still deferred
+	stats    struct{ records, txns, delivered, deferred, failed, lost atomic.Int64 }
+}
+
+// run delivers every record of in.
+func run(a *args, in io.Reader, out, stderr io.Writer) error {
+	s, err := newSender(a, out)
+	if err != nil {
+		return err
+	}
+	defer s.j.close()
+	jobs := make(chan *job)
+	var wg sync.WaitGroup
+	for i := range max(a.Conns, 1) {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.worker(i, jobs) }()
+	}
+	err = read(in, jobs)
+	close(jobs)
+	wg.Wait()
+	if werr := s.out.Flush(); err == nil {
+		err = werr
+	}
+	if a.Verbose {
+		fmt.Fprintf(stderr, "%s: records=%d transactions=%d delivered=%d deferred=%d failed=%d lost-replies=%d\n", prog,
+			s.stats.records.Load(), s.stats.txns.Load(), s.stats.delivered.Load(), s.stats.deferred.Load(), s.stats.failed.Load(), s.stats.lost.Load())
+	}
+	if err != nil {
+		return err
+	}
+	if s.failed.Load() {
+		return sysexit.Errorf(sysexit.TempFail, "some records could not be delivered now; they will be tried again")
+	}
+	if s.deferred.Load() {
+		return sysexit.Silent(sysexit.TempFail)
+	}
+	return nil
+}
+
+func newSender(a *args, out io.Writer) (*sender, error) {
+	d, err := listdir.Open(a.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &sender{a: a, d: d, out: stream.NewWriter(out), now: clock.Now(),
+		j: newJournal(filepath.Join(d.Path, listdir.StateDir, "journal"))}
+	s.relays = a.Relay
+	if len(s.relays) == 0 {
+		if s.relays, err = d.Lines(listdir.Relay); err != nil {
+			return nil, err
+		}
+	}
+	if len(s.relays) == 0 && a.Sendmail == "" {
+		return nil, sysexit.Errorf(sysexit.TempFail, "%s: no relay; name one there or with -r", listdir.Relay)
+	}
+	_, domain, _ := strings.Cut(d.Address(), "@")
+	s.opts = smtpout.Options{Helo: a.Helo, LMTP: a.LMTP, Timeout: a.Timeout}
+	if s.opts.Helo == "" {
+		s.opts.Helo = domain
+	}
+	if a.StartTLS {
+		s.opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if a.Auth != "" {
+		b, err := os.ReadFile(a.Auth)
+		if err != nil {
+			return nil, sysexit.Temp(err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		user, pw, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			return nil, sysexit.Errorf(sysexit.Usage, "%s: want \"user password\" on the first line", a.Auth)
+		}
+		s.opts.User, s.opts.Password = user, pw
+	}
+	return s, nil
+}
+
+// read turns the stream into jobs, holding each message in a spool.
+func read(in io.Reader, jobs chan<- *job) error {
+	r := stream.NewReader(in)
+	return r.Each(func(h *stream.Header) error {
+		j := &job{h: h, msg: spool.New(spool.MemLimit)}
+		ew := &eightBit{w: j.msg}
+		if _, err := io.Copy(ew, r.Message()); err != nil {
+			j.msg.Close()
+			return err
+		}
+		j.eight = ew.seen
+		for {
+			p, err := r.Recipient()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				j.msg.Close()
+				return err
+			}
+			j.rcpts = append(j.rcpts, p)
+		}
+		jobs <- j
+		return nil
+	})
+}
+
+// eightBit notes octets over 127 on their way to w.
+type eightBit struct {
+	w    io.Writer
+	seen bool
+}
+
+func (e *eightBit) Write(p []byte) (int, error) {
+	if !e.seen {
+		for _, c := range p {
+			if c >= 0x80 {
+				e.seen = true
+				break
+			}
+		}
+	}
+	return e.w.Write(p)
+}
+
+// worker delivers jobs over its own connection, reused across records.
+func (s *sender) worker(n int, jobs <-chan *job) {
+	var c *smtpout.Client
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	for j := range jobs {
+		s.stats.records.Add(1)
+		var err error
+		c, err = s.deliver(n, c, j)
+		j.msg.Close()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, j.h.ID, err)
+			s.failed.Store(true)
+		}
+	}
+}
+
+// deliver sends one record, skipping recipients the journal knows, and
+// settles every recipient: delivered or failed in the journal, deferred
+// in a record on standard output. It returns the connection to reuse.
+func (s *sender) deliver(n int, c *smtpout.Client, j *job) (*smtpout.Client, error) {
+	post := postOf(j.h.ID)
+	var todo []stream.Path
+	for _, r := range j.rcpts {
+		done, err := s.j.final(post, r.Mailbox)
+		if err != nil {
+			return c, err
+		}
+		if !done {
+			todo = append(todo, r)
+		}
+	}
+	if len(todo) == 0 {
+		return c, nil
+	}
+	if s.a.Sendmail != "" {
+		return c, s.settle(j, post, s.viaSendmail(j, todo))
+	}
+	// Try the relays in turn, starting with this worker's, until one has
+	// given a result for every recipient.
+	var results []smtpout.Result
+	for try := 0; try < len(s.relays) && len(todo) > 0; try++ {
+		if c == nil {
+			var err error
+			if c, err = s.dial(n + try); err != nil {
+				continue
+			}
+		}
+		res, err := c.Send(j.h.Sender, todo, j.msg, j.eight)
+		s.stats.txns.Add(1)
+		results = append(results, res...)
+		todo = without(todo, res)
+		if err != nil {
+			if errors.Is(err, smtpout.ErrLostReply) {
+				// The data went out and its reply did not come back:
+				// they may have it (RFC 1047). Try again: the one window
+				// where a duplicate is possible, and counted.
+				s.stats.lost.Add(int64(len(todo)))
+			}
+			c.Close()
+			c = nil
+		}
+	}
+	if err := s.settle(j, post, results); err != nil {
+		return c, err
+	}
+	if len(todo) > 0 {
+		return c, fmt.Errorf("%d recipients not tried: no relay took them", len(todo))
+	}
+	return c, nil
+}
+
+// dial connects to the k-th relay of the pool (round robin).
+func (s *sender) dial(k int) (*smtpout.Client, error) {
+	addr := s.relays[k%len(s.relays)]
+	ctx, cancel := context.WithTimeout(context.Background(), s.a.Timeout)
+	defer cancel()
+	c, err := smtpout.Dial(ctx, addr, s.opts)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, addr, err)
+	}
+	return c, err
+}
+
+// without returns the recipients that have no result yet.
+func without(rcpts []stream.Path, res []smtpout.Result) []stream.Path {
+	got := map[string]bool{}
+	for _, r := range res {
+		got[r.Rcpt.Mailbox] = true
+	}
+	var rest []stream.Path
+	for _, r := range rcpts {
+		if !got[r.Mailbox] {
+			rest = append(rest, r)
+		}
+	}
+	return rest
+}
+
+// settle records the results: bounce records for failures, then the
+// journal, then deferred recipients as a record on standard output (or,
+// with --retry, the exit status).
+func (s *sender) settle(j *job, post string, results []smtpout.Result) error {
+	var lines []string
+	var deferred []stream.Path
+	var reasons []string
+	expired := s.a.Retry && s.expired(j.h)
+	for i, r := range results {
+		switch {
+		case r.Reply.Code >= 200 && r.Reply.Code < 300:
+			lines = append(lines, "D "+r.Rcpt.Mailbox)
+			s.stats.delivered.Add(1)
+		case r.Reply.Permanent() || expired:
+			if err := s.bounce(j, i, r); err != nil {
+				return err
+			}
+			lines = append(lines, "F "+r.Rcpt.Mailbox)
+			s.stats.failed.Add(1)
+		default:
+			deferred = append(deferred, r.Rcpt)
+			reasons = append(reasons, r.Reply.String())
+			s.stats.deferred.Add(1)
+		}
+	}
+	if err := s.j.record(post, lines); err != nil {
+		return err
+	}
+	if len(deferred) == 0 {
+		return nil
+	}
+	if s.a.Retry {
+		s.deferred.Store(true)
+		return nil
+	}
+	h := *j.h
+	h.ID = j.h.ID + ",r"
+	h.Attrs = append(append([]stream.Attr(nil), j.h.Attrs...),
+		stream.Attr{Name: "parent", Value: j.h.ID},
+		stream.Attr{Name: "deferred", Value: reasons[0]})
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if err := s.out.WriteHeader(&h); err != nil {
+		return err
+	}
+	if _, err := io.Copy(s.out, j.msg.Reader()); err != nil {
+		return err
+	}
+	for _, r := range deferred {
+		if err := s.out.Recipient(r); err != nil {
+			return err
+		}
+	}
+	return s.out.End()
+}
+
+// expired reports a retry record older than the lifetime.
+func (s *sender) expired(h *stream.Header) bool {
+	v, _ := h.Get("received")
+	t, err := strconv.ParseInt(v, 10, 64)
+	return err == nil && s.now.Sub(time.Unix(t, 0)) > s.a.Lifetime
+}
+
+// bounce writes a record for bounce processing to the bounces queue:
+// the failed recipient, the server's reply and its enhanced code.
+func (s *sender) bounce(j *job, i int, r smtpout.Result) error {
+	reply := r.Reply
+	if reply.Code < 500 {
+		reply = smtpout.Reply{Code: 550, Enhanced: "5.4.7", Text: "delivery time expired; last reply: " + r.Reply.String()}
+	}
+	status := reply.Enhanced
+	if status == "" {
+		status = fmt.Sprintf("%d.0.0", reply.Code/100)
+	}
+	id := fmt.Sprintf("%s,b%d", j.h.ID, i+1)
+	h := &stream.Header{ID: id, Attrs: []stream.Attr{
+		{Name: "list", Value: s.d.Address()},
+		{Name: "parent", Value: j.h.ID},
+		{Name: "state", Value: "failed"},
+		{Name: "rcpt", Value: r.Rcpt.Mailbox},
+		{Name: "status", Value: status},
+		{Name: "reply", Value: reply.String()},
+		{Name: "received", Value: strconv.FormatInt(s.now.Unix(), 10)},
+	}}
+	body := fmt.Sprintf("Subject: delivery to %s failed\nAuto-Submitted: auto-generated\n\n%s: %s\n", r.Rcpt.Mailbox, r.Rcpt.Mailbox, reply)
+	return s.d.Queue(listdir.Bounces).Put(id, time.Time{}, func(w io.Writer) error {
+		return stream.WriteRecord(w, h, strings.NewReader(body), nil)
+	})
+}
+
+// viaSendmail runs a sendmail-compatible program for the recipients: argv
+// only, never a shell. Its exit status stands for every recipient.
+func (s *sender) viaSendmail(j *job, rcpts []stream.Path) []smtpout.Result {
+	args := []string{"-i", "-f", j.h.Sender.Mailbox, "--"}
+	for _, r := range rcpts {
+		args = append(args, r.Mailbox)
+	}
+	cmd := exec.Command(s.a.Sendmail, args...)
+	cmd.Stdin = j.msg.Reader()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	s.stats.txns.Add(1)
+	reply := smtpout.Reply{Code: 250, Text: "sent"}
+	if err != nil {
+		code := -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		text := strings.TrimSpace(stderr.String())
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			text = text[:i]
+		}
+		reply = smtpout.Reply{Code: 451, Enhanced: "4.3.0", Text: fmt.Sprintf("%s: exit %d: %s", s.a.Sendmail, code, text)}
+		switch code {
+		case sysexit.DataErr, sysexit.NoUser, 68, sysexit.NoPerm:
+			reply.Code, reply.Enhanced = 550, "5.0.0"
+		}
+	}
+	res := make([]smtpout.Result, len(rcpts))
+	for i, r := range rcpts {
+		res[i] = smtpout.Result{Rcpt: r, Reply: reply}
+	}
+	return res
+}
