@@ -15,6 +15,7 @@ import (
 
 	"mlm/lib/cli"
 	"mlm/lib/clock"
+	"mlm/lib/durable"
 	"mlm/lib/envelope"
 	"mlm/lib/listdir"
 	"mlm/lib/stream"
@@ -68,15 +69,24 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	if err != nil {
 		return err
 	}
+	fromLine, err := stripFromLine(br)
+	if err != nil {
+		return err
+	}
+	if a.Sender == nil && !env.SenderSet && fromLine != nil {
+		// No SENDER from the MTA: the From_ line it added says who.
+		s, err := envelope.ParseFromLine(fromLine)
+		if err != nil {
+			return sysexit.WithDSN(sysexit.DataErr, "5.1.7", err)
+		}
+		env.Sender, env.SenderSet = s, true
+	}
 	h, qname, err := header(a, env, d, now)
 	if err != nil {
 		return err
 	}
 	maxSize, err := d.Int(listdir.MaxSize, 10<<20)
 	if err != nil {
-		return err
-	}
-	if err := stripFromLine(br); err != nil {
 		return err
 	}
 	if _, err := br.Peek(1); err == io.EOF {
@@ -140,19 +150,24 @@ func header(a *args, env envelope.MTA, d *listdir.Dir, now time.Time) (*stream.H
 }
 
 // stripFromLine drops a leading mbox From_ line, which Postfix local(8)
-// and Exim's pipe transport may add; the envelope comes from the
-// environment, not from it.
-func stripFromLine(br *bufio.Reader) error {
+// and Exim's pipe transport may add, and returns it (its first 64 KiB).
+// The envelope comes from the environment; the line is used only when
+// the MTA set no SENDER.
+func stripFromLine(br *bufio.Reader) ([]byte, error) {
 	if b, _ := br.Peek(5); !envelope.IsFromLine(b) {
-		return nil
+		return nil, nil
 	}
+	var line []byte
 	for {
-		_, err := br.ReadSlice('\n')
+		b, err := br.ReadSlice('\n')
+		if line == nil {
+			line = append([]byte(nil), b...)
+		}
 		if err != bufio.ErrBufferFull {
 			if err == io.EOF {
-				return nil
+				err = nil
 			}
-			return err
+			return line, err
 		}
 	}
 }
@@ -176,21 +191,17 @@ func writeRecord(out io.Writer, h *stream.Header, body io.Reader, maxSize int64)
 	return w.Flush()
 }
 
-// writeFile writes the record to a named file, for -o.
+// writeFile writes the record to a named file, for -o: all or nothing.
 func writeFile(name string, write func(io.Writer) error) error {
-	f, err := os.Create(name)
+	f, err := durable.Create(fmt.Sprintf("%s.tmp%d", name, os.Getpid()), name)
 	if err != nil {
-		return sysexit.Temp(err)
-	}
-	if err := write(f); err != nil {
-		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return sysexit.Temp(err)
+	if err := write(f); err != nil {
+		f.Abort()
+		return err
 	}
-	return sysexit.Temp(f.Close())
+	return f.Commit()
 }
 
 // deadline makes the program give up with a temporary failure once d has

@@ -114,13 +114,12 @@ func judge(d *listdir.Dir, policy string, p *post) (verdict, reason string, err 
 	if v := strings.ToLower(strings.TrimSpace(p.hdr.Fields.Get("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
 		return hold, "automatic message (Auto-Submitted: " + v + ")", nil
 	}
-	switch ok, err := approved(d, p); {
+	switch ok, hasPassword, err := approved(d, p); {
 	case err != nil:
 		return "", "", err
 	case ok:
 		return pass, "", nil
-	}
-	if p.hdr.Fields.Has("Approved") {
+	case hasPassword && p.hdr.Fields.Has("Approved"):
 		return hold, "wrong list password in Approved:", nil
 	}
 	moderator, err := isIn(d, p.posters, listdir.Moderators)
@@ -209,31 +208,32 @@ func isLoop(d *listdir.Dir, hdr *msg.Header) bool {
 }
 
 // approved checks the list password in an Approved: field or on the
-// first line of the body, and removes it if it is right.
-func approved(d *listdir.Dir, p *post) (bool, error) {
-	hash, ok, err := d.String(listdir.Password)
-	if err != nil || !ok {
-		return false, err
+// first line of the body, and removes it if it is right. hasPassword
+// says whether the list has one at all.
+func approved(d *listdir.Dir, p *post) (ok, hasPassword bool, err error) {
+	hash, hasPassword, err := d.String(listdir.Password)
+	if err != nil || !hasPassword {
+		return false, false, err
 	}
 	if v, ok := p.ed.Value("Approved"); ok {
 		if password.Check(hash, strings.TrimSpace(v)) {
 			p.ed.Del("Approved")
-			return true, nil
+			return true, true, nil
 		}
-		return false, nil
+		return false, true, nil
 	}
 	line, _ := p.body.Peek(1024)
 	if i := bytes.IndexByte(line, '\n'); i >= 0 {
 		line = line[:i+1]
 	} else {
-		return false, nil
+		return false, true, nil
 	}
 	name, v, ok := strings.Cut(strings.TrimRight(string(line), "\r\n"), ":")
 	if !ok || !strings.EqualFold(strings.TrimSpace(name), "Approved") || !password.Check(hash, strings.TrimSpace(v)) {
-		return false, nil
+		return false, true, nil
 	}
 	p.body.Discard(len(line))
-	return true, nil
+	return true, true, nil
 }
 
 // emit writes the record on: its header, the (maybe edited) header

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -42,8 +43,12 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 		return err
 	}
 	to, err := moderators(d)
-	if err != nil || len(to) == 0 {
+	if err != nil {
 		return err
+	}
+	if len(to) == 0 {
+		fmt.Fprintf(os.Stderr, "%s: %s: held (%s); the list has no moderators or owners to tell\n", prog, p.h.ID, reason)
+		return nil
 	}
 	expire, err := d.Int(listdir.ModExpire, 7*24*3600)
 	if err != nil {
@@ -103,8 +108,14 @@ func moderators(d *listdir.Dir) ([]string, error) {
 func refusePost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time.Time) error {
 	sender := p.h.Sender.Mailbox
 	ok, err := notice.MayReply(d, sender, p.hdr, now)
-	if err != nil || !ok {
+	if err != nil {
 		return err
+	}
+	if !ok {
+		// No notice may go (RFC 3834, or the daily limit): say so where
+		// the site looks, so the refusal leaves a trace.
+		fmt.Fprintf(os.Stderr, "%s: %s: refused (%s); no notice to the sender\n", prog, p.h.ID, reason)
+		return nil
 	}
 	return notice.Send(d, p.h.ID+",1", &notice.Message{
 		From:    d.CommandAddress("owner"),

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mlm/lib/cli"
+	"mlm/lib/clock"
 	"mlm/lib/queue"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
@@ -39,7 +40,7 @@ func run(a *args, in io.Reader) error {
 	q := queue.New(a.Queue)
 	var notBefore time.Time
 	if a.Delay > 0 {
-		notBefore = time.Now().Add(a.Delay)
+		notBefore = clock.Now().Add(a.Delay)
 	}
 	r := stream.NewReader(in)
 	return r.Each(func(h *stream.Header) error {

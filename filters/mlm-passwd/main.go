@@ -44,8 +44,10 @@ func run(a *args, in io.Reader) error {
 	if err != nil && err != io.EOF {
 		return sysexit.Temp(err)
 	}
-	pw := strings.TrimRight(line, "\r\n")
-	if strings.TrimSpace(pw) == "" {
+	// mlm-auth trims what a poster gives, so the stored password is
+	// trimmed too.
+	pw := strings.TrimSpace(line)
+	if pw == "" {
 		return sysexit.Errorf(sysexit.DataErr, "no password on standard input")
 	}
 	h, err := password.Hash(pw)

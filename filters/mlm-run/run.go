@@ -43,13 +43,20 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		return err
 	}
 	for {
+		// A queue that cannot be processed does not stop the others;
+		// the run then ends with its error (75, as a rule).
+		var first error
 		for _, j := range jobs {
 			if err := process(ctx, j, a.Flush, a.Workers, stdout, stderr); err != nil {
-				return err
+				if a.Daemon {
+					fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+				} else if first == nil {
+					first = err
+				}
 			}
 		}
 		if !a.Daemon {
-			return nil
+			return first
 		}
 		select {
 		case <-ctx.Done():
@@ -88,7 +95,10 @@ func jobsFor(a *args) ([]job, error) {
 		if text == "" {
 			text = defaultStages[name]
 		}
-		if strings.TrimSpace(text) == "" {
+		if !hasStage(text) {
+			// No stages (or a file of comments): the queue only waits,
+			// but its dead claims and stale tmp/ files are still swept.
+			jobs = append(jobs, job{name: name, q: d.Queue(name)})
 			continue
 		}
 		stages, err := pipeline.Parse(text)
@@ -100,6 +110,17 @@ func jobsFor(a *args) ([]job, error) {
 	return jobs, nil
 }
 
+// hasStage reports whether a stage file names a stage: a line whose
+// first word is not a comment.
+func hasStage(text string) bool {
+	for _, line := range strings.Split(text, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
+			return true
+		}
+	}
+	return false
+}
+
 // process sweeps a queue, then claims and settles each ready record.
 func process(ctx context.Context, j job, flush bool, workers int, stdout, stderr io.Writer) error {
 	now := clock.Now()
@@ -108,6 +129,9 @@ func process(ctx context.Context, j job, flush bool, workers int, stdout, stderr
 	}
 	if _, _, err := j.q.Sweep(now); err != nil {
 		return fmt.Errorf("%s: %w", j.name, err)
+	}
+	if j.stages == nil {
+		return nil
 	}
 	ids, err := j.q.Ready(now, flush)
 	if err != nil {

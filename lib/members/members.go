@@ -194,7 +194,11 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 func Read(args []string, in io.Reader) ([]string, error) {
 	var addrs, bad []string
 	check := func(where, a string) {
-		if err := addr.CheckMailbox(a); err != nil {
+		err := addr.CheckMailbox(a)
+		if err == nil && strings.HasPrefix(a, "#") {
+			err = errors.New("would read as a comment")
+		}
+		if err != nil {
 			bad = append(bad, fmt.Sprintf("%s %q: %v", where, a, err))
 			return
 		}

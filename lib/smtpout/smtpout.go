@@ -76,10 +76,10 @@ func classify(cmd string, r Reply) error {
 
 // Options for a connection.
 type Options struct {
-	Helo     string        // our name in EHLO/LHLO
-	LMTP     bool          // speak LMTP (RFC 2033): LHLO, a reply per recipient after DATA
-	TLS      *tls.Config   // if set, STARTTLS is required before anything else
-	User     string        // if set, AUTH PLAIN with Password (only after TLS or on loopback)
+	Helo     string      // our name in EHLO/LHLO
+	LMTP     bool        // speak LMTP (RFC 2033): LHLO, a reply per recipient after DATA
+	TLS      *tls.Config // if set, STARTTLS is required before anything else
+	User     string      // if set, AUTH PLAIN with Password (only after TLS or on loopback)
 	Password string
 	Timeout  time.Duration // for each command and reply; RFC 5321 §4.5.3.2 suggests minutes
 }
