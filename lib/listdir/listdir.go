@@ -53,6 +53,12 @@ const (
 	Secret         = "secret"          // key for moderation cookies
 	ModExpire      = "modexpire"       // lifetime of a held post, seconds
 	Relay          = "relay"           // SMTP relays, host:port per line
+	MaxRcpt        = "maxrcpt"         // most recipients in one delivery record
+	RcptRate       = "rcptrate"        // recipients per second sent on
+	MsgRate        = "msgrate"         // delivery records per second sent on
+	Burst          = "burst"           // size of the rate buckets
+	DomainRate     = "domainrate"      // domain=N per line: recipients per second
+	ThrottleState  = "state/throttle"  // mlm-throttle's buckets
 	Stages         = "stages"          // directory: one pipeline per queue
 	QueueDir       = "queue"           // directory: the queues
 	StateDir       = "state"           // directory: counters programs keep
@@ -65,6 +71,7 @@ const (
 	Hold     = "hold"     // posts waiting for a moderator
 	Moderate = "moderate" // moderators' replies
 	Outgoing = "outgoing" // expanded records waiting for delivery
+	Retry    = "retry"    // deferred recipients waiting for another try
 	Requests = "requests" // mail to -request, -subscribe, -unsubscribe
 	Bounces  = "bounces"  // mail to -bounces
 	OwnerQ   = "owner"    // mail to -owner
@@ -73,7 +80,7 @@ const (
 // Queues lists every queue a list has, in the order mlm-run processes
 // them: moderators' replies first, so an approved post goes on in the
 // same run.
-var Queues = []string{Moderate, Incoming, Hold, Outgoing, Requests, Bounces, OwnerQ}
+var Queues = []string{Moderate, Incoming, Hold, Outgoing, Retry, Requests, Bounces, OwnerQ}
 
 // ErrNoList is returned, classified EX_NOUSER, for a directory that is not
 // a list directory.

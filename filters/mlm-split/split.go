@@ -1,0 +1,273 @@
+package main
+
+// How records are split.
+//
+// The message comes before the recipients (DESIGN.md §3 rule 5), so it is
+// held once, in a spool (memory, then an unlinked file), and copied into
+// every record written for it. Recipients are then read one at a time.
+//
+// In batch mode each domain has at most one pending batch. A batch is
+// written as soon as it holds N recipients. Pending recipients are capped
+// in total at 16 × N: past the cap, the fullest batch is written (of
+// equal ones, the one opened first), so memory holds at most 16 × N
+// recipients whatever the record's size. At the end of the record the
+// rest are written in the order their batches were opened.
+//
+// Output is a function of the input and N alone: no clock, no random
+// number, and no Go map iteration (the map is only looked up; order comes
+// from opening numbers and a heap). So a run again after a crash writes
+// the same records, batch k with the same recipients, which the delivery
+// journal relies on.
+
+import (
+	"cmp"
+	"container/heap"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+
+	"mlm/lib/addr"
+	"mlm/lib/listdir"
+	"mlm/lib/spool"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+const (
+	defaultMax = 100       // RFC 5321 §4.5.3.1.8: a server takes at least 100
+	highestMax = 1_000_000 // keeps 16 × N in range and memory sane
+	capFactor  = 16        // pending recipients, in batches of N
+)
+
+// run splits every record of in onto out.
+func run(a *args, in io.Reader, out io.Writer) error {
+	n, err := maxRcpt(a)
+	if err != nil {
+		return err
+	}
+	s := &splitter{max: n, verp: a.VERP, single: a.VERP || a.Personal,
+		msg: spool.New(spool.MemLimit), w: stream.NewWriter(out)}
+	defer s.msg.Close()
+	r := stream.NewReader(in)
+	if err := r.Each(func(h *stream.Header) error { return s.record(r, h) }); err != nil {
+		return err
+	}
+	return s.w.Flush()
+}
+
+// maxRcpt is N: the flag, else the list's setting, else 100.
+func maxRcpt(a *args) (int, error) {
+	if a.MaxRcpt != nil && (*a.MaxRcpt < 1 || *a.MaxRcpt > highestMax) {
+		return 0, sysexit.Errorf(sysexit.Usage, "--max-rcpt: %d is not from 1 to %d", *a.MaxRcpt, highestMax)
+	}
+	var d *listdir.Dir
+	if a.Dir != "" {
+		var err error
+		if d, err = listdir.Open(a.Dir); err != nil {
+			return 0, err
+		}
+	}
+	if a.MaxRcpt != nil {
+		return *a.MaxRcpt, nil
+	}
+	if d == nil {
+		return defaultMax, nil
+	}
+	n, err := d.Int(listdir.MaxRcpt, defaultMax)
+	if err != nil {
+		return 0, err
+	}
+	if n < 1 || n > highestMax {
+		return 0, sysexit.Temp(fmt.Errorf("%s: %d is not from 1 to %d", listdir.MaxRcpt, n, highestMax))
+	}
+	return int(n), nil
+}
+
+// splitter writes the records of one input record.
+type splitter struct {
+	max    int
+	single bool // one recipient a record
+	verp   bool // and a VERP sender
+	msg    *spool.Spool
+	w      *stream.Writer
+
+	in    *stream.Header // the record being split
+	n     int            // records written for it
+	out   stream.Header  // reused for each record written
+	rcpts []stream.Path  // reused for single-recipient records
+}
+
+// record splits the record r is at, whose header is h.
+func (s *splitter) record(r *stream.Reader, h *stream.Header) error {
+	if err := s.msg.Reset(); err != nil {
+		return err
+	}
+	if _, err := io.Copy(s.msg, r.Message()); err != nil {
+		return err
+	}
+	s.in, s.n = h, 0
+	b := newBatcher(s.max, capFactor*s.max, s.emit)
+	for {
+		p, err := r.Recipient()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if s.single {
+			err = s.emit(append(s.rcpts[:0], p))
+		} else {
+			err = b.add(p)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := b.finish(); err != nil {
+		return err
+	}
+	if s.n == 0 {
+		return s.write(h, nil) // no recipients: the record as it was
+	}
+	return nil
+}
+
+// emit writes the next record derived from s.in, to rcpts: id "ID,n",
+// the attributes but "parent" in order, then "parent=ID"; with --verp
+// the sender for its one recipient, or "verp=no".
+func (s *splitter) emit(rcpts []stream.Path) error {
+	s.n++
+	in, out := s.in, &s.out
+	out.ID = in.ID + "," + strconv.Itoa(s.n)
+	out.Sender = in.Sender
+	out.Attrs = out.Attrs[:0]
+	for _, a := range in.Attrs {
+		if a.Name != "parent" {
+			out.Attrs = append(out.Attrs, a)
+		}
+	}
+	out.Attrs = append(out.Attrs, stream.Attr{Name: "parent", Value: in.ID})
+	if s.verp {
+		if v, ok := verp(in.Sender.Mailbox, rcpts[0].Mailbox); ok {
+			out.Sender = stream.Path{Mailbox: v, Params: in.Sender.Params}
+		} else {
+			out.Attrs = append(out.Attrs, stream.Attr{Name: "verp", Value: "no"})
+		}
+	}
+	if err := stream.CheckID(out.ID); err != nil {
+		return sysexit.Perm(sysexit.DataErr, fmt.Errorf("record %s: cannot derive ids from it: %v", in.ID, err))
+	}
+	return s.write(out, rcpts)
+}
+
+// write writes one record: h, the held message, rcpts.
+func (s *splitter) write(h *stream.Header, rcpts []stream.Path) error {
+	if err := s.w.WriteHeader(h); err != nil {
+		return err
+	}
+	if _, err := io.Copy(s.w, s.msg.Reader()); err != nil {
+		return err
+	}
+	for _, p := range rcpts {
+		if err := s.w.Recipient(p); err != nil {
+			return err
+		}
+	}
+	return s.w.End()
+}
+
+// A batch is the pending recipients of one domain.
+type batch struct {
+	domain string
+	seq    int64 // opening number, from 1
+	rcpts  []stream.Path
+	i      int // index in the heap
+}
+
+// batcher groups a record's recipients by domain into batches of at most
+// max, holding at most cap recipients in all.
+type batcher struct {
+	max, cap int
+	pending  int
+	seq      int64
+	open     map[string]*batch // looked up, never ranged over
+	fill     byFill
+	emit     func([]stream.Path) error
+}
+
+func newBatcher(n, limit int, emit func([]stream.Path) error) *batcher {
+	return &batcher{max: n, cap: limit, open: map[string]*batch{}, emit: emit}
+}
+
+// add adds p to the batch of its domain, and writes that batch if it is
+// full, or the fullest one if too many recipients are pending.
+func (b *batcher) add(p stream.Path) error {
+	d := addr.Domain(p.Mailbox)
+	bt := b.open[d]
+	if bt == nil {
+		b.seq++
+		bt = &batch{domain: d, seq: b.seq}
+		b.open[d] = bt
+		heap.Push(&b.fill, bt)
+	}
+	bt.rcpts = append(bt.rcpts, p)
+	b.pending++
+	heap.Fix(&b.fill, bt.i)
+	if len(bt.rcpts) >= b.max {
+		return b.flush(bt)
+	}
+	if b.pending > b.cap {
+		return b.flush(b.fill[0])
+	}
+	return nil
+}
+
+// flush writes bt and forgets it.
+func (b *batcher) flush(bt *batch) error {
+	heap.Remove(&b.fill, bt.i)
+	delete(b.open, bt.domain)
+	b.pending -= len(bt.rcpts)
+	return b.emit(bt.rcpts)
+}
+
+// finish writes the pending batches in the order they were opened.
+func (b *batcher) finish() error {
+	rest := slices.Clone(b.fill)
+	slices.SortFunc(rest, func(x, y *batch) int { return cmp.Compare(x.seq, y.seq) })
+	for _, bt := range rest {
+		if err := b.flush(bt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// byFill is a heap of batches, the fullest first and, of equal ones, the
+// one opened first.
+type byFill []*batch
+
+func (h byFill) Len() int { return len(h) }
+func (h byFill) Less(i, j int) bool {
+	if len(h[i].rcpts) != len(h[j].rcpts) {
+		return len(h[i].rcpts) > len(h[j].rcpts)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h byFill) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].i, h[j].i = i, j
+}
+func (h *byFill) Push(x any) {
+	bt := x.(*batch)
+	bt.i = len(*h)
+	*h = append(*h, bt)
+}
+func (h *byFill) Pop() any {
+	old := *h
+	bt := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return bt
+}

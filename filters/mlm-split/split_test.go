@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"mlm/lib/addr"
+	"mlm/lib/stream"
+)
+
+func TestVERP(t *testing.T) {
+	l64 := strings.Repeat("l", 39) + "@" + strings.Repeat("d", 20) + ".x" // d+ 39 = 22: 64 octets
+	l65 := "l" + l64
+	tests := []struct {
+		sender, rcpt, want string
+	}{
+		{"dev-bounces@lists.example.org", "bob@example.net", "dev-bounces+bob=example.net@lists.example.org"},
+		{"dev-bounces@lists.example.org", "a.b+c=d@Ex-1.ORG", "dev-bounces+a.b+c=d=Ex-1.ORG@lists.example.org"},
+		{"d@h", l64, "d+" + strings.Replace(l64, "@", "=", 1) + "@h"},
+		{"d@h", l65, ""},
+		{"", "bob@example.net", ""},
+		{`"dev bounces"@h`, "bob@example.net", ""},
+		{"dev-bounces@h", `"bob smith"@example.net`, ""},
+		{"dev-bounces@h", "bob@[192.0.2.1]", ""},
+		{"dev-bounces@h", "bob@[IPv6:2001:db8::1]", ""},
+		{"dev-bounces@h", "ü@example.de", ""},
+		{"dev-bounces@h", "bob@bücher.de", ""},
+	}
+	for _, tc := range tests {
+		got, ok := verp(tc.sender, tc.rcpt)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("verp(%q, %q) = %q, %v; want %q", tc.sender, tc.rcpt, got, ok, tc.want)
+		}
+		if ok {
+			if at := strings.LastIndexByte(got, '@'); at > maxLocal || addr.CheckMailbox(got) != nil {
+				t.Errorf("verp(%q, %q) = %q: not a valid mailbox", tc.sender, tc.rcpt, got)
+			}
+		}
+	}
+}
+
+// lcg is a small deterministic generator, so the tests need no seed.
+type lcg uint64
+
+func (g *lcg) next(n int) int {
+	*g = *g*6364136223846793005 + 1442695040888963407
+	return int(uint64(*g>>33) % uint64(n))
+}
+
+// TestBatcherCap: whatever the mix of domains, no recipient is held past
+// the cap, every batch is one domain and at most N, and every recipient
+// goes out exactly once.
+func TestBatcherCap(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 7, 100} {
+		for _, domains := range []int{1, 5, 40, 1000} {
+			limit := capFactor * n
+			seen := map[string]int{}
+			total := 0
+			b := newBatcher(n, limit, func(rc []stream.Path) error {
+				if len(rc) == 0 || len(rc) > n {
+					t.Fatalf("n=%d: batch of %d", n, len(rc))
+				}
+				for _, p := range rc {
+					if addr.Domain(p.Mailbox) != addr.Domain(rc[0].Mailbox) {
+						t.Fatalf("n=%d: batch mixes domains: %v", n, rc)
+					}
+					seen[p.Mailbox]++
+				}
+				return nil
+			})
+			g := lcg(n*7919 + domains)
+			for i := 0; i < 20000; i++ {
+				// Skewed: a few big domains, many small ones.
+				d := g.next(domains)
+				if g.next(2) == 0 {
+					d = g.next(min(domains, 3))
+				}
+				p := stream.Path{Mailbox: fmt.Sprintf("u%d@d%d.example", i, d)}
+				if err := b.add(p); err != nil {
+					t.Fatal(err)
+				}
+				total++
+				if b.pending > limit {
+					t.Fatalf("n=%d domains=%d: %d recipients pending; cap %d", n, domains, b.pending, limit)
+				}
+				held := 0
+				for _, bt := range b.fill {
+					held += len(bt.rcpts)
+				}
+				if held != b.pending || len(b.fill) != len(b.open) {
+					t.Fatalf("pending count %d, held %d; %d batches in heap, %d in map", b.pending, held, len(b.fill), len(b.open))
+				}
+			}
+			if err := b.finish(); err != nil {
+				t.Fatal(err)
+			}
+			if len(seen) != total || b.pending != 0 || len(b.open) != 0 {
+				t.Fatalf("n=%d domains=%d: %d of %d recipients out, %d pending", n, domains, len(seen), total, b.pending)
+			}
+			for m, k := range seen {
+				if k != 1 {
+					t.Fatalf("%s went out %d times", m, k)
+				}
+			}
+		}
+	}
+}
+
+// TestBatcherOrder: over the cap, the fullest batch goes first and, of
+// equal ones, the one opened first; at the end, the order of opening.
+func TestBatcherOrder(t *testing.T) {
+	var got []string
+	b := newBatcher(3, 4, func(rc []stream.Path) error {
+		var s []string
+		for _, p := range rc {
+			s = append(s, p.Mailbox)
+		}
+		got = append(got, strings.Join(s, " "))
+		return nil
+	})
+	for _, m := range []string{
+		"a@x", "b@y", "c@z", "d@W", // 4 pending, one each
+		"e@v",        // 5 > 4: all have one; x was opened first
+		"f@w",        // w has 2 (W and w are one domain): 5 > 4, w goes
+		"g@x", "h@y", // x reopened after v; y has 2: 5 > 4, y goes
+		"i@x", "j@x", // x full at 3
+	} {
+		if err := b.add(stream.Path{Mailbox: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.finish()
+	want := []string{"a@x", "d@W f@w", "b@y h@y", "g@x i@x j@x", "c@z", "e@v"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("batches\n%q\nwant\n%q", got, want)
+	}
+}
+
+// writeBig writes a stream of one record with n recipients over the
+// given number of domains.
+func writeBig(w io.Writer, n, domains int) error {
+	sw := stream.NewWriter(w)
+	sw.WriteHeader(&stream.Header{ID: "big", Sender: stream.Path{Mailbox: "dev-bounces@example.org"}})
+	sw.Write([]byte("Subject: big\n\n" + strings.Repeat("body line\n", 50)))
+	for i := 0; i < n; i++ {
+		if err := sw.Recipient(stream.Path{Mailbox: fmt.Sprintf("member%07d@example%d.net", i, (i*7)%domains)}); err != nil {
+			return err
+		}
+	}
+	sw.End()
+	return sw.Flush()
+}
+
+// TestDeterministic: the same input gives the same bytes, eviction and all.
+func TestDeterministic(t *testing.T) {
+	var in bytes.Buffer
+	if err := writeBig(&in, 20000, 1500); err != nil {
+		t.Fatal(err)
+	}
+	n := 10
+	var out [2]bytes.Buffer
+	for i := range out {
+		if err := run(&args{MaxRcpt: &n}, bytes.NewReader(in.Bytes()), &out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(out[0].Bytes(), out[1].Bytes()) {
+		t.Fatal("two runs on one input differ")
+	}
+	rcpts, recs, err := check(&out[0], n)
+	if err != nil || rcpts != 20000 {
+		t.Fatalf("%d recipients in %d records, %v; want 20000", rcpts, recs, err)
+	}
+}
+
+// check reads a split stream and counts its recipients and records,
+// checking that no record has more than n recipients or mixes domains.
+func check(in io.Reader, n int) (rcpts, recs int, err error) {
+	r := stream.NewReader(in)
+	err = r.Each(func(h *stream.Header) error {
+		recs++
+		if p, _ := h.Get("parent"); p != "big" || !strings.HasPrefix(h.ID, "big,") {
+			return fmt.Errorf("record %s, parent %q", h.ID, p)
+		}
+		var dom string
+		k := 0
+		for {
+			p, err := r.Recipient()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if k++; k == 1 {
+				dom = addr.Domain(p.Mailbox)
+			} else if addr.Domain(p.Mailbox) != dom {
+				return fmt.Errorf("record %s mixes domains", h.ID)
+			}
+		}
+		if k > n {
+			return fmt.Errorf("record %s has %d recipients", h.ID, k)
+		}
+		rcpts += k
+		return nil
+	})
+	return rcpts, recs, err
+}
+
+// peakRSS runs mlm-split -n 100 on a record of n recipients and returns
+// its peak resident set in KiB, checking its output on the way. It runs
+// it through peakrss, a small process: Linux counts the peak of the
+// process that starts a program with vfork, as Go does, in the program's,
+// and this test process is big.
+func peakRSS(t *testing.T, n int) int64 {
+	t.Helper()
+	wrap, err := exec.LookPath("peakrss")
+	if err != nil {
+		t.Fatal(err)
+	}
+	split, err := exec.LookPath(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(wrap, split, "-n", "100")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	werr := make(chan error, 1)
+	go func() {
+		err := writeBig(in, n, 997)
+		in.Close()
+		werr <- err
+	}()
+	rcpts, recs, cerr := check(out, 100)
+	io.Copy(io.Discard, out)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%s: %v: %s", prog, err, stderr.String())
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	if cerr != nil || rcpts != n {
+		t.Fatalf("%d recipients in %d records, %v; want %d", rcpts, recs, cerr, n)
+	}
+	var kib int64
+	if _, err := fmt.Sscanf(stderr.String(), "peakrss: %d\n", &kib); err != nil {
+		t.Fatalf("peakrss said %q", stderr.String())
+	}
+	return kib
+}
+
+// TestMemoryBounded: a 1,000,000-recipient record is split in about the
+// memory a 100,000-recipient one takes.
+func TestMemoryBounded(t *testing.T) {
+	if testing.Short() || raceEnabled || runtime.GOOS != "linux" {
+		t.Skip("short, race or not Linux")
+	}
+	rs, rb := peakRSS(t, 100_000), peakRSS(t, 1_000_000)
+	t.Logf("peak RSS %d KiB at 100,000 recipients, %d KiB at 1,000,000", rs, rb)
+	if rb > rs+4096 || rb > 64*1024 {
+		t.Errorf("peak RSS grew from %d KiB to %d KiB with the recipients", rs, rb)
+	}
+}

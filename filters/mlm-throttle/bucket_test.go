@@ -1,0 +1,210 @@
+package main
+
+import (
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"mlm/lib/clock"
+)
+
+const sec = int64(time.Second)
+
+func TestNewBucket(t *testing.T) {
+	tests := []struct {
+		rate      float64
+		size      int64
+		tau, want int64
+	}{
+		{2, 0, sec / 2, 2},
+		{0.5, 0, 2 * sec, 1},
+		{2.5, 0, 4e8, 3},
+		{100, 7, 1e7, 7},
+		{3e9, 0, 1, 3e9},
+		{1e-12, 0, far, 1},
+	}
+	for _, tc := range tests {
+		b := newBucket("k", tc.rate, tc.size)
+		if b.tau != tc.tau || b.size != tc.want {
+			t.Errorf("newBucket(%v, %d) = tau %d, size %d; want %d, %d", tc.rate, tc.size, b.tau, b.size, tc.tau, tc.want)
+		}
+	}
+}
+
+func TestBucketWhenTake(t *testing.T) {
+	b := bucket{tau: sec, size: 3} // 1 a second, burst 3
+	tests := []struct {
+		name           string
+		tat, now, n    int64
+		pass, tatAfter int64
+	}{
+		{"full bucket", 0, 100 * sec, 1, 100 * sec, 101 * sec},
+		{"full bucket, all of it", 0, 100 * sec, 3, 100 * sec, 103 * sec},
+		{"two left", 101 * sec, 100 * sec, 2, 100 * sec, 103 * sec},
+		{"empty", 103 * sec, 100 * sec, 1, 101 * sec, 104 * sec},
+		{"in debt", 105 * sec, 100 * sec, 1, 103 * sec, 106 * sec},
+		{"larger than the bucket waits for it full", 101 * sec, 100 * sec, 5, 101 * sec, 106 * sec},
+		{"larger than a full bucket goes at once", 50 * sec, 100 * sec, 5, 100 * sec, 105 * sec},
+		{"half a token short", 103*sec + sec/2, 100 * sec, 1, 101*sec + sec/2, 104*sec + sec/2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := b.when(tc.tat, tc.now, tc.n)
+			if p != tc.pass {
+				t.Errorf("when(%d, %d, %d) = %d; want %d", tc.tat, tc.now, tc.n, p, tc.pass)
+			}
+			if got := b.take(tc.tat, p, tc.n); got != tc.tatAfter {
+				t.Errorf("take(%d, %d, %d) = %d; want %d", tc.tat, p, tc.n, got, tc.tatAfter)
+			}
+		})
+	}
+}
+
+func TestSaturate(t *testing.T) {
+	b := newBucket("k", 1e-9, 1)
+	if got := b.take(0, 0, 1e10); got != far {
+		t.Errorf("take of 1e10 tokens at 1e-9 a second = %d; want %d", got, int64(far))
+	}
+	if got := add(far-1, far); got != far {
+		t.Errorf("add = %d; want far", got)
+	}
+	if got := mul(3, far); got != far {
+		t.Errorf("mul = %d; want far", got)
+	}
+}
+
+// TestBucketRate: records of any size, one after the other, as fast as
+// the bucket lets them: over any stretch from one pass to a later one no
+// more than size + rate × stretch tokens pass, and the last passes
+// (tokens - size) / rate after the first (the bucket starts full) plus at
+// most one record's worth.
+func TestBucketRate(t *testing.T) {
+	for _, size := range []int64{1, 4, 10} {
+		b := newBucket("k", 4, size) // a token every 250 ms
+		var tat, now, total, biggest int64
+		type pass struct{ t, n int64 }
+		var passes []pass
+		g := uint64(size)
+		for i := 0; i < 400; i++ {
+			g = g*6364136223846793005 + 1442695040888963407
+			n := int64(g>>33%12) + 1
+			p := b.when(tat, now, n)
+			tat = b.take(tat, p, n)
+			now = p
+			passes = append(passes, pass{p, n})
+			total += n
+			biggest = max(biggest, n)
+		}
+		for i := range passes {
+			sum := int64(0)
+			for j := i; j < len(passes); j++ {
+				sum += passes[j].n
+				allowed := max(size, passes[j].n) + (passes[j].t-passes[i].t)/b.tau
+				if sum > allowed+1 {
+					t.Fatalf("size %d: %d tokens between %v and %v; at most %d", size, sum, time.Duration(passes[i].t), time.Duration(passes[j].t), allowed)
+				}
+			}
+		}
+		last := passes[len(passes)-1].t
+		least := (total - size - passes[len(passes)-1].n) * b.tau
+		if last < least || last > (total-size+biggest)*b.tau {
+			t.Errorf("size %d: %d tokens took %v; want from %v to %v", size, total, time.Duration(last), time.Duration(least), time.Duration((total-size+biggest)*b.tau))
+		}
+	}
+}
+
+// TestReserveShared: throttles on one state file and one fake clock, in
+// goroutines, together keep one rate: 2 × 300 records at 10 a second,
+// burst 5, pass in (600 - 5) / 10 seconds, and the k-th pass (of all) is
+// no earlier than (k - 5) / 10 seconds.
+func TestReserveShared(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Unix(1000, 0)
+	clk := &clock.Fake{File: filepath.Join(dir, "clock"), Start: start}
+	var mu sync.Mutex
+	var passes []int64
+	var wg sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		th := &throttle{store: &fileStore{path: filepath.Join(dir, "state"), name: "state"}, clk: &clock.Fake{File: clk.File, Start: start}}
+		b := newBucket(keyRcpt, 10, 5)
+		th.rcpt = &b
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				p, err := th.reserve("r", 1, "example.org")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				th.clk.SleepUntil(p)
+				mu.Lock()
+				passes = append(passes, p.Sub(start).Nanoseconds())
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	slices.Sort(passes)
+	for k, p := range passes {
+		if least := int64(k+1-5) * sec / 10; p < least {
+			t.Fatalf("pass %d at %v; not before %v", k+1, time.Duration(p), time.Duration(least))
+		}
+	}
+	if got, want := clk.Now().Sub(start), 59500*time.Millisecond; got != want {
+		t.Errorf("600 records took %v; want %v", got, want)
+	}
+}
+
+func TestCharges(t *testing.T) {
+	r, m := newBucket(keyRcpt, 10, 0), newBucket(keyMsg, 1, 0)
+	th := &throttle{rcpt: &r, msg: &m, domains: map[string]bucket{
+		"a.example": newBucket("", 1, 0),
+		anyDomain:   newBucket("", 2, 0),
+	}}
+	keys := func(cs []charge) []string {
+		var s []string
+		for _, c := range cs {
+			s = append(s, c.b.key+":"+time.Duration(c.n).String())
+		}
+		return s
+	}
+	tests := []struct {
+		n      int64
+		domain string
+		want   []string
+	}{
+		{3, "a.example", []string{"msg:1ns", "rcpt:3ns", "domain a.example:3ns"}},
+		{2, "b.example", []string{"msg:1ns", "rcpt:2ns", "domain b.example:2ns"}},
+		{0, "", []string{"msg:1ns"}},
+	}
+	for _, tc := range tests {
+		if got := keys(th.charges(tc.n, tc.domain)); !slices.Equal(got, tc.want) {
+			t.Errorf("charges(%d, %q) = %v; want %v", tc.n, tc.domain, got, tc.want)
+		}
+	}
+	delete(th.domains, anyDomain)
+	if got := keys(th.charges(1, "b.example")); len(got) != 2 {
+		t.Errorf("charges without *: %v", got)
+	}
+}
+
+func TestState(t *testing.T) {
+	in := "# a comment\nrcpt 1005\nmsg 1001.5\ndomain Example.ORG 1003.25\njunk\nrcpt\ndomain x soon\n\n"
+	st := parseState([]byte(in))
+	want := state{keyRcpt: 1005 * sec, keyMsg: 1001*sec + sec/2, "domain example.org": 1003*sec + sec/4}
+	if len(st) != len(want) {
+		t.Fatalf("parseState = %v; want %v", st, want)
+	}
+	for k, v := range want {
+		if st[k] != v {
+			t.Errorf("parseState: %s = %d; want %d", k, st[k], v)
+		}
+	}
+	st.prune(1003*sec + sec/4)
+	if got, want := string(st.encode()), "rcpt 1005\n"; got != want {
+		t.Errorf("after prune, encode = %q; want %q", got, want)
+	}
+}

@@ -1,0 +1,177 @@
+package main
+
+// The state file.
+//
+// The buckets' TATs live in a small text file so that every throttle of
+// a list, running at once or one after the other, keeps one rate. Each
+// update is one critical section under flock(2) on the file: read it,
+// take the tokens, write it back in place, unlock; the sleep that
+// follows is outside the lock. Only buckets that are not full are
+// written, so the file holds no more than the buckets in use.
+//
+// Format, one bucket a line, in sorted order; the time is decimal unix
+// seconds, as lib/clock writes it:
+//
+//	domain example.org 1795867203.5
+//	msg 1795867200.25
+//	rcpt 1795867201
+//
+// A line that is not of this form is ignored: its bucket counts as full.
+// The state is soft: losing it allows one more burst, no more.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"mlm/lib/clock"
+	"mlm/lib/sysexit"
+)
+
+// lockTimeout bounds the wait for another throttle's critical section,
+// which takes microseconds unless that throttle is stuck.
+const lockTimeout = 30 * time.Second
+
+// state maps bucket keys to TATs, unix nanoseconds.
+type state map[string]int64
+
+// A store keeps the state between records.
+type store interface {
+	// update calls fn with the state; if fn returns true, the state is
+	// kept, less the buckets full at now.
+	update(fn func(st state) (now int64, keep bool, err error)) error
+}
+
+// memStore is the state of this process alone.
+type memStore struct{ st state }
+
+func (m *memStore) update(fn func(state) (int64, bool, error)) error {
+	if m.st == nil {
+		m.st = state{}
+	}
+	now, keep, err := fn(m.st)
+	if err == nil && keep {
+		m.st.prune(now)
+	}
+	return err
+}
+
+// fileStore is the state in a file under flock.
+type fileStore struct {
+	path string // for opening
+	name string // for messages
+}
+
+func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
+	fd, err := os.OpenFile(f.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, os.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(f.path), 0o700); err == nil {
+			fd, err = os.OpenFile(f.path, os.O_RDWR|os.O_CREATE, 0o600)
+		}
+	}
+	if err != nil {
+		return f.fail(err)
+	}
+	defer fd.Close()
+	if err := lock(fd); err != nil {
+		return f.fail(err)
+	}
+	b, err := io.ReadAll(fd)
+	if err != nil {
+		return f.fail(err)
+	}
+	st := parseState(b)
+	now, keep, err := fn(st)
+	if err != nil || !keep {
+		return err
+	}
+	st.prune(now)
+	b = st.encode()
+	if _, err := fd.WriteAt(b, 0); err != nil {
+		return f.fail(err)
+	}
+	return f.fail(fd.Truncate(int64(len(b))))
+}
+
+// fail classifies an error of the state file as temporary.
+func (f *fileStore) fail(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return sysexit.Temp(fmt.Errorf("%s: %v", f.name, err))
+}
+
+// lock takes an exclusive flock on fd, waiting up to lockTimeout of real
+// time, whatever the clock.
+func lock(fd *os.File) error {
+	deadline := time.Now().Add(lockTimeout)
+	for {
+		err := syscall.Flock(int(fd.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		switch {
+		case err == nil:
+			return nil
+		case err == syscall.EINTR:
+			continue
+		case err != syscall.EWOULDBLOCK:
+			return fmt.Errorf("lock: %v", err)
+		case time.Now().After(deadline):
+			return fmt.Errorf("lock: timed out after %v", lockTimeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// parseState reads a state file, skipping lines it does not understand.
+func parseState(b []byte) state {
+	st := state{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		var key string
+		switch {
+		case len(f) == 2 && (f[0] == keyRcpt || f[0] == keyMsg):
+			key = f[0]
+		case len(f) == 3 && f[0] == "domain":
+			key = domainKey(strings.ToLower(f[1]))
+		default:
+			continue
+		}
+		if t, err := clock.Parse(f[len(f)-1]); err == nil {
+			st[key] = t.UnixNano()
+		}
+	}
+	return st
+}
+
+// prune forgets the buckets that are full at now.
+func (st state) prune(now int64) {
+	for k, tat := range st {
+		if tat <= now {
+			delete(st, k)
+		}
+	}
+}
+
+// encode writes the state in the file's format, sorted by key.
+func (st state) encode() []byte {
+	keys := make([]string, 0, len(st))
+	for k := range st {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b bytes.Buffer
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s %s\n", k, clock.Format(time.Unix(0, st[k])))
+	}
+	return b.Bytes()
+}

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"mlm/lib/addr"
+	"mlm/lib/clock"
+	"mlm/lib/listdir"
+	"mlm/lib/spool"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+// Bucket keys in the state.
+const (
+	keyRcpt = "rcpt"
+	keyMsg  = "msg"
+)
+
+func domainKey(d string) string { return "domain " + d }
+
+// anyDomain names the rate of each domain not named.
+const anyDomain = "*"
+
+// throttle holds the buckets and where their state is kept.
+type throttle struct {
+	rcpt, msg *bucket           // nil: no limit
+	domains   map[string]bucket // by domain or anyDomain; looked up only
+	store     store
+	clk       clock.Clock
+	deadline  int64 // unix ns; 0: none
+}
+
+// run passes every record of in to out, each as soon as the buckets allow.
+func run(a *args, in io.Reader, out io.Writer) error {
+	t, err := configure(a)
+	if err != nil {
+		return err
+	}
+	if t.clk, err = clock.Get(); err != nil {
+		return err
+	}
+	if a.Deadline > 0 {
+		t.deadline = t.clk.Now().Add(a.Deadline).UnixNano()
+	}
+	held := spool.New(spool.MemLimit)
+	defer held.Close()
+	enc := stream.NewWriter(held)
+	r := stream.NewReader(in)
+	return r.Each(func(h *stream.Header) error {
+		if err := held.Reset(); err != nil {
+			return err
+		}
+		n, domain, err := hold(r, h, enc)
+		if err != nil {
+			return err
+		}
+		pass, err := t.reserve(h.ID, n, domain)
+		if err != nil {
+			return err
+		}
+		if !pass.IsZero() {
+			t.clk.SleepUntil(pass)
+		}
+		_, err = io.Copy(out, held.Reader())
+		return sysexit.Temp(err)
+	})
+}
+
+// hold writes the record r is at, whose header is h, to w whole, and
+// returns the number of its recipients and the domain of the first.
+// What w writes is what was read, byte for byte: the stream is canonical.
+func hold(r *stream.Reader, h *stream.Header, w *stream.Writer) (n int64, domain string, err error) {
+	if err := w.WriteHeader(h); err != nil {
+		return 0, "", err
+	}
+	if _, err := io.Copy(w, r.Message()); err != nil {
+		return 0, "", err
+	}
+	for {
+		p, err := r.Recipient()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, "", err
+		}
+		if n == 0 {
+			domain = addr.Domain(p.Mailbox)
+		}
+		n++
+		if err := w.Recipient(p); err != nil {
+			return 0, "", err
+		}
+	}
+	if err := w.End(); err != nil {
+		return 0, "", err
+	}
+	return n, domain, w.Flush()
+}
+
+// A charge is n tokens from one bucket.
+type charge struct {
+	b bucket
+	n int64
+}
+
+// charges lists what a record of n recipients to domain takes.
+func (t *throttle) charges(n int64, domain string) []charge {
+	var cs []charge
+	if t.msg != nil {
+		cs = append(cs, charge{*t.msg, 1})
+	}
+	if n == 0 {
+		return cs
+	}
+	if t.rcpt != nil {
+		cs = append(cs, charge{*t.rcpt, n})
+	}
+	b, ok := t.domains[domain]
+	if !ok {
+		b, ok = t.domains[anyDomain]
+	}
+	if ok {
+		b.key = domainKey(domain)
+		cs = append(cs, charge{b, n})
+	}
+	return cs
+}
+
+// reserve takes the tokens of record id, of n recipients to domain, and
+// returns when it may pass. If that is past the deadline it takes nothing
+// and fails, temporarily.
+func (t *throttle) reserve(id string, n int64, domain string) (time.Time, error) {
+	cs := t.charges(n, domain)
+	if len(cs) == 0 {
+		return time.Time{}, nil
+	}
+	var pass int64
+	err := t.store.update(func(st state) (int64, bool, error) {
+		now := t.clk.Now().UnixNano()
+		pass = now
+		for _, c := range cs {
+			pass = max(pass, c.b.when(st[c.b.key], now, c.n))
+		}
+		if t.deadline != 0 && pass > t.deadline {
+			return now, false, sysexit.Temp(fmt.Errorf("%s: would wait %v, past the deadline; try later",
+				id, time.Duration(pass-now).Round(time.Millisecond)))
+		}
+		for _, c := range cs {
+			st[c.b.key] = c.b.take(st[c.b.key], pass, c.n)
+		}
+		return now, true, nil
+	})
+	return time.Unix(0, pass), err
+}
+
+// configure builds the throttle from the flags and, for what they do not
+// say, the list's settings.
+func configure(a *args) (*throttle, error) {
+	set := settings{}
+	t := &throttle{domains: map[string]bucket{}, store: &memStore{}}
+	if a.Dir != "" {
+		d, err := listdir.Open(a.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if set, err = readSettings(d); err != nil {
+			return nil, err
+		}
+		t.store = &fileStore{path: d.File(listdir.ThrottleState), name: listdir.ThrottleState}
+	}
+	if a.State != "" {
+		t.store = &fileStore{path: a.State, name: a.State}
+	}
+	if a.Deadline < 0 {
+		return nil, usage("--deadline: %v is negative", a.Deadline)
+	}
+	for _, f := range []struct {
+		name string
+		flag *float64
+		to   **float64
+	}{{"--rcpt-rate", a.RcptRate, &set.rcpt}, {"--msg-rate", a.MsgRate, &set.msg}} {
+		if f.flag == nil {
+			continue
+		}
+		if !rateOK(*f.flag) {
+			return nil, usage("%s: %v is not a rate", f.name, *f.flag)
+		}
+		*f.to = f.flag
+	}
+	if a.Burst != nil {
+		if *a.Burst < 1 {
+			return nil, usage("--burst: %d is not at least 1", *a.Burst)
+		}
+		set.burst = *a.Burst
+	}
+	for _, s := range a.DomainRate {
+		d, rate, err := parseDomainRate(s)
+		if err != nil {
+			return nil, usage("--domain-rate: %v", err)
+		}
+		set.domains = setDomain(set.domains, d, rate)
+	}
+	if set.rcpt != nil && *set.rcpt > 0 {
+		b := newBucket(keyRcpt, *set.rcpt, set.burst)
+		t.rcpt = &b
+	}
+	if set.msg != nil && *set.msg > 0 {
+		b := newBucket(keyMsg, *set.msg, set.burst)
+		t.msg = &b
+	}
+	for _, dr := range set.domains {
+		if dr.rate > 0 {
+			t.domains[dr.domain] = newBucket("", dr.rate, set.burst)
+		}
+	}
+	return t, nil
+}
+
+// settings are the rates before they become buckets.
+type settings struct {
+	rcpt, msg *float64 // nil: not set
+	burst     int64    // 0: one second's worth
+	domains   []domainRate
+}
+
+type domainRate struct {
+	domain string
+	rate   float64
+}
+
+// setDomain sets the rate of d, replacing an earlier one.
+func setDomain(ds []domainRate, d string, rate float64) []domainRate {
+	if i := slices.IndexFunc(ds, func(x domainRate) bool { return x.domain == d }); i >= 0 {
+		ds[i].rate = rate
+		return ds
+	}
+	return append(ds, domainRate{d, rate})
+}
+
+// readSettings reads rcptrate, msgrate, burst and domainrate. A bad value
+// is temporary: mail waits until the list is mended.
+func readSettings(d *listdir.Dir) (settings, error) {
+	var set settings
+	for _, f := range []struct {
+		name string
+		to   **float64
+	}{{listdir.RcptRate, &set.rcpt}, {listdir.MsgRate, &set.msg}} {
+		s, ok, err := d.String(f.name)
+		if err != nil {
+			return set, err
+		}
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || !rateOK(v) {
+			return set, sysexit.Temp(fmt.Errorf("%s: %q is not a rate", f.name, s))
+		}
+		*f.to = &v
+	}
+	burst, err := d.Int(listdir.Burst, 0)
+	if err != nil {
+		return set, err
+	}
+	if burst < 0 || (burst == 0 && d.Has(listdir.Burst)) {
+		return set, sysexit.Temp(fmt.Errorf("%s: %d is not at least 1", listdir.Burst, burst))
+	}
+	set.burst = burst
+	lines, err := d.Lines(listdir.DomainRate)
+	if err != nil {
+		return set, err
+	}
+	for i, s := range lines {
+		dom, rate, err := parseDomainRate(s)
+		if err != nil {
+			return set, sysexit.Temp(fmt.Errorf("%s: item %d: %v", listdir.DomainRate, i+1, err))
+		}
+		set.domains = setDomain(set.domains, dom, rate)
+	}
+	return set, nil
+}
+
+// parseDomainRate parses DOMAIN=N; the domain is kept in lower case.
+func parseDomainRate(s string) (string, float64, error) {
+	d, n, ok := strings.Cut(s, "=")
+	if !ok {
+		return "", 0, fmt.Errorf("%q: want DOMAIN=N", s)
+	}
+	d = strings.ToLower(strings.TrimSpace(d))
+	if d != anyDomain && addr.CheckDomain(d) != nil {
+		return "", 0, fmt.Errorf("%q: bad domain", d)
+	}
+	rate, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
+	if err != nil || !rateOK(rate) {
+		return "", 0, fmt.Errorf("%q: %q is not a rate", d, n)
+	}
+	return d, rate, nil
+}
+
+// rateOK reports whether v is a rate: finite and not negative (0 is no
+// limit).
+func rateOK(v float64) bool { return v >= 0 && !math.IsInf(v, 0) && !math.IsNaN(v) }
+
+func usage(format string, a ...any) error { return sysexit.Errorf(sysexit.Usage, format, a...) }
