@@ -21,6 +21,8 @@ import (
 var stageFiles = map[string]string{
 	listdir.Incoming: "# mlm-run feeds each post to these stages, one per line, in the list directory.\nmlm-auth .\nmlm-hdr .\nmlm-members .\nmlm-enqueue queue/outgoing\n",
 	listdir.Moderate: "# Moderators' replies to held-post notices.\nmlm-moderate . mail\n",
+	listdir.Outgoing: "# Delivery: batches, rate, SMTP to the relays in ./relay; deferred\n# recipients go to the retry queue.\nmlm-split .\nmlm-throttle .\nmlm-sendmail .\nmlm-enqueue queue/retry\n",
+	listdir.Retry:    "# Deferred recipients, tried again with growing waits until their\n# lifetime ends.\nmlm-sendmail -R .\n",
 }
 
 // run creates the list directory. It refuses a directory that exists, so
@@ -103,6 +105,8 @@ func printSetup(out io.Writer, dir, list string) error {
 	fmt.Fprintf(&b, "# crontab of the user the aliases run as:\n")
 	fmt.Fprintf(&b, "* * * * * mlm-run %s\n", dir)
 	fmt.Fprintf(&b, "17 3 * * * mlm-moderate %s expire\n", dir)
+	fmt.Fprintf(&b, "# the SMTP relay(s) for delivery, host:port per line:\n")
+	fmt.Fprintf(&b, "#   echo 127.0.0.1:25 > %s/relay\n", dir)
 	fmt.Fprintf(&b, "# members, moderators and the list password:\n")
 	fmt.Fprintf(&b, "#   mlm-sub %s < members.txt\n", dir)
 	fmt.Fprintf(&b, "#   mlm-sub -l moderators %s moderator@example.org\n", dir)

@@ -31,6 +31,8 @@ type job struct {
 var defaultStages = map[string]string{
 	listdir.Incoming: "mlm-auth .\nmlm-hdr .\nmlm-members .\nmlm-enqueue queue/outgoing\n",
 	listdir.Moderate: "mlm-moderate . mail\n",
+	listdir.Outgoing: "mlm-split .\nmlm-throttle .\nmlm-sendmail .\nmlm-enqueue queue/retry\n",
+	listdir.Retry:    "mlm-sendmail -R .\n",
 }
 
 // run processes the queues once, or with -D until ctx ends.
