@@ -14,6 +14,11 @@ all:
 
 check: lint test
 
+# demo runs the main job end to end: a list of 1,000, three posts, the
+# queues run, delivery to mlm-sink on 127.0.0.1 (examples/demo.sh).
+demo: all
+	sh examples/demo.sh
+
 test:
 	$(GO) test -race ./...
 
@@ -58,4 +63,4 @@ uninstall:
 clean:
 	rm -rf bin
 
-.PHONY: all check test lint lint-go lint-man lint-sh fuzz install uninstall clean
+.PHONY: all check demo test lint lint-go lint-man lint-sh fuzz install uninstall clean
