@@ -8,7 +8,7 @@
 # mlm-accept as an MTA hands them over, one from a non-member (held for
 # the moderator); one mlm-run; then what happened.
 set -eu
-bin=$(cd "$(dirname "$0")/../bin" && pwd)
+bin=${MLMBIN:-$(cd "$(dirname "$0")/../bin" && pwd)}
 PATH=$bin:$PATH
 export PATH
 tmp=$(mktemp -d)
