@@ -208,9 +208,11 @@ func (s *sender) deliver(n int, c *smtpout.Client, j *job) (*smtpout.Client, err
 		return c, s.settle(j, post, s.viaSendmail(j, todo))
 	}
 	// Try the relays in turn, starting with this worker's, until one has
-	// given a result for every recipient.
+	// given a result for every recipient; each relay twice, since a
+	// connection that breaks (or was closed while idle) is worth one
+	// more.
 	var results []smtpout.Result
-	for try := 0; try < len(s.relays) && len(todo) > 0; try++ {
+	for try := 0; try < 2*len(s.relays) && len(todo) > 0; try++ {
 		if c == nil {
 			var err error
 			if c, err = s.dial(n + try); err != nil {
@@ -276,13 +278,17 @@ func (s *sender) settle(j *job, post string, results []smtpout.Result) error {
 	var deferred []stream.Path
 	var reasons []string
 	expired := s.a.Retry && s.expired(j.h)
-	for i, r := range results {
+	pos := map[string]int{} // a recipient's place in the record names its bounce
+	for i, r := range j.rcpts {
+		pos[r.Mailbox] = i
+	}
+	for _, r := range results {
 		switch {
 		case r.Reply.Code >= 200 && r.Reply.Code < 300:
 			lines = append(lines, "D "+r.Rcpt.Mailbox)
 			s.stats.delivered.Add(1)
 		case r.Reply.Permanent() || expired:
-			if err := s.bounce(j, i, r); err != nil {
+			if err := s.bounce(j, pos[r.Rcpt.Mailbox], r); err != nil {
 				return err
 			}
 			lines = append(lines, "F "+r.Rcpt.Mailbox)
