@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"mlm/lib/smtpsink"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+// list makes a list directory with the queues mlm-sendmail writes to.
+func list(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "address"), []byte("dev@lists.example.org\n"), 0o644)
+	for _, d := range []string{"tmp", "new", "cur", "bad"} {
+		os.MkdirAll(filepath.Join(dir, "queue", "bounces", d), 0o700)
+	}
+	return dir
+}
+
+func sink(t *testing.T, o smtpsink.Options) *smtpsink.Server {
+	t.Helper()
+	o.Keep = true
+	s, err := smtpsink.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func rule(t *testing.T, s string) smtpsink.Rule {
+	r, err := smtpsink.ParseRule(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// record is one record of the given recipients.
+func record(id string, rcpts ...string) string {
+	var b bytes.Buffer
+	var ps []stream.Path
+	for _, r := range rcpts {
+		ps = append(ps, stream.Path{Mailbox: r})
+	}
+	h := &stream.Header{ID: id, Attrs: []stream.Attr{{Name: "received", Value: "1795867200"}}, Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org"}}
+	stream.WriteRecord(&b, h, strings.NewReader("Subject: x\n\n.line\nbody\n"), ps)
+	return b.String()
+}
+
+// send runs mlm-sendmail on in and returns its stdout.
+func send(t *testing.T, a *args, in string) (string, error) {
+	t.Helper()
+	if a.Timeout == 0 {
+		a.Timeout = 2 * time.Second
+	}
+	if a.Conns == 0 {
+		a.Conns = 2
+	}
+	if a.Lifetime == 0 {
+		a.Lifetime = 120 * time.Hour
+	}
+	var out, errb bytes.Buffer
+	err := run(a, strings.NewReader(in), &out, &errb)
+	return out.String(), err
+}
+
+// delivered lists the recipients the sink accepted, with repeats.
+func delivered(s *smtpsink.Server) []string {
+	var got []string
+	for _, m := range s.Messages() {
+		for _, r := range m.Rcpts {
+			got = append(got, r.Mailbox)
+		}
+	}
+	sort.Strings(got)
+	return got
+}
+
+func TestMixedReplies(t *testing.T) {
+	dir := list(t)
+	srv := sink(t, smtpsink.Options{Replies: []smtpsink.Rule{
+		rule(t, "t450*=450 4.2.0 mailbox busy"),
+		rule(t, "t451*=451 4.3.0 try later"),
+		rule(t, "f550*=550 5.1.1 no such user"),
+		rule(t, "f553*=553 5.1.3 bad address"),
+	}})
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}}
+	in := record("p1,1", "ok1@example.org", "t450@example.org", "ok2@example.org", "t451@example.org", "f550@example.org", "f553@example.org", "ok3@example.org")
+	out, err := send(t, a, in)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got := strings.Join(delivered(srv), " "); got != "ok1@example.org ok2@example.org ok3@example.org" {
+		t.Errorf("delivered %s", got)
+	}
+	// 4xx: one record on stdout with the deferred recipients.
+	if !strings.Contains(out, "MLM1 p1,1,r\n") || !strings.Contains(out, "R <t450@example.org>\nR <t451@example.org>\nE 2\n") {
+		t.Errorf("deferred record:\n%s", out)
+	}
+	// 5xx: a bounce record each, with the reply and enhanced code.
+	bounces, _ := filepath.Glob(filepath.Join(dir, "queue", "bounces", "new", "*"))
+	if len(bounces) != 2 {
+		t.Fatalf("bounce records %v", bounces)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "queue", "bounces", "new", "p1,1,b5"))
+	if !bytes.Contains(b, []byte("A rcpt=f550@example.org\nA status=5.1.1\nA reply=550%205.1.1%20no%20such%20user\n")) {
+		t.Errorf("bounce record:\n%s", b)
+	}
+	// The same batch again (a crash before its queue file was removed):
+	// nothing is sent twice, 5xx are not retried.
+	if _, err := send(t, a, in); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(delivered(srv)); n != 3 {
+		t.Errorf("after a re-run %d deliveries; want 3", n)
+	}
+	// The retry record, now accepted: delivered once, and 250s untouched.
+	srv2 := sink(t, smtpsink.Options{})
+	a2 := &args{Dir: dir, Relay: []string{srv2.Addr()}, Retry: true}
+	if _, err := send(t, a2, out); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(delivered(srv2), " "); got != "t450@example.org t451@example.org" {
+		t.Errorf("retry delivered %s", got)
+	}
+	if _, err := send(t, a2, out); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(delivered(srv2)); n != 2 {
+		t.Errorf("a second retry sent again: %d", n)
+	}
+}
+
+func TestRetryStillDeferred(t *testing.T) {
+	dir := list(t)
+	srv := sink(t, smtpsink.Options{Replies: []smtpsink.Rule{rule(t, "*=451 4.3.0 later")}})
+	_, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true}, record("p2,1,r", "a@example.org"))
+	if sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("retry still deferred: %v; want 75", err)
+	}
+	// Past the lifetime it fails for good, with a bounce record.
+	os.Setenv("MLM_NOW", fmt.Sprint(1795867200+6*24*3600))
+	defer os.Unsetenv("MLM_NOW")
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true}, record("p2,1,r", "a@example.org")); err != nil {
+		t.Errorf("expired: %v; want 0", err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "queue", "bounces", "new", "p2,1,r,b1"))
+	if !bytes.Contains(b, []byte("A status=5.4.7\n")) {
+		t.Errorf("expiry bounce:\n%s", b)
+	}
+}
+
+func TestTooManyRecipients(t *testing.T) {
+	dir := list(t)
+	srv := sink(t, smtpsink.Options{MaxRcpt: 2})
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, record("p3,1", "a@x.org", "b@x.org", "c@x.org", "d@x.org", "e@x.org")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(delivered(srv)); n != 5 {
+		t.Errorf("%d delivered; want 5", n)
+	}
+	if c := srv.Counts(); c.Transactions != 3 {
+		t.Errorf("%d transactions; want 3 (452 continues in a new one)", c.Transactions)
+	}
+}
+
+func TestLostReply(t *testing.T) {
+	dir := list(t)
+	srv := sink(t, smtpsink.Options{DropAfterDot: 2})
+	var in string
+	for i := 0; i < 6; i++ {
+		in += record(fmt.Sprintf("p4,%d", i+1), fmt.Sprintf("m%d@x.org", i))
+	}
+	var errb bytes.Buffer
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 2 * time.Second, Lifetime: time.Hour, Verbose: true}
+	if err := run(a, strings.NewReader(in), &bytes.Buffer{}, &errb); err != nil {
+		t.Fatal(err)
+	}
+	got := delivered(srv)
+	seen := map[string]int{}
+	for _, r := range got {
+		seen[r]++
+	}
+	if len(seen) != 6 {
+		t.Errorf("recipients delivered: %v; want all six", seen)
+	}
+	var lost int
+	fmt.Sscanf(errb.String()[strings.Index(errb.String(), "lost-replies="):], "lost-replies=%d", &lost)
+	if dups := len(got) - len(seen); dups > lost || lost == 0 {
+		t.Errorf("%d duplicates, %d lost replies counted: %s", dups, lost, errb.String())
+	}
+}
+
+func TestRelayPool(t *testing.T) {
+	dir := list(t)
+	refusing := func() string { // a port nobody listens on
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer l.Close()
+		return l.Addr().String()
+	}()
+	stalling := sink(t, smtpsink.Options{Stall: true})
+	healthy := sink(t, smtpsink.Options{})
+	a := &args{Dir: dir, Relay: []string{refusing, stalling.Addr(), healthy.Addr()}, Conns: 3, Timeout: 300 * time.Millisecond}
+	var in string
+	for i := 0; i < 9; i++ {
+		in += record(fmt.Sprintf("p5,%d", i+1), fmt.Sprintf("m%d@x.org", i))
+	}
+	if _, err := send(t, a, in); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if n := len(delivered(healthy)); n != 9 {
+		t.Errorf("healthy relay got %d; want 9", n)
+	}
+	// All down: 75, nothing journaled, nothing lost.
+	b := &args{Dir: dir, Relay: []string{refusing}, Timeout: 300 * time.Millisecond}
+	if _, err := send(t, b, record("p6,1", "z@x.org")); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("all relays down: %v; want 75", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state", "journal", "p6")); err == nil {
+		t.Errorf("journal written with no delivery")
+	}
+}

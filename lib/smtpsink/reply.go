@@ -1,0 +1,161 @@
+package smtpsink
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Reply is an SMTP reply: a code from 200 to 599, an optional RFC 3463
+// enhanced status code ("5.1.1") and a text.
+type Reply struct {
+	Code     int
+	Enhanced string
+	Text     string
+}
+
+// ParseReply parses "CODE [ENHANCED] [TEXT]", as in "550 5.1.1 no such
+// user" or "421 closing".
+func ParseReply(s string) (Reply, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return Reply{}, fmt.Errorf("reply %q: CR or LF in reply", s)
+	}
+	code, rest, _ := strings.Cut(s, " ")
+	if len(code) != 3 || code[0] < '2' || code[0] > '5' || !isDigits(code) {
+		return Reply{}, fmt.Errorf("reply %q: code must be three digits from 200 to 599", s)
+	}
+	r := Reply{Text: rest}
+	r.Code, _ = strconv.Atoi(code)
+	if e, text, _ := strings.Cut(rest, " "); isEnhanced(e) {
+		r.Enhanced, r.Text = e, text
+	}
+	return r, nil
+}
+
+// UnmarshalText lets a Reply be a command-line flag.
+func (r *Reply) UnmarshalText(b []byte) error {
+	v, err := ParseReply(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
+// String returns the reply as it is written: "550 5.1.1 no such user".
+func (r Reply) String() string {
+	s := strconv.Itoa(r.Code)
+	if r.Enhanced != "" {
+		s += " " + r.Enhanced
+	}
+	if r.Text != "" {
+		s += " " + r.Text
+	}
+	return s
+}
+
+// OK reports whether the reply is positive (2xx).
+func (r Reply) OK() bool { return r.Code/100 == 2 }
+
+// smtpError is the reply as go-smtp writes it. Without an enhanced code
+// go-smtp supplies X.0.0, as RFC 2034 requires once ENHANCEDSTATUSCODES
+// is advertised.
+func (r Reply) smtpError() *smtp.SMTPError {
+	e := &smtp.SMTPError{Code: r.Code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: r.Text}
+	if r.Enhanced != "" {
+		p := strings.Split(r.Enhanced, ".")
+		for i := range e.EnhancedCode {
+			e.EnhancedCode[i], _ = strconv.Atoi(p[i])
+		}
+	}
+	return e
+}
+
+// isEnhanced reports whether s is an enhanced status code, class.subject.detail.
+func isEnhanced(s string) bool {
+	p := strings.Split(s, ".")
+	if len(p) != 3 || len(p[0]) != 1 || p[0] < "2" || p[0] > "5" {
+		return false
+	}
+	for _, x := range p[1:] {
+		if len(x) < 1 || len(x) > 3 || !isDigits(x) {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// Rule gives the reply for the addresses that match a shell pattern
+// (path.Match); matching ignores case.
+type Rule struct {
+	Pattern string // lower case
+	Reply   Reply
+}
+
+// ParseRule parses "PATTERN=CODE [ENHANCED] [TEXT]". The pattern ends at
+// the first "=" that is followed by a reply code and a space or the end,
+// so patterns may themselves hold "=" (as VERP addresses do).
+func ParseRule(s string) (Rule, error) {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '=' || !startsWithCode(s[i+1:]) {
+			continue
+		}
+		pat := strings.ToLower(s[:i])
+		if pat == "" {
+			return Rule{}, fmt.Errorf("rule %q: empty pattern", s)
+		}
+		if _, err := path.Match(pat, ""); err != nil {
+			return Rule{}, fmt.Errorf("rule %q: %v", s, err)
+		}
+		r, err := ParseReply(s[i+1:])
+		if err != nil {
+			return Rule{}, err
+		}
+		return Rule{Pattern: pat, Reply: r}, nil
+	}
+	return Rule{}, fmt.Errorf("rule %q: want PATTERN=CODE TEXT", s)
+}
+
+// UnmarshalText lets a Rule be a command-line flag.
+func (r *Rule) UnmarshalText(b []byte) error {
+	v, err := ParseRule(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
+func startsWithCode(s string) bool {
+	return len(s) >= 3 && s[0] >= '2' && s[0] <= '5' && isDigits(s[:3]) && (len(s) == 3 || s[3] == ' ')
+}
+
+// match returns the reply of the first rule whose pattern matches the
+// lower-cased address.
+func match(rules []Rule, mailbox string) (Reply, bool) {
+	if len(rules) == 0 {
+		return Reply{}, false
+	}
+	lc := strings.ToLower(mailbox)
+	for _, r := range rules {
+		if ok, _ := path.Match(r.Pattern, lc); ok {
+			return r.Reply, true
+		}
+	}
+	return Reply{}, false
+}
+
+var errDropped = errors.New("connection dropped")
