@@ -198,7 +198,7 @@ func fsyncSteps(t *testing.T, trace string) []string {
 	open := regexp.MustCompile(`openat\(AT_FDCWD, "([^"]+)", ([^)]*)\) = (\d+)`)
 	fsync := regexp.MustCompile(`fsync\((\d+)`)
 	link := regexp.MustCompile(`link(?:at)?\((?:AT_FDCWD, )?"([^"]+)", (?:AT_FDCWD, )?"([^"]+)"`)
-	exit := regexp.MustCompile(`exit_group\((\d+)\)`)
+	exit := regexp.MustCompile(`exit_group\((\d+)`)
 	kind := func(p string) string {
 		switch {
 		case strings.Contains(p, "/queue/incoming/tmp/"):
