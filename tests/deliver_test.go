@@ -3,14 +3,19 @@ package tests
 import (
 	"bytes"
 	"fmt"
+	"math/rand"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"mlm/lib/smtpsink"
+	"mlm/lib/stream"
 )
 
 // freePort returns a loopback address no one listens on (a small race
@@ -117,5 +122,77 @@ func TestDeliverSmtpSink(t *testing.T) {
 		if n := entries(t, filepath.Join(dir, "queue", q, "new")); len(n) != 0 {
 			t.Errorf("queue %s still holds %v", q, n)
 		}
+	}
+}
+
+// TestSendmailKilled: mlm-sendmail killed with SIGKILL at random points
+// of its transactions, then run again until it finishes: every
+// recipient is delivered, and a recipient is delivered twice only when a
+// kill fell between the server's 250 and the journal write, at most one
+// transaction per connection per kill.
+func TestSendmailKilled(t *testing.T) {
+	dir := newList(t)
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	srv, err := smtpsink.Start(smtpsink.Options{Ledger: ledger, Delay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var in bytes.Buffer
+	w := stream.NewWriter(&in)
+	const batches, per, conns = 20, 50, 2
+	for b := 0; b < batches; b++ {
+		w.WriteHeader(&stream.Header{ID: fmt.Sprintf("1795867200.M1P1,%d", b+1), Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org"}})
+		w.Write([]byte("Subject: kill test\n\nbody\n"))
+		for r := 0; r < per; r++ {
+			w.Recipient(stream.Path{Mailbox: fmt.Sprintf("m%02d.%02d@example.org", b, r)})
+		}
+		w.End()
+	}
+	w.Flush()
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	kills := 0
+	for i := 0; i < 60; i++ {
+		cmd := exec.Command(filepath.Join(binDir, "mlm-sendmail"), "-c", fmt.Sprint(conns), "-r", srv.Addr(), dir)
+		cmd.Stdin = bytes.NewReader(in.Bytes())
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		kill := i < 40
+		if kill {
+			time.Sleep(time.Duration(rng.Intn(60)) * time.Millisecond)
+			cmd.Process.Signal(syscall.SIGKILL)
+		}
+		err := cmd.Wait()
+		if kill && cmd.ProcessState.ExitCode() == -1 {
+			kills++
+		}
+		if !kill && err == nil {
+			break
+		}
+	}
+	b, _ := os.ReadFile(ledger)
+	got := map[string]int{}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	for _, l := range lines {
+		if _, r, ok := strings.Cut(l, " "); ok {
+			got[strings.Trim(r, "<>")]++
+		}
+	}
+	missing := 0
+	for bt := 0; bt < batches; bt++ {
+		for r := 0; r < per; r++ {
+			if got[fmt.Sprintf("m%02d.%02d@example.org", bt, r)] == 0 {
+				missing++
+			}
+		}
+	}
+	dups := len(lines) - len(got)
+	t.Logf("%d kills, %d deliveries, %d duplicates", kills, len(lines), dups)
+	if missing != 0 {
+		t.Errorf("%d recipients never delivered", missing)
+	}
+	if dups > kills*conns*per {
+		t.Errorf("%d duplicates from %d kills; at most %d possible", dups, kills, kills*conns*per)
 	}
 }
