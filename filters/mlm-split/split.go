@@ -8,9 +8,10 @@ package main
 //
 // In batch mode each domain has at most one pending batch. A batch is
 // written as soon as it holds N recipients. Pending recipients are capped
-// in total at 16 × N: past the cap, the fullest batch is written (of
-// equal ones, the one opened first), so memory holds at most 16 × N
-// recipients whatever the record's size. At the end of the record the
+// in total at 16 × N or 100,000, whichever is more (a few MiB: enough
+// for full batches over a hundred busy domains): past the cap, the
+// fullest batch is written (of equal ones, the one opened first), so
+// memory holds at most that many recipients whatever the record's size. At the end of the record the
 // rest are written in the order their batches were opened.
 //
 // Output is a function of the input and N alone: no clock, no random
@@ -38,6 +39,7 @@ const (
 	defaultMax = 100       // RFC 5321 §4.5.3.1.8: a server takes at least 100
 	highestMax = 1_000_000 // keeps 16 × N in range and memory sane
 	capFactor  = 16        // pending recipients, in batches of N
+	capMin     = 100_000   // pending recipients at least
 )
 
 // run splits every record of in onto out.
@@ -107,7 +109,7 @@ func (s *splitter) record(r *stream.Reader, h *stream.Header) error {
 		return err
 	}
 	s.in, s.n = h, 0
-	b := newBatcher(s.max, capFactor*s.max, s.emit)
+	b := newBatcher(s.max, max(capFactor*s.max, capMin), s.emit)
 	for {
 		p, err := r.Recipient()
 		if err == io.EOF {
