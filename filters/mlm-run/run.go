@@ -40,6 +40,9 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 	if a.Workers < 1 {
 		return sysexit.Errorf(sysexit.Usage, "-j: need at least one worker")
 	}
+	if a.MinWait <= 0 || a.MaxWait < a.MinWait {
+		return sysexit.Errorf(sysexit.Usage, "--min-backoff and --max-backoff: need 0 < min <= max")
+	}
 	jobs, err := jobsFor(a)
 	if err != nil {
 		return err
@@ -49,7 +52,7 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		// the run then ends with its error (75, as a rule).
 		var first error
 		for _, j := range jobs {
-			if err := process(ctx, j, a.Flush, a.Workers, stdout, stderr); err != nil {
+			if err := process(ctx, j, a, stdout, stderr); err != nil {
 				if a.Daemon {
 					fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 				} else if first == nil {
@@ -124,7 +127,7 @@ func hasStage(text string) bool {
 }
 
 // process sweeps a queue, then claims and settles each ready record.
-func process(ctx context.Context, j job, flush bool, workers int, stdout, stderr io.Writer) error {
+func process(ctx context.Context, j job, a *args, stdout, stderr io.Writer) error {
 	now := clock.Now()
 	if _, err := os.Stat(filepath.Join(j.q.Path, "new")); errors.Is(err, os.ErrNotExist) {
 		return nil // a list without this queue
@@ -135,7 +138,7 @@ func process(ctx context.Context, j job, flush bool, workers int, stdout, stderr
 	if j.stages == nil {
 		return nil
 	}
-	ids, err := j.q.Ready(now, flush)
+	ids, err := j.q.Ready(now, a.Flush)
 	if err != nil {
 		return fmt.Errorf("%s: %w", j.name, err)
 	}
@@ -143,12 +146,12 @@ func process(ctx context.Context, j job, flush bool, workers int, stdout, stderr
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	for range workers {
+	for range a.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for id := range work {
-				if err := one(j, id, flush, stdout, stderr); err != nil {
+				if err := one(j, id, a, stdout, stderr); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -172,9 +175,9 @@ func process(ctx context.Context, j job, flush bool, workers int, stdout, stderr
 // one claims a record, runs the stages on it and settles it by their
 // status: 0 done; 65, 67, 77 to bad/ with the reason; anything else
 // (75, a signal, a status mlm gives no meaning) back to new/ to wait.
-func one(j job, id string, flush bool, stdout, stderr io.Writer) error {
+func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	now := clock.Now()
-	it, err := j.q.Claim(id, now, flush)
+	it, err := j.q.Claim(id, now, a.Flush)
 	if err != nil || it == nil {
 		return err
 	}
@@ -191,7 +194,7 @@ func one(j job, id string, flush bool, stdout, stderr io.Writer) error {
 	case sysexit.DataErr, sysexit.NoUser, sysexit.NoPerm:
 		err = it.Fail(fmt.Sprintf("exit %d: %s", status, reason))
 	default:
-		err = it.Defer(now.Add(queue.Backoff(id, now)))
+		err = it.Defer(now.Add(queue.Backoff(id, now, a.MinWait, a.MaxWait)))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", j.name, id, err)

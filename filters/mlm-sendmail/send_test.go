@@ -231,3 +231,47 @@ func TestRelayPool(t *testing.T) {
 		t.Errorf("journal written with no delivery")
 	}
 }
+
+func TestLMTP(t *testing.T) {
+	dir := list(t)
+	srv := sink(t, smtpsink.Options{LMTP: true, LMTPReply: []smtpsink.Rule{
+		rule(t, "full*=452 4.2.2 mailbox full"),
+		rule(t, "gone*=550 5.1.1 gone"),
+	}})
+	out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, LMTP: true}, record("p7,1", "ok@x.org", "full@x.org", "gone@x.org"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p7"))
+	if string(j) != "D ok@x.org\nF gone@x.org\n" && string(j) != "F gone@x.org\nD ok@x.org\n" {
+		t.Errorf("journal %q", j)
+	}
+	if !strings.Contains(out, "R <full@x.org>\nE 1\n") {
+		t.Errorf("deferred:\n%s", out)
+	}
+}
+
+func TestExtensions(t *testing.T) {
+	dir := list(t)
+	srv := sink(t, smtpsink.Options{})
+	var b bytes.Buffer
+	w := stream.NewWriter(&b)
+	w.WriteHeader(&stream.Header{ID: "p8,1", Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org"}})
+	w.Write([]byte("Subject: caf\xc3\xa9\n\n8-bit body \xff\n"))
+	w.Recipient(stream.Path{Mailbox: "jos\xc3\xa9@example.org"})
+	w.End()
+	w.Flush()
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	m := srv.Messages()
+	if len(m) != 1 {
+		t.Fatalf("%d messages", len(m))
+	}
+	if p := strings.Join(m[0].Sender.Params, " "); !strings.Contains(p, "BODY=8BITMIME") || !strings.Contains(p, "SMTPUTF8") {
+		t.Errorf("MAIL parameters %q; want BODY=8BITMIME and SMTPUTF8", p)
+	}
+	if string(m[0].Data) != "Subject: caf\xc3\xa9\r\n\r\n8-bit body \xff\r\n" {
+		t.Errorf("data %q", m[0].Data)
+	}
+}

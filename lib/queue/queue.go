@@ -299,14 +299,14 @@ func (q *Queue) Sweep(now time.Time) (returned, removed int, err error) {
 }
 
 // Backoff is how long a record that failed temporarily waits: as long as
-// it has existed (the seconds its id starts with), between a minute and
-// an hour, so retries space out as a record ages. Ids that do not start
-// with a time wait five minutes.
-func Backoff(id string, now time.Time) time.Duration {
+// it has existed (the seconds its id starts with), kept between lo and
+// hi, so the waits grow as a record ages, much as an MTA's retries do.
+// Ids that do not start with a time wait lo.
+func Backoff(id string, now time.Time, lo, hi time.Duration) time.Duration {
 	secs, _, _ := strings.Cut(id, ".")
 	t, err := strconv.ParseInt(secs, 10, 64)
 	if err != nil || t <= 0 || t > now.Unix() {
-		return 5 * time.Minute
+		return lo
 	}
-	return min(max(now.Sub(time.Unix(t, 0)), time.Minute), time.Hour)
+	return min(max(now.Sub(time.Unix(t, 0)), lo), hi)
 }

@@ -130,9 +130,9 @@ func TestBackoff(t *testing.T) {
 		"1799999990.M1P1": time.Minute,
 		"1799999000.M1P1": 1000 * time.Second,
 		"1700000000.M1P1": time.Hour,
-		"x":               5 * time.Minute,
+		"x":               time.Minute,
 	} {
-		if got := Backoff(id, now); got != want {
+		if got := Backoff(id, now, time.Minute, time.Hour); got != want {
 			t.Errorf("Backoff(%s) = %v; want %v", id, got, want)
 		}
 	}
