@@ -1,0 +1,67 @@
+package listdir
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mlm/lib/sysexit"
+)
+
+func TestSettings(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Open(dir); sysexit.Code(err) != sysexit.NoUser {
+		t.Errorf("Open(no address) = %v; want 67", err)
+	}
+	os.WriteFile(filepath.Join(dir, Address), []byte("  dev@lists.example.org \nignored\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, MaxSize), []byte("1000\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, ModExpire), []byte("soon\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, Strip), []byte("# fields\nReturn-Path\n\n  X-Junk  \n"), 0o644)
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Address() != "dev@lists.example.org" || d.CommandAddress("bounces") != "dev-bounces@lists.example.org" {
+		t.Errorf("addresses %q %q", d.Address(), d.CommandAddress("bounces"))
+	}
+	if n, err := d.Int(MaxSize, 5); n != 1000 || err != nil {
+		t.Errorf("Int(maxsize) = %d, %v", n, err)
+	}
+	if n, err := d.Int(Burst, 5); n != 5 || err != nil {
+		t.Errorf("Int(missing) = %d, %v; want the default", n, err)
+	}
+	if _, err := d.Int(ModExpire, 5); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("Int(not a number) = %v; want 75", err)
+	}
+	if l, _ := d.Lines(Strip); strings.Join(l, "|") != "Return-Path|X-Junk" {
+		t.Errorf("Lines = %q", l)
+	}
+	if d.Has(Footer) || !d.Has(Strip) {
+		t.Errorf("Has")
+	}
+	err = d.WriteFile(Footer, func(w io.Writer) error { _, err := io.WriteString(w, "bye\n"); return err })
+	if txt, _ := d.Text(Footer); err != nil || txt != "bye\n" {
+		t.Errorf("WriteFile: %q, %v", txt, err)
+	}
+}
+
+func TestLock(t *testing.T) {
+	d := &Dir{Path: t.TempDir()}
+	unlock, err := d.Lock(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Lock(100 * time.Millisecond); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("second Lock = %v; want a temporary failure", err)
+	}
+	unlock()
+	unlock2, err := d.Lock(time.Second)
+	if err != nil {
+		t.Errorf("Lock after unlock: %v", err)
+	} else {
+		unlock2()
+	}
+}
