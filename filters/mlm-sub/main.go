@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"mlm/lib/cli"
-	"mlm/lib/listdir"
 	"mlm/lib/members"
 )
 
@@ -30,17 +29,9 @@ func main() {
 
 // run adds the addresses, all or none.
 func run(a *args, in io.Reader, out io.Writer) error {
-	d, err := listdir.Open(a.Dir)
-	if err != nil {
-		return err
-	}
-	addrs, err := members.Read(a.Addrs, in)
-	if err != nil {
-		return err
-	}
-	added, _, err := members.Change(d, a.File, addrs, nil)
+	n, given, err := members.Edit(a.Dir, a.File, a.Addrs, in, false)
 	if err == nil && a.Verbose {
-		fmt.Fprintf(out, "%s: added %d of %d\n", a.File, added, len(addrs))
+		fmt.Fprintf(out, "%s: added %d of %d\n", a.File, n, given)
 	}
 	return err
 }

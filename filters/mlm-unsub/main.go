@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"mlm/lib/cli"
-	"mlm/lib/listdir"
 	"mlm/lib/members"
 )
 
@@ -30,17 +29,9 @@ func main() {
 
 // run removes the addresses, all or none.
 func run(a *args, in io.Reader, out io.Writer) error {
-	d, err := listdir.Open(a.Dir)
-	if err != nil {
-		return err
-	}
-	addrs, err := members.Read(a.Addrs, in)
-	if err != nil {
-		return err
-	}
-	_, removed, err := members.Change(d, a.File, nil, addrs)
+	n, given, err := members.Edit(a.Dir, a.File, a.Addrs, in, true)
 	if err == nil && a.Verbose {
-		fmt.Fprintf(out, "%s: removed %d of %d\n", a.File, removed, len(addrs))
+		fmt.Fprintf(out, "%s: removed %d of %d\n", a.File, n, given)
 	}
 	return err
 }

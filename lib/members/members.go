@@ -224,3 +224,23 @@ func Read(args []string, in io.Reader) ([]string, error) {
 	}
 	return addrs, nil
 }
+
+// Edit is what mlm-sub and mlm-unsub do: read the addresses (Read), then
+// add them to or remove them from the member file name of the list in
+// dir, all or none. It returns how many changed and how many were given.
+func Edit(dir, name string, args []string, in io.Reader, remove bool) (changed, given int, err error) {
+	d, err := listdir.Open(dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	addrs, err := Read(args, in)
+	if err != nil {
+		return 0, 0, err
+	}
+	if remove {
+		_, changed, err = Change(d, name, nil, addrs)
+	} else {
+		changed, _, err = Change(d, name, addrs, nil)
+	}
+	return changed, len(addrs), err
+}
