@@ -14,7 +14,10 @@ export PATH
 tmp=$(mktemp -d)
 sinkpid=
 cleanup() {
-	[ -z "$sinkpid" ] || kill "$sinkpid" 2>/dev/null || true
+	if [ -n "$sinkpid" ]; then
+		kill "$sinkpid" 2>/dev/null || true
+		wait "$sinkpid" 2>/dev/null || true # it writes its counters as it stops
+	fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
