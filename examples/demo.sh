@@ -61,5 +61,5 @@ echo "connections:            $(field connections)"
 echo "time taken:             $(( (end - start) / 1000000 )) ms (accept, run, deliver)"
 echo
 echo "the header of one delivered message:"
-one=$(find "$tmp/received" -type f | head -n 1)
+one=$(grep -l -r "^:List-Id:" "$tmp/received" | head -n 1)
 mlm-unwrap <"$one" | tr -d '\r' | sed '/^$/q'

@@ -196,3 +196,38 @@ func TestSendmailKilled(t *testing.T) {
 		t.Errorf("%d duplicates from %d kills; at most %d possible", dups, kills, kills*conns*per)
 	}
 }
+
+// TestModeratorMemberGetsPost: a moderator who is also a member gets the
+// held post once it is approved, though the notice went to the same
+// address first (notices have a delivery journal of their own).
+func TestModeratorMemberGetsPost(t *testing.T) {
+	dir := newList(t)
+	srv, err := smtpsink.Start(smtpsink.Options{Keep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	os.WriteFile(filepath.Join(dir, "relay"), []byte(srv.Addr()+"\n"), 0o644)
+	mlm(t, "mod@example.org\nann@example.org\n", nil, "mlm-sub", dir)
+	mlm(t, "", nil, "mlm-sub", "-l", "moderators", dir, "mod@example.org")
+	post := "From: stranger@example.net\nSubject: held then approved\n\nhello\n"
+	mlm(t, post, []string{"SENDER=stranger@example.net", "RECIPIENT=dev@lists.example.org"}, "mlm-accept", dir)
+	mlm(t, "", nil, "mlm-run", dir) // held; the notice goes to mod@
+	list := mlm(t, "", nil, "mlm-moderate", dir, "list")
+	id, _, _ := strings.Cut(list, "\t")
+	mlm(t, "", nil, "mlm-moderate", dir, "approve", id)
+	mlm(t, "", nil, "mlm-run", dir)
+	got := map[string][]string{}
+	for _, m := range srv.Messages() {
+		subject := "post"
+		if bytes.HasPrefix(m.Data, []byte("From: dev-owner@")) {
+			subject = "notice"
+		}
+		for _, r := range m.Rcpts {
+			got[r.Mailbox] = append(got[r.Mailbox], subject)
+		}
+	}
+	if fmt.Sprint(got["mod@example.org"]) != "[notice post]" || fmt.Sprint(got["ann@example.org"]) != "[post]" {
+		t.Errorf("deliveries: %v", got)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"mlm/lib/cli"
@@ -92,7 +93,16 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	if _, err := br.Peek(1); err == io.EOF {
 		return sysexit.WithDSN(sysexit.DataErr, "5.6.0", errors.New("empty message"))
 	}
-	write := func(w io.Writer) error { return writeRecord(w, h, br, maxSize) }
+	write := func(w io.Writer) error {
+		if err := writeRecord(w, h, br, maxSize); err != nil {
+			return err
+		}
+		// From here the record may be committed: the deadline must not
+		// cut in (exit 75 after the record is in the queue would make
+		// the MTA deliver the post a second time).
+		committing()
+		return nil
+	}
 	switch {
 	case a.Output == "-":
 		err = write(out)
@@ -204,10 +214,21 @@ func writeFile(name string, write func(io.Writer) error) error {
 	return f.Commit()
 }
 
+// commitMu is held by the deadline while it exits, and taken for good
+// once the record is about to be committed, so the deadline can fire
+// before the commit or not at all.
+var commitMu sync.Mutex
+
+// committing tells the deadline it is too late to fire.
+func committing() { commitMu.Lock() }
+
 // deadline makes the program give up with a temporary failure once d has
 // passed: better a retry later than an MTA killing a program that hangs.
 func deadline(d time.Duration) (stop func()) {
 	t := time.AfterFunc(d, func() {
+		if !commitMu.TryLock() {
+			return // committing: the result stands
+		}
 		fmt.Fprintf(os.Stderr, "4.3.0 %s: deadline of %v exceeded\n", prog, d)
 		os.Exit(sysexit.TempFail)
 	})

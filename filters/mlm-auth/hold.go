@@ -80,7 +80,7 @@ The held message's header is attached.
 `, d.Address(), reason, pathOrNull(p.h.Sender.Mailbox),
 		notice.Clean(p.hdr.Fields.Get("From"), 200), notice.Clean(p.hdr.Fields.Get("Subject"), 200),
 		acceptAt, rejectAt, absPath(d.Path), p.h.ID, until.UTC().Format(time.RFC1123))
-	return notice.Send(d, p.h.ID+",1", &notice.Message{
+	return notice.Send(d, p.h.ID+".n1", &notice.Message{
 		From:    d.CommandAddress("owner"),
 		To:      to,
 		ReplyTo: acceptAt,
@@ -117,7 +117,7 @@ func refusePost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now ti
 		fmt.Fprintf(os.Stderr, "%s: %s: refused (%s); no notice to the sender\n", prog, p.h.ID, reason)
 		return nil
 	}
-	return notice.Send(d, p.h.ID+",1", &notice.Message{
+	return notice.Send(d, p.h.ID+".n1", &notice.Message{
 		From:    d.CommandAddress("owner"),
 		To:      []string{sender},
 		Subject: "Your message to " + d.Address() + " was not distributed",

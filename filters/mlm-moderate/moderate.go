@@ -107,7 +107,7 @@ func reject(d *listdir.Dir, it *queue.Item, now time.Time) error {
 	if err != nil || !ok {
 		return err
 	}
-	return notice.Send(d, h.ID+",2", &notice.Message{
+	return notice.Send(d, h.ID+".n2", &notice.Message{
 		From:    d.CommandAddress("owner"),
 		To:      []string{h.Sender.Mailbox},
 		Subject: "Your message to " + d.Address() + " was not distributed",

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -30,12 +31,13 @@ type journal struct {
 	mu   sync.Mutex
 	seed [2]maphash.Seed
 	done map[string]map[[2]uint64]bool // post -> keys with a final outcome
+	read map[string]int64              // post -> octets of its file read
 	file map[string]*os.File
 }
 
 func newJournal(dir string) *journal {
 	return &journal{dir: dir, seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		done: map[string]map[[2]uint64]bool{}, file: map[string]*os.File{}}
+		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, file: map[string]*os.File{}}
 }
 
 // postOf is the post a record belongs to.
@@ -48,28 +50,56 @@ func (j *journal) key(mailbox string) [2]uint64 {
 	return [2]uint64{maphash.String(j.seed[0], k), maphash.String(j.seed[1], k)}
 }
 
-// load reads a post's journal once per process.
+// load returns a post's set, reading its journal the first time.
 func (j *journal) load(post string) (map[[2]uint64]bool, error) {
 	if m, ok := j.done[post]; ok {
 		return m, nil
 	}
-	m := map[[2]uint64]bool{}
+	j.done[post] = map[[2]uint64]bool{}
+	return j.done[post], j.catchUp(post)
+}
+
+// catchUp reads what was appended to a post's journal since it was last
+// read, by this process or another (a retry delivering the same post).
+func (j *journal) catchUp(post string) error {
+	m := j.done[post]
 	f, err := os.Open(filepath.Join(j.dir, post))
-	if err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if _, a, ok := strings.Cut(sc.Text(), " "); ok {
-				m[j.key(a)] = true
-			}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return sysexit.Temp(fmt.Errorf("journal: %w", err))
+	}
+	defer f.Close()
+	if _, err := f.Seek(j.read[post], io.SeekStart); err != nil {
+		return sysexit.Temp(fmt.Errorf("journal: %w", err))
+	}
+	br := bufio.NewReader(f)
+	for {
+		line, err := br.ReadString('\n')
+		if err == io.EOF {
+			return nil // a partial last line is read again next time
 		}
-		err = sc.Err()
-		f.Close()
+		if err != nil {
+			return sysexit.Temp(fmt.Errorf("journal: %w", err))
+		}
+		j.read[post] += int64(len(line))
+		if _, a, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " "); ok {
+			m[j.key(a)] = true
+		}
 	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
+}
+
+// refresh catches up with a post's journal before one of its batches,
+// so a record delivered meanwhile by another process is not sent again.
+func (j *journal) refresh(post string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, ok := j.done[post]; !ok {
+		_, err := j.load(post)
+		return err
 	}
-	j.done[post] = m
-	return m, nil
+	return j.catchUp(post)
 }
 
 // final reports whether a recipient of a post has a final outcome.
@@ -111,10 +141,13 @@ func (j *journal) record(post string, lines []string) error {
 	if err := f.Sync(); err != nil {
 		return sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
-	// Memory keeps only what was final before this process started: a
-	// recipient is in one batch of a post, so what this run settles is
-	// not asked about again, and a million-recipient post does not make
-	// the set grow by a million.
+	// Memory keeps only what others wrote: a recipient is in one batch
+	// of a post, so what this process settles is not asked about again,
+	// and a million-recipient post does not make the set grow by a
+	// million. Our own lines are skipped when catching up.
+	if info, err := f.Stat(); err == nil && j.read[post] == info.Size()-int64(len(strings.Join(lines, "\n"))+1) {
+		j.read[post] = info.Size()
+	}
 	return nil
 }
 

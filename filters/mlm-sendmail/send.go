@@ -191,6 +191,9 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 // in a record on standard output. It returns the connection to reuse.
 func (s *sender) deliver(n int, c *smtpout.Client, j *job) (*smtpout.Client, error) {
 	post := postOf(j.h.ID)
+	if err := s.j.refresh(post); err != nil {
+		return c, err
+	}
 	var todo []stream.Path
 	for _, r := range j.rcpts {
 		done, err := s.j.final(post, r.Mailbox)
@@ -205,7 +208,7 @@ func (s *sender) deliver(n int, c *smtpout.Client, j *job) (*smtpout.Client, err
 		return c, nil
 	}
 	if s.a.Sendmail != "" {
-		return c, s.settle(j, post, s.viaSendmail(j, todo))
+		return c, s.settle(j, post, s.viaSendmail(j, todo), true)
 	}
 	// Try the relays in turn, starting with this worker's, until one has
 	// given a result for every recipient; each relay twice, since a
@@ -223,24 +226,33 @@ func (s *sender) deliver(n int, c *smtpout.Client, j *job) (*smtpout.Client, err
 		s.stats.txns.Add(1)
 		results = append(results, res...)
 		todo = without(todo, res)
-		if err != nil {
-			if errors.Is(err, smtpout.ErrLostReply) {
-				// The data went out and its reply did not come back:
-				// they may have it (RFC 1047). Try again: the one window
-				// where a duplicate is possible, and counted.
-				s.stats.lost.Add(int64(len(todo)))
+		if err == nil {
+			continue
+		}
+		c.Close()
+		c = nil
+		if errors.Is(err, smtpout.ErrLostReply) {
+			// The data went out and its reply did not come back: the
+			// server may have it (RFC 1047). Not again now: the rest are
+			// deferred, to the retry queue, the one window where a
+			// recipient can get a post twice, and counted.
+			s.stats.lost.Add(int64(len(todo)))
+			for _, r := range todo {
+				results = append(results, smtpout.Result{Rcpt: r, Reply: smtpout.Reply{Code: 451, Enhanced: "4.4.2", Text: "connection lost after the data; may have been delivered"}})
 			}
-			c.Close()
-			c = nil
+			todo = nil
 		}
 	}
-	if err := s.settle(j, post, results); err != nil {
-		return c, err
-	}
 	if len(todo) > 0 {
+		// Some recipients were not tried: settle what is final, but
+		// write no retry record yet, so the batch's deferred recipients
+		// are written once, complete, when the record runs again.
+		if err := s.settle(j, post, results, false); err != nil {
+			return c, err
+		}
 		return c, fmt.Errorf("%d recipients not tried: no relay took them", len(todo))
 	}
-	return c, nil
+	return c, s.settle(j, post, results, true)
 }
 
 // dial connects to the k-th relay of the pool (round robin).
@@ -271,9 +283,9 @@ func without(rcpts []stream.Path, res []smtpout.Result) []stream.Path {
 }
 
 // settle records the results: bounce records for failures, then the
-// journal, then deferred recipients as a record on standard output (or,
-// with --retry, the exit status).
-func (s *sender) settle(j *job, post string, results []smtpout.Result) error {
+// journal, then, if the batch is complete, deferred recipients as a
+// record on standard output (or, with --retry, the exit status).
+func (s *sender) settle(j *job, post string, results []smtpout.Result, complete bool) error {
 	var lines []string
 	var deferred []stream.Path
 	var reasons []string
@@ -302,7 +314,7 @@ func (s *sender) settle(j *job, post string, results []smtpout.Result) error {
 	if err := s.j.record(post, lines); err != nil {
 		return err
 	}
-	if len(deferred) == 0 {
+	if len(deferred) == 0 || !complete {
 		return nil
 	}
 	if s.a.Retry {
@@ -371,7 +383,9 @@ func (s *sender) viaSendmail(j *job, rcpts []stream.Path) []smtpout.Result {
 	for _, r := range rcpts {
 		args = append(args, r.Mailbox)
 	}
-	cmd := exec.Command(s.a.Sendmail, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), max(s.a.Timeout, smtpout.DataTimeout))
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.a.Sendmail, args...)
 	cmd.Stdin = j.msg.Reader()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -390,6 +404,14 @@ func (s *sender) viaSendmail(j *job, rcpts []stream.Path) []smtpout.Result {
 		reply = smtpout.Reply{Code: 451, Enhanced: "4.3.0", Text: fmt.Sprintf("%s: exit %d: %s", s.a.Sendmail, code, text)}
 		switch code {
 		case sysexit.DataErr, sysexit.NoUser, 68, sysexit.NoPerm:
+			if len(rcpts) > 1 {
+				// One bad address must not fail the whole batch.
+				var res []smtpout.Result
+				for _, r := range rcpts {
+					res = append(res, s.viaSendmail(j, []stream.Path{r})...)
+				}
+				return res
+			}
 			reply.Code, reply.Enhanced = 550, "5.0.0"
 		}
 	}

@@ -96,7 +96,10 @@ func Clean(s string, n int) string {
 }
 
 // Send puts the notice in the list's outgoing queue as the record id,
-// from the list's bounce address to m.To.
+// from the list's bounce address to m.To. A notice is a message of its
+// own, not a copy of the post it is about: its id must have no ",", so
+// that its delivery journal is not the post's (mlm-sendmail keys the
+// journal by the id before the first ","); ID.n1 is the custom.
 func Send(d *listdir.Dir, id string, m *Message, now time.Time) error {
 	_, domain, _ := strings.Cut(d.Address(), "@")
 	body := m.Bytes(id, domain, now)
@@ -107,6 +110,9 @@ func Send(d *listdir.Dir, id string, m *Message, now time.Time) error {
 			return err
 		}
 		rcpts = append(rcpts, p)
+	}
+	if strings.Contains(id, ",") {
+		return fmt.Errorf("notice id %q has a comma", id)
 	}
 	t := strconv.FormatInt(now.Unix(), 10)
 	h := &stream.Header{

@@ -202,11 +202,17 @@ func (q *Queue) Claim(id string, now time.Time, flush bool) (*Item, error) {
 		return nil, sysexit.Temp(err)
 	}
 	// With the lock held, the file may have moved on since it was
-	// opened: done, deferred again, or claimed and returned.
+	// opened: done, deferred again, or claimed and returned; and new/ID
+	// may now be another file of the same name (a record put back). Go
+	// on only if new/ID is the file locked.
 	info, err := f.Stat()
 	if err != nil || (!flush && info.ModTime().After(now)) {
 		f.Close()
 		return nil, sysexit.Temp(err)
+	}
+	if cur, err := os.Lstat(filepath.Join(q.dir(newDir), id)); err != nil || !os.SameFile(info, cur) {
+		f.Close()
+		return nil, nil
 	}
 	if err := os.Rename(filepath.Join(q.dir(newDir), id), filepath.Join(q.dir(curDir), id)); err != nil {
 		f.Close()
@@ -272,7 +278,7 @@ func (q *Queue) Sweep(now time.Time) (returned, removed int, err error) {
 		if err != nil {
 			continue
 		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil && sameFile(f, cur) {
 			if os.Rename(cur, filepath.Join(q.dir(newDir), e.Name())) == nil {
 				returned++
 			}
@@ -296,6 +302,13 @@ func (q *Queue) Sweep(now time.Time) (returned, removed int, err error) {
 		}
 	}
 	return returned, removed, nil
+}
+
+// sameFile reports whether the open file f is still the one at path.
+func sameFile(f *os.File, path string) bool {
+	a, err1 := f.Stat()
+	b, err2 := os.Lstat(path)
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
 }
 
 // Backoff is how long a record that failed temporarily waits: as long as

@@ -144,7 +144,12 @@ func (c *Client) hello() error {
 		} else if r.Code != 220 {
 			return classify("STARTTLS", r)
 		}
-		tc := tls.Client(c.conn, c.opts.TLS)
+		cfg := c.opts.TLS.Clone()
+		if cfg.ServerName == "" {
+			// Check the certificate against the name we dialled.
+			cfg.ServerName, _, _ = net.SplitHostPort(c.Addr)
+		}
+		tc := tls.Client(c.conn, cfg)
 		c.conn.SetDeadline(time.Now().Add(c.opts.Timeout))
 		if err := tc.Handshake(); err != nil {
 			return sysexit.Temp(err)
@@ -252,6 +257,10 @@ var ErrLostReply = errors.New("reply to the end of data lost")
 // it a pipelining client could fill both sides' buffers and deadlock
 // (RFC 2920 §3.1); more recipients make more transactions.
 const MaxPipelined = 500
+
+// DataTimeout is the least time the reply to the final dot is waited for
+// (RFC 5321 §4.5.3.2.6).
+var DataTimeout = 10 * time.Minute
 
 func (c *Client) read() (Reply, error) {
 	_, r, err := c.readLines()
@@ -403,6 +412,10 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			return nil, nil, err
 		}
 		if mr.Code != 250 {
+			if err := mailRefused(mr); err != nil {
+				c.rset()
+				return nil, nil, err
+			}
 			return all(rcpts, mr), nil, c.rset()
 		}
 	}
@@ -445,6 +458,15 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 				return nil, nil, err
 			}
 			replies = append(replies, rr)
+		}
+	}
+	if mr.Code != 250 {
+		if err := mailRefused(mr); err != nil {
+			if pipe {
+				c.read() // the reply to DATA, so the connection stays in step
+			}
+			c.rset()
+			return nil, nil, err
 		}
 	}
 	for i, r := range rcpts {
@@ -500,6 +522,13 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	if err := c.flush(); err != nil {
 		return results, nil, err
 	}
+	// RFC 5321 §4.5.3.2.6: wait at least 10 minutes for the reply to
+	// the final dot; the server may be scanning the message.
+	if c.opts.Timeout < DataTimeout {
+		saved := c.opts.Timeout
+		c.opts.Timeout = DataTimeout
+		defer func() { c.opts.Timeout = saved }()
+	}
 	if c.opts.LMTP {
 		for _, r := range accepted {
 			fr, err := c.read()
@@ -515,6 +544,18 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		return results, nil, sysexit.Temp(fmt.Errorf("%w: %v", ErrLostReply, err))
 	}
 	return append(results, all(accepted, fr)...), rest, nil
+}
+
+// mailRefused turns a 5xx reply to MAIL into a temporary error for the
+// whole session: "530 authenticate first" or "554 client host rejected"
+// say nothing about the recipients, who must not bounce for it; another
+// relay, or a later try, may take them. 552 (the message is too big for
+// SIZE) is the message's fault and stays a result for every recipient.
+func mailRefused(r Reply) error {
+	if r.Permanent() && r.Code != 552 {
+		return sysexit.Temp(&ReplyError{Cmd: "MAIL", Reply: r})
+	}
+	return nil
 }
 
 // paramExt names the extension a MAIL or RCPT parameter needs.

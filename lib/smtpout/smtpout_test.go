@@ -107,7 +107,7 @@ func TestStartTLSAndAuth(t *testing.T) {
 	defer srv.Close()
 
 	opts := Options{Helo: "lists.example.org", Timeout: 5 * time.Second,
-		TLS: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}, User: "list", Password: "s3cret"}
+		TLS: &tls.Config{RootCAs: pool}, User: "list", Password: "s3cret"} // ServerName from the address
 	c, err := Dial(context.Background(), l.Addr().String(), opts)
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
@@ -121,6 +121,21 @@ func TestStartTLSAndAuth(t *testing.T) {
 		t.Errorf("server got %q as %q", be.data, be.users)
 	}
 
+	// Without AUTH this server answers MAIL with 530: a problem of the
+	// session, not of the recipients, so a temporary error and no
+	// result for anyone (no bounce for the whole list).
+	anon := opts
+	anon.User = ""
+	ac, err := Dial(context.Background(), l.Addr().String(), anon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = ac.Send(stream.Path{Mailbox: "dev-bounces@lists.example.org"}, []stream.Path{{Mailbox: "a@example.org"}}, memMsg("x\n"), false)
+	ac.Close()
+	if len(res) != 0 || sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "MAIL: 530") {
+		t.Errorf("MAIL refused: %v, %v; want a temporary error and no results", res, err)
+	}
+
 	// A wrong password fails the connection with the server's class
 	// (go-smtp says 454, temporary); an untrusted certificate is a
 	// temporary failure (the site must fix it; mail waits).
@@ -130,7 +145,7 @@ func TestStartTLSAndAuth(t *testing.T) {
 		t.Errorf("wrong password: %v; want AUTH: 454, temporary", err)
 	}
 	untrusted := opts
-	untrusted.TLS = &tls.Config{ServerName: "127.0.0.1"}
+	untrusted.TLS = &tls.Config{}
 	if _, err := Dial(context.Background(), l.Addr().String(), untrusted); sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("untrusted certificate: %v; want temporary", err)
 	}
