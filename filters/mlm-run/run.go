@@ -182,7 +182,13 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 		return err
 	}
 	tail := &lastLine{w: stderr}
-	status, perr := pipeline.Run(j.stages, pipeline.Options{Stdin: it.File(), Stdout: stdout, Stderr: tail, Dir: j.dir})
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	status, perr := pipeline.Run(j.stages, pipeline.Options{Stdin: it.File(), Stdout: stdout, Stderr: tail, Dir: j.dir, Context: ctx})
+	if ctx.Err() != nil {
+		perr = fmt.Errorf("stages killed after %v: %v", a.Timeout, perr)
+		status = sysexit.TempFail
+	}
 	reason := tail.String()
 	if perr != nil {
 		fmt.Fprintf(stderr, "%s: %s: %s: %v\n", prog, j.name, id, perr)

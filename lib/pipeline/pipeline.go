@@ -42,6 +42,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -74,6 +75,9 @@ type Options struct {
 	// Dir is every stage's working directory; "" is the caller's. A
 	// program named by a relative path with a slash is found from Dir.
 	Dir string
+	// Context, if set, kills every stage (SIGKILL) when it is done: a
+	// stage that hangs then counts as a signal death, status 75.
+	Context context.Context
 	// Env holds "NAME=value" entries added to the caller's environment,
 	// replacing a variable of the same name. A program named without a
 	// slash is looked up in the caller's PATH, not in Env's.
@@ -132,7 +136,12 @@ var errNoStages = errors.New("no stages")
 // command prepares one stage. It finds the program now, so that a
 // missing one stops the pipeline before any stage has started.
 func command(argv []string, opts Options) (*exec.Cmd, error) {
-	c := exec.Command(argv[0], argv[1:]...)
+	var c *exec.Cmd
+	if opts.Context != nil {
+		c = exec.CommandContext(opts.Context, argv[0], argv[1:]...)
+	} else {
+		c = exec.Command(argv[0], argv[1:]...)
+	}
 	if c.Err != nil {
 		return nil, c.Err // not in PATH, or found only through a relative PATH entry
 	}
