@@ -51,6 +51,38 @@ func (r Reply) String() string {
 	return s
 }
 
+// ParseReply parses a reply written on one line, "CODE [ENHANCED]
+// [TEXT]", as in "550 5.1.1 no such user" or "421 closing" (for
+// configuration and tests; replies from a server are read by Client).
+func ParseReply(s string) (Reply, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return Reply{}, fmt.Errorf("reply %q: CR or LF in reply", s)
+	}
+	code, rest, _ := strings.Cut(s, " ")
+	n, err := strconv.Atoi(code)
+	if len(code) != 3 || err != nil || n < 200 || n > 599 {
+		return Reply{}, fmt.Errorf("reply %q: code must be three digits from 200 to 599", s)
+	}
+	r := Reply{Code: n, Text: rest}
+	if e, text, _ := strings.Cut(rest, " "); isEnhanced(e, n) {
+		r.Enhanced, r.Text = e, text
+	}
+	return r, nil
+}
+
+// UnmarshalText lets a Reply be a command-line flag.
+func (r *Reply) UnmarshalText(b []byte) error {
+	v, err := ParseReply(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
+// OK reports a positive (2xx) reply.
+func (r Reply) OK() bool { return r.Code/100 == 2 }
+
 // Temporary reports a 4xx reply; Permanent a 5xx one.
 func (r Reply) Temporary() bool { return r.Code >= 400 && r.Code < 500 }
 

@@ -8,63 +8,20 @@ import (
 	"strings"
 
 	"github.com/emersion/go-smtp"
+
+	"mlm/lib/smtpout"
 )
 
-// Reply is an SMTP reply: a code from 200 to 599, an optional RFC 3463
-// enhanced status code ("5.1.1") and a text.
-type Reply struct {
-	Code     int
-	Enhanced string
-	Text     string
-}
+// Reply is an SMTP reply, as the client side has it.
+type Reply = smtpout.Reply
 
-// ParseReply parses "CODE [ENHANCED] [TEXT]", as in "550 5.1.1 no such
-// user" or "421 closing".
-func ParseReply(s string) (Reply, error) {
-	if strings.ContainsAny(s, "\r\n") {
-		return Reply{}, fmt.Errorf("reply %q: CR or LF in reply", s)
-	}
-	code, rest, _ := strings.Cut(s, " ")
-	if len(code) != 3 || code[0] < '2' || code[0] > '5' || !isDigits(code) {
-		return Reply{}, fmt.Errorf("reply %q: code must be three digits from 200 to 599", s)
-	}
-	r := Reply{Text: rest}
-	r.Code, _ = strconv.Atoi(code)
-	if e, text, _ := strings.Cut(rest, " "); isEnhanced(e) {
-		r.Enhanced, r.Text = e, text
-	}
-	return r, nil
-}
-
-// UnmarshalText lets a Reply be a command-line flag.
-func (r *Reply) UnmarshalText(b []byte) error {
-	v, err := ParseReply(string(b))
-	if err != nil {
-		return err
-	}
-	*r = v
-	return nil
-}
-
-// String returns the reply as it is written: "550 5.1.1 no such user".
-func (r Reply) String() string {
-	s := strconv.Itoa(r.Code)
-	if r.Enhanced != "" {
-		s += " " + r.Enhanced
-	}
-	if r.Text != "" {
-		s += " " + r.Text
-	}
-	return s
-}
-
-// OK reports whether the reply is positive (2xx).
-func (r Reply) OK() bool { return r.Code/100 == 2 }
+// ParseReply parses "CODE [ENHANCED] [TEXT]"; see smtpout.ParseReply.
+var ParseReply = smtpout.ParseReply
 
 // smtpError is the reply as go-smtp writes it. Without an enhanced code
 // go-smtp supplies X.0.0, as RFC 2034 requires once ENHANCEDSTATUSCODES
 // is advertised.
-func (r Reply) smtpError() *smtp.SMTPError {
+func smtpError(r Reply) *smtp.SMTPError {
 	e := &smtp.SMTPError{Code: r.Code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: r.Text}
 	if r.Enhanced != "" {
 		p := strings.Split(r.Enhanced, ".")
@@ -73,20 +30,6 @@ func (r Reply) smtpError() *smtp.SMTPError {
 		}
 	}
 	return e
-}
-
-// isEnhanced reports whether s is an enhanced status code, class.subject.detail.
-func isEnhanced(s string) bool {
-	p := strings.Split(s, ".")
-	if len(p) != 3 || len(p[0]) != 1 || p[0] < "2" || p[0] > "5" {
-		return false
-	}
-	for _, x := range p[1:] {
-		if len(x) < 1 || len(x) > 3 || !isDigits(x) {
-			return false
-		}
-	}
-	return true
 }
 
 func isDigits(s string) bool {

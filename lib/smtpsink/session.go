@@ -120,7 +120,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	if r, ok := match(o.Replies, p.Mailbox); ok && !r.OK() {
 		s.s.rejected.Add(1)
-		return r.smtpError()
+		return smtpError(r)
 	}
 	if len(opts.Notify) > 0 {
 		n := make([]string, len(opts.Notify))
@@ -271,7 +271,7 @@ func (s *session) data(r io.Reader, st smtp.StatusCollector) error {
 		if r == nil {
 			return ok
 		}
-		return r.smtpError()
+		return smtpError(*r)
 	}
 	if st == nil && len(replies) > 0 {
 		return reply(replies[0]) // SMTP: the same for every recipient

@@ -680,10 +680,10 @@ func TestParse(t *testing.T) {
 		want Reply
 		ok   bool
 	}{
-		{"550 5.1.1 no such user", Reply{550, "5.1.1", "no such user"}, true},
-		{"421", Reply{421, "", ""}, true},
-		{"451 try 4.3.0 later", Reply{451, "", "try 4.3.0 later"}, true},
-		{"250 2.0.0", Reply{250, "2.0.0", ""}, true},
+		{"550 5.1.1 no such user", Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user"}, true},
+		{"421", Reply{Code: 421, Enhanced: "", Text: ""}, true},
+		{"451 try 4.3.0 later", Reply{Code: 451, Enhanced: "", Text: "try 4.3.0 later"}, true},
+		{"250 2.0.0", Reply{Code: 250, Enhanced: "2.0.0", Text: ""}, true},
 		{"600 no", Reply{}, false},
 		{"55 no", Reply{}, false},
 		{"550\r\n", Reply{}, false},
