@@ -73,7 +73,7 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 		case hold:
 			return holdPost(d, r, p, reason, now)
 		}
-		return refusePost(d, r, p, reason, now)
+		return refusePost(d, p, reason, now)
 	})
 	if err != nil {
 		return err

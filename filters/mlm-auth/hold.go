@@ -105,26 +105,14 @@ func moderators(d *listdir.Dir) ([]string, error) {
 
 // refusePost drops the record and tells its sender why, unless RFC 3834
 // or the daily limit says not to.
-func refusePost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time.Time) error {
-	sender := p.h.Sender.Mailbox
-	ok, err := notice.MayReply(d, sender, p.hdr, now)
-	if err != nil {
-		return err
-	}
-	if !ok {
+func refusePost(d *listdir.Dir, p *post, reason string, now time.Time) error {
+	sent, err := notice.Refuse(d, p.h.ID+".n1", p.h.Sender.Mailbox, p.hdr, "was not distributed: "+reason, now)
+	if err == nil && !sent {
 		// No notice may go (RFC 3834, or the daily limit): say so where
 		// the site looks, so the refusal leaves a trace.
 		fmt.Fprintf(os.Stderr, "%s: %s: refused (%s); no notice to the sender\n", prog, p.h.ID, reason)
-		return nil
 	}
-	return notice.Send(d, p.h.ID+".n1", &notice.Message{
-		From:    d.CommandAddress("owner"),
-		To:      []string{sender},
-		Subject: "Your message to " + d.Address() + " was not distributed",
-		Text: fmt.Sprintf("Your message to %s with the subject\n  %s\nwas not distributed: %s.\n\nWrite to %s with questions.\n",
-			d.Address(), notice.Clean(p.hdr.Fields.Get("Subject"), 200), reason, d.CommandAddress("owner")),
-		Headers: p.hdr.Raw,
-	}, now)
+	return err
 }
 
 // absPath is the list directory as an operator would type it.

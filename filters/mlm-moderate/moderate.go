@@ -103,18 +103,8 @@ func reject(d *listdir.Dir, it *queue.Item, now time.Time) error {
 	if err != nil && sysexit.Code(err) != sysexit.DataErr {
 		return err
 	}
-	ok, err := notice.MayReply(d, h.Sender.Mailbox, hdr, now)
-	if err != nil || !ok {
-		return err
-	}
-	return notice.Send(d, h.ID+".n2", &notice.Message{
-		From:    d.CommandAddress("owner"),
-		To:      []string{h.Sender.Mailbox},
-		Subject: "Your message to " + d.Address() + " was not distributed",
-		Text: fmt.Sprintf("Your message to %s with the subject\n  %s\nwas rejected by a moderator.\n\nWrite to %s with questions.\n",
-			d.Address(), notice.Clean(hdr.Fields.Get("Subject"), 200), d.CommandAddress("owner")),
-		Headers: hdr.Raw,
-	}, now)
+	_, err = notice.Refuse(d, h.ID+".n2", h.Sender.Mailbox, hdr, "was rejected by a moderator", now)
+	return err
 }
 
 // fromMail acts on moderators' replies: records whose orig-rcpt is

@@ -183,3 +183,22 @@ func isRole(sender string) bool {
 		strings.HasSuffix(local, "-request") || strings.HasSuffix(local, "-owner") ||
 		strings.Contains(local, "-bounces")
 }
+
+// Refuse tells the sender of a message with header hdr that it was not
+// distributed, and why ("was not distributed: the list is closed"), if
+// RFC 3834 and the daily limit allow; it reports whether a notice went.
+// The notice is the record id, which must have no ",".
+func Refuse(d *listdir.Dir, id, sender string, hdr *msg.Header, why string, now time.Time) (bool, error) {
+	ok, err := MayReply(d, sender, hdr, now)
+	if err != nil || !ok {
+		return false, err
+	}
+	return true, Send(d, id, &Message{
+		From:    d.CommandAddress("owner"),
+		To:      []string{sender},
+		Subject: "Your message to " + d.Address() + " was not distributed",
+		Text: fmt.Sprintf("Your message to %s with the subject\n  %s\n%s.\n\nWrite to %s with questions.\n",
+			d.Address(), Clean(hdr.Fields.Get("Subject"), 200), why, d.CommandAddress("owner")),
+		Headers: hdr.Raw,
+	}, now)
+}
