@@ -237,7 +237,7 @@ func TestRelayPool(t *testing.T) {
 	}()
 	stalling := sink(t, smtpsink.Options{Stall: true})
 	healthy := sink(t, smtpsink.Options{})
-	a := &args{Dir: dir, Relay: []string{refusing, stalling.Addr(), healthy.Addr()}, Conns: 3, Timeout: 300 * time.Millisecond}
+	a := &args{Dir: dir, Relay: []string{refusing, stalling.Addr(), healthy.Addr()}, Conns: 3, Timeout: time.Second}
 	var in string
 	for i := 0; i < 9; i++ {
 		in += record(fmt.Sprintf("p5,%d", i+1), fmt.Sprintf("m%d@x.org", i))
@@ -249,7 +249,7 @@ func TestRelayPool(t *testing.T) {
 		t.Errorf("healthy relay got %d; want 9", n)
 	}
 	// All down: 75, nothing journaled, nothing lost.
-	b := &args{Dir: dir, Relay: []string{refusing}, Timeout: 300 * time.Millisecond}
+	b := &args{Dir: dir, Relay: []string{refusing}, Timeout: time.Second}
 	if _, err := send(t, b, record("p6,1", "z@x.org")); sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("all relays down: %v; want 75", err)
 	}
