@@ -84,7 +84,7 @@ func TestDeliverSmtpSink(t *testing.T) {
 	mlm(t, "", nil, "mlm-run", dir)
 
 	files, _ := filepath.Glob(filepath.Join(dump, "*"))
-	for i := 0; len(files) < 10 && i < 100; i++ { // smtp-sink writes as it goes
+	for i := 0; len(files) < 10 && i < 500; i++ { // smtp-sink writes as it goes
 		time.Sleep(20 * time.Millisecond)
 		files, _ = filepath.Glob(filepath.Join(dump, "*"))
 	}
