@@ -71,7 +71,7 @@ func TestDeliverSmtpSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Process.Kill()
-	for i := 0; i < 100; i++ { // until it listens
+	for i := 0; i < 500; i++ { // until it listens
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
 			break
