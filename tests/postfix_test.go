@@ -67,11 +67,13 @@ maillog_file_prefixes = %[1]s
 biff = no
 `, dir)
 	os.WriteFile(filepath.Join(etc, "main.cf"), []byte(main), 0o644)
-	var aliases strings.Builder
-	for _, a := range []string{"dev", "dev-request", "dev-owner", "dev-bounces"} {
-		fmt.Fprintf(&aliases, "%s: \"|%s %s\"\n", a, filepath.Join(binDir, "mlm-accept"), list)
+	// The aliases are examples/postfix/aliases, with this test's paths.
+	ex, err := os.ReadFile(filepath.Join(root, "examples", "postfix", "aliases"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(etc, "aliases"), []byte(aliases.String()), 0o644)
+	aliases := strings.NewReplacer("/usr/local/bin/", binDir+"/", "/srv/lists/dev", list).Replace(string(ex))
+	os.WriteFile(filepath.Join(etc, "aliases"), []byte(aliases), 0o644)
 	run := func(name string, args ...string) {
 		t.Helper()
 		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
@@ -121,7 +123,11 @@ func TestPostfix(t *testing.T) {
 
 	send("dev@lists.example.org", "a post")
 	send("dev-request@lists.example.org", "subscribe")
-	waitFor(t, "the post in queue/incoming", func() bool { return count("incoming") == 1 && count("requests") == 1 })
+	send("dev-bounces+bob=example.net@lists.example.org", "a bounce")
+	send("dev-owner@lists.example.org", "for the owner")
+	waitFor(t, "each in its queue", func() bool {
+		return count("incoming") == 1 && count("requests") == 1 && count("bounces") == 1 && count("owner") == 1
+	})
 
 	tmp := filepath.Join(list, "queue", "incoming", "tmp")
 	os.Chown(tmp, 0, 0)
