@@ -253,16 +253,5 @@ func copyRest(w *stream.Writer, r *stream.Reader, p *post) error {
 	if _, err := io.Copy(w, p.body); err != nil {
 		return err
 	}
-	for {
-		rc, err := r.Recipient()
-		if err == io.EOF {
-			return w.End()
-		}
-		if err != nil {
-			return err
-		}
-		if err := w.Recipient(rc); err != nil {
-			return err
-		}
-	}
+	return stream.CopyRecipients(w, r)
 }

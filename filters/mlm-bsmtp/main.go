@@ -69,15 +69,13 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg *spoo
 	}
 	bw.WriteString("MAIL FROM:" + h.Sender.String() + "\r\n")
 	n := 0
-	for ; ; n++ {
-		p, err := r.Recipient()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		bw.WriteString("RCPT TO:" + p.String() + "\r\n")
+	err := r.EachRecipient(func(p stream.Path) error {
+		n++
+		_, err := bw.WriteString("RCPT TO:" + p.String() + "\r\n")
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if n == 0 {
 		return sysexit.Errorf(sysexit.DataErr, "record %s: no recipients", h.ID)

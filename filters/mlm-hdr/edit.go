@@ -72,19 +72,7 @@ func (ed *editor) record(r *stream.Reader, w *stream.Writer, h *stream.Header) e
 	if err := ed.message(w, msg.NewEdit(mh.Raw), br); err != nil {
 		return err
 	}
-	for {
-		p, err := r.Recipient()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if err := w.Recipient(p); err != nil {
-			return err
-		}
-	}
-	return w.End()
+	return stream.CopyRecipients(w, r)
 }
 
 // message edits the header e, writes it to w and copies the body from

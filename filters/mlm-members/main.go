@@ -65,21 +65,15 @@ func run(dir string, in io.Reader, out, stderr io.Writer) error {
 			return err
 		}
 		seen := addr.NewKeySet()
-		for {
-			p, err := r.Recipient()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return err
-			}
+		err := r.EachRecipient(func(p stream.Path) error {
 			seen.Add(addr.Key(p.Mailbox))
-			if err := w.Recipient(p); err != nil {
-				return err
-			}
+			return w.Recipient(p)
+		})
+		if err != nil {
+			return err
 		}
 		posterKey := addr.Key(poster)
-		err := members.Each(d, listdir.Subscribers, func(m string) error {
+		err = members.Each(d, listdir.Subscribers, func(m string) error {
 			k := addr.Key(m)
 			if skip[k] || (k == posterKey && notMeToo[k]) || !seen.Add(k) {
 				return nil

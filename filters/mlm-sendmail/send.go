@@ -132,16 +132,10 @@ func read(in io.Reader, jobs chan<- *job) error {
 			return err
 		}
 		j.eight = ew.seen
-		for {
-			p, err := r.Recipient()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				j.msg.Close()
-				return err
-			}
-			j.rcpts = append(j.rcpts, p)
+		err := r.EachRecipient(func(p stream.Path) error { j.rcpts = append(j.rcpts, p); return nil })
+		if err != nil {
+			j.msg.Close()
+			return err
 		}
 		jobs <- j
 		return nil

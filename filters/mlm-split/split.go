@@ -110,22 +110,14 @@ func (s *splitter) record(r *stream.Reader, h *stream.Header) error {
 	}
 	s.in, s.n = h, 0
 	b := newBatcher(s.max, max(capFactor*s.max, capMin), s.emit)
-	for {
-		p, err := r.Recipient()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err := r.EachRecipient(func(p stream.Path) error {
 		if s.single {
-			err = s.emit(append(s.rcpts[:0], p))
-		} else {
-			err = b.add(p)
+			return s.emit(append(s.rcpts[:0], p))
 		}
-		if err != nil {
-			return err
-		}
+		return b.add(p)
+	})
+	if err != nil {
+		return err
 	}
 	if err := b.finish(); err != nil {
 		return err

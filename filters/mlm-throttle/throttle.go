@@ -83,21 +83,15 @@ func hold(r *stream.Reader, h *stream.Header, w *stream.Writer) (n int64, domain
 	if _, err := io.Copy(w, r.Message()); err != nil {
 		return 0, "", err
 	}
-	for {
-		p, err := r.Recipient()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return 0, "", err
-		}
+	err = r.EachRecipient(func(p stream.Path) error {
 		if n == 0 {
 			domain = addr.Domain(p.Mailbox)
 		}
 		n++
-		if err := w.Recipient(p); err != nil {
-			return 0, "", err
-		}
+		return w.Recipient(p)
+	})
+	if err != nil {
+		return 0, "", err
 	}
 	if err := w.End(); err != nil {
 		return 0, "", err

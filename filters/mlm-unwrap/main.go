@@ -64,16 +64,13 @@ func printEnvelope(w *bufio.Writer, r *stream.Reader, h *stream.Header) error {
 	}
 	fmt.Fprintf(w, "%s size %d\n", h.ID, size)
 	var n int64
-	for {
-		p, err := r.Recipient()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err = r.EachRecipient(func(p stream.Path) error {
 		n++
-		w.WriteString(h.ID + " rcpt " + p.String() + "\n")
+		_, err := w.WriteString(h.ID + " rcpt " + p.String() + "\n")
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	_, err = w.WriteString(h.ID + " count " + strconv.FormatInt(n, 10) + "\n")
 	return sysexit.Temp(err)
@@ -93,13 +90,9 @@ func writeFile(dir string, r *stream.Reader, h *stream.Header) error {
 		return err
 	}
 	// The file is committed only once the whole record has been checked.
-	for {
-		if _, err := r.Recipient(); err == io.EOF {
-			break
-		} else if err != nil {
-			f.Abort()
-			return err
-		}
+	if err := r.EachRecipient(func(stream.Path) error { return nil }); err != nil {
+		f.Abort()
+		return err
 	}
 	return f.Commit()
 }

@@ -285,6 +285,24 @@ func (r *Reader) nextPiece() error {
 	return nil
 }
 
+// EachRecipient calls fn for every recipient of the current record, then
+// reads and checks its end line. It returns fn's first error, or nil at
+// the end of the record.
+func (r *Reader) EachRecipient(fn func(p Path) error) error {
+	for {
+		p, err := r.Recipient()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+}
+
 // Recipient returns the next recipient of the current record, and io.EOF
 // once the end line has been read and its count checked. Unread message
 // octets are read and discarded first.

@@ -433,3 +433,21 @@ func FuzzReader(f *testing.F) {
 		checkPrefixes(t, s)
 	})
 }
+
+func TestEachRecipient(t *testing.T) {
+	s := encode(t, testHeader, []byte("x\n"), testRcpts, 0)
+	r := NewReader(bytes.NewReader(append(s, s...)))
+	r.Next()
+	var got []string
+	if err := r.EachRecipient(func(p Path) error { got = append(got, p.Mailbox); return nil }); err != nil || len(got) != 2 {
+		t.Fatalf("EachRecipient = %v, %v", got, err)
+	}
+	r.Next()
+	stop := errors.New("stop")
+	if err := r.EachRecipient(func(Path) error { return stop }); err != stop {
+		t.Errorf("EachRecipient returned %v; want fn's error", err)
+	}
+	if _, err := decode([]byte("MLM1 x\nS <>\nR <a@b>\nE 2\n")); err == nil {
+		t.Errorf("a wrong count passed")
+	}
+}

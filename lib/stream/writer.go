@@ -250,16 +250,14 @@ func CopyRecord(w *Writer, r *Reader, h *Header) error {
 	if _, err := io.Copy(w, r.Message()); err != nil {
 		return err
 	}
-	for {
-		p, err := r.Recipient()
-		if err == io.EOF {
-			return w.End()
-		}
-		if err != nil {
-			return err
-		}
-		if err := w.Recipient(p); err != nil {
-			return err
-		}
+	return CopyRecipients(w, r)
+}
+
+// CopyRecipients writes the rest of the recipients of the record r is at
+// to w and ends the record.
+func CopyRecipients(w *Writer, r *Reader) error {
+	if err := r.EachRecipient(w.Recipient); err != nil {
+		return err
 	}
+	return w.End()
 }
