@@ -160,12 +160,7 @@ func judge(d *listdir.Dir, policy string, p *post) (verdict, reason string, err 
 
 // isIn reports whether any poster address is in a member file.
 func isIn(d *listdir.Dir, posters []string, file string) (bool, error) {
-	for _, a := range posters {
-		if ok, err := members.Contains(d, file, a); err != nil || ok {
-			return ok, err
-		}
-	}
-	return false, nil
+	return members.Contains(d, file, posters...)
 }
 
 // matches reports whether any poster address matches a pattern of the

@@ -106,11 +106,18 @@ func Keys(d *listdir.Dir, name string) (map[string]bool, error) {
 var errFound = errors.New("found")
 
 // Contains reports whether the member file name holds an address with
-// the key of mailbox.
-func Contains(d *listdir.Dir, name, mailbox string) (bool, error) {
-	key := addr.Key(mailbox)
+// the key of any of the mailboxes, reading the file (or running the
+// members-command) once.
+func Contains(d *listdir.Dir, name string, mailboxes ...string) (bool, error) {
+	keys := map[string]bool{}
+	for _, m := range mailboxes {
+		keys[addr.Key(m)] = true
+	}
+	if len(keys) == 0 {
+		return false, nil
+	}
 	err := Each(d, name, func(m string) error {
-		if addr.Key(m) == key {
+		if keys[addr.Key(m)] {
 			return errFound
 		}
 		return nil

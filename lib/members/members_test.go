@@ -94,3 +94,19 @@ func TestBigChange(t *testing.T) {
 		t.Fatalf("Change = %d, %v; want 50000", added, err)
 	}
 }
+
+func TestContainsAny(t *testing.T) {
+	d := list(t, map[string]string{"subscribers": "alice@example.org\nbob@example.net\n"})
+	for _, tc := range []struct {
+		addrs []string
+		want  bool
+	}{
+		{[]string{"x@y.org", "bob@EXAMPLE.net"}, true},
+		{[]string{"x@y.org", "Alice@example.org"}, false},
+		{nil, false},
+	} {
+		if got, err := Contains(d, listdir.Subscribers, tc.addrs...); got != tc.want || err != nil {
+			t.Errorf("Contains(%v) = %v, %v; want %v", tc.addrs, got, err, tc.want)
+		}
+	}
+}
