@@ -1,0 +1,219 @@
+package tests
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/smtp"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// eximBinary finds Exim: $MLM_EXIM (where .ci/run unpacks Debian's
+// exim4-daemon-light with dpkg -x, since the package conflicts with
+// Postfix), else an installed exim4.
+func eximBinary(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("MLM_EXIM"), "/usr/sbin/exim4"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("exim4"); err == nil {
+		return p
+	}
+	t.Skip("no exim4 (set MLM_EXIM)")
+	return ""
+}
+
+// eximInstance runs a private Exim daemon on a loopback port with its
+// own configuration, spool and log, until the test ends. The routers and
+// transports are examples/exim/router and examples/exim/transport, with
+// this test's paths. Exim gives up root for a configuration named with
+// -C that is not in its TRUSTED_CONFIG_LIST, so it runs as its own user
+// (Debian-exim), and the transport runs as that user instead of mlm.
+func eximInstance(t *testing.T, lists string) (addr string, conf string, log func() string) {
+	t.Helper()
+	exim := eximBinary(t)
+	if os.Geteuid() != 0 {
+		t.Skip("starting Exim needs root")
+	}
+	eu, err := user.Lookup("Debian-exim")
+	if err != nil {
+		t.Skip("no Debian-exim user")
+	}
+	uid, _ := strconv.Atoi(eu.Uid)
+	gid, _ := strconv.Atoi(eu.Gid)
+	// Not in lists, where it would be a list; reachable by Exim's user.
+	dir, err := os.MkdirTemp("", "mlm-exim-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	for _, d := range []string{dir, filepath.Join(dir, "spool"), filepath.Join(dir, "log")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(d, 0o755)
+		os.Chown(d, uid, gid)
+	}
+	filepath.Walk(lists, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, uid, gid) })
+	addr = freePort(t)
+	_, port, _ := net.SplitHostPort(addr)
+	example := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(root, "examples", "exim", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.NewReplacer(
+			"/usr/local/bin/", binDir+"/",
+			"/srv/lists", lists,
+			"user = mlm", "user = Debian-exim",
+			"group = mlm", "group = Debian-exim",
+		).Replace(string(b))
+	}
+	text := fmt.Sprintf(`exim_path = %[1]s
+primary_hostname = lists.example.org
+qualify_domain = lists.example.org
+spool_directory = %[2]s/spool
+log_file_path = %[2]s/log/%%slog
+local_interfaces = 127.0.0.1
+daemon_smtp_ports = %[3]s
+tls_advertise_hosts =
+keep_environment =
+acl_smtp_rcpt = acl_check_rcpt
+
+begin acl
+acl_check_rcpt:
+  accept verify = recipient
+  deny
+
+begin routers
+%[4]s
+begin transports
+%[5]s
+begin retry
+*  *  F,2h,15m; G,16h,1h,1.5; F,4d,6h
+`, exim, dir, port, example("router"), example("transport"))
+	conf = filepath.Join(dir, "exim.conf")
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log = func() string { b, _ := os.ReadFile(filepath.Join(dir, "log", "mainlog")); return string(b) }
+	daemon := exec.Command(exim, "-C", conf, "-bdf", "-oX", port)
+	var out bytes.Buffer
+	daemon.Stdout, daemon.Stderr = &out, &out
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { daemon.Process.Kill(); daemon.Wait() })
+	waitFor(t, "Exim listening", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr, conf, log
+}
+
+// TestExim: a post sent by SMTP to Exim reaches the list's incoming
+// queue through the example router and pipe transport, with its
+// envelope; the command addresses reach their own queues, never the
+// members; an address that is not a list's is refused at RCPT; with the
+// queue unwritable, or a panic in mlm-accept, Exim defers (temp_errors
+// = 75), never bounces, and a queue run delivers once it is fixed.
+func TestExim(t *testing.T) {
+	list := newList(t)
+	addr, conf, log := eximInstance(t, filepath.Dir(list))
+	exim := eximBinary(t)
+	send := func(from, rcpt, subject string) error {
+		msg := "From: alice@example.org\r\nTo: " + rcpt + "\r\nSubject: " + subject + "\r\n\r\nFrom the start\r\nhello\r\n"
+		return smtp.SendMail(addr, nil, from, []string{rcpt}, []byte(msg))
+	}
+	mustSend := func(from, rcpt, subject string) {
+		t.Helper()
+		if err := send(from, rcpt, subject); err != nil {
+			t.Fatalf("SMTP to Exim, %s: %v\n%s", rcpt, err, log())
+		}
+	}
+	count := func(q string) int { return len(entries(t, filepath.Join(list, "queue", q, "new"))) }
+	flush := func() {
+		t.Helper()
+		if out, err := exec.Command(exim, "-C", conf, "-qff").CombinedOutput(); err != nil {
+			t.Fatalf("exim -qff: %v: %s", err, out)
+		}
+	}
+
+	mustSend("alice@example.org", "dev@lists.example.org", "a post")
+	mustSend("alice@example.org", "dev-request@lists.example.org", "subscribe")
+	mustSend("", "dev-bounces+bob=example.net@lists.example.org", "a bounce")
+	mustSend("alice@example.org", "dev-owner@lists.example.org", "for the owner")
+	waitFor(t, "each in its queue", func() bool {
+		return count("incoming") == 1 && count("requests") == 1 && count("bounces") == 1 && count("owner") == 1
+	})
+	if err := send("alice@example.org", "nolist@lists.example.org", "nowhere"); err == nil || !strings.Contains(err.Error(), "550") {
+		t.Errorf("mail to a local part that is no list: %v; want 550 at RCPT", err)
+	}
+	rec := func(q string) string {
+		t.Helper()
+		names := entries(t, filepath.Join(list, "queue", q, "new"))
+		b, err := os.ReadFile(filepath.Join(list, "queue", q, "new", names[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	post := rec("incoming")
+	for _, want := range []string{"\nS <alice@example.org>\n", "\nA orig-rcpt=dev@lists.example.org\n", "\n:From the start\n:hello\n"} {
+		if !strings.Contains(post, want) {
+			t.Errorf("the post's record lacks %q:\n%s", want, post)
+		}
+	}
+	// Exim's own Received field comes first, nothing before it.
+	if _, body, _ := strings.Cut(post, "\n:"); !strings.HasPrefix(body, "Received: from ") {
+		t.Errorf("message does not start with Exim's Received field:\n%s", post)
+	}
+	if b := rec("bounces"); !strings.Contains(b, "\nS <>\n") || !strings.Contains(b, "dev-bounces+bob=example.net@lists.example.org") {
+		t.Errorf("the bounce's record lacks the null sender or its VERP address:\n%s", b)
+	}
+
+	tmp := filepath.Join(list, "queue", "incoming", "tmp")
+	st, _ := os.Stat(tmp)
+	os.Chown(tmp, 0, 0)
+	os.Chmod(tmp, 0o700)
+	mustSend("alice@example.org", "dev@lists.example.org", "while broken")
+	waitFor(t, "a deferral", func() bool { return strings.Contains(log(), "returned 75") })
+	if !strings.Contains(log(), "4.3.0 mlm-accept: ") {
+		t.Errorf("the deferral does not log mlm-accept's line:\n%s", log())
+	}
+	os.Chown(tmp, int(st.Sys().(*syscall.Stat_t).Uid), -1)
+	flush()
+	waitFor(t, "the deferred post delivered", func() bool { return count("incoming") == 2 })
+
+	// A panic in mlm-accept is a deferral too: exit 75.
+	b, _ := os.ReadFile(conf)
+	panicking := strings.Replace(string(b), "  temp_errors = 75\n", "  temp_errors = 75\n  environment = MLM_TEST_PANIC=mlm-accept\n", 1)
+	os.WriteFile(conf, []byte(panicking), 0o644)
+	mustSend("alice@example.org", "dev@lists.example.org", "panics")
+	waitFor(t, "a deferral by panic", func() bool { return strings.Contains(log(), "mlm-accept: internal error") })
+	os.WriteFile(conf, b, 0o644)
+	flush()
+	waitFor(t, "the post delivered after the panic", func() bool { return count("incoming") == 3 })
+
+	if strings.Contains(log(), " ** ") {
+		t.Errorf("Exim failed a delivery:\n%s", log())
+	}
+	if count("requests") != 1 || count("outgoing") != 0 {
+		t.Errorf("requests %d, outgoing %d; want 1, 0", count("requests"), count("outgoing"))
+	}
+}
