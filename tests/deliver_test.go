@@ -49,68 +49,28 @@ func mlm(t *testing.T, stdin string, env []string, prog string, args ...string) 
 // mlm-accept to Postfix's smtp-sink through the list's default stages:
 // exactly 10 transactions, every member exactly once, the body as sent.
 func TestDeliverSmtpSink(t *testing.T) {
-	sink, err := exec.LookPath("smtp-sink")
-	if err != nil {
-		if sink, err = exec.LookPath("/usr/sbin/smtp-sink"); err != nil {
-			t.Skip("no smtp-sink (Debian's postfix package)")
-		}
-	}
+	addr, dump := smtpSink(t, 100)
 	dir := newList(t)
-	dump := filepath.Join(filepath.Dir(dir), "dump")
-	os.Mkdir(dump, 0o777)
-	os.Chmod(dump, 0o777) // smtp-sink writes as nobody
-	addr := freePort(t)
 	os.WriteFile(filepath.Join(dir, "relay"), []byte(addr+"\n"), 0o644)
 	var members strings.Builder
 	for i := 1; i <= 1000; i++ {
 		fmt.Fprintf(&members, "member%04d@example.org\n", i)
 	}
 	mlm(t, members.String(), nil, "mlm-sub", dir)
-	srv := exec.Command(sink, "-u", "nobody", "-d", dump+"/%M.", addr, "100")
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Process.Kill()
-	for i := 0; i < 500; i++ { // until it listens
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	body := "Agenda:\n.dot line\nR <mallory@example.net>\n\nend\n"
 	post := "From: Member One <member0001@example.org>\nSubject: notes\n\n" + body
 	mlm(t, post, []string{"SENDER=member0001@example.org", "RECIPIENT=dev@lists.example.org"}, "mlm-accept", dir)
 	mlm(t, "", nil, "mlm-run", dir)
 
-	files, _ := filepath.Glob(filepath.Join(dump, "*"))
-	for i := 0; len(files) < 10 && i < 500; i++ { // smtp-sink writes as it goes
-		time.Sleep(20 * time.Millisecond)
-		files, _ = filepath.Glob(filepath.Join(dump, "*"))
+	rcpts, bodies := sinkMessages(t, dump, 1000)
+	if len(bodies) != 10 {
+		t.Errorf("%d transactions; want 10", len(bodies))
 	}
-	if len(files) != 10 {
-		t.Fatalf("%d transactions; want 10", len(files))
-	}
-	var rcpts []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, msg, _ := strings.Cut(string(b), "\nX-Rcpt-Args")
-		lines := strings.Split("X-Rcpt-Args"+msg, "\n")
-		n := 0
-		for ; strings.HasPrefix(lines[n], "X-Rcpt-Args: "); n++ {
-			rcpts = append(rcpts, strings.TrimPrefix(lines[n], "X-Rcpt-Args: "))
-		}
-		message := strings.Join(lines[n:], "\n")
-		_, gotBody, _ := strings.Cut(message, "\n\n")
-		// smtp-sink ends the dump with an empty line of its own.
-		if gotBody != body+"\n" {
-			t.Errorf("%s: body %q; want %q", filepath.Base(f), gotBody, body)
+	for i, b := range bodies {
+		if b != body {
+			t.Errorf("transaction %d: body %q; want %q", i, b, body)
 		}
 	}
-	sort.Strings(rcpts)
 	var want []string
 	for i := 1; i <= 1000; i++ {
 		want = append(want, fmt.Sprintf("<member%04d@example.org>", i))
@@ -123,6 +83,76 @@ func TestDeliverSmtpSink(t *testing.T) {
 			t.Errorf("queue %s still holds %v", q, n)
 		}
 	}
+}
+
+// smtpSink starts Postfix's smtp-sink on a loopback port, taking up to
+// maxRcpt recipients a transaction and writing each transaction to a
+// file in dump, until the test ends.
+func smtpSink(t *testing.T, maxRcpt int) (addr, dump string) {
+	t.Helper()
+	sink, err := exec.LookPath("smtp-sink")
+	if err != nil {
+		if sink, err = exec.LookPath("/usr/sbin/smtp-sink"); err != nil {
+			t.Skip("no smtp-sink (Debian's postfix package)")
+		}
+	}
+	base, err := os.MkdirTemp("", "mlm-sink-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	dump = filepath.Join(base, "dump")
+	os.Mkdir(dump, 0o777)
+	os.Chmod(base, 0o755)
+	os.Chmod(dump, 0o777) // smtp-sink writes as nobody
+	addr = freePort(t)
+	srv := exec.Command(sink, "-u", "nobody", "-d", dump+"/%M.", addr, fmt.Sprint(maxRcpt))
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	for i := 0; i < 500; i++ { // until it listens
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return addr, dump
+}
+
+// sinkMessages waits until the transactions smtp-sink wrote to dump hold
+// n recipients in all, and returns the recipients' paths, sorted, and the body
+// of each transaction's message.
+func sinkMessages(t *testing.T, dump string, n int) (rcpts, bodies []string) {
+	t.Helper()
+	for i := 0; i < 1000; i++ { // smtp-sink writes as it goes
+		rcpts, bodies = nil, nil
+		files, _ := filepath.Glob(filepath.Join(dump, "*"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, msg, _ := strings.Cut(string(b), "\nX-Rcpt-Args")
+			lines := strings.Split("X-Rcpt-Args"+msg, "\n")
+			n := 0
+			for ; strings.HasPrefix(lines[n], "X-Rcpt-Args: "); n++ {
+				// The path only, without parameters such as ORCPT=.
+				path, _, _ := strings.Cut(strings.TrimPrefix(lines[n], "X-Rcpt-Args: "), " ")
+				rcpts = append(rcpts, path)
+			}
+			// smtp-sink ends the dump with an empty line of its own.
+			_, body, _ := strings.Cut(strings.Join(lines[n:], "\n"), "\n\n")
+			bodies = append(bodies, strings.TrimSuffix(body, "\n"))
+		}
+		if len(rcpts) >= n {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sort.Strings(rcpts)
+	return rcpts, bodies
 }
 
 // TestSendmailKilled: mlm-sendmail killed with SIGKILL at random points

@@ -70,16 +70,8 @@ func eximInstance(t *testing.T, lists string) (addr string, conf string, log fun
 	addr = freePort(t)
 	_, port, _ := net.SplitHostPort(addr)
 	example := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(root, "examples", "exim", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.NewReplacer(
-			"/usr/local/bin/", binDir+"/",
-			"/srv/lists", lists,
-			"user = mlm", "user = Debian-exim",
-			"group = mlm", "group = Debian-exim",
-		).Replace(string(b))
+		return strings.NewReplacer("user = mlm", "user = Debian-exim", "group = mlm", "group = Debian-exim").
+			Replace(example(t, "exim/"+name, lists))
 	}
 	text := fmt.Sprintf(`exim_path = %[1]s
 primary_hostname = lists.example.org

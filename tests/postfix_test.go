@@ -7,17 +7,20 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // postfixInstance runs a private Postfix (Debian's package) on a loopback
-// port, with its own configuration, queue and aliases, until the test
-// ends. It delivers the list's addresses to mlm-accept through local(8)
-// aliases, as a site would. Root is needed to start Postfix.
-func postfixInstance(t *testing.T, list string) (addr, dir string) {
+// port, with its own configuration and queue, until the test ends; conf
+// adds to its main.cf and master.cf, with $ETC for its configuration
+// directory, and names the files to run postmap or postalias on there.
+// Root is needed to start Postfix.
+func postfixInstance(t *testing.T, list string, conf postfixConf) (addr, dir string) {
 	t.Helper()
 	if _, err := exec.LookPath("postfix"); err != nil {
 		if _, err := os.Stat("/usr/sbin/postfix"); err != nil {
@@ -53,27 +56,17 @@ mail_owner = postfix
 myhostname = lists.example.org
 mydomain = example.org
 myorigin = lists.example.org
-mydestination = lists.example.org
 inet_interfaces = loopback-only
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
-alias_maps = hash:%[1]s/etc/aliases
-alias_database = hash:%[1]s/etc/aliases
-local_recipient_maps =
-recipient_delimiter = +
-default_privs = nobody
 maillog_file = %[1]s/maillog
 maillog_file_prefixes = %[1]s
 biff = no
-`, dir)
+`, dir) + strings.ReplaceAll(conf.main, "$ETC", etc)
 	os.WriteFile(filepath.Join(etc, "main.cf"), []byte(main), 0o644)
-	// The aliases are examples/postfix/aliases, with this test's paths.
-	ex, err := os.ReadFile(filepath.Join(root, "examples", "postfix", "aliases"))
-	if err != nil {
-		t.Fatal(err)
+	for name, text := range conf.files {
+		os.WriteFile(filepath.Join(etc, name), []byte(text), 0o644)
 	}
-	aliases := strings.NewReplacer("/usr/local/bin/", binDir+"/", "/srv/lists/dev", list).Replace(string(ex))
-	os.WriteFile(filepath.Join(etc, "aliases"), []byte(aliases), 0o644)
 	run := func(name string, args ...string) {
 		t.Helper()
 		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
@@ -84,10 +77,39 @@ biff = no
 	run("postconf", "-c", etc, "-F", "*/*/chroot = n")
 	run("postconf", "-c", etc, "-MX", "smtp/inet")
 	run("postconf", "-c", etc, "-M", addr+"/inet="+addr+" inet n - n - - smtpd")
-	run("postalias", filepath.Join(etc, "aliases"))
+	if conf.master != "" {
+		f, err := os.OpenFile(filepath.Join(etc, "master.cf"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(conf.master)
+		f.Close()
+	}
+	for _, m := range conf.postmap {
+		run(m[0], filepath.Join(etc, m[1]))
+	}
 	run("postfix", "-c", etc, "start")
 	t.Cleanup(func() { exec.Command("postfix", "-c", etc, "stop").Run() })
 	return addr, dir
+}
+
+// postfixConf is what a test adds to the private Postfix's
+// configuration.
+type postfixConf struct {
+	main, master string            // added to main.cf and master.cf
+	files        map[string]string // written to its configuration directory
+	postmap      [][2]string       // {"postmap"|"postalias", file} run there
+}
+
+// example returns a file of examples/ with the paths of this test:
+// programs in binDir, lists under lists.
+func example(t *testing.T, name, lists string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.NewReplacer("/usr/local/bin/", binDir+"/", "/srv/lists", lists).Replace(string(b))
 }
 
 // waitFor polls cond for up to 20 seconds.
@@ -110,7 +132,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestPostfix(t *testing.T) {
 	list := newList(t)
 	filepath.Walk(list, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
-	addr, dir := postfixInstance(t, list)
+	// The aliases are examples/postfix/aliases, with this test's paths.
+	addr, dir := postfixInstance(t, list, postfixConf{
+		main: `mydestination = lists.example.org
+alias_maps = hash:$ETC/aliases
+alias_database = hash:$ETC/aliases
+local_recipient_maps =
+recipient_delimiter = +
+default_privs = nobody
+`,
+		files:   map[string]string{"aliases": example(t, "postfix/aliases", filepath.Dir(list))},
+		postmap: [][2]string{{"postalias", "aliases"}},
+	})
 	send := func(rcpt, subject string) {
 		t.Helper()
 		msg := "From: alice@example.org\r\nTo: " + rcpt + "\r\nSubject: " + subject + "\r\n\r\nhello\r\n"
@@ -172,5 +205,117 @@ func TestPostfix(t *testing.T) {
 	}
 	if count("requests") != 1 || count("outgoing") != 0 {
 		t.Errorf("requests %d, outgoing %d; want 1, 0", count("requests"), count("outgoing"))
+	}
+}
+
+// TestPostfixPipe: Postfix with the pipe(8) transport of
+// examples/postfix (master.cf, main.cf, transport) hands a post to
+// mlm-accept as the list's own user; mlm-run delivers it to Postfix's
+// smtp-sink directly, then a second post relayed back through Postfix:
+// each member gets each post once. The null sender reaches the bounces
+// queue as <>, the command addresses their queues, an address that is
+// not the list's is refused at RCPT, and an unwritable queue defers.
+// The transport's user is nobody here instead of mlm.
+func TestPostfixPipe(t *testing.T) {
+	sink, dump := smtpSink(t, 1000)
+	list := newList(t)
+	lists := filepath.Dir(list)
+	var members strings.Builder
+	for i := 1; i <= 30; i++ {
+		fmt.Fprintf(&members, "member%02d@example.net\n", i)
+	}
+	mlm(t, members.String()+"alice@example.org\n", nil, "mlm-sub", list)
+	filepath.Walk(list, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	addr, dir := postfixInstance(t, list, postfixConf{
+		main: "mydestination = localhost\nrelayhost = [127.0.0.1]:" + strings.TrimPrefix(sink, "127.0.0.1:") + "\n" +
+			strings.ReplaceAll(example(t, "postfix/main.cf", lists), "/etc/postfix/", "$ETC/"),
+		master:  strings.Replace(example(t, "postfix/master.cf", lists), "user=mlm", "user=nobody", 1),
+		files:   map[string]string{"mlm_transport": example(t, "postfix/transport", lists)},
+		postmap: [][2]string{{"postmap", "mlm_transport"}},
+	})
+	maillog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "maillog")); return string(b) }
+	send := func(from, rcpt, subject string) error {
+		msg := "From: alice@example.org\r\nTo: " + rcpt + "\r\nSubject: " + subject + "\r\n\r\nhello\r\n"
+		return smtp.SendMail(addr, nil, from, []string{rcpt}, []byte(msg))
+	}
+	mustSend := func(from, rcpt, subject string) {
+		t.Helper()
+		if err := send(from, rcpt, subject); err != nil {
+			t.Fatalf("SMTP to Postfix, %s: %v\n%s", rcpt, err, maillog())
+		}
+	}
+	count := func(q string) int { return len(entries(t, filepath.Join(list, "queue", q, "new"))) }
+	runList := func() {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(binDir, "mlm-run"), list)
+		cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("mlm-run: %v: %s", err, out)
+		}
+	}
+	want := func(n int) string {
+		var w []string
+		for i := 1; i <= 30; i++ {
+			for j := 0; j < n; j++ {
+				w = append(w, fmt.Sprintf("<member%02d@example.net>", i))
+			}
+		}
+		for j := 0; j < n; j++ {
+			w = append(w, "<alice@example.org>")
+		}
+		sort.Strings(w)
+		return strings.Join(w, " ")
+	}
+
+	mustSend("alice@example.org", "dev-request@lists.example.org", "subscribe")
+	mustSend("", "dev-bounces+bob=example.net@lists.example.org", "a bounce")
+	mustSend("alice@example.org", "dev-owner@lists.example.org", "for the owner")
+	if err := send("alice@example.org", "dev-bogus@lists.example.org", "nowhere"); err == nil || !strings.Contains(err.Error(), "550") {
+		t.Errorf("mail to an address that is not the list's: %v; want 550 at RCPT", err)
+	}
+	waitFor(t, "each in its queue", func() bool { return count("requests") == 1 && count("bounces") == 1 && count("owner") == 1 })
+	names := entries(t, filepath.Join(list, "queue", "bounces", "new"))
+	if b, _ := os.ReadFile(filepath.Join(list, "queue", "bounces", "new", names[0])); !strings.Contains(string(b), "\nS <>\n") || !strings.Contains(string(b), "\nA orig-rcpt=dev-bounces+bob=example.net@lists.example.org\n") {
+		t.Errorf("the bounce's record lacks the null sender or its VERP address:\n%s", b)
+	}
+
+	// Directly to the sink.
+	os.WriteFile(filepath.Join(list, "relay"), []byte(sink+"\n"), 0o644)
+	mustSend("alice@example.org", "dev@lists.example.org", "direct")
+	waitFor(t, "the post in incoming", func() bool { return count("incoming") == 1 })
+	runList()
+	if rcpts, _ := sinkMessages(t, dump, 31); strings.Join(rcpts, " ") != want(1) {
+		t.Fatalf("direct: recipients %v; want each member once", rcpts)
+	}
+
+	// Relayed back through Postfix, which sends it on to the sink.
+	os.WriteFile(filepath.Join(list, "relay"), []byte(addr+"\n"), 0o644)
+	mustSend("alice@example.org", "dev@lists.example.org", "relayed")
+	waitFor(t, "the post in incoming", func() bool { return count("incoming") == 1 })
+	runList()
+	if rcpts, _ := sinkMessages(t, dump, 62); strings.Join(rcpts, " ") != want(2) {
+		t.Fatalf("relayed: recipients %v; want each member once more", rcpts)
+	}
+	if !strings.Contains(maillog(), "relay=127.0.0.1[127.0.0.1]:"+strings.TrimPrefix(sink, "127.0.0.1:")) {
+		t.Errorf("Postfix did not relay to the sink:\n%s", maillog())
+	}
+
+	// An unwritable queue: deferred by pipe(8), delivered by postqueue -f.
+	tmp := filepath.Join(list, "queue", "incoming", "tmp")
+	os.Chown(tmp, 0, 0)
+	os.Chmod(tmp, 0o700)
+	mustSend("alice@example.org", "dev@lists.example.org", "while broken")
+	waitFor(t, "a deferral", func() bool { return strings.Contains(maillog(), "dsn=4.3.0, status=deferred") })
+	os.Chown(tmp, 65534, 65534)
+	if out, err := exec.Command("postqueue", "-c", filepath.Join(dir, "etc"), "-f").CombinedOutput(); err != nil {
+		t.Fatalf("postqueue -f: %v: %s", err, out)
+	}
+	waitFor(t, "the deferred post delivered", func() bool { return count("incoming") == 1 })
+	if strings.Contains(maillog(), "status=bounced") {
+		t.Errorf("Postfix bounced:\n%s", maillog())
+	}
+	if count("requests") != 1 || count("owner") != 1 || count("bounces") != 1 {
+		t.Errorf("command queues changed: requests %d, owner %d, bounces %d", count("requests"), count("owner"), count("bounces"))
 	}
 }
