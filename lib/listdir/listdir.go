@@ -250,8 +250,23 @@ func (d *Dir) Lock(timeout time.Duration) (func(), error) {
 }
 
 // LockPath takes an exclusive flock on the file at path (created if need
-// be), waiting up to timeout.
+// be), waiting up to timeout. The returned function releases it.
 func LockPath(path string, timeout time.Duration) (func(), error) {
+	f, err := LockFD(path, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// LockFD takes an exclusive flock on the file at path (created if need
+// be), trying at once and then every 50ms until timeout has passed; a
+// timeout of 0 tries once. It returns the open file, which holds the lock
+// until it is closed, or, once its descriptor is shared with other
+// processes (mlm-lock execs a program with it open), until every copy
+// is closed. Every failure is temporary; one because another process
+// holds the lock wraps syscall.EWOULDBLOCK.
+func LockFD(path string, timeout time.Duration) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, sysexit.Temp(err)
@@ -260,11 +275,11 @@ func LockPath(path string, timeout time.Duration) (func(), error) {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			return func() { f.Close() }, nil
+			return f, nil
 		}
-		if err != syscall.EWOULDBLOCK || time.Now().After(deadline) {
+		if err != syscall.EWOULDBLOCK || !time.Now().Before(deadline) {
 			f.Close()
-			return nil, sysexit.Temp(fmt.Errorf("%s: lock: %v", filepath.Base(path), err))
+			return nil, sysexit.Temp(fmt.Errorf("%s: lock: %w", filepath.Base(path), err))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -1,10 +1,12 @@
 package listdir
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,5 +65,32 @@ func TestLock(t *testing.T) {
 		t.Errorf("Lock after unlock: %v", err)
 	} else {
 		unlock2()
+	}
+}
+
+func TestLockFD(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cron.lock")
+	f, err := LockFD(path, 0)
+	if err != nil {
+		t.Fatalf("LockFD(new file, 0) = %v", err)
+	}
+	if _, err := LockFD(path, 0); !errors.Is(err, syscall.EWOULDBLOCK) || sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("LockFD(held, 0) = %v; want a temporary EWOULDBLOCK", err)
+	}
+	// Released during the wait: the waiter gets it.
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		f.Close()
+		close(released)
+	}()
+	g, err := LockFD(path, 10*time.Second)
+	if err != nil {
+		t.Fatalf("LockFD(released while waiting) = %v", err)
+	}
+	<-released
+	g.Close()
+	if _, err := LockFD(filepath.Join(path, "x"), 0); err == nil || errors.Is(err, syscall.EWOULDBLOCK) || sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("LockFD(bad path) = %v; want a temporary failure other than EWOULDBLOCK", err)
 	}
 }

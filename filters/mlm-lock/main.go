@@ -1,0 +1,109 @@
+// mlm-lock takes an exclusive lock on a file, or on a list directory's
+// lock, and executes a program with the lock held, like s6-setlock and
+// flock(1). See mlm-lock(1).
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"mlm/lib/cli"
+	"mlm/lib/listdir"
+	"mlm/lib/sysexit"
+)
+
+const prog = "mlm-lock"
+
+type args struct {
+	Nonblock bool          `short:"n" help:"Do not wait: fail at once if the lock is held (the same as -t 0)."`
+	Timeout  time.Duration `short:"t" default:"5m" placeholder:"DURATION" help:"Wait up to DURATION for the lock."`
+	Path     string        `arg:"" placeholder:"PATH" help:"The lock file, or a list directory, whose lock file is PATH/lock."`
+	Command  []string      `arg:"" name:"prog" passthrough:"" placeholder:"PROG [ARG...]" help:"The program to execute with the lock held, and its arguments."`
+}
+
+func main() {
+	var a args
+	cli.Main(prog, "Run a program with a lock held.", &a, func() error {
+		return run(&a, os.Environ())
+	})
+}
+
+// run takes the lock and executes the program with the locked descriptor
+// open; it returns only on failure.
+func run(a *args, env []string) error {
+	if a.Timeout < 0 {
+		return sysexit.Errorf(sysexit.Usage, "-t: %v: a wait cannot be negative", a.Timeout)
+	}
+	if a.Nonblock {
+		a.Timeout = 0
+	}
+	// The program is looked up first: a missing one is the admin's to
+	// fix whether or not the lock is free.
+	path, err := lookPath(a.Command[0])
+	if err != nil {
+		return err
+	}
+	lock := lockFile(a.Path)
+	f, err := listdir.LockFD(lock, a.Timeout)
+	if err != nil {
+		return lockError(lock, a.Timeout, err)
+	}
+	// Go opens files close-on-exec; the lock must outlive the exec.
+	if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_SETFD, 0); e != 0 {
+		return sysexit.Temp(fmt.Errorf("%s: %v", lock, e))
+	}
+	err = syscall.Exec(path, a.Command, env)
+	runtime.KeepAlive(f) // the file's finalizer would close it, and release the lock
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) {
+		return sysexit.Errorf(sysexit.Usage, "%s: not executable: %v", a.Command[0], err)
+	}
+	return sysexit.Temp(fmt.Errorf("%s: %v", a.Command[0], err))
+}
+
+// lockFile is the file to lock: PATH itself, or a directory's lock file.
+func lockFile(path string) string {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return filepath.Join(path, listdir.LockFile)
+	}
+	return path
+}
+
+// lookPath finds the program as execvp(3) would; a program that is not
+// there or cannot be run is a usage error.
+func lookPath(name string) (string, error) {
+	path, err := exec.LookPath(name)
+	if errors.Is(err, exec.ErrDot) {
+		return path, nil // execvp runs it too
+	}
+	switch {
+	case err == nil:
+		return path, nil
+	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
+		return "", sysexit.Errorf(sysexit.Usage, "%s: not found", name)
+	case errors.Is(err, fs.ErrPermission):
+		return "", sysexit.Errorf(sysexit.Usage, "%s: not executable", name)
+	}
+	return "", sysexit.Temp(err)
+}
+
+// lockError names the lock file and says why it was not had.
+func lockError(lock string, timeout time.Duration, err error) error {
+	if errors.Is(err, syscall.EWOULDBLOCK) && timeout == 0 {
+		return sysexit.Errorf(sysexit.TempFail, "%s: locked by another process", lock)
+	}
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return sysexit.Errorf(sysexit.TempFail, "%s: still locked after %v", lock, timeout)
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return sysexit.Errorf(sysexit.TempFail, "%s: %v", lock, err)
+}
