@@ -1,0 +1,245 @@
+package tests
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"mlm/lib/listdir"
+	"mlm/lib/smtpsink"
+)
+
+// exampleList makes an open list, dev@lists.example.org, in base/dev,
+// with one member, bob@example.net, and a test SMTP server as its relay.
+// The examples' /srv/lists/ is base.
+func exampleList(t *testing.T) (base, dir string, srv *smtpsink.Server) {
+	t.Helper()
+	base = t.TempDir()
+	dir = filepath.Join(base, "dev")
+	mlm(t, "", nil, "mlm-newlist", "-p", "open", dir, "dev@lists.example.org")
+	srv, err := smtpsink.Start(smtpsink.Options{Keep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	if err := os.WriteFile(filepath.Join(dir, "relay"), []byte(srv.Addr()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mlm(t, "", nil, "mlm-sub", dir, "bob@example.net")
+	return base, dir, srv
+}
+
+// postTo hands a post from alice to the list, as an MTA would.
+func postTo(t *testing.T, dir, subject string) {
+	t.Helper()
+	post := "From: alice@example.org\nTo: dev@lists.example.org\nSubject: " + subject + "\n\nhello\n"
+	mlm(t, post, []string{"SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org"}, "mlm-accept", dir)
+}
+
+// holdOld puts a held post into the list's hold queue that has waited
+// eight days, longer than the default modexpire of seven.
+func holdOld(t *testing.T, dir string) string {
+	t.Helper()
+	id := "1795000000.M1P1"
+	file := filepath.Join(dir, "queue", "hold", "new", id)
+	rec := "MLM1 " + id + "\nS <stranger@example.net>\n:Subject: held\n:\n:hello\nE 0\n"
+	if err := os.WriteFile(file, []byte(rec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-8 * 24 * time.Hour)
+	if err := os.Chtimes(file, old, old); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// exampleText reads a file of examples/ with the programs' directory in
+// place of /usr/local/bin and base in place of /srv/lists.
+func exampleText(t *testing.T, name, base string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.NewReplacer("/usr/local/bin", binDir, "/srv/lists/", base+"/").Replace(string(b))
+}
+
+// crontab is a parsed crontab: its variables and its jobs' commands.
+type crontab struct {
+	env  []string
+	jobs []string
+}
+
+var (
+	cronVar = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$`)
+	cronJob = regexp.MustCompile(`^(?:@[a-z]+|(?:\S+\s+){4}\S+)\s+(.+)$`)
+)
+
+// parseCrontab reads a crontab(5): NAME=value lines, and jobs of five
+// time fields (or an @word) and a command; a % in a command would be a
+// newline to cron, so it is refused.
+func parseCrontab(t *testing.T, text string) crontab {
+	t.Helper()
+	var c crontab
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if m := cronVar.FindStringSubmatch(line); m != nil {
+			c.env = append(c.env, m[1]+"="+m[2])
+			continue
+		}
+		m := cronJob.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("crontab: not a job: %q", line)
+		}
+		if strings.Contains(m[1], "%") {
+			t.Errorf("crontab: %q: cron takes %% for a newline", m[1])
+		}
+		c.jobs = append(c.jobs, m[1])
+	}
+	return c
+}
+
+// job returns the one command that contains s.
+func (c crontab) job(t *testing.T, s string) string {
+	t.Helper()
+	var found []string
+	for _, j := range c.jobs {
+		if strings.Contains(j, s) {
+			found = append(found, j)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("crontab: %d jobs run %s; want 1", len(found), s)
+	}
+	return found[0]
+}
+
+// run runs a command as cron does: the crontab's SHELL (default /bin/sh)
+// with -c, the environment cron sets (HOME, LOGNAME, SHELL) and the
+// crontab's variables, nothing inherited. It returns the exit status
+// and what the job wrote, which cron would mail.
+func (c crontab) run(t *testing.T, cmd string) (int, string) {
+	t.Helper()
+	env := []string{"HOME=" + t.TempDir(), "LOGNAME=mlm", "SHELL=/bin/sh"}
+	env = append(env, c.env...)
+	shell := "/bin/sh"
+	for _, e := range c.env {
+		if v, ok := strings.CutPrefix(e, "SHELL="); ok {
+			shell = v
+		}
+	}
+	p := exec.Command(shell, "-c", cmd)
+	p.Env = env
+	var out bytes.Buffer
+	p.Stdout, p.Stderr = &out, &out
+	err := p.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	return p.ProcessState.ExitCode(), out.String()
+}
+
+func queued(t *testing.T, dir, q string) int {
+	t.Helper()
+	return len(entries(t, filepath.Join(dir, "queue", q, "new")))
+}
+
+// TestExampleCron: examples/cron/crontab's jobs, run as cron runs them,
+// deliver a waiting post and expire an old held one, print nothing (cron
+// would mail it) and exit 0.
+func TestExampleCron(t *testing.T) {
+	base, dir, srv := exampleList(t)
+	c := parseCrontab(t, exampleText(t, "cron/crontab", base))
+	if len(c.jobs) != 2 {
+		t.Errorf("crontab has %d jobs; want 2", len(c.jobs))
+	}
+	for _, j := range c.jobs {
+		if !strings.HasPrefix(j, "mlm-lock ") {
+			t.Errorf("crontab: %q does not run under mlm-lock", j)
+		}
+	}
+	postTo(t, dir, "by cron")
+	held := holdOld(t, dir)
+
+	if code, out := c.run(t, c.job(t, "mlm-run")); code != 0 || out != "" {
+		t.Errorf("the mlm-run job: exit %d, output %q; want 0 and none", code, out)
+	}
+	if n := queued(t, dir, "incoming") + queued(t, dir, "outgoing") + queued(t, dir, "retry"); n != 0 {
+		t.Errorf("%d records still wait after the mlm-run job", n)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 1 || len(msgs[0].Rcpts) != 1 || msgs[0].Rcpts[0].Mailbox != "bob@example.net" {
+		t.Errorf("delivered %d messages (%+v); want the post, to bob@example.net", len(msgs), msgs)
+	}
+
+	if code, out := c.run(t, c.job(t, "mlm-moderate")); code != 0 || out != "" {
+		t.Errorf("the mlm-moderate job: exit %d, output %q; want 0 and none", code, out)
+	}
+	if _, err := os.Stat(held); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the held post of eight days is still there: %v", err)
+	}
+}
+
+// TestExampleCronLocked: the mlm-run job of examples/cron/crontab, while
+// the list lock is held by a run that takes too long, waits, then fails
+// 75 with one line and leaves the post waiting; once the lock is free
+// the next run delivers it.
+func TestExampleCronLocked(t *testing.T) {
+	base, dir, srv := exampleList(t)
+	c := parseCrontab(t, exampleText(t, "cron/crontab", base))
+	job := c.job(t, "mlm-run")
+	// The job waits 50 seconds for the lock; 1 does the same here, sooner.
+	if !strings.Contains(job, " -t 50s ") {
+		t.Fatalf("the mlm-run job %q has no -t 50s", job)
+	}
+	short := strings.Replace(job, " -t 50s ", " -t 1s ", 1)
+	postTo(t, dir, "after the lock")
+
+	holder := exec.Command(filepath.Join(binDir, "mlm-lock"), dir, "sleep", "600")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Process.Kill()
+	lock := filepath.Join(dir, listdir.LockFile)
+	for i := 0; ; i++ { // until the holder has it
+		f, err := listdir.LockFD(lock, 0)
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			break
+		}
+		if err == nil {
+			f.Close()
+		}
+		if i == 1000 {
+			t.Fatalf("mlm-lock did not take %s", lock)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	code, out := c.run(t, short)
+	if want := "mlm-lock: " + lock + ": still locked after 1s\n"; code != 75 || out != want {
+		t.Errorf("the mlm-run job, lock held: exit %d, output %q; want 75 and %q", code, out, want)
+	}
+	if n := queued(t, dir, "incoming"); n != 1 {
+		t.Errorf("incoming holds %d posts; want the 1 waiting", n)
+	}
+
+	holder.Process.Kill()
+	holder.Wait()
+	if code, out := c.run(t, job); code != 0 || out != "" {
+		t.Errorf("the mlm-run job, lock free: exit %d, output %q; want 0 and none", code, out)
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Errorf("delivered %d messages; want 1", n)
+	}
+}

@@ -1,0 +1,156 @@
+package tests
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// systemdPath is the PATH systemd gives a service that sets none, with
+// the programs' directory in place of /usr/local/bin.
+var systemdPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// unitCopies writes the units of examples/systemd into a new directory,
+// with the programs' directory for /usr/local/bin and base for
+// /srv/lists, and returns it.
+func unitCopies(t *testing.T, base string) string {
+	t.Helper()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join(root, "examples", "systemd", "mlm-*"))
+	if len(files) != 3 {
+		t.Fatalf("examples/systemd holds %d units; want 3", len(files))
+	}
+	for _, f := range files {
+		text := exampleText(t, filepath.Join("systemd", filepath.Base(f)), base)
+		// The user mlm need not exist here. systemd-analyze verify (252)
+		// does not look it up, but the copy names a user that does, the
+		// one running the tests, so that it is a unit that could run.
+		text = strings.ReplaceAll(text, "\nUser=mlm\n", "\nUser="+u.Username+"\n")
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestExampleSystemdVerify: systemd-analyze verify finds nothing to say
+// about the units of examples/systemd, as instances for the list dev.
+func TestExampleSystemdVerify(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("no systemd-analyze")
+	}
+	base := t.TempDir()
+	os.Mkdir(filepath.Join(base, "dev"), 0o755)
+	units := unitCopies(t, base)
+	// A template is verified through an instance: given the path of
+	// mlm-run@dev.service, verify loads mlm-run@.service from the same
+	// directory. --man=no: the Documentation= pages need not be
+	// installed here. Bad settings are warnings (exit 0), so any output
+	// fails the test; a missing program in ExecStart= is an error.
+	cmd := exec.Command(analyze, "verify", "--man=no",
+		filepath.Join(units, "mlm-run@dev.service"),
+		filepath.Join(units, "mlm-expire@dev.service"),
+		filepath.Join(units, "mlm-expire@dev.timer"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// execStart returns the command of a unit's ExecStart= for the instance
+// dev, split into words as systemd splits it (the examples quote
+// nothing).
+func execStart(t *testing.T, units, unit string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(units, unit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmd []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			if cmd != nil {
+				t.Fatalf("%s: more than one ExecStart=", unit)
+			}
+			if strings.ContainsAny(v, `"'\$`) || strings.ContainsAny(v[:1], "-@:+!") {
+				t.Fatalf("%s: ExecStart=%s needs more than splitting at blanks", unit, v)
+			}
+			cmd = strings.Fields(strings.ReplaceAll(v, "%i", "dev"))
+		}
+	}
+	if cmd == nil {
+		t.Fatalf("%s: no ExecStart=", unit)
+	}
+	return cmd
+}
+
+// service starts a unit's command as systemd would: in /, with only
+// systemd's PATH and the user's variables.
+func service(argv []string) (*exec.Cmd, *bytes.Buffer) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = "/"
+	cmd.Env = []string{
+		"PATH=" + strings.Replace(systemdPath, "/usr/local/bin", binDir, 1),
+		"HOME=" + os.Getenv("HOME"), "USER=" + os.Getenv("USER"), "LOGNAME=" + os.Getenv("USER"),
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	return cmd, &out
+}
+
+// TestExampleSystemdRun: the command of examples/systemd/mlm-run@.service
+// delivers a post waiting when it starts and one that comes while it
+// runs, says nothing, and on SIGTERM, as systemctl stop sends it, exits 0.
+func TestExampleSystemdRun(t *testing.T) {
+	base, dir, srv := exampleList(t)
+	argv := execStart(t, unitCopies(t, base), "mlm-run@.service")
+	postTo(t, dir, "before the start")
+	cmd, out := service(argv)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	postTo(t, dir, "while it runs")
+	// It makes a pass every 10 seconds; allow it several.
+	deadline := time.Now().Add(60 * time.Second)
+	for len(srv.Messages()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(srv.Messages()); n != 2 {
+		t.Errorf("delivered %d posts; want 2", n)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil || out.Len() != 0 {
+		t.Errorf("%v after SIGTERM: %v, output %q; want exit 0 and none", argv, err, out)
+	}
+	if n := queued(t, dir, "incoming") + queued(t, dir, "outgoing") + queued(t, dir, "retry"); n != 0 {
+		t.Errorf("%d records still wait", n)
+	}
+}
+
+// TestExampleSystemdExpire: the command of
+// examples/systemd/mlm-expire@.service discards a post held for eight
+// days, says nothing and exits 0.
+func TestExampleSystemdExpire(t *testing.T) {
+	base, dir, _ := exampleList(t)
+	argv := execStart(t, unitCopies(t, base), "mlm-expire@.service")
+	held := holdOld(t, dir)
+	cmd, out := service(argv)
+	if err := cmd.Run(); err != nil || out.Len() != 0 {
+		t.Errorf("%v: %v, output %q; want exit 0 and none", argv, err, out)
+	}
+	if _, err := os.Stat(held); !os.IsNotExist(err) {
+		t.Errorf("the held post of eight days is still there: %v", err)
+	}
+}
