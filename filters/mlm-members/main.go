@@ -10,40 +10,48 @@ import (
 	"mlm/lib/addr"
 	"mlm/lib/cli"
 	"mlm/lib/clock"
+	"mlm/lib/envelope"
 	"mlm/lib/listdir"
 	"mlm/lib/members"
 	"mlm/lib/stream"
+	"mlm/lib/sysexit"
 )
 
 const prog = "mlm-members"
 
 type args struct {
-	Dir string `arg:"" placeholder:"DIR" help:"The list directory."`
+	File string `short:"l" name:"file" enum:"subscribers,digest,moderators,owner" default:"subscribers" placeholder:"FILE" help:"Expand to this file's addresses: subscribers,digest,moderators,owner."`
+	Dir  string `arg:"" placeholder:"DIR" help:"The list directory."`
 }
 
 func main() {
 	var a args
 	cli.Main(prog, "Expand records to the list's members.", &a, func() error {
-		return run(a.Dir, os.Stdin, os.Stdout, os.Stderr)
+		return run(a.Dir, a.File, os.Stdin, os.Stdout, os.Stderr)
 	})
 }
 
-// run expands every record of in. Members are streamed from their source
-// for each record; only the keys already written are remembered, to drop
-// duplicates.
-func run(dir string, in io.Reader, out, stderr io.Writer) error {
+// run expands every record of in to the addresses of file. Members are
+// streamed from their source for each record; only the keys already
+// written are remembered, to drop duplicates. Only the subscribers have
+// digest, nomail and notmetoo members left out. A record that would go
+// to no one from another file (no owner, say) is a temporary failure,
+// so that it waits rather than vanish.
+func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 	d, err := listdir.Open(dir)
 	if err != nil {
 		return err
 	}
-	skip, err := skipped(d)
-	if err != nil {
-		return err
+	skip, notMeToo := map[string]bool{}, map[string]bool{}
+	if file == listdir.Subscribers {
+		if skip, err = skipped(d); err != nil {
+			return err
+		}
+		if notMeToo, err = members.Keys(d, listdir.NotMeToo); err != nil {
+			return err
+		}
 	}
-	notMeToo, err := members.Keys(d, listdir.NotMeToo)
-	if err != nil {
-		return err
-	}
+	list := d.Address()
 	bounces := stream.Path{Mailbox: d.CommandAddress("bounces")}
 	bad := func(file string, line int, err error) {
 		fmt.Fprintf(stderr, "%s: %s: line %d: %v; skipped\n", prog, file, line, err)
@@ -65,23 +73,33 @@ func run(dir string, in io.Reader, out, stderr io.Writer) error {
 			return err
 		}
 		seen := addr.NewKeySet()
+		n := 0
 		err := r.EachRecipient(func(p stream.Path) error {
 			seen.Add(addr.Key(p.Mailbox))
+			n++
 			return w.Recipient(p)
 		})
 		if err != nil {
 			return err
 		}
 		posterKey := addr.Key(poster)
-		err = members.Each(d, listdir.Subscribers, func(m string) error {
+		err = members.Each(d, file, func(m string) error {
 			k := addr.Key(m)
+			if envelope.Own(list, m) {
+				fmt.Fprintf(stderr, "%s: %s: an address of the list itself; skipped\n", prog, file)
+				return nil
+			}
 			if skip[k] || (k == posterKey && notMeToo[k]) || !seen.Add(k) {
 				return nil
 			}
+			n++
 			return w.Recipient(stream.Path{Mailbox: m})
 		}, bad)
 		if err != nil {
 			return err
+		}
+		if n == 0 && file != listdir.Subscribers {
+			return sysexit.Errorf(sysexit.TempFail, "%s: no one to send %s to", file, h.ID)
 		}
 		return w.End()
 	})

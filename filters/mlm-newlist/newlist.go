@@ -12,18 +12,10 @@ import (
 	"strings"
 
 	"mlm/lib/addr"
+	"mlm/lib/envelope"
 	"mlm/lib/listdir"
 	"mlm/lib/sysexit"
 )
-
-// stageFiles are written so that a site sees, and may edit, what mlm-run
-// does with each queue; they hold mlm-run's defaults.
-var stageFiles = map[string]string{
-	listdir.Incoming: "# mlm-run feeds each post to these stages, one per line, in the list directory.\nmlm-auth .\nmlm-hdr .\nmlm-members .\nmlm-enqueue queue/outgoing\n",
-	listdir.Moderate: "# Moderators' replies to held-post notices.\nmlm-moderate . mail\n",
-	listdir.Outgoing: "# Delivery: batches, rate, SMTP to the relays in ./relay; deferred\n# recipients go to the retry queue.\nmlm-split .\nmlm-throttle .\nmlm-sendmail .\nmlm-enqueue queue/retry\n",
-	listdir.Retry:    "# Deferred recipients, tried again with growing waits until their\n# lifetime ends.\nmlm-sendmail -R .\n",
-}
 
 // run creates the list directory. It refuses a directory that exists, so
 // it never changes a running list.
@@ -56,7 +48,7 @@ func run(a *args, out io.Writer) error {
 		listdir.Strip:   "# Fields removed from posts before they go out.\nReturn-Path\n",
 		listdir.Owner:   strings.Join(a.Owner, "\n") + "\n",
 	}
-	for q, text := range stageFiles {
+	for q, text := range listdir.DefaultStages {
 		files[filepath.Join(listdir.Stages, q)] = text
 	}
 	if err := os.Mkdir(filepath.Join(a.Dir, listdir.Stages), 0o755); err != nil {
@@ -83,7 +75,7 @@ func run(a *args, out io.Writer) error {
 // another list's command address (dev-request@ ...).
 func hasCommandSuffix(list string) bool {
 	local, _, _ := strings.Cut(list, "@")
-	for _, c := range []string{"request", "subscribe", "unsubscribe", "owner", "bounces", "accept", "reject"} {
+	for _, c := range envelope.Commands {
 		if strings.HasSuffix(strings.ToLower(local), "-"+c) {
 			return true
 		}
@@ -99,7 +91,7 @@ func printSetup(out io.Writer, dir, list string) error {
 	fmt.Fprintf(&b, "# MTA aliases (Postfix or Sendmail /etc/aliases, then newaliases;\n")
 	fmt.Fprintf(&b, "# set recipient_delimiter = + for the +extensions):\n")
 	fmt.Fprintf(&b, "%s: \"|mlm-accept %s\"\n", local, dir)
-	for _, c := range []string{"request", "subscribe", "unsubscribe", "owner", "bounces", "accept", "reject"} {
+	for _, c := range envelope.Commands {
 		fmt.Fprintf(&b, "%s-%s: \"|mlm-accept %s\"\n", local, c, dir)
 	}
 	fmt.Fprintf(&b, "# crontab of the user the aliases run as:\n")

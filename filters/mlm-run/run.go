@@ -26,15 +26,6 @@ type job struct {
 	dir    string // working directory of the stages
 }
 
-// defaultStages are the pipelines of a list's queues when the list has
-// no stages/QUEUE file of its own. Stages run in the list directory.
-var defaultStages = map[string]string{
-	listdir.Incoming: "mlm-auth .\nmlm-hdr .\nmlm-members .\nmlm-enqueue queue/outgoing\n",
-	listdir.Moderate: "mlm-moderate . mail\n",
-	listdir.Outgoing: "mlm-split .\nmlm-throttle .\nmlm-sendmail .\nmlm-enqueue queue/retry\n",
-	listdir.Retry:    "mlm-sendmail -R .\n",
-}
-
 // run processes the queues once, or with -D until ctx ends.
 func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 	if a.Workers < 1 {
@@ -98,7 +89,7 @@ func jobsFor(a *args) ([]job, error) {
 			return nil, err
 		}
 		if text == "" {
-			text = defaultStages[name]
+			text = listdir.DefaultStages[name]
 		}
 		if !hasStage(text) {
 			// No stages (or a file of comments): the queue only waits,

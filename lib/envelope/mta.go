@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"errors"
+	"slices"
 	"strings"
 )
 
@@ -57,6 +58,18 @@ func FromEnv(lookup func(string) (string, bool)) MTA {
 // list's nor one of its command addresses.
 var ErrNotList = errors.New("not an address of this list")
 
+// Commands are the command addresses' suffixes: list-request and so on.
+var Commands = []string{"request", "subscribe", "unsubscribe", "owner", "bounces", "accept", "reject"}
+
+// Own reports whether mailbox is the list's address or one of its
+// command addresses, in the list's domain.
+func Own(list, mailbox string) bool {
+	_, _, err := Route(list, mailbox)
+	return err == nil && strings.EqualFold(domainOf(list), domainOf(mailbox))
+}
+
+func domainOf(mailbox string) string { return mailbox[strings.LastIndexByte(mailbox, '@')+1:] }
+
 // Route says where mail to rcpt belongs, for the list whose address is
 // list: "post" for the list address itself (an extension after "+" is
 // allowed, as Postfix's recipient_delimiter delivers it), or the command
@@ -77,8 +90,7 @@ func Route(list, rcpt string) (cmd, ext string, err error) {
 	}
 	if len(local) > len(listLocal)+1 && strings.EqualFold(local[:len(listLocal)+1], listLocal+"-") {
 		cmd = strings.ToLower(local[len(listLocal)+1:])
-		switch cmd {
-		case "request", "subscribe", "unsubscribe", "owner", "bounces", "accept", "reject":
+		if slices.Contains(Commands, cmd) {
 			return cmd, ext, nil
 		}
 	}

@@ -46,3 +46,21 @@ func TestRoute(t *testing.T) {
 		}
 	}
 }
+
+func TestOwn(t *testing.T) {
+	for m, want := range map[string]bool{
+		"dev@lists.example.org":                true,
+		"DEV-Owner@LISTS.example.org":          true,
+		"dev-bounces+x=y@lists.example.org":    true,
+		"dev@example.org":                      false, // another domain
+		"dev-nonsense@lists.example.org":       false,
+		"developer@lists.example.org":          false,
+		"alice@example.org":                    false,
+		"\"dev-owner\"@lists.example.org":      false,
+		"dev-owner@lists.example.org.attacker": false,
+	} {
+		if got := Own("dev@lists.example.org", m); got != want {
+			t.Errorf("Own(%q) = %v; want %v", m, got, want)
+		}
+	}
+}

@@ -82,6 +82,19 @@ const (
 // same run.
 var Queues = []string{Moderate, Incoming, Hold, Outgoing, Retry, Requests, Bounces, OwnerQ}
 
+// DefaultStages are the stages of a list's queues, one program and its
+// arguments a line, run in the list directory: mlm-run's when a queue
+// has no stages/QUEUE file, and what mlm-newlist writes there for the
+// site to see and edit. The other queues (hold, requests, bounces) only
+// wait.
+var DefaultStages = map[string]string{
+	Incoming: "# mlm-run feeds each post to these stages, one per line, in the list directory.\nmlm-auth .\nmlm-hdr .\nmlm-members .\nmlm-enqueue queue/outgoing\n",
+	Moderate: "# Moderators' replies to held-post notices.\nmlm-moderate . mail\n",
+	Outgoing: "# Delivery: batches, rate, SMTP to the relays in ./relay; deferred\n# recipients go to the retry queue.\nmlm-split .\nmlm-throttle .\nmlm-sendmail .\nmlm-enqueue queue/retry\n",
+	Retry:    "# Deferred recipients, tried again with growing waits until their\n# lifetime ends.\nmlm-sendmail -R .\n",
+	OwnerQ:   "# Mail to the owner address, sent on unchanged to the owners in ./owner;\n# it waits while there are none.\nmlm-members -l owner .\nmlm-enqueue queue/outgoing\n",
+}
+
 // ErrNoList is returned, classified EX_NOUSER, for a directory that is not
 // a list directory.
 var ErrNoList = errors.New("no such list")
