@@ -8,7 +8,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"mlm/lib/addr"
@@ -25,17 +27,24 @@ func run(a *args, out io.Writer) error {
 			return sysexit.Errorf(sysexit.Usage, "%q: %v", m, err)
 		}
 	}
-	if strings.ContainsAny(a.Address, "+\"") || strings.Contains(a.Address, "-") && hasCommandSuffix(a.Address) {
-		return sysexit.Errorf(sysexit.Usage, "%q: a list address may not hold + or a quoted part, or end in a command's name", a.Address)
+	if local, _, _ := strings.Cut(a.Address, "@"); !listName.MatchString(local) || hasCommandSuffix(a.Address) {
+		return sysexit.Errorf(sysexit.Usage, "%q: a list's local part is letters, digits, '.', '_' and '-', and does not end in a command's name", a.Address)
+	}
+	abs, err := filepath.Abs(a.Dir)
+	if err != nil {
+		return sysexit.Temp(err)
+	}
+	if !plainPath.MatchString(abs) {
+		return sysexit.Errorf(sysexit.Usage, "%s: the path of a list directory is letters, digits and '/', '.', '_', '+', '-', since MTA files and shells name it unquoted", abs)
+	}
+	bin, err := binDir(a.BinDir)
+	if err != nil {
+		return err
 	}
 	if err := os.Mkdir(a.Dir, 0o755); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return sysexit.Errorf(sysexit.Usage, "%s: exists already", a.Dir)
 		}
-		return sysexit.Temp(err)
-	}
-	abs, err := filepath.Abs(a.Dir)
-	if err != nil {
 		return sysexit.Temp(err)
 	}
 	secret := make([]byte, 32)
@@ -68,7 +77,9 @@ func run(a *args, out io.Writer) error {
 			return err
 		}
 	}
-	return printSetup(out, abs, a.Address)
+	st := setup{bin: bin, dir: abs, list: a.Address}
+	st.user, st.group = runAs()
+	return printSetup(out, a.MTA, st)
 }
 
 // hasCommandSuffix reports a list address that would collide with
@@ -83,26 +94,48 @@ func hasCommandSuffix(list string) bool {
 	return false
 }
 
-// printSetup prints what the site adds to its MTA and crontab.
-func printSetup(out io.Writer, dir, list string) error {
-	local, _, _ := strings.Cut(list, "@")
-	var b strings.Builder
-	fmt.Fprintf(&b, "# %s is ready in %s.\n", list, dir)
-	fmt.Fprintf(&b, "# MTA aliases (Postfix or Sendmail /etc/aliases, then newaliases;\n")
-	fmt.Fprintf(&b, "# set recipient_delimiter = + for the +extensions):\n")
-	fmt.Fprintf(&b, "%s: \"|mlm-accept %s\"\n", local, dir)
-	for _, c := range envelope.Commands {
-		fmt.Fprintf(&b, "%s-%s: \"|mlm-accept %s\"\n", local, c, dir)
+// listName is what a list's local part may hold: it names files and
+// routers, and goes into MTA configuration unquoted.
+var listName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// plainPath is what the path of a list directory or of the programs may
+// hold, for the same reason.
+var plainPath = regexp.MustCompile(`^/[A-Za-z0-9/._+-]*$`)
+
+// binDir is where the printed lines find the programs: dir if given,
+// else the directory mlm-newlist itself is in.
+func binDir(dir string) (string, error) {
+	if dir == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return "", sysexit.Temp(err)
+		}
+		dir = filepath.Dir(exe)
 	}
-	fmt.Fprintf(&b, "# crontab of the user the aliases run as:\n")
-	fmt.Fprintf(&b, "* * * * * mlm-run %s\n", dir)
-	fmt.Fprintf(&b, "17 3 * * * mlm-moderate %s expire\n", dir)
-	fmt.Fprintf(&b, "# the SMTP relay(s) for delivery, host:port per line:\n")
-	fmt.Fprintf(&b, "#   echo 127.0.0.1:25 > %s/relay\n", dir)
-	fmt.Fprintf(&b, "# members, moderators and the list password:\n")
-	fmt.Fprintf(&b, "#   mlm-sub %s < members.txt\n", dir)
-	fmt.Fprintf(&b, "#   mlm-sub -l moderators %s moderator@example.org\n", dir)
-	fmt.Fprintf(&b, "#   mlm-passwd %s\n", dir)
-	_, err := io.WriteString(out, b.String())
-	return sysexit.Temp(err)
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", sysexit.Temp(err)
+	}
+	if !plainPath.MatchString(dir) {
+		return "", sysexit.Errorf(sysexit.Usage, "%s: the programs' directory is letters, digits and '/', '.', '_', '+', '-'", dir)
+	}
+	return dir, nil
+}
+
+// runAs is the user that runs mlm-newlist, who owns the list, and so the
+// one the MTA and cron must run its programs as, and that user's group;
+// "mlm" for a name that is not plain.
+func runAs() (name, group string) {
+	name, group = "mlm", "mlm"
+	u, err := user.Current()
+	if err != nil {
+		return name, group
+	}
+	if listName.MatchString(u.Username) {
+		name = u.Username
+	}
+	if g, err := user.LookupGroupId(u.Gid); err == nil && listName.MatchString(g.Name) {
+		group = g.Name
+	}
+	return name, group
 }

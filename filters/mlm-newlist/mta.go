@@ -1,0 +1,170 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"mlm/lib/envelope"
+	"mlm/lib/sysexit"
+)
+
+// setup is what the printed lines name.
+type setup struct {
+	bin   string // the programs' directory
+	dir   string // the list directory, absolute
+	list  string // the list address
+	user  string // who runs the list's programs
+	group string // and that user's group
+}
+
+// The lines printed for each MTA are those of the files in examples/
+// (tests/newlist_test.go holds them to it), with {BIN}, {DIR}, {LISTS}
+// (the directory holding the list directory), {LOCAL}, {DOMAIN}, {ADDRESS}, {USER} and {GROUP}
+// put in. Comments say where each part goes.
+var mtaLines = map[string]string{
+	"aliases": `# /etc/aliases lines for Postfix's local(8) or Sendmail, then newaliases;
+# with recipient_delimiter = + for the +extensions (examples/postfix/aliases).
+# The commands run as the owner of the aliases database, or default_privs
+# for root's: that must be {USER}.
+{ALIASES}`,
+
+	"postfix": `# Postfix, with a pipe(8) transport running mlm-accept as {USER}
+# (examples/postfix). Once per site, in /etc/postfix/master.cf:
+mlm       unix  -       n       n       -       -       pipe
+  flags=q user={USER} null_sender=
+  argv={BIN}/mlm-accept --sender=${sender} --rcpt=${recipient} {LISTS}/${nexthop}
+# Once per site, in /etc/postfix/main.cf, with every list domain in
+# relay_domains and none in mydestination:
+relay_domains = {DOMAIN}
+transport_maps = hash:/etc/postfix/mlm_transport
+relay_recipient_maps = hash:/etc/postfix/mlm_transport
+recipient_delimiter = +
+mlm_destination_recipient_limit = 1
+# For this list, in /etc/postfix/mlm_transport; then postmap
+# /etc/postfix/mlm_transport and postfix reload:
+{TRANSPORT}`,
+
+	"exim": `# Exim, for every list in {LISTS}, found by its directory's name
+# (examples/exim). Once per site, after "begin routers", before the
+# routers of local users and aliases (Debian:
+# /etc/exim4/conf.d/router/350_mlm_lists):
+mlm_lists:
+  driver = accept
+  domains = {DOMAIN}
+  local_part_suffix = -bounces+* : -accept+* : -reject+* : \
+                      -request : -subscribe : -unsubscribe : -owner : -bounces
+  local_part_suffix_optional
+  local_parts = dsearch,filter=dir;{LISTS}
+  transport = mlm_pipe
+# Once per site, after "begin transports" (Debian:
+# /etc/exim4/conf.d/transport/30_mlm_pipe); then update-exim4.conf
+# and a reload:
+mlm_pipe:
+  driver = pipe
+  command = {BIN}/mlm-accept {LISTS}/$local_part_data
+  user = {USER}
+  group = {GROUP}
+  temp_errors = 75
+  timeout = 15m
+  timeout_defer
+  message_prefix =
+  message_suffix =
+  log_defer_output
+  log_fail_output
+  return_fail_output
+`,
+
+	"qmail": `# qmail (examples/qmail), in the home of {USER}, the user qmail
+# delivers the list's mail as ({DOMAIN}:{USER} in control/virtualdomains),
+# mode 644. In .qmail-{LOCAL}:
+|{BIN}/mlm-accept --rcpt="$EXT@$HOST" {DIR}
+# In .qmail-{LOCAL}-default:
+|{BIN}/mlm-accept --rcpt="$EXT@$HOST" {DIR}; s=$?; [ $s = 67 ] && s=100; exit $s
+`,
+
+	"procmail": `# procmail, as ~/.procmailrc of {USER} (examples/procmail/procmailrc);
+# on a failure the message is kept in the maildir mlm-failed/.
+{PATH}LIST=${LIST:-{DIR}}
+ADDRESS=${ADDRESS:-{ADDRESS}}
+:0 w
+| mlm-accept -r "$ADDRESS" "$LIST"
+:0 e
+mlm-failed/
+`,
+
+	"maildrop": `# maildrop, as ~/.mailfilter of {USER} (examples/maildrop/mailfilter);
+# the MTA runs it as maildrop -f "$SENDER", and keeps the message when
+# mlm-accept fails.
+{MLMBIN}if ($MLMBIN ne "")
+{
+	PATH="$MLMBIN:$PATH"
+}
+if ($LIST eq "")
+{
+	LIST="{DIR}"
+}
+if ($ADDRESS eq "")
+{
+	ADDRESS="{ADDRESS}"
+}
+SENDER="$FROM"
+to "| mlm-accept -r $ADDRESS $LIST"
+`,
+}
+
+// MTAs are the values of --mta.
+var MTAs = []string{"aliases", "postfix", "exim", "qmail", "procmail", "maildrop"}
+
+// cronLines are examples/cron/crontab's.
+const cronLines = `# The crontab of {USER} (examples/cron/crontab; mlm-lock(1), mlm-run(1)):
+SHELL=/bin/sh
+PATH={BIN}:/usr/bin:/bin
+MAILTO=postmaster
+* * * * *	mlm-lock -t 50s {DIR} mlm-run {DIR}
+17 3 * * *	mlm-lock {DIR} mlm-moderate {DIR} expire
+`
+
+// printSetup prints what the site adds to its MTA and crontab.
+func printSetup(out io.Writer, mta string, s setup) error {
+	local, domain, _ := strings.Cut(s.list, "@")
+	var aliases, transport strings.Builder
+	for _, c := range append([]string{""}, envelope.Commands...) {
+		addr := local
+		if c != "" {
+			addr += "-" + c
+		}
+		fmt.Fprintf(&aliases, "%s: \"|%s/mlm-accept %s\"\n", addr, s.bin, s.dir)
+		fmt.Fprintf(&transport, "%-34s mlm:%s\n", addr+"@"+domain, filepath.Base(s.dir))
+	}
+	path, mlmbin := "", ""
+	if s.bin != "/usr/local/bin" {
+		// Neither procmail's nor maildrop's own PATH has it.
+		path = "PATH=" + s.bin + ":$PATH\n"
+		mlmbin = "MLMBIN=\"" + s.bin + "\"\n"
+	}
+	r := strings.NewReplacer(
+		"{ALIASES}", aliases.String(), "{TRANSPORT}", transport.String(),
+		"{PATH}", path, "{MLMBIN}", mlmbin,
+		"{BIN}", s.bin, "{DIR}", s.dir, "{LISTS}", filepath.Dir(s.dir),
+		"{LOCAL}", local, "{DOMAIN}", domain, "{ADDRESS}", s.list, "{USER}", s.user, "{GROUP}", s.group)
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s is ready in %s.\n", s.list, s.dir)
+	b.WriteString(r.Replace(mtaLines[mta]))
+	if s.user == "root" {
+		b.WriteString("# Note: MTAs run no program as root; make the list's own user the owner\n# of the directory, and name that user here.\n")
+	}
+	if mta == "exim" && !strings.EqualFold(filepath.Base(s.dir), local) {
+		fmt.Fprintf(&b, "# Note: the router finds a list by its directory's name, and %s is not %s.\n", s.dir, local)
+	}
+	b.WriteString(r.Replace(cronLines))
+	fmt.Fprintf(&b, "# Then the SMTP relay(s) for delivery, host:port a line; the members,\n")
+	fmt.Fprintf(&b, "# the moderators and the list password:\n")
+	fmt.Fprintf(&b, "#   echo 127.0.0.1:25 > %s/relay\n", s.dir)
+	fmt.Fprintf(&b, "#   mlm-sub %s < members.txt\n", s.dir)
+	fmt.Fprintf(&b, "#   mlm-sub -l moderators %s moderator@example.org\n", s.dir)
+	fmt.Fprintf(&b, "#   mlm-passwd %s\n", s.dir)
+	_, err := io.WriteString(out, b.String())
+	return sysexit.Temp(err)
+}

@@ -1,0 +1,75 @@
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestNewlistMTA: what `mlm-newlist --mta M` prints for a list is what
+// the files of examples/ for M hold (comments aside), with the list's
+// paths, user and group, and the crontab of examples/cron: the examples
+// the other tests run through the real programs are the lines a site
+// gets.
+func TestNewlistMTA(t *testing.T) {
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]string{
+		"aliases":  {"postfix/aliases"},
+		"postfix":  {"postfix/master.cf", "postfix/main.cf", "postfix/transport"},
+		"exim":     {"exim/router", "exim/transport"},
+		"qmail":    {"qmail/.qmail-dev", "qmail/.qmail-dev-default"},
+		"procmail": {"procmail/procmailrc"},
+		"maildrop": {"maildrop/mailfilter"},
+	}
+	for mta, names := range files {
+		t.Run(mta, func(t *testing.T) {
+			base, err := os.MkdirTemp("", "mlm-newlist-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(base)
+			out, err := exec.Command(filepath.Join(binDir, "mlm-newlist"), "--mta", mta, "-b", "/usr/local/bin",
+				filepath.Join(base, "dev"), "dev@lists.example.org").Output()
+			if err != nil {
+				t.Fatalf("mlm-newlist: %v", err)
+			}
+			got := strings.NewReplacer(base, "/srv/lists",
+				"user="+u.Username+" ", "user=mlm ", "user = "+u.Username+"\n", "user = mlm\n",
+				"group = "+g.Name+"\n", "group = mlm\n").Replace(string(out))
+			var want []string
+			for _, name := range append(names, "cron/crontab") {
+				b, err := os.ReadFile(filepath.Join(root, "examples", name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, configLines(string(b))...)
+			}
+			if g, w := strings.Join(configLines(got), "\n"), strings.Join(want, "\n"); g != w {
+				t.Errorf("mlm-newlist --mta %s prints:\n%s\nwant the lines of %v:\n%s", mta, g, names, w)
+			}
+		})
+	}
+}
+
+// configLines returns the lines of text that are neither comments nor
+// empty, with their white space made single spaces.
+func configLines(text string) []string {
+	var lines []string
+	for _, l := range strings.Split(text, "\n") {
+		f := strings.Fields(l)
+		if len(f) > 0 && !strings.HasPrefix(f[0], "#") {
+			lines = append(lines, strings.Join(f, " "))
+		}
+	}
+	return lines
+}
