@@ -131,6 +131,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // and `postqueue -f` delivers once it is fixed.
 func TestPostfix(t *testing.T) {
 	list := newList(t)
+	mlm(t, members(20), nil, "mlm-sub", list)
 	filepath.Walk(list, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
 	// The aliases are examples/postfix/aliases, with this test's paths.
 	addr, dir := postfixInstance(t, list, postfixConf{
@@ -206,6 +207,20 @@ default_privs = nobody
 	if count("requests") != 1 || count("outgoing") != 0 {
 		t.Errorf("requests %d, outgoing %d; want 1, 0", count("requests"), count("outgoing"))
 	}
+
+	// mlm-run takes the three posts to Postfix's smtp-sink: each member
+	// gets each once; the request and the bounce wait, and the owner
+	// mail too, the list having no owner.
+	sink, dump := smtpSink(t, 1000)
+	os.WriteFile(filepath.Join(list, "relay"), []byte(sink+"\n"), 0o644)
+	runAsNobody(t, list)
+	if rcpts, _ := sinkMessages(t, dump, 63); strings.Join(rcpts, " ") != memberPaths(20, 3) {
+		t.Errorf("recipients %v; want each member three times", rcpts)
+	}
+	if count("requests") != 1 || count("bounces") != 1 || count("owner") != 1 || count("incoming") != 0 {
+		t.Errorf("after mlm-run: requests %d, bounces %d, owner %d, incoming %d; want 1, 1, 1, 0",
+			count("requests"), count("bounces"), count("owner"), count("incoming"))
+	}
 }
 
 // TestPostfixPipe: Postfix with the pipe(8) transport of
@@ -220,11 +235,7 @@ func TestPostfixPipe(t *testing.T) {
 	sink, dump := smtpSink(t, 1000)
 	list := newList(t)
 	lists := filepath.Dir(list)
-	var members strings.Builder
-	for i := 1; i <= 30; i++ {
-		fmt.Fprintf(&members, "member%02d@example.net\n", i)
-	}
-	mlm(t, members.String()+"alice@example.org\n", nil, "mlm-sub", list)
+	mlm(t, members(30), nil, "mlm-sub", list)
 	filepath.Walk(list, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
 	addr, dir := postfixInstance(t, list, postfixConf{
 		main: "mydestination = localhost\nrelayhost = [127.0.0.1]:" + strings.TrimPrefix(sink, "127.0.0.1:") + "\n" +
@@ -245,28 +256,8 @@ func TestPostfixPipe(t *testing.T) {
 		}
 	}
 	count := func(q string) int { return len(entries(t, filepath.Join(list, "queue", q, "new"))) }
-	runList := func() {
-		t.Helper()
-		cmd := exec.Command(filepath.Join(binDir, "mlm-run"), list)
-		cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("mlm-run: %v: %s", err, out)
-		}
-	}
-	want := func(n int) string {
-		var w []string
-		for i := 1; i <= 30; i++ {
-			for j := 0; j < n; j++ {
-				w = append(w, fmt.Sprintf("<member%02d@example.net>", i))
-			}
-		}
-		for j := 0; j < n; j++ {
-			w = append(w, "<alice@example.org>")
-		}
-		sort.Strings(w)
-		return strings.Join(w, " ")
-	}
+	runList := func() { t.Helper(); runAsNobody(t, list) }
+	want := func(n int) string { return memberPaths(30, n) }
 
 	mustSend("alice@example.org", "dev-request@lists.example.org", "subscribe")
 	mustSend("", "dev-bounces+bob=example.net@lists.example.org", "a bounce")
@@ -317,5 +308,39 @@ func TestPostfixPipe(t *testing.T) {
 	}
 	if count("requests") != 1 || count("owner") != 1 || count("bounces") != 1 {
 		t.Errorf("command queues changed: requests %d, owner %d, bounces %d", count("requests"), count("owner"), count("bounces"))
+	}
+}
+
+// members returns n members' addresses and alice's, one a line.
+func members(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "member%02d@example.net\n", i)
+	}
+	return b.String() + "alice@example.org\n"
+}
+
+// memberPaths returns the paths of members(n), each times times, sorted,
+// as sinkMessages returns them.
+func memberPaths(n, times int) string {
+	var w []string
+	for _, m := range strings.Fields(members(n)) {
+		for j := 0; j < times; j++ {
+			w = append(w, "<"+m+">")
+		}
+	}
+	sort.Strings(w)
+	return strings.Join(w, " ")
+}
+
+// runAsNobody runs mlm-run on the list as nobody, the user the MTA
+// delivers to it as in these tests, as the list's crontab would.
+func runAsNobody(t *testing.T, list string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "mlm-run"), list)
+	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mlm-run: %v: %s", err, out)
 	}
 }
