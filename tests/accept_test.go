@@ -19,16 +19,24 @@ import (
 // user may enter, and returns its path.
 func newList(t *testing.T) string {
 	t.Helper()
-	base, err := os.MkdirTemp("", "mlm-list-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	os.Chmod(base, 0o755)
-	dir := filepath.Join(base, "dev")
+	dir := filepath.Join(openTempDir(t, "mlm-list-"), "dev")
 	if out, err := exec.Command(filepath.Join(binDir, "mlm-newlist"), dir, "dev@lists.example.org").CombinedOutput(); err != nil {
 		t.Fatalf("mlm-newlist: %v: %s", err, out)
 	}
+	return dir
+}
+
+// openTempDir makes a directory that the other users some tests run
+// programs as (nobody, Exim's) may enter, removed when the test ends;
+// t.TempDir's parent is closed to them.
+func openTempDir(t *testing.T, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
 	return dir
 }
 

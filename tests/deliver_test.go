@@ -96,14 +96,8 @@ func smtpSink(t *testing.T, maxRcpt int) (addr, dump string) {
 			t.Skip("no smtp-sink (Debian's postfix package)")
 		}
 	}
-	base, err := os.MkdirTemp("", "mlm-sink-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	dump = filepath.Join(base, "dump")
+	dump = filepath.Join(openTempDir(t, "mlm-sink-"), "dump")
 	os.Mkdir(dump, 0o777)
-	os.Chmod(base, 0o755)
 	os.Chmod(dump, 0o777) // smtp-sink writes as nobody
 	addr = freePort(t)
 	srv := exec.Command(sink, "-u", "nobody", "-d", dump+"/%M.", addr, fmt.Sprint(maxRcpt))

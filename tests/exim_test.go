@@ -53,12 +53,7 @@ func eximInstance(t *testing.T, lists string) (addr string, conf string, log fun
 	}
 	uid, _ := strconv.Atoi(eu.Uid)
 	gid, _ := strconv.Atoi(eu.Gid)
-	// Not in lists, where it would be a list; reachable by Exim's user.
-	dir, err := os.MkdirTemp("", "mlm-exim-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := openTempDir(t, "mlm-exim-") // not in lists, where it would be a list
 	for _, d := range []string{dir, filepath.Join(dir, "spool"), filepath.Join(dir, "log")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)

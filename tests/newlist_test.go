@@ -33,11 +33,7 @@ func TestNewlistMTA(t *testing.T) {
 	}
 	for mta, names := range files {
 		t.Run(mta, func(t *testing.T) {
-			base, err := os.MkdirTemp("", "mlm-newlist-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(base)
+			base := openTempDir(t, "mlm-newlist-")
 			out, err := exec.Command(filepath.Join(binDir, "mlm-newlist"), "--mta", mta, "-b", "/usr/local/bin",
 				filepath.Join(base, "dev"), "dev@lists.example.org").Output()
 			if err != nil {

@@ -348,12 +348,7 @@ func qmailQuote2(s string) string {
 // qmail-getpw and checkhome() want it, holding the given .qmail files.
 func qmailHome(t *testing.T, files map[string]string) string {
 	t.Helper()
-	base, err := os.MkdirTemp("", "mlm-qmail-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	os.Chmod(base, 0o755)
+	base := openTempDir(t, "mlm-qmail-")
 	home := filepath.Join(base, "home")
 	if err := os.Mkdir(home, 0o755); err != nil {
 		t.Fatal(err)
