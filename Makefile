@@ -37,6 +37,20 @@ lint-sh:
 	find contrib examples -name '*.sh' -exec shellcheck {} +
 	for f in contrib/*.pl; do perl -c "$$f" 2>&1 | grep -q 'syntax OK' || { perl -c "$$f"; exit 1; }; done
 
+# faults runs the whole suite writing the fault table's rows, and makes
+# tests/FAULTS.md of them; soak runs the kill -9 and crash-point soaks
+# longer (SOAK, a count of rounds).
+SOAK ?= 20
+faults:
+	rm -f tests/faults.tsv
+	MLM_FAULT_TABLE=$(CURDIR)/tests/faults.tsv $(GO) test -count=1 ./...
+	$(GO) run ./tests/faulttable < tests/faults.tsv > tests/FAULTS.md.new
+	mv tests/FAULTS.md.new tests/FAULTS.md
+	rm -f tests/faults.tsv
+
+soak:
+	MLM_SOAK=$(SOAK) $(GO) test -count=1 -timeout 2h -run 'Soak|Killed|Crash' ./tests/
+
 # fuzz runs every fuzz target for FUZZTIME each.
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
@@ -63,4 +77,4 @@ uninstall:
 clean:
 	rm -rf bin
 
-.PHONY: all check demo test lint lint-go lint-man lint-sh fuzz install uninstall clean
+.PHONY: all check demo test lint lint-go lint-man lint-sh faults soak fuzz install uninstall clean

@@ -2,6 +2,8 @@ package mlmtest
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -26,5 +28,18 @@ func TestBytes(t *testing.T) {
 		if _, err := Bytes(p); err == nil {
 			t.Errorf("Bytes(%q): want error", p)
 		}
+	}
+}
+
+func TestFault(t *testing.T) {
+	table := filepath.Join(t.TempDir(), "faults.tsv")
+	t.Setenv("MLM_FAULT_TABLE", table)
+	t.Run("row", func(t *testing.T) { Fault(t, "disk", "ENOSPC\tat fsync", "exit 75 | nothing in new/") })
+	b, err := os.ReadFile(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "disk\tENOSPC at fsync\texit 75 / nothing in new/\tpass\tTestFault/row\n"; string(b) != want {
+		t.Errorf("row %q; want %q", b, want)
 	}
 }
