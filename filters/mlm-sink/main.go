@@ -30,6 +30,7 @@ type args struct {
 	Dir           string          `short:"D" placeholder:"DIR" help:"Keep each accepted transaction as an MLM1 record file in DIR."`
 	DataReply     smtpsink.Reply  `short:"R" placeholder:"REPLY" help:"Reply to the final dot (LMTP: for each recipient), e.g. '554 5.6.0 no'."`
 	Delay         time.Duration   `short:"w" placeholder:"DURATION" help:"Wait DURATION before each reply."`
+	DelayAt       string          `name:"delay-at" placeholder:"STEP" help:"With --delay, wait only before the replies to STEP: greeting, mail, rcpt, data or dot."`
 	DropAfterDot  int             `placeholder:"N" help:"Close the connection instead of replying to every Nth final dot."`
 	DropAfterRcpt int             `placeholder:"N" help:"Close the connection instead of replying to the Nth RCPT of a transaction."`
 	DSN           bool            `name:"dsn" help:"Advertise DSN; keep RET, ENVID, NOTIFY and ORCPT."`
@@ -63,7 +64,7 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		Addr: a.Listen, LMTP: a.LMTP, DSN: a.DSN,
 		Dir: a.Dir, Ledger: a.Ledger, Stats: a.Stats,
 		Size: a.Size, MaxRcpt: a.MaxRcpt, Replies: a.Reply, LMTPReply: a.LMTPReply,
-		Stall: a.Stall, Delay: a.Delay, Count: a.Count,
+		Stall: a.Stall, Delay: a.Delay, DelayAt: a.DelayAt, Count: a.Count,
 		DropAfterDot: a.DropAfterDot, DropAfterRcpt: a.DropAfterRcpt,
 	}
 	if a.DataReply.Code != 0 {

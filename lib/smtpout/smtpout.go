@@ -12,6 +12,12 @@
 //
 // Replies are classified where they are read: 2xx done, 4xx and every
 // network error or timeout temporary, 5xx permanent (RFC 5321 §4.2.1).
+// A positive reply a command cannot have (a 250 to DATA, a 354 to RCPT)
+// or one the server sends unasked means the conversation is out of step:
+// the connection is given up, temporarily, and no recipient counts as
+// delivered unless a 2xx came after its data. A reply is read into a
+// bounded buffer (MaxReplyLine, MaxReplyLines) and every wait is bounded
+// by the timeouts.
 package smtpout
 
 import (
@@ -23,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,7 +120,15 @@ type Options struct {
 	TLS      *tls.Config // if set, STARTTLS is required before anything else
 	User     string      // if set, AUTH PLAIN with Password (only after TLS or on loopback)
 	Password string
-	Timeout  time.Duration // for each command and reply; RFC 5321 §4.5.3.2 suggests minutes
+	Timeout  time.Duration // for each command, reply and write; RFC 5321 §4.5.3.2 suggests minutes
+	// DataTimeout is the least time the reply to the final dot is waited
+	// for (0: the package's DataTimeout, RFC 5321's 10 minutes); tests
+	// make it short.
+	DataTimeout time.Duration
+	// Hook, if set, is called at two moments of a transaction, for a
+	// caller's crash tests: "rcpt" after each reply to RCPT is read,
+	// "dot" once the final dot is written and flushed, before its reply.
+	Hook func(event string)
 }
 
 // Client is one connection.
@@ -123,6 +138,7 @@ type Client struct {
 	bw   *bufio.Writer
 	opts Options
 	ext  map[string]string // EHLO keywords (upper case) and their parameters
+	err  error             // the error that made the connection unusable
 	Addr string
 }
 
@@ -149,10 +165,24 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	return c, nil
 }
 
+// readBuffer bounds what one reply line can make the client hold.
+const readBuffer = 16 << 10
+
 func (c *Client) reset(conn net.Conn) {
 	c.conn = conn
-	c.br = bufio.NewReaderSize(conn, 16<<10)
-	c.bw = bufio.NewWriterSize(conn, 64<<10)
+	c.br = bufio.NewReaderSize(conn, readBuffer)
+	c.bw = bufio.NewWriterSize(timedWriter{c}, 64<<10)
+}
+
+// timedWriter gives every write to the connection the timeout of its own
+// (RFC 5321 §4.5.3.2.5: a time per data block, not for the message), so
+// a large message on a slow link is not cut off, and a server that stops
+// reading is still given up.
+type timedWriter struct{ c *Client }
+
+func (w timedWriter) Write(p []byte) (int, error) {
+	w.c.conn.SetWriteDeadline(time.Now().Add(w.c.opts.Timeout))
+	return w.c.conn.Write(p)
 }
 
 // hello reads the greeting and does EHLO, STARTTLS, EHLO again, AUTH.
@@ -239,23 +269,27 @@ func (c *Client) ehlo() error {
 // Has reports whether the server offers an extension.
 func (c *Client) Has(ext string) bool { _, ok := c.ext[ext]; return ok }
 
-// Close quits politely and closes the connection.
+// Close quits politely, waiting at most 10 seconds (or the timeout, if
+// shorter) for the reply to QUIT, and closes the connection. After an
+// error that made the connection unusable it only closes it: a server
+// out of step or gone answers nothing worth waiting for.
 func (c *Client) Close() error {
-	c.conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if c.write("QUIT") == nil && c.flush() == nil {
-		c.read()
+	if c.err == nil {
+		c.err = sysexit.Temp(errors.New("connection closed"))
+		c.opts.Timeout = min(c.opts.Timeout, 10*time.Second)
+		if c.write("QUIT") == nil && c.flush() == nil {
+			c.read()
+		}
 	}
 	return c.conn.Close()
 }
 
 func (c *Client) write(line string) error {
-	c.conn.SetWriteDeadline(time.Now().Add(c.opts.Timeout))
 	_, err := c.bw.WriteString(line + "\r\n")
 	return sysexit.Temp(err)
 }
 
 func (c *Client) flush() error {
-	c.conn.SetWriteDeadline(time.Now().Add(c.opts.Timeout))
 	return sysexit.Temp(c.bw.Flush())
 }
 
@@ -279,6 +313,12 @@ const (
 // ErrGarbled is a reply that is not one.
 var ErrGarbled = errors.New("garbled reply")
 
+// ErrUnexpected is the error, wrapped, for a reply out of step with the
+// commands: a positive reply the command cannot have (250 to DATA, 354
+// to RCPT, 251 to MAIL), or one the server sent before it was asked.
+// The connection is given up; it is temporary.
+var ErrUnexpected = errors.New("reply out of sequence")
+
 // ErrLostReply is the error, wrapped, when the connection fails after the
 // final dot and before its reply: the server may have taken the message
 // (RFC 1047). Trying again is the one way a recipient can get a message
@@ -291,7 +331,7 @@ var ErrLostReply = errors.New("reply to the end of data lost")
 const MaxPipelined = 500
 
 // DataTimeout is the least time the reply to the final dot is waited for
-// (RFC 5321 §4.5.3.2.6).
+// (RFC 5321 §4.5.3.2.6), unless Options.DataTimeout says otherwise.
 var DataTimeout = 10 * time.Minute
 
 func (c *Client) read() (Reply, error) {
@@ -299,12 +339,13 @@ func (c *Client) read() (Reply, error) {
 	return r, err
 }
 
-// readLines reads one reply, possibly multi-line.
+// readLines reads one reply, possibly multi-line, within the timeout:
+// one for the whole reply, so a server cannot stretch it line by line.
 func (c *Client) readLines() ([]string, Reply, error) {
 	var lines []string
 	code := 0
+	c.conn.SetReadDeadline(time.Now().Add(c.opts.Timeout))
 	for {
-		c.conn.SetReadDeadline(time.Now().Add(c.opts.Timeout))
 		b, err := c.br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull || len(b) > MaxReplyLine {
 			return nil, Reply{}, sysexit.Temp(fmt.Errorf("%s: %w: line too long", c.Addr, ErrGarbled))
@@ -350,7 +391,8 @@ func isEnhanced(s string, code int) bool {
 		return false
 	}
 	for _, x := range p[1:] {
-		if n, err := strconv.Atoi(x); err != nil || n < 0 || n > 999 || x == "" {
+		// 1*3digit (RFC 3463 §2): no sign, no fourth digit.
+		if len(x) < 1 || len(x) > 3 || strings.Trim(x, "0123456789") != "" {
 			return false
 		}
 	}
@@ -378,8 +420,13 @@ type Message interface {
 // is unusable and the recipients without a result must be tried again
 // (those listed in results have theirs); a connection lost after the
 // final dot leaves the accepted recipients without a result too: they may
-// have been delivered (RFC 1047), the one duplicate window.
+// have been delivered (RFC 1047), the one duplicate window. After an
+// error the client sends nothing more: Send returns the same error, and
+// Close only closes.
 func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool) ([]Result, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
 	var results []Result
 	for len(rcpts) > 0 {
 		batch := rcpts[:min(len(rcpts), MaxPipelined)]
@@ -387,6 +434,7 @@ func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 		rest = append(rest, rcpts[len(batch):]...)
 		results = append(results, res...)
 		if err != nil {
+			c.err = err
 			return results, err
 		}
 		if len(rest) == len(rcpts) {
@@ -401,9 +449,35 @@ func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 	return results, nil
 }
 
+// sizeLimit is the server's fixed maximum message size from its SIZE
+// keyword, 0 if it gives none (RFC 1870 §4).
+func (c *Client) sizeLimit() int64 {
+	n, err := strconv.ParseInt(strings.TrimSpace(c.ext["SIZE"]), 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// inStep returns an error for a positive reply that cmd cannot have: the
+// server is out of step (a reply surplus, lost or out of order), and no
+// reply after it can be trusted to answer the command it seems to.
+func (c *Client) inStep(cmd string, r Reply, want ...int) error {
+	if r.Code >= 400 || slices.Contains(want, r.Code) {
+		return nil
+	}
+	return sysexit.Temp(fmt.Errorf("%s: %w: %s: %s", c.Addr, ErrUnexpected, cmd, r))
+}
+
 // transaction sends one MAIL, the RCPTs and DATA, pipelined if offered.
 // rest are the recipients refused with 452, for another transaction.
 func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool) (results []Result, rest []stream.Path, err error) {
+	if c.br.Buffered() > 0 {
+		// Octets no command asked for: a surplus reply, and every reply
+		// after it would answer the wrong command.
+		b, _ := c.br.Peek(min(c.br.Buffered(), 64))
+		return nil, nil, sysexit.Temp(fmt.Errorf("%s: %w: %q before MAIL", c.Addr, ErrUnexpected, b))
+	}
 	mail := "MAIL FROM:<" + from.Mailbox + ">"
 	needUTF8 := !isASCII(from.Mailbox)
 	for _, r := range rcpts {
@@ -418,6 +492,12 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		}
 		mail += " SMTPUTF8"
 	}
+	if limit := c.sizeLimit(); limit > 0 && msg.Len() > limit {
+		// RFC 1870 §6.1: a message over the server's fixed maximum is
+		// not sent; the server would refuse it 552 (§6.2), and so does
+		// the client, for every recipient, without a command.
+		return all(rcpts, Reply{Code: 552, Enhanced: "5.3.4", Text: fmt.Sprintf("message size %d exceeds the server's fixed maximum message size %d", msg.Len(), limit)}), nil, nil
+	}
 	if eightBit && c.Has("8BITMIME") {
 		mail += " BODY=8BITMIME"
 	}
@@ -429,52 +509,28 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			mail += " " + p
 		}
 	}
-	pipe := c.Has("PIPELINING")
-	if err := c.write(mail); err != nil {
-		return nil, nil, err
-	}
-	if !pipe {
-		if err := c.flush(); err != nil {
-			return nil, nil, err
-		}
-	}
-	var mr Reply
-	if !pipe {
-		if mr, err = c.read(); err != nil {
-			return nil, nil, err
-		}
-		if mr.Code != 250 {
-			if err := mailRefused(mr); err != nil {
-				c.rset()
-				return nil, nil, err
-			}
-			return all(rcpts, mr), nil, c.rset()
-		}
-	}
-	var accepted []stream.Path
-	var replies []Reply
-	for _, r := range rcpts {
+	rcptLine := func(r stream.Path) string {
 		line := "RCPT TO:<" + r.Mailbox + ">"
 		for _, p := range r.Params {
 			if k := strings.ToUpper(strings.SplitN(p, "=", 2)[0]); c.Has(paramExt[k]) {
 				line += " " + p
 			}
 		}
-		if err := c.write(line); err != nil {
-			return results, nil, err
-		}
-		if !pipe {
-			if err := c.flush(); err != nil {
-				return results, nil, err
-			}
-			rr, err := c.read()
-			if err != nil {
-				return results, nil, err
-			}
-			replies = append(replies, rr)
-		}
+		return line
 	}
-	if pipe {
+	// Every reply is checked against its command as it is read; one out
+	// of step ends the session before any reply after it is believed.
+	var mr, dr Reply // the replies to MAIL and DATA; dr.Code 0 if not sent
+	replies := make([]Reply, 0, len(rcpts))
+	if c.Has("PIPELINING") {
+		if err := c.write(mail); err != nil {
+			return nil, nil, err
+		}
+		for _, r := range rcpts {
+			if err := c.write(rcptLine(r)); err != nil {
+				return nil, nil, err
+			}
+		}
 		if err := c.write("DATA"); err != nil {
 			return nil, nil, err
 		}
@@ -484,43 +540,71 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		if mr, err = c.read(); err != nil {
 			return nil, nil, err
 		}
+		if err := c.inStep("MAIL", mr, 250); err != nil {
+			return nil, nil, err
+		}
 		for range rcpts {
 			rr, err := c.read()
 			if err != nil {
 				return nil, nil, err
 			}
-			replies = append(replies, rr)
-		}
-	}
-	if mr.Code != 250 {
-		if err := mailRefused(mr); err != nil {
-			if pipe {
-				c.read() // the reply to DATA, so the connection stays in step
+			if err := c.inStep("RCPT", rr, 250, 251); err != nil {
+				return nil, nil, err
 			}
-			c.rset()
+			replies = append(replies, rr)
+			c.hook("rcpt")
+		}
+		if dr, err = c.read(); err != nil {
 			return nil, nil, err
 		}
+		if err := c.inStep("DATA", dr, 354); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		if mr, err = c.cmd(mail); err != nil {
+			return nil, nil, err
+		}
+		if err := c.inStep("MAIL", mr, 250); err != nil {
+			return nil, nil, err
+		}
+		for _, r := range rcpts {
+			if mr.Code != 250 {
+				break
+			}
+			rr, err := c.cmd(rcptLine(r))
+			if err != nil {
+				return nil, nil, err
+			}
+			if err := c.inStep("RCPT", rr, 250, 251); err != nil {
+				return nil, nil, err
+			}
+			replies = append(replies, rr)
+			c.hook("rcpt")
+		}
 	}
+	if err := mailRefused(mr); err != nil {
+		c.endEmpty(dr)
+		c.rset()
+		return nil, nil, err
+	}
+	var accepted []stream.Path
 	for i, r := range rcpts {
-		rr := replies[i]
 		switch {
 		case mr.Code != 250:
 			results = append(results, Result{Rcpt: r, Reply: mr})
-		case rr.Code == 250 || rr.Code == 251:
+		case replies[i].Code == 250 || replies[i].Code == 251:
 			accepted = append(accepted, r)
-		case rr.Code == 452:
+		case replies[i].Code == 452:
 			rest = append(rest, r)
 		default:
-			results = append(results, Result{Rcpt: r, Reply: rr})
+			results = append(results, Result{Rcpt: r, Reply: replies[i]})
 		}
 	}
-	var dr Reply
-	if pipe {
-		if dr, err = c.read(); err != nil { // the reply to DATA
+	if dr.Code == 0 && len(accepted) > 0 {
+		if dr, err = c.cmd("DATA"); err != nil {
 			return results, nil, err
 		}
-	} else if len(accepted) > 0 {
-		if dr, err = c.cmd("DATA"); err != nil {
+		if err := c.inStep("DATA", dr, 354); err != nil {
 			return results, nil, err
 		}
 	}
@@ -528,22 +612,11 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		if len(accepted) > 0 {
 			results = append(results, all(accepted, dr)...)
 		}
-		if dr.Code == 354 {
-			// A server that said go ahead with no recipient: end the
-			// data at once; its reply is a refusal.
-			if err := c.write("."); err != nil {
-				return results, rest, err
-			}
-			if err := c.flush(); err != nil {
-				return results, rest, err
-			}
-			if _, err := c.read(); err != nil {
-				return results, rest, err
-			}
+		if err := c.endEmpty(dr); err != nil {
+			return results, rest, err
 		}
 		return results, rest, c.rset()
 	}
-	c.conn.SetWriteDeadline(time.Now().Add(c.opts.Timeout))
 	dw := wire.NewDataWriter(c.bw)
 	if _, err := io.Copy(dw, msg.Reader()); err != nil {
 		return results, nil, sysexit.Temp(err)
@@ -554,28 +627,72 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	if err := c.flush(); err != nil {
 		return results, nil, err
 	}
+	c.hook("dot")
 	// RFC 5321 §4.5.3.2.6: wait at least 10 minutes for the reply to
 	// the final dot; the server may be scanning the message.
-	if c.opts.Timeout < DataTimeout {
+	dt := c.opts.DataTimeout
+	if dt <= 0 {
+		dt = DataTimeout
+	}
+	if c.opts.Timeout < dt {
 		saved := c.opts.Timeout
-		c.opts.Timeout = DataTimeout
+		c.opts.Timeout = dt
 		defer func() { c.opts.Timeout = saved }()
+	}
+	// A reply to the dot that is neither 2xx, 4xx nor 5xx is out of
+	// step: the real one may be lost or still to come, so the message
+	// may have been taken.
+	final := func() (Reply, error) {
+		fr, err := c.read()
+		if err == nil && fr.Code < 400 && !fr.OK() {
+			err = fmt.Errorf("%w: %s", ErrUnexpected, fr)
+		}
+		if err != nil {
+			return fr, sysexit.Temp(fmt.Errorf("%w: %w", ErrLostReply, err))
+		}
+		return fr, nil
 	}
 	if c.opts.LMTP {
 		for _, r := range accepted {
-			fr, err := c.read()
+			fr, err := final()
 			if err != nil {
-				return results, nil, sysexit.Temp(fmt.Errorf("%w: %v", ErrLostReply, err))
+				return results, nil, err
 			}
 			results = append(results, Result{Rcpt: r, Reply: fr})
 		}
 		return results, rest, nil
 	}
-	fr, err := c.read()
+	fr, err := final()
 	if err != nil {
-		return results, nil, sysexit.Temp(fmt.Errorf("%w: %v", ErrLostReply, err))
+		return results, nil, err
 	}
 	return append(results, all(accepted, fr)...), rest, nil
+}
+
+// endEmpty ends at once the data a server invited (354) though no
+// recipient was accepted, or MAIL was refused (RFC 2920 §3.1: the
+// client sends DATA, and the server must refuse it; one that does not
+// gets an empty message and its reply is ignored), so the connection
+// stays in step.
+func (c *Client) endEmpty(dr Reply) error {
+	if dr.Code != 354 {
+		return nil
+	}
+	if err := c.write("."); err != nil {
+		return err
+	}
+	if err := c.flush(); err != nil {
+		return err
+	}
+	_, err := c.read()
+	return err
+}
+
+// hook calls Options.Hook, if set.
+func (c *Client) hook(event string) {
+	if c.opts.Hook != nil {
+		c.opts.Hook(event)
+	}
 }
 
 // mailRefused turns a 5xx reply to MAIL into a temporary error for the

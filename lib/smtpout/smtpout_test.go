@@ -1,6 +1,7 @@
 package smtpout
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,10 +10,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"math/big"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +24,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"mlm/lib/mlmtest"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
@@ -179,4 +183,134 @@ func TestReplyParsing(t *testing.T) {
 		}
 		a.Close()
 	}
+}
+
+// readerConn is a connection that reads from r, counts what it gave, and
+// takes every write.
+type readerConn struct {
+	net.Conn // nil: only the methods below are used
+	r        io.Reader
+	n        int
+}
+
+func (c *readerConn) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+func (c *readerConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (c *readerConn) Close() error                     { return nil }
+func (c *readerConn) SetDeadline(time.Time) error      { return nil }
+func (c *readerConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *readerConn) SetWriteDeadline(time.Time) error { return nil }
+
+// readFrom reads one reply from in; n is the octets the client took.
+func readFrom(in io.Reader) (lines []string, r Reply, n int, err error) {
+	rc := &readerConn{r: in}
+	c := &Client{opts: Options{Timeout: time.Second}, Addr: "test"}
+	c.reset(rc)
+	lines, r, err = c.readLines()
+	return lines, r, rc.n, err
+}
+
+// TestReplyBound: a reply line of 1 MB without CRLF is refused as
+// garbled once the client has taken its read buffer's worth, not
+// buffered whole; so are more than MaxReplyLines lines.
+func TestReplyBound(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "1 MB reply line without CRLF; 1,000 continuation lines", "garbled, temporary; the client takes at most its 16 KiB read buffer (lines: 101 and the buffer)")
+	huge := io.MultiReader(strings.NewReader("220 "), strings.NewReader(strings.Repeat("x", 1<<20)))
+	_, _, n, err := readFrom(huge)
+	if !errors.Is(err, ErrGarbled) || sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("1 MB line: %v; want a temporary garbled reply", err)
+	}
+	if n > readBuffer {
+		t.Errorf("1 MB line: the client took %d octets; want at most %d", n, readBuffer)
+	}
+	endless := io.MultiReader(strings.NewReader(strings.Repeat("250-more\r\n", MaxReplyLines*10)), strings.NewReader("250 end\r\n"))
+	_, _, n, err = readFrom(endless)
+	if !errors.Is(err, ErrGarbled) {
+		t.Errorf("%d continuation lines: %v; want garbled", MaxReplyLines*10, err)
+	}
+	if max := (MaxReplyLines+1)*len("250-more\r\n") + readBuffer; n > max {
+		t.Errorf("continuation lines: the client took %d octets; want at most %d", n, max)
+	}
+}
+
+// FuzzParseReply: ParseReply never panics, gives a code from 200 to 599,
+// never makes a reply longer than its input, and what it parses
+// re-serialised (String) parses the same.
+func FuzzParseReply(f *testing.F) {
+	for _, s := range []string{
+		"250 ok", "250 2.1.5 ok", "550 5.1.1 no such user", "421", "451 4.3.0",
+		"250 5.1.1 class differs", "250  two spaces", "250 2.0.0  x", "250 ", "25", "2500 x",
+		"+25 x", "250-cont", "250\tx", "600 x", "199 x", "250 2.+1.0 sign", "250 2.0001.0 long",
+		"250 ça va", "２５０ ok", "250 a\rb", "250 \x00\xff",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseReply(s)
+		if err != nil {
+			return
+		}
+		if r.Code < 200 || r.Code > 599 {
+			t.Fatalf("ParseReply(%q) code %d", s, r.Code)
+		}
+		out := r.String()
+		if len(out) > len(s) {
+			t.Fatalf("ParseReply(%q).String() = %q, longer than its input", s, out)
+		}
+		r2, err := ParseReply(out)
+		if err != nil || r2 != r {
+			t.Fatalf("ParseReply(%q) = %+v; again from %q: %+v, %v", s, r, out, r2, err)
+		}
+		var b Reply
+		if err := b.UnmarshalText([]byte(out)); err != nil || b != r {
+			t.Fatalf("UnmarshalText(%q) = %+v, %v", out, b, err)
+		}
+	})
+}
+
+// FuzzReadReply: a reply from the wire never panics the client; it is
+// bounded (lines, octets per line, octets taken); a reply read and
+// written back as the server would reads back the same.
+func FuzzReadReply(f *testing.F) {
+	for _, s := range []string{
+		"250 ok\r\n", "250-a\r\n250 b\r\n", "550-5.1.1 no\r\n550 5.1.1 user\r\n", "250\r\n", "250-\r\n250 \r\n",
+		"250-a\r\n550 b\r\n", "hello\r\n", "25O ok\r\n", "250 no end", "250-x\n250 lf only\n",
+		"２５０ ok\r\n", "250 caf\xc3\xa9\r\n", "250 \xff\x00\r\n", "250 a\rb\r\n", strings.Repeat("2", 3000) + "\r\n",
+		strings.Repeat("250-x\r\n", 200),
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		lines, r, n, err := readFrom(bytes.NewReader(in))
+		if n > (MaxReplyLines+1)*(MaxReplyLine+2)+readBuffer {
+			t.Fatalf("took %d octets", n)
+		}
+		if err != nil {
+			if sysexit.Code(err) != sysexit.TempFail {
+				t.Fatalf("error %v is not temporary", err)
+			}
+			return
+		}
+		if r.Code < 200 || r.Code > 599 || len(lines) == 0 || len(lines) > MaxReplyLines {
+			t.Fatalf("reply %+v in %d lines", r, len(lines))
+		}
+		var b strings.Builder
+		for i, l := range lines {
+			if len(l) > MaxReplyLine {
+				t.Fatalf("line of %d octets", len(l))
+			}
+			sep := "-"
+			if i == len(lines)-1 {
+				sep = " "
+			}
+			fmt.Fprintf(&b, "%d%s%s\r\n", r.Code, sep, l)
+		}
+		lines2, r2, _, err := readFrom(strings.NewReader(b.String()))
+		if err != nil || r2 != r || !slices.Equal(lines2, lines) {
+			t.Fatalf("read %q: %+v %q; written back %q: %+v %q, %v", in, r, lines, b.String(), r2, lines2, err)
+		}
+	})
 }

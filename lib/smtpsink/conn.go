@@ -74,6 +74,7 @@ type conn struct {
 	replyStart bool // the next line written starts a reply
 	readMid    bool // Options.Debug: the last octet read was not LF
 	dropped    atomic.Bool
+	delayNext  atomic.Bool // Options.DelayAt: delay the next reply
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -85,8 +86,9 @@ func (c *conn) Write(p []byte) (int, error) {
 	}
 	n := len(p)
 	out := p
+	step := ""
 	if !c.wrote {
-		c.wrote = true
+		c.wrote, step = true, "greeting"
 		if g := c.s.opt.Greeting; g != nil {
 			out = []byte(g.String() + "\r\n")
 		}
@@ -96,8 +98,13 @@ func (c *conn) Write(p []byte) (int, error) {
 		// of exactly the limit), and names it here.
 		out = []byte(string(p[:4]) + "SIZE " + strconv.FormatInt(c.s.opt.Size, 10) + "\r\n")
 	}
-	if c.replyStart && !c.wait() {
-		return 0, net.ErrClosed
+	if c.replyStart {
+		if step == "" && (c.delayNext.Swap(false) || c.s.opt.DelayAt == "data" && bytes.HasPrefix(out, []byte("354"))) {
+			step = c.s.opt.DelayAt
+		}
+		if !c.wait(step) {
+			return 0, net.ErrClosed
+		}
 	}
 	c.replyStart = len(out) < 4 || out[3] != '-'
 	if _, err := c.Conn.Write(out); err != nil {
@@ -143,9 +150,18 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// wait sleeps for Options.Delay, or until the connection closes.
-func (c *conn) wait() bool {
-	if c.s.opt.Delay <= 0 {
+// delayAt marks the next reply as the one to step, to be delayed if
+// Options.DelayAt names it.
+func (c *conn) delayAt(step string) {
+	if c.s.opt.DelayAt == step {
+		c.delayNext.Store(true)
+	}
+}
+
+// wait sleeps for Options.Delay before a reply to step ("" for one that
+// is none of Options.DelayAt's), or until the connection closes.
+func (c *conn) wait(step string) bool {
+	if c.s.opt.Delay <= 0 || c.s.opt.DelayAt != "" && c.s.opt.DelayAt != step {
 		return true
 	}
 	t := time.NewTimer(c.s.opt.Delay)
@@ -209,7 +225,7 @@ func (c *conn) stall() {
 // every command but QUIT with 503 (§3.1).
 func (c *conn) refuse(g Reply) {
 	defer c.Close()
-	if !c.wait() {
+	if !c.wait("greeting") {
 		return
 	}
 	if _, err := io.WriteString(c.Conn, g.String()+"\r\n"); err != nil {
@@ -231,7 +247,7 @@ func (c *conn) refuse(g Reply) {
 			c.linger()
 			return
 		}
-		if !c.wait() {
+		if !c.wait("") {
 			return
 		}
 		if _, err := io.WriteString(c.Conn, "503 5.5.1 no service\r\n"); err != nil {

@@ -60,6 +60,7 @@ func (s *session) Reset() {
 func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	s.c.delayAt("mail")
 	if s.c.dropped.Load() {
 		return errDroppedReply
 	}
@@ -96,6 +97,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	s.c.delayAt("rcpt")
 	if s.c.dropped.Load() {
 		return errDroppedReply
 	}
@@ -255,6 +257,7 @@ func (s *session) data(r io.Reader, st smtp.StatusCollector) error {
 		s.s.touch()
 	}
 
+	s.c.delayAt("dot")
 	if k := s.s.dots.Add(1); o.DropAfterDot > 0 && k%int64(o.DropAfterDot) == 0 {
 		s.c.drop()
 		s.s.touch()

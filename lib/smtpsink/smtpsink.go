@@ -66,6 +66,11 @@ type Options struct {
 	Greeting  *Reply        // the greeting; one that is not 2xx refuses service
 	Stall     bool          // accept connections and never say anything
 	Delay     time.Duration // wait this long before each reply
+	// DelayAt, if set, limits Delay to the replies to one step:
+	// "greeting", "mail", "rcpt" (each RCPT), "data" (the 354) or "dot"
+	// (the reply to the final dot, given after the transaction is
+	// settled; with LMTP the first of them).
+	DelayAt string
 	// DropAfterDot closes the connection instead of replying to the final
 	// dot of every DropAfterDot-th transaction, counted over the server.
 	DropAfterDot int
@@ -145,6 +150,11 @@ func Start(o Options) (*Server, error) {
 	}
 	if o.Size < 0 || o.MaxRcpt < 0 || o.DropAfterDot < 0 || o.DropAfterRcpt < 0 || o.Count < 0 || o.Delay < 0 {
 		return nil, sysexit.Errorf(sysexit.Usage, "negative limit")
+	}
+	switch o.DelayAt {
+	case "", "greeting", "mail", "rcpt", "data", "dot":
+	default:
+		return nil, sysexit.Errorf(sysexit.Usage, "delay at %q: want greeting, mail, rcpt, data or dot", o.DelayAt)
 	}
 	if len(o.LMTPReply) > 0 && !o.LMTP {
 		return nil, sysexit.Errorf(sysexit.Usage, "per-recipient replies after the message need LMTP")

@@ -787,3 +787,46 @@ func TestDebug(t *testing.T) {
 		}
 	}
 }
+
+// TestDelayAt: with DelayAt only the replies to that step wait; a reply
+// to the final dot waits after the transaction is settled.
+func TestDelayAt(t *testing.T) {
+	if _, err := Start(Options{Delay: time.Second, DelayAt: "quit"}); err == nil {
+		t.Error("Start accepted DelayAt quit")
+	}
+	const delay = time.Hour // longer than any test: only Close ends it
+	for _, step := range []string{"greeting", "mail", "rcpt", "data", "dot"} {
+		t.Run(step, func(t *testing.T) {
+			s := start(t, Options{Delay: delay, DelayAt: step})
+			c := dial(t, s)
+			// stalled reads the replies up to the delayed one, which must
+			// not come.
+			stalled := func() {
+				t.Helper()
+				c.c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+				if b, err := c.br.ReadByte(); err == nil {
+					t.Fatalf("a delayed reply came: %q", b)
+				}
+			}
+			if step == "greeting" {
+				stalled()
+				return
+			}
+			c.hello()
+			c.send("MAIL FROM:<>\nRCPT TO:<a@x.example>\nDATA\n")
+			want := map[string]int{"mail": 0, "rcpt": 1, "data": 2, "dot": 3}[step]
+			prefixes := []string{"250 ", "250 ", "354 "}
+			if want < len(prefixes) {
+				c.expect(prefixes[:want]...)
+				stalled()
+				return
+			}
+			c.expect(prefixes...)
+			c.send("x\n.\n")
+			stalled()
+			if got := s.Counts(); got.Transactions != 1 {
+				t.Errorf("Counts() = %v; want the transaction settled before its delayed reply", got)
+			}
+		})
+	}
+}

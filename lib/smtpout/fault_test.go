@@ -1,0 +1,804 @@
+package smtpout_test
+
+// SMTP faults, injected from a server, against the client in process:
+// each test names its row of the fault table (mlmtest.Fault), asserts
+// the outcome RFC 5321 asks for (temporary: an error or 4xx results, so
+// the recipients are tried again; permanent: 5xx results; never a 2xx
+// for a recipient whose data did not get a 2xx), that every call ends
+// within the client's timeouts, and that no goroutine or descriptor is
+// left behind. lib/smtpsink makes the faults it can; a scripted fake
+// server on 127.0.0.1 the others (garbled, out of step, over-long).
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mlm/lib/mlmtest"
+	"mlm/lib/smtpout"
+	"mlm/lib/smtpsink"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+// opts are the client's options where no timeout is meant to pass (a
+// generous one, so a loaded machine does not fail the test); short where
+// one is the fault. hang bounds every call, far beyond any timeout the
+// client may wait.
+var (
+	opts  = smtpout.Options{Helo: "lists.example.org", Timeout: 5 * time.Second, DataTimeout: 5 * time.Second}
+	short = smtpout.Options{Helo: "lists.example.org", Timeout: time.Second, DataTimeout: time.Second}
+)
+
+const hang = 20 * time.Second
+
+var sender = stream.Path{Mailbox: "dev-bounces@lists.example.org"}
+
+func rcpts(addrs ...string) []stream.Path {
+	var ps []stream.Path
+	for _, a := range addrs {
+		ps = append(ps, stream.Path{Mailbox: a})
+	}
+	return ps
+}
+
+type text string
+
+func (m text) Reader() io.Reader { return strings.NewReader(string(m)) }
+func (m text) Len() int64        { return int64(len(m)) }
+
+const message = text("Subject: fault\n\nbody\n")
+
+// noLeaks checks, when the test and its other cleanups are done, that
+// the goroutines and open descriptors are back to what they were; it
+// must be called before anything is started. Goroutines may take a
+// moment to end after their connections close: a bounded poll.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	// The network poller's descriptors are made on first use: make them
+	// before counting.
+	if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		l.Close()
+	}
+	g0, f0 := runtime.NumGoroutine(), fds(t)
+	t.Cleanup(func() {
+		deadline := time.Now().Add(hang)
+		for {
+			g, f := runtime.NumGoroutine(), fds(t)
+			if g <= g0 && f <= f0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Errorf("leak: %d goroutines (were %d), %d descriptors (were %d)\n%s", g, g0, f, f0, buf[:runtime.Stack(buf, true)])
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+func fds(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+// within runs f and fails the test if it has not returned after hang.
+func within(t *testing.T, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(hang):
+		t.Fatalf("the client hung: no return after %v", hang)
+	}
+}
+
+// dial connects, within the time limit.
+func dial(t *testing.T, addr string, o smtpout.Options) (c *smtpout.Client, err error) {
+	t.Helper()
+	within(t, func() { c, err = smtpout.Dial(context.Background(), addr, o) })
+	return c, err
+}
+
+// send sends message to the recipients on a new connection and closes
+// it; a failure to connect fails the test.
+func send(t *testing.T, addr string, o smtpout.Options, m smtpout.Message, to ...string) ([]smtpout.Result, error) {
+	t.Helper()
+	c, err := dial(t, addr, o)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	var res []smtpout.Result
+	within(t, func() { res, err = c.Send(sender, rcpts(to...), m, false); c.Close() })
+	return res, err
+}
+
+// codes is the results as "rcpt=code" words, in order.
+func codes(res []smtpout.Result) string {
+	var w []string
+	for _, r := range res {
+		w = append(w, fmt.Sprintf("%s=%d", r.Rcpt.Mailbox, r.Reply.Code))
+	}
+	return strings.Join(w, " ")
+}
+
+// noneDelivered fails the test if a result is 2xx.
+func noneDelivered(t *testing.T, res []smtpout.Result) {
+	t.Helper()
+	for _, r := range res {
+		if r.Reply.OK() {
+			t.Errorf("%s counted delivered (%v) though its data got no 2xx", r.Rcpt.Mailbox, r.Reply)
+		}
+	}
+}
+
+// temporary fails the test unless err is temporary and wraps each of
+// want.
+func temporary(t *testing.T, err error, want ...error) {
+	t.Helper()
+	if err == nil || sysexit.Code(err) != sysexit.TempFail {
+		t.Fatalf("error %v; want a temporary one", err)
+	}
+	for _, w := range want {
+		if !errors.Is(err, w) {
+			t.Errorf("error %v; want %v", err, w)
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func sink(t *testing.T, o smtpsink.Options) *smtpsink.Server {
+	t.Helper()
+	o.Keep = true
+	s, err := smtpsink.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func reply(t *testing.T, s string) *smtpsink.Reply {
+	r, err := smtpsink.ParseReply(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+// fake is a scripted SMTP server on 127.0.0.1: script plays each
+// connection. It logs every line it reads.
+type fake struct {
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns []net.Conn
+	log   []string
+}
+
+func serve(t *testing.T, script func(*fconn)) *fake {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fake{ln: ln}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(hang))
+			f.mu.Lock()
+			f.conns = append(f.conns, c)
+			f.mu.Unlock()
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				defer c.Close()
+				script(&fconn{f: f, c: c, br: bufio.NewReader(c)})
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		f.mu.Lock()
+		for _, c := range f.conns {
+			c.Close()
+		}
+		f.mu.Unlock()
+		f.wg.Wait()
+	})
+	return f
+}
+
+func (f *fake) Addr() string { return f.ln.Addr().String() }
+
+// received is every line the server read, in order.
+func (f *fake) received() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.log...)
+}
+
+// saw reports whether the server read a line starting with prefix.
+func (f *fake) saw(prefix string) bool {
+	for _, l := range f.received() {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+type fconn struct {
+	f  *fake
+	c  net.Conn
+	br *bufio.Reader
+}
+
+// say writes the lines, each with CRLF, in one write.
+func (c *fconn) say(lines ...string) {
+	io.WriteString(c.c, strings.Join(lines, "\r\n")+"\r\n")
+}
+
+// line reads one line, without its CRLF; "" and false at the end.
+func (c *fconn) line() (string, bool) {
+	l, err := c.br.ReadString('\n')
+	if err != nil {
+		return "", false
+	}
+	l = strings.TrimRight(l, "\r\n")
+	c.f.mu.Lock()
+	c.f.log = append(c.f.log, l)
+	c.f.mu.Unlock()
+	return l, true
+}
+
+// lines reads n lines; false if the client went away first.
+func (c *fconn) lines(n int) bool {
+	for range n {
+		if _, ok := c.line(); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// hello greets and answers EHLO offering the extensions.
+func (c *fconn) hello(ext ...string) bool {
+	c.say("220 fake ESMTP")
+	if !c.lines(1) {
+		return false
+	}
+	r := []string{"250-fake"}
+	for _, e := range ext {
+		r = append(r, "250-"+e)
+	}
+	r[len(r)-1] = "250 " + r[len(r)-1][4:]
+	c.say(r...)
+	return true
+}
+
+// data reads message lines up to the final dot.
+func (c *fconn) data() bool {
+	for {
+		l, ok := c.line()
+		if !ok || l == "." {
+			return ok
+		}
+	}
+}
+
+// rest answers whatever comes as a server that is back in step would:
+// 354 to DATA and 250 to its dot, 221 to QUIT, 250 to the others.
+func (c *fconn) rest() {
+	for {
+		l, ok := c.line()
+		if !ok {
+			return
+		}
+		switch strings.ToUpper(l) {
+		case "QUIT":
+			c.say("221 bye")
+			return
+		case "DATA":
+			c.say("354 go ahead")
+			if !c.data() {
+				return
+			}
+			c.say("250 2.0.0 ok")
+		default:
+			c.say("250 ok")
+		}
+	}
+}
+
+// drain reads until the client goes away.
+func (c *fconn) drain() { io.Copy(io.Discard, c.br) }
+
+// pipelined plays a server offering PIPELINING that reads MAIL, n RCPTs
+// and DATA, says replies, and then answers as rest does.
+func pipelined(n int, replies ...string) func(*fconn) {
+	return func(c *fconn) {
+		if !c.hello("PIPELINING", "8BITMIME") || !c.lines(n+2) {
+			return
+		}
+		c.say(replies...)
+		c.rest()
+	}
+}
+
+func TestFaultGreeting421(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "421 greeting", "connection fails, temporary (ReplyError 421); nothing sent")
+	noLeaks(t)
+	s := sink(t, smtpsink.Options{Greeting: reply(t, "421 4.3.2 too busy")})
+	_, err := dial(t, s.Addr(), opts)
+	temporary(t, err)
+	var re *smtpout.ReplyError
+	if !errors.As(err, &re) || re.Code != 421 {
+		t.Errorf("error %v; want the 421", err)
+	}
+}
+
+func TestFaultRefused(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "connection refused", "Dial fails, temporary")
+	noLeaks(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, err = dial(t, addr, opts)
+	temporary(t, err)
+}
+
+func TestFaultSilent(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "server accepts and never speaks", "Dial fails after the timeout, temporary")
+	noLeaks(t)
+	s := sink(t, smtpsink.Options{Stall: true})
+	_, err := dial(t, s.Addr(), short)
+	temporary(t, err)
+	if !isTimeout(err) {
+		t.Errorf("error %v; want a timeout", err)
+	}
+}
+
+// TestFaultSlow: a reply delayed past the timeouts at each step. Before
+// the data: a temporary error and no result (all tried again), nothing
+// accepted. After the final dot: the reply is lost (ErrLostReply), the
+// recipients have no result (deferred by mlm-sendmail), and the server
+// has the message: the duplicate window.
+func TestFaultSlow(t *testing.T) {
+	for _, step := range []string{"greeting", "mail", "rcpt", "data", "dot"} {
+		t.Run(step, func(t *testing.T) {
+			result := "temporary timeout error, no recipient settled, nothing accepted"
+			if step == "dot" {
+				result = "ErrLostReply after the data timeout: recipients without a result (deferred); the server has the message (duplicate window)"
+			}
+			mlmtest.Fault(t, "smtp", "reply delayed past the timeout at "+step, result)
+			noLeaks(t)
+			s := sink(t, smtpsink.Options{Delay: time.Hour, DelayAt: step})
+			if step == "greeting" {
+				_, err := dial(t, s.Addr(), short)
+				temporary(t, err)
+				if !isTimeout(err) {
+					t.Errorf("error %v; want a timeout", err)
+				}
+				return
+			}
+			res, err := send(t, s.Addr(), short, message, "a@example.org", "b@example.org")
+			if step == "dot" {
+				temporary(t, err, smtpout.ErrLostReply)
+			} else {
+				temporary(t, err)
+			}
+			if !isTimeout(err) {
+				t.Errorf("error %v; want a timeout", err)
+			}
+			if len(res) != 0 {
+				t.Errorf("results %s; want none", codes(res))
+			}
+			want := int64(0)
+			if step == "dot" {
+				want = 1
+			}
+			if got := s.Counts().Transactions; got != want {
+				t.Errorf("server accepted %d transactions; want %d", got, want)
+			}
+		})
+	}
+}
+
+// TestFaultGarbled: replies that are not replies fail the connection,
+// temporarily, wherever they come, and nothing counts as delivered.
+func TestFaultGarbled(t *testing.T) {
+	tests := []struct {
+		fault  string
+		script func(*fconn)
+		dial   bool // the fault comes before Dial returns
+	}{
+		{"greeting not a reply ('hello there')", func(c *fconn) { c.say("hello there"); c.drain() }, true},
+		{"EHLO reply code with a letter ('25O')", func(c *fconn) { c.say("220 fake"); c.lines(1); c.say("25O ok"); c.drain() }, true},
+		{"'250-' continuation lines never ending", func(c *fconn) {
+			c.say("220 fake")
+			c.lines(1)
+			for i := 0; i < 100000; i++ {
+				if _, err := io.WriteString(c.c, "250-more\r\n"); err != nil {
+					return
+				}
+			}
+		}, true},
+		{"continuation with another code ('250-' then '550 ')", pipelined(1, "250-sender", "550 ok"), false},
+		{"non-ASCII reply code (fullwidth digits)", pipelined(1, "250 ok", "２５０ ok", "354 go"), false},
+		{"reply code out of range (600)", pipelined(1, "250 ok", "600 what", "354 go"), false},
+		{"empty reply line", pipelined(1, "250 ok", "", "354 go"), false},
+		{"bare code with a tab ('250\\tok')", pipelined(1, "250\tok", "250 ok", "354 go"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fault, func(t *testing.T) {
+			mlmtest.Fault(t, "smtp", "garbled reply: "+tc.fault, "temporary ErrGarbled, connection given up, no recipient settled")
+			noLeaks(t)
+			f := serve(t, tc.script)
+			if tc.dial {
+				_, err := dial(t, f.Addr(), opts)
+				temporary(t, err, smtpout.ErrGarbled)
+				return
+			}
+			res, err := send(t, f.Addr(), opts, message, "a@example.org")
+			temporary(t, err, smtpout.ErrGarbled)
+			if len(res) != 0 {
+				t.Errorf("results %s; want none", codes(res))
+			}
+			if f.saw("Subject:") {
+				t.Error("the message was sent")
+			}
+		})
+	}
+}
+
+// TestFaultNonASCIIText: 8-bit octets in a reply's text are text: the
+// code decides, the text is kept.
+func TestFaultNonASCIIText(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "non-ASCII reply text (UTF-8 and \\xff)", "not garbled: the code decides (550 fails the recipient), text kept")
+	noLeaks(t)
+	f := serve(t, pipelined(2, "250 2.1.0 ok", "550 5.1.1 boîte inconnue \xff", "250 2.1.5 ok", "354 go"))
+	res, err := send(t, f.Addr(), opts, message, "a@example.org", "b@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := codes(res); got != "a@example.org=550 b@example.org=250" {
+		t.Errorf("results %s", got)
+	}
+	if len(res) > 0 && (res[0].Reply.Enhanced != "5.1.1" || res[0].Reply.Text != "boîte inconnue \xff") {
+		t.Errorf("reply %+v", res[0].Reply)
+	}
+}
+
+// TestFaultLongLine: a reply line of 1 MB without CRLF, the server then
+// silent: the client gives up as soon as its bounded buffer is full
+// (garbled, "too long"), not at the timeout after holding the megabyte.
+// TestReplyBound counts the octets it takes.
+func TestFaultLongLine(t *testing.T) {
+	huge := "220 " + strings.Repeat("x", 1<<20)
+	tests := []struct {
+		fault  string
+		script func(*fconn)
+		dial   bool
+	}{
+		{"greeting", func(c *fconn) { io.WriteString(c.c, huge); c.drain() }, true},
+		{"reply to RCPT", func(c *fconn) {
+			if c.hello("PIPELINING") && c.lines(3) {
+				io.WriteString(c.c, "250 ok\r\n"+huge)
+				c.drain()
+			}
+		}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fault, func(t *testing.T) {
+			mlmtest.Fault(t, "smtp", "1 MB reply line without CRLF ("+tc.fault+")", "temporary ErrGarbled before the timeout: read buffer bounded (16 KiB), not the megabyte")
+			noLeaks(t)
+			f := serve(t, tc.script)
+			var err error
+			if tc.dial {
+				_, err = dial(t, f.Addr(), opts)
+			} else {
+				var res []smtpout.Result
+				res, err = send(t, f.Addr(), opts, message, "a@example.org")
+				noneDelivered(t, res)
+			}
+			temporary(t, err, smtpout.ErrGarbled)
+			if isTimeout(err) {
+				t.Errorf("error %v: the client waited for the end of the line", err)
+			}
+		})
+	}
+}
+
+// TestFaultOutOfStep: replies to pipelined commands out of order,
+// surplus or missing. The client cannot know which command a reply
+// answers; what it can see (a positive reply a command cannot have, a
+// reply no command asked for) ends the connection, temporarily, before
+// any recipient counts as delivered.
+func TestFaultOutOfStep(t *testing.T) {
+	tests := []struct {
+		fault, result string
+		script        func(*fconn)
+		want          error
+		o             *smtpout.Options // default opts
+	}{
+		{"354 to DATA before the RCPT replies", "temporary ErrUnexpected (354 to RCPT), none delivered, no data",
+			pipelined(2, "250 ok", "354 go", "250 ok", "250 ok"), smtpout.ErrUnexpected, nil},
+		{"RCPT replies before MAIL's (550, 250, then MAIL's 250)", "taken as MAIL refused 5xx: temporary session error, no recipient failed",
+			pipelined(2, "550 5.1.1 no such user", "250 ok", "250 ok", "354 go"), nil, nil},
+		{"a surplus 250 after MAIL's reply", "temporary ErrUnexpected (250 to DATA), none delivered, no data",
+			pipelined(2, "250 ok", "250 extra", "250 ok", "250 ok", "354 go"), smtpout.ErrUnexpected, nil},
+		{"250 to DATA (server without PIPELINING)", "temporary ErrUnexpected, none delivered, no data",
+			func(c *fconn) {
+				c.hello("8BITMIME")
+				for _, r := range []string{"250 ok", "250 ok", "250 ok", "250 ok"} { // MAIL, 2 RCPT, DATA
+					if !c.lines(1) {
+						return
+					}
+					c.say(r)
+				}
+				c.rest()
+			}, smtpout.ErrUnexpected, nil},
+		{"252 to RCPT", "temporary ErrUnexpected, none delivered",
+			pipelined(2, "250 ok", "252 cannot verify", "250 ok", "354 go"), smtpout.ErrUnexpected, nil},
+		{"354 to the final dot", "temporary ErrLostReply and ErrUnexpected: recipients without a result (deferred, duplicate window)",
+			func(c *fconn) {
+				if c.hello("PIPELINING") && c.lines(4) {
+					c.say("250 ok", "250 ok", "250 ok", "354 go")
+					if c.data() {
+						c.say("354 again")
+					}
+					c.drain()
+				}
+			}, smtpout.ErrLostReply, nil},
+		{"reply to DATA missing", "temporary timeout, none delivered",
+			pipelined(2, "250 ok", "250 ok", "250 ok"), nil, &short},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fault, func(t *testing.T) {
+			mlmtest.Fault(t, "smtp", "replies out of step: "+tc.fault, tc.result)
+			noLeaks(t)
+			f := serve(t, tc.script)
+			o := opts
+			if tc.o != nil {
+				o = *tc.o
+			}
+			res, err := send(t, f.Addr(), o, message, "a@example.org", "b@example.org")
+			if tc.want != nil {
+				temporary(t, err, tc.want)
+			} else {
+				temporary(t, err)
+			}
+			if len(res) != 0 {
+				t.Errorf("results %s; want none", codes(res))
+			}
+			if tc.want != smtpout.ErrLostReply && f.saw("Subject:") {
+				t.Error("the message was sent")
+			}
+		})
+	}
+}
+
+// TestFaultSurplusAfterDot: a surplus reply after the one to the final
+// dot, in the same write. The transaction it follows stands (its 250
+// came after the data); the next finds a reply nobody asked for and
+// sends nothing.
+func TestFaultSurplusAfterDot(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "a surplus reply after the reply to the dot", "that transaction delivered; the next one on the connection: temporary ErrUnexpected, nothing sent")
+	noLeaks(t)
+	f := serve(t, func(c *fconn) {
+		if c.hello("PIPELINING") && c.lines(3) {
+			c.say("250 ok", "250 ok", "354 go")
+			if c.data() {
+				c.say("250 2.0.0 queued", "250 2.0.0 queued again")
+			}
+			c.rest()
+		}
+	})
+	c, err := dial(t, f.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var res1, res2 []smtpout.Result
+	var err1, err2 error
+	within(t, func() {
+		res1, err1 = c.Send(sender, rcpts("a@example.org"), message, false)
+		res2, err2 = c.Send(sender, rcpts("b@example.org"), message, false)
+	})
+	if err1 != nil || codes(res1) != "a@example.org=250" {
+		t.Errorf("first transaction: %s, %v; want delivered", codes(res1), err1)
+	}
+	temporary(t, err2, smtpout.ErrUnexpected)
+	noneDelivered(t, res2)
+	if f.saw("RCPT TO:<b@") {
+		t.Error("the second transaction was sent")
+	}
+}
+
+// TestFaultSize: the server advertises SIZE below the message. The
+// client sends no transaction at all (RFC 1870 §6.1) and fails every
+// recipient 552 5.3.4, permanently, as the server would.
+func TestFaultSize(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "SIZE advertised below the message", "no MAIL, no DATA; every recipient 552 5.3.4 (permanent)")
+	noLeaks(t)
+	var conv strings.Builder
+	s := sink(t, smtpsink.Options{Size: 16, Debug: &lockedBuilder{b: &conv}})
+	res, err := send(t, s.Addr(), opts, message, "a@example.org", "b@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := codes(res); got != "a@example.org=552 b@example.org=552" {
+		t.Errorf("results %s", got)
+	}
+	for _, r := range res {
+		if r.Reply.Enhanced != "5.3.4" || !r.Reply.Permanent() {
+			t.Errorf("%s: %v; want 552 5.3.4", r.Rcpt.Mailbox, r.Reply)
+		}
+	}
+	s.Close()
+	if strings.Contains(conv.String(), "< MAIL") || strings.Contains(conv.String(), "< DATA") {
+		t.Errorf("the client sent a transaction:\n%s", conv.String())
+	}
+}
+
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  *strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// TestFaultNoRcptData: every RCPT refused, yet the server invites the
+// data (354) and takes it (250). RFC 2920 §3.1 has the pipelining client
+// send DATA anyway and the server refuse it 554; this client, invited,
+// ends the data at once with the dot alone, ignores the reply, and
+// counts no recipient delivered. Without PIPELINING it sends no DATA.
+func TestFaultNoRcptData(t *testing.T) {
+	tests := []struct {
+		name, want string
+		ext        []string
+	}{
+		{"pipelined, 550 and 450", "a@example.org=550 b@example.org=450", []string{"PIPELINING"}},
+		{"not pipelined", "a@example.org=550 b@example.org=450", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mlmtest.Fault(t, "smtp", "every RCPT refused, DATA answered 354 and the dot 250 ("+tc.name+")", "no message sent (at most the dot alone), no recipient delivered: 5xx failed, 4xx deferred")
+			noLeaks(t)
+			f := serve(t, func(c *fconn) {
+				if !c.hello(tc.ext...) {
+					return
+				}
+				if tc.ext == nil {
+					for _, r := range []string{"250 ok", "550 5.1.1 no such user", "450 4.2.1 busy"} {
+						if !c.lines(1) {
+							return
+						}
+						c.say(r)
+					}
+				} else {
+					if !c.lines(4) { // MAIL, 2 RCPT, DATA
+						return
+					}
+					c.say("250 ok", "550 5.1.1 no such user", "450 4.2.1 busy", "354 go")
+					if !c.data() {
+						return
+					}
+					c.say("250 2.0.0 took an empty message")
+				}
+				c.rest()
+			})
+			res, err := send(t, f.Addr(), opts, message, "a@example.org", "b@example.org")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := codes(res); got != tc.want {
+				t.Errorf("results %s; want %s", got, tc.want)
+			}
+			noneDelivered(t, res)
+			if f.saw("Subject:") {
+				t.Error("the message was sent")
+			}
+			if tc.ext == nil && f.saw("DATA") {
+				t.Error("DATA sent with no recipient accepted")
+			}
+			if got := strings.Join(f.received(), "|"); tc.ext != nil && !strings.Contains(got, "|DATA|.|RSET|") {
+				t.Errorf("server read %q; want DATA, the dot alone, RSET", got)
+			}
+		})
+	}
+}
+
+// TestFaultDropAfterDot: the connection closes instead of the reply to
+// the final dot. The server has the message; the client cannot know:
+// ErrLostReply, the recipients without a result, to be deferred (and
+// perhaps delivered twice: the documented window).
+func TestFaultDropAfterDot(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "connection dropped after the final dot", "temporary ErrLostReply, recipients without a result (deferred; duplicate window), server has the message")
+	noLeaks(t)
+	s := sink(t, smtpsink.Options{DropAfterDot: 1})
+	res, err := send(t, s.Addr(), opts, message, "a@example.org", "b@example.org")
+	temporary(t, err, smtpout.ErrLostReply)
+	if len(res) != 0 {
+		t.Errorf("results %s; want none", codes(res))
+	}
+	if got := s.Counts(); got.Transactions != 1 || got.Dropped != 1 {
+		t.Errorf("server: %v; want the transaction accepted and the connection dropped", got)
+	}
+}
+
+// TestFaultDropAfterRcpt: the connection closes in the middle of the
+// RCPTs: a temporary error, no recipient settled, nothing accepted.
+func TestFaultDropAfterRcpt(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "connection dropped after the 2nd RCPT", "temporary error, no recipient settled, nothing accepted")
+	noLeaks(t)
+	s := sink(t, smtpsink.Options{DropAfterRcpt: 2})
+	res, err := send(t, s.Addr(), opts, message, "a@example.org", "b@example.org", "c@example.org")
+	temporary(t, err)
+	if len(res) != 0 {
+		t.Errorf("results %s; want none", codes(res))
+	}
+	if got := s.Counts().Transactions; got != 0 {
+		t.Errorf("server accepted %d transactions", got)
+	}
+}
+
+// TestFaultMixedRcpt: 4xx and 5xx to RCPT among 250s: each recipient its
+// own result, the message to the accepted ones only.
+func TestFaultMixedRcpt(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "4xx and 5xx to RCPT mixed with 250", "per recipient: 250 delivered, 4xx deferred, 5xx failed; message to the accepted only")
+	noLeaks(t)
+	var rules []smtpsink.Rule
+	for _, r := range []string{"t*=451 4.3.0 try later", "f*=550 5.1.1 no such user", "q*=421 4.3.2 not now"} {
+		rule, err := smtpsink.ParseRule(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, rule)
+	}
+	s := sink(t, smtpsink.Options{Replies: rules})
+	res, err := send(t, s.Addr(), opts, message, "ok1@example.org", "t1@example.org", "f1@example.org", "ok2@example.org", "q1@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "t1@example.org=451 f1@example.org=550 q1@example.org=421 ok1@example.org=250 ok2@example.org=250"
+	if got := codes(res); got != want {
+		t.Errorf("results %s; want %s", got, want)
+	}
+	m := s.Messages()
+	if len(m) != 1 || len(m[0].Rcpts) != 2 || m[0].Rcpts[0].Mailbox != "ok1@example.org" || m[0].Rcpts[1].Mailbox != "ok2@example.org" {
+		t.Errorf("server kept %+v", m)
+	}
+}

@@ -1,0 +1,503 @@
+package tests
+
+// SMTP faults against the built mlm-sendmail, end to end: each test
+// names its row of the fault table (mlmtest.Fault), injects a fault from
+// a server on 127.0.0.1 the list's relay file names (lib/smtpsink where
+// it can make the fault, a scripted fake where it cannot) and checks how
+// mlm-sendmail settles every recipient: the exit status, the retry
+// record on standard output, the journal, the bounce records. Timeouts
+// are made short with -t and --data-timeout; a run that outlives
+// sfHang has hung.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mlm/lib/mlmtest"
+	"mlm/lib/smtpsink"
+	"mlm/lib/stream"
+)
+
+// sfQuick makes mlm-sendmail's timeouts short, for the tests whose
+// fault is one; the others run with -t 5s, so a loaded machine does not
+// fail them.
+var sfQuick = []string{"-t", "1s", "--data-timeout", "1s"}
+
+const (
+	sfHang = 60 * time.Second
+	sfPost = "1795867200.M1P1"
+	sfID   = sfPost + ",1"
+)
+
+// sfList makes a list whose relay file names addr.
+func sfList(t *testing.T, addr string) string {
+	t.Helper()
+	dir := newList(t)
+	if err := os.WriteFile(filepath.Join(dir, "relay"), []byte(addr+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// sfRecord is the batch sfID for the recipients, received now.
+func sfRecord(rcpts ...string) string {
+	var b bytes.Buffer
+	var ps []stream.Path
+	for _, r := range rcpts {
+		ps = append(ps, stream.Path{Mailbox: r})
+	}
+	h := &stream.Header{ID: sfID, Attrs: []stream.Attr{{Name: "received", Value: strconv.FormatInt(time.Now().Unix(), 10)}},
+		Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org"}}
+	stream.WriteRecord(&b, h, strings.NewReader("From: alice@example.org\nSubject: fault\n\nbody\n"), ps)
+	return b.String()
+}
+
+// sfOutcome is what a run of mlm-sendmail left.
+type sfOutcome struct {
+	code     int
+	stdout   string
+	stderr   string
+	deferred []string          // recipients of the retry record on stdout
+	reason   string            // its deferred attribute
+	journal  map[string]string // address -> "D" or "F"
+	bounces  []string          // the rcpt attribute of each bounce record
+}
+
+// sfSend runs mlm-sendmail -v -c 1 on the record, with more flags
+// (-t 5s unless they give -t), and reads what it left.
+func sfSend(t *testing.T, dir, in string, flags ...string) sfOutcome {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), sfHang)
+	defer cancel()
+	args := []string{"-v", "-c", "1"}
+	if !slices.Contains(flags, "-t") {
+		args = append(args, "-t", "5s")
+	}
+	args = append(args, flags...)
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mlm-sendmail"), append(args, dir)...)
+	cmd.Stdin = strings.NewReader(in)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("mlm-sendmail hung: killed after %v", sfHang)
+	}
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatal(err)
+	}
+	o := sfOutcome{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errb.String(), journal: map[string]string{}}
+	if o.stdout != "" {
+		r := stream.NewReader(strings.NewReader(o.stdout))
+		h, err := r.Next()
+		if err != nil {
+			t.Fatalf("stdout: %v\n%s", err, o.stdout)
+		}
+		if h.ID != sfID+",r" {
+			t.Errorf("retry record %s; want %s,r", h.ID, sfID)
+		}
+		o.reason, _ = h.Get("deferred")
+		io.Copy(io.Discard, r.Message())
+		r.EachRecipient(func(p stream.Path) error { o.deferred = append(o.deferred, p.Mailbox); return nil })
+		if _, err := r.Next(); err != io.EOF {
+			t.Errorf("stdout: more than one record (%v)", err)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "state", "journal", sfPost)); err == nil {
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if k, a, ok := strings.Cut(l, " "); ok {
+				o.journal[a] = k
+			}
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "queue", "bounces", "new", "*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := stream.NewReader(bytes.NewReader(b)).Next()
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		rcpt, _ := h.Get("rcpt")
+		status, _ := h.Get("status")
+		o.bounces = append(o.bounces, rcpt+" "+status)
+	}
+	slices.Sort(o.bounces)
+	return o
+}
+
+// settled fails the test unless the outcome is as given: exit status,
+// deferred recipients (the retry record), journal ("addr=D ..." sorted)
+// and bounces ("addr status ...").
+func (o sfOutcome) check(t *testing.T, code int, deferred, journal, bounces string) {
+	t.Helper()
+	var j []string
+	for a, k := range o.journal {
+		j = append(j, a+"="+k)
+	}
+	slices.Sort(j)
+	got := []string{strconv.Itoa(o.code), strings.Join(o.deferred, " "), strings.Join(j, " "), strings.Join(o.bounces, ", ")}
+	want := []string{strconv.Itoa(code), deferred, journal, bounces}
+	for i, what := range []string{"exit status", "deferred", "journal", "bounces"} {
+		if got[i] != want[i] {
+			t.Errorf("%s: %q; want %q", what, got[i], want[i])
+		}
+	}
+	if t.Failed() {
+		t.Logf("stderr:\n%s", o.stderr)
+	}
+}
+
+func sfSink(t *testing.T, o smtpsink.Options) *smtpsink.Server {
+	t.Helper()
+	o.Keep = true
+	s, err := smtpsink.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func sfReply(t *testing.T, s string) *smtpsink.Reply {
+	r, err := smtpsink.ParseReply(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+// sfServe starts a scripted SMTP server on 127.0.0.1; script plays each
+// connection with a reader of its lines. It returns the address.
+func sfServe(t *testing.T, script func(c net.Conn, br *bufio.Reader)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(sfHang))
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() { defer wg.Done(); defer c.Close(); script(c, bufio.NewReader(c)) }()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// sfSay writes lines with CRLF in one write.
+func sfSay(c net.Conn, lines ...string) { io.WriteString(c, strings.Join(lines, "\r\n")+"\r\n") }
+
+// sfLines reads n lines; false if the client went away.
+func sfLines(br *bufio.Reader, n int) bool {
+	for range n {
+		if _, err := br.ReadString('\n'); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// sfPipelined plays a server offering PIPELINING that reads EHLO, then
+// MAIL, n RCPTs and DATA, says replies, and reads on until the client
+// goes away.
+func sfPipelined(n int, replies ...string) func(net.Conn, *bufio.Reader) {
+	return func(c net.Conn, br *bufio.Reader) {
+		sfSay(c, "220 fake ESMTP")
+		if !sfLines(br, 1) {
+			return
+		}
+		sfSay(c, "250-fake", "250 PIPELINING")
+		if !sfLines(br, n+2) {
+			return
+		}
+		sfSay(c, replies...)
+		io.Copy(io.Discard, br)
+	}
+}
+
+var sfThree = []string{"a@example.org", "b@example.org", "c@example.org"}
+
+// TestSMTPFaultNoSession: the relay gives no session (421 greeting,
+// connection refused, silence, a greeting late past -t): no recipient
+// is settled, no retry record is written, exit 75, so the queue runner
+// keeps the record and tries it again.
+func TestSMTPFaultNoSession(t *testing.T) {
+	tests := []struct {
+		fault string
+		addr  func(t *testing.T) string
+	}{
+		{"421 greeting", func(t *testing.T) string {
+			return sfSink(t, smtpsink.Options{Greeting: sfReply(t, "421 4.3.2 too busy")}).Addr()
+		}},
+		{"connection refused", freePort},
+		{"server accepts and never speaks", func(t *testing.T) string { return sfSink(t, smtpsink.Options{Stall: true}).Addr() }},
+		{"greeting delayed past the timeout", func(t *testing.T) string {
+			return sfSink(t, smtpsink.Options{Delay: time.Hour, DelayAt: "greeting"}).Addr()
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fault, func(t *testing.T) {
+			mlmtest.Fault(t, "smtp", "mlm-sendmail: "+tc.fault, "exit 75, record kept for the queue runner; nothing settled, no retry record")
+			dir := sfList(t, tc.addr(t))
+			o := sfSend(t, dir, sfRecord(sfThree...), sfQuick...)
+			o.check(t, 75, "", "", "")
+			if !strings.Contains(o.stderr, "3 recipients not tried") {
+				t.Errorf("stderr %q", o.stderr)
+			}
+		})
+	}
+}
+
+// TestSMTPFaultSlowMail: the reply to MAIL comes after -t: as with no
+// session, exit 75 and nothing settled; the server accepted nothing.
+func TestSMTPFaultSlowMail(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: reply to MAIL delayed past -t", "exit 75, record kept; nothing settled, nothing accepted")
+	s := sfSink(t, smtpsink.Options{Delay: time.Hour, DelayAt: "mail"})
+	o := sfSend(t, sfList(t, s.Addr()), sfRecord(sfThree...), sfQuick...)
+	o.check(t, 75, "", "", "")
+	if n := s.Counts().Transactions; n != 0 {
+		t.Errorf("server accepted %d transactions", n)
+	}
+}
+
+// TestSMTPFaultLostReply: the reply to the final dot never comes, late
+// past --data-timeout or the connection closed: the server has the
+// message, mlm-sendmail cannot know; every recipient is deferred with
+// 4.4.2 and counted as a lost reply (the one duplicate window); with -R
+// the exit status is 75 and the retry record stays as it is.
+func TestSMTPFaultLostReply(t *testing.T) {
+	for _, tc := range []struct {
+		fault string
+		o     smtpsink.Options
+	}{
+		{"reply to the final dot delayed past --data-timeout", smtpsink.Options{Delay: time.Hour, DelayAt: "dot"}},
+		{"connection dropped after the final dot", smtpsink.Options{DropAfterDot: 1}},
+	} {
+		t.Run(tc.fault, func(t *testing.T) {
+			mlmtest.Fault(t, "smtp", "mlm-sendmail: "+tc.fault, "all deferred 451 4.4.2 to a retry record, exit 0 (-R: exit 75); lost-replies counted; server has the message (duplicate window)")
+			s := sfSink(t, tc.o)
+			dir := sfList(t, s.Addr())
+			o := sfSend(t, dir, sfRecord(sfThree...), sfQuick...)
+			o.check(t, 0, strings.Join(sfThree, " "), "", "")
+			if !strings.HasPrefix(o.reason, "451 4.4.2 ") || !strings.Contains(o.stderr, "lost-replies=3") {
+				t.Errorf("deferred=%q; stderr %q", o.reason, o.stderr)
+			}
+			if n := s.Counts().Transactions; n != 1 {
+				t.Errorf("server accepted %d transactions; want 1", n)
+			}
+			r := sfSend(t, dir, sfRecord(sfThree...), append([]string{"-R"}, sfQuick...)...)
+			r.check(t, 75, "", "", "")
+		})
+	}
+}
+
+// TestSMTPFaultGarbled: garbled and over-long replies end the session
+// like a timeout: exit 75, nothing settled.
+func TestSMTPFaultGarbled(t *testing.T) {
+	tests := []struct {
+		fault  string
+		script func(net.Conn, *bufio.Reader)
+	}{
+		{"garbled greeting ('hello')", func(c net.Conn, br *bufio.Reader) { sfSay(c, "hello"); io.Copy(io.Discard, br) }},
+		{"garbled reply to RCPT (fullwidth digits)", sfPipelined(3, "250 ok", "250 ok", "２５０ ok", "250 ok", "354 go")},
+		{"'250-' continuation lines never ending", func(c net.Conn, br *bufio.Reader) {
+			sfSay(c, "220 fake")
+			sfLines(br, 1)
+			for i := 0; i < 100000; i++ {
+				if _, err := io.WriteString(c, "250-more\r\n"); err != nil {
+					return
+				}
+			}
+		}},
+		{"1 MB reply line without CRLF", func(c net.Conn, br *bufio.Reader) {
+			io.WriteString(c, "220 "+strings.Repeat("x", 1<<20))
+			io.Copy(io.Discard, br)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fault, func(t *testing.T) {
+			mlmtest.Fault(t, "smtp", "mlm-sendmail: "+tc.fault, "exit 75, record kept; nothing settled")
+			o := sfSend(t, sfList(t, sfServe(t, tc.script)), sfRecord(sfThree...))
+			o.check(t, 75, "", "", "")
+			if !strings.Contains(o.stderr, "garbled reply") {
+				t.Errorf("stderr %q", o.stderr)
+			}
+		})
+	}
+}
+
+// TestSMTPFaultOutOfStep: pipelined replies out of step, where the
+// client can see it: exit 75, no recipient in the journal (before the
+// fix, a surplus reply made every recipient "delivered" without a
+// message).
+func TestSMTPFaultOutOfStep(t *testing.T) {
+	tests := []struct {
+		fault  string
+		script func(net.Conn, *bufio.Reader)
+	}{
+		{"a surplus 250 after MAIL's reply", sfPipelined(3, "250 ok", "250 extra", "250 ok", "250 ok", "250 ok", "354 go")},
+		{"354 before the RCPT replies", sfPipelined(3, "250 ok", "354 go", "250 ok", "250 ok", "250 ok")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fault, func(t *testing.T) {
+			mlmtest.Fault(t, "smtp", "mlm-sendmail: pipelined replies out of step: "+tc.fault, "exit 75, record kept; no recipient delivered or failed")
+			o := sfSend(t, sfList(t, sfServe(t, tc.script)), sfRecord(sfThree...))
+			o.check(t, 75, "", "", "")
+			if !strings.Contains(o.stderr, "reply out of sequence") {
+				t.Errorf("stderr %q", o.stderr)
+			}
+		})
+	}
+}
+
+// TestSMTPFaultSize: SIZE advertised below the message: no transaction
+// is sent; every recipient fails 552 5.3.4 with a bounce record.
+func TestSMTPFaultSize(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: SIZE advertised below the message", "no MAIL or DATA sent; every recipient failed 5.3.4 (journal F, bounce record), exit 0")
+	var conv lockedBuffer
+	s := sfSink(t, smtpsink.Options{Size: 16, Debug: &conv})
+	o := sfSend(t, sfList(t, s.Addr()), sfRecord(sfThree...))
+	o.check(t, 0, "", "a@example.org=F b@example.org=F c@example.org=F", "a@example.org 5.3.4, b@example.org 5.3.4, c@example.org 5.3.4")
+	s.Close()
+	if c := conv.String(); strings.Contains(c, "< MAIL") || strings.Contains(c, "< DATA") {
+		t.Errorf("a transaction was sent:\n%s", c)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSMTPFaultNoRcptData: every RCPT refused, yet DATA answered 354 and
+// the dot 250: no recipient delivered; the 5xx one bounces, the 4xx one
+// is deferred, the others fail.
+func TestSMTPFaultNoRcptData(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: every RCPT refused, DATA answered 354 and the dot 250", "none delivered; 5xx failed (bounce), 4xx deferred (retry record), exit 0")
+	var mu sync.Mutex
+	var data []string
+	addr := sfServe(t, func(c net.Conn, br *bufio.Reader) {
+		sfSay(c, "220 fake ESMTP")
+		if !sfLines(br, 1) {
+			return
+		}
+		sfSay(c, "250-fake", "250 PIPELINING")
+		if !sfLines(br, 5) {
+			return
+		}
+		sfSay(c, "250 ok", "550 5.1.1 no such user", "450 4.2.1 busy", "553 5.1.3 bad", "354 go")
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			data = append(data, strings.TrimRight(l, "\r\n"))
+			mu.Unlock()
+			if l == ".\r\n" {
+				break
+			}
+		}
+		sfSay(c, "250 2.0.0 took it")
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(l, "QUIT") {
+				sfSay(c, "221 bye")
+				return
+			}
+			sfSay(c, "250 ok")
+		}
+	})
+	o := sfSend(t, sfList(t, addr), sfRecord(sfThree...))
+	o.check(t, 0, "b@example.org", "a@example.org=F c@example.org=F", "a@example.org 5.1.1, c@example.org 5.1.3")
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(data, "|") != "." {
+		t.Errorf("data sent: %q; want the dot alone", data)
+	}
+}
+
+// TestSMTPFaultMixedRcpt: 4xx and 5xx to RCPT mixed with 250s: each
+// recipient its own outcome; with -R the still deferred make exit 75.
+func TestSMTPFaultMixedRcpt(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: 4xx and 5xx to RCPT mixed", "250 journal D; 5xx journal F and a bounce record; 4xx in the retry record; exit 0 (-R with 4xx left: exit 75)")
+	var rules []smtpsink.Rule
+	for _, r := range []string{"t*=451 4.3.0 try later", "f*=550 5.1.1 no such user"} {
+		rule, err := smtpsink.ParseRule(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, rule)
+	}
+	s := sfSink(t, smtpsink.Options{Replies: rules})
+	dir := sfList(t, s.Addr())
+	in := sfRecord("ok1@example.org", "t1@example.org", "f1@example.org", "ok2@example.org", "t2@example.org")
+	o := sfSend(t, dir, in)
+	o.check(t, 0, "t1@example.org t2@example.org", "f1@example.org=F ok1@example.org=D ok2@example.org=D", "f1@example.org 5.1.1")
+	if !strings.HasPrefix(o.reason, "451 4.3.0") {
+		t.Errorf("deferred=%q", o.reason)
+	}
+	// The retry, still deferred: exit 75, nothing sent again.
+	r := sfSend(t, dir, in, "-R")
+	r.check(t, 75, "", "f1@example.org=F ok1@example.org=D ok2@example.org=D", "f1@example.org 5.1.1")
+	var got []string
+	for _, m := range s.Messages() {
+		for _, p := range m.Rcpts {
+			got = append(got, p.Mailbox)
+		}
+	}
+	if fmt.Sprint(got) != "[ok1@example.org ok2@example.org]" {
+		t.Errorf("server got %v; want each accepted recipient once", got)
+	}
+}
