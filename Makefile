@@ -4,7 +4,7 @@ BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 DESTDIR ?=
 GO      ?= go
-GOBUILDFLAGS ?= -trimpath
+GOBUILDFLAGS ?= -trimpath -tags osusergo,netgo
 FUZZTIME ?= 60s
 PROGS   := $(notdir $(wildcard filters/mlm-*))
 STATICCHECK = $(GO) tool -modfile=tools.mod staticcheck

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(binDir)
 		os.Chmod(binDir, 0o755) // tests run some programs as another user
-		build := exec.Command("go", "build", "-o", binDir+"/", "./filters/...", "./tests/peakrss")
+		build := exec.Command("go", "build", "-tags", "osusergo,netgo", "-o", binDir+"/", "./filters/...", "./tests/peakrss")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)

@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"mlm/lib/clock"
+	"mlm/lib/crash"
 	"mlm/lib/listdir"
 	"mlm/lib/pipeline"
 	"mlm/lib/queue"
@@ -172,6 +174,12 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	if err != nil || it == nil {
 		return err
 	}
+	if err := inherit(it.File()); err != nil {
+		if derr := it.Defer(now); derr != nil {
+			err = derr
+		}
+		return fmt.Errorf("%s: %s: %w", j.name, id, err)
+	}
 	tail := &lastLine{w: stderr}
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
@@ -187,7 +195,12 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	}
 	switch status {
 	case sysexit.OK:
-		err = it.Done()
+		// The crash tests kill the runner here (MLM_CRASH, lib/crash):
+		// the work is done and the record still claimed, then gone.
+		crash.Point("run-after-stages")
+		if err = it.Done(); err == nil {
+			crash.Point("run-after-remove")
+		}
 	case sysexit.DataErr, sysexit.NoUser, sysexit.NoPerm:
 		err = it.Fail(fmt.Sprintf("exit %d: %s", status, reason))
 	default:
@@ -195,6 +208,20 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", j.name, id, err)
+	}
+	return nil
+}
+
+// inherit lets every stage inherit the claimed record's descriptor, not
+// only the first stage, which reads it: the claim's lock then lasts while
+// any stage still works on the record, even if mlm-run dies before them.
+// Otherwise the lock would go with the first stage, and a sweep would
+// hand the record to another run while orphaned stages still deliver it,
+// sending it twice. (With -j, a stage may also inherit another worker's
+// record, which then waits until that stage ends: a delay, no harm.)
+func inherit(f *os.File) error {
+	if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_SETFD, 0); e != 0 {
+		return sysexit.Temp(fmt.Errorf("fcntl: %v", e))
 	}
 	return nil
 }

@@ -21,8 +21,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"mlm/lib/addr"
+	"mlm/lib/durable"
+	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
 
@@ -113,7 +116,62 @@ func (j *journal) final(post, mailbox string) (bool, error) {
 	return m[j.key(mailbox)], nil
 }
 
-// record appends outcomes ("D addr" or "F addr" lines) and fsyncs.
+// open returns a post's journal file, open for appending, creating it
+// if need be; a new name is made durable (its directory fsynced) before
+// anything is sent on the strength of it.
+func (j *journal) open(post string) (*os.File, error) {
+	if f := j.file[post]; f != nil {
+		return f, nil
+	}
+	if err := os.MkdirAll(j.dir, 0o700); err != nil {
+		return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
+	}
+	name := filepath.Join(j.dir, post)
+	_, statErr := os.Lstat(name)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
+	}
+	if statErr != nil {
+		if err := durable.SyncDir(j.dir); err != nil {
+			f.Close()
+			return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
+		}
+	}
+	j.file[post] = f
+	return f, nil
+}
+
+// reserve makes sure, before a transaction, that its outcomes can be
+// recorded: the post's journal file exists and the space its lines will
+// take is allocated. A journal that cannot be written is found out
+// before the message goes to anyone, not after, when the recipients
+// would get it again on the retry.
+func (j *journal) reserve(post string, rcpts []stream.Path) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	f, err := j.open(post)
+	if err != nil {
+		return err
+	}
+	n := int64(1) // the newline that may end a partial line
+	for _, r := range rcpts {
+		n += int64(len("D \n") + len(r.Mailbox))
+	}
+	info, err := f.Stat()
+	if err != nil {
+		return sysexit.Temp(fmt.Errorf("journal: %w", err))
+	}
+	err = syscall.Fallocate(int(f.Fd()), 1 /* FALLOC_FL_KEEP_SIZE */, info.Size(), n)
+	if err != nil && err != syscall.EOPNOTSUPP && err != syscall.ENOSYS {
+		return sysexit.Temp(fmt.Errorf("journal: reserving %d octets: %w", n, err))
+	}
+	return nil
+}
+
+// record appends outcomes ("D addr" or "F addr" lines) and fsyncs. A
+// partial last line (a write cut short by a crash or a disk fault) is
+// ended first, so it cannot swallow the first line appended.
 func (j *journal) record(post string, lines []string) error {
 	if len(lines) == 0 {
 		return nil
@@ -123,19 +181,18 @@ func (j *journal) record(post string, lines []string) error {
 	if _, err := j.load(post); err != nil {
 		return err
 	}
-	f := j.file[post]
-	if f == nil {
-		if err := os.MkdirAll(j.dir, 0o700); err != nil {
-			return sysexit.Temp(err)
-		}
-		var err error
-		f, err = os.OpenFile(filepath.Join(j.dir, post), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-		if err != nil {
-			return sysexit.Temp(err)
-		}
-		j.file[post] = f
+	f, err := j.open(post)
+	if err != nil {
+		return err
 	}
-	if _, err := f.WriteString(strings.Join(lines, "\n") + "\n"); err != nil {
+	text := strings.Join(lines, "\n") + "\n"
+	if info, err := f.Stat(); err == nil && info.Size() > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], info.Size()-1); err == nil && last[0] != '\n' {
+			text = "\n" + text
+		}
+	}
+	if _, err := f.WriteString(text); err != nil {
 		return sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
 	if err := f.Sync(); err != nil {
@@ -145,7 +202,7 @@ func (j *journal) record(post string, lines []string) error {
 	// of a post, so what this process settles is not asked about again,
 	// and a million-recipient post does not make the set grow by a
 	// million. Our own lines are skipped when catching up.
-	if info, err := f.Stat(); err == nil && j.read[post] == info.Size()-int64(len(strings.Join(lines, "\n"))+1) {
+	if info, err := f.Stat(); err == nil && j.read[post] == info.Size()-int64(len(text)) {
 		j.read[post] = info.Size()
 	}
 	return nil

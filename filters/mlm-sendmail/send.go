@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"mlm/lib/clock"
+	"mlm/lib/crash"
 	"mlm/lib/listdir"
 	"mlm/lib/smtpout"
 	"mlm/lib/spool"
@@ -99,7 +100,7 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 		return nil, sysexit.Errorf(sysexit.TempFail, "%s: no relay; name one there or with -r", listdir.Relay)
 	}
 	_, domain, _ := strings.Cut(d.Address(), "@")
-	s.opts = smtpout.Options{Helo: a.Helo, LMTP: a.LMTP, Timeout: a.Timeout}
+	s.opts = smtpout.Options{Helo: a.Helo, LMTP: a.LMTP, Timeout: a.Timeout, DataTimeout: a.DataTime, Hook: crashPoint}
 	if s.opts.Helo == "" {
 		s.opts.Helo = domain
 	}
@@ -201,6 +202,9 @@ func (s *sender) deliver(n int, c *smtpout.Client, j *job) (*smtpout.Client, err
 	if len(todo) == 0 {
 		return c, nil
 	}
+	if err := s.j.reserve(post, todo); err != nil {
+		return c, err
+	}
 	if s.a.Sendmail != "" {
 		return c, s.settle(j, post, s.viaSendmail(j, todo), true)
 	}
@@ -223,6 +227,7 @@ func (s *sender) deliver(n int, c *smtpout.Client, j *job) (*smtpout.Client, err
 		if err == nil {
 			continue
 		}
+		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, c.Addr, err)
 		c.Close()
 		c = nil
 		if errors.Is(err, smtpout.ErrLostReply) {
@@ -282,6 +287,7 @@ func without(rcpts []stream.Path, res []smtpout.Result) []stream.Path {
 func (s *sender) settle(j *job, post string, results []smtpout.Result, complete bool) error {
 	var lines []string
 	var deferred []stream.Path
+	delivered := false
 	var reasons []string
 	expired := s.a.Retry && s.expired(j.h)
 	pos := map[string]int{} // a recipient's place in the record names its bounce
@@ -293,6 +299,7 @@ func (s *sender) settle(j *job, post string, results []smtpout.Result, complete 
 		case r.Reply.Code >= 200 && r.Reply.Code < 300:
 			lines = append(lines, "D "+r.Rcpt.Mailbox)
 			s.stats.delivered.Add(1)
+			delivered = true
 		case r.Reply.Permanent() || expired:
 			if err := s.bounce(j, pos[r.Rcpt.Mailbox], r); err != nil {
 				return err
@@ -305,8 +312,16 @@ func (s *sender) settle(j *job, post string, results []smtpout.Result, complete 
 			s.stats.deferred.Add(1)
 		}
 	}
+	if delivered {
+		// The crash tests kill the sender here (MLM_CRASH, lib/crash):
+		// the server has the message, the journal does not know yet.
+		crash.Point("sendmail-after-250")
+	}
 	if err := s.j.record(post, lines); err != nil {
 		return err
+	}
+	if len(lines) > 0 {
+		crash.Point("sendmail-after-journal")
 	}
 	if len(deferred) == 0 || !complete {
 		return nil
@@ -334,6 +349,18 @@ func (s *sender) settle(j *job, post string, results []smtpout.Result, complete 
 		}
 	}
 	return s.out.End()
+}
+
+// crashPoint passes the crash points (lib/crash) of a transaction that
+// smtpout reports: sendmail-after-rcpt after each reply to RCPT,
+// sendmail-after-dot once the final dot is sent, before its reply.
+func crashPoint(event string) {
+	switch event {
+	case "rcpt":
+		crash.Point("sendmail-after-rcpt")
+	case "dot":
+		crash.Point("sendmail-after-dot")
+	}
 }
 
 // expired reports a retry record older than the lifetime.

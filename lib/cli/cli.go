@@ -14,6 +14,8 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"syscall"
+	"time"
 
 	"github.com/alecthomas/kong"
 
@@ -63,6 +65,9 @@ func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, 
 			code = sysexit.TempFail
 		}
 	}()
+	if err := primePoller(); err != nil {
+		return report(stderr, prog, err)
+	}
 	k, err := kong.New(args,
 		kong.Name(prog),
 		kong.Description(desc),
@@ -90,6 +95,23 @@ func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, 
 		panic("injected by " + PanicEnv)
 	}
 	return report(stderr, prog, run())
+}
+
+// primePoller makes the Go runtime's poller now. The runtime makes it,
+// an epoll and an eventfd descriptor, at the first timer or opened
+// file, and if it cannot, for want of descriptors, it crashes with exit
+// status 2, which an MTA takes as a bounce. Two descriptors are proved
+// free with a raw pipe and given back; a timer then makes the poller
+// with them. Without two free descriptors the program fails with 75.
+func primePoller() error {
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		return sysexit.Temp(fmt.Errorf("too few file descriptors: %w", err))
+	}
+	syscall.Close(p[0])
+	syscall.Close(p[1])
+	time.AfterFunc(time.Hour, func() {}).Stop()
+	return nil
 }
 
 // exitCode carries kong's request to exit (after --help or --version) out

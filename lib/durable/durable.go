@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"mlm/lib/crash"
 	"mlm/lib/sysexit"
 )
 
@@ -19,6 +20,7 @@ type File struct {
 	f          *os.File
 	tmp, final string
 	err        error
+	crash      string // prefix of the crash points CommitNew passes
 }
 
 // Create creates tmp exclusively; Commit will rename it to final, which
@@ -60,6 +62,21 @@ func (f *File) Commit() error {
 	return sysexit.Temp(SyncDir(filepath.Dir(f.final)))
 }
 
+// CrashPoints makes CommitNew pass the crash points (lib/crash)
+// PREFIX-after-write (the data written, not yet fsynced),
+// PREFIX-after-fsync (fsynced, not yet linked), PREFIX-after-link (under
+// its final name, the directory not yet fsynced) and
+// PREFIX-after-dirsync (durable, not yet reported to the caller).
+func (f *File) CrashPoints(prefix string) { f.crash = prefix }
+
+// point passes the crash point PREFIX-after-what, if CrashPoints named
+// a prefix.
+func (f *File) point(what string) {
+	if f.crash != "" {
+		crash.Point(f.crash + "-after-" + what)
+	}
+}
+
 // CommitNew makes the file durable under its final name unless that
 // name exists already, in which case the temporary file is dropped and
 // existed is true: link(2), not rename(2), so a deterministic name is
@@ -67,22 +84,43 @@ func (f *File) Commit() error {
 func (f *File) CommitNew() (existed bool, err error) {
 	err = f.err
 	if err == nil {
+		f.point("write")
 		err = f.f.Sync()
 	}
+	info, serr := f.f.Stat()
 	if cerr := f.f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
+		f.point("fsync")
 		err = os.Link(f.tmp, f.final)
 		if errors.Is(err, fs.ErrExist) {
 			existed, err = true, nil
+		} else if err == nil {
+			f.point("link")
 		}
 	}
 	os.Remove(f.tmp)
 	if err != nil {
 		return false, sysexit.Temp(err)
 	}
-	return existed, sysexit.Temp(SyncDir(filepath.Dir(f.final)))
+	if err := SyncDir(filepath.Dir(f.final)); err != nil {
+		// The name is not known to be durable and the caller will say
+		// "try again": take back the name this call published, so the
+		// retry does not make a second copy. A name that existed
+		// already is another writer's and stays.
+		if !existed && serr == nil {
+			if cur, lerr := os.Lstat(f.final); lerr == nil && os.SameFile(info, cur) {
+				os.Remove(f.final)
+				SyncDir(filepath.Dir(f.final))
+			}
+		}
+		return existed, sysexit.Temp(err)
+	}
+	if !existed {
+		f.point("dirsync")
+	}
+	return existed, nil
 }
 
 // Abort closes and removes the temporary file.

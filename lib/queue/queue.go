@@ -14,6 +14,11 @@
 // new/ID (an existing new/ID or cur/ID means the record is queued
 // already, so a re-run is harmless), remove the tmp name, fsync new/.
 //
+// For the crash tests, MLM_CRASH (lib/crash) can kill the writer at
+// queue-after-write (data written, not fsynced), queue-after-fsync (not
+// yet in new/), queue-after-link (in new/, the directory not fsynced) and
+// queue-after-dirsync (durable, not yet reported).
+//
 // Claim: open new/ID, take a non-blocking flock on it, then rename it to
 // cur/ID. Whoever holds the lock owns the record; the lock travels with
 // the open file, also into a child process that reads it. Taking the lock
@@ -106,6 +111,9 @@ func (q *Queue) Put(id string, notBefore time.Time, fn func(w io.Writer) error) 
 	if err != nil {
 		return err
 	}
+	// MLM_CRASH can stop the write at queue-after-write, -fsync, -link
+	// and -dirsync (lib/crash), for the crash tests.
+	f.CrashPoints("queue")
 	if err := fn(f); err != nil {
 		f.Abort()
 		return err
