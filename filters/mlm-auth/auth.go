@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"mlm/lib/addr"
 	"mlm/lib/listdir"
 	"mlm/lib/members"
+	"mlm/lib/mimewalk"
 	"mlm/lib/msg"
 	"mlm/lib/password"
 	"mlm/lib/stream"
@@ -65,6 +68,16 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 		if err != nil {
 			return err
 		}
+		if verdict == pass {
+			why, done, err := structure(p)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if why != "" {
+				verdict, reason = hold, why
+			}
+		}
 		t := strconv.FormatInt(now.Unix(), 10)
 		switch verdict {
 		case pass:
@@ -85,8 +98,11 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 func read(r *stream.Reader, h *stream.Header) (*post, error) {
 	body := bufio.NewReaderSize(r.Message(), 64<<10)
 	hdr, err := msg.ReadHeader(body, msg.MaxHeader)
+	if err == nil {
+		err = msg.CheckOctets(hdr.Raw)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", h.ID, err)
 	}
 	p := &post{h: h, hdr: hdr, ed: msg.NewEdit(hdr.Raw), body: body}
 	if h.Sender.Mailbox != "" {
@@ -195,11 +211,55 @@ func isLoop(d *listdir.Dir, hdr *msg.Header) bool {
 		}
 	}
 	for _, v := range hdr.Fields.Values("X-Loop") {
-		if strings.Contains(strings.ToLower(v), strings.ToLower(d.Address())) {
+		// The whole value: dev@host is not webdev@host's mark.
+		v = strings.TrimSpace(v)
+		if s, ok := strings.CutPrefix(v, "<"); ok {
+			v, _ = strings.CutSuffix(s, ">")
+		}
+		if strings.EqualFold(v, d.Address()) {
 			return true
 		}
 	}
 	return false
+}
+
+// structure walks the MIME structure of a post about to pass, copying
+// its body to an unlinked temporary file as it goes, and returns why it
+// must be held instead, or "": a body nested deeper or cut into more
+// parts than mimewalk.Default allows, which mail readers would spend
+// minutes and gigabytes on. A body that is no multipart or message is
+// not copied. done closes the copy, which is the post's body from then
+// on.
+func structure(p *post) (why string, done func(), err error) {
+	ct, _ := p.ed.Value("Content-Type")
+	walk := mimewalk.New(ct, mimewalk.Default)
+	if walk.Done() {
+		return "", func() {}, nil
+	}
+	f, err := os.CreateTemp("", prog+"-")
+	if err != nil {
+		return "", nil, sysexit.Temp(err)
+	}
+	os.Remove(f.Name())
+	done = func() { f.Close() }
+	bw := bufio.NewWriterSize(f, 64<<10)
+	if _, err := io.Copy(io.MultiWriter(bw, walk), p.body); err != nil {
+		done()
+		return "", nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		done()
+		return "", nil, sysexit.Temp(err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		done()
+		return "", nil, sysexit.Temp(err)
+	}
+	p.body = bufio.NewReaderSize(f, 64<<10)
+	if err := walk.Err(); err != nil {
+		return err.Error(), done, nil
+	}
+	return "", done, nil
 }
 
 // approved checks the list password in an Approved: field or on the

@@ -63,6 +63,9 @@ func parseFields(flag string, fs []string) ([]field, error) {
 func (ed *editor) record(r *stream.Reader, w *stream.Writer, h *stream.Header) error {
 	br := bufio.NewReaderSize(r.Message(), 64<<10)
 	mh, err := msg.ReadHeader(br, msg.MaxHeader)
+	if err == nil {
+		err = msg.CheckOctets(mh.Raw)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", h.ID, err)
 	}
@@ -117,8 +120,10 @@ func (ed *editor) edit(e *msg.Edit) error {
 }
 
 // isListField reports whether a field is one the list sets itself, so
-// that the post's own are removed first.
+// that the post's own are removed first. X-Loop is not one: another
+// list's X-Loop stays, so that a post going round between lists comes
+// back to each with its mark (mlm-auth holds it there).
 func isListField(name string) bool {
 	return len(name) >= 5 && strings.EqualFold(name[:5], "List-") ||
-		strings.EqualFold(name, "Precedence") || strings.EqualFold(name, "X-Loop")
+		strings.EqualFold(name, "Precedence")
 }

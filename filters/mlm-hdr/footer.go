@@ -8,6 +8,7 @@ import (
 	"mime/quotedprintable"
 	"strings"
 
+	"mlm/lib/mimewalk"
 	"mlm/lib/msg"
 )
 
@@ -21,8 +22,9 @@ const (
 
 // footing is how the footer goes into one message.
 type footing struct {
-	kind     int
-	boundary string // footPart: the multipart's boundary
+	kind        int
+	boundary    string // footPart: the multipart's boundary
+	contentType string // footPart: the Content-Type value
 }
 
 // footingFor decides, from the edited header e, where footer can go
@@ -30,7 +32,8 @@ type footing struct {
 // is looked at; any other type or encoding keeps its body unchanged.
 func footingFor(e *msg.Edit, footer string) footing {
 	mt, params := "text/plain", map[string]string{}
-	if v, ok := e.Value("Content-Type"); ok {
+	v, ok := e.Value("Content-Type")
+	if ok {
 		var err error
 		if mt, params, err = mime.ParseMediaType(v); err != nil {
 			return footing{}
@@ -52,7 +55,7 @@ func footingFor(e *msg.Edit, footer string) footing {
 			return footing{kind: footQP}
 		}
 	case mt == "multipart/mixed" && params["boundary"] != "":
-		return footing{kind: footPart, boundary: params["boundary"]}
+		return footing{kind: footPart, boundary: params["boundary"], contentType: v}
 	}
 	return footing{}
 }
@@ -73,7 +76,7 @@ func (ft footing) copy(w io.Writer, body *bufio.Reader, l *list, eol string) err
 	case footPlain, footQP:
 		return appendFooter(w, body, l.footer, eol, ft.kind == footQP)
 	case footPart:
-		return insertPart(w, body, ft.boundary, l.footer, eol)
+		return insertPart(w, body, ft, l.footer, eol)
 	}
 	_, err := io.Copy(w, body)
 	return err
@@ -133,15 +136,18 @@ func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp bool) erro
 
 // insertPart copies a multipart body, line by line, and inserts the
 // footer as a new text/plain part before its close delimiter
-// ("--boundary--"). A body without one is copied unchanged. Only the
-// buffer of body is held: a line longer than it cannot be a delimiter.
-func insertPart(w io.Writer, body *bufio.Reader, boundary, footer, eol string) error {
-	closing := "--" + boundary + "--"
+// ("--boundary--"). A body without one is copied unchanged, and so is one
+// whose structure goes past mimewalk's limits before it: such a body is
+// only copied, never walked further. Only the buffer of body is held: a
+// line longer than it cannot be a delimiter.
+func insertPart(w io.Writer, body *bufio.Reader, ft footing, footer, eol string) error {
+	closing := "--" + ft.boundary + "--"
+	walk := mimewalk.New(ft.contentType, mimewalk.Default)
 	atStart := true
 	for {
 		line, err := body.ReadSlice('\n')
 		if atStart && isClose(line, closing) {
-			if _, err := w.Write(lines(part(boundary, footer), eol)); err != nil {
+			if _, err := w.Write(lines(part(ft.boundary, footer), eol)); err != nil {
 				return err
 			}
 			if _, err := w.Write(line); err != nil {
@@ -151,6 +157,10 @@ func insertPart(w io.Writer, body *bufio.Reader, boundary, footer, eol string) e
 			return err
 		}
 		if _, err := w.Write(line); err != nil {
+			return err
+		}
+		if walk.Write(line); walk.Err() != nil {
+			_, err := io.Copy(w, body)
 			return err
 		}
 		switch {

@@ -13,6 +13,7 @@ import (
 
 // list is what a list directory asks of every post's header.
 type list struct {
+	address string   // the list address
 	prefix  string   // Subject prefix as read; "" for none
 	strip   []string // names of fields to remove
 	replyTo bool     // remove the post's Reply-To
@@ -38,7 +39,7 @@ func loadList(path string) (*list, error) {
 		return nil, badSetting(listdir.Address, fmt.Errorf("%q is not an address", addr))
 	}
 	local, domain := addr[:at], addr[at+1:]
-	l := &list{}
+	l := &list{address: addr}
 	mailto := func(suffix, query string) string {
 		return "<mailto:" + local + suffix + "@" + domain + query + ">"
 	}
@@ -169,6 +170,7 @@ func (l *list) edit(e *msg.Edit) error {
 		e.Del(n)
 	}
 	e.DelFunc(isListField)
+	e.DelValue("X-Loop", func(v string) bool { return isAddress(v, l.address) })
 	if l.replyTo {
 		e.Del("Reply-To")
 	}
@@ -181,6 +183,16 @@ func (l *list) edit(e *msg.Edit) error {
 		return addPrefix(e, l.prefix)
 	}
 	return nil
+}
+
+// isAddress reports whether an X-Loop value is the address a: the same
+// but for case and angle brackets.
+func isAddress(v, a string) bool {
+	v = strings.TrimSpace(v)
+	if s, ok := strings.CutPrefix(v, "<"); ok {
+		v, _ = strings.CutSuffix(s, ">")
+	}
+	return strings.EqualFold(v, a)
 }
 
 // addPrefix puts prefix at the start of the Subject unless the decoded

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"cmp"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -170,4 +172,51 @@ func FuzzPassThrough(f *testing.F) {
 			t.Fatalf("adding a field to %q gave %q", m, got)
 		}
 	})
+}
+
+// TestFooterLimits: a multipart/mixed body within mimewalk's limits gets
+// the footer part; one past them before its close delimiter (100,000
+// parts, 16,000 levels) is copied byte for byte without it, as is one
+// with no close delimiter.
+func TestFooterLimits(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/address", []byte("dev@lists.example.org\n"), 0o644)
+	os.WriteFile(dir+"/footer", []byte("Footer.\n"), 0o644)
+	var deep strings.Builder
+	for i := 1; i < 16_000; i++ {
+		fmt.Fprintf(&deep, "--b%d\nContent-Type: multipart/mixed; boundary=b%d\n\n", i, i+1)
+	}
+	for i := 16_000; i >= 1; i-- {
+		fmt.Fprintf(&deep, "--b%d--\n", i)
+	}
+	head := func(b string) string { return "Content-Type: multipart/mixed; boundary=" + b + "\n\n" }
+	footPart := "--x\nContent-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\nContent-Disposition: inline\n\nFooter.\n"
+	for _, tc := range []struct {
+		name, head, body, want string
+	}{
+		{"10 parts", head("x"), strings.Repeat("--x\n\nx\n", 10) + "--x--\n", strings.Repeat("--x\n\nx\n", 10) + footPart + "--x--\n"},
+		{"100,000 parts", head("x"), strings.Repeat("--x\n\nx\n", 100_000) + "--x--\n", ""},
+		{"16,000 levels", head("b1"), deep.String(), ""},
+		{"no close delimiter", head("x"), "--x\n\nx\n", ""},
+	} {
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: "r"}, strings.NewReader(tc.head+tc.body), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(&args{Dir: dir}, &in, &out); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		r := stream.NewReader(&out)
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r.Message())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, body, _ := strings.Cut(string(got), "\n\n")
+		if want := cmp.Or(tc.want, tc.body); body != want {
+			t.Errorf("%s: body of %d octets; want %d", tc.name, len(body), len(want))
+		}
+	}
 }

@@ -116,3 +116,72 @@ func TestKeySet(t *testing.T) {
 		}
 	}
 }
+
+func TestVERP(t *testing.T) {
+	tests := []struct{ sender, rcpt, want string }{
+		{"dev-bounces@lists.example.org", "bob@example.net", "dev-bounces+bob=example.net@lists.example.org"},
+		{"dev-bounces@l.example", "a$b|c&&d`e'f@example.net", "dev-bounces+a$b|c&&d`e'f=example.net@l.example"},
+		{"dev-bounces@l.example", "a=b@example.net", "dev-bounces+a=b=example.net@l.example"},
+		{"", "bob@example.net", ""},
+		{`"dev b"@l.example`, "bob@example.net", ""},
+		{"dev-bounces@l.example", `"b b"@example.net`, ""},
+		{"dev-bounces@l.example", "bob@[192.0.2.1]", ""},
+		{"dev-bounces@l.example", "bob@ü.example", ""},
+		{"dev-bounces@l.example", "bob@exa=mple.net", ""},
+		{"dev-bounces@l.example", strings.Repeat("b", 50) + "@example.net", ""},
+	}
+	for _, tc := range tests {
+		v, ok := VERP(tc.sender, tc.rcpt)
+		if v != tc.want || ok != (tc.want != "") {
+			t.Errorf("VERP(%q, %q) = %q, %v; want %q", tc.sender, tc.rcpt, v, ok, tc.want)
+		}
+		if ok {
+			if r, ok := UnVERP(tc.sender, strings.ToUpper(v)); !ok || !strings.EqualFold(r, tc.rcpt) {
+				t.Errorf("UnVERP(%q, %q) = %q, %v; want %q", tc.sender, strings.ToUpper(v), r, ok, tc.rcpt)
+			}
+		}
+	}
+	for _, v := range []string{"dev-bounces@l.example", "dev-bounces+@l.example", "dev-bounces+bob@l.example",
+		"dev-bounces+bob=x@other.example", "dev+bob=x@l.example", "dev-bounces+bob=@l.example", "x"} {
+		if r, ok := UnVERP("dev-bounces@l.example", v); ok {
+			t.Errorf("UnVERP(%q) = %q; want no recipient", v, r)
+		}
+	}
+}
+
+// FuzzVERP: what VERP encodes, UnVERP gives back exactly, and it is a
+// mailbox; what UnVERP decodes is a mailbox.
+func FuzzVERP(f *testing.F) {
+	f.Add("dev-bounces@lists.example.org", "bob@example.net")
+	f.Add("a+b@x", "c=d@e.f")
+	f.Add("dev-bounces@l", "a$(id)`x`|y&&z@example.net")
+	f.Fuzz(func(t *testing.T, sender, rcpt string) {
+		if v, ok := VERP(sender, rcpt); ok {
+			if err := CheckMailbox(v); err != nil {
+				t.Fatalf("VERP(%q, %q) = %q: %v", sender, rcpt, v, err)
+			}
+			if r, ok := UnVERP(sender, v); !ok || r != rcpt {
+				t.Fatalf("UnVERP(%q, VERP(…, %q) = %q) = %q, %v", sender, rcpt, v, r, ok)
+			}
+		}
+		if r, ok := UnVERP(sender, rcpt); ok && CheckMailbox(r) != nil {
+			t.Fatalf("UnVERP(%q, %q) = %q: not a mailbox", sender, rcpt, r)
+		}
+	})
+}
+
+// FuzzKey: a key is its own key, and two addresses with one key have
+// one domain.
+func FuzzKey(f *testing.F) {
+	f.Add("Bob@Example.NET", "bob@example.net")
+	f.Add(`"A@B"@X.org`, "ü@Ü.de")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		k := Key(a)
+		if Key(k) != k {
+			t.Fatalf("Key(Key(%q)) = %q; want %q", a, Key(k), k)
+		}
+		if k == Key(b) && strings.Contains(a, "@") && Domain(a) != Domain(b) {
+			t.Fatalf("Key(%q) = Key(%q) but domains %q, %q", a, b, Domain(a), Domain(b))
+		}
+	})
+}

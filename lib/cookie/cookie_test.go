@@ -56,3 +56,39 @@ func mustExpiry(tok string) int64 {
 	}
 	return e
 }
+
+// FuzzMake: a token Make gives checks for what it was made for, until it
+// expires, and for nothing else; it fits a local part as atext.
+// (A time before 1970 would make a token Check refuses: never made.)
+func FuzzMake(f *testing.F) {
+	f.Add("accept", "dev@x.org", "1.M1P1", int64(1_800_000_000), "reject")
+	f.Add("reject", "DEV@X", "a,b", int64(0), "accept\x00")
+	f.Fuzz(func(t *testing.T, action, list, id string, expiry int64, other string) {
+		if expiry < 0 {
+			expiry = -(expiry + 1) // times before 1970 are never made
+		}
+		secret := []byte("0123456789abcdef")
+		tok := Make(secret, action, list, id, time.Unix(expiry, 0))
+		if len(tok) > 14+25 {
+			t.Fatalf("token %q: %d octets", tok, len(tok))
+		}
+		for i := 0; i < len(tok); i++ {
+			if c := tok[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				t.Fatalf("token %q holds %q", tok, c)
+			}
+		}
+		if err := Check(secret, action, list, id, tok, time.Unix(expiry, 0)); err != nil {
+			t.Fatalf("Check(Make) = %v", err)
+		}
+		if expiry < 1<<62 {
+			if err := Check(secret, action, list, id, tok, time.Unix(expiry+1, 0)); err != ErrExpired {
+				t.Fatalf("Check after expiry = %v; want ErrExpired", err)
+			}
+		}
+		if other != action {
+			if err := Check(secret, other, list, id, tok, time.Unix(expiry, 0)); err != ErrForged {
+				t.Fatalf("Check(%q) of a token for %q = %v; want ErrForged", other, action, err)
+			}
+		}
+	})
+}

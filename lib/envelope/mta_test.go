@@ -1,6 +1,12 @@
 package envelope
 
-import "testing"
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"mlm/lib/addr"
+)
 
 func env(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
@@ -63,4 +69,55 @@ func TestOwn(t *testing.T) {
 			t.Errorf("Own(%q) = %v; want %v", m, got, want)
 		}
 	}
+}
+
+// FuzzRoute: Route never panics; what it routes is the list's local part
+// (case aside), "-" and a command, then "+" and the extension it
+// returns; Own implies Route; an address the list owns routes the same
+// in any case.
+func FuzzRoute(f *testing.F) {
+	f.Add("dev@lists.example.org", "dev-bounces+bob=example.net@lists.example.org")
+	f.Add("dev@l", "DEV+$(id)`x`|y@l")
+	f.Add("d@", "@")
+	f.Add("", "+@")
+	f.Fuzz(func(t *testing.T, list, rcpt string) {
+		own := Own(list, rcpt)
+		cmd, ext, err := Route(list, rcpt)
+		if err != nil {
+			if own {
+				t.Fatalf("Own(%q, %q) but Route: %v", list, rcpt, err)
+			}
+			return
+		}
+		listLocal, _, _ := strings.Cut(list, "@")
+		local := rcpt[:strings.LastIndexByte(rcpt, '@')]
+		want := listLocal
+		if cmd != "post" {
+			if !slices.Contains(Commands, cmd) {
+				t.Fatalf("Route(%q, %q) = unknown command %q", list, rcpt, cmd)
+			}
+			want += "-" + cmd
+		}
+		base, e, hasExt := strings.Cut(local, "+")
+		if !strings.EqualFold(base, want) || e != ext || (ext != "" && !hasExt) {
+			t.Fatalf("Route(%q, %q) = %q, %q; local part %q", list, rcpt, cmd, ext, local)
+		}
+		if c2, e2, err := Route(list, strings.ToUpper(rcpt)); err != nil || c2 != cmd || !strings.EqualFold(e2, ext) {
+			t.Fatalf("Route(%q, upper %q) = %q, %q, %v; want %q", list, rcpt, c2, e2, err, cmd)
+		}
+	})
+}
+
+// FuzzParseFromLine: a sender it returns is "" or a mailbox, never with
+// a control octet or space.
+func FuzzParseFromLine(f *testing.F) {
+	f.Add([]byte("From alice@example.org Sat Nov 28 12:00:00 2026\n"))
+	f.Add([]byte("From <a\rb@x> Sat"))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		s, err := ParseFromLine(line)
+		if err == nil && s != "" && addr.CheckMailbox(s) != nil {
+			t.Fatalf("ParseFromLine(%q) = %q: not a mailbox", line, s)
+		}
+		FromLineTime(line)
+	})
 }

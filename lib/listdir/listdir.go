@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"mlm/lib/addr"
 	"mlm/lib/durable"
 	"mlm/lib/queue"
 	"mlm/lib/sysexit"
@@ -106,7 +107,11 @@ type Dir struct {
 }
 
 // Open opens the list directory at path. A missing directory or address
-// file is ErrNoList (67); an unreadable one is temporary.
+// file is ErrNoList (67); an unreadable one, or one whose first line is
+// not a mailbox (addr.CheckMailbox), is temporary: the list is
+// misconfigured, and mail waits until it is fixed. The address goes into
+// envelopes and header fields (List-Post, X-Loop, notices' From), so a
+// CR, LF or NUL in it must never get that far.
 func Open(path string) (*Dir, error) {
 	d := &Dir{Path: path}
 	a, ok, err := d.String(Address)
@@ -115,6 +120,9 @@ func Open(path string) (*Dir, error) {
 	}
 	if !ok || a == "" {
 		return nil, sysexit.Perm(sysexit.NoUser, fmt.Errorf("%s: %w", path, ErrNoList))
+	}
+	if err := addr.CheckMailbox(a); err != nil {
+		return nil, sysexit.Temp(fmt.Errorf("%s: %q is not an address: %v", Address, a, err))
 	}
 	d.addr = a
 	return d, nil

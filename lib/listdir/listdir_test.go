@@ -94,3 +94,27 @@ func TestLockFD(t *testing.T) {
 		t.Errorf("LockFD(bad path) = %v; want a temporary failure other than EWOULDBLOCK", err)
 	}
 }
+
+// TestOpenBadAddress: an address file whose first line is not a mailbox
+// (CR, NUL, no domain) is a temporary error naming the file, on one
+// line; a second line is never read.
+func TestOpenBadAddress(t *testing.T) {
+	for content, want := range map[string]string{
+		"dev\n":                                 `address: "dev" is not an address: missing @domain`,
+		"dev@lists.example.org\rBcc: x@y\n":     `address: "dev@lists.example.org\rBcc: x@y" is not an address: bad domain label "org\rBcc: x@y"`,
+		"dev\x00@lists.example.org\n":           `address: "dev\x00@lists.example.org" is not an address: bad local part`,
+		"dev list@lists.example.org\n":          `address: "dev list@lists.example.org" is not an address: bad local part`,
+		"dev@lists.example.org\nBcc: x@y\n":     "",
+		" dev@lists.example.org\r\n# comment\n": "",
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, Address), []byte(content), 0o644)
+		d, err := Open(dir)
+		switch {
+		case want == "" && (err != nil || d.Address() != "dev@lists.example.org"):
+			t.Errorf("Open(%q) = %v; want dev@lists.example.org", content, err)
+		case want != "" && (err == nil || sysexit.Code(err) != sysexit.TempFail || err.Error() != strings.ReplaceAll(strings.ReplaceAll(want, "\r", `\r`), "\x00", `\x00`)):
+			t.Errorf("Open(%q) = %v; want 75, %q", content, err, want)
+		}
+	}
+}

@@ -146,10 +146,24 @@ func (e *Edit) Del(name string) int {
 // DelFunc deletes every field whose name del reports true for and returns
 // how many it deleted.
 func (e *Edit) DelFunc(del func(name string) bool) int {
+	return e.delRaw(func(f []byte) bool {
+		fn, ok := fieldName(f)
+		return ok && del(fn)
+	})
+}
+
+// DelValue deletes every field named name whose unfolded value del
+// reports true for, and returns how many it deleted.
+func (e *Edit) DelValue(name string, del func(value string) bool) int {
+	return e.delRaw(func(f []byte) bool { return is(f, name) && del(unfold(f)) })
+}
+
+// delRaw deletes every raw field del reports true for.
+func (e *Edit) delRaw(del func(f []byte) bool) int {
 	kept := e.fields[:0]
 	n := 0
 	for i, f := range e.fields {
-		if fn, ok := fieldName(f); ok && del(fn) {
+		if del(f) {
 			if i < e.top {
 				e.top--
 			}

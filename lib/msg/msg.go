@@ -25,9 +25,18 @@ import (
 // MaxHeader is the default limit on the size of a header block.
 const MaxHeader = 1 << 20
 
+// MaxFields is the most fields a header block may have. go-message
+// keeps about 150 octets for each field it parses, so a 1 MiB block of
+// 350,000 empty fields would cost 160 MB; real mail has a few dozen, and
+// a few hundred Received fields after a long loop.
+const MaxFields = 10_000
+
 // ErrHeaderTooLong is returned, classified EX_DATAERR, for a header block
-// over the limit.
-var ErrHeaderTooLong = errors.New("header too long")
+// over the limit; ErrTooManyFields for one of more than MaxFields fields.
+var (
+	ErrHeaderTooLong = errors.New("header too long")
+	ErrTooManyFields = errors.New("header has too many fields")
+)
 
 // Header is a message's header block as read, and its parsed fields.
 type Header struct {
@@ -37,18 +46,25 @@ type Header struct {
 
 // ReadHeader reads the header block from br: every line up to and
 // including the first empty one (LF or CRLF), or to the end of input. br
-// is left at the first octet of the body. Past max octets it returns
-// what it read so far with ErrHeaderTooLong. A block that go-message
-// cannot parse is returned with the parse error, classified EX_DATAERR.
+// is left at the first octet of the body. Past max octets, or
+// MaxFields fields, it returns what it read so far with ErrHeaderTooLong
+// or ErrTooManyFields. A block that go-message cannot parse is returned
+// with the parse error, classified EX_DATAERR.
 func ReadHeader(br *bufio.Reader, max int) (*Header, error) {
 	h := &Header{}
-	for {
+	fields := 0
+	for atStart := true; ; {
 		line, err := br.ReadSlice('\n')
 		h.Raw = append(h.Raw, line...)
 		if len(h.Raw) > max {
 			return h, sysexit.Perm(sysexit.DataErr, fmt.Errorf("%w (over %d octets)", ErrHeaderTooLong, max))
 		}
-		if err == bufio.ErrBufferFull {
+		if atStart && len(line) > 0 && !isWSP(line[0]) && !isEmptyLine(line) {
+			if fields++; fields > MaxFields {
+				return h, sysexit.Perm(sysexit.DataErr, fmt.Errorf("%w (over %d)", ErrTooManyFields, MaxFields))
+			}
+		}
+		if atStart = err != bufio.ErrBufferFull; !atStart {
 			continue
 		}
 		if err == io.EOF {
@@ -72,6 +88,45 @@ func ReadHeader(br *bufio.Reader, max int) (*Header, error) {
 	}
 	h.Fields = f
 	return h, nil
+}
+
+// ErrBareCR and ErrNUL are returned, wrapped and classified EX_DATAERR,
+// by CheckOctets.
+var (
+	ErrBareCR = errors.New("bare CR")
+	ErrNUL    = errors.New("NUL octet")
+)
+
+// CheckOctets refuses a header block holding a CR that does not end a
+// line (before its LF) or a NUL, which RFC 5322 §2.2 and §3.2.3 forbid
+// in a header. A bare CR is the dangerous one: mlm reads lines up to LF,
+// but on the wire every bare CR becomes CRLF (lib/wire), so
+// "X-A: b\rList-Id: <forged>" would reach readers as a field mlm never
+// saw, past strip lists and list fields alike. A NUL ends strings in
+// readers written in C. The error names the field, or the line.
+func CheckOctets(raw []byte) error {
+	i := 0
+	for ; i < len(raw); i++ {
+		if c := raw[i]; c == 0 || c == '\r' && i+1 < len(raw) && raw[i+1] != '\n' {
+			break
+		}
+	}
+	if i == len(raw) {
+		return nil // a CR at the very end is a line ending cut short
+	}
+	what := ErrBareCR
+	if raw[i] == 0 {
+		what = ErrNUL
+	}
+	start := i // the start of the field: of the line, then of its first line
+	for start > 0 && (raw[start-1] != '\n' || isWSP(raw[start])) {
+		start--
+	}
+	where := fmt.Sprintf("line %d", bytes.Count(raw[:i], []byte("\n"))+1)
+	if n, ok := fieldName(raw[start:i]); ok && CheckName(n) == nil {
+		where = "field " + n
+	}
+	return sysexit.Perm(sysexit.DataErr, fmt.Errorf("header: %w in %s", what, where))
 }
 
 // Mail returns the fields with RFC 5322 accessors (addresses, Date).

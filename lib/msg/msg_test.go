@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"mlm/lib/sysexit"
 )
 
 func TestReadHeader(t *testing.T) {
@@ -70,4 +72,61 @@ func FuzzReadHeader(f *testing.F) {
 			t.Fatalf("octets changed: %q + %q != %q", h.Raw, rest, in)
 		}
 	})
+}
+
+func TestCheckOctets(t *testing.T) {
+	for _, ok := range []string{"", "Subject: x\r\n\r\n", "Subject: x\n", "Subject: x\r", "A: 1\r\n b\r\n"} {
+		if err := CheckOctets([]byte(ok)); err != nil {
+			t.Errorf("CheckOctets(%q) = %v; want nil", ok, err)
+		}
+	}
+	for in, want := range map[string]string{
+		"From: Evil\rBcc: x <a@b>\n\n":             "header: bare CR in field From",
+		"Subject: x\r\nX-A: b\r\n c\rList-Id: y\n": "header: bare CR in field X-A",
+		"From: a\x00b <a@b>\n":                     "header: NUL octet in field From",
+		"A: 1\n\x00B: 2\n":                         "header: NUL octet in line 2",
+		"A: 1\n\rB: 2\n":                           "header: bare CR in line 2",
+		"Bad Name\r: 1\n":                          "header: bare CR in line 1",
+	} {
+		err := CheckOctets([]byte(in))
+		if err == nil || err.Error() != want || sysexit.Code(err) != sysexit.DataErr {
+			t.Errorf("CheckOctets(%q) = %v (%d); want %q (65)", in, err, sysexit.Code(err), want)
+		}
+	}
+}
+
+// FuzzCheckOctets: a block CheckOctets passes has no NUL, and no CR but
+// before an LF or at its very end, so every reader splits it into the
+// lines mlm sees.
+func FuzzCheckOctets(f *testing.F) {
+	f.Add([]byte("From: Evil\rBcc: x\n"))
+	f.Add([]byte("A: 1\r\n\r"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if CheckOctets(raw) != nil {
+			return
+		}
+		for i, c := range raw {
+			if c == 0 || c == '\r' && i+1 < len(raw) && raw[i+1] != '\n' {
+				t.Fatalf("CheckOctets(%q) passed octet %d", raw, i)
+			}
+		}
+	})
+}
+
+// TestReadHeaderFields: MaxFields fields are read, one more is a data
+// error; continuation lines are no fields; what was read is kept.
+func TestReadHeaderFields(t *testing.T) {
+	in := strings.Repeat("X: 1\n y\n", MaxFields) + "\nbody"
+	if _, err := ReadHeader(bufio.NewReader(strings.NewReader(in)), MaxHeader); err != nil {
+		t.Errorf("%d fields: %v", MaxFields, err)
+	}
+	in = "Subject: x\n" + in
+	br := bufio.NewReader(strings.NewReader(in))
+	h, err := ReadHeader(br, MaxHeader)
+	if !errors.Is(err, ErrTooManyFields) || sysexit.Code(err) != sysexit.DataErr {
+		t.Fatalf("%d fields: %v; want ErrTooManyFields, 65", MaxFields+1, err)
+	}
+	if rest, _ := io.ReadAll(br); string(h.Raw)+string(rest) != in {
+		t.Errorf("octets lost after too many fields")
+	}
 }

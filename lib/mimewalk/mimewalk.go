@@ -1,0 +1,310 @@
+// Package mimewalk follows the MIME structure of a message body as it
+// streams past (RFC 2045, RFC 2046 §5), counting parts and nesting, in
+// memory and time bounded by its limits whatever the input. It never
+// decodes, never builds a tree and never holds a part: it only finds the
+// delimiter lines of the multiparts it is inside and reads the
+// Content-Type of each part's header. It is part of mlm's internals, not
+// a public API.
+//
+// go-message's full parse takes about 95 s and 1.1 GiB on a body nested
+// 16,000 deep or cut into 100,000 parts; a Walker takes one pass over the
+// octets and at most a few hundred KiB, and says when a body goes past
+// its limits (Default: 100 levels, 10,000 parts), so that a program can
+// hold such a message rather than pass it on to readers that would walk
+// it all.
+//
+// What counts: a multipart with a boundary, and a message/rfc822 or
+// message/global part in 7bit, 8bit or binary, are one level each; every
+// part of a multipart, at any level, is a part. A multipart whose
+// boundary an enclosing one already uses is taken as a single part, so
+// that every delimiter line means one thing. A missing close delimiter
+// is no error: the body simply ends.
+package mimewalk
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"mime"
+	"strings"
+)
+
+// Limits bounds a walk.
+type Limits struct {
+	Depth int // most levels of nesting: a multipart in a multipart is 2
+	Parts int // most parts, counted at every level
+}
+
+// Default are the limits mlm holds messages to: deeper or more parts
+// than any mail client writes (a reply thread forwarded as attachments
+// is a few levels; a large archive a few thousand parts).
+var Default = Limits{Depth: 100, Parts: 10_000}
+
+// MaxField is the longest Content-Type field of a part that is read, and
+// the longest line a delimiter may be; a part whose Content-Type is
+// longer is an error (ErrField).
+const MaxField = 8 << 10
+
+// Errors a walk ends with.
+var (
+	ErrDepth = errors.New("MIME structure nested too deep")
+	ErrParts = errors.New("MIME structure has too many parts")
+	ErrField = fmt.Errorf("MIME part with a Content-Type over %d octets", MaxField)
+)
+
+// level is one multipart or message the walk is inside.
+type level struct {
+	boundary string // "" for a message/rfc822 level
+	digest   bool   // multipart/digest: a part is message/rfc822 by default
+}
+
+// Walker follows the structure of one body fed to it with Write.
+type Walker struct {
+	lim    Limits
+	stack  []level
+	bounds map[string]int // boundary -> its level in stack
+	inHead bool           // reading a part's (or an enclosed message's) header
+	line   []byte         // the current line, at most MaxField+4 octets kept
+	over   bool           // the current line is longer than what is kept
+	blank  bool           // ... and what was not kept is only space, tab, CR
+	field  []byte         // header: the Content-Type field being read
+	ct     string         // header: its value, once complete
+	defCT  string         // header: the type of a part without one
+	cte    string         // header: Content-Transfer-Encoding
+	inCT   bool           // header: the field being read is Content-Type
+	inCTE  bool           // header: ... Content-Transfer-Encoding
+	parts  int
+	deep   int // deepest nesting seen
+	err    error
+}
+
+// New returns a Walker for a body whose header's Content-Type value is
+// contentType ("" if it has none), within lim.
+func New(contentType string, lim Limits) *Walker {
+	w := &Walker{lim: lim, bounds: map[string]int{}}
+	w.enter(contentType, "")
+	return w
+}
+
+// Check walks all of body within Default and returns the first limit it
+// goes past, or nil.
+func Check(contentType string, body []byte) error {
+	w := New(contentType, Default)
+	w.Write(body)
+	return w.Err()
+}
+
+// Err is the limit the body went past, or nil so far.
+func (w *Walker) Err() error { return w.err }
+
+// Parts is the number of parts seen so far, at every level.
+func (w *Walker) Parts() int { return w.parts }
+
+// Depth is the deepest nesting seen so far: 0 for a body that is no
+// multipart, 1 for a multipart of simple parts.
+func (w *Walker) Depth() int { return w.deep }
+
+// Done reports whether feeding more would change nothing: the walk has
+// failed, the body is no multipart or message at all, or its outermost
+// multipart is closed (an epilogue holds no structure).
+func (w *Walker) Done() bool { return w.err != nil || len(w.stack) == 0 }
+
+// Write feeds body octets, in any pieces. It never fails: a body past the
+// limits is reported by Err, and once Done, Write ignores what follows.
+func (w *Walker) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 && !w.Done() {
+		i := bytes.IndexByte(p, '\n')
+		chunk := p
+		if i >= 0 {
+			chunk = p[:i+1]
+		}
+		p = p[len(chunk):]
+		w.keep(chunk)
+		if i >= 0 {
+			w.endLine()
+		}
+	}
+	return n, nil
+}
+
+// keep adds octets of the current line to what is kept of it.
+func (w *Walker) keep(b []byte) {
+	room := MaxField + 4 - len(w.line)
+	if len(b) <= room {
+		w.line = append(w.line, b...)
+		return
+	}
+	w.line = append(w.line, b[:room]...)
+	if !w.over {
+		w.over, w.blank = true, true
+	}
+	if w.blank && len(bytes.Trim(b[room:], " \t\r\n")) > 0 {
+		w.blank = false
+	}
+}
+
+// endLine deals with a complete line and forgets it.
+func (w *Walker) endLine() {
+	line := w.line
+	// A delimiter ends a part's header too, as Go's multipart reader
+	// finds delimiters before it reads a header.
+	isDelim := (!w.over || w.blank) && w.delimiter(line)
+	if !isDelim && w.inHead {
+		w.headerLine(line, w.over)
+	}
+	w.line, w.over, w.blank = w.line[:0], false, false
+}
+
+// delimiter deals with a delimiter line of an enclosing multipart and
+// reports whether line is one.
+func (w *Walker) delimiter(line []byte) bool {
+	if len(line) < 3 || line[0] != '-' || line[1] != '-' || len(w.bounds) == 0 {
+		return false
+	}
+	b := string(bytes.TrimRight(line[2:], " \t\r\n"))
+	closing := false
+	i, ok := w.bounds[b]
+	if !ok {
+		if b, closing = strings.CutSuffix(b, "--"); closing {
+			i, ok = w.bounds[b]
+		}
+	}
+	if !ok {
+		return false
+	}
+	// RFC 2046 §5.1.2: an outer delimiter ends whatever is open inside.
+	w.pop(i + 1)
+	if closing {
+		w.pop(i)
+		return true
+	}
+	w.parts++
+	if w.parts > w.lim.Parts {
+		w.err = fmt.Errorf("%w (over %d)", ErrParts, w.lim.Parts)
+		return true
+	}
+	w.startHeader()
+	if w.stack[i].digest {
+		w.defCT = "message/rfc822" // RFC 2046 §5.1.5
+	}
+	return true
+}
+
+// pop leaves every level from n on.
+func (w *Walker) pop(n int) {
+	for len(w.stack) > n {
+		top := w.stack[len(w.stack)-1]
+		if top.boundary != "" {
+			delete(w.bounds, top.boundary)
+		}
+		w.stack = w.stack[:len(w.stack)-1]
+	}
+	w.inHead = false
+}
+
+func (w *Walker) startHeader() {
+	w.inHead, w.inCT, w.inCTE = true, false, false
+	w.field, w.ct, w.cte, w.defCT = w.field[:0], "", "", ""
+}
+
+// headerLine reads one line of a part's header; the empty line ends it.
+func (w *Walker) headerLine(line []byte, long bool) {
+	s := bytes.TrimRight(line, "\r\n")
+	if len(s) == 0 {
+		if !long {
+			w.endField()
+			w.inHead = false
+			ct := w.ct
+			if ct == "" {
+				ct = w.defCT
+			}
+			w.enter(ct, w.cte)
+		}
+		return
+	}
+	if s[0] == ' ' || s[0] == '\t' {
+		w.addField(line, long)
+		return
+	}
+	w.endField()
+	name, _, ok := bytes.Cut(s, []byte(":"))
+	if !ok {
+		return
+	}
+	name = bytes.TrimRight(name, " \t")
+	w.inCT = w.ct == "" && strings.EqualFold(string(name), "Content-Type")
+	w.inCTE = w.cte == "" && strings.EqualFold(string(name), "Content-Transfer-Encoding")
+	w.addField(line, long)
+}
+
+// addField adds a line to the field being read, if it is one that
+// matters.
+func (w *Walker) addField(line []byte, long bool) {
+	if !w.inCT && !w.inCTE {
+		return
+	}
+	if long || len(w.field)+len(line) > MaxField {
+		if w.inCT {
+			w.err = ErrField
+		}
+		w.inCT, w.inCTE, w.field = false, false, w.field[:0]
+		return
+	}
+	w.field = append(w.field, line...)
+}
+
+// endField completes the field being read.
+func (w *Walker) endField() {
+	if w.inCT || w.inCTE {
+		_, v, _ := bytes.Cut(w.field, []byte(":"))
+		val := strings.Join(strings.Fields(string(v)), " ")
+		if w.inCT {
+			w.ct = val
+		} else {
+			w.cte = strings.ToLower(val)
+		}
+	}
+	w.inCT, w.inCTE, w.field = false, false, w.field[:0]
+}
+
+// enter starts the body of an entity with this Content-Type and
+// Content-Transfer-Encoding.
+func (w *Walker) enter(contentType, cte string) {
+	if w.err != nil {
+		return
+	}
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return // a simple part, as go-message reads it
+	}
+	switch {
+	case strings.HasPrefix(mt, "multipart/"):
+		b := params["boundary"]
+		if _, dup := w.bounds[b]; b == "" || dup {
+			return
+		}
+		if !w.push(level{b, mt == "multipart/digest"}) {
+			return
+		}
+		w.bounds[b] = len(w.stack) - 1
+	case mt == "message/rfc822" || mt == "message/global":
+		if cte != "" && cte != "7bit" && cte != "8bit" && cte != "binary" {
+			return // encoded: opaque here, and to readers until decoded
+		}
+		if w.push(level{}) {
+			w.startHeader()
+		}
+	}
+}
+
+// push enters one more level, unless that is one too many.
+func (w *Walker) push(l level) bool {
+	if len(w.stack) >= w.lim.Depth {
+		w.err = fmt.Errorf("%w (over %d levels)", ErrDepth, w.lim.Depth)
+		return false
+	}
+	w.stack = append(w.stack, l)
+	w.deep = max(w.deep, len(w.stack))
+	return true
+}

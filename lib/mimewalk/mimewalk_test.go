@@ -1,0 +1,151 @@
+package mimewalk
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// nested is a body of depth multiparts, one inside the other, each with
+// a text part beside the next; closed says whether each has its close
+// delimiter.
+func nested(depth int, closed bool) (ct, body string) {
+	var b strings.Builder
+	for i := 1; i < depth; i++ {
+		fmt.Fprintf(&b, "--b%d\nContent-Type: text/plain\n\nt%d\n--b%d\nContent-Type: multipart/mixed; boundary=b%d\n\n", i, i, i, i+1)
+	}
+	fmt.Fprintf(&b, "--b%d\n\nleaf\n", depth)
+	if closed {
+		for i := depth; i >= 1; i-- {
+			fmt.Fprintf(&b, "--b%d--\n", i)
+		}
+	}
+	return "multipart/mixed; boundary=b1", b.String()
+}
+
+// flat is a multipart of n text parts.
+func flat(n int) (ct, body string) {
+	return "multipart/mixed; boundary=x", strings.Repeat("--x\n\nx\n", n) + "--x--\n"
+}
+
+func TestWalk(t *testing.T) {
+	ct1, deep100 := nested(100, true)
+	_, deep101 := nested(101, true)
+	_, open101 := nested(101, false)
+	_, open5 := nested(5, false)
+	ctf, parts10k := flat(10_000)
+	_, parts10k1 := flat(10_001)
+	tests := []struct {
+		name, ct, body string
+		err            error
+		parts, depth   int
+	}{
+		{"not multipart", "text/plain", "--x\n\n--x--\n", nil, 0, 0},
+		{"no type", "", "--x\n", nil, 0, 0},
+		{"bad type", "multipart/mixed; boundary=", "--\n", nil, 0, 0},
+		{"simple", "multipart/mixed; boundary=x", "pre\n--x\nContent-Type: text/plain\n\nhi\n--x\n\nho\n--x--\nepi\n--x\n", nil, 2, 1},
+		{"crlf and padding", "multipart/mixed; boundary=\"a b\"", "--a b \r\n\r\nhi\r\n--a b\t\r\n\r\n--a b-- \r\n", nil, 2, 1},
+		{"not at line start", "multipart/mixed; boundary=x", "a--x\n --x\n--xy\n", nil, 0, 1},
+		{"unclosed", "multipart/mixed; boundary=x", "--x\n\nno end", nil, 1, 1},
+		{"depth 100", ct1, deep100, nil, 199, 100},
+		{"depth 101", ct1, deep101, ErrDepth, 200, 100},
+		{"depth 101 unclosed", ct1, open101, ErrDepth, 200, 100},
+		{"depth 5 unclosed", ct1, open5, nil, 9, 5},
+		{"10,000 parts", ctf, parts10k, nil, 10_000, 1},
+		{"10,001 parts", ctf, parts10k1, ErrParts, 10_001, 1},
+		{"outer delimiter closes inner", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--o\n\n--o--\n", nil, 3, 2},
+		{"same boundary inside", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=o\n\n--o\n\n--o--\n", nil, 2, 1},
+		{"folded content-type", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed;\n boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 2},
+		{"delimiter ends a header", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=i\n--o\n\n--o--\n", nil, 2, 1},
+		{"message/rfc822", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/rfc822\n\nSubject: x\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 3},
+		{"base64 message", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nU3ViamVjdDogeA==\n--o--\n", nil, 1, 1},
+		{"digest default", "multipart/digest; boundary=d",
+			"--d\n\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--d--\n", nil, 2, 3},
+		{"long content-type", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: text/plain;\n x=\"" + strings.Repeat("y", MaxField) + "\"\n\n--o--\n", ErrField, 1, 1},
+		{"long other field", "multipart/mixed; boundary=o",
+			"--o\nX-Long: " + strings.Repeat("y", 3*MaxField) + "\n\n--o\n\n--o--\n", nil, 2, 1},
+		{"long padding", "multipart/mixed; boundary=o",
+			"--o" + strings.Repeat(" ", 2*MaxField) + "\n\n--o" + strings.Repeat("y", 2*MaxField) + "\n--o--\n", nil, 1, 1},
+		{"only CRs", "multipart/mixed; boundary=o", "--o\n" + strings.Repeat("\r", 2*MaxField) + "\n\n--o--\n", nil, 1, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, chunk := range []int{1, 7, 4096, len(tc.body) + 1} {
+				w := New(tc.ct, Default)
+				for b := []byte(tc.body); len(b) > 0; {
+					n := min(chunk, len(b))
+					w.Write(b[:n])
+					b = b[n:]
+				}
+				if !errors.Is(w.Err(), tc.err) || w.Parts() != tc.parts || w.Depth() != tc.depth {
+					t.Errorf("in pieces of %d: err %v, %d parts, depth %d; want %v, %d, %d",
+						chunk, w.Err(), w.Parts(), w.Depth(), tc.err, tc.parts, tc.depth)
+				}
+			}
+		})
+	}
+}
+
+// TestHuge: 16,000 levels and 100,000 parts stop at the limits, in one
+// pass, without holding the body.
+func TestHuge(t *testing.T) {
+	ct, body := nested(16_000, true)
+	if err := Check(ct, []byte(body)); !errors.Is(err, ErrDepth) {
+		t.Errorf("16,000 deep: %v; want ErrDepth", err)
+	}
+	ct, body = flat(100_000)
+	if err := Check(ct, []byte(body)); !errors.Is(err, ErrParts) {
+		t.Errorf("100,000 parts: %v; want ErrParts", err)
+	}
+}
+
+// FuzzMIME: any body, in any pieces, gives the same result, never a
+// panic, and the walk stays within its limits and buffers.
+func FuzzMIME(f *testing.F) {
+	ct, body := nested(4, true)
+	f.Add(ct, body, 3)
+	ct, body = flat(3)
+	f.Add(ct, body, 1)
+	f.Add("multipart/digest; boundary=d", "--d\n\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--d--\n", 5)
+	f.Add("message/rfc822", "Content-Type: multipart/mixed; boundary=\"x y\"\r\n\r\n--x y\r\n\r\n--x y--\r\n", 2)
+	f.Add("multipart/mixed; boundary=o", "--o\nContent-Type: message/rfc822\n\nContent-Type: message/rfc822\n\n", 1)
+	f.Fuzz(func(t *testing.T, ct, body string, chunk int) {
+		lim := Limits{Depth: 3, Parts: 5}
+		whole := New(ct, lim)
+		whole.Write([]byte(body))
+		chunk = 1 + abs(chunk)%17
+		w := New(ct, lim)
+		for b := []byte(body); len(b) > 0; {
+			n := min(chunk, len(b))
+			w.Write(b[:n])
+			b = b[n:]
+			if len(w.line) > MaxField+4 || len(w.field) > MaxField || len(w.stack) > lim.Depth {
+				t.Fatalf("buffers past their bounds: line %d, field %d, stack %d", len(w.line), len(w.field), len(w.stack))
+			}
+		}
+		if fmt.Sprint(w.Err()) != fmt.Sprint(whole.Err()) || w.Parts() != whole.Parts() || w.Depth() != whole.Depth() {
+			t.Fatalf("in pieces of %d: %v %d %d; whole: %v %d %d", chunk, w.Err(), w.Parts(), w.Depth(), whole.Err(), whole.Parts(), whole.Depth())
+		}
+		if w.Depth() > lim.Depth || w.Parts() > lim.Parts+1 {
+			t.Fatalf("past the limits: depth %d, %d parts", w.Depth(), w.Parts())
+		}
+		if w.Depth() == 0 && w.Parts() > 0 {
+			t.Fatalf("%d parts without a multipart", w.Parts())
+		}
+	})
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
