@@ -5,7 +5,7 @@ MANDIR  ?= $(PREFIX)/share/man
 DESTDIR ?=
 GO      ?= go
 GOBUILDFLAGS ?= -trimpath -tags osusergo,netgo
-FUZZTIME ?= 60s
+FUZZTIME ?= 3m
 PROGS   := $(notdir $(wildcard filters/mlm-*))
 STATICCHECK = $(GO) tool -modfile=tools.mod staticcheck
 

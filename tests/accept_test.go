@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"mlm/lib/mlmtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,6 +79,7 @@ const smallPost = "From: alice@example.org\nSubject: x\n\nhello\n"
 // TestAcceptReadOnlyQueue: a queue the MTA's user cannot write is a
 // temporary failure, one line starting 4.3.0, and nothing is queued.
 func TestAcceptReadOnlyQueue(t *testing.T) {
+	mlmtest.Fault(t, "disk", "queue not writable by mlm-accept (run as nobody)", "exit 75 with 4.3.0, nothing queued")
 	dir := newList(t)
 	q := filepath.Join(dir, "queue", "incoming")
 	var setup func(*exec.Cmd)
@@ -101,6 +103,7 @@ func TestAcceptReadOnlyQueue(t *testing.T) {
 
 // TestAcceptMissingQueue: no incoming queue at all is 75 too.
 func TestAcceptMissingQueue(t *testing.T) {
+	mlmtest.Fault(t, "disk", "queue directory missing for mlm-accept", "exit 75 with 4.3.0")
 	dir := newList(t)
 	os.RemoveAll(filepath.Join(dir, "queue", "incoming"))
 	code, stderr := accept(t, dir, strings.NewReader(smallPost), nil)
@@ -112,6 +115,7 @@ func TestAcceptMissingQueue(t *testing.T) {
 // TestAcceptDiskFull: on a full file system mlm-accept exits 75 and
 // leaves nothing in new/ or tmp/; once there is room it succeeds.
 func TestAcceptDiskFull(t *testing.T) {
+	mlmtest.Fault(t, "disk", "ENOSPC on a full tmpfs in mlm-accept", "exit 75, nothing in new/ or tmp/, success after space is freed")
 	dir := newList(t)
 	q := filepath.Join(dir, "queue", "incoming")
 	if err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", q).Run(); err != nil {
@@ -137,6 +141,7 @@ func TestAcceptDiskFull(t *testing.T) {
 // TestAcceptKilled: killed with SIGKILL while reading, mlm-accept leaves
 // nothing in new/: the MTA, which saw no exit 0, will retry.
 func TestAcceptKilled(t *testing.T) {
+	mlmtest.Fault(t, "crash", "SIGKILL of mlm-accept while it reads the message", "nothing in new/; no exit 0, so the MTA retries")
 	dir := newList(t)
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -172,6 +177,7 @@ func TestAcceptKilled(t *testing.T) {
 // TestAcceptFsyncOrder: exit 0 comes only after the record is fsynced,
 // linked into new/ and the directory fsynced, in that order (strace).
 func TestAcceptFsyncOrder(t *testing.T) {
+	mlmtest.Fault(t, "crash", "order of durable steps in mlm-accept (strace)", "open tmp, fsync tmp, link into new/, fsync new/, then exit 0")
 	if _, err := exec.LookPath("strace"); err != nil {
 		t.Skip("no strace")
 	}
@@ -239,6 +245,7 @@ func fsyncSteps(t *testing.T, trace string) []string {
 // TestAcceptDeadline: an MTA that never ends the message gets a
 // temporary failure when the deadline passes, not a hung delivery.
 func TestAcceptDeadline(t *testing.T) {
+	mlmtest.Fault(t, "input", "a message that never ends (stdin held open) to mlm-accept", "exit 75 at the deadline with 4.4.7")
 	dir := newList(t)
 	pr, pw, err := os.Pipe()
 	if err != nil {

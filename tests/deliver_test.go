@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand"
+	"mlm/lib/mlmtest"
 	"net"
 	"os"
 	"os/exec"
@@ -155,6 +156,7 @@ func sinkMessages(t *testing.T, dump string, n int) (rcpts, bodies []string) {
 // kill fell between the server's 250 and the journal write, at most one
 // transaction per connection per kill.
 func TestSendmailKilled(t *testing.T) {
+	mlmtest.Fault(t, "soak", "SIGKILL of mlm-sendmail at random points of its transactions", "every recipient delivered; twice only for a kill between the 250 and the journal, one transaction per connection per kill at most")
 	dir := newList(t)
 	ledger := filepath.Join(t.TempDir(), "ledger")
 	srv, err := smtpsink.Start(smtpsink.Options{Ledger: ledger, Delay: time.Millisecond})

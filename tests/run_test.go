@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand"
+	"mlm/lib/mlmtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 // its stage), loses none and duplicates none: the next queue ends with
 // exactly the 200 records, byte for byte.
 func TestRunKilled(t *testing.T) {
+	mlmtest.Fault(t, "soak", "SIGKILL of mlm-run and its stage at random points moving 200 records", "the next queue holds exactly the 200, byte for byte")
 	base := t.TempDir()
 	from, to := filepath.Join(base, "a"), filepath.Join(base, "b")
 	for _, q := range []string{from, to} {
