@@ -1,0 +1,345 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	listAddr = "list@bench.example"
+	poster   = "poster@example.org"
+	batch    = 100 // recipients per transaction, for every system
+)
+
+// delivered is the outcome of one delivery run: what it took and what
+// the sink got.
+type delivered struct {
+	u  usage
+	st dumpStats
+}
+
+// mlmOpts vary an mlm run.
+type mlmOpts struct {
+	verp       bool     // stages/outgoing with mlm-split -v
+	wrapStages string   // wrap every stage, writing its rusage to this file
+	runPrefix  []string // run mlm-run under this (perf, strace)
+	disk       string   // where the list goes, if not in the work directory
+}
+
+// newMLMList makes a list directory of n members that delivers to port.
+func (b *bench) newMLMList(n, port int, o mlmOpts) (string, error) {
+	where := b.work
+	if o.disk != "" {
+		where = o.disk
+	}
+	parent, err := os.MkdirTemp(where, "mlm.")
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(parent, "list")
+	if err := b.run(time.Minute, "", "", "mlm-newlist", "-p", "open", "-o", "owner@bench.example", dir, listAddr); err != nil {
+		return "", err
+	}
+	files := map[string]string{
+		"relay":   fmt.Sprintf("127.0.0.1:%d\n", port),
+		"maxrcpt": fmt.Sprintf("%d\n", batch),
+	}
+	if n > 0 {
+		if err := b.run(5*time.Minute, b.membersFile(n), "", "mlm-sub", dir); err != nil {
+			return "", err
+		}
+	}
+	split := "mlm-split ."
+	if o.verp {
+		split = "mlm-split -v ."
+	}
+	if o.verp || o.wrapStages != "" {
+		files["stages/outgoing"] = b.stages(o.wrapStages, split, "mlm-throttle .", "mlm-sendmail .", "mlm-enqueue queue/retry")
+	}
+	if o.wrapStages != "" {
+		files["stages/incoming"] = b.stages(o.wrapStages, "mlm-auth .", "mlm-hdr .", "mlm-members .", "mlm-enqueue queue/outgoing")
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+// stages is the text of a stages file; with wrap, each stage runs under
+// the rusage wrapper.
+func (b *bench) stages(wrap string, lines ...string) string {
+	var sb strings.Builder
+	for _, l := range lines {
+		if wrap != "" {
+			sb.WriteString(b.self + " " + wrapFlag + " " + wrap + " -- ")
+		}
+		sb.WriteString(l + "\n")
+	}
+	return sb.String()
+}
+
+// mlmOnce delivers the post to n members through mlm: mlm-accept as the
+// MTA runs it, then one mlm-run of the list with its stages, to the sink.
+func (b *bench) mlmOnce(n int, o mlmOpts) (delivered, error) {
+	var d delivered
+	s, err := b.startSink()
+	if err != nil {
+		return d, err
+	}
+	defer s.remove()
+	defer s.stop()
+	dir, err := b.newMLMList(n, s.port, o)
+	if err != nil {
+		return d, err
+	}
+	defer os.RemoveAll(filepath.Dir(dir))
+	timeout, ok := b.timeout()
+	if !ok {
+		return d, errSkipped
+	}
+	syscall.Sync() // the setup's dirty pages are not the run's
+	start := time.Now()
+	u1, err := b.measure(timeout, job{
+		argv:  []string{"mlm-accept", "-f", poster, "-r", listAddr, dir},
+		stdin: b.post,
+	})
+	if err == nil {
+		if o.wrapStages != "" {
+			appendLine(o.wrapStages, "mlm-accept", u1)
+		}
+		u2, err2 := b.measure(timeout-time.Since(start), job{
+			argv: append(append([]string{}, o.runPrefix...), "mlm-run", dir),
+			dir:  filepath.Dir(dir),
+		})
+		if o.wrapStages != "" && err2 == nil {
+			appendLine(o.wrapStages, treeLine, u2)
+		}
+		u1, err = u1.add(u2), err2
+	}
+	d.u = u1
+	if errors.Is(err, errTimeout) {
+		d.st, _ = countDump(s.dump, nil, false)
+		return d, err
+	}
+	if err != nil {
+		return d, err
+	}
+	if err := queuesEmpty(filepath.Join(dir, "queue")); err != nil {
+		return d, err
+	}
+	d.u.sink = s.cpu()
+	d.st, err = countDump(s.dump, isMember(n), o.verp)
+	if err != nil {
+		return d, err
+	}
+	return d, checkDelivery("mlm", n, o.verp, d.st)
+}
+
+// treeLine names the line of the whole mlm-run tree in a profile.
+const treeLine = "=mlm-run-tree"
+
+// appendLine adds a line for the profile's table.
+func appendLine(file, name string, u usage) {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s\t%d\t%d\t%d\t%d\n", name, u.user.Microseconds(), u.sys.Microseconds(), u.rssKB, u.wall.Microseconds())
+}
+
+// queuesEmpty fails if any queue of an mlm list still holds a record.
+func queuesEmpty(qdir string) error {
+	qs, err := os.ReadDir(qdir)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		for _, sub := range []string{"new", "cur", "tmp", "bad"} {
+			es, err := os.ReadDir(filepath.Join(qdir, q.Name(), sub))
+			if err != nil && !os.IsNotExist(err) {
+				return err
+			}
+			if len(es) > 0 {
+				return fmt.Errorf("mlm: queue/%s/%s holds %d files after mlm-run (%s)", q.Name(), sub, len(es), es[0].Name())
+			}
+		}
+	}
+	return nil
+}
+
+// checkDelivery fails a run unless every member got the post once, in
+// transactions of the right size.
+func checkDelivery(who string, n int, verp bool, st dumpStats) error {
+	switch {
+	case st.rcpt != n:
+		return fmt.Errorf("%s: the sink got %d recipients of %d", who, st.rcpt, n)
+	case st.dups > 0:
+		return fmt.Errorf("%s: %d recipients got the post twice (%s)", who, st.dups, st.example)
+	case st.strange > 0:
+		return fmt.Errorf("%s: %d recipients are no members (%s)", who, st.strange, st.example)
+	case verp && st.maxPerTx != 1:
+		return fmt.Errorf("%s: VERP, yet a transaction had %d recipients", who, st.maxPerTx)
+	case verp && st.senders != n:
+		return fmt.Errorf("%s: VERP, yet %d distinct senders for %d recipients", who, st.senders, n)
+	case !verp && st.maxPerTx > batch:
+		return fmt.Errorf("%s: a transaction had %d recipients, over %d", who, st.maxPerTx, batch)
+	}
+	return nil
+}
+
+// newMlmmjList makes an mlmmj 1.3.0 list directory by hand, as
+// mlmmj-make-ml would (without touching /etc/aliases): the directories,
+// control/listaddress, the relay and its port, the subscribers in
+// subscribers.d/ by first letter (all start with m). Batched: an empty
+// control/verp (no VERP, by neither mlmmj nor the server) and
+// control/maxverprecips 100. VERP: no control/verp, mlmmj's default, one
+// transaction per recipient, the recipient in the envelope sender.
+func (b *bench) newMlmmjList(n, port int, verp bool) (string, error) {
+	dir, err := os.MkdirTemp(b.work, "mlmmj.")
+	if err != nil {
+		return "", err
+	}
+	for _, d := range []string{"incoming", "queue", "queue/discarded", "archive", "text", "subconf",
+		"unsubconf", "bounce", "control", "moderation", "subscribers.d", "digesters.d", "requeue", "nomailsubs.d"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	files := map[string]string{
+		"index":                 "",
+		"control/listaddress":   listAddr + "\n",
+		"control/owner":         "owner@bench.example\n",
+		"control/relayhost":     "127.0.0.1\n",
+		"control/smtpport":      fmt.Sprintf("%d\n", port),
+		"control/maxverprecips": fmt.Sprintf("%d\n", batch),
+	}
+	if !verp {
+		files["control/verp"] = ""
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := copyFile(b.membersFile(n), filepath.Join(dir, "subscribers.d", "m")); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// mlmmjOnce delivers the post to n members through mlmmj: mlmmj-receive
+// -F as the MTA alias runs it (without forking), which runs
+// mlmmj-process and mlmmj-send, to the sink.
+func (b *bench) mlmmjOnce(n int, verp bool) (delivered, error) {
+	var d delivered
+	s, err := b.startSink()
+	if err != nil {
+		return d, err
+	}
+	defer s.remove()
+	defer s.stop()
+	dir, err := b.newMlmmjList(n, s.port, verp)
+	if err != nil {
+		return d, err
+	}
+	defer os.RemoveAll(dir)
+	timeout, ok := b.timeout()
+	if !ok {
+		return d, errSkipped
+	}
+	syscall.Sync()
+	d.u, err = b.measure(timeout, job{
+		argv:  []string{b.mlmmjReceive, "-F", "-L", dir, "-s", poster},
+		stdin: b.post,
+	})
+	if errors.Is(err, errTimeout) {
+		d.st, _ = countDump(s.dump, nil, false)
+		return d, err
+	}
+	if err != nil {
+		return d, err
+	}
+	// mlmmj-send returns once the last QUIT is answered; anything it
+	// could not send waits in requeue/.
+	for _, q := range []string{"requeue", "queue", "moderation"} {
+		es, _ := os.ReadDir(filepath.Join(dir, q))
+		for _, e := range es {
+			if e.Name() != "discarded" {
+				return d, fmt.Errorf("mlmmj: %s/%s left after the run", q, e.Name())
+			}
+		}
+	}
+	if es, _ := os.ReadDir(filepath.Join(dir, "queue", "discarded")); len(es) > 0 {
+		return d, fmt.Errorf("mlmmj: the post was discarded (queue/discarded/%s)", es[0].Name())
+	}
+	d.u.sink = s.cpu()
+	d.st, err = countDump(s.dump, isMember(n), verp)
+	if err != nil {
+		return d, err
+	}
+	return d, checkDelivery("mlmmj", n, verp, d.st)
+}
+
+// limitOnce has smtp-source push n recipients, per recipients a
+// transaction, over sessions connections kept open (-d), the same post
+// (-F), every recipient distinct (-N).
+func (b *bench) limitOnce(n, per, sessions int) (delivered, error) {
+	var d delivered
+	s, err := b.startSink()
+	if err != nil {
+		return d, err
+	}
+	defer s.remove()
+	defer s.stop()
+	timeout, ok := b.timeout()
+	if !ok {
+		return d, errSkipped
+	}
+	msgs := (n + per - 1) / per
+	d.u, err = b.measure(timeout, job{argv: []string{b.smtpSource,
+		"-m", fmt.Sprint(msgs), "-r", fmt.Sprint(per), "-s", fmt.Sprint(sessions), "-d", "-N",
+		"-F", b.post, "-f", poster, "-t", "m@d1.example", "-M", "bench.example",
+		fmt.Sprintf("127.0.0.1:%d", s.port)}})
+	if errors.Is(err, errTimeout) {
+		d.st, _ = countDump(s.dump, nil, false)
+		return d, err
+	}
+	if err != nil {
+		return d, err
+	}
+	d.u.sink = s.cpu()
+	d.st, err = countDump(s.dump, nil, false)
+	if err != nil {
+		return d, err
+	}
+	if d.st.rcpt != msgs*per || d.st.tx != msgs {
+		return d, fmt.Errorf("smtp-source: the sink got %d recipients in %d messages, not %d in %d", d.st.rcpt, d.st.tx, msgs*per, msgs)
+	}
+	return d, nil
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// profile runs mlm's delivery to n members once more with every program
+// under the rusage wrapper, for each one's CPU, wall and peak RSS; then,
+// if perf is there, once under perf record (where the CPU goes, by
+// process and function); and, if strace is, once under strace -c -w
+// (how many fsyncs, and their wall time). The programs cannot be given
+// a pprof endpoint, so this is what there is.
+func (b *bench) profile(n int, verp bool) []string {
+	mode := fmt.Sprintf("%d rcpt/tx", batch)
+	if verp {
+		mode = "VERP 1 rcpt/tx"
+	}
+	out := []string{fmt.Sprintf("profile: mlm, %s members, %s, one run each way (not in the table)", commas(int64(n)), mode)}
+	file := filepath.Join(b.work, fmt.Sprintf("profile.%d.tsv", b.seq()))
+	d, err := b.mlmOnce(n, mlmOpts{verp: verp, wrapStages: file})
+	if err != nil {
+		if err != errSkipped && err != errTimeout {
+			b.failures = append(b.failures, "profile: "+err.Error())
+		}
+		return append(out, "  "+err.Error())
+	}
+	b.logf("profile, wrapped: %s", fmtRun(d.u, nil))
+	lines, err := readProcLines(file)
+	if err != nil {
+		return append(out, "  "+err.Error())
+	}
+	type agg struct {
+		name      string
+		runs      int
+		user, sys time.Duration
+		wall      time.Duration
+		rssKB     int64
+	}
+	by := map[string]*agg{}
+	var tree procLine
+	var stages time.Duration
+	var stagesUser, stagesSys time.Duration
+	for _, l := range lines {
+		if l.name == treeLine {
+			tree = l
+			continue
+		}
+		a := by[l.name]
+		if a == nil {
+			a = &agg{name: l.name}
+			by[l.name] = a
+		}
+		a.runs++
+		a.user += l.user
+		a.sys += l.sys
+		a.wall += l.wall
+		a.rssKB = max(a.rssKB, l.rssKB)
+		if l.name != "mlm-accept" {
+			stages += l.wall
+			stagesUser += l.user
+			stagesSys += l.sys
+		}
+	}
+	// mlm-run's own share: its tree less the stages (and their wrappers'
+	// small share, which falls to it).
+	by["mlm-run"] = &agg{name: "mlm-run (self, + wrappers)", runs: 1, user: tree.user - stagesUser, sys: tree.sys - stagesSys, wall: tree.wall}
+	var all []*agg
+	var total time.Duration
+	for _, a := range by {
+		all = append(all, a)
+		total += a.user + a.sys
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].user+all[i].sys > all[j].user+all[j].sys })
+	out = append(out, fmt.Sprintf("  per program (rusage of each, wrapped): run took %.3f s wall, %.3f s CPU",
+		d.u.wall.Seconds(), d.u.cpu().Seconds()))
+	out = append(out, fmt.Sprintf("  %-28s %4s %8s %8s %6s %9s %9s", "program", "runs", "user s", "sys s", "CPU %", "wall s", "peak RSS"))
+	for _, a := range all {
+		rss := fmt.Sprintf("%.1f MiB", float64(a.rssKB)/1024)
+		if a.rssKB == 0 {
+			rss = "-"
+		}
+		pct := 0.0
+		if total > 0 {
+			pct = 100 * float64(a.user+a.sys) / float64(total)
+		}
+		out = append(out, fmt.Sprintf("  %-28s %4d %8.3f %8.3f %6.1f %9.3f %9s", a.name, a.runs,
+			a.user.Seconds(), a.sys.Seconds(), pct, a.wall.Seconds(), rss))
+	}
+	out = append(out, "  (a stage's wall is from its start to its exit: the stages of a queue run at once, joined by pipes)")
+
+	if perf, err := exec.LookPath("perf"); err == nil {
+		data := filepath.Join(b.work, "perf.data")
+		defer os.Remove(data)
+		d, err := b.mlmOnce(n, mlmOpts{verp: verp, runPrefix: []string{perf, "record", "-q", "-F", "997", "-g", "-o", data, "--"}})
+		if err != nil {
+			out = append(out, "  perf: "+err.Error())
+		} else {
+			b.logf("profile, perf: %s", fmtRun(d.u, nil))
+			out = append(out, "  perf record -F 997 of mlm-run and its stages (cpu-clock; mlm-accept not included):")
+			out = append(out, perfReport(perf, data, "comm", "1", 12)...)
+			out = append(out, perfReport(perf, data, "comm,dso,sym", "0.8", 30)...)
+		}
+	}
+	if strace, err := exec.LookPath("strace"); err == nil {
+		log := filepath.Join(b.work, "strace.txt")
+		d, err := b.mlmOnce(n, mlmOpts{verp: verp, runPrefix: []string{strace, "-f", "-c", "-w", "--seccomp-bpf", "-o", log,
+			"-e", "trace=fsync,fdatasync,sync_file_range,syncfs,sync"}})
+		if err != nil {
+			out = append(out, "  strace: "+err.Error())
+		} else {
+			b.logf("profile, strace: %s", fmtRun(d.u, nil))
+			out = append(out, fmt.Sprintf("  strace -f -c -w (syncs of mlm-run and its stages; the run took %.3f s under strace):", d.u.wall.Seconds()))
+			text, _ := os.ReadFile(log)
+			for _, l := range strings.Split(strings.TrimRight(string(text), "\n"), "\n") {
+				out = append(out, "    "+l)
+			}
+		}
+	}
+	if b.shm != b.work {
+		disk, err := b.mlmOnce(n, mlmOpts{verp: verp})
+		var mem delivered
+		if err == nil {
+			mem, err = b.mlmOnce(n, mlmOpts{verp: verp, disk: b.shm})
+		}
+		if err != nil {
+			out = append(out, "  disk against tmpfs: "+err.Error())
+		} else {
+			b.logf("profile, disk: %s; tmpfs: %s", fmtRun(disk.u, nil), fmtRun(mem.u, nil))
+			out = append(out, fmt.Sprintf("  the list on the disk: %.3f s wall, %.3f s CPU; on tmpfs, where fsync costs nothing: %.3f s wall, %.3f s CPU",
+				disk.u.wall.Seconds(), disk.u.cpu().Seconds(), mem.u.wall.Seconds(), mem.u.cpu().Seconds()))
+		}
+	}
+	return out
+}
+
+// perfReport is the top lines of perf report, sorted by keys.
+func perfReport(perf, data, keys, limit string, top int) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, perf, "report", "-i", data, "--stdio", "--no-children", "-g", "none",
+		"--sort", keys, "--percent-limit", limit)
+	text, err := cmd.Output()
+	if err != nil {
+		return []string{"    perf report: " + err.Error()}
+	}
+	var out []string
+	for _, l := range strings.Split(string(text), "\n") {
+		t := strings.TrimSpace(l)
+		if t == "" || strings.HasPrefix(t, "#") || !strings.Contains(t, "%") {
+			continue
+		}
+		out = append(out, "    "+t)
+		if len(out) == top {
+			break
+		}
+	}
+	return out
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// sink is one Postfix smtp-sink on 127.0.0.1, dumping every transaction
+// to one file, from which the recipients are counted.
+type sink struct {
+	cmd  *exec.Cmd
+	port int
+	dir  string
+	dump string
+	done chan error
+	once sync.Once
+}
+
+// startSink starts a fresh smtp-sink on a free port, with its dump in a
+// new directory under the bench's memory-backed directory.
+func (b *bench) startSink() (*sink, error) {
+	dir, err := os.MkdirTemp(b.shm, "sink.")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(dir, 0o777); err != nil { // smtp-sink -u nobody writes it
+		return nil, err
+	}
+	var lastErr error
+	for try := 0; try < 5; try++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s, err := b.trySink(dir, port)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+func (b *bench) trySink(dir string, port int) (*sink, error) {
+	s := &sink{port: port, dir: dir, dump: filepath.Join(dir, "dump"), done: make(chan error, 1)}
+	args := []string{"-D", s.dump}
+	if os.Geteuid() == 0 {
+		args = append([]string{"-u", "nobody"}, args...)
+	}
+	// The backlog, 1000, is the listen(2) queue: room for every
+	// connection a sender opens at once.
+	args = append(args, fmt.Sprintf("127.0.0.1:%d", port), "1000")
+	s.cmd = exec.Command(b.smtpSink, args...)
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr := &tailBuffer{max: 2048}
+	s.cmd.Stderr = stderr
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-s.done:
+			return nil, fmt.Errorf("smtp-sink exited: %v: %s", err, stderr.String())
+		default:
+		}
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			return s, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.stop()
+	return nil, fmt.Errorf("smtp-sink on port %d did not answer", port)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// stop ends the sink, once; the dump stays until remove.
+func (s *sink) stop() {
+	s.once.Do(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+			<-s.done
+		}
+	})
+}
+
+func (s *sink) remove() { os.RemoveAll(s.dir) }
+
+// cpu is the user and system time the sink took, once stopped.
+func (s *sink) cpu() time.Duration {
+	s.stop()
+	if ps := s.cmd.ProcessState; ps != nil {
+		return ps.UserTime() + ps.SystemTime()
+	}
+	return 0
+}
+
+// dumpStats is what a sink's dump holds.
+type dumpStats struct {
+	tx       int // transactions (messages)
+	rcpt     int // recipients, all told
+	maxPerTx int
+	senders  int // distinct MAIL FROM addresses, when counted
+	dups     int // recipients that came more than once, when checked
+	strange  int // recipients that are not members, when checked
+	example  string
+}
+
+// countDump reads a dump of smtp-sink: each transaction is smtp-sink's
+// own header lines, X-Client-Addr first, X-Mail-Args, an X-Rcpt-Args
+// line per recipient, then Received, then the message. Only those
+// header lines are read; the message is skipped. With member, each
+// recipient is checked against the member list and for duplicates; with
+// senders, the distinct envelope senders are counted.
+func countDump(name string, member func(string) bool, senders bool) (dumpStats, error) {
+	var st dumpStats
+	f, err := os.Open(name)
+	if os.IsNotExist(err) {
+		return st, nil // no transaction at all
+	}
+	if err != nil {
+		return st, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	seen := map[string]struct{}{}
+	froms := map[string]struct{}{}
+	inHdr, startOfLine, per := false, true, 0
+	for {
+		line, err := r.ReadSlice('\n')
+		whole := err == nil
+		if len(line) > 0 && startOfLine {
+			switch {
+			case bytes.HasPrefix(line, []byte("X-Client-Addr: ")):
+				inHdr, per = true, 0
+			case inHdr && bytes.HasPrefix(line, []byte("X-Rcpt-Args: ")):
+				per++
+				st.rcpt++
+				if member != nil {
+					a := angle(line)
+					if _, dup := seen[a]; dup {
+						st.dups++
+						st.example = a
+					} else {
+						seen[a] = struct{}{}
+					}
+					if !member(a) {
+						st.strange++
+						st.example = a
+					}
+				}
+			case inHdr && senders && bytes.HasPrefix(line, []byte("X-Mail-Args: ")):
+				froms[angle(line)] = struct{}{}
+			case inHdr && bytes.HasPrefix(line, []byte("Received: ")):
+				inHdr = false
+				st.tx++
+				st.maxPerTx = max(st.maxPerTx, per)
+			}
+		}
+		startOfLine = whole
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			break
+		}
+	}
+	st.senders = len(froms)
+	return st, nil
+}
+
+// angle is the address between the first < and the next >.
+func angle(line []byte) string {
+	i := bytes.IndexByte(line, '<')
+	if i < 0 {
+		return string(bytes.TrimSpace(line))
+	}
+	j := bytes.IndexByte(line[i:], '>')
+	if j < 0 {
+		return string(bytes.TrimSpace(line[i+1:]))
+	}
+	return string(line[i+1 : i+j])
+}
+
+// memberAddr is the i-th member, from 1: ten domains, so that mlm-split,
+// which batches by domain, fills its batches.
+func memberAddr(i int) string { return fmt.Sprintf("m%07d@d%d.example", i, i%10) }
+
+// isMember says whether a is memberAddr(i) for some i in 1..n.
+func isMember(n int) func(string) bool {
+	return func(a string) bool {
+		if len(a) < 8 || a[0] != 'm' {
+			return false
+		}
+		i, err := strconv.Atoi(a[1:8])
+		if err != nil || i < 1 || i > n {
+			return false
+		}
+		return a == memberAddr(i)
+	}
+}

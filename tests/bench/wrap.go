@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// wrapFlag, as the first argument, makes this program the rusage wrapper:
+//
+//	bench -rusage-wrap FILE -- command [arg ...]
+//
+// It runs the command as a child subreaper, waits for it and for every
+// descendant left behind (mlmmj's background children included), and
+// appends one line to FILE: the program's name, then user and system
+// CPU microseconds, peak RSS in KiB (the maximum over the whole tree),
+// and wall microseconds, tab-separated. It exits with the command's
+// status.
+//
+// The wrapper exists for the peak RSS: Linux counts a parent's peak in a
+// child's ru_maxrss when the child is started with vfork, as Go does, so
+// each measured command needs a small parent, not the bench itself.
+const wrapFlag = "-rusage-wrap"
+
+const prSetChildSubreaper = 36 // PR_SET_CHILD_SUBREAPER, prctl(2)
+
+func wrapMain(args []string) {
+	if len(args) < 3 || args[1] != "--" {
+		fmt.Fprintln(os.Stderr, "usage: bench -rusage-wrap FILE -- command [arg ...]")
+		os.Exit(64)
+	}
+	out, argv := args[0], args[2:]
+	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); e != 0 {
+		fmt.Fprintf(os.Stderr, "bench wrapper: prctl: %v\n", e)
+		os.Exit(75)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench wrapper: %v\n", err)
+		os.Exit(127)
+	}
+	_ = cmd.Wait()
+	code := cmd.ProcessState.ExitCode()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		code = 128 + int(ws.Signal())
+	}
+	for { // the orphans of the tree, reparented to this subreaper
+		var ws syscall.WaitStatus
+		_, err := syscall.Wait4(-1, &ws, 0, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			break
+		}
+	}
+	wall := time.Since(t0)
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		fmt.Fprintf(os.Stderr, "bench wrapper: getrusage: %v\n", err)
+		os.Exit(75)
+	}
+	line := fmt.Sprintf("%s\t%d\t%d\t%d\t%d\n", filepath.Base(argv[0]),
+		tvMicro(ru.Utime), tvMicro(ru.Stime), ru.Maxrss, wall.Microseconds())
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err == nil {
+		_, err = f.WriteString(line)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench wrapper: %v\n", err)
+		os.Exit(75)
+	}
+	os.Exit(code)
+}
+
+func tvMicro(tv syscall.Timeval) int64 { return tv.Sec*1e6 + tv.Usec }
+
+// usage is what one measured run, or the median of several, took.
+type usage struct {
+	wall  time.Duration // as the bench saw it, start to exit
+	user  time.Duration
+	sys   time.Duration
+	rssKB int64         // peak over the processes
+	sink  time.Duration // CPU of the SMTP sink, in delivery runs
+}
+
+func (u usage) cpu() time.Duration { return u.user + u.sys }
+
+// add is u and v run one after the other.
+func (u usage) add(v usage) usage {
+	u.wall += v.wall
+	u.user += v.user
+	u.sys += v.sys
+	u.rssKB = max(u.rssKB, v.rssKB)
+	u.sink += v.sink
+	return u
+}
+
+// procLine is one line a wrapper wrote.
+type procLine struct {
+	name  string
+	user  time.Duration
+	sys   time.Duration
+	rssKB int64
+	wall  time.Duration
+}
+
+func readProcLines(name string) ([]procLine, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	var out []procLine
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Split(l, "\t")
+		if len(f) != 5 {
+			return nil, fmt.Errorf("%s: bad line %q", name, l)
+		}
+		var n [4]int64
+		for i := range n {
+			if n[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
+				return nil, fmt.Errorf("%s: bad line %q", name, l)
+			}
+		}
+		out = append(out, procLine{f[0], time.Duration(n[0]) * time.Microsecond,
+			time.Duration(n[1]) * time.Microsecond, n[2], time.Duration(n[3]) * time.Microsecond})
+	}
+	return out, nil
+}
+
+// errTimeout says a run was killed at its deadline.
+var errTimeout = errors.New("timeout")
+
+// job is one command to measure.
+type job struct {
+	argv   []string
+	stdin  string    // a file, or "" for /dev/null
+	stdout io.Writer // nil: /dev/null
+	dir    string
+	env    []string // added to the bench's environment
+}
+
+// measure runs a job under the wrapper, in a process group of its own
+// that is killed whole at the deadline, and returns what it took. A
+// non-zero exit is an error, with the job's last lines of stderr.
+func (b *bench) measure(timeout time.Duration, j job) (usage, error) {
+	res := filepath.Join(b.work, fmt.Sprintf("rusage.%d", b.seq()))
+	defer os.Remove(res)
+	cmd := exec.Command(b.self, append([]string{wrapFlag, res, "--"}, j.argv...)...)
+	cmd.Env = append(b.env(), j.env...)
+	cmd.Dir = j.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if j.stdin != "" {
+		f, err := os.Open(j.stdin)
+		if err != nil {
+			return usage{}, err
+		}
+		defer f.Close()
+		cmd.Stdin = f
+	}
+	cmd.Stdout = j.stdout
+	stderr := &tailBuffer{max: 4096}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return usage{}, err
+	}
+	t0 := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var err error
+	timedOut := false
+	select {
+	case err = <-done:
+	case <-timer.C:
+		timedOut = true
+	case <-b.ctx.Done():
+		timedOut = true
+	}
+	if timedOut {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return usage{wall: time.Since(t0)}, errTimeout
+	}
+	wall := time.Since(t0)
+	if err != nil {
+		return usage{wall: wall}, fmt.Errorf("%s: %v: %s", strings.Join(j.argv, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	lines, rerr := readProcLines(res)
+	if rerr != nil || len(lines) != 1 {
+		return usage{wall: wall}, fmt.Errorf("%s: no rusage from the wrapper: %v", j.argv[0], rerr)
+	}
+	l := lines[0]
+	return usage{wall: wall, user: l.user, sys: l.sys, rssKB: l.rssKB}, nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	buf bytes.Buffer
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf.Write(p)
+	if t.buf.Len() > 2*t.max {
+		b := t.buf.Bytes()[t.buf.Len()-t.max:]
+		t.buf = *bytes.NewBuffer(append([]byte(nil), b...))
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	s := t.buf.String()
+	if len(s) > t.max {
+		s = s[len(s)-t.max:]
+	}
+	return s
+}
+
+// run runs a setup command, unmeasured, with a time limit; its failure
+// is fatal to the row.
+func (b *bench) run(timeout time.Duration, stdin string, dir string, argv ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	prog := argv[0]
+	if !strings.Contains(prog, "/") {
+		if p := filepath.Join(b.bin, prog); fileExists(p) {
+			prog = p
+		}
+	}
+	cmd := exec.CommandContext(ctx, prog, argv[1:]...)
+	cmd.Env = b.env()
+	cmd.Dir = dir
+	if stdin != "" {
+		f, err := os.Open(stdin)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cmd.Stdin = f
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func fileExists(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil
+}
