@@ -9,6 +9,10 @@ package main
 // however its batch or retry record is repeated. Lines are appended and
 // fsynced once per transaction, after the bounce record of a failure is
 // on disk and before the transaction's recipients are reported done.
+// Fsyncs are group commits: the transactions of several connections that
+// end while one fsync runs are made durable together by the next, and
+// each still waits for its own lines to be on disk before it goes on, so
+// the window for a duplicate stays one transaction per connection.
 
 import (
 	"bufio"
@@ -36,11 +40,17 @@ type journal struct {
 	done map[string]map[[2]uint64]bool // post -> keys with a final outcome
 	read map[string]int64              // post -> octets of its file read
 	file map[string]*os.File
+
+	// Group commit: writes appended and writes known durable, per post;
+	// syncMu lets one fsync run at a time.
+	gen, synced map[string]uint64
+	syncMu      sync.Mutex
 }
 
 func newJournal(dir string) *journal {
 	return &journal{dir: dir, seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, file: map[string]*os.File{}}
+		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, file: map[string]*os.File{},
+		gen: map[string]uint64{}, synced: map[string]uint64{}}
 }
 
 // postOf is the post a record belongs to.
@@ -176,14 +186,24 @@ func (j *journal) record(post string, lines []string) error {
 	if len(lines) == 0 {
 		return nil
 	}
+	f, my, err := j.append(post, lines)
+	if err != nil {
+		return err
+	}
+	return j.sync(post, f, my)
+}
+
+// append writes the lines to the post's journal, without fsync, and
+// returns the file and the write's number.
+func (j *journal) append(post string, lines []string) (*os.File, uint64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if _, err := j.load(post); err != nil {
-		return err
+		return nil, 0, err
 	}
 	f, err := j.open(post)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	text := strings.Join(lines, "\n") + "\n"
 	if info, err := f.Stat(); err == nil && info.Size() > 0 {
@@ -193,10 +213,7 @@ func (j *journal) record(post string, lines []string) error {
 		}
 	}
 	if _, err := f.WriteString(text); err != nil {
-		return sysexit.Temp(fmt.Errorf("journal: %w", err))
-	}
-	if err := f.Sync(); err != nil {
-		return sysexit.Temp(fmt.Errorf("journal: %w", err))
+		return nil, 0, sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
 	// Memory keeps only what others wrote: a recipient is in one batch
 	// of a post, so what this process settles is not asked about again,
@@ -205,6 +222,28 @@ func (j *journal) record(post string, lines []string) error {
 	if info, err := f.Stat(); err == nil && j.read[post] == info.Size()-int64(len(text)) {
 		j.read[post] = info.Size()
 	}
+	j.gen[post]++
+	return f, j.gen[post], nil
+}
+
+// sync returns once write number my of the post's journal is on disk:
+// at once if an fsync that began after it has ended, else after an
+// fsync of its own, which makes every write before it durable too.
+func (j *journal) sync(post string, f *os.File, my uint64) error {
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	j.mu.Lock()
+	done, upto := j.synced[post] >= my, j.gen[post]
+	j.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := f.Sync(); err != nil {
+		return sysexit.Temp(fmt.Errorf("journal: %w", err))
+	}
+	j.mu.Lock()
+	j.synced[post] = max(j.synced[post], upto)
+	j.mu.Unlock()
 	return nil
 }
 

@@ -696,7 +696,7 @@ func setupNotes(b *bench) []string {
 	notes := []string{
 		"mlm: mlm-newlist -p open; relay = the sink; maxrcpt 100; members by mlm-sub; the post through",
 		"  mlm-accept -f -r DIR (as an alias runs it), then one `mlm-run DIR`: the default stages",
-		"  (mlm-auth, mlm-hdr, mlm-members, mlm-enqueue; mlm-split, mlm-throttle, mlm-sendmail -c 4, mlm-enqueue),",
+		"  (mlm-auth, mlm-hdr, mlm-members, mlm-enqueue; mlm-split, mlm-throttle, mlm-sendmail -c 8, mlm-enqueue),",
 		"  every queue write fsynced; VERP rows: stages/outgoing with `mlm-split -v .`",
 	}
 	if b.mlmmjReceive != "" {
