@@ -3,7 +3,8 @@ package addr
 import "hash/maphash"
 
 // KeySet remembers keys (addr.Key) by a 64-bit hash in an open-addressing
-// table: about 16 octets per member, so a 1,000,000-member list costs
+// table kept at most two thirds full: 12 to 24 octets per member (and,
+// while it grows, half as much again), so a 1,000,000-member list costs
 // 16 MiB rather than the addresses themselves. Two different keys with
 // one hash (odds about 1 in 30 million for a million members) would
 // count as one; mlm-members(1) and mlm-sendmail(1) say so under CAVEATS.
@@ -19,7 +20,7 @@ func NewKeySet() *KeySet { return &KeySet{seed: maphash.MakeSeed(), slots: make(
 // Add adds k and reports whether it was new.
 func (s *KeySet) Add(k string) bool {
 	h := maphash.String(s.seed, k) | 1 // 0 marks an empty slot
-	if s.n*2 >= len(s.slots) {
+	if s.n*3 >= len(s.slots)*2 {
 		s.grow()
 	}
 	mask := uint64(len(s.slots) - 1)
