@@ -16,6 +16,7 @@ import (
 
 	"mlm/lib/cli"
 	"mlm/lib/listdir"
+	"mlm/lib/pipeline"
 	"mlm/lib/sysexit"
 )
 
@@ -56,8 +57,8 @@ func run(a *args, env []string) error {
 		return lockError(lock, a.Timeout, err)
 	}
 	// Go opens files close-on-exec; the lock must outlive the exec.
-	if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_SETFD, 0); e != 0 {
-		return sysexit.Temp(fmt.Errorf("%s: %v", lock, e))
+	if err := pipeline.Inherit(f); err != nil {
+		return err
 	}
 	err = syscall.Exec(path, a.Command, env)
 	runtime.KeepAlive(f) // the file's finalizer would close it, and release the lock

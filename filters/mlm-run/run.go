@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"mlm/lib/clock"
@@ -174,7 +173,15 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	if err != nil || it == nil {
 		return err
 	}
-	if err := inherit(it.File()); err != nil {
+	// Every stage inherits the claimed record's descriptor, not only the
+	// first, which reads it: the claim's lock then lasts while any stage
+	// still works on the record, even if mlm-run dies before them.
+	// Otherwise the lock would go with the first stage, and a sweep would
+	// hand the record to another run while orphaned stages still deliver
+	// it, sending it twice. (With -j, a stage may also inherit another
+	// worker's record, which then waits until that stage ends: a delay,
+	// no harm.)
+	if err := pipeline.Inherit(it.File()); err != nil {
 		if derr := it.Defer(now); derr != nil {
 			err = derr
 		}
@@ -208,20 +215,6 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", j.name, id, err)
-	}
-	return nil
-}
-
-// inherit lets every stage inherit the claimed record's descriptor, not
-// only the first stage, which reads it: the claim's lock then lasts while
-// any stage still works on the record, even if mlm-run dies before them.
-// Otherwise the lock would go with the first stage, and a sweep would
-// hand the record to another run while orphaned stages still deliver it,
-// sending it twice. (With -j, a stage may also inherit another worker's
-// record, which then waits until that stage ends: a delay, no harm.)
-func inherit(f *os.File) error {
-	if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_SETFD, 0); e != 0 {
-		return sysexit.Temp(fmt.Errorf("fcntl: %v", e))
 	}
 	return nil
 }

@@ -377,3 +377,14 @@ func (p *plumbing) wait() error {
 	}
 	return p.outErr
 }
+
+// Inherit makes f's descriptor stay open across exec(2), so that every
+// program started after it, by Run or by exec, holds it too; Go opens
+// files close-on-exec. A lock held on f (flock) then lasts until the
+// last of them exits.
+func Inherit(f *os.File) error {
+	if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_SETFD, 0); e != 0 {
+		return sysexit.Temp(fmt.Errorf("%s: fcntl: %v", f.Name(), e))
+	}
+	return nil
+}
