@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"mlm/lib/smtpsink/sinktest"
 	"net"
 	"os"
 	"os/exec"
@@ -162,25 +163,6 @@ func (o sfOutcome) check(t *testing.T, code int, deferred, journal, bounces stri
 	}
 }
 
-func sfSink(t *testing.T, o smtpsink.Options) *smtpsink.Server {
-	t.Helper()
-	o.Keep = true
-	s, err := smtpsink.Start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func sfReply(t *testing.T, s string) *smtpsink.Reply {
-	r, err := smtpsink.ParseReply(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &r
-}
-
 // sfServe starts a scripted SMTP server on 127.0.0.1; script plays each
 // connection with a reader of its lines. It returns the address.
 func sfServe(t *testing.T, script func(c net.Conn, br *bufio.Reader)) string {
@@ -263,12 +245,12 @@ func TestSMTPFaultNoSession(t *testing.T) {
 		addr  func(t *testing.T) string
 	}{
 		{"421 greeting", func(t *testing.T) string {
-			return sfSink(t, smtpsink.Options{Greeting: sfReply(t, "421 4.3.2 too busy")}).Addr()
+			return sinktest.Sink(t, smtpsink.Options{Greeting: sinktest.Reply(t, "421 4.3.2 too busy")}).Addr()
 		}},
 		{"connection refused", freePort},
-		{"server accepts and never speaks", func(t *testing.T) string { return sfSink(t, smtpsink.Options{Stall: true}).Addr() }},
+		{"server accepts and never speaks", func(t *testing.T) string { return sinktest.Sink(t, smtpsink.Options{Stall: true}).Addr() }},
 		{"greeting delayed past the timeout", func(t *testing.T) string {
-			return sfSink(t, smtpsink.Options{Delay: time.Hour, DelayAt: "greeting"}).Addr()
+			return sinktest.Sink(t, smtpsink.Options{Delay: time.Hour, DelayAt: "greeting"}).Addr()
 		}},
 	}
 	for _, tc := range tests {
@@ -288,7 +270,7 @@ func TestSMTPFaultNoSession(t *testing.T) {
 // session, exit 75 and nothing settled; the server accepted nothing.
 func TestSMTPFaultSlowMail(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "mlm-sendmail: reply to MAIL delayed past -t", "exit 75, record kept; nothing settled, nothing accepted")
-	s := sfSink(t, smtpsink.Options{Delay: time.Hour, DelayAt: "mail"})
+	s := sinktest.Sink(t, smtpsink.Options{Delay: time.Hour, DelayAt: "mail"})
 	o := sfSend(t, sfList(t, s.Addr()), sfRecord(sfThree...), sfQuick...)
 	o.check(t, 75, "", "", "")
 	if n := s.Counts().Transactions; n != 0 {
@@ -311,7 +293,7 @@ func TestSMTPFaultLostReply(t *testing.T) {
 	} {
 		t.Run(tc.fault, func(t *testing.T) {
 			mlmtest.Fault(t, "smtp", "mlm-sendmail: "+tc.fault, "all deferred 451 4.4.2 to a retry record, exit 0 (-R: exit 75); lost-replies counted; server has the message (duplicate window)")
-			s := sfSink(t, tc.o)
+			s := sinktest.Sink(t, tc.o)
 			dir := sfList(t, s.Addr())
 			o := sfSend(t, dir, sfRecord(sfThree...), sfQuick...)
 			o.check(t, 0, strings.Join(sfThree, " "), "", "")
@@ -391,7 +373,7 @@ func TestSMTPFaultOutOfStep(t *testing.T) {
 func TestSMTPFaultSize(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "mlm-sendmail: SIZE advertised below the message", "no MAIL or DATA sent; every recipient failed 5.3.4 (journal F, bounce record), exit 0")
 	var conv lockedBuffer
-	s := sfSink(t, smtpsink.Options{Size: 16, Debug: &conv})
+	s := sinktest.Sink(t, smtpsink.Options{Size: 16, Debug: &conv})
 	o := sfSend(t, sfList(t, s.Addr()), sfRecord(sfThree...))
 	o.check(t, 0, "", "a@example.org=F b@example.org=F c@example.org=F", "a@example.org 5.3.4, b@example.org 5.3.4, c@example.org 5.3.4")
 	s.Close()
@@ -480,7 +462,7 @@ func TestSMTPFaultMixedRcpt(t *testing.T) {
 		}
 		rules = append(rules, rule)
 	}
-	s := sfSink(t, smtpsink.Options{Replies: rules})
+	s := sinktest.Sink(t, smtpsink.Options{Replies: rules})
 	dir := sfList(t, s.Addr())
 	in := sfRecord("ok1@example.org", "t1@example.org", "f1@example.org", "ok2@example.org", "t2@example.org")
 	o := sfSend(t, dir, in)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"mlm/lib/smtpsink/sinktest"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,17 +26,6 @@ func list(t *testing.T) string {
 		os.MkdirAll(filepath.Join(dir, "queue", "bounces", d), 0o700)
 	}
 	return dir
-}
-
-func sink(t *testing.T, o smtpsink.Options) *smtpsink.Server {
-	t.Helper()
-	o.Keep = true
-	s, err := smtpsink.Start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 func rule(t *testing.T, s string) smtpsink.Rule {
@@ -89,7 +79,7 @@ func delivered(s *smtpsink.Server) []string {
 
 func TestMixedReplies(t *testing.T) {
 	dir := list(t)
-	srv := sink(t, smtpsink.Options{Replies: []smtpsink.Rule{
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: []smtpsink.Rule{
 		rule(t, "t450*=450 4.2.0 mailbox busy"),
 		rule(t, "t451*=451 4.3.0 try later"),
 		rule(t, "f550*=550 5.1.1 no such user"),
@@ -126,7 +116,7 @@ func TestMixedReplies(t *testing.T) {
 		t.Errorf("after a re-run %d deliveries; want 3", n)
 	}
 	// The retry record, now accepted: delivered once, and 250s untouched.
-	srv2 := sink(t, smtpsink.Options{})
+	srv2 := sinktest.Sink(t, smtpsink.Options{})
 	a2 := &args{Dir: dir, Relay: []string{srv2.Addr()}, Retry: true}
 	if _, err := send(t, a2, out); err != nil {
 		t.Fatal(err)
@@ -144,7 +134,7 @@ func TestMixedReplies(t *testing.T) {
 
 func TestRetryStillDeferred(t *testing.T) {
 	dir := list(t)
-	srv := sink(t, smtpsink.Options{Replies: []smtpsink.Rule{rule(t, "*=451 4.3.0 later")}})
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: []smtpsink.Rule{rule(t, "*=451 4.3.0 later")}})
 	_, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true}, record("p2,1,r", "a@example.org"))
 	if sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("retry still deferred: %v; want 75", err)
@@ -163,7 +153,7 @@ func TestRetryStillDeferred(t *testing.T) {
 
 func TestTooManyRecipients(t *testing.T) {
 	dir := list(t)
-	srv := sink(t, smtpsink.Options{MaxRcpt: 2})
+	srv := sinktest.Sink(t, smtpsink.Options{MaxRcpt: 2})
 	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, record("p3,1", "a@x.org", "b@x.org", "c@x.org", "d@x.org", "e@x.org")); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +167,7 @@ func TestTooManyRecipients(t *testing.T) {
 
 func TestLostReply(t *testing.T) {
 	dir := list(t)
-	srv := sink(t, smtpsink.Options{DropAfterDot: 2})
+	srv := sinktest.Sink(t, smtpsink.Options{DropAfterDot: 2})
 	var in string
 	for i := 0; i < 6; i++ {
 		in += record(fmt.Sprintf("p4,%d", i+1), fmt.Sprintf("m%d@x.org", i))
@@ -216,12 +206,12 @@ func TestLostReply(t *testing.T) {
 // set of deferred recipients is never dropped as a duplicate record.
 func TestPartlyTried(t *testing.T) {
 	dir := list(t)
-	srv := sink(t, smtpsink.Options{MaxRcpt: 1, Replies: []smtpsink.Rule{rule(t, "a@*=451 4.3.0 later")}, DropAfterRcpt: 2})
+	srv := sinktest.Sink(t, smtpsink.Options{MaxRcpt: 1, Replies: []smtpsink.Rule{rule(t, "a@*=451 4.3.0 later")}, DropAfterRcpt: 2})
 	out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}, record("p9,1", "a@x.org", "b@x.org"))
 	if sysexit.Code(err) != sysexit.TempFail || out != "" {
 		t.Fatalf("untried recipients: %v, output %q; want 75 and no retry record", err, out)
 	}
-	srv2 := sink(t, smtpsink.Options{Replies: []smtpsink.Rule{rule(t, "*=451 4.3.0 later")}})
+	srv2 := sinktest.Sink(t, smtpsink.Options{Replies: []smtpsink.Rule{rule(t, "*=451 4.3.0 later")}})
 	out, err = send(t, &args{Dir: dir, Relay: []string{srv2.Addr()}}, record("p9,1", "a@x.org", "b@x.org"))
 	if err != nil || !strings.Contains(out, "R <a@x.org>\nR <b@x.org>\nE 2\n") {
 		t.Errorf("complete batch: %v, %q; want both deferred", err, out)
@@ -235,8 +225,8 @@ func TestRelayPool(t *testing.T) {
 		defer l.Close()
 		return l.Addr().String()
 	}()
-	stalling := sink(t, smtpsink.Options{Stall: true})
-	healthy := sink(t, smtpsink.Options{})
+	stalling := sinktest.Sink(t, smtpsink.Options{Stall: true})
+	healthy := sinktest.Sink(t, smtpsink.Options{})
 	a := &args{Dir: dir, Relay: []string{refusing, stalling.Addr(), healthy.Addr()}, Conns: 3, Timeout: time.Second}
 	var in string
 	for i := 0; i < 9; i++ {
@@ -260,7 +250,7 @@ func TestRelayPool(t *testing.T) {
 
 func TestLMTP(t *testing.T) {
 	dir := list(t)
-	srv := sink(t, smtpsink.Options{LMTP: true, LMTPReply: []smtpsink.Rule{
+	srv := sinktest.Sink(t, smtpsink.Options{LMTP: true, LMTPReply: []smtpsink.Rule{
 		rule(t, "full*=452 4.2.2 mailbox full"),
 		rule(t, "gone*=550 5.1.1 gone"),
 	}})
@@ -279,7 +269,7 @@ func TestLMTP(t *testing.T) {
 
 func TestExtensions(t *testing.T) {
 	dir := list(t)
-	srv := sink(t, smtpsink.Options{})
+	srv := sinktest.Sink(t, smtpsink.Options{})
 	var b bytes.Buffer
 	w := stream.NewWriter(&b)
 	w.WriteHeader(&stream.Header{ID: "p8,1", Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org"}})

@@ -165,6 +165,8 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// sink is sinktest.Sink, which smtpout's tests cannot import: it
+// imports smtpsink, which imports smtpout.
 func sink(t *testing.T, o smtpsink.Options) *smtpsink.Server {
 	t.Helper()
 	o.Keep = true
