@@ -804,3 +804,32 @@ func TestFaultMixedRcpt(t *testing.T) {
 		t.Errorf("server kept %+v", m)
 	}
 }
+
+// wired is a message that knows its size as DATA (lib/spool's WireLen).
+type wired struct {
+	text
+	wire int64
+}
+
+func (m wired) WireLen() int64 { return m.wire }
+
+// TestSizeWire: SIZE= and the check against the server's limit use the
+// message's size as DATA when it gives one (CRLF and dots count, RFC
+// 1870), not its length with LF line ends.
+func TestSizeWire(t *testing.T) {
+	var conv strings.Builder
+	s := sink(t, smtpsink.Options{Size: 1000, Debug: &lockedBuilder{b: &conv}})
+	m := wired{message, int64(len(message)) + 3}
+	if _, err := send(t, s.Addr(), opts, m, "a@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if want := fmt.Sprintf(" SIZE=%d", m.wire); !strings.Contains(conv.String(), want) {
+		t.Errorf("MAIL without%s:\n%s", want, conv.String())
+	}
+	s2 := sink(t, smtpsink.Options{Size: int64(len(message)) + 2})
+	res, err := send(t, s2.Addr(), opts, m, "a@example.org")
+	if err != nil || codes(res) != "a@example.org=552" {
+		t.Errorf("over the limit as DATA only: %s, %v; want 552", codes(res), err)
+	}
+}

@@ -22,6 +22,8 @@ type Spool struct {
 	mem   bytes.Buffer
 	f     *os.File
 	n     int64
+	extra int64 // octets the SMTP data encoding adds (see WireLen)
+	last  byte  // the last octet written
 }
 
 // New returns an empty Spool that keeps up to limit octets in memory.
@@ -49,12 +51,39 @@ func (s *Spool) Write(p []byte) (int, error) {
 	} else {
 		n, err = s.mem.Write(p)
 	}
+	s.count(p[:n])
 	s.n += int64(n)
 	return n, sysexit.Temp(err)
 }
 
+// count adds what lib/wire's DATA encoding adds for p at most: a CR for
+// every LF, an LF for every CR, a dot for every line that starts with
+// one, a line start being after an LF or a CR. Exact for LF line ends;
+// a CRLF counts one octet too many.
+func (s *Spool) count(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	s.extra += int64(bytes.Count(p, []byte{'\n'}) + bytes.Count(p, []byte{'\r'}) +
+		bytes.Count(p, []byte("\n.")) + bytes.Count(p, []byte("\r.")))
+	if p[0] == '.' && (s.n == 0 || s.last == '\n' || s.last == '\r') {
+		s.extra++
+	}
+	s.last = p[len(p)-1]
+}
+
 // Len is the number of octets written since the last Reset.
 func (s *Spool) Len() int64 { return s.n }
+
+// WireLen is an upper estimate of the message's size as SMTP DATA (RFC
+// 1870 SIZE): every line ended in CRLF and dot-stuffed. It is exact for
+// a message with LF line ends, and may count more where it has CRs.
+func (s *Spool) WireLen() int64 {
+	if s.n > 0 && s.last != '\n' && s.last != '\r' {
+		return s.n + s.extra + 2
+	}
+	return s.n + s.extra
+}
 
 // Reader returns a reader of everything written since the last Reset. It
 // is valid until the next Write or Reset.
@@ -67,7 +96,7 @@ func (s *Spool) Reader() io.Reader {
 
 // Reset empties the spool, keeping its file or memory for reuse.
 func (s *Spool) Reset() error {
-	s.n = 0
+	s.n, s.extra, s.last = 0, 0, 0
 	s.mem.Reset()
 	if s.f != nil {
 		if err := s.f.Truncate(0); err != nil {

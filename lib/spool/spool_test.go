@@ -3,7 +3,10 @@ package spool
 import (
 	"bytes"
 	"io"
+	"strings"
 	"testing"
+
+	"mlm/lib/wire"
 )
 
 func TestSpool(t *testing.T) {
@@ -24,4 +27,62 @@ func TestSpool(t *testing.T) {
 	if s.f == nil {
 		t.Errorf("spool over its limit did not move to a file")
 	}
+}
+
+// wireSize is the size of m as lib/wire encodes it for DATA, without the
+// final dot line.
+func wireSize(t testing.TB, m []byte) int64 {
+	var b bytes.Buffer
+	d := wire.NewDataWriter(&b)
+	if _, err := d.Write(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return int64(b.Len() - len(".\r\n"))
+}
+
+// TestWireLen: WireLen is never below the size lib/wire puts on the
+// wire, and equal to it for a message with LF line ends, however the
+// message was cut into writes.
+func TestWireLen(t *testing.T) {
+	for _, m := range []string{"", "a\n", ".\n", "a\n.b\n..\n", "x", "no LF at the end", "a\nb\n.", "\n\n.\n", "\r0", "a\r.b\r"} {
+		for cut := 1; cut <= len(m)+1; cut++ {
+			s := New(4)
+			for i := 0; i < len(m); i += cut {
+				s.Write([]byte(m[i:min(i+cut, len(m))]))
+			}
+			got, want := s.WireLen(), wireSize(t, []byte(m))
+			if got < want || got != want && !strings.Contains(m, "\r") {
+				t.Errorf("%q in writes of %d: WireLen %d; the wire has %d", m, cut, got, want)
+			}
+			s.Close()
+		}
+	}
+	s := New(4)
+	defer s.Close()
+	s.Write([]byte("a\r\nb\rc\n"))
+	if got, want := s.WireLen(), wireSize(t, []byte("a\r\nb\rc\n")); got < want {
+		t.Errorf("CRLF and a bare CR: WireLen %d below the wire's %d", got, want)
+	}
+}
+
+func FuzzWireLen(f *testing.F) {
+	for _, s := range []string{"a\n.b\n", "x\r\ny\r", ".", ""} {
+		f.Add([]byte(s), 3)
+	}
+	f.Fuzz(func(t *testing.T, m []byte, cut int) {
+		if cut < 1 {
+			cut = 1
+		}
+		s := New(8)
+		defer s.Close()
+		for i := 0; i < len(m); i += cut {
+			s.Write(m[i:min(i+cut, len(m))])
+		}
+		if got, want := s.WireLen(), wireSize(t, m); got < want {
+			t.Errorf("%q: WireLen %d below the wire's %d", m, got, want)
+		}
+	})
 }
