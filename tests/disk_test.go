@@ -145,6 +145,23 @@ func diskCases(t *testing.T, prog, result string, faults []diskFault, newSubject
 	})
 }
 
+// diskQueueWriteFaults are injected into a program that writes a record
+// into a queue (lib/queue Put): at each step of its commit.
+var diskQueueWriteFaults = []diskFault{
+	diskInject("ENOSPC at fsync of the record (strace)", false, func(s *diskSubject) []string {
+		return []string{"-e", "inject=fsync:error=ENOSPC"}
+	}),
+	diskInject("ENOSPC at fsync of new/ after the link (strace -P new/)", false, func(s *diskSubject) []string {
+		return []string{"-P", filepath.Join(s.mnt, "new"), "-e", "inject=fsync:error=ENOSPC"}
+	}),
+	diskInject("ENOSPC at close of the record (strace, static build)", true, func(s *diskSubject) []string {
+		return []string{"-e", "inject=close:error=ENOSPC"}
+	}),
+	diskInject("ENOSPC at link into new/ (strace)", false, func(s *diskSubject) []string {
+		return []string{"-e", "inject=?link,linkat:error=ENOSPC"}
+	}),
+}
+
 // diskPost is the post mlm-accept takes: CRLF header, a NUL, 8-bit, a
 // body line that looks like an envelope line, no final LF; 30 KB.
 var diskPost = "From: alice@example.org\r\nSubject: disk\r\n\r\nR <mallory@example.net>\n\x00 \xe9\n" +
@@ -152,20 +169,7 @@ var diskPost = "From: alice@example.org\r\nSubject: disk\r\n\r\nR <mallory@examp
 
 // TestDiskAccept: mlm-accept, MTA to queue/incoming.
 func TestDiskAccept(t *testing.T) {
-	faults := append(append([]diskFault(nil), diskRealFaults...),
-		diskInject("ENOSPC at fsync of the record (strace)", false, func(s *diskSubject) []string {
-			return []string{"-e", "inject=fsync:error=ENOSPC"}
-		}),
-		diskInject("ENOSPC at fsync of new/ after the link (strace -P new/)", false, func(s *diskSubject) []string {
-			return []string{"-P", filepath.Join(s.mnt, "new"), "-e", "inject=fsync:error=ENOSPC"}
-		}),
-		diskInject("ENOSPC at close of the record (strace, static build)", true, func(s *diskSubject) []string {
-			return []string{"-e", "inject=close:error=ENOSPC"}
-		}),
-		diskInject("ENOSPC at link into new/ (strace)", false, func(s *diskSubject) []string {
-			return []string{"-e", "inject=?link,linkat:error=ENOSPC"}
-		}),
-	)
+	faults := append(append([]diskFault(nil), diskRealFaults...), diskQueueWriteFaults...)
 	diskCases(t, "mlm-accept", "exit 75, one 4.3.0 line, nothing in new/ or cur/; once cleared, the MTA's retry queues the post exactly once, byte-exact",
 		faults, diskAcceptSubject)
 }
@@ -213,20 +217,7 @@ func diskAcceptSubject(t *testing.T, mount diskMount) *diskSubject {
 
 // TestDiskEnqueue: mlm-enqueue, a stream of three records into a queue.
 func TestDiskEnqueue(t *testing.T) {
-	faults := append(append([]diskFault(nil), diskRealFaults...),
-		diskInject("ENOSPC at fsync of the record (strace)", false, func(s *diskSubject) []string {
-			return []string{"-e", "inject=fsync:error=ENOSPC"}
-		}),
-		diskInject("ENOSPC at fsync of new/ after the link (strace -P new/)", false, func(s *diskSubject) []string {
-			return []string{"-P", filepath.Join(s.mnt, "new"), "-e", "inject=fsync:error=ENOSPC"}
-		}),
-		diskInject("ENOSPC at close of the record (strace, static build)", true, func(s *diskSubject) []string {
-			return []string{"-e", "inject=close:error=ENOSPC"}
-		}),
-		diskInject("ENOSPC at link into new/ (strace)", false, func(s *diskSubject) []string {
-			return []string{"-e", "inject=?link,linkat:error=ENOSPC"}
-		}),
-	)
+	faults := append(append([]diskFault(nil), diskRealFaults...), diskQueueWriteFaults...)
 	diskCases(t, "mlm-enqueue", "exit 75, new/ holds only whole records, cur/ nothing; once cleared, a re-run leaves each record in new/ exactly once, byte-exact",
 		faults, diskEnqueueSubject)
 }
