@@ -71,22 +71,15 @@ func TestRefusesControls(t *testing.T) {
 	}
 }
 
-// TestLongLines: a multipart body with lines longer than the read buffer
-// passes through byte for byte; a close delimiter that is not at the
-// start of a line is not taken for one.
-func TestLongLines(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(dir+"/address", []byte("dev@lists.example.org\n"), 0o644)
-	os.WriteFile(dir+"/footer", []byte("Footer.\n"), 0o644)
-	head := "Content-Type: multipart/mixed; boundary=b\n\n"
-	pre := "--b\n\n" + strings.Repeat("y", 200000) + "\n" + strings.Repeat("z", 65536) + "--b--\n"
-	post := "--b--\nepilogue " + strings.Repeat("e", 100000)
-	var in bytes.Buffer
-	if err := stream.WriteRecord(&in, &stream.Header{ID: "r"}, strings.NewReader(head+pre+post), nil); err != nil {
+// filter runs mlm-hdr with a on one record holding message, and returns
+// the message it writes.
+func filter(t *testing.T, a *args, message string) string {
+	t.Helper()
+	var in, out bytes.Buffer
+	if err := stream.WriteRecord(&in, &stream.Header{ID: "r"}, strings.NewReader(message), nil); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	if err := run(&args{Dir: dir}, &in, &out); err != nil {
+	if err := run(a, &in, &out); err != nil {
 		t.Fatal(err)
 	}
 	r := stream.NewReader(&out)
@@ -97,8 +90,22 @@ func TestLongLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return string(got)
+}
+
+// TestLongLines: a multipart body with lines longer than the read buffer
+// passes through byte for byte; a close delimiter that is not at the
+// start of a line is not taken for one.
+func TestLongLines(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/address", []byte("dev@lists.example.org\n"), 0o644)
+	os.WriteFile(dir+"/footer", []byte("Footer.\n"), 0o644)
+	head := "Content-Type: multipart/mixed; boundary=b\n\n"
+	pre := "--b\n\n" + strings.Repeat("y", 200000) + "\n" + strings.Repeat("z", 65536) + "--b--\n"
+	post := "--b--\nepilogue " + strings.Repeat("e", 100000)
+	got := filter(t, &args{Dir: dir}, head+pre+post)
 	part := "--b\nContent-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\nContent-Disposition: inline\n\nFooter.\n"
-	_, body, _ := strings.Cut(string(got), "\n\n")
+	_, body, _ := strings.Cut(got, "\n\n")
 	if want := pre + part + post; body != want {
 		i := 0
 		for i < len(body) && i < len(want) && body[i] == want[i] {
@@ -199,22 +206,8 @@ func TestFooterLimits(t *testing.T) {
 		{"16,000 levels", head("b1"), deep.String(), ""},
 		{"no close delimiter", head("x"), "--x\n\nx\n", ""},
 	} {
-		var in, out bytes.Buffer
-		if err := stream.WriteRecord(&in, &stream.Header{ID: "r"}, strings.NewReader(tc.head+tc.body), nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := run(&args{Dir: dir}, &in, &out); err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		r := stream.NewReader(&out)
-		if _, err := r.Next(); err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(r.Message())
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, body, _ := strings.Cut(string(got), "\n\n")
+		got := filter(t, &args{Dir: dir}, tc.head+tc.body)
+		_, body, _ := strings.Cut(got, "\n\n")
 		if want := cmp.Or(tc.want, tc.body); body != want {
 			t.Errorf("%s: body of %d octets; want %d", tc.name, len(body), len(want))
 		}
