@@ -651,8 +651,8 @@ func TestFaultSurplusAfterDot(t *testing.T) {
 func TestFaultSize(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "SIZE advertised below the message", "no MAIL, no DATA; every recipient 552 5.3.4 (permanent)")
 	noLeaks(t)
-	var conv strings.Builder
-	s := sink(t, smtpsink.Options{Size: 16, Debug: &lockedBuilder{b: &conv}})
+	conv := &lockedBuilder{b: &strings.Builder{}}
+	s := sink(t, smtpsink.Options{Size: 16, Debug: conv})
 	res, err := send(t, s.Addr(), opts, message, "a@example.org", "b@example.org")
 	if err != nil {
 		t.Fatal(err)
@@ -674,6 +674,14 @@ func TestFaultSize(t *testing.T) {
 type lockedBuilder struct {
 	mu sync.Mutex
 	b  *strings.Builder
+}
+
+// String is what was written so far; the server's connections may still
+// be writing after its Close.
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func (l *lockedBuilder) Write(p []byte) (int, error) {
@@ -817,8 +825,8 @@ func (m wired) WireLen() int64 { return m.wire }
 // message's size as DATA when it gives one (CRLF and dots count, RFC
 // 1870), not its length with LF line ends.
 func TestSizeWire(t *testing.T) {
-	var conv strings.Builder
-	s := sink(t, smtpsink.Options{Size: 1000, Debug: &lockedBuilder{b: &conv}})
+	conv := &lockedBuilder{b: &strings.Builder{}}
+	s := sink(t, smtpsink.Options{Size: 1000, Debug: conv})
 	m := wired{message, int64(len(message)) + 3}
 	if _, err := send(t, s.Addr(), opts, m, "a@example.org"); err != nil {
 		t.Fatal(err)
