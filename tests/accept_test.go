@@ -61,19 +61,6 @@ func accept(t *testing.T, dir string, msg io.Reader, setup func(*exec.Cmd)) (int
 	return cmd.ProcessState.ExitCode(), stderr.String()
 }
 
-func entries(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n []string
-	for _, e := range ents {
-		n = append(n, e.Name())
-	}
-	return n
-}
-
 const smallPost = "From: alice@example.org\nSubject: x\n\nhello\n"
 
 // TestAcceptReadOnlyQueue: a queue the MTA's user cannot write is a
@@ -96,7 +83,7 @@ func TestAcceptReadOnlyQueue(t *testing.T) {
 	if code != 75 || !regexp.MustCompile(`^4\.3\.0 mlm-accept: incoming: .*permission denied\n$`).MatchString(stderr) {
 		t.Errorf("read-only queue: exit %d, stderr %q; want 75 and one 4.3.0 line", code, stderr)
 	}
-	if n := entries(t, filepath.Join(q, "new")); len(n) != 0 {
+	if n := mlmtest.Names(t, filepath.Join(q, "new")); len(n) != 0 {
 		t.Errorf("new/ = %v", n)
 	}
 }
@@ -130,7 +117,7 @@ func TestAcceptDiskFull(t *testing.T) {
 	if code != 75 || !regexp.MustCompile(`^4\.3\.0 mlm-accept: incoming: .*no space left on device\n$`).MatchString(stderr) {
 		t.Errorf("full disk: exit %d, stderr %q; want 75, 4.3.0, ENOSPC", code, stderr)
 	}
-	if n := append(entries(t, filepath.Join(q, "new")), entries(t, filepath.Join(q, "tmp"))...); len(n) != 0 {
+	if n := append(mlmtest.Names(t, filepath.Join(q, "new")), mlmtest.Names(t, filepath.Join(q, "tmp"))...); len(n) != 0 {
 		t.Errorf("left behind: %v", n)
 	}
 	if code, stderr := accept(t, dir, strings.NewReader(smallPost), nil); code != 0 {
@@ -157,16 +144,16 @@ func TestAcceptKilled(t *testing.T) {
 	// Half a message, then wait until it is writing its tmp file.
 	pw.Write([]byte(smallPost + strings.Repeat("line\n", 20_000)))
 	tmp := filepath.Join(dir, "queue", "incoming", "tmp")
-	for i := 0; len(entries(t, tmp)) == 0 && i < 500; i++ {
+	for i := 0; len(mlmtest.Names(t, tmp)) == 0 && i < 500; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	pw.Close()
-	if len(entries(t, tmp)) == 0 {
+	if len(mlmtest.Names(t, tmp)) == 0 {
 		t.Errorf("killed before it wrote anything; the test proves nothing")
 	}
-	if n := entries(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
+	if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
 		t.Errorf("new/ after SIGKILL = %v; want empty", n)
 	}
 	if cmd.ProcessState.ExitCode() == 0 {
@@ -257,7 +244,7 @@ func TestAcceptDeadline(t *testing.T) {
 	if code != 75 || stderr != "4.3.0 mlm-accept: deadline of 200ms exceeded\n" {
 		t.Errorf("deadline: exit %d, stderr %q", code, stderr)
 	}
-	if n := entries(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
+	if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
 		t.Errorf("new/ = %v", n)
 	}
 }

@@ -151,7 +151,7 @@ func (s *crashSetup) waiting(t *testing.T) int {
 	n := 0
 	for _, q := range listdir.Queues {
 		for _, sub := range []string{"new", "cur"} {
-			n += len(entries(t, filepath.Join(s.dir, listdir.QueueDir, q, sub)))
+			n += len(mlmtest.Names(t, filepath.Join(s.dir, listdir.QueueDir, q, sub)))
 		}
 	}
 	return n
@@ -225,7 +225,7 @@ func (s *crashSetup) leftovers(t *testing.T) int {
 	tmp := 0
 	for _, q := range listdir.Queues {
 		for _, sub := range []string{"new", "cur", "bad", "tmp"} {
-			n := entries(t, filepath.Join(s.dir, listdir.QueueDir, q, sub))
+			n := mlmtest.Names(t, filepath.Join(s.dir, listdir.QueueDir, q, sub))
 			if sub == "tmp" {
 				tmp += len(n)
 			} else if len(n) > 0 {

@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"errors"
+	"mlm/lib/mlmtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,7 +153,7 @@ func (c crontab) run(t *testing.T, cmd string) (int, string) {
 
 func queued(t *testing.T, dir, q string) int {
 	t.Helper()
-	return len(entries(t, filepath.Join(dir, "queue", q, "new")))
+	return len(mlmtest.Names(t, filepath.Join(dir, "queue", q, "new")))
 }
 
 // TestExampleCron: examples/cron/crontab's jobs, run as cron runs them,

@@ -80,7 +80,7 @@ func TestDeliverSmtpSink(t *testing.T) {
 		t.Errorf("recipients: %d, not every member exactly once", len(rcpts))
 	}
 	for _, q := range []string{"incoming", "outgoing", "retry", "bounces"} {
-		if n := entries(t, filepath.Join(dir, "queue", q, "new")); len(n) != 0 {
+		if n := mlmtest.Names(t, filepath.Join(dir, "queue", q, "new")); len(n) != 0 {
 			t.Errorf("queue %s still holds %v", q, n)
 		}
 	}

@@ -193,10 +193,10 @@ func diskAcceptSubject(t *testing.T, mount diskMount) *diskSubject {
 			}
 			// A record left in new/ is queued: the MTA, told 75, sends
 			// the post again, and the list gets it twice.
-			if n := entries(t, filepath.Join(q, "new")); len(n) != 0 {
+			if n := mlmtest.Names(t, filepath.Join(q, "new")); len(n) != 0 {
 				t.Errorf("exit %d, yet new/ holds %v: the MTA's retry will queue the post a second time", r.code, n)
 			}
-			if n := entries(t, filepath.Join(q, "cur")); len(n) != 0 {
+			if n := mlmtest.Names(t, filepath.Join(q, "cur")); len(n) != 0 {
 				t.Errorf("cur/ holds %v", n)
 			}
 			diskTmpLeft(t, q)
@@ -204,7 +204,7 @@ func diskAcceptSubject(t *testing.T, mount diskMount) *diskSubject {
 		done: func(t *testing.T, r diskResult) bool { return r.code == 0 },
 		verify: func(t *testing.T) {
 			t.Helper()
-			n := entries(t, filepath.Join(q, "new"))
+			n := mlmtest.Names(t, filepath.Join(q, "new"))
 			if len(n) != 1 {
 				t.Fatalf("new/ holds %d records %v; want the post exactly once", len(n), n)
 			}
@@ -241,7 +241,7 @@ func diskEnqueueSubject(t *testing.T, mount diskMount) *diskSubject {
 				t.Errorf("under the fault: exit %d, stderr %q; want 75 and the reason", r.code, diskShort(r.stderr))
 			}
 			diskQueued(t, filepath.Join(q, "new"), recs)
-			if n := entries(t, filepath.Join(q, "cur")); len(n) != 0 {
+			if n := mlmtest.Names(t, filepath.Join(q, "cur")); len(n) != 0 {
 				t.Errorf("cur/ holds %v", n)
 			}
 			diskTmpLeft(t, q)
@@ -310,14 +310,14 @@ func diskRunSubject(t *testing.T, mount diskMount) *diskSubject {
 			if len(waiting) == 0 {
 				t.Errorf("no record waits: the fault went unnoticed")
 			}
-			if n := entries(t, filepath.Join(from, "bad")); len(n) != 0 {
+			if n := mlmtest.Names(t, filepath.Join(from, "bad")); len(n) != 0 {
 				t.Errorf("bad/ holds %v: a disk fault is not a permanent failure", n)
 			}
 			diskUnclaimed(t, from)
 			diskTmpLeft(t, to)
 		},
 		done: func(t *testing.T, r diskResult) bool {
-			return r.code == 0 && len(entries(t, filepath.Join(from, "new")))+len(entries(t, filepath.Join(from, "cur"))) == 0
+			return r.code == 0 && len(mlmtest.Names(t, filepath.Join(from, "new")))+len(mlmtest.Names(t, filepath.Join(from, "cur"))) == 0
 		},
 		verify: func(t *testing.T) {
 			t.Helper()
@@ -325,7 +325,7 @@ func diskRunSubject(t *testing.T, mount diskMount) *diskSubject {
 				t.Errorf("the next queue holds %v; want the %d records", n, len(recs))
 			}
 			for _, d := range []string{"new", "cur", "bad"} {
-				if n := entries(t, filepath.Join(from, d)); len(n) != 0 {
+				if n := mlmtest.Names(t, filepath.Join(from, d)); len(n) != 0 {
 					t.Errorf("the queue's %s/ still holds %v", d, n)
 				}
 			}
@@ -382,7 +382,7 @@ func TestDiskRunSettle(t *testing.T) {
 			t.Errorf("the next queue holds %v; want the record once", n)
 		}
 		for _, d := range []string{"new", "cur", "bad"} {
-			if n := entries(t, filepath.Join(s.from, d)); len(n) != 0 {
+			if n := mlmtest.Names(t, filepath.Join(s.from, d)); len(n) != 0 {
 				t.Errorf("%s/ still holds %v", d, n)
 			}
 		}
@@ -431,14 +431,14 @@ func TestDiskRunSettle(t *testing.T) {
 		clear := diskFill(t, s.from)
 		stage := []string{"sh", "-c", "cat >/dev/null; echo 5.6.0 refused >&2; exit 65"}
 		kept(t, s, runWith(t, s, nil, stage...))
-		if n := entries(t, filepath.Join(s.from, "bad")); len(n) != 0 {
+		if n := mlmtest.Names(t, filepath.Join(s.from, "bad")); len(n) != 0 {
 			t.Errorf("bad/ holds %v under the fault", n)
 		}
 		clear()
 		if r := runWith(t, s, nil, stage...); r.code != 0 {
 			t.Errorf("once cleared: exit %d: %s", r.code, diskShort(r.stderr))
 		}
-		got := entries(t, filepath.Join(s.from, "bad"))
+		got := mlmtest.Names(t, filepath.Join(s.from, "bad"))
 		if strings.Join(got, " ") != s.id+" "+s.id+".err" {
 			t.Fatalf("bad/ holds %v; want the record and its .err", got)
 		}
@@ -463,7 +463,7 @@ func TestDiskRunSettle(t *testing.T) {
 		mlmtest.Fault(t, "disk", "ENOSPC at rename new/ to cur/ (strace -P) in mlm-run", "exit 75, the record stays in new/; once cleared, moved exactly once")
 		s := mk(t)
 		kept(t, s, runWith(t, s, diskStrace(t, "-P", filepath.Join(s.from, "new", s.id), "-e", "inject=?rename,renameat,?renameat2:error=ENOSPC"), enqueue(s)...))
-		if n := entries(t, filepath.Join(s.from, "new")); len(n) != 1 {
+		if n := mlmtest.Names(t, filepath.Join(s.from, "new")); len(n) != 1 {
 			t.Errorf("new/ holds %v; want the record", n)
 		}
 		after(t, s)
@@ -508,7 +508,7 @@ func diskSubSubject(t *testing.T, mount diskMount) *diskSubject {
 	want := string(before) + strings.Join(add, "\n") + "\n"
 	noTemp := func(t *testing.T) {
 		t.Helper()
-		for _, n := range entries(t, dir) {
+		for _, n := range mlmtest.Names(t, dir) {
 			if strings.Contains(n, ".tmp") {
 				t.Errorf("the list directory keeps %s", n)
 			}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mlm/lib/mlmtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -276,7 +277,7 @@ func diskQueueDirs(t *testing.T, q string) {
 // there is a claim whose claimer died, which the next sweep returns.
 func diskUnclaimed(t *testing.T, q string) {
 	t.Helper()
-	for _, name := range entries(t, filepath.Join(q, "cur")) {
+	for _, name := range mlmtest.Names(t, filepath.Join(q, "cur")) {
 		f, err := os.Open(filepath.Join(q, "cur", name))
 		if err != nil {
 			continue
@@ -292,7 +293,7 @@ func diskUnclaimed(t *testing.T, q string) {
 // queue's sweep removes them (queue.TmpAge), but worth seeing.
 func diskTmpLeft(t *testing.T, q string) {
 	t.Helper()
-	if n := entries(t, filepath.Join(q, "tmp")); len(n) > 0 {
+	if n := mlmtest.Names(t, filepath.Join(q, "tmp")); len(n) > 0 {
 		t.Logf("tmp/ keeps %v (removed by a later sweep)", n)
 	}
 }
@@ -317,7 +318,7 @@ func diskRecords(n, lines int) (string, map[string]string) {
 // records of recs, each byte for byte, and returns their ids.
 func diskQueued(t *testing.T, dir string, recs map[string]string) []string {
 	t.Helper()
-	names := entries(t, dir)
+	names := mlmtest.Names(t, dir)
 	for _, id := range names {
 		b, err := os.ReadFile(filepath.Join(dir, id))
 		if err != nil {

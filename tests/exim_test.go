@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"fmt"
+	"mlm/lib/mlmtest"
 	"net"
 	"net/smtp"
 	"os"
@@ -133,7 +134,7 @@ func TestExim(t *testing.T) {
 			t.Fatalf("SMTP to Exim, %s: %v\n%s", rcpt, err, log())
 		}
 	}
-	count := func(q string) int { return len(entries(t, filepath.Join(list, "queue", q, "new"))) }
+	count := func(q string) int { return len(mlmtest.Names(t, filepath.Join(list, "queue", q, "new"))) }
 	flush := func() {
 		t.Helper()
 		if out, err := exec.Command(exim, "-C", conf, "-qff").CombinedOutput(); err != nil {
@@ -153,7 +154,7 @@ func TestExim(t *testing.T) {
 	}
 	rec := func(q string) string {
 		t.Helper()
-		names := entries(t, filepath.Join(list, "queue", q, "new"))
+		names := mlmtest.Names(t, filepath.Join(list, "queue", q, "new"))
 		b, err := os.ReadFile(filepath.Join(list, "queue", q, "new", names[0]))
 		if err != nil {
 			t.Fatal(err)

@@ -160,7 +160,7 @@ func hRecords(t *testing.T, name string) []hRecord {
 func hQueued(t *testing.T, dir, q string) []hRecord {
 	t.Helper()
 	var recs []hRecord
-	for _, n := range entries(t, filepath.Join(dir, "queue", q, "new")) {
+	for _, n := range mlmtest.Names(t, filepath.Join(dir, "queue", q, "new")) {
 		recs = append(recs, hRecords(t, filepath.Join(dir, "queue", q, "new", n))...)
 	}
 	return recs
@@ -285,7 +285,7 @@ func TestHostileControls(t *testing.T) {
 				t.Errorf("mlm-accept: exit %d; want 75", o.code)
 			}
 			hOneLine(t, o, `^4\.3\.0 mlm-accept: address: ".*" is not an address: `)
-			if n := entries(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
+			if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
 				t.Errorf("hQueued %v", n)
 			}
 			for _, prog := range []string{"mlm-auth", "mlm-hdr", "mlm-members"} {
@@ -381,7 +381,7 @@ func TestHostileControls(t *testing.T) {
 			}
 			mlm(t, msg, []string{"SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org"}, "mlm-accept", dir)
 			hRun(t, nil, nil, nil, "mlm-run", dir)
-			bad := entries(t, filepath.Join(dir, "queue", "incoming", "bad"))
+			bad := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "bad"))
 			if len(bad) != 2 || len(hQueued(t, dir, "outgoing")) != 0 {
 				t.Errorf("incoming/bad %v, outgoing %d; want the hRecord and its .err, nothing out", bad, len(hQueued(t, dir, "outgoing")))
 			}
@@ -437,7 +437,7 @@ func TestHostileControls(t *testing.T) {
 				}
 				hOneLine(t, o, `^5\.1\.3 mlm-accept: recipient: `)
 			}
-			if n := entries(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
+			if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
 				t.Errorf("queued %v", n)
 			}
 		})
@@ -518,7 +518,7 @@ func TestHostileNoShell(t *testing.T) {
 	trace := filepath.Join(base, "trace")
 	traced := func(stdin string, env []string, prog string, args ...string) {
 		t.Helper()
-		n := len(entries(t, base))
+		n := len(mlmtest.Names(t, base))
 		cmd := exec.Command("strace", append([]string{"-f", "-e", "trace=execve", "-o", fmt.Sprintf("%s.%d", trace, n), filepath.Join(binDir, prog)}, args...)...)
 		cmd.Env = append(append(os.Environ(), "PATH="+binDir+":/usr/bin:/bin"), env...)
 		cmd.Stdin = strings.NewReader(stdin)
@@ -566,7 +566,7 @@ func TestHostileNoShell(t *testing.T) {
 	got := map[string][]string{}
 	for i := 0; i < 300; i++ {
 		got = map[string][]string{}
-		for _, n := range entries(t, keep) {
+		for _, n := range mlmtest.Names(t, keep) {
 			for _, r := range hRecords(t, filepath.Join(keep, n)) {
 				m := string(bytes.ReplaceAll(r.msg, []byte("\r\n"), []byte("\n"))) // as SMTP carried it
 				subject := "?"
@@ -768,7 +768,7 @@ func TestHostileSizes(t *testing.T) {
 					t.Fatalf("mlm-accept: %d %s", o.code, o.stderr)
 				}
 				hRun(t, nil, nil, nil, "mlm-run", dir)
-				bad := entries(t, filepath.Join(dir, "queue", "incoming", "bad"))
+				bad := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "bad"))
 				if len(bad) != 2 || len(hQueued(t, dir, "outgoing")) != 0 {
 					t.Errorf("incoming/bad %v; want the record and its .err, nothing out", bad)
 				}
@@ -792,7 +792,7 @@ func TestHostileSizes(t *testing.T) {
 			t.Errorf("exit %d, peak RSS %d KiB; want 65 under %d", o.code, o.rss, ceiling)
 		}
 		hOneLine(t, o, `^5\.3\.4 mlm-accept: message bigger than 10485760 octets\n$`)
-		if n := entries(t, filepath.Join(small, "queue", "incoming", "new")); len(n) != 0 {
+		if n := mlmtest.Names(t, filepath.Join(small, "queue", "incoming", "new")); len(n) != 0 {
 			t.Errorf("hQueued %v", n)
 		}
 	})
@@ -885,7 +885,7 @@ func TestHostileMIME(t *testing.T) {
 					t.Errorf("mlm-hdr changed more than the list fields")
 				}
 				for _, q := range []string{"hold", "outgoing"} {
-					for _, n := range entries(t, filepath.Join(dir, "queue", q, "new")) {
+					for _, n := range mlmtest.Names(t, filepath.Join(dir, "queue", q, "new")) {
 						os.Remove(filepath.Join(dir, "queue", q, "new", n))
 					}
 				}
@@ -943,7 +943,7 @@ func TestHostileLoop(t *testing.T) {
 			dir := lists[addr]
 			mlm(t, "", nil, "mlm-run", dir)
 			out := filepath.Join(dir, "queue", "outgoing", "new")
-			for _, n := range entries(t, out) {
+			for _, n := range mlmtest.Names(t, out) {
 				for _, r := range hRecords(t, filepath.Join(out, n)) {
 					if bytes.Contains(r.msg, []byte("a post awaits moderation")) {
 						notices = append(notices, addr+" to "+strings.Join(r.rcpts, ","))

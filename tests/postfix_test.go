@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"mlm/lib/mlmtest"
 	"net/smtp"
 	"os"
 	"os/exec"
@@ -152,7 +153,7 @@ default_privs = nobody
 			t.Fatalf("SMTP to Postfix: %v", err)
 		}
 	}
-	count := func(q string) int { return len(entries(t, filepath.Join(list, "queue", q, "new"))) }
+	count := func(q string) int { return len(mlmtest.Names(t, filepath.Join(list, "queue", q, "new"))) }
 	maillog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "maillog")); return string(b) }
 
 	send("dev@lists.example.org", "a post")
@@ -255,7 +256,7 @@ func TestPostfixPipe(t *testing.T) {
 			t.Fatalf("SMTP to Postfix, %s: %v\n%s", rcpt, err, maillog())
 		}
 	}
-	count := func(q string) int { return len(entries(t, filepath.Join(list, "queue", q, "new"))) }
+	count := func(q string) int { return len(mlmtest.Names(t, filepath.Join(list, "queue", q, "new"))) }
 
 	mustSend("alice@example.org", "dev-request@lists.example.org", "subscribe")
 	mustSend("", "dev-bounces+bob=example.net@lists.example.org", "a bounce")
@@ -264,7 +265,7 @@ func TestPostfixPipe(t *testing.T) {
 		t.Errorf("mail to an address that is not the list's: %v; want 550 at RCPT", err)
 	}
 	waitFor(t, "each in its queue", func() bool { return count("requests") == 1 && count("bounces") == 1 && count("owner") == 1 })
-	names := entries(t, filepath.Join(list, "queue", "bounces", "new"))
+	names := mlmtest.Names(t, filepath.Join(list, "queue", "bounces", "new"))
 	if b, _ := os.ReadFile(filepath.Join(list, "queue", "bounces", "new", names[0])); !strings.Contains(string(b), "\nS <>\n") || !strings.Contains(string(b), "\nA orig-rcpt=dev-bounces+bob=example.net@lists.example.org\n") {
 		t.Errorf("the bounce's record lacks the null sender or its VERP address:\n%s", b)
 	}

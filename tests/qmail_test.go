@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"mlm/lib/mlmtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -470,7 +471,7 @@ func TestQmail(t *testing.T) {
 	queue := func(q string) []string {
 		t.Helper()
 		var recs []string
-		for _, name := range entries(t, filepath.Join(list, "queue", q, "new")) {
+		for _, name := range mlmtest.Names(t, filepath.Join(list, "queue", q, "new")) {
 			b, err := os.ReadFile(filepath.Join(list, "queue", q, "new", name))
 			if err != nil {
 				t.Fatal(err)

@@ -56,16 +56,16 @@ func TestRunKilled(t *testing.T) {
 		run(true)
 	}
 	// Orphaned stages may still hold claims; wait for them, then finish.
-	for i := 0; i < 100 && len(entries(t, filepath.Join(from, "new")))+len(entries(t, filepath.Join(from, "cur"))) > 0; i++ {
+	for i := 0; i < 100 && len(mlmtest.Names(t, filepath.Join(from, "new")))+len(mlmtest.Names(t, filepath.Join(from, "cur"))) > 0; i++ {
 		run(false)
 		time.Sleep(20 * time.Millisecond)
 	}
 	for _, d := range []string{"new", "cur", "bad"} {
-		if n := entries(t, filepath.Join(from, d)); len(n) != 0 {
+		if n := mlmtest.Names(t, filepath.Join(from, d)); len(n) != 0 {
 			t.Errorf("source %s/ still holds %d records", d, len(n))
 		}
 	}
-	got := entries(t, filepath.Join(to, "new"))
+	got := mlmtest.Names(t, filepath.Join(to, "new"))
 	if len(got) != len(want) {
 		t.Fatalf("next queue holds %d records; want %d", len(got), len(want))
 	}
@@ -102,14 +102,14 @@ func TestRunDaemon(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for len(entries(t, filepath.Join(to, "new"))) < 40 && time.Now().Before(deadline) {
+	for len(mlmtest.Names(t, filepath.Join(to, "new"))) < 40 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("mlm-run -D after SIGTERM: %v (%s)", err, stderr.String())
 	}
-	if n := len(entries(t, filepath.Join(to, "new"))); n != 40 {
+	if n := len(mlmtest.Names(t, filepath.Join(to, "new"))); n != 40 {
 		t.Errorf("daemon moved %d records; want 40", n)
 	}
 }

@@ -202,3 +202,18 @@ func Run(t *testing.T) { testscript.Run(t, ScriptParams("testdata")) }
 func ScriptParams(dir string) testscript.Params {
 	return testscript.Params{Dir: dir, Cmds: Cmds, RequireExplicitExec: true}
 }
+
+// Names returns the names in dir, sorted, failing the test if it cannot
+// be read.
+func Names(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n []string
+	for _, e := range ents {
+		n = append(n, e.Name())
+	}
+	return n
+}

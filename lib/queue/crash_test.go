@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"mlm/lib/mlmtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,7 +50,7 @@ func TestPutCrash(t *testing.T) {
 			if want := tc.point != "queue-after-write:2"; died != want {
 				t.Fatalf("Put with MLM_CRASH=%s: %v; killed by SIGKILL = %v, want %v: %s", tc.point, err, died, want, out)
 			}
-			tmp, nw := names(t, q.dir(tmpDir)), names(t, q.dir(newDir))
+			tmp, nw := mlmtest.Names(t, q.dir(tmpDir)), mlmtest.Names(t, q.dir(newDir))
 			if len(tmp) != tc.tmp || len(nw) != tc.new {
 				t.Errorf("MLM_CRASH=%s: tmp/ %v, new/ %v; want %d and %d files", tc.point, tmp, nw, tc.tmp, tc.new)
 			}
@@ -63,7 +64,7 @@ func TestPutCrash(t *testing.T) {
 			if _, removed, err := q.Sweep(time.Now().Add(TmpAge + time.Hour)); err != nil || removed != tc.tmp {
 				t.Errorf("sweep 37h later: removed %d, %v; want %d", removed, err, tc.tmp)
 			}
-			if n := names(t, q.dir(newDir)); len(n) != tc.new {
+			if n := mlmtest.Names(t, q.dir(newDir)); len(n) != tc.new {
 				t.Errorf("after the sweep new/ holds %v", n)
 			}
 		})

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"io"
+	"mlm/lib/mlmtest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,19 +19,6 @@ func put(t *testing.T, q *Queue, id, body string, notBefore time.Time) {
 	}
 }
 
-func names(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n []string
-	for _, e := range ents {
-		n = append(n, e.Name())
-	}
-	return n
-}
-
 func TestLifecycle(t *testing.T) {
 	q := New(t.TempDir())
 	if err := q.Create(); err != nil {
@@ -43,7 +31,7 @@ func TestLifecycle(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(q.Path, "new", "1.a")); string(got) != "one" {
 		t.Fatalf("new/1.a = %q; want the first write", got)
 	}
-	if n := names(t, filepath.Join(q.Path, "tmp")); len(n) != 0 {
+	if n := mlmtest.Names(t, filepath.Join(q.Path, "tmp")); len(n) != 0 {
 		t.Fatalf("tmp/ = %v; want empty", n)
 	}
 	ready, _ := q.Ready(now, false)
@@ -61,7 +49,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("a second Claim succeeded")
 	}
 	put(t, q, "1.a", "while claimed", time.Time{}) // queued already: dropped
-	if n := names(t, filepath.Join(q.Path, "new")); strings.Join(n, " ") != "2.b" {
+	if n := mlmtest.Names(t, filepath.Join(q.Path, "new")); strings.Join(n, " ") != "2.b" {
 		t.Fatalf("new/ = %v while 1.a is claimed", n)
 	}
 	if ret, _, _ := q.Sweep(now); ret != 0 {
@@ -88,7 +76,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []string{"new", "cur", "tmp"} {
-		if n := names(t, filepath.Join(q.Path, d)); len(n) != 0 {
+		if n := mlmtest.Names(t, filepath.Join(q.Path, d)); len(n) != 0 {
 			t.Errorf("%s/ = %v; want empty", d, n)
 		}
 	}
