@@ -206,7 +206,9 @@ func (j *journal) append(post string, lines []string) (*os.File, uint64, error) 
 		return nil, 0, err
 	}
 	text := strings.Join(lines, "\n") + "\n"
-	if info, err := f.Stat(); err == nil && info.Size() > 0 {
+	// j.read only ever ends on a line's end, so a file of that size ends
+	// with one: only another writer's octets need looking at.
+	if info, err := f.Stat(); err == nil && info.Size() > 0 && info.Size() != j.read[post] {
 		var last [1]byte
 		if _, err := f.ReadAt(last[:], info.Size()-1); err == nil && last[0] != '\n' {
 			text = "\n" + text
