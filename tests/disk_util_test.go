@@ -104,19 +104,23 @@ func diskFill(t *testing.T, dir string) (clear func()) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	buf := bytes.Repeat([]byte("x"), 4096)
 	// ext4 gives back reserved blocks once delayed allocations are
 	// written: write until full, sync, again, until nothing more fits.
+	// Smaller writes after the big ones take the last part of a block
+	// (a small ext4 has 1 KiB blocks).
 	for round := 0; round < 20; round++ {
 		n := 0
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatalf("filling %s: %v", dir, err)
+		for _, size := range []int{4096, 512, 1} {
+			buf := bytes.Repeat([]byte("x"), size)
+			for {
+				if _, err := f.Write(buf); err != nil {
+					if !errors.Is(err, syscall.ENOSPC) {
+						t.Fatalf("filling %s: %v", dir, err)
+					}
+					break
 				}
-				break
+				n++
 			}
-			n++
 		}
 		f.Sync()
 		if n == 0 {
