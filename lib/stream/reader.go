@@ -1,7 +1,7 @@
 package stream
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -21,8 +21,16 @@ const (
 // be skipped: what the caller does not read is read, checked and
 // discarded. Every error is sticky; a violation of the format is a
 // *SyntaxError classified EX_DATAERR, a read error is unclassified.
+//
+// The Reader keeps its own buffer of input. Message lines are checked a
+// buffer at a time (find each LF, look at the octet after it), and a
+// message copied to a Writer goes out as the very lines it came in as,
+// so passing a record on costs little more than reading it.
 type Reader struct {
-	br      *bufio.Reader
+	rd      io.Reader
+	buf     []byte // input; unread octets are buf[r:w]
+	r, w    int
+	rerr    error // what rd returned with its last octets: io.EOF or an error
 	line    int64 // number of the last line read
 	state   int
 	pending []byte // R or E line that ended the message, not yet used
@@ -32,9 +40,13 @@ type Reader struct {
 	err     error
 }
 
+// bufSize is the Reader's buffer: several of the longest lines, so that a
+// read brings in many message lines at once.
+const bufSize = 4 * MaxLine
+
 // NewReader returns a Reader that reads from r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, MaxLine), semi: -1}
+	return &Reader{rd: r, buf: make([]byte, bufSize), semi: -1}
 }
 
 // Line returns the number of the last line read, counting from 1.
@@ -47,25 +59,64 @@ func (r *Reader) fail(format string, a ...any) error {
 	return r.err
 }
 
+// fill moves the unread octets to the front of the buffer and reads more
+// after them. It returns false once rd has nothing more to give.
+func (r *Reader) fill() bool {
+	if r.rerr != nil {
+		return false
+	}
+	if r.r > 0 {
+		r.w = copy(r.buf, r.buf[r.r:r.w])
+		r.r = 0
+	}
+	for i := 0; i < 100; i++ {
+		n, err := r.rd.Read(r.buf[r.w:])
+		if n < 0 || n > len(r.buf)-r.w {
+			err, n = errors.New("stream: reader returned a bad count"), 0
+		}
+		r.w += n
+		if err != nil {
+			r.rerr = err
+			return n > 0
+		}
+		if n > 0 {
+			return true
+		}
+	}
+	r.rerr = io.ErrNoProgress
+	return false
+}
+
 // readLine returns the next line including its LF; the slice is valid
 // until the next read. At a clean end of stream it returns io.EOF.
 func (r *Reader) readLine() ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	b, err := r.br.ReadSlice('\n')
-	if err == nil {
-		r.line++
-		if len(b) == 1 {
-			return nil, r.fail("empty line")
+	for {
+		if i := bytes.IndexByte(r.buf[r.r:r.w], '\n'); i >= 0 {
+			b := r.buf[r.r : r.r+i+1]
+			r.r += i + 1
+			r.line++
+			switch {
+			case i == 0:
+				return nil, r.fail("empty line")
+			case i >= MaxLine:
+				return nil, r.fail("line longer than %d octets", MaxLine)
+			}
+			return b, nil
 		}
-		return b, nil
+		if r.w-r.r >= MaxLine {
+			r.line++
+			return nil, r.fail("line longer than %d octets", MaxLine)
+		}
+		if !r.fill() {
+			break
+		}
 	}
+	err := r.rerr
 	switch {
-	case errors.Is(err, bufio.ErrBufferFull):
-		r.line++
-		return nil, r.fail("line longer than %d octets", MaxLine)
-	case err == io.EOF && len(b) > 0:
+	case err == io.EOF && r.r < r.w:
 		r.line++
 		return nil, r.fail("last line has no LF")
 	case err == io.EOF && r.state == rIdle:
@@ -208,25 +259,71 @@ func (r *Reader) Message() io.Reader { return msgReader{r} }
 
 type msgReader struct{ r *Reader }
 
+// Read fills p with message octets, as many lines as are at hand without
+// waiting for more input.
 func (m msgReader) Read(p []byte) (int, error) {
 	r := m.r
-	if len(r.cur) == 0 {
+	n := 0
+	for n < len(p) {
+		if len(r.cur) > 0 {
+			k := copy(p[n:], r.cur)
+			r.cur = r.cur[k:]
+			n += k
+			continue
+		}
+		if k := r.decodeLines(p[n:]); k > 0 {
+			n += k
+			continue
+		}
+		if n > 0 {
+			break
+		}
 		if err := r.nextPiece(); err != nil {
 			return 0, err
 		}
 	}
-	n := copy(p, r.cur)
-	r.cur = r.cur[n:]
 	return n, nil
 }
 
+// decodeLines copies the payloads of the ":" lines at the head of the
+// buffer into p while they fit, as rawSpan takes them, and returns how
+// many octets it copied.
+func (r *Reader) decodeLines(p []byte) int {
+	if r.err != nil || r.state != rMessage || r.semi >= 0 {
+		return 0
+	}
+	run, _ := colonRun(r.buf[r.r:min(r.w, r.r+len(p)+1)])
+	buf := r.buf[r.r : r.r+run]
+	q, n := 0, 0
+	for q < len(buf) {
+		i := bytes.IndexByte(buf[q:], '\n')
+		n += copy(p[n:], buf[q+1:q+i+1])
+		q += i + 1
+		r.line++
+	}
+	r.r += q
+	return n
+}
+
 // WriteTo copies the rest of the message to w without an intermediate
-// buffer.
+// buffer. To a Writer standing at the start of a line, whole message lines
+// go across as they are, a buffer at a time.
 func (m msgReader) WriteTo(w io.Writer) (int64, error) {
 	r := m.r
+	sw, _ := w.(*Writer)
 	var n int64
 	for {
 		if len(r.cur) == 0 {
+			if sw != nil && sw.atLineStart() {
+				if span, lines := r.rawSpan(); len(span) > 0 {
+					err := sw.writeLines(span)
+					n += int64(len(span)) - lines
+					if err != nil {
+						return n, err
+					}
+					continue
+				}
+			}
 			if err := r.nextPiece(); err == io.EOF {
 				return n, nil
 			} else if err != nil {
@@ -238,6 +335,36 @@ func (m msgReader) WriteTo(w io.Writer) (int64, error) {
 		r.cur = r.cur[k:]
 		if err != nil {
 			return n, err
+		}
+	}
+}
+
+// rawSpan returns the ":" lines at the head of the buffer, checked, and
+// consumes them, with their number; nothing if the next line is of another kind, follows a
+// ";" piece or is not wholly in the buffer (nextPiece deals with those).
+// Only called between lines of a message (cur empty).
+func (r *Reader) rawSpan() ([]byte, int64) {
+	if r.err != nil || r.state != rMessage || r.semi >= 0 {
+		return nil, 0
+	}
+	n, lines := colonRun(r.buf[r.r:r.w])
+	span := r.buf[r.r : r.r+n]
+	r.r += n
+	r.line += lines
+	return span, lines
+}
+
+// discard reads and checks the rest of the message.
+func (r *Reader) discard() error {
+	for {
+		if span, _ := r.rawSpan(); len(span) > 0 {
+			continue
+		}
+		r.cur = nil
+		if err := r.nextPiece(); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
 		}
 	}
 }
@@ -308,7 +435,7 @@ func (r *Reader) EachRecipient(fn func(p Path) error) error {
 // octets are read and discarded first.
 func (r *Reader) Recipient() (Path, error) {
 	if r.state == rMessage {
-		if _, err := io.Copy(io.Discard, r.Message()); err != nil {
+		if err := r.discard(); err != nil {
 			return Path{}, err
 		}
 	}

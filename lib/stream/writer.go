@@ -163,6 +163,22 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// atLineStart reports whether the message being written stands at the
+// start of a line, where whole encoded lines may follow.
+func (w *Writer) atLineStart() bool {
+	return w.state == wMessage && len(w.line) == 0 && w.err == nil
+}
+
+// writeLines writes ":" lines as they are. The caller (a Reader's
+// message, through WriteTo) has checked them and w stands at the start of
+// a line.
+func (w *Writer) writeLines(b []byte) error {
+	if _, err := w.w.Write(b); err != nil {
+		return w.setErr(err)
+	}
+	return nil
+}
+
 // piece writes the held octets as a ";" line.
 func (w *Writer) piece() {
 	w.w.WriteByte(';')

@@ -1,0 +1,98 @@
+package stream
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+)
+
+// naiveBadLF is badLF by its definition, an octet at a time.
+func naiveBadLF(b []byte) int {
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == '\n' && b[i+1] != ':' {
+			return i
+		}
+	}
+	return -1
+}
+
+// naiveColonRun is colonRun by its definition, a line at a time.
+func naiveColonRun(b []byte) (int, int64) {
+	n, lines := 0, int64(0)
+	for n < len(b) && b[n] == ':' {
+		i := bytes.IndexByte(b[n:], '\n')
+		if i < 0 || i+1 > MaxLine {
+			break
+		}
+		n += i + 1
+		lines++
+	}
+	return n, lines
+}
+
+func checkScan(t *testing.T, b []byte) {
+	t.Helper()
+	if got, want := badLF(b), naiveBadLF(b); got != want {
+		t.Fatalf("badLF(%q) = %d, want %d", trim(b), got, want)
+	}
+	if got, want := badLFGeneric(b), naiveBadLF(b); got != want {
+		t.Fatalf("badLFGeneric(%q) = %d, want %d", trim(b), got, want)
+	}
+	n, l := colonRun(b)
+	wn, wl := naiveColonRun(b)
+	if n != wn || l != wl {
+		t.Fatalf("colonRun(%q) = %d, %d, want %d, %d", trim(b), n, l, wn, wl)
+	}
+}
+
+func trim(b []byte) []byte {
+	if len(b) > 200 {
+		return b[:200]
+	}
+	return b
+}
+
+// TestScan holds the scanners to their definitions on lines of every
+// length around the 32-octet blocks and MaxLine, with the bad LF at
+// every offset.
+func TestScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte(":\n;Rx")
+	for n := 0; n < 200; n++ {
+		for k := 0; k < 50; k++ {
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+			checkScan(t, b)
+		}
+	}
+	// Valid runs of ":" lines, then one bad LF at each position.
+	var run []byte
+	for len(run) < 3000 {
+		run = append(run, ':')
+		run = append(run, bytes.Repeat([]byte{'y'}, rng.IntN(80))...)
+		run = append(run, '\n')
+	}
+	checkScan(t, run)
+	for i := range run {
+		if run[i] == '\n' && i+1 < len(run) {
+			b := bytes.Clone(run)
+			b[i+1] = 'R'
+			checkScan(t, b)
+		}
+	}
+	// Lines at and around MaxLine, alone and among short ones.
+	for _, l := range []int{MaxLine/2 - 1, MaxLine / 2, MaxLine - 1, MaxLine, MaxLine + 1, 2 * MaxLine} {
+		long := append(append([]byte{':'}, bytes.Repeat([]byte{'z'}, l-2)...), '\n')
+		checkScan(t, long)
+		checkScan(t, append(append(bytes.Clone(run), long...), run...))
+		checkScan(t, append(bytes.Clone(run[:100]), long...))
+	}
+}
+
+func FuzzScan(f *testing.F) {
+	f.Add([]byte(":a\n:b\nR <x@y>\n"))
+	f.Add([]byte(":" + string(bytes.Repeat([]byte{'a'}, 40)) + "\n;x\n"))
+	f.Fuzz(func(t *testing.T, b []byte) { checkScan(t, b) })
+}
