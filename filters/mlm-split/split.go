@@ -89,9 +89,9 @@ func maxRcpt(a *args) (int, error) {
 // splitter writes the records of one input record.
 type splitter struct {
 	max    int
-	single bool // one recipient a record
-	verp   bool // and a VERP sender
-	msg    *spool.Spool
+	single bool         // one recipient a record
+	verp   bool         // and a VERP sender
+	msg    *spool.Spool // the message, encoded as in the stream
 	w      *stream.Writer
 
 	in    *stream.Header // the record being split
@@ -105,7 +105,7 @@ func (s *splitter) record(r *stream.Reader, h *stream.Header) error {
 	if err := s.msg.Reset(); err != nil {
 		return err
 	}
-	if _, err := io.Copy(s.msg, r.Message()); err != nil {
+	if _, err := r.CopyEncoded(s.msg); err != nil {
 		return err
 	}
 	s.in, s.n = h, 0
@@ -161,7 +161,7 @@ func (s *splitter) write(h *stream.Header, rcpts []stream.Path) error {
 	if err := s.w.WriteHeader(h); err != nil {
 		return err
 	}
-	if _, err := io.Copy(s.w, s.msg.Reader()); err != nil {
+	if _, err := s.w.WriteEncoded(s.msg.Reader()); err != nil {
 		return err
 	}
 	for _, p := range rcpts {

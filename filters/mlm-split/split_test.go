@@ -266,14 +266,17 @@ func peakRSS(t *testing.T, n int) int64 {
 }
 
 // TestMemoryBounded: a 1,000,000-recipient record is split in about the
-// memory a 100,000-recipient one takes.
+// memory a 100,000-recipient one takes. The margin is the Go heap's
+// headroom, which varies from run to run by a few MiB with when the
+// collector happens to run (5.4 MiB seen); 900,000 more recipients held
+// would take over 40 MiB.
 func TestMemoryBounded(t *testing.T) {
 	if testing.Short() || raceEnabled || runtime.GOOS != "linux" {
 		t.Skip("short, race or not Linux")
 	}
 	rs, rb := peakRSS(t, 100_000), peakRSS(t, 1_000_000)
 	t.Logf("peak RSS %d KiB at 100,000 recipients, %d KiB at 1,000,000", rs, rb)
-	if rb > rs+4096 || rb > 64*1024 {
+	if rb > rs+12*1024 || rb > 64*1024 {
 		t.Errorf("peak RSS grew from %d KiB to %d KiB with the recipients", rs, rb)
 	}
 }

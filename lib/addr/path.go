@@ -105,7 +105,8 @@ func checkDomain(d string) error {
 	if len(d) > 255 {
 		return errors.New("domain longer than 255 octets")
 	}
-	for _, label := range strings.Split(d, ".") {
+	for rest := d; ; {
+		label, more, dot := strings.Cut(rest, ".")
 		if label == "" || len(label) > 63 {
 			return fmt.Errorf("bad domain label %q", label)
 		}
@@ -118,8 +119,11 @@ func checkDomain(d string) error {
 				return fmt.Errorf("bad domain label %q", label)
 			}
 		}
+		if !dot {
+			return nil
+		}
+		rest = more
 	}
-	return nil
 }
 
 // checkLiteral checks an RFC 5321 §4.1.3 address-literal.

@@ -22,8 +22,6 @@ type Spool struct {
 	mem   bytes.Buffer
 	f     *os.File
 	n     int64
-	extra int64 // octets the SMTP data encoding adds (see WireLen)
-	last  byte  // the last octet written
 }
 
 // New returns an empty Spool that keeps up to limit octets in memory.
@@ -51,25 +49,8 @@ func (s *Spool) Write(p []byte) (int, error) {
 	} else {
 		n, err = s.mem.Write(p)
 	}
-	s.count(p[:n])
 	s.n += int64(n)
 	return n, sysexit.Temp(err)
-}
-
-// count adds what lib/wire's DATA encoding adds for p at most: a CR for
-// every LF, an LF for every CR, a dot for every line that starts with
-// one, a line start being after an LF or a CR. Exact for LF line ends;
-// a CRLF counts one octet too many.
-func (s *Spool) count(p []byte) {
-	if len(p) == 0 {
-		return
-	}
-	s.extra += int64(bytes.Count(p, []byte{'\n'}) + bytes.Count(p, []byte{'\r'}) +
-		bytes.Count(p, []byte("\n.")) + bytes.Count(p, []byte("\r.")))
-	if p[0] == '.' && (s.n == 0 || s.last == '\n' || s.last == '\r') {
-		s.extra++
-	}
-	s.last = p[len(p)-1]
 }
 
 // Len is the number of octets written since the last Reset.
@@ -77,12 +58,42 @@ func (s *Spool) Len() int64 { return s.n }
 
 // WireLen is an upper estimate of the message's size as SMTP DATA (RFC
 // 1870 SIZE): every line ended in CRLF and dot-stuffed. It is exact for
-// a message with LF line ends, and may count more where it has CRs.
+// a message with LF line ends, and may count more where it has CRs. It
+// reads the message again, so that only the stage that needs the figure
+// (the one speaking SMTP) pays for it. If the spool cannot be read it
+// says Len: sending it would fail the same way.
 func (s *Spool) WireLen() int64 {
-	if s.n > 0 && s.last != '\n' && s.last != '\r' {
-		return s.n + s.extra + 2
+	var c wireCounter
+	if _, err := io.Copy(&c, s.Reader()); err != nil {
+		return s.n
 	}
-	return s.n + s.extra
+	if c.n > 0 && c.last != '\n' && c.last != '\r' {
+		return c.n + c.extra + 2
+	}
+	return c.n + c.extra
+}
+
+// wireCounter counts what lib/wire's DATA encoding adds to what is
+// written to it, at most: a CR for every LF, an LF for every CR, a dot
+// for every line that starts with one, a line start being after an LF or
+// a CR. Exact for LF line ends; a CRLF counts one octet too many.
+type wireCounter struct {
+	n, extra int64
+	last     byte // the last octet written
+}
+
+func (c *wireCounter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.extra += int64(bytes.Count(p, []byte{'\n'}) + bytes.Count(p, []byte{'\r'}) +
+		bytes.Count(p, []byte("\n.")) + bytes.Count(p, []byte("\r.")))
+	if p[0] == '.' && (c.n == 0 || c.last == '\n' || c.last == '\r') {
+		c.extra++
+	}
+	c.last = p[len(p)-1]
+	c.n += int64(len(p))
+	return len(p), nil
 }
 
 // Reader returns a reader of everything written since the last Reset. It
@@ -96,7 +107,7 @@ func (s *Spool) Reader() io.Reader {
 
 // Reset empties the spool, keeping its file or memory for reuse.
 func (s *Spool) Reset() error {
-	s.n, s.extra, s.last = 0, 0, 0
+	s.n = 0
 	s.mem.Reset()
 	if s.f != nil {
 		if err := s.f.Truncate(0); err != nil {

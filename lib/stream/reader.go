@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,7 @@ type Reader struct {
 	state   int
 	pending []byte // R or E line that ended the message, not yet used
 	cur     []byte // message octets of the current line not yet returned
+	last    []byte // the message line nextPiece read last, as it came
 	nr      int64  // R lines so far in this record
 	semi    int    // payload length of the previous message line if it was ";", else -1
 	err     error
@@ -131,6 +133,9 @@ func (r *Reader) readLine() ([]byte, error) {
 // envelopeLine checks that an envelope line (without its LF) holds no
 // control octet and returns it as a string.
 func (r *Reader) envelopeLine(b []byte) (string, error) {
+	if ctlFree(b) {
+		return string(b), nil
+	}
 	for _, c := range b {
 		if c == '\r' {
 			return "", r.fail("CR in envelope line")
@@ -140,6 +145,27 @@ func (r *Reader) envelopeLine(b []byte) (string, error) {
 		}
 	}
 	return string(b), nil
+}
+
+// ctlFree reports whether b holds no control octet (below SP) and no DEL,
+// looking at 8 octets at a time: the classic "has a byte less than n" and
+// "has a zero byte" word tests, exact as to whether there is one.
+func ctlFree(b []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		del := x ^ (ones * 0x7f)
+		if ((x-ones*' ')&^x|(del-ones)&^del)&highs != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // kind names a line by its first octet, for messages.
@@ -191,7 +217,7 @@ func (r *Reader) Next() (*Header, error) {
 	if err := CheckID(id); err != nil {
 		return nil, r.fail("%v", err)
 	}
-	h := &Header{ID: id}
+	h := &Header{ID: id, Attrs: make([]Attr, 0, 8)}
 	for {
 		b, err := r.readLine()
 		if err == io.EOF {
@@ -354,6 +380,37 @@ func (r *Reader) rawSpan() ([]byte, int64) {
 	return span, lines
 }
 
+// CopyEncoded writes the rest of the current message to w as the stream
+// carries it: its ":" and ";" lines, checked, tags and LFs included. A
+// stage that must hold the message (until it has seen the recipients)
+// keeps it so and gives it back to a Writer with WriteEncoded, never
+// decoding and encoding it again. It returns the number of octets
+// written.
+func (r *Reader) CopyEncoded(w io.Writer) (int64, error) {
+	var n int64
+	for {
+		if len(r.cur) > 0 {
+			return n, errors.New("stream: CopyEncoded after part of a line was read")
+		}
+		span, _ := r.rawSpan()
+		if len(span) == 0 {
+			err := r.nextPiece()
+			if err == io.EOF {
+				return n, nil
+			}
+			if err != nil {
+				return n, err
+			}
+			span, r.cur = r.last, nil
+		}
+		k, err := w.Write(span)
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
 // discard reads and checks the rest of the message.
 func (r *Reader) discard() error {
 	for {
@@ -383,6 +440,7 @@ func (r *Reader) nextPiece() error {
 		if err != nil {
 			return err
 		}
+		r.last = b
 		switch b[0] {
 		case ':', ';':
 			// Canonical form: a ";" piece is followed by more message

@@ -96,3 +96,30 @@ func FuzzScan(f *testing.F) {
 	f.Add([]byte(":" + string(bytes.Repeat([]byte{'a'}, 40)) + "\n;x\n"))
 	f.Fuzz(func(t *testing.T, b []byte) { checkScan(t, b) })
 }
+
+// TestCtlFree holds ctlFree to its definition for every octet at every
+// place in a word and around it.
+func TestCtlFree(t *testing.T) {
+	naive := func(b []byte) bool {
+		for _, c := range b {
+			if c < ' ' || c == 0x7f {
+				return false
+			}
+		}
+		return true
+	}
+	for n := 0; n <= 20; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := bytes.Repeat([]byte{'a'}, n)
+				if pos > 0 {
+					b[pos-1] = 0xff
+				}
+				b[pos] = byte(c)
+				if got, want := ctlFree(b), naive(b); got != want {
+					t.Fatalf("ctlFree(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}

@@ -451,3 +451,84 @@ func TestEachRecipient(t *testing.T) {
 		t.Errorf("a wrong count passed")
 	}
 }
+
+// passOn copies every record of s through a Reader and a Writer, the
+// message by way of copyMsg, and returns what was written.
+func passOn(s []byte, copyMsg func(w *Writer, r *Reader) error) ([]byte, error) {
+	var b bytes.Buffer
+	r, w := NewReader(bytes.NewReader(s)), NewWriter(&b)
+	err := r.Each(func(h *Header) error {
+		if err := w.WriteHeader(h); err != nil {
+			return err
+		}
+		if err := copyMsg(w, r); err != nil {
+			return err
+		}
+		return CopyRecipients(w, r)
+	})
+	if err == nil {
+		err = w.Flush()
+	}
+	return b.Bytes(), err
+}
+
+// The ways a filter passes a message on: io.Copy to the Writer (whole
+// lines as they came), through a small buffer (decoded and encoded
+// again), and held encoded (CopyEncoded, then WriteEncoded).
+var copyWays = map[string]func(w *Writer, r *Reader) error{
+	"copy": func(w *Writer, r *Reader) error {
+		_, err := io.Copy(w, r.Message())
+		return err
+	},
+	"small-reads": func(w *Writer, r *Reader) error {
+		_, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r.Message()}, make([]byte, 5))
+		return err
+	},
+	"encoded": func(w *Writer, r *Reader) error {
+		var held bytes.Buffer
+		if _, err := r.CopyEncoded(&held); err != nil {
+			return err
+		}
+		_, err := w.WriteEncoded(&held)
+		return err
+	},
+}
+
+// checkPassOn: every way of passing s on gives s back when it is valid,
+// and a data error at the same line when it is not.
+func checkPassOn(t *testing.T, s []byte) {
+	t.Helper()
+	_, want := decode(s)
+	for name, way := range copyWays {
+		got, err := passOn(s, way)
+		switch {
+		case want == nil && err != nil:
+			t.Fatalf("%s: %v", name, err)
+		case want == nil && !bytes.Equal(got, s):
+			t.Fatalf("%s: passed on as\n%q\nnot\n%q", name, got, s)
+		case want != nil && (err == nil || err.Error() != want.Error()):
+			t.Fatalf("%s: error %v, want %v", name, err, want)
+		}
+	}
+}
+
+func TestPassOn(t *testing.T) {
+	for name, msg := range messages() {
+		t.Run(name, func(t *testing.T) {
+			s := refEncode(testHeader, msg, testRcpts)
+			checkPassOn(t, append(append(bytes.Clone(s), s...), s...))
+			checkPassOn(t, s[:len(s)-1])
+		})
+	}
+	checkPassOn(t, []byte("MLM1 x\nS <>\n:a\n;b\n:c\nE 0\n"))
+	checkPassOn(t, []byte("MLM1 x\nS <>\n:a\n\n:c\nE 0\n"))
+	checkPassOn(t, []byte("MLM1 x\nS <>\n:a\nX\nE 0\n"))
+}
+
+// FuzzPassOn: any input is passed on whole or refused as the Reader
+// alone would refuse it.
+func FuzzPassOn(f *testing.F) {
+	f.Add([]byte("MLM1 x\nA a=b%20c\nS <> SMTPUTF8\n:hi\n;x\nR <r@x> NOTIFY=NEVER\nE 1\n"))
+	f.Add([]byte("MLM1 x\nS <>\nE 0\nMLM1 y\nS <a@b>\n:\nE 0\n"))
+	f.Fuzz(func(t *testing.T, s []byte) { checkPassOn(t, s) })
+}

@@ -179,6 +179,25 @@ func (w *Writer) writeLines(b []byte) error {
 	return nil
 }
 
+// WriteEncoded writes as the message the encoded lines a Reader's
+// CopyEncoded wrote to src, as they are, and ends the message: only
+// recipients may follow. They are not checked again: src must hold
+// nothing else. Nothing of the message may have been written before.
+func (w *Writer) WriteEncoded(src io.Reader) (int64, error) {
+	if !w.atLineStart() {
+		if w.err != nil {
+			return 0, w.err
+		}
+		return 0, ErrOrder
+	}
+	n, err := io.Copy(w.w, src)
+	w.state = wRcpts
+	if err != nil {
+		return n, w.setErr(err)
+	}
+	return n, nil
+}
+
 // piece writes the held octets as a ";" line.
 func (w *Writer) piece() {
 	w.w.WriteByte(';')
