@@ -37,6 +37,7 @@ type Reader struct {
 	pending []byte // R or E line that ended the message, not yet used
 	cur     []byte // message octets of the current line not yet returned
 	last    []byte // the message line nextPiece read last, as it came
+	scratch []byte // decoded message lines on their way to a writer
 	nr      int64  // R lines so far in this record
 	semi    int    // payload length of the previous message line if it was ";", else -1
 	err     error
@@ -331,24 +332,42 @@ func (r *Reader) decodeLines(p []byte) int {
 	return n
 }
 
-// WriteTo copies the rest of the message to w without an intermediate
-// buffer. To a Writer standing at the start of a line, whole message lines
-// go across as they are, a buffer at a time.
+// WriteTo copies the rest of the message to w. To a Writer standing at
+// the start of a line, whole message lines go across as they are, a
+// buffer at a time; to anything else, runs of lines go decoded, a
+// buffer at a time.
 func (m msgReader) WriteTo(w io.Writer) (int64, error) {
 	r := m.r
 	sw, _ := w.(*Writer)
 	var n int64
 	for {
 		if len(r.cur) == 0 {
-			if sw != nil && sw.atLineStart() {
-				if span, lines := r.rawSpan(); len(span) > 0 {
-					err := sw.writeLines(span)
-					n += int64(len(span)) - lines
-					if err != nil {
-						return n, err
-					}
-					continue
+			var k int64
+			var err error
+			switch {
+			case sw != nil && sw.atLineStart():
+				span, lines := r.rawSpan()
+				if len(span) > 0 {
+					k, err = int64(len(span))-lines, sw.writeLines(span)
 				}
+			case w == io.Discard:
+				span, lines := r.rawSpan()
+				k = int64(len(span)) - lines
+			case sw == nil:
+				if r.scratch == nil {
+					r.scratch = make([]byte, MaxLine)
+				}
+				if d := r.decodeLines(r.scratch); d > 0 {
+					_, err = w.Write(r.scratch[:d])
+					k = int64(d)
+				}
+			}
+			n += k
+			if err != nil {
+				return n, err
+			}
+			if k > 0 {
+				continue
 			}
 			if err := r.nextPiece(); err == io.EOF {
 				return n, nil

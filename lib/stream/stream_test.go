@@ -473,8 +473,8 @@ func passOn(s []byte, copyMsg func(w *Writer, r *Reader) error) ([]byte, error) 
 }
 
 // The ways a filter passes a message on: io.Copy to the Writer (whole
-// lines as they came), through a small buffer (decoded and encoded
-// again), and held encoded (CopyEncoded, then WriteEncoded).
+// lines as they came), through a small buffer or a whole one (decoded
+// and encoded again), and held encoded (CopyEncoded, then WriteEncoded).
 var copyWays = map[string]func(w *Writer, r *Reader) error{
 	"copy": func(w *Writer, r *Reader) error {
 		_, err := io.Copy(w, r.Message())
@@ -482,6 +482,14 @@ var copyWays = map[string]func(w *Writer, r *Reader) error{
 	},
 	"small-reads": func(w *Writer, r *Reader) error {
 		_, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r.Message()}, make([]byte, 5))
+		return err
+	},
+	"decoded": func(w *Writer, r *Reader) error {
+		var b bytes.Buffer
+		if _, err := io.Copy(&b, r.Message()); err != nil {
+			return err
+		}
+		_, err := w.Write(b.Bytes())
 		return err
 	},
 	"encoded": func(w *Writer, r *Reader) error {
