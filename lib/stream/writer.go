@@ -47,13 +47,31 @@ func (w *Writer) setErr(err error) error {
 	return w.err
 }
 
-// put writes tag, s and LF.
-func (w *Writer) put(tag byte, s string) error {
+// put writes tag, the strings s and LF.
+func (w *Writer) put(tag byte, s ...string) error {
 	if w.err != nil {
 		return w.err
 	}
 	w.w.WriteByte(tag)
-	w.w.WriteString(s)
+	for _, x := range s {
+		w.w.WriteString(x)
+	}
+	return w.setErr(w.w.WriteByte('\n'))
+}
+
+// putPath writes tag, SP, p and LF.
+func (w *Writer) putPath(tag byte, p Path) error {
+	if w.err != nil {
+		return w.err
+	}
+	w.w.WriteByte(tag)
+	w.w.WriteString(" <")
+	w.w.WriteString(p.Mailbox)
+	w.w.WriteByte('>')
+	for _, x := range p.Params {
+		w.w.WriteByte(' ')
+		w.w.WriteString(x)
+	}
 	return w.setErr(w.w.WriteByte('\n'))
 }
 
@@ -66,7 +84,7 @@ func (w *Writer) Begin(id string) error {
 		return dataErr(err)
 	}
 	w.state, w.n = wAttrs, 0
-	return w.put('M', "LM1 "+id)
+	return w.put('M', "LM1 ", id)
 }
 
 // Attr writes an attribute, escaping its value.
@@ -87,7 +105,7 @@ func (w *Writer) WriteAttr(a Attr) error {
 	if v == "" {
 		v = EscapeValue(a.Value)
 	}
-	return w.put('A', " "+a.Name+"="+v)
+	return w.put('A', " ", a.Name, "=", v)
 }
 
 // Sender writes the envelope sender; message bytes may follow.
@@ -99,7 +117,7 @@ func (w *Writer) Sender(p Path) error {
 		return dataErr(fmt.Errorf("sender: %v", err))
 	}
 	w.state = wMessage
-	return w.put('S', " "+p.String())
+	return w.putPath('S', p)
 }
 
 // WriteHeader writes h: Begin, every attribute, Sender.
@@ -232,7 +250,7 @@ func (w *Writer) Recipient(p Path) error {
 		return err
 	}
 	w.n++
-	return w.put('R', " "+p.String())
+	return w.putPath('R', p)
 }
 
 // End ends the record with the count of its recipients.
@@ -244,7 +262,12 @@ func (w *Writer) End() error {
 		return err
 	}
 	w.state = wIdle
-	return w.put('E', " "+strconv.FormatInt(w.n, 10))
+	if w.err != nil {
+		return w.err
+	}
+	var line [24]byte
+	_, err := w.w.Write(append(strconv.AppendInt(append(line[:0], "E "...), w.n, 10), '\n'))
+	return w.setErr(err)
 }
 
 // Flush writes buffered data to the underlying writer.
