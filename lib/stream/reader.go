@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Reader states.
@@ -38,6 +39,7 @@ type Reader struct {
 	cur     []byte // message octets of the current line not yet returned
 	last    []byte // the message line nextPiece read last, as it came
 	scratch []byte // decoded message lines on their way to a writer
+	arena   []byte // envelope lines, see keep
 	nr      int64  // R lines so far in this record
 	semi    int    // payload length of the previous message line if it was ";", else -1
 	err     error
@@ -135,7 +137,7 @@ func (r *Reader) readLine() ([]byte, error) {
 // control octet and returns it as a string.
 func (r *Reader) envelopeLine(b []byte) (string, error) {
 	if ctlFree(b) {
-		return string(b), nil
+		return r.keep(b), nil
 	}
 	for _, c := range b {
 		if c == '\r' {
@@ -147,6 +149,25 @@ func (r *Reader) envelopeLine(b []byte) (string, error) {
 	}
 	return string(b), nil
 }
+
+// keep returns b as a string. Envelope lines are short and many; rather
+// than allocate each, keep copies them into an arena of a few KiB and
+// hands out strings over it. A part of the arena given out is never
+// written again (a full arena is left to the strings that use it and a
+// new one made), which is what makes those strings immutable.
+func (r *Reader) keep(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > cap(r.arena)-len(r.arena) {
+		r.arena = make([]byte, 0, max(arenaSize, len(b)))
+	}
+	start := len(r.arena)
+	r.arena = append(r.arena, b...)
+	return unsafe.String(&r.arena[start], len(b))
+}
+
+const arenaSize = 8 << 10
 
 // ctlFree reports whether b holds no control octet (below SP) and no DEL,
 // looking at 8 octets at a time: the classic "has a byte less than n" and
@@ -188,6 +209,13 @@ func kind(c byte) string {
 	return fmt.Sprintf("line of unknown type %q", c)
 }
 
+// headerBlock is a Header with room for the attributes most records
+// have, allocated as one.
+type headerBlock struct {
+	h     Header
+	attrs [8]Attr
+}
+
 // Next reads the start of the next record up to and including its sender.
 // It returns io.EOF at the clean end of the stream.
 func (r *Reader) Next() (*Header, error) {
@@ -218,7 +246,9 @@ func (r *Reader) Next() (*Header, error) {
 	if err := CheckID(id); err != nil {
 		return nil, r.fail("%v", err)
 	}
-	h := &Header{ID: id, Attrs: make([]Attr, 0, 8)}
+	hb := new(headerBlock)
+	h := &hb.h
+	h.ID, h.Attrs = id, hb.attrs[:0]
 	for {
 		b, err := r.readLine()
 		if err == io.EOF {
