@@ -98,6 +98,7 @@ type splitter struct {
 	n     int            // records written for it
 	out   stream.Header  // reused for each record written
 	rcpts []stream.Path  // reused for single-recipient records
+	b     *batcher       // reused for every record
 }
 
 // record splits the record r is at, whose header is h.
@@ -109,7 +110,11 @@ func (s *splitter) record(r *stream.Reader, h *stream.Header) error {
 		return err
 	}
 	s.in, s.n = h, 0
-	b := newBatcher(s.max, max(capFactor*s.max, capMin), s.emit)
+	if s.b == nil {
+		s.b = newBatcher(s.max, max(capFactor*s.max, capMin), s.emit)
+	}
+	b := s.b
+	b.reset()
 	err := r.EachRecipient(func(p stream.Path) error {
 		if s.single {
 			return s.emit(append(s.rcpts[:0], p))
@@ -189,11 +194,16 @@ type batcher struct {
 	open     map[string]*batch // looked up, never ranged over
 	fill     byFill
 	emit     func([]stream.Path) error
+	free     []*batch // written batches, for reuse
+	rest     byFill   // finish's scratch
 }
 
 func newBatcher(n, limit int, emit func([]stream.Path) error) *batcher {
 	return &batcher{max: n, cap: limit, open: map[string]*batch{}, emit: emit}
 }
+
+// reset readies b for the next record: nothing is pending after finish.
+func (b *batcher) reset() { b.seq = 0 }
 
 // add adds p to the batch of its domain, and writes that batch if it is
 // full, or the fullest one if too many recipients are pending.
@@ -202,7 +212,12 @@ func (b *batcher) add(p stream.Path) error {
 	bt := b.open[d]
 	if bt == nil {
 		b.seq++
-		bt = &batch{domain: d, seq: b.seq}
+		if n := len(b.free); n > 0 {
+			bt, b.free = b.free[n-1], b.free[:n-1]
+			bt.domain, bt.seq = d, b.seq
+		} else {
+			bt = &batch{domain: d, seq: b.seq}
+		}
 		b.open[d] = bt
 		heap.Push(&b.fill, bt)
 	}
@@ -218,23 +233,31 @@ func (b *batcher) add(p stream.Path) error {
 	return nil
 }
 
-// flush writes bt and forgets it.
+// flush writes bt and forgets it; emit is done with the recipients when
+// it returns, so the batch is kept for reuse.
 func (b *batcher) flush(bt *batch) error {
 	heap.Remove(&b.fill, bt.i)
 	delete(b.open, bt.domain)
 	b.pending -= len(bt.rcpts)
-	return b.emit(bt.rcpts)
+	err := b.emit(bt.rcpts)
+	clear(bt.rcpts)
+	bt.rcpts = bt.rcpts[:0]
+	if cap(bt.rcpts) <= 4*b.max { // not one grown huge by the cap
+		b.free = append(b.free, bt)
+	}
+	return err
 }
 
 // finish writes the pending batches in the order they were opened.
 func (b *batcher) finish() error {
-	rest := slices.Clone(b.fill)
-	slices.SortFunc(rest, func(x, y *batch) int { return cmp.Compare(x.seq, y.seq) })
-	for _, bt := range rest {
+	b.rest = append(b.rest[:0], b.fill...)
+	slices.SortFunc(b.rest, func(x, y *batch) int { return cmp.Compare(x.seq, y.seq) })
+	for _, bt := range b.rest {
 		if err := b.flush(bt); err != nil {
 			return err
 		}
 	}
+	clear(b.rest)
 	return nil
 }
 
