@@ -56,6 +56,8 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 	bad := func(file string, line int, err error) {
 		fmt.Fprintf(stderr, "%s: %s: line %d: %v; skipped\n", prog, file, line, err)
 	}
+	src := members.NewSource(d, file)
+	seen := addr.NewKeySet()
 	r := stream.NewReader(in)
 	w := stream.NewWriter(out)
 	err = r.Each(func(h *stream.Header) error {
@@ -72,7 +74,7 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 		if _, err := io.Copy(w, r.Message()); err != nil {
 			return err
 		}
-		seen := addr.NewKeySet()
+		seen.Reset()
 		n := 0
 		err := r.EachRecipient(func(p stream.Path) error {
 			seen.Add(addr.Key(p.Mailbox))
@@ -83,7 +85,7 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 			return err
 		}
 		posterKey := addr.Key(poster)
-		err = members.Each(d, file, func(m string) error {
+		err = src.Each(func(m string) error {
 			k := addr.Key(m)
 			if envelope.Own(list, m) {
 				fmt.Fprintf(stderr, "%s: %s: an address of the list itself; skipped\n", prog, file)

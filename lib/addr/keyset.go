@@ -17,6 +17,19 @@ type KeySet struct {
 // NewKeySet returns an empty set.
 func NewKeySet() *KeySet { return &KeySet{seed: maphash.MakeSeed(), slots: make([]uint64, 1024)} }
 
+// Reset empties s for reuse, keeping its table unless it grew large.
+func (s *KeySet) Reset() {
+	if s.n == 0 {
+		return
+	}
+	if len(s.slots) > 1<<16 {
+		s.slots = make([]uint64, 1024)
+	} else {
+		clear(s.slots)
+	}
+	s.n = 0
+}
+
 // Add adds k and reports whether it was new.
 func (s *KeySet) Add(k string) bool {
 	h := maphash.String(s.seed, k) | 1 // 0 marks an empty slot

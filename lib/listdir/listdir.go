@@ -11,6 +11,7 @@ package listdir
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -203,14 +204,21 @@ func EachLine(r io.Reader, fn func(item string) error) error {
 
 // EachLineN is EachLine, telling fn the line number of each item too.
 func EachLineN(r io.Reader, fn func(line int, item string) error) error {
+	return EachLineBytes(r, func(n int, b []byte) error { return fn(n, string(b)) })
+}
+
+// EachLineBytes is EachLineN for a reader of a large file that keeps few
+// of its items: fn gets each item's octets, valid only until it returns,
+// so that a line costs no allocation.
+func EachLineBytes(r io.Reader, fn func(line int, item []byte) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for n := 1; sc.Scan(); n++ {
-		s := strings.TrimSpace(sc.Text())
-		if s == "" || s[0] == '#' {
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
-		if err := fn(n, s); err != nil {
+		if err := fn(n, b); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ package members
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -37,8 +38,15 @@ type BadFunc func(file string, line int, err error)
 // order; for Subscribers, the members-command's output if the list has
 // one. Bad addresses go to bad and are skipped.
 func Each(d *listdir.Dir, name string, fn func(mailbox string) error, bad BadFunc) error {
+	return read(d, name, func(r io.Reader, src string) error { return scan(r, src, fn, bad) })
+}
+
+// read calls fn with the member file name, or for Subscribers the
+// members-command's output if the list has one, and the name to give in
+// messages. A missing file is not read.
+func read(d *listdir.Dir, name string, fn func(r io.Reader, src string) error) error {
 	if name == listdir.Subscribers && d.Has(listdir.MembersCommand) {
-		return eachFromCommand(d, fn, bad)
+		return readCommand(d, fn)
 	}
 	f, err := os.Open(d.File(name))
 	if errors.Is(err, os.ErrNotExist) {
@@ -48,7 +56,94 @@ func Each(d *listdir.Dir, name string, fn func(mailbox string) error, bad BadFun
 		return sysexit.Temp(fmt.Errorf("%s: %w", name, err))
 	}
 	defer f.Close()
-	return scan(f, name, fn, bad)
+	return fn(f, name)
+}
+
+// SmallFile is the largest member file a Source keeps in memory.
+const SmallFile = 1 << 20
+
+// A Source reads one member file again and again, as mlm-members does for
+// each record of a stream. What is settled at the first read holds for
+// the Source's life: whether the members come from the members-command,
+// and a member file of up to SmallFile octets, which is read and checked
+// once and kept. A larger file, or the command, is read again each time,
+// so memory stays bounded whatever the size of the list.
+type Source struct {
+	d       *listdir.Dir
+	name    string
+	tried   bool    // the first read has been made
+	loaded  bool    // entries are the whole file (none if there is none)
+	entries []entry // the small file's lines
+}
+
+// entry is a line of a member file: an address, or why it is not one.
+type entry struct {
+	mailbox string
+	line    int
+	err     error
+}
+
+// NewSource returns a Source of the member file name of d.
+func NewSource(d *listdir.Dir, name string) *Source { return &Source{d: d, name: name} }
+
+// Each is Each(d, name, fn, bad) for the Source's file.
+func (s *Source) Each(fn func(mailbox string) error, bad BadFunc) error {
+	if !s.tried {
+		s.tried = true
+		if !(s.name == listdir.Subscribers && s.d.Has(listdir.MembersCommand)) {
+			if err := s.load(); err != nil {
+				return err
+			}
+		}
+	}
+	if !s.loaded {
+		return Each(s.d, s.name, fn, bad)
+	}
+	for _, e := range s.entries {
+		if e.err != nil {
+			if bad != nil {
+				bad(s.name, e.line, e.err)
+			}
+			continue
+		}
+		if err := fn(e.mailbox); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// load reads and checks the file into entries if it is small; a missing
+// file is an empty list.
+func (s *Source) load() error {
+	f, err := os.Open(s.d.File(s.name))
+	if errors.Is(err, os.ErrNotExist) {
+		s.loaded = true
+		return nil
+	}
+	if err != nil {
+		return sysexit.Temp(fmt.Errorf("%s: %w", s.name, err))
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, SmallFile+1))
+	if err != nil {
+		return sysexit.Temp(fmt.Errorf("%s: %w", s.name, err))
+	}
+	if len(data) > SmallFile {
+		return nil
+	}
+	var es []entry
+	err = scan(bytes.NewReader(data), s.name, func(m string) error {
+		es = append(es, entry{mailbox: m})
+		return nil
+	}, func(_ string, line int, err error) {
+		es = append(es, entry{line: line, err: err})
+	})
+	if err != nil {
+		return err
+	}
+	s.entries, s.loaded = es, true
+	return nil
 }
 
 // scan reads one address per line from r.
@@ -64,8 +159,8 @@ func scan(r io.Reader, name string, fn func(string) error, bad BadFunc) error {
 	})
 }
 
-// eachFromCommand runs the members-command and reads its output.
-func eachFromCommand(d *listdir.Dir, fn func(string) error, bad BadFunc) error {
+// readCommand runs the members-command and reads its output with fn.
+func readCommand(d *listdir.Dir, fn func(r io.Reader, src string) error) error {
 	argv, err := d.Lines(listdir.MembersCommand)
 	if err != nil {
 		return err
@@ -83,7 +178,7 @@ func eachFromCommand(d *listdir.Dir, fn func(string) error, bad BadFunc) error {
 	if err := cmd.Start(); err != nil {
 		return sysexit.Temp(fmt.Errorf("%s: %v", listdir.MembersCommand, err))
 	}
-	err = scan(bufio.NewReaderSize(out, 64<<10), listdir.MembersCommand, fn, bad)
+	err = fn(bufio.NewReaderSize(out, 64<<10), listdir.MembersCommand)
 	if err != nil {
 		io.Copy(io.Discard, out)
 	}
@@ -116,16 +211,53 @@ func Contains(d *listdir.Dir, name string, mailboxes ...string) (bool, error) {
 	if len(keys) == 0 {
 		return false, nil
 	}
-	err := Each(d, name, func(m string) error {
-		if keys[addr.Key(m)] {
-			return errFound
-		}
-		return nil
-	}, nil)
+	_, err := find(d, name, keys)
 	if err == errFound {
 		return true, nil
 	}
 	return false, err
+}
+
+// find reads the member file name until it finds a valid address with
+// one of keys, and returns that key with errFound. A file of a million
+// members is read in well under a second: a line costs no allocation
+// unless its key is one of keys, and only such a line is checked.
+func find(d *listdir.Dir, name string, keys map[string]bool) (string, error) {
+	var found string
+	var key []byte
+	err := read(d, name, func(r io.Reader, _ string) error {
+		return listdir.EachLineBytes(r, func(_ int, m []byte) error {
+			key = appendKey(key[:0], m)
+			if keys[string(key)] && addr.CheckMailbox(string(m)) == nil {
+				found = string(key)
+				return errFound
+			}
+			return nil
+		})
+	})
+	return found, err
+}
+
+// appendKey appends addr.Key(m) to b, without a string for the common
+// address that is all ASCII.
+func appendKey(b, m []byte) []byte {
+	at := bytes.LastIndexByte(m, '@')
+	if at < 0 {
+		return append(b, m...)
+	}
+	for _, c := range m[at+1:] {
+		if c >= 0x80 {
+			return append(b, addr.Key(string(m))...)
+		}
+	}
+	b = append(b, m[:at+1]...)
+	for _, c := range m[at+1:] {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // Change adds the addresses in add that the file name lacks, and removes
@@ -250,4 +382,64 @@ func Edit(dir, name string, args []string, in io.Reader, remove bool) (changed, 
 		changed, _, err = Change(d, name, addrs, nil)
 	}
 	return changed, len(addrs), err
+}
+
+// MemoSize is the most addresses a Memo remembers; past it, it forgets
+// them all and starts again, so its memory stays bounded whatever the
+// list's size and however many posters a batch has.
+const MemoSize = 10_000
+
+// Memo answers Contains for one member file again and again, as a
+// program judging a batch of posts asks it: it remembers, for each
+// mailbox it has looked up, whether the file holds its key, so that posts
+// from the same few senders read the file (or run the members-command)
+// once. A change to the file after a mailbox was looked up is not seen:
+// a Memo lives as long as one batch.
+type Memo struct {
+	d    *listdir.Dir
+	name string
+	in   map[string]bool // mailbox, as given -> its key is in the file
+}
+
+// NewMemo returns a Memo of the member file name of d.
+func NewMemo(d *listdir.Dir, name string) *Memo {
+	return &Memo{d: d, name: name, in: map[string]bool{}}
+}
+
+// Contains is Contains(d, name, mailboxes...), reading the file only for
+// mailboxes it has not looked up before. As Contains, it stops reading at
+// the first one found; those it did not get to stay unknown.
+func (m *Memo) Contains(mailboxes ...string) (bool, error) {
+	var ask []string
+	for _, mb := range mailboxes {
+		in, known := m.in[mb]
+		if in {
+			return true, nil
+		}
+		if !known {
+			ask = append(ask, mb)
+		}
+	}
+	if len(ask) == 0 {
+		return false, nil
+	}
+	keys := map[string]bool{}
+	for _, mb := range ask {
+		keys[addr.Key(mb)] = true
+	}
+	found, err := find(m.d, m.name, keys)
+	if err != nil && err != errFound {
+		return false, err
+	}
+	if len(m.in)+len(ask) > MemoSize {
+		clear(m.in)
+	}
+	for _, mb := range ask {
+		if err != errFound {
+			m.in[mb] = false
+		} else if addr.Key(mb) == found {
+			m.in[mb] = true
+		}
+	}
+	return err == errFound, nil
 }

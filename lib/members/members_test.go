@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"mlm/lib/addr"
 	"mlm/lib/listdir"
 	"mlm/lib/sysexit"
 )
@@ -108,5 +109,102 @@ func TestContainsAny(t *testing.T) {
 		if got, err := Contains(d, listdir.Subscribers, tc.addrs...); got != tc.want || err != nil {
 			t.Errorf("Contains(%v) = %v, %v; want %v", tc.addrs, got, err, tc.want)
 		}
+	}
+}
+
+// TestMemo: a Memo answers as Contains does, reads the file only for
+// mailboxes it has not seen, and stays within MemoSize.
+func TestMemo(t *testing.T) {
+	d := list(t, map[string]string{"subscribers": "alice@example.org\nnot an address\nbob@Example.NET\n"})
+	m := NewMemo(d, listdir.Subscribers)
+	for _, tc := range []struct {
+		addrs []string
+		want  bool
+	}{
+		{[]string{"x@y.org", "bob@EXAMPLE.net"}, true},
+		{[]string{"x@y.org", "Alice@example.org"}, false},
+		{[]string{"alice@EXAMPLE.org"}, true},
+		{[]string{"not an address"}, false},
+		{nil, false},
+	} {
+		for range 2 { // the second time from memory
+			if got, err := m.Contains(tc.addrs...); got != tc.want || err != nil {
+				t.Errorf("Contains(%v) = %v, %v; want %v", tc.addrs, got, err, tc.want)
+			}
+		}
+	}
+	os.Remove(d.File(listdir.Subscribers))
+	if ok, _ := m.Contains("x@y.org", "alice@EXAMPLE.org"); !ok {
+		t.Errorf("a mailbox looked up before was read again")
+	}
+	for i := range MemoSize + 10 {
+		m.Contains(fmt.Sprintf("m%d@example.org", i))
+	}
+	if len(m.in) > MemoSize {
+		t.Errorf("Memo holds %d mailboxes, over %d", len(m.in), MemoSize)
+	}
+}
+
+func TestAppendKey(t *testing.T) {
+	for _, m := range []string{"a@b.org", "Al.Ice@EXAMPLE.Org", "x@ÉCOLE.fr", "A@B@C.ORG", "no-at", "@"} {
+		if got := string(appendKey([]byte("junk"), []byte(m))); got != "junk"+addr.Key(m) {
+			t.Errorf("appendKey(%q) = %q; want %q", m, got[4:], addr.Key(m))
+		}
+	}
+}
+
+// sourceAll is all, through a Source.
+func sourceAll(t *testing.T, s *Source) (got []string, bad []int) {
+	t.Helper()
+	err := s.Each(func(m string) error { got = append(got, m); return nil },
+		func(_ string, line int, _ error) { bad = append(bad, line) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, bad
+}
+
+// TestSource: a Source gives what Each gives, bad lines included, each
+// time; a small file is read once, a large one and the command each time.
+func TestSource(t *testing.T) {
+	var big strings.Builder
+	for i := 0; big.Len() <= SmallFile; i++ {
+		fmt.Fprintf(&big, "member%07d@example.org\n", i)
+	}
+	big.WriteString("not an address\n")
+	cases := map[string]struct {
+		files   map[string]string
+		rereads bool
+	}{
+		"missing": {files: map[string]string{}},
+		"small":   {files: map[string]string{"subscribers": "# members\nalice@example.org\n\nnot an address\nBob@Example.NET\n"}},
+		"big":     {files: map[string]string{"subscribers": big.String()}, rereads: true},
+		"command": {files: map[string]string{"members-command": "cat\nother\n", "other": "x@example.org\nbad\n"}, rereads: true},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			d := list(t, c.files)
+			s := NewSource(d, listdir.Subscribers)
+			for round := 0; round < 3; round++ {
+				want, wantBad := all(t, d, listdir.Subscribers)
+				got, gotBad := sourceAll(t, s)
+				if round == 2 && !c.rereads {
+					want, wantBad = sourceAll(t, NewSource(list(t, c.files), listdir.Subscribers))
+				}
+				if strings.Join(got, " ") != strings.Join(want, " ") || fmt.Sprint(gotBad) != fmt.Sprint(wantBad) {
+					t.Fatalf("round %d: Source gave %d members, bad %v; want %d, bad %v", round, len(got), gotBad, len(want), wantBad)
+				}
+				if round == 1 {
+					// Changed under the Source: seen only where it rereads.
+					file := "subscribers"
+					if name == "command" {
+						file = "other"
+					}
+					if err := os.WriteFile(d.File(file), []byte("new@example.org\n"), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		})
 	}
 }

@@ -308,3 +308,13 @@ func (w *Walker) push(l level) bool {
 	w.deep = max(w.deep, len(w.stack))
 	return true
 }
+
+// Flat reports that a body with this Content-Type value has no structure
+// to follow, so a Walker for it would be Done at once, without parsing
+// the field: most mail is a single text part. It looks only at the media
+// type, as mime.ParseMediaType takes it, and says false when unsure.
+func Flat(contentType string) bool {
+	base, _, _ := strings.Cut(contentType, ";")
+	mt := strings.TrimSpace(strings.ToLower(base))
+	return !strings.HasPrefix(mt, "multipart/") && mt != "message/rfc822" && mt != "message/global"
+}

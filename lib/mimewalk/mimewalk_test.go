@@ -119,6 +119,9 @@ func FuzzMIME(f *testing.F) {
 	f.Add("multipart/mixed; boundary=o", "--o\nContent-Type: message/rfc822\n\nContent-Type: message/rfc822\n\n", 1)
 	f.Fuzz(func(t *testing.T, ct, body string, chunk int) {
 		lim := Limits{Depth: 3, Parts: 5}
+		if Flat(ct) && !New(ct, lim).Done() {
+			t.Fatalf("Flat(%q), but a Walker for it is not Done", ct)
+		}
 		whole := New(ct, lim)
 		whole.Write([]byte(body))
 		chunk = 1 + abs(chunk)%17
@@ -148,4 +151,31 @@ func abs(n int) int {
 		return -n
 	}
 	return n
+}
+
+// TestFlat: a type Flat calls flat gives a Walker that is Done at once.
+func TestFlat(t *testing.T) {
+	for _, tc := range []struct {
+		ct   string
+		flat bool
+	}{
+		{"", true},
+		{"text/plain; charset=us-ascii", true},
+		{" TEXT/HTML ", true},
+		{"application/octet-stream; name=\"multipart/mixed\"", true},
+		{"message/partial; id=x", true},
+		{"multipart/mixed; boundary=b", false},
+		{" Multipart/Alternative ; boundary=b", false},
+		{"multipart/mixed", false}, // no boundary: Done, but Flat is unsure
+		{"message/rfc822", false},
+		{"MESSAGE/GLOBAL", false},
+		{"multİpart/mixed; boundary=b", false}, // ToLower makes it multipart
+	} {
+		if got := Flat(tc.ct); got != tc.flat {
+			t.Errorf("Flat(%q) = %v; want %v", tc.ct, got, tc.flat)
+		}
+		if Flat(tc.ct) && !New(tc.ct, Default).Done() {
+			t.Errorf("Flat(%q), but a Walker for it is not Done", tc.ct)
+		}
+	}
 }
