@@ -29,20 +29,22 @@ const (
 // message copied to a Writer goes out as the very lines it came in as,
 // so passing a record on costs little more than reading it.
 type Reader struct {
-	rd      io.Reader
-	buf     []byte // input; unread octets are buf[r:w]
-	r, w    int
-	rerr    error // what rd returned with its last octets: io.EOF or an error
-	line    int64 // number of the last line read
-	state   int
-	pending []byte // R or E line that ended the message, not yet used
-	cur     []byte // message octets of the current line not yet returned
-	last    []byte // the message line nextPiece read last, as it came
-	scratch []byte // decoded message lines on their way to a writer
-	arena   []byte // envelope lines, see keep
-	nr      int64  // R lines so far in this record
-	semi    int    // payload length of the previous message line if it was ";", else -1
-	err     error
+	rd         io.Reader
+	buf        []byte // input; unread octets are buf[r:w]
+	r, w       int
+	rerr       error // what rd returned with its last octets: io.EOF or an error
+	line       int64 // number of the last line read
+	state      int
+	pending    []byte // R or E line that ended the message, not yet used
+	cur        []byte // message octets of the current line not yet returned
+	last       []byte // the message line nextPiece read last, as it came
+	scratch    []byte // decoded message lines on their way to a writer
+	arena      []byte // envelope lines, see keep
+	lastS      string // the last sender line, and its path
+	lastSender Path
+	nr         int64 // R lines so far in this record
+	semi       int   // payload length of the previous message line if it was ";", else -1
+	err        error
 }
 
 // bufSize is the Reader's buffer: several of the longest lines, so that a
@@ -279,11 +281,16 @@ func (r *Reader) Next() (*Header, error) {
 			}
 			h.Attrs = append(h.Attrs, Attr{Name: name, Value: v, raw: raw})
 		case s[0] == 'S' && len(s) > 1 && s[1] == ' ':
-			p, err := ParsePath(s[2:], true)
-			if err != nil {
-				return nil, r.fail("sender: %v", err)
+			// Records of a stream mostly share their sender: a line
+			// without parameters as the last one is the same path.
+			if s != r.lastS || len(r.lastSender.Params) > 0 {
+				p, err := ParsePath(s[2:], true)
+				if err != nil {
+					return nil, r.fail("sender: %v", err)
+				}
+				r.lastS, r.lastSender = s, p
 			}
-			h.Sender = p
+			h.Sender = r.lastSender
 			r.state, r.nr, r.semi, r.pending = rMessage, 0, -1, nil
 			return h, nil
 		default:

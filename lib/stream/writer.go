@@ -33,6 +33,8 @@ type Writer struct {
 	n     int64  // R lines in this record
 	line  []byte // pending message octets of the current line, < MaxPiece+1
 	err   error  // sticky write error
+
+	sender string // the last sender checked, a valid mailbox or ""
 }
 
 // NewWriter returns a Writer that writes to w.
@@ -113,8 +115,15 @@ func (w *Writer) Sender(p Path) error {
 	if w.state != wAttrs {
 		return ErrOrder
 	}
-	if err := CheckPath(p, true); err != nil {
-		return dataErr(fmt.Errorf("sender: %v", err))
+	// Records of a stream mostly share their sender: the last one
+	// checked is not checked again.
+	if len(p.Params) > 0 || p.Mailbox != w.sender {
+		if err := CheckPath(p, true); err != nil {
+			return dataErr(fmt.Errorf("sender: %v", err))
+		}
+		if len(p.Params) == 0 {
+			w.sender = p.Mailbox
+		}
 	}
 	w.state = wMessage
 	return w.putPath('S', p)
