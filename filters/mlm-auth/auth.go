@@ -28,13 +28,84 @@ const (
 	refuse = "refuse"
 )
 
-// post is one record being judged.
+// list is the list directory and what mlm-auth reads of it. A process
+// judges one queue batch, so each setting is read once, when a post
+// first needs it, and kept; so is whether a poster is in a member file
+// (members.Memo) and what a From field's addresses are. A change made
+// while a batch runs is seen by the next one.
+type list struct {
+	d        *listdir.Dir
+	policy   string
+	deny     setting[[]string] // patterns, lower case
+	allow    setting[[]string]
+	loopID   setting[string] // the List-Id mark, lower case
+	password setting[listPassword]
+	in       map[string]*members.Memo // member file -> its memo
+	from     map[string][]string      // From value -> its valid addresses
+	raw      []byte                   // the memory of each post's header block in turn
+	ed       msg.Edit                 // each post's, in turn
+	post     post                     // the post being judged
+}
+
+// listPassword is the hash of the list password, if the list has one.
+type listPassword struct {
+	hash string
+	set  bool
+}
+
+// setting is one value of the list read on first use and kept, with its
+// error: the first error stops mlm-auth anyway.
+type setting[T any] struct {
+	read bool
+	v    T
+	err  error
+}
+
+func (s *setting[T]) get(read func() (T, error)) (T, error) {
+	if !s.read {
+		s.v, s.err = read()
+		s.read = true
+	}
+	return s.v, s.err
+}
+
+// maxFrom is the most From values list.from keeps; past it, it starts
+// again, so memory stays bounded however many posters a batch has.
+const maxFrom = 10_000
+
+// post is one record being judged. Its raw fields (ed) answer the
+// questions about its header: they give what go-message would, as the
+// block parses (msg.ReadRaw) and holds no bare CR (msg.CheckOctets), and
+// cost no parse. The parsed header, which notices want, is made only
+// for them.
 type post struct {
 	h       *stream.Header
-	hdr     *msg.Header
+	raw     []byte      // the header block as read
+	hdr     *msg.Header // raw parsed; nil until header is called
 	ed      *msg.Edit
 	body    *bufio.Reader
 	posters []string // envelope sender and From: addresses
+}
+
+// header returns the header block parsed. It cannot fail: msg.ReadRaw
+// has read the same block, and refuses what go-message does.
+func (p *post) header() *msg.Header {
+	if p.hdr == nil {
+		p.hdr, _ = msg.ReadHeader(bufio.NewReader(bytes.NewReader(p.raw)), msg.MaxHeader)
+	}
+	return p.hdr
+}
+
+// field returns the value of the first field named name, "" if none.
+func (p *post) field(name string) string {
+	v, _ := p.ed.Value(name)
+	return v
+}
+
+// has reports whether the header has a field named name.
+func (p *post) has(name string) bool {
+	_, ok := p.ed.Value(name)
+	return ok
 }
 
 // run judges every record of in.
@@ -54,17 +125,20 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 	default:
 		return sysexit.Errorf(sysexit.TempFail, "%s: unknown policy %q", listdir.Policy, policy)
 	}
+	l := &list{d: d, policy: policy, in: map[string]*members.Memo{}, from: map[string][]string{}}
 	r := stream.NewReader(in)
 	w := stream.NewWriter(out)
+	br := bufio.NewReaderSize(nil, 64<<10) // every record's, in turn
+	trace := prog + ":" + strconv.FormatInt(now.Unix(), 10)
 	err = r.Each(func(h *stream.Header) error {
 		if state, _ := h.Get("state"); state == "approved" {
 			return stream.CopyRecord(w, r, h) // a moderator said so
 		}
-		p, err := read(r, h)
+		p, err := l.read(br, r, h)
 		if err != nil {
 			return err
 		}
-		verdict, reason, err := judge(d, policy, p)
+		verdict, reason, err := l.judge(p)
 		if err != nil {
 			return err
 		}
@@ -78,10 +152,9 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 				verdict, reason = hold, why
 			}
 		}
-		t := strconv.FormatInt(now.Unix(), 10)
 		switch verdict {
 		case pass:
-			h.Attrs = append(h.Attrs, stream.Attr{Name: "trace", Value: prog + ":" + t})
+			h.Attrs = append(h.Attrs, stream.Attr{Name: "trace", Value: trace})
 			return emit(w, r, p)
 		case hold:
 			return holdPost(d, r, p, reason, now)
@@ -94,55 +167,91 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 	return w.Flush()
 }
 
-// read reads the record's header block and works out who posted it.
-func read(r *stream.Reader, h *stream.Header) (*post, error) {
-	body := bufio.NewReaderSize(r.Message(), 64<<10)
-	hdr, err := msg.ReadHeader(body, msg.MaxHeader)
+// read reads the record's header block through body, reset to the
+// record's message, and works out who posted it. The post, and the
+// memory it uses, serve each record in turn.
+func (l *list) read(body *bufio.Reader, r *stream.Reader, h *stream.Header) (*post, error) {
+	body.Reset(headReader{r})
+	raw, err := msg.ReadRaw(body, msg.MaxHeader, l.raw)
 	if err == nil {
-		err = msg.CheckOctets(hdr.Raw)
+		err = msg.CheckOctets(raw)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", h.ID, err)
 	}
-	p := &post{h: h, hdr: hdr, ed: msg.NewEdit(hdr.Raw), body: body}
+	l.raw = raw
+	l.ed.Reset(raw)
+	p := &l.post
+	*p = post{h: h, raw: raw, ed: &l.ed, body: body, posters: p.posters[:0]}
 	if h.Sender.Mailbox != "" {
 		p.posters = append(p.posters, h.Sender.Mailbox)
 	}
-	if from, err := hdr.Mail().AddressList("From"); err == nil {
+	p.posters = append(p.posters, l.fromAddresses(p)...)
+	return p, nil
+}
+
+// headReader gives the bufio.Reader that reads a header block the
+// message a little at a time, so that it holds little of the body: the
+// rest reaches the stream.Writer through WriteTo, which passes whole
+// lines on as they came in.
+type headReader struct{ r *stream.Reader }
+
+// headChunk is the most a headReader gives at once: a few header lines.
+const headChunk = 512
+
+func (h headReader) Read(p []byte) (int, error) {
+	return h.r.Message().Read(p[:min(len(p), headChunk)])
+}
+
+func (h headReader) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, h.r.Message()) }
+
+// fromAddresses returns the valid mailboxes of the From field, parsing
+// each distinct value once: a batch's posts come from few people.
+func (l *list) fromAddresses(p *post) []string {
+	v := p.field("From")
+	if as, ok := l.from[v]; ok {
+		return as
+	}
+	var as []string
+	if from, err := p.header().Mail().AddressList("From"); err == nil {
 		for _, a := range from {
 			if addr.CheckMailbox(a.Address) == nil {
-				p.posters = append(p.posters, a.Address)
+				as = append(as, a.Address)
 			}
 		}
 	}
-	return p, nil
+	if len(l.from) >= maxFrom {
+		clear(l.from)
+	}
+	l.from[v] = as
+	return as
 }
 
 // judge applies the checks in order: deny patterns, loops, automatic
 // mail, the list password, then the policy.
-func judge(d *listdir.Dir, policy string, p *post) (verdict, reason string, err error) {
-	if ok, err := matches(d, listdir.Deny, p.posters); err != nil || ok {
+func (l *list) judge(p *post) (verdict, reason string, err error) {
+	if ok, err := l.matches(&l.deny, listdir.Deny, p.posters); err != nil || ok {
 		return refuse, "your address may not post to this list", err
 	}
-	if isLoop(d, p.hdr) {
+	if l.isLoop(p) {
 		return hold, "loop: the list's own mail came back to it", nil
 	}
-	if v := strings.ToLower(strings.TrimSpace(p.hdr.Fields.Get("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
+	if v := strings.ToLower(strings.TrimSpace(p.field("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
 		return hold, "automatic message (Auto-Submitted: " + v + ")", nil
 	}
-	switch ok, hasPassword, err := approved(d, p); {
+	switch ok, hasPassword, err := l.approved(p); {
 	case err != nil:
 		return "", "", err
 	case ok:
 		return pass, "", nil
-	case hasPassword && p.hdr.Fields.Has("Approved"):
+	case hasPassword && p.has("Approved"):
 		return hold, "wrong list password in Approved:", nil
 	}
-	moderator, err := isIn(d, p.posters, listdir.Moderators)
+	moderator, err := l.isIn(p.posters, listdir.Moderators)
 	if err != nil {
 		return "", "", err
 	}
-	if policy == "moderated" {
+	if l.policy == "moderated" {
 		if moderator {
 			return pass, "", nil
 		}
@@ -153,21 +262,21 @@ func judge(d *listdir.Dir, policy string, p *post) (verdict, reason string, err 
 		if member {
 			break
 		}
-		if member, err = isIn(d, p.posters, f); err != nil {
+		if member, err = l.isIn(p.posters, f); err != nil {
 			return "", "", err
 		}
 	}
 	if !member {
-		if member, err = matches(d, listdir.Allow, p.posters); err != nil {
+		if member, err = l.matches(&l.allow, listdir.Allow, p.posters); err != nil {
 			return "", "", err
 		}
 	}
 	if !member {
-		switch strings.ToLower(strings.TrimSpace(p.hdr.Fields.Get("Precedence"))) {
+		switch strings.ToLower(strings.TrimSpace(p.field("Precedence"))) {
 		case "bulk", "junk", "list":
 			return hold, "bulk mail from a non-member", nil
 		}
-		if policy == "members" {
+		if l.policy == "members" {
 			return hold, "the sender is not a member", nil
 		}
 	}
@@ -175,20 +284,32 @@ func judge(d *listdir.Dir, policy string, p *post) (verdict, reason string, err 
 }
 
 // isIn reports whether any poster address is in a member file.
-func isIn(d *listdir.Dir, posters []string, file string) (bool, error) {
-	return members.Contains(d, file, posters...)
+func (l *list) isIn(posters []string, file string) (bool, error) {
+	m := l.in[file]
+	if m == nil {
+		m = members.NewMemo(l.d, file)
+		l.in[file] = m
+	}
+	return m.Contains(posters...)
 }
 
 // matches reports whether any poster address matches a pattern of the
 // file (shell patterns, as path.Match, compared in lower case).
-func matches(d *listdir.Dir, file string, posters []string) (bool, error) {
-	pats, err := d.Lines(file)
-	if err != nil {
+func (l *list) matches(s *setting[[]string], file string, posters []string) (bool, error) {
+	pats, err := s.get(func() ([]string, error) {
+		pats, err := l.d.Lines(file)
+		for i := range pats {
+			pats[i] = strings.ToLower(pats[i])
+		}
+		return pats, err
+	})
+	if err != nil || len(pats) == 0 {
 		return false, err
 	}
-	for _, pat := range pats {
-		for _, a := range posters {
-			if ok, _ := path.Match(strings.ToLower(pat), strings.ToLower(a)); ok {
+	for _, a := range posters {
+		a = strings.ToLower(a)
+		for _, pat := range pats {
+			if ok, _ := path.Match(pat, a); ok {
 				return true, nil
 			}
 		}
@@ -198,25 +319,28 @@ func matches(d *listdir.Dir, file string, posters []string) (bool, error) {
 
 // isLoop reports the list's own mail coming back: its List-Id, or an
 // X-Loop naming it.
-func isLoop(d *listdir.Dir, hdr *msg.Header) bool {
-	id := "<" + strings.ReplaceAll(d.Address(), "@", ".") + ">"
-	if v, _, _ := d.String(listdir.ListID); v != "" {
-		if i := strings.LastIndexByte(v, '<'); i >= 0 {
-			id = v[i:]
+func (l *list) isLoop(p *post) bool {
+	id, _ := l.loopID.get(func() (string, error) {
+		id := "<" + strings.ReplaceAll(l.d.Address(), "@", ".") + ">"
+		if v, _, _ := l.d.String(listdir.ListID); v != "" {
+			if i := strings.LastIndexByte(v, '<'); i >= 0 {
+				id = v[i:]
+			}
 		}
-	}
-	for _, v := range hdr.Fields.Values("List-Id") {
-		if strings.Contains(strings.ToLower(v), strings.ToLower(id)) {
+		return strings.ToLower(id), nil
+	})
+	for _, v := range p.ed.Values("List-Id") {
+		if strings.Contains(strings.ToLower(v), id) {
 			return true
 		}
 	}
-	for _, v := range hdr.Fields.Values("X-Loop") {
+	for _, v := range p.ed.Values("X-Loop") {
 		// The whole value: dev@host is not webdev@host's mark.
 		v = strings.TrimSpace(v)
 		if s, ok := strings.CutPrefix(v, "<"); ok {
 			v, _ = strings.CutSuffix(s, ">")
 		}
-		if strings.EqualFold(v, d.Address()) {
+		if strings.EqualFold(v, l.d.Address()) {
 			return true
 		}
 	}
@@ -232,6 +356,9 @@ func isLoop(d *listdir.Dir, hdr *msg.Header) bool {
 // on.
 func structure(p *post) (why string, done func(), err error) {
 	ct, _ := p.ed.Value("Content-Type")
+	if mimewalk.Flat(ct) {
+		return "", func() {}, nil
+	}
 	walk := mimewalk.New(ct, mimewalk.Default)
 	if walk.Done() {
 		return "", func() {}, nil
@@ -265,11 +392,15 @@ func structure(p *post) (why string, done func(), err error) {
 // approved checks the list password in an Approved: field or on the
 // first line of the body, and removes it if it is right. hasPassword
 // says whether the list has one at all.
-func approved(d *listdir.Dir, p *post) (ok, hasPassword bool, err error) {
-	hash, hasPassword, err := d.String(listdir.Password)
-	if err != nil || !hasPassword {
+func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
+	pw, err := l.password.get(func() (listPassword, error) {
+		hash, ok, err := l.d.String(listdir.Password)
+		return listPassword{hash, ok}, err
+	})
+	if err != nil || !pw.set {
 		return false, false, err
 	}
+	hash := pw.hash
 	if v, ok := p.ed.Value("Approved"); ok {
 		if password.Check(hash, strings.TrimSpace(v)) {
 			p.ed.Del("Approved")

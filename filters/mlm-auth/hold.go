@@ -78,7 +78,7 @@ On the list host:
 Without an answer it is dropped after %s.
 The held message's header is attached.
 `, d.Address(), reason, pathOrNull(p.h.Sender.Mailbox),
-		notice.Clean(p.hdr.Fields.Get("From"), 200), notice.Clean(p.hdr.Fields.Get("Subject"), 200),
+		notice.Clean(p.header().Fields.Get("From"), 200), notice.Clean(p.header().Fields.Get("Subject"), 200),
 		acceptAt, rejectAt, absPath(d.Path), p.h.ID, until.UTC().Format(time.RFC1123))
 	return notice.Send(d, p.h.ID+".n1", &notice.Message{
 		From:    d.CommandAddress("owner"),
@@ -86,7 +86,7 @@ The held message's header is attached.
 		ReplyTo: acceptAt,
 		Subject: d.Address() + ": a post awaits moderation",
 		Text:    text,
-		Headers: p.hdr.Raw,
+		Headers: p.raw,
 	}, now)
 }
 
@@ -106,7 +106,7 @@ func moderators(d *listdir.Dir) ([]string, error) {
 // refusePost drops the record and tells its sender why, unless RFC 3834
 // or the daily limit says not to.
 func refusePost(d *listdir.Dir, p *post, reason string, now time.Time) error {
-	sent, err := notice.Refuse(d, p.h.ID+".n1", p.h.Sender.Mailbox, p.hdr, "was not distributed: "+reason, now)
+	sent, err := notice.Refuse(d, p.h.ID+".n1", p.h.Sender.Mailbox, p.header(), "was not distributed: "+reason, now)
 	if err == nil && !sent {
 		// No notice may go (RFC 3834, or the daily limit): say so where
 		// the site looks, so the refusal leaves a trace.

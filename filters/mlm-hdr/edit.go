@@ -15,18 +15,24 @@ import (
 type field struct{ name, value string }
 
 // editor holds the edits to make to every message: the list's, then the
-// flags'.
+// flags'. It also holds what it reads each message's header with, reused
+// from one record to the next.
 type editor struct {
 	list    *list // nil without DIR
 	del     []string
 	replace []field
-	add     []field
+	adds    msg.Fields // replace's, then add's
+
+	src headFirst     // the message, read a little at a time
+	br  *bufio.Reader // reads the header from src, then holds the body
+	raw []byte        // the header block
+	e   msg.Edit      // of raw
 }
 
 // newEditor checks the flags (a bad one is a usage error) and reads the
 // list's settings.
 func newEditor(a *args) (*editor, error) {
-	ed := &editor{del: a.Delete}
+	ed := &editor{del: a.Delete, br: bufio.NewReaderSize(nil, 64<<10)}
 	for _, n := range a.Delete {
 		if err := msg.CheckName(n); err != nil {
 			return nil, sysexit.Perm(sysexit.Usage, fmt.Errorf("-d: %v", err))
@@ -36,8 +42,14 @@ func newEditor(a *args) (*editor, error) {
 	if ed.replace, err = parseFields("-r", a.Replace); err != nil {
 		return nil, err
 	}
-	if ed.add, err = parseFields("-a", a.Add); err != nil {
+	add, err := parseFields("-a", a.Add)
+	if err != nil {
 		return nil, err
+	}
+	for _, f := range append(ed.replace, add...) {
+		if err := ed.adds.Add(f.name, f.value); err != nil {
+			return nil, sysexit.Temp(err) // checked already: cannot happen
+		}
 	}
 	if a.Dir != "" {
 		if ed.list, err = loadList(a.Dir); err != nil {
@@ -61,10 +73,12 @@ func parseFields(flag string, fs []string) ([]field, error) {
 
 // record copies one record from r to w, editing its message.
 func (ed *editor) record(r *stream.Reader, w *stream.Writer, h *stream.Header) error {
-	br := bufio.NewReaderSize(r.Message(), 64<<10)
-	mh, err := msg.ReadHeader(br, msg.MaxHeader)
+	ed.src.reset(r.Message())
+	ed.br.Reset(&ed.src)
+	raw, err := msg.ReadRaw(ed.br, msg.MaxHeader, ed.raw)
+	ed.raw = raw
 	if err == nil {
-		err = msg.CheckOctets(mh.Raw)
+		err = msg.CheckOctets(raw)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", h.ID, err)
@@ -72,11 +86,41 @@ func (ed *editor) record(r *stream.Reader, w *stream.Writer, h *stream.Header) e
 	if err := w.WriteHeader(h); err != nil {
 		return err
 	}
-	if err := ed.message(w, msg.NewEdit(mh.Raw), br); err != nil {
+	ed.e.Reset(raw)
+	if err := ed.message(w, &ed.e, ed.br); err != nil {
 		return err
 	}
 	return stream.CopyRecipients(w, r)
 }
+
+// headFirst reads a message in small reads that double in size, starting
+// from headRead, so that the bufio.Reader that reads the header takes in
+// little of the body. What that reader holds of the body goes to the
+// stream.Writer through Write, which encodes it line by line again; the
+// rest goes through WriteTo, which copies the encoded lines as they are.
+type headFirst struct {
+	m io.Reader // a stream.Reader's Message
+	n int       // the most the next Read returns
+}
+
+const (
+	headRead = 512
+	maxRead  = 1 << 20 // more than a bufio.Reader's buffer: no limit
+)
+
+func (h *headFirst) reset(m io.Reader) { *h = headFirst{m: m, n: headRead} }
+
+func (h *headFirst) Read(p []byte) (int, error) {
+	if len(p) > h.n {
+		p = p[:h.n]
+	}
+	h.n = min(2*h.n, maxRead)
+	return h.m.Read(p)
+}
+
+// WriteTo lets bufio.Reader.WriteTo and io.Copy reach the Message's own
+// WriteTo.
+func (h *headFirst) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, h.m) }
 
 // message edits the header e, writes it to w and copies the body from
 // body, with the list's footer if it has one.
@@ -111,11 +155,7 @@ func (ed *editor) edit(e *msg.Edit) error {
 	for _, f := range ed.replace {
 		e.Del(f.name)
 	}
-	for _, f := range append(ed.replace, ed.add...) {
-		if err := e.Add(f.name, f.value); err != nil {
-			return sysexit.Temp(err) // checked already: cannot happen
-		}
-	}
+	e.AddFields(&ed.adds)
 	return nil
 }
 

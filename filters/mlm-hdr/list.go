@@ -13,12 +13,12 @@ import (
 
 // list is what a list directory asks of every post's header.
 type list struct {
-	address string   // the list address
-	prefix  string   // Subject prefix as read; "" for none
-	strip   []string // names of fields to remove
-	replyTo bool     // remove the post's Reply-To
-	fields  []field  // fields to add, in order
-	footer  string   // text to add to the body, LF line endings; "" for none
+	address string     // the list address
+	prefix  string     // Subject prefix as read; "" for none
+	strip   []string   // names of fields to remove
+	replyTo bool       // remove the post's Reply-To
+	fields  msg.Fields // fields to add, in order
+	footer  string     // text to add to the body, LF line endings; "" for none
 }
 
 // badSetting classifies an error in a setting: the list is misconfigured,
@@ -90,10 +90,9 @@ func loadList(path string) (*list, error) {
 		if f.value == "" {
 			continue
 		}
-		if err := msg.CheckField(f.name, f.value); err != nil {
+		if err := l.fields.Add(f.name, f.value); err != nil {
 			return nil, badSetting(f.setting, err)
 		}
-		l.fields = append(l.fields, field{f.name, f.value})
 	}
 
 	extra, err := d.Lines(listdir.HeaderAdd)
@@ -102,10 +101,12 @@ func loadList(path string) (*list, error) {
 	}
 	for _, s := range extra {
 		n, v, err := msg.ParseField(s)
+		if err == nil {
+			err = l.fields.Add(n, v)
+		}
 		if err != nil {
 			return nil, badSetting(listdir.HeaderAdd, err)
 		}
-		l.fields = append(l.fields, field{n, v})
 	}
 	if l.strip, err = d.Lines(listdir.Strip); err != nil {
 		return nil, err
@@ -174,11 +175,7 @@ func (l *list) edit(e *msg.Edit) error {
 	if l.replyTo {
 		e.Del("Reply-To")
 	}
-	for _, f := range l.fields {
-		if err := e.Add(f.name, f.value); err != nil {
-			return sysexit.Temp(err) // checked already: cannot happen
-		}
-	}
+	e.AddFields(&l.fields) // checked when read
 	if l.prefix != "" {
 		return addPrefix(e, l.prefix)
 	}

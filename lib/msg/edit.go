@@ -17,41 +17,94 @@ const MaxLine = 998
 // Fields nobody touches are written back byte for byte; fields added use
 // the block's own line ending (EOL). Nothing goes through go-message's
 // writer, which would turn LF into CRLF.
+//
+// A filter edits every message it passes on, so an Edit is made to cost
+// little: each field's name is read once, when the block is split, fields
+// added go on a list of their own rather than being inserted, and Reset
+// reuses an Edit's memory for the next message.
 type Edit struct {
-	fields [][]byte // raw fields, in order
-	end    []byte   // the empty line that ends the block; nil if it had none
-	eol    string   // "\n" or "\r\n", from the first line
-	top    int      // fields added so far, at the top of the block
+	added  []field // fields added, in order: the top of the block
+	fields []field // the fields of the block as read that are left, in order
+	end    []byte  // the empty line that ends the block; nil if it had none
+	eol    string  // "\n" or "\r\n", from the first line
+	buf    []byte  // octets of fields added or changed
+	out    []byte  // the edited block, for WriteTo
+}
+
+// field is one raw field and its name (fieldName); the name is "" for a
+// line that is not a field.
+type field struct {
+	b    []byte
+	name string
 }
 
 // NewEdit splits raw, a header block as ReadHeader returns it, into
 // fields. Any octets are accepted: a line that is not a field (no colon,
 // or a continuation line with nothing to continue) becomes a field with
 // no name, which no name matches and which is written back unchanged.
+// The fields share raw's memory.
 func NewEdit(raw []byte) *Edit {
-	e := &Edit{eol: "\n"}
+	e := &Edit{}
+	e.Reset(raw)
+	return e
+}
+
+// Reset makes e an Edit of raw, as NewEdit does, reusing e's memory: a
+// filter keeps one Edit for all the messages it passes on.
+func (e *Edit) Reset(raw []byte) {
+	clear(e.added)
+	clear(e.fields)
+	*e = Edit{added: e.added[:0], fields: e.fields[:0], eol: "\n", buf: e.buf[:0], out: e.out[:0]}
 	if i := bytes.IndexByte(raw, '\n'); i > 0 && raw[i-1] == '\r' {
 		e.eol = "\r\n"
 	}
 	for off := 0; off < len(raw); {
 		n := lineLen(raw[off:])
 		line := raw[off : off+n]
-		switch {
-		case isEmptyLine(line):
+		if isEmptyLine(line) {
 			// ReadHeader stops at the first empty line; keep anything
 			// after it as the end, so that Bytes gives back raw.
 			e.end = raw[off:]
-			return e
-		case len(e.fields) > 0 && isWSP(line[0]):
-			i := len(e.fields) - 1
-			k := len(e.fields[i]) + n
-			e.fields[i] = raw[off+n-k : off+n : off+n]
-		default:
-			e.fields = append(e.fields, line[:n:n])
+			break
+		}
+		if len(e.fields) > 0 && isWSP(line[0]) {
+			f := &e.fields[len(e.fields)-1]
+			k := len(f.b) + n
+			f.b = raw[off+n-k : off+n : off+n]
+		} else {
+			f := field{b: line[:n:n]}
+			if nb, ok := nameBytes(line); ok {
+				f.name = name(nb)
+			}
+			e.fields = append(e.fields, f)
 		}
 		off += n
 	}
-	return e
+}
+
+// commonNames are the field names of nearly every post, as they are
+// usually spelt: name takes them from here rather than allocating.
+var commonNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range strings.Fields(`From To Cc Subject Date Message-ID Message-Id
+		In-Reply-To References Reply-To Sender Return-Path Received Delivered-To
+		MIME-Version Mime-Version Content-Type Content-Transfer-Encoding
+		Content-Disposition Content-Language User-Agent X-Mailer
+		DKIM-Signature Authentication-Results Received-SPF ARC-Seal
+		ARC-Message-Signature ARC-Authentication-Results
+		List-Id List-Help List-Post List-Subscribe List-Unsubscribe
+		List-Unsubscribe-Post List-Owner List-Archive Precedence X-Loop`) {
+		m[n] = n
+	}
+	return m
+}()
+
+// name returns a field name as a string.
+func name(nb []byte) string {
+	if n, ok := commonNames[string(nb)]; ok {
+		return n
+	}
+	return string(nb)
 }
 
 // lineLen is the length of the first line of b, its LF included.
@@ -74,23 +127,50 @@ func (e *Edit) EOL() string { return e.eol }
 // octets before the first colon, without surrounding space or tab), and
 // false for a line that is not a field.
 func fieldName(f []byte) (string, bool) {
+	n, ok := nameBytes(f)
+	return string(n), ok
+}
+
+// nameBytes is fieldName without a copy: the name is part of f.
+func nameBytes(f []byte) ([]byte, bool) {
 	if len(f) == 0 || isWSP(f[0]) {
-		return "", false
+		return nil, false
 	}
-	i := bytes.IndexByte(f[:lineLen(f)], ':')
-	if i < 0 {
-		return "", false
+	// One pass over the first line: names are short.
+	for i, c := range f {
+		switch c {
+		case ':':
+			n := trimWSP(f[:i])
+			return n, len(n) > 0
+		case '\n':
+			return nil, false
+		}
 	}
-	n := strings.Trim(string(f[:i]), " \t")
-	return n, n != ""
+	return nil, false
+}
+
+// trimWSP is bytes.Trim(b, " \t"), without the cutset's set up.
+func trimWSP(b []byte) []byte {
+	for len(b) > 0 && isWSP(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isWSP(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // unfold returns a raw field's value as go-message gives it: line endings
 // and the space around them removed, lines joined by one space.
 func unfold(f []byte) string {
-	i := bytes.IndexByte(f, ':')
+	v := f[bytes.IndexByte(f, ':')+1:]
+	if n := lineLen(v); n == len(v) {
+		// One line, the common case: no joining, one allocation.
+		v = bytes.TrimSuffix(bytes.TrimSuffix(v, []byte("\n")), []byte("\r"))
+		return string(trimWSP(v))
+	}
 	var parts []string
-	for l := range strings.SplitSeq(string(f[i+1:]), "\n") {
+	for l := range strings.SplitSeq(string(v), "\n") {
 		l = strings.Trim(strings.TrimSuffix(l, "\r"), " \t")
 		if l != "" {
 			parts = append(parts, l)
@@ -99,18 +179,22 @@ func unfold(f []byte) string {
 	return strings.Join(parts, " ")
 }
 
-// is reports whether raw field f is named name (case-insensitive).
-func is(f []byte, name string) bool {
-	n, ok := fieldName(f)
-	return ok && strings.EqualFold(n, name)
+// is reports whether f is named name (case-insensitive).
+func (f *field) is(name string) bool {
+	return f.name != "" && strings.EqualFold(f.name, name)
 }
+
+// all returns the fields in block order: those added, then the rest.
+func (e *Edit) all() [2][]field { return [2][]field{e.added, e.fields} }
 
 // Names returns the name of every field, in order, as written.
 func (e *Edit) Names() []string {
 	var ns []string
-	for _, f := range e.fields {
-		if n, ok := fieldName(f); ok {
-			ns = append(ns, n)
+	for _, fs := range e.all() {
+		for _, f := range fs {
+			if f.name != "" {
+				ns = append(ns, f.name)
+			}
 		}
 	}
 	return ns
@@ -119,9 +203,11 @@ func (e *Edit) Names() []string {
 // Values returns the unfolded value of every field named name, in order.
 func (e *Edit) Values(name string) []string {
 	var vs []string
-	for _, f := range e.fields {
-		if is(f, name) {
-			vs = append(vs, unfold(f))
+	for _, fs := range e.all() {
+		for _, f := range fs {
+			if f.is(name) {
+				vs = append(vs, unfold(f.b))
+			}
 		}
 	}
 	return vs
@@ -130,9 +216,11 @@ func (e *Edit) Values(name string) []string {
 // Value returns the unfolded value of the first field named name, and
 // whether there is one.
 func (e *Edit) Value(name string) (string, bool) {
-	for _, f := range e.fields {
-		if is(f, name) {
-			return unfold(f), true
+	for _, fs := range e.all() {
+		for _, f := range fs {
+			if f.is(name) {
+				return unfold(f.b), true
+			}
 		}
 	}
 	return "", false
@@ -140,41 +228,42 @@ func (e *Edit) Value(name string) (string, bool) {
 
 // Del deletes every field named name and returns how many it deleted.
 func (e *Edit) Del(name string) int {
-	return e.DelFunc(func(n string) bool { return strings.EqualFold(n, name) })
+	return e.delRaw(func(f *field) bool { return f.is(name) })
 }
 
 // DelFunc deletes every field whose name del reports true for and returns
 // how many it deleted.
 func (e *Edit) DelFunc(del func(name string) bool) int {
-	return e.delRaw(func(f []byte) bool {
-		fn, ok := fieldName(f)
-		return ok && del(fn)
-	})
+	return e.delRaw(func(f *field) bool { return f.name != "" && del(f.name) })
 }
 
 // DelValue deletes every field named name whose unfolded value del
 // reports true for, and returns how many it deleted.
 func (e *Edit) DelValue(name string, del func(value string) bool) int {
-	return e.delRaw(func(f []byte) bool { return is(f, name) && del(unfold(f)) })
+	return e.delRaw(func(f *field) bool { return f.is(name) && del(unfold(f.b)) })
 }
 
-// delRaw deletes every raw field del reports true for.
-func (e *Edit) delRaw(del func(f []byte) bool) int {
-	kept := e.fields[:0]
-	n := 0
-	for i, f := range e.fields {
-		if del(f) {
-			if i < e.top {
-				e.top--
-			}
-			n++
+// delRaw deletes every field del reports true for.
+func (e *Edit) delRaw(del func(f *field) bool) int {
+	n := len(e.added) + len(e.fields)
+	e.added = deleteFields(e.added, del)
+	e.fields = deleteFields(e.fields, del)
+	return n - len(e.added) - len(e.fields)
+}
+
+func deleteFields(fs []field, del func(f *field) bool) []field {
+	k := 0
+	for i := range fs {
+		if del(&fs[i]) {
 			continue
 		}
-		kept = append(kept, f)
+		if k != i { // a field moves only after a deletion
+			fs[k] = fs[i]
+		}
+		k++
 	}
-	clear(e.fields[len(kept):])
-	e.fields = kept
-	return n
+	clear(fs[k:])
+	return fs[:k]
 }
 
 // Add checks name and value (CheckField) and adds the field "name: value"
@@ -184,15 +273,54 @@ func (e *Edit) Add(name, value string) error {
 	if err := CheckField(name, value); err != nil {
 		return err
 	}
-	f := name + ":"
-	if value != "" {
-		f += " " + value
-	}
-	e.fields = append(e.fields, nil)
-	copy(e.fields[e.top+1:], e.fields[e.top:])
-	e.fields[e.top] = []byte(f + e.eol)
-	e.top++
+	start := len(e.buf)
+	e.buf = appendField(e.buf, name, value, e.eol)
+	e.added = append(e.added, field{e.buf[start:len(e.buf):len(e.buf)], name}) // CheckName: nothing to trim
 	return nil
+}
+
+// appendField appends "name: value" and eol to b.
+func appendField(b []byte, name, value, eol string) []byte {
+	b = append(append(b, name...), ':')
+	if value != "" {
+		b = append(append(b, ' '), value...)
+	}
+	return append(b, eol...)
+}
+
+// Fields are fields to add to many blocks, checked once (AddFields).
+type Fields struct {
+	names []string
+	lf    [][]byte // each field with an LF line ending
+	crlf  [][]byte // and with CRLF
+}
+
+// Add checks name and value (CheckField) and appends the field
+// "name: value" to fs.
+func (fs *Fields) Add(name, value string) error {
+	if err := CheckField(name, value); err != nil {
+		return err
+	}
+	fs.names = append(fs.names, name)
+	fs.lf = append(fs.lf, appendField(nil, name, value, "\n"))
+	fs.crlf = append(fs.crlf, appendField(nil, name, value, "\r\n"))
+	return nil
+}
+
+// Len returns the number of fields in fs.
+func (fs *Fields) Len() int { return len(fs.names) }
+
+// AddFields adds the fields of fs in order, as Add would add each of
+// them, without checking them again. e and fs share their octets, which
+// neither changes.
+func (e *Edit) AddFields(fs *Fields) {
+	b := fs.lf
+	if e.eol == "\r\n" {
+		b = fs.crlf
+	}
+	for i, name := range fs.names {
+		e.added = append(e.added, field{b[i], name})
+	}
 }
 
 // AddField is Add for a whole field, "Name: value" (ParseField).
@@ -210,62 +338,68 @@ func (e *Edit) AddField(field string) error {
 // the field is kept. text is not checked: it must be a valid value
 // (CheckValue).
 func (e *Edit) Prefix(name, text string) bool {
-	for i, f := range e.fields {
-		if !is(f, name) {
-			continue
+	for _, fs := range e.all() {
+		for i := range fs {
+			if fs[i].is(name) {
+				e.prefix(&fs[i], text)
+				return true
+			}
 		}
-		p := bytes.IndexByte(f, ':') + 1
-		for p < len(f) && isWSP(f[p]) {
-			p++
-		}
-		ins := text
-		if p < len(f) && f[p] != '\r' && f[p] != '\n' {
-			ins += " "
-		}
-		if p == bytes.IndexByte(f, ':')+1 {
-			ins = " " + ins
-		}
-		nf := make([]byte, 0, len(f)+len(ins))
-		nf = append(append(append(nf, f[:p]...), ins...), f[p:]...)
-		e.fields[i] = nf
-		return true
 	}
 	return false
 }
 
+func (e *Edit) prefix(fd *field, text string) {
+	f := fd.b
+	p := bytes.IndexByte(f, ':') + 1
+	for p < len(f) && isWSP(f[p]) {
+		p++
+	}
+	ins := text
+	if p < len(f) && f[p] != '\r' && f[p] != '\n' {
+		ins += " "
+	}
+	if p == bytes.IndexByte(f, ':')+1 {
+		ins = " " + ins
+	}
+	start := len(e.buf)
+	e.buf = append(append(append(e.buf, f[:p]...), ins...), f[p:]...)
+	fd.b = e.buf[start:len(e.buf):len(e.buf)]
+}
+
 // EnsureBody makes the block end in an empty line, so that a body may
 // follow: a block read to the end of its input has none, and its last
-// line may lack a line ending.
+// line may lack a line ending. (The last field is one of the block's own:
+// fields added end in EOL.)
 func (e *Edit) EnsureBody() {
 	if e.end != nil {
 		return
 	}
 	if n := len(e.fields); n > 0 {
-		if f := e.fields[n-1]; f[len(f)-1] != '\n' {
-			e.fields[n-1] = append(f[:len(f):len(f)], e.eol...)
+		if f := e.fields[n-1].b; f[len(f)-1] != '\n' {
+			e.fields[n-1].b = append(f[:len(f):len(f)], e.eol...)
 		}
 	}
 	e.end = []byte(e.eol)
 }
 
 // Bytes returns the edited block.
-func (e *Edit) Bytes() []byte {
-	var b bytes.Buffer
-	e.WriteTo(&b)
-	return b.Bytes()
-}
+func (e *Edit) Bytes() []byte { return e.appendTo(nil) }
 
-// WriteTo writes the edited block to w.
-func (e *Edit) WriteTo(w io.Writer) (int64, error) {
-	var n int64
-	for _, f := range append(e.fields, e.end) {
-		k, err := w.Write(f)
-		n += int64(k)
-		if err != nil {
-			return n, err
+func (e *Edit) appendTo(b []byte) []byte {
+	for _, fs := range e.all() {
+		for _, f := range fs {
+			b = append(b, f.b...)
 		}
 	}
-	return n, nil
+	return append(b, e.end...)
+}
+
+// WriteTo writes the edited block to w, in one Write.
+func (e *Edit) WriteTo(w io.Writer) (int64, error) {
+	e.out = e.appendTo(e.out[:0])
+	n, err := w.Write(e.out)
+	return int64(n), err
 }
 
 // ErrField is the error, wrapped, for a field name or value refused by

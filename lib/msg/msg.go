@@ -51,43 +51,119 @@ type Header struct {
 // or ErrTooManyFields. A block that go-message cannot parse is returned
 // with the parse error, classified EX_DATAERR.
 func ReadHeader(br *bufio.Reader, max int) (*Header, error) {
-	h := &Header{}
+	raw, err := readBlock(br, max, nil)
+	h := &Header{Raw: raw}
+	if err == nil {
+		h.Fields, err = parse(raw)
+	}
+	return h, err
+}
+
+// ReadRaw is ReadHeader for a filter that needs only the raw block, such
+// as one that edits it (Edit): the same block, the same errors, but read
+// into buf[:0] so that its memory serves one message after another, and
+// parsed only to report why go-message refuses it (parses).
+func ReadRaw(br *bufio.Reader, max int, buf []byte) ([]byte, error) {
+	raw, err := readBlock(br, max, buf[:0])
+	if err == nil && !parses(raw) {
+		_, err = parse(raw)
+	}
+	return raw, err
+}
+
+// readBlock reads the header block from br, appending it to raw.
+func readBlock(br *bufio.Reader, max int, raw []byte) ([]byte, error) {
 	fields := 0
 	for atStart := true; ; {
 		line, err := br.ReadSlice('\n')
-		h.Raw = append(h.Raw, line...)
-		if len(h.Raw) > max {
-			return h, sysexit.Perm(sysexit.DataErr, fmt.Errorf("%w (over %d octets)", ErrHeaderTooLong, max))
+		raw = append(raw, line...)
+		if len(raw) > max {
+			return raw, sysexit.Perm(sysexit.DataErr, fmt.Errorf("%w (over %d octets)", ErrHeaderTooLong, max))
 		}
 		if atStart && len(line) > 0 && !isWSP(line[0]) && !isEmptyLine(line) {
 			if fields++; fields > MaxFields {
-				return h, sysexit.Perm(sysexit.DataErr, fmt.Errorf("%w (over %d)", ErrTooManyFields, MaxFields))
+				return raw, sysexit.Perm(sysexit.DataErr, fmt.Errorf("%w (over %d)", ErrTooManyFields, MaxFields))
 			}
 		}
 		if atStart = err != bufio.ErrBufferFull; !atStart {
 			continue
 		}
 		if err == io.EOF {
-			break
+			return raw, nil
 		}
 		if err != nil {
-			return h, err
+			return raw, err
 		}
 		if string(line) == "\n" || string(line) == "\r\n" {
-			break
+			return raw, nil
 		}
 	}
-	// Parse a copy that surely ends in an empty line.
-	parse := append(bytes.TrimRight(append([]byte(nil), h.Raw...), "\r\n"), "\r\n\r\n"...)
-	if len(bytes.TrimSpace(h.Raw)) == 0 {
-		return h, nil
+}
+
+// parse parses a copy of raw that surely ends in an empty line with
+// go-message; a block of nothing but space is no fields.
+func parse(raw []byte) (textproto.Header, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return textproto.Header{}, nil
 	}
-	f, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(parse)))
+	cp := append(bytes.TrimRight(append([]byte(nil), raw...), "\r\n"), "\r\n\r\n"...)
+	f, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(cp)))
 	if err != nil {
-		return h, sysexit.Perm(sysexit.DataErr, fmt.Errorf("header: %v", err))
+		return textproto.Header{}, sysexit.Perm(sysexit.DataErr, fmt.Errorf("header: %v", err))
 	}
-	h.Fields = f
-	return h, nil
+	return f, nil
+}
+
+// parses reports whether parse would accept raw, without parsing it: it
+// is go-message's textproto.ReadHeader reduced to its checks. The copy
+// parse reads loses the block's final line endings. Its first line must
+// not start with space or tab; then up to an empty line (as
+// bufio.Reader.ReadLine strips LF or CRLF), a line that does not start
+// with space or tab (which continue a field) must hold a colon, and the
+// name before it, without space and tab around it, printable US-ASCII
+// octets only (an empty one is skipped). A colon only on a continuation
+// line leaves the line ending inside the name, which is refused as well.
+// When in doubt it says no: parse then gives the answer and the error.
+func parses(raw []byte) bool {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return true
+	}
+	b := bytes.TrimRight(raw, "\r\n")
+	if isWSP(b[0]) {
+		return false
+	}
+	for len(b) > 0 {
+		n := lineLen(b)
+		line := b[:n]
+		b = b[n:]
+		if isWSP(line[0]) {
+			continue
+		}
+		if isEmptyLine(line) { // "" once ReadLine strips its ending
+			return true
+		}
+		i := colon(line)
+		if i < 0 {
+			return false
+		}
+		for _, c := range trimWSP(line[:i]) {
+			if c < 33 || c > 126 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// colon returns the index of the first colon in line, or -1. A name is
+// short: a loop finds the colon after it sooner than IndexByte.
+func colon(line []byte) int {
+	for i, c := range line {
+		if c == ':' {
+			return i
+		}
+	}
+	return -1
 }
 
 // ErrBareCR and ErrNUL are returned, wrapped and classified EX_DATAERR,
@@ -105,14 +181,9 @@ var (
 // saw, past strip lists and list fields alike. A NUL ends strings in
 // readers written in C. The error names the field, or the line.
 func CheckOctets(raw []byte) error {
-	i := 0
-	for ; i < len(raw); i++ {
-		if c := raw[i]; c == 0 || c == '\r' && i+1 < len(raw) && raw[i+1] != '\n' {
-			break
-		}
-	}
-	if i == len(raw) {
-		return nil // a CR at the very end is a line ending cut short
+	i := firstBad(raw)
+	if i < 0 {
+		return nil
 	}
 	what := ErrBareCR
 	if raw[i] == 0 {
@@ -127,6 +198,29 @@ func CheckOctets(raw []byte) error {
 		where = "field " + n
 	}
 	return sysexit.Perm(sysexit.DataErr, fmt.Errorf("header: %w in %s", what, where))
+}
+
+// firstBad returns the index of the first NUL or bare CR in raw, or -1.
+// A CR at the very end is a line ending cut short. Both octets are
+// looked for with bytes.IndexByte, since every message pays for this.
+func firstBad(raw []byte) int {
+	end := bytes.IndexByte(raw, 0) // a CR after the first NUL does not matter
+	if end < 0 {
+		end = len(raw)
+	}
+	for off := 0; off < end; {
+		i := bytes.IndexByte(raw[off:end], '\r')
+		if i < 0 {
+			break
+		}
+		if off += i + 1; off < len(raw) && raw[off] != '\n' {
+			return off - 1
+		}
+	}
+	if end == len(raw) {
+		return -1
+	}
+	return end
 }
 
 // Mail returns the fields with RFC 5322 accessors (addresses, Date).

@@ -130,3 +130,21 @@ func TestReadHeaderFields(t *testing.T) {
 		t.Errorf("octets lost after too many fields")
 	}
 }
+
+// FuzzParses: parses says yes exactly where go-message reads the block
+// without an error, so that ReadRaw refuses what ReadHeader refuses.
+func FuzzParses(f *testing.F) {
+	for _, s := range []string{
+		"Subject: x\r\n\r\n", "a: b\n c\n\n", " x: y\n", "no colon\n\n", "X\xc2\xa0: a\n",
+		"\xc2\xa0\n", "X: a\n\r\r\n\n", "X: a\nY\n c: d\n", ": empty name\n", " \t: x\n",
+		"X: a\n\r\nno colon\n", "X: a\r\r\nY: b\r", "\v\n", "X:\n\n\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		_, err := parse([]byte(raw))
+		if got := parses([]byte(raw)); got != (err == nil) {
+			t.Fatalf("parses(%q) = %v; go-message: %v", raw, got, err)
+		}
+	})
+}
