@@ -171,7 +171,7 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 // record's message, and works out who posted it. The post, and the
 // memory it uses, serve each record in turn.
 func (l *list) read(body *bufio.Reader, r *stream.Reader, h *stream.Header) (*post, error) {
-	body.Reset(headReader{r})
+	body.Reset(r.HeadMessage())
 	raw, err := msg.ReadRaw(body, msg.MaxHeader, l.raw)
 	if err == nil {
 		err = msg.CheckOctets(raw)
@@ -189,21 +189,6 @@ func (l *list) read(body *bufio.Reader, r *stream.Reader, h *stream.Header) (*po
 	p.posters = append(p.posters, l.fromAddresses(p)...)
 	return p, nil
 }
-
-// headReader gives the bufio.Reader that reads a header block the
-// message a little at a time, so that it holds little of the body: the
-// rest reaches the stream.Writer through WriteTo, which passes whole
-// lines on as they came in.
-type headReader struct{ r *stream.Reader }
-
-// headChunk is the most a headReader gives at once: a few header lines.
-const headChunk = 512
-
-func (h headReader) Read(p []byte) (int, error) {
-	return h.r.Message().Read(p[:min(len(p), headChunk)])
-}
-
-func (h headReader) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, h.r.Message()) }
 
 // fromAddresses returns the valid mailboxes of the From field, parsing
 // each distinct value once: a batch's posts come from few people.

@@ -23,7 +23,6 @@ type editor struct {
 	replace []field
 	adds    msg.Fields // replace's, then add's
 
-	src headFirst     // the message, read a little at a time
 	br  *bufio.Reader // reads the header from src, then holds the body
 	raw []byte        // the header block
 	e   msg.Edit      // of raw
@@ -73,8 +72,7 @@ func parseFields(flag string, fs []string) ([]field, error) {
 
 // record copies one record from r to w, editing its message.
 func (ed *editor) record(r *stream.Reader, w *stream.Writer, h *stream.Header) error {
-	ed.src.reset(r.Message())
-	ed.br.Reset(&ed.src)
+	ed.br.Reset(r.HeadMessage())
 	raw, err := msg.ReadRaw(ed.br, msg.MaxHeader, ed.raw)
 	ed.raw = raw
 	if err == nil {
@@ -92,35 +90,6 @@ func (ed *editor) record(r *stream.Reader, w *stream.Writer, h *stream.Header) e
 	}
 	return stream.CopyRecipients(w, r)
 }
-
-// headFirst reads a message in small reads that double in size, starting
-// from headRead, so that the bufio.Reader that reads the header takes in
-// little of the body. What that reader holds of the body goes to the
-// stream.Writer through Write, which encodes it line by line again; the
-// rest goes through WriteTo, which copies the encoded lines as they are.
-type headFirst struct {
-	m io.Reader // a stream.Reader's Message
-	n int       // the most the next Read returns
-}
-
-const (
-	headRead = 512
-	maxRead  = 1 << 20 // more than a bufio.Reader's buffer: no limit
-)
-
-func (h *headFirst) reset(m io.Reader) { *h = headFirst{m: m, n: headRead} }
-
-func (h *headFirst) Read(p []byte) (int, error) {
-	if len(p) > h.n {
-		p = p[:h.n]
-	}
-	h.n = min(2*h.n, maxRead)
-	return h.m.Read(p)
-}
-
-// WriteTo lets bufio.Reader.WriteTo and io.Copy reach the Message's own
-// WriteTo.
-func (h *headFirst) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, h.m) }
 
 // message edits the header e, writes it to w and copies the body from
 // body, with the list's footer if it has one.

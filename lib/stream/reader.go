@@ -40,6 +40,7 @@ type Reader struct {
 	last       []byte // the message line nextPiece read last, as it came
 	scratch    []byte // decoded message lines on their way to a writer
 	arena      []byte // envelope lines, see keep
+	headN      int    // the most HeadMessage's next read gives
 	lastS      string // the last sender line, and its path
 	lastSender Path
 	nr         int64 // R lines so far in this record
@@ -320,6 +321,31 @@ func (r *Reader) Each(fn func(h *Header) error) error {
 // Message returns the message of the current record. It reads nothing
 // once the record's recipients have been reached.
 func (r *Reader) Message() io.Reader { return msgReader{r} }
+
+// HeadMessage returns the message of the current record as Message does,
+// but its first read gives at most 512 octets and each one after twice as
+// many as the last: a bufio.Reader that reads the message's header
+// through it takes in little of the body, and the rest still reaches a
+// Writer through WriteTo, whole lines as they came.
+func (r *Reader) HeadMessage() io.Reader {
+	r.headN = headRead
+	return headMsg{r}
+}
+
+const headRead = 512
+
+type headMsg struct{ r *Reader }
+
+func (h headMsg) Read(p []byte) (int, error) {
+	r := h.r
+	if len(p) > r.headN {
+		p = p[:r.headN]
+	}
+	r.headN = min(2*r.headN, bufSize)
+	return msgReader{r}.Read(p)
+}
+
+func (h headMsg) WriteTo(w io.Writer) (int64, error) { return msgReader{h.r}.WriteTo(w) }
 
 type msgReader struct{ r *Reader }
 

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -490,6 +491,18 @@ var copyWays = map[string]func(w *Writer, r *Reader) error{
 			return err
 		}
 		_, err := w.Write(b.Bytes())
+		return err
+	},
+	"head": func(w *Writer, r *Reader) error {
+		br := bufio.NewReaderSize(r.HeadMessage(), 4096)
+		line, err := br.ReadSlice('\n')
+		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+			return err
+		}
+		if _, err := w.Write(line); err != nil {
+			return err
+		}
+		_, err = io.Copy(w, br)
 		return err
 	},
 	"encoded": func(w *Writer, r *Reader) error {
