@@ -2,12 +2,11 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
-	"strings"
 	"testing"
 
+	"mlm/lib/mlmtest"
 	"mlm/lib/stream"
 )
 
@@ -27,20 +26,7 @@ func BenchmarkRecords(b *testing.B) {
 			if footer != "" {
 				os.WriteFile(dir+"/footer", []byte(footer), 0o644)
 			}
-			var post strings.Builder
-			post.WriteString("From: Poster <poster@example.org>\nTo: dev@lists.example.org\n" +
-				"Subject: bench\nDate: Sun, 29 Nov 2026 12:00:00 +0000\nMessage-ID: <bench.1@example.org>\n" +
-				"MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n")
-			for i := 1; post.Len() < 4096; i++ {
-				fmt.Fprintf(&post, "line %03d: the quick brown fox jumps over the lazy dog, 0123456789.\n", i)
-			}
-			var rec bytes.Buffer
-			h := &stream.Header{ID: "1764417600.b1.bench", Attrs: []stream.Attr{{Name: "list", Value: "dev@lists.example.org"}},
-				Sender: stream.Path{Mailbox: "poster@example.org"}}
-			if err := stream.WriteRecord(&rec, h, strings.NewReader(post.String()), nil); err != nil {
-				b.Fatal(err)
-			}
-			in := bytes.Repeat(rec.Bytes(), 1000)
+			in := mlmtest.Posts(b, 1000)
 			b.SetBytes(int64(len(in)))
 			b.ReportAllocs()
 			for b.Loop() {

@@ -16,20 +16,6 @@ func naiveBadLF(b []byte) int {
 	return -1
 }
 
-// naiveColonRun is colonRun by its definition, a line at a time.
-func naiveColonRun(b []byte) (int, int64) {
-	n, lines := 0, int64(0)
-	for n < len(b) && b[n] == ':' {
-		i := bytes.IndexByte(b[n:], '\n')
-		if i < 0 || i+1 > MaxLine {
-			break
-		}
-		n += i + 1
-		lines++
-	}
-	return n, lines
-}
-
 func checkScan(t *testing.T, b []byte) {
 	t.Helper()
 	if got, want := badLF(b), naiveBadLF(b); got != want {
@@ -39,7 +25,7 @@ func checkScan(t *testing.T, b []byte) {
 		t.Fatalf("badLFGeneric(%q) = %d, want %d", trim(b), got, want)
 	}
 	n, l := colonRun(b)
-	wn, wl := naiveColonRun(b)
+	wn, wl := walkColonRun(b) // the definition, a line at a time
 	if n != wn || l != wl {
 		t.Fatalf("colonRun(%q) = %d, %d, want %d, %d", trim(b), n, l, wn, wl)
 	}

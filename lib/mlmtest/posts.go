@@ -1,0 +1,31 @@
+package mlmtest
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+
+	"mlm/lib/stream"
+)
+
+// Posts is a stream of n records of the 4 KB post `make bench` sends, from
+// poster@example.org to dev@lists.example.org, as mlm-accept writes them
+// (no recipients): what a filter's Go benchmark reads.
+func Posts(tb testing.TB, n int) []byte {
+	tb.Helper()
+	var post strings.Builder
+	post.WriteString("From: Poster <poster@example.org>\nTo: dev@lists.example.org\n" +
+		"Subject: bench\nDate: Sun, 29 Nov 2026 12:00:00 +0000\nMessage-ID: <bench.1@example.org>\n" +
+		"MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n")
+	for i := 1; post.Len() < 4096; i++ {
+		fmt.Fprintf(&post, "line %03d: the quick brown fox jumps over the lazy dog, 0123456789.\n", i)
+	}
+	var rec bytes.Buffer
+	h := &stream.Header{ID: "1764417600.b1.bench", Attrs: []stream.Attr{{Name: "list", Value: "dev@lists.example.org"}},
+		Sender: stream.Path{Mailbox: "poster@example.org"}}
+	if err := stream.WriteRecord(&rec, h, strings.NewReader(post.String()), nil); err != nil {
+		tb.Fatal(err)
+	}
+	return bytes.Repeat(rec.Bytes(), n)
+}
