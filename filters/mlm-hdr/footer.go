@@ -10,6 +10,7 @@ import (
 
 	"mlm/lib/mimewalk"
 	"mlm/lib/msg"
+	"mlm/lib/stream"
 )
 
 // How the footer goes into a message.
@@ -94,6 +95,23 @@ func qpEncode(s string) string {
 	return strings.ReplaceAll(b.String(), "\r\n", "\n")
 }
 
+// copyTail copies body to w and returns how many octets it copied and
+// the last of them (up to 3). To a stream.Writer the body goes as whole
+// encoded lines and the Writer says its tail; to anything else, through
+// a tail.
+func copyTail(w io.Writer, body io.Reader) (int64, string, error) {
+	if sw, ok := w.(*stream.Writer); ok {
+		n, err := io.Copy(sw, body)
+		if n == 0 {
+			return 0, "", err
+		}
+		return n, string(sw.Tail()), err
+	}
+	t := &tail{w: w}
+	_, err := io.Copy(t, body)
+	return t.n, string(t.last), err
+}
+
 // tail is a writer that remembers the last octets written through it.
 type tail struct {
 	w    io.Writer
@@ -113,13 +131,12 @@ func (t *tail) Write(p []byte) (int, error) {
 // quoted-printable body a last line ending in a soft line break ("=")
 // gets a hard one first, so the footer does not join it.
 func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp bool) error {
-	t := &tail{w: w}
-	if _, err := io.Copy(t, body); err != nil {
+	n, last, err := copyTail(w, body)
+	if err != nil {
 		return err
 	}
 	var b strings.Builder
-	last := string(t.last)
-	if t.n > 0 && !strings.HasSuffix(last, "\n") {
+	if n > 0 && !strings.HasSuffix(last, "\n") {
 		b.WriteString("\n")
 		last += "\n"
 	}
@@ -130,7 +147,7 @@ func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp bool) erro
 		footer = qpEncode(footer)
 	}
 	b.WriteString(footer)
-	_, err := w.Write(lines(b.String(), eol))
+	_, err = w.Write(lines(b.String(), eol))
 	return err
 }
 

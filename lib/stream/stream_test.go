@@ -454,9 +454,11 @@ func TestEachRecipient(t *testing.T) {
 }
 
 // passOn copies every record of s through a Reader and a Writer, the
-// message by way of copyMsg, and returns what was written.
-func passOn(s []byte, copyMsg func(w *Writer, r *Reader) error) ([]byte, error) {
+// message by way of copyMsg, and returns what was written and the
+// Writer's Tail after each message.
+func passOn(s []byte, copyMsg func(w *Writer, r *Reader) error) ([]byte, []string, error) {
 	var b bytes.Buffer
+	var tails []string
 	r, w := NewReader(bytes.NewReader(s)), NewWriter(&b)
 	err := r.Each(func(h *Header) error {
 		if err := w.WriteHeader(h); err != nil {
@@ -465,12 +467,13 @@ func passOn(s []byte, copyMsg func(w *Writer, r *Reader) error) ([]byte, error) 
 		if err := copyMsg(w, r); err != nil {
 			return err
 		}
+		tails = append(tails, string(w.Tail()))
 		return CopyRecipients(w, r)
 	})
 	if err == nil {
 		err = w.Flush()
 	}
-	return b.Bytes(), err
+	return b.Bytes(), tails, err
 }
 
 // The ways a filter passes a message on: io.Copy to the Writer (whole
@@ -516,12 +519,21 @@ var copyWays = map[string]func(w *Writer, r *Reader) error{
 }
 
 // checkPassOn: every way of passing s on gives s back when it is valid,
-// and a data error at the same line when it is not.
+// and a data error at the same line when it is not; the Writer's Tail is
+// each message's last octets (but after WriteEncoded, which ends the
+// message without looking at it).
 func checkPassOn(t *testing.T, s []byte) {
 	t.Helper()
-	_, want := decode(s)
+	recs, want := decode(s)
 	for name, way := range copyWays {
-		got, err := passOn(s, way)
+		got, tails, err := passOn(s, way)
+		if want == nil && name != "encoded" {
+			for i, rec := range recs {
+				if tail := rec.msg[max(0, len(rec.msg)-3):]; tails[i] != string(tail) {
+					t.Fatalf("%s: record %d: Tail %q, want %q", name, i, tails[i], tail)
+				}
+			}
+		}
 		switch {
 		case want == nil && err != nil:
 			t.Fatalf("%s: %v", name, err)

@@ -35,6 +35,26 @@ type Writer struct {
 	err   error  // sticky write error
 
 	sender string // the last sender checked, a valid mailbox or ""
+	tail   []byte // the last octets of the message written, see Tail
+}
+
+// tailLen is how many of the message's last octets Tail keeps.
+const tailLen = 3
+
+// Tail returns the last octets (up to 3) of the message written so far
+// in this record, for a stage that appends to it (a footer must start on
+// a line of its own). It is valid until the next call on w, and says
+// nothing after WriteEncoded.
+func (w *Writer) Tail() []byte { return w.tail }
+
+// noteTail adds p, message octets just written, to the tail.
+func (w *Writer) noteTail(p []byte) {
+	if len(p) >= tailLen {
+		w.tail = append(w.tail[:0], p[len(p)-tailLen:]...)
+		return
+	}
+	w.tail = append(w.tail, p...)
+	w.tail = w.tail[max(0, len(w.tail)-tailLen):]
 }
 
 // NewWriter returns a Writer that writes to w.
@@ -125,7 +145,7 @@ func (w *Writer) Sender(p Path) error {
 			w.sender = p.Mailbox
 		}
 	}
-	w.state = wMessage
+	w.state, w.tail = wMessage, w.tail[:0]
 	return w.putPath('S', p)
 }
 
@@ -153,6 +173,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return 0, w.err
 	}
 	n := len(p)
+	w.noteTail(p)
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i >= 0 && len(w.line) == 0 && i <= MaxPiece {
@@ -203,6 +224,18 @@ func (w *Writer) writeLines(b []byte) error {
 	if _, err := w.w.Write(b); err != nil {
 		return w.setErr(err)
 	}
+	// The tail: the last lines' payloads, without their tags.
+	var last [tailLen]byte
+	k := tailLen
+	for end := len(b); end > 0 && k > 0; {
+		start := bytes.LastIndexByte(b[:end-1], '\n') + 1
+		for i := end - 1; i > start && k > 0; i-- {
+			k--
+			last[k] = b[i]
+		}
+		end = start
+	}
+	w.noteTail(last[k:])
 	return nil
 }
 
