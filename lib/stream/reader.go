@@ -345,7 +345,7 @@ func (h headMsg) Read(p []byte) (int, error) {
 	return msgReader{r}.Read(p)
 }
 
-func (h headMsg) WriteTo(w io.Writer) (int64, error) { return msgReader{h.r}.WriteTo(w) }
+func (h headMsg) WriteTo(w io.Writer) (int64, error) { return msgReader(h).WriteTo(w) }
 
 type msgReader struct{ r *Reader }
 
