@@ -137,9 +137,15 @@ func (r *Reader) readLine() ([]byte, error) {
 }
 
 // envelopeLine checks that an envelope line (without its LF) holds no
-// control octet and returns it as a string.
+// control octet and returns it as a string: one of the record's arena
+// (keep), but for an R line, whose address a caller may hold for long
+// after the rest of the record is gone (a batch, a set), which is a
+// string of its own.
 func (r *Reader) envelopeLine(b []byte) (string, error) {
 	if ctlFree(b) {
+		if b[0] == 'R' {
+			return string(b), nil
+		}
 		return r.keep(b), nil
 	}
 	for _, c := range b {
@@ -153,11 +159,13 @@ func (r *Reader) envelopeLine(b []byte) (string, error) {
 	return string(b), nil
 }
 
-// keep returns b as a string. Envelope lines are short and many; rather
-// than allocate each, keep copies them into an arena of a few KiB and
-// hands out strings over it. A part of the arena given out is never
-// written again (a full arena is left to the strings that use it and a
-// new one made), which is what makes those strings immutable.
+// keep returns b as a string. A record's header lines are short and
+// many; rather than allocate each, keep copies them into an arena of the
+// record's own (Next starts one for each record, so a string held from
+// one record keeps no other record's lines in memory) and hands out
+// strings over it. A part of the arena given out is never written again
+// (a full arena is left to the strings that use it and a new one made),
+// which is what makes those strings immutable.
 func (r *Reader) keep(b []byte) string {
 	if len(b) == 0 {
 		return ""
@@ -170,7 +178,7 @@ func (r *Reader) keep(b []byte) string {
 	return unsafe.String(&r.arena[start], len(b))
 }
 
-const arenaSize = 8 << 10
+const arenaSize = 512 // a record's header lines, mostly
 
 // ctlFree reports whether b holds no control octet (below SP) and no DEL,
 // looking at 8 octets at a time: the classic "has a byte less than n" and
@@ -231,6 +239,7 @@ func (r *Reader) Next() (*Header, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.arena = nil // see keep
 	if b[0] != 'M' {
 		return nil, r.fail("%s where a record must start", kind(b[0]))
 	}
