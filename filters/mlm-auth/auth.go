@@ -91,7 +91,7 @@ type post struct {
 // has read the same block, and refuses what go-message does.
 func (p *post) header() *msg.Header {
 	if p.hdr == nil {
-		p.hdr, _ = msg.ReadHeader(bufio.NewReader(bytes.NewReader(p.raw)), msg.MaxHeader)
+		p.hdr, _ = msg.Parse(p.raw)
 	}
 	return p.hdr
 }

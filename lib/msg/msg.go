@@ -59,6 +59,12 @@ func ReadHeader(br *bufio.Reader, max int) (*Header, error) {
 	return h, err
 }
 
+// Parse returns the header of raw, a block ReadRaw read.
+func Parse(raw []byte) (*Header, error) {
+	f, err := parse(raw)
+	return &Header{Raw: raw, Fields: f}, err
+}
+
 // ReadRaw is ReadHeader for a filter that needs only the raw block, such
 // as one that edits it (Edit): the same block, the same errors, but read
 // into buf[:0] so that its memory serves one message after another, and
@@ -85,6 +91,9 @@ func readBlock(br *bufio.Reader, max int, raw []byte) ([]byte, error) {
 				return raw, sysexit.Perm(sysexit.DataErr, fmt.Errorf("%w (over %d)", ErrTooManyFields, MaxFields))
 			}
 		}
+		// A line longer than br's buffer comes in pieces: only a piece
+		// that starts a line can be the empty line that ends the block.
+		whole := atStart
 		if atStart = err != bufio.ErrBufferFull; !atStart {
 			continue
 		}
@@ -94,7 +103,7 @@ func readBlock(br *bufio.Reader, max int, raw []byte) ([]byte, error) {
 		if err != nil {
 			return raw, err
 		}
-		if string(line) == "\n" || string(line) == "\r\n" {
+		if whole && (string(line) == "\n" || string(line) == "\r\n") {
 			return raw, nil
 		}
 	}

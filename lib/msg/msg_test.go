@@ -148,3 +148,29 @@ func FuzzParses(f *testing.F) {
 		}
 	})
 }
+
+// TestReadHeaderLongLine: a line exactly as long as the reader's buffer
+// (and longer) comes in pieces; the LF that ends it is not the empty line
+// that ends the header, with LF or CRLF line ends.
+func TestReadHeaderLongLine(t *testing.T) {
+	for _, eol := range []string{"\n", "\r\n"} {
+		for _, n := range []int{15, 16, 17, 31, 32, 33} {
+			long := "X-Pad: " + strings.Repeat("y", n-7)
+			in := long + eol + "From: eve@example.org" + eol + eol + "body" + eol
+			for _, size := range []int{16, 4096} {
+				br := bufio.NewReaderSize(strings.NewReader(in), size)
+				h, err := ReadHeader(br, MaxHeader)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := h.Fields.Get("From"); got != "eve@example.org" {
+					t.Errorf("eol %q, line of %d, buffer %d: From = %q; header %q", eol, n, size, got, h.Raw)
+				}
+				raw, err := ReadRaw(bufio.NewReaderSize(strings.NewReader(in), size), MaxHeader, nil)
+				if err != nil || string(raw) != strings.TrimSuffix(in, "body"+eol) {
+					t.Errorf("eol %q, line of %d, buffer %d: ReadRaw = %q, %v", eol, n, size, raw, err)
+				}
+			}
+		}
+	}
+}
