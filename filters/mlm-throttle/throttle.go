@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"math"
@@ -54,10 +53,7 @@ func run(a *args, in io.Reader, out io.Writer) error {
 	defer held.Close()
 	enc := stream.NewWriter(held)
 	r := stream.NewReader(in)
-	// Records that may pass go out together; what is buffered goes
-	// before any wait, so that no record waits behind a later one's turn.
-	bw := bufio.NewWriterSize(out, 64<<10)
-	err = r.Each(func(h *stream.Header) error {
+	return r.Each(func(h *stream.Header) error {
 		if err := held.Reset(); err != nil {
 			return err
 		}
@@ -70,18 +66,11 @@ func run(a *args, in io.Reader, out io.Writer) error {
 			return err
 		}
 		if !pass.IsZero() {
-			if err := bw.Flush(); err != nil {
-				return sysexit.Temp(err)
-			}
 			t.clk.SleepUntil(pass)
 		}
-		_, err = io.Copy(bw, held.Reader())
+		_, err = io.Copy(out, held.Reader())
 		return sysexit.Temp(err)
 	})
-	if ferr := bw.Flush(); err == nil {
-		err = sysexit.Temp(ferr)
-	}
-	return err
 }
 
 // hold writes the record r is at, whose header is h, to w whole, and
