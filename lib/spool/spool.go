@@ -22,10 +22,11 @@ type Spool struct {
 	mem   bytes.Buffer
 	f     *os.File
 	n     int64
+	wire  int64 // WireLen, once counted; -1 before
 }
 
 // New returns an empty Spool that keeps up to limit octets in memory.
-func New(limit int) *Spool { return &Spool{limit: limit} }
+func New(limit int) *Spool { return &Spool{limit: limit, wire: -1} }
 
 // Write appends p. Errors (a full disk) are temporary.
 func (s *Spool) Write(p []byte) (int, error) {
@@ -50,6 +51,7 @@ func (s *Spool) Write(p []byte) (int, error) {
 		n, err = s.mem.Write(p)
 	}
 	s.n += int64(n)
+	s.wire = -1
 	return n, sysexit.Temp(err)
 }
 
@@ -59,18 +61,24 @@ func (s *Spool) Len() int64 { return s.n }
 // WireLen is an upper estimate of the message's size as SMTP DATA (RFC
 // 1870 SIZE): every line ended in CRLF and dot-stuffed. It is exact for
 // a message with LF line ends, and may count more where it has CRs. It
-// reads the message again, so that only the stage that needs the figure
-// (the one speaking SMTP) pays for it. If the spool cannot be read it
-// says Len: sending it would fail the same way.
+// reads the message again, once, so that only the stage that needs the
+// figure (the one speaking SMTP) pays for it. If the spool cannot be
+// read it says Len, which may be less: the sending then fails on the same
+// read, temporarily, where a size too large could have been refused for
+// good.
 func (s *Spool) WireLen() int64 {
+	if s.wire >= 0 {
+		return s.wire
+	}
 	var c wireCounter
 	if _, err := io.Copy(&c, s.Reader()); err != nil {
 		return s.n
 	}
+	s.wire = c.n + c.extra
 	if c.n > 0 && c.last != '\n' && c.last != '\r' {
-		return c.n + c.extra + 2
+		s.wire += 2
 	}
-	return c.n + c.extra
+	return s.wire
 }
 
 // wireCounter counts what lib/wire's DATA encoding adds to what is
@@ -107,7 +115,7 @@ func (s *Spool) Reader() io.Reader {
 
 // Reset empties the spool, keeping its file or memory for reuse.
 func (s *Spool) Reset() error {
-	s.n = 0
+	s.n, s.wire = 0, -1
 	s.mem.Reset()
 	if s.f != nil {
 		if err := s.f.Truncate(0); err != nil {

@@ -29,6 +29,26 @@ func TestSpool(t *testing.T) {
 	}
 }
 
+// TestWireLenAgain: WireLen is counted once, and again after a Write or
+// a Reset.
+func TestWireLenAgain(t *testing.T) {
+	s := New(4)
+	defer s.Close()
+	for _, step := range []struct {
+		write string
+		reset bool
+		want  int64
+	}{{"a\n", false, 3}, {"", false, 3}, {".b\n", false, 8}, {"", true, 0}, {"c", false, 3}} {
+		if step.reset {
+			s.Reset()
+		}
+		s.Write([]byte(step.write))
+		if got := s.WireLen(); got != step.want {
+			t.Errorf("after %q (reset %v): WireLen %d, want %d", step.write, step.reset, got, step.want)
+		}
+	}
+}
+
 // wireSize is the size of m as lib/wire encodes it for DATA, without the
 // final dot line.
 func wireSize(t testing.TB, m []byte) int64 {
