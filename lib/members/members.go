@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+	"unsafe"
 
 	"mlm/lib/addr"
 	"mlm/lib/listdir"
@@ -66,27 +67,30 @@ const SmallFile = 1 << 20
 // each record of a stream. What is settled at the first read holds for
 // the Source's life: whether the members come from the members-command,
 // and a member file of up to SmallFile octets, which is read and checked
-// once and kept. A larger file, or the command, is read again each time,
-// so memory stays bounded whatever the size of the list.
+// once and kept, in about as much memory as the file and 4 octets an
+// address. A larger file, or the command, is read again each time, so
+// memory stays bounded whatever the size of the list.
 type Source struct {
-	d       *listdir.Dir
-	name    string
-	tried   bool    // the first read has been made
-	loaded  bool    // entries are the whole file (none if there is none)
-	entries []entry // the small file's lines
+	d      *listdir.Dir
+	name   string
+	tried  bool      // the first read has been made
+	loaded bool      // names, ends and bad are the whole file (none if there is none)
+	names  []byte    // the small file's addresses, one after another
+	ends   []uint32  // where each address in names ends
+	bad    []badLine // the small file's lines that are not addresses
 }
 
-// entry is a line of a member file: an address, or why it is not one.
-type entry struct {
-	mailbox string
-	line    int
-	err     error
+// badLine is a line of a member file that is not an address, and why.
+type badLine struct {
+	line int
+	err  error
 }
 
 // NewSource returns a Source of the member file name of d.
 func NewSource(d *listdir.Dir, name string) *Source { return &Source{d: d, name: name} }
 
-// Each is Each(d, name, fn, bad) for the Source's file.
+// Each is Each(d, name, fn, bad) for the Source's file, but that a small
+// file's bad lines are told before its addresses.
 func (s *Source) Each(fn func(mailbox string) error, bad BadFunc) error {
 	if !s.tried {
 		s.tried = true
@@ -99,22 +103,24 @@ func (s *Source) Each(fn func(mailbox string) error, bad BadFunc) error {
 	if !s.loaded {
 		return Each(s.d, s.name, fn, bad)
 	}
-	for _, e := range s.entries {
-		if e.err != nil {
-			if bad != nil {
-				bad(s.name, e.line, e.err)
-			}
-			continue
+	for _, b := range s.bad {
+		if bad != nil {
+			bad(s.name, b.line, b.err)
 		}
-		if err := fn(e.mailbox); err != nil {
+	}
+	start := uint32(0)
+	for _, end := range s.ends {
+		// names is never written after load: its strings stay as they are.
+		if err := fn(unsafe.String(&s.names[start], end-start)); err != nil {
 			return err
 		}
+		start = end
 	}
 	return nil
 }
 
-// load reads and checks the file into entries if it is small; a missing
-// file is an empty list.
+// load reads and checks the file if it is small; a missing file is an
+// empty list.
 func (s *Source) load() error {
 	f, err := os.Open(s.d.File(s.name))
 	if errors.Is(err, os.ErrNotExist) {
@@ -132,17 +138,17 @@ func (s *Source) load() error {
 	if len(data) > SmallFile {
 		return nil
 	}
-	var es []entry
 	err = scan(bytes.NewReader(data), s.name, func(m string) error {
-		es = append(es, entry{mailbox: m})
+		s.names = append(s.names, m...)
+		s.ends = append(s.ends, uint32(len(s.names)))
 		return nil
 	}, func(_ string, line int, err error) {
-		es = append(es, entry{line: line, err: err})
+		s.bad = append(s.bad, badLine{line, err})
 	})
 	if err != nil {
 		return err
 	}
-	s.entries, s.loaded = es, true
+	s.loaded = true
 	return nil
 }
 
