@@ -441,10 +441,11 @@ func (m *Memo) Contains(mailboxes ...string) (bool, error) {
 		clear(m.in)
 	}
 	for _, mb := range ask {
+		// A copy: mb may point into a record's memory (stream's arena).
 		if err != errFound {
-			m.in[mb] = false
+			m.in[strings.Clone(mb)] = false
 		} else if addr.Key(mb) == found {
-			m.in[mb] = true
+			m.in[strings.Clone(mb)] = true
 		}
 	}
 	return err == errFound, nil
