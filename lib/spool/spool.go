@@ -113,14 +113,14 @@ func (s *Spool) Reader() io.Reader {
 	return bytes.NewReader(s.mem.Bytes())
 }
 
-// Reset empties the spool, keeping its file or memory for reuse.
+// Reset empties the spool, keeping its file or memory for reuse. The
+// file is written over, not truncated: what lies past Len is never read,
+// and overwriting its blocks costs much less than giving them back and
+// taking them again for every message.
 func (s *Spool) Reset() error {
 	s.n, s.wire = 0, -1
 	s.mem.Reset()
 	if s.f != nil {
-		if err := s.f.Truncate(0); err != nil {
-			return sysexit.Temp(err)
-		}
 		if _, err := s.f.Seek(0, io.SeekStart); err != nil {
 			return sysexit.Temp(err)
 		}
