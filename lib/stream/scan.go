@@ -15,7 +15,8 @@ func colonRun(b []byte) (n int, lines int64) {
 	if len(b) == 0 || b[0] != ':' {
 		return 0, 0
 	}
-	if i := badLF(b); i >= 0 {
+	i, lfs := badLF(b)
+	if i >= 0 {
 		n = i + 1
 	} else {
 		n = bytes.LastIndexByte(b, '\n') + 1
@@ -27,7 +28,7 @@ func colonRun(b []byte) (n int, lines int64) {
 			return walkColonRun(run)
 		}
 	}
-	return n, int64(bytes.Count(run, []byte{'\n'}))
+	return n, int64(lfs)
 }
 
 // walkColonRun is colonRun one line at a time, for b made of ":" lines
@@ -45,16 +46,22 @@ func walkColonRun(b []byte) (n int, lines int64) {
 }
 
 // badLFGeneric returns the index of the first LF in b followed by an
-// octet other than ":", or -1. An LF at the very end is not looked at.
-func badLFGeneric(b []byte) int {
+// octet other than ":", or -1, and the number of LFs up to that one, or
+// in all of b. An LF at the very end is not looked at but counted.
+func badLFGeneric(b []byte) (int, int) {
+	lfs := 0
 	for i := 0; ; {
 		j := bytes.IndexByte(b[i:], '\n')
-		if j < 0 || i+j+1 >= len(b) {
-			return -1
+		if j < 0 {
+			return -1, lfs
+		}
+		lfs++
+		if i+j+1 >= len(b) {
+			return -1, lfs
 		}
 		i += j + 1
 		if b[i] != ':' {
-			return i - 1
+			return i - 1, lfs
 		}
 	}
 }

@@ -1,15 +1,18 @@
 #include "textflag.h"
 
-// func badLFAVX2(b []byte) (i, done int)
+// func badLFAVX2(b []byte) (i, done, lfs int)
 //
 // For j = 0, 32, 64, … while j+33 <= len(b): compare b[j:j+32] with LF
 // and b[j+1:j+33] with ':'; the first LF whose next octet is not ':' is
-// returned as i. Otherwise i = -1 and done = the first j not looked at.
-// The main loop takes 64 octets a turn and tests both halves at once.
-TEXT ·badLFAVX2(SB), NOSPLIT, $0-40
+// returned as i (and done = i). Otherwise i = -1 and done = the first j
+// not looked at. lfs counts the LFs looked at: those before done, and
+// the one at i. The main loop takes 64 octets a turn and tests both
+// halves at once.
+TEXT ·badLFAVX2(SB), NOSPLIT, $0-48
 	MOVQ b_base+0(FP), SI
 	MOVQ b_len+8(FP), CX
 	XORQ AX, AX
+	XORQ R8, R8
 	MOVL $0x0a, DX
 	MOVD DX, X0
 	VPBROADCASTB X0, Y0
@@ -26,23 +29,33 @@ loop64:
 	VMOVDQU 32(SI)(AX*1), Y5
 	VMOVDQU 1(SI)(AX*1), Y3
 	VMOVDQU 33(SI)(AX*1), Y6
-	VPCMPEQB Y0, Y2, Y2
-	VPCMPEQB Y0, Y5, Y5
+	VPCMPEQB Y0, Y2, Y2     // LFs, low half
+	VPCMPEQB Y0, Y5, Y5     // LFs, high half
 	VPCMPEQB Y1, Y3, Y3
 	VPCMPEQB Y1, Y6, Y6
-	VPANDN   Y2, Y3, Y4
-	VPANDN   Y5, Y6, Y7
+	VPANDN   Y2, Y3, Y4     // LFs not followed by ':', low half
+	VPANDN   Y5, Y6, Y7     // and high half
 	VPOR     Y4, Y7, Y8
 	VPTEST   Y8, Y8
 	JNZ      found64
+	VPMOVMSKB Y2, DX
+	POPCNTL  DX, DX
+	ADDQ     DX, R8
+	VPMOVMSKB Y5, DX
+	POPCNTL  DX, DX
+	ADDQ     DX, R8
 	ADDQ     $64, AX
 	JMP      loop64
 
 found64:
 	VPMOVMSKB Y4, DX
+	VPMOVMSKB Y2, R9
 	TESTL DX, DX
 	JNZ   found
+	POPCNTL R9, R9          // the low half has none: all its LFs count
+	ADDQ  R9, R8
 	VPMOVMSKB Y7, DX
+	VPMOVMSKB Y5, R9
 	ADDQ  $32, AX
 	JMP   found
 
@@ -58,21 +71,35 @@ loop32:
 	VPCMPEQB Y1, Y3, Y3
 	VPANDN   Y2, Y3, Y4
 	VPMOVMSKB Y4, DX
+	VPMOVMSKB Y2, R9
 	TESTL DX, DX
 	JNZ   found
+	POPCNTL R9, R9
+	ADDQ  R9, R8
 	ADDQ  $32, AX
 	JMP   loop32
 
 found:
+	// DX: the block's bad LFs, R9: its LFs. The first bad one is at t;
+	// the LFs at t and before it count.
 	BSFL DX, DX
+	MOVQ DX, CX
+	MOVQ $2, R10
+	SHLQ CX, R10
+	DECQ R10
+	ANDQ R10, R9
+	POPCNTQ R9, R9
+	ADDQ R9, R8
 	ADDQ DX, AX
 	MOVQ AX, i+24(FP)
 	MOVQ AX, done+32(FP)
+	MOVQ R8, lfs+40(FP)
 	VZEROUPPER
 	RET
 
 none:
 	MOVQ $-1, i+24(FP)
 	MOVQ AX, done+32(FP)
+	MOVQ R8, lfs+40(FP)
 	VZEROUPPER
 	RET

@@ -2,6 +2,5 @@
 
 package stream
 
-// badLF returns the index of the first LF in b followed by an octet other
-// than ":", or -1.
-func badLF(b []byte) int { return badLFGeneric(b) }
+// badLF is badLFGeneric.
+func badLF(b []byte) (int, int) { return badLFGeneric(b) }

@@ -18,11 +18,16 @@ func naiveBadLF(b []byte) int {
 
 func checkScan(t *testing.T, b []byte) {
 	t.Helper()
-	if got, want := badLF(b), naiveBadLF(b); got != want {
-		t.Fatalf("badLF(%q) = %d, want %d", trim(b), got, want)
+	want := naiveBadLF(b)
+	wantLFs := bytes.Count(b, []byte{'\n'})
+	if want >= 0 {
+		wantLFs = bytes.Count(b[:want+1], []byte{'\n'})
 	}
-	if got, want := badLFGeneric(b), naiveBadLF(b); got != want {
-		t.Fatalf("badLFGeneric(%q) = %d, want %d", trim(b), got, want)
+	if got, lfs := badLF(b); got != want || lfs != wantLFs {
+		t.Fatalf("badLF(%q) = %d, %d LFs; want %d, %d", trim(b), got, lfs, want, wantLFs)
+	}
+	if got, lfs := badLFGeneric(b); got != want || lfs != wantLFs {
+		t.Fatalf("badLFGeneric(%q) = %d, %d LFs; want %d, %d", trim(b), got, lfs, want, wantLFs)
 	}
 	n, l := colonRun(b)
 	wn, wl := walkColonRun(b) // the definition, a line at a time
