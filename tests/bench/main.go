@@ -3,7 +3,9 @@
 // against mlmmj 1.3.0 doing the same and against Postfix's smtp-source
 // pushing the same recipients (the limit), all into Postfix's smtp-sink
 // on 127.0.0.1; and, in the same run, the throughput of mlm's filters on
-// a large stream against cat, the expansion of a list of a million, and
+// large streams against cat (of 4 KB posts, where the work for each record
+// counts most, and of 1 MB posts, where the work for each octet does),
+// the expansion of a list of a million, and
 // mlm-accept's posts a second. It prints one table of medians, then a
 // profile of mlm's run on the largest list.
 //
@@ -13,7 +15,7 @@
 //
 // Usage:
 //
-//	go run ./tests/bench [-members 10000,100000] [-reps 3] [-stream-mb 1024] ...
+//	go run ./tests/bench [-members 10000,100000] [-reps 3] [-stream-mb 1024] [-stream-posts 4,1024] ...
 package main
 
 import (
@@ -79,6 +81,7 @@ func benchMain() int {
 		fReps     = flag.Int("reps", reps, "repetitions of each run, of which the median is shown (env MLM_BENCH_REPS)")
 		fSessions = flag.String("sessions", "1,2,4,8", "smtp-source session counts to try; the best is the limit")
 		fStreamMB = flag.Int("stream-mb", 1024, "size of the stream for the filters, in MiB")
+		fPostsKB  = flag.String("stream-posts", "4,1024", "sizes of the posts in the filters' streams, in KiB, comma-separated: a stream and a set of rows each")
 		fExpand   = flag.Int("expand", 1000000, "members of the list that mlm-members expands")
 		fAccept   = flag.Int("accept", 1000, "posts that mlm-accept takes, one process each")
 		fMaxTime  = flag.Duration("max-time", 20*time.Minute, "budget of the whole bench; runs past it are skipped")
@@ -101,6 +104,11 @@ func benchMain() int {
 	sessions, err := ints(*fSessions)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: -sessions: %v\n", err)
+		return 64
+	}
+	postsKB, err := ints(*fPostsKB)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: -stream-posts: %v\n", err)
 		return 64
 	}
 	only := set(*fOnly)
@@ -159,16 +167,26 @@ func benchMain() int {
 			}
 		}
 	}
-	var filterRows []*row
-	var streamSize int64
-	var streamRecs int
+	// One set of filter rows for each post size: the 4 KB post, where the
+	// work for each record counts most, and larger ones, where the work
+	// for each octet does.
+	type filterSet struct {
+		kb   int
+		rows []*row
+		recs int
+	}
+	var filterSets []*filterSet
 	if only["filters"] {
-		cat := add(&row{who: "cat", unit: "MiB/s", argv: []string{"cat"}})
-		filterRows = append(filterRows, cat)
-		for _, f := range [][]string{{"mlm-check"}, {"mlm-unwrap"}, {"mlm-auth", "DIR"}, {"mlm-hdr", "DIR"},
-			{"mlm-members", "DIR"}, {"mlm-split", "DIR"}, {"mlm-throttle", "DIR"}} {
-			r := add(&row{who: strings.Join(f, " "), unit: "MiB/s", argv: f, vsLimit: cat})
-			filterRows = append(filterRows, r)
+		for _, kb := range postsKB {
+			fs := &filterSet{kb: kb}
+			cat := add(&row{who: "cat", unit: "MiB/s", argv: []string{"cat"}})
+			fs.rows = append(fs.rows, cat)
+			for _, f := range [][]string{{"mlm-check"}, {"mlm-unwrap"}, {"mlm-auth", "DIR"}, {"mlm-hdr", "DIR"},
+				{"mlm-members", "DIR"}, {"mlm-split", "DIR"}, {"mlm-throttle", "DIR"}} {
+				r := add(&row{who: strings.Join(f, " "), unit: "MiB/s", argv: slices.Clone(f), vsLimit: cat})
+				fs.rows = append(fs.rows, r)
+			}
+			filterSets = append(filterSets, fs)
 		}
 	}
 	var expandRow, acceptRow *row
@@ -216,31 +234,31 @@ func benchMain() int {
 	deliver("limit", "batch")
 	deliver("mlm", "verp")
 	deliver("limit", "verp")
-	if len(filterRows) > 0 {
-		b.logf("writing a stream of %d MiB in %s", *fStreamMB, b.shm)
-		stream, size, recs, err := b.makeStream(*fStreamMB)
+	for _, fs := range filterSets {
+		b.logf("writing a stream of %d MiB of %d KiB posts in %s", *fStreamMB, fs.kb, b.shm)
+		stream, size, recs, err := b.makeStream(*fStreamMB, post(fs.kb<<10))
 		if err != nil {
-			for _, r := range filterRows {
+			for _, r := range fs.rows {
 				r.fail(b, err)
 			}
-		} else {
-			streamSize, streamRecs = size, recs
-			dir, err := b.filterList()
-			for _, r := range filterRows {
-				r.work = float64(size) / (1 << 20)
-				r.what = fmt.Sprintf("%s MiB stream", commas(size>>20))
-				for i, a := range r.argv {
-					if a == "DIR" {
-						r.argv[i] = dir
-					}
-				}
-				if err != nil {
-					r.fail(b, err)
+			continue
+		}
+		fs.recs = recs
+		dir, err := b.filterList()
+		for _, r := range fs.rows {
+			r.work = float64(size) / (1 << 20)
+			r.what = fmt.Sprintf("%s MiB stream, %s posts", commas(size>>20), kiB(fs.kb))
+			for i, a := range r.argv {
+				if a == "DIR" {
+					r.argv[i] = dir
 				}
 			}
-			b.filters(filterRows, stream)
-			os.Remove(stream)
+			if err != nil {
+				r.fail(b, err)
+			}
 		}
+		b.filters(fs.rows, stream)
+		os.Remove(stream)
 	}
 	if expandRow != nil {
 		b.expand(expandRow, *fExpand)
@@ -268,9 +286,14 @@ func benchMain() int {
 	fmt.Printf("process of the run (floor %.1f MiB, the measuring wrapper's, which Linux counts in a child started by vfork)\n\n",
 		float64(b.rssFloor)/1024)
 	printTable(rows)
-	if len(filterRows) > 0 && streamSize > 0 {
-		fmt.Printf("\nfilters: %s records of 4 KB, one recipient each, read from %s, written to /dev/null; mlm/limit is the ratio to cat\n",
-			commas(int64(streamRecs)), b.shm)
+	for _, fs := range filterSets {
+		if fs.recs > 0 {
+			fmt.Printf("\nfilters, %s posts: %s records, one recipient each, read from %s, written to /dev/null; mlm/limit is the ratio to cat",
+				kiB(fs.kb), commas(int64(fs.recs)), b.shm)
+		}
+	}
+	if len(filterSets) > 0 {
+		fmt.Println()
 	}
 	fmt.Println()
 	fmt.Println("setup:")
@@ -339,7 +362,7 @@ func (b *bench) setup(bin, disk string, streamMB int) error {
 		return err
 	}
 	b.post = filepath.Join(b.work, "post.eml")
-	if err := os.WriteFile(b.post, post(), 0o644); err != nil {
+	if err := os.WriteFile(b.post, post(4096), 0o644); err != nil {
 		return err
 	}
 	u, err := b.measure(time.Minute, job{argv: []string{"true"}})
@@ -363,20 +386,28 @@ func lookPath(name, known string) string {
 	return ""
 }
 
-// post is the 4,096-octet post every system sends.
-func post() []byte {
+// post is a post of size octets; the one every system sends has 4,096.
+func post(size int) []byte {
 	var sb strings.Builder
-	sb.WriteString("From: Poster <" + poster + ">\nTo: " + listAddr + "\nSubject: bench: a post of 4 KB\n" +
+	sb.WriteString("From: Poster <" + poster + ">\nTo: " + listAddr + "\nSubject: bench: a post of " + kiB(size>>10) + "\n" +
 		"Date: Sun, 29 Nov 2026 12:00:00 +0000\nMessage-ID: <bench@example.org>\nMIME-Version: 1.0\n" +
 		"Content-Type: text/plain; charset=us-ascii\n\n")
-	for i := 1; sb.Len() < 4096; i++ {
-		l := fmt.Sprintf("line %03d: the quick brown fox jumps over the lazy dog, 0123456789.\n", i)
-		if rest := 4096 - sb.Len(); len(l) > rest {
+	for i := 1; sb.Len() < size; i++ {
+		l := fmt.Sprintf("line %03d: the quick brown fox jumps over the lazy dog, 0123456789.\n", i%1000)
+		if rest := size - sb.Len(); len(l) > rest {
 			l = strings.Repeat("x", rest-1) + "\n"
 		}
 		sb.WriteString(l)
 	}
 	return []byte(sb.String())
+}
+
+// kiB names a size given in KiB as the tables do: "4 KB", "1 MB".
+func kiB(kb int) string {
+	if kb >= 1024 && kb%1024 == 0 {
+		return commas(int64(kb>>10)) + " MB"
+	}
+	return commas(int64(kb)) + " KB"
 }
 
 // membersFile is a file of the first n members, one a line.

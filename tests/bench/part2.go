@@ -13,15 +13,11 @@ import (
 )
 
 // makeStream writes a valid MLM1 stream of about mb MiB in the memory
-// directory: records as mlm-accept writes them, each with the 4 KB
-// post (its own Message-ID) and one recipient.
-func (b *bench) makeStream(mb int) (string, int64, int, error) {
+// directory: records as mlm-accept writes them, each with the post (its
+// own Message-ID) and one recipient.
+func (b *bench) makeStream(mb int, post []byte) (string, int64, int, error) {
 	name := filepath.Join(b.shm, "stream.mlm")
 	f, err := os.Create(name)
-	if err != nil {
-		return "", 0, 0, err
-	}
-	post, err := os.ReadFile(b.post)
 	if err != nil {
 		return "", 0, 0, err
 	}
