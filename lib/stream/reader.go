@@ -457,9 +457,10 @@ func (m msgReader) WriteTo(w io.Writer) (int64, error) {
 }
 
 // rawSpan returns the ":" lines at the head of the buffer, checked, and
-// consumes them, with their number; nothing if the next line is of another kind, follows a
-// ";" piece or is not wholly in the buffer (nextPiece deals with those).
-// Only called between lines of a message (cur empty).
+// their number, and consumes them; nothing if the next line is of
+// another kind, follows a ";" piece or is not wholly in the buffer
+// (nextPiece deals with those). Only called between lines of a message
+// (cur empty).
 func (r *Reader) rawSpan() ([]byte, int64) {
 	if r.err != nil || r.state != rMessage || r.semi >= 0 {
 		return nil, 0
@@ -504,17 +505,8 @@ func (r *Reader) CopyEncoded(w io.Writer) (int64, error) {
 
 // discard reads and checks the rest of the message.
 func (r *Reader) discard() error {
-	for {
-		if span, _ := r.rawSpan(); len(span) > 0 {
-			continue
-		}
-		r.cur = nil
-		if err := r.nextPiece(); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-	}
+	_, err := msgReader{r}.WriteTo(io.Discard)
+	return err
 }
 
 // nextPiece reads message lines until one carries octets, setting cur, or
