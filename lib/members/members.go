@@ -138,6 +138,7 @@ func (s *Source) load() error {
 	if len(data) > SmallFile {
 		return nil
 	}
+	s.names = make([]byte, 0, len(data))
 	err = scan(bytes.NewReader(data), s.name, func(m string) error {
 		s.names = append(s.names, m...)
 		s.ends = append(s.ends, uint32(len(s.names)))

@@ -122,6 +122,9 @@ func (s *Spool) Reset() error {
 	s.mem.Reset()
 	if s.f != nil {
 		if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+			// Writes would land past what Reader reads: start afresh.
+			s.f.Close()
+			s.f = nil
 			return sysexit.Temp(err)
 		}
 	}

@@ -298,7 +298,10 @@ func (r *Reader) Next() (*Header, error) {
 				if err != nil {
 					return nil, r.fail("sender: %v", err)
 				}
-				r.lastS, r.lastSender = s, p
+				// Copies: the records after this one share them, and
+				// must not keep this record's arena.
+				s = strings.Clone(s)
+				r.lastS, r.lastSender = s, Path{Mailbox: strings.Clone(p.Mailbox), Params: p.Params}
 			}
 			h.Sender = r.lastSender
 			r.state, r.nr, r.semi, r.pending = rMessage, 0, -1, nil
