@@ -615,6 +615,21 @@ func (r *row) fail(b *bench, err error) {
 	b.failures = append(b.failures, r.name()+": "+err.Error())
 }
 
+// record takes the outcome of one run of r: its figures, or a timeout or
+// a failure, which end the row. It reports whether the row goes on.
+func (r *row) record(b *bench, u usage, err error) bool {
+	switch {
+	case errors.Is(err, errTimeout):
+		r.status, r.note = "timeout", fmt.Sprintf("killed at %.0f s", u.wall.Seconds())
+		return false
+	case err != nil:
+		r.fail(b, err)
+		return false
+	}
+	r.runs = append(r.runs, u)
+	return true
+}
+
 // med is the median of each figure over the runs.
 func (r *row) med() usage {
 	pick := func(f func(usage) int64) int64 {

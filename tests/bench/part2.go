@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,14 +65,7 @@ func (b *bench) filters(rows []*row, stream string) {
 			}
 			u, err := b.measure(timeout, job{argv: r.argv, stdin: stream})
 			b.logf("%s rep %d: %v", r.name(), rep+1, fmtRun(u, err))
-			switch {
-			case errors.Is(err, errTimeout):
-				r.status, r.note = "timeout", fmt.Sprintf("killed at %.0f s", u.wall.Seconds())
-			case err != nil:
-				r.fail(b, err)
-			default:
-				r.runs = append(r.runs, u)
-			}
+			r.record(b, u, err)
 		}
 	}
 }
@@ -135,18 +127,12 @@ func (b *bench) expand(r *row, n int) {
 		c := &rcptCounter{}
 		u, err := b.measure(timeout, job{argv: []string{"mlm-members", dir}, stdin: rec, stdout: c})
 		b.logf("%s rep %d: %v", r.name(), rep+1, fmtRun(u, err))
-		switch {
-		case errors.Is(err, errTimeout):
-			r.status, r.note = "timeout", fmt.Sprintf("killed at %.0f s", u.wall.Seconds())
-			return
-		case err != nil:
-			r.fail(b, err)
-			return
-		case c.n != n:
-			r.fail(b, fmt.Errorf("mlm-members wrote %d recipients for %d members", c.n, n))
+		if err == nil && c.n != n {
+			err = fmt.Errorf("mlm-members wrote %d recipients for %d members", c.n, n)
+		}
+		if !r.record(b, u, err) {
 			return
 		}
-		r.runs = append(r.runs, u)
 	}
 }
 
@@ -184,14 +170,8 @@ func (b *bench) accept(r *row, n int) {
 			}
 		}
 		os.RemoveAll(parent)
-		switch {
-		case errors.Is(err, errTimeout):
-			r.status, r.note = "timeout", fmt.Sprintf("killed at %.0f s", u.wall.Seconds())
-			return
-		case err != nil:
-			r.fail(b, err)
+		if !r.record(b, u, err) {
 			return
 		}
-		r.runs = append(r.runs, u)
 	}
 }
