@@ -387,20 +387,24 @@ func (m msgReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// decodeLines copies the payloads of the ":" lines at the head of the
-// buffer into p while they fit, as rawSpan takes them, and returns how
-// many octets it copied.
+// decodeLines copies the payloads of the whole ":" lines at the head of
+// the buffer into p while they fit, and returns how many octets it
+// copied. It finds each line's end to copy it, so it checks each line on
+// the way (as colonRun would, which it does not call: that would be a
+// second pass over the same octets).
 func (r *Reader) decodeLines(p []byte) int {
 	if r.err != nil || r.state != rMessage || r.semi >= 0 {
 		return 0
 	}
-	run, _ := colonRun(r.buf[r.r:min(r.w, r.r+len(p)+1)])
-	buf := r.buf[r.r : r.r+run]
+	buf := r.buf[r.r:r.w]
 	q, n := 0, 0
-	for q < len(buf) {
-		i := bytes.IndexByte(buf[q:], '\n')
-		n += copy(p[n:], buf[q+1:q+i+1])
-		q += i + 1
+	for q < len(buf) && buf[q] == ':' {
+		i := bytes.IndexByte(buf[q+1:], '\n') // the payload's length, LF excluded
+		if i < 0 || i+2 > MaxLine || n+i+1 > len(p) {
+			break
+		}
+		n += copy(p[n:], buf[q+1:q+i+2])
+		q += i + 2
 		r.line++
 	}
 	r.r += q
