@@ -396,19 +396,27 @@ func (r *Reader) decodeLines(p []byte) int {
 	if r.err != nil || r.state != rMessage || r.semi >= 0 {
 		return 0
 	}
-	buf := r.buf[r.r:r.w]
-	q, n := 0, 0
-	for q < len(buf) && buf[q] == ':' {
-		i := bytes.IndexByte(buf[q+1:], '\n') // the payload's length, LF excluded
+	n, q, lines := decodeRun(p, r.buf[r.r:r.w])
+	r.r += q
+	r.line += int64(lines)
+	return n
+}
+
+// decodeRun copies the payloads of the whole ":" lines of at most MaxLine
+// octets at the start of b into p while they fit: p[:n] is the payloads
+// of b[:q], lines lines. p beyond n may be written.
+func decodeRun(p, b []byte) (n, q, lines int) {
+	n, q, lines = decodeFast(p, b)
+	for q < len(b) && b[q] == ':' {
+		i := bytes.IndexByte(b[q+1:], '\n') // the payload's length, LF excluded
 		if i < 0 || i+2 > MaxLine || n+i+1 > len(p) {
 			break
 		}
-		n += copy(p[n:], buf[q+1:q+i+2])
+		n += copy(p[n:], b[q+1:q+i+2])
 		q += i + 2
-		r.line++
+		lines++
 	}
-	r.r += q
-	return n
+	return n, q, lines
 }
 
 // WriteTo copies the rest of the message to w. To a Writer standing at

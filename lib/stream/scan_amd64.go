@@ -11,6 +11,22 @@ var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasPOPCNT
 //go:noescape
 func badLFAVX2(b []byte) (i, done, lfs int)
 
+// decodeAVX2 decodes the whole ":" lines at the start of src into dst
+// while 32 octets are left to load and to store: see scan_amd64.s.
+//
+//go:noescape
+func decodeAVX2(dst, src []byte) (nd, ns, lines int)
+
+// decodeFast decodes as many of the ":" lines at the start of src into
+// dst as it can cheaply, leaving the rest to decodeLines: dst[:nd] is the
+// payloads of src[:ns], lines lines. dst beyond nd may be written.
+func decodeFast(dst, src []byte) (nd, ns, lines int) {
+	if !haveAVX2 {
+		return 0, 0, 0
+	}
+	return decodeAVX2(dst, src)
+}
+
 // badLF is badLFGeneric, with AVX2 where the processor has it.
 func badLF(b []byte) (int, int) {
 	if !haveAVX2 {

@@ -103,3 +103,74 @@ none:
 	MOVQ R8, lfs+40(FP)
 	VZEROUPPER
 	RET
+
+// func decodeAVX2(dst, src []byte) (nd, ns, lines int)
+//
+// Decodes the ":" lines at the start of src into dst, a line at a time,
+// 32 octets a turn: each turn loads 32 octets and stores them whole, and
+// an LF among them ends the line. It stops before a line that does not
+// start with ":", that is longer than MaxLine (65,536 octets, tag and LF
+// included), or that it cannot finish with 32 octets still to load from
+// src and to store into dst. src[:ns] is then the whole lines decoded,
+// dst[:nd] their payloads with their LFs, and lines their number; dst
+// beyond nd may have been written.
+TEXT ·decodeAVX2(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), DX
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), CX
+	XORQ R10, R10           // ns: the start of the line
+	XORQ R11, R11           // nd
+	XORQ R12, R12           // lines
+	MOVL $0x0a, AX
+	MOVD AX, X0
+	VPBROADCASTB X0, Y0
+
+line:
+	CMPQ R10, CX
+	JGE  done
+	CMPB (SI)(R10*1), $0x3a
+	JNE  done
+	LEAQ 1(R10), R8         // s: past the ":"
+	MOVQ R11, R9            // d
+
+block:
+	LEAQ 32(R8), AX
+	CMPQ AX, CX
+	JHI  done
+	LEAQ 32(R9), AX
+	CMPQ AX, DX
+	JHI  done
+	VMOVDQU (SI)(R8*1), Y1
+	VMOVDQU Y1, (DI)(R9*1)
+	VPCMPEQB Y0, Y1, Y2
+	VPMOVMSKB Y2, AX
+	TESTL AX, AX
+	JNZ  lf
+	ADDQ $32, R8
+	ADDQ $32, R9
+	MOVQ R8, BX
+	SUBQ R10, BX
+	CMPQ BX, $65536
+	JHI  done               // too long already
+	JMP  block
+
+lf:
+	BSFL AX, AX
+	LEAQ 1(R8)(AX*1), R8    // past the LF
+	LEAQ 1(R9)(AX*1), R9
+	MOVQ R8, BX
+	SUBQ R10, BX
+	CMPQ BX, $65536
+	JHI  done
+	MOVQ R8, R10
+	MOVQ R9, R11
+	INCQ R12
+	JMP  line
+
+done:
+	MOVQ R11, nd+48(FP)
+	MOVQ R10, ns+56(FP)
+	MOVQ R12, lines+64(FP)
+	VZEROUPPER
+	RET

@@ -34,6 +34,43 @@ func checkScan(t *testing.T, b []byte) {
 	if n != wn || l != wl {
 		t.Fatalf("colonRun(%q) = %d, %d, want %d, %d", trim(b), n, l, wn, wl)
 	}
+	checkDecode(t, b)
+}
+
+// checkDecode holds decodeRun to its definition, a line at a time, for p of
+// every size around the payloads' total.
+func checkDecode(t *testing.T, b []byte) {
+	t.Helper()
+	var total int
+	for q := 0; q < len(b) && b[q] == ':'; {
+		i := bytes.IndexByte(b[q:], '\n')
+		if i < 0 {
+			break
+		}
+		total += i
+		q += i + 1
+	}
+	for _, size := range []int{0, 1, 31, 32, 33, 64, total - 33, total - 32, total - 1, total, total + 31, total + 32, total + 100} {
+		if size < 0 {
+			continue
+		}
+		var want []byte
+		var wq, wl int
+		for wq < len(b) && b[wq] == ':' {
+			i := bytes.IndexByte(b[wq:], '\n')
+			if i < 0 || i+1 > MaxLine || len(want)+i > size {
+				break
+			}
+			want = append(want, b[wq+1:wq+i+1]...)
+			wq += i + 1
+			wl++
+		}
+		p := make([]byte, size)
+		n, q, lines := decodeRun(p, b)
+		if n != len(want) || q != wq || lines != wl || !bytes.Equal(p[:n], want) {
+			t.Fatalf("decodeRun(%d octets, %q) = %d, %d, %d; want %d, %d, %d", size, trim(b), n, q, lines, len(want), wq, wl)
+		}
+	}
 }
 
 func trim(b []byte) []byte {
