@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -12,13 +13,21 @@ import (
 func TestSpool(t *testing.T) {
 	s := New(10)
 	defer s.Close()
-	for _, want := range [][]byte{[]byte("short"), bytes.Repeat([]byte("0123456789"), 1000), nil, []byte("x")} {
-		for i := 0; i < len(want); i += 7 {
-			s.Write(want[i:min(i+7, len(want))])
+	big := make([]byte, 2*readSize+12345) // three of WriteTo's reads
+	for i := range big {
+		big[i] = byte(i * 7 / 3)
+	}
+	for _, want := range [][]byte{[]byte("short"), bytes.Repeat([]byte("0123456789"), 1000), nil, []byte("x"), big, []byte("after")} {
+		for i := 0; i < len(want); i += 7000 {
+			s.Write(want[i:min(i+7000, len(want))])
 		}
 		got, err := io.ReadAll(s.Reader())
 		if err != nil || !bytes.Equal(got, want) || s.Len() != int64(len(want)) {
 			t.Fatalf("spool of %d octets gave %d: %v", len(want), len(got), err)
+		}
+		var copied bytes.Buffer // through the Reader's WriteTo, if it has one
+		if n, err := io.Copy(&copied, s.Reader()); err != nil || n != int64(len(want)) || !bytes.Equal(copied.Bytes(), want) {
+			t.Fatalf("spool of %d octets copied %d (%d): %v", len(want), copied.Len(), n, err)
 		}
 		if err := s.Reset(); err != nil {
 			t.Fatal(err)
@@ -26,6 +35,31 @@ func TestSpool(t *testing.T) {
 	}
 	if s.f == nil {
 		t.Errorf("spool over its limit did not move to a file")
+	}
+}
+
+// failAfter takes n octets, then fails.
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		k := f.n
+		f.n = 0
+		return k, errors.New("full")
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+// TestCopyError: a copy from the spool's file stops at the first failed
+// write and says how much went.
+func TestCopyError(t *testing.T) {
+	s := New(10)
+	defer s.Close()
+	s.Write(make([]byte, readSize+100))
+	n, err := io.Copy(&failAfter{n: readSize + 10}, s.Reader())
+	if err == nil || n != readSize+10 {
+		t.Fatalf("copy to a writer failing after %d octets: %d, %v", readSize+10, n, err)
 	}
 }
 
