@@ -3,8 +3,10 @@ package main
 // How records are split.
 //
 // The message comes before the recipients (DESIGN.md §3 rule 5), so it is
-// held once, in a spool (memory, then an unlinked file), and copied into
-// every record written for it. Recipients are then read one at a time.
+// held once, in a spool (memory, then an unlinked file; or, when the
+// input is a regular file, memory, then that file again), and copied
+// into every record written for it. Recipients are then read one at a
+// time.
 //
 // In batch mode each domain has at most one pending batch. A batch is
 // written as soon as it holds N recipients. Pending recipients are capped
@@ -25,6 +27,7 @@ import (
 	"container/heap"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 
@@ -51,11 +54,31 @@ func run(a *args, in io.Reader, out io.Writer) error {
 	s := &splitter{max: n, verp: a.VERP, single: a.VERP || a.Personal,
 		msg: spool.New(spool.MemLimit), w: stream.NewWriter(out)}
 	defer s.msg.Close()
+	s.file, s.base = inputFile(in)
 	r := stream.NewReader(in)
 	if err := r.Each(func(h *stream.Header) error { return s.record(r, h) }); err != nil {
 		return err
 	}
 	return s.w.Flush()
+}
+
+// inputFile returns in and its offset if it is a regular file, which a
+// queue item is: a large message is then read again from it rather than
+// copied to a temporary file (spool.Backed). A queue item is never
+// rewritten.
+func inputFile(in io.Reader) (*os.File, int64) {
+	f, ok := in.(*os.File)
+	if !ok {
+		return nil, 0
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, 0
+	}
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, 0
+	}
+	return f, off
 }
 
 // maxRcpt is N: the flag, else the list's setting, else 100.
@@ -93,6 +116,8 @@ type splitter struct {
 	verp   bool         // and a VERP sender
 	msg    *spool.Spool // the message, encoded as in the stream
 	w      *stream.Writer
+	file   *os.File // the input, if a regular file
+	base   int64    // where in it the Reader started
 
 	in    *stream.Header // the record being split
 	n     int            // records written for it
@@ -105,6 +130,9 @@ type splitter struct {
 func (s *splitter) record(r *stream.Reader, h *stream.Header) error {
 	if err := s.msg.Reset(); err != nil {
 		return err
+	}
+	if s.file != nil {
+		s.msg.Backed(s.file, s.base+r.Offset())
 	}
 	if _, err := r.CopyEncoded(s.msg); err != nil {
 		return err

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -306,5 +308,65 @@ func TestMemoryBounded(t *testing.T) {
 	t.Logf("sparse: peak RSS %d KiB at 100,000 recipients, %d KiB at 1,000,000", rs, rb)
 	if rb > rs+12*1024 || rb > 64*1024 {
 		t.Errorf("sparse: peak RSS grew from %d KiB to %d KiB with the recipients", rs, rb)
+	}
+}
+
+// TestFileInput: from a regular file (a queue item), where a large
+// message is read again from the input rather than spooled, the output
+// is the same bytes as from a pipe: messages below, around and above the
+// spool's limits, lines split into ";" pieces, no final LF, and an input
+// that does not start at offset 0.
+func TestFileInput(t *testing.T) {
+	var in bytes.Buffer
+	w := stream.NewWriter(&in)
+	for i, size := range []int{100, 64<<10 - 200, 64 << 10, 64<<10 + 1, 200 << 10, 1<<20 + 5000, 3 << 20, 10} {
+		h := &stream.Header{ID: "big", Sender: stream.Path{Mailbox: "s@example.org"}}
+		if err := w.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		msg := make([]byte, size)
+		for k := range msg {
+			msg[k] = "abc\n:;R E"[(k*k+i)%9]
+		}
+		if i == 5 {
+			copy(msg[1000:], bytes.Repeat([]byte{'L'}, 100<<10)) // a ";" piece and its rest
+		}
+		w.Write(msg)
+		for k := 0; k < 30; k++ {
+			w.Recipient(stream.Path{Mailbox: fmt.Sprintf("r%d@d%d.example", k, k%7)})
+		}
+		if err := w.End(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	n := 10
+	var want bytes.Buffer
+	if err := run(&args{MaxRcpt: &n}, bytes.NewReader(in.Bytes()), &want); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(t.TempDir(), "item")
+	if err := os.WriteFile(name, append([]byte("not the stream\n"), in.Bytes()...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(int64(len("not the stream\n")), io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if err := run(&args{MaxRcpt: &n}, f, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatalf("from a file: %d octets, from a pipe: %d, not the same", got.Len(), want.Len())
+	}
+	if rcpts, _, err := check(bytes.NewReader(got.Bytes()), n); err != nil || rcpts != 8*30 {
+		t.Fatalf("%d recipients, %v", rcpts, err)
 	}
 }

@@ -1,12 +1,14 @@
 // Package spool holds one message for a stage that must see what follows
 // it before passing it on (the recipients, in MLM1 order): in memory up to
 // a limit, then in an unlinked temporary file, so memory stays bounded
-// whatever the message size. It is part of mlm's internals, not a public
+// whatever the message size; or, where the message is in a file already
+// (Backed), in that file. It is part of mlm's internals, not a public
 // API.
 package spool
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 
@@ -24,13 +26,42 @@ type Spool struct {
 	n     int64
 	wire  int64  // WireLen, once counted; -1 before
 	buf   []byte // fileReader's, once it has read
+	src   *os.File
+	off   int64 // the message is src from off on (Backed)
+	ref   bool  // and the spool holds none of it: Reader reads src
 }
 
 // New returns an empty Spool that keeps up to limit octets in memory.
 func New(limit int) *Spool { return &Spool{limit: limit, wire: -1} }
 
+// Backed says that what is written until the next Reset is also in f,
+// from offset off on, and will stay there unchanged: once it outgrows
+// 64 KiB (or the memory limit, if less) the spool keeps none of it,
+// neither in memory nor in a file of its own, and Reader reads it from f. A stage whose input is a
+// file (a queue item) so never copies a large message to a temporary
+// file. Call it after Reset, before the first Write.
+func (s *Spool) Backed(f *os.File, off int64) {
+	if s.n == 0 {
+		s.src, s.off = f, off
+	}
+}
+
+// backedMem is what a backed spool holds in memory: a small message is
+// copied faster than it is read again for every record, and a larger one
+// is not worth copying once more.
+const backedMem = 64 << 10
+
 // Write appends p. Errors (a full disk) are temporary.
 func (s *Spool) Write(p []byte) (int, error) {
+	if !s.ref && s.src != nil && s.n+int64(len(p)) > int64(min(s.limit, backedMem)) {
+		s.ref = true
+		s.mem.Reset()
+	}
+	if s.ref {
+		s.n += int64(len(p))
+		s.wire = -1
+		return len(p), nil
+	}
 	if s.f == nil && s.mem.Len()+len(p) > s.limit {
 		f, err := os.CreateTemp("", "mlm-spool-")
 		if err != nil {
@@ -108,23 +139,41 @@ func (c *wireCounter) Write(p []byte) (int, error) {
 // Reader returns a reader of everything written since the last Reset. It
 // is valid until the next Write or Reset.
 func (s *Spool) Reader() io.Reader {
-	if s.f != nil {
-		return &fileReader{SectionReader: io.NewSectionReader(s.f, 0, s.n), s: s}
+	switch {
+	case s.ref:
+		return &fileReader{sr: io.NewSectionReader(s.src, s.off, s.n), s: s, left: s.n}
+	case s.f != nil:
+		return &fileReader{sr: io.NewSectionReader(s.f, 0, s.n), s: s, left: s.n}
 	}
 	return bytes.NewReader(s.mem.Bytes())
 }
 
-// fileReader reads the spool's file. Its WriteTo, which io.Copy calls,
-// reads the file in pieces of readSize, where a bufio.Writer's ReadFrom
-// would read it in pieces of the writer's buffer (64 KiB for a stream
-// Writer): a 1 MB message costs 4 reads and about as many writes rather
-// than 16 of each.
+// fileReader reads the message from a file, the spool's or the one it is
+// backed by. Its WriteTo, which io.Copy calls, reads the file in pieces
+// of readSize, where a bufio.Writer's ReadFrom would read it in pieces of
+// the writer's buffer (64 KiB for a stream Writer): a 1 MB message costs
+// 4 reads and about as many writes rather than 16 of each.
 type fileReader struct {
-	*io.SectionReader
-	s *Spool
+	sr   *io.SectionReader
+	s    *Spool
+	left int64 // octets not yet read
 }
 
 const readSize = 256 << 10
+
+// Read reads the file, and says so if it ends before the message does
+// (cut short behind the stage's back): a temporary error, as the stage
+// may find it whole when it runs again.
+func (r *fileReader) Read(p []byte) (int, error) {
+	k, err := r.sr.Read(p)
+	r.left -= int64(k)
+	if err == io.EOF && r.left > 0 {
+		err = sysexit.Temp(fmt.Errorf("spool: message file ended %d octets short", r.left))
+	} else if err != nil && err != io.EOF {
+		err = sysexit.Temp(err)
+	}
+	return k, err
+}
 
 func (r *fileReader) WriteTo(w io.Writer) (int64, error) {
 	if r.s.buf == nil {
@@ -144,7 +193,7 @@ func (r *fileReader) WriteTo(w io.Writer) (int64, error) {
 			return n, nil
 		}
 		if err != nil {
-			return n, sysexit.Temp(err)
+			return n, err
 		}
 	}
 }
@@ -155,6 +204,7 @@ func (r *fileReader) WriteTo(w io.Writer) (int64, error) {
 // taking them again for every message.
 func (s *Spool) Reset() error {
 	s.n, s.wire = 0, -1
+	s.src, s.ref = nil, false
 	s.mem.Reset()
 	if s.f != nil {
 		if _, err := s.f.Seek(0, io.SeekStart); err != nil {

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"mlm/lib/sysexit"
 	"mlm/lib/wire"
 )
 
@@ -139,4 +142,68 @@ func FuzzWireLen(f *testing.F) {
 			t.Errorf("%q: WireLen %d below the wire's %d", m, got, want)
 		}
 	})
+}
+
+// TestBacked: a backed spool keeps a small message in memory and a large
+// one nowhere, reading it from its file, and says so if that file is cut
+// short; after Reset it is an ordinary spool again.
+func TestBacked(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "item")
+	prefix := []byte("MLM1 x\nS <>\n")
+	small := bytes.Repeat([]byte(":small\n"), 100)
+	big := make([]byte, backedMem+5000)
+	for i := range big {
+		big[i] = ".a\n"[i%3]
+	}
+	if err := os.WriteFile(name, append(append(append([]byte{}, prefix...), small...), big...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := New(MemLimit)
+	defer s.Close()
+	for _, m := range []struct {
+		off  int64
+		want []byte
+		ref  bool
+	}{{int64(len(prefix)), small, false}, {int64(len(prefix) + len(small)), big, true}} {
+		s.Reset()
+		s.Backed(f, m.off)
+		for i := 0; i < len(m.want); i += 7000 {
+			s.Write(m.want[i:min(i+7000, len(m.want))])
+		}
+		if s.ref != m.ref || s.f != nil || (m.ref && s.mem.Len() > 0) {
+			t.Errorf("%d octets: read from the file %v (want %v), own file %v, %d in memory", len(m.want), s.ref, m.ref, s.f != nil, s.mem.Len())
+		}
+		got, err := io.ReadAll(s.Reader())
+		var copied bytes.Buffer
+		_, cerr := io.Copy(&copied, s.Reader())
+		if err != nil || cerr != nil || !bytes.Equal(got, m.want) || !bytes.Equal(copied.Bytes(), m.want) {
+			t.Fatalf("%d octets: read %d (%v), copied %d (%v)", len(m.want), len(got), err, copied.Len(), cerr)
+		}
+		if got, want := s.WireLen(), wireSize(t, m.want); got != want {
+			t.Errorf("%d octets: WireLen %d, want %d", len(m.want), got, want)
+		}
+	}
+	// The file cut short behind the spool's back.
+	if err := os.Truncate(name, int64(len(prefix)+len(small)+100)); err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range []func(io.Reader) error{
+		func(r io.Reader) error { _, err := io.ReadAll(r); return err },
+		func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err },
+	} {
+		if err := how(s.Reader()); sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("file cut short: %v (exit %d), want a temporary error", err, sysexit.Code(err))
+		}
+	}
+	// Not backed: a large message goes to a file of the spool's own.
+	s.Reset()
+	s.Write(make([]byte, MemLimit+1))
+	if s.ref || s.f == nil {
+		t.Errorf("after Reset, not backed: read from a file %v, own file %v", s.ref, s.f != nil)
+	}
 }

@@ -33,6 +33,7 @@ type Reader struct {
 	buf        []byte // input; unread octets are buf[r:w]
 	r, w       int
 	rerr       error // what rd returned with its last octets: io.EOF or an error
+	nread      int64 // octets rd has given
 	line       int64 // number of the last line read
 	state      int
 	pending    []byte // R or E line that ended the message, not yet used
@@ -56,6 +57,11 @@ const bufSize = 4 * MaxLine
 func NewReader(r io.Reader) *Reader {
 	return &Reader{rd: r, buf: make([]byte, bufSize), semi: -1}
 }
+
+// Offset returns the number of input octets the Reader has used: where in
+// its input the next line starts. Between Next and the first read of the
+// message, it is where the message starts, as CopyEncoded writes it.
+func (r *Reader) Offset() int64 { return r.nread - int64(r.w-r.r) }
 
 // Line returns the number of the last line read, counting from 1.
 func (r *Reader) Line() int64 { return r.line }
@@ -83,6 +89,7 @@ func (r *Reader) fill() bool {
 			err, n = errors.New("stream: reader returned a bad count"), 0
 		}
 		r.w += n
+		r.nread += int64(n)
 		if err != nil {
 			r.rerr = err
 			return n > 0

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"mlm/lib/sysexit"
 )
@@ -564,4 +565,43 @@ func FuzzPassOn(f *testing.F) {
 	f.Add([]byte("MLM1 x\nA a=b%20c\nS <> SMTPUTF8\n:hi\n;x\nR <r@x> NOTIFY=NEVER\nE 1\n"))
 	f.Add([]byte("MLM1 x\nS <>\nE 0\nMLM1 y\nS <a@b>\n:\nE 0\n"))
 	f.Fuzz(func(t *testing.T, s []byte) { checkPassOn(t, s) })
+}
+
+// TestOffset: right after Next, Offset is where the record's message
+// starts in the input, as CopyEncoded gives it, whatever the reads.
+func TestOffset(t *testing.T) {
+	var in bytes.Buffer
+	w := NewWriter(&in)
+	var starts []int
+	for i, size := range []int{0, 10, 3 * MaxLine, 70000, 1} {
+		if err := w.WriteHeader(&Header{ID: "r" + strconv.Itoa(i), Sender: Path{}}); err != nil {
+			t.Fatal(err)
+		}
+		w.Flush()
+		starts = append(starts, in.Len())
+		w.Write(bytes.Repeat([]byte("ab\n"), size/3))
+		w.Write([]byte("z"[:size%3%2]))
+		w.Recipient(Path{Mailbox: "a@b.example"})
+		w.End()
+	}
+	w.Flush()
+	data := in.Bytes()
+	for chunk, rd := range []func(io.Reader) io.Reader{iotest.OneByteReader, iotest.HalfReader, func(r io.Reader) io.Reader { return r }} {
+		r := NewReader(rd(bytes.NewReader(data)))
+		for i := 0; ; i++ {
+			if _, err := r.Next(); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			off := r.Offset()
+			var msg bytes.Buffer
+			if _, err := r.CopyEncoded(&msg); err != nil {
+				t.Fatal(err)
+			}
+			if off != int64(starts[i]) || !bytes.HasPrefix(data[off:], msg.Bytes()) {
+				t.Fatalf("reader %d, record %d: Offset %d, want %d", chunk, i, off, starts[i])
+			}
+		}
+	}
 }
