@@ -6,61 +6,82 @@
 // and b[j+1:j+33] with ':'; the first LF whose next octet is not ':' is
 // returned as i (and done = i). Otherwise i = -1 and done = the first j
 // not looked at. lfs counts the LFs looked at: those before done, and
-// the one at i. The main loop takes 64 octets a turn and tests both
-// halves at once.
+// the one at i.
+//
+// The main loop takes 128 octets a turn and counts their LFs in byte
+// lanes (subtracting the compare masks, each -1 where an LF is), which it
+// adds up (VPSADBW) every 63 turns, before a lane could pass 255. A turn
+// that finds a bad LF, and the last octets, go to the 32-octet loop,
+// which counts with VPMOVMSKB and POPCNT and finds the LF's place.
 TEXT ·badLFAVX2(SB), NOSPLIT, $0-48
 	MOVQ b_base+0(FP), SI
 	MOVQ b_len+8(FP), CX
 	XORQ AX, AX
 	XORQ R8, R8
 	MOVL $0x0a, DX
-	MOVD DX, X0
+	VMOVD DX, X0
 	VPBROADCASTB X0, Y0
 	MOVL $0x3a, DX
-	MOVD DX, X1
+	VMOVD DX, X1
 	VPBROADCASTB X1, Y1
+	VPXOR Y15, Y15, Y15     // zero
+	VPXOR Y14, Y14, Y14     // LF counts, a byte lane each
+	VPXOR Y13, Y13, Y13     // their sums, four quadwords
+	MOVQ $63, R11           // turns before the lanes are added up
 	MOVQ CX, BX
-	SUBQ $64, BX            // 64 a turn while j+65 <= len(b)
+	SUBQ $128, BX           // 128 a turn while j+129 <= len(b)
 
-loop64:
+loop128:
 	CMPQ AX, BX
-	JGE  tail
+	JGE  sum
 	VMOVDQU (SI)(AX*1), Y2
-	VMOVDQU 32(SI)(AX*1), Y5
+	VMOVDQU 32(SI)(AX*1), Y4
+	VMOVDQU 64(SI)(AX*1), Y6
+	VMOVDQU 96(SI)(AX*1), Y8
 	VMOVDQU 1(SI)(AX*1), Y3
-	VMOVDQU 33(SI)(AX*1), Y6
-	VPCMPEQB Y0, Y2, Y2     // LFs, low half
-	VPCMPEQB Y0, Y5, Y5     // LFs, high half
-	VPCMPEQB Y1, Y3, Y3
-	VPCMPEQB Y1, Y6, Y6
-	VPANDN   Y2, Y3, Y4     // LFs not followed by ':', low half
-	VPANDN   Y5, Y6, Y7     // and high half
-	VPOR     Y4, Y7, Y8
-	VPTEST   Y8, Y8
-	JNZ      found64
-	VPMOVMSKB Y2, DX
-	POPCNTL  DX, DX
-	ADDQ     DX, R8
-	VPMOVMSKB Y5, DX
-	POPCNTL  DX, DX
-	ADDQ     DX, R8
-	ADDQ     $64, AX
-	JMP      loop64
+	VMOVDQU 33(SI)(AX*1), Y5
+	VMOVDQU 65(SI)(AX*1), Y7
+	VMOVDQU 97(SI)(AX*1), Y9
+	VPCMPEQB Y0, Y2, Y2     // LFs
+	VPCMPEQB Y0, Y4, Y4
+	VPCMPEQB Y0, Y6, Y6
+	VPCMPEQB Y0, Y8, Y8
+	VPCMPEQB Y1, Y3, Y3     // ":" after them
+	VPCMPEQB Y1, Y5, Y5
+	VPCMPEQB Y1, Y7, Y7
+	VPCMPEQB Y1, Y9, Y9
+	VPANDN   Y2, Y3, Y3     // LFs not followed by ':'
+	VPANDN   Y4, Y5, Y5
+	VPANDN   Y6, Y7, Y7
+	VPANDN   Y8, Y9, Y9
+	VPOR     Y3, Y5, Y5
+	VPOR     Y7, Y9, Y9
+	VPOR     Y5, Y9, Y9
+	VPTEST   Y9, Y9
+	JNZ      sum            // the 32-octet loop finds it
+	VPSUBB   Y2, Y14, Y14
+	VPSUBB   Y4, Y14, Y14
+	VPSUBB   Y6, Y14, Y14
+	VPSUBB   Y8, Y14, Y14
+	ADDQ     $128, AX
+	DECQ     R11
+	JNZ      loop128
+	VPSADBW  Y15, Y14, Y14
+	VPADDQ   Y14, Y13, Y13
+	VPXOR    Y14, Y14, Y14
+	MOVQ     $63, R11
+	JMP      loop128
 
-found64:
-	VPMOVMSKB Y4, DX
-	VPMOVMSKB Y2, R9
-	TESTL DX, DX
-	JNZ   found
-	POPCNTL R9, R9          // the low half has none: all its LFs count
-	ADDQ  R9, R8
-	VPMOVMSKB Y7, DX
-	VPMOVMSKB Y5, R9
-	ADDQ  $32, AX
-	JMP   found
-
-tail:
-	SUBQ $32, CX            // 32 a turn while j+33 <= len(b)
+sum:
+	VPSADBW      Y15, Y14, Y14
+	VPADDQ       Y14, Y13, Y13
+	VEXTRACTI128 $1, Y13, X14
+	VPADDQ       X14, X13, X13
+	VPSHUFD      $0x4e, X13, X14
+	VPADDQ       X14, X13, X13
+	VMOVQ        X13, DX
+	ADDQ         DX, R8
+	SUBQ         $32, CX    // 32 a turn while j+33 <= len(b)
 
 loop32:
 	CMPQ AX, CX
@@ -123,7 +144,7 @@ TEXT ·decodeAVX2(SB), NOSPLIT, $0-72
 	XORQ R11, R11           // nd
 	XORQ R12, R12           // lines
 	MOVL $0x0a, AX
-	MOVD AX, X0
+	VMOVD AX, X0
 	VPBROADCASTB X0, Y0
 
 line:
