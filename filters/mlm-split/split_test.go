@@ -359,6 +359,8 @@ func TestFileInput(t *testing.T) {
 	if _, err := f.Seek(int64(len("not the stream\n")), io.SeekStart); err != nil {
 		t.Fatal(err)
 	}
+	// No temporary file: where one would be needed, the run fails.
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "none"))
 	var got bytes.Buffer
 	if err := run(&args{MaxRcpt: &n}, f, &got); err != nil {
 		t.Fatal(err)

@@ -35,11 +35,14 @@ type Spool struct {
 func New(limit int) *Spool { return &Spool{limit: limit, wire: -1} }
 
 // Backed says that what is written until the next Reset is also in f,
-// from offset off on, and will stay there unchanged: once it outgrows
-// 64 KiB (or the memory limit, if less) the spool keeps none of it,
-// neither in memory nor in a file of its own, and Reader reads it from f. A stage whose input is a
-// file (a queue item) so never copies a large message to a temporary
-// file. Call it after Reset, before the first Write.
+// from offset off on, and stays there unchanged. The spool then holds a
+// small message in memory, and one that outgrows 64 KiB (or the memory
+// limit, if less) not at all: Reader reads it from f. A stage whose input
+// is a file (a queue item) so never copies a large message to a
+// temporary file. Where it stops holding the message, the spool compares
+// its first octets with f's and fails, temporarily, if they differ: a
+// wrong offset, or a file changed under it. Call it after Reset, before
+// the first Write.
 func (s *Spool) Backed(f *os.File, off int64) {
 	if s.n == 0 {
 		s.src, s.off = f, off
@@ -51,16 +54,15 @@ func (s *Spool) Backed(f *os.File, off int64) {
 // is not worth copying once more.
 const backedMem = 64 << 10
 
+// checkLen is how many of a backed message's first octets are compared
+// with the file's.
+const checkLen = 4096
+
 // Write appends p. Errors (a full disk) are temporary.
 func (s *Spool) Write(p []byte) (int, error) {
-	if !s.ref && s.src != nil && s.n+int64(len(p)) > int64(min(s.limit, backedMem)) {
-		s.ref = true
-		s.mem.Reset()
-	}
-	if s.ref {
-		s.n += int64(len(p))
-		s.wire = -1
-		return len(p), nil
+	s.wire = -1
+	if s.src != nil {
+		return s.writeBacked(p)
 	}
 	if s.f == nil && s.mem.Len()+len(p) > s.limit {
 		f, err := os.CreateTemp("", "mlm-spool-")
@@ -83,8 +85,42 @@ func (s *Spool) Write(p []byte) (int, error) {
 		n, err = s.mem.Write(p)
 	}
 	s.n += int64(n)
-	s.wire = -1
 	return n, sysexit.Temp(err)
+}
+
+func (s *Spool) writeBacked(p []byte) (int, error) {
+	if !s.ref && s.n+int64(len(p)) > int64(min(s.limit, backedMem)) {
+		if err := s.checkSrc(p); err != nil {
+			return 0, err
+		}
+		s.ref = true
+		s.mem.Reset()
+	}
+	if !s.ref {
+		s.mem.Write(p)
+	}
+	s.n += int64(len(p))
+	return len(p), nil
+}
+
+// checkSrc compares the first octets of the message, those in memory and
+// then p's, with the backing file's.
+func (s *Spool) checkSrc(p []byte) error {
+	m := s.mem.Bytes()
+	m = m[:min(len(m), checkLen)]
+	q := p[:min(len(p), checkLen-len(m))]
+	if s.buf == nil {
+		s.buf = make([]byte, readSize)
+	}
+	got := s.buf[:len(m)+len(q)]
+	k, err := s.src.ReadAt(got, s.off)
+	switch {
+	case k < len(got) && err != nil && err != io.EOF:
+		return sysexit.Temp(err)
+	case k < len(got) || !bytes.Equal(got[:len(m)], m) || !bytes.Equal(got[len(m):], q):
+		return sysexit.Temp(fmt.Errorf("spool: the input does not hold the message at offset %d", s.off))
+	}
+	return nil
 }
 
 // Len is the number of octets written since the last Reset.
@@ -142,7 +178,7 @@ func (s *Spool) Reader() io.Reader {
 	switch {
 	case s.ref:
 		return &fileReader{sr: io.NewSectionReader(s.src, s.off, s.n), s: s, left: s.n}
-	case s.f != nil:
+	case s.src == nil && s.f != nil:
 		return &fileReader{sr: io.NewSectionReader(s.f, 0, s.n), s: s, left: s.n}
 	}
 	return bytes.NewReader(s.mem.Bytes())
@@ -185,6 +221,9 @@ func (r *fileReader) WriteTo(w io.Writer) (int64, error) {
 		if k > 0 {
 			m, werr := w.Write(r.s.buf[:k])
 			n += int64(m)
+			if werr == nil && m < k {
+				werr = io.ErrShortWrite
+			}
 			if werr != nil {
 				return n, werr
 			}

@@ -144,9 +144,10 @@ func FuzzWireLen(f *testing.F) {
 	})
 }
 
-// TestBacked: a backed spool keeps a small message in memory and a large
-// one nowhere, reading it from its file, and says so if that file is cut
-// short; after Reset it is an ordinary spool again.
+// TestBacked: a backed spool keeps a small message in memory, even once
+// it has a file of its own, and a large one nowhere, reading it from its
+// file; it refuses a file that does not hold the message, and says so if
+// that file is cut short; after Reset it is an ordinary spool again.
 func TestBacked(t *testing.T) {
 	name := filepath.Join(t.TempDir(), "item")
 	prefix := []byte("MLM1 x\nS <>\n")
@@ -165,6 +166,18 @@ func TestBacked(t *testing.T) {
 	defer f.Close()
 	s := New(MemLimit)
 	defer s.Close()
+	s.Write(make([]byte, MemLimit+1)) // not backed: a file of its own
+	if s.f == nil {
+		t.Fatal("a large message not backed did not go to a file")
+	}
+	write := func(m []byte) error {
+		for i := 0; i < len(m); i += 7000 {
+			if _, err := s.Write(m[i:min(i+7000, len(m))]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for _, m := range []struct {
 		off  int64
 		want []byte
@@ -172,11 +185,11 @@ func TestBacked(t *testing.T) {
 	}{{int64(len(prefix)), small, false}, {int64(len(prefix) + len(small)), big, true}} {
 		s.Reset()
 		s.Backed(f, m.off)
-		for i := 0; i < len(m.want); i += 7000 {
-			s.Write(m.want[i:min(i+7000, len(m.want))])
+		if err := write(m.want); err != nil {
+			t.Fatal(err)
 		}
-		if s.ref != m.ref || s.f != nil || (m.ref && s.mem.Len() > 0) {
-			t.Errorf("%d octets: read from the file %v (want %v), own file %v, %d in memory", len(m.want), s.ref, m.ref, s.f != nil, s.mem.Len())
+		if s.ref != m.ref || (m.ref && s.mem.Len() > 0) || (!m.ref && s.mem.Len() != len(m.want)) {
+			t.Errorf("%d octets: read from the file %v (want %v), %d in memory", len(m.want), s.ref, m.ref, s.mem.Len())
 		}
 		got, err := io.ReadAll(s.Reader())
 		var copied bytes.Buffer
@@ -187,6 +200,19 @@ func TestBacked(t *testing.T) {
 		if got, want := s.WireLen(), wireSize(t, m.want); got != want {
 			t.Errorf("%d octets: WireLen %d, want %d", len(m.want), got, want)
 		}
+	}
+	// A file that does not hold the message where it is said to.
+	for _, off := range []int64{int64(len(prefix) + len(small) + 1), int64(len(prefix) + len(small) + len(big) - 10)} {
+		s.Reset()
+		s.Backed(f, off)
+		if err := write(big); sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("backed at %d, not the message's offset: %v (exit %d), want a temporary error", off, err, sysexit.Code(err))
+		}
+	}
+	s.Reset()
+	s.Backed(f, int64(len(prefix)+len(small)))
+	if err := write(big); err != nil {
+		t.Fatal(err)
 	}
 	// The file cut short behind the spool's back.
 	if err := os.Truncate(name, int64(len(prefix)+len(small)+100)); err != nil {
@@ -200,10 +226,13 @@ func TestBacked(t *testing.T) {
 			t.Errorf("file cut short: %v (exit %d), want a temporary error", err, sysexit.Code(err))
 		}
 	}
-	// Not backed: a large message goes to a file of the spool's own.
+	// Not backed after Reset: a large message goes to the spool's file.
 	s.Reset()
 	s.Write(make([]byte, MemLimit+1))
-	if s.ref || s.f == nil {
-		t.Errorf("after Reset, not backed: read from a file %v, own file %v", s.ref, s.f != nil)
+	if s.ref || s.src != nil {
+		t.Errorf("after Reset, not backed: still reads the input")
+	}
+	if got, _ := io.ReadAll(s.Reader()); len(got) != MemLimit+1 {
+		t.Errorf("after Reset, not backed: read %d octets, want %d", len(got), MemLimit+1)
 	}
 }

@@ -58,9 +58,10 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{rd: r, buf: make([]byte, bufSize), semi: -1}
 }
 
-// Offset returns the number of input octets the Reader has used: where in
-// its input the next line starts. Between Next and the first read of the
-// message, it is where the message starts, as CopyEncoded writes it.
+// Offset returns the number of input octets the Reader has taken from its
+// buffer. Right after Next it is where in the input the record's message
+// starts, as CopyEncoded writes it. Elsewhere it may lie past a line the
+// Reader holds (the R or E line that ended a message) or inside a line.
 func (r *Reader) Offset() int64 { return r.nread - int64(r.w-r.r) }
 
 // Line returns the number of the last line read, counting from 1.

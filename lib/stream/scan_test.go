@@ -34,12 +34,12 @@ func checkScan(t *testing.T, b []byte) {
 	if n != wn || l != wl {
 		t.Fatalf("colonRun(%q) = %d, %d, want %d, %d", trim(b), n, l, wn, wl)
 	}
-	checkDecode(t, b)
+	checkDecode(t, b, func(n int) []byte { return make([]byte, n) })
 }
 
 // checkDecode holds decodeRun to its definition, a line at a time, for p of
-// every size around the payloads' total.
-func checkDecode(t *testing.T, b []byte) {
+// every size around the payloads' total, made by mk.
+func checkDecode(t *testing.T, b []byte, mk func(int) []byte) {
 	t.Helper()
 	var total int
 	for q := 0; q < len(b) && b[q] == ':'; {
@@ -65,7 +65,7 @@ func checkDecode(t *testing.T, b []byte) {
 			wq += i + 1
 			wl++
 		}
-		p := make([]byte, size)
+		p := mk(size)
 		n, q, lines := decodeRun(p, b)
 		if n != len(want) || q != wq || lines != wl || !bytes.Equal(p[:n], want) {
 			t.Fatalf("decodeRun(%d octets, %q) = %d, %d, %d; want %d, %d, %d", size, trim(b), n, q, lines, len(want), wq, wl)
