@@ -18,7 +18,7 @@ func badLFAVX2(b []byte) (i, done, lfs int)
 func decodeAVX2(dst, src []byte) (nd, ns, lines int)
 
 // decodeFast decodes as many of the ":" lines at the start of src into
-// dst as it can cheaply, leaving the rest to decodeLines: dst[:nd] is the
+// dst as it can cheaply, leaving the rest to decodeRun: dst[:nd] is the
 // payloads of src[:ns], lines lines. dst beyond nd may be written.
 func decodeFast(dst, src []byte) (nd, ns, lines int) {
 	if !haveAVX2 {

@@ -5,5 +5,5 @@ package stream
 // badLF is badLFGeneric.
 func badLF(b []byte) (int, int) { return badLFGeneric(b) }
 
-// decodeFast leaves every line to decodeLines.
+// decodeFast leaves every line to decodeRun.
 func decodeFast(dst, src []byte) (nd, ns, lines int) { return 0, 0, 0 }
