@@ -39,7 +39,10 @@ type journal struct {
 	seed [2]maphash.Seed
 	done map[string]map[[2]uint64]bool // post -> keys with a final outcome
 	read map[string]int64              // post -> octets of its file read
-	file map[string]*os.File
+	// post -> where the space reserve allocated ends: what lies below
+	// it, past the file's end, is allocated (FALLOC_FL_KEEP_SIZE).
+	reserved map[string]int64
+	file     map[string]*os.File
 
 	// Group commit: writes appended and writes known durable, per post;
 	// syncMu lets one fsync run at a time.
@@ -49,7 +52,7 @@ type journal struct {
 
 func newJournal(dir string) *journal {
 	return &journal{dir: dir, seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, file: map[string]*os.File{},
+		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, reserved: map[string]int64{}, file: map[string]*os.File{},
 		gen: map[string]uint64{}, synced: map[string]uint64{}}
 }
 
@@ -74,9 +77,23 @@ func (j *journal) load(post string) (map[[2]uint64]bool, error) {
 
 // catchUp reads what was appended to a post's journal since it was last
 // read, by this process or another (a retry delivering the same post).
+// Where the journal is open already (this process appends to it) and its
+// name still leads to that file, it is read through the open file, and
+// not at all if it has not grown: two stats rather than an open, a read
+// and a close before every record.
 func (j *journal) catchUp(post string) error {
-	m := j.done[post]
-	f, err := os.Open(filepath.Join(j.dir, post))
+	name := filepath.Join(j.dir, post)
+	if f := j.file[post]; f != nil {
+		fi, err := f.Stat()
+		ni, nerr := os.Stat(name)
+		if err == nil && nerr == nil && os.SameFile(fi, ni) {
+			if fi.Size() == j.read[post] {
+				return nil
+			}
+			return j.readFrom(post, io.NewSectionReader(f, j.read[post], fi.Size()-j.read[post]))
+		}
+	}
+	f, err := os.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -87,7 +104,13 @@ func (j *journal) catchUp(post string) error {
 	if _, err := f.Seek(j.read[post], io.SeekStart); err != nil {
 		return sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
-	br := bufio.NewReader(f)
+	return j.readFrom(post, f)
+}
+
+// readFrom reads a post's journal lines from r, which stands at j.read.
+func (j *journal) readFrom(post string, r io.Reader) error {
+	m := j.done[post]
+	br := bufio.NewReader(r)
 	for {
 		line, err := br.ReadString('\n')
 		if err == io.EOF {
@@ -172,12 +195,29 @@ func (j *journal) reserve(post string, rcpts []stream.Path) error {
 	if err != nil {
 		return sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
-	err = syscall.Fallocate(int(f.Fd()), 1 /* FALLOC_FL_KEEP_SIZE */, info.Size(), n)
-	if err != nil && err != syscall.EOPNOTSUPP && err != syscall.ENOSYS {
-		return sysexit.Temp(fmt.Errorf("journal: reserving %d octets: %w", n, err))
+	if info.Size()+n <= j.reserved[post] {
+		return nil // allocated by an earlier reserve
+	}
+	// Some space ahead too, so that the transactions after this one
+	// mostly find theirs allocated already.
+	ahead := max(n, reserveAhead)
+	err = syscall.Fallocate(int(f.Fd()), 1 /* FALLOC_FL_KEEP_SIZE */, info.Size(), ahead)
+	if err == syscall.ENOSPC && ahead > n { // room for this one at least?
+		ahead = n
+		err = syscall.Fallocate(int(f.Fd()), 1, info.Size(), ahead)
+	}
+	switch {
+	case err == nil:
+		j.reserved[post] = info.Size() + ahead
+	case err != syscall.EOPNOTSUPP && err != syscall.ENOSYS:
+		return sysexit.Temp(fmt.Errorf("journal: reserving %d octets: %w", ahead, err))
 	}
 	return nil
 }
+
+// reserveAhead is the least reserve allocates in a journal: the lines of
+// a thousand recipients or so.
+const reserveAhead = 64 << 10
 
 // record appends outcomes ("D addr" or "F addr" lines) and fsyncs. A
 // partial last line (a write cut short by a crash or a disk fault) is
