@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -151,14 +152,25 @@ type eightBit struct {
 
 func (e *eightBit) Write(p []byte) (int, error) {
 	if !e.seen {
-		for _, c := range p {
-			if c >= 0x80 {
-				e.seen = true
-				break
-			}
-		}
+		e.seen = has8bit(p)
 	}
 	return e.w.Write(p)
+}
+
+// has8bit reports whether p holds an octet over 127, looking at 8
+// octets at a time.
+func has8bit(p []byte) bool {
+	for ; len(p) >= 8; p = p[8:] {
+		if binary.LittleEndian.Uint64(p)&0x8080808080808080 != 0 {
+			return true
+		}
+	}
+	for _, c := range p {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 // worker delivers jobs over its own connection, reused across records.

@@ -291,3 +291,19 @@ func TestExtensions(t *testing.T) {
 		t.Errorf("data %q", m[0].Data)
 	}
 }
+
+// TestHas8bit holds has8bit to its definition for every octet at every
+// place of a short run and around it.
+func TestHas8bit(t *testing.T) {
+	for n := 0; n <= 20; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := bytes.Repeat([]byte{0x7f}, n)
+				b[pos] = byte(c)
+				if got, want := has8bit(b), c >= 0x80; got != want {
+					t.Fatalf("has8bit(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}

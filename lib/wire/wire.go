@@ -54,9 +54,16 @@ func (d *DataWriter) Write(p []byte) (int, error) {
 				out = append(out, '.')
 			}
 			d.bol = false
-			j := bytes.IndexAny(p[i:], "\r\n")
+			// The next CR or LF: two searches that run a vector at a
+			// time cost less than one that looks for either octet at
+			// each octet.
+			seg := p[i:]
+			j := bytes.IndexByte(seg, '\n')
 			if j < 0 {
-				j = len(p) - i
+				j = len(seg)
+			}
+			if k := bytes.IndexByte(seg[:j], '\r'); k >= 0 {
+				j = k
 			}
 			out = append(out, p[i:i+j]...)
 			i += j
