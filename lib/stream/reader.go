@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -429,11 +430,13 @@ func decodeRun(p, b []byte) (n, q, lines int) {
 
 // WriteTo copies the rest of the message to w. To a Writer standing at
 // the start of a line, whole message lines go across as they are, a
-// buffer at a time; to anything else, runs of lines go decoded, a
-// buffer at a time.
+// buffer at a time; to a bufio.Writer, runs of lines are decoded
+// straight into its buffer; to anything else, runs of lines go decoded,
+// a buffer at a time.
 func (m msgReader) WriteTo(w io.Writer) (int64, error) {
 	r := m.r
 	sw, _ := w.(*Writer)
+	bw, _ := w.(*bufio.Writer)
 	var n int64
 	for {
 		if len(r.cur) == 0 {
@@ -448,6 +451,18 @@ func (m msgReader) WriteTo(w io.Writer) (int64, error) {
 			case w == io.Discard:
 				span, lines := r.rawSpan()
 				k = int64(len(span)) - lines
+			case bw != nil:
+				if bw.Available() < minRoom {
+					err = bw.Flush()
+				}
+				// Written onto itself: AvailableBuffer's way, which
+				// costs less than decoding elsewhere and copying.
+				if p := bw.AvailableBuffer(); err == nil {
+					if d := r.decodeLines(p[:cap(p)]); d > 0 {
+						_, err = bw.Write(p[:d])
+						k = int64(d)
+					}
+				}
 			case sw == nil:
 				if r.scratch == nil {
 					r.scratch = make([]byte, MaxLine)
@@ -478,6 +493,10 @@ func (m msgReader) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 }
+
+// minRoom is the least room in a bufio.Writer's buffer WriteTo decodes
+// into; with less, it flushes the buffer first.
+const minRoom = 4 << 10
 
 // rawSpan returns the ":" lines at the head of the buffer, checked, and
 // their number, and consumes them; nothing if the next line is of

@@ -509,6 +509,8 @@ var copyWays = map[string]func(w *Writer, r *Reader) error{
 		_, err = io.Copy(w, br)
 		return err
 	},
+	"bufio-small": func(w *Writer, r *Reader) error { return viaBufio(w, r, 16) },
+	"bufio":       func(w *Writer, r *Reader) error { return viaBufio(w, r, 5000) },
 	"encoded": func(w *Writer, r *Reader) error {
 		var held bytes.Buffer
 		if _, err := r.CopyEncoded(&held); err != nil {
@@ -517,6 +519,21 @@ var copyWays = map[string]func(w *Writer, r *Reader) error{
 		_, err := w.WriteEncoded(&held)
 		return err
 	},
+}
+
+// viaBufio decodes the message into a bufio.Writer of the given size
+// (WriteTo decodes straight into its buffer), then writes it to w.
+func viaBufio(w *Writer, r *Reader, size int) error {
+	var b bytes.Buffer
+	bw := bufio.NewWriterSize(&b, size)
+	if _, err := io.Copy(bw, r.Message()); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	_, err := w.Write(b.Bytes())
+	return err
 }
 
 // checkPassOn: every way of passing s on gives s back when it is valid,
