@@ -39,9 +39,9 @@ type journal struct {
 	seed [2]maphash.Seed
 	done map[string]map[[2]uint64]bool // post -> keys with a final outcome
 	read map[string]int64              // post -> octets of its file read
-	// post -> where the space reserve allocated ends: what lies below
-	// it, past the file's end, is allocated (FALLOC_FL_KEEP_SIZE).
-	reserved map[string]int64
+	// post -> octets reserved by transactions whose lines are not
+	// written yet
+	inflight map[string]int64
 	file     map[string]*os.File
 
 	// Group commit: writes appended and writes known durable, per post;
@@ -52,7 +52,7 @@ type journal struct {
 
 func newJournal(dir string) *journal {
 	return &journal{dir: dir, seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, reserved: map[string]int64{}, file: map[string]*os.File{},
+		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, inflight: map[string]int64{}, file: map[string]*os.File{},
 		gen: map[string]uint64{}, synced: map[string]uint64{}}
 }
 
@@ -177,15 +177,18 @@ func (j *journal) open(post string) (*os.File, error) {
 
 // reserve makes sure, before a transaction, that its outcomes can be
 // recorded: the post's journal file exists and the space its lines will
-// take is allocated. A journal that cannot be written is found out
-// before the message goes to anyone, not after, when the recipients
-// would get it again on the retry.
-func (j *journal) reserve(post string, rcpts []stream.Path) error {
+// take is allocated, past what the transactions still in flight have
+// reserved. A journal that cannot be written is found out before the
+// message goes to anyone, not after, when the recipients would get it
+// again on the retry. It returns the octets reserved, which the caller
+// gives back with release once the transaction's lines are written, or
+// will not be.
+func (j *journal) reserve(post string, rcpts []stream.Path) (int64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	f, err := j.open(post)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	n := int64(1) // the newline that may end a partial line
 	for _, r := range rcpts {
@@ -193,31 +196,22 @@ func (j *journal) reserve(post string, rcpts []stream.Path) error {
 	}
 	info, err := f.Stat()
 	if err != nil {
-		return sysexit.Temp(fmt.Errorf("journal: %w", err))
+		return 0, sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
-	if info.Size()+n <= j.reserved[post] {
-		return nil // allocated by an earlier reserve
+	err = syscall.Fallocate(int(f.Fd()), 1 /* FALLOC_FL_KEEP_SIZE */, info.Size()+j.inflight[post], n)
+	if err != nil && err != syscall.EOPNOTSUPP && err != syscall.ENOSYS {
+		return 0, sysexit.Temp(fmt.Errorf("journal: reserving %d octets: %w", n, err))
 	}
-	// Some space ahead too, so that the transactions after this one
-	// mostly find theirs allocated already.
-	ahead := max(n, reserveAhead)
-	err = syscall.Fallocate(int(f.Fd()), 1 /* FALLOC_FL_KEEP_SIZE */, info.Size(), ahead)
-	if err == syscall.ENOSPC && ahead > n { // room for this one at least?
-		ahead = n
-		err = syscall.Fallocate(int(f.Fd()), 1, info.Size(), ahead)
-	}
-	switch {
-	case err == nil:
-		j.reserved[post] = info.Size() + ahead
-	case err != syscall.EOPNOTSUPP && err != syscall.ENOSYS:
-		return sysexit.Temp(fmt.Errorf("journal: reserving %d octets: %w", ahead, err))
-	}
-	return nil
+	j.inflight[post] += n
+	return n, nil
 }
 
-// reserveAhead is the least reserve allocates in a journal: the lines of
-// a thousand recipients or so.
-const reserveAhead = 64 << 10
+// release gives back what reserve reserved for a transaction.
+func (j *journal) release(post string, n int64) {
+	j.mu.Lock()
+	j.inflight[post] -= n
+	j.mu.Unlock()
+}
 
 // record appends outcomes ("D addr" or "F addr" lines) and fsyncs. A
 // partial last line (a write cut short by a crash or a disk fault) is

@@ -214,9 +214,11 @@ func (s *sender) deliver(n int, c *smtpout.Client, j *job) (*smtpout.Client, err
 	if len(todo) == 0 {
 		return c, nil
 	}
-	if err := s.j.reserve(post, todo); err != nil {
+	reserved, err := s.j.reserve(post, todo)
+	if err != nil {
 		return c, err
 	}
+	defer s.j.release(post, reserved)
 	if s.a.Sendmail != "" {
 		return c, s.settle(j, post, s.viaSendmail(j, todo), true)
 	}

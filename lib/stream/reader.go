@@ -452,15 +452,16 @@ func (m msgReader) WriteTo(w io.Writer) (int64, error) {
 				span, lines := r.rawSpan()
 				k = int64(len(span)) - lines
 			case bw != nil:
-				if bw.Available() < minRoom {
+				if bw.Available() < min(minRoom, bw.Size()/2) {
 					err = bw.Flush()
 				}
 				// Written onto itself: AvailableBuffer's way, which
 				// costs less than decoding elsewhere and copying.
 				if p := bw.AvailableBuffer(); err == nil {
 					if d := r.decodeLines(p[:cap(p)]); d > 0 {
-						_, err = bw.Write(p[:d])
-						k = int64(d)
+						var m int
+						m, err = bw.Write(p[:d])
+						k = int64(m)
 					}
 				}
 			case sw == nil:
@@ -495,7 +496,8 @@ func (m msgReader) WriteTo(w io.Writer) (int64, error) {
 }
 
 // minRoom is the least room in a bufio.Writer's buffer WriteTo decodes
-// into; with less, it flushes the buffer first.
+// into (or half the buffer, if less); with less, it flushes the buffer
+// first.
 const minRoom = 4 << 10
 
 // rawSpan returns the ":" lines at the head of the buffer, checked, and

@@ -30,6 +30,7 @@ func (d *DataWriter) Write(p []byte) (int, error) {
 		return 0, d.err
 	}
 	out := d.scratch[:0]
+	lf := -1 // where the next LF at or after i is, or len(p); -1: not looked for
 	for i := 0; i < len(p); {
 		c := p[i]
 		if d.cr {
@@ -56,13 +57,17 @@ func (d *DataWriter) Write(p []byte) (int, error) {
 			d.bol = false
 			// The next CR or LF: two searches that run a vector at a
 			// time cost less than one that looks for either octet at
-			// each octet.
-			seg := p[i:]
-			j := bytes.IndexByte(seg, '\n')
-			if j < 0 {
-				j = len(seg)
+			// each octet. The next LF is kept, and CRs are looked for
+			// only up to it, so that text of CRs and no LF is not
+			// searched to its end again for every line.
+			if lf < i {
+				lf = len(p)
+				if k := bytes.IndexByte(p[i:], '\n'); k >= 0 {
+					lf = i + k
+				}
 			}
-			if k := bytes.IndexByte(seg[:j], '\r'); k >= 0 {
+			j := lf - i
+			if k := bytes.IndexByte(p[i:lf], '\r'); k >= 0 {
 				j = k
 			}
 			out = append(out, p[i:i+j]...)

@@ -2,6 +2,8 @@ package wire
 
 import (
 	"bytes"
+	"io"
+	"strconv"
 	"testing"
 )
 
@@ -85,4 +87,23 @@ func FuzzDataWriter(f *testing.F) {
 			t.Fatalf("content changed: %q -> %q", in, back)
 		}
 	})
+}
+
+// BenchmarkDataWriter encodes 1 MiB in one Write: lines ended by LF, by
+// CR alone (no LF anywhere: each line's search for a CR must stop at the
+// next line, not run to the end), and by CRLF.
+func BenchmarkDataWriter(b *testing.B) {
+	for _, end := range []string{"\n", "\r", "\r\n"} {
+		line := bytes.Repeat([]byte("x"), 78)
+		in := bytes.Repeat(append(line, end...), (1<<20)/(len(line)+len(end)))
+		b.Run(strconv.Quote(end), func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			d := NewDataWriter(io.Discard)
+			for i := 0; i < b.N; i++ {
+				if _, err := d.Write(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
