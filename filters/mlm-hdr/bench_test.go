@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"io"
-	"os"
 	"testing"
 
 	"mlm/lib/mlmtest"
@@ -16,24 +14,14 @@ import (
 func BenchmarkRecords(b *testing.B) {
 	for _, name := range []string{"plain", "footer"} {
 		b.Run(name, func(b *testing.B) {
-			footer := ""
+			files := map[string]string{"address": "dev@lists.example.org\n", "strip": "Return-Path\n"}
 			if name == "footer" {
-				footer = "Footer.\n"
+				files["footer"] = "Footer.\n"
 			}
-			dir := b.TempDir()
-			os.WriteFile(dir+"/address", []byte("dev@lists.example.org\n"), 0o644)
-			os.WriteFile(dir+"/strip", []byte("Return-Path\n"), 0o644)
-			if footer != "" {
-				os.WriteFile(dir+"/footer", []byte(footer), 0o644)
-			}
-			in := mlmtest.Posts(b, 1000)
-			b.SetBytes(int64(len(in)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := run(&args{Dir: dir}, bytes.NewReader(in), io.Discard); err != nil {
-					b.Fatal(err)
-				}
-			}
+			dir := mlmtest.ListDir(b, files)
+			mlmtest.BenchRecords(b, func(in io.Reader) error {
+				return run(&args{Dir: dir}, in, io.Discard)
+			})
 		})
 	}
 }

@@ -3,6 +3,9 @@ package mlmtest
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -28,4 +31,30 @@ func Posts(tb testing.TB, n int) []byte {
 		tb.Fatal(err)
 	}
 	return bytes.Repeat(rec.Bytes(), n)
+}
+
+// BenchRecords measures run on a stream of 1,000 Posts, the figure in
+// octets a second.
+func BenchRecords(b *testing.B, run func(in io.Reader) error) {
+	in := Posts(b, 1000)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := run(bytes.NewReader(in)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// ListDir makes a list directory of the files named in files, with their
+// contents, in a temporary directory, and returns its path.
+func ListDir(tb testing.TB, files map[string]string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return dir
 }
