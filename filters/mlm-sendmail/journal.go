@@ -43,6 +43,7 @@ type journal struct {
 	// written yet
 	inflight map[string]int64
 	file     map[string]*os.File
+	stale    []*os.File // files let go by catchUp, to close at the end
 
 	// Group commit: writes appended and writes known durable, per post;
 	// syncMu lets one fsync run at a time.
@@ -86,11 +87,26 @@ func (j *journal) catchUp(post string) error {
 	if f := j.file[post]; f != nil {
 		fi, err := f.Stat()
 		ni, nerr := os.Stat(name)
-		if err == nil && nerr == nil && os.SameFile(fi, ni) {
+		switch {
+		case err != nil:
+		case nerr == nil && os.SameFile(fi, ni):
+			if fi.Size() < j.read[post] { // cut short in place
+				j.read[post] = 0
+			}
 			if fi.Size() == j.read[post] {
 				return nil
 			}
 			return j.readFrom(post, io.NewSectionReader(f, j.read[post], fi.Size()-j.read[post]))
+		case nerr == nil || errors.Is(nerr, fs.ErrNotExist):
+			// The name leads to another file now (a journal put back
+			// from a copy), or to none: what this process appends must
+			// go where the others read. The file at the name is read
+			// whole and opened for the next append; the old one is
+			// closed with the journal, since a transaction may still be
+			// syncing it.
+			j.stale = append(j.stale, f)
+			delete(j.file, post)
+			j.read[post] = 0
 		}
 	}
 	f, err := os.Open(name)
@@ -285,6 +301,9 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 
 func (j *journal) close() {
 	for _, f := range j.file {
+		f.Close()
+	}
+	for _, f := range j.stale {
 		f.Close()
 	}
 }

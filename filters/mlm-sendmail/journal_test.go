@@ -62,6 +62,68 @@ func TestJournalCatchUp(t *testing.T) {
 	final("e@x.example", true)
 }
 
+// TestJournalReplaced: once a post's journal name leads to another file,
+// or to none, or the file is cut short in place, what this process
+// appends goes to the file at the name, where other processes read, and
+// that file is read whole.
+func TestJournalReplaced(t *testing.T) {
+	for _, how := range []string{"replaced", "removed", "cut short"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			name := filepath.Join(dir, "p")
+			j := newJournal(dir)
+			defer j.close()
+			rec := func(line string) {
+				t.Helper()
+				if err := j.refresh("p"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := j.reserve("p", []stream.Path{{Mailbox: "a@x.example"}}); err != nil {
+					t.Fatal(err)
+				}
+				if err := j.record("p", []string{line}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec("D a@x.example")
+			rec("D b@x.example")
+			var want string
+			switch how {
+			case "replaced":
+				want = "D c@x.example\nD a@x.example\n"
+				if err := os.WriteFile(name+".new", []byte("D c@x.example\nD a@x.example\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(name+".new", name); err != nil {
+					t.Fatal(err)
+				}
+			case "removed":
+				if err := os.Remove(name); err != nil {
+					t.Fatal(err)
+				}
+			case "cut short":
+				want = "D c@x.example\n"
+				if err := os.WriteFile(name, []byte(want), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec("D d@x.example")
+			got, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want += "D d@x.example\n"; string(got) != want {
+				t.Fatalf("journal at its name: %q, want %q", got, want)
+			}
+			if how != "removed" {
+				if ok, err := j.final("p", "c@x.example"); err != nil || !ok {
+					t.Fatalf("final(c@x.example) = %v, %v: the file at the name was not read whole", ok, err)
+				}
+			}
+		})
+	}
+}
+
 // TestJournalReserveInFlight: transactions of one post in flight at once
 // each have their lines' space allocated, one after the other, not all
 // the same space at the journal's end; release gives it back.
