@@ -88,7 +88,7 @@ func (j *journal) catchUp(post string) error {
 		fi, err := f.Stat()
 		ni, nerr := os.Stat(name)
 		switch {
-		case err != nil:
+		case err != nil: // read by the name, below
 		case nerr == nil && os.SameFile(fi, ni):
 			if fi.Size() < j.read[post] { // cut short in place
 				j.read[post] = 0
@@ -286,6 +286,9 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 	defer j.syncMu.Unlock()
 	j.mu.Lock()
 	done, upto := j.synced[post] >= my, j.gen[post]
+	// An fsync of a file catchUp has let go speaks for no write to the
+	// file at the name.
+	current := j.file[post] == f
 	j.mu.Unlock()
 	if done {
 		return nil
@@ -293,9 +296,11 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 	if err := f.Sync(); err != nil {
 		return sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
-	j.mu.Lock()
-	j.synced[post] = max(j.synced[post], upto)
-	j.mu.Unlock()
+	if current {
+		j.mu.Lock()
+		j.synced[post] = max(j.synced[post], upto)
+		j.mu.Unlock()
+	}
 	return nil
 }
 

@@ -162,3 +162,34 @@ func TestJournalReserveInFlight(t *testing.T) {
 		t.Fatalf("%d octets still in flight after release", j.inflight["p"])
 	}
 }
+
+// TestJournalSyncStale: an fsync of a journal file let go (the name now
+// leads to another) does not count the writes to the file at the name
+// as durable.
+func TestJournalSyncStale(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "p")
+	j := newJournal(dir)
+	defer j.close()
+	if err := j.record("p", []string{"D a@x.example"}); err != nil {
+		t.Fatal(err)
+	}
+	old := j.file["p"]
+	if err := os.Remove(name); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.refresh("p"); err != nil {
+		t.Fatal(err)
+	}
+	_, my, err := j.append("p", []string{"D b@x.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The old file's transaction syncs after the new write was made.
+	if err := j.sync("p", old, my); err != nil {
+		t.Fatal(err)
+	}
+	if j.synced["p"] >= my {
+		t.Fatalf("write %d to the new file counted durable by an fsync of the old one", my)
+	}
+}
