@@ -10,9 +10,11 @@ package main
 // fsynced once per transaction, after the bounce record of a failure is
 // on disk and before the transaction's recipients are reported done.
 // Fsyncs are group commits: the transactions of several connections that
-// end while one fsync runs are made durable together by the next, and
-// each still waits for its own lines to be on disk before it goes on, so
-// the window for a duplicate stays one transaction per connection.
+// end while one fsync runs are made durable together by the next. A
+// connection goes on with its next transaction while its lines are
+// synced, but holds that transaction's final dot until they are on disk
+// (see lane), so the window for a duplicate stays one transaction per
+// connection.
 
 import (
 	"bufio"
@@ -42,18 +44,23 @@ type journal struct {
 	// post -> octets reserved by transactions whose lines are not
 	// written yet
 	inflight map[string]int64
-	file     map[string]*os.File
-	stale    []*os.File // files let go by catchUp, to close at the end
+	// post -> the end of the space reserved in its file, and the file's
+	// size then: a file cut short since may have lost that space
+	alloc, size map[string]int64
+	file        map[string]*os.File
+	stale       []*os.File // files let go by catchUp, to close at the end
 
 	// Group commit: writes appended and writes known durable, per post;
 	// syncMu lets one fsync run at a time.
 	gen, synced map[string]uint64
 	syncMu      sync.Mutex
+	fsync       func(*os.File) error // (*os.File).Sync; a test's own
 }
 
 func newJournal(dir string) *journal {
 	return &journal{dir: dir, seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, inflight: map[string]int64{}, file: map[string]*os.File{},
+		alloc: map[string]int64{}, size: map[string]int64{}, fsync: (*os.File).Sync,
 		gen: map[string]uint64{}, synced: map[string]uint64{}}
 }
 
@@ -106,6 +113,7 @@ func (j *journal) catchUp(post string) error {
 			// syncing it.
 			j.stale = append(j.stale, f)
 			delete(j.file, post)
+			delete(j.alloc, post)
 			j.read[post] = 0
 		}
 	}
@@ -214,10 +222,23 @@ func (j *journal) reserve(post string, rcpts []stream.Path) (int64, error) {
 	if err != nil {
 		return 0, sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
-	err = syscall.Fallocate(int(f.Fd()), 1 /* FALLOC_FL_KEEP_SIZE */, info.Size()+j.inflight[post], n)
-	if err != nil && err != syscall.EOPNOTSUPP && err != syscall.ENOSYS {
-		return 0, sysexit.Temp(fmt.Errorf("journal: reserving %d octets: %w", n, err))
+	from := info.Size() + j.inflight[post]
+	if end := from + n; end > j.alloc[post] || info.Size() < j.size[post] {
+		// A file system allocates whole blocks: the rest of the block
+		// the reservation ends in is taken with it, and the lines of
+		// the next transactions that fit there need no fallocate.
+		bs := int64(4096)
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Blksize > 0 {
+			bs = int64(st.Blksize)
+		}
+		to := (end + bs - 1) / bs * bs
+		err = syscall.Fallocate(int(f.Fd()), 1 /* FALLOC_FL_KEEP_SIZE */, from, to-from)
+		if err != nil && err != syscall.EOPNOTSUPP && err != syscall.ENOSYS {
+			return 0, sysexit.Temp(fmt.Errorf("journal: reserving %d octets: %w", n, err))
+		}
+		j.alloc[post] = to
 	}
+	j.size[post] = info.Size()
 	j.inflight[post] += n
 	return n, nil
 }
@@ -229,22 +250,10 @@ func (j *journal) release(post string, n int64) {
 	j.mu.Unlock()
 }
 
-// record appends outcomes ("D addr" or "F addr" lines) and fsyncs. A
-// partial last line (a write cut short by a crash or a disk fault) is
-// ended first, so it cannot swallow the first line appended.
-func (j *journal) record(post string, lines []string) error {
-	if len(lines) == 0 {
-		return nil
-	}
-	f, my, err := j.append(post, lines)
-	if err != nil {
-		return err
-	}
-	return j.sync(post, f, my)
-}
-
-// append writes the lines to the post's journal, without fsync, and
-// returns the file and the write's number.
+// append writes outcomes ("D addr" or "F addr" lines) to the post's
+// journal, without fsync, and returns the file and the write's number
+// for sync. A partial last line (a write cut short by a crash or a disk
+// fault) is ended first, so it cannot swallow the first line appended.
 func (j *journal) append(post string, lines []string) (*os.File, uint64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -293,7 +302,7 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 	if done {
 		return nil
 	}
-	if err := f.Sync(); err != nil {
+	if err := j.fsync(f); err != nil {
 		return sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
 	if current {

@@ -163,6 +163,54 @@ func TestJournalReserveInFlight(t *testing.T) {
 	}
 }
 
+// TestJournalReserveBlocks: the reservations of small transactions that
+// fit in the block the last one took take no more space, and one made
+// after the file was cut short (its blocks freed) is made again.
+func TestJournalReserveBlocks(t *testing.T) {
+	dir := t.TempDir()
+	j := newJournal(dir)
+	defer j.close()
+	name := filepath.Join(dir, "p")
+	allocated := func() int64 {
+		var st syscall.Stat_t
+		if err := syscall.Stat(name, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks * 512
+	}
+	one := []stream.Path{{Mailbox: "someone@example.org"}}
+	for i := range 10 {
+		n, err := j.reserve("p", one)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 && allocated() < n {
+			t.Skipf("no fallocate here: %d octets allocated", allocated())
+		}
+		if err := j.record("p", []string{"D someone@example.org"}); err != nil {
+			t.Fatal(err)
+		}
+		j.release("p", n)
+	}
+	if got, alloc := allocated(), j.alloc["p"]; got != alloc {
+		t.Fatalf("10 small transactions: %d octets allocated, %d reserved", got, alloc)
+	}
+	if err := os.Truncate(name, 0); err != nil {
+		t.Fatal(err)
+	}
+	if allocated() != 0 {
+		t.Skipf("cut short, the file keeps %d octets allocated", allocated())
+	}
+	n, err := j.reserve("p", one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := allocated(); got < n {
+		t.Fatalf("a reservation after the file was cut short: %d octets allocated, want %d", got, n)
+	}
+	j.release("p", n)
+}
+
 // TestJournalSyncStale: an fsync of a journal file let go (the name now
 // leads to another) does not count the writes to the file at the name
 // as durable.
@@ -192,4 +240,14 @@ func TestJournalSyncStale(t *testing.T) {
 	if j.synced["p"] >= my {
 		t.Fatalf("write %d to the new file counted durable by an fsync of the old one", my)
 	}
+}
+
+// record appends lines and waits for them to be on disk, as settle does
+// without a lane.
+func (j *journal) record(post string, lines []string) error {
+	f, my, err := j.append(post, lines)
+	if err != nil {
+		return err
+	}
+	return j.sync(post, f, my)
 }

@@ -55,6 +55,11 @@ func run(a *args, in io.Reader, out, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return s.run(in, stderr)
+}
+
+func (s *sender) run(in io.Reader, stderr io.Writer) error {
+	a := s.a
 	defer s.j.close()
 	jobs := make(chan *job)
 	var wg sync.WaitGroup
@@ -62,7 +67,7 @@ func run(a *args, in io.Reader, out, stderr io.Writer) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.worker(i, jobs) }()
 	}
-	err = read(in, jobs)
+	err := read(in, jobs)
 	close(jobs)
 	wg.Wait()
 	if werr := s.out.Flush(); err == nil {
@@ -175,16 +180,17 @@ func has8bit(p []byte) bool {
 
 // worker delivers jobs over its own connection, reused across records.
 func (s *sender) worker(n int, jobs <-chan *job) {
-	var c *smtpout.Client
+	l := &lane{n: n}
+	l.beforeDot = func() { s.wait(l) }
 	defer func() {
-		if c != nil {
-			c.Close()
+		s.wait(l)
+		if l.c != nil {
+			l.c.Close()
 		}
 	}()
 	for j := range jobs {
 		s.stats.records.Add(1)
-		var err error
-		c, err = s.deliver(n, c, j)
+		err := s.deliver(l, j)
 		j.msg.Close()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, j.h.ID, err)
@@ -193,34 +199,65 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 	}
 }
 
+// lane is what a worker keeps from one record to the next: its
+// connection, and the journal fsync of its last transaction while that
+// runs. The fsync runs as the next transaction goes out, and that
+// transaction's final dot waits for it (smtpout's BeforeDot), so the
+// server takes no message of the worker's while an earlier one's
+// outcome is not durable: at most one transaction per connection has a
+// 250 and no journal lines on disk, as with an fsync before going on.
+type lane struct {
+	n         int
+	c         *smtpout.Client
+	beforeDot func()
+	syncing   chan error // the fsync's result; nil if none runs
+	id        string     // the record it is for
+}
+
+// wait returns once the lane's journal fsync, if one runs, has ended.
+// A failed one counts as its record's failure: exit 75, the record tried
+// again, its delivered recipients perhaps sent twice.
+func (s *sender) wait(l *lane) {
+	if l.syncing == nil {
+		return
+	}
+	err := <-l.syncing
+	l.syncing = nil
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, l.id, err)
+		s.failed.Store(true)
+	}
+}
+
 // deliver sends one record, skipping recipients the journal knows, and
 // settles every recipient: delivered or failed in the journal, deferred
-// in a record on standard output. It returns the connection to reuse.
-func (s *sender) deliver(n int, c *smtpout.Client, j *job) (*smtpout.Client, error) {
+// in a record on standard output. The lane keeps the connection for
+// the next record.
+func (s *sender) deliver(l *lane, j *job) error {
 	post := postOf(j.h.ID)
 	if err := s.j.refresh(post); err != nil {
-		return c, err
+		return err
 	}
 	var todo []stream.Path
 	for _, r := range j.rcpts {
 		done, err := s.j.final(post, r.Mailbox)
 		if err != nil {
-			return c, err
+			return err
 		}
 		if !done {
 			todo = append(todo, r)
 		}
 	}
 	if len(todo) == 0 {
-		return c, nil
+		return nil
 	}
 	reserved, err := s.j.reserve(post, todo)
 	if err != nil {
-		return c, err
+		return err
 	}
 	defer s.j.release(post, reserved)
 	if s.a.Sendmail != "" {
-		return c, s.settle(j, post, s.viaSendmail(j, todo), true)
+		return s.settle(nil, j, post, s.viaSendmail(j, todo), true)
 	}
 	// Try the relays in turn, starting with this worker's, until one has
 	// given a result for every recipient; each relay twice, since a
@@ -228,12 +265,15 @@ func (s *sender) deliver(n int, c *smtpout.Client, j *job) (*smtpout.Client, err
 	// more.
 	var results []smtpout.Result
 	for try := 0; try < 2*len(s.relays) && len(todo) > 0; try++ {
-		if c == nil {
-			var err error
-			if c, err = s.dial(n + try); err != nil {
+		if l.c == nil {
+			c, err := s.dial(l.n + try)
+			if err != nil {
 				continue
 			}
+			c.BeforeDot = l.beforeDot
+			l.c = c
 		}
+		c := l.c
 		res, err := c.Send(j.h.Sender, todo, j.msg, j.eight)
 		s.stats.txns.Add(1)
 		results = append(results, res...)
@@ -243,7 +283,7 @@ func (s *sender) deliver(n int, c *smtpout.Client, j *job) (*smtpout.Client, err
 		}
 		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, c.Addr, err)
 		c.Close()
-		c = nil
+		l.c = nil
 		if errors.Is(err, smtpout.ErrLostReply) {
 			// The data went out and its reply did not come back: the
 			// server may have it (RFC 1047). Not again now: the rest are
@@ -260,12 +300,12 @@ func (s *sender) deliver(n int, c *smtpout.Client, j *job) (*smtpout.Client, err
 		// Some recipients were not tried: settle what is final, but
 		// write no retry record yet, so the batch's deferred recipients
 		// are written once, complete, when the record runs again.
-		if err := s.settle(j, post, results, false); err != nil {
-			return c, err
+		if err := s.settle(l, j, post, results, false); err != nil {
+			return err
 		}
-		return c, fmt.Errorf("%d recipients not tried: no relay took them", len(todo))
+		return fmt.Errorf("%d recipients not tried: no relay took them", len(todo))
 	}
-	return c, s.settle(j, post, results, true)
+	return s.settle(l, j, post, results, true)
 }
 
 // dial connects to the k-th relay of the pool (round robin).
@@ -297,8 +337,10 @@ func without(rcpts []stream.Path, res []smtpout.Result) []stream.Path {
 
 // settle records the results: bounce records for failures, then the
 // journal, then, if the batch is complete, deferred recipients as a
-// record on standard output (or, with --retry, the exit status).
-func (s *sender) settle(j *job, post string, results []smtpout.Result, complete bool) error {
+// record on standard output (or, with --retry, the exit status). With a
+// lane, the journal's fsync is left running on it (see lane), unless a
+// record is to be written; without one, settle waits for the fsync.
+func (s *sender) settle(l *lane, j *job, post string, results []smtpout.Result, complete bool) error {
 	var lines []string
 	var deferred []stream.Path
 	delivered := false
@@ -331,11 +373,32 @@ func (s *sender) settle(j *job, post string, results []smtpout.Result, complete 
 		// the server has the message, the journal does not know yet.
 		crash.Point("sendmail-after-250")
 	}
-	if err := s.j.record(post, lines); err != nil {
-		return err
+	if l != nil {
+		s.wait(l)
 	}
 	if len(lines) > 0 {
-		crash.Point("sendmail-after-journal")
+		f, my, err := s.j.append(post, lines)
+		if err != nil {
+			return err
+		}
+		durable := func() error {
+			err := s.j.sync(post, f, my)
+			if err == nil {
+				crash.Point("sendmail-after-journal")
+			}
+			return err
+		}
+		// A record of deferred recipients is written only once the
+		// journal is on disk, and not at all if it cannot be.
+		if l == nil || (complete && len(deferred) > 0 && !s.a.Retry) {
+			if err := durable(); err != nil {
+				return err
+			}
+		} else {
+			ch := make(chan error, 1)
+			l.syncing, l.id = ch, j.h.ID
+			go func() { ch <- durable() }()
+		}
 	}
 	if len(deferred) == 0 || !complete {
 		return nil

@@ -2,17 +2,20 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"mlm/lib/smtpsink/sinktest"
 	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"mlm/lib/smtpsink"
+	"mlm/lib/smtpsink/sinktest"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
@@ -304,6 +307,92 @@ func TestHas8bit(t *testing.T) {
 					t.Fatalf("has8bit(%q) = %v, want %v", b, got, want)
 				}
 			}
+		}
+	}
+}
+
+// conversation watches the SMTP conversation a sink writes to its Debug
+// writer: it closes data2 when the server has invited the data of a
+// second transaction (its second 354), and notes whether a client's
+// final dot came before synced was set.
+type conversation struct {
+	mu         sync.Mutex
+	line       []byte
+	replies354 int
+	dots       int
+	data2      chan struct{}
+	synced     *atomic.Bool
+	dotTooSoon bool
+}
+
+func (c *conversation) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range p {
+		c.line = append(c.line, b)
+		if b != '\n' {
+			continue
+		}
+		_, l, _ := strings.Cut(string(c.line), " ") // after "N> " or "N< "
+		switch {
+		case strings.HasPrefix(string(c.line), "1> 354"):
+			if c.replies354++; c.replies354 == 2 {
+				close(c.data2)
+			}
+		case strings.HasPrefix(string(c.line), "1< ") && l == ".\r\n":
+			if c.dots++; c.dots == 2 && !c.synced.Load() {
+				c.dotTooSoon = true
+			}
+		}
+		c.line = c.line[:0]
+	}
+	return len(p), nil
+}
+
+// TestSyncOverlap: while the journal lines of a connection's transaction
+// are synced, its next transaction goes out, and that one's final dot
+// waits until the lines are on disk: the server takes no second message
+// before the first one's outcome is durable.
+func TestSyncOverlap(t *testing.T) {
+	var synced atomic.Bool
+	conv := &conversation{data2: make(chan struct{}), synced: &synced}
+	srv := sinktest.Sink(t, smtpsink.Options{Debug: conv})
+	dir := list(t)
+	var out, errb bytes.Buffer
+	s, err := newSender(&args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := true
+	s.j.fsync = func(f *os.File) error { // one at a time: syncMu
+		if !first {
+			return f.Sync()
+		}
+		first = false
+		select {
+		case <-conv.data2:
+		case <-time.After(20 * time.Second):
+			return errors.New("test: no second transaction went out while the first one's journal was synced")
+		}
+		err := f.Sync()
+		synced.Store(true)
+		return err
+	}
+	err = s.run(strings.NewReader(record("p1", "a@x.example")+record("p2", "b@x.example")), &errb)
+	if err != nil || errb.Len() > 0 {
+		t.Fatalf("run: %v: %s", err, errb.String())
+	}
+	if got := strings.Join(delivered(srv), " "); got != "a@x.example b@x.example" {
+		t.Errorf("delivered %q", got)
+	}
+	conv.mu.Lock()
+	defer conv.mu.Unlock()
+	if conv.dotTooSoon || conv.dots != 2 {
+		t.Errorf("the second final dot came before the first transaction's journal was synced (dots %d)", conv.dots)
+	}
+	for post, want := range map[string]string{"p1": "D a@x.example\n", "p2": "D b@x.example\n"} {
+		if b, err := os.ReadFile(filepath.Join(dir, "state", "journal", post)); string(b) != want {
+			t.Errorf("journal of %s: %q, %v; want %q", post, b, err, want)
 		}
 	}
 }

@@ -140,6 +140,11 @@ type Client struct {
 	ext  map[string]string // EHLO keywords (upper case) and their parameters
 	err  error             // the error that made the connection unusable
 	Addr string
+	// BeforeDot, if set, is called in every transaction once the whole
+	// message is written, before the final dot is: the dot, and so the
+	// server's taking the message, waits for it to return. A caller
+	// makes the outcome of its previous transaction durable meanwhile.
+	BeforeDot func()
 }
 
 // Dial connects to addr, reads the greeting and greets with EHLO (or
@@ -629,6 +634,9 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	dw := wire.NewDataWriter(c.bw)
 	if _, err := io.Copy(dw, msg.Reader()); err != nil {
 		return results, nil, sysexit.Temp(err)
+	}
+	if c.BeforeDot != nil {
+		c.BeforeDot()
 	}
 	if err := dw.Close(); err != nil {
 		return results, nil, sysexit.Temp(err)

@@ -96,9 +96,10 @@ type memMsg string
 func (m memMsg) Reader() io.Reader { return strings.NewReader(string(m)) }
 func (m memMsg) Len() int64        { return int64(len(m)) }
 
-func TestStartTLSAndAuth(t *testing.T) {
+// tlsServer starts a server of the backend on 127.0.0.1 and returns
+// its address and the options that pass its TLS and AUTH.
+func tlsServer(t *testing.T, be *backend) (string, Options) {
 	cert, pool := selfSigned(t)
-	be := &backend{}
 	srv := smtp.NewServer(be)
 	srv.Domain = "sink"
 	srv.ErrorLog = log.New(io.Discard, "", 0)
@@ -108,11 +109,15 @@ func TestStartTLSAndAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	go srv.Serve(l)
-	defer srv.Close()
-
-	opts := Options{Helo: "lists.example.org", Timeout: 5 * time.Second,
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String(), Options{Helo: "lists.example.org", Timeout: 5 * time.Second,
 		TLS: &tls.Config{RootCAs: pool}, User: "list", Password: "s3cret"} // ServerName from the address
-	c, err := Dial(context.Background(), l.Addr().String(), opts)
+}
+
+func TestStartTLSAndAuth(t *testing.T) {
+	be := &backend{}
+	addr, opts := tlsServer(t, be)
+	c, err := Dial(context.Background(), addr, opts)
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
@@ -130,7 +135,7 @@ func TestStartTLSAndAuth(t *testing.T) {
 	// result for anyone (no bounce for the whole list).
 	anon := opts
 	anon.User = ""
-	ac, err := Dial(context.Background(), l.Addr().String(), anon)
+	ac, err := Dial(context.Background(), addr, anon)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,13 +150,64 @@ func TestStartTLSAndAuth(t *testing.T) {
 	// temporary failure (the site must fix it; mail waits).
 	bad := opts
 	bad.Password = "guess"
-	if _, err := Dial(context.Background(), l.Addr().String(), bad); err == nil || !strings.Contains(err.Error(), "AUTH: 454") || sysexit.Code(err) != sysexit.TempFail {
+	if _, err := Dial(context.Background(), addr, bad); err == nil || !strings.Contains(err.Error(), "AUTH: 454") || sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("wrong password: %v; want AUTH: 454, temporary", err)
 	}
 	untrusted := opts
 	untrusted.TLS = &tls.Config{}
-	if _, err := Dial(context.Background(), l.Addr().String(), untrusted); sysexit.Code(err) != sysexit.TempFail {
+	if _, err := Dial(context.Background(), addr, untrusted); sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("untrusted certificate: %v; want temporary", err)
+	}
+}
+
+// sentConn keeps a copy of what the client sends.
+type sentConn struct {
+	net.Conn
+	mu   sync.Mutex
+	sent bytes.Buffer
+}
+
+func (c *sentConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.sent.Write(p)
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// TestBeforeDot: BeforeDot is called in every transaction once the
+// message is written and before its final dot is sent, so the server
+// has not taken the message yet; the dot follows when it returns.
+func TestBeforeDot(t *testing.T) {
+	be := &backend{}
+	addr, opts := tlsServer(t, be)
+	c, err := Dial(context.Background(), addr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc := &sentConn{Conn: c.conn}
+	c.reset(sc)
+	calls := 0
+	c.BeforeDot = func() {
+		calls++
+		sc.mu.Lock()
+		dots := strings.Count(sc.sent.String(), "\r\n.\r\n")
+		sc.mu.Unlock()
+		be.mu.Lock()
+		taken := len(be.data)
+		be.mu.Unlock()
+		if dots != calls-1 || taken != calls-1 {
+			t.Errorf("transaction %d: BeforeDot called with %d final dots sent and %d messages taken; want %d", calls, dots, taken, calls-1)
+		}
+	}
+	for i := range 2 {
+		res, err := c.Send(stream.Path{Mailbox: "dev-bounces@lists.example.org"}, []stream.Path{{Mailbox: "a@example.org"}}, memMsg("Subject: x\n\nbody\n"), false)
+		if err != nil || len(res) != 1 || res[0].Reply.Code != 250 {
+			t.Fatalf("transaction %d: Send = %v, %v", i+1, res, err)
+		}
+	}
+	if calls != 2 || len(be.data) != 2 {
+		t.Errorf("2 transactions: BeforeDot called %d times, %d messages taken; want 2 and 2", calls, len(be.data))
 	}
 }
 
