@@ -7,14 +7,13 @@ package main
 // expired). A batch tried again after any crash skips every recipient
 // the journal names, so no recipient that got a 250 gets the post twice,
 // however its batch or retry record is repeated. Lines are appended and
-// fsynced once per transaction, after the bounce record of a failure is
-// on disk and before the transaction's recipients are reported done.
-// Fsyncs are group commits: the transactions of several connections that
-// end while one fsync runs are made durable together by the next. A
-// connection goes on with its next transaction while its lines are
-// synced, but holds that transaction's final dot until they are on disk
-// (see lane), so the window for a duplicate stays one transaction per
-// connection.
+// fsynced once per record, after the bounce record of a failure is on
+// disk and before the record's recipients are reported done. Fsyncs are
+// group commits: the records of several connections that end while one
+// fsync runs are made durable together by the next. A connection goes on
+// with its next record while its lines are synced, but holds that
+// record's final dot until they are on disk (see lane), so the window
+// for a duplicate stays one record per connection.
 
 import (
 	"bufio"
@@ -44,11 +43,10 @@ type journal struct {
 	// post -> octets reserved by transactions whose lines are not
 	// written yet
 	inflight map[string]int64
-	// post -> the end of the space reserved in its file, and the file's
-	// size then: a file cut short since may have lost that space
-	alloc, size map[string]int64
-	file        map[string]*os.File
-	stale       []*os.File // files let go by catchUp, to close at the end
+	// post -> the end of the space reserved in its file
+	alloc map[string]int64
+	file  map[string]*os.File
+	stale []*os.File // files let go by catchUp, to close at the end
 
 	// Group commit: writes appended and writes known durable, per post;
 	// syncMu lets one fsync run at a time.
@@ -60,7 +58,7 @@ type journal struct {
 func newJournal(dir string) *journal {
 	return &journal{dir: dir, seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, inflight: map[string]int64{}, file: map[string]*os.File{},
-		alloc: map[string]int64{}, size: map[string]int64{}, fsync: (*os.File).Sync,
+		alloc: map[string]int64{}, fsync: (*os.File).Sync,
 		gen: map[string]uint64{}, synced: map[string]uint64{}}
 }
 
@@ -223,25 +221,32 @@ func (j *journal) reserve(post string, rcpts []stream.Path) (int64, error) {
 		return 0, sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
 	from := info.Size() + j.inflight[post]
-	if end := from + n; end > j.alloc[post] || info.Size() < j.size[post] {
-		// A file system allocates whole blocks: the rest of the block
-		// the reservation ends in is taken with it, and the lines of
-		// the next transactions that fit there need no fallocate.
-		bs := int64(4096)
-		if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Blksize > 0 {
-			bs = int64(st.Blksize)
-		}
-		to := (end + bs - 1) / bs * bs
+	// A file system allocates whole blocks: the rest of the block the
+	// reservation ends in is taken with it, and the lines of the next
+	// transactions that fit there need no fallocate of their own, as
+	// long as the file still has that space (one cut short, by anyone,
+	// has given it back).
+	st, _ := info.Sys().(*syscall.Stat_t)
+	if end := from + n; end > j.alloc[post] || st == nil || st.Blocks*512 < j.alloc[post] {
+		to := (end + allocUnit - 1) / allocUnit * allocUnit
 		err = syscall.Fallocate(int(f.Fd()), 1 /* FALLOC_FL_KEEP_SIZE */, from, to-from)
 		if err != nil && err != syscall.EOPNOTSUPP && err != syscall.ENOSYS {
 			return 0, sysexit.Temp(fmt.Errorf("journal: reserving %d octets: %w", n, err))
 		}
-		j.alloc[post] = to
+		j.alloc[post] = 0
+		if err == nil {
+			j.alloc[post] = to
+		}
 	}
-	j.size[post] = info.Size()
 	j.inflight[post] += n
 	return n, nil
 }
+
+// allocUnit is the block the reservations are rounded up to: the
+// smallest a file system here allocates (st_blksize is a preferred I/O
+// size, up to a megabyte on NFS, and would keep that much past the end
+// of every journal).
+const allocUnit = 4096
 
 // release gives back what reserve reserved for a transaction.
 func (j *journal) release(post string, n int64) {

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -164,51 +165,77 @@ func TestJournalReserveInFlight(t *testing.T) {
 }
 
 // TestJournalReserveBlocks: the reservations of small transactions that
-// fit in the block the last one took take no more space, and one made
-// after the file was cut short (its blocks freed) is made again.
+// fit in the block the last one took take no more space; one made after
+// the file was cut short, by however little, is made again, its blocks
+// being free.
 func TestJournalReserveBlocks(t *testing.T) {
-	dir := t.TempDir()
-	j := newJournal(dir)
-	defer j.close()
-	name := filepath.Join(dir, "p")
-	allocated := func() int64 {
-		var st syscall.Stat_t
-		if err := syscall.Stat(name, &st); err != nil {
-			t.Fatal(err)
-		}
-		return st.Blocks * 512
-	}
 	one := []stream.Path{{Mailbox: "someone@example.org"}}
-	for i := range 10 {
-		n, err := j.reserve("p", one)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 && allocated() < n {
-			t.Skipf("no fallocate here: %d octets allocated", allocated())
-		}
-		if err := j.record("p", []string{"D someone@example.org"}); err != nil {
-			t.Fatal(err)
-		}
-		j.release("p", n)
+	for _, tc := range []struct {
+		name      string
+		start     int64 // octets of the journal before the first transaction
+		txns      int
+		cut       int64 // the size it is cut short to after them
+		allocated int64 // the least the file must keep allocated after the cut's reservation
+	}{
+		{"new journal, cut to nothing", 0, 1, 0, 4096},
+		{"ten transactions in one block, cut to nothing", 0, 10, 0, 4096},
+		{"a reservation across a block end, cut back", 4090, 1, 4090, 8192},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			j := newJournal(dir)
+			defer j.close()
+			name := filepath.Join(dir, "p")
+			allocated := func() int64 {
+				var st syscall.Stat_t
+				if err := syscall.Stat(name, &st); err != nil {
+					t.Fatal(err)
+				}
+				return st.Blocks * 512
+			}
+			if tc.start > 0 {
+				if err := os.WriteFile(name, []byte(strings.Repeat("x", int(tc.start)-1)+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range tc.txns {
+				if err := j.refresh("p"); err != nil { // as deliver does
+					t.Fatal(err)
+				}
+				n, err := j.reserve("p", one)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 && allocated() < tc.start+n {
+					t.Skipf("no fallocate here: %d octets allocated", allocated())
+				}
+				if err := j.record("p", []string{"D someone@example.org"}); err != nil {
+					t.Fatal(err)
+				}
+				j.release("p", n)
+			}
+			if got, alloc := allocated(), j.alloc["p"]; got != alloc {
+				t.Fatalf("%d transactions: %d octets allocated, %d reserved", tc.txns, got, alloc)
+			}
+			if err := os.Truncate(name, tc.cut); err != nil {
+				t.Fatal(err)
+			}
+			if got := allocated(); got >= tc.allocated {
+				t.Skipf("cut short to %d, the file keeps %d octets allocated", tc.cut, got)
+			}
+			if err := j.refresh("p"); err != nil {
+				t.Fatal(err)
+			}
+			n, err := j.reserve("p", one)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := allocated(); got < tc.allocated {
+				t.Fatalf("a reservation of [%d, %d) after the file was cut short: %d octets allocated, want %d", tc.cut, tc.cut+n, got, tc.allocated)
+			}
+			j.release("p", n)
+		})
 	}
-	if got, alloc := allocated(), j.alloc["p"]; got != alloc {
-		t.Fatalf("10 small transactions: %d octets allocated, %d reserved", got, alloc)
-	}
-	if err := os.Truncate(name, 0); err != nil {
-		t.Fatal(err)
-	}
-	if allocated() != 0 {
-		t.Skipf("cut short, the file keeps %d octets allocated", allocated())
-	}
-	n, err := j.reserve("p", one)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := allocated(); got < n {
-		t.Fatalf("a reservation after the file was cut short: %d octets allocated, want %d", got, n)
-	}
-	j.release("p", n)
 }
 
 // TestJournalSyncStale: an fsync of a journal file let go (the name now

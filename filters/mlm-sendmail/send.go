@@ -200,12 +200,12 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 }
 
 // lane is what a worker keeps from one record to the next: its
-// connection, and the journal fsync of its last transaction while that
-// runs. The fsync runs as the next transaction goes out, and that
+// connection, and the journal fsync of its last record while that runs.
+// The fsync runs as the next record's transaction goes out, and that
 // transaction's final dot waits for it (smtpout's BeforeDot), so the
-// server takes no message of the worker's while an earlier one's
-// outcome is not durable: at most one transaction per connection has a
-// 250 and no journal lines on disk, as with an fsync before going on.
+// server takes no message of the worker's while an earlier record's
+// outcome is not durable: at most one record per connection has a 250
+// and no journal lines on disk, as with an fsync before going on.
 type lane struct {
 	n         int
 	c         *smtpout.Client

@@ -396,3 +396,28 @@ func TestSyncOverlap(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncFails: a journal fsync that fails while the connection goes on
+// makes the exit status 75, whether the next dot waited for it (the
+// first record's) or the end of the run did (the last one's).
+func TestSyncFails(t *testing.T) {
+	for _, failing := range []int{1, 2} {
+		srv := sinktest.Sink(t, smtpsink.Options{})
+		var out, errb bytes.Buffer
+		s, err := newSender(&args{Dir: list(t), Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}, &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		s.j.fsync = func(f *os.File) error { // one at a time: syncMu
+			if n++; n == failing {
+				return errors.New("input/output error")
+			}
+			return f.Sync()
+		}
+		err = s.run(strings.NewReader(record("p1", "a@x.example")+record("p2", "b@x.example")), &errb)
+		if sysexit.Code(err) != sysexit.TempFail || n != 2 {
+			t.Errorf("fsync %d of 2 fails: run = %v (exit %d) after %d fsyncs; want exit 75 after 2", failing, err, sysexit.Code(err), n)
+		}
+	}
+}

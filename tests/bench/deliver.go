@@ -143,6 +143,57 @@ func (b *bench) mlmOnce(n int, o mlmOpts) (delivered, error) {
 	return d, checkDelivery("mlm", n, o.verp, d.st)
 }
 
+// clientOnce delivers the post to n members through mlm-sendmail alone:
+// the batches are made first, untimed, by the stages mlm-run would run
+// before it (mlm-auth, mlm-hdr, mlm-members, mlm-split), and only
+// mlm-sendmail, the list's pipelining client, journal included, is
+// timed. What the stages and queues cost end to end is the difference
+// from mlmOnce.
+func (b *bench) clientOnce(n int, verp bool) (delivered, error) {
+	var d delivered
+	s, err := b.startSink()
+	if err != nil {
+		return d, err
+	}
+	defer s.remove()
+	defer s.stop()
+	dir, err := b.newMLMList(n, s.port, mlmOpts{verp: verp})
+	if err != nil {
+		return d, err
+	}
+	defer os.RemoveAll(filepath.Dir(dir))
+	split := "mlm-split ."
+	if verp {
+		split = "mlm-split -v ."
+	}
+	const prep = `mlm-accept -o ../post.mlm -f "$1" -r "$2" . < "$3" &&
+mlm-auth . < ../post.mlm > ../auth.mlm && mlm-hdr . < ../auth.mlm > ../hdr.mlm &&
+mlm-members . < ../hdr.mlm > ../expanded.mlm && $4 < ../expanded.mlm > ../batches.mlm`
+	if err := b.run(5*time.Minute, "", dir, "sh", "-c", prep, "sh", poster, listAddr, b.post, split); err != nil {
+		return d, err
+	}
+	timeout, ok := b.timeout()
+	if !ok {
+		return d, errSkipped
+	}
+	syscall.Sync()
+	d.u, err = b.measure(timeout, job{argv: []string{"mlm-sendmail", "-c", "8", dir},
+		stdin: filepath.Join(filepath.Dir(dir), "batches.mlm")})
+	if errors.Is(err, errTimeout) {
+		d.st, _ = countDump(s.dump, nil, false)
+		return d, err
+	}
+	if err != nil {
+		return d, err
+	}
+	d.u.sink = s.cpu()
+	d.st, err = countDump(s.dump, isMember(n), verp)
+	if err != nil {
+		return d, err
+	}
+	return d, checkDelivery("mlm-sendmail alone", n, verp, d.st)
+}
+
 // treeLine names the line of the whole mlm-run tree in a profile.
 const treeLine = "=mlm-run-tree"
 

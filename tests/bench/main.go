@@ -87,7 +87,7 @@ func benchMain() int {
 		fMaxTime  = flag.Duration("max-time", 20*time.Minute, "budget of the whole bench; runs past it are skipped")
 		fTimeout  = flag.Duration("run-timeout", 3*time.Minute, "time limit of each run, killed after it")
 		fOnly     = flag.String("only", "batch,verp,filters,expand,accept,profile", "what to measure, comma-separated")
-		fSystems  = flag.String("systems", "mlm,mlmmj,limit", "which senders the delivery rows measure")
+		fSystems  = flag.String("systems", "mlm,client,mlmmj,limit", "which senders the delivery rows measure (client: mlm-sendmail alone)")
 		fDisk     = flag.String("disk", os.TempDir(), "where the lists and queues go: a real disk, for the fsyncs")
 		fProfVERP = flag.Bool("profile-verp", false, "profile mlm's VERP run too")
 	)
@@ -136,7 +136,7 @@ func benchMain() int {
 		if mode == "verp" {
 			what = fmt.Sprintf("%s members, VERP 1 rcpt/tx", commas(int64(n)))
 		}
-		if who == "limit" {
+		if who == "limit" || who == "client" {
 			what = strings.Replace(what, "members", "rcpt", 1)
 		}
 		r := add(&row{who: who, what: what, unit: "rcpt/s", work: float64(n)})
@@ -149,9 +149,11 @@ func benchMain() int {
 		}
 		for _, n := range sizes {
 			m := mk("mlm", mode, n)
+			c := mk("client", mode, n)
 			j := mk("mlmmj", mode, n)
 			l := mk("limit", mode, n)
-			m.vsMlmmj, m.vsLimit = j, l
+			m.vsMlmmj, m.vsLimit, m.vsClient = j, l, c
+			c.who, c.vsLimit = "mlm-sendmail alone", l
 			if b.mlmmjReceive == "" {
 				j.status = "mlmmj: not installed (apt-get install mlmmj)"
 			} else {
@@ -160,7 +162,7 @@ func benchMain() int {
 			if b.smtpSource == "" {
 				l.status = "smtp-source not installed (apt-get install postfix)"
 			}
-			for who, r := range map[string]*row{"mlm": m, "mlmmj": j, "limit": l} {
+			for who, r := range map[string]*row{"mlm": m, "client": c, "mlmmj": j, "limit": l} {
 				if !systems[who] && r.status == "" {
 					r.status = "not run (-systems)"
 				}
@@ -216,6 +218,8 @@ func benchMain() int {
 			switch who {
 			case "mlm":
 				b.deliveryRow(r, func() (delivered, error) { return b.mlmOnce(n, mlmOpts{verp: verp}) })
+			case "client":
+				b.deliveryRow(r, func() (delivered, error) { return b.clientOnce(n, verp) })
 			case "mlmmj":
 				b.deliveryRow(r, func() (delivered, error) { return b.mlmmjOnce(n, verp) })
 			case "limit":
@@ -231,8 +235,10 @@ func benchMain() int {
 		}
 	}
 	deliver("mlm", "batch")
+	deliver("client", "batch")
 	deliver("limit", "batch")
 	deliver("mlm", "verp")
+	deliver("client", "verp")
 	deliver("limit", "verp")
 	for _, fs := range filterSets {
 		b.logf("writing a stream of %d MiB of %d KiB posts in %s", *fStreamMB, fs.kb, b.shm)
@@ -606,6 +612,7 @@ type row struct {
 	partial   float64 // a rate estimated from a run killed at its timeout
 	vsMlmmj   *row
 	vsLimit   *row
+	vsClient  *row
 }
 
 func (r *row) name() string { return strings.TrimSpace(r.who + " " + r.what) }
@@ -681,10 +688,10 @@ func ratio(a, b *row) string {
 }
 
 func printTable(rows []*row) {
-	head := []string{"run", "rate", "wall s", "CPU s", "peak RSS", "sink CPU s", "mlm/mlmmj", "mlm/limit", "note"}
+	head := []string{"run", "rate", "wall s", "CPU s", "peak RSS", "sink CPU s", "mlm/mlmmj", "mlm/limit", "mlm/client", "note"}
 	var cells [][]string
 	for _, r := range rows {
-		c := []string{r.name(), "", "", "", "", "", ratio(r, r.vsMlmmj), ratio(r, r.vsLimit), r.note}
+		c := []string{r.name(), "", "", "", "", "", ratio(r, r.vsMlmmj), ratio(r, r.vsLimit), ratio(r, r.vsClient), r.note}
 		if rate, exact := r.rate(); exact {
 			m := r.med()
 			c[1] = fmt.Sprintf("%s %s", commas(int64(rate+0.5)), r.unit)
@@ -695,7 +702,7 @@ func printTable(rows []*row) {
 				c[5] = fmt.Sprintf("%.3f", m.sink.Seconds())
 			}
 			if r.status != "" {
-				c[8] = r.status + "; " + c[8]
+				c[9] = r.status + "; " + c[9]
 			}
 		} else {
 			c[1] = r.status
@@ -744,6 +751,9 @@ func setupNotes(b *bench) []string {
 		"  mlm-accept -f -r DIR (as an alias runs it), then one `mlm-run DIR`: the default stages",
 		"  (mlm-auth, mlm-hdr, mlm-members, mlm-enqueue; mlm-split, mlm-throttle, mlm-sendmail -c 8, mlm-enqueue),",
 		"  every queue write fsynced; VERP rows: stages/outgoing with `mlm-split -v .`",
+		"mlm-sendmail alone: the same list; the batches made first, untimed, by mlm-accept, mlm-auth, mlm-hdr,",
+		"  mlm-members and mlm-split (-v for VERP); timed: `mlm-sendmail -c 8 DIR` on them, its journal fsynced;",
+		"  mlm/client is mlm end to end over it: what the queues and the other stages cost",
 	}
 	if b.mlmmjReceive != "" {
 		notes = append(notes,
