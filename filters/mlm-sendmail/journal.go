@@ -7,13 +7,14 @@ package main
 // expired). A batch tried again after any crash skips every recipient
 // the journal names, so no recipient that got a 250 gets the post twice,
 // however its batch or retry record is repeated. Lines are appended and
-// fsynced once per record, after the bounce record of a failure is on
-// disk and before the record's recipients are reported done. Fsyncs are
-// group commits: the records of several connections that end while one
-// fsync runs are made durable together by the next. A connection goes on
-// with its next record while its lines are synced, but holds that
-// record's final dot until they are on disk (see lane), so the window
-// for a duplicate stays one record per connection.
+// fsynced once per transaction, after the bounce record of a failure is
+// on disk and before the transaction's recipients are reported done.
+// Fsyncs are group commits: the transactions of several connections that
+// end while one fsync runs are made durable together by the next. A
+// connection goes on with its next transaction while its lines are
+// synced, but holds that transaction's final dot until they are on disk
+// (see lane), so the window for a duplicate stays one transaction per
+// connection.
 
 import (
 	"bufio"

@@ -32,6 +32,7 @@ type job struct {
 	msg   *spool.Spool
 	eight bool
 	rcpts []stream.Path
+	pos   map[string]int // a recipient's place in rcpts, once a bounce needs it
 }
 
 // sender holds what every worker shares.
@@ -45,6 +46,7 @@ type sender struct {
 	outMu    sync.Mutex
 	now      time.Time
 	failed   atomic.Bool // some record could not be tried: exit 75
+	stopped  atomic.Bool // a journal fsync failed: send nothing more
 	deferred atomic.Bool // --retry: some recipient is still deferred
 	stats    struct{ records, txns, delivered, deferred, failed, lost atomic.Int64 }
 }
@@ -181,7 +183,7 @@ func has8bit(p []byte) bool {
 // worker delivers jobs over its own connection, reused across records.
 func (s *sender) worker(n int, jobs <-chan *job) {
 	l := &lane{n: n}
-	l.beforeDot = func() { s.wait(l) }
+	l.beforeDot = func() error { return s.wait(l) }
 	defer func() {
 		s.wait(l)
 		if l.c != nil {
@@ -199,41 +201,52 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 	}
 }
 
-// lane is what a worker keeps from one record to the next: its
-// connection, and the journal fsync of its last record while that runs.
-// The fsync runs as the next record's transaction goes out, and that
+// lane is what a worker keeps from one transaction to the next: its
+// connection, and the journal fsync of its last transaction while that
+// runs. The fsync runs as the next transaction goes out, and that
 // transaction's final dot waits for it (smtpout's BeforeDot), so the
-// server takes no message of the worker's while an earlier record's
-// outcome is not durable: at most one record per connection has a 250
-// and no journal lines on disk, as with an fsync before going on.
+// server takes no message of the worker's while an earlier one's
+// outcome is not durable: at most one transaction per connection has a
+// 250 and no journal lines on disk, as with an fsync before going on.
 type lane struct {
 	n         int
 	c         *smtpout.Client
-	beforeDot func()
+	beforeDot func() error
 	syncing   chan error // the fsync's result; nil if none runs
 	id        string     // the record it is for
 }
 
 // wait returns once the lane's journal fsync, if one runs, has ended.
-// A failed one counts as its record's failure: exit 75, the record tried
-// again, its delivered recipients perhaps sent twice.
-func (s *sender) wait(l *lane) {
-	if l.syncing == nil {
-		return
+// A failed one is reported, makes the exit status 75 and stops the
+// sending: what a server took after it could not be kept from going out
+// again when the records are tried again. Once stopped, wait fails.
+func (s *sender) wait(l *lane) error {
+	if l.syncing != nil {
+		err := <-l.syncing
+		l.syncing = nil
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, l.id, err)
+			s.failed.Store(true)
+			s.stopped.Store(true)
+		}
 	}
-	err := <-l.syncing
-	l.syncing = nil
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, l.id, err)
-		s.failed.Store(true)
+	if s.stopped.Load() {
+		return errStopped
 	}
+	return nil
 }
+
+// errStopped fails the records left once a journal fsync has failed.
+var errStopped = sysexit.Temp(errors.New("not sent: a journal fsync failed"))
 
 // deliver sends one record, skipping recipients the journal knows, and
 // settles every recipient: delivered or failed in the journal, deferred
 // in a record on standard output. The lane keeps the connection for
 // the next record.
 func (s *sender) deliver(l *lane, j *job) error {
+	if s.stopped.Load() {
+		return errStopped
+	}
 	post := postOf(j.h.ID)
 	if err := s.j.refresh(post); err != nil {
 		return err
@@ -256,56 +269,69 @@ func (s *sender) deliver(l *lane, j *job) error {
 		return err
 	}
 	defer s.j.release(post, reserved)
+	var deferred []smtpout.Result
 	if s.a.Sendmail != "" {
-		return s.settle(nil, j, post, s.viaSendmail(j, todo), true)
+		if err := s.outcomes(nil, j, post, s.viaSendmail(j, todo), &deferred); err != nil {
+			return err
+		}
+		return s.finish(nil, j, deferred)
 	}
 	// Try the relays in turn, starting with this worker's, until one has
 	// given a result for every recipient; each relay twice, since a
 	// connection that breaks (or was closed while idle) is worth one
-	// more.
-	var results []smtpout.Result
-	for try := 0; try < 2*len(s.relays) && len(todo) > 0; try++ {
+	// more. The recipients go a transaction's worth at a time, and the
+	// outcomes of each go to the journal at once: the next transaction's
+	// final dot waits for them (see lane), however large the record.
+	for try := 0; try < 2*len(s.relays) && len(todo) > 0; {
+		if s.stopped.Load() {
+			return errStopped
+		}
 		if l.c == nil {
 			c, err := s.dial(l.n + try)
 			if err != nil {
+				try++
 				continue
 			}
 			c.BeforeDot = l.beforeDot
 			l.c = c
 		}
 		c := l.c
-		res, err := c.Send(j.h.Sender, todo, j.msg, j.eight)
+		part := todo[:min(len(todo), smtpout.MaxPipelined)]
+		res, err := c.Send(j.h.Sender, part, j.msg, j.eight)
 		s.stats.txns.Add(1)
-		results = append(results, res...)
-		todo = without(todo, res)
-		if err == nil {
-			continue
-		}
-		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, c.Addr, err)
-		c.Close()
-		l.c = nil
-		if errors.Is(err, smtpout.ErrLostReply) {
-			// The data went out and its reply did not come back: the
-			// server may have it (RFC 1047). Not again now: the rest are
-			// deferred, to the retry queue, the one window where a
-			// recipient can get a post twice, and counted.
-			s.stats.lost.Add(int64(len(todo)))
-			for _, r := range todo {
-				results = append(results, smtpout.Result{Rcpt: r, Reply: smtpout.Reply{Code: 451, Enhanced: "4.4.2", Text: "connection lost after the data; may have been delivered"}})
+		todo = todo[len(part):]
+		if err != nil {
+			try++
+			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, c.Addr, err)
+			c.Close()
+			l.c = nil
+			rest := without(part, res)
+			if errors.Is(err, smtpout.ErrLostReply) {
+				// The data went out and its reply did not come back: the
+				// server may have it (RFC 1047). Not again now: those
+				// recipients are deferred, to the retry queue, the one
+				// window where a recipient can get a post twice, and
+				// counted.
+				s.stats.lost.Add(int64(len(rest)))
+				for _, r := range rest {
+					res = append(res, smtpout.Result{Rcpt: r, Reply: smtpout.Reply{Code: 451, Enhanced: "4.4.2", Text: "connection lost after the data; may have been delivered"}})
+				}
+				rest = nil
 			}
-			todo = nil
+			todo = append(rest, todo...)
+		}
+		if err := s.outcomes(l, j, post, res, &deferred); err != nil {
+			return err
 		}
 	}
 	if len(todo) > 0 {
-		// Some recipients were not tried: settle what is final, but
-		// write no retry record yet, so the batch's deferred recipients
-		// are written once, complete, when the record runs again.
-		if err := s.settle(l, j, post, results, false); err != nil {
-			return err
-		}
+		// Some recipients were not tried: what is final is settled, but
+		// no retry record is written yet, so the batch's deferred
+		// recipients are written once, complete, when the record runs
+		// again.
 		return fmt.Errorf("%d recipients not tried: no relay took them", len(todo))
 	}
-	return s.settle(l, j, post, results, true)
+	return s.finish(l, j, deferred)
 }
 
 // dial connects to the k-th relay of the pool (round robin).
@@ -335,21 +361,14 @@ func without(rcpts []stream.Path, res []smtpout.Result) []stream.Path {
 	return rest
 }
 
-// settle records the results: bounce records for failures, then the
-// journal, then, if the batch is complete, deferred recipients as a
-// record on standard output (or, with --retry, the exit status). With a
-// lane, the journal's fsync is left running on it (see lane), unless a
-// record is to be written; without one, settle waits for the fsync.
-func (s *sender) settle(l *lane, j *job, post string, results []smtpout.Result, complete bool) error {
+// outcomes settles the results of part of a record: a bounce record for
+// each failure, then the journal lines of what is final, whose fsync is
+// left running on the lane (see lane) or, without one, waited for. What
+// is deferred is added to deferred, for finish.
+func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result, deferred *[]smtpout.Result) error {
 	var lines []string
-	var deferred []stream.Path
 	delivered := false
-	var reasons []string
 	expired := s.a.Retry && s.expired(j.h)
-	pos := map[string]int{} // a recipient's place in the record names its bounce
-	for i, r := range j.rcpts {
-		pos[r.Mailbox] = i
-	}
 	for _, r := range results {
 		switch {
 		case r.Reply.Code >= 200 && r.Reply.Code < 300:
@@ -357,14 +376,13 @@ func (s *sender) settle(l *lane, j *job, post string, results []smtpout.Result, 
 			s.stats.delivered.Add(1)
 			delivered = true
 		case r.Reply.Permanent() || expired:
-			if err := s.bounce(j, pos[r.Rcpt.Mailbox], r); err != nil {
+			if err := s.bounce(j, r); err != nil {
 				return err
 			}
 			lines = append(lines, "F "+r.Rcpt.Mailbox)
 			s.stats.failed.Add(1)
 		default:
-			deferred = append(deferred, r.Rcpt)
-			reasons = append(reasons, r.Reply.String())
+			*deferred = append(*deferred, r)
 			s.stats.deferred.Add(1)
 		}
 	}
@@ -373,45 +391,56 @@ func (s *sender) settle(l *lane, j *job, post string, results []smtpout.Result, 
 		// the server has the message, the journal does not know yet.
 		crash.Point("sendmail-after-250")
 	}
-	if l != nil {
-		s.wait(l)
+	if len(lines) == 0 {
+		return nil
 	}
-	if len(lines) > 0 {
-		f, my, err := s.j.append(post, lines)
-		if err != nil {
-			return err
-		}
-		durable := func() error {
-			err := s.j.sync(post, f, my)
-			if err == nil {
-				crash.Point("sendmail-after-journal")
-			}
-			return err
-		}
-		// A record of deferred recipients is written only once the
-		// journal is on disk, and not at all if it cannot be.
-		if l == nil || (complete && len(deferred) > 0 && !s.a.Retry) {
-			if err := durable(); err != nil {
-				return err
-			}
-		} else {
-			ch := make(chan error, 1)
-			l.syncing, l.id = ch, j.h.ID
-			go func() { ch <- durable() }()
-		}
+	f, my, err := s.j.append(post, lines)
+	if err != nil {
+		return err
 	}
-	if len(deferred) == 0 || !complete {
+	durable := func() error {
+		err := s.j.sync(post, f, my)
+		if err == nil {
+			crash.Point("sendmail-after-journal")
+		}
+		return err
+	}
+	if l == nil {
+		return durable()
+	}
+	// The lines are written: whatever happened to an fsync before, they
+	// may yet reach the disk, and a retry skip their recipients.
+	if err := s.wait(l); err != nil {
+		return err
+	}
+	ch := make(chan error, 1)
+	l.syncing, l.id = ch, j.h.ID
+	go func() { ch <- durable() }()
+	return nil
+}
+
+// finish deals with the deferred recipients of a record, every one of
+// whose recipients has a result: they go out as one record on standard
+// output, once the journal is on disk (not at all if it cannot be), or,
+// with --retry, make the exit status.
+func (s *sender) finish(l *lane, j *job, deferred []smtpout.Result) error {
+	if len(deferred) == 0 {
 		return nil
 	}
 	if s.a.Retry {
 		s.deferred.Store(true)
 		return nil
 	}
+	if l != nil {
+		if err := s.wait(l); err != nil {
+			return err
+		}
+	}
 	h := *j.h
 	h.ID = j.h.ID + ",r"
 	h.Attrs = append(append([]stream.Attr(nil), j.h.Attrs...),
 		stream.Attr{Name: "parent", Value: j.h.ID},
-		stream.Attr{Name: "deferred", Value: reasons[0]})
+		stream.Attr{Name: "deferred", Value: deferred[0].Reply.String()})
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
 	if err := s.out.WriteHeader(&h); err != nil {
@@ -421,7 +450,7 @@ func (s *sender) settle(l *lane, j *job, post string, results []smtpout.Result, 
 		return err
 	}
 	for _, r := range deferred {
-		if err := s.out.Recipient(r); err != nil {
+		if err := s.out.Recipient(r.Rcpt); err != nil {
 			return err
 		}
 	}
@@ -449,7 +478,15 @@ func (s *sender) expired(h *stream.Header) bool {
 
 // bounce writes a record for bounce processing to the bounces queue:
 // the failed recipient, the server's reply and its enhanced code.
-func (s *sender) bounce(j *job, i int, r smtpout.Result) error {
+func (s *sender) bounce(j *job, r smtpout.Result) error {
+	if j.pos == nil {
+		// The recipient's place in the record names its bounce.
+		j.pos = make(map[string]int, len(j.rcpts))
+		for i, p := range j.rcpts {
+			j.pos[p.Mailbox] = i
+		}
+	}
+	i := j.pos[r.Rcpt.Mailbox]
 	reply := r.Reply
 	if reply.Code < 500 {
 		reply = smtpout.Reply{Code: 550, Enhanced: "5.4.7", Text: "delivery time expired; last reply: " + r.Reply.String()}

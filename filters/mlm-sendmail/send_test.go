@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"mlm/lib/smtpout"
 	"mlm/lib/smtpsink"
 	"mlm/lib/smtpsink/sinktest"
 	"mlm/lib/stream"
@@ -311,40 +313,23 @@ func TestHas8bit(t *testing.T) {
 	}
 }
 
-// conversation watches the SMTP conversation a sink writes to its Debug
-// writer: it closes data2 when the server has invited the data of a
-// second transaction (its second 354), and notes whether a client's
-// final dot came before synced was set.
-type conversation struct {
-	mu         sync.Mutex
-	line       []byte
-	replies354 int
-	dots       int
-	data2      chan struct{}
-	synced     *atomic.Bool
-	dotTooSoon bool
+// watch passes each line of the SMTP conversation a sink writes to its
+// Debug writer ("1> 354 ..." from the server, "1< .\r\n" from the client)
+// to line, one at a time, as the server writes or reads it.
+type watch struct {
+	mu   sync.Mutex
+	buf  []byte
+	line func(string)
 }
 
-func (c *conversation) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (w *watch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for _, b := range p {
-		c.line = append(c.line, b)
-		if b != '\n' {
-			continue
+		if w.buf = append(w.buf, b); b == '\n' {
+			w.line(string(w.buf))
+			w.buf = w.buf[:0]
 		}
-		_, l, _ := strings.Cut(string(c.line), " ") // after "N> " or "N< "
-		switch {
-		case strings.HasPrefix(string(c.line), "1> 354"):
-			if c.replies354++; c.replies354 == 2 {
-				close(c.data2)
-			}
-		case strings.HasPrefix(string(c.line), "1< ") && l == ".\r\n":
-			if c.dots++; c.dots == 2 && !c.synced.Load() {
-				c.dotTooSoon = true
-			}
-		}
-		c.line = c.line[:0]
 	}
 	return len(p), nil
 }
@@ -355,8 +340,21 @@ func (c *conversation) Write(p []byte) (int, error) {
 // before the first one's outcome is durable.
 func TestSyncOverlap(t *testing.T) {
 	var synced atomic.Bool
-	conv := &conversation{data2: make(chan struct{}), synced: &synced}
-	srv := sinktest.Sink(t, smtpsink.Options{Debug: conv})
+	data2 := make(chan struct{}) // closed at the server's second 354
+	replies354, dots, dotTooSoon := 0, 0, false
+	w := &watch{line: func(l string) {
+		switch {
+		case strings.HasPrefix(l, "1> 354"):
+			if replies354++; replies354 == 2 {
+				close(data2)
+			}
+		case l == "1< .\r\n":
+			if dots++; dots == 2 && !synced.Load() {
+				dotTooSoon = true
+			}
+		}
+	}}
+	srv := sinktest.Sink(t, smtpsink.Options{Debug: w})
 	dir := list(t)
 	var out, errb bytes.Buffer
 	s, err := newSender(&args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}, &out)
@@ -370,7 +368,7 @@ func TestSyncOverlap(t *testing.T) {
 		}
 		first = false
 		select {
-		case <-conv.data2:
+		case <-data2:
 		case <-time.After(20 * time.Second):
 			return errors.New("test: no second transaction went out while the first one's journal was synced")
 		}
@@ -385,10 +383,10 @@ func TestSyncOverlap(t *testing.T) {
 	if got := strings.Join(delivered(srv), " "); got != "a@x.example b@x.example" {
 		t.Errorf("delivered %q", got)
 	}
-	conv.mu.Lock()
-	defer conv.mu.Unlock()
-	if conv.dotTooSoon || conv.dots != 2 {
-		t.Errorf("the second final dot came before the first transaction's journal was synced (dots %d)", conv.dots)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if dotTooSoon || dots != 2 {
+		t.Errorf("the second final dot came before the first transaction's journal was synced (dots %d)", dots)
 	}
 	for post, want := range map[string]string{"p1": "D a@x.example\n", "p2": "D b@x.example\n"} {
 		if b, err := os.ReadFile(filepath.Join(dir, "state", "journal", post)); string(b) != want {
@@ -398,10 +396,17 @@ func TestSyncOverlap(t *testing.T) {
 }
 
 // TestSyncFails: a journal fsync that fails while the connection goes on
-// makes the exit status 75, whether the next dot waited for it (the
-// first record's) or the end of the run did (the last one's).
+// makes the exit status 75 and stops the sending: a message the server
+// would take after it could go out again when the records are tried
+// again, so the next record's final dot is never sent.
 func TestSyncFails(t *testing.T) {
-	for _, failing := range []int{1, 2} {
+	for _, tc := range []struct {
+		failing   int    // which fsync fails
+		delivered string // what the server takes
+	}{
+		{1, "a@x.example"},             // the next dot waited for it
+		{2, "a@x.example b@x.example"}, // the end of the run did
+	} {
 		srv := sinktest.Sink(t, smtpsink.Options{})
 		var out, errb bytes.Buffer
 		s, err := newSender(&args{Dir: list(t), Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}, &out)
@@ -410,14 +415,48 @@ func TestSyncFails(t *testing.T) {
 		}
 		n := 0
 		s.j.fsync = func(f *os.File) error { // one at a time: syncMu
-			if n++; n == failing {
+			if n++; n == tc.failing {
 				return errors.New("input/output error")
 			}
 			return f.Sync()
 		}
-		err = s.run(strings.NewReader(record("p1", "a@x.example")+record("p2", "b@x.example")), &errb)
-		if sysexit.Code(err) != sysexit.TempFail || n != 2 {
-			t.Errorf("fsync %d of 2 fails: run = %v (exit %d) after %d fsyncs; want exit 75 after 2", failing, err, sysexit.Code(err), n)
+		err = s.run(strings.NewReader(record("p1", "a@x.example")+record("p2", "b@x.example")+record("p3", "c@x.example")), &errb)
+		if sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("fsync %d fails: run = %v (exit %d); want exit 75", tc.failing, err, sysexit.Code(err))
 		}
+		if got := strings.Join(delivered(srv), " "); got != tc.delivered {
+			t.Errorf("fsync %d fails: the server took %q; want %q", tc.failing, got, tc.delivered)
+		}
+	}
+}
+
+// TestLargeRecord: a record of more recipients than a transaction
+// carries goes out a transaction at a time, and each transaction's final
+// dot waits for the journal lines of the ones before it.
+func TestLargeRecord(t *testing.T) {
+	var rcpts []string
+	for i := range 2*smtpout.MaxPipelined + 10 {
+		rcpts = append(rcpts, fmt.Sprintf("m%04d@x.example", i))
+	}
+	dir := list(t)
+	journal := filepath.Join(dir, "state", "journal", "p1")
+	var seen []int // journal lines at each final dot
+	w := &watch{line: func(l string) {
+		if l == "1< .\r\n" {
+			b, _ := os.ReadFile(journal)
+			seen = append(seen, bytes.Count(b, []byte("\n")))
+		}
+	}}
+	srv := sinktest.Sink(t, smtpsink.Options{Debug: w})
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}, record("p1", rcpts...)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(delivered(srv)); n != len(rcpts) {
+		t.Errorf("%d of %d recipients delivered", n, len(rcpts))
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if want := []int{0, smtpout.MaxPipelined, 2 * smtpout.MaxPipelined}; !slices.Equal(seen, want) {
+		t.Errorf("journal lines at each final dot: %v; want %v", seen, want)
 	}
 }

@@ -144,7 +144,9 @@ type Client struct {
 	// message is written, before the final dot is: the dot, and so the
 	// server's taking the message, waits for it to return. A caller
 	// makes the outcome of its previous transaction durable meanwhile.
-	BeforeDot func()
+	// If it fails, the dot is never sent: the connection is given up,
+	// the server takes nothing, and Send returns the error.
+	BeforeDot func() error
 }
 
 // Dial connects to addr, reads the greeting and greets with EHLO (or
@@ -636,7 +638,9 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		return results, nil, sysexit.Temp(err)
 	}
 	if c.BeforeDot != nil {
-		c.BeforeDot()
+		if err := c.BeforeDot(); err != nil {
+			return results, nil, sysexit.Temp(err)
+		}
 	}
 	if err := dw.Close(); err != nil {
 		return results, nil, sysexit.Temp(err)

@@ -34,7 +34,8 @@ import (
 type backend struct {
 	mu    sync.Mutex
 	users []string
-	data  []string
+	data  []string   // the messages taken
+	ended chan error // if set, gets how each DATA ended
 }
 
 func (b *backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{b: b}, nil }
@@ -63,10 +64,15 @@ func (s *session) Mail(string, *smtp.MailOptions) error {
 func (s *session) Rcpt(string, *smtp.RcptOptions) error { return nil }
 func (s *session) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
-	s.b.mu.Lock()
-	s.b.users = append(s.b.users, s.user)
-	s.b.data = append(s.b.data, string(b))
-	s.b.mu.Unlock()
+	if err == nil {
+		s.b.mu.Lock()
+		s.b.users = append(s.b.users, s.user)
+		s.b.data = append(s.b.data, string(b))
+		s.b.mu.Unlock()
+	}
+	if s.b.ended != nil {
+		s.b.ended <- err
+	}
 	return err
 }
 func (s *session) Reset()        {}
@@ -176,19 +182,19 @@ func (c *sentConn) Write(p []byte) (int, error) {
 
 // TestBeforeDot: BeforeDot is called in every transaction once the
 // message is written and before its final dot is sent, so the server
-// has not taken the message yet; the dot follows when it returns.
+// has not taken the message yet; the dot follows when it returns, and
+// never comes if it fails: the server takes nothing, and Send says why.
 func TestBeforeDot(t *testing.T) {
-	be := &backend{}
+	be := &backend{ended: make(chan error, 3)}
 	addr, opts := tlsServer(t, be)
 	c, err := Dial(context.Background(), addr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	sc := &sentConn{Conn: c.conn}
 	c.reset(sc)
 	calls := 0
-	c.BeforeDot = func() {
+	c.BeforeDot = func() error {
 		calls++
 		sc.mu.Lock()
 		dots := strings.Count(sc.sent.String(), "\r\n.\r\n")
@@ -199,6 +205,10 @@ func TestBeforeDot(t *testing.T) {
 		if dots != calls-1 || taken != calls-1 {
 			t.Errorf("transaction %d: BeforeDot called with %d final dots sent and %d messages taken; want %d", calls, dots, taken, calls-1)
 		}
+		if calls == 3 {
+			return errors.New("not now")
+		}
+		return nil
 	}
 	for i := range 2 {
 		res, err := c.Send(stream.Path{Mailbox: "dev-bounces@lists.example.org"}, []stream.Path{{Mailbox: "a@example.org"}}, memMsg("Subject: x\n\nbody\n"), false)
@@ -206,8 +216,29 @@ func TestBeforeDot(t *testing.T) {
 			t.Fatalf("transaction %d: Send = %v, %v", i+1, res, err)
 		}
 	}
-	if calls != 2 || len(be.data) != 2 {
-		t.Errorf("2 transactions: BeforeDot called %d times, %d messages taken; want 2 and 2", calls, len(be.data))
+	res, err := c.Send(stream.Path{Mailbox: "dev-bounces@lists.example.org"}, []stream.Path{{Mailbox: "a@example.org"}}, memMsg("Subject: x\n\nbody\n"), false)
+	if len(res) != 0 || err == nil || !strings.Contains(err.Error(), "not now") || sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("BeforeDot failing: Send = %v, %v; want no result and its error, temporary", res, err)
+	}
+	// The server sees the connection end in the data, and drops it.
+	c.Close()
+	for i := range 3 {
+		select {
+		case err := <-be.ended:
+			if (err == nil) != (i < 2) {
+				t.Errorf("transaction %d: the server's DATA ended with %v", i+1, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("transaction %d: the server's DATA did not end", i+1)
+		}
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	sc.mu.Lock()
+	dots := strings.Count(sc.sent.String(), "\r\n.\r\n")
+	sc.mu.Unlock()
+	if calls != 3 || len(be.data) != 2 || dots != 2 {
+		t.Errorf("3 transactions, the last one's BeforeDot failing: BeforeDot called %d times, %d messages taken, %d final dots sent; want 3, 2 and 2", calls, len(be.data), dots)
 	}
 }
 
