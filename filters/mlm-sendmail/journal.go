@@ -54,6 +54,11 @@ type journal struct {
 	gen, synced map[string]uint64
 	syncMu      sync.Mutex
 	fsync       func(*os.File) error // (*os.File).Sync; a test's own
+	// The first fsync that failed: every sync after it fails too, since
+	// Linux reports a failed writeback once and then calls the pages
+	// clean, and an fsync after it could say lines are on disk that
+	// are not.
+	syncErr error
 }
 
 func newJournal(dir string) *journal {
@@ -304,12 +309,20 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 	// An fsync of a file catchUp has let go speaks for no write to the
 	// file at the name.
 	current := j.file[post] == f
+	failed := j.syncErr
 	j.mu.Unlock()
-	if done {
+	switch {
+	case failed != nil:
+		return failed
+	case done:
 		return nil
 	}
 	if err := j.fsync(f); err != nil {
-		return sysexit.Temp(fmt.Errorf("journal: %w", err))
+		err = sysexit.Temp(fmt.Errorf("journal: %w", err))
+		j.mu.Lock()
+		j.syncErr = err
+		j.mu.Unlock()
+		return err
 	}
 	if current {
 		j.mu.Lock()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -235,6 +236,34 @@ func TestJournalReserveBlocks(t *testing.T) {
 			}
 			j.release("p", n)
 		})
+	}
+}
+
+// TestJournalSyncFails: after an fsync of the journal fails, every sync
+// fails, without an fsync: Linux reports a failed writeback once and then
+// calls the pages clean, so a later fsync could say lines are on disk
+// that are not.
+func TestJournalSyncFails(t *testing.T) {
+	j := newJournal(t.TempDir())
+	defer j.close()
+	calls := 0
+	j.fsync = func(f *os.File) error {
+		if calls++; calls == 1 {
+			return errors.New("input/output error")
+		}
+		return f.Sync()
+	}
+	for i, line := range []string{"D a@x.example", "D b@x.example"} {
+		f, my, err := j.append("p", []string{line})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.sync("p", f, my); err == nil {
+			t.Errorf("sync %d after the first fsync failed: no error", i+1)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("%d fsyncs; want 1", calls)
 	}
 }
 

@@ -216,18 +216,17 @@ type lane struct {
 	id        string     // the record it is for
 }
 
-// wait returns once the lane's journal fsync, if one runs, has ended.
-// A failed one is reported, makes the exit status 75 and stops the
-// sending: what a server took after it could not be kept from going out
-// again when the records are tried again. Once stopped, wait fails.
+// wait returns once the lane's journal fsync, if one runs, has ended,
+// and reports its failure. A failed fsync has stopped the sending (and
+// made the exit status 75) as it failed, for every lane: what a server
+// took after it could go out again when the records are tried again.
+// Once stopped, wait fails.
 func (s *sender) wait(l *lane) error {
 	if l.syncing != nil {
 		err := <-l.syncing
 		l.syncing = nil
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, l.id, err)
-			s.failed.Store(true)
-			s.stopped.Store(true)
 		}
 	}
 	if s.stopped.Load() {
@@ -271,8 +270,12 @@ func (s *sender) deliver(l *lane, j *job) error {
 	defer s.j.release(post, reserved)
 	var deferred []smtpout.Result
 	if s.a.Sendmail != "" {
-		if err := s.outcomes(nil, j, post, s.viaSendmail(j, todo), &deferred); err != nil {
-			return err
+		for len(todo) > 0 {
+			part := todo[:min(len(todo), smtpout.MaxPipelined)]
+			todo = todo[len(part):]
+			if err := s.outcomes(nil, j, post, s.viaSendmail(j, part), &deferred); err != nil {
+				return err
+			}
 		}
 		return s.finish(nil, j, deferred)
 	}
@@ -282,7 +285,8 @@ func (s *sender) deliver(l *lane, j *job) error {
 	// more. The recipients go a transaction's worth at a time, and the
 	// outcomes of each go to the journal at once: the next transaction's
 	// final dot waits for them (see lane), however large the record.
-	for try := 0; try < 2*len(s.relays) && len(todo) > 0; {
+	var carry []stream.Path // of the last transaction, still to send
+	for try := 0; try < 2*len(s.relays) && len(todo)+len(carry) > 0; {
 		if s.stopped.Load() {
 			return errStopped
 		}
@@ -296,40 +300,45 @@ func (s *sender) deliver(l *lane, j *job) error {
 			l.c = c
 		}
 		c := l.c
-		part := todo[:min(len(todo), smtpout.MaxPipelined)]
-		res, err := c.Send(j.h.Sender, part, j.msg, j.eight)
+		part := carry
+		if len(part) == 0 {
+			part = todo[:min(len(todo), smtpout.MaxPipelined)]
+			todo = todo[len(part):]
+		}
+		res, rest, err := c.Send(j.h.Sender, part, j.msg, j.eight)
 		s.stats.txns.Add(1)
-		todo = todo[len(part):]
+		carry = rest // refused with 452 while others were taken
+		var lost []stream.Path
 		if err != nil {
 			try++
 			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, c.Addr, err)
 			c.Close()
 			l.c = nil
-			rest := without(part, res)
+			carry = without(part, res)
 			if errors.Is(err, smtpout.ErrLostReply) {
 				// The data went out and its reply did not come back: the
 				// server may have it (RFC 1047). Not again now: those
 				// recipients are deferred, to the retry queue, the one
 				// window where a recipient can get a post twice, and
 				// counted.
-				s.stats.lost.Add(int64(len(rest)))
-				for _, r := range rest {
-					res = append(res, smtpout.Result{Rcpt: r, Reply: smtpout.Reply{Code: 451, Enhanced: "4.4.2", Text: "connection lost after the data; may have been delivered"}})
-				}
-				rest = nil
+				lost, carry = carry, nil
 			}
-			todo = append(rest, todo...)
 		}
 		if err := s.outcomes(l, j, post, res, &deferred); err != nil {
 			return err
 		}
+		s.stats.lost.Add(int64(len(lost)))
+		s.stats.deferred.Add(int64(len(lost)))
+		for _, r := range lost {
+			deferred = append(deferred, smtpout.Result{Rcpt: r, Reply: smtpout.Reply{Code: 451, Enhanced: "4.4.2", Text: "connection lost after the data; may have been delivered"}})
+		}
 	}
-	if len(todo) > 0 {
+	if n := len(todo) + len(carry); n > 0 {
 		// Some recipients were not tried: what is final is settled, but
 		// no retry record is written yet, so the batch's deferred
 		// recipients are written once, complete, when the record runs
 		// again.
-		return fmt.Errorf("%d recipients not tried: no relay took them", len(todo))
+		return fmt.Errorf("%d recipients not tried: no relay took them", n)
 	}
 	return s.finish(l, j, deferred)
 }
@@ -361,12 +370,14 @@ func without(rcpts []stream.Path, res []smtpout.Result) []stream.Path {
 	return rest
 }
 
-// outcomes settles the results of part of a record: a bounce record for
+// outcomes settles the results of a transaction: a bounce record for
 // each failure, then the journal lines of what is final, whose fsync is
 // left running on the lane (see lane) or, without one, waited for. What
-// is deferred is added to deferred, for finish.
+// is deferred is added to deferred, for finish. (A lost reply is not a
+// result: it is deferred as it is, never bounced for being old.)
 func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result, deferred *[]smtpout.Result) error {
 	var lines []string
+	var bounceErr error
 	delivered := false
 	expired := s.a.Retry && s.expired(j.h)
 	for _, r := range results {
@@ -376,8 +387,14 @@ func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result
 			s.stats.delivered.Add(1)
 			delivered = true
 		case r.Reply.Permanent() || expired:
-			if err := s.bounce(j, r); err != nil {
-				return err
+			// A bounce record that cannot be written leaves its
+			// recipient without an outcome, for the next try; the
+			// others' lines are written all the same.
+			if bounceErr == nil {
+				bounceErr = s.bounce(j, r)
+			}
+			if bounceErr != nil {
+				continue
 			}
 			lines = append(lines, "F "+r.Rcpt.Mailbox)
 			s.stats.failed.Add(1)
@@ -391,19 +408,31 @@ func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result
 		// the server has the message, the journal does not know yet.
 		crash.Point("sendmail-after-250")
 	}
-	if len(lines) == 0 {
-		return nil
+	if len(lines) > 0 {
+		if err := s.record(l, j, post, lines); err != nil {
+			return err
+		}
 	}
+	return bounceErr
+}
+
+// record appends lines to the post's journal and makes them durable: on
+// the lane, by an fsync left running, or at once without one. A failed
+// fsync stops the sending (see wait) as it fails.
+func (s *sender) record(l *lane, j *job, post string, lines []string) error {
 	f, my, err := s.j.append(post, lines)
 	if err != nil {
 		return err
 	}
 	durable := func() error {
 		err := s.j.sync(post, f, my)
-		if err == nil {
-			crash.Point("sendmail-after-journal")
+		if err != nil {
+			s.failed.Store(true)
+			s.stopped.Store(true)
+			return err
 		}
-		return err
+		crash.Point("sendmail-after-journal")
+		return nil
 	}
 	if l == nil {
 		return durable()

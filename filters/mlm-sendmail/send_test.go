@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -170,6 +171,10 @@ func TestTooManyRecipients(t *testing.T) {
 	}
 }
 
+// TestLostReply: recipients whose reply was lost after the data are not
+// sent again at once, but deferred, to a retry record, however old it
+// is (never bounced: the server may have the message); they reach the
+// server from there, and only they can arrive twice.
 func TestLostReply(t *testing.T) {
 	dir := list(t)
 	srv := sinktest.Sink(t, smtpsink.Options{DropAfterDot: 2})
@@ -177,21 +182,38 @@ func TestLostReply(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		in += record(fmt.Sprintf("p4,%d", i+1), fmt.Sprintf("m%d@x.org", i))
 	}
+	lostIn := func(errb string) int {
+		var n int
+		fmt.Sscanf(errb[strings.Index(errb, "lost-replies="):], "lost-replies=%d", &n)
+		return n
+	}
 	var out, errb bytes.Buffer
 	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 2 * time.Second, Lifetime: time.Hour, Verbose: true}
 	if err := run(a, strings.NewReader(in), &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	var lost int
-	fmt.Sscanf(errb.String()[strings.Index(errb.String(), "lost-replies="):], "lost-replies=%d", &lost)
-	// The recipients whose reply was lost are not sent again at once:
-	// they wait in retry records, and go out once from there.
+	lost := lostIn(errb.String())
 	if n := strings.Count(out.String(), "\nR <"); n != lost || lost == 0 {
 		t.Errorf("%d deferred, %d lost replies: %s", n, lost, errb.String())
 	}
+	// The retry records, past their lifetime (an hour): every second
+	// transaction still loses its reply, and its recipient is deferred
+	// again (exit 75), not bounced, until a reply comes.
 	a.Retry = true
-	if err := run(a, &out, &bytes.Buffer{}, &errb); err != nil {
-		t.Fatal(err)
+	retry := out.String()
+	for try := 0; ; try++ {
+		errb.Reset()
+		err := run(a, strings.NewReader(retry), &bytes.Buffer{}, &errb)
+		lost += lostIn(errb.String())
+		if err == nil {
+			break
+		}
+		if sysexit.Code(err) != sysexit.TempFail || try == 5 {
+			t.Fatalf("retry %d: %v", try+1, err)
+		}
+	}
+	if bounces, _ := filepath.Glob(filepath.Join(dir, "queue", "bounces", "new", "*")); len(bounces) > 0 {
+		t.Errorf("bounces for lost replies: %v", bounces)
 	}
 	seen := map[string]int{}
 	got := delivered(srv)
@@ -395,21 +417,35 @@ func TestSyncOverlap(t *testing.T) {
 	}
 }
 
-// TestSyncFails: a journal fsync that fails while the connection goes on
-// makes the exit status 75 and stops the sending: a message the server
-// would take after it could go out again when the records are tried
-// again, so the next record's final dot is never sent.
+// TestSyncFails: a journal fsync that fails makes the exit status 75
+// and stops the sending: a message the server took after it could go out
+// again when the records are tried again, so no final dot waiting for it
+// is sent, and no record after it is tried; the last record's failure
+// is found at the end of the run. The same with -s, where each fsync is
+// waited for before the next program runs.
 func TestSyncFails(t *testing.T) {
 	for _, tc := range []struct {
 		failing   int    // which fsync fails
-		delivered string // what the server takes
+		sendmail  bool   // -s
+		delivered string // what the server (or the program) takes
 	}{
-		{1, "a@x.example"},             // the next dot waited for it
-		{2, "a@x.example b@x.example"}, // the end of the run did
+		{1, false, "a@x.example"}, // the second record's dot waits for it
+		{2, false, "a@x.example b@x.example"},
+		{3, false, "a@x.example b@x.example c@x.example"}, // the end of the run waits for it
+		{1, true, "a@x.example"},
+		{2, true, "a@x.example b@x.example"},
 	} {
-		srv := sinktest.Sink(t, smtpsink.Options{})
+		dir := list(t)
+		a := &args{Dir: dir, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}
+		var srv *smtpsink.Server
+		if tc.sendmail {
+			a.Sendmail = sendmailScript(t, filepath.Join(dir, "taken"))
+		} else {
+			srv = sinktest.Sink(t, smtpsink.Options{})
+			a.Relay = []string{srv.Addr()}
+		}
 		var out, errb bytes.Buffer
-		s, err := newSender(&args{Dir: list(t), Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}, &out)
+		s, err := newSender(a, &out)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -422,41 +458,136 @@ func TestSyncFails(t *testing.T) {
 		}
 		err = s.run(strings.NewReader(record("p1", "a@x.example")+record("p2", "b@x.example")+record("p3", "c@x.example")), &errb)
 		if sysexit.Code(err) != sysexit.TempFail {
-			t.Errorf("fsync %d fails: run = %v (exit %d); want exit 75", tc.failing, err, sysexit.Code(err))
+			t.Errorf("fsync %d fails (-s %v): run = %v (exit %d); want exit 75", tc.failing, tc.sendmail, err, sysexit.Code(err))
 		}
-		if got := strings.Join(delivered(srv), " "); got != tc.delivered {
-			t.Errorf("fsync %d fails: the server took %q; want %q", tc.failing, got, tc.delivered)
+		var got string
+		if tc.sendmail {
+			b, _ := os.ReadFile(filepath.Join(dir, "taken"))
+			got = strings.Join(strings.Fields(string(b)), " ")
+		} else {
+			got = strings.Join(delivered(srv), " ")
+		}
+		if got != tc.delivered {
+			t.Errorf("fsync %d fails (-s %v): taken %q; want %q", tc.failing, tc.sendmail, got, tc.delivered)
 		}
 	}
 }
 
+// sendmailScript is a program for -s that appends its recipients to
+// file, a line each.
+func sendmailScript(t *testing.T, file string) string {
+	t.Helper()
+	prog := filepath.Join(t.TempDir(), "sendmail")
+	script := "#!/bin/sh\n# -i -f SENDER -- RCPT...\nshift 4\ncat > /dev/null\nprintf '%s\\n' \"$@\" >> " + file + "\n"
+	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return prog
+}
+
+// TestSyncFailsEverywhere: once a journal fsync has failed, no other
+// connection sends a final dot either, nor fsyncs (TestJournalSyncFails).
+func TestSyncFailsEverywhere(t *testing.T) {
+	srv := sinktest.Sink(t, smtpsink.Options{})
+	var out, errb bytes.Buffer
+	s, err := newSender(&args{Dir: list(t), Relay: []string{srv.Addr()}, Conns: 2, Timeout: 5 * time.Second, Lifetime: time.Hour}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	calls := 0
+	s.j.fsync = func(f *os.File) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if calls++; calls == 1 {
+			return errors.New("input/output error")
+		}
+		return f.Sync()
+	}
+	var in string
+	for i := range 20 {
+		in += record("p1,"+strconv.Itoa(i), fmt.Sprintf("m%d@x.example", i))
+	}
+	err = s.run(strings.NewReader(in), &errb)
+	if sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("run = %v; want exit 75", err)
+	}
+	// Each connection had at most one transaction in flight when the
+	// fsync failed: at most one more message each.
+	if n := len(delivered(srv)); n > 2 {
+		t.Errorf("the server took %d messages after the first fsync failed; want at most 2", n)
+	}
+	if calls != 1 {
+		t.Errorf("%d fsyncs; want 1: none after the failure", calls)
+	}
+}
+
+// TestBounceFails: a bounce record that cannot be written leaves its
+// recipient for the next try, but the lines of those the server took are
+// journaled all the same: the next try sends them nothing.
+func TestBounceFails(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: []smtpsink.Rule{rule(t, "f550*=550 5.1.1 no such user")}})
+	tmp := filepath.Join(dir, "queue", "bounces", "tmp")
+	if err := os.RemoveAll(tmp); err != nil { // no bounce record can be written
+		t.Fatal(err)
+	}
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}
+	in := record("p1,1", "ok1@x.example", "f550@x.example", "ok2@x.example")
+	if _, err := send(t, a, in); sysexit.Code(err) != sysexit.TempFail {
+		t.Fatalf("no bounce record written: %v; want exit 75", err)
+	}
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := send(t, a, in); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(delivered(srv), " "); got != "ok1@x.example ok2@x.example" {
+		t.Errorf("the server took %q; want each once", got)
+	}
+	if bs, _ := filepath.Glob(filepath.Join(dir, "queue", "bounces", "new", "*")); len(bs) != 1 {
+		t.Errorf("bounce records %v; want 1", bs)
+	}
+}
+
 // TestLargeRecord: a record of more recipients than a transaction
-// carries goes out a transaction at a time, and each transaction's final
-// dot waits for the journal lines of the ones before it.
+// carries, or than the server takes at once (452), goes out a
+// transaction at a time, and each transaction's outcomes are in the
+// journal before the next one's final dot (that they are on disk by
+// then is TestSyncOverlap's).
 func TestLargeRecord(t *testing.T) {
 	var rcpts []string
 	for i := range 2*smtpout.MaxPipelined + 10 {
 		rcpts = append(rcpts, fmt.Sprintf("m%04d@x.example", i))
 	}
-	dir := list(t)
-	journal := filepath.Join(dir, "state", "journal", "p1")
-	var seen []int // journal lines at each final dot
-	w := &watch{line: func(l string) {
-		if l == "1< .\r\n" {
-			b, _ := os.ReadFile(journal)
-			seen = append(seen, bytes.Count(b, []byte("\n")))
+	for _, tc := range []struct {
+		maxRcpt int   // the server's, 0: none
+		seen    []int // journal lines at each final dot
+	}{
+		{0, []int{0, 500, 1000}},
+		{300, []int{0, 300, 500, 800, 1000}},
+	} {
+		dir := list(t)
+		journal := filepath.Join(dir, "state", "journal", "p1")
+		var seen []int
+		w := &watch{line: func(l string) {
+			if l == "1< .\r\n" {
+				b, _ := os.ReadFile(journal)
+				seen = append(seen, bytes.Count(b, []byte("\n")))
+			}
+		}}
+		srv := sinktest.Sink(t, smtpsink.Options{Debug: w, MaxRcpt: tc.maxRcpt})
+		if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}, record("p1", rcpts...)); err != nil {
+			t.Fatal(err)
 		}
-	}}
-	srv := sinktest.Sink(t, smtpsink.Options{Debug: w})
-	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}, record("p1", rcpts...)); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(delivered(srv)); n != len(rcpts) {
-		t.Errorf("%d of %d recipients delivered", n, len(rcpts))
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if want := []int{0, smtpout.MaxPipelined, 2 * smtpout.MaxPipelined}; !slices.Equal(seen, want) {
-		t.Errorf("journal lines at each final dot: %v; want %v", seen, want)
+		if n := len(delivered(srv)); n != len(rcpts) {
+			t.Errorf("server limit %d: %d of %d recipients delivered", tc.maxRcpt, n, len(rcpts))
+		}
+		w.mu.Lock()
+		if !slices.Equal(seen, tc.seen) {
+			t.Errorf("server limit %d: journal lines at each final dot: %v; want %v", tc.maxRcpt, seen, tc.seen)
+		}
+		w.mu.Unlock()
 	}
 }

@@ -123,7 +123,11 @@ func send(t *testing.T, addr string, o smtpout.Options, m smtpout.Message, to ..
 		t.Fatalf("Dial: %v", err)
 	}
 	var res []smtpout.Result
-	within(t, func() { res, err = c.Send(sender, rcpts(to...), m, false); c.Close() })
+	var rest []stream.Path
+	within(t, func() { res, rest, err = c.Send(sender, rcpts(to...), m, false); c.Close() })
+	if len(rest) > 0 {
+		t.Errorf("recipients left for another transaction: %v", rest)
+	}
 	return res, err
 }
 
@@ -632,8 +636,8 @@ func TestFaultSurplusAfterDot(t *testing.T) {
 	var res1, res2 []smtpout.Result
 	var err1, err2 error
 	within(t, func() {
-		res1, err1 = c.Send(sender, rcpts("a@example.org"), message, false)
-		res2, err2 = c.Send(sender, rcpts("b@example.org"), message, false)
+		res1, _, err1 = c.Send(sender, rcpts("a@example.org"), message, false)
+		res2, _, err2 = c.Send(sender, rcpts("b@example.org"), message, false)
 	})
 	if err1 != nil || codes(res1) != "a@example.org=250" {
 		t.Errorf("first transaction: %s, %v; want delivered", codes(res1), err1)

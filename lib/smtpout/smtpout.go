@@ -145,7 +145,9 @@ type Client struct {
 	// server's taking the message, waits for it to return. A caller
 	// makes the outcome of its previous transaction durable meanwhile.
 	// If it fails, the dot is never sent: the connection is given up,
-	// the server takes nothing, and Send returns the error.
+	// the server takes nothing, and Send returns the error. (Send runs
+	// one transaction: a caller makes each one's outcome durable before
+	// the next one's dot.)
 	BeforeDot func() error
 }
 
@@ -430,39 +432,35 @@ func wireLen(m Message) int64 {
 	return m.Len()
 }
 
-// Send runs one transaction, or more if the server limits recipients with
-// 452 (RFC 5321 §4.5.3.1.10), and returns a result for every recipient:
-// 2xx delivered, 4xx deferred, 5xx failed. An error means the connection
-// is unusable and the recipients without a result must be tried again
-// (those listed in results have theirs); a connection lost after the
-// final dot leaves the accepted recipients without a result too: they may
-// have been delivered (RFC 1047), the one duplicate window. After an
-// error the client sends nothing more: Send returns the same error, and
-// Close only closes.
-func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool) ([]Result, error) {
+// Send runs one transaction for the first MaxPipelined recipients at
+// most, and returns a result for each of them: 2xx delivered, 4xx
+// deferred, 5xx failed; but for those the server refused with 452 (too
+// many recipients, RFC 5321 §4.5.3.1.10) while it took others, which are
+// in rest with the recipients past MaxPipelined, for another transaction.
+// If it refused every one with 452, that is their result: it takes none
+// now. An error means the connection is unusable and the recipients
+// without a result must be tried again (those listed in results have
+// theirs); a connection lost after the final dot leaves the accepted
+// recipients without a result too: they may have been delivered (RFC
+// 1047), the one duplicate window. After an error the client sends
+// nothing more: Send returns the same error, and Close only closes.
+func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool) (results []Result, rest []stream.Path, err error) {
 	if c.err != nil {
-		return nil, c.err
+		return nil, nil, c.err
 	}
-	var results []Result
-	for len(rcpts) > 0 {
-		batch := rcpts[:min(len(rcpts), MaxPipelined)]
-		res, rest, err := c.transaction(from, batch, msg, eightBit)
-		rest = append(rest, rcpts[len(batch):]...)
-		results = append(results, res...)
-		if err != nil {
-			c.err = err
-			return results, err
-		}
-		if len(rest) == len(rcpts) {
-			// 452 for every recipient: the server takes none now.
-			for _, r := range rest {
-				results = append(results, Result{Rcpt: r, Reply: Reply{Code: 452, Enhanced: "4.5.3", Text: "too many recipients"}})
-			}
-			break
-		}
-		rcpts = rest
+	batch := rcpts[:min(len(rcpts), MaxPipelined)]
+	results, rest, err = c.transaction(from, batch, msg, eightBit)
+	if err != nil {
+		c.err = err
+		return results, nil, err
 	}
-	return results, nil
+	if len(rest) == len(batch) {
+		for _, r := range rest {
+			results = append(results, Result{Rcpt: r, Reply: Reply{Code: 452, Enhanced: "4.5.3", Text: "too many recipients"}})
+		}
+		rest = nil
+	}
+	return results, append(rest, rcpts[len(batch):]...), nil
 }
 
 // sizeLimit is the server's fixed maximum message size from its SIZE

@@ -127,7 +127,7 @@ func TestStartTLSAndAuth(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
-	res, err := c.Send(stream.Path{Mailbox: "dev-bounces@lists.example.org"}, []stream.Path{{Mailbox: "a@example.org"}}, memMsg("Subject: x\n\nbody\n"), false)
+	res, _, err := c.Send(stream.Path{Mailbox: "dev-bounces@lists.example.org"}, []stream.Path{{Mailbox: "a@example.org"}}, memMsg("Subject: x\n\nbody\n"), false)
 	c.Close()
 	if err != nil || len(res) != 1 || res[0].Reply.Code != 250 {
 		t.Fatalf("Send = %v, %v", res, err)
@@ -145,7 +145,7 @@ func TestStartTLSAndAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err = ac.Send(stream.Path{Mailbox: "dev-bounces@lists.example.org"}, []stream.Path{{Mailbox: "a@example.org"}}, memMsg("x\n"), false)
+	res, _, err = ac.Send(stream.Path{Mailbox: "dev-bounces@lists.example.org"}, []stream.Path{{Mailbox: "a@example.org"}}, memMsg("x\n"), false)
 	ac.Close()
 	if len(res) != 0 || sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "MAIL: 530") {
 		t.Errorf("MAIL refused: %v, %v; want a temporary error and no results", res, err)
@@ -211,12 +211,12 @@ func TestBeforeDot(t *testing.T) {
 		return nil
 	}
 	for i := range 2 {
-		res, err := c.Send(stream.Path{Mailbox: "dev-bounces@lists.example.org"}, []stream.Path{{Mailbox: "a@example.org"}}, memMsg("Subject: x\n\nbody\n"), false)
+		res, _, err := c.Send(stream.Path{Mailbox: "dev-bounces@lists.example.org"}, []stream.Path{{Mailbox: "a@example.org"}}, memMsg("Subject: x\n\nbody\n"), false)
 		if err != nil || len(res) != 1 || res[0].Reply.Code != 250 {
 			t.Fatalf("transaction %d: Send = %v, %v", i+1, res, err)
 		}
 	}
-	res, err := c.Send(stream.Path{Mailbox: "dev-bounces@lists.example.org"}, []stream.Path{{Mailbox: "a@example.org"}}, memMsg("Subject: x\n\nbody\n"), false)
+	res, _, err := c.Send(stream.Path{Mailbox: "dev-bounces@lists.example.org"}, []stream.Path{{Mailbox: "a@example.org"}}, memMsg("Subject: x\n\nbody\n"), false)
 	if len(res) != 0 || err == nil || !strings.Contains(err.Error(), "not now") || sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("BeforeDot failing: Send = %v, %v; want no result and its error, temporary", res, err)
 	}
