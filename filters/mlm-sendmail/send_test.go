@@ -474,11 +474,11 @@ func TestSyncFails(t *testing.T) {
 }
 
 // sendmailScript is a program for -s that appends its recipients to
-// file, a line each.
+// file, a line each, and a line for each run to file.runs.
 func sendmailScript(t *testing.T, file string) string {
 	t.Helper()
 	prog := filepath.Join(t.TempDir(), "sendmail")
-	script := "#!/bin/sh\n# -i -f SENDER -- RCPT...\nshift 4\ncat > /dev/null\nprintf '%s\\n' \"$@\" >> " + file + "\n"
+	script := "#!/bin/sh\n# -i -f SENDER -- RCPT...\nshift 4\ncat > /dev/null\nprintf '%s\\n' \"$@\" >> " + file + "\necho run >> " + file + ".runs\n"
 	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -589,5 +589,34 @@ func TestLargeRecord(t *testing.T) {
 			t.Errorf("server limit %d: journal lines at each final dot: %v; want %v", tc.maxRcpt, seen, tc.seen)
 		}
 		w.mu.Unlock()
+	}
+}
+
+// TestSendmailLarge: -s runs the program once for every 500 recipients,
+// so a large record neither overflows its argument list nor waits on one
+// run for all.
+func TestSendmailLarge(t *testing.T) {
+	dir := list(t)
+	taken := filepath.Join(dir, "taken")
+	var rcpts []string
+	for i := range 2*smtpout.MaxPipelined + 10 {
+		rcpts = append(rcpts, fmt.Sprintf("member%04d@example.org", i))
+	}
+	if _, err := send(t, &args{Dir: dir, Sendmail: sendmailScript(t, taken), Conns: 1}, record("p1,1", rcpts...)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(taken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Fields(string(b)); !slices.Equal(got, rcpts) {
+		t.Errorf("the program got %d recipients; want the %d of the record, in order", len(got), len(rcpts))
+	}
+	if b, _ := os.ReadFile(taken + ".runs"); bytes.Count(b, []byte("\n")) != 3 {
+		t.Errorf("the program ran %d times for %d recipients; want 3", bytes.Count(b, []byte("\n")), len(rcpts))
+	}
+	j, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1"))
+	if n := bytes.Count(j, []byte("\n")); n != len(rcpts) {
+		t.Errorf("%d journal lines; want %d", n, len(rcpts))
 	}
 }
