@@ -271,6 +271,9 @@ func (s *sender) deliver(l *lane, j *job) error {
 	var deferred []smtpout.Result
 	if s.a.Sendmail != "" {
 		for len(todo) > 0 {
+			if s.stopped.Load() {
+				return errStopped
+			}
 			part := todo[:min(len(todo), smtpout.MaxPipelined)]
 			todo = todo[len(part):]
 			if err := s.outcomes(nil, j, post, s.viaSendmail(j, part), &deferred); err != nil {
@@ -307,7 +310,7 @@ func (s *sender) deliver(l *lane, j *job) error {
 		}
 		res, rest, err := c.Send(j.h.Sender, part, j.msg, j.eight)
 		s.stats.txns.Add(1)
-		carry = rest // refused with 452 while others were taken
+		carry = rest // refused as too many, for another transaction
 		var lost []stream.Path
 		if err != nil {
 			try++
@@ -317,11 +320,21 @@ func (s *sender) deliver(l *lane, j *job) error {
 			carry = without(part, res)
 			if errors.Is(err, smtpout.ErrLostReply) {
 				// The data went out and its reply did not come back: the
-				// server may have it (RFC 1047). Not again now: those
-				// recipients are deferred, to the retry queue, the one
-				// window where a recipient can get a post twice, and
-				// counted.
-				lost, carry = carry, nil
+				// server may have it (RFC 1047). Not again now: the
+				// recipients it had taken are deferred, to the retry
+				// queue, the one window where a recipient can get a post
+				// twice, and counted; those it refused as too many never
+				// had the data, and go on.
+				tooMany := map[string]bool{}
+				for _, r := range rest {
+					tooMany[r.Mailbox] = true
+				}
+				for _, r := range carry {
+					if !tooMany[r.Mailbox] {
+						lost = append(lost, r)
+					}
+				}
+				carry = rest
 			}
 		}
 		if err := s.outcomes(l, j, post, res, &deferred); err != nil {

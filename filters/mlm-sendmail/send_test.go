@@ -34,12 +34,17 @@ func list(t *testing.T) string {
 	return dir
 }
 
-func rule(t *testing.T, s string) smtpsink.Rule {
-	r, err := smtpsink.ParseRule(s)
-	if err != nil {
-		t.Fatal(err)
+// rules parses a sink's RCPT replies, "pattern=reply" each.
+func rules(t *testing.T, ss ...string) []smtpsink.Rule {
+	var rs []smtpsink.Rule
+	for _, s := range ss {
+		r, err := smtpsink.ParseRule(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
 	}
-	return r
+	return rs
 }
 
 // record is one record of the given recipients.
@@ -85,12 +90,7 @@ func delivered(s *smtpsink.Server) []string {
 
 func TestMixedReplies(t *testing.T) {
 	dir := list(t)
-	srv := sinktest.Sink(t, smtpsink.Options{Replies: []smtpsink.Rule{
-		rule(t, "t450*=450 4.2.0 mailbox busy"),
-		rule(t, "t451*=451 4.3.0 try later"),
-		rule(t, "f550*=550 5.1.1 no such user"),
-		rule(t, "f553*=553 5.1.3 bad address"),
-	}})
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "t450*=450 4.2.0 mailbox busy", "t451*=451 4.3.0 try later", "f550*=550 5.1.1 no such user", "f553*=553 5.1.3 bad address")})
 	a := &args{Dir: dir, Relay: []string{srv.Addr()}}
 	in := record("p1,1", "ok1@example.org", "t450@example.org", "ok2@example.org", "t451@example.org", "f550@example.org", "f553@example.org", "ok3@example.org")
 	out, err := send(t, a, in)
@@ -140,7 +140,7 @@ func TestMixedReplies(t *testing.T) {
 
 func TestRetryStillDeferred(t *testing.T) {
 	dir := list(t)
-	srv := sinktest.Sink(t, smtpsink.Options{Replies: []smtpsink.Rule{rule(t, "*=451 4.3.0 later")}})
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=451 4.3.0 later")})
 	_, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true}, record("p2,1,r", "a@example.org"))
 	if sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("retry still deferred: %v; want 75", err)
@@ -168,6 +168,58 @@ func TestTooManyRecipients(t *testing.T) {
 	}
 	if c := srv.Counts(); c.Transactions != 3 {
 		t.Errorf("%d transactions; want 3 (452 continues in a new one)", c.Transactions)
+	}
+}
+
+// TestTooManyReplies: what a server refuses as too many goes in another
+// transaction, 552 5.5.3 as 452 (RFC 5321 4.5.3.1.10; a 552 without it,
+// a full mailbox, is permanent, as Postfix takes it); what it refuses
+// alone in a transaction is deferred with the server's own reply, and a
+// reply lost after the data defers only the recipients it had taken.
+func TestTooManyReplies(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "many*=552 5.5.3 too many recipients", "busy*=452 4.2.2 mailbox full", "full*=552 5.2.2 mailbox full")})
+	var out, errb bytes.Buffer
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour, Verbose: true}
+	err := run(a, strings.NewReader(record("p1,1", "a@x.example", "many@x.example", "busy@x.example", "full@x.example")), &out, &errb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(delivered(srv), " "); got != "a@x.example" {
+		t.Errorf("delivered %q", got)
+	}
+	// many and busy refused alone in the next transaction: deferred,
+	// each with the server's reply (the first names the record).
+	if o := out.String(); !strings.Contains(o, "R <many@x.example>\nR <busy@x.example>\nE 2\n") ||
+		!strings.Contains(o, "A deferred=452%204.5.3%20too%20many%20recipients:%20552%205.5.3%20too%20many%20recipients\n") {
+		t.Errorf("deferred record:\n%s", o)
+	}
+	if bs, _ := filepath.Glob(filepath.Join(dir, "queue", "bounces", "new", "*")); len(bs) != 1 || !strings.HasSuffix(bs[0], "p1,1,b4") {
+		t.Errorf("bounce records %v; want full's alone", bs)
+	}
+	if c := srv.Counts(); c.Transactions != 1 {
+		t.Errorf("%d transactions taken; want 1", c.Transactions)
+	}
+
+	// A lost reply: of the transaction's recipients, the one taken is
+	// deferred as lost, the one refused as too many goes on at once.
+	dir = list(t)
+	srv = sinktest.Sink(t, smtpsink.Options{MaxRcpt: 1, DropAfterDot: 2})
+	out.Reset()
+	errb.Reset()
+	a = &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour, Verbose: true}
+	err = run(a, strings.NewReader(record("p2,1", "z@x.example")+record("p3,1", "a@x.example", "b@x.example")), &out, &errb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errb.String(), "lost-replies=1\n") {
+		t.Errorf("stats: %s; want lost-replies=1", errb.String())
+	}
+	if o := out.String(); !strings.Contains(o, "MLM1 p3,1,r\n") || !strings.Contains(o, "\nR <a@x.example>\nE 1\n") {
+		t.Errorf("deferred record:\n%s", o)
+	}
+	if got := strings.Join(delivered(srv), " "); got != "a@x.example b@x.example z@x.example" {
+		t.Errorf("the server took %q; want z, a (its reply lost) and b", got)
 	}
 }
 
@@ -233,12 +285,12 @@ func TestLostReply(t *testing.T) {
 // set of deferred recipients is never dropped as a duplicate record.
 func TestPartlyTried(t *testing.T) {
 	dir := list(t)
-	srv := sinktest.Sink(t, smtpsink.Options{MaxRcpt: 1, Replies: []smtpsink.Rule{rule(t, "a@*=451 4.3.0 later")}, DropAfterRcpt: 2})
+	srv := sinktest.Sink(t, smtpsink.Options{MaxRcpt: 1, Replies: rules(t, "a@*=451 4.3.0 later"), DropAfterRcpt: 2})
 	out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}, record("p9,1", "a@x.org", "b@x.org"))
 	if sysexit.Code(err) != sysexit.TempFail || out != "" {
 		t.Fatalf("untried recipients: %v, output %q; want 75 and no retry record", err, out)
 	}
-	srv2 := sinktest.Sink(t, smtpsink.Options{Replies: []smtpsink.Rule{rule(t, "*=451 4.3.0 later")}})
+	srv2 := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=451 4.3.0 later")})
 	out, err = send(t, &args{Dir: dir, Relay: []string{srv2.Addr()}}, record("p9,1", "a@x.org", "b@x.org"))
 	if err != nil || !strings.Contains(out, "R <a@x.org>\nR <b@x.org>\nE 2\n") {
 		t.Errorf("complete batch: %v, %q; want both deferred", err, out)
@@ -277,10 +329,7 @@ func TestRelayPool(t *testing.T) {
 
 func TestLMTP(t *testing.T) {
 	dir := list(t)
-	srv := sinktest.Sink(t, smtpsink.Options{LMTP: true, LMTPReply: []smtpsink.Rule{
-		rule(t, "full*=452 4.2.2 mailbox full"),
-		rule(t, "gone*=550 5.1.1 gone"),
-	}})
+	srv := sinktest.Sink(t, smtpsink.Options{LMTP: true, LMTPReply: rules(t, "full*=452 4.2.2 mailbox full", "gone*=550 5.1.1 gone")})
 	out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, LMTP: true}, record("p7,1", "ok@x.org", "full@x.org", "gone@x.org"))
 	if err != nil {
 		t.Fatal(err)
@@ -527,7 +576,7 @@ func TestSyncFailsEverywhere(t *testing.T) {
 // journaled all the same: the next try sends them nothing.
 func TestBounceFails(t *testing.T) {
 	dir := list(t)
-	srv := sinktest.Sink(t, smtpsink.Options{Replies: []smtpsink.Rule{rule(t, "f550*=550 5.1.1 no such user")}})
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "f550*=550 5.1.1 no such user")})
 	tmp := filepath.Join(dir, "queue", "bounces", "tmp")
 	if err := os.RemoveAll(tmp); err != nil { // no bounce record can be written
 		t.Fatal(err)

@@ -845,3 +845,50 @@ func TestSizeWire(t *testing.T) {
 		t.Errorf("over the limit as DATA only: %s, %v; want 552", codes(res), err)
 	}
 }
+
+// TestFaultNoSMTPUTF8: a server that does not offer SMTPUTF8 fails the
+// recipients whose addresses are not ASCII, 553 5.6.7, and takes the
+// others in the same transaction; a sender that is not ASCII fails them
+// all, with no command sent.
+func TestFaultNoSMTPUTF8(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "no SMTPUTF8 offered; one recipient (or the sender) not ASCII", "that recipient 553 5.6.7, the others delivered in the same transaction; a sender not ASCII: every recipient 553 5.6.7, no MAIL")
+	noLeaks(t)
+	for _, tc := range []struct {
+		from, want string
+		mail       bool
+	}{
+		{"dev-bounces@lists.example.org", "jos\xc3\xa9@x.example=553 ascii@x.example=250", true},
+		{"d\xc3\xa9v-bounces@lists.example.org", "ascii@x.example=553 jos\xc3\xa9@x.example=553", false},
+	} {
+		f := serve(t, func(c *fconn) {
+			if !c.hello("PIPELINING", "8BITMIME") {
+				return
+			}
+			c.rest()
+		})
+		c, err := dial(t, f.Addr(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res []smtpout.Result
+		var rest []stream.Path
+		within(t, func() {
+			res, rest, err = c.Send(stream.Path{Mailbox: tc.from}, rcpts("ascii@x.example", "jos\xc3\xa9@x.example"), message, false)
+			c.Close()
+		})
+		if err != nil || len(rest) > 0 {
+			t.Errorf("from %s: %v, rest %v", tc.from, err, rest)
+		}
+		if got := codes(res); got != tc.want {
+			t.Errorf("from %s: results %s; want %s", tc.from, got, tc.want)
+		}
+		for _, r := range res {
+			if r.Reply.Code == 553 && r.Reply.Enhanced != "5.6.7" {
+				t.Errorf("from %s: %s: %v; want 553 5.6.7", tc.from, r.Rcpt.Mailbox, r.Reply)
+			}
+		}
+		if f.saw("MAIL") != tc.mail {
+			t.Errorf("from %s: MAIL sent %v; want %v", tc.from, f.saw("MAIL"), tc.mail)
+		}
+	}
+}

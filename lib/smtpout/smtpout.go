@@ -434,33 +434,48 @@ func wireLen(m Message) int64 {
 
 // Send runs one transaction for the first MaxPipelined recipients at
 // most, and returns a result for each of them: 2xx delivered, 4xx
-// deferred, 5xx failed; but for those the server refused with 452 (too
-// many recipients, RFC 5321 §4.5.3.1.10) while it took others, which are
-// in rest with the recipients past MaxPipelined, for another transaction.
-// If it refused every one with 452, that is their result: it takes none
-// now. An error means the connection is unusable and the recipients
-// without a result must be tried again (those listed in results have
-// theirs); a connection lost after the final dot leaves the accepted
-// recipients without a result too: they may have been delivered (RFC
-// 1047), the one duplicate window. After an error the client sends
-// nothing more: Send returns the same error, and Close only closes.
+// deferred, 5xx failed; but for those the server refused as too many
+// (452, or 552 5.5.3: RFC 5321 §4.5.3.1.10) while it took others, which
+// are in rest with the recipients past MaxPipelined, for another
+// transaction. If it refused every one so, that is their result (4xx:
+// it takes none now). An error means the connection is unusable and the
+// recipients without a result must be tried again (those listed in
+// results have theirs, those in rest never had the data); a connection
+// lost after the final dot leaves the accepted recipients without a
+// result too: they may have been delivered (RFC 1047), the one duplicate
+// window. After an error the client sends nothing more: Send returns the
+// same error, and Close only closes.
 func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool) (results []Result, rest []stream.Path, err error) {
 	if c.err != nil {
 		return nil, nil, c.err
 	}
 	batch := rcpts[:min(len(rcpts), MaxPipelined)]
-	results, rest, err = c.transaction(from, batch, msg, eightBit)
+	results, refused, err := c.transaction(from, batch, msg, eightBit)
+	if err == nil && len(refused) == len(batch) {
+		for _, r := range refused {
+			if r.Reply.Code >= 500 {
+				r.Reply = Reply{Code: 452, Enhanced: "4.5.3", Text: "too many recipients: " + r.Reply.String()}
+			}
+			results = append(results, r)
+		}
+		refused = nil
+	}
+	for _, r := range refused {
+		rest = append(rest, r.Rcpt)
+	}
 	if err != nil {
 		c.err = err
-		return results, nil, err
-	}
-	if len(rest) == len(batch) {
-		for _, r := range rest {
-			results = append(results, Result{Rcpt: r, Reply: Reply{Code: 452, Enhanced: "4.5.3", Text: "too many recipients"}})
-		}
-		rest = nil
+		return results, rest, err
 	}
 	return results, append(rest, rcpts[len(batch):]...), nil
+}
+
+// tooMany reports a reply to RCPT that refuses a recipient as one too
+// many for the transaction: 452, or 552 with 5.5.3 (RFC 5321
+// §4.5.3.1.10 on RFC 821's 552; a 552 without it, a full mailbox, stays
+// permanent, as Postfix takes it).
+func tooMany(r Reply) bool {
+	return r.Code == 452 || r.Code == 552 && r.Enhanced == "5.5.3"
 }
 
 // sizeLimit is the server's fixed maximum message size from its SIZE
@@ -484,8 +499,10 @@ func (c *Client) inStep(cmd string, r Reply, want ...int) error {
 }
 
 // transaction sends one MAIL, the RCPTs and DATA, pipelined if offered.
-// rest are the recipients refused with 452, for another transaction.
-func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool) (results []Result, rest []stream.Path, err error) {
+// refused are the recipients refused as too many, with their replies,
+// for another transaction; they are known, and returned, even when the
+// connection fails after the RCPTs.
+func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool) (results, refused []Result, err error) {
 	if c.br.Buffered() > 0 {
 		// Octets no command asked for: a surplus reply, and every reply
 		// after it would answer the wrong command.
@@ -497,20 +514,32 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	for _, r := range rcpts {
 		needUTF8 = needUTF8 || !isASCII(r.Mailbox)
 	}
-	if needUTF8 {
-		if !c.Has("SMTPUTF8") {
-			for _, r := range rcpts {
-				results = append(results, Result{Rcpt: r, Reply: Reply{Code: 553, Enhanced: "5.6.7", Text: "the server does not offer SMTPUTF8"}})
+	if needUTF8 && !c.Has("SMTPUTF8") {
+		// RFC 6531 §3.2: an address that is not ASCII cannot go to
+		// this server. A sender that is not fails every recipient; a
+		// recipient that is not fails alone, and the others go on.
+		noUTF8 := Reply{Code: 553, Enhanced: "5.6.7", Text: "the server does not offer SMTPUTF8"}
+		var ascii []stream.Path
+		for _, r := range rcpts {
+			if isASCII(from.Mailbox) && isASCII(r.Mailbox) {
+				ascii = append(ascii, r)
+			} else {
+				results = append(results, Result{Rcpt: r, Reply: noUTF8})
 			}
+		}
+		if len(ascii) == 0 {
 			return results, nil, nil
 		}
+		rcpts, needUTF8 = ascii, false
+	}
+	if needUTF8 {
 		mail += " SMTPUTF8"
 	}
 	if limit := c.sizeLimit(); limit > 0 && wireLen(msg) > limit {
 		// RFC 1870 §6.1: a message over the server's fixed maximum is
 		// not sent; the server would refuse it 552 (§6.2), and so does
 		// the client, for every recipient, without a command.
-		return all(rcpts, Reply{Code: 552, Enhanced: "5.3.4", Text: fmt.Sprintf("message size %d exceeds the server's fixed maximum message size %d", wireLen(msg), limit)}), nil, nil
+		return append(results, all(rcpts, Reply{Code: 552, Enhanced: "5.3.4", Text: fmt.Sprintf("message size %d exceeds the server's fixed maximum message size %d", wireLen(msg), limit)})...), nil, nil
 	}
 	if eightBit && c.Has("8BITMIME") {
 		mail += " BODY=8BITMIME"
@@ -538,48 +567,48 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	replies := make([]Reply, 0, len(rcpts))
 	if c.Has("PIPELINING") {
 		if err := c.write(mail); err != nil {
-			return nil, nil, err
+			return results, nil, err
 		}
 		for _, r := range rcpts {
 			if err := c.write(rcptLine(r)); err != nil {
-				return nil, nil, err
+				return results, nil, err
 			}
 		}
 		if err := c.write("DATA"); err != nil {
-			return nil, nil, err
+			return results, nil, err
 		}
 		if err := c.flush(); err != nil {
-			return nil, nil, err
+			return results, nil, err
 		}
 		if mr, err = c.read(); err != nil {
-			return nil, nil, err
+			return results, nil, err
 		}
 		if err := c.inStep("MAIL", mr, 250); err != nil {
-			return nil, nil, err
+			return results, nil, err
 		}
 		for range rcpts {
 			rr, err := c.read()
 			if err != nil {
-				return nil, nil, err
+				return results, nil, err
 			}
 			if err := c.inStep("RCPT", rr, 250, 251); err != nil {
-				return nil, nil, err
+				return results, nil, err
 			}
 			replies = append(replies, rr)
 			c.hook("rcpt")
 		}
 		if dr, err = c.read(); err != nil {
-			return nil, nil, err
+			return results, nil, err
 		}
 		if err := c.inStep("DATA", dr, 354); err != nil {
-			return nil, nil, err
+			return results, nil, err
 		}
 	} else {
 		if mr, err = c.cmd(mail); err != nil {
-			return nil, nil, err
+			return results, nil, err
 		}
 		if err := c.inStep("MAIL", mr, 250); err != nil {
-			return nil, nil, err
+			return results, nil, err
 		}
 		for _, r := range rcpts {
 			if mr.Code != 250 {
@@ -587,10 +616,10 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			}
 			rr, err := c.cmd(rcptLine(r))
 			if err != nil {
-				return nil, nil, err
+				return results, nil, err
 			}
 			if err := c.inStep("RCPT", rr, 250, 251); err != nil {
-				return nil, nil, err
+				return results, nil, err
 			}
 			replies = append(replies, rr)
 			c.hook("rcpt")
@@ -599,7 +628,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	if err := mailRefused(mr); err != nil {
 		c.endEmpty(dr)
 		c.rset()
-		return nil, nil, err
+		return results, nil, err
 	}
 	var accepted []stream.Path
 	for i, r := range rcpts {
@@ -608,18 +637,18 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			results = append(results, Result{Rcpt: r, Reply: mr})
 		case replies[i].Code == 250 || replies[i].Code == 251:
 			accepted = append(accepted, r)
-		case replies[i].Code == 452:
-			rest = append(rest, r)
+		case tooMany(replies[i]):
+			refused = append(refused, Result{Rcpt: r, Reply: replies[i]})
 		default:
 			results = append(results, Result{Rcpt: r, Reply: replies[i]})
 		}
 	}
 	if dr.Code == 0 && len(accepted) > 0 {
 		if dr, err = c.cmd("DATA"); err != nil {
-			return results, nil, err
+			return results, refused, err
 		}
 		if err := c.inStep("DATA", dr, 354); err != nil {
-			return results, nil, err
+			return results, refused, err
 		}
 	}
 	if len(accepted) == 0 || dr.Code != 354 {
@@ -627,24 +656,24 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			results = append(results, all(accepted, dr)...)
 		}
 		if err := c.endEmpty(dr); err != nil {
-			return results, rest, err
+			return results, refused, err
 		}
-		return results, rest, c.rset()
+		return results, refused, c.rset()
 	}
 	dw := wire.NewDataWriter(c.bw)
 	if _, err := io.Copy(dw, msg.Reader()); err != nil {
-		return results, nil, sysexit.Temp(err)
+		return results, refused, sysexit.Temp(err)
 	}
 	if c.BeforeDot != nil {
 		if err := c.BeforeDot(); err != nil {
-			return results, nil, sysexit.Temp(err)
+			return results, refused, sysexit.Temp(err)
 		}
 	}
 	if err := dw.Close(); err != nil {
-		return results, nil, sysexit.Temp(err)
+		return results, refused, sysexit.Temp(err)
 	}
 	if err := c.flush(); err != nil {
-		return results, nil, err
+		return results, refused, err
 	}
 	c.hook("dot")
 	// RFC 5321 §4.5.3.2.6: wait at least 10 minutes for the reply to
@@ -675,17 +704,17 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		for _, r := range accepted {
 			fr, err := final()
 			if err != nil {
-				return results, nil, err
+				return results, refused, err
 			}
 			results = append(results, Result{Rcpt: r, Reply: fr})
 		}
-		return results, rest, nil
+		return results, refused, nil
 	}
 	fr, err := final()
 	if err != nil {
-		return results, nil, err
+		return results, refused, err
 	}
-	return append(results, all(accepted, fr)...), rest, nil
+	return append(results, all(accepted, fr)...), refused, nil
 }
 
 // endEmpty ends at once the data a server invited (354) though no
