@@ -1,7 +1,8 @@
 // Command bench measures mlm's main job, one post to a large list, from
 // mlm-accept through the list's queues and stages to an SMTP server,
-// against mlmmj 1.3.0 doing the same and against Postfix's smtp-source
-// pushing the same recipients (the limit), all into Postfix's smtp-sink
+// against mlmmj 1.3.0 doing the same, against Postfix's smtp-source
+// pushing the same recipients (the limit) and against mlm-sendmail alone
+// on the same batches (the client), all into Postfix's smtp-sink
 // on 127.0.0.1; and, in the same run, the throughput of mlm's filters on
 // large streams against cat (of 4 KB posts, where the work for each record
 // counts most, and of 1 MB posts, where the work for each octet does),
