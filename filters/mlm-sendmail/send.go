@@ -280,6 +280,11 @@ func (s *sender) deliver(l *lane, j *job) error {
 				return err
 			}
 		}
+		if s.stopped.Load() {
+			// A stop may have left recipients of the last part
+			// without a result: the record is tried again.
+			return errStopped
+		}
 		return s.finish(nil, j, deferred)
 	}
 	// Try the relays in turn, starting with this worker's, until one has
@@ -582,9 +587,14 @@ func (s *sender) viaSendmail(j *job, rcpts []stream.Path) []smtpout.Result {
 		switch code {
 		case sysexit.DataErr, sysexit.NoUser, 68, sysexit.NoPerm:
 			if len(rcpts) > 1 {
-				// One bad address must not fail the whole batch.
+				// One bad address must not fail the whole batch. A
+				// stop (a failed journal fsync) ends the runs; the
+				// recipients left have no result.
 				var res []smtpout.Result
 				for _, r := range rcpts {
+					if s.stopped.Load() {
+						break
+					}
 					res = append(res, s.viaSendmail(j, []stream.Path{r})...)
 				}
 				return res

@@ -669,3 +669,44 @@ func TestSendmailLarge(t *testing.T) {
 		t.Errorf("%d journal lines; want %d", n, len(rcpts))
 	}
 }
+
+// TestSendmailStops: with -s, a stop (another connection's journal
+// fsync failed) ends the program's runs, the one-per-recipient runs after
+// a batch exit 67 included: the recipients left are not given to it.
+func TestSendmailStops(t *testing.T) {
+	dir := list(t)
+	taken, goFile := filepath.Join(dir, "taken"), filepath.Join(dir, "go")
+	prog := filepath.Join(t.TempDir(), "sendmail")
+	// More than one recipient: 67, so one run each; m00's run waits
+	// until the other record's fsync has failed.
+	script := "#!/bin/sh\nshift 4\ncat > /dev/null\nif [ $# -gt 1 ]; then exit 67; fi\n" +
+		"if [ \"$1\" = m00@x.example ]; then while [ ! -e " + goFile + " ]; do sleep 0.01; done; fi\n" +
+		"printf '%s\\n' \"$@\" >> " + taken + "\n"
+	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	s, err := newSender(&args{Dir: dir, Sendmail: prog, Conns: 2, Timeout: 20 * time.Second, Lifetime: time.Hour}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.j.fsync = func(f *os.File) error {
+		s.stopped.Store(true) // as the failure does, before m00's run ends
+		if err := os.WriteFile(goFile, nil, 0o644); err != nil {
+			t.Error(err)
+		}
+		return errors.New("input/output error")
+	}
+	var many []string
+	for i := range 30 {
+		many = append(many, fmt.Sprintf("m%02d@x.example", i))
+	}
+	err = s.run(strings.NewReader(record("p2,1", many...)+record("p1,1", "a@x.example")), &errb)
+	if sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("run = %v; want exit 75", err)
+	}
+	b, _ := os.ReadFile(taken)
+	if got := strings.Join(strings.Fields(string(b)), " "); got != "a@x.example m00@x.example" {
+		t.Errorf("the program took %q; want a, and m00 whose run had begun", got)
+	}
+}

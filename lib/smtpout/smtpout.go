@@ -463,11 +463,11 @@ func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 	for _, r := range refused {
 		rest = append(rest, r.Rcpt)
 	}
+	rest = append(rest, rcpts[len(batch):]...)
 	if err != nil {
 		c.err = err
-		return results, rest, err
 	}
-	return results, append(rest, rcpts[len(batch):]...), nil
+	return results, rest, err
 }
 
 // tooMany reports a reply to RCPT that refuses a recipient as one too
