@@ -27,6 +27,7 @@ type delivered struct {
 // mlmOpts vary an mlm run.
 type mlmOpts struct {
 	verp       bool     // stages/outgoing with mlm-split -v
+	client     bool     // mlm-sendmail alone on batches made first
 	wrapStages string   // wrap every stage, writing its rusage to this file
 	runPrefix  []string // run mlm-run under this (perf, strace)
 	disk       string   // where the list goes, if not in the work directory
@@ -88,6 +89,11 @@ func (b *bench) stages(wrap string, lines ...string) string {
 
 // mlmOnce delivers the post to n members through mlm: mlm-accept as the
 // MTA runs it, then one mlm-run of the list with its stages, to the sink.
+// With o.client, only mlm-sendmail is timed, the list's pipelining
+// client, journal included: the batches are made first, untimed, by the
+// stages mlm-run would run before it (mlm-auth, mlm-hdr, mlm-members,
+// mlm-split). What the stages and queues cost end to end is the
+// difference.
 func (b *bench) mlmOnce(n int, o mlmOpts) (delivered, error) {
 	var d delivered
 	s, err := b.startSink()
@@ -101,17 +107,30 @@ func (b *bench) mlmOnce(n int, o mlmOpts) (delivered, error) {
 		return d, err
 	}
 	defer os.RemoveAll(filepath.Dir(dir))
+	who := "mlm"
+	if o.client {
+		who = "mlm-sendmail alone"
+		if err := b.batches(dir, o.verp); err != nil {
+			return d, err
+		}
+	}
 	timeout, ok := b.timeout()
 	if !ok {
 		return d, errSkipped
 	}
 	syscall.Sync() // the setup's dirty pages are not the run's
 	start := time.Now()
-	u1, err := b.measure(timeout, job{
-		argv:  []string{"mlm-accept", "-f", poster, "-r", listAddr, dir},
-		stdin: b.post,
-	})
-	if err == nil {
+	var u1 usage
+	if o.client {
+		u1, err = b.measure(timeout, job{argv: []string{"mlm-sendmail", "-c", "8", dir},
+			stdin: filepath.Join(filepath.Dir(dir), "batches.mlm")})
+	} else {
+		u1, err = b.measure(timeout, job{
+			argv:  []string{"mlm-accept", "-f", poster, "-r", listAddr, dir},
+			stdin: b.post,
+		})
+	}
+	if err == nil && !o.client {
 		if o.wrapStages != "" {
 			appendLine(o.wrapStages, "mlm-accept", u1)
 		}
@@ -140,28 +159,12 @@ func (b *bench) mlmOnce(n int, o mlmOpts) (delivered, error) {
 	if err != nil {
 		return d, err
 	}
-	return d, checkDelivery("mlm", n, o.verp, d.st)
+	return d, checkDelivery(who, n, o.verp, d.st)
 }
 
-// clientOnce delivers the post to n members through mlm-sendmail alone:
-// the batches are made first, untimed, by the stages mlm-run would run
-// before it (mlm-auth, mlm-hdr, mlm-members, mlm-split), and only
-// mlm-sendmail, the list's pipelining client, journal included, is
-// timed. What the stages and queues cost end to end is the difference
-// from mlmOnce.
-func (b *bench) clientOnce(n int, verp bool) (delivered, error) {
-	var d delivered
-	s, err := b.startSink()
-	if err != nil {
-		return d, err
-	}
-	defer s.remove()
-	defer s.stop()
-	dir, err := b.newMLMList(n, s.port, mlmOpts{verp: verp})
-	if err != nil {
-		return d, err
-	}
-	defer os.RemoveAll(filepath.Dir(dir))
+// batches makes the delivery records of the post to the list in dir, as
+// mlm-run's stages would, in batches.mlm beside it.
+func (b *bench) batches(dir string, verp bool) error {
 	split := "mlm-split ."
 	if verp {
 		split = "mlm-split -v ."
@@ -169,29 +172,7 @@ func (b *bench) clientOnce(n int, verp bool) (delivered, error) {
 	const prep = `mlm-accept -o ../post.mlm -f "$1" -r "$2" . < "$3" &&
 mlm-auth . < ../post.mlm > ../auth.mlm && mlm-hdr . < ../auth.mlm > ../hdr.mlm &&
 mlm-members . < ../hdr.mlm > ../expanded.mlm && $4 < ../expanded.mlm > ../batches.mlm`
-	if err := b.run(5*time.Minute, "", dir, "sh", "-c", prep, "sh", poster, listAddr, b.post, split); err != nil {
-		return d, err
-	}
-	timeout, ok := b.timeout()
-	if !ok {
-		return d, errSkipped
-	}
-	syscall.Sync()
-	d.u, err = b.measure(timeout, job{argv: []string{"mlm-sendmail", "-c", "8", dir},
-		stdin: filepath.Join(filepath.Dir(dir), "batches.mlm")})
-	if errors.Is(err, errTimeout) {
-		d.st, _ = countDump(s.dump, nil, false)
-		return d, err
-	}
-	if err != nil {
-		return d, err
-	}
-	d.u.sink = s.cpu()
-	d.st, err = countDump(s.dump, isMember(n), verp)
-	if err != nil {
-		return d, err
-	}
-	return d, checkDelivery("mlm-sendmail alone", n, verp, d.st)
+	return b.run(5*time.Minute, "", dir, "sh", "-c", prep, "sh", poster, listAddr, b.post, split)
 }
 
 // treeLine names the line of the whole mlm-run tree in a profile.

@@ -220,7 +220,7 @@ func benchMain() int {
 			case "mlm":
 				b.deliveryRow(r, func() (delivered, error) { return b.mlmOnce(n, mlmOpts{verp: verp}) })
 			case "client":
-				b.deliveryRow(r, func() (delivered, error) { return b.clientOnce(n, verp) })
+				b.deliveryRow(r, func() (delivered, error) { return b.mlmOnce(n, mlmOpts{verp: verp, client: true}) })
 			case "mlmmj":
 				b.deliveryRow(r, func() (delivered, error) { return b.mlmmjOnce(n, verp) })
 			case "limit":
