@@ -298,8 +298,8 @@ func TestJournalSyncStale(t *testing.T) {
 	}
 }
 
-// record appends lines and waits for them to be on disk, as settle does
-// without a lane.
+// record appends lines and waits for them to be on disk, as the sender
+// does without a lane.
 func (j *journal) record(post string, lines []string) error {
 	f, my, err := j.append(post, lines)
 	if err != nil {

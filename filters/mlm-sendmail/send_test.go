@@ -49,13 +49,18 @@ func rules(t *testing.T, ss ...string) []smtpsink.Rule {
 
 // record is one record of the given recipients.
 func record(id string, rcpts ...string) string {
+	return recordOf(id, "Subject: x\n\n.line\nbody\n", rcpts...)
+}
+
+// recordOf is one record of the message to the given recipients.
+func recordOf(id, msg string, rcpts ...string) string {
 	var b bytes.Buffer
 	var ps []stream.Path
 	for _, r := range rcpts {
 		ps = append(ps, stream.Path{Mailbox: r})
 	}
 	h := &stream.Header{ID: id, Attrs: []stream.Attr{{Name: "received", Value: "1795867200"}}, Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org"}}
-	stream.WriteRecord(&b, h, strings.NewReader("Subject: x\n\n.line\nbody\n"), ps)
+	stream.WriteRecord(&b, h, strings.NewReader(msg), ps)
 	return b.String()
 }
 
@@ -672,25 +677,37 @@ func TestSendmailLarge(t *testing.T) {
 
 // TestSendmailStops: with -s, a stop (another connection's journal
 // fsync failed) ends the program's runs, the one-per-recipient runs after
-// a batch exit 67 included: the recipients left are not given to it.
+// a batch exit 67 included: the recipients left are not given to it,
+// and the record is not finished (no retry record of what it deferred):
+// it is tried again whole.
 func TestSendmailStops(t *testing.T) {
 	dir := list(t)
-	taken, goFile := filepath.Join(dir, "taken"), filepath.Join(dir, "go")
+	taken, started, goFile := filepath.Join(dir, "taken"), filepath.Join(dir, "started"), filepath.Join(dir, "go")
 	prog := filepath.Join(t.TempDir(), "sendmail")
-	// More than one recipient: 67, so one run each; m00's run waits
-	// until the other record's fsync has failed.
+	// More than one recipient: 67, so one run each. m00's run says it
+	// has begun and waits (20 s at most) until the other record's fsync
+	// has failed, then defers m00 (75).
 	script := "#!/bin/sh\nshift 4\ncat > /dev/null\nif [ $# -gt 1 ]; then exit 67; fi\n" +
-		"if [ \"$1\" = m00@x.example ]; then while [ ! -e " + goFile + " ]; do sleep 0.01; done; fi\n" +
+		"if [ \"$1\" = m00@x.example ]; then : > " + started + "; i=0\n" +
+		"  while [ ! -e " + goFile + " ] && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done; exit 75; fi\n" +
 		"printf '%s\\n' \"$@\" >> " + taken + "\n"
 	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var out, errb bytes.Buffer
-	s, err := newSender(&args{Dir: dir, Sendmail: prog, Conns: 2, Timeout: 20 * time.Second, Lifetime: time.Hour}, &out)
+	var out bytes.Buffer
+	s, err := newSender(&args{Dir: dir, Sendmail: prog, Conns: 2, Timeout: time.Minute, Lifetime: time.Hour}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.j.fsync = func(f *os.File) error {
+	s.j.fsync = func(f *os.File) error { // a's, once m00's run has begun
+		deadline := time.Now().Add(20 * time.Second)
+		for _, err := os.Stat(started); err != nil; _, err = os.Stat(started) {
+			if time.Now().After(deadline) {
+				t.Error("m00's run never began")
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		s.stopped.Store(true) // as the failure does, before m00's run ends
 		if err := os.WriteFile(goFile, nil, 0o644); err != nil {
 			t.Error(err)
@@ -701,12 +718,90 @@ func TestSendmailStops(t *testing.T) {
 	for i := range 30 {
 		many = append(many, fmt.Sprintf("m%02d@x.example", i))
 	}
-	err = s.run(strings.NewReader(record("p2,1", many...)+record("p1,1", "a@x.example")), &errb)
+	err = s.run(strings.NewReader(record("p2,1", many...)+record("p1,1", "a@x.example")), &bytes.Buffer{})
 	if sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("run = %v; want exit 75", err)
 	}
 	b, _ := os.ReadFile(taken)
-	if got := strings.Join(strings.Fields(string(b)), " "); got != "a@x.example m00@x.example" {
-		t.Errorf("the program took %q; want a, and m00 whose run had begun", got)
+	if got := strings.Join(strings.Fields(string(b)), " "); got != "a@x.example" {
+		t.Errorf("the program took %q; want a alone", got)
+	}
+	if out.Len() > 0 {
+		t.Errorf("a record cut short by the stop was finished:\n%s", out.String())
+	}
+}
+
+// outWatch is an output that calls write before each Write.
+type outWatch struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	write func()
+}
+
+func (o *outWatch) Write(p []byte) (int, error) {
+	o.write()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+// TestSyncWaited: the end of the run waits for a journal fsync still
+// running, and a record of deferred recipients goes out only once its
+// journal lines are on disk. The fsync is held for a second, or until
+// what must wait for it happens anyway.
+func TestSyncWaited(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		out      bool // a record of deferred recipients is written
+	}{
+		{"the end of the run", record("p1,1", "a@x.example"), false},
+		// A message larger than the output's buffer, which it must
+		// flush at once.
+		{"a record of deferred recipients", recordOf("p1,1", "Subject: x\n\n"+strings.Repeat("body\n", 30000), "a@x.example", "t451@x.example"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "t451*=451 4.3.0 later")})
+			var synced, early atomic.Bool
+			release := make(chan struct{}, 1)
+			out := &outWatch{write: func() {
+				if !synced.Load() {
+					early.Store(true)
+				}
+				select {
+				case release <- struct{}{}:
+				default:
+				}
+			}}
+			s, err := newSender(&args{Dir: list(t), Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.j.fsync = func(f *os.File) error {
+				select {
+				case <-release:
+				case <-time.After(time.Second):
+				}
+				err := f.Sync()
+				synced.Store(true)
+				return err
+			}
+			err = s.run(strings.NewReader(tc.in), &bytes.Buffer{})
+			if !synced.Load() {
+				early.Store(true)
+			}
+			select { // an fsync still held goes
+			case release <- struct{}{}:
+			default:
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if early.Load() {
+				t.Errorf("%s came before the journal's fsync ended", tc.name)
+			}
+			if got := out.buf.Len() > 0; got != tc.out {
+				t.Errorf("a record of deferred recipients written: %v; want %v", got, tc.out)
+			}
+		})
 	}
 }

@@ -336,7 +336,8 @@ var ErrLostReply = errors.New("reply to the end of data lost")
 
 // MaxPipelined is the most recipients one transaction carries: beyond
 // it a pipelining client could fill both sides' buffers and deadlock
-// (RFC 2920 §3.1); more recipients make more transactions.
+// (RFC 2920 §3.1); more recipients make more transactions, each its
+// own Send.
 const MaxPipelined = 500
 
 // DataTimeout is the least time the reply to the final dot is waited for
@@ -432,13 +433,12 @@ func wireLen(m Message) int64 {
 	return m.Len()
 }
 
-// Send runs one transaction for the first MaxPipelined recipients at
-// most, and returns a result for each of them: 2xx delivered, 4xx
-// deferred, 5xx failed; but for those the server refused as too many
-// (452, or 552 5.5.3: RFC 5321 §4.5.3.1.10) while it took others, which
-// are in rest with the recipients past MaxPipelined, for another
-// transaction. If it refused every one so, that is their result (4xx:
-// it takes none now). An error means the connection is unusable and the
+// Send runs one transaction for rcpts, at most MaxPipelined of them, and
+// returns a result for each: 2xx delivered, 4xx deferred, 5xx failed;
+// but for those the server refused as too many (452, or 552 5.5.3: RFC
+// 5321 §4.5.3.1.10), which are in rest, for another transaction, unless
+// it refused every one so: then that is their result (4xx: it takes
+// none now). An error means the connection is unusable and the
 // recipients without a result must be tried again (those listed in
 // results have theirs, those in rest never had the data); a connection
 // lost after the final dot leaves the accepted recipients without a
@@ -449,9 +449,11 @@ func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 	if c.err != nil {
 		return nil, nil, c.err
 	}
-	batch := rcpts[:min(len(rcpts), MaxPipelined)]
-	results, refused, err := c.transaction(from, batch, msg, eightBit)
-	if err == nil && len(refused) == len(batch) {
+	if len(rcpts) > MaxPipelined {
+		return nil, nil, fmt.Errorf("smtpout: %d recipients for one transaction, more than %d", len(rcpts), MaxPipelined)
+	}
+	results, refused, err := c.transaction(from, rcpts, msg, eightBit)
+	if err == nil && len(refused) == len(rcpts) {
 		for _, r := range refused {
 			if r.Reply.Code >= 500 {
 				r.Reply = Reply{Code: 452, Enhanced: "4.5.3", Text: "too many recipients: " + r.Reply.String()}
@@ -463,7 +465,6 @@ func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 	for _, r := range refused {
 		rest = append(rest, r.Rcpt)
 	}
-	rest = append(rest, rcpts[len(batch):]...)
 	if err != nil {
 		c.err = err
 	}

@@ -193,6 +193,9 @@ func TestBeforeDot(t *testing.T) {
 	}
 	sc := &sentConn{Conn: c.conn}
 	c.reset(sc)
+	if _, _, err := c.Send(stream.Path{Mailbox: "dev-bounces@lists.example.org"}, make([]stream.Path, MaxPipelined+1), memMsg("x\n"), false); err == nil {
+		t.Errorf("Send of %d recipients: no error", MaxPipelined+1)
+	}
 	calls := 0
 	c.BeforeDot = func() error {
 		calls++
