@@ -330,16 +330,7 @@ func (s *sender) deliver(l *lane, j *job) error {
 				// queue, the one window where a recipient can get a post
 				// twice, and counted; those it refused as too many never
 				// had the data, and go on.
-				tooMany := map[string]bool{}
-				for _, r := range rest {
-					tooMany[r.Mailbox] = true
-				}
-				for _, r := range carry {
-					if !tooMany[r.Mailbox] {
-						lost = append(lost, r)
-					}
-				}
-				carry = rest
+				lost, carry = without(part, res, rest...), rest
 			}
 		}
 		if err := s.outcomes(l, j, post, res, &deferred); err != nil {
@@ -373,11 +364,15 @@ func (s *sender) dial(k int) (*smtpout.Client, error) {
 	return c, err
 }
 
-// without returns the recipients that have no result yet.
-func without(rcpts []stream.Path, res []smtpout.Result) []stream.Path {
+// without returns the recipients that have no result yet, and are not
+// among also.
+func without(rcpts []stream.Path, res []smtpout.Result, also ...stream.Path) []stream.Path {
 	got := map[string]bool{}
 	for _, r := range res {
 		got[r.Rcpt.Mailbox] = true
+	}
+	for _, r := range also {
+		got[r.Mailbox] = true
 	}
 	var rest []stream.Path
 	for _, r := range rcpts {

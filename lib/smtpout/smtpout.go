@@ -520,9 +520,10 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		// this server. A sender that is not fails every recipient; a
 		// recipient that is not fails alone, and the others go on.
 		noUTF8 := Reply{Code: 553, Enhanced: "5.6.7", Text: "the server does not offer SMTPUTF8"}
+		asciiFrom := isASCII(from.Mailbox)
 		var ascii []stream.Path
 		for _, r := range rcpts {
-			if isASCII(from.Mailbox) && isASCII(r.Mailbox) {
+			if asciiFrom && isASCII(r.Mailbox) {
 				ascii = append(ascii, r)
 			} else {
 				results = append(results, Result{Rcpt: r, Reply: noUTF8})

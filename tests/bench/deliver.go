@@ -201,7 +201,7 @@ func queuesEmpty(qdir string) error {
 				return err
 			}
 			if len(es) > 0 {
-				return fmt.Errorf("mlm: queue/%s/%s holds %d files after mlm-run (%s)", q.Name(), sub, len(es), es[0].Name())
+				return fmt.Errorf("mlm: queue/%s/%s holds %d files after the run (%s)", q.Name(), sub, len(es), es[0].Name())
 			}
 		}
 	}
