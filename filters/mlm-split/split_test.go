@@ -371,4 +371,44 @@ func TestFileInput(t *testing.T) {
 	if rcpts, _, err := check(bytes.NewReader(got.Bytes()), n); err != nil || rcpts != 8*30 {
 		t.Fatalf("%d recipients, %v", rcpts, err)
 	}
+	// From a file to a file or a pipe, a large message goes by sendfile.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []struct {
+		name string
+		w    *os.File
+		read func() ([]byte, error)
+	}{
+		{"a pipe", pw, func() ([]byte, error) { return io.ReadAll(pr) }},
+		{"a file", out, func() ([]byte, error) { return os.ReadFile(out.Name()) }},
+	} {
+		if _, err := f.Seek(int64(len("not the stream\n")), io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		type result struct {
+			b   []byte
+			err error
+		}
+		c := make(chan result, 1)
+		if to.w == pw {
+			go func() { b, err := to.read(); c <- result{b, err} }()
+		}
+		err := run(&args{MaxRcpt: &n}, f, to.w)
+		to.w.Close()
+		if to.w != pw {
+			b, err := to.read()
+			c <- result{b, err}
+		}
+		res := <-c
+		if err != nil || res.err != nil || !bytes.Equal(res.b, want.Bytes()) {
+			t.Fatalf("from a file to %s: %d octets of %d; %v, %v", to.name, len(res.b), want.Len(), err, res.err)
+		}
+	}
+	pr.Close()
 }

@@ -177,9 +177,9 @@ func (c *wireCounter) Write(p []byte) (int, error) {
 func (s *Spool) Reader() io.Reader {
 	switch {
 	case s.ref:
-		return &fileReader{sr: io.NewSectionReader(s.src, s.off, s.n), s: s, left: s.n}
+		return &fileReader{f: s.src, off: s.off, s: s, left: s.n}
 	case s.src == nil && s.f != nil:
-		return &fileReader{sr: io.NewSectionReader(s.f, 0, s.n), s: s, left: s.n}
+		return &fileReader{f: s.f, s: s, left: s.n}
 	}
 	return bytes.NewReader(s.mem.Bytes())
 }
@@ -190,32 +190,61 @@ func (s *Spool) Reader() io.Reader {
 // the writer's buffer (64 KiB for a stream Writer): a 1 MB message costs
 // 4 reads and about as many writes rather than 16 of each.
 type fileReader struct {
-	sr   *io.SectionReader
+	f    *os.File
+	off  int64 // where in f the next read starts
 	s    *Spool
 	left int64 // octets not yet read
 }
 
 const readSize = 256 << 10
 
+// Len returns the number of octets not yet read.
+func (r *fileReader) Len() int { return int(r.left) }
+
 // Read reads the file, and says so if it ends before the message does
 // (cut short behind the stage's back): a temporary error, as the stage
 // may find it whole when it runs again.
 func (r *fileReader) Read(p []byte) (int, error) {
-	k, err := r.sr.Read(p)
+	if r.left <= 0 {
+		return 0, io.EOF
+	}
+	k, err := r.f.ReadAt(p[:min(int64(len(p)), r.left)], r.off)
+	r.off += int64(k)
 	r.left -= int64(k)
-	if err == io.EOF && r.left > 0 {
-		err = sysexit.Temp(fmt.Errorf("spool: message file ended %d octets short", r.left))
-	} else if err != nil && err != io.EOF {
+	switch {
+	case r.left == 0:
+		err = nil
+	case err == io.EOF:
+		err = r.short()
+	case err != nil:
 		err = sysexit.Temp(err)
 	}
 	return k, err
 }
 
+func (r *fileReader) short() error {
+	return sysexit.Temp(fmt.Errorf("spool: message file ended %d octets short", r.left))
+}
+
+// WriteTo writes the rest of the message to w. From the file a spool is
+// Backed by, to an *os.File, the kernel copies it (sendfile(2)), so the
+// octets never pass through the process: into a pipe they go as
+// references to the file's pages, not copies. That is why only that
+// file, which stays unchanged, goes so: the spool's own file is written
+// over by the next message, while a pipe may still hold pages of it.
 func (r *fileReader) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	if f, ok := w.(*os.File); ok && r.f == r.s.src {
+		var done bool
+		var err error
+		n, done, err = r.sendTo(f)
+		if done || err != nil {
+			return n, err
+		}
+	}
 	if r.s.buf == nil {
 		r.s.buf = make([]byte, readSize)
 	}
-	var n int64
 	for {
 		k, err := r.Read(r.s.buf)
 		if k > 0 {

@@ -29,6 +29,7 @@ var ErrOrder = errors.New("stream: call out of record order")
 // called (and checked) at the end.
 type Writer struct {
 	w     *bufio.Writer
+	out   io.Writer // what w writes to
 	state int
 	n     int64  // R lines in this record
 	line  []byte // pending message octets of the current line, < MaxPiece+1
@@ -59,7 +60,7 @@ func (w *Writer) noteTail(p []byte) {
 
 // NewWriter returns a Writer that writes to w.
 func NewWriter(w io.Writer) *Writer {
-	return &Writer{w: bufio.NewWriterSize(w, 64<<10), line: make([]byte, 0, MaxPiece)}
+	return &Writer{w: bufio.NewWriterSize(w, 64<<10), out: w, line: make([]byte, 0, MaxPiece)}
 }
 
 func (w *Writer) setErr(err error) error {
@@ -243,6 +244,10 @@ func (w *Writer) writeLines(b []byte) error {
 // CopyEncoded wrote to src, as they are, and ends the message: only
 // recipients may follow. They are not checked again: src must hold
 // nothing else. Nothing of the message may have been written before.
+//
+// A src that says its length (a Len method), of 64 KiB or more, goes
+// past the Writer's buffer, straight to the writer under it: a spool's
+// file, to an *os.File, by sendfile(2) and never through memory.
 func (w *Writer) WriteEncoded(src io.Reader) (int64, error) {
 	if !w.atLineStart() {
 		if w.err != nil {
@@ -250,7 +255,14 @@ func (w *Writer) WriteEncoded(src io.Reader) (int64, error) {
 		}
 		return 0, ErrOrder
 	}
-	n, err := io.Copy(w.w, src)
+	to := io.Writer(w.w)
+	if l, ok := src.(interface{ Len() int }); ok && l.Len() >= w.w.Size() {
+		if err := w.Flush(); err != nil {
+			return 0, err
+		}
+		to = w.out
+	}
+	n, err := io.Copy(to, src)
 	w.state = wRcpts
 	if err != nil {
 		return n, w.setErr(err)
