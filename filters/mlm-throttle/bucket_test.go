@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -206,5 +207,65 @@ func TestState(t *testing.T) {
 	st.prune(1003*sec + sec/4)
 	if got, want := string(st.encode()), "rcpt 1005\n"; got != want {
 		t.Errorf("after prune, encode = %q; want %q", got, want)
+	}
+}
+
+// TestStateFileReplaced: the state file stays open between records, but
+// one removed or replaced meanwhile is opened again, so that a throttle
+// keeps to the state the others see.
+func TestStateFileReplaced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state", "throttle")
+	f := &fileStore{path: path, name: "state"}
+	defer func() {
+		if f.fd != nil {
+			f.fd.Close()
+		}
+	}()
+	set := func(tat int64) func(state) (int64, bool, error) {
+		return func(st state) (int64, bool, error) { st[keyRcpt] = tat; return 0, true, nil }
+	}
+	seen := func() int64 {
+		var got int64
+		if err := f.update(func(st state) (int64, bool, error) { got = st[keyRcpt]; return 0, false, nil }); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if err := f.update(set(5 * sec)); err != nil {
+		t.Fatal(err)
+	}
+	if got := seen(); got != 5*sec {
+		t.Fatalf("state read back: %d; want %d", got, 5*sec)
+	}
+	// Replaced by another file, as an editor or a restore would.
+	other := path + ".new"
+	if err := os.WriteFile(other, []byte("rcpt 7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(other, path); err != nil {
+		t.Fatal(err)
+	}
+	if got := seen(); got != 7*sec {
+		t.Errorf("after the file was replaced: %d; want %d from the new file", got, 7*sec)
+	}
+	// Removed: made again, and written there.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.update(set(9 * sec)); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "rcpt 9\n" {
+		t.Errorf("after the file was removed: %q, %v; want it made again", b, err)
+	}
+	// Shorter than before: cut to what was written.
+	if err := os.WriteFile(path, []byte("rcpt 11\nmsg 12\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.update(func(st state) (int64, bool, error) { delete(st, keyMsg); return 0, true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "rcpt 11\n" {
+		t.Errorf("a shorter state: %q; want %q", b, "rcpt 11\n")
 	}
 }
