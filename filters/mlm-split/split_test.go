@@ -371,7 +371,8 @@ func TestFileInput(t *testing.T) {
 	if rcpts, _, err := check(bytes.NewReader(got.Bytes()), n); err != nil || rcpts != 8*30 {
 		t.Fatalf("%d recipients, %v", rcpts, err)
 	}
-	// From a file to a file or a pipe, a large message goes by sendfile.
+	// From a file to a file or a pipe, where a large message goes by
+	// sendfile (TestSendfile in lib/spool shows it does), the same.
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)

@@ -248,6 +248,19 @@ func TestStateFileReplaced(t *testing.T) {
 	if got := seen(); got != 7*sec {
 		t.Errorf("after the file was replaced: %d; want %d from the new file", got, 7*sec)
 	}
+	// Replaced while the old file lives on under another name.
+	if err := os.Link(path, path+".bak"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(other, []byte("rcpt 8\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(other, path); err != nil {
+		t.Fatal(err)
+	}
+	if got := seen(); got != 8*sec {
+		t.Errorf("after the file was replaced, the old one kept as a link: %d; want %d from the new file", got, 8*sec)
+	}
 	// Removed: made again, and written there.
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)

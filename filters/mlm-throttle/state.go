@@ -104,8 +104,9 @@ func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
 }
 
 // lock opens the file if it is not open, locks it and returns its size.
-// A file removed or replaced since it was opened (no links left) is
-// opened again, so that this throttle keeps the rate the others see.
+// A file removed or replaced since it was opened (the path names another
+// file, or none) is opened again, so that this throttle keeps the rate
+// the others see.
 func (f *fileStore) lock() (int64, error) {
 	for tries := 0; ; tries++ {
 		if f.fd == nil {
@@ -123,12 +124,15 @@ func (f *fileStore) lock() (int64, error) {
 		if err := lock(f.fd); err != nil {
 			return 0, err
 		}
-		var st syscall.Stat_t
-		if err := syscall.Fstat(int(f.fd.Fd()), &st); err != nil {
+		var open, named syscall.Stat_t
+		err := syscall.Fstat(int(f.fd.Fd()), &open)
+		if err != nil {
+			syscall.Flock(int(f.fd.Fd()), syscall.LOCK_UN)
 			return 0, err
 		}
-		if st.Nlink > 0 || tries == 2 {
-			return st.Size, nil
+		err = syscall.Stat(f.path, &named)
+		if err == nil && named.Dev == open.Dev && named.Ino == open.Ino || tries == 2 {
+			return open.Size, nil
 		}
 		f.fd.Close() // and its lock
 		f.fd = nil

@@ -16,9 +16,9 @@ var sendfile = unix.Sendfile // a test's to replace
 
 // sendTo copies the rest of the message to dst with sendfile(2). It
 // reports done = false where the kernel cannot do it for this pair of
-// files (dst opened for appending, say), having copied nothing, or where
-// the reader of a pipe has gone; the caller then copies the rest through
-// memory.
+// files (dst opened for appending, say), having copied nothing, where
+// dst is full and non-blocking, or where the reader of a pipe has gone;
+// the caller then copies the rest through memory.
 func (r *fileReader) sendTo(dst *os.File) (n int64, done bool, err error) {
 	in, err := r.f.SyscallConn()
 	if err != nil {
@@ -40,7 +40,12 @@ func (r *fileReader) sendTo(dst *os.File) (n int64, done bool, err error) {
 				}
 				switch {
 				case errors.Is(err, unix.EAGAIN):
-					return false // dst is non-blocking and full: wait
+					// dst is non-blocking and full. Go may not be
+					// watching it (made non-blocking by another
+					// process): a write waits, or fails, as it
+					// would have without sendfile.
+					done = false
+					return true
 				case errors.Is(err, unix.EINTR):
 				case err != nil && n == 0 && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS)):
 					done = false

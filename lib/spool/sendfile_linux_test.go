@@ -83,6 +83,12 @@ func TestSendfile(t *testing.T) {
 	if *calls < 2 {
 		t.Errorf("to a pipe: %d sendfile calls", *calls)
 	}
+	// Full and non-blocking: the rest goes through memory, which waits.
+	calls = countSends(t, 2, unix.EAGAIN)
+	got, err = pipeCopy(t, s.Reader())
+	if err != nil || !bytes.Equal(got, msg) || *calls != 2 {
+		t.Fatalf("after EAGAIN: %d octets of %d, %v, %d sendfile calls", len(got), len(msg), err, *calls)
+	}
 	for _, flag := range []int{0, os.O_APPEND} {
 		*calls = 0
 		name := filepath.Join(t.TempDir(), "out")
