@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -237,29 +238,24 @@ func TestStateFileReplaced(t *testing.T) {
 	if got := seen(); got != 5*sec {
 		t.Fatalf("state read back: %d; want %d", got, 5*sec)
 	}
-	// Replaced by another file, as an editor or a restore would.
-	other := path + ".new"
-	if err := os.WriteFile(other, []byte("rcpt 7\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(other, path); err != nil {
-		t.Fatal(err)
-	}
-	if got := seen(); got != 7*sec {
-		t.Errorf("after the file was replaced: %d; want %d from the new file", got, 7*sec)
-	}
-	// Replaced while the old file lives on under another name.
-	if err := os.Link(path, path+".bak"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(other, []byte("rcpt 8\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(other, path); err != nil {
-		t.Fatal(err)
-	}
-	if got := seen(); got != 8*sec {
-		t.Errorf("after the file was replaced, the old one kept as a link: %d; want %d from the new file", got, 8*sec)
+	// Replaced by another file, as an editor or a restore would; then
+	// again, while the old file lives on under another name.
+	for i, link := range []bool{false, true} {
+		if link {
+			if err := os.Link(path, path+".bak"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		other, want := path+".new", int64(7+i)
+		if err := os.WriteFile(other, []byte(fmt.Sprintf("rcpt %d\n", want)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(other, path); err != nil {
+			t.Fatal(err)
+		}
+		if got := seen(); got != want*sec {
+			t.Errorf("after the file was replaced (old one kept as a link: %v): %d; want %d from the new file", link, got, want*sec)
+		}
 	}
 	// Removed: made again, and written there.
 	if err := os.Remove(path); err != nil {
