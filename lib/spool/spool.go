@@ -1,9 +1,9 @@
 // Package spool holds one message for a stage that must see what follows
-// it before passing it on (the recipients, in MLM1 order): in memory up to
-// a limit, then in an unlinked temporary file, so memory stays bounded
-// whatever the message size; or, where the message is in a file already
-// (Backed), in that file. It is part of mlm's internals, not a public
-// API.
+// it before passing it on (the recipients, in MLM1 order): its first
+// octets in memory, up to a limit, and the rest in an unlinked temporary
+// file, so memory stays bounded whatever the message size; or, where the
+// message is in a file already (Backed), in that file. It is part of
+// mlm's internals, not a public API.
 package spool
 
 import (
@@ -58,34 +58,34 @@ const backedMem = 64 << 10
 // with the file's.
 const checkLen = 4096
 
-// Write appends p. Errors (a full disk) are temporary.
+// Write appends p. Errors (a full disk) are temporary. The message's
+// first octets, up to the limit, stay in memory; only the rest goes to
+// the file, so what memory holds is never written out again.
 func (s *Spool) Write(p []byte) (int, error) {
 	s.wire = -1
 	if s.src != nil {
 		return s.writeBacked(p)
 	}
-	if s.f == nil && s.mem.Len()+len(p) > s.limit {
+	n := 0
+	if room := s.limit - s.mem.Len(); room > 0 {
+		n, _ = s.mem.Write(p[:min(len(p), room)])
+		s.n += int64(n)
+		p = p[n:]
+	}
+	if len(p) == 0 {
+		return n, nil
+	}
+	if s.f == nil {
 		f, err := os.CreateTemp("", "mlm-spool-")
 		if err != nil {
-			return 0, sysexit.Temp(err)
+			return n, sysexit.Temp(err)
 		}
 		os.Remove(f.Name())
-		if _, err := f.Write(s.mem.Bytes()); err != nil {
-			f.Close()
-			return 0, sysexit.Temp(err)
-		}
 		s.f = f
-		s.mem = bytes.Buffer{}
 	}
-	var n int
-	var err error
-	if s.f != nil {
-		n, err = s.f.Write(p)
-	} else {
-		n, err = s.mem.Write(p)
-	}
-	s.n += int64(n)
-	return n, sysexit.Temp(err)
+	k, err := s.f.Write(p)
+	s.n += int64(k)
+	return n + k, sysexit.Temp(err)
 }
 
 func (s *Spool) writeBacked(p []byte) (int, error) {
@@ -178,14 +178,40 @@ func (s *Spool) Reader() io.Reader {
 	switch {
 	case s.ref:
 		return &fileReader{f: s.src, off: s.off, s: s, left: s.n}
-	case s.src == nil && s.f != nil:
-		return &fileReader{f: s.f, s: s, left: s.n}
+	case s.src == nil && s.n > int64(s.mem.Len()):
+		return &spillReader{bytes.NewReader(s.mem.Bytes()), &fileReader{f: s.f, s: s, left: s.n - int64(s.mem.Len())}}
 	}
 	return bytes.NewReader(s.mem.Bytes())
 }
 
-// fileReader reads the message from a file, the spool's or the one it is
-// backed by. Its WriteTo, which io.Copy calls, reads the file in pieces
+// spillReader reads a message that outgrew memory: its first octets from
+// memory, the rest from the spool's file.
+type spillReader struct {
+	mem  *bytes.Reader
+	file *fileReader
+}
+
+func (r *spillReader) Read(p []byte) (int, error) {
+	if r.mem.Len() > 0 {
+		return r.mem.Read(p)
+	}
+	return r.file.Read(p)
+}
+
+func (r *spillReader) WriteTo(w io.Writer) (int64, error) {
+	n, err := r.mem.WriteTo(w)
+	if err != nil {
+		return n, err
+	}
+	k, err := r.file.WriteTo(w)
+	return n + k, err
+}
+
+// Len returns the number of octets not yet read.
+func (r *spillReader) Len() int { return r.mem.Len() + r.file.Len() }
+
+// fileReader reads the message from the file it is backed by, or the
+// part of it beyond memory from the spool's file. Its WriteTo, which io.Copy calls, reads the file in pieces
 // of readSize, where a bufio.Writer's ReadFrom would read it in pieces of
 // the writer's buffer (64 KiB for a stream Writer): a 1 MB message costs
 // 4 reads and about as many writes rather than 16 of each.

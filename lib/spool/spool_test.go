@@ -236,3 +236,67 @@ func TestBacked(t *testing.T) {
 		t.Errorf("after Reset, not backed: read %d octets, want %d", len(got), MemLimit+1)
 	}
 }
+
+// TestSpillRest: memory keeps a message's first octets, up to the limit,
+// and the file only the rest; a message that fits after one that did not
+// stays in memory; reads may switch from Read to WriteTo midway.
+func TestSpillRest(t *testing.T) {
+	s := New(100)
+	defer s.Close()
+	msg := func(n int, c byte) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = c + byte(i%7)
+		}
+		return b
+	}
+	var longest int64
+	for _, m := range [][]byte{msg(250, 'a'), msg(50, 'k'), msg(100, 'r'), msg(3000, 'A'), msg(180, 'z')} {
+		if err := s.Reset(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(m); i += 7 {
+			if n, err := s.Write(m[i:min(i+7, len(m))]); err != nil || n != min(7, len(m)-i) {
+				t.Fatalf("write: %d, %v", n, err)
+			}
+		}
+		if got, want := s.mem.Len(), min(len(m), 100); got != want {
+			t.Errorf("%d octets: %d in memory, want %d", len(m), got, want)
+		}
+		_, inFile := s.Reader().(*spillReader)
+		if inFile != (len(m) > 100) {
+			t.Errorf("%d octets: read from the file %v", len(m), inFile)
+		}
+		if inFile {
+			// Written over from its start, never cut: as long as the
+			// longest rest so far.
+			longest = max(longest, int64(len(m)-100))
+			if st, err := s.f.Stat(); err != nil || st.Size() != longest {
+				t.Errorf("%d octets: the file holds %d (%v), want %d", len(m), st.Size(), err, longest)
+			}
+		}
+		for _, first := range []int{0, 30, 100, 120, len(m)} {
+			r := s.Reader()
+			head := make([]byte, min(first, len(m)))
+			if _, err := io.ReadFull(r, head); err != nil {
+				t.Fatal(err)
+			}
+			var rest bytes.Buffer
+			if _, err := io.Copy(&rest, r); err != nil || !bytes.Equal(append(head, rest.Bytes()...), m) {
+				t.Fatalf("%d octets, %d read then copied: %d octets, %v", len(m), first, len(head)+rest.Len(), err)
+			}
+		}
+	}
+	// The file cut short behind the spool's back: a temporary error.
+	if err := s.f.Truncate(10); err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range []func(io.Reader) error{
+		func(r io.Reader) error { _, err := io.ReadAll(r); return err },
+		func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err },
+	} {
+		if err := how(s.Reader()); sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("file cut short: %v (exit %d), want a temporary error", err, sysexit.Code(err))
+		}
+	}
+}
