@@ -300,3 +300,20 @@ func TestSpillRest(t *testing.T) {
 		}
 	}
 }
+
+// TestSpillFails: where the rest of a message cannot go to a file, Write
+// says how much went to memory and fails, temporarily; the spool then
+// holds just that much.
+func TestSpillFails(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "none"))
+	s := New(100)
+	defer s.Close()
+	m := bytes.Repeat([]byte("0123456789"), 15)
+	n, err := s.Write(m)
+	if n != 100 || sysexit.Code(err) != sysexit.TempFail || s.Len() != 100 {
+		t.Fatalf("write of 150 with room for 100 and no file: %d, %v (exit %d), length %d", n, err, sysexit.Code(err), s.Len())
+	}
+	if got, err := io.ReadAll(s.Reader()); err != nil || !bytes.Equal(got, m[:100]) {
+		t.Errorf("read back %d octets, %v; want the 100 in memory", len(got), err)
+	}
+}
