@@ -218,14 +218,7 @@ func TestBacked(t *testing.T) {
 	if err := os.Truncate(name, int64(len(prefix)+len(small)+100)); err != nil {
 		t.Fatal(err)
 	}
-	for _, how := range []func(io.Reader) error{
-		func(r io.Reader) error { _, err := io.ReadAll(r); return err },
-		func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err },
-	} {
-		if err := how(s.Reader()); sysexit.Code(err) != sysexit.TempFail {
-			t.Errorf("file cut short: %v (exit %d), want a temporary error", err, sysexit.Code(err))
-		}
-	}
+	cutShort(t, s)
 	// Not backed after Reset: a large message goes to the spool's file.
 	s.Reset()
 	s.Write(make([]byte, MemLimit+1))
@@ -291,14 +284,7 @@ func TestSpillRest(t *testing.T) {
 	if err := s.f.Truncate(10); err != nil {
 		t.Fatal(err)
 	}
-	for _, how := range []func(io.Reader) error{
-		func(r io.Reader) error { _, err := io.ReadAll(r); return err },
-		func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err },
-	} {
-		if err := how(s.Reader()); sysexit.Code(err) != sysexit.TempFail {
-			t.Errorf("file cut short: %v (exit %d), want a temporary error", err, sysexit.Code(err))
-		}
-	}
+	cutShort(t, s)
 }
 
 // TestSpillFails: where the rest of a message cannot go to a file, Write
@@ -315,5 +301,19 @@ func TestSpillFails(t *testing.T) {
 	}
 	if got, err := io.ReadAll(s.Reader()); err != nil || !bytes.Equal(got, m[:100]) {
 		t.Errorf("read back %d octets, %v; want the 100 in memory", len(got), err)
+	}
+}
+
+// cutShort checks that s, whose file has been cut short behind its back,
+// fails temporarily when read and when copied.
+func cutShort(t *testing.T, s *Spool) {
+	t.Helper()
+	for _, how := range []func(io.Reader) error{
+		func(r io.Reader) error { _, err := io.ReadAll(r); return err },
+		func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err },
+	} {
+		if err := how(s.Reader()); sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("file cut short: %v (exit %d), want a temporary error", err, sysexit.Code(err))
+		}
 	}
 }
