@@ -246,8 +246,9 @@ func (w *Writer) writeLines(b []byte) error {
 // nothing else. Nothing of the message may have been written before.
 //
 // A src that says its length (a Len method), of 64 KiB or more, goes
-// past the Writer's buffer, straight to the writer under it: a spool's
-// file, to an *os.File, by sendfile(2) and never through memory.
+// past the Writer's buffer, straight to the writer under it: so the file
+// a spool is backed by goes to an *os.File by sendfile(2), never through
+// memory.
 func (w *Writer) WriteEncoded(src io.Reader) (int64, error) {
 	if !w.atLineStart() {
 		if w.err != nil {
