@@ -64,9 +64,10 @@ func (m *memStore) update(fn func(state) (int64, bool, error)) error {
 }
 
 // fileStore is the state in a file under flock. The file stays open from
-// one update to the next, so an update costs a lock, a read, a write and
-// an unlock: opening it anew for each record cost more than all the rest
-// of the record's work.
+// one update to the next, so an update costs a lock, two stats (is it
+// still the file the path names?), a read, a write and an unlock: opening
+// it anew for each record cost more than all the rest of the record's
+// work.
 type fileStore struct {
 	path string // for opening
 	name string // for messages
@@ -83,17 +84,19 @@ func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
 	if int64(cap(f.buf)) < size {
 		f.buf = make([]byte, size)
 	}
-	b := f.buf[:size]
-	if k, err := f.fd.ReadAt(b, 0); err != nil && !(err == io.EOF && k == len(b)) {
+	// io.EOF: the file is shorter than a moment ago, cut by a writer
+	// that does not lock; what is there is read.
+	k, err := f.fd.ReadAt(f.buf[:size], 0)
+	if err != nil && err != io.EOF {
 		return f.fail(err)
 	}
-	st := parseState(b)
+	st := parseState(f.buf[:k])
 	now, keep, err := fn(st)
 	if err != nil || !keep {
 		return err
 	}
 	st.prune(now)
-	b = st.encode()
+	b := st.encode()
 	if _, err := f.fd.WriteAt(b, 0); err != nil {
 		return f.fail(err)
 	}
