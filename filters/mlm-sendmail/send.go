@@ -183,7 +183,6 @@ func has8bit(p []byte) bool {
 // worker delivers jobs over its own connection, reused across records.
 func (s *sender) worker(n int, jobs <-chan *job) {
 	l := &lane{n: n}
-	l.beforeDot = func() error { return s.wait(l) }
 	defer func() {
 		s.wait(l)
 		if l.c != nil {
@@ -209,11 +208,10 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 // outcome is not durable: at most one transaction per connection has a
 // 250 and no journal lines on disk, as with an fsync before going on.
 type lane struct {
-	n         int
-	c         *smtpout.Client
-	beforeDot func() error
-	syncing   chan error // the fsync's result; nil if none runs
-	id        string     // the record it is for
+	n       int
+	c       *smtpout.Client
+	syncing chan error // the fsync's result; nil if none runs
+	id      string     // the record it is for
 }
 
 // wait returns once the lane's journal fsync, if one runs, has ended,
@@ -304,7 +302,7 @@ func (s *sender) deliver(l *lane, j *job) error {
 				try++
 				continue
 			}
-			c.BeforeDot = l.beforeDot
+			c.BeforeDot = func() error { return s.wait(l) }
 			l.c = c
 		}
 		c := l.c

@@ -76,7 +76,7 @@ type fileStore struct {
 }
 
 func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
-	size, err := f.lock()
+	size, err := f.acquire()
 	if err != nil {
 		return f.fail(err)
 	}
@@ -106,11 +106,11 @@ func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
 	return nil
 }
 
-// lock opens the file if it is not open, locks it and returns its size.
-// A file removed or replaced since it was opened (the path names another
-// file, or none) is opened again, so that this throttle keeps the rate
-// the others see.
-func (f *fileStore) lock() (int64, error) {
+// acquire opens the file if it is not open, locks it and returns its
+// size. A file removed or replaced since it was opened (the path names
+// another file, or none) is opened again, so that this throttle keeps
+// the rate the others see. (lock, below, only locks.)
+func (f *fileStore) acquire() (int64, error) {
 	for tries := 0; ; tries++ {
 		if f.fd == nil {
 			fd, err := os.OpenFile(f.path, os.O_RDWR|os.O_CREATE, 0o600)
