@@ -14,7 +14,10 @@ package main
 // connection goes on with its next transaction while its lines are
 // synced, but holds that transaction's final dot until they are on disk
 // (see lane), so the window for a duplicate stays one transaction per
-// connection.
+// connection. An fsync waits, before it begins, until every connection
+// at work has written its lines (see gather), so that it covers a
+// transaction of each, not only those that ended while the one before
+// it ran.
 
 import (
 	"bufio"
@@ -28,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"mlm/lib/addr"
 	"mlm/lib/durable"
@@ -49,11 +53,23 @@ type journal struct {
 	file  map[string]*os.File
 	stale []*os.File // files let go by catchUp, to close at the end
 
-	// Group commit: writes appended and writes known durable, per post;
-	// syncMu lets one fsync run at a time.
+	// Group commit: writes appended and writes known durable, per post.
+	// One fsync runs at a time (fsyncing); fsynced is closed as it ends,
+	// for the syncs that wait for it, and made anew.
 	gen, synced map[string]uint64
-	syncMu      sync.Mutex
+	fsyncing    bool
+	fsynced     chan struct{}
 	fsync       func(*os.File) error // (*os.File).Sync; a test's own
+	// The connections that write to the journal, and how many of them
+	// are at work with no lines waiting for an fsync (see gather); a
+	// token in settled when that number falls to none. took is how
+	// long the last fsync took, the most gather waits; after is
+	// time.After, or a test's own.
+	writers []*writer
+	working int
+	settled chan struct{}
+	took    time.Duration
+	after   func(time.Duration) <-chan time.Time
 	// The first fsync that failed: every sync after it fails too, since
 	// Linux reports a failed writeback once and then calls the pages
 	// clean, and an fsync after it could say lines are on disk that
@@ -65,7 +81,7 @@ func newJournal(dir string) *journal {
 	return &journal{dir: dir, seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, inflight: map[string]int64{}, file: map[string]*os.File{},
 		alloc: map[string]int64{}, fsync: (*os.File).Sync,
-		gen: map[string]uint64{}, synced: map[string]uint64{}}
+		gen: map[string]uint64{}, synced: map[string]uint64{}, settled: make(chan struct{}, 1), after: time.After, fsynced: make(chan struct{})}
 }
 
 // postOf is the post a record belongs to.
@@ -261,11 +277,56 @@ func (j *journal) release(post string, n int64) {
 	j.mu.Unlock()
 }
 
+// writer is what the journal knows of a connection that writes to it:
+// whether it is at work on a record, and whether lines it wrote wait
+// for an fsync (which, and of which post).
+type writer struct {
+	busy, unsynced bool
+	post           string
+	gen            uint64
+}
+
+// newWriter adds a connection, idle.
+func (j *journal) newWriter() *writer {
+	w := &writer{}
+	j.mu.Lock()
+	j.writers = append(j.writers, w)
+	j.mu.Unlock()
+	return w
+}
+
+// setBusy says a writer has taken a record, or is done with it.
+func (j *journal) setBusy(w *writer, busy bool) {
+	j.mu.Lock()
+	j.set(w, busy, w.unsynced)
+	j.mu.Unlock()
+}
+
+// set changes a writer's state, and the count of those at work with no
+// lines waiting, which a connection in that state may yet write. Called
+// with mu held.
+func (j *journal) set(w *writer, busy, unsynced bool) {
+	was := w.busy && !w.unsynced
+	w.busy, w.unsynced = busy, unsynced
+	switch now := busy && !unsynced; {
+	case now && !was:
+		j.working++
+	case was && !now:
+		if j.working--; j.working == 0 {
+			select {
+			case j.settled <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
 // append writes outcomes ("D addr" or "F addr" lines) to the post's
 // journal, without fsync, and returns the file and the write's number
-// for sync. A partial last line (a write cut short by a crash or a disk
-// fault) is ended first, so it cannot swallow the first line appended.
-func (j *journal) append(post string, lines []string) (*os.File, uint64, error) {
+// for sync; w, if not nil, is the connection they come from. A partial
+// last line (a write cut short by a crash or a disk fault) is ended
+// first, so it cannot swallow the first line appended.
+func (j *journal) append(w *writer, post string, lines []string) (*os.File, uint64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if _, err := j.load(post); err != nil {
@@ -295,6 +356,10 @@ func (j *journal) append(post string, lines []string) (*os.File, uint64, error) 
 		j.read[post] = info.Size()
 	}
 	j.gen[post]++
+	if w != nil {
+		w.post, w.gen = post, j.gen[post]
+		j.set(w, w.busy, true)
+	}
 	return f, j.gen[post], nil
 }
 
@@ -302,35 +367,86 @@ func (j *journal) append(post string, lines []string) (*os.File, uint64, error) 
 // at once if an fsync that began after it has ended, else after an
 // fsync of its own, which makes every write before it durable too.
 func (j *journal) sync(post string, f *os.File, my uint64) error {
-	j.syncMu.Lock()
-	defer j.syncMu.Unlock()
 	j.mu.Lock()
-	done, upto := j.synced[post] >= my, j.gen[post]
+	for {
+		switch {
+		case j.syncErr != nil:
+			j.mu.Unlock()
+			return j.syncErr
+		case j.synced[post] >= my:
+			j.mu.Unlock()
+			return nil
+		case j.fsyncing:
+			// Woken as it ends, whether or not it makes this write
+			// durable: one made durable goes on without waiting for
+			// any other fsync to begin or end.
+			ended := j.fsynced
+			j.mu.Unlock()
+			<-ended
+			j.mu.Lock()
+			continue
+		}
+		break
+	}
+	j.fsyncing = true
+	j.mu.Unlock()
+	j.gather()
+	j.mu.Lock()
+	upto := j.gen[post]
 	// An fsync of a file catchUp has let go speaks for no write to the
 	// file at the name.
 	current := j.file[post] == f
-	failed := j.syncErr
 	j.mu.Unlock()
-	switch {
-	case failed != nil:
-		return failed
-	case done:
-		return nil
+	start := time.Now()
+	err := j.fsync(f)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.fsyncing = false
+	close(j.fsynced)
+	j.fsynced = make(chan struct{})
+	if err != nil {
+		j.syncErr = sysexit.Temp(fmt.Errorf("journal: %w", err))
+		return j.syncErr
 	}
-	if err := j.fsync(f); err != nil {
-		err = sysexit.Temp(fmt.Errorf("journal: %w", err))
-		j.mu.Lock()
-		j.syncErr = err
-		j.mu.Unlock()
-		return err
-	}
+	j.took = min(time.Since(start), maxGather)
 	if current {
-		j.mu.Lock()
 		j.synced[post] = max(j.synced[post], upto)
-		j.mu.Unlock()
+		for _, w := range j.writers {
+			if w.unsynced && w.post == post && w.gen <= upto {
+				j.set(w, w.busy, false)
+			}
+		}
 	}
 	return nil
 }
+
+// gather waits, before an fsync, until every connection at work has
+// written lines that wait for an fsync, and so can write no more before
+// one: the fsync then covers a transaction of every connection. Without
+// it, the transactions whose final dots the last fsync let go would end
+// just after the next one began, and wait for the one after: each
+// connection would end a transaction every other fsync. It waits no
+// longer than the last fsync took (maxGather at most), so no fsync is
+// put off by more than the one before it cost.
+func (j *journal) gather() {
+	j.mu.Lock()
+	select {
+	case <-j.settled: // from an earlier fall to none
+	default:
+	}
+	n, d := j.working, j.took
+	j.mu.Unlock()
+	if n == 0 || d <= 0 {
+		return
+	}
+	select {
+	case <-j.settled:
+	case <-j.after(d):
+	}
+}
+
+// maxGather is the most gather waits, however long an fsync took.
+const maxGather = 10 * time.Millisecond
 
 func (j *journal) close() {
 	for _, f := range j.file {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"mlm/lib/stream"
 )
@@ -254,7 +255,7 @@ func TestJournalSyncFails(t *testing.T) {
 		return f.Sync()
 	}
 	for i, line := range []string{"D a@x.example", "D b@x.example"} {
-		f, my, err := j.append("p", []string{line})
+		f, my, err := j.append(nil, "p", []string{line})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -285,7 +286,7 @@ func TestJournalSyncStale(t *testing.T) {
 	if err := j.refresh("p"); err != nil {
 		t.Fatal(err)
 	}
-	_, my, err := j.append("p", []string{"D b@x.example"})
+	_, my, err := j.append(nil, "p", []string{"D b@x.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,9 +302,165 @@ func TestJournalSyncStale(t *testing.T) {
 // record appends lines and waits for them to be on disk, as the sender
 // does without a lane.
 func (j *journal) record(post string, lines []string) error {
-	f, my, err := j.append(post, lines)
+	f, my, err := j.append(nil, post, lines)
 	if err != nil {
 		return err
 	}
 	return j.sync(post, f, my)
+}
+
+// TestJournalGather: an fsync waits until every connection at work has
+// written its lines, and makes them all durable; it waits no longer than
+// the last fsync took; it does not wait for an idle connection, nor for
+// one whose lines wait for it; and it begins at once without a figure
+// for how long an fsync takes.
+func TestJournalGather(t *testing.T) {
+	type setup struct {
+		j              *journal
+		w1, w2         *writer
+		fsyncs, waited chan time.Duration
+		fire           chan time.Time
+	}
+	start := func(t *testing.T, took time.Duration) *setup {
+		s := &setup{j: newJournal(t.TempDir()), fsyncs: make(chan time.Duration, 10),
+			waited: make(chan time.Duration, 10), fire: make(chan time.Time)}
+		t.Cleanup(s.j.close)
+		s.j.fsync = func(f *os.File) error { s.fsyncs <- 0; return f.Sync() }
+		s.j.after = func(d time.Duration) <-chan time.Time { s.waited <- d; return s.fire }
+		s.j.took = took
+		s.w1, s.w2 = s.j.newWriter(), s.j.newWriter()
+		s.j.setBusy(s.w1, true)
+		return s
+	}
+	// sync1 appends w1's line and syncs it in the background.
+	sync1 := func(t *testing.T, s *setup) (uint64, chan error) {
+		f, my, err := s.j.append(s.w1, "p", []string{"D a@x.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.j.sync("p", f, my) }()
+		return my, done
+	}
+	recv := func(t *testing.T, what string, ch chan time.Duration) time.Duration {
+		t.Helper()
+		select {
+		case d := <-ch:
+			return d
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no %s", what)
+		}
+		return 0
+	}
+
+	t.Run("busy", func(t *testing.T) {
+		s := start(t, 3*time.Millisecond)
+		s.j.setBusy(s.w2, true)
+		_, done := sync1(t, s)
+		select {
+		case d := <-s.waited:
+			if d != 3*time.Millisecond {
+				t.Errorf("waited up to %v; want the last fsync's 3ms", d)
+			}
+		case <-s.fsyncs:
+			t.Fatal("fsync while the other connection was at work")
+		case <-time.After(20 * time.Second):
+			t.Fatal("sync neither waited nor fsynced")
+		}
+		_, my2, err := s.j.append(s.w2, "p", []string{"D b@x.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n := len(s.fsyncs); n != 1 {
+			t.Errorf("%d fsyncs; want 1", n)
+		}
+		if s.j.synced["p"] < my2 {
+			t.Errorf("the other connection's lines are not durable after the fsync")
+		}
+		if s.j.working != 2 {
+			t.Errorf("%d connections at work after the fsync; want 2: both may write again", s.j.working)
+		}
+	})
+	t.Run("timer", func(t *testing.T) {
+		s := start(t, 3*time.Millisecond)
+		s.j.setBusy(s.w2, true)
+		my, done := sync1(t, s)
+		recv(t, "wait", s.waited)
+		s.fire <- time.Time{}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n := len(s.fsyncs); n != 1 || s.j.synced["p"] != my {
+			t.Errorf("%d fsyncs, write %d durable; want 1 fsync, write %d", n, s.j.synced["p"], my)
+		}
+	})
+	// The sync of a write an fsync has made durable ends at once while
+	// another sync waits for that very connection: the connection waits
+	// for it before it writes again.
+	t.Run("durable", func(t *testing.T) {
+		s := start(t, 3*time.Millisecond)
+		s.j.setBusy(s.w2, true)
+		if _, _, err := s.j.append(s.w2, "p", []string{"D b@x.example"}); err != nil {
+			t.Fatal(err)
+		}
+		my, done := sync1(t, s) // no wait: w2's lines wait too
+		recv(t, "fsync", s.fsyncs)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		w3 := s.j.newWriter()
+		s.j.setBusy(w3, true)
+		f, my3, err := s.j.append(w3, "p", []string{"D c@x.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done3 := make(chan error, 1)
+		go func() { done3 <- s.j.sync("p", f, my3) }()
+		recv(t, "wait", s.waited) // for w1 and w2, at work again
+		again := make(chan error, 1)
+		go func() { again <- s.j.sync("p", f, my) }()
+		select {
+		case err := <-again:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the sync of a durable write waited for a sync that waits for its connection")
+		}
+		s.j.setBusy(s.w1, false)
+		s.j.setBusy(s.w2, false)
+		if err := <-done3; err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		took time.Duration
+		w2   func(s *setup)
+	}{
+		{"idle", time.Millisecond, func(s *setup) {}},
+		{"waiting", time.Millisecond, func(s *setup) {
+			s.j.setBusy(s.w2, true)
+			if _, _, err := s.j.append(s.w2, "p", []string{"D b@x.example"}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"first", 0, func(s *setup) { s.j.setBusy(s.w2, true) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := start(t, tc.took)
+			tc.w2(s)
+			_, done := sync1(t, s)
+			recv(t, "fsync", s.fsyncs)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if n := len(s.waited); n != 0 {
+				t.Errorf("waited %d times; want none", n)
+			}
+		})
+	}
 }

@@ -182,7 +182,7 @@ func has8bit(p []byte) bool {
 
 // worker delivers jobs over its own connection, reused across records.
 func (s *sender) worker(n int, jobs <-chan *job) {
-	l := &lane{n: n}
+	l := &lane{n: n, w: s.j.newWriter()}
 	defer func() {
 		s.wait(l)
 		if l.c != nil {
@@ -191,7 +191,9 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 	}()
 	for j := range jobs {
 		s.stats.records.Add(1)
+		s.j.setBusy(l.w, true)
 		err := s.deliver(l, j)
+		s.j.setBusy(l.w, false)
 		j.msg.Close()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, j.h.ID, err)
@@ -212,6 +214,7 @@ type lane struct {
 	c       *smtpout.Client
 	syncing chan error // the fsync's result; nil if none runs
 	id      string     // the record it is for
+	w       *writer    // the journal's view of it
 }
 
 // wait returns once the lane's journal fsync, if one runs, has ended,
@@ -274,7 +277,7 @@ func (s *sender) deliver(l *lane, j *job) error {
 			}
 			part := todo[:min(len(todo), smtpout.MaxPipelined)]
 			todo = todo[len(part):]
-			if err := s.outcomes(nil, j, post, s.viaSendmail(j, part), &deferred); err != nil {
+			if err := s.outcomes(l, j, post, s.viaSendmail(j, part), &deferred); err != nil {
 				return err
 			}
 		}
@@ -383,7 +386,7 @@ func without(rcpts []stream.Path, res []smtpout.Result, also ...stream.Path) []s
 
 // outcomes settles the results of a transaction: a bounce record for
 // each failure, then the journal lines of what is final, whose fsync is
-// left running on the lane (see lane) or, without one, waited for. What
+// left running on the lane (see lane) or, with -s, waited for. What
 // is deferred is added to deferred, for finish. (A lost reply is not a
 // result: it is deferred as it is, never bounced for being old.)
 func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result, deferred *[]smtpout.Result) error {
@@ -428,10 +431,11 @@ func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result
 }
 
 // record appends lines to the post's journal and makes them durable: on
-// the lane, by an fsync left running, or at once without one. A failed
-// fsync stops the sending (see wait) as it fails.
+// the lane, by an fsync left running, or at once with -s, whose runs
+// have no final dot to hold. A failed fsync stops the sending (see wait)
+// as it fails.
 func (s *sender) record(l *lane, j *job, post string, lines []string) error {
-	f, my, err := s.j.append(post, lines)
+	f, my, err := s.j.append(l.w, post, lines)
 	if err != nil {
 		return err
 	}
@@ -445,7 +449,7 @@ func (s *sender) record(l *lane, j *job, post string, lines []string) error {
 		crash.Point("sendmail-after-journal")
 		return nil
 	}
-	if l == nil {
+	if s.a.Sendmail != "" {
 		return durable()
 	}
 	// The lines are written: whatever happened to an fsync before, they

@@ -438,7 +438,7 @@ func TestSyncOverlap(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := true
-	s.j.fsync = func(f *os.File) error { // one at a time: syncMu
+	s.j.fsync = func(f *os.File) error { // one at a time
 		if !first {
 			return f.Sync()
 		}
@@ -504,7 +504,7 @@ func TestSyncFails(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := 0
-		s.j.fsync = func(f *os.File) error { // one at a time: syncMu
+		s.j.fsync = func(f *os.File) error { // one at a time
 			if n++; n == tc.failing {
 				return errors.New("input/output error")
 			}
@@ -803,5 +803,62 @@ func TestSyncWaited(t *testing.T) {
 				t.Errorf("a record of deferred recipients written: %v; want %v", got, tc.out)
 			}
 		})
+	}
+}
+
+// TestGatherSettles: an fsync waits for the connections at work only
+// until each has written its lines or waits for something else (the next
+// record, an fsync): no connection is left counted as at work, so a run
+// ends with the wait's time limit never reached. Over SMTP, with
+// deferred and failed recipients among those taken, and with -s.
+func TestGatherSettles(t *testing.T) {
+	for _, viaSendmail := range []bool{false, true} {
+		dir := list(t)
+		srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "t450*=450 4.2.0 mailbox busy", "f550*=550 5.1.1 no such user")})
+		a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 4, Timeout: 5 * time.Second, Lifetime: time.Hour}
+		if viaSendmail {
+			a.Relay, a.Sendmail = nil, sendmailScript(t, filepath.Join(dir, "taken"))
+		}
+		var out, errb bytes.Buffer
+		s, err := newSender(a, &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		fsyncs, waits := 0, 0
+		s.j.fsync = func(f *os.File) error { mu.Lock(); fsyncs++; mu.Unlock(); return f.Sync() }
+		s.j.took = time.Minute // and never less: the wait's limit is never reached
+		s.j.after = func(time.Duration) <-chan time.Time { mu.Lock(); waits++; mu.Unlock(); return nil }
+		var in string
+		want := 0
+		for i := range 40 {
+			rcpt := fmt.Sprintf("m%d@x.example", i)
+			switch i % 10 {
+			case 3:
+				rcpt = "t450-" + rcpt
+			case 7:
+				rcpt = "f550-" + rcpt
+			}
+			if viaSendmail || i%10 != 3 {
+				want++
+			}
+			in += record("p1,"+strconv.Itoa(i), rcpt)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.run(strings.NewReader(in), &errb) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("-s %v: run: %v: %s", viaSendmail, err, errb.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("-s %v: the run did not end: an fsync waits for a connection that will write nothing", viaSendmail)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1"))
+		mu.Lock()
+		if n := bytes.Count(b, []byte("\n")); n != want || fsyncs == 0 || waits == 0 {
+			t.Errorf("-s %v: %d journal lines, %d fsyncs, %d waits; want %d lines, and some of each", viaSendmail, n, fsyncs, waits, want)
+		}
+		mu.Unlock()
 	}
 }
