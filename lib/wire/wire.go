@@ -8,6 +8,7 @@
 package wire
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 )
@@ -24,12 +25,20 @@ type DataWriter struct {
 // NewDataWriter returns a DataWriter writing to w.
 func NewDataWriter(w io.Writer) *DataWriter { return &DataWriter{w: w, bol: true} }
 
-// Write converts and writes p.
+// Write converts and writes p. To a bufio.Writer with room for the
+// most p can become (twice its length, and a CRLF), it converts p
+// straight into the buffer.
 func (d *DataWriter) Write(p []byte) (int, error) {
 	if d.err != nil {
 		return 0, d.err
 	}
 	out := d.scratch[:0]
+	bw, _ := d.w.(*bufio.Writer)
+	if bw != nil && bw.Available() >= 2*len(p)+2 {
+		out = bw.AvailableBuffer()
+	} else {
+		bw = nil
+	}
 	lf := -1 // where the next LF at or after i is, or len(p); -1: not looked for
 	for i := 0; i < len(p); {
 		c := p[i]
@@ -74,7 +83,9 @@ func (d *DataWriter) Write(p []byte) (int, error) {
 			i += j
 		}
 	}
-	d.scratch = out
+	if bw == nil {
+		d.scratch = out
+	}
 	if _, err := d.w.Write(out); err != nil {
 		d.err = err
 		return 0, err

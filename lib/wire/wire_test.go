@@ -1,26 +1,46 @@
 package wire
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"strconv"
 	"testing"
 )
 
+// data is in as DATA, written in chunks; through a bufio.Writer of
+// bufSize octets unless that is 0. It fails t unless every way gives
+// the same octets.
 func data(t testing.TB, in []byte, chunk int) []byte {
-	var b bytes.Buffer
-	d := NewDataWriter(&b)
-	for len(in) > 0 {
-		k := min(chunk, len(in))
-		if _, err := d.Write(in[:k]); err != nil {
+	var want []byte
+	for _, bufSize := range []int{0, 16, 4096} {
+		var b bytes.Buffer
+		var w io.Writer = &b
+		bw := bufio.NewWriterSize(&b, bufSize)
+		if bufSize > 0 {
+			w = bw
+		}
+		d := NewDataWriter(w)
+		for p := in; len(p) > 0; {
+			k := min(chunk, len(p))
+			if _, err := d.Write(p[:k]); err != nil {
+				t.Fatal(err)
+			}
+			p = p[k:]
+		}
+		if err := d.Close(); err != nil {
 			t.Fatal(err)
 		}
-		in = in[k:]
+		if err := bw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if bufSize == 0 {
+			want = b.Bytes()
+		} else if !bytes.Equal(b.Bytes(), want) {
+			t.Fatalf("%q in chunks of %d: through a bufio.Writer of %d octets %q; want %q", in, chunk, bufSize, b.Bytes(), want)
+		}
 	}
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	return want
 }
 
 func TestDataWriter(t *testing.T) {
