@@ -45,9 +45,10 @@ type sender struct {
 	out      *stream.Writer
 	outMu    sync.Mutex
 	now      time.Time
-	failed   atomic.Bool // some record could not be tried: exit 75
-	stopped  atomic.Bool // a journal fsync failed: send nothing more
-	deferred atomic.Bool // --retry: some recipient is still deferred
+	spools   chan *spool.Spool // see newSpool
+	failed   atomic.Bool       // some record could not be tried: exit 75
+	stopped  atomic.Bool       // a journal fsync failed: send nothing more
+	deferred atomic.Bool       // --retry: some recipient is still deferred
 	stats    struct{ records, txns, delivered, deferred, failed, lost atomic.Int64 }
 }
 
@@ -69,7 +70,7 @@ func (s *sender) run(in io.Reader, stderr io.Writer) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.worker(i, jobs) }()
 	}
-	err := read(in, jobs)
+	err := s.read(in, jobs)
 	close(jobs)
 	wg.Wait()
 	if werr := s.out.Flush(); err == nil {
@@ -97,7 +98,8 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 		return nil, err
 	}
 	s := &sender{a: a, d: d, out: stream.NewWriter(out), now: clock.Now(),
-		j: newJournal(filepath.Join(d.Path, listdir.StateDir, "journal"))}
+		j:      newJournal(filepath.Join(d.Path, listdir.StateDir, "journal")),
+		spools: make(chan *spool.Spool, max(a.Conns, 1)+1)}
 	s.relays = a.Relay
 	if len(s.relays) == 0 {
 		if s.relays, err = d.Lines(listdir.Relay); err != nil {
@@ -131,24 +133,51 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 }
 
 // read turns the stream into jobs, holding each message in a spool.
-func read(in io.Reader, jobs chan<- *job) error {
+func (s *sender) read(in io.Reader, jobs chan<- *job) error {
 	r := stream.NewReader(in)
 	return r.Each(func(h *stream.Header) error {
-		j := &job{h: h, msg: spool.New(spool.MemLimit)}
+		j := &job{h: h, msg: s.newSpool()}
 		ew := &eightBit{w: j.msg}
 		if _, err := io.Copy(ew, r.Message()); err != nil {
-			j.msg.Close()
+			s.done(j.msg)
 			return err
 		}
 		j.eight = ew.seen
 		err := r.EachRecipient(func(p stream.Path) error { j.rcpts = append(j.rcpts, p); return nil })
 		if err != nil {
-			j.msg.Close()
+			s.done(j.msg)
 			return err
 		}
 		jobs <- j
 		return nil
 	})
+}
+
+// newSpool returns a spool for a record's message: one a record done
+// with has let go (see done), or a new one. A spool's memory so serves
+// record after record, rather than being taken anew, and growing, for
+// each one; there are never more spools than records at once.
+func (s *sender) newSpool() *spool.Spool {
+	select {
+	case sp := <-s.spools:
+		return sp
+	default:
+		return spool.New(spool.MemLimit)
+	}
+}
+
+// done lets go of a record's spool: kept for newSpool if it held its
+// message in memory alone, closed if it took a file too, whose blocks a
+// spool keeps for reuse, which a large message should not leave behind.
+func (s *sender) done(sp *spool.Spool) {
+	if sp.Len() <= spool.MemLimit && sp.Reset() == nil {
+		select {
+		case s.spools <- sp:
+			return
+		default:
+		}
+	}
+	sp.Close()
 }
 
 // eightBit notes octets over 127 on their way to w.
@@ -194,7 +223,7 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 		s.j.setBusy(l.w, true)
 		err := s.deliver(l, j)
 		s.j.setBusy(l.w, false)
-		j.msg.Close()
+		s.done(j.msg)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, j.h.ID, err)
 			s.failed.Store(true)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"mlm/lib/smtpout"
 	"mlm/lib/smtpsink"
 	"mlm/lib/smtpsink/sinktest"
+	"mlm/lib/spool"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
@@ -860,5 +862,59 @@ func TestGatherSettles(t *testing.T) {
 			t.Errorf("-s %v: %d journal lines, %d fsyncs, %d waits; want %d lines, and some of each", viaSendmail, n, fsyncs, waits, want)
 		}
 		mu.Unlock()
+	}
+}
+
+// TestSpoolReuse: the spool of a record done with serves the next one,
+// and every message goes out as it came, whatever the one before it
+// held: shorter, longer, or more than the memory holds (a spool with a
+// file is not kept).
+func TestSpoolReuse(t *testing.T) {
+	srv := sinktest.Sink(t, smtpsink.Options{})
+	sizes := []int{3000, 10, spool.MemLimit + 500000, 20, 5000, 10}
+	var in string
+	var msgs []string
+	for i, n := range sizes {
+		line := strings.Repeat(string(rune('a'+i)), 99) + "\n"
+		m := "Subject: " + strconv.Itoa(i) + "\n\n" + strings.Repeat(line, n/100+1)
+		msgs = append(msgs, m)
+		in += recordOf("p1,"+strconv.Itoa(i), m, fmt.Sprintf("m%d@x.example", i))
+	}
+	var out, errb bytes.Buffer
+	s, err := newSender(&args{Dir: list(t), Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.run(strings.NewReader(in), &errb); err != nil {
+		t.Fatalf("run: %v: %s", err, errb.String())
+	}
+	got := srv.Messages()
+	if len(got) != len(msgs) {
+		t.Fatalf("%d messages taken; want %d", len(got), len(msgs))
+	}
+	for i, m := range got {
+		if want := strings.ReplaceAll(msgs[i], "\n", "\r\n"); string(m.Data) != want {
+			t.Errorf("message %d (%d octets): %d octets taken, not the same", i, len(msgs[i]), len(m.Data))
+		}
+	}
+	if n := len(s.spools); n > 2 {
+		t.Errorf("%d spools kept at the end; want 2 at most, one for each record at once", n)
+	}
+
+	// Kept and given again: a spool that held its message in memory,
+	// empty; not kept: one that took a file, or one more than there is
+	// room for.
+	small, large := spool.New(spool.MemLimit), spool.New(spool.MemLimit)
+	io.WriteString(small, "x")
+	io.WriteString(large, strings.Repeat("x", spool.MemLimit+1))
+	s.spools = make(chan *spool.Spool, 1)
+	s.done(large)
+	if sp := s.newSpool(); sp == large {
+		t.Error("a spool with a file was kept")
+	}
+	s.done(small)
+	s.done(spool.New(spool.MemLimit))
+	if sp := s.newSpool(); sp != small || sp.Len() != 0 {
+		t.Errorf("newSpool after done: %p, %d octets; want the spool done with, %p, empty", sp, sp.Len(), small)
 	}
 }
