@@ -265,6 +265,18 @@ func (s *sender) wait(l *lane) error {
 	return nil
 }
 
+// waitDot is a lane's BeforeDot: wait, but the message goes out first
+// if the fsync has not ended, for the server to read while only the
+// final dot waits.
+func (s *sender) waitDot(l *lane) error {
+	if l.syncing != nil && len(l.syncing) == 0 {
+		if err := l.c.Flush(); err != nil {
+			return err
+		}
+	}
+	return s.wait(l)
+}
+
 // errStopped fails the records left once a journal fsync has failed.
 var errStopped = sysexit.Temp(errors.New("not sent: a journal fsync failed"))
 
@@ -334,7 +346,7 @@ func (s *sender) deliver(l *lane, j *job) error {
 				try++
 				continue
 			}
-			c.BeforeDot = func() error { return s.wait(l) }
+			c.BeforeDot = func() error { return s.waitDot(l) }
 			l.c = c
 		}
 		c := l.c

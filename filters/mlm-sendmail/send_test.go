@@ -413,18 +413,18 @@ func (w *watch) Write(p []byte) (int, error) {
 }
 
 // TestSyncOverlap: while the journal lines of a connection's transaction
-// are synced, its next transaction goes out, and that one's final dot
-// waits until the lines are on disk: the server takes no second message
-// before the first one's outcome is durable.
+// are synced, its next transaction goes out, message and all, and that
+// one's final dot waits until the lines are on disk: the server takes no
+// second message before the first one's outcome is durable.
 func TestSyncOverlap(t *testing.T) {
 	var synced atomic.Bool
-	data2 := make(chan struct{}) // closed at the server's second 354
-	replies354, dots, dotTooSoon := 0, 0, false
+	body2 := make(chan struct{}) // closed at the second message's last line
+	bodies, dots, dotTooSoon := 0, 0, false
 	w := &watch{line: func(l string) {
 		switch {
-		case strings.HasPrefix(l, "1> 354"):
-			if replies354++; replies354 == 2 {
-				close(data2)
+		case l == "1< body\r\n":
+			if bodies++; bodies == 2 {
+				close(body2)
 			}
 		case l == "1< .\r\n":
 			if dots++; dots == 2 && !synced.Load() {
@@ -446,9 +446,9 @@ func TestSyncOverlap(t *testing.T) {
 		}
 		first = false
 		select {
-		case <-data2:
+		case <-body2:
 		case <-time.After(20 * time.Second):
-			return errors.New("test: no second transaction went out while the first one's journal was synced")
+			return errors.New("test: the second message did not go out while the first one's journal was synced")
 		}
 		err := f.Sync()
 		synced.Store(true)

@@ -143,7 +143,9 @@ type Client struct {
 	// BeforeDot, if set, is called in every transaction once the whole
 	// message is written, before the final dot is: the dot, and so the
 	// server's taking the message, waits for it to return. A caller
-	// makes the outcome of its previous transaction durable meanwhile.
+	// makes the outcome of its previous transaction durable meanwhile,
+	// and may Flush first, so that the server reads the message while
+	// only the dot waits.
 	// If it fails, the dot is never sent: the connection is given up,
 	// the server takes nothing, and Send returns the error. (Send runs
 	// one transaction: a caller makes each one's outcome durable before
@@ -297,6 +299,10 @@ func (c *Client) write(line string) error {
 	_, err := c.bw.WriteString(line + "\r\n")
 	return sysexit.Temp(err)
 }
+
+// Flush sends what is written and not yet sent: from BeforeDot, the
+// message, or what of it the buffer holds.
+func (c *Client) Flush() error { return c.flush() }
 
 func (c *Client) flush() error {
 	return sysexit.Temp(c.bw.Flush())

@@ -181,9 +181,10 @@ func (c *sentConn) Write(p []byte) (int, error) {
 }
 
 // TestBeforeDot: BeforeDot is called in every transaction once the
-// message is written and before its final dot is sent, so the server
-// has not taken the message yet; the dot follows when it returns, and
-// never comes if it fails: the server takes nothing, and Send says why.
+// message is written (Flush sends it) and before its final dot is, so
+// the server has not taken the message yet; the dot follows when it
+// returns, and never comes if it fails: the server takes nothing, and
+// Send says why.
 func TestBeforeDot(t *testing.T) {
 	be := &backend{ended: make(chan error, 3)}
 	addr, opts := tlsServer(t, be)
@@ -199,12 +200,19 @@ func TestBeforeDot(t *testing.T) {
 	calls := 0
 	c.BeforeDot = func() error {
 		calls++
+		if err := c.Flush(); err != nil {
+			return err
+		}
 		sc.mu.Lock()
 		dots := strings.Count(sc.sent.String(), "\r\n.\r\n")
+		sent := strings.HasSuffix(sc.sent.String(), "DATA\r\nSubject: x\r\n\r\nbody\r\n")
 		sc.mu.Unlock()
 		be.mu.Lock()
 		taken := len(be.data)
 		be.mu.Unlock()
+		if !sent {
+			t.Errorf("transaction %d: Flush in BeforeDot did not send the message", calls)
+		}
 		if dots != calls-1 || taken != calls-1 {
 			t.Errorf("transaction %d: BeforeDot called with %d final dots sent and %d messages taken; want %d", calls, dots, taken, calls-1)
 		}
