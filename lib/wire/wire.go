@@ -25,20 +25,53 @@ type DataWriter struct {
 // NewDataWriter returns a DataWriter writing to w.
 func NewDataWriter(w io.Writer) *DataWriter { return &DataWriter{w: w, bol: true} }
 
-// Write converts and writes p. To a bufio.Writer with room for the
-// most p can become (twice its length, and a CRLF), it converts p
-// straight into the buffer.
+// Write converts and writes p. To a bufio.Writer of 4 KiB or more, it
+// converts p straight into the buffer, a piece at a time: as much as
+// fits there however much it grows (twice its length, and a CRLF).
 func (d *DataWriter) Write(p []byte) (int, error) {
 	if d.err != nil {
 		return 0, d.err
 	}
-	out := d.scratch[:0]
 	bw, _ := d.w.(*bufio.Writer)
-	if bw != nil && bw.Available() >= 2*len(p)+2 {
-		out = bw.AvailableBuffer()
-	} else {
-		bw = nil
+	if bw == nil || bw.Size() < minDirect {
+		out := d.convert(d.scratch[:0], p)
+		d.scratch = out
+		if err := d.write(out); err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
+	n := 0
+	for n < len(p) {
+		if bw.Available() < minDirect {
+			if err := bw.Flush(); err != nil {
+				d.err = err
+				return n, err
+			}
+		}
+		k := min(len(p)-n, (bw.Available()-2)/2)
+		if err := d.write(d.convert(bw.AvailableBuffer(), p[n:n+k])); err != nil {
+			return n, err
+		}
+		n += k
+	}
+	return n, nil
+}
+
+// minDirect is the least room in a bufio.Writer that Write converts
+// into; with less, it flushes the buffer first.
+const minDirect = 4 << 10
+
+func (d *DataWriter) write(out []byte) error {
+	if _, err := d.w.Write(out); err != nil {
+		d.err = err
+		return err
+	}
+	return nil
+}
+
+// convert appends p, converted, to out.
+func (d *DataWriter) convert(out, p []byte) []byte {
 	lf := -1 // where the next LF at or after i is, or len(p); -1: not looked for
 	for i := 0; i < len(p); {
 		c := p[i]
@@ -83,14 +116,7 @@ func (d *DataWriter) Write(p []byte) (int, error) {
 			i += j
 		}
 	}
-	if bw == nil {
-		d.scratch = out
-	}
-	if _, err := d.w.Write(out); err != nil {
-		d.err = err
-		return 0, err
-	}
-	return len(p), nil
+	return out
 }
 
 // Close ends the last line if it has no line ending and writes the

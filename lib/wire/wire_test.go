@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -56,8 +57,25 @@ func TestDataWriter(t *testing.T) {
 		{"a\n\r\n.\n", "a\r\n\r\n..\r\n.\r\n"},
 		{"\x00.\xff\n", "\x00.\xff\r\n.\r\n"},
 	}
+	// Larger than a bufio.Writer's buffer, which Write converts into
+	// a piece at a time: lines ending in LF, CRLF and CR, some starting
+	// with a dot, one split between CR and LF at every piece's end.
+	var in, want strings.Builder
+	for i := 0; in.Len() < 100000; i++ {
+		line := strings.Repeat("x", 1+i%97)
+		if i%5 == 0 {
+			line = "." + line
+		}
+		in.WriteString(line + []string{"\n", "\r\n", "\r"}[i%3])
+		if i%5 == 0 {
+			want.WriteString(".")
+		}
+		want.WriteString(line + "\r\n")
+	}
+	want.WriteString(".\r\n")
+	tests = append(tests, struct{ in, want string }{in.String(), want.String()})
 	for _, tc := range tests {
-		for _, chunk := range []int{1, 2, 3, 1000} {
+		for _, chunk := range []int{1, 2, 3, 1000, 1 << 20} {
 			if got := data(t, []byte(tc.in), chunk); string(got) != tc.want {
 				t.Errorf("data(%q, chunk %d) = %q; want %q", tc.in, chunk, got, tc.want)
 			}
