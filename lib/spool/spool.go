@@ -312,6 +312,10 @@ func (s *Spool) Reset() error {
 	return nil
 }
 
+// InFile reports whether the spool has a temporary file, which it keeps
+// from one message to the next until Close.
+func (s *Spool) InFile() bool { return s.f != nil }
+
 // Close releases the temporary file, if any.
 func (s *Spool) Close() error {
 	if s.f != nil {

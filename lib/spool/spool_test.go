@@ -260,6 +260,9 @@ func TestSpillRest(t *testing.T) {
 		if inFile != (len(m) > 100) {
 			t.Errorf("%d octets: read from the file %v", len(m), inFile)
 		}
+		if s.InFile() != (longest > 0 || inFile) {
+			t.Errorf("%d octets: InFile %v; want true from the first message that spilled on", len(m), s.InFile())
+		}
 		if inFile {
 			// Written over from its start, never cut: as long as the
 			// longest rest so far.
