@@ -15,9 +15,9 @@ package main
 // synced, but holds that transaction's final dot until they are on disk
 // (see lane), so the window for a duplicate stays one transaction per
 // connection. An fsync waits, before it begins, until every connection
-// at work has written its lines (see gather), so that it covers a
-// transaction of each, not only those that ended while the one before
-// it ran.
+// whose final dot has gone out has written its lines (see gather), so
+// that it covers a transaction of each, not only those that ended while
+// the one before it ran.
 
 import (
 	"bufio"
@@ -60,13 +60,12 @@ type journal struct {
 	fsyncing    bool
 	fsynced     chan struct{}
 	fsync       func(*os.File) error // (*os.File).Sync; a test's own
-	// The connections that write to the journal, and how many of them
-	// are at work with no lines waiting for an fsync (see gather); a
-	// token in settled when that number falls to none. took is how
-	// long the last fsync took, the most gather waits; after is
+	// The connections that write to the journal (see gather), and a
+	// token in settled whenever one of them is done with the lines it
+	// was to write. took is how long the last fsync that succeeded
+	// took, up to maxGather: the most gather waits. after is
 	// time.After, or a test's own.
 	writers []*writer
-	working int
 	settled chan struct{}
 	took    time.Duration
 	after   func(time.Duration) <-chan time.Time
@@ -278,15 +277,22 @@ func (j *journal) release(post string, n int64) {
 }
 
 // writer is what the journal knows of a connection that writes to it:
-// whether it is at work on a record, and whether lines it wrote wait
-// for an fsync (which, and of which post).
+// the post of its transaction whose final dot is let go, or about to be,
+// whose outcome it will write (dot; "" if none); and the last lines it
+// wrote, while they wait for an fsync (their post and write number).
 type writer struct {
-	busy, unsynced bool
-	post           string
-	gen            uint64
+	dot      string
+	unsynced bool
+	post     string
+	gen      uint64
 }
 
-// newWriter adds a connection, idle.
+// pending reports whether a writer will write lines for post before it
+// waits for an fsync: its final dot goes out, and none of its lines
+// wait. Called with mu held.
+func (w *writer) pending(post string) bool { return w.dot == post && !w.unsynced }
+
+// newWriter adds a connection.
 func (j *journal) newWriter() *writer {
 	w := &writer{}
 	j.mu.Lock()
@@ -295,28 +301,33 @@ func (j *journal) newWriter() *writer {
 	return w
 }
 
-// setBusy says a writer has taken a record, or is done with it.
-func (j *journal) setBusy(w *writer, busy bool) {
+// atDot says a writer's transaction, of post, is at its final dot: once
+// the dot is let go, the server's reply comes, and the outcome is
+// written.
+func (j *journal) atDot(w *writer, post string) {
 	j.mu.Lock()
-	j.set(w, busy, w.unsynced)
+	w.dot = post
 	j.mu.Unlock()
 }
 
-// set changes a writer's state, and the count of those at work with no
-// lines waiting, which a connection in that state may yet write. Called
-// with mu held.
-func (j *journal) set(w *writer, busy, unsynced bool) {
-	was := w.busy && !w.unsynced
-	w.busy, w.unsynced = busy, unsynced
-	switch now := busy && !unsynced; {
-	case now && !was:
-		j.working++
-	case was && !now:
-		if j.working--; j.working == 0 {
-			select {
-			case j.settled <- struct{}{}:
-			default:
-			}
+// settle says a writer's transaction is over, its lines written if it
+// had any.
+func (j *journal) settle(w *writer) {
+	j.mu.Lock()
+	j.update(w, func() { w.dot = "" })
+	j.mu.Unlock()
+}
+
+// update changes a writer's state by change, and leaves a token in
+// settled if it was to write lines and is no longer. Called with mu
+// held.
+func (j *journal) update(w *writer, change func()) {
+	was := w.dot != "" && !w.unsynced
+	change()
+	if was && !(w.dot != "" && !w.unsynced) {
+		select {
+		case j.settled <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -357,15 +368,15 @@ func (j *journal) append(w *writer, post string, lines []string) (*os.File, uint
 	}
 	j.gen[post]++
 	if w != nil {
-		w.post, w.gen = post, j.gen[post]
-		j.set(w, w.busy, true)
+		j.update(w, func() { w.dot, w.unsynced, w.post, w.gen = "", true, post, j.gen[post] })
 	}
 	return f, j.gen[post], nil
 }
 
-// sync returns once write number my of the post's journal is on disk:
-// at once if an fsync that began after it has ended, else after an
-// fsync of its own, which makes every write before it durable too.
+// sync returns once write number my of the post's journal, made to f,
+// is on disk: at once if an fsync of f that began after it has ended,
+// else after an fsync of its own, which makes every write before it
+// durable too.
 func (j *journal) sync(post string, f *os.File, my uint64) error {
 	j.mu.Lock()
 	for {
@@ -373,7 +384,9 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 		case j.syncErr != nil:
 			j.mu.Unlock()
 			return j.syncErr
-		case j.synced[post] >= my:
+		case j.synced[post] >= my && j.file[post] == f:
+			// (synced counts the writes to the file at the name; one
+			// to a file catchUp has let go waits for an fsync of it.)
 			j.mu.Unlock()
 			return nil
 		case j.fsyncing:
@@ -390,7 +403,7 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 	}
 	j.fsyncing = true
 	j.mu.Unlock()
-	j.gather()
+	j.gather(post)
 	j.mu.Lock()
 	upto := j.gen[post]
 	// An fsync of a file catchUp has let go speaks for no write to the
@@ -413,36 +426,56 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 		j.synced[post] = max(j.synced[post], upto)
 		for _, w := range j.writers {
 			if w.unsynced && w.post == post && w.gen <= upto {
-				j.set(w, w.busy, false)
+				w.unsynced = false
 			}
 		}
 	}
 	return nil
 }
 
-// gather waits, before an fsync, until every connection at work has
-// written lines that wait for an fsync, and so can write no more before
-// one: the fsync then covers a transaction of every connection. Without
-// it, the transactions whose final dots the last fsync let go would end
-// just after the next one began, and wait for the one after: each
-// connection would end a transaction every other fsync. It waits no
-// longer than the last fsync took (maxGather at most), so no fsync is
-// put off by more than the one before it cost.
-func (j *journal) gather() {
+// gather waits, before an fsync of post's journal, until no connection
+// will write lines for it before it waits for an fsync: each whose
+// final dot has gone out has written the outcome. The fsync then covers
+// a transaction of every connection. Without it, the transactions whose
+// dots the last fsync let go would end just after the next one began,
+// and wait for the one after: each connection would end a transaction
+// every other fsync. It waits no longer than the last fsync took, so no
+// fsync is put off by more than the one before it cost.
+func (j *journal) gather(post string) {
+	var timer <-chan time.Time
+	for {
+		j.mu.Lock()
+		select {
+		case <-j.settled: // from before the count
+		default:
+		}
+		n := 0
+		for _, w := range j.writers {
+			if w.pending(post) {
+				n++
+			}
+		}
+		d := j.took
+		j.mu.Unlock()
+		if n == 0 || d <= 0 {
+			return
+		}
+		if timer == nil {
+			timer = j.after(d)
+		}
+		select {
+		case <-j.settled:
+		case <-timer:
+			return
+		}
+	}
+}
+
+// failed reports whether an fsync of the journal has failed.
+func (j *journal) failed() bool {
 	j.mu.Lock()
-	select {
-	case <-j.settled: // from an earlier fall to none
-	default:
-	}
-	n, d := j.working, j.took
-	j.mu.Unlock()
-	if n == 0 || d <= 0 {
-		return
-	}
-	select {
-	case <-j.settled:
-	case <-j.after(d):
-	}
+	defer j.mu.Unlock()
+	return j.syncErr != nil
 }
 
 // maxGather is the most gather waits, however long an fsync took.

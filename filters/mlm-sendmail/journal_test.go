@@ -309,11 +309,12 @@ func (j *journal) record(post string, lines []string) error {
 	return j.sync(post, f, my)
 }
 
-// TestJournalGather: an fsync waits until every connection at work has
-// written its lines, and makes them all durable; it waits no longer than
-// the last fsync took; it does not wait for an idle connection, nor for
-// one whose lines wait for it; and it begins at once without a figure
-// for how long an fsync takes.
+// TestJournalGather: an fsync waits until every connection whose final
+// dot goes out has written its lines, and makes them all durable; it
+// waits no longer than the last fsync took; it does not wait for a
+// connection not at its dot, nor for one whose lines wait for the
+// fsync, nor for one of another post; and it begins at once without a
+// figure for how long an fsync takes.
 func TestJournalGather(t *testing.T) {
 	type setup struct {
 		j              *journal
@@ -329,15 +330,19 @@ func TestJournalGather(t *testing.T) {
 		s.j.after = func(d time.Duration) <-chan time.Time { s.waited <- d; return s.fire }
 		s.j.took = took
 		s.w1, s.w2 = s.j.newWriter(), s.j.newWriter()
-		s.j.setBusy(s.w1, true)
 		return s
 	}
-	// sync1 appends w1's line and syncs it in the background.
-	sync1 := func(t *testing.T, s *setup) (uint64, chan error) {
-		f, my, err := s.j.append(s.w1, "p", []string{"D a@x.example"})
+	write := func(t *testing.T, s *setup, w *writer, line string) (*os.File, uint64) {
+		t.Helper()
+		f, my, err := s.j.append(w, "p", []string{line})
 		if err != nil {
 			t.Fatal(err)
 		}
+		return f, my
+	}
+	// sync1 writes w1's line and syncs it in the background.
+	sync1 := func(t *testing.T, s *setup) (uint64, chan error) {
+		f, my := write(t, s, s.w1, "D a@x.example")
 		done := make(chan error, 1)
 		go func() { done <- s.j.sync("p", f, my) }()
 		return my, done
@@ -353,9 +358,9 @@ func TestJournalGather(t *testing.T) {
 		return 0
 	}
 
-	t.Run("busy", func(t *testing.T) {
+	t.Run("dot", func(t *testing.T) {
 		s := start(t, 3*time.Millisecond)
-		s.j.setBusy(s.w2, true)
+		s.j.atDot(s.w2, "p")
 		_, done := sync1(t, s)
 		select {
 		case d := <-s.waited:
@@ -363,14 +368,11 @@ func TestJournalGather(t *testing.T) {
 				t.Errorf("waited up to %v; want the last fsync's 3ms", d)
 			}
 		case <-s.fsyncs:
-			t.Fatal("fsync while the other connection was at work")
+			t.Fatal("fsync while the other connection's dot was out")
 		case <-time.After(20 * time.Second):
 			t.Fatal("sync neither waited nor fsynced")
 		}
-		_, my2, err := s.j.append(s.w2, "p", []string{"D b@x.example"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, my2 := write(t, s, s.w2, "D b@x.example")
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
@@ -380,13 +382,23 @@ func TestJournalGather(t *testing.T) {
 		if s.j.synced["p"] < my2 {
 			t.Errorf("the other connection's lines are not durable after the fsync")
 		}
-		if s.j.working != 2 {
-			t.Errorf("%d connections at work after the fsync; want 2: both may write again", s.j.working)
+	})
+	t.Run("settled", func(t *testing.T) { // a dot, and no lines after all
+		s := start(t, 3*time.Millisecond)
+		s.j.atDot(s.w2, "p")
+		my, done := sync1(t, s)
+		recv(t, "wait", s.waited)
+		s.j.settle(s.w2)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n := len(s.fsyncs); n != 1 || s.j.synced["p"] != my {
+			t.Errorf("%d fsyncs, write %d durable; want 1 fsync, write %d", n, s.j.synced["p"], my)
 		}
 	})
 	t.Run("timer", func(t *testing.T) {
 		s := start(t, 3*time.Millisecond)
-		s.j.setBusy(s.w2, true)
+		s.j.atDot(s.w2, "p")
 		my, done := sync1(t, s)
 		recv(t, "wait", s.waited)
 		s.fire <- time.Time{}
@@ -397,29 +409,25 @@ func TestJournalGather(t *testing.T) {
 			t.Errorf("%d fsyncs, write %d durable; want 1 fsync, write %d", n, s.j.synced["p"], my)
 		}
 	})
-	// The sync of a write an fsync has made durable ends at once while
-	// another sync waits for that very connection: the connection waits
-	// for it before it writes again.
+	// A connection whose lines an fsync made durable, at its next dot,
+	// is one the next fsync waits for; and the sync of those lines ends
+	// at once while that one waits: the connection waits for it before
+	// its dot goes out.
 	t.Run("durable", func(t *testing.T) {
 		s := start(t, 3*time.Millisecond)
-		s.j.setBusy(s.w2, true)
-		if _, _, err := s.j.append(s.w2, "p", []string{"D b@x.example"}); err != nil {
-			t.Fatal(err)
-		}
+		write(t, s, s.w2, "D b@x.example")
+		s.j.atDot(s.w2, "p")
 		my, done := sync1(t, s) // no wait: w2's lines wait too
+		s.j.atDot(s.w1, "p")
 		recv(t, "fsync", s.fsyncs)
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
 		w3 := s.j.newWriter()
-		s.j.setBusy(w3, true)
-		f, my3, err := s.j.append(w3, "p", []string{"D c@x.example"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		f, my3 := write(t, s, w3, "D c@x.example")
 		done3 := make(chan error, 1)
 		go func() { done3 <- s.j.sync("p", f, my3) }()
-		recv(t, "wait", s.waited) // for w1 and w2, at work again
+		recv(t, "wait", s.waited) // for w1 and w2, whose dots go out
 		again := make(chan error, 1)
 		go func() { again <- s.j.sync("p", f, my) }()
 		select {
@@ -430,10 +438,42 @@ func TestJournalGather(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatal("the sync of a durable write waited for a sync that waits for its connection")
 		}
-		s.j.setBusy(s.w1, false)
-		s.j.setBusy(s.w2, false)
+		write(t, s, s.w1, "D d@x.example")
+		select {
+		case err := <-done3:
+			t.Fatalf("the sync ended (%v) with a connection's dot out and no lines from it", err)
+		case <-s.fsyncs:
+			t.Fatal("an fsync began with a connection's dot out and no lines from it")
+		default:
+		}
+		_, my2 := write(t, s, s.w2, "D e@x.example")
 		if err := <-done3; err != nil {
 			t.Fatal(err)
+		}
+		if s.j.synced["p"] < my2 {
+			t.Errorf("write %d durable; want %d", s.j.synced["p"], my2)
+		}
+	})
+	// A write to a journal file let go is not durable by an fsync of
+	// the file at the name: its sync makes an fsync of its own.
+	t.Run("stale", func(t *testing.T) {
+		s := start(t, 0)
+		old, my := write(t, s, s.w1, "D a@x.example")
+		if err := os.Remove(filepath.Join(s.j.dir, "p")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.j.refresh("p"); err != nil {
+			t.Fatal(err)
+		}
+		f, my2 := write(t, s, s.w2, "D b@x.example")
+		if err := s.j.sync("p", f, my2); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.j.sync("p", old, my); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(s.fsyncs); n != 2 {
+			t.Errorf("%d fsyncs; want 2, one for each file", n)
 		}
 	})
 	for _, tc := range []struct {
@@ -441,14 +481,13 @@ func TestJournalGather(t *testing.T) {
 		took time.Duration
 		w2   func(s *setup)
 	}{
-		{"idle", time.Millisecond, func(s *setup) {}},
+		{"no dot", time.Millisecond, func(s *setup) {}},
 		{"waiting", time.Millisecond, func(s *setup) {
-			s.j.setBusy(s.w2, true)
-			if _, _, err := s.j.append(s.w2, "p", []string{"D b@x.example"}); err != nil {
-				t.Fatal(err)
-			}
+			write(t, s, s.w2, "D b@x.example")
+			s.j.atDot(s.w2, "p")
 		}},
-		{"first", 0, func(s *setup) { s.j.setBusy(s.w2, true) }},
+		{"other post", time.Millisecond, func(s *setup) { s.j.atDot(s.w2, "q") }},
+		{"first", 0, func(s *setup) { s.j.atDot(s.w2, "p") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := start(t, tc.took)

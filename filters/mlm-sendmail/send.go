@@ -46,6 +46,7 @@ type sender struct {
 	outMu    sync.Mutex
 	now      time.Time
 	spools   chan *spool.Spool // see newSpool
+	made     atomic.Int64      // spools newSpool made
 	failed   atomic.Bool       // some record could not be tried: exit 75
 	stopped  atomic.Bool       // a journal fsync failed: send nothing more
 	deferred atomic.Bool       // --retry: some recipient is still deferred
@@ -162,6 +163,7 @@ func (s *sender) newSpool() *spool.Spool {
 	case sp := <-s.spools:
 		return sp
 	default:
+		s.made.Add(1)
 		return spool.New(spool.MemLimit)
 	}
 }
@@ -170,7 +172,7 @@ func (s *sender) newSpool() *spool.Spool {
 // message in memory alone, closed if it took a file too, whose blocks a
 // spool keeps for reuse, which a large message should not leave behind.
 func (s *sender) done(sp *spool.Spool) {
-	if sp.Len() <= spool.MemLimit && sp.Reset() == nil {
+	if !sp.InFile() && sp.Reset() == nil {
 		select {
 		case s.spools <- sp:
 			return
@@ -220,9 +222,8 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 	}()
 	for j := range jobs {
 		s.stats.records.Add(1)
-		s.j.setBusy(l.w, true)
 		err := s.deliver(l, j)
-		s.j.setBusy(l.w, false)
+		s.j.settle(l.w)
 		s.done(j.msg)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, j.h.ID, err)
@@ -244,13 +245,15 @@ type lane struct {
 	syncing chan error // the fsync's result; nil if none runs
 	id      string     // the record it is for
 	w       *writer    // the journal's view of it
+	post    string     // the post of the record on its way
 }
 
 // wait returns once the lane's journal fsync, if one runs, has ended,
 // and reports its failure. A failed fsync has stopped the sending (and
 // made the exit status 75) as it failed, for every lane: what a server
 // took after it could go out again when the records are tried again.
-// Once stopped, wait fails.
+// Once stopped, wait fails; so it does once any fsync of the journal has
+// failed, even before the one that failed has said so.
 func (s *sender) wait(l *lane) error {
 	if l.syncing != nil {
 		err := <-l.syncing
@@ -258,6 +261,10 @@ func (s *sender) wait(l *lane) error {
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, l.id, err)
 		}
+	}
+	if !s.stopped.Load() && s.j.failed() {
+		s.failed.Store(true)
+		s.stopped.Store(true)
 	}
 	if s.stopped.Load() {
 		return errStopped
@@ -269,6 +276,7 @@ func (s *sender) wait(l *lane) error {
 // if the fsync has not ended, for the server to read while only the
 // final dot waits.
 func (s *sender) waitDot(l *lane) error {
+	s.j.atDot(l.w, l.post)
 	if l.syncing != nil && len(l.syncing) == 0 {
 		if err := l.c.Flush(); err != nil {
 			return err
@@ -289,6 +297,7 @@ func (s *sender) deliver(l *lane, j *job) error {
 		return errStopped
 	}
 	post := postOf(j.h.ID)
+	l.post = post
 	if err := s.j.refresh(post); err != nil {
 		return err
 	}
@@ -375,8 +384,10 @@ func (s *sender) deliver(l *lane, j *job) error {
 				lost, carry = without(part, res, rest...), rest
 			}
 		}
-		if err := s.outcomes(l, j, post, res, &deferred); err != nil {
-			return err
+		oerr := s.outcomes(l, j, post, res, &deferred)
+		s.j.settle(l.w)
+		if oerr != nil {
+			return oerr
 		}
 		s.stats.lost.Add(int64(len(lost)))
 		s.stats.deferred.Add(int64(len(lost)))
