@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -276,5 +280,86 @@ func TestStateFileReplaced(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != "rcpt 11\n" {
 		t.Errorf("a shorter state: %q; want %q", b, "rcpt 11\n")
+	}
+}
+
+// sleepWatch is a fake clock that notes, at each sleep, how many
+// records out holds.
+type sleepWatch struct {
+	clock.Fake
+	out    *bytes.Buffer
+	passed []int
+}
+
+func (c *sleepWatch) SleepUntil(t time.Time) {
+	c.passed = append(c.passed, bytes.Count(c.out.Bytes(), []byte("\nE ")))
+	c.Fake.SleepUntil(t)
+}
+
+// TestPassedGoOut: a record passed on goes out before the throttle
+// waits: for more input (with no rate set, records passed at once wait
+// in a buffer only while more input is at hand), or for its buckets.
+func TestPassedGoOut(t *testing.T) {
+	rec := func(i int) string {
+		return fmt.Sprintf("MLM1 r%d\nS <a@example.org>\n:Subject: %d\nR <m%d@example.net>\nE 1\n", i, i, i)
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := &throttle{store: &memStore{}, clk: &clock.Fake{Start: time.Unix(1000, 0)}}
+	done := make(chan error, 1)
+	go func() { done <- th.run(inR, outW); outW.Close() }()
+	br := bufio.NewReader(outR)
+	for i := range 3 {
+		io.WriteString(inW, rec(i))
+		got := make(chan string, 1)
+		go func() {
+			var b strings.Builder
+			for !strings.HasSuffix(b.String(), "E 1\n") {
+				l, err := br.ReadString('\n')
+				b.WriteString(l)
+				if err != nil {
+					break
+				}
+			}
+			got <- b.String()
+		}()
+		select {
+		case s := <-got:
+			if s != rec(i) {
+				t.Fatalf("record %d out: %q; want %q", i, s, rec(i))
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("record %d not out while the throttle waits for input", i)
+		}
+	}
+	inW.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// At 1 record a second, burst 1: each sleep comes after every
+	// record passed before it is out.
+	var in strings.Builder
+	for i := range 4 {
+		in.WriteString(rec(i))
+	}
+	var out bytes.Buffer
+	clk := &sleepWatch{Fake: clock.Fake{Start: time.Unix(1000, 0)}, out: &out}
+	b := newBucket(keyMsg, 1, 1)
+	th = &throttle{store: &memStore{}, clk: clk, msg: &b}
+	if err := th.run(strings.NewReader(in.String()), &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{1, 2, 3}; !slices.Equal(clk.passed, want) {
+		t.Errorf("records out at each sleep: %v; want %v", clk.passed, want)
+	}
+	if out.String() != in.String() {
+		t.Errorf("out %q; want the input", out.String())
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"math"
@@ -49,11 +50,20 @@ func run(a *args, in io.Reader, out io.Writer) error {
 	if a.Deadline > 0 {
 		t.deadline = t.clk.Now().Add(a.Deadline).UnixNano()
 	}
+	return t.run(in, out)
+}
+
+// run passes every record of in to out, each as soon as the buckets
+// allow.
+func (t *throttle) run(in io.Reader, out io.Writer) error {
 	held := spool.New(spool.MemLimit)
 	defer held.Close()
 	enc := stream.NewWriter(held)
-	r := stream.NewReader(in)
-	return r.Each(func(h *stream.Header) error {
+	// Records passed on wait in bw only while the throttle goes on with
+	// input it has: before it reads more, or sleeps, they go out.
+	bw := bufio.NewWriterSize(out, 64<<10)
+	r := stream.NewReader(flushFirst{in, bw})
+	err := r.Each(func(h *stream.Header) error {
 		if err := held.Reset(); err != nil {
 			return err
 		}
@@ -65,12 +75,35 @@ func run(a *args, in io.Reader, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if !pass.IsZero() {
+		if !pass.IsZero() && pass.After(t.clk.Now()) {
+			if err := bw.Flush(); err != nil {
+				return sysexit.Temp(err)
+			}
 			t.clk.SleepUntil(pass)
 		}
-		_, err = io.Copy(out, held.Reader())
+		_, err = io.Copy(bw, held.Reader())
 		return sysexit.Temp(err)
 	})
+	// What passed goes out, whatever stopped the rest: its tokens are
+	// taken.
+	if ferr := bw.Flush(); err == nil {
+		err = sysexit.Temp(ferr)
+	}
+	return err
+}
+
+// flushFirst reads r, once w is flushed: a reader that may wait for its
+// input has nothing of its own waiting in a buffer meanwhile.
+type flushFirst struct {
+	r io.Reader
+	w *bufio.Writer
+}
+
+func (f flushFirst) Read(p []byte) (int, error) {
+	if err := f.w.Flush(); err != nil {
+		return 0, sysexit.Temp(err)
+	}
+	return f.r.Read(p)
 }
 
 // hold writes the record r is at, whose header is h, to w whole, and
