@@ -14,10 +14,12 @@ package main
 // connection goes on with its next transaction while its lines are
 // synced, but holds that transaction's final dot until they are on disk
 // (see lane), so the window for a duplicate stays one transaction per
-// connection. An fsync waits, before it begins, until every connection
-// whose final dot has gone out has written its lines (see gather), so
-// that it covers a transaction of each, not only those that ended while
-// the one before it ran.
+// connection. An fsync of a post's journal waits, before it begins,
+// until every connection whose final dot for that post has gone out, and
+// whose earlier lines are on disk, has written its lines (see gather),
+// for no longer than the last fsync took and 10 ms at most, so that it
+// covers a transaction of each, not only those that ended while the one
+// before it ran.
 
 import (
 	"bufio"
@@ -279,11 +281,13 @@ func (j *journal) release(post string, n int64) {
 // writer is what the journal knows of a connection that writes to it:
 // the post of its transaction whose final dot is let go, or about to be,
 // whose outcome it will write (dot; "" if none); and the last lines it
-// wrote, while they wait for an fsync (their post and write number).
+// wrote, while they wait for an fsync (their post, file and write
+// number).
 type writer struct {
 	dot      string
 	unsynced bool
 	post     string
+	file     *os.File
 	gen      uint64
 }
 
@@ -368,7 +372,7 @@ func (j *journal) append(w *writer, post string, lines []string) (*os.File, uint
 	}
 	j.gen[post]++
 	if w != nil {
-		j.update(w, func() { w.dot, w.unsynced, w.post, w.gen = "", true, post, j.gen[post] })
+		j.update(w, func() { w.dot, w.unsynced, w.post, w.file, w.gen = "", true, post, f, j.gen[post] })
 	}
 	return f, j.gen[post], nil
 }
@@ -425,7 +429,7 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 	if current {
 		j.synced[post] = max(j.synced[post], upto)
 		for _, w := range j.writers {
-			if w.unsynced && w.post == post && w.gen <= upto {
+			if w.unsynced && w.post == post && w.file == f && w.gen <= upto {
 				w.unsynced = false
 			}
 		}

@@ -469,6 +469,9 @@ func TestJournalGather(t *testing.T) {
 		if err := s.j.sync("p", f, my2); err != nil {
 			t.Fatal(err)
 		}
+		if !s.w1.unsynced || s.w2.unsynced {
+			t.Errorf("after an fsync of the new file: lines to the old one waiting %v, to the new one %v; want true, false", s.w1.unsynced, s.w2.unsynced)
+		}
 		if err := s.j.sync("p", old, my); err != nil {
 			t.Fatal(err)
 		}
