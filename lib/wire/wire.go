@@ -27,7 +27,9 @@ func NewDataWriter(w io.Writer) *DataWriter { return &DataWriter{w: w, bol: true
 
 // Write converts and writes p. To a bufio.Writer of 4 KiB or more, it
 // converts p straight into the buffer, a piece at a time: as much as
-// fits there however much it grows (twice its length, and a CRLF).
+// fits there however much it grows (twice its length, and a CRLF),
+// flushing the buffer first when neither the rest of p nor 4 KiB of it
+// would fit.
 func (d *DataWriter) Write(p []byte) (int, error) {
 	if d.err != nil {
 		return 0, d.err
@@ -43,7 +45,7 @@ func (d *DataWriter) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for n < len(p) {
-		if bw.Available() < minDirect {
+		if bw.Available() < min(minDirect, 2*(len(p)-n)+2) {
 			if err := bw.Flush(); err != nil {
 				d.err = err
 				return n, err
@@ -58,8 +60,8 @@ func (d *DataWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// minDirect is the least room in a bufio.Writer that Write converts
-// into; with less, it flushes the buffer first.
+// minDirect is the least room in a bufio.Writer that Write converts a
+// piece of a larger input into; with less, it flushes the buffer first.
 const minDirect = 4 << 10
 
 func (d *DataWriter) write(out []byte) error {

@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -14,7 +15,7 @@ import (
 // the same octets.
 func data(t testing.TB, in []byte, chunk int) []byte {
 	var want []byte
-	for _, bufSize := range []int{0, 16, 4096} {
+	for _, bufSize := range []int{0, 16, 4096, 64 << 10} {
 		var b bytes.Buffer
 		var w io.Writer = &b
 		bw := bufio.NewWriterSize(&b, bufSize)
@@ -59,7 +60,7 @@ func TestDataWriter(t *testing.T) {
 	}
 	// Larger than a bufio.Writer's buffer, which Write converts into
 	// a piece at a time: lines ending in LF, CRLF and CR, some starting
-	// with a dot, one split between CR and LF at every piece's end.
+	// with a dot.
 	var in, want strings.Builder
 	for i := 0; in.Len() < 100000; i++ {
 		line := strings.Repeat("x", 1+i%97)
@@ -82,6 +83,72 @@ func TestDataWriter(t *testing.T) {
 		}
 	}
 }
+
+// failWriter takes ok octets, then fails.
+type failWriter struct{ ok int }
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	if len(p) > w.ok {
+		n := w.ok
+		w.ok = 0
+		return n, errors.New("disk full")
+	}
+	w.ok -= len(p)
+	return len(p), nil
+}
+
+// TestDataWriterFails: a write that fails, into a bufio.Writer or not,
+// says how much of p it took and why, and every write and Close after
+// it fails too.
+func TestDataWriterFails(t *testing.T) {
+	in := []byte(strings.Repeat("a line of text\n", 1000))
+	for _, bufSize := range []int{0, 4096, 64 << 10} {
+		var w io.Writer = &failWriter{ok: 5000}
+		if bufSize > 0 {
+			w = bufio.NewWriterSize(w, bufSize)
+		}
+		d := NewDataWriter(w)
+		n, err := d.Write(in)
+		if bw, ok := w.(*bufio.Writer); ok && err == nil {
+			err = bw.Flush() // 64 KiB: the whole message fits in the buffer
+			n = 0
+		}
+		if err == nil || n >= len(in) {
+			t.Errorf("buffer %d: Write = %d, %v; want less than %d and an error", bufSize, n, err, len(in))
+		}
+		if _, err := d.Write([]byte("x\n")); err == nil {
+			t.Errorf("buffer %d: a Write after a failed one: no error", bufSize)
+		}
+		if err := d.Close(); err == nil {
+			t.Errorf("buffer %d: Close after a failed Write: no error", bufSize)
+		}
+	}
+}
+
+// TestDataWriterAllocs: into a bufio.Writer, a message is converted
+// without a scratch slice of its own, however large, and small writes
+// into a partly filled buffer flush nothing.
+func TestDataWriterAllocs(t *testing.T) {
+	in := []byte(strings.Repeat(".line\n", 20000)) // 120 KB, 240 KB as DATA
+	bw := bufio.NewWriterSize(io.Discard, 64<<10)
+	// A DataWriter for each message, as for each transaction.
+	if n := testing.AllocsPerRun(10, func() { NewDataWriter(bw).Write(in) }); n > 1 {
+		t.Errorf("%v allocations a DataWriter and a Write of %d octets; want 1 at most", n, len(in))
+	}
+	var c countWriter
+	bw = bufio.NewWriterSize(&c, 4096)
+	d := NewDataWriter(bw)
+	for range 1000 {
+		d.Write([]byte("x"))
+	}
+	if c.writes > 1 {
+		t.Errorf("1,000 one-octet writes through a 4 KiB buffer: %d writes under it; want 1 at most", c.writes)
+	}
+}
+
+type countWriter struct{ writes int }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.writes++; return len(p), nil }
 
 // FuzzDataWriter: the output has only CRLF line endings, exactly one
 // terminator at its end, and no line that is a lone "." before it.
