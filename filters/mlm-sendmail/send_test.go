@@ -932,3 +932,67 @@ func TestSpoolReuse(t *testing.T) {
 		t.Errorf("newSpool after done: %p, %d octets; want the spool done with, %p, empty", sp, sp.Len(), small)
 	}
 }
+
+// TestGatherWaits: with two connections, the one whose reply to its dot
+// comes first waits, before its fsync, for the other, whose dot is out,
+// to write its lines too: one fsync for both. The server holds each
+// reply to a dot until the order is set: the first until the second dot
+// has come, the second until the first connection waits.
+func TestGatherWaits(t *testing.T) {
+	var mu sync.Mutex
+	holds, fsyncs := 0, 0
+	second, waited := make(chan struct{}), make(chan struct{})
+	hold := func() {
+		mu.Lock()
+		holds++
+		n := holds
+		mu.Unlock()
+		var until chan struct{}
+		switch n {
+		case 1:
+			until = second
+		case 2:
+			close(second)
+			until = waited
+		default:
+			return
+		}
+		select {
+		case <-until:
+		case <-time.After(20 * time.Second):
+		}
+	}
+	srv := sinktest.Sink(t, smtpsink.Options{DelayAt: "dot", Hold: hold})
+	dir := list(t)
+	var out, errb bytes.Buffer
+	s, err := newSender(&args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 2, Timeout: 5 * time.Second, Lifetime: time.Hour}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.j.took = time.Minute // as if an fsync took that long: only the other connection ends the wait
+	s.j.after = func(time.Duration) <-chan time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		select {
+		case <-waited:
+		default:
+			close(waited)
+		}
+		return nil
+	}
+	s.j.fsync = func(f *os.File) error { mu.Lock(); fsyncs++; mu.Unlock(); return f.Sync() }
+	if err := s.run(strings.NewReader(record("p1,1", "a@x.example")+record("p1,2", "b@x.example")), &errb); err != nil {
+		t.Fatalf("run: %v: %s", err, errb.String())
+	}
+	select {
+	case <-waited:
+	default:
+		t.Fatal("no fsync waited for the connection whose dot was out")
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1"))
+	mu.Lock()
+	defer mu.Unlock()
+	if fsyncs != 1 || bytes.Count(b, []byte("\n")) != 2 {
+		t.Errorf("%d fsyncs for journal %q; want 1 for both lines", fsyncs, b)
+	}
+}

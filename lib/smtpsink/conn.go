@@ -159,9 +159,17 @@ func (c *conn) delayAt(step string) {
 }
 
 // wait sleeps for Options.Delay before a reply to step ("" for one that
-// is none of Options.DelayAt's), or until the connection closes.
+// is none of Options.DelayAt's), or until the connection closes; or
+// calls Options.Hold instead.
 func (c *conn) wait(step string) bool {
-	if c.s.opt.Delay <= 0 || c.s.opt.DelayAt != "" && c.s.opt.DelayAt != step {
+	if c.s.opt.DelayAt != "" && c.s.opt.DelayAt != step {
+		return true
+	}
+	if c.s.opt.Hold != nil {
+		c.s.opt.Hold()
+		return true
+	}
+	if c.s.opt.Delay <= 0 {
 		return true
 	}
 	t := time.NewTimer(c.s.opt.Delay)

@@ -71,6 +71,10 @@ type Options struct {
 	// (the reply to the final dot, given after the transaction is
 	// settled; with LMTP the first of them).
 	DelayAt string
+	// Hold, if set, is called where Delay would wait (before each
+	// reply, or DelayAt's), in its stead: the reply goes out when it
+	// returns. A test orders a reply after something else with it.
+	Hold func()
 	// DropAfterDot closes the connection instead of replying to the final
 	// dot of every DropAfterDot-th transaction, counted over the server.
 	DropAfterDot int

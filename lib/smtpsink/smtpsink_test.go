@@ -830,3 +830,30 @@ func TestDelayAt(t *testing.T) {
 		})
 	}
 }
+
+// TestHold: Hold is called in the stead of Delay, before the reply to
+// DelayAt's step only, and the reply waits for it to return.
+func TestHold(t *testing.T) {
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	s := start(t, Options{DelayAt: "dot", Hold: func() { held <- struct{}{}; <-release }})
+	c := dial(t, s)
+	c.hello()
+	c.send("MAIL FROM:<>\nRCPT TO:<a@x.example>\nDATA\n")
+	c.expect("250 ", "250 ", "354 ")
+	c.send("x\n.\n")
+	select {
+	case <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Hold not called before the reply to the dot")
+	}
+	if got := s.Counts(); got.Transactions != 1 {
+		t.Errorf("Counts() = %v; want the transaction settled before its held reply", got)
+	}
+	c.c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if b, err := c.br.ReadByte(); err == nil {
+		t.Fatalf("a held reply came: %q", b)
+	}
+	c.c.SetReadDeadline(time.Time{})
+	close(release)
+	c.expect("250 ")
+}
