@@ -1,6 +1,7 @@
 package mlmtest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -37,4 +38,18 @@ func Fault(t testing.TB, area, fault, result string) {
 		// processes do not interleave.
 		fmt.Fprintf(f, "%s\t%s\t%s\t%s\t%s\n", clean(area), clean(fault), clean(result), status, clean(t.Name()))
 	})
+}
+
+// FailAfter is a writer that takes N octets, then fails as a full disk
+// would: the write that crosses N takes what fits and says so.
+type FailAfter struct{ N int }
+
+func (f *FailAfter) Write(p []byte) (int, error) {
+	if len(p) > f.N {
+		k := f.N
+		f.N = 0
+		return k, errors.New("no space left on device")
+	}
+	f.N -= len(p)
+	return len(p), nil
 }

@@ -2,13 +2,13 @@ package spool
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"mlm/lib/mlmtest"
 	"mlm/lib/sysexit"
 	"mlm/lib/wire"
 )
@@ -41,26 +41,13 @@ func TestSpool(t *testing.T) {
 	}
 }
 
-// failAfter takes n octets, then fails.
-type failAfter struct{ n int }
-
-func (f *failAfter) Write(p []byte) (int, error) {
-	if len(p) > f.n {
-		k := f.n
-		f.n = 0
-		return k, errors.New("full")
-	}
-	f.n -= len(p)
-	return len(p), nil
-}
-
 // TestCopyError: a copy from the spool's file stops at the first failed
 // write and says how much went.
 func TestCopyError(t *testing.T) {
 	s := New(10)
 	defer s.Close()
 	s.Write(make([]byte, readSize+100))
-	n, err := io.Copy(&failAfter{n: readSize + 10}, s.Reader())
+	n, err := io.Copy(&mlmtest.FailAfter{N: readSize + 10}, s.Reader())
 	if err == nil || n != readSize+10 {
 		t.Fatalf("copy to a writer failing after %d octets: %d, %v", readSize+10, n, err)
 	}

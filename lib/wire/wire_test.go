@@ -3,11 +3,12 @@ package wire
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"io"
 	"strconv"
 	"strings"
 	"testing"
+
+	"mlm/lib/mlmtest"
 )
 
 // data is in as DATA, written in chunks; through a bufio.Writer of
@@ -84,26 +85,13 @@ func TestDataWriter(t *testing.T) {
 	}
 }
 
-// failWriter takes ok octets, then fails.
-type failWriter struct{ ok int }
-
-func (w *failWriter) Write(p []byte) (int, error) {
-	if len(p) > w.ok {
-		n := w.ok
-		w.ok = 0
-		return n, errors.New("disk full")
-	}
-	w.ok -= len(p)
-	return len(p), nil
-}
-
 // TestDataWriterFails: a write that fails, into a bufio.Writer or not,
 // says how much of p it took and why, and every write and Close after
 // it fails too.
 func TestDataWriterFails(t *testing.T) {
 	in := []byte(strings.Repeat("a line of text\n", 1000))
 	for _, bufSize := range []int{0, 4096, 64 << 10} {
-		var w io.Writer = &failWriter{ok: 5000}
+		var w io.Writer = &mlmtest.FailAfter{N: 5000}
 		if bufSize > 0 {
 			w = bufio.NewWriterSize(w, bufSize)
 		}
