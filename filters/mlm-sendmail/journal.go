@@ -281,12 +281,11 @@ func (j *journal) release(post string, n int64) {
 // writer is what the journal knows of a connection that writes to it:
 // the post of its transaction whose final dot is let go, or about to be,
 // whose outcome it will write (dot; "" if none); and the last lines it
-// wrote, while they wait for an fsync (their post, file and write
-// number).
+// wrote, while they wait for an fsync (their file, which is one post's,
+// and write number).
 type writer struct {
 	dot      string
 	unsynced bool
-	post     string
 	file     *os.File
 	gen      uint64
 }
@@ -372,7 +371,7 @@ func (j *journal) append(w *writer, post string, lines []string) (*os.File, uint
 	}
 	j.gen[post]++
 	if w != nil {
-		j.update(w, func() { w.dot, w.unsynced, w.post, w.file, w.gen = "", true, post, f, j.gen[post] })
+		j.update(w, func() { w.dot, w.unsynced, w.file, w.gen = "", true, f, j.gen[post] })
 	}
 	return f, j.gen[post], nil
 }
@@ -429,7 +428,7 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 	if current {
 		j.synced[post] = max(j.synced[post], upto)
 		for _, w := range j.writers {
-			if w.unsynced && w.post == post && w.file == f && w.gen <= upto {
+			if w.unsynced && w.file == f && w.gen <= upto {
 				w.unsynced = false
 			}
 		}
