@@ -383,32 +383,29 @@ func TestJournalGather(t *testing.T) {
 			t.Errorf("the other connection's lines are not durable after the fsync")
 		}
 	})
-	t.Run("settled", func(t *testing.T) { // a dot, and no lines after all
-		s := start(t, 3*time.Millisecond)
-		s.j.atDot(s.w2, "p")
-		my, done := sync1(t, s)
-		recv(t, "wait", s.waited)
-		s.j.settle(s.w2)
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		if n := len(s.fsyncs); n != 1 || s.j.synced["p"] != my {
-			t.Errorf("%d fsyncs, write %d durable; want 1 fsync, write %d", n, s.j.synced["p"], my)
-		}
-	})
-	t.Run("timer", func(t *testing.T) {
-		s := start(t, 3*time.Millisecond)
-		s.j.atDot(s.w2, "p")
-		my, done := sync1(t, s)
-		recv(t, "wait", s.waited)
-		s.fire <- time.Time{}
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		if n := len(s.fsyncs); n != 1 || s.j.synced["p"] != my {
-			t.Errorf("%d fsyncs, write %d durable; want 1 fsync, write %d", n, s.j.synced["p"], my)
-		}
-	})
+	// The wait ends when the connection settles with no lines after
+	// all, or on the timer.
+	for _, tc := range []struct {
+		name string
+		end  func(s *setup)
+	}{
+		{"settled", func(s *setup) { s.j.settle(s.w2) }},
+		{"timer", func(s *setup) { s.fire <- time.Time{} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := start(t, 3*time.Millisecond)
+			s.j.atDot(s.w2, "p")
+			my, done := sync1(t, s)
+			recv(t, "wait", s.waited)
+			tc.end(s)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if n := len(s.fsyncs); n != 1 || s.j.synced["p"] != my {
+				t.Errorf("%d fsyncs, write %d durable; want 1 fsync, write %d", n, s.j.synced["p"], my)
+			}
+		})
+	}
 	// A connection whose lines an fsync made durable, at its next dot,
 	// is one the next fsync waits for; and the sync of those lines ends
 	// at once while that one waits: the connection waits for it before
