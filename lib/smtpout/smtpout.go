@@ -151,6 +151,16 @@ type Client struct {
 	// one transaction: a caller makes each one's outcome durable before
 	// the next one's dot.)
 	BeforeDot func() error
+	held      *heldTx // a transaction whose final dot Hold left in the buffer
+}
+
+// heldTx is a transaction whose final dot is written to the buffer, not
+// yet sent, and whose reply is not yet read: for the recipients the
+// server accepted, done is owed their results.
+type heldTx struct {
+	accepted []stream.Path
+	done     func([]Result, error)
+	sent     bool // a write to the connection that may carry the dot was made
 }
 
 // Dial connects to addr, reads the greeting and greets with EHLO (or
@@ -192,6 +202,9 @@ func (c *Client) reset(conn net.Conn) {
 type timedWriter struct{ c *Client }
 
 func (w timedWriter) Write(p []byte) (int, error) {
+	if w.c.held != nil {
+		w.c.held.sent = true // (this write may carry it)
+	}
 	w.c.conn.SetWriteDeadline(time.Now().Add(w.c.opts.Timeout))
 	return w.c.conn.Write(p)
 }
@@ -285,6 +298,12 @@ func (c *Client) Has(ext string) bool { _, ok := c.ext[ext]; return ok }
 // error that made the connection unusable it only closes it: a server
 // out of step or gone answers nothing worth waiting for.
 func (c *Client) Close() error {
+	if c.held != nil {
+		// A held dot is not sent (Release sends it): the data is left
+		// unended, the server takes nothing, and QUIT would be taken
+		// for a line of the message.
+		c.fail(sysexit.Temp(errors.New("connection closed")))
+	}
 	if c.err == nil {
 		c.err = sysexit.Temp(errors.New("connection closed"))
 		c.opts.Timeout = min(c.opts.Timeout, 10*time.Second)
@@ -452,13 +471,60 @@ func wireLen(m Message) int64 {
 // window. After an error the client sends nothing more: Send returns the
 // same error, and Close only closes.
 func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool) (results []Result, rest []stream.Path, err error) {
+	results, rest, _, err = c.send(from, rcpts, msg, eightBit, nil)
+	return results, rest, err
+}
+
+// Hold is Send, but it may leave the transaction's final dot in the
+// buffer, to go out in one write with what comes next on the
+// connection: the next transaction's commands, whose replies come
+// behind the dot's (RFC 2920 §3.1 lets MAIL follow the data in a group),
+// so that a transaction costs the client and the server one turn each
+// way rather than two. It does (held) when the server offers PIPELINING
+// and no recipient is left for another transaction: then results has
+// only the recipients refused before the data, and the others' results
+// go to done, once the dot's reply is read: by the next Send or Hold,
+// before it reads a reply of its own, or by Release. done is called
+// once, in the goroutine of that call and before it goes on, so a caller
+// records the outcome there, and a later BeforeDot can wait for it. An
+// error done is given leaves the recipients without a result as Send's
+// does: ErrLostReply if the dot may have gone out, ErrNotSent if it
+// cannot have (Close, or a failure before anything more was sent): the
+// data was never ended, and the server has nothing.
+func (c *Client) Hold(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool, done func([]Result, error)) (results []Result, rest []stream.Path, held bool, err error) {
+	return c.send(from, rcpts, msg, eightBit, done)
+}
+
+// Release sends the final dot Hold left in the buffer, if any, and reads
+// its reply for its done. An error makes the connection unusable.
+func (c *Client) Release() error {
+	if c.held == nil {
+		return nil
+	}
+	if err := c.flush(); err != nil {
+		c.fail(err)
+		return err
+	}
+	if err := c.settle(); err != nil {
+		c.err = err
+		return err
+	}
+	return nil
+}
+
+// ErrNotSent is the error, wrapped, a held transaction's done is given
+// when its final dot never went out: the server has nothing, and the
+// recipients are to be tried again.
+var ErrNotSent = errors.New("the end of data was not sent")
+
+func (c *Client) send(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool, done func([]Result, error)) (results []Result, rest []stream.Path, held bool, err error) {
 	if c.err != nil {
-		return nil, nil, c.err
+		return nil, nil, false, c.err
 	}
 	if len(rcpts) > MaxPipelined {
-		return nil, nil, fmt.Errorf("smtpout: %d recipients for one transaction, more than %d", len(rcpts), MaxPipelined)
+		return nil, nil, false, fmt.Errorf("smtpout: %d recipients for one transaction, more than %d", len(rcpts), MaxPipelined)
 	}
-	results, refused, err := c.transaction(from, rcpts, msg, eightBit)
+	results, refused, held, err := c.transaction(from, rcpts, msg, eightBit, done)
 	if err == nil && len(refused) == len(rcpts) {
 		for _, r := range refused {
 			if r.Reply.Code >= 500 {
@@ -472,9 +538,23 @@ func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 		rest = append(rest, r.Rcpt)
 	}
 	if err != nil {
-		c.err = err
+		c.fail(err)
 	}
-	return results, rest, err
+	return results, rest, held, err
+}
+
+// fail makes the connection unusable, and gives a held transaction's
+// done the error: lost if its dot may have gone out, else not sent.
+func (c *Client) fail(err error) {
+	c.err = err
+	if h := c.held; h != nil {
+		c.held = nil
+		if h.sent {
+			h.done(nil, sysexit.Temp(fmt.Errorf("%w: %w", ErrLostReply, err)))
+		} else {
+			h.done(nil, sysexit.Temp(fmt.Errorf("%s: %w: %w", c.Addr, ErrNotSent, err)))
+		}
+	}
 }
 
 // tooMany reports a reply to RCPT that refuses a recipient as one too
@@ -508,13 +588,14 @@ func (c *Client) inStep(cmd string, r Reply, want ...int) error {
 // transaction sends one MAIL, the RCPTs and DATA, pipelined if offered.
 // refused are the recipients refused as too many, with their replies,
 // for another transaction; they are known, and returned, even when the
-// connection fails after the RCPTs.
-func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool) (results, refused []Result, err error) {
+// connection fails after the RCPTs. With done, it may hold the final dot
+// (see Hold).
+func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool, done func([]Result, error)) (results, refused []Result, held bool, err error) {
 	if c.br.Buffered() > 0 {
 		// Octets no command asked for: a surplus reply, and every reply
 		// after it would answer the wrong command.
 		b, _ := c.br.Peek(min(c.br.Buffered(), 64))
-		return nil, nil, sysexit.Temp(fmt.Errorf("%s: %w: %q before MAIL", c.Addr, ErrUnexpected, b))
+		return nil, nil, false, sysexit.Temp(fmt.Errorf("%s: %w: %q before MAIL", c.Addr, ErrUnexpected, b))
 	}
 	mail := "MAIL FROM:<" + from.Mailbox + ">"
 	needUTF8 := !isASCII(from.Mailbox)
@@ -536,7 +617,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			}
 		}
 		if len(ascii) == 0 {
-			return results, nil, nil
+			return results, nil, false, nil
 		}
 		rcpts, needUTF8 = ascii, false
 	}
@@ -547,7 +628,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		// RFC 1870 §6.1: a message over the server's fixed maximum is
 		// not sent; the server would refuse it 552 (§6.2), and so does
 		// the client, for every recipient, without a command.
-		return append(results, all(rcpts, Reply{Code: 552, Enhanced: "5.3.4", Text: fmt.Sprintf("message size %d exceeds the server's fixed maximum message size %d", wireLen(msg), limit)})...), nil, nil
+		return append(results, all(rcpts, Reply{Code: 552, Enhanced: "5.3.4", Text: fmt.Sprintf("message size %d exceeds the server's fixed maximum message size %d", wireLen(msg), limit)})...), nil, false, nil
 	}
 	if eightBit && c.Has("8BITMIME") {
 		mail += " BODY=8BITMIME"
@@ -575,48 +656,53 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	replies := make([]Reply, 0, len(rcpts))
 	if c.Has("PIPELINING") {
 		if err := c.write(mail); err != nil {
-			return results, nil, err
+			return results, nil, false, err
 		}
 		for _, r := range rcpts {
 			if err := c.write(rcptLine(r)); err != nil {
-				return results, nil, err
+				return results, nil, false, err
 			}
 		}
 		if err := c.write("DATA"); err != nil {
-			return results, nil, err
+			return results, nil, false, err
 		}
 		if err := c.flush(); err != nil {
-			return results, nil, err
+			return results, nil, false, err
+		}
+		// A dot held before these commands went out with them: its
+		// reply comes first.
+		if err := c.settle(); err != nil {
+			return results, nil, false, err
 		}
 		if mr, err = c.read(); err != nil {
-			return results, nil, err
+			return results, nil, false, err
 		}
 		if err := c.inStep("MAIL", mr, 250); err != nil {
-			return results, nil, err
+			return results, nil, false, err
 		}
 		for range rcpts {
 			rr, err := c.read()
 			if err != nil {
-				return results, nil, err
+				return results, nil, false, err
 			}
 			if err := c.inStep("RCPT", rr, 250, 251); err != nil {
-				return results, nil, err
+				return results, nil, false, err
 			}
 			replies = append(replies, rr)
 			c.hook("rcpt")
 		}
 		if dr, err = c.read(); err != nil {
-			return results, nil, err
+			return results, nil, false, err
 		}
 		if err := c.inStep("DATA", dr, 354); err != nil {
-			return results, nil, err
+			return results, nil, false, err
 		}
 	} else {
 		if mr, err = c.cmd(mail); err != nil {
-			return results, nil, err
+			return results, nil, false, err
 		}
 		if err := c.inStep("MAIL", mr, 250); err != nil {
-			return results, nil, err
+			return results, nil, false, err
 		}
 		for _, r := range rcpts {
 			if mr.Code != 250 {
@@ -624,10 +710,10 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			}
 			rr, err := c.cmd(rcptLine(r))
 			if err != nil {
-				return results, nil, err
+				return results, nil, false, err
 			}
 			if err := c.inStep("RCPT", rr, 250, 251); err != nil {
-				return results, nil, err
+				return results, nil, false, err
 			}
 			replies = append(replies, rr)
 			c.hook("rcpt")
@@ -636,7 +722,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	if err := mailRefused(mr); err != nil {
 		c.endEmpty(dr)
 		c.rset()
-		return results, nil, err
+		return results, nil, false, err
 	}
 	var accepted []stream.Path
 	for i, r := range rcpts {
@@ -653,10 +739,10 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	}
 	if dr.Code == 0 && len(accepted) > 0 {
 		if dr, err = c.cmd("DATA"); err != nil {
-			return results, refused, err
+			return results, refused, false, err
 		}
 		if err := c.inStep("DATA", dr, 354); err != nil {
-			return results, refused, err
+			return results, refused, false, err
 		}
 	}
 	if len(accepted) == 0 || dr.Code != 354 {
@@ -664,26 +750,54 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			results = append(results, all(accepted, dr)...)
 		}
 		if err := c.endEmpty(dr); err != nil {
-			return results, refused, err
+			return results, refused, false, err
 		}
-		return results, refused, c.rset()
+		return results, refused, false, c.rset()
 	}
 	dw := wire.NewDataWriter(c.bw)
 	if _, err := io.Copy(dw, msg.Reader()); err != nil {
-		return results, refused, sysexit.Temp(err)
+		return results, refused, false, sysexit.Temp(err)
 	}
 	if c.BeforeDot != nil {
 		if err := c.BeforeDot(); err != nil {
-			return results, refused, sysexit.Temp(err)
+			return results, refused, false, sysexit.Temp(err)
 		}
 	}
 	if err := dw.Close(); err != nil {
-		return results, refused, sysexit.Temp(err)
+		return results, refused, false, sysexit.Temp(err)
+	}
+	if done != nil && len(refused) == 0 && c.Has("PIPELINING") {
+		// (A buffer the data filled may have sent the dot already.)
+		c.held = &heldTx{accepted: accepted, done: done, sent: c.bw.Buffered() == 0}
+		return results, nil, true, nil
 	}
 	if err := c.flush(); err != nil {
-		return results, refused, err
+		return results, refused, false, err
 	}
 	c.hook("dot")
+	final, err := c.finals(accepted)
+	return append(results, final...), refused, false, err
+}
+
+// settle reads the reply to a held final dot, which has gone out, for
+// its done.
+func (c *Client) settle() error {
+	h := c.held
+	if h == nil {
+		return nil
+	}
+	c.held = nil
+	c.hook("dot")
+	res, err := c.finals(h.accepted)
+	h.done(res, err)
+	return err
+}
+
+// finals reads the reply to a final dot, sent, for the accepted
+// recipients: one, or with LMTP one each (RFC 2033 §4.2). An error
+// leaves those it gives no result to without one: it is ErrLostReply,
+// since the message may have been taken.
+func (c *Client) finals(accepted []stream.Path) ([]Result, error) {
 	// RFC 5321 §4.5.3.2.6: wait at least 10 minutes for the reply to
 	// the final dot; the server may be scanning the message.
 	dt := c.opts.DataTimeout
@@ -708,21 +822,22 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		}
 		return fr, nil
 	}
-	if c.opts.LMTP {
-		for _, r := range accepted {
-			fr, err := final()
-			if err != nil {
-				return results, refused, err
-			}
-			results = append(results, Result{Rcpt: r, Reply: fr})
+	if !c.opts.LMTP {
+		fr, err := final()
+		if err != nil {
+			return nil, err
 		}
-		return results, refused, nil
+		return all(accepted, fr), nil
 	}
-	fr, err := final()
-	if err != nil {
-		return results, refused, err
+	var results []Result
+	for _, r := range accepted {
+		fr, err := final()
+		if err != nil {
+			return results, err
+		}
+		results = append(results, Result{Rcpt: r, Reply: fr})
 	}
-	return append(results, all(accepted, fr)...), refused, nil
+	return results, nil
 }
 
 // endEmpty ends at once the data a server invited (354) though no

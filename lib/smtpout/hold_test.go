@@ -1,0 +1,243 @@
+package smtpout_test
+
+import (
+	"errors"
+	"testing"
+
+	"mlm/lib/smtpout"
+	"mlm/lib/smtpsink"
+	"mlm/lib/stream"
+)
+
+// outcome is what a held transaction's done was given, and how often.
+type outcome struct {
+	res   []smtpout.Result
+	err   error
+	calls int
+}
+
+func (o *outcome) done(res []smtpout.Result, err error) {
+	o.res, o.err = res, err
+	o.calls++
+}
+
+// hold runs Hold and fails the test unless it held as want says.
+func hold(t *testing.T, c *smtpout.Client, o *outcome, want bool, to ...string) ([]smtpout.Result, []stream.Path, error) {
+	t.Helper()
+	var res []smtpout.Result
+	var rest []stream.Path
+	var held bool
+	var err error
+	within(t, func() { res, rest, held, err = c.Hold(sender, rcpts(to...), message, false, o.done) })
+	if held != want {
+		t.Errorf("Hold to %v: held %v, want %v (results %s, error %v)", to, held, want, codes(res), err)
+	}
+	return res, rest, err
+}
+
+// TestHoldChains: a held dot goes out with the next transaction's
+// commands, not before: the server here answers the dot only once it
+// has read the next MAIL, RCPT and DATA, so a client that waited for
+// the reply first would hang. Each transaction's results reach its done
+// as the next call reads them, and Release ends the last.
+func TestHoldChains(t *testing.T) {
+	noLeaks(t)
+	f := serve(t, func(c *fconn) {
+		if !c.hello("PIPELINING") || !c.lines(3) {
+			return
+		}
+		c.say("250 ok", "250 ok", "354 go")
+		if !c.data() || !c.lines(3) {
+			return
+		}
+		c.say("250 2.0.0 first", "250 ok", "250 ok", "354 go")
+		if !c.data() {
+			return
+		}
+		c.say("250 2.0.0 second")
+		c.rest()
+	})
+	c, err := dial(t, f.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var first, second outcome
+	if res, _, err := hold(t, c, &first, true, "a@example.org"); err != nil || len(res) != 0 || first.calls != 0 {
+		t.Fatalf("first Hold: %s, %v, done called %d times; want nothing yet", codes(res), err, first.calls)
+	}
+	if res, _, err := hold(t, c, &second, true, "b@example.org"); err != nil || len(res) != 0 {
+		t.Fatalf("second Hold: %s, %v", codes(res), err)
+	}
+	if first.calls != 1 || first.err != nil || codes(first.res) != "a@example.org=250" || first.res[0].Reply.Text != "first" {
+		t.Errorf("first transaction, once the second is held: done called %d times with %s %v; want once, a delivered", first.calls, codes(first.res), first.err)
+	}
+	if second.calls != 0 {
+		t.Errorf("second transaction's done called before Release")
+	}
+	var rerr error
+	within(t, func() { rerr = c.Release() })
+	if rerr != nil || second.calls != 1 || second.err != nil || codes(second.res) != "b@example.org=250" || second.res[0].Reply.Text != "second" {
+		t.Errorf("Release = %v; second done called %d times with %s %v; want once, b delivered", rerr, second.calls, codes(second.res), second.err)
+	}
+	within(t, func() { rerr = c.Release() })
+	if rerr != nil || first.calls != 1 || second.calls != 1 {
+		t.Errorf("Release with nothing held = %v; done calls %d, %d; want nil and no call", rerr, first.calls, second.calls)
+	}
+	// Send after it is unchanged.
+	var res []smtpout.Result
+	within(t, func() { res, _, err = c.Send(sender, rcpts("c@example.org"), message, false) })
+	if err != nil || codes(res) != "c@example.org=250" {
+		t.Errorf("Send after Release: %s, %v", codes(res), err)
+	}
+}
+
+// TestHoldWhenNot: no hold without PIPELINING, nor when recipients are
+// left for another transaction: Hold is Send, and done is never called.
+func TestHoldWhenNot(t *testing.T) {
+	noLeaks(t)
+	f := serve(t, func(c *fconn) {
+		if c.hello("8BITMIME") {
+			c.rest()
+		}
+	})
+	c, err := dial(t, f.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o outcome
+	res, _, err := hold(t, c, &o, false, "a@example.org")
+	if err != nil || codes(res) != "a@example.org=250" {
+		t.Errorf("without PIPELINING: %s, %v; want a delivered, at once", codes(res), err)
+	}
+	c.Close()
+
+	s := sink(t, smtpsink.Options{MaxRcpt: 1})
+	c, err = dial(t, s.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, rest, err := hold(t, c, &o, false, "a@example.org", "b@example.org")
+	if err != nil || codes(res) != "a@example.org=250" || len(rest) != 1 || rest[0].Mailbox != "b@example.org" {
+		t.Errorf("one recipient left for another transaction: %s, rest %v, %v; want a delivered, b left", codes(res), rest, err)
+	}
+	c.Close()
+	if o.calls != 0 {
+		t.Errorf("done called %d times", o.calls)
+	}
+}
+
+// TestHoldClose: Close does not send a held dot: the server takes
+// nothing, and done has ErrNotSent, no result.
+func TestHoldClose(t *testing.T) {
+	noLeaks(t)
+	s := sink(t, smtpsink.Options{})
+	c, err := dial(t, s.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o outcome
+	hold(t, c, &o, true, "a@example.org")
+	within(t, func() { c.Close() })
+	if o.calls != 1 || len(o.res) != 0 || !errors.Is(o.err, smtpout.ErrNotSent) || errors.Is(o.err, smtpout.ErrLostReply) {
+		t.Errorf("Close with a held dot: done called %d times with %s, %v; want once, no result, ErrNotSent", o.calls, codes(o.res), o.err)
+	}
+	temporary(t, o.err, smtpout.ErrNotSent)
+	if got := s.Counts().Transactions; got != 0 {
+		t.Errorf("the server took %d transactions", got)
+	}
+}
+
+// TestHoldLost: the connection drops instead of the reply to a held
+// dot, sent with the next transaction's commands: that one's done has
+// ErrLostReply (the server has the message), the next one an error and
+// no result, nothing of it taken; the client is then unusable.
+func TestHoldLost(t *testing.T) {
+	noLeaks(t)
+	s := sink(t, smtpsink.Options{DropAfterDot: 1})
+	c, err := dial(t, s.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var first, second outcome
+	hold(t, c, &first, true, "a@example.org")
+	res, _, err := hold(t, c, &second, false, "b@example.org")
+	temporary(t, err)
+	noneDelivered(t, res)
+	if first.calls != 1 || len(first.res) != 0 {
+		t.Errorf("first done called %d times with %s; want once, no result", first.calls, codes(first.res))
+	}
+	temporary(t, first.err, smtpout.ErrLostReply)
+	if second.calls != 0 {
+		t.Errorf("second done called for a transaction never held")
+	}
+	if got := s.Counts(); got.Transactions != 1 || got.Dropped != 1 {
+		t.Errorf("server: %v; want the first transaction taken, the connection dropped", got)
+	}
+	if err := c.Release(); err != nil {
+		t.Errorf("Release on the broken connection, nothing held: %v", err)
+	}
+	if _, _, err := c.Send(sender, rcpts("c@example.org"), message, false); err == nil {
+		t.Error("Send on the broken connection: no error")
+	}
+}
+
+// TestHoldFailBeforeSending: a held dot behind which the next
+// transaction finds the server out of step before writing a thing (a
+// reply nobody asked for): the dot never went out, and its done says
+// ErrNotSent.
+func TestHoldFailBeforeSending(t *testing.T) {
+	noLeaks(t)
+	f := serve(t, func(c *fconn) {
+		if c.hello("PIPELINING") && c.lines(3) {
+			c.say("250 ok", "250 ok", "354 go", "250 unasked")
+			c.drain()
+		}
+	})
+	c, err := dial(t, f.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var first, second outcome
+	// The unasked reply arrives with the 354, in the buffer before
+	// the message goes.
+	hold(t, c, &first, true, "a@example.org")
+	_, _, err = hold(t, c, &second, false, "b@example.org")
+	temporary(t, err, smtpout.ErrUnexpected)
+	if first.calls != 1 || !errors.Is(first.err, smtpout.ErrNotSent) {
+		t.Errorf("first done called %d times with %v; want once, ErrNotSent", first.calls, first.err)
+	}
+	if f.saw(".") || f.saw("RCPT TO:<b@") {
+		t.Errorf("the server read %q; want no dot and no second transaction", f.received())
+	}
+}
+
+// TestHoldLMTP: an LMTP transaction held gives done a reply per
+// recipient, read as the next call reads them.
+func TestHoldLMTP(t *testing.T) {
+	noLeaks(t)
+	var rules []smtpsink.Rule
+	for _, r := range []string{"q*=452 4.2.2 over quota"} {
+		rule, err := smtpsink.ParseRule(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, rule)
+	}
+	s := sink(t, smtpsink.Options{LMTP: true, LMTPReply: rules})
+	o := opts
+	o.LMTP = true
+	c, err := dial(t, s.Addr(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var first outcome
+	hold(t, c, &first, true, "a@example.org", "q@example.org", "b@example.org")
+	within(t, func() { err = c.Release() })
+	if err != nil || first.calls != 1 || first.err != nil || codes(first.res) != "a@example.org=250 q@example.org=452 b@example.org=250" {
+		t.Errorf("Release = %v; done called %d times with %s, %v; want a reply each", err, first.calls, codes(first.res), first.err)
+	}
+}
