@@ -65,7 +65,9 @@ func run(a *args, in io.Reader, out, stderr io.Writer) error {
 func (s *sender) run(in io.Reader, stderr io.Writer) error {
 	a := s.a
 	defer s.j.close()
-	jobs := make(chan *job)
+	// A worker whose final dot is held (see lane) finds the next record
+	// waiting, for the dot to go out with its commands.
+	jobs := make(chan *job, max(a.Conns, 1))
 	var wg sync.WaitGroup
 	for i := range max(a.Conns, 1) {
 		wg.Add(1)
@@ -100,7 +102,7 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 	}
 	s := &sender{a: a, d: d, out: stream.NewWriter(out), now: clock.Now(),
 		j:      newJournal(filepath.Join(d.Path, listdir.StateDir, "journal")),
-		spools: make(chan *spool.Spool, max(a.Conns, 1)+1)}
+		spools: make(chan *spool.Spool, 2*max(a.Conns, 1)+1)}
 	s.relays = a.Relay
 	if len(s.relays) == 0 {
 		if s.relays, err = d.Lines(listdir.Relay); err != nil {
@@ -215,20 +217,63 @@ func has8bit(p []byte) bool {
 func (s *sender) worker(n int, jobs <-chan *job) {
 	l := &lane{n: n, w: s.j.newWriter()}
 	defer func() {
+		s.release(l)
 		s.wait(l)
 		if l.c != nil {
 			l.c.Close()
 		}
 	}()
-	for j := range jobs {
-		s.stats.records.Add(1)
-		err := s.deliver(l, j)
-		s.j.settle(l.w)
-		s.done(j.msg)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, j.h.ID, err)
-			s.failed.Store(true)
+	for {
+		j, ok := s.next(l, jobs)
+		if !ok {
+			return
 		}
+		s.stats.records.Add(1)
+		s.deliver(l, j)
+	}
+}
+
+// next returns the next record; if none is waiting, a final dot the
+// lane holds goes out first.
+func (s *sender) next(l *lane, jobs <-chan *job) (*job, bool) {
+	select {
+	case j, ok := <-jobs:
+		return j, ok
+	default:
+	}
+	s.release(l)
+	j, ok := <-jobs
+	return j, ok
+}
+
+// release sends the final dot the lane's connection holds, if any, and
+// reads its reply (the record it ends is settled in held); once the
+// sending is stopped, the dot is not sent, and the record is tried
+// again.
+func (s *sender) release(l *lane) {
+	if l.c == nil {
+		return
+	}
+	if s.stopped.Load() {
+		l.c.Close()
+		l.c = nil
+		return
+	}
+	if err := l.c.Release(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, l.c.Addr, err)
+		l.c.Close()
+		l.c = nil
+	}
+}
+
+// end ends a record: its spool let go, and an error reported, which
+// makes the exit status 75.
+func (s *sender) end(l *lane, j *job, err error) {
+	s.j.settle(l.w)
+	s.done(j.msg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, j.h.ID, err)
+		s.failed.Store(true)
 	}
 }
 
@@ -239,6 +284,12 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 // server takes no message of the worker's while an earlier one's
 // outcome is not durable: at most one transaction per connection has a
 // 250 and no journal lines on disk, as with an fsync before going on.
+// The last transaction of a record holds its final dot (smtpout's Hold)
+// when the server pipelines: the dot goes out with the next record's
+// commands, and its reply comes with theirs, so that a transaction of
+// one recipient is one turn, not two. Its outcome is recorded (held) as
+// the reply is read, before that next transaction's dot, so the rule
+// stands.
 type lane struct {
 	n       int
 	c       *smtpout.Client
@@ -291,52 +342,82 @@ var errStopped = sysexit.Temp(errors.New("not sent: a journal fsync failed"))
 // deliver sends one record, skipping recipients the journal knows, and
 // settles every recipient: delivered or failed in the journal, deferred
 // in a record on standard output. The lane keeps the connection for
-// the next record.
-func (s *sender) deliver(l *lane, j *job) error {
+// the next record. A record whose last transaction holds its final dot
+// ends in held.
+func (s *sender) deliver(l *lane, j *job) {
 	if s.stopped.Load() {
-		return errStopped
+		s.end(l, j, errStopped)
+		return
 	}
 	post := postOf(j.h.ID)
 	l.post = post
+	todo, err := s.todo(post, j)
+	if err != nil || len(todo) == 0 {
+		s.end(l, j, err)
+		return
+	}
+	reserved, err := s.j.reserve(post, todo)
+	if err != nil {
+		s.end(l, j, err)
+		return
+	}
+	o := &open{j: j, post: post, reserved: reserved}
+	if held, err := s.send(l, o, todo); !held {
+		s.j.release(post, reserved)
+		s.end(l, j, err)
+	}
+}
+
+// todo returns the recipients of a record the journal does not know.
+func (s *sender) todo(post string, j *job) ([]stream.Path, error) {
 	if err := s.j.refresh(post); err != nil {
-		return err
+		return nil, err
 	}
 	var todo []stream.Path
 	for _, r := range j.rcpts {
 		done, err := s.j.final(post, r.Mailbox)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !done {
 			todo = append(todo, r)
 		}
 	}
-	if len(todo) == 0 {
-		return nil
-	}
-	reserved, err := s.j.reserve(post, todo)
-	if err != nil {
-		return err
-	}
-	defer s.j.release(post, reserved)
-	var deferred []smtpout.Result
+	return todo, nil
+}
+
+// open is a record on its way: what its last transaction, if it holds
+// its final dot, leaves for held to settle.
+type open struct {
+	j        *job
+	post     string
+	reserved int64            // the journal's, given back as the record ends
+	deferred []smtpout.Result // so far
+	waiting  []stream.Path    // the recipients a held dot's reply is for
+	err      error            // of the outcomes before a held dot
+}
+
+// send delivers a record's recipients still to do (todo): it reports
+// whether its last transaction holds its final dot, and so ends in held.
+func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err error) {
+	j, post := o.j, o.post
 	if s.a.Sendmail != "" {
 		for len(todo) > 0 {
 			if s.stopped.Load() {
-				return errStopped
+				return false, errStopped
 			}
 			part := todo[:min(len(todo), smtpout.MaxPipelined)]
 			todo = todo[len(part):]
-			if err := s.outcomes(l, j, post, s.viaSendmail(j, part), &deferred); err != nil {
-				return err
+			if err := s.outcomes(l, j, post, s.viaSendmail(j, part), &o.deferred); err != nil {
+				return false, err
 			}
 		}
 		if s.stopped.Load() {
 			// A stop may have left recipients of the last part
 			// without a result: the record is tried again.
-			return errStopped
+			return false, errStopped
 		}
-		return s.finish(nil, j, deferred)
+		return false, s.finish(nil, j, o.deferred)
 	}
 	// Try the relays in turn, starting with this worker's, until one has
 	// given a result for every recipient; each relay twice, since a
@@ -347,7 +428,7 @@ func (s *sender) deliver(l *lane, j *job) error {
 	var carry []stream.Path // of the last transaction, still to send
 	for try := 0; try < 2*len(s.relays) && len(todo)+len(carry) > 0; {
 		if s.stopped.Load() {
-			return errStopped
+			return false, errStopped
 		}
 		if l.c == nil {
 			c, err := s.dial(l.n + try)
@@ -364,7 +445,16 @@ func (s *sender) deliver(l *lane, j *job) error {
 			part = todo[:min(len(todo), smtpout.MaxPipelined)]
 			todo = todo[len(part):]
 		}
-		res, rest, err := c.Send(j.h.Sender, part, j.msg, j.eight)
+		var res []smtpout.Result
+		var rest []stream.Path
+		var err error
+		if len(todo) == 0 {
+			// The record's last transaction, unless some are refused
+			// as too many: its dot may wait for the next record's.
+			res, rest, held, err = c.Hold(j.h.Sender, part, j.msg, j.eight, func(res []smtpout.Result, err error) { s.held(l, o, res, err) })
+		} else {
+			res, rest, err = c.Send(j.h.Sender, part, j.msg, j.eight)
+		}
 		s.stats.txns.Add(1)
 		carry = rest // refused as too many, for another transaction
 		var lost []stream.Path
@@ -384,25 +474,62 @@ func (s *sender) deliver(l *lane, j *job) error {
 				lost, carry = without(part, res, rest...), rest
 			}
 		}
-		oerr := s.outcomes(l, j, post, res, &deferred)
+		oerr := s.outcomes(l, j, post, res, &o.deferred)
+		if held {
+			// The writer's final dot is not settled: its lines come
+			// in held, which ends the record.
+			o.waiting, o.err = without(part, res), oerr
+			return true, nil
+		}
 		s.j.settle(l.w)
 		if oerr != nil {
-			return oerr
+			return false, oerr
 		}
-		s.stats.lost.Add(int64(len(lost)))
-		s.stats.deferred.Add(int64(len(lost)))
-		for _, r := range lost {
-			deferred = append(deferred, smtpout.Result{Rcpt: r, Reply: smtpout.Reply{Code: 451, Enhanced: "4.4.2", Text: "connection lost after the data; may have been delivered"}})
-		}
+		s.lost(o, lost)
 	}
 	if n := len(todo) + len(carry); n > 0 {
 		// Some recipients were not tried: what is final is settled, but
 		// no retry record is written yet, so the batch's deferred
 		// recipients are written once, complete, when the record runs
 		// again.
-		return fmt.Errorf("%d recipients not tried: no relay took them", n)
+		return false, fmt.Errorf("%d recipients not tried: no relay took them", n)
 	}
-	return s.finish(l, j, deferred)
+	return false, s.finish(l, j, o.deferred)
+}
+
+// lost defers recipients whose transaction's reply to the final dot was
+// lost, and counts them.
+func (s *sender) lost(o *open, lost []stream.Path) {
+	s.stats.lost.Add(int64(len(lost)))
+	s.stats.deferred.Add(int64(len(lost)))
+	for _, r := range lost {
+		o.deferred = append(o.deferred, smtpout.Result{Rcpt: r, Reply: smtpout.Reply{Code: 451, Enhanced: "4.4.2", Text: "connection lost after the data; may have been delivered"}})
+	}
+}
+
+// held settles a record whose last transaction held its final dot, as
+// smtpout reads the reply to it (or gives up): the outcomes, as send
+// settles each transaction's, then the record's end. A dot never sent
+// leaves its recipients to the record's next run.
+func (s *sender) held(l *lane, o *open, res []smtpout.Result, err error) {
+	oerr := s.outcomes(l, o.j, o.post, res, &o.deferred)
+	s.j.settle(l.w)
+	rest := without(o.waiting, res)
+	switch {
+	case o.err != nil:
+		err = o.err
+	case oerr != nil:
+		err = oerr
+	case err == nil:
+		err = s.finish(l, o.j, o.deferred)
+	case errors.Is(err, smtpout.ErrLostReply):
+		s.lost(o, rest)
+		err = s.finish(l, o.j, o.deferred)
+	default:
+		err = fmt.Errorf("%d recipients not tried: %w", len(rest), err)
+	}
+	s.j.release(o.post, o.reserved)
+	s.end(l, o.j, err)
 }
 
 // dial connects to the k-th relay of the pool (round robin).

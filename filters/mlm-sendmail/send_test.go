@@ -882,7 +882,7 @@ func TestGatherSettles(t *testing.T) {
 // file is not kept).
 func TestSpoolReuse(t *testing.T) {
 	srv := sinktest.Sink(t, smtpsink.Options{})
-	sizes := []int{3000, 10, spool.MemLimit + 500000, 20, 5000, 10}
+	sizes := []int{3000, 10, spool.MemLimit + 500000, 20, 5000, 10, 7000, 30, 4000, 10, 200, 6000}
 	var in string
 	var msgs []string
 	for i, n := range sizes {
@@ -908,11 +908,13 @@ func TestSpoolReuse(t *testing.T) {
 			t.Errorf("message %d (%d octets): %d octets taken, not the same", i, len(msgs[i]), len(m.Data))
 		}
 	}
-	// A record is read while the one before it is delivered: two
-	// spools serve all, but for the large message's, closed, and the
-	// one made after it.
-	if n := s.made.Load(); n != 3 {
-		t.Errorf("%d spools made for %d records; want 3", n, len(sizes))
+	// Records are read while those before them are delivered: at most
+	// four are under way at once (one being read, one waiting for the
+	// connection, one going out and the one before it, whose final dot
+	// goes with its commands), and four spools serve all, but for the
+	// large message's, closed, and the one made after it.
+	if n := s.made.Load(); n > 5 {
+		t.Errorf("%d spools made for %d records; want 5 at most", n, len(sizes))
 	}
 
 	// Kept and given again: a spool that held its message in memory,

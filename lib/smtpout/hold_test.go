@@ -164,6 +164,9 @@ func TestHoldLost(t *testing.T) {
 	hold(t, c, &first, true, "a@example.org")
 	res, _, err := hold(t, c, &second, false, "b@example.org")
 	temporary(t, err)
+	if errors.Is(err, smtpout.ErrLostReply) {
+		t.Errorf("second transaction: %v; want an error, not a lost reply: its data never went", err)
+	}
 	noneDelivered(t, res)
 	if first.calls != 1 || len(first.res) != 0 {
 		t.Errorf("first done called %d times with %s; want once, no result", first.calls, codes(first.res))

@@ -670,9 +670,10 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			return results, nil, false, err
 		}
 		// A dot held before these commands went out with them: its
-		// reply comes first.
+		// reply comes first. Its loss is not this transaction's, whose
+		// data never went.
 		if err := c.settle(); err != nil {
-			return results, nil, false, err
+			return results, nil, false, sysexit.Temp(fmt.Errorf("%s: on the reply to the transaction before: %v", c.Addr, err))
 		}
 		if mr, err = c.read(); err != nil {
 			return results, nil, false, err
