@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -996,5 +997,161 @@ func TestGatherWaits(t *testing.T) {
 	defer mu.Unlock()
 	if fsyncs != 1 || bytes.Count(b, []byte("\n")) != 2 {
 		t.Errorf("%d fsyncs for journal %q; want 1 for both lines", fsyncs, b)
+	}
+}
+
+// eofSignal is an input that closes eof when it is read to its end: the
+// stream's last record has been read, and handed to the workers.
+type eofSignal struct {
+	r    io.Reader
+	eof  chan struct{}
+	once sync.Once
+}
+
+func (e *eofSignal) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.once.Do(func() { close(e.eof) })
+	}
+	return n, err
+}
+
+// TestHeldDot: a record's final dot goes out with the next record's
+// commands, on one connection. The server here answers the first
+// record's commands only once the second record waits for the worker,
+// and its dot only once it has read the second's MAIL, RCPT and DATA: a
+// sender that waited for the reply to the dot first would time out.
+// The reply to a held dot settles its record as any does: a 451 makes
+// the record of deferred recipients, message and all.
+func TestHeldDot(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	in := &eofSignal{r: strings.NewReader(record("p1,1", "a@x.example") + record("p1,2", "b@x.example")), eof: make(chan struct{})}
+	var conv strings.Builder
+	served := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		br := bufio.NewReader(c)
+		say := func(lines ...string) { io.WriteString(c, strings.Join(lines, "\r\n")+"\r\n") }
+		read := func(n int) error {
+			for range n {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					return fmt.Errorf("after %q: %v", conv.String(), err)
+				}
+				conv.WriteString(l)
+			}
+			return nil
+		}
+		data := func() error {
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					return err
+				}
+				if l == ".\r\n" {
+					conv.WriteString(l)
+					return nil
+				}
+			}
+		}
+		say("220 fake ESMTP")
+		if err := read(1); err != nil {
+			served <- err
+			return
+		}
+		say("250-fake", "250 PIPELINING")
+		if err := read(3); err != nil {
+			served <- err
+			return
+		}
+		select {
+		case <-in.eof:
+		case <-time.After(20 * time.Second):
+			served <- errors.New("the input was never read to its end")
+			return
+		}
+		say("250 ok", "250 ok", "354 go")
+		if err := data(); err != nil {
+			served <- err
+			return
+		}
+		if err := read(3); err != nil { // the second record's, before the dot's reply
+			served <- err
+			return
+		}
+		say("451 4.3.0 not now", "250 ok", "250 ok", "354 go")
+		if err := data(); err != nil {
+			served <- err
+			return
+		}
+		say("250 2.0.0 taken")
+		if err := read(1); err != nil {
+			served <- err
+			return
+		}
+		say("221 bye")
+		served <- nil
+	}()
+	dir := list(t)
+	var out, errb bytes.Buffer
+	a := &args{Dir: dir, Relay: []string{ln.Addr().String()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}
+	if err := run(a, in, &out, &errb); err != nil {
+		t.Fatalf("run: %v: %s", err, errb.String())
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	want := "MAIL FROM:<dev-bounces@lists.example.org>\r\nRCPT TO:<a@x.example>\r\nDATA\r\n.\r\n" +
+		"MAIL FROM:<dev-bounces@lists.example.org>\r\nRCPT TO:<b@x.example>\r\nDATA\r\n.\r\nQUIT\r\n"
+	if got := conv.String(); !strings.HasSuffix(got, want) {
+		t.Errorf("the server read\n%q\nwant it to end in\n%q", got, want)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1")); string(b) != "D b@x.example\n" {
+		t.Errorf("journal %q; want b delivered, a not final", b)
+	}
+	if o := out.String(); !strings.Contains(o, "MLM1 p1,1,r\n") || !strings.Contains(o, ":.line\n:body\n") || !strings.HasSuffix(o, "R <a@x.example>\nE 1\n") {
+		t.Errorf("deferred record:\n%s", o)
+	}
+}
+
+// TestHeldStopped: a final dot held when the sending stops (a journal
+// fsync failed) is not sent: the server takes nothing, nothing is
+// written to the journal, and the record fails, to be tried again.
+func TestHeldStopped(t *testing.T) {
+	srv := sinktest.Sink(t, smtpsink.Options{})
+	dir := list(t)
+	var out bytes.Buffer
+	s, err := newSender(&args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.j.close()
+	j := &job{h: &stream.Header{ID: "p1,1", Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org"}}, msg: s.newSpool(), rcpts: []stream.Path{{Mailbox: "a@x.example"}}}
+	io.WriteString(j.msg, "Subject: x\n\nbody\n")
+	l := &lane{w: s.j.newWriter()}
+	s.deliver(l, j)
+	if l.c == nil || s.failed.Load() {
+		t.Fatalf("deliver: connection %v, failed %v; want the connection kept, its dot held", l.c, s.failed.Load())
+	}
+	s.stopped.Store(true)
+	s.release(l)
+	if l.c != nil || !s.failed.Load() {
+		t.Errorf("release once stopped: connection %v, failed %v; want it closed, the record failed", l.c, s.failed.Load())
+	}
+	if got := srv.Counts().Transactions; got != 0 {
+		t.Errorf("the server took %d transactions", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1")); len(b) != 0 || out.Len() != 0 {
+		t.Errorf("journal %q, output %q; want nothing", b, out.String())
 	}
 }
