@@ -254,7 +254,7 @@ func (s *sender) release(l *lane) {
 	if l.c == nil {
 		return
 	}
-	if s.stopped.Load() {
+	if s.stopped.Load() || s.j.failed() {
 		l.c.Close()
 		l.c = nil
 		return
@@ -346,18 +346,21 @@ var errStopped = sysexit.Temp(errors.New("not sent: a journal fsync failed"))
 // ends in held.
 func (s *sender) deliver(l *lane, j *job) {
 	if s.stopped.Load() {
+		s.release(l)
 		s.end(l, j, errStopped)
 		return
 	}
 	post := postOf(j.h.ID)
 	l.post = post
 	todo, err := s.todo(post, j)
-	if err != nil || len(todo) == 0 {
-		s.end(l, j, err)
-		return
+	var reserved int64
+	if err == nil && len(todo) > 0 {
+		reserved, err = s.j.reserve(post, todo)
 	}
-	reserved, err := s.j.reserve(post, todo)
-	if err != nil {
+	if err != nil || len(todo) == 0 {
+		// Nothing goes out: a final dot the lane holds goes now, not
+		// with whatever record comes next.
+		s.release(l)
 		s.end(l, j, err)
 		return
 	}
@@ -459,7 +462,11 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		carry = rest // refused as too many, for another transaction
 		var lost []stream.Path
 		if err != nil {
-			try++
+			if !errors.Is(err, smtpout.ErrBefore) {
+				// (Not this record's try: the reply lost was the
+				// record's before, which held.)
+				try++
+			}
 			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, c.Addr, err)
 			c.Close()
 			l.c = nil

@@ -1141,17 +1141,55 @@ func TestHeldStopped(t *testing.T) {
 	l := &lane{w: s.j.newWriter()}
 	s.deliver(l, j)
 	if l.c == nil || s.failed.Load() {
-		t.Fatalf("deliver: connection %v, failed %v; want the connection kept, its dot held", l.c, s.failed.Load())
+		t.Fatalf("deliver: connection kept %v, failed %v; want the connection kept, its dot held", l.c != nil, s.failed.Load())
 	}
 	s.stopped.Store(true)
 	s.release(l)
 	if l.c != nil || !s.failed.Load() {
-		t.Errorf("release once stopped: connection %v, failed %v; want it closed, the record failed", l.c, s.failed.Load())
+		t.Errorf("release once stopped: connection kept %v, failed %v; want it closed, the record failed", l.c != nil, s.failed.Load())
 	}
 	if got := srv.Counts().Transactions; got != 0 {
 		t.Errorf("the server took %d transactions", got)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1")); len(b) != 0 || out.Len() != 0 {
 		t.Errorf("journal %q, output %q; want nothing", b, out.String())
+	}
+}
+
+// TestHeldReleased: a record with nothing to send (its recipients are
+// in the journal already) sends the final dot the lane holds, rather
+// than leave the server waiting in the data until a record that sends.
+func TestHeldReleased(t *testing.T) {
+	srv := sinktest.Sink(t, smtpsink.Options{})
+	dir := list(t)
+	jdir := filepath.Join(dir, "state", "journal")
+	os.MkdirAll(jdir, 0o700)
+	if err := os.WriteFile(filepath.Join(jdir, "p2"), []byte("D b@x.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	s, err := newSender(&args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.j.close()
+	job := func(id, rcpt string) *job {
+		j := &job{h: &stream.Header{ID: id, Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org"}}, msg: s.newSpool(), rcpts: []stream.Path{{Mailbox: rcpt}}}
+		io.WriteString(j.msg, "Subject: x\n\nbody\n")
+		return j
+	}
+	l := &lane{w: s.j.newWriter()}
+	defer func() { s.release(l); s.wait(l); l.c.Close() }()
+	s.deliver(l, job("p1,1", "a@x.example"))
+	if got := srv.Counts().Transactions; got != 0 || l.c == nil {
+		t.Fatalf("first record: the server took %d transactions, connection kept %v; want its dot held", got, l.c != nil)
+	}
+	s.deliver(l, job("p2,1", "b@x.example"))
+	if got := srv.Counts().Transactions; got != 1 || l.c == nil || s.failed.Load() {
+		t.Errorf("a record with nothing to send: the server took %d transactions, connection kept %v, failed %v; want the held dot sent, the connection kept", got, l.c != nil, s.failed.Load())
+	}
+	s.wait(l)
+	if b, _ := os.ReadFile(filepath.Join(jdir, "p1")); string(b) != "D a@x.example\n" {
+		t.Errorf("journal of the held record: %q", b)
 	}
 }

@@ -2,6 +2,7 @@ package smtpout_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"mlm/lib/smtpout"
@@ -242,5 +243,73 @@ func TestHoldLMTP(t *testing.T) {
 	within(t, func() { err = c.Release() })
 	if err != nil || first.calls != 1 || first.err != nil || codes(first.res) != "a@example.org=250 q@example.org=452 b@example.org=250" {
 		t.Errorf("Release = %v; done called %d times with %s, %v; want a reply each", err, first.calls, codes(first.res), first.err)
+	}
+}
+
+// TestHoldThenNothingSent: a transaction that sends no command (the
+// message is over the server's SIZE) does not leave the dot held before
+// it waiting for whatever comes next: it goes out, and its done is
+// called, before that Send returns.
+func TestHoldThenNothingSent(t *testing.T) {
+	noLeaks(t)
+	f := serve(t, func(c *fconn) {
+		if c.hello("PIPELINING", "SIZE 200") {
+			c.rest()
+		}
+	})
+	c, err := dial(t, f.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var first outcome
+	hold(t, c, &first, true, "a@example.org")
+	var res []smtpout.Result
+	within(t, func() {
+		res, _, err = c.Send(sender, rcpts("b@example.org"), text("Subject: big\n\n"+strings.Repeat("x", 300)+"\n"), false)
+	})
+	if err != nil || codes(res) != "b@example.org=552" {
+		t.Errorf("Send over SIZE: %s, %v; want b refused 552 by the client", codes(res), err)
+	}
+	if first.calls != 1 || first.err != nil || codes(first.res) != "a@example.org=250" {
+		t.Errorf("the held transaction, once one after it sent nothing: done called %d times with %s, %v; want once, a delivered", first.calls, codes(first.res), first.err)
+	}
+}
+
+// TestHoldSurplusShifts: a reply nobody asked for after the reply to a
+// held dot is read as the next MAIL's, and shifts every reply after it
+// to the command after: here a recipient's refusal comes as the reply
+// to DATA, and the 354 as the reply to RSET. None of that transaction's
+// replies stands then: no recipient gets the refusal (no bounce), each
+// is left without a result, to be tried again.
+func TestHoldSurplusShifts(t *testing.T) {
+	noLeaks(t)
+	f := serve(t, func(c *fconn) {
+		if !c.hello("PIPELINING") || !c.lines(3) {
+			return
+		}
+		c.say("250 ok", "250 ok", "354 go")
+		if !c.data() || !c.lines(3) {
+			return
+		}
+		c.say("250 2.0.0 first", "250 unasked", "250 ok", "550 5.1.1 no such user", "354 go")
+		c.rest()
+	})
+	c, err := dial(t, f.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var first outcome
+	hold(t, c, &first, true, "a@example.org")
+	var res []smtpout.Result
+	var rest []stream.Path
+	within(t, func() { res, rest, err = c.Send(sender, rcpts("b@example.org"), message, false) })
+	temporary(t, err, smtpout.ErrUnexpected)
+	if len(res) != 0 || len(rest) != 0 {
+		t.Errorf("out of step: results %s, rest %v; want none", codes(res), rest)
+	}
+	if first.calls != 1 || codes(first.res) != "a@example.org=250" {
+		t.Errorf("held transaction: done called %d times with %s; want once, a delivered", first.calls, codes(first.res))
 	}
 }

@@ -512,6 +512,12 @@ func (c *Client) Release() error {
 	return nil
 }
 
+// ErrBefore is the error, wrapped, of a transaction whose commands went
+// out behind a held dot whose reply could not be read: the connection
+// failed, but this transaction's data never went, and it is not the
+// one to blame.
+var ErrBefore = errors.New("the connection failed on the reply to the transaction before")
+
 // ErrNotSent is the error, wrapped, a held transaction's done is given
 // when its final dot never went out: the server has nothing, and the
 // recipients are to be tried again.
@@ -536,6 +542,14 @@ func (c *Client) send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 	}
 	for _, r := range refused {
 		rest = append(rest, r.Rcpt)
+	}
+	if err == nil && !held && c.held != nil {
+		// The transaction sent nothing (SIZE or SMTPUTF8 ruled it
+		// out): the dot held before it goes now, not after whatever
+		// comes next.
+		if rerr := c.Release(); rerr != nil {
+			return results, rest, false, sysexit.Temp(fmt.Errorf("%w: %v", ErrBefore, rerr))
+		}
 	}
 	if err != nil {
 		c.fail(err)
@@ -673,7 +687,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		// reply comes first. Its loss is not this transaction's, whose
 		// data never went.
 		if err := c.settle(); err != nil {
-			return results, nil, false, sysexit.Temp(fmt.Errorf("%s: on the reply to the transaction before: %v", c.Addr, err))
+			return results, nil, false, sysexit.Temp(fmt.Errorf("%w: %v", ErrBefore, err))
 		}
 		if mr, err = c.read(); err != nil {
 			return results, nil, false, err
@@ -725,6 +739,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		c.rset()
 		return results, nil, false, err
 	}
+	own := len(results) // the client's own, before any reply
 	var accepted []stream.Path
 	for i, r := range rcpts {
 		switch {
@@ -753,7 +768,16 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		if err := c.endEmpty(dr); err != nil {
 			return results, refused, false, err
 		}
-		return results, refused, false, c.rset()
+		if err := c.rset(); err != nil {
+			if errors.Is(err, ErrUnexpected) {
+				// So may the replies before it have been: one
+				// unasked shifts every reply after it to the
+				// command after. None of them stands.
+				return results[:own], nil, false, err
+			}
+			return results, refused, false, err
+		}
+		return results, refused, false, nil
 	}
 	dw := wire.NewDataWriter(c.bw)
 	if _, err := io.Copy(dw, msg.Reader()); err != nil {
@@ -768,7 +792,9 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		return results, refused, false, sysexit.Temp(err)
 	}
 	if done != nil && len(refused) == 0 && c.Has("PIPELINING") {
-		// (A buffer the data filled may have sent the dot already.)
+		// (The dot is in the buffer: a write of it that bypassed the
+		// buffer, the one way it can have gone out already, leaves it
+		// empty.)
 		c.held = &heldTx{accepted: accepted, done: done, sent: c.bw.Buffered() == 0}
 		return results, nil, true, nil
 	}
@@ -896,6 +922,9 @@ func all(rcpts []stream.Path, r Reply) []Result {
 func (c *Client) rset() error {
 	r, err := c.cmd("RSET")
 	if err != nil {
+		return err
+	}
+	if err := c.inStep("RSET", r, 250); err != nil {
 		return err
 	}
 	if r.Code != 250 {
