@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"mlm/lib/mlmtest"
 	"mlm/lib/smtpout"
 	"mlm/lib/smtpsink"
 	"mlm/lib/stream"
@@ -131,6 +132,7 @@ func TestHoldWhenNot(t *testing.T) {
 // TestHoldClose: Close does not send a held dot: the server takes
 // nothing, and done has ErrNotSent, no result.
 func TestHoldClose(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "Close with a final dot held", "the dot not sent, the server takes nothing; done: ErrNotSent, no result")
 	noLeaks(t)
 	s := sink(t, smtpsink.Options{})
 	c, err := dial(t, s.Addr(), opts)
@@ -154,6 +156,7 @@ func TestHoldClose(t *testing.T) {
 // ErrLostReply (the server has the message), the next one an error and
 // no result, nothing of it taken; the client is then unusable.
 func TestHoldLost(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "connection dropped instead of the reply to a held dot", "held transaction: ErrLostReply, no result (deferred; duplicate window); the one behind it: temporary error, not a lost reply, nothing taken")
 	noLeaks(t)
 	s := sink(t, smtpsink.Options{DropAfterDot: 1})
 	c, err := dial(t, s.Addr(), opts)
@@ -192,6 +195,7 @@ func TestHoldLost(t *testing.T) {
 // reply nobody asked for): the dot never went out, and its done says
 // ErrNotSent.
 func TestHoldFailBeforeSending(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "an unasked reply with the 354, a final dot held after it", "the next transaction sends nothing (temporary ErrUnexpected); the held dot never sent: ErrNotSent")
 	noLeaks(t)
 	f := serve(t, func(c *fconn) {
 		if c.hello("PIPELINING") && c.lines(3) {
@@ -283,6 +287,7 @@ func TestHoldThenNothingSent(t *testing.T) {
 // replies stands then: no recipient gets the refusal (no bounce), each
 // is left without a result, to be tried again.
 func TestHoldSurplusShifts(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "a surplus reply after the reply to a held dot", "held transaction delivered; the next: temporary ErrUnexpected at RSET, no result from its shifted replies (no bounce)")
 	noLeaks(t)
 	f := serve(t, func(c *fconn) {
 		if !c.hello("PIPELINING") || !c.lines(3) {
