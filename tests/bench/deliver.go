@@ -26,11 +26,12 @@ type delivered struct {
 
 // mlmOpts vary an mlm run.
 type mlmOpts struct {
-	verp       bool     // stages/outgoing with mlm-split -v
-	client     bool     // mlm-sendmail alone on batches made first
-	wrapStages string   // wrap every stage, writing its rusage to this file
-	runPrefix  []string // run mlm-run under this (perf, strace)
-	disk       string   // where the list goes, if not in the work directory
+	verp       bool          // stages/outgoing with mlm-split -v
+	client     bool          // mlm-sendmail alone on batches made first
+	wrapStages string        // wrap every stage, writing its rusage to this file
+	runPrefix  []string      // run mlm-run under this (perf, strace)
+	disk       string        // where the list goes, if not in the work directory
+	rtt        time.Duration // the sink behind a lag of this round trip
 }
 
 // newMLMList makes a list directory of n members that delivers to port.
@@ -102,7 +103,16 @@ func (b *bench) mlmOnce(n int, o mlmOpts) (delivered, error) {
 	}
 	defer s.remove()
 	defer s.stop()
-	dir, err := b.newMLMList(n, s.port, o)
+	port := s.port
+	if o.rtt > 0 {
+		lg, err := startLag(s.port, o.rtt)
+		if err != nil {
+			return d, err
+		}
+		defer lg.close()
+		port = lg.port
+	}
+	dir, err := b.newMLMList(n, port, o)
 	if err != nil {
 		return d, err
 	}
@@ -323,8 +333,9 @@ func (b *bench) mlmmjOnce(n int, verp bool) (delivered, error) {
 
 // limitOnce has smtp-source push n recipients, per recipients a
 // transaction, over sessions connections kept open (-d), the same post
-// (-F), every recipient distinct (-N).
-func (b *bench) limitOnce(n, per, sessions int) (delivered, error) {
+// (-F), every recipient distinct (-N); with rtt, to a sink behind a lag
+// of that round trip.
+func (b *bench) limitOnce(n, per, sessions int, rtt time.Duration) (delivered, error) {
 	var d delivered
 	s, err := b.startSink()
 	if err != nil {
@@ -332,6 +343,15 @@ func (b *bench) limitOnce(n, per, sessions int) (delivered, error) {
 	}
 	defer s.remove()
 	defer s.stop()
+	port := s.port
+	if rtt > 0 {
+		lg, err := startLag(s.port, rtt)
+		if err != nil {
+			return d, err
+		}
+		defer lg.close()
+		port = lg.port
+	}
 	timeout, ok := b.timeout()
 	if !ok {
 		return d, errSkipped
@@ -340,7 +360,7 @@ func (b *bench) limitOnce(n, per, sessions int) (delivered, error) {
 	d.u, err = b.measure(timeout, job{argv: []string{b.smtpSource,
 		"-m", fmt.Sprint(msgs), "-r", fmt.Sprint(per), "-s", fmt.Sprint(sessions), "-d", "-N",
 		"-F", b.post, "-f", poster, "-t", "m@d1.example", "-M", "bench.example",
-		fmt.Sprintf("127.0.0.1:%d", s.port)}})
+		fmt.Sprintf("127.0.0.1:%d", port)}})
 	if errors.Is(err, errTimeout) {
 		d.st, _ = countDump(s.dump, nil, false)
 		return d, err

@@ -87,7 +87,9 @@ func benchMain() int {
 		fAccept   = flag.Int("accept", 1000, "posts that mlm-accept takes, one process each")
 		fMaxTime  = flag.Duration("max-time", 20*time.Minute, "budget of the whole bench; runs past it are skipped")
 		fTimeout  = flag.Duration("run-timeout", 3*time.Minute, "time limit of each run, killed after it")
-		fOnly     = flag.String("only", "batch,verp,filters,expand,accept,profile", "what to measure, comma-separated")
+		fOnly     = flag.String("only", "batch,verp,rtt,filters,expand,accept,profile", "what to measure, comma-separated")
+		fRTT      = flag.Duration("rtt", 10*time.Millisecond, "the round trip of the rtt rows' sink, behind a lag")
+		fRTTRcpt  = flag.Int("rtt-rcpt", 2000, "recipients of the rtt rows")
 		fSystems  = flag.String("systems", "mlm,client,mlmmj,limit", "which senders the delivery rows measure (client: mlm-sendmail alone)")
 		fDisk     = flag.String("disk", os.TempDir(), "where the lists and queues go: a real disk, for the fsyncs")
 		fProfVERP = flag.Bool("profile-verp", false, "profile mlm's VERP run too")
@@ -170,6 +172,18 @@ func benchMain() int {
 			}
 		}
 	}
+	// VERP to a sink a network's round trip away: what each turn of the
+	// conversation costs, which loopback hides. Both at 8 connections.
+	var rttClient, rttLimit *row
+	if only["rtt"] && *fRTT > 0 {
+		what := fmt.Sprintf("%s rcpt, VERP 1 rcpt/tx, %g ms round trip", commas(int64(*fRTTRcpt)), float64(*fRTT)/float64(time.Millisecond))
+		rttClient = add(&row{who: "mlm-sendmail alone", what: what, unit: "rcpt/s", work: float64(*fRTTRcpt)})
+		rttLimit = add(&row{who: "limit", what: what, unit: "rcpt/s", work: float64(*fRTTRcpt)})
+		rttClient.vsLimit = rttLimit
+		if b.smtpSource == "" {
+			rttLimit.status = "smtp-source not installed (apt-get install postfix)"
+		}
+	}
 	// One set of filter rows for each post size: the 4 KB post, where the
 	// work for each record counts most, and larger ones, where the work
 	// for each octet does.
@@ -229,7 +243,7 @@ func benchMain() int {
 				if verp {
 					per = 1
 				}
-				b.limitRow(r, n, per, sessions)
+				b.limitRow(r, n, per, sessions, 0)
 			}
 			if r.status == "timeout" {
 				timedOut[who+"/"+mode] = n
@@ -242,6 +256,15 @@ func benchMain() int {
 	deliver("mlm", "verp")
 	deliver("client", "verp")
 	deliver("limit", "verp")
+	if rttClient != nil {
+		n := *fRTTRcpt
+		b.deliveryRow(rttClient, func() (delivered, error) {
+			return b.mlmOnce(n, mlmOpts{verp: true, client: true, rtt: *fRTT})
+		})
+		if rttLimit.status == "" {
+			b.limitRow(rttLimit, n, 1, []int{8}, *fRTT)
+		}
+	}
 	for _, fs := range filterSets {
 		b.logf("writing a stream of %d MiB of %d KiB posts in %s", *fStreamMB, fs.kb, b.shm)
 		stream, size, recs, err := b.makeStream(*fStreamMB, post(fs.kb<<10))
@@ -305,7 +328,7 @@ func benchMain() int {
 	}
 	fmt.Println()
 	fmt.Println("setup:")
-	for _, l := range setupNotes(b, only["filters"]) {
+	for _, l := range setupNotes(b, only["filters"], rttClient != nil) {
 		fmt.Println("  " + l)
 	}
 	if len(profile) > 0 {
@@ -498,12 +521,12 @@ func (b *bench) deliveryRow(r *row, once func() (delivered, error)) {
 
 // limitRow tries smtp-source with each session count once, then repeats
 // the best until it has reps runs of it.
-func (b *bench) limitRow(r *row, n, per int, sessions []int) {
+func (b *bench) limitRow(r *row, n, per int, sessions []int, rtt time.Duration) {
 	best, bestRate := 0, 0.0
 	var tried []string
 	first := map[int]usage{}
 	for _, s := range sessions {
-		d, err := b.limitOnce(n, per, s)
+		d, err := b.limitOnce(n, per, s, rtt)
 		b.logf("%s -s %d: %s", r.name(), s, fmtRun(d.u, err))
 		switch {
 		case errors.Is(err, errSkipped):
@@ -529,7 +552,7 @@ func (b *bench) limitRow(r *row, n, per int, sessions []int) {
 	}
 	r.runs = append(r.runs, first[best])
 	for len(r.runs) < b.reps {
-		d, err := b.limitOnce(n, per, best)
+		d, err := b.limitOnce(n, per, best, rtt)
 		b.logf("%s -s %d: %s", r.name(), best, fmtRun(d.u, err))
 		if errors.Is(err, errSkipped) || errors.Is(err, errTimeout) {
 			break // the runs it has still tell
@@ -747,7 +770,7 @@ func printTable(rows []*row) {
 }
 
 // setupNotes says how each system was set up.
-func setupNotes(b *bench, filters bool) []string {
+func setupNotes(b *bench, filters, rtt bool) []string {
 	notes := []string{
 		"mlm: mlm-newlist -p open; relay = the sink; maxrcpt 100; members by mlm-sub; the post through",
 		"  mlm-accept -f -r DIR (as an alias runs it), then one `mlm-run DIR`: the default stages",
@@ -769,6 +792,10 @@ func setupNotes(b *bench, filters bool) []string {
 		notes = append(notes,
 			"limit: smtp-source -m N/r -r r -s S -d -N -F post (connections kept, distinct recipients, no PIPELINING),",
 			"  the best S of those tried, then repeated at that S")
+	}
+	if rtt {
+		notes = append(notes, "round trip rows: the sink behind a relay in the bench that holds what it passes, each way, for half",
+			"  the round trip; mlm-sendmail alone as above; smtp-source -s 8 (as many connections as mlm-sendmail)")
 	}
 	if filters {
 		notes = append(notes, "filters: the list as above, no members; mlm-throttle DIR has no rate set, so it charges nothing;",
