@@ -892,3 +892,31 @@ func TestFaultNoSMTPUTF8(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultSurplusNoPipelining: without PIPELINING, a surplus reply
+// after MAIL's shifts each reply after it to the next command: here a
+// refusal lands on the first RCPT, and a 250 on DATA, which gives the
+// shift away. No reply of that transaction stands: no recipient is
+// refused (no bounce) by a reply that was not its own.
+func TestFaultSurplusNoPipelining(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "a surplus reply after MAIL's, no PIPELINING", "temporary ErrUnexpected at DATA; no recipient gets a result from the shifted replies")
+	noLeaks(t)
+	f := serve(t, func(c *fconn) {
+		if !c.hello("8BITMIME") || !c.lines(1) {
+			return
+		}
+		c.say("250 ok", "550 5.1.1 unasked")
+		for range 2 {
+			if !c.lines(1) {
+				return
+			}
+			c.say("250 ok")
+		}
+		c.drain()
+	})
+	res, err := send(t, f.Addr(), opts, message, "a@example.org", "b@example.org")
+	temporary(t, err, smtpout.ErrUnexpected)
+	if len(res) != 0 {
+		t.Errorf("results %s; want none", codes(res))
+	}
+}

@@ -318,3 +318,38 @@ func TestHoldSurplusShifts(t *testing.T) {
 		t.Errorf("held transaction: done called %d times with %s; want once, a delivered", first.calls, codes(first.res))
 	}
 }
+
+// TestHoldThenNothingSentLost: the dot released by a transaction that
+// sends nothing loses its reply: that transaction's error is not a lost
+// reply (its recipients had their results, from the client), nor is the
+// one the connection keeps for the calls after it.
+func TestHoldThenNothingSentLost(t *testing.T) {
+	noLeaks(t)
+	f := serve(t, func(c *fconn) {
+		if c.hello("PIPELINING", "SIZE 200") && c.lines(3) {
+			c.say("250 ok", "250 ok", "354 go")
+			c.data()
+		}
+	})
+	c, err := dial(t, f.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var first outcome
+	hold(t, c, &first, true, "a@example.org")
+	var res []smtpout.Result
+	big := text("Subject: big\n\n" + strings.Repeat("x", 300) + "\n")
+	within(t, func() { res, _, err = c.Send(sender, rcpts("b@example.org"), big, false) })
+	temporary(t, err, smtpout.ErrBefore)
+	if errors.Is(err, smtpout.ErrLostReply) || codes(res) != "b@example.org=552" {
+		t.Errorf("Send over SIZE, the held reply lost: %s, %v; want b refused 552, not a lost reply", codes(res), err)
+	}
+	if first.calls != 1 || len(first.res) != 0 || !errors.Is(first.err, smtpout.ErrLostReply) {
+		t.Errorf("held transaction: done called %d times with %s, %v; want once, no result, ErrLostReply", first.calls, codes(first.res), first.err)
+	}
+	within(t, func() { _, _, err = c.Send(sender, rcpts("c@example.org"), message, false) })
+	if err == nil || errors.Is(err, smtpout.ErrLostReply) {
+		t.Errorf("Send after: %v; want the connection's error, not a lost reply", err)
+	}
+}

@@ -548,7 +548,8 @@ func (c *Client) send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 		// out): the dot held before it goes now, not after whatever
 		// comes next.
 		if rerr := c.Release(); rerr != nil {
-			return results, rest, false, sysexit.Temp(fmt.Errorf("%w: %v", ErrBefore, rerr))
+			c.err = sysexit.Temp(fmt.Errorf("%w: %v", ErrBefore, rerr))
+			return results, rest, false, c.err
 		}
 	}
 	if err != nil {
@@ -758,7 +759,9 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			return results, refused, false, err
 		}
 		if err := c.inStep("DATA", dr, 354); err != nil {
-			return results, refused, false, err
+			// (A surplus reply shifts replies without PIPELINING
+			// too: none of those before this one stands.)
+			return results[:own], nil, false, err
 		}
 	}
 	if len(accepted) == 0 || dr.Code != 354 {
