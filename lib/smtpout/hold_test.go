@@ -2,6 +2,7 @@ package smtpout_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -94,8 +95,9 @@ func TestHoldChains(t *testing.T) {
 	}
 }
 
-// TestHoldWhenNot: no hold without PIPELINING, nor when recipients are
-// left for another transaction: Hold is Send, and done is never called.
+// TestHoldWhenNot: no hold without PIPELINING, for more than ChainMax
+// recipients, nor when recipients are left for another transaction:
+// Hold is Send, and done is never called.
 func TestHoldWhenNot(t *testing.T) {
 	noLeaks(t)
 	f := serve(t, func(c *fconn) {
@@ -114,8 +116,21 @@ func TestHoldWhenNot(t *testing.T) {
 	}
 	c.Close()
 
-	s := sink(t, smtpsink.Options{MaxRcpt: 1})
-	c, err = dial(t, s.Addr(), opts)
+	c, err = dial(t, sink(t, smtpsink.Options{}).Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var many []string
+	for i := range smtpout.ChainMax + 1 {
+		many = append(many, fmt.Sprintf("m%d@example.org", i))
+	}
+	res, _, err = hold(t, c, &o, false, many...)
+	if err != nil || len(res) != len(many) {
+		t.Errorf("%d recipients, more than ChainMax: %s, %v; want each delivered, at once", len(many), codes(res), err)
+	}
+	c.Close()
+
+	c, err = dial(t, sink(t, smtpsink.Options{MaxRcpt: 1}).Addr(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,5 +366,45 @@ func TestHoldThenNothingSentLost(t *testing.T) {
 	within(t, func() { _, _, err = c.Send(sender, rcpts("c@example.org"), message, false) })
 	if err == nil || errors.Is(err, smtpout.ErrLostReply) {
 		t.Errorf("Send after: %v; want the connection's error, not a lost reply", err)
+	}
+}
+
+// TestHoldBeforeLarge: a held dot does not go out with the commands of
+// a transaction of more than ChainMax recipients, whose replies the
+// server would give only after all of them: it goes alone, and its
+// reply is read, first.
+func TestHoldBeforeLarge(t *testing.T) {
+	noLeaks(t)
+	chained := make(chan bool, 1)
+	f := serve(t, func(c *fconn) {
+		if !c.hello("PIPELINING") || !c.lines(3) {
+			return
+		}
+		c.say("250 ok", "250 ok", "354 go")
+		if !c.data() {
+			return
+		}
+		chained <- c.br.Buffered() > 0 // what came with the dot
+		c.say("250 2.0.0 first")
+		c.rest()
+	})
+	c, err := dial(t, f.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var first outcome
+	hold(t, c, &first, true, "a@example.org")
+	var many []string
+	for i := range smtpout.ChainMax + 1 {
+		many = append(many, fmt.Sprintf("m%d@example.org", i))
+	}
+	var res []smtpout.Result
+	within(t, func() { res, _, err = c.Send(sender, rcpts(many...), message, false) })
+	if err != nil || len(res) != len(many) || first.calls != 1 || codes(first.res) != "a@example.org=250" {
+		t.Errorf("Send of %d after a held dot: %d results, %v; held done called %d times with %s", len(many), len(res), err, first.calls, codes(first.res))
+	}
+	if <-chained {
+		t.Error("the held dot went out with the commands of a transaction over ChainMax")
 	}
 }
