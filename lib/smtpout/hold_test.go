@@ -24,6 +24,30 @@ func (o *outcome) done(res []smtpout.Result, err error) {
 	o.calls++
 }
 
+// holdOn plays script as the server, and holds a first transaction, to
+// a@example.org, on a connection to it, closed as the test ends.
+func holdOn(t *testing.T, script func(*fconn)) (*smtpout.Client, *outcome) {
+	t.Helper()
+	f := serve(t, script)
+	c, err := dial(t, f.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	first := &outcome{}
+	hold(t, c, first, true, "a@example.org")
+	return c, first
+}
+
+// overChainMax is one recipient more than ChainMax.
+func overChainMax() []string {
+	var many []string
+	for i := range smtpout.ChainMax + 1 {
+		many = append(many, fmt.Sprintf("m%d@example.org", i))
+	}
+	return many
+}
+
 // hold runs Hold and fails the test unless it held as want says.
 func hold(t *testing.T, c *smtpout.Client, o *outcome, want bool, to ...string) ([]smtpout.Result, []stream.Path, error) {
 	t.Helper()
@@ -120,10 +144,7 @@ func TestHoldWhenNot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var many []string
-	for i := range smtpout.ChainMax + 1 {
-		many = append(many, fmt.Sprintf("m%d@example.org", i))
-	}
+	many := overChainMax()
 	res, _, err = hold(t, c, &o, false, many...)
 	if err != nil || len(res) != len(many) {
 		t.Errorf("%d recipients, more than ChainMax: %s, %v; want each delivered, at once", len(many), codes(res), err)
@@ -271,19 +292,13 @@ func TestHoldLMTP(t *testing.T) {
 // called, before that Send returns.
 func TestHoldThenNothingSent(t *testing.T) {
 	noLeaks(t)
-	f := serve(t, func(c *fconn) {
+	c, first := holdOn(t, func(c *fconn) {
 		if c.hello("PIPELINING", "SIZE 200") {
 			c.rest()
 		}
 	})
-	c, err := dial(t, f.Addr(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var first outcome
-	hold(t, c, &first, true, "a@example.org")
 	var res []smtpout.Result
+	var err error
 	within(t, func() {
 		res, _, err = c.Send(sender, rcpts("b@example.org"), text("Subject: big\n\n"+strings.Repeat("x", 300)+"\n"), false)
 	})
@@ -304,7 +319,7 @@ func TestHoldThenNothingSent(t *testing.T) {
 func TestHoldSurplusShifts(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "a surplus reply after the reply to a held dot", "held transaction delivered; the next: temporary ErrUnexpected at RSET, no result from its shifted replies (no bounce)")
 	noLeaks(t)
-	f := serve(t, func(c *fconn) {
+	c, first := holdOn(t, func(c *fconn) {
 		if !c.hello("PIPELINING") || !c.lines(3) {
 			return
 		}
@@ -315,14 +330,8 @@ func TestHoldSurplusShifts(t *testing.T) {
 		c.say("250 2.0.0 first", "250 unasked", "250 ok", "550 5.1.1 no such user", "354 go")
 		c.rest()
 	})
-	c, err := dial(t, f.Addr(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var first outcome
-	hold(t, c, &first, true, "a@example.org")
 	var res []smtpout.Result
+	var err error
 	var rest []stream.Path
 	within(t, func() { res, rest, err = c.Send(sender, rcpts("b@example.org"), message, false) })
 	temporary(t, err, smtpout.ErrUnexpected)
@@ -340,20 +349,14 @@ func TestHoldSurplusShifts(t *testing.T) {
 // one the connection keeps for the calls after it.
 func TestHoldThenNothingSentLost(t *testing.T) {
 	noLeaks(t)
-	f := serve(t, func(c *fconn) {
+	c, first := holdOn(t, func(c *fconn) {
 		if c.hello("PIPELINING", "SIZE 200") && c.lines(3) {
 			c.say("250 ok", "250 ok", "354 go")
 			c.data()
 		}
 	})
-	c, err := dial(t, f.Addr(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var first outcome
-	hold(t, c, &first, true, "a@example.org")
 	var res []smtpout.Result
+	var err error
 	big := text("Subject: big\n\n" + strings.Repeat("x", 300) + "\n")
 	within(t, func() { res, _, err = c.Send(sender, rcpts("b@example.org"), big, false) })
 	temporary(t, err, smtpout.ErrBefore)
@@ -376,7 +379,7 @@ func TestHoldThenNothingSentLost(t *testing.T) {
 func TestHoldBeforeLarge(t *testing.T) {
 	noLeaks(t)
 	chained := make(chan bool, 1)
-	f := serve(t, func(c *fconn) {
+	c, first := holdOn(t, func(c *fconn) {
 		if !c.hello("PIPELINING") || !c.lines(3) {
 			return
 		}
@@ -388,18 +391,9 @@ func TestHoldBeforeLarge(t *testing.T) {
 		c.say("250 2.0.0 first")
 		c.rest()
 	})
-	c, err := dial(t, f.Addr(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var first outcome
-	hold(t, c, &first, true, "a@example.org")
-	var many []string
-	for i := range smtpout.ChainMax + 1 {
-		many = append(many, fmt.Sprintf("m%d@example.org", i))
-	}
+	many := overChainMax()
 	var res []smtpout.Result
+	var err error
 	within(t, func() { res, _, err = c.Send(sender, rcpts(many...), message, false) })
 	if err != nil || len(res) != len(many) || first.calls != 1 || codes(first.res) != "a@example.org=250" {
 		t.Errorf("Send of %d after a held dot: %d results, %v; held done called %d times with %s", len(many), len(res), err, first.calls, codes(first.res))
