@@ -287,11 +287,10 @@ func (s *sender) end(l *lane, j *job, err error) {
 // The last transaction of a record holds its final dot (smtpout's Hold)
 // when the server pipelines and it is small (smtpout.ChainMax
 // recipients; personalised mail is one): the dot goes out with the next
-// record's
-// commands, and its reply comes with theirs, so that a transaction of
-// one recipient is one turn, not two. Its outcome is recorded (held) as
-// the reply is read, before that next transaction's dot, so the rule
-// stands.
+// record's commands, and its reply comes with theirs, so that a
+// transaction of one recipient is one turn, not two. Its outcome is
+// recorded (held) as the reply is read, before that next transaction's
+// dot, so the rule stands.
 type lane struct {
 	n       int
 	c       *smtpout.Client

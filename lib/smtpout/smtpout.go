@@ -545,9 +545,8 @@ func (c *Client) send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 	if c.held != nil && len(rcpts) > ChainMax {
 		// Their replies would keep the dot's waiting, behind the
 		// server's work on them: it goes alone first.
-		if err := c.Release(); err != nil {
-			c.err = sysexit.Temp(fmt.Errorf("%w: %v", ErrBefore, err))
-			return nil, nil, false, c.err
+		if err := c.releaseBefore(); err != nil {
+			return nil, nil, false, err
 		}
 	}
 	results, refused, held, err := c.transaction(from, rcpts, msg, eightBit, done)
@@ -567,15 +566,31 @@ func (c *Client) send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 		// The transaction sent nothing (SIZE or SMTPUTF8 ruled it
 		// out): the dot held before it goes now, not after whatever
 		// comes next.
-		if rerr := c.Release(); rerr != nil {
-			c.err = sysexit.Temp(fmt.Errorf("%w: %v", ErrBefore, rerr))
-			return results, rest, false, c.err
+		if err := c.releaseBefore(); err != nil {
+			return results, rest, false, err
 		}
 	}
 	if err != nil {
 		c.fail(err)
 	}
 	return results, rest, held, err
+}
+
+// releaseBefore releases a held dot ahead of a transaction that will
+// not carry it; a failure is that transaction's, and the connection's,
+// ErrBefore.
+func (c *Client) releaseBefore() error {
+	if err := c.Release(); err != nil {
+		c.err = before(err)
+		return c.err
+	}
+	return nil
+}
+
+// before is the error of a transaction behind a held dot whose reply
+// was lost: ErrBefore, not the lost reply, which is the held one's.
+func before(err error) error {
+	return sysexit.Temp(fmt.Errorf("%w: %v", ErrBefore, err))
 }
 
 // fail makes the connection unusable, and gives a held transaction's
@@ -708,7 +723,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		// reply comes first. Its loss is not this transaction's, whose
 		// data never went.
 		if err := c.settle(); err != nil {
-			return results, nil, false, sysexit.Temp(fmt.Errorf("%w: %v", ErrBefore, err))
+			return results, nil, false, before(err)
 		}
 		if mr, err = c.read(); err != nil {
 			return results, nil, false, err
