@@ -520,7 +520,7 @@ func (c *Client) Release() error {
 // it), so the commands behind a dot keep its reply, and what waits for
 // that reply, for as long as the server takes over them: for a few,
 // less than the turn saved; for 100 on loopback, more (against
-// smtp-sink, 5 to 9% slower). Personalised mail, one recipient a
+// smtp-sink, 5 to 11% slower). Personalised mail, one recipient a
 // transaction, is where a turn costs most.
 const ChainMax = 10
 
