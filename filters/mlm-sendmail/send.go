@@ -254,16 +254,22 @@ func (s *sender) release(l *lane) {
 	if l.c == nil {
 		return
 	}
-	if s.stopped.Load() || s.j.failed() {
-		l.c.Close()
-		l.c = nil
+	if s.halted() {
+		s.drop(l, nil)
 		return
 	}
 	if err := l.c.Release(); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, l.c.Addr, err)
-		l.c.Close()
-		l.c = nil
+		s.drop(l, err)
 	}
+}
+
+// drop gives up the lane's connection, after err if it failed.
+func (s *sender) drop(l *lane, err error) {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, l.c.Addr, err)
+	}
+	l.c.Close()
+	l.c = nil
 }
 
 // end ends a record: its spool let go, and an error reported, which
@@ -314,14 +320,21 @@ func (s *sender) wait(l *lane) error {
 			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, l.id, err)
 		}
 	}
+	if s.halted() {
+		return errStopped
+	}
+	return nil
+}
+
+// halted reports whether the sending has stopped; it stops it, for
+// every lane, once any fsync of the journal has failed, even before the
+// one that failed has said so.
+func (s *sender) halted() bool {
 	if !s.stopped.Load() && s.j.failed() {
 		s.failed.Store(true)
 		s.stopped.Store(true)
 	}
-	if s.stopped.Load() {
-		return errStopped
-	}
-	return nil
+	return s.stopped.Load()
 }
 
 // waitDot is a lane's BeforeDot: wait, but the message goes out first
@@ -468,9 +481,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 				// record's before, which held.)
 				try++
 			}
-			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, c.Addr, err)
-			c.Close()
-			l.c = nil
+			s.drop(l, err)
 			carry = without(part, res)
 			if errors.Is(err, smtpout.ErrLostReply) {
 				// The data went out and its reply did not come back: the

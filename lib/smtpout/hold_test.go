@@ -25,8 +25,9 @@ func (o *outcome) done(res []smtpout.Result, err error) {
 }
 
 // holdOn plays script as the server, and holds a first transaction, to
-// a@example.org, on a connection to it, closed as the test ends.
-func holdOn(t *testing.T, script func(*fconn)) (*smtpout.Client, *outcome) {
+// a@example.org, on a connection to it, closed as the test ends: no
+// result, no error, and done not called yet.
+func holdOn(t *testing.T, script func(*fconn)) (*smtpout.Client, *outcome, *fake) {
 	t.Helper()
 	f := serve(t, script)
 	c, err := dial(t, f.Addr(), opts)
@@ -35,8 +36,10 @@ func holdOn(t *testing.T, script func(*fconn)) (*smtpout.Client, *outcome) {
 	}
 	t.Cleanup(func() { c.Close() })
 	first := &outcome{}
-	hold(t, c, first, true, "a@example.org")
-	return c, first
+	if res, _, err := hold(t, c, first, true, "a@example.org"); err != nil || len(res) != 0 || first.calls != 0 {
+		t.Fatalf("first Hold: %s, %v, done called %d times; want nothing yet", codes(res), err, first.calls)
+	}
+	return c, first, f
 }
 
 // overChainMax is one recipient more than ChainMax.
@@ -46,6 +49,16 @@ func overChainMax() []string {
 		many = append(many, fmt.Sprintf("m%d@example.org", i))
 	}
 	return many
+}
+
+// takeFirst plays a server offering PIPELINING, and ext, through a
+// first transaction, up to its final dot, which it does not answer.
+func (c *fconn) takeFirst(ext ...string) bool {
+	if !c.hello(append([]string{"PIPELINING"}, ext...)...) || !c.lines(3) {
+		return false
+	}
+	c.say("250 ok", "250 ok", "354 go")
+	return c.data()
 }
 
 // hold runs Hold and fails the test unless it held as want says.
@@ -69,12 +82,8 @@ func hold(t *testing.T, c *smtpout.Client, o *outcome, want bool, to ...string) 
 // as the next call reads them, and Release ends the last.
 func TestHoldChains(t *testing.T) {
 	noLeaks(t)
-	f := serve(t, func(c *fconn) {
-		if !c.hello("PIPELINING") || !c.lines(3) {
-			return
-		}
-		c.say("250 ok", "250 ok", "354 go")
-		if !c.data() || !c.lines(3) {
+	c, first, _ := holdOn(t, func(c *fconn) {
+		if !c.takeFirst() || !c.lines(3) {
 			return
 		}
 		c.say("250 2.0.0 first", "250 ok", "250 ok", "354 go")
@@ -84,15 +93,7 @@ func TestHoldChains(t *testing.T) {
 		c.say("250 2.0.0 second")
 		c.rest()
 	})
-	c, err := dial(t, f.Addr(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var first, second outcome
-	if res, _, err := hold(t, c, &first, true, "a@example.org"); err != nil || len(res) != 0 || first.calls != 0 {
-		t.Fatalf("first Hold: %s, %v, done called %d times; want nothing yet", codes(res), err, first.calls)
-	}
+	var second outcome
 	if res, _, err := hold(t, c, &second, true, "b@example.org"); err != nil || len(res) != 0 {
 		t.Fatalf("second Hold: %s, %v", codes(res), err)
 	}
@@ -113,6 +114,7 @@ func TestHoldChains(t *testing.T) {
 	}
 	// Send after it is unchanged.
 	var res []smtpout.Result
+	var err error
 	within(t, func() { res, _, err = c.Send(sender, rcpts("c@example.org"), message, false) })
 	if err != nil || codes(res) != "c@example.org=250" {
 		t.Errorf("Send after Release: %s, %v", codes(res), err)
@@ -233,22 +235,16 @@ func TestHoldLost(t *testing.T) {
 func TestHoldFailBeforeSending(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "an unasked reply with the 354, a final dot held after it", "the next transaction sends nothing (temporary ErrUnexpected); the held dot never sent: ErrNotSent")
 	noLeaks(t)
-	f := serve(t, func(c *fconn) {
+	// The unasked reply arrives with the 354, in the buffer before
+	// the message goes.
+	c, first, f := holdOn(t, func(c *fconn) {
 		if c.hello("PIPELINING") && c.lines(3) {
 			c.say("250 ok", "250 ok", "354 go", "250 unasked")
 			c.drain()
 		}
 	})
-	c, err := dial(t, f.Addr(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var first, second outcome
-	// The unasked reply arrives with the 354, in the buffer before
-	// the message goes.
-	hold(t, c, &first, true, "a@example.org")
-	_, _, err = hold(t, c, &second, false, "b@example.org")
+	var second outcome
+	_, _, err := hold(t, c, &second, false, "b@example.org")
 	temporary(t, err, smtpout.ErrUnexpected)
 	if first.calls != 1 || !errors.Is(first.err, smtpout.ErrNotSent) {
 		t.Errorf("first done called %d times with %v; want once, ErrNotSent", first.calls, first.err)
@@ -292,7 +288,7 @@ func TestHoldLMTP(t *testing.T) {
 // called, before that Send returns.
 func TestHoldThenNothingSent(t *testing.T) {
 	noLeaks(t)
-	c, first := holdOn(t, func(c *fconn) {
+	c, first, _ := holdOn(t, func(c *fconn) {
 		if c.hello("PIPELINING", "SIZE 200") {
 			c.rest()
 		}
@@ -319,12 +315,8 @@ func TestHoldThenNothingSent(t *testing.T) {
 func TestHoldSurplusShifts(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "a surplus reply after the reply to a held dot", "held transaction delivered; the next: temporary ErrUnexpected at RSET, no result from its shifted replies (no bounce)")
 	noLeaks(t)
-	c, first := holdOn(t, func(c *fconn) {
-		if !c.hello("PIPELINING") || !c.lines(3) {
-			return
-		}
-		c.say("250 ok", "250 ok", "354 go")
-		if !c.data() || !c.lines(3) {
+	c, first, _ := holdOn(t, func(c *fconn) {
+		if !c.takeFirst() || !c.lines(3) {
 			return
 		}
 		c.say("250 2.0.0 first", "250 unasked", "250 ok", "550 5.1.1 no such user", "354 go")
@@ -349,11 +341,8 @@ func TestHoldSurplusShifts(t *testing.T) {
 // one the connection keeps for the calls after it.
 func TestHoldThenNothingSentLost(t *testing.T) {
 	noLeaks(t)
-	c, first := holdOn(t, func(c *fconn) {
-		if c.hello("PIPELINING", "SIZE 200") && c.lines(3) {
-			c.say("250 ok", "250 ok", "354 go")
-			c.data()
-		}
+	c, first, _ := holdOn(t, func(c *fconn) {
+		c.takeFirst("SIZE 200")
 	})
 	var res []smtpout.Result
 	var err error
@@ -379,12 +368,8 @@ func TestHoldThenNothingSentLost(t *testing.T) {
 func TestHoldBeforeLarge(t *testing.T) {
 	noLeaks(t)
 	chained := make(chan bool, 1)
-	c, first := holdOn(t, func(c *fconn) {
-		if !c.hello("PIPELINING") || !c.lines(3) {
-			return
-		}
-		c.say("250 ok", "250 ok", "354 go")
-		if !c.data() {
+	c, first, _ := holdOn(t, func(c *fconn) {
+		if !c.takeFirst() {
 			return
 		}
 		chained <- c.br.Buffered() > 0 // what came with the dot

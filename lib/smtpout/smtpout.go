@@ -298,14 +298,15 @@ func (c *Client) Has(ext string) bool { _, ok := c.ext[ext]; return ok }
 // error that made the connection unusable it only closes it: a server
 // out of step or gone answers nothing worth waiting for.
 func (c *Client) Close() error {
+	closed := sysexit.Temp(errors.New("connection closed"))
 	if c.held != nil {
 		// A held dot is not sent (Release sends it): the data is left
 		// unended, the server takes nothing, and QUIT would be taken
 		// for a line of the message.
-		c.fail(sysexit.Temp(errors.New("connection closed")))
+		c.fail(closed)
 	}
 	if c.err == nil {
-		c.err = sysexit.Temp(errors.New("connection closed"))
+		c.err = closed
 		c.opts.Timeout = min(c.opts.Timeout, 10*time.Second)
 		if c.write("QUIT") == nil && c.flush() == nil {
 			c.read()
