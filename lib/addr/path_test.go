@@ -1,6 +1,8 @@
 package addr
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -184,4 +186,122 @@ func FuzzKey(f *testing.F) {
 			t.Fatalf("Key(%q) = Key(%q) but domains %q, %q", a, b, Domain(a), Domain(b))
 		}
 	})
+}
+
+// The plain forms of localEnd, checkDomain and SplitPath, a comparison
+// or a branch for each rule, as they were before the tables and the
+// fast path: FuzzFastPaths holds the fast ones to them.
+
+func plainLocalEnd(s string) int {
+	if strings.HasPrefix(s, `"`) {
+		return localEnd(s) // quoted: one form only
+	}
+	i, atomLen := 0, 0
+	for ; i < len(s) && s[i] != '@'; i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if atomLen == 0 {
+				return -1
+			}
+			atomLen = 0
+			continue
+		case c >= 0x80 || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0:
+		default:
+			return -1
+		}
+		atomLen++
+	}
+	if atomLen == 0 {
+		return -1
+	}
+	return i
+}
+
+func plainDomain(d string) error {
+	if d == "" || d[0] == '[' || len(d) > 255 {
+		return checkDomain(d) // one form only
+	}
+	for rest := d; ; {
+		label, more, dot := strings.Cut(rest, ".")
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("bad domain label %q", label)
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 0x80 || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+				return fmt.Errorf("bad domain label %q", label)
+			}
+		}
+		if !dot {
+			return nil
+		}
+		rest = more
+	}
+}
+
+func plainSplitPath(s string) (mailbox, rest string, err error) {
+	if !strings.HasPrefix(s, "<") {
+		return "", "", errors.New("path does not start with <")
+	}
+	quoted := false
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if quoted {
+				i++
+			}
+		case '"':
+			quoted = !quoted
+		case '>':
+			if !quoted {
+				return s[1:i], s[i+1:], nil
+			}
+		}
+	}
+	return "", "", errors.New("path has no closing >")
+}
+
+// FuzzFastPaths: the table-driven checks and SplitPath's fast path
+// give what the plain forms give, errors word for word.
+func FuzzFastPaths(f *testing.F) {
+	for _, s := range []string{"bob@example.net", "a..b@x", "a@b-.c", "a@b..c", "a@b.c.", "a@x_y.z", "a.@b",
+		"<a@b> X=1", `<"x>y"@b>`, `<"x\">y"@b> Z`, "<a@b", "ü@ü.de", "a@" + strings.Repeat("b", 64) + ".c",
+		"a@b" + strings.Repeat("c", 62) + "_.d", "<>", "", "@", "a@b.-c"} {
+		f.Add(s)
+	}
+	errText := func(err error) string {
+		if err == nil {
+			return ""
+		}
+		return err.Error()
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := localEnd(s), plainLocalEnd(s); got != want {
+			t.Errorf("localEnd(%q) = %d; the plain form gives %d", s, got, want)
+		}
+		for _, d := range []string{s, s[strings.IndexByte(s, '@')+1:]} {
+			if got, want := errText(checkDomain(d)), errText(plainDomain(d)); got != want {
+				t.Errorf("checkDomain(%q) = %q; the plain form gives %q", d, got, want)
+			}
+		}
+		m, r, err := SplitPath(s)
+		pm, pr, perr := plainSplitPath(s)
+		if m != pm || r != pr || errText(err) != errText(perr) {
+			t.Errorf("SplitPath(%q) = %q, %q, %v; the plain form gives %q, %q, %v", s, m, r, err, pm, pr, perr)
+		}
+	})
+}
+
+// TestIsAtext: the table gives RFC 5322's atext, no more.
+func TestIsAtext(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		want := b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' ||
+			strings.IndexByte("!#$%&'*+-/=?^_`{|}~", b) >= 0
+		if isAtext(b) != want {
+			t.Errorf("isAtext(%q) = %v", b, !want)
+		}
+	}
 }
