@@ -124,23 +124,33 @@ func checkDomain(d string) error {
 		return errors.New("domain longer than 255 octets")
 	}
 	start := 0 // of the label being read
-	for i := 0; i <= len(d); i++ {
-		if i < len(d) && class[d[i]]&cLabel != 0 {
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		if class[c]&cLabel != 0 {
 			continue
 		}
-		end := i
-		if i < len(d) && d[i] != '.' { // a bad octet: the label is bad
-			end = len(d)
+		if c != '.' { // a bad octet: its label is bad
+			end := len(d)
 			if j := strings.IndexByte(d[i:], '.'); j >= 0 {
 				end = i + j
 			}
+			return fmt.Errorf("bad domain label %q", d[start:end])
 		}
-		if label := d[start:end]; end > i || label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return fmt.Errorf("bad domain label %q", label)
+		if badLabel(d[start:i]) {
+			return fmt.Errorf("bad domain label %q", d[start:i])
 		}
 		start = i + 1
 	}
+	if badLabel(d[start:]) {
+		return fmt.Errorf("bad domain label %q", d[start:])
+	}
 	return nil
+}
+
+// badLabel reports whether a label of octets of class cLabel is empty,
+// too long, or starts or ends with a hyphen.
+func badLabel(l string) bool {
+	return l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-'
 }
 
 // checkLiteral checks an RFC 5321 §4.1.3 address-literal.
