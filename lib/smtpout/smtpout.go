@@ -22,6 +22,7 @@ package smtpout
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -380,8 +381,14 @@ func (c *Client) read() (Reply, error) {
 func (c *Client) readLines() ([]string, Reply, error) {
 	var lines []string
 	code := 0
-	c.conn.SetReadDeadline(time.Now().Add(c.opts.Timeout))
+	armed := false
 	for {
+		// The timeout runs from the first read the reply needs: none,
+		// mostly, for the replies to pipelined commands after the first.
+		if !armed && !c.lineBuffered() {
+			c.conn.SetReadDeadline(time.Now().Add(c.opts.Timeout))
+			armed = true
+		}
 		b, err := c.br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull || len(b) > MaxReplyLine {
 			return nil, Reply{}, sysexit.Temp(fmt.Errorf("%s: %w: line too long", c.Addr, ErrGarbled))
@@ -410,7 +417,10 @@ func (c *Client) readLines() ([]string, Reply, error) {
 			break
 		}
 	}
-	r := Reply{Code: code, Text: strings.Join(lines, " ")}
+	r := Reply{Code: code, Text: lines[0]}
+	if len(lines) > 1 {
+		r.Text = strings.Join(lines, " ")
+	}
 	if e, rest, ok := strings.Cut(r.Text, " "); ok || e != "" {
 		if isEnhanced(e, code) {
 			r.Enhanced, r.Text = e, rest
@@ -422,17 +432,28 @@ func (c *Client) readLines() ([]string, Reply, error) {
 // isEnhanced reports an RFC 3463 status code whose class matches the
 // reply's.
 func isEnhanced(s string, code int) bool {
-	p := strings.Split(s, ".")
-	if len(p) != 3 || p[0] != strconv.Itoa(code/100) {
+	if len(s) < 5 || s[0] != byte('0'+code/100) || s[1] != '.' {
 		return false
 	}
-	for _, x := range p[1:] {
-		// 1*3digit (RFC 3463 §2): no sign, no fourth digit.
-		if len(x) < 1 || len(x) > 3 || strings.Trim(x, "0123456789") != "" {
+	// Then 1*3digit "." 1*3digit (RFC 3463 §2): no sign, no fourth digit.
+	digits, dots := 0, 0
+	for i := 2; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9' && digits < 3:
+			digits++
+		case c == '.' && digits > 0 && dots == 0:
+			digits, dots = 0, 1
+		default:
 			return false
 		}
 	}
-	return true
+	return dots == 1 && digits > 0
+}
+
+// lineBuffered reports whether a whole reply line is in the read buffer.
+func (c *Client) lineBuffered() bool {
+	b, _ := c.br.Peek(c.br.Buffered())
+	return bytes.IndexByte(b, '\n') >= 0
 }
 
 // Result is what became of one recipient.

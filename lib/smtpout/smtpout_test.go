@@ -412,3 +412,23 @@ func FuzzReadReply(f *testing.F) {
 		}
 	})
 }
+
+// TestIsEnhanced: an RFC 3463 status code of the reply's class, and
+// nothing like one.
+func TestIsEnhanced(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		code int
+		want bool
+	}{
+		{"2.0.0", 250, true}, {"4.7.1", 451, true}, {"5.1.10", 550, true}, {"2.100.999", 250, true},
+		{"2.0.0", 450, false}, {"2.1000.1", 250, false}, {"2.1.1000", 250, false}, {"2.1", 250, false},
+		{"2.1.1.1", 250, false}, {"2.1.", 250, false}, {"2..1", 250, false}, {"+2.1.1", 250, false},
+		{"2.+1.1", 250, false}, {"22.1.1", 250, false}, {"2.1.1x", 250, false}, {"", 250, false},
+		{"2.0.0.", 250, false}, {".2.0.0", 250, false}, {"2.0.-1", 250, false},
+	} {
+		if got := isEnhanced(tc.s, tc.code); got != tc.want {
+			t.Errorf("isEnhanced(%q, %d) = %v", tc.s, tc.code, got)
+		}
+	}
+}
