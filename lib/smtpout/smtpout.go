@@ -316,8 +316,11 @@ func (c *Client) Close() error {
 	return c.conn.Close()
 }
 
+// write writes a command line and its CRLF into the buffer (a
+// bufio.Writer's error sticks: the last write's is every one's).
 func (c *Client) write(line string) error {
-	_, err := c.bw.WriteString(line + "\r\n")
+	c.bw.WriteString(line)
+	_, err := c.bw.WriteString("\r\n")
 	return sysexit.Temp(err)
 }
 
@@ -713,14 +716,18 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			mail += " " + p
 		}
 	}
-	rcptLine := func(r stream.Path) string {
-		line := "RCPT TO:<" + r.Mailbox + ">"
+	// writeRcpt writes a RCPT command into the buffer, piece by piece.
+	writeRcpt := func(r stream.Path) error {
+		c.bw.WriteString("RCPT TO:<")
+		c.bw.WriteString(r.Mailbox)
+		c.bw.WriteByte('>')
 		for _, p := range r.Params {
 			if k := strings.ToUpper(strings.SplitN(p, "=", 2)[0]); c.Has(paramExt[k]) {
-				line += " " + p
+				c.bw.WriteByte(' ')
+				c.bw.WriteString(p)
 			}
 		}
-		return line
+		return c.write("")
 	}
 	// Every reply is checked against its command as it is read; one out
 	// of step ends the session before any reply after it is believed.
@@ -731,7 +738,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			return results, nil, false, err
 		}
 		for _, r := range rcpts {
-			if err := c.write(rcptLine(r)); err != nil {
+			if err := writeRcpt(r); err != nil {
 				return results, nil, false, err
 			}
 		}
@@ -781,7 +788,13 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			if mr.Code != 250 {
 				break
 			}
-			rr, err := c.cmd(rcptLine(r))
+			if err := writeRcpt(r); err != nil {
+				return results, nil, false, err
+			}
+			if err := c.flush(); err != nil {
+				return results, nil, false, err
+			}
+			rr, err := c.read()
 			if err != nil {
 				return results, nil, false, err
 			}
