@@ -183,15 +183,21 @@ func (j *journal) refresh(post string) error {
 	return j.catchUp(post)
 }
 
-// final reports whether a recipient of a post has a final outcome.
-func (j *journal) final(post, mailbox string) (bool, error) {
+// unknown returns the recipients of a post without a final outcome.
+func (j *journal) unknown(post string, rcpts []stream.Path) ([]stream.Path, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	m, err := j.load(post)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	return m[j.key(mailbox)], nil
+	todo := make([]stream.Path, 0, len(rcpts))
+	for _, r := range rcpts {
+		if !m[j.key(r.Mailbox)] {
+			todo = append(todo, r)
+		}
+	}
+	return todo, nil
 }
 
 // open returns a post's journal file, open for appending, creating it

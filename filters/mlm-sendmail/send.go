@@ -390,17 +390,7 @@ func (s *sender) todo(post string, j *job) ([]stream.Path, error) {
 	if err := s.j.refresh(post); err != nil {
 		return nil, err
 	}
-	var todo []stream.Path
-	for _, r := range j.rcpts {
-		done, err := s.j.final(post, r.Mailbox)
-		if err != nil {
-			return nil, err
-		}
-		if !done {
-			todo = append(todo, r)
-		}
-	}
-	return todo, nil
+	return s.j.unknown(post, j.rcpts)
 }
 
 // open is a record on its way: what its last transaction, if it holds

@@ -11,7 +11,12 @@ func Key(mailbox string) string {
 	if at < 0 {
 		return mailbox
 	}
-	return mailbox[:at+1] + strings.ToLower(mailbox[at+1:])
+	d := mailbox[at+1:]
+	l := strings.ToLower(d) // d itself if it has no upper case
+	if l == d {
+		return mailbox // no copy: mostly, domains come in lower case
+	}
+	return mailbox[:at+1] + l
 }
 
 // Domain returns the domain of a mailbox, in lower case.
