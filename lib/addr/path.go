@@ -226,6 +226,12 @@ func SplitPath(s string) (mailbox, rest string, err error) {
 	if i := strings.IndexByte(s, '>'); i > 0 && strings.IndexByte(s[:i], '"') < 0 {
 		return s[1:i], s[i+1:], nil
 	}
+	return splitQuoted(s)
+}
+
+// splitQuoted is SplitPath an octet at a time, minding quotes, for s
+// that starts with "<".
+func splitQuoted(s string) (mailbox, rest string, err error) {
 	quoted := false
 	for i := 1; i < len(s); i++ {
 		switch s[i] {
