@@ -266,7 +266,12 @@ func (s *sender) release(l *lane) {
 // drop gives up the lane's connection, after err if it failed.
 func (s *sender) drop(l *lane, err error) {
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, l.c.Addr, err)
+		// (smtpout names the server in most of its errors already.)
+		msg := err.Error()
+		if !strings.HasPrefix(msg, l.c.Addr+": ") {
+			msg = l.c.Addr + ": " + msg
+		}
+		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, msg)
 	}
 	l.c.Close()
 	l.c = nil

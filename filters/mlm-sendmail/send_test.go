@@ -1124,6 +1124,86 @@ func TestHeldDot(t *testing.T) {
 	}
 }
 
+// TestHeldSurplusNoBounce: a reply nobody asked for after the reply to
+// a held dot (a's) shifts the replies to the next record's commands by
+// one: b's own 450 would be read as MAIL's 250's successor and c's 550
+// as b's, and the 554 to DATA as RSET's reply. No recipient is failed on
+// another's reply: the second record is tried again on a new connection
+// and delivered there, and a's reply counts as lost (it could as well
+// have been the surplus): a is deferred, not journaled. (From a review,
+// which found b bounced with c's 550.)
+func TestHeldSurplusNoBounce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	in := &eofSignal{r: strings.NewReader(record("p1,1", "a@x.example") + record("p1,2", "b@x.example", "c@x.example")), eof: make(chan struct{})}
+	go func() {
+		for n := 1; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn, first bool) {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				br := bufio.NewReader(c)
+				say := func(l ...string) { io.WriteString(c, strings.Join(l, "\r\n")+"\r\n") }
+				line := func() string { l, _ := br.ReadString('\n'); return strings.TrimRight(l, "\r\n") }
+				data := func() {
+					for l := line(); l != "." && l != ""; l = line() {
+					}
+				}
+				say("220 fake ESMTP")
+				line()
+				say("250-fake", "250 PIPELINING")
+				if first {
+					for range 3 {
+						line()
+					}
+					<-in.eof
+					say("250 ok", "250 ok", "354 go")
+					data()
+					for range 4 {
+						line()
+					}
+					say("250 2.0.0 a taken", "250 unasked", "250 ok", "450 4.2.0 b greylisted",
+						"550 5.1.1 c no such user", "554 5.5.1 no valid recipients")
+				}
+				for l := line(); l != ""; l = line() {
+					switch l {
+					case "QUIT":
+						say("221 bye")
+						return
+					case "DATA":
+						say("354 go")
+						data()
+						say("250 ok")
+					default:
+						say("250 ok")
+					}
+				}
+			}(c, n == 1)
+		}
+	}()
+	dir := list(t)
+	var out, errb bytes.Buffer
+	a := &args{Dir: dir, Relay: []string{ln.Addr().String()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}
+	if err := run(a, in, &out, &errb); err != nil {
+		t.Fatalf("run: %v: %s", err, errb.String())
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1")); string(b) != "D b@x.example\nD c@x.example\n" {
+		t.Errorf("journal %q; want b and c delivered on the second connection, a not final", b)
+	}
+	if o := out.String(); !strings.Contains(o, "MLM1 p1,1,r\n") || !strings.HasSuffix(o, "R <a@x.example>\nE 1\n") {
+		t.Errorf("deferred record:\n%s", o)
+	}
+	if n, _ := filepath.Glob(filepath.Join(dir, "queue", "bounces", "new", "*")); len(n) != 0 {
+		t.Errorf("bounce records %v; want none", n)
+	}
+}
+
 // TestHeldStopped: a final dot held when the sending stops (a journal
 // fsync failed) is not sent: the server takes nothing, nothing is
 // written to the journal, and the record fails, to be tried again.

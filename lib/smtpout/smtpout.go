@@ -153,6 +153,9 @@ type Client struct {
 	// the next one's dot.)
 	BeforeDot func() error
 	held      *heldTx // a transaction whose final dot Hold left in the buffer
+	// A held transaction whose dot's reply is read, and whose done waits
+	// until the replies read after it are found in step (see confirm).
+	replied *heldTx
 }
 
 // heldTx is a transaction whose final dot is written to the buffer, not
@@ -161,7 +164,8 @@ type Client struct {
 type heldTx struct {
 	accepted []stream.Path
 	done     func([]Result, error)
-	sent     bool // a write to the connection that may carry the dot was made
+	sent     bool     // a write to the connection that may carry the dot was made
+	res      []Result // from the dot's reply, once read
 }
 
 // Dial connects to addr, reads the greeting and greets with EHLO (or
@@ -507,16 +511,18 @@ func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 // so that a transaction costs the client and the server one turn each
 // way rather than two. It does (held) when the server offers
 // PIPELINING, the transaction has ChainMax recipients at most, and none
-// is left for another transaction: then results has
-// only the recipients refused before the data, and the others' results
-// go to done, once the dot's reply is read: by the next Send or Hold,
-// before it reads a reply of its own, or by Release. done is called
-// once, in the goroutine of that call and before it goes on, so a caller
-// records the outcome there, and a later BeforeDot can wait for it. An
-// error done is given leaves the recipients without a result as Send's
-// does: ErrLostReply if the dot may have gone out, ErrNotSent if it
-// cannot have (Close, or a failure before anything more was sent): the
-// data was never ended, and the server has nothing.
+// is left for another transaction: then results has only the
+// recipients refused before the data, and the others' results go to
+// done once the dot's reply is read and the replies after it, to the
+// commands that went out with it, are found in step (see confirm): by
+// the next Send or Hold, before it sends data of its own or returns, or
+// by Release. done is called once, in the goroutine of that call and
+// before its BeforeDot, so a caller records the outcome there, and that
+// BeforeDot can wait for it. An error done is given leaves the
+// recipients without a result as Send's does: ErrLostReply if the dot
+// may have gone out (or its reply may have been another command's),
+// ErrNotSent if it cannot have (Close, or a failure before anything
+// more was sent): the data was never ended, and the server has nothing.
 func (c *Client) Hold(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool, done func([]Result, error)) (results []Result, rest []stream.Path, held bool, err error) {
 	return c.send(from, rcpts, msg, eightBit, done)
 }
@@ -535,6 +541,7 @@ func (c *Client) Release() error {
 		c.err = err
 		return err
 	}
+	c.confirm() // nothing was read after it
 	return nil
 }
 
@@ -575,6 +582,9 @@ func (c *Client) send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 		}
 	}
 	results, refused, held, err := c.transaction(from, rcpts, msg, eightBit, done)
+	if err == nil {
+		c.confirm()
+	}
 	if err == nil && len(refused) == len(rcpts) {
 		for _, r := range refused {
 			if r.Reply.Code >= 500 {
@@ -622,6 +632,11 @@ func before(err error) error {
 // done the error: lost if its dot may have gone out, else not sent.
 func (c *Client) fail(err error) {
 	c.err = err
+	if h := c.replied; h != nil {
+		// Its reply may have been another command's (see confirm).
+		c.replied = nil
+		h.done(nil, sysexit.Temp(fmt.Errorf("%w: %w", ErrLostReply, err)))
+	}
 	if h := c.held; h != nil {
 		c.held = nil
 		if h.sent {
@@ -734,23 +749,24 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	var mr, dr Reply // the replies to MAIL and DATA; dr.Code 0 if not sent
 	replies := make([]Reply, 0, len(rcpts))
 	if c.Has("PIPELINING") {
-		if err := c.write(mail); err != nil {
-			return results, nil, false, err
-		}
-		for _, r := range rcpts {
-			if err := writeRcpt(r); err != nil {
-				return results, nil, false, err
+		sendAll := func() error {
+			c.write(mail)
+			for _, r := range rcpts {
+				writeRcpt(r)
 			}
+			c.write("DATA")
+			return c.flush()
 		}
-		if err := c.write("DATA"); err != nil {
+		// A dot held before these commands goes out with them, and its
+		// reply comes first. A connection lost on the way, or on that
+		// reply, is not this transaction's to blame: its data never
+		// went.
+		if err := sendAll(); err != nil {
+			if c.held != nil {
+				err = before(err)
+			}
 			return results, nil, false, err
 		}
-		if err := c.flush(); err != nil {
-			return results, nil, false, err
-		}
-		// A dot held before these commands went out with them: its
-		// reply comes first. Its loss is not this transaction's, whose
-		// data never went.
 		if err := c.settle(); err != nil {
 			return results, nil, false, before(err)
 		}
@@ -807,7 +823,9 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	}
 	if err := mailRefused(mr); err != nil {
 		c.endEmpty(dr)
-		c.rset()
+		if c.rset() == nil {
+			c.confirm()
+		}
 		return results, nil, false, err
 	}
 	own := len(results) // the client's own, before any reply
@@ -852,6 +870,9 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		}
 		return results, refused, false, nil
 	}
+	// Every reply so far in step: a held dot's stands, and is recorded
+	// before this transaction's BeforeDot.
+	c.confirm()
 	dw := wire.NewDataWriter(c.bw)
 	if _, err := io.Copy(dw, msg.Reader()); err != nil {
 		return results, refused, false, sysexit.Temp(err)
@@ -879,8 +900,8 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	return append(results, final...), refused, false, err
 }
 
-// settle reads the reply to a held final dot, which has gone out, for
-// its done.
+// settle reads the reply to a held final dot, which has gone out. A
+// failure goes to its done at once; the results wait for confirm.
 func (c *Client) settle() error {
 	h := c.held
 	if h == nil {
@@ -889,8 +910,25 @@ func (c *Client) settle() error {
 	c.held = nil
 	c.hook("dot")
 	res, err := c.finals(h.accepted)
-	h.done(res, err)
-	return err
+	if err != nil {
+		h.done(res, err)
+		return err
+	}
+	h.res, c.replied = res, h
+	return nil
+}
+
+// confirm gives a held transaction's done the results of its dot's
+// reply, once the replies read after it, to the commands that went out
+// behind the dot, have been found in step: a reply the server left out,
+// or one it added before the dot's, would have made another command's
+// reply seem the dot's, and the replies after it one command late, which
+// the checks of those find out. Until then fail may void them.
+func (c *Client) confirm() {
+	if h := c.replied; h != nil {
+		c.replied = nil
+		h.done(h.res, nil)
+	}
 }
 
 // finals reads the reply to a final dot, sent, for the accepted
@@ -997,11 +1035,10 @@ func (c *Client) rset() error {
 	if err != nil {
 		return err
 	}
-	if err := c.inStep("RSET", r, 250); err != nil {
-		return err
-	}
+	// RSET has no reply but 250 (RFC 5321 §4.1.1.5): any other, even a
+	// refusal, may be a reply shifted by one.
 	if r.Code != 250 {
-		return classify("RSET", r)
+		return sysexit.Temp(fmt.Errorf("%s: %w: RSET: %s", c.Addr, ErrUnexpected, r))
 	}
 	return nil
 }

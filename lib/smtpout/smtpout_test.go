@@ -432,3 +432,79 @@ func TestIsEnhanced(t *testing.T) {
 		}
 	}
 }
+
+// cutConn fails, once cut is set, the write that carries a held dot and
+// the next MAIL: the dot goes out, the rest does not (a reset part-way).
+type cutConn struct {
+	net.Conn
+	mu  sync.Mutex
+	cut bool
+}
+
+func (c *cutConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	cut := c.cut
+	c.mu.Unlock()
+	if i := bytes.Index(p, []byte("\r\n.\r\nMAIL FROM")); cut && i >= 0 {
+		n, _ := c.Conn.Write(p[:i+5])
+		return n, errors.New("connection reset (cutConn)")
+	}
+	return c.Conn.Write(p)
+}
+
+// TestHoldWriteFailsBefore: the connection fails as a held dot and the
+// next transaction's commands go out together. The held transaction's
+// reply is lost; the next one's data never went, and its error is
+// ErrBefore, not a try of its own. (From a review.)
+func TestHoldWriteFailsBefore(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "220 fake\r\n")
+		buf := make([]byte, 4096)
+		c.Read(buf) // EHLO
+		io.WriteString(c, "250-fake\r\n250 PIPELINING\r\n")
+		for got := ""; strings.Count(got, "\r\n") < 3; {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			got += string(buf[:n])
+		}
+		io.WriteString(c, "250 ok\r\n250 ok\r\n354 go\r\n")
+		io.Copy(io.Discard, c)
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &cutConn{Conn: raw}
+	c := &Client{opts: Options{Helo: "lists.example.org", Timeout: 5 * time.Second, DataTimeout: 5 * time.Second}, Addr: ln.Addr().String()}
+	c.reset(cc)
+	if err := c.hello(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	from := stream.Path{Mailbox: "dev-bounces@lists.example.org"}
+	var heldErr error
+	done := func(_ []Result, err error) { heldErr = err }
+	if _, _, held, err := c.Hold(from, []stream.Path{{Mailbox: "a@example.org"}}, memMsg("Subject: a\n\nbody\n"), false, done); !held || err != nil {
+		t.Fatalf("Hold: held %v, %v", held, err)
+	}
+	cc.mu.Lock()
+	cc.cut = true
+	cc.mu.Unlock()
+	_, _, _, err = c.Hold(from, []stream.Path{{Mailbox: "b@example.org"}}, memMsg("Subject: b\n\nbody\n"), false, func([]Result, error) {})
+	if !errors.Is(heldErr, ErrLostReply) || !errors.Is(err, ErrBefore) {
+		t.Errorf("write failed with the held dot: held %v, next %v; want ErrLostReply and ErrBefore", heldErr, err)
+	}
+}
