@@ -475,3 +475,62 @@ func TestHoldBeforeLarge(t *testing.T) {
 		t.Error("the held dot went out with the commands of a transaction over ChainMax")
 	}
 }
+
+// TestHoldReplyReordered: the reply to a held dot (451) and the next
+// MAIL's (250) come in the wrong order. MAIL's 250, read first, is not
+// taken for the dot's: a recipient accepted after a refused MAIL is out
+// of step, and the held transaction's reply is lost. (From a review.)
+func TestHoldReplyReordered(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "the replies to a held dot (451) and the next MAIL (250) swapped", "held transaction: ErrLostReply, not delivered on MAIL's 250; the next: temporary ErrUnexpected")
+	noLeaks(t)
+	c, first, _ := holdOn(t, func(c *fconn) {
+		if !c.takeFirst() || !c.lines(3) {
+			return
+		}
+		c.say("250 2.1.0 sender ok", "451 4.3.0 try later", "250 2.1.5 b ok", "354 go")
+		c.rest()
+	})
+	var err error
+	within(t, func() { _, _, err = c.Send(sender, rcpts("b@example.org"), message, false) })
+	temporary(t, err, smtpout.ErrUnexpected)
+	if first.calls != 1 || len(first.res) != 0 || !errors.Is(first.err, smtpout.ErrLostReply) {
+		t.Errorf("held transaction: done called %d times with %s, %v; want once, its reply lost", first.calls, codes(first.res), first.err)
+	}
+}
+
+// TestHold421: a server that closes with 421 after the reply to a held
+// dot, to the next MAIL (its limit of messages a connection) or to the
+// RSET after a refused transaction, is in step: the held transaction is
+// delivered, not a duplicate, and a refusal before the 421 stands.
+// (From a review.)
+func TestHold421(t *testing.T) {
+	for _, tc := range []struct {
+		name, after, want string
+		script            []string
+	}{
+		{"to MAIL", "", "", []string{"250 2.0.0 first queued", "421 4.7.0 too many messages in this connection"}},
+		{"to RSET", "421 4.3.2 shutting down", "b@example.org=550", []string{"250 2.0.0 first queued", "250 2.1.0 ok", "550 5.1.1 no such user", "554 5.5.1 no valid recipients"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			noLeaks(t)
+			c, first, _ := holdOn(t, func(c *fconn) {
+				if !c.takeFirst() || !c.lines(3) {
+					return
+				}
+				c.say(tc.script...)
+				if tc.after != "" && c.lines(1) {
+					c.say(tc.after)
+				}
+			})
+			var res []smtpout.Result
+			var err error
+			within(t, func() { res, _, err = c.Send(sender, rcpts("b@example.org"), message, false) })
+			if err == nil || errors.Is(err, smtpout.ErrUnexpected) || codes(res) != tc.want {
+				t.Errorf("Send: %s, %v; want %q and a temporary error, in step", codes(res), err, tc.want)
+			}
+			if first.calls != 1 || first.err != nil || codes(first.res) != "a@example.org=250" {
+				t.Errorf("held transaction: done called %d times with %s, %v; want once, a delivered", first.calls, codes(first.res), first.err)
+			}
+		})
+	}
+}

@@ -380,6 +380,13 @@ var DataTimeout = 10 * time.Minute
 
 func (c *Client) read() (Reply, error) {
 	_, r, err := c.readLines()
+	if err == nil && r.Code == 421 {
+		// The server is closing (RFC 5321 §3.8: a reply any command
+		// may get): the replies it gave before are taken to stand,
+		// a held dot's among them (see confirm), rather than a
+		// server's limit of messages a connection costing a duplicate.
+		c.confirm()
+	}
 	return r, err
 }
 
@@ -781,7 +788,11 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			if err != nil {
 				return results, nil, false, err
 			}
-			if err := c.inStep("RCPT", rr, 250, 251); err != nil {
+			ok := []int{250, 251}
+			if mr.Code != 250 {
+				ok = nil // no recipient without a sender
+			}
+			if err := c.inStep("RCPT", rr, ok...); err != nil {
 				return results, nil, false, err
 			}
 			replies = append(replies, rr)
@@ -1035,12 +1046,16 @@ func (c *Client) rset() error {
 	if err != nil {
 		return err
 	}
-	// RSET has no reply but 250 (RFC 5321 §4.1.1.5): any other, even a
-	// refusal, may be a reply shifted by one.
-	if r.Code != 250 {
-		return sysexit.Temp(fmt.Errorf("%s: %w: RSET: %s", c.Addr, ErrUnexpected, r))
+	// RSET has no reply but 250 (RFC 5321 §4.1.1.5), and 421 as any
+	// command has (see read): any other, even a refusal, may be a reply
+	// shifted by one.
+	switch r.Code {
+	case 250:
+		return nil
+	case 421:
+		return classify("RSET", r)
 	}
-	return nil
+	return sysexit.Temp(fmt.Errorf("%s: %w: RSET: %s", c.Addr, ErrUnexpected, r))
 }
 
 func isASCII(s string) bool {
