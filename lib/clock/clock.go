@@ -256,14 +256,21 @@ func lock(fd *os.File, how int) {
 // Format writes t as decimal unix seconds, with a fraction only if t has
 // one and no trailing zeros: "1795867200", "1795867200.25".
 func Format(t time.Time) string {
-	n := t.UnixNano()
+	// In seconds and nanoseconds, not UnixNano, which has room for
+	// 292 years either side of 1970 only, and Parse reads any time of
+	// up to 11 digits.
+	sec, ns := t.Unix(), int64(t.Nanosecond()) // ns in [0, 1e9)
 	sign := ""
-	if n < 0 {
-		sign, n = "-", -n
+	if sec < 0 {
+		sign = "-"
+		if ns > 0 {
+			sec, ns = sec+1, 1e9-ns
+		}
+		sec = -sec
 	}
-	s := sign + strconv.FormatInt(n/1e9, 10)
-	if f := n % 1e9; f != 0 {
-		s += "." + strings.TrimRight(fmt.Sprintf("%09d", f), "0")
+	s := sign + strconv.FormatInt(sec, 10)
+	if ns != 0 {
+		s += "." + strings.TrimRight(fmt.Sprintf("%09d", ns), "0")
 	}
 	return s
 }

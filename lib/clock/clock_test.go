@@ -136,6 +136,9 @@ func TestFormatParse(t *testing.T) {
 		{time.Unix(1795867200, 5e8), "1795867200.5"},
 		{time.Unix(12, 1), "12.000000001"},
 		{time.Unix(-3, -25e7), "-3.25"},
+		{time.Unix(0, -25e7), "-0.25"},
+		{time.Unix(99999999999, 5e8), "99999999999.5"},
+		{time.Unix(-99999999999, 0), "-99999999999"},
 	}
 	for _, tc := range tests {
 		if got := Format(tc.t); got != tc.s {
@@ -150,4 +153,22 @@ func TestFormatParse(t *testing.T) {
 			t.Errorf("Parse(%q): want error", s)
 		}
 	}
+}
+
+// FuzzParse: a time Parse takes, Format writes so that Parse reads it
+// back the same.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"0", "1795867200", "1795867200.5", "-3.25", "12.000000001", "99999999999", "-99999999999.999999999", "01.10"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tm, err := Parse(s)
+		if err != nil {
+			return
+		}
+		back, err := Parse(Format(tm))
+		if err != nil || !back.Equal(tm) {
+			t.Errorf("Parse(%q) = %v; Format gives %q, which Parse reads as %v, %v", s, tm, Format(tm), back, err)
+		}
+	})
 }
