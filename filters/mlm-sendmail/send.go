@@ -266,9 +266,10 @@ func (s *sender) release(l *lane) {
 // drop gives up the lane's connection, after err if it failed.
 func (s *sender) drop(l *lane, err error) {
 	if err != nil {
-		// (smtpout names the server in most of its errors already.)
+		// (smtpout names the server in most of its errors already,
+		// not always first: "reply to the end of data lost: ADDR: EOF".)
 		msg := err.Error()
-		if !strings.HasPrefix(msg, l.c.Addr+": ") {
+		if !strings.Contains(msg, l.c.Addr+": ") {
 			msg = l.c.Addr + ": " + msg
 		}
 		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, msg)
