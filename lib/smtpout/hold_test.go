@@ -24,6 +24,15 @@ func (o *outcome) done(res []smtpout.Result, err error) {
 	o.calls++
 }
 
+// lost asserts that the held transaction's done was called once, with
+// no result and its reply lost.
+func (o *outcome) lost(t *testing.T) {
+	t.Helper()
+	if o.calls != 1 || len(o.res) != 0 || !errors.Is(o.err, smtpout.ErrLostReply) {
+		t.Errorf("held transaction: done called %d times with %s, %v; want once, no result, its reply lost", o.calls, codes(o.res), o.err)
+	}
+}
+
 // holdOn plays script as the server, and holds a first transaction, to
 // a@example.org, on a connection to it, closed as the test ends: no
 // result, no error, and done not called yet.
@@ -334,9 +343,7 @@ func TestHoldSurplusShifts(t *testing.T) {
 	if len(res) != 0 || len(rest) != 0 {
 		t.Errorf("out of step: results %s, rest %v; want none", codes(res), rest)
 	}
-	if first.calls != 1 || len(first.res) != 0 || !errors.Is(first.err, smtpout.ErrLostReply) {
-		t.Errorf("held transaction: done called %d times with %s, %v; want once, its reply lost", first.calls, codes(first.res), first.err)
-	}
+	first.lost(t)
 }
 
 // TestHoldReplyMissing: the server leaves out the reply to a held dot
@@ -358,9 +365,7 @@ func TestHoldReplyMissing(t *testing.T) {
 	var err error
 	within(t, func() { _, _, err = c.Send(sender, rcpts("b@example.org"), message, false) })
 	temporary(t, err, smtpout.ErrUnexpected)
-	if first.calls != 1 || len(first.res) != 0 || !errors.Is(first.err, smtpout.ErrLostReply) {
-		t.Errorf("held transaction: done called %d times with %s, %v; want once, its reply lost", first.calls, codes(first.res), first.err)
-	}
+	first.lost(t)
 }
 
 // TestHoldLMTPShort: LMTP, a held transaction of two recipients, and one
@@ -390,9 +395,7 @@ func TestHoldLMTPShort(t *testing.T) {
 	hold(t, c, &first, true, "a1@example.org", "a2@example.org")
 	within(t, func() { _, _, err = c.Send(sender, rcpts("b@example.org"), message, false) })
 	temporary(t, err, smtpout.ErrUnexpected)
-	if first.calls != 1 || len(first.res) != 0 || !errors.Is(first.err, smtpout.ErrLostReply) {
-		t.Errorf("held transaction: done called %d times with %s, %v; want once, its replies lost", first.calls, codes(first.res), first.err)
-	}
+	first.lost(t)
 }
 
 // TestHoldSurplusIntoRSET: as TestHoldSurplusShifts, but the server
@@ -418,9 +421,7 @@ func TestHoldSurplusIntoRSET(t *testing.T) {
 	if len(res) != 0 {
 		t.Errorf("out of step: results %s; want none", codes(res))
 	}
-	if first.calls != 1 || len(first.res) != 0 || !errors.Is(first.err, smtpout.ErrLostReply) {
-		t.Errorf("held transaction: done called %d times with %s, %v; want once, its reply lost", first.calls, codes(first.res), first.err)
-	}
+	first.lost(t)
 }
 
 // TestHoldThenNothingSentLost: the dot released by a transaction that
@@ -440,9 +441,7 @@ func TestHoldThenNothingSentLost(t *testing.T) {
 	if errors.Is(err, smtpout.ErrLostReply) || codes(res) != "b@example.org=552" {
 		t.Errorf("Send over SIZE, the held reply lost: %s, %v; want b refused 552, not a lost reply", codes(res), err)
 	}
-	if first.calls != 1 || len(first.res) != 0 || !errors.Is(first.err, smtpout.ErrLostReply) {
-		t.Errorf("held transaction: done called %d times with %s, %v; want once, no result, ErrLostReply", first.calls, codes(first.res), first.err)
-	}
+	first.lost(t)
 	within(t, func() { _, _, err = c.Send(sender, rcpts("c@example.org"), message, false) })
 	if err == nil || errors.Is(err, smtpout.ErrLostReply) {
 		t.Errorf("Send after: %v; want the connection's error, not a lost reply", err)
@@ -493,9 +492,7 @@ func TestHoldReplyReordered(t *testing.T) {
 	var err error
 	within(t, func() { _, _, err = c.Send(sender, rcpts("b@example.org"), message, false) })
 	temporary(t, err, smtpout.ErrUnexpected)
-	if first.calls != 1 || len(first.res) != 0 || !errors.Is(first.err, smtpout.ErrLostReply) {
-		t.Errorf("held transaction: done called %d times with %s, %v; want once, its reply lost", first.calls, codes(first.res), first.err)
-	}
+	first.lost(t)
 }
 
 // TestHold421: a server that closes with 421 after the reply to a held

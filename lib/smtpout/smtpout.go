@@ -756,7 +756,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	var mr, dr Reply // the replies to MAIL and DATA; dr.Code 0 if not sent
 	replies := make([]Reply, 0, len(rcpts))
 	if c.Has("PIPELINING") {
-		sendAll := func() error {
+		sendAll := func() error { // (a write's error sticks: flush returns it)
 			c.write(mail)
 			for _, r := range rcpts {
 				writeRcpt(r)
