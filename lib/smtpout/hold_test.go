@@ -33,6 +33,30 @@ func (o *outcome) lost(t *testing.T) {
 	}
 }
 
+// outOfStep holds a first transaction, then sends one to the recipients
+// to behind it, to a server that reads its MAIL, RCPTs and DATA, says
+// replies, and then answers as rest does; it asserts what a server out
+// of step must give: that transaction's error temporary ErrUnexpected,
+// and the held one's reply lost.
+func outOfStep(t *testing.T, to []string, replies ...string) ([]smtpout.Result, []stream.Path) {
+	t.Helper()
+	noLeaks(t)
+	c, first, _ := holdOn(t, func(c *fconn) {
+		if !c.takeFirst() || !c.lines(len(to)+2) {
+			return
+		}
+		c.say(replies...)
+		c.rest()
+	})
+	var res []smtpout.Result
+	var rest []stream.Path
+	var err error
+	within(t, func() { res, rest, err = c.Send(sender, rcpts(to...), message, false) })
+	temporary(t, err, smtpout.ErrUnexpected)
+	first.lost(t)
+	return res, rest
+}
+
 // holdOn plays script as the server, and holds a first transaction, to
 // a@example.org, on a connection to it, closed as the test ends: no
 // result, no error, and done not called yet.
@@ -327,23 +351,10 @@ func TestHoldThenNothingSent(t *testing.T) {
 // command's 250.
 func TestHoldSurplusShifts(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "a surplus reply after the reply to a held dot", "the next: temporary ErrUnexpected at RSET, no result from its shifted replies (no bounce); the held one: ErrLostReply")
-	noLeaks(t)
-	c, first, _ := holdOn(t, func(c *fconn) {
-		if !c.takeFirst() || !c.lines(3) {
-			return
-		}
-		c.say("250 2.0.0 first", "250 unasked", "250 ok", "550 5.1.1 no such user", "354 go")
-		c.rest()
-	})
-	var res []smtpout.Result
-	var err error
-	var rest []stream.Path
-	within(t, func() { res, rest, err = c.Send(sender, rcpts("b@example.org"), message, false) })
-	temporary(t, err, smtpout.ErrUnexpected)
+	res, rest := outOfStep(t, []string{"b@example.org"}, "250 2.0.0 first", "250 unasked", "250 ok", "550 5.1.1 no such user", "354 go")
 	if len(res) != 0 || len(rest) != 0 {
 		t.Errorf("out of step: results %s, rest %v; want none", codes(res), rest)
 	}
-	first.lost(t)
 }
 
 // TestHoldReplyMissing: the server leaves out the reply to a held dot
@@ -354,18 +365,7 @@ func TestHoldSurplusShifts(t *testing.T) {
 // (From a review.)
 func TestHoldReplyMissing(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "no reply to a held dot; the commands behind it answered", "held transaction: ErrLostReply, not delivered on MAIL's 250; the next: temporary ErrUnexpected")
-	noLeaks(t)
-	c, first, _ := holdOn(t, func(c *fconn) {
-		if !c.takeFirst() || !c.lines(3) {
-			return
-		}
-		c.say("250 2.1.0 sender ok", "250 2.1.5 b ok", "354 go") // nothing for the dot
-		c.drain()
-	})
-	var err error
-	within(t, func() { _, _, err = c.Send(sender, rcpts("b@example.org"), message, false) })
-	temporary(t, err, smtpout.ErrUnexpected)
-	first.lost(t)
+	outOfStep(t, []string{"b@example.org"}, "250 2.1.0 sender ok", "250 2.1.5 b ok", "354 go") // nothing for the dot
 }
 
 // TestHoldLMTPShort: LMTP, a held transaction of two recipients, and one
@@ -405,23 +405,11 @@ func TestHoldLMTPShort(t *testing.T) {
 // for c's 550). (From a review.)
 func TestHoldSurplusIntoRSET(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "a surplus reply after a held dot's, every recipient behind it refused", "temporary ErrUnexpected at RSET's 554; no result from the shifted replies (no bounce)")
-	noLeaks(t)
-	c, first, _ := holdOn(t, func(c *fconn) {
-		if !c.takeFirst() || !c.lines(4) {
-			return
-		}
-		c.say("250 2.0.0 first", "250 unasked", "250 ok", "450 4.2.0 b greylisted",
-			"550 5.1.1 c no such user", "554 5.5.1 no valid recipients")
-		c.rest()
-	})
-	var res []smtpout.Result
-	var err error
-	within(t, func() { res, _, err = c.Send(sender, rcpts("b@example.org", "c@example.org"), message, false) })
-	temporary(t, err, smtpout.ErrUnexpected)
+	res, _ := outOfStep(t, []string{"b@example.org", "c@example.org"}, "250 2.0.0 first", "250 unasked", "250 ok",
+		"450 4.2.0 b greylisted", "550 5.1.1 c no such user", "554 5.5.1 no valid recipients")
 	if len(res) != 0 {
 		t.Errorf("out of step: results %s; want none", codes(res))
 	}
-	first.lost(t)
 }
 
 // TestHoldThenNothingSentLost: the dot released by a transaction that
@@ -481,18 +469,7 @@ func TestHoldBeforeLarge(t *testing.T) {
 // of step, and the held transaction's reply is lost. (From a review.)
 func TestHoldReplyReordered(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "the replies to a held dot (451) and the next MAIL (250) swapped", "held transaction: ErrLostReply, not delivered on MAIL's 250; the next: temporary ErrUnexpected")
-	noLeaks(t)
-	c, first, _ := holdOn(t, func(c *fconn) {
-		if !c.takeFirst() || !c.lines(3) {
-			return
-		}
-		c.say("250 2.1.0 sender ok", "451 4.3.0 try later", "250 2.1.5 b ok", "354 go")
-		c.rest()
-	})
-	var err error
-	within(t, func() { _, _, err = c.Send(sender, rcpts("b@example.org"), message, false) })
-	temporary(t, err, smtpout.ErrUnexpected)
-	first.lost(t)
+	outOfStep(t, []string{"b@example.org"}, "250 2.1.0 sender ok", "451 4.3.0 try later", "250 2.1.5 b ok", "354 go")
 }
 
 // TestHold421: a server that closes with 421 after the reply to a held
