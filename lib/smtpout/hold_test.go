@@ -57,6 +57,20 @@ func outOfStep(t *testing.T, to []string, replies ...string) ([]smtpout.Result, 
 	return res, rest
 }
 
+// dialLMTP connects to an LMTP server at addr, the connection closed as
+// the test ends.
+func dialLMTP(t *testing.T, addr string) *smtpout.Client {
+	t.Helper()
+	o := opts
+	o.LMTP = true
+	c, err := dial(t, addr, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // holdOn plays script as the server, and holds a first transaction, to
 // a@example.org, on a connection to it, closed as the test ends: no
 // result, no error, and done not called yet.
@@ -300,14 +314,9 @@ func TestHoldLMTP(t *testing.T) {
 		rules = append(rules, rule)
 	}
 	s := sink(t, smtpsink.Options{LMTP: true, LMTPReply: rules})
-	o := opts
-	o.LMTP = true
-	c, err := dial(t, s.Addr(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialLMTP(t, s.Addr())
 	var first outcome
+	var err error
 	hold(t, c, &first, true, "a@example.org", "q@example.org", "b@example.org")
 	within(t, func() { err = c.Release() })
 	if err != nil || first.calls != 1 || first.err != nil || codes(first.res) != "a@example.org=250 q@example.org=452 b@example.org=250" {
@@ -384,14 +393,9 @@ func TestHoldLMTPShort(t *testing.T) {
 		c.say("250 2.0.0 a1 ok", "250 2.1.0 sender ok", "250 2.1.5 b ok", "354 go")
 		c.drain()
 	})
-	o := opts
-	o.LMTP = true
-	c, err := dial(t, f.Addr(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialLMTP(t, f.Addr())
 	var first outcome
+	var err error
 	hold(t, c, &first, true, "a1@example.org", "a2@example.org")
 	within(t, func() { _, _, err = c.Send(sender, rcpts("b@example.org"), message, false) })
 	temporary(t, err, smtpout.ErrUnexpected)
