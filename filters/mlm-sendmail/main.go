@@ -16,7 +16,7 @@ const prog = "mlm-sendmail"
 
 type args struct {
 	Auth     string        `short:"a" placeholder:"FILE" help:"AUTH PLAIN with the user and password on the first line of FILE."`
-	Conns    int           `short:"c" default:"8" placeholder:"N" help:"Deliver over up to N connections at once."`
+	Conns    int           `short:"c" default:"20" placeholder:"N" help:"Deliver over up to N connections at once."`
 	DataTime time.Duration `name:"data-timeout" default:"10m" placeholder:"DURATION" help:"Wait at least DURATION for the reply to the end of the data."`
 	Helo     string        `short:"H" placeholder:"NAME" help:"Name to give in EHLO (default: the list's domain)."`
 	Lifetime time.Duration `short:"l" default:"120h" placeholder:"DURATION" help:"With --retry, give up on recipients older than DURATION."`

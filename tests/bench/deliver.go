@@ -25,6 +25,11 @@ type delivered struct {
 }
 
 // mlmOpts vary an mlm run.
+// conns is mlm-sendmail's default count of connections (its -c), at
+// which mlm runs: the limit's session counts include it, and the rtt
+// rows' smtp-source runs at it.
+const conns = 20
+
 type mlmOpts struct {
 	verp       bool          // stages/outgoing with mlm-split -v
 	client     bool          // mlm-sendmail alone on batches made first
@@ -132,7 +137,7 @@ func (b *bench) mlmOnce(n int, o mlmOpts) (delivered, error) {
 	start := time.Now()
 	var u1 usage
 	if o.client {
-		u1, err = b.measure(timeout, job{argv: []string{"mlm-sendmail", "-c", "8", dir},
+		u1, err = b.measure(timeout, job{argv: []string{"mlm-sendmail", dir},
 			stdin: filepath.Join(filepath.Dir(dir), "batches.mlm")})
 	} else {
 		u1, err = b.measure(timeout, job{

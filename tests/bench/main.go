@@ -80,7 +80,7 @@ func benchMain() int {
 		fBin      = flag.String("bin", "bin", "the directory of mlm's programs")
 		fMembers  = flag.String("members", "10000,100000", "list sizes for delivery, comma-separated")
 		fReps     = flag.Int("reps", reps, "repetitions of each run, of which the median is shown (env MLM_BENCH_REPS)")
-		fSessions = flag.String("sessions", "1,2,4,8", "smtp-source session counts to try; the best is the limit")
+		fSessions = flag.String("sessions", "1,2,4,8,16,"+strconv.Itoa(conns), "smtp-source session counts to try; the best is the limit")
 		fStreamMB = flag.Int("stream-mb", 1024, "size of the stream for the filters, in MiB")
 		fPostsKB  = flag.String("stream-posts", "4,1024", "sizes of the posts in the filters' streams, in KiB, comma-separated: a stream and a set of rows each")
 		fExpand   = flag.Int("expand", 1000000, "members of the list that mlm-members expands")
@@ -173,7 +173,8 @@ func benchMain() int {
 		}
 	}
 	// VERP to a sink a network's round trip away: what each turn of the
-	// conversation costs, which loopback hides. Both at 8 connections.
+	// conversation costs, which loopback hides. Both at mlm-sendmail's
+	// default count of connections.
 	var rttClient, rttLimit *row
 	if only["rtt"] && *fRTT > 0 {
 		what := fmt.Sprintf("%s rcpt, VERP 1 rcpt/tx, %g ms round trip", commas(int64(*fRTTRcpt)), float64(*fRTT)/float64(time.Millisecond))
@@ -262,7 +263,7 @@ func benchMain() int {
 			return b.mlmOnce(n, mlmOpts{verp: true, client: true, rtt: *fRTT})
 		})
 		if rttLimit.status == "" {
-			b.limitRow(rttLimit, n, 1, []int{8}, *fRTT)
+			b.limitRow(rttLimit, n, 1, []int{conns}, *fRTT)
 		}
 	}
 	for _, fs := range filterSets {
@@ -774,10 +775,11 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 	notes := []string{
 		"mlm: mlm-newlist -p open; relay = the sink; maxrcpt 100; members by mlm-sub; the post through",
 		"  mlm-accept -f -r DIR (as an alias runs it), then one `mlm-run DIR`: the default stages",
-		"  (mlm-auth, mlm-hdr, mlm-members, mlm-enqueue; mlm-split, mlm-throttle, mlm-sendmail -c 8, mlm-enqueue),",
+		"  (mlm-auth, mlm-hdr, mlm-members, mlm-enqueue; mlm-split, mlm-throttle, mlm-sendmail, mlm-enqueue),",
+		"  mlm-sendmail at its default of " + strconv.Itoa(conns) + " connections (-c), which smtp-source's session counts include,",
 		"  every queue write fsynced; VERP rows: stages/outgoing with `mlm-split -v .`",
 		"mlm-sendmail alone: the same list; the batches made first, untimed, by mlm-accept, mlm-auth, mlm-hdr,",
-		"  mlm-members and mlm-split (-v for VERP); timed: `mlm-sendmail -c 8 DIR` on them, its journal fsynced;",
+		"  mlm-members and mlm-split (-v for VERP); timed: `mlm-sendmail DIR` on them, its journal fsynced;",
 		"  mlm/client is mlm end to end over it: what the queues and the other stages cost",
 	}
 	if b.mlmmjReceive != "" {
