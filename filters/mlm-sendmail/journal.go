@@ -11,10 +11,10 @@ package main
 // on disk and before the transaction's recipients are reported done.
 // Fsyncs are group commits: the transactions of several connections that
 // end while one fsync runs are made durable together by the next. A
-// connection goes on with its next transaction while its lines are
-// synced, but holds that transaction's final dot until they are on disk
-// (see lane), so the window for a duplicate stays one transaction per
-// connection. An fsync of a post's journal waits, before it begins,
+// connection goes on with its next transactions while its lines are
+// synced, but holds the final dot of the unsyncedMax-th of them until
+// they are on disk (see lane), so the window for a duplicate after a
+// crash of the host stays unsyncedMax transactions per connection. An fsync of a post's journal waits, before it begins,
 // until every connection whose final dot for that post has gone out, and
 // whose earlier lines are on disk, has written its lines (see gather),
 // for no longer than the last fsync took and 10 ms at most, so that it

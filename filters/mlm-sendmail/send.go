@@ -218,7 +218,7 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 	l := &lane{n: n, w: s.j.newWriter()}
 	defer func() {
 		s.release(l)
-		s.wait(l)
+		s.wait(l, 0)
 		if l.c != nil {
 			l.c.Close()
 		}
@@ -290,12 +290,13 @@ func (s *sender) end(l *lane, j *job, err error) {
 }
 
 // lane is what a worker keeps from one transaction to the next: its
-// connection, and the journal fsync of its last transaction while that
-// runs. The fsync runs as the next transaction goes out, and that
-// transaction's final dot waits for it (smtpout's BeforeDot), so the
-// server takes no message of the worker's while an earlier one's
-// outcome is not durable: at most one transaction per connection has a
-// 250 and no journal lines on disk, as with an fsync before going on.
+// connection, and the journal fsyncs of its last transactions while
+// they run. An fsync runs as the next transactions go out, and the
+// final dot of the unsyncedMax-th after it waits for it (smtpout's
+// BeforeDot), so the server takes no message of the worker's while an
+// outcome older than unsyncedMax transactions is not durable: at most
+// unsyncedMax transactions per connection have a 250 and no journal
+// lines on disk.
 // The last transaction of a record holds its final dot (smtpout's Hold)
 // when the server pipelines and it is small (smtpout.ChainMax
 // recipients; personalised mail is one): the dot goes out with the next
@@ -306,24 +307,38 @@ func (s *sender) end(l *lane, j *job, err error) {
 type lane struct {
 	n       int
 	c       *smtpout.Client
-	syncing chan error // the fsync's result; nil if none runs
-	id      string     // the record it is for
-	w       *writer    // the journal's view of it
-	post    string     // the post of the record on its way
+	syncing []syncing // the fsyncs that run, oldest first
+	w       *writer   // the journal's view of it
+	post    string    // the post of the record on its way
 }
 
-// wait returns once the lane's journal fsync, if one runs, has ended,
-// and reports its failure. A failed fsync has stopped the sending (and
-// made the exit status 75) as it failed, for every lane: what a server
-// took after it could go out again when the records are tried again.
-// Once stopped, wait fails; so it does once any fsync of the journal has
-// failed, even before the one that failed has said so.
-func (s *sender) wait(l *lane) error {
-	if l.syncing != nil {
-		err := <-l.syncing
-		l.syncing = nil
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, l.id, err)
+// syncing is an fsync of a lane's journal lines, as it runs.
+type syncing struct {
+	done chan error // its result
+	id   string     // the record the lines are for
+}
+
+// unsyncedMax is how many transactions of a connection may have a 250
+// and journal lines not on disk: what a crash of the host can send
+// twice, beyond the transactions whose reply it cuts off. With one, each
+// transaction's dot would wait for an fsync begun as its message went
+// out, and a connection would send no faster than fsyncs end; with two
+// the fsync has a whole transaction to run in.
+const unsyncedMax = 2
+
+// wait returns once no more than keep of the lane's journal fsyncs run,
+// the oldest ended first, and reports a failure. A failed fsync has
+// stopped the sending (and made the exit status 75) as it failed, for
+// every lane: what a server took after it could go out again when the
+// records are tried again. Once stopped, wait fails; so it does once any
+// fsync of the journal has failed, even before the one that failed has
+// said so.
+func (s *sender) wait(l *lane, keep int) error {
+	for len(l.syncing) > keep {
+		y := l.syncing[0]
+		l.syncing = l.syncing[1:]
+		if err := <-y.done; err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, y.id, err)
 		}
 	}
 	if s.halted() {
@@ -343,17 +358,18 @@ func (s *sender) halted() bool {
 	return s.stopped.Load()
 }
 
-// waitDot is a lane's BeforeDot: wait, but the message goes out first
-// if the fsync has not ended, for the server to read while only the
-// final dot waits.
+// waitDot is a lane's BeforeDot: wait for the fsyncs of the
+// transactions more than unsyncedMax before this one, but the message
+// goes out first if one has not ended, for the server to read while
+// only the final dot waits.
 func (s *sender) waitDot(l *lane) error {
 	s.j.atDot(l.w, l.post)
-	if l.syncing != nil && len(l.syncing) == 0 {
+	if len(l.syncing) >= unsyncedMax && len(l.syncing[0].done) == 0 {
 		if err := l.c.Flush(); err != nil {
 			return err
 		}
 	}
-	return s.wait(l)
+	return s.wait(l, unsyncedMax-1)
 }
 
 // errStopped fails the records left once a journal fsync has failed.
@@ -648,11 +664,11 @@ func (s *sender) record(l *lane, j *job, post string, lines []string) error {
 	}
 	// The lines are written: whatever happened to an fsync before, they
 	// may yet reach the disk, and a retry skip their recipients.
-	if err := s.wait(l); err != nil {
+	if err := s.wait(l, unsyncedMax-1); err != nil {
 		return err
 	}
 	ch := make(chan error, 1)
-	l.syncing, l.id = ch, j.h.ID
+	l.syncing = append(l.syncing, syncing{done: ch, id: j.h.ID})
 	go func() { ch <- durable() }()
 	return nil
 }
@@ -670,7 +686,7 @@ func (s *sender) finish(l *lane, j *job, deferred []smtpout.Result) error {
 		return nil
 	}
 	if l != nil {
-		if err := s.wait(l); err != nil {
+		if err := s.wait(l, 0); err != nil {
 			return err
 		}
 	}
