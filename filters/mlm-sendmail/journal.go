@@ -14,12 +14,12 @@ package main
 // connection goes on with its next transactions while its lines are
 // synced, but holds the final dot of the unsyncedMax-th of them until
 // they are on disk (see lane), so the window for a duplicate after a
-// crash of the host stays unsyncedMax transactions per connection. An fsync of a post's journal waits, before it begins,
-// until every connection whose final dot for that post has gone out, and
-// whose earlier lines are on disk, has written its lines (see gather),
-// for no longer than the last fsync took and 10 ms at most, so that it
-// covers a transaction of each, not only those that ended while the one
-// before it ran.
+// crash of the host stays unsyncedMax transactions per connection. An
+// fsync of a post's journal waits, before it begins, until every
+// connection whose final dot for that post has gone out, not held for
+// an fsync, has written its lines (see gather), for no longer than the
+// last fsync took and 10 ms at most, so that it covers a transaction of
+// each, not only those that ended while the one before it ran.
 
 import (
 	"bufio"
@@ -30,6 +30,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -286,20 +287,28 @@ func (j *journal) release(post string, n int64) {
 
 // writer is what the journal knows of a connection that writes to it:
 // the post of its transaction whose final dot is let go, or about to be,
-// whose outcome it will write (dot; "" if none); and the last lines it
-// wrote, while they wait for an fsync (their file, which is one post's,
-// and write number).
+// whose outcome it will write (dot; "" if none); and the lines it
+// wrote that wait for an fsync, oldest first.
 type writer struct {
 	dot      string
-	unsynced bool
-	file     *os.File
-	gen      uint64
+	unsynced []written
 }
 
+// written is a write of journal lines: its file, which is one post's,
+// and its number.
+type written struct {
+	file *os.File
+	gen  uint64
+}
+
+// writes reports whether a writer will write lines before it waits for
+// an fsync: its final dot goes out, not held (see lane) until an fsync
+// ends. Called with mu held.
+func (w *writer) writes() bool { return w.dot != "" && len(w.unsynced) < unsyncedMax }
+
 // pending reports whether a writer will write lines for post before it
-// waits for an fsync: its final dot goes out, and none of its lines
-// wait. Called with mu held.
-func (w *writer) pending(post string) bool { return w.dot == post && !w.unsynced }
+// waits for an fsync. Called with mu held.
+func (w *writer) pending(post string) bool { return w.dot == post && w.writes() }
 
 // newWriter adds a connection.
 func (j *journal) newWriter() *writer {
@@ -331,9 +340,9 @@ func (j *journal) settle(w *writer) {
 // settled if it was to write lines and is no longer. Called with mu
 // held.
 func (j *journal) update(w *writer, change func()) {
-	was := w.dot != "" && !w.unsynced
+	was := w.writes()
 	change()
-	if was && !(w.dot != "" && !w.unsynced) {
+	if was && !w.writes() {
 		select {
 		case j.settled <- struct{}{}:
 		default:
@@ -377,7 +386,7 @@ func (j *journal) append(w *writer, post string, lines []string) (*os.File, uint
 	}
 	j.gen[post]++
 	if w != nil {
-		j.update(w, func() { w.dot, w.unsynced, w.file, w.gen = "", true, f, j.gen[post] })
+		j.update(w, func() { w.dot, w.unsynced = "", append(w.unsynced, written{f, j.gen[post]}) })
 	}
 	return f, j.gen[post], nil
 }
@@ -434,9 +443,7 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 	if current {
 		j.synced[post] = max(j.synced[post], upto)
 		for _, w := range j.writers {
-			if w.unsynced && w.file == f && w.gen <= upto {
-				w.unsynced = false
-			}
+			w.unsynced = slices.DeleteFunc(w.unsynced, func(u written) bool { return u.file == f && u.gen <= upto })
 		}
 	}
 	return nil

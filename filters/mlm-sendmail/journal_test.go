@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -312,9 +313,9 @@ func (j *journal) record(post string, lines []string) error {
 // TestJournalGather: an fsync waits until every connection whose final
 // dot goes out has written its lines, and makes them all durable; it
 // waits no longer than the last fsync took; it does not wait for a
-// connection not at its dot, nor for one whose lines wait for the
-// fsync, nor for one of another post; and it begins at once without a
-// figure for how long an fsync takes.
+// connection not at its dot, nor for one whose dot waits for an fsync
+// of its lines, nor for one of another post; and it begins at once
+// without a figure for how long an fsync takes.
 func TestJournalGather(t *testing.T) {
 	type setup struct {
 		j              *journal
@@ -339,6 +340,14 @@ func TestJournalGather(t *testing.T) {
 			t.Fatal(err)
 		}
 		return f, my
+	}
+	// held writes as many lines for w as make its next final dot wait
+	// for an fsync (see lane).
+	held := func(t *testing.T, s *setup, w *writer) {
+		t.Helper()
+		for i := range unsyncedMax {
+			write(t, s, w, fmt.Sprintf("D b%d@x.example", i))
+		}
 	}
 	// sync1 writes w1's line and syncs it in the background.
 	sync1 := func(t *testing.T, s *setup) (uint64, chan error) {
@@ -383,6 +392,28 @@ func TestJournalGather(t *testing.T) {
 			t.Errorf("the other connection's lines are not durable after the fsync")
 		}
 	})
+	// A connection with fewer lines waiting than hold its dot (see
+	// lane) writes its next ones before it waits for an fsync: the
+	// fsync waits for them too.
+	t.Run("not held", func(t *testing.T) {
+		if unsyncedMax < 2 {
+			t.Skip("every final dot waits for the lines before it")
+		}
+		s := start(t, 3*time.Millisecond)
+		for i := range unsyncedMax - 1 {
+			write(t, s, s.w2, fmt.Sprintf("D b%d@x.example", i))
+		}
+		s.j.atDot(s.w2, "p")
+		_, done := sync1(t, s)
+		recv(t, "wait", s.waited)
+		_, my2 := write(t, s, s.w2, "D c@x.example")
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n := len(s.fsyncs); n != 1 || s.j.synced["p"] < my2 {
+			t.Errorf("%d fsyncs, write %d durable; want 1 fsync, write %d", n, s.j.synced["p"], my2)
+		}
+	})
 	// The wait ends when the connection settles with no lines after
 	// all, or on the timer.
 	for _, tc := range []struct {
@@ -412,10 +443,13 @@ func TestJournalGather(t *testing.T) {
 	// its dot goes out.
 	t.Run("durable", func(t *testing.T) {
 		s := start(t, 3*time.Millisecond)
-		write(t, s, s.w2, "D b@x.example")
+		held(t, s, s.w2)
+		for i := range unsyncedMax - 1 {
+			write(t, s, s.w1, fmt.Sprintf("D a%d@x.example", i))
+		}
 		s.j.atDot(s.w2, "p")
-		my, done := sync1(t, s) // no wait: w2's lines wait too
-		s.j.atDot(s.w1, "p")
+		my, done := sync1(t, s) // no wait: w2's dot waits for an fsync
+		s.j.atDot(s.w1, "p")    // and so, with sync1's line, does w1's
 		recv(t, "fsync", s.fsyncs)
 		if err := <-done; err != nil {
 			t.Fatal(err)
@@ -466,8 +500,8 @@ func TestJournalGather(t *testing.T) {
 		if err := s.j.sync("p", f, my2); err != nil {
 			t.Fatal(err)
 		}
-		if !s.w1.unsynced || s.w2.unsynced {
-			t.Errorf("after an fsync of the new file: lines to the old one waiting %v, to the new one %v; want true, false", s.w1.unsynced, s.w2.unsynced)
+		if len(s.w1.unsynced) != 1 || len(s.w2.unsynced) != 0 {
+			t.Errorf("after an fsync of the new file: lines to the old one waiting %v, to the new one %v; want 1, 0", len(s.w1.unsynced), len(s.w2.unsynced))
 		}
 		if err := s.j.sync("p", old, my); err != nil {
 			t.Fatal(err)
@@ -483,9 +517,10 @@ func TestJournalGather(t *testing.T) {
 	}{
 		{"no dot", time.Millisecond, func(s *setup) {}},
 		{"waiting", time.Millisecond, func(s *setup) {
-			write(t, s, s.w2, "D b@x.example")
+			held(t, s, s.w2)
 			s.j.atDot(s.w2, "p")
 		}},
+
 		{"other post", time.Millisecond, func(s *setup) { s.j.atDot(s.w2, "q") }},
 		{"first", 0, func(s *setup) { s.j.atDot(s.w2, "p") }},
 	} {
