@@ -287,24 +287,31 @@ func (j *journal) release(post string, n int64) {
 
 // writer is what the journal knows of a connection that writes to it:
 // the post of its transaction whose final dot is let go, or about to be,
-// whose outcome it will write (dot; "" if none); and the lines it
-// wrote that wait for an fsync, oldest first.
+// whose outcome it will write (dot; "" if none); how many writes of
+// lines it has made (n); and those that wait for an fsync, oldest first.
 type writer struct {
 	dot      string
+	n        int
 	unsynced []written
 }
 
 // written is a write of journal lines: its file, which is one post's,
-// and its number.
+// its number in the post's journal, and the writer's count of writes
+// with it.
 type written struct {
 	file *os.File
 	gen  uint64
+	n    int
 }
 
 // writes reports whether a writer will write lines before it waits for
-// an fsync: its final dot goes out, not held (see lane) until an fsync
-// ends. Called with mu held.
-func (w *writer) writes() bool { return w.dot != "" && len(w.unsynced) < unsyncedMax }
+// an fsync: its final dot goes out, not held until an fsync ends. A
+// lane holds it while a write older than its last unsyncedMax-1 is not
+// durable (see lane), whichever fsyncs have ended since. Called with mu
+// held.
+func (w *writer) writes() bool {
+	return w.dot != "" && (len(w.unsynced) == 0 || w.unsynced[0].n > w.n-(unsyncedMax-1))
+}
 
 // pending reports whether a writer will write lines for post before it
 // waits for an fsync. Called with mu held.
@@ -386,7 +393,10 @@ func (j *journal) append(w *writer, post string, lines []string) (*os.File, uint
 	}
 	j.gen[post]++
 	if w != nil {
-		j.update(w, func() { w.dot, w.unsynced = "", append(w.unsynced, written{f, j.gen[post]}) })
+		j.update(w, func() {
+			w.n++
+			w.dot, w.unsynced = "", append(w.unsynced, written{f, j.gen[post], w.n})
+		})
 	}
 	return f, j.gen[post], nil
 }
@@ -442,9 +452,9 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 	j.took = min(time.Since(start), maxGather)
 	if current {
 		j.synced[post] = max(j.synced[post], upto)
-		for _, w := range j.writers {
-			w.unsynced = slices.DeleteFunc(w.unsynced, func(u written) bool { return u.file == f && u.gen <= upto })
-		}
+	}
+	for _, w := range j.writers {
+		w.unsynced = slices.DeleteFunc(w.unsynced, func(u written) bool { return u.file == f && u.gen <= upto })
 	}
 	return nil
 }

@@ -509,6 +509,42 @@ func TestJournalGather(t *testing.T) {
 		if n := len(s.fsyncs); n != 2 {
 			t.Errorf("%d fsyncs; want 2, one for each file", n)
 		}
+		if n := len(s.w1.unsynced); n != 0 {
+			t.Errorf("after an fsync of the old file: %d writes to it waiting; want none", n)
+		}
+	})
+	// A connection's dot waits for its oldest write not yet durable,
+	// whatever fsyncs of later ones have ended (see lane): an fsync of
+	// that write does not wait for it.
+	t.Run("oldest waits", func(t *testing.T) {
+		s := start(t, time.Millisecond)
+		fp, myX, err := s.j.append(s.w1, "p", []string{"D a@x.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range unsyncedMax - 1 {
+			fq, myY, err := s.j.append(s.w1, "q", []string{fmt.Sprintf("D b%d@x.example", i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.j.sync("q", fq, myY); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.j.atDot(s.w1, "p")
+		done := make(chan error, 1)
+		go func() { done <- s.j.sync("p", fp, myX) }()
+		select {
+		case d := <-s.waited:
+			t.Errorf("the fsync of a connection's oldest write waited %v for that connection", d)
+			s.fire <- time.Time{}
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("sync neither waited nor ended")
+		}
 	})
 	for _, tc := range []struct {
 		name string

@@ -319,8 +319,9 @@ type syncing struct {
 }
 
 // unsyncedMax is how many transactions of a connection may have a 250
-// and journal lines not on disk: what a crash of the host can send
-// twice, beyond the transactions whose reply it cuts off. With one, each
+// and journal lines not on disk, or a final dot out and no reply: what a
+// crash of the host can send twice, those whose reply it cuts off among
+// them. With one, each
 // transaction's dot would wait for an fsync begun as its message went
 // out, and a connection would send no faster than fsyncs end; with two
 // the fsync has a whole transaction to run in.
@@ -452,8 +453,9 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 	// given a result for every recipient; each relay twice, since a
 	// connection that breaks (or was closed while idle) is worth one
 	// more. The recipients go a transaction's worth at a time, and the
-	// outcomes of each go to the journal at once: the next transaction's
-	// final dot waits for them (see lane), however large the record.
+	// outcomes of each go to the journal at once: the final dot of the
+	// transaction after the next waits for them (see lane), however large
+	// the record.
 	var carry []stream.Path // of the last transaction, still to send
 	for try := 0; try < 2*len(s.relays) && len(todo)+len(carry) > 0; {
 		if s.stopped.Load() {
@@ -664,6 +666,8 @@ func (s *sender) record(l *lane, j *job, post string, lines []string) error {
 	}
 	// The lines are written: whatever happened to an fsync before, they
 	// may yet reach the disk, and a retry skip their recipients.
+	// (Not needed for the bound, which waitDot keeps: it keeps the
+	// fsyncs a lane leaves running to what its dots wait for.)
 	if err := s.wait(l, unsyncedMax-1); err != nil {
 		return err
 	}

@@ -499,7 +499,7 @@ func TestSyncFails(t *testing.T) {
 		failing  int  // which fsync fails
 		sendmail bool // -s
 	}{
-		{1, false}, // the third record's dot waits for it
+		{1, false}, // b's dot goes unless the failure is known by then; c's waits for it
 		{2, false},
 		{3, false}, // the end of the run waits for it
 		{1, true},
@@ -546,6 +546,58 @@ func TestSyncFails(t *testing.T) {
 		if !ok {
 			t.Errorf("fsync %d fails (-s %v): taken %q; want the first %d to %d of %q", tc.failing, tc.sendmail, got, tc.failing, most, all)
 		}
+	}
+}
+
+// TestSyncFailsRunning: a journal fsync fails while the transactions
+// after it go out, with final dots not held (records of more than
+// smtpout.ChainMax recipients): the dots of unsyncedMax-1 of them go out,
+// and the next one's message does, but its dot, which waits for the
+// fsync, never goes; the exit status is 75.
+func TestSyncFailsRunning(t *testing.T) {
+	const n = unsyncedMax + 1    // records
+	bodyN := make(chan struct{}) // closed at the last message's last line
+	bodies := 0
+	w := &watch{line: func(l string) {
+		if l == "1< body\r\n" {
+			if bodies++; bodies == n {
+				close(bodyN)
+			}
+		}
+	}}
+	srv := sinktest.Sink(t, smtpsink.Options{Debug: w})
+	var out, errb bytes.Buffer
+	s, err := newSender(&args{Dir: list(t), Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := true
+	s.j.fsync = func(f *os.File) error { // one at a time
+		if !first {
+			return f.Sync()
+		}
+		first = false
+		select {
+		case <-bodyN:
+			return errors.New("input/output error")
+		case <-time.After(20 * time.Second):
+			return errors.New("test: the last message did not go out while the first one's journal was synced")
+		}
+	}
+	var in string
+	for i := 1; i <= n; i++ {
+		var rcpts []string
+		for k := range smtpout.ChainMax + 1 {
+			rcpts = append(rcpts, fmt.Sprintf("m%d-%d@x.example", i, k))
+		}
+		in += record(fmt.Sprintf("p%d", i), rcpts...)
+	}
+	err = s.run(strings.NewReader(in), &errb)
+	if sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("run = %v (exit %d); want exit 75", err, sysexit.Code(err))
+	}
+	if got, want := len(delivered(srv)), unsyncedMax*(smtpout.ChainMax+1); got != want {
+		t.Errorf("the server took %d recipients; want %d, those of the first %d records", got, want, unsyncedMax)
 	}
 }
 
