@@ -444,21 +444,11 @@ func TestSyncOverlap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := true
-	s.j.fsync = func(f *os.File) error { // one at a time
-		if !first {
-			return f.Sync()
-		}
-		first = false
-		select {
-		case <-bodyN:
-		case <-time.After(20 * time.Second):
-			return errors.New("test: the last message did not go out while the first one's journal was synced")
-		}
+	holdFirstFsync(s, bodyN, func(f *os.File) error {
 		err := f.Sync()
 		synced.Store(true)
 		return err
-	}
+	})
 	var in string
 	want := map[string]string{}
 	for i := 1; i <= n; i++ {
@@ -481,6 +471,25 @@ func TestSyncOverlap(t *testing.T) {
 	for post, want := range want {
 		if b, err := os.ReadFile(filepath.Join(dir, "state", "journal", post)); string(b) != want {
 			t.Errorf("journal of %s: %q, %v; want %q", post, b, err, want)
+		}
+	}
+}
+
+// holdFirstFsync makes the sender's first journal fsync wait until
+// until is closed, and then end as end does (fail, 20 s at most); the
+// fsyncs after it are real.
+func holdFirstFsync(s *sender, until <-chan struct{}, end func(*os.File) error) {
+	first := true
+	s.j.fsync = func(f *os.File) error { // one at a time
+		if !first {
+			return f.Sync()
+		}
+		first = false
+		select {
+		case <-until:
+			return end(f)
+		case <-time.After(20 * time.Second):
+			return errors.New("test: the last message did not go out while the first one's journal was synced")
 		}
 	}
 }
@@ -571,19 +580,7 @@ func TestSyncFailsRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := true
-	s.j.fsync = func(f *os.File) error { // one at a time
-		if !first {
-			return f.Sync()
-		}
-		first = false
-		select {
-		case <-bodyN:
-			return errors.New("input/output error")
-		case <-time.After(20 * time.Second):
-			return errors.New("test: the last message did not go out while the first one's journal was synced")
-		}
-	}
+	holdFirstFsync(s, bodyN, func(*os.File) error { return errors.New("input/output error") })
 	var in string
 	for i := 1; i <= n; i++ {
 		var rcpts []string
