@@ -321,10 +321,9 @@ type syncing struct {
 // unsyncedMax is how many transactions of a connection may have a 250
 // and journal lines not on disk, or a final dot out and no reply: what a
 // crash of the host can send twice, those whose reply it cuts off among
-// them. With one, each
-// transaction's dot would wait for an fsync begun as its message went
-// out, and a connection would send no faster than fsyncs end; with two
-// the fsync has a whole transaction to run in.
+// them. With one, each transaction's dot would wait for an fsync begun
+// as its message went out, and a connection would send no faster than
+// fsyncs end; with two the fsync has a whole transaction to run in.
 const unsyncedMax = 2
 
 // wait returns once no more than keep of the lane's journal fsyncs run,
@@ -666,8 +665,9 @@ func (s *sender) record(l *lane, j *job, post string, lines []string) error {
 	}
 	// The lines are written: whatever happened to an fsync before, they
 	// may yet reach the disk, and a retry skip their recipients.
-	// (Not needed for the bound, which waitDot keeps: it keeps the
-	// fsyncs a lane leaves running to what its dots wait for.)
+	// (waitDot keeps the bound; this wait keeps the fsyncs a lane leaves
+	// running as few, when its transactions end without a dot, as with
+	// failures only.)
 	if err := s.wait(l, unsyncedMax-1); err != nil {
 		return err
 	}

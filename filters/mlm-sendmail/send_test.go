@@ -476,8 +476,8 @@ func TestSyncOverlap(t *testing.T) {
 }
 
 // holdFirstFsync makes the sender's first journal fsync wait until
-// until is closed, and then end as end does (fail, 20 s at most); the
-// fsyncs after it are real.
+// until is closed (20 s at most, then fail), and then end as end does;
+// the fsyncs after it are real.
 func holdFirstFsync(s *sender, until <-chan struct{}, end func(*os.File) error) {
 	first := true
 	s.j.fsync = func(f *os.File) error { // one at a time
