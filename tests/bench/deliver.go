@@ -24,12 +24,12 @@ type delivered struct {
 	st dumpStats
 }
 
-// mlmOpts vary an mlm run.
 // conns is mlm-sendmail's default count of connections (its -c), at
 // which mlm runs: the limit's session counts include it, and the rtt
 // rows' smtp-source runs at it.
 const conns = 20
 
+// mlmOpts vary an mlm run.
 type mlmOpts struct {
 	verp       bool          // stages/outgoing with mlm-split -v
 	client     bool          // mlm-sendmail alone on batches made first
