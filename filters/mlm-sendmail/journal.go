@@ -56,13 +56,15 @@ type journal struct {
 	file  map[string]*os.File
 	stale []*os.File // files let go by catchUp, to close at the end
 
-	// Group commit: writes appended and writes known durable, per post.
-	// One fsync runs at a time (fsyncing); fsynced is closed as it ends,
-	// for the syncs that wait for it, and made anew.
-	gen, synced map[string]uint64
-	fsyncing    bool
-	fsynced     chan struct{}
-	fsync       func(*os.File) error // (*os.File).Sync; a test's own
+	// Group commit: writes appended, per post, and the last write to
+	// each file an fsync of it made durable. One fsync runs at a time
+	// (fsyncing); fsynced is closed as it ends, for the syncs that wait
+	// for it, and made anew.
+	gen      map[string]uint64
+	synced   map[*os.File]uint64
+	fsyncing bool
+	fsynced  chan struct{}
+	fsync    func(*os.File) error // (*os.File).Sync; a test's own
 	// The connections that write to the journal (see gather), and a
 	// token in settled whenever one of them is done with the lines it
 	// was to write. took is how long the last fsync that succeeded
@@ -83,7 +85,7 @@ func newJournal(dir string) *journal {
 	return &journal{dir: dir, seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, inflight: map[string]int64{}, file: map[string]*os.File{},
 		alloc: map[string]int64{}, fsync: (*os.File).Sync,
-		gen: map[string]uint64{}, synced: map[string]uint64{}, settled: make(chan struct{}, 1), after: time.After, fsynced: make(chan struct{})}
+		gen: map[string]uint64{}, synced: map[*os.File]uint64{}, settled: make(chan struct{}, 1), after: time.After, fsynced: make(chan struct{})}
 }
 
 // postOf is the post a record belongs to.
@@ -412,9 +414,7 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 		case j.syncErr != nil:
 			j.mu.Unlock()
 			return j.syncErr
-		case j.synced[post] >= my && j.file[post] == f:
-			// (synced counts the writes to the file at the name; one
-			// to a file catchUp has let go waits for an fsync of it.)
+		case j.synced[f] >= my:
 			j.mu.Unlock()
 			return nil
 		case j.fsyncing:
@@ -434,9 +434,6 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 	j.gather(post)
 	j.mu.Lock()
 	upto := j.gen[post]
-	// An fsync of a file catchUp has let go speaks for no write to the
-	// file at the name.
-	current := j.file[post] == f
 	j.mu.Unlock()
 	start := time.Now()
 	err := j.fsync(f)
@@ -450,9 +447,9 @@ func (j *journal) sync(post string, f *os.File, my uint64) error {
 		return j.syncErr
 	}
 	j.took = min(time.Since(start), maxGather)
-	if current {
-		j.synced[post] = max(j.synced[post], upto)
-	}
+	// (It speaks for f's writes only: a file catchUp has let go, and the
+	// one at the name now, are two.)
+	j.synced[f] = max(j.synced[f], upto)
 	for _, w := range j.writers {
 		w.unsynced = slices.DeleteFunc(w.unsynced, func(u written) bool { return u.file == f && u.gen <= upto })
 	}

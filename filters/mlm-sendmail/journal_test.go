@@ -295,7 +295,7 @@ func TestJournalSyncStale(t *testing.T) {
 	if err := j.sync("p", old, my); err != nil {
 		t.Fatal(err)
 	}
-	if j.synced["p"] >= my {
+	if j.synced[j.file["p"]] >= my {
 		t.Fatalf("write %d to the new file counted durable by an fsync of the old one", my)
 	}
 }
@@ -388,7 +388,7 @@ func TestJournalGather(t *testing.T) {
 		if n := len(s.fsyncs); n != 1 {
 			t.Errorf("%d fsyncs; want 1", n)
 		}
-		if s.j.synced["p"] < my2 {
+		if s.j.synced[s.j.file["p"]] < my2 {
 			t.Errorf("the other connection's lines are not durable after the fsync")
 		}
 	})
@@ -410,8 +410,8 @@ func TestJournalGather(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		if n := len(s.fsyncs); n != 1 || s.j.synced["p"] < my2 {
-			t.Errorf("%d fsyncs, write %d durable; want 1 fsync, write %d", n, s.j.synced["p"], my2)
+		if n := len(s.fsyncs); n != 1 || s.j.synced[s.j.file["p"]] < my2 {
+			t.Errorf("%d fsyncs, write %d durable; want 1 fsync, write %d", n, s.j.synced[s.j.file["p"]], my2)
 		}
 	})
 	// The wait ends when the connection settles with no lines after
@@ -432,8 +432,8 @@ func TestJournalGather(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
-			if n := len(s.fsyncs); n != 1 || s.j.synced["p"] != my {
-				t.Errorf("%d fsyncs, write %d durable; want 1 fsync, write %d", n, s.j.synced["p"], my)
+			if n := len(s.fsyncs); n != 1 || s.j.synced[s.j.file["p"]] != my {
+				t.Errorf("%d fsyncs, write %d durable; want 1 fsync, write %d", n, s.j.synced[s.j.file["p"]], my)
 			}
 		})
 	}
@@ -481,8 +481,8 @@ func TestJournalGather(t *testing.T) {
 		if err := <-done3; err != nil {
 			t.Fatal(err)
 		}
-		if s.j.synced["p"] < my2 {
-			t.Errorf("write %d durable; want %d", s.j.synced["p"], my2)
+		if s.j.synced[s.j.file["p"]] < my2 {
+			t.Errorf("write %d durable; want %d", s.j.synced[s.j.file["p"]], my2)
 		}
 	})
 	// A write to a journal file let go is not durable by an fsync of
@@ -511,6 +511,44 @@ func TestJournalGather(t *testing.T) {
 		}
 		if n := len(s.w1.unsynced); n != 0 {
 			t.Errorf("after an fsync of the old file: %d writes to it waiting; want none", n)
+		}
+	})
+	// A write to a file catchUp has let go, made durable by an fsync of
+	// that file for another connection's write, needs no fsync of its
+	// own, nor a wait for its connection, whose dot waits for it.
+	t.Run("stale synced", func(t *testing.T) {
+		s := start(t, time.Millisecond)
+		f, myA := write(t, s, s.w1, "D a@x.example")
+		_, myB := write(t, s, s.w2, "D b@x.example")
+		if _, _, err := s.j.append(s.w1, "q", []string{"D c@x.example"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(filepath.Join(s.j.dir, "p")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.j.refresh("p"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.j.sync("p", f, myB); err != nil {
+			t.Fatal(err)
+		}
+		s.j.atDot(s.w1, "p")
+		done := make(chan error, 1)
+		go func() { done <- s.j.sync("p", f, myA) }()
+		select {
+		case d := <-s.waited:
+			t.Errorf("the sync of a durable write waited %v for its own connection", d)
+			s.fire <- time.Time{}
+			<-done
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("sync neither waited nor ended")
+		}
+		if n := len(s.fsyncs); n != 1 {
+			t.Errorf("%d fsyncs; want 1, for both writes to the file", n)
 		}
 	})
 	// A connection's dot waits for its oldest write not yet durable,

@@ -453,8 +453,8 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 	// connection that breaks (or was closed while idle) is worth one
 	// more. The recipients go a transaction's worth at a time, and the
 	// outcomes of each go to the journal at once: the final dot of the
-	// transaction after the next waits for them (see lane), however large
-	// the record.
+	// unsyncedMax-th transaction after waits for them (see lane), however
+	// large the record.
 	var carry []stream.Path // of the last transaction, still to send
 	for try := 0; try < 2*len(s.relays) && len(todo)+len(carry) > 0; {
 		if s.stopped.Load() {

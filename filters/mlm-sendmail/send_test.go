@@ -444,7 +444,7 @@ func TestSyncOverlap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	holdFirstFsync(s, bodyN, func(f *os.File) error {
+	holdFirstFsync(t, s, bodyN, func(f *os.File) error {
 		err := f.Sync()
 		synced.Store(true)
 		return err
@@ -476,9 +476,9 @@ func TestSyncOverlap(t *testing.T) {
 }
 
 // holdFirstFsync makes the sender's first journal fsync wait until
-// until is closed (20 s at most, then fail), and then end as end does;
-// the fsyncs after it are real.
-func holdFirstFsync(s *sender, until <-chan struct{}, end func(*os.File) error) {
+// until is closed, and then end as end does; the fsyncs after it are
+// real. If until is not closed within 20 s, the test fails.
+func holdFirstFsync(t *testing.T, s *sender, until <-chan struct{}, end func(*os.File) error) {
 	first := true
 	s.j.fsync = func(f *os.File) error { // one at a time
 		if !first {
@@ -489,7 +489,8 @@ func holdFirstFsync(s *sender, until <-chan struct{}, end func(*os.File) error) 
 		case <-until:
 			return end(f)
 		case <-time.After(20 * time.Second):
-			return errors.New("test: the last message did not go out while the first one's journal was synced")
+			t.Error("the last message did not go out while the first one's journal was synced")
+			return errors.New("test: timed out")
 		}
 	}
 }
@@ -580,7 +581,7 @@ func TestSyncFailsRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	holdFirstFsync(s, bodyN, func(*os.File) error { return errors.New("input/output error") })
+	holdFirstFsync(t, s, bodyN, func(*os.File) error { return errors.New("input/output error") })
 	var in string
 	for i := 1; i <= n; i++ {
 		var rcpts []string
