@@ -349,6 +349,25 @@ func TestJournalGather(t *testing.T) {
 			write(t, s, w, fmt.Sprintf("D b%d@x.example", i))
 		}
 	}
+	// noWait syncs write my of post, made to f, and fails the test if
+	// the sync waits for a connection (w1, whose dot waits for it).
+	noWait := func(t *testing.T, s *setup, what, post string, f *os.File, my uint64) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- s.j.sync(post, f, my) }()
+		select {
+		case d := <-s.waited:
+			t.Errorf("%s waited %v for the connection whose dot waits for it", what, d)
+			s.fire <- time.Time{}
+			<-done
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("sync neither waited nor ended")
+		}
+	}
 	// sync1 writes w1's line and syncs it in the background.
 	sync1 := func(t *testing.T, s *setup) (uint64, chan error) {
 		f, my := write(t, s, s.w1, "D a@x.example")
@@ -533,20 +552,7 @@ func TestJournalGather(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.j.atDot(s.w1, "p")
-		done := make(chan error, 1)
-		go func() { done <- s.j.sync("p", f, myA) }()
-		select {
-		case d := <-s.waited:
-			t.Errorf("the sync of a durable write waited %v for its own connection", d)
-			s.fire <- time.Time{}
-			<-done
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("sync neither waited nor ended")
-		}
+		noWait(t, s, "the sync of a durable write", "p", f, myA)
 		if n := len(s.fsyncs); n != 1 {
 			t.Errorf("%d fsyncs; want 1, for both writes to the file", n)
 		}
@@ -570,19 +576,7 @@ func TestJournalGather(t *testing.T) {
 			}
 		}
 		s.j.atDot(s.w1, "p")
-		done := make(chan error, 1)
-		go func() { done <- s.j.sync("p", fp, myX) }()
-		select {
-		case d := <-s.waited:
-			t.Errorf("the fsync of a connection's oldest write waited %v for that connection", d)
-			s.fire <- time.Time{}
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("sync neither waited nor ended")
-		}
+		noWait(t, s, "the fsync of a connection's oldest write", "p", fp, myX)
 	})
 	for _, tc := range []struct {
 		name string
