@@ -7,6 +7,7 @@ package main
 
 import (
 	"os"
+	"runtime"
 	"time"
 
 	"mlm/lib/cli"
@@ -31,6 +32,12 @@ type args struct {
 }
 
 func main() {
+	// One CPU for the Go code, unless GOMAXPROCS says otherwise: the
+	// program waits far more than it computes, and a second CPU costs
+	// more in hand-offs between threads than it gives (mlm-sendmail(1)).
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	var a args
 	cli.Main(prog, "Deliver records over SMTP or LMTP.", &a, func() error {
 		return run(&a, os.Stdin, os.Stdout, os.Stderr)
