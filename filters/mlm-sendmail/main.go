@@ -8,6 +8,7 @@ package main
 import (
 	"os"
 	"runtime"
+	"strconv"
 	"time"
 
 	"mlm/lib/cli"
@@ -32,10 +33,10 @@ type args struct {
 }
 
 func main() {
-	// One CPU for the Go code, unless GOMAXPROCS says otherwise: the
+	// One CPU for the Go code, unless GOMAXPROCS names a number: the
 	// program waits far more than it computes, and a second CPU costs
 	// more in hand-offs between threads than it gives (mlm-sendmail(1)).
-	if os.Getenv("GOMAXPROCS") == "" {
+	if n, err := strconv.Atoi(os.Getenv("GOMAXPROCS")); err != nil || n < 1 {
 		runtime.GOMAXPROCS(1)
 	}
 	var a args
