@@ -33,7 +33,7 @@ type args struct {
 }
 
 func main() {
-	// One CPU for the Go code, unless GOMAXPROCS names a number: the
+	// One CPU for the Go code, unless GOMAXPROCS is a positive number: the
 	// program waits far more than it computes, and a second CPU costs
 	// more in hand-offs between threads than it gives (mlm-sendmail(1)).
 	if n, err := strconv.Atoi(os.Getenv("GOMAXPROCS")); err != nil || n < 1 {
