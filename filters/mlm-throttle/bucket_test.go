@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -362,4 +363,28 @@ func TestPassedGoOut(t *testing.T) {
 	if out.String() != in.String() {
 		t.Errorf("out %q; want the input", out.String())
 	}
+}
+
+// FuzzState: a state file is read whatever it holds (another throttle's
+// write cut short, an editor's): each bucket read holds the time its
+// line gives, within the range of the bucket arithmetic, and what is read
+// is written back as it was read.
+func FuzzState(f *testing.F) {
+	f.Add([]byte("rcpt 1005\nmsg 1001.5\ndomain Example.ORG 1003.25\n"))
+	f.Add([]byte("rcpt 99999999999\nmsg -99999999999.999999999\ndomain a 9300000000\n"))
+	f.Add([]byte("domain x soon\n\nrcpt\n# rcpt 1\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st := parseState(b)
+		for k, v := range st {
+			if v > far || v < -far {
+				t.Errorf("%q: TAT %d outside the arithmetic's range", k, v)
+			}
+			if d, ok := strings.CutPrefix(k, "domain "); k != keyRcpt && k != keyMsg && (!ok || d == "" || strings.ContainsAny(d, " \n")) {
+				t.Errorf("key %q", k)
+			}
+		}
+		if back := parseState(st.encode()); !maps.Equal(back, st) {
+			t.Errorf("read %v, written and read again %v", st, back)
+		}
+	})
 }

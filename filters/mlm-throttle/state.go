@@ -16,7 +16,8 @@ package main
 //	msg 1795867200.25
 //	rcpt 1795867201
 //
-// A line that is not of this form is ignored: its bucket counts as full.
+// A line that is not of this form, or whose time is past what the bucket
+// arithmetic holds, is ignored: its bucket counts as full.
 // The state is soft: losing it allows one more burst, no more.
 
 import (
@@ -188,7 +189,11 @@ func parseState(b []byte) state {
 		default:
 			continue
 		}
-		if t, err := clock.Parse(f[len(f)-1]); err == nil {
+		// A time the arithmetic cannot hold (before November 1823 or
+		// after February 2116) is not read: as a TAT in nanoseconds it
+		// would wrap around, maybe to a wait of centuries.
+		t, err := clock.Parse(f[len(f)-1])
+		if s := t.Unix(); err == nil && s > -far/int64(time.Second) && s < far/int64(time.Second) {
 			st[key] = t.UnixNano()
 		}
 	}
