@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"mlm/lib/addr"
 	"mlm/lib/clock"
 )
 
@@ -385,6 +387,32 @@ func FuzzState(f *testing.F) {
 		}
 		if back := parseState(st.encode()); !maps.Equal(back, st) {
 			t.Errorf("read %v, written and read again %v", st, back)
+		}
+	})
+}
+
+// FuzzDomainRate: a line of domain-rate gives a domain in lower case,
+// one a bucket can be kept for, and a rate, or an error of one line.
+func FuzzDomainRate(f *testing.F) {
+	for _, s := range []string{"Example.ORG=10", "*=0.5", " a.example = 1e3 ", "x=-1", "x=NaN", "x=Inf", "=1", "a..b=1", "a=1=2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		d, rate, err := parseDomainRate(in)
+		if err != nil {
+			if strings.ContainsAny(err.Error(), "\r\n") {
+				t.Errorf("parseDomainRate(%q): error %q", in, err)
+			}
+			return
+		}
+		if d != strings.ToLower(d) || d != anyDomain && addr.CheckDomain(d) != nil || strings.ContainsAny(d, " \t=") {
+			t.Errorf("parseDomainRate(%q): domain %q", in, d)
+		}
+		if !rateOK(rate) {
+			t.Errorf("parseDomainRate(%q): rate %v", in, rate)
+		}
+		if d2, r2, err := parseDomainRate(d + "=" + strconv.FormatFloat(rate, 'g', -1, 64)); err != nil || d2 != d || r2 != rate {
+			t.Errorf("parseDomainRate(%q) = %q, %v; again: %q, %v, %v", in, d, rate, d2, r2, err)
 		}
 	})
 }

@@ -192,6 +192,36 @@ func TestParseField(t *testing.T) {
 	}
 }
 
+// FuzzParseField: a field from the command line is taken only as one
+// header line, name and value as given, and anything else is refused
+// with a one-line error.
+func FuzzParseField(f *testing.F) {
+	for _, s := range []string{"X: y", "X:\t y z ", "X:", "no colon", "X: a\nB: forged", "X-Ümlaut: ü", "X: \x1b[31m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		n, v, err := ParseField(in)
+		if err != nil {
+			if !errors.Is(err, ErrField) || strings.ContainsAny(err.Error(), "\r\n\x00") {
+				t.Errorf("ParseField(%q): error %q", in, err)
+			}
+			return
+		}
+		if n == "" || strings.ContainsFunc(n, func(r rune) bool { return r <= ' ' || r == ':' || r >= 0x7f }) {
+			t.Errorf("ParseField(%q): name %q", in, n)
+		}
+		if strings.ContainsFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) || strings.HasPrefix(v, " ") || strings.HasPrefix(v, "\t") {
+			t.Errorf("ParseField(%q): value %q", in, v)
+		}
+		if in != n+":"+in[len(n)+1:] || strings.TrimLeft(in[len(n)+1:], " \t") != v {
+			t.Errorf("ParseField(%q) = %q, %q: not what was given", in, n, v)
+		}
+		if n2, v2, err := ParseField(n + ": " + v); err != nil || n2 != n || v2 != v {
+			t.Errorf("ParseField(%q) = %q, %q, %v; want %q, %q", n+": "+v, n2, v2, err, n, v)
+		}
+	})
+}
+
 func TestDecodeText(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"plain", "plain"},
