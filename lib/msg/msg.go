@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
@@ -118,7 +119,8 @@ func parse(raw []byte) (textproto.Header, error) {
 	cp := append(bytes.TrimRight(append([]byte(nil), raw...), "\r\n"), "\r\n\r\n"...)
 	f, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(cp)))
 	if err != nil {
-		return textproto.Header{}, sysexit.Perm(sysexit.DataErr, fmt.Errorf("header: %v", err))
+		// go-message's error quotes the line, line end included.
+		return textproto.Header{}, sysexit.Perm(sysexit.DataErr, fmt.Errorf("header: %s", strings.TrimRight(err.Error(), "\r\n")))
 	}
 	return f, nil
 }

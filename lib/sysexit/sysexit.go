@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // Exit statuses (sysexits.h names).
@@ -96,13 +97,34 @@ func Code(err error) int {
 }
 
 // Report writes "prog: err" to w unless err is nil or silent, and
-// returns err's exit status.
+// returns err's exit status. The line is one line whatever err says:
+// a control octet in it (a post's own octets, which a parser's error may
+// quote) is written as \xHH, since the line may reach a terminal, or a
+// bounce by way of the MTA.
 func Report(w io.Writer, prog string, err error) int {
 	if err != nil && err.Error() != "" {
-		fmt.Fprintf(w, "%s: %v\n", prog, err)
+		fmt.Fprintf(w, "%s: %s\n", prog, oneLine(err.Error()))
 	}
 	return Code(err)
 }
+
+// oneLine writes the control octets of s (and DEL) as \xHH.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, isCtl) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == 0x7f {
+			fmt.Fprintf(&b, "\\x%02x", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isCtl(r rune) bool { return r < ' ' || r == 0x7f }
 
 // Silent is a failure with exit status code that has been reported
 // already (by a child that printed its own reason), so it prints nothing.
@@ -118,7 +140,7 @@ func Silent(code int) error {
 // take as the delivery status.
 func ReportDSN(w io.Writer, prog string, err error) int {
 	if err != nil && err.Error() != "" {
-		fmt.Fprintf(w, "%s %s: %v\n", DSN(err), prog, err)
+		fmt.Fprintf(w, "%s %s: %s\n", DSN(err), prog, oneLine(err.Error()))
 	}
 	return Code(err)
 }

@@ -36,6 +36,11 @@ func TestReport(t *testing.T) {
 		t.Errorf("Report = %d, %q", c, b.String())
 	}
 	b.Reset()
+	if c := Report(&b, "p", Errorf(DataErr, "header: bad line: 0\r\nBcc: x\x1b[31m\x7f\tü")); c != DataErr ||
+		b.String() != `p: header: bad line: 0\x0d\x0aBcc: x\x1b[31m\x7f\x09ü`+"\n" {
+		t.Errorf("Report of controls = %d, %q; want them escaped, one line", c, b.String())
+	}
+	b.Reset()
 	if c := Report(&b, "p", ErrNo); c != No || b.Len() != 0 {
 		t.Errorf("Report(ErrNo) = %d, %q; want 1 and silence", c, b.String())
 	}
@@ -49,6 +54,7 @@ func TestReportDSN(t *testing.T) {
 		{errors.New("disk full"), "4.3.0 p: disk full\n"},
 		{Errorf(NoUser, "no such list"), "5.1.1 p: no such list\n"},
 		{WithDSN(DataErr, "5.3.4", errors.New("too big")), "5.3.4 p: too big\n"},
+		{Errorf(DataErr, "a\nb"), `5.6.0 p: a\x0ab` + "\n"},
 		{nil, ""},
 	} {
 		var b bytes.Buffer

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mlm/lib/mlmtest"
+	"mlm/lib/queue"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+// FuzzPost: whatever a post holds, mlm-auth of an open list passes it on
+// with its message byte for byte, holds it, or refuses it as data (65)
+// in one line of printable text; it never fails otherwise.
+func FuzzPost(f *testing.F) {
+	f.Add("From: a@example.org\nSubject: x\n\nbody\n")
+	f.Add("From: a@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n")
+	f.Add("From: =?utf-8?q?A?= <a@example.org>, b@\nAuto-Submitted: auto-replied\n\n")
+	f.Add("List-Id: <dev.lists.example.org>\nApproved: secret\n\n")
+	f.Add("")
+	dir := mlmtest.ListDir(f, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
+		"secret": "0123456789abcdef0123456789abcdef\n", "owner": "owner@example.org\n"})
+	for _, q := range []string{"hold", "moderate", "owner", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Fuzz(func(t *testing.T, m string) {
+		var in bytes.Buffer
+		h := &stream.Header{ID: "r", Attrs: []stream.Attr{{Name: "list", Value: "dev@lists.example.org"}},
+			Sender: stream.Path{Mailbox: "a@example.org"}}
+		if err := stream.WriteRecord(&in, h, strings.NewReader(m), []stream.Path{{Mailbox: "b@example.net"}}); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		err := run(dir, &in, &out, time.Unix(1764417600, 0))
+		if code := sysexit.Code(err); code != 0 {
+			var report bytes.Buffer
+			sysexit.Report(&report, prog, err)
+			if line := strings.TrimSuffix(report.String(), "\n"); code != sysexit.DataErr ||
+				strings.ContainsFunc(line, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+				t.Fatalf("run = %v (%d), reported as %q; want 65, one line", err, code, report.String())
+			}
+			return
+		}
+		if out.Len() == 0 {
+			return // held
+		}
+		r := stream.NewReader(&out)
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r.Message())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != m {
+			t.Fatalf("passed %q as %q", m, got)
+		}
+	})
+}
