@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"mlm/lib/envelope"
+	"mlm/lib/mlmtest"
+	"mlm/lib/stream"
+	"mlm/lib/sysexit"
+)
+
+// FuzzAccept: whatever the MTA gives (message, SENDER, RECIPIENT),
+// mlm-accept writes one record that carries the message byte for byte
+// (less an mbox From_ line) from the sender and to the recipient given,
+// or refuses it with a permanent status on one line of printable text;
+// it never fails otherwise and never cleans a bad address into a good
+// one.
+func FuzzAccept(f *testing.F) {
+	f.Add("Subject: x\n\nbody\n", "alice@example.org", "dev@lists.example.org")
+	f.Add("From alice@example.org Sun Nov 29 12:00:00 2026\nSubject: x\r\n\r\nno final LF", "", "dev-subscribe@lists.example.org")
+	f.Add("x", "a\nR <mallory@example.net>", "dev@lists.example.org")
+	f.Add("", "alice@example.org", "other@example.net")
+	dir := mlmtest.ListDir(f, map[string]string{"address": "dev@lists.example.org\n"})
+	f.Fuzz(func(t *testing.T, m, sender, rcpt string) {
+		var out bytes.Buffer
+		err := run(&args{Output: "-", Dir: dir}, envelope.MTA{Sender: sender, SenderSet: true, Recipient: rcpt},
+			strings.NewReader(m), &out, time.Unix(1764417600, 0))
+		commitMu.TryLock() // taken for good by a commit, once a process
+		commitMu.Unlock()
+		if code := sysexit.Code(err); code != 0 {
+			var report bytes.Buffer
+			sysexit.ReportDSN(&report, prog, err)
+			line := strings.TrimSuffix(report.String(), "\n")
+			if code != sysexit.DataErr && code != sysexit.NoUser || !strings.HasPrefix(line, "5.") ||
+				strings.ContainsFunc(line, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+				t.Fatalf("run = %v (%d), reported as %q; want a permanent failure on one line", err, code, report.String())
+			}
+			if out.Len() > 0 {
+				t.Fatalf("refused (%v), yet wrote %q", err, out.Bytes())
+			}
+			return
+		}
+		r := stream.NewReader(&out)
+		h, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r.Message())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := m
+		if strings.HasPrefix(m, "From ") {
+			_, want, _ = strings.Cut(m, "\n")
+		}
+		if string(got) != want {
+			t.Errorf("message %q; want %q", got, want)
+		}
+		if h.Sender.Mailbox != strings.Trim(sender, "<>") && !(sender == "<>" && h.Sender.Mailbox == "") {
+			t.Errorf("sender %q from SENDER %q", h.Sender.Mailbox, sender)
+		}
+		if v, _ := h.Get("orig-rcpt"); v != rcpt && !(rcpt == "" && v == "dev@lists.example.org") {
+			t.Errorf("orig-rcpt %q from RECIPIENT %q", v, rcpt)
+		}
+		if _, err := r.Recipient(); err != io.EOF {
+			t.Errorf("recipients: %v; want none", err)
+		}
+		if _, err := r.Next(); err != io.EOF {
+			t.Errorf("after the record: %v; want the end", err)
+		}
+	})
+}
