@@ -34,9 +34,8 @@ func FuzzAccept(f *testing.F) {
 		if code := sysexit.Code(err); code != 0 {
 			var report bytes.Buffer
 			sysexit.ReportDSN(&report, prog, err)
-			line := strings.TrimSuffix(report.String(), "\n")
-			if code != sysexit.DataErr && code != sysexit.NoUser || !strings.HasPrefix(line, "5.") ||
-				strings.ContainsFunc(line, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			if code != sysexit.DataErr && code != sysexit.NoUser || !strings.HasPrefix(report.String(), "5.") ||
+				!mlmtest.OneLine(report.String()) {
 				t.Fatalf("run = %v (%d), reported as %q; want a permanent failure on one line", err, code, report.String())
 			}
 			if out.Len() > 0 {
@@ -45,19 +44,12 @@ func FuzzAccept(f *testing.F) {
 			return
 		}
 		r := stream.NewReader(&out)
-		h, err := r.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(r.Message())
-		if err != nil {
-			t.Fatal(err)
-		}
+		h, got := mlmtest.Message(t, r)
 		want := m
 		if strings.HasPrefix(m, "From ") {
 			_, want, _ = strings.Cut(m, "\n")
 		}
-		if string(got) != want {
+		if got != want {
 			t.Errorf("message %q; want %q", got, want)
 		}
 		if h.Sender.Mailbox != strings.Trim(sender, "<>") && !(sender == "<>" && h.Sender.Mailbox == "") {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,8 +41,7 @@ func FuzzPost(f *testing.F) {
 		if code := sysexit.Code(err); code != 0 {
 			var report bytes.Buffer
 			sysexit.Report(&report, prog, err)
-			if line := strings.TrimSuffix(report.String(), "\n"); code != sysexit.DataErr ||
-				strings.ContainsFunc(line, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			if code != sysexit.DataErr || !mlmtest.OneLine(report.String()) {
 				t.Fatalf("run = %v (%d), reported as %q; want 65, one line", err, code, report.String())
 			}
 			return
@@ -51,15 +49,7 @@ func FuzzPost(f *testing.F) {
 		if out.Len() == 0 {
 			return // held
 		}
-		r := stream.NewReader(&out)
-		if _, err := r.Next(); err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(r.Message())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(got) != m {
+		if _, got := mlmtest.Message(t, stream.NewReader(&out)); got != m {
 			t.Fatalf("passed %q as %q", m, got)
 		}
 	})

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"strings"
@@ -82,15 +81,8 @@ func filter(t *testing.T, a *args, message string) string {
 	if err := run(a, &in, &out); err != nil {
 		t.Fatal(err)
 	}
-	r := stream.NewReader(&out)
-	if _, err := r.Next(); err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(r.Message())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(got)
+	_, got := mlmtest.Message(t, stream.NewReader(&out))
+	return got
 }
 
 // TestLongLines: a multipart body with lines longer than the read buffer
@@ -163,19 +155,12 @@ func FuzzPassThrough(f *testing.F) {
 		if err := run(&args{Add: []string{"X-New: 1"}}, bytes.NewReader(in.Bytes()), &out); err != nil {
 			t.Fatal(err)
 		}
-		r := stream.NewReader(&out)
-		if _, err := r.Next(); err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(r.Message())
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, got := mlmtest.Message(t, stream.NewReader(&out))
 		eol := "\n"
 		if i := strings.IndexByte(m, '\n'); i > 0 && m[i-1] == '\r' {
 			eol = "\r\n"
 		}
-		if string(got) != "X-New: 1"+eol+m {
+		if got != "X-New: 1"+eol+m {
 			t.Fatalf("adding a field to %q gave %q", m, got)
 		}
 	})

@@ -58,3 +58,26 @@ func ListDir(tb testing.TB, files map[string]string) string {
 	}
 	return dir
 }
+
+// Message reads the next record of r and returns its header and its
+// message, failing the test if they cannot be read.
+func Message(tb testing.TB, r *stream.Reader) (*stream.Header, string) {
+	tb.Helper()
+	h, err := r.Next()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := io.ReadAll(r.Message())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h, string(m)
+}
+
+// OneLine reports whether what a program reports of a failure (what
+// sysexit.Report writes) is one line of printable text, as an MTA may
+// quote it in a bounce.
+func OneLine(report string) bool {
+	line, ok := strings.CutSuffix(report, "\n")
+	return ok && !strings.ContainsFunc(line, func(r rune) bool { return r < ' ' || r == 0x7f })
+}
