@@ -111,9 +111,12 @@ func readBlock(br *bufio.Reader, max int, raw []byte) ([]byte, error) {
 }
 
 // parse parses a copy of raw that surely ends in an empty line with
-// go-message; a block of nothing but space is no fields.
+// go-message; a block of nothing but an empty line is no fields. (A line
+// of space, or of a form feed, is no field either: a header of one is
+// refused as go-message refuses it, since a filter that adds fields
+// before it would make it a field's line.)
 func parse(raw []byte) (textproto.Header, error) {
-	if len(bytes.TrimSpace(raw)) == 0 {
+	if noFields(raw) {
 		return textproto.Header{}, nil
 	}
 	cp := append(bytes.TrimRight(append([]byte(nil), raw...), "\r\n"), "\r\n\r\n"...)
@@ -136,7 +139,7 @@ func parse(raw []byte) (textproto.Header, error) {
 // line leaves the line ending inside the name, which is refused as well.
 // When in doubt it says no: parse then gives the answer and the error.
 func parses(raw []byte) bool {
-	if len(bytes.TrimSpace(raw)) == 0 {
+	if noFields(raw) {
 		return true
 	}
 	b := bytes.TrimRight(raw, "\r\n")
@@ -165,6 +168,10 @@ func parses(raw []byte) bool {
 	}
 	return true
 }
+
+// noFields reports whether a block holds nothing but line-ending
+// octets: no input, an empty line (LF or CRLF), a CR at the end of input.
+func noFields(raw []byte) bool { return len(bytes.Trim(raw, "\r\n")) == 0 }
 
 // colon returns the index of the first colon in line, or -1. A name is
 // short: a loop finds the colon after it sooner than IndexByte.

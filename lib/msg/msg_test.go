@@ -40,6 +40,27 @@ func TestReadHeader(t *testing.T) {
 	}
 }
 
+// TestReadHeaderSpaceLine: a first line of nothing but space or a form
+// feed is no empty line, and no field: refused as go-message refuses it.
+// Taken for an empty header, it would become a field's line once a
+// filter added fields before it.
+func TestReadHeaderSpaceLine(t *testing.T) {
+	for _, in := range []string{"\f", " ", " \n\nbody", "\f\r\n\r\nbody", "\v\n"} {
+		_, err := ReadHeader(bufio.NewReader(strings.NewReader(in)), MaxHeader)
+		if sysexit.Code(err) != sysexit.DataErr {
+			t.Errorf("ReadHeader(%q) = %v; want a refusal (65)", in, err)
+		}
+		if _, err := ReadRaw(bufio.NewReader(strings.NewReader(in)), MaxHeader, nil); sysexit.Code(err) != sysexit.DataErr {
+			t.Errorf("ReadRaw(%q) = %v; want a refusal (65)", in, err)
+		}
+	}
+	for _, in := range []string{"", "\n", "\r\n", "\r"} {
+		if h, err := ReadHeader(bufio.NewReader(strings.NewReader(in)), MaxHeader); err != nil || len(h.Fields.Map()) != 0 {
+			t.Errorf("ReadHeader(%q) = %v, %v; want no fields", in, h.Fields.Map(), err)
+		}
+	}
+}
+
 func TestReadHeaderLimits(t *testing.T) {
 	in := "Subject: x\n" + strings.Repeat("X-Long: "+strings.Repeat("y", 100)+"\n", 100) + "\nbody"
 	br := bufio.NewReader(strings.NewReader(in))
