@@ -31,13 +31,7 @@ func FuzzAccept(f *testing.F) {
 			strings.NewReader(m), &out, time.Unix(1764417600, 0))
 		commitMu.TryLock() // taken for good by a commit, once a process
 		commitMu.Unlock()
-		if code := sysexit.Code(err); code != 0 {
-			var report bytes.Buffer
-			sysexit.ReportDSN(&report, prog, err)
-			if code != sysexit.DataErr && code != sysexit.NoUser || !strings.HasPrefix(report.String(), "5.") ||
-				!mlmtest.OneLine(report.String()) {
-				t.Fatalf("run = %v (%d), reported as %q; want a permanent failure on one line", err, code, report.String())
-			}
+		if mlmtest.Refused(t, sysexit.ReportDSN, prog, err, sysexit.DataErr, sysexit.NoUser) {
 			if out.Len() > 0 {
 				t.Fatalf("refused (%v), yet wrote %q", err, out.Bytes())
 			}

@@ -27,12 +27,7 @@ func FuzzWrap(f *testing.F) {
 		}
 		var out bytes.Buffer
 		err := run(a, strings.NewReader(m), &out)
-		if code := sysexit.Code(err); code != 0 {
-			var report bytes.Buffer
-			sysexit.Report(&report, prog, err)
-			if code != sysexit.DataErr && code != sysexit.Usage || !mlmtest.OneLine(report.String()) {
-				t.Fatalf("run = %v (%d), reported as %q; want 64 or 65 on one line", err, code, report.String())
-			}
+		if mlmtest.Refused(t, sysexit.Report, prog, err, sysexit.DataErr, sysexit.Usage) {
 			if out.Len() > 0 {
 				t.Fatalf("refused (%v), yet wrote %q", err, out.Bytes())
 			}

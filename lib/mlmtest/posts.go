@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,10 +75,27 @@ func Message(tb testing.TB, r *stream.Reader) (*stream.Header, string) {
 	return h, string(m)
 }
 
-// OneLine reports whether what a program reports of a failure (what
+// oneLine reports whether what a program reports of a failure (what
 // sysexit.Report writes) is one line of printable text, as an MTA may
 // quote it in a bounce.
-func OneLine(report string) bool {
+func oneLine(report string) bool {
 	line, ok := strings.CutSuffix(report, "\n")
 	return ok && !strings.ContainsFunc(line, func(r rune) bool { return r < ' ' || r == 0x7f })
+}
+
+// Refused reports whether err is a failure. A failure must have one of
+// the exit statuses codes and be reported, by report (sysexit.Report,
+// or sysexit.ReportDSN for a program an MTA runs), on one line of
+// printable text; the test fails otherwise.
+func Refused(tb testing.TB, report func(io.Writer, string, error) int, prog string, err error, codes ...int) bool {
+	tb.Helper()
+	if err == nil {
+		return false
+	}
+	var b bytes.Buffer
+	code := report(&b, prog, err)
+	if !slices.Contains(codes, code) || !oneLine(b.String()) {
+		tb.Fatalf("%s failed with %d, reported as %q; want one of %v, on one line", prog, code, b.String(), codes)
+	}
+	return true
 }
