@@ -52,11 +52,11 @@ func FuzzWrap(f *testing.F) {
 		if h.ID != "r1" || len(h.Attrs) != 1 || h.Attrs[0].Name != name || h.Attrs[0].Value != value {
 			t.Errorf("header %+v for -a %q", h, attr)
 		}
-		if a.Sender != nil && h.Sender.Mailbox != strings.Trim(sender, "<>") {
+		if a.Sender != nil && h.Sender.Mailbox != sender {
 			t.Errorf("sender %q from -f %q", h.Sender.Mailbox, sender)
 		}
 		p, err := r.Recipient()
-		if err != nil || p.Mailbox != strings.Trim(rcpt, "<>") {
+		if err != nil || p.Mailbox != rcpt {
 			t.Errorf("recipient %q, %v from -r %q", p.Mailbox, err, rcpt)
 		}
 		if _, err := r.Recipient(); err != io.EOF {

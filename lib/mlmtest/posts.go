@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"mlm/lib/stream"
+	"mlm/lib/sysexit"
 )
 
 // Posts is a stream of n records of the 4 KB post `make bench` sends, from
@@ -80,11 +82,11 @@ func Message(tb testing.TB, r *stream.Reader) (*stream.Header, string) {
 // quote it in a bounce.
 func oneLine(report string) bool {
 	line, ok := strings.CutSuffix(report, "\n")
-	return ok && !strings.ContainsFunc(line, func(r rune) bool { return r < ' ' || r == 0x7f })
+	return ok && utf8.ValidString(line) && !strings.ContainsFunc(line, sysexit.IsControl)
 }
 
 // Refused reports whether err is a failure. A failure must have one of
-// the exit statuses codes and be reported, by report (sysexit.Report,
+// the exit statuses in codes and be reported, by report (sysexit.Report,
 // or sysexit.ReportDSN for a program an MTA runs), on one line of
 // printable text; the test fails otherwise.
 func Refused(tb testing.TB, report func(io.Writer, string, error) int, prog string, err error, codes ...int) bool {

@@ -123,7 +123,7 @@ func parse(raw []byte) (textproto.Header, error) {
 	f, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(cp)))
 	if err != nil {
 		// go-message's error quotes the line, line end included.
-		return textproto.Header{}, sysexit.Perm(sysexit.DataErr, fmt.Errorf("header: %s", strings.TrimRight(err.Error(), "\r\n")))
+		return textproto.Header{}, sysexit.Perm(sysexit.DataErr, fmt.Errorf("header: %s", strings.TrimSuffix(err.Error(), "\r\n")))
 	}
 	return f, nil
 }

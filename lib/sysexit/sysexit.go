@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 )
 
 // Exit statuses (sysexits.h names).
@@ -97,10 +98,11 @@ func Code(err error) int {
 }
 
 // Report writes "prog: err" to w unless err is nil or silent, and
-// returns err's exit status. The line is one line whatever err says:
-// a control octet in it (a post's own octets, which a parser's error may
-// quote) is written as \xHH, since the line may reach a terminal, or a
-// bounce by way of the MTA.
+// returns err's exit status. The line is one line of text whatever err
+// says: a control character in it (a post's own octets, which a
+// parser's error may quote), C0, DEL or C1, or an octet that is not
+// UTF-8, is written as \xHH, octet by octet, since the line may reach a
+// terminal, or a bounce by way of the MTA.
 func Report(w io.Writer, prog string, err error) int {
 	if err != nil && err.Error() != "" {
 		fmt.Fprintf(w, "%s: %s\n", prog, oneLine(err.Error()))
@@ -108,23 +110,29 @@ func Report(w io.Writer, prog string, err error) int {
 	return Code(err)
 }
 
-// oneLine writes the control octets of s (and DEL) as \xHH.
+// oneLine writes the control characters of s, and its octets that are
+// not UTF-8, as \xHH.
 func oneLine(s string) string {
-	if !strings.ContainsFunc(s, isCtl) {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, IsControl) {
 		return s
 	}
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' || c == 0x7f {
-			fmt.Fprintf(&b, "\\x%02x", c)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if IsControl(r) || r == utf8.RuneError && n == 1 {
+			for _, c := range []byte(s[i : i+n]) {
+				fmt.Fprintf(&b, "\\x%02x", c)
+			}
 		} else {
-			b.WriteByte(c)
+			b.WriteString(s[i : i+n])
 		}
+		i += n
 	}
 	return b.String()
 }
 
-func isCtl(r rune) bool { return r < ' ' || r == 0x7f }
+// IsControl reports whether r is a control character: C0, DEL or C1.
+func IsControl(r rune) bool { return r < ' ' || r >= 0x7f && r < 0xa0 }
 
 // Silent is a failure with exit status code that has been reported
 // already (by a child that printed its own reason), so it prints nothing.

@@ -36,8 +36,8 @@ func TestReport(t *testing.T) {
 		t.Errorf("Report = %d, %q", c, b.String())
 	}
 	b.Reset()
-	if c := Report(&b, "p", Errorf(DataErr, "header: bad line: 0\r\nBcc: x\x1b[31m\x7f\tü")); c != DataErr ||
-		b.String() != `p: header: bad line: 0\x0d\x0aBcc: x\x1b[31m\x7f\x09ü`+"\n" {
+	if c := Report(&b, "p", Errorf(DataErr, "header: bad line: 0\r\nBcc: x\x1b[31m\x7f\tü\u009b[2J\x9b\xff")); c != DataErr ||
+		b.String() != `p: header: bad line: 0\x0d\x0aBcc: x\x1b[31m\x7f\x09ü\xc2\x9b[2J\x9b\xff`+"\n" {
 		t.Errorf("Report of controls = %d, %q; want them escaped, one line", c, b.String())
 	}
 	b.Reset()

@@ -292,7 +292,7 @@ func benchMain() int {
 		b.filters(fs.rows, stream)
 		os.Remove(stream)
 		for _, r := range fs.rows {
-			if len(r.runs) > 0 && r.status == "" {
+			if len(r.runs) > 0 && r.status == "" && recs > 0 {
 				r.note = fmt.Sprintf("%s ns a record", commas(r.med().wall.Nanoseconds()/int64(recs)))
 			}
 		}
