@@ -194,26 +194,38 @@ func (d *Dir) Each(name string, fn func(item string) error) error {
 		return sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
 	}
 	defer f.Close()
-	return EachLine(f, fn)
+	return EachLine(f, name, fn)
 }
 
-// EachLine calls fn for every item of r, as Each does for a file.
-func EachLine(r io.Reader, fn func(item string) error) error {
-	return EachLineN(r, func(_ int, s string) error { return fn(s) })
+// EachLine calls fn for every item of r, as Each does for a file; name
+// is r's, for errors.
+func EachLine(r io.Reader, name string, fn func(item string) error) error {
+	return EachLineN(r, name, func(_ int, s string) error { return fn(s) })
 }
 
 // EachLineN is EachLine, telling fn the line number of each item too.
-func EachLineN(r io.Reader, fn func(line int, item string) error) error {
-	return EachLineBytes(r, func(n int, b []byte) error { return fn(n, string(b)) })
+func EachLineN(r io.Reader, name string, fn func(line int, item string) error) error {
+	return EachLineBytes(r, name, func(n int, b []byte) error { return fn(n, string(b)) })
 }
+
+// ErrLongLine is returned, after r's name and the line's number, for a
+// line of MaxItemLine octets or more, which no item comes near: a
+// file cut short by a crash, say, or one that is not what its name says.
+// It is classified EX_TEMPFAIL (the list's own file is for its owner to
+// mend, and mail waits meanwhile), as is an error reading r.
+var ErrLongLine = fmt.Errorf("line of %d octets or more", MaxItemLine)
+
+// MaxItemLine is the longest line of items EachLine reads.
+const MaxItemLine = 1 << 20
 
 // EachLineBytes is EachLineN for a reader of a large file that keeps few
 // of its items: fn gets each item's octets, valid only until it returns,
 // so that a line costs no allocation.
-func EachLineBytes(r io.Reader, fn func(line int, item []byte) error) error {
+func EachLineBytes(r io.Reader, name string, fn func(line int, item []byte) error) error {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for n := 1; sc.Scan(); n++ {
+	sc.Buffer(make([]byte, 64<<10), MaxItemLine)
+	n := 1 // the line Scan reads next
+	for ; sc.Scan(); n++ {
 		b := bytes.TrimSpace(sc.Bytes())
 		if len(b) == 0 || b[0] == '#' {
 			continue
@@ -223,7 +235,10 @@ func EachLineBytes(r io.Reader, fn func(line int, item []byte) error) error {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return sysexit.Temp(err)
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = fmt.Errorf("line %d: %w", n, ErrLongLine)
+		}
+		return sysexit.Temp(fmt.Errorf("%s: %w", name, err))
 	}
 	return nil
 }

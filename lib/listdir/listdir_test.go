@@ -118,3 +118,21 @@ func TestOpenBadAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestEachLineLong: a line of up to MaxItemLine octets, its LF included,
+// is read; a longer one fails, temporarily, naming the file and the line.
+func TestEachLineLong(t *testing.T) {
+	ok := strings.Repeat("x", MaxItemLine-1)
+	var got []string
+	if err := EachLine(strings.NewReader("a\n"+ok+"\nb\n"), "subscribers", func(s string) error {
+		got = append(got, s)
+		return nil
+	}); err != nil || len(got) != 3 || got[1] != ok {
+		t.Errorf("a line of %d octets and its LF: %d items, %v", len(ok), len(got), err)
+	}
+	err := EachLine(strings.NewReader("a\n\n"+ok+"x\nb\n"), "subscribers", func(string) error { return nil })
+	if want := "subscribers: line 3: line of 1048576 octets or more"; err == nil || err.Error() != want ||
+		!errors.Is(err, ErrLongLine) || sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("a line of %d octets: %v (%d); want %q (75)", MaxItemLine, err, sysexit.Code(err), want)
+	}
+}

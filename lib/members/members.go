@@ -155,7 +155,7 @@ func (s *Source) load() error {
 
 // scan reads one address per line from r.
 func scan(r io.Reader, name string, fn func(string) error, bad BadFunc) error {
-	return listdir.EachLineN(r, func(line int, s string) error {
+	return listdir.EachLineN(r, name, func(line int, s string) error {
 		if err := addr.CheckMailbox(s); err != nil {
 			if bad != nil {
 				bad(name, line, err)
@@ -232,8 +232,8 @@ func Contains(d *listdir.Dir, name string, mailboxes ...string) (bool, error) {
 func find(d *listdir.Dir, name string, keys map[string]bool) (string, error) {
 	var found string
 	var key []byte
-	err := read(d, name, func(r io.Reader, _ string) error {
-		return listdir.EachLineBytes(r, func(_ int, m []byte) error {
+	err := read(d, name, func(r io.Reader, src string) error {
+		return listdir.EachLineBytes(r, src, func(_ int, m []byte) error {
 			key = appendKey(key[:0], m)
 			if keys[string(key)] && addr.CheckMailbox(string(m)) == nil {
 				found = string(key)
@@ -354,10 +354,12 @@ func Read(args []string, in io.Reader) ([]string, error) {
 		for i, a := range args {
 			check(fmt.Sprintf("argument %d", i+1), a)
 		}
-	} else if err := listdir.EachLineN(in, func(n int, a string) error {
+	} else if err := listdir.EachLineN(in, "standard input", func(n int, a string) error {
 		check(fmt.Sprintf("line %d", n), a)
 		return nil
-	}); err != nil {
+	}); errors.Is(err, listdir.ErrLongLine) {
+		return nil, sysexit.Perm(sysexit.DataErr, fmt.Errorf("%w; nothing changed", err))
+	} else if err != nil {
 		return nil, err
 	}
 	if len(bad) > 0 {

@@ -208,3 +208,15 @@ func TestSource(t *testing.T) {
 		})
 	}
 }
+
+// TestReadLongLine: addresses from standard input with a line past
+// listdir's limit are a data error that names the line, and change
+// nothing.
+func TestReadLongLine(t *testing.T) {
+	in := "a@example.org\n" + strings.Repeat("x", listdir.MaxItemLine) + "\n"
+	_, err := Read(nil, strings.NewReader(in))
+	if want := "standard input: line 2: line of 1048576 octets or more; nothing changed"; err == nil ||
+		err.Error() != want || sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("Read = %v (%d); want %q (65)", err, sysexit.Code(err), want)
+	}
+}
