@@ -222,8 +222,7 @@ const MaxItemLine = 1 << 20
 // of its items: fn gets each item's octets, valid only until it returns,
 // so that a line costs no allocation.
 func EachLineBytes(r io.Reader, name string, fn func(line int, item []byte) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), MaxItemLine)
+	sc := ScanLines(r)
 	n := 1 // the line Scan reads next
 	for ; sc.Scan(); n++ {
 		b := bytes.TrimSpace(sc.Bytes())
@@ -234,13 +233,29 @@ func EachLineBytes(r io.Reader, name string, fn func(line int, item []byte) erro
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			err = fmt.Errorf("line %d: %w", n, ErrLongLine)
-		}
-		return sysexit.Temp(fmt.Errorf("%s: %w", name, err))
+	return ScanErr(sc, name, n)
+}
+
+// ScanLines returns a Scanner of r's lines, each up to MaxItemLine
+// octets long, its LF included.
+func ScanLines(r io.Reader) *bufio.Scanner {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), MaxItemLine)
+	return sc
+}
+
+// ScanErr returns sc's error, if it has one, once Scan has failed at line
+// n of name: ErrLongLine after the file and the line, or a read error
+// after the file, classified EX_TEMPFAIL.
+func ScanErr(sc *bufio.Scanner, name string, n int) error {
+	err := sc.Err()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bufio.ErrTooLong):
+		err = fmt.Errorf("line %d: %w", n, ErrLongLine)
 	}
-	return nil
+	return sysexit.Temp(fmt.Errorf("%s: %w", name, err))
 }
 
 // Lines returns every item of a small one-item-per-line file.

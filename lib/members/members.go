@@ -302,9 +302,9 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 	}
 	err = d.WriteFile(name, func(w io.Writer) error {
 		if old != nil {
-			sc := bufio.NewScanner(old)
-			sc.Buffer(make([]byte, 64<<10), 1<<20)
-			for sc.Scan() {
+			sc := listdir.ScanLines(old)
+			n := 1 // the line Scan reads next
+			for ; sc.Scan(); n++ {
 				line := sc.Text()
 				k := addr.Key(strings.TrimSpace(line))
 				if removing[k] {
@@ -316,8 +316,8 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 					return sysexit.Temp(err)
 				}
 			}
-			if err := sc.Err(); err != nil {
-				return sysexit.Temp(err)
+			if err := listdir.ScanErr(sc, name, n); err != nil {
+				return err
 			}
 		}
 		for _, k := range order {

@@ -220,3 +220,23 @@ func TestReadLongLine(t *testing.T) {
 		t.Errorf("Read = %v (%d); want %q (65)", err, sysexit.Code(err), want)
 	}
 }
+
+// TestLongLineInFile: a member file with a line past listdir's limit is
+// a temporary failure naming the file and the line, for a change as for
+// a read, and the change leaves the file as it was.
+func TestLongLineInFile(t *testing.T) {
+	text := "a@example.org\n" + strings.Repeat("x", listdir.MaxItemLine) + "\nb@example.org\n"
+	d := list(t, map[string]string{"subscribers": text})
+	want := "subscribers: line 2: line of 1048576 octets or more"
+	if _, _, err := Change(d, listdir.Subscribers, []string{"c@example.org"}, nil); err == nil ||
+		err.Error() != want || sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("Change = %v (%d); want %q (75)", err, sysexit.Code(err), want)
+	}
+	if b, err := os.ReadFile(d.File(listdir.Subscribers)); err != nil || string(b) != text {
+		t.Errorf("after the failed change, the file is %d octets (%v); want it as it was", len(b), err)
+	}
+	err := Each(d, listdir.Subscribers, func(string) error { return nil }, nil)
+	if err == nil || err.Error() != want || sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("Each = %v (%d); want %q (75)", err, sysexit.Code(err), want)
+	}
+}
