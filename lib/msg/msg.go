@@ -112,9 +112,9 @@ func readBlock(br *bufio.Reader, max int, raw []byte) ([]byte, error) {
 
 // parse parses a copy of raw that surely ends in an empty line with
 // go-message; a block of nothing but an empty line is no fields. (A line
-// of space, or of a form feed, is no field either: a header of one is
-// refused as go-message refuses it, since a filter that adds fields
-// before it would make it a field's line.)
+// that is blank but not empty, of space, tab or a form feed, is no field
+// either: a header of one is refused as go-message refuses it, since a
+// filter that adds fields before it would make it a field's line.)
 func parse(raw []byte) (textproto.Header, error) {
 	if noFields(raw) {
 		return textproto.Header{}, nil

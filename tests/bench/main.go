@@ -327,11 +327,10 @@ func benchMain() int {
 		if fs.recs > 0 {
 			fmt.Printf("\nfilters, %s posts: %s records, one recipient each, read from %s, written to /dev/null; mlm/limit is the ratio to cat",
 				kiB(fs.kb), commas(int64(fs.recs)), b.shm)
-			fmt.Printf("\n  (at 0.5 a filter takes twice cat's time a record: the same read, and as long again for all its own work)")
 		}
 	}
 	if len(filterSets) > 0 {
-		fmt.Println()
+		fmt.Printf("\n  (at 0.5 a filter takes twice cat's time a record: the same read, and as long again for all its own work)\n")
 	}
 	fmt.Println()
 	fmt.Println("setup:")
