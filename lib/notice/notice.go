@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"mlm/lib/listdir"
 	"mlm/lib/msg"
@@ -75,10 +76,12 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 
 func sha(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
 
-// oneLine keeps text to one line of printable characters.
+// oneLine keeps text to one line of printable characters: a control
+// character (C0, DEL or C1, as a decoded subject may hold) becomes a
+// space.
 func oneLine(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
+		if sysexit.IsControl(r) {
 			return ' '
 		}
 		return r
@@ -86,10 +89,14 @@ func oneLine(s string) string {
 }
 
 // Clean makes text from a message fit to quote in a notice: control
-// characters become spaces, and it is cut to n bytes.
+// characters become spaces, and it is cut to at most n bytes, between
+// two characters.
 func Clean(s string, n int) string {
 	s = oneLine(s)
 	if len(s) > n {
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
 		s = s[:n] + "…"
 	}
 	return s

@@ -72,3 +72,24 @@ func TestBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestClean: text from a message quoted in a notice or a listing is one
+// line of printable characters, cut to at most its length between two
+// characters.
+func TestClean(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"Re: x", 10, "Re: x"},
+		{"a\r\nBcc: b\x1b[2J\x7f\u009b1m", 100, "a  Bcc: b [2J  1m"},
+		{"ü" + strings.Repeat("x", 10), 10, "üxxxxxxxx…"},
+		{strings.Repeat("x", 9) + "ü", 10, "xxxxxxxxx…"},
+		{"ü€", 1, "…"},
+	} {
+		if got := Clean(tc.in, tc.n); got != tc.want {
+			t.Errorf("Clean(%q, %d) = %q; want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
