@@ -255,7 +255,7 @@ func ScanErr(sc *bufio.Scanner, name string, n int) error {
 	case errors.Is(err, bufio.ErrTooLong):
 		err = fmt.Errorf("line %d: %w", n, ErrLongLine)
 	}
-	return sysexit.Temp(fmt.Errorf("%s: %w", name, err))
+	return sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
 }
 
 // Lines returns every item of a small one-item-per-line file.

@@ -166,6 +166,10 @@ func scan(r io.Reader, name string, fn func(string) error, bad BadFunc) error {
 	})
 }
 
+// commandOutput names the members-command's output in messages: its
+// line numbers are the output's, not the file's.
+const commandOutput = "members-command output"
+
 // readCommand runs the members-command and reads its output with fn.
 func readCommand(d *listdir.Dir, fn func(r io.Reader, src string) error) error {
 	argv, err := d.Lines(listdir.MembersCommand)
@@ -185,7 +189,7 @@ func readCommand(d *listdir.Dir, fn func(r io.Reader, src string) error) error {
 	if err := cmd.Start(); err != nil {
 		return sysexit.Temp(fmt.Errorf("%s: %v", listdir.MembersCommand, err))
 	}
-	err = fn(bufio.NewReaderSize(out, 64<<10), listdir.MembersCommand)
+	err = fn(bufio.NewReaderSize(out, 64<<10), commandOutput)
 	if err != nil {
 		io.Copy(io.Discard, out)
 	}

@@ -63,8 +63,13 @@ func TestEachAndChange(t *testing.T) {
 func TestCommand(t *testing.T) {
 	d := list(t, map[string]string{"members-command": "printf\n%s\\n\nx@example.org\nbad\ny@example.org\n"})
 	got, bad := all(t, d, listdir.Subscribers)
-	if strings.Join(got, " ") != "x@example.org y@example.org" || len(bad) != 1 {
-		t.Fatalf("Each = %v, bad %v", got, bad)
+	if strings.Join(got, " ") != "x@example.org y@example.org" || len(bad) != 1 || bad[0] != 2 {
+		t.Fatalf("Each = %v, bad lines %v; want line 2 of the output bad", got, bad)
+	}
+	var from string
+	Each(d, listdir.Subscribers, func(string) error { return nil }, func(file string, _ int, _ error) { from = file })
+	if from != "members-command output" {
+		t.Errorf("a bad line of the command's output is named as from %q; want the output, not the file", from)
 	}
 	if _, _, err := Change(d, listdir.Subscribers, []string{"z@example.org"}, nil); sysexit.Code(err) != sysexit.Usage {
 		t.Errorf("Change with a members-command = %v; want usage error", err)

@@ -89,8 +89,8 @@ func oneLine(s string) string {
 }
 
 // Clean makes text from a message fit to quote in a notice: control
-// characters become spaces, and it is cut to at most n bytes, between
-// two characters.
+// characters become spaces, and it is cut, between two characters, to
+// at most n bytes and an ellipsis.
 func Clean(s string, n int) string {
 	s = oneLine(s)
 	if len(s) > n {

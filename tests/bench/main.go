@@ -329,7 +329,7 @@ func benchMain() int {
 				kiB(fs.kb), commas(int64(fs.recs)), b.shm)
 		}
 	}
-	if len(filterSets) > 0 {
+	if slices.ContainsFunc(filterSets, func(fs *filterSet) bool { return fs.recs > 0 }) {
 		fmt.Printf("\n  (at 0.5 a filter takes twice cat's time a record: the same read, and as long again for all its own work)\n")
 	}
 	fmt.Println()
