@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"mlm/lib/addr"
+	"mlm/lib/stream"
+)
+
+// FuzzSplit: whatever a record's message, sender and recipients, and
+// whatever N and mode, mlm-split writes records "ID,1", "ID,2", … each
+// with the message byte for byte, the attributes but "parent" and then
+// "parent=ID", at most N recipients of one domain (one with -p or -v,
+// the sender VERP-encoded with it or "verp=no"), which together are the
+// record's recipients, each once, in their order within a domain.
+func FuzzSplit(f *testing.F) {
+	f.Add("Subject: x\n\nbody\n", "list-bounces@lists.example.org", "a b c d e f g", uint8(2), uint8(0))
+	f.Add("x", "", "a a a", uint8(1), uint8(2))
+	f.Add("x\n", "l@example.org", "a b c d", uint8(0), uint8(0))
+	f.Add("", "\"q\"@example.org", "", uint8(3), uint8(1))
+	f.Fuzz(func(t *testing.T, m, sender, locals string, n, mode uint8) {
+		max := int(n%5) + 1
+		a := &args{MaxRcpt: &max, Personal: mode%3 == 1, VERP: mode%3 == 2}
+		var rcpts []stream.Path
+		for i, l := range strings.Fields(locals) {
+			rcpts = append(rcpts, stream.Path{Mailbox: l + "@" + string(rune('a'+i%3)) + ".example"})
+		}
+		h := &stream.Header{ID: "r", Attrs: []stream.Attr{{Name: "x-a", Value: "1"}, {Name: "parent", Value: "p"}},
+			Sender: stream.Path{Mailbox: sender}}
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, h, strings.NewReader(m), rcpts); err != nil {
+			t.Skip(err) // not a valid record to begin with
+		}
+		if err := run(a, &in, &out); err != nil {
+			t.Fatal(err)
+		}
+		r := stream.NewReader(&out)
+		var got []stream.Path
+		for i := 1; ; i++ {
+			oh, err := r.Next()
+			if err == io.EOF && i > 1 {
+				break
+			}
+			if err != nil {
+				t.Fatalf("record %d: %v", i, err)
+			}
+			msg, err := io.ReadAll(r.Message())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "r," + strconv.Itoa(i)
+			if len(rcpts) == 0 {
+				want = "r" // a record without recipients goes on as it was
+			}
+			if oh.ID != want || string(msg) != m {
+				t.Fatalf("record %d: id %q, message %q; want %q, %q", i, oh.ID, msg, want, m)
+			}
+			var these []stream.Path
+			if err := r.EachRecipient(func(p stream.Path) error { these = append(these, p); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if len(rcpts) == 0 {
+				if len(these) != 0 || !slices.EqualFunc(oh.Attrs, h.Attrs, sameAttr) || oh.Sender.Mailbox != sender {
+					t.Fatalf("a record without recipients became %+v, %v", oh, these)
+				}
+				if _, err := r.Next(); err != io.EOF {
+					t.Fatalf("after it: %v", err)
+				}
+				break
+			}
+			limit := max
+			if a.Personal || a.VERP {
+				limit = 1
+			}
+			if len(these) == 0 || len(these) > limit {
+				t.Fatalf("record %d: %d recipients; want 1 to %d", i, len(these), limit)
+			}
+			for _, p := range these {
+				if addr.Domain(p.Mailbox) != addr.Domain(these[0].Mailbox) {
+					t.Fatalf("record %d: recipients of two domains: %v", i, these)
+				}
+			}
+			wantAttrs := []stream.Attr{{Name: "x-a", Value: "1"}, {Name: "parent", Value: "r"}}
+			wantSender := sender
+			if a.VERP {
+				if v, ok := addr.VERP(sender, these[0].Mailbox); ok {
+					wantSender = v
+				} else {
+					wantAttrs = append(wantAttrs, stream.Attr{Name: "verp", Value: "no"})
+				}
+			}
+			if oh.Sender.Mailbox != wantSender || !slices.EqualFunc(oh.Attrs, wantAttrs, sameAttr) {
+				t.Fatalf("record %d: sender %q, attributes %v; want %q, %v", i, oh.Sender.Mailbox, oh.Attrs, wantSender, wantAttrs)
+			}
+			got = append(got, these...)
+		}
+		if len(rcpts) == 0 {
+			return
+		}
+		// Each domain's recipients in their order, all of them once.
+		for _, d := range []string{"a.example", "b.example", "c.example"} {
+			of := func(ps []stream.Path) (ms []string) {
+				for _, p := range ps {
+					if addr.Domain(p.Mailbox) == d {
+						ms = append(ms, p.Mailbox)
+					}
+				}
+				return ms
+			}
+			if g, w := of(got), of(rcpts); !slices.Equal(g, w) {
+				t.Fatalf("%s: recipients %v; want %v", d, g, w)
+			}
+		}
+		if len(got) != len(rcpts) {
+			t.Fatalf("%d recipients written of %d", len(got), len(rcpts))
+		}
+	})
+}
+
+func sameAttr(x, y stream.Attr) bool { return x.Name == y.Name && x.Value == y.Value }
