@@ -168,10 +168,21 @@ func (j *journal) readFrom(post string, r io.Reader) error {
 			return sysexit.Temp(fmt.Errorf("journal: %w", err))
 		}
 		j.read[post] += int64(len(line))
-		if _, a, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " "); ok {
+		if a, ok := outcome(line); ok {
 			m[j.key(a)] = true
 		}
 	}
+}
+
+// outcome returns the address of a journal line, with its LF, that
+// gives one: "D" or "F", a space, a mailbox. Any other line (one cut
+// short, see append) says nothing of anyone.
+func outcome(line string) (string, bool) {
+	tag, a, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+	if !ok || (tag != "D" && tag != "F") || addr.CheckMailbox(a) != nil {
+		return "", false
+	}
+	return a, true
 }
 
 // refresh catches up with a post's journal before one of its batches,
@@ -244,7 +255,7 @@ func (j *journal) reserve(post string, rcpts []stream.Path) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := int64(1) // the newline that may end a partial line
+	n := int64(len(cutShort)) // what may end a partial line
 	for _, r := range rcpts {
 		n += int64(len("D \n") + len(r.Mailbox))
 	}
@@ -363,7 +374,9 @@ func (j *journal) update(w *writer, change func()) {
 // journal, without fsync, and returns the file and the write's number
 // for sync; w, if not nil, is the connection they come from. A partial
 // last line (a write cut short by a crash or a disk fault) is ended
-// first, so it cannot swallow the first line appended.
+// first with cutShort, so that it cannot swallow the first line
+// appended, nor name as done a recipient whose address is a prefix of
+// the one it was writing ("D bob@example.co" of "D bob@example.com").
 func (j *journal) append(w *writer, post string, lines []string) (*os.File, uint64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -380,7 +393,7 @@ func (j *journal) append(w *writer, post string, lines []string) (*os.File, uint
 	if info, err := f.Stat(); err == nil && info.Size() > 0 && info.Size() != j.read[post] {
 		var last [1]byte
 		if _, err := f.ReadAt(last[:], info.Size()-1); err == nil && last[0] != '\n' {
-			text = "\n" + text
+			text = cutShort + text
 		}
 	}
 	if _, err := f.WriteString(text); err != nil {
@@ -402,6 +415,12 @@ func (j *journal) append(w *writer, post string, lines []string) (*os.File, uint
 	}
 	return f, j.gen[post], nil
 }
+
+// cutShort ends a partial last line of a journal. After a space, no
+// line ending so holds a mailbox (a domain has neither spaces nor
+// parentheses, and a quoted local part must be followed by one), so
+// outcome ignores the line.
+const cutShort = " (cut short)\n"
 
 // sync returns once write number my of the post's journal, made to f,
 // is on disk: at once if an fsync of f that began after it has ended,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"mlm/lib/addr"
 	"mlm/lib/stream"
 )
 
@@ -605,4 +606,96 @@ func TestJournalGather(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJournalCutShort: a journal's partial last line (a write cut short
+// by a crash or a full disk) names nobody as done, not even the address
+// it holds a prefix of, once the next line is appended after it; lines
+// of another kind, or without a mailbox, name nobody either.
+func TestJournalCutShort(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "p")
+	old := "D a@x.example\nX b@x.example\nD c\nF  d@x.example\nD bob@example.co"
+	if err := os.WriteFile(name, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j := newJournal(dir)
+	defer j.close()
+	if _, err := j.reserve("p", []stream.Path{{Mailbox: "e@x.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.record("p", []string{"F e@x.example"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(name)
+	if want := old + " (cut short)\nF e@x.example\n"; err != nil || string(got) != want {
+		t.Fatalf("journal %q (%v), want %q", got, err, want)
+	}
+	// This process keeps no note of its own lines (see append): another
+	// one, reading the journal whole, is asked.
+	fresh := newJournal(dir)
+	defer fresh.close()
+	for a, done := range map[string]bool{"a@x.example": true, "e@x.example": true,
+		"b@x.example": false, "c": false, "d@x.example": false, "bob@example.co": false} {
+		todo, err := fresh.unknown("p", []stream.Path{{Mailbox: a}})
+		if err != nil || (len(todo) == 0) != done {
+			t.Errorf("%s done: %v (%v), want %v", a, len(todo) == 0, err, done)
+		}
+	}
+}
+
+// FuzzJournalCut: whatever recipients' lines a journal holds, cut short
+// anywhere, and whatever line is appended after it, a process reading
+// it names as done exactly the recipients whose lines were written
+// whole, and the one appended.
+func FuzzJournalCut(f *testing.F) {
+	f.Add("a@x.example bob@example.com", uint16(27), "c@x.example")
+	f.Add("\"a b\"@x.example x@[127.0.0.1]", uint16(10), "y@x.example")
+	f.Add("a@b", uint16(0), "a@bc")
+	f.Fuzz(func(t *testing.T, list string, cut uint16, next string) {
+		if addr.CheckMailbox(next) != nil {
+			t.Skip()
+		}
+		var text string
+		var wrote []string
+		for _, a := range strings.Split(list, " ") {
+			if addr.CheckMailbox(a) == nil {
+				text += "D " + a + "\n"
+				wrote = append(wrote, a)
+			}
+		}
+		at := int(cut) % (len(text) + 1)
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "p"), []byte(text[:at]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		j := newJournal(dir)
+		defer j.close()
+		if _, err := j.reserve("p", []stream.Path{{Mailbox: next}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.record("p", []string{"D " + next}); err != nil {
+			t.Fatal(err)
+		}
+		whole := map[string]bool{addr.Key(next): true}
+		var asked []string
+		for _, l := range strings.SplitAfter(text[:at], "\n") {
+			a := strings.TrimSuffix(strings.TrimPrefix(l, "D "), "\n")
+			asked = append(asked, a)
+			if strings.HasSuffix(l, "\n") {
+				whole[addr.Key(a)] = true
+			}
+		}
+		fresh := newJournal(dir)
+		defer fresh.close()
+		for _, a := range append(append(asked, wrote...), next) {
+			todo, err := fresh.unknown("p", []stream.Path{{Mailbox: a}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if done := len(todo) == 0; done != whole[addr.Key(a)] {
+				t.Fatalf("%q done: %v, want %v; journal %q", a, done, !done, text[:at])
+			}
+		}
+	})
 }
