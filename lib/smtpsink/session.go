@@ -359,12 +359,13 @@ func checkPath(raw string, utf8ok, sender bool) (stream.Path, error) {
 	}
 	mb := raw
 	err := addr.CheckMailbox(mb)
-	if err != nil {
-		if at := strings.LastIndexByte(raw, '@'); at > 0 {
-			q := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(raw[:at]) + `"` + raw[at:]
-			if addr.CheckMailbox(q) == nil {
-				mb, err = q, nil
-			}
+	if at := strings.LastIndexByte(raw, '@'); at > 0 && (err != nil || raw[0] == '"') {
+		// Not a Dot-string, or one that starts with a quote (which no
+		// Dot-string does, so the client sent it quoted, quotes and
+		// all: "\"a\""@x comes as "a"@x).
+		q := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(raw[:at]) + `"` + raw[at:]
+		if qerr := addr.CheckMailbox(q); qerr == nil || raw[0] == '"' {
+			mb, err = q, qerr
 		}
 	}
 	if err != nil {
