@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -92,30 +91,19 @@ func jobsFor(a *args) ([]job, error) {
 		if text == "" {
 			text = listdir.DefaultStages[name]
 		}
-		if !hasStage(text) {
+		stages, err := pipeline.Parse(text)
+		if errors.Is(err, pipeline.ErrNoStages) {
 			// No stages (or a file of comments): the queue only waits,
 			// but its dead claims and stale tmp/ files are still swept.
 			jobs = append(jobs, job{name: name, q: d.Queue(name)})
 			continue
 		}
-		stages, err := pipeline.Parse(text)
 		if err != nil {
 			return nil, sysexit.Errorf(sysexit.TempFail, "%s/%s: %v", listdir.Stages, name, err)
 		}
 		jobs = append(jobs, job{name: name, q: d.Queue(name), stages: stages, dir: d.Path})
 	}
 	return jobs, nil
-}
-
-// hasStage reports whether a stage file names a stage: a line whose
-// first word is not a comment.
-func hasStage(text string) bool {
-	for _, line := range strings.Split(text, "\n") {
-		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
-			return true
-		}
-	}
-	return false
 }
 
 // process sweeps a queue, then claims and settles each ready record.

@@ -26,7 +26,7 @@ func Parse(text string) ([][]string, error) {
 		stages = append(stages, words)
 	}
 	if len(stages) == 0 {
-		return nil, errNoStages
+		return nil, ErrNoStages
 	}
 	return stages, nil
 }
@@ -35,7 +35,7 @@ func Parse(text string) ([][]string, error) {
 // never reaches a stage. No stages, or an empty one, is an error.
 func Split(args []string) ([][]string, error) {
 	if len(args) == 0 {
-		return nil, errNoStages
+		return nil, ErrNoStages
 	}
 	var stages [][]string
 	start := 0

@@ -121,7 +121,7 @@ func Run(stages [][]string, opts Options) (int, error) {
 // check refuses a pipeline without stages or with an empty one.
 func check(stages [][]string) error {
 	if len(stages) == 0 {
-		return errNoStages
+		return ErrNoStages
 	}
 	for i, s := range stages {
 		if len(s) == 0 {
@@ -131,7 +131,9 @@ func check(stages [][]string) error {
 	return nil
 }
 
-var errNoStages = errors.New("no stages")
+// ErrNoStages is Parse's and Split's error for a text or command line
+// without a stage.
+var ErrNoStages = errors.New("no stages")
 
 // command prepares one stage. It finds the program now, so that a
 // missing one stops the pipeline before any stage has started.
