@@ -179,9 +179,11 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
 	status, perr := pipeline.Run(j.stages, pipeline.Options{Stdin: it.File(), Stdout: stdout, Stderr: tail, Dir: j.dir, Context: ctx})
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && perr != nil {
+		// (The status is the stages' all the same: one that ended in
+		// time, and left behind a process that holds its stderr, has
+		// done its work.)
 		perr = fmt.Errorf("stages killed after %v: %v", a.Timeout, perr)
-		status = sysexit.TempFail
 	}
 	reason := tail.String()
 	if perr != nil {

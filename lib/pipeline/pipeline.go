@@ -75,8 +75,13 @@ type Options struct {
 	// Dir is every stage's working directory; "" is the caller's. A
 	// program named by a relative path with a slash is found from Dir.
 	Dir string
-	// Context, if set, kills every stage (SIGKILL) when it is done: a
-	// stage that hangs then counts as a signal death, status 75.
+	// Context, if set, kills every stage still running when it is done
+	// (SIGKILL), with whatever the stage started: each stage then runs
+	// in a process group of its own. A stage that hangs counts as a
+	// signal death, status 75. Once it is done, Run no longer waits for
+	// the pipes to Stdin, Stdout and Stderr either, which a process a
+	// stage left behind may hold open: what such a process would still
+	// read or write is lost (and Stdout's loss is a failure).
 	Context context.Context
 	// Env holds "NAME=value" entries added to the caller's environment,
 	// replacing a variable of the same name. A program named without a
@@ -115,7 +120,7 @@ func Run(stages [][]string, opts Options) (int, error) {
 	for i := 0; i < started; i++ {
 		outs[i] = wait(cmds[i], outs[i].name)
 	}
-	return decide(p.wait(), outs)
+	return decide(p.wait(opts.Context), outs)
 }
 
 // check refuses a pipeline without stages or with an empty one.
@@ -158,6 +163,12 @@ func command(argv []string, opts Options) (*exec.Cmd, error) {
 			}
 			return nil, err
 		}
+	}
+	if opts.Context != nil {
+		// Its own process group, so that what it starts goes with it
+		// when it is killed; (*exec.Cmd).Cancel runs only while it runs.
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 	}
 	c.Dir = opts.Dir
 	if len(opts.Env) > 0 {
@@ -250,6 +261,7 @@ func known(code int) bool {
 // close them when they finish.
 type plumbing struct {
 	child  []*os.File
+	parent []*os.File // the copying goroutines' ends
 	copies sync.WaitGroup
 	inErr  error // reading Stdin; set by its goroutine before Done
 	outErr error // writing Stdout; likewise
@@ -310,7 +322,7 @@ func (p *plumbing) in(r io.Reader) (io.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.child = append(p.child, pr)
+	p.child, p.parent = append(p.child, pr), append(p.parent, pw)
 	p.copies.Add(1)
 	go func() {
 		defer p.copies.Done()
@@ -331,12 +343,15 @@ func (p *plumbing) out(w io.Writer, errp *error, what string) (io.Writer, error)
 	if err != nil {
 		return nil, err
 	}
-	p.child = append(p.child, pw)
+	p.child, p.parent = append(p.child, pw), append(p.parent, pr)
 	p.copies.Add(1)
 	go func() {
 		defer p.copies.Done()
 		defer pr.Close() // after a failure: the writers' next write is SIGPIPE
 		if _, err := io.Copy(w, pr); err != nil {
+			if errors.Is(err, os.ErrClosed) { // by wait
+				err = errors.New("cut off: a process the stages started held it open past the time limit")
+			}
 			if errp != nil {
 				*errp = fmt.Errorf("%s: %w", what, err)
 				return
@@ -371,9 +386,27 @@ func feed(w *os.File, r io.Reader) error {
 }
 
 // wait waits for the copying goroutines and returns the first failure of
-// the pipeline's input or output.
-func (p *plumbing) wait() error {
-	p.copies.Wait()
+// the pipeline's input or output. Once ctx is done, it closes their ends
+// of the pipes, which a process the stages left behind may hold open, and
+// waits only for them to stop.
+func (p *plumbing) wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		p.copies.Wait()
+		close(done)
+	}()
+	var end <-chan struct{}
+	if ctx != nil {
+		end = ctx.Done()
+	}
+	select {
+	case <-done:
+	case <-end:
+		for _, f := range p.parent {
+			f.Close()
+		}
+		<-done
+	}
 	if p.inErr != nil {
 		return p.inErr
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -391,4 +392,63 @@ func ExampleSplit() {
 	fmt.Printf("%q %v\n", stages, err)
 	// Output:
 	// [["mlm-accept" "/srv/lists/dev"] ["mlm-check"]] <nil>
+}
+
+// TestContextLeftBehind: once the Context is done, a stage still
+// running is killed with what it started, and Run no longer waits for a
+// pipe that a process left behind holds open: a stage that ended in time
+// keeps its status (its diagnostics' pipe let go), a lost standard output
+// is a failure.
+func TestContextLeftBehind(t *testing.T) {
+	dir := t.TempDir()
+	pid := filepath.Join(dir, "pid")
+	t.Cleanup(func() { // whatever a failed run left
+		if b, err := os.ReadFile(pid); err == nil {
+			var p int
+			fmt.Sscan(string(b), &p)
+			if p > 0 {
+				syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+	})
+	run := func(script string) (int, error, string) {
+		t.Helper()
+		os.Remove(pid)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		var out, errb bytes.Buffer
+		start := time.Now()
+		code, err := Run([][]string{sh(script)}, Options{Dir: dir, Stdout: &out, Stderr: &errb, Context: ctx})
+		if d := time.Since(start); d > 20*time.Second {
+			t.Fatalf("Run took %v: it waited for the process left behind", d)
+		}
+		return code, err, out.String()
+	}
+	// Ended in time, its stderr held by what it left behind: done.
+	if code, err, out := run("echo data; sleep 30 >/dev/null & echo $! >pid; exit 0"); code != 0 || err != nil || out != "data\n" {
+		t.Errorf("stderr held: Run = %d, %v, %q; want 0, nil, data", code, err, out)
+	}
+	// Its stdout held: what the process might still write is lost.
+	code, err, _ := run("echo data; sleep 30 2>/dev/null & echo $! >pid; exit 0")
+	if code != 75 || err == nil || !strings.Contains(err.Error(), "writing standard output: cut off") {
+		t.Errorf("stdout held: Run = %d, %v; want 75, writing standard output: cut off", code, err)
+	}
+	// Still running: killed, and the process it started too.
+	code, err, _ = run("sleep 30 >/dev/null 2>&1 & echo $! >pid; wait")
+	if code != 75 || err == nil || !strings.Contains(err.Error(), "signal: killed") {
+		t.Errorf("hung: Run = %d, %v; want 75, signal: killed", code, err)
+	}
+	b, err := os.ReadFile(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st, err := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/stat")
+		if f := strings.Fields(string(st)); err != nil || len(f) > 2 && f[2] == "Z" {
+			break // gone, or a zombie: dead
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the process the hung stage started still runs: %s", st)
+		}
+	}
 }
