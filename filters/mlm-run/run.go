@@ -24,6 +24,7 @@ type job struct {
 	q      *queue.Queue
 	stages [][]string
 	dir    string // working directory of the stages
+	err    error  // its stages file cannot be read or is wrong
 }
 
 // run processes the queues once, or with -D until ctx ends.
@@ -84,9 +85,12 @@ func jobsFor(a *args) ([]job, error) {
 	}
 	var jobs []job
 	for _, name := range listdir.Queues {
+		// A queue whose stages file is wrong is reported each pass, and
+		// the others go on.
 		text, err := d.Text(filepath.Join(listdir.Stages, name))
 		if err != nil {
-			return nil, err
+			jobs = append(jobs, job{name: name, q: d.Queue(name), err: err})
+			continue
 		}
 		if text == "" {
 			text = listdir.DefaultStages[name]
@@ -99,7 +103,9 @@ func jobsFor(a *args) ([]job, error) {
 			continue
 		}
 		if err != nil {
-			return nil, sysexit.Errorf(sysexit.TempFail, "%s/%s: %v", listdir.Stages, name, err)
+			err = sysexit.Errorf(sysexit.TempFail, "%s/%s: %v", listdir.Stages, name, err)
+			jobs = append(jobs, job{name: name, q: d.Queue(name), err: err})
+			continue
 		}
 		jobs = append(jobs, job{name: name, q: d.Queue(name), stages: stages, dir: d.Path})
 	}
@@ -115,8 +121,8 @@ func process(ctx context.Context, j job, a *args, stdout, stderr io.Writer) erro
 	if _, _, err := j.q.Sweep(now); err != nil {
 		return fmt.Errorf("%s: %w", j.name, err)
 	}
-	if j.stages == nil {
-		return nil
+	if j.err != nil || j.stages == nil {
+		return j.err
 	}
 	ids, err := j.q.Ready(now, a.Flush)
 	if err != nil {
