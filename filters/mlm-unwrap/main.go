@@ -81,7 +81,10 @@ func writeFile(dir string, r *stream.Reader, h *stream.Header) error {
 	if h.ID == "." || h.ID == ".." {
 		return sysexit.Errorf(sysexit.DataErr, "record id %q is not a file name", h.ID)
 	}
-	f, err := durable.Create(filepath.Join(dir, "."+h.ID+".tmp"+strconv.Itoa(os.Getpid())), filepath.Join(dir, h.ID))
+	// The temporary name holds no more of the id than fits in NAME_MAX
+	// with its dot and suffix.
+	tmp := "." + h.ID[:min(len(h.ID), 200)] + ".tmp" + strconv.Itoa(os.Getpid())
+	f, err := durable.Create(filepath.Join(dir, tmp), filepath.Join(dir, h.ID))
 	if err != nil {
 		return err
 	}

@@ -92,7 +92,24 @@ func checkName(id string) error {
 	if id == "." || id == ".." || strings.HasSuffix(id, ".err") {
 		return sysexit.Errorf(sysexit.DataErr, "record id %q cannot be a queue file name", id)
 	}
+	if len(id) > MaxID {
+		return sysexit.Errorf(sysexit.DataErr, "record id of %d octets: a queue's are at most %d", len(id), MaxID)
+	}
 	return nil
+}
+
+// MaxID is the longest record id a queue takes: with ".err" and a
+// temporary file's suffix (Fail), a file name fits in the 255 octets
+// (NAME_MAX) a file system allows. The stream allows 255, which only a
+// record from outside comes near; mlm's own are some 40 octets, and each
+// stage adds a few.
+const MaxID = 240
+
+// tmpName is the name of a record's file in tmp/ while it is written:
+// the start of its id, to tell which it is, made unique by the process
+// and a count, within NAME_MAX.
+func tmpName(id string) string {
+	return fmt.Sprintf("%s.%d.%d", id[:min(len(id), 200)], os.Getpid(), tmpSeq.Add(1))
 }
 
 var tmpSeq atomic.Int64
@@ -105,7 +122,7 @@ func (q *Queue) Put(id string, notBefore time.Time, fn func(w io.Writer) error) 
 	if err := checkName(id); err != nil {
 		return err
 	}
-	tmp := filepath.Join(q.dir(tmpDir), fmt.Sprintf("%s.%d.%d", id, os.Getpid(), tmpSeq.Add(1)))
+	tmp := filepath.Join(q.dir(tmpDir), tmpName(id))
 	final := filepath.Join(q.dir(newDir), id)
 	f, err := durable.Create(tmp, final)
 	if err != nil {

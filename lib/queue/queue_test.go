@@ -101,6 +101,32 @@ func TestSweep(t *testing.T) {
 	}
 }
 
+// TestLongID: an id of MaxID octets is written, claimed and failed (its
+// reason beside it in bad/) like any other; a longer one is refused as
+// data, not left to fail for good as a temporary error.
+func TestLongID(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	id := "1795867200." + strings.Repeat("x", MaxID-11)
+	put(t, q, id, "one", time.Time{})
+	it, err := q.Claim(id, time.Now(), true)
+	if err != nil || it == nil {
+		t.Fatalf("Claim = %v, %v", it, err)
+	}
+	if err := it.Fail("exit 65: bad"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(q.Path, "bad", id+".err")); string(got) != "exit 65: bad\n" {
+		t.Errorf("bad/ID.err = %q, %v", got, err)
+	}
+	err = q.Put(id+"x", time.Time{}, func(io.Writer) error { return nil })
+	if sysexit.Code(err) != sysexit.DataErr || !strings.Contains(err.Error(), "record id of 241 octets") {
+		t.Errorf("Put of %d octets = %v; want a data error", MaxID+1, err)
+	}
+}
+
 func TestBadNames(t *testing.T) {
 	q := New(t.TempDir())
 	q.Create()
