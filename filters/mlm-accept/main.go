@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"sync"
@@ -86,7 +87,7 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	if err != nil {
 		return err
 	}
-	maxSize, err := d.Int(listdir.MaxSize, 10<<20)
+	maxSize, err := d.IntIn(listdir.MaxSize, 10<<20, 1, math.MaxInt64)
 	if err != nil {
 		return err
 	}

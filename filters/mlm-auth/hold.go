@@ -50,7 +50,7 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 		fmt.Fprintf(os.Stderr, "%s: %s: held (%s); the list has no moderators or owners to tell\n", prog, p.h.ID, reason)
 		return nil
 	}
-	expire, err := d.Int(listdir.ModExpire, 7*24*3600)
+	expire, err := d.IntIn(listdir.ModExpire, 7*24*3600, 1, listdir.MaxModExpire)
 	if err != nil {
 		return err
 	}

@@ -197,7 +197,7 @@ func attr(h *stream.Header, name string) string { v, _ := h.Get(name); return v 
 
 // expire discards held posts older than the list's modexpire.
 func expire(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
-	secs, err := d.Int(listdir.ModExpire, 7*24*3600)
+	secs, err := d.IntIn(listdir.ModExpire, 7*24*3600, 1, listdir.MaxModExpire)
 	if err != nil {
 		return err
 	}

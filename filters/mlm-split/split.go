@@ -99,14 +99,8 @@ func maxRcpt(a *args) (int, error) {
 	if d == nil {
 		return defaultMax, nil
 	}
-	n, err := d.Int(listdir.MaxRcpt, defaultMax)
-	if err != nil {
-		return 0, err
-	}
-	if n < 1 || n > highestMax {
-		return 0, sysexit.Temp(fmt.Errorf("%s: %d is not from 1 to %d", listdir.MaxRcpt, n, highestMax))
-	}
-	return int(n), nil
+	n, err := d.IntIn(listdir.MaxRcpt, defaultMax, 1, highestMax)
+	return int(n), err
 }
 
 // splitter writes the records of one input record.

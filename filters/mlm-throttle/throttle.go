@@ -293,12 +293,9 @@ func readSettings(d *listdir.Dir) (settings, error) {
 		}
 		*f.to = &v
 	}
-	burst, err := d.Int(listdir.Burst, 0)
+	burst, err := d.IntIn(listdir.Burst, 0, 1, math.MaxInt64)
 	if err != nil {
 		return set, err
-	}
-	if burst < 0 || (burst == 0 && d.Has(listdir.Burst)) {
-		return set, sysexit.Temp(fmt.Errorf("%s: %d is not at least 1", listdir.Burst, burst))
 	}
 	set.burst = burst
 	lines, err := d.Lines(listdir.DomainRate)

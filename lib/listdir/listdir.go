@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -171,16 +172,46 @@ func (d *Dir) String(name string) (string, bool, error) {
 // missing. A value that is not a number is a temporary error (the list is
 // misconfigured; mail waits until it is fixed).
 func (d *Dir) Int(name string, def int64) (int64, error) {
-	s, ok, err := d.String(name)
+	n, ok, err := d.number(name)
 	if err != nil || !ok {
 		return def, err
 	}
+	return n, nil
+}
+
+// number reads a file's first line as an integer, and whether the file
+// exists.
+func (d *Dir) number(name string) (int64, bool, error) {
+	s, ok, err := d.String(name)
+	if err != nil || !ok {
+		return 0, ok, err
+	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return def, sysexit.Temp(fmt.Errorf("%s: not a number: %q", name, s))
+		return 0, true, sysexit.Temp(fmt.Errorf("%s: not a number: %q", name, s))
+	}
+	return n, true, nil
+}
+
+// IntIn is Int for a setting that must lie from lo to hi: one outside is
+// a temporary error as well, never a value the program goes on with.
+func (d *Dir) IntIn(name string, def, lo, hi int64) (int64, error) {
+	n, ok, err := d.number(name)
+	if err != nil || !ok {
+		return def, err
+	}
+	switch {
+	case n < lo && hi == math.MaxInt64:
+		return def, sysexit.Temp(fmt.Errorf("%s: %d is not at least %d", name, n, lo))
+	case n < lo || n > hi:
+		return def, sysexit.Temp(fmt.Errorf("%s: %d is not from %d to %d", name, n, lo, hi))
 	}
 	return n, nil
 }
+
+// MaxModExpire is the longest modexpire: ten years, in seconds, well
+// within what a time.Duration holds.
+const MaxModExpire = 10 * 365 * 24 * 3600
 
 // Each calls fn for every item of a one-item-per-line file, streaming:
 // blank lines and lines starting with "#" are skipped, surrounding space

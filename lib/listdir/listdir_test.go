@@ -3,6 +3,7 @@ package listdir
 import (
 	"errors"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +38,30 @@ func TestSettings(t *testing.T) {
 	}
 	if _, err := d.Int(ModExpire, 5); sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("Int(not a number) = %v; want 75", err)
+	}
+	for _, c := range []struct {
+		text   string
+		lo, hi int64
+		want   int64
+		err    string
+	}{
+		{"", 1, 9, 5, ""}, // missing: the default, whatever the range
+		{"7\n", 1, 9, 7, ""},
+		{"1\n", 1, 9, 1, ""},
+		{"9\n", 1, 9, 9, ""},
+		{"0\n", 1, 9, 5, "maxsize: 0 is not from 1 to 9"},
+		{"99999999999\n", 1, 9, 5, "maxsize: 99999999999 is not from 1 to 9"},
+		{"-1\n", 1, math.MaxInt64, 5, "maxsize: -1 is not at least 1"},
+		{"x\n", 1, 9, 5, `maxsize: not a number: "x"`},
+	} {
+		os.Remove(filepath.Join(dir, MaxSize))
+		if c.text != "" {
+			os.WriteFile(filepath.Join(dir, MaxSize), []byte(c.text), 0o644)
+		}
+		n, err := d.IntIn(MaxSize, 5, c.lo, c.hi)
+		if n != c.want || (err == nil) != (c.err == "") || err != nil && (err.Error() != c.err || sysexit.Code(err) != sysexit.TempFail) {
+			t.Errorf("IntIn(%q, 5, %d, %d) = %d, %v; want %d, %q (75)", c.text, c.lo, c.hi, n, err, c.want, c.err)
+		}
 	}
 	if l, _ := d.Lines(Strip); strings.Join(l, "|") != "Return-Path|X-Junk" {
 		t.Errorf("Lines = %q", l)
