@@ -1343,3 +1343,69 @@ func TestHeldReleased(t *testing.T) {
 		t.Errorf("journal of the held record: %q", b)
 	}
 }
+
+// TestMail421: a 421 to MAIL (a relay that timed the idle connection out
+// and said so before it closed it, or one going down) ends the session,
+// and the recipients go again over a new connection; they are not
+// deferred, nor under -R bounced, for what no relay said of them.
+func TestMail421(t *testing.T) {
+	healthy := sinktest.Sink(t, smtpsink.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if n%2 == 1 { // each run's second: through to the healthy sink
+				go func() {
+					defer c.Close()
+					s, err := net.Dial("tcp", healthy.Addr())
+					if err != nil {
+						return
+					}
+					defer s.Close()
+					go io.Copy(s, c)
+					io.Copy(c, s)
+				}()
+				continue
+			}
+			go func() { // each run's first: no PIPELINING, 421 to MAIL
+				defer c.Close()
+				br := bufio.NewReader(c)
+				io.WriteString(c, "220 closing ESMTP\r\n")
+				for {
+					l, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if strings.HasPrefix(strings.ToUpper(l), "MAIL") {
+						io.WriteString(c, "421 4.4.2 closing: idle timeout exceeded\r\n")
+						return
+					}
+					io.WriteString(c, "250 closing\r\n")
+				}
+			}()
+		}
+	}()
+	for _, retry := range []bool{false, true} {
+		a := &args{Dir: list(t), Relay: []string{ln.Addr().String()}, Conns: 1, Retry: retry}
+		if retry {
+			a.Lifetime = time.Nanosecond // any deferral would bounce
+		}
+		out, err := send(t, a, record(fmt.Sprintf("p%v,1", retry), "a@x.org", "b@x.org"))
+		if err != nil || out != "" {
+			t.Errorf("-R %v: run = %v, stdout %q; want both delivered", retry, err, out)
+		}
+		if bounces, _ := os.ReadDir(filepath.Join(a.Dir, "queue", "bounces", "new")); len(bounces) != 0 {
+			t.Errorf("-R %v: %d bounces", retry, len(bounces))
+		}
+	}
+	if got := delivered(healthy); strings.Join(got, " ") != "a@x.org a@x.org b@x.org b@x.org" {
+		t.Errorf("delivered %v; want each once a run", got)
+	}
+}

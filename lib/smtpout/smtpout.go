@@ -1020,8 +1020,11 @@ func (c *Client) hook(event string) {
 // say nothing about the recipients, who must not bounce for it; another
 // relay, or a later try, may take them. 552 (the message is too big for
 // SIZE) is the message's fault and stays a result for every recipient.
+// A 421 ends the session too: the server is closing the connection (RFC
+// 5321 §3.8), as one that timed an idle client out says to its next
+// command, and a new connection may take the recipients at once.
 func mailRefused(r Reply) error {
-	if r.Permanent() && r.Code != 552 {
+	if r.Code == 421 || r.Permanent() && r.Code != 552 {
 		return sysexit.Temp(&ReplyError{Cmd: "MAIL", Reply: r})
 	}
 	return nil
