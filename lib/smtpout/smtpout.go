@@ -34,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
@@ -353,6 +354,12 @@ const (
 	MaxReplyLine  = 2048
 )
 
+// MaxReplyText bounds the text a Reply keeps, which goes with each
+// recipient's result into retry and bounce records: a server that gives
+// every RCPT a reply of MaxReplyLines long lines would otherwise make a
+// transaction's results hold some 100 MB.
+const MaxReplyText = 1000
+
 // ErrGarbled is a reply that is not one.
 var ErrGarbled = errors.New("garbled reply")
 
@@ -439,6 +446,15 @@ func (c *Client) readLines() ([]string, Reply, error) {
 		if isEnhanced(e, code) {
 			r.Enhanced, r.Text = e, rest
 		}
+	}
+	if len(r.Text) > MaxReplyText {
+		// A copy, not a slice that keeps the whole text alive; cut
+		// where a UTF-8 character starts.
+		n := MaxReplyText
+		for n > MaxReplyText-utf8.UTFMax && !utf8.RuneStart(r.Text[n]) {
+			n--
+		}
+		r.Text = strings.Clone(r.Text[:n])
 	}
 	return lines, r, nil
 }

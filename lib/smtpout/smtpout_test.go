@@ -20,6 +20,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -331,6 +332,15 @@ func TestReplyBound(t *testing.T) {
 	}
 	if max := (MaxReplyLines+1)*len("250-more\r\n") + readBuffer; n > max {
 		t.Errorf("continuation lines: the client took %d octets; want at most %d", n, max)
+	}
+	// The longest reply there is: its text is kept up to MaxReplyText,
+	// cut before a character, not inside it.
+	long := strings.Repeat("451-4.3.0 x"+strings.Repeat("é", 900)+"\r\n", MaxReplyLines-1) + "451 4.3.0 end\r\n"
+	_, r, _, err := readFrom(strings.NewReader(long))
+	if err != nil || r.Code != 451 || r.Enhanced != "4.3.0" || len(r.Text) > MaxReplyText || len(r.Text) < MaxReplyText-3 ||
+		!utf8.ValidString(r.Text) || !strings.HasPrefix(r.Text, "xéé") {
+		t.Errorf("%d lines of %d octets: %d, %q, text of %d octets (valid UTF-8 %v), %v; want 451 4.3.0, at most %d octets",
+			MaxReplyLines, len("451-4.3.0 ")+1800, r.Code, r.Enhanced, len(r.Text), utf8.ValidString(r.Text), err, MaxReplyText)
 	}
 }
 
