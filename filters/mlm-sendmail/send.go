@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mlm/lib/addr"
 	"mlm/lib/clock"
 	"mlm/lib/crash"
 	"mlm/lib/listdir"
@@ -96,6 +97,11 @@ func (s *sender) run(in io.Reader, stderr io.Writer) error {
 }
 
 func newSender(a *args, out io.Writer) (*sender, error) {
+	if a.Helo != "" {
+		if err := addr.CheckDomain(a.Helo); err != nil {
+			return nil, sysexit.Errorf(sysexit.Usage, "-H: %v", err)
+		}
+	}
 	d, err := listdir.Open(a.Dir)
 	if err != nil {
 		return nil, err

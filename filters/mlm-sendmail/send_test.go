@@ -1409,3 +1409,49 @@ func TestMail421(t *testing.T) {
 		t.Errorf("delivered %v; want each once a run", got)
 	}
 }
+
+// TestDSNParams: of a path's DSN parameters, RET and ENVID go on MAIL and
+// NOTIFY and ORCPT on RCPT, to a server that offers DSN; one on the other
+// command's path is left out, not sent to be refused (a 5xx to MAIL
+// would stop the record for good, one to RCPT bounce the member).
+func TestDSNParams(t *testing.T) {
+	srv := sinktest.Sink(t, smtpsink.Options{DSN: true})
+	var b bytes.Buffer
+	w := stream.NewWriter(&b)
+	w.WriteHeader(&stream.Header{ID: "p9,1", Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org",
+		Params: []string{"RET=HDRS", "NOTIFY=NEVER", "ENVID=e1"}}})
+	w.Write([]byte("Subject: x\n\nbody\n"))
+	w.Recipient(stream.Path{Mailbox: "a@example.org", Params: []string{"NOTIFY=FAILURE", "RET=FULL", "ORCPT=RFC822;a@example.org"}})
+	w.End()
+	w.Flush()
+	if _, err := send(t, &args{Dir: list(t), Relay: []string{srv.Addr()}}, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	m := srv.Messages()
+	if len(m) != 1 || len(m[0].Rcpts) != 1 {
+		t.Fatalf("%d messages", len(m))
+	}
+	if p := strings.Join(m[0].Sender.Params, " "); p != "RET=HDRS ENVID=e1" {
+		t.Errorf("MAIL parameters %q; want RET=HDRS ENVID=e1", p)
+	}
+	if p := strings.Join(m[0].Rcpts[0].Params, " "); p != "NOTIFY=FAILURE ORCPT=RFC822;a@example.org" {
+		t.Errorf("RCPT parameters %q; want NOTIFY=FAILURE ORCPT=RFC822;a@example.org", p)
+	}
+}
+
+// TestHeloChecked: the -H name is a domain (or an address literal), so
+// nothing else reaches the EHLO line: a usage error otherwise.
+func TestHeloChecked(t *testing.T) {
+	for _, h := range []string{"lists.example.org\r\nRSET", "a b", "-x", "lists..example.org"} {
+		_, err := send(t, &args{Dir: list(t), Relay: []string{"127.0.0.1:1"}, Helo: h}, record("p1,1", "a@x.org"))
+		if sysexit.Code(err) != sysexit.Usage || !strings.HasPrefix(err.Error(), "-H: ") {
+			t.Errorf("-H %q: %v; want a usage error", h, err)
+		}
+	}
+	for _, h := range []string{"mx.lists.example.org", "[127.0.0.1]"} {
+		srv := sinktest.Sink(t, smtpsink.Options{})
+		if _, err := send(t, &args{Dir: list(t), Relay: []string{srv.Addr()}, Helo: h}, record("p1,1", "a@x.org")); err != nil {
+			t.Errorf("-H %q: %v", h, err)
+		}
+	}
+}

@@ -750,7 +750,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		mail += " SIZE=" + strconv.FormatInt(wireLen(msg), 10)
 	}
 	for _, p := range from.Params {
-		if k := strings.ToUpper(strings.SplitN(p, "=", 2)[0]); k != "BODY" && k != "SMTPUTF8" && k != "SIZE" && c.Has(paramExt[k]) {
+		if k := strings.ToUpper(strings.SplitN(p, "=", 2)[0]); c.Has(mailExt[k]) {
 			mail += " " + p
 		}
 	}
@@ -760,7 +760,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		c.bw.WriteString(r.Mailbox)
 		c.bw.WriteByte('>')
 		for _, p := range r.Params {
-			if k := strings.ToUpper(strings.SplitN(p, "=", 2)[0]); c.Has(paramExt[k]) {
+			if k := strings.ToUpper(strings.SplitN(p, "=", 2)[0]); c.Has(rcptExt[k]) {
 				c.bw.WriteByte(' ')
 				c.bw.WriteString(p)
 			}
@@ -1046,10 +1046,16 @@ func mailRefused(r Reply) error {
 	return nil
 }
 
-// paramExt names the extension a MAIL or RCPT parameter needs.
-var paramExt = map[string]string{
-	"RET": "DSN", "ENVID": "DSN", "NOTIFY": "DSN", "ORCPT": "DSN",
-}
+// mailExt and rcptExt name the extension each parameter a path may
+// carry needs on MAIL and on RCPT (RFC 3461). Any other parameter, or
+// one on the other command's path (NOTIFY on the sender, RET on a
+// recipient, which a server would refuse 501 or 555), is left out, as is
+// one the server does not offer: BODY, SMTPUTF8 and SIZE the client
+// gives itself.
+var (
+	mailExt = map[string]string{"RET": "DSN", "ENVID": "DSN"}
+	rcptExt = map[string]string{"NOTIFY": "DSN", "ORCPT": "DSN"}
+)
 
 func all(rcpts []stream.Path, r Reply) []Result {
 	res := make([]Result, len(rcpts))
