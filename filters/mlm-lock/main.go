@@ -45,6 +45,11 @@ func run(a *args, env []string) error {
 	if a.Nonblock {
 		a.Timeout = 0
 	}
+	if a.Command[0] == "--" { // the end of the options, as mlm-run takes it
+		if a.Command = a.Command[1:]; len(a.Command) == 0 {
+			return sysexit.Errorf(sysexit.Usage, "no program after --")
+		}
+	}
 	// The program is looked up first: a missing one is the admin's to
 	// fix whether or not the lock is free.
 	path, err := lookPath(a.Command[0])
