@@ -411,7 +411,7 @@ func TestContextLeftBehind(t *testing.T) {
 			}
 		}
 	})
-	run := func(script string) (int, error, string) {
+	run := func(script string) (int, string, error) {
 		t.Helper()
 		os.Remove(pid)
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -422,19 +422,19 @@ func TestContextLeftBehind(t *testing.T) {
 		if d := time.Since(start); d > 20*time.Second {
 			t.Fatalf("Run took %v: it waited for the process left behind", d)
 		}
-		return code, err, out.String()
+		return code, out.String(), err
 	}
 	// Ended in time, its stderr held by what it left behind: done.
-	if code, err, out := run("echo data; sleep 30 >/dev/null & echo $! >pid; exit 0"); code != 0 || err != nil || out != "data\n" {
+	if code, out, err := run("echo data; sleep 30 >/dev/null & echo $! >pid; exit 0"); code != 0 || err != nil || out != "data\n" {
 		t.Errorf("stderr held: Run = %d, %v, %q; want 0, nil, data", code, err, out)
 	}
 	// Its stdout held: what the process might still write is lost.
-	code, err, _ := run("echo data; sleep 30 2>/dev/null & echo $! >pid; exit 0")
+	code, _, err := run("echo data; sleep 30 2>/dev/null & echo $! >pid; exit 0")
 	if code != 75 || err == nil || !strings.Contains(err.Error(), "writing standard output: cut off") {
 		t.Errorf("stdout held: Run = %d, %v; want 75, writing standard output: cut off", code, err)
 	}
 	// Still running: killed, and the process it started too.
-	code, err, _ = run("sleep 30 >/dev/null 2>&1 & echo $! >pid; wait")
+	code, _, err = run("sleep 30 >/dev/null 2>&1 & echo $! >pid; wait")
 	if code != 75 || err == nil || !strings.Contains(err.Error(), "signal: killed") {
 		t.Errorf("hung: Run = %d, %v; want 75, signal: killed", code, err)
 	}
