@@ -15,11 +15,11 @@ import (
 // FuzzList: whatever a post's header holds, mlm-hdr of a list with a
 // subject prefix and fields to strip writes a header that parses, with
 // each of the list's fields once and as the list says (its own X-Loop
-// among any others), the prefix in the
-// subject, none of the stripped fields, and the body byte for byte; or it refuses the post as
-// data (65) on one line of printable text.
+// among any others), the prefix in the subject, none of the stripped
+// fields nor a password (Approved, Approve), and the body byte for byte;
+// or it refuses the post as data (65) on one line of printable text.
 func FuzzList(f *testing.F) {
-	f.Add("From: a@example.org\nSubject: hi\nList-Id: <evil>\nDKIM-Signature: x\n\nbody\n")
+	f.Add("From: a@example.org\nSubject: hi\nList-Id: <evil>\nDKIM-Signature: x\nApproved: pw\n\nbody\n")
 	f.Add("Subject: =?utf-8?q?Re=3A_=5Bdev=5D?= x\r\nX-Loop: dev@lists.example.org\r\n\r\nbody")
 	f.Add("Subject: [dev] Re: [dev]\n list-id: folded\n\n")
 	f.Add("no header at all")
@@ -61,7 +61,7 @@ func FuzzList(f *testing.F) {
 		if n := strings.Count("\n"+strings.Join(h.Fields.Values("X-Loop"), "\n")+"\n", "\ndev@lists.example.org\n"); n != 1 {
 			t.Errorf("%q became %q: X-Loop %q; want the list's once", m, got, h.Fields.Values("X-Loop"))
 		}
-		for _, name := range []string{"DKIM-Signature", "Return-Receipt-To"} {
+		for _, name := range []string{"DKIM-Signature", "Return-Receipt-To", "Approved", "Approve"} {
 			if h.Fields.Has(name) {
 				t.Errorf("%q became %q: %s not stripped", m, got, name)
 			}

@@ -171,6 +171,12 @@ func (l *list) edit(e *msg.Edit) error {
 		e.Del(n)
 	}
 	e.DelFunc(isListField)
+	// A password is never for the members: mlm-auth removes a right one,
+	// but a wrong one (or any, on a list without a password) is still
+	// there, in a post it passed or a moderator approved. "Approve" is
+	// what a Mailman list takes.
+	e.Del("Approved")
+	e.Del("Approve")
 	e.DelValue("X-Loop", func(v string) bool { return isAddress(v, l.address) })
 	if l.replyTo {
 		e.Del("Reply-To")
