@@ -274,7 +274,7 @@ func (w *Walker) enter(contentType, cte string) {
 	if w.err != nil {
 		return
 	}
-	mt, params, err := mime.ParseMediaType(contentType)
+	mt, params, err := parseType(contentType)
 	if err != nil {
 		return // a simple part, as go-message reads it
 	}
@@ -298,6 +298,56 @@ func (w *Walker) enter(contentType, cte string) {
 	}
 }
 
+// parseType is mime.ParseMediaType, which takes no comments, on a value
+// that may hold RFC 2045's: "multipart/mixed; boundary=x (a comment)" is
+// a multipart to the mail readers, and must be one to the walk, whose
+// limits would otherwise not count its parts.
+func parseType(v string) (string, map[string]string, error) {
+	mt, params, err := mime.ParseMediaType(v)
+	if err != nil && strings.Contains(v, "(") {
+		mt, params, err = mime.ParseMediaType(uncomment(v))
+	}
+	return mt, params, err
+}
+
+// uncomment replaces the comments of a structured field's value (RFC
+// 5322 §3.2.2: parentheses, nested, with quoted-pairs, outside quoted
+// strings) with a space each.
+func uncomment(v string) string {
+	var b strings.Builder
+	depth, quoted := 0, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\\' && (quoted || depth > 0):
+			if depth == 0 {
+				b.WriteByte(c)
+				if i+1 < len(v) {
+					b.WriteByte(v[i+1])
+				}
+			}
+			i++
+		case depth > 0:
+			switch c {
+			case '(':
+				depth++
+			case ')':
+				if depth--; depth == 0 {
+					b.WriteByte(' ')
+				}
+			}
+		case c == '"':
+			quoted = !quoted
+			b.WriteByte(c)
+		case c == '(' && !quoted:
+			depth = 1
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
 // push enters one more level, unless that is one too many.
 func (w *Walker) push(l level) bool {
 	if len(w.stack) >= w.lim.Depth {
@@ -312,8 +362,12 @@ func (w *Walker) push(l level) bool {
 // Flat reports that a body with this Content-Type value has no structure
 // to follow, so a Walker for it would be Done at once, without parsing
 // the field: most mail is a single text part. It looks only at the media
-// type, as mime.ParseMediaType takes it, and says false when unsure.
+// type, as mime.ParseMediaType takes it (comments aside), and says false
+// when unsure.
 func Flat(contentType string) bool {
+	if strings.Contains(contentType, "(") {
+		contentType = uncomment(contentType)
+	}
 	base, _, _ := strings.Cut(contentType, ";")
 	mt := strings.TrimSpace(strings.ToLower(base))
 	return !strings.HasPrefix(mt, "multipart/") && mt != "message/rfc822" && mt != "message/global"

@@ -44,6 +44,11 @@ func TestWalk(t *testing.T) {
 		{"not multipart", "text/plain", "--x\n\n--x--\n", nil, 0, 0},
 		{"no type", "", "--x\n", nil, 0, 0},
 		{"bad type", "multipart/mixed; boundary=", "--\n", nil, 0, 0},
+		{"comments", "multipart/mixed (a (nested) comment); boundary=x (another \\) one)", "--x\n\nhi\n--x\n\n--x--\n", nil, 2, 1},
+		{"comment first", "(c) multipart/mixed; boundary=\"x\"", "--x\n\n--x--\n", nil, 1, 1},
+		{"no comment in quotes", "multipart/mixed; boundary=\"x (y)\" (z)", "--x (y)\n\n--x\n\n--x (y)--\n", nil, 1, 1},
+		{"quoted-pair in quotes", "multipart/mixed; boundary=\"x\\\" (y\" (z)", "--x\" (y\n\n--x\" (y--\n", nil, 1, 1},
+		{"unclosed comment", "multipart/mixed; boundary=x (z", "--x\n\n--x--\n", nil, 1, 1},
 		{"simple", "multipart/mixed; boundary=x", "pre\n--x\nContent-Type: text/plain\n\nhi\n--x\n\nho\n--x--\nepi\n--x\n", nil, 2, 1},
 		{"crlf and padding", "multipart/mixed; boundary=\"a b\"", "--a b \r\n\r\nhi\r\n--a b\t\r\n\r\n--a b-- \r\n", nil, 2, 1},
 		{"not at line start", "multipart/mixed; boundary=x", "a--x\n --x\n--xy\n", nil, 0, 1},
@@ -170,6 +175,8 @@ func TestFlat(t *testing.T) {
 		{"message/rfc822", false},
 		{"MESSAGE/GLOBAL", false},
 		{"multİpart/mixed; boundary=b", false}, // ToLower makes it multipart
+		{"(a comment) multipart/mixed; boundary=b", false},
+		{"text/plain (multipart/mixed)", true},
 	} {
 		if got := Flat(tc.ct); got != tc.flat {
 			t.Errorf("Flat(%q) = %v; want %v", tc.ct, got, tc.flat)
