@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"mime"
 	"mime/quotedprintable"
 	"strings"
 
@@ -36,7 +35,7 @@ func footingFor(e *msg.Edit, footer string) footing {
 	v, ok := e.Value("Content-Type")
 	if ok {
 		var err error
-		if mt, params, err = mime.ParseMediaType(v); err != nil {
+		if mt, params, err = mimewalk.ParseType(v); err != nil {
 			return footing{}
 		}
 	}

@@ -274,7 +274,7 @@ func (w *Walker) enter(contentType, cte string) {
 	if w.err != nil {
 		return
 	}
-	mt, params, err := parseType(contentType)
+	mt, params, err := ParseType(contentType)
 	if err != nil {
 		return // a simple part, as go-message reads it
 	}
@@ -298,11 +298,11 @@ func (w *Walker) enter(contentType, cte string) {
 	}
 }
 
-// parseType is mime.ParseMediaType, which takes no comments, on a value
+// ParseType is mime.ParseMediaType, which takes no comments, on a value
 // that may hold RFC 2045's: "multipart/mixed; boundary=x (a comment)" is
 // a multipart to the mail readers, and must be one to the walk, whose
 // limits would otherwise not count its parts.
-func parseType(v string) (string, map[string]string, error) {
+func ParseType(v string) (string, map[string]string, error) {
 	mt, params, err := mime.ParseMediaType(v)
 	if err != nil && strings.Contains(v, "(") {
 		mt, params, err = mime.ParseMediaType(uncomment(v))
