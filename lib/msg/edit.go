@@ -335,8 +335,9 @@ func (e *Edit) AddField(field string) error {
 // Prefix inserts text at the start of the value of the first field named
 // name, followed by a space if the value does not start on a line of its
 // own, and reports whether there was such a field. Every other octet of
-// the field is kept. text is not checked: it must be a valid value
-// (CheckValue).
+// the field is kept. Where the first line would then be over MaxLine
+// octets, the space is a fold (EOL and a space): the same value, on two
+// lines. text is not checked: it must be a valid value (CheckValue).
 func (e *Edit) Prefix(name, text string) bool {
 	for _, fs := range e.all() {
 		for i := range fs {
@@ -356,11 +357,21 @@ func (e *Edit) prefix(fd *field, text string) {
 		p++
 	}
 	ins := text
-	if p < len(f) && f[p] != '\r' && f[p] != '\n' {
-		ins += " "
-	}
 	if p == bytes.IndexByte(f, ':')+1 {
 		ins = " " + ins
+	}
+	if p < len(f) && f[p] != '\r' && f[p] != '\n' {
+		first := bytes.IndexByte(f, '\n')
+		if first < 0 {
+			first = len(f)
+		}
+		if first > 0 && f[first-1] == '\r' {
+			first--
+		}
+		if first+len(ins)+1 > MaxLine {
+			ins += e.eol
+		}
+		ins += " "
 	}
 	start := len(e.buf)
 	e.buf = append(append(append(e.buf, f[:p]...), ins...), f[p:]...)

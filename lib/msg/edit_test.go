@@ -127,6 +127,11 @@ func TestEditPrefix(t *testing.T) {
 		{"Subject: long\n folded\n\n", "Subject: [dev] long\n folded\n\n"},
 		{"Subject: no end", "Subject: [dev] no end"},
 		{"A: 1\nsubject: one\nSubject: two\n\n", "A: 1\nsubject: [dev] one\nSubject: two\n\n"},
+		// A first line that would pass MaxLine is folded after the prefix.
+		{"Subject: " + strings.Repeat("x", 983) + "\n\n", "Subject: [dev] " + strings.Repeat("x", 983) + "\n\n"},
+		{"Subject: " + strings.Repeat("x", 984) + "\n\n", "Subject: [dev]\n " + strings.Repeat("x", 984) + "\n\n"},
+		{"Subject: " + strings.Repeat("x", 984) + "\r\n\r\n", "Subject: [dev]\r\n " + strings.Repeat("x", 984) + "\r\n\r\n"},
+		{"Subject: " + strings.Repeat("x", 990), "Subject: [dev]\n " + strings.Repeat("x", 990)},
 	}
 	for _, tc := range tests {
 		e := NewEdit([]byte(tc.raw))
