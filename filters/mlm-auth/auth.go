@@ -218,8 +218,8 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	if ok, err := l.matches(&l.deny, listdir.Deny, p.posters); err != nil || ok {
 		return refuse, "your address may not post to this list", err
 	}
-	if l.isLoop(p) {
-		return hold, "loop: the list's own mail came back to it", nil
+	if loop, err := l.isLoop(p); err != nil || loop {
+		return hold, "loop: the list's own mail came back to it", err
 	}
 	if v := strings.ToLower(strings.TrimSpace(p.field("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
 		return hold, "automatic message (Auto-Submitted: " + v + ")", nil
@@ -304,19 +304,21 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 
 // isLoop reports the list's own mail coming back: its List-Id, or an
 // X-Loop naming it.
-func (l *list) isLoop(p *post) bool {
-	id, _ := l.loopID.get(func() (string, error) {
-		id := "<" + strings.ReplaceAll(l.d.Address(), "@", ".") + ">"
-		if v, _, _ := l.d.String(listdir.ListID); v != "" {
-			if i := strings.LastIndexByte(v, '<'); i >= 0 {
-				id = v[i:]
-			}
+func (l *list) isLoop(p *post) (bool, error) {
+	id, err := l.loopID.get(func() (string, error) {
+		// The <id> of the field mlm-hdr writes (its phrase aside).
+		id, err := l.d.ListID()
+		if err != nil {
+			return "", err
 		}
-		return strings.ToLower(id), nil
+		return strings.ToLower(id[strings.LastIndexByte(id, '<'):]), nil
 	})
+	if err != nil {
+		return false, err
+	}
 	for _, v := range p.ed.Values("List-Id") {
 		if strings.Contains(strings.ToLower(v), id) {
-			return true
+			return true, nil
 		}
 	}
 	for _, v := range p.ed.Values("X-Loop") {
@@ -326,10 +328,10 @@ func (l *list) isLoop(p *post) bool {
 			v, _ = strings.CutSuffix(s, ">")
 		}
 		if strings.EqualFold(v, l.d.Address()) {
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // structure walks the MIME structure of a post about to pass, copying

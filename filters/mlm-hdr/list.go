@@ -43,15 +43,9 @@ func loadList(path string) (*list, error) {
 	mailto := func(suffix, query string) string {
 		return "<mailto:" + local + suffix + "@" + domain + query + ">"
 	}
-	id, _, err := d.String(listdir.ListID)
+	id, err := d.ListID()
 	if err != nil {
 		return nil, err
-	}
-	if id == "" {
-		id = local + "." + domain
-	}
-	if !strings.Contains(id, "<") {
-		id = "<" + id + ">"
 	}
 	arch, _, err := d.String(listdir.Archive)
 	if err != nil {

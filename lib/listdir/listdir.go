@@ -133,6 +133,23 @@ func Open(path string) (*Dir, error) {
 // Address is the list address.
 func (d *Dir) Address() string { return d.addr }
 
+// ListID returns the value of the list's List-Id field (RFC 2919): the
+// listid setting, in angle brackets if it has none, or the address with
+// its @ a dot, "<dev.lists.example.org>".
+func (d *Dir) ListID() (string, error) {
+	id, _, err := d.String(ListID)
+	if err != nil {
+		return "", err
+	}
+	if id == "" {
+		id = strings.Replace(d.addr, "@", ".", 1)
+	}
+	if !strings.Contains(id, "<") {
+		id = "<" + id + ">"
+	}
+	return id, nil
+}
+
 // CommandAddress is one of the list's command addresses, the local part
 // and the command joined by "-": "bounces" gives dev-bounces@host.
 func (d *Dir) CommandAddress(cmd string) string {
