@@ -73,6 +73,10 @@ func (s *setting[T]) get(read func() (T, error)) (T, error) {
 // again, so memory stays bounded however many posters a batch has.
 const maxFrom = 10_000
 
+// maxFromLen is the longest From value list.from keeps: a From field may
+// be near a MiB long, and 10,000 of those would be 10 GB.
+const maxFromLen = 1 << 10
+
 // post is one record being judged. Its raw fields (ed) answer the
 // questions about its header: they give what go-message would, as the
 // block parses (msg.ReadRaw) and holds no bare CR (msg.CheckOctets), and
@@ -204,6 +208,9 @@ func (l *list) fromAddresses(p *post) []string {
 				as = append(as, a.Address)
 			}
 		}
+	}
+	if len(v) > maxFromLen {
+		return as // not kept: the cache holds maxFrom short values at most
 	}
 	if len(l.from) >= maxFrom {
 		clear(l.from)
