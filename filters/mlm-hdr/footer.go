@@ -127,19 +127,29 @@ func (t *tail) Write(p []byte) (int, error) {
 }
 
 // appendFooter copies body and adds the footer on a line of its own. In a
-// quoted-printable body a last line ending in a soft line break ("=")
-// gets a hard one first, so the footer does not join it.
+// quoted-printable body a last line ending in a soft line break ("=",
+// which transport padding may follow) gets a hard one first, so the
+// footer does not join it.
 func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp bool) error {
-	n, last, err := copyTail(w, body)
+	var n int64
+	var last string
+	var soft bool
+	var err error
+	if qp {
+		t := &qpTail{w: w}
+		_, err = io.Copy(t, body)
+		n, last, soft = t.n, string(t.last), t.soft()
+	} else {
+		n, last, err = copyTail(w, body)
+	}
 	if err != nil {
 		return err
 	}
 	var b strings.Builder
 	if n > 0 && !strings.HasSuffix(last, "\n") {
 		b.WriteString("\n")
-		last += "\n"
 	}
-	if qp && strings.HasSuffix(strings.TrimSuffix(strings.TrimSuffix(last, "\n"), "\r"), "=") {
+	if soft {
 		b.WriteString("\n")
 	}
 	if qp {
@@ -148,6 +158,42 @@ func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp bool) erro
 	b.WriteString(footer)
 	_, err = w.Write(lines(b.String(), eol))
 	return err
+}
+
+// qpTail passes a quoted-printable body on and follows its last line:
+// whether it ends in a soft line break, "=" before any transport padding
+// (RFC 2045 §6.7 rule 3: spaces and tabs, which a decoder deletes).
+type qpTail struct {
+	w         io.Writer
+	n         int64
+	last      []byte // the last octet, if any
+	cur, prev byte   // the last octet but space, tab and CR of the line, and of the line before
+}
+
+func (t *qpTail) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	for _, c := range p[:n] {
+		switch c {
+		case '\n':
+			t.prev, t.cur = t.cur, 0
+		case ' ', '\t', '\r':
+		default:
+			t.cur = c
+		}
+	}
+	if n > 0 {
+		t.last = append(t.last[:0], p[n-1])
+	}
+	t.n += int64(n)
+	return n, err
+}
+
+// soft reports whether the body's last line ends in a soft line break.
+func (t *qpTail) soft() bool {
+	if len(t.last) > 0 && t.last[0] == '\n' {
+		return t.prev == '='
+	}
+	return t.cur == '='
 }
 
 // insertPart copies a multipart body, line by line, and inserts the
