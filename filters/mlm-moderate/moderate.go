@@ -123,6 +123,14 @@ func fromMail(d *listdir.Dir, hold *queue.Queue, in io.Reader, now time.Time) er
 		if err != nil || (action != "accept" && action != "reject") || token == "" {
 			return sysexit.Errorf(sysexit.NoPerm, "%q: not a moderation address", rcpt)
 		}
+		// A vacation reply or a bounce to the notice, which goes to its
+		// Reply-To, the accept address, is nobody's answer.
+		if h.Sender.Mailbox == "" {
+			return sysexit.Errorf(sysexit.NoPerm, "a message from the null sender answers nothing")
+		}
+		if hdr, _ := msg.ReadHeader(bufio.NewReader(r.Message()), msg.MaxHeader); notice.IsAutomatic(hdr) {
+			return sysexit.Errorf(sysexit.NoPerm, "an automatic message answers nothing")
+		}
 		ids, err := hold.Ready(now, true)
 		if err != nil {
 			return err
