@@ -16,6 +16,7 @@ import (
 	"mlm/lib/members"
 	"mlm/lib/mimewalk"
 	"mlm/lib/msg"
+	"mlm/lib/notice"
 	"mlm/lib/password"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
@@ -229,7 +230,9 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 		return hold, "loop: the list's own mail came back to it", err
 	}
 	if v := strings.ToLower(strings.TrimSpace(p.field("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
-		return hold, "automatic message (Auto-Submitted: " + v + ")", nil
+		// (The poster's text: cleaned, since the reason goes into the
+		// moderators' notice and mlm-moderate's list.)
+		return hold, "automatic message (Auto-Submitted: " + notice.Clean(v, 100) + ")", nil
 	}
 	switch ok, hasPassword, err := l.approved(p); {
 	case err != nil:

@@ -3,12 +3,20 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"mlm/lib/listdir"
 	"mlm/lib/members"
+	"mlm/lib/mimewalk"
 	"mlm/lib/mlmtest"
+	"mlm/lib/password"
+	"mlm/lib/queue"
 	"mlm/lib/stream"
 )
 
@@ -45,5 +53,52 @@ func TestFromCache(t *testing.T) {
 	}
 	if _, ok := l.from["a@example.org"]; !ok || len(l.from) != 1 {
 		t.Errorf("cached %d From values; want only the short one", len(l.from))
+	}
+}
+
+// TestHoldNotice: the moderators' notice of a held post attaches its
+// header as held: a right list password mlm-auth took out of a post it
+// then held for its structure is not mailed to them in clear; and a
+// hold reason quoting the poster's Auto-Submitted is cleaned of control
+// characters.
+func TestHoldNotice(t *testing.T) {
+	hash, err := password.Hash("S3cretPw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
+		"password": hash + "\n", "secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
+	for _, q := range []string{"hold", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var deep strings.Builder
+	for i := range mimewalk.Default.Depth + 1 {
+		fmt.Fprintf(&deep, "Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n", i, i)
+	}
+	for id, m := range map[string]string{
+		"p1": "From: a@example.org\nApproved: S3cretPw\nSubject: x\n" + deep.String(),
+		"p2": "From: a@example.org\nAuto-Submitted: auto-generated\x1b[2J\x07 -- Reason: fine\nSubject: y\n\nbody\n",
+	} {
+		var in bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},
+			strings.NewReader(m), []stream.Path{{Mailbox: "b@example.net"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, io.Discard, time.Unix(1764417600, 0)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := os.ReadFile(filepath.Join(dir, "queue", "outgoing", "new", id+".n1"))
+		if err != nil {
+			t.Fatalf("%s: no notice: %v", id, err)
+		}
+		text, _, _ := bytes.Cut(n, []byte("text/rfc822-headers")) // the header attached as it came
+		if bytes.Contains(n, []byte("S3cretPw")) || bytes.ContainsAny(text, "\x1b\x07") {
+			t.Errorf("%s: the notice holds the password, or its text a control character:\n%s", id, n)
+		}
+		if id == "p2" && !bytes.Contains(n, []byte("automatic message (Auto-Submitted: auto-generated")) {
+			t.Errorf("%s: the notice lacks the reason:\n%s", id, n)
+		}
 	}
 }

@@ -86,7 +86,9 @@ The held message's header is attached.
 		ReplyTo: acceptAt,
 		Subject: d.Address() + ": a post awaits moderation",
 		Text:    text,
-		Headers: p.raw,
+		// As held: without a right password mlm-auth took out (the
+		// post may be held for its structure after that).
+		Headers: p.ed.Bytes(),
 	}, now)
 }
 
