@@ -27,6 +27,7 @@ const (
 	pass   = "pass"
 	hold   = "hold"
 	refuse = "refuse"
+	drop   = "drop" // refuse, telling nobody
 )
 
 // list is the list directory and what mlm-auth reads of it. A process
@@ -163,6 +164,9 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 			return emit(w, r, p)
 		case hold:
 			return holdPost(d, r, p, reason, now)
+		case drop:
+			fmt.Fprintf(os.Stderr, "%s: %s: refused (%s, by its From); no notice to the sender\n", prog, h.ID, reason)
+			return nil
 		}
 		return refusePost(d, p, reason, now)
 	})
@@ -224,6 +228,12 @@ func (l *list) fromAddresses(p *post) []string {
 // mail, the list password, then the policy.
 func (l *list) judge(p *post) (verdict, reason string, err error) {
 	if ok, err := l.matches(&l.deny, listdir.Deny, p.posters); err != nil || ok {
+		// The notice would go to the envelope sender: only if it is
+		// the address denied, not to one that a From naming a denied
+		// address was sent with (anyone's, forged).
+		if ok, _ := l.matches(&l.deny, listdir.Deny, []string{p.h.Sender.Mailbox}); err == nil && !ok {
+			return drop, "your address may not post to this list", nil
+		}
 		return refuse, "your address may not post to this list", err
 	}
 	if loop, err := l.isLoop(p); err != nil || loop {
