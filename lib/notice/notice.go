@@ -148,6 +148,7 @@ func MayReply(d *listdir.Dir, sender string, h *msg.Header, now time.Time) (bool
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return false, sysexit.Temp(err)
 	}
+	sweepReplies(dir, now)
 	path := filepath.Join(dir, hex.EncodeToString(sha(strings.ToLower(sender))[:12]))
 	unlock, err := listdir.LockPath(path+".lock", 10*time.Second)
 	if err != nil {
@@ -167,6 +168,38 @@ func MayReply(d *listdir.Dir, sender string, h *msg.Header, now time.Time) (bool
 	}
 	err = os.WriteFile(path, []byte(fmt.Sprintf("%s %d\n", day, n+1)), 0o600)
 	return err == nil, sysexit.Temp(err)
+}
+
+// sweepReplies removes, once a day, the counts (and their lock files)
+// not changed for two days: they speak of days gone, and a count for
+// every sender ever refused, forged ones included, would only grow. The
+// day of the last sweep is in the file "swept". A sweep that fails, or
+// two at once, do no harm.
+func sweepReplies(dir string, now time.Time) {
+	mark := filepath.Join(dir, "swept")
+	day := now.UTC().Format("2006-01-02")
+	if b, err := os.ReadFile(mark); err == nil && strings.TrimSpace(string(b)) == day {
+		return
+	}
+	if os.WriteFile(mark, []byte(day+"\n"), 0o600) != nil {
+		return
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	old := func(name string) bool {
+		info, err := os.Stat(filepath.Join(dir, name))
+		return err != nil || now.Sub(info.ModTime()) > 48*time.Hour
+	}
+	for _, e := range ents {
+		// A lock file keeps the time it was made: it goes with its
+		// count, which changes with each reply.
+		count := strings.TrimSuffix(e.Name(), ".lock")
+		if e.Name() != "swept" && old(e.Name()) && old(count) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // IsAutomatic reports whether a message is automatic or from a list, by

@@ -93,3 +93,46 @@ func TestClean(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepReplies: once a day, the reply counts not changed for two
+// days go, with their lock files; a lock file goes only with its count,
+// however old it is itself.
+func TestSweepReplies(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "address"), []byte("dev@lists.example.org\n"), 0o644)
+	d, err := listdir.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replies := filepath.Join(dir, listdir.StateDir, "replies")
+	os.MkdirAll(replies, 0o700)
+	now := time.Now()
+	age := func(name string, d time.Duration) {
+		p := filepath.Join(replies, name)
+		os.WriteFile(p, []byte("x\n"), 0o600)
+		if err := os.Chtimes(p, now.Add(-d), now.Add(-d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	age("old", 72*time.Hour)
+	age("old.lock", 72*time.Hour)
+	age("recent", time.Hour)
+	age("recent.lock", 120*time.Hour)
+	if _, err := MayReply(d, "bob@example.net", header(t, "Subject: x\n\n"), now); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"old": false, "old.lock": false, "recent": true, "recent.lock": true, "swept": true} {
+		if _, err := os.Stat(filepath.Join(replies, name)); (err == nil) != want {
+			t.Errorf("%s there: %v; want %v", name, err == nil, want)
+		}
+	}
+	age("later", 72*time.Hour) // swept today already: stays until tomorrow
+	MayReply(d, "carol@example.net", header(t, "Subject: x\n\n"), now)
+	if _, err := os.Stat(filepath.Join(replies, "later")); err != nil {
+		t.Errorf("swept twice in a day: %v", err)
+	}
+	MayReply(d, "carol@example.net", header(t, "Subject: x\n\n"), now.Add(24*time.Hour))
+	if _, err := os.Stat(filepath.Join(replies, "later")); err == nil {
+		t.Errorf("not swept the next day")
+	}
+}
