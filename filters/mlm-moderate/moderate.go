@@ -59,7 +59,13 @@ func settle(d *listdir.Dir, hold *queue.Queue, action, id string, now time.Time)
 		err = reject(d, it, now)
 	}
 	if err != nil {
-		it.Defer(now) // back where it was, untouched
+		// Back where it was, untouched: its time too, by which
+		// expire counts its age.
+		held := now
+		if info, serr := it.File().Stat(); serr == nil {
+			held = info.ModTime()
+		}
+		it.Defer(held)
 		return err
 	}
 	return it.Done()
