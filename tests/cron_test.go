@@ -244,3 +244,26 @@ func TestExampleCronLocked(t *testing.T) {
 		t.Errorf("delivered %d messages; want 1", n)
 	}
 }
+
+// TestMembersUnderListLock: a program run under the list lock, as the
+// cron jobs run mlm-run and a request handler stage would be, changes the
+// members at once: mlm-sub and mlm-unsub take members.lock, not the list
+// lock it holds.
+func TestMembersUnderListLock(t *testing.T) {
+	dir := newList(t)
+	mlm(t, "", nil, "mlm-lock", "-n", dir, "mlm-sub", dir, "new@example.org")
+	mlm(t, "", nil, "mlm-lock", "-n", dir, "sh", "-c", `mlm-sub "$1" a@example.org b@example.org && mlm-unsub "$1" a@example.org`, "sh", dir)
+	b, err := os.ReadFile(filepath.Join(dir, "subscribers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			got = append(got, l)
+		}
+	}
+	if strings.Join(got, " ") != "new@example.org b@example.org" {
+		t.Errorf("members %q; want new@example.org and b@example.org", got)
+	}
+}

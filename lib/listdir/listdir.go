@@ -65,7 +65,8 @@ const (
 	Stages         = "stages"          // directory: one pipeline per queue
 	QueueDir       = "queue"           // directory: the queues
 	StateDir       = "state"           // directory: counters programs keep
-	LockFile       = "lock"            // the list lock
+	LockFile       = "lock"            // the list lock: the cron jobs' (mlm-lock)
+	MembersLock    = "members.lock"    // taken while a member file changes
 )
 
 // Queue names.
@@ -350,10 +351,12 @@ func (d *Dir) WriteFile(name string, fn func(w io.Writer) error) error {
 	return f.Commit()
 }
 
-// Lock takes the list lock, waiting up to timeout; a timeout is
-// temporary. The returned function releases it.
-func (d *Dir) Lock(timeout time.Duration) (func(), error) {
-	return LockPath(d.File(LockFile), timeout)
+// LockMembers takes the lock of the member files, waiting up to timeout;
+// a timeout is temporary. The returned function releases it. It is not
+// the list lock the cron jobs run under (mlm-lock), so that a stage of
+// such a run may change the members.
+func (d *Dir) LockMembers(timeout time.Duration) (func(), error) {
+	return LockPath(d.File(MembersLock), timeout)
 }
 
 // LockPath takes an exclusive flock on the file at path (created if need

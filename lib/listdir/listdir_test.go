@@ -77,15 +77,15 @@ func TestSettings(t *testing.T) {
 
 func TestLock(t *testing.T) {
 	d := &Dir{Path: t.TempDir()}
-	unlock, err := d.Lock(time.Second)
+	unlock, err := d.LockMembers(time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Lock(100 * time.Millisecond); sysexit.Code(err) != sysexit.TempFail {
+	if _, err := d.LockMembers(100 * time.Millisecond); sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("second Lock = %v; want a temporary failure", err)
 	}
 	unlock()
-	unlock2, err := d.Lock(time.Second)
+	unlock2, err := d.LockMembers(time.Second)
 	if err != nil {
 		t.Errorf("Lock after unlock: %v", err)
 	} else {

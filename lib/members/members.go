@@ -1,7 +1,7 @@
 // Package members reads and changes a list's member files: plain text,
 // one address per line, "#" comments (mlm-listdir(5)). Reading streams,
 // so a list of any size never sits in memory; a change reads the file
-// once and writes it anew atomically under the list lock, holding in
+// once and writes it anew atomically under the members' lock, holding in
 // memory only the addresses being changed. It is part of mlm's
 // internals, not a public API.
 //
@@ -27,7 +27,7 @@ import (
 	"mlm/lib/sysexit"
 )
 
-// LockWait is how long a change waits for the list lock.
+// LockWait is how long a change waits for the members' lock.
 const LockWait = 30 * time.Second
 
 // BadFunc is told about an address that is not a mailbox: the file, the
@@ -279,7 +279,7 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 	if name == listdir.Subscribers && d.Has(listdir.MembersCommand) {
 		return 0, 0, sysexit.Errorf(sysexit.Usage, "members come from %s; change them there", listdir.MembersCommand)
 	}
-	unlock, err := d.Lock(LockWait)
+	unlock, err := d.LockMembers(LockWait)
 	if err != nil {
 		return 0, 0, err
 	}

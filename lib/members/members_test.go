@@ -245,3 +245,27 @@ func TestLongLineInFile(t *testing.T) {
 		t.Errorf("Each = %v (%d); want %q (75)", err, sysexit.Code(err), want)
 	}
 }
+
+// TestChangeUnderListLock: a change takes the members' lock, not the list
+// lock the cron jobs run under (mlm-lock on the list directory), so a
+// stage of such a run may change the members; two changes still wait for
+// each other.
+func TestChangeUnderListLock(t *testing.T) {
+	d := list(t, map[string]string{"subscribers": "alice@example.org\n"})
+	f, err := listdir.LockFD(d.File(listdir.LockFile), 0) // as mlm-lock holds it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if added, _, err := Change(d, listdir.Subscribers, []string{"bob@example.org"}, nil); err != nil || added != 1 {
+		t.Fatalf("Change under the list lock = %d, %v; want 1 added", added, err)
+	}
+	unlock, err := d.LockMembers(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if _, err := d.LockMembers(0); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("a second LockMembers = %v; want a temporary failure", err)
+	}
+}
