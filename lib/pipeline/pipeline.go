@@ -52,6 +52,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"mlm/lib/sysexit"
 )
@@ -386,9 +387,10 @@ func feed(w *os.File, r io.Reader) error {
 }
 
 // wait waits for the copying goroutines and returns the first failure of
-// the pipeline's input or output. Once ctx is done, it closes their ends
-// of the pipes, which a process the stages left behind may hold open, and
-// waits only for them to stop.
+// the pipeline's input or output. Once ctx is done, and a moment more
+// for what the kill ended to let go of its pipes, it closes their ends,
+// which a process the stages left behind may hold open, and waits only
+// for them to stop.
 func (p *plumbing) wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
@@ -402,16 +404,24 @@ func (p *plumbing) wait(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-end:
-		for _, f := range p.parent {
-			f.Close()
+		select {
+		case <-done:
+		case <-time.After(leftBehind):
+			for _, f := range p.parent {
+				f.Close()
+			}
+			<-done
 		}
-		<-done
 	}
 	if p.inErr != nil {
 		return p.inErr
 	}
 	return p.outErr
 }
+
+// leftBehind is how long wait lets the pipes be, once the Context is
+// done: enough for the processes the kill ended to be gone.
+const leftBehind = time.Second
 
 // Inherit makes f's descriptor stay open across exec(2), so that every
 // program started after it, by Run or by exec, holds it too; Go opens
