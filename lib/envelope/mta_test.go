@@ -102,7 +102,12 @@ func FuzzRoute(f *testing.F) {
 		if !strings.EqualFold(base, want) || e != ext || (ext != "" && !hasExt) {
 			t.Fatalf("Route(%q, %q) = %q, %q; local part %q", list, rcpt, cmd, ext, local)
 		}
-		if c2, e2, err := Route(list, strings.ToUpper(rcpt)); err != nil || c2 != cmd || !strings.EqualFold(e2, ext) {
+		// In any case: the ASCII case an MTA may change (upper-casing
+		// other letters is no folding: "ı" becomes "I").
+		if !isASCII(list + rcpt) {
+			return
+		}
+		if c2, e2, err := Route(list, strings.ToUpper(rcpt)); err != nil || c2 != cmd || e2 != strings.ToUpper(ext) {
 			t.Fatalf("Route(%q, upper %q) = %q, %q, %v; want %q", list, rcpt, c2, e2, err, cmd)
 		}
 	})
@@ -120,4 +125,13 @@ func FuzzParseFromLine(f *testing.F) {
 		}
 		FromLineTime(line)
 	})
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
