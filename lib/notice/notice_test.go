@@ -9,8 +9,19 @@ import (
 	"time"
 
 	"mlm/lib/listdir"
+	"mlm/lib/mlmtest"
 	"mlm/lib/msg"
 )
+
+// list is a list directory with just its address.
+func list(t *testing.T) *listdir.Dir {
+	t.Helper()
+	d, err := listdir.Open(mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
 
 func header(t *testing.T, s string) *msg.Header {
 	t.Helper()
@@ -22,12 +33,7 @@ func header(t *testing.T, s string) *msg.Header {
 }
 
 func TestMayReply(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "address"), []byte("dev@lists.example.org\n"), 0o644)
-	d, err := listdir.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := list(t)
 	plain := header(t, "Subject: x\n\n")
 	now := time.Unix(1_795_867_200, 0)
 	for i := 1; i <= MaxPerDay+1; i++ {
@@ -98,13 +104,8 @@ func TestClean(t *testing.T) {
 // days go, with their lock files; a lock file goes only with its count,
 // however old it is itself.
 func TestSweepReplies(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "address"), []byte("dev@lists.example.org\n"), 0o644)
-	d, err := listdir.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replies := filepath.Join(dir, listdir.StateDir, "replies")
+	d := list(t)
+	replies := filepath.Join(d.Path, listdir.StateDir, "replies")
 	os.MkdirAll(replies, 0o700)
 	now := time.Now()
 	age := func(name string, d time.Duration) {
