@@ -22,7 +22,6 @@ package main
 // each, not only those that ended while the one before it ran.
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -38,6 +37,7 @@ import (
 
 	"mlm/lib/addr"
 	"mlm/lib/durable"
+	jf "mlm/lib/journal"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
@@ -87,9 +87,6 @@ func newJournal(dir string) *journal {
 		alloc: map[string]int64{}, fsync: (*os.File).Sync,
 		gen: map[string]uint64{}, synced: map[*os.File]uint64{}, settled: make(chan struct{}, 1), after: time.After, fsynced: make(chan struct{})}
 }
-
-// postOf is the post a record belongs to.
-func postOf(id string) string { p, _, _ := strings.Cut(id, ","); return p }
 
 // key is a 128-bit hash of an address's key: a collision is not a
 // practical worry (about 1 in 10^26 for a million recipients).
@@ -155,34 +152,13 @@ func (j *journal) catchUp(post string) error {
 	return j.readFrom(post, f)
 }
 
-// readFrom reads a post's journal lines from r, which stands at j.read.
+// readFrom reads a post's journal lines from r, which stands at j.read;
+// a partial last line is read again next time.
 func (j *journal) readFrom(post string, r io.Reader) error {
 	m := j.done[post]
-	br := bufio.NewReader(r)
-	for {
-		line, err := br.ReadString('\n')
-		if err == io.EOF {
-			return nil // a partial last line is read again next time
-		}
-		if err != nil {
-			return sysexit.Temp(fmt.Errorf("journal: %w", err))
-		}
-		j.read[post] += int64(len(line))
-		if a, ok := outcome(line); ok {
-			m[j.key(a)] = true
-		}
-	}
-}
-
-// outcome returns the address of a journal line, with its LF, that
-// gives one: "D" or "F", a space, a mailbox. Any other line (one cut
-// short, see append) says nothing of anyone.
-func outcome(line string) (string, bool) {
-	tag, a, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
-	if !ok || (tag != "D" && tag != "F") || addr.CheckMailbox(a) != nil {
-		return "", false
-	}
-	return a, true
+	n, err := jf.Each(r, func(a string) { m[j.key(a)] = true })
+	j.read[post] += n
+	return err
 }
 
 // refresh catches up with a post's journal before one of its batches,
@@ -255,7 +231,7 @@ func (j *journal) reserve(post string, rcpts []stream.Path) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := int64(len(cutShort)) // what may end a partial line
+	n := int64(len(jf.CutShort)) // what may end a partial line
 	for _, r := range rcpts {
 		n += int64(len("D \n") + len(r.Mailbox))
 	}
@@ -374,7 +350,7 @@ func (j *journal) update(w *writer, change func()) {
 // journal, without fsync, and returns the file and the write's number
 // for sync; w, if not nil, is the connection they come from. A partial
 // last line (a write cut short by a crash or a disk fault) is ended
-// first with cutShort, so that it cannot swallow the first line
+// first with jf.CutShort, so that it cannot swallow the first line
 // appended, nor name as done a recipient whose address is a prefix of
 // the one it was writing ("D bob@example.co" of "D bob@example.com").
 func (j *journal) append(w *writer, post string, lines []string) (*os.File, uint64, error) {
@@ -393,7 +369,7 @@ func (j *journal) append(w *writer, post string, lines []string) (*os.File, uint
 	if info, err := f.Stat(); err == nil && info.Size() > 0 && info.Size() != j.read[post] {
 		var last [1]byte
 		if _, err := f.ReadAt(last[:], info.Size()-1); err == nil && last[0] != '\n' {
-			text = cutShort + text
+			text = jf.CutShort + text
 		}
 	}
 	if _, err := f.WriteString(text); err != nil {
@@ -415,12 +391,6 @@ func (j *journal) append(w *writer, post string, lines []string) (*os.File, uint
 	}
 	return f, j.gen[post], nil
 }
-
-// cutShort ends a partial last line of a journal. After a space, no
-// line ending so holds a mailbox (a domain has neither spaces nor
-// parentheses, and a quoted local part must be followed by one), so
-// outcome ignores the line.
-const cutShort = " (cut short)\n"
 
 // sync returns once write number my of the post's journal, made to f,
 // is on disk: at once if an fsync of f that began after it has ended,

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"mlm/lib/addr"
 	"mlm/lib/clock"
 	"mlm/lib/crash"
+	jf "mlm/lib/journal"
 	"mlm/lib/listdir"
 	"mlm/lib/smtpout"
 	"mlm/lib/spool"
@@ -107,7 +107,7 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 		return nil, err
 	}
 	s := &sender{a: a, d: d, out: stream.NewWriter(out), now: clock.Now(),
-		j:      newJournal(filepath.Join(d.Path, listdir.StateDir, "journal")),
+		j:      newJournal(jf.Dir(d)),
 		spools: make(chan *spool.Spool, 2*max(a.Conns, 1)+1)}
 	s.relays = a.Relay
 	if len(s.relays) == 0 {
@@ -392,7 +392,7 @@ func (s *sender) deliver(l *lane, j *job) {
 		s.end(l, j, errStopped)
 		return
 	}
-	post := postOf(j.h.ID)
+	post := jf.Post(j.h.ID)
 	l.post = post
 	todo, err := s.todo(post, j)
 	var reserved int64

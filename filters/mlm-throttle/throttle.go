@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"mlm/lib/addr"
 	"mlm/lib/clock"
+	"mlm/lib/journal"
 	"mlm/lib/listdir"
 	"mlm/lib/spool"
 	"mlm/lib/stream"
@@ -35,7 +37,12 @@ type throttle struct {
 	domains   map[string]bucket // by domain or anyDomain; looked up only
 	store     store
 	clk       clock.Clock
-	deadline  int64 // unix ns; 0: none
+	deadline  int64        // unix ns; 0: none
+	journals  *listdir.Dir // the list, whose delivery journals say who is done; nil: none
+	// The post of the last record, and the recipients its journal names
+	// (nil: none).
+	post    string
+	settled *addr.KeySet
 }
 
 // run passes every record of in to out, each as soon as the buckets allow.
@@ -67,13 +74,21 @@ func (t *throttle) run(in io.Reader, out io.Writer) error {
 		if err := held.Reset(); err != nil {
 			return err
 		}
-		n, domain, err := hold(r, h, enc)
+		settled, err := t.settledOf(h.ID)
 		if err != nil {
 			return err
 		}
-		pass, err := t.reserve(h.ID, n, domain)
+		n, all, domain, err := hold(r, h, enc, settled)
 		if err != nil {
 			return err
+		}
+		var pass time.Time
+		if n > 0 || all == 0 {
+			// (A record whose every recipient the journal names, tried
+			// again, passes free: mlm-sendmail skips it.)
+			if pass, err = t.reserve(h.ID, n, domain); err != nil {
+				return err
+			}
 		}
 		if !pass.IsZero() && pass.After(t.clk.Now()) {
 			if err := bw.Flush(); err != nil {
@@ -106,30 +121,53 @@ func (f flushFirst) Read(p []byte) (int, error) {
 	return f.r.Read(p)
 }
 
+// settledOf returns the recipients the delivery journal of the post of
+// record id names, read once for each post in turn: a record tried
+// again (a run cut short by -T or by the queue runner's time limit, then
+// run anew) is not charged for those mlm-sendmail will skip, or a post
+// too large for one run would spend every run on its first batches.
+func (t *throttle) settledOf(id string) (*addr.KeySet, error) {
+	if t.journals == nil || (t.rcpt == nil && t.msg == nil && len(t.domains) == 0) {
+		return nil, nil // no journals, or no rate: nothing is charged
+	}
+	if post := journal.Post(id); post != t.post {
+		s, err := journal.Settled(t.journals, post)
+		if err != nil {
+			return nil, err
+		}
+		t.post, t.settled = post, s
+	}
+	return t.settled, nil
+}
+
 // hold writes the record r is at, whose header is h, to w whole, and
-// returns the number of its recipients and the domain of the first.
-// What w writes is what was read, byte for byte: the stream is canonical.
-func hold(r *stream.Reader, h *stream.Header, w *stream.Writer) (n int64, domain string, err error) {
+// returns the number of its recipients that settled does not name, of
+// all of them, and the domain of the first. What w writes is what was
+// read, byte for byte: the stream is canonical.
+func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.KeySet) (n, all int64, domain string, err error) {
 	if err := w.WriteHeader(h); err != nil {
-		return 0, "", err
+		return 0, 0, "", err
 	}
 	if _, err := io.Copy(w, r.Message()); err != nil {
-		return 0, "", err
+		return 0, 0, "", err
 	}
 	err = r.EachRecipient(func(p stream.Path) error {
-		if n == 0 {
+		if all == 0 {
 			domain = addr.Domain(p.Mailbox)
 		}
-		n++
+		all++
+		if settled == nil || !settled.Has(addr.Key(p.Mailbox)) {
+			n++
+		}
 		return w.Recipient(p)
 	})
 	if err != nil {
-		return 0, "", err
+		return 0, 0, "", err
 	}
 	if err := w.End(); err != nil {
-		return 0, "", err
+		return 0, 0, "", err
 	}
-	return n, domain, w.Flush()
+	return n, all, domain, w.Flush()
 }
 
 // A charge is n tokens from one bucket.
@@ -202,6 +240,11 @@ func configure(a *args) (*throttle, error) {
 			return nil, err
 		}
 		t.store = &fileStore{path: d.File(listdir.ThrottleState), name: listdir.ThrottleState}
+		// A list that has delivered nothing yet has no journals: no
+		// record of this run is a retry, and none is looked up.
+		if _, err := os.Stat(journal.Dir(d)); err == nil {
+			t.journals = d
+		}
 	}
 	if a.State != "" {
 		t.store = &fileStore{path: a.State, name: a.State}

@@ -49,6 +49,20 @@ func (s *KeySet) Add(k string) bool {
 	}
 }
 
+// Has reports whether k was added.
+func (s *KeySet) Has(k string) bool {
+	h := maphash.String(s.seed, k) | 1
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case 0:
+			return false
+		case h:
+			return true
+		}
+	}
+}
+
 func (s *KeySet) grow() {
 	old := s.slots
 	s.slots = make([]uint64, 2*len(old))

@@ -116,6 +116,15 @@ func TestKeySet(t *testing.T) {
 			t.Fatalf("Add(%d) again: taken as new", i)
 		}
 	}
+	for i := 0; i < 200_000; i += 13 {
+		if got := s.Has(strconv.Itoa(i)); got != (i < 100_000) {
+			t.Fatalf("Has(%d) = %v", i, got)
+		}
+	}
+	s.Reset()
+	if s.Has("1") || !s.Add("1") {
+		t.Errorf("after Reset: 1 still there")
+	}
 }
 
 func TestVERP(t *testing.T) {

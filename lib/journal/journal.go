@@ -1,0 +1,83 @@
+// Package journal reads the delivery journal mlm-sendmail keeps for each
+// post (mlm-sendmail(1), mlm-listdir(5)): state/journal/POST in the list
+// directory, a line "D ADDRESS" for each recipient delivered and
+// "F ADDRESS" for each failed for good. Any other line names nobody: a
+// line cut short by a crash ends in " (cut short)". mlm-sendmail writes
+// it; stages before it may read it, to know what a record tried again
+// need not do. It is part of mlm's internals, not a public API.
+package journal
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"mlm/lib/addr"
+	"mlm/lib/listdir"
+	"mlm/lib/sysexit"
+)
+
+// CutShort ends a partial last line of a journal, before the next line
+// is appended. After a space, no line ending so holds a mailbox (a domain
+// has neither spaces nor parentheses, and a quoted local part must be
+// followed by one), so Outcome ignores the line.
+const CutShort = " (cut short)\n"
+
+// Dir is the directory of a list's journals.
+func Dir(d *listdir.Dir) string { return filepath.Join(d.Path, listdir.StateDir, "journal") }
+
+// Post is the post a record belongs to, which names its journal: the
+// record id before its first ",".
+func Post(id string) string { p, _, _ := strings.Cut(id, ","); return p }
+
+// Outcome returns the address of a journal line, with or without its LF,
+// that gives one: "D" or "F", a space, a mailbox.
+func Outcome(line string) (string, bool) {
+	tag, a, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+	if !ok || (tag != "D" && tag != "F") || addr.CheckMailbox(a) != nil {
+		return "", false
+	}
+	return a, true
+}
+
+// Each calls fn with the address of every whole line of r that gives an
+// outcome, and returns the octets of the whole lines read: a partial last
+// line is left for a later read. A read error is temporary.
+func Each(r io.Reader, fn func(mailbox string)) (int64, error) {
+	br := bufio.NewReader(r)
+	var n int64
+	for {
+		line, err := br.ReadString('\n')
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, sysexit.Temp(fmt.Errorf("journal: %w", err))
+		}
+		n += int64(len(line))
+		if a, ok := Outcome(line); ok {
+			fn(a)
+		}
+	}
+}
+
+// Settled returns the keys (addr.Key) of the recipients of a post whose
+// outcome the list's journal names, nil if it has none.
+func Settled(d *listdir.Dir, post string) (*addr.KeySet, error) {
+	f, err := os.Open(filepath.Join(Dir(d), post))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
+	}
+	defer f.Close()
+	s := addr.NewKeySet()
+	_, err = Each(f, func(a string) { s.Add(addr.Key(a)) })
+	return s, err
+}
