@@ -42,12 +42,15 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	skip, notMeToo := map[string]bool{}, map[string]bool{}
+	// Held as keys' hashes, 12 to 24 octets a member, as seen is.
+	skip, notMeToo := addr.NewKeySet(), addr.NewKeySet()
 	if file == listdir.Subscribers {
-		if skip, err = skipped(d); err != nil {
-			return err
+		for _, f := range []string{listdir.Digest, listdir.NoMail} {
+			if err := members.Keys(d, f, skip); err != nil {
+				return err
+			}
 		}
-		if notMeToo, err = members.Keys(d, listdir.NotMeToo); err != nil {
+		if err := members.Keys(d, listdir.NotMeToo, notMeToo); err != nil {
 			return err
 		}
 	}
@@ -91,7 +94,7 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 				fmt.Fprintf(stderr, "%s: %s: an address of the list itself; skipped\n", prog, file)
 				return nil
 			}
-			if skip[k] || (k == posterKey && notMeToo[k]) || !seen.Add(k) {
+			if skip.Has(k) || (k == posterKey && notMeToo.Has(k)) || !seen.Add(k) {
 				return nil
 			}
 			n++
@@ -109,18 +112,4 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 		return err
 	}
 	return w.Flush()
-}
-
-// skipped returns the keys of members who get no posts: digest-only and
-// no-mail members.
-func skipped(d *listdir.Dir) (map[string]bool, error) {
-	skip, err := members.Keys(d, listdir.Digest)
-	if err != nil {
-		return nil, err
-	}
-	nomail, err := members.Keys(d, listdir.NoMail)
-	for k := range nomail {
-		skip[k] = true
-	}
-	return skip, err
 }

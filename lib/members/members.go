@@ -200,12 +200,10 @@ func readCommand(d *listdir.Dir, fn func(r io.Reader, src string) error) error {
 	return err
 }
 
-// Keys returns the keys (addr.Key) of the addresses in a member file, for
-// the small files: digest, nomail, notmetoo, moderators, posters.
-func Keys(d *listdir.Dir, name string) (map[string]bool, error) {
-	keys := map[string]bool{}
-	err := Each(d, name, func(m string) error { keys[addr.Key(m)] = true; return nil }, nil)
-	return keys, err
+// Keys adds the keys (addr.Key) of the addresses of the member file name
+// to s, which holds each in 8 octets, not the address.
+func Keys(d *listdir.Dir, name string, s *addr.KeySet) error {
+	return Each(d, name, func(m string) error { s.Add(addr.Key(m)); return nil }, nil)
 }
 
 // errFound stops a scan early.
