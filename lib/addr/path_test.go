@@ -90,10 +90,12 @@ func FuzzCheckMailbox(f *testing.F) {
 
 func TestKey(t *testing.T) {
 	for in, want := range map[string]string{
-		"Bob@Example.NET": "Bob@example.net",
-		`"A B"@X.org`:     `"A B"@x.org`,
-		"a@b@C":           "a@b@c",
-		"ü@Ü.de":          "ü@ü.de",
+		"Bob@Example.NET":     "Bob@example.net",
+		`"A B"@X.org`:         `"A B"@x.org`,
+		"a@b@C":               "a@b@c",
+		"ü@Ü.de":              "ü@ü.de",
+		"b@\u212Aexample.com": "b@\u212Aexample.com", // KELVIN SIGN: not kexample.com
+		"b@\u0130x.org":       "b@\u0130x.org",       // İ: not ix.org
 	} {
 		if got := Key(in); got != want {
 			t.Errorf("Key(%q) = %q; want %q", in, got, want)
