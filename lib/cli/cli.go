@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -76,6 +77,7 @@ func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, 
 		kong.Vars{"version": prog + " " + version()},
 		kong.Embed(&stdFlags{}),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
+		kong.KindMapper(reflect.String, rawString),
 	)
 	if err != nil {
 		panic(err)
@@ -96,6 +98,24 @@ func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, 
 	}
 	return report(stderr, prog, run())
 }
+
+// rawString sets a string argument to its octets as given. kong's own
+// mapper goes through JSON, which turns every octet that is not UTF-8
+// into U+FFFD: an address given in an argument would be cleaned rather
+// than refused (DESIGN.md §3 rule 4), a file name would name another
+// file, an argument to a stage would change.
+var rawString = kong.MapperFunc(func(ctx *kong.DecodeContext, target reflect.Value) error {
+	t, err := ctx.Scan.PopValue("string")
+	if err != nil {
+		return err
+	}
+	if v, ok := t.Value.(string); ok {
+		target.SetString(v)
+		return nil
+	}
+	target.SetString(fmt.Sprint(t.Value))
+	return nil
+})
 
 // primePoller makes the Go runtime's poller now. The runtime makes it,
 // an epoll and an eventfd descriptor, at the first timer or opened

@@ -76,3 +76,24 @@ func TestMTA(t *testing.T) {
 		}
 	}
 }
+
+// TestRawArgs: the octets of string arguments come through as given,
+// those that are not UTF-8 too: flags, repeated flags, positional and
+// passthrough arguments.
+func TestRawArgs(t *testing.T) {
+	var a struct {
+		From string   `short:"f"`
+		Rcpt []string `short:"r" sep:"none"`
+		Dir  string   `arg:""`
+		Cmd  []string `arg:"" optional:"" passthrough:""`
+	}
+	argv := []string{"-f", "caf\xe9@x", "-r", "\xff", "-r", "ok", "d\xc3", "--", "p\x80", "-x\xfe"}
+	var errb bytes.Buffer
+	if code := main("prog", "", &a, argv, &bytes.Buffer{}, &errb, func() error { return nil }); code != 0 {
+		t.Fatalf("code %d: %s", code, errb.String())
+	}
+	if a.From != "caf\xe9@x" || len(a.Rcpt) != 2 || a.Rcpt[0] != "\xff" || a.Rcpt[1] != "ok" || a.Dir != "d\xc3" ||
+		strings.Join(a.Cmd, " ") != "-- p\x80 -x\xfe" && strings.Join(a.Cmd, " ") != "p\x80 -x\xfe" {
+		t.Errorf("got %q %q %q %q", a.From, a.Rcpt, a.Dir, a.Cmd)
+	}
+}
