@@ -205,3 +205,55 @@ func TestExim(t *testing.T) {
 		t.Errorf("requests %d, outgoing %d; want 1, 0", count("requests"), count("outgoing"))
 	}
 }
+
+// TestEximBSMTP: the Batch SMTP mlm-bsmtp writes is taken whole by Exim's
+// -bS, records whose paths carry ESMTP parameters too (which -bS refuses,
+// and the rest of the batch with them): every message reaches Exim's
+// delivery, byte for byte in its body.
+func TestEximBSMTP(t *testing.T) {
+	exim := eximBinary(t)
+	if os.Geteuid() != 0 {
+		t.Skip("Exim's -bS with a configuration of its own needs root")
+	}
+	dir := openTempDir(t, "mlm-exim-bs-")
+	for _, d := range []string{"spool", "log", "mail"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o777)
+		os.Chmod(filepath.Join(dir, d), 0o777)
+	}
+	conf := filepath.Join(dir, "exim.conf")
+	text := fmt.Sprintf(`exim_path = %[1]s
+primary_hostname = lists.example.org
+spool_directory = %[2]s/spool
+log_file_path = %[2]s/log/%%slog
+keep_environment =
+begin routers
+all:
+  driver = accept
+  transport = file
+begin transports
+file:
+  driver = appendfile
+  file = %[2]s/mail/all
+  user = Debian-exim
+`, exim, dir)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := "MLM1 a1\nS <a@b.example> BODY=8BITMIME\n:Subject: one\n:\n:.dot\nR <c@d.example> NOTIFY=FAILURE ORCPT=rfc822;c@d.example\nE 1\n" +
+		"MLM1 a2\nS <> RET=HDRS\n:Subject: two\n:\n;no end\nR <e@d.example>\nE 1\n"
+	bsmtp := mlm(t, in, nil, "mlm-bsmtp", "-H", "h.example")
+	cmd := exec.Command(exim, "-C", conf, "-odi", "-bS")
+	cmd.Stdin = strings.NewReader(bsmtp)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("exim -bS: %v: %s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "mail", "all"))
+	if err != nil {
+		t.Fatalf("nothing delivered: %v", err)
+	}
+	for _, want := range []string{"for c@d.example;", "Subject: one\n", "\n\n.dot\n", "for e@d.example;", "Subject: two\n", "\n\nno end\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("delivered mail lacks %q:\n%s", want, b)
+		}
+	}
+}

@@ -67,11 +67,13 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg *spoo
 	if _, err := io.Copy(msg, r.Message()); err != nil {
 		return err
 	}
-	bw.WriteString("MAIL FROM:" + h.Sender.String() + "\r\n")
+	// The paths alone: a HELO session has no ESMTP parameters, and exim
+	// -bS refuses one, and the rest of the batch with it.
+	bw.WriteString("MAIL FROM:<" + h.Sender.Mailbox + ">\r\n")
 	n := 0
 	err := r.EachRecipient(func(p stream.Path) error {
 		n++
-		_, err := bw.WriteString("RCPT TO:" + p.String() + "\r\n")
+		_, err := bw.WriteString("RCPT TO:<" + p.Mailbox + ">\r\n")
 		return err
 	})
 	if err != nil {
