@@ -6,6 +6,7 @@
 use strict;
 use warnings;
 use Getopt::Long qw(:config bundling no_ignore_case);
+use Socket ();
 
 my $prog = 'mlm-wrap';
 my (@attr, @rcpt, $sender, $id, $fromline);
@@ -17,16 +18,31 @@ GetOptions(
 	'r|rcpt=s'    => \@rcpt,
 ) or fail(64, "usage: $prog [-a NAME=VALUE] [-F] [-f SENDER] [-i ID] [-r RCPT]");
 
-# RFC 5321 Mailbox, UTF-8 allowed (RFC 6531); a simplified check.
+# RFC 5321 Mailbox, UTF-8 allowed (RFC 6531), as the stream takes it:
+# labels of 63 octets at most, address literals IPv4, IPv6 or tag:text.
 my $atext  = qr/[A-Za-z0-9!#\$%&'*+\/=?^_`{|}~\x80-\xff-]/;
 my $quoted = qr/"(?:[\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\x20-\x7e])*"/;
-my $label  = qr/[A-Za-z0-9\x80-\xff](?:[A-Za-z0-9\x80-\xff-]*[A-Za-z0-9\x80-\xff])?/;
-my $domain = qr/$label(?:\.$label)*|\[[\x21-\x3d\x3f-\x5a\x5e-\x7e]+\]/;
+my $label  = qr/[A-Za-z0-9\x80-\xff](?:[A-Za-z0-9\x80-\xff-]{0,61}[A-Za-z0-9\x80-\xff])?/;
+my $domain = qr/$label(?:\.$label)*/;
+my $octet  = qr/(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/;
 
 sub fail { my ($code, $msg) = @_; print STDERR "$prog: $msg\n"; exit $code; }
+sub literal_ok {
+	my $l = shift;
+	return 1 if $l =~ /\A$octet(?:\.$octet){3}\z/;
+	if ($l =~ /\AIPv6:(.+)\z/i) {
+		my $a = $1;
+		return $a !~ /%/ && defined Socket::inet_pton(Socket::AF_INET6(), $a);
+	}
+	return $l =~ /\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?:[\x21-\x3d\x3f-\x5a\x5e-\x7e]+\z/;
+}
 sub mailbox_ok {
 	my $s = shift;
-	return length($s) <= 254 && $s =~ /\A(?:$atext+(?:\.$atext+)*|$quoted)\@(?:$domain)\z/;
+	my $u = $s;
+	return 0 unless length($s) <= 254 && utf8::decode($u);
+	my ($local, $dom) = $s =~ /\A($atext+(?:\.$atext+)*|$quoted)\@(.*)\z/s or return 0;
+	return literal_ok($1) if $dom =~ /\A\[(.*)\]\z/s;
+	return length($dom) <= 255 && $dom =~ /\A$domain\z/;
 }
 sub path {
 	my ($s, $what) = @_;
@@ -56,10 +72,10 @@ my $l = <STDIN>;
 exit 0 unless defined $l;    # empty input: nothing to do
 if ($fromline && $l =~ /\AFrom /) {
 	if (!defined $sender) {
-		my ($f) = $l =~ /\AFrom (\S*)/;
-		$f = '' if $f eq 'MAILER-DAEMON' || $f eq '<>';
+		my ($f) = $l =~ /\AFrom ([^ \r\n]*)/;
+		my $null = $f eq 'MAILER-DAEMON' || $f eq '<>';
 		$f =~ s/\A<(.*)>\z/$1/;
-		$s = $f eq '' ? '<>' : (mailbox_ok($f) ? "<$f>" : fail(65, 'bad sender in From_ line'));
+		$s = $null ? '<>' : (mailbox_ok($f) ? "<$f>" : fail(65, 'bad sender in From_ line'));
 	}
 	$l = <STDIN>;
 }
