@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"mlm/lib/envelope"
+	"mlm/lib/queue"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
@@ -36,9 +37,10 @@ func importMbox(a *args, in io.Reader, out io.Writer) error {
 		im.base = stream.NewID()
 	} else if err := stream.CheckID(im.base); err != nil {
 		return sysexit.Errorf(sysexit.Usage, "-i: %v", err)
-	} else if stream.CheckID(im.base+",9999999999") != nil {
-		// The ids are base,1, base,2 … : room for the count.
-		return sysexit.Errorf(sysexit.Usage, "-i: an id base of %d octets; at most %d", len(im.base), 255-len(",9999999999"))
+	} else if max := queue.MaxID - len(",9999999999"); len(im.base) > max {
+		// The ids are base,1, base,2 … : room for the count, within
+		// what a queue takes.
+		return sysexit.Errorf(sysexit.Usage, "-i: an id base of %d octets; at most %d", len(im.base), max)
 	}
 	for _, nv := range a.Attr {
 		at, err := stream.ParseAttr(nv)

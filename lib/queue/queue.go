@@ -35,6 +35,7 @@
 package queue
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -92,18 +93,26 @@ func checkName(id string) error {
 	if id == "." || id == ".." || strings.HasSuffix(id, ".err") {
 		return sysexit.Errorf(sysexit.DataErr, "record id %q cannot be a queue file name", id)
 	}
-	if len(id) > MaxID {
-		return sysexit.Errorf(sysexit.DataErr, "record id of %d octets: a queue's are at most %d", len(id), MaxID)
-	}
 	return nil
 }
 
-// MaxID is the longest record id a queue takes: with ".err" and a
-// temporary file's suffix (Fail), a file name fits in the 255 octets
-// (NAME_MAX) a file system allows. The stream allows 255, which only a
-// record from outside comes near; mlm's own are some 40 octets, and each
-// stage adds a few.
+// MaxID is the longest record id Put takes: with ".err" and a temporary
+// file's suffix (Fail), a file name fits in the 255 octets (NAME_MAX) a
+// file system allows. The stream allows 255, which only a record from
+// outside comes near; mlm's own are some 40 octets, and each stage adds
+// a few. A longer one found in new/ (put there by another writer) is
+// still claimed, and its reason in bad/ is named by errName.
 const MaxID = 240
+
+// errName is the name in bad/ of the reason a record failed: ID.err, or
+// for an id over MaxID its first octets, a hash of it and ".err".
+func errName(id string) string {
+	if len(id) <= MaxID {
+		return id + ".err"
+	}
+	h := sha256.Sum256([]byte(id))
+	return fmt.Sprintf("%s.%x.err", id[:MaxID-9], h[:4])
+}
 
 // tmpName is the name of a record's file in tmp/ while it is written:
 // the start of its id, to tell which it is, made unique by the process
@@ -121,6 +130,9 @@ var tmpSeq atomic.Int64
 func (q *Queue) Put(id string, notBefore time.Time, fn func(w io.Writer) error) error {
 	if err := checkName(id); err != nil {
 		return err
+	}
+	if len(id) > MaxID {
+		return sysexit.Errorf(sysexit.DataErr, "record id of %d octets: a queue's are at most %d", len(id), MaxID)
 	}
 	tmp := filepath.Join(q.dir(tmpDir), tmpName(id))
 	final := filepath.Join(q.dir(newDir), id)
@@ -272,10 +284,10 @@ func (it *Item) Defer(until time.Time) error {
 }
 
 // Fail moves the record to bad/ with reason written beside it as
-// bad/ID.err.
+// bad/ID.err (see errName).
 func (it *Item) Fail(reason string) error {
 	defer it.f.Close()
-	errFile := filepath.Join(it.q.dir(badDir), it.ID+".err")
+	errFile := filepath.Join(it.q.dir(badDir), errName(it.ID))
 	f, err := durable.Create(errFile+fmt.Sprintf(".tmp%d", os.Getpid()), errFile)
 	if err != nil {
 		return err

@@ -125,6 +125,26 @@ func TestLongID(t *testing.T) {
 	if sysexit.Code(err) != sysexit.DataErr || !strings.Contains(err.Error(), "record id of 241 octets") {
 		t.Errorf("Put of %d octets = %v; want a data error", MaxID+1, err)
 	}
+	// One of 255 octets that another writer put in new/ is claimed all
+	// the same, and fails to bad/ with its reason beside it, under a
+	// name that fits.
+	long := "1795867200." + strings.Repeat("y", 255-11)
+	if err := os.WriteFile(filepath.Join(q.Path, "new", long), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	it, err = q.Claim(long, time.Now(), true)
+	if err != nil || it == nil {
+		t.Fatalf("Claim of %d octets = %v, %v; want it claimed", len(long), it, err)
+	}
+	if err := it.Fail("exit 65: long"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(q.Path, "bad", long)); err != nil {
+		t.Errorf("not in bad/: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(q.Path, "bad", errName(long))); string(got) != "exit 65: long\n" || len(errName(long)) > 255 {
+		t.Errorf("bad/%s = %q, %v", errName(long), got, err)
+	}
 }
 
 func TestBadNames(t *testing.T) {
