@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mlm/lib/addr"
 	"os"
 	"path/filepath"
 	"slices"
@@ -185,7 +186,7 @@ func parseState(b []byte) state {
 		case len(f) == 2 && (f[0] == keyRcpt || f[0] == keyMsg):
 			key = f[0]
 		case len(f) == 3 && f[0] == "domain":
-			key = domainKey(strings.ToLower(f[1]))
+			key = domainKey(addr.LowerDomain(f[1]))
 		default:
 			continue
 		}

@@ -16,7 +16,7 @@ func Key(mailbox string) string {
 		return mailbox
 	}
 	d := mailbox[at+1:]
-	l := lowerDomain(d) // d itself if it has no upper case
+	l := LowerDomain(d) // d itself if it has no upper case
 	if l == d {
 		return mailbox // no copy: mostly, domains come in lower case
 	}
@@ -26,14 +26,15 @@ func Key(mailbox string) string {
 // Domain returns the domain of a mailbox, in lower case.
 func Domain(mailbox string) string {
 	at := strings.LastIndexByte(mailbox, '@')
-	return lowerDomain(mailbox[at+1:])
+	return LowerDomain(mailbox[at+1:])
 }
 
-// lowerDomain is d in lower case, but for a letter outside ASCII whose
+// LowerDomain is d in lower case, but for a letter outside ASCII whose
 // lower case is in it, which stays as it is: the KELVIN SIGN (U+212A)
 // would make "\u212Aexample.org" the key of kexample.org, another
-// domain. (It returns d itself if nothing changes.)
-func lowerDomain(d string) string {
+// domain. (It returns d itself if nothing changes.) Key and Domain use
+// it; so must whatever compares a domain with theirs.
+func LowerDomain(d string) string {
 	return strings.Map(func(r rune) rune {
 		if r < utf8.RuneSelf {
 			if 'A' <= r && r <= 'Z' {
