@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mlm/lib/addr"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"mlm/lib/addr"
 	"mlm/lib/clock"
 	"mlm/lib/sysexit"
 )
