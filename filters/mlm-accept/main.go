@@ -126,7 +126,7 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 func header(a *args, env envelope.MTA, d *listdir.Dir, now time.Time) (*stream.Header, string, error) {
 	sender := env.Sender
 	if a.Sender != nil {
-		sender = *a.Sender
+		sender = envelope.NullSender(*a.Sender)
 	}
 	sp, err := stream.NewPath(sender, true)
 	if err != nil {

@@ -27,7 +27,7 @@ func ParseFromLine(line []byte) (string, error) {
 	}
 	s := strings.TrimRight(string(line[5:]), "\r\n")
 	s, _, _ = strings.Cut(s, " ")
-	if s == "MAILER-DAEMON" || s == "<>" {
+	if s != "" && NullSender(s) == "" {
 		return "", nil
 	}
 	if m, ok := strings.CutPrefix(s, "<"); ok {

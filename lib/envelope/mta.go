@@ -47,11 +47,20 @@ func FromEnv(lookup func(string) (string, bool)) MTA {
 		Domain:    get("DOMAIN", "HOST"),
 	}
 	m.Sender, m.SenderSet = lookup("SENDER")
-	// qmail writes the null sender of a double bounce as #@[].
-	if m.Sender == "#@[]" {
-		m.Sender = ""
-	}
+	m.Sender = NullSender(m.Sender)
 	return m
+}
+
+// NullSender returns "" for the ways MTAs and mail programs write the
+// null sender: qmail's "#@[]" for a double bounce, and "MAILER-DAEMON"
+// and "<>", which maildrop's $FROM and mbox From_ lines (RFC 4155) hold.
+// Any other sender is returned as it is; none of these is a mailbox.
+func NullSender(s string) string {
+	switch s {
+	case "#@[]", "MAILER-DAEMON", "<>":
+		return ""
+	}
+	return s
 }
 
 // ErrNotList is returned by Route for an address that is neither the

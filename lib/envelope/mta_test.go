@@ -28,6 +28,16 @@ func TestFromEnv(t *testing.T) {
 	if none := FromEnv(env(nil)); none.SenderSet {
 		t.Errorf("no SENDER: %+v", none)
 	}
+	// maildrop's $FROM, as the example recipe passes it on: the null
+	// sender of "maildrop -f ''" and of "-f '<>'".
+	for _, v := range []string{"MAILER-DAEMON", "<>"} {
+		if m := FromEnv(env(map[string]string{"SENDER": v})); m.Sender != "" || !m.SenderSet {
+			t.Errorf("SENDER=%s: %+v; want the null sender", v, m)
+		}
+	}
+	if m := FromEnv(env(map[string]string{"SENDER": "mailer-daemon@example.org"})); m.Sender != "mailer-daemon@example.org" {
+		t.Errorf("a mailbox taken for the null sender: %+v", m)
+	}
 }
 
 func TestRoute(t *testing.T) {
