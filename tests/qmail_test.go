@@ -590,3 +590,43 @@ func TestQmail(t *testing.T) {
 	}
 	check("a delivery without --rcpt")
 }
+
+// TestNewlistQmailNames: the .qmail files mlm-newlist --mta qmail names
+// are the ones qmail-local looks for, for a list whose local part has
+// capitals or a dot (qmail-local lowers the extension and reads a dot
+// as a colon): a post to the list installed under those names is
+// queued.
+func TestNewlistQmailNames(t *testing.T) {
+	for _, local := range []string{"dev.team", "Dev"} {
+		dir := filepath.Join(openTempDir(t, "mlm-list-"), local)
+		out, err := exec.Command(filepath.Join(binDir, "mlm-newlist"), "--mta", "qmail", "-b", binDir, dir, local+"@lists.example.org").CombinedOutput()
+		if err != nil {
+			t.Fatalf("mlm-newlist: %v: %s", err, out)
+		}
+		files := map[string]string{}
+		var name string
+		for _, l := range strings.Split(string(out), "\n") {
+			if i := strings.LastIndex(l, "In .qmail-"); strings.HasPrefix(l, "#") && i >= 0 {
+				name = strings.TrimSuffix(l[i+len("In "):], ":")
+			} else if strings.HasPrefix(l, "|") && name != "" {
+				files[name] = l + "\n"
+				name = ""
+			}
+		}
+		if len(files) != 2 {
+			t.Fatalf("%s: .qmail files printed: %v\n%s", local, files, out)
+		}
+		if os.Geteuid() == 0 { // qmail delivers as the list's user, here nobody
+			filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, qmailUID(), qmailUID()) })
+		}
+		home := qmailHome(t, files)
+		r := qmailLocal(t, qmailAddr(home, "mlm", local+"@lists.example.org", "alice@example.org"),
+			[]byte("From: alice@example.org\nSubject: x\n\nhi\n"), []string{"PATH=/usr/bin:/bin"})
+		if r.status != "success" {
+			t.Errorf("%s: files %v: delivery %+v", local, files, r)
+		}
+		if n := queued(t, dir, "incoming"); n != 1 {
+			t.Errorf("%s: incoming holds %d posts; want 1", local, n)
+		}
+	}
+}

@@ -21,8 +21,10 @@ type setup struct {
 
 // The lines printed for each MTA are those of the files in examples/
 // (tests/newlist_test.go holds them to it), with {BIN}, {DIR}, {LISTS}
-// (the directory holding the list directory), {LOCAL}, {DOMAIN}, {ADDRESS}, {USER} and {GROUP}
-// put in. Comments say where each part goes.
+// (the directory holding the list directory), {LOCAL}, {QMAIL} (the
+// local part as qmail-local looks for its .qmail file: in lower case, a
+// '.' as ':'), {DOMAIN}, {ADDRESS}, {USER} and {GROUP} put in. Comments
+// say where each part goes.
 var mtaLines = map[string]string{
 	"aliases": `# /etc/aliases lines for Postfix's local(8) or Sendmail, then newaliases;
 # with recipient_delimiter = + for the +extensions (examples/postfix/aliases).
@@ -78,9 +80,9 @@ mlm_pipe:
 
 	"qmail": `# qmail (examples/qmail), in the home of {USER}, the user qmail
 # delivers the list's mail as ({DOMAIN}:{USER} in control/virtualdomains),
-# mode 644. In .qmail-{LOCAL}:
+# mode 644. In .qmail-{QMAIL}:
 |{BIN}/mlm-accept --rcpt="$EXT@$HOST" {DIR}
-# In .qmail-{LOCAL}-default:
+# In .qmail-{QMAIL}-default:
 |{BIN}/mlm-accept --rcpt="$EXT@$HOST" {DIR}; s=$?; [ $s = 67 ] && s=100; exit $s
 `,
 
@@ -148,7 +150,7 @@ func printSetup(out io.Writer, mta string, s setup) error {
 		"{ALIASES}", aliases.String(), "{TRANSPORT}", transport.String(),
 		"{PATH}", path, "{MLMBIN}", mlmbin,
 		"{BIN}", s.bin, "{DIR}", s.dir, "{LISTS}", filepath.Dir(s.dir),
-		"{LOCAL}", local, "{DOMAIN}", domain, "{ADDRESS}", s.list, "{USER}", s.user, "{GROUP}", s.group)
+		"{LOCAL}", local, "{QMAIL}", strings.ReplaceAll(strings.ToLower(local), ".", ":"), "{DOMAIN}", domain, "{ADDRESS}", s.list, "{USER}", s.user, "{GROUP}", s.group)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s is ready in %s.\n", s.list, s.dir)
 	b.WriteString(r.Replace(mtaLines[mta]))
