@@ -152,6 +152,13 @@ func TestExim(t *testing.T) {
 	if err := send("alice@example.org", "nolist@lists.example.org", "nowhere"); err == nil || !strings.Contains(err.Error(), "550") {
 		t.Errorf("mail to a local part that is no list: %v; want 550 at RCPT", err)
 	}
+	// "." and ".." name directories too (the lists' one and its parent),
+	// never lists: refused at RCPT, nothing run on them.
+	for _, l := range []string{`"."`, `".."`} {
+		if err := send("alice@example.org", l+"@lists.example.org", "dots"); err == nil || !strings.Contains(err.Error(), "550") {
+			t.Errorf("mail to %s@: %v; want 550 at RCPT", l, err)
+		}
+	}
 	rec := func(q string) string {
 		t.Helper()
 		names := mlmtest.Names(t, filepath.Join(list, "queue", q, "new"))

@@ -58,7 +58,7 @@ mlm_lists:
   local_part_suffix = -bounces+* : -accept+* : -reject+* : \
                       -request : -subscribe : -unsubscribe : -owner : -bounces
   local_part_suffix_optional
-  local_parts = dsearch,filter=dir;{LISTS}
+  local_parts = dsearch,filter=subdir;{LISTS}
   transport = mlm_pipe
 # Once per site, after "begin transports" (Debian:
 # /etc/exim4/conf.d/transport/30_mlm_pipe); then update-exim4.conf
