@@ -30,6 +30,9 @@ func run(a *args, out io.Writer) error {
 	if local, _, _ := strings.Cut(a.Address, "@"); !listName.MatchString(local) || hasCommandSuffix(a.Address) {
 		return sysexit.Errorf(sysexit.Usage, "%q: a list's local part is letters, digits, '.', '_' and '-', and does not end in a command's name", a.Address)
 	}
+	if _, domain, _ := strings.Cut(a.Address, "@"); !listDomain.MatchString(domain) {
+		return sysexit.Errorf(sysexit.Usage, "%q: a list's domain is ASCII letters, digits, '.' and '-' (an IDN in its xn-- form), not an address literal", a.Address)
+	}
 	abs, err := filepath.Abs(a.Dir)
 	if err != nil {
 		return sysexit.Temp(err)
@@ -97,6 +100,10 @@ func hasCommandSuffix(list string) bool {
 // listName is what a list's local part may hold: it names files and
 // routers, and goes into MTA configuration unquoted.
 var listName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// listDomain is what a list's domain may hold, for the same reason: an
+// address literal may hold ";", "|", "$" or a backquote.
+var listDomain = regexp.MustCompile(`^[A-Za-z0-9.-]+$`)
 
 // plainPath is what the path of a list directory or of the programs may
 // hold, for the same reason.
