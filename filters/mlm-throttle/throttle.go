@@ -38,7 +38,7 @@ type throttle struct {
 	store     store
 	clk       clock.Clock
 	deadline  int64        // unix ns; 0: none
-	journals  *listdir.Dir // the list, whose delivery journals say who is done; nil: none
+	journals  *listdir.Dir // the list, whose delivery journals say who is done; nil: none, or nothing charged
 	// The post of the last record, and the recipients its journal names
 	// (nil: none).
 	post    string
@@ -127,8 +127,8 @@ func (f flushFirst) Read(p []byte) (int, error) {
 // run anew) is not charged for those mlm-sendmail will skip, or a post
 // too large for one run would spend every run on its first batches.
 func (t *throttle) settledOf(id string) (*addr.KeySet, error) {
-	if t.journals == nil || (t.rcpt == nil && t.msg == nil && len(t.domains) == 0) {
-		return nil, nil // no journals, or no rate: nothing is charged
+	if t.journals == nil {
+		return nil, nil
 	}
 	if post := journal.Post(id); post != t.post {
 		s, err := journal.Settled(t.journals, post)
@@ -231,20 +231,16 @@ func (t *throttle) reserve(id string, n int64, domain string) (time.Time, error)
 func configure(a *args) (*throttle, error) {
 	set := settings{}
 	t := &throttle{domains: map[string]bucket{}, store: &memStore{}}
+	var d *listdir.Dir
 	if a.Dir != "" {
-		d, err := listdir.Open(a.Dir)
-		if err != nil {
+		var err error
+		if d, err = listdir.Open(a.Dir); err != nil {
 			return nil, err
 		}
 		if set, err = readSettings(d); err != nil {
 			return nil, err
 		}
 		t.store = &fileStore{path: d.File(listdir.ThrottleState), name: listdir.ThrottleState}
-		// A list that has delivered nothing yet has no journals: no
-		// record of this run is a retry, and none is looked up.
-		if _, err := os.Stat(journal.Dir(d)); err == nil {
-			t.journals = d
-		}
 	}
 	if a.State != "" {
 		t.store = &fileStore{path: a.State, name: a.State}
@@ -289,6 +285,14 @@ func configure(a *args) (*throttle, error) {
 	for _, dr := range set.domains {
 		if dr.rate > 0 {
 			t.domains[dr.domain] = newBucket("", dr.rate, set.burst)
+		}
+	}
+	// The journals are looked up only where something is charged, and
+	// not at all on a list that has delivered nothing yet: no record of
+	// this run is a retry.
+	if charges := t.rcpt != nil || t.msg != nil || len(t.domains) > 0; d != nil && charges {
+		if _, err := os.Stat(journal.Dir(d)); err == nil {
+			t.journals = d
 		}
 	}
 	return t, nil
