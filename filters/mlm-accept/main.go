@@ -204,7 +204,7 @@ func writeRecord(out io.Writer, h *stream.Header, body io.Reader, maxSize int64)
 
 // writeFile writes the record to a named file, for -o: all or nothing.
 func writeFile(name string, write func(io.Writer) error) error {
-	f, err := durable.Create(fmt.Sprintf("%s.tmp%d", name, os.Getpid()), name)
+	f, err := durable.Create(durable.Beside(name), name)
 	if err != nil {
 		return err
 	}

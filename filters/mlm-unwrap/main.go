@@ -81,10 +81,8 @@ func writeFile(dir string, r *stream.Reader, h *stream.Header) error {
 	if h.ID == "." || h.ID == ".." {
 		return sysexit.Errorf(sysexit.DataErr, "record id %q is not a file name", h.ID)
 	}
-	// The temporary name holds no more of the id than fits in NAME_MAX
-	// with its dot and suffix.
-	tmp := "." + h.ID[:min(len(h.ID), 200)] + ".tmp" + strconv.Itoa(os.Getpid())
-	f, err := durable.Create(filepath.Join(dir, tmp), filepath.Join(dir, h.ID))
+	final := filepath.Join(dir, h.ID)
+	f, err := durable.Create(durable.Beside(final), final)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"mlm/lib/crash"
 	"mlm/lib/sysexit"
@@ -21,6 +22,14 @@ type File struct {
 	tmp, final string
 	err        error
 	crash      string // prefix of the crash points CommitNew passes
+}
+
+// Beside returns a name for the temporary file of final, for Create: in
+// final's directory, hidden, of this process, and within the 255 octets
+// of a file name (NAME_MAX) however long final's own is.
+func Beside(final string) string {
+	dir, base := filepath.Split(final)
+	return filepath.Join(dir, "."+base[:min(len(base), 200)]+".tmp"+strconv.Itoa(os.Getpid()))
 }
 
 // Create creates tmp exclusively; Commit will rename it to final, which

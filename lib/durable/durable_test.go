@@ -3,6 +3,7 @@ package durable
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"mlm/lib/sysexit"
@@ -67,5 +68,29 @@ func TestCommitNew(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".tmp")); !os.IsNotExist(err) {
 		t.Errorf("temporary file left behind")
+	}
+}
+
+// TestBeside: the temporary name is in final's directory, hidden, and
+// a file name however long final's is; Create and Commit take it.
+func TestBeside(t *testing.T) {
+	dir := t.TempDir()
+	for _, base := range []string{"x", strings.Repeat("y", 255)} {
+		final := filepath.Join(dir, base)
+		tmp := Beside(final)
+		if filepath.Dir(tmp) != dir || !strings.HasPrefix(filepath.Base(tmp), ".") || len(filepath.Base(tmp)) > 255 {
+			t.Errorf("Beside(%d octets) = %q", len(base), tmp)
+		}
+		f, err := Create(tmp, final)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("z"))
+		if err := f.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(final); string(b) != "z" || err != nil {
+			t.Errorf("%d octets: %q, %v", len(base), b, err)
+		}
 	}
 }

@@ -335,7 +335,7 @@ func (d *Dir) Queue(name string) *queue.Queue {
 // readers see the old file or the new one, never a mixture.
 func (d *Dir) WriteFile(name string, fn func(w io.Writer) error) error {
 	final := d.File(name)
-	f, err := durable.Create(fmt.Sprintf("%s.tmp%d", final, os.Getpid()), final)
+	f, err := durable.Create(durable.Beside(final), final)
 	if err != nil {
 		return err
 	}

@@ -96,11 +96,11 @@ func checkName(id string) error {
 	return nil
 }
 
-// MaxID is the longest record id Put takes: with ".err" and a temporary
-// file's suffix (Fail), a file name fits in the 255 octets (NAME_MAX) a
-// file system allows. The stream allows 255, which only a record from
-// outside comes near; mlm's own are some 40 octets, and each stage adds
-// a few. A longer one found in new/ (put there by another writer) is
+// MaxID is the longest record id Put takes: with ".err" (Fail) a file
+// name fits in the 255 octets (NAME_MAX) a file system allows, with room
+// for what later stages add to an id (",12", ",r"). The stream allows
+// 255, which only a record from outside comes near; mlm's own are some
+// 40 octets. A longer one found in new/ (put there by another writer) is
 // still claimed, and its reason in bad/ is named by errName.
 const MaxID = 240
 
@@ -288,7 +288,7 @@ func (it *Item) Defer(until time.Time) error {
 func (it *Item) Fail(reason string) error {
 	defer it.f.Close()
 	errFile := filepath.Join(it.q.dir(badDir), errName(it.ID))
-	f, err := durable.Create(errFile+fmt.Sprintf(".tmp%d", os.Getpid()), errFile)
+	f, err := durable.Create(durable.Beside(errFile), errFile)
 	if err != nil {
 		return err
 	}
