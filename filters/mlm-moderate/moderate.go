@@ -59,13 +59,7 @@ func settle(d *listdir.Dir, hold *queue.Queue, action, id string, now time.Time)
 		err = reject(d, it, now)
 	}
 	if err != nil {
-		// Back where it was, untouched: its time too, by which
-		// expire counts its age.
-		held := now
-		if info, serr := it.File().Stat(); serr == nil {
-			held = info.ModTime()
-		}
-		it.Defer(held)
+		it.Return() // untouched, its age too, by which expire goes
 		return err
 	}
 	return it.Done()

@@ -283,6 +283,18 @@ func (it *Item) Defer(until time.Time) error {
 	return sysexit.Temp(durable.SyncDir(it.q.dir(newDir)))
 }
 
+// Return puts the record back in new/ as it was: its time, which says
+// when it is ready and how old it is, unchanged. It is for a claim that
+// came to nothing, not for a try that failed (Defer).
+func (it *Item) Return() error {
+	info, err := it.f.Stat()
+	if err != nil {
+		it.f.Close() // unlocked in cur/: a sweep puts it back
+		return sysexit.Temp(err)
+	}
+	return it.Defer(info.ModTime())
+}
+
 // Fail moves the record to bad/ with reason written beside it as
 // bad/ID.err (see errName).
 func (it *Item) Fail(reason string) error {

@@ -171,3 +171,25 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestReturn: a claimed record returned is in new/ again with the time
+// it had, not now's: as ready, and as old, as before the claim.
+func TestReturn(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	then := time.Now().Add(-72 * time.Hour).Truncate(time.Second)
+	put(t, q, "1.a", "one", then)
+	it, err := q.Claim("1.a", time.Now(), false)
+	if err != nil || it == nil {
+		t.Fatalf("Claim = %v, %v", it, err)
+	}
+	if err := it.Return(); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(filepath.Join(q.Path, "new", "1.a"))
+	if err != nil || !info.ModTime().Equal(then) {
+		t.Fatalf("new/1.a after Return: %v, %v; want the time %v", info, err, then)
+	}
+}
