@@ -131,22 +131,23 @@ func (t *tail) Write(p []byte) (int, error) {
 // which transport padding may follow) gets a hard one first, so the
 // footer does not join it.
 func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp bool) error {
-	var n int64
-	var last string
-	var soft bool
+	var open, soft bool // the last line has no line end; it ends in a soft break
 	var err error
 	if qp {
 		t := &qpTail{w: w}
 		_, err = io.Copy(t, body)
-		n, last, soft = t.n, string(t.last), t.soft()
+		open, soft = t.n > 0 && t.last != '\n', t.soft()
 	} else {
+		var n int64
+		var last string
 		n, last, err = copyTail(w, body)
+		open = n > 0 && !strings.HasSuffix(last, "\n")
 	}
 	if err != nil {
 		return err
 	}
 	var b strings.Builder
-	if n > 0 && !strings.HasSuffix(last, "\n") {
+	if open {
 		b.WriteString("\n")
 	}
 	if soft {
@@ -166,8 +167,8 @@ func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp bool) erro
 type qpTail struct {
 	w         io.Writer
 	n         int64
-	last      []byte // the last octet, if any
-	cur, prev byte   // the last octet but space, tab and CR of the line, and of the line before
+	last      byte // the last octet, if n > 0
+	cur, prev byte // the last octet but space, tab and CR of the line, and of the line before
 }
 
 func (t *qpTail) Write(p []byte) (int, error) {
@@ -182,7 +183,7 @@ func (t *qpTail) Write(p []byte) (int, error) {
 		}
 	}
 	if n > 0 {
-		t.last = append(t.last[:0], p[n-1])
+		t.last = p[n-1]
 	}
 	t.n += int64(n)
 	return n, err
@@ -190,7 +191,7 @@ func (t *qpTail) Write(p []byte) (int, error) {
 
 // soft reports whether the body's last line ends in a soft line break.
 func (t *qpTail) soft() bool {
-	if len(t.last) > 0 && t.last[0] == '\n' {
+	if t.last == '\n' {
 		return t.prev == '='
 	}
 	return t.cur == '='
