@@ -50,11 +50,11 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 		fmt.Fprintf(os.Stderr, "%s: %s: held (%s); the list has no moderators or owners to tell\n", prog, p.h.ID, reason)
 		return nil
 	}
-	expire, err := d.IntIn(listdir.ModExpire, 7*24*3600, 1, listdir.MaxModExpire)
+	holdFor, err := d.HoldFor()
 	if err != nil {
 		return err
 	}
-	until := now.Add(time.Duration(expire) * time.Second)
+	until := now.Add(holdFor)
 	key := []byte(strings.TrimSpace(secret))
 	accept := d.CommandAddress("accept") // dev-accept@host
 	local, domain, _ := strings.Cut(accept, "@")

@@ -205,11 +205,11 @@ func attr(h *stream.Header, name string) string { v, _ := h.Get(name); return v 
 
 // expire discards held posts older than the list's modexpire.
 func expire(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
-	secs, err := d.IntIn(listdir.ModExpire, 7*24*3600, 1, listdir.MaxModExpire)
+	holdFor, err := d.HoldFor()
 	if err != nil {
 		return err
 	}
-	ids, err := hold.Ready(now.Add(-time.Duration(secs)*time.Second), false)
+	ids, err := hold.Ready(now.Add(-holdFor), false)
 	if err != nil {
 		return err
 	}

@@ -227,9 +227,13 @@ func (d *Dir) IntIn(name string, def, lo, hi int64) (int64, error) {
 	return n, nil
 }
 
-// MaxModExpire is the longest modexpire: ten years, in seconds, well
-// within what a time.Duration holds.
-const MaxModExpire = 10 * 365 * 24 * 3600
+// HoldFor is how long a held post waits for a moderator: modexpire,
+// seven days if missing, from a second to ten years (well within what a
+// time.Duration holds).
+func (d *Dir) HoldFor() (time.Duration, error) {
+	secs, err := d.IntIn(ModExpire, 7*24*3600, 1, 10*365*24*3600)
+	return time.Duration(secs) * time.Second, err
+}
 
 // Each calls fn for every item of a one-item-per-line file, streaming:
 // blank lines and lines starting with "#" are skipped, surrounding space
