@@ -227,14 +227,14 @@ func (l *list) fromAddresses(p *post) []string {
 // judge applies the checks in order: deny patterns, loops, automatic
 // mail, the list password, then the policy.
 func (l *list) judge(p *post) (verdict, reason string, err error) {
+	// The notice goes to the envelope sender: only if it is the address
+	// denied, not if a From is, which anyone's address may be sent with.
+	const denied = "your address may not post to this list"
+	if ok, err := l.matches(&l.deny, listdir.Deny, []string{p.h.Sender.Mailbox}); err != nil || ok {
+		return refuse, denied, err
+	}
 	if ok, err := l.matches(&l.deny, listdir.Deny, p.posters); err != nil || ok {
-		// The notice would go to the envelope sender: only if it is
-		// the address denied, not to one that a From naming a denied
-		// address was sent with (anyone's, forged).
-		if ok, _ := l.matches(&l.deny, listdir.Deny, []string{p.h.Sender.Mailbox}); err == nil && !ok {
-			return drop, "your address may not post to this list", nil
-		}
-		return refuse, "your address may not post to this list", err
+		return drop, denied, err
 	}
 	if loop, err := l.isLoop(p); err != nil || loop {
 		return hold, "loop: the list's own mail came back to it", err
