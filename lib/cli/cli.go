@@ -105,15 +105,14 @@ func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, 
 // than refused (DESIGN.md §3 rule 4), a file name would name another
 // file, an argument to a stage would change.
 var rawString = kong.MapperFunc(func(ctx *kong.DecodeContext, target reflect.Value) error {
+	if _, ok := ctx.Scan.Peek().Value.(string); !ok {
+		return ctx.Scan.PopValueInto("string", target.Addr().Interface()) // kong's own way
+	}
 	t, err := ctx.Scan.PopValue("string")
 	if err != nil {
 		return err
 	}
-	if v, ok := t.Value.(string); ok {
-		target.SetString(v)
-		return nil
-	}
-	target.SetString(fmt.Sprint(t.Value))
+	target.SetString(t.Value.(string))
 	return nil
 })
 
