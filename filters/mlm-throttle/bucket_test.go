@@ -17,6 +17,7 @@ import (
 
 	"mlm/lib/addr"
 	"mlm/lib/clock"
+	"mlm/lib/spool"
 )
 
 const sec = int64(time.Second)
@@ -126,8 +127,8 @@ func TestBucketRate(t *testing.T) {
 
 // TestReserveShared: throttles on one state file and one fake clock, in
 // goroutines, together keep one rate: 2 × 300 records at 10 a second,
-// burst 5, pass in (600 - 5) / 10 seconds, and the k-th pass (of all) is
-// no earlier than (k - 5) / 10 seconds.
+// burst 5, charged in runs, pass in (600 - 5) / 10 seconds, and the k-th
+// pass (of all) is no earlier than (k - 5) / 10 seconds.
 func TestReserveShared(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Unix(1000, 0)
@@ -142,16 +143,30 @@ func TestReserveShared(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 300; i++ {
-				p, err := th.reserve("r", 1, "example.org")
-				if err != nil {
-					t.Error(err)
+			// Records come in runs of 1 to 7, each run charged
+			// together up to its first that must wait.
+			var group []heldRecord
+			for i := 0; i < 300 || len(group) > 0; {
+				for ; i < 300 && len(group) < 1+i%7; i++ {
+					group = append(group, heldRecord{id: "r", n: 1, all: 1, domain: "example.org"})
+				}
+				now := th.clk.Now()
+				k, at, err := th.reserve(group)
+				if err != nil || k < 1 || k > len(group) {
+					t.Errorf("reserve of %d: %d, %v", len(group), k, err)
 					return
 				}
-				th.clk.SleepUntil(p)
+				group = group[k:]
 				mu.Lock()
-				passes = append(passes, p.Sub(start).Nanoseconds())
+				for range k - 1 {
+					passes = append(passes, now.Sub(start).Nanoseconds())
+				}
+				if at.IsZero() {
+					at = now
+				}
+				passes = append(passes, at.Sub(start).Nanoseconds())
 				mu.Unlock()
+				th.clk.SleepUntil(at)
 			}
 		}()
 	}
@@ -364,6 +379,153 @@ func TestPassedGoOut(t *testing.T) {
 	}
 	if out.String() != in.String() {
 		t.Errorf("out %q; want the input", out.String())
+	}
+}
+
+// countStore counts a store's updates.
+type countStore struct {
+	store
+	n int
+}
+
+func (c *countStore) update(fn func(state) (int64, bool, error)) error {
+	c.n++
+	return c.store.update(fn)
+}
+
+// TestChargedInRuns: records read in one run are charged in one update
+// of the state, up to the first that must wait; what follows it is
+// charged after the wait. The records pass unchanged either way, and the
+// rate is the same as one record at a time.
+func TestChargedInRuns(t *testing.T) {
+	rec := func(i int) string {
+		return fmt.Sprintf("MLM1 r%d\nS <a@example.org>\n:Subject: %d\nR <m%d@example.net>\nR <n%d@example.net>\nE 2\n", i, i, i, i)
+	}
+	var in strings.Builder
+	for i := range 10 {
+		in.WriteString(rec(i))
+	}
+	for _, c := range []struct {
+		rate    float64
+		burst   int64
+		updates int
+		took    time.Duration
+	}{
+		{1e9, 0, 1, 0},
+		// 20 recipients at 2 a second, burst 4: the first two records
+		// pass at once and the third waits; then one update a record.
+		{2, 4, 8, 8 * time.Second},
+	} {
+		clk := &clock.Fake{Start: time.Unix(1000, 0)}
+		cs := &countStore{store: &fileStore{path: filepath.Join(t.TempDir(), "state"), name: "state"}}
+		b := newBucket(keyRcpt, c.rate, c.burst)
+		th := &throttle{store: cs, clk: clk, rcpt: &b}
+		var out bytes.Buffer
+		if err := th.run(strings.NewReader(in.String()), &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != in.String() {
+			t.Errorf("rate %v: out %q; want the input", c.rate, out.String())
+		}
+		if cs.n != c.updates {
+			t.Errorf("rate %v: %d updates of the state; want %d", c.rate, cs.n, c.updates)
+		}
+		if got := clk.Now().Sub(time.Unix(1000, 0)); got != c.took {
+			t.Errorf("rate %v: took %v; want %v", c.rate, got, c.took)
+		}
+	}
+}
+
+// TestPassedMidRecord: records held while the throttle reads the rest
+// of a record cut across its input's reads pass, and go out, before it
+// waits for that rest.
+func TestPassedMidRecord(t *testing.T) {
+	rec := func(i int) string {
+		return fmt.Sprintf("MLM1 r%d\nS <a@example.org>\n:Subject: %d\nR <m%d@example.net>\nE 1\n", i, i, i)
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBucket(keyRcpt, 1e9, 0)
+	th := &throttle{store: &fileStore{path: filepath.Join(t.TempDir(), "state"), name: "state"},
+		clk: &clock.Fake{Start: time.Unix(1000, 0)}, rcpt: &b}
+	done := make(chan error, 1)
+	go func() { done <- th.run(inR, outW); outW.Close() }()
+	first := rec(0) + rec(1)
+	second := rec(2)
+	io.WriteString(inW, first+second[:len(second)-5]) // cut in its recipients
+	got := make(chan string, 1)
+	go func() {
+		b := make([]byte, len(first))
+		_, err := io.ReadFull(outR, b)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- string(b)
+	}()
+	select {
+	case s := <-got:
+		if s != first {
+			t.Fatalf("out %q; want %q", s, first)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("records read whole not out while the throttle waits for the rest of the next")
+	}
+	io.WriteString(inW, second[len(second)-5:]+rec(3))
+	inW.Close()
+	rest, err := io.ReadAll(outR)
+	if err != nil || string(rest) != second+rec(3) {
+		t.Errorf("then out %q, %v; want %q", rest, err, second+rec(3))
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// chunks gives its octets n at a time, calling seen before each read.
+type chunks struct {
+	s    string
+	n    int
+	seen func()
+}
+
+func (c *chunks) Read(b []byte) (int, error) {
+	c.seen()
+	if c.s == "" {
+		return 0, io.EOF
+	}
+	k := copy(b[:min(len(b), c.n)], c.s)
+	c.s = c.s[k:]
+	return k, nil
+}
+
+// TestHeldBounded: where every read of input ends inside a record, what
+// the throttle holds does not grow with what passed before.
+func TestHeldBounded(t *testing.T) {
+	var in strings.Builder
+	for i := range 20000 {
+		fmt.Fprintf(&in, "MLM1 r%d\nS <a@example.org>\n:Subject: %d\nR <m%d@example.net>\nE 1\n", i, i, i)
+	}
+	b := newBucket(keyRcpt, 1e9, 0)
+	th := &throttle{store: &memStore{}, clk: &clock.Fake{Start: time.Unix(1000, 0)}, rcpt: &b}
+	var out bytes.Buffer
+	p := &passing{t: th, held: spool.New(spool.MemLimit), bw: bufio.NewWriter(&out)}
+	defer p.held.Close()
+	most := int64(0)
+	c := &chunks{s: in.String(), n: 1000, seen: func() { most = max(most, p.held.Len()) }}
+	if err := p.run(c); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != in.String() {
+		t.Errorf("out is not the input")
+	}
+	if most > 2000 {
+		t.Errorf("held up to %d octets of %d in reads of 1000", most, in.Len())
 	}
 }
 

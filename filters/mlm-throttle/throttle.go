@@ -63,62 +63,126 @@ func run(a *args, in io.Reader, out io.Writer) error {
 // run passes every record of in to out, each as soon as the buckets
 // allow.
 func (t *throttle) run(in io.Reader, out io.Writer) error {
-	held := spool.New(spool.MemLimit)
-	defer held.Close()
-	enc := stream.NewWriter(held)
-	// Records passed on wait in bw only while the throttle goes on with
-	// input it has: before it reads more, or sleeps, they go out.
-	bw := bufio.NewWriterSize(out, 64<<10)
-	r := stream.NewReader(flushFirst{in, bw})
+	p := &passing{t: t, held: spool.New(spool.MemLimit), bw: bufio.NewWriterSize(out, 64<<10)}
+	defer p.held.Close()
+	return p.run(in)
+}
+
+// run passes every record of in on, each as soon as the buckets allow.
+func (p *passing) run(in io.Reader) error {
+	t := p.t
+	enc := stream.NewWriter(p.held)
+	r := stream.NewReader(passFirst{in, p})
 	err := r.Each(func(h *stream.Header) error {
-		if err := held.Reset(); err != nil {
-			return err
-		}
 		settled, err := t.settledOf(h.ID)
 		if err != nil {
 			return err
 		}
+		off := p.held.Len()
+		p.reading = true
 		n, all, domain, err := hold(r, h, enc, settled)
+		p.reading = false
 		if err != nil {
 			return err
 		}
-		var pass time.Time
-		if n > 0 || all == 0 {
-			// (A record whose every recipient the journal names, tried
-			// again, passes free: mlm-sendmail skips it.)
-			if pass, err = t.reserve(h.ID, n, domain); err != nil {
-				return err
-			}
+		p.group = append(p.group, heldRecord{id: h.ID, n: n, all: all, domain: domain, off: off, size: p.held.Len() - off})
+		// A record read across a pass (at a read of input) is passed
+		// at once, or held would keep growing with what passed before
+		// it.
+		if p.held.Len()-p.group[0].off >= groupMax || p.group[0].off > 0 {
+			return p.pass()
 		}
-		if !pass.IsZero() && pass.After(t.clk.Now()) {
-			if err := bw.Flush(); err != nil {
-				return sysexit.Temp(err)
-			}
-			t.clk.SleepUntil(pass)
-		}
-		_, err = io.Copy(bw, held.Reader())
-		return sysexit.Temp(err)
+		return nil
 	})
-	// What passed goes out, whatever stopped the rest: its tokens are
-	// taken.
-	if ferr := bw.Flush(); err == nil {
+	// What was read whole passes, whatever stopped the rest, as it
+	// would have one record at a time; and what passed goes out: its
+	// tokens are taken.
+	if perr := p.pass(); err == nil {
+		err = perr
+	}
+	if ferr := p.bw.Flush(); err == nil {
 		err = sysexit.Temp(ferr)
 	}
 	return err
 }
 
-// flushFirst reads r, once w is flushed: a reader that may wait for its
-// input has nothing of its own waiting in a buffer meanwhile.
-type flushFirst struct {
-	r io.Reader
-	w *bufio.Writer
+// A passing is the records a throttle holds, read whole but not yet
+// charged. Records that come in a run, with no wait for input between
+// them, are charged together: one update of the state (a lock, a read
+// and a write of the file) for every record that may pass at once, and
+// the first that must wait; what follows that one is charged after the
+// wait, as it would be one record at a time, so tokens are never taken
+// far ahead for records that have not passed.
+type passing struct {
+	t       *throttle
+	held    *spool.Spool // the records of group, one after another, and the one being read; emptied when all have passed, between records
+	reading bool         // a record is being read into held, after group's
+	group   []heldRecord
+	bw      *bufio.Writer // records passed on; flushed before any wait
 }
 
-func (f flushFirst) Read(p []byte) (int, error) {
-	if err := f.w.Flush(); err != nil {
+// groupMax is how many octets of records a passing holds before it
+// charges them: what the stream's Reader takes in one read, so that a
+// run of small records costs one update of the state, and held stays in
+// memory.
+const groupMax = 256 << 10
+
+// A heldRecord is a record in held: its id, its recipients not yet
+// delivered, all of them, the domain of the first, and where it is.
+type heldRecord struct {
+	id        string
+	n, all    int64
+	domain    string
+	off, size int64
+}
+
+// pass charges the records held and passes them on, each as soon as the
+// buckets allow. A record the buckets refuse (past the deadline) and
+// those after it are dropped, and the error returned.
+func (p *passing) pass() error {
+	for len(p.group) > 0 {
+		k, at, err := p.t.reserve(p.group)
+		for i, rec := range p.group[:k] {
+			if i == k-1 && at.After(p.t.clk.Now()) {
+				if err := p.bw.Flush(); err != nil {
+					p.group = nil
+					return sysexit.Temp(err)
+				}
+				p.t.clk.SleepUntil(at)
+			}
+			if _, err := io.Copy(p.bw, p.held.Section(rec.off, rec.size)); err != nil {
+				p.group = nil
+				return sysexit.Temp(err)
+			}
+		}
+		p.group = p.group[k:]
+		if err != nil {
+			p.group = nil
+			return err
+		}
+	}
+	if !p.reading {
+		return p.held.Reset()
+	}
+	return nil
+}
+
+// passFirst reads r, once what p holds has passed and gone out: a reader
+// that may wait for its input has nothing of its own waiting meanwhile,
+// neither a record in p nor octets in its buffer.
+type passFirst struct {
+	r io.Reader
+	p *passing
+}
+
+func (f passFirst) Read(b []byte) (int, error) {
+	if err := f.p.pass(); err != nil {
+		return 0, err
+	}
+	if err := f.p.bw.Flush(); err != nil {
 		return 0, sysexit.Temp(err)
 	}
-	return f.r.Read(p)
+	return f.r.Read(b)
 }
 
 // settledOf returns the recipients the delivery journal of the post of
@@ -199,31 +263,55 @@ func (t *throttle) charges(n int64, domain string) []charge {
 	return cs
 }
 
-// reserve takes the tokens of record id, of n recipients to domain, and
-// returns when it may pass. If that is past the deadline it takes nothing
-// and fails, temporarily.
-func (t *throttle) reserve(id string, n int64, domain string) (time.Time, error) {
-	cs := t.charges(n, domain)
-	if len(cs) == 0 {
-		return time.Time{}, nil
+// reserve charges the records of group in turn, in one update of the
+// state, up to the first that must wait, and returns how many it
+// charged and when the last of them may pass (the others pass now). A
+// record whose every recipient is delivered passes free. A record that
+// would pass after the deadline is not charged, nor any after it: reserve
+// returns those before it, and fails, temporarily.
+func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) {
+	cs := make([][]charge, len(group))
+	charged := false
+	for i, rec := range group {
+		// (A record whose every recipient the journal names, tried
+		// again, passes free: mlm-sendmail skips it.)
+		if rec.n > 0 || rec.all == 0 {
+			cs[i] = t.charges(rec.n, rec.domain)
+			charged = charged || len(cs[i]) > 0
+		}
 	}
-	var pass int64
-	err := t.store.update(func(st state) (int64, bool, error) {
+	if !charged {
+		return len(group), time.Time{}, nil
+	}
+	var late error
+	err = t.store.update(func(st state) (int64, bool, error) {
 		now := t.clk.Now().UnixNano()
-		pass = now
-		for _, c := range cs {
-			pass = max(pass, c.b.when(st[c.b.key], now, c.n))
+		k, at, late = 0, time.Time{}, nil
+		for i, rec := range group {
+			pass := now
+			for _, c := range cs[i] {
+				pass = max(pass, c.b.when(st[c.b.key], now, c.n))
+			}
+			if t.deadline != 0 && pass > t.deadline {
+				late = sysexit.Temp(fmt.Errorf("%s: would wait %v, past the deadline; try later",
+					rec.id, time.Duration(pass-now).Round(time.Millisecond)))
+				break
+			}
+			for _, c := range cs[i] {
+				st[c.b.key] = c.b.take(st[c.b.key], pass, c.n)
+			}
+			k++
+			if pass > now {
+				at = time.Unix(0, pass)
+				break
+			}
 		}
-		if t.deadline != 0 && pass > t.deadline {
-			return now, false, sysexit.Temp(fmt.Errorf("%s: would wait %v, past the deadline; try later",
-				id, time.Duration(pass-now).Round(time.Millisecond)))
-		}
-		for _, c := range cs {
-			st[c.b.key] = c.b.take(st[c.b.key], pass, c.n)
-		}
-		return now, true, nil
+		return now, k > 0, nil
 	})
-	return time.Unix(0, pass), err
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return k, at, late
 }
 
 // configure builds the throttle from the flags and, for what they do not

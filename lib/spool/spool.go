@@ -174,15 +174,30 @@ func (c *wireCounter) Write(p []byte) (int, error) {
 
 // Reader returns a reader of everything written since the last Reset. It
 // is valid until the next Write or Reset.
-func (s *Spool) Reader() io.Reader {
+func (s *Spool) Reader() io.Reader { return s.Section(0, s.n) }
+
+// Section returns a reader of the n octets written at offset off since
+// the last Reset, for a stage that holds several messages one after
+// another. Like Reader's, it is valid until the next Write or Reset. A
+// section beyond what was written reads as a temporary error.
+func (s *Spool) Section(off, n int64) io.Reader {
+	m := int64(s.mem.Len())
 	switch {
+	case off < 0 || n < 0 || off > s.n-n:
+		return errReader{sysexit.Temp(fmt.Errorf("spool: no octets %d to %d in %d", off, off+n, s.n))}
 	case s.ref:
-		return &fileReader{f: s.src, off: s.off, s: s, left: s.n}
-	case s.src == nil && s.n > int64(s.mem.Len()):
-		return &spillReader{bytes.NewReader(s.mem.Bytes()), &fileReader{f: s.f, s: s, left: s.n - int64(s.mem.Len())}}
+		return &fileReader{f: s.src, off: s.off + off, s: s, left: n}
+	case off+n <= m:
+		return bytes.NewReader(s.mem.Bytes()[off : off+n])
+	case off >= m:
+		return &fileReader{f: s.f, off: off - m, s: s, left: n}
 	}
-	return bytes.NewReader(s.mem.Bytes())
+	return &spillReader{bytes.NewReader(s.mem.Bytes()[off:]), &fileReader{f: s.f, s: s, left: off + n - m}}
 }
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 // spillReader reads a message that outgrew memory: its first octets from
 // memory, the rest from the spool's file.

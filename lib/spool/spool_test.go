@@ -307,3 +307,38 @@ func cutShort(t *testing.T, s *Spool) {
 		}
 	}
 }
+
+// TestSection: every section of what was written reads as those octets,
+// whether it lies in memory, in the spool's file, across the two, or in
+// the file a spool is backed by; one beyond what was written is a
+// temporary error.
+func TestSection(t *testing.T) {
+	msg := make([]byte, 100000) // more than a backed spool holds
+
+	for i := range msg {
+		msg[i] = byte(i * 7 / 3)
+	}
+	spilled := New(1000)
+	defer spilled.Close()
+	spilled.Write(msg)
+	backed := backedSpool(t, msg)
+	for name, s := range map[string]*Spool{"spilled": spilled, "backed": backed} {
+		for _, sec := range [][2]int64{{0, 100000}, {0, 1000}, {10, 990}, {990, 20}, {1000, 99000}, {2500, 500}, {99999, 1}, {100000, 0}, {0, 0}} {
+			off, n := sec[0], sec[1]
+			got, err := io.ReadAll(s.Section(off, n))
+			if err != nil || !bytes.Equal(got, msg[off:off+n]) {
+				t.Errorf("%s: section %d+%d: %d octets, %v", name, off, n, len(got), err)
+			}
+			var copied bytes.Buffer
+			if k, err := io.Copy(&copied, s.Section(off, n)); err != nil || k != n || !bytes.Equal(copied.Bytes(), msg[off:off+n]) {
+				t.Errorf("%s: section %d+%d copied: %d octets, %v", name, off, n, k, err)
+			}
+		}
+		for _, sec := range [][2]int64{{-1, 10}, {0, 100001}, {99999, 2}, {10, -1}} {
+			_, err := io.ReadAll(s.Section(sec[0], sec[1]))
+			if sysexit.Code(err) != sysexit.TempFail {
+				t.Errorf("%s: section %d+%d: %v; want a temporary error", name, sec[0], sec[1], err)
+			}
+		}
+	}
+}
