@@ -436,6 +436,39 @@ func TestChargedInRuns(t *testing.T) {
 	}
 }
 
+// TestRunAcrossReads: from input at hand (a file), records make one run
+// across the reads of input, up to groupMax, so a long stream costs one
+// update of the state for about every groupMax octets, not one or two
+// for every read.
+func TestRunAcrossReads(t *testing.T) {
+	var in strings.Builder
+	for i := 0; in.Len() < 3*groupMax; i++ {
+		fmt.Fprintf(&in, "MLM1 r%d\nS <a@example.org>\n:Subject: %d\nR <m%d@example.net>\nE 1\n", i, i, i)
+	}
+	name := filepath.Join(t.TempDir(), "in")
+	if err := os.WriteFile(name, []byte(in.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cs := &countStore{store: &memStore{}}
+	b := newBucket(keyRcpt, 1e9, 0)
+	th := &throttle{store: cs, clk: &clock.Fake{Start: time.Unix(1000, 0)}, rcpt: &b}
+	var out bytes.Buffer
+	if err := th.run(f, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != in.String() {
+		t.Errorf("out is not the input")
+	}
+	if cs.n < 3 || cs.n > 4 {
+		t.Errorf("%d updates of the state for %d octets; want 3 or 4", cs.n, in.Len())
+	}
+}
+
 // TestPassedMidRecord: records held while the throttle reads the rest
 // of a record cut across its input's reads pass, and go out, before it
 // waits for that rest.

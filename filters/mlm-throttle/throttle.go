@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"mlm/lib/addr"
 	"mlm/lib/clock"
 	"mlm/lib/journal"
@@ -86,10 +88,11 @@ func (p *passing) run(in io.Reader) error {
 			return err
 		}
 		p.group = append(p.group, heldRecord{id: h.ID, n: n, all: all, domain: domain, off: off, size: p.held.Len() - off})
-		// A record read across a pass (at a read of input) is passed
-		// at once, or held would keep growing with what passed before
-		// it.
-		if p.held.Len()-p.group[0].off >= groupMax || p.group[0].off > 0 {
+		// A throttle that charges nothing has nothing to gain from
+		// holding records. A record read across a pass (at a read of
+		// input) is passed at once, or held would keep growing with
+		// what passed before it.
+		if !t.charging() || p.held.Len()-p.group[0].off >= groupMax || p.group[0].off > 0 {
 			return p.pass()
 		}
 		return nil
@@ -109,23 +112,26 @@ func (p *passing) run(in io.Reader) error {
 // A passing is the records a throttle holds, read whole but not yet
 // charged. Records that come in a run, with no wait for input between
 // them, are charged together: one update of the state (a lock, a read
-// and a write of the file) for every record that may pass at once, and
-// the first that must wait; what follows that one is charged after the
+// and a write of the file) for all those that may pass at once and the
+// first that must wait; what follows that one is charged after the
 // wait, as it would be one record at a time, so tokens are never taken
 // far ahead for records that have not passed.
 type passing struct {
-	t       *throttle
-	held    *spool.Spool // the records of group, one after another, and the one being read; emptied when all have passed, between records
-	reading bool         // a record is being read into held, after group's
+	t *throttle
+	// The records of group, one after another, then the one being
+	// read; emptied once all have passed, between records.
+	held    *spool.Spool
+	reading bool // a record is being read into held, after group's
 	group   []heldRecord
 	bw      *bufio.Writer // records passed on; flushed before any wait
 }
 
 // groupMax is how many octets of records a passing holds before it
-// charges them: what the stream's Reader takes in one read, so that a
-// run of small records costs one update of the state, and held stays in
-// memory.
-const groupMax = 256 << 10
+// charges them: so many that a run of records costs few updates of the
+// state, and few enough that they and the next record stay in the
+// spool's memory. (Records read from input that was at hand, a file or a
+// pipe with more in it, make one run across reads.)
+const groupMax = spool.MemLimit / 2
 
 // A heldRecord is a record in held: its id, its recipients not yet
 // delivered, all of them, the domain of the first, and where it is.
@@ -140,49 +146,74 @@ type heldRecord struct {
 // buckets allow. A record the buckets refuse (past the deadline) and
 // those after it are dropped, and the error returned.
 func (p *passing) pass() error {
-	for len(p.group) > 0 {
-		k, at, err := p.t.reserve(p.group)
-		for i, rec := range p.group[:k] {
-			if i == k-1 && at.After(p.t.clk.Now()) {
+	err := p.passGroup()
+	p.group = p.group[:0]
+	if err == nil && !p.reading {
+		err = p.held.Reset()
+	}
+	return err
+}
+
+func (p *passing) passGroup() error {
+	for g := p.group; len(g) > 0; {
+		k, at, err := p.t.reserve(g)
+		for i, rec := range g[:k] {
+			if i == k-1 && !at.IsZero() && at.After(p.t.clk.Now()) {
 				if err := p.bw.Flush(); err != nil {
-					p.group = nil
 					return sysexit.Temp(err)
 				}
 				p.t.clk.SleepUntil(at)
 			}
 			if _, err := io.Copy(p.bw, p.held.Section(rec.off, rec.size)); err != nil {
-				p.group = nil
 				return sysexit.Temp(err)
 			}
 		}
-		p.group = p.group[k:]
 		if err != nil {
-			p.group = nil
 			return err
 		}
-	}
-	if !p.reading {
-		return p.held.Reset()
+		g = g[k:]
 	}
 	return nil
 }
 
-// passFirst reads r, once what p holds has passed and gone out: a reader
-// that may wait for its input has nothing of its own waiting meanwhile,
-// neither a record in p nor octets in its buffer.
+// passFirst reads r, once what p holds has passed and gone out if the
+// read may wait: a reader that may wait for its input has nothing of its
+// own waiting meanwhile, neither a record in p nor octets in its buffer.
 type passFirst struct {
 	r io.Reader
 	p *passing
 }
 
 func (f passFirst) Read(b []byte) (int, error) {
-	if err := f.p.pass(); err != nil {
-		return 0, err
-	}
-	if err := f.p.bw.Flush(); err != nil {
-		return 0, sysexit.Temp(err)
+	if (len(f.p.group) > 0 || f.p.bw.Buffered() > 0) && !ready(f.r) {
+		if err := f.p.pass(); err != nil {
+			return 0, err
+		}
+		if err := f.p.bw.Flush(); err != nil {
+			return 0, sysexit.Temp(err)
+		}
 	}
 	return f.r.Read(b)
+}
+
+// ready reports whether a read of r would return at once: r is a file,
+// and poll(2) says it has input, or its end, or an error (a regular file
+// always has). A reader that is not a file may wait, for all one knows.
+func ready(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	// Control, not Fd: Fd would put the file in blocking mode.
+	rc.Control(func(fd uintptr) {
+		n, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+	})
+	return n > 0
 }
 
 // settledOf returns the recipients the delivery journal of the post of
@@ -234,6 +265,9 @@ func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.Ke
 	return n, all, domain, w.Flush()
 }
 
+// charging reports whether some bucket is set.
+func (t *throttle) charging() bool { return t.rcpt != nil || t.msg != nil || len(t.domains) > 0 }
+
 // A charge is n tokens from one bucket.
 type charge struct {
 	b bucket
@@ -270,6 +304,9 @@ func (t *throttle) charges(n int64, domain string) []charge {
 // would pass after the deadline is not charged, nor any after it: reserve
 // returns those before it, and fails, temporarily.
 func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) {
+	if !t.charging() {
+		return len(group), time.Time{}, nil
+	}
 	cs := make([][]charge, len(group))
 	charged := false
 	for i, rec := range group {
@@ -378,7 +415,7 @@ func configure(a *args) (*throttle, error) {
 	// The journals are looked up only where something is charged, and
 	// not at all on a list that has delivered nothing yet: no record of
 	// this run is a retry.
-	if charges := t.rcpt != nil || t.msg != nil || len(t.domains) > 0; d != nil && charges {
+	if d != nil && t.charging() {
 		if _, err := os.Stat(journal.Dir(d)); err == nil {
 			t.journals = d
 		}
