@@ -45,6 +45,7 @@ type Reader struct {
 	headN      int    // the most HeadMessage's next read gives
 	lastS      string // the last sender line, and its path
 	lastSender Path
+	lastA      []lastAttr // the last attribute lines read in each place
 	nr         int64 // R lines so far in this record
 	semi       int   // payload length of the previous message line if it was ";", else -1
 	err        error
@@ -229,6 +230,16 @@ func kind(c byte) string {
 	return fmt.Sprintf("line of unknown type %q", c)
 }
 
+// A lastAttr is an attribute line and what it says.
+type lastAttr struct {
+	line string
+	a    Attr
+}
+
+// maxLastA is how many of a record's first attribute lines the Reader
+// remembers.
+const maxLastA = 16
+
 // headerBlock is a Header with room for the attributes most records
 // have, allocated as one.
 type headerBlock struct {
@@ -281,6 +292,12 @@ func (r *Reader) Next() (*Header, error) {
 		if b[0] != 'A' && b[0] != 'S' {
 			return nil, r.fail("%s before the sender line", kind(b[0]))
 		}
+		// An attribute line the same as the last record's in its place
+		// (records of a stream mostly share them) was checked then.
+		if i := len(h.Attrs); b[0] == 'A' && i < len(r.lastA) && string(b[:len(b)-1]) == r.lastA[i].line {
+			h.Attrs = append(h.Attrs, r.lastA[i].a)
+			continue
+		}
 		s, err := r.envelopeLine(b[:len(b)-1])
 		if err != nil {
 			return nil, err
@@ -298,7 +315,13 @@ func (r *Reader) Next() (*Header, error) {
 			if err != nil {
 				return nil, r.fail("%v", err)
 			}
-			h.Attrs = append(h.Attrs, Attr{Name: name, Value: v, raw: raw})
+			a := Attr{Name: name, Value: v, raw: raw}
+			if i := len(h.Attrs); i < len(r.lastA) {
+				r.lastA[i] = lastAttr{s, a}
+			} else if i < maxLastA {
+				r.lastA = append(r.lastA, lastAttr{s, a})
+			}
+			h.Attrs = append(h.Attrs, a)
 		case s[0] == 'S' && len(s) > 1 && s[1] == ' ':
 			// Records of a stream mostly share their sender: a line
 			// without parameters as the last one is the same path.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -316,6 +317,39 @@ func TestReaderRejects(t *testing.T) {
 	}
 }
 
+// TestAttrsAgain: attribute lines the same as the last record's, in the
+// same place, read as they did there; a line that differs in a place, or
+// a place the last record had not, is read and checked anew.
+func TestAttrsAgain(t *testing.T) {
+	in := "MLM1 a\nA list=l%20x\nA x-n=1\nS <>\nE 0\n" +
+		"MLM1 b\nA list=l%20x\nA x-n=2\nA x-m=3\nS <>\nE 0\n" +
+		"MLM1 c\nA x-n=2\nA list=l%20x\nS <>\nE 0\n" +
+		"MLM1 d\nA x-n=2\nA list=l%20x\nA x-m=3\nS <>\nE 0\n"
+	recs, err := decode([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{"list", "l x", "x-n", "1"}, {"list", "l x", "x-n", "2", "x-m", "3"},
+		{"x-n", "2", "list", "l x"}, {"x-n", "2", "list", "l x", "x-m", "3"}}
+	for i, rec := range recs {
+		var got []string
+		for _, a := range rec.h.Attrs {
+			got = append(got, a.Name, a.Value)
+		}
+		if !slices.Equal(got, want[i]) {
+			t.Errorf("record %d: attributes %q; want %q", i, got, want[i])
+		}
+	}
+	// A bad line where the last record had a good one is refused.
+	for _, bad := range []string{"A x-n=%zz", "A X-n=2", "A x-n=2 "} {
+		_, err := decode([]byte(in + "MLM1 e\nA x-n=2\n" + bad + "\nS <>\nE 0\n"))
+		var se *SyntaxError
+		if !errors.As(err, &se) || se.Line != 25 {
+			t.Errorf("%q after good records: %v; want a syntax error at line 25", bad, err)
+		}
+	}
+}
+
 func TestTruncatedRejected(t *testing.T) {
 	var s []byte
 	for _, name := range []string{"hostile", "no-final", "line65535", "empty"} {
@@ -422,6 +456,7 @@ func FuzzEnvelope(f *testing.F) {
 func FuzzReader(f *testing.F) {
 	f.Add([]byte("MLM1 x\nA a=b%20c\nS <> SMTPUTF8\n:hi\n;x\nR <r@x> NOTIFY=NEVER\nE 1\n"))
 	f.Add([]byte("MLM1 x\nS <>\nE 0\nMLM1 y\nS <a@b>\n:\nE 0\n"))
+	f.Add([]byte("MLM1 x\nA a=1\nA b=2\nS <>\nE 0\nMLM1 y\nA a=1\nA b=%41\nS <>\nE 0\nMLM1 z\nA b=2\nA a=1\nS <>\nE 0\n"))
 	f.Fuzz(func(t *testing.T, s []byte) {
 		recs, err := decode(s)
 		if err != nil {
