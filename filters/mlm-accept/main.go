@@ -189,7 +189,9 @@ func writeRecord(out io.Writer, h *stream.Header, body io.Reader, maxSize int64)
 	if err := w.WriteHeader(h); err != nil {
 		return err
 	}
-	n, err := io.Copy(w, io.LimitReader(body, maxSize+1))
+	// One octet more than the limit tells a message over it; at the
+	// largest limit there is no more to tell.
+	n, err := io.Copy(w, io.LimitReader(body, min(maxSize, math.MaxInt64-1)+1))
 	if err != nil {
 		return err
 	}
