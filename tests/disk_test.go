@@ -681,7 +681,7 @@ func diskSendmailSubject(t *testing.T, mount diskMount, journal string) *diskSub
 		t.Helper()
 		switch {
 		case r.code == 75 && r.stderr != "":
-		case r.code == 0 && strings.HasPrefix(r.stdout, "MLM1 "+diskSendID+",r\n"):
+		case r.code == 0 && strings.HasPrefix(r.stdout, "MLM1 "+diskSendID+",r-"):
 			// The sendmail program could not run: the recipients are
 			// deferred, in a record for the retry queue.
 		default:

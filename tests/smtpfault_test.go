@@ -106,8 +106,8 @@ func sfSend(t *testing.T, dir, in string, flags ...string) sfOutcome {
 		if err != nil {
 			t.Fatalf("stdout: %v\n%s", err, o.stdout)
 		}
-		if h.ID != sfID+",r" {
-			t.Errorf("retry record %s; want %s,r", h.ID, sfID)
+		if !strings.HasPrefix(h.ID, sfID+",r-") || len(h.ID) != len(sfID)+11 {
+			t.Errorf("retry record %s; want %s,r-HASH", h.ID, sfID)
 		}
 		o.reason, _ = h.Get("deferred")
 		io.Copy(io.Discard, r.Message())

@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -701,10 +704,13 @@ func (s *sender) finish(l *lane, j *job, deferred []smtpout.Result) error {
 		}
 	}
 	h := *j.h
-	h.ID = j.h.ID + ",r"
+	h.ID = retryID(j.h.ID, deferred)
 	h.Attrs = append(append([]stream.Attr(nil), j.h.Attrs...),
 		stream.Attr{Name: "parent", Value: j.h.ID},
 		stream.Attr{Name: "deferred", Value: deferred[0].Reply.String()})
+	if _, ok := j.h.Get(deferredAt); !ok {
+		h.Attrs = append(h.Attrs, stream.Attr{Name: deferredAt, Value: strconv.FormatInt(s.now.Unix(), 10)})
+	}
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
 	if err := s.out.WriteHeader(&h); err != nil {
@@ -733,9 +739,34 @@ func crashPoint(event string) {
 	}
 }
 
-// expired reports a retry record older than the lifetime.
+// deferredAt is the attribute of a record of deferred recipients that
+// says when they were first deferred, in unix seconds.
+const deferredAt = "deferred-at"
+
+// retryID is the id of the record of the deferred recipients of record
+// id: id,r- and a hash of the set of them. A record run again (a run cut
+// short) whose batch defers the same recipients makes the same id, which
+// the retry queue takes once; one whose batches were made otherwise
+// since (maxrcpt changed) makes another, which the queue keeps too,
+// rather than dropping recipients the first lacks.
+func retryID(id string, deferred []smtpout.Result) string {
+	m := make([]string, len(deferred))
+	for i, r := range deferred {
+		m[i] = r.Rcpt.Mailbox
+	}
+	slices.Sort(m)
+	sum := sha256.Sum256([]byte(strings.Join(m, "\n")))
+	return id + ",r-" + hex.EncodeToString(sum[:4])
+}
+
+// expired reports a retry record whose recipients were first deferred
+// longer than the lifetime ago: by its deferred-at, or, in a record
+// without one, its received time.
 func (s *sender) expired(h *stream.Header) bool {
-	v, _ := h.Get("received")
+	v, ok := h.Get(deferredAt)
+	if !ok {
+		v, _ = h.Get("received")
+	}
 	t, err := strconv.ParseInt(v, 10, 64)
 	return err == nil && s.now.Sub(time.Unix(t, 0)) > s.a.Lifetime
 }

@@ -109,7 +109,7 @@ func TestMixedReplies(t *testing.T) {
 		t.Errorf("delivered %s", got)
 	}
 	// 4xx: one record on stdout with the deferred recipients.
-	if !strings.Contains(out, "MLM1 p1,1,r\n") || !strings.Contains(out, "R <t450@example.org>\nR <t451@example.org>\nE 2\n") {
+	if !strings.Contains(out, "MLM1 p1,1,r-") || !strings.Contains(out, "R <t450@example.org>\nR <t451@example.org>\nE 2\n") {
 		t.Errorf("deferred record:\n%s", out)
 	}
 	// 5xx: a bounce record each, with the reply and enhanced code.
@@ -162,6 +162,66 @@ func TestRetryStillDeferred(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(dir, "queue", "bounces", "new", "p2,1,r,b1"))
 	if !bytes.Contains(b, []byte("A status=5.4.7\n")) {
 		t.Errorf("expiry bounce:\n%s", b)
+	}
+}
+
+// TestLifetimeFromDeferral: a post that goes out late (approved on the
+// sixth day of moderation) has its recipients' lifetime counted from
+// their first deferral, which the record of them says, not from its
+// acceptance: the retry right after is deferred again, not bounced.
+func TestLifetimeFromDeferral(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=451 4.7.1 greylisted")})
+	sixDays := int64(6 * 24 * 3600)
+	os.Setenv("MLM_NOW", fmt.Sprint(1795867200+sixDays))
+	defer os.Unsetenv("MLM_NOW")
+	out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, record("p4,1", "b@example.org", "a@example.org"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := stream.NewReader(strings.NewReader(out))
+	h, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := h.Get("deferred-at"); v != fmt.Sprint(1795867200+sixDays) {
+		t.Errorf("deferred-at %q; want the time of the deferral", v)
+	}
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true}, out); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("retry right after: %v; want 75", err)
+	}
+	if fs, _ := os.ReadDir(filepath.Join(dir, "queue", "bounces", "new")); len(fs) > 0 {
+		t.Errorf("retry right after bounced %d recipients", len(fs))
+	}
+	// Six days after the deferral, it is past the lifetime.
+	os.Setenv("MLM_NOW", fmt.Sprint(1795867200+2*sixDays))
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true}, out); err != nil {
+		t.Errorf("expired: %v; want 0", err)
+	}
+	if fs, _ := os.ReadDir(filepath.Join(dir, "queue", "bounces", "new")); len(fs) != 2 {
+		t.Errorf("expired: %d bounce records; want 2", len(fs))
+	}
+}
+
+// TestRetryID: the record of a batch's deferred recipients is named by
+// the set of them: the same set, in any order, the same name (the retry
+// queue takes it once); another set, another name (the queue keeps both).
+func TestRetryID(t *testing.T) {
+	res := func(ms ...string) []smtpout.Result {
+		var rs []smtpout.Result
+		for _, m := range ms {
+			rs = append(rs, smtpout.Result{Rcpt: stream.Path{Mailbox: m}})
+		}
+		return rs
+	}
+	b := retryID("p,1", res("b@x.example"))
+	bc := retryID("p,1", res("b@x.example", "c@x.example"))
+	cb := retryID("p,1", res("c@x.example", "b@x.example"))
+	if bc != cb || b == bc {
+		t.Errorf("ids %s, %s, %s: want the last two alike, the first not", b, bc, cb)
+	}
+	if err := stream.CheckID(bc); err != nil || !strings.HasPrefix(bc, "p,1,r-") || len(bc) != len("p,1,r-")+8 {
+		t.Errorf("id %s: %v; want p,1,r- and 8 hex digits", bc, err)
 	}
 }
 
@@ -223,7 +283,7 @@ func TestTooManyReplies(t *testing.T) {
 	if !strings.Contains(errb.String(), "lost-replies=1\n") {
 		t.Errorf("stats: %s; want lost-replies=1", errb.String())
 	}
-	if o := out.String(); !strings.Contains(o, "MLM1 p3,1,r\n") || !strings.Contains(o, "\nR <a@x.example>\nE 1\n") {
+	if o := out.String(); !strings.Contains(o, "MLM1 p3,1,r-") || !strings.Contains(o, "\nR <a@x.example>\nE 1\n") {
 		t.Errorf("deferred record:\n%s", o)
 	}
 	if got := strings.Join(delivered(srv), " "); got != "a@x.example b@x.example z@x.example" {
@@ -1189,7 +1249,7 @@ func TestHeldDot(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1")); string(b) != "D b@x.example\n" {
 		t.Errorf("journal %q; want b delivered, a not final", b)
 	}
-	if o := out.String(); !strings.Contains(o, "MLM1 p1,1,r\n") || !strings.Contains(o, ":.line\n:body\n") || !strings.HasSuffix(o, "R <a@x.example>\nE 1\n") {
+	if o := out.String(); !strings.Contains(o, "MLM1 p1,1,r-") || !strings.Contains(o, ":.line\n:body\n") || !strings.HasSuffix(o, "R <a@x.example>\nE 1\n") {
 		t.Errorf("deferred record:\n%s", o)
 	}
 }
@@ -1266,7 +1326,7 @@ func TestHeldSurplusNoBounce(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1")); string(b) != "D b@x.example\nD c@x.example\n" {
 		t.Errorf("journal %q; want b and c delivered on the second connection, a not final", b)
 	}
-	if o := out.String(); !strings.Contains(o, "MLM1 p1,1,r\n") || !strings.HasSuffix(o, "R <a@x.example>\nE 1\n") {
+	if o := out.String(); !strings.Contains(o, "MLM1 p1,1,r-") || !strings.HasSuffix(o, "R <a@x.example>\nE 1\n") {
 		t.Errorf("deferred record:\n%s", o)
 	}
 	if n, _ := filepath.Glob(filepath.Join(dir, "queue", "bounces", "new", "*")); len(n) != 0 {
