@@ -236,6 +236,13 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	if ok, err := l.matches(&l.deny, listdir.Deny, p.posters); err != nil || ok {
 		return drop, denied, err
 	}
+	// The password first: a right one is taken out of the post before
+	// anything may hold it, so that it reaches neither the moderators'
+	// notice nor, once approved, the members.
+	approved, hasPassword, err := l.approved(p)
+	if err != nil {
+		return "", "", err
+	}
 	if loop, err := l.isLoop(p); err != nil || loop {
 		return hold, "loop: the list's own mail came back to it", err
 	}
@@ -244,10 +251,8 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 		// moderators' notice and mlm-moderate's list.)
 		return hold, "automatic message (Auto-Submitted: " + notice.Clean(v, 100) + ")", nil
 	}
-	switch ok, hasPassword, err := l.approved(p); {
-	case err != nil:
-		return "", "", err
-	case ok:
+	switch {
+	case approved:
 		return pass, "", nil
 	case hasPassword && p.has("Approved"):
 		return hold, "wrong list password in Approved:", nil
@@ -408,13 +413,12 @@ func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 		return false, false, err
 	}
 	hash := pw.hash
-	if v, ok := p.ed.Value("Approved"); ok {
-		if password.Check(hash, strings.TrimSpace(v)) {
-			p.ed.Del("Approved")
-			return true, true, nil
-		}
-		return false, true, nil
+	if v, ok := p.ed.Value("Approved"); ok && password.Check(hash, strings.TrimSpace(v)) {
+		p.ed.Del("Approved")
+		return true, true, nil
 	}
+	// Not in the header: maybe on the body's first line, even behind a
+	// wrong one in the header.
 	line, _ := p.body.Peek(1024)
 	if i := bytes.IndexByte(line, '\n'); i >= 0 {
 		line = line[:i+1]
