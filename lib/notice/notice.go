@@ -47,7 +47,7 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	var b strings.Builder
 	field := func(name, value string) { b.WriteString(name + ": " + value + "\n") }
 	field("From", m.From)
-	field("To", strings.Join(m.To, ", "))
+	field("To", addressList(len("To: "), m.To))
 	if m.ReplyTo != "" {
 		field("Reply-To", m.ReplyTo)
 	}
@@ -75,6 +75,29 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 }
 
 func sha(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
+
+// addressList writes mailboxes as an address field's value that starts
+// n octets into its line, folded after a comma where a line would pass
+// 78 octets (RFC 5322 section 2.1.1): a notice to many moderators keeps
+// within the 998 that MTAs enforce.
+func addressList(n int, ms []string) string {
+	var b strings.Builder
+	for i, m := range ms {
+		if i > 0 {
+			b.WriteString(",")
+			n++
+			if n+1+len(m) > 78 {
+				b.WriteString("\n")
+				n = 0
+			}
+			b.WriteString(" ")
+			n++
+		}
+		b.WriteString(m)
+		n += len(m)
+	}
+	return b.String()
+}
 
 // oneLine keeps text to one line of printable characters: a control
 // character (C0, DEL or C1, as a decoded subject may hold) becomes a

@@ -2,6 +2,7 @@ package notice
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +76,31 @@ func TestBytes(t *testing.T) {
 	for _, want := range []string{"Message-ID: <1.M1P1.1@x.org>\n", "Subject: =?utf-8?q?caf=C3=A9__Bcc:_evil@x?=\n", "Auto-Submitted: auto-generated\n", "Content-Type: text/rfc822-headers\n"} {
 		if !strings.Contains(b, want) {
 			t.Errorf("missing %q in:\n%s", want, b)
+		}
+	}
+}
+
+// TestManyModerators: a notice to many moderators has its To field
+// folded, every line within 78 octets, and still names them all.
+func TestManyModerators(t *testing.T) {
+	var to []string
+	for i := range 40 {
+		to = append(to, fmt.Sprintf("moderator-number-%02d@department.example.org", i))
+	}
+	m := &Message{From: "dev-owner@x.org", To: to, Subject: "s", Text: "hi"}
+	b := string(m.Bytes("1.M1P1,1", "x.org", time.Unix(0, 0)))
+	for _, l := range strings.Split(b, "\n") {
+		if len(l) > 78 {
+			t.Errorf("line of %d octets: %q", len(l), l)
+		}
+	}
+	as, err := header(t, b).Mail().AddressList("To")
+	if err != nil || len(as) != len(to) {
+		t.Fatalf("To: %d addresses, %v; want %d", len(as), err, len(to))
+	}
+	for i, a := range as {
+		if a.Address != to[i] {
+			t.Errorf("address %d: %s; want %s", i, a.Address, to[i])
 		}
 	}
 }

@@ -46,8 +46,8 @@ type Reader struct {
 	lastS      string // the last sender line, and its path
 	lastSender Path
 	lastA      []lastAttr // the last attribute lines read in each place
-	nr         int64 // R lines so far in this record
-	semi       int   // payload length of the previous message line if it was ";", else -1
+	nr         int64      // R lines so far in this record
+	semi       int        // payload length of the previous message line if it was ";", else -1
 	err        error
 }
 
