@@ -197,7 +197,7 @@ func (j *journal) open(post string) (*os.File, error) {
 	if f := j.file[post]; f != nil {
 		return f, nil
 	}
-	if err := os.MkdirAll(j.dir, 0o700); err != nil {
+	if err := durable.MkdirAll(j.dir, 0o700); err != nil {
 		return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
 	name := filepath.Join(j.dir, post)

@@ -138,6 +138,32 @@ func (f *File) Abort() {
 	os.Remove(f.tmp)
 }
 
+// MkdirAll makes dir and the parents it lacks, as os.MkdirAll does, and
+// fsyncs the directory each new one was made in: a name made durable in
+// dir survives a crash only if dir's own name does, and its parent's.
+func MkdirAll(dir string, perm os.FileMode) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return &fs.PathError{Op: "mkdir", Path: dir, Err: errors.New("not a directory")}
+		}
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := MkdirAll(parent, perm); err != nil {
+			return err
+		}
+	}
+	// One made by another process at once is synced here too: that
+	// one may not have done it yet.
+	if err := os.Mkdir(dir, perm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
+}
+
+var syncDir = SyncDir // for tests
+
 // SyncDir fsyncs a directory, committing the names created in it.
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)

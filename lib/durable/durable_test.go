@@ -3,6 +3,7 @@ package durable
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,5 +93,34 @@ func TestBeside(t *testing.T) {
 		if b, err := os.ReadFile(final); string(b) != "z" || err != nil {
 			t.Errorf("%d octets: %q, %v", len(base), b, err)
 		}
+	}
+}
+
+// TestMkdirAll: the directories missing are made, and the one each was
+// made in is fsynced; one there already costs nothing; a file in the way
+// is an error.
+func TestMkdirAll(t *testing.T) {
+	var synced []string
+	syncDir = func(dir string) error { synced = append(synced, dir); return SyncDir(dir) }
+	defer func() { syncDir = SyncDir }()
+	top := t.TempDir()
+	dir := filepath.Join(top, "state", "journal")
+	if err := MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Fatalf("not made: %v", err)
+	}
+	if want := []string{top, filepath.Join(top, "state")}; !slices.Equal(synced, want) {
+		t.Errorf("synced %q; want %q", synced, want)
+	}
+	synced = nil
+	if err := MkdirAll(dir, 0o700); err != nil || synced != nil {
+		t.Errorf("again: %v, synced %q; want nothing done", err, synced)
+	}
+	file := filepath.Join(top, "f")
+	os.WriteFile(file, nil, 0o600)
+	if err := MkdirAll(filepath.Join(file, "d"), 0o700); err == nil {
+		t.Errorf("under a file: no error")
 	}
 }

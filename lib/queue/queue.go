@@ -78,7 +78,7 @@ func (q *Queue) dir(sub string) string { return filepath.Join(q.Path, sub) }
 // Create makes the queue's directories.
 func (q *Queue) Create() error {
 	for _, d := range []string{tmpDir, newDir, curDir, badDir} {
-		if err := os.MkdirAll(q.dir(d), 0o700); err != nil {
+		if err := durable.MkdirAll(q.dir(d), 0o700); err != nil {
 			return sysexit.Temp(err)
 		}
 	}
