@@ -67,6 +67,7 @@ type Walker struct {
 	line   []byte         // the current line, at most MaxField+4 octets kept
 	over   bool           // the current line is longer than what is kept
 	blank  bool           // ... and what was not kept is only space, tab, CR
+	cr     bool           // the last octet fed was a CR ending a line, unless an LF follows
 	field  []byte         // header: the Content-Type field being read
 	ct     string         // header: its value, once complete
 	defCT  string         // header: the type of a part without one
@@ -111,19 +112,44 @@ func (w *Walker) Done() bool { return w.err != nil || len(w.stack) == 0 }
 
 // Write feeds body octets, in any pieces. It never fails: a body past the
 // limits is reported by Err, and once Done, Write ignores what follows.
+//
+// A line ends in LF, CRLF or a bare CR: SMTP has only CRLF, and the
+// sending (lib/wire) makes a line end of each, so a reader sees a bare
+// CR end a line as well.
 func (w *Walker) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 && !w.Done() {
-		i := bytes.IndexByte(p, '\n')
-		chunk := p
-		if i >= 0 {
-			chunk = p[:i+1]
-		}
-		p = p[len(chunk):]
-		w.keep(chunk)
-		if i >= 0 {
+		if w.cr {
+			// The last piece ended in CR: with this LF, a CRLF;
+			// without, a bare CR that ended the line.
+			w.cr = false
+			if p[0] == '\n' {
+				w.keep(p[:1])
+				p = p[1:]
+			}
 			w.endLine()
+			continue
 		}
+		i := bytes.IndexByte(p, '\n')
+		seg := p
+		if i >= 0 {
+			seg = p[:i]
+		}
+		end := i
+		if j := bytes.IndexByte(seg, '\r'); j >= 0 && (j < len(seg)-1 || i < 0) {
+			end = j // a bare CR, or a CR that ends the piece
+		}
+		if end < 0 {
+			w.keep(p)
+			break
+		}
+		w.keep(p[:end+1])
+		p = p[end+1:]
+		if i < 0 && end == len(seg)-1 && len(p) == 0 && seg[end] == '\r' {
+			w.cr = true // the CR ends the piece: an LF may follow
+			break
+		}
+		w.endLine()
 	}
 	return n, nil
 }

@@ -112,6 +112,27 @@ func TestHuge(t *testing.T) {
 	}
 }
 
+// TestBareCR: a bare CR ends a line, as it does once the message is
+// sent (lib/wire makes it a CRLF), so a structure written with bare CRs,
+// or with CRLFs, walks as the same one with LFs; a bomb cannot hide in
+// one long line.
+func TestBareCR(t *testing.T) {
+	for _, tc := range []struct {
+		depth int
+		want  error
+	}{{5, nil}, {150, ErrDepth}} {
+		ct, lf := nested(tc.depth, true)
+		for name, body := range map[string]string{"LF": lf, "CR": strings.ReplaceAll(lf, "\n", "\r"),
+			"CRLF": strings.ReplaceAll(lf, "\n", "\r\n")} {
+			w := New(ct, Default)
+			w.Write([]byte(body))
+			if !errors.Is(w.Err(), tc.want) || tc.want == nil && (w.Depth() != tc.depth || w.Parts() != 2*tc.depth-1) {
+				t.Errorf("%d deep, %s line ends: %v, depth %d, %d parts", tc.depth, name, w.Err(), w.Depth(), w.Parts())
+			}
+		}
+	}
+}
+
 // FuzzMIME: any body, in any pieces, gives the same result, never a
 // panic, and the walk stays within its limits and buffers.
 func FuzzMIME(f *testing.F) {
@@ -122,6 +143,7 @@ func FuzzMIME(f *testing.F) {
 	f.Add("multipart/digest; boundary=d", "--d\n\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--d--\n", 5)
 	f.Add("message/rfc822", "Content-Type: multipart/mixed; boundary=\"x y\"\r\n\r\n--x y\r\n\r\n--x y--\r\n", 2)
 	f.Add("multipart/mixed; boundary=o", "--o\nContent-Type: message/rfc822\n\nContent-Type: message/rfc822\n\n", 1)
+	f.Add("multipart/mixed; boundary=c", "--c\rContent-Type: text/plain\r\r\nx\r\n--c--\r", 1)
 	f.Fuzz(func(t *testing.T, ct, body string, chunk int) {
 		lim := Limits{Depth: 3, Parts: 5}
 		if Flat(ct) && !New(ct, lim).Done() {
