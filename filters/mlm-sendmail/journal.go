@@ -48,6 +48,10 @@ type journal struct {
 	seed [2]maphash.Seed
 	done map[string]map[[2]uint64]bool // post -> keys with a final outcome
 	read map[string]int64              // post -> octets of its file read
+	// With a filter (retries: few recipients a record, however large
+	// the post), done keeps only the keys of want, those of the records
+	// seen: memory for them, not for every line of the journal.
+	want map[[2]uint64]bool
 	// post -> octets reserved by transactions whose lines are not
 	// written yet
 	inflight map[string]int64
@@ -152,11 +156,40 @@ func (j *journal) catchUp(post string) error {
 	return j.readFrom(post, f)
 }
 
+// filter makes the journal keep, of what it reads, only the outcomes of
+// the recipients it is asked about (see interest).
+func (j *journal) filter() { j.want = map[[2]uint64]bool{} }
+
+// interest, with a filter, adds the keys of rcpts to what the journal
+// keeps of a post; if any is new, what was read of the post is read
+// again, from the start, so that its outcome is known.
+func (j *journal) interest(post string, rcpts []stream.Path) {
+	if j.want == nil {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	again := false
+	for _, r := range rcpts {
+		if k := j.key(r.Mailbox); !j.want[k] {
+			j.want[k], again = true, true
+		}
+	}
+	if again {
+		delete(j.done, post)
+		j.read[post] = 0
+	}
+}
+
 // readFrom reads a post's journal lines from r, which stands at j.read;
 // a partial last line is read again next time.
 func (j *journal) readFrom(post string, r io.Reader) error {
 	m := j.done[post]
-	n, err := jf.Each(r, func(a string) { m[j.key(a)] = true })
+	n, err := jf.Each(r, func(a string) {
+		if k := j.key(a); j.want == nil || j.want[k] {
+			m[k] = true
+		}
+	})
 	j.read[post] += n
 	return err
 }

@@ -14,6 +14,47 @@ import (
 	"mlm/lib/stream"
 )
 
+// TestJournalFilter: with a filter (retries), the journal keeps the
+// outcomes of the recipients asked about only, however long it is, and
+// reads it again for a record with others.
+func TestJournalFilter(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 10000 {
+		fmt.Fprintf(&b, "D m%d@x.example\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "p"), []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j := newJournal(dir)
+	defer j.close()
+	j.filter()
+	for _, tc := range []struct {
+		rcpts []string
+		todo  int
+	}{
+		{[]string{"m7@x.example", "new@x.example"}, 1},
+		{[]string{"m9999@X.EXAMPLE"}, 0},
+		{[]string{"m7@x.example", "other@x.example"}, 1},
+	} {
+		var ps []stream.Path
+		for _, r := range tc.rcpts {
+			ps = append(ps, stream.Path{Mailbox: r})
+		}
+		j.interest("p", ps)
+		if err := j.refresh("p"); err != nil {
+			t.Fatal(err)
+		}
+		todo, err := j.unknown("p", ps)
+		if err != nil || len(todo) != tc.todo {
+			t.Errorf("%v: %d to do, %v; want %d", tc.rcpts, len(todo), err, tc.todo)
+		}
+	}
+	if n := len(j.done["p"]); n != 2 {
+		t.Errorf("%d outcomes kept of 10000; want those of the 2 recipients asked about", n)
+	}
+}
+
 // TestJournalCatchUp: what another process appends to a post's journal,
 // which this one has open, is read before the next record, a partial
 // last line once it is whole; what nobody appended costs no read.

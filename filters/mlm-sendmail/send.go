@@ -112,6 +112,9 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 	s := &sender{a: a, d: d, out: stream.NewWriter(out), now: clock.Now(),
 		j:      newJournal(jf.Dir(d)),
 		spools: make(chan *spool.Spool, 2*max(a.Conns, 1)+1)}
+	if a.Retry {
+		s.j.filter()
+	}
 	s.relays = a.Relay
 	if len(s.relays) == 0 {
 		if s.relays, err = d.Lines(listdir.Relay); err != nil {
@@ -418,6 +421,7 @@ func (s *sender) deliver(l *lane, j *job) {
 
 // todo returns the recipients of a record the journal does not know.
 func (s *sender) todo(post string, j *job) ([]stream.Path, error) {
+	s.j.interest(post, j.rcpts)
 	if err := s.j.refresh(post); err != nil {
 		return nil, err
 	}
