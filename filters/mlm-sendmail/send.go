@@ -90,6 +90,9 @@ func (s *sender) run(in io.Reader, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// A post's journal outlives its last record by the lifetime and
+	// two days: by then no retry of it can come.
+	jf.Sweep(s.d, a.Lifetime+48*time.Hour, s.now)
 	if s.failed.Load() {
 		return sysexit.Errorf(sysexit.TempFail, "some records could not be delivered now; they will be tried again")
 	}

@@ -203,6 +203,27 @@ func TestLifetimeFromDeferral(t *testing.T) {
 	}
 }
 
+// TestJournalSwept: at the end of a run, the journal of a post done for
+// longer than the lifetime and two days is removed; the run's own stays.
+func TestJournalSwept(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{})
+	old := filepath.Join(dir, "state", "journal", "old")
+	os.MkdirAll(filepath.Dir(old), 0o700)
+	os.WriteFile(old, []byte("D a@example.org\n"), 0o600)
+	then := time.Now().Add(-(120 + 49) * time.Hour)
+	os.Chtimes(old, then, then)
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, record("p5,1", "a@example.org")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); err == nil {
+		t.Errorf("the old journal is still there")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state", "journal", "p5")); err != nil {
+		t.Errorf("the run's own journal: %v", err)
+	}
+}
+
 // TestRetryID: the record of a batch's deferred recipients is named by
 // the set of them: the same set, in any order, the same name (the retry
 // queue takes it once); another set, another name (the queue keeps both).

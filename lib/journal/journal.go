@@ -15,7 +15,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"mlm/lib/addr"
 	"mlm/lib/listdir"
@@ -80,4 +82,48 @@ func Settled(d *listdir.Dir, post string) (*addr.KeySet, error) {
 	s := addr.NewKeySet()
 	_, err = Each(f, func(a string) { s.Add(addr.Key(a)) })
 	return s, err
+}
+
+// Sweep removes, once a day, the journals of the posts that are done:
+// not written to for keep, and with no record of the post left in the
+// outgoing or retry queue (in new/, cur/ or bad/, whence an owner may
+// put it back). Without it the journals only grow: some 30 MB for each
+// post to a million members, and a small file for every notice. The day
+// of the last sweep is in state/journal.swept. A sweep that fails, or
+// two at once, do no harm: what is left is swept the next day.
+func Sweep(d *listdir.Dir, keep time.Duration, now time.Time) {
+	mark := d.File(filepath.Join(listdir.StateDir, "journal.swept"))
+	day := now.UTC().Format("2006-01-02")
+	if b, err := os.ReadFile(mark); err == nil && strings.TrimSpace(string(b)) == day {
+		return
+	}
+	ents, err := os.ReadDir(Dir(d))
+	if err != nil {
+		return
+	}
+	var names []string
+	for _, q := range []string{listdir.Outgoing, listdir.Retry} {
+		ns, err := d.Queue(q).Names()
+		if err != nil {
+			return
+		}
+		names = append(names, ns...)
+	}
+	slices.Sort(names)
+	for _, e := range ents {
+		post := e.Name()
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || now.Sub(info.ModTime()) < keep {
+			continue
+		}
+		// The names of the post's records (post, post,N, post,N,r-H,
+		// post.err) sort together, from where post would go. (So does
+		// the id of another post that starts with this one's: its
+		// journal is kept too, to be safe.)
+		if i, _ := slices.BinarySearch(names, post); i < len(names) && strings.HasPrefix(names[i], post) {
+			continue
+		}
+		os.Remove(filepath.Join(Dir(d), post))
+	}
+	os.WriteFile(mark, []byte(day+"\n"), 0o600)
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"mlm/lib/addr"
 	"mlm/lib/listdir"
@@ -43,5 +44,51 @@ func TestSettled(t *testing.T) {
 		if s.Has(addr.Key(a)) != want {
 			t.Errorf("settled %s: %v; want %v", a, !want, want)
 		}
+	}
+}
+
+// TestSweep: the journal of a post not written to for the time kept, with
+// no record of it in the outgoing or retry queue, goes; the others stay;
+// a sweep is done once a day.
+func TestSweep(t *testing.T) {
+	d, err := listdir.Open(mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1795867200, 0)
+	old := now.Add(-8 * 24 * time.Hour)
+	os.MkdirAll(Dir(d), 0o700)
+	journal := func(post string, mtime time.Time) {
+		name := filepath.Join(Dir(d), post)
+		os.WriteFile(name, []byte("D a@x.example\n"), 0o600)
+		os.Chtimes(name, mtime, mtime)
+	}
+	record := func(queue, sub, id string) {
+		dir := filepath.Join(d.Path, listdir.QueueDir, queue, sub)
+		os.MkdirAll(dir, 0o700)
+		os.WriteFile(filepath.Join(dir, id), nil, 0o600)
+	}
+	journal("gone", old)
+	journal("retrying", old)
+	record(listdir.Retry, "new", "retrying,3,r-0a1b2c3d")
+	journal("failed", old)
+	record(listdir.Outgoing, "bad", "failed")
+	journal("recent", now.Add(-time.Hour))
+	journal("done2", old)
+	record(listdir.Retry, "cur", "done20") // another post, whose id starts alike: kept, to be safe
+	Sweep(d, 7*24*time.Hour, now)
+	for post, want := range map[string]bool{"gone": false, "retrying": true, "failed": true, "recent": true, "done2": true} {
+		if _, err := os.Stat(filepath.Join(Dir(d), post)); (err == nil) != want {
+			t.Errorf("journal %s kept: %v; want %v", post, err == nil, want)
+		}
+	}
+	journal("later", old)
+	Sweep(d, 7*24*time.Hour, now.Add(time.Hour))
+	if _, err := os.Stat(filepath.Join(Dir(d), "later")); err != nil {
+		t.Errorf("swept twice in a day")
+	}
+	Sweep(d, 7*24*time.Hour, now.Add(24*time.Hour))
+	if _, err := os.Stat(filepath.Join(Dir(d), "later")); err == nil {
+		t.Errorf("not swept the next day")
 	}
 }

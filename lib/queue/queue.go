@@ -172,6 +172,23 @@ func (q *Queue) Has(id string) bool {
 	return false
 }
 
+// Names returns the names of the files in new/, cur/ and bad/: the ids
+// of the records the queue holds, waiting, claimed or failed (and, in
+// bad/, their reasons). A directory that cannot be read is an error.
+func (q *Queue) Names() ([]string, error) {
+	var names []string
+	for _, sub := range []string{newDir, curDir, badDir} {
+		ents, err := os.ReadDir(q.dir(sub))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, sysexit.Temp(err)
+		}
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
 // Ready returns the ids in new/ whose time has come (all of them if
 // flush), oldest first.
 func (q *Queue) Ready(now time.Time, flush bool) ([]string, error) {
