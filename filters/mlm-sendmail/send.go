@@ -711,7 +711,7 @@ func (s *sender) finish(l *lane, j *job, deferred []smtpout.Result) error {
 		}
 	}
 	h := *j.h
-	h.ID = retryID(j.h.ID, deferred)
+	h.ID = retryID(j.h.ID, j.rcpts)
 	h.Attrs = append(append([]stream.Attr(nil), j.h.Attrs...),
 		stream.Attr{Name: "parent", Value: j.h.ID},
 		stream.Attr{Name: "deferred", Value: deferred[0].Reply.String()})
@@ -751,15 +751,17 @@ func crashPoint(event string) {
 const deferredAt = "deferred-at"
 
 // retryID is the id of the record of the deferred recipients of record
-// id: id,r- and a hash of the set of them. A record run again (a run cut
-// short) whose batch defers the same recipients makes the same id, which
-// the retry queue takes once; one whose batches were made otherwise
-// since (maxrcpt changed) makes another, which the queue keeps too,
-// rather than dropping recipients the first lacks.
-func retryID(id string, deferred []smtpout.Result) string {
-	m := make([]string, len(deferred))
-	for i, r := range deferred {
-		m[i] = r.Rcpt.Mailbox
+// id, a batch whose recipients are rcpts: id,r- and a hash of the set of
+// them. The batch run again (a run cut short) makes the same id, which
+// the retry queue takes once: the recipients it defers then are among
+// those the first record holds, since the others have an outcome in the
+// journal. A batch made otherwise since (maxrcpt changed) makes another
+// id, which the queue keeps too, rather than dropping the recipients the
+// first record lacks.
+func retryID(id string, rcpts []stream.Path) string {
+	m := make([]string, len(rcpts))
+	for i, r := range rcpts {
+		m[i] = r.Mailbox
 	}
 	slices.Sort(m)
 	sum := sha256.Sum256([]byte(strings.Join(m, "\n")))

@@ -225,24 +225,46 @@ func TestJournalSwept(t *testing.T) {
 }
 
 // TestRetryID: the record of a batch's deferred recipients is named by
-// the set of them: the same set, in any order, the same name (the retry
-// queue takes it once); another set, another name (the queue keeps both).
+// the set of the batch's recipients: the same batch, in any order, the
+// same name (the retry queue takes it once, whatever it defers each
+// time); another batch, another name (the queue keeps both).
 func TestRetryID(t *testing.T) {
-	res := func(ms ...string) []smtpout.Result {
-		var rs []smtpout.Result
+	ps := func(ms ...string) []stream.Path {
+		var rs []stream.Path
 		for _, m := range ms {
-			rs = append(rs, smtpout.Result{Rcpt: stream.Path{Mailbox: m}})
+			rs = append(rs, stream.Path{Mailbox: m})
 		}
 		return rs
 	}
-	b := retryID("p,1", res("b@x.example"))
-	bc := retryID("p,1", res("b@x.example", "c@x.example"))
-	cb := retryID("p,1", res("c@x.example", "b@x.example"))
+	b := retryID("p,1", ps("b@x.example"))
+	bc := retryID("p,1", ps("b@x.example", "c@x.example"))
+	cb := retryID("p,1", ps("c@x.example", "b@x.example"))
 	if bc != cb || b == bc {
 		t.Errorf("ids %s, %s, %s: want the last two alike, the first not", b, bc, cb)
 	}
 	if err := stream.CheckID(bc); err != nil || !strings.HasPrefix(bc, "p,1,r-") || len(bc) != len("p,1,r-")+8 {
 		t.Errorf("id %s: %v; want p,1,r- and 8 hex digits", bc, err)
+	}
+}
+
+// TestRetryRecordAgain: a batch run again, deferring fewer of its
+// recipients than the first time, makes a record of the same name, which
+// the retry queue takes once; so no recipient is in two retry records.
+func TestRetryRecordAgain(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=451 4.3.0 later")})
+	first, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, record("p8,1", "a@example.org", "b@example.org"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2 := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "b@example.org=451 4.3.0 later")})
+	again, err := send(t, &args{Dir: dir, Relay: []string{srv2.Addr()}}, record("p8,1", "a@example.org", "b@example.org"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := func(out string) string { l, _, _ := strings.Cut(out, "\n"); return l }
+	if id(first) != id(again) || !strings.HasSuffix(again, "\nR <b@example.org>\nE 1\n") {
+		t.Errorf("the batch again: %q; want the same id as %q, with b alone", id(again), id(first))
 	}
 }
 
