@@ -34,6 +34,7 @@ import (
 
 	"mlm/lib/addr"
 	"mlm/lib/clock"
+	"mlm/lib/durable"
 	"mlm/lib/sysexit"
 )
 
@@ -78,7 +79,7 @@ type fileStore struct {
 }
 
 func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
-	size, err := f.acquire()
+	size, written, err := f.acquire()
 	if err != nil {
 		return f.fail(err)
 	}
@@ -93,6 +94,16 @@ func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
 		return f.fail(err)
 	}
 	st := parseState(f.buf[:k])
+	// Written later than the system's clock says it is now: that clock
+	// has stepped back since, by as much at least. The buckets' times,
+	// which it set, move back as much, so that a wait stays as long as
+	// it was, not as long as the step. (The system's clock, as it sets
+	// the file's time: a test's own clock says nothing of it.)
+	if step := written.Sub(systemNow()); step > time.Minute {
+		for k, tat := range st {
+			st[k] = tat - step.Nanoseconds()
+		}
+	}
 	now, keep, err := fn(st)
 	if err != nil || !keep {
 		return err
@@ -109,35 +120,35 @@ func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
 }
 
 // acquire opens the file if it is not open, locks it and returns its
-// size. A file removed or replaced since it was opened (the path names
+// size and the time it was last written. A file removed or replaced since it was opened (the path names
 // another file, or none) is opened again, so that this throttle keeps
 // the rate the others see. (lock, below, only locks.)
-func (f *fileStore) acquire() (int64, error) {
+func (f *fileStore) acquire() (int64, time.Time, error) {
 	for tries := 0; ; tries++ {
 		if f.fd == nil {
 			fd, err := os.OpenFile(f.path, os.O_RDWR|os.O_CREATE, 0o600)
 			if errors.Is(err, os.ErrNotExist) {
-				if err = os.MkdirAll(filepath.Dir(f.path), 0o700); err == nil {
+				if err = durable.MkdirAll(filepath.Dir(f.path), 0o700); err == nil {
 					fd, err = os.OpenFile(f.path, os.O_RDWR|os.O_CREATE, 0o600)
 				}
 			}
 			if err != nil {
-				return 0, err
+				return 0, time.Time{}, err
 			}
 			f.fd = fd
 		}
 		if err := lock(f.fd); err != nil {
-			return 0, err
+			return 0, time.Time{}, err
 		}
 		var open, named syscall.Stat_t
 		err := syscall.Fstat(int(f.fd.Fd()), &open)
 		if err != nil {
 			syscall.Flock(int(f.fd.Fd()), syscall.LOCK_UN)
-			return 0, err
+			return 0, time.Time{}, err
 		}
 		err = syscall.Stat(f.path, &named)
 		if err == nil && named.Dev == open.Dev && named.Ino == open.Ino || tries == 2 {
-			return open.Size, nil
+			return open.Size, time.Unix(open.Mtim.Unix()), nil
 		}
 		f.fd.Close() // and its lock
 		f.fd = nil
@@ -155,6 +166,8 @@ func (f *fileStore) fail(err error) error {
 	}
 	return sysexit.Temp(fmt.Errorf("%s: %v", f.name, err))
 }
+
+var systemNow = time.Now // for tests
 
 // lock takes an exclusive flock on fd, waiting up to lockTimeout of real
 // time, whatever the clock.

@@ -265,13 +265,6 @@ func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.Ke
 	return n, all, domain, w.Flush()
 }
 
-// maxAhead is the furthest ahead of the clock a bucket's TAT is taken to
-// be: one further was written by a clock that has since stepped back (no
-// throttle waits so long, and mlm-run stops a stage after an hour), and
-// is taken for an empty bucket now, rather than a wait as long as the
-// step.
-const maxAhead = int64(6 * time.Hour)
-
 // charging reports whether some bucket is set.
 func (t *throttle) charging() bool { return t.rcpt != nil || t.msg != nil || len(t.domains) > 0 }
 
@@ -331,13 +324,6 @@ func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) 
 	err = t.store.update(func(st state) (int64, bool, error) {
 		now := t.clk.Now().UnixNano()
 		k, at, late = 0, time.Time{}, nil
-		for _, rc := range cs {
-			for _, c := range rc {
-				if st[c.b.key] > add(now, maxAhead) {
-					st[c.b.key] = add(now, mul(c.b.size, c.b.tau))
-				}
-			}
-		}
 		for i, rec := range group {
 			pass := now
 			for _, c := range cs[i] {
