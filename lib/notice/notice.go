@@ -22,6 +22,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"mlm/lib/durable"
 	"mlm/lib/listdir"
 	"mlm/lib/msg"
 	"mlm/lib/stream"
@@ -168,7 +169,7 @@ func MayReply(d *listdir.Dir, sender string, h *msg.Header, now time.Time) (bool
 		return false, nil
 	}
 	dir := filepath.Join(d.Path, listdir.StateDir, "replies")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := durable.MkdirAll(dir, 0o700); err != nil {
 		return false, sysexit.Temp(err)
 	}
 	sweepReplies(dir, now)

@@ -174,10 +174,13 @@ func (q *Queue) Has(id string) bool {
 
 // Names returns the names of the files in new/, cur/ and bad/: the ids
 // of the records the queue holds, waiting, claimed or failed (and, in
-// bad/, their reasons). A directory that cannot be read is an error.
+// bad/, their reasons), some twice. It reads new/ before cur/ and then
+// cur/ before new/, so that a record claimed (new/ to cur/) or put back
+// (cur/ to new/) while they are read is named all the same. A directory
+// that cannot be read is an error.
 func (q *Queue) Names() ([]string, error) {
 	var names []string
-	for _, sub := range []string{newDir, curDir, badDir} {
+	for _, sub := range []string{newDir, curDir, badDir, curDir, newDir} {
 		ents, err := os.ReadDir(q.dir(sub))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, sysexit.Temp(err)
@@ -192,16 +195,18 @@ func (q *Queue) Names() ([]string, error) {
 // due reports whether the time of a record in new/ has come: its time
 // (the file's mtime) is not after now; or the system's clock has stepped
 // back since that time was set: the file's ctime, which that clock alone
-// sets, is more than a minute ahead of it. How long such a record was
-// to wait cannot be told, so it is tried, rather than hidden for as long
-// as the clock was ahead. (The system's clock, not now: a test's fixed
-// time says nothing of ctimes.)
+// sets, is more than an hour ahead of it. How long such a record was to
+// wait cannot be told, so it is tried, rather than hidden for as long as
+// the clock was ahead. (The system's clock, not now: a test's fixed time
+// says nothing of ctimes. An hour: a file server's clock a little ahead
+// of this host's sets ctimes ahead too, and must not make every record
+// ready.)
 func due(info fs.FileInfo, now time.Time) bool {
 	if !info.ModTime().After(now) {
 		return true
 	}
 	st, ok := info.Sys().(*syscall.Stat_t)
-	return ok && time.Unix(st.Ctim.Unix()).After(systemNow().Add(time.Minute))
+	return ok && time.Unix(st.Ctim.Unix()).After(systemNow().Add(time.Hour))
 }
 
 var systemNow = time.Now // for tests

@@ -208,8 +208,15 @@ func TestClockBack(t *testing.T) {
 	if ready, _ := q.Ready(now, false); len(ready) != 0 {
 		t.Fatalf("Ready = %v; want nothing before its time", ready)
 	}
-	// The clock goes a day back: the record was set a day ahead of it.
-	back := now.Add(-24 * time.Hour)
+	// The clock goes half an hour back: the record waits (a file
+	// server's clock may be so far ahead).
+	back := now.Add(-30 * time.Minute)
+	systemNow = func() time.Time { return back }
+	if ready, _ := q.Ready(back, false); len(ready) != 0 {
+		t.Fatalf("Ready half an hour back = %v; want nothing", ready)
+	}
+	// A day back: the record was set a day ahead of it.
+	back = now.Add(-24 * time.Hour)
 	systemNow = func() time.Time { return back }
 	defer func() { systemNow = time.Now }()
 	if ready, _ := q.Ready(back, false); strings.Join(ready, " ") != "1.a" {
