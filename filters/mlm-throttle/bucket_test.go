@@ -338,27 +338,37 @@ func (c *sleepWatch) SleepUntil(t time.Time) {
 	c.Fake.SleepUntil(t)
 }
 
-// TestPassedGoOut: a record passed on goes out before the throttle
-// waits: for more input (with no rate set, records passed at once wait
-// in a buffer only while more input is at hand), or for its buckets.
-func TestPassedGoOut(t *testing.T) {
-	rec := func(i int) string {
-		return fmt.Sprintf("MLM1 r%d\nS <a@example.org>\n:Subject: %d\nR <m%d@example.net>\nE 1\n", i, i, i)
-	}
+// oneRcpt is record r<i>, of one recipient.
+func oneRcpt(i int) string {
+	return fmt.Sprintf("MLM1 r%d\nS <a@example.org>\n:Subject: %d\nR <m%d@example.net>\nE 1\n", i, i, i)
+}
+
+// pipes returns the ends of a throttle's input and output pipes.
+func pipes(t *testing.T) (inR, inW, outR, outW *os.File) {
+	t.Helper()
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	outR, outW, err := os.Pipe()
+	outR, outW, err = os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return inR, inW, outR, outW
+}
+
+// TestPassedGoOut: a record passed on goes out before the throttle
+// waits: for more input (with no rate set, records passed at once wait
+// in a buffer only while more input is at hand), or for its buckets.
+func TestPassedGoOut(t *testing.T) {
+
+	inR, inW, outR, outW := pipes(t)
 	th := &throttle{store: &memStore{}, clk: &clock.Fake{Start: time.Unix(1000, 0)}}
 	done := make(chan error, 1)
 	go func() { done <- th.run(inR, outW); outW.Close() }()
 	br := bufio.NewReader(outR)
 	for i := range 3 {
-		io.WriteString(inW, rec(i))
+		io.WriteString(inW, oneRcpt(i))
 		got := make(chan string, 1)
 		go func() {
 			var b strings.Builder
@@ -373,8 +383,8 @@ func TestPassedGoOut(t *testing.T) {
 		}()
 		select {
 		case s := <-got:
-			if s != rec(i) {
-				t.Fatalf("record %d out: %q; want %q", i, s, rec(i))
+			if s != oneRcpt(i) {
+				t.Fatalf("record %d out: %q; want %q", i, s, oneRcpt(i))
 			}
 		case <-time.After(20 * time.Second):
 			t.Fatalf("record %d not out while the throttle waits for input", i)
@@ -389,7 +399,7 @@ func TestPassedGoOut(t *testing.T) {
 	// record passed before it is out.
 	var in strings.Builder
 	for i := range 4 {
-		in.WriteString(rec(i))
+		in.WriteString(oneRcpt(i))
 	}
 	var out bytes.Buffer
 	clk := &sleepWatch{Fake: clock.Fake{Start: time.Unix(1000, 0)}, out: &out}
@@ -467,7 +477,7 @@ func TestChargedInRuns(t *testing.T) {
 func TestRunAcrossReads(t *testing.T) {
 	var in strings.Builder
 	for i := 0; in.Len() < 3*groupMax; i++ {
-		fmt.Fprintf(&in, "MLM1 r%d\nS <a@example.org>\n:Subject: %d\nR <m%d@example.net>\nE 1\n", i, i, i)
+		in.WriteString(oneRcpt(i))
 	}
 	name := filepath.Join(t.TempDir(), "in")
 	if err := os.WriteFile(name, []byte(in.String()), 0o600); err != nil {
@@ -497,24 +507,15 @@ func TestRunAcrossReads(t *testing.T) {
 // of a record cut across its input's reads pass, and go out, before it
 // waits for that rest.
 func TestPassedMidRecord(t *testing.T) {
-	rec := func(i int) string {
-		return fmt.Sprintf("MLM1 r%d\nS <a@example.org>\n:Subject: %d\nR <m%d@example.net>\nE 1\n", i, i, i)
-	}
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+
+	inR, inW, outR, outW := pipes(t)
 	b := newBucket(keyRcpt, 1e9, 0)
 	th := &throttle{store: &fileStore{path: filepath.Join(t.TempDir(), "state"), name: "state"},
 		clk: &clock.Fake{Start: time.Unix(1000, 0)}, rcpt: &b}
 	done := make(chan error, 1)
 	go func() { done <- th.run(inR, outW); outW.Close() }()
-	first := rec(0) + rec(1)
-	second := rec(2)
+	first := oneRcpt(0) + oneRcpt(1)
+	second := oneRcpt(2)
 	io.WriteString(inW, first+second[:len(second)-5]) // cut in its recipients
 	got := make(chan string, 1)
 	go func() {
@@ -533,11 +534,11 @@ func TestPassedMidRecord(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("records read whole not out while the throttle waits for the rest of the next")
 	}
-	io.WriteString(inW, second[len(second)-5:]+rec(3))
+	io.WriteString(inW, second[len(second)-5:]+oneRcpt(3))
 	inW.Close()
 	rest, err := io.ReadAll(outR)
-	if err != nil || string(rest) != second+rec(3) {
-		t.Errorf("then out %q, %v; want %q", rest, err, second+rec(3))
+	if err != nil || string(rest) != second+oneRcpt(3) {
+		t.Errorf("then out %q, %v; want %q", rest, err, second+oneRcpt(3))
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -566,7 +567,7 @@ func (c *chunks) Read(b []byte) (int, error) {
 func TestHeldBounded(t *testing.T) {
 	var in strings.Builder
 	for i := range 20000 {
-		fmt.Fprintf(&in, "MLM1 r%d\nS <a@example.org>\n:Subject: %d\nR <m%d@example.net>\nE 1\n", i, i, i)
+		in.WriteString(oneRcpt(i))
 	}
 	b := newBucket(keyRcpt, 1e9, 0)
 	th := &throttle{store: &memStore{}, clk: &clock.Fake{Start: time.Unix(1000, 0)}, rcpt: &b}
