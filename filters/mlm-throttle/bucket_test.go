@@ -233,30 +233,6 @@ func TestState(t *testing.T) {
 	}
 }
 
-// TestClockStepBack: a state file written later than the system's clock
-// says it is now (the clock has stepped back a day since) has its times
-// moved back as much: a wait of 5 s stays 5 s, not a day and 5 s.
-func TestClockStepBack(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state")
-	now := time.Now()
-	os.WriteFile(path, []byte(fmt.Sprintf("rcpt %d\n", now.Add(24*time.Hour+5*time.Second).Unix())), 0o600)
-	day := now.Add(24 * time.Hour)
-	os.Chtimes(path, day, day)
-	f := &fileStore{path: path, name: "state"}
-	defer func() { f.fd.Close() }()
-	var got int64
-	f.update(func(st state) (int64, bool, error) { got = st[keyRcpt]; return 0, false, nil })
-	if d := time.Duration(got - now.UnixNano()); d < 4*time.Second || d > 6*time.Second {
-		t.Errorf("the bucket's time, the clock a day behind the file's: now + %v; want now + 5s", d)
-	}
-	systemNow = func() time.Time { return day }
-	defer func() { systemNow = time.Now }()
-	f.update(func(st state) (int64, bool, error) { got = st[keyRcpt]; return 0, false, nil })
-	if d := time.Duration(got - now.UnixNano()); d < 24*time.Hour {
-		t.Errorf("with the clock as the file's: now + %v; want the day and 5s", d)
-	}
-}
-
 // TestStateFileReplaced: the state file stays open between records, but
 // one removed or replaced meanwhile is opened again, so that a throttle
 // keeps to the state the others see.

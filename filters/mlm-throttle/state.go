@@ -79,7 +79,7 @@ type fileStore struct {
 }
 
 func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
-	size, written, err := f.acquire()
+	size, err := f.acquire()
 	if err != nil {
 		return f.fail(err)
 	}
@@ -94,16 +94,6 @@ func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
 		return f.fail(err)
 	}
 	st := parseState(f.buf[:k])
-	// Written later than the system's clock says it is now: that clock
-	// has stepped back since, by as much at least. The buckets' times,
-	// which it set, move back as much, so that a wait stays as long as
-	// it was, not as long as the step. (The system's clock, as it sets
-	// the file's time: a test's own clock says nothing of it.)
-	if step := written.Sub(systemNow()); step > time.Minute {
-		for k, tat := range st {
-			st[k] = tat - step.Nanoseconds()
-		}
-	}
 	now, keep, err := fn(st)
 	if err != nil || !keep {
 		return err
@@ -120,10 +110,10 @@ func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
 }
 
 // acquire opens the file if it is not open, locks it and returns its
-// size and the time it was last written. A file removed or replaced since it was opened (the path names
+// size. A file removed or replaced since it was opened (the path names
 // another file, or none) is opened again, so that this throttle keeps
 // the rate the others see. (lock, below, only locks.)
-func (f *fileStore) acquire() (int64, time.Time, error) {
+func (f *fileStore) acquire() (int64, error) {
 	for tries := 0; ; tries++ {
 		if f.fd == nil {
 			fd, err := os.OpenFile(f.path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -133,22 +123,22 @@ func (f *fileStore) acquire() (int64, time.Time, error) {
 				}
 			}
 			if err != nil {
-				return 0, time.Time{}, err
+				return 0, err
 			}
 			f.fd = fd
 		}
 		if err := lock(f.fd); err != nil {
-			return 0, time.Time{}, err
+			return 0, err
 		}
 		var open, named syscall.Stat_t
 		err := syscall.Fstat(int(f.fd.Fd()), &open)
 		if err != nil {
 			syscall.Flock(int(f.fd.Fd()), syscall.LOCK_UN)
-			return 0, time.Time{}, err
+			return 0, err
 		}
 		err = syscall.Stat(f.path, &named)
 		if err == nil && named.Dev == open.Dev && named.Ino == open.Ino || tries == 2 {
-			return open.Size, time.Unix(open.Mtim.Unix()), nil
+			return open.Size, nil
 		}
 		f.fd.Close() // and its lock
 		f.fd = nil
@@ -166,8 +156,6 @@ func (f *fileStore) fail(err error) error {
 	}
 	return sysexit.Temp(fmt.Errorf("%s: %v", f.name, err))
 }
-
-var systemNow = time.Now // for tests
 
 // lock takes an exclusive flock on fd, waiting up to lockTimeout of real
 // time, whatever the clock.

@@ -192,25 +192,6 @@ func (q *Queue) Names() ([]string, error) {
 	return names, nil
 }
 
-// due reports whether the time of a record in new/ has come: its time
-// (the file's mtime) is not after now; or the system's clock has stepped
-// back since that time was set: the file's ctime, which that clock alone
-// sets, is more than an hour ahead of it. How long such a record was to
-// wait cannot be told, so it is tried, rather than hidden for as long as
-// the clock was ahead. (The system's clock, not now: a test's fixed time
-// says nothing of ctimes. An hour: a file server's clock a little ahead
-// of this host's sets ctimes ahead too, and must not make every record
-// ready.)
-func due(info fs.FileInfo, now time.Time) bool {
-	if !info.ModTime().After(now) {
-		return true
-	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	return ok && time.Unix(st.Ctim.Unix()).After(systemNow().Add(time.Hour))
-}
-
-var systemNow = time.Now // for tests
-
 // Ready returns the ids in new/ whose time has come (all of them if
 // flush), oldest first.
 func (q *Queue) Ready(now time.Time, flush bool) ([]string, error) {
@@ -228,7 +209,7 @@ func (q *Queue) Ready(now time.Time, flush bool) ([]string, error) {
 		if err != nil {
 			continue // claimed meanwhile
 		}
-		if !info.Mode().IsRegular() || (!flush && !due(info, now)) {
+		if !info.Mode().IsRegular() || (!flush && info.ModTime().After(now)) {
 			continue
 		}
 		items = append(items, item{e.Name(), info.ModTime()})
@@ -282,7 +263,7 @@ func (q *Queue) Claim(id string, now time.Time, flush bool) (*Item, error) {
 	// may now be another file of the same name (a record put back). Go
 	// on only if new/ID is the file locked.
 	info, err := f.Stat()
-	if err != nil || (!flush && !due(info, now)) {
+	if err != nil || (!flush && info.ModTime().After(now)) {
 		f.Close()
 		return nil, sysexit.Temp(err)
 	}

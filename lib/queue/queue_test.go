@@ -193,36 +193,3 @@ func TestReturn(t *testing.T) {
 		t.Fatalf("new/1.a after Return: %v, %v; want the time %v", info, err, then)
 	}
 }
-
-// TestClockBack: a record whose time was set by a clock that has since
-// stepped back (its ctime ahead of the system's clock) is ready, and
-// claimed, not hidden for as long as the clock was ahead; one set by the
-// clock as it is waits for its time.
-func TestClockBack(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	put(t, q, "1.a", "one", now.Add(time.Hour))
-	if ready, _ := q.Ready(now, false); len(ready) != 0 {
-		t.Fatalf("Ready = %v; want nothing before its time", ready)
-	}
-	// The clock goes half an hour back: the record waits (a file
-	// server's clock may be so far ahead).
-	back := now.Add(-30 * time.Minute)
-	systemNow = func() time.Time { return back }
-	if ready, _ := q.Ready(back, false); len(ready) != 0 {
-		t.Fatalf("Ready half an hour back = %v; want nothing", ready)
-	}
-	// A day back: the record was set a day ahead of it.
-	back = now.Add(-24 * time.Hour)
-	systemNow = func() time.Time { return back }
-	defer func() { systemNow = time.Now }()
-	if ready, _ := q.Ready(back, false); strings.Join(ready, " ") != "1.a" {
-		t.Fatalf("Ready after the clock stepped back = %v; want [1.a]", ready)
-	}
-	if it, err := q.Claim("1.a", back, false); it == nil || err != nil {
-		t.Fatalf("Claim after the clock stepped back = %v, %v", it, err)
-	}
-}
