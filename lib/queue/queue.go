@@ -271,14 +271,26 @@ func (q *Queue) Claim(id string, now time.Time, flush bool) (*Item, error) {
 		f.Close()
 		return nil, nil
 	}
-	if err := os.Rename(filepath.Join(q.dir(newDir), id), filepath.Join(q.dir(curDir), id)); err != nil {
+	// Never over a cur/ID another claimer works on: a record put while
+	// the one of its id was being claimed (Put looks at cur/ before it
+	// links) waits in new/ until that one is done.
+	if err := renameNoReplace(filepath.Join(q.dir(newDir), id), filepath.Join(q.dir(curDir), id)); err != nil {
 		f.Close()
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist) {
 			return nil, nil
 		}
 		return nil, sysexit.Temp(err)
 	}
 	return &Item{ID: id, q: q, f: f}, nil
+}
+
+// renameChecked renames old to new unless new exists, as far as a check
+// just before can tell.
+func renameChecked(old, new string) error {
+	if _, err := os.Lstat(new); err == nil {
+		return &os.LinkError{Op: "rename", Old: old, New: new, Err: fs.ErrExist}
+	}
+	return os.Rename(old, new)
 }
 
 // Done removes the record: its work is finished and durable elsewhere.

@@ -193,3 +193,34 @@ func TestReturn(t *testing.T) {
 		t.Fatalf("new/1.a after Return: %v, %v; want the time %v", info, err, then)
 	}
 }
+
+// TestClaimNotOverClaimed: a record of the id of one being worked on,
+// linked into new/ meanwhile (Put looked at cur/ just before the claim),
+// is not claimed over it; it waits until that one is done.
+func TestClaimNotOverClaimed(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	put(t, q, "1.a", "first", time.Time{})
+	first, err := q.Claim("1.a", now, false)
+	if err != nil || first == nil {
+		t.Fatalf("Claim = %v, %v", first, err)
+	}
+	os.WriteFile(filepath.Join(q.Path, "new", "1.a"), []byte("second"), 0o600)
+	if it, err := q.Claim("1.a", time.Now().Add(time.Minute), false); it != nil || err != nil {
+		t.Fatalf("claimed over the record being worked on: %v, %v", it, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(q.Path, "cur", "1.a")); string(got) != "first" {
+		t.Fatalf("cur/1.a = %q; want the first", got)
+	}
+	if err := first.Done(); err != nil {
+		t.Fatal(err)
+	}
+	second, err := q.Claim("1.a", time.Now().Add(time.Minute), false)
+	if err != nil || second == nil {
+		t.Fatalf("Claim after Done = %v, %v", second, err)
+	}
+	second.Done()
+}
