@@ -35,11 +35,17 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 	if a.MinWait <= 0 || a.MaxWait < a.MinWait {
 		return sysexit.Errorf(sysexit.Usage, "--min-backoff and --max-backoff: need 0 < min <= max")
 	}
-	jobs, err := jobsFor(a)
-	if err != nil {
-		return err
-	}
 	for {
+		// The stages are read for each pass: with -D, a stages file
+		// mended or added is taken up at the next pass, not at a
+		// restart.
+		jobs, err := jobsFor(a)
+		if err != nil && !a.Daemon {
+			return err
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		}
 		// A queue that cannot be processed does not stop the others;
 		// the run then ends with its error (75, as a rule).
 		var first error
