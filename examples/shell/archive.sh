@@ -3,13 +3,19 @@
 # directory to an mbox archive, after checking them.
 # Illustrates mlm-check(1) and mlm-mbox(1); cat of record files is a
 # stream (mlm-stream(5)).
+# Each run appends what waits then: run it on a queue of its own, that no
+# mlm-run takes from, and empty that queue after.
 set -eu
 queue=$1
 mbox=$2
 set -- "$queue"/new/*
 [ -e "$1" ] || exit 0 # nothing waiting
 mlm-check "$@"
+stream=$(mktemp)
 tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
-cat "$@" | mlm-mbox -x >"$tmp"
+trap 'rm -f "$stream" "$tmp"' EXIT
+# Not a pipe: a record gone meanwhile fails cat, and so the script,
+# where in a pipe only mlm-mbox's status would count.
+cat "$@" >"$stream"
+mlm-mbox -x <"$stream" >"$tmp"
 cat "$tmp" >>"$mbox"
