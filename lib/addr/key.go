@@ -7,13 +7,19 @@ import (
 )
 
 // Key returns the comparison key of a mailbox: the local part as it is
-// (RFC 5321 §2.4 leaves its case to the receiving host) and the domain in
-// lower case (domains are case-insensitive, RFC 5321 §2.4). Two addresses
-// with one key are one member.
+// (RFC 5321 §2.4 leaves its case to the receiving host), but for quotes
+// that add nothing ("bob" and "b\ob" are bob, RFC 5321 §4.1.2), and the
+// domain in lower case (domains are case-insensitive, RFC 5321 §2.4).
+// Two addresses with one key are one member.
 func Key(mailbox string) string {
 	at := strings.LastIndexByte(mailbox, '@')
 	if at < 0 {
 		return mailbox
+	}
+	if mailbox[0] == '"' {
+		if u, ok := unquote(mailbox[:at]); ok {
+			return u + "@" + LowerDomain(mailbox[at+1:])
+		}
 	}
 	d := mailbox[at+1:]
 	l := LowerDomain(d) // d itself if it has no upper case
@@ -47,4 +53,29 @@ func LowerDomain(d string) string {
 		}
 		return r
 	}, d)
+}
+
+// unquote returns the Dot-string that the Quoted-string local part q
+// stands for, if it stands for one: its quoted pairs undone, and nothing
+// in it that needs the quotes.
+func unquote(q string) (string, bool) {
+	if len(q) < 2 || q[len(q)-1] != '"' {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 1; i < len(q)-1; i++ {
+		c := q[i]
+		if c == '\\' {
+			if i++; i == len(q)-1 {
+				return "", false
+			}
+			c = q[i]
+		}
+		b.WriteByte(c)
+	}
+	u := b.String()
+	if u == "" || u[0] == '"' || localEnd(u+"@") != len(u) {
+		return "", false
+	}
+	return u, true
 }

@@ -96,6 +96,14 @@ func TestKey(t *testing.T) {
 		"ü@Ü.de":              "ü@ü.de",
 		"b@\u212Aexample.com": "b@\u212Aexample.com", // KELVIN SIGN: not kexample.com
 		"b@\u0130x.org":       "b@\u0130x.org",       // İ: not ix.org
+		`"bob"@Example.org`:   "bob@example.org",     // quotes that add nothing
+		`"b\ob.x"@x.org`:      "bob.x@x.org",
+		`"ü"@x.org`:           "ü@x.org",
+		`"a..b"@x.org`:        `"a..b"@x.org`, // not a Dot-string without them
+		`"a@b"@x.org`:         `"a@b"@x.org`,
+		`"\""@x.org`:          `"\""@x.org`,
+		`""@x.org`:            `""@x.org`,
+		`"a\\b"@x.org`:        `"a\\b"@x.org`,
 	} {
 		if got := Key(in); got != want {
 			t.Errorf("Key(%q) = %q; want %q", in, got, want)
@@ -187,6 +195,7 @@ func FuzzVERP(f *testing.F) {
 func FuzzKey(f *testing.F) {
 	f.Add("Bob@Example.NET", "bob@example.net")
 	f.Add(`"A@B"@X.org`, "ü@Ü.de")
+	f.Add(`"bob"@X.org`, `"b\ob"@x.org`)
 	f.Fuzz(func(t *testing.T, a, b string) {
 		k := Key(a)
 		if Key(k) != k {

@@ -254,6 +254,9 @@ func appendKey(b, m []byte) []byte {
 	if at < 0 {
 		return append(b, m...)
 	}
+	if m[0] == '"' {
+		return append(b, addr.Key(string(m))...) // quotes that may add nothing
+	}
 	for _, c := range m[at+1:] {
 		if c >= 0x80 {
 			return append(b, addr.Key(string(m))...)

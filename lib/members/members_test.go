@@ -58,6 +58,14 @@ func TestEachAndChange(t *testing.T) {
 	if ok, _ := Contains(d, listdir.Subscribers, "bob@example.net"); ok {
 		t.Errorf("Contains(bob@example.net) = true; local parts keep their case")
 	}
+	// Quotes that add nothing make no other member.
+	if ok, _ := Contains(d, listdir.Subscribers, `"Bob"@example.net`); !ok {
+		t.Errorf(`Contains("Bob"@example.net) = false`)
+	}
+	added, removed, err = Change(d, listdir.Subscribers, []string{`"carol"@example.com`}, []string{`"B\ob"@example.net`})
+	if err != nil || added != 0 || removed != 1 {
+		t.Fatalf("Change of quoted forms = %d, %d, %v; want 0, 1", added, removed, err)
+	}
 }
 
 func TestCommand(t *testing.T) {
@@ -151,7 +159,7 @@ func TestMemo(t *testing.T) {
 }
 
 func TestAppendKey(t *testing.T) {
-	for _, m := range []string{"a@b.org", "Al.Ice@EXAMPLE.Org", "x@ÉCOLE.fr", "A@B@C.ORG", "no-at", "@"} {
+	for _, m := range []string{"a@b.org", "Al.Ice@EXAMPLE.Org", "x@ÉCOLE.fr", "A@B@C.ORG", "no-at", "@", `"bob"@X.org`, `"a b"@X.org`} {
 		if got := string(appendKey([]byte("junk"), []byte(m))); got != "junk"+addr.Key(m) {
 			t.Errorf("appendKey(%q) = %q; want %q", m, got[4:], addr.Key(m))
 		}
