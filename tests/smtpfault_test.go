@@ -372,7 +372,7 @@ func TestSMTPFaultOutOfStep(t *testing.T) {
 // is sent; every recipient fails 552 5.3.4 with a bounce record.
 func TestSMTPFaultSize(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "mlm-sendmail: SIZE advertised below the message", "no MAIL or DATA sent; every recipient failed 5.3.4 (journal F, bounce record), exit 0")
-	var conv lockedBuffer
+	var conv mlmtest.LockedBuffer
 	s := sinktest.Sink(t, smtpsink.Options{Size: 16, Debug: &conv})
 	o := sfSend(t, sfList(t, s.Addr()), sfRecord(sfThree...))
 	o.check(t, 0, "", "a@example.org=F b@example.org=F c@example.org=F", "a@example.org 5.3.4, b@example.org 5.3.4, c@example.org 5.3.4")
@@ -380,23 +380,6 @@ func TestSMTPFaultSize(t *testing.T) {
 	if c := conv.String(); strings.Contains(c, "< MAIL") || strings.Contains(c, "< DATA") {
 		t.Errorf("a transaction was sent:\n%s", c)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestSMTPFaultNoRcptData: every RCPT refused, yet DATA answered 354 and

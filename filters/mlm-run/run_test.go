@@ -1,36 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"mlm/lib/mlmtest"
 )
-
-// syncBuffer is a bytes.Buffer for one goroutine to write and another to
-// read.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDaemonRereadsStages: with -D, a stages file mended while the run
 // goes on is taken up at the next pass: the queue's records are then
@@ -48,7 +27,7 @@ func TestDaemonRereadsStages(t *testing.T) {
 	os.WriteFile(rec, []byte("MLM1 1.r\nS <a@example.org>\n:Subject: x\nE 0\n"), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errs syncBuffer
+	var out, errs mlmtest.LockedBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, &args{Target: dir, Daemon: true, Interval: 10 * time.Millisecond, Workers: 1,
