@@ -27,11 +27,11 @@ func run(a *args, out io.Writer) error {
 			return sysexit.Errorf(sysexit.Usage, "%q: %v", m, err)
 		}
 	}
-	if local, _, _ := strings.Cut(a.Address, "@"); !listName.MatchString(local) || hasCommandSuffix(a.Address) {
-		return sysexit.Errorf(sysexit.Usage, "%q: a list's local part is letters, digits, '.', '_' and '-', and does not end in a command's name", a.Address)
+	if err := listdir.CheckAddress(a.Address); err != nil {
+		return sysexit.Errorf(sysexit.Usage, "%q: %v", a.Address, err)
 	}
-	if _, domain, _ := strings.Cut(a.Address, "@"); !listDomain.MatchString(domain) {
-		return sysexit.Errorf(sysexit.Usage, "%q: a list's domain is ASCII letters, digits, '.' and '-' (an IDN in its xn-- form), not an address literal", a.Address)
+	if hasCommandSuffix(a.Address) {
+		return sysexit.Errorf(sysexit.Usage, "%q: a list's local part does not end in a command's name", a.Address)
 	}
 	abs, err := filepath.Abs(a.Dir)
 	if err != nil {
@@ -97,13 +97,9 @@ func hasCommandSuffix(list string) bool {
 	return false
 }
 
-// listName is what a list's local part may hold: it names files and
-// routers, and goes into MTA configuration unquoted.
-var listName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-
-// listDomain is what a list's domain may hold, for the same reason: an
-// address literal may hold ";", "|", "$" or a backquote.
-var listDomain = regexp.MustCompile(`^[A-Za-z0-9.-]+$`)
+// plainName is what a user or group name printed must be: MTA files name
+// it unquoted.
+var plainName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // plainPath is what the path of a list directory or of the programs may
 // hold, for the same reason.
@@ -138,10 +134,10 @@ func runAs() (name, group string) {
 	if err != nil {
 		return name, group
 	}
-	if listName.MatchString(u.Username) {
+	if plainName.MatchString(u.Username) {
 		name = u.Username
 	}
-	if g, err := user.LookupGroupId(u.Gid); err == nil && listName.MatchString(g.Name) {
+	if g, err := user.LookupGroupId(u.Gid); err == nil && plainName.MatchString(g.Name) {
 		group = g.Name
 	}
 	return name, group

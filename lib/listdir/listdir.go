@@ -19,6 +19,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -111,7 +112,7 @@ type Dir struct {
 
 // Open opens the list directory at path. A missing directory or address
 // file is ErrNoList (67); an unreadable one, or one whose first line is
-// not a mailbox (addr.CheckMailbox), is temporary: the list is
+// not a list's address (CheckAddress), is temporary: the list is
 // misconfigured, and mail waits until it is fixed. The address goes into
 // envelopes and header fields (List-Post, X-Loop, notices' From), so a
 // CR, LF or NUL in it must never get that far.
@@ -127,9 +128,38 @@ func Open(path string) (*Dir, error) {
 	if err := addr.CheckMailbox(a); err != nil {
 		return nil, sysexit.Temp(fmt.Errorf("%s: %q is not an address: %v", Address, a, err))
 	}
+	if err := CheckAddress(a); err != nil {
+		return nil, sysexit.Temp(fmt.Errorf("%s: %q: %v", Address, a, err))
+	}
 	d.addr = a
 	return d, nil
 }
+
+// CheckAddress returns nil if a can be a list's address: a mailbox whose
+// local part is ASCII letters, digits, '.', '_' and '-', from a letter or
+// a digit, and whose domain is ASCII letters, digits, '.' and '-' (an IDN
+// in its xn-- form). The local part is extended into the command
+// addresses (dev-bounces@) and goes into the List-* fields' mailto: links
+// and List-Id, the domain too, and MTA files name both: none of them
+// then needs quoting or escaping.
+func CheckAddress(a string) error {
+	if err := addr.CheckMailbox(a); err != nil {
+		return fmt.Errorf("not an address: %v", err)
+	}
+	local, domain, _ := strings.Cut(a, "@")
+	if !listName.MatchString(local) {
+		return errors.New("a list's local part is ASCII letters, digits, '.', '_' and '-'")
+	}
+	if !listDomain.MatchString(domain) {
+		return errors.New("a list's domain is ASCII letters, digits, '.' and '-' (an IDN in its xn-- form), not an address literal")
+	}
+	return nil
+}
+
+var (
+	listName   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	listDomain = regexp.MustCompile(`^[A-Za-z0-9.-]+$`)
+)
 
 // Address is the list address.
 func (d *Dir) Address() string { return d.addr }
