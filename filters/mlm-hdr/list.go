@@ -117,6 +117,9 @@ func loadList(path string) (*list, error) {
 	if err := checkText(l.prefix); err != nil {
 		return nil, badSetting(listdir.Prefix, err)
 	}
+	if len(l.prefix) > maxPrefix {
+		return nil, badSetting(listdir.Prefix, fmt.Errorf("longer than %d octets", maxPrefix))
+	}
 	text, err := d.Text(listdir.Footer)
 	if err != nil {
 		return nil, err
@@ -126,6 +129,10 @@ func loadList(path string) (*list, error) {
 	}
 	return l, nil
 }
+
+// maxPrefix is the longest Subject prefix: encoded (RFC 2047), with
+// "Subject: " and a space, it keeps within a line of MaxLine octets.
+const maxPrefix = 200
 
 // checkText checks one line of UTF-8 text for a field value.
 func checkText(s string) error {

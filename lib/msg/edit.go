@@ -337,7 +337,9 @@ func (e *Edit) AddField(field string) error {
 // own, and reports whether there was such a field. Every other octet of
 // the field is kept. Where the first line would then be over MaxLine
 // octets, the space is a fold (EOL and a space): the same value, on two
-// lines. text is not checked: it must be a valid value (CheckValue).
+// lines; or, where the first line holds only white space, text goes on a
+// line of its own after it. text is not checked: it must be a valid
+// value (CheckValue) of at most MaxLine-2 octets.
 func (e *Edit) Prefix(name, text string) bool {
 	for _, fs := range e.all() {
 		for i := range fs {
@@ -360,18 +362,23 @@ func (e *Edit) prefix(fd *field, text string) {
 	if p == bytes.IndexByte(f, ':')+1 {
 		ins = " " + ins
 	}
-	if p < len(f) && f[p] != '\r' && f[p] != '\n' {
-		first := bytes.IndexByte(f, '\n')
-		if first < 0 {
-			first = len(f)
-		}
-		if first > 0 && f[first-1] == '\r' {
-			first--
-		}
+	first := bytes.IndexByte(f, '\n')
+	if first < 0 {
+		first = len(f)
+	}
+	if first > 0 && f[first-1] == '\r' {
+		first--
+	}
+	switch {
+	case p < len(f) && f[p] != '\r' && f[p] != '\n':
 		if first+len(ins)+1 > MaxLine {
 			ins += e.eol
 		}
 		ins += " "
+	case first+len(ins) > MaxLine:
+		// The first line holds only white space, too much of it to
+		// take the text as well: the text goes on a line of its own.
+		ins = e.eol + " " + text
 	}
 	start := len(e.buf)
 	e.buf = append(append(append(e.buf, f[:p]...), ins...), f[p:]...)

@@ -132,6 +132,11 @@ func TestEditPrefix(t *testing.T) {
 		{"Subject: " + strings.Repeat("x", 984) + "\n\n", "Subject: [dev]\n " + strings.Repeat("x", 984) + "\n\n"},
 		{"Subject: " + strings.Repeat("x", 984) + "\r\n\r\n", "Subject: [dev]\r\n " + strings.Repeat("x", 984) + "\r\n\r\n"},
 		{"Subject: " + strings.Repeat("x", 990), "Subject: [dev]\n " + strings.Repeat("x", 990)},
+		// A first line of white space only, too long to take the
+		// prefix: the prefix goes on a line of its own.
+		{"Subject:" + strings.Repeat(" ", 985) + "\n\n", "Subject:" + strings.Repeat(" ", 985) + "[dev]\n\n"},
+		{"Subject:" + strings.Repeat(" ", 990) + "\n\n", "Subject:" + strings.Repeat(" ", 990) + "\n [dev]\n\n"},
+		{"Subject:" + strings.Repeat(" ", 990) + "\r\n folded\r\n\r\n", "Subject:" + strings.Repeat(" ", 990) + "\r\n [dev]\r\n folded\r\n\r\n"},
 	}
 	for _, tc := range tests {
 		e := NewEdit([]byte(tc.raw))
