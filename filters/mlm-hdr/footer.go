@@ -131,23 +131,31 @@ func (t *tail) Write(p []byte) (int, error) {
 // which transport padding may follow) gets a hard one first, so the
 // footer does not join it.
 func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp bool) error {
-	var open, soft bool // the last line has no line end; it ends in a soft break
+	// The last line has no line end (and ends in a CR); it ends in a
+	// soft break.
+	var open, cr, soft bool
 	var err error
 	if qp {
 		t := &qpTail{w: w}
 		_, err = io.Copy(t, body)
-		open, soft = t.n > 0 && t.last != '\n', t.soft()
+		open, cr, soft = t.n > 0 && t.last != '\n', t.last == '\r', t.soft()
 	} else {
 		var n int64
 		var last string
 		n, last, err = copyTail(w, body)
-		open = n > 0 && !strings.HasSuffix(last, "\n")
+		open, cr = n > 0 && !strings.HasSuffix(last, "\n"), strings.HasSuffix(last, "\r")
 	}
 	if err != nil {
 		return err
 	}
 	var b strings.Builder
-	if open {
+	switch {
+	case open && cr:
+		// Only its LF: a line end of eol would leave a bare CR.
+		if _, err := io.WriteString(w, "\n"); err != nil {
+			return err
+		}
+	case open:
 		b.WriteString("\n")
 	}
 	if soft {

@@ -395,7 +395,13 @@ func (e *Edit) EnsureBody() {
 	}
 	if n := len(e.fields); n > 0 {
 		if f := e.fields[n-1].b; f[len(f)-1] != '\n' {
-			e.fields[n-1].b = append(f[:len(f):len(f)], e.eol...)
+			// A last line ending in CR needs only its LF: a CR
+			// more would be a bare one.
+			eol := e.eol
+			if f[len(f)-1] == '\r' {
+				eol = "\n"
+			}
+			e.fields[n-1].b = append(f[:len(f):len(f)], eol...)
 		}
 	}
 	e.end = []byte(e.eol)

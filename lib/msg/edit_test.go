@@ -160,6 +160,8 @@ func TestEnsureBody(t *testing.T) {
 		{"Subject: x\r\nTo: y", "Subject: x\r\nTo: y\r\n\r\n"},
 		{"Subject: x\r\n", "Subject: x\r\n\r\n"},
 		{"Subject: x\n\n", "Subject: x\n\n"},
+		{"Subject: x\r", "Subject: x\r\n\n"}, // its LF only: no bare CR
+		{"Subject: x\r\nTo: y\r", "Subject: x\r\nTo: y\r\n\r\n"},
 	}
 	for _, tc := range tests {
 		e := NewEdit([]byte(tc.raw))
