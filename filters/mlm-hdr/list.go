@@ -41,7 +41,7 @@ func loadList(path string) (*list, error) {
 	local, domain := addr[:at], addr[at+1:]
 	l := &list{address: addr}
 	mailto := func(suffix, query string) string {
-		return "<mailto:" + local + suffix + "@" + domain + query + ">"
+		return "<mailto:" + mailtoAddr(local+suffix+"@"+domain) + query + ">"
 	}
 	id, err := d.ListID()
 	if err != nil {
@@ -128,6 +128,23 @@ func loadList(path string) (*list, error) {
 		return nil, badSetting(listdir.Footer, err)
 	}
 	return l, nil
+}
+
+// mailtoAddr is an address as a mailto: URI holds it (RFC 6068 section
+// 2): every octet but letters, digits and "-._~!$'*+@" percent-encoded, so
+// that a "?", "#" or "%" in a local part, or UTF-8, stays part of the
+// address.
+func mailtoAddr(a string) string {
+	var b strings.Builder
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~!$'*+@", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 // maxPrefix is the longest Subject prefix: encoded (RFC 2047), with

@@ -112,7 +112,8 @@ type Dir struct {
 
 // Open opens the list directory at path. A missing directory or address
 // file is ErrNoList (67); an unreadable one, or one whose first line is
-// not a list's address (CheckAddress), is temporary: the list is
+// not a mailbox (addr.CheckMailbox) or has a quoted local part, which the
+// command addresses cannot extend, is temporary: the list is
 // misconfigured, and mail waits until it is fixed. The address goes into
 // envelopes and header fields (List-Post, X-Loop, notices' From), so a
 // CR, LF or NUL in it must never get that far.
@@ -128,20 +129,22 @@ func Open(path string) (*Dir, error) {
 	if err := addr.CheckMailbox(a); err != nil {
 		return nil, sysexit.Temp(fmt.Errorf("%s: %q is not an address: %v", Address, a, err))
 	}
-	if err := CheckAddress(a); err != nil {
-		return nil, sysexit.Temp(fmt.Errorf("%s: %q: %v", Address, a, err))
+	if a[0] == '"' {
+		// "dev"-bounces@ would be no mailbox.
+		return nil, sysexit.Temp(fmt.Errorf("%s: %q: a list's local part is not quoted", Address, a))
 	}
 	d.addr = a
 	return d, nil
 }
 
-// CheckAddress returns nil if a can be a list's address: a mailbox whose
-// local part is ASCII letters, digits, '.', '_' and '-', from a letter or
-// a digit, and whose domain is ASCII letters, digits, '.' and '-' (an IDN
-// in its xn-- form). The local part is extended into the command
-// addresses (dev-bounces@) and goes into the List-* fields' mailto: links
-// and List-Id, the domain too, and MTA files name both: none of them
-// then needs quoting or escaping.
+// CheckAddress returns nil if a can be a new list's address
+// (mlm-newlist): a mailbox whose local part is ASCII letters, digits, '.',
+// '_' and '-', from a letter or a digit, and whose domain is ASCII
+// letters, digits, '.' and '-' (an IDN in its xn-- form). The local part
+// is extended into the command addresses (dev-bounces@) and goes into the
+// List-* fields and List-Id, the domain too, and MTA files name both:
+// none of them then needs quoting or escaping. (Open takes more, for
+// lists made otherwise: see there.)
 func CheckAddress(a string) error {
 	if err := addr.CheckMailbox(a); err != nil {
 		return fmt.Errorf("not an address: %v", err)

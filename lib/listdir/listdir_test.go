@@ -129,9 +129,7 @@ func TestOpenBadAddress(t *testing.T) {
 		"dev@lists.example.org\rBcc: x@y\n":     `address: "dev@lists.example.org\rBcc: x@y" is not an address: bad domain label "org\rBcc: x@y"`,
 		"dev\x00@lists.example.org\n":           `address: "dev\x00@lists.example.org" is not an address: bad local part`,
 		"dev list@lists.example.org\n":          `address: "dev list@lists.example.org" is not an address: bad local part`,
-		"\"dev\"@lists.example.org\n":           `address: "\"dev\"@lists.example.org": a list's local part is ASCII letters, digits, '.', '_' and '-'`,
-		"a?b%c#d@lists.example.org\n":           `address: "a?b%c#d@lists.example.org": a list's local part is ASCII letters, digits, '.', '_' and '-'`,
-		"dev@[192.0.2.1]\n":                     `address: "dev@[192.0.2.1]": a list's domain is ASCII letters, digits, '.' and '-' (an IDN in its xn-- form), not an address literal`,
+		"\"dev\"@lists.example.org\n":           `address: "\"dev\"@lists.example.org": a list's local part is not quoted`,
 		"dev@lists.example.org\nBcc: x@y\n":     "",
 		" dev@lists.example.org\r\n# comment\n": "",
 	} {

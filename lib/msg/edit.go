@@ -337,8 +337,8 @@ func (e *Edit) AddField(field string) error {
 // own, and reports whether there was such a field. Every other octet of
 // the field is kept. Where the first line would then be over MaxLine
 // octets, the space is a fold (EOL and a space): the same value, on two
-// lines; or, where the first line holds only white space, text goes on a
-// line of its own after it. text is not checked: it must be a valid
+// lines; or, where white space before the value leaves no room for text
+// on the first line, text goes on a line of its own after it. text is not checked: it must be a valid
 // value (CheckValue) of at most MaxLine-2 octets.
 func (e *Edit) Prefix(name, text string) bool {
 	for _, fs := range e.all() {
@@ -371,8 +371,14 @@ func (e *Edit) prefix(fd *field, text string) {
 	}
 	switch {
 	case p < len(f) && f[p] != '\r' && f[p] != '\n':
-		if first+len(ins)+1 > MaxLine {
-			ins += e.eol
+		switch {
+		case first+len(ins)+1 <= MaxLine:
+		case p+len(ins) <= MaxLine:
+			ins += e.eol // the value goes on the next line
+		default:
+			// So much white space before the value that the text does
+			// not fit after it: the text goes on a line of its own.
+			ins = e.eol + " " + text + e.eol
 		}
 		ins += " "
 	case first+len(ins) > MaxLine:

@@ -137,6 +137,10 @@ func TestEditPrefix(t *testing.T) {
 		{"Subject:" + strings.Repeat(" ", 985) + "\n\n", "Subject:" + strings.Repeat(" ", 985) + "[dev]\n\n"},
 		{"Subject:" + strings.Repeat(" ", 990) + "\n\n", "Subject:" + strings.Repeat(" ", 990) + "\n [dev]\n\n"},
 		{"Subject:" + strings.Repeat(" ", 990) + "\r\n folded\r\n\r\n", "Subject:" + strings.Repeat(" ", 990) + "\r\n [dev]\r\n folded\r\n\r\n"},
+		// So much white space before the value that the prefix does
+		// not fit after it either: a line of its own.
+		{"Subject:" + strings.Repeat(" ", 988) + "hi\n\n", "Subject:" + strings.Repeat(" ", 988) + "\n [dev]\n hi\n\n"},
+		{"Subject:" + strings.Repeat(" ", 985) + "hi\n\n", "Subject:" + strings.Repeat(" ", 985) + "[dev]\n hi\n\n"},
 	}
 	for _, tc := range tests {
 		e := NewEdit([]byte(tc.raw))
