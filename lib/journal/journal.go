@@ -89,12 +89,11 @@ func Settled(d *listdir.Dir, post string) (*addr.KeySet, error) {
 // outgoing or retry queue (in new/, cur/ or bad/, whence an owner may
 // put it back). Without it the journals only grow: some 30 MB for each
 // post to a million members, and a small file for every notice. The day
-// of the last sweep is in state/journal.swept. A sweep that fails, or
-// two at once, do no harm: what is left is swept the next day.
+// of the last sweep is in state/journal.swept (listdir.OnceADay). A
+// sweep that fails, or two at once, do no harm: what is left is swept
+// the next day.
 func Sweep(d *listdir.Dir, keep time.Duration, now time.Time) {
-	mark := d.File(filepath.Join(listdir.StateDir, "journal.swept"))
-	day := now.UTC().Format("2006-01-02")
-	if b, err := os.ReadFile(mark); err == nil && strings.TrimSpace(string(b)) == day {
+	if !listdir.OnceADay(d.File(filepath.Join(listdir.StateDir, "journal.swept")), now) {
 		return
 	}
 	ents, err := os.ReadDir(Dir(d))
@@ -125,5 +124,4 @@ func Sweep(d *listdir.Dir, keep time.Duration, now time.Time) {
 		}
 		os.Remove(filepath.Join(Dir(d), post))
 	}
-	os.WriteFile(mark, []byte(day+"\n"), 0o600)
 }

@@ -164,6 +164,18 @@ var (
 	listDomain = regexp.MustCompile(`^[A-Za-z0-9.-]+$`)
 )
 
+// OnceADay reports whether the day (UTC) of now is not the one the file
+// mark holds, and if so marks it: a daily sweep runs once, whichever
+// program comes first. A mark that cannot be written reports false: the
+// sweep waits for a run that can.
+func OnceADay(mark string, now time.Time) bool {
+	day := now.UTC().Format("2006-01-02")
+	if b, err := os.ReadFile(mark); err == nil && strings.TrimSpace(string(b)) == day {
+		return false
+	}
+	return os.WriteFile(mark, []byte(day+"\n"), 0o600) == nil
+}
+
 // Address is the list address.
 func (d *Dir) Address() string { return d.addr }
 

@@ -200,12 +200,7 @@ func MayReply(d *listdir.Dir, sender string, h *msg.Header, now time.Time) (bool
 // day of the last sweep is in the file "swept". A sweep that fails, or
 // two at once, do no harm.
 func sweepReplies(dir string, now time.Time) {
-	mark := filepath.Join(dir, "swept")
-	day := now.UTC().Format("2006-01-02")
-	if b, err := os.ReadFile(mark); err == nil && strings.TrimSpace(string(b)) == day {
-		return
-	}
-	if os.WriteFile(mark, []byte(day+"\n"), 0o600) != nil {
+	if !listdir.OnceADay(filepath.Join(dir, "swept"), now) {
 		return
 	}
 	ents, err := os.ReadDir(dir)
