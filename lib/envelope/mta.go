@@ -4,6 +4,8 @@ import (
 	"errors"
 	"slices"
 	"strings"
+
+	"mlm/lib/addr"
 )
 
 // MTA is the envelope as an MTA passes it in the environment of a
@@ -71,8 +73,10 @@ var ErrNotList = errors.New("not an address of this list")
 var Commands = []string{"request", "subscribe", "unsubscribe", "owner", "bounces", "accept", "reject"}
 
 // Own reports whether mailbox is the list's address or one of its
-// command addresses, in the list's domain.
+// command addresses, in the list's domain: written in any form that is
+// the same mailbox, such as "dev-owner"@ for dev-owner@ (see addr.Key).
 func Own(list, mailbox string) bool {
+	mailbox = addr.Key(mailbox)
 	_, _, err := Route(list, mailbox)
 	return err == nil && strings.EqualFold(domainOf(list), domainOf(mailbox))
 }
