@@ -21,7 +21,9 @@
 // Stages are started with exec from their argv, never through a shell. If
 // a program cannot be found or is not executable, no stage is started at
 // all, so a stage with side effects (a queue write) never runs in a
-// pipeline that cannot finish.
+// pipeline that cannot finish. They start from the last to the first, so
+// that one the kernel refuses even so (a script without "#!") has not
+// started those before it; those after it see an empty input.
 //
 // # Stage files
 //
@@ -114,11 +116,11 @@ func Run(stages [][]string, opts Options) (int, error) {
 		return decide(nil, outs)
 	}
 	var p plumbing
-	started, err := p.start(cmds, opts)
-	if started < len(cmds) {
-		outs[started].err = err // later stages never ran, and count for nothing
+	failed, err := p.start(cmds, opts)
+	if failed >= 0 {
+		outs[failed].err = err // earlier stages never ran, and count for nothing
 	}
-	for i := 0; i < started; i++ {
+	for i := failed + 1; i < len(cmds); i++ {
 		outs[i] = wait(cmds[i], outs[i].name)
 	}
 	return decide(p.wait(opts.Context), outs)
@@ -268,41 +270,47 @@ type plumbing struct {
 	outErr error // writing Stdout; likewise
 }
 
-// start connects the stages and starts them in order. It returns how many
-// started; if not all did, the error says why the next one did not. The
-// parent's copies of the children's pipe ends are closed in every case.
+// start connects the stages and starts them from the last to the first:
+// a program that passed command's look but cannot be run even so (a
+// script without "#!", a missing interpreter, another machine's binary)
+// has then started none of the stages before it, which would have done
+// their work for nothing, and the stages after it read an empty input.
+// It returns the stage that did not start and why, or -1 and nil; the
+// stages after that one have started. The parent's copies of the
+// children's pipe ends are closed in every case.
 func (p *plumbing) start(cmds []*exec.Cmd, opts Options) (int, error) {
 	defer p.closeChild()
+	last := len(cmds) - 1
 	in, err := p.in(opts.Stdin)
 	if err != nil {
-		return 0, err
+		return last, err
 	}
 	out, err := p.out(opts.Stdout, &p.outErr, "writing standard output")
 	if err != nil {
-		return 0, err
+		return last, err
 	}
 	errw, err := p.out(opts.Stderr, nil, "")
 	if err != nil {
-		return 0, err
+		return last, err
 	}
 	cmds[0].Stdin = in
 	for i, c := range cmds {
 		c.Stdout, c.Stderr = out, errw
-		if i < len(cmds)-1 {
+		if i < last {
 			r, w, err := os.Pipe()
 			if err != nil {
-				return 0, err
+				return last, err
 			}
 			p.child = append(p.child, r, w)
 			c.Stdout, cmds[i+1].Stdin = w, r
 		}
 	}
-	for i, c := range cmds {
-		if err := c.Start(); err != nil {
+	for i := last; i >= 0; i-- {
+		if err := cmds[i].Start(); err != nil {
 			return i, err
 		}
 	}
-	return len(cmds), nil
+	return -1, nil
 }
 
 // closeChild closes the parent's copies of the children's pipe ends.

@@ -119,8 +119,38 @@ func TestMissingStartsNothing(t *testing.T) {
 	}
 }
 
+// TestUnrunnableStartsNoEarlier: a program that passes the look before
+// the start but that the kernel will not run (a script without "#!", one
+// whose interpreter is missing) leaves the stages before it unstarted,
+// so their effects never happen, and those after it read nothing.
+func TestUnrunnableStartsNoEarlier(t *testing.T) {
+	for name, script := range map[string]string{
+		"no #!":               "echo hi\n",
+		"missing interpreter": "#!/nonexistent/interpreter\necho hi\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "script"), []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			code, err := Run([][]string{{"touch", "ran"}, {"./script"}, sh("wc -c; touch after")},
+				Options{Dir: dir, Stdout: &out})
+			if code != 75 || err == nil || !strings.HasPrefix(err.Error(), "stage 2: ") {
+				t.Errorf("Run = %d, %v; want 75, stage 2: …", code, err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
+				t.Errorf("stage 1 ran although stage 2 cannot")
+			}
+			if _, err := os.Stat(filepath.Join(dir, "after")); err != nil || strings.TrimSpace(out.String()) != "0" {
+				t.Errorf("stage 3: %v, read %q octets; want it run on an empty input", err, out.String())
+			}
+		})
+	}
+}
+
 // TestStartFailure: a program found but not startable (a file the kernel
-// cannot execute) is 75, after the stages before it have run down.
+// cannot execute) is 75, and the stages before it never start.
 func TestStartFailure(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "garbage"), []byte("\x00\x01\x02\x03not a program\n"), 0o755); err != nil {
