@@ -14,18 +14,14 @@ import (
 	"mlm/lib/members"
 	"mlm/lib/notice"
 	"mlm/lib/stream"
-	"mlm/lib/sysexit"
 )
 
 // holdPost puts the record in the hold queue, as it came, with the
 // reason, and tells the moderators (the owners if there are none).
 func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time.Time) error {
-	secret, err := d.Text(listdir.Secret)
+	key, err := d.Secret()
 	if err != nil {
 		return err
-	}
-	if strings.TrimSpace(secret) == "" {
-		return sysexit.Errorf(sysexit.TempFail, "%s: missing; mlm-newlist makes one", listdir.Secret)
 	}
 	t := strconv.FormatInt(now.Unix(), 10)
 	p.h.Attrs = append(p.h.Attrs,
@@ -55,7 +51,6 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 		return err
 	}
 	until := now.Add(holdFor)
-	key := []byte(strings.TrimSpace(secret))
 	accept := d.CommandAddress("accept") // dev-accept@host
 	local, domain, _ := strings.Cut(accept, "@")
 	acceptAt := local + "+" + cookie.Make(key, "accept", d.Address(), p.h.ID, until) + "@" + domain

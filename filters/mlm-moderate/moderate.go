@@ -13,6 +13,7 @@ import (
 
 	"mlm/lib/cookie"
 	"mlm/lib/envelope"
+	"mlm/lib/journal"
 	"mlm/lib/listdir"
 	"mlm/lib/msg"
 	"mlm/lib/notice"
@@ -79,6 +80,16 @@ func approve(d *listdir.Dir, it *queue.Item, now time.Time) error {
 		// back now would be a no-op, and the approval lost.
 		return sysexit.Errorf(sysexit.TempFail, "%s: still in the incoming queue; try again", h.ID)
 	}
+	begun, err := journal.Begun(d, h.ID)
+	if err != nil {
+		return err
+	}
+	if begun {
+		// Approved before, by a run that died before it could remove
+		// the held copy, which mlm-run's sweep then put back.
+		fmt.Fprintf(os.Stderr, "%s: %s: approved already, its delivery has begun; the held copy is removed\n", prog, h.ID)
+		return nil
+	}
 	t := strconv.FormatInt(now.Unix(), 10)
 	h.Attrs = append(h.Attrs,
 		stream.Attr{Name: "state", Value: "approved"},
@@ -111,11 +122,10 @@ func reject(d *listdir.Dir, it *queue.Item, now time.Time) error {
 // dev-accept+TOKEN or dev-reject+TOKEN. A token that matches no held
 // post, or has expired, is refused (77).
 func fromMail(d *listdir.Dir, hold *queue.Queue, in io.Reader, now time.Time) error {
-	secret, err := d.Text(listdir.Secret)
+	key, err := d.Secret()
 	if err != nil {
 		return err
 	}
-	key := []byte(strings.TrimSpace(secret))
 	r := stream.NewReader(in)
 	return r.Each(func(h *stream.Header) error {
 		rcpt, _ := h.Get("orig-rcpt")
@@ -128,7 +138,16 @@ func fromMail(d *listdir.Dir, hold *queue.Queue, in io.Reader, now time.Time) er
 		if h.Sender.Mailbox == "" {
 			return sysexit.Errorf(sysexit.NoPerm, "a message from the null sender answers nothing")
 		}
-		if hdr, _ := msg.ReadHeader(bufio.NewReader(r.Message()), msg.MaxHeader); notice.IsAutomatic(hdr) {
+		// A header that cannot be read cannot be told from an
+		// automatic message's: it answers nothing either.
+		hdr, err := msg.ReadHeader(bufio.NewReader(r.Message()), msg.MaxHeader)
+		if sysexit.Code(err) == sysexit.DataErr {
+			return sysexit.Errorf(sysexit.NoPerm, "a message whose header cannot be read answers nothing: %v", err)
+		}
+		if err != nil {
+			return err
+		}
+		if notice.IsAutomatic(hdr) {
 			return sysexit.Errorf(sysexit.NoPerm, "an automatic message answers nothing")
 		}
 		ids, err := hold.Ready(now, true)

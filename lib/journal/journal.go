@@ -100,15 +100,10 @@ func Sweep(d *listdir.Dir, keep time.Duration, now time.Time) {
 	if err != nil {
 		return
 	}
-	var names []string
-	for _, q := range []string{listdir.Outgoing, listdir.Retry} {
-		ns, err := d.Queue(q).Names()
-		if err != nil {
-			return
-		}
-		names = append(names, ns...)
+	names, err := queued(d)
+	if err != nil {
+		return
 	}
-	slices.Sort(names)
 	for _, e := range ents {
 		post := e.Name()
 		info, err := e.Info()
@@ -124,4 +119,45 @@ func Sweep(d *listdir.Dir, keep time.Duration, now time.Time) {
 		}
 		os.Remove(filepath.Join(Dir(d), post))
 	}
+}
+
+// queued returns the names of the files of the outgoing and retry
+// queues (queue.Names), sorted.
+func queued(d *listdir.Dir) ([]string, error) {
+	var names []string
+	for _, q := range []string{listdir.Outgoing, listdir.Retry} {
+		ns, err := d.Queue(q).Names()
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, ns...)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// Begun reports whether the delivery of post has begun: it has a journal,
+// or a record (post, or post and a ",") in the outgoing or retry queue.
+// A post held for moderation has neither until it is approved, so
+// mlm-moderate asks, lest a post put back in the hold queue after a
+// crash be approved a second time.
+func Begun(d *listdir.Dir, post string) (bool, error) {
+	_, err := os.Lstat(filepath.Join(Dir(d), post))
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return false, sysexit.Temp(fmt.Errorf("journal: %w", err))
+	}
+	names, err := queued(d)
+	if err != nil {
+		return false, err
+	}
+	i, _ := slices.BinarySearch(names, post)
+	for ; i < len(names) && strings.HasPrefix(names[i], post); i++ {
+		if rest := names[i][len(post):]; rest == "" || rest[0] == ',' {
+			return true, nil
+		}
+	}
+	return false, nil
 }

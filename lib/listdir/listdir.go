@@ -375,6 +375,22 @@ func (d *Dir) Text(name string) (string, error) {
 	return string(b), nil
 }
 
+// Secret returns the key of the moderation cookies, the secret file's
+// text without surrounding white space. A missing or empty one is
+// temporary (75): with no key, anyone could make a cookie that approves a
+// held post, so posts wait to be held, and answers to be taken, until
+// there is one.
+func (d *Dir) Secret() ([]byte, error) {
+	s, err := d.Text(Secret)
+	if err != nil {
+		return nil, err
+	}
+	if s = strings.TrimSpace(s); s == "" {
+		return nil, sysexit.Errorf(sysexit.TempFail, "%s: missing; mlm-newlist makes one", Secret)
+	}
+	return []byte(s), nil
+}
+
 // Queue returns one of the list's queues.
 func (d *Dir) Queue(name string) *queue.Queue {
 	return queue.New(filepath.Join(d.Path, QueueDir, name))
