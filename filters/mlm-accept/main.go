@@ -6,7 +6,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -167,12 +166,7 @@ func header(a *args, env envelope.MTA, d *listdir.Dir, now time.Time) (*stream.H
 // the MTA set no SENDER.
 func stripFromLine(br *bufio.Reader) ([]byte, error) {
 	b, _ := br.Peek(256)
-	if !envelope.IsFromLine(b) {
-		return nil, nil
-	}
-	// "From :" is no From_ line but the obsolete syntax of the From
-	// field (RFC 5322 section 4.5.6), the message's own first line.
-	if rest := bytes.TrimLeft(b[5:], " \t"); len(rest) == 0 || rest[0] == ':' {
+	if !envelope.StartsWithFromLine(b) {
 		return nil, nil
 	}
 	var line []byte

@@ -87,11 +87,11 @@ func envelopeOf(a *args) (*stream.Header, []stream.Path, error) {
 // stripFromLine removes a leading From_ line and takes its sender unless
 // -f gave one.
 func stripFromLine(br *bufio.Reader, a *args, h *stream.Header) error {
-	line, err := br.Peek(5)
-	if err != nil || !envelope.IsFromLine(line) {
+	line, _ := br.Peek(256) // fewer at the end of the input
+	if !envelope.StartsWithFromLine(line) {
 		return nil
 	}
-	line, err = br.ReadSlice('\n')
+	line, err := br.ReadSlice('\n')
 	if err != nil && err != io.EOF {
 		return sysexit.Errorf(sysexit.DataErr, "From_ line: %v", err)
 	}

@@ -17,6 +17,19 @@ import (
 // mbox From_ line: "From " at the start (RFC 4155 §2).
 func IsFromLine(line []byte) bool { return len(line) >= 5 && string(line[:5]) == "From " }
 
+// StartsWithFromLine reports whether a message that starts with b (its
+// first line, or as much of the message as there is) starts with a From_
+// line that an MTA added. "From :", the obsolete syntax of the From field
+// (RFC 5322 section 4.5.6), is the message's own first line, not one; so
+// is "From " with nothing but white space in b after it.
+func StartsWithFromLine(b []byte) bool {
+	if !IsFromLine(b) {
+		return false
+	}
+	rest := strings.TrimLeft(string(b[5:]), " \t")
+	return rest != "" && rest[0] != ':'
+}
+
 // ParseFromLine returns the envelope sender of an mbox From_ line,
 // "From sender date…": "" for the null sender, which mbox writes as
 // MAILER-DAEMON (RFC 4155 §2) or <>. Any other sender must be an RFC 5321

@@ -37,3 +37,20 @@ func TestFromLineTime(t *testing.T) {
 		}
 	}
 }
+
+func TestStartsWithFromLine(t *testing.T) {
+	for b, want := range map[string]bool{
+		"From alice@example.org  Sat Nov 28 12:00:00 2026\n": true,
+		"From MAILER-DAEMON Sat Nov 28 12:00:00 2026":        true,
+		"From : Alice <alice@example.org>\n":                 false, // RFC 5322 §4.5.6
+		"From \t: Alice\n":                                   false,
+		"From    ":                                           false,
+		"From: Alice\n":                                      false,
+		"From":                                               false,
+		"Subject: x\n":                                       false,
+	} {
+		if got := StartsWithFromLine([]byte(b)); got != want {
+			t.Errorf("StartsWithFromLine(%q) = %v; want %v", b, got, want)
+		}
+	}
+}
