@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"mlm/lib/cli"
+	"mlm/lib/durable"
 	"mlm/lib/listdir"
 	"mlm/lib/password"
 	"mlm/lib/sysexit"
@@ -38,7 +39,9 @@ func run(a *args, in io.Reader) error {
 		if err := os.Remove(d.File(listdir.Password)); err != nil && !os.IsNotExist(err) {
 			return sysexit.Temp(err)
 		}
-		return nil
+		// Durable, lest a password taken away because it leaked come
+		// back after a power loss.
+		return sysexit.Temp(durable.SyncDir(d.Path))
 	}
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && err != io.EOF {
