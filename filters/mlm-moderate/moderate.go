@@ -181,17 +181,26 @@ func list(hold *queue.Queue, out io.Writer) error {
 		return err
 	}
 	bw := bufio.NewWriter(out)
+	code := sysexit.OK // of the posts that cannot be described: 75 before 65
 	for _, id := range ids {
 		line, err := describe(filepath.Join(hold.Path, "new", id))
 		if errors.Is(err, os.ErrNotExist) {
 			continue // settled meanwhile
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", id, err)
+			// Said, and the others listed all the same.
+			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, id, err)
+			if c := sysexit.Code(err); code != sysexit.TempFail {
+				code = c
+			}
+			continue
 		}
 		bw.WriteString(line + "\n")
 	}
-	return sysexit.Temp(bw.Flush())
+	if err := bw.Flush(); err != nil {
+		return sysexit.Temp(err)
+	}
+	return sysexit.Silent(code)
 }
 
 // describe is list's line for one held post.
