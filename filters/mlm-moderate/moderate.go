@@ -120,57 +120,77 @@ func reject(d *listdir.Dir, it *queue.Item, now time.Time) error {
 
 // fromMail acts on moderators' replies: records whose orig-rcpt is
 // dev-accept+TOKEN or dev-reject+TOKEN. A token that matches no held
-// post, or has expired, is refused (77).
+// post, or has expired, is refused (77). A refused answer is said, and
+// the answers after it in the stream are acted on all the same; the
+// status is then the first refusal's.
 func fromMail(d *listdir.Dir, hold *queue.Queue, in io.Reader, now time.Time) error {
 	key, err := d.Secret()
 	if err != nil {
 		return err
 	}
+	refused := sysexit.OK
 	r := stream.NewReader(in)
-	return r.Each(func(h *stream.Header) error {
-		rcpt, _ := h.Get("orig-rcpt")
-		action, token, err := envelope.Route(d.Address(), rcpt)
-		if err != nil || (action != "accept" && action != "reject") || token == "" {
-			return sysexit.Errorf(sysexit.NoPerm, "%q: not a moderation address", rcpt)
-		}
-		// A vacation reply or a bounce to the notice, which goes to its
-		// Reply-To, the accept address, is nobody's answer.
-		if h.Sender.Mailbox == "" {
-			return sysexit.Errorf(sysexit.NoPerm, "a message from the null sender answers nothing")
-		}
-		// A header that cannot be read cannot be told from an
-		// automatic message's: it answers nothing either.
-		hdr, err := msg.ReadHeader(bufio.NewReader(r.Message()), msg.MaxHeader)
-		if sysexit.Code(err) == sysexit.DataErr {
-			return sysexit.Errorf(sysexit.NoPerm, "a message whose header cannot be read answers nothing: %v", err)
-		}
-		if err != nil {
-			return err
-		}
-		if notice.IsAutomatic(hdr) {
-			return sysexit.Errorf(sysexit.NoPerm, "an automatic message answers nothing")
-		}
-		ids, err := hold.Ready(now, true)
-		if err != nil {
-			return err
-		}
-		expired := false
-		for _, id := range ids {
-			switch cookie.Check(key, action, d.Address(), id, token, now) {
-			case nil:
-				if action == "accept" {
-					action = "approve"
-				}
-				return settle(d, hold, action, id, now)
-			case cookie.ErrExpired:
-				expired = true
+	err = r.Each(func(h *stream.Header) error {
+		err := answer(d, hold, key, r, h, now)
+		if c := sysexit.Code(err); c == sysexit.NoPerm || c == sysexit.NoUser {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+			if refused == sysexit.OK {
+				refused = c
 			}
+			return nil
 		}
-		if expired {
-			return sysexit.Perm(sysexit.NoPerm, cookie.ErrExpired)
-		}
-		return sysexit.Perm(sysexit.NoPerm, cookie.ErrForged)
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	return sysexit.Silent(refused)
+}
+
+// answer acts on one moderator's reply, the record r is at.
+func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *stream.Header, now time.Time) error {
+	rcpt, _ := h.Get("orig-rcpt")
+	action, token, err := envelope.Route(d.Address(), rcpt)
+	if err != nil || (action != "accept" && action != "reject") || token == "" {
+		return sysexit.Errorf(sysexit.NoPerm, "%q: not a moderation address", rcpt)
+	}
+	// A vacation reply or a bounce to the notice, which goes to its
+	// Reply-To, the accept address, is nobody's answer.
+	if h.Sender.Mailbox == "" {
+		return sysexit.Errorf(sysexit.NoPerm, "a message from the null sender answers nothing")
+	}
+	// A header that cannot be read cannot be told from an
+	// automatic message's: it answers nothing either.
+	hdr, err := msg.ReadHeader(bufio.NewReader(r.Message()), msg.MaxHeader)
+	if sysexit.Code(err) == sysexit.DataErr {
+		return sysexit.Errorf(sysexit.NoPerm, "a message whose header cannot be read answers nothing: %v", err)
+	}
+	if err != nil {
+		return err
+	}
+	if notice.IsAutomatic(hdr) {
+		return sysexit.Errorf(sysexit.NoPerm, "an automatic message answers nothing")
+	}
+	ids, err := hold.Ready(now, true)
+	if err != nil {
+		return err
+	}
+	expired := false
+	for _, id := range ids {
+		switch cookie.Check(key, action, d.Address(), id, token, now) {
+		case nil:
+			if action == "accept" {
+				action = "approve"
+			}
+			return settle(d, hold, action, id, now)
+		case cookie.ErrExpired:
+			expired = true
+		}
+	}
+	if expired {
+		return sysexit.Perm(sysexit.NoPerm, cookie.ErrExpired)
+	}
+	return sysexit.Perm(sysexit.NoPerm, cookie.ErrForged)
 }
 
 // list prints the held posts, one per line: id, time held, sender,
