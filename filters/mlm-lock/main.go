@@ -66,6 +66,10 @@ func run(a *args, env []string) error {
 		return err
 	}
 	err = syscall.Exec(path, a.Command, env)
+	if errors.Is(err, syscall.ENOEXEC) {
+		// A script without "#!": execvp(3) runs it with the shell.
+		err = syscall.Exec("/bin/sh", append([]string{"sh", path}, a.Command[1:]...), env)
+	}
 	runtime.KeepAlive(f) // the file's finalizer would close it, and release the lock
 	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) {
 		return sysexit.Errorf(sysexit.Usage, "%s: not executable: %v", a.Command[0], err)
