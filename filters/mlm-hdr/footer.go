@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"mime/quotedprintable"
 	"strings"
 
 	"mlm/lib/mimewalk"
@@ -85,15 +84,6 @@ func (ft footing) copy(w io.Writer, body *bufio.Reader, l *list, eol string) err
 // lines turns LF line endings into eol.
 func lines(s, eol string) []byte { return []byte(strings.ReplaceAll(s, "\n", eol)) }
 
-// qpEncode returns s quoted-printable, with LF line endings.
-func qpEncode(s string) string {
-	var b strings.Builder
-	qw := quotedprintable.NewWriter(&b)
-	qw.Write([]byte(s))
-	qw.Close()
-	return strings.ReplaceAll(b.String(), "\r\n", "\n")
-}
-
 // copyTail copies body to w and returns how many octets it copied and
 // the last of them (up to 3). To a stream.Writer the body goes as whole
 // encoded lines and the Writer says its tail; to anything else, through
@@ -162,7 +152,7 @@ func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp bool) erro
 		b.WriteString("\n")
 	}
 	if qp {
-		footer = qpEncode(footer)
+		footer = msg.QPEncode(footer)
 	}
 	b.WriteString(footer)
 	_, err = w.Write(lines(b.String(), eol))
@@ -259,7 +249,7 @@ func isClose(line []byte, closing string) bool {
 func part(boundary, footer string) string {
 	cs, cte := "us-ascii", "7bit"
 	if !isASCII(footer) {
-		cs, cte, footer = "utf-8", "quoted-printable", qpEncode(footer)
+		cs, cte, footer = "utf-8", "quoted-printable", msg.QPEncode(footer)
 	}
 	return "--" + boundary + "\n" +
 		"Content-Type: text/plain; charset=" + cs + "\n" +

@@ -3,7 +3,9 @@ package msg
 import (
 	"io"
 	"mime"
+	"mime/quotedprintable"
 	"regexp"
+	"strings"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
@@ -46,3 +48,13 @@ var encodedWord = regexp.MustCompile(`^=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)
 // IsEncodedWord reports whether s starts with an RFC 2047 encoded-word,
 // "=?charset?encoding?text?=".
 func IsEncodedWord(s string) bool { return encodedWord.MatchString(s) }
+
+// QPEncode returns s quoted-printable (RFC 2045 section 6.7), with LF
+// line endings: no line of it is over 76 octets.
+func QPEncode(s string) string {
+	var b strings.Builder
+	qw := quotedprintable.NewWriter(&b)
+	qw.Write([]byte(s))
+	qw.Close()
+	return strings.ReplaceAll(b.String(), "\r\n", "\n")
+}

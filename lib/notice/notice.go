@@ -69,10 +69,30 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	b.WriteString("\nThis is a MIME message.\n\n--" + boundary + "\n")
 	b.WriteString("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n")
 	b.WriteString(text + "\n--" + boundary + "\n")
-	b.WriteString("Content-Type: text/rfc822-headers\nContent-Transfer-Encoding: 8bit\n\n")
-	b.WriteString(strings.ReplaceAll(string(m.Headers), "\r\n", "\n"))
+	// The header as it came, but for a line over the 998 octets a line
+	// of a message may have (RFC 5322 section 2.1.1), which a poster's
+	// header may hold: then quoted-printable, whose lines are short.
+	hdr, cte := strings.ReplaceAll(string(m.Headers), "\r\n", "\n"), "8bit"
+	if longLine(hdr) {
+		hdr, cte = msg.QPEncode(hdr), "quoted-printable"
+	}
+	b.WriteString("Content-Type: text/rfc822-headers\nContent-Transfer-Encoding: " + cte + "\n\n")
+	b.WriteString(hdr)
 	b.WriteString("\n--" + boundary + "--\n")
 	return []byte(b.String())
+}
+
+// longLine reports whether s has a line over 998 octets, its line ending
+// aside.
+func longLine(s string) bool {
+	for s != "" {
+		line, rest, _ := strings.Cut(s, "\n")
+		if len(strings.TrimSuffix(line, "\r")) > 998 {
+			return true
+		}
+		s = rest
+	}
+	return false
 }
 
 func sha(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }

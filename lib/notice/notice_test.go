@@ -3,11 +3,14 @@ package notice
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-message"
 
 	"mlm/lib/listdir"
 	"mlm/lib/mlmtest"
@@ -77,6 +80,42 @@ func TestBytes(t *testing.T) {
 		if !strings.Contains(b, want) {
 			t.Errorf("missing %q in:\n%s", want, b)
 		}
+	}
+}
+
+// TestLongHeaderLine: a post's header line over 998 octets goes into
+// the notice quoted-printable, every line of the notice within 998
+// octets, and decodes to the header as it was; a header without one
+// goes as it is, 8bit.
+func TestLongHeaderLine(t *testing.T) {
+	hdr := "Subject: s\r\nX-Long: " + strings.Repeat("é-long ", 250) + "\r\n\r\n"
+	m := &Message{From: "dev-owner@x.org", To: []string{"a@x.org"}, Subject: "s", Text: "hi", Headers: []byte(hdr)}
+	b := string(m.Bytes("1.M1P1", "x.org", time.Unix(0, 0)))
+	for _, l := range strings.Split(b, "\n") {
+		if len(l) > 998 {
+			t.Errorf("line of %d octets: %.60q…", len(l), l)
+		}
+	}
+	ent, err := message.Read(strings.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := ent.MultipartReader()
+	mr.NextPart()
+	p, err := mr.NextPart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cte := p.Header.Get("Content-Transfer-Encoding"); cte != "quoted-printable" {
+		t.Errorf("Content-Transfer-Encoding: %q; want quoted-printable", cte)
+	}
+	got, _ := io.ReadAll(p.Body)
+	if want := strings.ReplaceAll(hdr, "\r\n", "\n"); strings.ReplaceAll(string(got), "\r\n", "\n") != want {
+		t.Errorf("decoded header:\n%q\nwant\n%q", got, want)
+	}
+	short := string((&Message{From: "dev-owner@x.org", To: []string{"a@x.org"}, Subject: "s", Text: "hi", Headers: []byte("Subject: é\n\n")}).Bytes("1", "x.org", time.Unix(0, 0)))
+	if !strings.Contains(short, "Content-Type: text/rfc822-headers\nContent-Transfer-Encoding: 8bit\n\nSubject: é\n") {
+		t.Errorf("a short header is not as it was, 8bit:\n%s", short)
 	}
 }
 
