@@ -32,7 +32,9 @@ func main() {
 
 // run writes HELO, one transaction per record, and QUIT. A record is held
 // (in memory, or a temporary file if large) until its recipients, which
-// SMTP sends before the message, have been read.
+// SMTP sends before the message, have been read. A bad record ends the
+// batch before it: the transactions of those before are written whole,
+// then QUIT.
 func run(a *args, in io.Reader, out io.Writer) error {
 	helo, err := heloName(a.Helo)
 	if err != nil {
@@ -40,28 +42,36 @@ func run(a *args, in io.Reader, out io.Writer) error {
 	}
 	r := stream.NewReader(in)
 	bw := bufio.NewWriterSize(out, 64<<10)
-	msg := spool.New(spool.MemLimit)
+	msg, rcpts := spool.New(spool.MemLimit), spool.New(spool.MemLimit)
 	defer msg.Close()
+	defer rcpts.Close()
 	n := 0
 	err = r.Each(func(h *stream.Header) error {
-		if n++; n == 1 {
-			fmt.Fprintf(bw, "HELO %s\r\n", helo)
-		}
-		return transaction(bw, r, h, msg)
+		return transaction(bw, r, h, msg, rcpts, func() {
+			if n++; n == 1 {
+				fmt.Fprintf(bw, "HELO %s\r\n", helo)
+			}
+		})
 	})
-	if err != nil {
-		return err
+	if n > 0 {
+		// The session ends with the records before a bad one, whole.
+		bw.WriteString("QUIT\r\n")
 	}
-	if n == 0 {
-		return nil // empty input: nothing to do
+	if ferr := bw.Flush(); err == nil {
+		err = sysexit.Temp(ferr)
 	}
-	bw.WriteString("QUIT\r\n")
-	return sysexit.Temp(bw.Flush())
+	return err
 }
 
-// transaction writes MAIL, RCPT lines and DATA for one record.
-func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg *spool.Spool) error {
+// transaction writes MAIL, RCPT lines and DATA for one record, after
+// begin. The whole record is read and checked first, its message into
+// msg and its RCPT lines into rcpts: a bad record writes nothing, so the
+// batch never ends inside a transaction.
+func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg, rcpts *spool.Spool, begin func()) error {
 	if err := msg.Reset(); err != nil {
+		return err
+	}
+	if err := rcpts.Reset(); err != nil {
 		return err
 	}
 	if _, err := io.Copy(msg, r.Message()); err != nil {
@@ -69,11 +79,10 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg *spoo
 	}
 	// The paths alone: a HELO session has no ESMTP parameters, and exim
 	// -bS refuses one, and the rest of the batch with it.
-	bw.WriteString("MAIL FROM:<" + h.Sender.Mailbox + ">\r\n")
 	n := 0
 	err := r.EachRecipient(func(p stream.Path) error {
 		n++
-		_, err := bw.WriteString("RCPT TO:<" + p.Mailbox + ">\r\n")
+		_, err := io.WriteString(rcpts, "RCPT TO:<"+p.Mailbox+">\r\n")
 		return err
 	})
 	if err != nil {
@@ -81,6 +90,11 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg *spoo
 	}
 	if n == 0 {
 		return sysexit.Errorf(sysexit.DataErr, "record %s: no recipients", h.ID)
+	}
+	begin()
+	bw.WriteString("MAIL FROM:<" + h.Sender.Mailbox + ">\r\n")
+	if _, err := io.Copy(bw, rcpts.Reader()); err != nil {
+		return sysexit.Temp(err)
 	}
 	bw.WriteString("DATA\r\n")
 	d := wire.NewDataWriter(bw)
