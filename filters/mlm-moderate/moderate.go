@@ -133,7 +133,7 @@ func fromMail(d *listdir.Dir, hold *queue.Queue, in io.Reader, now time.Time) er
 	err = r.Each(func(h *stream.Header) error {
 		err := answer(d, hold, key, r, h, now)
 		if c := sysexit.Code(err); c == sysexit.NoPerm || c == sysexit.NoUser {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+			sysexit.Report(os.Stderr, prog, err) // one line, its control octets escaped
 			if refused == sysexit.OK {
 				refused = c
 			}
@@ -162,6 +162,10 @@ func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *
 	// A header that cannot be read cannot be told from an
 	// automatic message's: it answers nothing either.
 	hdr, err := msg.ReadHeader(bufio.NewReader(r.Message()), msg.MaxHeader)
+	var broken *stream.SyntaxError
+	if errors.As(err, &broken) {
+		return err // the stream's fault, not the answer's
+	}
 	if sysexit.Code(err) == sysexit.DataErr {
 		return sysexit.Errorf(sysexit.NoPerm, "a message whose header cannot be read answers nothing: %v", err)
 	}
@@ -209,7 +213,7 @@ func list(hold *queue.Queue, out io.Writer) error {
 		}
 		if err != nil {
 			// Said, and the others listed all the same.
-			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, id, err)
+			sysexit.Report(os.Stderr, prog, fmt.Errorf("%s: %w", id, err))
 			if c := sysexit.Code(err); code != sysexit.TempFail {
 				code = c
 			}
