@@ -50,11 +50,18 @@ var encodedWord = regexp.MustCompile(`^=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)
 func IsEncodedWord(s string) bool { return encodedWord.MatchString(s) }
 
 // QPEncode returns s quoted-printable (RFC 2045 section 6.7), with LF
-// line endings: no line of it is over 76 octets.
+// line endings: no line of it is over 76 octets. Each LF of s is a line
+// break; any other CR is "=0D", so a bare CR does not become one.
 func QPEncode(s string) string {
 	var b strings.Builder
-	qw := quotedprintable.NewWriter(&b)
-	qw.Write([]byte(s))
-	qw.Close()
-	return strings.ReplaceAll(b.String(), "\r\n", "\n")
+	for i, line := range strings.Split(s, "\n") {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		qw := quotedprintable.NewWriter(&b)
+		qw.Binary = true // CR and LF as octets; there is no LF here
+		qw.Write([]byte(line))
+		qw.Close()
+	}
+	return strings.ReplaceAll(b.String(), "=\r\n", "=\n")
 }
