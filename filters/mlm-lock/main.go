@@ -4,8 +4,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -66,7 +68,7 @@ func run(a *args, env []string) error {
 		return err
 	}
 	err = syscall.Exec(path, a.Command, env)
-	if errors.Is(err, syscall.ENOEXEC) {
+	if errors.Is(err, syscall.ENOEXEC) && isScript(path) {
 		// A script without "#!": execvp(3) runs it with the shell.
 		err = syscall.Exec("/bin/sh", append([]string{"sh", path}, a.Command[1:]...), env)
 	}
@@ -75,6 +77,22 @@ func run(a *args, env []string) error {
 		return sysexit.Errorf(sysexit.Usage, "%s: not executable: %v", a.Command[0], err)
 	}
 	return sysexit.Temp(fmt.Errorf("%s: %v", a.Command[0], err))
+}
+
+// isScript reports whether the file at path looks like a shell script:
+// no NUL in its first line, as far as its first 256 octets go, the test
+// bash makes before it runs a file the kernel will not. Another
+// machine's program, or any other binary, is no script.
+func isScript(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 256)
+	n, _ := io.ReadFull(f, b)
+	b, _, _ = bytes.Cut(b[:n], []byte("\n"))
+	return bytes.IndexByte(b, 0) < 0
 }
 
 // lockFile is the file to lock: PATH itself, or a directory's lock file.
