@@ -117,6 +117,11 @@ func Run(stages [][]string, opts Options) (int, error) {
 	}
 	var p plumbing
 	failed, err := p.start(cmds, opts)
+	if failed == len(cmds) {
+		// No stage started: the pipes could not be made.
+		p.wait(opts.Context)
+		return decide(fmt.Errorf("making the pipes: %w", err), nil)
+	}
 	if failed >= 0 {
 		outs[failed].err = err // earlier stages never ran, and count for nothing
 	}
@@ -276,22 +281,23 @@ type plumbing struct {
 // has then started none of the stages before it, which would have done
 // their work for nothing, and the stages after it read an empty input.
 // It returns the stage that did not start and why, or -1 and nil; the
-// stages after that one have started. The parent's copies of the
+// stages after that one have started. If the pipes cannot be made, no
+// stage starts, and it returns len(cmds). The parent's copies of the
 // children's pipe ends are closed in every case.
 func (p *plumbing) start(cmds []*exec.Cmd, opts Options) (int, error) {
 	defer p.closeChild()
 	last := len(cmds) - 1
 	in, err := p.in(opts.Stdin)
 	if err != nil {
-		return last, err
+		return len(cmds), err
 	}
 	out, err := p.out(opts.Stdout, &p.outErr, "writing standard output")
 	if err != nil {
-		return last, err
+		return len(cmds), err
 	}
 	errw, err := p.out(opts.Stderr, nil, "")
 	if err != nil {
-		return last, err
+		return len(cmds), err
 	}
 	cmds[0].Stdin = in
 	for i, c := range cmds {
@@ -299,7 +305,7 @@ func (p *plumbing) start(cmds []*exec.Cmd, opts Options) (int, error) {
 		if i < last {
 			r, w, err := os.Pipe()
 			if err != nil {
-				return last, err
+				return len(cmds), err
 			}
 			p.child = append(p.child, r, w)
 			c.Stdout, cmds[i+1].Stdin = w, r

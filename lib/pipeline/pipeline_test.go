@@ -482,3 +482,34 @@ func TestContextLeftBehind(t *testing.T) {
 		}
 	}
 }
+
+// TestPipesFail: pipes that cannot be made (no descriptors left) start
+// no stage, and the failure is the pipeline's, not a stage's.
+func TestPipesFail(t *testing.T) {
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	lim := old
+	lim.Cur = uint64(len(ents)) // ReadDir's own descriptor is closed again: one free
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	code, err := Run([][]string{{"touch", "a"}, {"touch", "b"}, {"touch", "c"}}, Options{Dir: dir, Stdin: strings.NewReader("x")})
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if code != 75 || err == nil || !strings.HasPrefix(err.Error(), "making the pipes: ") {
+		t.Errorf("Run = %d, %v; want 75, making the pipes: …", code, err)
+	}
+	for _, f := range []string{"a", "b", "c"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			t.Errorf("stage %s ran", f)
+		}
+	}
+}
