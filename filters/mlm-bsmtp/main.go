@@ -45,16 +45,24 @@ func run(a *args, in io.Reader, out io.Writer) error {
 	msg, rcpts := spool.New(spool.MemLimit), spool.New(spool.MemLimit)
 	defer msg.Close()
 	defer rcpts.Close()
-	n := 0
+	n, open := 0, false // open: a transaction's writing began and did not end
 	err = r.Each(func(h *stream.Header) error {
-		return transaction(bw, r, h, msg, rcpts, func() {
+		err := transaction(bw, r, h, msg, rcpts, func() {
 			if n++; n == 1 {
 				fmt.Fprintf(bw, "HELO %s\r\n", helo)
 			}
+			open = true
 		})
+		if err == nil {
+			open = false
+		}
+		return err
 	})
-	if n > 0 {
+	if n > 0 && !open {
 		// The session ends with the records before a bad one, whole.
+		// (One that failed as it was written, a spool that could not
+		// be read, ends the output inside its DATA, which the reader
+		// then drops: no QUIT there.)
 		bw.WriteString("QUIT\r\n")
 	}
 	if ferr := bw.Flush(); err == nil {
