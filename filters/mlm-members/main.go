@@ -11,6 +11,7 @@ import (
 	"mlm/lib/cli"
 	"mlm/lib/clock"
 	"mlm/lib/envelope"
+	"mlm/lib/journal"
 	"mlm/lib/listdir"
 	"mlm/lib/members"
 	"mlm/lib/stream"
@@ -64,6 +65,9 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 	r := stream.NewReader(in)
 	w := stream.NewWriter(out)
 	err = r.Each(func(h *stream.Header) error {
+		if err := journal.CheckPost(h.ID); err != nil {
+			return err
+		}
 		poster := h.Sender.Mailbox
 		now := clock.Unix()
 		h.Attrs = append(h.Attrs,

@@ -32,6 +32,7 @@ import (
 	"strconv"
 
 	"mlm/lib/addr"
+	"mlm/lib/journal"
 	"mlm/lib/listdir"
 	"mlm/lib/spool"
 	"mlm/lib/stream"
@@ -122,6 +123,9 @@ type splitter struct {
 
 // record splits the record r is at, whose header is h.
 func (s *splitter) record(r *stream.Reader, h *stream.Header) error {
+	if err := journal.CheckPost(h.ID); err != nil {
+		return err
+	}
 	if err := s.msg.Reset(); err != nil {
 		return err
 	}

@@ -37,6 +37,19 @@ func Dir(d *listdir.Dir) string { return filepath.Join(d.Path, listdir.StateDir,
 // record id before its first ",".
 func Post(id string) string { p, _, _ := strings.Cut(id, ","); return p }
 
+// CheckPost refuses (65) an id that cannot be a post's: one with a ",".
+// Post would cut it there, and the post would share its journal with
+// every other post whose id starts the same (mlm-mbox's base,1, base,2),
+// whose recipients would then count as its own, and never get it. The
+// stages where a post begins its delivery, mlm-members and mlm-split,
+// check it.
+func CheckPost(id string) error {
+	if strings.Contains(id, ",") {
+		return sysexit.Errorf(sysexit.DataErr, "record %s: the id of a post cannot have a \",\" (it names the post's delivery journal, and mlm-split's batches add to it)", id)
+	}
+	return nil
+}
+
 // Outcome returns the address of a journal line, with or without its LF,
 // that gives one: "D" or "F", a space, a mailbox.
 func Outcome(line string) (string, bool) {
