@@ -1,23 +1,87 @@
-# members.awk: add the addresses of the first file (one per line, "#"
+# members.awk: add the addresses of a member file (one per line, "#"
 # comments) as recipients of every record of the MLM1 stream that
 # follows, make the list's bounce address the sender, and fix the E
-# count. No checks and no de-duplication: an mlm-enqueue or mlm-check
-# downstream refuses a bad address. With file other than "subscribers",
-# a record left with no recipient at all is an error (exit 75).
-# usage: LC_ALL=C awk -v list=ADDR -v file=NAME -f members.awk FILE -
-FILENAME == ARGV[1] {
-	sub(/^[ \t]+/, ""); sub(/[ \t]+$/, "")
-	if ($0 != "" && $0 !~ /^#/) m[++n] = $0
+# count: the core of mlm-members(1), as contrib/mlm-members.sh runs it.
+#
+# Like mlm-members it skips, each with a line on standard error, a line
+# that is no address and the list's own addresses (the list and its
+# command addresses in its domain, "quoted" forms too, which would bring
+# the mail back to the list); and without a line, an address there
+# already and, with kind=skip files before the member file (digest,
+# nomail), the addresses those hold, and the poster if the notmetoo file
+# holds the poster. A record id with a "," is refused (65): a post's
+# delivery journal is named by its id up to the first ",". With file
+# other than "subscribers", a record left with no recipient at all is an
+# error (75), so the mail waits. It adds no attributes, and its address
+# check is looser than mlm-members'.
+#
+# usage: MLM_LIST=ADDR LC_ALL=C awk -v file=NAME -f members.awk \
+#     kind=notmetoo NOTMETOO kind=skip DIGEST kind=skip NOMAIL \
+#     kind=member FILE kind=stream -
+# (file operands that do not exist: /dev/null; relative ones start "./")
+function key(a,    at, l, d, u) {
+	at = length(a)
+	while (at > 0 && substr(a, at, 1) != "@") at--
+	l = substr(a, 1, at - 1); d = tolower(substr(a, at + 1))
+	if (l ~ /^".*"$/) {
+		u = substr(l, 2, length(l) - 2); gsub(/\\/, "", u)
+		if (u ~ /^[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+)*$/) l = u
+	}
+	return l "@" d
+}
+function own(k,    l, d, i) {
+	l = tolower(k); d = l; sub(/@[^@]*$/, "", l); sub(/^.*@/, "", d)
+	sub(/\+.*/, "", l)
+	if (d != listdom) return 0
+	if (l == listloc) return 1
+	for (i in cmds) if (l == listloc "-" i) return 1
+	return 0
+}
+function mailbox(a) {
+	return a !~ /[\001-\037\177 \t<>]/ && a ~ /^("[^"]*"|[^"@]+)@([^@\[\]]+|\[[0-9A-Fa-f:.]+\])$/
+}
+BEGIN {
+	list = ENVIRON["MLM_LIST"]
+	listloc = tolower(list); sub(/@.*/, "", listloc)
+	listdom = tolower(list); sub(/^.*@/, "", listdom)
+	split("request subscribe unsubscribe owner bounces accept reject", cl, " ")
+	for (i in cl) cmds[cl[i]] = 1
+}
+kind != "stream" {
+	sub(/\r$/, ""); sub(/^[ \t]+/, ""); sub(/[ \t]+$/, "")
+	if ($0 == "" || $0 ~ /^#/) next
+	if (!mailbox($0)) {
+		if (kind == "member") print "mlm-members.sh: " file ": line " FNR ": not an address; skipped" > "/dev/stderr"
+		next
+	}
+	if (kind == "skip") skip[key($0)] = 1
+	else if (kind == "notmetoo") notme[key($0)] = 1
+	else if (own(key($0))) print "mlm-members.sh: " file ": an address of the list itself; skipped" > "/dev/stderr"
+	else if (!(key($0) in skip) && !(key($0) in listed)) { listed[key($0)] = 1; m[++n] = $0 }
 	next
 }
-/^S / { at = index(list, "@"); print "S <" substr(list, 1, at - 1) "-bounces" substr(list, at) ">"; next }
-/^R / { c++ }
+/^MLM1 / {
+	if (index($2, ",")) {
+		print "mlm-members.sh: record " $2 ": the id of a post cannot have a \",\"" > "/dev/stderr"
+		exit 65
+	}
+	split("", seen); c = 0
+}
+/^S / {
+	poster = $2; gsub(/^<|>$/, "", poster)
+	at = index(list, "@"); print "S <" substr(list, 1, at - 1) "-bounces" substr(list, at) ">"; next
+}
+/^R / { a = $2; gsub(/^<|>$/, "", a); seen[key(a)] = 1; c++ }
 /^E / {
-	if (c + n == 0 && file != "subscribers") {
+	for (i = 1; i <= n; i++) {
+		k = key(m[i])
+		if (k in seen || (k == key(poster) && k in notme)) continue
+		seen[k] = 1; print "R <" m[i] ">"; c++
+	}
+	if (c == 0 && file != "subscribers") {
 		print "mlm-members.sh: " file ": no one to send to" > "/dev/stderr"
 		exit 75
 	}
-	for (i = 1; i <= n; i++) print "R <" m[i] ">"
-	print "E " c + n; c = 0; next
+	print "E " c; next
 }
 { print }

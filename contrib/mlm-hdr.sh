@@ -2,9 +2,24 @@
 # mlm-hdr.sh DIR: a stand-in for mlm-hdr(1) that adds one field, the
 # list's List-Id, to every message of an MLM1 stream (contrib/addfield.awk).
 # Tested in place of mlm-hdr in the post path (tests/testdata/path).
+# It does only that: it reads no listid file, adds no X-Loop (so a post
+# that comes back to the list is not held as a loop), and removes
+# neither Approved: nor the poster's own List-* fields, which then reach
+# every member. An example of a stage in awk, not for a list that takes
+# posts from outside.
 set -eu
 dir=${1:?usage: mlm-hdr.sh DIR}
-here=$(dirname "$(readlink -f "$0")")
-addr=$(sed -n '1p' "$dir/address")
+[ -f "$dir/address" ] || { echo "mlm-hdr.sh: $dir: no such list" >&2; exit 67; }
+addr=$(sed -n '1p' "$dir/address") || exit 75
+case $addr in
+?*@?*) ;;
+*) echo "mlm-hdr.sh: address: $addr is not an address" >&2; exit 75 ;;
+esac
 id=$(printf '%s' "$addr" | tr '@' '.')
-LC_ALL=C exec awk -v "field=List-Id: <$id>" -f "$here/addfield.awk"
+here=$(dirname "$(readlink -f "$0")")
+status=0
+LC_ALL=C awk -v "field=List-Id: <$id>" -f "$here/addfield.awk" || status=$?
+case $status in
+0 | 64 | 65 | 75) exit "$status" ;;
+*) exit 75 ;; # awk's own failure (a write error): 2
+esac

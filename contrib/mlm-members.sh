@@ -2,8 +2,9 @@
 # mlm-members.sh [-l FILE] DIR: a stand-in for mlm-members(1) that
 # expands every record to the addresses in DIR/FILE (subscribers by
 # default) and makes the list's bounce address the sender
-# (contrib/members.awk). A record that would go to no one from another
-# file than subscribers fails with 75, so that it waits.
+# (contrib/members.awk, which says what it skips). A record that would
+# go to no one from another file than subscribers fails with 75, so that
+# it waits. It runs no members-command: a list with one waits (75).
 # Tested in place of mlm-members in the post path (tests/testdata/path).
 set -eu
 file=subscribers
@@ -19,8 +20,33 @@ case $file in
 subscribers | digest | moderators | owner) ;;
 *) echo "mlm-members.sh: -l $file: not a member file" >&2; exit 64 ;;
 esac
+case $dir in
+/*) ;;
+*) dir=./$dir ;; # an awk operand NAME=VALUE would be an assignment
+esac
+[ -f "$dir/address" ] || { echo "mlm-members.sh: $dir: no such list" >&2; exit 67; }
 list=$(sed -n 1p "$dir/address") || exit 75
-src=$dir/$file
-[ -e "$src" ] || src=/dev/null
+case $list in
+?*@?*) ;;
+*) echo "mlm-members.sh: address: $list is not an address" >&2; exit 75 ;;
+esac
+if [ "$file" = subscribers ] && [ -e "$dir/members-command" ]; then
+	echo "mlm-members.sh: members-command: not run by this stand-in; use mlm-members" >&2
+	exit 75
+fi
+# at: the file, or /dev/null if there is none.
+at() { if [ -e "$dir/$1" ]; then echo "$dir/$1"; else echo /dev/null; fi; }
+if [ "$file" = subscribers ]; then
+	notmetoo=$(at notmetoo) digest=$(at digest) nomail=$(at nomail)
+else
+	notmetoo=/dev/null digest=/dev/null nomail=/dev/null
+fi
 here=$(dirname "$(readlink -f "$0")")
-LC_ALL=C exec awk -v list="$list" -v file="$file" -f "$here/members.awk" "$src" -
+status=0
+MLM_LIST=$list LC_ALL=C awk -v file="$file" -f "$here/members.awk" \
+	kind=notmetoo "$notmetoo" kind=skip "$digest" kind=skip "$nomail" \
+	kind=member "$(at "$file")" kind=stream - || status=$?
+case $status in
+0 | 65 | 75) exit "$status" ;;
+*) exit 75 ;; # awk's own failure (a write error): 2
+esac

@@ -1,0 +1,73 @@
+package tests
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestMembersStandIn: contrib/mlm-members.sh gives the recipients and the
+// status mlm-members gives, on member files with what mlm-members skips:
+// CRLF and bad lines, the list's own addresses (quoted too), duplicates,
+// digest and nomail members, the poster in notmetoo; and it refuses what
+// mlm-members refuses.
+func TestMembersStandIn(t *testing.T) {
+	if _, err := exec.LookPath("awk"); err != nil {
+		t.Skip("no awk")
+	}
+	dir := newList(t)
+	files := map[string]string{
+		"subscribers": "alice@example.org\r\nbob@Example.NET\nbob@example.net\n\"carol\"@example.com\ncarol@example.com\n" +
+			"dev-owner@lists.example.org\n\"dev-owner\"@Lists.example.org\nDev+x@lists.example.org\nBob <x@y>\n" +
+			"carol@example.org> NOTIFY=NEVER\nno-at\ndig@example.org\nnm@example.org\nposter@example.org\n# comment\n\n  spaced@example.org  \n",
+		"digest":   "dig@example.org\n",
+		"nomail":   "nm@example.org\n",
+		"notmetoo": "poster@example.org\n",
+		"owner":    "dev-owner@lists.example.org\n\"dev\"@lists.example.org\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	post := "MLM1 p1\nS <poster@example.org>\n:Subject: x\n:\n:body\nR <already@example.org>\nR <Alice@EXAMPLE.org>\nE 2\n"
+	bare := "MLM1 p2\nS <poster@example.org>\n:Subject: x\n:\n:body\nE 0\n"
+	comma := "MLM1 base,2\nS <poster@example.org>\n:x\nE 0\n"
+	envelope := regexp.MustCompile(`(?m)^[RE] .*$`)
+	run := func(argv []string, in string) (string, int) {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stdin = strings.NewReader(in)
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(envelope.FindAllString(out.String(), -1), "\n"), code
+	}
+	goProg := filepath.Join(binDir, "mlm-members")
+	sh := filepath.Join(root, "contrib", "mlm-members.sh")
+	for _, tc := range []struct {
+		name, in string
+		args     []string
+	}{
+		{"subscribers", post, []string{dir}},
+		{"owner, the list's own alone", bare, []string{"-l", "owner", dir}},
+		{"an id with a comma", comma, []string{dir}},
+	} {
+		want, wantCode := run(append([]string{goProg}, tc.args...), tc.in)
+		got, code := run(append([]string{"sh", sh}, tc.args...), tc.in)
+		if got != want || code != wantCode {
+			t.Errorf("%s: mlm-members.sh gave %d:\n%s\nmlm-members %d:\n%s", tc.name, code, got, wantCode, want)
+		}
+	}
+}
