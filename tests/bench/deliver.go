@@ -239,6 +239,11 @@ func checkDelivery(who string, n int, verp bool, st dumpStats) error {
 		return fmt.Errorf("%s: VERP, yet %d distinct senders for %d recipients", who, st.senders, n)
 	case !verp && st.maxPerTx > batch:
 		return fmt.Errorf("%s: a transaction had %d recipients, over %d", who, st.maxPerTx, batch)
+	case !verp && st.tx > (n+batch-1)/batch+10:
+		// Full transactions, and one part-full for each of the ten
+		// domains (memberAddr) at most: one recipient a transaction is
+		// no batching.
+		return fmt.Errorf("%s: %d transactions for %d recipients in batches of %d", who, st.tx, n, batch)
 	}
 	return nil
 }

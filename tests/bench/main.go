@@ -7,7 +7,7 @@
 // large streams against cat (of 4 KB posts, where the work for each record
 // counts most, and of 1 MB posts, where the work for each octet does),
 // the expansion of a list of a million, and
-// mlm-accept's posts a second. It prints one table of medians, then a
+// mlm-accept's posts a second. It prints one table of median runs, then a
 // profile of mlm's run on the largest list.
 //
 // `make bench` builds the programs and runs it. Every run has a time
@@ -44,6 +44,7 @@ type bench struct {
 	self       string // this program, the rusage wrapper
 	work       string // on the disk: lists, queues
 	shm        string // in memory if there is room: the sink's dumps, the stream
+	tmpfsDisk  bool   // work is on tmpfs: its fsyncs are free
 	post       string
 	reps       int
 	runTimeout time.Duration
@@ -315,7 +316,7 @@ func benchMain() int {
 	load1 := loadavg()
 
 	// The table.
-	fmt.Printf("mlm bench: %s, %d CPUs, load %s at start, %s at the end; median of %d runs each\n",
+	fmt.Printf("mlm bench: %s, %d CPUs, load %s at start, %s at the end; the median run (by wall time) of %d each\n",
 		runtime.GOOS, runtime.NumCPU(), load0, load1, b.reps)
 	fmt.Printf("delivery: one 4,096-octet post, from its hand-over to the last 250, into Postfix smtp-sink on 127.0.0.1\n")
 	fmt.Printf("(a fresh sink per run, dumping to %s); lists and queues in %s\n", b.shm, b.work)
@@ -387,6 +388,9 @@ func (b *bench) setup(bin, disk string, streamMB int) error {
 	}
 	b.shm = b.work
 	var fs syscall.Statfs_t
+	if syscall.Statfs(b.work, &fs) == nil && fs.Type == 0x01021994 { // TMPFS_MAGIC
+		b.tmpfsDisk = true
+	}
 	need := uint64(streamMB)<<20 + 2<<30 // the stream and the dumps
 	if syscall.Statfs("/dev/shm", &fs) == nil && fs.Bavail*uint64(fs.Bsize) > need {
 		if b.shm, err = os.MkdirTemp("/dev/shm", "mlmbench."); err != nil {
@@ -525,12 +529,14 @@ func (b *bench) deliveryRow(r *row, once func() (delivered, error)) {
 	}
 }
 
-// limitRow tries smtp-source with each session count once, then repeats
-// the best until it has reps runs of it.
+// limitRow tries smtp-source with each session count once, then runs
+// the best reps times afresh: the run that chose it is not one of them,
+// which would pull the limit up by the luck of the choosing. What it
+// sends is whole transactions: per recipients each.
 func (b *bench) limitRow(r *row, n, per int, sessions []int, rtt time.Duration) {
+	r.work = float64((n + per - 1) / per * per)
 	best, bestRate := 0, 0.0
 	var tried []string
-	first := map[int]usage{}
 	for _, s := range sessions {
 		d, err := b.limitOnce(n, per, s, rtt)
 		b.logf("%s -s %d: %s", r.name(), s, fmtRun(d.u, err))
@@ -545,9 +551,8 @@ func (b *bench) limitRow(r *row, n, per int, sessions []int, rtt time.Duration) 
 			r.fail(b, err)
 			return
 		}
-		rate := float64(n) / d.u.wall.Seconds()
+		rate := r.work / d.u.wall.Seconds()
 		tried = append(tried, fmt.Sprintf("s%d %s", s, commas(int64(rate))))
-		first[s] = d.u
 		if rate > bestRate {
 			best, bestRate = s, rate
 		}
@@ -556,12 +561,15 @@ func (b *bench) limitRow(r *row, n, per int, sessions []int, rtt time.Duration) 
 		r.status, r.note = "timeout", strings.Join(tried, ", ")
 		return
 	}
-	r.runs = append(r.runs, first[best])
 	for len(r.runs) < b.reps {
 		d, err := b.limitOnce(n, per, best, rtt)
 		b.logf("%s -s %d: %s", r.name(), best, fmtRun(d.u, err))
-		if errors.Is(err, errSkipped) || errors.Is(err, errTimeout) {
-			break // the runs it has still tell
+		if errors.Is(err, errTimeout) {
+			r.cut = true // the runs it has still tell, though not exactly
+			break
+		}
+		if errors.Is(err, errSkipped) {
+			break
 		}
 		if err != nil {
 			r.fail(b, err)
@@ -641,6 +649,7 @@ type row struct {
 	status    string // in place of the figures: timeout, FAILED, not run
 	note      string
 	partial   float64 // a rate estimated from a run killed at its timeout
+	cut       bool    // a run of the row was killed: its figures leave it out, and are no exact rate
 	vsMlmmj   *row
 	vsLimit   *row
 	vsClient  *row
@@ -668,25 +677,23 @@ func (r *row) record(b *bench, u usage, err error) bool {
 	return true
 }
 
-// med is the median of each figure over the runs.
+// med is the median run, by wall time: every figure of one run, so that
+// the CPU, the peak RSS and the sink's CPU shown are a run's own, not
+// medians of each taken from different runs. Of an even number, the
+// mean of the two middle runs, figure by figure.
 func (r *row) med() usage {
-	pick := func(f func(usage) int64) int64 {
-		v := make([]int64, len(r.runs))
-		for i, u := range r.runs {
-			v[i] = f(u)
-		}
-		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	runs := slices.Clone(r.runs)
+	sort.SliceStable(runs, func(i, j int) bool { return runs[i].wall < runs[j].wall })
+	if len(runs)%2 == 1 {
+		return runs[len(runs)/2]
 	}
+	a, b := runs[len(runs)/2-1], runs[len(runs)/2]
 	return usage{
-		wall:  time.Duration(pick(func(u usage) int64 { return int64(u.wall) })),
-		user:  time.Duration(pick(func(u usage) int64 { return int64(u.user) })),
-		sys:   time.Duration(pick(func(u usage) int64 { return int64(u.sys) })),
-		rssKB: pick(func(u usage) int64 { return u.rssKB }),
-		sink:  time.Duration(pick(func(u usage) int64 { return int64(u.sink) })),
+		wall:  (a.wall + b.wall) / 2,
+		user:  (a.user + b.user) / 2,
+		sys:   (a.sys + b.sys) / 2,
+		rssKB: (a.rssKB + b.rssKB) / 2,
+		sink:  (a.sink + b.sink) / 2,
 	}
 }
 
@@ -694,7 +701,7 @@ func (r *row) med() usage {
 // short (not exact).
 func (r *row) rate() (rate float64, exact bool) {
 	if len(r.runs) > 0 && r.status != "FAILED" {
-		return r.work / r.med().wall.Seconds(), true
+		return r.work / r.med().wall.Seconds(), !r.cut
 	}
 	return r.partial, false
 }
@@ -798,7 +805,7 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 	if b.smtpSource != "" {
 		notes = append(notes,
 			"limit: smtp-source -m N/r -r r -s S -d -N -F post (connections kept, distinct recipients, no PIPELINING),",
-			"  the best S of those tried, then repeated at that S")
+			"  each S tried once, then the best S run afresh as often as the other rows")
 	}
 	if rtt {
 		notes = append(notes, "round trip rows: the sink behind a relay in the bench that holds what it passes, each way, for half",
@@ -808,7 +815,11 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 		notes = append(notes, "filters: the list as above, no members; mlm-throttle DIR has no rate set, so it charges nothing;",
 			"  with -r 1000000000 every record is charged in the state file under flock, at a rate that never waits")
 	}
-	notes = append(notes, "each run is checked: every member once (no other address), at most 100 per transaction,",
-		"  VERP: one per transaction and a distinct sender each; queues empty after the run")
+	notes = append(notes, "each run is checked: every member once (no other address), at most 100 per transaction",
+		"  and no more transactions than full ones and one for each of the 10 domains; VERP: one per",
+		"  transaction and a distinct sender each; queues empty after the run")
+	if b.tmpfsDisk {
+		notes = append(notes, "WARNING: the lists and queues are on tmpfs, where fsync costs nothing: give -disk a real disk")
+	}
 	return notes
 }
