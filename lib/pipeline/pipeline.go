@@ -56,6 +56,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"mlm/lib/sysexit"
 )
 
@@ -307,6 +309,7 @@ func (p *plumbing) start(cmds []*exec.Cmd, opts Options) (int, error) {
 			if err != nil {
 				return len(cmds), err
 			}
+			growPipe(w)
 			p.child = append(p.child, r, w)
 			c.Stdout, cmds[i+1].Stdin = w, r
 		}
@@ -447,3 +450,21 @@ func Inherit(f *os.File) error {
 	}
 	return nil
 }
+
+// growPipe asks for a pipe buffer of pipeSize between two stages (the
+// kernel's is 64 KiB): with records of some KiB, a stage that waits on
+// the next then wakes for many records at a time, not for a few. A pipe
+// that cannot grow (the user's pipe memory spent, an old kernel) stays
+// as it is.
+func growPipe(f *os.File) {
+	unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, pipeSize)
+}
+
+// pipeSize is the buffer growPipe asks for. Measured on mlm-run's
+// personalised delivery (mlm-split -v, mlm-throttle, mlm-sendmail: a
+// record of the whole post for each recipient), 256 KiB and 1 MiB both
+// took some 7% off the wall time of 64 KiB. The smaller leaves room: a
+// user's pipes together may have 64 MiB (pipe-user-pages-soft) before
+// the kernel gives that user's new pipes a single page each, 256 such
+// pipes and not 64.
+const pipeSize = 256 << 10

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func sh(script string) []string { return []string{"sh", "-c", script} }
@@ -511,5 +513,27 @@ func TestPipesFail(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
 			t.Errorf("stage %s ran", f)
 		}
+	}
+}
+
+// TestPipesGrown: the pipe between two stages holds pipeSize octets, and
+// what goes through it arrives whole.
+func TestPipesGrown(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	growPipe(w)
+	n, err := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0)
+	if err != nil || n != pipeSize {
+		t.Errorf("pipe size %d, %v; want %d", n, err, pipeSize)
+	}
+	var out bytes.Buffer
+	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+	code, err := Run([][]string{{"cat"}, {"cat"}, {"wc", "-c"}}, Options{Stdin: strings.NewReader(big), Stdout: &out})
+	if code != 0 || err != nil || strings.TrimSpace(out.String()) != fmt.Sprint(len(big)) {
+		t.Errorf("Run = %d, %v, %q; want 0 and %d", code, err, out.String(), len(big))
 	}
 }
