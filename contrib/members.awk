@@ -12,20 +12,27 @@
 # holds the poster. A record id with a "," is refused (65): a post's
 # delivery journal is named by its id up to the first ",". With file
 # other than "subscribers", a record left with no recipient at all is an
-# error (75), so the mail waits. It adds no attributes, and its address
-# check is looser than mlm-members'.
+# error (75), so the mail waits. It adds no attributes; its address
+# check follows mlm-members' in the main, and it compares domains in
+# ASCII case only, where mlm-members folds other letters too.
 #
 # usage: MLM_LIST=ADDR LC_ALL=C awk -v file=NAME -f members.awk \
 #     kind=notmetoo NOTMETOO kind=skip DIGEST kind=skip NOMAIL \
 #     kind=member FILE kind=stream -
 # (file operands that do not exist: /dev/null; relative ones start "./")
-function key(a,    at, l, d, u) {
+function key(a,    at, l, d, u, v, i, ch) {
 	at = length(a)
 	while (at > 0 && substr(a, at, 1) != "@") at--
 	l = substr(a, 1, at - 1); d = tolower(substr(a, at + 1))
 	if (l ~ /^".*"$/) {
-		u = substr(l, 2, length(l) - 2); gsub(/\\/, "", u)
-		if (u ~ /^[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+)*$/) l = u
+		# Undo the quotes and each quoted pair, one octet at a time.
+		u = substr(l, 2, length(l) - 2); v = ""
+		for (i = 1; i <= length(u); i++) {
+			ch = substr(u, i, 1)
+			if (ch == "\\") ch = substr(u, ++i, 1)
+			v = v ch
+		}
+		if (v ~ /^[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+)*$/) l = v
 	}
 	return l "@" d
 }
@@ -37,8 +44,19 @@ function own(k,    l, d, i) {
 	for (i in cmds) if (l == listloc "-" i) return 1
 	return 0
 }
-function mailbox(a) {
-	return a !~ /[\001-\037\177 \t<>]/ && a ~ /^("[^"]*"|[^"@]+)@([^@\[\]]+|\[[0-9A-Fa-f:.]+\])$/
+function mailbox(a,    at, l, d) {
+	if (a ~ /[\001-\037\177]/) return 0
+	at = length(a)
+	while (at > 0 && substr(a, at, 1) != "@") at--
+	if (at < 2) return 0
+	l = substr(a, 1, at - 1); d = substr(a, at + 1)
+	# A quoted string, or a dot-atom: atoms of octets that are no
+	# specials, space or dot, one dot between two.
+	if (l !~ /^"([^"\\]|\\.)*"$/ && l !~ /^[^][()<>:;@\\,." \t]+(\.[^][()<>:;@\\,." \t]+)*$/) return 0
+	# An address literal, or labels of letters, digits and inner
+	# hyphens (a label with octets past ASCII, IDN, taken as it is).
+	if (d ~ /^\[[^][\\]+\]$/) return 1
+	return d ~ /^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?|[^.]*[^\001-\177][^.]*)(\.([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?|[^.]*[^\001-\177][^.]*))*$/
 }
 BEGIN {
 	list = ENVIRON["MLM_LIST"]

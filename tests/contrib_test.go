@@ -24,7 +24,11 @@ func TestMembersStandIn(t *testing.T) {
 	files := map[string]string{
 		"subscribers": "alice@example.org\r\nbob@Example.NET\nbob@example.net\n\"carol\"@example.com\ncarol@example.com\n" +
 			"dev-owner@lists.example.org\n\"dev-owner\"@Lists.example.org\nDev+x@lists.example.org\nBob <x@y>\n" +
-			"carol@example.org> NOTIFY=NEVER\nno-at\ndig@example.org\nnm@example.org\nposter@example.org\n# comment\n\n  spaced@example.org  \n",
+			"carol@example.org> NOTIFY=NEVER\nno-at\ndig@example.org\nnm@example.org\nposter@example.org\n# comment\n\n  spaced@example.org  \n" +
+			// bad forms mlm-members skips, good ones it keeps, and
+			// quoted pairs that make another mailbox
+			"a..b@x.org\n.a@x.org\na@x..org\na@-x.org\na@x_y.org\na(b)@x.org\na,b@x.org\na@x.org.\n" +
+			"\"john doe\"@x.org\n\"a\\\"b\"@x.org\na@[IPv6:::1]\nu@bücher.de\n\"a\\\\b\"@x.org\nab@x.org\n",
 		"digest":   "dig@example.org\n",
 		"nomail":   "nm@example.org\n",
 		"notmetoo": "poster@example.org\n",
