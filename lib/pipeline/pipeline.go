@@ -464,7 +464,8 @@ func growPipe(f *os.File) {
 // personalised delivery (mlm-split -v, mlm-throttle, mlm-sendmail: a
 // record of the whole post for each recipient), 256 KiB and 1 MiB both
 // took some 7% off the wall time of 64 KiB. The smaller leaves room: a
-// user's pipes together may have 64 MiB (pipe-user-pages-soft) before
-// the kernel gives that user's new pipes a single page each, 256 such
-// pipes and not 64.
+// user's pipes together may have 64 MiB (pipe-user-pages-soft, root
+// exempt) before a pipe may grow no more (EPERM, and it keeps its 64
+// KiB) and the kernel gives that user's new pipes two pages each (one
+// before Linux 5.14): 256 such pipes and not 64.
 const pipeSize = 256 << 10

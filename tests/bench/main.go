@@ -564,11 +564,20 @@ func (b *bench) limitRow(r *row, n, per int, sessions []int, rtt time.Duration) 
 	for len(r.runs) < b.reps {
 		d, err := b.limitOnce(n, per, best, rtt)
 		b.logf("%s -s %d: %s", r.name(), best, fmtRun(d.u, err))
+		if errors.Is(err, errTimeout) && len(r.runs) == 0 {
+			r.status, r.partial = "timeout", float64(d.st.rcpt)/d.u.wall.Seconds()
+			r.note = fmt.Sprintf("smtp-source -s %d killed at %.0f s; once each: %s", best, d.u.wall.Seconds(), strings.Join(tried, ", "))
+			return
+		}
 		if errors.Is(err, errTimeout) {
 			r.cut = true // the runs it has still tell, though not exactly
 			break
 		}
 		if errors.Is(err, errSkipped) {
+			if len(r.runs) == 0 {
+				r.status = "skipped (max-time)"
+				return
+			}
 			break
 		}
 		if err != nil {
