@@ -72,10 +72,11 @@ kind != "stream" {
 		if (kind == "member") print "mlm-members.sh: " file ": line " FNR ": not an address; skipped" > "/dev/stderr"
 		next
 	}
-	if (kind == "skip") skip[key($0)] = 1
-	else if (kind == "notmetoo") notme[key($0)] = 1
-	else if (own(key($0))) print "mlm-members.sh: " file ": an address of the list itself; skipped" > "/dev/stderr"
-	else if (!(key($0) in skip) && !(key($0) in listed)) { listed[key($0)] = 1; m[++n] = $0 }
+	k = key($0)
+	if (kind == "skip") skip[k] = 1
+	else if (kind == "notmetoo") notme[k] = 1
+	else if (own(k)) print "mlm-members.sh: " file ": an address of the list itself; skipped" > "/dev/stderr"
+	else if (!(k in skip) && !(k in listed)) { listed[k] = 1; m[++n] = $0; mk[n] = k }
 	next
 }
 /^MLM1 / {
@@ -86,14 +87,14 @@ kind != "stream" {
 	split("", seen); c = 0
 }
 /^S / {
-	poster = $2; gsub(/^<|>$/, "", poster)
+	poster = $2; gsub(/^<|>$/, "", poster); pk = key(poster)
 	at = index(list, "@"); print "S <" substr(list, 1, at - 1) "-bounces" substr(list, at) ">"; next
 }
 /^R / { a = $2; gsub(/^<|>$/, "", a); seen[key(a)] = 1; c++ }
 /^E / {
 	for (i = 1; i <= n; i++) {
-		k = key(m[i])
-		if (k in seen || (k == key(poster) && k in notme)) continue
+		k = mk[i] # each member's key, made once, not for each record
+		if (k in seen || (k == pk && k in notme)) continue
 		seen[k] = 1; print "R <" m[i] ">"; c++
 	}
 	if (c == 0 && file != "subscribers") {

@@ -82,12 +82,12 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	return []byte(b.String())
 }
 
-// longLine reports whether s has a line over 998 octets, its line ending
-// aside.
+// longLine reports whether s has a line over msg.MaxLine octets, its
+// line ending aside.
 func longLine(s string) bool {
 	for s != "" {
 		line, rest, _ := strings.Cut(s, "\n")
-		if len(strings.TrimSuffix(line, "\r")) > 998 {
+		if len(strings.TrimSuffix(line, "\r")) > msg.MaxLine {
 			return true
 		}
 		s = rest
