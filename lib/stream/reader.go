@@ -241,10 +241,11 @@ type lastAttr struct {
 const maxLastA = 16
 
 // headerBlock is a Header with room for the attributes most records
-// have, allocated as one.
+// have and for the arena of their lines (keep), allocated as one.
 type headerBlock struct {
 	h     Header
 	attrs [8]Attr
+	arena [arenaSize]byte
 }
 
 // Next reads the start of the next record up to and including its sender.
@@ -259,10 +260,11 @@ func (r *Reader) Next() (*Header, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.arena = nil // see keep
 	if b[0] != 'M' {
 		return nil, r.fail("%s where a record must start", kind(b[0]))
 	}
+	hb := new(headerBlock)
+	r.arena = hb.arena[:0:arenaSize] // see keep
 	s, err := r.envelopeLine(b[:len(b)-1])
 	if err != nil {
 		return nil, err
@@ -278,7 +280,6 @@ func (r *Reader) Next() (*Header, error) {
 	if err := CheckID(id); err != nil {
 		return nil, r.fail("%v", err)
 	}
-	hb := new(headerBlock)
 	h := &hb.h
 	h.ID, h.Attrs = id, hb.attrs[:0]
 	for {
@@ -315,7 +316,7 @@ func (r *Reader) Next() (*Header, error) {
 			if err != nil {
 				return nil, r.fail("%v", err)
 			}
-			a := Attr{Name: name, Value: v, raw: raw}
+			a := Attr{Name: name, Value: v, line: s}
 			if i := len(h.Attrs); i < len(r.lastA) {
 				r.lastA[i] = lastAttr{s, a}
 			} else if i < maxLastA {

@@ -48,7 +48,7 @@ const (
 // byte for byte.
 type Attr struct {
 	Name, Value string
-	raw         string // encoded value as read, if read
+	line        string // the line "A name=encoded" as read, if read
 }
 
 // Path is an envelope sender or recipient: the mailbox without angle

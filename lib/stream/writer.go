@@ -121,14 +121,13 @@ func (w *Writer) WriteAttr(a Attr) error {
 	if w.state != wAttrs {
 		return ErrOrder
 	}
+	if n := len(a.Name); n > 0 && len(a.line) > n+2 && a.line[2:n+2] == a.Name && a.line[n+2] == '=' {
+		return w.put('A', a.line[1:]) // as read, and checked then
+	}
 	if err := CheckAttrName(a.Name); err != nil {
 		return dataErr(err)
 	}
-	v := a.raw
-	if v == "" {
-		v = EscapeValue(a.Value)
-	}
-	return w.put('A', " ", a.Name, "=", v)
+	return w.put('A', " ", a.Name, "=", EscapeValue(a.Value))
 }
 
 // Sender writes the envelope sender; message bytes may follow.
