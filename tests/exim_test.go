@@ -216,7 +216,9 @@ func TestExim(t *testing.T) {
 // TestEximBSMTP: the Batch SMTP mlm-bsmtp writes is taken whole by Exim's
 // -bS, records whose paths carry ESMTP parameters too (which -bS refuses,
 // and the rest of the batch with them): every message reaches Exim's
-// delivery, byte for byte in its body.
+// delivery, byte for byte in its body. An address that is not ASCII goes
+// as it is after HELO: -bS takes it so, and refuses SMTPUTF8 even after
+// EHLO ("SMTPUTF8 may not follow"), as it refuses every parameter.
 func TestEximBSMTP(t *testing.T) {
 	exim := eximBinary(t)
 	if os.Geteuid() != 0 {
@@ -247,7 +249,8 @@ file:
 		t.Fatal(err)
 	}
 	in := "MLM1 a1\nS <a@b.example> BODY=8BITMIME\n:Subject: one\n:\n:.dot\nR <c@d.example> NOTIFY=FAILURE ORCPT=rfc822;c@d.example\nE 1\n" +
-		"MLM1 a2\nS <> RET=HDRS\n:Subject: two\n:\n;no end\nR <e@d.example>\nE 1\n"
+		"MLM1 a2\nS <> RET=HDRS\n:Subject: two\n:\n;no end\nR <e@d.example>\nE 1\n" +
+		"MLM1 a3\nS <jörg@b.example> SMTPUTF8\n:Subject: three\n:\n:ü\nR <zoë@d.example>\nE 1\n"
 	bsmtp := mlm(t, in, nil, "mlm-bsmtp", "-H", "h.example")
 	cmd := exec.Command(exim, "-C", conf, "-odi", "-bS")
 	cmd.Stdin = strings.NewReader(bsmtp)
@@ -258,7 +261,8 @@ file:
 	if err != nil {
 		t.Fatalf("nothing delivered: %v", err)
 	}
-	for _, want := range []string{"for c@d.example;", "Subject: one\n", "\n\n.dot\n", "for e@d.example;", "Subject: two\n", "\n\nno end\n"} {
+	for _, want := range []string{"for c@d.example;", "Subject: one\n", "\n\n.dot\n", "for e@d.example;", "Subject: two\n", "\n\nno end\n",
+		"(envelope-from <jörg@b.example>)", "for zoë@d.example;", "Subject: three\n", "\n\nü\n"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("delivered mail lacks %q:\n%s", want, b)
 		}
