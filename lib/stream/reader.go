@@ -241,11 +241,13 @@ type lastAttr struct {
 const maxLastA = 16
 
 // headerBlock is a Header with room for the attributes most records
-// have and for the arena of their lines (keep), allocated as one.
+// have, allocated as one. (Not with the arena too: an Attr shared with
+// the last record points into that record's arena, and an arena in a
+// block, beside Attrs that point further back, would keep every record
+// before it alive.)
 type headerBlock struct {
 	h     Header
 	attrs [8]Attr
-	arena [arenaSize]byte
 }
 
 // Next reads the start of the next record up to and including its sender.
@@ -260,11 +262,10 @@ func (r *Reader) Next() (*Header, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.arena = nil // see keep
 	if b[0] != 'M' {
 		return nil, r.fail("%s where a record must start", kind(b[0]))
 	}
-	hb := new(headerBlock)
-	r.arena = hb.arena[:0:arenaSize] // see keep
 	s, err := r.envelopeLine(b[:len(b)-1])
 	if err != nil {
 		return nil, err
@@ -280,6 +281,7 @@ func (r *Reader) Next() (*Header, error) {
 	if err := CheckID(id); err != nil {
 		return nil, r.fail("%v", err)
 	}
+	hb := new(headerBlock)
 	h := &hb.h
 	h.ID, h.Attrs = id, hb.attrs[:0]
 	for {

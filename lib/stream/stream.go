@@ -51,6 +51,22 @@ type Attr struct {
 	line        string // the line "A name=encoded" as read, if read
 }
 
+// sameAsRead reports whether a is still what its line, if a Reader
+// read one, says: neither its name nor its value changed since.
+func (a *Attr) sameAsRead() bool {
+	n := len(a.Name)
+	if n == 0 || len(a.line) < n+3 || a.line[2:n+2] != a.Name || a.line[n+2] != '=' ||
+		strings.IndexByte(a.Name, '=') >= 0 {
+		return false
+	}
+	raw := a.line[n+3:]
+	if strings.IndexByte(raw, '%') < 0 {
+		return raw == a.Value
+	}
+	v, err := UnescapeValue(raw)
+	return err == nil && v == a.Value
+}
+
 // Path is an envelope sender or recipient: the mailbox without angle
 // brackets ("" is the null reverse-path <>) and its ESMTP parameters.
 type Path struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -660,5 +661,113 @@ func TestOffset(t *testing.T) {
 				t.Fatalf("reader %d, record %d: Offset %d, want %d", chunk, i, off, starts[i])
 			}
 		}
+	}
+}
+
+// TestAttrChanged: an attribute read goes out as its line, escapes and
+// all, only while its name and value are what the line says; changed,
+// it is written (and checked) afresh.
+func TestAttrChanged(t *testing.T) {
+	in := "MLM1 x\nA state=new\nA note=%41b\nA a=b=c\nS <>\nE 0\n"
+	cases := []struct {
+		name string
+		edit func(h *Header)
+		want string // the attribute lines written; "" for a refusal
+	}{
+		{"unchanged", func(h *Header) {}, "A state=new\nA note=%41b\nA a=b=c\n"},
+		{"value", func(h *Header) { h.Attrs[0].Value = "held" }, "A state=held\nA note=%41b\nA a=b=c\n"},
+		{"escaped value", func(h *Header) { h.Attrs[1].Value = "%41b" }, "A state=new\nA note=%2541b\nA a=b=c\n"},
+		{"name", func(h *Header) { h.Attrs[0].Name = "stat" }, "A stat=new\nA note=%41b\nA a=b=c\n"},
+		{"name with =", func(h *Header) { h.Attrs[2].Name, h.Attrs[2].Value = "a=b", "c" }, ""},
+	}
+	for _, tc := range cases {
+		r := NewReader(strings.NewReader(in))
+		h, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.edit(h)
+		var b bytes.Buffer
+		w := NewWriter(&b)
+		err = CopyRecord(w, r, h)
+		w.Flush()
+		if tc.want == "" {
+			if sysexit.Code(err) != sysexit.DataErr {
+				t.Errorf("%s: %v, wrote %q; want a refusal", tc.name, err, b.String())
+			}
+			continue
+		}
+		if want := "MLM1 x\n" + tc.want + "S <>\nE 0\n"; err != nil || b.String() != want {
+			t.Errorf("%s: %v, wrote %q; want %q", tc.name, err, b.String(), want)
+		}
+	}
+}
+
+// TestWriterLineLimit: an envelope line over MaxLine octets is refused,
+// and nothing of it written: the next reader would refuse the stream.
+func TestWriterLineLimit(t *testing.T) {
+	var b bytes.Buffer
+	w := NewWriter(&b)
+	w.Begin("x")
+	if err := w.Attr("note", strings.Repeat(" ", 30000)); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("an attribute of 90,000 octets escaped: %v", err)
+	}
+	if err := w.Attr("note", strings.Repeat("x", MaxLine-len("A note=\n"))); err != nil {
+		t.Errorf("an attribute of MaxLine octets: %v", err)
+	}
+	params := slices.Repeat([]string{"NOTIFY=NEVER"}, 6000)
+	if err := w.Sender(Path{Mailbox: "a@b.example", Params: params}); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("a sender line of 78,000 octets: %v", err)
+	}
+	if err := w.Sender(Path{Mailbox: "a@b.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Recipient(Path{Mailbox: "c@d.example", Params: params}); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("a recipient line of 78,000 octets: %v", err)
+	}
+	w.End()
+	w.Flush()
+	if err := NewReader(&b).Each(func(*Header) error { return nil }); err != nil {
+		t.Errorf("what was written is no valid stream: %v", err)
+	}
+}
+
+// TestHeldMemory: a Reader keeps no earlier record alive, however its
+// attributes change from record to record (here two, by turns, so that
+// each record shares one with the record before).
+func TestHeldMemory(t *testing.T) {
+	const n = 40000
+	pr, pw := io.Pipe()
+	go func() {
+		bw := bufio.NewWriter(pw)
+		for k := 0; k < n; k++ {
+			fmt.Fprintf(bw, "MLM1 r%d\nA list=l%d\nA received=%d\nS <>\nE 0\n", k, k/2, (k+1)/2)
+		}
+		bw.Flush()
+		pw.Close()
+	}()
+	r := NewReader(pr)
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	var first, last uint64
+	k := 0
+	err := r.Each(func(*Header) error {
+		switch k++; k {
+		case n / 4:
+			first = heap()
+		case n:
+			last = heap()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last > first+2<<20 {
+		t.Errorf("heap grew from %d to %d octets over %d records", first, last, n*3/4)
 	}
 }

@@ -70,10 +70,18 @@ func (w *Writer) setErr(err error) error {
 	return w.err
 }
 
-// put writes tag, the strings s and LF.
+// put writes tag, the strings s and LF, a line of at most MaxLine
+// octets.
 func (w *Writer) put(tag byte, s ...string) error {
 	if w.err != nil {
 		return w.err
+	}
+	n := 2
+	for _, x := range s {
+		n += len(x)
+	}
+	if n > MaxLine {
+		return tooLong(tag, n)
 	}
 	w.w.WriteByte(tag)
 	for _, x := range s {
@@ -82,7 +90,20 @@ func (w *Writer) put(tag byte, s ...string) error {
 	return w.setErr(w.w.WriteByte('\n'))
 }
 
-// putPath writes tag, SP, p and LF.
+// pathFits returns an error if the line of tag and p would be over
+// MaxLine octets.
+func pathFits(tag byte, p Path) error {
+	n := 6 + len(p.Mailbox) // tag, " <", ">", LF
+	for _, x := range p.Params {
+		n += 1 + len(x)
+	}
+	if n > MaxLine {
+		return tooLong(tag, n)
+	}
+	return nil
+}
+
+// putPath writes tag, SP, p and LF; pathFits has said the line fits.
 func (w *Writer) putPath(tag byte, p Path) error {
 	if w.err != nil {
 		return w.err
@@ -96,6 +117,12 @@ func (w *Writer) putPath(tag byte, p Path) error {
 		w.w.WriteString(x)
 	}
 	return w.setErr(w.w.WriteByte('\n'))
+}
+
+// tooLong is the error of an envelope line that would be n octets, over
+// MaxLine: nothing is written for it, as for any bad value.
+func tooLong(tag byte, n int) error {
+	return dataErr(fmt.Errorf("%s of %d octets, over %d", kind(tag), n, MaxLine))
 }
 
 // Begin starts a record.
@@ -121,8 +148,10 @@ func (w *Writer) WriteAttr(a Attr) error {
 	if w.state != wAttrs {
 		return ErrOrder
 	}
-	if n := len(a.Name); n > 0 && len(a.line) > n+2 && a.line[2:n+2] == a.Name && a.line[n+2] == '=' {
-		return w.put('A', a.line[1:]) // as read, and checked then
+	if a.sameAsRead() {
+		// As read, and checked then: a filter passes an attribute
+		// through byte for byte, escapes and all.
+		return w.put('A', a.line[1:])
 	}
 	if err := CheckAttrName(a.Name); err != nil {
 		return dataErr(err)
@@ -144,6 +173,9 @@ func (w *Writer) Sender(p Path) error {
 		if len(p.Params) == 0 {
 			w.sender = p.Mailbox
 		}
+	}
+	if err := pathFits('S', p); err != nil {
+		return err
 	}
 	w.state, w.tail = wMessage, w.tail[:0]
 	return w.putPath('S', p)
@@ -299,6 +331,9 @@ func (w *Writer) Recipient(p Path) error {
 	}
 	if w.n == MaxCount {
 		return dataErr(errors.New("too many recipients"))
+	}
+	if err := pathFits('R', p); err != nil {
+		return err
 	}
 	if err := w.endMessage(); err != nil {
 		return err
