@@ -10,11 +10,12 @@ package main
 //
 // In batch mode each domain has at most one pending batch. A batch is
 // written as soon as it holds N recipients. Pending recipients are capped
-// in total at 16 × N or 100,000, whichever is more (a few MiB: enough
-// for full batches over a hundred busy domains): past the cap, the
-// fullest batch is written (of equal ones, the one opened first), so
-// memory holds at most that many recipients whatever the record's size. At the end of the record the
-// rest are written in the order their batches were opened.
+// in total at 100,000 (some 10 MiB: at the default N of 100, enough for
+// full batches over a thousand busy domains; with an N above it, no
+// batch grows past it): past the cap, the fullest batch is written (of
+// equal ones, the one opened first), so memory holds at most that many
+// recipients whatever the record's size and N. At the end of the record
+// the rest are written in the order their batches were opened.
 //
 // Output is a function of the input and N alone: no clock, no random
 // number, and no Go map iteration (the map is only looked up; order comes
@@ -41,9 +42,8 @@ import (
 
 const (
 	defaultMax = 100       // RFC 5321 §4.5.3.1.8: a server takes at least 100
-	highestMax = 1_000_000 // keeps 16 × N in range and memory sane
-	capFactor  = 16        // pending recipients, in batches of N
-	capMin     = 100_000   // pending recipients at least
+	highestMax = 1_000_000 // -n, maxrcpt at most
+	pendingCap = 100_000   // pending recipients at most, whatever N
 )
 
 // run splits every record of in onto out.
@@ -137,7 +137,7 @@ func (s *splitter) record(r *stream.Reader, h *stream.Header) error {
 	}
 	s.in, s.n = h, 0
 	if s.b == nil {
-		s.b = newBatcher(s.max, max(capFactor*s.max, capMin), s.emit)
+		s.b = newBatcher(s.max, pendingCap, s.emit)
 	}
 	b := s.b
 	b.reset()
