@@ -181,7 +181,9 @@ func lock(fd *os.File) error {
 func parseState(b []byte) state {
 	st := state{}
 	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
+		// Fields of ASCII space alone: a domain may hold any other
+		// (U+00A0, U+3000), which strings.Fields would split it at.
+		f := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' || r == '\r' })
 		var key string
 		switch {
 		case len(f) == 2 && (f[0] == keyRcpt || f[0] == keyMsg):
