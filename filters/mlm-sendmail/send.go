@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"mlm/lib/addr"
@@ -817,6 +818,29 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 
 // viaSendmail runs a sendmail-compatible program for the recipients: argv
 // only, never a shell. Its exit status stands for every recipient.
+// sendmailWaitDelay is how long a -s run waits, once its program has
+// exited or been killed, for children that hold its stderr.
+const sendmailWaitDelay = 2 * time.Second
+
+// sameRefusal returns the results of a batch's recipients run one at a
+// time, or, if every one was refused for good, the batch's own temporary
+// reply for each: a program that refuses every address of a batch says
+// more of itself (a setting, its input) than of the addresses.
+func sameRefusal(res []smtpout.Result, batch smtpout.Reply) []smtpout.Result {
+	if len(res) < 2 {
+		return res
+	}
+	for _, r := range res {
+		if r.Reply.Code < 500 {
+			return res
+		}
+	}
+	for i := range res {
+		res[i].Reply = batch
+	}
+	return res
+}
+
 func (s *sender) viaSendmail(j *job, rcpts []stream.Path) []smtpout.Result {
 	args := []string{"-i", "-f", j.h.Sender.Mailbox, "--"}
 	for _, r := range rcpts {
@@ -828,7 +852,18 @@ func (s *sender) viaSendmail(j *job, rcpts []stream.Path) []smtpout.Result {
 	cmd.Stdin = j.msg.Reader()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	// The timeout ends the program's children too (a wrapper that runs
+	// the real sendmail without exec, Postfix's postdrop), and a child
+	// left holding stderr does not keep the run waiting past it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = sendmailWaitDelay
 	err := cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+		// It took the message, and left a child of its own behind
+		// with stderr.
+		err = nil
+	}
 	s.stats.txns.Add(1)
 	reply := smtpout.Reply{Code: 250, Text: "sent"}
 	if err != nil {
@@ -841,8 +876,12 @@ func (s *sender) viaSendmail(j *job, rcpts []stream.Path) []smtpout.Result {
 			text = text[:i]
 		}
 		reply = smtpout.Reply{Code: 451, Enhanced: "4.3.0", Text: fmt.Sprintf("%s: exit %d: %s", s.a.Sendmail, code, text)}
+		// A status that blames an address fails it for good. 77 does
+		// not: it is the program's own permission (Postfix's sendmail
+		// exits 77 for a user authorized_submit_users leaves out), and
+		// waits, as every other status does.
 		switch code {
-		case sysexit.DataErr, sysexit.NoUser, 68, sysexit.NoPerm:
+		case sysexit.DataErr, sysexit.NoUser, 68:
 			if len(rcpts) > 1 {
 				// One bad address must not fail the whole batch. A
 				// stop (a failed journal fsync) ends the runs; the
@@ -854,7 +893,7 @@ func (s *sender) viaSendmail(j *job, rcpts []stream.Path) []smtpout.Result {
 					}
 					res = append(res, s.viaSendmail(j, []stream.Path{r})...)
 				}
-				return res
+				return sameRefusal(res, reply)
 			}
 			reply.Code, reply.Enhanced = 550, "5.0.0"
 		}

@@ -1558,3 +1558,64 @@ func TestHeloChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestSendmailRefusesAll: a program that refuses every address of a
+// batch, each run alone too, says something of itself (here Postfix's
+// "not allowed to submit mail", 77; and 67 for all), not of the
+// addresses: nobody is failed for good, and all wait for the retry.
+// One address refused among others fails alone.
+func TestSendmailRefusesAll(t *testing.T) {
+	for _, tc := range []struct {
+		name, script string
+		failed       int
+	}{
+		{"77", "echo 'sendmail: fatal: User mlm(1001) is not allowed to submit mail' >&2; exit 77", 0},
+		{"67 for all", "exit 67", 0},
+		{"67 for one", "if [ $# -gt 1 ] || [ \"$1\" = b@x.example ]; then exit 67; fi", 1},
+	} {
+		dir := list(t)
+		prog := filepath.Join(t.TempDir(), "sendmail")
+		os.WriteFile(prog, []byte("#!/bin/sh\nshift 4\ncat >/dev/null\n"+tc.script+"\n"), 0o755)
+		_, err := send(t, &args{Dir: dir, Sendmail: prog, Conns: 1}, record("p8,1", "a@x.example", "b@x.example", "c@x.example"))
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		j, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p8"))
+		b, _ := filepath.Glob(filepath.Join(dir, "queue", "bounces", "new", "*"))
+		if n := bytes.Count(j, []byte("\nF ")) + bytes.Count(j[:min(len(j), 2)], []byte("F ")); n != tc.failed || len(b) != min(tc.failed, 1) {
+			t.Errorf("%s: %d failed in the journal %q, %d bounce records; want %d", tc.name, n, j, len(b), tc.failed)
+		}
+	}
+}
+
+// TestSendmailChildHolds: the program's timeout ends it and its
+// children, a child holding its stderr included, and the run goes on;
+// a program that exits 0 leaving such a child has sent.
+func TestSendmailChildHolds(t *testing.T) {
+	saved := smtpout.DataTimeout
+	smtpout.DataTimeout = time.Second
+	defer func() { smtpout.DataTimeout = saved }()
+	for _, tc := range []struct {
+		name, script string
+		sent         bool
+	}{
+		{"hangs", "cat >/dev/null\nsleep 30\n", false},
+		{"leaves a child", "cat >/dev/null\nsleep 30 &\nexit 0\n", true},
+	} {
+		dir := list(t)
+		prog := filepath.Join(t.TempDir(), "sendmail")
+		os.WriteFile(prog, []byte("#!/bin/sh\n"+tc.script), 0o755)
+		start := time.Now()
+		out, err := send(t, &args{Dir: dir, Sendmail: prog, Conns: 1, Timeout: time.Second}, record("p1,1", "a@x.example"))
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("%s: the run took %v, with a timeout of 1 s", tc.name, d)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		j, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1"))
+		if sent := bytes.HasPrefix(j, []byte("D ")); sent != tc.sent || tc.sent == (out != "") {
+			t.Errorf("%s: journal %q, retry record %q; want sent %v", tc.name, j, out, tc.sent)
+		}
+	}
+}
