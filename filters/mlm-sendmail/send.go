@@ -473,6 +473,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 	// unsyncedMax-th transaction after waits for them (see lane), however
 	// large the record.
 	var carry []stream.Path // of the last transaction, still to send
+	var why error            // the last relay's failure
 	for try := 0; try < 2*len(s.relays) && len(todo)+len(carry) > 0; {
 		if s.stopped.Load() {
 			return false, errStopped
@@ -481,6 +482,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 			c, err := s.dial(l.n + try)
 			if err != nil {
 				try++
+				why = err
 				continue
 			}
 			c.BeforeDot = func() error { return s.waitDot(l) }
@@ -506,6 +508,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		carry = rest // refused as too many, for another transaction
 		var lost []stream.Path
 		if err != nil {
+			why = err
 			if !errors.Is(err, smtpout.ErrBefore) {
 				// (Not this record's try: the reply lost was the
 				// record's before, which held.)
@@ -537,6 +540,25 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		s.lost(o, lost)
 	}
 	if n := len(todo) + len(carry); n > 0 {
+		if s.a.Retry && s.expired(j.h) {
+			// Past the lifetime, a recipient no relay would take
+			// fails as one a relay kept deferring does; else a relay
+			// pool that never answers kept the record forever.
+			text := "no relay took it"
+			if why != nil {
+				text += ": " + sysexit.OneLine(why.Error())
+			}
+			var res []smtpout.Result
+			for _, r := range append(slices.Clone(carry), todo...) {
+				res = append(res, smtpout.Result{Rcpt: r, Reply: smtpout.Reply{Code: 451, Enhanced: "4.4.1", Text: text}})
+			}
+			oerr := s.outcomes(l, j, post, res, &o.deferred)
+			s.j.settle(l.w)
+			if oerr != nil {
+				return false, oerr
+			}
+			return false, s.finish(l, j, o.deferred)
+		}
 		// Some recipients were not tried: what is final is settled, but
 		// no retry record is written yet, so the batch's deferred
 		// recipients are written once, complete, when the record runs
@@ -816,8 +838,6 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 	})
 }
 
-// viaSendmail runs a sendmail-compatible program for the recipients: argv
-// only, never a shell. Its exit status stands for every recipient.
 // sendmailWaitDelay is how long a -s run waits, once its program has
 // exited or been killed, for children that hold its stderr.
 const sendmailWaitDelay = 2 * time.Second
@@ -841,6 +861,8 @@ func sameRefusal(res []smtpout.Result, batch smtpout.Reply) []smtpout.Result {
 	return res
 }
 
+// viaSendmail runs a sendmail-compatible program for the recipients: argv
+// only, never a shell. Its exit status stands for every recipient.
 func (s *sender) viaSendmail(j *job, rcpts []stream.Path) []smtpout.Result {
 	args := []string{"-i", "-f", j.h.Sender.Mailbox, "--"}
 	for _, r := range rcpts {

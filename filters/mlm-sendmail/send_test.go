@@ -165,6 +165,38 @@ func TestRetryStillDeferred(t *testing.T) {
 	}
 }
 
+// TestRetryNoRelayExpires: a retry record whose recipients no relay
+// takes (here none answers) waits, until past the lifetime it fails
+// them for good, with a bounce record, as a relay that kept deferring
+// them would: it does not stay in the retry queue forever.
+func TestRetryNoRelayExpires(t *testing.T) {
+	dir := list(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusing := l.Addr().String()
+	l.Close()
+	a := func() *args { return &args{Dir: dir, Relay: []string{refusing}, Retry: true, Timeout: time.Second} }
+	if _, err := send(t, a(), record("p2,1,r", "a@example.org", "b@example.org")); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("no relay, in the lifetime: %v; want 75", err)
+	}
+	os.Setenv("MLM_NOW", fmt.Sprint(1795867200+6*24*3600))
+	defer os.Unsetenv("MLM_NOW")
+	if out, err := send(t, a(), record("p2,1,r", "a@example.org", "b@example.org")); err != nil || out != "" {
+		t.Errorf("no relay, expired: %v, retry record %q; want 0 and none", err, out)
+	}
+	for _, id := range []string{"p2,1,r,b1", "p2,1,r,b2"} {
+		b, _ := os.ReadFile(filepath.Join(dir, "queue", "bounces", "new", id))
+		if !bytes.Contains(b, []byte("A status=5.4.7\n")) || !bytes.Contains(b, []byte("no relay took it: ")) {
+			t.Errorf("expiry bounce %s:\n%s", id, b)
+		}
+	}
+	if j, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p2")); string(j) != "F a@example.org\nF b@example.org\n" {
+		t.Errorf("journal %q", j)
+	}
+}
+
 // TestLifetimeFromDeferral: a post that goes out late (approved on the
 // sixth day of moderation) has its recipients' lifetime counted from
 // their first deferral, which the record of them says, not from its

@@ -105,14 +105,14 @@ func Code(err error) int {
 // terminal, or a bounce by way of the MTA.
 func Report(w io.Writer, prog string, err error) int {
 	if err != nil && err.Error() != "" {
-		fmt.Fprintf(w, "%s: %s\n", prog, oneLine(err.Error()))
+		fmt.Fprintf(w, "%s: %s\n", prog, OneLine(err.Error()))
 	}
 	return Code(err)
 }
 
-// oneLine writes the control characters of s, and its octets that are
+// OneLine writes the control characters of s, and its octets that are
 // not UTF-8, as \xHH.
-func oneLine(s string) string {
+func OneLine(s string) string {
 	if utf8.ValidString(s) && !strings.ContainsFunc(s, IsControl) {
 		return s
 	}
@@ -148,7 +148,7 @@ func Silent(code int) error {
 // take as the delivery status.
 func ReportDSN(w io.Writer, prog string, err error) int {
 	if err != nil && err.Error() != "" {
-		fmt.Fprintf(w, "%s %s: %s\n", DSN(err), prog, oneLine(err.Error()))
+		fmt.Fprintf(w, "%s %s: %s\n", DSN(err), prog, OneLine(err.Error()))
 	}
 	return Code(err)
 }
