@@ -52,6 +52,12 @@ type journal struct {
 	// the post), done keeps only the keys of want, those of the records
 	// seen: memory for them, not for every line of the journal.
 	want map[[2]uint64]bool
+	// With a filter, post -> the keys of the recipients a record of this
+	// run has taken on: another record of the post in the run (two
+	// retry records of one batch, made under another maxrcpt) leaves
+	// them to it, rather than sending them too before either's outcome
+	// is in the journal.
+	claimed map[string]map[[2]uint64]bool
 	// post -> octets reserved by transactions whose lines are not
 	// written yet
 	inflight map[string]int64
@@ -158,7 +164,9 @@ func (j *journal) catchUp(post string) error {
 
 // filter makes the journal keep, of what it reads, only the outcomes of
 // the recipients it is asked about (see interest).
-func (j *journal) filter() { j.want = map[[2]uint64]bool{} }
+func (j *journal) filter() {
+	j.want, j.claimed = map[[2]uint64]bool{}, map[string]map[[2]uint64]bool{}
+}
 
 // interest, with a filter, adds the keys of rcpts to what the journal
 // keeps of a post; if any is new, what was read of the post is read
@@ -206,7 +214,9 @@ func (j *journal) refresh(post string) error {
 	return j.catchUp(post)
 }
 
-// unknown returns the recipients of a post without a final outcome.
+// unknown returns the recipients of a post without a final outcome,
+// and, with a filter, that no record of this run has taken on before:
+// the caller takes them on.
 func (j *journal) unknown(post string, rcpts []stream.Path) ([]stream.Path, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -214,11 +224,21 @@ func (j *journal) unknown(post string, rcpts []stream.Path) ([]stream.Path, erro
 	if err != nil {
 		return nil, err
 	}
+	c := j.claimed[post]
+	if j.claimed != nil && c == nil {
+		c = map[[2]uint64]bool{}
+		j.claimed[post] = c
+	}
 	todo := make([]stream.Path, 0, len(rcpts))
 	for _, r := range rcpts {
-		if !m[j.key(r.Mailbox)] {
-			todo = append(todo, r)
+		k := j.key(r.Mailbox)
+		if m[k] || c[k] {
+			continue
 		}
+		if c != nil {
+			c[k] = true
+		}
+		todo = append(todo, r)
 	}
 	return todo, nil
 }

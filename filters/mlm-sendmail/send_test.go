@@ -1651,3 +1651,20 @@ func TestSendmailChildHolds(t *testing.T) {
 		}
 	}
 }
+
+// TestRetrySameRcptTwoRecords: two retry records of one post that share
+// a recipient (a batch's, made under two maxrcpt), in one run, send it
+// once, on one connection or two: the second leaves it to the first.
+func TestRetrySameRcptTwoRecords(t *testing.T) {
+	for _, conns := range []int{1, 2} {
+		dir := list(t)
+		srv := sinktest.Sink(t, smtpsink.Options{})
+		in := record("p5,1,r-aaaaaaaa", "a@x.example") + record("p5,1,r-bbbbbbbb", "a@x.example", "b@x.example")
+		if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true, Conns: conns}, in); err != nil {
+			t.Errorf("-c %d: %v", conns, err)
+		}
+		if got := delivered(srv); !slices.Equal(got, []string{"a@x.example", "b@x.example"}) {
+			t.Errorf("-c %d: delivered %v; want a and b once each", conns, got)
+		}
+	}
+}
