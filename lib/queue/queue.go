@@ -328,10 +328,23 @@ func (it *Item) Return() error {
 }
 
 // Fail moves the record to bad/ with reason written beside it as
-// bad/ID.err (see errName).
+// bad/ID.err (see errName). A record that failed before under the same
+// id (one put again, and failed again) is not replaced: this one is
+// bad/ID.2 (and ID.2.err), or the first of ID.3, ID.4, … that is free.
 func (it *Item) Fail(reason string) error {
 	defer it.f.Close()
-	errFile := filepath.Join(it.q.dir(badDir), errName(it.ID))
+	bad := it.q.dir(badDir)
+	taken := func(name string) bool {
+		return exists(filepath.Join(bad, name)) || exists(filepath.Join(bad, errName(name)))
+	}
+	name := it.ID
+	for n := 2; taken(name); n++ {
+		if n > maxFailed {
+			return sysexit.Errorf(sysexit.TempFail, "%s: %s and %d more of its id in %s", it.ID, it.ID, maxFailed-1, bad)
+		}
+		name = it.ID + "." + strconv.Itoa(n)
+	}
+	errFile := filepath.Join(bad, errName(name))
 	f, err := durable.Create(durable.Beside(errFile), errFile)
 	if err != nil {
 		return err
@@ -340,10 +353,22 @@ func (it *Item) Fail(reason string) error {
 	if err := f.Commit(); err != nil {
 		return err
 	}
-	if err := os.Rename(filepath.Join(it.q.dir(curDir), it.ID), filepath.Join(it.q.dir(badDir), it.ID)); err != nil {
+	if err := renameNoReplace(filepath.Join(it.q.dir(curDir), it.ID), filepath.Join(bad, name)); err != nil {
+		// Taken meanwhile: the record stays in cur/, unlocked once
+		// this returns, and a sweep puts it back to fail again.
 		return sysexit.Temp(err)
 	}
-	return sysexit.Temp(durable.SyncDir(it.q.dir(badDir)))
+	return sysexit.Temp(durable.SyncDir(bad))
+}
+
+// maxFailed is how many records of one id bad/ keeps.
+const maxFailed = 100
+
+// exists reports whether a file is at name (or may be: an error other
+// than its absence counts as one).
+func exists(name string) bool {
+	_, err := os.Lstat(name)
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // Sweep returns to new/ every claimed record whose claimer is gone and

@@ -224,3 +224,36 @@ func TestClaimNotOverClaimed(t *testing.T) {
 	}
 	second.Done()
 }
+
+// TestFailAgain: a record failed under an id that failed before (put
+// again, and failed again) goes to bad/ beside the first, which keeps
+// its record and its reason: ID.2, then ID.3.
+func TestFailAgain(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i, body := range []string{"first", "second", "third"} {
+		put(t, q, "1.a", body, time.Time{})
+		it, err := q.Claim("1.a", now, true)
+		if err != nil || it == nil {
+			t.Fatalf("claim %d: %v", i, err)
+		}
+		if err := it.Fail("reason " + body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, want := range map[string]string{
+		"1.a.err": "reason first\n", "1.a.2.err": "reason second\n", "1.a.3.err": "reason third\n",
+	} {
+		if got, _ := os.ReadFile(filepath.Join(q.Path, "bad", name)); string(got) != want {
+			t.Errorf("bad/%s = %q; want %q", name, got, want)
+		}
+	}
+	for name, want := range map[string]string{"1.a": "first", "1.a.2": "second", "1.a.3": "third"} {
+		if got, _ := os.ReadFile(filepath.Join(q.Path, "bad", name)); !strings.Contains(string(got), want) {
+			t.Errorf("bad/%s = %q; want the %s record", name, got, want)
+		}
+	}
+}
