@@ -34,6 +34,9 @@ func main() {
 
 // run queues every record of in; it returns only once each is durable.
 func run(a *args, in io.Reader) error {
+	if a.Delay < 0 {
+		return sysexit.Errorf(sysexit.Usage, "--delay: %v is negative", a.Delay)
+	}
 	if _, err := os.Stat(filepath.Join(a.Queue, "new")); errors.Is(err, fs.ErrNotExist) {
 		return sysexit.Errorf(sysexit.TempFail, "%s: not a queue directory", a.Queue)
 	}
