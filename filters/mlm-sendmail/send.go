@@ -473,7 +473,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 	// unsyncedMax-th transaction after waits for them (see lane), however
 	// large the record.
 	var carry []stream.Path // of the last transaction, still to send
-	var why error            // the last relay's failure
+	var why error           // the last relay's failure
 	for try := 0; try < 2*len(s.relays) && len(todo)+len(carry) > 0; {
 		if s.stopped.Load() {
 			return false, errStopped
