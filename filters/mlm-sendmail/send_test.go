@@ -1668,3 +1668,33 @@ func TestRetrySameRcptTwoRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestMailRefusedFailsOver: a relay that refuses MAIL for now ("452
+// 4.3.1 insufficient system storage") is left for the next relay of the
+// pool, which takes every recipient: none waits for a retry behind it.
+// With no other relay, the record is tried again whole (75); it is not
+// settled.
+func TestMailRefusedFailsOver(t *testing.T) {
+	full := &smtpsink.Reply{Code: 452, Enhanced: "4.3.1", Text: "insufficient system storage"}
+	dir := list(t)
+	bad := sinktest.Sink(t, smtpsink.Options{MailReply: full})
+	good := sinktest.Sink(t, smtpsink.Options{})
+	var in strings.Builder
+	var want []string
+	for i := range 10 {
+		r := fmt.Sprintf("m%d@x.example", i)
+		in.WriteString(record(fmt.Sprintf("p%d,1", i), r))
+		want = append(want, r)
+	}
+	out, err := send(t, &args{Dir: dir, Relay: []string{bad.Addr(), good.Addr()}, Conns: 2}, in.String())
+	if err != nil || out != "" {
+		t.Errorf("%v, retry records %q; want 0 and none", err, out)
+	}
+	if got := delivered(good); !slices.Equal(got, want) {
+		t.Errorf("the good relay took %v; want all 10", got)
+	}
+	out, err = send(t, &args{Dir: list(t), Relay: []string{bad.Addr()}}, record("q1,1", "a@x.example"))
+	if sysexit.Code(err) != sysexit.TempFail || out != "" {
+		t.Errorf("one relay, refusing MAIL: %v, retry records %q; want 75 and none", err, out)
+	}
+}

@@ -1031,16 +1031,18 @@ func (c *Client) hook(event string) {
 	}
 }
 
-// mailRefused turns a 5xx reply to MAIL into a temporary error for the
+// mailRefused turns a refusal of MAIL into a temporary error for the
 // whole session: "530 authenticate first" or "554 client host rejected"
-// say nothing about the recipients, who must not bounce for it; another
-// relay, or a later try, may take them. 552 (the message is too big for
-// SIZE) is the message's fault and stays a result for every recipient.
-// A 421 ends the session too: the server is closing the connection (RFC
-// 5321 §3.8), as one that timed an idle client out says to its next
-// command, and a new connection may take the recipients at once.
+// say nothing about the recipients, who must not bounce for it, and
+// "452 4.3.1 insufficient system storage" says the relay takes nothing
+// for now; another relay (DESIGN.md §6.2 fails over on 4xx), or a later
+// try, may take them. 552 (the message is too big for SIZE) is the
+// message's fault and stays a result for every recipient. A 421 ends the
+// session too: the server is closing the connection (RFC 5321 §3.8), as
+// one that timed an idle client out says to its next command, and a new
+// connection may take the recipients at once.
 func mailRefused(r Reply) error {
-	if r.Code == 421 || r.Permanent() && r.Code != 552 {
+	if r.Code >= 400 && r.Code != 552 {
 		return sysexit.Temp(&ReplyError{Cmd: "MAIL", Reply: r})
 	}
 	return nil

@@ -70,6 +70,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.begun {
 		return errNested
 	}
+	if r := s.s.opt.MailReply; r != nil && !r.OK() {
+		return smtpError(*r)
+	}
 	if size := s.s.opt.Size; size > 0 && opts.Size > size {
 		return errTooBig
 	}

@@ -60,6 +60,7 @@ type Options struct {
 
 	Size      int64         // advertised SIZE; larger messages are refused 552 (0: no limit)
 	MaxRcpt   int           // accepted recipients per transaction; more get 452 (0: no limit)
+	MailReply *Reply        // reply to every MAIL, if set and not 2xx: no transaction is begun
 	Replies   []Rule        // RCPT replies by address pattern, first match wins
 	DataReply *Reply        // reply to the final dot (LMTP: for every recipient)
 	LMTPReply []Rule        // LMTP: reply after the message by recipient pattern
