@@ -526,7 +526,8 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 				lost, carry = without(part, res, rest...), rest
 			}
 		}
-		oerr := s.outcomes(l, j, post, res, &o.deferred)
+		gone, lost := s.expireLost(j, lost)
+		oerr := s.outcomes(l, j, post, append(res, gone...), &o.deferred)
 		if held {
 			// The writer's final dot is not settled: its lines come
 			// in held, which ends the record.
@@ -568,13 +569,34 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 	return false, s.finish(l, j, o.deferred)
 }
 
+// lostReply is the reply of a recipient whose transaction's reply to the
+// final dot was lost.
+var lostReply = smtpout.Reply{Code: 451, Enhanced: "4.4.2", Text: "connection lost after the data; may have been delivered"}
+
+// expireLost returns, as results to settle, the recipients whose reply
+// to the final dot was lost, if the record is a retry past its lifetime,
+// and the recipients left to defer (lost): they are not sent again, but
+// fail, with a bounce record that says they may have the post. Else a
+// relay that always answers the dot too late (behind a slow content
+// filter) got another copy at every retry, for ever.
+func (s *sender) expireLost(j *job, lost []stream.Path) (gone []smtpout.Result, left []stream.Path) {
+	if len(lost) == 0 || !s.a.Retry || !s.expired(j.h) {
+		return nil, lost
+	}
+	s.stats.lost.Add(int64(len(lost)))
+	for _, r := range lost {
+		gone = append(gone, smtpout.Result{Rcpt: r, Reply: lostReply})
+	}
+	return gone, nil
+}
+
 // lost defers recipients whose transaction's reply to the final dot was
 // lost, and counts them.
 func (s *sender) lost(o *open, lost []stream.Path) {
 	s.stats.lost.Add(int64(len(lost)))
 	s.stats.deferred.Add(int64(len(lost)))
 	for _, r := range lost {
-		o.deferred = append(o.deferred, smtpout.Result{Rcpt: r, Reply: smtpout.Reply{Code: 451, Enhanced: "4.4.2", Text: "connection lost after the data; may have been delivered"}})
+		o.deferred = append(o.deferred, smtpout.Result{Rcpt: r, Reply: lostReply})
 	}
 }
 
@@ -583,9 +605,13 @@ func (s *sender) lost(o *open, lost []stream.Path) {
 // settles each transaction's, then the record's end. A dot never sent
 // leaves its recipients to the record's next run.
 func (s *sender) held(l *lane, o *open, res []smtpout.Result, err error) {
-	oerr := s.outcomes(l, o.j, o.post, res, &o.deferred)
-	s.j.settle(l.w)
 	rest := without(o.waiting, res)
+	var gone []smtpout.Result
+	if o.err == nil && errors.Is(err, smtpout.ErrLostReply) {
+		gone, rest = s.expireLost(o.j, rest)
+	}
+	oerr := s.outcomes(l, o.j, o.post, append(res, gone...), &o.deferred)
+	s.j.settle(l.w)
 	switch {
 	case o.err != nil:
 		err = o.err

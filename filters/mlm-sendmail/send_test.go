@@ -1698,3 +1698,36 @@ func TestMailRefusedFailsOver(t *testing.T) {
 		t.Errorf("one relay, refusing MAIL: %v, retry records %q; want 75 and none", err, out)
 	}
 }
+
+// TestLostReplyExpires: a retry whose reply to the final dot is lost (a
+// relay that answers too late) is deferred while in its lifetime, the
+// one window for a second copy; past it, it is not sent again for ever:
+// it fails, with a bounce record that says it may have been delivered,
+// and the runs after send nothing.
+func TestLostReplyExpires(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{Delay: 700 * time.Millisecond, DelayAt: "dot"})
+	// Claimed, as under mlm-run: the sweep keeps the post's journal.
+	os.MkdirAll(filepath.Join(dir, "queue", "retry", "cur"), 0o700)
+	os.WriteFile(filepath.Join(dir, "queue", "retry", "cur", "p3,1,r"), nil, 0o600)
+	a := func() *args {
+		return &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true, Conns: 1, Timeout: 300 * time.Millisecond, DataTime: 200 * time.Millisecond}
+	}
+	if _, err := send(t, a(), record("p3,1,r", "a@example.org")); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("lost, in the lifetime: %v; want 75", err)
+	}
+	os.Setenv("MLM_NOW", fmt.Sprint(1795867200+6*24*3600))
+	defer os.Unsetenv("MLM_NOW")
+	for run := range 2 {
+		if _, err := send(t, a(), record("p3,1,r", "a@example.org")); err != nil {
+			t.Errorf("lost, expired, run %d: %v; want 0", run+1, err)
+		}
+	}
+	if n := len(delivered(srv)); n != 2 {
+		t.Errorf("%d copies went out; want 2, one a run until the lifetime ended", n)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "queue", "bounces", "new", "p3,1,r,b1"))
+	if !bytes.Contains(b, []byte("A status=5.4.7\n")) || !bytes.Contains(b, []byte("may have been delivered")) {
+		t.Errorf("bounce record:\n%s", b)
+	}
+}
