@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"mlm/lib/addr"
@@ -864,27 +863,19 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 	})
 }
 
-// sendmailWaitDelay is how long a -s run waits, once its program has
-// exited or been killed, for children that hold its stderr.
-const sendmailWaitDelay = 2 * time.Second
+// readAll is a reader that notes when it has given all of r (read
+// from exec's copying goroutine, which may outlive Wait).
+type readAll struct {
+	r   io.Reader
+	eof atomic.Bool
+}
 
-// sameRefusal returns the results of a batch's recipients run one at a
-// time, or, if every one was refused for good, the batch's own temporary
-// reply for each: a program that refuses every address of a batch says
-// more of itself (a setting, its input) than of the addresses.
-func sameRefusal(res []smtpout.Result, batch smtpout.Reply) []smtpout.Result {
-	if len(res) < 2 {
-		return res
+func (a *readAll) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if err == io.EOF {
+		a.eof.Store(true)
 	}
-	for _, r := range res {
-		if r.Reply.Code < 500 {
-			return res
-		}
-	}
-	for i := range res {
-		res[i].Reply = batch
-	}
-	return res
+	return n, err
 }
 
 // viaSendmail runs a sendmail-compatible program for the recipients: argv
@@ -894,22 +885,24 @@ func (s *sender) viaSendmail(j *job, rcpts []stream.Path) []smtpout.Result {
 	for _, r := range rcpts {
 		args = append(args, r.Mailbox)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), max(s.a.Timeout, smtpout.DataTimeout))
+	timeout := max(s.a.Timeout, smtpout.DataTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.a.Sendmail, args...)
-	cmd.Stdin = j.msg.Reader()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	// The timeout ends the program's children too (a wrapper that runs
-	// the real sendmail without exec, Postfix's postdrop), and a child
-	// left holding stderr does not keep the run waiting past it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = sendmailWaitDelay
+	// A child the program leaves holding stdin or stderr (a wrapper
+	// that runs the real sendmail without exec, and is killed at the
+	// timeout) keeps the run waiting for no longer than the timeout
+	// again. The program stays in this process group, which the queue
+	// runner's own timeout kills whole.
+	in := &readAll{r: j.msg.Reader()}
+	cmd.Stdin = in
+	cmd.WaitDelay = timeout
 	err := cmd.Run()
-	if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
-		// It took the message, and left a child of its own behind
-		// with stderr.
+	if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() && in.eof.Load() {
+		// It took the whole message, and left a child of its own
+		// behind with stderr.
 		err = nil
 	}
 	s.stats.txns.Add(1)
@@ -941,7 +934,7 @@ func (s *sender) viaSendmail(j *job, rcpts []stream.Path) []smtpout.Result {
 					}
 					res = append(res, s.viaSendmail(j, []stream.Path{r})...)
 				}
-				return sameRefusal(res, reply)
+				return res
 			}
 			reply.Code, reply.Enhanced = 550, "5.0.0"
 		}
