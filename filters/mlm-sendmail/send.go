@@ -540,17 +540,28 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		s.lost(o, lost)
 	}
 	if n := len(todo) + len(carry); n > 0 {
-		if s.a.Retry && s.expired(j.h) {
-			// Past the lifetime, a recipient no relay would take
-			// fails as one a relay kept deferring does; else a relay
-			// pool that never answers kept the record forever.
-			text := "no relay took it"
-			if why != nil {
-				text += ": " + sysexit.OneLine(why.Error())
+		var refused *smtpout.ReplyError
+		mail := errors.As(why, &refused) && refused.Cmd == "MAIL"
+		if mail || s.a.Retry && s.expired(j.h) {
+			// Every relay refused MAIL (a full disk, a rate limit, a
+			// sender it will not take for now): the recipients are
+			// deferred, to a retry record and its lifetime; else the
+			// record came back whole, and never expired. And past the
+			// lifetime, a recipient no relay would take fails as one
+			// a relay kept deferring does; else a relay pool that
+			// never answers kept the record for ever.
+			reply := smtpout.Reply{Code: 451, Enhanced: "4.4.1", Text: "no relay took it"}
+			switch {
+			case mail && refused.Reply.Code < 500:
+				reply = refused.Reply
+			case why != nil:
+				// (A 5xx to MAIL is the session's, not the
+				// recipients', and no reason to fail them.)
+				reply.Text += ": " + sysexit.OneLine(why.Error())
 			}
 			var res []smtpout.Result
 			for _, r := range append(slices.Clone(carry), todo...) {
-				res = append(res, smtpout.Result{Rcpt: r, Reply: smtpout.Reply{Code: 451, Enhanced: "4.4.1", Text: text}})
+				res = append(res, smtpout.Result{Rcpt: r, Reply: reply})
 			}
 			oerr := s.outcomes(l, j, post, res, &o.deferred)
 			s.j.settle(l.w)

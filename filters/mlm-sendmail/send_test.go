@@ -1677,8 +1677,9 @@ func TestRetrySameRcptTwoRecords(t *testing.T) {
 // TestMailRefusedFailsOver: a relay that refuses MAIL for now ("452
 // 4.3.1 insufficient system storage") is left for the next relay of the
 // pool, which takes every recipient: none waits for a retry behind it.
-// With no other relay, the record is tried again whole (75); it is not
-// settled.
+// With no other relay, its recipients are deferred with its reply, to a
+// retry record, whose lifetime ends them: not the record tried again
+// whole, for ever. A 5xx to MAIL, the session's, defers them too.
 func TestMailRefusedFailsOver(t *testing.T) {
 	full := &smtpsink.Reply{Code: 452, Enhanced: "4.3.1", Text: "insufficient system storage"}
 	dir := list(t)
@@ -1698,9 +1699,27 @@ func TestMailRefusedFailsOver(t *testing.T) {
 	if got := delivered(good); !slices.Equal(got, want) {
 		t.Errorf("the good relay took %v; want all 10", got)
 	}
-	out, err = send(t, &args{Dir: list(t), Relay: []string{bad.Addr()}}, record("q1,1", "a@x.example"))
-	if sysexit.Code(err) != sysexit.TempFail || out != "" {
-		t.Errorf("one relay, refusing MAIL: %v, retry records %q; want 75 and none", err, out)
+	dir = list(t)
+	out, err = send(t, &args{Dir: dir, Relay: []string{bad.Addr()}}, record("q1,1", "a@x.example"))
+	if err != nil || !strings.Contains(out, "\nA deferred=452%204.3.1%20insufficient%20system%20storage\n") {
+		t.Errorf("one relay, refusing MAIL: %v, retry records %q; want 0 and one, deferred 452", err, out)
+	}
+	os.Setenv("MLM_NOW", fmt.Sprint(time.Now().Unix()+6*24*3600)) // past deferred-at's lifetime
+	defer os.Unsetenv("MLM_NOW")
+	if _, err := send(t, &args{Dir: dir, Relay: []string{bad.Addr()}, Retry: true}, out); err != nil {
+		t.Errorf("its retry, expired: %v", err)
+	}
+	b, _ := filepath.Glob(filepath.Join(dir, "queue", "bounces", "new", "q1,1,r-*,b1"))
+	if len(b) != 1 {
+		t.Fatalf("expired retry's bounces: %v; want one", b)
+	}
+	if b, _ := os.ReadFile(b[0]); !bytes.Contains(b, []byte("A status=5.4.7\n")) || !bytes.Contains(b, []byte("452 4.3.1")) {
+		t.Errorf("expired retry's bounce:\n%s", b)
+	}
+	banned := sinktest.Sink(t, smtpsink.Options{MailReply: &smtpsink.Reply{Code: 554, Enhanced: "5.7.1", Text: "client host rejected"}})
+	out, err = send(t, &args{Dir: list(t), Relay: []string{banned.Addr()}}, record("q2,1", "a@x.example"))
+	if err != nil || !strings.Contains(out, "\nA deferred=451%204.4.1%20no%20relay%20took%20it:%20") {
+		t.Errorf("one relay, 554 to MAIL: %v, retry records %q; want 0 and one, deferred 451", err, out)
 	}
 }
 
