@@ -725,6 +725,11 @@ func TestWriterLineLimit(t *testing.T) {
 	if err := w.Recipient(Path{Mailbox: "c@d.example", Params: params}); sysexit.Code(err) != sysexit.DataErr {
 		t.Errorf("a recipient line of 78,000 octets: %v", err)
 	}
+	// A line of MaxLine octets exactly, LF included, is a line:
+	// "R <c@d.example>", 5,040 times " NOTIFY=NEVER", LF.
+	if err := w.Recipient(Path{Mailbox: "c@d.example", Params: params[:5040]}); err != nil {
+		t.Errorf("a recipient line of MaxLine octets: %v", err)
+	}
 	w.End()
 	w.Flush()
 	if err := NewReader(&b).Each(func(*Header) error { return nil }); err != nil {

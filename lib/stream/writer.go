@@ -93,7 +93,7 @@ func (w *Writer) put(tag byte, s ...string) error {
 // pathFits returns an error if the line of tag and p would be over
 // MaxLine octets.
 func pathFits(tag byte, p Path) error {
-	n := 6 + len(p.Mailbox) // tag, " <", ">", LF
+	n := 5 + len(p.Mailbox) // tag, " <", ">", LF
 	for _, x := range p.Params {
 		n += 1 + len(x)
 	}
