@@ -12,10 +12,11 @@ package main
 // written as soon as it holds N recipients. Pending recipients are capped
 // in total at 100,000 (some 10 MiB: at the default N of 100, enough for
 // full batches over a thousand busy domains; with an N above it, no
-// batch grows past it): past the cap, the fullest batch is written (of
-// equal ones, the one opened first), so memory holds at most that many
-// recipients whatever the record's size and N. At the end of the record
-// the rest are written in the order their batches were opened.
+// batch grows past it but by the one that passes it): once one more is
+// pending, the fullest batch is written (of equal ones, the one opened
+// first), so memory holds at most that many recipients whatever the
+// record's size and N. At the end of the record the rest are written in
+// the order their batches were opened.
 //
 // Output is a function of the input and N alone: no clock, no random
 // number, and no Go map iteration (the map is only looked up; order comes
