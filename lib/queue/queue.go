@@ -330,19 +330,24 @@ func (it *Item) Return() error {
 // Fail moves the record to bad/ with reason written beside it as
 // bad/ID.err (see errName). A record that failed before under the same
 // id (one put again, and failed again) is not replaced: this one is
-// bad/ID.2 (and ID.2.err), or the first of ID.3, ID.4, … that is free.
+// bad/ID.2 (and ID.2.err), or the first of ID.3, ID.4, … that is free
+// (see failedName).
 func (it *Item) Fail(reason string) error {
 	defer it.f.Close()
 	bad := it.q.dir(badDir)
-	taken := func(name string) bool {
-		return exists(filepath.Join(bad, name)) || exists(filepath.Join(bad, errName(name)))
-	}
 	name := it.ID
-	for n := 2; taken(name); n++ {
-		if n > maxFailed {
-			return sysexit.Errorf(sysexit.TempFail, "%s: %s and %d more of its id in %s", it.ID, it.ID, maxFailed-1, bad)
+	for n := 2; ; n++ {
+		taken, err := exists(filepath.Join(bad, name))
+		if err == nil && !taken {
+			taken, err = exists(filepath.Join(bad, errName(name)))
 		}
-		name = it.ID + "." + strconv.Itoa(n)
+		if err != nil {
+			return sysexit.Temp(err)
+		}
+		if !taken {
+			break
+		}
+		name = failedName(it.ID, n)
 	}
 	errFile := filepath.Join(bad, errName(name))
 	f, err := durable.Create(durable.Beside(errFile), errFile)
@@ -361,14 +366,25 @@ func (it *Item) Fail(reason string) error {
 	return sysexit.Temp(durable.SyncDir(bad))
 }
 
-// maxFailed is how many records of one id bad/ keeps.
-const maxFailed = 100
+// failedName is the name in bad/ of the n-th record of an id to fail:
+// ID.n, or for an id too long for that, its first octets, a hash of it
+// and .n, within MaxID as errName wants.
+func failedName(id string, n int) string {
+	sfx := "." + strconv.Itoa(n)
+	if len(id)+len(sfx) <= MaxID {
+		return id + sfx
+	}
+	h := sha256.Sum256([]byte(id))
+	return fmt.Sprintf("%s.%x%s", id[:MaxID-9-len(sfx)], h[:4], sfx)
+}
 
-// exists reports whether a file is at name (or may be: an error other
-// than its absence counts as one).
-func exists(name string) bool {
+// exists reports whether a file is at name.
+func exists(name string) (bool, error) {
 	_, err := os.Lstat(name)
-	return !errors.Is(err, fs.ErrNotExist)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Sweep returns to new/ every claimed record whose claimer is gone and

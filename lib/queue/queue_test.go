@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"fmt"
 	"io"
 	"mlm/lib/mlmtest"
 	"os"
@@ -255,5 +256,31 @@ func TestFailAgain(t *testing.T) {
 		if got, _ := os.ReadFile(filepath.Join(q.Path, "bad", name)); !strings.Contains(string(got), want) {
 			t.Errorf("bad/%s = %q; want the %s record", name, got, want)
 		}
+	}
+}
+
+// TestFailAgainLongID: an id too long to take ".2" within NAME_MAX
+// fails again under a name that fits, beside the first.
+func TestFailAgainLongID(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Repeat("a", 254)
+	for i := range 2 {
+		// Put takes no id this long: another writer put it in new/.
+		if err := os.WriteFile(filepath.Join(q.Path, "new", id), []byte(fmt.Sprint(i)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		it, err := q.Claim(id, time.Now(), true)
+		if err != nil || it == nil {
+			t.Fatalf("claim %d: %v", i, err)
+		}
+		if err := it.Fail("bad"); err != nil {
+			t.Fatalf("fail %d: %v", i, err)
+		}
+	}
+	if n := mlmtest.Names(t, filepath.Join(q.Path, "bad")); len(n) != 4 {
+		t.Errorf("bad/ = %v; want two records and their reasons", n)
 	}
 }
