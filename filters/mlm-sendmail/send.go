@@ -471,8 +471,9 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 	// outcomes of each go to the journal at once: the final dot of the
 	// unsyncedMax-th transaction after waits for them (see lane), however
 	// large the record.
-	var carry []stream.Path // of the last transaction, still to send
-	var why error           // the last relay's failure
+	var carry []stream.Path         // of the last transaction, still to send
+	var why error                   // the last relay's failure
+	var refused *smtpout.ReplyError // the last refusal of MAIL, by any relay
 	for try := 0; try < 2*len(s.relays) && len(todo)+len(carry) > 0; {
 		if s.stopped.Load() {
 			return false, errStopped
@@ -508,6 +509,9 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		var lost []stream.Path
 		if err != nil {
 			why = err
+			if re := (*smtpout.ReplyError)(nil); errors.As(err, &re) && re.Cmd == "MAIL" {
+				refused = re
+			}
 			if !errors.Is(err, smtpout.ErrBefore) {
 				// (Not this record's try: the reply lost was the
 				// record's before, which held.)
@@ -540,23 +544,24 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		s.lost(o, lost)
 	}
 	if n := len(todo) + len(carry); n > 0 {
-		var refused *smtpout.ReplyError
-		mail := errors.As(why, &refused) && refused.Cmd == "MAIL"
-		if mail || s.a.Retry && s.expired(j.h) {
-			// Every relay refused MAIL (a full disk, a rate limit, a
-			// sender it will not take for now): the recipients are
-			// deferred, to a retry record and its lifetime; else the
-			// record came back whole, and never expired. And past the
-			// lifetime, a recipient no relay would take fails as one
-			// a relay kept deferring does; else a relay pool that
-			// never answers kept the record for ever.
+		if refused != nil || s.a.Retry && s.expired(j.h) {
+			// A relay refused MAIL (a full disk, a rate limit, a sender
+			// it will not take for now) and no other took them: the
+			// recipients are deferred, to a retry record and its
+			// lifetime; else the record came back whole, and never
+			// expired. And past the lifetime, a recipient no relay
+			// would take fails as one a relay kept deferring does;
+			// else a relay pool that never answers kept the record
+			// for ever.
 			reply := smtpout.Reply{Code: 451, Enhanced: "4.4.1", Text: "no relay took it"}
 			switch {
-			case mail && refused.Reply.Code < 500:
+			case refused != nil && refused.Reply.Code < 500:
 				reply = refused.Reply
-			case why != nil:
+			case refused != nil:
 				// (A 5xx to MAIL is the session's, not the
 				// recipients', and no reason to fail them.)
+				reply.Text += ": " + sysexit.OneLine(refused.Error())
+			case why != nil:
 				reply.Text += ": " + sysexit.OneLine(why.Error())
 			}
 			var res []smtpout.Result

@@ -1716,6 +1716,20 @@ func TestMailRefusedFailsOver(t *testing.T) {
 	if b, _ := os.ReadFile(b[0]); !bytes.Contains(b, []byte("A status=5.4.7\n")) || !bytes.Contains(b, []byte("452 4.3.1")) {
 		t.Errorf("expired retry's bounce:\n%s", b)
 	}
+	// One relay refuses MAIL and the other is down: deferred whichever
+	// is tried last.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	for _, relays := range [][]string{{bad.Addr(), dead}, {dead, bad.Addr()}} {
+		out, err = send(t, &args{Dir: list(t), Relay: relays, Conns: 1}, record("q3,1", "a@x.example"))
+		if err != nil || !strings.Contains(out, "\nA deferred=452%204.3.1") {
+			t.Errorf("relays %v: %v, retry records %q; want 0 and one, deferred 452", relays, err, out)
+		}
+	}
 	banned := sinktest.Sink(t, smtpsink.Options{MailReply: &smtpsink.Reply{Code: 554, Enhanced: "5.7.1", Text: "client host rejected"}})
 	out, err = send(t, &args{Dir: list(t), Relay: []string{banned.Addr()}}, record("q2,1", "a@x.example"))
 	if err != nil || !strings.Contains(out, "\nA deferred=451%204.4.1%20no%20relay%20took%20it:%20") {

@@ -920,3 +920,26 @@ func TestFaultSurplusNoPipelining(t *testing.T) {
 		t.Errorf("results %s; want none", codes(res))
 	}
 }
+
+// TestFaultMailRefusedThenClose: a pipelining server that answers MAIL
+// 421 and closes at once, the RCPT and DATA replies never sent: the
+// error is the refusal of MAIL (which mlm-sendmail fails over on, and
+// defers by), not the lost replies.
+func TestFaultMailRefusedThenClose(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "421 to a pipelined MAIL, then the connection closed", "temporary; the error is MAIL's ReplyError; nothing sent")
+	noLeaks(t)
+	f := serve(t, func(c *fconn) {
+		if c.hello("PIPELINING") && c.lines(3) {
+			c.say("421 4.3.2 shutting down")
+		}
+	})
+	var res []smtpout.Result
+	var err error
+	within(t, func() { res, err = send(t, f.Addr(), opts, message, "a@example.org") })
+	temporary(t, err)
+	var re *smtpout.ReplyError
+	if !errors.As(err, &re) || re.Cmd != "MAIL" || re.Code != 421 {
+		t.Errorf("error %v; want MAIL's 421", err)
+	}
+	noneDelivered(t, res)
+}

@@ -799,10 +799,19 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		if err := c.inStep("MAIL", mr, 250); err != nil {
 			return results, nil, false, err
 		}
+		// A server that refused MAIL may close at once (421), and
+		// never answer the RCPTs and DATA that went with it: the
+		// refusal is the transaction's error, not the lost replies.
+		mailErr := func(err error) error {
+			if merr := mailRefused(mr); merr != nil {
+				return merr
+			}
+			return err
+		}
 		for range rcpts {
 			rr, err := c.read()
 			if err != nil {
-				return results, nil, false, err
+				return results, nil, false, mailErr(err)
 			}
 			ok := []int{250, 251}
 			if mr.Code != 250 {
@@ -815,7 +824,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			c.hook("rcpt")
 		}
 		if dr, err = c.read(); err != nil {
-			return results, nil, false, err
+			return results, nil, false, mailErr(err)
 		}
 		if err := c.inStep("DATA", dr, 354); err != nil {
 			return results, nil, false, err
