@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"mlm/lib/addr"
@@ -453,7 +454,8 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 			}
 			part := todo[:min(len(todo), smtpout.MaxPipelined)]
 			todo = todo[len(part):]
-			if err := s.outcomes(l, j, post, s.viaSendmail(j, part), &o.deferred); err != nil {
+			settle := func(res []smtpout.Result) error { return s.outcomes(l, j, post, res, &o.deferred) }
+			if err := s.viaSendmail(j, part, settle); err != nil {
 				return false, err
 			}
 		}
@@ -879,85 +881,115 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 	})
 }
 
-// readAll is a reader that notes when it has given all of r (read
-// from exec's copying goroutine, which may outlive Wait).
-type readAll struct {
-	r   io.Reader
-	eof atomic.Bool
-}
+// sendmailWaitDelay is how long a -s run waits, once its program has
+// exited, for children of it that still hold its standard error.
+const sendmailWaitDelay = 2 * time.Second
 
-func (a *readAll) Read(p []byte) (int, error) {
-	n, err := a.r.Read(p)
-	if err == io.EOF {
-		a.eof.Store(true)
+// viaSendmail runs a sendmail-compatible program for the recipients
+// (argv only, never a shell) and gives their results to settle. A batch
+// the program refuses with a status that blames an address is run again
+// one address at a time, so that one bad address does not fail the
+// others; each of those runs is settled as it ends, so that a crash
+// between them sends none of the addresses done again. A stop (a failed
+// journal fsync) ends the runs; the recipients left have no result.
+func (s *sender) viaSendmail(j *job, rcpts []stream.Path, settle func([]smtpout.Result) error) error {
+	res, split := s.runSendmail(j, rcpts)
+	if !split {
+		return settle(res)
 	}
-	return n, err
+	for _, r := range rcpts {
+		if s.stopped.Load() {
+			return nil
+		}
+		one, _ := s.runSendmail(j, []stream.Path{r})
+		if err := settle(one); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// viaSendmail runs a sendmail-compatible program for the recipients: argv
-// only, never a shell. Its exit status stands for every recipient.
-func (s *sender) viaSendmail(j *job, rcpts []stream.Path) []smtpout.Result {
+// runSendmail runs the program once for the recipients. Its exit status
+// stands for every one of them; split says it blamed an address of
+// several, which must be run alone.
+func (s *sender) runSendmail(j *job, rcpts []stream.Path) (res []smtpout.Result, split bool) {
 	args := []string{"-i", "-f", j.h.Sender.Mailbox, "--"}
 	for _, r := range rcpts {
 		args = append(args, r.Mailbox)
 	}
-	timeout := max(s.a.Timeout, smtpout.DataTimeout)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), max(s.a.Timeout, smtpout.DataTimeout))
 	defer cancel()
+	s.stats.txns.Add(1)
+	fail := func(text string) ([]smtpout.Result, bool) {
+		r := smtpout.Reply{Code: 451, Enhanced: "4.3.0", Text: s.a.Sendmail + ": " + text}
+		return smtpout.All(rcpts, r), false
+	}
+	// The message goes through a pipe of our own, not one exec makes
+	// and closes once the program has exited: a child the program
+	// leaves to read it (a wrapper that runs the real sendmail without
+	// exec) gets it whole, within the timeout, or the run did not send.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fail(err.Error())
+	}
 	cmd := exec.CommandContext(ctx, s.a.Sendmail, args...)
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	// A child the program leaves holding stdin or stderr (a wrapper
-	// that runs the real sendmail without exec, and is killed at the
-	// timeout) keeps the run waiting for no longer than the timeout
-	// again. The program stays in this process group, which the queue
-	// runner's own timeout kills whole.
-	in := &readAll{r: j.msg.Reader()}
-	cmd.Stdin = in
-	cmd.WaitDelay = timeout
-	err := cmd.Run()
-	if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() && in.eof.Load() {
-		// It took the whole message, and left a child of its own
-		// behind with stderr.
-		err = nil
+	cmd.Stdin, cmd.Stderr = pr, &stderr
+	// A child left holding stderr keeps the run no longer. The program
+	// stays in this process group, which the queue runner's own
+	// timeout kills whole.
+	cmd.WaitDelay = sendmailWaitDelay
+	if err := cmd.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		return fail(err.Error())
 	}
-	s.stats.txns.Add(1)
-	reply := smtpout.Reply{Code: 250, Text: "sent"}
-	if err != nil {
-		code := -1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		text := strings.TrimSpace(stderr.String())
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			text = text[:i]
-		}
-		reply = smtpout.Reply{Code: 451, Enhanced: "4.3.0", Text: fmt.Sprintf("%s: exit %d: %s", s.a.Sendmail, code, text)}
-		// A status that blames an address fails it for good. 77 does
-		// not: it is the program's own permission (Postfix's sendmail
-		// exits 77 for a user authorized_submit_users leaves out), and
-		// waits, as every other status does.
-		switch code {
-		case sysexit.DataErr, sysexit.NoUser, 68:
-			if len(rcpts) > 1 {
-				// One bad address must not fail the whole batch. A
-				// stop (a failed journal fsync) ends the runs; the
-				// recipients left have no result.
-				var res []smtpout.Result
-				for _, r := range rcpts {
-					if s.stopped.Load() {
-						break
-					}
-					res = append(res, s.viaSendmail(j, []stream.Path{r})...)
-				}
-				return res
-			}
-			reply.Code, reply.Enhanced = 550, "5.0.0"
+	pr.Close()
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(pw, j.msg.Reader())
+		pw.Close()
+		wrote <- err
+	}()
+	err = cmd.Wait()
+	var werr error
+	select {
+	case werr = <-wrote:
+	case <-ctx.Done():
+		pw.Close()
+		if werr = <-wrote; werr == nil {
+			werr = ctx.Err()
 		}
 	}
-	res := make([]smtpout.Result, len(rcpts))
-	for i, r := range rcpts {
-		res[i] = smtpout.Result{Rcpt: r, Reply: reply}
+	exited0 := cmd.ProcessState != nil && cmd.ProcessState.Success()
+	if exited0 && (err == nil || errors.Is(err, exec.ErrWaitDelay)) {
+		// Sent, unless the message was cut short: a program that
+		// exits 0 without reading all of it (EPIPE) has it as it
+		// chose to.
+		if werr != nil && !errors.Is(werr, syscall.EPIPE) {
+			return fail("the message was not taken whole: " + werr.Error())
+		}
+		return smtpout.All(rcpts, smtpout.Reply{Code: 250, Text: "sent"}), false
 	}
-	return res
+	code := -1
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	text := strings.TrimSpace(stderr.String())
+	if i := strings.IndexByte(text, '\n'); i >= 0 {
+		text = text[:i]
+	}
+	reply := smtpout.Reply{Code: 451, Enhanced: "4.3.0", Text: fmt.Sprintf("%s: exit %d: %s", s.a.Sendmail, code, text)}
+	// A status that blames an address fails it for good. 77 does not:
+	// it is the program's own permission (Postfix's sendmail exits 77
+	// for a user authorized_submit_users leaves out), and waits, as
+	// every other status does.
+	switch code {
+	case sysexit.DataErr, sysexit.NoUser, 68:
+		if len(rcpts) > 1 {
+			return nil, true
+		}
+		reply.Code, reply.Enhanced = 550, "5.0.0"
+	}
+	return smtpout.All(rcpts, reply), false
 }

@@ -741,7 +741,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		// RFC 1870 §6.1: a message over the server's fixed maximum is
 		// not sent; the server would refuse it 552 (§6.2), and so does
 		// the client, for every recipient, without a command.
-		return append(results, all(rcpts, Reply{Code: 552, Enhanced: "5.3.4", Text: fmt.Sprintf("message size %d exceeds the server's fixed maximum message size %d", wireLen(msg), limit)})...), nil, false, nil
+		return append(results, All(rcpts, Reply{Code: 552, Enhanced: "5.3.4", Text: fmt.Sprintf("message size %d exceeds the server's fixed maximum message size %d", wireLen(msg), limit)})...), nil, false, nil
 	}
 	if eightBit && c.Has("8BITMIME") {
 		mail += " BODY=8BITMIME"
@@ -890,7 +890,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	}
 	if len(accepted) == 0 || dr.Code != 354 {
 		if len(accepted) > 0 {
-			results = append(results, all(accepted, dr)...)
+			results = append(results, All(accepted, dr)...)
 		}
 		if err := c.endEmpty(dr); err != nil {
 			return results, refused, false, err
@@ -1001,7 +1001,7 @@ func (c *Client) finals(accepted []stream.Path) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		return all(accepted, fr), nil
+		return All(accepted, fr), nil
 	}
 	var results []Result
 	for _, r := range accepted {
@@ -1068,7 +1068,8 @@ var (
 	rcptExt = map[string]string{"NOTIFY": "DSN", "ORCPT": "DSN"}
 )
 
-func all(rcpts []stream.Path, r Reply) []Result {
+// All is the result r for each of rcpts.
+func All(rcpts []stream.Path, r Reply) []Result {
 	res := make([]Result, len(rcpts))
 	for i, p := range rcpts {
 		res[i] = Result{Rcpt: p, Reply: r}
