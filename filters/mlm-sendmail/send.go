@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"mlm/lib/addr"
@@ -952,25 +951,26 @@ func (s *sender) runSendmail(j *job, rcpts []stream.Path) (res []smtpout.Result,
 		wrote <- err
 	}()
 	err = cmd.Wait()
-	var werr error
-	select {
-	case werr = <-wrote:
-	case <-ctx.Done():
-		pw.Close()
-		if werr = <-wrote; werr == nil {
-			werr = ctx.Err()
+	if cmd.ProcessState != nil && cmd.ProcessState.Success() && (err == nil || errors.Is(err, exec.ErrWaitDelay)) {
+		// Sent if the message was taken whole: by the program, or by
+		// a child it left to read it, within the timeout. (Not if a
+		// reader closed it early, EPIPE: a sendmail reads to the end,
+		// and a part of a message must not count as sent.)
+		var werr error
+		select {
+		case werr = <-wrote:
+		case <-ctx.Done():
+			pw.Close()
+			werr = <-wrote // nil if it was written whole after all
 		}
-	}
-	exited0 := cmd.ProcessState != nil && cmd.ProcessState.Success()
-	if exited0 && (err == nil || errors.Is(err, exec.ErrWaitDelay)) {
-		// Sent, unless the message was cut short: a program that
-		// exits 0 without reading all of it (EPIPE) has it as it
-		// chose to.
-		if werr != nil && !errors.Is(werr, syscall.EPIPE) {
+		if werr != nil {
 			return fail("the message was not taken whole: " + werr.Error())
 		}
 		return smtpout.All(rcpts, smtpout.Reply{Code: 250, Text: "sent"}), false
 	}
+	// Its status decides: what it would still read is of no use.
+	pw.Close()
+	<-wrote
 	code := -1
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
