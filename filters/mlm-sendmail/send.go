@@ -951,7 +951,9 @@ func (s *sender) runSendmail(j *job, rcpts []stream.Path) (res []smtpout.Result,
 		wrote <- err
 	}()
 	err = cmd.Wait()
-	if cmd.ProcessState != nil && cmd.ProcessState.Success() && (err == nil || errors.Is(err, exec.ErrWaitDelay)) {
+	// Exit 0 is the program's own: the timeout's kill is SIGKILL. (Wait
+	// may still say the context ended, or WaitDelay did, beside it.)
+	if cmd.ProcessState != nil && cmd.ProcessState.Success() {
 		// Sent if the message was taken whole: by the program, or by
 		// a child it left to read it, within the timeout. (Not if a
 		// reader closed it early, EPIPE: a sendmail reads to the end,

@@ -1816,3 +1816,22 @@ func TestSendmailStderrHeld(t *testing.T) {
 		t.Errorf("the run took %v", d)
 	}
 }
+
+// TestSendmailExit0AtDeadline: a program that took the message and
+// exited 0 just as the timeout came (here it stops this process, its
+// parent, past the deadline, as a loaded host might) has sent: the
+// kill that found it gone is no failure of it.
+func TestSendmailExit0AtDeadline(t *testing.T) {
+	saved := smtpout.DataTimeout
+	smtpout.DataTimeout = 2 * time.Second
+	defer func() { smtpout.DataTimeout = saved }()
+	for i := range 3 {
+		dir := list(t)
+		prog := filepath.Join(t.TempDir(), "sendmail")
+		os.WriteFile(prog, []byte("#!/bin/sh\ncat >/dev/null\nkill -STOP $PPID\n(sleep 3; kill -CONT $PPID) </dev/null >/dev/null 2>&1 &\nexit 0\n"), 0o755)
+		out, err := send(t, &args{Dir: dir, Sendmail: prog, Conns: 1, Timeout: 2 * time.Second}, record("p1,1", "a@x.example"))
+		if j, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1")); err != nil || string(j) != "D a@x.example\n" || out != "" {
+			t.Errorf("run %d: %v, journal %q, retry record of %d octets; want sent", i+1, err, j, len(out))
+		}
+	}
+}
