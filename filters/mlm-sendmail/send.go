@@ -565,10 +565,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 			case why != nil:
 				reply.Text += ": " + sysexit.OneLine(why.Error())
 			}
-			var res []smtpout.Result
-			for _, r := range append(slices.Clone(carry), todo...) {
-				res = append(res, smtpout.Result{Rcpt: r, Reply: reply})
-			}
+			res := smtpout.All(append(slices.Clone(carry), todo...), reply)
 			oerr := s.outcomes(l, j, post, res, &o.deferred)
 			s.j.settle(l.w)
 			if oerr != nil {
@@ -600,10 +597,7 @@ func (s *sender) expireLost(j *job, lost []stream.Path) (gone []smtpout.Result, 
 		return nil, lost
 	}
 	s.stats.lost.Add(int64(len(lost)))
-	for _, r := range lost {
-		gone = append(gone, smtpout.Result{Rcpt: r, Reply: lostReply})
-	}
-	return gone, nil
+	return smtpout.All(lost, lostReply), nil
 }
 
 // lost defers recipients whose transaction's reply to the final dot was
@@ -611,9 +605,7 @@ func (s *sender) expireLost(j *job, lost []stream.Path) (gone []smtpout.Result, 
 func (s *sender) lost(o *open, lost []stream.Path) {
 	s.stats.lost.Add(int64(len(lost)))
 	s.stats.deferred.Add(int64(len(lost)))
-	for _, r := range lost {
-		o.deferred = append(o.deferred, smtpout.Result{Rcpt: r, Reply: lostReply})
-	}
+	o.deferred = append(o.deferred, smtpout.All(lost, lostReply)...)
 }
 
 // held settles a record whose last transaction held its final dot, as
@@ -919,10 +911,10 @@ func (s *sender) runSendmail(j *job, rcpts []stream.Path) (res []smtpout.Result,
 	ctx, cancel := context.WithTimeout(context.Background(), max(s.a.Timeout, smtpout.DataTimeout))
 	defer cancel()
 	s.stats.txns.Add(1)
-	fail := func(text string) ([]smtpout.Result, bool) {
-		r := smtpout.Reply{Code: 451, Enhanced: "4.3.0", Text: s.a.Sendmail + ": " + text}
-		return smtpout.All(rcpts, r), false
+	reply := func(code int, enhanced, text string) []smtpout.Result {
+		return smtpout.All(rcpts, smtpout.Reply{Code: code, Enhanced: enhanced, Text: s.a.Sendmail + ": " + text})
 	}
+	fail := func(text string) ([]smtpout.Result, bool) { return reply(451, "4.3.0", text), false }
 	// The message goes through a pipe of our own, not one exec makes
 	// and closes once the program has exited: a child the program
 	// leaves to read it (a wrapper that runs the real sendmail without
@@ -981,7 +973,7 @@ func (s *sender) runSendmail(j *job, rcpts []stream.Path) (res []smtpout.Result,
 	if i := strings.IndexByte(text, '\n'); i >= 0 {
 		text = text[:i]
 	}
-	reply := smtpout.Reply{Code: 451, Enhanced: "4.3.0", Text: fmt.Sprintf("%s: exit %d: %s", s.a.Sendmail, code, text)}
+	text = fmt.Sprintf("exit %d: %s", code, text)
 	// A status that blames an address fails it for good. 77 does not:
 	// it is the program's own permission (Postfix's sendmail exits 77
 	// for a user authorized_submit_users leaves out), and waits, as
@@ -991,7 +983,7 @@ func (s *sender) runSendmail(j *job, rcpts []stream.Path) (res []smtpout.Result,
 		if len(rcpts) > 1 {
 			return nil, true
 		}
-		reply.Code, reply.Enhanced = 550, "5.0.0"
+		return reply(550, "5.0.0", text), false
 	}
-	return smtpout.All(rcpts, reply), false
+	return fail(text)
 }

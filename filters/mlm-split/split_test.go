@@ -239,7 +239,7 @@ func check(in io.Reader, n int) (rcpts, recs int, err error) {
 // it through peakrss, a small process: Linux counts the peak of the
 // process that starts a program with vfork, as Go does, in the program's,
 // and this test process is big.
-func peakRSS(t *testing.T, n, max int, write func(w io.Writer, n int) error) int64 {
+func peakRSS(t *testing.T, n, maxRcpt int, write func(w io.Writer, n int) error) int64 {
 	t.Helper()
 	wrap, err := exec.LookPath("peakrss")
 	if err != nil {
@@ -249,7 +249,7 @@ func peakRSS(t *testing.T, n, max int, write func(w io.Writer, n int) error) int
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(wrap, split, "-n", strconv.Itoa(max))
+	cmd := exec.Command(wrap, split, "-n", strconv.Itoa(maxRcpt))
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +269,7 @@ func peakRSS(t *testing.T, n, max int, write func(w io.Writer, n int) error) int
 		in.Close()
 		werr <- err
 	}()
-	rcpts, recs, cerr := check(out, min(max, pendingCap))
+	rcpts, recs, cerr := check(out, min(maxRcpt, pendingCap))
 	io.Copy(io.Discard, out)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("%s: %v: %s", prog, err, stderr.String())
