@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mlm/lib/addr"
+	"mlm/lib/ascii"
 	"mlm/lib/listdir"
 	"mlm/lib/members"
 	"mlm/lib/mimewalk"
@@ -246,7 +247,7 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	if loop, err := l.isLoop(p); err != nil || loop {
 		return hold, "loop: the list's own mail came back to it", err
 	}
-	if v := strings.ToLower(strings.TrimSpace(p.field("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
+	if v := ascii.Lower(strings.TrimSpace(p.field("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
 		// (The poster's text: cleaned, since the reason goes into the
 		// moderators' notice and mlm-moderate's list.)
 		return hold, "automatic message (Auto-Submitted: " + notice.Clean(v, 100) + ")", nil
@@ -282,7 +283,7 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 		}
 	}
 	if !member {
-		switch strings.ToLower(strings.TrimSpace(p.field("Precedence"))) {
+		switch ascii.Lower(strings.TrimSpace(p.field("Precedence"))) {
 		case "bulk", "junk", "list":
 			return hold, "bulk mail from a non-member", nil
 		}
@@ -336,23 +337,18 @@ func (l *list) isLoop(p *post) (bool, error) {
 		if err != nil {
 			return "", err
 		}
-		return strings.ToLower(id[strings.LastIndexByte(id, '<'):]), nil
+		return ascii.Lower(id[strings.LastIndexByte(id, '<'):]), nil
 	})
 	if err != nil {
 		return false, err
 	}
 	for _, v := range p.ed.Values("List-Id") {
-		if strings.Contains(strings.ToLower(v), id) {
+		if strings.Contains(ascii.Lower(v), id) {
 			return true, nil
 		}
 	}
 	for _, v := range p.ed.Values("X-Loop") {
-		// The whole value: dev@host is not webdev@host's mark.
-		v = strings.TrimSpace(v)
-		if s, ok := strings.CutPrefix(v, "<"); ok {
-			v, _ = strings.CutSuffix(s, ">")
-		}
-		if strings.EqualFold(v, l.d.Address()) {
+		if msg.IsAddress(v, l.d.Address()) {
 			return true, nil
 		}
 	}
@@ -426,7 +422,7 @@ func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 		return false, true, nil
 	}
 	name, v, ok := strings.Cut(strings.TrimRight(string(line), "\r\n"), ":")
-	if !ok || !strings.EqualFold(strings.TrimSpace(name), "Approved") || !password.Check(hash, strings.TrimSpace(v)) {
+	if !ok || !ascii.EqualFold(strings.TrimSpace(name), "Approved") || !password.Check(hash, strings.TrimSpace(v)) {
 		return false, true, nil
 	}
 	p.body.Discard(len(line))

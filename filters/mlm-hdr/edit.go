@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"strings"
 
+	"mlm/lib/ascii"
 	"mlm/lib/msg"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
@@ -133,6 +133,6 @@ func (ed *editor) edit(e *msg.Edit) error {
 // list's X-Loop stays, so that a post going round between lists comes
 // back to each with its mark (mlm-auth holds it there).
 func isListField(name string) bool {
-	return len(name) >= 5 && strings.EqualFold(name[:5], "List-") ||
-		strings.EqualFold(name, "Precedence")
+	return len(name) >= 5 && ascii.EqualFold(name[:5], "List-") ||
+		ascii.EqualFold(name, "Precedence")
 }

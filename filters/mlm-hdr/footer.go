@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"mlm/lib/ascii"
 	"mlm/lib/mimewalk"
 	"mlm/lib/msg"
 	"mlm/lib/stream"
@@ -40,9 +41,9 @@ func footingFor(e *msg.Edit, footer string) footing {
 	}
 	cte := "7bit"
 	if v, ok := e.Value("Content-Transfer-Encoding"); ok {
-		cte = strings.ToLower(v)
+		cte = ascii.Lower(v)
 	}
-	isUTF8 := strings.EqualFold(params["charset"], "utf-8")
+	isUTF8 := ascii.EqualFold(params["charset"], "utf-8")
 	switch {
 	case mt == "text/plain" && (cte == "7bit" || cte == "8bit"):
 		// 8-bit text only where the body may hold it, labelled UTF-8.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"mlm/lib/ascii"
 	"mlm/lib/listdir"
 	"mlm/lib/msg"
 	"mlm/lib/sysexit"
@@ -59,9 +60,9 @@ func loadList(path string) (*list, error) {
 		return nil, err
 	}
 	switch {
-	case rt == "" || strings.EqualFold(rt, "none"):
+	case rt == "" || ascii.EqualFold(rt, "none"):
 		rt = ""
-	case strings.EqualFold(rt, "list"):
+	case ascii.EqualFold(rt, "list"):
 		rt = addr
 	default:
 		if _, err := mail.ParseAddress(rt); err != nil {
@@ -195,7 +196,7 @@ func (l *list) edit(e *msg.Edit) error {
 	// what a Mailman list takes.
 	e.Del("Approved")
 	e.Del("Approve")
-	e.DelValue("X-Loop", func(v string) bool { return isAddress(v, l.address) })
+	e.DelValue("X-Loop", func(v string) bool { return msg.IsAddress(v, l.address) })
 	if l.replyTo {
 		e.Del("Reply-To")
 	}
@@ -204,16 +205,6 @@ func (l *list) edit(e *msg.Edit) error {
 		return addPrefix(e, l.prefix)
 	}
 	return nil
-}
-
-// isAddress reports whether an X-Loop value is the address a: the same
-// but for case and angle brackets.
-func isAddress(v, a string) bool {
-	v = strings.TrimSpace(v)
-	if s, ok := strings.CutPrefix(v, "<"); ok {
-		v, _ = strings.CutSuffix(s, ">")
-	}
-	return strings.EqualFold(v, a)
 }
 
 // addPrefix puts prefix at the start of the Subject unless the decoded

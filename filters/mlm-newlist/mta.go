@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"mlm/lib/ascii"
 	"mlm/lib/envelope"
 	"mlm/lib/sysexit"
 )
@@ -157,7 +158,7 @@ func printSetup(out io.Writer, mta string, s setup) error {
 	if s.user == "root" {
 		b.WriteString("# Note: MTAs run no program as root; make the list's own user the owner\n# of the directory, and name that user here.\n")
 	}
-	if mta == "exim" && !strings.EqualFold(filepath.Base(s.dir), local) {
+	if mta == "exim" && !ascii.EqualFold(filepath.Base(s.dir), local) {
 		fmt.Fprintf(&b, "# Note: the router finds a list by its directory's name, and %s is not %s.\n", s.dir, local)
 	}
 	b.WriteString(r.Replace(cronLines))

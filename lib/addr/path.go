@@ -13,6 +13,8 @@ import (
 	"net/netip"
 	"strings"
 	"unicode/utf8"
+
+	"mlm/lib/ascii"
 )
 
 // MaxPath is the longest reverse- or forward-path, angle brackets included
@@ -167,7 +169,7 @@ func checkLiteral(d string) error {
 		if err != nil || !a.Is4() {
 			return bad
 		}
-	case strings.EqualFold(tag, "IPv6"):
+	case ascii.EqualFold(tag, "IPv6"):
 		a, err := netip.ParseAddr(rest)
 		if err != nil || !a.Is6() || a.Zone() != "" {
 			return bad

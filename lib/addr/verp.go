@@ -1,6 +1,10 @@
 package addr
 
-import "strings"
+import (
+	"strings"
+
+	"mlm/lib/ascii"
+)
 
 // MaxLocal is the longest local part, RFC 5321 §4.5.3.1.1.
 const MaxLocal = 64
@@ -45,11 +49,11 @@ func VERP(sender, rcpt string) (v string, ok bool) {
 func UnVERP(sender, v string) (rcpt string, ok bool) {
 	sat := strings.LastIndexByte(sender, '@')
 	vat := strings.LastIndexByte(v, '@')
-	if sat < 0 || vat < 0 || !strings.EqualFold(v[vat:], sender[sat:]) {
+	if sat < 0 || vat < 0 || LowerDomain(v[vat+1:]) != LowerDomain(sender[sat+1:]) {
 		return "", false
 	}
 	prefix := sender[:sat] + "+"
-	if len(v[:vat]) <= len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
+	if len(v[:vat]) <= len(prefix) || !ascii.EqualFold(v[:len(prefix)], prefix) {
 		return "", false
 	}
 	ext := v[len(prefix):vat]

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"mlm/lib/addr"
+	"mlm/lib/ascii"
 )
 
 // MTA is the envelope as an MTA passes it in the environment of a
@@ -78,7 +79,7 @@ var Commands = []string{"request", "subscribe", "unsubscribe", "owner", "bounces
 func Own(list, mailbox string) bool {
 	mailbox = addr.Key(mailbox)
 	_, _, err := Route(list, mailbox)
-	return err == nil && strings.EqualFold(domainOf(list), domainOf(mailbox))
+	return err == nil && addr.LowerDomain(domainOf(list)) == addr.LowerDomain(domainOf(mailbox))
 }
 
 func domainOf(mailbox string) string { return mailbox[strings.LastIndexByte(mailbox, '@')+1:] }
@@ -98,11 +99,11 @@ func Route(list, rcpt string) (cmd, ext string, err error) {
 	}
 	local := rcpt[:at]
 	local, ext, _ = strings.Cut(local, "+")
-	if strings.EqualFold(local, listLocal) {
+	if ascii.EqualFold(local, listLocal) {
 		return "post", ext, nil
 	}
-	if len(local) > len(listLocal)+1 && strings.EqualFold(local[:len(listLocal)+1], listLocal+"-") {
-		cmd = strings.ToLower(local[len(listLocal)+1:])
+	if len(local) > len(listLocal)+1 && ascii.EqualFold(local[:len(listLocal)+1], listLocal+"-") {
+		cmd = ascii.Lower(local[len(listLocal)+1:])
 		if slices.Contains(Commands, cmd) {
 			return cmd, ext, nil
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"mlm/lib/addr"
+	"mlm/lib/ascii"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -61,6 +62,16 @@ func TestRoute(t *testing.T) {
 			t.Errorf("Route(%s) = %q; want ErrNotList", rcpt, cmd)
 		}
 	}
+	// Local parts fold ASCII's case alone: U+017F (LONG S) and U+212A
+	// (KELVIN SIGN) fold to s and k in Unicode's.
+	for _, rcpt := range []string{"de\u017fk@x", "de\u017fk-owner@x", "desk-\u212Aeep@x"} {
+		if cmd, _, err := Route("desk@lists.example.org", rcpt); err == nil {
+			t.Errorf("Route(%q) = %q; want ErrNotList", rcpt, cmd)
+		}
+	}
+	if cmd, _, err := Route("desk@lists.example.org", "DESK-Owner@x"); cmd != "owner" || err != nil {
+		t.Errorf("Route(DESK-Owner@x) = %q, %v; want owner", cmd, err)
+	}
 }
 
 func TestOwn(t *testing.T) {
@@ -77,6 +88,8 @@ func TestOwn(t *testing.T) {
 		"\"dev owner\"@lists.example.org":      false,
 		"\"dev-owner@lists.example.org\"@x":    false,
 		"dev-owner@lists.example.org.attacker": false,
+		"dev@li\u017fts.example.org":           false, // U+017F is no s
+		"dev@LISTS.EXAMPLE.ORG":                true,
 	} {
 		if got := Own("dev@lists.example.org", m); got != want {
 			t.Errorf("Own(%q) = %v; want %v", m, got, want)
@@ -85,7 +98,7 @@ func TestOwn(t *testing.T) {
 }
 
 // FuzzRoute: Route never panics; what it routes is the list's local part
-// (case aside), "-" and a command, then "+" and the extension it
+// (ASCII's case aside), "-" and a command, then "+" and the extension it
 // returns; Own implies Route of the address's key; an address the list owns routes the same
 // in any case.
 func FuzzRoute(f *testing.F) {
@@ -113,7 +126,7 @@ func FuzzRoute(f *testing.F) {
 			want += "-" + cmd
 		}
 		base, e, hasExt := strings.Cut(local, "+")
-		if !strings.EqualFold(base, want) || e != ext || (ext != "" && !hasExt) {
+		if !ascii.EqualFold(base, want) || e != ext || (ext != "" && !hasExt) {
 			t.Fatalf("Route(%q, %q) = %q, %q; local part %q", list, rcpt, cmd, ext, local)
 		}
 		// In any case: the ASCII case an MTA may change (upper-casing

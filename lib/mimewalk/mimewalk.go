@@ -27,6 +27,8 @@ import (
 	"fmt"
 	"mime"
 	"strings"
+
+	"mlm/lib/ascii"
 )
 
 // Limits bounds a walk.
@@ -259,8 +261,8 @@ func (w *Walker) headerLine(line []byte, long bool) {
 		return
 	}
 	name = bytes.TrimRight(name, " \t")
-	w.inCT = w.ct == "" && strings.EqualFold(string(name), "Content-Type")
-	w.inCTE = w.cte == "" && strings.EqualFold(string(name), "Content-Transfer-Encoding")
+	w.inCT = w.ct == "" && ascii.EqualFold(string(name), "Content-Type")
+	w.inCTE = w.cte == "" && ascii.EqualFold(string(name), "Content-Transfer-Encoding")
 	w.addField(line, long)
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"mlm/lib/ascii"
 )
 
 // MaxLine is the longest header line RFC 5322 §2.1.1 allows, without its
@@ -179,9 +181,21 @@ func unfold(f []byte) string {
 	return strings.Join(parts, " ")
 }
 
+// IsAddress reports whether the value v of a field that holds one
+// address, as X-Loop does, is the address a: the whole value, so that
+// dev@host is not webdev@host's, the same but for ASCII case, space
+// around it and angle brackets.
+func IsAddress(v, a string) bool {
+	v = strings.TrimSpace(v)
+	if s, ok := strings.CutPrefix(v, "<"); ok {
+		v, _ = strings.CutSuffix(s, ">")
+	}
+	return ascii.EqualFold(v, a)
+}
+
 // is reports whether f is named name (case-insensitive).
 func (f *field) is(name string) bool {
-	return f.name != "" && strings.EqualFold(f.name, name)
+	return f.name != "" && ascii.EqualFold(f.name, name)
 }
 
 // all returns the fields in block order: those added, then the rest.

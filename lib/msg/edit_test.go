@@ -117,6 +117,22 @@ func TestEditValues(t *testing.T) {
 	}
 }
 
+func TestIsAddress(t *testing.T) {
+	for v, want := range map[string]bool{
+		"dev@lists.example.org":           true,
+		" <DEV@Lists.Example.ORG> ":       true,
+		"<dev@lists.example.org":          true,
+		"webdev@lists.example.org":        false,
+		"dev@lists.example.org.":          false,
+		"dev@li\u017fts.example.org":      false, // U+017F folds to s in Unicode
+		"dev@lists.example.org, x@y.test": false,
+	} {
+		if got := IsAddress(v, "dev@lists.example.org"); got != want {
+			t.Errorf("IsAddress(%q) = %v; want %v", v, got, want)
+		}
+	}
+}
+
 func TestEditPrefix(t *testing.T) {
 	tests := []struct{ raw, want string }{
 		{"Subject: x\n\n", "Subject: [dev] x\n\n"},

@@ -22,6 +22,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"mlm/lib/ascii"
 	"mlm/lib/durable"
 	"mlm/lib/listdir"
 	"mlm/lib/msg"
@@ -245,10 +246,10 @@ func sweepReplies(dir string, now time.Time) {
 // RFC 3834's signs and the common ones: Auto-Submitted other than "no",
 // Precedence bulk, junk or list, a List-Id.
 func IsAutomatic(h *msg.Header) bool {
-	if v := strings.ToLower(strings.TrimSpace(h.Fields.Get("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
+	if v := ascii.Lower(strings.TrimSpace(h.Fields.Get("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
 		return true
 	}
-	switch strings.ToLower(strings.TrimSpace(h.Fields.Get("Precedence"))) {
+	switch ascii.Lower(strings.TrimSpace(h.Fields.Get("Precedence"))) {
 	case "bulk", "junk", "list":
 		return true
 	}

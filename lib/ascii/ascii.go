@@ -1,0 +1,53 @@
+// Package ascii compares and lowers the tokens of mail's protocols, field
+// names, local parts, domains and keywords, in ASCII's case alone. It is
+// part of mlm's internals, not a public API.
+//
+// The strings package folds Unicode's case: strings.EqualFold finds
+// "dev@liſts.example.org" (U+017F LATIN SMALL LETTER LONG S) the same as
+// "dev@lists.example.org", and strings.ToLower makes "\u212Ade" (KELVIN
+// SIGN) "kde". Neither is the same address or name to an MTA or a mail
+// reader, and so not to mlm either.
+package ascii
+
+// EqualFold reports whether a and b are the same but for the case of
+// ASCII letters. An octet outside ASCII matches only itself.
+func EqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		c, d := a[i], b[i]
+		if c == d {
+			continue
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}
+
+// Lower returns s with its ASCII letters in lower case and every other
+// octet as it is; s itself if it has no upper-case ASCII letter.
+func Lower(s string) string {
+	i := 0
+	for i < len(s) && !('A' <= s[i] && s[i] <= 'Z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if 'A' <= b[i] && b[i] <= 'Z' {
+			b[i] += 'a' - 'A'
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,75 @@
+package ascii
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestEqualFold(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"", "", true},
+		{"List-Id", "list-id", true},
+		{"LIST-ID", "List-Id", true},
+		{"List-Id", "List-Idx", false},
+		{"Liſt-Id", "List-Id", false},  // U+017F folds to s in Unicode
+		{"\u212Aey", "key", false},     // KELVIN SIGN folds to k
+		{"\u212Aey", "\u212AEY", true}, // the same octets outside ASCII
+		{"Äpfel", "äpfel", false},      // no fold outside ASCII
+		{"[", "{", false},              // 0x5B and 0x7B differ by 0x20
+		{"@", "`", false},
+	} {
+		if got := EqualFold(c.a, c.b); got != c.want {
+			t.Errorf("EqualFold(%q, %q) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+}
+
+func TestLower(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                        "",
+		"list-id":                 "list-id",
+		"<Dev.Lists.Example.ORG>": "<dev.lists.example.org>",
+		"\u212ADE":                "\u212Ade",
+		"ÄB":                      "Äb",
+		"Z[@`":                    "z[@`",
+	} {
+		if got := Lower(in); got != want {
+			t.Errorf("Lower(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzEqualFold checks EqualFold against Lower and, for ASCII, against
+// the strings package.
+func FuzzEqualFold(f *testing.F) {
+	f.Add("List-Id", "list-ID")
+	f.Add("Liſt-Id", "List-Id")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		got := EqualFold(a, b)
+		if want := Lower(a) == Lower(b); got != want {
+			t.Fatalf("EqualFold(%q, %q) = %v, Lower says %v", a, b, got, want)
+		}
+		if isASCII(a) && isASCII(b) && got != strings.EqualFold(a, b) {
+			t.Fatalf("EqualFold(%q, %q) = %v, strings.EqualFold says otherwise", a, b, got)
+		}
+		if got && !strings.EqualFold(a, b) && utf8.ValidString(a) && utf8.ValidString(b) {
+			t.Fatalf("EqualFold(%q, %q) is true, strings.EqualFold false", a, b)
+		}
+		if l := Lower(a); len(l) != len(a) || Lower(l) != l || !EqualFold(l, a) {
+			t.Fatalf("Lower(%q) = %q", a, l)
+		}
+	})
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
