@@ -151,7 +151,7 @@ func printSetup(out io.Writer, mta string, s setup) error {
 		"{ALIASES}", aliases.String(), "{TRANSPORT}", transport.String(),
 		"{PATH}", path, "{MLMBIN}", mlmbin,
 		"{BIN}", s.bin, "{DIR}", s.dir, "{LISTS}", filepath.Dir(s.dir),
-		"{LOCAL}", local, "{QMAIL}", strings.ReplaceAll(strings.ToLower(local), ".", ":"), "{DOMAIN}", domain, "{ADDRESS}", s.list, "{USER}", s.user, "{GROUP}", s.group)
+		"{LOCAL}", local, "{QMAIL}", strings.ReplaceAll(ascii.Lower(local), ".", ":"), "{DOMAIN}", domain, "{ADDRESS}", s.list, "{USER}", s.user, "{GROUP}", s.group)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s is ready in %s.\n", s.list, s.dir)
 	b.WriteString(r.Replace(mtaLines[mta]))

@@ -601,7 +601,7 @@ func FuzzState(f *testing.F) {
 }
 
 // FuzzDomainRate: a line of domain-rate gives a domain in lower case (as
-// addr.LowerDomain has it), one a bucket can be kept for, and a rate, or
+// addr.Lower has it), one a bucket can be kept for, and a rate, or
 // an error of one line.
 func FuzzDomainRate(f *testing.F) {
 	for _, s := range []string{"Example.ORG=10", "\u212Aexample.org=1", "*=0.5", " a.example = 1e3 ", "x=-1", "x=NaN", "x=Inf", "=1", "a..b=1", "a=1=2"} {
@@ -615,7 +615,7 @@ func FuzzDomainRate(f *testing.F) {
 			}
 			return
 		}
-		if d != addr.LowerDomain(d) || d != anyDomain && addr.CheckDomain(d) != nil || strings.ContainsAny(d, " \t=") {
+		if d != addr.Lower(d) || d != anyDomain && addr.CheckDomain(d) != nil || strings.ContainsAny(d, " \t=") {
 			t.Errorf("parseDomainRate(%q): domain %q", in, d)
 		}
 		if !rateOK(rate) {

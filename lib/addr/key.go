@@ -18,11 +18,11 @@ func Key(mailbox string) string {
 	}
 	if mailbox[0] == '"' {
 		if u, ok := unquote(mailbox[:at]); ok {
-			return u + "@" + LowerDomain(mailbox[at+1:])
+			return u + "@" + Lower(mailbox[at+1:])
 		}
 	}
 	d := mailbox[at+1:]
-	l := LowerDomain(d) // d itself if it has no upper case
+	l := Lower(d) // d itself if it has no upper case
 	if l == d {
 		return mailbox // no copy: mostly, domains come in lower case
 	}
@@ -32,15 +32,17 @@ func Key(mailbox string) string {
 // Domain returns the domain of a mailbox, in lower case.
 func Domain(mailbox string) string {
 	at := strings.LastIndexByte(mailbox, '@')
-	return LowerDomain(mailbox[at+1:])
+	return Lower(mailbox[at+1:])
 }
 
-// LowerDomain is d in lower case, but for a letter outside ASCII whose
+// Lower is d in lower case, but for a letter outside ASCII whose
 // lower case is in it, which stays as it is: the KELVIN SIGN (U+212A)
 // would make "\u212Aexample.org" the key of kexample.org, another
 // domain. (It returns d itself if nothing changes.) Key and Domain use
-// it; so must whatever compares a domain with theirs.
-func LowerDomain(d string) string {
+// it; so must whatever compares a domain with theirs, and whatever
+// compares local parts without regard to case (the list's own, an
+// X-Loop's), as an MTA with SMTPUTF8 delivers ärzte@ to Ärzte@'s alias.
+func Lower(d string) string {
 	return strings.Map(func(r rune) rune {
 		if r < utf8.RuneSelf {
 			if 'A' <= r && r <= 'Z' {

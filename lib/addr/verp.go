@@ -49,7 +49,7 @@ func VERP(sender, rcpt string) (v string, ok bool) {
 func UnVERP(sender, v string) (rcpt string, ok bool) {
 	sat := strings.LastIndexByte(sender, '@')
 	vat := strings.LastIndexByte(v, '@')
-	if sat < 0 || vat < 0 || LowerDomain(v[vat+1:]) != LowerDomain(sender[sat+1:]) {
+	if sat < 0 || vat < 0 || Lower(v[vat+1:]) != Lower(sender[sat+1:]) {
 		return "", false
 	}
 	prefix := sender[:sat] + "+"

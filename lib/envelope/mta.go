@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"mlm/lib/addr"
-	"mlm/lib/ascii"
 )
 
 // MTA is the envelope as an MTA passes it in the environment of a
@@ -79,7 +78,7 @@ var Commands = []string{"request", "subscribe", "unsubscribe", "owner", "bounces
 func Own(list, mailbox string) bool {
 	mailbox = addr.Key(mailbox)
 	_, _, err := Route(list, mailbox)
-	return err == nil && addr.LowerDomain(domainOf(list)) == addr.LowerDomain(domainOf(mailbox))
+	return err == nil && addr.Lower(domainOf(list)) == addr.Lower(domainOf(mailbox))
 }
 
 func domainOf(mailbox string) string { return mailbox[strings.LastIndexByte(mailbox, '@')+1:] }
@@ -89,7 +88,7 @@ func domainOf(mailbox string) string { return mailbox[strings.LastIndexByte(mail
 // allowed, as Postfix's recipient_delimiter delivers it), or the command
 // after "-": "request", "subscribe", "unsubscribe", "owner", "bounces",
 // "accept", "reject". The extension after "+" is returned with it.
-// Local parts compare without regard to case; domains are not compared,
+// Local parts compare without regard to case (addr.Lower's); domains are not compared,
 // since virtual domains and MTA rewriting make them unreliable here.
 func Route(list, rcpt string) (cmd, ext string, err error) {
 	listLocal, _, _ := strings.Cut(list, "@")
@@ -99,11 +98,12 @@ func Route(list, rcpt string) (cmd, ext string, err error) {
 	}
 	local := rcpt[:at]
 	local, ext, _ = strings.Cut(local, "+")
-	if ascii.EqualFold(local, listLocal) {
+	local, listLocal = addr.Lower(local), addr.Lower(listLocal)
+	if local == listLocal {
 		return "post", ext, nil
 	}
-	if len(local) > len(listLocal)+1 && ascii.EqualFold(local[:len(listLocal)+1], listLocal+"-") {
-		cmd = ascii.Lower(local[len(listLocal)+1:])
+	if c, ok := strings.CutPrefix(local, listLocal+"-"); ok {
+		cmd = c
 		if slices.Contains(Commands, cmd) {
 			return cmd, ext, nil
 		}

@@ -71,6 +71,10 @@ func TestWalk(t *testing.T) {
 			"--o\nContent-Type: message/rfc822\n\nSubject: x\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 3},
 		{"base64 message", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nU3ViamVjdDogeA==\n--o--\n", nil, 1, 1},
+		// A field named so only in Unicode's case (U+017F, LONG S, folds
+		// to s) is no Content-Transfer-Encoding: the message is walked.
+		{"long s in field name", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/rfc822\nContent-Tran\u017ffer-Encoding: base64\n\nSubject: x\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 3},
 		{"digest default", "multipart/digest; boundary=d",
 			"--d\n\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--d--\n", nil, 2, 3},
 		{"long content-type", "multipart/mixed; boundary=o",

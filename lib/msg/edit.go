@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"mlm/lib/addr"
 	"mlm/lib/ascii"
 )
 
@@ -183,14 +184,14 @@ func unfold(f []byte) string {
 
 // IsAddress reports whether the value v of a field that holds one
 // address, as X-Loop does, is the address a: the whole value, so that
-// dev@host is not webdev@host's, the same but for ASCII case, space
-// around it and angle brackets.
+// dev@host is not webdev@host's, the same but for case (addr.Lower's),
+// space around it and angle brackets.
 func IsAddress(v, a string) bool {
 	v = strings.TrimSpace(v)
 	if s, ok := strings.CutPrefix(v, "<"); ok {
 		v, _ = strings.CutSuffix(s, ">")
 	}
-	return ascii.EqualFold(v, a)
+	return v == a || addr.Lower(v) == addr.Lower(a)
 }
 
 // is reports whether f is named name (case-insensitive).

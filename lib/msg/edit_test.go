@@ -125,11 +125,18 @@ func TestIsAddress(t *testing.T) {
 		"webdev@lists.example.org":        false,
 		"dev@lists.example.org.":          false,
 		"dev@li\u017fts.example.org":      false, // U+017F folds to s in Unicode
+		"<DEV@Lists.Example.org>":         true,
 		"dev@lists.example.org, x@y.test": false,
 	} {
 		if got := IsAddress(v, "dev@lists.example.org"); got != want {
 			t.Errorf("IsAddress(%q) = %v; want %v", v, got, want)
 		}
+	}
+	if !IsAddress("<ÄRZTE@BÜCHER.example>", "ärzte@bücher.example") {
+		t.Errorf("IsAddress: ÄRZTE@BÜCHER.example is not ärzte@bücher.example")
+	}
+	if IsAddress("dev@\u212Ade.example", "dev@kde.example") {
+		t.Errorf("IsAddress: the KELVIN SIGN is k") // as unicode.ToLower makes it
 	}
 }
 
