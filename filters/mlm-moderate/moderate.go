@@ -44,6 +44,10 @@ func run(a *args, in io.Reader, out io.Writer, now time.Time) error {
 	return settle(d, hold, a.Action, a.ID, now)
 }
 
+// errNotNow is why an action waits (75): another run has the post, or
+// its pass through the incoming queue is not settled.
+var errNotNow = errors.New("try again")
+
 // settle approves, rejects or discards one held post.
 func settle(d *listdir.Dir, hold *queue.Queue, action, id string, now time.Time) error {
 	it, err := hold.Claim(id, now, true)
@@ -51,50 +55,73 @@ func settle(d *listdir.Dir, hold *queue.Queue, action, id string, now time.Time)
 		return err
 	}
 	if it == nil {
+		if hold.Has(id) {
+			// Claimed by another action, or by one that died, which
+			// mlm-run's sweep puts back: which way it goes is not
+			// known yet.
+			return sysexit.Temp(fmt.Errorf("%s: being dealt with by another run; %w", id, errNotNow))
+		}
 		return sysexit.Errorf(sysexit.NoUser, "%s: no such held post", id)
 	}
-	switch action {
-	case "approve":
-		err = approve(d, it, now)
-	case "reject":
-		err = reject(d, it, now)
-	}
-	if err != nil {
+	done, err := act(d, it, action, now)
+	if err != nil && !done {
 		it.Return() // untouched, its age too, by which expire goes
 		return err
 	}
-	return it.Done()
+	if derr := it.Done(); derr != nil {
+		return derr
+	}
+	return err
 }
 
-// approve puts the post back in the incoming queue, marked approved, so
-// it goes on exactly as a post mlm-auth let through.
-func approve(d *listdir.Dir, it *queue.Item, now time.Time) error {
+// act does the action on a claimed post. done says the held copy is to
+// go, also when err says why the action itself was not done.
+func act(d *listdir.Dir, it *queue.Item, action string, now time.Time) (done bool, err error) {
 	r := stream.NewReader(it.File())
 	h, err := r.Next()
-	if err != nil {
-		return err
+	id := it.ID
+	if err == nil {
+		id = h.ID
+	} else if action != "discard" || sysexit.Code(err) != sysexit.DataErr {
+		return false, err
 	}
-	incoming := d.Queue(listdir.Incoming)
-	if incoming.Has(h.ID) {
-		// The post's first pass has not been settled yet; putting it
-		// back now would be a no-op, and the approval lost.
-		return sysexit.Errorf(sysexit.TempFail, "%s: still in the incoming queue; try again", h.ID)
+	// A post still in the incoming queue is not settled there: a pass
+	// of mlm-auth that died after holding it holds it again when it is
+	// tried again, and an approval put it there.
+	if d.Queue(listdir.Incoming).Has(id) {
+		return false, sysexit.Temp(fmt.Errorf("%s: still in the incoming queue; %w", id, errNotNow))
 	}
-	begun, err := journal.Begun(d, h.ID)
+	begun, err := journal.Begun(d, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if begun {
 		// Approved before, by a run that died before it could remove
 		// the held copy, which mlm-run's sweep then put back.
-		fmt.Fprintf(os.Stderr, "%s: %s: approved already, its delivery has begun; the held copy is removed\n", prog, h.ID)
-		return nil
+		if action == "approve" {
+			fmt.Fprintf(os.Stderr, "%s: %s: approved already, its delivery has begun; the held copy is removed\n", prog, id)
+			return true, nil
+		}
+		return true, sysexit.Errorf(sysexit.NoUser, "%s: approved already, its delivery has begun: not %s; the held copy is removed",
+			id, map[string]string{"reject": "rejected", "discard": "discarded"}[action])
 	}
+	switch action {
+	case "approve":
+		return false, approve(d, r, h, now)
+	case "reject":
+		return false, reject(d, r, h, now)
+	}
+	return true, nil
+}
+
+// approve puts the post back in the incoming queue, marked approved, so
+// it goes on exactly as a post mlm-auth let through.
+func approve(d *listdir.Dir, r *stream.Reader, h *stream.Header, now time.Time) error {
 	t := strconv.FormatInt(now.Unix(), 10)
 	h.Attrs = append(h.Attrs,
 		stream.Attr{Name: "state", Value: "approved"},
 		stream.Attr{Name: "trace", Value: prog + ":" + t + ":approved"})
-	return incoming.Put(h.ID, time.Time{}, func(f io.Writer) error {
+	return d.Queue(listdir.Incoming).Put(h.ID, time.Time{}, func(f io.Writer) error {
 		w := stream.NewWriter(f)
 		if err := stream.CopyRecord(w, r, h); err != nil {
 			return err
@@ -104,12 +131,7 @@ func approve(d *listdir.Dir, it *queue.Item, now time.Time) error {
 }
 
 // reject tells the poster, as RFC 3834 and the daily limit allow.
-func reject(d *listdir.Dir, it *queue.Item, now time.Time) error {
-	r := stream.NewReader(it.File())
-	h, err := r.Next()
-	if err != nil {
-		return err
-	}
+func reject(d *listdir.Dir, r *stream.Reader, h *stream.Header, now time.Time) error {
 	hdr, err := msg.ReadHeader(bufio.NewReader(r.Message()), msg.MaxHeader)
 	if err != nil && sysexit.Code(err) != sysexit.DataErr {
 		return err
@@ -175,7 +197,9 @@ func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *
 	if notice.IsAutomatic(hdr) {
 		return sysexit.Errorf(sysexit.NoPerm, "an automatic message answers nothing")
 	}
-	ids, err := hold.Ready(now, true)
+	// Every held post, also one another run has (its answer waits,
+	// 75, and is not refused for want of the post), and some twice.
+	ids, err := hold.Names()
 	if err != nil {
 		return err
 	}
@@ -250,7 +274,8 @@ func describe(path string) (string, error) {
 	if sender == "" {
 		sender = "<>"
 	}
-	return strings.Join([]string{h.ID, held, sender, notice.Clean(reason, 100), notice.Clean(subject, 200)}, "\t"), nil
+	// A mailbox may hold any UTF-8, C1 controls too.
+	return strings.Join([]string{h.ID, held, notice.Clean(sender, 400), notice.Clean(reason, 100), notice.Clean(subject, 200)}, "\t"), nil
 }
 
 func attr(h *stream.Header, name string) string { v, _ := h.Get(name); return v }
@@ -266,7 +291,9 @@ func expire(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
 		return err
 	}
 	for _, id := range ids {
-		if err := settle(d, hold, "discard", id, now); err != nil && sysexit.Code(err) != sysexit.NoUser {
+		// One gone meanwhile, one being dealt with and one not yet
+		// settled in the incoming queue are left to the next expire.
+		if err := settle(d, hold, "discard", id, now); err != nil && sysexit.Code(err) != sysexit.NoUser && !errors.Is(err, errNotNow) {
 			return err
 		}
 	}
