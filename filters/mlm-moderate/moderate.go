@@ -203,9 +203,16 @@ func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *
 	if err != nil {
 		return err
 	}
+	// A cookie is checked at the time the answer came (mlm-accept's
+	// received), not later: an answer that waited (75), for a post
+	// another run had, was in time all the same.
+	at := now
+	if t, err := strconv.ParseInt(attr(h, "received"), 10, 64); err == nil && t < now.Unix() {
+		at = time.Unix(t, 0)
+	}
 	expired := false
 	for _, id := range ids {
-		switch cookie.Check(key, action, d.Address(), id, token, now) {
+		switch cookie.Check(key, action, d.Address(), id, token, at) {
 		case nil:
 			if action == "accept" {
 				action = "approve"

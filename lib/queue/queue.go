@@ -164,7 +164,13 @@ func (q *Queue) Put(id string, notBefore time.Time, fn func(w io.Writer) error) 
 
 // Has reports whether the record id is waiting or claimed in the queue.
 func (q *Queue) Has(id string) bool {
-	for _, sub := range []string{newDir, curDir} {
+	if checkName(id) != nil {
+		return false
+	}
+	// new/ again after cur/: a record put back (cur/ to new/) between
+	// the first two looks is seen all the same, as a claim (new/ to
+	// cur/) is by the second.
+	for _, sub := range []string{newDir, curDir, newDir} {
 		if _, err := os.Lstat(filepath.Join(q.dir(sub), id)); err == nil {
 			return true
 		}

@@ -25,7 +25,9 @@ func TestLifecycle(t *testing.T) {
 	if err := q.Create(); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
+	// A second on: a record put now has its file's time, which the
+	// kernel's coarse clock may put a tick past time.Now's.
+	now := time.Now().Add(time.Second)
 	put(t, q, "1.a", "one", time.Time{})
 	put(t, q, "1.a", "again", time.Time{}) // harmless: the first stays
 	put(t, q, "2.b", "two", now.Add(time.Hour))
@@ -87,7 +89,7 @@ func TestSweep(t *testing.T) {
 	q := New(t.TempDir())
 	q.Create()
 	put(t, q, "x", "x", time.Time{})
-	it, _ := q.Claim("x", time.Now(), false)
+	it, _ := q.Claim("x", time.Now().Add(time.Second), false)
 	it.f.Close() // the claimer died: its lock is gone
 	stale := filepath.Join(q.Path, "tmp", "y.1.1")
 	os.WriteFile(stale, nil, 0o600)
@@ -97,7 +99,7 @@ func TestSweep(t *testing.T) {
 	if err != nil || ret != 1 || rem != 1 {
 		t.Fatalf("Sweep = %d, %d, %v; want 1, 1", ret, rem, err)
 	}
-	if ready, _ := q.Ready(time.Now(), false); len(ready) != 1 {
+	if ready, _ := q.Ready(time.Now().Add(time.Second), false); len(ready) != 1 {
 		t.Errorf("swept record not ready: %v", ready)
 	}
 }
@@ -156,6 +158,10 @@ func TestBadNames(t *testing.T) {
 		if sysexit.Code(err) != sysexit.DataErr {
 			t.Errorf("Put(%q) = %v; want data error", id, err)
 		}
+		// new/. and new/.. exist, but hold no record of that id.
+		if q.Has(id) {
+			t.Errorf("Has(%q) = true", id)
+		}
 	}
 }
 
@@ -203,7 +209,7 @@ func TestClaimNotOverClaimed(t *testing.T) {
 	if err := q.Create(); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
+	now := time.Now().Add(time.Second) // see TestLifecycle
 	put(t, q, "1.a", "first", time.Time{})
 	first, err := q.Claim("1.a", now, false)
 	if err != nil || first == nil {
