@@ -146,13 +146,14 @@ default_privs = nobody
 		files:   map[string]string{"aliases": example(t, "postfix/aliases", filepath.Dir(list))},
 		postmap: [][2]string{{"postalias", "aliases"}},
 	})
-	send := func(rcpt, subject string) {
+	sendFrom := func(from, rcpt, subject string) {
 		t.Helper()
-		msg := "From: alice@example.org\r\nTo: " + rcpt + "\r\nSubject: " + subject + "\r\n\r\nhello\r\n"
-		if err := smtp.SendMail(addr, nil, "alice@example.org", []string{rcpt}, []byte(msg)); err != nil {
+		msg := "From: " + from + "\r\nTo: " + rcpt + "\r\nSubject: " + subject + "\r\n\r\nhello\r\n"
+		if err := smtp.SendMail(addr, nil, from, []string{rcpt}, []byte(msg)); err != nil {
 			t.Fatalf("SMTP to Postfix: %v", err)
 		}
 	}
+	send := func(rcpt, subject string) { t.Helper(); sendFrom("alice@example.org", rcpt, subject) }
 	count := func(q string) int { return len(mlmtest.Names(t, filepath.Join(list, "queue", q, "new"))) }
 	maillog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "maillog")); return string(b) }
 
@@ -221,6 +222,16 @@ default_privs = nobody
 	if count("requests") != 1 || count("bounces") != 1 || count("owner") != 1 || count("incoming") != 0 {
 		t.Errorf("after mlm-run: requests %d, bounces %d, owner %d, incoming %d; want 1, 1, 1, 0",
 			count("requests"), count("bounces"), count("owner"), count("incoming"))
+	}
+
+	// local(8) gives SENDER as o_brien@ (its command_expansion_filter);
+	// the post is o'brien@'s all the same, by the From_ line.
+	sendFrom("o'brien@example.org", "dev@lists.example.org", "an apostrophe")
+	waitFor(t, "the post from o'brien@", func() bool { return count("incoming") == 1 })
+	names := mlmtest.Names(t, filepath.Join(list, "queue", "incoming", "new"))
+	rec, _ := os.ReadFile(filepath.Join(list, "queue", "incoming", "new", names[0]))
+	if !strings.Contains(string(rec), "\nS <o'brien@example.org>\n") {
+		t.Errorf("the record's sender is not o'brien@example.org:\n%.500s", rec)
 	}
 }
 

@@ -75,13 +75,22 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	if err != nil {
 		return err
 	}
-	if a.Sender == nil && !env.SenderSet && fromLine != nil {
+	switch {
+	case a.Sender == nil && !env.SenderSet && fromLine != nil:
 		// No SENDER from the MTA: the From_ line it added says who.
 		s, err := envelope.ParseFromLine(fromLine)
 		if err != nil {
 			return sysexit.WithDSN(sysexit.DataErr, "5.1.7", err)
 		}
 		env.Sender, env.SenderSet = s, true
+	case a.Sender == nil && fromLine != nil:
+		// Postfix's local(8) puts SENDER through its
+		// command_expansion_filter ("o'brien@" becomes "o_brien@",
+		// another mailbox), but not the From_ line it writes: the
+		// line's sender is the one, if the filter makes it SENDER.
+		if s, err := envelope.ParseFromLine(fromLine); err == nil && s != env.Sender && envelope.PostfixFiltered(s) == env.Sender {
+			env.Sender = s
+		}
 	}
 	h, qname, err := header(a, env, d, now)
 	if err != nil {

@@ -53,6 +53,25 @@ func FromEnv(lookup func(string) (string, bool)) MTA {
 	return m
 }
 
+// postfixSafe is the default of Postfix's command_expansion_filter: the
+// octets local(8) leaves as they are in the environment of a command it
+// runs, SENDER and RECIPIENT among them. Every other octet becomes "_".
+const postfixSafe = "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+// PostfixFiltered is s as Postfix's local(8) puts it in a command's
+// environment with the default command_expansion_filter:
+// "o'brien@example.org" becomes "o_brien@example.org" and "jürgen@…"
+// "j__rgen@…".
+func PostfixFiltered(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if strings.IndexByte(postfixSafe, c) < 0 {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
 // NullSender returns "" for the ways MTAs and mail programs write the
 // null sender: qmail's "#@[]" for a double bounce, and "MAILER-DAEMON"
 // and "<>", which maildrop's $FROM and mbox From_ lines (RFC 4155) hold.
