@@ -236,7 +236,7 @@ func fsyncSteps(t *testing.T, trace string) []string {
 // TestAcceptDeadline: an MTA that never ends the message gets a
 // temporary failure when the deadline passes, not a hung delivery.
 func TestAcceptDeadline(t *testing.T) {
-	mlmtest.Fault(t, "input", "a message that never ends (stdin held open) to mlm-accept", "exit 75 at the deadline with 4.4.7")
+	mlmtest.Fault(t, "input", "a message that never ends (stdin held open) to mlm-accept", "exit 75 at the deadline with 4.3.0")
 	dir := newList(t)
 	pr, pw, err := os.Pipe()
 	if err != nil {

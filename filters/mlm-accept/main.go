@@ -68,6 +68,14 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 		}
 	}()
 	d, err := listdir.Open(a.Dir)
+	if errors.Is(err, listdir.ErrNoList) {
+		// No directory at all is more likely a file system not
+		// mounted, or a list being restored, than mail to no list:
+		// the MTA keeps it (a directory without an address is none).
+		if _, serr := os.Stat(a.Dir); serr != nil {
+			return sysexit.Temp(fmt.Errorf("%s: %w", a.Dir, errors.Unwrap(serr)))
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -152,6 +160,16 @@ func header(a *args, env envelope.MTA, d *listdir.Dir, now time.Time) (*stream.H
 		return nil, "", sysexit.WithDSN(sysexit.DataErr, "5.1.3", err)
 	}
 	cmd, _, err := envelope.Route(d.Address(), rcpt)
+	if o := env.OrigRecipient; err != nil && a.Rcpt == "" && o != "" && o != rcpt {
+		// A virtual alias may have made the list's address another
+		// (dev@ to lists-dev@localhost): Postfix keeps the first in
+		// ORIGINAL_RECIPIENT.
+		if c, _, oerr := envelope.Route(d.Address(), o); oerr == nil {
+			if _, perr := stream.NewPath(o, false); perr == nil {
+				rcpt, cmd, err = o, c, nil
+			}
+		}
+	}
 	if err != nil {
 		return nil, "", sysexit.WithDSN(sysexit.NoUser, "5.1.1", fmt.Errorf("%q: %v", rcpt, err))
 	}

@@ -25,9 +25,12 @@ type MTA struct {
 	Sender    string
 	SenderSet bool // SENDER was in the environment, even if empty
 	Recipient string
-	Local     string
-	Extension string
-	Domain    string
+	// OrigRecipient is Postfix's ORIGINAL_RECIPIENT: the recipient as
+	// it came, before virtual aliases made it RECIPIENT.
+	OrigRecipient string
+	Local         string
+	Extension     string
+	Domain        string
 }
 
 // FromEnv reads the MTA's variables through lookup (os.LookupEnv in
@@ -43,10 +46,11 @@ func FromEnv(lookup func(string) (string, bool)) MTA {
 		return ""
 	}
 	m := MTA{
-		Recipient: get("RECIPIENT"),
-		Local:     get("LOCAL", "LOCAL_PART"),
-		Extension: get("EXTENSION", "EXT", "LOCAL_PART_SUFFIX"),
-		Domain:    get("DOMAIN", "HOST"),
+		Recipient:     get("RECIPIENT"),
+		OrigRecipient: get("ORIGINAL_RECIPIENT"),
+		Local:         get("LOCAL", "LOCAL_PART"),
+		Extension:     get("EXTENSION", "EXT", "LOCAL_PART_SUFFIX"),
+		Domain:        get("DOMAIN", "HOST"),
 	}
 	m.Sender, m.SenderSet = lookup("SENDER")
 	m.Sender = NullSender(m.Sender)

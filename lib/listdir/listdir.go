@@ -111,7 +111,7 @@ type Dir struct {
 }
 
 // Open opens the list directory at path. A missing directory or address
-// file is ErrNoList (67); an unreadable one, or one whose first line is
+// file is ErrNoList (67); an unreadable or empty one, or one whose first line is
 // not a mailbox (addr.CheckMailbox) or has a quoted local part, which the
 // command addresses cannot extend, is temporary: the list is
 // misconfigured, and mail waits until it is fixed. The address goes into
@@ -123,8 +123,13 @@ func Open(path string) (*Dir, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !ok || a == "" {
+	if !ok {
 		return nil, sysexit.Perm(sysexit.NoUser, fmt.Errorf("%s: %w", path, ErrNoList))
+	}
+	if a == "" {
+		// Emptied by a write that failed half way, more likely than
+		// meant: mail waits until it is put right.
+		return nil, sysexit.Temp(fmt.Errorf("%s: %s is empty", path, Address))
 	}
 	if err := addr.CheckMailbox(a); err != nil {
 		return nil, sysexit.Temp(fmt.Errorf("%s: %q is not an address: %v", Address, a, err))
