@@ -96,7 +96,7 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 		// command_expansion_filter ("o'brien@" becomes "o_brien@",
 		// another mailbox), but not the From_ line it writes: the
 		// line's sender is the one, if the filter makes it SENDER.
-		if s, err := envelope.ParseFromLine(fromLine); err == nil && s != env.Sender && envelope.PostfixFiltered(s) == env.Sender {
+		if s, err := envelope.ParseFromLine(fromLine); err == nil && envelope.FromPostfix(s, env) {
 			env.Sender = s
 		}
 	}
@@ -189,8 +189,9 @@ func header(a *args, env envelope.MTA, d *listdir.Dir, now time.Time) (*stream.H
 
 // stripFromLine drops a leading mbox From_ line, which Postfix local(8)
 // and Exim's pipe transport may add, and returns it (its first 64 KiB).
-// The envelope comes from the environment; the line is used only when
-// the MTA set no SENDER.
+// The envelope comes from the environment; the line is used when the
+// MTA set no SENDER, or when it is the one Postfix's local(8) filtered
+// into SENDER (envelope.FromPostfix).
 func stripFromLine(br *bufio.Reader) ([]byte, error) {
 	b, _ := br.Peek(256)
 	if !envelope.StartsWithFromLine(b) {

@@ -57,6 +57,31 @@ func Lower(d string) string {
 	}, d)
 }
 
+// Unquoted is mailbox with the quotes and quoted pairs of a
+// Quoted-string local part undone, whatever is then in it: the form
+// Postfix keeps internally and gives a command as SENDER
+// ("john smith@example.org" for "\"john smith\"@example.org"). Not
+// a mailbox to send to; for comparing with such a form.
+func Unquoted(mailbox string) string {
+	if !strings.HasPrefix(mailbox, `"`) {
+		return mailbox
+	}
+	end := localEnd(mailbox)
+	if end < 2 {
+		return mailbox
+	}
+	var b strings.Builder
+	for i := 1; i < end-1; i++ {
+		c := mailbox[i]
+		if c == '\\' && i+1 < end-1 {
+			i++
+			c = mailbox[i]
+		}
+		b.WriteByte(c)
+	}
+	return b.String() + mailbox[end:]
+}
+
 // unquote returns the Dot-string that the Quoted-string local part q
 // stands for, if it stands for one: its quoted pairs undone, and nothing
 // in it that needs the quotes.

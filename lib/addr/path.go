@@ -45,8 +45,11 @@ func CheckMailbox(s string) error {
 	return checkDomain(s[at+1:])
 }
 
-// localEnd returns the index just past the local part at the start of s,
-// or -1 if it is not a Dot-string or Quoted-string.
+// LocalEnd returns the index just past the local part at the start of
+// s, or -1 if it is not a Dot-string or Quoted-string.
+func LocalEnd(s string) int { return localEnd(s) }
+
+// localEnd is LocalEnd.
 func localEnd(s string) int {
 	if strings.HasPrefix(s, `"`) {
 		for i := 1; i < len(s); i++ {

@@ -39,7 +39,26 @@ func ParseFromLine(line []byte) (string, error) {
 		return "", errors.New("not a From_ line")
 	}
 	s := strings.TrimRight(string(line[5:]), "\r\n")
-	s, _, _ = strings.Cut(s, " ")
+	switch {
+	case strings.HasPrefix(s, "<"):
+		m, _, err := addr.SplitPath(s)
+		if err != nil {
+			return "", fmt.Errorf("bad sender in From_ line: %v", err)
+		}
+		s = "<" + m + ">"
+	case strings.HasPrefix(s, `"`):
+		// A quoted local part may hold spaces ("john smith"@, as
+		// Postfix's local(8) writes it).
+		if i := addr.LocalEnd(s); i > 0 {
+			if j := strings.IndexByte(s[i:], ' '); j >= 0 {
+				s = s[:i+j]
+			}
+			break
+		}
+		fallthrough
+	default:
+		s, _, _ = strings.Cut(s, " ")
+	}
 	if s != "" && NullSender(s) == "" {
 		return "", nil
 	}

@@ -8,13 +8,16 @@ func TestParseFromLine(t *testing.T) {
 		"From MAILER-DAEMON Sat Nov 28 12:00:00 2026\r\n":   "",
 		"From <> Sat Nov 28 12:00:00 2026":                  "",
 		"From <bob@x.y>  Sat":                               "bob@x.y",
+		"From \"john smith\"@example.org  Sat Nov 28":       `"john smith"@example.org`,
+		"From <\"a >b\"@x.y> Sat":                           `"a >b"@x.y`,
+		"From \"a,b\"@example.org Sat":                      `"a,b"@example.org`,
 	}
 	for in, want := range good {
 		if got, err := ParseFromLine([]byte(in)); err != nil || got != want {
 			t.Errorf("ParseFromLine(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"From root Sat", "From - Sat", "From  x", "From: a@b", "Fro", "From a\x00@b Sat", "From <a@b Sat"} {
+	for _, in := range []string{"From root Sat", "From - Sat", "From  x", "From: a@b", "Fro", "From a\x00@b Sat", "From <a@b Sat", "From \"a b@x Sat", "From \"a b\" Sat"} {
 		if got, err := ParseFromLine([]byte(in)); err == nil {
 			t.Errorf("ParseFromLine(%q) = %q; want error", in, got)
 		}

@@ -76,6 +76,16 @@ func PostfixFiltered(s string) string {
 	return string(b)
 }
 
+// FromPostfix reports whether sender, a mailbox from the From_ line
+// Postfix's local(8) wrote, is the one it gave as env: env's SENDER is
+// the sender's unquoted form (addr.Unquoted) through the default
+// command_expansion_filter, and ORIGINAL_RECIPIENT, which local(8)
+// sets and qmail and Exim do not, is there.
+func FromPostfix(sender string, env MTA) bool {
+	return env.SenderSet && env.OrigRecipient != "" && sender != env.Sender &&
+		PostfixFiltered(addr.Unquoted(sender)) == env.Sender
+}
+
 // NullSender returns "" for the ways MTAs and mail programs write the
 // null sender: qmail's "#@[]" for a double bounce, and "MAILER-DAEMON"
 // and "<>", which maildrop's $FROM and mbox From_ lines (RFC 4155) hold.

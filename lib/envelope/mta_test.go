@@ -154,7 +154,7 @@ func FuzzRoute(f *testing.F) {
 }
 
 // FuzzParseFromLine: a sender it returns is "" or a mailbox, never with
-// a control octet or space.
+// a control octet (a space only in a quoted local part).
 func FuzzParseFromLine(f *testing.F) {
 	f.Add([]byte("From alice@example.org Sat Nov 28 12:00:00 2026\n"))
 	f.Add([]byte("From <a\rb@x> Sat"))
@@ -164,7 +164,40 @@ func FuzzParseFromLine(f *testing.F) {
 			t.Fatalf("ParseFromLine(%q) = %q: not a mailbox", line, s)
 		}
 		FromLineTime(line)
+		if err == nil && s != "" {
+			// What FromPostfix compares: the filter keeps the length.
+			if u := addr.Unquoted(s); len(PostfixFiltered(u)) != len(u) {
+				t.Fatalf("PostfixFiltered(%q) changed the length", u)
+			}
+		}
 	})
+}
+
+func TestFromPostfix(t *testing.T) {
+	env := MTA{SenderSet: true, OrigRecipient: "dev@lists.example.org"}
+	for sender, filtered := range map[string]string{
+		"o'brien@example.org":      "o_brien@example.org",
+		"jürgen@example.org":       "j__rgen@example.org",
+		`"john smith"@example.org`: "john_smith@example.org",
+		`"a\"b"@example.org`:       "a_b@example.org",
+		`"a,b"@example.org`:        "a,b@example.org",
+		"{x}@example.org":          "_x_@example.org",
+	} {
+		env.Sender = filtered
+		if !FromPostfix(sender, env) {
+			t.Errorf("FromPostfix(%q, SENDER=%q) = false", sender, filtered)
+		}
+	}
+	for _, e := range []MTA{
+		{Sender: "o_brien@example.org", SenderSet: true},                                         // not local(8)
+		{Sender: "o_brien@example.org", OrigRecipient: "dev@lists.example.org"},                  // no SENDER
+		{Sender: "o_hara@example.org", SenderSet: true, OrigRecipient: "dev@lists.example.org"},  // another
+		{Sender: "o'brien@example.org", SenderSet: true, OrigRecipient: "dev@lists.example.org"}, // the same
+	} {
+		if FromPostfix("o'brien@example.org", e) {
+			t.Errorf("FromPostfix(o'brien@example.org, %+v) = true", e)
+		}
+	}
 }
 
 func isASCII(s string) bool {
