@@ -259,7 +259,9 @@ file:
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "mail", "all"))
 	if err != nil {
-		t.Fatalf("nothing delivered: %v", err)
+		mainlog, _ := os.ReadFile(filepath.Join(dir, "log", "mainlog"))
+		paniclog, _ := os.ReadFile(filepath.Join(dir, "log", "paniclog"))
+		t.Fatalf("nothing delivered: %v\nmainlog:\n%s\npaniclog:\n%s", err, mainlog, paniclog)
 	}
 	for _, want := range []string{"for c@d.example;", "Subject: one\n", "\n\n.dot\n", "for e@d.example;", "Subject: two\n", "\n\nno end\n",
 		"(envelope-from <jörg@b.example>)", "for zoë@d.example;", "Subject: three\n", "\n\nü\n"} {

@@ -67,6 +67,13 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 			err = derr
 		}
 	}()
+	if a.Output != "" && a.Output != "-" {
+		// The record replaces FILE whole, by a rename: never a device
+		// (-o /dev/null as root made it a regular file), nor a FIFO.
+		if fi, err := os.Lstat(a.Output); err == nil && !fi.Mode().IsRegular() && fi.Mode()&os.ModeSymlink == 0 {
+			return sysexit.WithDSN(sysexit.Usage, "5.3.5", fmt.Errorf("-o %s: not a regular file; -o - writes to standard output", a.Output))
+		}
+	}
 	d, err := listdir.Open(a.Dir)
 	if errors.Is(err, listdir.ErrNoList) {
 		// No directory at all is more likely a file system not

@@ -7,6 +7,7 @@ package durable
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -62,6 +63,9 @@ func (f *File) Commit() error {
 		err = cerr
 	}
 	if err == nil {
+		err = replaceable(f.final)
+	}
+	if err == nil {
 		err = os.Rename(f.tmp, f.final)
 	}
 	if err != nil {
@@ -69,6 +73,19 @@ func (f *File) Commit() error {
 		return sysexit.Temp(err)
 	}
 	return sysexit.Temp(SyncDir(filepath.Dir(f.final)))
+}
+
+// replaceable returns an error for a name Commit must not rename over:
+// one that is there and is neither a regular file nor a symbolic link
+// (which the rename replaces, not what it points to). A device such as
+// /dev/null, given to mlm-accept -o by a hand trying it as root, would
+// otherwise become a regular file for the whole system.
+func replaceable(name string) error {
+	fi, err := os.Lstat(name)
+	if err != nil || fi.Mode().IsRegular() || fi.Mode()&fs.ModeSymlink != 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: not a regular file (%v), not replaced", name, fi.Mode().Type())
 }
 
 // CrashPoints makes CommitNew pass the crash points (lib/crash)

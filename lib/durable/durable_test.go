@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"mlm/lib/sysexit"
@@ -47,6 +48,41 @@ func TestCommitFailsCleanly(t *testing.T) {
 	}
 	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
 		t.Errorf("temporary file left behind")
+	}
+}
+
+// TestCommitNotOverDevice: Commit renames over a regular file or a
+// symbolic link, but not over anything else: a FIFO here, as /dev/null
+// would be for root (mlm-accept -o /dev/null made it a regular file).
+func TestCommitNotOverDevice(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	f, err := Create(Beside(fifo), fifo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("x"))
+	if err := f.Commit(); sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("Commit over a FIFO = %v; want a temporary error", err)
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("the FIFO was replaced: %v, %v", fi, err)
+	}
+	if n, _ := filepath.Glob(filepath.Join(dir, ".*")); len(n) != 0 {
+		t.Errorf("temporary file left behind: %v", n)
+	}
+	link := filepath.Join(dir, "link")
+	os.Symlink("elsewhere", link)
+	f, _ = Create(Beside(link), link)
+	f.Write([]byte("y"))
+	if err := f.Commit(); err != nil {
+		t.Errorf("Commit over a symbolic link: %v", err)
+	}
+	if b, _ := os.ReadFile(link); string(b) != "y" {
+		t.Errorf("link = %q; want the new file", b)
 	}
 }
 

@@ -38,27 +38,7 @@ func ParseFromLine(line []byte) (string, error) {
 	if !IsFromLine(line) {
 		return "", errors.New("not a From_ line")
 	}
-	s := strings.TrimRight(string(line[5:]), "\r\n")
-	switch {
-	case strings.HasPrefix(s, "<"):
-		m, _, err := addr.SplitPath(s)
-		if err != nil {
-			return "", fmt.Errorf("bad sender in From_ line: %v", err)
-		}
-		s = "<" + m + ">"
-	case strings.HasPrefix(s, `"`):
-		// A quoted local part may hold spaces ("john smith"@, as
-		// Postfix's local(8) writes it).
-		if i := addr.LocalEnd(s); i > 0 {
-			if j := strings.IndexByte(s[i:], ' '); j >= 0 {
-				s = s[:i+j]
-			}
-			break
-		}
-		fallthrough
-	default:
-		s, _, _ = strings.Cut(s, " ")
-	}
+	s, _ := splitFromLine(line)
 	if s != "" && NullSender(s) == "" {
 		return "", nil
 	}
@@ -73,6 +53,30 @@ func ParseFromLine(line []byte) (string, error) {
 	return s, nil
 }
 
+// splitFromLine splits a From_ line after "From " into the sender, as
+// written, and what follows it. The sender ends at the first space, but
+// for a space in a quoted local part ("john smith"@, as Postfix's
+// local(8) writes it) or in angle brackets (<"a b"@x>), which it keeps.
+func splitFromLine(line []byte) (sender, rest string) {
+	s := strings.TrimRight(string(line[5:]), "\r\n")
+	end := -1
+	switch {
+	case strings.HasPrefix(s, "<"):
+		if _, r, err := addr.SplitPath(s); err == nil {
+			end = len(s) - len(r)
+		}
+	case strings.HasPrefix(s, `"`):
+		end = addr.LocalEnd(s)
+	}
+	if end < 0 {
+		end = 0
+	}
+	if i := strings.IndexByte(s[end:], ' '); i >= 0 {
+		return s[:end+i], s[end+i:]
+	}
+	return s, ""
+}
+
 // FromLineTime returns the time of an mbox From_ line, the asctime-format
 // date after the sender (RFC 4155 §2), read as UTC; ok is false if the
 // line has none.
@@ -80,8 +84,7 @@ func FromLineTime(line []byte) (t time.Time, ok bool) {
 	if !IsFromLine(line) {
 		return t, false
 	}
-	s := strings.TrimRight(string(line[5:]), "\r\n")
-	_, s, _ = strings.Cut(s, " ")
+	_, s := splitFromLine(line)
 	s = strings.TrimLeft(s, " ")
 	if len(s) < len(time.ANSIC) {
 		return t, false

@@ -17,7 +17,8 @@ func TestParseFromLine(t *testing.T) {
 			t.Errorf("ParseFromLine(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"From root Sat", "From - Sat", "From  x", "From: a@b", "Fro", "From a\x00@b Sat", "From <a@b Sat", "From \"a b@x Sat", "From \"a b\" Sat"} {
+	for _, in := range []string{"From root Sat", "From - Sat", "From  x", "From: a@b", "Fro", "From a\x00@b Sat", "From <a@b Sat", "From \"a b@x Sat", "From \"a b\" Sat",
+		"From <a@b>Sat", "From <a@b>x@evil Sat"} {
 		if got, err := ParseFromLine([]byte(in)); err == nil {
 			t.Errorf("ParseFromLine(%q) = %q; want error", in, got)
 		}
@@ -26,9 +27,11 @@ func TestParseFromLine(t *testing.T) {
 
 func TestFromLineTime(t *testing.T) {
 	for in, want := range map[string]int64{
-		"From a@b Sat Nov 28 12:00:00 2026\n":         1795867200,
-		"From a@b  Sat Nov  1 12:00:00 2026 remote":   1793534400,
-		"From MAILER-DAEMON Sat Nov 28 12:00:00 2026": 1795867200,
+		"From a@b Sat Nov 28 12:00:00 2026\n":                       1795867200,
+		"From a@b  Sat Nov  1 12:00:00 2026 remote":                 1793534400,
+		"From MAILER-DAEMON Sat Nov 28 12:00:00 2026":               1795867200,
+		"From \"john smith\"@example.org  Sat Nov 28 12:00:00 2026": 1795867200,
+		"From <\"a b\"@x> Sat Nov 28 12:00:00 2026":                 1795867200,
 	} {
 		if got, ok := FromLineTime([]byte(in)); !ok || got.Unix() != want {
 			t.Errorf("FromLineTime(%q) = %v, %v; want %d", in, got.Unix(), ok, want)

@@ -165,9 +165,16 @@ func FuzzParseFromLine(f *testing.F) {
 		}
 		FromLineTime(line)
 		if err == nil && s != "" {
-			// What FromPostfix compares: the filter keeps the length.
-			if u := addr.Unquoted(s); len(PostfixFiltered(u)) != len(u) {
-				t.Fatalf("PostfixFiltered(%q) changed the length", u)
+			// A sender it reads it reads back from a line written with
+			// it, as Postfix's local(8) writes one, and the date after.
+			for _, w := range []string{s, "<" + s + ">"} {
+				l := []byte("From " + w + "  Sat Nov 28 12:00:00 2026\n")
+				if s2, err := ParseFromLine(l); s2 != s || err != nil {
+					t.Fatalf("ParseFromLine(%q) = %q, %v; want %q", l, s2, err, s)
+				}
+				if _, ok := FromLineTime(l); !ok {
+					t.Fatalf("FromLineTime(%q): no time", l)
+				}
 			}
 		}
 	})
