@@ -14,7 +14,8 @@ import (
 )
 
 // importer turns mbox lines into records. A From_ line starts a message
-// when it is the first line or follows a blank line; the blank line
+// when it is the first line or follows a blank line, or is a whole one
+// (fullFromLine) anywhere; the blank line
 // before it, and the one at the end of the file, belong to the mbox and
 // not to the message (RFC 4155, mbox(5)).
 type importer struct {
@@ -107,7 +108,12 @@ func (im *importer) run(br *bufio.Reader) error {
 // blank line or text before the first message, and reports whether it
 // consumed the chunk.
 func (im *importer) startOfLine(chunk []byte, full bool) (bool, error) {
-	if envelope.IsFromLine(chunk) && !im.sawLine {
+	// A From_ line starts a message after a blank line; and without one
+	// if it is a whole From_ line, sender and date: mboxo and mboxrd
+	// both quote a body line "From ", so an unquoted one that reads as
+	// a separator is one (a message merged into the one before it, its
+	// sender and date lost, was the other way).
+	if envelope.IsFromLine(chunk) && (!im.sawLine || fullFromLine(chunk, full)) {
 		if !full {
 			return false, im.errorf("From_ line too long or without LF")
 		}
@@ -127,6 +133,17 @@ func (im *importer) startOfLine(chunk []byte, full bool) (bool, error) {
 	}
 	im.sawLine = true
 	return false, nil
+}
+
+// fullFromLine reports whether a line is a From_ line with a sender
+// and a date, whole.
+func fullFromLine(line []byte, full bool) bool {
+	if !full {
+		return false
+	}
+	_, err := envelope.ParseFromLine(line)
+	_, dated := envelope.FromLineTime(line)
+	return err == nil && dated
 }
 
 // begin ends the current record and starts the next one.

@@ -11,6 +11,7 @@ import (
 	"mlm/lib/cli"
 	"mlm/lib/durable"
 	"mlm/lib/listdir"
+	"mlm/lib/msg"
 	"mlm/lib/password"
 	"mlm/lib/sysexit"
 )
@@ -30,6 +31,9 @@ func main() {
 }
 
 // run stores the hash of the first line of in, or removes the password.
+// maxLine is the longest first line taken: a header line's limit.
+const maxLine = msg.MaxLine
+
 func run(a *args, in io.Reader) error {
 	d, err := listdir.Open(a.Dir)
 	if err != nil {
@@ -43,9 +47,15 @@ func run(a *args, in io.Reader) error {
 		// back after a power loss.
 		return sysexit.Temp(durable.SyncDir(d.Path))
 	}
-	line, err := bufio.NewReader(in).ReadString('\n')
+	// A password is given in an Approved field, whose line holds at
+	// most 998 octets: a first line longer than that is no password
+	// (and is not read into memory whole).
+	line, err := bufio.NewReader(io.LimitReader(in, maxLine+2)).ReadString('\n')
 	if err != nil && err != io.EOF {
 		return sysexit.Temp(err)
+	}
+	if len(strings.TrimRight(line, "\r\n")) > maxLine {
+		return sysexit.Errorf(sysexit.DataErr, "the first line of standard input is longer than %d octets", maxLine)
 	}
 	// mlm-auth trims what a poster gives, so the stored password is
 	// trimmed too.
