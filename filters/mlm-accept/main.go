@@ -69,8 +69,10 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	}()
 	if a.Output != "" && a.Output != "-" {
 		// The record replaces FILE whole, by a rename: never a device
-		// (-o /dev/null as root made it a regular file), nor a FIFO.
-		if fi, err := os.Lstat(a.Output); err == nil && !fi.Mode().IsRegular() && fi.Mode()&os.ModeSymlink == 0 {
+		// (-o /dev/null as root made it a regular file), a FIFO, or a
+		// symbolic link, which the rename would replace, not what it
+		// points to (/dev/stdout is one).
+		if fi, err := os.Lstat(a.Output); err == nil && !fi.Mode().IsRegular() {
 			return sysexit.WithDSN(sysexit.Usage, "5.3.5", fmt.Errorf("-o %s: not a regular file; -o - writes to standard output", a.Output))
 		}
 	}

@@ -30,10 +30,10 @@ func main() {
 	})
 }
 
-// run stores the hash of the first line of in, or removes the password.
 // maxLine is the longest first line taken: a header line's limit.
 const maxLine = msg.MaxLine
 
+// run stores the hash of the first line of in, or removes the password.
 func run(a *args, in io.Reader) error {
 	d, err := listdir.Open(a.Dir)
 	if err != nil {

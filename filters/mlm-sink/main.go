@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -84,7 +83,7 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		return err
 	}
 	if a.AddrFile != "" {
-		if err := writeFile(a.AddrFile, s.Addr()+"\n"); err != nil {
+		if err := smtpsink.ReplaceFile(a.AddrFile, s.Addr()+"\n"); err != nil {
 			s.Close()
 			return sysexit.Temp(err)
 		}
@@ -109,14 +108,4 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		err = sysexit.Temp(werr)
 	}
 	return err
-}
-
-// writeFile replaces name with data: a temporary name, then rename, so a
-// reader sees all of it or nothing.
-func writeFile(name, data string) error {
-	tmp := filepath.Join(filepath.Dir(name), "."+filepath.Base(name)+".tmp")
-	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, name)
 }

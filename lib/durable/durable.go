@@ -63,7 +63,7 @@ func (f *File) Commit() error {
 		err = cerr
 	}
 	if err == nil {
-		err = replaceable(f.final)
+		err = Replaceable(f.final)
 	}
 	if err == nil {
 		err = os.Rename(f.tmp, f.final)
@@ -75,17 +75,18 @@ func (f *File) Commit() error {
 	return sysexit.Temp(SyncDir(filepath.Dir(f.final)))
 }
 
-// replaceable returns an error for a name Commit must not rename over:
+// Replaceable returns an error for a name a rename must not replace:
 // one that is there and is neither a regular file nor a symbolic link
 // (which the rename replaces, not what it points to). A device such as
 // /dev/null, given to mlm-accept -o by a hand trying it as root, would
-// otherwise become a regular file for the whole system.
-func replaceable(name string) error {
+// otherwise become a regular file for the whole system. Commit checks
+// it; so must anything else that renames into place.
+func Replaceable(name string) error {
 	fi, err := os.Lstat(name)
 	if err != nil || fi.Mode().IsRegular() || fi.Mode()&fs.ModeSymlink != 0 {
 		return nil
 	}
-	return fmt.Errorf("%s: not a regular file (%v), not replaced", name, fi.Mode().Type())
+	return fmt.Errorf("%s: not a regular file, not replaced", name)
 }
 
 // CrashPoints makes CommitNew pass the crash points (lib/crash)

@@ -42,6 +42,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"mlm/lib/durable"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
@@ -435,11 +436,37 @@ func (s *Server) writeStats() error {
 	if s.opt.Stats == "" {
 		return nil
 	}
-	tmp := filepath.Join(filepath.Dir(s.opt.Stats), "."+filepath.Base(s.opt.Stats)+".tmp")
-	if err := os.WriteFile(tmp, []byte(s.Counts().String()+"\n"), 0o644); err != nil {
+	return ReplaceFile(s.opt.Stats, s.Counts().String()+"\n")
+}
+
+// ReplaceFile replaces name with data, for a reader that polls it (a
+// sink's counters): a temporary file of a name of its own, made
+// exclusively (a name known in advance, in a directory others write,
+// could be a link someone left), then a rename, which never replaces
+// what is not a regular file (durable.Replaceable). No fsync: the file
+// is for watching, not for keeping.
+func ReplaceFile(name, data string) error {
+	if err := durable.Replaceable(name); err != nil {
 		return err
 	}
-	return os.Rename(tmp, s.opt.Stats)
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), name)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // errClosing is the reply to commands that arrive while the server closes.

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -856,4 +857,32 @@ func TestHold(t *testing.T) {
 	c.c.SetReadDeadline(time.Time{})
 	close(release)
 	c.expect("250 ")
+}
+
+// TestReplaceFile: the file is replaced whole; a FIFO in its place is
+// left as it is (as a device would be), and no temporary file stays.
+func TestReplaceFile(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "stats")
+	for _, data := range []string{"one\n", "two\n"} {
+		if err := ReplaceFile(name, data); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(name); string(b) != data {
+			t.Errorf("stats = %q; want %q", b, data)
+		}
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	if err := ReplaceFile(fifo, "x\n"); err == nil {
+		t.Errorf("ReplaceFile over a FIFO: no error")
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("the FIFO was replaced")
+	}
+	if n, _ := filepath.Glob(filepath.Join(dir, ".*")); len(n) != 0 {
+		t.Errorf("temporary files left: %v", n)
+	}
 }
