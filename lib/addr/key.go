@@ -70,23 +70,16 @@ func Unquoted(mailbox string) string {
 	if end < 2 {
 		return mailbox
 	}
-	var b strings.Builder
-	for i := 1; i < end-1; i++ {
-		c := mailbox[i]
-		if c == '\\' && i+1 < end-1 {
-			i++
-			c = mailbox[i]
-		}
-		b.WriteByte(c)
+	if u, ok := undoQuotes(mailbox[:end]); ok {
+		return u + mailbox[end:]
 	}
-	return b.String() + mailbox[end:]
+	return mailbox
 }
 
-// unquote returns the Dot-string that the Quoted-string local part q
-// stands for, if it stands for one: its quoted pairs undone, and nothing
-// in it that needs the quotes.
-func unquote(q string) (string, bool) {
-	if len(q) < 2 || q[len(q)-1] != '"' {
+// undoQuotes returns what the Quoted-string q holds, its quoted pairs
+// undone; false if q is not one.
+func undoQuotes(q string) (string, bool) {
+	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
 		return "", false
 	}
 	var b strings.Builder
@@ -100,8 +93,15 @@ func unquote(q string) (string, bool) {
 		}
 		b.WriteByte(c)
 	}
-	u := b.String()
-	if u == "" || u[0] == '"' || localEnd(u+"@") != len(u) {
+	return b.String(), true
+}
+
+// unquote returns the Dot-string that the Quoted-string local part q
+// stands for, if it stands for one: its quoted pairs undone, and nothing
+// in it that needs the quotes.
+func unquote(q string) (string, bool) {
+	u, ok := undoQuotes(q)
+	if !ok || u == "" || u[0] == '"' || localEnd(u+"@") != len(u) {
 		return "", false
 	}
 	return u, true
