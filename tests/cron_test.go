@@ -267,3 +267,21 @@ func TestMembersUnderListLock(t *testing.T) {
 		t.Errorf("members %q; want new@example.org and b@example.org", got)
 	}
 }
+
+// TestLockReadOnly: mlm-lock locks a file its user may read but not
+// write, as flock(1) does: another user's cron job may have made it.
+func TestLockReadOnly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run as nobody")
+	}
+	dir := openTempDir(t, "mlm-lock-ro-")
+	lock := filepath.Join(dir, "lock")
+	if err := os.WriteFile(lock, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "mlm-lock"), "-n", lock, "true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mlm-lock as nobody on a file it can only read: %v: %s", err, out)
+	}
+}

@@ -448,6 +448,11 @@ func LockPath(path string, timeout time.Duration) (func(), error) {
 // holds the lock wraps syscall.EWOULDBLOCK.
 func LockFD(path string, timeout time.Duration) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, fs.ErrPermission) {
+		// A lock file this user may read but not write, as another
+		// user's cron job made it: flock needs no more than reading.
+		f, err = os.Open(path)
+	}
 	if err != nil {
 		return nil, sysexit.Temp(err)
 	}
