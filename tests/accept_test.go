@@ -252,3 +252,23 @@ func TestAcceptDeadline(t *testing.T) {
 		t.Errorf("new/ = %v", n)
 	}
 }
+
+// TestAcceptDeadlineAfterVerdict: a message found too big is refused
+// (65) even if the MTA, still writing it, keeps mlm-accept reading past
+// its deadline: the refusal stands, not a temporary failure.
+func TestAcceptDeadlineAfterVerdict(t *testing.T) {
+	dir := newList(t)
+	if err := os.WriteFile(filepath.Join(dir, "maxsize"), []byte("100\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	pw.Write([]byte("Subject: big\n\n" + strings.Repeat("x", 1000) + "\n"))
+	code, stderr := accept(t, dir, pr, func(c *exec.Cmd) { c.Args = append(c.Args[:1], "-T", "200ms", dir) })
+	if code != 65 || stderr != "5.3.4 mlm-accept: message bigger than 100 octets\n" {
+		t.Errorf("exit %d, stderr %q; want 65 and the size", code, stderr)
+	}
+}

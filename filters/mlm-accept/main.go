@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mlm/lib/cli"
@@ -63,6 +64,11 @@ var errTooBig = errors.New("message too big")
 func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) (err error) {
 	br := bufio.NewReaderSize(in, 64<<10)
 	defer func() {
+		// A verdict that stands (a message too big, say) is the one
+		// the deadline gives too, if it comes while the rest is read.
+		if c := sysexit.Code(err); c != sysexit.OK && c != sysexit.TempFail {
+			verdict.Store(&err)
+		}
 		if _, derr := io.Copy(io.Discard, br); derr != nil && err == nil {
 			err = derr
 		}
@@ -263,12 +269,19 @@ var commitMu sync.Mutex
 // committing tells the deadline it is too late to fire.
 func committing() { commitMu.Lock() }
 
+// verdict is a failure that stands whenever the program stops: the
+// deadline exits with it rather than with a temporary failure.
+var verdict atomic.Pointer[error]
+
 // deadline makes the program give up with a temporary failure once d has
 // passed: better a retry later than an MTA killing a program that hangs.
 func deadline(d time.Duration) (stop func()) {
 	t := time.AfterFunc(d, func() {
 		if !commitMu.TryLock() {
 			return // committing: the result stands
+		}
+		if v := verdict.Load(); v != nil {
+			os.Exit(sysexit.ReportDSN(os.Stderr, prog, *v))
 		}
 		fmt.Fprintf(os.Stderr, "4.3.0 %s: deadline of %v exceeded\n", prog, d)
 		os.Exit(sysexit.TempFail)
