@@ -67,7 +67,8 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 		// A verdict that stands (a message too big, say) is the one
 		// the deadline gives too, if it comes while the rest is read.
 		if c := sysexit.Code(err); c != sysexit.OK && c != sysexit.TempFail {
-			verdict.Store(&err)
+			v := err
+			verdict.Store(&v)
 		}
 		if _, derr := io.Copy(io.Discard, br); derr != nil && err == nil {
 			err = derr
