@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -203,6 +204,8 @@ func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *
 	if err != nil {
 		return err
 	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids) // an HMAC each, not one for each look
 	// A cookie is checked at the time the answer came (mlm-accept's
 	// received), not later: an answer that waited (75), for a post
 	// another run had, was in time all the same.

@@ -66,7 +66,7 @@ func Unquoted(mailbox string) string {
 	if !strings.HasPrefix(mailbox, `"`) {
 		return mailbox
 	}
-	end := localEnd(mailbox)
+	end := LocalEnd(mailbox)
 	if end < 2 {
 		return mailbox
 	}
@@ -101,7 +101,7 @@ func undoQuotes(q string) (string, bool) {
 // in it that needs the quotes.
 func unquote(q string) (string, bool) {
 	u, ok := undoQuotes(q)
-	if !ok || u == "" || u[0] == '"' || localEnd(u+"@") != len(u) {
+	if !ok || u == "" || u[0] == '"' || LocalEnd(u+"@") != len(u) {
 		return "", false
 	}
 	return u, true

@@ -32,7 +32,7 @@ func CheckMailbox(s string) error {
 	if !utf8.ValidString(s) {
 		return errors.New("address is not valid UTF-8")
 	}
-	at := localEnd(s)
+	at := LocalEnd(s)
 	if at < 0 {
 		return errors.New("bad local part")
 	}
@@ -47,10 +47,7 @@ func CheckMailbox(s string) error {
 
 // LocalEnd returns the index just past the local part at the start of
 // s, or -1 if it is not a Dot-string or Quoted-string.
-func LocalEnd(s string) int { return localEnd(s) }
-
-// localEnd is LocalEnd.
-func localEnd(s string) int {
+func LocalEnd(s string) int {
 	if strings.HasPrefix(s, `"`) {
 		for i := 1; i < len(s); i++ {
 			switch c := s[i]; {

@@ -218,7 +218,7 @@ func FuzzKey(f *testing.F) {
 
 func plainLocalEnd(s string) int {
 	if strings.HasPrefix(s, `"`) {
-		return localEnd(s) // quoted: one form only
+		return LocalEnd(s) // quoted: one form only
 	}
 	i, atomLen := 0, 0
 	for ; i < len(s) && s[i] != '@'; i++ {
@@ -280,8 +280,8 @@ func FuzzFastPaths(f *testing.F) {
 		return err.Error()
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := localEnd(s), plainLocalEnd(s); got != want {
-			t.Errorf("localEnd(%q) = %d; the plain form gives %d", s, got, want)
+		if got, want := LocalEnd(s), plainLocalEnd(s); got != want {
+			t.Errorf("LocalEnd(%q) = %d; the plain form gives %d", s, got, want)
 		}
 		for _, d := range []string{s, s[strings.IndexByte(s, '@')+1:]} {
 			if got, want := errText(checkDomain(d)), errText(plainDomain(d)); got != want {
