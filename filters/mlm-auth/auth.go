@@ -247,10 +247,10 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	if loop, err := l.isLoop(p); err != nil || loop {
 		return hold, "loop: the list's own mail came back to it", err
 	}
-	if v := ascii.Lower(strings.TrimSpace(p.field("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
+	if v := p.field("Auto-Submitted"); notice.AutoSubmitted(v) {
 		// (The poster's text: cleaned, since the reason goes into the
 		// moderators' notice and mlm-moderate's list.)
-		return hold, "automatic message (Auto-Submitted: " + notice.Clean(v, 100) + ")", nil
+		return hold, "automatic message (Auto-Submitted: " + notice.Clean(ascii.Lower(strings.TrimSpace(v)), 100) + ")", nil
 	}
 	switch {
 	case approved:
@@ -283,8 +283,7 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 		}
 	}
 	if !member {
-		switch ascii.Lower(strings.TrimSpace(p.field("Precedence"))) {
-		case "bulk", "junk", "list":
+		if notice.Bulk(p.field("Precedence")) {
 			return hold, "bulk mail from a non-member", nil
 		}
 		if l.policy == "members" {

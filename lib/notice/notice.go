@@ -246,14 +246,24 @@ func sweepReplies(dir string, now time.Time) {
 // RFC 3834's signs and the common ones: Auto-Submitted other than "no",
 // Precedence bulk, junk or list, a List-Id.
 func IsAutomatic(h *msg.Header) bool {
-	if v := ascii.Lower(strings.TrimSpace(h.Fields.Get("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
-		return true
-	}
-	switch ascii.Lower(strings.TrimSpace(h.Fields.Get("Precedence"))) {
+	return AutoSubmitted(h.Fields.Get("Auto-Submitted")) || Bulk(h.Fields.Get("Precedence")) || h.Fields.Has("List-Id")
+}
+
+// AutoSubmitted reports an Auto-Submitted value other than "no" (RFC
+// 3834 §5), in any case, space around it aside.
+func AutoSubmitted(v string) bool {
+	v = ascii.Lower(strings.TrimSpace(v))
+	return v != "" && !strings.HasPrefix(v, "no")
+}
+
+// Bulk reports a Precedence value of bulk, junk or list, in any case,
+// space around it aside.
+func Bulk(v string) bool {
+	switch ascii.Lower(strings.TrimSpace(v)) {
 	case "bulk", "junk", "list":
 		return true
 	}
-	return h.Fields.Has("List-Id")
+	return false
 }
 
 // isRole reports addresses that never get automatic replies.
