@@ -49,6 +49,7 @@ type Reader struct {
 	nr         int64      // R lines so far in this record
 	semi       int        // payload length of the previous message line if it was ";", else -1
 	err        error
+	blocks     []headerBlock // Next's, see headerBlock
 }
 
 // bufSize is the Reader's buffer: several of the longest lines, so that a
@@ -147,15 +148,9 @@ func (r *Reader) readLine() ([]byte, error) {
 }
 
 // envelopeLine checks that an envelope line (without its LF) holds no
-// control octet and returns it as a string: one of the record's arena
-// (keep), but for an R line, whose address a caller may hold for long
-// after the rest of the record is gone (a batch, a set), which is a
-// string of its own.
+// control octet and returns it as a string of the arena (keep).
 func (r *Reader) envelopeLine(b []byte) (string, error) {
 	if ctlFree(b) {
-		if b[0] == 'R' {
-			return string(b), nil
-		}
 		return r.keep(b), nil
 	}
 	for _, c := range b {
@@ -169,13 +164,17 @@ func (r *Reader) envelopeLine(b []byte) (string, error) {
 	return string(b), nil
 }
 
-// keep returns b as a string. A record's header lines are short and
-// many; rather than allocate each, keep copies them into an arena of the
-// record's own (Next starts one for each record, so a string held from
-// one record keeps no other record's lines in memory) and hands out
-// strings over it. A part of the arena given out is never written again
-// (a full arena is left to the strings that use it and a new one made),
-// which is what makes those strings immutable.
+// keep returns b as a string. Envelope lines are short and many; rather
+// than allocate each, keep copies them one after another into an arena,
+// arenaSize octets at a time, and hands out strings over it. A part of
+// the arena given out is never written again (a full arena is left to
+// the strings that use it and a new one made), which is what makes
+// those strings immutable.
+//
+// So a string held keeps at most arenaSize octets of other lines in
+// memory, whichever record they came from. A caller that holds many
+// strings of a long input, each for long and few of them together (a
+// record's recipients gathered by domain, say), clones them.
 func (r *Reader) keep(b []byte) string {
 	if len(b) == 0 {
 		return ""
@@ -188,7 +187,7 @@ func (r *Reader) keep(b []byte) string {
 	return unsafe.String(&r.arena[start], len(b))
 }
 
-const arenaSize = 512 // a record's header lines, mostly
+const arenaSize = 4096 // several records' envelope lines, mostly
 
 // ctlFree reports whether b holds no control octet (below SP) and no DEL,
 // looking at 8 octets at a time: the classic "has a byte less than n" and
@@ -241,14 +240,16 @@ type lastAttr struct {
 const maxLastA = 16
 
 // headerBlock is a Header with room for the attributes most records
-// have, allocated as one. (Not with the arena too: an Attr shared with
-// the last record points into that record's arena, and an arena in a
-// block, beside Attrs that point further back, would keep every record
-// before it alive.)
+// have, allocated as one, and blocksAtOnce of them at a time: a Header
+// held keeps the others of its allocation in memory, a few KiB. (Not
+// with the arena: a block points into arenas, an arena to nothing, so
+// no held Header keeps a chain of earlier records alive.)
 type headerBlock struct {
 	h     Header
 	attrs [8]Attr
 }
+
+const blocksAtOnce = 16
 
 // Next reads the start of the next record up to and including its sender.
 // It returns io.EOF at the clean end of the stream.
@@ -262,7 +263,6 @@ func (r *Reader) Next() (*Header, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.arena = nil // see keep
 	if b[0] != 'M' {
 		return nil, r.fail("%s where a record must start", kind(b[0]))
 	}
@@ -281,7 +281,11 @@ func (r *Reader) Next() (*Header, error) {
 	if err := CheckID(id); err != nil {
 		return nil, r.fail("%v", err)
 	}
-	hb := new(headerBlock)
+	if len(r.blocks) == 0 {
+		r.blocks = make([]headerBlock, blocksAtOnce)
+	}
+	hb := &r.blocks[0]
+	r.blocks = r.blocks[1:]
 	h := &hb.h
 	h.ID, h.Attrs = id, hb.attrs[:0]
 	for {
@@ -334,7 +338,7 @@ func (r *Reader) Next() (*Header, error) {
 					return nil, r.fail("sender: %v", err)
 				}
 				// Copies: the records after this one share them, and
-				// must not keep this record's arena.
+				// would keep the arena they are in.
 				s = strings.Clone(s)
 				r.lastS, r.lastSender = s, Path{Mailbox: strings.Clone(p.Mailbox), Params: p.Params}
 			}
