@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unsafe"
 
 	"mlm/lib/addr"
 	"mlm/lib/ascii"
@@ -34,12 +35,21 @@ type Edit struct {
 	out    []byte  // the edited block, for WriteTo
 }
 
-// field is one raw field and its name (fieldName); the name is "" for a
-// line that is not a field.
+// field is one raw field, its name the first n octets of b; n is 0 for
+// a line that is not a field. (The name is not a string of its own: it
+// would be one more allocation, or a map's lookup, for every field of
+// every message, most never asked for.)
 type field struct {
-	b    []byte
-	name string
+	b []byte
+	n int
 }
+
+// name returns f's name as a string.
+func (f *field) name() string { return name(f.b[:f.n]) }
+
+// nameOver returns f's name as a string over f's octets, valid while
+// they are: for a comparison, never to keep. f has a name.
+func (f *field) nameOver() string { return unsafe.String(&f.b[0], f.n) }
 
 // NewEdit splits raw, a header block as ReadHeader returns it, into
 // fields. Any octets are accepted: a line that is not a field (no colon,
@@ -77,7 +87,7 @@ func (e *Edit) Reset(raw []byte) {
 		} else {
 			f := field{b: line[:n:n]}
 			if nb, ok := nameBytes(line); ok {
-				f.name = name(nb)
+				f.n = len(nb) // line starts with it: no space before a name
 			}
 			e.fields = append(e.fields, f)
 		}
@@ -196,7 +206,7 @@ func IsAddress(v, a string) bool {
 
 // is reports whether f is named name (case-insensitive).
 func (f *field) is(name string) bool {
-	return f.name != "" && ascii.EqualFold(f.name, name)
+	return f.n == len(name) && f.n > 0 && ascii.EqualFold(f.nameOver(), name)
 }
 
 // all returns the fields in block order: those added, then the rest.
@@ -207,8 +217,8 @@ func (e *Edit) Names() []string {
 	var ns []string
 	for _, fs := range e.all() {
 		for _, f := range fs {
-			if f.name != "" {
-				ns = append(ns, f.name)
+			if f.n > 0 {
+				ns = append(ns, f.name())
 			}
 		}
 	}
@@ -247,9 +257,10 @@ func (e *Edit) Del(name string) int {
 }
 
 // DelFunc deletes every field whose name del reports true for and returns
-// how many it deleted.
+// how many it deleted. name is the block's own octets: del must not keep
+// it past its return.
 func (e *Edit) DelFunc(del func(name string) bool) int {
-	return e.delRaw(func(f *field) bool { return f.name != "" && del(f.name) })
+	return e.delRaw(func(f *field) bool { return f.n > 0 && del(f.nameOver()) })
 }
 
 // DelValue deletes every field named name whose unfolded value del
@@ -290,7 +301,7 @@ func (e *Edit) Add(name, value string) error {
 	}
 	start := len(e.buf)
 	e.buf = appendField(e.buf, name, value, e.eol)
-	e.added = append(e.added, field{e.buf[start:len(e.buf):len(e.buf)], name}) // CheckName: nothing to trim
+	e.added = append(e.added, field{e.buf[start:len(e.buf):len(e.buf)], len(name)}) // CheckName: nothing to trim
 	return nil
 }
 
@@ -334,7 +345,7 @@ func (e *Edit) AddFields(fs *Fields) {
 		b = fs.crlf
 	}
 	for i, name := range fs.names {
-		e.added = append(e.added, field{b[i], name})
+		e.added = append(e.added, field{b[i], len(name)})
 	}
 }
 
