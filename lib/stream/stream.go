@@ -124,10 +124,17 @@ func CheckID(id string) error {
 	return nil
 }
 
-func isIDChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '.' || c == '-' || c == '_' || c == ','
-}
+func isIDChar(c byte) bool { return idChars[c] }
+
+// idChars says which octets a record id may hold: a table, as every
+// record's id is checked as it is read and again as it is written.
+var idChars = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '.' || c == '-' || c == '_' || c == ','
+	}
+	return t
+}()
 
 // CheckAttrName returns nil if name is a valid attribute name: a lower-case
 // letter, then up to 63 lower-case letters, digits, "-" or ".".
