@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"mlm/lib/addr"
 	"mlm/lib/cli"
@@ -64,16 +65,21 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 	seen := addr.NewKeySet()
 	r := stream.NewReader(in)
 	w := stream.NewWriter(out)
+	// The clock is found once (it looks at the environment), and the
+	// trace made once a second.
+	clk, traceAt, trace := clock.Default(), int64(-1), ""
 	err = r.Each(func(h *stream.Header) error {
 		if err := journal.CheckPost(h.ID); err != nil {
 			return err
 		}
 		poster := h.Sender.Mailbox
-		now := clock.Unix()
+		if now := clk.Now().Unix(); now != traceAt {
+			traceAt, trace = now, prog+":"+strconv.FormatInt(now, 10)
+		}
 		h.Attrs = append(h.Attrs,
 			stream.Attr{Name: "poster", Value: poster},
 			stream.Attr{Name: "state", Value: "expanded"},
-			stream.Attr{Name: "trace", Value: prog + ":" + now})
+			stream.Attr{Name: "trace", Value: trace})
 		h.Sender = bounces
 		if err := w.WriteHeader(h); err != nil {
 			return err

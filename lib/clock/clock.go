@@ -57,9 +57,6 @@ type Clock interface {
 // time of MLM_CLOCK.
 func Now() time.Time { return Default().Now() }
 
-// Unix is Now as decimal unix seconds, the form attributes carry.
-func Unix() string { return strconv.FormatInt(Now().Unix(), 10) }
-
 // Sleep waits for d on the clock the environment selects.
 func Sleep(d time.Duration) {
 	c := Default()
