@@ -151,7 +151,11 @@ func (w *Writer) WriteAttr(a Attr) error {
 	if a.sameAsRead() {
 		// As read, and checked then: a filter passes an attribute
 		// through byte for byte, escapes and all.
-		return w.put('A', a.line[1:])
+		if w.err != nil {
+			return w.err
+		}
+		w.w.WriteString(a.line)
+		return w.setErr(w.w.WriteByte('\n'))
 	}
 	if err := CheckAttrName(a.Name); err != nil {
 		return dataErr(err)
