@@ -67,13 +67,13 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 	w := stream.NewWriter(out)
 	// The clock is found once (it looks at the environment), and the
 	// trace made once a second.
-	clk, traceAt, trace := clock.Default(), int64(-1), ""
+	clk, traceAt, trace := clock.Default(), int64(0), ""
 	err = r.Each(func(h *stream.Header) error {
 		if err := journal.CheckPost(h.ID); err != nil {
 			return err
 		}
 		poster := h.Sender.Mailbox
-		if now := clk.Now().Unix(); now != traceAt {
+		if now := clk.Now().Unix(); trace == "" || now != traceAt {
 			traceAt, trace = now, prog+":"+strconv.FormatInt(now, 10)
 		}
 		h.Attrs = append(h.Attrs,

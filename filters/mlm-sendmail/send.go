@@ -401,7 +401,9 @@ func (s *sender) deliver(l *lane, j *job) {
 		s.end(l, j, errStopped)
 		return
 	}
-	post := jf.Post(j.h.ID)
+	// A copy: the journal keeps it for the run, and the id's string
+	// would keep the Reader's arena around it (stream's keep).
+	post := strings.Clone(jf.Post(j.h.ID))
 	l.post = post
 	todo, err := s.todo(post, j)
 	var reserved int64

@@ -179,8 +179,13 @@ func (r *Reader) keep(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
+	if len(b) > arenaSize/2 {
+		// A long one (an attribute) is a string of its own, and the
+		// arena in use stays in use.
+		return string(b)
+	}
 	if len(b) > cap(r.arena)-len(r.arena) {
-		r.arena = make([]byte, 0, max(arenaSize, len(b)))
+		r.arena = make([]byte, 0, arenaSize)
 	}
 	start := len(r.arena)
 	r.arena = append(r.arena, b...)
@@ -241,7 +246,8 @@ const maxLastA = 16
 
 // headerBlock is a Header with room for the attributes most records
 // have, allocated as one, and blocksAtOnce of them at a time: a Header
-// held keeps the others of its allocation in memory, a few KiB. (Not
+// held keeps the others of its allocation in memory, some 7 KiB, and the
+// arenas they point into, a few more. (Not
 // with the arena: a block points into arenas, an arena to nothing, so
 // no held Header keeps a chain of earlier records alive.)
 type headerBlock struct {

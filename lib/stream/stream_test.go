@@ -776,3 +776,31 @@ func TestHeldMemory(t *testing.T) {
 		t.Errorf("heap grew from %d to %d octets over %d records", first, last, n*3/4)
 	}
 }
+
+// TestLongLineArena: an envelope line too long to share an arena is a
+// string of its own, and leaves the arena in use to the short lines
+// after it: lines over 4 KiB and short ones by turns once made each
+// short line start an arena of 4 KiB.
+func TestLongLineArena(t *testing.T) {
+	const n = 2000
+	var b bytes.Buffer
+	long := strings.Repeat("x", 5000)
+	for k := 0; k < n; k++ {
+		fmt.Fprintf(&b, "MLM1 r%d\nA x-long=%s%d\nA x-short=%d\nS <>\nE 0\n", k, long, k, k)
+	}
+	data := b.Bytes()
+	alloc := func() uint64 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.TotalAlloc
+	}
+	before := alloc()
+	if err := NewReader(bytes.NewReader(data)).Each(func(*Header) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// The long lines themselves, the Reader's buffer and some slack;
+	// an arena for every record would be 8 MiB more.
+	if got, most := alloc()-before, uint64(len(data)+bufSize+2<<20); got > most {
+		t.Errorf("%d octets allocated reading %d records of %d octets; want at most %d", got, n, len(data)/n, most)
+	}
+}
