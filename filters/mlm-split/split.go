@@ -32,7 +32,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 
 	"mlm/lib/addr"
 	"mlm/lib/journal"
@@ -236,13 +235,10 @@ func (b *batcher) reset() { b.seq = 0 }
 // add adds p to the batch of its domain, and writes that batch if it is
 // full, or the fullest one if too many recipients are pending.
 func (b *batcher) add(p stream.Path) error {
-	// Copies, the domain's too: a batch may wait for most of a long
-	// record, and the Reader's strings would keep the lines around them
-	// (stream's keep).
-	p.Mailbox = strings.Clone(p.Mailbox)
-	for i, x := range p.Params { // a slice of this recipient's own
-		p.Params[i] = strings.Clone(x)
-	}
+	// A copy, which the domain is of too: a batch may wait for most of
+	// a long record, and the Reader's strings would keep the lines
+	// around them (stream's keep).
+	p = p.Clone()
 	d := addr.Domain(p.Mailbox)
 	bt := b.open[d]
 	if bt == nil {

@@ -695,6 +695,7 @@ func (r *Reader) Recipient() (Path, error) {
 			return Path{}, r.fail("more than %d recipients", int64(MaxCount))
 		}
 		r.nr++
+		p.line = s[2:]
 		return p, nil
 	case len(s) > 2 && s[:2] == "E ":
 		c := s[2:]

@@ -72,6 +72,48 @@ func (a *Attr) sameAsRead() bool {
 type Path struct {
 	Mailbox string
 	Params  []string
+	line    string // the R line after "R " as read, if read
+}
+
+// sameAsRead reports whether p is still what its line, if a Reader read
+// one, says: "<" Mailbox ">" and " " before each parameter.
+func (p *Path) sameAsRead() bool {
+	l, n := p.line, len(p.Mailbox)
+	if len(l) < n+2 || l[0] != '<' || l[n+1] != '>' || l[1:n+1] != p.Mailbox {
+		return false
+	}
+	l = l[n+2:]
+	for _, x := range p.Params {
+		if len(l) < len(x)+1 || l[0] != ' ' || l[1:len(x)+1] != x {
+			return false
+		}
+		l = l[len(x)+1:]
+	}
+	return l == ""
+}
+
+// Clone returns p with strings of its own, for a caller that holds a
+// recipient a Reader gave for long (see Reader's keep).
+func (p Path) Clone() Path {
+	if p.sameAsRead() {
+		// One copy, of the line, that the rest point into.
+		l := strings.Clone(p.line)
+		q := Path{Mailbox: l[1 : len(p.Mailbox)+1], line: l}
+		if len(p.Params) > 0 {
+			q.Params = make([]string, len(p.Params))
+			off := len(p.Mailbox) + 2
+			for i, x := range p.Params {
+				q.Params[i] = l[off+1 : off+1+len(x)]
+				off += len(x) + 1
+			}
+		}
+		return q
+	}
+	q := Path{Mailbox: strings.Clone(p.Mailbox)}
+	for _, x := range p.Params {
+		q.Params = append(q.Params, strings.Clone(x))
+	}
+	return q
 }
 
 // String returns the path as it appears on an S or R line, after the tag.

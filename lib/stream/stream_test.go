@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unsafe"
 
 	"mlm/lib/sysexit"
 )
@@ -699,6 +700,88 @@ func TestAttrChanged(t *testing.T) {
 		}
 		if want := "MLM1 x\n" + tc.want + "S <>\nE 0\n"; err != nil || b.String() != want {
 			t.Errorf("%s: %v, wrote %q; want %q", tc.name, err, b.String(), want)
+		}
+	}
+}
+
+// TestRecipientChanged: a recipient as read goes out as its line came,
+// unchecked; changed in any way (or a copy, Clone), it is written from
+// its fields and checked like any other, so a bad one is refused.
+func TestRecipientChanged(t *testing.T) {
+	in := "MLM1 x\nS <>\nR <\"a>b\"@c.example> NOTIFY=NEVER ORCPT=rfc822;x\nE 1\n"
+	cases := []struct {
+		name string
+		edit func(p *Path)
+		want string // the R line written; "" for a refusal
+	}{
+		{"unchanged", func(p *Path) {}, "R <\"a>b\"@c.example> NOTIFY=NEVER ORCPT=rfc822;x\n"},
+		{"a copy", func(p *Path) { *p = p.Clone() }, "R <\"a>b\"@c.example> NOTIFY=NEVER ORCPT=rfc822;x\n"},
+		{"mailbox", func(p *Path) { p.Mailbox = "d@e.example" }, "R <d@e.example> NOTIFY=NEVER ORCPT=rfc822;x\n"},
+		{"a shorter mailbox", func(p *Path) { p.Mailbox = p.Mailbox[:4] }, ""},
+		{"a parameter less", func(p *Path) { p.Params = p.Params[:1] }, "R <\"a>b\"@c.example> NOTIFY=NEVER\n"},
+		{"no parameters", func(p *Path) { p.Params = nil }, "R <\"a>b\"@c.example>\n"},
+		{"a parameter changed", func(p *Path) { p.Params[1] = "ORCPT=rfc822;y" }, "R <\"a>b\"@c.example> NOTIFY=NEVER ORCPT=rfc822;y\n"},
+		{"a bad parameter", func(p *Path) { p.Params[1] = "ORCPT=a b" }, ""},
+		{"a line in the mailbox", func(p *Path) { p.Mailbox = "a@b.example\nR <c@d.example>" }, ""},
+		{"a bad copy", func(p *Path) { p.Params[0] = "=x"; *p = p.Clone() }, ""},
+	}
+	for _, tc := range cases {
+		r := NewReader(strings.NewReader(in))
+		h, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := r.Recipient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.edit(&p)
+		var b bytes.Buffer
+		w := NewWriter(&b)
+		w.WriteHeader(h)
+		err = w.Recipient(p)
+		w.Flush()
+		if tc.want == "" {
+			if sysexit.Code(err) != sysexit.DataErr {
+				t.Errorf("%s: %v, wrote %q; want a refusal", tc.name, err, b.String())
+			}
+			continue
+		}
+		if want := "MLM1 x\nS <>\n" + tc.want; err != nil || b.String() != want {
+			t.Errorf("%s: %v, wrote %q; want %q", tc.name, err, b.String(), want)
+		}
+	}
+}
+
+// TestCloneOwnMemory: a Path's Clone shares no memory with the Reader's.
+func TestCloneOwnMemory(t *testing.T) {
+	in := "MLM1 x\nS <>\nR <a@b.example> NOTIFY=NEVER\nR <c@d.example>\nE 2\n"
+	r := NewReader(strings.NewReader(in))
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p, err := r.Recipient()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := p.Clone()
+		if q.Mailbox != p.Mailbox || !slices.Equal(q.Params, p.Params) {
+			t.Errorf("Clone of %v is %v", p, q)
+		}
+		if unsafe.StringData(q.Mailbox) == unsafe.StringData(p.Mailbox) {
+			t.Errorf("Clone of %v shares its mailbox", p)
+		}
+		for i := range q.Params {
+			if unsafe.StringData(q.Params[i]) == unsafe.StringData(p.Params[i]) {
+				t.Errorf("Clone of %v shares its parameter %q", p, p.Params[i])
+			}
+		}
+		if len(p.Params) > 0 && &q.Params[0] == &p.Params[0] {
+			t.Errorf("Clone of %v shares its Params", p)
 		}
 	}
 }

@@ -330,20 +330,32 @@ func (w *Writer) Recipient(p Path) error {
 	if w.state != wMessage && w.state != wRcpts {
 		return ErrOrder
 	}
-	if err := CheckPath(p, false); err != nil {
-		return dataErr(fmt.Errorf("recipient: %v", err))
+	// A recipient as read was checked then: its line goes out as it came.
+	read := p.sameAsRead()
+	if !read {
+		if err := CheckPath(p, false); err != nil {
+			return dataErr(fmt.Errorf("recipient: %v", err))
+		}
+		if err := pathFits('R', p); err != nil {
+			return err
+		}
 	}
 	if w.n == MaxCount {
 		return dataErr(errors.New("too many recipients"))
-	}
-	if err := pathFits('R', p); err != nil {
-		return err
 	}
 	if err := w.endMessage(); err != nil {
 		return err
 	}
 	w.n++
-	return w.putPath('R', p)
+	if !read {
+		return w.putPath('R', p)
+	}
+	if w.err != nil {
+		return w.err
+	}
+	w.w.WriteString("R ")
+	w.w.WriteString(p.line)
+	return w.setErr(w.w.WriteByte('\n'))
 }
 
 // End ends the record with the count of its recipients.
