@@ -76,13 +76,21 @@ type Path struct {
 }
 
 // sameAsRead reports whether p is still what its line, if a Reader read
-// one, says: "<" Mailbox ">" and " " before each parameter.
+// one, says: "<" Mailbox ">" and " " before each parameter, split where
+// the Reader split it. The text alone is not enough: Mailbox "a@b> X="
+// with no Params spells the line "<a@b> X=>" too. So the mailbox holds
+// no ">" (the Reader ended it at the first) and no quote (one quoted is
+// checked again), and no parameter holds a space.
 func (p *Path) sameAsRead() bool {
 	l, n := p.line, len(p.Mailbox)
-	if len(l) < n+2 || l[0] != '<' || l[n+1] != '>' || l[1:n+1] != p.Mailbox {
+	if len(l) < n+2 || l[0] != '<' || l[n+1] != '>' || l[1:n+1] != p.Mailbox ||
+		strings.IndexByte(p.Mailbox, '>') >= 0 || strings.IndexByte(p.Mailbox, '"') >= 0 {
 		return false
 	}
 	l = l[n+2:]
+	if strings.Count(l, " ") != len(p.Params) {
+		return false
+	}
 	for _, x := range p.Params {
 		if len(l) < len(x)+1 || l[0] != ' ' || l[1:len(x)+1] != x {
 			return false

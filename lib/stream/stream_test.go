@@ -706,27 +706,37 @@ func TestAttrChanged(t *testing.T) {
 
 // TestRecipientChanged: a recipient as read goes out as its line came,
 // unchecked; changed in any way (or a copy, Clone), it is written from
-// its fields and checked like any other, so a bad one is refused.
+// its fields and checked like any other, so a bad one is refused. Fields
+// that spell the same line but split it elsewhere are changed too.
 func TestRecipientChanged(t *testing.T) {
-	in := "MLM1 x\nS <>\nR <\"a>b\"@c.example> NOTIFY=NEVER ORCPT=rfc822;x\nE 1\n"
+	const (
+		plain  = "<a@b.example> NOTIFY=NEVER ORCPT=rfc822;x"
+		quoted = "<\"a> b\"@c.example> NOTIFY=NEVER"
+		gt     = "<a@b.example> X=>"
+	)
 	cases := []struct {
-		name string
-		edit func(p *Path)
-		want string // the R line written; "" for a refusal
+		name, in string
+		edit     func(p *Path)
+		want     string // the R line written, "R " and LF aside; "" for a refusal
 	}{
-		{"unchanged", func(p *Path) {}, "R <\"a>b\"@c.example> NOTIFY=NEVER ORCPT=rfc822;x\n"},
-		{"a copy", func(p *Path) { *p = p.Clone() }, "R <\"a>b\"@c.example> NOTIFY=NEVER ORCPT=rfc822;x\n"},
-		{"mailbox", func(p *Path) { p.Mailbox = "d@e.example" }, "R <d@e.example> NOTIFY=NEVER ORCPT=rfc822;x\n"},
-		{"a shorter mailbox", func(p *Path) { p.Mailbox = p.Mailbox[:4] }, ""},
-		{"a parameter less", func(p *Path) { p.Params = p.Params[:1] }, "R <\"a>b\"@c.example> NOTIFY=NEVER\n"},
-		{"no parameters", func(p *Path) { p.Params = nil }, "R <\"a>b\"@c.example>\n"},
-		{"a parameter changed", func(p *Path) { p.Params[1] = "ORCPT=rfc822;y" }, "R <\"a>b\"@c.example> NOTIFY=NEVER ORCPT=rfc822;y\n"},
-		{"a bad parameter", func(p *Path) { p.Params[1] = "ORCPT=a b" }, ""},
-		{"a line in the mailbox", func(p *Path) { p.Mailbox = "a@b.example\nR <c@d.example>" }, ""},
-		{"a bad copy", func(p *Path) { p.Params[0] = "=x"; *p = p.Clone() }, ""},
+		{"unchanged", plain, func(p *Path) {}, plain},
+		{"unchanged, quoted", quoted, func(p *Path) {}, quoted},
+		{"a copy", plain, func(p *Path) { *p = p.Clone() }, plain},
+		{"a copy, quoted", quoted, func(p *Path) { *p = p.Clone() }, quoted},
+		{"mailbox", plain, func(p *Path) { p.Mailbox = "d@e.example" }, "<d@e.example> NOTIFY=NEVER ORCPT=rfc822;x"},
+		{"a shorter mailbox", quoted, func(p *Path) { p.Mailbox = p.Mailbox[:4] }, ""},
+		{"a parameter less", plain, func(p *Path) { p.Params = p.Params[:1] }, "<a@b.example> NOTIFY=NEVER"},
+		{"no parameters", plain, func(p *Path) { p.Params = nil }, "<a@b.example>"},
+		{"a parameter changed", plain, func(p *Path) { p.Params[1] = "ORCPT=rfc822;y" }, "<a@b.example> NOTIFY=NEVER ORCPT=rfc822;y"},
+		{"a bad parameter", plain, func(p *Path) { p.Params[1] = "ORCPT=a b" }, ""},
+		{"a line in the mailbox", plain, func(p *Path) { p.Mailbox = "a@b.example\nR <c@d.example>" }, ""},
+		{"a bad copy", plain, func(p *Path) { p.Params[0] = "=x"; *p = p.Clone() }, ""},
+		{"two parameters as one", plain, func(p *Path) { p.Params = []string{"NOTIFY=NEVER ORCPT=rfc822;x"} }, ""},
+		{"a parameter in the mailbox", gt, func(p *Path) { p.Mailbox, p.Params = "a@b.example> X=", nil }, ""},
+		{"a quoted mailbox split", quoted, func(p *Path) { p.Mailbox, p.Params = `"a`, []string{`b"@c.example>`, "NOTIFY=NEVER"} }, ""},
 	}
 	for _, tc := range cases {
-		r := NewReader(strings.NewReader(in))
+		r := NewReader(strings.NewReader("MLM1 x\nS <>\nR " + tc.in + "\nE 1\n"))
 		h, err := r.Next()
 		if err != nil {
 			t.Fatal(err)
@@ -747,7 +757,7 @@ func TestRecipientChanged(t *testing.T) {
 			}
 			continue
 		}
-		if want := "MLM1 x\nS <>\n" + tc.want; err != nil || b.String() != want {
+		if want := "MLM1 x\nS <>\nR " + tc.want + "\n"; err != nil || b.String() != want {
 			t.Errorf("%s: %v, wrote %q; want %q", tc.name, err, b.String(), want)
 		}
 	}
