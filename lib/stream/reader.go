@@ -247,9 +247,9 @@ const maxLastA = 16
 // headerBlock is a Header with room for the attributes most records
 // have, allocated as one, and blocksAtOnce of them at a time: a Header
 // held keeps the others of its allocation in memory, some 7 KiB, and the
-// arenas they point into, a few more. (Not
-// with the arena: a block points into arenas, an arena to nothing, so
-// no held Header keeps a chain of earlier records alive.)
+// arenas they point into, a few more. (Not with the arena: a block
+// points into arenas, an arena to nothing, so no held Header keeps a
+// chain of earlier records alive.)
 type headerBlock struct {
 	h     Header
 	attrs [8]Attr

@@ -90,6 +90,17 @@ func (w *Writer) put(tag byte, s ...string) error {
 	return w.setErr(w.w.WriteByte('\n'))
 }
 
+// putRead writes prefix, line and LF: a line as a Reader read it, and
+// checked then, within MaxLine.
+func (w *Writer) putRead(prefix, line string) error {
+	if w.err != nil {
+		return w.err
+	}
+	w.w.WriteString(prefix)
+	w.w.WriteString(line)
+	return w.setErr(w.w.WriteByte('\n'))
+}
+
 // pathFits returns an error if the line of tag and p would be over
 // MaxLine octets.
 func pathFits(tag byte, p Path) error {
@@ -151,11 +162,7 @@ func (w *Writer) WriteAttr(a Attr) error {
 	if a.sameAsRead() {
 		// As read, and checked then: a filter passes an attribute
 		// through byte for byte, escapes and all.
-		if w.err != nil {
-			return w.err
-		}
-		w.w.WriteString(a.line)
-		return w.setErr(w.w.WriteByte('\n'))
+		return w.putRead("", a.line)
 	}
 	if err := CheckAttrName(a.Name); err != nil {
 		return dataErr(err)
@@ -347,15 +354,10 @@ func (w *Writer) Recipient(p Path) error {
 		return err
 	}
 	w.n++
-	if !read {
-		return w.putPath('R', p)
+	if read {
+		return w.putRead("R ", p.line)
 	}
-	if w.err != nil {
-		return w.err
-	}
-	w.w.WriteString("R ")
-	w.w.WriteString(p.line)
-	return w.setErr(w.w.WriteByte('\n'))
+	return w.putPath('R', p)
 }
 
 // End ends the record with the count of its recipients.
