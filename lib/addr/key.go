@@ -43,6 +43,30 @@ func Domain(mailbox string) string {
 // compares local parts without regard to case (the list's own, an
 // X-Loop's), as an MTA with SMTPUTF8 delivers ärzte@ to Ärzte@'s alias.
 func Lower(d string) string {
+	// Mostly an address is ASCII, and mostly in lower case already: a
+	// loop over its octets says so without a call for every rune.
+	upper := false
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		if c >= utf8.RuneSelf {
+			return lowerRunes(d)
+		}
+		upper = upper || 'A' <= c && c <= 'Z'
+	}
+	if !upper {
+		return d
+	}
+	b := []byte(d)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// lowerRunes is Lower for d with octets outside ASCII.
+func lowerRunes(d string) string {
 	return strings.Map(func(r rune) rune {
 		if r < utf8.RuneSelf {
 			if 'A' <= r && r <= 'Z' {

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestCheckMailbox(t *testing.T) {
@@ -309,4 +311,29 @@ func TestIsAtext(t *testing.T) {
 			t.Errorf("isAtext(%q) = %v", b, !want)
 		}
 	}
+}
+
+// FuzzLower: Lower is what a rune-by-rune mapping makes of any string
+// (the way it was written first), whichever path it takes.
+func FuzzLower(f *testing.F) {
+	for _, s := range []string{"", "example.org", "Example.ORG", "\u212Aexample.org", "ärzte", "ÄRZTE", "a\xffB", "\xcb", "İx"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := strings.Map(func(r rune) rune {
+			if r < utf8.RuneSelf {
+				if 'A' <= r && r <= 'Z' {
+					r += 'a' - 'A'
+				}
+				return r
+			}
+			if l := unicode.ToLower(r); l >= utf8.RuneSelf {
+				return l
+			}
+			return r
+		}, s)
+		if got := Lower(s); got != want {
+			t.Fatalf("Lower(%q) = %q; want %q", s, got, want)
+		}
+	})
 }
