@@ -109,9 +109,13 @@ var Commands = []string{"request", "subscribe", "unsubscribe", "owner", "bounces
 // command addresses, in the list's domain: written in any form that is
 // the same mailbox, such as "dev-owner"@ for dev-owner@ (see addr.Key).
 func Own(list, mailbox string) bool {
-	mailbox = addr.Key(mailbox)
-	_, _, err := Route(list, mailbox)
-	return err == nil && addr.Lower(domainOf(list)) == addr.Lower(domainOf(mailbox))
+	// The domains first: mlm-members asks of every member, and most are
+	// in other domains. (A key's domain is the mailbox's, lowered.)
+	if addr.Lower(domainOf(list)) != addr.Lower(domainOf(mailbox)) {
+		return false
+	}
+	_, _, err := Route(list, addr.Key(mailbox))
+	return err == nil
 }
 
 func domainOf(mailbox string) string { return mailbox[strings.LastIndexByte(mailbox, '@')+1:] }
