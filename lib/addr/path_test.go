@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 func TestCheckMailbox(t *testing.T) {
@@ -332,8 +333,13 @@ func FuzzLower(f *testing.F) {
 			}
 			return r
 		}, s)
-		if got := Lower(s); got != want {
+		got := Lower(s)
+		if got != want {
 			t.Fatalf("Lower(%q) = %q; want %q", s, got, want)
+		}
+		// Unchanged, it is s itself: Key relies on that for no copy.
+		if got == s && s != "" && unsafe.StringData(got) != unsafe.StringData(s) {
+			t.Fatalf("Lower(%q) is a copy", s)
 		}
 	})
 }

@@ -110,7 +110,8 @@ var Commands = []string{"request", "subscribe", "unsubscribe", "owner", "bounces
 // the same mailbox, such as "dev-owner"@ for dev-owner@ (see addr.Key).
 func Own(list, mailbox string) bool {
 	// The domains first: mlm-members asks of every member, and most are
-	// in other domains. (A key's domain is the mailbox's, lowered.)
+	// in other domains. (For a mailbox with an "@", its key's domain is
+	// its own, lowered; one without is no list's, Route says.)
 	if addr.Lower(domainOf(list)) != addr.Lower(domainOf(mailbox)) {
 		return false
 	}
