@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"mlm/lib/ascii"
 )
 
 // Key returns the comparison key of a mailbox: the local part as it is
@@ -43,26 +45,14 @@ func Domain(mailbox string) string {
 // compares local parts without regard to case (the list's own, an
 // X-Loop's), as an MTA with SMTPUTF8 delivers ärzte@ to Ärzte@'s alias.
 func Lower(d string) string {
-	// Mostly an address is ASCII, and mostly in lower case already: a
-	// loop over its octets says so without a call for every rune.
-	upper := false
+	// Mostly an address is ASCII: then ascii.Lower's loop over its
+	// octets does it, without a call for every rune.
 	for i := 0; i < len(d); i++ {
-		c := d[i]
-		if c >= utf8.RuneSelf {
+		if d[i] >= utf8.RuneSelf {
 			return lowerRunes(d)
 		}
-		upper = upper || 'A' <= c && c <= 'Z'
 	}
-	if !upper {
-		return d
-	}
-	b := []byte(d)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
+	return ascii.Lower(d)
 }
 
 // lowerRunes is Lower for d with octets outside ASCII.
