@@ -134,6 +134,7 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 	}
 	l := &list{d: d, policy: policy, in: map[string]*members.Memo{}, from: map[string][]string{}}
 	r := stream.NewReader(in)
+	r.ReuseHeader() // each record's Header is let go before the next
 	w := stream.NewWriter(out)
 	br := bufio.NewReaderSize(nil, 64<<10) // every record's, in turn
 	trace := prog + ":" + strconv.FormatInt(now.Unix(), 10)

@@ -41,6 +41,7 @@ func run(a *args, in io.Reader, out io.Writer) error {
 		return err
 	}
 	r := stream.NewReader(in)
+	r.ReuseHeader() // each record's Header is let go before the next
 	bw := bufio.NewWriterSize(out, 64<<10)
 	msg, rcpts := spool.New(spool.MemLimit), spool.New(spool.MemLimit)
 	defer msg.Close()

@@ -34,6 +34,7 @@ func run(a *args, in io.Reader, out io.Writer) error {
 		return err
 	}
 	r := stream.NewReader(in)
+	r.ReuseHeader() // each record's Header is let go before the next
 	w := stream.NewWriter(out)
 	if err := r.Each(func(h *stream.Header) error { return ed.record(r, w, h) }); err != nil {
 		return err

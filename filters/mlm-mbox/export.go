@@ -20,6 +20,7 @@ import (
 // MAILER-DAEMON for <>, and the record's received time, else now.
 func export(in io.Reader, out io.Writer) error {
 	r := stream.NewReader(in)
+	r.ReuseHeader() // each record's Header is let go before the next
 	bw := bufio.NewWriterSize(out, 64<<10)
 	mw := mbox.NewWriter(bw)
 	err := r.Each(func(h *stream.Header) error {

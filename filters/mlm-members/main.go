@@ -64,6 +64,7 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 	src := members.NewSource(d, file)
 	seen := addr.NewKeySet()
 	r := stream.NewReader(in)
+	r.ReuseHeader() // each record's Header is let go before the next
 	w := stream.NewWriter(out)
 	// The clock is found once (it looks at the environment), and the
 	// trace made once a second.

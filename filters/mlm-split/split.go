@@ -58,6 +58,7 @@ func run(a *args, in io.Reader, out io.Writer) error {
 	defer s.msg.Close()
 	s.file, s.base = inputFile(in)
 	r := stream.NewReader(in)
+	r.ReuseHeader() // each record's Header is let go before the next
 	if err := r.Each(func(h *stream.Header) error { return s.record(r, h) }); err != nil {
 		return err
 	}

@@ -75,6 +75,7 @@ func (p *passing) run(in io.Reader) error {
 	t := p.t
 	enc := stream.NewWriter(p.held)
 	r := stream.NewReader(passFirst{in, p})
+	r.ReuseHeader() // each record's Header is let go before the next
 	err := r.Each(func(h *stream.Header) error {
 		settled, err := t.settledOf(h.ID)
 		if err != nil {

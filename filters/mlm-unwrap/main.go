@@ -33,6 +33,7 @@ func main() {
 // run unwraps every record of in.
 func run(a *args, in io.Reader, out io.Writer) error {
 	r := stream.NewReader(in)
+	r.ReuseHeader() // each record's Header is let go before the next
 	bw := bufio.NewWriterSize(out, 64<<10)
 	err := r.Each(func(h *stream.Header) error {
 		switch {

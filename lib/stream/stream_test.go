@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -902,5 +903,60 @@ func TestLongLineArena(t *testing.T) {
 	// an arena for every record would be 8 MiB more.
 	if got, most := alloc()-before, uint64(len(data)+bufSize+2<<20); got > most {
 		t.Errorf("%d octets allocated reading %d records of %d octets; want at most %d", got, n, len(data)/n, most)
+	}
+}
+
+// TestReuseHeader: after ReuseHeader, Next gives the same Header for
+// each record, holding that record's id, attributes and sender only (not
+// the last record's extra ones, nor an attribute a caller appended);
+// what the strings of an earlier record said stays as it was; and the
+// records pass on byte for byte.
+func TestReuseHeader(t *testing.T) {
+	in := "MLM1 a\nA list=l@x.example\nA note=one%20two\nA state=new\nS <p@x.example>\n:m\nR <r@y.example>\nE 1\n" +
+		"MLM1 b\nA list=l@x.example\nS <>\nE 0\n" +
+		"MLM1 c\nA list=l@x.example\nA note=three\nS <q@x.example> RET=HDRS\n:n\nE 0\n"
+	want := []Header{
+		{ID: "a", Attrs: []Attr{{Name: "list", Value: "l@x.example"}, {Name: "note", Value: "one two"}, {Name: "state", Value: "new"}}, Sender: Path{Mailbox: "p@x.example"}},
+		{ID: "b", Attrs: []Attr{{Name: "list", Value: "l@x.example"}}},
+		{ID: "c", Attrs: []Attr{{Name: "list", Value: "l@x.example"}, {Name: "note", Value: "three"}}, Sender: Path{Mailbox: "q@x.example", Params: []string{"RET=HDRS"}}},
+	}
+	r := NewReader(strings.NewReader(in))
+	r.ReuseHeader()
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	var first *Header
+	var kept []string // the first record's strings
+	for i := range want {
+		h, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = h
+			kept = []string{h.ID, h.Attrs[1].Value, h.Sender.Mailbox}
+		} else if h != first {
+			t.Errorf("record %s: a new Header", h.ID)
+		}
+		got := Header{ID: h.ID, Attrs: make([]Attr, len(h.Attrs)), Sender: h.Sender}
+		for j, a := range h.Attrs {
+			got.Attrs[j] = Attr{Name: a.Name, Value: a.Value}
+		}
+		if !reflect.DeepEqual(got, want[i]) {
+			t.Errorf("record %d: %+v, want %+v", i, got, want[i])
+		}
+		if err := CopyRecord(w, r, h); err != nil {
+			t.Fatal(err)
+		}
+		h.Attrs = append(h.Attrs, Attr{Name: "trace", Value: "x"}) // after it went out
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Errorf("after the last record: %v", err)
+	}
+	if !slices.Equal(kept, []string{"a", "one two", "p@x.example"}) {
+		t.Errorf("the first record's strings became %q", kept)
+	}
+	w.Flush()
+	if out.String() != in {
+		t.Errorf("passed on as\n%s\nwant\n%s", out.String(), in)
 	}
 }
