@@ -51,6 +51,8 @@ type Reader struct {
 	err        error
 	blocks     []headerBlock // Next's, see headerBlock
 	reused     *headerBlock  // Next's every time, after ReuseHeader
+	moves      int64         // times fill moved octets in buf
+	env        readEnv       // the envelope lines of the last record Next read
 }
 
 // bufSize is the Reader's buffer: several of the longest lines, so that a
@@ -59,7 +61,9 @@ const bufSize = 4 * MaxLine
 
 // NewReader returns a Reader that reads from r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{rd: r, buf: make([]byte, bufSize), semi: -1}
+	rd := &Reader{rd: r, buf: make([]byte, bufSize), semi: -1}
+	rd.env.r = rd
+	return rd
 }
 
 // Offset returns the number of input octets the Reader has taken from its
@@ -87,6 +91,7 @@ func (r *Reader) fill() bool {
 	if r.r > 0 {
 		r.w = copy(r.buf, r.buf[r.r:r.w])
 		r.r = 0
+		r.moves++
 	}
 	for i := 0; i < 100; i++ {
 		n, err := r.rd.Read(r.buf[r.w:])
@@ -235,6 +240,69 @@ func kind(c byte) string {
 	return fmt.Sprintf("line of unknown type %q", c)
 }
 
+// A readEnv is where in the Reader's buffer the envelope lines of the
+// record Next read last lie, and what Next gave for them: so a Writer
+// writes what a caller left of them as it was, the lines as they came,
+// checked then, a copy at once and no work a line. The lines stay where
+// they are until fill next moves the buffer's octets.
+type readEnv struct {
+	r      *Reader
+	moves  int64                // r.moves when Next read them
+	id     string               // the record's id as given; "" if the lines moved
+	start  int                  // where the MLM1 line starts
+	ends   [maxEnvAttrs + 1]int // where it ends, then each of the first n A lines
+	n      int
+	attrs  [maxEnvAttrs]Attr // the first n attributes as given
+	sStart int               // the S line, its mailbox as given and its number of parameters
+	sEnd   int
+	sender string
+	params int
+}
+
+// maxEnvAttrs is how many of a record's attribute lines a readEnv holds.
+const maxEnvAttrs = 15
+
+// note takes in the attribute Next has just added to h, if its line is
+// the next of those held.
+func (e *readEnv) note(h *Header) {
+	if i := len(h.Attrs) - 1; i < e.n {
+		e.attrs[i] = h.Attrs[i]
+	}
+}
+
+// same reports whether a and b are one string, the same octets at the
+// same place: what a caller did not touch. (Strings are immutable, so
+// it also means they say the same.)
+func same(a, b string) bool {
+	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
+}
+
+// asRead returns, of h's envelope lines as a Reader read them, the MLM1
+// line and the A lines of the first k attributes, if h still has the id
+// and those attributes it was given (nil if not), and the S line, if h
+// still has its sender (nil if not). They lie in the Reader's buffer and
+// stay valid until its next read. Only the Header of the record Next
+// read last has them.
+func (h *Header) asRead() (lines []byte, k int, sLine []byte) {
+	e := h.env
+	if e == nil || e.r == nil || e.id == "" || e.moves != e.r.moves || !same(h.ID, e.id) {
+		return nil, 0, nil
+	}
+	for k < e.n && k < len(h.Attrs) {
+		a, b := &h.Attrs[k], &e.attrs[k]
+		if !same(a.Name, b.Name) || !same(a.Value, b.Value) || !same(a.line, b.line) {
+			break
+		}
+		k++
+	}
+	buf := e.r.buf
+	lines = buf[e.start:e.ends[k]]
+	if e.params == 0 && len(h.Sender.Params) == 0 && same(h.Sender.Mailbox, e.sender) {
+		sLine = buf[e.sStart:e.sEnd]
+	}
+	return lines, k, sLine
+}
+
 // A lastAttr is an attribute line and what it says.
 type lastAttr struct {
 	line string
@@ -288,6 +356,8 @@ func (r *Reader) Next() (*Header, error) {
 	if err := CheckID(id); err != nil {
 		return nil, r.fail("%v", err)
 	}
+	e := &r.env
+	e.id, e.moves, e.start, e.n, e.ends[0] = id, r.moves, r.r-len(b), 0, r.r
 	hb := r.reused
 	if hb == nil {
 		if len(r.blocks) == 0 {
@@ -309,10 +379,15 @@ func (r *Reader) Next() (*Header, error) {
 		if b[0] != 'A' && b[0] != 'S' {
 			return nil, r.fail("%s before the sender line", kind(b[0]))
 		}
+		if b[0] == 'A' && e.n < len(e.attrs) && e.ends[e.n] == r.r-len(b) {
+			e.n++
+			e.ends[e.n] = r.r
+		}
 		// An attribute line the same as the last record's in its place
 		// (records of a stream mostly share them) was checked then.
 		if i := len(h.Attrs); b[0] == 'A' && i < len(r.lastA) && string(b[:len(b)-1]) == r.lastA[i].line {
 			h.Attrs = append(h.Attrs, r.lastA[i].a)
+			e.note(h)
 			continue
 		}
 		s, err := r.envelopeLine(b[:len(b)-1])
@@ -339,6 +414,7 @@ func (r *Reader) Next() (*Header, error) {
 				r.lastA = append(r.lastA, lastAttr{s, a})
 			}
 			h.Attrs = append(h.Attrs, a)
+			e.note(h)
 		case s[0] == 'S' && len(s) > 1 && s[1] == ' ':
 			// Records of a stream mostly share their sender: a line
 			// without parameters as the last one is the same path.
@@ -353,6 +429,11 @@ func (r *Reader) Next() (*Header, error) {
 				r.lastS, r.lastSender = s, Path{Mailbox: strings.Clone(p.Mailbox), Params: p.Params}
 			}
 			h.Sender = r.lastSender
+			e.sStart, e.sEnd, e.sender, e.params = r.r-len(b), r.r, h.Sender.Mailbox, len(h.Sender.Params)
+			if e.moves != r.moves {
+				e.id = "" // the lines moved: none of them is at hand
+			}
+			h.env = e
 			r.state, r.nr, r.semi, r.pending = rMessage, 0, -1, nil
 			return h, nil
 		default:

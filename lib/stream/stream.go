@@ -139,6 +139,7 @@ type Header struct {
 	ID     string
 	Attrs  []Attr
 	Sender Path
+	env    *readEnv // where a Reader read it, if one did
 }
 
 // Get returns the value of the last attribute called name (the last

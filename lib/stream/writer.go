@@ -192,17 +192,36 @@ func (w *Writer) Sender(p Path) error {
 	return w.putPath('S', p)
 }
 
-// WriteHeader writes h: Begin, every attribute, Sender.
+// WriteHeader writes h: Begin, every attribute, Sender. What is still as
+// a Reader read it, of the header of the record it read last, goes out
+// as the lines it came in, checked then.
 func (w *Writer) WriteHeader(h *Header) error {
-	if err := w.Begin(h.ID); err != nil {
-		return err
+	lines, k, sLine := h.asRead()
+	if lines == nil {
+		if err := w.Begin(h.ID); err != nil {
+			return err
+		}
+	} else {
+		if w.state != wIdle {
+			return ErrOrder
+		}
+		if w.err != nil {
+			return w.err
+		}
+		w.state, w.n = wAttrs, 0
+		w.w.Write(lines)
 	}
-	for _, a := range h.Attrs {
+	for _, a := range h.Attrs[k:] {
 		if err := w.WriteAttr(a); err != nil {
 			return err
 		}
 	}
-	return w.Sender(h.Sender)
+	if sLine == nil {
+		return w.Sender(h.Sender)
+	}
+	w.state, w.tail = wMessage, w.tail[:0]
+	_, err := w.w.Write(sLine)
+	return w.setErr(err)
 }
 
 // Write writes message octets. A line is written as soon as its LF
