@@ -286,7 +286,13 @@ func (w *Writer) writeLines(b []byte) error {
 	if _, err := w.w.Write(b); err != nil {
 		return w.setErr(err)
 	}
-	// The tail: the last lines' payloads, without their tags.
+	// The tail: the last lines' payloads, without their tags; at once
+	// if the last line holds tailLen of them (no LF among the octets
+	// before its LF, so no tag either).
+	if n := len(b); n > tailLen && bytes.IndexByte(b[n-tailLen-1:n-1], '\n') < 0 {
+		w.noteTail(b[n-tailLen:])
+		return nil
+	}
 	var last [tailLen]byte
 	k := tailLen
 	for end := len(b); end > 0 && k > 0; {
