@@ -167,9 +167,10 @@ func (s *splitter) record(r *stream.Reader, h *stream.Header) error {
 func (s *splitter) emit(rcpts []stream.Path) error {
 	s.n++
 	in, out := s.in, &s.out
+	attrs := out.Attrs[:0]
+	*out = *in // and with it where the Reader read in, for WriteHeader
 	out.ID = in.ID + "," + strconv.Itoa(s.n)
-	out.Sender = in.Sender
-	out.Attrs = out.Attrs[:0]
+	out.Attrs = attrs
 	for _, a := range in.Attrs {
 		if a.Name != "parent" {
 			out.Attrs = append(out.Attrs, a)

@@ -247,8 +247,9 @@ func kind(c byte) string {
 // they are until fill next moves the buffer's octets.
 type readEnv struct {
 	r      *Reader
+	ok     bool                 // all of them read, and not moved since
 	moves  int64                // r.moves when Next read them
-	id     string               // the record's id as given; "" if the lines moved
+	id     string               // the record's id as given
 	start  int                  // where the MLM1 line starts
 	ends   [maxEnvAttrs + 1]int // where it ends, then each of the first n A lines
 	n      int
@@ -277,16 +278,25 @@ func same(a, b string) bool {
 	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
 }
 
-// asRead returns, of h's envelope lines as a Reader read them, the MLM1
-// line and the A lines of the first k attributes, if h still has the id
-// and those attributes it was given (nil if not), and the S line, if h
-// still has its sender (nil if not). They lie in the Reader's buffer and
-// stay valid until its next read. Only the Header of the record Next
-// read last has them.
-func (h *Header) asRead() (lines []byte, k int, sLine []byte) {
+// asRead returns what of h's envelope lines its Reader has as it read
+// them: the MLM1 line if h has the id Next gave (nil if not); the A lines
+// of the first k attributes, if h has those Next gave; the S line if h
+// has the sender Next gave (nil if not). A Header copied from one Next
+// gave, another record's id and attributes in it, has them too. They lie
+// in the Reader's buffer and stay valid until its next read.
+//
+// Only the lines of the record Next read last are at hand, but a Header
+// of an earlier record that has the same attribute or sender (the same
+// string, as a Reader shares them between records) is as well served by
+// its line: it says the same.
+func (h *Header) asRead() (mLine, aLines []byte, k int, sLine []byte) {
 	e := h.env
-	if e == nil || e.r == nil || e.id == "" || e.moves != e.r.moves || !same(h.ID, e.id) {
-		return nil, 0, nil
+	if e == nil || !e.ok || e.moves != e.r.moves {
+		return nil, nil, 0, nil
+	}
+	buf := e.r.buf
+	if same(h.ID, e.id) {
+		mLine = buf[e.start:e.ends[0]]
 	}
 	for k < e.n && k < len(h.Attrs) {
 		a, b := &h.Attrs[k], &e.attrs[k]
@@ -295,12 +305,11 @@ func (h *Header) asRead() (lines []byte, k int, sLine []byte) {
 		}
 		k++
 	}
-	buf := e.r.buf
-	lines = buf[e.start:e.ends[k]]
+	aLines = buf[e.ends[0]:e.ends[k]]
 	if e.params == 0 && len(h.Sender.Params) == 0 && same(h.Sender.Mailbox, e.sender) {
 		sLine = buf[e.sStart:e.sEnd]
 	}
-	return lines, k, sLine
+	return mLine, aLines, k, sLine
 }
 
 // A lastAttr is an attribute line and what it says.
@@ -357,7 +366,7 @@ func (r *Reader) Next() (*Header, error) {
 		return nil, r.fail("%v", err)
 	}
 	e := &r.env
-	e.id, e.moves, e.start, e.n, e.ends[0] = id, r.moves, r.r-len(b), 0, r.r
+	e.ok, e.id, e.moves, e.start, e.n, e.ends[0] = false, id, r.moves, r.r-len(b), 0, r.r
 	hb := r.reused
 	if hb == nil {
 		if len(r.blocks) == 0 {
@@ -430,10 +439,7 @@ func (r *Reader) Next() (*Header, error) {
 			}
 			h.Sender = r.lastSender
 			e.sStart, e.sEnd, e.sender, e.params = r.r-len(b), r.r, h.Sender.Mailbox, len(h.Sender.Params)
-			if e.moves != r.moves {
-				e.id = "" // the lines moved: none of them is at hand
-			}
-			h.env = e
+			e.ok, h.env = e.moves == r.moves, e
 			r.state, r.nr, r.semi, r.pending = rMessage, 0, -1, nil
 			return h, nil
 		default:

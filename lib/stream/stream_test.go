@@ -965,33 +965,38 @@ func TestReuseHeader(t *testing.T) {
 // a Reader read last as they came, as far as the Header still says what
 // Next gave: the id, the attributes from the first up to one changed,
 // the sender. The rest is written from its fields, checked; a bad one is
-// refused. Another record's Header, or one whose lines the Reader has
-// moved since, is written from its fields alone.
+// refused. A Header whose lines the Reader has moved since is written
+// from its fields alone, and so is another record's, but for an
+// attribute or sender it shares with the last.
 func TestHeaderAsRead(t *testing.T) {
 	const in = "MLM1 x\nA state=new\nA note=%41b\nA a=b\nS <p@x.example>\n:m\nE 0\n" +
-		"MLM1 y\nS <q@x.example> RET=HDRS\nE 0\n"
+		"MLM1 y\nA state=new\nA note=%41b\nS <q@x.example> RET=HDRS\nE 0\n"
+	const attrs = "A state=new\nA note=%41b\nA a=b\n"
 	cases := []struct {
 		name   string
 		edit   func(h *Header)
-		k      int  // attributes as read; -1: none, not even the id
+		id     bool // the MLM1 line as read
+		k      int  // attributes as read
 		sender bool // the S line as read
 		want   string
 	}{
-		{"unchanged", func(h *Header) {}, 3, true, "MLM1 x\nA state=new\nA note=%41b\nA a=b\nS <p@x.example>\n"},
-		{"added", func(h *Header) { h.Attrs = append(h.Attrs, Attr{Name: "trace", Value: "t 1"}) }, 3, true,
-			"MLM1 x\nA state=new\nA note=%41b\nA a=b\nA trace=t%201\nS <p@x.example>\n"},
-		{"second changed", func(h *Header) { h.Attrs[1].Value = "Ac" }, 1, true, "MLM1 x\nA state=new\nA note=Ac\nA a=b\nS <p@x.example>\n"},
-		{"same text, changed", func(h *Header) { h.Attrs[0].Value = strings.Clone(h.Attrs[0].Value) }, 0, true,
-			"MLM1 x\nA state=new\nA note=%41b\nA a=b\nS <p@x.example>\n"},
-		{"first dropped", func(h *Header) { h.Attrs = h.Attrs[1:] }, 0, true, "MLM1 x\nA note=%41b\nA a=b\nS <p@x.example>\n"},
-		{"last dropped", func(h *Header) { h.Attrs = h.Attrs[:2] }, 2, true, "MLM1 x\nA state=new\nA note=%41b\nS <p@x.example>\n"},
-		{"bad name", func(h *Header) { h.Attrs[2].Name = "a=b" }, 2, true, ""},
-		{"id", func(h *Header) { h.ID = "x,1" }, -1, false, "MLM1 x,1\nA state=new\nA note=%41b\nA a=b\nS <p@x.example>\n"},
-		{"bad id", func(h *Header) { h.ID = "x y" }, -1, false, ""},
-		{"sender", func(h *Header) { h.Sender = Path{Mailbox: "b@x.example"} }, 3, false, "MLM1 x\nA state=new\nA note=%41b\nA a=b\nS <b@x.example>\n"},
-		{"sender parameter", func(h *Header) { h.Sender.Params = []string{"RET=FULL"} }, 3, false,
-			"MLM1 x\nA state=new\nA note=%41b\nA a=b\nS <p@x.example> RET=FULL\n"},
-		{"bad sender", func(h *Header) { h.Sender.Mailbox = "p@x.example>" }, 3, false, ""},
+		{"unchanged", func(h *Header) {}, true, 3, true, "MLM1 x\n" + attrs + "S <p@x.example>\n"},
+		{"added", func(h *Header) { h.Attrs = append(h.Attrs, Attr{Name: "trace", Value: "t 1"}) }, true, 3, true,
+			"MLM1 x\n" + attrs + "A trace=t%201\nS <p@x.example>\n"},
+		{"second changed", func(h *Header) { h.Attrs[1].Value = "Ac" }, true, 1, true, "MLM1 x\nA state=new\nA note=Ac\nA a=b\nS <p@x.example>\n"},
+		{"same text, changed", func(h *Header) { h.Attrs[0].Value = strings.Clone(h.Attrs[0].Value) }, true, 0, true,
+			"MLM1 x\n" + attrs + "S <p@x.example>\n"},
+		{"first dropped", func(h *Header) { h.Attrs = h.Attrs[1:] }, true, 0, true, "MLM1 x\nA note=%41b\nA a=b\nS <p@x.example>\n"},
+		{"last dropped", func(h *Header) { h.Attrs = h.Attrs[:2] }, true, 2, true, "MLM1 x\nA state=new\nA note=%41b\nS <p@x.example>\n"},
+		{"bad name", func(h *Header) { h.Attrs[2].Name = "a=b" }, true, 2, true, ""},
+		{"id", func(h *Header) { h.ID = "x,1" }, false, 3, true, "MLM1 x,1\n" + attrs + "S <p@x.example>\n"},
+		{"attributes copied, new id", func(h *Header) { h.ID, h.Attrs = "x,2", slices.Clone(h.Attrs) }, false, 3, true,
+			"MLM1 x,2\n" + attrs + "S <p@x.example>\n"},
+		{"bad id", func(h *Header) { h.ID = "x y" }, false, 3, true, ""},
+		{"sender", func(h *Header) { h.Sender = Path{Mailbox: "b@x.example"} }, true, 3, false, "MLM1 x\n" + attrs + "S <b@x.example>\n"},
+		{"sender parameter", func(h *Header) { h.Sender.Params = []string{"RET=FULL"} }, true, 3, false,
+			"MLM1 x\n" + attrs + "S <p@x.example> RET=FULL\n"},
+		{"bad sender", func(h *Header) { h.Sender.Mailbox = "p@x.example>" }, true, 3, false, ""},
 	}
 	for _, tc := range cases {
 		r := NewReader(strings.NewReader(in))
@@ -1000,12 +1005,10 @@ func TestHeaderAsRead(t *testing.T) {
 			t.Fatal(err)
 		}
 		tc.edit(h)
-		lines, k, sLine := h.asRead()
-		if lines == nil {
-			k = -1
-		}
-		if k != tc.k || (sLine != nil) != tc.sender {
-			t.Errorf("%s: %d attributes and the S line (%v) as read; want %d (%v)", tc.name, k, sLine != nil, tc.k, tc.sender)
+		mLine, aLines, k, sLine := h.asRead()
+		if (mLine != nil) != tc.id || k != tc.k || (sLine != nil) != tc.sender {
+			t.Errorf("%s: as read: id %v, %d attributes (%q), sender %v; want %v, %d, %v",
+				tc.name, mLine != nil, k, aLines, sLine != nil, tc.id, tc.k, tc.sender)
 		}
 		var b bytes.Buffer
 		w := NewWriter(&b)
@@ -1014,9 +1017,11 @@ func TestHeaderAsRead(t *testing.T) {
 		checkWritten(t, tc.name, err, b.String(), tc.want)
 	}
 
-	// The first record's Header, once the second is read; the second's,
-	// whose sender has a parameter; a Header read a line at a time, its
-	// lines moved in the buffer by each read.
+	// The second record's Header, whose sender has a parameter; the
+	// first record's, once the second is read: the two attributes they
+	// share as read (the Reader shares their strings), the rest not; a
+	// Header read a line at a time, its lines moved in the buffer by
+	// each read, nothing.
 	for _, moving := range []bool{false, true} {
 		src := io.Reader(strings.NewReader(in))
 		if moving {
@@ -1024,31 +1029,32 @@ func TestHeaderAsRead(t *testing.T) {
 		}
 		r := NewReader(src)
 		var hs []*Header
-		err := r.Each(func(h *Header) error {
-			lines, _, sLine := h.asRead()
-			if (lines != nil) == moving || (sLine != nil) != (h.ID == "x" && !moving) {
-				t.Errorf("record %s, lines moved %v: lines as read %q, S line %q", h.ID, moving, lines, sLine)
+		for range 2 { // not to the end: a read there moves the lines
+			h, err := r.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			mLine, _, k, sLine := h.asRead()
+			if want := !moving; (mLine != nil) != want || (k > 0) != want || (sLine != nil) != (want && h.ID == "x") {
+				t.Errorf("record %s, lines moved %v: as read: id %v, %d attributes, sender %v", h.ID, moving, mLine != nil, k, sLine != nil)
 			}
 			hs = append(hs, h)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+		}
+		if mLine, _, k, sLine := hs[0].asRead(); mLine != nil || k != map[bool]int{false: 2, true: 0}[moving] || sLine != nil {
+			t.Errorf("lines moved %v: the first record's Header, after the second was read: id %v, %d attributes, sender %v",
+				moving, mLine != nil, k, sLine != nil)
 		}
 		var b bytes.Buffer
 		w := NewWriter(&b)
 		for _, h := range hs {
-			if lines, _, sLine := h.asRead(); h.ID == "x" && (lines != nil || sLine != nil) {
-				t.Errorf("the first record's lines as read, after the second was read")
-			}
 			if err := w.WriteHeader(h); err != nil {
 				t.Fatal(err)
 			}
 			w.End()
 		}
 		w.Flush()
-		if want := "MLM1 x\nA state=new\nA note=%41b\nA a=b\nS <p@x.example>\nE 0\nMLM1 y\nS <q@x.example> RET=HDRS\nE 0\n"; b.String() != want {
-			t.Errorf("written from the fields: %q; want %q", b.String(), want)
+		if want := "MLM1 x\n" + attrs + "S <p@x.example>\nE 0\nMLM1 y\nA state=new\nA note=%41b\nS <q@x.example> RET=HDRS\nE 0\n"; b.String() != want {
+			t.Errorf("lines moved %v: written %q; want %q", moving, b.String(), want)
 		}
 	}
 }

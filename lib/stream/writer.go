@@ -193,11 +193,11 @@ func (w *Writer) Sender(p Path) error {
 }
 
 // WriteHeader writes h: Begin, every attribute, Sender. What is still as
-// a Reader read it, of the header of the record it read last, goes out
-// as the lines it came in, checked then.
+// a Reader read it (see asRead) goes out as the lines it came in,
+// checked then.
 func (w *Writer) WriteHeader(h *Header) error {
-	lines, k, sLine := h.asRead()
-	if lines == nil {
+	mLine, aLines, k, sLine := h.asRead()
+	if mLine == nil {
 		if err := w.Begin(h.ID); err != nil {
 			return err
 		}
@@ -209,8 +209,9 @@ func (w *Writer) WriteHeader(h *Header) error {
 			return w.err
 		}
 		w.state, w.n = wAttrs, 0
-		w.w.Write(lines)
+		w.w.Write(mLine)
 	}
+	w.w.Write(aLines)
 	for _, a := range h.Attrs[k:] {
 		if err := w.WriteAttr(a); err != nil {
 			return err
