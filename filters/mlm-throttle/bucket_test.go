@@ -18,6 +18,7 @@ import (
 	"mlm/lib/addr"
 	"mlm/lib/clock"
 	"mlm/lib/spool"
+	"mlm/lib/sysexit"
 )
 
 const sec = int64(time.Second)
@@ -625,4 +626,45 @@ func FuzzDomainRate(f *testing.F) {
 			t.Errorf("parseDomainRate(%q) = %q, %v; again: %q, %v, %v", in, d, rate, d2, r2, err)
 		}
 	})
+}
+
+// TestWholeRecordsOnly: with a rate or none, what goes out is whole
+// records: those read whole before a fault in the input, and nothing of
+// the record at the fault, nor of one cut off where the throttle waits
+// for the rest of it.
+func TestWholeRecordsOnly(t *testing.T) {
+	for _, rate := range []bool{false, true} {
+		th := &throttle{store: &memStore{}, clk: &clock.Fake{Start: time.Unix(1000, 0)}}
+		if rate {
+			b := newBucket(keyRcpt, 1e9, 0)
+			th.rcpt = &b
+		}
+		var out bytes.Buffer
+		err := th.run(strings.NewReader(oneRcpt(0)+"MLM1 r1\nS <>\nE 1\n"), &out)
+		if sysexit.Code(err) != sysexit.DataErr || out.String() != oneRcpt(0) {
+			t.Errorf("rate set %v, a bad record: %v, out %q; want 65 after %q", rate, err, out.String(), oneRcpt(0))
+		}
+	}
+
+	inR, inW, outR, outW := pipes(t)
+	th := &throttle{store: &memStore{}, clk: &clock.Fake{Start: time.Unix(1000, 0)}}
+	done := make(chan error, 1)
+	go func() { done <- th.run(inR, outW); outW.Close() }()
+	io.WriteString(inW, oneRcpt(0)+"MLM1 r1\nS <a@example.org>\n:part")
+	// The first record goes out when the throttle waits for the rest
+	// of the second; then the input ends inside it.
+	br := bufio.NewReader(outR)
+	var first strings.Builder
+	for !strings.HasSuffix(first.String(), "E 1\n") {
+		l, err := br.ReadString('\n')
+		first.WriteString(l)
+		if err != nil {
+			break
+		}
+	}
+	inW.Close()
+	rest, _ := io.ReadAll(br)
+	if err := <-done; first.String() != oneRcpt(0) || len(rest) > 0 || sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("%v; out %q then %q; want 65 after %q alone", err, first.String(), rest, oneRcpt(0))
+	}
 }

@@ -65,41 +65,9 @@ func run(a *args, in io.Reader, out io.Writer) error {
 // run passes every record of in to out, each as soon as the buckets
 // allow.
 func (t *throttle) run(in io.Reader, out io.Writer) error {
-	if !t.charging() {
-		return passAll(in, out)
-	}
 	p := &passing{t: t, held: spool.New(spool.MemLimit), bw: bufio.NewWriterSize(out, 64<<10)}
 	defer p.held.Close()
 	return p.run(in)
-}
-
-// passAll passes every record of in to out as it reads it: a throttle
-// that charges nothing has nothing to gain from holding records. What it
-// has written goes out before it waits for more input.
-func passAll(in io.Reader, out io.Writer) error {
-	w := stream.NewWriter(out)
-	r := stream.NewReader(flushFirst{in, w})
-	r.ReuseHeader() // each record's Header is let go before the next
-	if err := r.Each(func(h *stream.Header) error { return stream.CopyRecord(w, r, h) }); err != nil {
-		return err
-	}
-	return w.Flush()
-}
-
-// flushFirst reads r, once what w holds has gone out if the read may
-// wait.
-type flushFirst struct {
-	r io.Reader
-	w *stream.Writer
-}
-
-func (f flushFirst) Read(b []byte) (int, error) {
-	if !ready(f.r) {
-		if err := f.w.Flush(); err != nil {
-			return 0, err
-		}
-	}
-	return f.r.Read(b)
 }
 
 // run passes every record of in on, each as soon as the buckets allow.
@@ -121,10 +89,11 @@ func (p *passing) run(in io.Reader) error {
 			return err
 		}
 		p.group = append(p.group, heldRecord{id: h.ID, n: n, all: all, domain: domain, off: off, size: p.held.Len() - off})
-		// A record read across a pass (at a read of input) is passed
-		// at once, or held would keep growing with what passed before
-		// it.
-		if p.held.Len()-p.group[0].off >= groupMax || p.group[0].off > 0 {
+		// A throttle that charges nothing has nothing to gain from
+		// holding records. A record read across a pass (at a read of
+		// input) is passed at once, or held would keep growing with
+		// what passed before it.
+		if !t.charging() || p.held.Len()-p.group[0].off >= groupMax || p.group[0].off > 0 {
 			return p.pass()
 		}
 		return nil
@@ -336,6 +305,9 @@ func (t *throttle) charges(n int64, domain string) []charge {
 // would pass after the deadline is not charged, nor any after it: reserve
 // returns those before it, and fails, temporarily.
 func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) {
+	if !t.charging() {
+		return len(group), time.Time{}, nil
+	}
 	cs := make([][]charge, len(group))
 	charged := false
 	for i, rec := range group {
