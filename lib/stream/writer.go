@@ -202,16 +202,21 @@ func (w *Writer) WriteHeader(h *Header) error {
 			return err
 		}
 	} else {
+		// As Begin does, but for the checks and the writes.
 		if w.state != wIdle {
 			return ErrOrder
 		}
+		w.state, w.n = wAttrs, 0
 		if w.err != nil {
 			return w.err
 		}
-		w.state, w.n = wAttrs, 0
-		w.w.Write(mLine)
+		if _, err := w.w.Write(mLine); err != nil {
+			return w.setErr(err)
+		}
 	}
-	w.w.Write(aLines)
+	if _, err := w.w.Write(aLines); err != nil {
+		return w.setErr(err)
+	}
 	for _, a := range h.Attrs[k:] {
 		if err := w.WriteAttr(a); err != nil {
 			return err
