@@ -50,7 +50,8 @@ type Reader struct {
 	semi       int        // payload length of the previous message line if it was ";", else -1
 	err        error
 	blocks     []headerBlock // Next's, see headerBlock
-	reused     *headerBlock  // Next's every time, after ReuseHeader
+	reused     *Header       // Next's every time, after ReuseHeader
+	reusedA    []Attr        // and the room for its attributes, grown as records need
 	moves      int64         // times fill moved octets in buf
 	env        readEnv       // the envelope lines of the last record Next read
 }
@@ -367,16 +368,18 @@ func (r *Reader) Next() (*Header, error) {
 	}
 	e := &r.env
 	e.ok, e.id, e.moves, e.start, e.n, e.ends[0] = false, id, r.moves, r.r-len(b), 0, r.r
-	hb := r.reused
-	if hb == nil {
+	h := r.reused
+	if h != nil {
+		h.ID, h.Attrs = id, r.reusedA[:0]
+	} else {
 		if len(r.blocks) == 0 {
 			r.blocks = make([]headerBlock, blocksAtOnce)
 		}
-		hb = &r.blocks[0]
+		hb := &r.blocks[0]
 		r.blocks = r.blocks[1:]
+		h = &hb.h
+		h.ID, h.Attrs = id, hb.attrs[:0]
 	}
-	h := &hb.h
-	h.ID, h.Attrs = id, hb.attrs[:0]
 	for {
 		b, err := r.readLine()
 		if err == io.EOF {
@@ -440,6 +443,9 @@ func (r *Reader) Next() (*Header, error) {
 			h.Sender = r.lastSender
 			e.sStart, e.sEnd, e.sender, e.params = r.r-len(b), r.r, h.Sender.Mailbox, len(h.Sender.Params)
 			e.ok, h.env = e.moves == r.moves, e
+			if r.reused != nil {
+				r.reusedA = h.Attrs[:0] // grown here, if at all: the Reader's own
+			}
 			r.state, r.nr, r.semi, r.pending = rMessage, 0, -1, nil
 			return h, nil
 		default:
@@ -456,7 +462,9 @@ func (r *Reader) Next() (*Header, error) {
 // Header gives stay valid as ever.
 func (r *Reader) ReuseHeader() {
 	if r.reused == nil {
-		r.reused = new(headerBlock)
+		// Room for what a record gathers on its way (a trace from each
+		// stage and more) beyond what mlm-accept gives it.
+		r.reused, r.reusedA = new(Header), make([]Attr, 0, 16)
 	}
 }
 

@@ -1058,3 +1058,42 @@ func TestHeaderAsRead(t *testing.T) {
 		}
 	}
 }
+
+// TestReuseHeaderAllocs: with ReuseHeader, records of more attributes
+// than a Header first has room for, and a filter adding its own, cost no
+// allocation a record once the first has passed.
+func TestReuseHeaderAllocs(t *testing.T) {
+	var in bytes.Buffer
+	w := NewWriter(&in)
+	h := &Header{Sender: Path{Mailbox: "p@x.example"}}
+	for i := range 12 {
+		h.Attrs = append(h.Attrs, Attr{Name: "a" + strconv.Itoa(i), Value: "v"})
+	}
+	for i := range 1100 {
+		h.ID = "r" + strconv.Itoa(i)
+		w.WriteHeader(h)
+		io.WriteString(w, "m\n")
+		w.Recipient(Path{Mailbox: "r@x.example"})
+		w.End()
+	}
+	w.Flush()
+	r := NewReader(&in)
+	r.ReuseHeader()
+	var out bytes.Buffer
+	out.Grow(in.Len())
+	ow := NewWriter(&out)
+	pass := func() {
+		h, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Attrs = append(h.Attrs, Attr{Name: "trace", Value: "t"}, Attr{Name: "state", Value: "s"})
+		if err := CopyRecord(ow, r, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pass()
+	if n := testing.AllocsPerRun(1000, pass); n != 0 {
+		t.Errorf("%v allocations a record", n)
+	}
+}
