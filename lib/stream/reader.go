@@ -286,10 +286,11 @@ func same(a, b string) bool {
 // gave, another record's id and attributes in it, has them too. They lie
 // in the Reader's buffer and stay valid until its next read.
 //
-// Only the lines of the record Next read last are at hand, but a Header
-// of an earlier record that has the same attribute or sender (the same
-// string, as a Reader shares them between records) is as well served by
-// its line: it says the same.
+// Only a Reader after ReuseHeader gives Headers these lines, and only
+// the lines of the record Next read last are at hand; but a copy of an
+// earlier record's Header that has the same attribute or sender (the
+// same string, as a Reader shares them between records) is as well
+// served by its line: it says the same.
 func (h *Header) asRead() (mLine, aLines []byte, k int, sLine []byte) {
 	e := h.env
 	if e == nil || !e.ok || e.moves != e.r.moves {
@@ -442,7 +443,10 @@ func (r *Reader) Next() (*Header, error) {
 			}
 			h.Sender = r.lastSender
 			e.sStart, e.sEnd, e.sender, e.params = r.r-len(b), r.r, h.Sender.Mailbox, len(h.Sender.Params)
-			e.ok, h.env = e.moves == r.moves, e
+			e.ok = e.moves == r.moves
+			if r.reused != nil {
+				h.env = e // see ReuseHeader
+			}
 			if r.reused != nil {
 				r.reusedA = h.Attrs[:0] // grown here, if at all: the Reader's own
 			}
@@ -460,6 +464,12 @@ func (r *Reader) Next() (*Header, error) {
 // that passes records on one at a time does. It spares an allocation
 // for every record, and the collector's work on it. The strings the
 // Header gives stay valid as ever.
+//
+// Such a Header, and a copy of it, also take a Writer straight to the
+// envelope lines in the Reader's buffer (see asRead): so the caller
+// writes them only from the goroutine that reads. (mlm-sendmail, which
+// keeps Headers and writes them from other goroutines, does not call
+// ReuseHeader, and its Headers have no such lines.)
 func (r *Reader) ReuseHeader() {
 	if r.reused == nil {
 		// Room for what a record gathers on its way (a trace from each

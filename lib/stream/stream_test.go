@@ -961,13 +961,14 @@ func TestReuseHeader(t *testing.T) {
 	}
 }
 
-// TestHeaderAsRead: WriteHeader writes the envelope lines of the record
-// a Reader read last as they came, as far as the Header still says what
-// Next gave: the id, the attributes from the first up to one changed,
-// the sender. The rest is written from its fields, checked; a bad one is
-// refused. A Header whose lines the Reader has moved since is written
-// from its fields alone, and so is another record's, but for an
-// attribute or sender it shares with the last.
+// TestHeaderAsRead: after ReuseHeader, WriteHeader writes the envelope
+// lines of the record a Reader read last as they came, as far as the
+// Header still says what Next gave: the id, the attributes from the
+// first up to one changed, the sender. The rest is written from its
+// fields, checked; a bad one is refused. A Header whose lines the Reader
+// has moved since is written from its fields alone, and so is a copy of
+// another record's, but for an attribute or sender it shares with the
+// last; and so is any Header of a Reader without ReuseHeader.
 func TestHeaderAsRead(t *testing.T) {
 	const in = "MLM1 x\nA state=new\nA note=%41b\nA a=b\nS <p@x.example>\n:m\nE 0\n" +
 		"MLM1 y\nA state=new\nA note=%41b\nS <q@x.example> RET=HDRS\nE 0\n"
@@ -1000,6 +1001,7 @@ func TestHeaderAsRead(t *testing.T) {
 	}
 	for _, tc := range cases {
 		r := NewReader(strings.NewReader(in))
+		r.ReuseHeader()
 		h, err := r.Next()
 		if err != nil {
 			t.Fatal(err)
@@ -1017,44 +1019,50 @@ func TestHeaderAsRead(t *testing.T) {
 		checkWritten(t, tc.name, err, b.String(), tc.want)
 	}
 
-	// The second record's Header, whose sender has a parameter; the
-	// first record's, once the second is read: the two attributes they
-	// share as read (the Reader shares their strings), the rest not; a
-	// Header read a line at a time, its lines moved in the buffer by
-	// each read, nothing.
-	for _, moving := range []bool{false, true} {
+	// The second record's Header, whose sender has a parameter; a copy
+	// of the first record's, once the second is read: the two
+	// attributes they share as read (the Reader shares their strings),
+	// the rest not; a Header read a line at a time, its lines moved in
+	// the buffer by each read, nothing; nor a Reader's without
+	// ReuseHeader.
+	for _, way := range []string{"reuse", "moving", "no reuse"} {
 		src := io.Reader(strings.NewReader(in))
-		if moving {
+		if way == "moving" {
 			src = iotest.OneByteReader(src)
 		}
 		r := NewReader(src)
-		var hs []*Header
+		if way != "no reuse" {
+			r.ReuseHeader()
+		}
+		var hs []Header
 		for range 2 { // not to the end: a read there moves the lines
 			h, err := r.Next()
 			if err != nil {
 				t.Fatal(err)
 			}
 			mLine, _, k, sLine := h.asRead()
-			if want := !moving; (mLine != nil) != want || (k > 0) != want || (sLine != nil) != (want && h.ID == "x") {
-				t.Errorf("record %s, lines moved %v: as read: id %v, %d attributes, sender %v", h.ID, moving, mLine != nil, k, sLine != nil)
+			if want := way == "reuse"; (mLine != nil) != want || (k > 0) != want || (sLine != nil) != (want && h.ID == "x") {
+				t.Errorf("record %s, %s: as read: id %v, %d attributes, sender %v", h.ID, way, mLine != nil, k, sLine != nil)
 			}
-			hs = append(hs, h)
+			c := *h
+			c.Attrs = slices.Clone(h.Attrs)
+			hs = append(hs, c)
 		}
-		if mLine, _, k, sLine := hs[0].asRead(); mLine != nil || k != map[bool]int{false: 2, true: 0}[moving] || sLine != nil {
-			t.Errorf("lines moved %v: the first record's Header, after the second was read: id %v, %d attributes, sender %v",
-				moving, mLine != nil, k, sLine != nil)
+		if mLine, _, k, sLine := hs[0].asRead(); mLine != nil || k != map[bool]int{false: 0, true: 2}[way == "reuse"] || sLine != nil {
+			t.Errorf("%s: the first record's Header, after the second was read: id %v, %d attributes, sender %v",
+				way, mLine != nil, k, sLine != nil)
 		}
 		var b bytes.Buffer
 		w := NewWriter(&b)
-		for _, h := range hs {
-			if err := w.WriteHeader(h); err != nil {
+		for i := range hs {
+			if err := w.WriteHeader(&hs[i]); err != nil {
 				t.Fatal(err)
 			}
 			w.End()
 		}
 		w.Flush()
 		if want := "MLM1 x\n" + attrs + "S <p@x.example>\nE 0\nMLM1 y\nA state=new\nA note=%41b\nS <q@x.example> RET=HDRS\nE 0\n"; b.String() != want {
-			t.Errorf("lines moved %v: written %q; want %q", moving, b.String(), want)
+			t.Errorf("%s: written %q; want %q", way, b.String(), want)
 		}
 	}
 }
