@@ -320,6 +320,20 @@ func oneRcpt(i int) string {
 	return fmt.Sprintf("MLM1 r%d\nS <a@example.org>\n:Subject: %d\nR <m%d@example.net>\nE 1\n", i, i, i)
 }
 
+// readRecord reads br up to the end of a record of one recipient, or of
+// the input.
+func readRecord(br *bufio.Reader) string {
+	var b strings.Builder
+	for !strings.HasSuffix(b.String(), "E 1\n") {
+		l, err := br.ReadString('\n')
+		b.WriteString(l)
+		if err != nil {
+			break
+		}
+	}
+	return b.String()
+}
+
 // pipes returns the ends of a throttle's input and output pipes.
 func pipes(t *testing.T) (inR, inW, outR, outW *os.File) {
 	t.Helper()
@@ -347,17 +361,7 @@ func TestPassedGoOut(t *testing.T) {
 	for i := range 3 {
 		io.WriteString(inW, oneRcpt(i))
 		got := make(chan string, 1)
-		go func() {
-			var b strings.Builder
-			for !strings.HasSuffix(b.String(), "E 1\n") {
-				l, err := br.ReadString('\n')
-				b.WriteString(l)
-				if err != nil {
-					break
-				}
-			}
-			got <- b.String()
-		}()
+		go func() { got <- readRecord(br) }()
 		select {
 		case s := <-got:
 			if s != oneRcpt(i) {
@@ -654,17 +658,10 @@ func TestWholeRecordsOnly(t *testing.T) {
 	// The first record goes out when the throttle waits for the rest
 	// of the second; then the input ends inside it.
 	br := bufio.NewReader(outR)
-	var first strings.Builder
-	for !strings.HasSuffix(first.String(), "E 1\n") {
-		l, err := br.ReadString('\n')
-		first.WriteString(l)
-		if err != nil {
-			break
-		}
-	}
+	first := readRecord(br)
 	inW.Close()
 	rest, _ := io.ReadAll(br)
-	if err := <-done; first.String() != oneRcpt(0) || len(rest) > 0 || sysexit.Code(err) != sysexit.DataErr {
-		t.Errorf("%v; out %q then %q; want 65 after %q alone", err, first.String(), rest, oneRcpt(0))
+	if err := <-done; first != oneRcpt(0) || len(rest) > 0 || sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("%v; out %q then %q; want 65 after %q alone", err, first, rest, oneRcpt(0))
 	}
 }
