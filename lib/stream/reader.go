@@ -445,9 +445,7 @@ func (r *Reader) Next() (*Header, error) {
 			e.sStart, e.sEnd, e.sender, e.params = r.r-len(b), r.r, h.Sender.Mailbox, len(h.Sender.Params)
 			e.ok = e.moves == r.moves
 			if r.reused != nil {
-				h.env = e // see ReuseHeader
-			}
-			if r.reused != nil {
+				h.env = e               // see ReuseHeader
 				r.reusedA = h.Attrs[:0] // grown here, if at all: the Reader's own
 			}
 			r.state, r.nr, r.semi, r.pending = rMessage, 0, -1, nil
