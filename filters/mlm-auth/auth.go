@@ -46,6 +46,7 @@ type list struct {
 	in       map[string]*members.Memo // member file -> its memo
 	from     map[string][]string      // From value -> its valid addresses
 	raw      []byte                   // the memory of each post's header block in turn
+	br       *bufio.Reader            // reads a body's first line, for the list password; made when first needed
 	ed       msg.Edit                 // each post's, in turn
 	post     post                     // the post being judged
 }
@@ -82,7 +83,7 @@ const maxFromLen = 1 << 10
 
 // post is one record being judged. Its raw fields (ed) answer the
 // questions about its header: they give what go-message would, as the
-// block parses (msg.ReadRaw) and holds no bare CR (msg.CheckOctets), and
+// block parses and holds no bare CR (msg.CheckBlock), and
 // cost no parse. The parsed header, which notices want, is made only
 // for them.
 type post struct {
@@ -90,12 +91,12 @@ type post struct {
 	raw     []byte      // the header block as read
 	hdr     *msg.Header // raw parsed; nil until header is called
 	ed      *msg.Edit
-	body    *bufio.Reader
-	posters []string // envelope sender and From: addresses
+	body    io.Reader // the rest of the message
+	posters []string  // envelope sender and From: addresses
 }
 
-// header returns the header block parsed. It cannot fail: msg.ReadRaw
-// has read the same block, and refuses what go-message does.
+// header returns the header block parsed. It cannot fail: msg.CheckBlock
+// has checked the same block, and refuses what go-message does.
 func (p *post) header() *msg.Header {
 	if p.hdr == nil {
 		p.hdr, _ = msg.Parse(p.raw)
@@ -136,13 +137,12 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 	r := stream.NewReader(in)
 	r.ReuseHeader() // each record's Header is let go before the next
 	w := stream.NewWriter(out)
-	br := bufio.NewReaderSize(nil, 64<<10) // every record's, in turn
 	trace := prog + ":" + strconv.FormatInt(now.Unix(), 10)
 	err = r.Each(func(h *stream.Header) error {
 		if state, _ := h.Get("state"); state == "approved" {
 			return stream.CopyRecord(w, r, h) // a moderator said so
 		}
-		p, err := l.read(br, r, h)
+		p, err := l.read(r, h)
 		if err != nil {
 			return err
 		}
@@ -178,14 +178,12 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 	return w.Flush()
 }
 
-// read reads the record's header block through body, reset to the
-// record's message, and works out who posted it. The post, and the
-// memory it uses, serve each record in turn.
-func (l *list) read(body *bufio.Reader, r *stream.Reader, h *stream.Header) (*post, error) {
-	body.Reset(r.HeadMessage())
-	raw, err := msg.ReadRaw(body, msg.MaxHeader, l.raw)
+// read reads the record's header block and works out who posted it.
+// The post, and the memory it uses, serve each record in turn.
+func (l *list) read(r *stream.Reader, h *stream.Header) (*post, error) {
+	raw, err := r.HeaderBlock(l.raw[:0], msg.MaxHeader)
 	if err == nil {
-		err = msg.CheckOctets(raw)
+		err = msg.CheckBlock(raw, msg.MaxHeader)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", h.ID, err)
@@ -193,7 +191,7 @@ func (l *list) read(body *bufio.Reader, r *stream.Reader, h *stream.Header) (*po
 	l.raw = raw
 	l.ed.Reset(raw)
 	p := &l.post
-	*p = post{h: h, raw: raw, ed: &l.ed, body: body, posters: p.posters[:0]}
+	*p = post{h: h, raw: raw, ed: &l.ed, body: r.Message(), posters: p.posters[:0]}
 	if h.Sender.Mailbox != "" {
 		p.posters = append(p.posters, h.Sender.Mailbox)
 	}
@@ -415,7 +413,12 @@ func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 	}
 	// Not in the header: maybe on the body's first line, even behind a
 	// wrong one in the header.
-	line, _ := p.body.Peek(1024)
+	if l.br == nil {
+		l.br = bufio.NewReaderSize(nil, 64<<10)
+	}
+	l.br.Reset(p.body)
+	p.body = l.br
+	line, _ := l.br.Peek(1024)
 	if i := bytes.IndexByte(line, '\n'); i >= 0 {
 		line = line[:i+1]
 	} else {
@@ -425,7 +428,7 @@ func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 	if !ok || !ascii.EqualFold(strings.TrimSpace(name), "Approved") || !password.Check(hash, strings.TrimSpace(v)) {
 		return false, true, nil
 	}
-	p.body.Discard(len(line))
+	l.br.Discard(len(line))
 	return true, true, nil
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -30,7 +29,6 @@ func TestFromCache(t *testing.T) {
 	}
 	l := &list{d: d, policy: "open", in: map[string]*members.Memo{}, from: map[string][]string{}}
 	long := strings.TrimSuffix(strings.Repeat("b@example.org,\n ", 100), ",\n ")
-	br := bufio.NewReaderSize(nil, 64<<10)
 	for _, from := range []string{"a@example.org", long, long} {
 		var in bytes.Buffer
 		err := stream.WriteRecord(&in, &stream.Header{ID: "r", Sender: stream.Path{Mailbox: "x@example.net"}},
@@ -43,7 +41,7 @@ func TestFromCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := l.read(br, r, h)
+		p, err := l.read(r, h)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,7 @@ type editor struct {
 	replace []field
 	adds    msg.Fields // replace's, then add's
 
-	br  *bufio.Reader // reads the header from src, then holds the body
+	br  *bufio.Reader // reads a multipart body, for its footer part
 	raw []byte        // the header block
 	e   msg.Edit      // of raw
 }
@@ -72,11 +72,10 @@ func parseFields(flag string, fs []string) ([]field, error) {
 
 // record copies one record from r to w, editing its message.
 func (ed *editor) record(r *stream.Reader, w *stream.Writer, h *stream.Header) error {
-	ed.br.Reset(r.HeadMessage())
-	raw, err := msg.ReadRaw(ed.br, msg.MaxHeader, ed.raw)
+	raw, err := r.HeaderBlock(ed.raw[:0], msg.MaxHeader)
 	ed.raw = raw
 	if err == nil {
-		err = msg.CheckOctets(raw)
+		err = msg.CheckBlock(raw, msg.MaxHeader)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", h.ID, err)
@@ -85,7 +84,7 @@ func (ed *editor) record(r *stream.Reader, w *stream.Writer, h *stream.Header) e
 		return err
 	}
 	ed.e.Reset(raw)
-	if err := ed.message(w, &ed.e, ed.br); err != nil {
+	if err := ed.message(w, &ed.e, r.Message()); err != nil {
 		return err
 	}
 	return stream.CopyRecipients(w, r)
@@ -93,7 +92,7 @@ func (ed *editor) record(r *stream.Reader, w *stream.Writer, h *stream.Header) e
 
 // message edits the header e, writes it to w and copies the body from
 // body, with the list's footer if it has one.
-func (ed *editor) message(w io.Writer, e *msg.Edit, body *bufio.Reader) error {
+func (ed *editor) message(w io.Writer, e *msg.Edit, body io.Reader) error {
 	if err := ed.edit(e); err != nil {
 		return err
 	}
@@ -107,7 +106,7 @@ func (ed *editor) message(w io.Writer, e *msg.Edit, body *bufio.Reader) error {
 	if _, err := e.WriteTo(w); err != nil {
 		return err
 	}
-	return ft.copy(w, body, ed.list, e.EOL())
+	return ft.copy(w, body, ed.br, ed.list, e.EOL())
 }
 
 // edit makes the list's edits, then the flags': deletions, replacements,

@@ -70,13 +70,14 @@ func isASCII(s string) bool {
 }
 
 // copy copies body to w, adding the list's footer as ft says, in the
-// line ending eol.
-func (ft footing) copy(w io.Writer, body *bufio.Reader, l *list, eol string) error {
+// line ending eol. A multipart body is read through br.
+func (ft footing) copy(w io.Writer, body io.Reader, br *bufio.Reader, l *list, eol string) error {
 	switch ft.kind {
 	case footPlain, footQP:
 		return appendFooter(w, body, l.footer, eol, ft.kind == footQP)
 	case footPart:
-		return insertPart(w, body, ft, l.footer, eol)
+		br.Reset(body)
+		return insertPart(w, br, ft, l.footer, eol)
 	}
 	_, err := io.Copy(w, body)
 	return err

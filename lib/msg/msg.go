@@ -60,22 +60,39 @@ func ReadHeader(br *bufio.Reader, max int) (*Header, error) {
 	return h, err
 }
 
-// Parse returns the header of raw, a block ReadRaw read.
+// Parse returns the header of raw, a block CheckBlock passed.
 func Parse(raw []byte) (*Header, error) {
 	f, err := parse(raw)
 	return &Header{Raw: raw, Fields: f}, err
 }
 
-// ReadRaw is ReadHeader for a filter that needs only the raw block, such
-// as one that edits it (Edit): the same block, the same errors, but read
-// into buf[:0] so that its memory serves one message after another, and
-// parsed only to report why go-message refuses it (parses).
-func ReadRaw(br *bufio.Reader, max int, buf []byte) ([]byte, error) {
-	raw, err := readBlock(br, max, buf[:0])
-	if err == nil && !parses(raw) {
-		_, err = parse(raw)
+// CheckBlock checks raw, a header block read from a stream with a limit
+// of max octets (stream.Reader's HeaderBlock, which stops past it), for a
+// filter that needs only the raw block, such as one that edits it
+// (Edit). It refuses what ReadHeader refuses, and what CheckOctets does,
+// without parsing the block: past MaxFields fields, past max octets,
+// refused by go-message (parses), holding a bare CR or a NUL. go-message
+// parses it only to tell why it refuses it, once the fields are counted.
+func CheckBlock(raw []byte, max int) error {
+	fields, ok := scan(raw)
+	switch {
+	case fields > MaxFields:
+		return errTooManyFields()
+	case len(raw) > max:
+		return errTooLong(max)
+	case !ok:
+		_, err := parse(raw)
+		return err
 	}
-	return raw, err
+	return CheckOctets(raw)
+}
+
+func errTooLong(max int) error {
+	return sysexit.Perm(sysexit.DataErr, fmt.Errorf("%w (over %d octets)", ErrHeaderTooLong, max))
+}
+
+func errTooManyFields() error {
+	return sysexit.Perm(sysexit.DataErr, fmt.Errorf("%w (over %d)", ErrTooManyFields, MaxFields))
 }
 
 // readBlock reads the header block from br, appending it to raw.
@@ -85,11 +102,11 @@ func readBlock(br *bufio.Reader, max int, raw []byte) ([]byte, error) {
 		line, err := br.ReadSlice('\n')
 		raw = append(raw, line...)
 		if len(raw) > max {
-			return raw, sysexit.Perm(sysexit.DataErr, fmt.Errorf("%w (over %d octets)", ErrHeaderTooLong, max))
+			return raw, errTooLong(max)
 		}
 		if atStart && len(line) > 0 && !isWSP(line[0]) && !isEmptyLine(line) {
 			if fields++; fields > MaxFields {
-				return raw, sysexit.Perm(sysexit.DataErr, fmt.Errorf("%w (over %d)", ErrTooManyFields, MaxFields))
+				return raw, errTooManyFields()
 			}
 		}
 		// A line longer than br's buffer comes in pieces: only a piece
@@ -139,13 +156,19 @@ func parse(raw []byte) (textproto.Header, error) {
 // line leaves the line ending inside the name, which is refused as well.
 // When in doubt it says no: parse then gives the answer and the error.
 func parses(raw []byte) bool {
+	_, ok := scan(raw)
+	return ok
+}
+
+// scan is parses, and counts the fields as it goes, to the end of the
+// block or to the line go-message would stop at: lines that start with
+// neither space nor tab.
+func scan(raw []byte) (fields int, ok bool) {
 	if noFields(raw) {
-		return true
+		return 0, true
 	}
 	b := bytes.TrimRight(raw, "\r\n")
-	if isWSP(b[0]) {
-		return false
-	}
+	ok = !isWSP(b[0])
 	for len(b) > 0 {
 		n := lineLen(b)
 		line := b[:n]
@@ -154,19 +177,25 @@ func parses(raw []byte) bool {
 			continue
 		}
 		if isEmptyLine(line) { // "" once ReadLine strips its ending
-			return true
+			return fields, ok
+		}
+		fields++
+		if !ok {
+			continue
 		}
 		i := colon(line)
 		if i < 0 {
-			return false
+			ok = false
+			continue
 		}
 		for _, c := range trimWSP(line[:i]) {
 			if c < 33 || c > 126 {
-				return false
+				ok = false
+				break
 			}
 		}
 	}
-	return true
+	return fields, ok
 }
 
 // noFields reports whether a block holds nothing but line-ending

@@ -50,8 +50,8 @@ func TestReadHeaderSpaceLine(t *testing.T) {
 		if sysexit.Code(err) != sysexit.DataErr {
 			t.Errorf("ReadHeader(%q) = %v; want a refusal (65)", in, err)
 		}
-		if _, err := ReadRaw(bufio.NewReader(strings.NewReader(in)), MaxHeader, nil); sysexit.Code(err) != sysexit.DataErr {
-			t.Errorf("ReadRaw(%q) = %v; want a refusal (65)", in, err)
+		if err := CheckBlock(cutBlock(in, MaxHeader), MaxHeader); sysexit.Code(err) != sysexit.DataErr {
+			t.Errorf("CheckBlock(%q) = %v; want a refusal (65)", in, err)
 		}
 	}
 	for _, in := range []string{"", "\n", "\r\n", "\r"} {
@@ -153,7 +153,7 @@ func TestReadHeaderFields(t *testing.T) {
 }
 
 // FuzzParses: parses says yes exactly where go-message reads the block
-// without an error, so that ReadRaw refuses what ReadHeader refuses.
+// without an error, so that CheckBlock refuses what ReadHeader refuses.
 func FuzzParses(f *testing.F) {
 	for _, s := range []string{
 		"Subject: x\r\n\r\n", "a: b\n c\n\n", " x: y\n", "no colon\n\n", "X\xc2\xa0: a\n",
@@ -187,11 +187,79 @@ func TestReadHeaderLongLine(t *testing.T) {
 				if got := h.Fields.Get("From"); got != "eve@example.org" {
 					t.Errorf("eol %q, line of %d, buffer %d: From = %q; header %q", eol, n, size, got, h.Raw)
 				}
-				raw, err := ReadRaw(bufio.NewReaderSize(strings.NewReader(in), size), MaxHeader, nil)
-				if err != nil || string(raw) != strings.TrimSuffix(in, "body"+eol) {
-					t.Errorf("eol %q, line of %d, buffer %d: ReadRaw = %q, %v", eol, n, size, raw, err)
+				if string(h.Raw) != strings.TrimSuffix(in, "body"+eol) {
+					t.Errorf("eol %q, line of %d, buffer %d: header %q", eol, n, size, h.Raw)
 				}
 			}
 		}
 	}
+}
+
+// cutBlock is the header block of in as a stream.Reader's HeaderBlock
+// gives it with max: whole lines up to and including the first empty
+// one, stopping once past max octets.
+func cutBlock(in string, max int) []byte {
+	var raw []byte
+	for off := 0; off < len(in) && len(raw) <= max; {
+		n := strings.IndexByte(in[off:], '\n') + 1
+		if n == 0 {
+			n = len(in) - off
+		}
+		line := in[off : off+n]
+		raw = append(raw, line...)
+		if line == "\n" || line == "\r\n" {
+			break
+		}
+		off += n
+	}
+	return raw
+}
+
+// checkCheckBlock: CheckBlock refuses a block read from a stream exactly
+// where ReadHeader and CheckOctets refuse it, classified the same; for
+// the same reason but where the block is both too long and of too many
+// fields, which ReadHeader tells by the order it meets them in.
+func checkCheckBlock(t *testing.T, in string, max int) {
+	t.Helper()
+	h, want := ReadHeader(bufio.NewReader(strings.NewReader(in)), max)
+	if want == nil {
+		want = CheckOctets(h.Raw)
+	}
+	got := CheckBlock(cutBlock(in, max), max)
+	switch {
+	case (got == nil) != (want == nil) || sysexit.Code(got) != sysexit.Code(want):
+		t.Fatalf("CheckBlock of %q, max %d: %v; ReadHeader and CheckOctets: %v", in, max, got, want)
+	case got == nil:
+	case errors.Is(want, ErrHeaderTooLong) || errors.Is(want, ErrTooManyFields):
+		if !errors.Is(got, ErrHeaderTooLong) && !errors.Is(got, ErrTooManyFields) {
+			t.Fatalf("CheckBlock of %q, max %d: %v; ReadHeader: %v", in, max, got, want)
+		}
+	case got.Error() != want.Error():
+		t.Fatalf("CheckBlock of %q, max %d: %v; ReadHeader and CheckOctets: %v", in, max, got, want)
+	}
+}
+
+func TestCheckBlock(t *testing.T) {
+	many := strings.Repeat("X: y\n", MaxFields)
+	for _, in := range []string{
+		"Subject: x\r\n\r\nbody", "a: b\n c\n\nbody", "", "\n", "\r\n", " x: y\n", "no colon\n\n",
+		"X: a\rList-Id: <forged>\n\n", "X: \x00\n\n", "X: a\n\r\nno colon\n", "X: a\r\r\nY: b\r",
+		many + "\n", many + "Z: 1\n\n", many + " more\n\n",
+	} {
+		for _, max := range []int{0, 3, 10, 1 << 20} {
+			checkCheckBlock(t, in, max)
+		}
+	}
+	if err := CheckBlock([]byte(many+"Z: 1\n\n"), MaxHeader); !errors.Is(err, ErrTooManyFields) {
+		t.Errorf("CheckBlock of %d fields: %v", MaxFields+1, err)
+	}
+	if err := CheckBlock([]byte("X: 12345\n"), 5); !errors.Is(err, ErrHeaderTooLong) {
+		t.Errorf("CheckBlock past max: %v", err)
+	}
+}
+
+func FuzzCheckBlock(f *testing.F) {
+	f.Add("Subject: x\r\n\r\nbody", uint16(100))
+	f.Add("X: a\rY: b\n\n", uint16(4))
+	f.Fuzz(func(t *testing.T, in string, max uint16) { checkCheckBlock(t, in, int(max)) })
 }

@@ -42,7 +42,6 @@ type Reader struct {
 	last       []byte // the message line nextPiece read last, as it came
 	scratch    []byte // decoded message lines on their way to a writer
 	arena      []byte // envelope lines, see keep
-	headN      int    // the most HeadMessage's next read gives
 	lastS      string // the last sender line, and its path
 	lastSender Path
 	lastA      []lastAttr // the last attribute lines read in each place
@@ -498,30 +497,65 @@ func (r *Reader) Each(fn func(h *Header) error) error {
 // once the record's recipients have been reached.
 func (r *Reader) Message() io.Reader { return msgReader{r} }
 
-// HeadMessage returns the message of the current record as Message does,
-// but its first read gives at most 512 octets and each one after twice as
-// many as the last: a bufio.Reader that reads the message's header
-// through it takes in little of the body, and the rest still reaches a
-// Writer through WriteTo, whole lines as they came.
-func (r *Reader) HeadMessage() io.Reader {
-	r.headN = headRead
-	return headMsg{r}
-}
-
-const headRead = 512
-
-type headMsg struct{ r *Reader }
-
-func (h headMsg) Read(p []byte) (int, error) {
-	r := h.r
-	if len(p) > r.headN {
-		p = p[:r.headN]
+// HeaderBlock appends the current message's header block to dst and
+// returns it: every message line up to and including the first empty one
+// (LF or CRLF), or the whole message if it has none, as octets. The
+// Reader is left at the first line of the body, so that the body still
+// reaches a Writer through Message as the very lines it came in as.
+// Past max octets it stops, inside a line if need be: a result longer
+// than max means the block is longer. It is for a stage that edits the
+// header block and passes the body on, called before anything else of
+// the message is read.
+func (r *Reader) HeaderBlock(dst []byte, max int) ([]byte, error) {
+	atStart := true // dst ends a line (or is empty)
+	for len(dst) <= max {
+		if len(r.cur) == 0 && r.err == nil && r.state == rMessage && r.semi < 0 {
+			// Whole ":" lines in the buffer, the common case: a header
+			// line is short, and nextPiece's checks are a ":" line's
+			// tag and length.
+			b := r.buf[r.r:r.w]
+			q, lines, done := 0, int64(0), false
+			for q < len(b) && b[q] == ':' && len(dst) <= max {
+				i := bytes.IndexByte(b[q+1:], '\n')
+				if i < 0 || i+2 > MaxLine {
+					break
+				}
+				line := b[q+1 : q+i+2]
+				dst = append(dst, line...)
+				q += i + 2
+				lines++
+				if done = isEmptyLine(line); done {
+					break
+				}
+			}
+			r.r += q
+			r.line += lines
+			if done {
+				return dst, nil
+			}
+			if q > 0 {
+				atStart = true
+				continue
+			}
+		}
+		if err := r.nextPiece(); err == io.EOF {
+			return dst, nil
+		} else if err != nil {
+			return dst, err
+		}
+		piece := r.cur
+		r.cur = nil
+		dst = append(dst, piece...)
+		if atStart && isEmptyLine(piece) {
+			return dst, nil
+		}
+		atStart = piece[len(piece)-1] == '\n'
 	}
-	r.headN = min(2*r.headN, bufSize)
-	return msgReader{r}.Read(p)
+	return dst, nil
 }
 
-func (h headMsg) WriteTo(w io.Writer) (int64, error) { return msgReader(h).WriteTo(w) }
+// isEmptyLine reports whether a message line is empty: LF, or CRLF.
+func isEmptyLine(l []byte) bool { return string(l) == "\n" || string(l) == "\r\n" }
 
 type msgReader struct{ r *Reader }
 

@@ -536,20 +536,10 @@ var copyWays = map[string]func(w *Writer, r *Reader) error{
 		_, err := w.Write(b.Bytes())
 		return err
 	},
-	"head": func(w *Writer, r *Reader) error {
-		br := bufio.NewReaderSize(r.HeadMessage(), 4096)
-		line, err := br.ReadSlice('\n')
-		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-			return err
-		}
-		if _, err := w.Write(line); err != nil {
-			return err
-		}
-		_, err = io.Copy(w, br)
-		return err
-	},
-	"bufio-small": func(w *Writer, r *Reader) error { return viaBufio(w, r, 16) },
-	"bufio":       func(w *Writer, r *Reader) error { return viaBufio(w, r, 5000) },
+	"header-block":     func(w *Writer, r *Reader) error { return viaHeaderBlock(w, r, 1<<20) },
+	"header-block-cut": func(w *Writer, r *Reader) error { return viaHeaderBlock(w, r, 7) },
+	"bufio-small":      func(w *Writer, r *Reader) error { return viaBufio(w, r, 16) },
+	"bufio":            func(w *Writer, r *Reader) error { return viaBufio(w, r, 5000) },
 	"encoded": func(w *Writer, r *Reader) error {
 		var held bytes.Buffer
 		if _, err := r.CopyEncoded(&held); err != nil {
@@ -558,6 +548,20 @@ var copyWays = map[string]func(w *Writer, r *Reader) error{
 		_, err := w.WriteEncoded(&held)
 		return err
 	},
+}
+
+// viaHeaderBlock reads the header block, of at most max octets, and
+// writes it to w, then copies the body to w as it came.
+func viaHeaderBlock(w *Writer, r *Reader, max int) error {
+	block, err := r.HeaderBlock(nil, max)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(block); err != nil {
+		return err
+	}
+	_, err = io.Copy(w, r.Message())
+	return err
 }
 
 // viaBufio decodes the message into a bufio.Writer of the given size
