@@ -245,7 +245,18 @@ func (w *Writer) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i >= 0 && len(w.line) == 0 && i <= MaxPiece {
-			// A whole short line: no need to hold it.
+			// Whole short lines: no need to hold them. As many as fit
+			// go into the buffer's room at once, the tags between.
+			b := w.w.AvailableBuffer()
+			for i >= 0 && i <= MaxPiece && len(b)+i+2 <= cap(b) {
+				b = append(append(b, ':'), p[:i+1]...)
+				p = p[i+1:]
+				i = bytes.IndexByte(p, '\n')
+			}
+			if len(b) > 0 {
+				w.w.Write(b)
+				continue
+			}
 			w.w.WriteByte(':')
 			w.w.Write(p[:i+1])
 			p = p[i+1:]
