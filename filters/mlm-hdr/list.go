@@ -186,25 +186,33 @@ func footerText(s string) (string, error) {
 // its list fields go, the list's fields come at the top, and the Subject
 // gets the prefix.
 func (l *list) edit(e *msg.Edit) error {
-	for _, n := range l.strip {
-		e.Del(n)
-	}
-	e.DelFunc(isListField)
-	// A password is never for the members: mlm-auth removes a right one,
-	// but a wrong one (or any, on a list without a password) is still
-	// there, in a post it passed or a moderator approved. "Approve" is
-	// what a Mailman list takes.
-	e.Del("Approved")
-	e.Del("Approve")
+	e.DelFunc(l.deleted)
 	e.DelValue("X-Loop", func(v string) bool { return msg.IsAddress(v, l.address) })
-	if l.replyTo {
-		e.Del("Reply-To")
-	}
 	e.AddFields(&l.fields) // checked when read
 	if l.prefix != "" {
 		return addPrefix(e, l.prefix)
 	}
 	return nil
+}
+
+// deleted reports whether a post's field goes whatever its value: one
+// named in strip, a list field, Reply-To if the list sets its own, and
+// the list password. A password is never for the members: mlm-auth
+// removes a right one, but a wrong one (or any, on a list without a
+// password) is still there, in a post it passed or a moderator approved.
+// "Approve" is what a Mailman list takes. One pass over the fields
+// decides them all.
+func (l *list) deleted(name string) bool {
+	if isListField(name) || ascii.EqualFold(name, "Approved") || ascii.EqualFold(name, "Approve") ||
+		l.replyTo && ascii.EqualFold(name, "Reply-To") {
+		return true
+	}
+	for _, n := range l.strip {
+		if ascii.EqualFold(name, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // addPrefix puts prefix at the start of the Subject unless the decoded
