@@ -167,7 +167,7 @@ func scan(raw []byte) (fields int, ok bool) {
 	if noFields(raw) {
 		return 0, true
 	}
-	b := bytes.TrimRight(raw, "\r\n")
+	b := trimEOL(raw)
 	ok = !isWSP(b[0])
 	for len(b) > 0 {
 		n := lineLen(b)
@@ -200,7 +200,15 @@ func scan(raw []byte) (fields int, ok bool) {
 
 // noFields reports whether a block holds nothing but line-ending
 // octets: no input, an empty line (LF or CRLF), a CR at the end of input.
-func noFields(raw []byte) bool { return len(bytes.Trim(raw, "\r\n")) == 0 }
+func noFields(raw []byte) bool { return len(trimEOL(raw)) == 0 }
+
+// trimEOL is bytes.TrimRight(b, "\r\n"), without the cutset's set up.
+func trimEOL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
 
 // colon returns the index of the first colon in line, or -1. A name is
 // short: a loop finds the colon after it sooner than IndexByte.
