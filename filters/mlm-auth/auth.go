@@ -43,7 +43,7 @@ type list struct {
 	allow    setting[[]string]
 	loopID   setting[string] // the List-Id mark, lower case
 	password setting[listPassword]
-	in       map[string]*members.Memo // member file -> its memo
+	in       *members.Memo            // which member files hold a poster
 	from     map[string][]string      // From value -> its valid addresses
 	raw      []byte                   // the memory of each post's header block in turn
 	br       *bufio.Reader            // reads a body's first line, for the list password; made when first needed
@@ -133,7 +133,7 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 	default:
 		return sysexit.Errorf(sysexit.TempFail, "%s: unknown policy %q", listdir.Policy, policy)
 	}
-	l := &list{d: d, policy: policy, in: map[string]*members.Memo{}, from: map[string][]string{}}
+	l := &list{d: d, policy: policy, in: members.NewMemo(d), from: map[string][]string{}}
 	r := stream.NewReader(in)
 	r.ReuseHeader() // each record's Header is let go before the next
 	w := stream.NewWriter(out)
@@ -257,25 +257,21 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	case hasPassword && p.has("Approved"):
 		return hold, "wrong list password in Approved:", nil
 	}
-	moderator, err := l.isIn(p.posters, listdir.Moderators)
-	if err != nil {
-		return "", "", err
-	}
 	if l.policy == "moderated" {
-		if moderator {
+		moderator, err := l.in.First(p.posters, listdir.Moderators)
+		if err != nil {
+			return "", "", err
+		}
+		if moderator == 0 {
 			return pass, "", nil
 		}
 		return hold, "the list is moderated", nil
 	}
-	member := moderator
-	for _, f := range []string{listdir.Subscribers, listdir.Digest, listdir.NoMail, listdir.Posters} {
-		if member {
-			break
-		}
-		if member, err = l.isIn(p.posters, f); err != nil {
-			return "", "", err
-		}
+	in, err := l.in.First(p.posters, memberFiles...)
+	if err != nil {
+		return "", "", err
 	}
+	member := in >= 0
 	if !member {
 		if member, err = l.matches(&l.allow, listdir.Allow, p.posters); err != nil {
 			return "", "", err
@@ -292,15 +288,11 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	return pass, "", nil
 }
 
-// isIn reports whether any poster address is in a member file.
-func (l *list) isIn(posters []string, file string) (bool, error) {
-	m := l.in[file]
-	if m == nil {
-		m = members.NewMemo(l.d, file)
-		l.in[file] = m
-	}
-	return m.Contains(posters...)
-}
+// memberFiles are the files whose addresses may post to a list of
+// policy members (or open, where it decides on bulk mail): the
+// moderators, then the members whether they get mail or not, then the
+// extra posters.
+var memberFiles = []string{listdir.Moderators, listdir.Subscribers, listdir.Digest, listdir.NoMail, listdir.Posters}
 
 // matches reports whether any poster address matches a pattern of the
 // file (shell patterns, as path.Match, compared in lower case).

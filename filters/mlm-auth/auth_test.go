@@ -27,7 +27,7 @@ func TestFromCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &list{d: d, policy: "open", in: map[string]*members.Memo{}, from: map[string][]string{}}
+	l := &list{d: d, policy: "open", in: members.NewMemo(d), from: map[string][]string{}}
 	long := strings.TrimSuffix(strings.Repeat("b@example.org,\n ", 100), ",\n ")
 	for _, from := range []string{"a@example.org", long, long} {
 		var in bytes.Buffer

@@ -403,58 +403,105 @@ func Edit(dir, name string, args []string, in io.Reader, remove bool) (changed, 
 // list's size and however many posters a batch has.
 const MemoSize = 10_000
 
-// Memo answers Contains for one member file again and again, as a
-// program judging a batch of posts asks it: it remembers, for each
-// mailbox it has looked up, whether the file holds its key, so that posts
-// from the same few senders read the file (or run the members-command)
-// once. A change to the file after a mailbox was looked up is not seen:
-// a Memo lives as long as one batch.
+// Memo answers, for the member files of a list, whether they hold any
+// of a poster's mailboxes, again and again, as a program judging a batch
+// of posts asks it: it remembers, for each mailbox it has looked up and
+// each file it looked in, whether the file holds its key, so that posts
+// from the same few senders read each file (or run the members-command)
+// once, and cost one lookup a mailbox, not one a file. A change to a
+// file after a mailbox was looked up is not seen: a Memo lives as long
+// as one batch.
 type Memo struct {
-	d    *listdir.Dir
-	name string
-	in   map[string]bool // mailbox, as given -> its key is in the file
+	d     *listdir.Dir
+	files []string            // the files asked of, in the order first asked: a bit each
+	in    map[string]memoBits // mailbox, as given -> what is known of it
+	bits  []memoBits          // First's, one a mailbox
+	ask   []string            // and the mailboxes it reads a file for
 }
 
-// NewMemo returns a Memo of the member file name of d.
-func NewMemo(d *listdir.Dir, name string) *Memo {
-	return &Memo{d: d, name: name, in: map[string]bool{}}
+// memoBits are, for each file of a Memo (bit i: files[i]), whether a
+// mailbox was looked up in it and whether it holds its key.
+type memoBits struct{ known, in uint32 }
+
+// maxMemoFiles is the most files a Memo answers for.
+const maxMemoFiles = 32
+
+// NewMemo returns a Memo of the member files of d.
+func NewMemo(d *listdir.Dir) *Memo {
+	return &Memo{d: d, in: map[string]memoBits{}}
 }
 
-// Contains is Contains(d, name, mailboxes...), reading the file only for
-// mailboxes it has not looked up before. As Contains, it stops reading at
-// the first one found; those it did not get to stay unknown.
-func (m *Memo) Contains(mailboxes ...string) (bool, error) {
-	var ask []string
+// bit returns the bit of file, taking one for a file not asked of before.
+func (m *Memo) bit(file string) (uint32, error) {
+	for i, f := range m.files {
+		if f == file {
+			return 1 << i, nil
+		}
+	}
+	if len(m.files) == maxMemoFiles {
+		return 0, fmt.Errorf("members: a Memo of more than %d files", maxMemoFiles)
+	}
+	m.files = append(m.files, file)
+	return 1 << (len(m.files) - 1), nil
+}
+
+// First returns the index in files of the first file that holds an
+// address with the key of any of the mailboxes, as Contains would tell,
+// or -1 if none does. It reads a file only for the mailboxes it has not
+// looked up in it before, and no file after the first that holds one; as
+// Contains, it stops reading a file at the first mailbox found, and those
+// it did not get to stay unknown.
+func (m *Memo) First(mailboxes []string, files ...string) (int, error) {
+	m.bits = m.bits[:0]
 	for _, mb := range mailboxes {
-		in, known := m.in[mb]
-		if in {
-			return true, nil
+		m.bits = append(m.bits, m.in[mb])
+	}
+	for i, f := range files {
+		bit, err := m.bit(f)
+		if err != nil {
+			return -1, err
 		}
-		if !known {
-			ask = append(ask, mb)
+		m.ask = m.ask[:0]
+		for j, b := range m.bits {
+			if b.known&bit == 0 {
+				m.ask = append(m.ask, mailboxes[j])
+			} else if b.in&bit != 0 {
+				return i, nil
+			}
+		}
+		if len(m.ask) == 0 {
+			continue
+		}
+		keys := map[string]bool{}
+		for _, mb := range m.ask {
+			keys[addr.Key(mb)] = true
+		}
+		found, err := find(m.d, f, keys)
+		if err != nil && err != errFound {
+			return -1, err
+		}
+		if len(m.in)+len(m.ask) > MemoSize {
+			clear(m.in)
+		}
+		for j, mb := range mailboxes {
+			b := &m.bits[j]
+			switch {
+			case b.known&bit != 0:
+				continue
+			case err != errFound:
+				b.known |= bit
+			case addr.Key(mb) == found:
+				b.known |= bit
+				b.in |= bit
+			default:
+				continue
+			}
+			// A copy: mb may point into a record's memory (stream's arena).
+			m.in[strings.Clone(mb)] = *b
+		}
+		if err == errFound {
+			return i, nil
 		}
 	}
-	if len(ask) == 0 {
-		return false, nil
-	}
-	keys := map[string]bool{}
-	for _, mb := range ask {
-		keys[addr.Key(mb)] = true
-	}
-	found, err := find(m.d, m.name, keys)
-	if err != nil && err != errFound {
-		return false, err
-	}
-	if len(m.in)+len(ask) > MemoSize {
-		clear(m.in)
-	}
-	for _, mb := range ask {
-		// A copy: mb may point into a record's memory (stream's arena).
-		if err != errFound {
-			m.in[strings.Clone(mb)] = false
-		} else if addr.Key(mb) == found {
-			m.in[strings.Clone(mb)] = true
-		}
-	}
-	return err == errFound, nil
+	return -1, nil
 }

@@ -125,36 +125,64 @@ func TestContainsAny(t *testing.T) {
 	}
 }
 
-// TestMemo: a Memo answers as Contains does, reads the file only for
-// mailboxes it has not seen, and stays within MemoSize.
+// TestMemo: a Memo answers as Contains does, file by file in the order
+// asked, reads a file only for mailboxes it has not seen there and no
+// file past the first that holds one, and stays within MemoSize.
 func TestMemo(t *testing.T) {
-	d := list(t, map[string]string{"subscribers": "alice@example.org\nnot an address\nbob@Example.NET\n"})
-	m := NewMemo(d, listdir.Subscribers)
+	d := list(t, map[string]string{
+		"subscribers": "alice@example.org\nnot an address\nbob@Example.NET\n",
+		"moderators":  "carol@example.org\n",
+		"posters":     "bob@example.net\ndave@example.org\n",
+	})
+	m := NewMemo(d)
+	files := []string{listdir.Moderators, listdir.Subscribers, listdir.Digest, listdir.Posters}
 	for _, tc := range []struct {
 		addrs []string
-		want  bool
+		want  int
 	}{
-		{[]string{"x@y.org", "bob@EXAMPLE.net"}, true},
-		{[]string{"x@y.org", "Alice@example.org"}, false},
-		{[]string{"alice@EXAMPLE.org"}, true},
-		{[]string{"not an address"}, false},
-		{nil, false},
+		{[]string{"x@y.org", "bob@EXAMPLE.net"}, 1},
+		{[]string{"x@y.org", "Alice@example.org"}, -1},
+		{[]string{"alice@EXAMPLE.org"}, 1},
+		{[]string{"carol@EXAMPLE.org", "alice@example.org"}, 0},
+		{[]string{"dave@EXAMPLE.org"}, 3},
+		{[]string{"not an address"}, -1},
+		{nil, -1},
 	} {
 		for range 2 { // the second time from memory
-			if got, err := m.Contains(tc.addrs...); got != tc.want || err != nil {
-				t.Errorf("Contains(%v) = %v, %v; want %v", tc.addrs, got, err, tc.want)
+			if got, err := m.First(tc.addrs, files...); got != tc.want || err != nil {
+				t.Errorf("First(%v) = %v, %v; want %v", tc.addrs, got, err, tc.want)
+			}
+			for i, f := range files {
+				want, _ := Contains(d, f, tc.addrs...)
+				if got, err := m.First(tc.addrs, f); (got == 0) != want || err != nil {
+					t.Errorf("First(%v, %s) = %v, %v; Contains: %v", tc.addrs, files[i], got, err, want)
+				}
 			}
 		}
 	}
-	os.Remove(d.File(listdir.Subscribers))
-	if ok, _ := m.Contains("x@y.org", "alice@EXAMPLE.org"); !ok {
-		t.Errorf("a mailbox looked up before was read again")
+	// Only what is not known is read: carol was found among the
+	// moderators, so nothing is read for her, and erin was looked up
+	// in every file; frank, behind carol, never was.
+	for _, f := range files {
+		os.Remove(d.File(f))
+	}
+	if i, err := m.First([]string{"carol@EXAMPLE.org", "frank@example.org"}, files...); i != 0 || err != nil {
+		t.Errorf("a mailbox found before: %v, %v", i, err)
+	}
+	if i, err := m.First([]string{"x@y.org", "alice@EXAMPLE.org"}, files...); i != 1 || err != nil {
+		t.Errorf("mailboxes looked up before: %v, %v", i, err)
 	}
 	for i := range MemoSize + 10 {
-		m.Contains(fmt.Sprintf("m%d@example.org", i))
+		m.First([]string{fmt.Sprintf("m%d@example.org", i)}, listdir.Subscribers)
 	}
 	if len(m.in) > MemoSize {
 		t.Errorf("Memo holds %d mailboxes, over %d", len(m.in), MemoSize)
+	}
+	for i := range maxMemoFiles + 1 {
+		_, err := m.First([]string{"a@b.org"}, fmt.Sprintf("f%d", i))
+		if (err != nil) != (i >= maxMemoFiles-len(files)) {
+			t.Fatalf("file %d: %v", i, err)
+		}
 	}
 }
 
