@@ -43,12 +43,12 @@ type list struct {
 	allow    setting[[]string]
 	loopID   setting[string] // the List-Id mark, lower case
 	password setting[listPassword]
-	in       *members.Memo            // which member files hold a poster
-	from     map[string][]string      // From value -> its valid addresses
-	raw      []byte                   // the memory of each post's header block in turn
-	br       *bufio.Reader            // reads a body's first line, for the list password; made when first needed
-	ed       msg.Edit                 // each post's, in turn
-	post     post                     // the post being judged
+	in       *members.Memo       // which member files hold a poster
+	from     map[string][]string // From value -> its valid addresses
+	raw      []byte              // the memory of each post's header block in turn
+	br       *bufio.Reader       // reads a body's first line, for the list password; made when first needed
+	ed       msg.Edit            // each post's, in turn
+	post     post                // the post being judged
 }
 
 // listPassword is the hash of the list password, if the list has one.
