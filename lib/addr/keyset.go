@@ -12,22 +12,35 @@ type KeySet struct {
 	seed  maphash.Seed
 	slots []uint64
 	n     int
+	used  []int // the slots filled, while they are few: all of them if len(used) == n
 }
 
+// maxUsed is the most filled slots a KeySet keeps track of, so that
+// Reset empties those alone: a set reused for each record of a stream
+// holds a few keys a record, and clearing its whole table (8 KiB at
+// least) would cost more than the rest of the record.
+const maxUsed = 64
+
 // NewKeySet returns an empty set.
-func NewKeySet() *KeySet { return &KeySet{seed: maphash.MakeSeed(), slots: make([]uint64, 1024)} }
+func NewKeySet() *KeySet {
+	return &KeySet{seed: maphash.MakeSeed(), slots: make([]uint64, 1024), used: make([]int, 0, maxUsed)}
+}
 
 // Reset empties s for reuse, keeping its table unless it grew large.
 func (s *KeySet) Reset() {
-	if s.n == 0 {
+	switch {
+	case s.n == 0:
 		return
-	}
-	if len(s.slots) > 1<<16 {
+	case len(s.used) == s.n:
+		for _, i := range s.used {
+			s.slots[i] = 0
+		}
+	case len(s.slots) > 1<<16:
 		s.slots = make([]uint64, 1024)
-	} else {
+	default:
 		clear(s.slots)
 	}
-	s.n = 0
+	s.n, s.used = 0, s.used[:0]
 }
 
 // Add adds k and reports whether it was new.
@@ -41,6 +54,9 @@ func (s *KeySet) Add(k string) bool {
 		switch s.slots[i] {
 		case 0:
 			s.slots[i] = h
+			if len(s.used) == s.n && len(s.used) < maxUsed {
+				s.used = append(s.used, int(i))
+			}
 			s.n++
 			return true
 		case h:
@@ -65,6 +81,7 @@ func (s *KeySet) Has(k string) bool {
 
 func (s *KeySet) grow() {
 	old := s.slots
+	s.used = s.used[:0] // the keys move: not tracked from now on (n > maxUsed)
 	s.slots = make([]uint64, 2*len(old))
 	mask := uint64(len(s.slots) - 1)
 	for _, h := range old {

@@ -2,6 +2,7 @@ package addr
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,6 +136,27 @@ func TestKeySet(t *testing.T) {
 	s.Reset()
 	if s.Has("1") || !s.Add("1") {
 		t.Errorf("after Reset: 1 still there")
+	}
+	// Reset empties the set whatever it held: a few keys (their slots
+	// alone cleared), more than it keeps track of, and enough to grow.
+	for _, n := range []int{1, 2, maxUsed - 1, maxUsed, maxUsed + 1, 700, 5000} {
+		s = NewKeySet()
+		for round := range 3 {
+			for i := range n {
+				if !s.Add(fmt.Sprint(round, i)) {
+					t.Fatalf("%d keys, round %d: key %d taken as seen", n, round, i)
+				}
+			}
+			s.Reset()
+			for i := range n {
+				if s.Has(fmt.Sprint(round, i)) {
+					t.Fatalf("%d keys, round %d: key %d still there after Reset", n, round, i)
+				}
+			}
+			if slices.ContainsFunc(s.slots, func(h uint64) bool { return h != 0 }) {
+				t.Fatalf("%d keys, round %d: slots left filled after Reset", n, round)
+			}
+		}
 	}
 }
 
