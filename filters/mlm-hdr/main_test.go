@@ -198,3 +198,14 @@ func TestFooterLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestManyFieldsThenCR: a header of msg.MaxFields fields and a CR alone
+// at the end of the message is one field too many, refused (65) as any
+// header of more fields is, not passed on.
+func TestManyFieldsThenCR(t *testing.T) {
+	in := "MLM1 r\nS <a@example.org>\n" + strings.Repeat(":X: y\n", msg.MaxFields) + ";\r\nE 0\n"
+	var out bytes.Buffer
+	if err := run(&args{}, strings.NewReader(in), &out); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("run = %v (exit %d); want a refusal (65)", err, sysexit.Code(err))
+	}
+}

@@ -160,14 +160,19 @@ func parses(raw []byte) bool {
 	return ok
 }
 
-// scan is parses, and counts the fields as it goes, to the end of the
-// block or to the line go-message would stop at: lines that start with
-// neither space nor tab.
+// scan is parses, and counts the fields as it goes, as readBlock does:
+// every line that is not empty (LF or CRLF) and starts with neither space
+// nor tab, up to the empty line that ends the block.
 func scan(raw []byte) (fields int, ok bool) {
 	if noFields(raw) {
-		return 0, true
+		return crLines(raw), true
 	}
 	b := trimEOL(raw)
+	if i := bytes.IndexByte(raw[len(b):], '\n'); i >= 0 {
+		// The line endings trimEOL took: after the LF that ended the
+		// last line, lines of CRs.
+		fields = crLines(raw[len(b)+i+1:])
+	}
 	ok = !isWSP(b[0])
 	for len(b) > 0 {
 		n := lineLen(b)
@@ -196,6 +201,21 @@ func scan(raw []byte) (fields int, ok bool) {
 		}
 	}
 	return fields, ok
+}
+
+// crLines counts the lines of t, octets CR and LF only, that readBlock
+// counts as fields: all but an empty one ("\r\r\n", a CR alone at the
+// very end).
+func crLines(t []byte) int {
+	n := 0
+	for len(t) > 0 {
+		k := lineLen(t)
+		if !isEmptyLine(t[:k]) {
+			n++
+		}
+		t = t[k:]
+	}
+	return n
 }
 
 // noFields reports whether a block holds nothing but line-ending

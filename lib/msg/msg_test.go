@@ -215,6 +215,19 @@ func cutBlock(in string, max int) []byte {
 	return raw
 }
 
+// countFields counts the fields of a block as readBlock does, one line
+// at a time: every line but an empty one and those that start with space
+// or tab.
+func countFields(raw []byte) int {
+	n := 0
+	for _, l := range strings.SplitAfter(string(raw), "\n") {
+		if l != "" && l != "\n" && l != "\r\n" && l[0] != ' ' && l[0] != '\t' {
+			n++
+		}
+	}
+	return n
+}
+
 // checkCheckBlock: CheckBlock refuses a block read from a stream exactly
 // where ReadHeader and CheckOctets refuse it, classified the same; for
 // the same reason but where the block is both too long and of too many
@@ -225,7 +238,11 @@ func checkCheckBlock(t *testing.T, in string, max int) {
 	if want == nil {
 		want = CheckOctets(h.Raw)
 	}
-	got := CheckBlock(cutBlock(in, max), max)
+	block := cutBlock(in, max)
+	if fields, _ := scan(block); fields != countFields(block) {
+		t.Fatalf("scan(%q) counts %d fields; readBlock %d", block, fields, countFields(block))
+	}
+	got := CheckBlock(block, max)
 	switch {
 	case (got == nil) != (want == nil) || sysexit.Code(got) != sysexit.Code(want):
 		t.Fatalf("CheckBlock of %q, max %d: %v; ReadHeader and CheckOctets: %v", in, max, got, want)
@@ -242,9 +259,10 @@ func checkCheckBlock(t *testing.T, in string, max int) {
 func TestCheckBlock(t *testing.T) {
 	many := strings.Repeat("X: y\n", MaxFields)
 	for _, in := range []string{
-		"Subject: x\r\n\r\nbody", "a: b\n c\n\nbody", "", "\n", "\r\n", " x: y\n", "no colon\n\n",
+		"Subject: x\r\n\r\nbody", "a: b\n c\n\nbody", "", "\n", "\r\n", "\r", "\r\r\n\r", " x: y\n", "no colon\n\n",
 		"X: a\rList-Id: <forged>\n\n", "X: \x00\n\n", "X: a\n\r\nno colon\n", "X: a\r\r\nY: b\r",
-		many + "\n", many + "Z: 1\n\n", many + " more\n\n",
+		many + "\n", many + "Z: 1\n\n", many + " more\n\n", many + "\r", many + "\r\r\n\n", many[5:] + "\r\r\n\r",
+		many[5:] + "X: y\r\r\r\n\n", many[5:] + "X: y\r\n\r\n",
 	} {
 		for _, max := range []int{0, 3, 10, 1 << 20} {
 			checkCheckBlock(t, in, max)
