@@ -389,7 +389,8 @@ func structure(p *post) (why string, done func(), err error) {
 
 // approved checks the list password in an Approved: field or on the
 // first line of the body, and removes it if it is right. hasPassword
-// says whether the list has one at all.
+// says whether the list has one at all. To look at the body's first line
+// it reads the body through l.br, which becomes p.body.
 func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 	pw, err := l.password.get(func() (listPassword, error) {
 		hash, ok, err := l.d.String(listdir.Password)

@@ -405,7 +405,7 @@ const MemoSize = 10_000
 
 // Memo answers, for the member files of a list, whether they hold any
 // of a poster's mailboxes, again and again, as a program judging a batch
-// of posts asks it: it remembers, for each mailbox it has looked up and
+// of posts asks it (from one goroutine: it keeps its scratch space): it remembers, for each mailbox it has looked up and
 // each file it looked in, whether the file holds its key, so that posts
 // from the same few senders read each file (or run the members-command)
 // once, and cost one lookup a mailbox, not one a file. A change to a
@@ -452,6 +452,9 @@ func (m *Memo) bit(file string) (uint32, error) {
 // Contains, it stops reading a file at the first mailbox found, and those
 // it did not get to stay unknown.
 func (m *Memo) First(mailboxes []string, files ...string) (int, error) {
+	if len(m.in)+len(mailboxes) > MemoSize { // a call adds one entry a mailbox at most
+		clear(m.in)
+	}
 	m.bits = m.bits[:0]
 	for _, mb := range mailboxes {
 		m.bits = append(m.bits, m.in[mb])
@@ -479,9 +482,6 @@ func (m *Memo) First(mailboxes []string, files ...string) (int, error) {
 		found, err := find(m.d, f, keys)
 		if err != nil && err != errFound {
 			return -1, err
-		}
-		if len(m.in)+len(m.ask) > MemoSize {
-			clear(m.in)
 		}
 		for j, mb := range mailboxes {
 			b := &m.bits[j]

@@ -502,12 +502,12 @@ func (r *Reader) Message() io.Reader { return msgReader{r} }
 // (LF or CRLF), or the whole message if it has none, as octets. The
 // Reader is left at the first line of the body, so that the body still
 // reaches a Writer through Message as the very lines it came in as.
-// Past max octets it stops, inside a line if need be: a result longer
-// than max means the block is longer. It is for a stage that edits the
+// Once dst holds more than max octets it stops, inside a line if need
+// be: a result longer than max means the block is longer. It is for a stage that edits the
 // header block and passes the body on, called before anything else of
 // the message is read.
 func (r *Reader) HeaderBlock(dst []byte, max int) ([]byte, error) {
-	atStart := true // dst ends a line (or is empty)
+	atStart := true // dst ends a line (or holds nothing of the message); always so after a ":" line
 	for len(dst) <= max {
 		if len(r.cur) == 0 && r.err == nil && r.state == rMessage && r.semi < 0 {
 			// Whole ":" lines in the buffer, the common case: a header
@@ -534,8 +534,7 @@ func (r *Reader) HeaderBlock(dst []byte, max int) ([]byte, error) {
 				return dst, nil
 			}
 			if q > 0 {
-				atStart = true
-				continue
+				continue // atStart still: whole lines went in
 			}
 		}
 		if err := r.nextPiece(); err == io.EOF {
