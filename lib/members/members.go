@@ -405,12 +405,12 @@ const MemoSize = 10_000
 
 // Memo answers, for the member files of a list, whether they hold any
 // of a poster's mailboxes, again and again, as a program judging a batch
-// of posts asks it (from one goroutine: it keeps its scratch space): it remembers, for each mailbox it has looked up and
+// of posts asks it: it remembers, for each mailbox it has looked up and
 // each file it looked in, whether the file holds its key, so that posts
 // from the same few senders read each file (or run the members-command)
 // once, and cost one lookup a mailbox, not one a file. A change to a
 // file after a mailbox was looked up is not seen: a Memo lives as long
-// as one batch.
+// as one batch. It is for one goroutine: it keeps its scratch space.
 type Memo struct {
 	d     *listdir.Dir
 	files []string            // the files asked of, in the order first asked: a bit each

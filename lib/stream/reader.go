@@ -503,9 +503,9 @@ func (r *Reader) Message() io.Reader { return msgReader{r} }
 // Reader is left at the first line of the body, so that the body still
 // reaches a Writer through Message as the very lines it came in as.
 // Once dst holds more than max octets it stops, inside a line if need
-// be: a result longer than max means the block is longer. It is for a stage that edits the
-// header block and passes the body on, called before anything else of
-// the message is read.
+// be: a result longer than max means the block is longer. It is for a
+// stage that edits the header block and passes the body on, called
+// before anything else of the message is read.
 func (r *Reader) HeaderBlock(dst []byte, max int) ([]byte, error) {
 	atStart := true // dst ends a line (or holds nothing of the message); always so after a ":" line
 	for len(dst) <= max {
