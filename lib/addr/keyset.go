@@ -12,7 +12,7 @@ type KeySet struct {
 	seed  maphash.Seed
 	slots []uint64
 	n     int
-	used  []int // the slots filled, while they are few: all of them if len(used) == n
+	used  []int // the slots filled, while they are few: all of them if len(used) == n (never after grow, at n > maxUsed)
 }
 
 // maxUsed is the most filled slots a KeySet keeps track of, so that
@@ -81,7 +81,6 @@ func (s *KeySet) Has(k string) bool {
 
 func (s *KeySet) grow() {
 	old := s.slots
-	s.used = s.used[:0] // the keys move: not tracked from now on (n > maxUsed)
 	s.slots = make([]uint64, 2*len(old))
 	mask := uint64(len(s.slots) - 1)
 	for _, h := range old {
