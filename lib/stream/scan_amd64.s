@@ -127,14 +127,21 @@ none:
 
 // func decodeAVX2(dst, src []byte) (nd, ns, lines int)
 //
-// Decodes the ":" lines at the start of src into dst, a line at a time,
-// 32 octets a turn: each turn loads 32 octets and stores them whole, and
-// an LF among them ends the line. It stops before a line that does not
-// start with ":", that is longer than MaxLine (65,536 octets, tag and LF
-// included), or that it cannot finish with 32 octets still to load from
-// src and to store into dst. src[:ns] is then the whole lines decoded,
-// dst[:nd] their payloads with their LFs, and lines their number; dst
-// beyond nd may have been written.
+// Decodes the ":" lines at the start of src into dst. It stops before a
+// line that does not start with ":", that is longer than MaxLine
+// (65,536 octets, tag and LF included), or that it cannot finish with
+// 64 octets still to load from src around the line's LF, and whole
+// blocks of 32 to load and store its payload. src[:ns] is then the whole
+// lines decoded, dst[:nd] their payloads with their LFs, and lines their
+// number; dst beyond nd, and up to 31 octets past it, may have been
+// written.
+//
+// The LFs are found 64 octets at a time, at places that do not depend
+// on where the lines start, into a mask (R9) whose lowest bit is the next
+// line's end. So finding a line's end never waits on the line before,
+// and the processor can copy one line while it finds the next. Each line
+// is copied 32 octets a turn from just past its ":", as many turns as
+// cover its payload; the next line's copy writes over what went past.
 TEXT ·decodeAVX2(SB), NOSPLIT, $0-72
 	MOVQ dst_base+0(FP), DI
 	MOVQ dst_len+8(FP), DX
@@ -143,51 +150,72 @@ TEXT ·decodeAVX2(SB), NOSPLIT, $0-72
 	XORQ R10, R10           // ns: the start of the line
 	XORQ R11, R11           // nd
 	XORQ R12, R12           // lines
+	XORQ R8, R8             // j: the 64 octets the mask is of
 	MOVL $0x0a, AX
 	VMOVD AX, X0
 	VPBROADCASTB X0, Y0
+	CMPQ CX, $64
+	JLT  done
+	CMPB (SI), $0x3a
+	JNE  done
+	JMP  mask
+
+next:
+	ADDQ $64, R8
+	LEAQ 64(R8), AX
+	CMPQ AX, CX
+	JHI  done
+	MOVQ R8, AX
+	SUBQ R10, AX
+	CMPQ AX, $65536
+	JGE  done               // no LF can end the line in time
+
+mask:
+	VMOVDQU (SI)(R8*1), Y1
+	VMOVDQU 32(SI)(R8*1), Y2
+	VPCMPEQB Y0, Y1, Y1
+	VPCMPEQB Y0, Y2, Y2
+	VPMOVMSKB Y1, R9
+	VPMOVMSKB Y2, AX
+	SHLQ $32, AX
+	ORQ  AX, R9
 
 line:
+	TESTQ R9, R9
+	JZ    next
+	BSFQ  R9, BX
+	LEAQ  -1(R9), AX
+	ANDQ  AX, R9            // that LF taken
+	ADDQ  R8, BX
+	SUBQ  R10, BX           // n: the payload's length, LF included
+	CMPQ  BX, $65536
+	JGE   done              // too long
+	LEAQ  31(BX), R13
+	ANDQ  $-32, R13         // the octets copied
+	LEAQ  1(R10)(R13*1), AX
+	CMPQ  AX, CX
+	JHI   done
+	LEAQ  (R11)(R13*1), AX
+	CMPQ  AX, DX
+	JHI   done
+	LEAQ  1(SI)(R10*1), AX
+	LEAQ  (DI)(R11*1), R14
+
+copy:
+	VMOVDQU (AX), Y1
+	VMOVDQU Y1, (R14)
+	ADDQ $32, AX
+	ADDQ $32, R14
+	SUBQ $32, R13
+	JNZ  copy
+
+	ADDQ BX, R11
+	LEAQ 1(R10)(BX*1), R10  // past the LF
+	INCQ R12
 	CMPQ R10, CX
 	JGE  done
 	CMPB (SI)(R10*1), $0x3a
-	JNE  done
-	LEAQ 1(R10), R8         // s: past the ":"
-	MOVQ R11, R9            // d
-
-block:
-	LEAQ 32(R8), AX
-	CMPQ AX, CX
-	JHI  done
-	LEAQ 32(R9), AX
-	CMPQ AX, DX
-	JHI  done
-	VMOVDQU (SI)(R8*1), Y1
-	VMOVDQU Y1, (DI)(R9*1)
-	VPCMPEQB Y0, Y1, Y2
-	VPMOVMSKB Y2, AX
-	TESTL AX, AX
-	JNZ  lf
-	ADDQ $32, R8
-	ADDQ $32, R9
-	MOVQ R8, BX
-	SUBQ R10, BX
-	CMPQ BX, $65536
-	JHI  done               // too long already
-	JMP  block
-
-lf:
-	BSFL AX, AX
-	LEAQ 1(R8)(AX*1), R8    // past the LF
-	LEAQ 1(R9)(AX*1), R9
-	MOVQ R8, BX
-	SUBQ R10, BX
-	CMPQ BX, $65536
-	JHI  done
-	MOVQ R8, R10
-	MOVQ R9, R11
-	INCQ R12
-	JMP  line
+	JEQ  line
 
 done:
 	MOVQ R11, nd+48(FP)

@@ -151,3 +151,58 @@ func TestCtlFree(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeFastReach holds the fast decoder to doing the work, not only
+// to being right when it leaves the rest to decodeRun's loop: on runs of
+// lines of every length up to 300, and some of about MaxLine, it must
+// decode each whole line that ends 128 octets or more before the end of
+// its input, the payloads being what the lines carry.
+func TestDecodeFastReach(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("no AVX2: decodeFast decodes nothing")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for k := 0; k < 300; k++ {
+		var b, want []byte
+		var ends []int // the index past each line
+		for len(b) < 20000 {
+			n := rng.IntN(300)
+			if rng.IntN(50) == 0 {
+				n = MaxLine - 2 - rng.IntN(3)
+			}
+			payload := append(bytes.Repeat([]byte{byte('a' + k%26)}, n), '\n')
+			b = append(append(b, ':'), payload...)
+			want = append(want, payload...)
+			ends = append(ends, len(b))
+		}
+		dst := make([]byte, len(b))
+		nd, ns, lines := decodeFast(dst, b)
+		reach := 0
+		for _, e := range ends {
+			if e <= len(b)-128 {
+				reach++
+			}
+		}
+		end := 0 // of the lines decoded
+		if lines > 0 && lines <= len(ends) {
+			end = ends[lines-1]
+		}
+		if lines < reach || lines > len(ends) || ns != end || nd != ns-lines || !bytes.Equal(dst[:nd], want[:nd]) {
+			t.Fatalf("decodeFast on %d lines: %d, %d, %d lines; want %d lines or more", len(ends), nd, ns, lines, reach)
+		}
+	}
+}
+
+// BenchmarkDecode decodes a run of ":" lines of a 4 KB post's lengths
+// (66 octets and an LF), as mlm-unwrap does into its output buffer.
+func BenchmarkDecode(b *testing.B) {
+	line := append(append([]byte{':'}, bytes.Repeat([]byte{'q'}, 66)...), '\n')
+	src := bytes.Repeat(line, 1000)
+	dst := make([]byte, len(src))
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		if n, _, _ := decodeRun(dst, src); n != len(src)-1000 {
+			b.Fatalf("decoded %d octets, want %d", n, len(src)-1000)
+		}
+	}
+}
