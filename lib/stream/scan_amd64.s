@@ -131,17 +131,19 @@ none:
 // line that does not start with ":", that is longer than MaxLine
 // (65,536 octets, tag and LF included), or that it cannot finish with
 // 64 octets still to load from src around the line's LF, and whole
-// blocks of 32 to load and store its payload. src[:ns] is then the whole
-// lines decoded, dst[:nd] their payloads with their LFs, and lines their
-// number; dst beyond nd, and up to 31 octets past it, may have been
+// blocks of 32 (96 octets at least) to load and store its payload.
+// src[:ns] is then the whole lines decoded, dst[:nd] their payloads with
+// their LFs, and lines their number; dst beyond nd may have been
 // written.
 //
 // The LFs are found 64 octets at a time, at places that do not depend
 // on where the lines start, into a mask (R9) whose lowest bit is the next
 // line's end. So finding a line's end never waits on the line before,
 // and the processor can copy one line while it finds the next. Each line
-// is copied 32 octets a turn from just past its ":", as many turns as
-// cover its payload; the next line's copy writes over what went past.
+// is copied from just past its ":" in blocks of 32 octets, as many as
+// cover its payload but three at least, so that the lines of text (up to
+// 95 octets) take no loop whose end the processor would have to guess.
+// The next line's copy writes over what went past.
 TEXT ·decodeAVX2(SB), NOSPLIT, $0-72
 	MOVQ dst_base+0(FP), DI
 	MOVQ dst_len+8(FP), DX
@@ -192,6 +194,9 @@ line:
 	JGE   done              // too long
 	LEAQ  31(BX), R13
 	ANDQ  $-32, R13         // the octets copied
+	MOVQ  $96, AX
+	CMPQ  R13, AX
+	CMOVQLT AX, R13         // 96 at least: three blocks, no loop to leave
 	LEAQ  1(R10)(R13*1), AX
 	CMPQ  AX, CX
 	JHI   done
@@ -200,15 +205,26 @@ line:
 	JHI   done
 	LEAQ  1(SI)(R10*1), AX
 	LEAQ  (DI)(R11*1), R14
+	VMOVDQU (AX), Y1
+	VMOVDQU 32(AX), Y2
+	VMOVDQU 64(AX), Y3
+	VMOVDQU Y1, (R14)
+	VMOVDQU Y2, 32(R14)
+	VMOVDQU Y3, 64(R14)
+	SUBQ $96, R13
+	JZ   copied
+	ADDQ $96, AX
+	ADDQ $96, R14
 
-copy:
+more:
 	VMOVDQU (AX), Y1
 	VMOVDQU Y1, (R14)
 	ADDQ $32, AX
 	ADDQ $32, R14
 	SUBQ $32, R13
-	JNZ  copy
+	JNZ  more
 
+copied:
 	ADDQ BX, R11
 	LEAQ 1(R10)(BX*1), R10  // past the LF
 	INCQ R12

@@ -193,16 +193,28 @@ func TestDecodeFastReach(t *testing.T) {
 	}
 }
 
-// BenchmarkDecode decodes a run of ":" lines of a 4 KB post's lengths
-// (66 octets and an LF), as mlm-unwrap does into its output buffer.
+// BenchmarkDecode decodes runs of ":" lines into a buffer, as mlm-unwrap
+// does into its output: lines of a 4 KB post's lengths (66 octets and an
+// LF), and of text's (0 to 78 octets, at random).
 func BenchmarkDecode(b *testing.B) {
-	line := append(append([]byte{':'}, bytes.Repeat([]byte{'q'}, 66)...), '\n')
-	src := bytes.Repeat(line, 1000)
-	dst := make([]byte, len(src))
-	b.SetBytes(int64(len(src)))
-	for b.Loop() {
-		if n, _, _ := decodeRun(dst, src); n != len(src)-1000 {
-			b.Fatalf("decoded %d octets, want %d", n, len(src)-1000)
+	rng := rand.New(rand.NewPCG(7, 8))
+	runs := map[string]func() int{"67": func() int { return 66 }, "text": func() int { return rng.IntN(79) }}
+	for _, name := range []string{"67", "text"} {
+		var src []byte
+		var want int
+		for range 1000 {
+			n := runs[name]()
+			src = append(append(append(src, ':'), bytes.Repeat([]byte{'q'}, n)...), '\n')
+			want += n + 1
 		}
+		dst := make([]byte, len(src))
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(src)))
+			for b.Loop() {
+				if n, _, _ := decodeRun(dst, src); n != want {
+					b.Fatalf("decoded %d octets, want %d", n, want)
+				}
+			}
+		})
 	}
 }
