@@ -12,7 +12,9 @@ var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasPOPCNT
 func badLFAVX2(b []byte) (i, done, lfs int)
 
 // decodeAVX2 decodes the whole ":" lines at the start of src into dst
-// while 32 octets are left to load and to store: see scan_amd64.s.
+// while the 64 octets around a line's LF are in src, and its payload,
+// rounded up to 32 octets and 96 at least, is there to load and has
+// room in dst: see scan_amd64.s.
 //
 //go:noescape
 func decodeAVX2(dst, src []byte) (nd, ns, lines int)
