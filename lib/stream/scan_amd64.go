@@ -19,6 +19,23 @@ func badLFAVX2(b []byte) (i, done, lfs int)
 //go:noescape
 func decodeAVX2(dst, src []byte) (nd, ns, lines int)
 
+// encodeAVX2 encodes the whole lines at the start of src into dst,
+// each behind a ":", as decodeAVX2 decodes: see scan_amd64.s.
+//
+//go:noescape
+func encodeAVX2(dst, src []byte) (nd, ns, lines int)
+
+// encodeFast encodes as many of the whole lines at the start of src
+// into dst as it can cheaply, each of at most MaxPiece octets before its
+// LF, behind a ":": dst[:nd] is src[:ns], lines lines, so encoded. dst
+// beyond nd may be written.
+func encodeFast(dst, src []byte) (nd, ns, lines int) {
+	if !haveAVX2 {
+		return 0, 0, 0
+	}
+	return encodeAVX2(dst, src)
+}
+
 // decodeFast decodes as many of the ":" lines at the start of src into
 // dst as it can cheaply, leaving the rest to decodeRun: dst[:nd] is the
 // payloads of src[:ns], lines lines. dst beyond nd may be written.

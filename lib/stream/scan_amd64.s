@@ -239,3 +239,107 @@ done:
 	MOVQ R12, lines+64(FP)
 	VZEROUPPER
 	RET
+
+// func encodeAVX2(dst, src []byte) (nd, ns, lines int)
+//
+// Encodes the whole lines at the start of src into dst, each behind a
+// ":" tag: the inverse of decodeAVX2, found and copied the same way. It
+// stops before a line of more than MaxPiece (65,534) octets before its
+// LF, or that it cannot finish with the 64 octets around its LF in src,
+// and its octets, rounded up to 32 and 96 at least, there to load and
+// with room in dst after the tag. src[:ns] is then the lines encoded,
+// dst[:nd] those lines with their tags (nd = ns + lines), and lines
+// their number; dst beyond nd may have been written.
+TEXT ·encodeAVX2(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), DX
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), CX
+	XORQ R10, R10           // ns: the start of the line
+	XORQ R11, R11           // nd
+	XORQ R12, R12           // lines
+	XORQ R8, R8             // j: the 64 octets the mask is of
+	MOVL $0x0a, AX
+	VMOVD AX, X0
+	VPBROADCASTB X0, Y0
+	CMPQ CX, $64
+	JLT  edone
+	JMP  emask
+
+enext:
+	ADDQ $64, R8
+	LEAQ 64(R8), AX
+	CMPQ AX, CX
+	JHI  edone
+	MOVQ R8, AX
+	SUBQ R10, AX
+	CMPQ AX, $65535
+	JGE  edone              // no LF can end the line in time
+
+emask:
+	VMOVDQU (SI)(R8*1), Y1
+	VMOVDQU 32(SI)(R8*1), Y2
+	VPCMPEQB Y0, Y1, Y1
+	VPCMPEQB Y0, Y2, Y2
+	VPMOVMSKB Y1, R9
+	VPMOVMSKB Y2, AX
+	SHLQ $32, AX
+	ORQ  AX, R9
+
+eline:
+	TESTQ R9, R9
+	JZ    enext
+	BSFQ  R9, BX
+	LEAQ  -1(R9), AX
+	ANDQ  AX, R9            // that LF taken
+	ADDQ  R8, BX
+	SUBQ  R10, BX           // the line's octets before its LF
+	CMPQ  BX, $65535
+	JGE   edone             // more than MaxPiece
+	INCQ  BX                // n: the line's octets, LF included
+	LEAQ  31(BX), R13
+	ANDQ  $-32, R13         // the octets copied
+	MOVQ  $96, AX
+	CMPQ  R13, AX
+	CMOVQLT AX, R13         // 96 at least: three blocks, no loop to leave
+	LEAQ  (R10)(R13*1), AX
+	CMPQ  AX, CX
+	JHI   edone
+	LEAQ  1(R11)(R13*1), AX
+	CMPQ  AX, DX
+	JHI   edone
+	MOVB  $0x3a, (DI)(R11*1)
+	LEAQ  (SI)(R10*1), AX
+	LEAQ  1(DI)(R11*1), R14
+	VMOVDQU (AX), Y1
+	VMOVDQU 32(AX), Y2
+	VMOVDQU 64(AX), Y3
+	VMOVDQU Y1, (R14)
+	VMOVDQU Y2, 32(R14)
+	VMOVDQU Y3, 64(R14)
+	SUBQ $96, R13
+	JZ   ecopied
+	ADDQ $96, AX
+	ADDQ $96, R14
+
+emore:
+	VMOVDQU (AX), Y1
+	VMOVDQU Y1, (R14)
+	ADDQ $32, AX
+	ADDQ $32, R14
+	SUBQ $32, R13
+	JNZ  emore
+
+ecopied:
+	LEAQ 1(R11)(BX*1), R11
+	ADDQ BX, R10            // past the LF
+	INCQ R12
+	CMPQ R10, CX
+	JLT  eline
+
+edone:
+	MOVQ R11, nd+48(FP)
+	MOVQ R10, ns+56(FP)
+	MOVQ R12, lines+64(FP)
+	VZEROUPPER
+	RET

@@ -46,6 +46,7 @@ func TestScanGuarded(t *testing.T) {
 		copy(s, b)
 		checkScan(t, s)
 		checkDecode(t, s, dst.slice)
+		checkEncode(t, s, dst.slice)
 	}
 	for k := 0; k < 3000; k++ {
 		var b []byte

@@ -35,6 +35,7 @@ func checkScan(t *testing.T, b []byte) {
 		t.Fatalf("colonRun(%q) = %d, %d, want %d, %d", trim(b), n, l, wn, wl)
 	}
 	checkDecode(t, b, func(n int) []byte { return make([]byte, n) })
+	checkEncode(t, b, func(n int) []byte { return make([]byte, n) })
 }
 
 // checkDecode holds decodeRun to its definition, a line at a time, for p of
@@ -69,6 +70,34 @@ func checkDecode(t *testing.T, b []byte, mk func(int) []byte) {
 		n, q, lines := decodeRun(p, b)
 		if n != len(want) || q != wq || lines != wl || !bytes.Equal(p[:n], want) {
 			t.Fatalf("decodeRun(%d octets, %q) = %d, %d, %d; want %d, %d, %d", size, trim(b), n, q, lines, len(want), wq, wl)
+		}
+	}
+}
+
+// checkEncode holds encodeFast to its definition for dst of every size
+// around what b's lines take encoded, made by mk: what it encodes is
+// whole lines at the start of b, each of at most MaxPiece octets before
+// its LF, each behind a ":".
+func checkEncode(t *testing.T, b []byte, mk func(int) []byte) {
+	t.Helper()
+	for _, size := range []int{0, 1, 96, 97, len(b) - 1, len(b), len(b) + 64, 2*len(b) + 100} {
+		if size < 0 {
+			continue
+		}
+		p := mk(size)
+		nd, ns, lines := encodeFast(p, b)
+		var want []byte
+		wl := 0
+		for q := 0; q < ns; wl++ {
+			i := bytes.IndexByte(b[q:ns], '\n')
+			if i < 0 || i > MaxPiece {
+				t.Fatalf("encodeFast(%d octets, %q) took %d octets, not whole lines of MaxPiece at most", size, trim(b), ns)
+			}
+			want = append(append(want, ':'), b[q:q+i+1]...)
+			q += i + 1
+		}
+		if nd != len(want) || lines != wl || !bytes.Equal(p[:nd], want) {
+			t.Fatalf("encodeFast(%d octets, %q) = %d, %d, %d; want %d, %d, %d", size, trim(b), nd, ns, lines, len(want), ns, wl)
 		}
 	}
 }
@@ -193,6 +222,47 @@ func TestDecodeFastReach(t *testing.T) {
 	}
 }
 
+// TestEncodeFastReach is TestDecodeFastReach for the encoder: on lines
+// of every length up to 300, and some of about MaxPiece, with room for
+// them all, it must encode each whole line that ends 128 octets or more
+// before the end of its input, and none longer than MaxPiece.
+func TestEncodeFastReach(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("no AVX2: encodeFast encodes nothing")
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for k := 0; k < 300; k++ {
+		var b []byte
+		var ends []int // the index past each line
+		for len(b) < 20000 {
+			n := rng.IntN(300)
+			if rng.IntN(50) == 0 {
+				n = MaxPiece - 1 + rng.IntN(3)
+			}
+			b = append(append(b, bytes.Repeat([]byte{byte('a' + k%26)}, n)...), '\n')
+			ends = append(ends, len(b))
+		}
+		dst := make([]byte, 2*len(b))
+		nd, ns, lines := encodeFast(dst, b)
+		reach, start := 0, 0
+		for _, e := range ends {
+			if e > len(b)-128 || e-start-1 > MaxPiece {
+				break
+			}
+			reach++
+			start = e
+		}
+		end := 0 // of the lines encoded
+		if lines > 0 && lines <= len(ends) {
+			end = ends[lines-1]
+		}
+		if lines < reach || lines > len(ends) || ns != end || nd != ns+lines {
+			t.Fatalf("encodeFast on %d lines: %d, %d, %d lines; want %d lines or more", len(ends), nd, ns, lines, reach)
+		}
+		checkEncode(t, b[:min(len(b), 3000)], func(n int) []byte { return make([]byte, n) })
+	}
+}
+
 // BenchmarkDecode decodes runs of ":" lines into a buffer, as mlm-unwrap
 // does into its output: lines of a 4 KB post's lengths (66 octets and an
 // LF), and of text's (0 to 78 octets, at random).
@@ -213,6 +283,33 @@ func BenchmarkDecode(b *testing.B) {
 			for b.Loop() {
 				if n, _, _ := decodeRun(dst, src); n != want {
 					b.Fatalf("decoded %d octets, want %d", n, want)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkEncode encodes lines as Writer.Write does, of a 4 KB post's
+// lengths and of text's.
+func BenchmarkEncode(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	runs := map[string]func() int{"67": func() int { return 66 }, "text": func() int { return rng.IntN(79) }}
+	for _, name := range []string{"67", "text"} {
+		var src []byte
+		for range 1000 {
+			src = append(append(src, bytes.Repeat([]byte{'q'}, runs[name]())...), '\n')
+		}
+		b.Run(name, func(b *testing.B) {
+			var buf bytes.Buffer
+			w := NewWriter(&buf)
+			if err := w.WriteHeader(&Header{ID: "x", Sender: Path{Mailbox: "a@b.example"}}); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(src)))
+			for b.Loop() {
+				buf.Reset()
+				if _, err := w.Write(src); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

@@ -246,8 +246,13 @@ func (w *Writer) Write(p []byte) (int, error) {
 		i := bytes.IndexByte(p, '\n')
 		if i >= 0 && len(w.line) == 0 && i <= MaxPiece {
 			// Whole short lines: no need to hold them. As many as fit
-			// go into the buffer's room at once, the tags between.
+			// go into the buffer's room at once, the tags between:
+			// most of them by encodeFast, the rest a line at a time.
 			b := w.w.AvailableBuffer()
+			if nd, ns, _ := encodeFast(b[:cap(b)], p); ns > 0 {
+				b, p = b[:nd], p[ns:]
+				i = bytes.IndexByte(p, '\n')
+			}
 			for i >= 0 && i <= MaxPiece && len(b)+i+2 <= cap(b) {
 				b = append(append(b, ':'), p[:i+1]...)
 				p = p[i+1:]
