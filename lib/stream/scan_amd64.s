@@ -1,5 +1,111 @@
 #include "textflag.h"
 
+// decodeAVX2 and encodeAVX2 (below) go the same way; these are its
+// parts. Registers: SI and CX are src and its length, DI and DX dst and
+// its length; R10 is ns (where the line starts in src), R11 nd, R12 the
+// lines done; R8 is j, where the 64 octets of src start whose LFs are
+// in the mask R9 (those not yet taken); BX is the line's length; Y0
+// holds LFs.
+
+// LINES_START loads the arguments of a func(dst, src []byte) (nd, ns,
+// lines int), zeroes ns, nd, lines and j, fills Y0 with LFs, and goes
+// to done if src is shorter than the mask's 64 octets.
+#define LINES_START(done) \
+	MOVQ dst_base+0(FP), DI; \
+	MOVQ dst_len+8(FP), DX; \
+	MOVQ src_base+24(FP), SI; \
+	MOVQ src_len+32(FP), CX; \
+	XORQ R10, R10; \
+	XORQ R11, R11; \
+	XORQ R12, R12; \
+	XORQ R8, R8; \
+	MOVL $0x0a, AX; \
+	VMOVD AX, X0; \
+	VPBROADCASTB X0, Y0; \
+	CMPQ CX, $64; \
+	JLT  done
+
+// LINES_END returns nd, ns and lines.
+#define LINES_END \
+	MOVQ R11, nd+48(FP); \
+	MOVQ R10, ns+56(FP); \
+	MOVQ R12, lines+64(FP); \
+	VZEROUPPER; \
+	RET
+
+// NEXT_LINE finds the end of the line at R10 and leaves its length, LF
+// excluded, in BX, less than limit, else goes to done. At next the
+// mask's 64 octets move on (to done if they would pass src's end, or
+// could only hold an LF at limit or past it); at mask the mask is made;
+// at line the next LF is taken from it.
+#define NEXT_LINE(next, mask, line, done, limit) \
+next: \
+	ADDQ $64, R8; \
+	LEAQ 64(R8), AX; \
+	CMPQ AX, CX; \
+	JHI  done; \
+	MOVQ R8, AX; \
+	SUBQ R10, AX; \
+	CMPQ AX, $limit; \
+	JGE  done; \
+mask: \
+	VMOVDQU (SI)(R8*1), Y1; \
+	VMOVDQU 32(SI)(R8*1), Y2; \
+	VPCMPEQB Y0, Y1, Y1; \
+	VPCMPEQB Y0, Y2, Y2; \
+	VPMOVMSKB Y1, R9; \
+	VPMOVMSKB Y2, AX; \
+	SHLQ $32, AX; \
+	ORQ  AX, R9; \
+line: \
+	TESTQ R9, R9; \
+	JZ    next; \
+	BSFQ  R9, BX; \
+	LEAQ  -1(R9), AX; \
+	ANDQ  AX, R9; \
+	ADDQ  R8, BX; \
+	SUBQ  R10, BX; \
+	CMPQ  BX, $limit; \
+	JGE   done
+
+// COPY_LINE copies BX octets from src at R10+soff to dst at R11+doff,
+// in blocks of 32, as many as cover them but three at least, so that
+// lines of text (up to 95 octets) take no loop whose end the processor
+// would have to guess; to done if src has not all of those blocks to
+// load or dst room for them. R13, AX and R14 are used up.
+#define COPY_LINE(soff, doff, done, more, copied) \
+	LEAQ  31(BX), R13; \
+	ANDQ  $-32, R13; \
+	MOVQ  $96, AX; \
+	CMPQ  R13, AX; \
+	CMOVQLT AX, R13; \
+	LEAQ  soff(R10)(R13*1), AX; \
+	CMPQ  AX, CX; \
+	JHI   done; \
+	LEAQ  doff(R11)(R13*1), AX; \
+	CMPQ  AX, DX; \
+	JHI   done; \
+	LEAQ  soff(SI)(R10*1), AX; \
+	LEAQ  doff(DI)(R11*1), R14; \
+	VMOVDQU (AX), Y1; \
+	VMOVDQU 32(AX), Y2; \
+	VMOVDQU 64(AX), Y3; \
+	VMOVDQU Y1, (R14); \
+	VMOVDQU Y2, 32(R14); \
+	VMOVDQU Y3, 64(R14); \
+	SUBQ $96, R13; \
+	JZ   copied; \
+	ADDQ $96, AX; \
+	ADDQ $96, R14; \
+more: \
+	VMOVDQU (AX), Y1; \
+	VMOVDQU Y1, (R14); \
+	ADDQ $32, AX; \
+	ADDQ $32, R14; \
+	SUBQ $32, R13; \
+	JNZ  more; \
+copied:
+
 // func badLFAVX2(b []byte) (i, done, lfs int)
 //
 // For j = 0, 32, 64, … while j+33 <= len(b): compare b[j:j+32] with LF
@@ -137,94 +243,20 @@ none:
 // written.
 //
 // The LFs are found 64 octets at a time, at places that do not depend
-// on where the lines start, into a mask (R9) whose lowest bit is the next
+// on where the lines start, into a mask whose lowest bit is the next
 // line's end. So finding a line's end never waits on the line before,
 // and the processor can copy one line while it finds the next. Each line
-// is copied from just past its ":" in blocks of 32 octets, as many as
-// cover its payload but three at least, so that the lines of text (up to
-// 95 octets) take no loop whose end the processor would have to guess.
-// The next line's copy writes over what went past.
+// is copied from just past its ":"; the next line's copy writes over
+// what went past.
 TEXT ·decodeAVX2(SB), NOSPLIT, $0-72
-	MOVQ dst_base+0(FP), DI
-	MOVQ dst_len+8(FP), DX
-	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), CX
-	XORQ R10, R10           // ns: the start of the line
-	XORQ R11, R11           // nd
-	XORQ R12, R12           // lines
-	XORQ R8, R8             // j: the 64 octets the mask is of
-	MOVL $0x0a, AX
-	VMOVD AX, X0
-	VPBROADCASTB X0, Y0
-	CMPQ CX, $64
-	JLT  done
+	LINES_START(done)
 	CMPB (SI), $0x3a
 	JNE  done
 	JMP  mask
-
-next:
-	ADDQ $64, R8
-	LEAQ 64(R8), AX
-	CMPQ AX, CX
-	JHI  done
-	MOVQ R8, AX
-	SUBQ R10, AX
-	CMPQ AX, $65536
-	JGE  done               // no LF can end the line in time
-
-mask:
-	VMOVDQU (SI)(R8*1), Y1
-	VMOVDQU 32(SI)(R8*1), Y2
-	VPCMPEQB Y0, Y1, Y1
-	VPCMPEQB Y0, Y2, Y2
-	VPMOVMSKB Y1, R9
-	VPMOVMSKB Y2, AX
-	SHLQ $32, AX
-	ORQ  AX, R9
-
-line:
-	TESTQ R9, R9
-	JZ    next
-	BSFQ  R9, BX
-	LEAQ  -1(R9), AX
-	ANDQ  AX, R9            // that LF taken
-	ADDQ  R8, BX
-	SUBQ  R10, BX           // n: the payload's length, LF included
-	CMPQ  BX, $65536
-	JGE   done              // too long
-	LEAQ  31(BX), R13
-	ANDQ  $-32, R13         // the octets copied
-	MOVQ  $96, AX
-	CMPQ  R13, AX
-	CMOVQLT AX, R13         // 96 at least: three blocks, no loop to leave
-	LEAQ  1(R10)(R13*1), AX
-	CMPQ  AX, CX
-	JHI   done
-	LEAQ  (R11)(R13*1), AX
-	CMPQ  AX, DX
-	JHI   done
-	LEAQ  1(SI)(R10*1), AX
-	LEAQ  (DI)(R11*1), R14
-	VMOVDQU (AX), Y1
-	VMOVDQU 32(AX), Y2
-	VMOVDQU 64(AX), Y3
-	VMOVDQU Y1, (R14)
-	VMOVDQU Y2, 32(R14)
-	VMOVDQU Y3, 64(R14)
-	SUBQ $96, R13
-	JZ   copied
-	ADDQ $96, AX
-	ADDQ $96, R14
-
-more:
-	VMOVDQU (AX), Y1
-	VMOVDQU Y1, (R14)
-	ADDQ $32, AX
-	ADDQ $32, R14
-	SUBQ $32, R13
-	JNZ  more
-
-copied:
+	// BX: the payload's length, LF included (the line's, tag included,
+	// less one), less than MaxLine.
+	NEXT_LINE(next, mask, line, done, 65536)
+	COPY_LINE(1, 0, done, more, copied)
 	ADDQ BX, R11
 	LEAQ 1(R10)(BX*1), R10  // past the LF
 	INCQ R12
@@ -234,11 +266,7 @@ copied:
 	JEQ  line
 
 done:
-	MOVQ R11, nd+48(FP)
-	MOVQ R10, ns+56(FP)
-	MOVQ R12, lines+64(FP)
-	VZEROUPPER
-	RET
+	LINES_END
 
 // func encodeAVX2(dst, src []byte) (nd, ns, lines int)
 //
@@ -251,95 +279,18 @@ done:
 // dst[:nd] those lines with their tags (nd = ns + lines), and lines
 // their number; dst beyond nd may have been written.
 TEXT ·encodeAVX2(SB), NOSPLIT, $0-72
-	MOVQ dst_base+0(FP), DI
-	MOVQ dst_len+8(FP), DX
-	MOVQ src_base+24(FP), SI
-	MOVQ src_len+32(FP), CX
-	XORQ R10, R10           // ns: the start of the line
-	XORQ R11, R11           // nd
-	XORQ R12, R12           // lines
-	XORQ R8, R8             // j: the 64 octets the mask is of
-	MOVL $0x0a, AX
-	VMOVD AX, X0
-	VPBROADCASTB X0, Y0
-	CMPQ CX, $64
-	JLT  edone
-	JMP  emask
-
-enext:
-	ADDQ $64, R8
-	LEAQ 64(R8), AX
-	CMPQ AX, CX
-	JHI  edone
-	MOVQ R8, AX
-	SUBQ R10, AX
-	CMPQ AX, $65535
-	JGE  edone              // no LF can end the line in time
-
-emask:
-	VMOVDQU (SI)(R8*1), Y1
-	VMOVDQU 32(SI)(R8*1), Y2
-	VPCMPEQB Y0, Y1, Y1
-	VPCMPEQB Y0, Y2, Y2
-	VPMOVMSKB Y1, R9
-	VPMOVMSKB Y2, AX
-	SHLQ $32, AX
-	ORQ  AX, R9
-
-eline:
-	TESTQ R9, R9
-	JZ    enext
-	BSFQ  R9, BX
-	LEAQ  -1(R9), AX
-	ANDQ  AX, R9            // that LF taken
-	ADDQ  R8, BX
-	SUBQ  R10, BX           // the line's octets before its LF
-	CMPQ  BX, $65535
-	JGE   edone             // more than MaxPiece
-	INCQ  BX                // n: the line's octets, LF included
-	LEAQ  31(BX), R13
-	ANDQ  $-32, R13         // the octets copied
-	MOVQ  $96, AX
-	CMPQ  R13, AX
-	CMOVQLT AX, R13         // 96 at least: three blocks, no loop to leave
-	LEAQ  (R10)(R13*1), AX
-	CMPQ  AX, CX
-	JHI   edone
-	LEAQ  1(R11)(R13*1), AX
-	CMPQ  AX, DX
-	JHI   edone
-	MOVB  $0x3a, (DI)(R11*1)
-	LEAQ  (SI)(R10*1), AX
-	LEAQ  1(DI)(R11*1), R14
-	VMOVDQU (AX), Y1
-	VMOVDQU 32(AX), Y2
-	VMOVDQU 64(AX), Y3
-	VMOVDQU Y1, (R14)
-	VMOVDQU Y2, 32(R14)
-	VMOVDQU Y3, 64(R14)
-	SUBQ $96, R13
-	JZ   ecopied
-	ADDQ $96, AX
-	ADDQ $96, R14
-
-emore:
-	VMOVDQU (AX), Y1
-	VMOVDQU Y1, (R14)
-	ADDQ $32, AX
-	ADDQ $32, R14
-	SUBQ $32, R13
-	JNZ  emore
-
-ecopied:
+	LINES_START(done)
+	JMP  mask
+	// BX: the line's octets before its LF, MaxPiece at most.
+	NEXT_LINE(next, mask, line, done, 65535)
+	INCQ BX                 // and the LF
+	COPY_LINE(0, 1, done, more, copied)
+	MOVB $0x3a, (DI)(R11*1)
 	LEAQ 1(R11)(BX*1), R11
 	ADDQ BX, R10            // past the LF
 	INCQ R12
 	CMPQ R10, CX
-	JLT  eline
+	JLT  line
 
-edone:
-	MOVQ R11, nd+48(FP)
-	MOVQ R10, ns+56(FP)
-	MOVQ R12, lines+64(FP)
-	VZEROUPPER
-	RET
+done:
+	LINES_END
