@@ -36,8 +36,9 @@ func newGuard(t *testing.T, size int) *guard {
 // slice returns n octets that end at the guard page.
 func (g *guard) slice(n int) []byte { return g.mem[g.end-n : g.end : g.end] }
 
-// TestScanGuarded runs the scanners and the decoder on input, and the
-// decoder into output, that end at a page they may not touch.
+// TestScanGuarded runs the scanners, the decoder and the encoder on
+// input, and the decoder and the encoder into output, that end at a page
+// they may not touch.
 func TestScanGuarded(t *testing.T) {
 	src, dst := newGuard(t, 3*MaxLine), newGuard(t, 3*MaxLine)
 	rng := rand.New(rand.NewPCG(3, 4))

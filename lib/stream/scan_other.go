@@ -2,6 +2,9 @@
 
 package stream
 
+// haveAVX2 is false: there is no fast path (the tests of one skip).
+const haveAVX2 = false
+
 // badLF is badLFGeneric.
 func badLF(b []byte) (int, int) { return badLFGeneric(b) }
 

@@ -74,10 +74,10 @@ func checkDecode(t *testing.T, b []byte, mk func(int) []byte) {
 	}
 }
 
-// checkEncode holds encodeFast to its definition for dst of every size
-// around what b's lines take encoded, made by mk: what it encodes is
-// whole lines at the start of b, each of at most MaxPiece octets before
-// its LF, each behind a ":".
+// checkEncode holds encodeFast to its definition for dst of sizes about
+// none, about the mask and a copy, and about what b takes encoded, made
+// by mk: what it encodes is whole lines at the start of b, each of at
+// most MaxPiece octets before its LF, each behind a ":".
 func checkEncode(t *testing.T, b []byte, mk func(int) []byte) {
 	t.Helper()
 	for _, size := range []int{0, 1, 96, 97, len(b) - 1, len(b), len(b) + 64, 2*len(b) + 100} {
@@ -181,85 +181,86 @@ func TestCtlFree(t *testing.T) {
 	}
 }
 
+// reachLines makes 300 lines for TestDecodeFastReach and
+// TestEncodeFastReach: of 0 to 299 octets before the LF, and one in 50
+// of MaxPiece-1, MaxPiece or MaxPiece+1, each behind a ":" if tag. It
+// returns them, their payloads (without the tags), the index past each
+// line, and how many lines a fast path must take: those before the first
+// of more than MaxPiece octets that end 128 octets or more before the
+// end (less than the 64 of the mask and the 96 of a copy together), and
+// the most it may: those before the first of more than MaxPiece.
+func reachLines(rng *rand.Rand, tag bool) (b, payloads []byte, ends []int, must, may int) {
+	c := byte('a' + rng.IntN(26))
+	may = -1
+	for k := 0; k < 300; k++ {
+		n := rng.IntN(300)
+		if rng.IntN(50) == 0 {
+			n = MaxPiece - 1 + rng.IntN(3)
+		}
+		if n > MaxPiece && may < 0 {
+			may = k
+		}
+		if tag {
+			b = append(b, ':')
+		}
+		start := len(b)
+		b = append(append(b, bytes.Repeat([]byte{c}, n)...), '\n')
+		payloads = append(payloads, b[start:]...)
+		ends = append(ends, len(b))
+	}
+	if may < 0 {
+		may = len(ends)
+	}
+	for must < may && ends[must] <= len(b)-128 {
+		must++
+	}
+	return b, payloads, ends, must, may
+}
+
 // TestDecodeFastReach holds the fast decoder to doing the work, not only
-// to being right when it leaves the rest to decodeRun's loop: on runs of
-// lines of every length up to 300, and some of about MaxLine, it must
-// decode each whole line that ends 128 octets or more before the end of
-// its input, the payloads being what the lines carry.
+// to being right when it leaves the rest to decodeRun's loop: with room
+// for all, it must decode each whole line reachLines says it must, none
+// past those it may, the payloads being what the lines carry.
 func TestDecodeFastReach(t *testing.T) {
 	if !haveAVX2 {
 		t.Skip("no AVX2: decodeFast decodes nothing")
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
-	for k := 0; k < 300; k++ {
-		var b, want []byte
-		var ends []int // the index past each line
-		for len(b) < 20000 {
-			n := rng.IntN(300)
-			if rng.IntN(50) == 0 {
-				n = MaxLine - 2 - rng.IntN(3)
-			}
-			payload := append(bytes.Repeat([]byte{byte('a' + k%26)}, n), '\n')
-			b = append(append(b, ':'), payload...)
-			want = append(want, payload...)
-			ends = append(ends, len(b))
-		}
+	for range 150 {
+		b, want, ends, must, may := reachLines(rng, true)
 		dst := make([]byte, len(b))
 		nd, ns, lines := decodeFast(dst, b)
-		reach := 0
-		for _, e := range ends {
-			if e <= len(b)-128 {
-				reach++
-			}
-		}
 		end := 0 // of the lines decoded
 		if lines > 0 && lines <= len(ends) {
 			end = ends[lines-1]
 		}
-		if lines < reach || lines > len(ends) || ns != end || nd != ns-lines || !bytes.Equal(dst[:nd], want[:nd]) {
-			t.Fatalf("decodeFast on %d lines: %d, %d, %d lines; want %d lines or more", len(ends), nd, ns, lines, reach)
+		if lines < must || lines > may || ns != end || nd != ns-lines || !bytes.Equal(dst[:nd], want[:nd]) {
+			t.Fatalf("decodeFast on %d lines: %d, %d, %d lines; want from %d to %d lines", len(ends), nd, ns, lines, must, may)
 		}
 	}
 }
 
-// TestEncodeFastReach is TestDecodeFastReach for the encoder: on lines
-// of every length up to 300, and some of about MaxPiece, with room for
-// them all, it must encode each whole line that ends 128 octets or more
-// before the end of its input, and none longer than MaxPiece.
+// TestEncodeFastReach is TestDecodeFastReach for the encoder, its output
+// also held to checkEncode.
 func TestEncodeFastReach(t *testing.T) {
 	if !haveAVX2 {
 		t.Skip("no AVX2: encodeFast encodes nothing")
 	}
 	rng := rand.New(rand.NewPCG(9, 10))
-	for k := 0; k < 300; k++ {
-		var b []byte
-		var ends []int // the index past each line
-		for len(b) < 20000 {
-			n := rng.IntN(300)
-			if rng.IntN(50) == 0 {
-				n = MaxPiece - 1 + rng.IntN(3)
-			}
-			b = append(append(b, bytes.Repeat([]byte{byte('a' + k%26)}, n)...), '\n')
-			ends = append(ends, len(b))
-		}
+	for k := range 150 {
+		b, _, ends, must, may := reachLines(rng, false)
 		dst := make([]byte, 2*len(b))
 		nd, ns, lines := encodeFast(dst, b)
-		reach, start := 0, 0
-		for _, e := range ends {
-			if e > len(b)-128 || e-start-1 > MaxPiece {
-				break
-			}
-			reach++
-			start = e
-		}
 		end := 0 // of the lines encoded
 		if lines > 0 && lines <= len(ends) {
 			end = ends[lines-1]
 		}
-		if lines < reach || lines > len(ends) || ns != end || nd != ns+lines {
-			t.Fatalf("encodeFast on %d lines: %d, %d, %d lines; want %d lines or more", len(ends), nd, ns, lines, reach)
+		if lines < must || lines > may || ns != end || nd != ns+lines {
+			t.Fatalf("encodeFast on %d lines: %d, %d, %d lines; want from %d to %d lines", len(ends), nd, ns, lines, must, may)
 		}
-		checkEncode(t, b[:min(len(b), 3000)], func(n int) []byte { return make([]byte, n) })
+		if k%10 == 0 {
+			checkEncode(t, b, func(n int) []byte { return make([]byte, n) })
+		}
 	}
 }
 
