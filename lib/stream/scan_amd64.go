@@ -30,7 +30,7 @@ func encodeAVX2(dst, src []byte) (nd, ns, lines int)
 // LF, behind a ":": dst[:nd] is src[:ns], lines lines, so encoded. dst
 // beyond nd may be written.
 func encodeFast(dst, src []byte) (nd, ns, lines int) {
-	if !haveAVX2 {
+	if !haveAVX2 || len(src) < 64 { // less than one mask: not worth a call
 		return 0, 0, 0
 	}
 	return encodeAVX2(dst, src)
@@ -40,7 +40,7 @@ func encodeFast(dst, src []byte) (nd, ns, lines int) {
 // dst as it can cheaply, leaving the rest to decodeRun: dst[:nd] is the
 // payloads of src[:ns], lines lines. dst beyond nd may be written.
 func decodeFast(dst, src []byte) (nd, ns, lines int) {
-	if !haveAVX2 {
+	if !haveAVX2 || len(src) < 64 { // less than one mask: not worth a call
 		return 0, 0, 0
 	}
 	return decodeAVX2(dst, src)

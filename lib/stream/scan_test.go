@@ -187,8 +187,9 @@ func TestCtlFree(t *testing.T) {
 // returns them, their payloads (without the tags), the index past each
 // line, and how many lines a fast path must take: those before the first
 // of more than MaxPiece octets that end 128 octets or more before the
-// end (less than the 64 of the mask and the 96 of a copy together), and
-// the most it may: those before the first of more than MaxPiece.
+// end (more than the mask needs past a line's LF, 63, or a copy past
+// the line's start, 96), and the most it may: those before the first of
+// more than MaxPiece.
 func reachLines(rng *rand.Rand, tag bool) (b, payloads []byte, ends []int, must, may int) {
 	c := byte('a' + rng.IntN(26))
 	may = -1
