@@ -71,7 +71,7 @@ func Parse(raw []byte) (*Header, error) {
 // filter that needs only the raw block, such as one that edits it
 // (Edit). It refuses what ReadHeader refuses, and what CheckOctets does,
 // without parsing the block: past MaxFields fields, past max octets,
-// refused by go-message (parses), holding a bare CR or a NUL. go-message
+// refused by go-message (scan), holding a bare CR or a NUL. go-message
 // parses it only to tell why it refuses it, once the fields are counted.
 func CheckBlock(raw []byte, max int) error {
 	fields, ok := scan(raw)
@@ -145,7 +145,7 @@ func parse(raw []byte) (textproto.Header, error) {
 	return f, nil
 }
 
-// parses reports whether parse would accept raw, without parsing it: it
+// scan reports whether parse would accept raw, without parsing it: it
 // is go-message's textproto.ReadHeader reduced to its checks. The copy
 // parse reads loses the block's final line endings. Its first line must
 // not start with space or tab; then up to an empty line (as
@@ -155,14 +155,10 @@ func parse(raw []byte) (textproto.Header, error) {
 // octets only (an empty one is skipped). A colon only on a continuation
 // line leaves the line ending inside the name, which is refused as well.
 // When in doubt it says no: parse then gives the answer and the error.
-func parses(raw []byte) bool {
-	_, ok := scan(raw)
-	return ok
-}
-
-// scan is parses, and counts the fields as it goes, as readBlock does:
-// every line that is not empty (LF or CRLF) and starts with neither space
-// nor tab, up to the empty line that ends the block.
+//
+// It also counts the fields as it goes, as readBlock does: every line
+// that is not empty (LF or CRLF) and starts with neither space nor tab,
+// up to the empty line that ends the block.
 func scan(raw []byte) (fields int, ok bool) {
 	if noFields(raw) {
 		return crLines(raw), true

@@ -152,7 +152,7 @@ func TestReadHeaderFields(t *testing.T) {
 	}
 }
 
-// FuzzParses: parses says yes exactly where go-message reads the block
+// FuzzParses: scan says yes exactly where go-message reads the block
 // without an error, so that CheckBlock refuses what ReadHeader refuses.
 func FuzzParses(f *testing.F) {
 	for _, s := range []string{
@@ -164,8 +164,8 @@ func FuzzParses(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		_, err := parse([]byte(raw))
-		if got := parses([]byte(raw)); got != (err == nil) {
-			t.Fatalf("parses(%q) = %v; go-message: %v", raw, got, err)
+		if _, got := scan([]byte(raw)); got != (err == nil) {
+			t.Fatalf("scan(%q) says %v; go-message: %v", raw, got, err)
 		}
 	})
 }
