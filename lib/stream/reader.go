@@ -52,12 +52,23 @@ type Reader struct {
 	reused     *Header       // Next's every time, after ReuseHeader
 	reusedA    []Attr        // and the room for its attributes, grown as records need
 	moves      int64         // times fill moved octets in buf
+	filled     bool          // the last read filled buf
 	env        readEnv       // the envelope lines of the last record Next read
 }
 
-// bufSize is the Reader's buffer: several of the longest lines, so that a
-// read brings in many message lines at once.
-const bufSize = 4 * MaxLine
+// bufSize is the Reader's buffer to begin with: several of the longest
+// lines, so that a read brings in many message lines at once.
+//
+// bufMax is what it grows to once a read has filled it: input at hand in
+// such measure (a regular file, a queued stream) is then read a MiB at a
+// time. Each read call costs time of its own: on a 1 GB stream of 4 KB
+// posts on tmpfs, reads of 1 MiB took mlm-check 7-15% less CPU than reads
+// of 256 KiB. A pipe gives at most what it holds, 64 KiB by default, so a
+// Reader of a pipe keeps its first buffer.
+const (
+	bufSize = 4 * MaxLine
+	bufMax  = 16 * MaxLine
+)
 
 // NewReader returns a Reader that reads from r.
 func NewReader(r io.Reader) *Reader {
@@ -82,13 +93,20 @@ func (r *Reader) fail(format string, a ...any) error {
 	return r.err
 }
 
-// fill moves the unread octets to the front of the buffer and reads more
-// after them. It returns false once rd has nothing more to give.
+// fill moves the unread octets to the front of the buffer, a larger one
+// if the last read filled it (see bufMax), and reads more after them. It
+// returns false once rd has nothing more to give.
 func (r *Reader) fill() bool {
 	if r.rerr != nil {
 		return false
 	}
-	if r.r > 0 {
+	switch {
+	case r.filled && len(r.buf) < bufMax:
+		buf := make([]byte, bufMax)
+		r.w = copy(buf, r.buf[r.r:r.w])
+		r.buf, r.r = buf, 0
+		r.moves++
+	case r.r > 0:
 		r.w = copy(r.buf, r.buf[r.r:r.w])
 		r.r = 0
 		r.moves++
@@ -98,6 +116,7 @@ func (r *Reader) fill() bool {
 		if n < 0 || n > len(r.buf)-r.w {
 			err, n = errors.New("stream: reader returned a bad count"), 0
 		}
+		r.filled = n > 0 && n == len(r.buf)-r.w
 		r.w += n
 		r.nread += int64(n)
 		if err != nil {

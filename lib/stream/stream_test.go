@@ -623,6 +623,49 @@ func TestPassOn(t *testing.T) {
 	checkPassOn(t, []byte("MLM1 x\nS <>\n:a\nX\nE 0\n"))
 }
 
+// TestReaderGrows: a Reader whose reads fill its buffer moves to one of
+// bufMax, in the middle of a record, and passes every record on as it
+// came all the same, each way; one given at most a pipe's 64 KiB a read
+// keeps its first buffer.
+func TestReaderGrows(t *testing.T) {
+	var in []byte
+	for i := 0; len(in) < 3*bufMax; i++ {
+		for _, msg := range messages() {
+			h := &Header{ID: fmt.Sprintf("r%d", i), Attrs: []Attr{{Name: "n", Value: strings.Repeat("v", i%7)}}, Sender: Path{Mailbox: "s@x.example"}}
+			in = append(in, refEncode(h, bytes.Repeat(msg, 1+i%50), testRcpts)...)
+		}
+	}
+	for _, c := range []struct {
+		chunk, buf int
+	}{{len(in), bufMax}, {bufSize, bufMax}, {64 << 10, bufSize}, {4093, bufSize}} {
+		for name, way := range copyWays {
+			var b bytes.Buffer
+			r, w := NewReader(&chunked{in, c.chunk}), NewWriter(&b)
+			err := r.Each(func(h *Header) error {
+				if err := w.WriteHeader(h); err != nil {
+					return err
+				}
+				if err := way(w, r); err != nil {
+					return err
+				}
+				return CopyRecipients(w, r)
+			})
+			if err == nil {
+				err = w.Flush()
+			}
+			if err != nil {
+				t.Fatalf("reads of %d, %s: %v", c.chunk, name, err)
+			}
+			if !bytes.Equal(b.Bytes(), in) {
+				t.Fatalf("reads of %d, %s: %d octets in, %d passed on, not the same", c.chunk, name, len(in), b.Len())
+			}
+			if len(r.buf) != c.buf {
+				t.Errorf("reads of %d, %s: buffer of %d octets, want %d", c.chunk, name, len(r.buf), c.buf)
+			}
+		}
+	}
+}
+
 // FuzzPassOn: any input is passed on whole or refused as the Reader
 // alone would refuse it.
 func FuzzPassOn(f *testing.F) {
@@ -903,9 +946,9 @@ func TestLongLineArena(t *testing.T) {
 	if err := NewReader(bytes.NewReader(data)).Each(func(*Header) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	// The long lines themselves, the Reader's buffer and some slack;
+	// The long lines themselves, the Reader's buffers and some slack;
 	// an arena for every record would be 8 MiB more.
-	if got, most := alloc()-before, uint64(len(data)+bufSize+2<<20); got > most {
+	if got, most := alloc()-before, uint64(len(data)+bufSize+bufMax+2<<20); got > most {
 		t.Errorf("%d octets allocated reading %d records of %d octets; want at most %d", got, n, len(data)/n, most)
 	}
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // floorFlag, as the only argument, makes this program the floor row's
-// filter: it reads its input as the Reader does (256 KiB at a time),
+// filter: it reads its input as the Reader does (1 MiB at a time),
 // looks at every octet once to count the LFs (bytes.Count, vectorised
 // as the Reader's scan is), copies every octet into an output buffer as
 // a Writer does, and writes that out. It parses nothing: no envelope
@@ -20,8 +20,8 @@ import (
 const floorFlag = "-floor"
 
 func floorMain() int {
-	in := make([]byte, 256<<10)
-	out := make([]byte, 256<<10)
+	in := make([]byte, 1<<20)
+	out := make([]byte, 1<<20)
 	lfs := 0
 	for {
 		n, err := os.Stdin.Read(in)
