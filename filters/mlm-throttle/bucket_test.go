@@ -206,12 +206,12 @@ func TestCharges(t *testing.T) {
 		{0, "", []string{"msg:1ns"}},
 	}
 	for _, tc := range tests {
-		if got := keys(th.charges(tc.n, tc.domain)); !slices.Equal(got, tc.want) {
+		if got := keys(th.charges(nil, tc.n, tc.domain)); !slices.Equal(got, tc.want) {
 			t.Errorf("charges(%d, %q) = %v; want %v", tc.n, tc.domain, got, tc.want)
 		}
 	}
 	delete(th.domains, anyDomain)
-	if got := keys(th.charges(1, "b.example")); len(got) != 2 {
+	if got := keys(th.charges(nil, 1, "b.example")); len(got) != 2 {
 		t.Errorf("charges without *: %v", got)
 	}
 }

@@ -45,6 +45,9 @@ type throttle struct {
 	// (nil: none).
 	post    string
 	settled *addr.KeySet
+	// reserve's, kept from one group to the next
+	cs  [][]charge
+	all []charge
 }
 
 // run passes every record of in to out, each as soon as the buckets allow.
@@ -158,15 +161,20 @@ func (p *passing) pass() error {
 func (p *passing) passGroup() error {
 	for g := p.group; len(g) > 0; {
 		k, at, err := p.t.reserve(g)
-		for i, rec := range g[:k] {
-			if i == k-1 && !at.IsZero() && at.After(p.t.clk.Now()) {
-				if err := p.bw.Flush(); err != nil {
-					return sysexit.Temp(err)
-				}
-				p.t.clk.SleepUntil(at)
-			}
-			if _, err := io.Copy(p.bw, p.held.Section(rec.off, rec.size)); err != nil {
+		now := k
+		if k > 0 && !at.IsZero() && at.After(p.t.clk.Now()) {
+			now = k - 1
+		}
+		if err := p.passOn(g[:now]); err != nil {
+			return err
+		}
+		if now < k {
+			if err := p.bw.Flush(); err != nil {
 				return sysexit.Temp(err)
+			}
+			p.t.clk.SleepUntil(at)
+			if err := p.passOn(g[now:k]); err != nil {
+				return err
 			}
 		}
 		if err != nil {
@@ -175,6 +183,18 @@ func (p *passing) passGroup() error {
 		g = g[k:]
 	}
 	return nil
+}
+
+// passOn writes recs, records one after another in held, to bw in one
+// copy: a run of them larger than bw's buffer goes from held's memory
+// to the output in one write, not through bw.
+func (p *passing) passOn(recs []heldRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	last := recs[len(recs)-1]
+	_, err := io.Copy(p.bw, p.held.Section(recs[0].off, last.off+last.size-recs[0].off))
+	return sysexit.Temp(err)
 }
 
 // passFirst reads r, once what p holds has passed and gone out if the
@@ -275,9 +295,8 @@ type charge struct {
 	n int64
 }
 
-// charges lists what a record of n recipients to domain takes.
-func (t *throttle) charges(n int64, domain string) []charge {
-	var cs []charge
+// charges appends to cs what a record of n recipients to domain takes.
+func (t *throttle) charges(cs []charge, n int64, domain string) []charge {
 	if t.msg != nil {
 		cs = append(cs, charge{*t.msg, 1})
 	}
@@ -308,17 +327,20 @@ func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) 
 	if !t.charging() {
 		return len(group), time.Time{}, nil
 	}
-	cs := make([][]charge, len(group))
-	charged := false
-	for i, rec := range group {
+	// Each record's charges, over one slice of them all, both kept for
+	// the next group.
+	cs, all := t.cs[:0], t.all[:0]
+	for _, rec := range group {
 		// (A record whose every recipient the journal names, tried
 		// again, passes free: mlm-sendmail skips it.)
+		i := len(all)
 		if rec.n > 0 || rec.all == 0 {
-			cs[i] = t.charges(rec.n, rec.domain)
-			charged = charged || len(cs[i]) > 0
+			all = t.charges(all, rec.n, rec.domain)
 		}
+		cs = append(cs, all[i:len(all):len(all)])
 	}
-	if !charged {
+	t.cs, t.all = cs, all
+	if len(all) == 0 {
 		return len(group), time.Time{}, nil
 	}
 	var late error
