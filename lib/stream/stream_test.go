@@ -623,6 +623,56 @@ func TestPassOn(t *testing.T) {
 	checkPassOn(t, []byte("MLM1 x\nS <>\n:a\nX\nE 0\n"))
 }
 
+// TestWriteAttrKept: the attribute lines a Writer keeps and writes again
+// are those of the same name and value, whatever their pointers: names
+// and values that share one but not the other, values equal but made
+// anew, more of them than it keeps, values too long to keep, values to
+// escape, and a bad name, which is never kept.
+func TestWriteAttrKept(t *testing.T) {
+	names := []string{"a", "b", "state", "trace", "x-y"}
+	values := []string{"", "a", "b", "v%", "one two", "l\xe9", strings.Repeat("w", keptLen-4), strings.Repeat("w", keptLen), "mlm-members:1796130138"}
+	seed := uint32(7)
+	rnd := func(n int) int { seed = seed*1664525 + 1013904223; return int(seed>>8) % n }
+	var got, want bytes.Buffer
+	w := NewWriter(&got)
+	for i := 0; i < 3000; i++ {
+		h := &Header{ID: fmt.Sprintf("r%d", i), Sender: Path{Mailbox: "s@x.example"}}
+		for j := rnd(7); j > 0; j-- {
+			a := Attr{Name: names[rnd(len(names))], Value: values[rnd(len(values))]}
+			if rnd(2) == 0 {
+				a.Name, a.Value = strings.Clone(a.Name), strings.Clone(a.Value)
+			}
+			h.Attrs = append(h.Attrs, a)
+		}
+		if err := w.Begin(h.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range h.Attrs {
+			if rnd(50) == 0 {
+				if err := w.WriteAttr(Attr{Name: a.Name + " ", Value: a.Value}); sysexit.Code(err) != sysexit.DataErr {
+					t.Fatalf("record %d: a bad name: %v", i, err)
+				}
+			}
+			if err := w.WriteAttr(a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Sender(h.Sender); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.End(); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		want.Write(refEncode(h, nil, nil))
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("record %d (%v): written\n%q\nwant\n%q", i, h.Attrs, got.Bytes()[max(0, got.Len()-400):], want.Bytes()[max(0, want.Len()-400):])
+		}
+	}
+}
+
 // TestReaderGrows: a Reader whose reads fill its buffer moves to one of
 // bufMax, in the middle of a record, and passes every record on as it
 // came all the same, each way; one given at most a pipe's 64 KiB a read

@@ -37,7 +37,25 @@ type Writer struct {
 
 	sender string // the last sender checked, a valid mailbox or ""
 	tail   []byte // the last octets of the message written, see Tail
+	attrs  [attrsKept]keptAttr
+	nextA  int // the slot of attrs WriteAttr fills next
 }
+
+// A keptAttr is an attribute line WriteAttr wrote, checked, escaped and
+// ready to write again. A stage adds the same attributes to record after
+// record (its state, the poster, its trace a second at a time): the
+// Writer keeps the last attrsKept of at most keptLen octets, each with its
+// name and value, and writes a line again for the same strings (most
+// often the very same: their pointers compare equal at once).
+type keptAttr struct {
+	name, value string
+	line        []byte // "A name=value" escaped, and LF
+}
+
+const (
+	attrsKept = 4
+	keptLen   = 256
+)
 
 // tailLen is how many of the message's last octets Tail keeps.
 const tailLen = 3
@@ -164,10 +182,33 @@ func (w *Writer) WriteAttr(a Attr) error {
 		// through byte for byte, escapes and all.
 		return w.putRead("", a.line)
 	}
+	for i := range w.attrs {
+		if k := &w.attrs[i]; k.line != nil && a.Name == k.name && a.Value == k.value {
+			return w.putLine(k.line)
+		}
+	}
 	if err := CheckAttrName(a.Name); err != nil {
 		return dataErr(err)
 	}
-	return w.put('A', " ", a.Name, "=", EscapeValue(a.Value))
+	v := EscapeValue(a.Value)
+	if n := len(a.Name) + len(v) + 4; n <= keptLen {
+		k := &w.attrs[w.nextA]
+		w.nextA = (w.nextA + 1) % attrsKept
+		k.name, k.value = a.Name, a.Value
+		k.line = append(append(append(append(k.line[:0], "A "...), a.Name...), '='), v...)
+		k.line = append(k.line, '\n')
+		return w.putLine(k.line)
+	}
+	return w.put('A', " ", a.Name, "=", v)
+}
+
+// putLine writes line, LF and all, of at most MaxLine octets.
+func (w *Writer) putLine(line []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	_, err := w.w.Write(line)
+	return w.setErr(err)
 }
 
 // Sender writes the envelope sender; message bytes may follow.
