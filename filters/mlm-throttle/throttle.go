@@ -92,11 +92,12 @@ func (p *passing) run(in io.Reader) error {
 			return err
 		}
 		p.group = append(p.group, heldRecord{id: h.ID, n: n, all: all, domain: domain, off: off, size: p.held.Len() - off})
-		// A throttle that charges nothing has nothing to gain from
-		// holding records. A record read across a pass (at a read of
-		// input) is passed at once, or held would keep growing with
-		// what passed before it.
-		if !t.charging() || p.held.Len()-p.group[0].off >= groupMax || p.group[0].off > 0 {
+		// Records are held in runs even with nothing to charge: a run
+		// goes out in one write from held, not copied again into bw.
+		// A record read across a pass (at a read of input) is passed
+		// at once, or held would keep growing with what passed before
+		// it.
+		if p.held.Len()-p.group[0].off >= groupMax || p.group[0].off > 0 {
 			return p.pass()
 		}
 		return nil
