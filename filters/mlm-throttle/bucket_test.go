@@ -484,6 +484,57 @@ func TestRunAcrossReads(t *testing.T) {
 	}
 }
 
+// writeSizes records the size of each write.
+type writeSizes struct {
+	bytes.Buffer
+	sizes []int
+}
+
+func (w *writeSizes) Write(p []byte) (int, error) {
+	w.sizes = append(w.sizes, len(p))
+	return w.Buffer.Write(p)
+}
+
+// TestShortRunsUncharged: a throttle that charges nothing, given input
+// always at hand (a file), holds runs of at most passMax octets, not
+// groupMax: there is no update of the state to save, and the next stage
+// gets records as soon as it would through bw. One that charges holds
+// runs of up to groupMax. Either way the records go out unchanged.
+func TestShortRunsUncharged(t *testing.T) {
+	var in strings.Builder
+	for i := 0; in.Len() < 3*groupMax; i++ {
+		in.WriteString(oneRcpt(i))
+	}
+	name := filepath.Join(t.TempDir(), "in")
+	if err := os.WriteFile(name, []byte(in.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, charge := range []bool{false, true} {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		th := &throttle{store: &memStore{}, clk: &clock.Fake{Start: time.Unix(1000, 0)}}
+		want := passMax
+		if charge {
+			b := newBucket(keyRcpt, 1e9, 0)
+			th.rcpt, want = &b, groupMax
+		}
+		var out writeSizes
+		err = th.run(f, &out)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != in.String() {
+			t.Errorf("charging %v: out is not the input", charge)
+		}
+		if most := slices.Max(out.sizes); most > want+2*len(oneRcpt(0)) || most < want-2*len(oneRcpt(0)) {
+			t.Errorf("charging %v: writes of up to %d octets; want about %d", charge, most, want)
+		}
+	}
+}
+
 // TestPassedMidRecord: records held while the throttle reads the rest
 // of a record cut across its input's reads pass, and go out, before it
 // waits for that rest.

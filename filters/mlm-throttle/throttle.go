@@ -68,7 +68,10 @@ func run(a *args, in io.Reader, out io.Writer) error {
 // run passes every record of in to out, each as soon as the buckets
 // allow.
 func (t *throttle) run(in io.Reader, out io.Writer) error {
-	p := &passing{t: t, held: spool.New(spool.MemLimit), bw: bufio.NewWriterSize(out, 64<<10)}
+	p := &passing{t: t, held: spool.New(spool.MemLimit), bw: bufio.NewWriterSize(out, passMax), runMax: groupMax}
+	if !t.charging() {
+		p.runMax = passMax
+	}
 	defer p.held.Close()
 	return p.run(in)
 }
@@ -97,7 +100,7 @@ func (p *passing) run(in io.Reader) error {
 		// A record read across a pass (at a read of input) is passed
 		// at once, or held would keep growing with what passed before
 		// it.
-		if p.held.Len()-p.group[0].off >= groupMax || p.group[0].off > 0 {
+		if p.held.Len()-p.group[0].off >= p.runMax || p.group[0].off > 0 {
 			return p.pass()
 		}
 		return nil
@@ -129,6 +132,7 @@ type passing struct {
 	reading bool // a record is being read into held, after group's
 	group   []heldRecord
 	bw      *bufio.Writer // records passed on; flushed before any wait
+	runMax  int64         // groupMax, or bw's size if nothing is charged
 }
 
 // groupMax is how many octets of records a passing holds before it
@@ -137,6 +141,12 @@ type passing struct {
 // spool's memory. (Records read from input that was at hand, a file or a
 // pipe with more in it, make one run across reads.)
 const groupMax = spool.MemLimit / 2
+
+// passMax is what a throttle that charges nothing holds before it
+// passes a run on: bw's size. With no updates of the state to save, a
+// longer run would only keep the next stage waiting for records that
+// would have gone out through bw.
+const passMax = 64 << 10
 
 // A heldRecord is a record in held: its id, its recipients not yet
 // delivered, all of them, the domain of the first, and where it is.
