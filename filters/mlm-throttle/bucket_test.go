@@ -535,6 +535,31 @@ func TestShortRunsUncharged(t *testing.T) {
 	}
 }
 
+// TestInputStat: the Reader sees through passFirst whether the input is
+// a regular file (it then reads it in larger pieces), and a pipe or a
+// reader that is not a file is not one.
+func TestInputStat(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "in")
+	if err := os.WriteFile(name, []byte(oneRcpt(0)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	inR, _, _, _ := pipes(t)
+	for _, c := range []struct {
+		in      io.Reader
+		regular bool
+	}{{f, true}, {inR, false}, {strings.NewReader(oneRcpt(0)), false}} {
+		st, err := passFirst{c.in, nil}.Stat()
+		if got := err == nil && st.Mode().IsRegular(); got != c.regular {
+			t.Errorf("%T: a regular file %v (%v); want %v", c.in, got, err, c.regular)
+		}
+	}
+}
+
 // TestPassedMidRecord: records held while the throttle reads the rest
 // of a record cut across its input's reads pass, and go out, before it
 // waits for that rest.

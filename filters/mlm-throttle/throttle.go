@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"slices"
@@ -139,7 +141,8 @@ type passing struct {
 // charges them: so many that a run of records costs few updates of the
 // state, and few enough that they and the next record stay in the
 // spool's memory. (Records read from input that was at hand, a file or a
-// pipe with more in it, make one run across reads.)
+// pipe with more in it, make one run across reads.) A throttle that
+// charges nothing passes its runs at passMax.
 const groupMax = spool.MemLimit / 2
 
 // passMax is what a throttle that charges nothing holds before it
@@ -226,6 +229,15 @@ func (f passFirst) Read(b []byte) (int, error) {
 		}
 	}
 	return f.r.Read(b)
+}
+
+// Stat is the input's, if it is a file: the Reader reads a regular file
+// in larger pieces.
+func (f passFirst) Stat() (fs.FileInfo, error) {
+	if s, ok := f.r.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		return s.Stat()
+	}
+	return nil, errors.ErrUnsupported
 }
 
 // ready reports whether a read of r would return at once: r is a file,

@@ -3,6 +3,7 @@ package stream
 import (
 	"bytes"
 	"io"
+	"io/fs"
 	"slices"
 	"strings"
 	"testing"
@@ -26,6 +27,17 @@ func (c *chunked) Read(b []byte) (int, error) {
 	c.s = c.s[k:]
 	return k, nil
 }
+
+// fileChunked is chunked saying it reads a regular file, as a Reader
+// asks before it reads in larger pieces (see bufMax).
+type fileChunked struct{ chunked }
+
+func (*fileChunked) Stat() (fs.FileInfo, error) { return regularInfo{}, nil }
+
+// regularInfo is a regular file's mode, and nothing else.
+type regularInfo struct{ fs.FileInfo }
+
+func (regularInfo) Mode() fs.FileMode { return 0 }
 
 // writeBoth writes h with WriteHeader as is, and a copy of its fields
 // with no Reader behind it, and fails on a difference.
@@ -98,11 +110,10 @@ func checkAsRead(t *testing.T, s []byte, ops []byte, chunk uint8, reuse bool) {
 	if chunk >= 200 {
 		n = len(s) + 1
 	}
-	checkAsReadN(t, s, ops, n, reuse)
+	checkAsReadN(t, NewReader(&chunked{s, n}), ops, reuse)
 }
 
-func checkAsReadN(t *testing.T, s []byte, ops []byte, n int, reuse bool) {
-	r := NewReader(&chunked{s, n})
+func checkAsReadN(t *testing.T, r *Reader, ops []byte, reuse bool) {
 	if reuse {
 		r.ReuseHeader()
 	}
@@ -185,7 +196,9 @@ func TestAsReadBig(t *testing.T) {
 		for op := 0; op < 256; op += 51 {
 			for _, n := range []int{1 << 20, 70000, 4096} {
 				ops := bytes.Repeat([]byte{byte(op), byte(op * 3), byte(op + 5)}, 100)
-				checkAsReadN(t, in.Bytes(), ops, n, reuse)
+				checkAsReadN(t, NewReader(&chunked{in.Bytes(), n}), ops, reuse)
+				// Read as a file: the buffer grows under the headers.
+				checkAsReadN(t, NewReader(&fileChunked{chunked{in.Bytes(), n}}), ops, reuse)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	"runtime"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"mlm/lib/sysexit"
 )
@@ -673,10 +676,11 @@ func TestWriteAttrKept(t *testing.T) {
 	}
 }
 
-// TestReaderGrows: a Reader whose reads fill its buffer moves to one of
-// bufMax, in the middle of a record, and passes every record on as it
-// came all the same, each way; one given at most a pipe's 64 KiB a read
-// keeps its first buffer.
+// TestReaderGrows: a Reader of a regular file whose reads fill its
+// buffer moves to one of bufMax, in the middle of a record, and passes
+// every record on as it came all the same, each way, with ReuseHeader or
+// not; one given at most a pipe's 64 KiB a read keeps its first buffer,
+// and so does one of a reader that is not a file, whatever it gives.
 func TestReaderGrows(t *testing.T) {
 	var in []byte
 	for i := 0; len(in) < 3*bufMax; i++ {
@@ -687,32 +691,84 @@ func TestReaderGrows(t *testing.T) {
 	}
 	for _, c := range []struct {
 		chunk, buf int
-	}{{len(in), bufMax}, {bufSize, bufMax}, {64 << 10, bufSize}, {4093, bufSize}} {
+		file       bool
+	}{{len(in), bufMax, true}, {bufSize, bufMax, true}, {64 << 10, bufSize, true}, {4093, bufSize, true}, {len(in), bufSize, false}} {
 		for name, way := range copyWays {
-			var b bytes.Buffer
-			r, w := NewReader(&chunked{in, c.chunk}), NewWriter(&b)
-			err := r.Each(func(h *Header) error {
-				if err := w.WriteHeader(h); err != nil {
-					return err
+			for _, reuse := range []bool{false, true} {
+				var rd io.Reader = &chunked{in, c.chunk}
+				if c.file {
+					rd = &fileChunked{chunked{in, c.chunk}}
 				}
-				if err := way(w, r); err != nil {
-					return err
+				var b bytes.Buffer
+				r, w := NewReader(rd), NewWriter(&b)
+				if reuse {
+					r.ReuseHeader()
 				}
-				return CopyRecipients(w, r)
-			})
-			if err == nil {
-				err = w.Flush()
-			}
-			if err != nil {
-				t.Fatalf("reads of %d, %s: %v", c.chunk, name, err)
-			}
-			if !bytes.Equal(b.Bytes(), in) {
-				t.Fatalf("reads of %d, %s: %d octets in, %d passed on, not the same", c.chunk, name, len(in), b.Len())
-			}
-			if len(r.buf) != c.buf {
-				t.Errorf("reads of %d, %s: buffer of %d octets, want %d", c.chunk, name, len(r.buf), c.buf)
+				err := r.Each(func(h *Header) error {
+					if err := w.WriteHeader(h); err != nil {
+						return err
+					}
+					if err := way(w, r); err != nil {
+						return err
+					}
+					return CopyRecipients(w, r)
+				})
+				if err == nil {
+					err = w.Flush()
+				}
+				what := fmt.Sprintf("reads of %d, a file %v, %s, ReuseHeader %v", c.chunk, c.file, name, reuse)
+				if err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				if !bytes.Equal(b.Bytes(), in) {
+					t.Fatalf("%s: %d octets in, %d passed on, not the same", what, len(in), b.Len())
+				}
+				if len(r.buf) != c.buf {
+					t.Errorf("%s: buffer of %d octets, want %d", what, len(r.buf), c.buf)
+				}
 			}
 		}
+	}
+}
+
+// TestPipeKeepsBuffer: a Reader of a pipe as large as mlm-pipeline makes
+// them, and full, keeps its first buffer: its reads fill it, but a pipe
+// gives no more than it holds, whatever the buffer.
+func TestPipeKeepsBuffer(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	if _, err := unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, bufSize); err != nil {
+		t.Skipf("a pipe of %d octets: %v", bufSize, err)
+	}
+	var in []byte
+	for i := 0; len(in) < 3*bufMax; i++ {
+		in = append(in, refEncode(&Header{ID: fmt.Sprintf("r%d", i), Sender: Path{Mailbox: "s@x.example"}}, bytes.Repeat([]byte("a line\n"), 500), testRcpts)...)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := pw.Write(in); pw.Close(); done <- err }()
+	var b bytes.Buffer
+	r, w := NewReader(pr), NewWriter(&b)
+	filled := false
+	err = r.Each(func(h *Header) error {
+		filled = filled || r.filled
+		return CopyRecord(w, r, h)
+	})
+	if err == nil {
+		err = w.Flush()
+	}
+	if werr := <-done; err == nil {
+		err = werr
+	}
+	switch {
+	case err != nil:
+		t.Fatal(err)
+	case !bytes.Equal(b.Bytes(), in):
+		t.Fatalf("%d octets in, %d passed on, not the same", len(in), b.Len())
+	case len(r.buf) != bufSize:
+		t.Errorf("buffer of %d octets, want %d (a read filled it: %v)", len(r.buf), bufSize, filled)
 	}
 }
 
