@@ -17,7 +17,6 @@ import (
 
 	"mlm/lib/addr"
 	"mlm/lib/clock"
-	"mlm/lib/spool"
 	"mlm/lib/sysexit"
 )
 
@@ -451,19 +450,27 @@ func TestChargedInRuns(t *testing.T) {
 	}
 }
 
-// TestRunAcrossReads: from input at hand (a file), records make one run
-// across the reads of input, up to groupMax, so a long stream costs one
-// update of the state for about every groupMax octets, not one or two
-// for every read.
-func TestRunAcrossReads(t *testing.T) {
+// recordsFile writes records of one recipient, size octets of them and
+// part of one more, to a file, and returns its name and content.
+func recordsFile(t *testing.T, size int) (string, string) {
+	t.Helper()
 	var in strings.Builder
-	for i := 0; in.Len() < 3*groupMax; i++ {
+	for i := 0; in.Len() < size; i++ {
 		in.WriteString(oneRcpt(i))
 	}
 	name := filepath.Join(t.TempDir(), "in")
 	if err := os.WriteFile(name, []byte(in.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return name, in.String()
+}
+
+// TestRunAcrossReads: from input at hand (a file), records make one run
+// across the reads of input, up to groupMax, so a long stream costs one
+// update of the state for about every groupMax octets, not one or two
+// for every read.
+func TestRunAcrossReads(t *testing.T) {
+	name, in := recordsFile(t, 3*groupMax)
 	f, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
@@ -476,11 +483,11 @@ func TestRunAcrossReads(t *testing.T) {
 	if err := th.run(f, &out); err != nil {
 		t.Fatal(err)
 	}
-	if out.String() != in.String() {
+	if out.String() != in {
 		t.Errorf("out is not the input")
 	}
 	if cs.n < 3 || cs.n > 4 {
-		t.Errorf("%d updates of the state for %d octets; want 3 or 4", cs.n, in.Len())
+		t.Errorf("%d updates of the state for %d octets; want 3 or 4", cs.n, len(in))
 	}
 }
 
@@ -501,14 +508,7 @@ func (w *writeSizes) Write(p []byte) (int, error) {
 // gets records as soon as it would through bw. One that charges holds
 // runs of up to groupMax. Either way the records go out unchanged.
 func TestShortRunsUncharged(t *testing.T) {
-	var in strings.Builder
-	for i := 0; in.Len() < 3*groupMax; i++ {
-		in.WriteString(oneRcpt(i))
-	}
-	name := filepath.Join(t.TempDir(), "in")
-	if err := os.WriteFile(name, []byte(in.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	name, in := recordsFile(t, 3*groupMax)
 	for _, charge := range []bool{false, true} {
 		f, err := os.Open(name)
 		if err != nil {
@@ -526,7 +526,7 @@ func TestShortRunsUncharged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out.String() != in.String() {
+		if out.String() != in {
 			t.Errorf("charging %v: out is not the input", charge)
 		}
 		if most := slices.Max(out.sizes); most > want+2*len(oneRcpt(0)) || most < want-2*len(oneRcpt(0)) {
@@ -539,10 +539,7 @@ func TestShortRunsUncharged(t *testing.T) {
 // a regular file (it then reads it in larger pieces), and a pipe or a
 // reader that is not a file is not one.
 func TestInputStat(t *testing.T) {
-	name := filepath.Join(t.TempDir(), "in")
-	if err := os.WriteFile(name, []byte(oneRcpt(0)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	name, _ := recordsFile(t, 1)
 	f, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
@@ -629,7 +626,7 @@ func TestHeldBounded(t *testing.T) {
 	b := newBucket(keyRcpt, 1e9, 0)
 	th := &throttle{store: &memStore{}, clk: &clock.Fake{Start: time.Unix(1000, 0)}, rcpt: &b}
 	var out bytes.Buffer
-	p := &passing{t: th, held: spool.New(spool.MemLimit), bw: bufio.NewWriter(&out)}
+	p := th.passing(&out)
 	defer p.held.Close()
 	most := int64(0)
 	c := &chunks{s: in.String(), n: 1000, seen: func() { most = max(most, p.held.Len()) }}

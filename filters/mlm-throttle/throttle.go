@@ -70,12 +70,18 @@ func run(a *args, in io.Reader, out io.Writer) error {
 // run passes every record of in to out, each as soon as the buckets
 // allow.
 func (t *throttle) run(in io.Reader, out io.Writer) error {
+	p := t.passing(out)
+	defer p.held.Close()
+	return p.run(in)
+}
+
+// passing returns a passing of t's records to out.
+func (t *throttle) passing(out io.Writer) *passing {
 	p := &passing{t: t, held: spool.New(spool.MemLimit), bw: bufio.NewWriterSize(out, passMax), runMax: groupMax}
 	if !t.charging() {
 		p.runMax = passMax
 	}
-	defer p.held.Close()
-	return p.run(in)
+	return p
 }
 
 // run passes every record of in on, each as soon as the buckets allow.
