@@ -77,11 +77,7 @@ func (t *throttle) run(in io.Reader, out io.Writer) error {
 
 // passing returns a passing of t's records to out.
 func (t *throttle) passing(out io.Writer) *passing {
-	p := &passing{t: t, held: spool.New(spool.MemLimit), bw: bufio.NewWriterSize(out, passMax), runMax: groupMax}
-	if !t.charging() {
-		p.runMax = passMax
-	}
-	return p
+	return &passing{t: t, held: spool.New(spool.MemLimit), bw: bufio.NewWriterSize(out, passMax)}
 }
 
 // run passes every record of in on, each as soon as the buckets allow.
@@ -108,7 +104,7 @@ func (p *passing) run(in io.Reader) error {
 		// A record read across a pass (at a read of input) is passed
 		// at once, or held would keep growing with what passed before
 		// it.
-		if p.held.Len()-p.group[0].off >= p.runMax || p.group[0].off > 0 {
+		if p.held.Len()-p.group[0].off >= p.runMax() || p.group[0].off > 0 {
 			return p.pass()
 		}
 		return nil
@@ -140,7 +136,15 @@ type passing struct {
 	reading bool // a record is being read into held, after group's
 	group   []heldRecord
 	bw      *bufio.Writer // records passed on; flushed before any wait
-	runMax  int64         // groupMax, or bw's size if nothing is charged
+}
+
+// runMax is how many octets of records p holds before it passes them:
+// groupMax, or passMax if nothing is charged.
+func (p *passing) runMax() int64 {
+	if p.t.charging() {
+		return groupMax
+	}
+	return passMax
 }
 
 // groupMax is how many octets of records a passing holds before it
@@ -181,19 +185,19 @@ func (p *passing) pass() error {
 func (p *passing) passGroup() error {
 	for g := p.group; len(g) > 0; {
 		k, at, err := p.t.reserve(g)
-		now := k
+		atOnce := k // the records that pass without a wait
 		if k > 0 && !at.IsZero() && at.After(p.t.clk.Now()) {
-			now = k - 1
+			atOnce = k - 1
 		}
-		if err := p.passOn(g[:now]); err != nil {
+		if err := p.passOn(g[:atOnce]); err != nil {
 			return err
 		}
-		if now < k {
+		if atOnce < k {
 			if err := p.bw.Flush(); err != nil {
 				return sysexit.Temp(err)
 			}
 			p.t.clk.SleepUntil(at)
-			if err := p.passOn(g[now:k]); err != nil {
+			if err := p.passOn(g[atOnce:k]); err != nil {
 				return err
 			}
 		}

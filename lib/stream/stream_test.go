@@ -500,9 +500,14 @@ func TestEachRecipient(t *testing.T) {
 // message by way of copyMsg, and returns what was written and the
 // Writer's Tail after each message.
 func passOn(s []byte, copyMsg func(w *Writer, r *Reader) error) ([]byte, []string, error) {
+	return passOnFrom(NewReader(bytes.NewReader(s)), copyMsg)
+}
+
+// passOnFrom is passOn of what r reads.
+func passOnFrom(r *Reader, copyMsg func(w *Writer, r *Reader) error) ([]byte, []string, error) {
 	var b bytes.Buffer
 	var tails []string
-	r, w := NewReader(bytes.NewReader(s)), NewWriter(&b)
+	w := NewWriter(&b)
 	err := r.Each(func(h *Header) error {
 		if err := w.WriteHeader(h); err != nil {
 			return err
@@ -699,29 +704,17 @@ func TestReaderGrows(t *testing.T) {
 				if c.file {
 					rd = &fileChunked{chunked{in, c.chunk}}
 				}
-				var b bytes.Buffer
-				r, w := NewReader(rd), NewWriter(&b)
+				r := NewReader(rd)
 				if reuse {
 					r.ReuseHeader()
 				}
-				err := r.Each(func(h *Header) error {
-					if err := w.WriteHeader(h); err != nil {
-						return err
-					}
-					if err := way(w, r); err != nil {
-						return err
-					}
-					return CopyRecipients(w, r)
-				})
-				if err == nil {
-					err = w.Flush()
-				}
+				got, _, err := passOnFrom(r, way)
 				what := fmt.Sprintf("reads of %d, a file %v, %s, ReuseHeader %v", c.chunk, c.file, name, reuse)
 				if err != nil {
 					t.Fatalf("%s: %v", what, err)
 				}
-				if !bytes.Equal(b.Bytes(), in) {
-					t.Fatalf("%s: %d octets in, %d passed on, not the same", what, len(in), b.Len())
+				if !bytes.Equal(got, in) {
+					t.Fatalf("%s: %d octets in, %d passed on, not the same", what, len(in), len(got))
 				}
 				if len(r.buf) != c.buf {
 					t.Errorf("%s: buffer of %d octets, want %d", what, len(r.buf), c.buf)
