@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +12,7 @@ import (
 
 	"mlm/lib/addr"
 	"mlm/lib/envelope"
+	"mlm/lib/members"
 	"mlm/lib/mlmtest"
 	"mlm/lib/stream"
 )
@@ -22,7 +25,42 @@ import (
 func FuzzSubscribers(f *testing.F) {
 	f.Add("a@example.org\n# c\n\n  b@example.org  \nA@EXAMPLE.ORG\na@Example.org\nbad\r\ndev-owner@lists.example.org\n")
 	f.Add("x@y\x00z\n\"q r\"@example.org\n<a@example.org>\n")
-	f.Fuzz(func(t *testing.T, file string) {
+	f.Fuzz(checkSubscribers)
+}
+
+// TestManySubscribers is FuzzSubscribers' check on member files of
+// thousands: members go to the set of those written in batches
+// (addr.KeySet's AddAll), and a member's repeat, in other case or
+// the same, comes in the same batch, the next or far later. Both ways a
+// file is read: kept whole (up to members.SmallFile), and read again
+// for each record.
+func TestManySubscribers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{3000, 80_000} {
+		var sb strings.Builder
+		for i := range n {
+			m := fmt.Sprintf("m%d@d%d.example", rng.IntN(n), i%7)
+			switch rng.IntN(10) {
+			case 0:
+				m = strings.ToUpper(m) // the same key as m in lower case only by its domain
+			case 1:
+				m = "bad address"
+			}
+			sb.WriteString(m + "\n")
+		}
+		file := sb.String()
+		if n > 10_000 && len(file) <= members.SmallFile {
+			t.Fatalf("%d members, %d octets: kept whole; the test wants a file read again", n, len(file))
+		}
+		checkSubscribers(t, file)
+	}
+}
+
+// checkSubscribers runs mlm-members on a post to a list whose
+// subscribers file is file, and checks what it writes against what it
+// should.
+func checkSubscribers(t *testing.T, file string) {
+	{
 		dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"})
 		if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte(file), 0o644); err != nil {
 			t.Fatal(err)
@@ -78,5 +116,5 @@ func FuzzSubscribers(f *testing.F) {
 				t.Errorf("standard error line %q", l)
 			}
 		}
-	})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 
 	"mlm/lib/addr"
@@ -63,6 +64,7 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 	}
 	src := members.NewSource(d, file)
 	seen := addr.NewKeySet()
+	b := &batch{}
 	r := stream.NewReader(in)
 	r.ReuseHeader() // each record's Header is let go before the next
 	w := stream.NewWriter(out)
@@ -105,12 +107,17 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 				fmt.Fprintf(stderr, "%s: %s: an address of the list itself; skipped\n", prog, file)
 				return nil
 			}
-			if skip.Has(k) || (k == posterKey && notMeToo.Has(k)) || !seen.Add(k) {
+			if skip.Has(k) || (k == posterKey && notMeToo.Has(k)) {
 				return nil
 			}
-			n++
-			return w.Recipient(stream.Path{Mailbox: m})
+			if b.add(m, k) {
+				return b.flush(w, seen, &n)
+			}
+			return nil
 		}, bad)
+		if err == nil {
+			err = b.flush(w, seen, &n)
+		}
 		if err != nil {
 			return err
 		}
@@ -123,4 +130,44 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 		return err
 	}
 	return w.Flush()
+}
+
+// A batch is members on their way out, not yet looked up in the set of
+// those written: they go to it together (addr.KeySet's AddAll), so that
+// its lookups' waits for memory overlap.
+type batch struct {
+	ms, ks []string // the members and their keys
+	fresh  []bool
+}
+
+// batchMax is the most members a batch holds.
+const batchMax = 32
+
+// add adds a member and its key, and reports whether the batch is full.
+func (b *batch) add(m, k string) bool {
+	b.ms, b.ks = append(b.ms, m), append(b.ks, k)
+	return len(b.ms) >= batchMax
+}
+
+// flush writes the batch's members that seen does not have yet, in
+// order, counting them in n, and empties it.
+func (b *batch) flush(w *stream.Writer, seen *addr.KeySet, n *int) error {
+	if len(b.ms) == 0 {
+		return nil
+	}
+	b.fresh = slices.Grow(b.fresh[:0], len(b.ks))[:len(b.ks)]
+	seen.AddAll(b.ks, b.fresh)
+	for i, m := range b.ms {
+		if !b.fresh[i] {
+			continue
+		}
+		*n++
+		if err := w.Recipient(stream.Path{Mailbox: m}); err != nil {
+			return err
+		}
+	}
+	clear(b.ms)
+	clear(b.ks)
+	b.ms, b.ks = b.ms[:0], b.ks[:0]
+	return nil
 }

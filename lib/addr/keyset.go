@@ -12,7 +12,9 @@ type KeySet struct {
 	seed  maphash.Seed
 	slots []uint64
 	n     int
-	used  []int // the slots filled, while they are few: all of them if len(used) == n (never after grow, at n > maxUsed)
+	used  []int    // the slots filled, while they are few: all of them if len(used) == n (never after grow, at n > maxUsed)
+	hs    []uint64 // AddAll's hashes
+	touch uint64   // what AddAll's first loads read, kept so that they are made
 }
 
 // maxUsed is the most filled slots a KeySet keeps track of, so that
@@ -45,10 +47,42 @@ func (s *KeySet) Reset() {
 
 // Add adds k and reports whether it was new.
 func (s *KeySet) Add(k string) bool {
-	h := maphash.String(s.seed, k) | 1 // 0 marks an empty slot
 	if s.n*3 >= len(s.slots)*2 {
 		s.grow()
 	}
+	return s.add(s.hash(k))
+}
+
+// hash is k's hash, never 0, which marks an empty slot.
+func (s *KeySet) hash(k string) uint64 { return maphash.String(s.seed, k) | 1 }
+
+// AddAll adds keys in order, as Add would each, and sets fresh[i] to
+// whether keys[i] was new. It reads the slot of every key first, with
+// nothing between the reads: a table far larger than the cache (16 MiB
+// for a million members) makes each Add wait for memory, and these
+// waits then overlap rather than follow one another, as Adds with a
+// stage's work between them do.
+func (s *KeySet) AddAll(keys []string, fresh []bool) {
+	for (s.n+len(keys))*3 >= len(s.slots)*2 {
+		s.grow()
+	}
+	s.hs = s.hs[:0]
+	for _, k := range keys {
+		s.hs = append(s.hs, s.hash(k))
+	}
+	mask := uint64(len(s.slots) - 1)
+	var t uint64
+	for _, h := range s.hs {
+		t += s.slots[h&mask]
+	}
+	s.touch += t
+	for i, h := range s.hs {
+		fresh[i] = s.add(h)
+	}
+}
+
+// add adds hash h and reports whether it was new; the table has room.
+func (s *KeySet) add(h uint64) bool {
 	mask := uint64(len(s.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		switch s.slots[i] {
@@ -67,7 +101,7 @@ func (s *KeySet) Add(k string) bool {
 
 // Has reports whether k was added.
 func (s *KeySet) Has(k string) bool {
-	h := maphash.String(s.seed, k) | 1
+	h := s.hash(k)
 	mask := uint64(len(s.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		switch s.slots[i] {
@@ -80,6 +114,10 @@ func (s *KeySet) Has(k string) bool {
 }
 
 func (s *KeySet) grow() {
+	// The slots used move: Reset clears the whole table from now on
+	// (used is complete only while len(used) == n, and n > 0 here
+	// unless AddAll grew an empty set).
+	s.used = s.used[:0]
 	old := s.slots
 	s.slots = make([]uint64, 2*len(old))
 	mask := uint64(len(s.slots) - 1)

@@ -2,6 +2,7 @@ package addr
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -157,6 +158,54 @@ func TestKeySet(t *testing.T) {
 				t.Fatalf("%d keys, round %d: slots left filled after Reset", n, round)
 			}
 		}
+	}
+}
+
+// TestKeySetAddAll checks AddAll against Add one key at a time: the same
+// answers, duplicates within one call and across calls, through the
+// table's growth, and a Reset after each round that leaves no slot
+// filled, also when AddAll made an empty set grow (its slots moved: a
+// Reset that cleared only those it had noted would leave keys behind).
+func TestKeySetAddAll(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, size := range []int{1, 3, maxUsed, 700, 2000} {
+		all, one := NewKeySet(), NewKeySet()
+		for round := range 3 {
+			var keys []string
+			for range 3000 {
+				keys = append(keys, fmt.Sprint(round, "-", rng.IntN(2500)))
+			}
+			for len(keys) > 0 {
+				part := keys[:min(len(keys), 1+rng.IntN(size))]
+				keys = keys[len(part):]
+				fresh := make([]bool, len(part))
+				all.AddAll(part, fresh)
+				for i, k := range part {
+					if want := one.Add(k); fresh[i] != want {
+						t.Fatalf("batches of up to %d, round %d: AddAll said %q new: %v; Add: %v", size, round, k, fresh[i], want)
+					}
+				}
+			}
+			if all.n != one.n {
+				t.Fatalf("batches of up to %d, round %d: %d keys; Add one at a time: %d", size, round, all.n, one.n)
+			}
+			all.Reset()
+			one.Reset()
+			if slices.ContainsFunc(all.slots, func(h uint64) bool { return h != 0 }) {
+				t.Fatalf("batches of up to %d, round %d: slots left filled after Reset", size, round)
+			}
+		}
+	}
+	// A few keys, then a call large enough to grow the table that adds
+	// none: the slots of the few have moved, and Reset must find them.
+	s := NewKeySet()
+	for i := range 10 {
+		s.Add(strconv.Itoa(i))
+	}
+	s.AddAll(slices.Repeat([]string{"3"}, 1000), make([]bool, 1000))
+	s.Reset()
+	if slices.ContainsFunc(s.slots, func(h uint64) bool { return h != 0 }) {
+		t.Fatal("grown by AddAll: slots left filled after Reset")
 	}
 }
 
