@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 
 	"mlm/lib/addr"
 	"mlm/lib/cli"
@@ -58,6 +59,10 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 		}
 	}
 	list := d.Address()
+	// A key's domain is its member's, lowered (addr.Key): one not the
+	// list's rules out an address of the list itself (envelope.Own) at
+	// the cost of a compare, where Own would lower both domains again.
+	atList := "@" + addr.Domain(list)
 	bounces := stream.Path{Mailbox: d.CommandAddress("bounces")}
 	bad := func(file string, line int, err error) {
 		fmt.Fprintf(stderr, "%s: %s: line %d: %v; skipped\n", prog, file, line, err)
@@ -103,7 +108,7 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 		posterKey := addr.Key(poster)
 		err = src.Each(func(m string) error {
 			k := addr.Key(m)
-			if envelope.Own(list, m) {
+			if strings.HasSuffix(k, atList) && envelope.Own(list, m) {
 				fmt.Fprintf(stderr, "%s: %s: an address of the list itself; skipped\n", prog, file)
 				return nil
 			}
