@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"mlm/lib/addr"
 	"mlm/lib/cli"
@@ -101,8 +102,40 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg, rcpt
 		return sysexit.Errorf(sysexit.DataErr, "record %s: no recipients", h.ID)
 	}
 	begin()
-	bw.WriteString("MAIL FROM:<" + h.Sender.Mailbox + ">\r\n")
-	if _, err := io.Copy(bw, rcpts.Reader()); err != nil {
+	if v, _ := h.Get("verp"); v == "yes" {
+		return verp(bw, h.Sender.Mailbox, msg, rcpts)
+	}
+	return send(bw, h.Sender.Mailbox, rcpts.Reader(), msg)
+}
+
+// verp writes a transaction for each RCPT line of rcpts (a record of
+// verp=yes, as mlm-sendmail(1) sends it): the sender VERP-encoded with
+// the recipient, or as it is where it cannot be.
+func verp(bw *bufio.Writer, sender string, msg, rcpts *spool.Spool) error {
+	br := bufio.NewReader(rcpts.Reader())
+	for {
+		line, err := br.ReadString('\n')
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return sysexit.Temp(err)
+		}
+		from := sender
+		rcpt := strings.TrimSuffix(strings.TrimPrefix(line, "RCPT TO:<"), ">\r\n")
+		if v, ok := addr.VERP(sender, rcpt); ok {
+			from = v
+		}
+		if err := send(bw, from, strings.NewReader(line), msg); err != nil {
+			return err
+		}
+	}
+}
+
+// send writes one transaction: from, the RCPT lines, the message.
+func send(bw *bufio.Writer, from string, rcpts io.Reader, msg *spool.Spool) error {
+	bw.WriteString("MAIL FROM:<" + from + ">\r\n")
+	if _, err := io.Copy(bw, rcpts); err != nil {
 		return sysexit.Temp(err)
 	}
 	bw.WriteString("DATA\r\n")

@@ -37,6 +37,9 @@ type job struct {
 	eight bool
 	rcpts []stream.Path
 	pos   map[string]int // a recipient's place in rcpts, once a bounce needs it
+	// The jobs of one record of verp=yes share its spool: the last to
+	// end lets it go.
+	sharing *atomic.Int64
 }
 
 // sender holds what every worker shares.
@@ -166,9 +169,50 @@ func (s *sender) read(in io.Reader, jobs chan<- *job) error {
 			s.done(j.msg)
 			return err
 		}
+		if v, _ := h.Get("verp"); v == "yes" && len(j.rcpts) > 0 {
+			return s.verp(j, jobs)
+		}
 		jobs <- j
 		return nil
 	})
+}
+
+// verp sends on, for a record of verp=yes, a job for each recipient,
+// as mlm-split(1)'s --verp made one record each before: id "ID,n" for
+// the n-th recipient; the attributes but "parent" and "verp" in order,
+// then "parent=ID"; the sender VERP-encoded with the recipient
+// (addr.VERP), or as it is and "verp=no" where it cannot be. So the
+// stream carries the message once, not once a recipient, and each
+// transaction, its journal lines, bounce and retry record are what they
+// were. The jobs share the record's spool, read at once by several
+// connections. A record whose id cannot take the ",n" is bad input.
+func (s *sender) verp(j *job, jobs chan<- *job) error {
+	if err := stream.CheckID(j.h.ID + "," + strconv.Itoa(len(j.rcpts))); err != nil {
+		s.done(j.msg)
+		return sysexit.Perm(sysexit.DataErr, fmt.Errorf("record %s: cannot derive ids from it: %v", j.h.ID, err))
+	}
+	j.msg.WireLen() // worked out once, before the jobs share the spool
+	sharing := new(atomic.Int64)
+	sharing.Store(int64(len(j.rcpts)))
+	var attrs []stream.Attr
+	for _, a := range j.h.Attrs {
+		if a.Name != "parent" && a.Name != "verp" {
+			attrs = append(attrs, a)
+		}
+	}
+	attrs = append(attrs, stream.Attr{Name: "parent", Value: j.h.ID})
+	for i, p := range j.rcpts {
+		h := *j.h
+		h.ID = j.h.ID + "," + strconv.Itoa(i+1)
+		h.Attrs = attrs[:len(attrs):len(attrs)] // shared, and never appended to in place
+		if v, ok := addr.VERP(j.h.Sender.Mailbox, p.Mailbox); ok {
+			h.Sender = stream.Path{Mailbox: v, Params: j.h.Sender.Params}
+		} else {
+			h.Attrs = append(h.Attrs, stream.Attr{Name: "verp", Value: "no"})
+		}
+		jobs <- &job{h: &h, msg: j.msg, eight: j.eight, rcpts: []stream.Path{p}, sharing: sharing}
+	}
+	return nil
 }
 
 // newSpool returns a spool for a record's message: one a record done
@@ -297,7 +341,9 @@ func (s *sender) drop(l *lane, err error) {
 // makes the exit status 75.
 func (s *sender) end(l *lane, j *job, err error) {
 	s.j.settle(l.w)
-	s.done(j.msg)
+	if j.sharing == nil || j.sharing.Add(-1) == 0 {
+		s.done(j.msg)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, j.h.ID, err)
 		s.failed.Store(true)

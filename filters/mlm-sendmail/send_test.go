@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"mlm/lib/addr"
 	"mlm/lib/smtpout"
 	"mlm/lib/smtpsink"
 	"mlm/lib/smtpsink/sinktest"
@@ -1833,5 +1834,118 @@ func TestSendmailExit0AtDeadline(t *testing.T) {
 		if j, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1")); err != nil || string(j) != "D a@x.example\n" || out != "" {
 			t.Errorf("run %d: %v, journal %q, retry record of %d octets; want sent", i+1, err, j, len(out))
 		}
+	}
+}
+
+// verpRecord is a record of verp=yes of the message to the recipients.
+func verpRecord(id, msg string, rcpts ...string) string {
+	var b bytes.Buffer
+	var ps []stream.Path
+	for _, r := range rcpts {
+		ps = append(ps, stream.Path{Mailbox: r})
+	}
+	h := &stream.Header{ID: id, Attrs: []stream.Attr{{Name: "received", Value: "1795867200"}, {Name: "parent", Value: "p1"}, {Name: "verp", Value: "yes"}},
+		Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org"}}
+	stream.WriteRecord(&b, h, strings.NewReader(msg), ps)
+	return b.String()
+}
+
+// TestVERPRecord: a record of verp=yes goes to each recipient in a
+// transaction of its own, the sender VERP-encoded with it, or as it is
+// where it cannot be; each recipient's outcome is what a record of its
+// own would have had (the ids "ID,n" of mlm-split's --verp before):
+// bounce, retry record, journal. Two records, one of a message too
+// large for memory, are read at once by several connections from the
+// spool each shares: every recipient gets its own record's message,
+// whole, once.
+func TestVERPRecord(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "t450*=450 4.2.0 mailbox busy", "f550*=550 5.1.1 no such user")})
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 4}
+	long := strings.Repeat("l", 60) + "@example.org" // too long to encode
+	small := "Subject: small\n\nbody\n"
+	large := "Subject: large\n\n" + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n", (spool.MemLimit+1<<16)/64)
+	var many []string
+	for i := range 12 {
+		many = append(many, fmt.Sprintf("m%02d@example.net", i))
+	}
+	in := verpRecord("p1,1", small, "ok1@example.org", "t450@example.org", "f550@example.org", long, "ok2@example.org") +
+		verpRecord("p1,2", large, many...)
+	out, err := send(t, a, in)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	want := map[string]string{"ok1@example.org": small, "ok2@example.org": small, long: small}
+	for _, m := range many {
+		want[m] = large
+	}
+	got := map[string]int{}
+	for _, m := range srv.Messages() {
+		if len(m.Rcpts) != 1 {
+			t.Fatalf("a transaction to %d recipients; want 1", len(m.Rcpts))
+		}
+		rcpt := m.Rcpts[0].Mailbox
+		got[rcpt]++
+		sender := "dev-bounces@lists.example.org"
+		if v, ok := addr.VERP(sender, rcpt); ok {
+			sender = v
+		}
+		if m.Sender.Mailbox != sender {
+			t.Errorf("to %s: sender %s; want %s", rcpt, m.Sender.Mailbox, sender)
+		}
+		if string(m.Data) != strings.ReplaceAll(want[rcpt], "\n", "\r\n") {
+			t.Errorf("to %s: %d octets, not its record's message (%d)", rcpt, len(m.Data), len(want[rcpt]))
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("delivered to %d recipients; want %d", len(got), len(want))
+	}
+	for r, n := range got {
+		if n != 1 {
+			t.Errorf("%s got %d copies", r, n)
+		}
+	}
+	// 4xx: the record its own record would have made: sender encoded,
+	// no verp=yes, parent the recipient's own id.
+	r := stream.NewReader(strings.NewReader(out))
+	h, err := r.Next()
+	if err != nil {
+		t.Fatalf("no retry record: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(h.ID, "p1,1,2,r-") || h.Sender.Mailbox != "dev-bounces+t450=example.org@lists.example.org" {
+		t.Errorf("retry record %s from %s", h.ID, h.Sender.Mailbox)
+	}
+	if v, _ := h.Get("parent"); v != "p1,1,2" {
+		t.Errorf("retry record's parent %q", v)
+	}
+	if _, ok := h.Get("verp"); ok {
+		t.Errorf("retry record has verp: %v", h.Attrs)
+	}
+	if strings.Count(out, "MLM1 ") != 1 || !strings.Contains(out, "R <t450@example.org>\nE 1\n") {
+		t.Errorf("retry records:\n%s", out)
+	}
+	// 5xx: the bounce record named by the recipient's own id.
+	if _, err := os.Stat(filepath.Join(dir, "queue", "bounces", "new", "p1,1,3,b1")); err != nil {
+		t.Errorf("bounce record: %v", err)
+	}
+	// The records of a recipient too long to encode say so, as
+	// mlm-split's did.
+	for _, m := range srv.Messages() {
+		if m.Rcpts[0].Mailbox == long && m.Sender.Mailbox != "dev-bounces@lists.example.org" {
+			t.Errorf("to the long address: sender %s", m.Sender.Mailbox)
+		}
+	}
+	// Again (a crash before the queue file went): nothing twice.
+	if _, err := send(t, a, in); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Messages()); n != len(want) {
+		t.Errorf("after a re-run %d transactions; want %d", n, len(want))
+	}
+	// An id that cannot take ",n" is bad input, and nothing is sent.
+	srv2 := sinktest.Sink(t, smtpsink.Options{})
+	_, err = send(t, &args{Dir: dir, Relay: []string{srv2.Addr()}}, verpRecord("q"+strings.Repeat("x", stream.MaxID-2), small, "a@example.org", "b@example.org"))
+	if sysexit.Code(err) != sysexit.DataErr || len(srv2.Messages()) != 0 {
+		t.Errorf("an id too long: %v (%d), %d sent", err, sysexit.Code(err), len(srv2.Messages()))
 	}
 }

@@ -1,6 +1,6 @@
 // mlm-split splits each record of an MLM1 stream into delivery records of
-// at most N recipients, grouped by domain, or of one recipient each with
-// a VERP or the same sender. See mlm-split(1).
+// at most N recipients, grouped by domain, marked for VERP or not, or of
+// one recipient each. See mlm-split(1).
 package main
 
 import (
@@ -14,7 +14,7 @@ const prog = "mlm-split"
 type args struct {
 	MaxRcpt  *int   `short:"n" name:"max-rcpt" placeholder:"N" help:"At most N recipients a record (default: the list's maxrcpt, else 100)."`
 	Personal bool   `short:"p" xor:"mode" help:"One recipient a record, the sender unchanged."`
-	VERP     bool   `short:"v" name:"verp" xor:"mode" help:"One recipient a record, the sender VERP-encoded with it."`
+	VERP     bool   `short:"v" name:"verp" xor:"mode" help:"Mark each record verp=yes: delivery sends each recipient alone, the sender VERP-encoded with it."`
 	Dir      string `arg:"" optional:"" placeholder:"DIR" help:"List directory whose maxrcpt to read."`
 }
 

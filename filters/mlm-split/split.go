@@ -53,7 +53,7 @@ func run(a *args, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s := &splitter{max: n, verp: a.VERP, single: a.VERP || a.Personal,
+	s := &splitter{max: n, verp: a.VERP, single: a.Personal,
 		msg: spool.New(spool.MemLimit), w: stream.NewWriter(out)}
 	defer s.msg.Close()
 	s.file, s.base = inputFile(in)
@@ -110,7 +110,7 @@ func maxRcpt(a *args) (int, error) {
 type splitter struct {
 	max    int
 	single bool         // one recipient a record
-	verp   bool         // and a VERP sender
+	verp   bool         // records of verp=yes
 	msg    *spool.Spool // the message, encoded as in the stream
 	w      *stream.Writer
 	file   *os.File // the input, if a regular file
@@ -163,7 +163,8 @@ func (s *splitter) record(r *stream.Reader, h *stream.Header) error {
 
 // emit writes the next record derived from s.in, to rcpts: id "ID,n",
 // the attributes but "parent" in order, then "parent=ID"; with --verp
-// the sender for its one recipient, or "verp=no".
+// "verp=yes", for the delivery stage to send each recipient alone, the
+// sender VERP-encoded with it (mlm-sendmail(1)).
 func (s *splitter) emit(rcpts []stream.Path) error {
 	s.n++
 	in, out := s.in, &s.out
@@ -178,11 +179,7 @@ func (s *splitter) emit(rcpts []stream.Path) error {
 	}
 	out.Attrs = append(out.Attrs, stream.Attr{Name: "parent", Value: in.ID})
 	if s.verp {
-		if v, ok := verp(in.Sender.Mailbox, rcpts[0].Mailbox); ok {
-			out.Sender = stream.Path{Mailbox: v, Params: in.Sender.Params}
-		} else {
-			out.Attrs = append(out.Attrs, stream.Attr{Name: "verp", Value: "no"})
-		}
+		out.Attrs = append(out.Attrs, stream.Attr{Name: "verp", Value: "yes"})
 	}
 	if err := stream.CheckID(out.ID); err != nil {
 		return sysexit.Perm(sysexit.DataErr, fmt.Errorf("record %s: cannot derive ids from it: %v", in.ID, err))

@@ -148,7 +148,7 @@ func TestReserveShared(t *testing.T) {
 			var group []heldRecord
 			for i := 0; i < 300 || len(group) > 0; {
 				for ; i < 300 && len(group) < 1+i%7; i++ {
-					group = append(group, heldRecord{id: "r", n: 1, all: 1, domain: "example.org"})
+					group = append(group, heldRecord{id: "r", n: 1, all: 1, msgs: 1, domain: "example.org"})
 				}
 				now := th.clk.Now()
 				k, at, err := th.reserve(group)
@@ -205,12 +205,12 @@ func TestCharges(t *testing.T) {
 		{0, "", []string{"msg:1ns"}},
 	}
 	for _, tc := range tests {
-		if got := keys(th.charges(nil, tc.n, tc.domain)); !slices.Equal(got, tc.want) {
+		if got := keys(th.charges(nil, 1, tc.n, tc.domain)); !slices.Equal(got, tc.want) {
 			t.Errorf("charges(%d, %q) = %v; want %v", tc.n, tc.domain, got, tc.want)
 		}
 	}
 	delete(th.domains, anyDomain)
-	if got := keys(th.charges(nil, 1, "b.example")); len(got) != 2 {
+	if got := keys(th.charges(nil, 1, 1, "b.example")); len(got) != 2 {
 		t.Errorf("charges without *: %v", got)
 	}
 }

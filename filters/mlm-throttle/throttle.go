@@ -98,7 +98,11 @@ func (p *passing) run(in io.Reader) error {
 		if err != nil {
 			return err
 		}
-		p.group = append(p.group, heldRecord{id: h.ID, n: n, all: all, domain: domain, off: off, size: p.held.Len() - off})
+		msgs := int64(1)
+		if v, _ := h.Get("verp"); v == "yes" && n > 0 {
+			msgs = n // a transaction for each recipient (mlm-sendmail(1))
+		}
+		p.group = append(p.group, heldRecord{id: h.ID, n: n, all: all, msgs: msgs, domain: domain, off: off, size: p.held.Len() - off})
 		// Records are held in runs even with nothing to charge: a run
 		// goes out in one write from held, not copied again into bw.
 		// A record read across a pass (at a read of input) is passed
@@ -165,7 +169,8 @@ const passMax = 64 << 10
 // delivered, all of them, the domain of the first, and where it is.
 type heldRecord struct {
 	id        string
-	n, all    int64
+	n, all    int64 // recipients to charge, and in all
+	msgs      int64 // records a second it takes: its transactions
 	domain    string
 	off, size int64
 }
@@ -328,10 +333,11 @@ type charge struct {
 	n int64
 }
 
-// charges appends to cs what a record of n recipients to domain takes.
-func (t *throttle) charges(cs []charge, n int64, domain string) []charge {
+// charges appends to cs what a record of msgs transactions and n
+// recipients to domain takes.
+func (t *throttle) charges(cs []charge, msgs, n int64, domain string) []charge {
 	if t.msg != nil {
-		cs = append(cs, charge{*t.msg, 1})
+		cs = append(cs, charge{*t.msg, msgs})
 	}
 	if n == 0 {
 		return cs
@@ -368,7 +374,7 @@ func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) 
 		// again, passes free: mlm-sendmail skips it.)
 		i := len(all)
 		if rec.n > 0 || rec.all == 0 {
-			all = t.charges(all, rec.n, rec.domain)
+			all = t.charges(all, rec.msgs, rec.n, rec.domain)
 		}
 		cs = append(cs, all[i:len(all):len(all)])
 	}

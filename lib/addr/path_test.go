@@ -210,6 +210,7 @@ func TestKeySetAddAll(t *testing.T) {
 }
 
 func TestVERP(t *testing.T) {
+	l64 := strings.Repeat("l", 39) + "@" + strings.Repeat("d", 20) + ".x" // d+ 39 = 22: 64 octets
 	tests := []struct{ sender, rcpt, want string }{
 		{"dev-bounces@lists.example.org", "bob@example.net", "dev-bounces+bob=example.net@lists.example.org"},
 		{"dev-bounces@l.example", "a$b|c&&d`e'f@example.net", "dev-bounces+a$b|c&&d`e'f=example.net@l.example"},
@@ -221,6 +222,13 @@ func TestVERP(t *testing.T) {
 		{"dev-bounces@l.example", "bob@ü.example", ""},
 		{"dev-bounces@l.example", "bob@exa=mple.net", ""},
 		{"dev-bounces@l.example", strings.Repeat("b", 50) + "@example.net", ""},
+		// (Moved here from mlm-split's tests, when its --verp left the
+		// encoding to the delivery stage.)
+		{"dev-bounces@lists.example.org", "a.b+c=d@Ex-1.ORG", "dev-bounces+a.b+c=d=Ex-1.ORG@lists.example.org"},
+		{"d@h", l64, "d+" + strings.Replace(l64, "@", "=", 1) + "@h"},
+		{"d@h", "l" + l64, ""},
+		{"dev-bounces@h", "bob@[IPv6:2001:db8::1]", ""},
+		{"dev-bounces@h", "ü@example.de", ""},
 	}
 	for _, tc := range tests {
 		v, ok := VERP(tc.sender, tc.rcpt)
@@ -228,6 +236,9 @@ func TestVERP(t *testing.T) {
 			t.Errorf("VERP(%q, %q) = %q, %v; want %q", tc.sender, tc.rcpt, v, ok, tc.want)
 		}
 		if ok {
+			if at := strings.LastIndexByte(v, '@'); at > MaxLocal || CheckMailbox(v) != nil {
+				t.Errorf("VERP(%q, %q) = %q: not a valid mailbox", tc.sender, tc.rcpt, v)
+			}
 			if r, ok := UnVERP(tc.sender, strings.ToUpper(v)); !ok || !strings.EqualFold(r, tc.rcpt) {
 				t.Errorf("UnVERP(%q, %q) = %q, %v; want %q", tc.sender, strings.ToUpper(v), r, ok, tc.rcpt)
 			}

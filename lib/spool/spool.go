@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"mlm/lib/sysexit"
 )
@@ -25,7 +26,7 @@ type Spool struct {
 	f     *os.File
 	n     int64
 	wire  int64  // WireLen, once counted; -1 before
-	buf   []byte // fileReader's, once it has read
+	buf   []byte // checkSrc's, once it has compared
 	src   *os.File
 	off   int64 // the message is src from off on (Backed)
 	ref   bool  // and the spool holds none of it: Reader reads src
@@ -173,7 +174,9 @@ func (c *wireCounter) Write(p []byte) (int, error) {
 }
 
 // Reader returns a reader of everything written since the last Reset. It
-// is valid until the next Write or Reset.
+// is valid until the next Write or Reset; several may be read at once,
+// from goroutines of their own, once WireLen has been asked (it keeps
+// its count in the spool).
 func (s *Spool) Reader() io.Reader { return s.Section(0, s.n) }
 
 // Section returns a reader of the n octets written at offset off since
@@ -240,6 +243,11 @@ type fileReader struct {
 
 const readSize = 256 << 10
 
+// readBufs are WriteTo's buffers, not the spool's own: readers of one
+// spool may run at once (mlm-sendmail's connections, each sending one
+// message of verp=yes to recipients of its own).
+var readBufs = sync.Pool{New: func() any { return new([readSize]byte) }}
+
 // Len returns the number of octets not yet read.
 func (r *fileReader) Len() int { return int(r.left) }
 
@@ -284,13 +292,12 @@ func (r *fileReader) WriteTo(w io.Writer) (int64, error) {
 			return n, err
 		}
 	}
-	if r.s.buf == nil {
-		r.s.buf = make([]byte, readSize)
-	}
+	buf := readBufs.Get().(*[readSize]byte)
+	defer readBufs.Put(buf)
 	for {
-		k, err := r.Read(r.s.buf)
+		k, err := r.Read(buf[:])
 		if k > 0 {
-			m, werr := w.Write(r.s.buf[:k])
+			m, werr := w.Write(buf[:k])
 			n += int64(m)
 			if werr == nil && m < k {
 				werr = io.ErrShortWrite

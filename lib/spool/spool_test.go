@@ -5,8 +5,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"mlm/lib/mlmtest"
 	"mlm/lib/sysexit"
@@ -341,4 +344,53 @@ func TestSection(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReadersAtOnce: readers of one spool, each copying the message
+// to a writer of its own, from goroutines of their own, as
+// mlm-sendmail's connections do for a record of verp=yes: each gets the
+// message whole, whatever the others read meanwhile (a buffer shared
+// among them would be written over under one still writing from it).
+func TestReadersAtOnce(t *testing.T) {
+	s := New(1 << 10)
+	defer s.Close()
+	want := make([]byte, 6*readSize+777) // most of it in the file
+	for i := range want {
+		want[i] = byte(i*13/7 + i>>18)
+	}
+	if _, err := s.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	s.WireLen()
+	var wg sync.WaitGroup
+	got := make([][]byte, 8)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &yielding{}
+			if _, err := io.Copy(w, s.Reader()); err != nil {
+				t.Error(err)
+			}
+			got[i] = w.b
+		}()
+	}
+	wg.Wait()
+	for i, g := range got {
+		if !bytes.Equal(g, want) {
+			t.Errorf("reader %d: %d octets, not the message's %d", i, len(g), len(want))
+		}
+	}
+}
+
+// yielding keeps what is written to it, letting the other goroutines
+// run halfway through each write.
+type yielding struct{ b []byte }
+
+func (y *yielding) Write(p []byte) (int, error) {
+	y.b = append(y.b, p[:len(p)/2]...)
+	runtime.Gosched()
+	time.Sleep(time.Millisecond)
+	y.b = append(y.b, p[len(p)/2:]...)
+	return len(p), nil
 }
