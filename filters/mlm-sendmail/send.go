@@ -169,6 +169,7 @@ func (s *sender) read(in io.Reader, jobs chan<- *job) error {
 			s.done(j.msg)
 			return err
 		}
+		s.stats.records.Add(1)
 		if v, _ := h.Get("verp"); v == "yes" && len(j.rcpts) > 0 {
 			return s.verp(j, jobs)
 		}
@@ -287,7 +288,6 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 		if !ok {
 			return
 		}
-		s.stats.records.Add(1)
 		s.deliver(l, j)
 	}
 }
