@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -136,15 +137,15 @@ func checkDomain(d string) error {
 			if j := strings.IndexByte(d[i:], '.'); j >= 0 {
 				end = i + j
 			}
-			return fmt.Errorf("bad domain label %q", d[start:end])
+			return &PieceError{"bad domain label", d[start:end]}
 		}
 		if badLabel(d[start:i]) {
-			return fmt.Errorf("bad domain label %q", d[start:i])
+			return &PieceError{"bad domain label", d[start:i]}
 		}
 		start = i + 1
 	}
 	if badLabel(d[start:]) {
-		return fmt.Errorf("bad domain label %q", d[start:])
+		return &PieceError{"bad domain label", d[start:]}
 	}
 	return nil
 }
@@ -155,9 +156,25 @@ func badLabel(l string) bool {
 	return l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-'
 }
 
+// A PieceError is an address refused for a piece of it, which its
+// message quotes. Reason is the message without the piece, for where no
+// address may be told (a member file's bad line: see Reason).
+type PieceError struct{ Reason, Piece string }
+
+func (e *PieceError) Error() string { return e.Reason + " " + strconv.Quote(e.Piece) }
+
+// Reason is err's message without the piece of an address it quotes,
+// if it is a PieceError.
+func Reason(err error) string {
+	if pe := (*PieceError)(nil); errors.As(err, &pe) {
+		return pe.Reason
+	}
+	return err.Error()
+}
+
 // checkLiteral checks an RFC 5321 §4.1.3 address-literal.
 func checkLiteral(d string) error {
-	bad := fmt.Errorf("bad address literal %q", d)
+	bad := &PieceError{"bad address literal", d}
 	if len(d) < 3 || d[len(d)-1] != ']' {
 		return bad
 	}
@@ -178,10 +195,12 @@ func checkLiteral(d string) error {
 		if checkDomain(tag) != nil || strings.ContainsRune(tag, '.') || rest == "" {
 			return bad
 		}
-		// dcontent; ">" is refused too, though RFC 5321 allows it, so
-		// that the end of a path is the first ">" outside quotes.
+		// dcontent; ">" and '"' are refused too, though RFC 5321
+		// allows them, so that the end of a path is the first ">"
+		// outside quotes, and no quote begins in a domain: SplitPath
+		// would read past the end of the path for it.
 		for i := 0; i < len(rest); i++ {
-			if c := rest[i]; c < 33 || c > 126 || c == '[' || c == '\\' || c == ']' || c == '>' {
+			if c := rest[i]; c < 33 || c > 126 || c == '[' || c == '\\' || c == ']' || c == '>' || c == '"' {
 				return bad
 			}
 		}
