@@ -158,7 +158,9 @@ func scan(r io.Reader, name string, fn func(string) error, bad BadFunc) error {
 	return listdir.EachLineN(r, name, func(line int, s string) error {
 		if err := addr.CheckMailbox(s); err != nil {
 			if bad != nil {
-				bad(name, line, err)
+				// The reason alone: the line's error names no address,
+				// nor a piece of one (mlm-members(1)).
+				bad(name, line, errors.New(addr.Reason(err)))
 			}
 			return nil
 		}
