@@ -99,8 +99,10 @@ func (p *passing) run(in io.Reader) error {
 			return err
 		}
 		msgs := int64(1)
-		if v, _ := h.Get("verp"); v == "yes" && n > 0 {
-			msgs = n // a transaction for each recipient (mlm-sendmail(1))
+		if t.msg != nil && n > 0 {
+			if v, _ := h.Get("verp"); v == "yes" {
+				msgs = n // a transaction for each recipient (mlm-sendmail(1))
+			}
 		}
 		p.group = append(p.group, heldRecord{id: h.ID, n: n, all: all, msgs: msgs, domain: domain, off: off, size: p.held.Len() - off})
 		// Records are held in runs even with nothing to charge: a run
