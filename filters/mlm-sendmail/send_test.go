@@ -1862,7 +1862,7 @@ func TestVERPRecord(t *testing.T) {
 	dir := list(t)
 	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "t450*=450 4.2.0 mailbox busy", "f550*=550 5.1.1 no such user")})
 	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 4}
-	long := strings.Repeat("l", 60) + "@example.org" // too long to encode
+	long := "t450" + strings.Repeat("l", 56) + "@example.org" // too long to encode, and deferred
 	small := "Subject: small\n\nbody\n"
 	large := "Subject: large\n\n" + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n", (spool.MemLimit+1<<16)/64)
 	var many []string
@@ -1875,7 +1875,7 @@ func TestVERPRecord(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	want := map[string]string{"ok1@example.org": small, "ok2@example.org": small, long: small}
+	want := map[string]string{"ok1@example.org": small, "ok2@example.org": small}
 	for _, m := range many {
 		want[m] = large
 	}
@@ -1905,35 +1905,44 @@ func TestVERPRecord(t *testing.T) {
 			t.Errorf("%s got %d copies", r, n)
 		}
 	}
-	// 4xx: the record its own record would have made: sender encoded,
-	// no verp=yes, parent the recipient's own id.
+	// 4xx: the retry record the recipient's own record would have made
+	// (in the order the connections end them): parent its own id, no
+	// verp=yes, the sender encoded, or, for the address too long for it,
+	// as it was and verp=no.
+	wantRetry := map[string]string{
+		"p1,1,2 dev-bounces+t450=example.org@lists.example.org verp= t450@example.org": "",
+		"p1,1,4 dev-bounces@lists.example.org verp=no " + long:                         "",
+	}
 	r := stream.NewReader(strings.NewReader(out))
-	h, err := r.Next()
-	if err != nil {
-		t.Fatalf("no retry record: %v\n%s", err, out)
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rcpts []string
+		if _, err := io.Copy(io.Discard, r.Message()); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.EachRecipient(func(p stream.Path) error { rcpts = append(rcpts, p.Mailbox); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		v, _ := h.Get("verp")
+		parent, _ := h.Get("parent")
+		got := fmt.Sprintf("%s %s verp=%s %s", parent, h.Sender.Mailbox, v, strings.Join(rcpts, " "))
+		if _, ok := wantRetry[got]; !ok || !strings.HasPrefix(h.ID, parent+",r-") {
+			t.Errorf("retry record %s: %q; want one of %q", h.ID, got, wantRetry)
+		}
+		delete(wantRetry, got)
 	}
-	if !strings.HasPrefix(h.ID, "p1,1,2,r-") || h.Sender.Mailbox != "dev-bounces+t450=example.org@lists.example.org" {
-		t.Errorf("retry record %s from %s", h.ID, h.Sender.Mailbox)
-	}
-	if v, _ := h.Get("parent"); v != "p1,1,2" {
-		t.Errorf("retry record's parent %q", v)
-	}
-	if _, ok := h.Get("verp"); ok {
-		t.Errorf("retry record has verp: %v", h.Attrs)
-	}
-	if strings.Count(out, "MLM1 ") != 1 || !strings.Contains(out, "R <t450@example.org>\nE 1\n") {
-		t.Errorf("retry records:\n%s", out)
+	if len(wantRetry) > 0 {
+		t.Errorf("no retry records %q:\n%s", wantRetry, out)
 	}
 	// 5xx: the bounce record named by the recipient's own id.
 	if _, err := os.Stat(filepath.Join(dir, "queue", "bounces", "new", "p1,1,3,b1")); err != nil {
 		t.Errorf("bounce record: %v", err)
-	}
-	// The records of a recipient too long to encode say so, as
-	// mlm-split's did.
-	for _, m := range srv.Messages() {
-		if m.Rcpts[0].Mailbox == long && m.Sender.Mailbox != "dev-bounces@lists.example.org" {
-			t.Errorf("to the long address: sender %s", m.Sender.Mailbox)
-		}
 	}
 	// Again (a crash before the queue file went): nothing twice.
 	if _, err := send(t, a, in); err != nil {
