@@ -58,12 +58,17 @@ func record(id string, rcpts ...string) string {
 
 // recordOf is one record of the message to the given recipients.
 func recordOf(id, msg string, rcpts ...string) string {
+	return recordAttrs(id, msg, nil, rcpts...)
+}
+
+// recordAttrs is recordOf with more attributes after "received".
+func recordAttrs(id, msg string, attrs []stream.Attr, rcpts ...string) string {
 	var b bytes.Buffer
 	var ps []stream.Path
 	for _, r := range rcpts {
 		ps = append(ps, stream.Path{Mailbox: r})
 	}
-	h := &stream.Header{ID: id, Attrs: []stream.Attr{{Name: "received", Value: "1795867200"}}, Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org"}}
+	h := &stream.Header{ID: id, Attrs: append([]stream.Attr{{Name: "received", Value: "1795867200"}}, attrs...), Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org"}}
 	stream.WriteRecord(&b, h, strings.NewReader(msg), ps)
 	return b.String()
 }
@@ -1837,17 +1842,10 @@ func TestSendmailExit0AtDeadline(t *testing.T) {
 	}
 }
 
-// verpRecord is a record of verp=yes of the message to the recipients.
+// verpRecord is a record of verp=yes of the message to the recipients,
+// as mlm-split -v writes one from post p1.
 func verpRecord(id, msg string, rcpts ...string) string {
-	var b bytes.Buffer
-	var ps []stream.Path
-	for _, r := range rcpts {
-		ps = append(ps, stream.Path{Mailbox: r})
-	}
-	h := &stream.Header{ID: id, Attrs: []stream.Attr{{Name: "received", Value: "1795867200"}, {Name: "parent", Value: "p1"}, {Name: "verp", Value: "yes"}},
-		Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org"}}
-	stream.WriteRecord(&b, h, strings.NewReader(msg), ps)
-	return b.String()
+	return recordAttrs(id, msg, []stream.Attr{{Name: "parent", Value: "p1"}, {Name: "verp", Value: "yes"}}, rcpts...)
 }
 
 // TestVERPRecord: a record of verp=yes goes to each recipient in a
