@@ -102,7 +102,7 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg, rcpt
 		return sysexit.Errorf(sysexit.DataErr, "record %s: no recipients", h.ID)
 	}
 	begin()
-	if v, _ := h.Get("verp"); v == "yes" {
+	if h.VERP() {
 		return verp(bw, h.Sender.Mailbox, msg, rcpts)
 	}
 	return send(bw, h.Sender.Mailbox, rcpts.Reader(), msg)

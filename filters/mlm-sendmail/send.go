@@ -170,7 +170,7 @@ func (s *sender) read(in io.Reader, jobs chan<- *job) error {
 			return err
 		}
 		s.stats.records.Add(1)
-		if v, _ := h.Get("verp"); v == "yes" && len(j.rcpts) > 0 {
+		if h.VERP() && len(j.rcpts) > 0 {
 			return s.verp(j, jobs)
 		}
 		jobs <- j
@@ -188,23 +188,18 @@ func (s *sender) read(in io.Reader, jobs chan<- *job) error {
 // were. The jobs share the record's spool, read at once by several
 // connections. A record whose id cannot take the ",n" is bad input.
 func (s *sender) verp(j *job, jobs chan<- *job) error {
-	if err := stream.CheckID(j.h.ID + "," + strconv.Itoa(len(j.rcpts))); err != nil {
+	// The last id is the longest: if it can be made, all can.
+	if _, err := stream.DerivedID(j.h.ID, len(j.rcpts)); err != nil {
 		s.done(j.msg)
-		return sysexit.Perm(sysexit.DataErr, fmt.Errorf("record %s: cannot derive ids from it: %v", j.h.ID, err))
+		return err
 	}
 	j.msg.WireLen() // worked out once, before the jobs share the spool
 	sharing := new(atomic.Int64)
 	sharing.Store(int64(len(j.rcpts)))
-	var attrs []stream.Attr
-	for _, a := range j.h.Attrs {
-		if a.Name != "parent" && a.Name != "verp" {
-			attrs = append(attrs, a)
-		}
-	}
-	attrs = append(attrs, stream.Attr{Name: "parent", Value: j.h.ID})
+	attrs := stream.DerivedAttrs(nil, j.h, "verp")
 	for i, p := range j.rcpts {
 		h := *j.h
-		h.ID = j.h.ID + "," + strconv.Itoa(i+1)
+		h.ID, _ = stream.DerivedID(j.h.ID, i+1)
 		h.Attrs = attrs[:len(attrs):len(attrs)] // shared, and never appended to in place
 		if v, ok := addr.VERP(j.h.Sender.Mailbox, p.Mailbox); ok {
 			h.Sender = stream.Path{Mailbox: v, Params: j.h.Sender.Params}

@@ -27,11 +27,9 @@ package main
 import (
 	"cmp"
 	"container/heap"
-	"fmt"
 	"io"
 	"os"
 	"slices"
-	"strconv"
 
 	"mlm/lib/addr"
 	"mlm/lib/journal"
@@ -168,21 +166,15 @@ func (s *splitter) record(r *stream.Reader, h *stream.Header) error {
 func (s *splitter) emit(rcpts []stream.Path) error {
 	s.n++
 	in, out := s.in, &s.out
-	attrs := out.Attrs[:0]
-	*out = *in // and with it where the Reader read in, for WriteHeader
-	out.ID = in.ID + "," + strconv.Itoa(s.n)
-	out.Attrs = attrs
-	for _, a := range in.Attrs {
-		if a.Name != "parent" {
-			out.Attrs = append(out.Attrs, a)
-		}
+	id, err := stream.DerivedID(in.ID, s.n)
+	if err != nil {
+		return err
 	}
-	out.Attrs = append(out.Attrs, stream.Attr{Name: "parent", Value: in.ID})
+	attrs := stream.DerivedAttrs(out.Attrs[:0], in)
+	*out = *in // and with it where the Reader read in, for WriteHeader
+	out.ID, out.Attrs = id, attrs
 	if s.verp {
 		out.Attrs = append(out.Attrs, stream.Attr{Name: "verp", Value: "yes"})
-	}
-	if err := stream.CheckID(out.ID); err != nil {
-		return sysexit.Perm(sysexit.DataErr, fmt.Errorf("record %s: cannot derive ids from it: %v", in.ID, err))
 	}
 	return s.write(out, rcpts)
 }

@@ -99,10 +99,8 @@ func (p *passing) run(in io.Reader) error {
 			return err
 		}
 		msgs := int64(1)
-		if t.msg != nil && n > 0 {
-			if v, _ := h.Get("verp"); v == "yes" {
-				msgs = n // a transaction for each recipient (mlm-sendmail(1))
-			}
+		if t.msg != nil && n > 0 && h.VERP() {
+			msgs = n // a transaction for each recipient (mlm-sendmail(1))
 		}
 		p.group = append(p.group, heldRecord{id: h.ID, n: n, all: all, msgs: msgs, domain: domain, off: off, size: p.held.Len() - off})
 		// Records are held in runs even with nothing to charge: a run
@@ -168,7 +166,8 @@ const groupMax = spool.MemLimit / 2
 const passMax = 64 << 10
 
 // A heldRecord is a record in held: its id, its recipients not yet
-// delivered, all of them, the domain of the first, and where it is.
+// delivered, all of them, its transactions, the domain of the first,
+// and where it is.
 type heldRecord struct {
 	id        string
 	n, all    int64 // recipients to charge, and in all

@@ -3,7 +3,9 @@ package stream
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -39,4 +41,35 @@ func hostPart() string {
 		}
 	}
 	return string(b)
+}
+
+// DerivedID is the id of the n-th record derived from record id: "id,n"
+// (mlm-stream(5)). An id that cannot take it, being too long, is a data
+// error.
+func DerivedID(id string, n int) (string, error) {
+	d := id + "," + strconv.Itoa(n)
+	if err := CheckID(d); err != nil {
+		return "", dataErr(fmt.Errorf("record %s: cannot derive ids from it: %v", id, err))
+	}
+	return d, nil
+}
+
+// DerivedAttrs appends to dst the attributes of a record derived from
+// h: h's in order, but "parent" and any named in drop, then
+// "parent=ID", h's id.
+func DerivedAttrs(dst []Attr, h *Header, drop ...string) []Attr {
+	for _, a := range h.Attrs {
+		if a.Name != "parent" && !slices.Contains(drop, a.Name) {
+			dst = append(dst, a)
+		}
+	}
+	return append(dst, Attr{Name: "parent", Value: h.ID})
+}
+
+// VERP reports whether h asks the delivery stage to send each recipient
+// alone, the sender VERP-encoded with it: the attribute verp=yes, which
+// mlm-split(1)'s --verp writes.
+func (h *Header) VERP() bool {
+	v, _ := h.Get("verp")
+	return v == "yes"
 }
