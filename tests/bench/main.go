@@ -72,6 +72,9 @@ func main() {
 	if len(os.Args) == 2 && os.Args[1] == floorFlag {
 		os.Exit(floorMain())
 	}
+	if len(os.Args) == 2 && os.Args[1] == passFlag {
+		os.Exit(passMain())
+	}
 	os.Exit(benchMain())
 }
 
@@ -203,7 +206,8 @@ func benchMain() int {
 			fs := &filterSet{kb: kb}
 			cat := add(&row{who: "cat", unit: "MiB/s", argv: []string{"cat"}})
 			floor := add(&row{who: "floor (read, count LFs, copy)", unit: "MiB/s", argv: []string{b.self, floorFlag}, vsLimit: cat})
-			fs.rows = append(fs.rows, cat, floor)
+			pass := add(&row{who: "pass (stream Reader to Writer)", unit: "MiB/s", argv: []string{b.self, passFlag}, vsLimit: cat})
+			fs.rows = append(fs.rows, cat, floor, pass)
 			for _, f := range [][]string{{"mlm-check"}, {"mlm-unwrap"}, {"mlm-auth", "DIR"}, {"mlm-hdr", "DIR"},
 				{"mlm-members", "DIR"}, {"mlm-split", "DIR"}, {"mlm-throttle", "DIR"},
 				{"mlm-throttle", "-r", "1000000000", "DIR"}} {
@@ -336,7 +340,8 @@ func benchMain() int {
 	}
 	if slices.ContainsFunc(filterSets, func(fs *filterSet) bool { return fs.recs > 0 }) {
 		fmt.Printf("\n  (at 0.5 a filter takes twice cat's time a record: the same read, and as long again for all its own work;\n" +
-			"   the floor row is the least any filter that checks and passes on every octet does: see floor.go)\n")
+			"   the floor row is the least any filter that checks and passes on every octet does, the pass row the least\n" +
+			"   a filter that reads and writes the stream does: see floor.go)\n")
 	}
 	fmt.Println()
 	fmt.Println("setup:")
