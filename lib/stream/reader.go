@@ -46,6 +46,7 @@ type Reader struct {
 	lastS      string // the last sender line, and its path
 	lastSender Path
 	lastA      []lastAttr // the last attribute lines read in each place
+	same       envBlock   // the envelope lines after MLM1 of a record before, see Next
 	nr         int64      // R lines so far in this record
 	semi       int        // payload length of the previous message line if it was ";", else -1
 	err        error
@@ -362,6 +363,61 @@ type lastAttr struct {
 // remembers.
 const maxLastA = 16
 
+// An envBlock is the A and S lines of a record, as they came and whole
+// in the buffer: what they gave, and where each line ends after the
+// first starts. Records of a stream mostly share all of them; Next
+// takes them as one, compared as octets with the record's (see Next).
+type envBlock struct {
+	lines  []byte
+	attrs  []Attr
+	ends   [maxEnvAttrs]int // the end of each of the first A lines (readEnv's)
+	sStart int
+	sender Path
+}
+
+// maxBlock is the longest envBlock kept: more than mlm-accept and a
+// pipeline's stages give a record.
+const maxBlock = 2048
+
+// keep makes blk the envelope lines of the record Next has just read,
+// if they are all in the buffer still and have no sender parameters
+// (a Path's Params are a slice a caller may change), else leaves it.
+func (blk *envBlock) keep(r *Reader, h *Header) {
+	e := &r.env
+	if !e.ok || len(h.Sender.Params) > 0 || r.r-e.ends[0] > maxBlock {
+		return
+	}
+	blk.lines = append(blk.lines[:0], r.buf[e.ends[0]:r.r]...)
+	blk.attrs = append(blk.attrs[:0], h.Attrs...)
+	for i := 1; i <= e.n; i++ {
+		blk.ends[i-1] = e.ends[i] - e.ends[0]
+	}
+	blk.sStart, blk.sender = e.sStart-e.ends[0], h.Sender
+}
+
+// take reads the envelope lines after the MLM1 line of the record Next
+// is reading as blk's, if they are the very same octets, and reports
+// whether it did. Those octets were checked when blk was kept, and say
+// what they said then.
+func (blk *envBlock) take(r *Reader, h *Header) bool {
+	n := len(blk.lines)
+	if n == 0 || !bytes.HasPrefix(r.buf[r.r:r.w], blk.lines) {
+		return false
+	}
+	e := &r.env
+	h.Attrs = append(h.Attrs, blk.attrs...)
+	e.n = min(len(blk.attrs), maxEnvAttrs)
+	for i := range e.n {
+		e.ends[i+1] = e.ends[0] + blk.ends[i]
+		e.attrs[i] = blk.attrs[i]
+	}
+	e.sStart = e.ends[0] + blk.sStart
+	r.r += n
+	r.line += int64(len(blk.attrs)) + 1
+	h.Sender = blk.sender
+	return true
+}
+
 // headerBlock is a Header with room for the attributes most records
 // have, allocated as one, and blocksAtOnce of them at a time: a Header
 // held keeps the others of its allocation in memory, some 7 KiB, and the
@@ -418,6 +474,9 @@ func (r *Reader) Next() (*Header, error) {
 		r.blocks = r.blocks[1:]
 		h = &hb.h
 		h.ID, h.Attrs = id, hb.attrs[:0]
+	}
+	if r.same.take(r, h) {
+		return r.begin(h), nil
 	}
 	for {
 		b, err := r.readLine()
@@ -480,18 +539,28 @@ func (r *Reader) Next() (*Header, error) {
 				r.lastS, r.lastSender = s, Path{Mailbox: strings.Clone(p.Mailbox), Params: p.Params}
 			}
 			h.Sender = r.lastSender
-			e.sStart, e.sEnd, e.sender, e.params = r.r-len(b), r.r, h.Sender.Mailbox, len(h.Sender.Params)
-			e.ok = e.moves == r.moves
-			if r.reused != nil {
-				h.env = e               // see ReuseHeader
-				r.reusedA = h.Attrs[:0] // grown here, if at all: the Reader's own
-			}
-			r.state, r.nr, r.semi, r.pending = rMessage, 0, -1, nil
+			e.sStart = r.r - len(b)
+			r.begin(h)
+			r.same.keep(r, h)
 			return h, nil
 		default:
 			return nil, r.fail("%s without a space after its tag", kind(s[0]))
 		}
 	}
+}
+
+// begin ends Next's reading of the envelope lines of h, its sender's
+// the last, and returns h.
+func (r *Reader) begin(h *Header) *Header {
+	e := &r.env
+	e.sEnd, e.sender, e.params = r.r, h.Sender.Mailbox, len(h.Sender.Params)
+	e.ok = e.moves == r.moves
+	if r.reused != nil {
+		h.env = e               // see ReuseHeader
+		r.reusedA = h.Attrs[:0] // grown here, if at all: the Reader's own
+	}
+	r.state, r.nr, r.semi, r.pending = rMessage, 0, -1, nil
+	return h
 }
 
 // ReuseHeader makes Next return the same Header for every record from
