@@ -83,7 +83,7 @@ const maxFromLen = 1 << 10
 
 // post is one record being judged. Its raw fields (ed) answer the
 // questions about its header: they give what go-message would, as the
-// block parses and holds no bare CR (msg.CheckBlock), and
+// block parses and holds no bare CR (msg.CheckBlock, by ResetChecked), and
 // cost no parse. The parsed header, which notices want, is made only
 // for them.
 type post struct {
@@ -183,13 +183,12 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 func (l *list) read(r *stream.Reader, h *stream.Header) (*post, error) {
 	raw, err := r.HeaderBlock(l.raw[:0], msg.MaxHeader)
 	if err == nil {
-		err = msg.CheckBlock(raw, msg.MaxHeader)
+		err = l.ed.ResetChecked(raw, msg.MaxHeader)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", h.ID, err)
 	}
 	l.raw = raw
-	l.ed.Reset(raw)
 	p := &l.post
 	*p = post{h: h, raw: raw, ed: &l.ed, body: r.Message(), posters: p.posters[:0]}
 	if h.Sender.Mailbox != "" {

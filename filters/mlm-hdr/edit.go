@@ -75,7 +75,7 @@ func (ed *editor) record(r *stream.Reader, w *stream.Writer, h *stream.Header) e
 	raw, err := r.HeaderBlock(ed.raw[:0], msg.MaxHeader)
 	ed.raw = raw
 	if err == nil {
-		err = msg.CheckBlock(raw, msg.MaxHeader)
+		err = ed.e.ResetChecked(raw, msg.MaxHeader)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", h.ID, err)
@@ -83,7 +83,6 @@ func (ed *editor) record(r *stream.Reader, w *stream.Writer, h *stream.Header) e
 	if err := w.WriteHeader(h); err != nil {
 		return err
 	}
-	ed.e.Reset(raw)
 	if err := ed.message(w, &ed.e, r.Message()); err != nil {
 		return err
 	}

@@ -95,6 +95,43 @@ func (e *Edit) Reset(raw []byte) {
 	}
 }
 
+// ResetChecked is CheckBlock(raw, max), then Reset(raw) if raw passes:
+// for a filter that checks each block it edits. A block of plain fields
+// (every line a field with a name of visible ASCII, or a continuation of
+// one; the empty line at the end and nothing after it), as nearly every
+// post has, is split once and checked on the way, where CheckBlock and
+// Reset would each find every line's end. Any other block is checked by
+// CheckBlock itself, so the answer is CheckBlock's whatever raw holds.
+func (e *Edit) ResetChecked(raw []byte, max int) error {
+	e.Reset(raw)
+	if !e.plain() || len(e.fields) > MaxFields || len(raw) > max {
+		return CheckBlock(raw, max)
+	}
+	return CheckOctets(raw)
+}
+
+// plain reports whether the block Reset split is one of plain fields
+// (see ResetChecked), which scan would pass with as many fields: each
+// field's name, before its colon on its first line, is printable ASCII
+// (33-126), and the block ends with its empty line.
+func (e *Edit) plain() bool {
+	if len(e.end) == 0 || !isEmptyLine(e.end) {
+		return false
+	}
+	for i := range e.fields {
+		f := &e.fields[i]
+		if f.n == 0 {
+			return false
+		}
+		for _, c := range f.b[:f.n] {
+			if c < 33 || c > 126 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // commonNames are the field names of nearly every post, as they are
 // usually spelt: name takes them from here rather than allocating.
 var commonNames = func() map[string]string {

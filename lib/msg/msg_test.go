@@ -2,6 +2,7 @@ package msg
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"strings"
@@ -243,6 +244,15 @@ func checkCheckBlock(t *testing.T, in string, max int) {
 		t.Fatalf("scan(%q) counts %d fields; readBlock %d", block, fields, countFields(block))
 	}
 	got := CheckBlock(block, max)
+	// ResetChecked answers as CheckBlock does, and splits the block as
+	// Reset does.
+	var e Edit
+	if err := e.ResetChecked(block, max); (err == nil) != (got == nil) || (err != nil && err.Error() != got.Error()) {
+		t.Fatalf("ResetChecked of %q, max %d: %v; CheckBlock: %v", block, max, err, got)
+	}
+	if b, want := e.Bytes(), NewEdit(block).Bytes(); !bytes.Equal(b, want) || len(e.fields) != len(NewEdit(block).fields) {
+		t.Fatalf("ResetChecked of %q: %q, %d fields; Reset: %q", block, b, len(e.fields), want)
+	}
 	switch {
 	case (got == nil) != (want == nil) || sysexit.Code(got) != sysexit.Code(want):
 		t.Fatalf("CheckBlock of %q, max %d: %v; ReadHeader and CheckOctets: %v", in, max, got, want)
@@ -262,11 +272,17 @@ func TestCheckBlock(t *testing.T) {
 		"Subject: x\r\n\r\nbody", "a: b\n c\n\nbody", "", "\n", "\r\n", "\r", "\r\r\n\r", " x: y\n", "no colon\n\n",
 		"X: a\rList-Id: <forged>\n\n", "X: \x00\n\n", "X: a\n\r\nno colon\n", "X: a\r\r\nY: b\r",
 		many + "\n", many + "Z: 1\n\n", many + " more\n\n", many + "\r", many + "\r\r\n\n", many[5:] + "\r\r\n\r",
-		many[5:] + "X: y\r\r\r\n\n", many[5:] + "X: y\r\n\r\n",
+		many[5:] + "X: y\r\r\r\n\n", many[5:] + "X: y\r\n\r\n", "0 0:\n\n", "X\x80: z\n\n", "X\x7f: z\n\n",
 	} {
 		for _, max := range []int{0, 3, 10, 1 << 20} {
 			checkCheckBlock(t, in, max)
 		}
+	}
+	// Past the empty line, which HeaderBlock stops at, a CR alone is
+	// a field to CheckBlock, and so to ResetChecked.
+	var e Edit
+	if err := e.ResetChecked([]byte(many+"\n\r"), MaxHeader); !errors.Is(err, ErrTooManyFields) {
+		t.Errorf("ResetChecked of %d fields, the empty line and a CR: %v", MaxFields, err)
 	}
 	if err := CheckBlock([]byte(many+"Z: 1\n\n"), MaxHeader); !errors.Is(err, ErrTooManyFields) {
 		t.Errorf("CheckBlock of %d fields: %v", MaxFields+1, err)
