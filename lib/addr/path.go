@@ -46,6 +46,50 @@ func CheckMailbox(s string) error {
 	return checkDomain(s[at+1:])
 }
 
+// Plain reports whether s is a mailbox of the plainest kind, ASCII
+// atoms and labels: a Dot-string of atext, "@", and a domain of labels
+// of letters, digits and inner hyphens, within the lengths CheckMailbox
+// allows. Such a mailbox passes CheckMailbox; it is checked in one pass
+// over its octets, for a stage reading a recipient line, where most are
+// such, and holds no octet that could end a path or start a parameter.
+// false says nothing: CheckMailbox has the answer.
+func Plain(s string) bool {
+	if len(s)+2 > MaxPath {
+		return false
+	}
+	i, atom := 0, 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c < 0x80 && class[c]&cAtom != 0 {
+			atom++
+			continue
+		}
+		if c != '.' || atom == 0 {
+			break
+		}
+		atom = 0
+	}
+	if atom == 0 || i == len(s) || s[i] != '@' {
+		return false
+	}
+	d := s[i+1:]
+	if len(d) > 255 {
+		return false
+	}
+	start := 0
+	for j := 0; j < len(d); j++ {
+		c := d[j]
+		if c < 0x80 && class[c]&cLabel != 0 {
+			continue
+		}
+		if c != '.' || badLabel(d[start:j]) {
+			return false
+		}
+		start = j + 1
+	}
+	return !badLabel(d[start:])
+}
+
 // LocalEnd returns the index just past the local part at the start of
 // s, or -1 if it is not a Dot-string or Quoted-string.
 func LocalEnd(s string) int {

@@ -91,6 +91,42 @@ func FuzzCheckMailbox(f *testing.F) {
 	})
 }
 
+// TestPlain: Plain takes mailboxes of ASCII atoms and labels and no
+// others, and only what CheckMailbox takes (FuzzPlain).
+func TestPlain(t *testing.T) {
+	long := strings.Repeat("a", 63)
+	for s, want := range map[string]bool{
+		"bob@example.net": true, "a.b-c+d@x-1.example": true, "!#$%&'*+-/=?^_`{|}~@x": true, "a@b": true,
+		long + "@" + long + "." + long: true, strings.Repeat("a", 250) + "@b.c": true,
+		"":                             false, "@x": false, "a@": false, ".a@x": false, "a.@x": false, "a..b@x": false, "a@.x": false,
+		"a@x.": false, "a@x..y": false, "a@-x": false, "a@x-": false, "a@" + long + "a": false,
+		"a@x_y": false, "a b@x": false, "a>@x": false, "a@x>": false, `"a"@x`: false, "a@[1.2.3.4]": false,
+		"ü@x": false, "a@ü.de": false, "a@x\r": false, "a@b@c": false,
+		strings.Repeat("a", 251) + "@b.c": false, // longer than a path
+	} {
+		if got := Plain(s); got != want {
+			t.Errorf("Plain(%q) = %v, want %v", s, got, want)
+		}
+		checkPlain(t, s)
+	}
+}
+
+// FuzzPlain: what Plain takes, CheckMailbox takes.
+func FuzzPlain(f *testing.F) {
+	for _, s := range []string{"bob@example.net", "a..b@x", "a@x-", "a@b"} {
+		f.Add(s)
+	}
+	f.Fuzz(checkPlain)
+}
+
+func checkPlain(t *testing.T, s string) {
+	if Plain(s) {
+		if err := CheckMailbox(s); err != nil {
+			t.Fatalf("Plain(%q), but CheckMailbox: %v", s, err)
+		}
+	}
+}
+
 func TestKey(t *testing.T) {
 	for in, want := range map[string]string{
 		"Bob@Example.NET":     "Bob@example.net",

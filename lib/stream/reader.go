@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unsafe"
+
+	"mlm/lib/addr"
 )
 
 // Reader states.
@@ -933,6 +935,14 @@ func (r *Reader) Recipient() (Path, error) {
 		if b, err = r.readLine(); err != nil {
 			return Path{}, err
 		}
+	}
+	// Most recipient lines are "R <mailbox>" of a plain mailbox, checked
+	// here in one pass: no control octet, no parameter, no ">" inside.
+	if n := len(b); n > 6 && b[0] == 'R' && b[1] == ' ' && b[2] == '<' && b[n-2] == '>' &&
+		addr.Plain(unsafe.String(&b[3], n-5)) && r.nr < MaxCount {
+		r.nr++
+		s := r.keep(b[2 : n-1])
+		return Path{Mailbox: s[1 : len(s)-1], line: s}, nil
 	}
 	switch b[0] {
 	case 'R', 'E':

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -82,6 +83,42 @@ func TestSameEnvelope(t *testing.T) {
 			w.Flush()
 			if !bytes.Equal(out.Bytes(), in) {
 				t.Fatalf("%s: %d octets in, %d passed on, not the same", what, len(in), out.Len())
+			}
+		}
+	}
+}
+
+// TestRecipientLines: a recipient line reads as ParsePath reads what
+// follows "R ", refused or not, and the Path read writes back as the
+// line came, whether its mailbox is plain (one pass, see addr.Plain) or
+// not.
+func TestRecipientLines(t *testing.T) {
+	for _, line := range []string{
+		"R <a@b>", "R <bob.smith+x@mail-1.example.org>", "R <a@bc", "R <a@b>x", "R <a@b> NOTIFY=NEVER",
+		"R <a@b> ", "R  <a@b>", "R <a..b@x>", "R <a@b>>", "R <a@b\t>", "R <a@b\x01>", "R <>", "R <ü@ü.de>",
+		`R <"a b"@x>`, "R <a@[1.2.3.4]>", "R <a@-b>", "R <a@b.>", "R <@b>", "R <a@>", "R a@b", "R <a@b> X",
+	} {
+		in := "MLM1 x\nS <>\n" + line + "\nE 1\n"
+		want, werr := ParsePath(line[2:], false)
+		r := NewReader(strings.NewReader(in))
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+		p, err := r.Recipient()
+		switch {
+		case (err != nil) != (werr != nil):
+			t.Errorf("%q: %v; ParsePath: %v", line, err, werr)
+		case err != nil:
+		case p.Mailbox != want.Mailbox || !slices.Equal(p.Params, want.Params) || p.line != line[2:]:
+			t.Errorf("%q: %q %q (line %q); want %q %q", line, p.Mailbox, p.Params, p.line, want.Mailbox, want.Params)
+		default:
+			var out bytes.Buffer
+			w := NewWriter(&out)
+			w.WriteHeader(&Header{ID: "x"})
+			w.Recipient(p)
+			w.End()
+			if err := w.Flush(); err != nil || out.String() != in {
+				t.Errorf("%q: written as %q, %v", line, out.String(), err)
 			}
 		}
 	}
