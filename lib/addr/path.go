@@ -27,6 +27,14 @@ const MaxPath = 256
 // quoted strings and domain labels as RFC 6531 §3.3 allows. Source routes
 // and the bare "Postmaster" form are refused.
 func CheckMailbox(s string) error {
+	if Plain(s) {
+		return nil // the common case, in one pass
+	}
+	return checkMailbox(s)
+}
+
+// checkMailbox is CheckMailbox for any mailbox, plain or not.
+func checkMailbox(s string) error {
 	if len(s)+2 > MaxPath {
 		return fmt.Errorf("address longer than %d octets", MaxPath-2)
 	}
@@ -50,9 +58,11 @@ func CheckMailbox(s string) error {
 // atoms and labels: a Dot-string of atext, "@", and a domain of labels
 // of letters, digits and inner hyphens, within the lengths CheckMailbox
 // allows. Such a mailbox passes CheckMailbox; it is checked in one pass
-// over its octets, for a stage reading a recipient line, where most are
-// such, and holds no octet that could end a path or start a parameter.
-// false says nothing: CheckMailbox has the answer.
+// over its octets, where CheckMailbox looks at them a few times, and
+// holds no octet that could end a path or start a parameter. Most
+// mailboxes are such: CheckMailbox asks Plain first, and so may a stage
+// reading a recipient line. false says nothing: CheckMailbox has the
+// answer.
 func Plain(s string) bool {
 	if len(s)+2 > MaxPath {
 		return false
