@@ -98,7 +98,7 @@ func TestPlain(t *testing.T) {
 	for s, want := range map[string]bool{
 		"bob@example.net": true, "a.b-c+d@x-1.example": true, "!#$%&'*+-/=?^_`{|}~@x": true, "a@b": true,
 		long + "@" + long + "." + long: true, strings.Repeat("a", 250) + "@b.c": true,
-		"":                             false, "@x": false, "a@": false, ".a@x": false, "a.@x": false, "a..b@x": false, "a@.x": false,
+		"": false, "@x": false, "a@": false, ".a@x": false, "a.@x": false, "a..b@x": false, "a@.x": false,
 		"a@x.": false, "a@x..y": false, "a@-x": false, "a@x-": false, "a@" + long + "a": false,
 		"a@x_y": false, "a b@x": false, "a>@x": false, "a@x>": false, `"a"@x`: false, "a@[1.2.3.4]": false,
 		"ü@x": false, "a@ü.de": false, "a@x\r": false, "a@b@c": false,
