@@ -115,7 +115,7 @@ func (e *Edit) ResetChecked(raw []byte, max int) error {
 // field's name, before its colon on its first line, is printable ASCII
 // (33-126), and the block ends with its empty line.
 func (e *Edit) plain() bool {
-	if len(e.end) == 0 || !isEmptyLine(e.end) {
+	if !isEmptyLine(e.end) {
 		return false
 	}
 	for i := range e.fields {
