@@ -119,14 +119,8 @@ func (e *Edit) plain() bool {
 		return false
 	}
 	for i := range e.fields {
-		f := &e.fields[i]
-		if f.n == 0 {
+		if f := &e.fields[i]; f.n == 0 || !printable(f.b[:f.n]) {
 			return false
-		}
-		for _, c := range f.b[:f.n] {
-			if c < 33 || c > 126 {
-				return false
-			}
 		}
 	}
 	return true

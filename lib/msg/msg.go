@@ -189,14 +189,21 @@ func scan(raw []byte) (fields int, ok bool) {
 			ok = false
 			continue
 		}
-		for _, c := range trimWSP(line[:i]) {
-			if c < 33 || c > 126 {
-				ok = false
-				break
-			}
-		}
+		ok = printable(trimWSP(line[:i]))
 	}
 	return fields, ok
+}
+
+// printable reports whether a field name is all printable US-ASCII
+// (33-126), which scan, and Edit.ResetChecked with it, ask of a name
+// before the colon.
+func printable(name []byte) bool {
+	for _, c := range name {
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
 }
 
 // crLines counts the lines of t, octets CR and LF only, that readBlock

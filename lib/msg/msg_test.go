@@ -250,8 +250,8 @@ func checkCheckBlock(t *testing.T, in string, max int) {
 	if err := e.ResetChecked(block, max); (err == nil) != (got == nil) || (err != nil && err.Error() != got.Error()) {
 		t.Fatalf("ResetChecked of %q, max %d: %v; CheckBlock: %v", block, max, err, got)
 	}
-	if b, want := e.Bytes(), NewEdit(block).Bytes(); !bytes.Equal(b, want) || len(e.fields) != len(NewEdit(block).fields) {
-		t.Fatalf("ResetChecked of %q: %q, %d fields; Reset: %q", block, b, len(e.fields), want)
+	if ref := NewEdit(block); !bytes.Equal(e.Bytes(), ref.Bytes()) || len(e.fields) != len(ref.fields) {
+		t.Fatalf("ResetChecked of %q: %q, %d fields; Reset: %q, %d", block, e.Bytes(), len(e.fields), ref.Bytes(), len(ref.fields))
 	}
 	switch {
 	case (got == nil) != (want == nil) || sysexit.Code(got) != sysexit.Code(want):
