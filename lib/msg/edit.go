@@ -95,8 +95,8 @@ func (e *Edit) Reset(raw []byte) {
 	}
 }
 
-// ResetChecked is CheckBlock(raw, max), then Reset(raw) if raw passes:
-// for a filter that checks each block it edits. A block of plain fields
+// ResetChecked is Reset(raw), and CheckBlock(raw, max)'s answer: for a
+// filter that checks each block it edits, and lets e go if raw fails. A block of plain fields
 // (every line a field with a name of visible ASCII, or a continuation of
 // one; the empty line at the end and nothing after it), as nearly every
 // post has, is split once and checked on the way, where CheckBlock and

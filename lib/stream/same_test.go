@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -122,4 +123,126 @@ func TestRecipientLines(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzSameEnvelope: records whose envelope lines come again (Next takes
+// them as one block, see envBlock) read in one stream as each reads
+// alone, from a Reader that has kept nothing: the same Header, line,
+// offset and octets passed on, or the same error at the same line;
+// wherever the reads cut the stream, with ReuseHeader or not, and
+// whatever the caller did to the Headers before.
+func FuzzSameEnvelope(f *testing.F) {
+	f.Add([]byte("A list=l@x.example\nA state=new\nS <a@x.example>\n"), []byte("A list=l@x.example\nS <b@x.example> SMTPUTF8\n"), uint8(0x5a), uint16(7))
+	f.Add([]byte("A list=l@x.example\nS <a@x.example>\n"), []byte("A list=l@x.example\nS <a@x.example>\nS <>\n"), uint8(0xf0), uint16(100))
+	f.Add([]byte("S <>\n"), []byte("A x=%41\nS <\xc3\xbc@x.example>\n"), uint8(0x33), uint16(1))
+	f.Add([]byte("A a=1\nA b=2\nA c=3\nA d=4\nA e=5\nA f=6\nA g=7\nA h=8\nA i=9\nS <a@b>\n"), []byte("A a=1\nS <a@b>\n"), uint8(0x0f), uint16(30))
+	many := strings.Repeat("A a=1\n", 17) + "S <a@b>\n" // more than maxEnvAttrs
+	f.Add([]byte(many), []byte(many+"A late=1\n"), uint8(0x6c), uint16(4093))
+	long := "A x=" + strings.Repeat("y", maxBlock) + "\nS <a@b>\n" // more than maxBlock
+	f.Add([]byte(long), []byte("S <a@b>\n"), uint8(0x39), uint16(500))
+	f.Fuzz(func(t *testing.T, env1, env2 []byte, pattern uint8, chunk uint16) {
+		for _, env := range [][]byte{env1, env2} {
+			// Envelope lines only: anything else would make records
+			// of its own, and the two readings could not be matched.
+			for l := range bytes.Lines(env) {
+				if len(l) < 2 || l[len(l)-1] != '\n' || l[0] != 'A' && l[0] != 'S' {
+					t.Skip()
+				}
+			}
+		}
+		type read struct {
+			h            Header
+			line, offset int64
+			read         bool // Next gave h
+			out          []byte
+			err          error
+		}
+		const n = 8
+		var recs [n][]byte
+		var alone [n]read
+		for i := range n {
+			recs[i] = fmt.Appendf(nil, "MLM1 r%d\n%s:body %d\nR <a@b>\nE 1\n", i, [][]byte{env1, env2}[pattern>>i&1], i)
+			a := &alone[i]
+			r := NewReader(bytes.NewReader(recs[i]))
+			h, err := r.Next()
+			if err == nil {
+				a.read, a.h, a.line, a.offset = true, *h, r.Line(), r.Offset()
+				a.h.Attrs = slices.Clone(h.Attrs)
+				a.h.Sender.Params = slices.Clone(h.Sender.Params)
+				var out bytes.Buffer
+				w := NewWriter(&out)
+				if err = CopyRecord(w, r, h); err == nil {
+					err = w.Flush()
+				}
+				a.out = out.Bytes()
+			}
+			if err == nil {
+				_, err = r.Next()
+				if err == io.EOF {
+					err = nil
+				}
+			}
+			a.err = err
+		}
+		all := bytes.Join(recs[:], nil)
+		for _, c := range []struct {
+			reads int
+			reuse bool
+		}{{int(chunk)%len(all) + 1, false}, {int(chunk)%len(all) + 1, true}, {len(all), false}, {len(all), true}} {
+			reuse := c.reuse
+			r := NewReader(&chunked{all, c.reads})
+			if reuse {
+				r.ReuseHeader()
+			}
+			var lines, offset int64 // of the records before
+			i := 0
+			var out bytes.Buffer
+			err := r.Each(func(h *Header) error {
+				a := &alone[i]
+				switch {
+				case !a.read:
+					t.Fatalf("record %d read; alone: %v", i, a.err)
+				case h.ID != a.h.ID || !slices.EqualFunc(h.Attrs, a.h.Attrs, func(x, y Attr) bool { return x.Name == y.Name && x.Value == y.Value }):
+					t.Fatalf("record %d: %q %v; alone %q %v", i, h.ID, h.Attrs, a.h.ID, a.h.Attrs)
+				case h.Sender.Mailbox != a.h.Sender.Mailbox || !slices.Equal(h.Sender.Params, a.h.Sender.Params):
+					t.Fatalf("record %d: sender %v; alone %v", i, h.Sender, a.h.Sender)
+				case r.Line() != lines+a.line || r.Offset() != offset+a.offset:
+					t.Fatalf("record %d: line %d, offset %d; alone %d, %d after %d, %d", i, r.Line(), r.Offset(), a.line, a.offset, lines, offset)
+				}
+				out.Reset()
+				w := NewWriter(&out)
+				if err := CopyRecord(w, r, h); err != nil {
+					return err
+				}
+				w.Flush()
+				if !bytes.Equal(out.Bytes(), a.out) {
+					t.Fatalf("record %d passed on as %q; alone %q", i, out.Bytes(), a.out)
+				}
+				// What a caller may do to its Header once done with it.
+				for k := range h.Attrs {
+					h.Attrs[k].Value = "changed"
+				}
+				for k := range h.Sender.Params {
+					h.Sender.Params[k] = "BODY=8BITMIME"
+				}
+				lines += int64(bytes.Count(recs[i], []byte("\n")))
+				offset += int64(len(recs[i]))
+				i++
+				return nil
+			})
+			if i < n && alone[i].err == nil || i == n && err != nil {
+				t.Fatalf("reads of %d, ReuseHeader %v: %d records read, then %v", c.reads, reuse, i, err)
+			}
+			if i == n {
+				continue
+			}
+			var se, ae *SyntaxError
+			switch {
+			case !errors.As(err, &se) || !errors.As(alone[i].err, &ae):
+				t.Fatalf("record %d: %v; alone %v", i, err, alone[i].err)
+			case se.Line != lines+ae.Line || se.Msg != ae.Msg:
+				t.Fatalf("record %d: %v; alone %v after %d lines", i, err, alone[i].err, lines)
+			}
+		}
+	})
 }
