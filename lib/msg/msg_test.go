@@ -295,5 +295,14 @@ func TestCheckBlock(t *testing.T) {
 func FuzzCheckBlock(f *testing.F) {
 	f.Add("Subject: x\r\n\r\nbody", uint16(100))
 	f.Add("X: a\rY: b\n\n", uint16(4))
-	f.Fuzz(func(t *testing.T, in string, max uint16) { checkCheckBlock(t, in, int(max)) })
+	f.Fuzz(func(t *testing.T, in string, max uint16) {
+		checkCheckBlock(t, in, int(max))
+		// And on octets after the empty line, which a block cut as a
+		// Reader cuts it has not.
+		var e Edit
+		got, want := e.ResetChecked([]byte(in), int(max)), CheckBlock([]byte(in), int(max))
+		if (got == nil) != (want == nil) || got != nil && got.Error() != want.Error() {
+			t.Fatalf("ResetChecked of %q, max %d: %v; CheckBlock: %v", in, max, got, want)
+		}
+	})
 }

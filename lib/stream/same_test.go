@@ -106,10 +106,15 @@ func TestRecipientLines(t *testing.T) {
 			t.Fatal(err)
 		}
 		p, err := r.Recipient()
+		var se *SyntaxError
 		switch {
 		case (err != nil) != (werr != nil):
 			t.Errorf("%q: %v; ParsePath: %v", line, err, werr)
+		case err != nil && (!errors.As(err, &se) || se.Line != 3):
+			t.Errorf("%q: %v; want a syntax error at line 3", line, err)
 		case err != nil:
+		case r.Line() != 3:
+			t.Errorf("%q: Line() %d after it; want 3", line, r.Line())
 		case p.Mailbox != want.Mailbox || !slices.Equal(p.Params, want.Params) || p.line != line[2:]:
 			t.Errorf("%q: %q %q (line %q); want %q %q", line, p.Mailbox, p.Params, p.line, want.Mailbox, want.Params)
 		default:
@@ -121,6 +126,26 @@ func TestRecipientLines(t *testing.T) {
 			if err := w.Flush(); err != nil || out.String() != in {
 				t.Errorf("%q: written as %q, %v", line, out.String(), err)
 			}
+		}
+	}
+}
+
+// TestRecipientsMax: the record's last recipient line may be one, plain
+// or not, but no more: MaxCount holds on either path.
+func TestRecipientsMax(t *testing.T) {
+	for _, line := range []string{"R <a@b>", "R <\"a b\"@x>"} {
+		r := NewReader(strings.NewReader("MLM1 x\nS <>\n" + line + "\n" + line + "\n"))
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+		r.nr = MaxCount - 1
+		if _, err := r.Recipient(); err != nil {
+			t.Fatalf("%q: the last recipient one may have: %v", line, err)
+		}
+		_, err := r.Recipient()
+		var se *SyntaxError
+		if !errors.As(err, &se) || se.Line != 4 || !strings.Contains(se.Msg, "more than") {
+			t.Errorf("%q: one recipient too many read with %v; want the error at line 4", line, err)
 		}
 	}
 }
