@@ -96,12 +96,13 @@ func (e *Edit) Reset(raw []byte) {
 }
 
 // ResetChecked is Reset(raw), and CheckBlock(raw, max)'s answer: for a
-// filter that checks each block it edits, and lets e go if raw fails. A block of plain fields
-// (every line a field with a name of visible ASCII, or a continuation of
-// one; the empty line at the end and nothing after it), as nearly every
-// post has, is split once and checked on the way, where CheckBlock and
-// Reset would each find every line's end. Any other block is checked by
-// CheckBlock itself, so the answer is CheckBlock's whatever raw holds.
+// filter that checks each block it edits, and lets e go if raw fails. A
+// block of plain fields (every line a field with a name of visible
+// ASCII, or a continuation of one; the empty line at the end and nothing
+// after it), as nearly every post has, is split once and checked on the
+// way, where CheckBlock and Reset would each find every line's end. Any
+// other block is checked by CheckBlock itself, so the answer is
+// CheckBlock's whatever raw holds.
 func (e *Edit) ResetChecked(raw []byte, max int) error {
 	e.Reset(raw)
 	if !e.plain() || len(e.fields) > MaxFields || len(raw) > max {

@@ -214,9 +214,8 @@ func FuzzSameEnvelope(f *testing.F) {
 			reads int
 			reuse bool
 		}{{int(chunk)%len(all) + 1, false}, {int(chunk)%len(all) + 1, true}, {len(all), false}, {len(all), true}} {
-			reuse := c.reuse
 			r := NewReader(&chunked{all, c.reads})
-			if reuse {
+			if c.reuse {
 				r.ReuseHeader()
 			}
 			var lines, offset int64 // of the records before
@@ -256,7 +255,7 @@ func FuzzSameEnvelope(f *testing.F) {
 				return nil
 			})
 			if i < n && alone[i].err == nil || i == n && err != nil {
-				t.Fatalf("reads of %d, ReuseHeader %v: %d records read, then %v", c.reads, reuse, i, err)
+				t.Fatalf("reads of %d, ReuseHeader %v: %d records read, then %v", c.reads, c.reuse, i, err)
 			}
 			if i == n {
 				continue
