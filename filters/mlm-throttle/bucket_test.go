@@ -183,11 +183,11 @@ func TestReserveShared(t *testing.T) {
 }
 
 func TestCharges(t *testing.T) {
-	r, m := newBucket(keyRcpt, 10, 0), newBucket(keyMsg, 1, 0)
-	th := &throttle{rcpt: &r, msg: &m, domains: map[string]bucket{
-		"a.example": newBucket("", 1, 0),
-		anyDomain:   newBucket("", 2, 0),
-	}}
+	r, m := 10.0, 1.0
+	th, err := configure(&args{RcptRate: &r, MsgRate: &m, DomainRate: []string{"a.example=1", "*=2", "free.example=0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	keys := func(cs []charge) []string {
 		var s []string
 		for _, c := range cs {
@@ -202,6 +202,7 @@ func TestCharges(t *testing.T) {
 	}{
 		{3, "a.example", []string{"msg:1ns", "rcpt:3ns", "domain a.example:3ns"}},
 		{2, "b.example", []string{"msg:1ns", "rcpt:2ns", "domain b.example:2ns"}},
+		{2, "free.example", []string{"msg:1ns", "rcpt:2ns"}}, // rate 0: no limit, not '*''s
 		{0, "", []string{"msg:1ns"}},
 	}
 	for _, tc := range tests {
@@ -209,9 +210,20 @@ func TestCharges(t *testing.T) {
 			t.Errorf("charges(%d, %q) = %v; want %v", tc.n, tc.domain, got, tc.want)
 		}
 	}
-	delete(th.domains, anyDomain)
-	if got := keys(th.charges(nil, 1, 1, "b.example")); len(got) != 2 {
-		t.Errorf("charges without *: %v", got)
+	// Without '*', a domain not named and one at rate 0 take nothing;
+	// with rate 0 alone nothing is charged at all.
+	if th, err = configure(&args{RcptRate: &r, DomainRate: []string{"a.example=1", "free.example=0"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"b.example", "free.example"} {
+		if got := keys(th.charges(nil, 1, 1, d)); !slices.Equal(got, []string{"rcpt:1ns"}) {
+			t.Errorf("charges without *, %s: %v", d, got)
+		}
+	}
+	for _, ds := range [][]string{{"free.example=0"}, {"*=0", "free.example=0"}, {"*=1", "*=0", "free.example=0"}} {
+		if th, err = configure(&args{DomainRate: ds}); err != nil || th.charging() {
+			t.Errorf("-d %q: charging %v, %v; want nothing charged", ds, th != nil && th.charging(), err)
+		}
 	}
 }
 

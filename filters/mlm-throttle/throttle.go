@@ -37,8 +37,8 @@ const anyDomain = "*"
 
 // throttle holds the buckets and where their state is kept.
 type throttle struct {
-	rcpt, msg *bucket           // nil: no limit
-	domains   map[string]bucket // by domain or anyDomain; looked up only
+	rcpt, msg *bucket            // nil: no limit
+	domains   map[string]*bucket // by domain or anyDomain; looked up only; nil: rate 0 (no limit) beside a '*' rate
 	store     store
 	clk       clock.Clock
 	deadline  int64        // unix ns; 0: none
@@ -348,11 +348,12 @@ func (t *throttle) charges(cs []charge, msgs, n int64, domain string) []charge {
 	}
 	b, ok := t.domains[domain]
 	if !ok {
-		b, ok = t.domains[anyDomain]
+		b = t.domains[anyDomain]
 	}
-	if ok {
-		b.key = domainKey(domain)
-		cs = append(cs, charge{b, n})
+	if b != nil {
+		c := *b
+		c.key = domainKey(domain)
+		cs = append(cs, charge{c, n})
 	}
 	return cs
 }
@@ -418,7 +419,7 @@ func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) 
 // say, the list's settings.
 func configure(a *args) (*throttle, error) {
 	set := settings{}
-	t := &throttle{domains: map[string]bucket{}, store: &memStore{}}
+	t := &throttle{domains: map[string]*bucket{}, store: &memStore{}}
 	var d *listdir.Dir
 	if a.Dir != "" {
 		var err error
@@ -470,9 +471,17 @@ func configure(a *args) (*throttle, error) {
 		b := newBucket(keyMsg, *set.msg, set.burst)
 		t.msg = &b
 	}
+	// A domain at rate 0 has no limit: with a '*' rate it is kept, as
+	// nil, or '*' would give it one; without, it is left out, so that
+	// domains holds a bucket whenever it holds anything (charging).
+	star := slices.IndexFunc(set.domains, func(x domainRate) bool { return x.domain == anyDomain && x.rate > 0 }) >= 0
 	for _, dr := range set.domains {
-		if dr.rate > 0 {
-			t.domains[dr.domain] = newBucket("", dr.rate, set.burst)
+		switch {
+		case dr.rate > 0:
+			b := newBucket("", dr.rate, set.burst)
+			t.domains[dr.domain] = &b
+		case star:
+			t.domains[dr.domain] = nil
 		}
 	}
 	// The journals are looked up only where something is charged, and
