@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -242,6 +243,19 @@ func TestState(t *testing.T) {
 	st.prune(1003*sec + sec/4)
 	if got, want := string(st.encode()), "rcpt 1005\n"; got != want {
 		t.Errorf("after prune, encode = %q; want %q", got, want)
+	}
+	// The times the arithmetic saturates at read back as written (a debt
+	// kept in a file is the debt kept in memory); a nanosecond past them
+	// is not read.
+	for _, tat := range []int64{far, -far, far - 1} {
+		if got := parseState(state{keyRcpt: tat}.encode())[keyRcpt]; got != tat {
+			t.Errorf("%d written and read: %d", tat, got)
+		}
+	}
+	for _, tat := range []int64{far + 1, -far - 1, math.MaxInt64, math.MinInt64} {
+		if got, ok := parseState(state{keyRcpt: tat}.encode())[keyRcpt]; ok {
+			t.Errorf("%d written and read: %d; want it not read", tat, got)
+		}
 	}
 }
 

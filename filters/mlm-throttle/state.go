@@ -195,10 +195,14 @@ func parseState(b []byte) state {
 		}
 		// A time the arithmetic cannot hold (before November 1823 or
 		// after February 2116) is not read: as a TAT in nanoseconds it
-		// would wrap around, maybe to a wait of centuries.
+		// would wrap around, maybe to a wait of centuries. far itself,
+		// where the arithmetic saturates, is read back as it was written.
 		t, err := clock.Parse(f[len(f)-1])
-		if s := t.Unix(); err == nil && s > -far/int64(time.Second) && s < far/int64(time.Second) {
-			st[key] = t.UnixNano()
+		// (The seconds first, a second wider: UnixNano would wrap.)
+		if s := t.Unix(); err == nil && s >= -far/int64(time.Second)-1 && s <= far/int64(time.Second)+1 {
+			if ns := t.UnixNano(); ns >= -far && ns <= far {
+				st[key] = ns
+			}
 		}
 	}
 	return st
