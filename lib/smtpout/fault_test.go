@@ -649,6 +649,40 @@ func TestFaultSurplusAfterDot(t *testing.T) {
 	}
 }
 
+// TestFaultLMTPShort: LMTP, two recipients accepted, and after the dot
+// one reply where two are owed, then nothing (b's 250; a's, a refusal,
+// left out). Whose reply it is cannot be told, so neither recipient
+// gets a result from it: both are lost replies, tried again, where a
+// would have been counted delivered on b's 250. (From a review.)
+func TestFaultLMTPShort(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "LMTP: fewer replies after the dot than recipients, then none", "temporary ErrLostReply; no result for any recipient (none delivered on another's reply)")
+	noLeaks(t)
+	f := serve(t, func(c *fconn) {
+		if !c.hello("PIPELINING") || !c.lines(4) {
+			return
+		}
+		c.say("250 ok", "250 ok", "250 ok", "354 go")
+		if !c.data() {
+			return
+		}
+		c.say("250 2.0.0 <b@example.org> delivered") // nothing for a
+		c.drain()
+	})
+	o := short
+	o.LMTP = true
+	c, err := dial(t, f.Addr(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var res []smtpout.Result
+	within(t, func() { res, _, err = c.Send(sender, rcpts("a@example.org", "b@example.org"), message, false) })
+	temporary(t, err, smtpout.ErrLostReply)
+	if len(res) != 0 {
+		t.Errorf("results %s; want none", codes(res))
+	}
+}
+
 // TestFaultSize: the server advertises SIZE below the message. The
 // client sends no transaction at all (RFC 1870 §6.1) and fails every
 // recipient 552 5.3.4, permanently, as the server would.

@@ -968,9 +968,13 @@ func (c *Client) confirm() {
 }
 
 // finals reads the reply to a final dot, sent, for the accepted
-// recipients: one, or with LMTP one each (RFC 2033 §4.2). An error
-// leaves those it gives no result to without one: it is ErrLostReply,
-// since the message may have been taken.
+// recipients: one, or with LMTP one each (RFC 2033 §4.2). An error gives
+// none a result: it is ErrLostReply, since the message may have been
+// taken. With LMTP that holds for the replies read before it too: a
+// reply the server left out would have given each after it to the
+// recipient before, which the client cannot tell from a server that
+// stopped, so each recipient is tried again rather than given another's
+// reply.
 func (c *Client) finals(accepted []stream.Path) ([]Result, error) {
 	// RFC 5321 §4.5.3.2.6: wait at least 10 minutes for the reply to
 	// the final dot; the server may be scanning the message.
@@ -1007,7 +1011,7 @@ func (c *Client) finals(accepted []stream.Path) ([]Result, error) {
 	for _, r := range accepted {
 		fr, err := final()
 		if err != nil {
-			return results, err
+			return nil, err
 		}
 		results = append(results, Result{Rcpt: r, Reply: fr})
 	}
