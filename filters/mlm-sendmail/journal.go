@@ -75,6 +75,7 @@ type journal struct {
 	fsyncing bool
 	fsynced  chan struct{}
 	fsync    func(*os.File) error // (*os.File).Sync; a test's own
+	syncDir  func(string) error   // durable.SyncDir; a test's own
 	// The connections that write to the journal (see gather), and a
 	// token in settled whenever one of them is done with the lines it
 	// was to write. took is how long the last fsync that succeeded
@@ -94,7 +95,7 @@ type journal struct {
 func newJournal(dir string) *journal {
 	return &journal{dir: dir, seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, inflight: map[string]int64{}, file: map[string]*os.File{},
-		alloc: map[string]int64{}, fsync: (*os.File).Sync,
+		alloc: map[string]int64{}, fsync: (*os.File).Sync, syncDir: durable.SyncDir,
 		gen: map[string]uint64{}, synced: map[*os.File]uint64{}, settled: make(chan struct{}, 1), after: time.After, fsynced: make(chan struct{})}
 }
 
@@ -244,8 +245,11 @@ func (j *journal) unknown(post string, rcpts []stream.Path) ([]stream.Path, erro
 }
 
 // open returns a post's journal file, open for appending, creating it
-// if need be; a new name is made durable (its directory fsynced) before
-// anything is sent on the strength of it.
+// if need be; its name is made durable (its directory fsynced) before
+// anything is sent on the strength of it. That is done on every run's
+// first open, not only the one that made the file: a run whose fsync
+// failed left the file, and the next would not know the name had not
+// reached the disk.
 func (j *journal) open(post string) (*os.File, error) {
 	if f := j.file[post]; f != nil {
 		return f, nil
@@ -253,17 +257,13 @@ func (j *journal) open(post string) (*os.File, error) {
 	if err := durable.MkdirAll(j.dir, 0o700); err != nil {
 		return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
-	name := filepath.Join(j.dir, post)
-	_, statErr := os.Lstat(name)
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(filepath.Join(j.dir, post), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
-	if statErr != nil {
-		if err := durable.SyncDir(j.dir); err != nil {
-			f.Close()
-			return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
-		}
+	if err := j.syncDir(j.dir); err != nil {
+		f.Close()
+		return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
 	j.file[post] = f
 	return f, nil

@@ -55,6 +55,36 @@ func TestJournalFilter(t *testing.T) {
 	}
 }
 
+// TestJournalDirSynced: a post's journal name is made durable on each
+// run's first open of it, before anything is sent, not only by the run
+// that made the file: a run whose fsync of the directory failed left
+// the file behind, and the next would otherwise never fsync it.
+func TestJournalDirSynced(t *testing.T) {
+	dir := t.TempDir()
+	rcpts := []stream.Path{{Mailbox: "a@x.example"}}
+	j := newJournal(dir)
+	j.syncDir = func(string) error { return errors.New("injected") }
+	if _, err := j.reserve("p", rcpts); err == nil {
+		t.Fatal("reserve with the directory's fsync failing: no error")
+	}
+	j.close()
+	if _, err := os.Lstat(filepath.Join(dir, "p")); err != nil {
+		t.Fatalf("the failed run left no file (%v): the test tests nothing", err)
+	}
+	j = newJournal(dir)
+	defer j.close()
+	var synced []string
+	j.syncDir = func(d string) error { synced = append(synced, d); return nil }
+	for range 2 {
+		if _, err := j.reserve("p", rcpts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(synced) != 1 || synced[0] != dir {
+		t.Errorf("directories fsynced by the next run: %q; want %q once", synced, dir)
+	}
+}
+
 // TestJournalCatchUp: what another process appends to a post's journal,
 // which this one has open, is read before the next record, a partial
 // last line once it is whole; what nobody appended costs no read.
