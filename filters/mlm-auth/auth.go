@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -386,10 +387,12 @@ func structure(p *post) (why string, done func(), err error) {
 	return "", done, nil
 }
 
-// approved checks the list password in an Approved: field or on the
-// first line of the body, and removes it if it is right. hasPassword
-// says whether the list has one at all. To look at the body's first line
-// it reads the body through l.br, which becomes p.body.
+// approved checks the list password in the Approved: fields and on the
+// first line of the body, and removes it wherever it is right: a right
+// password reaches neither the moderators nor the members, whichever
+// place it came in and whatever else came with it. hasPassword says
+// whether the list has one at all. To look at the body's first line it
+// reads the body through l.br, which becomes p.body.
 func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 	pw, err := l.password.get(func() (listPassword, error) {
 		hash, ok, err := l.d.String(listdir.Password)
@@ -398,31 +401,42 @@ func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 	if err != nil || !pw.set {
 		return false, false, err
 	}
-	hash := pw.hash
-	if v, ok := p.ed.Value("Approved"); ok && password.Check(hash, strings.TrimSpace(v)) {
-		p.ed.Del("Approved")
-		return true, true, nil
-	}
-	// Not in the header: maybe on the body's first line, even behind a
-	// wrong one in the header.
+	right := func(v string) bool { return password.Check(pw.hash, strings.TrimSpace(v)) }
+	vs := p.ed.Values("Approved")
+	ok = slices.ContainsFunc(vs[:min(len(vs), maxFields)], right)
+	// The body's first line, even behind a right field (where it would
+	// go to the members), or a wrong one.
 	if l.br == nil {
 		l.br = bufio.NewReaderSize(nil, 64<<10)
 	}
 	l.br.Reset(p.body)
 	p.body = l.br
-	line, _ := l.br.Peek(1024)
+	line, err := l.br.Peek(maxApprovedLine)
 	if i := bytes.IndexByte(line, '\n'); i >= 0 {
 		line = line[:i+1]
-	} else {
-		return false, true, nil
+	} else if err != io.EOF {
+		line = nil // a line too long to be one, or an error the copy meets
 	}
-	name, v, ok := strings.Cut(strings.TrimRight(string(line), "\r\n"), ":")
-	if !ok || !ascii.EqualFold(strings.TrimSpace(name), "Approved") || !password.Check(hash, strings.TrimSpace(v)) {
-		return false, true, nil
+	// (else the body ends in the line, without an LF)
+	name, v, found := strings.Cut(strings.TrimRight(string(line), "\r\n"), ":")
+	if found && ascii.EqualFold(strings.TrimSpace(name), "Approved") && right(v) {
+		l.br.Discard(len(line))
+		ok = true
 	}
-	l.br.Discard(len(line))
-	return true, true, nil
+	if ok {
+		p.ed.Del("Approved")
+	}
+	return ok, true, nil
 }
+
+// maxFields is how many Approved: fields approved checks: a wrong one,
+// then the right. Each check costs the hash's rounds, and the fields
+// are the poster's to repeat; the body's line is one check more.
+const maxFields = 2
+
+// maxApprovedLine is the longest first line of a body approved reads as
+// an Approved: line.
+const maxApprovedLine = 1024
 
 // emit writes the record on: its header, the (maybe edited) header
 // block, the rest of the message, the recipients.
