@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"io"
 	"strings"
 
@@ -45,6 +46,8 @@ func footingFor(e *msg.Edit, footer string) footing {
 	}
 	isUTF8 := ascii.EqualFold(params["charset"], "utf-8")
 	switch {
+	case mt == "text/plain" && !asciiText(params["charset"]):
+		// ASCII octets there are not ASCII text: no footer reads right.
 	case mt == "text/plain" && (cte == "7bit" || cte == "8bit"):
 		// 8-bit text only where the body may hold it, labelled UTF-8.
 		if isASCII(footer) || (cte == "8bit" && isUTF8) {
@@ -58,6 +61,21 @@ func footingFor(e *msg.Edit, footer string) footing {
 		return footing{kind: footPart, boundary: params["boundary"], contentType: v}
 	}
 	return footing{}
+}
+
+// asciiText reports whether a charset writes ASCII text as ASCII
+// octets, one each, as an appended footer's are read: every charset mail
+// uses but UTF-16, UTF-32, UCS-2 and UCS-4 (two or four octets a
+// character), UTF-7 and HZ (where '+' or '~' shifts), and EBCDIC. A
+// charset it does not know is taken to.
+func asciiText(charset string) bool {
+	cs := ascii.Lower(charset)
+	for _, p := range []string{"utf-16", "utf-32", "ucs-2", "ucs-4", "iso-10646-ucs", "csunicode", "unicode", "utf-7", "csutf7", "hz-gb", "ebcdic", "csebcdic"} {
+		if strings.HasPrefix(cs, p) {
+			return false
+		}
+	}
+	return true
 }
 
 func isASCII(s string) bool {
@@ -247,15 +265,37 @@ func isClose(line []byte, closing string) bool {
 }
 
 // part is the footer as a MIME part with its delimiter line, LF line
-// endings; its last LF is the one before the close delimiter.
+// endings; its last LF is the one before the close delimiter. A footer
+// with a line that would be read as a delimiter ("--" and the boundary,
+// RFC 2046 section 5.1.1) goes in base64, whose lines cannot start so.
 func part(boundary, footer string) string {
 	cs, cte := "us-ascii", "7bit"
 	if !isASCII(footer) {
-		cs, cte, footer = "utf-8", "quoted-printable", msg.QPEncode(footer)
+		cs = "utf-8"
+	}
+	delim := "--" + boundary
+	switch {
+	case strings.HasPrefix(footer, delim) || strings.Contains(footer, "\n"+delim):
+		cte, footer = "base64", base64Lines(footer)
+	case cs == "utf-8":
+		cte, footer = "quoted-printable", msg.QPEncode(footer)
 	}
 	return "--" + boundary + "\n" +
 		"Content-Type: text/plain; charset=" + cs + "\n" +
 		"Content-Transfer-Encoding: " + cte + "\n" +
 		"Content-Disposition: inline\n" +
 		"\n" + footer
+}
+
+// base64Lines is s in base64, in lines of 76 characters, each ending in
+// an LF (RFC 2045 section 6.8).
+func base64Lines(s string) string {
+	e := base64.StdEncoding.EncodeToString([]byte(s))
+	var b strings.Builder
+	for len(e) > 76 {
+		b.WriteString(e[:76] + "\n")
+		e = e[76:]
+	}
+	b.WriteString(e + "\n")
+	return b.String()
 }

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"encoding/base64"
 	"fmt"
+	"io"
 	"maps"
+	"mime/multipart"
 	"os"
 	"strings"
 	"testing"
@@ -196,6 +199,61 @@ func TestFooterLimits(t *testing.T) {
 		if want := cmp.Or(tc.want, tc.body); body != want {
 			t.Errorf("%s: body of %d octets; want %d", tc.name, len(body), len(want))
 		}
+	}
+}
+
+// TestFooterReadsRight: a footer with a line that would be read as the
+// multipart's delimiter goes in base64, and the post still has its two
+// parts, the second the footer; a text/plain body in a charset where
+// ASCII octets are not ASCII text (UTF-16, UTF-7, ...) gets no footer,
+// in any encoding. (From a review.)
+func TestFooterReadsRight(t *testing.T) {
+	dir := t.TempDir()
+	footer := "--------------------\nTo unsubscribe, write to dev-unsubscribe@lists.example.org\n"
+	os.WriteFile(dir+"/address", []byte("dev@lists.example.org\n"), 0o644)
+	os.WriteFile(dir+"/footer", []byte(footer), 0o644)
+	const b = "------------------"
+	m := "Content-Type: multipart/mixed; boundary=\"" + b + "\"\n\n--" + b + "\nContent-Type: text/plain\n\nhi\n--" + b + "--\n"
+	_, body, _ := strings.Cut(filter(t, &args{Dir: dir}, m), "\n\n")
+	mr := multipart.NewReader(strings.NewReader(body), b)
+	var parts []string
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("part %d: %v; body:\n%s", len(parts)+1, err, body)
+		}
+		text, err := io.ReadAll(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Header.Get("Content-Transfer-Encoding") == "base64" {
+			text, err = base64.StdEncoding.DecodeString(strings.ReplaceAll(string(text), "\n", ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		parts = append(parts, string(text))
+	}
+	if len(parts) != 2 || parts[0] != "hi" || parts[1] != footer {
+		t.Errorf("parts %q; want \"hi\" and the footer", parts)
+	}
+	for _, tc := range []struct{ charset, cte, body string }{
+		{"utf-16", "quoted-printable", "=FE=FF=00h=00i=00=0A\n"},
+		{"UTF-16BE", "8bit", "\x00h\x00i\x00\n"},
+		{"utf-32le", "7bit", "h\x00\x00\x00\n\x00\x00\x00"},
+		{"utf-7", "7bit", "+AGgAaQ-\n"},
+	} {
+		m := "Content-Type: text/plain; charset=" + tc.charset + "\nContent-Transfer-Encoding: " + tc.cte + "\n\n" + tc.body
+		if got := filter(t, &args{Dir: dir}, m); !strings.HasSuffix(got, "\n\n"+tc.body) {
+			t.Errorf("charset %s, %s: %q; want the body unchanged", tc.charset, tc.cte, got)
+		}
+	}
+	m = "Content-Type: text/plain; charset=iso-8859-1\n\nhi\n"
+	if got := filter(t, &args{Dir: dir}, m); !strings.HasSuffix(got, "\nhi\n"+footer) {
+		t.Errorf("charset iso-8859-1: %q; want the footer appended", got)
 	}
 }
 
