@@ -246,7 +246,11 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	if loop, err := l.isLoop(p); err != nil || loop {
 		return hold, "loop: the list's own mail came back to it", err
 	}
-	if v := p.field("Auto-Submitted"); notice.AutoSubmitted(v) {
+	// Any field of the two: a poster's program may add one to a post
+	// that had its own.
+	vs := p.ed.Values("Auto-Submitted")
+	if i := slices.IndexFunc(vs, notice.AutoSubmitted); i >= 0 {
+		v := vs[i]
 		// (The poster's text: cleaned, since the reason goes into the
 		// moderators' notice and mlm-moderate's list.)
 		return hold, "automatic message (Auto-Submitted: " + notice.Clean(ascii.Lower(strings.TrimSpace(v)), 100) + ")", nil
@@ -278,7 +282,7 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 		}
 	}
 	if !member {
-		if notice.Bulk(p.field("Precedence")) {
+		if slices.ContainsFunc(p.ed.Values("Precedence"), notice.Bulk) {
 			return hold, "bulk mail from a non-member", nil
 		}
 		if l.policy == "members" {

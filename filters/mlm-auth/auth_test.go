@@ -100,3 +100,30 @@ func TestHoldNotice(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkAnyField: on an open list a non-member's post is held for any
+// Precedence field saying bulk, not the first alone (a poster's program
+// may add one to a post that had its own).
+func TestBulkAnyField(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
+		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
+	for _, q := range []string{"hold", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, prec := range map[string]string{"b1": "normal", "b2": "normal\nPrecedence: bulk"} {
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},
+			strings.NewReader("From: a@example.org\nPrecedence: "+prec+"\nSubject: x\n\nbody\n"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := os.Stat(filepath.Join(dir, "queue", "hold", "new", id))
+		if held := err == nil; held != (id == "b2") || held == (out.Len() > 0) {
+			t.Errorf("%s (Precedence: %q): held %v, passed %d octets; want held only with bulk", id, prec, held, out.Len())
+		}
+	}
+}
