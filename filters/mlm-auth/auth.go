@@ -42,7 +42,7 @@ type list struct {
 	policy   string
 	deny     setting[[]string] // patterns, lower case
 	allow    setting[[]string]
-	loopID   setting[string] // the List-Id mark, lower case
+	loopID   setting[string] // the list's id (msg.ListIDOf)
 	password setting[listPassword]
 	in       *members.Memo       // which member files hold a poster
 	from     map[string][]string // From value -> its valid addresses
@@ -326,18 +326,15 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 // X-Loop naming it.
 func (l *list) isLoop(p *post) (bool, error) {
 	id, err := l.loopID.get(func() (string, error) {
-		// The <id> of the field mlm-hdr writes (its phrase aside).
+		// The id of the field mlm-hdr writes (its phrase aside).
 		id, err := l.d.ListID()
-		if err != nil {
-			return "", err
-		}
-		return ascii.Lower(id[strings.LastIndexByte(id, '<'):]), nil
+		return msg.ListIDOf(id), err
 	})
 	if err != nil {
 		return false, err
 	}
 	for _, v := range p.ed.Values("List-Id") {
-		if strings.Contains(ascii.Lower(v), id) {
+		if msg.ListIDOf(v) == id {
 			return true, nil
 		}
 	}

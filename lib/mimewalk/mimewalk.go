@@ -29,6 +29,7 @@ import (
 	"strings"
 
 	"mlm/lib/ascii"
+	"mlm/lib/msg"
 )
 
 // Limits bounds a walk.
@@ -333,47 +334,9 @@ func (w *Walker) enter(contentType, cte string) {
 func ParseType(v string) (string, map[string]string, error) {
 	mt, params, err := mime.ParseMediaType(v)
 	if err != nil && strings.Contains(v, "(") {
-		mt, params, err = mime.ParseMediaType(uncomment(v))
+		mt, params, err = mime.ParseMediaType(msg.Uncomment(v))
 	}
 	return mt, params, err
-}
-
-// uncomment replaces the comments of a structured field's value (RFC
-// 5322 §3.2.2: parentheses, nested, with quoted-pairs, outside quoted
-// strings) with a space each.
-func uncomment(v string) string {
-	var b strings.Builder
-	depth, quoted := 0, false
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c == '\\' && (quoted || depth > 0):
-			if depth == 0 {
-				b.WriteByte(c)
-				if i+1 < len(v) {
-					b.WriteByte(v[i+1])
-				}
-			}
-			i++
-		case depth > 0:
-			switch c {
-			case '(':
-				depth++
-			case ')':
-				if depth--; depth == 0 {
-					b.WriteByte(' ')
-				}
-			}
-		case c == '"':
-			quoted = !quoted
-			b.WriteByte(c)
-		case c == '(' && !quoted:
-			depth = 1
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }
 
 // push enters one more level, unless that is one too many.
@@ -394,7 +357,7 @@ func (w *Walker) push(l level) bool {
 // when unsure.
 func Flat(contentType string) bool {
 	if strings.Contains(contentType, "(") {
-		contentType = uncomment(contentType)
+		contentType = msg.Uncomment(contentType)
 	}
 	base, _, _ := strings.Cut(contentType, ";")
 	mt := strings.TrimSpace(strings.ToLower(base))

@@ -236,6 +236,57 @@ func IsAddress(v, a string) bool {
 	return v == a || addr.Lower(v) == addr.Lower(a)
 }
 
+// Uncomment replaces the comments of a structured field's value (RFC
+// 5322 §3.2.2: parentheses, nested, with quoted-pairs, outside quoted
+// strings) with a space each.
+func Uncomment(v string) string {
+	var b strings.Builder
+	depth, quoted := 0, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\\' && (quoted || depth > 0):
+			if depth == 0 {
+				b.WriteByte(c)
+				if i+1 < len(v) {
+					b.WriteByte(v[i+1])
+				}
+			}
+			i++
+		case depth > 0:
+			switch c {
+			case '(':
+				depth++
+			case ')':
+				if depth--; depth == 0 {
+					b.WriteByte(' ')
+				}
+			}
+		case c == '"':
+			quoted = !quoted
+			b.WriteByte(c)
+		case c == '(' && !quoted:
+			depth = 1
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// ListIDOf returns the list-id of a List-Id field's value (RFC 2919:
+// a phrase, then the id in angle brackets), lowered: what is between the
+// last angle brackets outside comments, so that a foreign list's value
+// that names another id in its phrase or a comment is its own id; or
+// the whole value, trimmed, if it has none.
+func ListIDOf(v string) string {
+	v = Uncomment(v)
+	if i := strings.LastIndexByte(v, '<'); i >= 0 {
+		v, _, _ = strings.Cut(v[i+1:], ">")
+	}
+	return ascii.Lower(strings.TrimSpace(v))
+}
+
 // is reports whether f is named name (case-insensitive).
 func (f *field) is(name string) bool {
 	return f.n == len(name) && f.n > 0 && ascii.EqualFold(f.nameOver(), name)

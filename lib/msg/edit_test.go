@@ -444,3 +444,20 @@ func TestEditDelValue(t *testing.T) {
 		t.Errorf("Add after DelValue: %q", e.Bytes())
 	}
 }
+
+func TestListIDOf(t *testing.T) {
+	for v, want := range map[string]string{
+		"<dev.lists.example.org>":                                            "dev.lists.example.org",
+		"Dev list <Dev.Lists.Example.ORG>":                                   "dev.lists.example.org",
+		"other list (mirror of <dev.lists.example.org>) <other.example.net>": "other.example.net",
+		"<other.example.net> (mirror of <dev.lists.example.org>)":            "other.example.net",
+		`"a <b>" <c.example>`:                                                "c.example",
+		"  bare.example.org ":                                                "bare.example.org",
+		"<unclosed.example":                                                  "unclosed.example",
+		"":                                                                   "",
+	} {
+		if got := ListIDOf(v); got != want {
+			t.Errorf("ListIDOf(%q) = %q; want %q", v, got, want)
+		}
+	}
+}
