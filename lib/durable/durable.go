@@ -108,7 +108,15 @@ func (f *File) point(what string) {
 // name exists already, in which case the temporary file is dropped and
 // existed is true: link(2), not rename(2), so a deterministic name is
 // published once (re-runs are harmless). Errors are temporary.
-func (f *File) CommitNew() (existed bool, err error) {
+func (f *File) CommitNew() (existed bool, err error) { return f.CommitNewUnless(nil) }
+
+// CommitNewUnless is CommitNew, where the name also counts as existing
+// if taken, when not nil, reports true: asked once the file is durable,
+// just before the link, and again just after it, when the name just
+// published is taken back. For a queue, whose records leave new/ for
+// cur/ when claimed: a record claimed while its copy was written (the
+// fsync takes milliseconds) is not published a second time.
+func (f *File) CommitNewUnless(taken func() bool) (existed bool, err error) {
 	err = f.err
 	if err == nil {
 		f.point("write")
@@ -120,11 +128,24 @@ func (f *File) CommitNew() (existed bool, err error) {
 	}
 	if err == nil {
 		f.point("fsync")
+		if taken != nil && taken() {
+			os.Remove(f.tmp)
+			return true, nil
+		}
 		err = os.Link(f.tmp, f.final)
 		if errors.Is(err, fs.ErrExist) {
 			existed, err = true, nil
 		} else if err == nil {
 			f.point("link")
+			if taken != nil && taken() && serr == nil {
+				// Claimed between the look and the link: the copy
+				// just linked is a second one.
+				if cur, lerr := os.Lstat(f.final); lerr == nil && os.SameFile(info, cur) {
+					os.Remove(f.final)
+					os.Remove(f.tmp)
+					return true, sysexit.Temp(SyncDir(filepath.Dir(f.final)))
+				}
+			}
 		}
 	}
 	os.Remove(f.tmp)

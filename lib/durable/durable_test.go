@@ -160,3 +160,46 @@ func TestMkdirAll(t *testing.T) {
 		t.Errorf("under a file: no error")
 	}
 }
+
+// TestCommitNewUnless: a name taken before the link is not published;
+// one taken between the look and the link (a queue's record claimed
+// then) is taken back, and the name another process published stays.
+func TestCommitNewUnless(t *testing.T) {
+	dir := t.TempDir()
+	final := filepath.Join(dir, "new")
+	for _, tc := range []struct {
+		name  string
+		looks []bool // what taken answers, in turn
+		want  bool   // published
+	}{
+		{"not taken", []bool{false, false}, true},
+		{"taken before", []bool{true}, false},
+		{"taken between", []bool{false, true}, false},
+	} {
+		os.Remove(final)
+		f, err := Create(filepath.Join(dir, "tmp."+tc.name), final)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("x"))
+		looks := tc.looks
+		existed, err := f.CommitNewUnless(func() bool { b := looks[0]; looks = looks[1:]; return b })
+		_, lerr := os.Lstat(final)
+		if err != nil || existed == tc.want || (lerr == nil) != tc.want || len(looks) != 0 {
+			t.Errorf("%s: existed %v, %v, published %v, %d looks left; want published %v", tc.name, existed, err, lerr == nil, len(looks), tc.want)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != map[bool]int{true: 1, false: 0}[tc.want] {
+			t.Errorf("%s: %d files left in the directory", tc.name, len(ents))
+		}
+	}
+	// Another's name: existed, and it stays.
+	os.WriteFile(final, []byte("theirs"), 0o600)
+	f, _ := Create(filepath.Join(dir, "tmp.theirs"), final)
+	f.Write([]byte("ours"))
+	if existed, err := f.CommitNewUnless(func() bool { return false }); !existed || err != nil {
+		t.Errorf("over another's name: existed %v, %v", existed, err)
+	}
+	if b, _ := os.ReadFile(final); string(b) != "theirs" {
+		t.Errorf("another's name holds %q", b)
+	}
+}

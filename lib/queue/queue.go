@@ -154,11 +154,17 @@ func (q *Queue) Put(id string, notBefore time.Time, fn func(w io.Writer) error) 
 			return sysexit.Temp(err)
 		}
 	}
-	if _, err := os.Lstat(filepath.Join(q.dir(curDir), id)); err == nil {
+	// Claimed (new/ to cur/) meanwhile, the record is queued still: not
+	// linked into new/ again, where it would run twice.
+	claimed := func() bool {
+		_, err := os.Lstat(filepath.Join(q.dir(curDir), id))
+		return err == nil
+	}
+	if claimed() { // (and without the fsync)
 		f.Abort()
 		return nil
 	}
-	_, err = f.CommitNew()
+	_, err = f.CommitNewUnless(claimed)
 	return err
 }
 
