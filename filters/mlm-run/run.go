@@ -35,6 +35,11 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 	if a.MinWait <= 0 || a.MaxWait < a.MinWait {
 		return sysexit.Errorf(sysexit.Usage, "--min-backoff and --max-backoff: need 0 < min <= max")
 	}
+	if a.Timeout <= 0 {
+		// (No stage could start: each record would wait, and the run
+		// say 0, for ever.)
+		return sysexit.Errorf(sysexit.Usage, "-t: need a time above 0")
+	}
 	for {
 		// The stages are read for each pass: with -D, a stages file
 		// mended or added is taken up at the next pass, not at a
@@ -153,11 +158,20 @@ func process(ctx context.Context, j job, a *args, stdout, stderr io.Writer) erro
 			}
 		}()
 	}
+	// A signal while every worker is busy stops the records not yet
+	// given out, not only those after the next one taken.
+feed:
 	for _, id := range ids {
-		if ctx.Err() != nil {
-			break
+		select {
+		case <-ctx.Done():
+			break feed
+		default:
 		}
-		work <- id
+		select {
+		case <-ctx.Done():
+			break feed
+		case work <- id:
+		}
 	}
 	close(work)
 	wg.Wait()

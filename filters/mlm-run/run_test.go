@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mlm/lib/mlmtest"
+	"mlm/lib/sysexit"
 )
 
 // TestDaemonRereadsStages: with -D, a stages file mended while the run
@@ -50,5 +51,70 @@ func TestDaemonRereadsStages(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// bareQueue makes a queue directory holding a record for each id.
+func bareQueue(t *testing.T, ids ...string) string {
+	t.Helper()
+	q := t.TempDir()
+	for _, d := range []string{"tmp", "new", "cur", "bad"} {
+		if err := os.MkdirAll(filepath.Join(q, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ids {
+		if err := os.WriteFile(filepath.Join(q, "new", id), []byte("MLM1 "+id+"\nS <>\n:x\nE 0\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return q
+}
+
+// TestNoRecordAfterSignal: a signal (ctx ending) while every worker is
+// busy starts no more records: the one running finishes, the others
+// wait. The record after it was given out once a worker was free, the
+// signal notwithstanding. (From a review.)
+func TestNoRecordAfterSignal(t *testing.T) {
+	q := bareQueue(t, "1795867200.r1", "1795867200.r2", "1795867200.r3")
+	dir := t.TempDir()
+	started, release := filepath.Join(dir, "started"), filepath.Join(dir, "release")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// The signal once the first record's stage runs; then the
+		// stage may end.
+		for {
+			if b, _ := os.ReadFile(started); len(b) > 0 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		os.WriteFile(release, nil, 0o600)
+	}()
+	var out, errs mlmtest.LockedBuffer
+	err := run(ctx, &args{Target: q, Workers: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute,
+		Command: []string{"--", "sh", "-c", "echo started >> " + started + "; while [ ! -e " + release + " ]; do sleep 0.01; done; cat >/dev/null"}}, &out, &errs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(started)
+	if n := strings.Count(string(b), "started"); n != 1 {
+		t.Errorf("%d records started; want 1, the one running when the signal came", n)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(q, "new")); len(ents) != 2 {
+		t.Errorf("%d records wait in new/; want the 2 not started", len(ents))
+	}
+}
+
+// TestZeroTimeout: -t 0 is a usage error, as -j 0 is: with it no stage
+// could start, and every record would wait for ever while mlm-run said 0.
+func TestZeroTimeout(t *testing.T) {
+	q := bareQueue(t, "1795867200.z")
+	var out, errs mlmtest.LockedBuffer
+	err := run(context.Background(), &args{Target: q, Workers: 1, MinWait: time.Minute, MaxWait: time.Hour,
+		Command: []string{"--", "cat"}}, &out, &errs)
+	if sysexit.Code(err) != sysexit.Usage {
+		t.Errorf("-t 0: %v (%d); want a usage error", err, sysexit.Code(err))
 	}
 }
