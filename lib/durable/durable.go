@@ -9,9 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"mlm/lib/crash"
 	"mlm/lib/sysexit"
@@ -26,11 +26,14 @@ type File struct {
 }
 
 // Beside returns a name for the temporary file of final, for Create: in
-// final's directory, hidden, of this process, and within the 255 octets
-// of a file name (NAME_MAX) however long final's own is.
+// final's directory, hidden, of this process and a random number, and
+// within the 255 octets of a file name (NAME_MAX) however long final's
+// own is. The number keeps a file left by a process killed while it wrote
+// from stopping every later one that has its process id (Create is
+// exclusive), as one in a container, process 1, always has.
 func Beside(final string) string {
 	dir, base := filepath.Split(final)
-	return filepath.Join(dir, "."+base[:min(len(base), 200)]+".tmp"+strconv.Itoa(os.Getpid()))
+	return filepath.Join(dir, fmt.Sprintf(".%s.tmp%d.%08x", base[:min(len(base), 200)], os.Getpid(), rand.Uint32()))
 }
 
 // Create creates tmp exclusively; Commit will rename it to final, which

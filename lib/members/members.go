@@ -313,7 +313,14 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 			n := 1 // the line Scan reads next
 			for ; sc.Scan(); n++ {
 				line := sc.Text()
-				k := addr.Key(strings.TrimSpace(line))
+				t := strings.TrimSpace(line)
+				if t == "" || t[0] == '#' { // kept as it is, and no one's
+					if _, err := io.WriteString(w, line+"\n"); err != nil {
+						return sysexit.Temp(err)
+					}
+					continue
+				}
+				k := addr.Key(t)
 				if removing[k] {
 					removed++
 					continue
@@ -348,8 +355,14 @@ func Read(args []string, in io.Reader) ([]string, error) {
 	var addrs, bad []string
 	check := func(where, a string) {
 		err := addr.CheckMailbox(a)
-		if err == nil && strings.HasPrefix(a, "#") {
+		switch {
+		case err != nil:
+		case strings.HasPrefix(a, "#"):
 			err = errors.New("would read as a comment")
+		case strings.TrimSpace(a) != a:
+			// (A Unicode space, U+00A0 and the like: a member file's
+			// lines are read trimmed, so it would be another address.)
+			err = errors.New("starts or ends with a space")
 		}
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("%s %q: %v", where, a, err))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -303,5 +304,37 @@ func TestChangeUnderListLock(t *testing.T) {
 	defer unlock()
 	if _, err := d.LockMembers(0); sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("a second LockMembers = %v; want a temporary failure", err)
+	}
+}
+
+// TestReviewedEdges: three faults a review found. An address with a
+// Unicode space at an end (read back trimmed, so another address, which
+// mlm-unsub then missed) is refused; a comment line is no one's, however
+// an address's key reads ("#bob"@x's is #bob@x); and a temporary file a
+// killed run left beside the member file does not stop the next one.
+func TestReviewedEdges(t *testing.T) {
+	d := list(t, map[string]string{})
+	for _, a := range []string{"bob@example.org\u00a0", "\u3000bob@example.org", "bob@example.org\u2028"} {
+		if _, _, err := Edit(d.Path, listdir.Subscribers, []string{a}, nil, false); sysexit.Code(err) != sysexit.DataErr {
+			t.Errorf("%q: %v; want it refused (65)", a, err)
+		}
+	}
+	d = list(t, map[string]string{"subscribers": "#bob@example.org\nalice@example.org\n"})
+	if n, _, err := Edit(d.Path, listdir.Subscribers, []string{`"#bob"@example.org`}, nil, false); n != 1 || err != nil {
+		t.Errorf(`adding "#bob"@example.org: %d added, %v; want 1`, n, err)
+	}
+	if n, _, err := Edit(d.Path, listdir.Subscribers, []string{`"#bob"@example.org`}, nil, true); n != 1 || err != nil {
+		t.Errorf(`removing "#bob"@example.org: %d removed, %v; want 1`, n, err)
+	}
+	if b, _ := os.ReadFile(d.File(listdir.Subscribers)); string(b) != "#bob@example.org\nalice@example.org\n" {
+		t.Errorf("member file %q; want the comment kept", b)
+	}
+	// A killed run's file, of this very process id.
+	stale := filepath.Join(d.Path, "."+listdir.Subscribers+".tmp"+strconv.Itoa(os.Getpid()))
+	if err := os.WriteFile(stale, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Change(d, listdir.Subscribers, []string{"b@example.org"}, nil); err != nil {
+		t.Errorf("with a killed run's temporary file beside it: %v", err)
 	}
 }
