@@ -10,7 +10,8 @@ import (
 
 // Key returns the comparison key of a mailbox: the local part as it is
 // (RFC 5321 §2.4 leaves its case to the receiving host), but for quotes
-// that add nothing ("bob" and "b\ob" are bob, RFC 5321 §4.1.2), and the
+// that add nothing ("bob" and "b\ob" are bob, RFC 5321 §4.1.2) and
+// quoted pairs that add nothing ("a\ b" is "a b"), and the
 // domain in lower case (domains are case-insensitive, RFC 5321 §2.4).
 // Two addresses with one key are one member.
 func Key(mailbox string) string {
@@ -21,6 +22,11 @@ func Key(mailbox string) string {
 	if mailbox[0] == '"' {
 		if u, ok := unquote(mailbox[:at]); ok {
 			return u + "@" + Lower(mailbox[at+1:])
+		}
+		// Quotes that are needed: the quoted pairs that add nothing
+		// undone too ("a\ b" is "a b").
+		if u, ok := undoQuotes(mailbox[:at]); ok {
+			return `"` + quotePairs.Replace(u) + `"@` + Lower(mailbox[at+1:])
 		}
 	}
 	d := mailbox[at+1:]
@@ -109,6 +115,10 @@ func undoQuotes(q string) (string, bool) {
 	}
 	return b.String(), true
 }
+
+// quotePairs writes as quoted pairs the two octets a Quoted-string must
+// (RFC 5321 §4.1.2), and no others.
+var quotePairs = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
 // unquote returns the Dot-string that the Quoted-string local part q
 // stands for, if it stands for one: its quoted pairs undone, and nothing

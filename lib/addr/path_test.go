@@ -144,6 +144,8 @@ func TestKey(t *testing.T) {
 		`"\""@x.org`:          `"\""@x.org`,
 		`""@x.org`:            `""@x.org`,
 		`"a\\b"@x.org`:        `"a\\b"@x.org`,
+		`"a\ b"@X.org`:        `"a b"@x.org`, // a pair that adds nothing
+		`"a\"\b"@x.org`:       `"a\"b"@x.org`,
 	} {
 		if got := Key(in); got != want {
 			t.Errorf("Key(%q) = %q; want %q", in, got, want)

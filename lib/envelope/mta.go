@@ -115,7 +115,9 @@ func Own(list, mailbox string) bool {
 	if addr.Lower(domainOf(list)) != addr.Lower(domainOf(mailbox)) {
 		return false
 	}
-	_, _, err := Route(list, addr.Key(mailbox))
+	// Its quotes undone, whatever they held: "dev+a b"@ is delivered to
+	// dev@, as dev+ab@ is.
+	_, _, err := Route(list, addr.Unquoted(mailbox))
 	return err == nil
 }
 

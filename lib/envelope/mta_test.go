@@ -95,6 +95,8 @@ func TestOwn(t *testing.T) {
 		"\"dev-owner\"@lists.example.org":      true, // the same mailbox
 		"\"dev\\-owner\"@lists.example.org":    true,
 		"\"dev owner\"@lists.example.org":      false,
+		"\"dev+a b\"@lists.example.org":        true, // dev@'s, its extension quoted
+		"\"dev-owner+a b\"@lists.example.org":  true,
 		"\"dev-owner@lists.example.org\"@x":    false,
 		"dev-owner@lists.example.org.attacker": false,
 		"dev@li\u017fts.example.org":           false, // U+017F is no s
