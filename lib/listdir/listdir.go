@@ -138,8 +138,28 @@ func Open(path string) (*Dir, error) {
 		// "dev"-bounces@ would be no mailbox.
 		return nil, sysexit.Temp(fmt.Errorf("%s: %q: a list's local part is not quoted", Address, a))
 	}
+	if err := checkCommands(a); err != nil {
+		return nil, sysexit.Temp(fmt.Errorf("%s: %q: %v", Address, a, err))
+	}
 	d.addr = a
 	return d, nil
+}
+
+// longestCommand is the longest of the commands CommandAddress is asked
+// for, or that Route routes.
+const longestCommand = "unsubscribe"
+
+// checkCommands reports whether the list address a is too long for its
+// command addresses (dev-unsubscribe@ the longest): each stage writes
+// the -bounces one as the sender of every post, and a writer refuses an
+// address too long, which would make every post bad data (65), not a
+// list to mend (75).
+func checkCommands(a string) error {
+	local, domain, _ := strings.Cut(a, "@")
+	if err := addr.CheckMailbox(local + "-" + longestCommand + "@" + domain); err != nil {
+		return fmt.Errorf("too long for its command addresses (%s-%s@): %v", local, longestCommand, err)
+	}
+	return nil
 }
 
 // CheckAddress returns nil if a can be a new list's address
@@ -161,7 +181,7 @@ func CheckAddress(a string) error {
 	if !listDomain.MatchString(domain) {
 		return errors.New("a list's domain is ASCII letters, digits, '.' and '-' (an IDN in its xn-- form), not an address literal")
 	}
-	return nil
+	return checkCommands(a)
 }
 
 var (

@@ -131,6 +131,7 @@ func TestOpenBadAddress(t *testing.T) {
 		"dev list@lists.example.org\n":          `address: "dev list@lists.example.org" is not an address: bad local part`,
 		"\"dev\"@lists.example.org\n":           `address: "\"dev\"@lists.example.org": a list's local part is not quoted`,
 		"dev@lists.example.org\nBcc: x@y\n":     "",
+		strings.Repeat("a", 245) + "@x.org\n":   `address: "` + strings.Repeat("a", 245) + `@x.org": too long for its command addresses (` + strings.Repeat("a", 245) + `-unsubscribe@): address longer than 254 octets`,
 		" dev@lists.example.org\r\n# comment\n": "",
 	} {
 		dir := t.TempDir()
