@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"strings"
@@ -67,8 +68,8 @@ const SmallFile = 1 << 20
 // each record of a stream. What is settled at the first read holds for
 // the Source's life: whether the members come from the members-command,
 // and a member file of up to SmallFile octets, which is read and checked
-// once and kept, in about as much memory as the file and 4 octets an
-// address. A larger file, or the command, is read again each time, so
+// once and kept, in about as much memory as the file, 4 octets an
+// address and 8 a line that is none. A larger file, or the command, is read again each time, so
 // memory stays bounded whatever the size of the list.
 type Source struct {
 	d      *listdir.Dir
@@ -78,12 +79,15 @@ type Source struct {
 	names  []byte    // the small file's addresses, one after another
 	ends   []uint32  // where each address in names ends
 	bad    []badLine // the small file's lines that are not addresses
+	why    []string  // their reasons, each once
 }
 
-// badLine is a line of a member file that is not an address, and why.
+// badLine is a line of a member file that is not an address, and why
+// (an index of Source.why): 8 octets, where a line and an error value
+// each took 40 and more, 20 times a file of short bad lines.
 type badLine struct {
-	line int
-	err  error
+	line uint32
+	why  uint16
 }
 
 // NewSource returns a Source of the member file name of d.
@@ -105,7 +109,7 @@ func (s *Source) Each(fn func(mailbox string) error, bad BadFunc) error {
 	}
 	for _, b := range s.bad {
 		if bad != nil {
-			bad(s.name, b.line, b.err)
+			bad(s.name, int(b.line), errors.New(s.why[b.why]))
 		}
 	}
 	start := uint32(0)
@@ -139,12 +143,24 @@ func (s *Source) load() error {
 		return nil
 	}
 	s.names = make([]byte, 0, len(data))
+	whys := map[string]uint16{}
 	err = scan(bytes.NewReader(data), s.name, func(m string) error {
 		s.names = append(s.names, m...)
 		s.ends = append(s.ends, uint32(len(s.names)))
 		return nil
 	}, func(_ string, line int, err error) {
-		s.bad = append(s.bad, badLine{line, err})
+		// (A reason is one of addr's few; past 65,535 of them, the
+		// last stands for the rest.)
+		w, ok := whys[err.Error()]
+		if !ok && len(s.why) == math.MaxUint16 {
+			w, ok = math.MaxUint16-1, true
+		}
+		if !ok {
+			w = uint16(len(s.why))
+			whys[err.Error()] = w
+			s.why = append(s.why, err.Error())
+		}
+		s.bad = append(s.bad, badLine{uint32(line), w})
 	})
 	if err != nil {
 		return err
