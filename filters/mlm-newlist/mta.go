@@ -158,8 +158,9 @@ func printSetup(out io.Writer, mta string, s setup) error {
 	if s.user == "root" {
 		b.WriteString("# Note: MTAs run no program as root; make the list's own user the owner\n# of the directory, and name that user here.\n")
 	}
-	if mta == "exim" && !ascii.EqualFold(filepath.Base(s.dir), local) {
-		fmt.Fprintf(&b, "# Note: the router finds a list by its directory's name, and %s is not %s.\n", s.dir, local)
+	// Exim lowers the local part before its lookup, which is exact.
+	if lower := ascii.Lower(local); mta == "exim" && filepath.Base(s.dir) != lower {
+		fmt.Fprintf(&b, "# Note: the router finds a list by its directory's name, the local part\n# in lower case, and %s is not %s.\n", s.dir, lower)
 	}
 	b.WriteString(r.Replace(cronLines))
 	fmt.Fprintf(&b, "# Then the SMTP relay(s) for delivery, host:port a line; the members,\n")

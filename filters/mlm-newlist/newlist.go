@@ -16,15 +16,21 @@ import (
 	"mlm/lib/addr"
 	"mlm/lib/envelope"
 	"mlm/lib/listdir"
+	"mlm/lib/members"
 	"mlm/lib/sysexit"
 )
 
 // run creates the list directory. It refuses a directory that exists, so
 // it never changes a running list.
 func run(a *args, out io.Writer) error {
-	for _, m := range append([]string{a.Address}, a.Owner...) {
-		if err := addr.CheckMailbox(m); err != nil {
-			return sysexit.Errorf(sysexit.Usage, "%q: %v", m, err)
+	if err := addr.CheckMailbox(a.Address); err != nil {
+		return sysexit.Errorf(sysexit.Usage, "%q: %v", a.Address, err)
+	}
+	if len(a.Owner) > 0 {
+		// As mlm-sub takes them: the owner file is read as a member
+		// file is, trimmed, with '#' lines comments.
+		if _, err := members.Read(a.Owner, nil); err != nil {
+			return sysexit.Errorf(sysexit.Usage, "-o: %v", err)
 		}
 	}
 	if err := listdir.CheckAddress(a.Address); err != nil {
@@ -50,6 +56,19 @@ func run(a *args, out io.Writer) error {
 		}
 		return sysexit.Temp(err)
 	}
+	// Where mkdir made it, which the path's text need not say: through a
+	// symbolic link and "..", link/../dev is made beside the link's
+	// target, and its files, named by the text (filepath.Join drops
+	// link/..), would go into another list.
+	real, err := physical(a.Dir)
+	if err != nil {
+		return sysexit.Temp(err)
+	}
+	if !plainPath.MatchString(real) {
+		os.Remove(a.Dir)
+		return sysexit.Errorf(sysexit.Usage, "%s: the list directory is %s, whose path is not letters, digits and '/', '.', '_', '+', '-'", a.Dir, real)
+	}
+	abs = real
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return sysexit.Temp(err)
@@ -63,10 +82,10 @@ func run(a *args, out io.Writer) error {
 	for q, text := range listdir.DefaultStages {
 		files[filepath.Join(listdir.Stages, q)] = text
 	}
-	if err := os.Mkdir(filepath.Join(a.Dir, listdir.Stages), 0o755); err != nil {
+	if err := os.Mkdir(filepath.Join(abs, listdir.Stages), 0o755); err != nil {
 		return sysexit.Temp(err)
 	}
-	d := &listdir.Dir{Path: a.Dir}
+	d := &listdir.Dir{Path: abs}
 	for name, text := range files {
 		if err := d.WriteFile(name, func(w io.Writer) error { _, err := io.WriteString(w, text); return err }); err != nil {
 			return err
@@ -83,6 +102,20 @@ func run(a *args, out io.Writer) error {
 	st := setup{bin: bin, dir: abs, list: a.Address}
 	st.user, st.group = runAs()
 	return printSetup(out, a.MTA, st)
+}
+
+// physical is the absolute path of the directory at p with no symbolic
+// link in it, each ".." taken where the links lead (the working
+// directory's too), not from the text as filepath.Abs takes it.
+func physical(p string) (string, error) {
+	if !filepath.IsAbs(p) {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", err
+		}
+		p = wd + string(filepath.Separator) + p // not Join: it would clean
+	}
+	return filepath.EvalSymlinks(p)
 }
 
 // hasCommandSuffix reports a list address that would collide with

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"mlm/lib/sysexit"
+)
+
+// TestNewlistReviewed: three faults a review found. A list directory
+// given through a symbolic link and ".." is made, and filled, where
+// mkdir made it, not in the list the path's text names once cleaned; an
+// owner the owner file cannot hold (read as a comment, or trimmed into
+// another address) is refused as mlm-sub refuses it; and the Exim lines
+// warn of a directory name not the local part in lower case, which
+// Exim's exact lookup then never finds.
+func TestNewlistReviewed(t *testing.T) {
+	base := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(base, "other", "deep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(base, "other", "deep"), filepath.Join(base, "link")); err != nil {
+		t.Fatal(err)
+	}
+	bin := "/opt/mlm/bin"
+	if err := run(&args{BinDir: bin, MTA: "aliases", Policy: "moderated", Dir: filepath.Join(base, "dev"), Address: "dev@lists.example.org"}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Join(base, "dev", "stages"))
+	var out bytes.Buffer
+	err := run(&args{BinDir: bin, MTA: "aliases", Policy: "members", Dir: base + "/link/../dev", Address: "team@lists.example.org"}, &out)
+	if b, _ := os.ReadFile(filepath.Join(base, "dev", "address")); string(b) != "dev@lists.example.org\n" {
+		t.Errorf("the list at dev now has address %q (%v)", b, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(base, "other", "dev", "address")); err == nil && string(b) != "team@lists.example.org\n" {
+		t.Errorf("made: the new list's address is %q where mkdir made it", b)
+	}
+	if err == nil && !strings.Contains(out.String(), filepath.Join(base, "other", "dev")) {
+		t.Errorf("the lines printed do not name where the list is:\n%s", out.String())
+	}
+	for _, o := range []string{"#ops@example.org", "\u00a0bob@example.org"} {
+		err := run(&args{BinDir: bin, MTA: "aliases", Policy: "members", Dir: filepath.Join(base, "o"), Address: "o@lists.example.org", Owner: []string{o}}, &bytes.Buffer{})
+		if sysexit.Code(err) != sysexit.Usage {
+			t.Errorf("-o %q: %v; want a usage error", o, err)
+		}
+		os.RemoveAll(filepath.Join(base, "o"))
+	}
+	for dir, warned := range map[string]bool{"Dev": true, "dev": false} {
+		out.Reset()
+		os.MkdirAll(filepath.Join(base, "exim"), 0o755)
+		if err := run(&args{BinDir: bin, MTA: "exim", Policy: "members", Dir: filepath.Join(base, "exim", dir), Address: "dev@lists.example.org"}, &out); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(out.String(), "# Note: the router finds a list by its directory's name"); got != warned {
+			t.Errorf("exim, directory %s: warned %v; want %v", dir, got, warned)
+		}
+		os.RemoveAll(filepath.Join(base, "exim"))
+	}
+}
