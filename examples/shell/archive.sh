@@ -14,6 +14,7 @@ mlm-check "$@"
 stream=$(mktemp)
 tmp=$(mktemp)
 trap 'rm -f "$stream" "$tmp"' EXIT
+trap 'exit 75' INT TERM HUP # (sh runs the EXIT trap on exit, not on a signal)
 # Not a pipe: a record gone meanwhile fails cat, and so the script,
 # where in a pipe only mlm-mbox's status would count.
 cat "$@" >"$stream"
