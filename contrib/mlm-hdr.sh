@@ -10,8 +10,10 @@
 set -eu
 dir=${1:?usage: mlm-hdr.sh DIR}
 [ -f "$dir/address" ] || { echo "mlm-hdr.sh: $dir: no such list" >&2; exit 67; }
-addr=$(sed -n '1p' "$dir/address") || exit 75
+# Its first line trimmed, CR and spaces too, as the Go programs read it.
+addr=$(sed -n '1{s/^[[:space:]]*//;s/[[:space:]]*$//;p;}' "$dir/address") || exit 75
 case $addr in
+*[[:space:][:cntrl:]]*) echo "mlm-hdr.sh: address: $addr is not an address" >&2; exit 75 ;;
 ?*@?*) ;;
 *) echo "mlm-hdr.sh: address: $addr is not an address" >&2; exit 75 ;;
 esac

@@ -25,8 +25,10 @@ case $dir in
 *) dir=./$dir ;; # an awk operand NAME=VALUE would be an assignment
 esac
 [ -f "$dir/address" ] || { echo "mlm-members.sh: $dir: no such list" >&2; exit 67; }
-list=$(sed -n 1p "$dir/address") || exit 75
+# Its first line trimmed, CR and spaces too, as the Go programs read it.
+list=$(sed -n '1{s/^[[:space:]]*//;s/[[:space:]]*$//;p;}' "$dir/address") || exit 75
 case $list in
+*[[:space:][:cntrl:]]*) echo "mlm-members.sh: address: $list is not an address" >&2; exit 75 ;;
 ?*@?*) ;;
 *) echo "mlm-members.sh: address: $list is not an address" >&2; exit 75 ;;
 esac

@@ -74,4 +74,16 @@ func TestMembersStandIn(t *testing.T) {
 			t.Errorf("%s: mlm-members.sh gave %d:\n%s\nmlm-members %d:\n%s", tc.name, code, got, wantCode, want)
 		}
 	}
+	// An address file with CRLF and spaces reads as the Go programs read
+	// it, trimmed: the sender is the bounce address, without the CR
+	// that made mlm-check refuse the stream. (From a review.)
+	if err := os.WriteFile(filepath.Join(dir, "address"), []byte(" dev@lists.example.org \r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	envelope = regexp.MustCompile(`(?m)^[SRE] .*$`)
+	want, wantCode := run([]string{goProg, dir}, post)
+	got, code := run([]string{"sh", sh, dir}, post)
+	if got != want || code != wantCode || !strings.Contains(got, "S <dev-bounces@lists.example.org>\n") {
+		t.Errorf("address with CRLF: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", code, got, wantCode, want)
+	}
 }
