@@ -491,6 +491,9 @@ func (r *Reader) Next() (*Header, error) {
 		if b[0] != 'A' && b[0] != 'S' {
 			return nil, r.fail("%s before the sender line", kind(b[0]))
 		}
+		if b[0] == 'A' && len(h.Attrs) == MaxAttrs {
+			return nil, r.fail("more than %d attribute lines", MaxAttrs)
+		}
 		if b[0] == 'A' && e.n < len(e.attrs) && e.ends[e.n] == r.r-len(b) {
 			e.n++
 			e.ends[e.n] = r.r

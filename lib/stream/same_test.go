@@ -270,3 +270,24 @@ func FuzzSameEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// TestMaxAttrs: a record of MaxAttrs attribute lines reads, and one of
+// more is refused at the line past them, whole in the buffer or not, so
+// a record of millions (2,000,000 lines took 435 MB) does not sit in
+// memory. (From a review.)
+func TestMaxAttrs(t *testing.T) {
+	for _, n := range []int{MaxAttrs, MaxAttrs + 1} {
+		in := "MLM1 x\n" + strings.Repeat("A a=1\n", n) + "S <>\n:x\nE 0\n"
+		for _, chunk := range []int{7, len(in)} {
+			r := NewReader(&chunked{[]byte(in), chunk})
+			h, err := r.Next()
+			var se *SyntaxError
+			switch {
+			case n == MaxAttrs && (err != nil || len(h.Attrs) != n):
+				t.Errorf("%d attributes, reads of %d: %v", n, chunk, err)
+			case n > MaxAttrs && (!errors.As(err, &se) || se.Line != int64(MaxAttrs+2)):
+				t.Errorf("%d attributes, reads of %d: %v; want an error at line %d", n, chunk, err, MaxAttrs+2)
+			}
+		}
+	}
+}

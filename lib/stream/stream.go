@@ -41,6 +41,11 @@ const (
 	MaxPiece = MaxLine - 2 // message octets on one ":" or ";" line
 	MaxID    = 255         // longest record id
 	MaxCount = 9999999999  // largest E count (ten digits)
+	// MaxAttrs is the most attribute lines a record may have: a Reader
+	// holds them all, with the Header, so a stream of a record of
+	// millions (a fault or an attack) would take gigabytes. A long
+	// pipeline adds some ten, and a trace for each stage.
+	MaxAttrs = 1000
 )
 
 // Attr is one attribute. Value is decoded; a Reader also keeps the encoded
