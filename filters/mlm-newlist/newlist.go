@@ -60,15 +60,15 @@ func run(a *args, out io.Writer) error {
 	// symbolic link and "..", link/../dev is made beside the link's
 	// target, and its files, named by the text (filepath.Join drops
 	// link/..), would go into another list.
-	real, err := physical(a.Dir)
+	made, err := physical(a.Dir)
 	if err != nil {
 		return sysexit.Temp(err)
 	}
-	if !plainPath.MatchString(real) {
+	if !plainPath.MatchString(made) {
 		os.Remove(a.Dir)
-		return sysexit.Errorf(sysexit.Usage, "%s: the list directory is %s, whose path is not letters, digits and '/', '.', '_', '+', '-'", a.Dir, real)
+		return sysexit.Errorf(sysexit.Usage, "%s: the list directory is %s, whose path is not letters, digits and '/', '.', '_', '+', '-'", a.Dir, made)
 	}
-	abs = real
+	abs = made
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return sysexit.Temp(err)

@@ -69,8 +69,9 @@ const SmallFile = 1 << 20
 // the Source's life: whether the members come from the members-command,
 // and a member file of up to SmallFile octets, which is read and checked
 // once and kept, in about as much memory as the file, 4 octets an
-// address and 8 a line that is none. A larger file, or the command, is read again each time, so
-// memory stays bounded whatever the size of the list.
+// address and 8 a line that is none. A larger file, or the command, is
+// read again each time, so memory stays bounded whatever the size of the
+// list.
 type Source struct {
 	d      *listdir.Dir
 	name   string
