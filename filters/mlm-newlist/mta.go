@@ -88,13 +88,15 @@ mlm_pipe:
 `,
 
 	"procmail": `# procmail, as ~/.procmailrc of {USER} (examples/procmail/procmailrc);
-# on a failure the message is kept in the maildir mlm-failed/.
+# on a failure the message is kept in the mbox mlm-failed, its From_ line
+# and all; fed back, once mended, with:
+#   formail -s mlm-accept -r {ADDRESS} {DIR} < mlm-failed && : > mlm-failed
 {PATH}LIST=${LIST:-{DIR}}
 ADDRESS=${ADDRESS:-{ADDRESS}}
 :0 w
 | mlm-accept -r "$ADDRESS" "$LIST"
-:0 e
-mlm-failed/
+:0 e:
+mlm-failed
 `,
 
 	"maildrop": `# maildrop, as ~/.mailfilter of {USER} (examples/maildrop/mailfilter);
