@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -120,6 +121,13 @@ func loadList(path string) (*list, error) {
 	}
 	if len(l.prefix) > maxPrefix {
 		return nil, badSetting(listdir.Prefix, fmt.Errorf("longer than %d octets", maxPrefix))
+	}
+	if strings.Contains(l.prefix, "=?") {
+		// Already encoded, it would be read as an encoded word, shown
+		// otherwise (the space after it dropped), and never found in
+		// the decoded Subject: added again on each reply. mlm-hdr
+		// encodes a prefix that is not ASCII itself.
+		return nil, badSetting(listdir.Prefix, errors.New(`holds "=?", an encoded word's start; give the prefix as UTF-8 text`))
 	}
 	text, err := d.Text(listdir.Footer)
 	if err != nil {
