@@ -50,6 +50,7 @@ type Reader struct {
 	lastA      []lastAttr // the last attribute lines read in each place
 	same       envBlock   // the envelope lines after MLM1 of a record before, see Next
 	nr         int64      // R lines so far in this record
+	skip       bool       // Next reads the record's rest: a plain recipient's Path is not made
 	semi       int        // payload length of the previous message line if it was ";", else -1
 	err        error
 	blocks     []headerBlock // Next's, see headerBlock
@@ -436,8 +437,14 @@ const blocksAtOnce = 16
 // Next reads the start of the next record up to and including its sender.
 // It returns io.EOF at the clean end of the stream.
 func (r *Reader) Next() (*Header, error) {
+	// The rest of the record before, unread by the caller: checked, its
+	// recipients not kept (skip), or a stream of many would make garbage
+	// for nothing, an arena for every hundred.
 	for r.state != rIdle {
-		if _, err := r.Recipient(); err != nil && err != io.EOF {
+		r.skip = true
+		_, err := r.Recipient()
+		r.skip = false
+		if err != nil && err != io.EOF {
 			return nil, err
 		}
 	}
@@ -944,6 +951,9 @@ func (r *Reader) Recipient() (Path, error) {
 	if n := len(b); n > 6 && b[0] == 'R' && b[1] == ' ' && b[2] == '<' && b[n-2] == '>' &&
 		addr.Plain(unsafe.String(&b[3], n-5)) && r.nr < MaxCount {
 		r.nr++
+		if r.skip {
+			return Path{}, nil
+		}
 		s := r.keep(b[2 : n-1])
 		return Path{Mailbox: s[1 : len(s)-1], line: s}, nil
 	}

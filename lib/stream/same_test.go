@@ -291,3 +291,30 @@ func TestMaxAttrs(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipRecipients: the recipients a caller leaves unread are checked
+// by Next as it goes on (a count that differs is refused at its line)
+// without their Paths being made; and the next record's are read as
+// ever, Paths and all.
+func TestSkipRecipients(t *testing.T) {
+	in := "MLM1 a\nS <>\n:x\nR <a@b.example>\nR <\"q r\"@b.example>\nE 2\n" +
+		"MLM1 b\nS <>\nR <c@d.example>\nE 1\n" +
+		"MLM1 c\nS <>\nR <e@f.example>\nR <g@h.example>\nE 1\n"
+	r := NewReader(strings.NewReader(in))
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Next(); err != nil { // a's left unread
+		t.Fatal(err)
+	}
+	if p, err := r.Recipient(); err != nil || p.Mailbox != "c@d.example" || p.String() != "<c@d.example>" {
+		t.Fatalf("b's recipient after a's were skipped: %q, %v", p.Mailbox, err)
+	}
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	var se *SyntaxError
+	if _, err := r.Next(); !errors.As(err, &se) || se.Line != 15 || !strings.Contains(se.Msg, "count 1, but 2") {
+		t.Errorf("c's count, its recipients skipped: %v; want the error at line 15", err)
+	}
+}
