@@ -162,6 +162,7 @@ func process(ctx context.Context, j job, a *args, stdout, stderr io.Writer) erro
 	// given out, not only those after the next one taken.
 feed:
 	for _, id := range ids {
+		// The signal first: a select with both ready picks either.
 		select {
 		case <-ctx.Done():
 			break feed

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mlm/lib/mlmtest"
+	"mlm/lib/queue"
 	"mlm/lib/sysexit"
 )
 
@@ -58,10 +59,8 @@ func TestDaemonRereadsStages(t *testing.T) {
 func bareQueue(t *testing.T, ids ...string) string {
 	t.Helper()
 	q := t.TempDir()
-	for _, d := range []string{"tmp", "new", "cur", "bad"} {
-		if err := os.MkdirAll(filepath.Join(q, d), 0o700); err != nil {
-			t.Fatal(err)
-		}
+	if err := queue.New(q).Create(); err != nil {
+		t.Fatal(err)
 	}
 	for _, id := range ids {
 		if err := os.WriteFile(filepath.Join(q, "new", id), []byte("MLM1 "+id+"\nS <>\n:x\nE 0\n"), 0o600); err != nil {

@@ -348,8 +348,8 @@ func EachLineBytes(r io.Reader, name string, fn func(line int, item []byte) erro
 	sc := ScanLines(r)
 	n := 1 // the line Scan reads next
 	for ; sc.Scan(); n++ {
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 || b[0] == '#' {
+		b, ok := Item(sc.Bytes())
+		if !ok {
 			continue
 		}
 		if err := fn(n, b); err != nil {
@@ -357,6 +357,13 @@ func EachLineBytes(r io.Reader, name string, fn func(line int, item []byte) erro
 		}
 	}
 	return ScanErr(sc, name, n)
+}
+
+// Item returns the item a line of a one-item-per-line file holds, its
+// surrounding space removed, and false for a blank line or a comment.
+func Item(line []byte) ([]byte, bool) {
+	b := bytes.TrimSpace(line)
+	return b, len(b) > 0 && b[0] != '#'
 }
 
 // ScanLines returns a Scanner of r's lines, each up to MaxItemLine

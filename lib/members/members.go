@@ -330,14 +330,14 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 			n := 1 // the line Scan reads next
 			for ; sc.Scan(); n++ {
 				line := sc.Text()
-				t := strings.TrimSpace(line)
-				if t == "" || t[0] == '#' { // kept as it is, and no one's
+				item, ok := listdir.Item(sc.Bytes())
+				if !ok { // kept as it is, and no one's
 					if _, err := io.WriteString(w, line+"\n"); err != nil {
 						return sysexit.Temp(err)
 					}
 					continue
 				}
-				k := addr.Key(t)
+				k := addr.Key(string(item))
 				if removing[k] {
 					removed++
 					continue
