@@ -267,24 +267,22 @@ func isClose(line []byte, closing string) bool {
 // part is the footer as a MIME part with its delimiter line, LF line
 // endings; its last LF is the one before the close delimiter. A footer
 // with a line that would be read as a delimiter ("--" and the boundary,
-// RFC 2046 section 5.1.1) goes in base64, whose lines cannot start so.
+// RFC 2046 section 5.1.1) goes in base64, whose lines cannot start so:
+// a line of it as written, or as quoted-printable made it, whose soft
+// line breaks start lines of their own.
 func part(boundary, footer string) string {
-	cs, cte := "us-ascii", "7bit"
+	cs, cte, text := "us-ascii", "7bit", footer
 	if !isASCII(footer) {
-		cs = "utf-8"
+		cs, cte, text = "utf-8", "quoted-printable", msg.QPEncode(footer)
 	}
-	delim := "--" + boundary
-	switch {
-	case strings.HasPrefix(footer, delim) || strings.Contains(footer, "\n"+delim):
-		cte, footer = "base64", base64Lines(footer)
-	case cs == "utf-8":
-		cte, footer = "quoted-printable", msg.QPEncode(footer)
+	if delim := "--" + boundary; strings.HasPrefix(text, delim) || strings.Contains(text, "\n"+delim) {
+		cte, text = "base64", base64Lines(footer)
 	}
 	return "--" + boundary + "\n" +
 		"Content-Type: text/plain; charset=" + cs + "\n" +
 		"Content-Transfer-Encoding: " + cte + "\n" +
 		"Content-Disposition: inline\n" +
-		"\n" + footer
+		"\n" + text
 }
 
 // base64Lines is s in base64, in lines of 76 characters, each ending in

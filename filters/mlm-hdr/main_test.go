@@ -257,6 +257,46 @@ func TestFooterReadsRight(t *testing.T) {
 	}
 }
 
+// TestFooterWrappedDelimiter: a footer that is not ASCII goes in
+// quoted-printable, whose soft line breaks start new lines of their own:
+// where one starts with the multipart's delimiter (the poster chooses
+// the boundary), the footer goes in base64 as a footer line that starts
+// so does, and the post still has its two parts, the second the footer.
+func TestFooterWrappedDelimiter(t *testing.T) {
+	dir := t.TempDir()
+	footer := "\u00e9" + strings.Repeat("x", 69) + "--frontier\n"
+	os.WriteFile(dir+"/address", []byte("dev@lists.example.org\n"), 0o644)
+	os.WriteFile(dir+"/footer", []byte(footer), 0o644)
+	const b = "frontier"
+	m := "Content-Type: multipart/mixed; boundary=" + b + "\n\n--" + b + "\nContent-Type: text/plain\n\nhi\n--" + b + "--\n"
+	_, body, _ := strings.Cut(filter(t, &args{Dir: dir}, m), "\n\n")
+	mr := multipart.NewReader(strings.NewReader(body), b)
+	var parts []string
+	for {
+		p, err := mr.NextPart() // quoted-printable decoded
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("part %d: %v; body:\n%s", len(parts)+1, err, body)
+		}
+		text, err := io.ReadAll(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Header.Get("Content-Transfer-Encoding") == "base64" {
+			text, err = base64.StdEncoding.DecodeString(strings.ReplaceAll(string(text), "\n", ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		parts = append(parts, string(text))
+	}
+	if len(parts) != 2 || parts[0] != "hi" || parts[1] != footer {
+		t.Errorf("parts %q; want \"hi\" and the footer; body:\n%s", parts, body)
+	}
+}
+
 // TestManyFieldsThenCR: a header of msg.MaxFields fields and a CR alone
 // at the end of the message is one field too many, refused (65) as any
 // header of more fields is, not passed on.
