@@ -31,6 +31,11 @@ func mac(secret []byte, action, list, id string, expiry int64) string {
 	return enc.EncodeToString(m.Sum(nil)[:15]) // 120 bits, 24 characters
 }
 
+// MaxLen is the length of the longest token Make gives: an expiry of 13
+// base-36 digits (any time after 1970 an int64 holds), "-" and the
+// MAC's 24 characters.
+const MaxLen = 13 + 1 + 24
+
 // Make returns the token for action on the record id of list, valid
 // until expiry: "<expiry in base 36>-<mac>".
 func Make(secret []byte, action, list, id string, expiry time.Time) string {

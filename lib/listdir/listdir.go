@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"mlm/lib/addr"
+	"mlm/lib/cookie"
 	"mlm/lib/durable"
 	"mlm/lib/queue"
 	"mlm/lib/sysexit"
@@ -145,19 +146,23 @@ func Open(path string) (*Dir, error) {
 	return d, nil
 }
 
-// longestCommand is the longest of the commands CommandAddress is asked
-// for, or that Route routes.
-const longestCommand = "unsubscribe"
+// longestCommand is the longest of the command addresses' local parts
+// after the list's: a moderation address's (mlm-auth's hold notice gives
+// dev-accept+TOKEN@ and dev-reject+TOKEN@), longer than any command
+// CommandAddress is asked for, or that Route routes, without a token
+// (dev-unsubscribe@).
+var longestCommand = "-accept+" + strings.Repeat("x", cookie.MaxLen)
 
 // checkCommands reports whether the list address a is too long for its
-// command addresses (dev-unsubscribe@ the longest): each stage writes
-// the -bounces one as the sender of every post, and a writer refuses an
-// address too long, which would make every post bad data (65), not a
-// list to mend (75).
+// command addresses: each stage writes the -bounces one as the sender of
+// every post, and a writer refuses an address too long, which would
+// make every post bad data (65), not a list to mend (75); and
+// mlm-accept refuses a moderation address too long (65), so that a
+// moderator's reply to a held post's notice would bounce.
 func checkCommands(a string) error {
 	local, domain, _ := strings.Cut(a, "@")
-	if err := addr.CheckMailbox(local + "-" + longestCommand + "@" + domain); err != nil {
-		return fmt.Errorf("too long for its command addresses (%s-%s@): %v", local, longestCommand, err)
+	if err := addr.CheckMailbox(local + longestCommand + "@" + domain); err != nil {
+		return fmt.Errorf("too long for its command addresses (%s-accept+TOKEN@): %v", local, err)
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"mlm/lib/addr"
+	"mlm/lib/cookie"
 	"mlm/lib/sysexit"
 )
 
@@ -131,7 +133,7 @@ func TestOpenBadAddress(t *testing.T) {
 		"dev list@lists.example.org\n":          `address: "dev list@lists.example.org" is not an address: bad local part`,
 		"\"dev\"@lists.example.org\n":           `address: "\"dev\"@lists.example.org": a list's local part is not quoted`,
 		"dev@lists.example.org\nBcc: x@y\n":     "",
-		strings.Repeat("a", 245) + "@x.org\n":   `address: "` + strings.Repeat("a", 245) + `@x.org": too long for its command addresses (` + strings.Repeat("a", 245) + `-unsubscribe@): address longer than 254 octets`,
+		strings.Repeat("a", 245) + "@x.org\n":   `address: "` + strings.Repeat("a", 245) + `@x.org": too long for its command addresses (` + strings.Repeat("a", 245) + `-accept+TOKEN@): address longer than 254 octets`,
 		" dev@lists.example.org\r\n# comment\n": "",
 	} {
 		dir := t.TempDir()
@@ -142,6 +144,32 @@ func TestOpenBadAddress(t *testing.T) {
 			t.Errorf("Open(%q) = %v; want dev@lists.example.org", content, err)
 		case want != "" && (err == nil || sysexit.Code(err) != sysexit.TempFail || err.Error() != strings.ReplaceAll(strings.ReplaceAll(want, "\r", `\r`), "\x00", `\x00`)):
 			t.Errorf("Open(%q) = %v; want 75, %q", content, err, want)
+		}
+	}
+}
+
+// TestOpenModerationAddress: a list address Open takes leaves room for
+// its moderation addresses, dev-accept+TOKEN@ and dev-reject+TOKEN@,
+// the longest command addresses: a held post's notice gives one to the
+// moderators, and mlm-accept refuses a recipient past 254 octets (65),
+// so their replies bounced.
+func TestOpenModerationAddress(t *testing.T) {
+	until := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+	for n := 190; n <= 245; n++ {
+		a := strings.Repeat("a", n-len("@x.org")) + "@x.org"
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, Address), []byte(a+"\n"), 0o644)
+		d, err := Open(dir)
+		if err != nil {
+			continue
+		}
+		for _, cmd := range []string{"accept", "reject"} {
+			// As mlm-auth makes them (hold.go).
+			local, domain, _ := strings.Cut(d.CommandAddress(cmd), "@")
+			m := local + "+" + cookie.Make([]byte("secret"), cmd, a, "1.r", until) + "@" + domain
+			if err := addr.CheckMailbox(m); err != nil {
+				t.Errorf("a list address of %d octets: Open takes it; its %s address: %v", n, cmd, err)
+			}
 		}
 	}
 }
