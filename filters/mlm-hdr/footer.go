@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 
 	"mlm/lib/ascii"
@@ -66,16 +68,50 @@ func footingFor(e *msg.Edit, footer string) footing {
 // asciiText reports whether a charset writes ASCII text as ASCII
 // octets, one each, as an appended footer's are read: every charset mail
 // uses but UTF-16, UTF-32, UCS-2 and UCS-4 (two or four octets a
-// character), UTF-7 and HZ (where '+' or '~' shifts), and EBCDIC. A
-// charset it does not know is taken to.
+// character), UTF-7 and HZ (where '+' or '~' shifts), and EBCDIC, by
+// any of their names. A charset it does not know is taken to.
 func asciiText(charset string) bool {
 	cs := ascii.Lower(charset)
-	for _, p := range []string{"utf-16", "utf-32", "ucs-2", "ucs-4", "iso-10646-ucs", "csunicode", "unicode", "utf-7", "csutf7", "hz-gb", "ebcdic", "csebcdic"} {
+	for _, p := range []string{"utf-16", "utf16", "utf-32", "utf32", "ucs-2", "ucs2", "ucs-4", "ucs4", "iso-10646-ucs", "csunicode", "unicode", "csutf16", "csutf32", "utf-7", "utf7", "csutf7", "hz-gb", "ebcdic", "csebcdic", "ibm-thai", "csibmthai"} {
 		if strings.HasPrefix(cs, p) {
 			return false
 		}
 	}
-	return true
+	return !ebcdicPage(cs)
+}
+
+// ebcdicPage reports whether a lower-case charset name is an IBM code
+// page of EBCDIC by its number: IBM037, ibm-1047, cp500, CP01140,
+// csIBM273, x-IBM930 and the like. The numbers are the EBCDIC pages of
+// IANA's registry and of ICU's and glibc's tables; the IBM PC pages
+// (IBM437, cp850, ...) are ASCII's and not among them.
+func ebcdicPage(cs string) bool {
+	cs = strings.TrimPrefix(cs, "x-")
+	cs = strings.TrimPrefix(cs, "cs")
+	switch {
+	case strings.HasPrefix(cs, "ibm"):
+		cs = cs[3:]
+	case strings.HasPrefix(cs, "cp"):
+		cs = cs[2:]
+	default:
+		return false
+	}
+	cs = strings.TrimLeft(strings.TrimPrefix(cs, "-"), "0")
+	n, err := strconv.Atoi(cs)
+	if err != nil {
+		return false
+	}
+	return slices.Contains(ebcdicPages, n)
+}
+
+var ebcdicPages = []int{
+	37, 38, 256, 273, 274, 275, 277, 278, 280, 281, 284, 285, 290, 297,
+	420, 423, 424, 500, 833, 834, 835, 836, 837, 838, 870, 871, 875, 880,
+	905, 918, 924, 930, 931, 933, 935, 937, 939, 1025, 1026, 1027, 1047,
+	1097, 1112, 1122, 1123, 1130, 1132, 1137, 1140, 1141, 1142, 1143,
+	1144, 1145, 1146, 1147, 1148, 1149, 1153, 1154, 1155, 1156, 1157,
+	1158, 1159, 1160, 1164, 1364, 1371, 1388, 1390, 1399, 4971, 5026,
+	5035, 12712, 16804,
 }
 
 func isASCII(s string) bool {

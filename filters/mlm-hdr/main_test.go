@@ -251,9 +251,21 @@ func TestFooterReadsRight(t *testing.T) {
 			t.Errorf("charset %s, %s: %q; want the body unchanged", tc.charset, tc.cte, got)
 		}
 	}
-	m = "Content-Type: text/plain; charset=iso-8859-1\n\nhi\n"
-	if got := filter(t, &args{Dir: dir}, m); !strings.HasSuffix(got, "\nhi\n"+footer) {
-		t.Errorf("charset iso-8859-1: %q; want the footer appended", got)
+	// EBCDIC by any of its names (IBM037 is the ebcdic-cp-us of the
+	// charsets tried before), UTF-16 and UTF-32 by their cs names.
+	const ebcdic = "\x88\x89\x25" // "hi\n" in IBM037
+	for _, cs := range []string{"IBM037", "cp037", "csIBM037", "IBM500", "ibm-1047", "IBM01140", "CP1148", "x-IBM930", "IBM-Thai", "csUTF16", "csUTF32", "UTF16"} {
+		m := "Content-Type: text/plain; charset=" + cs + "\nContent-Transfer-Encoding: 8bit\n\n" + ebcdic
+		if got := filter(t, &args{Dir: dir}, m); !strings.HasSuffix(got, "\n\n"+ebcdic) {
+			t.Errorf("charset %s: %q; want the body unchanged", cs, got)
+		}
+	}
+	// ASCII's: the IBM PC pages are no EBCDIC.
+	for _, cs := range []string{"iso-8859-1", "IBM437", "cp850", "csPC850Multilingual", "windows-1252", "cp1252", "IBM00858", "koi8-r"} {
+		m := "Content-Type: text/plain; charset=" + cs + "\n\nhi\n"
+		if got := filter(t, &args{Dir: dir}, m); !strings.HasSuffix(got, "\nhi\n"+footer) {
+			t.Errorf("charset %s: %q; want the footer appended", cs, got)
+		}
 	}
 }
 
