@@ -25,8 +25,11 @@ case $dir in
 *) dir=./$dir ;; # an awk operand NAME=VALUE would be an assignment
 esac
 [ -f "$dir/address" ] || { echo "mlm-members.sh: $dir: no such list" >&2; exit 67; }
-# Its first line trimmed, CR and spaces too, as the Go programs read it.
-list=$(sed -n '1{s/^[[:space:]]*//;s/[[:space:]]*$//;p;}' "$dir/address") || exit 75
+# Its first line trimmed, CR and spaces too, as the Go programs read it
+# (strings.TrimSpace): Unicode's in UTF-8 as well, the no-break space a
+# copy from a web page leaves among them.
+us=$(printf '\302[\205\240]|\341\232\200|\342\200[\200-\212\250\251\257]|\342\201\237|\343\200\200')
+list=$(LC_ALL=C sed -E -n "1{s/^([[:space:]]|$us)+//;s/([[:space:]]|$us)+\$//;p;}" "$dir/address") || exit 75
 case $list in
 *[[:space:][:cntrl:]]*) echo "mlm-members.sh: address: $list is not an address" >&2; exit 75 ;;
 ?*@?*) ;;

@@ -86,4 +86,18 @@ func TestMembersStandIn(t *testing.T) {
 	if got != want || code != wantCode || !strings.Contains(got, "S <dev-bounces@lists.example.org>\n") {
 		t.Errorf("address with CRLF: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", code, got, wantCode, want)
 	}
+	// And one with Unicode spaces at its ends (a no-break space, as a
+	// copy from a web page leaves it): the stand-in wrote the space into
+	// the sender and, no longer knowing dev-owner@ for the list's own,
+	// gave it the post, a loop. (From a review.)
+	for _, sp := range []string{"\u00a0", "\u2003", "\u202f", "\u3000", "\u0085"} {
+		if err := os.WriteFile(filepath.Join(dir, "address"), []byte(sp+"dev@lists.example.org "+sp+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want, wantCode := run([]string{goProg, dir}, post)
+		got, code := run([]string{"sh", sh, dir}, post)
+		if got != want || code != wantCode || !strings.Contains(got, "S <dev-bounces@lists.example.org>\n") {
+			t.Errorf("address in %q: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", sp, code, got, wantCode, want)
+		}
+	}
 }
