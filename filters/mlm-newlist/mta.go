@@ -88,15 +88,16 @@ mlm_pipe:
 `,
 
 	"procmail": `# procmail, as ~/.procmailrc of {USER} (examples/procmail/procmailrc);
-# on a failure the message is kept in the mbox mlm-failed, its From_ line
-# and all; fed back, once mended, with:
-#   formail -s mlm-accept -r {ADDRESS} {DIR} < mlm-failed && : > mlm-failed
+# on a failure the message is kept as it came, a file each in the
+# directory mlm-failed; fed back, once mended, with:
+#   for f in mlm-failed/*; do mlm-accept -r {ADDRESS} {DIR} < "$f" && rm -- "$f"; done
+SHELL=/bin/sh
 {PATH}LIST=${LIST:-{DIR}}
 ADDRESS=${ADDRESS:-{ADDRESS}}
 :0 w
 | mlm-accept -r "$ADDRESS" "$LIST"
-:0 e:
-mlm-failed
+:0 ew
+| umask 077 && mkdir -p mlm-failed && t=$(mktemp mlm-failed/.tmp.XXXXXXXX) && cat > "$t" && sync -- "$t" && ln -- "$t" "mlm-failed/$(date +%s).${t#*.tmp.}" && rm -- "$t" && sync -- mlm-failed
 `,
 
 	"maildrop": `# maildrop, as ~/.mailfilter of {USER} (examples/maildrop/mailfilter);
