@@ -119,15 +119,19 @@ func FuzzRoute(f *testing.F) {
 	f.Add("d@", "@")
 	f.Add("", "+@")
 	f.Fuzz(func(t *testing.T, list, rcpt string) {
-		// Own as it was first written, the key's Route before the domains.
-		k := addr.Key(rcpt)
-		_, _, kerr := Route(list, k)
-		if was := kerr == nil && addr.Lower(domainOf(list)) == addr.Lower(domainOf(k)); Own(list, rcpt) != was {
-			t.Fatalf("Own(%q, %q) = %v; the key's Route, then the domains, say %v", list, rcpt, !was, was)
-		}
-		if Own(list, rcpt) {
-			if _, _, err := Route(list, addr.Key(rcpt)); err != nil {
-				t.Fatalf("Own(%q, %q) but Route of its key: %v", list, rcpt, err)
+		// Own as it was first written, the key's Route before the domains,
+		// for a list with a local part (Open refuses one without): a key
+		// keeps the quotes of an empty one, ""@, which Own undoes.
+		if !strings.HasPrefix(list, "@") && list != "" {
+			k := addr.Key(rcpt)
+			_, _, kerr := Route(list, k)
+			if was := kerr == nil && addr.Lower(domainOf(list)) == addr.Lower(domainOf(k)); Own(list, rcpt) != was {
+				t.Fatalf("Own(%q, %q) = %v; the key's Route, then the domains, say %v", list, rcpt, !was, was)
+			}
+			if Own(list, rcpt) {
+				if _, _, err := Route(list, k); err != nil {
+					t.Fatalf("Own(%q, %q) but Route of its key: %v", list, rcpt, err)
+				}
 			}
 		}
 		cmd, ext, err := Route(list, rcpt)
