@@ -4,7 +4,6 @@ go 1.26
 
 require (
 	github.com/alecthomas/kong v1.17.0
-	github.com/emersion/go-mbox v1.0.3
 	github.com/emersion/go-message v0.18.2
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.25.1

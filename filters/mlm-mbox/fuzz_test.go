@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -72,6 +73,62 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		if _, err := r.Next(); err != io.EOF {
 			t.Errorf("%q: more than %d records (%v)", mbox.String(), len(want), err)
+		}
+	})
+}
+
+// FuzzExportImport: records exported and imported again, both by
+// default (mboxrd), give back their messages byte for byte, CR and
+// ">From" lines too; only a last line without an LF gains one. With
+// -q mboxo both ways, ">From " at the start of a line comes back as
+// "From " (mboxo's own loss), and nothing else changes.
+func FuzzExportImport(f *testing.F) {
+	f.Add("Subject: a\n\nFrom here\n>From there\n>>From deep\n", "From x", false)
+	f.Add("", "\r\n", false)
+	f.Add("x\r\n\r\n>From y\r\n", "\n\n", true)
+	f.Add(">", ">Fr", false)
+	f.Fuzz(func(t *testing.T, m1, m2 string, mboxo bool) {
+		style := "mboxrd"
+		if mboxo {
+			style = "mboxo"
+		}
+		var in bytes.Buffer
+		w := stream.NewWriter(&in)
+		for i, m := range []string{m1, m2} {
+			h := &stream.Header{ID: "r" + strconv.Itoa(i), Attrs: []stream.Attr{{Name: "received", Value: "1795867200"}}, Sender: stream.Path{Mailbox: "sender@example.org"}}
+			if err := w.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(w, m)
+			if err := w.End(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		var mbox, out bytes.Buffer
+		if err := run(&args{Export: true, Quoting: style}, &in, &mbox); err != nil {
+			t.Fatalf("export of %q, %q: %v", m1, m2, err)
+		}
+		if err := run(&args{ID: "b", Quoting: style}, bytes.NewReader(mbox.Bytes()), &out); err != nil {
+			t.Fatalf("import of %q: %v", mbox.Bytes(), err)
+		}
+		r := stream.NewReader(&out)
+		for i, m := range []string{m1, m2} {
+			if m != "" && !strings.HasSuffix(m, "\n") {
+				m += "\n"
+			}
+			if mboxo {
+				m = unquoteRE["mboxo"].ReplaceAllString(m, "$1")
+			}
+			h, got := mlmtest.Message(t, r)
+			if got != m || h.Sender.Mailbox != "sender@example.org" {
+				t.Errorf("message %d of %q: %q from %q; want %q", i+1, mbox.Bytes(), got, h.Sender.Mailbox, m)
+			}
+		}
+		if _, err := r.Next(); err != io.EOF {
+			t.Errorf("%q: more than 2 records (%v)", mbox.Bytes(), err)
 		}
 	})
 }

@@ -17,7 +17,7 @@ type args struct {
 	Attr    []string `short:"a" sep:"none" placeholder:"NAME=VALUE" help:"Import: add an attribute to every record (repeatable)."`
 	Sender  *string  `short:"f" placeholder:"SENDER" help:"Import: envelope sender of every record instead of the From_ line's; empty means <>."`
 	ID      string   `short:"i" placeholder:"BASE" help:"Import: records get the ids BASE,1 BASE,2 … (default BASE: a fresh unique id)."`
-	Quoting string   `short:"q" enum:"mboxrd,mboxo" default:"mboxrd" placeholder:"STYLE" help:"Import: how the mbox quoted body lines starting with From: mboxrd or mboxo."`
+	Quoting string   `short:"q" enum:"mboxrd,mboxo" default:"mboxrd" placeholder:"STYLE" help:"How body lines starting with From are quoted in the mbox, read or written: mboxrd or mboxo."`
 	Rcpt    []string `short:"r" sep:"none" placeholder:"RCPT" help:"Import: add an envelope recipient to every record (repeatable)."`
 	Export  bool     `short:"x" help:"Export: read records, write an mbox."`
 }
@@ -32,7 +32,7 @@ func main() {
 // run imports or exports, as -x says.
 func run(a *args, in io.Reader, out io.Writer) error {
 	if a.Export {
-		return export(in, out)
+		return export(a.Quoting, in, out)
 	}
 	return importMbox(a, in, out)
 }
