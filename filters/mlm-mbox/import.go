@@ -21,6 +21,7 @@ import (
 type importer struct {
 	a       *args
 	w       *stream.Writer
+	q       *quoter // unquotes the message lines on their way to w
 	base    string
 	rcpts   []stream.Path
 	attrs   []stream.Attr
@@ -34,6 +35,7 @@ type importer struct {
 // importMbox writes one record per message of the mbox read from in.
 func importMbox(a *args, in io.Reader, out io.Writer) error {
 	im := &importer{a: a, w: stream.NewWriter(out), base: a.ID}
+	im.q = newQuoter(im.w, a.Quoting, true)
 	if im.base == "" {
 		im.base = stream.NewID()
 	} else if err := stream.CheckID(im.base); err != nil {
@@ -89,15 +91,18 @@ func (im *importer) run(br *bufio.Reader) error {
 				bol = full
 				continue
 			}
-			chunk = im.unquote(chunk)
 		}
+		// The quoter holds nothing at the start of a line: a blank
+		// line may go round it.
 		if im.blank != nil {
 			if _, err := im.w.Write(im.blank); err != nil {
 				return err
 			}
 			im.blank = nil
 		}
-		if _, err := im.w.Write(chunk); err != nil {
+		// Every chunk of a line, not only its first: the '>' before
+		// "From " may fill more than one.
+		if _, err := im.q.Write(chunk); err != nil {
 			return err
 		}
 		bol = full
@@ -179,29 +184,15 @@ func (im *importer) end() error {
 		return nil
 	}
 	im.inMsg, im.blank = false, nil
+	if _, err := im.q.end(); err != nil {
+		return err
+	}
 	for _, r := range im.rcpts {
 		if err := im.w.Recipient(r); err != nil {
 			return err
 		}
 	}
 	return im.w.End()
-}
-
-// unquote removes the quoting mboxrd (">" before ">*From ") or mboxo
-// (">" before "From ") added to a body line.
-func (im *importer) unquote(line []byte) []byte {
-	i := 0
-	if im.a.Quoting == "mboxrd" {
-		for i < len(line) && line[i] == '>' {
-			i++
-		}
-	} else if len(line) > 0 && line[0] == '>' {
-		i = 1
-	}
-	if i > 0 && envelope.IsFromLine(line[i:]) {
-		return line[1:]
-	}
-	return line
 }
 
 func (im *importer) errorf(format string, a ...any) error {
