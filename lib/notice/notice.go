@@ -17,6 +17,7 @@ import (
 	"mime"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -182,37 +183,74 @@ func Send(d *listdir.Dir, id string, m *Message, now time.Time) error {
 	})
 }
 
-// MayReply reports whether an automatic reply may go to sender about a
-// message with header h, and if so counts it against the sender's daily
-// limit (kept in the list's state directory).
-func MayReply(d *listdir.Dir, sender string, h *msg.Header, now time.Time) (bool, error) {
-	if sender == "" || IsAutomatic(h) || isRole(sender) {
-		return false, nil
-	}
-	dir := filepath.Join(d.Path, listdir.StateDir, "replies")
+// mayReply reports whether RFC 3834 allows an automatic reply to sender
+// about a message with header h.
+func mayReply(sender string, h *msg.Header) bool {
+	return sender != "" && !IsAutomatic(h) && !isRole(sender)
+}
+
+// counted calls send, which queues the notice id to sender, if the
+// sender's daily limit allows, and reports whether the notice went. The
+// notice counts against the limit once send has queued it, not before:
+// a send that fails, and is tried again, uses up nothing. And it counts
+// once: the count names the notices it holds, so a stage tried again
+// after it queued the notice (and died, or failed, before it was done)
+// finds it counted, and neither counts nor queues it again. The count is
+// a file of the list's state directory, replaced durably before counted
+// returns, under a lock held from the look at the count to its change,
+// the send between them, so that two runs at once cannot both send the
+// last notice the limit allows. A crash after the send and before the
+// count changes leaves the notice uncounted; the stage tried again
+// counts it then (send finds it queued already).
+func counted(d *listdir.Dir, id, sender string, now time.Time, send func() error) (bool, error) {
+	rel := filepath.Join(listdir.StateDir, "replies")
+	dir := d.File(rel)
 	if err := durable.MkdirAll(dir, 0o700); err != nil {
 		return false, sysexit.Temp(err)
 	}
 	sweepReplies(dir, now)
-	path := filepath.Join(dir, hex.EncodeToString(sha(strings.ToLower(sender))[:12]))
-	unlock, err := listdir.LockPath(path+".lock", 10*time.Second)
+	name := hex.EncodeToString(sha(strings.ToLower(sender))[:12])
+	unlock, err := listdir.LockPath(filepath.Join(dir, name+".lock"), 10*time.Second)
 	if err != nil {
 		return false, err
 	}
 	defer unlock()
 	day := now.UTC().Format("2006-01-02")
-	n := 0
-	if b, err := os.ReadFile(path); err == nil {
-		var d string
-		if _, err := fmt.Sscan(string(b), &d, &n); err != nil || d != day {
-			n = 0
-		}
+	n, ids := readCount(filepath.Join(dir, name), day)
+	if slices.Contains(ids, id) {
+		return true, nil // queued and counted by a try before this one
 	}
 	if n >= MaxPerDay {
 		return false, nil
 	}
-	err = os.WriteFile(path, []byte(fmt.Sprintf("%s %d\n", day, n+1)), 0o600)
-	return err == nil, sysexit.Temp(err)
+	if err := send(); err != nil {
+		return false, err
+	}
+	ids = append(ids, id)
+	return true, d.WriteFile(filepath.Join(rel, name), func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "%s %d %s\n", day, n+1, strings.Join(ids, " "))
+		return err
+	})
+}
+
+// readCount reads a sender's count file, "DAY N ID...": how many
+// notices the sender got on day, and the ids of those it names (a count
+// written before the ids were kept names none). A count of another day,
+// or none, is 0.
+func readCount(path, day string) (int, []string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, nil
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 || f[0] != day {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil || n < 0 {
+		return 0, nil
+	}
+	return n, f[2:]
 }
 
 // sweepReplies removes, once a day, the counts (and their lock files)
@@ -277,18 +315,22 @@ func isRole(sender string) bool {
 // Refuse tells the sender of a message with header hdr that it was not
 // distributed, and why ("was not distributed: the list is closed"), if
 // RFC 3834 and the daily limit allow; it reports whether a notice went.
-// The notice is the record id, which must have no ",".
+// The notice is the record id, which must have no ",". Called again for
+// the same id, as by a stage tried again, it reports true for a notice
+// it queued earlier the same day (UTC), and neither queues nor counts
+// it again.
 func Refuse(d *listdir.Dir, id, sender string, hdr *msg.Header, why string, now time.Time) (bool, error) {
-	ok, err := MayReply(d, sender, hdr, now)
-	if err != nil || !ok {
-		return false, err
+	if !mayReply(sender, hdr) {
+		return false, nil
 	}
-	return true, Send(d, id, &Message{
-		From:    d.CommandAddress("owner"),
-		To:      []string{sender},
-		Subject: "Your message to " + d.Address() + " was not distributed",
-		Text: fmt.Sprintf("Your message to %s with the subject\n  %s\n%s.\n\nWrite to %s with questions.\n",
-			d.Address(), Clean(hdr.Fields.Get("Subject"), 200), why, d.CommandAddress("owner")),
-		Headers: hdr.Raw,
-	}, now)
+	return counted(d, id, sender, now, func() error {
+		return Send(d, id, &Message{
+			From:    d.CommandAddress("owner"),
+			To:      []string{sender},
+			Subject: "Your message to " + d.Address() + " was not distributed",
+			Text: fmt.Sprintf("Your message to %s with the subject\n  %s\n%s.\n\nWrite to %s with questions.\n",
+				d.Address(), Clean(hdr.Fields.Get("Subject"), 200), why, d.CommandAddress("owner")),
+			Headers: hdr.Raw,
+		}, now)
+	})
 }

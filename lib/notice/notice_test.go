@@ -2,6 +2,7 @@ package notice
 
 import (
 	"bufio"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"mlm/lib/listdir"
 	"mlm/lib/mlmtest"
 	"mlm/lib/msg"
+	"mlm/lib/sysexit"
 )
 
 // list is a list directory with just its address.
@@ -36,18 +38,23 @@ func header(t *testing.T, s string) *msg.Header {
 	return h
 }
 
-func TestMayReply(t *testing.T) {
+// TestRefuse: a notice goes to a sender MaxPerDay times a day, and
+// never where RFC 3834 says no reply goes.
+func TestRefuse(t *testing.T) {
 	d := list(t)
+	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
+		t.Fatal(err)
+	}
 	plain := header(t, "Subject: x\n\n")
 	now := time.Unix(1_795_867_200, 0)
 	for i := 1; i <= MaxPerDay+1; i++ {
-		ok, err := MayReply(d, "bob@example.net", plain, now)
-		if err != nil || ok != (i <= MaxPerDay) {
-			t.Fatalf("reply %d: %v, %v", i, ok, err)
+		sent, err := Refuse(d, fmt.Sprintf("p%d.n1", i), "bob@example.net", plain, "was rejected", now)
+		if err != nil || sent != (i <= MaxPerDay) {
+			t.Fatalf("notice %d: %v, %v", i, sent, err)
 		}
 	}
-	if ok, _ := MayReply(d, "bob@example.net", plain, now.Add(24*time.Hour)); !ok {
-		t.Errorf("the next day: no reply")
+	if sent, _ := Refuse(d, "q1.n1", "bob@example.net", plain, "was rejected", now.Add(24*time.Hour)); !sent {
+		t.Errorf("the next day: no notice")
 	}
 	for name, tc := range map[string]struct {
 		sender string
@@ -61,12 +68,33 @@ func TestMayReply(t *testing.T) {
 		"owner-":        {"owner-x@example.com", "Subject: x\n\n"},
 		"-request":      {"x-request@example.com", "Subject: x\n\n"},
 	} {
-		if ok, _ := MayReply(d, tc.sender, header(t, tc.h), now); ok {
-			t.Errorf("%s: would reply", name)
+		if sent, _ := Refuse(d, "r1.n1", tc.sender, header(t, tc.h), "was rejected", now); sent {
+			t.Errorf("%s: a notice went", name)
 		}
 	}
-	if ok, _ := MayReply(d, "dave@example.com", header(t, "Auto-Submitted: no\n\n"), now); !ok {
-		t.Errorf("Auto-Submitted: no: no reply")
+	if sent, _ := Refuse(d, "s1.n1", "dave@example.com", header(t, "Auto-Submitted: no\n\n"), "was rejected", now); !sent {
+		t.Errorf("Auto-Submitted: no: no notice")
+	}
+}
+
+// TestCountOldFormat: a count written before the notices' ids were kept
+// ("DAY N") still counts.
+func TestCountOldFormat(t *testing.T) {
+	d := list(t)
+	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_795_867_200, 0)
+	replies := filepath.Join(d.Path, listdir.StateDir, "replies")
+	os.MkdirAll(replies, 0o700)
+	name := hex.EncodeToString(sha("bob@example.net")[:12])
+	os.WriteFile(filepath.Join(replies, name), []byte(now.UTC().Format("2006-01-02")+" 2\n"), 0o600)
+	plain := header(t, "Subject: x\n\n")
+	if sent, err := Refuse(d, "p1.n1", "Bob@example.net", plain, "was rejected", now); err != nil || !sent {
+		t.Errorf("third notice: %v, %v; want true, nil", sent, err)
+	}
+	if sent, err := Refuse(d, "p2.n1", "bob@example.net", plain, "was rejected", now); err != nil || sent {
+		t.Errorf("fourth notice: %v, %v; want false, nil", sent, err)
 	}
 }
 
@@ -184,7 +212,10 @@ func TestSweepReplies(t *testing.T) {
 	age("old.lock", 72*time.Hour)
 	age("recent", time.Hour)
 	age("recent.lock", 120*time.Hour)
-	if _, err := MayReply(d, "bob@example.net", header(t, "Subject: x\n\n"), now); err != nil {
+	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Refuse(d, "p1.n1", "bob@example.net", header(t, "Subject: x\n\n"), "was rejected", now); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]bool{"old": false, "old.lock": false, "recent": true, "recent.lock": true, "swept": true} {
@@ -193,12 +224,66 @@ func TestSweepReplies(t *testing.T) {
 		}
 	}
 	age("later", 72*time.Hour) // swept today already: stays until tomorrow
-	MayReply(d, "carol@example.net", header(t, "Subject: x\n\n"), now)
+	Refuse(d, "p2.n1", "carol@example.net", header(t, "Subject: x\n\n"), "was rejected", now)
 	if _, err := os.Stat(filepath.Join(replies, "later")); err != nil {
 		t.Errorf("swept twice in a day: %v", err)
 	}
-	MayReply(d, "carol@example.net", header(t, "Subject: x\n\n"), now.Add(24*time.Hour))
+	Refuse(d, "p3.n1", "carol@example.net", header(t, "Subject: x\n\n"), "was rejected", now.Add(24*time.Hour))
 	if _, err := os.Stat(filepath.Join(replies, "later")); err == nil {
 		t.Errorf("not swept the next day")
+	}
+}
+
+// TestRefuseSendFails: a notice that cannot be queued (here the
+// outgoing queue's tmp/ is a file) is not counted against the sender's
+// daily limit: after more failed tries than the limit, the try that
+// works still sends the notice, and only it counts.
+func TestRefuseSendFails(t *testing.T) {
+	d := list(t)
+	out := d.Queue(listdir.Outgoing)
+	if err := out.Create(); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(out.Path, "tmp")
+	os.Remove(tmp)
+	os.WriteFile(tmp, nil, 0o600)
+	now := time.Unix(1_795_867_200, 0)
+	plain := header(t, "Subject: x\n\n")
+	for i := range MaxPerDay + 1 {
+		if sent, err := Refuse(d, "p1.n1", "bob@example.net", plain, "was rejected", now); sysexit.Code(err) != sysexit.TempFail {
+			t.Fatalf("try %d with tmp/ a file: %v, %v; want a temporary error", i+1, sent, err)
+		}
+	}
+	os.Remove(tmp)
+	os.Mkdir(tmp, 0o700)
+	if sent, err := Refuse(d, "p1.n1", "bob@example.net", plain, "was rejected", now); err != nil || !sent {
+		t.Fatalf("Refuse once tmp/ is mended = %v, %v; want true, nil", sent, err)
+	}
+	if !out.Has("p1.n1") {
+		t.Errorf("p1.n1 not queued")
+	}
+	for i := 2; i <= MaxPerDay; i++ {
+		if sent, err := Refuse(d, fmt.Sprintf("p%d.n1", i), "bob@example.net", plain, "was rejected", now); err != nil || !sent {
+			t.Errorf("notice %d: %v, %v; want true, nil", i, sent, err)
+		}
+	}
+}
+
+// TestRefuseRetried: Refuse called again for the same notice, as a
+// stage tried again after it queued the notice calls it, counts it once.
+func TestRefuseRetried(t *testing.T) {
+	d := list(t)
+	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_795_867_200, 0)
+	plain := header(t, "Subject: x\n\n")
+	for i, id := range []string{"p1.n1", "p1.n1", "p1.n1", "p2.n1", "p3.n1"} {
+		if sent, err := Refuse(d, id, "bob@example.net", plain, "was rejected", now); err != nil || !sent {
+			t.Errorf("Refuse %d (%s) = %v, %v; want true, nil", i+1, id, sent, err)
+		}
+	}
+	if sent, err := Refuse(d, "p4.n1", "bob@example.net", plain, "was rejected", now); err != nil || sent {
+		t.Errorf("Refuse over the limit = %v, %v; want false, nil", sent, err)
 	}
 }
