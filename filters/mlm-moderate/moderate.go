@@ -62,12 +62,18 @@ func settle(d *listdir.Dir, hold *queue.Queue, action, id string, now time.Time)
 			// known yet.
 			return sysexit.Temp(fmt.Errorf("%s: being dealt with by another run; %w", id, errNotNow))
 		}
-		return sysexit.Errorf(sysexit.NoUser, "%s: no such held post", id)
+		return settledAlready(d, action, id)
 	}
-	done, err := act(d, it, action, now)
-	if err != nil && !done {
+	as, err := act(d, it, action, now)
+	if as == "" {
 		it.Return() // untouched, its age too, by which expire goes
 		return err
+	}
+	// Recorded before the held copy goes: a run that dies in between
+	// leaves a held copy to remove, not a settled post nobody knows of.
+	if merr := markSettled(d, it.ID, as, now); merr != nil {
+		it.Return()
+		return merr
 	}
 	if derr := it.Done(); derr != nil {
 		return derr
@@ -75,44 +81,49 @@ func settle(d *listdir.Dir, hold *queue.Queue, action, id string, now time.Time)
 	return err
 }
 
-// act does the action on a claimed post. done says the held copy is to
-// go, also when err says why the action itself was not done.
-func act(d *listdir.Dir, it *queue.Item, action string, now time.Time) (done bool, err error) {
+// act does the action on a claimed post. It returns the action that
+// settled the post, once its output is durable, when the held copy is to
+// go, also when err says why the action asked for was not done (the post
+// was approved before); "" when the post is left held.
+func act(d *listdir.Dir, it *queue.Item, action string, now time.Time) (as string, err error) {
 	r := stream.NewReader(it.File())
 	h, err := r.Next()
 	id := it.ID
 	if err == nil {
 		id = h.ID
 	} else if action != "discard" || sysexit.Code(err) != sysexit.DataErr {
-		return false, err
+		return "", err
 	}
 	// A post still in the incoming queue is not settled there: a pass
 	// of mlm-auth that died after holding it holds it again when it is
 	// tried again, and an approval put it there.
 	if d.Queue(listdir.Incoming).Has(id) {
-		return false, sysexit.Temp(fmt.Errorf("%s: still in the incoming queue; %w", id, errNotNow))
+		return "", sysexit.Temp(fmt.Errorf("%s: still in the incoming queue; %w", id, errNotNow))
 	}
 	begun, err := journal.Begun(d, id)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	if begun {
 		// Approved before, by a run that died before it could remove
 		// the held copy, which mlm-run's sweep then put back.
 		if action == "approve" {
 			fmt.Fprintf(os.Stderr, "%s: %s: approved already, its delivery has begun; the held copy is removed\n", prog, id)
-			return true, nil
+			return "approve", nil
 		}
-		return true, sysexit.Errorf(sysexit.NoUser, "%s: approved already, its delivery has begun: not %s; the held copy is removed",
-			id, map[string]string{"reject": "rejected", "discard": "discarded"}[action])
+		return "approve", sysexit.Errorf(sysexit.NoUser, "%s: approved already, its delivery has begun: not %s; the held copy is removed",
+			id, past(action))
 	}
 	switch action {
 	case "approve":
-		return false, approve(d, r, h, now)
+		err = approve(d, r, h, now)
 	case "reject":
-		return false, reject(d, r, h, now)
+		err = reject(d, r, h, now)
 	}
-	return true, nil
+	if err != nil {
+		return "", err
+	}
+	return action, nil
 }
 
 // approve puts the post back in the incoming queue, marked approved, so
@@ -206,6 +217,13 @@ func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids) // an HMAC each, not one for each look
+	// And every post settled lately: an answer for one (a stream of
+	// answers run again after a 75, or a second moderator's) finds it
+	// settled, and how, where it would find no post.
+	settled, err := settledIDs(d)
+	if err != nil {
+		return err
+	}
 	// A cookie is checked at the time the answer came (mlm-accept's
 	// received), not later: an answer that waited (75), for a post
 	// another run had, was in time all the same.
@@ -213,14 +231,23 @@ func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *
 	if t, err := strconv.ParseInt(attr(h, "received"), 10, 64); err == nil && t < now.Unix() {
 		at = time.Unix(t, 0)
 	}
+	do := action
+	if do == "accept" {
+		do = "approve"
+	}
 	expired := false
 	for _, id := range ids {
 		switch cookie.Check(key, action, d.Address(), id, token, at) {
 		case nil:
-			if action == "accept" {
-				action = "approve"
-			}
-			return settle(d, hold, action, id, now)
+			return settle(d, hold, do, id, now)
+		case cookie.ErrExpired:
+			expired = true
+		}
+	}
+	for _, id := range settled {
+		switch cookie.Check(key, action, d.Address(), id, token, at) {
+		case nil:
+			return settledAlready(d, do, id)
 		case cookie.ErrExpired:
 			expired = true
 		}
@@ -229,6 +256,20 @@ func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *
 		return sysexit.Perm(sysexit.NoPerm, cookie.ErrExpired)
 	}
 	return sysexit.Perm(sysexit.NoPerm, cookie.ErrForged)
+}
+
+// settledAlready is action on the post id, which is not held: done, and
+// nothing to say, if the post was settled that way (an answer carried
+// out before, in a stream now run again); refused (67) otherwise.
+func settledAlready(d *listdir.Dir, action, id string) error {
+	as, err := settledAs(d, id)
+	if err != nil || as == action {
+		return err
+	}
+	if as == "" {
+		return sysexit.Errorf(sysexit.NoUser, "%s: no such held post", id)
+	}
+	return sysexit.Errorf(sysexit.NoUser, "%s: %s already: not %s", id, past(as), past(action))
 }
 
 // list prints the held posts, one per line: id, time held, sender,

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mlm/lib/cookie"
+	"mlm/lib/listdir"
+	"mlm/lib/mlmtest"
+	"mlm/lib/sysexit"
+)
+
+var testNow = time.Unix(1_795_867_200, 0)
+
+// heldList makes a list directory whose hold queue holds the posts ids.
+func heldList(t *testing.T, ids ...string) *listdir.Dir {
+	t.Helper()
+	d, err := listdir.Open(mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "secret": "0123456789abcdef\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{listdir.Hold, listdir.Incoming, listdir.Outgoing, listdir.Retry} {
+		if err := d.Queue(q).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, id := range ids {
+		err := d.Queue(listdir.Hold).Put(id, time.Time{}, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "MLM1 %s\nA state=held\nS <poster%d@example.net>\n:Subject: post %d\n:\n:text\nE 0\n", id, i, i)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+// reply is a moderator's answer by mail, as mlm-accept queues it:
+// action ("accept" or "reject") for the held post id.
+func reply(t *testing.T, d *listdir.Dir, n int, action, id string) string {
+	t.Helper()
+	key, err := d.Secret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := cookie.Make(key, action, d.Address(), id, testNow.Add(7*24*time.Hour))
+	return fmt.Sprintf("MLM1 a%d\nA orig-rcpt=dev-%s+%s@lists.example.org\nA received=%d\nS <mod@example.org>\n:Subject: Re: held\n:\n:ok\nE 0\n",
+		n, action, tok, testNow.Unix())
+}
+
+// mail runs mlm-moderate DIR mail on the stream in, and returns what it
+// said on standard error and its error.
+func mail(t *testing.T, d *listdir.Dir, in string) (string, error) {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stderr := os.Stderr
+	os.Stderr = f
+	err = run(&args{Dir: d.Path, Action: "mail"}, strings.NewReader(in), io.Discard, testNow)
+	os.Stderr = stderr
+	b, _ := os.ReadFile(f.Name())
+	return string(b), err
+}
+
+// TestMailRetry: a stream of answers that ended at one that had to wait
+// (75), its post being dealt with by another run, is run again, as
+// mlm-run does after a 75. The answers carried out the first time are
+// neither done again nor refused: the second run acts on the rest, says
+// nothing, and exits 0.
+func TestMailRetry(t *testing.T) {
+	d := heldList(t, "h1", "h2", "h3")
+	in := reply(t, d, 1, "accept", "h1") + reply(t, d, 2, "accept", "h2") + reply(t, d, 3, "reject", "h3") + reply(t, d, 4, "reject", "h3")
+	hold := d.Queue(listdir.Hold).Path
+	// h2 is another run's for now.
+	if err := os.Rename(filepath.Join(hold, "new", "h2"), filepath.Join(hold, "cur", "h2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mail(t, d, in); sysexit.Code(err) != sysexit.TempFail {
+		t.Fatalf("first run: %v (%d); want 75", err, sysexit.Code(err))
+	}
+	if !d.Queue(listdir.Incoming).Has("h1") {
+		t.Fatalf("h1 not approved by the first run")
+	}
+	if err := os.Rename(filepath.Join(hold, "cur", "h2"), filepath.Join(hold, "new", "h2")); err != nil {
+		t.Fatal(err)
+	}
+	if stderr, err := mail(t, d, in); err != nil || stderr != "" {
+		t.Errorf("second run: %v (%d), stderr %q; want 0 and nothing said", err, sysexit.Code(err), stderr)
+	}
+	for _, p := range []string{"incoming/new/h1", "incoming/new/h2", "outgoing/new/h3.n2"} {
+		if _, err := os.Stat(filepath.Join(d.Path, "queue", p)); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	for _, id := range []string{"h1", "h2", "h3"} {
+		if d.Queue(listdir.Hold).Has(id) {
+			t.Errorf("%s still held", id)
+		}
+	}
+	// An answer for a post settled otherwise is refused, saying how.
+	stderr, err := mail(t, d, reply(t, d, 5, "reject", "h1"))
+	if sysexit.Code(err) != sysexit.NoUser || stderr != "mlm-moderate: h1: approved already: not rejected\n" {
+		t.Errorf("reject of an approved post: %v (%d), stderr %q; want 67, approved already", err, sysexit.Code(err), stderr)
+	}
+	if d.Queue(listdir.Outgoing).Has("h1.n2") {
+		t.Errorf("the poster of an approved post told it was rejected")
+	}
+}
