@@ -100,6 +100,21 @@ func act(d *listdir.Dir, it *queue.Item, action string, now time.Time) (as strin
 	if d.Queue(listdir.Incoming).Has(id) {
 		return "", sysexit.Temp(fmt.Errorf("%s: still in the incoming queue; %w", id, errNotNow))
 	}
+	// Settled before, by a run that died or failed before it could
+	// remove the held copy, which mlm-run's sweep then put back: what
+	// was done is not done again (a second notice to the poster of a
+	// post rejected, above all); the held copy only goes.
+	as, err = settledBefore(d, it.ID, id)
+	if err != nil {
+		return "", err
+	}
+	if as == action {
+		fmt.Fprintf(os.Stderr, "%s: %s: %s already; the held copy is removed\n", prog, id, past(as))
+		return as, nil
+	}
+	if as != "" {
+		return as, sysexit.Errorf(sysexit.NoUser, "%s: %s already: not %s; the held copy is removed", id, past(as), past(action))
+	}
 	begun, err := journal.Begun(d, id)
 	if err != nil {
 		return "", err
@@ -124,6 +139,22 @@ func act(d *listdir.Dir, it *queue.Item, action string, now time.Time) (as strin
 		return "", err
 	}
 	return action, nil
+}
+
+// settledBefore returns how the held post, whose queue name is name and
+// record id id, was settled before, "" if it was not: by its record in
+// state/moderated/; else, for a run that died between a rejection's
+// notice and that record, "reject" if the notice (ID.n2) is in the
+// outgoing or retry queue or has a delivery journal.
+func settledBefore(d *listdir.Dir, name, id string) (string, error) {
+	as, err := settledAs(d, name)
+	if as != "" || err != nil {
+		return as, err
+	}
+	if told, err := journal.Begun(d, id+".n2"); told || err != nil {
+		return "reject", err
+	}
+	return "", nil
 }
 
 // approve puts the post back in the incoming queue, marked approved, so
