@@ -215,28 +215,7 @@ func TestFooterReadsRight(t *testing.T) {
 	const b = "------------------"
 	m := "Content-Type: multipart/mixed; boundary=\"" + b + "\"\n\n--" + b + "\nContent-Type: text/plain\n\nhi\n--" + b + "--\n"
 	_, body, _ := strings.Cut(filter(t, &args{Dir: dir}, m), "\n\n")
-	mr := multipart.NewReader(strings.NewReader(body), b)
-	var parts []string
-	for {
-		p, err := mr.NextRawPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("part %d: %v; body:\n%s", len(parts)+1, err, body)
-		}
-		text, err := io.ReadAll(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.Header.Get("Content-Transfer-Encoding") == "base64" {
-			text, err = base64.StdEncoding.DecodeString(strings.ReplaceAll(string(text), "\n", ""))
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		parts = append(parts, string(text))
-	}
+	parts := decodedParts(t, body, b)
 	if len(parts) != 2 || parts[0] != "hi" || parts[1] != footer {
 		t.Errorf("parts %q; want \"hi\" and the footer", parts)
 	}
@@ -282,12 +261,33 @@ func TestFooterWrappedDelimiter(t *testing.T) {
 	const b = "frontier"
 	m := "Content-Type: multipart/mixed; boundary=" + b + "\n\n--" + b + "\nContent-Type: text/plain\n\nhi\n--" + b + "--\n"
 	_, body, _ := strings.Cut(filter(t, &args{Dir: dir}, m), "\n\n")
-	mr := multipart.NewReader(strings.NewReader(body), b)
+	parts := decodedParts(t, body, b)
+	if len(parts) != 2 || parts[0] != "hi" || parts[1] != footer {
+		t.Errorf("parts %q; want \"hi\" and the footer; body:\n%s", parts, body)
+	}
+}
+
+// TestManyFieldsThenCR: a header of msg.MaxFields fields and a CR alone
+// at the end of the message is one field too many, refused (65) as any
+// header of more fields is, not passed on.
+func TestManyFieldsThenCR(t *testing.T) {
+	in := "MLM1 r\nS <a@example.org>\n" + strings.Repeat(":X: y\n", msg.MaxFields) + ";\r\nE 0\n"
+	var out bytes.Buffer
+	if err := run(&args{}, strings.NewReader(in), &out); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("run = %v (exit %d); want a refusal (65)", err, sysexit.Code(err))
+	}
+}
+
+// decodedParts returns the text of each part of a multipart body,
+// quoted-printable or base64 decoded.
+func decodedParts(t *testing.T, body, boundary string) []string {
+	t.Helper()
+	mr := multipart.NewReader(strings.NewReader(body), boundary)
 	var parts []string
 	for {
 		p, err := mr.NextPart() // quoted-printable decoded
 		if err == io.EOF {
-			break
+			return parts
 		}
 		if err != nil {
 			t.Fatalf("part %d: %v; body:\n%s", len(parts)+1, err, body)
@@ -303,19 +303,5 @@ func TestFooterWrappedDelimiter(t *testing.T) {
 			}
 		}
 		parts = append(parts, string(text))
-	}
-	if len(parts) != 2 || parts[0] != "hi" || parts[1] != footer {
-		t.Errorf("parts %q; want \"hi\" and the footer; body:\n%s", parts, body)
-	}
-}
-
-// TestManyFieldsThenCR: a header of msg.MaxFields fields and a CR alone
-// at the end of the message is one field too many, refused (65) as any
-// header of more fields is, not passed on.
-func TestManyFieldsThenCR(t *testing.T) {
-	in := "MLM1 r\nS <a@example.org>\n" + strings.Repeat(":X: y\n", msg.MaxFields) + ";\r\nE 0\n"
-	var out bytes.Buffer
-	if err := run(&args{}, strings.NewReader(in), &out); sysexit.Code(err) != sysexit.DataErr {
-		t.Errorf("run = %v (exit %d); want a refusal (65)", err, sysexit.Code(err))
 	}
 }
