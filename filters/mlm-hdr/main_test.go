@@ -233,7 +233,10 @@ func TestFooterReadsRight(t *testing.T) {
 	// EBCDIC by any of its names (IBM037 is the ebcdic-cp-us of the
 	// charsets tried before), UTF-16 and UTF-32 by their cs names.
 	const ebcdic = "\x88\x89\x25" // "hi\n" in IBM037
-	for _, cs := range []string{"IBM037", "cp037", "csIBM037", "IBM500", "ibm-1047", "IBM01140", "CP1148", "x-IBM930", "IBM-Thai", "csUTF16", "csUTF32", "UTF16"} {
+	for _, cs := range []string{"IBM037", "cp037", "csIBM037", "IBM500", "ibm-1047", "IBM01140", "CP1148", "x-IBM930", "IBM-Thai", "csUTF16", "csUTF32", "UTF16",
+		// and glibc's EBCDIC pages by number (iconv -l), which its
+		// table of pages had left out
+		"IBM803", "IBM1166", "CP4517", "csIBM4899", "IBM-9030"} {
 		m := "Content-Type: text/plain; charset=" + cs + "\nContent-Transfer-Encoding: 8bit\n\n" + ebcdic
 		if got := filter(t, &args{Dir: dir}, m); !strings.HasSuffix(got, "\n\n"+ebcdic) {
 			t.Errorf("charset %s: %q; want the body unchanged", cs, got)
