@@ -25,6 +25,7 @@ import (
 
 	"mlm/lib/ascii"
 	"mlm/lib/durable"
+	"mlm/lib/journal"
 	"mlm/lib/listdir"
 	"mlm/lib/msg"
 	"mlm/lib/stream"
@@ -201,7 +202,9 @@ func mayReply(sender string, h *msg.Header) bool {
 // the send between them, so that two runs at once cannot both send the
 // last notice the limit allows. A crash after the send and before the
 // count changes leaves the notice uncounted; the stage tried again
-// counts it then (send finds it queued already).
+// counts it then, and does not send it again if it is queued, or was
+// delivered (its journal, swept days later, shows it), as it does not
+// for a count of the day before that names it.
 func counted(d *listdir.Dir, id, sender string, now time.Time, send func() error) (bool, error) {
 	rel := filepath.Join(listdir.StateDir, "replies")
 	dir := d.File(rel)
@@ -223,8 +226,19 @@ func counted(d *listdir.Dir, id, sender string, now time.Time, send func() error
 	if n >= MaxPerDay {
 		return false, nil
 	}
-	if err := send(); err != nil {
+	// Queued by a try before this one that died before it counted it,
+	// or counted it another day (UTC), and delivered since, or on its
+	// way: its journal, or its record in the outgoing or retry queue,
+	// says so, where the queue no longer holds it to keep send from
+	// queueing it again. Counted now, once.
+	begun, err := journal.Begun(d, id)
+	if err != nil {
 		return false, err
+	}
+	if !begun {
+		if err := send(); err != nil {
+			return false, err
+		}
 	}
 	ids = append(ids, id)
 	return true, d.WriteFile(filepath.Join(rel, name), func(w io.Writer) error {
@@ -318,7 +332,8 @@ func isRole(sender string) bool {
 // The notice is the record id, which must have no ",". Called again for
 // the same id, as by a stage tried again, it reports true for a notice
 // it queued earlier the same day (UTC), and neither queues nor counts
-// it again.
+// it again; nor does it queue again one queued another day, or not
+// counted, that is queued still or delivered.
 func Refuse(d *listdir.Dir, id, sender string, hdr *msg.Header, why string, now time.Time) (bool, error) {
 	if !mayReply(sender, hdr) {
 		return false, nil

@@ -287,3 +287,46 @@ func TestRefuseRetried(t *testing.T) {
 		t.Errorf("Refuse over the limit = %v, %v; want false, nil", sent, err)
 	}
 }
+
+// TestRefuseRetriedDelivered: a stage tried again after it queued a
+// notice that has since been delivered (its record gone from the
+// outgoing queue, its delivery journal left) does not queue it again,
+// though the count does not name it: the try before died between the
+// queueing and the count, or the count is of the day before (the first
+// try at 23:59 UTC, the second after midnight).
+func TestRefuseRetriedDelivered(t *testing.T) {
+	for name, tc := range map[string]struct {
+		lose  bool          // the count is lost, as a crash after the queueing leaves it
+		later time.Duration // from the first try to the second
+	}{
+		"crash before the count": {lose: true, later: time.Minute},
+		"past midnight":          {later: 20 * time.Second},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := list(t)
+			out := d.Queue(listdir.Outgoing)
+			if err := out.Create(); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Date(2026, 11, 28, 23, 59, 50, 0, time.UTC)
+			plain := header(t, "Subject: x\n\n")
+			if sent, err := Refuse(d, "p1.n1", "bob@example.net", plain, "was rejected", now); err != nil || !sent {
+				t.Fatalf("first Refuse = %v, %v; want true, nil", sent, err)
+			}
+			// Delivered: mlm-sendmail's journal, the record gone.
+			journal := filepath.Join(d.Path, listdir.StateDir, "journal")
+			os.MkdirAll(journal, 0o700)
+			os.WriteFile(filepath.Join(journal, "p1.n1"), []byte("done\n"), 0o600)
+			os.Remove(filepath.Join(out.Path, "new", "p1.n1"))
+			if tc.lose {
+				os.Remove(filepath.Join(d.Path, listdir.StateDir, "replies", hex.EncodeToString(sha("bob@example.net")[:12])))
+			}
+			if sent, err := Refuse(d, "p1.n1", "bob@example.net", plain, "was rejected", now.Add(tc.later)); err != nil || !sent {
+				t.Errorf("Refuse tried again = %v, %v; want true, nil", sent, err)
+			}
+			if out.Has("p1.n1") {
+				t.Errorf("p1.n1 queued a second time, after it was delivered")
+			}
+		})
+	}
+}
