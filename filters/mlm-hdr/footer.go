@@ -82,7 +82,7 @@ func asciiText(charset string) bool {
 
 // ebcdicPage reports whether a lower-case charset name is an IBM code
 // page of EBCDIC by its number: IBM037, ibm-1047, cp500, CP01140,
-// csIBM273, x-IBM930 and the like. The numbers are the EBCDIC pages of
+// CCSID01140, csIBM273, x-IBM930 and the like. The numbers are the EBCDIC pages of
 // IANA's registry and of ICU's and glibc's tables; the IBM PC pages
 // (IBM437, cp850, ...) are ASCII's and not among them.
 func ebcdicPage(cs string) bool {
@@ -93,6 +93,8 @@ func ebcdicPage(cs string) bool {
 		cs = cs[3:]
 	case strings.HasPrefix(cs, "cp"):
 		cs = cs[2:]
+	case strings.HasPrefix(cs, "ccsid"):
+		cs = cs[5:]
 	default:
 		return false
 	}

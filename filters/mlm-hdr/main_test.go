@@ -236,14 +236,16 @@ func TestFooterReadsRight(t *testing.T) {
 	for _, cs := range []string{"IBM037", "cp037", "csIBM037", "IBM500", "ibm-1047", "IBM01140", "CP1148", "x-IBM930", "IBM-Thai", "csUTF16", "csUTF32", "UTF16",
 		// and glibc's EBCDIC pages by number (iconv -l), which its
 		// table of pages had left out
-		"IBM803", "IBM1166", "CP4517", "csIBM4899", "IBM-9030"} {
+		"IBM803", "IBM1166", "CP4517", "csIBM4899", "IBM-9030",
+		// and by the CCSID aliases IANA's registry gives them
+		"CCSID01140", "ccsid00924"} {
 		m := "Content-Type: text/plain; charset=" + cs + "\nContent-Transfer-Encoding: 8bit\n\n" + ebcdic
 		if got := filter(t, &args{Dir: dir}, m); !strings.HasSuffix(got, "\n\n"+ebcdic) {
 			t.Errorf("charset %s: %q; want the body unchanged", cs, got)
 		}
 	}
 	// ASCII's: the IBM PC pages are no EBCDIC.
-	for _, cs := range []string{"iso-8859-1", "IBM437", "cp850", "csPC850Multilingual", "windows-1252", "cp1252", "IBM00858", "koi8-r"} {
+	for _, cs := range []string{"iso-8859-1", "IBM437", "cp850", "csPC850Multilingual", "windows-1252", "cp1252", "IBM00858", "CCSID00858", "koi8-r"} {
 		m := "Content-Type: text/plain; charset=" + cs + "\n\nhi\n"
 		if got := filter(t, &args{Dir: dir}, m); !strings.HasSuffix(got, "\nhi\n"+footer) {
 			t.Errorf("charset %s: %q; want the footer appended", cs, got)
