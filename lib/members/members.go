@@ -293,8 +293,8 @@ func appendKey(b, m []byte) []byte {
 
 // Change adds the addresses in add that the file name lacks, and removes
 // those of remove, keeping every other line (comments included) as it
-// is. It returns how many it added and removed. Addresses must have been
-// checked.
+// is. It returns how many addresses it added and removed (one held on
+// two lines is removed once). Addresses must have been checked.
 func Change(d *listdir.Dir, name string, add, remove []string) (added, removed int, err error) {
 	if name == listdir.Subscribers && d.Has(listdir.MembersCommand) {
 		return 0, 0, sysexit.Errorf(sysexit.Usage, "members come from %s; change them there", listdir.MembersCommand)
@@ -317,6 +317,9 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 	for _, a := range remove {
 		removing[addr.Key(a)] = true
 	}
+	// removed counts the addresses removed, not the lines: a file that
+	// held one twice (as "bob@x" and "bob@X") has both taken out.
+	gone := map[string]bool{}
 	old, err := os.Open(d.File(name))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return 0, 0, sysexit.Temp(fmt.Errorf("%s: %w", name, err))
@@ -339,7 +342,7 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 				}
 				k := addr.Key(string(item))
 				if removing[k] {
-					removed++
+					gone[k] = true
 					continue
 				}
 				delete(adding, k)
@@ -361,7 +364,7 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 		}
 		return nil
 	})
-	return added, removed, err
+	return added, len(gone), err
 }
 
 // Read returns the checked addresses given as args, or if there are none
