@@ -11,7 +11,8 @@ package main
 // Taking n tokens waits until the bucket holds min(n, S) of them, then
 // takes n: a record larger than the bucket waits for a full bucket and
 // leaves it in debt, which later records wait out. So over any stretch of
-// time L, at most S + r·L tokens pass, whatever the sizes of the records.
+// time L, at most max(S, N) + r·L tokens pass, N the largest take: S + r·L
+// where no record is larger than the bucket.
 //
 // A record takes from several buckets at once (recipients, records, its
 // domain). It passes at P, the latest of the times each bucket allows,
