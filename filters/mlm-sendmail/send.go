@@ -326,7 +326,7 @@ func (s *sender) drop(l *lane, err error) {
 		if !strings.Contains(msg, l.c.Addr+": ") {
 			msg = l.c.Addr + ": " + msg
 		}
-		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, msg)
+		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, sysexit.OneLine(msg)) // a reply's text is the server's
 	}
 	l.c.Close()
 	l.c = nil
@@ -340,7 +340,7 @@ func (s *sender) end(l *lane, j *job, err error) {
 		s.done(j.msg)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, j.h.ID, err)
+		fmt.Fprintf(os.Stderr, "%s: %s: %s\n", prog, j.h.ID, sysexit.OneLine(err.Error()))
 		s.failed.Store(true)
 	}
 }
@@ -687,7 +687,7 @@ func (s *sender) dial(k int) (*smtpout.Client, error) {
 	defer cancel()
 	c, err := smtpout.Dial(ctx, addr, s.opts)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, addr, err)
+		fmt.Fprintf(os.Stderr, "%s: %s: %s\n", prog, addr, sysexit.OneLine(err.Error()))
 	}
 	return c, err
 }

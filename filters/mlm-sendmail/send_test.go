@@ -1956,3 +1956,64 @@ func TestVERPRecord(t *testing.T) {
 		t.Errorf("an id too long: %v (%d), %d sent", err, sysexit.Code(err), len(srv2.Messages()))
 	}
 }
+
+// TestServerTextOneLine: a relay's reply text is the relay's to choose,
+// control octets and all (an escape sequence, a bare CR in a line); the
+// lines mlm-sendmail writes on standard error about it, which reach a
+// terminal or cron's mail, hold none of them.
+func TestServerTextOneLine(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(n int) {
+				defer c.Close()
+				if n%2 == 0 { // refused at the greeting
+					io.WriteString(c, "421 4.3.2 busy\x1b]0;owned\x07\x1b[2J\rmlm-sendmail: all delivered\r\n")
+					return
+				}
+				br := bufio.NewReader(c) // refused at MAIL
+				io.WriteString(c, "220 x ESMTP\r\n")
+				for {
+					l, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if strings.HasPrefix(strings.ToUpper(l), "MAIL") {
+						io.WriteString(c, "451 4.3.0 no\x1b[8m\x85\r\n")
+						continue
+					}
+					io.WriteString(c, "250 ok\r\n")
+				}
+			}(n)
+		}
+	}()
+	f, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = f
+	_, err = send(t, &args{Dir: list(t), Relay: []string{ln.Addr().String(), ln.Addr().String()}, Conns: 1}, record("p1,1", "a@x.org"))
+	os.Stderr = saved
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(f.Name())
+	if len(b) == 0 {
+		t.Fatal("nothing on standard error")
+	}
+	for _, line := range strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if strings.ContainsFunc(strings.TrimSuffix(line, "\n"), sysexit.IsControl) {
+			t.Errorf("stderr line %q holds a control character", line)
+		}
+	}
+}
