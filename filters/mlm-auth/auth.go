@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -299,12 +298,15 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 var memberFiles = []string{listdir.Moderators, listdir.Subscribers, listdir.Digest, listdir.NoMail, listdir.Posters}
 
 // matches reports whether any poster address matches a pattern of the
-// file (shell patterns, as path.Match, compared in lower case).
+// file (shell patterns, see match, compared in lower case).
 func (l *list) matches(s *setting[[]string], file string, posters []string) (bool, error) {
 	pats, err := s.get(func() ([]string, error) {
-		pats, err := l.d.Lines(file)
-		for i := range pats {
-			pats[i] = strings.ToLower(pats[i])
+		lines, err := l.d.Lines(file)
+		var pats []string
+		for _, p := range lines {
+			if p = strings.ToLower(p); wellFormed(p) {
+				pats = append(pats, p) // a malformed one matches nothing
+			}
 		}
 		return pats, err
 	})
@@ -314,7 +316,7 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 	for _, a := range posters {
 		a = strings.ToLower(a)
 		for _, pat := range pats {
-			if ok, _ := path.Match(pat, a); ok {
+			if match(pat, a) {
 				return true, nil
 			}
 		}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"path"
+	"strings"
+	"testing"
+)
+
+func TestMatch(t *testing.T) {
+	for _, tc := range []struct {
+		pat, a string
+		want   bool
+	}{
+		{"*@spam.example", "spammer@spam.example", true},
+		{"*@spam.example", "spam/mer@spam.example", true},
+		{"*@spam.example", "a/b/c@spam.example", true},
+		{"spam?mer@*", "spam/mer@spam.example", true},
+		{"spam[/x]mer@*", "spam/mer@spam.example", true},
+		{"spam[^a]mer@*", "spam/mer@spam.example", true},
+		{"*@spam.example", "a@other.example", false},
+		{"a*b*c@x", "aXbYbZc@x", true},
+		{"a*b*c@x", "aXbYbZ@x", false},
+		{"[a-c]*@x", "b/@x", true},
+		{`\*@x`, "*@x", true},
+		{`\*@x`, "a@x", false},
+		{"[", "[", false},
+		{"*[", "a/[", false},
+		{"é?@x", "éü@x", true},
+	} {
+		if got := wellFormed(tc.pat) && match(tc.pat, tc.a); got != tc.want {
+			t.Errorf("match(%q, %q) = %v; want %v", tc.pat, tc.a, got, tc.want)
+		}
+	}
+}
+
+// FuzzMatch: without a '/' in the address, match is path.Match; with
+// one, and no class in the pattern (a class takes '/' in path.Match
+// too, and may take the octet put for it here), it is path.Match on the
+// address with the '/' made another octet the pattern does not name.
+func FuzzMatch(f *testing.F) {
+	f.Add("*@spam.example", "spammer@spam.example")
+	f.Add("a*[b-d]?\\*x*", "aXc\xc3\xa9*xyz")
+	f.Add("[^a-]", "b")
+	f.Fuzz(func(t *testing.T, pat, a string) {
+		want, err := path.Match(pat, a)
+		if err != nil {
+			want = false
+		}
+		if strings.Contains(a, "/") {
+			if strings.ContainsAny(pat, "/[\x01") || strings.Contains(a, "\x01") {
+				return
+			}
+			want, err = path.Match(pat, strings.ReplaceAll(a, "/", "\x01"))
+			if err != nil {
+				want = false
+			}
+		}
+		if got := wellFormed(pat) && match(pat, a); got != want {
+			t.Fatalf("match(%q, %q) = %v; want %v", pat, a, got, want)
+		}
+	})
+}
