@@ -23,6 +23,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"mlm/lib/addr"
 	"mlm/lib/ascii"
 	"mlm/lib/durable"
 	"mlm/lib/journal"
@@ -212,7 +213,10 @@ func counted(d *listdir.Dir, id, sender string, now time.Time, send func() error
 		return false, sysexit.Temp(err)
 	}
 	sweepReplies(dir, now)
-	name := hex.EncodeToString(sha(strings.ToLower(sender))[:12])
+	// The mailbox, not its spelling: quotes and quoted pairs that add
+	// nothing (addr.Key) would give a sender a count, and MaxPerDay
+	// notices, for each of its many spellings.
+	name := hex.EncodeToString(sha(strings.ToLower(addr.Key(sender)))[:12])
 	unlock, err := listdir.LockPath(filepath.Join(dir, name+".lock"), 10*time.Second)
 	if err != nil {
 		return false, err
@@ -320,7 +324,7 @@ func Bulk(v string) bool {
 
 // isRole reports addresses that never get automatic replies.
 func isRole(sender string) bool {
-	local, _, _ := strings.Cut(strings.ToLower(sender), "@")
+	local, _, _ := strings.Cut(strings.ToLower(addr.Key(sender)), "@") // unquoted, if it can be
 	return local == "mailer-daemon" || local == "postmaster" || strings.HasPrefix(local, "owner-") ||
 		strings.HasSuffix(local, "-request") || strings.HasSuffix(local, "-owner") ||
 		strings.Contains(local, "-bounces")

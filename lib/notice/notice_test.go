@@ -77,6 +77,38 @@ func TestRefuse(t *testing.T) {
 	}
 }
 
+// TestRefuseSpellings: one mailbox spelt many ways (quotes and quoted
+// pairs that add nothing, RFC 5321 section 4.1.2; the domain's case) is
+// one sender: MaxPerDay notices a day in all, not MaxPerDay a spelling,
+// of which a local part of n octets has 2^n and more; and a role
+// address quoted is the role's.
+func TestRefuseSpellings(t *testing.T) {
+	d := list(t)
+	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
+		t.Fatal(err)
+	}
+	plain := header(t, "Subject: x\n\n")
+	now := time.Unix(1_795_867_200, 0)
+	sent := 0
+	for i, s := range []string{"bob@example.net", `"bob"@example.net`, `"b\ob"@example.net`, `"\b\o\b"@Example.NET`, `"bo\b"@example.net`, `"\bob"@example.net`} {
+		ok, err := Refuse(d, fmt.Sprintf("p%d.n1", i), s, plain, "was rejected", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			sent++
+		}
+	}
+	if sent != MaxPerDay {
+		t.Errorf("%d notices to bob@example.net spelt six ways; want %d", sent, MaxPerDay)
+	}
+	for _, s := range []string{`"MAILER-DAEMON"@example.com`, `"postmaster"@example.com`, `"owner-x"@example.com`} {
+		if ok, _ := Refuse(d, "r1.n1", s, plain, "was rejected", now); ok {
+			t.Errorf("%s: a notice went", s)
+		}
+	}
+}
+
 // TestCountOldFormat: a count written before the notices' ids were kept
 // ("DAY N") still counts.
 func TestCountOldFormat(t *testing.T) {
