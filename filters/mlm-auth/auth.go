@@ -81,6 +81,13 @@ const maxFrom = 10_000
 // be near a MiB long, and 10,000 of those would be 10 GB.
 const maxFromLen = 1 << 10
 
+// maxAuthors is the most From addresses that count as the post's
+// posters. RFC 5322 allows a list of authors, which is short; a post
+// with more is held (judge), and those past it are not looked up, so
+// that a header of a MiB, some 70,000 addresses, costs no more than a
+// short one against every pattern of deny and allow.
+const maxAuthors = 16
+
 // post is one record being judged. Its raw fields (ed) answer the
 // questions about its header: they give what go-message would, as the
 // block parses and holds no bare CR (msg.CheckBlock, by ResetChecked), and
@@ -93,6 +100,7 @@ type post struct {
 	ed      *msg.Edit
 	body    io.Reader // the rest of the message
 	posters []string  // envelope sender and From: addresses
+	authors bool      // From: holds more than maxAuthors addresses
 }
 
 // header returns the header block parsed. It cannot fail: msg.CheckBlock
@@ -194,12 +202,15 @@ func (l *list) read(r *stream.Reader, h *stream.Header) (*post, error) {
 	if h.Sender.Mailbox != "" {
 		p.posters = append(p.posters, h.Sender.Mailbox)
 	}
-	p.posters = append(p.posters, l.fromAddresses(p)...)
+	from := l.fromAddresses(p)
+	p.authors = len(from) > maxAuthors
+	p.posters = append(p.posters, from[:min(len(from), maxAuthors)]...)
 	return p, nil
 }
 
-// fromAddresses returns the valid mailboxes of the From field, parsing
-// each distinct value once: a batch's posts come from few people.
+// fromAddresses returns the valid mailboxes of the From field, no more
+// than maxAuthors and one, parsing each distinct value once: a batch's
+// posts come from few people.
 func (l *list) fromAddresses(p *post) []string {
 	v := p.field("From")
 	if as, ok := l.from[v]; ok {
@@ -208,6 +219,9 @@ func (l *list) fromAddresses(p *post) []string {
 	var as []string
 	if from, err := p.header().Mail().AddressList("From"); err == nil {
 		for _, a := range from {
+			if len(as) > maxAuthors {
+				break // enough to say there are too many
+			}
 			if addr.CheckMailbox(a.Address) == nil {
 				as = append(as, a.Address)
 			}
@@ -259,6 +273,9 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 		return pass, "", nil
 	case hasPassword && p.has("Approved"):
 		return hold, "wrong list password in Approved:", nil
+	}
+	if p.authors {
+		return hold, fmt.Sprintf("more than %d addresses in From:", maxAuthors), nil
 	}
 	if l.policy == "moderated" {
 		moderator, err := l.in.First(p.posters, listdir.Moderators)

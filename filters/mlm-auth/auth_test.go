@@ -45,8 +45,12 @@ func TestFromCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := strings.Count(from, "@") + 1; len(p.posters) != want {
+		// The sender, and the From addresses up to maxAuthors.
+		if want := min(strings.Count(from, "@"), maxAuthors) + 1; len(p.posters) != want {
 			t.Errorf("From of %d octets: %d posters; want %d", len(from), len(p.posters), want)
+		}
+		if want := strings.Count(from, "@") > maxAuthors; p.authors != want {
+			t.Errorf("From of %d octets: authors = %v; want %v", len(from), p.authors, want)
 		}
 	}
 	if _, ok := l.from["a@example.org"]; !ok || len(l.from) != 1 {
