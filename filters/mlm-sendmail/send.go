@@ -157,6 +157,9 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 func (s *sender) read(in io.Reader, jobs chan<- *job) error {
 	r := stream.NewReader(in)
 	return r.Each(func(h *stream.Header) error {
+		if err := jf.CheckName(jf.Post(h.ID)); err != nil {
+			return err
+		}
 		j := &job{h: h, msg: s.newSpool()}
 		ew := &eightBit{w: j.msg}
 		if _, err := io.Copy(ew, r.Message()); err != nil {

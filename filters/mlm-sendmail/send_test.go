@@ -2017,3 +2017,21 @@ func TestServerTextOneLine(t *testing.T) {
 		}
 	}
 }
+
+// TestJournalName: a record whose post cannot name a journal file ("."
+// and "..", which the stream allows as ids, and "" of an id starting
+// with ",") is bad input (65), sent to no one, where opening state/journal/..
+// was a 75 the record was tried again for ever on.
+func TestJournalName(t *testing.T) {
+	srv := sinktest.Sink(t, smtpsink.Options{})
+	for _, id := range []string{".", "..", "..,1", ",1", ".,r"} {
+		dir := list(t)
+		_, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, record(id, "a@example.org"))
+		if sysexit.Code(err) != sysexit.DataErr {
+			t.Errorf("record %q: %v (exit %d); want 65", id, err, sysexit.Code(err))
+		}
+	}
+	if got := delivered(srv); len(got) != 0 {
+		t.Errorf("delivered to %v; want no one", got)
+	}
+}

@@ -47,6 +47,18 @@ func CheckPost(id string) error {
 	if strings.Contains(id, ",") {
 		return sysexit.Errorf(sysexit.DataErr, "record %s: the id of a post cannot have a \",\" (it names the post's delivery journal, and mlm-split's batches add to it)", id)
 	}
+	return CheckName(id)
+}
+
+// CheckName refuses (65) a post that cannot name a journal file: "."
+// and "..", which the stream allows as ids, name the journal directory
+// and the one above it, and "" (a record id that starts with ",") the
+// directory itself. A journal that cannot be opened is a 75, tried
+// again for ever.
+func CheckName(post string) error {
+	if post == "" || post == "." || post == ".." {
+		return sysexit.Errorf(sysexit.DataErr, "record of post %q: its id cannot name a delivery journal", post)
+	}
 	return nil
 }
 
