@@ -302,7 +302,10 @@ func sweepReplies(dir string, now time.Time) {
 // RFC 3834's signs and the common ones: Auto-Submitted other than "no",
 // Precedence bulk, junk or list, a List-Id.
 func IsAutomatic(h *msg.Header) bool {
-	return AutoSubmitted(h.Fields.Get("Auto-Submitted")) || Bulk(h.Fields.Get("Precedence")) || h.Fields.Has("List-Id")
+	// Any field of the two, as mlm-auth reads them: a program may add
+	// one to a message that had its own.
+	return slices.ContainsFunc(h.Fields.Values("Auto-Submitted"), AutoSubmitted) ||
+		slices.ContainsFunc(h.Fields.Values("Precedence"), Bulk) || h.Fields.Has("List-Id")
 }
 
 // AutoSubmitted reports an Auto-Submitted value other than "no" (RFC

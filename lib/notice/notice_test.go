@@ -362,3 +362,23 @@ func TestRefuseRetriedDelivered(t *testing.T) {
 		})
 	}
 }
+
+// TestIsAutomatic: any Auto-Submitted or Precedence field makes a
+// message automatic, not only the first, as mlm-auth reads them: a
+// program adds one to a message that had its own (an autoresponder's
+// "auto-replied" after the poster's "no"), and a notice to it would
+// start a loop.
+func TestIsAutomatic(t *testing.T) {
+	for s, want := range map[string]bool{
+		"Subject: x\n\n":                                              false,
+		"Auto-Submitted: no\nSubject: x\n\n":                          false,
+		"Auto-Submitted: no\nAuto-Submitted: auto-replied\n\n":        true,
+		"Precedence: first-class\nPrecedence: bulk\n\n":               true,
+		"Auto-Submitted: No (a comment)\nPrecedence: first-class\n\n": false,
+		"List-Id: <dev.lists.example.org>\n\n":                        true,
+	} {
+		if got := IsAutomatic(header(t, s)); got != want {
+			t.Errorf("IsAutomatic(%q) = %v; want %v", s, got, want)
+		}
+	}
+}
