@@ -251,9 +251,12 @@ type Item struct {
 func (it *Item) File() *os.File { return it.f }
 
 // Claim claims new/ID. It returns nil, nil if another process has it, or
-// if its time has not come and flush is false.
+// if its time has not come and flush is false. ID is the name of a file
+// in new/, which need not be a record id: one put there by another
+// writer under a name Put would refuse (a maildir flag's ':', ".err" at
+// the end) is claimed as any other, not left there for ever unseen.
 func (q *Queue) Claim(id string, now time.Time, flush bool) (*Item, error) {
-	if checkName(id) != nil {
+	if id == "" || id == "." || id == ".." || strings.Contains(id, "/") {
 		return nil, nil
 	}
 	f, err := os.Open(filepath.Join(q.dir(newDir), id))
@@ -343,12 +346,18 @@ func (it *Item) Return() error {
 // bad/ID.err (see errName). A record that failed before under the same
 // id (one put again, and failed again) is not replaced: this one is
 // bad/ID.2 (and ID.2.err), or the first of ID.3, ID.4, … that is free
-// (see failedName).
+// (see failedName). So is one whose name ends in ".err" (see Claim),
+// from the first.
 func (it *Item) Fail(reason string) error {
 	defer it.f.Close()
 	bad := it.q.dir(badDir)
-	name := it.ID
-	for n := 2; ; n++ {
+	name, n := it.ID, 2
+	if strings.HasSuffix(name, ".err") {
+		// A name from another writer (see Claim), which in bad/ would
+		// read as the reason of another record: ID.2 from the first.
+		name, n = failedName(it.ID, n), n+1
+	}
+	for ; ; n++ {
 		taken, err := exists(filepath.Join(bad, name))
 		if err == nil && !taken {
 			taken, err = exists(filepath.Join(bad, errName(name)))

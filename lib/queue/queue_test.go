@@ -336,3 +336,51 @@ func TestPutWhileClaimed(t *testing.T) {
 		t.Errorf("%d of %d: a record put again while it was being claimed is in new/ beside its claimed copy in cur/ (processed twice)", dups, n)
 	}
 }
+
+// TestClaimAnyName: a file that another writer put in new/ under a name
+// that is no record id (a maildir flag's ':', a blank, ".err" at the
+// end) is claimed as any other, not skipped for ever without a word
+// while Ready names it each pass; and one named ID.err fails to bad/
+// under a name that cannot pass for the reason of the record ID.
+func TestClaimAnyName(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"1795867200.a:2,S", "a b", "1795867200.c.err", "caf\xc3\xa9"}
+	for _, name := range names {
+		if err := os.WriteFile(filepath.Join(q.Path, "new", name), []byte("MLM1 x\nS <>\n:x\nE 0\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().Add(time.Second)
+	if ready, _ := q.Ready(now, false); len(ready) != len(names) {
+		t.Fatalf("Ready = %q; want the %d files", ready, len(names))
+	}
+	for _, name := range names {
+		it, err := q.Claim(name, now, false)
+		if err != nil || it == nil {
+			t.Errorf("Claim(%q) = %v, %v; want it claimed", name, it, err)
+			continue
+		}
+		if err := it.Fail("exit 65: no"); err != nil {
+			t.Fatalf("Fail(%q): %v", name, err)
+		}
+	}
+	if n := mlmtest.Names(t, filepath.Join(q.Path, "new")); len(n) != 0 {
+		t.Errorf("new/ = %q; want every file claimed", n)
+	}
+	// 1795867200.c.err in bad/ would read as the reason of a record
+	// 1795867200.c: it is 1795867200.c.err.2, its reason beside it.
+	if _, err := os.Stat(filepath.Join(q.Path, "bad", "1795867200.c.err")); err == nil {
+		t.Errorf("bad/1795867200.c.err: a record where the reason of 1795867200.c would be")
+	}
+	if got, err := os.ReadFile(filepath.Join(q.Path, "bad", "1795867200.c.err.2.err")); string(got) != "exit 65: no\n" {
+		t.Errorf("bad/1795867200.c.err.2.err = %q, %v", got, err)
+	}
+	for _, name := range []string{".", "..", "", "a/b"} {
+		if it, err := q.Claim(name, now, true); it != nil || err != nil {
+			t.Errorf("Claim(%q) = %v, %v; want nothing", name, it, err)
+		}
+	}
+}
