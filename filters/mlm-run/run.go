@@ -228,7 +228,11 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	case sysexit.DataErr, sysexit.NoUser, sysexit.NoPerm:
 		err = it.Fail(fmt.Sprintf("exit %d: %s", status, reason))
 	default:
-		err = it.Defer(now.Add(queue.Backoff(id, now, a.MinWait, a.MaxWait)))
+		// The wait counts from the failure, not from the claim: stages
+		// that ran long (up to -t, killed) would else leave the record
+		// ready again at once, to be tried back to back.
+		end := clock.Now()
+		err = it.Defer(end.Add(queue.Backoff(id, end, a.MinWait, a.MaxWait)))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", j.name, id, err)
