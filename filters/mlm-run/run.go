@@ -49,7 +49,7 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 			return err
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+			fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(err.Error()))
 		}
 		// A queue that cannot be processed does not stop the others;
 		// the run then ends with its error (75, as a rule).
@@ -57,7 +57,7 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		for _, j := range jobs {
 			if err := process(ctx, j, a, stdout, stderr); err != nil {
 				if a.Daemon {
-					fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+					fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(err.Error()))
 				} else if first == nil {
 					first = err
 				}
@@ -214,7 +214,8 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	}
 	reason := tail.String()
 	if perr != nil {
-		fmt.Fprintf(stderr, "%s: %s: %s: %v\n", prog, j.name, id, perr)
+		// (The name is another writer's, maybe: queue.Claim takes any.)
+		fmt.Fprintf(stderr, "%s: %s: %s: %s\n", prog, j.name, sysexit.OneLine(id), sysexit.OneLine(perr.Error()))
 		reason = perr.Error()
 	}
 	switch status {

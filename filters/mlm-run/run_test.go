@@ -117,3 +117,24 @@ func TestZeroTimeout(t *testing.T) {
 		t.Errorf("-t 0: %v (%d); want a usage error", err, sysexit.Code(err))
 	}
 }
+
+// TestNameOneLine: a file in new/ under a name another writer chose is
+// run (queue.Claim takes any name), and a failure names it on standard
+// error with its control characters as \xHH: a name may hold an escape
+// that would retitle or clear the terminal of whoever reads the log.
+func TestNameOneLine(t *testing.T) {
+	q := bareQueue(t, "1795867200.x\x1b]0;owned\a\x1b[2J")
+	var out, errs mlmtest.LockedBuffer
+	err := run(context.Background(), &args{Target: q, Workers: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute,
+		Command: []string{"--", "sh", "-c", "cat >/dev/null; kill -TERM $$"}}, &out, &errs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := errs.String()
+	if !strings.Contains(s, `1795867200.x\x1b]0;owned\x07\x1b[2J`) {
+		t.Errorf("stderr %q; want the name with its controls as \\xHH", s)
+	}
+	if strings.ContainsFunc(strings.TrimSuffix(s, "\n"), func(r rune) bool { return r < ' ' && r != '\n' || r == 0x7f }) {
+		t.Errorf("stderr %q holds a control character", s)
+	}
+}
