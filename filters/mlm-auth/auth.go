@@ -217,7 +217,7 @@ func (l *list) fromAddresses(p *post) []string {
 		return as
 	}
 	var as []string
-	if from, err := p.header().Mail().AddressList("From"); err == nil {
+	if from, err := msg.AddressList(v); err == nil {
 		for _, a := range from {
 			if len(as) > maxAuthors {
 				break // enough to say there are too many

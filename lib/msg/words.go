@@ -4,10 +4,12 @@ import (
 	"io"
 	"mime"
 	"mime/quotedprintable"
+	"net/mail"
 	"regexp"
 	"strings"
 
 	"github.com/emersion/go-message"
+	gomail "github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 )
 
@@ -24,11 +26,31 @@ func DecodeText(v string) string {
 	if s, err := h.Text("X"); err == nil {
 		return s
 	}
-	raw := mime.WordDecoder{CharsetReader: func(_ string, in io.Reader) (io.Reader, error) { return in, nil }}
-	if s, err := raw.DecodeHeader(v); err == nil {
+	if s, err := rawWords.DecodeHeader(v); err == nil {
 		return s
 	}
 	return v
+}
+
+// rawWords decodes encoded-words with their octets taken as they are,
+// in any charset.
+var rawWords = mime.WordDecoder{CharsetReader: func(_ string, in io.Reader) (io.Reader, error) { return in, nil }}
+
+// AddressList parses an address field's value (From, To) as go-message
+// does. Where that fails for an encoded-word in a charset go-message does
+// not know (Outlook's windows-1252, iso-8859-15, unknown-8bit), in a
+// display name or a comment, the value is parsed again with the words'
+// octets taken as they are: the names then read wrong, but the addresses
+// are what they are in any charset.
+func AddressList(v string) ([]*mail.Address, error) {
+	as, err := gomail.ParseAddressList(v)
+	if err != nil {
+		p := mail.AddressParser{WordDecoder: &rawWords}
+		if raw, rerr := p.ParseList(v); rerr == nil {
+			return raw, nil
+		}
+	}
+	return as, err
 }
 
 // EncodeText returns text as it is if every octet is printable US-ASCII

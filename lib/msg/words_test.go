@@ -31,3 +31,26 @@ func TestQPEncode(t *testing.T) {
 		}
 	}
 }
+
+// TestAddressList: a name or comment in a charset go-message does not
+// know leaves the addresses as they are; a list that is no list is
+// still refused.
+func TestAddressList(t *testing.T) {
+	for _, tc := range []struct{ v, want string }{
+		{`=?windows-1252?Q?Bob_M=FCller?= <bob@example.net>`, "bob@example.net"},
+		{`=?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?= <j@example.jp>, c@example.org`, "j@example.jp c@example.org"},
+		{`bob@example.net (=?unknown-8bit?Q?M=FCller?=)`, "bob@example.net"},
+		{`=?utf-8?q?Ren=C3=A9?= <rene@example.org>`, "rene@example.org"},
+		{`=?x-unknown?q?a?= <no-at>`, ""},
+		{`a@example.org <a@example.org>`, ""},
+	} {
+		as, err := AddressList(tc.v)
+		var got []string
+		for _, a := range as {
+			got = append(got, a.Address)
+		}
+		if strings.Join(got, " ") != tc.want || (err != nil) != (tc.want == "") {
+			t.Errorf("AddressList(%q) = %q, %v; want %q", tc.v, got, err, tc.want)
+		}
+	}
+}
