@@ -331,12 +331,63 @@ func (w *Walker) enter(contentType, cte string) {
 // that may hold RFC 2045's: "multipart/mixed; boundary=x (a comment)" is
 // a multipart to the mail readers, and must be one to the walk, whose
 // limits would otherwise not count its parts.
+//
+// So is a parameter's value that holds a tspecial ("=", "?", "/", ...)
+// outside the quotes it should be in, as in "boundary=----=_Part_1": the
+// mail readers take it up to the ";" that ends it.
 func ParseType(v string) (string, map[string]string, error) {
 	mt, params, err := mime.ParseMediaType(v)
 	if err != nil && strings.Contains(v, "(") {
-		mt, params, err = mime.ParseMediaType(msg.Uncomment(v))
+		v = msg.Uncomment(v)
+		mt, params, err = mime.ParseMediaType(v)
+	}
+	if err != nil {
+		if q, ok := quoteValues(v); ok {
+			if mt2, params2, err2 := mime.ParseMediaType(q); err2 == nil {
+				return mt2, params2, nil
+			}
+		}
 	}
 	return mt, params, err
+}
+
+// quoteValues returns v with each parameter value that is not quoted in
+// quotes, and whether it quoted any.
+func quoteValues(v string) (string, bool) {
+	var b strings.Builder
+	quoted := false
+	for i, seg := range splitParams(v) {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		name, val, ok := strings.Cut(seg, "=")
+		val = strings.TrimSpace(val)
+		if i == 0 || !ok || val == "" || val[0] == '"' {
+			b.WriteString(seg)
+			continue
+		}
+		b.WriteString(name + `="` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(val) + `"`)
+		quoted = true
+	}
+	return b.String(), quoted
+}
+
+// splitParams splits v at each ";" outside quotes.
+func splitParams(v string) []string {
+	var segs []string
+	start, inQuote := 0, false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\\' && inQuote:
+			i++
+		case c == '"':
+			inQuote = !inQuote
+		case c == ';' && !inQuote:
+			segs = append(segs, v[start:i])
+			start = i + 1
+		}
+	}
+	return append(segs, v[start:])
 }
 
 // push enters one more level, unless that is one too many.

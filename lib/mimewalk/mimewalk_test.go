@@ -49,6 +49,12 @@ func TestWalk(t *testing.T) {
 		{"no comment in quotes", "multipart/mixed; boundary=\"x (y)\" (z)", "--x (y)\n\n--x\n\n--x (y)--\n", nil, 1, 1},
 		{"quoted-pair in quotes", "multipart/mixed; boundary=\"x\\\" (y\" (z)", "--x\" (y\n\n--x\" (y--\n", nil, 1, 1},
 		{"unclosed comment", "multipart/mixed; boundary=x (z", "--x\n\n--x--\n", nil, 1, 1},
+		// A value with a tspecial that should be quoted and is not,
+		// which mime.ParseMediaType refuses and mail readers take.
+		{"unquoted boundary", "multipart/mixed; boundary=----=_Part_1", "------=_Part_1\n\nhi\n------=_Part_1\n\n------=_Part_1--\n", nil, 2, 1},
+		{"unquoted, comment", "multipart/mixed; boundary=a=b (c); charset=us-ascii", "--a=b\n\n--a=b--\n", nil, 1, 1},
+		{"unquoted inner", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/alternative; boundary=i?j\n\n--i?j\n\n--i?j--\n--o--\n", nil, 2, 2},
 		{"simple", "multipart/mixed; boundary=x", "pre\n--x\nContent-Type: text/plain\n\nhi\n--x\n\nho\n--x--\nepi\n--x\n", nil, 2, 1},
 		{"crlf and padding", "multipart/mixed; boundary=\"a b\"", "--a b \r\n\r\nhi\r\n--a b\t\r\n\r\n--a b-- \r\n", nil, 2, 1},
 		{"not at line start", "multipart/mixed; boundary=x", "a--x\n --x\n--xy\n", nil, 0, 1},
@@ -113,6 +119,11 @@ func TestHuge(t *testing.T) {
 	ct, body = flat(100_000)
 	if err := Check(ct, []byte(body)); !errors.Is(err, ErrParts) {
 		t.Errorf("100,000 parts: %v; want ErrParts", err)
+	}
+	// The boundary a reader takes where it is not quoted as it should be.
+	ct, body = "multipart/mixed; boundary=x=y", strings.Repeat("--x=y\n\nx\n", 100_000)+"--x=y--\n"
+	if err := Check(ct, []byte(body)); !errors.Is(err, ErrParts) {
+		t.Errorf("100,000 parts, boundary not quoted: %v; want ErrParts", err)
 	}
 }
 
