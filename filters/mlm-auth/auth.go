@@ -369,7 +369,8 @@ func (l *list) isLoop(p *post) (bool, error) {
 // its body to an unlinked temporary file as it goes, and returns why it
 // must be held instead, or "": a body nested deeper or cut into more
 // parts than mimewalk.Default allows, which mail readers would spend
-// minutes and gigabytes on. A body that is no multipart or message is
+// minutes and gigabytes on, or a Content-Type too long to walk, the
+// post's own among them. A body that is no multipart or message is
 // not copied. done closes the copy, which is the post's body from then
 // on.
 func structure(p *post) (why string, done func(), err error) {
@@ -378,6 +379,9 @@ func structure(p *post) (why string, done func(), err error) {
 		return "", func() {}, nil
 	}
 	walk := mimewalk.New(ct, mimewalk.Default)
+	if err := walk.Err(); err != nil {
+		return err.Error(), func() {}, nil // the post's own Content-Type
+	}
 	if walk.Done() {
 		return "", func() {}, nil
 	}

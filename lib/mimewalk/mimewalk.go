@@ -83,7 +83,9 @@ type Walker struct {
 }
 
 // New returns a Walker for a body whose header's Content-Type value is
-// contentType ("" if it has none), within lim.
+// contentType ("" if it has none), within lim. A multipart's value over
+// MaxField is an error (ErrField) at once, as a part's is: the Walker is
+// Done, with its Err.
 func New(contentType string, lim Limits) *Walker {
 	w := &Walker{lim: lim, bounds: map[string]int{}}
 	w.enter(contentType, "")
@@ -309,6 +311,13 @@ func (w *Walker) enter(contentType, cte string) {
 	}
 	switch {
 	case strings.HasPrefix(mt, "multipart/"):
+		if len(contentType) > MaxField {
+			// The body's own (a part's is never so long): its
+			// delimiter lines would be too long to be seen, and mail
+			// readers see them.
+			w.err = ErrField
+			return
+		}
 		b := params["boundary"]
 		if _, dup := w.bounds[b]; b == "" || dup {
 			return

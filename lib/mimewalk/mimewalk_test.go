@@ -120,6 +120,14 @@ func TestHuge(t *testing.T) {
 	if err := Check(ct, []byte(body)); !errors.Is(err, ErrParts) {
 		t.Errorf("100,000 parts: %v; want ErrParts", err)
 	}
+	// A boundary too long for its delimiter lines to be seen, which
+	// readers see all the same: the Content-Type is too long, as a
+	// part's would be.
+	long := strings.Repeat("b", MaxField)
+	ct, body = "multipart/mixed; boundary="+long, strings.Repeat("--"+long+"\n\nx\n", 3)+"--"+long+"--\n"
+	if err := Check(ct, []byte(body)); !errors.Is(err, ErrField) {
+		t.Errorf("boundary of %d octets: %v; want ErrField", len(long), err)
+	}
 	// The boundary a reader takes where it is not quoted as it should be.
 	ct, body = "multipart/mixed; boundary=x=y", strings.Repeat("--x=y\n\nx\n", 100_000)+"--x=y--\n"
 	if err := Check(ct, []byte(body)); !errors.Is(err, ErrParts) {
