@@ -57,7 +57,8 @@ var (
 
 // level is one multipart or message the walk is inside.
 type level struct {
-	boundary string // "" for a message/rfc822 level
+	boundary string // its key in bounds (see enter); "" for a message/rfc822 level
+	multi    bool   // a multipart, not a message/rfc822
 	digest   bool   // multipart/digest: a part is message/rfc822 by default
 }
 
@@ -198,7 +199,7 @@ func (w *Walker) delimiter(line []byte) bool {
 	i, ok := w.bounds[b]
 	if !ok {
 		if b, closing = strings.CutSuffix(b, "--"); closing {
-			i, ok = w.bounds[b]
+			i, ok = w.bounds[strings.TrimRight(b, " \t")]
 		}
 	}
 	if !ok {
@@ -226,7 +227,7 @@ func (w *Walker) delimiter(line []byte) bool {
 func (w *Walker) pop(n int) {
 	for len(w.stack) > n {
 		top := w.stack[len(w.stack)-1]
-		if top.boundary != "" {
+		if top.multi {
 			delete(w.bounds, top.boundary)
 		}
 		w.stack = w.stack[:len(w.stack)-1]
@@ -319,10 +320,19 @@ func (w *Walker) enter(contentType, cte string) {
 			return
 		}
 		b := params["boundary"]
-		if _, dup := w.bounds[b]; b == "" || dup {
+		// A boundary that ends in space, which RFC 2046 forbids, is
+		// one to the readers: with its space (Go's), or without
+		// (Python's). Its key is without, as a delimiter line is
+		// looked up without its padding: a line with the space or
+		// without is a delimiter, as one reader or the other reads it.
+		if b == "" {
 			return
 		}
-		if !w.push(level{b, mt == "multipart/digest"}) {
+		b = strings.TrimRight(b, " \t")
+		if _, dup := w.bounds[b]; dup {
+			return
+		}
+		if !w.push(level{boundary: b, multi: true, digest: mt == "multipart/digest"}) {
 			return
 		}
 		w.bounds[b] = len(w.stack) - 1

@@ -57,6 +57,12 @@ func TestWalk(t *testing.T) {
 			"--o\nContent-Type: multipart/alternative; boundary=i?j\n\n--i?j\n\n--i?j--\n--o--\n", nil, 2, 2},
 		{"simple", "multipart/mixed; boundary=x", "pre\n--x\nContent-Type: text/plain\n\nhi\n--x\n\nho\n--x--\nepi\n--x\n", nil, 2, 1},
 		{"crlf and padding", "multipart/mixed; boundary=\"a b\"", "--a b \r\n\r\nhi\r\n--a b\t\r\n\r\n--a b-- \r\n", nil, 2, 1},
+		{"boundary ends in space", "multipart/mixed; boundary=\"a \"", "--a \n\nhi\n--a\t\n\n--a --\n--a \n", nil, 2, 1},
+		{"space-ended inside", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=\"i \"\n\n--i \n\n--i --\n--o\n\n--o--\n", nil, 3, 2},
+		{"boundary of spaces", "multipart/mixed; boundary=\"  \"", "--  \n\nhi\n--  \n\n--  --\n", nil, 2, 1},
+		{"spaces, message inside", "multipart/mixed; boundary=\" \"",
+			"-- \nContent-Type: message/rfc822\n\nSubject: x\n\n-- \n\n-- --\n", nil, 2, 2},
 		{"not at line start", "multipart/mixed; boundary=x", "a--x\n --x\n--xy\n", nil, 0, 1},
 		{"unclosed", "multipart/mixed; boundary=x", "--x\n\nno end", nil, 1, 1},
 		{"depth 100", ct1, deep100, nil, 199, 100},
@@ -127,6 +133,14 @@ func TestHuge(t *testing.T) {
 	ct, body = "multipart/mixed; boundary="+long, strings.Repeat("--"+long+"\n\nx\n", 3)+"--"+long+"--\n"
 	if err := Check(ct, []byte(body)); !errors.Is(err, ErrField) {
 		t.Errorf("boundary of %d octets: %v; want ErrField", len(long), err)
+	}
+	// A boundary that ends in space, which RFC 2046 forbids and readers
+	// take (Go's with the space, Python's without), or is nothing else.
+	for _, b := range []string{"x ", "  "} {
+		ct, body = `multipart/mixed; boundary="`+b+`"`, strings.Repeat("--"+b+"\n\nx\n", 100_000)+"--"+b+"--\n"
+		if err := Check(ct, []byte(body)); !errors.Is(err, ErrParts) {
+			t.Errorf("100,000 parts, boundary %q: %v; want ErrParts", b, err)
+		}
 	}
 	// The boundary a reader takes where it is not quoted as it should be.
 	ct, body = "multipart/mixed; boundary=x=y", strings.Repeat("--x=y\n\nx\n", 100_000)+"--x=y--\n"
