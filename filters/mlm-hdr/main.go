@@ -7,6 +7,13 @@ import (
 	"io"
 	"os"
 
+	// The charsets mail programs encode a Subject in (Outlook's
+	// windows-1252, iso-8859-15, koi8-r, ISO-2022-JP): a reply's Subject
+	// is decoded to find the list's prefix in it, which, not ASCII and
+	// not found, would be added again on every reply. Here only: the
+	// other programs never decode a header's text to match it.
+	_ "github.com/emersion/go-message/charset"
+
 	"mlm/lib/cli"
 	"mlm/lib/stream"
 )
