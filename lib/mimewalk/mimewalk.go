@@ -53,6 +53,7 @@ var (
 	ErrDepth = errors.New("MIME structure nested too deep")
 	ErrParts = errors.New("MIME structure has too many parts")
 	ErrField = fmt.Errorf("MIME part with a Content-Type over %d octets", MaxField)
+	ErrType  = errors.New("MIME multipart with a Content-Type that cannot be read")
 )
 
 // level is one multipart or message the walk is inside.
@@ -307,6 +308,15 @@ func (w *Walker) enter(contentType, cte string) {
 		return
 	}
 	mt, params, err := ParseType(contentType)
+	if err != nil && !Flat(contentType) {
+		// A multipart (or message) all the same to readers that read
+		// past what is wrong in it, a parameter given twice above all
+		// ("boundary=a; boundary=b", where Python's email takes the
+		// first): its parts cannot be counted here, and may be past
+		// any limit.
+		w.err = ErrType
+		return
+	}
 	if err != nil {
 		return // a simple part, as go-message reads it
 	}

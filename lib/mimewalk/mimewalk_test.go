@@ -43,7 +43,10 @@ func TestWalk(t *testing.T) {
 	}{
 		{"not multipart", "text/plain", "--x\n\n--x--\n", nil, 0, 0},
 		{"no type", "", "--x\n", nil, 0, 0},
-		{"bad type", "multipart/mixed; boundary=", "--\n", nil, 0, 0},
+		{"bad type", "multipart/mixed; boundary=", "--\n", ErrType, 0, 0},
+		{"bad type, no multipart", "text/plain; charset=", "--\n", nil, 0, 0},
+		// Python's email takes the first, and walks the parts.
+		{"boundary given twice", "multipart/mixed; boundary=a; boundary=b", "--a\n\nx\n--a--\n", ErrType, 0, 0},
 		{"comments", "multipart/mixed (a (nested) comment); boundary=x (another \\) one)", "--x\n\nhi\n--x\n\n--x--\n", nil, 2, 1},
 		{"comment first", "(c) multipart/mixed; boundary=\"x\"", "--x\n\n--x--\n", nil, 1, 1},
 		{"no comment in quotes", "multipart/mixed; boundary=\"x (y)\" (z)", "--x (y)\n\n--x\n\n--x (y)--\n", nil, 1, 1},
