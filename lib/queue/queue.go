@@ -259,7 +259,7 @@ func (q *Queue) Claim(id string, now time.Time, flush bool) (*Item, error) {
 	if id == "" || id == "." || id == ".." || strings.Contains(id, "/") {
 		return nil, nil
 	}
-	f, err := os.Open(filepath.Join(q.dir(newDir), id))
+	f, err := openRecord(filepath.Join(q.dir(newDir), id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -297,6 +297,30 @@ func (q *Queue) Claim(id string, now time.Time, flush bool) (*Item, error) {
 		return nil, sysexit.Temp(err)
 	}
 	return &Item{ID: id, q: q, f: f}, nil
+}
+
+// openRecord opens a queue's file for reading, which must be a regular
+// file: a FIFO another writer put there would block the open until
+// someone wrote to it, and the runner with it; a symbolic link, whose
+// target the lock would be on, would be claimed under a name that is
+// not the file locked. Either is an error, which the runner reports on
+// every pass, where it was left there unseen or hung it.
+func openRecord(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s: a symbolic link, not a record", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%s: not a regular file, not a record", path)
+		}
+		return nil, err
+	}
+	return f, nil
 }
 
 // renameChecked renames old to new unless new exists, as far as a check
@@ -417,7 +441,7 @@ func (q *Queue) Sweep(now time.Time) (returned, removed int, err error) {
 	}
 	for _, e := range ents {
 		cur := filepath.Join(q.dir(curDir), e.Name())
-		f, err := os.Open(cur)
+		f, err := openRecord(cur)
 		if err != nil {
 			continue
 		}

@@ -3,13 +3,14 @@ package queue
 import (
 	"fmt"
 	"io"
-	"mlm/lib/mlmtest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"mlm/lib/mlmtest"
 	"mlm/lib/sysexit"
 )
 
@@ -382,5 +383,46 @@ func TestClaimAnyName(t *testing.T) {
 		if it, err := q.Claim(name, now, true); it != nil || err != nil {
 			t.Errorf("Claim(%q) = %v, %v; want nothing", name, it, err)
 		}
+	}
+}
+
+// TestClaimNotRegular: a FIFO or a symbolic link another writer put in
+// new/ (or cur/) is an error Claim returns at once, which the runner
+// reports: the open of a FIFO blocked until someone wrote to it, the
+// runner with it, and a link was skipped for ever without a word (the
+// lock on its target, new/ID not the file locked). Sweep passes both by.
+func TestClaimNotRegular(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "rec")
+	os.WriteFile(target, []byte("MLM1 x\nS <>\n:x\nE 0\n"), 0o600)
+	if err := syscall.Mkfifo(filepath.Join(q.Path, "new", "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(q.Path, "cur", "fifo2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(q.Path, "new", "link")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		now := time.Now().Add(time.Second)
+		for _, name := range []string{"fifo", "link"} {
+			if it, err := q.Claim(name, now, false); err == nil || it != nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("Claim(%q) = %v, %v; want an error naming it", name, it, err)
+			}
+		}
+		if _, _, err := q.Sweep(now); err != nil {
+			t.Errorf("Sweep: %v", err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second): // a hang, not a slow run
+		t.Fatal("Claim or Sweep blocked on a FIFO")
 	}
 }
