@@ -1515,22 +1515,8 @@ func TestMail421(t *testing.T) {
 				}()
 				continue
 			}
-			go func() { // each run's first: no PIPELINING, 421 to MAIL
-				defer c.Close()
-				br := bufio.NewReader(c)
-				io.WriteString(c, "220 closing ESMTP\r\n")
-				for {
-					l, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if strings.HasPrefix(strings.ToUpper(l), "MAIL") {
-						io.WriteString(c, "421 4.4.2 closing: idle timeout exceeded\r\n")
-						return
-					}
-					io.WriteString(c, "250 closing\r\n")
-				}
-			}()
+			// Each run's first: no PIPELINING, 421 to MAIL.
+			go replyToMAIL(c, "220 closing ESMTP\r\n", "421 4.4.2 closing: idle timeout exceeded\r\n", true)
 		}
 	}()
 	for _, retry := range []bool{false, true} {
@@ -1973,26 +1959,12 @@ func TestServerTextOneLine(t *testing.T) {
 			if err != nil {
 				return
 			}
-			go func(n int) {
-				defer c.Close()
-				if n%2 == 0 { // refused at the greeting
-					io.WriteString(c, "421 4.3.2 busy\x1b]0;owned\x07\x1b[2J\rmlm-sendmail: all delivered\r\n")
-					return
-				}
-				br := bufio.NewReader(c) // refused at MAIL
-				io.WriteString(c, "220 x ESMTP\r\n")
-				for {
-					l, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if strings.HasPrefix(strings.ToUpper(l), "MAIL") {
-						io.WriteString(c, "451 4.3.0 no\x1b[8m\x85\r\n")
-						continue
-					}
-					io.WriteString(c, "250 ok\r\n")
-				}
-			}(n)
+			if n%2 == 0 { // refused at the greeting
+				io.WriteString(c, "421 4.3.2 busy\x1b]0;owned\x07\x1b[2J\rmlm-sendmail: all delivered\r\n")
+				c.Close()
+				continue
+			}
+			go replyToMAIL(c, "220 x ESMTP\r\n", "451 4.3.0 no\x1b[8m\x85\r\n", false) // refused at MAIL
 		}
 	}()
 	f, err := os.CreateTemp(t.TempDir(), "stderr")
@@ -2033,5 +2005,28 @@ func TestJournalName(t *testing.T) {
 	}
 	if got := delivered(srv); len(got) != 0 {
 		t.Errorf("delivered to %v; want no one", got)
+	}
+}
+
+// replyToMAIL serves a connection: the greeting, then 250 to every
+// command but MAIL, which gets mail, and the connection closed after it
+// if hangUp.
+func replyToMAIL(c net.Conn, greeting, mail string, hangUp bool) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	io.WriteString(c, greeting)
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if strings.HasPrefix(strings.ToUpper(l), "MAIL") {
+			io.WriteString(c, mail)
+			if hangUp {
+				return
+			}
+			continue
+		}
+		io.WriteString(c, "250 ok\r\n")
 	}
 }
