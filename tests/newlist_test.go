@@ -5,8 +5,11 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"mlm/lib/mlmtest"
 )
 
 // TestNewlistMTA: what `mlm-newlist --mta M` prints for a list is what
@@ -68,4 +71,44 @@ func configLines(text string) []string {
 		}
 	}
 	return lines
+}
+
+// TestNewlistFsyncParent: mlm-newlist fsyncs the directory it made the
+// list directory in, before exit 0, so that the list, whose MTA lines
+// the site then installs, is not gone after a power loss; it fsynced
+// every file and directory inside the list directory, but not the
+// list directory's own name (strace).
+func TestNewlistFsyncParent(t *testing.T) {
+	mlmtest.Fault(t, "crash", "power loss after mlm-newlist (strace)", "the parent of the list directory fsynced after the mkdir, before exit 0")
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Skip("no strace")
+	}
+	base := openTempDir(t, "mlm-newlist-")
+	dir := filepath.Join(base, "dev")
+	trace := filepath.Join(t.TempDir(), "trace")
+	if out, err := exec.Command("strace", "-f", "-o", trace, "-e", "trace=mkdirat,openat,fsync,exit_group",
+		filepath.Join(binDir, "mlm-newlist"), dir, "dev@lists.example.org").CombinedOutput(); err != nil {
+		t.Fatalf("strace mlm-newlist: %v: %s", err, out)
+	}
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	m := regexp.MustCompile(`mkdirat\(AT_FDCWD, "` + regexp.QuoteMeta(dir) + `", `).FindStringIndex(log)
+	if m == nil {
+		t.Fatalf("no mkdir of the list directory in:\n%s", log)
+	}
+	rest := log[m[1]:]
+	open := regexp.MustCompile(`openat\(AT_FDCWD, "` + regexp.QuoteMeta(base) + `/?", [^)]*\) = (\d+)`).FindStringSubmatchIndex(rest)
+	if open == nil {
+		t.Fatalf("%s, holding the list directory, is not opened after the mkdir, so never fsynced", base)
+	}
+	fd := rest[open[2]:open[3]]
+	after := rest[open[1]:]
+	sync := regexp.MustCompile(`\d+ +fsync\(` + fd + `\)`).FindStringIndex(after)
+	exit := strings.Index(after, "exit_group(0")
+	if sync == nil || exit < 0 || exit < sync[0] {
+		t.Errorf("no fsync of %s (fd %s) before exit 0", base, fd)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"mlm/lib/addr"
+	"mlm/lib/durable"
 	"mlm/lib/envelope"
 	"mlm/lib/listdir"
 	"mlm/lib/members"
@@ -69,6 +70,11 @@ func run(a *args, out io.Writer) error {
 		return sysexit.Errorf(sysexit.Usage, "%s: the list directory is %s, whose path is not letters, digits and '/', '.', '_', '+', '-'", a.Dir, made)
 	}
 	abs = made
+	// The list directory's own name, durable as its files will be: the
+	// site installs the MTA lines printed once this exits 0.
+	if err := durable.SyncDir(filepath.Dir(made)); err != nil {
+		return sysexit.Temp(err)
+	}
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return sysexit.Temp(err)
