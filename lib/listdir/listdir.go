@@ -258,8 +258,14 @@ func (d *Dir) String(name string) (string, bool, error) {
 	if err != nil && err != io.EOF {
 		return "", false, sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
 	}
-	return strings.TrimSpace(line), true, nil
+	return strings.TrimSpace(strings.TrimPrefix(line, bom)), true, nil
 }
+
+// bom is the UTF-8 byte-order mark that some editors (Windows' Notepad)
+// put at the start of a file they save: no part of its first line's
+// value or item, where it would pass for one more octet of an address
+// (U+FEFF is UTF-8, which RFC 6531 allows in a local part).
+const bom = "\ufeff"
 
 // Int returns a file's first line as an integer, def if the file is
 // missing. A value that is not a number is a temporary error (the list is
@@ -372,10 +378,24 @@ func Item(line []byte) ([]byte, bool) {
 }
 
 // ScanLines returns a Scanner of r's lines, each up to MaxItemLine
-// octets long, its LF included.
+// octets long, its LF included, and a byte-order mark at the start of r
+// left out.
 func ScanLines(r io.Reader) *bufio.Scanner {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), MaxItemLine)
+	first := true
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		if first {
+			if !atEOF && len(data) < len(bom) && strings.HasPrefix(bom, string(data)) {
+				return 0, nil, nil // too little read to tell
+			}
+			first = false
+			if bytes.HasPrefix(data, []byte(bom)) {
+				return len(bom), nil, nil
+			}
+		}
+		return bufio.ScanLines(data, atEOF)
+	})
 	return sc
 }
 

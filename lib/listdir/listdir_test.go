@@ -135,6 +135,7 @@ func TestOpenBadAddress(t *testing.T) {
 		"dev@lists.example.org\nBcc: x@y\n":     "",
 		strings.Repeat("a", 245) + "@x.org\n":   `address: "` + strings.Repeat("a", 245) + `@x.org": too long for its command addresses (` + strings.Repeat("a", 245) + `-accept+TOKEN@): address longer than 254 octets`,
 		" dev@lists.example.org\r\n# comment\n": "",
+		"\ufeffdev@lists.example.org\r\n":       "", // saved by Notepad
 	} {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, Address), []byte(content), 0o644)

@@ -379,6 +379,10 @@ func Read(args []string, in io.Reader) ([]string, error) {
 		case err != nil:
 		case strings.HasPrefix(a, "#"):
 			err = errors.New("would read as a comment")
+		case strings.HasPrefix(a, "\ufeff"):
+			// (A byte-order mark: at the start of a member file it
+			// is dropped, so it would be another address.)
+			err = errors.New("starts with a byte-order mark")
 		case strings.TrimSpace(a) != a:
 			// (A Unicode space, U+00A0 and the like: a member file's
 			// lines are read trimmed, so it would be another address.)

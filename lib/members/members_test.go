@@ -364,3 +364,31 @@ func TestSourceBadLinesMemory(t *testing.T) {
 	}
 	runtime.KeepAlive(s)
 }
+
+// TestByteOrderMark: a member file saved with a UTF-8 byte-order mark,
+// as Windows' Notepad did, holds its first member without it: the mark
+// read as part of the address kept alice from being removed (mlm-unsub
+// said "removed 0"), mlm-sub added her again, and the posts went to
+// "\ufeffalice@...". An address given starting with one is refused, as
+// one starting with a Unicode space is.
+func TestByteOrderMark(t *testing.T) {
+	d := list(t, map[string]string{"subscribers": "\ufeffalice@example.org\r\nbob@example.org\r\n"})
+	if got, bad := all(t, d, listdir.Subscribers); strings.Join(got, " ") != "alice@example.org bob@example.org" || len(bad) != 0 {
+		t.Errorf("Each = %q, bad lines %v; want alice@example.org bob@example.org", got, bad)
+	}
+	if ok, err := Contains(d, listdir.Subscribers, "alice@example.org"); !ok || err != nil {
+		t.Errorf("Contains(alice@example.org) = %v, %v; want true", ok, err)
+	}
+	if n, _, err := Edit(d.Path, listdir.Subscribers, []string{"alice@example.org"}, nil, false); n != 0 || err != nil {
+		t.Errorf("adding alice@example.org: %d added, %v; want 0", n, err)
+	}
+	if n, _, err := Edit(d.Path, listdir.Subscribers, []string{"alice@example.org"}, nil, true); n != 1 || err != nil {
+		t.Errorf("removing alice@example.org: %d removed, %v; want 1", n, err)
+	}
+	if b, _ := os.ReadFile(d.File(listdir.Subscribers)); string(b) != "bob@example.org\n" {
+		t.Errorf("member file %q; want bob@example.org alone", b)
+	}
+	if _, _, err := Edit(d.Path, listdir.Subscribers, []string{"\ufeffcarol@example.org"}, nil, false); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("adding \\ufeffcarol@example.org: %v; want it refused (65)", err)
+	}
+}
