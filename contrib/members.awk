@@ -66,6 +66,7 @@ BEGIN {
 	for (i in cl) cmds[cl[i]] = 1
 }
 kind != "stream" {
+	if (FNR == 1) sub(/^\357\273\277/, "") # a byte-order mark (Notepad's), as mlm-members drops it
 	sub(/\r$/, ""); sub(/^[ \t]+/, ""); sub(/[ \t]+$/, "")
 	if ($0 == "" || $0 ~ /^#/) next
 	if (!mailbox($0)) {

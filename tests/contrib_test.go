@@ -22,7 +22,7 @@ func TestMembersStandIn(t *testing.T) {
 	}
 	dir := newList(t)
 	files := map[string]string{
-		"subscribers": "alice@example.org\r\nbob@Example.NET\nbob@example.net\n\"carol\"@example.com\ncarol@example.com\n" +
+		"subscribers": "\ufeffalice@example.org\r\nbob@Example.NET\nbob@example.net\n\"carol\"@example.com\ncarol@example.com\n" +
 			"dev-owner@lists.example.org\n\"dev-owner\"@Lists.example.org\nDev+x@lists.example.org\nBob <x@y>\n" +
 			"carol@example.org> NOTIFY=NEVER\nno-at\ndig@example.org\nnm@example.org\nposter@example.org\n# comment\n\n  spaced@example.org  \n" +
 			// bad forms mlm-members skips, good ones it keeps, and
