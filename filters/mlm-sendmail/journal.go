@@ -217,7 +217,9 @@ func (j *journal) refresh(post string) error {
 
 // unknown returns the recipients of a post without a final outcome,
 // and, with a filter, that no record of this run has taken on before:
-// the caller takes them on.
+// the caller takes them on. A recipient rcpts names twice (the same
+// key) is returned once: two RCPTs of it would have an LMTP server, or
+// a relay that does not merge them, deliver the post twice.
 func (j *journal) unknown(post string, rcpts []stream.Path) ([]stream.Path, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -229,6 +231,9 @@ func (j *journal) unknown(post string, rcpts []stream.Path) ([]stream.Path, erro
 	if j.claimed != nil && c == nil {
 		c = map[[2]uint64]bool{}
 		j.claimed[post] = c
+	}
+	if c == nil && len(rcpts) > 1 {
+		c = make(map[[2]uint64]bool, len(rcpts)) // this record's alone
 	}
 	todo := make([]stream.Path, 0, len(rcpts))
 	for _, r := range rcpts {

@@ -2030,3 +2030,25 @@ func replyToMAIL(c net.Conn, greeting, mail string, hangUp bool) {
 		io.WriteString(c, "250 ok\r\n")
 	}
 }
+
+// TestDuplicateRecipient: a recipient a record names twice (its key
+// the same: "a@x.example" and "a@X.Example") is sent the post once, in
+// one RCPT, and has one journal line: an LMTP server, or a relay that
+// does not merge them, would deliver it once for each RCPT.
+func TestDuplicateRecipient(t *testing.T) {
+	for _, retry := range []bool{false, true} {
+		dir := list(t)
+		srv := sinktest.Sink(t, smtpsink.Options{})
+		in := record("p8,1", "a@x.example", "b@x.example", "a@x.example", "a@X.Example")
+		if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Retry: retry}, in); err != nil {
+			t.Fatalf("retry %v: %v", retry, err)
+		}
+		if got := delivered(srv); !slices.Equal(got, []string{"a@x.example", "b@x.example"}) {
+			t.Errorf("retry %v: delivered %v; want a and b once each", retry, got)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p8"))
+		if got := string(b); got != "D a@x.example\nD b@x.example\n" {
+			t.Errorf("retry %v: journal %q; want a line each for a and b", retry, got)
+		}
+	}
+}
