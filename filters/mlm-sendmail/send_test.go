@@ -2052,3 +2052,20 @@ func TestDuplicateRecipient(t *testing.T) {
 		}
 	}
 }
+
+// TestSizeCRLF: a message whose lines end in CRLF goes to a server
+// whose SIZE it fits, octet for octet, as it goes on the wire: CRLF is
+// sent as it is, two octets, and counts as two.
+func TestSizeCRLF(t *testing.T) {
+	dir := list(t)
+	msg := "Subject: x\r\n\r\n" + strings.Repeat("a line of the body\r\n", 50)
+	srv := sinktest.Sink(t, smtpsink.Options{Size: int64(len(msg))})
+	out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}, recordOf("p9,1", msg, "a@x.example"))
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got := delivered(srv); !slices.Equal(got, []string{"a@x.example"}) {
+		b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p9"))
+		t.Errorf("delivered %v; want a@x.example (journal %q, out %q)", got, b, out)
+	}
+}

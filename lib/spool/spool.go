@@ -127,9 +127,9 @@ func (s *Spool) checkSrc(p []byte) error {
 // Len is the number of octets written since the last Reset.
 func (s *Spool) Len() int64 { return s.n }
 
-// WireLen is an upper estimate of the message's size as SMTP DATA (RFC
-// 1870 SIZE): every line ended in CRLF and dot-stuffed. It is exact for
-// a message with LF line ends, and may count more where it has CRs. It
+// WireLen is the message's size as SMTP DATA (RFC 1870 SIZE): every
+// line ended in CRLF and dot-stuffed, as lib/wire sends it, whatever its
+// line ends (a CRLF stays two octets). It
 // reads the message again, once, so that only the stage that needs the
 // figure (the one speaking SMTP) pays for it. If the spool cannot be
 // read it says Len, which may be less: the sending then fails on the same
@@ -151,9 +151,9 @@ func (s *Spool) WireLen() int64 {
 }
 
 // wireCounter counts what lib/wire's DATA encoding adds to what is
-// written to it, at most: a CR for every LF, an LF for every CR, a dot
-// for every line that starts with one, a line start being after an LF or
-// a CR. Exact for LF line ends; a CRLF counts one octet too many.
+// written to it: a CR for every LF, an LF for every CR, but nothing for
+// a CRLF, and a dot for every line that starts with one, a line start
+// being after an LF or a CR.
 type wireCounter struct {
 	n, extra int64
 	last     byte // the last octet written
@@ -163,7 +163,11 @@ func (c *wireCounter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c.extra += int64(bytes.Count(p, []byte{'\n'}) + bytes.Count(p, []byte{'\r'}) +
+	crlf := bytes.Count(p, []byte("\r\n"))
+	if c.last == '\r' && p[0] == '\n' {
+		crlf++ // a CRLF across two writes
+	}
+	c.extra += int64(bytes.Count(p, []byte{'\n'}) + bytes.Count(p, []byte{'\r'}) - 2*crlf +
 		bytes.Count(p, []byte("\n.")) + bytes.Count(p, []byte("\r.")))
 	if p[0] == '.' && (c.n == 0 || c.last == '\n' || c.last == '\r') {
 		c.extra++

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -90,18 +89,18 @@ func wireSize(t testing.TB, m []byte) int64 {
 	return int64(b.Len() - len(".\r\n"))
 }
 
-// TestWireLen: WireLen is never below the size lib/wire puts on the
-// wire, and equal to it for a message with LF line ends, however the
-// message was cut into writes.
+// TestWireLen: WireLen is the size lib/wire puts on the wire, whatever
+// the line ends (a CRLF is sent as it is), however the message was cut
+// into writes.
 func TestWireLen(t *testing.T) {
-	for _, m := range []string{"", "a\n", ".\n", "a\n.b\n..\n", "x", "no LF at the end", "a\nb\n.", "\n\n.\n", "\r0", "a\r.b\r"} {
+	for _, m := range []string{"", "a\n", ".\n", "a\n.b\n..\n", "x", "no LF at the end", "a\nb\n.", "\n\n.\n", "\r0", "a\r.b\r", "a\r\nb\r\n", "\r\n.\r\n\r", "x\r\r\n\n\r.", "a\r\n"} {
 		for cut := 1; cut <= len(m)+1; cut++ {
 			s := New(4)
 			for i := 0; i < len(m); i += cut {
 				s.Write([]byte(m[i:min(i+cut, len(m))]))
 			}
 			got, want := s.WireLen(), wireSize(t, []byte(m))
-			if got < want || got != want && !strings.Contains(m, "\r") {
+			if got != want {
 				t.Errorf("%q in writes of %d: WireLen %d; the wire has %d", m, cut, got, want)
 			}
 			s.Close()
@@ -110,8 +109,8 @@ func TestWireLen(t *testing.T) {
 	s := New(4)
 	defer s.Close()
 	s.Write([]byte("a\r\nb\rc\n"))
-	if got, want := s.WireLen(), wireSize(t, []byte("a\r\nb\rc\n")); got < want {
-		t.Errorf("CRLF and a bare CR: WireLen %d below the wire's %d", got, want)
+	if got, want := s.WireLen(), wireSize(t, []byte("a\r\nb\rc\n")); got != want {
+		t.Errorf("CRLF and a bare CR: WireLen %d; the wire has %d", got, want)
 	}
 }
 
@@ -128,8 +127,8 @@ func FuzzWireLen(f *testing.F) {
 		for i := 0; i < len(m); i += cut {
 			s.Write(m[i:min(i+cut, len(m))])
 		}
-		if got, want := s.WireLen(), wireSize(t, m); got < want {
-			t.Errorf("%q: WireLen %d below the wire's %d", m, got, want)
+		if got, want := s.WireLen(), wireSize(t, m); got != want {
+			t.Errorf("%q: WireLen %d; the wire has %d", m, got, want)
 		}
 	})
 }
