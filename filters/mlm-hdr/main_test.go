@@ -208,14 +208,9 @@ func TestFooterLimits(t *testing.T) {
 // ASCII octets are not ASCII text (UTF-16, UTF-7, ...) gets no footer,
 // in any encoding. (From a review.)
 func TestFooterReadsRight(t *testing.T) {
-	dir := t.TempDir()
 	footer := "--------------------\nTo unsubscribe, write to dev-unsubscribe@lists.example.org\n"
-	os.WriteFile(dir+"/address", []byte("dev@lists.example.org\n"), 0o644)
-	os.WriteFile(dir+"/footer", []byte(footer), 0o644)
 	const b = "------------------"
-	m := "Content-Type: multipart/mixed; boundary=\"" + b + "\"\n\n--" + b + "\nContent-Type: text/plain\n\nhi\n--" + b + "--\n"
-	_, body, _ := strings.Cut(filter(t, &args{Dir: dir}, m), "\n\n")
-	parts := decodedParts(t, body, b)
+	dir, parts, _ := footedParts(t, footer, `"`+b+`"`, b)
 	if len(parts) != 2 || parts[0] != "hi" || parts[1] != footer {
 		t.Errorf("parts %q; want \"hi\" and the footer", parts)
 	}
@@ -259,14 +254,9 @@ func TestFooterReadsRight(t *testing.T) {
 // the boundary), the footer goes in base64 as a footer line that starts
 // so does, and the post still has its two parts, the second the footer.
 func TestFooterWrappedDelimiter(t *testing.T) {
-	dir := t.TempDir()
 	footer := "\u00e9" + strings.Repeat("x", 69) + "--frontier\n"
-	os.WriteFile(dir+"/address", []byte("dev@lists.example.org\n"), 0o644)
-	os.WriteFile(dir+"/footer", []byte(footer), 0o644)
 	const b = "frontier"
-	m := "Content-Type: multipart/mixed; boundary=" + b + "\n\n--" + b + "\nContent-Type: text/plain\n\nhi\n--" + b + "--\n"
-	_, body, _ := strings.Cut(filter(t, &args{Dir: dir}, m), "\n\n")
-	parts := decodedParts(t, body, b)
+	_, parts, body := footedParts(t, footer, b, b)
 	if len(parts) != 2 || parts[0] != "hi" || parts[1] != footer {
 		t.Errorf("parts %q; want \"hi\" and the footer; body:\n%s", parts, body)
 	}
@@ -281,6 +271,20 @@ func TestManyFieldsThenCR(t *testing.T) {
 	if err := run(&args{}, strings.NewReader(in), &out); sysexit.Code(err) != sysexit.DataErr {
 		t.Errorf("run = %v (exit %d); want a refusal (65)", err, sysexit.Code(err))
 	}
+}
+
+// footedParts runs mlm-hdr, with a list whose footer is footer, on a
+// multipart/mixed post of one part, "hi", whose boundary is b, given in
+// its Content-Type as param (quoted or not). It returns the list
+// directory, the parts of the post it passes on, decoded, and its body.
+func footedParts(t *testing.T, footer, param, b string) (dir string, parts []string, body string) {
+	t.Helper()
+	dir = t.TempDir()
+	os.WriteFile(dir+"/address", []byte("dev@lists.example.org\n"), 0o644)
+	os.WriteFile(dir+"/footer", []byte(footer), 0o644)
+	m := "Content-Type: multipart/mixed; boundary=" + param + "\n\n--" + b + "\nContent-Type: text/plain\n\nhi\n--" + b + "--\n"
+	_, body, _ = strings.Cut(filter(t, &args{Dir: dir}, m), "\n\n")
+	return dir, decodedParts(t, body, b), body
 }
 
 // decodedParts returns the text of each part of a multipart body,

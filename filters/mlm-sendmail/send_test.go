@@ -1344,63 +1344,51 @@ func TestHeldDot(t *testing.T) {
 // have been the surplus): a is deferred, not journaled. (From a review,
 // which found b bounced with c's 550.)
 func TestHeldSurplusNoBounce(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	in := &eofSignal{r: strings.NewReader(record("p1,1", "a@x.example") + record("p1,2", "b@x.example", "c@x.example")), eof: make(chan struct{})}
-	go func() {
-		for n := 1; ; n++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	relay := fakeRelay(t, func(n int, c net.Conn) {
+		first := n == 0
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		br := bufio.NewReader(c)
+		say := func(l ...string) { io.WriteString(c, strings.Join(l, "\r\n")+"\r\n") }
+		line := func() string { l, _ := br.ReadString('\n'); return strings.TrimRight(l, "\r\n") }
+		data := func() {
+			for l := line(); l != "." && l != ""; l = line() {
 			}
-			go func(c net.Conn, first bool) {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				br := bufio.NewReader(c)
-				say := func(l ...string) { io.WriteString(c, strings.Join(l, "\r\n")+"\r\n") }
-				line := func() string { l, _ := br.ReadString('\n'); return strings.TrimRight(l, "\r\n") }
-				data := func() {
-					for l := line(); l != "." && l != ""; l = line() {
-					}
-				}
-				say("220 fake ESMTP")
-				line()
-				say("250-fake", "250 PIPELINING")
-				if first {
-					for range 3 {
-						line()
-					}
-					<-in.eof
-					say("250 ok", "250 ok", "354 go")
-					data()
-					for range 4 {
-						line()
-					}
-					say("250 2.0.0 a taken", "250 unasked", "250 ok", "450 4.2.0 b greylisted",
-						"550 5.1.1 c no such user", "554 5.5.1 no valid recipients")
-				}
-				for l := line(); l != ""; l = line() {
-					switch l {
-					case "QUIT":
-						say("221 bye")
-						return
-					case "DATA":
-						say("354 go")
-						data()
-						say("250 ok")
-					default:
-						say("250 ok")
-					}
-				}
-			}(c, n == 1)
 		}
-	}()
+		say("220 fake ESMTP")
+		line()
+		say("250-fake", "250 PIPELINING")
+		if first {
+			for range 3 {
+				line()
+			}
+			<-in.eof
+			say("250 ok", "250 ok", "354 go")
+			data()
+			for range 4 {
+				line()
+			}
+			say("250 2.0.0 a taken", "250 unasked", "250 ok", "450 4.2.0 b greylisted",
+				"550 5.1.1 c no such user", "554 5.5.1 no valid recipients")
+		}
+		for l := line(); l != ""; l = line() {
+			switch l {
+			case "QUIT":
+				say("221 bye")
+				return
+			case "DATA":
+				say("354 go")
+				data()
+				say("250 ok")
+			default:
+				say("250 ok")
+			}
+		}
+	})
 	dir := list(t)
 	var out, errb bytes.Buffer
-	a := &args{Dir: dir, Relay: []string{ln.Addr().String()}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}
+	a := &args{Dir: dir, Relay: []string{relay}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}
 	if err := run(a, in, &out, &errb); err != nil {
 		t.Fatalf("run: %v: %s", err, errb.String())
 	}
@@ -1491,36 +1479,22 @@ func TestHeldReleased(t *testing.T) {
 // deferred, nor under -R bounced, for what no relay said of them.
 func TestMail421(t *testing.T) {
 	healthy := sinktest.Sink(t, smtpsink.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for n := 0; ; n++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if n%2 == 1 { // each run's second: through to the healthy sink
-				go func() {
-					defer c.Close()
-					s, err := net.Dial("tcp", healthy.Addr())
-					if err != nil {
-						return
-					}
-					defer s.Close()
-					go io.Copy(s, c)
-					io.Copy(c, s)
-				}()
-				continue
-			}
-			// Each run's first: no PIPELINING, 421 to MAIL.
-			go replyToMAIL(c, "220 closing ESMTP\r\n", "421 4.4.2 closing: idle timeout exceeded\r\n", true)
+	relay := fakeRelay(t, func(n int, c net.Conn) {
+		if n%2 == 0 { // each run's first: no PIPELINING, 421 to MAIL
+			replyToMAIL(c, "220 closing ESMTP\r\n", "421 4.4.2 closing: idle timeout exceeded\r\n", true)
+			return
 		}
-	}()
+		defer c.Close() // each run's second: through to the healthy sink
+		s, err := net.Dial("tcp", healthy.Addr())
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		go io.Copy(s, c)
+		io.Copy(c, s)
+	})
 	for _, retry := range []bool{false, true} {
-		a := &args{Dir: list(t), Relay: []string{ln.Addr().String()}, Conns: 1, Retry: retry}
+		a := &args{Dir: list(t), Relay: []string{relay}, Conns: 1, Retry: retry}
 		if retry {
 			a.Lifetime = time.Nanosecond // any deferral would bounce
 		}
@@ -1948,32 +1922,21 @@ func TestVERPRecord(t *testing.T) {
 // lines mlm-sendmail writes on standard error about it, which reach a
 // terminal or cron's mail, hold none of them.
 func TestServerTextOneLine(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for n := 0; ; n++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if n%2 == 0 { // refused at the greeting
-				io.WriteString(c, "421 4.3.2 busy\x1b]0;owned\x07\x1b[2J\rmlm-sendmail: all delivered\r\n")
-				c.Close()
-				continue
-			}
-			go replyToMAIL(c, "220 x ESMTP\r\n", "451 4.3.0 no\x1b[8m\x85\r\n", false) // refused at MAIL
+	relay := fakeRelay(t, func(n int, c net.Conn) {
+		if n%2 == 0 { // refused at the greeting
+			io.WriteString(c, "421 4.3.2 busy\x1b]0;owned\x07\x1b[2J\rmlm-sendmail: all delivered\r\n")
+			c.Close()
+			return
 		}
-	}()
+		replyToMAIL(c, "220 x ESMTP\r\n", "451 4.3.0 no\x1b[8m\x85\r\n", false) // refused at MAIL
+	})
 	f, err := os.CreateTemp(t.TempDir(), "stderr")
 	if err != nil {
 		t.Fatal(err)
 	}
 	saved := os.Stderr
 	os.Stderr = f
-	_, err = send(t, &args{Dir: list(t), Relay: []string{ln.Addr().String(), ln.Addr().String()}, Conns: 1}, record("p1,1", "a@x.org"))
+	_, err = send(t, &args{Dir: list(t), Relay: []string{relay, relay}, Conns: 1}, record("p1,1", "a@x.org"))
 	os.Stderr = saved
 	f.Close()
 	if err != nil {
@@ -2006,6 +1969,28 @@ func TestJournalName(t *testing.T) {
 	if got := delivered(srv); len(got) != 0 {
 		t.Errorf("delivered to %v; want no one", got)
 	}
+}
+
+// fakeRelay listens on 127.0.0.1 until the test ends and hands each
+// connection, the n-th from 0, to serve, in a goroutine of its own. It
+// returns the address.
+func fakeRelay(t *testing.T, serve func(n int, c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serve(n, c)
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // replyToMAIL serves a connection: the greeting, then 250 to every
