@@ -85,30 +85,9 @@ func TestNewlistFsyncParent(t *testing.T) {
 	}
 	base := openTempDir(t, "mlm-newlist-")
 	dir := filepath.Join(base, "dev")
-	trace := filepath.Join(t.TempDir(), "trace")
-	if out, err := exec.Command("strace", "-f", "-o", trace, "-e", "trace=mkdirat,openat,fsync,exit_group",
-		filepath.Join(binDir, "mlm-newlist"), dir, "dev@lists.example.org").CombinedOutput(); err != nil {
-		t.Fatalf("strace mlm-newlist: %v: %s", err, out)
-	}
-	b, err := os.ReadFile(trace)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := string(b)
-	m := regexp.MustCompile(`mkdirat\(AT_FDCWD, "` + regexp.QuoteMeta(dir) + `", `).FindStringIndex(log)
-	if m == nil {
-		t.Fatalf("no mkdir of the list directory in:\n%s", log)
-	}
-	rest := log[m[1]:]
-	open := regexp.MustCompile(`openat\(AT_FDCWD, "` + regexp.QuoteMeta(base) + `/?", [^)]*\) = (\d+)`).FindStringSubmatchIndex(rest)
-	if open == nil {
-		t.Fatalf("%s, holding the list directory, is not opened after the mkdir, so never fsynced", base)
-	}
-	fd := rest[open[2]:open[3]]
-	after := rest[open[1]:]
-	sync := regexp.MustCompile(`\d+ +fsync\(` + fd + `\)`).FindStringIndex(after)
-	exit := strings.Index(after, "exit_group(0")
-	if sync == nil || exit < 0 || exit < sync[0] {
-		t.Errorf("no fsync of %s (fd %s) before exit 0", base, fd)
+	log := straceLog(t, "trace=mkdirat,openat,fsync,exit_group", filepath.Join(binDir, "mlm-newlist"), dir, "dev@lists.example.org")
+	mkdir := regexp.MustCompile(`mkdirat\(AT_FDCWD, "` + regexp.QuoteMeta(dir) + `", `)
+	if err := syncedAfter(log, mkdir, base); err != nil {
+		t.Error(err)
 	}
 }

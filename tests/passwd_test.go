@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,35 +26,53 @@ func TestPasswdDeleteFsync(t *testing.T) {
 	if out, err := set.CombinedOutput(); err != nil {
 		t.Fatalf("mlm-passwd: %v: %s", err, out)
 	}
-	trace := filepath.Join(t.TempDir(), "trace")
-	if out, err := exec.Command("strace", "-f", "-o", trace, "-e", "trace=openat,unlinkat,fsync,exit_group",
-		filepath.Join(binDir, "mlm-passwd"), "-d", dir).CombinedOutput(); err != nil {
-		t.Fatalf("strace mlm-passwd -d: %v: %s", err, out)
-	}
+	log := straceLog(t, "trace=openat,unlinkat,fsync,exit_group", filepath.Join(binDir, "mlm-passwd"), "-d", dir)
 	if _, err := os.Stat(filepath.Join(dir, "password")); !os.IsNotExist(err) {
 		t.Fatalf("password still there: %v", err)
+	}
+	// unlinkat of the password, then the directory opened and that
+	// descriptor fsynced, then the exit.
+	unlink := regexp.MustCompile(`unlinkat\(AT_FDCWD, "` + regexp.QuoteMeta(filepath.Join(dir, "password")) + `"`)
+	if err := syncedAfter(log, unlink, dir); err != nil {
+		t.Error(err)
+	}
+}
+
+// straceLog runs argv under strace -f, tracing what filter names
+// (strace's -e), and returns the trace.
+func straceLog(t *testing.T, filter string, argv ...string) string {
+	t.Helper()
+	trace := filepath.Join(t.TempDir(), "trace")
+	if out, err := exec.Command("strace", append([]string{"-f", "-o", trace, "-e", filter}, argv...)...).CombinedOutput(); err != nil {
+		t.Fatalf("strace %s: %v: %s", strings.Join(argv, " "), err, out)
 	}
 	b, err := os.ReadFile(trace)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// unlinkat of the password, then the directory opened and that
-	// descriptor fsynced, then the exit.
-	log := string(b)
-	m := regexp.MustCompile(`unlinkat\(AT_FDCWD, "` + regexp.QuoteMeta(filepath.Join(dir, "password")) + `"`).FindStringIndex(log)
+	return string(b)
+}
+
+// syncedAfter reports why not, if the strace log does not, after the
+// first call event matches, open the directory dir and fsync that
+// descriptor before exit 0: the step that makes what the call did to
+// dir's names durable.
+func syncedAfter(log string, event *regexp.Regexp, dir string) error {
+	m := event.FindStringIndex(log)
 	if m == nil {
-		t.Fatalf("no unlink of the password in:\n%s", log)
+		return fmt.Errorf("no %s in:\n%s", event, log)
 	}
 	rest := log[m[1]:]
-	open := regexp.MustCompile(`openat\(AT_FDCWD, "` + regexp.QuoteMeta(dir) + `", [^)]*\) = (\d+)`).FindStringSubmatchIndex(rest)
+	open := regexp.MustCompile(`openat\(AT_FDCWD, "` + regexp.QuoteMeta(dir) + `/?", [^)]*\) = (\d+)`).FindStringSubmatchIndex(rest)
 	if open == nil {
-		t.Fatalf("the list directory is not opened after the unlink:\n%s", rest)
+		return fmt.Errorf("%s is not opened after %s, so never fsynced:\n%s", dir, event, rest)
 	}
 	fd := rest[open[2]:open[3]]
 	after := rest[open[1]:]
-	sync := strings.Index(after, "fsync("+fd)
+	sync := regexp.MustCompile(`\bfsync\(` + fd + `\)`).FindStringIndex(after)
 	exit := strings.Index(after, "exit_group(0")
-	if sync < 0 || exit < 0 || exit < sync {
-		t.Errorf("no fsync of the list directory (fd %s) before exit 0:\n%s", fd, after)
+	if sync == nil || exit < 0 || exit < sync[0] {
+		return fmt.Errorf("no fsync of %s (fd %s) before exit 0:\n%s", dir, fd, after)
 	}
+	return nil
 }
