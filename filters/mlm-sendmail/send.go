@@ -196,7 +196,7 @@ func (s *sender) verp(j *job, jobs chan<- *job) error {
 		s.done(j.msg)
 		return err
 	}
-	j.msg.WireLen() // worked out once, before the jobs share the spool
+	j.msg.SMTPSize() // worked out once, before the jobs share the spool
 	sharing := new(atomic.Int64)
 	sharing.Store(int64(len(j.rcpts)))
 	attrs := stream.DerivedAttrs(nil, j.h, "verp")

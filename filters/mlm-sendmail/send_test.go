@@ -2038,6 +2038,24 @@ func TestDuplicateRecipient(t *testing.T) {
 	}
 }
 
+// TestSizeDots: a message of many lines that start with a dot goes to a
+// server whose SIZE it fits exactly: SIZE counts the message, not the
+// dots that stuffing doubles on the wire (RFC 1870 §3).
+func TestSizeDots(t *testing.T) {
+	dir := list(t)
+	msg := "Subject: x\n\n" + strings.Repeat(".a line of the body\n", 50)
+	size := int64(len(msg) + strings.Count(msg, "\n")) // CRLF on the wire
+	srv := sinktest.Sink(t, smtpsink.Options{Size: size})
+	out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}, recordOf("p8,1", msg, "a@x.example"))
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got := delivered(srv); !slices.Equal(got, []string{"a@x.example"}) {
+		b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p8"))
+		t.Errorf("delivered %v; want a@x.example (journal %q, out %q)", got, b, out)
+	}
+}
+
 // TestSizeCRLF: a message whose lines end in CRLF goes to a server
 // whose SIZE it fits, octet for octet, as it goes on the wire: CRLF is
 // sent as it is, two octets, and counts as two.

@@ -851,16 +851,17 @@ func TestFaultMixedRcpt(t *testing.T) {
 	}
 }
 
-// wired is a message that knows its size as DATA (lib/spool's WireLen).
+// wired is a message that knows its size as SIZE counts it (lib/spool's
+// SMTPSize).
 type wired struct {
 	text
 	wire int64
 }
 
-func (m wired) WireLen() int64 { return m.wire }
+func (m wired) SMTPSize() int64 { return m.wire }
 
 // TestSizeWire: SIZE= and the check against the server's limit use the
-// message's size as DATA when it gives one (CRLF and dots count, RFC
+// message's size as SIZE counts it when it gives one (CRLF counts, RFC
 // 1870), not its length with LF line ends.
 func TestSizeWire(t *testing.T) {
 	conv := &lockedBuilder{b: &strings.Builder{}}

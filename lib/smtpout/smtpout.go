@@ -494,18 +494,19 @@ type Result struct {
 
 // Message is what Send sends: a message that can be read from the start
 // as often as needed (a transaction may have to be repeated for the
-// recipients a 452 left over), and its size. A Message that also has a
-// WireLen method (lib/spool's) gives its size as DATA, CRLF and dots
-// included, which SIZE (RFC 1870) is about; otherwise Len stands for it.
+// recipients a 452 left over), and its size. A Message that also has an
+// SMTPSize method (lib/spool's) gives its size as SIZE (RFC 1870) counts
+// it, CRLF line ends included and stuffed dots not; otherwise Len stands
+// for it.
 type Message interface {
 	Reader() io.Reader
 	Len() int64
 }
 
-// wireLen is the message's size for SIZE: WireLen if it has one.
-func wireLen(m Message) int64 {
-	if w, ok := m.(interface{ WireLen() int64 }); ok {
-		return w.WireLen()
+// smtpSize is the message's size for SIZE: SMTPSize if it has one.
+func smtpSize(m Message) int64 {
+	if w, ok := m.(interface{ SMTPSize() int64 }); ok {
+		return w.SMTPSize()
 	}
 	return m.Len()
 }
@@ -737,17 +738,17 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	if needUTF8 {
 		mail += " SMTPUTF8"
 	}
-	if limit := c.sizeLimit(); limit > 0 && wireLen(msg) > limit {
+	if limit := c.sizeLimit(); limit > 0 && smtpSize(msg) > limit {
 		// RFC 1870 §6.1: a message over the server's fixed maximum is
 		// not sent; the server would refuse it 552 (§6.2), and so does
 		// the client, for every recipient, without a command.
-		return append(results, All(rcpts, Reply{Code: 552, Enhanced: "5.3.4", Text: fmt.Sprintf("message size %d exceeds the server's fixed maximum message size %d", wireLen(msg), limit)})...), nil, false, nil
+		return append(results, All(rcpts, Reply{Code: 552, Enhanced: "5.3.4", Text: fmt.Sprintf("message size %d exceeds the server's fixed maximum message size %d", smtpSize(msg), limit)})...), nil, false, nil
 	}
 	if eightBit && c.Has("8BITMIME") {
 		mail += " BODY=8BITMIME"
 	}
 	if c.Has("SIZE") {
-		mail += " SIZE=" + strconv.FormatInt(wireLen(msg), 10)
+		mail += " SIZE=" + strconv.FormatInt(smtpSize(msg), 10)
 	}
 	for _, p := range from.Params {
 		if k := strings.ToUpper(strings.SplitN(p, "=", 2)[0]); c.Has(mailExt[k]) {

@@ -25,7 +25,7 @@ type Spool struct {
 	mem   bytes.Buffer
 	f     *os.File
 	n     int64
-	wire  int64  // WireLen, once counted; -1 before
+	size  int64  // SMTPSize, once counted; -1 before
 	buf   []byte // checkSrc's, once it has compared
 	src   *os.File
 	off   int64 // the message is src from off on (Backed)
@@ -33,7 +33,7 @@ type Spool struct {
 }
 
 // New returns an empty Spool that keeps up to limit octets in memory.
-func New(limit int) *Spool { return &Spool{limit: limit, wire: -1} }
+func New(limit int) *Spool { return &Spool{limit: limit, size: -1} }
 
 // Backed says that what is written until the next Reset is also in f,
 // from offset off on, and stays there unchanged. The spool then holds a
@@ -63,7 +63,7 @@ const checkLen = 4096
 // first octets, up to the limit, stay in memory; only the rest goes to
 // the file, so what memory holds is never written out again.
 func (s *Spool) Write(p []byte) (int, error) {
-	s.wire = -1
+	s.size = -1
 	if s.src != nil {
 		return s.writeBacked(p)
 	}
@@ -127,39 +127,38 @@ func (s *Spool) checkSrc(p []byte) error {
 // Len is the number of octets written since the last Reset.
 func (s *Spool) Len() int64 { return s.n }
 
-// WireLen is the message's size as SMTP DATA (RFC 1870 SIZE): every
-// line ended in CRLF and dot-stuffed, as lib/wire sends it, whatever its
-// line ends (a CRLF stays two octets). It
-// reads the message again, once, so that only the stage that needs the
-// figure (the one speaking SMTP) pays for it. If the spool cannot be
-// read it says Len, which may be less: the sending then fails on the same
-// read, temporarily, where a size too large could have been refused for
-// good.
-func (s *Spool) WireLen() int64 {
-	if s.wire >= 0 {
-		return s.wire
+// SMTPSize is the message's size as SIZE (RFC 1870 §3) counts it: the
+// octets sent after the 354 to DATA, every line ended in CRLF as lib/wire
+// sends it, whatever its line ends (a CRLF stays two octets), but neither
+// the dots that stuffing doubles nor the final dot line. It reads the
+// message again, once, so that only the stage that needs the figure (the
+// one speaking SMTP) pays for it. If the spool cannot be read it says
+// Len, which may be less: the sending then fails on the same read,
+// temporarily, where a size too large could have been refused for good.
+func (s *Spool) SMTPSize() int64 {
+	if s.size >= 0 {
+		return s.size
 	}
-	var c wireCounter
+	var c sizeCounter
 	if _, err := io.Copy(&c, s.Reader()); err != nil {
 		return s.n
 	}
-	s.wire = c.n + c.extra
+	s.size = c.n + c.extra
 	if c.n > 0 && c.last != '\n' && c.last != '\r' {
-		s.wire += 2
+		s.size += 2
 	}
-	return s.wire
+	return s.size
 }
 
-// wireCounter counts what lib/wire's DATA encoding adds to what is
-// written to it: a CR for every LF, an LF for every CR, but nothing for
-// a CRLF, and a dot for every line that starts with one, a line start
-// being after an LF or a CR.
-type wireCounter struct {
+// sizeCounter counts what lib/wire's DATA encoding adds to what is
+// written to it, the stuffed dots aside: a CR for every LF, an LF for
+// every CR, but nothing for a CRLF.
+type sizeCounter struct {
 	n, extra int64
 	last     byte // the last octet written
 }
 
-func (c *wireCounter) Write(p []byte) (int, error) {
+func (c *sizeCounter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -167,11 +166,7 @@ func (c *wireCounter) Write(p []byte) (int, error) {
 	if c.last == '\r' && p[0] == '\n' {
 		crlf++ // a CRLF across two writes
 	}
-	c.extra += int64(bytes.Count(p, []byte{'\n'}) + bytes.Count(p, []byte{'\r'}) - 2*crlf +
-		bytes.Count(p, []byte("\n.")) + bytes.Count(p, []byte("\r.")))
-	if p[0] == '.' && (c.n == 0 || c.last == '\n' || c.last == '\r') {
-		c.extra++
-	}
+	c.extra += int64(bytes.Count(p, []byte{'\n'}) + bytes.Count(p, []byte{'\r'}) - 2*crlf)
 	c.last = p[len(p)-1]
 	c.n += int64(len(p))
 	return len(p), nil
@@ -179,7 +174,7 @@ func (c *wireCounter) Write(p []byte) (int, error) {
 
 // Reader returns a reader of everything written since the last Reset. It
 // is valid until the next Write or Reset; several may be read at once,
-// from goroutines of their own, once WireLen has been asked (it keeps
+// from goroutines of their own, once SMTPSize has been asked (it keeps
 // its count in the spool).
 func (s *Spool) Reader() io.Reader { return s.Section(0, s.n) }
 
@@ -324,7 +319,7 @@ func (r *fileReader) WriteTo(w io.Writer) (int64, error) {
 // and overwriting its blocks costs much less than giving them back and
 // taking them again for every message.
 func (s *Spool) Reset() error {
-	s.n, s.wire = 0, -1
+	s.n, s.size = 0, -1
 	s.src, s.ref = nil, false
 	s.mem.Reset()
 	if s.f != nil {

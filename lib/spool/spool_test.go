@@ -55,28 +55,29 @@ func TestCopyError(t *testing.T) {
 	}
 }
 
-// TestWireLenAgain: WireLen is counted once, and again after a Write or
+// TestSMTPSizeAgain: SMTPSize is counted once, and again after a Write or
 // a Reset.
-func TestWireLenAgain(t *testing.T) {
+func TestSMTPSizeAgain(t *testing.T) {
 	s := New(4)
 	defer s.Close()
 	for _, step := range []struct {
 		write string
 		reset bool
 		want  int64
-	}{{"a\n", false, 3}, {"", false, 3}, {".b\n", false, 8}, {"", true, 0}, {"c", false, 3}} {
+	}{{"a\n", false, 3}, {"", false, 3}, {".b\n", false, 7}, {"", true, 0}, {"c", false, 3}} {
 		if step.reset {
 			s.Reset()
 		}
 		s.Write([]byte(step.write))
-		if got := s.WireLen(); got != step.want {
-			t.Errorf("after %q (reset %v): WireLen %d, want %d", step.write, step.reset, got, step.want)
+		if got := s.SMTPSize(); got != step.want {
+			t.Errorf("after %q (reset %v): SMTPSize %d, want %d", step.write, step.reset, got, step.want)
 		}
 	}
 }
 
-// wireSize is the size of m as lib/wire encodes it for DATA, without the
-// final dot line.
+// wireSize is the size of m as SIZE (RFC 1870) counts it: as lib/wire
+// encodes it for DATA, without the final dot line and without the dot
+// that stuffing put before every line that starts with one.
 func wireSize(t testing.TB, m []byte) int64 {
 	var b bytes.Buffer
 	d := wire.NewDataWriter(&b)
@@ -86,22 +87,33 @@ func wireSize(t testing.TB, m []byte) int64 {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return int64(b.Len() - len(".\r\n"))
+	data, ok := bytes.CutSuffix(b.Bytes(), []byte(".\r\n"))
+	if !ok {
+		t.Fatalf("%q: DATA %q has no final dot line", m, b.Bytes())
+	}
+	stuffed := 0
+	for _, l := range bytes.SplitAfter(data, []byte("\r\n")) {
+		if len(l) > 0 && l[0] == '.' {
+			stuffed++
+		}
+	}
+	return int64(len(data) - stuffed)
 }
 
-// TestWireLen: WireLen is the size lib/wire puts on the wire, whatever
-// the line ends (a CRLF is sent as it is), however the message was cut
-// into writes.
-func TestWireLen(t *testing.T) {
+// TestSMTPSize: SMTPSize is the size SIZE counts of what lib/wire puts
+// on the wire, whatever the line ends (a CRLF is sent as it is) and
+// however many lines start with a dot, however the message was cut into
+// writes.
+func TestSMTPSize(t *testing.T) {
 	for _, m := range []string{"", "a\n", ".\n", "a\n.b\n..\n", "x", "no LF at the end", "a\nb\n.", "\n\n.\n", "\r0", "a\r.b\r", "a\r\nb\r\n", "\r\n.\r\n\r", "x\r\r\n\n\r.", "a\r\n"} {
 		for cut := 1; cut <= len(m)+1; cut++ {
 			s := New(4)
 			for i := 0; i < len(m); i += cut {
 				s.Write([]byte(m[i:min(i+cut, len(m))]))
 			}
-			got, want := s.WireLen(), wireSize(t, []byte(m))
+			got, want := s.SMTPSize(), wireSize(t, []byte(m))
 			if got != want {
-				t.Errorf("%q in writes of %d: WireLen %d; the wire has %d", m, cut, got, want)
+				t.Errorf("%q in writes of %d: SMTPSize %d; the wire has %d", m, cut, got, want)
 			}
 			s.Close()
 		}
@@ -109,12 +121,12 @@ func TestWireLen(t *testing.T) {
 	s := New(4)
 	defer s.Close()
 	s.Write([]byte("a\r\nb\rc\n"))
-	if got, want := s.WireLen(), wireSize(t, []byte("a\r\nb\rc\n")); got != want {
-		t.Errorf("CRLF and a bare CR: WireLen %d; the wire has %d", got, want)
+	if got, want := s.SMTPSize(), wireSize(t, []byte("a\r\nb\rc\n")); got != want {
+		t.Errorf("CRLF and a bare CR: SMTPSize %d; the wire has %d", got, want)
 	}
 }
 
-func FuzzWireLen(f *testing.F) {
+func FuzzSMTPSize(f *testing.F) {
 	for _, s := range []string{"a\n.b\n", "x\r\ny\r", ".", ""} {
 		f.Add([]byte(s), 3)
 	}
@@ -127,8 +139,8 @@ func FuzzWireLen(f *testing.F) {
 		for i := 0; i < len(m); i += cut {
 			s.Write(m[i:min(i+cut, len(m))])
 		}
-		if got, want := s.WireLen(), wireSize(t, m); got != want {
-			t.Errorf("%q: WireLen %d; the wire has %d", m, got, want)
+		if got, want := s.SMTPSize(), wireSize(t, m); got != want {
+			t.Errorf("%q: SMTPSize %d; the wire has %d", m, got, want)
 		}
 	})
 }
@@ -186,8 +198,8 @@ func TestBacked(t *testing.T) {
 		if err != nil || cerr != nil || !bytes.Equal(got, m.want) || !bytes.Equal(copied.Bytes(), m.want) {
 			t.Fatalf("%d octets: read %d (%v), copied %d (%v)", len(m.want), len(got), err, copied.Len(), cerr)
 		}
-		if got, want := s.WireLen(), wireSize(t, m.want); got != want {
-			t.Errorf("%d octets: WireLen %d, want %d", len(m.want), got, want)
+		if got, want := s.SMTPSize(), wireSize(t, m.want); got != want {
+			t.Errorf("%d octets: SMTPSize %d, want %d", len(m.want), got, want)
 		}
 	}
 	// A file that does not hold the message where it is said to.
@@ -360,7 +372,7 @@ func TestReadersAtOnce(t *testing.T) {
 	if _, err := s.Write(want); err != nil {
 		t.Fatal(err)
 	}
-	s.WireLen()
+	s.SMTPSize()
 	var wg sync.WaitGroup
 	got := make([][]byte, 8)
 	for i := range got {
