@@ -978,3 +978,64 @@ func TestFaultMailRefusedThenClose(t *testing.T) {
 	}
 	noneDelivered(t, res)
 }
+
+// TestFaultEHLORefused: a server that refuses EHLO for good (502, as an
+// SMTP-only server does) is greeted with HELO and takes the message: the
+// transaction is plain SMTP, no parameter on MAIL, since HELO offers no
+// extension. One that refuses EHLO for the time being (421) is not
+// greeted again, nor is an LMTP server that refuses LHLO.
+func TestFaultEHLORefused(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "EHLO refused 502 (a server without ESMTP)", "HELO, then the message without ESMTP parameters; delivered")
+	noLeaks(t)
+	helo := func(ehlo string) func(*fconn) {
+		return func(c *fconn) {
+			c.say("220 fake SMTP")
+			if !c.lines(1) {
+				return
+			}
+			c.say(ehlo)
+			l, ok := c.line()
+			if !ok {
+				return
+			}
+			if !strings.HasPrefix(l, "HELO ") {
+				c.say("503 5.5.1 HELO first")
+				c.drain()
+				return
+			}
+			c.say("250 fake")
+			c.rest()
+		}
+	}
+	f := serve(t, helo("502 5.5.1 command not recognized"))
+	res, err := send(t, f.Addr(), opts, message+"caf\xc3\xa9\n", "a@example.org")
+	if err != nil || codes(res) != "a@example.org=250" {
+		t.Fatalf("results %s, %v; want a@example.org=250", codes(res), err)
+	}
+	got := f.received()
+	if len(got) < 3 || got[0] != "EHLO lists.example.org" || got[1] != "HELO lists.example.org" || got[2] != "MAIL FROM:<dev-bounces@lists.example.org>" {
+		t.Errorf("server read %q; want EHLO, HELO, and MAIL without parameters", got[:min(3, len(got))])
+	}
+
+	for _, tc := range []struct {
+		name string
+		ehlo string
+		lmtp bool
+		code int
+	}{
+		{"421 to EHLO", "421 4.3.2 busy", false, 421},
+		{"500 to LHLO", "500 5.5.1 what", true, 500},
+	} {
+		f := serve(t, helo(tc.ehlo))
+		o := opts
+		o.LMTP = tc.lmtp
+		_, err := dial(t, f.Addr(), o)
+		var re *smtpout.ReplyError
+		if !errors.As(err, &re) || re.Code != tc.code {
+			t.Errorf("%s: error %v; want its reply", tc.name, err)
+		}
+		if f.saw("HELO") {
+			t.Errorf("%s: greeted again with HELO", tc.name)
+		}
+	}
+}

@@ -270,18 +270,22 @@ func isLoopback(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
+// ehlo greets with EHLO (LHLO for LMTP) and keeps the extensions the
+// reply offers. A server that refuses EHLO for good (5xx) is greeted
+// again with HELO, as RFC 5321 §3.2 asks of a client, and offers none:
+// no PIPELINING, SIZE or 8BITMIME, nor STARTTLS or AUTH, so a client
+// that requires those then fails as for a server that does not offer
+// them. LMTP has no such fallback (RFC 2033 §4.1).
 func (c *Client) ehlo() error {
 	verb := "EHLO"
 	if c.opts.LMTP {
 		verb = "LHLO"
 	}
-	if err := c.write(verb + " " + c.opts.Helo); err != nil {
-		return err
+	lines, r, err := c.greet(verb)
+	if err == nil && r.Code/100 == 5 && verb == "EHLO" {
+		verb = "HELO"
+		lines, r, err = c.greet(verb)
 	}
-	if err := c.flush(); err != nil {
-		return err
-	}
-	lines, r, err := c.readLines()
 	if err != nil {
 		return err
 	}
@@ -289,11 +293,25 @@ func (c *Client) ehlo() error {
 		return classify(verb, r)
 	}
 	c.ext = map[string]string{}
+	if verb == "HELO" {
+		return nil
+	}
 	for _, l := range lines[1:] {
 		k, v, _ := strings.Cut(l, " ")
 		c.ext[strings.ToUpper(k)] = v
 	}
 	return nil
+}
+
+// greet sends verb with our name and reads the reply.
+func (c *Client) greet(verb string) ([]string, Reply, error) {
+	if err := c.write(verb + " " + c.opts.Helo); err != nil {
+		return nil, Reply{}, err
+	}
+	if err := c.flush(); err != nil {
+		return nil, Reply{}, err
+	}
+	return c.readLines()
 }
 
 // Has reports whether the server offers an extension.
