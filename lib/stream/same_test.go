@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"mlm/lib/sysexit"
 )
 
 // TestSameEnvelope: a record whose A and S lines are the very octets of
@@ -289,6 +292,51 @@ func TestMaxAttrs(t *testing.T) {
 				t.Errorf("%d attributes, reads of %d: %v; want an error at line %d", n, chunk, err, MaxAttrs+2)
 			}
 		}
+	}
+}
+
+// TestWriterMaxAttrs: a Writer writes no more attribute lines to a
+// record than a Reader takes: the stage that would add one past
+// MaxAttrs fails, EX_DATAERR, not the stage after it. A record read with
+// MaxAttrs and passed on as read is written whole, the lines as read
+// counting as its attributes.
+func TestWriterMaxAttrs(t *testing.T) {
+	in := "MLM1 x\n" + strings.Repeat("A a=1\n", MaxAttrs) + "S <>\n:x\nE 0\n"
+	for _, reuse := range []bool{false, true} {
+		r := NewReader(strings.NewReader(in + in))
+		if reuse {
+			r.ReuseHeader()
+		}
+		var out bytes.Buffer
+		w := NewWriter(&out)
+		h, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := CopyRecord(w, r, h); err != nil {
+			t.Fatalf("reuse %v: a record of %d attributes: %v", reuse, MaxAttrs, err)
+		}
+		w.Flush()
+		if out.String() != in {
+			t.Errorf("reuse %v: written %d octets; want the record as read", reuse, out.Len())
+		}
+		if h, err = r.Next(); err != nil {
+			t.Fatal(err)
+		}
+		h.Attrs = append(h.Attrs, Attr{Name: "trace", Value: "stage:1"})
+		if err := w.WriteHeader(h); sysexit.Code(err) != sysexit.DataErr || !strings.Contains(fmt.Sprint(err), "more than 1000 attribute lines") {
+			t.Errorf("reuse %v: one attribute more: %v; want a data error", reuse, err)
+		}
+	}
+	w := NewWriter(io.Discard)
+	w.Begin("y")
+	for i := range MaxAttrs {
+		if err := w.Attr("x-n", strconv.Itoa(i)); err != nil {
+			t.Fatalf("attribute %d: %v", i+1, err)
+		}
+	}
+	if err := w.Attr("x-n", "last"); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("attribute %d: %v; want a data error", MaxAttrs+1, err)
 	}
 }
 

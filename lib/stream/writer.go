@@ -32,6 +32,7 @@ type Writer struct {
 	out   io.Writer // what w writes to
 	state int
 	n     int64  // R lines in this record
+	na    int    // A lines in this record
 	line  []byte // pending message octets of the current line, < MaxPiece+1
 	err   error  // sticky write error
 
@@ -162,7 +163,7 @@ func (w *Writer) Begin(id string) error {
 	if err := CheckID(id); err != nil {
 		return dataErr(err)
 	}
-	w.state, w.n = wAttrs, 0
+	w.state, w.n, w.na = wAttrs, 0, 0
 	return w.put('M', "LM1 ", id)
 }
 
@@ -177,6 +178,12 @@ func (w *Writer) WriteAttr(a Attr) error {
 	if w.state != wAttrs {
 		return ErrOrder
 	}
+	if w.na == MaxAttrs {
+		// What a Reader refuses is not written: the stage that would
+		// add one too many fails, not the next.
+		return dataErr(fmt.Errorf("stream: more than %d attribute lines", MaxAttrs))
+	}
+	w.na++
 	if a.sameAsRead() {
 		// As read, and checked then: a filter passes an attribute
 		// through byte for byte, escapes and all.
@@ -247,7 +254,7 @@ func (w *Writer) WriteHeader(h *Header) error {
 		if w.state != wIdle {
 			return ErrOrder
 		}
-		w.state, w.n = wAttrs, 0
+		w.state, w.n, w.na = wAttrs, 0, 0
 		if w.err != nil {
 			return w.err
 		}
@@ -258,6 +265,7 @@ func (w *Writer) WriteHeader(h *Header) error {
 	if _, err := w.w.Write(aLines); err != nil {
 		return w.setErr(err)
 	}
+	w.na += k // no more than MaxAttrs: a Reader read them
 	for _, a := range h.Attrs[k:] {
 		if err := w.WriteAttr(a); err != nil {
 			return err
