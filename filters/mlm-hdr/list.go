@@ -208,17 +208,39 @@ func (l *list) edit(e *msg.Edit) error {
 // the list password. A password is never for the members: mlm-auth
 // removes a right one, but a wrong one (or any, on a list without a
 // password) is still there, in a post it passed or a moderator approved.
-// "Approve" is what a Mailman list takes. One pass over the fields
-// decides them all.
+// "Approve" is what a Mailman list takes. So do the fields that ask for
+// a receipt (asksReceipt). One pass over the fields decides them all.
 func (l *list) deleted(name string) bool {
 	if isListField(name) || ascii.EqualFold(name, "Approved") || ascii.EqualFold(name, "Approve") ||
-		l.replyTo && ascii.EqualFold(name, "Reply-To") {
+		asksReceipt(name) || l.replyTo && ascii.EqualFold(name, "Reply-To") {
 		return true
 	}
 	for _, n := range l.strip {
 		if ascii.EqualFold(name, n) {
 			return true
 		}
+	}
+	return false
+}
+
+// asksReceipt reports whether a field asks the reader's mail program for
+// a receipt: RFC 8098's Disposition-Notification-To (and its -Options),
+// and the older Return-Receipt-To, X-Confirm-Reading-To and Pegasus
+// Mail's X-PMRQC. On a list post each member's program would send one to
+// the poster, and so tell a stranger who is on the list. Mailman removes
+// the same, for the same reason.
+func asksReceipt(name string) bool {
+	switch len(name) {
+	case len("X-PMRQC"):
+		return ascii.EqualFold(name, "X-PMRQC")
+	case len("Return-Receipt-To"):
+		return ascii.EqualFold(name, "Return-Receipt-To")
+	case len("X-Confirm-Reading-To"):
+		return ascii.EqualFold(name, "X-Confirm-Reading-To")
+	case len("Disposition-Notification-To"):
+		return ascii.EqualFold(name, "Disposition-Notification-To")
+	case len("Disposition-Notification-Options"):
+		return ascii.EqualFold(name, "Disposition-Notification-Options")
 	}
 	return false
 }
