@@ -206,6 +206,24 @@ func mayReply(sender string, h *msg.Header) bool {
 // counts it then, and does not send it again if it is queued, or was
 // delivered (its journal, swept days later, shows it), as it does not
 // for a count of the day before that names it.
+// countKey is the mailbox a sender's notices count against: the
+// mailbox, not its spelling, nor its subaddress. Quotes and quoted pairs
+// that add nothing (addr.Key), the case of the local part, and a "+"
+// detail (RFC 5233, as Postfix, Sendmail, Exim and the large mail
+// services take it: bob+1@ and bob+2@ are bob@'s mailbox) would each
+// give a forged sender a count of its own, and MaxPerDay notices for
+// every spelling a forger makes up.
+func countKey(sender string) string {
+	k := strings.ToLower(addr.Key(sender))
+	at := strings.LastIndexByte(k, '@')
+	if at > 0 && k[0] != '"' {
+		if plus := strings.IndexByte(k[:at], '+'); plus > 0 {
+			k = k[:plus] + k[at:]
+		}
+	}
+	return k
+}
+
 func counted(d *listdir.Dir, id, sender string, now time.Time, send func() error) (bool, error) {
 	rel := filepath.Join(listdir.StateDir, "replies")
 	dir := d.File(rel)
@@ -213,10 +231,7 @@ func counted(d *listdir.Dir, id, sender string, now time.Time, send func() error
 		return false, sysexit.Temp(err)
 	}
 	sweepReplies(dir, now)
-	// The mailbox, not its spelling: quotes and quoted pairs that add
-	// nothing (addr.Key) would give a sender a count, and MaxPerDay
-	// notices, for each of its many spellings.
-	name := hex.EncodeToString(sha(strings.ToLower(addr.Key(sender)))[:12])
+	name := hex.EncodeToString(sha(countKey(sender))[:12])
 	unlock, err := listdir.LockPath(filepath.Join(dir, name+".lock"), 10*time.Second)
 	if err != nil {
 		return false, err

@@ -78,7 +78,8 @@ func TestRefuse(t *testing.T) {
 }
 
 // TestRefuseSpellings: one mailbox spelt many ways (quotes and quoted
-// pairs that add nothing, RFC 5321 section 4.1.2; the domain's case) is
+// pairs that add nothing, RFC 5321 section 4.1.2; the domain's case; a
+// "+" subaddress, RFC 5233) is
 // one sender: MaxPerDay notices a day in all, not MaxPerDay a spelling,
 // of which a local part of n octets has 2^n and more; and a role
 // address quoted is the role's.
@@ -90,7 +91,7 @@ func TestRefuseSpellings(t *testing.T) {
 	plain := header(t, "Subject: x\n\n")
 	now := time.Unix(1_795_867_200, 0)
 	sent := 0
-	for i, s := range []string{"bob@example.net", `"bob"@example.net`, `"b\ob"@example.net`, `"\b\o\b"@Example.NET`, `"bo\b"@example.net`, `"\bob"@example.net`} {
+	for i, s := range []string{"bob@example.net", `"bob"@example.net`, `"b\ob"@example.net`, `"\b\o\b"@Example.NET`, `"bo\b"@example.net`, `"\bob"@example.net`, "bob+1@example.net", `"bob+2"@example.net`, "Bob+@example.net"} {
 		ok, err := Refuse(d, fmt.Sprintf("p%d.n1", i), s, plain, "was rejected", now)
 		if err != nil {
 			t.Fatal(err)
@@ -100,7 +101,7 @@ func TestRefuseSpellings(t *testing.T) {
 		}
 	}
 	if sent != MaxPerDay {
-		t.Errorf("%d notices to bob@example.net spelt six ways; want %d", sent, MaxPerDay)
+		t.Errorf("%d notices to bob@example.net spelt nine ways; want %d", sent, MaxPerDay)
 	}
 	for _, s := range []string{`"MAILER-DAEMON"@example.com`, `"postmaster"@example.com`, `"owner-x"@example.com`} {
 		if ok, _ := Refuse(d, "r1.n1", s, plain, "was rejected", now); ok {
