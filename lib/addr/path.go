@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"mlm/lib/ascii"
@@ -92,12 +93,12 @@ func Plain(s string) bool {
 		if c < 0x80 && class[c]&cLabel != 0 {
 			continue
 		}
-		if c != '.' || badLabel(d[start:j]) {
+		if c != '.' || badLabel(d[start:j], false) {
 			return false
 		}
 		start = j + 1
 	}
-	return !badLabel(d[start:])
+	return !badLabel(d[start:], false)
 }
 
 // LocalEnd returns the index just past the local part at the start of
@@ -180,10 +181,12 @@ func checkDomain(d string) error {
 	if len(d) > 255 {
 		return errors.New("domain longer than 255 octets")
 	}
-	start := 0 // of the label being read
+	start := 0   // of the label being read
+	utf := false // whether it has an octet of UTF-8
 	for i := 0; i < len(d); i++ {
 		c := d[i]
 		if class[c]&cLabel != 0 {
+			utf = utf || c >= 0x80
 			continue
 		}
 		if c != '.' { // a bad octet: its label is bad
@@ -193,21 +196,38 @@ func checkDomain(d string) error {
 			}
 			return &PieceError{"bad domain label", d[start:end]}
 		}
-		if badLabel(d[start:i]) {
+		if badLabel(d[start:i], utf) {
 			return &PieceError{"bad domain label", d[start:i]}
 		}
-		start = i + 1
+		start, utf = i+1, false
 	}
-	if badLabel(d[start:]) {
+	if badLabel(d[start:], utf) {
 		return &PieceError{"bad domain label", d[start:]}
 	}
 	return nil
 }
 
 // badLabel reports whether a label of octets of class cLabel is empty,
-// too long, or starts or ends with a hyphen.
-func badLabel(l string) bool {
-	return l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-'
+// too long, or starts or ends with a hyphen; or, if it has UTF-8 (utf),
+// whether it has a character no U-label may have (badULabel).
+func badLabel(l string, utf bool) bool {
+	return l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' || utf && badULabel(l)
+}
+
+// badULabel reports whether a label has a character other than a letter,
+// a mark, a decimal digit or "-": a space (U+00A0, U+3000), a control or
+// format character (U+0085, U+200B), punctuation (U+3002, which a
+// resolver would take for a dot), a symbol, or octets that are not UTF-8.
+// IDNA2008 (RFC 5892), which RFC 6531 asks U-labels to follow, allows
+// none of these; its finer rules (case, joiners, scripts) are the
+// receiving server's to apply.
+func badULabel(l string) bool {
+	for _, r := range l {
+		if r != '-' && !unicode.IsLetter(r) && !unicode.IsMark(r) && !unicode.Is(unicode.Nd, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // A PieceError is an address refused for a piece of it, which its

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 	"unsafe"
 )
 
@@ -15,6 +16,7 @@ func TestCheckMailbox(t *testing.T) {
 		"bob@example.net", "a.b-c+d@x.y", `"dave smith"@example.org`, `"a\"b"@x`,
 		"user@[192.0.2.1]", "user@[IPv6:2001:db8::1]", "user@[x-tag:abc]",
 		"δοκιμή@παράδειγμα.δοκιμή", "a@b", "!#$%&'*+-/=?^_`{|}~@x.org",
+		"a@bücher.example", "a@例え.テスト", "a@नमस्ते.भारत", "a@١٢٣.مثال", "a@ñ-1.es",
 		strings.Repeat("a", 64) + "@" + strings.Repeat("b", 63) + ".org",
 	}
 	for _, s := range good {
@@ -25,6 +27,10 @@ func TestCheckMailbox(t *testing.T) {
 	bad := []string{
 		"", "bob", "@x", "bob@", "a..b@x", ".a@x", "a.@x", "a b@x", "a@b c", "a@-b", "a@b-",
 		"a@b..c", "a@[1.2.3]", "a@[IPv6:1.2.3.4]", "a@[1.2.3.4", `"a@x`, "a\n@x", "a@x\r",
+		// Not U-labels: spaces, controls, format characters, a dot that
+		// is not one, symbols, octets that are not UTF-8.
+		"a@exa\u00a0mple.org", "a@ex\u3000ample.org", "a@x\u0085y.org", "a@x\u200by.org",
+		"a@x\u2028.org", "a@b\u3002org", "a@\U0001F600.org", "a@caf\xe9.org", "a@\ufffd.org",
 		"a@x\x00", "a\xff@x", "<a@x>", "a@x>", "a@b@c", "@a:b@c", "Postmaster",
 		"a@" + strings.Repeat("b", 64) + ".org", "a@" + strings.Repeat("b.", 128) + "c",
 		strings.Repeat("a", 250) + "@x.org",
@@ -377,6 +383,11 @@ func plainDomain(d string) error {
 		for i := 0; i < len(label); i++ {
 			c := label[i]
 			if !(c >= 0x80 || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+				return fmt.Errorf("bad domain label %q", label)
+			}
+		}
+		for _, r := range label {
+			if r >= 0x80 && !(unicode.In(r, unicode.L, unicode.M, unicode.Nd)) {
 				return fmt.Errorf("bad domain label %q", label)
 			}
 		}
