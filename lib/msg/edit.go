@@ -227,11 +227,16 @@ func unfold(f []byte) string {
 // IsAddress reports whether the value v of a field that holds one
 // address, as X-Loop does, is the address a: the whole value, so that
 // dev@host is not webdev@host's, the same but for case (addr.Lower's),
-// space around it and angle brackets.
+// space around it, and angle brackets with a display name before them
+// or none ("Dev <dev@host>", as some programs write X-Loop).
 func IsAddress(v, a string) bool {
 	v = strings.TrimSpace(v)
-	if s, ok := strings.CutPrefix(v, "<"); ok {
-		v, _ = strings.CutSuffix(s, ">")
+	if s, ok := strings.CutSuffix(v, ">"); ok {
+		if i := strings.LastIndexByte(s, '<'); i >= 0 {
+			v = s[i+1:]
+		}
+	} else {
+		v = strings.TrimPrefix(v, "<")
 	}
 	return v == a || addr.Lower(v) == addr.Lower(a)
 }

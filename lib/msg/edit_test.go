@@ -121,14 +121,20 @@ func TestEditValues(t *testing.T) {
 
 func TestIsAddress(t *testing.T) {
 	for v, want := range map[string]bool{
-		"dev@lists.example.org":           true,
-		" <DEV@Lists.Example.ORG> ":       true,
-		"<dev@lists.example.org":          true,
-		"webdev@lists.example.org":        false,
-		"dev@lists.example.org.":          false,
-		"dev@li\u017fts.example.org":      false, // U+017F folds to s in Unicode
-		"<DEV@Lists.Example.org>":         true,
-		"dev@lists.example.org, x@y.test": false,
+		"dev@lists.example.org":             true,
+		" <DEV@Lists.Example.ORG> ":         true,
+		"<dev@lists.example.org":            true,
+		"webdev@lists.example.org":          false,
+		"dev@lists.example.org.":            false,
+		"dev@li\u017fts.example.org":        false, // U+017F folds to s in Unicode
+		"<DEV@Lists.Example.org>":           true,
+		"dev@lists.example.org, x@y.test":   false,
+		"Dev list <dev@lists.example.org>":  true,
+		`"a <b, c" <DEV@lists.example.org>`: true,
+		"Dev <webdev@lists.example.org>":    false,
+		"dev@lists.example.org <x@y.test>":  false,
+		"<x@y.test> dev@lists.example.org":  false,
+		"dev@lists.example.org>":            false,
 	} {
 		if got := IsAddress(v, "dev@lists.example.org"); got != want {
 			t.Errorf("IsAddress(%q) = %v; want %v", v, got, want)
