@@ -56,6 +56,13 @@ func loadList(path string) (*list, error) {
 	if arch != "" && !strings.HasPrefix(arch, "<") {
 		arch = "<" + arch + ">"
 	}
+	for _, v := range []struct{ setting, value string }{{listdir.ListID, id}, {listdir.Archive, arch}} {
+		// UTF-8 (RFC 6532), as a field value must be: octets that are
+		// not would reach every member's header.
+		if !utf8.ValidString(v.value) {
+			return nil, badSetting(v.setting, errors.New("not UTF-8"))
+		}
+	}
 	rt, _, err := d.String(listdir.ReplyTo)
 	if err != nil {
 		return nil, err
