@@ -1039,3 +1039,22 @@ func TestFaultEHLORefused(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultEHLORefusedThenClose: a server that refuses EHLO for good and
+// closes at once, the HELO never read: the error is EHLO's refusal
+// (which mlm-sendmail defers by and logs), not the lost connection.
+func TestFaultEHLORefusedThenClose(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "EHLO refused 554, then the connection closed", "the error is EHLO's ReplyError, not the connection lost to HELO")
+	noLeaks(t)
+	f := serve(t, func(c *fconn) {
+		c.say("220 fake SMTP")
+		if c.lines(1) {
+			c.say("554 5.7.1 no service for you")
+		}
+	})
+	_, err := dial(t, f.Addr(), opts)
+	var re *smtpout.ReplyError
+	if !errors.As(err, &re) || re.Cmd != "EHLO" || re.Code != 554 {
+		t.Errorf("error %v; want EHLO's 554", err)
+	}
+}

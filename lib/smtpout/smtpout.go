@@ -283,8 +283,13 @@ func (c *Client) ehlo() error {
 	}
 	lines, r, err := c.greet(verb)
 	if err == nil && r.Code/100 == 5 && verb == "EHLO" {
+		refused := r
 		verb = "HELO"
-		lines, r, err = c.greet(verb)
+		if lines, r, err = c.greet(verb); err != nil {
+			// A server that refused EHLO and went away: its
+			// refusal says why, the lost connection does not.
+			return classify("EHLO", refused)
+		}
 	}
 	if err != nil {
 		return err
