@@ -183,7 +183,15 @@ func (w *Writer) WriteAttr(a Attr) error {
 		// add one too many fails, not the next.
 		return dataErr(fmt.Errorf("stream: more than %d attribute lines", MaxAttrs))
 	}
-	w.na++
+	err := w.writeAttr(a)
+	if err == nil {
+		w.na++
+	}
+	return err
+}
+
+// writeAttr is WriteAttr but for the order and the count.
+func (w *Writer) writeAttr(a Attr) error {
 	if a.sameAsRead() {
 		// As read, and checked then: a filter passes an attribute
 		// through byte for byte, escapes and all.
