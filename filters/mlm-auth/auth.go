@@ -378,7 +378,8 @@ func structure(p *post) (why string, done func(), err error) {
 	if mimewalk.Flat(ct) {
 		return "", func() {}, nil
 	}
-	walk := mimewalk.New(ct, mimewalk.Default)
+	cte, _ := p.ed.Value("Content-Transfer-Encoding")
+	walk := mimewalk.NewPart(ct, cte, mimewalk.Default)
 	if err := walk.Err(); err != nil {
 		return err.Error(), func() {}, nil // the post's own Content-Type
 	}

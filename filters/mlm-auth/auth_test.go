@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -101,6 +102,39 @@ func TestHoldNotice(t *testing.T) {
 		}
 		if id == "p2" && !bytes.Contains(n, []byte("automatic message (Auto-Submitted: auto-generated")) {
 			t.Errorf("%s: the notice lacks the reason:\n%s", id, n)
+		}
+	}
+}
+
+// TestHoldEncodedNesting: a post whose structure goes past the limits
+// inside a message in base64, which mail readers decode and walk, is
+// held: the post's own body so encoded, or a part of it.
+func TestHoldEncodedNesting(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
+		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
+	for _, q := range []string{"hold", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deep := "Subject: deep\n" + strings.Repeat("Content-Type: message/rfc822\n\n", mimewalk.Default.Depth+1) + "bottom\n"
+	b64 := base64.StdEncoding.EncodeToString([]byte(deep))
+	for id, m := range map[string]string{
+		"e1": "From: a@example.org\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + b64 + "\n",
+		"e2": "From: a@example.org\nContent-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: message/rfc822\n" +
+			"Content-Transfer-Encoding: base64\n\n" + b64 + "\n--o--\n",
+	} {
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},
+			strings.NewReader(m), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+			t.Fatal(err)
+		}
+		held, err := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
+		if err != nil || out.Len() > 0 || !bytes.Contains(held, []byte("A hold-reason=MIME%20structure%20nested%20too%20deep")) {
+			t.Errorf("%s: passed %d octets, held %v (%q); want held for its depth", id, out.Len(), err == nil, held[:min(len(held), 200)])
 		}
 	}
 }

@@ -1,24 +1,27 @@
 // Package mimewalk follows the MIME structure of a message body as it
 // streams past (RFC 2045, RFC 2046 §5), counting parts and nesting, in
 // memory and time bounded by its limits whatever the input. It never
-// decodes, never builds a tree and never holds a part: it only finds the
-// delimiter lines of the multiparts it is inside and reads the
-// Content-Type of each part's header. It is part of mlm's internals, not
-// a public API.
+// builds a tree and never holds a part: it only finds the delimiter
+// lines of the multiparts it is inside and reads the Content-Type of
+// each part's header. It decodes nothing but one kind of part (below).
+// It is part of mlm's internals, not a public API.
 //
 // go-message's full parse takes about 95 s and 1.1 GiB on a body nested
 // 16,000 deep or cut into 100,000 parts; a Walker takes one pass over the
-// octets and at most a few hundred KiB, and says when a body goes past
-// its limits (Default: 100 levels, 10,000 parts), so that a program can
-// hold such a message rather than pass it on to readers that would walk
-// it all.
+// octets and at most a few hundred KiB (a few MiB for encoded messages
+// nested a hundred deep, each walked by a Walker with buffers of its
+// own), and says when a body goes past its limits (Default: 100 levels,
+// 10,000 parts), so that a program can hold such a message rather than
+// pass it on to readers that would walk it all.
 //
 // What counts: a multipart with a boundary, and a message/rfc822 or
-// message/global part in 7bit, 8bit or binary, are one level each; every
-// part of a multipart, at any level, is a part. A multipart whose
-// boundary an enclosing one already uses is taken as a single part, so
-// that every delimiter line means one thing. A missing close delimiter
-// is no error: the body simply ends.
+// message/global part, are one level each; every part of a multipart, at
+// any level, is a part. A message part in base64 or quoted-printable,
+// which RFC 2046 §5.2.1 forbids and mail readers decode all the same, is
+// walked as they read it: decoded, a line at a time, by a Walker of its
+// own. A multipart whose boundary an enclosing one already uses is taken
+// as a single part, so that every delimiter line means one thing. A
+// missing close delimiter is no error: the body simply ends.
 package mimewalk
 
 import (
@@ -58,9 +61,23 @@ var (
 
 // level is one multipart or message the walk is inside.
 type level struct {
-	boundary string // its key in bounds (see enter); "" for a message/rfc822 level
-	multi    bool   // a multipart, not a message/rfc822
-	digest   bool   // multipart/digest: a part is message/rfc822 by default
+	boundary string   // its key in bounds (see enter); "" for a message/rfc822 level
+	multi    bool     // a multipart, not a message/rfc822
+	digest   bool     // multipart/digest: a part is message/rfc822 by default
+	enc      *encoded // a message in base64 or quoted-printable, walked decoded
+}
+
+// encoded is a message part whose octets are encoded: its lines are
+// decoded as they come and fed to a Walker of its own, whose limits are
+// what the enclosing walk has left.
+type encoded struct {
+	sub  *Walker
+	base int    // the levels outside the message
+	qp   bool   // quoted-printable, not base64
+	bits uint32 // base64: the sextets of a quad not yet complete...
+	n    int    // ... and how many; quoted-printable: octets held in pend
+	pend [2]byte
+	out  []byte // decoded octets not yet fed
 }
 
 // Walker follows the structure of one body fed to it with Write.
@@ -89,8 +106,15 @@ type Walker struct {
 // MaxField is an error (ErrField) at once, as a part's is: the Walker is
 // Done, with its Err.
 func New(contentType string, lim Limits) *Walker {
+	return NewPart(contentType, "", lim)
+}
+
+// NewPart is New for a body whose header gives a
+// Content-Transfer-Encoding as well: a message/rfc822 body in base64 or
+// quoted-printable is walked decoded.
+func NewPart(contentType, encoding string, lim Limits) *Walker {
 	w := &Walker{lim: lim, bounds: map[string]int{}}
-	w.enter(contentType, "")
+	w.enter(contentType, strings.ToLower(strings.TrimSpace(encoding)))
 	return w
 }
 
@@ -106,7 +130,12 @@ func Check(contentType string, body []byte) error {
 func (w *Walker) Err() error { return w.err }
 
 // Parts is the number of parts seen so far, at every level.
-func (w *Walker) Parts() int { return w.parts }
+func (w *Walker) Parts() int {
+	if e := w.encTop(); e != nil {
+		return w.parts + e.sub.Parts()
+	}
+	return w.parts
+}
 
 // Depth is the deepest nesting seen so far: 0 for a body that is no
 // multipart, 1 for a multipart of simple parts.
@@ -161,7 +190,9 @@ func (w *Walker) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// keep adds octets of the current line to what is kept of it.
+// keep adds octets of the current line to what is kept of it. In an
+// encoded message, a line longer than what is kept is fed as it comes:
+// the kept part once it is full, then the rest.
 func (w *Walker) keep(b []byte) {
 	room := MaxField + 4 - len(w.line)
 	if len(b) <= room {
@@ -169,8 +200,15 @@ func (w *Walker) keep(b []byte) {
 		return
 	}
 	w.line = append(w.line, b[:room]...)
+	e := w.encTop()
 	if !w.over {
 		w.over, w.blank = true, true
+		if e != nil {
+			w.feed(e, w.line)
+		}
+	}
+	if e != nil {
+		w.feed(e, b[room:])
 	}
 	if w.blank && len(bytes.Trim(b[room:], " \t\r\n")) > 0 {
 		w.blank = false
@@ -183,10 +221,127 @@ func (w *Walker) endLine() {
 	// A delimiter ends a part's header too, as Go's multipart reader
 	// finds delimiters before it reads a header.
 	isDelim := (!w.over || w.blank) && w.delimiter(line)
-	if !isDelim && w.inHead {
+	switch {
+	case isDelim:
+	case w.inHead:
 		w.headerLine(line, w.over)
+	case !w.over:
+		if e := w.encTop(); e != nil {
+			w.feed(e, line)
+		}
 	}
 	w.line, w.over, w.blank = w.line[:0], false, false
+}
+
+// encTop is the encoded message the walk is in, if it is in one: its
+// lines are no business of this Walker's but for the delimiters of the
+// multiparts around it.
+func (w *Walker) encTop() *encoded {
+	if n := len(w.stack); n > 0 && w.err == nil {
+		return w.stack[n-1].enc
+	}
+	return nil
+}
+
+// feed decodes octets of an encoded message and feeds them to its
+// Walker; a limit that Walker goes past is the walk's.
+func (w *Walker) feed(e *encoded, b []byte) {
+	if e.qp {
+		e.quotedPrintable(b)
+	} else {
+		e.base64(b)
+	}
+	w.flush(e)
+}
+
+// flush feeds what e has decoded to its Walker.
+func (w *Walker) flush(e *encoded) {
+	e.sub.Write(e.out)
+	e.out = e.out[:0]
+	w.deep = max(w.deep, e.base+e.sub.Depth())
+	switch err := e.sub.Err(); {
+	case err == nil:
+	case errors.Is(err, ErrDepth):
+		w.err = fmt.Errorf("%w (over %d levels)", ErrDepth, w.lim.Depth)
+	case errors.Is(err, ErrParts):
+		w.err = fmt.Errorf("%w (over %d)", ErrParts, w.lim.Parts)
+	default:
+		w.err = err
+	}
+}
+
+// b64 is the value of each base64 character (RFC 2045 §6.8), and 0xff
+// for the other octets, which are skipped, as mail readers skip them.
+var b64 = func() (t [256]byte) {
+	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i := 0; i < len(chars); i++ {
+		t[chars[i]] = byte(i)
+	}
+	return t
+}()
+
+// base64 decodes b onto out, a quad at a time; padding and octets
+// outside the alphabet are skipped.
+func (e *encoded) base64(b []byte) {
+	for _, c := range b {
+		v := b64[c]
+		if v == 0xff {
+			continue
+		}
+		e.bits, e.n = e.bits<<6|uint32(v), e.n+1
+		if e.n == 4 {
+			e.out = append(e.out, byte(e.bits>>16), byte(e.bits>>8), byte(e.bits))
+			e.bits, e.n = 0, 0
+		}
+	}
+}
+
+// quotedPrintable decodes b onto out (RFC 2045 §6.7): "=" and two hex
+// digits an octet, "=" at the end of a line a soft line break, and any
+// other "=" itself, as mail readers take it.
+func (e *encoded) quotedPrintable(b []byte) {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case e.n == 0 && c == '=':
+			e.pend[0], e.n = c, 1
+		case e.n == 0:
+			e.out = append(e.out, c)
+		case e.n == 1 && c == '\n':
+			e.n = 0 // a soft line break
+		case e.n == 1 && (c == '\r' || unhex(c) >= 0):
+			e.pend[1], e.n = c, 2
+		case e.n == 2 && e.pend[1] == '\r':
+			e.n = 0 // a soft line break, CRLF or a bare CR
+			if c != '\n' {
+				i--
+			}
+		case e.n == 2 && unhex(c) >= 0:
+			e.out = append(e.out, byte(unhex(e.pend[1])<<4|unhex(c)))
+			e.n = 0
+		default:
+			// No escape after all: the octets held are themselves,
+			// and c is read again.
+			e.out = append(e.out, e.pend[:e.n]...)
+			e.n = 0
+			i--
+		}
+	}
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
 }
 
 // delimiter deals with a delimiter line of an enclosing multipart and
@@ -230,6 +385,19 @@ func (w *Walker) pop(n int) {
 		top := w.stack[len(w.stack)-1]
 		if top.multi {
 			delete(w.bounds, top.boundary)
+		}
+		if e := top.enc; e != nil && w.err == nil {
+			// The octets of the message's last quad, then its end:
+			// what it counted is the walk's.
+			switch {
+			case e.qp:
+			case e.n == 2: // 12 bits: an octet
+				e.out = append(e.out, byte(e.bits>>4))
+			case e.n == 3: // 18 bits: two
+				e.out = append(e.out, byte(e.bits>>10), byte(e.bits>>2))
+			}
+			w.flush(e)
+			w.parts += e.sub.Parts()
 		}
 		w.stack = w.stack[:len(w.stack)-1]
 	}
@@ -347,12 +515,21 @@ func (w *Walker) enter(contentType, cte string) {
 		}
 		w.bounds[b] = len(w.stack) - 1
 	case mt == "message/rfc822" || mt == "message/global":
-		if cte != "" && cte != "7bit" && cte != "8bit" && cte != "binary" {
-			return // encoded: opaque here, and to readers until decoded
+		switch cte {
+		case "", "7bit", "8bit", "binary":
+			if w.push(level{}) {
+				w.startHeader()
+			}
+		case "base64", "quoted-printable":
+			base := len(w.stack)
+			sub := &Walker{lim: Limits{Depth: w.lim.Depth - base, Parts: w.lim.Parts - w.parts}, bounds: map[string]int{}}
+			if w.push(level{enc: &encoded{sub: sub, base: base, qp: cte == "quoted-printable"}}) {
+				sub.push(level{})
+				sub.startHeader()
+			}
 		}
-		if w.push(level{}) {
-			w.startHeader()
-		}
+		// Any other encoding is none a reader decodes: the message
+		// is opaque to them, and to the walk.
 	}
 }
 

@@ -1,8 +1,10 @@
 package mimewalk
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"mime/quotedprintable"
 	"strings"
 	"testing"
 )
@@ -27,6 +29,21 @@ func nested(depth int, closed bool) (ct, body string) {
 // flat is a multipart of n text parts.
 func flat(n int) (ct, body string) {
 	return "multipart/mixed; boundary=x", strings.Repeat("--x\n\nx\n", n) + "--x--\n"
+}
+
+// inner is a message of a multipart of three parts, for the encoded
+// messages of TestWalk.
+const inner = "Subject: x\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i\n\n--i\n\n--i--\n"
+
+// b64Lines is s in base64, in lines of 76 characters.
+func b64Lines(s string) string {
+	e := base64.StdEncoding.EncodeToString([]byte(s))
+	var b strings.Builder
+	for len(e) > 76 {
+		b.WriteString(e[:76] + "\n")
+		e = e[76:]
+	}
+	return b.String() + e + "\n"
 }
 
 func TestWalk(t *testing.T) {
@@ -84,8 +101,19 @@ func TestWalk(t *testing.T) {
 			"--o\nContent-Type: multipart/mixed; boundary=i\n--o\n\n--o--\n", nil, 2, 1},
 		{"message/rfc822", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: message/rfc822\n\nSubject: x\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 3},
+		// A message in base64 or quoted-printable, which RFC 2046
+		// forbids, is walked as readers read it: decoded.
 		{"base64 message", "multipart/mixed; boundary=o",
-			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nU3ViamVjdDogeA==\n--o--\n", nil, 1, 1},
+			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nU3ViamVjdDogeA==\n--o--\n", nil, 1, 2},
+		{"base64 message, multipart inside", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: BASE64\n\n" + b64Lines(inner) + "--o\n\n--o--\n", nil, 5, 3},
+		{"base64 message, unclosed", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + b64Lines(inner), nil, 4, 3},
+		{"quoted-printable message, multipart inside", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n" +
+				"Subject: x\r\nContent-Type: multipart/mixed; bound=\r\nary=3D\"i\"\r\n\r\n--i\r\n\r\n-=\n-i\n\n--=69--\n--o--\n", nil, 3, 3},
+		{"x-uuencode message", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: x-uuencode\n\n" + inner + "--o--\n", nil, 1, 1},
 		// A field named so only in Unicode's case (U+017F, LONG S, folds
 		// to s) is no Content-Transfer-Encoding: the message is walked.
 		{"long s in field name", "multipart/mixed; boundary=o",
@@ -115,6 +143,69 @@ func TestWalk(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// encodedNest is a body of n multiparts, each of one part: a message in
+// enc (base64 or quoted-printable) whose body is the next multipart; the
+// last message is a text. Each multipart has a boundary of its own, as
+// the raw lines of a quoted-printable message show its delimiters to the
+// walk around it as they do to mail readers.
+func encodedNest(n int, enc string) (ct, body string) {
+	m := "Subject: leaf\n\nleaf\n"
+	for k := 1; ; k++ {
+		var e strings.Builder
+		if enc == "base64" {
+			e.WriteString(b64Lines(m))
+		} else {
+			qw := quotedprintable.NewWriter(&e)
+			qw.Write([]byte(m))
+			qw.Close()
+			e.WriteString("\n")
+		}
+		ct = fmt.Sprintf("multipart/mixed; boundary=b%d", k)
+		body = fmt.Sprintf("--b%d\nContent-Type: message/rfc822\nContent-Transfer-Encoding: %s\n\n%s--b%d--\n", k, enc, e.String(), k)
+		if k == n {
+			return ct, body
+		}
+		m = "Subject: level\nContent-Type: " + ct + "\n\n" + body
+	}
+}
+
+// TestEncodedNesting: messages in base64 or quoted-printable nested in
+// each other count as deep as they are when decoded, which mail readers
+// do, and their parts count with the walk's: a body nested past the
+// limits in them goes past the walk's.
+func TestEncodedNesting(t *testing.T) {
+	for _, tc := range []struct {
+		enc   string
+		n     int
+		lim   Limits
+		err   error
+		depth int
+	}{
+		{"quoted-printable", 50, Default, nil, 100},
+		{"quoted-printable", 51, Default, ErrDepth, 100},
+		{"base64", 5, Limits{Depth: 10, Parts: 100}, nil, 10},
+		{"base64", 6, Limits{Depth: 10, Parts: 100}, ErrDepth, 10},
+		{"base64", 5, Limits{Depth: 100, Parts: 4}, ErrParts, 9},
+	} {
+		ct, body := encodedNest(tc.n, tc.enc)
+		for _, chunk := range []int{1, 61, len(body)} {
+			w := New(ct, tc.lim)
+			for b := []byte(body); len(b) > 0; {
+				k := min(chunk, len(b))
+				w.Write(b[:k])
+				b = b[k:]
+			}
+			if !errors.Is(w.Err(), tc.err) || w.Depth() != tc.depth {
+				t.Errorf("%d levels of %s, %+v, in pieces of %d (%d octets): %v, depth %d; want %v, depth %d",
+					tc.n, tc.enc, tc.lim, chunk, len(body), w.Err(), w.Depth(), tc.err, tc.depth)
+			}
+			if want := fmt.Sprintf("(over %d levels)", tc.lim.Depth); tc.err == ErrDepth && !strings.HasSuffix(fmt.Sprint(w.Err()), want) {
+				t.Errorf("%d levels of %s: %v; want it to end %q", tc.n, tc.enc, w.Err(), want)
+			}
+		}
 	}
 }
 
@@ -184,6 +275,10 @@ func FuzzMIME(f *testing.F) {
 	f.Add("message/rfc822", "Content-Type: multipart/mixed; boundary=\"x y\"\r\n\r\n--x y\r\n\r\n--x y--\r\n", 2)
 	f.Add("multipart/mixed; boundary=o", "--o\nContent-Type: message/rfc822\n\nContent-Type: message/rfc822\n\n", 1)
 	f.Add("multipart/mixed; boundary=c", "--c\rContent-Type: text/plain\r\r\nx\r\n--c--\r", 1)
+	ct, body = encodedNest(2, "base64")
+	f.Add(ct, body, 3)
+	ct, body = encodedNest(3, "quoted-printable")
+	f.Add(ct, body, 2)
 	f.Fuzz(func(t *testing.T, ct, body string, chunk int) {
 		lim := Limits{Depth: 3, Parts: 5}
 		if Flat(ct) && !New(ct, lim).Done() {
@@ -197,8 +292,19 @@ func FuzzMIME(f *testing.F) {
 			n := min(chunk, len(b))
 			w.Write(b[:n])
 			b = b[n:]
-			if len(w.line) > MaxField+4 || len(w.field) > MaxField || len(w.stack) > lim.Depth {
-				t.Fatalf("buffers past their bounds: line %d, field %d, stack %d", len(w.line), len(w.field), len(w.stack))
+			// So are the Walkers of the encoded messages it is in.
+			stacked := 0
+			for x := w; x != nil; {
+				stacked += len(x.stack)
+				if len(x.line) > MaxField+4 || len(x.field) > MaxField || stacked > lim.Depth {
+					t.Fatalf("buffers past their bounds: line %d, field %d, stack %d", len(x.line), len(x.field), stacked)
+				}
+				e := x.encTop()
+				if e == nil {
+					break
+				}
+				stacked-- // the message's level, in both
+				x = e.sub
 			}
 		}
 		if fmt.Sprint(w.Err()) != fmt.Sprint(whole.Err()) || w.Parts() != whole.Parts() || w.Depth() != whole.Depth() {
