@@ -104,6 +104,9 @@ func loadList(path string) (*list, error) {
 	}
 	for _, s := range extra {
 		n, v, err := msg.ParseField(s)
+		if err == nil && !utf8.ValidString(v) {
+			err = errors.New("not UTF-8") // as listid's and archive's
+		}
 		if err == nil {
 			err = l.fields.Add(n, v)
 		}
