@@ -228,17 +228,41 @@ func unfold(f []byte) string {
 // address, as X-Loop does, is the address a: the whole value, so that
 // dev@host is not webdev@host's, the same but for case (addr.Lower's),
 // space around it, and angle brackets with a display name before them
-// or none ("Dev <dev@host>", as some programs write X-Loop).
+// or none ("Dev <dev@host>", as some programs write X-Loop). A value
+// that names two addresses is neither's, whichever comes first.
 func IsAddress(v, a string) bool {
 	v = strings.TrimSpace(v)
 	if s, ok := strings.CutSuffix(v, ">"); ok {
 		if i := strings.LastIndexByte(s, '<'); i >= 0 {
+			if !isPhrase(s[:i]) {
+				return false
+			}
 			v = s[i+1:]
 		}
 	} else {
 		v = strings.TrimPrefix(v, "<")
 	}
 	return v == a || addr.Lower(v) == addr.Lower(a)
+}
+
+// isPhrase reports whether s, what comes before an angle-addr, can be
+// its display name (RFC 5322 section 3.4): it has no ',', '<', '>' or
+// ';' outside quoted strings and comments, which would end or start
+// another address.
+func isPhrase(s string) bool {
+	s = Uncomment(s)
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && quoted:
+			i++
+		case c == '"':
+			quoted = !quoted
+		case !quoted && strings.IndexByte(",<>;", c) >= 0:
+			return false
+		}
+	}
+	return true
 }
 
 // Uncomment replaces the comments of a structured field's value (RFC

@@ -135,6 +135,15 @@ func TestIsAddress(t *testing.T) {
 		"dev@lists.example.org <x@y.test>":  false,
 		"<x@y.test> dev@lists.example.org":  false,
 		"dev@lists.example.org>":            false,
+		// A value that names two addresses is neither, whichever
+		// comes first.
+		"x@y.test, <dev@lists.example.org>":             false,
+		"<x@y.test>, <dev@lists.example.org>":           false,
+		"<x@y.test> <dev@lists.example.org>":            false,
+		"Other <o@y.test>, Dev <dev@lists.example.org>": false,
+		"Dev <dev@lists.example.org>, Other <o@y.test>": false,
+		`"Dev, list" <dev@lists.example.org>`:           true,
+		"(Dev, list) <dev@lists.example.org>":           true,
 	} {
 		if got := IsAddress(v, "dev@lists.example.org"); got != want {
 			t.Errorf("IsAddress(%q) = %v; want %v", v, got, want)
