@@ -340,9 +340,18 @@ func Bulk(v string) bool {
 	return false
 }
 
-// isRole reports addresses that never get automatic replies.
+// isRole reports addresses that never get automatic replies, with
+// their "+" subaddress or without it (countKey's: postmaster+x@ is
+// postmaster@).
 func isRole(sender string) bool {
 	local, _, _ := strings.Cut(strings.ToLower(addr.Key(sender)), "@") // unquoted, if it can be
+	base, _, _ := strings.Cut(countKey(sender), "@")
+	return isRoleLocal(local) || isRoleLocal(base)
+}
+
+// isRoleLocal reports the local parts of isRole's addresses, in lower
+// case.
+func isRoleLocal(local string) bool {
 	return local == "mailer-daemon" || local == "postmaster" || strings.HasPrefix(local, "owner-") ||
 		strings.HasSuffix(local, "-request") || strings.HasSuffix(local, "-owner") ||
 		strings.Contains(local, "-bounces")

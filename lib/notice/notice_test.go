@@ -82,7 +82,7 @@ func TestRefuse(t *testing.T) {
 // "+" subaddress, RFC 5233) is
 // one sender: MaxPerDay notices a day in all, not MaxPerDay a spelling,
 // of which a local part of n octets has 2^n and more; and a role
-// address quoted is the role's.
+// address quoted, or with a subaddress, is the role's.
 func TestRefuseSpellings(t *testing.T) {
 	d := list(t)
 	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
@@ -103,7 +103,8 @@ func TestRefuseSpellings(t *testing.T) {
 	if sent != MaxPerDay {
 		t.Errorf("%d notices to bob@example.net spelt nine ways; want %d", sent, MaxPerDay)
 	}
-	for _, s := range []string{`"MAILER-DAEMON"@example.com`, `"postmaster"@example.com`, `"owner-x"@example.com`} {
+	for _, s := range []string{`"MAILER-DAEMON"@example.com`, `"postmaster"@example.com`, `"owner-x"@example.com`,
+		"MAILER-DAEMON+x@example.com", "postmaster+x@example.com", "x-request+1@example.com", "x-owner+1@example.com"} {
 		if ok, _ := Refuse(d, "r1.n1", s, plain, "was rejected", now); ok {
 			t.Errorf("%s: a notice went", s)
 		}
