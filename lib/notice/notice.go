@@ -216,10 +216,17 @@ func mayReply(sender string, h *msg.Header) bool {
 func countKey(sender string) string {
 	k := strings.ToLower(addr.Key(sender))
 	at := strings.LastIndexByte(k, '@')
-	if at > 0 && k[0] != '"' {
-		if plus := strings.IndexByte(k[:at], '+'); plus > 0 {
-			k = k[:plus] + k[at:]
-		}
+	if at <= 0 {
+		return k
+	}
+	plus := strings.IndexByte(k[:at], '+')
+	switch {
+	case k[0] != '"' && plus > 0:
+		k = k[:plus] + k[at:]
+	case k[0] == '"' && plus > 1:
+		// A local part that needs its quotes ("bob smith+1"@): the
+		// detail goes from inside them, and so may the quotes (Key).
+		k = addr.Key(k[:plus] + `"` + k[at:])
 	}
 	return k
 }

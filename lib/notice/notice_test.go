@@ -111,6 +111,26 @@ func TestRefuseSpellings(t *testing.T) {
 	}
 }
 
+// TestCountKey: a "+" detail is no part of the mailbox a count is
+// for, in a local part that needs its quotes too.
+func TestCountKey(t *testing.T) {
+	for s, want := range map[string]string{
+		"Bob+1@Example.NET":           "bob@example.net",
+		`"bob+2"@example.net`:         "bob@example.net",
+		`"bob smith+1"@example.net`:   `"bob smith"@example.net`,
+		`"Bob Smith+x y"@example.net`: `"bob smith"@example.net`,
+		`"bob+ smith"@example.net`:    "bob@example.net",
+		`"a\"b+c"@example.net`:        `"a\"b"@example.net`,
+		`"+bob smith"@example.net`:    `"+bob smith"@example.net`,
+		"+bob@example.net":            "+bob@example.net",
+		`"bob smith"@example.net`:     `"bob smith"@example.net`,
+	} {
+		if got := countKey(s); got != want {
+			t.Errorf("countKey(%q) = %q; want %q", s, got, want)
+		}
+	}
+}
+
 // TestCountOldFormat: a count written before the notices' ids were kept
 // ("DAY N") still counts.
 func TestCountOldFormat(t *testing.T) {
