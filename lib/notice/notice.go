@@ -191,21 +191,6 @@ func mayReply(sender string, h *msg.Header) bool {
 	return sender != "" && !IsAutomatic(h) && !isRole(sender)
 }
 
-// counted calls send, which queues the notice id to sender, if the
-// sender's daily limit allows, and reports whether the notice went. The
-// notice counts against the limit once send has queued it, not before:
-// a send that fails, and is tried again, uses up nothing. And it counts
-// once: the count names the notices it holds, so a stage tried again
-// after it queued the notice (and died, or failed, before it was done)
-// finds it counted, and neither counts nor queues it again. The count is
-// a file of the list's state directory, replaced durably before counted
-// returns, under a lock held from the look at the count to its change,
-// the send between them, so that two runs at once cannot both send the
-// last notice the limit allows. A crash after the send and before the
-// count changes leaves the notice uncounted; the stage tried again
-// counts it then, and does not send it again if it is queued, or was
-// delivered (its journal, swept days later, shows it), as it does not
-// for a count of the day before that names it.
 // countKey is the mailbox a sender's notices count against: the
 // mailbox, not its spelling, nor its subaddress. Quotes and quoted pairs
 // that add nothing (addr.Key), the case of the local part, and a "+"
@@ -231,6 +216,21 @@ func countKey(sender string) string {
 	return k
 }
 
+// counted calls send, which queues the notice id to sender, if the
+// sender's daily limit allows, and reports whether the notice went. The
+// notice counts against the limit once send has queued it, not before:
+// a send that fails, and is tried again, uses up nothing. And it counts
+// once: the count names the notices it holds, so a stage tried again
+// after it queued the notice (and died, or failed, before it was done)
+// finds it counted, and neither counts nor queues it again. The count is
+// a file of the list's state directory, replaced durably before counted
+// returns, under a lock held from the look at the count to its change,
+// the send between them, so that two runs at once cannot both send the
+// last notice the limit allows. A crash after the send and before the
+// count changes leaves the notice uncounted; the stage tried again
+// counts it then, and does not send it again if it is queued, or was
+// delivered (its journal, swept days later, shows it), as it does not
+// for a count of the day before that names it.
 func counted(d *listdir.Dir, id, sender string, now time.Time, send func() error) (bool, error) {
 	rel := filepath.Join(listdir.StateDir, "replies")
 	dir := d.File(rel)
