@@ -10,7 +10,7 @@
 //	cur/  claimed: the claimer holds an flock on the file while working
 //	bad/  failed for good, with ID.err beside it saying why
 //
-// Write: create tmp/ID.PID.N exclusively, write, fsync, close, link to
+// Write: create tmp/ID.PID.N.RANDOM exclusively, write, fsync, close, link to
 // new/ID (an existing new/ID or cur/ID means the record is queued
 // already, so a re-run is harmless), remove the tmp name, fsync new/.
 //
@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -115,10 +116,14 @@ func errName(id string) string {
 }
 
 // tmpName is the name of a record's file in tmp/ while it is written:
-// the start of its id, to tell which it is, made unique by the process
-// and a count, within NAME_MAX.
+// the start of its id, to tell which it is, made unique by the process,
+// a count and a random number, within NAME_MAX. The number keeps a file
+// left by a writer killed while it wrote (removed only by a sweep a day
+// and a half later) from stopping every later one that has its process
+// id and Puts the same record, as process 1 in a container has
+// (durable.Beside's reason).
 func tmpName(id string) string {
-	return fmt.Sprintf("%s.%d.%d", id[:min(len(id), 200)], os.Getpid(), tmpSeq.Add(1))
+	return fmt.Sprintf("%s.%d.%d.%08x", id[:min(len(id), 200)], os.Getpid(), tmpSeq.Add(1), rand.Uint32())
 }
 
 var tmpSeq atomic.Int64

@@ -426,3 +426,29 @@ func TestClaimNotRegular(t *testing.T) {
 		t.Fatal("Claim or Sweep blocked on a FIFO")
 	}
 }
+
+// TestPutOverLeftTmp: a writer killed while it wrote leaves its file in
+// tmp/ until a sweep a day and a half later. A later writer that has its
+// process id (process 1 in a container always has, and a container's
+// children are numbered alike after each start) and Puts the same record
+// must not find that name taken: Put is exclusive, and every re-run
+// failed 75 until the sweep. (From a review.)
+func TestPutOverLeftTmp(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	id := "1795867200.M1P1"
+	// What the killed writer of this process id left, whichever of its
+	// Puts it was killed in.
+	for n := int64(1); n <= tmpSeq.Load()+3; n++ {
+		left := filepath.Join(q.Path, "tmp", fmt.Sprintf("%s.%d.%d", id, os.Getpid(), n))
+		if err := os.WriteFile(left, []byte("rec"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(t, q, id, "rec\n", time.Time{})
+	if b, err := os.ReadFile(filepath.Join(q.Path, "new", id)); string(b) != "rec\n" {
+		t.Errorf("new/%s = %q, %v", id, b, err)
+	}
+}
