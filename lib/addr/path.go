@@ -214,16 +214,22 @@ func badLabel(l string, utf bool) bool {
 	return l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' || utf && badULabel(l)
 }
 
-// badULabel reports whether a label has a character other than a letter,
-// a mark, a decimal digit or "-": a space (U+00A0, U+3000), a control or
-// format character (U+0085, U+200B), punctuation (U+3002, which a
-// resolver would take for a dot), a symbol, or octets that are not UTF-8.
-// IDNA2008 (RFC 5892), which RFC 6531 asks U-labels to follow, allows
-// none of these; its finer rules (case, joiners, scripts) are the
-// receiving server's to apply.
+// badULabel reports whether a label has a character no U-label may have
+// and that would do harm where addresses go (lines, fields, logs): a
+// space or separator (U+00A0, U+3000, U+2028), a control (U+0085), a
+// format character other than the joiners that IDNA2008 allows in
+// context (U+200B, U+202E), a full stop other than "." that resolvers
+// take for one (U+3002, U+FF0E, U+FF61), or U+FFFD, what is left of
+// octets that were not UTF-8. IDNA2008's finer rules (RFC 5892: case,
+// symbols, the contexts of joiners and middle dots, scripts) are the
+// receiving server's: a label they refuse is refused there, and mail
+// to it bounces, where one refused here could never be written.
 func badULabel(l string) bool {
 	for _, r := range l {
-		if r != '-' && !unicode.IsLetter(r) && !unicode.IsMark(r) && !unicode.Is(unicode.Nd, r) {
+		switch {
+		case r == 0x200c || r == 0x200d: // ZWNJ, ZWJ: CONTEXTJ
+		case unicode.IsSpace(r), unicode.In(r, unicode.Z, unicode.Cc, unicode.Cf),
+			r == 0x3002 || r == 0xff0e || r == 0xff61, r == utf8.RuneError:
 			return true
 		}
 	}

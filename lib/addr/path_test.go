@@ -17,6 +17,12 @@ func TestCheckMailbox(t *testing.T) {
 		"user@[192.0.2.1]", "user@[IPv6:2001:db8::1]", "user@[x-tag:abc]",
 		"δοκιμή@παράδειγμα.δοκιμή", "a@b", "!#$%&'*+-/=?^_`{|}~@x.org",
 		"a@bücher.example", "a@例え.テスト", "a@नमस्ते.भारत", "a@١٢٣.مثال", "a@ñ-1.es",
+		// IDNA2008 allows these in context (RFC 5892 appendix A)
+		// or outright: the middle dot of Catalan, ZWNJ (Persian),
+		// ZWJ after a virama, the Greek keraia, the Hebrew geresh,
+		// the katakana middle dot, U+3007, the Tibetan tsheg.
+		"a@col\u00b7legi.cat", "a@\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.ir", "a@\u0915\u094d\u200d\u0937.in",
+		"a@\u0375\u03b1\u03b2.gr", "a@\u05d0\u05f3\u05d1.il", "a@\u30a2\u30fb\u30a4.jp", "a@\u3007\u3007.jp", "a@\u0f40\u0f0b\u0f41.bt",
 		strings.Repeat("a", 64) + "@" + strings.Repeat("b", 63) + ".org",
 	}
 	for _, s := range good {
@@ -27,10 +33,11 @@ func TestCheckMailbox(t *testing.T) {
 	bad := []string{
 		"", "bob", "@x", "bob@", "a..b@x", ".a@x", "a.@x", "a b@x", "a@b c", "a@-b", "a@b-",
 		"a@b..c", "a@[1.2.3]", "a@[IPv6:1.2.3.4]", "a@[1.2.3.4", `"a@x`, "a\n@x", "a@x\r",
-		// Not U-labels: spaces, controls, format characters, a dot that
-		// is not one, symbols, octets that are not UTF-8.
-		"a@exa\u00a0mple.org", "a@ex\u3000ample.org", "a@x\u0085y.org", "a@x\u200by.org",
-		"a@x\u2028.org", "a@b\u3002org", "a@\U0001F600.org", "a@caf\xe9.org", "a@\ufffd.org",
+		// Not U-labels, and harmful: spaces, separators, controls,
+		// format characters but the joiners, a full stop that is not
+		// ".", what is left of octets that were not UTF-8.
+		"a@exa\u00a0mple.org", "a@ex\u3000ample.org", "a@x\u0085y.org", "a@x\u200by.org", "a@x\u202ey.org",
+		"a@x\u2028.org", "a@b\u3002org", "a@b\uff0eorg", "a@b\uff61org", "a@caf\xe9.org", "a@\ufffd.org",
 		"a@x\x00", "a\xff@x", "<a@x>", "a@x>", "a@b@c", "@a:b@c", "Postmaster",
 		"a@" + strings.Repeat("b", 64) + ".org", "a@" + strings.Repeat("b.", 128) + "c",
 		strings.Repeat("a", 250) + "@x.org",
@@ -387,7 +394,9 @@ func plainDomain(d string) error {
 			}
 		}
 		for _, r := range label {
-			if r >= 0x80 && !(unicode.In(r, unicode.L, unicode.M, unicode.Nd)) {
+			joiner := r == '\u200c' || r == '\u200d'
+			if r >= 0x80 && !joiner && (unicode.In(r, unicode.White_Space, unicode.Z, unicode.Cc, unicode.Cf, unicode.Cs) ||
+				strings.ContainsRune("\u3002\uff0e\uff61\ufffd", r)) {
 				return fmt.Errorf("bad domain label %q", label)
 			}
 		}
