@@ -554,13 +554,14 @@ func TestFaultOutOfStep(t *testing.T) {
 		script        func(*fconn)
 		want          error
 		o             *smtpout.Options // default opts
+		pipe          bool             // ErrPipelining too: pipelined, no data
 	}{
-		{"354 to DATA before the RCPT replies", "temporary ErrUnexpected (354 to RCPT), none delivered, no data",
-			pipelined(2, "250 ok", "354 go", "250 ok", "250 ok"), smtpout.ErrUnexpected, nil},
-		{"RCPT replies before MAIL's (550, 250, then MAIL's 250)", "taken as MAIL refused 5xx: temporary session error, no recipient failed",
-			pipelined(2, "550 5.1.1 no such user", "250 ok", "250 ok", "354 go"), nil, nil},
-		{"a surplus 250 after MAIL's reply", "temporary ErrUnexpected (250 to DATA), none delivered, no data",
-			pipelined(2, "250 ok", "250 extra", "250 ok", "250 ok", "354 go"), smtpout.ErrUnexpected, nil},
+		{"354 to DATA before the RCPT replies", "temporary ErrUnexpected (354 to RCPT) and ErrPipelining, none delivered, no data",
+			pipelined(2, "250 ok", "354 go", "250 ok", "250 ok"), smtpout.ErrUnexpected, nil, true},
+		{"RCPT replies before MAIL's (550, 250, then MAIL's 250)", "temporary ErrUnexpected (250 to RCPT after 550 to MAIL) and ErrPipelining, no recipient failed",
+			pipelined(2, "550 5.1.1 no such user", "250 ok", "250 ok", "354 go"), smtpout.ErrUnexpected, nil, true},
+		{"a surplus 250 after MAIL's reply", "temporary ErrUnexpected (250 to DATA) and ErrPipelining, none delivered, no data",
+			pipelined(2, "250 ok", "250 extra", "250 ok", "250 ok", "354 go"), smtpout.ErrUnexpected, nil, true},
 		{"250 to DATA (server without PIPELINING)", "temporary ErrUnexpected, none delivered, no data",
 			func(c *fconn) {
 				c.hello("8BITMIME")
@@ -571,9 +572,9 @@ func TestFaultOutOfStep(t *testing.T) {
 					c.say(r)
 				}
 				c.rest()
-			}, smtpout.ErrUnexpected, nil},
-		{"252 to RCPT", "temporary ErrUnexpected, none delivered",
-			pipelined(2, "250 ok", "252 cannot verify", "250 ok", "354 go"), smtpout.ErrUnexpected, nil},
+			}, smtpout.ErrUnexpected, nil, false},
+		{"252 to RCPT", "temporary ErrUnexpected and ErrPipelining, none delivered",
+			pipelined(2, "250 ok", "252 cannot verify", "250 ok", "354 go"), smtpout.ErrUnexpected, nil, true},
 		{"354 to the final dot", "temporary ErrLostReply and ErrUnexpected: recipients without a result (deferred, duplicate window)",
 			func(c *fconn) {
 				if c.hello("PIPELINING") && c.lines(4) {
@@ -583,9 +584,9 @@ func TestFaultOutOfStep(t *testing.T) {
 					}
 					c.drain()
 				}
-			}, smtpout.ErrLostReply, nil},
-		{"reply to DATA missing", "temporary timeout, none delivered",
-			pipelined(2, "250 ok", "250 ok", "250 ok"), nil, &short},
+			}, smtpout.ErrLostReply, nil, false},
+		{"reply to DATA missing", "temporary timeout and ErrPipelining, none delivered",
+			pipelined(2, "250 ok", "250 ok", "250 ok"), nil, &short, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.fault, func(t *testing.T) {
@@ -604,6 +605,9 @@ func TestFaultOutOfStep(t *testing.T) {
 			}
 			if len(res) != 0 {
 				t.Errorf("results %s; want none", codes(res))
+			}
+			if got := errors.Is(err, smtpout.ErrPipelining); got != tc.pipe {
+				t.Errorf("errors.Is(%v, ErrPipelining) = %v; want %v", err, got, tc.pipe)
 			}
 			if tc.want != smtpout.ErrLostReply && f.saw("Subject:") {
 				t.Error("the message was sent")
@@ -1057,4 +1061,67 @@ func TestFaultEHLORefusedThenClose(t *testing.T) {
 	if !errors.As(err, &re) || re.Cmd != "EHLO" || re.Code != 554 {
 		t.Errorf("error %v; want EHLO's 554", err)
 	}
+}
+
+// TestFaultPipeliningMishandled: a server that offers PIPELINING and
+// mishandles it, swallowing the commands after the first one a read
+// brings, or answering them last first: the transaction fails,
+// temporarily, with ErrPipelining, nothing sent, no recipient settled;
+// with NoPipelining the same server takes the message, one command at a
+// time. A server that pipelines well is pipelined (and NoPipelining
+// makes it not).
+func TestFaultPipeliningMishandled(t *testing.T) {
+	for _, tc := range []struct {
+		fault string
+		how   mlmtest.Pipelining
+		o     smtpout.Options
+		want  error
+	}{
+		{"commands after the first of a read swallowed", mlmtest.PipelineSwallow, short, nil},
+		{"replies sent last first", mlmtest.PipelineReverse, opts, smtpout.ErrUnexpected},
+	} {
+		t.Run(tc.fault, func(t *testing.T) {
+			mlmtest.Fault(t, "smtp", "PIPELINING offered, "+tc.fault, "temporary ErrPipelining, nothing sent, no result; with NoPipelining delivered")
+			noLeaks(t)
+			r := mlmtest.StartPipelineRelay(t, tc.how)
+			res, err := send(t, r.Addr(), tc.o, message, "a@example.org", "b@example.org")
+			temporary(t, err, smtpout.ErrPipelining)
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("error %v; want %v", err, tc.want)
+			}
+			if tc.want == nil && !isTimeout(err) {
+				t.Errorf("error %v; want a timeout", err)
+			}
+			if len(res) != 0 || len(r.Delivered()) != 0 {
+				t.Errorf("results %s, server took %v; want nothing", codes(res), r.Delivered())
+			}
+			o := tc.o
+			o.NoPipelining = true
+			res, err = send(t, r.Addr(), o, message, "a@example.org", "b@example.org")
+			if err != nil || codes(res) != "a@example.org=250 b@example.org=250" {
+				t.Errorf("NoPipelining: results %s, %v; want both delivered", codes(res), err)
+			}
+			if got := strings.Join(r.Delivered(), " "); got != "a@example.org b@example.org" {
+				t.Errorf("server took %q; want a and b once", got)
+			}
+			if n := r.Pipelined(); n != 1 {
+				t.Errorf("%d reads of several commands; want the first connection's one", n)
+			}
+		})
+	}
+
+	t.Run("pipelined well", func(t *testing.T) {
+		noLeaks(t)
+		r := mlmtest.StartPipelineRelay(t, mlmtest.PipelineOK)
+		res, err := send(t, r.Addr(), opts, message, "a@example.org", "b@example.org")
+		if err != nil || codes(res) != "a@example.org=250 b@example.org=250" || r.Pipelined() != 1 {
+			t.Errorf("results %s, %v, %d reads of several commands; want both delivered, pipelined", codes(res), err, r.Pipelined())
+		}
+		o := opts
+		o.NoPipelining = true
+		res, err = send(t, r.Addr(), o, message, "c@example.org")
+		if err != nil || codes(res) != "c@example.org=250" || r.Pipelined() != 1 {
+			t.Errorf("NoPipelining: results %s, %v, %d reads of several commands; want delivered, not pipelined", codes(res), err, r.Pipelined())
+		}
+	})
 }

@@ -1,9 +1,9 @@
 // Package smtpout is mlm's SMTP and LMTP client (RFC 5321, RFC 2033): one
 // connection that carries many transactions, with ESMTP PIPELINING
-// (RFC 2920) when the server offers it, STARTTLS (RFC 3207), AUTH PLAIN
-// (RFC 4954), SIZE (RFC 1870), 8BITMIME (RFC 6152) and SMTPUTF8
-// (RFC 6531), and a result for every recipient. It is part of mlm's
-// internals, not a public API.
+// (RFC 2920) when the server offers it (unless told not to), STARTTLS
+// (RFC 3207), AUTH PLAIN (RFC 4954), SIZE (RFC 1870), 8BITMIME
+// (RFC 6152) and SMTPUTF8 (RFC 6531), and a result for every recipient.
+// It is part of mlm's internals, not a public API.
 //
 // Message octets reach the wire only through lib/wire, which makes every
 // line end in CRLF and stuffs dots, so no bare CR or LF can end the data
@@ -127,6 +127,11 @@ type Options struct {
 	// for (0: the package's DataTimeout, RFC 5321's 10 minutes); tests
 	// make it short.
 	DataTimeout time.Duration
+	// NoPipelining makes the client take the server as not offering
+	// PIPELINING (Has says so): one command, one reply, as RFC 5321
+	// has it, for a server that offers it and mishandles it (see
+	// ErrPipelining).
+	NoPipelining bool
 	// Hook, if set, is called at two moments of a transaction, for a
 	// caller's crash tests: "rcpt" after each reply to RCPT is read,
 	// "dot" once the final dot is written and flushed, before its reply.
@@ -305,6 +310,9 @@ func (c *Client) ehlo() error {
 		k, v, _ := strings.Cut(l, " ")
 		c.ext[strings.ToUpper(k)] = v
 	}
+	if c.opts.NoPipelining {
+		delete(c.ext, "PIPELINING")
+	}
 	return nil
 }
 
@@ -391,6 +399,18 @@ var ErrGarbled = errors.New("garbled reply")
 // to RCPT, 251 to MAIL), or one the server sent before it was asked.
 // The connection is given up; it is temporary.
 var ErrUnexpected = errors.New("reply out of sequence")
+
+// ErrPipelining is the error, wrapped, when the replies to a group of
+// pipelined commands (MAIL, the RCPTs and DATA, RFC 2920) show the
+// server mishandles PIPELINING: a reply out of step (ErrUnexpected: in
+// the wrong order, surplus), or none within the timeout after MAIL's
+// (the commands after the first swallowed, as by a server that drops
+// the rest of what one read brought; a server silent to MAIL is only
+// slow, or gone). None of the transaction's data went: the server has
+// no message of it, and a connection with Options.NoPipelining may take
+// the recipients at once. (A dot held before the group is another
+// transaction's: its reply counts as lost, see Hold.)
+var ErrPipelining = errors.New("pipelined commands mishandled")
 
 // ErrLostReply is the error, wrapped, when the connection fails after the
 // final dot and before its reply: the server may have taken the message
@@ -821,7 +841,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			return results, nil, false, err
 		}
 		if err := c.inStep("MAIL", mr, 250); err != nil {
-			return results, nil, false, err
+			return results, nil, false, mishandled(err)
 		}
 		// A server that refused MAIL may close at once (421), and
 		// never answer the RCPTs and DATA that went with it: the
@@ -830,7 +850,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			if merr := mailRefused(mr); merr != nil {
 				return merr
 			}
-			return err
+			return mishandled(err)
 		}
 		for range rcpts {
 			rr, err := c.read()
@@ -842,7 +862,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 				ok = nil // no recipient without a sender
 			}
 			if err := c.inStep("RCPT", rr, ok...); err != nil {
-				return results, nil, false, err
+				return results, nil, false, mishandled(err)
 			}
 			replies = append(replies, rr)
 			c.hook("rcpt")
@@ -851,7 +871,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			return results, nil, false, mailErr(err)
 		}
 		if err := c.inStep("DATA", dr, 354); err != nil {
-			return results, nil, false, err
+			return results, nil, false, mishandled(err)
 		}
 	} else {
 		if mr, err = c.cmd(mail); err != nil {
@@ -958,6 +978,18 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	c.hook("dot")
 	final, err := c.finals(accepted)
 	return append(results, final...), refused, false, err
+}
+
+// mishandled marks an error in the replies to pipelined commands as
+// ErrPipelining when it is a reply out of step, or a timeout once MAIL's
+// reply came; any other (the connection lost, a garbled reply) is left
+// as it is.
+func mishandled(err error) error {
+	var ne net.Error
+	if errors.Is(err, ErrUnexpected) || errors.As(err, &ne) && ne.Timeout() {
+		return sysexit.Temp(fmt.Errorf("%w: %w", ErrPipelining, err))
+	}
+	return err
 }
 
 // settle reads the reply to a held final dot, which has gone out. A
