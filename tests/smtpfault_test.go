@@ -347,7 +347,8 @@ func TestSMTPFaultGarbled(t *testing.T) {
 // TestSMTPFaultOutOfStep: pipelined replies out of step, where the
 // client can see it: exit 75, no recipient in the journal (before the
 // fix, a surplus reply made every recipient "delivered" without a
-// message).
+// message). The second try, without PIPELINING, finds the script
+// waiting for the whole group, and times out (-t 1s).
 func TestSMTPFaultOutOfStep(t *testing.T) {
 	tests := []struct {
 		fault  string
@@ -359,10 +360,47 @@ func TestSMTPFaultOutOfStep(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.fault, func(t *testing.T) {
 			mlmtest.Fault(t, "smtp", "mlm-sendmail: pipelined replies out of step: "+tc.fault, "exit 75, record kept; no recipient delivered or failed")
-			o := sfSend(t, sfList(t, sfServe(t, tc.script)), sfRecord(sfThree...))
+			o := sfSend(t, sfList(t, sfServe(t, tc.script)), sfRecord(sfThree...), sfQuick...)
 			o.check(t, 75, "", "", "")
 			if !strings.Contains(o.stderr, "reply out of sequence") {
 				t.Errorf("stderr %q", o.stderr)
+			}
+		})
+	}
+}
+
+// TestSMTPFaultPipelining: a relay that offers PIPELINING and swallows
+// the commands after the first one a read brings, or answers them last
+// first (row M10): the first transaction fails before its data, the
+// relay is spoken to without PIPELINING from then on, said once on
+// standard error, and the second try delivers: each recipient once, in
+// one run, journaled, exit 0. Before, both tries failed: exit 75. A
+// relay that pipelines well is still pipelined, and nothing is said.
+func TestSMTPFaultPipelining(t *testing.T) {
+	const notice = "mishandles PIPELINING: spoken to without it for the rest of the run"
+	for _, tc := range []struct {
+		fault string
+		how   mlmtest.Pipelining
+	}{
+		{"commands after the first of a read swallowed", mlmtest.PipelineSwallow},
+		{"replies to them sent last first", mlmtest.PipelineReverse},
+		{"none (pipelined well)", mlmtest.PipelineOK},
+	} {
+		t.Run(tc.fault, func(t *testing.T) {
+			result := "spoken to without PIPELINING from then on (said once); every recipient delivered once, journaled; exit 0"
+			if tc.how == mlmtest.PipelineOK {
+				result = "still pipelined, nothing said; every recipient delivered once, journaled; exit 0"
+			}
+			mlmtest.Fault(t, "smtp", "mlm-sendmail: PIPELINING offered, pipelined commands mishandled: "+tc.fault, result)
+			r := mlmtest.StartPipelineRelay(t, tc.how)
+			o := sfSend(t, sfList(t, r.Addr()), sfRecord(sfThree...), sfQuick...)
+			o.check(t, 0, "", "a@example.org=D b@example.org=D c@example.org=D", "")
+			if got := strings.Join(r.Delivered(), " "); got != strings.Join(sfThree, " ") {
+				t.Errorf("relay took %q; want each recipient once", got)
+			}
+			n := strings.Count(o.stderr, notice)
+			if tc.how == mlmtest.PipelineOK && (n != 0 || r.Pipelined() != 1) || tc.how != mlmtest.PipelineOK && n != 1 {
+				t.Errorf("%d reads of several commands; stderr %q", r.Pipelined(), o.stderr)
 			}
 		})
 	}

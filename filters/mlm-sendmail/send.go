@@ -57,6 +57,7 @@ type sender struct {
 	failed   atomic.Bool       // some record could not be tried: exit 75
 	stopped  atomic.Bool       // a journal fsync failed: send nothing more
 	deferred atomic.Bool       // --retry: some recipient is still deferred
+	nopipe   sync.Map          // the relays spoken to without PIPELINING (see unpipe)
 	stats    struct{ records, txns, delivered, deferred, failed, lost atomic.Int64 }
 }
 
@@ -514,7 +515,8 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 	// Try the relays in turn, starting with this worker's, until one has
 	// given a result for every recipient; each relay twice, since a
 	// connection that breaks (or was closed while idle) is worth one
-	// more. The recipients go a transaction's worth at a time, and the
+	// more, and one that mishandled PIPELINING is tried without it (see
+	// unpipe). The recipients go a transaction's worth at a time, and the
 	// outcomes of each go to the journal at once: the final dot of the
 	// unsyncedMax-th transaction after waits for them (see lane), however
 	// large the record.
@@ -565,6 +567,9 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 				try++
 			}
 			s.drop(l, err)
+			if errors.Is(err, smtpout.ErrPipelining) {
+				s.unpipe(c.Addr)
+			}
 			carry = without(part, res)
 			if errors.Is(err, smtpout.ErrLostReply) {
 				// The data went out and its reply did not come back: the
@@ -688,11 +693,27 @@ func (s *sender) dial(k int) (*smtpout.Client, error) {
 	addr := s.relays[k%len(s.relays)]
 	ctx, cancel := context.WithTimeout(context.Background(), s.a.Timeout)
 	defer cancel()
-	c, err := smtpout.Dial(ctx, addr, s.opts)
+	o := s.opts
+	_, o.NoPipelining = s.nopipe.Load(addr)
+	c, err := smtpout.Dial(ctx, addr, o)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %s: %s\n", prog, addr, sysexit.OneLine(err.Error()))
 	}
 	return c, err
+}
+
+// unpipe has the relay at addr spoken to without PIPELINING for the rest
+// of the run, and says so once: it mishandled a group of pipelined
+// commands (smtpout.ErrPipelining), answering them out of step or not
+// at all, as some servers and the middleboxes before them do. The
+// transaction's data never went, so its recipients go again at once, on
+// the next try the loop in send makes; a final dot held before the group
+// is a lost reply all the same. Nothing is kept from one run to the
+// next: a relay mended is pipelined again.
+func (s *sender) unpipe(addr string) {
+	if _, known := s.nopipe.LoadOrStore(addr, true); !known {
+		fmt.Fprintf(os.Stderr, "%s: %s: mishandles PIPELINING: spoken to without it for the rest of the run\n", prog, addr)
+	}
 }
 
 // without returns the recipients that have no result yet, and are not

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"mlm/lib/addr"
+	"mlm/lib/mlmtest"
 	"mlm/lib/smtpout"
 	"mlm/lib/smtpsink"
 	"mlm/lib/smtpsink/sinktest"
@@ -2070,5 +2071,52 @@ func TestSizeCRLF(t *testing.T) {
 	if got := delivered(srv); !slices.Equal(got, []string{"a@x.example"}) {
 		b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p9"))
 		t.Errorf("delivered %v; want a@x.example (journal %q, out %q)", got, b, out)
+	}
+}
+
+// TestPipeliningMishandled: a relay that offers PIPELINING and
+// mishandles it, swallowing the commands after the first one a read
+// brings or answering them last first, is spoken to without it once a
+// pipelined transaction has failed so (smtpout.ErrPipelining): the try
+// the loop makes again goes through, and every recipient is delivered
+// once, in one run, journaled, nothing deferred. Before, both tries of
+// each record failed the same way: exit 75, nothing delivered. A relay
+// that pipelines well is still pipelined.
+func TestPipeliningMishandled(t *testing.T) {
+	in := record("p1,1", "a@x.example", "b@x.example") + record("p1,2", "c@x.example") + record("p2,1", "d@x.example", "e@x.example")
+	for _, tc := range []struct {
+		name string
+		how  mlmtest.Pipelining
+	}{
+		{"swallowed", mlmtest.PipelineSwallow},
+		{"reversed", mlmtest.PipelineReverse},
+		{"well", mlmtest.PipelineOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mlmtest.Fault(t, "smtp", "mlm-sendmail: PIPELINING offered, pipelined commands "+tc.name,
+				"the relay spoken to without PIPELINING for the rest of the run (pipelined well: still pipelined); each recipient delivered once, journaled, exit 0")
+			r := mlmtest.StartPipelineRelay(t, tc.how)
+			dir := list(t)
+			out, err := send(t, &args{Dir: dir, Relay: []string{r.Addr()}}, in)
+			if err != nil || out != "" {
+				t.Fatalf("run = %v, stdout %q; want every recipient delivered", err, out)
+			}
+			if got := strings.Join(r.Delivered(), " "); got != "a@x.example b@x.example c@x.example d@x.example e@x.example" {
+				t.Errorf("delivered %q; want each recipient once", got)
+			}
+			for post, want := range map[string]string{"p1": "D a@x.example D b@x.example D c@x.example", "p2": "D d@x.example D e@x.example"} {
+				b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", post))
+				lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+				slices.Sort(lines)
+				if got := strings.Join(lines, " "); got != want {
+					t.Errorf("journal of %s: %q; want %q", post, got, want)
+				}
+			}
+			// Each of the two connections (-c 2) pipelines its first
+			// transaction; the well-pipelined relay sees them all so.
+			if n := r.Pipelined(); tc.how != mlmtest.PipelineOK && n > 2 || tc.how == mlmtest.PipelineOK && n < 3 {
+				t.Errorf("%d reads of several commands", n)
+			}
+		})
 	}
 }
