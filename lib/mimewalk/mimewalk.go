@@ -76,6 +76,7 @@ type encoded struct {
 	qp   bool   // quoted-printable, not base64
 	bits uint32 // base64: the sextets of a quad not yet complete...
 	n    int    // ... and how many; quoted-printable: octets held in pend
+	pads int    // base64: how many of them are "="
 	pend [2]byte
 	out  []byte // decoded octets not yet fed
 }
@@ -270,10 +271,11 @@ func (w *Walker) flush(e *encoded) {
 	}
 }
 
-// b64 is the value of each base64 character (RFC 2045 §6.8), and 0xff
-// for the other octets, which are skipped, as mail readers skip them.
+// b64 is the value of each base64 character (RFC 2045 §6.8), 64 for the
+// padding "=", and 0xff for the other octets, which are skipped, as mail
+// readers skip them.
 var b64 = func() (t [256]byte) {
-	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 	for i := range t {
 		t[i] = 0xff
 	}
@@ -283,18 +285,26 @@ var b64 = func() (t [256]byte) {
 	return t
 }()
 
-// base64 decodes b onto out, a quad at a time; padding and octets
-// outside the alphabet are skipped.
+// base64 decodes b onto out, a quad at a time, as Thunderbird does: an
+// "=" is a sextet of its quad, of no value, and the quad gives one octet
+// fewer for each (one at least), so that padding in the middle ends a
+// quad and what follows is decoded on its own, as where each line was
+// encoded by itself. Octets outside the alphabet are skipped.
 func (e *encoded) base64(b []byte) {
 	for _, c := range b {
 		v := b64[c]
-		if v == 0xff {
+		switch v {
+		case 0xff:
 			continue
+		case 64:
+			v = 0
+			e.pads++
 		}
 		e.bits, e.n = e.bits<<6|uint32(v), e.n+1
 		if e.n == 4 {
-			e.out = append(e.out, byte(e.bits>>16), byte(e.bits>>8), byte(e.bits))
-			e.bits, e.n = 0, 0
+			quad := [3]byte{byte(e.bits >> 16), byte(e.bits >> 8), byte(e.bits)}
+			e.out = append(e.out, quad[:max(1, 3-e.pads)]...)
+			e.bits, e.n, e.pads = 0, 0, 0
 		}
 	}
 }

@@ -1,9 +1,11 @@
 package mimewalk
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"mime/quotedprintable"
 	"strings"
 	"testing"
@@ -205,6 +207,55 @@ func TestEncodedNesting(t *testing.T) {
 			if want := fmt.Sprintf("(over %d levels)", tc.lim.Depth); tc.err == ErrDepth && !strings.HasSuffix(fmt.Sprint(w.Err()), want) {
 				t.Errorf("%d levels of %s: %v; want it to end %q", tc.n, tc.enc, w.Err(), want)
 			}
+		}
+	}
+}
+
+// TestBase64Padding: a base64 message whose "=" padding comes in the
+// middle, as where each line was encoded on its own, is decoded as
+// Thunderbird decodes it, a quad at a time, each "=" a sextet of its
+// quad and one octet fewer, so that what follows a padded quad is decoded
+// on its own: a structure nested past the limits in it goes past the
+// walk's. Valid base64 decodes as encoding/base64 decodes it.
+func TestBase64Padding(t *testing.T) {
+	ct, body := nested(101, true)
+	var enc strings.Builder
+	for _, l := range strings.SplitAfter("Subject: x\nContent-Type: "+ct+"\n\n"+body, "\n") {
+		if l != "" {
+			enc.WriteString(base64.StdEncoding.EncodeToString([]byte(l)) + "\n")
+		}
+	}
+	m := "--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + enc.String() + "--o--\n"
+	if err := Check("multipart/mixed; boundary=o", []byte(m)); !errors.Is(err, ErrDepth) {
+		t.Errorf("101 deep, each line in base64 of its own: %v; want ErrDepth", err)
+	}
+	for _, tc := range []struct{ in, out string }{
+		{"QQ==QUJD", "AABC"},
+		{"QUI=\nQQ==\n", "ABA"},
+		{"Q=QQ", "@\x04"},
+		{"QQ=\n=QUJD", "AABC"},
+	} {
+		e := &encoded{}
+		e.base64([]byte(tc.in))
+		if string(e.out) != tc.out {
+			t.Errorf("%q decodes to %q; want %q", tc.in, e.out, tc.out)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		b := make([]byte, r.IntN(200))
+		for i := range b {
+			b[i] = byte(r.IntN(256))
+		}
+		in := []byte(b64Lines(string(b)))
+		e := &encoded{}
+		for len(in) > 0 {
+			k := min(len(in), 1+r.IntN(9))
+			e.base64(in[:k])
+			in = in[k:]
+		}
+		if !bytes.Equal(e.out, b) {
+			t.Fatalf("%q decodes to %q", b64Lines(string(b)), e.out)
 		}
 	}
 }
