@@ -75,7 +75,7 @@ type encoded struct {
 	base int    // the levels outside the message
 	qp   bool   // quoted-printable, not base64
 	bits uint32 // base64: the sextets of a quad not yet complete...
-	n    int    // ... and how many; quoted-printable: octets held in pend
+	n    int    // ... and how many; quoted-printable: octets held in pend, or 3 (below)
 	pads int    // base64: how many of them are "="
 	pend [2]byte
 	out  []byte // decoded octets not yet fed
@@ -311,7 +311,9 @@ func (e *encoded) base64(b []byte) {
 
 // quotedPrintable decodes b onto out (RFC 2045 §6.7): "=" and two hex
 // digits an octet, "=" at the end of a line a soft line break, and any
-// other "=" itself, as mail readers take it.
+// other "=" itself, with the two octets after it, as Thunderbird takes
+// it: an "=" among them begins no escape, and a line end among them is
+// one.
 func (e *encoded) quotedPrintable(b []byte) {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
@@ -324,6 +326,10 @@ func (e *encoded) quotedPrintable(b []byte) {
 			e.n = 0 // a soft line break
 		case e.n == 1 && (c == '\r' || unhex(c) >= 0):
 			e.pend[1], e.n = c, 2
+		case e.n == 1:
+			// No escape: "=", c and the octet after it are themselves.
+			e.out = append(e.out, '=', c)
+			e.n = 3
 		case e.n == 2 && e.pend[1] == '\r':
 			e.n = 0 // a soft line break, CRLF or a bare CR
 			if c != '\n' {
@@ -332,12 +338,13 @@ func (e *encoded) quotedPrintable(b []byte) {
 		case e.n == 2 && unhex(c) >= 0:
 			e.out = append(e.out, byte(unhex(e.pend[1])<<4|unhex(c)))
 			e.n = 0
-		default:
-			// No escape after all: the octets held are themselves,
-			// and c is read again.
-			e.out = append(e.out, e.pend[:e.n]...)
+		case e.n == 2:
+			// No escape after all: "=", the digit and c are themselves.
+			e.out = append(e.out, '=', e.pend[1], c)
 			e.n = 0
-			i--
+		default: // n 3: the second octet after an "=" that is no escape
+			e.out = append(e.out, c)
+			e.n = 0
 		}
 	}
 }

@@ -260,6 +260,43 @@ func TestBase64Padding(t *testing.T) {
 	}
 }
 
+// TestQuotedPrintableBogus: an "=" that begins no escape in a
+// quoted-printable message is decoded as Thunderbird decodes it: the "="
+// and the two octets after it are themselves, none of them the start of
+// an escape or a soft line break. A message whose empty lines, that end
+// its headers, were run into the line before by an "=" in those two
+// octets, as "X: = =" before them, hid a structure nested past the
+// limits from the walk; Thunderbird walks it whole.
+func TestQuotedPrintableBogus(t *testing.T) {
+	ct, body := nested(101, true)
+	var enc strings.Builder
+	qw := quotedprintable.NewWriter(&enc)
+	qw.Write([]byte("Subject: x\nContent-Type: " + ct + "\n\n" + body))
+	qw.Close()
+	m := "--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n" +
+		strings.ReplaceAll(enc.String(), "\r\n\r\n", "\r\nX: = =\r\n\r\n") + "\n--o--\n"
+	if err := Check("multipart/mixed; boundary=o", []byte(m)); !errors.Is(err, ErrDepth) {
+		t.Errorf("101 deep, each empty line after \"X: = =\": %v; want ErrDepth", err)
+	}
+	for _, tc := range []struct{ in, out string }{
+		{"X: = =\r\n\r\n", "X: = =\r\n\r\n"},
+		{"=A=0A=0A", "=A=0A\n"},
+		{"==41", "==41"},
+		{"=\r=41=\n=\r\n=3D", "A="},
+		{"=4", ""},
+	} {
+		for _, chunk := range []int{1, len(tc.in)} {
+			e := &encoded{qp: true}
+			for b := []byte(tc.in); len(b) > 0; b = b[min(chunk, len(b)):] {
+				e.quotedPrintable(b[:min(chunk, len(b))])
+			}
+			if string(e.out) != tc.out {
+				t.Errorf("%q in pieces of %d decodes to %q; want %q", tc.in, chunk, e.out, tc.out)
+			}
+		}
+	}
+}
+
 // TestHuge: 16,000 levels and 100,000 parts stop at the limits, in one
 // pass, without holding the body.
 func TestHuge(t *testing.T) {
