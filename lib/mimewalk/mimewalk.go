@@ -252,13 +252,17 @@ func (w *Walker) feed(e *encoded, b []byte) {
 	} else {
 		e.base64(b)
 	}
-	w.flush(e)
+	w.flush(e, false)
 }
 
-// flush feeds what e has decoded to its Walker.
-func (w *Walker) flush(e *encoded) {
+// flush feeds what e has decoded to its Walker, and, at the message's
+// end, ends it.
+func (w *Walker) flush(e *encoded, end bool) {
 	e.sub.Write(e.out)
 	e.out = e.out[:0]
+	if end {
+		e.sub.end()
+	}
 	w.deep = max(w.deep, e.base+e.sub.Depth())
 	switch err := e.sub.Err(); {
 	case err == nil:
@@ -413,12 +417,23 @@ func (w *Walker) pop(n int) {
 			case e.n == 3: // 18 bits: two
 				e.out = append(e.out, byte(e.bits>>10), byte(e.bits>>2))
 			}
-			w.flush(e)
+			w.flush(e, true)
 			w.parts += e.sub.Parts()
 		}
 		w.stack = w.stack[:len(w.stack)-1]
 	}
 	w.inHead = false
+}
+
+// end ends the body of an encoded message: its last line, which may have
+// no line end and is a line to mail readers all the same, and every level
+// it is in, those of the encoded messages in it with their last lines.
+func (w *Walker) end() {
+	if !w.Done() && (len(w.line) > 0 || w.cr) {
+		w.cr = false
+		w.endLine()
+	}
+	w.pop(0)
 }
 
 func (w *Walker) startHeader() {

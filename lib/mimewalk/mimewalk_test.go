@@ -297,6 +297,38 @@ func TestQuotedPrintableBogus(t *testing.T) {
 	}
 }
 
+// TestEncodedLastLine: the last line of a message in base64 or
+// quoted-printable, which its decoded octets may end without a line end,
+// is a line to mail readers all the same: a delimiter there is a part.
+// The walk dropped it, and a multipart of such messages had twice the
+// parts it counted.
+func TestEncodedLastLine(t *testing.T) {
+	m := "Subject: x\nContent-Type: multipart/mixed; boundary=i\n\n--i"
+	one := map[string]string{
+		"base64":           b64Lines(m),
+		"quoted-printable": strings.ReplaceAll(m, "=", "=3D") + "=\n",
+	}
+	for enc, e := range one {
+		body := strings.Repeat("--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: "+enc+"\n\n"+e, 3) + "--o--\n"
+		for _, tc := range []struct {
+			lim   Limits
+			err   error
+			parts int
+		}{{Default, nil, 6}, {Limits{Depth: 100, Parts: 5}, ErrParts, 6}} {
+			for _, chunk := range []int{1, len(body)} {
+				w := New("multipart/mixed; boundary=o", tc.lim)
+				for b := []byte(body); len(b) > 0; b = b[min(chunk, len(b)):] {
+					w.Write(b[:min(chunk, len(b))])
+				}
+				if !errors.Is(w.Err(), tc.err) || tc.err == nil && w.Parts() != tc.parts {
+					t.Errorf("3 messages in %s, %+v, in pieces of %d: %v, %d parts; want %v, %d",
+						enc, tc.lim, chunk, w.Err(), w.Parts(), tc.err, tc.parts)
+				}
+			}
+		}
+	}
+}
+
 // TestHuge: 16,000 levels and 100,000 parts stop at the limits, in one
 // pass, without holding the body.
 func TestHuge(t *testing.T) {
