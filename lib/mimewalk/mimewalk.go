@@ -19,9 +19,10 @@
 // any level, is a part. A message part in base64 or quoted-printable,
 // which RFC 2046 §5.2.1 forbids and mail readers decode all the same, is
 // walked as they read it: decoded, a line at a time, by a Walker of its
-// own. A multipart whose boundary an enclosing one already uses is taken
-// as a single part, so that every delimiter line means one thing. A
-// missing close delimiter is no error: the body simply ends.
+// own; and as it is, by another, as Python's email reads it. A multipart
+// whose boundary an enclosing one already uses is taken as a single part,
+// so that every delimiter line means one thing. A missing close delimiter
+// is no error: the body simply ends.
 package mimewalk
 
 import (
@@ -69,9 +70,11 @@ type level struct {
 
 // encoded is a message part whose octets are encoded: its lines are
 // decoded as they come and fed to a Walker of its own, whose limits are
-// what the enclosing walk has left.
+// what the enclosing walk has left, and fed as they are to another, as
+// Python's email parses a message part whatever its encoding.
 type encoded struct {
 	sub  *Walker
+	raw  *Walker
 	base int    // the levels outside the message
 	qp   bool   // quoted-printable, not base64
 	bits uint32 // base64: the sextets of a quad not yet complete...
@@ -133,7 +136,7 @@ func (w *Walker) Err() error { return w.err }
 // Parts is the number of parts seen so far, at every level.
 func (w *Walker) Parts() int {
 	if e := w.encTop(); e != nil {
-		return w.parts + e.sub.Parts()
+		return w.parts + e.parts()
 	}
 	return w.parts
 }
@@ -247,6 +250,7 @@ func (w *Walker) encTop() *encoded {
 // feed decodes octets of an encoded message and feeds them to its
 // Walker; a limit that Walker goes past is the walk's.
 func (w *Walker) feed(e *encoded, b []byte) {
+	e.raw.Write(b)
 	if e.qp {
 		e.quotedPrintable(b)
 	} else {
@@ -262,9 +266,18 @@ func (w *Walker) flush(e *encoded, end bool) {
 	e.out = e.out[:0]
 	if end {
 		e.sub.end()
+		e.raw.end()
 	}
-	w.deep = max(w.deep, e.base+e.sub.Depth())
-	switch err := e.sub.Err(); {
+	w.deep = max(w.deep, e.base+e.sub.Depth(), e.base+e.raw.Depth())
+	// The lines as they are go past a limit as Python reads them; a
+	// field they cannot be read by is one only in base64, whose lines
+	// hold none: in quoted-printable, it is one the encoding wrote
+	// ("boundary=3D..."), which the decoded lines read.
+	err := e.sub.Err()
+	if raw := e.raw.Err(); err == nil && (!e.qp || errors.Is(raw, ErrDepth) || errors.Is(raw, ErrParts)) {
+		err = raw
+	}
+	switch {
 	case err == nil:
 	case errors.Is(err, ErrDepth):
 		w.err = fmt.Errorf("%w (over %d levels)", ErrDepth, w.lim.Depth)
@@ -274,6 +287,9 @@ func (w *Walker) flush(e *encoded, end bool) {
 		w.err = err
 	}
 }
+
+// parts is what the message counted, as one reader or the other reads it.
+func (e *encoded) parts() int { return max(e.sub.Parts(), e.raw.Parts()) }
 
 // b64 is the value of each base64 character (RFC 2045 §6.8), 64 for the
 // padding "=", and 0xff for the other octets, which are skipped, as mail
@@ -418,7 +434,7 @@ func (w *Walker) pop(n int) {
 				e.out = append(e.out, byte(e.bits>>10), byte(e.bits>>2))
 			}
 			w.flush(e, true)
-			w.parts += e.sub.Parts()
+			w.parts += e.parts()
 		}
 		w.stack = w.stack[:len(w.stack)-1]
 	}
@@ -554,10 +570,10 @@ func (w *Walker) enter(contentType, cte string) {
 			}
 		case "base64", "quoted-printable":
 			base := len(w.stack)
-			sub := &Walker{lim: Limits{Depth: w.lim.Depth - base, Parts: w.lim.Parts - w.parts}, bounds: map[string]int{}}
-			if w.push(level{enc: &encoded{sub: sub, base: base, qp: cte == "quoted-printable"}}) {
-				sub.push(level{})
-				sub.startHeader()
+			e := &encoded{base: base, qp: cte == "quoted-printable"}
+			if w.push(level{enc: e}) {
+				lim := Limits{Depth: w.lim.Depth - base, Parts: w.lim.Parts - w.parts}
+				e.sub, e.raw = New("message/rfc822", lim), New("message/rfc822", lim)
 			}
 		}
 		// Any other encoding is none a reader decodes: the message

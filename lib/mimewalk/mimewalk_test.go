@@ -329,6 +329,33 @@ func TestEncodedLastLine(t *testing.T) {
 	}
 }
 
+// TestEncodedRaw: a message/rfc822 part in base64 whose lines are no
+// such encoding, but a message as it is, is walked as it is too: Python's
+// email parses a message part's lines as they come, whatever its
+// Content-Transfer-Encoding, and walks the structure in them, which
+// decoding turns to garbage. (Quoted-printable turns little of it: what
+// it does turn, the decoded walk finds unreadable.)
+func TestEncodedRaw(t *testing.T) {
+	ct, body := nested(101, true)
+	for _, enc := range []string{"base64", "BASE64"} {
+		m := "--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: " + enc + "\n\nSubject: x\nContent-Type: " + ct + "\n\n" + body + "--o--\n"
+		for _, chunk := range []int{1, len(m)} {
+			w := New("multipart/mixed; boundary=o", Default)
+			for b := []byte(m); len(b) > 0; b = b[min(chunk, len(b)):] {
+				w.Write(b[:min(chunk, len(b))])
+			}
+			if !errors.Is(w.Err(), ErrDepth) || !strings.HasSuffix(w.Err().Error(), "(over 100 levels)") {
+				t.Errorf("101 deep, as it is, in a message in %s, in pieces of %d: %v; want ErrDepth", enc, chunk, w.Err())
+			}
+		}
+	}
+	w := NewPart("message/rfc822", "base64", Limits{Depth: 10, Parts: 5})
+	w.Write([]byte(strings.Repeat("Content-Type: message/rfc822\n\n", 10)))
+	if !errors.Is(w.Err(), ErrDepth) {
+		t.Errorf("body of 11 messages in one, as they are, in base64: %v; want ErrDepth", w.Err())
+	}
+}
+
 // TestHuge: 16,000 levels and 100,000 parts stop at the limits, in one
 // pass, without holding the body.
 func TestHuge(t *testing.T) {
