@@ -19,7 +19,9 @@
 // any level, is a part. A message part in base64 or quoted-printable,
 // which RFC 2046 §5.2.1 forbids and mail readers decode all the same, is
 // walked as they read it: decoded, a line at a time, by a Walker of its
-// own; and as it is, by another, as Python's email reads it. A multipart
+// own. Python's email reads a message part as it is, whatever its
+// encoding: once the walk meets an encoded one, a twin of it walks the
+// rest so, and a limit the twin goes past is the walk's. A multipart
 // whose boundary an enclosing one already uses is taken as a single part,
 // so that every delimiter line means one thing. A missing close delimiter
 // is no error: the body simply ends.
@@ -29,7 +31,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
+	"slices"
 	"strings"
 
 	"mlm/lib/ascii"
@@ -70,11 +74,9 @@ type level struct {
 
 // encoded is a message part whose octets are encoded: its lines are
 // decoded as they come and fed to a Walker of its own, whose limits are
-// what the enclosing walk has left, and fed as they are to another, as
-// Python's email parses a message part whatever its encoding.
+// what the enclosing walk has left.
 type encoded struct {
 	sub  *Walker
-	raw  *Walker
 	base int    // the levels outside the message
 	qp   bool   // quoted-printable, not base64
 	bits uint32 // base64: the sextets of a quad not yet complete...
@@ -103,6 +105,16 @@ type Walker struct {
 	parts  int
 	deep   int // deepest nesting seen
 	err    error
+	// asIs walks every message part as it is, whatever its encoding, as
+	// Python's email does: the twin's way.
+	asIs bool
+	// top is a Walker that New made, not one of an encoded message's:
+	// the one that makes a twin.
+	top bool
+	// twin walks the body as it is (asIs) from the first encoded
+	// message part on, when the top Walker meets one: a copy of the
+	// top one then, fed all that follows. Its depth and parts count.
+	twin *Walker
 }
 
 // New returns a Walker for a body whose header's Content-Type value is
@@ -117,7 +129,7 @@ func New(contentType string, lim Limits) *Walker {
 // Content-Transfer-Encoding as well: a message/rfc822 body in base64 or
 // quoted-printable is walked decoded.
 func NewPart(contentType, encoding string, lim Limits) *Walker {
-	w := &Walker{lim: lim, bounds: map[string]int{}}
+	w := &Walker{lim: lim, bounds: map[string]int{}, top: true}
 	w.enter(contentType, strings.ToLower(strings.TrimSpace(encoding)))
 	return w
 }
@@ -130,25 +142,49 @@ func Check(contentType string, body []byte) error {
 	return w.Err()
 }
 
-// Err is the limit the body went past, or nil so far.
-func (w *Walker) Err() error { return w.err }
-
-// Parts is the number of parts seen so far, at every level.
-func (w *Walker) Parts() int {
-	if e := w.encTop(); e != nil {
-		return w.parts + e.parts()
+// Err is the limit the body went past, or nil so far: as mail readers
+// that decode an encoded message part read it, or as Python's email,
+// which reads it as it is, counts its levels and parts. (Another fault
+// of the lines as they are is none: the encoding writes fields that
+// read so, "boundary=3D...", which the decoded walk reads.)
+func (w *Walker) Err() error {
+	if t := w.twin; w.err == nil && t != nil && (errors.Is(t.err, ErrDepth) || errors.Is(t.err, ErrParts)) {
+		return t.err
 	}
-	return w.parts
+	return w.err
+}
+
+// Parts is the number of parts seen so far, at every level, as the
+// reader that counts more reads them.
+func (w *Walker) Parts() int {
+	n := w.parts
+	if e := w.encTop(); e != nil {
+		n += e.sub.Parts()
+	}
+	if w.twin != nil {
+		n = max(n, w.twin.Parts())
+	}
+	return n
 }
 
 // Depth is the deepest nesting seen so far: 0 for a body that is no
 // multipart, 1 for a multipart of simple parts.
-func (w *Walker) Depth() int { return w.deep }
+func (w *Walker) Depth() int {
+	if w.twin != nil {
+		return max(w.deep, w.twin.deep)
+	}
+	return w.deep
+}
 
 // Done reports whether feeding more would change nothing: the walk has
 // failed, the body is no multipart or message at all, or its outermost
 // multipart is closed (an epilogue holds no structure).
-func (w *Walker) Done() bool { return w.err != nil || len(w.stack) == 0 }
+func (w *Walker) Done() bool {
+	return w.Err() != nil || w.done() && (w.twin == nil || w.twin.done())
+}
+
+// done is Done for this Walker, its twin aside.
+func (w *Walker) done() bool { return w.err != nil || len(w.stack) == 0 }
 
 // Write feeds body octets, in any pieces. It never fails: a body past the
 // limits is reported by Err, and once Done, Write ignores what follows.
@@ -158,7 +194,11 @@ func (w *Walker) Done() bool { return w.err != nil || len(w.stack) == 0 }
 // CR end a line as well.
 func (w *Walker) Write(p []byte) (int, error) {
 	n := len(p)
-	for len(p) > 0 && !w.Done() {
+	twinned := w.twin != nil
+	if twinned {
+		w.twin.Write(p)
+	}
+	for len(p) > 0 && !w.done() {
 		if w.cr {
 			// The last piece ended in CR: with this LF, a CRLF;
 			// without, a bare CR that ended the line.
@@ -168,6 +208,10 @@ func (w *Walker) Write(p []byte) (int, error) {
 				p = p[1:]
 			}
 			w.endLine()
+			if !twinned && w.twin != nil {
+				twinned = true
+				w.twin.Write(p) // what follows the line that made it
+			}
 			continue
 		}
 		i := bytes.IndexByte(p, '\n')
@@ -190,6 +234,10 @@ func (w *Walker) Write(p []byte) (int, error) {
 			break
 		}
 		w.endLine()
+		if !twinned && w.twin != nil {
+			twinned = true
+			w.twin.Write(p) // what follows the line that made it
+		}
 	}
 	return n, nil
 }
@@ -250,7 +298,6 @@ func (w *Walker) encTop() *encoded {
 // feed decodes octets of an encoded message and feeds them to its
 // Walker; a limit that Walker goes past is the walk's.
 func (w *Walker) feed(e *encoded, b []byte) {
-	e.raw.Write(b)
 	if e.qp {
 		e.quotedPrintable(b)
 	} else {
@@ -266,18 +313,9 @@ func (w *Walker) flush(e *encoded, end bool) {
 	e.out = e.out[:0]
 	if end {
 		e.sub.end()
-		e.raw.end()
 	}
-	w.deep = max(w.deep, e.base+e.sub.Depth(), e.base+e.raw.Depth())
-	// The lines as they are go past a limit as Python reads them; a
-	// field they cannot be read by is one only in base64, whose lines
-	// hold none: in quoted-printable, it is one the encoding wrote
-	// ("boundary=3D..."), which the decoded lines read.
-	err := e.sub.Err()
-	if raw := e.raw.Err(); err == nil && (!e.qp || errors.Is(raw, ErrDepth) || errors.Is(raw, ErrParts)) {
-		err = raw
-	}
-	switch {
+	w.deep = max(w.deep, e.base+e.sub.Depth())
+	switch err := e.sub.Err(); {
 	case err == nil:
 	case errors.Is(err, ErrDepth):
 		w.err = fmt.Errorf("%w (over %d levels)", ErrDepth, w.lim.Depth)
@@ -287,9 +325,6 @@ func (w *Walker) flush(e *encoded, end bool) {
 		w.err = err
 	}
 }
-
-// parts is what the message counted, as one reader or the other reads it.
-func (e *encoded) parts() int { return max(e.sub.Parts(), e.raw.Parts()) }
 
 // b64 is the value of each base64 character (RFC 2045 §6.8), 64 for the
 // padding "=", and 0xff for the other octets, which are skipped, as mail
@@ -434,7 +469,7 @@ func (w *Walker) pop(n int) {
 				e.out = append(e.out, byte(e.bits>>10), byte(e.bits>>2))
 			}
 			w.flush(e, true)
-			w.parts += e.parts()
+			w.parts += e.sub.Parts()
 		}
 		w.stack = w.stack[:len(w.stack)-1]
 	}
@@ -445,7 +480,7 @@ func (w *Walker) pop(n int) {
 // no line end and is a line to mail readers all the same, and every level
 // it is in, those of the encoded messages in it with their last lines.
 func (w *Walker) end() {
-	if !w.Done() && (len(w.line) > 0 || w.cr) {
+	if !w.done() && (len(w.line) > 0 || w.cr) {
 		w.cr = false
 		w.endLine()
 	}
@@ -563,22 +598,35 @@ func (w *Walker) enter(contentType, cte string) {
 		}
 		w.bounds[b] = len(w.stack) - 1
 	case mt == "message/rfc822" || mt == "message/global":
-		switch cte {
-		case "", "7bit", "8bit", "binary":
+		switch {
+		case w.asIs || cte == "" || cte == "7bit" || cte == "8bit" || cte == "binary":
 			if w.push(level{}) {
 				w.startHeader()
 			}
-		case "base64", "quoted-printable":
+		case cte == "base64" || cte == "quoted-printable":
+			if w.top && w.twin == nil {
+				w.makeTwin(contentType, cte)
+			}
 			base := len(w.stack)
 			e := &encoded{base: base, qp: cte == "quoted-printable"}
 			if w.push(level{enc: e}) {
-				lim := Limits{Depth: w.lim.Depth - base, Parts: w.lim.Parts - w.parts}
-				e.sub, e.raw = New("message/rfc822", lim), New("message/rfc822", lim)
+				e.sub = &Walker{lim: Limits{Depth: w.lim.Depth - base, Parts: w.lim.Parts - w.parts}, bounds: map[string]int{}}
+				e.sub.enter("message/rfc822", "")
 			}
 		}
 		// Any other encoding is none a reader decodes: the message
-		// is opaque to them, and to the walk.
+		// is opaque to them, and to the walk (but for the twin's).
 	}
+}
+
+// makeTwin makes w's twin as w enters its first encoded message part:
+// a copy of w as it stands, every level of it walked as it is so far,
+// that enters the part as it is.
+func (w *Walker) makeTwin(contentType, cte string) {
+	t := &Walker{lim: w.lim, stack: slices.Clone(w.stack), bounds: maps.Clone(w.bounds),
+		parts: w.parts, deep: w.deep, defCT: w.defCT, asIs: true}
+	t.enter(contentType, cte)
+	w.twin = t
 }
 
 // ParseType is mime.ParseMediaType, which takes no comments, on a value

@@ -453,6 +453,9 @@ func FuzzMIME(f *testing.F) {
 				stacked-- // the message's level, in both
 				x = e.sub
 			}
+			if tw := w.twin; tw != nil && (len(tw.line) > MaxField+4 || len(tw.field) > MaxField || len(tw.stack) > lim.Depth || tw.twin != nil) {
+				t.Fatalf("the twin's buffers past their bounds: line %d, field %d, stack %d", len(tw.line), len(tw.field), len(tw.stack))
+			}
 		}
 		if fmt.Sprint(w.Err()) != fmt.Sprint(whole.Err()) || w.Parts() != whole.Parts() || w.Depth() != whole.Depth() {
 			t.Fatalf("in pieces of %d: %v %d %d; whole: %v %d %d", chunk, w.Err(), w.Parts(), w.Depth(), whole.Err(), whole.Parts(), whole.Depth())
@@ -500,4 +503,39 @@ func TestFlat(t *testing.T) {
 			t.Errorf("Flat(%q), but a Walker for it is not Done", tc.ct)
 		}
 	}
+}
+
+// TestEncodedChainLinear: messages in quoted-printable nested straight
+// in each other, whose lines quoted-printable leaves as they are (no
+// "=", no long line), are walked by Walkers in number linear in their
+// depth, not a pair more for each Walker that sees one: the decoded and
+// the undecoded walk both see each inner one, and 2^depth Walkers would
+// be a walk no limit bounds. So 120 levels stop at the depth limit.
+func TestEncodedChainLinear(t *testing.T) {
+	chain := func(n int) []byte {
+		return []byte(strings.Repeat("Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n", n) + "bottom\n")
+	}
+	w := New("message/rfc822", Limits{Depth: 30, Parts: 100})
+	w.Write(chain(12))
+	if n := walkers(w); n > 2*12+1 {
+		t.Fatalf("12 levels: %d Walkers; want at most %d", n, 2*12+1)
+	}
+	if err := Check("message/rfc822", chain(120)); !errors.Is(err, ErrDepth) {
+		t.Errorf("120 levels: %v; want ErrDepth", err)
+	}
+}
+
+// walkers counts w and the Walkers of the encoded messages it is in,
+// and theirs, and its twin.
+func walkers(w *Walker) int {
+	n := 1
+	if w.twin != nil {
+		n += walkers(w.twin)
+	}
+	for _, l := range w.stack {
+		if e := l.enc; e != nil {
+			n += walkers(e.sub)
+		}
+	}
+	return n
 }
