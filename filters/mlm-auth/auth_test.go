@@ -108,7 +108,8 @@ func TestHoldNotice(t *testing.T) {
 
 // TestHoldEncodedNesting: a post whose structure goes past the limits
 // inside a message in base64, which mail readers decode and walk, is
-// held: the post's own body so encoded, or a part of it.
+// held: the post's own body so encoded, or a part of it; so is one in an
+// encoding no reader decodes, which Python's email walks as it is.
 func TestHoldEncodedNesting(t *testing.T) {
 	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
 		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
@@ -123,6 +124,8 @@ func TestHoldEncodedNesting(t *testing.T) {
 		"e1": "From: a@example.org\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + b64 + "\n",
 		"e2": "From: a@example.org\nContent-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: message/rfc822\n" +
 			"Content-Transfer-Encoding: base64\n\n" + b64 + "\n--o--\n",
+		// No reader decodes it: Python's email walks it as it is.
+		"e3": "From: a@example.org\nContent-Type: message/rfc822\nContent-Transfer-Encoding: x-uuencode\n\n" + deep,
 	} {
 		var in, out bytes.Buffer
 		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},

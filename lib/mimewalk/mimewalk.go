@@ -20,11 +20,11 @@
 // which RFC 2046 §5.2.1 forbids and mail readers decode all the same, is
 // walked as they read it: decoded, a line at a time, by a Walker of its
 // own. Python's email reads a message part as it is, whatever its
-// encoding: once the walk meets an encoded one, a twin of it walks the
-// rest so, and a limit the twin goes past is the walk's. A multipart
-// whose boundary an enclosing one already uses is taken as a single part,
-// so that every delimiter line means one thing. A missing close delimiter
-// is no error: the body simply ends.
+// encoding: once the walk meets one in any encoding but 7bit, 8bit or
+// binary, a twin of it walks the rest so, and a limit the twin goes past
+// is the walk's. A multipart whose boundary an enclosing one already uses
+// is taken as a single part, so that every delimiter line means one
+// thing. A missing close delimiter is no error: the body simply ends.
 package mimewalk
 
 import (
@@ -598,15 +598,18 @@ func (w *Walker) enter(contentType, cte string) {
 		}
 		w.bounds[b] = len(w.stack) - 1
 	case mt == "message/rfc822" || mt == "message/global":
-		switch {
-		case w.asIs || cte == "" || cte == "7bit" || cte == "8bit" || cte == "binary":
+		if w.asIs || cte == "" || cte == "7bit" || cte == "8bit" || cte == "binary" {
 			if w.push(level{}) {
 				w.startHeader()
 			}
-		case cte == "base64" || cte == "quoted-printable":
-			if w.top && w.twin == nil {
-				w.makeTwin(contentType, cte)
-			}
+			return
+		}
+		// Python's email reads it as it is, whatever the encoding:
+		// the twin does, from the first such part on.
+		if w.top && w.twin == nil {
+			w.makeTwin(contentType, cte)
+		}
+		if cte == "base64" || cte == "quoted-printable" {
 			base := len(w.stack)
 			e := &encoded{base: base, qp: cte == "quoted-printable"}
 			if w.push(level{enc: e}) {

@@ -114,8 +114,10 @@ func TestWalk(t *testing.T) {
 		{"quoted-printable message, multipart inside", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n" +
 				"Subject: x\r\nContent-Type: multipart/mixed; bound=\r\nary=3D\"i\"\r\n\r\n--i\r\n\r\n-=\n-i\n\n--=69--\n--o--\n", nil, 3, 3},
+		// One in another encoding, which no reader decodes, is walked
+		// as it is, as Python's email reads it.
 		{"x-uuencode message", "multipart/mixed; boundary=o",
-			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: x-uuencode\n\n" + inner + "--o--\n", nil, 1, 1},
+			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: x-uuencode\n\n" + inner + "--o--\n", nil, 4, 3},
 		// A field named so only in Unicode's case (U+017F, LONG S, folds
 		// to s) is no Content-Transfer-Encoding: the message is walked.
 		{"long s in field name", "multipart/mixed; boundary=o",
@@ -337,7 +339,7 @@ func TestEncodedLastLine(t *testing.T) {
 // it does turn, the decoded walk finds unreadable.)
 func TestEncodedRaw(t *testing.T) {
 	ct, body := nested(101, true)
-	for _, enc := range []string{"base64", "BASE64"} {
+	for _, enc := range []string{"base64", "BASE64", "x-uuencode", "base64 (a comment)"} {
 		m := "--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: " + enc + "\n\nSubject: x\nContent-Type: " + ct + "\n\n" + body + "--o--\n"
 		for _, chunk := range []int{1, len(m)} {
 			w := New("multipart/mixed; boundary=o", Default)
@@ -349,10 +351,12 @@ func TestEncodedRaw(t *testing.T) {
 			}
 		}
 	}
-	w := NewPart("message/rfc822", "base64", Limits{Depth: 10, Parts: 5})
-	w.Write([]byte(strings.Repeat("Content-Type: message/rfc822\n\n", 10)))
-	if !errors.Is(w.Err(), ErrDepth) {
-		t.Errorf("body of 11 messages in one, as they are, in base64: %v; want ErrDepth", w.Err())
+	for _, enc := range []string{"base64", "x-uuencode"} {
+		w := NewPart("message/rfc822", enc, Limits{Depth: 10, Parts: 5})
+		w.Write([]byte(strings.Repeat("Content-Type: message/rfc822\n\n", 10)))
+		if !errors.Is(w.Err(), ErrDepth) {
+			t.Errorf("body of 11 messages in one, as they are, in %s: %v; want ErrDepth", enc, w.Err())
+		}
 	}
 }
 
@@ -538,4 +542,62 @@ func walkers(w *Walker) int {
 		}
 	}
 	return n
+}
+
+// newAsIs is a Walker that walks every message part as it is from the
+// start, as Python's email does: what a twin must count.
+func newAsIs(contentType string, lim Limits) *Walker {
+	w := &Walker{lim: lim, bounds: map[string]int{}, asIs: true}
+	w.enter(contentType, "")
+	return w
+}
+
+// randomBody is a body of lines drawn from delimiters, header fields and
+// encoded lines, each ending in LF, CRLF or a bare CR.
+func randomBody(r *rand.Rand) string {
+	lines := []string{
+		"--a", "--a--", "--b", "--b--", "--d", "--d--", "", "", "", "x", " folded", "Subject: x",
+		"Content-Type: multipart/mixed; boundary=a", "Content-Type: multipart/mixed; boundary=b",
+		"Content-Type: multipart/digest; boundary=d", "Content-Type: message/rfc822",
+		"Content-Type: message/global", "Content-Type: text/plain",
+		"Content-Transfer-Encoding: base64", "Content-Transfer-Encoding: quoted-printable",
+		"Content-Transfer-Encoding: x-uuencode", "Content-Transfer-Encoding: 7bit",
+		"Content-Type: multipart/mixed; boundary=3Dc", "--c", "=2D-c", "--=",
+		strings.TrimSpace(b64Lines("Content-Type: multipart/mixed; boundary=e\n\n--e\n\n--e\n")),
+	}
+	var b strings.Builder
+	for range r.IntN(40) {
+		b.WriteString(lines[r.IntN(len(lines))])
+		b.WriteString([]string{"\n", "\n", "\r\n", "\r"}[r.IntN(4)])
+	}
+	return b.String()
+}
+
+// TestTwin: the twin, a copy of the top Walker made where it meets its
+// first encoded message part, counts what a Walker that walks every
+// message part as it is from the start counts, however the body is cut
+// into pieces; without a twin, the top Walker does.
+func TestTwin(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	cts := []string{"multipart/mixed; boundary=a", "message/rfc822", "multipart/digest; boundary=d", "multipart/mixed; boundary=b"}
+	ctes := []string{"", "base64", "quoted-printable", "x-uuencode", "7bit"}
+	lim := Limits{Depth: 4, Parts: 8}
+	for range 50_000 {
+		ct, cte, body := cts[r.IntN(len(cts))], ctes[r.IntN(len(ctes))], randomBody(r)
+		want := newAsIs(ct, lim)
+		want.Write([]byte(body))
+		chunk := 1 + r.IntN(len(body)+1)
+		w := NewPart(ct, cte, lim)
+		for b := []byte(body); len(b) > 0; b = b[min(chunk, len(b)):] {
+			w.Write(b[:min(chunk, len(b))])
+		}
+		got := w.twin
+		if got == nil {
+			got = w
+		}
+		if fmt.Sprint(got.err) != fmt.Sprint(want.err) || got.Parts() != want.Parts() || got.deep != want.deep {
+			t.Fatalf("%q, %q, %q in pieces of %d: twin %v: %v, %d parts, depth %d; as it is: %v, %d, %d",
+				ct, cte, body, chunk, w.twin != nil, got.err, got.Parts(), got.deep, want.err, want.Parts(), want.deep)
+		}
+	}
 }
