@@ -113,7 +113,8 @@ type Walker struct {
 	top bool
 	// twin walks the body as it is (asIs) from the first encoded
 	// message part on, when the top Walker meets one: a copy of the
-	// top one then, fed all that follows. Its depth and parts count.
+	// top one then, fed all that follows. What it goes past counts
+	// (see Err).
 	twin *Walker
 }
 
@@ -144,11 +145,13 @@ func Check(contentType string, body []byte) error {
 
 // Err is the limit the body went past, or nil so far: as mail readers
 // that decode an encoded message part read it, or as Python's email,
-// which reads it as it is, counts its levels and parts. (Another fault
-// of the lines as they are is none: the encoding writes fields that
-// read so, "boundary=3D...", which the decoded walk reads.)
+// which reads it as it is, counts its levels and parts. (A multipart's
+// Content-Type that cannot be read in the lines as they are is no fault:
+// the encoding writes fields that read so, "boundary=3D..." or "bound="
+// at the end of a line, which the decoded walk reads. The twin takes
+// such a part for a single part, and walks on.)
 func (w *Walker) Err() error {
-	if t := w.twin; w.err == nil && t != nil && (errors.Is(t.err, ErrDepth) || errors.Is(t.err, ErrParts)) {
+	if t := w.twin; w.err == nil && t != nil {
 		return t.err
 	}
 	return w.err
@@ -559,12 +562,12 @@ func (w *Walker) enter(contentType, cte string) {
 		return
 	}
 	mt, params, err := ParseType(contentType)
-	if err != nil && !Flat(contentType) {
+	if err != nil && !Flat(contentType) && !w.asIs {
 		// A multipart (or message) all the same to readers that read
 		// past what is wrong in it, a parameter given twice above all
 		// ("boundary=a; boundary=b", where Python's email takes the
 		// first): its parts cannot be counted here, and may be past
-		// any limit.
+		// any limit. (The twin's is no fault: see Err.)
 		w.err = ErrType
 		return
 	}

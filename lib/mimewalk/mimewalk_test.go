@@ -601,3 +601,33 @@ func TestTwin(t *testing.T) {
 		}
 	}
 }
+
+// TestTwinWalksOn: a multipart the twin cannot read, in the lines as
+// they are of a message part in quoted-printable or base64, does not end
+// the twin's walk: a message part after it nested past the limits, as it
+// is, is past the walk's. A Content-Type too long to read is the walk's
+// fault, as it is the decoded walk's.
+func TestTwinWalksOn(t *testing.T) {
+	ct, body := nested(101, true)
+	bomb := "--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nSubject: x\nContent-Type: " + ct + "\n\n" + body
+	for _, tc := range []struct {
+		name, enc, first string
+		err              error
+	}{
+		{"boundary given twice", "base64", "Content-Type: multipart/mixed; boundary=a; boundary=b\n\n--a\n\n--a--\n", ErrDepth},
+		// As quoted-printable writes it, which the decoded walk reads.
+		{"boundary broken by a soft line break", "quoted-printable", "Content-Type: multipart/mixed; bound=\nary=3D\"a\"\n\n--a\n\n--a--\n", ErrDepth},
+		{"long content-type", "base64", "Content-Type: text/plain; x=\"" + strings.Repeat("y", MaxField) + "\"\n\nx\n", ErrField},
+	} {
+		m := "--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: " + tc.enc + "\n\n" + tc.first + bomb + "--o--\n"
+		for _, chunk := range []int{1, len(m)} {
+			w := New("multipart/mixed; boundary=o", Default)
+			for b := []byte(m); len(b) > 0; b = b[min(chunk, len(b)):] {
+				w.Write(b[:min(chunk, len(b))])
+			}
+			if !errors.Is(w.Err(), tc.err) {
+				t.Errorf("%s, then 101 deep, as they are, in a message in base64, in pieces of %d: %v; want %v", tc.name, chunk, w.Err(), tc.err)
+			}
+		}
+	}
+}
