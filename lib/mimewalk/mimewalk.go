@@ -70,6 +70,7 @@ type level struct {
 	multi    bool     // a multipart, not a message/rfc822
 	digest   bool     // multipart/digest: a part is message/rfc822 by default
 	enc      *encoded // a message in base64 or quoted-printable, walked decoded
+	qp       bool     // the twin's: a message in quoted-printable, walked as it is
 }
 
 // encoded is a message part whose octets are encoded: its lines are
@@ -146,10 +147,11 @@ func Check(contentType string, body []byte) error {
 // Err is the limit the body went past, or nil so far: as mail readers
 // that decode an encoded message part read it, or as Python's email,
 // which reads it as it is, counts its levels and parts. (A multipart's
-// Content-Type that cannot be read in the lines as they are is no fault:
-// the encoding writes fields that read so, "boundary=3D..." or "bound="
-// at the end of a line, which the decoded walk reads. The twin takes
-// such a part for a single part, and walks on.)
+// Content-Type that cannot be read in the lines as they are of a message
+// in quoted-printable is no fault: the encoding writes fields that read
+// so, "boundary=3D..." or "bound=" at the end of a line, which the
+// decoded walk reads. The twin takes such a part for a single part, and
+// walks on.)
 func (w *Walker) Err() error {
 	if t := w.twin; w.err == nil && t != nil {
 		return t.err
@@ -562,12 +564,13 @@ func (w *Walker) enter(contentType, cte string) {
 		return
 	}
 	mt, params, err := ParseType(contentType)
-	if err != nil && !Flat(contentType) && !w.asIs {
+	if err != nil && !Flat(contentType) && !w.inQP() {
 		// A multipart (or message) all the same to readers that read
 		// past what is wrong in it, a parameter given twice above all
 		// ("boundary=a; boundary=b", where Python's email takes the
 		// first): its parts cannot be counted here, and may be past
-		// any limit. (The twin's is no fault: see Err.)
+		// any limit. (In the twin's lines of a message in
+		// quoted-printable it is no fault: see Err.)
 		w.err = ErrType
 		return
 	}
@@ -602,7 +605,7 @@ func (w *Walker) enter(contentType, cte string) {
 		w.bounds[b] = len(w.stack) - 1
 	case mt == "message/rfc822" || mt == "message/global":
 		if w.asIs || cte == "" || cte == "7bit" || cte == "8bit" || cte == "binary" {
-			if w.push(level{}) {
+			if w.push(level{qp: w.asIs && cte == "quoted-printable"}) {
 				w.startHeader()
 			}
 			return
@@ -696,6 +699,12 @@ func splitParams(v string) []string {
 		}
 	}
 	return append(segs, v[start:])
+}
+
+// inQP reports whether the walk is in a message in quoted-printable
+// that it walks as it is.
+func (w *Walker) inQP() bool {
+	return slices.ContainsFunc(w.stack, func(l level) bool { return l.qp })
 }
 
 // push enters one more level, unless that is one too many.
