@@ -397,6 +397,7 @@ func structure(p *post) (why string, done func(), err error) {
 		done()
 		return "", nil, err
 	}
+	walk.End()
 	if err := bw.Flush(); err != nil {
 		done()
 		return "", nil, sysexit.Temp(err)

@@ -481,6 +481,16 @@ func (w *Walker) pop(n int) {
 	w.inHead = false
 }
 
+// End ends the body: its last line, which may have no line end and is a
+// line to mail readers all the same (a delimiter, it may be the part
+// past the limit), is walked, by the twin too. Write must not follow.
+func (w *Walker) End() {
+	w.end()
+	if w.twin != nil {
+		w.twin.end()
+	}
+}
+
 // end ends the body of an encoded message: its last line, which may have
 // no line end and is a line to mail readers all the same, and every level
 // it is in, those of the encoded messages in it with their last lines.

@@ -360,6 +360,22 @@ func TestEncodedRaw(t *testing.T) {
 	}
 }
 
+// TestEnd: the body's last line, without a line end, is walked at End:
+// a delimiter there is the 10,001st part.
+func TestEnd(t *testing.T) {
+	ct, _ := flat(0)
+	body := []byte(strings.Repeat("--x\n\nx\n", 10_000) + "--x")
+	w := New(ct, Default)
+	w.Write(body)
+	if w.Err() != nil || w.Parts() != 10_000 {
+		t.Fatalf("before End: %v, %d parts; want none yet, 10000", w.Err(), w.Parts())
+	}
+	w.End()
+	if !errors.Is(w.Err(), ErrParts) || w.Parts() != 10_001 {
+		t.Errorf("after End: %v, %d parts; want ErrParts, 10001", w.Err(), w.Parts())
+	}
+}
+
 // TestHuge: 16,000 levels and 100,000 parts stop at the limits, in one
 // pass, without holding the body.
 func TestHuge(t *testing.T) {
