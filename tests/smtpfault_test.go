@@ -167,39 +167,10 @@ func (o sfOutcome) check(t *testing.T, code int, deferred, journal, bounces stri
 // connection with a reader of its lines. It returns the address.
 func sfServe(t *testing.T, script func(c net.Conn, br *bufio.Reader)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.SetDeadline(time.Now().Add(sfHang))
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() { defer wg.Done(); defer c.Close(); script(c, bufio.NewReader(c)) }()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+	return mlmtest.Serve(t, func(_ int, c net.Conn) {
+		c.SetDeadline(time.Now().Add(sfHang))
+		script(c, bufio.NewReader(c))
 	})
-	return ln.Addr().String()
 }
 
 // sfSay writes lines with CRLF in one write.

@@ -1346,7 +1346,7 @@ func TestHeldDot(t *testing.T) {
 // which found b bounced with c's 550.)
 func TestHeldSurplusNoBounce(t *testing.T) {
 	in := &eofSignal{r: strings.NewReader(record("p1,1", "a@x.example") + record("p1,2", "b@x.example", "c@x.example")), eof: make(chan struct{})}
-	relay := fakeRelay(t, func(n int, c net.Conn) {
+	relay := mlmtest.Serve(t, func(n int, c net.Conn) {
 		first := n == 0
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(20 * time.Second))
@@ -1480,7 +1480,7 @@ func TestHeldReleased(t *testing.T) {
 // deferred, nor under -R bounced, for what no relay said of them.
 func TestMail421(t *testing.T) {
 	healthy := sinktest.Sink(t, smtpsink.Options{})
-	relay := fakeRelay(t, func(n int, c net.Conn) {
+	relay := mlmtest.Serve(t, func(n int, c net.Conn) {
 		if n%2 == 0 { // each run's first: no PIPELINING, 421 to MAIL
 			replyToMAIL(c, "220 closing ESMTP\r\n", "421 4.4.2 closing: idle timeout exceeded\r\n", true)
 			return
@@ -1923,7 +1923,7 @@ func TestVERPRecord(t *testing.T) {
 // lines mlm-sendmail writes on standard error about it, which reach a
 // terminal or cron's mail, hold none of them.
 func TestServerTextOneLine(t *testing.T) {
-	relay := fakeRelay(t, func(n int, c net.Conn) {
+	relay := mlmtest.Serve(t, func(n int, c net.Conn) {
 		if n%2 == 0 { // refused at the greeting
 			io.WriteString(c, "421 4.3.2 busy\x1b]0;owned\x07\x1b[2J\rmlm-sendmail: all delivered\r\n")
 			c.Close()
@@ -1970,28 +1970,6 @@ func TestJournalName(t *testing.T) {
 	if got := delivered(srv); len(got) != 0 {
 		t.Errorf("delivered to %v; want no one", got)
 	}
-}
-
-// fakeRelay listens on 127.0.0.1 until the test ends and hands each
-// connection, the n-th from 0, to serve, in a goroutine of its own. It
-// returns the address.
-func fakeRelay(t *testing.T, serve func(n int, c net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for n := 0; ; n++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serve(n, c)
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // replyToMAIL serves a connection: the greeting, then 250 to every

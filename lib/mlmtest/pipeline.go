@@ -37,10 +37,8 @@ const (
 // every message, and keeps what it took.
 type PipelineRelay struct {
 	how   Pipelining
-	ln    net.Listener
-	wg    sync.WaitGroup
+	addr  string
 	mu    sync.Mutex
-	conns []net.Conn
 	took  []string // the recipients of each message taken, in order
 	reads int      // reads that brought more than one command
 }
@@ -48,40 +46,13 @@ type PipelineRelay struct {
 // StartPipelineRelay starts a PipelineRelay, stopped when the test ends.
 func StartPipelineRelay(tb testing.TB, how Pipelining) *PipelineRelay {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	r := &PipelineRelay{how: how, ln: ln}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r.mu.Lock()
-			r.conns = append(r.conns, c)
-			r.mu.Unlock()
-			r.wg.Add(1)
-			go func() { defer r.wg.Done(); defer c.Close(); r.serve(c) }()
-		}
-	}()
-	tb.Cleanup(func() {
-		ln.Close()
-		r.mu.Lock()
-		for _, c := range r.conns {
-			c.Close()
-		}
-		r.mu.Unlock()
-		r.wg.Wait()
-	})
+	r := &PipelineRelay{how: how}
+	r.addr = Serve(tb, func(_ int, c net.Conn) { r.serve(c) })
 	return r
 }
 
 // Addr is the relay's address.
-func (r *PipelineRelay) Addr() string { return r.ln.Addr().String() }
+func (r *PipelineRelay) Addr() string { return r.addr }
 
 // Delivered is the recipients of every message the relay took, sorted,
 // a recipient as often as it was given one.

@@ -193,53 +193,22 @@ func reply(t *testing.T, s string) *smtpsink.Reply {
 // fake is a scripted SMTP server on 127.0.0.1: script plays each
 // connection. It logs every line it reads.
 type fake struct {
-	ln    net.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns []net.Conn
-	log   []string
+	addr string
+	mu   sync.Mutex
+	log  []string
 }
 
 func serve(t *testing.T, script func(*fconn)) *fake {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fake{ln: ln}
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.SetDeadline(time.Now().Add(hang))
-			f.mu.Lock()
-			f.conns = append(f.conns, c)
-			f.mu.Unlock()
-			f.wg.Add(1)
-			go func() {
-				defer f.wg.Done()
-				defer c.Close()
-				script(&fconn{f: f, c: c, br: bufio.NewReader(c)})
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		f.mu.Lock()
-		for _, c := range f.conns {
-			c.Close()
-		}
-		f.mu.Unlock()
-		f.wg.Wait()
+	f := &fake{}
+	f.addr = mlmtest.Serve(t, func(_ int, c net.Conn) {
+		c.SetDeadline(time.Now().Add(hang))
+		script(&fconn{f: f, c: c, br: bufio.NewReader(c)})
 	})
 	return f
 }
 
-func (f *fake) Addr() string { return f.ln.Addr().String() }
+func (f *fake) Addr() string { return f.addr }
 
 // received is every line the server read, in order.
 func (f *fake) received() []string {
