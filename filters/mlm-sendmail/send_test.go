@@ -2017,38 +2017,28 @@ func TestDuplicateRecipient(t *testing.T) {
 	}
 }
 
-// TestSizeDots: a message of many lines that start with a dot goes to a
-// server whose SIZE it fits exactly: SIZE counts the message, not the
-// dots that stuffing doubles on the wire (RFC 1870 §3).
-func TestSizeDots(t *testing.T) {
-	dir := list(t)
-	msg := "Subject: x\n\n" + strings.Repeat(".a line of the body\n", 50)
-	size := int64(len(msg) + strings.Count(msg, "\n")) // CRLF on the wire
-	srv := sinktest.Sink(t, smtpsink.Options{Size: size})
-	out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}, recordOf("p8,1", msg, "a@x.example"))
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	if got := delivered(srv); !slices.Equal(got, []string{"a@x.example"}) {
-		b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p8"))
-		t.Errorf("delivered %v; want a@x.example (journal %q, out %q)", got, b, out)
-	}
-}
-
-// TestSizeCRLF: a message whose lines end in CRLF goes to a server
-// whose SIZE it fits, octet for octet, as it goes on the wire: CRLF is
-// sent as it is, two octets, and counts as two.
-func TestSizeCRLF(t *testing.T) {
-	dir := list(t)
-	msg := "Subject: x\r\n\r\n" + strings.Repeat("a line of the body\r\n", 50)
-	srv := sinktest.Sink(t, smtpsink.Options{Size: int64(len(msg))})
-	out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}, recordOf("p9,1", msg, "a@x.example"))
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	if got := delivered(srv); !slices.Equal(got, []string{"a@x.example"}) {
-		b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p9"))
-		t.Errorf("delivered %v; want a@x.example (journal %q, out %q)", got, b, out)
+// TestSizeFits: a message goes to a server whose SIZE it fits exactly,
+// as SIZE counts it (RFC 1870 §3): the octets sent after the 354, so a
+// line that ends in CRLF is sent as it is and counts two octets, not
+// four; and not the dots that stuffing doubles on the wire.
+func TestSizeFits(t *testing.T) {
+	for _, tc := range []struct {
+		id, msg string
+		crs     int // the CRs the wire adds
+	}{
+		{"crlf", "Subject: x\r\n\r\n" + strings.Repeat("a line of the body\r\n", 50), 0},
+		{"dots", "Subject: x\n\n" + strings.Repeat(".a line of the body\n", 50), 52},
+	} {
+		dir := list(t)
+		srv := sinktest.Sink(t, smtpsink.Options{Size: int64(len(tc.msg) + tc.crs)})
+		out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}, recordOf(tc.id+",1", tc.msg, "a@x.example"))
+		if err != nil {
+			t.Fatalf("%s: run: %v", tc.id, err)
+		}
+		if got := delivered(srv); !slices.Equal(got, []string{"a@x.example"}) {
+			b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", tc.id))
+			t.Errorf("%s: delivered %v; want a@x.example (journal %q, out %q)", tc.id, got, b, out)
+		}
 	}
 }
 
