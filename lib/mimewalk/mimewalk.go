@@ -81,9 +81,9 @@ type encoded struct {
 	base int    // the levels outside the message
 	qp   bool   // quoted-printable, not base64
 	bits uint32 // base64: the sextets of a quad not yet complete...
-	n    int    // ... and how many; quoted-printable: octets held in pend, or 3 (below)
+	n    int    // ... and how many; quoted-printable: octets of an escape read, "=" and pend, or 3 (below)
 	pads int    // base64: how many of them are "="
-	pend [2]byte
+	pend byte   // quoted-printable: the octet after the "="
 	out  []byte // decoded octets not yet fed
 }
 
@@ -379,28 +379,28 @@ func (e *encoded) quotedPrintable(b []byte) {
 		c := b[i]
 		switch {
 		case e.n == 0 && c == '=':
-			e.pend[0], e.n = c, 1
+			e.n = 1
 		case e.n == 0:
 			e.out = append(e.out, c)
 		case e.n == 1 && c == '\n':
 			e.n = 0 // a soft line break
 		case e.n == 1 && (c == '\r' || unhex(c) >= 0):
-			e.pend[1], e.n = c, 2
+			e.pend, e.n = c, 2
 		case e.n == 1:
 			// No escape: "=", c and the octet after it are themselves.
 			e.out = append(e.out, '=', c)
 			e.n = 3
-		case e.n == 2 && e.pend[1] == '\r':
+		case e.n == 2 && e.pend == '\r':
 			e.n = 0 // a soft line break, CRLF or a bare CR
 			if c != '\n' {
 				i--
 			}
 		case e.n == 2 && unhex(c) >= 0:
-			e.out = append(e.out, byte(unhex(e.pend[1])<<4|unhex(c)))
+			e.out = append(e.out, byte(unhex(e.pend)<<4|unhex(c)))
 			e.n = 0
 		case e.n == 2:
 			// No escape after all: "=", the digit and c are themselves.
-			e.out = append(e.out, '=', e.pend[1], c)
+			e.out = append(e.out, '=', e.pend, c)
 			e.n = 0
 		default: // n 3: the second octet after an "=" that is no escape
 			e.out = append(e.out, c)
