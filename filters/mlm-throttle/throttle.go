@@ -285,7 +285,14 @@ func (t *throttle) settledOf(id string) (*addr.KeySet, error) {
 	if t.journals == nil {
 		return nil, nil
 	}
-	if post := journal.Post(id); post != t.post {
+	post := journal.Post(id)
+	// "", "." and "..": no journal's name, but a directory's, which
+	// would fail to read for ever (mlm-sendmail refuses them); "" is
+	// also t.post's before the first.
+	if err := journal.CheckName(post); err != nil {
+		return nil, err
+	}
+	if post != t.post {
 		s, err := journal.Settled(t.journals, post)
 		if err != nil {
 			return nil, err
