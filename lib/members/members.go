@@ -50,6 +50,11 @@ func read(d *listdir.Dir, name string, fn func(r io.Reader, src string) error) e
 	if name == listdir.Subscribers && d.Has(listdir.MembersCommand) {
 		return readCommand(d, fn)
 	}
+	return readFile(d, name, fn)
+}
+
+// readFile calls fn with the member file name, if it exists.
+func readFile(d *listdir.Dir, name string, fn func(r io.Reader, src string) error) error {
 	f, err := os.Open(d.File(name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -76,6 +81,7 @@ type Source struct {
 	d      *listdir.Dir
 	name   string
 	tried  bool      // the first read has been made
+	cmd    bool      // and found the members-command, which it runs each time
 	loaded bool      // names, ends and bad are the whole file (none if there is none)
 	names  []byte    // the small file's addresses, one after another
 	ends   []uint32  // where each address in names ends
@@ -99,14 +105,20 @@ func NewSource(d *listdir.Dir, name string) *Source { return &Source{d: d, name:
 func (s *Source) Each(fn func(mailbox string) error, bad BadFunc) error {
 	if !s.tried {
 		s.tried = true
-		if !(s.name == listdir.Subscribers && s.d.Has(listdir.MembersCommand)) {
+		s.cmd = s.name == listdir.Subscribers && s.d.Has(listdir.MembersCommand)
+		if !s.cmd {
 			if err := s.load(); err != nil {
 				return err
 			}
 		}
 	}
 	if !s.loaded {
-		return Each(s.d, s.name, fn, bad)
+		// Not Each, which would look for the command again.
+		scanWith := func(r io.Reader, src string) error { return scan(r, src, fn, bad) }
+		if s.cmd {
+			return readCommand(s.d, scanWith)
+		}
+		return readFile(s.d, s.name, scanWith)
 	}
 	for _, b := range s.bad {
 		if bad != nil {

@@ -392,3 +392,36 @@ func TestByteOrderMark(t *testing.T) {
 		t.Errorf("adding \\ufeffcarol@example.org: %v; want it refused (65)", err)
 	}
 }
+
+// TestSourceSettlesCommand: whether the members come from the
+// members-command is settled at a Source's first read, as mlm-members(1)
+// says, whatever the size of subscribers: a command added under a
+// Source that reads a large file again each time, or removed under one
+// that runs it, does not change where its members come from.
+func TestSourceSettlesCommand(t *testing.T) {
+	var big strings.Builder
+	for i := 0; big.Len() <= SmallFile; i++ {
+		fmt.Fprintf(&big, "member%07d@example.org\n", i)
+	}
+	d := list(t, map[string]string{"subscribers": big.String(), "other": "x@example.org\n"})
+	s := NewSource(d, listdir.Subscribers)
+	want, _ := sourceAll(t, s)
+	if err := os.WriteFile(d.File(listdir.MembersCommand), []byte("cat\nother\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := sourceAll(t, s); len(got) != len(want) {
+		t.Errorf("with a members-command added: Source gave %d members; want the %d of subscribers", len(got), len(want))
+	}
+
+	s = NewSource(d, listdir.Subscribers)
+	if got, _ := sourceAll(t, s); strings.Join(got, " ") != "x@example.org" {
+		t.Fatalf("Source gave %d members; want the command's x@example.org", len(got))
+	}
+	if err := os.Remove(d.File(listdir.MembersCommand)); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Each(func(string) error { return nil }, nil)
+	if sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("with the members-command removed: Each = %v; want a temporary failure, not the members of subscribers", err)
+	}
+}
