@@ -55,6 +55,22 @@ func checkMailbox(s string) error {
 	return checkDomain(s[at+1:])
 }
 
+// CheckMember is CheckMailbox for an address that is to be a list's
+// member: a local part not quoted must not hold what harmful says either,
+// though RFC 6531 lets any UTF-8 by there (a sender may, and is passed
+// on). So a byte-order mark left where two member files were joined, a
+// space no one sees, or a control, makes no member of an address that
+// no mail reaches.
+func CheckMember(s string) error {
+	if err := CheckMailbox(s); err != nil {
+		return err
+	}
+	if at := LocalEnd(s); s[0] != '"' && strings.ContainsFunc(s[:at], harmful) {
+		return &PieceError{"bad local part", s[:at]}
+	}
+	return nil
+}
+
 // Plain reports whether s is a mailbox of the plainest kind, ASCII
 // atoms and labels: a Dot-string of atext, "@", and a domain of labels
 // of letters, digits and inner hyphens, within the lengths CheckMailbox
@@ -215,23 +231,30 @@ func badLabel(l string, utf bool) bool {
 }
 
 // badULabel reports whether a label has a character no U-label may have
-// and that would do harm where addresses go (lines, fields, logs): a
-// space or separator (U+00A0, U+3000, U+2028), a control (U+0085), a
-// format character other than the joiners that IDNA2008 allows in
-// context (U+200B, U+202E), a full stop other than "." that resolvers
-// take for one (U+3002, U+FF0E, U+FF61), or U+FFFD, what is left of
-// octets that were not UTF-8. IDNA2008's finer rules (RFC 5892: case,
-// symbols, the contexts of joiners and middle dots, scripts) are the
-// receiving server's: a label they refuse is refused there, and mail
-// to it bounces, where one refused here could never be written.
-func badULabel(l string) bool {
-	for _, r := range l {
-		switch {
-		case r == 0x200c || r == 0x200d: // ZWNJ, ZWJ: CONTEXTJ
-		case unicode.IsSpace(r), unicode.In(r, unicode.Z, unicode.Cc, unicode.Cf),
-			r == 0x3002 || r == 0xff0e || r == 0xff61, r == utf8.RuneError:
-			return true
-		}
+// and that would do harm where addresses go (harmful). IDNA2008's finer
+// rules (RFC 5892: case, symbols, the contexts of joiners and middle
+// dots, scripts) are the receiving server's: a label they refuse is
+// refused there, and mail to it bounces, where one refused here could
+// never be written.
+func badULabel(l string) bool { return strings.ContainsFunc(l, harmful) }
+
+// harmful reports the characters that a domain of UTF-8 (RFC 6531) must
+// not hold, nor a member's local part outside quotes (CheckMember),
+// though the grammar lets them by: a space
+// or separator (U+00A0, U+3000, U+2028), a control (U+0085), a format
+// character other than the joiners IDNA2008 allows in context (U+200B,
+// U+202E, U+FEFF: a byte-order mark where files were joined), a full
+// stop other than "." that resolvers take for one (U+3002, U+FF0E,
+// U+FF61), or U+FFFD, what is left of octets that were not UTF-8. Each
+// would do harm where addresses go (lines, fields, logs), or make an
+// address that looks like another and is none.
+func harmful(r rune) bool {
+	switch {
+	case r < 0x80 || r == 0x200c || r == 0x200d: // ZWNJ, ZWJ: CONTEXTJ
+		return false
+	case unicode.IsSpace(r), unicode.In(r, unicode.Z, unicode.Cc, unicode.Cf),
+		r == 0x3002 || r == 0xff0e || r == 0xff61, r == utf8.RuneError:
+		return true
 	}
 	return false
 }

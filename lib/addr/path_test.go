@@ -38,6 +38,7 @@ func TestCheckMailbox(t *testing.T) {
 		// ".", what is left of octets that were not UTF-8.
 		"a@exa\u00a0mple.org", "a@ex\u3000ample.org", "a@x\u0085y.org", "a@x\u200by.org", "a@x\u202ey.org",
 		"a@x\u2028.org", "a@b\u3002org", "a@b\uff0eorg", "a@b\uff61org", "a@caf\xe9.org", "a@\ufffd.org",
+
 		"a@x\x00", "a\xff@x", "<a@x>", "a@x>", "a@b@c", "@a:b@c", "Postmaster",
 		"a@" + strings.Repeat("b", 64) + ".org", "a@" + strings.Repeat("b.", 128) + "c",
 		strings.Repeat("a", 250) + "@x.org",
@@ -45,6 +46,25 @@ func TestCheckMailbox(t *testing.T) {
 	for _, s := range bad {
 		if err := CheckMailbox(s); err == nil {
 			t.Errorf("CheckMailbox(%q) = nil; want error", s)
+		}
+	}
+}
+
+// TestCheckMember: a member's local part not quoted holds none of what
+// harmful says, where a sender's may hold any UTF-8 (RFC 6531).
+func TestCheckMember(t *testing.T) {
+	for _, s := range []string{"bob@example.net", "δοκιμή@παράδειγμα.δοκιμή", "\u0645\u06cc\u200c\u062e@example.ir", `"ali\u00a0ce"@example.org`} {
+		if err := CheckMember(s); err != nil {
+			t.Errorf("CheckMember(%+q) = %v; want nil", s, err)
+		}
+	}
+	// A byte-order mark where two member files were joined, a space, a
+	// separator, a control (CSI), a format character.
+	for _, s := range []string{"\ufeffalice@example.org", "ali\u00a0ce@example.org", "a\u2028b@example.org", "a\u009b31m@example.org", "a\u202eb@example.org", "a@exa\u00a0mple.org", "bob"} {
+		if err := CheckMember(s); err == nil {
+			t.Errorf("CheckMember(%+q) = nil; want an error", s)
+		} else if CheckMailbox(s) == nil && !strings.HasPrefix(err.Error(), "bad local part") {
+			t.Errorf("CheckMember(%+q) = %v; want bad local part", s, err)
 		}
 	}
 }

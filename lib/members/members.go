@@ -185,7 +185,7 @@ func (s *Source) load() error {
 // scan reads one address per line from r.
 func scan(r io.Reader, name string, fn func(string) error, bad BadFunc) error {
 	return listdir.EachLineN(r, name, func(line int, s string) error {
-		if err := addr.CheckMailbox(s); err != nil {
+		if err := addr.CheckMember(s); err != nil {
 			if bad != nil {
 				// The reason alone: the line's error names no address,
 				// nor a piece of one (mlm-members(1)).
@@ -268,7 +268,7 @@ func find(d *listdir.Dir, name string, keys map[string]bool) (string, error) {
 	err := read(d, name, func(r io.Reader, src string) error {
 		return listdir.EachLineBytes(r, src, func(_ int, m []byte) error {
 			key = appendKey(key[:0], m)
-			if keys[string(key)] && addr.CheckMailbox(string(m)) == nil {
+			if keys[string(key)] && addr.CheckMember(string(m)) == nil {
 				found = string(key)
 				return errFound
 			}
@@ -386,7 +386,7 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 func Read(args []string, in io.Reader) ([]string, error) {
 	var addrs, bad []string
 	check := func(where, a string) {
-		err := addr.CheckMailbox(a)
+		err := addr.CheckMember(a)
 		switch {
 		case err != nil:
 		case strings.HasPrefix(a, "#"):

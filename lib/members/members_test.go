@@ -391,6 +391,16 @@ func TestByteOrderMark(t *testing.T) {
 	if _, _, err := Edit(d.Path, listdir.Subscribers, []string{"\ufeffcarol@example.org"}, nil, false); sysexit.Code(err) != sysexit.DataErr {
 		t.Errorf("adding \\ufeffcarol@example.org: %v; want it refused (65)", err)
 	}
+	// One in the middle, where two files were joined (cat a b), is no
+	// member, but a bad line, told; so is a Unicode space in a local
+	// part. A poster of that address is no member either.
+	d = list(t, map[string]string{"subscribers": "bob@example.org\n\ufeffalice@example.org\nca\u00a0rol@example.org\n"})
+	if got, bad := all(t, d, listdir.Subscribers); strings.Join(got, " ") != "bob@example.org" || len(bad) != 2 {
+		t.Errorf("Each = %q, bad lines %v; want bob@example.org, 2 bad lines", got, bad)
+	}
+	if ok, err := Contains(d, listdir.Subscribers, "\ufeffalice@example.org"); ok || err != nil {
+		t.Errorf("Contains(\\ufeffalice@example.org) = %v, %v; want false", ok, err)
+	}
 }
 
 // TestSourceSettlesCommand: whether the members come from the
