@@ -227,7 +227,7 @@ func (q *Queue) Ready(now time.Time, flush bool) ([]string, error) {
 			continue // claimed meanwhile
 		}
 		if !info.Mode().IsRegular() || (!flush && info.ModTime().After(now)) {
-			continue
+			continue // (one that is not a regular file: see Strays)
 		}
 		items = append(items, item{e.Name(), info.ModTime()})
 	}
@@ -242,6 +242,25 @@ func (q *Queue) Ready(now time.Time, flush bool) ([]string, error) {
 		ids[i] = it.id
 	}
 	return ids, nil
+}
+
+// Strays returns the names of the files in new/ that are not regular
+// files, which Ready leaves out: no record, but put there by another
+// writer, a FIFO or a symbolic link, say. Claim refuses each with an
+// error naming it, for a runner to report on every pass rather than
+// leave it there for ever unseen.
+func (q *Queue) Strays() ([]string, error) {
+	ents, err := os.ReadDir(q.dir(newDir))
+	if err != nil {
+		return nil, sysexit.Temp(err)
+	}
+	var names []string
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
 }
 
 // Item is a claimed record. Its file is open, locked and positioned at
