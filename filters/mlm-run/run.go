@@ -135,16 +135,12 @@ func process(ctx context.Context, j job, a *args, stdout, stderr io.Writer) erro
 	if j.err != nil || j.stages == nil {
 		return j.err
 	}
-	ids, err := j.q.Ready(now, a.Flush)
+	ids, strays, err := j.q.Scan(now, a.Flush)
 	if err != nil {
 		return fmt.Errorf("%s: %w", j.name, err)
 	}
 	// A FIFO or a symbolic link in new/ is no record: its claim fails,
 	// which reports it, each pass, where Ready would leave it unseen.
-	strays, err := j.q.Strays()
-	if err != nil {
-		return fmt.Errorf("%s: %w", j.name, err)
-	}
 	ids = append(ids, strays...)
 	work := make(chan string)
 	var wg sync.WaitGroup

@@ -212,9 +212,20 @@ func (q *Queue) Names() ([]string, error) {
 // Ready returns the ids in new/ whose time has come (all of them if
 // flush), oldest first.
 func (q *Queue) Ready(now time.Time, flush bool) ([]string, error) {
+	ids, _, err := q.Scan(now, flush)
+	return ids, err
+}
+
+// Scan is Ready, and also returns the strays: the names in new/ that are
+// not regular files, which Ready leaves out. They are no records, but
+// were put there by another writer, a FIFO or a symbolic link, say;
+// Claim refuses each with an error naming it, for a runner to report on
+// every pass rather than leave it there for ever unseen. (One reading
+// of the directory serves both.)
+func (q *Queue) Scan(now time.Time, flush bool) (ids, strays []string, err error) {
 	ents, err := os.ReadDir(q.dir(newDir))
 	if err != nil {
-		return nil, sysexit.Temp(err)
+		return nil, nil, sysexit.Temp(err)
 	}
 	type item struct {
 		id string
@@ -223,11 +234,14 @@ func (q *Queue) Ready(now time.Time, flush bool) ([]string, error) {
 	var items []item
 	for _, e := range ents {
 		info, err := e.Info()
-		if err != nil {
+		switch {
+		case err != nil:
 			continue // claimed meanwhile
-		}
-		if !info.Mode().IsRegular() || (!flush && info.ModTime().After(now)) {
-			continue // (one that is not a regular file: see Strays)
+		case !info.Mode().IsRegular():
+			strays = append(strays, e.Name())
+			continue
+		case !flush && info.ModTime().After(now):
+			continue
 		}
 		items = append(items, item{e.Name(), info.ModTime()})
 	}
@@ -237,30 +251,11 @@ func (q *Queue) Ready(now time.Time, flush bool) ([]string, error) {
 		}
 		return items[i].id < items[j].id
 	})
-	ids := make([]string, len(items))
+	ids = make([]string, len(items))
 	for i, it := range items {
 		ids[i] = it.id
 	}
-	return ids, nil
-}
-
-// Strays returns the names of the files in new/ that are not regular
-// files, which Ready leaves out: no record, but put there by another
-// writer, a FIFO or a symbolic link, say. Claim refuses each with an
-// error naming it, for a runner to report on every pass rather than
-// leave it there for ever unseen.
-func (q *Queue) Strays() ([]string, error) {
-	ents, err := os.ReadDir(q.dir(newDir))
-	if err != nil {
-		return nil, sysexit.Temp(err)
-	}
-	var names []string
-	for _, e := range ents {
-		if !e.Type().IsRegular() {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
+	return ids, strays, nil
 }
 
 // Item is a claimed record. Its file is open, locked and positioned at
