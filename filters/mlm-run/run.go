@@ -230,7 +230,14 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 			crash.Point("run-after-remove")
 		}
 	case sysexit.DataErr, sysexit.NoUser, sysexit.NoPerm:
-		err = it.Fail(fmt.Sprintf("exit %d: %s", status, reason))
+		if err = it.Fail(fmt.Sprintf("exit %d: %s", status, reason)); err != nil {
+			// bad/ could not take it (gone, the disk full): it waits
+			// as after a temporary failure, where a sweep would put
+			// it back as it was, to be run again, stages, notices and
+			// all, on every pass. The error is reported all the same.
+			end := clock.Now()
+			it.Defer(end.Add(queue.Backoff(id, end, a.MinWait, a.MaxWait)))
+		}
 	default:
 		// The wait counts from the failure, not from the claim: stages
 		// that ran long (up to -t, killed) would else leave the record
