@@ -25,6 +25,13 @@ my $quoted = qr/"(?:[\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\x20-\x7e])*"/;
 my $label  = qr/[A-Za-z0-9\x80-\xff](?:[A-Za-z0-9\x80-\xff-]{0,61}[A-Za-z0-9\x80-\xff])?/;
 my $domain = qr/$label(?:\.$label)*/;
 my $octet  = qr/(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/;
+# UTF-8 as RFC 3629 has it: no surrogates, nothing past U+10FFFF, no
+# overlong forms (utf8::decode lets the first two by).
+my $utf8 = qr/(?:[\x00-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2})/;
+# What no U-label may hold, as mlm-wrap refuses it: a space or separator,
+# a control, a format character but the joiners ZWNJ and ZWJ, a full
+# stop other than ".", U+FFFD.
+my $harmful = qr/(?![\x{200C}\x{200D}])[\p{Z}\p{Cc}\p{Cf}\x{3002}\x{FF0E}\x{FF61}\x{FFFD}]/;
 
 sub fail { my ($code, $msg) = @_; print STDERR "$prog: $msg\n"; exit $code; }
 sub literal_ok {
@@ -38,11 +45,13 @@ sub literal_ok {
 }
 sub mailbox_ok {
 	my $s = shift;
-	my $u = $s;
-	return 0 unless length($s) <= 254 && utf8::decode($u);
+	return 0 unless length($s) <= 254 && $s =~ /\A$utf8*\z/;
 	my ($local, $dom) = $s =~ /\A($atext+(?:\.$atext+)*|$quoted)\@(.*)\z/s or return 0;
 	return literal_ok($1) if $dom =~ /\A\[(.*)\]\z/s;
-	return length($dom) <= 255 && $dom =~ /\A$domain\z/;
+	return 0 unless length($dom) <= 255 && $dom =~ /\A$domain\z/;
+	my $u = $dom;
+	utf8::decode($u);
+	return $u !~ $harmful;
 }
 sub path {
 	my ($s, $what) = @_;
@@ -70,6 +79,7 @@ binmode STDIN;
 binmode STDOUT;
 my $l = <STDIN>;
 exit 0 unless defined $l;    # empty input: nothing to do
+length($_) > 65536 and fail(65, 'attribute line of ' . length($_) . ' octets, over 65536') for @lines;
 if ($fromline && $l =~ /\AFrom /) {
 	if (!defined $sender) {
 		my ($f) = $l =~ /\AFrom ([^ \r\n]*)/;
