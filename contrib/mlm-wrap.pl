@@ -80,11 +80,16 @@ binmode STDOUT;
 my $l = <STDIN>;
 exit 0 unless defined $l;    # empty input: nothing to do
 length($_) > 65536 and fail(65, 'attribute line of ' . length($_) . ' octets, over 65536') for @lines;
-if ($fromline && $l =~ /\AFrom /) {
+# A From_ line, not "From :" (the obsolete From field) nor "From " and
+# white space alone. Its sender ends at the first space, but for one in
+# a quoted local part ("john smith"@, as Postfix's local(8) writes it)
+# or in angle brackets (<"a b"@x>).
+if ($fromline && $l =~ /\AFrom [ \t]*[^: \t]/) {
 	if (!defined $sender) {
-		my ($f) = $l =~ /\AFrom ([^ \r\n]*)/;
-		my $null = $f eq 'MAILER-DAEMON' || $f eq '<>';
-		$f =~ s/\A<(.*)>\z/$1/;
+		(my $r = substr($l, 5)) =~ s/[\r\n]+\z//;
+		my ($f) = $r =~ /\A((?:<(?:[^">]|"(?:[^"\\]|\\.)*")*>|"(?:[^"\\\x00-\x1f\x7f]|\\[\x20-\x7e])*"|)[^ ]*)/s;
+		my $null = $f eq 'MAILER-DAEMON' || $f eq '<>' || $f eq '#@[]';
+		$f =~ s/\A<(.*)>\z/$1/s;
 		$s = $null ? '<>' : (mailbox_ok($f) ? "<$f>" : fail(65, 'bad sender in From_ line'));
 	}
 	$l = <STDIN>;
