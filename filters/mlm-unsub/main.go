@@ -9,6 +9,7 @@ import (
 
 	"mlm/lib/cli"
 	"mlm/lib/members"
+	"mlm/lib/sysexit"
 )
 
 const prog = "mlm-unsub"
@@ -30,8 +31,11 @@ func main() {
 // run removes the addresses, all or none.
 func run(a *args, in io.Reader, out io.Writer) error {
 	n, given, err := members.Edit(a.Dir, a.File, a.Addrs, in, true)
-	if err == nil && a.Verbose {
-		fmt.Fprintf(out, "%s: removed %d of %d\n", a.File, n, given)
+	if err != nil || !a.Verbose {
+		return err
 	}
-	return err
+	// The change is made; a report that is lost is a failure all the
+	// same, and running again is harmless.
+	_, err = fmt.Fprintf(out, "%s: removed %d of %d\n", a.File, n, given)
+	return sysexit.Temp(err)
 }
