@@ -244,7 +244,8 @@ func (d *Dir) Has(name string) bool {
 
 // String returns the first line of a file, without surrounding space, and
 // whether the file exists. A file that exists but cannot be read is a
-// temporary error.
+// temporary error, and so is a first line of MaxItemLine octets or more,
+// which is not read whole (ErrLongLine, as for a list's line).
 func (d *Dir) String(name string) (string, bool, error) {
 	f, err := os.Open(d.File(name))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -254,9 +255,12 @@ func (d *Dir) String(name string) (string, bool, error) {
 		return "", false, sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
 	}
 	defer f.Close()
-	line, err := bufio.NewReader(f).ReadString('\n')
+	line, err := bufio.NewReader(io.LimitReader(f, MaxItemLine)).ReadString('\n')
 	if err != nil && err != io.EOF {
 		return "", false, sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
+	}
+	if len(line) == MaxItemLine && !strings.HasSuffix(line, "\n") {
+		return "", false, sysexit.Temp(fmt.Errorf("%s: line 1: %w", name, ErrLongLine))
 	}
 	return strings.TrimSpace(strings.TrimPrefix(line, bom)), true, nil
 }

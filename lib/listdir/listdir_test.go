@@ -192,3 +192,28 @@ func TestEachLineLong(t *testing.T) {
 		t.Errorf("a line of %d octets: %v (%d); want %q (75)", MaxItemLine, err, sysexit.Code(err), want)
 	}
 }
+
+// TestStringLong: a value's first line is read up to MaxItemLine octets,
+// its LF included, as a list's line is; a longer one (a file that is not
+// what its name says, 64 MiB of NULs here) fails, temporarily, naming
+// the file and the line, and is not read into memory whole.
+func TestStringLong(t *testing.T) {
+	dir := t.TempDir()
+	d := &Dir{Path: dir}
+	ok := strings.Repeat("x", MaxItemLine-1)
+	os.WriteFile(filepath.Join(dir, Prefix), []byte(ok+"\nrest"), 0o644)
+	if s, _, err := d.String(Prefix); s != ok || err != nil {
+		t.Errorf("String(a first line of %d octets and its LF) = %d octets, %v", len(ok), len(s), err)
+	}
+	f, err := os.Create(filepath.Join(dir, Prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(64 << 20)
+	f.Close()
+	s, _, err := d.String(Prefix)
+	if want := "prefix: line 1: line of 1048576 octets or more"; err == nil || err.Error() != want ||
+		!errors.Is(err, ErrLongLine) || sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("String(64 MiB without LF) = %d octets, %v (%d); want %q (75)", len(s), err, sysexit.Code(err), want)
+	}
+}
