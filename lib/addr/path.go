@@ -56,16 +56,26 @@ func checkMailbox(s string) error {
 }
 
 // CheckMember is CheckMailbox for an address that is to be a list's
-// member: a local part not quoted must not hold what harmful says either,
+// member: its local part must not hold what harmful says either,
 // though RFC 6531 lets any UTF-8 by there (a sender may, and is passed
 // on). So a byte-order mark left where two member files were joined, a
 // space no one sees, or a control, makes no member of an address that
 // no mail reaches.
+//
+// In quotes, where RFC 5321 lets a space by, a Unicode space is let by
+// too; but not a control, a format character other than the joiners, a
+// line or paragraph separator, nor U+FFFD: mlm-who prints members as
+// they are, and a terminal takes U+009B for the start of a command,
+// U+202E turns the text after it round.
 func CheckMember(s string) error {
 	if err := CheckMailbox(s); err != nil {
 		return err
 	}
-	if at := LocalEnd(s); s[0] != '"' && strings.ContainsFunc(s[:at], harmful) {
+	bad := harmful
+	if s[0] == '"' {
+		bad = func(r rune) bool { return harmful(r) && !unicode.Is(unicode.Zs, r) }
+	}
+	if at := LocalEnd(s); strings.ContainsFunc(s[:at], bad) {
 		return &PieceError{"bad local part", s[:at]}
 	}
 	return nil

@@ -50,17 +50,21 @@ func TestCheckMailbox(t *testing.T) {
 	}
 }
 
-// TestCheckMember: a member's local part not quoted holds none of what
-// harmful says, where a sender's may hold any UTF-8 (RFC 6531).
+// TestCheckMember: a member's local part holds none of what harmful
+// says (in quotes, but for a space), where a sender's may hold any UTF-8
+// (RFC 6531).
 func TestCheckMember(t *testing.T) {
-	for _, s := range []string{"bob@example.net", "δοκιμή@παράδειγμα.δοκιμή", "\u0645\u06cc\u200c\u062e@example.ir", `"ali\u00a0ce"@example.org`} {
+	for _, s := range []string{"bob@example.net", "δοκιμή@παράδειγμα.δοκιμή", "\u0645\u06cc\u200c\u062e@example.ir", "\"ali\u00a0ce\"@example.org"} {
 		if err := CheckMember(s); err != nil {
 			t.Errorf("CheckMember(%+q) = %v; want nil", s, err)
 		}
 	}
 	// A byte-order mark where two member files were joined, a space, a
 	// separator, a control (CSI), a format character.
-	for _, s := range []string{"\ufeffalice@example.org", "ali\u00a0ce@example.org", "a\u2028b@example.org", "a\u009b31m@example.org", "a\u202eb@example.org", "a@exa\u00a0mple.org", "bob"} {
+	for _, s := range []string{"\ufeffalice@example.org", "ali\u00a0ce@example.org", "a\u2028b@example.org", "a\u009b31m@example.org", "a\u202eb@example.org", "a@exa\u00a0mple.org", "bob",
+		// In quotes too, but for a space: a terminal's command, a
+		// right-to-left override, a separator.
+		"\"a\u009b2J\"@example.org", "\"\u202egro.elpmaxe\"@evil.example", "\"a\u2028b\"@example.org", "\"\ufeffa\"@example.org"} {
 		if err := CheckMember(s); err == nil {
 			t.Errorf("CheckMember(%+q) = nil; want an error", s)
 		} else if CheckMailbox(s) == nil && !strings.HasPrefix(err.Error(), "bad local part") {
