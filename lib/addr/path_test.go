@@ -112,6 +112,9 @@ func FuzzCheckMailbox(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		if CheckMailbox(s) != nil {
+			if CheckMember(s) == nil {
+				t.Fatalf("CheckMember(%q) took what CheckMailbox refuses", s)
+			}
 			return
 		}
 		// A valid mailbox never holds a control octet, and its path
