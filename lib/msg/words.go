@@ -1,6 +1,7 @@
 package msg
 
 import (
+	"encoding/base64"
 	"io"
 	"mime"
 	"mime/quotedprintable"
@@ -17,9 +18,12 @@ import (
 // value (Subject, Comments) with go-message's decoder. If that fails (a
 // charset it does not know, a malformed word), the words are decoded
 // again with their octets taken as they are, so ASCII text inside them
-// is still found in any ASCII-compatible charset. It never fails: what
-// cannot be decoded at all is returned unchanged.
+// is still found in any ASCII-compatible charset. Adjacent words in one
+// charset are decoded as one (joinWords), so that a character split
+// between two of them is read whole. It never fails: what cannot be
+// decoded at all is returned unchanged.
 func DecodeText(v string) string {
+	v = joinWords(v)
 	var h message.Header
 	h.Header = textproto.Header{}
 	h.Set("X", v)
@@ -35,6 +39,50 @@ func DecodeText(v string) string {
 // rawWords decodes encoded-words with their octets taken as they are,
 // in any charset.
 var rawWords = mime.WordDecoder{CharsetReader: func(_ string, in io.Reader) (io.Reader, error) { return in, nil }}
+
+// wordParts is an encoded-word: its charset, then its encoding and text.
+var wordParts = regexp.MustCompile(`=\?([^?\s]+)\?([bBqQ]\?[^?\s]*\?=)`)
+
+// joinWords returns v with each run of encoded-words in one charset,
+// only space and tab between them, made one B word of their octets. RFC
+// 2047 §5 has each word hold whole characters, but GBK, Big5 and other
+// mail programs split a character of more than one octet between two
+// words, and decoded word by word it is two broken halves. (UTF-8 words
+// the decoder joins itself.) A run with a word that does not decode is
+// left as it is.
+func joinWords(v string) string {
+	ws := wordParts.FindAllStringSubmatchIndex(v, -1)
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(ws); {
+		cs := v[ws[i][2]:ws[i][3]]
+		j := i + 1
+		for j < len(ws) && strings.Trim(v[ws[j-1][1]:ws[j][0]], " \t") == "" && strings.EqualFold(v[ws[j][2]:ws[j][3]], cs) {
+			j++
+		}
+		var octets []byte
+		for k := i; k < j && j > i+1; k++ {
+			// In a charset the decoder does not convert itself, a
+			// word decodes to its octets as they are.
+			s, err := rawWords.Decode("=?x-octets?" + v[ws[k][4]:ws[k][5]])
+			if err != nil {
+				octets = nil
+				break
+			}
+			octets = append(octets, s...)
+		}
+		if octets != nil {
+			b.WriteString(v[last:ws[i][0]])
+			b.WriteString("=?" + cs + "?b?" + base64.StdEncoding.EncodeToString(octets) + "?=")
+			last = ws[j-1][1]
+		}
+		i = j
+	}
+	if last == 0 {
+		return v
+	}
+	return b.String() + v[last:]
+}
 
 // AddressList parses an address field's value (From, To) as go-message
 // does. Where that fails for an encoded-word in a charset go-message does
