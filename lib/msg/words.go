@@ -23,6 +23,9 @@ import (
 // between two of them is read whole. It never fails: what cannot be
 // decoded at all is returned unchanged.
 func DecodeText(v string) string {
+	if !strings.Contains(v, "=?") {
+		return v // no encoded-word: the decoders give it back as it is
+	}
 	v = joinWords(v)
 	var h message.Header
 	h.Header = textproto.Header{}
