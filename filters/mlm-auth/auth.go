@@ -252,6 +252,7 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	// The password first: a right one is taken out of the post before
 	// anything may hold it, so that it reaches neither the moderators'
 	// notice nor, once approved, the members.
+	asked := p.has("Approved")
 	approved, hasPassword, err := l.approved(p)
 	if err != nil {
 		return "", "", err
@@ -271,7 +272,7 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	switch {
 	case approved:
 		return pass, "", nil
-	case hasPassword && p.has("Approved"):
+	case hasPassword && asked:
 		return hold, "wrong list password in Approved:", nil
 	}
 	if p.authors {
@@ -416,7 +417,8 @@ func structure(p *post) (why string, done func(), err error) {
 // approved checks the list password in the Approved: fields and on the
 // first line of the body, and removes it wherever it is right: a right
 // password reaches neither the moderators nor the members, whichever
-// place it came in and whatever else came with it. hasPassword says
+// place it came in and whatever else came with it. Fields past the
+// maxFields it checks are not known to be wrong: it removes them all. hasPassword says
 // whether the list has one at all. To look at the body's first line it
 // reads the body through l.br, which becomes p.body.
 func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
@@ -449,7 +451,8 @@ func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 		l.br.Discard(len(line))
 		ok = true
 	}
-	if ok {
+	// A field past those checked may be the right one: it goes too.
+	if ok || len(vs) > maxFields {
 		p.ed.Del("Approved")
 	}
 	return ok, true, nil
