@@ -115,3 +115,19 @@ func TestMailRetry(t *testing.T) {
 		t.Errorf("the poster of an approved post told it was rejected")
 	}
 }
+
+// TestMailUpperCase: an answer to an address whose case a mail program
+// or an MTA changed, cookie and all, approves the post.
+func TestMailUpperCase(t *testing.T) {
+	d := heldList(t, "h1")
+	in := reply(t, d, 1, "accept", "h1")
+	rcpt := in[strings.Index(in, "orig-rcpt=")+len("orig-rcpt="):]
+	rcpt = rcpt[:strings.IndexByte(rcpt, '\n')]
+	in = strings.Replace(in, rcpt, strings.ToUpper(rcpt), 1)
+	if stderr, err := mail(t, d, in); err != nil {
+		t.Fatalf("%v (%d), stderr %q; want 0", err, sysexit.Code(err), stderr)
+	}
+	if !d.Queue(listdir.Incoming).Has("h1") {
+		t.Errorf("h1 not approved")
+	}
+}

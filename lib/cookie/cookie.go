@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"mlm/lib/ascii"
 )
 
 // Errors of Check.
@@ -44,9 +46,10 @@ func Make(secret []byte, action, list, id string, expiry time.Time) string {
 }
 
 // Check reports whether token is the one Make gave for action on id of
-// list, and still valid at now.
+// list, and still valid at now. Its case does not matter: Make's has one,
+// and a mail program or an MTA may change an address's (RFC 5321 §2.4).
 func Check(secret []byte, action, list, id, token string, now time.Time) error {
-	es, m, ok := strings.Cut(token, "-")
+	es, m, ok := strings.Cut(ascii.Lower(token), "-")
 	e, err := strconv.ParseInt(es, 36, 64)
 	if !ok || err != nil {
 		return ErrForged
