@@ -696,19 +696,13 @@ func quoteValues(v string) (string, bool) {
 // splitParams splits v at each ";" outside quotes.
 func splitParams(v string) []string {
 	var segs []string
-	start, inQuote := 0, false
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case c == '\\' && inQuote:
-			i++
-		case c == '"':
-			inQuote = !inQuote
-		case c == ';' && !inQuote:
-			segs = append(segs, v[start:i])
-			start = i + 1
+	for {
+		i := msg.IndexUnquoted(v, ";")
+		if i < 0 {
+			return append(segs, v)
 		}
+		segs, v = append(segs, v[:i]), v[i+1:]
 	}
-	return append(segs, v[start:])
 }
 
 // inQP reports whether the walk is in a message in quoted-printable

@@ -249,8 +249,12 @@ func IsAddress(v, a string) bool {
 // its display name (RFC 5322 section 3.4): it has no ',', '<', '>' or
 // ';' outside quoted strings and comments, which would end or start
 // another address.
-func isPhrase(s string) bool {
-	s = Uncomment(s)
+func isPhrase(s string) bool { return IndexUnquoted(Uncomment(s), ",<>;") < 0 }
+
+// IndexUnquoted returns the index of the first octet of s that is one of
+// chars and outside a quoted string (RFC 5322 §3.2.4, quoted-pairs and
+// all), or -1.
+func IndexUnquoted(s, chars string) int {
 	quoted := false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
@@ -258,11 +262,11 @@ func isPhrase(s string) bool {
 			i++
 		case c == '"':
 			quoted = !quoted
-		case !quoted && strings.IndexByte(",<>;", c) >= 0:
-			return false
+		case !quoted && strings.IndexByte(chars, c) >= 0:
+			return i
 		}
 	}
-	return true
+	return -1
 }
 
 // Uncomment replaces the comments of a structured field's value (RFC
