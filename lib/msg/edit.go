@@ -33,6 +33,7 @@ type Edit struct {
 	eol    string  // "\n" or "\r\n", from the first line
 	buf    []byte  // octets of fields added or changed
 	out    []byte  // the edited block, for WriteTo
+	names  uint64  // nameBit of every field's name that is or was here
 }
 
 // field is one raw field, its name the first n octets of b; n is 0 for
@@ -43,6 +44,19 @@ type field struct {
 	b []byte
 	n int
 }
+
+// nameBit is a name's bit in Edit.names, from its length and its first
+// and last octets, without regard to case: a lookup of a name whose bit
+// is not set there is answered without a look at any field, as most are
+// (a filter asks for many fields a post has not got). Names are at least
+// one octet long.
+func nameBit(name string) uint64 {
+	return 1 << ((uint(len(name)) + 7*uint(name[0]|0x20) + 3*uint(name[len(name)-1]|0x20)) & 63)
+}
+
+// has reports whether a field named name may be in e: false means none
+// is.
+func (e *Edit) has(name string) bool { return name != "" && e.names&nameBit(name) != 0 }
 
 // name returns f's name as a string.
 func (f *field) name() string { return name(f.b[:f.n]) }
@@ -88,6 +102,7 @@ func (e *Edit) Reset(raw []byte) {
 			f := field{b: line[:n:n]}
 			if nb, ok := nameBytes(line); ok {
 				f.n = len(nb) // line starts with it: no space before a name
+				e.names |= nameBit(f.nameOver())
 			}
 			e.fields = append(e.fields, f)
 		}
@@ -343,6 +358,9 @@ func (e *Edit) Names() []string {
 
 // Values returns the unfolded value of every field named name, in order.
 func (e *Edit) Values(name string) []string {
+	if !e.has(name) {
+		return nil
+	}
 	var vs []string
 	for _, fs := range e.all() {
 		for _, f := range fs {
@@ -357,6 +375,9 @@ func (e *Edit) Values(name string) []string {
 // Value returns the unfolded value of the first field named name, and
 // whether there is one.
 func (e *Edit) Value(name string) (string, bool) {
+	if !e.has(name) {
+		return "", false
+	}
 	for _, fs := range e.all() {
 		for _, f := range fs {
 			if f.is(name) {
@@ -369,6 +390,9 @@ func (e *Edit) Value(name string) (string, bool) {
 
 // Del deletes every field named name and returns how many it deleted.
 func (e *Edit) Del(name string) int {
+	if !e.has(name) {
+		return 0
+	}
 	return e.delRaw(func(f *field) bool { return f.is(name) })
 }
 
@@ -382,6 +406,9 @@ func (e *Edit) DelFunc(del func(name string) bool) int {
 // DelValue deletes every field named name whose unfolded value del
 // reports true for, and returns how many it deleted.
 func (e *Edit) DelValue(name string, del func(value string) bool) int {
+	if !e.has(name) {
+		return 0
+	}
 	return e.delRaw(func(f *field) bool { return f.is(name) && del(unfold(f.b)) })
 }
 
@@ -418,6 +445,7 @@ func (e *Edit) Add(name, value string) error {
 	start := len(e.buf)
 	e.buf = appendField(e.buf, name, value, e.eol)
 	e.added = append(e.added, field{e.buf[start:len(e.buf):len(e.buf)], len(name)}) // CheckName: nothing to trim
+	e.names |= nameBit(name)
 	return nil
 }
 
@@ -462,6 +490,7 @@ func (e *Edit) AddFields(fs *Fields) {
 	}
 	for i, name := range fs.names {
 		e.added = append(e.added, field{b[i], len(name)})
+		e.names |= nameBit(name)
 	}
 }
 
@@ -483,6 +512,9 @@ func (e *Edit) AddField(field string) error {
 // on the first line, text goes on a line of its own after it. text is not checked: it must be a valid
 // value (CheckValue) of at most MaxLine-2 octets.
 func (e *Edit) Prefix(name, text string) bool {
+	if !e.has(name) {
+		return false
+	}
 	for _, fs := range e.all() {
 		for i := range fs {
 			if fs[i].is(name) {

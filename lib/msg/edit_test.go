@@ -400,6 +400,9 @@ func FuzzEdit(f *testing.F) {
 			}
 			return
 		}
+		if got := a.Values(strings.ToUpper(name)); len(got) == 0 || got[0] != strings.Trim(value, " \t") {
+			t.Fatalf("Add(%q, %q) to %q: Values = %q", name, value, raw, got)
+		}
 		out := a.Bytes()
 		if !bytes.HasSuffix(out, raw) {
 			t.Fatalf("Add(%q, %q) to %q = %q: original octets changed", name, value, raw, out)
@@ -473,6 +476,61 @@ func TestListIDOf(t *testing.T) {
 	} {
 		if got := ListIDOf(v); got != want {
 			t.Errorf("ListIDOf(%q) = %q; want %q", v, got, want)
+		}
+	}
+}
+
+// TestEditNameMask: every way of asking for a field finds it whatever the
+// case it is asked in, whether it was read, added or added from Fields;
+// the mask that answers for absent names (nameBit) must never hide one.
+func TestEditNameMask(t *testing.T) {
+	var fs Fields
+	if err := fs.Add("List-Post", "<mailto:dev@x>"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"Subject", "x-LOOP", "A", "Content-Transfer-Encoding", "List-Post", "Approved", "0a~"} {
+		for _, how := range []string{"read", "Add", "AddFields"} {
+			if how == "AddFields" && name != "List-Post" {
+				continue
+			}
+			raw := []byte("From: a@x\nTo: b@x\n\n")
+			if how == "read" {
+				raw = []byte("From: a@x\n" + name + ": v\nTo: b@x\n\n")
+			}
+			for _, ask := range []string{name, strings.ToLower(name), strings.ToUpper(name)} {
+				e := NewEdit(raw)
+				v := "v"
+				switch how {
+				case "Add":
+					if err := e.Add(name, v); err != nil {
+						t.Fatal(err)
+					}
+				case "AddFields":
+					e.AddFields(&fs)
+					v = "<mailto:dev@x>"
+				}
+				if got := e.Values(ask); len(got) != 1 || got[0] != v {
+					t.Errorf("%s %q: Values(%q) = %q", how, name, ask, got)
+				}
+				if got, ok := e.Value(ask); !ok || got != v {
+					t.Errorf("%s %q: Value(%q) = %q, %v", how, name, ask, got, ok)
+				}
+				if !e.Prefix(ask, "[p]") {
+					t.Errorf("%s %q: Prefix(%q) found nothing", how, name, ask)
+				}
+				if n := e.DelValue(ask, func(string) bool { return true }); n != 1 {
+					t.Errorf("%s %q: DelValue(%q) = %d", how, name, ask, n)
+				}
+				e = NewEdit(raw)
+				if how == "Add" {
+					e.Add(name, v)
+				} else if how == "AddFields" {
+					e.AddFields(&fs)
+				}
+				if n := e.Del(ask); n != 1 {
+					t.Errorf("%s %q: Del(%q) = %d", how, name, ask, n)
+				}
+			}
 		}
 	}
 }
