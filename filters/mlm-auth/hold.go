@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mlm/lib/cookie"
+	"mlm/lib/journal"
 	"mlm/lib/listdir"
 	"mlm/lib/members"
 	"mlm/lib/notice"
@@ -36,6 +37,14 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 		return w.Flush()
 	})
 	if err != nil {
+		return err
+	}
+	// A try before this one that queued the notice, and failed after
+	// (or was cut short before the queue runner took its input), has
+	// told the moderators: the notice's journal, or its record, says
+	// so, where Put would queue one delivered since all over again.
+	id := p.h.ID + ".n1"
+	if begun, err := journal.Begun(d, id); err != nil || begun {
 		return err
 	}
 	to, err := moderators(d)
@@ -75,7 +84,7 @@ The held message's header is attached.
 `, d.Address(), reason, notice.Clean(pathOrNull(p.h.Sender.Mailbox), 400),
 		notice.Clean(p.header().Fields.Get("From"), 200), notice.Clean(p.header().Fields.Get("Subject"), 200),
 		acceptAt, rejectAt, absPath(d.Path), p.h.ID, until.UTC().Format(time.RFC1123))
-	return notice.Send(d, p.h.ID+".n1", &notice.Message{
+	return notice.Send(d, id, &notice.Message{
 		From:    d.CommandAddress("owner"),
 		To:      to,
 		ReplyTo: acceptAt,
