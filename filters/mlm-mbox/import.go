@@ -52,16 +52,18 @@ func importMbox(a *args, in io.Reader, out io.Writer) error {
 		}
 		im.attrs = append(im.attrs, at)
 	}
+	// A bad address in an option is a bad option, as a bad -a name is:
+	// NewPath's EX_DATAERR would put it down to the mbox.
 	for _, r := range a.Rcpt {
 		p, err := stream.NewPath(r, false)
 		if err != nil {
-			return err
+			return sysexit.Perm(sysexit.Usage, fmt.Errorf("-r: %w", err))
 		}
 		im.rcpts = append(im.rcpts, p)
 	}
 	if a.Sender != nil {
 		if _, err := stream.NewPath(*a.Sender, true); err != nil {
-			return err
+			return sysexit.Perm(sysexit.Usage, fmt.Errorf("-f: %w", err))
 		}
 	}
 	if err := im.run(bufio.NewReaderSize(in, 64<<10)); err != nil {
