@@ -79,14 +79,15 @@ func splitFromLine(line []byte) (sender, rest string) {
 
 // FromLineTime returns the time of an mbox From_ line, the asctime-format
 // date after the sender (RFC 4155 §2), read as UTC; ok is false if the
-// line has none.
+// line has none. The date ends the line or a space follows it: a year of
+// five digits is none, not its first four.
 func FromLineTime(line []byte) (t time.Time, ok bool) {
 	if !IsFromLine(line) {
 		return t, false
 	}
 	_, s := splitFromLine(line)
 	s = strings.TrimLeft(s, " ")
-	if len(s) < len(time.ANSIC) {
+	if len(s) < len(time.ANSIC) || len(s) > len(time.ANSIC) && s[len(time.ANSIC)] != ' ' {
 		return t, false
 	}
 	t, err := time.Parse(time.ANSIC, s[:len(time.ANSIC)])

@@ -37,7 +37,8 @@ func TestFromLineTime(t *testing.T) {
 			t.Errorf("FromLineTime(%q) = %v, %v; want %d", in, got.Unix(), ok, want)
 		}
 	}
-	for _, in := range []string{"From a@b", "From a@b yesterday", "Subject: x"} {
+	// A year of five digits is no asctime date, nor its first four.
+	for _, in := range []string{"From a@b", "From a@b yesterday", "Subject: x", "From a@b Sat Jan  1 00:00:00 10000", "From a@b Sat Nov 28 12:00:00 20261 remote"} {
 		if _, ok := FromLineTime([]byte(in)); ok {
 			t.Errorf("FromLineTime(%q): want no time", in)
 		}
