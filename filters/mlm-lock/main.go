@@ -73,7 +73,8 @@ func run(a *args, env []string) error {
 		err = syscall.Exec("/bin/sh", append([]string{"sh", path}, a.Command[1:]...), env)
 	}
 	runtime.KeepAlive(f) // the file's finalizer would close it, and release the lock
-	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) {
+	// (ENOENT for a program lookPath found: its "#!" interpreter is missing.)
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) || errors.Is(err, syscall.ENOENT) {
 		return sysexit.Errorf(sysexit.Usage, "%s: not executable: %v", a.Command[0], err)
 	}
 	return sysexit.Temp(fmt.Errorf("%s: %v", a.Command[0], err))
@@ -113,9 +114,9 @@ func lookPath(name string) (string, error) {
 	switch {
 	case err == nil:
 		return path, nil
-	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
 		return "", sysexit.Errorf(sysexit.Usage, "%s: not found", name)
-	case errors.Is(err, fs.ErrPermission):
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EISDIR):
 		return "", sysexit.Errorf(sysexit.Usage, "%s: not executable", name)
 	}
 	return "", sysexit.Temp(err)
