@@ -285,3 +285,18 @@ func TestLockReadOnly(t *testing.T) {
 		t.Fatalf("mlm-lock as nobody on a file it can only read: %v: %s", err, out)
 	}
 }
+
+// TestLockCannotMake: a lock file this user may not make is named with
+// that reason, not as missing: the directory is there.
+func TestLockCannotMake(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run as nobody")
+	}
+	dir := openTempDir(t, "mlm-lock-nomake-")
+	cmd := exec.Command(filepath.Join(binDir, "mlm-lock"), "-n", dir, "true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if want := "mlm-lock: " + filepath.Join(dir, "lock") + ": permission denied\n"; err == nil || string(out) != want {
+		t.Errorf("mlm-lock as nobody in a directory it cannot write: %v: %q; want 75 and %q", err, out, want)
+	}
+}

@@ -507,7 +507,10 @@ func LockFD(path string, timeout time.Duration) (*os.File, error) {
 	if errors.Is(err, fs.ErrPermission) {
 		// A lock file this user may read but not write, as another
 		// user's cron job made it: flock needs no more than reading.
-		f, err = os.Open(path)
+		// If there is none, the reason is still that it cannot be made.
+		if ro, rerr := os.Open(path); rerr == nil || !errors.Is(rerr, fs.ErrNotExist) {
+			f, err = ro, rerr
+		}
 	}
 	if err != nil {
 		return nil, sysexit.Temp(err)
