@@ -341,6 +341,7 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 	}
 	err = d.WriteFile(name, func(w io.Writer) error {
 		if old != nil {
+			start := true // nothing written yet
 			sc := listdir.ScanLines(old)
 			n := 1 // the line Scan reads next
 			for ; sc.Scan(); n++ {
@@ -350,6 +351,7 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 					if _, err := io.WriteString(w, line+"\n"); err != nil {
 						return sysexit.Temp(err)
 					}
+					start = false
 					continue
 				}
 				k := addr.Key(string(item))
@@ -358,9 +360,17 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 					continue
 				}
 				delete(adding, k)
+				if start && strings.HasPrefix(line, "\ufeff") {
+					// A byte-order mark at the file's start is dropped
+					// by its readers: this line, from where two files
+					// were joined or after the file's own mark, is no
+					// member, and a blank line before it keeps it so.
+					line = "\n" + line
+				}
 				if _, err := io.WriteString(w, line+"\n"); err != nil {
 					return sysexit.Temp(err)
 				}
+				start = false
 			}
 			if err := listdir.ScanErr(sc, name, n); err != nil {
 				return err

@@ -401,6 +401,18 @@ func TestByteOrderMark(t *testing.T) {
 	if ok, err := Contains(d, listdir.Subscribers, "\ufeffalice@example.org"); ok || err != nil {
 		t.Errorf("Contains(\\ufeffalice@example.org) = %v, %v; want false", ok, err)
 	}
+	// Removing bob, whose line came before it, leaves that line as it
+	// is, and no member: it does not become the file's start, where its
+	// mark would be dropped and alice read as a member.
+	if n, _, err := Edit(d.Path, listdir.Subscribers, []string{"bob@example.org"}, nil, true); n != 1 || err != nil {
+		t.Fatalf("removing bob@example.org: %d removed, %v; want 1", n, err)
+	}
+	if got, bad := all(t, d, listdir.Subscribers); len(got) != 0 || len(bad) != 2 {
+		t.Errorf("after removing bob: Each = %q, bad lines %v; want no member, 2 bad lines", got, bad)
+	}
+	if ok, err := Contains(d, listdir.Subscribers, "alice@example.org"); ok || err != nil {
+		t.Errorf("after removing bob: Contains(alice@example.org) = %v, %v; want false", ok, err)
+	}
 }
 
 // TestSourceSettlesCommand: whether the members come from the
