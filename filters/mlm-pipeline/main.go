@@ -23,7 +23,7 @@ func main() {
 	var a args
 	cli.Main(prog, "Run programs joined by pipes; exit with the worst status.", &a, func() error {
 		return exit(run(a.Stages, os.Stdin, os.Stdout, os.Stderr))
-	})
+	}, cli.MTA)
 }
 
 // run splits argv into stages and runs them with in, out and errw as the
