@@ -130,7 +130,8 @@ var tmpSeq atomic.Int64
 
 // Put writes a record durably as new/ID, with what fn writes. If the
 // record is queued already (in new/ or cur/), fn's output is dropped and
-// Put succeeds: writing the same id twice is harmless. A zero notBefore
+// Put succeeds, once the name it found is durable: writing the same id
+// twice is harmless. A zero notBefore
 // makes the record ready at once.
 func (q *Queue) Put(id string, notBefore time.Time, fn func(w io.Writer) error) error {
 	if err := checkName(id); err != nil {
@@ -167,11 +168,23 @@ func (q *Queue) Put(id string, notBefore time.Time, fn func(w io.Writer) error) 
 	}
 	if claimed() { // (and without the fsync)
 		f.Abort()
-		return nil
+		return q.syncClaimed()
 	}
-	_, err = f.CommitNewUnless(claimed)
+	existed, err := f.CommitNewUnless(claimed)
+	if err == nil && existed && claimed() {
+		err = q.syncClaimed()
+	}
 	return err
 }
+
+// syncClaimed makes the names in cur/ durable, for a Put that found its
+// record claimed there and drops its own copy: a claim is a rename no
+// one fsyncs, of a name in new/ that its writer may have died before
+// fsyncing, so the record that Put's success answers for might not
+// outlive a power cut.
+func (q *Queue) syncClaimed() error { return sysexit.Temp(syncDir(q.dir(curDir))) }
+
+var syncDir = durable.SyncDir // for tests
 
 // Has reports whether the record id is waiting or claimed in the queue.
 func (q *Queue) Has(id string) bool {

@@ -5,11 +5,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"mlm/lib/durable"
 	"mlm/lib/mlmtest"
 	"mlm/lib/sysexit"
 )
@@ -450,5 +452,33 @@ func TestPutOverLeftTmp(t *testing.T) {
 	put(t, q, id, "rec\n", time.Time{})
 	if b, err := os.ReadFile(filepath.Join(q.Path, "new", id)); string(b) != "rec\n" {
 		t.Errorf("new/%s = %q, %v", id, b, err)
+	}
+}
+
+// TestPutClaimedSyncs: a Put that finds its record claimed, in cur/,
+// and drops its own copy, answers for the record in cur/: it fsyncs
+// cur/ first. The claim's rename is fsynced by no one, and the writer
+// that linked the name into new/ may have died before its own fsync of
+// new/, so without it a power cut could lose a record that a second
+// writer (the MTA's retry, through mlm-accept) was told was queued.
+func TestPutClaimedSyncs(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	put(t, q, "1.a", "rec\n", time.Time{})
+	it, err := q.Claim("1.a", time.Now().Add(time.Hour), true)
+	if err != nil || it == nil {
+		t.Fatalf("Claim = %v, %v", it, err)
+	}
+	var synced []string
+	syncDir = func(dir string) error { synced = append(synced, dir); return durable.SyncDir(dir) }
+	defer func() { syncDir = durable.SyncDir }()
+	put(t, q, "1.a", "rec\n", time.Time{})
+	if want := filepath.Join(q.Path, "cur"); !slices.Contains(synced, want) {
+		t.Errorf("Put of a claimed record synced %q; want %q among them", synced, want)
+	}
+	if _, err := os.Lstat(filepath.Join(q.Path, "new", "1.a")); err == nil {
+		t.Errorf("Put of a claimed record linked a second copy into new/")
 	}
 }
