@@ -277,6 +277,12 @@ var verdict atomic.Pointer[error]
 // deadline makes the program give up with a temporary failure once d has
 // passed: better a retry later than an MTA killing a program that hangs.
 func deadline(d time.Duration) (stop func()) {
+	if d <= 0 {
+		// Past at once, and so every time: a timer of 0 would race
+		// the commit, and a quick one would be queued.
+		fmt.Fprintf(os.Stderr, "4.3.0 %s: deadline of %v exceeded\n", prog, d)
+		os.Exit(sysexit.TempFail)
+	}
 	t := time.AfterFunc(d, func() {
 		if !commitMu.TryLock() {
 			return // committing: the result stands
