@@ -122,3 +122,45 @@ func TestToolLists(t *testing.T) {
 		t.Errorf("README.md lists %v; the programs are %v", listed, progs)
 	}
 }
+
+// TestListdirFiles: the FILES of mlm-listdir(5) names every file and
+// directory its description does, each queue as a directory.
+func TestListdirFiles(t *testing.T) {
+	page := readMan(t, "mlm-listdir.5")
+	i := strings.Index(page, ".Sh FILES")
+	if i < 0 {
+		t.Fatal("mlm-listdir.5 has no FILES")
+	}
+	files := page[i:]
+	if j := strings.Index(files[1:], ".Sh "); j >= 0 {
+		files = files[:j+1]
+	}
+	tokens := strings.Fields(files)
+	named := func(name string) bool {
+		for _, tok := range tokens {
+			if tok == name || strings.HasSuffix(tok, "/"+name) ||
+				strings.HasSuffix(name, "/") && strings.HasPrefix(tok, name) {
+				return true
+			}
+		}
+		return false
+	}
+	desc := page[:i]
+	queues := false
+	for _, m := range regexp.MustCompile(`(?m)^\.It Pa (.+)$`).FindAllStringSubmatch(desc, -1) {
+		for _, name := range strings.Split(m[1], " , ") {
+			switch name {
+			case "queue/":
+				queues = true
+			case "state/":
+				queues = false
+			}
+			if queues && name != "queue/" {
+				name += "/"
+			}
+			if !named(name) {
+				t.Errorf("mlm-listdir(5) describes %s, and its FILES does not name it", name)
+			}
+		}
+	}
+}
