@@ -45,7 +45,9 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		// mended or added is taken up at the next pass, not at a
 		// restart.
 		jobs, err := jobsFor(a)
-		if err != nil && !a.Daemon {
+		if c := sysexit.Code(err); err != nil && (!a.Daemon || c == sysexit.Usage || c == sysexit.NoUser) {
+			// With -D too: no pass mends a usage error or a directory
+			// that is not a list, and the service manager is told.
 			return err
 		}
 		if err != nil {

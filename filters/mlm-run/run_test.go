@@ -138,3 +138,29 @@ func TestNameOneLine(t *testing.T) {
 		t.Errorf("stderr %q holds a control character", s)
 	}
 }
+
+// TestDaemonNoList: with -D, a directory that is not a list (67), or
+// -- without a command (64), ends the run with that status, as without
+// -D: no pass can mend them, and mlm-run@.service keeps a unit that
+// exits so from restarting (RestartPreventExitStatus=64 67). The runner
+// went on instead, a line every pass, for ever, its unit active.
+func TestDaemonNoList(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		target string
+		cmd    []string
+		code   int
+	}{
+		{"no address", t.TempDir(), nil, sysexit.NoUser},
+		{"no command", bareQueue(t), []string{"--"}, sysexit.Usage},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var out, errs mlmtest.LockedBuffer
+		err := run(ctx, &args{Target: c.target, Command: c.cmd, Daemon: true, Interval: 10 * time.Millisecond, Workers: 1,
+			MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, &errs)
+		cancel()
+		if sysexit.Code(err) != c.code {
+			t.Errorf("%s: -D ended with %v (%d); want %d at once", c.name, err, sysexit.Code(err), c.code)
+		}
+	}
+}
