@@ -64,10 +64,14 @@ BEGIN {
 	listdom = tolower(list); sub(/^.*@/, "", listdom)
 	split("request subscribe unsubscribe owner bounces accept reject", cl, " ")
 	for (i in cl) cmds[cl[i]] = 1
+	# White space as mlm-members trims a line of it (strings.TrimSpace):
+	# CR and the ASCII blanks, and Unicode's in UTF-8, the no-break
+	# space a copy from a web page leaves among them.
+	ws = "([ \t\n\v\f\r]|\302[\205\240]|\341\232\200|\342\200[\200-\212\250\251\257]|\342\201\237|\343\200\200)"
 }
 kind != "stream" {
 	if (FNR == 1) sub(/^\357\273\277/, "") # a byte-order mark (Notepad's), as mlm-members drops it
-	sub(/\r$/, ""); sub(/^[ \t]+/, ""); sub(/[ \t]+$/, "")
+	sub("^" ws "+", ""); sub(ws "+$", "")
 	if ($0 == "" || $0 ~ /^#/) next
 	if (!mailbox($0)) {
 		if (kind == "member") print "mlm-members.sh: " file ": line " FNR ": not an address; skipped" > "/dev/stderr"

@@ -100,4 +100,21 @@ func TestMembersStandIn(t *testing.T) {
 			t.Errorf("address in %q: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", sp, code, got, wantCode, want)
 		}
 	}
+	// So are a member file's lines, read trimmed of Unicode spaces too:
+	// the stand-in wrote "m@example.org<U+00A0>", which mlm-split and
+	// every reader refuse (65), so the post went to bad/ and reached no
+	// member at all.
+	if err := os.WriteFile(filepath.Join(dir, "address"), []byte("dev@lists.example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range []string{"\u00a0", "\u2003", "\u202f", "\u3000", "\u0085", "\u1680", "\u2028", "\u205f", "\v"} {
+		if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("alice@example.org\n"+sp+"m@example.org "+sp+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want, wantCode := run([]string{goProg, dir}, bare)
+		got, code := run([]string{"sh", sh, dir}, bare)
+		if got != want || code != wantCode || !strings.Contains(got, "R <m@example.org>\n") {
+			t.Errorf("a member in %q: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", sp, code, got, wantCode, want)
+		}
+	}
 }
