@@ -44,18 +44,50 @@ function own(k,    l, d, i) {
 	for (i in cmds) if (l == listloc "-" i) return 1
 	return 0
 }
-function mailbox(a,    at, l, d) {
-	if (a ~ /[\001-\037\177]/) return 0
+# literal reports an address literal's inside as the stream takes it:
+# IPv4, IPv6 (RFC 4291's text form, no zone) or tag:text.
+function literal(t,    n, g, i, e, v4) {
+	if (t ~ /^[0-9.]+$/) return ipv4(t)
+	if (t !~ /^[Ii][Pp][Vv]6:/) return t ~ /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?:[!-Z^-~]+$/ && t !~ /[">]/
+	t = substr(t, 6)
+	if (t ~ /\./) {
+		# A final IPv4 part counts as two groups.
+		v4 = t; sub(/^.*:/, "", v4)
+		if (!ipv4(v4)) return 0
+		t = substr(t, 1, length(t) - length(v4)) "0:0"
+	}
+	if (t !~ /^[0-9A-Fa-f:]+$/ || t ~ /:::/ || t ~ /::.*::/ || t ~ /^:[^:]/ || t ~ /[^:]:$/) return 0
+	e = (t ~ /::/); gsub(/::/, ":x:", t); sub(/^:/, "", t); sub(/:$/, "", t)
+	n = split(t, g, ":")
+	for (i = 1; i <= n; i++) if (g[i] != "x" && length(g[i]) > 4) return 0
+	return e ? n - 1 < 8 : n == 8
+}
+function ipv4(t,    n, o, i) {
+	n = split(t, o, ".")
+	if (n != 4) return 0
+	for (i = 1; i <= 4; i++) if (o[i] !~ /^(0|[1-9][0-9]?|1[0-9][0-9]|2[0-4][0-9]|25[0-5])$/) return 0
+	return 1
+}
+function mailbox(a,    at, l, d, n, i, lab) {
+	if (a ~ /[\001-\037\177]/ || length(a) > 254 || a !~ utf8) return 0
 	at = length(a)
 	while (at > 0 && substr(a, at, 1) != "@") at--
 	if (at < 2) return 0
 	l = substr(a, 1, at - 1); d = substr(a, at + 1)
+	# What the stream refuses in a domain (mlm-split would refuse the
+	# record, 65, and the post reach no one): more than 255 octets, a
+	# label of more than 63, a character no U-label may hold.
+	if (d !~ /^\[/) {
+		if (length(d) > 255 || d ~ harm) return 0
+		n = split(d, lab, ".")
+		for (i = 1; i <= n; i++) if (length(lab[i]) > 63) return 0
+	}
 	# A quoted string, or a dot-atom: atoms of octets that are no
 	# specials, space or dot, one dot between two.
-	if (l !~ /^"([^"\\]|\\.)*"$/ && l !~ /^[^][()<>:;@\\,." \t]+(\.[^][()<>:;@\\,." \t]+)*$/) return 0
+	if (l !~ /^"([^"\\]|\\[ -~])*"$/ && l !~ /^[^][()<>:;@\\,." \t]+(\.[^][()<>:;@\\,." \t]+)*$/) return 0
 	# An address literal, or labels of letters, digits and inner
 	# hyphens (a label with octets past ASCII, IDN, taken as it is).
-	if (d ~ /^\[[^][\\]+\]$/) return 1
+	if (d ~ /^\[/) return literal(substr(d, 2, length(d) - 2)) && d ~ /\]$/
 	return d ~ /^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?|[^.]*[^\001-\177][^.]*)(\.([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?|[^.]*[^\001-\177][^.]*))*$/
 }
 BEGIN {
@@ -68,6 +100,11 @@ BEGIN {
 	# CR and the ASCII blanks, and Unicode's in UTF-8, the no-break
 	# space a copy from a web page leaves among them.
 	ws = "([ \t\n\v\f\r]|\302[\205\240]|\341\232\200|\342\200[\200-\212\250\251\257]|\342\201\237|\343\200\200)"
+	# UTF-8 as RFC 3629 has it; and what no domain may hold
+	# (addr.harmful): a space or separator, a control, a format
+	# character but the joiners, a full stop other than ".", U+FFFD.
+	utf8 = "^([\001-\177]|[\302-\337][\200-\277]|\340[\240-\277][\200-\277]|[\341-\354\356\357][\200-\277][\200-\277]|\355[\200-\237][\200-\277]|\360[\220-\277][\200-\277][\200-\277]|[\361-\363][\200-\277][\200-\277][\200-\277]|\364[\200-\217][\200-\277][\200-\277])*$"
+	harm = "\302[\200-\240\255]|\330[\200-\205\234]|\333\235|\334\217|\341\232\200|\341\240\216|\342\200[\200-\213\216-\217\250-\257]|\342\201[\237-\244\246-\257]|\343\200[\200\202]|\357\273\277|\357\274\216|\357\275\241|\357\277[\271-\273\275]|\360\221\202[\275\215]|\360\235\205[\263-\272]|\363\240[\200-\201]"
 }
 kind != "stream" {
 	if (FNR == 1) sub(/^\357\273\277/, "") # a byte-order mark (Notepad's), as mlm-members drops it

@@ -117,4 +117,22 @@ func TestMembersStandIn(t *testing.T) {
 			t.Errorf("a member in %q: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", sp, code, got, wantCode, want)
 		}
 	}
+	// A member line that is no mailbox the stream takes is skipped, as
+	// mlm-members skips it: the stand-in wrote it as a recipient, which
+	// mlm-split refuses (65), and the post reached no one.
+	for _, m := range []string{
+		"m@example.org\u00a0Maria", "m@exa\u200bmple.org", "m@example\u3002org", "m@example.org\ufffd",
+		"m@exam\xffple.org", "m\xed\xa0\x80@example.org", "m@" + strings.Repeat("x", 64) + ".org",
+		"m@" + strings.Repeat("x.", 126) + "org", strings.Repeat("m", 250) + "@x.org",
+		"\"m\\\u00e9\"@example.org", "m@[1.2.3]", "m@[256.1.1.1]", "m@[IPv6:1:2]", "m@[IPv6:::1%eth0]", "m@[x.y:z]",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("alice@example.org\n"+m+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want, wantCode := run([]string{goProg, dir}, bare)
+		got, code := run([]string{"sh", sh, dir}, bare)
+		if got != want || code != wantCode {
+			t.Errorf("a member %q: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", m, code, got, wantCode, want)
+		}
+	}
 }
