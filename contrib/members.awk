@@ -44,6 +44,17 @@ function own(k,    l, d, i) {
 	for (i in cmds) if (l == listloc "-" i) return 1
 	return 0
 }
+# mbox returns the mailbox of an S or R line: up to the first ">" not
+# in a quoted string ("john smith"@ holds a space, which ends $2).
+function mbox(line,    i, ch, q) {
+	for (i = 4; i <= length(line); i++) {
+		ch = substr(line, i, 1)
+		if (q && ch == "\\") i++
+		else if (ch == "\"") q = !q
+		else if (!q && ch == ">") break
+	}
+	return substr(line, 4, i - 4)
+}
 # literal reports an address literal's inside as the stream takes it:
 # IPv4, IPv6 (RFC 4291's text form, no zone) or tag:text.
 function literal(t,    n, g, i, e, v4) {
@@ -129,10 +140,10 @@ kind != "stream" {
 	split("", seen); c = 0
 }
 /^S / {
-	poster = $2; gsub(/^<|>$/, "", poster); pk = key(poster)
+	poster = mbox($0); pk = key(poster)
 	at = index(list, "@"); print "S <" substr(list, 1, at - 1) "-bounces" substr(list, at) ">"; next
 }
-/^R / { a = $2; gsub(/^<|>$/, "", a); seen[key(a)] = 1; c++ }
+/^R / { seen[key(mbox($0))] = 1; c++ }
 /^E / {
 	for (i = 1; i <= n; i++) {
 		k = mk[i] # each member's key, made once, not for each record

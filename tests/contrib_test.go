@@ -135,4 +135,22 @@ func TestMembersStandIn(t *testing.T) {
 			t.Errorf("a member %q: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", m, code, got, wantCode, want)
 		}
 	}
+	// A poster, or a recipient there already, whose quoted local part
+	// holds a space is the whole mailbox, not its part up to the space:
+	// the stand-in sent "john smith"@, in notmetoo, his own post, and
+	// "a b"@, a recipient already, a second copy.
+	for name, text := range map[string]string{
+		"subscribers": "alice@example.org\n\"john smith\"@example.org\n\"a b\"@example.org\n",
+		"notmetoo":    "\"john smith\"@example.org\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quoted := "MLM1 p3\nS <\"john smith\"@example.org> BODY=8BITMIME\n:Subject: x\n:\n:body\nR <\"a b\"@example.org> NOTIFY=NEVER\nE 1\n"
+	want, wantCode = run([]string{goProg, dir}, quoted)
+	got, code = run([]string{"sh", sh, dir}, quoted)
+	if got != want || code != wantCode {
+		t.Errorf("quoted poster and recipient: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", code, got, wantCode, want)
+	}
 }
