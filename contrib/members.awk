@@ -20,24 +20,31 @@
 #     kind=notmetoo NOTMETOO kind=skip DIGEST kind=skip NOMAIL \
 #     kind=member FILE kind=stream -
 # (file operands that do not exist: /dev/null; relative ones start "./")
-function key(a,    at, l, d, u, v, i, ch) {
+# unquoted returns a quoted local part with the quotes and each quoted
+# pair undone, one octet at a time; any other as it is.
+function unquoted(l,    u, v, i, ch) {
+	if (l !~ /^".*"$/) return l
+	u = substr(l, 2, length(l) - 2); v = ""
+	for (i = 1; i <= length(u); i++) {
+		ch = substr(u, i, 1)
+		if (ch == "\\") ch = substr(u, ++i, 1)
+		v = v ch
+	}
+	return v
+}
+function key(a,    at, l, d, v) {
 	at = length(a)
 	while (at > 0 && substr(a, at, 1) != "@") at--
 	l = substr(a, 1, at - 1); d = tolower(substr(a, at + 1))
-	if (l ~ /^".*"$/) {
-		# Undo the quotes and each quoted pair, one octet at a time.
-		u = substr(l, 2, length(l) - 2); v = ""
-		for (i = 1; i <= length(u); i++) {
-			ch = substr(u, i, 1)
-			if (ch == "\\") ch = substr(u, ++i, 1)
-			v = v ch
-		}
-		if (v ~ /^[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+)*$/) l = v
-	}
+	v = unquoted(l)
+	if (v ~ /^[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+)*$/) l = v
 	return l "@" d
 }
 function own(k,    l, d, i) {
 	l = tolower(k); d = l; sub(/@[^@]*$/, "", l); sub(/^.*@/, "", d)
+	# Its quotes undone, whatever they held: "dev+a b"@ is delivered
+	# to dev@ (envelope.Own).
+	l = unquoted(l)
 	sub(/\+.*/, "", l)
 	if (d != listdom) return 0
 	if (l == listloc) return 1

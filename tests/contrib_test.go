@@ -153,4 +153,15 @@ func TestMembersStandIn(t *testing.T) {
 	if got != want || code != wantCode {
 		t.Errorf("quoted poster and recipient: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", code, got, wantCode, want)
 	}
+	// An address of the list quoted with what is no dot-atom, delivered
+	// to the list all the same, is the list's own: the stand-in sent the
+	// post to "dev+a b"@, back to the list.
+	if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("alice@example.org\n\"dev+a b\"@lists.example.org\n\"DEV-owner+x y\"@Lists.example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, wantCode = run([]string{goProg, dir}, bare)
+	got, code = run([]string{"sh", sh, dir}, bare)
+	if got != want || code != wantCode {
+		t.Errorf("the list's own, quoted: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", code, got, wantCode, want)
+	}
 }
