@@ -8,7 +8,8 @@
 # every member. An example of a stage in awk, not for a list that takes
 # posts from outside.
 set -eu
-dir=${1:?usage: mlm-hdr.sh DIR}
+[ $# -eq 1 ] || { echo "usage: mlm-hdr.sh DIR" >&2; exit 64; }
+dir=$1
 [ -f "$dir/address" ] || { echo "mlm-hdr.sh: $dir: no such list" >&2; exit 67; }
 # Its first line trimmed, CR and spaces too, as the Go programs read it.
 addr=$(sed -n '1{s/^[[:space:]]*//;s/[[:space:]]*$//;p;}' "$dir/address") || exit 75

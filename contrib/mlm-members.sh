@@ -15,7 +15,8 @@ while getopts l: opt; do
 	esac
 done
 shift $((OPTIND - 1))
-dir=${1:?usage: mlm-members.sh [-l FILE] DIR}
+[ $# -eq 1 ] || { echo "usage: mlm-members.sh [-l FILE] DIR" >&2; exit 64; }
+dir=$1
 case $file in
 subscribers | digest | moderators | owner) ;;
 *) echo "mlm-members.sh: -l $file: not a member file" >&2; exit 64 ;;

@@ -165,3 +165,33 @@ func TestMembersStandIn(t *testing.T) {
 		t.Errorf("the list's own, quoted: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", code, got, wantCode, want)
 	}
 }
+
+// TestStandInUsage: the sh stand-ins of contrib/ without their DIR, or
+// with more, are a usage error, 64, as mlm-members says: they exited 2
+// (the shell's ${1:?}), a status no mlm program gives (STYLE.md), and
+// took a second DIR in silence.
+func TestStandInUsage(t *testing.T) {
+	dir := newList(t)
+	for _, args := range [][]string{{}, {dir, dir}, {"-l", "owner"}} {
+		want := exec.Command(filepath.Join(binDir, "mlm-members"), args...)
+		want.Stdin = strings.NewReader("")
+		err := want.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 64 {
+			t.Fatalf("mlm-members %q: %v; want exit 64", args, err)
+		}
+		for _, script := range []string{"mlm-members.sh", "mlm-hdr.sh"} {
+			if script == "mlm-hdr.sh" && len(args) > 0 && args[0] == "-l" {
+				continue
+			}
+			cmd := exec.Command("sh", append([]string{filepath.Join(root, "contrib", script)}, args...)...)
+			cmd.Stdin = strings.NewReader("")
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			err := cmd.Run()
+			if !errors.As(err, &ee) || ee.ExitCode() != 64 || out.Len() != 0 || !strings.Contains(errb.String(), "usage: "+script) {
+				t.Errorf("%s %q: %v, stdout %q, stderr %q; want exit 64, a usage line", script, args, err, out.String(), errb.String())
+			}
+		}
+	}
+}
