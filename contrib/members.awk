@@ -103,6 +103,7 @@ function mailbox(a,    at, l, d, n, i, lab) {
 	# A quoted string, or a dot-atom: atoms of octets that are no
 	# specials, space or dot, one dot between two.
 	if (l !~ /^"([^"\\]|\\[ -~])*"$/ && l !~ /^[^][()<>:;@\\,." \t]+(\.[^][()<>:;@\\,." \t]+)*$/) return 0
+	if (l ~ (l ~ /^"/ ? cf : harm)) return 0
 	# An address literal, or labels of letters, digits and inner
 	# hyphens (a label with octets past ASCII, IDN, taken as it is).
 	if (d ~ /^\[/) return literal(substr(d, 2, length(d) - 2)) && d ~ /\]$/
@@ -118,11 +119,13 @@ BEGIN {
 	# CR and the ASCII blanks, and Unicode's in UTF-8, the no-break
 	# space a copy from a web page leaves among them.
 	ws = "([ \t\n\v\f\r]|\302[\205\240]|\341\232\200|\342\200[\200-\212\250\251\257]|\342\201\237|\343\200\200)"
-	# UTF-8 as RFC 3629 has it; and what no domain may hold
-	# (addr.harmful): a space or separator, a control, a format
-	# character but the joiners, a full stop other than ".", U+FFFD.
+	# UTF-8 as RFC 3629 has it; and what no domain nor a member's local
+	# part may hold (addr.harmful): a space or separator, a control, a
+	# format character but the joiners, a full stop other than ".",
+	# U+FFFD; in a quoted local part (cf) a space may be.
 	utf8 = "^([\001-\177]|[\302-\337][\200-\277]|\340[\240-\277][\200-\277]|[\341-\354\356\357][\200-\277][\200-\277]|\355[\200-\237][\200-\277]|\360[\220-\277][\200-\277][\200-\277]|[\361-\363][\200-\277][\200-\277][\200-\277]|\364[\200-\217][\200-\277][\200-\277])*$"
-	harm = "\302[\200-\240\255]|\330[\200-\205\234]|\333\235|\334\217|\341\232\200|\341\240\216|\342\200[\200-\213\216-\217\250-\257]|\342\201[\237-\244\246-\257]|\343\200[\200\202]|\357\273\277|\357\274\216|\357\275\241|\357\277[\271-\273\275]|\360\221\202[\275\215]|\360\235\205[\263-\272]|\363\240[\200-\201]"
+	cf = "\302[\200-\237\255]|\330[\200-\205\234]|\333\235|\334\217|\340\242[\220\221]|\340\243\242|\341\240\216|\342\200[\213\216\217\250-\256]|\342\201[\240-\244\246-\257]|\343\200\202|\357\273\277|\357\274\216|\357\275\241|\357\277[\271-\273\275]|\360\221\202\275|\360\221\203\215|\360\223\220[\260-\277]|\360\233\262[\240-\243]|\360\235\205[\263-\272]|\363\240\200[\201\240-\277]|\363\240\201[\200-\277]"
+	harm = cf "|\302\240|\341\232\200|\342\200[\200-\212\257]|\342\201\237|\343\200\200"
 }
 kind != "stream" {
 	if (FNR == 1) sub(/^\357\273\277/, "") # a byte-order mark (Notepad's), as mlm-members drops it

@@ -125,6 +125,10 @@ func TestMembersStandIn(t *testing.T) {
 		"m@exam\xffple.org", "m\xed\xa0\x80@example.org", "m@" + strings.Repeat("x", 64) + ".org",
 		"m@" + strings.Repeat("x.", 126) + "org", strings.Repeat("m", 250) + "@x.org",
 		"\"m\\\u00e9\"@example.org", "m@[1.2.3]", "m@[256.1.1.1]", "m@[IPv6:1:2]", "m@[IPv6:::1%eth0]", "m@[x.y:z]",
+		// and a member's local part may not hold what a domain may not
+		// (in quotes, a space it may), nor any format character
+		"m\u202en@example.org", "m\u00a0n@example.org", "\"m\u2028n\"@example.org", "\"m\u00a0n\"@example.org",
+		"m@x\u0890y.org", "m@x\U000110cdy.org", "m@x\U000e0041y.org",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("alice@example.org\n"+m+"\n"), 0o644); err != nil {
 			t.Fatal(err)
