@@ -36,9 +36,13 @@ function key(a,    at, l, d, v) {
 	at = length(a)
 	while (at > 0 && substr(a, at, 1) != "@") at--
 	l = substr(a, 1, at - 1); d = tolower(substr(a, at + 1))
+	if (l !~ /^".*"$/) return l "@" d
+	# Quotes that are not needed go, UTF-8 being atext (RFC 6531); in
+	# those that are, only the pairs "\\" and "\"" stay (addr.Key).
 	v = unquoted(l)
-	if (v ~ /^[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]+)*$/) l = v
-	return l "@" d
+	if (v ~ /^[A-Za-z0-9!#$%&'*+\/=?^_`{|}~\200-\377-]+(\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~\200-\377-]+)*$/) return v "@" d
+	gsub(/[\\"]/, "\\\\&", v)
+	return "\"" v "\"@" d
 }
 function own(k,    l, d, i) {
 	l = tolower(k); d = l; sub(/@[^@]*$/, "", l); sub(/^.*@/, "", d)

@@ -157,6 +157,18 @@ func TestMembersStandIn(t *testing.T) {
 	if got != want || code != wantCode {
 		t.Errorf("quoted poster and recipient: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", code, got, wantCode, want)
 	}
+	// A member twice, quoted and not, is one as mlm-members has it
+	// (addr.Key): quotes around UTF-8 atext are not needed, and a
+	// quoted pair of what needs none is the octet. The stand-in sent
+	// "jürgen"@ a second copy, and "a b"@ too.
+	if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("\"j\u00fcrgen\"@x.org\nj\u00fcrgen@x.org\n\"a\\ b\"@x.org\n\"a b\"@x.org\n\"q\\\\r\"@x.org\n\"q\\\\\\r\"@x.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, wantCode = run([]string{goProg, dir}, bare)
+	got, code = run([]string{"sh", sh, dir}, bare)
+	if got != want || code != wantCode {
+		t.Errorf("members quoted and not: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", code, got, wantCode, want)
+	}
 	// An address of the list quoted with what is no dot-atom, delivered
 	// to the list all the same, is the list's own: the stand-in sent the
 	// post to "dev+a b"@, back to the list.
