@@ -11,8 +11,10 @@ set -eu
 [ $# -eq 1 ] || { echo "usage: mlm-hdr.sh DIR" >&2; exit 64; }
 dir=$1
 [ -f "$dir/address" ] || { echo "mlm-hdr.sh: $dir: no such list" >&2; exit 67; }
-# Its first line trimmed, CR and spaces too, as the Go programs read it.
-addr=$(sed -n '1{s/^[[:space:]]*//;s/[[:space:]]*$//;p;}' "$dir/address") || exit 75
+# Its first line trimmed, CR and spaces too, as the Go programs read it
+# (strings.TrimSpace): Unicode's in UTF-8 as well, as mlm-members.sh.
+us=$(printf '\302[\205\240]|\341\232\200|\342\200[\200-\212\250\251\257]|\342\201\237|\343\200\200')
+addr=$(LC_ALL=C sed -E -n "1{s/^([[:space:]]|$us)+//;s/([[:space:]]|$us)+\$//;p;}" "$dir/address") || exit 75
 case $addr in
 *[[:space:][:cntrl:]]*) echo "mlm-hdr.sh: address: $addr is not an address" >&2; exit 75 ;;
 ?*@?*) ;;

@@ -211,3 +211,38 @@ func TestStandInUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestHdrStandInAddress: contrib/mlm-hdr.sh reads the address file as
+// the Go programs do, its first line trimmed of Unicode's white space
+// too (a no-break space, as a copy from a web page leaves it), and adds
+// the List-Id mlm-hdr adds: it refused such an address, 75, so every
+// post waited for ever, as mlm-members.sh did before a review.
+func TestHdrStandInAddress(t *testing.T) {
+	dir := newList(t)
+	post := "MLM1 p1\nS <poster@example.org>\n:Subject: x\n:\n:body\nE 0\n"
+	listID := regexp.MustCompile(`(?m)^:List-Id: .*$`)
+	run := func(argv ...string) (string, int) {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stdin = strings.NewReader(post)
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return listID.FindString(out.String()), 0
+	}
+	for _, sp := range []string{" ", "\u00a0", "\u2003", "\u202f", "\u3000", "\u0085", "\r"} {
+		if err := os.WriteFile(filepath.Join(dir, "address"), []byte(sp+"dev@lists.example.org"+sp+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want, wantCode := run(filepath.Join(binDir, "mlm-hdr"), dir)
+		got, code := run("sh", filepath.Join(root, "contrib", "mlm-hdr.sh"), dir)
+		if got != want || code != wantCode || want != ":List-Id: <dev.lists.example.org>" {
+			t.Errorf("address in %q: mlm-hdr.sh gave %d %q; mlm-hdr %d %q", sp, code, got, wantCode, want)
+		}
+	}
+}
