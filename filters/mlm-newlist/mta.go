@@ -102,7 +102,7 @@ ADDRESS=${ADDRESS:-{ADDRESS}}
 
 	"maildrop": `# maildrop, as ~/.mailfilter of {USER} (examples/maildrop/mailfilter);
 # the MTA runs it as maildrop -f "$SENDER", and keeps the message when
-# mlm-accept fails.
+# mlm-accept fails with 75 (and bounces it on 64, 65, 67 and 77).
 {MLMBIN}if ($MLMBIN ne "")
 {
 	PATH="$MLMBIN:$PATH"
