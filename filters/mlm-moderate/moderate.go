@@ -87,7 +87,7 @@ func settle(d *listdir.Dir, hold *queue.Queue, action, id string, now time.Time)
 // was approved before); "" when the post is left held.
 func act(d *listdir.Dir, it *queue.Item, action string, now time.Time) (as string, err error) {
 	r := stream.NewReader(it.File())
-	h, err := r.Next()
+	h, err := first(r)
 	id := it.ID
 	if err == nil {
 		id = h.ID
@@ -341,7 +341,7 @@ func describe(path string) (string, error) {
 	}
 	defer f.Close()
 	r := stream.NewReader(f)
-	h, err := r.Next()
+	h, err := first(r)
 	if err != nil {
 		return "", err
 	}
@@ -358,6 +358,17 @@ func describe(path string) (string, error) {
 	}
 	// A mailbox may hold any UTF-8, C1 controls too.
 	return strings.Join([]string{h.ID, held, notice.Clean(sender, 400), notice.Clean(reason, 100), notice.Clean(subject, 200)}, "\t"), nil
+}
+
+// first reads the start of a held post's record. An empty file holds
+// none: bad data (65), as any held file that is not a valid record, not
+// the clean end of a stream (io.EOF, which would be a 75 for ever).
+func first(r *stream.Reader) (*stream.Header, error) {
+	h, err := r.Next()
+	if err == io.EOF {
+		err = sysexit.Errorf(sysexit.DataErr, "no record")
+	}
+	return h, err
 }
 
 func attr(h *stream.Header, name string) string { v, _ := h.Get(name); return v }
