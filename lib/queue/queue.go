@@ -403,9 +403,10 @@ func (it *Item) Return() error {
 // id (one put again, and failed again) is not replaced: this one is
 // bad/ID.2 (and ID.2.err), or the first of ID.3, ID.4, … that is free
 // (see failedName). So is one whose name ends in ".err" (see Claim),
-// from the first.
+// from the first. If it cannot be moved, the record stays claimed, its
+// lock held, for the caller to Defer: let go of, it would be another
+// runner's to sweep and claim while the caller still moved it.
 func (it *Item) Fail(reason string) error {
-	defer it.f.Close()
 	bad := it.q.dir(badDir)
 	name, n := it.ID, 2
 	if strings.HasSuffix(name, ".err") {
@@ -436,10 +437,10 @@ func (it *Item) Fail(reason string) error {
 		return err
 	}
 	if err := renameNoReplace(filepath.Join(it.q.dir(curDir), it.ID), filepath.Join(bad, name)); err != nil {
-		// Taken meanwhile: the record stays in cur/, unlocked once
-		// this returns, and a sweep puts it back to fail again.
+		// Taken meanwhile: the record stays in cur/, claimed.
 		return sysexit.Temp(err)
 	}
+	it.f.Close() // in bad/: no one's to claim
 	return sysexit.Temp(durable.SyncDir(bad))
 }
 

@@ -268,6 +268,51 @@ func TestFailAgain(t *testing.T) {
 	}
 }
 
+// TestFailFailsClaimed: a Fail that cannot move the record (bad/ gone,
+// the disk full) leaves it claimed and locked, for the caller to Defer,
+// as mlm-run does. It let go of the lock first, and a second runner's
+// sweep then put the record back and claimed it, while the first still
+// acted on it: its Defer moved the record out of the second's hands,
+// from cur/ to new/, and a stage that was then working on it, and did
+// its work, would leave it there to run again.
+func TestFailFailsClaimed(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	put(t, q, "1.a", "one", time.Time{})
+	first, err := q.Claim("1.a", time.Now(), true)
+	if err != nil || first == nil {
+		t.Fatalf("Claim = %v, %v", first, err)
+	}
+	if err := os.Remove(filepath.Join(q.Path, "bad")); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Fail("exit 65: bad"); err == nil {
+		t.Fatal("Fail without bad/ succeeded")
+	}
+	// Another runner, meanwhile.
+	if returned, _, err := q.Sweep(time.Now()); err != nil || returned != 0 {
+		t.Errorf("Sweep = %d, %v; want the record still claimed (0)", returned, err)
+	}
+	second, err := q.Claim("1.a", time.Now(), true)
+	if second != nil || err != nil {
+		t.Errorf("Claim by another runner = %v, %v; want nothing to claim", second, err)
+	}
+	if err := first.Defer(time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if second != nil {
+		// Its stages did their work; the record is to go.
+		if err := second.Done(); err != nil {
+			t.Errorf("the other runner's Done: %v", err)
+		}
+	}
+	if n := mlmtest.Names(t, filepath.Join(q.Path, "new")); !slices.Equal(n, []string{"1.a"}) {
+		t.Errorf("new/ = %v; want the record, waiting", n)
+	}
+}
+
 // TestFailAgainLongID: an id too long to take ".2" within NAME_MAX
 // fails again under a name that fits, beside the first.
 func TestFailAgainLongID(t *testing.T) {
