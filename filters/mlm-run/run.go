@@ -234,9 +234,10 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	case sysexit.DataErr, sysexit.NoUser, sysexit.NoPerm:
 		if err = it.Fail(fmt.Sprintf("exit %d: %s", status, reason)); err != nil {
 			// bad/ could not take it (gone, the disk full): still
-			// claimed, it waits as after a temporary failure, where a sweep would put
-			// it back as it was, to be run again, stages, notices and
-			// all, on every pass. The error is reported all the same.
+			// claimed, it waits as after a temporary failure, not
+			// unlocked in cur/, where a sweep would put it back as it
+			// was, to be run again, stages, notices and all, on every
+			// pass. The error is reported all the same.
 			end := clock.Now()
 			it.Defer(end.Add(queue.Backoff(id, end, a.MinWait, a.MaxWait)))
 		}
