@@ -40,6 +40,11 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		// say 0, for ever.)
 		return sysexit.Errorf(sysexit.Usage, "-t: need a time above 0")
 	}
+	if a.Daemon && a.Interval <= 0 {
+		// (The passes would follow one another with no pause, a
+		// processor spent on looking at empty queues.)
+		return sysexit.Errorf(sysexit.Usage, "-i: need a time above 0")
+	}
 	for {
 		// The stages are read for each pass: with -D, a stages file
 		// mended or added is taken up at the next pass, not at a
