@@ -3,8 +3,11 @@
 # directory to an mbox archive, after checking them.
 # Illustrates mlm-check(1) and mlm-mbox(1); cat of record files is a
 # stream (mlm-stream(5)).
-# Each run appends what waits then: run it on a queue of its own, that no
-# mlm-run takes from, and empty that queue after.
+# Each run appends what waits then, and removes those records once the
+# archive is on disk (sync FILE, coreutils'); a record that comes
+# meanwhile waits for the next run. Run it on a queue of its own, that
+# no mlm-run takes from, under mlm-lock(1), lest two runs archive one
+# record twice.
 set -eu
 queue=$1
 mbox=$2
@@ -20,3 +23,5 @@ trap 'exit 75' INT TERM HUP # (sh runs the EXIT trap on exit, not on a signal)
 cat "$@" >"$stream"
 mlm-mbox -x <"$stream" >"$tmp"
 cat "$tmp" >>"$mbox"
+sync "$mbox"
+rm -f -- "$@"
