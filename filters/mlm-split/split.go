@@ -256,17 +256,17 @@ func (b *batcher) add(p stream.Path) error {
 }
 
 // flush writes bt and forgets it; emit is done with the recipients when
-// it returns, so the batch is kept for reuse.
+// it returns, so the batch is kept for reuse, but not its recipients'
+// room: the next domain opened may have a recipient or two and wait to
+// the end of the record, and room for N kept for each such would hold
+// far more than the recipients pending.
 func (b *batcher) flush(bt *batch) error {
 	heap.Remove(&b.fill, bt.i)
 	delete(b.open, bt.domain)
 	b.pending -= len(bt.rcpts)
 	err := b.emit(bt.rcpts)
-	clear(bt.rcpts)
-	bt.rcpts = bt.rcpts[:0]
-	if cap(bt.rcpts) <= 4*b.max { // not one grown huge by the cap
-		b.free = append(b.free, bt)
-	}
+	bt.rcpts = nil
+	b.free = append(b.free, bt)
 	return err
 }
 

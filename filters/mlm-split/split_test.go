@@ -113,6 +113,36 @@ func TestBatcherOrder(t *testing.T) {
 	}
 }
 
+// TestBatcherHeld: the batches pending hold room for about as many
+// recipients as they have, however the batches written before them were
+// filled. A domain's full batch of N, written, was reused with its room
+// for the next domain opened; one of a recipient that waits to the end
+// of the record (every 101st to a domain of its own, the rest to one
+// big domain) then held room for 128: a 1,000,000-member record took
+// 120 MiB, where the man page says 100,001 recipients at most.
+func TestBatcherHeld(t *testing.T) {
+	b := newBatcher(100, pendingCap, func([]stream.Path) error { return nil })
+	for i := 0; i < 101*1000; i++ {
+		d := "big.example"
+		if i%101 == 100 {
+			d = fmt.Sprintf("once%d.example", i)
+		}
+		if err := b.add(stream.Path{Mailbox: fmt.Sprintf("u%d@%s", i, d)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	room := 0
+	for _, bt := range b.fill {
+		room += cap(bt.rcpts)
+	}
+	for _, bt := range b.free {
+		room += cap(bt.rcpts)
+	}
+	if room > 4*b.pending+4*b.max {
+		t.Errorf("%d recipients pending in %d batches, with room for %d", b.pending, len(b.fill), room)
+	}
+}
+
 // writeBig writes a stream of one record with n recipients over the
 // given number of domains.
 func writeBig(w io.Writer, n, domains int) error {
