@@ -62,7 +62,9 @@ func run(a *args, in io.Reader, out io.Writer) error {
 		return err
 	}
 	if a.Deadline > 0 {
-		t.deadline = t.clk.Now().Add(a.Deadline).UnixNano()
+		// Saturated, as the buckets' times are: one past 2262 would
+		// wrap round in unix nanoseconds, to a time long past.
+		t.deadline = add(t.clk.Now().UnixNano(), int64(a.Deadline))
 	}
 	return t.run(in, out)
 }
