@@ -378,19 +378,30 @@ func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) 
 		return len(group), time.Time{}, nil
 	}
 	// Each record's charges, over one slice of them all, both kept for
-	// the next group.
-	cs, all := t.cs[:0], t.all[:0]
-	for _, rec := range group {
-		// (A record whose every recipient the journal names, tried
-		// again, passes free: mlm-sendmail skips it.)
-		i := len(all)
-		if rec.n > 0 || rec.all == 0 {
-			all = t.charges(all, rec.msgs, rec.n, rec.domain)
+	// the next group; made as far as the records are looked at, not
+	// for the whole group at each call: a run of records that each
+	// wait is charged one a call, and all its charges made at every
+	// call would cost the square of its length.
+	t.cs, t.all = t.cs[:0], t.all[:0]
+	chargesOf := func(i int) []charge {
+		for len(t.cs) <= i {
+			rec, j := group[len(t.cs)], len(t.all)
+			// (A record whose every recipient the journal names, tried
+			// again, passes free: mlm-sendmail skips it.)
+			if rec.n > 0 || rec.all == 0 {
+				t.all = t.charges(t.all, rec.msgs, rec.n, rec.domain)
+			}
+			t.cs = append(t.cs, t.all[j:len(t.all):len(t.all)])
 		}
-		cs = append(cs, all[i:len(all):len(all)])
+		return t.cs[i]
 	}
-	t.cs, t.all = cs, all
-	if len(all) == 0 {
+	// A group of records that take nothing passes without a look at
+	// the state.
+	free := 0
+	for free < len(group) && len(chargesOf(free)) == 0 {
+		free++
+	}
+	if free == len(group) {
 		return len(group), time.Time{}, nil
 	}
 	var late error
@@ -398,8 +409,9 @@ func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) 
 		now := t.clk.Now().UnixNano()
 		k, at, late = 0, time.Time{}, nil
 		for i, rec := range group {
+			cs := chargesOf(i)
 			pass := now
-			for _, c := range cs[i] {
+			for _, c := range cs {
 				pass = max(pass, c.b.when(st[c.b.key], now, c.n))
 			}
 			if t.deadline != 0 && pass > t.deadline {
@@ -407,7 +419,7 @@ func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) 
 					rec.id, time.Duration(pass-now).Round(time.Millisecond)))
 				break
 			}
-			for _, c := range cs[i] {
+			for _, c := range cs {
 				st[c.b.key] = c.b.take(st[c.b.key], pass, c.n)
 			}
 			k++
