@@ -371,15 +371,19 @@ func (l *list) isLoop(p *post) (bool, error) {
 // must be held instead, or "": a body nested deeper or cut into more
 // parts than mimewalk.Default allows, which mail readers would spend
 // minutes and gigabytes on, or a Content-Type too long to walk, the
-// post's own among them. A body that is no multipart or message is
-// not copied. done closes the copy, which is the post's body from then
-// on.
+// post's own among them, or given twice, read one way by the walk and
+// another by readers that take the last (mimewalk.Ambiguous). A body
+// that is no multipart or message is not copied. done closes the copy,
+// which is the post's body from then on.
 func structure(p *post) (why string, done func(), err error) {
 	ct, _ := p.ed.Value("Content-Type")
+	cte, _ := p.ed.Value("Content-Transfer-Encoding")
+	if mimewalk.Ambiguous(ct, lastValue(p.ed, "Content-Type"), cte, lastValue(p.ed, "Content-Transfer-Encoding")) {
+		return mimewalk.ErrType.Error(), func() {}, nil // the post's own fields, given twice
+	}
 	if mimewalk.Flat(ct) {
 		return "", func() {}, nil
 	}
-	cte, _ := p.ed.Value("Content-Transfer-Encoding")
 	walk := mimewalk.NewPart(ct, cte, mimewalk.Default)
 	if err := walk.Err(); err != nil {
 		return err.Error(), func() {}, nil // the post's own Content-Type
@@ -412,6 +416,15 @@ func structure(p *post) (why string, done func(), err error) {
 		return err.Error(), done, nil
 	}
 	return "", done, nil
+}
+
+// lastValue returns the value of the last field named name, "" if none.
+func lastValue(e *msg.Edit, name string) string {
+	vs := e.Values(name)
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[len(vs)-1]
 }
 
 // approved checks the list password in the Approved: fields and on the

@@ -142,6 +142,52 @@ func TestHoldEncodedNesting(t *testing.T) {
 	}
 }
 
+// TestHoldContentTypeTwice: a post, or a part of it, with two
+// Content-Type fields, or two Content-Transfer-Encoding fields, whose
+// first and last differ, a multipart or message among the types, is
+// held: mail readers take the first (Python's email, go-message) or the
+// last (mutt), so a structure past the limits behind the one the walk
+// reads was passed to the members whose readers take the other.
+func TestHoldContentTypeTwice(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
+		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
+	for _, q := range []string{"hold", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deep := "Subject: deep\n" + strings.Repeat("Content-Type: message/rfc822\n\n", mimewalk.Default.Depth+1) + "bottom\n"
+	b64 := base64.StdEncoding.EncodeToString([]byte(deep))
+	for id, m := range map[string]string{
+		"t1": "From: a@example.org\nContent-Type: text/plain\nContent-Type: message/rfc822\n\n" + deep,
+		"t2": "From: a@example.org\nContent-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: text/plain\n" +
+			"Content-Type: message/rfc822\n\n" + deep + "--o--\n",
+		"t3": "From: a@example.org\nContent-Type: message/rfc822\nContent-Transfer-Encoding: 7bit\n" +
+			"Content-Transfer-Encoding: base64\n\n" + b64 + "\n",
+		"t4": "From: a@example.org\nContent-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: message/rfc822\n" +
+			"Content-Transfer-Encoding: 7bit\nContent-Transfer-Encoding: base64\n\n" + b64 + "\n--o--\n",
+		// The same twice, or two simple types: nothing to tell.
+		"p1": "From: a@example.org\nContent-Type: text/plain\nContent-Type:  text/plain\n\nhi\n",
+		"p2": "From: a@example.org\nContent-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: text/plain\n" +
+			"Content-Type: text/html\nContent-Transfer-Encoding: 7bit\nContent-Transfer-Encoding: base64\n\naGk=\n--o--\n",
+	} {
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},
+			strings.NewReader(m), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+			t.Fatal(err)
+		}
+		held, err := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
+		want := id[0] == 't'
+		if (err == nil) != want || (out.Len() > 0) == want ||
+			want && !bytes.Contains(held, []byte("A hold-reason=MIME%20multipart%20with%20a%20Content-Type%20that%20cannot%20be%20read")) {
+			t.Errorf("%s: passed %d octets, held %v (%q); want held %v", id, out.Len(), err == nil, held[:min(len(held), 200)], want)
+		}
+	}
+}
+
 // TestBulkAnyField: on an open list a non-member's post is held for any
 // Precedence field saying bulk, not the first alone (a poster's program
 // may add one to a post that had its own).

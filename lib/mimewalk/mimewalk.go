@@ -24,7 +24,11 @@
 // binary, a twin of it walks the rest so, and a limit the twin goes past
 // is the walk's. A multipart whose boundary an enclosing one already uses
 // is taken as a single part, so that every delimiter line means one
-// thing. A missing close delimiter is no error: the body simply ends.
+// thing. A part whose Content-Type, or Content-Transfer-Encoding, is
+// given twice, the first and last differing, is ErrType where that makes
+// it a multipart or message to readers that take one and not to those
+// that take the other (Ambiguous). A missing close delimiter is no
+// error: the body simply ends.
 package mimewalk
 
 import (
@@ -99,8 +103,12 @@ type Walker struct {
 	cr     bool           // the last octet fed was a CR ending a line, unless an LF follows
 	field  []byte         // header: the Content-Type field being read
 	ct     string         // header: its value, once complete
+	lastCT string         // header: the last Content-Type's value (Ambiguous)
 	defCT  string         // header: the type of a part without one
 	cte    string         // header: Content-Transfer-Encoding
+	lastTE string         // header: the last Content-Transfer-Encoding's value
+	seenCT bool           // header: a Content-Type field was read...
+	seenTE bool           // ... a Content-Transfer-Encoding field
 	inCT   bool           // header: the field being read is Content-Type
 	inCTE  bool           // header: ... Content-Transfer-Encoding
 	parts  int
@@ -505,6 +513,7 @@ func (w *Walker) end() {
 func (w *Walker) startHeader() {
 	w.inHead, w.inCT, w.inCTE = true, false, false
 	w.field, w.ct, w.cte, w.defCT = w.field[:0], "", "", ""
+	w.lastCT, w.lastTE, w.seenCT, w.seenTE = "", "", false, false
 }
 
 // headerLine reads one line of a part's header; the empty line ends it.
@@ -514,6 +523,10 @@ func (w *Walker) headerLine(line []byte, long bool) {
 		if !long {
 			w.endField()
 			w.inHead = false
+			if Ambiguous(w.ct, w.lastCT, w.cte, w.lastTE) && !w.inQP() {
+				w.err = ErrType // (in the twin's quoted-printable lines no fault: see enter)
+				return
+			}
 			ct := w.ct
 			if ct == "" {
 				ct = w.defCT
@@ -532,8 +545,8 @@ func (w *Walker) headerLine(line []byte, long bool) {
 		return
 	}
 	name = bytes.TrimRight(name, " \t")
-	w.inCT = w.ct == "" && ascii.EqualFold(string(name), "Content-Type")
-	w.inCTE = w.cte == "" && ascii.EqualFold(string(name), "Content-Transfer-Encoding")
+	w.inCT = ascii.EqualFold(string(name), "Content-Type")
+	w.inCTE = ascii.EqualFold(string(name), "Content-Transfer-Encoding")
 	w.addField(line, long)
 }
 
@@ -558,10 +571,18 @@ func (w *Walker) endField() {
 	if w.inCT || w.inCTE {
 		_, v, _ := bytes.Cut(w.field, []byte(":"))
 		val := strings.Join(strings.Fields(string(v)), " ")
+		// The first of each is the walk's; the last is kept for
+		// Ambiguous.
 		if w.inCT {
-			w.ct = val
+			if !w.seenCT {
+				w.ct = val
+			}
+			w.lastCT, w.seenCT = val, true
 		} else {
-			w.cte = strings.ToLower(val)
+			if !w.seenTE {
+				w.cte = strings.ToLower(val)
+			}
+			w.lastTE, w.seenTE = strings.ToLower(val), true
 		}
 	}
 	w.inCT, w.inCTE, w.field = false, false, w.field[:0]
@@ -720,6 +741,22 @@ func (w *Walker) push(l level) bool {
 	w.stack = append(w.stack, l)
 	w.deep = max(w.deep, len(w.stack))
 	return true
+}
+
+// Ambiguous reports whether a header whose first Content-Type and
+// Content-Transfer-Encoding fields have the values ct and cte, and whose
+// last have lastCT and lastCTE, reads one way to mail readers that take a
+// field's first occurrence (Python's email, go-message) and another to
+// those that take its last (mutt): the types differ, or the encodings
+// do, and a multipart or message is among the types. The walk reads the
+// first; a structure behind the last would go uncounted. Values compare
+// with runs of white space as one space, an encoding in any case.
+func Ambiguous(ct, lastCT, cte, lastCTE string) bool {
+	if Flat(ct) && Flat(lastCT) {
+		return false
+	}
+	norm := func(v string) string { return strings.Join(strings.Fields(v), " ") }
+	return norm(ct) != norm(lastCT) || ascii.Lower(norm(cte)) != ascii.Lower(norm(lastCTE))
 }
 
 // Flat reports that a body with this Content-Type value has no structure
