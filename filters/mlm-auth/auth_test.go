@@ -188,6 +188,47 @@ func TestHoldContentTypeTwice(t *testing.T) {
 	}
 }
 
+// TestHoldAnyMessageType: a part of any message type but
+// delivery-status (message/news, message/partial, message/x-anything) is
+// a message to Python's email, which walks what is in it, as it does a
+// message/rfc822 (and Thunderbird takes message/news for one): a
+// structure past the limits in such a part, or the post's body, is held;
+// a bounce's report passes.
+func TestHoldAnyMessageType(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
+		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
+	for _, q := range []string{"hold", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	many := "Content-Type: multipart/mixed; boundary=b\n\n" + strings.Repeat("--b\n\nx\n", mimewalk.Default.Parts+1) + "--b--\n"
+	for id, m := range map[string]string{
+		"n1": "From: a@example.org\nContent-Type: message/news\n\n" + many,
+		"n2": "From: a@example.org\nContent-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: message/x-anything\n\n" +
+			many + "--o--\n",
+		"n3": "From: a@example.org\nSubject: deep\n" + strings.Repeat("Content-Type: Message/Partial\n\n", mimewalk.Default.Depth+1) + "bottom\n",
+		// A bounce's report, a receipt: they pass.
+		"p1": "From: a@example.org\nContent-Type: multipart/report; report-type=delivery-status; boundary=o\n\n--o\n\nx\n" +
+			"--o\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\nFinal-Recipient: rfc822; b@example.org\n" +
+			"Action: failed\n\n--o\nContent-Type: message/disposition-notification\n\nFinal-Recipient: rfc822; b@example.org\n\n--o--\n",
+	} {
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},
+			strings.NewReader(m), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+			t.Fatal(err)
+		}
+		held, err := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
+		want := id[0] == 'n'
+		if (err == nil) != want || (out.Len() > 0) == want || want && !bytes.Contains(held, []byte("A hold-reason=MIME%20structure")) {
+			t.Errorf("%s: passed %d octets, held %v (%q); want held %v", id, out.Len(), err == nil, held[:min(len(held), 200)], want)
+		}
+	}
+}
+
 // TestBulkAnyField: on an open list a non-member's post is held for any
 // Precedence field saying bulk, not the first alone (a poster's program
 // may add one to a post that had its own).

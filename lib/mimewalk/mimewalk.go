@@ -14,9 +14,10 @@
 // 10,000 parts), so that a program can hold such a message rather than
 // pass it on to readers that would walk it all.
 //
-// What counts: a multipart with a boundary, and a message/rfc822 or
-// message/global part, are one level each; every part of a multipart, at
-// any level, is a part. A message part in base64 or quoted-printable,
+// What counts: a multipart with a boundary, and a message part, are one
+// level each; every part of a multipart, at any level, is a part. A
+// message part is message/rfc822 or message/global, or, as Python's
+// email reads it, any other message type but delivery-status. A message part in base64 or quoted-printable,
 // which RFC 2046 §5.2.1 forbids and mail readers decode all the same, is
 // walked as they read it: decoded, a line at a time, by a Walker of its
 // own. Python's email reads a message part as it is, whatever its
@@ -634,7 +635,7 @@ func (w *Walker) enter(contentType, cte string) {
 			return
 		}
 		w.bounds[b] = len(w.stack) - 1
-	case mt == "message/rfc822" || mt == "message/global":
+	case isMessage(mt):
 		if w.asIs || cte == "" || cte == "7bit" || cte == "8bit" || cte == "binary" {
 			if w.push(level{qp: w.asIs && cte == "quoted-printable"}) {
 				w.startHeader()
@@ -770,5 +771,14 @@ func Flat(contentType string) bool {
 	}
 	base, _, _ := strings.Cut(contentType, ";")
 	mt := strings.TrimSpace(strings.ToLower(base))
-	return !strings.HasPrefix(mt, "multipart/") && mt != "message/rfc822" && mt != "message/global"
+	return !strings.HasPrefix(mt, "multipart/") && !isMessage(mt)
+}
+
+// isMessage reports a media type (in lower case) whose body is a
+// message to mail readers: message/rfc822 and message/global, and, to
+// Python's email, every other message type but delivery-status, whose
+// header blocks it reads otherwise (Thunderbird takes message/news for
+// a message too).
+func isMessage(mt string) bool {
+	return strings.HasPrefix(mt, "message/") && mt != "message/delivery-status"
 }

@@ -138,6 +138,14 @@ func TestWalk(t *testing.T) {
 			"--o\nContent-Type: text/plain\nContent-Type: text/html\nContent-Transfer-Encoding: base64\nContent-Transfer-Encoding: 7bit\n\nx\n--o--\n", nil, 1, 1},
 		{"the first and last the same", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: text/plain\nContent-Type: message/rfc822\nContent-Type: text/plain\n\nx\n--o--\n", nil, 1, 1},
+		// Any message type but delivery-status is a message to
+		// Python's email.
+		{"message/news", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/news\n\nSubject: x\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 3},
+		{"message/x-anything, in base64", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/x-anything\nContent-Transfer-Encoding: base64\n\n" + b64Lines(inner) + "--o\n\n--o--\n", nil, 5, 3},
+		{"delivery-status", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/delivery-status\n\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 1, 1},
 		{"digest default", "multipart/digest; boundary=d",
 			"--d\n\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--d--\n", nil, 2, 3},
 		{"long content-type", "multipart/mixed; boundary=o",
@@ -522,7 +530,9 @@ func TestFlat(t *testing.T) {
 		{"text/plain; charset=us-ascii", true},
 		{" TEXT/HTML ", true},
 		{"application/octet-stream; name=\"multipart/mixed\"", true},
-		{"message/partial; id=x", true},
+		{"message/delivery-status", true},
+		{"message/partial; id=x", false}, // a message to Python's email
+		{"Message/News", false},
 		{"multipart/mixed; boundary=b", false},
 		{" Multipart/Alternative ; boundary=b", false},
 		{"multipart/mixed", false}, // no boundary: Done, but Flat is unsure
