@@ -229,6 +229,41 @@ func TestHoldAnyMessageType(t *testing.T) {
 	}
 }
 
+// TestHoldBoundaryTwice: a multipart whose boundary is given both as
+// boundary= and in RFC 2231's form is held: Go's mime takes the one
+// form, Python's email the other, and walks the parts under it, here
+// more than the limit allows.
+func TestHoldBoundaryTwice(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
+		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
+	for _, q := range []string{"hold", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parts := "--b\n\nx\n" + strings.Repeat("--a\n\nx\n", mimewalk.Default.Parts+1) + "--a--\n--b--\n"
+	for id, m := range map[string]string{
+		"w1": "From: a@example.org\nContent-Type: multipart/mixed; boundary=a; boundary*=utf-8''b\n\n" + parts,
+		"w2": "From: a@example.org\nContent-Type: multipart/mixed; boundary*0=b; BOUNDARY=\"a\"\n\n" + parts,
+		// The same in a part.
+		"w3": "From: a@example.org\nContent-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: " +
+			"multipart/mixed; boundary=a; boundary*=utf-8''b\n\n" + parts + "--o--\n",
+	} {
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},
+			strings.NewReader(m), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+			t.Fatal(err)
+		}
+		held, err := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
+		if err != nil || out.Len() > 0 || !bytes.Contains(held, []byte("A hold-reason=MIME%20multipart%20with%20a%20Content-Type%20that%20cannot%20be%20read")) {
+			t.Errorf("%s: passed %d octets, held %v (%q); want held", id, out.Len(), err == nil, held[:min(len(held), 200)])
+		}
+	}
+}
+
 // TestBulkAnyField: on an open list a non-member's post is held for any
 // Precedence field saying bulk, not the first alone (a poster's program
 // may add one to a post that had its own).

@@ -678,6 +678,9 @@ func (w *Walker) makeTwin(contentType, cte string) {
 // So is a parameter's value that holds a tspecial ("=", "?", "/", ...)
 // outside the quotes it should be in, as in "boundary=----=_Part_1": the
 // mail readers take it up to the ";" that ends it.
+//
+// A boundary given both as boundary= and in RFC 2231's form is an error,
+// as one given twice in one form is: readers take one or the other.
 func ParseType(v string) (string, map[string]string, error) {
 	mt, params, err := mime.ParseMediaType(v)
 	if err != nil && strings.Contains(v, "(") {
@@ -687,11 +690,34 @@ func ParseType(v string) (string, map[string]string, error) {
 	if err != nil {
 		if q, ok := quoteValues(v); ok {
 			if mt2, params2, err2 := mime.ParseMediaType(q); err2 == nil {
-				return mt2, params2, nil
+				mt, params, err = mt2, params2, nil
 			}
 		}
 	}
+	if err == nil && boundaryTwice(v) {
+		return "", nil, errBoundaryTwice
+	}
 	return mt, params, err
+}
+
+var errBoundaryTwice = errors.New("mime: boundary given as boundary= and in RFC 2231's form")
+
+// boundaryTwice reports a boundary given both as boundary= and in RFC
+// 2231's form (boundary*= or boundary*0=): mime.ParseMediaType takes the
+// second, Python's email the first, as it does of "boundary=a;
+// boundary=b", which ParseMediaType refuses.
+func boundaryTwice(v string) bool {
+	if !strings.Contains(v, "*") {
+		return false // most values: no RFC 2231 form
+	}
+	var plain, ext bool
+	for _, seg := range splitParams(v)[1:] {
+		name, _, _ := strings.Cut(seg, "=")
+		name = ascii.Lower(strings.TrimSpace(name))
+		plain = plain || name == "boundary"
+		ext = ext || strings.HasPrefix(name, "boundary*")
+	}
+	return plain && ext
 }
 
 // quoteValues returns v with each parameter value that is not quoted in

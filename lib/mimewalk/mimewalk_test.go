@@ -66,6 +66,10 @@ func TestWalk(t *testing.T) {
 		{"bad type, no multipart", "text/plain; charset=", "--\n", nil, 0, 0},
 		// Python's email takes the first, and walks the parts.
 		{"boundary given twice", "multipart/mixed; boundary=a; boundary=b", "--a\n\nx\n--a--\n", ErrType, 0, 0},
+		// Go's mime takes the RFC 2231 form, Python's email the other.
+		{"boundary given twice, once in RFC 2231's form", "multipart/mixed; boundary=a; boundary*=utf-8''b", "--a\n\nx\n--a--\n", ErrType, 0, 0},
+		{"boundary given twice, RFC 2231 continuation first", "multipart/mixed; Boundary*0=b; boundary*1=c; BOUNDARY=\"a\"", "--a\n\nx\n--a--\n", ErrType, 0, 0},
+		{"boundary in RFC 2231's form", "multipart/mixed; boundary*=utf-8''b; x*=''y", "--b\n\nx\n--b--\n", nil, 1, 1},
 		{"comments", "multipart/mixed (a (nested) comment); boundary=x (another \\) one)", "--x\n\nhi\n--x\n\n--x--\n", nil, 2, 1},
 		{"comment first", "(c) multipart/mixed; boundary=\"x\"", "--x\n\n--x--\n", nil, 1, 1},
 		{"no comment in quotes", "multipart/mixed; boundary=\"x (y)\" (z)", "--x (y)\n\n--x\n\n--x (y)--\n", nil, 1, 1},
