@@ -264,6 +264,42 @@ func TestHoldBoundaryTwice(t *testing.T) {
 	}
 }
 
+// TestHoldDeliveryStatus: Python's email reads a message/delivery-status
+// as blocks of fields, each a message of its own, of its own type: a
+// multipart of more parts than the limit allows in a block, or more
+// blocks than that, is held; a bounce's report passes (see
+// TestHoldAnyMessageType).
+func TestHoldDeliveryStatus(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
+		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
+	for _, q := range []string{"hold", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report := "From: a@example.org\nContent-Type: multipart/report; report-type=delivery-status; boundary=o\n\n--o\n\nx\n" +
+		"--o\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\n"
+	many := strings.Repeat("--b\n\nx\n", mimewalk.Default.Parts+1) + "--b--\n"
+	for id, m := range map[string]string{
+		"d1": report + "Content-Type: multipart/mixed; boundary=b\n\n" + many + "--o--\n",
+		"d2": "From: a@example.org\nContent-Type: message/delivery-status\n\nContent-Type: multipart/mixed; boundary=b\n\n" + many,
+		"d3": report + strings.Repeat("Action: failed\n\n", mimewalk.Default.Parts+1) + "--o--\n",
+	} {
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},
+			strings.NewReader(m), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+			t.Fatal(err)
+		}
+		held, err := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
+		if err != nil || out.Len() > 0 || !bytes.Contains(held, []byte("A hold-reason=MIME%20structure%20has%20too%20many%20parts")) {
+			t.Errorf("%s: passed %d octets, held %v (%q); want held", id, out.Len(), err == nil, held[:min(len(held), 200)])
+		}
+	}
+}
+
 // TestBulkAnyField: on an open list a non-member's post is held for any
 // Precedence field saying bulk, not the first alone (a poster's program
 // may add one to a post that had its own).

@@ -17,7 +17,9 @@
 // What counts: a multipart with a boundary, and a message part, are one
 // level each; every part of a multipart, at any level, is a part. A
 // message part is message/rfc822 or message/global, or, as Python's
-// email reads it, any other message type but delivery-status. A message part in base64 or quoted-printable,
+// email reads it, any other message type but delivery-status, which it
+// reads as blocks of fields, each a part of the type the block gives,
+// as the walk does, a level. A message part in base64 or quoted-printable,
 // which RFC 2046 §5.2.1 forbids and mail readers decode all the same, is
 // walked as they read it: decoded, a line at a time, by a Walker of its
 // own. Python's email reads a message part as it is, whatever its
@@ -76,6 +78,7 @@ type level struct {
 	digest   bool     // multipart/digest: a part is message/rfc822 by default
 	enc      *encoded // a message in base64 or quoted-printable, walked decoded
 	qp       bool     // the twin's: a message in quoted-printable, walked as it is
+	blocks   bool     // a message/delivery-status: blocks of fields (see block)
 }
 
 // encoded is a message part whose octets are encoded: its lines are
@@ -294,9 +297,31 @@ func (w *Walker) endLine() {
 	case !w.over:
 		if e := w.encTop(); e != nil {
 			w.feed(e, line)
+		} else if w.inBlocks() && len(bytes.TrimRight(line, "\r\n")) == 0 {
+			w.block() // after a block's multipart or message
 		}
 	}
 	w.line, w.over, w.blank = w.line[:0], false, false
+}
+
+// block starts a block of fields of a message/delivery-status, which
+// Python's email reads as a message of its own, of the type the block
+// gives: a part. A block ends at a blank line, or, if it is a multipart
+// or message, at the first blank line after it.
+func (w *Walker) block() {
+	w.parts++
+	if w.parts > w.lim.Parts {
+		w.err = fmt.Errorf("%w (over %d)", ErrParts, w.lim.Parts)
+		return
+	}
+	w.startHeader()
+}
+
+// inBlocks reports whether the walk is in the blocks of a
+// message/delivery-status, and not in a part or message of one.
+func (w *Walker) inBlocks() bool {
+	n := len(w.stack)
+	return n > 0 && w.stack[n-1].blocks
 }
 
 // encTop is the encoded message the walk is in, if it is in one: its
@@ -532,6 +557,10 @@ func (w *Walker) headerLine(line []byte, long bool) {
 			if ct == "" {
 				ct = w.defCT
 			}
+			if w.inBlocks() && Flat(ct) {
+				w.block() // the block ends at its blank line
+				return
+			}
 			w.enter(ct, w.cte)
 		}
 		return
@@ -635,6 +664,10 @@ func (w *Walker) enter(contentType, cte string) {
 			return
 		}
 		w.bounds[b] = len(w.stack) - 1
+	case mt == "message/delivery-status":
+		if w.push(level{blocks: true}) {
+			w.block()
+		}
 	case isMessage(mt):
 		if w.asIs || cte == "" || cte == "7bit" || cte == "8bit" || cte == "binary" {
 			if w.push(level{qp: w.asIs && cte == "quoted-printable"}) {
@@ -797,14 +830,14 @@ func Flat(contentType string) bool {
 	}
 	base, _, _ := strings.Cut(contentType, ";")
 	mt := strings.TrimSpace(strings.ToLower(base))
-	return !strings.HasPrefix(mt, "multipart/") && !isMessage(mt)
+	return !strings.HasPrefix(mt, "multipart/") && !strings.HasPrefix(mt, "message/")
 }
 
 // isMessage reports a media type (in lower case) whose body is a
 // message to mail readers: message/rfc822 and message/global, and, to
 // Python's email, every other message type but delivery-status, whose
-// header blocks it reads otherwise (Thunderbird takes message/news for
-// a message too).
+// blocks it reads otherwise (see block; Thunderbird takes message/news
+// for a message too).
 func isMessage(mt string) bool {
 	return strings.HasPrefix(mt, "message/") && mt != "message/delivery-status"
 }

@@ -148,8 +148,12 @@ func TestWalk(t *testing.T) {
 			"--o\nContent-Type: message/news\n\nSubject: x\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 3},
 		{"message/x-anything, in base64", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: message/x-anything\nContent-Transfer-Encoding: base64\n\n" + b64Lines(inner) + "--o\n\n--o--\n", nil, 5, 3},
+		// A delivery-status is blocks of fields to Python's email,
+		// each a part of the type it gives.
 		{"delivery-status", "multipart/mixed; boundary=o",
-			"--o\nContent-Type: message/delivery-status\n\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 1, 1},
+			"--o\nContent-Type: message/delivery-status\n\nA: 1\n\nB: 2\n--o--\n", nil, 3, 2},
+		{"delivery-status, a multipart in a block", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/delivery-status\n\nA: 1\n\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n\nC: 3\n--o--\n", nil, 5, 3},
 		{"digest default", "multipart/digest; boundary=d",
 			"--d\n\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--d--\n", nil, 2, 3},
 		{"long content-type", "multipart/mixed; boundary=o",
@@ -534,7 +538,7 @@ func TestFlat(t *testing.T) {
 		{"text/plain; charset=us-ascii", true},
 		{" TEXT/HTML ", true},
 		{"application/octet-stream; name=\"multipart/mixed\"", true},
-		{"message/delivery-status", true},
+		{"message/delivery-status", false},
 		{"message/partial; id=x", false}, // a message to Python's email
 		{"Message/News", false},
 		{"multipart/mixed; boundary=b", false},
