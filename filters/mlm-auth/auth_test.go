@@ -300,6 +300,34 @@ func TestHoldDeliveryStatus(t *testing.T) {
 	}
 }
 
+// TestHoldNoField: a line that is no field in a part's header, after
+// a multipart's Content-Type, ends the header for Python's email, which
+// then walks the parts that follow though no blank line came; other
+// readers, and the walk, read on: such a post is held.
+func TestHoldNoField(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
+		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
+	for _, q := range []string{"hold", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := "From: a@example.org\nContent-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: multipart/mixed; boundary=i\n" +
+		"junk\n" + strings.Repeat("--i\nx\n", mimewalk.Default.Parts+1) + "--i--\n--o--\n"
+	var in, out bytes.Buffer
+	if err := stream.WriteRecord(&in, &stream.Header{ID: "j1", Sender: stream.Path{Mailbox: "a@example.org"}},
+		strings.NewReader(m), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+		t.Fatal(err)
+	}
+	held, err := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", "j1"))
+	if err != nil || out.Len() > 0 || !bytes.Contains(held, []byte("A hold-reason=MIME%20multipart%20with%20a%20Content-Type%20that%20cannot%20be%20read")) {
+		t.Errorf("passed %d octets, held %v (%q); want held", out.Len(), err == nil, held[:min(len(held), 200)])
+	}
+}
+
 // TestBulkAnyField: on an open list a non-member's post is held for any
 // Precedence field saying bulk, not the first alone (a poster's program
 // may add one to a post that had its own).

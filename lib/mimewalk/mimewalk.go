@@ -543,6 +543,8 @@ func (w *Walker) startHeader() {
 }
 
 // headerLine reads one line of a part's header; the empty line ends it.
+// A line that is no field, after a multipart's or message's type, is
+// ErrType: Python's email ends the header there, the walk reads on.
 func (w *Walker) headerLine(line []byte, long bool) {
 	s := bytes.TrimRight(line, "\r\n")
 	if len(s) == 0 {
@@ -571,6 +573,21 @@ func (w *Walker) headerLine(line []byte, long bool) {
 	}
 	w.endField()
 	name, _, ok := bytes.Cut(s, []byte(":"))
+	if (!ok || !isName(name)) && !bytes.HasPrefix(s, []byte("From ")) {
+		// No field to Python's email (a From_ line it passes over):
+		// its header ends here, without a blank line, and the body
+		// starts with this line; other readers, and the walk, pass
+		// over it, or take "Name :" for a field. A multipart's or
+		// message's body to one is a header to the other.
+		ct := w.ct
+		if ct == "" {
+			ct = w.defCT
+		}
+		if !Flat(ct) && !w.inQP() {
+			w.err = ErrType // (in the twin's quoted-printable lines no fault: see enter)
+			return
+		}
+	}
 	if !ok {
 		return
 	}
@@ -578,6 +595,17 @@ func (w *Walker) headerLine(line []byte, long bool) {
 	w.inCT = ascii.EqualFold(string(name), "Content-Type")
 	w.inCTE = ascii.EqualFold(string(name), "Content-Transfer-Encoding")
 	w.addField(line, long)
+}
+
+// isName reports a field name as Python's email reads one: printable
+// ASCII, no space (RFC 5322 ftext).
+func isName(name []byte) bool {
+	for _, c := range name {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // addField adds a line to the field being read, if it is one that

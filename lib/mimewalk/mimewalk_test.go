@@ -125,7 +125,7 @@ func TestWalk(t *testing.T) {
 		// A field named so only in Unicode's case (U+017F, LONG S, folds
 		// to s) is no Content-Transfer-Encoding: the message is walked.
 		{"long s in field name", "multipart/mixed; boundary=o",
-			"--o\nContent-Type: message/rfc822\nContent-Tran\u017ffer-Encoding: base64\n\nSubject: x\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 3},
+			"--o\nContent-Tran\u017ffer-Encoding: base64\nContent-Type: message/rfc822\n\nSubject: x\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 3},
 		// Content-Type or Content-Transfer-Encoding given twice: some
 		// readers take the first (Python's email, go-message), others
 		// the last (mutt). Where that makes a multipart or message of
@@ -154,6 +154,25 @@ func TestWalk(t *testing.T) {
 			"--o\nContent-Type: message/delivery-status\n\nA: 1\n\nB: 2\n--o--\n", nil, 3, 2},
 		{"delivery-status, a multipart in a block", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: message/delivery-status\n\nA: 1\n\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n\nC: 3\n--o--\n", nil, 5, 3},
+		// A line that is no field ends a part's header for Python's
+		// email, without a blank line, and starts its body; other
+		// readers pass over it. Where that makes a multipart or
+		// message of the part for one and not the other, the part
+		// cannot be read.
+		{"no field after a multipart's type", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=i\njunk\n--i\nx\n--i\nx\n--i--\n--o--\n", ErrType, 1, 1},
+		{"a name with a space", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=i\njunk line: x\n--i\nx\n--i--\n--o--\n", ErrType, 1, 1},
+		{"space before the colon", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=i\nX :y\n--i\nx\n--i--\n--o--\n", ErrType, 1, 1},
+		{"the first delimiter in the header", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=i\n--i\nx\n--i--\n--o--\n", ErrType, 1, 1},
+		{"no field in a simple part's header", "multipart/mixed; boundary=o",
+			"--o\njunk\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 2},
+		{"a From_ line", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=i\nFrom x\n\n--i\n\n--i--\n--o--\n", nil, 2, 2},
+		{"space before the colon, simple part", "multipart/mixed; boundary=o",
+			"--o\nContent-Type : multipart/mixed; boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 2},
 		{"digest default", "multipart/digest; boundary=d",
 			"--d\n\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--d--\n", nil, 2, 3},
 		{"long content-type", "multipart/mixed; boundary=o",
