@@ -328,6 +328,34 @@ func TestHoldNoField(t *testing.T) {
 	}
 }
 
+// TestHoldBoundaryComment: Python's email takes a comment after a
+// boundary for part of it, where other readers drop it: the parts under
+// the boundary as Python's email reads it count, and more than the limit
+// allows are held.
+func TestHoldBoundaryComment(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
+		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
+	for _, q := range []string{"hold", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := "From: a@example.org\nContent-Type: multipart/mixed; boundary=x (c)\n\n" +
+		strings.Repeat("--x (c)\n\nx\n", mimewalk.Default.Parts+1) + "--x (c)--\n"
+	var in, out bytes.Buffer
+	if err := stream.WriteRecord(&in, &stream.Header{ID: "k1", Sender: stream.Path{Mailbox: "a@example.org"}},
+		strings.NewReader(m), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+		t.Fatal(err)
+	}
+	held, err := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", "k1"))
+	if err != nil || out.Len() > 0 || !bytes.Contains(held, []byte("A hold-reason=MIME%20structure%20has%20too%20many%20parts")) {
+		t.Errorf("passed %d octets, held %v (%q); want held", out.Len(), err == nil, held[:min(len(held), 200)])
+	}
+}
+
 // TestBulkAnyField: on an open list a non-member's post is held for any
 // Precedence field saying bulk, not the first alone (a poster's program
 // may add one to a post that had its own).

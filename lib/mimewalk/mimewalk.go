@@ -74,6 +74,7 @@ var (
 // level is one multipart or message the walk is inside.
 type level struct {
 	boundary string   // its key in bounds (see enter); "" for a message/rfc822 level
+	alias    string   // its other key: the boundary as Python's email reads it, if another
 	multi    bool     // a multipart, not a message/rfc822
 	digest   bool     // multipart/digest: a part is message/rfc822 by default
 	enc      *encoded // a message in base64 or quoted-printable, walked decoded
@@ -496,6 +497,7 @@ func (w *Walker) pop(n int) {
 		top := w.stack[len(w.stack)-1]
 		if top.multi {
 			delete(w.bounds, top.boundary)
+			delete(w.bounds, top.alias)
 		}
 		if e := top.enc; e != nil && w.err == nil {
 			// The octets of the message's last quad, then its end:
@@ -692,6 +694,15 @@ func (w *Walker) enter(contentType, cte string) {
 			return
 		}
 		w.bounds[b] = len(w.stack) - 1
+		// Python's email reads the value as it is written, with a
+		// comment after it, or quotes around a part of it: its
+		// delimiters are this multipart's too.
+		if a := strings.TrimRight(pyBoundary(contentType), " \t"); a != "" && a != b {
+			if _, dup := w.bounds[a]; !dup {
+				w.bounds[a] = len(w.stack) - 1
+				w.stack[len(w.stack)-1].alias = a
+			}
+		}
 	case mt == "message/delivery-status":
 		if w.push(level{blocks: true}) {
 			w.block()
@@ -779,6 +790,25 @@ func boundaryTwice(v string) bool {
 		ext = ext || strings.HasPrefix(name, "boundary*")
 	}
 	return plain && ext
+}
+
+// pyBoundary returns the boundary of a Content-Type value as Python's
+// email reads it: the first boundary parameter's value as it is written
+// up to the ";" after it, comments and all, without the quotes around
+// all of it; "" if it has none.
+func pyBoundary(v string) string {
+	for _, seg := range splitParams(v)[1:] {
+		name, val, ok := strings.Cut(seg, "=")
+		if !ok || ascii.Lower(strings.TrimSpace(name)) != "boundary" {
+			continue
+		}
+		val = strings.TrimSpace(val)
+		if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+			val = strings.ReplaceAll(strings.ReplaceAll(val[1:len(val)-1], `\\`, `\`), `\"`, `"`)
+		}
+		return val
+	}
+	return ""
 }
 
 // quoteValues returns v with each parameter value that is not quoted in

@@ -72,6 +72,10 @@ func TestWalk(t *testing.T) {
 		{"boundary in RFC 2231's form", "multipart/mixed; boundary*=utf-8''b; x*=''y", "--b\n\nx\n--b--\n", nil, 1, 1},
 		{"comments", "multipart/mixed (a (nested) comment); boundary=x (another \\) one)", "--x\n\nhi\n--x\n\n--x--\n", nil, 2, 1},
 		{"comment first", "(c) multipart/mixed; boundary=\"x\"", "--x\n\n--x--\n", nil, 1, 1},
+		// Python's email takes a comment after the boundary for part
+		// of it: its delimiters count too.
+		{"comment, as Python's email reads it", "multipart/mixed; boundary=x (c)", "--x (c)\n\na\n--x\n\nb\n--x (c)--\n", nil, 2, 1},
+		{"quotes and a comment, as Python's email reads it", "multipart/mixed; boundary=\"x\" (c)", "--\"x\" (c)\n\na\n--x\n\nb\n--x--\n", nil, 2, 1},
 		{"no comment in quotes", "multipart/mixed; boundary=\"x (y)\" (z)", "--x (y)\n\n--x\n\n--x (y)--\n", nil, 1, 1},
 		{"quoted-pair in quotes", "multipart/mixed; boundary=\"x\\\" (y\" (z)", "--x\" (y\n\n--x\" (y--\n", nil, 1, 1},
 		{"unclosed comment", "multipart/mixed; boundary=x (z", "--x\n\n--x--\n", nil, 1, 1},
