@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mlm/lib/cookie"
+	"mlm/lib/envelope"
 	"mlm/lib/journal"
 	"mlm/lib/listdir"
 	"mlm/lib/members"
@@ -97,11 +98,21 @@ The held message's header is attached.
 }
 
 // moderators returns who is told of held posts: the moderators, else the
-// owners.
+// owners. An address of the list itself among them is not (as
+// mlm-members skips one): the notice would come back to the list, be
+// held as automatic, and tell the list again, for ever.
 func moderators(d *listdir.Dir) ([]string, error) {
+	list := d.Address()
 	for _, f := range []string{listdir.Moderators, listdir.Owner} {
 		var to []string
-		err := members.Each(d, f, func(m string) error { to = append(to, m); return nil }, nil)
+		err := members.Each(d, f, func(m string) error {
+			if envelope.Own(list, m) {
+				fmt.Fprintf(os.Stderr, "%s: %s: an address of the list itself; skipped\n", prog, f)
+				return nil
+			}
+			to = append(to, m)
+			return nil
+		}, nil)
 		if err != nil || len(to) > 0 {
 			return to, err
 		}
