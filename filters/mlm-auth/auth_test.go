@@ -111,13 +111,7 @@ func TestHoldNotice(t *testing.T) {
 // held: the post's own body so encoded, or a part of it; so is one in an
 // encoding no reader decodes, which Python's email walks as it is.
 func TestHoldEncodedNesting(t *testing.T) {
-	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
-		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
-	for _, q := range []string{"hold", "outgoing"} {
-		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := openList(t)
 	deep := "Subject: deep\n" + strings.Repeat("Content-Type: message/rfc822\n\n", mimewalk.Default.Depth+1) + "bottom\n"
 	b64 := base64.StdEncoding.EncodeToString([]byte(deep))
 	for id, m := range map[string]string{
@@ -127,18 +121,8 @@ func TestHoldEncodedNesting(t *testing.T) {
 		// No reader decodes it: Python's email walks it as it is.
 		"e3": "From: a@example.org\nContent-Type: message/rfc822\nContent-Transfer-Encoding: x-uuencode\n\n" + deep,
 	} {
-		var in, out bytes.Buffer
-		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},
-			strings.NewReader(m), nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
-			t.Fatal(err)
-		}
-		held, err := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
-		if err != nil || out.Len() > 0 || !bytes.Contains(held, []byte("A hold-reason=MIME%20structure%20nested%20too%20deep")) {
-			t.Errorf("%s: passed %d octets, held %v (%q); want held for its depth", id, out.Len(), err == nil, held[:min(len(held), 200)])
-		}
+		out, held := authPost(t, dir, id, m)
+		wantHeld(t, id, out, held, "MIME%20structure%20nested%20too%20deep")
 	}
 }
 
@@ -149,13 +133,7 @@ func TestHoldEncodedNesting(t *testing.T) {
 // last (mutt), so a structure past the limits behind the one the walk
 // reads was passed to the members whose readers take the other.
 func TestHoldContentTypeTwice(t *testing.T) {
-	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
-		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
-	for _, q := range []string{"hold", "outgoing"} {
-		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := openList(t)
 	deep := "Subject: deep\n" + strings.Repeat("Content-Type: message/rfc822\n\n", mimewalk.Default.Depth+1) + "bottom\n"
 	b64 := base64.StdEncoding.EncodeToString([]byte(deep))
 	for id, m := range map[string]string{
@@ -171,19 +149,11 @@ func TestHoldContentTypeTwice(t *testing.T) {
 		"p2": "From: a@example.org\nContent-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: text/plain\n" +
 			"Content-Type: text/html\nContent-Transfer-Encoding: 7bit\nContent-Transfer-Encoding: base64\n\naGk=\n--o--\n",
 	} {
-		var in, out bytes.Buffer
-		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},
-			strings.NewReader(m), nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
-			t.Fatal(err)
-		}
-		held, err := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
-		want := id[0] == 't'
-		if (err == nil) != want || (out.Len() > 0) == want ||
-			want && !bytes.Contains(held, []byte("A hold-reason=MIME%20multipart%20with%20a%20Content-Type%20that%20cannot%20be%20read")) {
-			t.Errorf("%s: passed %d octets, held %v (%q); want held %v", id, out.Len(), err == nil, held[:min(len(held), 200)], want)
+		out, held := authPost(t, dir, id, m)
+		if id[0] == 't' {
+			wantHeld(t, id, out, held, unreadable)
+		} else {
+			wantPassed(t, id, out, held)
 		}
 	}
 }
@@ -195,13 +165,7 @@ func TestHoldContentTypeTwice(t *testing.T) {
 // structure past the limits in such a part, or the post's body, is held;
 // a bounce's report passes.
 func TestHoldAnyMessageType(t *testing.T) {
-	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
-		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
-	for _, q := range []string{"hold", "outgoing"} {
-		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := openList(t)
 	many := "Content-Type: multipart/mixed; boundary=b\n\n" + strings.Repeat("--b\n\nx\n", mimewalk.Default.Parts+1) + "--b--\n"
 	for id, m := range map[string]string{
 		"n1": "From: a@example.org\nContent-Type: message/news\n\n" + many,
@@ -213,18 +177,11 @@ func TestHoldAnyMessageType(t *testing.T) {
 			"--o\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\nFinal-Recipient: rfc822; b@example.org\n" +
 			"Action: failed\n\n--o\nContent-Type: message/disposition-notification\n\nFinal-Recipient: rfc822; b@example.org\n\n--o--\n",
 	} {
-		var in, out bytes.Buffer
-		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},
-			strings.NewReader(m), nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
-			t.Fatal(err)
-		}
-		held, err := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
-		want := id[0] == 'n'
-		if (err == nil) != want || (out.Len() > 0) == want || want && !bytes.Contains(held, []byte("A hold-reason=MIME%20structure")) {
-			t.Errorf("%s: passed %d octets, held %v (%q); want held %v", id, out.Len(), err == nil, held[:min(len(held), 200)], want)
+		out, held := authPost(t, dir, id, m)
+		if id[0] == 'n' {
+			wantHeld(t, id, out, held, "MIME%20structure")
+		} else {
+			wantPassed(t, id, out, held)
 		}
 	}
 }
@@ -234,13 +191,7 @@ func TestHoldAnyMessageType(t *testing.T) {
 // form, Python's email the other, and walks the parts under it, here
 // more than the limit allows.
 func TestHoldBoundaryTwice(t *testing.T) {
-	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
-		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
-	for _, q := range []string{"hold", "outgoing"} {
-		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := openList(t)
 	parts := "--b\n\nx\n" + strings.Repeat("--a\n\nx\n", mimewalk.Default.Parts+1) + "--a--\n--b--\n"
 	for id, m := range map[string]string{
 		"w1": "From: a@example.org\nContent-Type: multipart/mixed; boundary=a; boundary*=utf-8''b\n\n" + parts,
@@ -249,18 +200,8 @@ func TestHoldBoundaryTwice(t *testing.T) {
 		"w3": "From: a@example.org\nContent-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: " +
 			"multipart/mixed; boundary=a; boundary*=utf-8''b\n\n" + parts + "--o--\n",
 	} {
-		var in, out bytes.Buffer
-		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},
-			strings.NewReader(m), nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
-			t.Fatal(err)
-		}
-		held, err := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
-		if err != nil || out.Len() > 0 || !bytes.Contains(held, []byte("A hold-reason=MIME%20multipart%20with%20a%20Content-Type%20that%20cannot%20be%20read")) {
-			t.Errorf("%s: passed %d octets, held %v (%q); want held", id, out.Len(), err == nil, held[:min(len(held), 200)])
-		}
+		out, held := authPost(t, dir, id, m)
+		wantHeld(t, id, out, held, unreadable)
 	}
 }
 
@@ -270,13 +211,7 @@ func TestHoldBoundaryTwice(t *testing.T) {
 // blocks than that, is held; a bounce's report passes (see
 // TestHoldAnyMessageType).
 func TestHoldDeliveryStatus(t *testing.T) {
-	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
-		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
-	for _, q := range []string{"hold", "outgoing"} {
-		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := openList(t)
 	report := "From: a@example.org\nContent-Type: multipart/report; report-type=delivery-status; boundary=o\n\n--o\n\nx\n" +
 		"--o\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\n"
 	many := strings.Repeat("--b\n\nx\n", mimewalk.Default.Parts+1) + "--b--\n"
@@ -285,18 +220,8 @@ func TestHoldDeliveryStatus(t *testing.T) {
 		"d2": "From: a@example.org\nContent-Type: message/delivery-status\n\nContent-Type: multipart/mixed; boundary=b\n\n" + many,
 		"d3": report + strings.Repeat("Action: failed\n\n", mimewalk.Default.Parts+1) + "--o--\n",
 	} {
-		var in, out bytes.Buffer
-		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},
-			strings.NewReader(m), nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
-			t.Fatal(err)
-		}
-		held, err := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
-		if err != nil || out.Len() > 0 || !bytes.Contains(held, []byte("A hold-reason=MIME%20structure%20has%20too%20many%20parts")) {
-			t.Errorf("%s: passed %d octets, held %v (%q); want held", id, out.Len(), err == nil, held[:min(len(held), 200)])
-		}
+		out, held := authPost(t, dir, id, m)
+		wantHeld(t, id, out, held, tooMany)
 	}
 }
 
@@ -305,27 +230,11 @@ func TestHoldDeliveryStatus(t *testing.T) {
 // then walks the parts that follow though no blank line came; other
 // readers, and the walk, read on: such a post is held.
 func TestHoldNoField(t *testing.T) {
-	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
-		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
-	for _, q := range []string{"hold", "outgoing"} {
-		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := openList(t)
 	m := "From: a@example.org\nContent-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: multipart/mixed; boundary=i\n" +
 		"junk\n" + strings.Repeat("--i\nx\n", mimewalk.Default.Parts+1) + "--i--\n--o--\n"
-	var in, out bytes.Buffer
-	if err := stream.WriteRecord(&in, &stream.Header{ID: "j1", Sender: stream.Path{Mailbox: "a@example.org"}},
-		strings.NewReader(m), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
-		t.Fatal(err)
-	}
-	held, err := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", "j1"))
-	if err != nil || out.Len() > 0 || !bytes.Contains(held, []byte("A hold-reason=MIME%20multipart%20with%20a%20Content-Type%20that%20cannot%20be%20read")) {
-		t.Errorf("passed %d octets, held %v (%q); want held", out.Len(), err == nil, held[:min(len(held), 200)])
-	}
+	out, held := authPost(t, dir, "j1", m)
+	wantHeld(t, "j1", out, held, unreadable)
 }
 
 // TestHoldBoundaryComment: Python's email takes a comment after a
@@ -333,33 +242,32 @@ func TestHoldNoField(t *testing.T) {
 // the boundary as Python's email reads it count, and more than the limit
 // allows are held.
 func TestHoldBoundaryComment(t *testing.T) {
-	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
-		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
-	for _, q := range []string{"hold", "outgoing"} {
-		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := openList(t)
 	m := "From: a@example.org\nContent-Type: multipart/mixed; boundary=x (c)\n\n" +
 		strings.Repeat("--x (c)\n\nx\n", mimewalk.Default.Parts+1) + "--x (c)--\n"
-	var in, out bytes.Buffer
-	if err := stream.WriteRecord(&in, &stream.Header{ID: "k1", Sender: stream.Path{Mailbox: "a@example.org"}},
-		strings.NewReader(m), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
-		t.Fatal(err)
-	}
-	held, err := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", "k1"))
-	if err != nil || out.Len() > 0 || !bytes.Contains(held, []byte("A hold-reason=MIME%20structure%20has%20too%20many%20parts")) {
-		t.Errorf("passed %d octets, held %v (%q); want held", out.Len(), err == nil, held[:min(len(held), 200)])
-	}
+	out, held := authPost(t, dir, "k1", m)
+	wantHeld(t, "k1", out, held, tooMany)
 }
 
 // TestBulkAnyField: on an open list a non-member's post is held for any
 // Precedence field saying bulk, not the first alone (a poster's program
 // may add one to a post that had its own).
 func TestBulkAnyField(t *testing.T) {
+	dir := openList(t)
+	for id, prec := range map[string]string{"b1": "normal", "b2": "normal\nPrecedence: bulk"} {
+		out, held := authPost(t, dir, id, "From: a@example.org\nPrecedence: "+prec+"\nSubject: x\n\nbody\n")
+		if id == "b2" {
+			wantHeld(t, id, out, held, "bulk")
+		} else {
+			wantPassed(t, id, out, held)
+		}
+	}
+}
+
+// openList makes an open list with a moderator, and its hold and
+// outgoing queues.
+func openList(t *testing.T) string {
+	t.Helper()
 	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
 		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n"})
 	for _, q := range []string{"hold", "outgoing"} {
@@ -367,18 +275,45 @@ func TestBulkAnyField(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for id, prec := range map[string]string{"b1": "normal", "b2": "normal\nPrecedence: bulk"} {
-		var in, out bytes.Buffer
-		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},
-			strings.NewReader("From: a@example.org\nPrecedence: "+prec+"\nSubject: x\n\nbody\n"), nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
-			t.Fatal(err)
-		}
-		_, err := os.Stat(filepath.Join(dir, "queue", "hold", "new", id))
-		if held := err == nil; held != (id == "b2") || held == (out.Len() > 0) {
-			t.Errorf("%s (Precedence: %q): held %v, passed %d octets; want held only with bulk", id, prec, held, out.Len())
-		}
+	return dir
+}
+
+// authPost runs mlm-auth on the record id, from a@example.org, of the
+// message m, and returns what it passed on and what it held (nil if
+// nothing).
+func authPost(t *testing.T, dir, id, m string) (out, held []byte) {
+	t.Helper()
+	var in, o bytes.Buffer
+	if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "a@example.org"}},
+		strings.NewReader(m), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(dir, &in, &o, time.Unix(1764417600, 0)); err != nil {
+		t.Fatal(err)
+	}
+	held, _ = os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
+	return o.Bytes(), held
+}
+
+// The hold reasons of a walk's faults, as the attribute holds them.
+const (
+	unreadable = "MIME%20multipart%20with%20a%20Content-Type%20that%20cannot%20be%20read"
+	tooMany    = "MIME%20structure%20has%20too%20many%20parts"
+)
+
+// wantHeld fails the test unless the post id was held, for a reason
+// that starts with reason, and nothing passed on.
+func wantHeld(t *testing.T, id string, out, held []byte, reason string) {
+	t.Helper()
+	if held == nil || len(out) > 0 || !bytes.Contains(held, []byte("\nA hold-reason="+reason)) {
+		t.Errorf("%s: passed %d octets, held %v (%q); want held for %s", id, len(out), held != nil, held[:min(len(held), 200)], reason)
+	}
+}
+
+// wantPassed fails the test unless the post id was passed on, not held.
+func wantPassed(t *testing.T, id string, out, held []byte) {
+	t.Helper()
+	if held != nil || len(out) == 0 {
+		t.Errorf("%s: passed %d octets, held %v; want passed", id, len(out), held != nil)
 	}
 }
