@@ -191,6 +191,9 @@ func (s *sender) read(in io.Reader, jobs chan<- *job) error {
 // transaction, its journal lines, bounce and retry record are what they
 // were. The jobs share the record's spool, read at once by several
 // connections. A record whose id cannot take the ",n" is bad input.
+// A recipient the record names twice (one key, addr.Key) has a job for
+// the first only: the jobs' outcomes are their own, and neither would
+// know of the other's.
 func (s *sender) verp(j *job, jobs chan<- *job) error {
 	// The last id is the longest: if it can be made, all can.
 	if _, err := stream.DerivedID(j.h.ID, len(j.rcpts)); err != nil {
@@ -198,10 +201,23 @@ func (s *sender) verp(j *job, jobs chan<- *job) error {
 		return err
 	}
 	j.msg.SMTPSize() // worked out once, before the jobs share the spool
+	seen := make(map[string]bool, len(j.rcpts))
+	twice := make([]bool, len(j.rcpts))
+	n := 0
+	for i, p := range j.rcpts {
+		k := addr.Key(p.Mailbox)
+		twice[i], seen[k] = seen[k], true
+		if !twice[i] {
+			n++
+		}
+	}
 	sharing := new(atomic.Int64)
-	sharing.Store(int64(len(j.rcpts)))
+	sharing.Store(int64(n))
 	attrs := stream.DerivedAttrs(nil, j.h, "verp")
 	for i, p := range j.rcpts {
+		if twice[i] {
+			continue
+		}
 		h := *j.h
 		h.ID, _ = stream.DerivedID(j.h.ID, i+1)
 		h.Attrs = attrs[:len(attrs):len(attrs)] // shared, and never appended to in place

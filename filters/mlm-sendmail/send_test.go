@@ -2088,3 +2088,21 @@ func TestPipeliningMishandled(t *testing.T) {
 		})
 	}
 }
+
+// TestVERPDuplicateRecipient: a record of verp=yes that names a
+// recipient twice (the same key: "a@x.example" and "a@X.Example") sends
+// the post to it once, as any record does, not once for each of its
+// per-recipient records, on one connection or several.
+func TestVERPDuplicateRecipient(t *testing.T) {
+	for _, conns := range []int{1, 2} {
+		dir := list(t)
+		srv := sinktest.Sink(t, smtpsink.Options{})
+		in := verpRecord("p8,1", "Subject: x\n\nbody\n", "a@x.example", "b@x.example", "a@x.example", "a@X.Example")
+		if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: conns}, in); err != nil {
+			t.Fatalf("-c %d: %v", conns, err)
+		}
+		if got := delivered(srv); !slices.Equal(got, []string{"a@x.example", "b@x.example"}) {
+			t.Errorf("-c %d: delivered %v; want a and b once each", conns, got)
+		}
+	}
+}
