@@ -24,6 +24,7 @@ import (
 	"mlm/lib/crash"
 	jf "mlm/lib/journal"
 	"mlm/lib/listdir"
+	"mlm/lib/queue"
 	"mlm/lib/smtpout"
 	"mlm/lib/spool"
 	"mlm/lib/stream"
@@ -173,6 +174,10 @@ func (s *sender) read(in io.Reader, jobs chan<- *job) error {
 			s.done(j.msg)
 			return err
 		}
+		if err := s.idsFit(h, len(j.rcpts)); err != nil {
+			s.done(j.msg)
+			return err
+		}
 		s.stats.records.Add(1)
 		if h.VERP() && len(j.rcpts) > 0 {
 			return s.verp(j, jobs)
@@ -180,6 +185,30 @@ func (s *sender) read(in io.Reader, jobs chan<- *job) error {
 		jobs <- j
 		return nil
 	})
+}
+
+// idsFit refuses (65) a record of n recipients whose bounce records
+// (ID,bN), or retry record (ID,r-HASH) and its bounce records, would
+// have ids longer than a queue takes (queue.MaxID); with verp=yes, ID
+// is each recipient's (ID,n). Such a record could neither bounce a
+// recipient nor defer one, and would be tried again for ever, exit 75,
+// each failed recipient refused again every time and never told.
+func (s *sender) idsFit(h *stream.Header, n int) error {
+	if n == 0 {
+		return nil
+	}
+	id := len(h.ID)
+	if h.VERP() {
+		id, n = id+len(",")+len(strconv.Itoa(n)), 1
+	}
+	longest := id + len(",b") + len(strconv.Itoa(n))
+	if !s.a.Retry {
+		longest += len(",r-") + 8 // retryID's
+	}
+	if longest > queue.MaxID {
+		return sysexit.Errorf(sysexit.DataErr, "record %s: the ids of its bounce and retry records would be up to %d octets, more than a queue takes (%d)", h.ID, longest, queue.MaxID)
+	}
+	return nil
 }
 
 // verp sends on, for a record of verp=yes, a job for each recipient,

@@ -20,6 +20,7 @@ import (
 
 	"mlm/lib/addr"
 	"mlm/lib/mlmtest"
+	"mlm/lib/queue"
 	"mlm/lib/smtpout"
 	"mlm/lib/smtpsink"
 	"mlm/lib/smtpsink/sinktest"
@@ -2103,6 +2104,61 @@ func TestVERPDuplicateRecipient(t *testing.T) {
 		}
 		if got := delivered(srv); !slices.Equal(got, []string{"a@x.example", "b@x.example"}) {
 			t.Errorf("-c %d: delivered %v; want a and b once each", conns, got)
+		}
+	}
+}
+
+// TestIDsFit: a record whose bounce records, or retry record and its
+// bounce records, would have ids longer than a queue takes is bad input
+// (65), and nothing is sent: it could neither bounce a recipient nor
+// defer one, and was tried again for ever, exit 75, a failed recipient
+// refused every time and never told. One octet shorter, every id fits:
+// the bounce, the retry record and, past its lifetime, the retry's
+// bounce are written.
+func TestIDsFit(t *testing.T) {
+	id := func(n int) string { return "p" + strings.Repeat("x", n-3) + ",1" }
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "f*=550 5.1.1 no such user", "t*=451 4.3.0 later")})
+	expired := func() func() {
+		os.Setenv("MLM_NOW", fmt.Sprint(time.Now().Unix()+6*24*3600)) // past deferred-at's lifetime
+		return func() { os.Unsetenv("MLM_NOW") }
+	}
+	// A retry record past its lifetime whose bounce's id is one octet
+	// too long.
+	end := expired()
+	in := recordAttrs(id(queue.MaxID-len(",b1")+1), "Subject: x\n\nbody\n", []stream.Attr{{Name: "deferred-at", Value: fmt.Sprint(time.Now().Unix())}}, "t@x.example")
+	_, err := send(t, &args{Dir: list(t), Relay: []string{srv.Addr()}, Retry: true}, in)
+	end()
+	if sysexit.Code(err) != sysexit.DataErr || len(srv.Messages()) != 0 {
+		t.Errorf("a retry record, expired, its bounce's id too long: %v (%d); want 65", err, sysexit.Code(err))
+	}
+	longest := queue.MaxID - len(",r-12345678,b1")
+	rcpts := []string{"a@x.example", "f@x.example", "t@x.example"}
+	for _, verp := range []bool{false, true} {
+		rec := record
+		n := longest
+		if verp {
+			rec = func(id string, rcpts ...string) string { return verpRecord(id, "Subject: x\n\nbody\n", rcpts...) }
+			n -= len(",3")
+		}
+		sent := len(srv.Messages())
+		_, err := send(t, &args{Dir: list(t), Relay: []string{srv.Addr()}}, rec(id(n+1), rcpts...))
+		if sent = len(srv.Messages()) - sent; sysexit.Code(err) != sysexit.DataErr || sent != 0 {
+			t.Errorf("verp %v, an id too long: %v (%d), %d sent; want 65 and none", verp, err, sysexit.Code(err), sent)
+		}
+		dir := list(t)
+		out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, rec(id(n), rcpts...))
+		if err != nil || !strings.Contains(out, "R <t@x.example>\nE 1\n") {
+			t.Fatalf("verp %v, the longest id: %v, retry records %q", verp, err, out)
+		}
+		end := expired()
+		_, err = send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true}, out)
+		end()
+		if err != nil {
+			t.Errorf("verp %v, its retry, expired: %v", verp, err)
+		}
+		b, _ := filepath.Glob(filepath.Join(dir, "queue", "bounces", "new", "p*"))
+		if len(b) != 2 {
+			t.Errorf("verp %v: %d bounces; want f's and t's", verp, len(b))
 		}
 	}
 }
