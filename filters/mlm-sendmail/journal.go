@@ -24,6 +24,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"hash/maphash"
 	"io"
 	"io/fs"
@@ -34,6 +35,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"mlm/lib/addr"
 	"mlm/lib/durable"
@@ -65,6 +68,11 @@ type journal struct {
 	alloc map[string]int64
 	file  map[string]*os.File
 	stale []*os.File // files let go by catchUp, to close at the end
+	// batch (lockKey) -> its records on their way in this process, and
+	// the file whose lock keeps other processes from it meanwhile (see
+	// lock; nil if the kernel has no such locks)
+	busy   map[string]int
+	locked map[string]*os.File
 
 	// Group commit: writes appended, per post, and the last write to
 	// each file an fsync of it made durable. One fsync runs at a time
@@ -95,7 +103,7 @@ type journal struct {
 func newJournal(dir string) *journal {
 	return &journal{dir: dir, seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, inflight: map[string]int64{}, file: map[string]*os.File{},
-		alloc: map[string]int64{}, fsync: (*os.File).Sync, syncDir: durable.SyncDir,
+		alloc: map[string]int64{}, busy: map[string]int{}, locked: map[string]*os.File{}, fsync: (*os.File).Sync, syncDir: durable.SyncDir,
 		gen: map[string]uint64{}, synced: map[*os.File]uint64{}, settled: make(chan struct{}, 1), after: time.After, fsynced: make(chan struct{})}
 }
 
@@ -317,6 +325,86 @@ func (j *journal) reserve(post string, rcpts []stream.Path) (int64, error) {
 	}
 	j.inflight[post] += n
 	return n, nil
+}
+
+// lock takes on a record of post, before its recipients are looked up
+// in the journal. The records that may share recipients, those of one
+// batch (lockKey: the batch, the same batch again, its retry records),
+// are kept from being on their way in two processes at once: the first
+// of the process's records of a batch locks a byte of the post's journal
+// file that the batch names (an open file description lock, F_OFD_SETLK,
+// which no other descriptor's close lets go), the others count, until
+// unlock. Another process that delivers the batch (the same record fed
+// by hand while the queue runner has it, a batch run again after a crash
+// while its retry record runs) has it locked: the record is not tried
+// now (75), rather than send a recipient the other is sending, which
+// neither journal line could prevent before it was written. Other
+// batches of the post, whose recipients are others, go on at once.
+func (j *journal) lock(post, id string) error {
+	key := lockKey(id)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.busy[key] > 0 {
+		j.busy[key]++
+		return nil
+	}
+	f, err := j.open(post)
+	if err != nil {
+		return err
+	}
+	lk := byteOf(key, unix.F_WRLCK)
+	for {
+		err = unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	switch err {
+	case nil:
+	case unix.EAGAIN, unix.EACCES:
+		return sysexit.Errorf(sysexit.TempFail, "another process is delivering the records of %s; tried again later", key)
+	default:
+		// No such locks here (a kernel before 3.15, EINVAL; NFS
+		// without them, ENOLCK): the records go as before, rather
+		// than wait for ever.
+		f = nil
+	}
+	j.busy[key], j.locked[key] = 1, f
+	return nil
+}
+
+// unlock ends what lock began for the record id, once its journal lines
+// are written, or will not be.
+func (j *journal) unlock(id string) {
+	key := lockKey(id)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.busy[key]--; j.busy[key] > 0 {
+		return
+	}
+	if f := j.locked[key]; f != nil {
+		lk := byteOf(key, unix.F_UNLCK)
+		unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+	}
+	delete(j.busy, key)
+	delete(j.locked, key)
+}
+
+// lockKey is the batch a record belongs to: its id, less the ",r-HASH"
+// of a retry record (retryID).
+func lockKey(id string) string {
+	if i := len(id) - len(",r-12345678"); i > 0 && strings.HasPrefix(id[i:], ",r-") {
+		return id[:i]
+	}
+	return id
+}
+
+// byteOf is the lock of type typ on the byte of a journal file that key
+// names: the same in every process.
+func byteOf(key string, typ int16) unix.Flock_t {
+	h := fnv.New64a()
+	io.WriteString(h, key)
+	return unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: int64(h.Sum64() >> 2), Len: 1}
 }
 
 // allocUnit is the block the reservations are rounded up to: the

@@ -495,7 +495,18 @@ func (s *sender) deliver(l *lane, j *job) {
 	// would keep the Reader's arena around it (stream's keep).
 	post := strings.Clone(jf.Post(j.h.ID))
 	l.post = post
-	todo, err := s.todo(post, j)
+	// No other process sends to the batch's recipients until the record
+	// ends (see lock).
+	var err error
+	locked := len(j.rcpts) > 0
+	if locked {
+		err = s.j.lock(post, j.h.ID)
+		locked = err == nil
+	}
+	var todo []stream.Path
+	if err == nil {
+		todo, err = s.todo(post, j)
+	}
 	var reserved int64
 	if err == nil && len(todo) > 0 {
 		reserved, err = s.j.reserve(post, todo)
@@ -503,6 +514,9 @@ func (s *sender) deliver(l *lane, j *job) {
 	if err != nil || len(todo) == 0 {
 		// Nothing goes out: a final dot the lane holds goes now, not
 		// with whatever record comes next.
+		if locked {
+			s.j.unlock(j.h.ID)
+		}
 		s.release(l)
 		s.end(l, j, err)
 		return
@@ -510,6 +524,7 @@ func (s *sender) deliver(l *lane, j *job) {
 	o := &open{j: j, post: post, reserved: reserved}
 	if held, err := s.send(l, o, todo); !held {
 		s.j.release(post, reserved)
+		s.j.unlock(j.h.ID)
 		s.end(l, j, err)
 	}
 }
@@ -730,6 +745,7 @@ func (s *sender) held(l *lane, o *open, res []smtpout.Result, err error) {
 		err = fmt.Errorf("%d recipients not tried: %w", len(rest), err)
 	}
 	s.j.release(o.post, o.reserved)
+	s.j.unlock(o.j.h.ID)
 	s.end(l, o.j, err)
 }
 

@@ -2162,3 +2162,54 @@ func TestIDsFit(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoAtOnce: two mlm-sendmail that deliver records of one batch at
+// once (the same record, fed by hand while the queue runner has it, or
+// a batch run again after a crash while its retry record runs) do not
+// both send a recipient: the one that finds the batch locked by the
+// other sends nothing, exit 75, and its run again, once the other is
+// done, skips what the other delivered. Another batch of the post, whose
+// recipients are others, goes at once.
+func TestTwoAtOnce(t *testing.T) {
+	atDot := make(chan bool, 1)
+	goOn := make(chan struct{})
+	var first atomic.Bool
+	srv := sinktest.Sink(t, smtpsink.Options{DelayAt: "dot", Hold: func() {
+		if first.CompareAndSwap(false, true) {
+			atDot <- true
+			<-goOn // the first run's dot answered once the others have run
+		}
+	}})
+	dir := list(t)
+	run := func(retry bool, in string) error {
+		_, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: time.Minute, Retry: retry}, in)
+		return err
+	}
+	batch := record("p3,1", "a@x.example", "b@x.example")
+	retry := recordAttrs("p3,1,r-0123abcd", "Subject: x\n\n.line\nbody\n", []stream.Attr{{Name: "deferred-at", Value: "1795867200"}}, "b@x.example")
+	done := make(chan error, 1)
+	go func() { done <- run(false, batch) }()
+	<-atDot
+	if err := run(false, batch); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("the same batch, at once: %v; want 75", err)
+	}
+	if err := run(true, retry); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("its retry record, at once: %v; want 75", err)
+	}
+	if err := run(false, record("p3,2", "c@x.example")); err != nil {
+		t.Errorf("another batch of the post, at once: %v; want 0", err)
+	}
+	close(goOn)
+	if err := <-done; err != nil {
+		t.Errorf("the first run: %v", err)
+	}
+	if err := run(false, batch); err != nil {
+		t.Errorf("the same batch again: %v", err)
+	}
+	if err := run(true, retry); err != nil {
+		t.Errorf("its retry record again: %v", err)
+	}
+	if got := delivered(srv); !slices.Equal(got, []string{"a@x.example", "b@x.example", "c@x.example"}) {
+		t.Errorf("delivered %v; want a, b and c once each", got)
+	}
+}
