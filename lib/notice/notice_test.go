@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +162,23 @@ func TestBytes(t *testing.T) {
 	for _, want := range []string{"Message-ID: <1.M1P1.1@x.org>\n", "Subject: =?utf-8?q?caf=C3=A9__Bcc:_evil@x?=\n", "Auto-Submitted: auto-generated\n", "Content-Type: text/rfc822-headers\n"} {
 		if !strings.Contains(b, want) {
 			t.Errorf("missing %q in:\n%s", want, b)
+		}
+	}
+}
+
+// TestMessageID: the Message-ID's left side is a dot-atom-text (RFC
+// 5322 section 3.6.4) for any record id, whose grammar allows "." at its
+// start, at its end and twice in a row (a host name with a final dot
+// gives "R9f3a.lists1." and a notice id "R9f3a.lists1..n1").
+func TestMessageID(t *testing.T) {
+	dotAtom := regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+/=?^_` + "`" + `{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_` + "`" + `{|}~-]+)*$`)
+	for _, id := range []string{"1.M1P1,1", "R9f3a.lists1..n1", ".x.n1", "x.", "a...b", "a,,b", "a..b"} {
+		m := &Message{From: "dev-owner@x.org", To: []string{"a@x.org"}, Subject: "s", Text: "hi"}
+		h := header(t, string(m.Bytes(id, "x.org", time.Unix(0, 0))))
+		v := h.Fields.Get("Message-ID")
+		left, ok := strings.CutSuffix(strings.TrimPrefix(v, "<"), "@x.org>")
+		if !ok || !dotAtom.MatchString(left) {
+			t.Errorf("id %q: Message-ID %q; want a dot-atom-text before the @", id, v)
 		}
 	}
 }
