@@ -24,6 +24,7 @@ import (
 	"mlm/lib/crash"
 	jf "mlm/lib/journal"
 	"mlm/lib/listdir"
+	"mlm/lib/msg"
 	"mlm/lib/queue"
 	"mlm/lib/smtpout"
 	"mlm/lib/spool"
@@ -994,7 +995,16 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 		{Name: "reply", Value: reply.String()},
 		{Name: "received", Value: strconv.FormatInt(s.now.Unix(), 10)},
 	}}
-	body := fmt.Sprintf("Subject: delivery to %s failed\nAuto-Submitted: auto-generated\n\n%s: %s\n", r.Rcpt.Mailbox, r.Rcpt.Mailbox, reply)
+	body := fmt.Sprintf("Subject: delivery to %s failed\nAuto-Submitted: auto-generated\n", r.Rcpt.Mailbox)
+	text := r.Rcpt.Mailbox + ": " + reply.String() + "\n"
+	if len(text) > msg.MaxLine+1 {
+		// A reply of smtpout.MaxReplyText octets is a line over the
+		// 998 a message may have (RFC 5322 section 2.1.1): then
+		// quoted-printable, whose lines are short.
+		body += "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n"
+		text = msg.QPEncode(text)
+	}
+	body += "\n" + text
 	return s.d.Queue(listdir.Bounces).Put(id, time.Time{}, func(w io.Writer) error {
 		return stream.WriteRecord(w, h, strings.NewReader(body), nil)
 	})

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-message"
+
 	"mlm/lib/addr"
 	"mlm/lib/mlmtest"
 	"mlm/lib/queue"
@@ -151,6 +153,53 @@ func TestMixedReplies(t *testing.T) {
 	}
 	if n := len(delivered(srv2)); n != 2 {
 		t.Errorf("a second retry sent again: %d", n)
+	}
+}
+
+// TestBounceLongReply: a bounce record's message keeps every line
+// within the 998 octets RFC 5322 section 2.1.1 allows, a reply of
+// smtpout.MaxReplyText octets of text (a 5xx, or a 4xx past the
+// lifetime) among them, and still says the whole reply.
+func TestBounceLongReply(t *testing.T) {
+	text := strings.Repeat("no-such-user ", smtpout.MaxReplyText/13)
+	for _, tc := range []struct {
+		name, reply string
+		expired     bool
+	}{
+		{"5xx", "550 5.1.1 " + text, false},
+		{"4xx past the lifetime", "451 4.3.0 " + text, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := list(t)
+			srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*="+tc.reply)})
+			a := &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: tc.expired}
+			if tc.expired {
+				os.Setenv("MLM_NOW", fmt.Sprint(1795867200+6*24*3600))
+				defer os.Unsetenv("MLM_NOW")
+			}
+			if _, err := send(t, a, record("p4,1,r", "a@example.org")); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(filepath.Join(dir, "queue", "bounces", "new", "p4,1,r,b1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			_, m := mlmtest.Message(t, stream.NewReader(f))
+			for _, l := range strings.Split(m, "\n") {
+				if len(l) > 998 {
+					t.Errorf("line of %d octets: %.60q…", len(l), l)
+				}
+			}
+			ent, err := message.Read(strings.NewReader(m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(ent.Body)
+			if !strings.Contains(string(body), strings.TrimSpace(text)) {
+				t.Errorf("the reply is not whole in the body:\n%s", body)
+			}
+		})
 	}
 }
 
