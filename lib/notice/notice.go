@@ -44,6 +44,10 @@ type Message struct {
 	Subject string   // encoded as RFC 2047 if it is not ASCII
 	Text    string   // the body, UTF-8, LF line endings
 	Headers []byte   // optional: a header block attached as text/rfc822-headers
+	// Reply marks a direct response to the message of Headers, such
+	// as a refusal to its sender: Auto-Submitted: auto-replied (RFC
+	// 3834 sections 3.1.7 and 5), not auto-generated.
+	Reply bool
 }
 
 // Bytes builds the message. ID makes its Message-ID and MIME boundary;
@@ -59,7 +63,11 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	field("Subject", mime.QEncoding.Encode("utf-8", oneLine(m.Subject)))
 	field("Date", now.UTC().Format(time.RFC1123Z))
 	field("Message-ID", "<"+idLeft(id)+"@"+domain+">")
-	field("Auto-Submitted", "auto-generated")
+	if m.Reply {
+		field("Auto-Submitted", "auto-replied")
+	} else {
+		field("Auto-Submitted", "auto-generated")
+	}
 	field("MIME-Version", "1.0")
 	text := strings.TrimRight(m.Text, "\n") + "\n"
 	if m.Headers == nil {
@@ -399,6 +407,7 @@ func Refuse(d *listdir.Dir, id, sender string, hdr *msg.Header, why string, now 
 			Text: fmt.Sprintf("Your message to %s with the subject\n  %s\n%s.\n\nWrite to %s with questions.\n",
 				d.Address(), Clean(hdr.Fields.Get("Subject"), 200), why, d.CommandAddress("owner")),
 			Headers: hdr.Raw,
+			Reply:   true,
 		}, now)
 	})
 }

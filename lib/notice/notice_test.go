@@ -78,6 +78,31 @@ func TestRefuse(t *testing.T) {
 	}
 }
 
+// TestRefuseAutoReplied: a refusal, a direct response to the post,
+// carries Auto-Submitted: auto-replied (RFC 3834 sections 3.1.7 and
+// 5); a notice that answers nothing, auto-generated.
+func TestRefuseAutoReplied(t *testing.T) {
+	d := list(t)
+	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_795_867_200, 0)
+	if sent, err := Refuse(d, "p1.n1", "bob@example.net", header(t, "Subject: x\n\n"), "was rejected", now); err != nil || !sent {
+		t.Fatalf("Refuse = %v, %v", sent, err)
+	}
+	b, err := os.ReadFile(filepath.Join(d.Path, "queue", "outgoing", "new", "p1.n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "\n:Auto-Submitted: auto-replied\n") {
+		t.Errorf("refusal:\n%s", b)
+	}
+	m := &Message{From: "dev-owner@x.org", To: []string{"a@x.org"}, Subject: "s", Text: "hi"}
+	if b := string(m.Bytes("1", "x.org", now)); !strings.Contains(b, "\nAuto-Submitted: auto-generated\n") {
+		t.Errorf("notice:\n%s", b)
+	}
+}
+
 // TestRefuseSpellings: one mailbox spelt many ways (quotes and quoted
 // pairs that add nothing, RFC 5321 section 4.1.2; the domain's case; a
 // "+" subaddress, RFC 5233) is
