@@ -28,6 +28,7 @@ type footing struct {
 	kind        int
 	boundary    string // footPart: the multipart's boundary
 	contentType string // footPart: the Content-Type value
+	flowed      bool   // footPlain, footQP: the text is format=flowed (RFC 3676)
 }
 
 // footingFor decides, from the edited header e, where footer can go
@@ -47,17 +48,18 @@ func footingFor(e *msg.Edit, footer string) footing {
 		cte = ascii.Lower(v)
 	}
 	isUTF8 := ascii.EqualFold(params["charset"], "utf-8")
+	flowed := ascii.EqualFold(params["format"], "flowed")
 	switch {
 	case mt == "text/plain" && !asciiText(params["charset"]):
 		// ASCII octets there are not ASCII text: no footer reads right.
 	case mt == "text/plain" && (cte == "7bit" || cte == "8bit"):
 		// 8-bit text only where the body may hold it, labelled UTF-8.
 		if isASCII(footer) || (cte == "8bit" && isUTF8) {
-			return footing{kind: footPlain}
+			return footing{kind: footPlain, flowed: flowed}
 		}
 	case mt == "text/plain" && cte == "quoted-printable":
 		if isASCII(footer) || isUTF8 {
-			return footing{kind: footQP}
+			return footing{kind: footQP, flowed: flowed}
 		}
 	case mt == "multipart/mixed" && params["boundary"] != "":
 		return footing{kind: footPart, boundary: params["boundary"], contentType: v}
@@ -131,7 +133,11 @@ func isASCII(s string) bool {
 func (ft footing) copy(w io.Writer, body io.Reader, br *bufio.Reader, l *list, eol string) error {
 	switch ft.kind {
 	case footPlain, footQP:
-		return appendFooter(w, body, l.footer, eol, ft.kind == footQP)
+		footer := l.footer
+		if ft.flowed {
+			footer = fixedLines(footer)
+		}
+		return appendFooter(w, body, footer, eol, ft.kind == footQP, ft.flowed)
 	case footPart:
 		br.Reset(body)
 		return insertPart(w, br, ft, l.footer, eol)
@@ -175,14 +181,35 @@ func (t *tail) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// fixedLines is the footer as fixed lines of format=flowed text (RFC
+// 3676 section 4): no line but a signature separator ("-- ") ends in a
+// space, which would join it to the next, and a line that starts with a
+// space, ">" or "From " is space-stuffed (section 4.4), so that a reader
+// neither takes its space away nor shows it quoted.
+func fixedLines(footer string) string {
+	ls := strings.Split(strings.TrimSuffix(footer, "\n"), "\n")
+	for i, l := range ls {
+		if l != "-- " {
+			l = strings.TrimRight(l, " ")
+		}
+		if strings.HasPrefix(l, " ") || strings.HasPrefix(l, ">") || strings.HasPrefix(l, "From ") {
+			l = " " + l
+		}
+		ls[i] = l
+	}
+	return strings.Join(ls, "\n") + "\n"
+}
+
 // appendFooter copies body and adds the footer on a line of its own. In a
 // quoted-printable body a last line ending in a soft line break ("=",
 // which transport padding may follow) gets a hard one first, so the
-// footer does not join it.
-func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp bool) error {
+// footer does not join it. In format=flowed text (flowed) a last line
+// ending in a space, a flowed line, gets an empty line after it, which
+// ends its paragraph, so the footer does not join that either.
+func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp, flowed bool) error {
 	// The last line has no line end (and ends in a CR); it ends in a
-	// soft break.
-	var open, cr, soft bool
+	// soft break, or it is a flowed line.
+	var open, cr, soft, flowing bool
 	var err error
 	if qp {
 		t := &qpTail{w: w}
@@ -193,6 +220,8 @@ func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp bool) erro
 		var last string
 		n, last, err = copyTail(w, body)
 		open, cr = n > 0 && !strings.HasSuffix(last, "\n"), strings.HasSuffix(last, "\r")
+		line := strings.TrimSuffix(strings.TrimSuffix(last, "\n"), "\r")
+		flowing = flowed && strings.HasSuffix(line, " ")
 	}
 	if err != nil {
 		return err
@@ -207,7 +236,7 @@ func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp bool) erro
 	case open:
 		b.WriteString("\n")
 	}
-	if soft {
+	if soft || flowing {
 		b.WriteString("\n")
 	}
 	if qp {

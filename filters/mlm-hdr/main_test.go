@@ -8,7 +8,9 @@ import (
 	"io"
 	"maps"
 	"mime/multipart"
+	"mime/quotedprintable"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -260,6 +262,76 @@ func TestFooterWrappedDelimiter(t *testing.T) {
 	if len(parts) != 2 || parts[0] != "hi" || parts[1] != footer {
 		t.Errorf("parts %q; want \"hi\" and the footer; body:\n%s", parts, body)
 	}
+}
+
+// TestFooterFlowed: in a format=flowed body (RFC 3676) the footer is
+// read line by line as written: a footer line ending in a space is not
+// joined to the next, one starting with a space, ">" or "From " is not
+// unstuffed or quoted, and a body whose last line ends in a space (a
+// flowed line) does not take the footer's first line into its
+// paragraph. Each body is read as a flowed reader does (unflow).
+func TestFooterFlowed(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/address", []byte("dev@lists.example.org\n"), 0o644)
+	footer := "dev mailing list \n  https://lists.example.org/dev\n> unsubscribe: dev-unsubscribe@lists.example.org\nFrom the owners\n-- \nend\n"
+	os.WriteFile(dir+"/footer", []byte(footer), 0o644)
+	want := []string{"dev mailing list", "  https://lists.example.org/dev", "> unsubscribe: dev-unsubscribe@lists.example.org", "From the owners", "-- ", "end"}
+	for _, tc := range []struct {
+		name, ct, cte, body string
+		paras               []string // the body's own, unflowed
+	}{
+		{"fixed last line", "text/plain; charset=us-ascii; format=flowed", "7bit", "Hello \nworld\n", []string{"Hello world"}},
+		{"flowed last line", "text/plain; format=Flowed; delsp=yes", "7bit", "Hello \nworld \n", []string{"Helloworld"}},
+		{"flowed last line, no line end", "text/plain; format=flowed", "7bit", "Hello \nworld ", []string{"Hello world "}},
+		{"quoted-printable", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld\n", []string{"Hello world"}},
+	} {
+		m := "Content-Type: " + tc.ct + "\nContent-Transfer-Encoding: " + tc.cte + "\n\n" + tc.body
+		_, body, _ := strings.Cut(filter(t, &args{Dir: dir}, m), "\n\n")
+		if tc.cte == "quoted-printable" {
+			b, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = string(b)
+		}
+		got := unflow(body, strings.Contains(tc.ct, "delsp=yes"))
+		if w := append(slices.Clone(tc.paras), want...); !slices.Equal(got, w) {
+			t.Errorf("%s: %q reads as\n%q; want\n%q", tc.name, body, got, w)
+		}
+	}
+}
+
+// unflow returns the lines of format=flowed text as a reader shows
+// them (RFC 3676 section 4): flowed lines (ending in a space, a
+// signature separator "-- " aside) joined to the next, the space
+// deleted with delsp, one space of stuffing removed; a quoted line (">")
+// with its quote marks and "quoted " before it, since a quote is shown
+// as one.
+func unflow(s string, delsp bool) []string {
+	var out []string
+	var cur string
+	open := false
+	for _, l := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+		l = strings.TrimSuffix(l, "\r")
+		quoted := strings.HasPrefix(l, ">")
+		l = strings.TrimPrefix(l, " ")
+		flowed := strings.HasSuffix(l, " ") && l != "-- "
+		if flowed && delsp {
+			l = l[:len(l)-1]
+		}
+		if quoted && !open {
+			l = "quoted " + l
+		}
+		cur += l
+		if open = flowed; !open {
+			out = append(out, cur)
+			cur = ""
+		}
+	}
+	if open {
+		out = append(out, cur)
+	}
+	return out
 }
 
 // TestManyFieldsThenCR: a header of msg.MaxFields fields and a CR alone
