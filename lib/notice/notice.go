@@ -17,6 +17,7 @@ import (
 	"mime"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +49,9 @@ type Message struct {
 	// as a refusal to its sender: Auto-Submitted: auto-replied (RFC
 	// 3834 sections 3.1.7 and 5), not auto-generated.
 	Reply bool
+	// InReplyTo is the Message-ID of the message this answers, a
+	// msg-id, for In-Reply-To; optional.
+	InReplyTo string
 }
 
 // Bytes builds the message. ID makes its Message-ID and MIME boundary;
@@ -63,6 +67,9 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	field("Subject", mime.QEncoding.Encode("utf-8", oneLine(m.Subject)))
 	field("Date", now.UTC().Format(time.RFC1123Z))
 	field("Message-ID", "<"+idLeft(id)+"@"+domain+">")
+	if m.InReplyTo != "" {
+		field("In-Reply-To", m.InReplyTo)
+	}
 	if m.Reply {
 		field("Auto-Submitted", "auto-replied")
 	} else {
@@ -107,6 +114,24 @@ func idLeft(id string) string {
 		}
 	}
 	return string(b)
+}
+
+// msgIDSyntax is a msg-id of RFC 5322 section 3.6.4 without its
+// obsolete forms: a dot-atom-text, "@", and a dot-atom-text or a
+// no-fold-literal, in angle brackets.
+var msgIDSyntax = regexp.MustCompile(`^<` + atoms + `@(` + atoms + `|\[[!-Z^-~]*\])>$`)
+
+const atoms = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+
+// msgID returns a message's Message-ID value, space around it aside, if
+// it is a msg-id short enough for a line of its own, and "" if not: a
+// reply names its message by it in In-Reply-To.
+func msgID(v string) string {
+	v = strings.TrimSpace(v)
+	if len(v) > 900 || !msgIDSyntax.MatchString(v) {
+		return ""
+	}
+	return v
 }
 
 // longLine reports whether s has a line over msg.MaxLine octets, its
@@ -406,8 +431,9 @@ func Refuse(d *listdir.Dir, id, sender string, hdr *msg.Header, why string, now 
 			Subject: "Your message to " + d.Address() + " was not distributed",
 			Text: fmt.Sprintf("Your message to %s with the subject\n  %s\n%s.\n\nWrite to %s with questions.\n",
 				d.Address(), Clean(hdr.Fields.Get("Subject"), 200), why, d.CommandAddress("owner")),
-			Headers: hdr.Raw,
-			Reply:   true,
+			Headers:   hdr.Raw,
+			Reply:     true,
+			InReplyTo: msgID(hdr.Fields.Get("Message-ID")),
 		}, now)
 	})
 }

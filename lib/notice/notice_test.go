@@ -103,6 +103,43 @@ func TestRefuseAutoReplied(t *testing.T) {
 	}
 }
 
+// TestRefuseInReplyTo: a refusal names the post it answers by its
+// Message-ID in In-Reply-To (RFC 5322 section 3.6.4, RFC 3834 section
+// 3.1), so that the sender's mail program threads it with the post; a
+// Message-ID that is no msg-id is not named.
+func TestRefuseInReplyTo(t *testing.T) {
+	d := list(t)
+	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_795_867_200, 0)
+	for i, tc := range []struct{ mid, want string }{
+		{"<p1.123@example.net>", "<p1.123@example.net>"},
+		{"  <x$y@[127.0.0.1]> ", "<x$y@[127.0.0.1]>"},
+		{"<two@a> <three@b>", ""},
+		{"p1@example.net", ""},
+		{"<a..b@example.net>", ""},
+		{"", ""},
+	} {
+		id := fmt.Sprintf("m%d.n1", i)
+		h := "Subject: x\n\n"
+		if tc.mid != "" {
+			h = "Message-ID: " + tc.mid + "\n" + h
+		}
+		if sent, err := Refuse(d, id, fmt.Sprintf("bob%d@example.net", i), header(t, h), "was rejected", now); err != nil || !sent {
+			t.Fatalf("Refuse = %v, %v", sent, err)
+		}
+		b, err := os.ReadFile(filepath.Join(d.Path, "queue", "outgoing", "new", id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		has := strings.Contains(string(b), "\n:In-Reply-To: ")
+		if tc.want == "" && has || tc.want != "" && !strings.Contains(string(b), "\n:In-Reply-To: "+tc.want+"\n") {
+			t.Errorf("Message-ID %q: want In-Reply-To %q in:\n%s", tc.mid, tc.want, b)
+		}
+	}
+}
+
 // TestRefuseSpellings: one mailbox spelt many ways (quotes and quoted
 // pairs that add nothing, RFC 5321 section 4.1.2; the domain's case; a
 // "+" subaddress, RFC 5233) is
