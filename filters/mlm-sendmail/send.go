@@ -995,7 +995,11 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 		{Name: "reply", Value: reply.String()},
 		{Name: "received", Value: strconv.FormatInt(s.now.Unix(), 10)},
 	}}
-	body := fmt.Sprintf("Subject: delivery to %s failed\nAuto-Submitted: auto-generated\n", r.Rcpt.Mailbox)
+	// From and Date, which RFC 5322 section 3.6 requires of every
+	// message: the list's bounce address, which the failure was for,
+	// and now.
+	body := fmt.Sprintf("From: %s\nDate: %s\nSubject: delivery to %s failed\nAuto-Submitted: auto-generated\n",
+		s.d.CommandAddress("bounces"), s.now.UTC().Format(time.RFC1123Z), r.Rcpt.Mailbox)
 	text := r.Rcpt.Mailbox + ": " + reply.String() + "\n"
 	if len(text) > msg.MaxLine+1 {
 		// A reply of smtpout.MaxReplyText octets is a line over the

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
 
 	"mlm/lib/addr"
 	"mlm/lib/mlmtest"
@@ -200,6 +201,36 @@ func TestBounceLongReply(t *testing.T) {
 				t.Errorf("the reply is not whole in the body:\n%s", body)
 			}
 		})
+	}
+}
+
+// TestBounceFields: a bounce record's message has the fields RFC 5322
+// section 3.6 requires of every message, From and Date, readable as an
+// address and a date.
+func TestBounceFields(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=550 5.1.1 no such user")})
+	os.Setenv("MLM_NOW", "1795867260")
+	defer os.Unsetenv("MLM_NOW")
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, record("p5,1", "a@example.org")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, "queue", "bounces", "new", "p5,1,b1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, m := mlmtest.Message(t, stream.NewReader(f))
+	ent, err := message.Read(strings.NewReader(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mail.Header{Header: ent.Header}
+	if as, err := h.AddressList("From"); err != nil || len(as) != 1 {
+		t.Errorf("From: %v, %v; want one address in:\n%s", as, err, m)
+	}
+	if d, err := h.Date(); err != nil || d.Unix() != 1795867260 {
+		t.Errorf("Date: %v, %v; want the time of the run in:\n%s", d, err, m)
 	}
 }
 
