@@ -63,6 +63,9 @@ func loadList(path string) (*list, error) {
 			return nil, badSetting(v.setting, errors.New("not UTF-8"))
 		}
 	}
+	if !isListID(msg.ListIDOf(id)) {
+		return nil, badSetting(listdir.ListID, fmt.Errorf("%q holds no list-id (RFC 2919: labels joined by dots, such as dev.lists.example.org)", id))
+	}
 	rt, _, err := d.String(listdir.ReplyTo)
 	if err != nil {
 		return nil, err
@@ -164,6 +167,27 @@ func mailtoAddr(a string) string {
 		}
 	}
 	return b.String()
+}
+
+// isListID reports whether id is a list-id (RFC 2919 section 2): a
+// dot-atom-text of two labels or more, "dev.lists.example.org"; its
+// atext may be UTF-8 (RFC 6532), as the list address's may be.
+func isListID(id string) bool {
+	labels := strings.Split(id, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			if c := l[i]; c < 0x80 && !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // maxPrefix is the longest Subject prefix: encoded (RFC 2047), with
