@@ -92,10 +92,16 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	// of a message may have (RFC 5322 section 2.1.1), which a poster's
 	// header may hold: then quoted-printable, whose lines are short.
 	hdr, cte := strings.ReplaceAll(string(m.Headers), "\r\n", "\n"), "8bit"
+	ct := "text/rfc822-headers"
+	if utf8.ValidString(hdr) && strings.IndexFunc(hdr, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0 {
+		// UTF-8 fields (RFC 6532): with no charset the part is
+		// US-ASCII (RFC 2046 section 4.1.2), and read so.
+		ct += "; charset=utf-8"
+	}
 	if longLine(hdr) {
 		hdr, cte = msg.QPEncode(hdr), "quoted-printable"
 	}
-	b.WriteString("Content-Type: text/rfc822-headers\nContent-Transfer-Encoding: " + cte + "\n\n")
+	b.WriteString("Content-Type: " + ct + "\nContent-Transfer-Encoding: " + cte + "\n\n")
 	b.WriteString(hdr)
 	b.WriteString("\n--" + boundary + "--\n")
 	return []byte(b.String())

@@ -2,6 +2,7 @@ package notice
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -276,8 +277,38 @@ func TestLongHeaderLine(t *testing.T) {
 		t.Errorf("decoded header:\n%q\nwant\n%q", got, want)
 	}
 	short := string((&Message{From: "dev-owner@x.org", To: []string{"a@x.org"}, Subject: "s", Text: "hi", Headers: []byte("Subject: é\n\n")}).Bytes("1", "x.org", time.Unix(0, 0)))
-	if !strings.Contains(short, "Content-Type: text/rfc822-headers\nContent-Transfer-Encoding: 8bit\n\nSubject: é\n") {
+	if !strings.Contains(short, "Content-Type: text/rfc822-headers; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nSubject: é\n") {
 		t.Errorf("a short header is not as it was, 8bit:\n%s", short)
+	}
+}
+
+// TestHeadersCharset: the attached header's part says the charset its
+// text is in: UTF-8 fields (RFC 6532) in a part with no charset are
+// US-ASCII text (RFC 2046 section 4.1.2), which Python's email reads as
+// "Subject: \ufffd\ufffd"; an ASCII header needs none, and one in no
+// charset known (8-bit octets that are not UTF-8) gets none.
+func TestHeadersCharset(t *testing.T) {
+	for _, tc := range []struct{ hdr, charset string }{
+		{"Subject: caf\u00e9\n\n", "utf-8"},
+		{"Subject: cafe\n\n", ""},
+		{"Subject: caf\xe9\n\n", ""},
+		{"Subject: caf\u00e9\nX-Long: " + strings.Repeat("x", 1000) + "\n\n", "utf-8"},
+	} {
+		b := (&Message{From: "dev-owner@x.org", To: []string{"a@x.org"}, Subject: "s", Text: "hi", Headers: []byte(tc.hdr)}).Bytes("1", "x.org", time.Unix(0, 0))
+		ent, err := message.Read(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mr := ent.MultipartReader()
+		mr.NextPart()
+		p, err := mr.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, params, _ := p.Header.ContentType()
+		if params["charset"] != tc.charset {
+			t.Errorf("header %.30q: charset %q; want %q", tc.hdr, params["charset"], tc.charset)
+		}
 	}
 }
 
