@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"mlm/lib/addr"
 	"mlm/lib/clock"
@@ -1001,12 +1002,17 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 	body := fmt.Sprintf("From: %s\nDate: %s\nSubject: delivery to %s failed\nAuto-Submitted: auto-generated\n",
 		s.d.CommandAddress("bounces"), s.now.UTC().Format(time.RFC1123Z), r.Rcpt.Mailbox)
 	text := r.Rcpt.Mailbox + ": " + reply.String() + "\n"
-	if len(text) > msg.MaxLine+1 {
+	switch {
+	case len(text) > msg.MaxLine+1:
 		// A reply of smtpout.MaxReplyText octets is a line over the
 		// 998 a message may have (RFC 5322 section 2.1.1): then
 		// quoted-printable, whose lines are short.
 		body += "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n"
 		text = msg.QPEncode(text)
+	case utf8.ValidString(text) && strings.IndexFunc(text, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0:
+		// A recipient of RFC 6531, or a server's UTF-8 reply: with no
+		// charset the text is US-ASCII (RFC 2045 section 5.2).
+		body += "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n"
 	}
 	body += "\n" + text
 	return s.d.Queue(listdir.Bounces).Put(id, time.Time{}, func(w io.Writer) error {

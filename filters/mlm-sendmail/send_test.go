@@ -204,6 +204,34 @@ func TestBounceLongReply(t *testing.T) {
 	}
 }
 
+// TestBounceUTF8: a bounce record's message whose text is not ASCII
+// (an RFC 6531 recipient, a server's UTF-8 reply) says it is UTF-8: a
+// message with no charset is US-ASCII (RFC 2045 section 5.2), and
+// Python's email shows "j\ufffd\ufffdrg" for "jörg".
+func TestBounceUTF8(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=550 5.2.2 Postfach übervoll")})
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, record("p6,1", "jörg@example.org", "bob@example.org")); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"p6,1,b1", "p6,1,b2"} {
+		f, err := os.Open(filepath.Join(dir, "queue", "bounces", "new", id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, m := mlmtest.Message(t, stream.NewReader(f))
+		f.Close()
+		ent, err := message.Read(strings.NewReader(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, params, _ := ent.Header.ContentType()
+		if params["charset"] != "utf-8" {
+			t.Errorf("%s: charset %q; want utf-8 in:\n%s", id, params["charset"], m)
+		}
+	}
+}
+
 // TestBounceFields: a bounce record's message has the fields RFC 5322
 // section 3.6 requires of every message, From and Date, readable as an
 // address and a date.
