@@ -215,6 +215,7 @@ func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp, flowed bo
 		t := &qpTail{w: w}
 		_, err = io.Copy(t, body)
 		open, cr, soft = t.n > 0 && t.last != '\n', t.last == '\r', t.soft()
+		flowing = flowed && t.spaceEnd()
 	} else {
 		var n int64
 		var last string
@@ -236,7 +237,10 @@ func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp, flowed bo
 	case open:
 		b.WriteString("\n")
 	}
-	if soft || flowing {
+	if soft {
+		b.WriteString("\n")
+	}
+	if flowing {
 		b.WriteString("\n")
 	}
 	if qp {
@@ -255,6 +259,12 @@ type qpTail struct {
 	n         int64
 	last      byte // the last octet, if n > 0
 	cur, prev byte // the last octet but space, tab and CR of the line, and of the line before
+	// The last 4 octets of the line up to its last octet but space, tab
+	// and CR (transport padding after it aside), and of the line before;
+	// spaces, tabs and CRs not yet followed by another octet.
+	end, prevEnd [4]byte
+	pad          [3]byte
+	npad         int
 }
 
 func (t *qpTail) Write(p []byte) (int, error) {
@@ -263,9 +273,18 @@ func (t *qpTail) Write(p []byte) (int, error) {
 		switch c {
 		case '\n':
 			t.prev, t.cur = t.cur, 0
+			t.prevEnd, t.end, t.npad = t.end, [4]byte{}, 0
 		case ' ', '\t', '\r':
+			copy(t.pad[:], t.pad[1:])
+			t.pad[2] = c
+			t.npad = min(t.npad+1, 3)
 		default:
 			t.cur = c
+			for _, o := range t.pad[3-t.npad:] {
+				t.push(o)
+			}
+			t.push(c)
+			t.npad = 0
 		}
 	}
 	if n > 0 {
@@ -273,6 +292,26 @@ func (t *qpTail) Write(p []byte) (int, error) {
 	}
 	t.n += int64(n)
 	return n, err
+}
+
+// push appends c to the line's end.
+func (t *qpTail) push(c byte) {
+	copy(t.end[:], t.end[1:])
+	t.end[3] = c
+}
+
+// spaceEnd reports whether the body's last line, decoded, ends in a
+// space: in "=20", or in a space or "=20" before a soft line break.
+func (t *qpTail) spaceEnd() bool {
+	e := t.end
+	if t.last == '\n' {
+		e = t.prevEnd
+	}
+	s := string(bytes.TrimLeft(e[:], "\x00"))
+	if s, ok := strings.CutSuffix(s, "="); ok {
+		return strings.HasSuffix(s, " ") || strings.HasSuffix(s, "=20")
+	}
+	return strings.HasSuffix(s, "=20")
 }
 
 // soft reports whether the body's last line ends in a soft line break.

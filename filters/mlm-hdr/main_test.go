@@ -284,6 +284,11 @@ func TestFooterFlowed(t *testing.T) {
 		{"flowed last line", "text/plain; format=Flowed; delsp=yes", "7bit", "Hello \nworld \n", []string{"Helloworld"}},
 		{"flowed last line, no line end", "text/plain; format=flowed", "7bit", "Hello \nworld ", []string{"Hello world "}},
 		{"quoted-printable", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld\n", []string{"Hello world"}},
+		{"quoted-printable, flowed last line", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld=20 \t\n", []string{"Hello world "}},
+		{"quoted-printable, flowed last line, no line end", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld=20", []string{"Hello world "}},
+		{"quoted-printable, space before a soft break", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld =\n", []string{"Hello world "}},
+		{"quoted-printable, =20 before a soft break", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld=20=  \n", []string{"Hello world "}},
+		{"quoted-printable, fixed last line", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld  \n", []string{"Hello world"}},
 	} {
 		m := "Content-Type: " + tc.ct + "\nContent-Transfer-Encoding: " + tc.cte + "\n\n" + tc.body
 		_, body, _ := strings.Cut(filter(t, &args{Dir: dir}, m), "\n\n")
