@@ -259,16 +259,7 @@ func TestLongHeaderLine(t *testing.T) {
 			t.Errorf("line of %d octets: %.60q…", len(l), l)
 		}
 	}
-	ent, err := message.Read(strings.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr := ent.MultipartReader()
-	mr.NextPart()
-	p, err := mr.NextPart()
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := attached(t, []byte(b))
 	if cte := p.Header.Get("Content-Transfer-Encoding"); cte != "quoted-printable" {
 		t.Errorf("Content-Transfer-Encoding: %q; want quoted-printable", cte)
 	}
@@ -295,17 +286,7 @@ func TestHeadersCharset(t *testing.T) {
 		{"Subject: caf\u00e9\nX-Long: " + strings.Repeat("x", 1000) + "\n\n", "utf-8"},
 	} {
 		b := (&Message{From: "dev-owner@x.org", To: []string{"a@x.org"}, Subject: "s", Text: "hi", Headers: []byte(tc.hdr)}).Bytes("1", "x.org", time.Unix(0, 0))
-		ent, err := message.Read(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		mr := ent.MultipartReader()
-		mr.NextPart()
-		p, err := mr.NextPart()
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, params, _ := p.Header.ContentType()
+		_, params, _ := attached(t, b).Header.ContentType()
 		if params["charset"] != tc.charset {
 			t.Errorf("header %.30q: charset %q; want %q", tc.hdr, params["charset"], tc.charset)
 		}
@@ -514,4 +495,22 @@ func TestIsAutomatic(t *testing.T) {
 			t.Errorf("IsAutomatic(%q) = %v; want %v", s, got, want)
 		}
 	}
+}
+
+// attached returns the second part of the notice b: its header attached.
+func attached(t *testing.T, b []byte) *message.Entity {
+	t.Helper()
+	ent, err := message.Read(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := ent.MultipartReader()
+	if _, err := mr.NextPart(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := mr.NextPart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
