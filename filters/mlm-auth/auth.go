@@ -376,9 +376,11 @@ func (l *list) isLoop(p *post) (bool, error) {
 // that is no multipart or message is not copied. done closes the copy,
 // which is the post's body from then on.
 func structure(p *post) (why string, done func(), err error) {
-	ct, _ := p.ed.Value("Content-Type")
-	cte, _ := p.ed.Value("Content-Transfer-Encoding")
-	if mimewalk.Ambiguous(ct, lastValue(p.ed, "Content-Type"), cte, lastValue(p.ed, "Content-Transfer-Encoding")) {
+	// Each field's values read once, for the first (the walk's) and the
+	// last.
+	ct, lastCT := firstLast(p.ed.Values("Content-Type"))
+	cte, lastCTE := firstLast(p.ed.Values("Content-Transfer-Encoding"))
+	if mimewalk.Ambiguous(ct, lastCT, cte, lastCTE) {
 		return mimewalk.ErrType.Error(), func() {}, nil // the post's own fields, given twice
 	}
 	if mimewalk.Flat(ct) {
@@ -418,13 +420,12 @@ func structure(p *post) (why string, done func(), err error) {
 	return "", done, nil
 }
 
-// lastValue returns the value of the last field named name, "" if none.
-func lastValue(e *msg.Edit, name string) string {
-	vs := e.Values(name)
+// firstLast returns the first and the last of vs, "" if there are none.
+func firstLast(vs []string) (first, last string) {
 	if len(vs) == 0 {
-		return ""
+		return "", ""
 	}
-	return vs[len(vs)-1]
+	return vs[0], vs[len(vs)-1]
 }
 
 // approved checks the list password in the Approved: fields and on the
