@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,6 +61,17 @@ func TestMembersStandIn(t *testing.T) {
 	}
 	goProg := filepath.Join(binDir, "mlm-members")
 	sh := filepath.Join(root, "contrib", "mlm-members.sh")
+	// same runs mlm-members and the stand-in on the list with in, and
+	// fails the test where they differ, or the stand-in's output does
+	// not hold contains.
+	same := func(what, in, contains string) {
+		t.Helper()
+		want, wantCode := run([]string{goProg, dir}, in)
+		got, code := run([]string{"sh", sh, dir}, in)
+		if got != want || code != wantCode || !strings.Contains(got, contains) {
+			t.Errorf("%s: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", what, code, got, wantCode, want)
+		}
+	}
 	for _, tc := range []struct {
 		name, in string
 		args     []string
@@ -81,11 +93,7 @@ func TestMembersStandIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	envelope = regexp.MustCompile(`(?m)^[SRE] .*$`)
-	want, wantCode := run([]string{goProg, dir}, post)
-	got, code := run([]string{"sh", sh, dir}, post)
-	if got != want || code != wantCode || !strings.Contains(got, "S <dev-bounces@lists.example.org>\n") {
-		t.Errorf("address with CRLF: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", code, got, wantCode, want)
-	}
+	same("address with CRLF", post, "S <dev-bounces@lists.example.org>\n")
 	// And one with Unicode spaces at its ends (a no-break space, as a
 	// copy from a web page leaves it): the stand-in wrote the space into
 	// the sender and, no longer knowing dev-owner@ for the list's own,
@@ -94,11 +102,7 @@ func TestMembersStandIn(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "address"), []byte(sp+"dev@lists.example.org "+sp+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		want, wantCode := run([]string{goProg, dir}, post)
-		got, code := run([]string{"sh", sh, dir}, post)
-		if got != want || code != wantCode || !strings.Contains(got, "S <dev-bounces@lists.example.org>\n") {
-			t.Errorf("address in %q: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", sp, code, got, wantCode, want)
-		}
+		same(fmt.Sprintf("address in %q", sp), post, "S <dev-bounces@lists.example.org>\n")
 	}
 	// So are a member file's lines, read trimmed of Unicode spaces too:
 	// the stand-in wrote "m@example.org<U+00A0>", which mlm-split and
@@ -111,11 +115,7 @@ func TestMembersStandIn(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("alice@example.org\n"+sp+"m@example.org "+sp+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		want, wantCode := run([]string{goProg, dir}, bare)
-		got, code := run([]string{"sh", sh, dir}, bare)
-		if got != want || code != wantCode || !strings.Contains(got, "R <m@example.org>\n") {
-			t.Errorf("a member in %q: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", sp, code, got, wantCode, want)
-		}
+		same(fmt.Sprintf("a member in %q", sp), bare, "R <m@example.org>\n")
 	}
 	// A member line that is no mailbox the stream takes is skipped, as
 	// mlm-members skips it: the stand-in wrote it as a recipient, which
@@ -133,11 +133,7 @@ func TestMembersStandIn(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("alice@example.org\n"+m+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		want, wantCode := run([]string{goProg, dir}, bare)
-		got, code := run([]string{"sh", sh, dir}, bare)
-		if got != want || code != wantCode {
-			t.Errorf("a member %q: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", m, code, got, wantCode, want)
-		}
+		same(fmt.Sprintf("a member %q", m), bare, "")
 	}
 	// A poster, or a recipient there already, whose quoted local part
 	// holds a space is the whole mailbox, not its part up to the space:
@@ -152,11 +148,7 @@ func TestMembersStandIn(t *testing.T) {
 		}
 	}
 	quoted := "MLM1 p3\nS <\"john smith\"@example.org> BODY=8BITMIME\n:Subject: x\n:\n:body\nR <\"a b\"@example.org> NOTIFY=NEVER\nE 1\n"
-	want, wantCode = run([]string{goProg, dir}, quoted)
-	got, code = run([]string{"sh", sh, dir}, quoted)
-	if got != want || code != wantCode {
-		t.Errorf("quoted poster and recipient: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", code, got, wantCode, want)
-	}
+	same("quoted poster and recipient", quoted, "")
 	// A member twice, quoted and not, is one as mlm-members has it
 	// (addr.Key): quotes around UTF-8 atext are not needed, and a
 	// quoted pair of what needs none is the octet. The stand-in sent
@@ -164,22 +156,14 @@ func TestMembersStandIn(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("\"j\u00fcrgen\"@x.org\nj\u00fcrgen@x.org\n\"a\\ b\"@x.org\n\"a b\"@x.org\n\"q\\\\r\"@x.org\n\"q\\\\\\r\"@x.org\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	want, wantCode = run([]string{goProg, dir}, bare)
-	got, code = run([]string{"sh", sh, dir}, bare)
-	if got != want || code != wantCode {
-		t.Errorf("members quoted and not: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", code, got, wantCode, want)
-	}
+	same("members quoted and not", bare, "")
 	// An address of the list quoted with what is no dot-atom, delivered
 	// to the list all the same, is the list's own: the stand-in sent the
 	// post to "dev+a b"@, back to the list.
 	if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("alice@example.org\n\"dev+a b\"@lists.example.org\n\"DEV-owner+x y\"@Lists.example.org\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	want, wantCode = run([]string{goProg, dir}, bare)
-	got, code = run([]string{"sh", sh, dir}, bare)
-	if got != want || code != wantCode {
-		t.Errorf("the list's own, quoted: mlm-members.sh gave %d:\n%q\nmlm-members %d:\n%q", code, got, wantCode, want)
-	}
+	same("the list's own, quoted", bare, "")
 }
 
 // TestStandInUsage: the sh stand-ins of contrib/ without their DIR, or
