@@ -181,20 +181,11 @@ func TestBounceLongReply(t *testing.T) {
 			if _, err := send(t, a, record("p4,1,r", "a@example.org")); err != nil {
 				t.Fatal(err)
 			}
-			f, err := os.Open(filepath.Join(dir, "queue", "bounces", "new", "p4,1,r,b1"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			_, m := mlmtest.Message(t, stream.NewReader(f))
+			m, ent := bounceMessage(t, dir, "p4,1,r,b1")
 			for _, l := range strings.Split(m, "\n") {
 				if len(l) > 998 {
 					t.Errorf("line of %d octets: %.60q…", len(l), l)
 				}
-			}
-			ent, err := message.Read(strings.NewReader(m))
-			if err != nil {
-				t.Fatal(err)
 			}
 			body, _ := io.ReadAll(ent.Body)
 			if !strings.Contains(string(body), strings.TrimSpace(text)) {
@@ -215,16 +206,7 @@ func TestBounceUTF8(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"p6,1,b1", "p6,1,b2"} {
-		f, err := os.Open(filepath.Join(dir, "queue", "bounces", "new", id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, m := mlmtest.Message(t, stream.NewReader(f))
-		f.Close()
-		ent, err := message.Read(strings.NewReader(m))
-		if err != nil {
-			t.Fatal(err)
-		}
+		m, ent := bounceMessage(t, dir, id)
 		_, params, _ := ent.Header.ContentType()
 		if params["charset"] != "utf-8" {
 			t.Errorf("%s: charset %q; want utf-8 in:\n%s", id, params["charset"], m)
@@ -243,16 +225,7 @@ func TestBounceFields(t *testing.T) {
 	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, record("p5,1", "a@example.org")); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(dir, "queue", "bounces", "new", "p5,1,b1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	_, m := mlmtest.Message(t, stream.NewReader(f))
-	ent, err := message.Read(strings.NewReader(m))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, ent := bounceMessage(t, dir, "p5,1,b1")
 	h := mail.Header{Header: ent.Header}
 	if as, err := h.AddressList("From"); err != nil || len(as) != 1 {
 		t.Errorf("From: %v, %v; want one address in:\n%s", as, err, m)
@@ -2320,4 +2293,21 @@ func TestTwoAtOnce(t *testing.T) {
 	if got := delivered(srv); !slices.Equal(got, []string{"a@x.example", "b@x.example", "c@x.example"}) {
 		t.Errorf("delivered %v; want a, b and c once each", got)
 	}
+}
+
+// bounceMessage returns the message of the bounce record id in dir's
+// bounces queue, as it is and parsed.
+func bounceMessage(t *testing.T, dir, id string) (string, *message.Entity) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "queue", "bounces", "new", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, m := mlmtest.Message(t, stream.NewReader(f))
+	ent, err := message.Read(strings.NewReader(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, ent
 }
