@@ -38,6 +38,11 @@ type args struct {
 func main() {
 	var a args
 	cli.Main(prog, "Accept a message from the MTA into a list's queue.", &a, func() error {
+		if a.Deadline <= 0 {
+			// Past at once, and so every time: a timer of 0 would race
+			// the commit, and a quick post would be queued.
+			return sysexit.Temp(fmt.Errorf("deadline of %v exceeded", a.Deadline))
+		}
 		stop := deadline(a.Deadline)
 		defer stop()
 		return run(&a, envelope.FromEnv(os.LookupEnv), os.Stdin, os.Stdout, clock.Now())
@@ -274,15 +279,10 @@ func committing() { commitMu.Lock() }
 // deadline exits with it rather than with a temporary failure.
 var verdict atomic.Pointer[error]
 
-// deadline makes the program give up with a temporary failure once d has
-// passed: better a retry later than an MTA killing a program that hangs.
+// deadline makes the program give up with a temporary failure once d (>
+// 0) has passed: better a retry later than an MTA killing a program that
+// hangs.
 func deadline(d time.Duration) (stop func()) {
-	if d <= 0 {
-		// Past at once, and so every time: a timer of 0 would race
-		// the commit, and a quick one would be queued.
-		fmt.Fprintf(os.Stderr, "4.3.0 %s: deadline of %v exceeded\n", prog, d)
-		os.Exit(sysexit.TempFail)
-	}
 	t := time.AfterFunc(d, func() {
 		if !commitMu.TryLock() {
 			return // committing: the result stands
