@@ -383,12 +383,20 @@ func expire(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	code := sysexit.OK // of the posts that could not be expired: 75 before 65
 	for _, id := range ids {
 		// One gone meanwhile, one being dealt with and one not yet
 		// settled in the incoming queue are left to the next expire.
-		if err := settle(d, hold, "discard", id, now); err != nil && sysexit.Code(err) != sysexit.NoUser && !errors.Is(err, errNotNow) {
-			return err
+		err := settle(d, hold, "discard", id, now)
+		if err == nil || sysexit.Code(err) == sysexit.NoUser || errors.Is(err, errNotNow) {
+			continue
+		}
+		// Said, and the others expired all the same: one post that
+		// cannot be discarded now keeps no later one held for ever.
+		sysexit.Report(os.Stderr, prog, fmt.Errorf("%s: %w", id, err))
+		if c := sysexit.Code(err); code != sysexit.TempFail {
+			code = c
 		}
 	}
-	return nil
+	return sysexit.Silent(code)
 }
