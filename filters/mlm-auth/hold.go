@@ -83,7 +83,7 @@ On the list host:
 Without an answer it is dropped after %s.
 The held message's header is attached.
 `, d.Address(), reason, notice.Clean(pathOrNull(p.h.Sender.Mailbox), 400),
-		notice.Clean(p.header().Fields.Get("From"), 200), notice.Clean(p.header().Fields.Get("Subject"), 200),
+		notice.Quote(p.header().Fields.Get("From"), 200), notice.Quote(p.header().Fields.Get("Subject"), 200),
 		acceptAt, rejectAt, absPath(d.Path), p.h.ID, until.UTC().Format(time.RFC1123))
 	return notice.Send(d, id, &notice.Message{
 		From:    d.CommandAddress("owner"),

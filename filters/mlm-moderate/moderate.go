@@ -346,7 +346,6 @@ func describe(path string) (string, error) {
 		return "", err
 	}
 	hdr, _ := msg.ReadHeader(bufio.NewReader(r.Message()), msg.MaxHeader)
-	subject := msg.DecodeText(hdr.Fields.Get("Subject"))
 	reason, _ := h.Get("hold-reason")
 	held := "-"
 	if t, err := strconv.ParseInt(attr(h, "received"), 10, 64); err == nil {
@@ -357,7 +356,7 @@ func describe(path string) (string, error) {
 		sender = "<>"
 	}
 	// A mailbox may hold any UTF-8, C1 controls too.
-	return strings.Join([]string{h.ID, held, notice.Clean(sender, 400), notice.Clean(reason, 100), notice.Clean(subject, 200)}, "\t"), nil
+	return strings.Join([]string{h.ID, held, notice.Clean(sender, 400), notice.Clean(reason, 100), notice.Quote(hdr.Fields.Get("Subject"), 200)}, "\t"), nil
 }
 
 // first reads the start of a held post's record. An empty file holds

@@ -52,6 +52,9 @@ type Message struct {
 	// InReplyTo is the Message-ID of the message this answers, a
 	// msg-id, for In-Reply-To; optional.
 	InReplyTo string
+	// References are the msg-ids of the References field (RFC 5322
+	// section 3.6.4), each on a line of its own; optional.
+	References []string
 }
 
 // Bytes builds the message. ID makes its Message-ID and MIME boundary;
@@ -69,6 +72,9 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	field("Message-ID", "<"+idLeft(id)+"@"+domain+">")
 	if m.InReplyTo != "" {
 		field("In-Reply-To", m.InReplyTo)
+	}
+	if len(m.References) > 0 {
+		field("References", strings.Join(m.References, "\n "))
 	}
 	if m.Reply {
 		field("Auto-Submitted", "auto-replied")
@@ -128,6 +134,45 @@ func idLeft(id string) string {
 var msgIDSyntax = regexp.MustCompile(`^<` + atoms + `@(` + atoms + `|\[[!-Z^-~]*\])>$`)
 
 const atoms = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+
+// maxReferences is how many msg-ids a reply's References keeps: the
+// first of the thread and the last, as mail programs trim a long one.
+const maxReferences = 10
+
+// references returns the References of a reply to a message with
+// header hdr (RFC 5322 section 3.6.4): the msg-ids of its References,
+// else of its In-Reply-To if that has one only, then its Message-ID;
+// none if it has no well-formed Message-ID. A msg-id that is not
+// well-formed is left out, so nothing of the post but whole msg-ids,
+// each short enough for a line of its own, goes into the field.
+func references(hdr *msg.Header) []string {
+	id := msgID(hdr.Fields.Get("Message-ID"))
+	if id == "" {
+		return nil
+	}
+	ids := msgIDs(hdr.Fields.Get("References"))
+	if len(ids) == 0 {
+		if irt := msgIDs(hdr.Fields.Get("In-Reply-To")); len(irt) == 1 {
+			ids = irt
+		}
+	}
+	ids = append(ids, id)
+	if len(ids) > maxReferences {
+		ids = append(ids[:1], ids[len(ids)-maxReferences+1:]...)
+	}
+	return ids
+}
+
+// msgIDs returns the well-formed msg-ids of a field's value, in order.
+func msgIDs(v string) []string {
+	var ids []string
+	for _, w := range strings.Fields(v) {
+		if id := msgID(w); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
 
 // msgID returns a message's Message-ID value, space around it aside, if
 // it is a msg-id short enough for a line of its own, and "" if not: a
@@ -191,10 +236,11 @@ func oneLine(s string) string {
 }
 
 // Clean makes text from a message fit to quote in a notice: control
-// characters become spaces, and it is cut, between two characters, to
-// at most n bytes and an ellipsis.
+// characters become spaces, octets that are not UTF-8 (the notice's
+// charset) U+FFFD, and it is cut, between two characters, to at most n
+// bytes and an ellipsis.
 func Clean(s string, n int) string {
-	s = oneLine(s)
+	s = oneLine(strings.ToValidUTF8(s, "\uFFFD"))
 	if len(s) > n {
 		for n > 0 && !utf8.RuneStart(s[n]) {
 			n--
@@ -202,6 +248,13 @@ func Clean(s string, n int) string {
 		s = s[:n] + "…"
 	}
 	return s
+}
+
+// Quote is Clean for the value of a field of a message, its
+// encoded-words (RFC 2047) decoded: a Subject as its sender's mail
+// program showed it, not "=?utf-8?q?...?=".
+func Quote(v string, n int) string {
+	return Clean(msg.DecodeText(v), n)
 }
 
 // Send puts the notice in the list's outgoing queue as the record id,
@@ -436,10 +489,11 @@ func Refuse(d *listdir.Dir, id, sender string, hdr *msg.Header, why string, now 
 			To:      []string{sender},
 			Subject: "Your message to " + d.Address() + " was not distributed",
 			Text: fmt.Sprintf("Your message to %s with the subject\n  %s\n%s.\n\nWrite to %s with questions.\n",
-				d.Address(), Clean(hdr.Fields.Get("Subject"), 200), why, d.CommandAddress("owner")),
-			Headers:   hdr.Raw,
-			Reply:     true,
-			InReplyTo: msgID(hdr.Fields.Get("Message-ID")),
+				d.Address(), Quote(hdr.Fields.Get("Subject"), 200), why, d.CommandAddress("owner")),
+			Headers:    hdr.Raw,
+			Reply:      true,
+			InReplyTo:  msgID(hdr.Fields.Get("Message-ID")),
+			References: references(hdr),
 		}, now)
 	})
 }

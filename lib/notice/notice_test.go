@@ -141,6 +141,79 @@ func TestRefuseInReplyTo(t *testing.T) {
 	}
 }
 
+// TestRefuseReferences: a refusal's References (RFC 3834 section
+// 3.1.4, RFC 5322 section 3.6.4) are the post's, else its In-Reply-To
+// if that names one message, then its Message-ID, a line each; a long
+// chain keeps its first and its last; what is no msg-id is left out,
+// so no other text of the post gets into the field; and a post without
+// a well-formed Message-ID gets none.
+func TestRefuseReferences(t *testing.T) {
+	d := list(t)
+	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_795_867_200, 0)
+	var long []string
+	for i := range 11 {
+		long = append(long, fmt.Sprintf("<r%d@x.example>", i))
+	}
+	kept := append(append([]string{long[0]}, long[3:]...), "<m@x.example>") // ten
+	for i, tc := range []struct{ fields, want string }{
+		{"Message-ID: <m@x.example>\n", ":References: <m@x.example>\n"},
+		{"Message-ID: <m@x.example>\nReferences: <a@x.example>\n\t<b@x.example>\nIn-Reply-To: <b@x.example>\n",
+			":References: <a@x.example>\n: <b@x.example>\n: <m@x.example>\n"},
+		{"Message-ID: <m@x.example>\nIn-Reply-To: <b@x.example> (bob's)\n", ":References: <b@x.example>\n: <m@x.example>\n"},
+		{"Message-ID: <m@x.example>\nIn-Reply-To: <a@x.example> <b@x.example>\n", ":References: <m@x.example>\n"},
+		{"Message-ID: <m@x.example>\nReferences: <a@x.example> junk\r\nBcc: x <c..d@x.example>\n",
+			":References: <a@x.example>\n: <m@x.example>\n"},
+		{"Message-ID: <m@x.example>\nReferences: " + strings.Join(long, " ") + "\n",
+			":References: " + strings.Join(kept, "\n: ") + "\n"},
+		{"References: <a@x.example>\n", ""},
+	} {
+		id := fmt.Sprintf("m%d.n1", i)
+		if sent, err := Refuse(d, id, fmt.Sprintf("bob%d@example.net", i), header(t, tc.fields+"Subject: x\n\n"), "was rejected", now); err != nil || !sent {
+			t.Fatalf("Refuse = %v, %v", sent, err)
+		}
+		b, err := os.ReadFile(filepath.Join(d.Path, "queue", "outgoing", "new", id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, _, _ := strings.Cut(string(b), "\n:\n") // the notice's own, not the post's attached
+		has := strings.Contains(head, "\n:References:")
+		if tc.want == "" && has || tc.want != "" && !strings.Contains(head, "\n"+tc.want+":Auto-Submitted:") {
+			t.Errorf("%q: want References\n%s in:\n%s", tc.fields, tc.want, b)
+		}
+	}
+}
+
+// TestRefuseQuotesSubject: a refusal quotes the post's Subject as the
+// poster's mail program showed it, its encoded-words decoded, in the
+// notice's UTF-8, with octets of no charset it can show as U+FFFD.
+func TestRefuseQuotesSubject(t *testing.T) {
+	d := list(t)
+	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_795_867_200, 0)
+	for i, tc := range []struct{ subject, want string }{
+		{"=?utf-8?q?Gr=C3=BC=C3=9Fe?= aus =?ISO-8859-1?Q?K=F6ln?=", "Grüße aus Köln"},
+		{"caf\xe9 =?x-unknown?q?=E9t=E9?=", "caf\uFFFD \uFFFDt\uFFFD"},
+		{"plain", "plain"},
+	} {
+		id := fmt.Sprintf("q%d.n1", i)
+		if sent, err := Refuse(d, id, fmt.Sprintf("bob%d@example.net", i), header(t, "Subject: "+tc.subject+"\n\n"), "was rejected", now); err != nil || !sent {
+			t.Fatalf("Refuse = %v, %v", sent, err)
+		}
+		b, err := os.ReadFile(filepath.Join(d.Path, "queue", "outgoing", "new", id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "\n:  "+tc.want+"\n:was rejected.\n") {
+			t.Errorf("Subject %q: want it quoted as %q in:\n%s", tc.subject, tc.want, b)
+		}
+	}
+}
+
 // TestRefuseSpellings: one mailbox spelt many ways (quotes and quoted
 // pairs that add nothing, RFC 5321 section 4.1.2; the domain's case; a
 // "+" subaddress, RFC 5233) is
