@@ -54,11 +54,11 @@ func footingFor(e *msg.Edit, footer string) footing {
 		// ASCII octets there are not ASCII text: no footer reads right.
 	case mt == "text/plain" && (cte == "7bit" || cte == "8bit"):
 		// 8-bit text only where the body may hold it, labelled UTF-8.
-		if isASCII(footer) || (cte == "8bit" && isUTF8) {
+		if ascii.Is(footer) || (cte == "8bit" && isUTF8) {
 			return footing{kind: footPlain, flowed: flowed}
 		}
 	case mt == "text/plain" && cte == "quoted-printable":
-		if isASCII(footer) || isUTF8 {
+		if ascii.Is(footer) || isUTF8 {
 			return footing{kind: footQP, flowed: flowed}
 		}
 	case mt == "multipart/mixed" && params["boundary"] != "":
@@ -117,15 +117,6 @@ var ebcdicPages = []int{
 	1156, 1157, 1158, 1159, 1160, 1164, 1166, 1364, 1371, 1388, 1390,
 	1399, 4517, 4899, 4971, 5026, 5035, 5123, 8482, 9030, 12712, 16684,
 	16804,
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 // copy copies body to w, adding the list's footer as ft says, in the
@@ -379,7 +370,7 @@ func isClose(line []byte, closing string) bool {
 // line breaks start lines of their own.
 func part(boundary, footer string) string {
 	cs, cte, text := "us-ascii", "7bit", footer
-	if !isASCII(footer) {
+	if !ascii.Is(footer) {
 		cs, cte, text = "utf-8", "quoted-printable", msg.QPEncode(footer)
 	}
 	if delim := "--" + boundary; strings.HasPrefix(text, delim) || strings.Contains(text, "\n"+delim) {

@@ -51,3 +51,13 @@ func Lower(s string) string {
 	}
 	return string(b)
 }
+
+// Is reports whether s is all ASCII: no octet of 0x80 or above.
+func Is(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}

@@ -53,7 +53,7 @@ func FuzzEqualFold(f *testing.F) {
 		if want := Lower(a) == Lower(b); got != want {
 			t.Fatalf("EqualFold(%q, %q) = %v, Lower says %v", a, b, got, want)
 		}
-		if isASCII(a) && isASCII(b) && got != strings.EqualFold(a, b) {
+		if Is(a) && Is(b) && got != strings.EqualFold(a, b) {
 			t.Fatalf("EqualFold(%q, %q) = %v, strings.EqualFold says otherwise", a, b, got)
 		}
 		if got && !strings.EqualFold(a, b) && utf8.ValidString(a) && utf8.ValidString(b) {
@@ -65,11 +65,12 @@ func FuzzEqualFold(f *testing.F) {
 	})
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
+// TestIs: an octet of 0x80 or above anywhere, the last too, is not
+// ASCII.
+func TestIs(t *testing.T) {
+	for s, want := range map[string]bool{"": true, "abc\x7f": true, "\x80": false, "ab\xc3\xa4": false, "a\xffb": false} {
+		if Is(s) != want {
+			t.Errorf("Is(%q) = %v", s, !want)
 		}
 	}
-	return true
 }

@@ -36,6 +36,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"mlm/lib/ascii"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 	"mlm/lib/wire"
@@ -755,28 +756,28 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		return nil, nil, false, sysexit.Temp(fmt.Errorf("%s: %w: %q before MAIL", c.Addr, ErrUnexpected, b))
 	}
 	mail := "MAIL FROM:<" + from.Mailbox + ">"
-	needUTF8 := !isASCII(from.Mailbox)
+	needUTF8 := !ascii.Is(from.Mailbox)
 	for _, r := range rcpts {
-		needUTF8 = needUTF8 || !isASCII(r.Mailbox)
+		needUTF8 = needUTF8 || !ascii.Is(r.Mailbox)
 	}
 	if needUTF8 && !c.Has("SMTPUTF8") {
 		// RFC 6531 §3.2: an address that is not ASCII cannot go to
 		// this server. A sender that is not fails every recipient; a
 		// recipient that is not fails alone, and the others go on.
 		noUTF8 := Reply{Code: 553, Enhanced: "5.6.7", Text: "the server does not offer SMTPUTF8"}
-		asciiFrom := isASCII(from.Mailbox)
-		var ascii []stream.Path
+		asciiFrom := ascii.Is(from.Mailbox)
+		var plain []stream.Path
 		for _, r := range rcpts {
-			if asciiFrom && isASCII(r.Mailbox) {
-				ascii = append(ascii, r)
+			if asciiFrom && ascii.Is(r.Mailbox) {
+				plain = append(plain, r)
 			} else {
 				results = append(results, Result{Rcpt: r, Reply: noUTF8})
 			}
 		}
-		if len(ascii) == 0 {
+		if len(plain) == 0 {
 			return results, nil, false, nil
 		}
-		rcpts, needUTF8 = ascii, false
+		rcpts, needUTF8 = plain, false
 	}
 	if needUTF8 {
 		mail += " SMTPUTF8"
@@ -1153,13 +1154,4 @@ func (c *Client) rset() error {
 		return classify("RSET", r)
 	}
 	return sysexit.Temp(fmt.Errorf("%s: %w: RSET: %s", c.Addr, ErrUnexpected, r))
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }

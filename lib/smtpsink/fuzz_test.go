@@ -7,6 +7,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"mlm/lib/ascii"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
@@ -41,7 +42,7 @@ func FuzzCheckPath(f *testing.F) {
 		if err != nil || q.Mailbox != p.Mailbox {
 			t.Fatalf("%q kept as %q, which the stream reads as %q, %v", raw, p.Mailbox, q.Mailbox, err)
 		}
-		if !utf8ok && !isASCII(p.Mailbox) {
+		if !utf8ok && !ascii.Is(p.Mailbox) {
 			t.Fatalf("%q kept without SMTPUTF8", raw)
 		}
 		local, domain := p.Mailbox[:strings.LastIndexByte(p.Mailbox, '@')], p.Mailbox[strings.LastIndexByte(p.Mailbox, '@'):]

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mlm/lib/addr"
+	"mlm/lib/ascii"
 	"mlm/lib/stream"
 )
 
@@ -378,19 +379,10 @@ func checkPath(raw string, utf8ok, sender bool) (stream.Path, error) {
 		}
 		return stream.Path{}, &smtp.SMTPError{Code: 553, EnhancedCode: code, Message: "bad address: " + err.Error()}
 	}
-	if !utf8ok && !isASCII(mb) {
+	if !utf8ok && !ascii.Is(mb) {
 		return stream.Path{}, errUTF8
 	}
 	return stream.Path{Mailbox: mb}, nil
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }
 
 // xtext encodes s as RFC 3461 §4 xtext.
