@@ -189,7 +189,7 @@ func parseState(b []byte) state {
 		case len(f) == 2 && (f[0] == keyRcpt || f[0] == keyMsg):
 			key = f[0]
 		case len(f) == 3 && f[0] == "domain":
-			key = domainKey(addr.Lower(f[1]))
+			key = domainKey(addr.DomainKey(f[1]))
 		default:
 			continue
 		}

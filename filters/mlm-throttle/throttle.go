@@ -583,7 +583,7 @@ func parseDomainRate(s string) (string, float64, error) {
 	if !ok {
 		return "", 0, fmt.Errorf("%q: want DOMAIN=N", s)
 	}
-	d = addr.Lower(strings.TrimSpace(d)) // as addr.Domain gives a record's
+	d = addr.DomainKey(strings.TrimSpace(d)) // as addr.Domain gives a record's
 	if d != anyDomain && addr.CheckDomain(d) != nil {
 		return "", 0, fmt.Errorf("%q: bad domain", d)
 	}

@@ -5,15 +5,16 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/net/idna"
+
 	"mlm/lib/ascii"
 )
 
 // Key returns the comparison key of a mailbox: the local part as it is
 // (RFC 5321 §2.4 leaves its case to the receiving host), but for quotes
 // that add nothing ("bob" and "b\ob" are bob, RFC 5321 §4.1.2) and
-// quoted pairs that add nothing ("a\ b" is "a b"), and the
-// domain in lower case (domains are case-insensitive, RFC 5321 §2.4).
-// Two addresses with one key are one member.
+// quoted pairs that add nothing ("a\ b" is "a b"), and the domain as
+// DomainKey gives it. Two addresses with one key are one member.
 func Key(mailbox string) string {
 	at := strings.LastIndexByte(mailbox, '@')
 	if at < 0 {
@@ -21,26 +22,58 @@ func Key(mailbox string) string {
 	}
 	if mailbox[0] == '"' {
 		if u, ok := unquote(mailbox[:at]); ok {
-			return u + "@" + Lower(mailbox[at+1:])
+			return u + "@" + DomainKey(mailbox[at+1:])
 		}
 		// Quotes that are needed: the quoted pairs that add nothing
 		// undone too ("a\ b" is "a b").
 		if u, ok := undoQuotes(mailbox[:at]); ok {
-			return `"` + quotePairs.Replace(u) + `"@` + Lower(mailbox[at+1:])
+			return `"` + quotePairs.Replace(u) + `"@` + DomainKey(mailbox[at+1:])
 		}
 	}
 	d := mailbox[at+1:]
-	l := Lower(d) // d itself if it has no upper case
+	l := DomainKey(d) // d itself if it has no upper case and no A-label
 	if l == d {
 		return mailbox // no copy: mostly, domains come in lower case
 	}
 	return mailbox[:at+1] + l
 }
 
-// Domain returns the domain of a mailbox, in lower case.
+// Domain returns the domain of a mailbox as DomainKey gives it.
 func Domain(mailbox string) string {
 	at := strings.LastIndexByte(mailbox, '@')
-	return Lower(mailbox[at+1:])
+	return DomainKey(mailbox[at+1:])
+}
+
+// DomainKey is a domain as Key and Domain compare it: in lower case
+// (domains are case-insensitive, RFC 5321 §2.4), and each A-label, the
+// ASCII form of an internationalized label ("xn--bcher-kva", RFC 5890),
+// as its U-label ("bücher"), as an SMTPUTF8 message or a member list
+// may spell it: bob@xn--bcher-kva.example and bob@bücher.example are
+// one mailbox, which mail programs that send no SMTPUTF8 spell the first
+// way. An A-label that is not one IDNA makes (it decodes to ASCII only,
+// or to characters a U-label may not hold, or is not the one encoding
+// of what it decodes to) stays as it is. It returns d itself if nothing
+// changes.
+func DomainKey(d string) string {
+	l := Lower(d)
+	if !strings.HasPrefix(l, "xn--") && !strings.Contains(l, ".xn--") {
+		return l
+	}
+	labels := strings.Split(l, ".")
+	for i, a := range labels {
+		if !strings.HasPrefix(a, "xn--") {
+			continue
+		}
+		u, err := idna.Punycode.ToUnicode(a)
+		if err != nil || ascii.Is(u) || badULabel(u) || Lower(u) != u {
+			continue
+		}
+		if back, err := idna.Punycode.ToASCII(u); err != nil || back != a {
+			continue
+		}
+		labels[i] = u
+	}
+	return strings.Join(labels, ".")
 }
 
 // Lower is d in lower case, but for a letter outside ASCII whose

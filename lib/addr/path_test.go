@@ -186,12 +186,27 @@ func TestKey(t *testing.T) {
 		`"a\\b"@x.org`:        `"a\\b"@x.org`,
 		`"a\ b"@X.org`:        `"a b"@x.org`, // a pair that adds nothing
 		`"a\"\b"@x.org`:       `"a\"b"@x.org`,
+		// A-labels are keyed as their U-labels (RFC 5890), when IDNA
+		// made them: not one that decodes to ASCII, to a harmful or an
+		// upper-case character, or is not the one encoding of it.
+		"bob@xn--bcher-kva.example":       "bob@bücher.example",
+		"bob@XN--BCHER-KVA.Example":       "bob@bücher.example",
+		"bob@mail.xn--bcher-kva.xn--p1ai": "bob@mail.bücher.рф",
+		`"bob"@xn--bcher-kva.example`:     "bob@bücher.example",
+		"bob@xn--abc-.example":            "bob@xn--abc-.example",    // ASCII only
+		"bob@xn--zz-zzzz.example":         "bob@xn--zz-zzzz.example", // not IDNA's
+		"bob@xn--.example":                "bob@xn--.example",
+		"bob@xn--bcher-kva-.example":      "bob@xn--bcher-kva-.example",
+		"bob@xn--x-qgn.example":           "bob@xn--x-qgn.example",     // a harmful character
+		"bob@xn--bcher-2pa.example":       "bob@xn--bcher-2pa.example", // upper case
+		"bob@xn--bcher-kva.example.":      "bob@bücher.example.",
+		"bob@axn--bcher-kva.example":      "bob@axn--bcher-kva.example",
 	} {
 		if got := Key(in); got != want {
 			t.Errorf("Key(%q) = %q; want %q", in, got, want)
 		}
 	}
-	if Domain("a@EXAMPLE.org") != "example.org" {
+	if Domain("a@EXAMPLE.org") != "example.org" || Domain("a@Xn--Bcher-Kva.Example") != "bücher.example" {
 		t.Errorf("Domain")
 	}
 }
@@ -363,6 +378,7 @@ func FuzzKey(f *testing.F) {
 	f.Add("Bob@Example.NET", "bob@example.net")
 	f.Add(`"A@B"@X.org`, "ü@Ü.de")
 	f.Add(`"bob"@X.org`, `"b\ob"@x.org`)
+	f.Add("a@xn--bcher-kva.example", "a@bücher.example")
 	f.Fuzz(func(t *testing.T, a, b string) {
 		k := Key(a)
 		if Key(k) != k {

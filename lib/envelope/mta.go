@@ -112,7 +112,7 @@ func Own(list, mailbox string) bool {
 	// The domains first: mlm-members asks of every member, and most are
 	// in other domains. (For a mailbox with an "@", its key's domain is
 	// its own, lowered; one without is no list's, Route says.)
-	if addr.Lower(domainOf(list)) != addr.Lower(domainOf(mailbox)) {
+	if addr.DomainKey(domainOf(list)) != addr.DomainKey(domainOf(mailbox)) {
 		return false
 	}
 	// Its quotes undone, whatever they held: "dev+a b"@ is delivered to

@@ -293,12 +293,16 @@ func appendKey(b, m []byte) []byte {
 			return append(b, addr.Key(string(m))...)
 		}
 	}
+	start := len(b)
 	b = append(b, m[:at+1]...)
 	for _, c := range m[at+1:] {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
 		b = append(b, c)
+	}
+	if d := b[start+at+1:]; bytes.HasPrefix(d, []byte("xn--")) || bytes.Contains(d, []byte(".xn--")) {
+		return append(b[:start], addr.Key(string(m))...) // an A-label, which the key has as its U-label
 	}
 	return b
 }

@@ -189,7 +189,8 @@ func TestMemo(t *testing.T) {
 }
 
 func TestAppendKey(t *testing.T) {
-	for _, m := range []string{"a@b.org", "Al.Ice@EXAMPLE.Org", "x@ÉCOLE.fr", "A@B@C.ORG", "no-at", "@", `"bob"@X.org`, `"a b"@X.org`} {
+	for _, m := range []string{"a@b.org", "Al.Ice@EXAMPLE.Org", "x@ÉCOLE.fr", "A@B@C.ORG", "no-at", "@", `"bob"@X.org`, `"a b"@X.org`,
+		"a@xn--bcher-kva.example", "a@XN--bcher-kva.example", "a@b.xn--p1ai", "a@axn--b.org"} {
 		if got := string(appendKey([]byte("junk"), []byte(m))); got != "junk"+addr.Key(m) {
 			t.Errorf("appendKey(%q) = %q; want %q", m, got[4:], addr.Key(m))
 		}
