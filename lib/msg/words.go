@@ -116,6 +116,25 @@ func EncodeText(text string) string {
 	return text
 }
 
+// EncodePhrase returns text as it is if every octet is printable
+// US-ASCII or a space (a phrase as written: atoms, quoted strings);
+// otherwise it returns UTF-8 encoded-words for it that stand as a phrase,
+// a display name (RFC 2047 section 5 (3)): Q encoding where the ASCII of
+// text is only letters, digits, space and "!*+-/", the octets a Q word
+// may hold there, and B encoding for anything else ("Dév, team").
+func EncodePhrase(text string) string {
+	if EncodeText(text) == text {
+		return text
+	}
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c < 0x80 && !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(" !*+-/", c) >= 0) {
+			return mime.BEncoding.Encode("utf-8", text)
+		}
+	}
+	return mime.QEncoding.Encode("utf-8", text)
+}
+
 var encodedWord = regexp.MustCompile(`^=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)
 
 // IsEncodedWord reports whether s starts with an RFC 2047 encoded-word,

@@ -3,6 +3,7 @@ package msg
 import (
 	"io"
 	"mime/quotedprintable"
+	"net/mail"
 	"strings"
 	"testing"
 )
@@ -51,6 +52,43 @@ func TestAddressList(t *testing.T) {
 		}
 		if strings.Join(got, " ") != tc.want || (err != nil) != (tc.want == "") {
 			t.Errorf("AddressList(%q) = %q, %v; want %q", tc.v, got, err, tc.want)
+		}
+	}
+}
+
+// TestEncodePhrase: printable ASCII is left as written; other text
+// becomes encoded-words that a parser reads back as the same display
+// name, in ASCII, each word within 75 octets, and Q only where its
+// octets are those RFC 2047 section 5 (3) allows in a phrase.
+func TestEncodePhrase(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"Dev list", "Dev list"},
+		{`"Dev, list"`, `"Dev, list"`},
+		{"Équipe", "=?utf-8?q?=C3=89quipe?="},
+		{"Dév team-1 +/*!", "=?utf-8?q?D=C3=A9v_team-1_+/*!?="},
+		{"Dév, team", "=?utf-8?b?RMOpdiwgdGVhbQ==?="},
+		{"Dév (FR)", "=?utf-8?b?RMOpdiAoRlIp?="},
+		{`Dév \ x`, "=?utf-8?b?RMOpdiBcIHg=?="},
+		{"Dév <dev@example.org>", ""},
+		{`Dév "x" y.z`, ""},
+		{"Dév_a=b?c", ""},
+		{strings.Repeat("é", 100), ""},
+	} {
+		got := EncodePhrase(tc.text)
+		if tc.want != "" && got != tc.want {
+			t.Errorf("EncodePhrase(%q) = %q; want %q", tc.text, got, tc.want)
+		}
+		if got == tc.text {
+			continue
+		}
+		for _, w := range strings.Fields(got) {
+			if len(w) > 75 || !IsEncodedWord(w) {
+				t.Errorf("EncodePhrase(%q) = %q: %q is no encoded-word of 75 octets at most", tc.text, got, w)
+			}
+		}
+		a, err := mail.ParseAddress(got + " <a@example.org>")
+		if err != nil || a.Name != tc.text {
+			t.Errorf("EncodePhrase(%q) = %q, read back as %+v, %v", tc.text, got, a, err)
 		}
 	}
 }
