@@ -41,6 +41,12 @@ func loadList(path string) (*list, error) {
 		return nil, badSetting(listdir.Address, fmt.Errorf("%q is not an address", addr))
 	}
 	local, domain := addr[:at], addr[at+1:]
+	// A post goes out with SMTPUTF8 only where an address needs it
+	// (mlm-sendmail), and without it every field must be ASCII (RFC
+	// 6532). A list whose address is not ASCII has an envelope sender
+	// that is not either, so all its mail goes with SMTPUTF8: there its
+	// settings may be UTF-8 as they are.
+	utf8OK := !isASCII(addr)
 	l := &list{address: addr}
 	mailto := func(suffix, query string) string {
 		return "<mailto:" + mailtoAddr(local+suffix+"@"+domain) + query + ">"
@@ -66,6 +72,10 @@ func loadList(path string) (*list, error) {
 	if !isListID(msg.ListIDOf(id)) {
 		return nil, badSetting(listdir.ListID, fmt.Errorf("%q holds no list-id (RFC 2919: labels joined by dots, such as dev.lists.example.org)", id))
 	}
+	if id, err = listIDField(id, utf8OK); err != nil {
+		return nil, badSetting(listdir.ListID, err)
+	}
+	arch = uriOf(arch)
 	rt, _, err := d.String(listdir.ReplyTo)
 	if err != nil {
 		return nil, err
@@ -76,8 +86,12 @@ func loadList(path string) (*list, error) {
 	case ascii.EqualFold(rt, "list"):
 		rt = addr
 	default:
-		if _, err := mail.ParseAddress(rt); err != nil {
+		a, err := mail.ParseAddress(rt)
+		if err != nil {
 			return nil, badSetting(listdir.ReplyTo, fmt.Errorf("%q is not none, list or an address", rt))
+		}
+		if rt, err = replyToField(rt, a, utf8OK); err != nil {
+			return nil, badSetting(listdir.ReplyTo, err)
 		}
 	}
 	l.replyTo = rt != ""
@@ -109,6 +123,11 @@ func loadList(path string) (*list, error) {
 		n, v, err := msg.ParseField(s)
 		if err == nil && !utf8.ValidString(v) {
 			err = errors.New("not UTF-8") // as listid's and archive's
+		}
+		if err == nil && !utf8OK && !isASCII(v) {
+			// Whether a field is structured, and where an
+			// encoded-word may stand in it, mlm cannot know.
+			err = fmt.Errorf("%w; write its text as RFC 2047 encoded-words, =?utf-8?q?...?=", errNotASCII(s))
 		}
 		if err == nil {
 			err = l.fields.Add(n, v)
@@ -150,6 +169,71 @@ func loadList(path string) (*list, error) {
 		return nil, badSetting(listdir.Footer, err)
 	}
 	return l, nil
+}
+
+// errNotASCII is the error for a setting's s that must be ASCII: it
+// cannot be encoded, and the list's mail may go without SMTPUTF8.
+func errNotASCII(s string) error {
+	return fmt.Errorf("%q is not ASCII, which only SMTPUTF8 mail may carry (RFC 6532)", s)
+}
+
+// listIDField returns the List-Id value of listid's id (ListID's, in
+// angle brackets): a phrase that is not ASCII as encoded-words
+// (msg.EncodePhrase), its quotes and comments read as a display name's
+// are; the list-id as it is, which must be ASCII unless utf8OK.
+func listIDField(id string, utf8OK bool) (string, error) {
+	i := strings.LastIndexByte(id, '<')
+	phrase, rest := id[:i], id[i:]
+	if !utf8OK && !isASCII(rest) {
+		return "", errNotASCII(rest)
+	}
+	if isASCII(phrase) {
+		return id, nil
+	}
+	bad := fmt.Errorf("%q: what comes before the list-id is no phrase", id)
+	a, err := mail.ParseAddress(phrase + "<list@id.invalid>")
+	if err != nil {
+		return "", bad
+	}
+	v := strings.TrimPrefix(msg.EncodePhrase(a.Name)+" "+rest, " ")
+	if msg.ListIDOf(v) != msg.ListIDOf(id) {
+		return "", bad // a "<" in a comment after the list-id
+	}
+	return v, nil
+}
+
+// replyToField returns the Reply-To value of replyto's address a, given
+// as rt: rt itself if it is ASCII, otherwise a with a display name that
+// is not ASCII as encoded-words (msg.EncodePhrase). The address cannot be
+// encoded: it must be ASCII unless utf8OK.
+func replyToField(rt string, a *mail.Address, utf8OK bool) (string, error) {
+	switch {
+	case isASCII(rt):
+		return rt, nil
+	case !utf8OK && !isASCII(a.Address):
+		return "", errNotASCII(a.Address)
+	case isASCII(a.Name):
+		return a.String(), nil
+	}
+	return msg.EncodePhrase(a.Name) + " " + (&mail.Address{Address: a.Address}).String(), nil
+}
+
+// uriOf returns an IRI as a URI (RFC 3987 section 3.1), for a field that
+// holds URLs (RFC 2369): each octet that is not ASCII percent-encoded,
+// "dév" as "d%C3%A9v".
+func uriOf(iri string) string {
+	if isASCII(iri) {
+		return iri
+	}
+	var b strings.Builder
+	for i := 0; i < len(iri); i++ {
+		if c := iri[i]; c >= 0x80 {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // mailtoAddr is an address as a mailto: URI holds it (RFC 6068 section
