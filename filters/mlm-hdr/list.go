@@ -46,7 +46,7 @@ func loadList(path string) (*list, error) {
 	// 6532). A list whose address is not ASCII has an envelope sender
 	// that is not either, so all its mail goes with SMTPUTF8: there its
 	// settings may be UTF-8 as they are.
-	utf8OK := !isASCII(addr)
+	utf8OK := !ascii.Is(addr)
 	l := &list{address: addr}
 	mailto := func(suffix, query string) string {
 		return "<mailto:" + mailtoAddr(local+suffix+"@"+domain) + query + ">"
@@ -124,7 +124,7 @@ func loadList(path string) (*list, error) {
 		if err == nil && !utf8.ValidString(v) {
 			err = errors.New("not UTF-8") // as listid's and archive's
 		}
-		if err == nil && !utf8OK && !isASCII(v) {
+		if err == nil && !utf8OK && !ascii.Is(v) {
 			// Whether a field is structured, and where an
 			// encoded-word may stand in it, mlm cannot know.
 			err = fmt.Errorf("%w; write its text as RFC 2047 encoded-words, =?utf-8?q?...?=", errNotASCII(s))
@@ -184,10 +184,10 @@ func errNotASCII(s string) error {
 func listIDField(id string, utf8OK bool) (string, error) {
 	i := strings.LastIndexByte(id, '<')
 	phrase, rest := id[:i], id[i:]
-	if !utf8OK && !isASCII(rest) {
+	if !utf8OK && !ascii.Is(rest) {
 		return "", errNotASCII(rest)
 	}
-	if isASCII(phrase) {
+	if ascii.Is(phrase) {
 		return id, nil
 	}
 	bad := fmt.Errorf("%q: what comes before the list-id is no phrase", id)
@@ -208,11 +208,11 @@ func listIDField(id string, utf8OK bool) (string, error) {
 // encoded: it must be ASCII unless utf8OK.
 func replyToField(rt string, a *mail.Address, utf8OK bool) (string, error) {
 	switch {
-	case isASCII(rt):
+	case ascii.Is(rt):
 		return rt, nil
-	case !utf8OK && !isASCII(a.Address):
+	case !utf8OK && !ascii.Is(a.Address):
 		return "", errNotASCII(a.Address)
-	case isASCII(a.Name):
+	case ascii.Is(a.Name):
 		return a.String(), nil
 	}
 	return msg.EncodePhrase(a.Name) + " " + (&mail.Address{Address: a.Address}).String(), nil
@@ -222,7 +222,7 @@ func replyToField(rt string, a *mail.Address, utf8OK bool) (string, error) {
 // holds URLs (RFC 2369): each octet that is not ASCII percent-encoded,
 // "dév" as "d%C3%A9v".
 func uriOf(iri string) string {
-	if isASCII(iri) {
+	if ascii.Is(iri) {
 		return iri
 	}
 	var b strings.Builder
