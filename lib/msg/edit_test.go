@@ -286,6 +286,9 @@ func TestDecodeText(t *testing.T) {
 		{"=?iso-8859-1?q?caf=E9?= ok", "café ok"},
 		{"=?koi8-r?q?Re:_[dev]_=F0?=", "Re: [dev] \xf0"},
 		{"=?utf-8?x?bad?=", "=?utf-8?x?bad?="},
+		// A word in a charset not known beside known ones: each
+		// decoded as it can be, not all taken as raw octets.
+		{"=?iso-8859-1?q?K=F6ln?= =?x-unknown?q?=E9?= =?utf-8?q?=C3=A9?=", "Köln\xe9é"},
 	}
 	for _, tc := range tests {
 		if got := DecodeText(tc.in); got != tc.want {

@@ -11,26 +11,25 @@ import (
 
 	"github.com/emersion/go-message"
 	gomail "github.com/emersion/go-message/mail"
-	"github.com/emersion/go-message/textproto"
 )
 
 // DecodeText decodes the RFC 2047 encoded-words of an unstructured field
-// value (Subject, Comments) with go-message's decoder. If that fails (a
-// charset it does not know, a malformed word), the words are decoded
-// again with their octets taken as they are, so ASCII text inside them
-// is still found in any ASCII-compatible charset. Adjacent words in one
-// charset are decoded as one (joinWords), so that a character split
-// between two of them is read whole. It never fails: what cannot be
-// decoded at all is returned unchanged.
+// value (Subject, Comments): each word in its charset where go-message
+// knows it (UTF-8, ISO-8859-1 and US-ASCII always; the rest with
+// go-message/charset imported), and a word in another charset with its
+// octets taken as they are, so ASCII text inside it is still found in
+// any ASCII-compatible charset, and the words in known charsets beside
+// it are still decoded. If that fails (a malformed word), all the words
+// are taken so. Adjacent words in one charset are decoded as one
+// (joinWords), so that a character split between two of them is read
+// whole. It never fails: what cannot be decoded at all is returned
+// unchanged.
 func DecodeText(v string) string {
 	if !strings.Contains(v, "=?") {
 		return v // no encoded-word: the decoders give it back as it is
 	}
 	v = joinWords(v)
-	var h message.Header
-	h.Header = textproto.Header{}
-	h.Set("X", v)
-	if s, err := h.Text("X"); err == nil {
+	if s, err := words.DecodeHeader(v); err == nil {
 		return s
 	}
 	if s, err := rawWords.DecodeHeader(v); err == nil {
@@ -38,6 +37,17 @@ func DecodeText(v string) string {
 	}
 	return v
 }
+
+// words decodes encoded-words with go-message's charsets, and a word in
+// a charset it does not know with its octets taken as they are.
+var words = mime.WordDecoder{CharsetReader: func(charset string, in io.Reader) (io.Reader, error) {
+	if message.CharsetReader != nil {
+		if r, err := message.CharsetReader(charset, in); err == nil {
+			return r, nil
+		}
+	}
+	return in, nil
+}}
 
 // rawWords decodes encoded-words with their octets taken as they are,
 // in any charset.
