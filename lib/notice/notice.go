@@ -24,6 +24,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	// The charsets of the world for Quote: a moderator reads a
+	// Subject in KOI8-R or ISO-2022-JP, not its octets.
+	_ "github.com/emersion/go-message/charset"
+
 	"mlm/lib/addr"
 	"mlm/lib/ascii"
 	"mlm/lib/durable"
@@ -251,8 +255,9 @@ func Clean(s string, n int) string {
 }
 
 // Quote is Clean for the value of a field of a message, its
-// encoded-words (RFC 2047) decoded: a Subject as its sender's mail
-// program showed it, not "=?utf-8?q?...?=".
+// encoded-words (RFC 2047) decoded, in any charset go-message/charset
+// knows: a Subject as its sender's mail program showed it, not
+// "=?utf-8?q?...?=".
 func Quote(v string, n int) string {
 	return Clean(msg.DecodeText(v), n)
 }

@@ -199,6 +199,8 @@ func TestRefuseQuotesSubject(t *testing.T) {
 		{"=?utf-8?q?Gr=C3=BC=C3=9Fe?= aus =?ISO-8859-1?Q?K=F6ln?=", "Grüße aus Köln"},
 		{"caf\xe9 =?x-unknown?q?=E9t=E9?=", "caf\uFFFD \uFFFDt\uFFFD"},
 		{"plain", "plain"},
+		{"=?koi8-r?q?=F0=D2=C9=D7=C5=D4?=", "Привет"},
+		{"=?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQg==?=", "こんにちは"},
 	} {
 		id := fmt.Sprintf("q%d.n1", i)
 		if sent, err := Refuse(d, id, fmt.Sprintf("bob%d@example.net", i), header(t, "Subject: "+tc.subject+"\n\n"), "was rejected", now); err != nil || !sent {
