@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 
@@ -588,4 +589,56 @@ func attached(t *testing.T, b []byte) *message.Entity {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// FuzzQuote: whatever a field holds, its quote in a notice is UTF-8,
+// holds no control character (no line break to forge a line of the
+// notice with), and is at most n octets and an ellipsis.
+func FuzzQuote(f *testing.F) {
+	f.Add("=?utf-8?q?Gr=C3=BC=C3=9Fe?= aus =?ISO-8859-1?Q?K=F6ln?=", 200)
+	f.Add("=?koi8-r?q?=F0=D2?= =?x-unknown?b?6Q==?= caf\xe9\r\n x", 5)
+	f.Add("=?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQg==?=", 3)
+	f.Fuzz(func(t *testing.T, v string, n int) {
+		n = n & 0x3ff
+		q := Quote(v, n)
+		if !utf8.ValidString(q) || strings.ContainsFunc(q, sysexit.IsControl) {
+			t.Fatalf("Quote(%q, %d) = %q", v, n, q)
+		}
+		if len(q) > n+len("…") {
+			t.Fatalf("Quote(%q, %d) = %q: %d octets", v, n, q, len(q))
+		}
+	})
+}
+
+// FuzzReferences: whatever a post's header holds, a reply's References
+// are at most maxReferences msg-ids, each one a line may hold, the last
+// the post's Message-ID.
+func FuzzReferences(f *testing.F) {
+	f.Add("<m@x.example>", "<a@x.example> <b@x.example>", "<b@x.example>")
+	f.Add("<m@x.example>", "", "<a@x> (x) <b@y>")
+	f.Fuzz(func(t *testing.T, mid, refs, irt string) {
+		var b strings.Builder
+		for _, f := range [][2]string{{"Message-ID", mid}, {"References", refs}, {"In-Reply-To", irt}} {
+			if strings.ContainsAny(f[1], "\r\n") {
+				return
+			}
+			b.WriteString(f[0] + ": " + f[1] + "\n")
+		}
+		h, err := msg.ReadHeader(bufio.NewReader(strings.NewReader(b.String()+"\n")), msg.MaxHeader)
+		if err != nil {
+			return
+		}
+		ids := references(h)
+		if len(ids) > maxReferences {
+			t.Fatalf("%d msg-ids", len(ids))
+		}
+		for _, id := range ids {
+			if len(id) > 900 || !msgIDSyntax.MatchString(id) {
+				t.Fatalf("References has %q", id)
+			}
+		}
+		if len(ids) > 0 && ids[len(ids)-1] != msgID(h.Fields.Get("Message-ID")) {
+			t.Fatalf("References %q end not with the Message-ID %q", ids, h.Fields.Get("Message-ID"))
+		}
+	})
 }
