@@ -656,6 +656,143 @@ func TestFaultLMTPShort(t *testing.T) {
 	}
 }
 
+// TestFaultLMTP421: LMTP, four recipients accepted, and after the dot
+// 250 for the first two, then 421 for the third (the server closing,
+// RFC 5321 §3.8), and the connection closed. The 421 is a reply, not a
+// lost one: the two 250s stand (sent again, each would be a duplicate),
+// the third and fourth get the 421, temporary (tried again, not
+// bounced), and the connection is given up as after a 421 to MAIL: the
+// error is the 421's, and nothing more goes out on it, not even QUIT.
+// So whether the dot went alone (Send, with or without PIPELINING) or
+// was held (Hold) and went out by Release or with the next
+// transaction's commands, which fail, temporarily, as ErrBefore.
+func TestFaultLMTP421(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "LMTP: 250, 250, then 421 after the dot for four recipients, and the connection closed",
+		"two delivered, two the 421 (temporary); the error the 421's, not ErrLostReply; nothing more sent on the connection")
+	closedAfterDot(t, true, []string{"250 2.0.0 a delivered", "250 2.0.0 b delivered", "421 4.3.2 shutting down"},
+		"a@example.org=250 b@example.org=250 c@example.org=421 d@example.org=421")
+}
+
+// closedAfterDot plays a server (LMTP if lmtp) that accepts four
+// recipients, a to d, answers their final dot with replies, the last a
+// 421 4.3.2, and closes, and asserts what TestFaultLMTP421 says: want
+// the results, the error the 421's, nothing more sent; for a dot sent
+// alone, or held.
+func closedAfterDot(t *testing.T, lmtp bool, replies []string, want string) {
+	t.Helper()
+	to := []string{"a@example.org", "b@example.org", "c@example.org", "d@example.org"}
+	for _, tc := range []struct {
+		name   string
+		ext    []string
+		hold   bool
+		behind []string // with hold: the recipients of a Send behind the held dot
+	}{
+		{"Send", nil, false, nil},
+		{"Send pipelined", []string{"PIPELINING"}, false, nil},
+		{"Hold, Release", []string{"PIPELINING"}, true, nil},
+		{"Hold, Send behind", []string{"PIPELINING"}, true, []string{"z@example.org"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			noLeaks(t)
+			ended := make(chan struct{})
+			f := serve(t, func(c *fconn) {
+				defer close(ended)
+				if !c.hello(tc.ext...) {
+					return
+				}
+				for {
+					l, ok := c.line()
+					if !ok {
+						return
+					}
+					if strings.ToUpper(l) != "DATA" {
+						c.say("250 ok")
+						continue
+					}
+					c.say("354 go ahead")
+					if !c.data() {
+						return
+					}
+					c.say(replies...)
+					// Closed, as the client sees it; what it sends
+					// after is still read, and logged.
+					c.c.(*net.TCPConn).CloseWrite()
+					for c.lines(1) {
+					}
+					return
+				}
+			})
+			o := opts
+			o.LMTP = lmtp
+			c, err := dial(t, f.Addr(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res []smtpout.Result
+			var first outcome
+			within(t, func() {
+				if !tc.hold {
+					res, _, err = c.Send(sender, rcpts(to...), message, false)
+					return
+				}
+				var held bool
+				if res, _, held, err = c.Hold(sender, rcpts(to...), message, false, first.done); !held || err != nil || len(res) != 0 {
+					t.Errorf("Hold: held %v, %s, %v; want held, nothing yet", held, codes(res), err)
+				}
+				if tc.behind == nil {
+					err = c.Release()
+				} else {
+					var behind []smtpout.Result
+					behind, _, err = c.Send(sender, rcpts(tc.behind...), message, false)
+					temporary(t, err, smtpout.ErrBefore)
+					if len(behind) != 0 {
+						t.Errorf("the transaction behind the dot: results %s; want none", codes(behind))
+					}
+				}
+				if first.calls != 1 || first.err != nil {
+					t.Errorf("held transaction: done called %d times, error %v; want once, no error", first.calls, first.err)
+				}
+				res = first.res
+			})
+			if codes(res) != want {
+				t.Errorf("results %s; want %s", codes(res), want)
+			}
+			for _, r := range res {
+				if r.Reply.Code == 421 && (!r.Reply.Temporary() || r.Reply.String() != "421 4.3.2 shutting down") {
+					t.Errorf("%s: %v; want the 421, temporary", r.Rcpt.Mailbox, r.Reply)
+				}
+			}
+			if tc.behind == nil {
+				temporary(t, err)
+				if re := (*smtpout.ReplyError)(nil); !errors.As(err, &re) || re.Code != 421 || errors.Is(err, smtpout.ErrLostReply) {
+					t.Errorf("error %v; want the 421's, not a lost reply", err)
+				}
+			}
+			// The connection is given up: no command goes out on it.
+			var again error
+			within(t, func() { _, _, again = c.Send(sender, rcpts("e@example.org"), message, false); c.Close() })
+			if again == nil {
+				t.Error("a Send after the 421 succeeded")
+			}
+			within(t, func() { <-ended })
+			got := f.received()
+			for i, l := range got {
+				if l == "." {
+					got = got[i+1:]
+					break
+				}
+			}
+			var wantAfter []string // what went out with a held dot
+			for _, r := range tc.behind {
+				wantAfter = append(wantAfter, "MAIL FROM:<"+sender.Mailbox+">", "RCPT TO:<"+r+">", "DATA")
+			}
+			if strings.Join(got, "|") != strings.Join(wantAfter, "|") {
+				t.Errorf("after the dot the server read %q; want %q", got, wantAfter)
+			}
+		})
+	}
+}
+
 // TestFaultSize: the server advertises SIZE below the message. The
 // client sends no transaction at all (RFC 1870 §6.1) and fails every
 // recipient 552 5.3.4, permanently, as the server would.

@@ -565,8 +565,11 @@ func smtpSize(m Message) int64 {
 // results have theirs, those in rest never had the data); a connection
 // lost after the final dot leaves the accepted recipients without a
 // result too: they may have been delivered (RFC 1047), the one duplicate
-// window. After an error the client sends nothing more: Send returns the
-// same error, and Close only closes.
+// window. With LMTP, a 421 after the data (the server closing) is a
+// result, not a lost reply: for the recipient it answered and those
+// after, the replies before it standing, and the error is the 421's.
+// After an error the client sends nothing more: Send returns the same
+// error, and Close only closes.
 func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool) (results []Result, rest []stream.Path, err error) {
 	results, rest, _, err = c.send(from, rcpts, msg, eightBit, nil)
 	return results, rest, err
@@ -591,6 +594,9 @@ func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 // may have gone out (or its reply may have been another command's),
 // ErrNotSent if it cannot have (Close, or a failure before anything
 // more was sent): the data was never ended, and the server has nothing.
+// An LMTP 421 after the held dot gives done its results (see Send) and
+// no error; the call that read it fails with the 421 (Release), or with
+// ErrBefore (the next transaction), and the connection is given up.
 func (c *Client) Hold(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool, done func([]Result, error)) (results []Result, rest []stream.Path, held bool, err error) {
 	return c.send(from, rcpts, msg, eightBit, done)
 }
@@ -994,7 +1000,8 @@ func mishandled(err error) error {
 }
 
 // settle reads the reply to a held final dot, which has gone out. A
-// failure goes to its done at once; the results wait for confirm.
+// failure goes to its done at once; the results wait for confirm, but
+// those of a 421, which go to done at once, and its error is settle's.
 func (c *Client) settle() error {
 	h := c.held
 	if h == nil {
@@ -1003,6 +1010,12 @@ func (c *Client) settle() error {
 	c.held = nil
 	c.hook("dot")
 	res, err := c.finals(h.accepted)
+	if err != nil && len(res) > 0 {
+		// A 421: its results stand, the connection does not (see
+		// finals), nor do the commands that went with the dot.
+		h.done(res, nil)
+		return err
+	}
 	if err != nil {
 		h.done(res, err)
 		return err
@@ -1032,6 +1045,14 @@ func (c *Client) confirm() {
 // recipient before, which the client cannot tell from a server that
 // stopped, so each recipient is tried again rather than given another's
 // reply.
+// But with LMTP a 421 is no lost reply: the server says it is closing
+// (RFC 5321 §3.8), and the replies it gave before stand, as read takes
+// them to. It ends the reading: it is the result of the recipient it
+// answered and of each after it, temporary, and it comes back as the
+// error too, with the results (the one error that does), so that the
+// connection is given up, as after a 421 to MAIL or RSET. Else a server
+// that closed on the third of four recipients had the two delivered
+// before it sent the post again.
 func (c *Client) finals(accepted []stream.Path) ([]Result, error) {
 	// RFC 5321 §4.5.3.2.6: wait at least 10 minutes for the reply to
 	// the final dot; the server may be scanning the message.
@@ -1065,14 +1086,26 @@ func (c *Client) finals(accepted []stream.Path) ([]Result, error) {
 		return All(accepted, fr), nil
 	}
 	var results []Result
-	for _, r := range accepted {
+	for i, r := range accepted {
 		fr, err := final()
 		if err != nil {
 			return nil, err
 		}
+		if err := closing(fr); err != nil {
+			return append(results, All(accepted[i:], fr)...), err
+		}
 		results = append(results, Result{Rcpt: r, Reply: fr})
 	}
 	return results, nil
+}
+
+// closing is the error of a 421 after the data (see finals), nil for
+// any other reply.
+func closing(r Reply) error {
+	if r.Code != 421 {
+		return nil
+	}
+	return classify("end of data", r)
 }
 
 // endEmpty ends at once the data a server invited (354) though no
