@@ -673,6 +673,18 @@ func TestFaultLMTP421(t *testing.T) {
 		"a@example.org=250 b@example.org=250 c@example.org=421 d@example.org=421")
 }
 
+// TestFaultDot421: SMTP, the final dot answered 421 and the connection
+// closed: as TestFaultLMTP421, the 421 is every recipient's result, and
+// the connection's error, so nothing more goes out on it (the next Send
+// wrote MAIL to the closed connection); and a held dot's 421 is its
+// result, not a lost reply.
+func TestFaultDot421(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "421 to the final dot, and the connection closed",
+		"every recipient the 421 (temporary), not ErrLostReply; the error the 421's; nothing more sent on the connection")
+	closedAfterDot(t, false, []string{"421 4.3.2 shutting down"},
+		"a@example.org=421 b@example.org=421 c@example.org=421 d@example.org=421")
+}
+
 // closedAfterDot plays a server (LMTP if lmtp) that accepts four
 // recipients, a to d, answers their final dot with replies, the last a
 // 421 4.3.2, and closes, and asserts what TestFaultLMTP421 says: want
@@ -728,6 +740,7 @@ func closedAfterDot(t *testing.T, lmtp bool, replies []string, want string) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(func() { c.Close() }) // (if the test stops short)
 			var res []smtpout.Result
 			var first outcome
 			within(t, func() {

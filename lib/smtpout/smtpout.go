@@ -565,11 +565,11 @@ func smtpSize(m Message) int64 {
 // results have theirs, those in rest never had the data); a connection
 // lost after the final dot leaves the accepted recipients without a
 // result too: they may have been delivered (RFC 1047), the one duplicate
-// window. With LMTP, a 421 after the data (the server closing) is a
-// result, not a lost reply: for the recipient it answered and those
-// after, the replies before it standing, and the error is the 421's.
-// After an error the client sends nothing more: Send returns the same
-// error, and Close only closes.
+// window. A 421 after the data (the server closing) is a result, not a
+// lost reply: for every recipient, or with LMTP for the one it answered
+// and those after, the replies before it standing, and the error is the
+// 421's. After an error the client sends nothing more: Send returns the
+// same error, and Close only closes.
 func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool) (results []Result, rest []stream.Path, err error) {
 	results, rest, _, err = c.send(from, rcpts, msg, eightBit, nil)
 	return results, rest, err
@@ -594,9 +594,9 @@ func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 // may have gone out (or its reply may have been another command's),
 // ErrNotSent if it cannot have (Close, or a failure before anything
 // more was sent): the data was never ended, and the server has nothing.
-// An LMTP 421 after the held dot gives done its results (see Send) and
-// no error; the call that read it fails with the 421 (Release), or with
-// ErrBefore (the next transaction), and the connection is given up.
+// A 421 to the held dot gives done its results (see Send) and no error;
+// the call that read it fails with the 421 (Release), or with ErrBefore
+// (the next transaction), and the connection is given up.
 func (c *Client) Hold(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool, done func([]Result, error)) (results []Result, rest []stream.Path, held bool, err error) {
 	return c.send(from, rcpts, msg, eightBit, done)
 }
@@ -1045,10 +1045,10 @@ func (c *Client) confirm() {
 // recipient before, which the client cannot tell from a server that
 // stopped, so each recipient is tried again rather than given another's
 // reply.
-// But with LMTP a 421 is no lost reply: the server says it is closing
-// (RFC 5321 §3.8), and the replies it gave before stand, as read takes
-// them to. It ends the reading: it is the result of the recipient it
-// answered and of each after it, temporary, and it comes back as the
+// But a 421 is no lost reply: the server says it is closing (RFC 5321
+// §3.8), and the replies it gave before stand, as read takes them to. It
+// ends the reading: it is the result of the recipient it answered and of
+// each after it (with SMTP, of all), temporary, and it comes back as the
 // error too, with the results (the one error that does), so that the
 // connection is given up, as after a 421 to MAIL or RSET. Else a server
 // that closed on the third of four recipients had the two delivered
@@ -1083,7 +1083,7 @@ func (c *Client) finals(accepted []stream.Path) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		return All(accepted, fr), nil
+		return All(accepted, fr), closing(fr)
 	}
 	var results []Result
 	for i, r := range accepted {
@@ -1099,7 +1099,7 @@ func (c *Client) finals(accepted []stream.Path) ([]Result, error) {
 	return results, nil
 }
 
-// closing is the error of a 421 after the data (see finals), nil for
+// closing is the error of a 421 to the final dot (see finals), nil for
 // any other reply.
 func closing(r Reply) error {
 	if r.Code != 421 {
