@@ -575,6 +575,84 @@ func TestLMTP(t *testing.T) {
 	}
 }
 
+// TestLMTP421: an LMTP server that answers the data 250 for the first
+// two recipients, then 421 (closing) for the third, and closes: the two
+// are journaled delivered, the third and fourth deferred with the 421,
+// to a retry record, and not lost replies; the retry, over a new
+// connection, delivers only them, no duplicate of the first two. With
+// PIPELINING the record's dot is held, and its reply read by Release;
+// without it, by Send.
+func TestLMTP421(t *testing.T) {
+	for _, ext := range []string{"PIPELINING", ""} {
+		t.Run("ext="+ext, func(t *testing.T) {
+			healthy := sinktest.Sink(t, smtpsink.Options{LMTP: true})
+			relay := mlmtest.Serve(t, func(n int, c net.Conn) {
+				if n == 0 {
+					closeAfterData(c, ext, "250 2.0.0 a delivered\r\n250 2.0.0 b delivered\r\n421 4.3.2 shutting down\r\n")
+					return
+				}
+				defer c.Close() // the next: through to the healthy sink
+				s, err := net.Dial("tcp", healthy.Addr())
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				go io.Copy(s, c)
+				io.Copy(c, s)
+			})
+			dir := list(t)
+			a := &args{Dir: dir, Relay: []string{relay}, LMTP: true, Conns: 1}
+			out, err := send(t, a, record("p8,1", "a@x.org", "b@x.org", "c@x.org", "d@x.org"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p8")); string(j) != "D a@x.org\nD b@x.org\n" {
+				t.Errorf("journal %q; want a and b delivered", j)
+			}
+			if !strings.Contains(out, "A deferred=421%204.3.2%20shutting%20down\n") || !strings.HasSuffix(out, "R <c@x.org>\nR <d@x.org>\nE 2\n") {
+				t.Errorf("retry record:\n%s\nwant c and d deferred by the 421", out)
+			}
+			a.Retry = true
+			if _, err := send(t, a, out); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			if got := delivered(healthy); strings.Join(got, " ") != "c@x.org d@x.org" {
+				t.Errorf("the retry delivered %v; want c and d only", got)
+			}
+		})
+	}
+}
+
+// closeAfterData serves a connection as an LMTP server offering ext,
+// if not empty: the greeting, 250 to every command, 354 to DATA, and
+// after the data replies, then the connection closed.
+func closeAfterData(c net.Conn, ext, replies string) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	io.WriteString(c, "220 fake LMTP\r\n")
+	inData := false
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		l = strings.TrimRight(l, "\r\n")
+		switch u := strings.ToUpper(l); {
+		case inData && l == ".":
+			io.WriteString(c, replies)
+			return
+		case inData:
+		case strings.HasPrefix(u, "LHLO") && ext != "":
+			io.WriteString(c, "250-fake\r\n250 "+ext+"\r\n")
+		case u == "DATA":
+			io.WriteString(c, "354 go ahead\r\n")
+			inData = true
+		default:
+			io.WriteString(c, "250 ok\r\n")
+		}
+	}
+}
+
 func TestExtensions(t *testing.T) {
 	dir := list(t)
 	srv := sinktest.Sink(t, smtpsink.Options{})
