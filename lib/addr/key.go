@@ -76,6 +76,24 @@ func DomainKey(d string) string {
 	return strings.Join(labels, ".")
 }
 
+// ASCIIDomain returns mailbox with its domain's U-labels as A-labels
+// (RFC 5891, IDNA's lookup mapping: "bob@bücher.example" is
+// "bob@xn--bcher-kva.example"), the same mailbox, and true, if that
+// makes it ASCII: for a server without SMTPUTF8, which takes only ASCII
+// addresses (RFC 6531 section 3.2). A local part that is not ASCII, or a
+// domain IDNA cannot convert, gives false.
+func ASCIIDomain(mailbox string) (string, bool) {
+	at := strings.LastIndexByte(mailbox, '@')
+	if at < 0 || !ascii.Is(mailbox[:at]) {
+		return "", false
+	}
+	d, err := idna.Lookup.ToASCII(mailbox[at+1:])
+	if err != nil || !ascii.Is(d) {
+		return "", false
+	}
+	return mailbox[:at+1] + d, true
+}
+
 // Lower is d in lower case, but for a letter outside ASCII whose
 // lower case is in it, which stays as it is: the KELVIN SIGN (U+212A)
 // would make "\u212Aexample.org" the key of kexample.org, another

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"unicode"
 	"unsafe"
+
+	"mlm/lib/ascii"
 )
 
 func TestCheckMailbox(t *testing.T) {
@@ -313,7 +315,8 @@ func TestVERP(t *testing.T) {
 		{`"dev b"@l.example`, "bob@example.net", ""},
 		{"dev-bounces@l.example", `"b b"@example.net`, ""},
 		{"dev-bounces@l.example", "bob@[192.0.2.1]", ""},
-		{"dev-bounces@l.example", "bob@ü.example", ""},
+		{"dev-bounces@l.example", "bob@ü.example", "dev-bounces+bob=xn--tda.example@l.example"}, // its A-label
+		{"dev-bounces@l.example", "jörg@ü.example", ""},
 		{"dev-bounces@l.example", "bob@exa=mple.net", ""},
 		{"dev-bounces@l.example", strings.Repeat("b", 50) + "@example.net", ""},
 		// (Moved here from mlm-split's tests, when its --verp left the
@@ -333,7 +336,7 @@ func TestVERP(t *testing.T) {
 			if at := strings.LastIndexByte(v, '@'); at > MaxLocal || CheckMailbox(v) != nil {
 				t.Errorf("VERP(%q, %q) = %q: not a valid mailbox", tc.sender, tc.rcpt, v)
 			}
-			if r, ok := UnVERP(tc.sender, strings.ToUpper(v)); !ok || !strings.EqualFold(r, tc.rcpt) {
+			if r, ok := UnVERP(tc.sender, strings.ToUpper(v)); !ok || Key(strings.ToLower(r)) != Key(strings.ToLower(tc.rcpt)) {
 				t.Errorf("UnVERP(%q, %q) = %q, %v; want %q", tc.sender, strings.ToUpper(v), r, ok, tc.rcpt)
 			}
 		}
@@ -362,8 +365,14 @@ func FuzzVERP(f *testing.F) {
 			if err := CheckMailbox(v); err != nil {
 				t.Fatalf("VERP(%q, %q) = %q: %v", sender, rcpt, v, err)
 			}
-			if r, ok := UnVERP(sender, v); !ok || r != rcpt {
-				t.Fatalf("UnVERP(%q, VERP(…, %q) = %q) = %q, %v", sender, rcpt, v, r, ok)
+			// The recipient back, or, for a domain of U-labels,
+			// the same with its A-labels.
+			want := rcpt
+			if !ascii.Is(rcpt) {
+				want, _ = ASCIIDomain(rcpt)
+			}
+			if r, ok := UnVERP(sender, v); !ok || r != want {
+				t.Fatalf("UnVERP(%q, VERP(…, %q) = %q) = %q, %v; want %q", sender, rcpt, v, r, ok, want)
 			}
 		}
 		if r, ok := UnVERP(sender, rcpt); ok && CheckMailbox(r) != nil {
@@ -514,4 +523,27 @@ func FuzzLower(f *testing.F) {
 			t.Fatalf("Lower(%q) is a copy", s)
 		}
 	})
+}
+
+// TestASCIIDomain: a mailbox whose domain alone is not ASCII has an
+// ASCII form, its U-labels as A-labels, the same mailbox to Key; one
+// whose local part is not ASCII has none.
+func TestASCIIDomain(t *testing.T) {
+	for in, want := range map[string]string{
+		"bob@bücher.example":     "bob@xn--bcher-kva.example",
+		"bob@mail.Bücher.рф":     "bob@mail.xn--bcher-kva.xn--p1ai",
+		`"b o b"@bücher.example`: `"b o b"@xn--bcher-kva.example`,
+		"bob@x.example":          "bob@x.example",
+		"jörg@x.example":         "",
+		"jörg@bücher.example":    "",
+		"no-at":                  "",
+	} {
+		got, ok := ASCIIDomain(in)
+		if ok != (want != "") || got != want {
+			t.Errorf("ASCIIDomain(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+		if ok && Key(got) != Key(strings.ToLower(in)) {
+			t.Errorf("Key(%q) = %q, not Key(%q) = %q", got, Key(got), in, Key(in))
+		}
+	}
 }

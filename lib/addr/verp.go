@@ -14,9 +14,10 @@ const MaxLocal = 64
 // and recipient "user@domain" give "dev-bounces+user=domain@host". ok is
 // false when that cannot be done: a null or quoted sender, a recipient
 // that is not a mailbox or whose local part or domain holds an octet that
-// is not atext (a quoted local part, an address literal, UTF-8), or a
-// result that is no mailbox (a local part over 64 octets). UnVERP undoes
-// it.
+// is not atext (a quoted local part, an address literal, UTF-8 in the
+// local part), or a result that is no mailbox (a local part over 64
+// octets). A domain of U-labels goes in as its A-labels (ASCIIDomain),
+// which UnVERP gives back, the same mailbox to Key. UnVERP undoes it.
 func VERP(sender, rcpt string) (v string, ok bool) {
 	if sender == "" || strings.HasPrefix(sender, `"`) || CheckMailbox(rcpt) != nil {
 		return "", false
@@ -27,8 +28,15 @@ func VERP(sender, rcpt string) (v string, ok bool) {
 		return "", false
 	}
 	rl, rd := rcpt[:rat], rcpt[rat+1:]
-	if !atoms(rl) || !atoms(rd) {
+	if !atoms(rl) {
 		return "", false
+	}
+	if !atoms(rd) {
+		a, ok := ASCIIDomain(rcpt)
+		if !ok || !atoms(a[rat+1:]) {
+			return "", false
+		}
+		rd = a[rat+1:]
 	}
 	local := sender[:sat] + "+" + rl + "=" + rd
 	if len(local) > MaxLocal {
@@ -44,12 +52,12 @@ func VERP(sender, rcpt string) (v string, ok bool) {
 // UnVERP returns the recipient VERP encoded in v, an address made by
 // VERP from sender, and whether v is one: its local part is sender's, a
 // "+" and "local=domain", in any case, and its domain sender's, in any
-// case. The recipient's domain is what follows the last "=", since a
+// case or spelling (DomainKey). The recipient's domain is what follows the last "=", since a
 // domain holds none.
 func UnVERP(sender, v string) (rcpt string, ok bool) {
 	sat := strings.LastIndexByte(sender, '@')
 	vat := strings.LastIndexByte(v, '@')
-	if sat < 0 || vat < 0 || Lower(v[vat+1:]) != Lower(sender[sat+1:]) {
+	if sat < 0 || vat < 0 || DomainKey(v[vat+1:]) != DomainKey(sender[sat+1:]) {
 		return "", false
 	}
 	prefix := sender[:sat] + "+"

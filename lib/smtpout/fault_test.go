@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -1005,18 +1006,23 @@ func TestSizeWire(t *testing.T) {
 }
 
 // TestFaultNoSMTPUTF8: a server that does not offer SMTPUTF8 fails the
-// recipients whose addresses are not ASCII, 553 5.6.7, and takes the
-// others in the same transaction; a sender that is not ASCII fails them
-// all, with no command sent.
+// recipients whose local parts are not ASCII, 553 5.6.7, and takes the
+// others in the same transaction, one whose domain alone is not ASCII
+// with its A-labels; a sender whose local part is not ASCII fails them
+// all, with no command sent, and one whose domain is goes with its
+// A-labels too. Results name each recipient as it was given.
 func TestFaultNoSMTPUTF8(t *testing.T) {
-	mlmtest.Fault(t, "smtp", "no SMTPUTF8 offered; one recipient (or the sender) not ASCII", "that recipient 553 5.6.7, the others delivered in the same transaction; a sender not ASCII: every recipient 553 5.6.7, no MAIL")
+	mlmtest.Fault(t, "smtp", "no SMTPUTF8 offered; one recipient (or the sender) not ASCII", "that recipient 553 5.6.7, the others delivered in the same transaction; a sender not ASCII: every recipient 553 5.6.7, no MAIL; a domain alone not ASCII: sent as A-labels")
 	noLeaks(t)
 	for _, tc := range []struct {
-		from, want string
-		mail       bool
+		from, want, mailLine string
+		mail                 bool
 	}{
-		{"dev-bounces@lists.example.org", "jos\xc3\xa9@x.example=553 ascii@x.example=250", true},
-		{"d\xc3\xa9v-bounces@lists.example.org", "ascii@x.example=553 jos\xc3\xa9@x.example=553", false},
+		{"dev-bounces@lists.example.org", "jos\xc3\xa9@x.example=553 ascii@x.example=250 bob@b\xc3\xbccher.example=250",
+			"MAIL FROM:<dev-bounces@lists.example.org>", true},
+		{"dev-bounces@b\xc3\xbccher.example", "jos\xc3\xa9@x.example=553 ascii@x.example=250 bob@b\xc3\xbccher.example=250",
+			"MAIL FROM:<dev-bounces@xn--bcher-kva.example>", true},
+		{"d\xc3\xa9v-bounces@lists.example.org", "ascii@x.example=553 jos\xc3\xa9@x.example=553 bob@b\xc3\xbccher.example=553", "", false},
 	} {
 		f := serve(t, func(c *fconn) {
 			if !c.hello("PIPELINING", "8BITMIME") {
@@ -1031,7 +1037,7 @@ func TestFaultNoSMTPUTF8(t *testing.T) {
 		var res []smtpout.Result
 		var rest []stream.Path
 		within(t, func() {
-			res, rest, err = c.Send(stream.Path{Mailbox: tc.from}, rcpts("ascii@x.example", "jos\xc3\xa9@x.example"), message, false)
+			res, rest, err = c.Send(stream.Path{Mailbox: tc.from}, rcpts("ascii@x.example", "jos\xc3\xa9@x.example", "bob@b\xc3\xbccher.example"), message, false)
 			c.Close()
 		})
 		if err != nil || len(rest) > 0 {
@@ -1047,6 +1053,9 @@ func TestFaultNoSMTPUTF8(t *testing.T) {
 		}
 		if f.saw("MAIL") != tc.mail {
 			t.Errorf("from %s: MAIL sent %v; want %v", tc.from, f.saw("MAIL"), tc.mail)
+		}
+		if got := f.received(); tc.mail && (!slices.Contains(got, tc.mailLine) || !slices.Contains(got, "RCPT TO:<bob@xn--bcher-kva.example>") || f.saw("RCPT TO:<jos")) {
+			t.Errorf("from %s: the server got %q; want %s, RCPT TO:<bob@xn--bcher-kva.example> and no RCPT for jos\xc3\xa9", tc.from, got, tc.mailLine)
 		}
 	}
 }

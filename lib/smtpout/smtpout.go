@@ -36,6 +36,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"mlm/lib/addr"
 	"mlm/lib/ascii"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
@@ -766,16 +767,28 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	for _, r := range rcpts {
 		needUTF8 = needUTF8 || !ascii.Is(r.Mailbox)
 	}
+	var onWire []string // the recipients' mailboxes as RCPT gives them, if not as they are
 	if needUTF8 && !c.Has("SMTPUTF8") {
 		// RFC 6531 §3.2: an address that is not ASCII cannot go to
-		// this server. A sender that is not fails every recipient; a
-		// recipient that is not fails alone, and the others go on.
+		// this server. One whose domain alone is not goes with its
+		// A-labels, the same mailbox (RFC 5890). A sender
+		// that cannot fails every recipient; a recipient that cannot
+		// fails alone, and the others go on.
 		noUTF8 := Reply{Code: 553, Enhanced: "5.6.7", Text: "the server does not offer SMTPUTF8"}
-		asciiFrom := ascii.Is(from.Mailbox)
+		asASCII := func(m string) (string, bool) {
+			if ascii.Is(m) {
+				return m, true
+			}
+			return addr.ASCIIDomain(m)
+		}
+		f, fromOK := asASCII(from.Mailbox)
+		mail = "MAIL FROM:<" + f + ">"
 		var plain []stream.Path
 		for _, r := range rcpts {
-			if asciiFrom && ascii.Is(r.Mailbox) {
+			m, ok := asASCII(r.Mailbox)
+			if fromOK && ok {
 				plain = append(plain, r)
+				onWire = append(onWire, m)
 			} else {
 				results = append(results, Result{Rcpt: r, Reply: noUTF8})
 			}
@@ -806,9 +819,14 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		}
 	}
 	// writeRcpt writes a RCPT command into the buffer, piece by piece.
-	writeRcpt := func(r stream.Path) error {
+	writeRcpt := func(i int) error {
+		r := rcpts[i]
 		c.bw.WriteString("RCPT TO:<")
-		c.bw.WriteString(r.Mailbox)
+		if onWire != nil {
+			c.bw.WriteString(onWire[i])
+		} else {
+			c.bw.WriteString(r.Mailbox)
+		}
 		c.bw.WriteByte('>')
 		for _, p := range r.Params {
 			if k := strings.ToUpper(strings.SplitN(p, "=", 2)[0]); c.Has(rcptExt[k]) {
@@ -825,8 +843,8 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	if c.Has("PIPELINING") {
 		sendAll := func() error { // (a write's error sticks: flush returns it)
 			c.write(mail)
-			for _, r := range rcpts {
-				writeRcpt(r)
+			for i := range rcpts {
+				writeRcpt(i)
 			}
 			c.write("DATA")
 			return c.flush()
@@ -887,11 +905,11 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		if err := c.inStep("MAIL", mr, 250); err != nil {
 			return results, nil, false, err
 		}
-		for _, r := range rcpts {
+		for i := range rcpts {
 			if mr.Code != 250 {
 				break
 			}
-			if err := writeRcpt(r); err != nil {
+			if err := writeRcpt(i); err != nil {
 				return results, nil, false, err
 			}
 			if err := c.flush(); err != nil {
