@@ -14,7 +14,10 @@
 # other than "subscribers", a record left with no recipient at all is an
 # error (75), so the mail waits. It adds no attributes; its address
 # check follows mlm-members' in the main, and it compares domains in
-# ASCII case only, where mlm-members folds other letters too.
+# ASCII case only, where mlm-members folds other letters too; it keys an
+# A-label as its U-label as mlm-members does (dkey), but for one with a
+# capital letter outside the blocks capital knows, which it takes as a
+# U-label where mlm-members leaves the A-label.
 #
 # usage: MLM_LIST=ADDR LC_ALL=C awk -v file=NAME -f members.awk \
 #     kind=notmetoo NOTMETOO kind=skip DIGEST kind=skip NOMAIL \
@@ -35,7 +38,7 @@ function unquoted(l,    u, v, i, ch) {
 function key(a,    at, l, d, v) {
 	at = length(a)
 	while (at > 0 && substr(a, at, 1) != "@") at--
-	l = substr(a, 1, at - 1); d = tolower(substr(a, at + 1))
+	l = substr(a, 1, at - 1); d = dkey(substr(a, at + 1))
 	if (l !~ /^".*"$/) return l "@" d
 	# Quotes that are not needed go, UTF-8 being atext (RFC 6531); in
 	# those that are, only the pairs "\\" and "\"" stay (addr.Key).
@@ -43,6 +46,106 @@ function key(a,    at, l, d, v) {
 	if (v ~ /^[A-Za-z0-9!#$%&'*+\/=?^_`{|}~\200-\377-]+(\.[A-Za-z0-9!#$%&'*+\/=?^_`{|}~\200-\377-]+)*$/) return v "@" d
 	gsub(/[\\"]/, "\\\\&", v)
 	return "\"" v "\"@" d
+}
+# dkey is a domain as mlm-members compares it (addr.DomainKey): in ASCII
+# lower case, and each A-label that IDNA makes (RFC 5890) as its
+# U-label, bob@xn--bcher-kva.example as bob@bücher.example; an A-label
+# that decodes to ASCII only, to what no U-label holds (harm, a capital
+# letter), or that is not the one encoding of what it decodes to, stays.
+function dkey(d,    n, lab, i, u, r) {
+	d = tolower(d)
+	if (d !~ /^xn--|\.xn--/) return d
+	n = split(d, lab, ".")
+	for (i = 1; i <= n; i++) {
+		if (lab[i] ~ /^xn--/ && (u = ulabel(substr(lab[i], 5))) != "") lab[i] = u
+		r = r (i > 1 ? "." : "") lab[i]
+	}
+	return r
+}
+# ulabel returns the U-label, in UTF-8, of the A-label "xn--" s, or ""
+# if dkey leaves it as it is: s decoded as Punycode (RFC 3492) as Go's
+# idna package decodes it, checked, and encoded again (puny).
+function ulabel(s,    cp, len, pos, i, n, bias, oldi, w, k, t, dg, j, u) {
+	if (s !~ /^[a-z0-9-]+$/) return ""
+	for (pos = length(s); pos > 0 && substr(s, pos, 1) != "-"; pos--) ;
+	if (pos == 1 || pos == length(s)) return "" # malformed; ASCII only
+	len = 0
+	for (j = 1; j < pos; j++) cp[++len] = index(ascii, substr(s, j, 1)) + 31
+	i = 0; n = 128; bias = 72; pos++
+	while (pos <= length(s)) {
+		oldi = i; w = 1
+		for (k = 36; ; k += 36) {
+			if (pos > length(s)) return ""
+			dg = index(digits, substr(s, pos++, 1)) - 1
+			if ((i += dg * w) > 2147483647) return ""
+			t = k <= bias ? 1 : k >= bias + 26 ? 26 : k - bias
+			if (dg < t) break
+			if ((w *= 36 - t) > 2147483647) return ""
+		}
+		if (len >= 1024) return ""
+		bias = adapt(i - oldi, len + 1, oldi == 0)
+		n += int(i / (len + 1)); i %= len + 1
+		if (n > 1114111) return ""
+		for (j = len; j > i; j--) cp[j + 1] = cp[j]
+		cp[i + 1] = n; len++; i++
+	}
+	for (j = 1; j <= len; j++) {
+		if (cp[j] >= 55296 && cp[j] <= 57343 || capital(cp[j])) return "" # a surrogate is U+FFFD to Go
+		u = u enc8(cp[j])
+	}
+	if (u !~ /[\200-\377]/ || u ~ /^xn--/ || u ~ harm || puny(cp, len) != s) return ""
+	return u
+}
+# capital reports a capital letter whose small one is not ASCII (which
+# addr.Lower lowers) in Latin-1, Latin Extended-A, Greek and Cyrillic's
+# first blocks; mlm-members knows them all, this stand-in only these.
+function capital(c) {
+	if (c >= 192 && c <= 222) return c != 215
+	if (c >= 256 && c <= 311) return c % 2 == 0 && c != 304
+	if (c >= 313 && c <= 328) return c % 2 == 1
+	if (c >= 330 && c <= 375) return c % 2 == 0
+	if (c >= 376 && c <= 382) return c == 376 || c % 2 == 1
+	if (c >= 902 && c <= 939) return c != 903 && c != 907 && c != 909 && c != 912 && c != 930
+	return c >= 1021 && c <= 1071
+}
+function adapt(delta, npoints, first,    k) {
+	delta = first ? int(delta / 700) : int(delta / 2)
+	delta += int(delta / npoints)
+	for (k = 0; delta > 455; k += 36) delta = int(delta / 35)
+	return k + int(36 * delta / (delta + 38))
+}
+# puny encodes the code points cp[1..len] as Punycode (RFC 3492).
+function puny(cp, len,    out, b, h, n, delta, bias, m, j, q, k, t) {
+	for (j = 1; j <= len; j++) if (cp[j] < 128) { out = out sprintf("%c", cp[j]); b++ }
+	h = b; if (b > 0) out = out "-"
+	n = 128; delta = 0; bias = 72
+	while (h < len) {
+		m = 1114112
+		for (j = 1; j <= len; j++) if (cp[j] >= n && cp[j] < m) m = cp[j]
+		delta += (m - n) * (h + 1); n = m
+		for (j = 1; j <= len; j++) {
+			if (cp[j] < n) delta++
+			if (cp[j] != n) continue
+			q = delta
+			for (k = 36; ; k += 36) {
+				t = k <= bias ? 1 : k >= bias + 26 ? 26 : k - bias
+				if (q < t) break
+				out = out substr(digits, t + (q - t) % (36 - t) + 1, 1)
+				q = int((q - t) / (36 - t))
+			}
+			out = out substr(digits, q + 1, 1)
+			bias = adapt(delta, h + 1, h == b); delta = 0; h++
+		}
+		delta++; n++
+	}
+	return out
+}
+# enc8 is the code point c in UTF-8.
+function enc8(c) {
+	if (c < 128) return sprintf("%c", c)
+	if (c < 2048) return sprintf("%c%c", 192 + int(c / 64), 128 + c % 64)
+	if (c < 65536) return sprintf("%c%c%c", 224 + int(c / 4096), 128 + int(c / 64) % 64, 128 + c % 64)
+	return sprintf("%c%c%c%c", 240 + int(c / 262144), 128 + int(c / 4096) % 64, 128 + int(c / 64) % 64, 128 + c % 64)
 }
 function own(k,    l, d, i) {
 	l = tolower(k); d = l; sub(/@[^@]*$/, "", l); sub(/^.*@/, "", d)
@@ -115,8 +218,10 @@ function mailbox(a,    at, l, d, n, i, lab) {
 }
 BEGIN {
 	list = ENVIRON["MLM_LIST"]
+	# for ulabel: the printable ASCII from 32 on, and Punycode's digits
+	for (i = 32; i < 127; i++) ascii = ascii sprintf("%c", i)
+	digits = "abcdefghijklmnopqrstuvwxyz0123456789"
 	listloc = tolower(list); sub(/@.*/, "", listloc)
-	listdom = tolower(list); sub(/^.*@/, "", listdom)
 	split("request subscribe unsubscribe owner bounces accept reject", cl, " ")
 	for (i in cl) cmds[cl[i]] = 1
 	# White space as mlm-members trims a line of it (strings.TrimSpace):
@@ -130,6 +235,7 @@ BEGIN {
 	utf8 = "^([\001-\177]|[\302-\337][\200-\277]|\340[\240-\277][\200-\277]|[\341-\354\356\357][\200-\277][\200-\277]|\355[\200-\237][\200-\277]|\360[\220-\277][\200-\277][\200-\277]|[\361-\363][\200-\277][\200-\277][\200-\277]|\364[\200-\217][\200-\277][\200-\277])*$"
 	cf = "\302[\200-\237\255]|\330[\200-\205\234]|\333\235|\334\217|\340\242[\220\221]|\340\243\242|\341\240\216|\342\200[\213\216\217\250-\256]|\342\201[\240-\244\246-\257]|\343\200\202|\357\273\277|\357\274\216|\357\275\241|\357\277[\271-\273\275]|\360\221\202\275|\360\221\203\215|\360\223\220[\260-\277]|\360\233\262[\240-\243]|\360\235\205[\263-\272]|\363\240\200[\201\240-\277]|\363\240\201[\200-\277]"
 	harm = cf "|\302\240|\341\232\200|\342\200[\200-\212\257]|\342\201\237|\343\200\200"
+	listdom = list; sub(/^.*@/, "", listdom); listdom = dkey(listdom) # dkey needs harm
 }
 kind != "stream" {
 	if (FNR == 1) sub(/^\357\273\277/, "") # a byte-order mark (Notepad's), as mlm-members drops it

@@ -230,3 +230,54 @@ func TestHdrStandInAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestMembersStandInALabels: contrib/mlm-members.sh keys a domain's
+// A-labels as their U-labels, as mlm-members does (addr.DomainKey): a
+// member spelt both ways is one, a recipient there already in one
+// spelling gets no second copy in the other, and the list's own address
+// spelt the other way is skipped, not sent the post, a loop.
+func TestMembersStandInALabels(t *testing.T) {
+	if _, err := exec.LookPath("awk"); err != nil {
+		t.Skip("no awk")
+	}
+	dir := newList(t)
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	envelope := regexp.MustCompile(`(?m)^[SRE] .*$`)
+	run := func(in string, argv ...string) string {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stdin = strings.NewReader(in)
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Sprintf("exit %d", ee.ExitCode())
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(envelope.FindAllString(out.String(), -1), "\n")
+	}
+	post := "MLM1 p1\nS <poster@example.org>\n:Subject: x\n:\n:body\nR <carol@xn--bcher-kva.example>\nE 1\n"
+	for _, tc := range []struct{ address, subscribers string }{
+		{"dev@lists.example.org", "bob@xn--bcher-kva.example\nbob@b\u00fccher.example\nBob@XN--BCHER-KVA.example\ncarol@b\u00fccher.example\n" +
+			"al@mail.xn--bcher-kva.xn--p1ai\nal@mail.b\u00fccher.\u0440\u0444\n" +
+			// A-labels IDNA did not make stay as they are
+			"x@xn--abc-.example\nx@xn--zz-zzzz.example\nx@xn--.example\nx@xn--bcher-kva-.example\nx@xn--x-qgn.example\nx@xn---kva.example\n" +
+			"y@xn--bcher-kva.example.\ny@b\u00fccher.example.\nz@axn--bcher-kva.example\n"},
+		{"dev@lists.xn--bcher-kva.example", "alice@example.org\ndev-owner@lists.b\u00fccher.example\n\"dev\"@Lists.B\u00fccher.example\n"},
+		{"dev@lists.b\u00fccher.example", "alice@example.org\ndev-owner@lists.xn--bcher-kva.example\nDEV+x@LISTS.XN--BCHER-KVA.EXAMPLE\n"},
+	} {
+		write("address", tc.address+"\n")
+		write("subscribers", tc.subscribers)
+		want := run(post, filepath.Join(binDir, "mlm-members"), dir)
+		got := run(post, "sh", filepath.Join(root, "contrib", "mlm-members.sh"), dir)
+		if got != want {
+			t.Errorf("list %s, members %q: mlm-members.sh gave\n%s\nmlm-members\n%s", tc.address, tc.subscribers, got, want)
+		}
+	}
+}
