@@ -72,7 +72,8 @@ func loadList(path string) (*list, error) {
 	if !isListID(msg.ListIDOf(id)) {
 		return nil, badSetting(listdir.ListID, fmt.Errorf("%q holds no list-id (RFC 2919: labels joined by dots, such as dev.lists.example.org)", id))
 	}
-	if id, err = listIDField(id, utf8OK); err != nil {
+	idWords, err := listIDField(id, utf8OK)
+	if err != nil {
 		return nil, badSetting(listdir.ListID, err)
 	}
 	arch = uriOf(arch)
@@ -80,6 +81,7 @@ func loadList(path string) (*list, error) {
 	if err != nil {
 		return nil, err
 	}
+	var rtWords []string
 	switch {
 	case rt == "" || ascii.EqualFold(rt, "none"):
 		rt = ""
@@ -90,27 +92,39 @@ func loadList(path string) (*list, error) {
 		if err != nil {
 			return nil, badSetting(listdir.ReplyTo, fmt.Errorf("%q is not none, list or an address", rt))
 		}
-		if rt, err = replyToField(rt, a, utf8OK); err != nil {
+		if rtWords, err = replyToField(rt, a, utf8OK); err != nil {
 			return nil, badSetting(listdir.ReplyTo, err)
 		}
 	}
+	if rt != "" && rtWords == nil {
+		rtWords = []string{rt} // "list": the list address
+	}
 	l.replyTo = rt != ""
-	for _, f := range []struct{ setting, name, value string }{
-		{listdir.ListID, "List-Id", id},
-		{listdir.Address, "List-Help", mailto("-request", "?subject=help")},
-		{listdir.Address, "List-Post", mailto("", "")},
-		{listdir.Address, "List-Subscribe", mailto("-subscribe", "")},
-		{listdir.Address, "List-Unsubscribe", mailto("-unsubscribe", "")},
-		{listdir.Address, "List-Owner", mailto("-owner", "")},
-		{listdir.Archive, "List-Archive", arch},
-		{listdir.Address, "Precedence", "list"},
-		{listdir.Address, "X-Loop", addr},
-		{listdir.ReplyTo, "Reply-To", rt},
+	for _, f := range []struct {
+		setting, name, value string
+		words                []string // the value as words to fold between, if it may need folding
+	}{
+		{listdir.ListID, "List-Id", "", idWords},
+		{listdir.Address, "List-Help", mailto("-request", "?subject=help"), nil},
+		{listdir.Address, "List-Post", mailto("", ""), nil},
+		{listdir.Address, "List-Subscribe", mailto("-subscribe", ""), nil},
+		{listdir.Address, "List-Unsubscribe", mailto("-unsubscribe", ""), nil},
+		{listdir.Address, "List-Owner", mailto("-owner", ""), nil},
+		{listdir.Archive, "List-Archive", arch, nil},
+		{listdir.Address, "Precedence", "list", nil},
+		{listdir.Address, "X-Loop", addr, nil},
+		{listdir.ReplyTo, "Reply-To", "", rtWords},
 	} {
-		if f.value == "" {
-			continue
+		var err error
+		switch {
+		case len(f.words) == 1:
+			err = l.fields.Add(f.name, f.words[0]) // ASCII as given: on one line, as it comes
+		case f.words != nil:
+			err = l.fields.AddWords(f.name, f.words)
+		case f.value != "":
+			err = l.fields.Add(f.name, f.value)
 		}
-		if err := l.fields.Add(f.name, f.value); err != nil {
+		if err != nil {
 			return nil, badSetting(f.setting, err)
 		}
 	}
@@ -178,44 +192,46 @@ func errNotASCII(s string) error {
 }
 
 // listIDField returns the List-Id value of listid's id (ListID's, in
-// angle brackets): a phrase that is not ASCII as encoded-words
-// (msg.EncodePhrase), its quotes and comments read as a display name's
-// are; the list-id as it is, which must be ASCII unless utf8OK.
-func listIDField(id string, utf8OK bool) (string, error) {
+// angle brackets), as words to fold between: a phrase that is not ASCII
+// as encoded-words (msg.EncodePhrase), its quotes and comments read as a
+// display name's are; the list-id as it is, which must be ASCII unless
+// utf8OK.
+func listIDField(id string, utf8OK bool) ([]string, error) {
 	i := strings.LastIndexByte(id, '<')
 	phrase, rest := id[:i], id[i:]
 	if !utf8OK && !ascii.Is(rest) {
-		return "", errNotASCII(rest)
+		return nil, errNotASCII(rest)
 	}
 	if ascii.Is(phrase) {
-		return id, nil
+		return []string{id}, nil
 	}
 	bad := fmt.Errorf("%q: what comes before the list-id is no phrase", id)
 	a, err := mail.ParseAddress(phrase + "<list@id.invalid>")
 	if err != nil {
-		return "", bad
+		return nil, bad
 	}
-	v := strings.TrimPrefix(msg.EncodePhrase(a.Name)+" "+rest, " ")
-	if msg.ListIDOf(v) != msg.ListIDOf(id) {
-		return "", bad // a "<" in a comment after the list-id
+	words := append(strings.Fields(msg.EncodePhrase(a.Name)), rest)
+	if msg.ListIDOf(strings.Join(words, " ")) != msg.ListIDOf(id) {
+		return nil, bad // a "<" in a comment after the list-id
 	}
-	return v, nil
+	return words, nil
 }
 
 // replyToField returns the Reply-To value of replyto's address a, given
-// as rt: rt itself if it is ASCII, otherwise a with a display name that
-// is not ASCII as encoded-words (msg.EncodePhrase). The address cannot be
-// encoded: it must be ASCII unless utf8OK.
-func replyToField(rt string, a *mail.Address, utf8OK bool) (string, error) {
+// as rt, as words to fold between: rt itself if it is ASCII, otherwise a
+// with a display name that is not ASCII as encoded-words
+// (msg.EncodePhrase). The address cannot be encoded: it must be ASCII
+// unless utf8OK.
+func replyToField(rt string, a *mail.Address, utf8OK bool) ([]string, error) {
 	switch {
 	case ascii.Is(rt):
-		return rt, nil
+		return []string{rt}, nil
 	case !utf8OK && !ascii.Is(a.Address):
-		return "", errNotASCII(a.Address)
+		return nil, errNotASCII(a.Address)
 	case ascii.Is(a.Name):
-		return a.String(), nil
+		return []string{a.String()}, nil
 	}
-	return msg.EncodePhrase(a.Name) + " " + (&mail.Address{Address: a.Address}).String(), nil
+	return append(strings.Fields(msg.EncodePhrase(a.Name)), (&mail.Address{Address: a.Address}).String()), nil
 }
 
 // uriOf returns an IRI as a URI (RFC 3987 section 3.1), for a field that

@@ -477,6 +477,41 @@ func (fs *Fields) Add(name, value string) error {
 	return nil
 }
 
+// AddWords checks name and each word (CheckName, CheckValue) and appends
+// the field "name: " and the words joined by spaces to fs, folded (an
+// EOL and a space before a word) where a line would pass 76 octets: a
+// line that holds an encoded-word may not (RFC 2047 section 2), and one
+// value, a display name of many encoded-words, may be more than the
+// MaxLine octets of one line. The first word too goes on the next line
+// where it does not fit after the name; a longer word is on a line of
+// its own. No line may pass MaxLine.
+func (fs *Fields) AddWords(name string, words []string) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	b := append([]byte(name), ':')
+	n := len(b)
+	for _, w := range words {
+		if err := CheckValue(w); err != nil {
+			return err
+		}
+		if w == "" || isWSP(w[0]) || isWSP(w[len(w)-1]) {
+			return fmt.Errorf("%w: %q is no word of field %s", ErrField, w, name)
+		}
+		if n > 0 && n+1+len(w) > 76 {
+			b, n = append(b, '\n'), 0
+		}
+		b, n = append(append(b, ' '), w...), n+1+len(w)
+		if n > MaxLine {
+			return fmt.Errorf("%w: field %s has a line %d octets long, over %d", ErrField, name, n, MaxLine)
+		}
+	}
+	fs.names = append(fs.names, name)
+	fs.lf = append(fs.lf, append(b, '\n'))
+	fs.crlf = append(fs.crlf, append(bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")), '\r', '\n'))
+	return nil
+}
+
 // Len returns the number of fields in fs.
 func (fs *Fields) Len() int { return len(fs.names) }
 

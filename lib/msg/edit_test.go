@@ -537,3 +537,42 @@ func TestEditNameMask(t *testing.T) {
 		}
 	}
 }
+
+// TestAddWords: a field of words is folded before a word that would take
+// a line past 76 octets (RFC 2047 section 2), the first too, in the
+// message's own line ending; a word longer than that is on a line of its
+// own; and reads back, unfolded, as the words joined by spaces.
+func TestAddWords(t *testing.T) {
+	long := strings.Repeat("x", 80)
+	for _, tc := range []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"=?utf-8?q?D=C3=A9v?=", "<dev.example.org>"}, "List-Id: =?utf-8?q?D=C3=A9v?= <dev.example.org>\n"},
+		{[]string{strings.Repeat("a", 60), "<dev.example.org>"}, "List-Id: " + strings.Repeat("a", 60) + "\n <dev.example.org>\n"},
+		{[]string{strings.Repeat("a", 70), "b"}, "List-Id:\n " + strings.Repeat("a", 70) + " b\n"},
+		{[]string{"a", long, "b"}, "List-Id: a\n " + long + "\n b\n"},
+	} {
+		var fs Fields
+		if err := fs.AddWords("List-Id", tc.words); err != nil {
+			t.Fatalf("AddWords(%q): %v", tc.words, err)
+		}
+		for _, eol := range []string{"\n", "\r\n"} {
+			e := NewEdit([]byte("Subject: x" + eol + eol))
+			e.AddFields(&fs)
+			want := strings.ReplaceAll(tc.want, "\n", eol) + "Subject: x" + eol + eol
+			if got := string(e.Bytes()); got != want {
+				t.Errorf("AddWords(%q) in %q: %q; want %q", tc.words, eol, got, want)
+			}
+			if v, _ := e.Value("List-Id"); v != strings.Join(tc.words, " ") {
+				t.Errorf("AddWords(%q): value %q", tc.words, v)
+			}
+		}
+	}
+	for _, words := range [][]string{{""}, {" a"}, {"a\t"}, {"a\nb"}, {strings.Repeat("a", MaxLine)}} {
+		var fs Fields
+		if err := fs.AddWords("List-Id", words); !errors.Is(err, ErrField) {
+			t.Errorf("AddWords(%q) = %v; want ErrField", words, err)
+		}
+	}
+}
