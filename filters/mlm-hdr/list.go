@@ -211,6 +211,12 @@ func listIDField(id string, utf8OK bool) ([]string, error) {
 		return nil, bad
 	}
 	words := append(strings.Fields(msg.EncodePhrase(a.Name)), rest)
+	if a.Name != "" && ascii.Is(a.Name) {
+		// ASCII once its comments are dropped: a quoted-string, as
+		// net/mail writes one, since it may hold specials ("Dev, team").
+		s := (&mail.Address{Name: a.Name, Address: "list@id.invalid"}).String()
+		words = []string{s[:strings.LastIndex(s, " <")], rest}
+	}
 	if msg.ListIDOf(strings.Join(words, " ")) != msg.ListIDOf(id) {
 		return nil, bad // a "<" in a comment after the list-id
 	}
