@@ -2,6 +2,7 @@ package addr
 
 import (
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -59,6 +60,37 @@ func DomainKey(d string) string {
 	if !strings.HasPrefix(l, "xn--") && !strings.Contains(l, ".xn--") {
 		return l
 	}
+	aLabelKeys.Lock()
+	k, ok := aLabelKeys.m[l]
+	aLabelKeys.Unlock()
+	if !ok {
+		l = strings.Clone(l) // l may be d, part of a member file's line
+		k = uLabels(l)
+		aLabelKeys.Lock()
+		if len(aLabelKeys.m) >= maxALabelKeys || aLabelKeys.m == nil {
+			aLabelKeys.m = make(map[string]string)
+		}
+		aLabelKeys.m[l] = k
+		aLabelKeys.Unlock()
+	}
+	return k
+}
+
+// aLabelKeys are the keys DomainKey made lately of domains with
+// A-labels, by the domain in lower case: a list's members are in few
+// domains, and decoding one domain costs a microsecond and a dozen
+// allocations, for each of a million recipients in each stage.
+var aLabelKeys struct {
+	sync.Mutex
+	m map[string]string
+}
+
+// maxALabelKeys bounds aLabelKeys: a run through more domains starts it
+// afresh.
+const maxALabelKeys = 4096
+
+// uLabels is DomainKey for l, in lower case, with an A-label.
+func uLabels(l string) string {
 	labels := strings.Split(l, ".")
 	for i, a := range labels {
 		if !strings.HasPrefix(a, "xn--") {

@@ -545,5 +545,18 @@ func TestASCIIDomain(t *testing.T) {
 		if ok && Key(got) != Key(strings.ToLower(in)) {
 			t.Errorf("Key(%q) = %q, not Key(%q) = %q", got, Key(got), in, Key(in))
 		}
+
+// TestKeyALabelCost: a mailbox in a domain with A-labels, as every
+// recipient of a list is keyed, one after another, by mlm-members,
+// mlm-split, mlm-throttle and mlm-sendmail, costs its key's one string,
+// not a decoding each time: 13 allocations and a microsecond a key made
+// a list of 1,000,000 members in such domains several times slower.
+func TestKeyALabelCost(t *testing.T) {
+	Key("ivan@xn--80aswg.xn--p1ai")
+	if n := testing.AllocsPerRun(100, func() { Key("ivan@xn--80aswg.xn--p1ai") }); n > 1 {
+		t.Errorf("Key of an A-label mailbox: %v allocations; want at most 1", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { Domain("ivan@xn--80aswg.xn--p1ai") }); n > 0 {
+		t.Errorf("Domain of an A-label mailbox: %v allocations; want none", n)
 	}
 }
