@@ -545,6 +545,8 @@ func TestASCIIDomain(t *testing.T) {
 		if ok && Key(got) != Key(strings.ToLower(in)) {
 			t.Errorf("Key(%q) = %q, not Key(%q) = %q", got, Key(got), in, Key(in))
 		}
+	}
+}
 
 // TestKeyALabelCost: a mailbox in a domain with A-labels, as every
 // recipient of a list is keyed, one after another, by mlm-members,
