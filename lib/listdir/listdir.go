@@ -236,10 +236,34 @@ func (d *Dir) CommandAddress(cmd string) string {
 // File is the path of a file in the list directory.
 func (d *Dir) File(name string) string { return filepath.Join(d.Path, name) }
 
-// Has reports whether a file exists (a boolean setting).
+// Has reports whether a file exists (a boolean setting): also one that
+// is there but cannot be read, as a symbolic link to nothing, which
+// those who read it then find so.
 func (d *Dir) Has(name string) bool {
-	_, err := os.Stat(d.File(name))
-	return err == nil
+	_, err := os.Lstat(d.File(name))
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// OpenFile opens a file of the list directory for reading; nil, and no
+// error, if there is none. A file that is there but cannot be read is a
+// temporary error, and so is a symbolic link to nothing, whose target's
+// file system may not be mounted, or which names a shared file moved:
+// taken as no file, it made a list without its members or its settings
+// (mail to nobody, a post let through that a policy or a deny would
+// have held).
+func (d *Dir) OpenFile(name string) (*os.File, error) {
+	f, err := os.Open(d.File(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, lerr := os.Lstat(d.File(name)); lerr == nil {
+			return nil, sysexit.Temp(fmt.Errorf("%s: a symbolic link to nothing", name))
+		} else if errors.Is(lerr, fs.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	if err != nil {
+		return nil, sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
+	}
+	return f, nil
 }
 
 // String returns the first line of a file, without surrounding space, and
@@ -247,12 +271,9 @@ func (d *Dir) Has(name string) bool {
 // temporary error, and so is a first line of MaxItemLine octets or more,
 // which is not read whole (ErrLongLine, as for a list's line).
 func (d *Dir) String(name string) (string, bool, error) {
-	f, err := os.Open(d.File(name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
+	f, err := d.OpenFile(name)
+	if f == nil {
+		return "", false, err
 	}
 	defer f.Close()
 	line, err := bufio.NewReader(io.LimitReader(f, MaxItemLine)).ReadString('\n')
@@ -324,12 +345,9 @@ func (d *Dir) HoldFor() (time.Duration, error) {
 // blank lines and lines starting with "#" are skipped, surrounding space
 // removed. A missing file has no items.
 func (d *Dir) Each(name string, fn func(item string) error) error {
-	f, err := os.Open(d.File(name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
+	f, err := d.OpenFile(name)
+	if f == nil {
+		return err
 	}
 	defer f.Close()
 	return EachLine(f, name, fn)
@@ -426,10 +444,12 @@ func (d *Dir) Lines(name string) ([]string, error) {
 
 // Text returns a whole file, "" if it is missing.
 func (d *Dir) Text(name string) (string, error) {
-	b, err := os.ReadFile(d.File(name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+	f, err := d.OpenFile(name)
+	if f == nil {
+		return "", err
 	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return "", sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
 	}

@@ -217,3 +217,39 @@ func TestStringLong(t *testing.T) {
 		t.Errorf("String(64 MiB without LF) = %d octets, %v (%d); want %q (75)", len(s), err, sysexit.Code(err), want)
 	}
 }
+
+// TestDanglingSetting: a setting that is a symbolic link to nothing, as
+// one to a file system not mounted, is there but cannot be read: a
+// temporary error, not its default (a policy of members where the
+// list's says moderated, no deny patterns), and Has sees it; a
+// dangling address is no "no such list" (67, a bounce), but 75.
+func TestDanglingSetting(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, Address), []byte("dev@lists.example.org\n"), 0o644)
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{Policy, Deny, Secret, MembersCommand} {
+		if err := os.Symlink(filepath.Join(dir, "gone", name), d.File(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, err := d.String(Policy); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("String(a link to nothing) = %v, %v; want a temporary error", ok, err)
+	}
+	if _, err := d.Lines(Deny); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("Lines(a link to nothing) = %v; want a temporary error", err)
+	}
+	if _, err := d.Text(Secret); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("Text(a link to nothing) = %v; want a temporary error", err)
+	}
+	if !d.Has(MembersCommand) {
+		t.Errorf("Has(a link to nothing) = false; want true")
+	}
+	os.Remove(d.File(Address))
+	os.Symlink(filepath.Join(dir, "gone", Address), d.File(Address))
+	if _, err := Open(dir); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("Open(address a link to nothing) = %v; want a temporary error", err)
+	}
+}

@@ -55,12 +55,9 @@ func read(d *listdir.Dir, name string, fn func(r io.Reader, src string) error) e
 
 // readFile calls fn with the member file name, if it exists.
 func readFile(d *listdir.Dir, name string, fn func(r io.Reader, src string) error) error {
-	f, err := os.Open(d.File(name))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return sysexit.Temp(fmt.Errorf("%s: %w", name, err))
+	f, err := d.OpenFile(name)
+	if f == nil {
+		return err
 	}
 	defer f.Close()
 	return fn(f, name)
@@ -139,13 +136,13 @@ func (s *Source) Each(fn func(mailbox string) error, bad BadFunc) error {
 // load reads and checks the file if it is small; a missing file is an
 // empty list.
 func (s *Source) load() error {
-	f, err := os.Open(s.d.File(s.name))
-	if errors.Is(err, os.ErrNotExist) {
+	f, err := s.d.OpenFile(s.name)
+	if err != nil {
+		return err
+	}
+	if f == nil {
 		s.loaded = true
 		return nil
-	}
-	if err != nil {
-		return sysexit.Temp(fmt.Errorf("%s: %w", s.name, err))
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, SmallFile+1))
@@ -336,9 +333,11 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 	// removed counts the addresses removed, not the lines: a file that
 	// held one twice (as "bob@x" and "bob@X") has both taken out.
 	gone := map[string]bool{}
-	old, err := os.Open(d.File(name))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return 0, 0, sysexit.Temp(fmt.Errorf("%s: %w", name, err))
+	// A link to nothing is refused, not replaced by a file of the
+	// addresses added alone: the lines of its target are not known.
+	old, err := d.OpenFile(name)
+	if err != nil {
+		return 0, 0, err
 	}
 	if old != nil {
 		defer old.Close()

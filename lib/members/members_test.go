@@ -448,3 +448,48 @@ func TestSourceSettlesCommand(t *testing.T) {
 		t.Errorf("with the members-command removed: Each = %v; want a temporary failure, not the members of subscribers", err)
 	}
 }
+
+// TestDanglingLink: a member file, or the members-command, that is a
+// symbolic link to nothing (its target on a file system not mounted, a
+// shared file moved) is there but cannot be read: a temporary failure,
+// as mlm-listdir(5) says of such a file, not a list without members,
+// where a post went to nobody and exited 0, nor the subscribers file in
+// the command's place; and a change, which could not keep the lines the
+// file holds, replaces the link with nothing.
+func TestDanglingLink(t *testing.T) {
+	for _, name := range []string{listdir.Subscribers, listdir.Moderators} {
+		d := list(t, map[string]string{})
+		if err := os.Symlink(filepath.Join(d.Path, "gone", "members.txt"), d.File(name)); err != nil {
+			t.Fatal(err)
+		}
+		err := Each(d, name, func(string) error { return nil }, nil)
+		if sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("Each(%s, a link to nothing) = %v; want a temporary error", name, err)
+		}
+		err = NewSource(d, name).Each(func(string) error { return nil }, nil)
+		if sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("Source(%s, a link to nothing).Each = %v; want a temporary error", name, err)
+		}
+		if _, err := Contains(d, name, "bob@example.org"); sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("Contains(%s, a link to nothing) = %v; want a temporary error", name, err)
+		}
+		if _, _, err := Change(d, name, []string{"bob@example.org"}, nil); sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("Change(%s, a link to nothing) = %v; want a temporary error", name, err)
+		}
+		if fi, err := os.Lstat(d.File(name)); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("%s: the link is replaced (%v)", name, err)
+		}
+	}
+	d := list(t, map[string]string{"subscribers": "bob@example.org\n"})
+	if err := os.Symlink(filepath.Join(d.Path, "gone", "members.sh"), d.File(listdir.MembersCommand)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err := Each(d, listdir.Subscribers, func(m string) error { got = append(got, m); return nil }, nil)
+	if sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("Each with a members-command linked to nothing = %v, %q; want a temporary error, not the subscribers file", err, got)
+	}
+	if _, _, err := Change(d, listdir.Subscribers, []string{"carol@example.org"}, nil); sysexit.Code(err) != sysexit.Usage {
+		t.Errorf("Change with a members-command linked to nothing = %v; want it refused (64)", err)
+	}
+}
