@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"mlm/lib/cookie"
 	"mlm/lib/envelope"
@@ -356,7 +357,21 @@ func describe(path string) (string, error) {
 		sender = "<>"
 	}
 	// A mailbox may hold any UTF-8, C1 controls too.
-	return strings.Join([]string{h.ID, held, notice.Clean(sender, 400), notice.Clean(reason, 100), notice.Quote(hdr.Fields.Get("Subject"), 200)}, "\t"), nil
+	return strings.Join([]string{h.ID, held, shown(notice.Clean(sender, 400)), shown(notice.Clean(reason, 100)), shown(notice.Quote(hdr.Fields.Get("Subject"), 200))}, "\t"), nil
+}
+
+// shown is a field of list's line as a terminal may show it: Clean has
+// made its controls spaces, and a format character other than the
+// joiners (U+202E turns the text after it round, so that a sender or a
+// subject reads as another) and a line or paragraph separator become
+// spaces too, as they do in no member (addr.CheckMember).
+func shown(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r != 0x200c && r != 0x200d && unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // first reads the start of a held post's record. An empty file holds
