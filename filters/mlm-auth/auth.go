@@ -333,13 +333,38 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 	}
 	for _, a := range posters {
 		a = strings.ToLower(a)
+		// Its domain spelt the other way too: a pattern of
+		// *@bücher.example denies bob@xn--bcher-kva.example, the same
+		// mailbox, and one of *@xn--bcher-kva.example bob@bücher.example.
+		other := otherSpelling(a)
 		for _, pat := range pats {
-			if match(pat, a) {
+			if match(pat, a) || other != "" && match(pat, other) {
 				return true, nil
 			}
 		}
 	}
 	return false, nil
+}
+
+// otherSpelling returns the mailbox a, in lower case, with its domain's
+// A-labels as U-labels (addr.DomainKey), or its U-labels as A-labels
+// (addr.ALabels); "" if it has neither.
+func otherSpelling(a string) string {
+	at := strings.LastIndexByte(a, '@')
+	if at < 0 {
+		return ""
+	}
+	d := a[at+1:]
+	if k := addr.DomainKey(d); k != d {
+		return a[:at+1] + k
+	}
+	if ascii.Is(d) {
+		return ""
+	}
+	if o, ok := addr.ALabels(d); ok {
+		return a[:at+1] + o
+	}
+	return ""
 }
 
 // isLoop reports the list's own mail coming back: its List-Id, or an

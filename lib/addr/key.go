@@ -119,11 +119,21 @@ func ASCIIDomain(mailbox string) (string, bool) {
 	if at < 0 || !ascii.Is(mailbox[:at]) {
 		return "", false
 	}
-	d, err := idna.Lookup.ToASCII(mailbox[at+1:])
-	if err != nil || !ascii.Is(d) {
+	d, ok := ALabels(mailbox[at+1:])
+	if !ok {
 		return "", false
 	}
 	return mailbox[:at+1] + d, true
+}
+
+// ALabels returns the domain d with its U-labels as A-labels, by IDNA's
+// lookup mapping (RFC 5891), and true; false if IDNA cannot convert it.
+func ALabels(d string) (string, bool) {
+	a, err := idna.Lookup.ToASCII(d)
+	if err != nil || !ascii.Is(a) {
+		return "", false
+	}
+	return a, true
 }
 
 // Lower is d in lower case, but for a letter outside ASCII whose
