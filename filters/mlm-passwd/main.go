@@ -58,8 +58,9 @@ func run(a *args, in io.Reader) error {
 		return sysexit.Errorf(sysexit.DataErr, "the first line of standard input is longer than %d octets", maxLine)
 	}
 	// mlm-auth trims what a poster gives, so the stored password is
-	// trimmed too.
-	pw := strings.TrimSpace(line)
+	// trimmed too; and a file saved by an editor that starts it with a
+	// byte-order mark gives the password without it, as a setting is.
+	pw := strings.TrimSpace(strings.TrimPrefix(line, listdir.BOM))
 	if pw == "" {
 		return sysexit.Errorf(sysexit.DataErr, "no password on standard input")
 	}

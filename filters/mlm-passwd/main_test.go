@@ -1,11 +1,35 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"mlm/lib/listdir"
 	"mlm/lib/mlmtest"
+	"mlm/lib/password"
 )
 
 func TestMain(m *testing.M) { mlmtest.Main(m, prog, main) }
 
 func TestScript(t *testing.T) { mlmtest.Run(t) }
+
+// TestBOM: a password file an editor saved with a byte-order mark at
+// its start sets the password without it, which a poster types.
+func TestBOM(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, listdir.Address), []byte("dev@lists.example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(&args{Dir: dir}, strings.NewReader(listdir.BOM+"letmein\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, listdir.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored := strings.TrimSpace(string(b)); !password.Check(stored, "letmein") {
+		t.Errorf("the password set from a file with a byte-order mark is not letmein")
+	}
+}

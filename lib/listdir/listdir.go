@@ -283,14 +283,14 @@ func (d *Dir) String(name string) (string, bool, error) {
 	if len(line) == MaxItemLine && !strings.HasSuffix(line, "\n") {
 		return "", false, sysexit.Temp(fmt.Errorf("%s: line 1: %w", name, ErrLongLine))
 	}
-	return strings.TrimSpace(strings.TrimPrefix(line, bom)), true, nil
+	return strings.TrimSpace(strings.TrimPrefix(line, BOM)), true, nil
 }
 
-// bom is the UTF-8 byte-order mark that some editors (Windows' Notepad)
+// BOM is the UTF-8 byte-order mark that some editors (Windows' Notepad)
 // put at the start of a file they save: no part of its first line's
 // value or item, where it would pass for one more octet of an address
 // (U+FEFF is UTF-8, which RFC 6531 allows in a local part).
-const bom = "\ufeff"
+const BOM = "\ufeff"
 
 // Int returns a file's first line as an integer, def if the file is
 // missing. A value that is not a number is a temporary error (the list is
@@ -408,12 +408,12 @@ func ScanLines(r io.Reader) *bufio.Scanner {
 	first := true
 	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
 		if first {
-			if !atEOF && len(data) < len(bom) && strings.HasPrefix(bom, string(data)) {
+			if !atEOF && len(data) < len(BOM) && strings.HasPrefix(BOM, string(data)) {
 				return 0, nil, nil // too little read to tell
 			}
 			first = false
-			if bytes.HasPrefix(data, []byte(bom)) {
-				return len(bom), nil, nil
+			if bytes.HasPrefix(data, []byte(BOM)) {
+				return len(BOM), nil, nil
 			}
 		}
 		return bufio.ScanLines(data, atEOF)
