@@ -35,17 +35,25 @@ type footing struct {
 // without changing what the rest of the message means. Only the top level
 // is looked at; any other type or encoding keeps its body unchanged.
 func footingFor(e *msg.Edit, footer string) footing {
-	mt, params := "text/plain", map[string]string{}
-	v, ok := e.Value("Content-Type")
-	if ok {
+	cts, ctes := e.Values("Content-Type"), e.Values("Content-Transfer-Encoding")
+	if !sameFirstLast(cts, false) || !sameFirstLast(ctes, true) {
+		// Readers that take a field's first occurrence and those that
+		// take its last read the body two ways: a footer right for one
+		// is raw text in the other's base64, or after its close
+		// delimiter.
+		return footing{}
+	}
+	mt, params, v := "text/plain", map[string]string{}, ""
+	if len(cts) > 0 {
 		var err error
+		v = cts[0]
 		if mt, params, err = mimewalk.ParseType(v); err != nil {
 			return footing{}
 		}
 	}
 	cte := "7bit"
-	if v, ok := e.Value("Content-Transfer-Encoding"); ok {
-		cte = ascii.Lower(v)
+	if len(ctes) > 0 {
+		cte = ascii.Lower(ctes[0])
 	}
 	isUTF8 := ascii.EqualFold(params["charset"], "utf-8")
 	flowed := ascii.EqualFold(params["format"], "flowed")
@@ -65,6 +73,20 @@ func footingFor(e *msg.Edit, footer string) footing {
 		return footing{kind: footPart, boundary: params["boundary"], contentType: v}
 	}
 	return footing{}
+}
+
+// sameFirstLast reports whether the first and the last of a field's
+// values vs are the same, runs of white space as one space, and in any
+// case if fold: whether every mail reader takes the field alike.
+func sameFirstLast(vs []string, fold bool) bool {
+	if len(vs) < 2 {
+		return true
+	}
+	first, last := strings.Join(strings.Fields(vs[0]), " "), strings.Join(strings.Fields(vs[len(vs)-1]), " ")
+	if fold {
+		return ascii.EqualFold(first, last)
+	}
+	return first == last
 }
 
 // asciiText reports whether a charset writes ASCII text as ASCII
