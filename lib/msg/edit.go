@@ -544,8 +544,12 @@ func (e *Edit) AddField(field string) error {
 // the field is kept. Where the first line would then be over MaxLine
 // octets, the space is a fold (EOL and a space): the same value, on two
 // lines; or, where white space before the value leaves no room for text
-// on the first line, text goes on a line of its own after it. text is not checked: it must be a valid
-// value (CheckValue) of at most MaxLine-2 octets.
+// on the first line, text goes on a line of its own after it. A line
+// that holds an encoded-word is held to 76 octets so (RFC 2047 section
+// 2), and text that holds one is folded between its words where a line
+// of it would pass 76: all but a first word too long to fit after the
+// name, which stays on the first line. text is not checked: it must be a
+// valid value (CheckValue) of at most MaxLine-2 octets.
 func (e *Edit) Prefix(name, text string) bool {
 	if !e.has(name) {
 		return false
@@ -561,15 +565,16 @@ func (e *Edit) Prefix(name, text string) bool {
 	return false
 }
 
+// maxWordLine is the longest line that holds an encoded-word (RFC 2047
+// section 2), without its line ending.
+const maxWordLine = 76
+
 func (e *Edit) prefix(fd *field, text string) {
 	f := fd.b
-	p := bytes.IndexByte(f, ':') + 1
+	colon := bytes.IndexByte(f, ':') + 1
+	p := colon
 	for p < len(f) && isWSP(f[p]) {
 		p++
-	}
-	ins := text
-	if p == bytes.IndexByte(f, ':')+1 {
-		ins = " " + ins
 	}
 	first := bytes.IndexByte(f, '\n')
 	if first < 0 {
@@ -578,26 +583,66 @@ func (e *Edit) prefix(fd *field, text string) {
 	if first > 0 && f[first-1] == '\r' {
 		first--
 	}
-	switch {
-	case p < len(f) && f[p] != '\r' && f[p] != '\n':
+	value := p < len(f) && f[p] != '\r' && f[p] != '\n' // on the first line
+	// The longest line of text, and of text with the value's first
+	// line after it.
+	textLimit, lineLimit := MaxLine, MaxLine
+	if wordParts.MatchString(text) {
+		textLimit, lineLimit = maxWordLine, maxWordLine
+	} else if value && wordParts.Match(f[p:first]) {
+		lineLimit = maxWordLine
+	}
+	lead := ""
+	if p == colon {
+		lead = " "
+	}
+	col := p + len(lead)
+	// (Not for 76: a first word that does not fit after the name would
+	// go after white space alone, which a reader shows.)
+	own := col+len(text) > MaxLine
+	if own {
+		// So much white space before the value, or on a first line of
+		// nothing else, that the text does not fit after it: the text
+		// goes on a line of its own.
+		lead, col = e.eol+" ", 1
+	}
+	t, end := foldWords(text, col, textLimit, e.eol)
+	ins := lead + t
+	if value {
 		switch {
-		case first+len(ins)+1 <= MaxLine:
-		case p+len(ins) <= MaxLine:
+		case own:
+			ins += e.eol // as before: the value on the line after the text's own
+		case end+1+first-p > lineLimit:
 			ins += e.eol // the value goes on the next line
-		default:
-			// So much white space before the value that the text does
-			// not fit after it: the text goes on a line of its own.
-			ins = e.eol + " " + text + e.eol
 		}
 		ins += " "
-	case first+len(ins) > MaxLine:
-		// The first line holds only white space, too much of it to
-		// take the text as well: the text goes on a line of its own.
-		ins = e.eol + " " + text
 	}
 	start := len(e.buf)
 	e.buf = append(append(append(e.buf, f[:p]...), ins...), f[p:]...)
 	fd.b = e.buf[start:len(e.buf):len(e.buf)]
+}
+
+// foldWords returns text, which starts at column col of its line, with
+// an EOL before a space between two words where a line would pass limit,
+// and the column its last line ends at.
+func foldWords(text string, col, limit int, eol string) (string, int) {
+	if col+len(text) <= limit {
+		return text, col + len(text)
+	}
+	var b strings.Builder
+	for i, w := range strings.Split(text, " ") {
+		if i > 0 {
+			if w != "" && col > 1 && col+1+len(w) > limit {
+				b.WriteString(eol)
+				col = 0
+			}
+			b.WriteByte(' ')
+			col++
+		}
+		b.WriteString(w)
+		col += len(w)
+	}
+	return b.String(), col
 }
 
 // EnsureBody makes the block end in an empty line, so that a body may

@@ -576,3 +576,50 @@ func TestAddWords(t *testing.T) {
 		}
 	}
 }
+
+// TestEditPrefixEncodedWords: a line that holds an encoded-word is at
+// most 76 octets (RFC 2047 section 2). Where the prefix would make the
+// first line pass that, the value goes on the next line; a prefix of
+// several encoded-words is folded between them. A line without one is
+// held to MaxLine alone, as before.
+func TestEditPrefixEncodedWords(t *testing.T) {
+	enc := "=?utf-8?q?[d=C3=A9v]?="
+	x62, x63 := strings.Repeat("x", 62), strings.Repeat("x", 63)
+	w := "=?utf-8?q?caf=C3=A9?="
+	long := "=?utf-8?q?" + strings.Repeat("=C3=A9", 8) + "?="          // 60 octets
+	three := long + " " + long + " " + "=?utf-8?q?" + "=C3=A9" + "_?=" // as mime.QEncoding splits one
+	huge := "=?utf-8?q?" + strings.Repeat("=C3=A9", 10) + "?="         // 72: not after "Subject: "
+	tests := []struct{ raw, text, want string }{
+		// Short: one line, as before.
+		{"Subject: x\n\n", enc, "Subject: " + enc + " x\n\n"},
+		{"Subject: " + w + "\n\n", "[dev]", "Subject: [dev] " + w + "\n\n"},
+		// An encoded prefix before ASCII: the first line would be 77.
+		{"Subject: " + strings.Repeat("x", 44) + "\n\n", enc, "Subject: " + enc + " " + strings.Repeat("x", 44) + "\n\n"},
+		{"Subject: " + strings.Repeat("x", 45) + "\n\n", enc, "Subject: " + enc + "\n " + strings.Repeat("x", 45) + "\n\n"},
+		{"Subject: " + x62 + "\r\n\r\n", enc, "Subject: " + enc + "\r\n " + x62 + "\r\n\r\n"},
+		// An ASCII prefix before a line that holds an encoded-word.
+		{"Subject: " + w + " " + strings.Repeat("y", 39) + "\n\n", "[dev]", "Subject: [dev] " + w + " " + strings.Repeat("y", 39) + "\n\n"},
+		{"Subject: " + w + " " + strings.Repeat("y", 40) + "\n\n", "[dev]", "Subject: [dev]\n " + w + " " + strings.Repeat("y", 40) + "\n\n"},
+		// Not an encoded-word anywhere: MaxLine is the limit.
+		{"Subject: " + x63 + "\n\n", "[dev]", "Subject: [dev] " + x63 + "\n\n"},
+		// A prefix of three encoded-words, folded between them.
+		{"Subject: x\n\n", three, "Subject: " + long + "\n " + long + "\n =?utf-8?q?=C3=A9_?= x\n\n"},
+		{"Subject:\n\n", three, "Subject: " + long + "\n " + long + "\n =?utf-8?q?=C3=A9_?=\n\n"},
+		// A first word too long for the first line stays there: on a
+		// line of its own it would follow white space a reader shows.
+		{"Subject: x\n\n", huge, "Subject: " + huge + "\n x\n\n"},
+	}
+	for _, tc := range tests {
+		e := NewEdit([]byte(tc.raw))
+		e.Prefix("Subject", tc.text)
+		got := string(e.Bytes())
+		if got != tc.want {
+			t.Errorf("Prefix(%q, %q) = %q; want %q", tc.raw, tc.text, got, tc.want)
+		}
+		for l := range strings.SplitSeq(got, "\n") {
+			if l = strings.TrimSuffix(l, "\r"); len(l) > 76 && wordParts.MatchString(l) && !strings.Contains(tc.raw, l) && l != "Subject: "+huge {
+				t.Errorf("Prefix(%q, %q): line %q of %d octets holds an encoded-word", tc.raw, tc.text, l, len(l))
+			}
+		}
+	}
+}
