@@ -43,6 +43,11 @@ func footingFor(e *msg.Edit, footer string) footing {
 		// delimiter.
 		return footing{}
 	}
+	if attachment(e.Values("Content-Disposition")) {
+		// A file the poster sent (a patch, a table), which readers
+		// save as it is: not text to add to.
+		return footing{}
+	}
 	mt, params, v := "text/plain", map[string]string{}, ""
 	if len(cts) > 0 {
 		var err error
@@ -87,6 +92,19 @@ func sameFirstLast(vs []string, fold bool) bool {
 		return ascii.EqualFold(first, last)
 	}
 	return first == last
+}
+
+// attachment reports whether a Content-Disposition among vs, any of
+// them, is other than inline (RFC 2183): attachment, or a type a reader
+// may take for one.
+func attachment(vs []string) bool {
+	for _, v := range vs {
+		t, _, _ := strings.Cut(msg.Uncomment(v), ";")
+		if t = strings.TrimSpace(t); t != "" && !ascii.EqualFold(t, "inline") {
+			return true
+		}
+	}
+	return false
 }
 
 // asciiText reports whether a charset writes ASCII text as ASCII
