@@ -21,6 +21,13 @@ case $addr in
 *) echo "mlm-hdr.sh: address: $addr is not an address" >&2; exit 75 ;;
 esac
 id=$(printf '%s' "$addr" | tr '@' '.')
+# A list-id of RFC 2919, as mlm-hdr requires: labels of atext, or of
+# UTF-8, joined by single dots (not "dev..x", "[192.0.2.1]", "\"dev\"").
+rest=$(printf '%s' "$id" | LC_ALL=C tr -d "A-Za-z0-9!#\$%&'*+/=?^_\`{|}~.\200-\377-") || exit 75
+case $id in
+.* | *. | *..*) rest=. ;;
+esac
+[ -z "$rest" ] || { echo "mlm-hdr.sh: address: $addr gives no list-id (RFC 2919)" >&2; exit 75; }
 here=$(dirname "$(readlink -f "$0")")
 status=0
 LC_ALL=C awk -v "field=List-Id: <$id>" -f "$here/addfield.awk" || status=$?

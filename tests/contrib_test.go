@@ -231,6 +231,42 @@ func TestHdrStandInAddress(t *testing.T) {
 	}
 }
 
+// TestHdrStandInBadAddress: contrib/mlm-hdr.sh refuses, 75, a list
+// address whose List-Id would be no list-id of RFC 2919 (labels of
+// atext joined by single dots), as mlm-hdr refuses such an address: it
+// wrote '<dev..lists.example.org>' or '<dev.[192.0.2.1]>' into every
+// post where mlm-hdr kept the posts waiting for the list to be mended.
+func TestHdrStandInBadAddress(t *testing.T) {
+	dir := newList(t)
+	post := "MLM1 p1\nS <poster@example.org>\n:Subject: x\n:\n:body\nE 0\n"
+	listID := regexp.MustCompile(`(?m)^:List-Id: .*$`)
+	run := func(argv ...string) (string, int) {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stdin = strings.NewReader(post)
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return out.String(), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), 0
+	}
+	for _, a := range []string{"dev.@lists.example.org", "dev..x@lists.example.org", "dev@lists.example.org.", "dev@[192.0.2.1]", "\"dev\"@lists.example.org", "dev(c)@lists.example.org", "dev@localhost"} {
+		if err := os.WriteFile(filepath.Join(dir, "address"), []byte(a+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want, wantCode := run(filepath.Join(binDir, "mlm-hdr"), dir)
+		got, code := run("sh", filepath.Join(root, "contrib", "mlm-hdr.sh"), dir)
+		// A refusal writes nothing; a pass, the post with its List-Id.
+		if code != wantCode || listID.FindString(got) != listID.FindString(want) || code != 0 && got != "" {
+			t.Errorf("address %q: mlm-hdr.sh gave %d %q; mlm-hdr %d %q", a, code, got, wantCode, want)
+		}
+	}
+}
+
 // TestMembersStandInALabels: contrib/mlm-members.sh keys a domain's
 // A-labels as their U-labels, as mlm-members does (addr.DomainKey): a
 // member spelt both ways is one, a recipient there already in one
