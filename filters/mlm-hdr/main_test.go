@@ -16,6 +16,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"mlm/lib/listdir"
 	"mlm/lib/mlmtest"
 	"mlm/lib/msg"
 	"mlm/lib/stream"
@@ -389,5 +390,27 @@ func decodedParts(t *testing.T, body, boundary string) []string {
 			}
 		}
 		parts = append(parts, string(text))
+	}
+}
+
+// TestFooterBOM: a byte-order mark at the start of the footer file, as
+// Windows' Notepad saves one, is no part of the footer, as it is of no
+// setting (listdir.BOM): it made an ASCII footer UTF-8, so that no 7bit
+// post got it, and every other got an invisible U+FEFF.
+func TestFooterBOM(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{
+		"address": "dev@lists.example.org\n",
+		"footer":  listdir.BOM + "dev mailing list\r\n",
+	})
+	for _, tc := range []struct{ in, want string }{
+		{"Subject: x\n\nhi\n", "hi\ndev mailing list\n"},
+		{"Subject: x\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nhi\n", "hi\ndev mailing list\n"},
+		{"Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\nhi\n--b--\n",
+			"--b\n\nhi\n--b\nContent-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\nContent-Disposition: inline\n\ndev mailing list\n--b--\n"},
+	} {
+		got := filter(t, &args{Dir: dir}, tc.in)
+		if _, body, _ := strings.Cut(got, "\n\n"); body != tc.want {
+			t.Errorf("footer with a BOM on %q: body %q; want %q", tc.in, body, tc.want)
+		}
 	}
 }
