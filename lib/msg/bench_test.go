@@ -44,6 +44,12 @@ func BenchmarkEdit(b *testing.B) {
 			e.AddFields(&fs)
 		}
 	})
+	b.Run("Prefix", func(b *testing.B) {
+		for b.Loop() {
+			e.Reset(raw)
+			e.Prefix("Subject", "[dev]")
+		}
+	})
 	b.Run("WriteTo", func(b *testing.B) {
 		for b.Loop() {
 			e.WriteTo(io.Discard)

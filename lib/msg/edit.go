@@ -587,9 +587,11 @@ func (e *Edit) prefix(fd *field, text string) {
 	// The longest line of text, and of text with the value's first
 	// line after it.
 	textLimit, lineLimit := MaxLine, MaxLine
-	if wordParts.MatchString(text) {
+	// (The regular expression only where "=?" is: the prefix and
+	// the Subject of most posts have none, and this is each post's.)
+	if strings.Contains(text, "=?") && wordParts.MatchString(text) {
 		textLimit, lineLimit = maxWordLine, maxWordLine
-	} else if value && wordParts.Match(f[p:first]) {
+	} else if value && bytes.Contains(f[p:first], []byte("=?")) && wordParts.Match(f[p:first]) {
 		lineLimit = maxWordLine
 	}
 	lead := ""
