@@ -309,11 +309,11 @@ func checkText(s string) error {
 }
 
 // footerText checks the footer file's text and returns it with LF line
-// endings and a final LF, or "" if it holds nothing but space. A
-// byte-order mark at its start, as Notepad saves one, is no part of it,
-// as it is of no setting.
+// endings and a final LF, or "" if it holds nothing but space. (A
+// byte-order mark at its start, as Notepad saves one, listdir.Text
+// leaves out.)
 func footerText(s string) (string, error) {
-	s = strings.ReplaceAll(strings.TrimPrefix(s, listdir.BOM), "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r\n", "\n")
 	if strings.TrimSpace(s) == "" {
 		return "", nil
 	}

@@ -442,7 +442,9 @@ func (d *Dir) Lines(name string) ([]string, error) {
 	return items, err
 }
 
-// Text returns a whole file, "" if it is missing.
+// Text returns a whole file, "" if it is missing; a byte-order mark at
+// its start is no part of it, as it is of no setting (BOM): a footer
+// an editor saved so, a stage's first command, a secret.
 func (d *Dir) Text(name string) (string, error) {
 	f, err := d.OpenFile(name)
 	if f == nil {
@@ -453,7 +455,7 @@ func (d *Dir) Text(name string) (string, error) {
 	if err != nil {
 		return "", sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
 	}
-	return string(b), nil
+	return strings.TrimPrefix(string(b), BOM), nil
 }
 
 // Secret returns the key of the moderation cookies, the secret file's

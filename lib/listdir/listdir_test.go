@@ -75,6 +75,12 @@ func TestSettings(t *testing.T) {
 	if txt, _ := d.Text(Footer); err != nil || txt != "bye\n" {
 		t.Errorf("WriteFile: %q, %v", txt, err)
 	}
+	// A byte-order mark at the start, as an editor saves one, is no
+	// part of the text; one further on is.
+	os.WriteFile(filepath.Join(dir, Footer), []byte(BOM+"bye"+BOM+"\n"), 0o644)
+	if txt, _ := d.Text(Footer); txt != "bye"+BOM+"\n" {
+		t.Errorf("Text of a file with a byte-order mark = %q", txt)
+	}
 }
 
 func TestLock(t *testing.T) {
