@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -19,6 +20,7 @@ type list struct {
 	prefix  string     // Subject prefix as read; "" for none
 	strip   []string   // names of fields to remove
 	replyTo bool       // remove the post's Reply-To
+	once    []string   // fields of headeradd a message has once at most: the post's go
 	fields  msg.Fields // fields to add, in order
 	footer  string     // text to add to the body, LF line endings; "" for none
 }
@@ -143,6 +145,17 @@ func loadList(path string) (*list, error) {
 			// encoded-word may stand in it, mlm cannot know.
 			err = fmt.Errorf("%w; write its text as RFC 2047 encoded-words, =?utf-8?q?...?=", errNotASCII(s))
 		}
+		if err == nil && onlyOnce(n) {
+			// The list's stands for the post's, which goes: a
+			// message with two is no message (RFC 5322 section 3.6).
+			switch {
+			case slices.ContainsFunc(l.once, func(o string) bool { return ascii.EqualFold(o, n) }):
+				err = fmt.Errorf("%s twice; a message has one at most (RFC 5322 section 3.6)", n)
+			case l.replyTo && ascii.EqualFold(n, "Reply-To"):
+				err = fmt.Errorf("Reply-To, which %s sets", listdir.ReplyTo)
+			}
+			l.once = append(l.once, n)
+		}
 		if err == nil {
 			err = l.fields.Add(n, v)
 		}
@@ -258,6 +271,18 @@ func uriOf(iri string) string {
 	return b.String()
 }
 
+// onlyOnce reports the fields a message has once at most (RFC 5322
+// section 3.6, the table of 3.6's end).
+func onlyOnce(name string) bool {
+	for _, n := range []string{"Date", "From", "Sender", "Reply-To", "To", "Cc", "Bcc",
+		"Message-ID", "In-Reply-To", "References", "Subject"} {
+		if ascii.EqualFold(name, n) {
+			return true
+		}
+	}
+	return false
+}
+
 // mailtoAddr is an address as a mailto: URI holds it (RFC 6068 section
 // 2): every octet but letters, digits and "-._~!$'*+@" percent-encoded, so
 // that a "?", "#" or "%" in a local part, or UTF-8, stays part of the
@@ -356,6 +381,11 @@ func (l *list) deleted(name string) bool {
 	if isListField(name) || ascii.EqualFold(name, "Approved") || ascii.EqualFold(name, "Approve") ||
 		asksReceipt(name) || l.replyTo && ascii.EqualFold(name, "Reply-To") {
 		return true
+	}
+	for _, n := range l.once {
+		if ascii.EqualFold(name, n) {
+			return true
+		}
 	}
 	for _, n := range l.strip {
 		if ascii.EqualFold(name, n) {
