@@ -1,13 +1,21 @@
 #!/usr/bin/perl
 # mlm-unwrap.pl: write the messages of an MLM1 stream on stdin, byte for
-# byte, to stdout. A stand-in for mlm-unwrap(1) in core Perl (no flags);
-# it checks the order of lines and the E count, not every rule.
+# byte, to stdout. A stand-in for mlm-unwrap(1) in core Perl (no options:
+# it refuses them, 64); it checks the order of lines and the E count,
+# not every rule.
 use strict;
 use warnings;
 
 my $prog = 'mlm-unwrap';
 my ($n, $state, $count) = (0, 'idle', 0);
 sub fail { print STDERR "$prog: line $n: $_[0]\n"; exit 65; }
+
+# It has none of mlm-unwrap's options: -e or -d DIR, ignored, would
+# write the messages on standard output as if all were well.
+if (@ARGV) {
+	print STDERR "$prog: unexpected argument $ARGV[0]; the Perl stand-in takes no options\n";
+	exit 64;
+}
 
 binmode STDIN;
 binmode STDOUT;

@@ -10,13 +10,17 @@ use Socket ();
 
 my $prog = 'mlm-wrap';
 my (@attr, @rcpt, $sender, $id, $fromline);
+my $usage = "usage: $prog [-a NAME=VALUE] [-F] [-f SENDER] [-i ID] [-r RCPT]";
 GetOptions(
 	'a|attr=s'    => \@attr,
 	'F|from-line' => \$fromline,
 	'f|sender=s'  => \$sender,
 	'i|id=s'      => \$id,
 	'r|rcpt=s'    => \@rcpt,
-) or fail(64, "usage: $prog [-a NAME=VALUE] [-F] [-f SENDER] [-i ID] [-r RCPT]");
+) or fail(64, $usage);
+# The message is standard input: an argument, a file name given by
+# mistake, is refused rather than ignored.
+@ARGV and fail(64, "unexpected argument $ARGV[0]; $usage");
 
 # RFC 5321 Mailbox, UTF-8 allowed (RFC 6531), as the stream takes it:
 # labels of 63 octets at most, address literals IPv4, IPv6 or tag:text.

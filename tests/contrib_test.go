@@ -196,6 +196,28 @@ func TestStandInUsage(t *testing.T) {
 	}
 }
 
+// TestUnwrapStandInOptions: contrib/mlm-unwrap.pl has none of
+// mlm-unwrap's options, and refuses them, 64, writing nothing: it ignored
+// them, so -e (envelopes wanted) and -d DIR (files wanted) wrote the
+// messages on standard output and exited 0.
+func TestUnwrapStandInOptions(t *testing.T) {
+	if _, err := exec.LookPath("perl"); err != nil {
+		t.Skip("no perl")
+	}
+	rec := "MLM1 t\nS <>\n:Subject: x\n:\nE 0\n"
+	for _, args := range [][]string{{"-e"}, {"-d", t.TempDir()}} {
+		cmd := exec.Command("perl", append([]string{filepath.Join(root, "contrib", "mlm-unwrap.pl")}, args...)...)
+		cmd.Stdin = strings.NewReader(rec)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 64 || out.Len() != 0 || !strings.HasPrefix(errb.String(), "mlm-unwrap: ") {
+			t.Errorf("mlm-unwrap.pl %q: %v, stdout %q, stderr %q; want exit 64 and one line", args, err, out.String(), errb.String())
+		}
+	}
+}
+
 // TestHdrStandInAddress: contrib/mlm-hdr.sh reads the address file as
 // the Go programs do, its first line trimmed of Unicode's white space
 // too (a no-break space, as a copy from a web page leaves it), and adds
