@@ -84,6 +84,7 @@ binmode STDOUT;
 my $l = <STDIN>;
 exit 0 unless defined $l;    # empty input: nothing to do
 length($_) > 65536 and fail(65, 'attribute line of ' . length($_) . ' octets, over 65536') for @lines;
+@attr > 1000 and fail(65, 'more than 1000 attribute lines');    # what a reader takes
 # A From_ line, not "From :" (the obsolete From field) nor "From " and
 # white space alone. Its sender ends at the first space, but for one in
 # a quoted local part ("john smith"@, as Postfix's local(8) writes it)
