@@ -50,7 +50,15 @@ func importMbox(a *args, in io.Reader, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("-a: %w", err)
 		}
+		// What the stream writer would refuse at the first message,
+		// as bad data, is a bad option.
+		if n := 4 + len(at.Name) + len(stream.EscapeValue(at.Value)); n > stream.MaxLine {
+			return sysexit.Errorf(sysexit.Usage, "-a: attribute line of %d octets, over %d", n, stream.MaxLine)
+		}
 		im.attrs = append(im.attrs, at)
+	}
+	if len(im.attrs) > stream.MaxAttrs {
+		return sysexit.Errorf(sysexit.Usage, "-a: more than %d attributes", stream.MaxAttrs)
 	}
 	// A bad address in an option is a bad option, as a bad -a name is:
 	// NewPath's EX_DATAERR would put it down to the mbox.
