@@ -21,7 +21,8 @@ func FuzzWrap(f *testing.F) {
 	f.Add("From <> Sun Nov 29\n", "-", "a\nR <mallory@example.net>", "X=1", true)
 	f.Add("", "alice@example.org", "bob@example.net", "a=", false)
 	f.Fuzz(func(t *testing.T, m, sender, rcpt, attr string, fromLine bool) {
-		a := &args{Attr: []string{attr}, Rcpt: []string{rcpt}, FromLine: fromLine, ID: "r1"}
+		id := "r1"
+		a := &args{Attr: []string{attr}, Rcpt: []string{rcpt}, FromLine: fromLine, ID: &id}
 		if sender != "-" {
 			a.Sender = &sender
 		}

@@ -21,7 +21,7 @@ type args struct {
 	Attr     []string `short:"a" sep:"none" placeholder:"NAME=VALUE" help:"Add an attribute (repeatable)."`
 	FromLine bool     `short:"F" name:"from-line" help:"Remove a leading mbox From_ line; its address is the sender unless -f is given."`
 	Sender   *string  `short:"f" placeholder:"SENDER" help:"Envelope sender; empty means the null sender <>."`
-	ID       string   `short:"i" placeholder:"ID" help:"Record id (default: a fresh unique id)."`
+	ID       *string  `short:"i" placeholder:"ID" help:"Record id (default: a fresh unique id)."`
 	Rcpt     []string `short:"r" sep:"none" placeholder:"RCPT" help:"Add an envelope recipient (repeatable)."`
 }
 
@@ -53,11 +53,14 @@ func run(a *args, in io.Reader, out io.Writer) error {
 // envelopeOf checks the flags and returns the record's header and
 // recipients.
 func envelopeOf(a *args) (*stream.Header, []stream.Path, error) {
-	h := &stream.Header{ID: a.ID}
-	if h.ID == "" {
-		h.ID = stream.NewID()
-	} else if err := stream.CheckID(h.ID); err != nil {
-		return nil, nil, sysexit.Errorf(sysexit.Usage, "-i: %v", err)
+	h := &stream.Header{ID: stream.NewID()}
+	if a.ID != nil {
+		// An empty one too is a bad id, not no -i: a script's unset
+		// variable must not pass for a fresh id.
+		if err := stream.CheckID(*a.ID); err != nil {
+			return nil, nil, sysexit.Errorf(sysexit.Usage, "-i: %v", err)
+		}
+		h.ID = *a.ID
 	}
 	for _, nv := range a.Attr {
 		at, err := stream.ParseAttr(nv)
