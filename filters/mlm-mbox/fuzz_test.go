@@ -23,7 +23,7 @@ func FuzzImport(f *testing.F) {
 	f.Add("not an mbox\n", false)
 	f.Add("From a\nx", false)
 	f.Fuzz(func(t *testing.T, in string, mboxo bool) {
-		a := &args{ID: "b", Quoting: "mboxrd"}
+		a := &args{ID: new("b"), Quoting: "mboxrd"}
 		if mboxo {
 			a.Quoting = "mboxo"
 		}
@@ -61,7 +61,7 @@ func FuzzRoundTrip(f *testing.F) {
 			mbox.WriteString("\n")
 		}
 		var out bytes.Buffer
-		if err := run(&args{ID: "b", Quoting: "mboxrd"}, strings.NewReader(mbox.String()), &out); err != nil {
+		if err := run(&args{ID: new("b"), Quoting: "mboxrd"}, strings.NewReader(mbox.String()), &out); err != nil {
 			t.Fatalf("%q: %v", mbox.String(), err)
 		}
 		r := stream.NewReader(&out)
@@ -111,7 +111,7 @@ func FuzzExportImport(f *testing.F) {
 		if err := run(&args{Export: true, Quoting: style}, &in, &mbox); err != nil {
 			t.Fatalf("export of %q, %q: %v", m1, m2, err)
 		}
-		if err := run(&args{ID: "b", Quoting: style}, bytes.NewReader(mbox.Bytes()), &out); err != nil {
+		if err := run(&args{ID: new("b"), Quoting: style}, bytes.NewReader(mbox.Bytes()), &out); err != nil {
 			t.Fatalf("import of %q: %v", mbox.Bytes(), err)
 		}
 		r := stream.NewReader(&out)

@@ -34,16 +34,20 @@ type importer struct {
 
 // importMbox writes one record per message of the mbox read from in.
 func importMbox(a *args, in io.Reader, out io.Writer) error {
-	im := &importer{a: a, w: stream.NewWriter(out), base: a.ID}
+	im := &importer{a: a, w: stream.NewWriter(out), base: stream.NewID()}
 	im.q = newQuoter(im.w, a.Quoting, true)
-	if im.base == "" {
-		im.base = stream.NewID()
-	} else if err := stream.CheckID(im.base); err != nil {
-		return sysexit.Errorf(sysexit.Usage, "-i: %v", err)
-	} else if max := queue.MaxID - len(",9999999999"); len(im.base) > max {
-		// The ids are base,1, base,2 … : room for the count, within
-		// what a queue takes.
-		return sysexit.Errorf(sysexit.Usage, "-i: an id base of %d octets; at most %d", len(im.base), max)
+	if a.ID != nil {
+		// An empty base given is a bad one, not none: a script's
+		// unset variable must not pass for a fresh base.
+		im.base = *a.ID
+		if err := stream.CheckID(im.base); err != nil {
+			return sysexit.Errorf(sysexit.Usage, "-i: %v", err)
+		}
+		if max := queue.MaxID - len(",9999999999"); len(im.base) > max {
+			// The ids are base,1, base,2 … : room for the count,
+			// within what a queue takes.
+			return sysexit.Errorf(sysexit.Usage, "-i: an id base of %d octets; at most %d", len(im.base), max)
+		}
 	}
 	for _, nv := range a.Attr {
 		at, err := stream.ParseAttr(nv)

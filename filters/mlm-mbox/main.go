@@ -16,7 +16,7 @@ const prog = "mlm-mbox"
 type args struct {
 	Attr    []string `short:"a" sep:"none" placeholder:"NAME=VALUE" help:"Import: add an attribute to every record (repeatable)."`
 	Sender  *string  `short:"f" placeholder:"SENDER" help:"Import: envelope sender of every record instead of the From_ line's; empty means <>."`
-	ID      string   `short:"i" placeholder:"BASE" help:"Import: records get the ids BASE,1 BASE,2 … (default BASE: a fresh unique id)."`
+	ID      *string  `short:"i" placeholder:"BASE" help:"Import: records get the ids BASE,1 BASE,2 … (default BASE: a fresh unique id)."`
 	Quoting string   `short:"q" enum:"mboxrd,mboxo" default:"mboxrd" placeholder:"STYLE" help:"How body lines starting with From are quoted in the mbox, read or written: mboxrd or mboxo."`
 	Rcpt    []string `short:"r" sep:"none" placeholder:"RCPT" help:"Import: add an envelope recipient to every record (repeatable)."`
 	Export  bool     `short:"x" help:"Export: read records, write an mbox."`

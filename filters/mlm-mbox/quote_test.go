@@ -210,7 +210,7 @@ func TestImportLongLine(t *testing.T) {
 	const size = 16 << 20
 	orig := longStream(t, size, "\n")
 	mbox, _ := exportFile(t, orig, &args{Export: true, Quoting: "mboxrd"})
-	back, n := exportFile(t, mbox, &args{ID: "l", Quoting: "mboxrd"})
+	back, n := exportFile(t, mbox, &args{ID: new("l"), Quoting: "mboxrd"})
 	t.Logf("import allocated %d octets", n)
 	if n > 4<<20 {
 		t.Errorf("import of two lines of %d octets allocated %d octets", size, n)
