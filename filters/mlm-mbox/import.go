@@ -61,8 +61,9 @@ func importMbox(a *args, in io.Reader, out io.Writer) error {
 		}
 		im.attrs = append(im.attrs, at)
 	}
-	if len(im.attrs) > stream.MaxAttrs {
-		return sysexit.Errorf(sysexit.Usage, "-a: more than %d attributes", stream.MaxAttrs)
+	// A record gets received too, from its From_ line's date.
+	if len(im.attrs) >= stream.MaxAttrs {
+		return sysexit.Errorf(sysexit.Usage, "-a: more than %d attributes, with room for received", stream.MaxAttrs-1)
 	}
 	// A bad address in an option is a bad option, as a bad -a name is:
 	// NewPath's EX_DATAERR would put it down to the mbox.
