@@ -81,15 +81,27 @@ my $s = defined $sender ? path($sender, 'sender') : '<>';
 
 binmode STDIN;
 binmode STDOUT;
-my $l = <STDIN>;
-exit 0 unless defined $l;    # empty input: nothing to do
+# The input is read a block at a time, never a line: a line of any
+# length goes through in the memory of two stream lines.
+my ($buf, $eof) = ('', 0);
+sub more {
+	my $n = read(STDIN, $buf, 65536, length $buf);
+	defined $n or fail(75, "stdin: $!");
+	$eof = 1 if $n == 0;
+}
+more() until $eof || length $buf;
+exit 0 unless length $buf;    # empty input: nothing to do
 length($_) > 65536 and fail(65, 'attribute line of ' . length($_) . ' octets, over 65536') for @lines;
 @attr > 1000 and fail(65, 'more than 1000 attribute lines');    # what a reader takes
 # A From_ line, not "From :" (the obsolete From field) nor "From " and
 # white space alone. Its sender ends at the first space, but for one in
 # a quoted local part ("john smith"@, as Postfix's local(8) writes it)
 # or in angle brackets (<"a b"@x>).
-if ($fromline && $l =~ /\AFrom [ \t]*[^: \t]/) {
+if ($fromline && $buf =~ /\AFrom [ \t]*[^: \t]/) {
+	more() while index($buf, "\n") < 0 && !$eof && length $buf < 65536;
+	my $i = index($buf, "\n");
+	($i < 0 ? length $buf : $i + 1) >= 65536 + ($i >= 0) and fail(65, 'From_ line: over 65535 octets without LF, or 65536 with it');
+	my $l = substr($buf, 0, $i < 0 ? length $buf : $i + 1, '');
 	if (!defined $sender) {
 		(my $r = substr($l, 5)) =~ s/[\r\n]+\z//;
 		my ($f) = $r =~ /\A((?:<(?:[^">]|"(?:[^"\\]|\\.)*")*>|"(?:[^"\\\x00-\x1f\x7f]|\\[\x20-\x7e])*"|)[^ ]*)/s;
@@ -97,14 +109,22 @@ if ($fromline && $l =~ /\AFrom [ \t]*[^: \t]/) {
 		$f =~ s/\A<(.*)>\z/$1/s;
 		$s = $null ? '<>' : (mailbox_ok($f) ? "<$f>" : fail(65, 'bad sender in From_ line'));
 	}
-	$l = <STDIN>;
 }
 print @lines, "S $s\n";
-while (defined $l) {
-	my $nl = chomp $l;
-	print ';', substr($l, 0, 65534, ''), "\n" while length($l) > 65534;
-	if ($nl) { print ':', $l, "\n" } elsif (length $l) { print ';', $l, "\n" }
-	$l = <STDIN>;
+# A line of 65534 octets or fewer is a ":" line; a longer one, or a
+# last one without LF, goes in ";" pieces of 65534, the last shorter.
+while (1) {
+	my $i = index($buf, "\n");
+	if ($i >= 0 && $i <= 65534) {
+		print ':', substr($buf, 0, $i + 1, '');
+	} elsif (length $buf > 65534) {
+		print ';', substr($buf, 0, 65534, ''), "\n";
+	} elsif ($eof) {
+		last;
+	} else {
+		more();
+	}
 }
+print ';', $buf, "\n" if length $buf;
 print @r, 'E ', scalar(@r), "\n";
 close STDOUT or fail(75, "stdout: $!");

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -214,6 +215,56 @@ func TestUnwrapStandInOptions(t *testing.T) {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 64 || out.Len() != 0 || !strings.HasPrefix(errb.String(), "mlm-unwrap: ") {
 			t.Errorf("mlm-unwrap.pl %q: %v, stdout %q, stderr %q; want exit 64 and one line", args, err, out.String(), errb.String())
+		}
+	}
+}
+
+// TestWrapStandInMemory: contrib/mlm-wrap.pl wraps a message whose
+// lines are longer than a stream line in bounded memory, as mlm-wrap
+// does, and writes what mlm-wrap writes: it read a line at a time, and a
+// 64 MiB line, with or without its LF, was 64 MiB of Perl string and
+// more (72 MiB peak).
+func TestWrapStandInMemory(t *testing.T) {
+	if _, err := exec.LookPath("perl"); err != nil {
+		t.Skip("no perl")
+	}
+	if testing.Short() {
+		t.Skip("short")
+	}
+	long := strings.Repeat("x", 64<<20)
+	for _, m := range []string{"Subject: long\n\n" + long + "\nend\n", "From a@example.org Sat Nov 28 12:00:00 2026\n\n" + long} {
+		in := filepath.Join(t.TempDir(), "m.eml")
+		if err := os.WriteFile(in, []byte(m), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run := func(name string, argv ...string) (string, int64) {
+			f, err := os.Open(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			cmd := exec.Command(filepath.Join(binDir, "peakrss"), append(argv, "-F", "-i", "t", "-r", "b@example.net")...)
+			cmd.Stdin = f
+			h := sha256.New()
+			var errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = h, &errb
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("%s: %v: %s", name, err, errb.String())
+			}
+			var kib int64
+			if _, err := fmt.Sscanf(errb.String(), "peakrss: %d\n", &kib); err != nil {
+				t.Fatalf("%s: peakrss said %q", name, errb.String())
+			}
+			return string(h.Sum(nil)), kib
+		}
+		want, _ := run("mlm-wrap", filepath.Join(binDir, "mlm-wrap"))
+		got, kib := run("mlm-wrap.pl", "perl", filepath.Join(root, "contrib", "mlm-wrap.pl"))
+		t.Logf("mlm-wrap.pl: peak RSS %d KiB", kib)
+		if got != want {
+			t.Errorf("mlm-wrap.pl wrote another stream than mlm-wrap for a line of 64 MiB")
+		}
+		if kib > 32<<10 {
+			t.Errorf("mlm-wrap.pl: peak RSS %d KiB for a line of 64 MiB; want under 32 MiB", kib)
 		}
 	}
 }
