@@ -269,6 +269,24 @@ func TestWrapStandInMemory(t *testing.T) {
 	}
 }
 
+// filterRun runs argv with in on its standard input, and returns what it
+// wrote on its standard output and its exit status.
+func filterRun(t *testing.T, in string, argv ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin = strings.NewReader(in)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return out.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), 0
+}
+
 // TestHdrStandInAddress: contrib/mlm-hdr.sh reads the address file as
 // the Go programs do, its first line trimmed of Unicode's white space
 // too (a no-break space, as a copy from a web page leaves it), and adds
@@ -279,18 +297,11 @@ func TestHdrStandInAddress(t *testing.T) {
 	post := "MLM1 p1\nS <poster@example.org>\n:Subject: x\n:\n:body\nE 0\n"
 	listID := regexp.MustCompile(`(?m)^:List-Id: .*$`)
 	run := func(argv ...string) (string, int) {
-		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Stdin = strings.NewReader(post)
-		var out bytes.Buffer
-		cmd.Stdout = &out
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return "", ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
+		out, code := filterRun(t, post, argv...)
+		if code != 0 {
+			return "", code
 		}
-		return listID.FindString(out.String()), 0
+		return listID.FindString(out), 0
 	}
 	for _, sp := range []string{" ", "\u00a0", "\u2003", "\u202f", "\u3000", "\u0085", "\r"} {
 		if err := os.WriteFile(filepath.Join(dir, "address"), []byte(sp+"dev@lists.example.org"+sp+"\n"), 0o644); err != nil {
@@ -313,20 +324,7 @@ func TestHdrStandInBadAddress(t *testing.T) {
 	dir := newList(t)
 	post := "MLM1 p1\nS <poster@example.org>\n:Subject: x\n:\n:body\nE 0\n"
 	listID := regexp.MustCompile(`(?m)^:List-Id: .*$`)
-	run := func(argv ...string) (string, int) {
-		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Stdin = strings.NewReader(post)
-		var out bytes.Buffer
-		cmd.Stdout = &out
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return out.String(), ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), 0
-	}
+	run := func(argv ...string) (string, int) { return filterRun(t, post, argv...) }
 	for _, a := range []string{"dev.@lists.example.org", "dev..x@lists.example.org", "dev@lists.example.org.", "dev@[192.0.2.1]", "\"dev\"@lists.example.org", "dev(c)@lists.example.org", "dev@localhost"} {
 		if err := os.WriteFile(filepath.Join(dir, "address"), []byte(a+"\n"), 0o644); err != nil {
 			t.Fatal(err)
