@@ -591,14 +591,7 @@ func TestLMTP421(t *testing.T) {
 					closeAfterData(c, ext, "250 2.0.0 a delivered\r\n250 2.0.0 b delivered\r\n421 4.3.2 shutting down\r\n")
 					return
 				}
-				defer c.Close() // the next: through to the healthy sink
-				s, err := net.Dial("tcp", healthy.Addr())
-				if err != nil {
-					return
-				}
-				defer s.Close()
-				go io.Copy(s, c)
-				io.Copy(c, s)
+				passOn(c, healthy.Addr()) // the next: through to the healthy sink
 			})
 			dir := list(t)
 			a := &args{Dir: dir, Relay: []string{relay}, LMTP: true, Conns: 1}
@@ -621,6 +614,19 @@ func TestLMTP421(t *testing.T) {
 			}
 		})
 	}
+}
+
+// passOn serves a connection by passing it on to the server at addr,
+// both ways, and closes it.
+func passOn(c net.Conn, addr string) {
+	defer c.Close()
+	s, err := net.Dial("tcp", addr)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	go io.Copy(s, c)
+	io.Copy(c, s)
 }
 
 // closeAfterData serves a connection as an LMTP server offering ext,
@@ -1645,14 +1651,7 @@ func TestMail421(t *testing.T) {
 			replyToMAIL(c, "220 closing ESMTP\r\n", "421 4.4.2 closing: idle timeout exceeded\r\n", true)
 			return
 		}
-		defer c.Close() // each run's second: through to the healthy sink
-		s, err := net.Dial("tcp", healthy.Addr())
-		if err != nil {
-			return
-		}
-		defer s.Close()
-		go io.Copy(s, c)
-		io.Copy(c, s)
+		passOn(c, healthy.Addr()) // each run's second: through to the healthy sink
 	})
 	for _, retry := range []bool{false, true} {
 		a := &args{Dir: list(t), Relay: []string{relay}, Conns: 1, Retry: retry}
