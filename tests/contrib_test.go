@@ -356,18 +356,11 @@ func TestMembersStandInALabels(t *testing.T) {
 	}
 	envelope := regexp.MustCompile(`(?m)^[SRE] .*$`)
 	run := func(in string, argv ...string) string {
-		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Stdin = strings.NewReader(in)
-		var out bytes.Buffer
-		cmd.Stdout = &out
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return fmt.Sprintf("exit %d", ee.ExitCode())
-		} else if err != nil {
-			t.Fatal(err)
+		out, code := filterRun(t, in, argv...)
+		if code != 0 {
+			return fmt.Sprintf("exit %d", code)
 		}
-		return strings.Join(envelope.FindAllString(out.String(), -1), "\n")
+		return strings.Join(envelope.FindAllString(out, -1), "\n")
 	}
 	post := "MLM1 p1\nS <poster@example.org>\n:Subject: x\n:\n:body\nR <carol@xn--bcher-kva.example>\nE 1\n"
 	for _, tc := range []struct{ address, subscribers string }{
