@@ -414,7 +414,9 @@ func part(boundary, footer string) string {
 		cs, cte, text = "utf-8", "quoted-printable", msg.QPEncode(footer)
 	}
 	if delim := "--" + boundary; strings.HasPrefix(text, delim) || strings.Contains(text, "\n"+delim) {
-		cte, text = "base64", base64Lines(footer)
+		// Text in its canonical form, lines ending in CRLF (RFC 2045
+		// section 6.8), as a reader takes it out.
+		cte, text = "base64", base64Lines(strings.ReplaceAll(footer, "\n", "\r\n"))
 	}
 	return "--" + boundary + "\n" +
 		"Content-Type: text/plain; charset=" + cs + "\n" +

@@ -207,15 +207,16 @@ func TestFooterLimits(t *testing.T) {
 
 // TestFooterReadsRight: a footer with a line that would be read as the
 // multipart's delimiter goes in base64, and the post still has its two
-// parts, the second the footer; a text/plain body in a charset where
+// parts, the second the footer, its lines ending in CRLF, the canonical
+// form of text in base64 (RFC 2045 section 6.8); a text/plain body in a charset where
 // ASCII octets are not ASCII text (UTF-16, UTF-7, ...) gets no footer,
 // in any encoding. (From a review.)
 func TestFooterReadsRight(t *testing.T) {
 	footer := "--------------------\nTo unsubscribe, write to dev-unsubscribe@lists.example.org\n"
 	const b = "------------------"
 	dir, parts, _ := footedParts(t, footer, `"`+b+`"`, b)
-	if len(parts) != 2 || parts[0] != "hi" || parts[1] != footer {
-		t.Errorf("parts %q; want \"hi\" and the footer", parts)
+	if len(parts) != 2 || parts[0] != "hi" || parts[1] != strings.ReplaceAll(footer, "\n", "\r\n") {
+		t.Errorf("parts %q; want \"hi\" and the footer, in CRLF lines", parts)
 	}
 	for _, tc := range []struct{ charset, cte, body string }{
 		{"utf-16", "quoted-printable", "=FE=FF=00h=00i=00=0A\n"},
@@ -260,8 +261,8 @@ func TestFooterWrappedDelimiter(t *testing.T) {
 	footer := "\u00e9" + strings.Repeat("x", 69) + "--frontier\n"
 	const b = "frontier"
 	_, parts, body := footedParts(t, footer, b, b)
-	if len(parts) != 2 || parts[0] != "hi" || parts[1] != footer {
-		t.Errorf("parts %q; want \"hi\" and the footer; body:\n%s", parts, body)
+	if len(parts) != 2 || parts[0] != "hi" || parts[1] != strings.ReplaceAll(footer, "\n", "\r\n") {
+		t.Errorf("parts %q; want \"hi\" and the footer, in CRLF lines (base64); body:\n%s", parts, body)
 	}
 }
 
