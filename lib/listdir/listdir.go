@@ -251,8 +251,12 @@ func (d *Dir) Has(name string) bool {
 // taken as no file, it made a list without its members or its settings
 // (mail to nobody, a post let through that a policy or a deny would
 // have held).
+//
+// A FIFO is refused: it would hold the open (and a member file's lock
+// with it) until someone wrote to it, or, opened without waiting, read
+// as an empty file. (A device is read: /dev/null is an empty file.)
 func (d *Dir) OpenFile(name string) (*os.File, error) {
-	f, err := os.Open(d.File(name))
+	f, err := os.OpenFile(d.File(name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, lerr := os.Lstat(d.File(name)); lerr == nil {
 			return nil, sysexit.Temp(fmt.Errorf("%s: a symbolic link to nothing", name))
@@ -262,6 +266,13 @@ func (d *Dir) OpenFile(name string) (*os.File, error) {
 	}
 	if err != nil {
 		return nil, sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
+	}
+	if info, err := f.Stat(); err != nil || info.Mode()&fs.ModeNamedPipe != 0 {
+		f.Close()
+		if err == nil {
+			err = errors.New("a FIFO, not a file")
+		}
+		return nil, sysexit.Temp(fmt.Errorf("%s: %w", name, err))
 	}
 	return f, nil
 }

@@ -259,3 +259,35 @@ func TestDanglingSetting(t *testing.T) {
 		t.Errorf("Open(address a link to nothing) = %v; want a temporary error", err)
 	}
 }
+
+// TestFIFOSetting: a setting or member file that is a FIFO is a
+// temporary failure, found at once: it held the open, and a member
+// file's lock with it, until someone wrote to it (mlm-sub and mlm-who
+// hung). /dev/null stays an empty file.
+func TestFIFOSetting(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, Address), []byte("dev@lists.example.org\n"), 0o644)
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(d.File(Policy), 0o600); err != nil {
+		t.Skip("no FIFO here:", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, _, err := d.String(Policy); done <- err }()
+	select {
+	case err := <-done:
+		if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "FIFO") {
+			t.Errorf("String(a FIFO) = %v; want a temporary error naming it", err)
+		}
+	case <-time.After(time.Minute): // a safety net, not a measure: it never returned
+		t.Fatal("String(a FIFO) waits for a writer")
+	}
+	if err := os.Symlink("/dev/null", d.File(Deny)); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := d.Lines(Deny); err != nil || len(l) != 0 {
+		t.Errorf("Lines(/dev/null) = %q, %v; want none, no error", l, err)
+	}
+}
