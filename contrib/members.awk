@@ -12,7 +12,8 @@
 # holds the poster. A record id with a "," is refused (65): a post's
 # delivery journal is named by its id up to the first ",". With file
 # other than "subscribers", a record left with no recipient at all is an
-# error (75), so the mail waits. It adds no attributes; its address
+# error (75), so the mail waits; so is a member file of lines none of
+# which is an address (saved as UTF-16, say). It adds no attributes; its address
 # check follows mlm-members' in the main, and it compares domains in
 # ASCII case only, where mlm-members folds other letters too; it keys an
 # A-label as its U-label as mlm-members does (dkey), but for one with a
@@ -242,9 +243,10 @@ kind != "stream" {
 	sub("^" ws "+", ""); sub(ws "+$", "")
 	if ($0 == "" || $0 ~ /^#/) next
 	if (!mailbox($0)) {
-		if (kind == "member") print "mlm-members.sh: " file ": line " FNR ": not an address; skipped" > "/dev/stderr"
+		if (kind == "member") { print "mlm-members.sh: " file ": line " FNR ": not an address; skipped" > "/dev/stderr"; nbad++ }
 		next
 	}
+	if (kind == "member") naddr++
 	k = key($0)
 	if (kind == "skip") skip[k] = 1
 	else if (kind == "notmetoo") notme[k] = 1
@@ -272,6 +274,10 @@ kind != "stream" {
 	}
 	if (c == 0 && file != "subscribers") {
 		print "mlm-members.sh: " file ": no one to send to" > "/dev/stderr"
+		exit 75
+	}
+	if (naddr == 0 && nbad > 0) { # lines, none an address: not read as it should be
+		print "mlm-members.sh: " file ": no line is an address; no one to send to" > "/dev/stderr"
 		exit 75
 	}
 	print "E " c; next

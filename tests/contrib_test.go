@@ -136,6 +136,18 @@ func TestMembersStandIn(t *testing.T) {
 		}
 		same(fmt.Sprintf("a member %q", m), bare, "")
 	}
+	// A member file of lines none of which is an address (saved as
+	// UTF-16) is no list without members: both wait, 75, where the post
+	// went to no one.
+	if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("\xff\xfea\x00@\x00x\x00.\x00o\x00r\x00g\x00\n\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, wantCode := run([]string{goProg, dir}, bare); wantCode != 75 {
+		t.Errorf("mlm-members on a UTF-16 member file: %d; want 75", wantCode)
+	}
+	if _, code := run([]string{"sh", sh, dir}, bare); code != 75 {
+		t.Errorf("mlm-members.sh on a UTF-16 member file: %d; want 75", code)
+	}
 	// A poster, or a recipient there already, whose quoted local part
 	// holds a space is the whole mailbox, not its part up to the space:
 	// the stand-in sent "john smith"@, in notmetoo, his own post, and

@@ -64,7 +64,9 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 	// the cost of a compare, where Own would lower both domains again.
 	atList := "@" + addr.Domain(list)
 	bounces := stream.Path{Mailbox: d.CommandAddress("bounces")}
+	nbad := 0 // the record's member lines that are no address
 	bad := func(file string, line int, err error) {
+		nbad++
 		fmt.Fprintf(stderr, "%s: %s: line %d: %v; skipped\n", prog, file, line, err)
 	}
 	src := members.NewSource(d, file)
@@ -106,7 +108,10 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 			return err
 		}
 		posterKey := addr.Key(poster)
+		nbad = 0
+		members := 0 // the record's member lines that are addresses
 		err = src.Each(func(m string) error {
+			members++
 			k := addr.Key(m)
 			if strings.HasSuffix(k, atList) && envelope.Own(list, m) {
 				fmt.Fprintf(stderr, "%s: %s: an address of the list itself; skipped\n", prog, file)
@@ -128,6 +133,12 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 		}
 		if n == 0 && file != listdir.Subscribers {
 			return sysexit.Errorf(sysexit.TempFail, "%s: no one to send %s to", file, h.ID)
+		}
+		if members == 0 && nbad > 0 {
+			// Not a list without members: one whose file cannot be
+			// read as it should (saved as UTF-16, say). The post
+			// waits for it to be mended, not go to no one.
+			return sysexit.Errorf(sysexit.TempFail, "%s: no line is an address; no one to send %s to", file, h.ID)
 		}
 		return w.End()
 	})
