@@ -422,11 +422,18 @@ func asksReceipt(name string) bool {
 // non-ASCII prefix is encoded (RFC 2047); before an encoded-word it takes
 // its separating space inside its own encoded-word, since the space
 // between two encoded-words is not displayed. A message without a Subject
-// gets one holding just the prefix.
+// gets one holding just the prefix, folded as an empty one's is.
 func addPrefix(e *msg.Edit, prefix string) error {
 	v, ok := e.Value("Subject")
 	if !ok {
-		return e.Add("Subject", msg.EncodeText(prefix))
+		// An empty Subject, then the prefix put in it, as Prefix does
+		// in any other: an encoded prefix of several encoded-words is
+		// folded between them, not one line of over 76 octets.
+		if err := e.Add("Subject", ""); err != nil {
+			return err
+		}
+		e.Prefix("Subject", msg.EncodeText(prefix))
+		return nil
 	}
 	if strings.Contains(strings.ToLower(msg.DecodeText(v)), strings.ToLower(prefix)) {
 		return nil
