@@ -333,12 +333,12 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 	}
 	for _, a := range posters {
 		a = strings.ToLower(a)
-		// Its domain spelt the other way too: a pattern of
+		// Its domain spelt the other ways too: a pattern of
 		// *@bücher.example denies bob@xn--bcher-kva.example, the same
 		// mailbox, and one of *@xn--bcher-kva.example bob@bücher.example.
-		other := otherSpelling(a)
+		uLabels, aLabels := otherSpellings(a)
 		for _, pat := range pats {
-			if match(pat, a) || other != "" && match(pat, other) {
+			if match(pat, a) || uLabels != "" && match(pat, uLabels) || aLabels != "" && match(pat, aLabels) {
 				return true, nil
 			}
 		}
@@ -346,25 +346,27 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 	return false, nil
 }
 
-// otherSpelling returns the mailbox a, in lower case, with its domain's
-// A-labels as U-labels (addr.DomainKey), or its U-labels as A-labels
-// (addr.ALabels); "" if it has neither.
-func otherSpelling(a string) string {
+// otherSpellings returns the mailbox a, in lower case, with its
+// domain's A-labels as U-labels (addr.DomainKey), and with its U-labels
+// as A-labels (addr.ALabels); each "" where it is a itself. A domain
+// spelt half one way and half the other (bücher.xn--scm-rla.example)
+// has both, so that a pattern of either spelling matches it.
+func otherSpellings(a string) (uLabels, aLabels string) {
 	at := strings.LastIndexByte(a, '@')
 	if at < 0 {
-		return ""
+		return "", ""
 	}
 	d := a[at+1:]
 	if k := addr.DomainKey(d); k != d {
-		return a[:at+1] + k
+		uLabels = a[:at+1] + k
 	}
 	if ascii.Is(d) {
-		return ""
+		return uLabels, ""
 	}
-	if o, ok := addr.ALabels(d); ok {
-		return a[:at+1] + o
+	if o, ok := addr.ALabels(d); ok && o != d {
+		aLabels = a[:at+1] + o
 	}
-	return ""
+	return uLabels, aLabels
 }
 
 // isLoop reports the list's own mail coming back: its List-Id, or an
