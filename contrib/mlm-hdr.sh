@@ -10,6 +10,12 @@
 set -eu
 [ $# -eq 1 ] || { echo "usage: mlm-hdr.sh DIR" >&2; exit 64; }
 dir=$1
+# An address file that is a symbolic link to nothing (its file system
+# not mounted) cannot be read, 75, as to mlm-hdr: not no list, 67.
+if [ -L "$dir/address" ] && [ ! -e "$dir/address" ]; then
+	echo "mlm-hdr.sh: address: a symbolic link to nothing" >&2
+	exit 75
+fi
 [ -f "$dir/address" ] || { echo "mlm-hdr.sh: $dir: no such list" >&2; exit 67; }
 # Its first line trimmed, CR and spaces too, as the Go programs read it
 # (strings.TrimSpace): Unicode's in UTF-8 as well, as mlm-members.sh.

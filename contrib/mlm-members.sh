@@ -25,6 +25,19 @@ case $dir in
 /*) ;;
 *) dir=./$dir ;; # an awk operand NAME=VALUE would be an assignment
 esac
+# unreadable: a file it reads that is a symbolic link to nothing (its
+# file system not mounted) cannot be read, 75, as to mlm-members; taken
+# for a missing file, it made a list of no members, or of the
+# subscribers file's where members-command is linked so.
+unreadable() {
+	for f; do
+		if [ -L "$dir/$f" ] && [ ! -e "$dir/$f" ]; then
+			echo "mlm-members.sh: $f: a symbolic link to nothing" >&2
+			exit 75
+		fi
+	done
+}
+unreadable address
 [ -f "$dir/address" ] || { echo "mlm-members.sh: $dir: no such list" >&2; exit 67; }
 # Its first line trimmed, CR and spaces too, as the Go programs read it
 # (strings.TrimSpace): Unicode's in UTF-8 as well, the no-break space a
@@ -36,6 +49,11 @@ case $list in
 ?*@?*) ;;
 *) echo "mlm-members.sh: address: $list is not an address" >&2; exit 75 ;;
 esac
+if [ "$file" = subscribers ]; then
+	unreadable members-command digest nomail notmetoo subscribers
+else
+	unreadable "$file"
+fi
 if [ "$file" = subscribers ] && [ -e "$dir/members-command" ]; then
 	echo "mlm-members.sh: members-command: not run by this stand-in; use mlm-members" >&2
 	exit 75

@@ -393,3 +393,74 @@ func TestMembersStandInALabels(t *testing.T) {
 		}
 	}
 }
+
+// TestMembersStandInDanglingLink: contrib/mlm-members.sh takes a member
+// file, or members-command, that is a symbolic link to nothing for a
+// file it cannot read, 75, as mlm-members does (3af5201), and so do it
+// and contrib/mlm-hdr.sh an address file linked so: they took one
+// for a missing file, so a post whose subscribers file is linked to a
+// file system not mounted went to nobody, exit 0, one whose
+// members-command is so linked went to the subscribers file's members,
+// and a list whose address file is so linked was no list, 67, a bounce.
+func TestMembersStandInDanglingLink(t *testing.T) {
+	if _, err := exec.LookPath("awk"); err != nil {
+		t.Skip("no awk")
+	}
+	post := "MLM1 p1\nS <poster@example.org>\n:Subject: x\n:\n:body\nE 0\n"
+	code := func(dir string, argv ...string) int {
+		cmd := exec.Command(argv[0], append(argv[1:], dir)...)
+		cmd.Stdin = strings.NewReader(post)
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	}
+	for _, tc := range []struct {
+		link string
+		args []string
+	}{
+		{"address", nil},
+		{"subscribers", nil},
+		{"members-command", nil},
+		{"digest", nil},
+		{"nomail", nil},
+		{"notmetoo", nil},
+		{"owner", []string{"-l", "owner"}},
+		{"digest", []string{"-l", "digest"}},
+		// not read for another file, by either
+		{"notmetoo", []string{"-l", "owner"}},
+	} {
+		dir := newList(t)
+		if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("alice@example.org\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "owner"), []byte("carol@example.org\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, tc.link)
+		os.Remove(path)
+		if err := os.Symlink(filepath.Join(dir, "not-mounted", tc.link), path); err != nil {
+			t.Fatal(err)
+		}
+		want := code(dir, append([]string{filepath.Join(binDir, "mlm-members")}, tc.args...)...)
+		got := code(dir, append([]string{"sh", filepath.Join(root, "contrib", "mlm-members.sh")}, tc.args...)...)
+		if got != want {
+			t.Errorf("%s a link to nothing, %q: mlm-members.sh exit %d; mlm-members %d", tc.link, tc.args, got, want)
+		}
+	}
+	// And contrib/mlm-hdr.sh, whose one file is the address.
+	dir := newList(t)
+	path := filepath.Join(dir, "address")
+	os.Remove(path)
+	if err := os.Symlink(filepath.Join(dir, "not-mounted", "address"), path); err != nil {
+		t.Fatal(err)
+	}
+	want := code(dir, filepath.Join(binDir, "mlm-hdr"))
+	if got := code(dir, "sh", filepath.Join(root, "contrib", "mlm-hdr.sh")); got != want {
+		t.Errorf("address a link to nothing: mlm-hdr.sh exit %d; mlm-hdr %d", got, want)
+	}
+}
