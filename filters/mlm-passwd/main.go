@@ -50,17 +50,18 @@ func run(a *args, in io.Reader) error {
 	// A password is given in an Approved field, whose line holds at
 	// most 998 octets: a first line longer than that is no password
 	// (and is not read into memory whole).
-	line, err := bufio.NewReader(io.LimitReader(in, maxLine+2)).ReadString('\n')
+	line, err := bufio.NewReader(io.LimitReader(in, int64(len(listdir.BOM))+maxLine+2)).ReadString('\n')
 	if err != nil && err != io.EOF {
 		return sysexit.Temp(err)
 	}
+	// (A byte-order mark an editor put first is no part of it.)
+	line = strings.TrimPrefix(line, listdir.BOM)
 	if len(strings.TrimRight(line, "\r\n")) > maxLine {
 		return sysexit.Errorf(sysexit.DataErr, "the first line of standard input is longer than %d octets", maxLine)
 	}
 	// mlm-auth trims what a poster gives, so the stored password is
-	// trimmed too; and a file saved by an editor that starts it with a
-	// byte-order mark gives the password without it, as a setting is.
-	pw := strings.TrimSpace(strings.TrimPrefix(line, listdir.BOM))
+	// trimmed too.
+	pw := strings.TrimSpace(line)
 	if pw == "" {
 		return sysexit.Errorf(sysexit.DataErr, "no password on standard input")
 	}

@@ -32,4 +32,14 @@ func TestBOM(t *testing.T) {
 	if stored := strings.TrimSpace(string(b)); !password.Check(stored, "letmein") {
 		t.Errorf("the password set from a file with a byte-order mark is not letmein")
 	}
+	// One of the longest, 998 octets, with the mark before it: taken
+	// whole, not refused as too long, nor cut short.
+	long := strings.Repeat("x", 998)
+	if err := run(&args{Dir: dir}, strings.NewReader(listdir.BOM+long+"\r\n")); err != nil {
+		t.Fatalf("998 octets after a byte-order mark: %v", err)
+	}
+	b, _ = os.ReadFile(filepath.Join(dir, listdir.Password))
+	if stored := strings.TrimSpace(string(b)); !password.Check(stored, long) {
+		t.Errorf("the password of 998 octets after a byte-order mark is not the 998 octets")
+	}
 }
