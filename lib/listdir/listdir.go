@@ -125,6 +125,11 @@ func Open(path string) (*Dir, error) {
 		return nil, err
 	}
 	if !ok {
+		if link := danglingLink(path); link != "" {
+			// Its file system not mounted, say: no list to mend,
+			// not mail to bounce.
+			return nil, sysexit.Temp(fmt.Errorf("%s: %s is a symbolic link to nothing", path, link))
+		}
 		return nil, sysexit.Perm(sysexit.NoUser, fmt.Errorf("%s: %w", path, ErrNoList))
 	}
 	if a == "" {
@@ -144,6 +149,26 @@ func Open(path string) (*Dir, error) {
 	}
 	d.addr = a
 	return d, nil
+}
+
+// danglingLink returns the last name of path that is there, if it is a
+// symbolic link to nothing ("" if it is none): path itself, or the
+// directory of lists it is in.
+func danglingLink(path string) string {
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		if info, err := os.Lstat(p); err == nil {
+			if info.Mode()&fs.ModeSymlink == 0 {
+				return ""
+			}
+			if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+				return p
+			}
+			return ""
+		}
+		if p == filepath.Dir(p) {
+			return ""
+		}
+	}
 }
 
 // longestCommand is the longest of the command addresses' local parts

@@ -291,3 +291,27 @@ func TestFIFOSetting(t *testing.T) {
 		t.Errorf("Lines(/dev/null) = %q, %v; want none, no error", l, err)
 	}
 }
+
+// TestOpenDanglingDir: a list directory that is a symbolic link to
+// nothing, or in a directory of lists that is one (its file system not
+// mounted), is 75, mail waits; it was "no such list", 67, and the MTA
+// bounced every post. A path that is not there, through no such link,
+// is still 67.
+func TestOpenDanglingDir(t *testing.T) {
+	root := t.TempDir()
+	gone := filepath.Join(root, "gone")
+	if err := os.Symlink(gone, filepath.Join(root, "dev")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(gone, filepath.Join(root, "lists")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(root, "dev"), filepath.Join(root, "lists", "dev")} {
+		if _, err := Open(p); sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "symbolic link to nothing") {
+			t.Errorf("Open(%s) = %v; want 75, a symbolic link to nothing", p, err)
+		}
+	}
+	if _, err := Open(filepath.Join(root, "none")); sysexit.Code(err) != sysexit.NoUser {
+		t.Errorf("Open(no such directory) = %v; want 67", err)
+	}
+}
