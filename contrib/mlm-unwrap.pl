@@ -12,6 +12,7 @@ sub fail { print STDERR "$prog: line $n: $_[0]\n"; exit 65; }
 
 # It has none of mlm-unwrap's options: -e or -d DIR, ignored, would
 # write the messages on standard output as if all were well.
+shift @ARGV if @ARGV && $ARGV[0] eq '--'; # the end of no options, as mlm-unwrap takes it
 if (@ARGV) {
 	print STDERR "$prog: unexpected argument $ARGV[0]; the Perl stand-in takes no options\n";
 	exit 64;

@@ -229,6 +229,10 @@ func TestUnwrapStandInOptions(t *testing.T) {
 			t.Errorf("mlm-unwrap.pl %q: %v, stdout %q, stderr %q; want exit 64 and one line", args, err, out.String(), errb.String())
 		}
 	}
+	// "--" alone ends no options, as mlm-unwrap takes it: the message.
+	if out, code := filterRun(t, rec, "perl", filepath.Join(root, "contrib", "mlm-unwrap.pl"), "--"); code != 0 || out != "Subject: x\n\n" {
+		t.Errorf("mlm-unwrap.pl --: %d, %q; want 0 and the message", code, out)
+	}
 }
 
 // TestWrapStandInMemory: contrib/mlm-wrap.pl wraps a message whose
