@@ -27,8 +27,10 @@ type setup struct {
 // '.' as ':'), {DOMAIN}, {ADDRESS}, {USER} and {GROUP} put in. Comments
 // say where each part goes.
 var mtaLines = map[string]string{
-	"aliases": `# /etc/aliases lines for Postfix's local(8) or Sendmail, then newaliases;
-# with recipient_delimiter = + for the +extensions (examples/postfix/aliases).
+	"aliases": `# /etc/aliases lines for Postfix's local(8), then newaliases; with
+# recipient_delimiter = + for the +extensions (examples/postfix/aliases).
+# Not for Sendmail: it sets no RECIPIENT, and mail to every address
+# below would be taken for a post.
 # The commands run as the owner of the aliases database, or default_privs
 # for root's: that must be {USER}.
 {ALIASES}`,
