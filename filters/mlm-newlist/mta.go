@@ -52,8 +52,9 @@ mlm_destination_recipient_limit = 1
 {TRANSPORT}`,
 
 	"exim": `# Exim, for every list in {LISTS}, found by its directory's name
-# (examples/exim). Once per site, after "begin routers", before the
-# routers of local users and aliases (Debian:
+# (examples/exim), with {DOMAIN} one of Exim's local_domains (Debian:
+# dc_other_hostnames), else refused as relaying. Once per site, after
+# "begin routers", before the routers of local users and aliases (Debian:
 # /etc/exim4/conf.d/router/350_mlm_lists):
 mlm_lists:
   driver = accept
