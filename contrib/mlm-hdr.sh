@@ -16,7 +16,24 @@ if [ -L "$dir/address" ] && [ ! -e "$dir/address" ]; then
 	echo "mlm-hdr.sh: address: a symbolic link to nothing" >&2
 	exit 75
 fi
-[ -f "$dir/address" ] || { echo "mlm-hdr.sh: $dir: no such list" >&2; exit 67; }
+# No address: where the list directory, or the directory of lists it is
+# in, is a symbolic link to nothing (its file system not mounted), the
+# list cannot be read, 75, as to mlm-hdr; else there is no such list, 67.
+if [ ! -f "$dir/address" ]; then
+	p=$(dirname -- "$dir/x") # $dir, with no trailing "/"
+	while [ ! -e "$p" ] || [ -L "$p" ]; do
+		if [ -L "$p" ]; then
+			[ -e "$p" ] && break
+			echo "mlm-hdr.sh: $dir: $p is a symbolic link to nothing" >&2
+			exit 75
+		fi
+		q=$(dirname -- "$p")
+		[ "$q" != "$p" ] || break
+		p=$q
+	done
+	echo "mlm-hdr.sh: $dir: no such list" >&2
+	exit 67
+fi
 # Its first line trimmed, CR and spaces too, as the Go programs read it
 # (strings.TrimSpace): Unicode's in UTF-8 as well, as mlm-members.sh.
 us=$(printf '\302[\205\240]|\341\232\200|\342\200[\200-\212\250\251\257]|\342\201\237|\343\200\200')

@@ -38,7 +38,24 @@ unreadable() {
 	done
 }
 unreadable address
-[ -f "$dir/address" ] || { echo "mlm-members.sh: $dir: no such list" >&2; exit 67; }
+# No address: where the list directory, or the directory of lists it is
+# in, is a symbolic link to nothing (its file system not mounted), the
+# list cannot be read, 75, as to mlm-members; else there is no such list, 67.
+if [ ! -f "$dir/address" ]; then
+	p=$(dirname -- "$dir/x") # $dir, with no trailing "/"
+	while [ ! -e "$p" ] || [ -L "$p" ]; do
+		if [ -L "$p" ]; then
+			[ -e "$p" ] && break
+			echo "mlm-members.sh: $dir: $p is a symbolic link to nothing" >&2
+			exit 75
+		fi
+		q=$(dirname -- "$p")
+		[ "$q" != "$p" ] || break
+		p=$q
+	done
+	echo "mlm-members.sh: $dir: no such list" >&2
+	exit 67
+fi
 # Its first line trimmed, CR and spaces too, as the Go programs read it
 # (strings.TrimSpace): Unicode's in UTF-8 as well, the no-break space a
 # copy from a web page leaves among them.

@@ -468,3 +468,39 @@ func TestMembersStandInDanglingLink(t *testing.T) {
 		t.Errorf("address a link to nothing: mlm-hdr.sh exit %d; mlm-hdr %d", got, want)
 	}
 }
+
+// TestStandInDanglingListDir: a list directory that is a symbolic link
+// to nothing, or in a directory of lists that is one (its file system
+// not mounted), is 75 to the stand-ins as to mlm-members and mlm-hdr
+// (listdir.Open), where they took it for no list, 67, and the MTA
+// bounced the post; a path not there through no such link is 67 to all.
+func TestStandInDanglingListDir(t *testing.T) {
+	if _, err := exec.LookPath("awk"); err != nil {
+		t.Skip("no awk")
+	}
+	post := "MLM1 p1\nS <poster@example.org>\n:Subject: x\n:\n:body\nE 0\n"
+	top := openTempDir(t, "mlm-lists-")
+	gone := filepath.Join(top, "not-mounted")
+	if err := os.Symlink(filepath.Join(gone, "dev"), filepath.Join(top, "dev")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(gone, filepath.Join(top, "lists")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		dir  string
+		want int
+	}{
+		{filepath.Join(top, "dev"), 75},
+		{filepath.Join(top, "lists", "dev"), 75},
+		{filepath.Join(top, "typo"), 67},
+	} {
+		for _, p := range [][2]string{{"mlm-members", "mlm-members.sh"}, {"mlm-hdr", "mlm-hdr.sh"}} {
+			_, want := filterRun(t, post, filepath.Join(binDir, p[0]), tc.dir)
+			_, got := filterRun(t, post, "sh", filepath.Join(root, "contrib", p[1]), tc.dir)
+			if want != tc.want || got != want {
+				t.Errorf("%s: %s exit %d, %s %d; want %d", tc.dir, p[1], got, p[0], want, tc.want)
+			}
+		}
+	}
+}
