@@ -20,6 +20,10 @@ fi
 # in, is a symbolic link to nothing (its file system not mounted), the
 # list cannot be read, 75, as to mlm-hdr; else there is no such list, 67.
 if [ ! -f "$dir/address" ]; then
+	if [ -e "$dir/address" ]; then # a FIFO, a directory: not read, as by mlm-hdr
+		echo "mlm-hdr.sh: address: not a file" >&2
+		exit 75
+	fi
 	p=$(dirname -- "$dir/x") # $dir, with no trailing "/"
 	while [ ! -e "$p" ] || [ -L "$p" ]; do
 		if [ -L "$p" ]; then

@@ -28,11 +28,16 @@ esac
 # unreadable: a file it reads that is a symbolic link to nothing (its
 # file system not mounted) cannot be read, 75, as to mlm-members; taken
 # for a missing file, it made a list of no members, or of the
-# subscribers file's where members-command is linked so.
+# subscribers file's where members-command is linked so. Nor can a
+# FIFO, which mlm-members refuses at once (listdir.OpenFile).
 unreadable() {
 	for f; do
 		if [ -L "$dir/$f" ] && [ ! -e "$dir/$f" ]; then
 			echo "mlm-members.sh: $f: a symbolic link to nothing" >&2
+			exit 75
+		fi
+		if [ -p "$dir/$f" ]; then # awk would wait for a writer
+			echo "mlm-members.sh: $f: a FIFO, not a file" >&2
 			exit 75
 		fi
 	done
@@ -42,6 +47,10 @@ unreadable address
 # in, is a symbolic link to nothing (its file system not mounted), the
 # list cannot be read, 75, as to mlm-members; else there is no such list, 67.
 if [ ! -f "$dir/address" ]; then
+	if [ -e "$dir/address" ]; then # a FIFO, a directory: not read, as by mlm-members
+		echo "mlm-members.sh: address: not a file" >&2
+		exit 75
+	fi
 	p=$(dirname -- "$dir/x") # $dir, with no trailing "/"
 	while [ ! -e "$p" ] || [ -L "$p" ]; do
 		if [ -L "$p" ]; then

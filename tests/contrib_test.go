@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestMembersStandIn: contrib/mlm-members.sh gives the recipients and the
@@ -500,6 +503,69 @@ func TestStandInDanglingListDir(t *testing.T) {
 			_, got := filterRun(t, post, "sh", filepath.Join(root, "contrib", p[1]), tc.dir)
 			if want != tc.want || got != want {
 				t.Errorf("%s: %s exit %d, %s %d; want %d", tc.dir, p[1], got, p[0], want, tc.want)
+			}
+		}
+	}
+}
+
+// TestStandInFIFO: a member file or address file that is a FIFO, or an
+// address file that is a directory, is 75 to the stand-ins as to
+// mlm-members and mlm-hdr (listdir.OpenFile), where mlm-members.sh's
+// awk waited for a writer to a FIFO subscribers file for ever, and an
+// address that was no regular file was no list, 67, a bounce.
+func TestStandInFIFO(t *testing.T) {
+	if _, err := exec.LookPath("awk"); err != nil {
+		t.Skip("no awk")
+	}
+	post := "MLM1 p1\nS <poster@example.org>\n:Subject: x\n:\n:body\nE 0\n"
+	code := func(argv ...string) int {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a safety net
+		defer cancel()
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Stdin = strings.NewReader(post)
+		err := cmd.Run()
+		if ctx.Err() != nil {
+			t.Errorf("%q waits on a FIFO", argv)
+		}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	}
+	for _, tc := range []struct {
+		file, kind string
+		args       []string
+	}{
+		{"subscribers", "fifo", nil},
+		{"digest", "fifo", nil},
+		{"owner", "fifo", []string{"-l", "owner"}},
+		{"address", "fifo", nil},
+		{"address", "dir", nil},
+	} {
+		dir := newList(t)
+		path := filepath.Join(dir, tc.file)
+		os.Remove(path)
+		var err error
+		if tc.kind == "fifo" {
+			err = syscall.Mkfifo(path, 0o600)
+		} else {
+			err = os.Mkdir(path, 0o700)
+		}
+		if err != nil {
+			t.Skip("no FIFO here:", err)
+		}
+		want := code(append(append([]string{filepath.Join(binDir, "mlm-members")}, tc.args...), dir)...)
+		got := code(append(append([]string{"sh", filepath.Join(root, "contrib", "mlm-members.sh")}, tc.args...), dir)...)
+		if want != 75 || got != want {
+			t.Errorf("%s a %s, %q: mlm-members.sh exit %d, mlm-members %d; want 75", tc.file, tc.kind, tc.args, got, want)
+		}
+		if tc.file == "address" {
+			want := code(filepath.Join(binDir, "mlm-hdr"), dir)
+			if got := code("sh", filepath.Join(root, "contrib", "mlm-hdr.sh"), dir); want != 75 || got != want {
+				t.Errorf("address a %s: mlm-hdr.sh exit %d, mlm-hdr %d; want 75", tc.kind, got, want)
 			}
 		}
 	}
