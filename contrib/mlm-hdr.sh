@@ -18,7 +18,8 @@ if [ -L "$dir/address" ] && [ ! -e "$dir/address" ]; then
 fi
 # No address: where the list directory, or the directory of lists it is
 # in, is a symbolic link to nothing (its file system not mounted), the
-# list cannot be read, 75, as to mlm-hdr; else there is no such list, 67.
+# list cannot be read, 75, as to mlm-hdr; so where it, or a directory it
+# is in, is a file; else there is no such list, 67.
 if [ ! -f "$dir/address" ]; then
 	if [ -e "$dir/address" ]; then # a FIFO, a directory: not read, as by mlm-hdr
 		echo "mlm-hdr.sh: address: not a file" >&2
@@ -35,6 +36,10 @@ if [ ! -f "$dir/address" ]; then
 		[ "$q" != "$p" ] || break
 		p=$q
 	done
+	if [ -e "$p" ] && [ ! -d "$p" ]; then # a file, or a link to one: no address read in it
+		echo "mlm-hdr.sh: $dir: $p is not a directory" >&2
+		exit 75
+	fi
 	echo "mlm-hdr.sh: $dir: no such list" >&2
 	exit 67
 fi

@@ -477,6 +477,9 @@ func TestMembersStandInDanglingLink(t *testing.T) {
 // not mounted), is 75 to the stand-ins as to mlm-members and mlm-hdr
 // (listdir.Open), where they took it for no list, 67, and the MTA
 // bounced the post; a path not there through no such link is 67 to all.
+// So is a list directory that is a regular file, or a link to one, or
+// is under one: no directory to read the address in (ENOTDIR), 75 to
+// the Go programs, where the stand-ins said no such list.
 func TestStandInDanglingListDir(t *testing.T) {
 	if _, err := exec.LookPath("awk"); err != nil {
 		t.Skip("no awk")
@@ -490,6 +493,12 @@ func TestStandInDanglingListDir(t *testing.T) {
 	if err := os.Symlink(gone, filepath.Join(top, "lists")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(top, "file"), []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(top, "file"), filepath.Join(top, "linked")); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		dir  string
 		want int
@@ -497,6 +506,9 @@ func TestStandInDanglingListDir(t *testing.T) {
 		{filepath.Join(top, "dev"), 75},
 		{filepath.Join(top, "lists", "dev"), 75},
 		{filepath.Join(top, "typo"), 67},
+		{filepath.Join(top, "file"), 75},
+		{filepath.Join(top, "linked"), 75},
+		{filepath.Join(top, "linked", "dev"), 75},
 	} {
 		for _, p := range [][2]string{{"mlm-members", "mlm-members.sh"}, {"mlm-hdr", "mlm-hdr.sh"}} {
 			_, want := filterRun(t, post, filepath.Join(binDir, p[0]), tc.dir)
