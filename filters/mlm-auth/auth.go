@@ -324,6 +324,12 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 		for _, p := range lines {
 			if p = strings.ToLower(p); wellFormed(p) {
 				pats = append(pats, p) // a malformed one matches nothing
+				// And spelt in U-labels, which a poster's domain is
+				// tried in too: a pattern spelt half one way, half
+				// the other, matches the mailbox in any spelling.
+				if u := uSpelling(p); u != p && wellFormed(u) {
+					pats = append(pats, u)
+				}
 			}
 		}
 		return pats, err
@@ -344,6 +350,24 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 		}
 	}
 	return false, nil
+}
+
+// uSpelling returns the pattern pat with each A-label of its domain
+// that holds no pattern character as its U-label (addr.DomainKey), as
+// bob@bücher.example spells bob@xn--bcher-kva.example; pat itself if it
+// has none.
+func uSpelling(pat string) string {
+	at := strings.LastIndexByte(pat, '@')
+	if at < 0 || !strings.Contains(pat[at+1:], "xn--") {
+		return pat
+	}
+	labels := strings.Split(pat[at+1:], ".")
+	for i, l := range labels {
+		if strings.HasPrefix(l, "xn--") && !strings.ContainsAny(l, `*?[]\`) {
+			labels[i] = addr.DomainKey(l)
+		}
+	}
+	return pat[:at+1] + strings.Join(labels, ".")
 }
 
 // otherSpellings returns the mailbox a, in lower case, with its
