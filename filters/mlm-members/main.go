@@ -64,9 +64,9 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 	// the cost of a compare, where Own would lower both domains again.
 	atList := "@" + addr.Domain(list)
 	bounces := stream.Path{Mailbox: d.CommandAddress("bounces")}
-	nbad := 0 // the record's member lines that are no address
+	nbad, badIn := 0, "" // the record's member lines that are no address, and where they are
 	bad := func(file string, line int, err error) {
-		nbad++
+		nbad, badIn = nbad+1, file
 		fmt.Fprintf(stderr, "%s: %s: line %d: %v; skipped\n", prog, file, line, err)
 	}
 	src := members.NewSource(d, file)
@@ -138,7 +138,7 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 			// Not a list without members: one whose file cannot be
 			// read as it should (saved as UTF-16, say). The post
 			// waits for it to be mended, not go to no one.
-			return sysexit.Errorf(sysexit.TempFail, "%s: no line is an address; no one to send %s to", file, h.ID)
+			return sysexit.Errorf(sysexit.TempFail, "%s: no line is an address; no one to send %s to", badIn, h.ID)
 		}
 		return w.End()
 	})
