@@ -415,16 +415,8 @@ func TestMembersStandInDanglingLink(t *testing.T) {
 	}
 	post := "MLM1 p1\nS <poster@example.org>\n:Subject: x\n:\n:body\nE 0\n"
 	code := func(dir string, argv ...string) int {
-		cmd := exec.Command(argv[0], append(argv[1:], dir)...)
-		cmd.Stdin = strings.NewReader(post)
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return 0
+		_, code := filterRun(t, post, append(argv, dir)...)
+		return code
 	}
 	for _, tc := range []struct {
 		link string
