@@ -243,7 +243,8 @@ func unfold(f []byte) string {
 // address, as X-Loop does, is the address a: the whole value, so that
 // dev@host is not webdev@host's, the same but for case (addr.Lower's),
 // space around it, and angle brackets with a display name before them
-// or none ("Dev <dev@host>", as some programs write X-Loop). A value
+// or none ("Dev <dev@host>", as some programs write X-Loop), and its
+// domain's labels spelt as A-labels or U-labels (addr.DomainKey). A value
 // that names two addresses is neither's, whichever comes first.
 func IsAddress(v, a string) bool {
 	v = strings.TrimSpace(v)
@@ -257,7 +258,12 @@ func IsAddress(v, a string) bool {
 	} else {
 		v = strings.TrimPrefix(v, "<")
 	}
-	return v == a || addr.Lower(v) == addr.Lower(a)
+	if v == a || addr.Lower(v) == addr.Lower(a) {
+		return true
+	}
+	vi, ai := strings.LastIndexByte(v, '@'), strings.LastIndexByte(a, '@')
+	return vi >= 0 && ai >= 0 && addr.Lower(v[:vi]) == addr.Lower(a[:ai]) &&
+		addr.DomainKey(v[vi+1:]) == addr.DomainKey(a[ai+1:])
 }
 
 // isPhrase reports whether s, what comes before an angle-addr, can be

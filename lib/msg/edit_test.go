@@ -155,6 +155,18 @@ func TestIsAddress(t *testing.T) {
 	if IsAddress("dev@\u212Ade.example", "dev@kde.example") {
 		t.Errorf("IsAddress: the KELVIN SIGN is k") // as unicode.ToLower makes it
 	}
+	// A domain's A-labels are its U-labels, either way round.
+	for _, tc := range [][2]string{
+		{"Dev <DEV@lists.XN--BCHER-KVA.example>", "dev@lists.bücher.example"},
+		{"dev@lists.bücher.example", "dev@lists.xn--bcher-kva.example"},
+	} {
+		if !IsAddress(tc[0], tc[1]) {
+			t.Errorf("IsAddress(%q, %q) = false; want true", tc[0], tc[1])
+		}
+	}
+	if IsAddress("web@lists.xn--bcher-kva.example", "dev@lists.bücher.example") {
+		t.Errorf("IsAddress: web@ is dev@")
+	}
 }
 
 func TestEditPrefix(t *testing.T) {
