@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -155,7 +156,7 @@ func (q *Queue) Put(id string, notBefore time.Time, fn func(w io.Writer) error) 
 	}
 	if !notBefore.IsZero() {
 		// Set before the link, so the record is never ready too early.
-		if err := os.Chtimes(tmp, notBefore, notBefore); err != nil {
+		if err := chtimes(tmp, notBefore); err != nil {
 			f.Abort()
 			return sysexit.Temp(err)
 		}
@@ -364,6 +365,21 @@ func renameChecked(old, new string) error {
 	return os.Rename(old, new)
 }
 
+// lastTime is the latest time os.Chtimes can set: it passes the time on
+// as nanoseconds since 1970 in an int64 (UnixNano), which a later one,
+// past the year 2262, overflows, to a time long past.
+var lastTime = time.Unix(0, math.MaxInt64)
+
+// chtimes sets a file's times to t, or to lastTime if t is later: a
+// record to wait centuries waits as long as a file can say, never one
+// that wrapped round to 1901 and is ready at once.
+func chtimes(name string, t time.Time) error {
+	if t.After(lastTime) {
+		t = lastTime
+	}
+	return os.Chtimes(name, t, t)
+}
+
 // Done removes the record: its work is finished and durable elsewhere.
 func (it *Item) Done() error {
 	defer it.f.Close()
@@ -377,7 +393,7 @@ func (it *Item) Done() error {
 func (it *Item) Defer(until time.Time) error {
 	defer it.f.Close()
 	cur := filepath.Join(it.q.dir(curDir), it.ID)
-	if err := os.Chtimes(cur, until, until); err != nil {
+	if err := chtimes(cur, until); err != nil {
 		return sysexit.Temp(err)
 	}
 	if err := os.Rename(cur, filepath.Join(it.q.dir(newDir), it.ID)); err != nil {

@@ -527,3 +527,32 @@ func TestPutClaimedSyncs(t *testing.T) {
 		t.Errorf("Put of a claimed record linked a second copy into new/")
 	}
 }
+
+// TestFarFuture: a time to wait for past what a file time in
+// nanoseconds can say (the year 2262) keeps the record waiting, in Put
+// and in Defer. os.Chtimes takes the time as UnixNano, which wrapped
+// round to 1901: the record was ready at once, and an "mlm-enqueue -t"
+// of some centuries ran at the next pass.
+func TestFarFuture(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Add(time.Second) // past a new file's time (see TestLifecycle)
+	far := now.AddDate(300, 0, 0)
+	put(t, q, "1.far", "x", far)
+	if ready, _ := q.Ready(now, false); len(ready) != 0 {
+		t.Fatalf("Ready = %v; want none, 1.far waits three centuries", ready)
+	}
+	put(t, q, "2.far", "x", time.Time{})
+	it, err := q.Claim("2.far", now, false)
+	if err != nil || it == nil {
+		t.Fatalf("Claim = %v, %v", it, err)
+	}
+	if err := it.Defer(far); err != nil {
+		t.Fatal(err)
+	}
+	if ready, _ := q.Ready(now, false); len(ready) != 0 {
+		t.Fatalf("Ready = %v after Defer; want none", ready)
+	}
+}
