@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -45,11 +46,20 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		// processor spent on looking at empty queues.)
 		return sysexit.Errorf(sysexit.Usage, "-i: need a time above 0")
 	}
+	listed := false // a pass has found the list
 	for {
 		// The stages are read for each pass: with -D, a stages file
 		// mended or added is taken up at the next pass, not at a
 		// restart.
 		jobs, err := jobsFor(a)
+		listed = listed || err == nil
+		if sysexit.Code(err) == sysexit.NoUser && listed && gone(a.Target) {
+			// A list that was there and whose directory is gone
+			// now is more likely a file system unmounted, or a list
+			// being restored, than a list that is no more (as
+			// mlm-accept takes it): -D waits for it to be back.
+			err = sysexit.Temp(err)
+		}
 		if c := sysexit.Code(err); err != nil && (!a.Daemon || c == sysexit.Usage || c == sysexit.NoUser) {
 			// With -D too: no pass mends a usage error or a directory
 			// that is not a list, and the service manager is told.
@@ -79,6 +89,12 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		case <-time.After(a.Interval):
 		}
 	}
+}
+
+// gone reports whether the directory path is not there at all.
+func gone(path string) bool {
+	_, err := os.Stat(path)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // jobsFor returns the queues to process: the one queue with the command

@@ -164,3 +164,70 @@ func TestDaemonNoList(t *testing.T) {
 		}
 	}
 }
+
+// TestDaemonDirGone: with -D, a list directory that was there and is
+// gone for a while (its file system unmounted, the list being restored
+// from a backup, moved aside and back) is reported at each pass, and
+// the run goes on: once it is back its records are processed. The run
+// ended with 67 at the first pass without it, which no restart of
+// examples/systemd/mlm-run@.service (RestartPreventExitStatus=64 67)
+// undid: the list's mail waited in its queues for good, while
+// mlm-accept, for which such a directory is a temporary failure, went
+// on queueing it.
+func TestDaemonDirGone(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"})
+	for _, sub := range []string{"stages", "queue/requests/tmp", "queue/requests/new", "queue/requests/cur", "queue/requests/bad"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "stages", "requests"), []byte("cat\n"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errs mlmtest.LockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, &args{Target: dir, Daemon: true, Interval: 10 * time.Millisecond, Workers: 1,
+			MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, &errs)
+	}()
+	time.Sleep(100 * time.Millisecond) // some passes over the list
+	aside := dir + ".aside"
+	if err := os.Rename(dir, aside); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(errs.String(), "no such") {
+		select {
+		case err := <-done:
+			os.Rename(aside, dir)
+			t.Fatalf("the run ended with %v (%d) while the list directory was away", err, sysexit.Code(err))
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s no pass reported the directory gone; stderr %q", errs.String())
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // some more passes without it
+	if err := os.Rename(aside, dir); err != nil {
+		t.Fatal(err)
+	}
+	rec := filepath.Join(dir, "queue", "requests", "new", "1.r")
+	os.WriteFile(rec, []byte("MLM1 1.r\nS <a@example.org>\n:Subject: x\nE 0\n"), 0o600)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(rec); os.IsNotExist(err) {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the run ended with %v (%d)", err, sysexit.Code(err))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("after 20 s the record still waits, its list back")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
