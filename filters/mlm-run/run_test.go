@@ -190,7 +190,19 @@ func TestDaemonDirGone(t *testing.T) {
 		done <- run(ctx, &args{Target: dir, Daemon: true, Interval: 10 * time.Millisecond, Workers: 1,
 			MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, &errs)
 	}()
-	time.Sleep(100 * time.Millisecond) // some passes over the list
+	// A pass has found the list once it has taken a record: then the
+	// directory goes (a sleep would be a guess, too short on a slow
+	// machine, where the run rightly ends 67 for a list never found).
+	first := filepath.Join(dir, "queue", "requests", "new", "0.r")
+	os.WriteFile(first, []byte("MLM1 0.r\nS <a@example.org>\n:Subject: x\nE 0\n"), 0o600)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(first); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("after 20 s the first record still waits")
+		}
+	}
 	aside := dir + ".aside"
 	if err := os.Rename(dir, aside); err != nil {
 		t.Fatal(err)
