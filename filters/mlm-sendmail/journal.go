@@ -73,6 +73,14 @@ type journal struct {
 	// lock; nil if the kernel has no such locks)
 	busy   map[string]int
 	locked map[string]*os.File
+	// Without a filter, batch (lockKey) -> the recipients its records
+	// on their way in this process have taken on (see unknown), while
+	// busy: their lists to send, which they hold anyway, not a set
+	// kept beside them; and a 64-bit hash of each batch this process
+	// has had records of (see lock), some 16 octets a record, where its
+	// recipients' keys would be some 80 octets each.
+	taken map[string][][]stream.Path
+	had   map[uint64]struct{}
 
 	// Group commit: writes appended, per post, and the last write to
 	// each file an fsync of it made durable. One fsync runs at a time
@@ -103,7 +111,7 @@ type journal struct {
 func newJournal(dir string) *journal {
 	return &journal{dir: dir, seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, inflight: map[string]int64{}, file: map[string]*os.File{},
-		alloc: map[string]int64{}, busy: map[string]int{}, locked: map[string]*os.File{}, fsync: (*os.File).Sync, syncDir: durable.SyncDir,
+		alloc: map[string]int64{}, busy: map[string]int{}, locked: map[string]*os.File{}, taken: map[string][][]stream.Path{}, had: map[uint64]struct{}{}, fsync: (*os.File).Sync, syncDir: durable.SyncDir,
 		gen: map[string]uint64{}, synced: map[*os.File]uint64{}, settled: make(chan struct{}, 1), after: time.After, fsynced: make(chan struct{})}
 }
 
@@ -223,12 +231,13 @@ func (j *journal) refresh(post string) error {
 	return j.catchUp(post)
 }
 
-// unknown returns the recipients of a post without a final outcome,
-// and, with a filter, that no record of this run has taken on before:
-// the caller takes them on. A recipient rcpts names twice (the same
+// unknown returns the recipients of record id, of a post, without a
+// final outcome, and that no record of its batch on its way in this
+// process (with a filter, no record of the post in this run) has taken
+// on: the caller takes them on. A recipient rcpts names twice (the same
 // key) is returned once: two RCPTs of it would have an LMTP server, or
 // a relay that does not merge them, deliver the post twice.
-func (j *journal) unknown(post string, rcpts []stream.Path) ([]stream.Path, error) {
+func (j *journal) unknown(post, id string, rcpts []stream.Path) ([]stream.Path, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	m, err := j.load(post)
@@ -240,19 +249,34 @@ func (j *journal) unknown(post string, rcpts []stream.Path) ([]stream.Path, erro
 		c = map[[2]uint64]bool{}
 		j.claimed[post] = c
 	}
+	key := lockKey(id)
+	var others map[[2]uint64]bool // taken on by another record of the batch
+	if j.claimed == nil && len(j.taken[key]) > 0 {
+		others = map[[2]uint64]bool{}
+		for _, ps := range j.taken[key] {
+			for _, p := range ps {
+				others[j.key(p.Mailbox)] = true
+			}
+		}
+	}
 	if c == nil && len(rcpts) > 1 {
 		c = make(map[[2]uint64]bool, len(rcpts)) // this record's alone
 	}
 	todo := make([]stream.Path, 0, len(rcpts))
 	for _, r := range rcpts {
 		k := j.key(r.Mailbox)
-		if m[k] || c[k] {
+		if m[k] || c[k] || others[k] {
 			continue
 		}
 		if c != nil {
 			c[k] = true
 		}
 		todo = append(todo, r)
+	}
+	if j.claimed == nil && j.busy[key] > 0 && len(todo) > 0 {
+		// Kept, with the others', until no record of the batch is on
+		// its way: the lines written of them are not in memory.
+		j.taken[key] = append(j.taken[key], todo)
 	}
 	return todo, nil
 }
@@ -369,6 +393,18 @@ func (j *journal) lock(post, id string) error {
 		// than wait for ever.
 		f = nil
 	}
+	if j.claimed == nil { // (with a filter, claimed keeps them for the run)
+		// The batch again in this run (fed twice), or one whose hash
+		// is another's: what this process wrote of it is not kept in
+		// memory (see append), so the journal is read again whole,
+		// lest its recipients be sent again.
+		h := maphash.String(j.seed[0], key)
+		if _, again := j.had[h]; again {
+			delete(j.done, post)
+			j.read[post] = 0
+		}
+		j.had[h] = struct{}{}
+	}
 	j.busy[key], j.locked[key] = 1, f
 	return nil
 }
@@ -388,6 +424,7 @@ func (j *journal) unlock(id string) {
 	}
 	delete(j.busy, key)
 	delete(j.locked, key)
+	delete(j.taken, key)
 }
 
 // lockKey is the batch a record belongs to: its id, less the ",r-HASH"

@@ -45,7 +45,7 @@ func TestJournalFilter(t *testing.T) {
 		if err := j.refresh("p"); err != nil {
 			t.Fatal(err)
 		}
-		todo, err := j.unknown("p", ps)
+		todo, err := j.unknown("p", "p", ps)
 		if err != nil || len(todo) != tc.todo {
 			t.Errorf("%v: %d to do, %v; want %d", tc.rcpts, len(todo), err, tc.todo)
 		}
@@ -97,7 +97,7 @@ func TestJournalCatchUp(t *testing.T) {
 		if err := j.refresh("p"); err != nil {
 			t.Fatal(err)
 		}
-		if todo, err := j.unknown("p", []stream.Path{{Mailbox: a}}); err != nil || (len(todo) == 0) != want {
+		if todo, err := j.unknown("p", "p", []stream.Path{{Mailbox: a}}); err != nil || (len(todo) == 0) != want {
 			t.Fatalf("final(%s) = %v, %v; want %v", a, len(todo) == 0, err, want)
 		}
 	}
@@ -192,7 +192,7 @@ func TestJournalReplaced(t *testing.T) {
 				t.Fatalf("journal at its name: %q, want %q", got, want)
 			}
 			if how != "removed" {
-				if todo, err := j.unknown("p", []stream.Path{{Mailbox: "c@x.example"}}); err != nil || len(todo) != 0 {
+				if todo, err := j.unknown("p", "p", []stream.Path{{Mailbox: "c@x.example"}}); err != nil || len(todo) != 0 {
 					t.Fatalf("unknown(c@x.example) = %v, %v: the file at the name was not read whole", todo, err)
 				}
 			}
@@ -708,7 +708,7 @@ func TestJournalCutShort(t *testing.T) {
 	defer fresh.close()
 	for a, done := range map[string]bool{"a@x.example": true, "e@x.example": true,
 		"b@x.example": false, "c": false, "d@x.example": false, "bob@example.co": false} {
-		todo, err := fresh.unknown("p", []stream.Path{{Mailbox: a}})
+		todo, err := fresh.unknown("p", "p", []stream.Path{{Mailbox: a}})
 		if err != nil || (len(todo) == 0) != done {
 			t.Errorf("%s done: %v (%v), want %v", a, len(todo) == 0, err, done)
 		}
@@ -760,7 +760,7 @@ func FuzzJournalCut(f *testing.F) {
 		fresh := newJournal(dir)
 		defer fresh.close()
 		for _, a := range append(append(asked, wrote...), next) {
-			todo, err := fresh.unknown("p", []stream.Path{{Mailbox: a}})
+			todo, err := fresh.unknown("p", "p", []stream.Path{{Mailbox: a}})
 			if err != nil {
 				t.Fatal(err)
 			}

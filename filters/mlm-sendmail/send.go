@@ -537,7 +537,7 @@ func (s *sender) todo(post string, j *job) ([]stream.Path, error) {
 	if err := s.j.refresh(post); err != nil {
 		return nil, err
 	}
-	return s.j.unknown(post, j.rcpts)
+	return s.j.unknown(post, j.h.ID, j.rcpts)
 }
 
 // open is a record on its way: what its last transaction, if it holds

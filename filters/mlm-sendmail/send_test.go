@@ -2176,6 +2176,31 @@ func TestDuplicateRecipient(t *testing.T) {
 	}
 }
 
+// TestSameBatchTwice: a batch that comes twice in one run (a queue item
+// fed again by hand into the same stream, a stage's input concatenated)
+// is a record tried again: the second skips the recipients the first
+// took on, whether it comes while the first is on its way (its final dot
+// held, or on another connection) or after the first is journaled.
+func TestSameBatchTwice(t *testing.T) {
+	for _, n := range []int{2, 12} { // held final dot; not held
+		var rcpts []string
+		for i := range n {
+			rcpts = append(rcpts, fmt.Sprintf("r%02d@x.example", i))
+		}
+		for _, conns := range []int{1, 2} {
+			dir := list(t)
+			srv := sinktest.Sink(t, smtpsink.Options{})
+			in := record("p9,1", rcpts...) + record("p9,1", rcpts...)
+			if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: conns}, in); err != nil {
+				t.Errorf("%d recipients, -c %d: %v", n, conns, err)
+			}
+			if got := delivered(srv); !slices.Equal(got, rcpts) {
+				t.Errorf("%d recipients, -c %d: delivered %v; want each once", n, conns, got)
+			}
+		}
+	}
+}
+
 // TestSizeFits: a message goes to a server whose SIZE it fits exactly,
 // as SIZE counts it (RFC 1870 §3): the octets sent after the 354, so a
 // line that ends in CRLF is sent as it is and counts two octets, not
