@@ -110,6 +110,15 @@ func (s *sender) run(in io.Reader, stderr io.Writer) error {
 }
 
 func newSender(a *args, out io.Writer) (*sender, error) {
+	// A timeout of no time fails every connection at once, for ever; a
+	// lifetime before now fails every deferred recipient of a retry at
+	// once.
+	if a.Timeout <= 0 {
+		return nil, sysexit.Errorf(sysexit.Usage, "-t: %v is not a time to wait", a.Timeout)
+	}
+	if a.Lifetime < 0 {
+		return nil, sysexit.Errorf(sysexit.Usage, "-l: %v is negative", a.Lifetime)
+	}
 	if a.Helo != "" {
 		if err := addr.CheckDomain(a.Helo); err != nil {
 			return nil, sysexit.Errorf(sysexit.Usage, "-H: %v", err)

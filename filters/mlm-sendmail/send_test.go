@@ -1717,6 +1717,26 @@ func TestHeloChecked(t *testing.T) {
 	}
 }
 
+// TestDurationsChecked: a -t of no time can deliver nothing (every
+// connection times out at once: exit 75 for ever, and with -R every
+// recipient bounced at the end of the lifetime), and a negative -l
+// fails every deferred recipient of a retry at once: both are usage
+// errors, 64, before anything is tried.
+func TestDurationsChecked(t *testing.T) {
+	for _, a := range []*args{
+		{Timeout: 0, Lifetime: time.Hour},
+		{Timeout: -time.Second, Lifetime: time.Hour},
+		{Timeout: time.Second, Lifetime: -time.Hour, Retry: true},
+	} {
+		a.Dir, a.Relay, a.Conns = list(t), []string{"127.0.0.1:1"}, 1
+		var out, errb bytes.Buffer
+		err := run(a, strings.NewReader(record("p1,1", "a@x.org")), &out, &errb)
+		if sysexit.Code(err) != sysexit.Usage {
+			t.Errorf("-t %v -l %v: %v; want a usage error", a.Timeout, a.Lifetime, err)
+		}
+	}
+}
+
 // TestSendmailRefusesAll: 77 is the program's own permission (Postfix's
 // "not allowed to submit mail"), not the addresses': nobody is failed
 // for good, and all wait for the retry. 67 fails the addresses it is
