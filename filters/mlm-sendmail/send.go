@@ -1010,7 +1010,11 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 	// and now.
 	body := fmt.Sprintf("From: %s\nDate: %s\nSubject: delivery to %s failed\nAuto-Submitted: auto-generated\n",
 		s.d.CommandAddress("bounces"), s.now.UTC().Format(time.RFC1123Z), r.Rcpt.Mailbox)
-	text := r.Rcpt.Mailbox + ": " + reply.String() + "\n"
+	// The reply as on standard error: a server's octets that are not
+	// UTF-8 (Latin-1), or controls, as \xHH, so that the text is ASCII
+	// or UTF-8, labelled so below, and holds no bare CR or NUL; the
+	// reply attribute keeps it as it came.
+	text := r.Rcpt.Mailbox + ": " + sysexit.OneLine(reply.String()) + "\n"
 	switch {
 	case len(text) > msg.MaxLine+1:
 		// A reply of smtpout.MaxReplyText octets is a line over the

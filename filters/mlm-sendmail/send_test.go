@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
@@ -211,6 +212,34 @@ func TestBounceUTF8(t *testing.T) {
 		if params["charset"] != "utf-8" {
 			t.Errorf("%s: charset %q; want utf-8 in:\n%s", id, params["charset"], m)
 		}
+	}
+}
+
+// TestBounceNotUTF8: a server's reply in Latin-1, or with a control
+// octet, goes into the bounce record's message as \xHH, as on standard
+// error: its text is then ASCII or UTF-8 labelled so, never 8-bit octets
+// under no charset (US-ASCII, RFC 2045 section 5.2), nor a control a
+// message line may not hold; the reply attribute keeps it as it came.
+func TestBounceNotUTF8(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=550 5.2.2 Postfach \xfcbervoll\x01")})
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, record("p6,1", "bob@example.org")); err != nil {
+		t.Fatal(err)
+	}
+	m, ent := bounceMessage(t, dir, "p6,1,b1")
+	body, _ := io.ReadAll(ent.Body)
+	_, params, _ := ent.Header.ContentType()
+	ascii := !strings.ContainsFunc(m, func(r rune) bool { return r >= utf8.RuneSelf })
+	if !utf8.Valid(body) || strings.ContainsFunc(string(body), func(r rune) bool { return r < ' ' && r != '\n' }) ||
+		!ascii && params["charset"] != "utf-8" {
+		t.Errorf("bounce message, charset %q:\n%q", params["charset"], m)
+	}
+	if !strings.Contains(string(body), `Postfach \xfcbervoll\x01`) {
+		t.Errorf("the reply is not in the body as \\xHH:\n%q", body)
+	}
+	f, _ := os.ReadFile(filepath.Join(dir, "queue", "bounces", "new", "p6,1,b1"))
+	if !bytes.Contains(f, []byte("A reply=550%205.2.2%20Postfach%20\xfcbervoll%01\n")) {
+		t.Errorf("reply attribute not as it came:\n%q", f)
 	}
 }
 
