@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -1033,6 +1032,40 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 	})
 }
 
+// replyText is text cut to the octets a reply's text keeps
+// (smtpout.MaxReplyText), where a UTF-8 character starts, as smtpout
+// cuts a server's: a -s program's words go where a server's do, in a
+// bounce record's or a retry record's attribute, whose line a longer
+// one would take past what the stream allows, and then neither record
+// could be written, and the record would fail for ever.
+func replyText(text string) string {
+	if len(text) <= smtpout.MaxReplyText {
+		return text
+	}
+	n := smtpout.MaxReplyText
+	for n > smtpout.MaxReplyText-utf8.UTFMax && !utf8.RuneStart(text[n]) {
+		n--
+	}
+	return text[:n]
+}
+
+// headBuffer keeps the first max octets written to it and drops the
+// rest, so that a -s program that says much on standard error takes no
+// memory for it, and is not stopped for saying it.
+type headBuffer struct {
+	b   []byte
+	max int
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	if n := h.max - len(h.b); n > 0 {
+		h.b = append(h.b, p[:min(n, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (h *headBuffer) String() string { return string(h.b) }
+
 // sendmailWaitDelay is how long a -s run waits, once its program has
 // exited, for children of it that still hold its standard error.
 const sendmailWaitDelay = 2 * time.Second
@@ -1073,7 +1106,7 @@ func (s *sender) runSendmail(j *job, rcpts []stream.Path) (res []smtpout.Result,
 	defer cancel()
 	s.stats.txns.Add(1)
 	reply := func(code int, enhanced, text string) []smtpout.Result {
-		return smtpout.All(rcpts, smtpout.Reply{Code: code, Enhanced: enhanced, Text: s.a.Sendmail + ": " + text})
+		return smtpout.All(rcpts, smtpout.Reply{Code: code, Enhanced: enhanced, Text: replyText(s.a.Sendmail + ": " + text)})
 	}
 	fail := func(text string) ([]smtpout.Result, bool) { return reply(451, "4.3.0", text), false }
 	// The message goes through a pipe of our own, not one exec makes
@@ -1085,8 +1118,8 @@ func (s *sender) runSendmail(j *job, rcpts []stream.Path) (res []smtpout.Result,
 		return fail(err.Error())
 	}
 	cmd := exec.CommandContext(ctx, s.a.Sendmail, args...)
-	var stderr bytes.Buffer
-	cmd.Stdin, cmd.Stderr = pr, &stderr
+	stderr := &headBuffer{max: smtpout.MaxReplyText}
+	cmd.Stdin, cmd.Stderr = pr, stderr
 	// A child left holding stderr keeps the run no longer. The program
 	// stays in this process group, which the queue runner's own
 	// timeout kills whole.

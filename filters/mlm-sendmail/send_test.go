@@ -1766,6 +1766,47 @@ func TestDurationsChecked(t *testing.T) {
 	}
 }
 
+// TestSendmailLongStderr: what a -s program says on standard error is
+// a reply's text, of which the first 1000 octets are kept, as of a
+// server's: a program that says 100,000 octets on one line and fails the
+// address has it bounced, with a bounce record that holds 1000 of them,
+// and one that defers it has a retry record whose deferred attribute
+// does too.
+func TestSendmailLongStderr(t *testing.T) {
+	for _, code := range []int{67, 75} {
+		dir := list(t)
+		prog := filepath.Join(t.TempDir(), "sendmail")
+		script := fmt.Sprintf("#!/bin/sh\nshift 4\ncat >/dev/null\nhead -c 100000 /dev/zero | tr '\\0' x >&2\necho >&2\nexit %d\n", code)
+		os.WriteFile(prog, []byte(script), 0o755)
+		out, err := send(t, &args{Dir: dir, Sendmail: prog, Conns: 1}, record("p8,1", "a@x.example"))
+		if err != nil {
+			t.Errorf("exit %d: %v", code, err)
+			continue
+		}
+		var h *stream.Header
+		if code == 67 {
+			f, err := os.Open(filepath.Join(dir, "queue", "bounces", "new", "p8,1,b1"))
+			if err != nil {
+				t.Errorf("exit 67: %v", err)
+				continue
+			}
+			h, err = stream.NewReader(f).Next()
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+		} else if h, err = stream.NewReader(strings.NewReader(out)).Next(); err != nil {
+			t.Fatalf("exit 75: retry record: %v", err)
+		}
+		name := map[int]string{67: "reply", 75: "deferred"}[code]
+		v, _ := h.Get(name)
+		r, err := smtpout.ParseReply(v)
+		if err != nil || len(r.Text) > smtpout.MaxReplyText || !strings.Contains(r.Text, "xxxx") {
+			t.Errorf("exit %d: %s of %d octets, text %d: %v; want at most %d of text", code, name, len(v), len(r.Text), err, smtpout.MaxReplyText)
+		}
+	}
+}
+
 // TestSendmailRefusesAll: 77 is the program's own permission (Postfix's
 // "not allowed to submit mail"), not the addresses': nobody is failed
 // for good, and all wait for the retry. 67 fails the addresses it is
