@@ -17,40 +17,75 @@ import (
 // goes on is taken up at the next pass: the queue's records are then
 // processed, without a restart.
 func TestDaemonRereadsStages(t *testing.T) {
+	d := startDaemon(t, "cat\r\n") // a CR: refused
+	rec := d.record("1.r")
+	d.waitFor(t, "no pass met the stages file", func() bool { return strings.Contains(d.errs.String(), "stages/requests") })
+	if _, err := os.Stat(rec); err != nil {
+		t.Fatalf("the record went with its stages file wrong: %v", err)
+	}
+	os.WriteFile(filepath.Join(d.dir, "stages", "requests"), []byte("cat\n"), 0o644)
+	d.waitFor(t, "the record still waits, its stages file mended", func() bool { _, err := os.Stat(rec); return os.IsNotExist(err) })
+	d.stop(t)
+}
+
+// A daemon is mlm-run -D at work on a list of a requests queue.
+type daemon struct {
+	dir    string
+	errs   *mlmtest.LockedBuffer // its standard error
+	done   chan error            // its end
+	cancel context.CancelFunc
+}
+
+// startDaemon makes a list whose requests queue has the stages file
+// stages, and starts mlm-run -D on it, a pass every 10 ms.
+func startDaemon(t *testing.T, stages string) *daemon {
+	t.Helper()
 	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"})
 	for _, sub := range []string{"stages", "queue/requests/tmp", "queue/requests/new", "queue/requests/cur", "queue/requests/bad"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	stages := filepath.Join(dir, "stages", "requests")
-	os.WriteFile(stages, []byte("cat\r\n"), 0o644) // a CR: refused
-	rec := filepath.Join(dir, "queue", "requests", "new", "1.r")
-	os.WriteFile(rec, []byte("MLM1 1.r\nS <a@example.org>\n:Subject: x\nE 0\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "stages", "requests"), []byte(stages), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errs mlmtest.LockedBuffer
-	done := make(chan error, 1)
+	t.Cleanup(cancel)
+	d := &daemon{dir: dir, errs: &mlmtest.LockedBuffer{}, done: make(chan error, 1), cancel: cancel}
+	var out mlmtest.LockedBuffer
 	go func() {
-		done <- run(ctx, &args{Target: dir, Daemon: true, Interval: 10 * time.Millisecond, Workers: 1,
-			MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, &errs)
+		d.done <- run(ctx, &args{Target: dir, Daemon: true, Interval: 10 * time.Millisecond, Workers: 1,
+			MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, d.errs)
 	}()
-	wait := func(what string, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("after 20 s: %s", what)
-			}
+	return d
+}
+
+// record puts a record in the requests queue, and returns its file.
+func (d *daemon) record(id string) string {
+	rec := filepath.Join(d.dir, "queue", "requests", "new", id)
+	os.WriteFile(rec, []byte("MLM1 "+id+"\nS <a@example.org>\n:Subject: x\nE 0\n"), 0o600)
+	return rec
+}
+
+// waitFor waits for ok, and fails the test with what if 20 s go by
+// first (a safety net, not a measure), or if the run ends.
+func (d *daemon) waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+		select {
+		case err := <-d.done:
+			t.Fatalf("the run ended with %v (%d): %s", err, sysexit.Code(err), what)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s: %s; stderr %q", what, d.errs.String())
 		}
 	}
-	wait("no pass met the stages file", func() bool { return strings.Contains(errs.String(), "stages/requests") })
-	if _, err := os.Stat(rec); err != nil {
-		t.Fatalf("the record went with its stages file wrong: %v", err)
-	}
-	os.WriteFile(stages, []byte("cat\n"), 0o644)
-	wait("the record still waits, its stages file mended", func() bool { _, err := os.Stat(rec); return os.IsNotExist(err) })
-	cancel()
-	if err := <-done; err != nil {
+}
+
+// stop ends the run, which must end without an error.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	d.cancel()
+	if err := <-d.done; err != nil {
 		t.Fatal(err)
 	}
 }
@@ -175,71 +210,22 @@ func TestDaemonNoList(t *testing.T) {
 // mlm-accept, for which such a directory is a temporary failure, went
 // on queueing it.
 func TestDaemonDirGone(t *testing.T) {
-	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"})
-	for _, sub := range []string{"stages", "queue/requests/tmp", "queue/requests/new", "queue/requests/cur", "queue/requests/bad"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.WriteFile(filepath.Join(dir, "stages", "requests"), []byte("cat\n"), 0o644)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errs mlmtest.LockedBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, &args{Target: dir, Daemon: true, Interval: 10 * time.Millisecond, Workers: 1,
-			MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, &errs)
-	}()
+	d := startDaemon(t, "cat\n")
 	// A pass has found the list once it has taken a record: then the
 	// directory goes (a sleep would be a guess, too short on a slow
 	// machine, where the run rightly ends 67 for a list never found).
-	first := filepath.Join(dir, "queue", "requests", "new", "0.r")
-	os.WriteFile(first, []byte("MLM1 0.r\nS <a@example.org>\n:Subject: x\nE 0\n"), 0o600)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(first); os.IsNotExist(err) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("after 20 s the first record still waits")
-		}
-	}
-	aside := dir + ".aside"
-	if err := os.Rename(dir, aside); err != nil {
+	first := d.record("0.r")
+	d.waitFor(t, "the first record still waits", func() bool { _, err := os.Stat(first); return os.IsNotExist(err) })
+	aside := d.dir + ".aside"
+	if err := os.Rename(d.dir, aside); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(errs.String(), "no such") {
-		select {
-		case err := <-done:
-			os.Rename(aside, dir)
-			t.Fatalf("the run ended with %v (%d) while the list directory was away", err, sysexit.Code(err))
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 20 s no pass reported the directory gone; stderr %q", errs.String())
-		}
-	}
+	d.waitFor(t, "no pass reported the directory gone", func() bool { return strings.Contains(d.errs.String(), "no such") })
 	time.Sleep(50 * time.Millisecond) // some more passes without it
-	if err := os.Rename(aside, dir); err != nil {
+	if err := os.Rename(aside, d.dir); err != nil {
 		t.Fatal(err)
 	}
-	rec := filepath.Join(dir, "queue", "requests", "new", "1.r")
-	os.WriteFile(rec, []byte("MLM1 1.r\nS <a@example.org>\n:Subject: x\nE 0\n"), 0o600)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(rec); os.IsNotExist(err) {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the run ended with %v (%d)", err, sysexit.Code(err))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("after 20 s the record still waits, its list back")
-		}
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	rec := d.record("1.r")
+	d.waitFor(t, "the record still waits, its list back", func() bool { _, err := os.Stat(rec); return os.IsNotExist(err) })
+	d.stop(t)
 }
