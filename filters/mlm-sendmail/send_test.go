@@ -23,6 +23,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"mlm/lib/addr"
+	"mlm/lib/ascii"
 	"mlm/lib/mlmtest"
 	"mlm/lib/queue"
 	"mlm/lib/smtpout"
@@ -229,9 +230,8 @@ func TestBounceNotUTF8(t *testing.T) {
 	m, ent := bounceMessage(t, dir, "p6,1,b1")
 	body, _ := io.ReadAll(ent.Body)
 	_, params, _ := ent.Header.ContentType()
-	ascii := !strings.ContainsFunc(m, func(r rune) bool { return r >= utf8.RuneSelf })
 	if !utf8.Valid(body) || strings.ContainsFunc(string(body), func(r rune) bool { return r < ' ' && r != '\n' }) ||
-		!ascii && params["charset"] != "utf-8" {
+		!ascii.Is(m) && params["charset"] != "utf-8" {
 		t.Errorf("bounce message, charset %q:\n%q", params["charset"], m)
 	}
 	if !strings.Contains(string(body), `Postfach \xfcbervoll\x01`) {
