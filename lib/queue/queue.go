@@ -453,7 +453,9 @@ func (it *Item) Fail(reason string) error {
 		return err
 	}
 	if err := renameNoReplace(filepath.Join(it.q.dir(curDir), it.ID), filepath.Join(bad, name)); err != nil {
-		// Taken meanwhile: the record stays in cur/, claimed.
+		// Taken meanwhile: the record stays in cur/, claimed, and its
+		// reason goes, which would read as a record failed.
+		os.Remove(errFile)
 		return sysexit.Temp(err)
 	}
 	it.f.Close() // in bad/: no one's to claim

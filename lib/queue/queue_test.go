@@ -313,6 +313,31 @@ func TestFailFailsClaimed(t *testing.T) {
 	}
 }
 
+// TestFailRenameFails: a Fail whose move of the record fails (here,
+// cur/ID gone from under it) leaves no bad/ID.err behind. It did: a
+// reason with no record beside it, which read as a record failed, and
+// took the name from the record's next Fail, which became ID.2.
+func TestFailRenameFails(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	put(t, q, "1.a", "one", time.Time{})
+	it, err := q.Claim("1.a", time.Now(), true)
+	if err != nil || it == nil {
+		t.Fatalf("Claim = %v, %v", it, err)
+	}
+	if err := os.Remove(filepath.Join(q.Path, "cur", "1.a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := it.Fail("exit 65: bad"); err == nil {
+		t.Fatal("Fail of a record gone from cur/ succeeded")
+	}
+	if n := mlmtest.Names(t, filepath.Join(q.Path, "bad")); len(n) != 0 {
+		t.Errorf("bad/ = %v; want nothing", n)
+	}
+}
+
 // TestFailAgainLongID: an id too long to take ".2" within NAME_MAX
 // fails again under a name that fits, beside the first.
 func TestFailAgainLongID(t *testing.T) {
