@@ -88,7 +88,7 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 			return sysexit.WithDSN(sysexit.Usage, "5.3.5", fmt.Errorf("-o %s: not a regular file; -o - writes to standard output", a.Output))
 		}
 	}
-	d, err := listdir.Open(a.Dir)
+	d, err := listdir.OpenRW(a.Dir)
 	if errors.Is(err, listdir.ErrNoList) {
 		// No directory at all is more likely a file system not
 		// mounted, or a list being restored, than mail to no list:

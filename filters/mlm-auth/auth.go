@@ -126,7 +126,7 @@ func (p *post) has(name string) bool {
 
 // run judges every record of in.
 func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
-	d, err := listdir.Open(dir)
+	d, err := listdir.OpenRW(dir)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"mlm/lib/cli"
 	"mlm/lib/clock"
+	"mlm/lib/listdir"
 	"mlm/lib/queue"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
@@ -39,6 +40,9 @@ func run(a *args, in io.Reader) error {
 	}
 	if _, err := os.Stat(filepath.Join(a.Queue, "new")); errors.Is(err, fs.ErrNotExist) {
 		return sysexit.Errorf(sysexit.TempFail, "%s: not a queue directory", a.Queue)
+	}
+	if err := listdir.CheckUser(a.Queue); err != nil {
+		return err
 	}
 	q := queue.New(a.Queue)
 	var notBefore time.Time

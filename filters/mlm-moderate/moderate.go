@@ -26,7 +26,7 @@ import (
 
 // run does the action.
 func run(a *args, in io.Reader, out io.Writer, now time.Time) error {
-	d, err := listdir.Open(a.Dir)
+	d, err := listdir.OpenRW(a.Dir)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ const maxLine = msg.MaxLine
 
 // run stores the hash of the first line of in, or removes the password.
 func run(a *args, in io.Reader) error {
-	d, err := listdir.Open(a.Dir)
+	d, err := listdir.OpenRW(a.Dir)
 	if err != nil {
 		return err
 	}

@@ -111,9 +111,12 @@ func jobsFor(a *args) ([]job, error) {
 		if _, err := os.Stat(filepath.Join(a.Target, "new")); err != nil {
 			return nil, sysexit.Errorf(sysexit.TempFail, "%s: not a queue directory", a.Target)
 		}
+		if err := listdir.CheckUser(a.Target); err != nil {
+			return nil, err
+		}
 		return []job{{name: filepath.Base(a.Target), q: queue.New(a.Target), stages: [][]string{cmd}}}, nil
 	}
-	d, err := listdir.Open(a.Target)
+	d, err := listdir.OpenRW(a.Target)
 	if err != nil {
 		return nil, err
 	}

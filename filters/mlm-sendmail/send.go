@@ -123,7 +123,7 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 			return nil, sysexit.Errorf(sysexit.Usage, "-H: %v", err)
 		}
 	}
-	d, err := listdir.Open(a.Dir)
+	d, err := listdir.OpenRW(a.Dir)
 	if err != nil {
 		return nil, err
 	}

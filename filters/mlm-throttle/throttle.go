@@ -444,7 +444,7 @@ func configure(a *args) (*throttle, error) {
 	var d *listdir.Dir
 	if a.Dir != "" {
 		var err error
-		if d, err = listdir.Open(a.Dir); err != nil {
+		if d, err = listdir.OpenRW(a.Dir); err != nil {
 			return nil, err
 		}
 		if set, err = readSettings(d); err != nil {

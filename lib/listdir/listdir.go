@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -148,6 +149,48 @@ func Open(path string) (*Dir, error) {
 		return nil, sysexit.Temp(fmt.Errorf("%s: %q: %v", Address, a, err))
 	}
 	d.addr = a
+	return d, nil
+}
+
+// CheckUser refuses root's work in a directory another user owns: a
+// list directory, or a queue. What root makes there is root's, mode
+// 0600, and the list's own user, as whom the MTA runs mlm-accept and
+// cron runs mlm-run, cannot read it: a member file rewritten by root's
+// mlm-sub, a record, a journal; the list stops until someone finds the
+// file. Running as the owner will do, so it is temporary (75): under an
+// MTA, mail waits. A directory that cannot be looked at is left to the
+// caller's own open to report.
+func CheckUser(path string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return nil
+	}
+	uid := strconv.FormatUint(uint64(st.Uid), 10)
+	who := "uid " + uid
+	if u, err := user.LookupId(uid); err == nil {
+		who = u.Username
+	}
+	return sysexit.Temp(fmt.Errorf("%s: owned by %s: run this as %s, not as root; what root writes there, %s cannot read", path, who, who, who))
+}
+
+// OpenRW opens the list directory at path as Open does, for a program
+// that writes in it: root's work in another user's list is refused
+// (CheckUser).
+func OpenRW(path string) (*Dir, error) {
+	d, err := Open(path)
+	if err == nil {
+		err = CheckUser(path)
+	}
+	if err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 

@@ -2,6 +2,7 @@ package listdir
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -313,5 +314,38 @@ func TestOpenDanglingDir(t *testing.T) {
 	}
 	if _, err := Open(filepath.Join(root, "none")); sysexit.Code(err) != sysexit.NoUser {
 		t.Errorf("Open(no such directory) = %v; want 67", err)
+	}
+}
+
+// TestCheckUser: root may not write in a list another user owns (75,
+// naming the owner), and may in its own; OpenRW refuses where Open,
+// for reading, does not.
+func TestCheckUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give the list to another user")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, Address), []byte("dev@lists.example.org\n"), 0o600)
+	if err := CheckUser(dir); err != nil {
+		t.Errorf("CheckUser(root's list) = %v", err)
+	}
+	if _, err := OpenRW(dir); err != nil {
+		t.Errorf("OpenRW(root's list) = %v", err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckUser(dir)
+	if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), ": owned by nobody: run this as nobody, not as root") {
+		t.Errorf("CheckUser(nobody's list) = %v (%d); want 75 naming nobody", err, sysexit.Code(err))
+	}
+	if d, err := OpenRW(dir); d != nil || sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("OpenRW(nobody's list) = %v, %v; want nil, 75", d, err)
+	}
+	if _, err := Open(dir); err != nil {
+		t.Errorf("Open(nobody's list) = %v; reading is root's to do", err)
+	}
+	if err := CheckUser(filepath.Join(dir, "missing")); err != nil {
+		t.Errorf("CheckUser(missing) = %v; want it left to the open", err)
 	}
 }

@@ -446,7 +446,7 @@ func Read(args []string, in io.Reader) ([]string, error) {
 // add them to or remove them from the member file name of the list in
 // dir, all or none. It returns how many changed and how many were given.
 func Edit(dir, name string, args []string, in io.Reader, remove bool) (changed, given int, err error) {
-	d, err := listdir.Open(dir)
+	d, err := listdir.OpenRW(dir)
 	if err != nil {
 		return 0, 0, err
 	}

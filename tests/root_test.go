@@ -1,0 +1,81 @@
+package tests
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	"mlm/lib/mlmtest"
+)
+
+// TestRootInListOfAnother: root's mlm-sub, mlm-run and mlm-accept in a
+// list the list's own user owns refuse, 75 and one line naming the
+// user, and change nothing. Before, mlm-sub rewrote the member file as
+// root's, mode 0600, and every post after stopped at mlm-auth, the list
+// user's, with "subscribers: permission denied". Reading stays root's to
+// do (mlm-who), and the list's user does the same work.
+func TestRootInListOfAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := newList(t)
+	mlm(t, "alice@example.org\n", nil, "mlm-sub", dir)
+	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	members, _ := os.ReadFile(filepath.Join(dir, "subscribers"))
+
+	refused := regexp.MustCompile(`^(4\.3\.0 )?mlm-[a-z]+: ` + regexp.QuoteMeta(dir) + `: owned by nobody: run this as nobody, not as root; what root writes there, nobody cannot read\n$`)
+	run := func(nobody bool, stdin, prog string, args ...string) (int, string) {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(binDir, prog), args...)
+		cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"), "SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org")
+		cmd.Stdin = strings.NewReader(stdin)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if nobody {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		}
+		if err := cmd.Run(); err != nil {
+			if _, ok := err.(*exec.ExitError); !ok {
+				t.Fatalf("%s: %v", prog, err)
+			}
+		}
+		return cmd.ProcessState.ExitCode(), stderr.String()
+	}
+	for _, c := range [][]string{
+		{"mlm-sub", dir, "bob@example.net"},
+		{"mlm-unsub", dir, "alice@example.org"},
+		{"mlm-accept", dir},
+		{"mlm-run", dir},
+		{"mlm-run", filepath.Join(dir, "queue", "incoming"), "cat"},
+	} {
+		code, stderr := run(false, smallPost, c[0], c[1:]...)
+		if code != 75 || !refused.MatchString(strings.Replace(stderr, filepath.Join(dir, "queue", "incoming"), dir, 1)) {
+			t.Errorf("root's %v: exit %d, stderr %q; want 75 and one line naming nobody", c, code, stderr)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "subscribers")); !bytes.Equal(b, members) {
+		t.Errorf("subscribers = %q; want %q, unchanged", b, members)
+	}
+	if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
+		t.Errorf("incoming/new = %v; want nothing queued", n)
+	}
+	if who := mlm(t, "", nil, "mlm-who", dir); who != "alice@example.org\n" {
+		t.Errorf("root's mlm-who = %q", who)
+	}
+
+	// As the list's user, all of it works.
+	if code, stderr := run(true, "", "mlm-sub", dir, "bob@example.net"); code != 0 {
+		t.Errorf("nobody's mlm-sub: exit %d: %s", code, stderr)
+	}
+	if code, stderr := run(true, smallPost, "mlm-accept", dir); code != 0 {
+		t.Errorf("nobody's mlm-accept: exit %d: %s", code, stderr)
+	}
+	if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 1 {
+		t.Errorf("incoming/new = %v; want the post", n)
+	}
+}
