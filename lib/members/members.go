@@ -362,7 +362,11 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 					gone[k] = true
 					continue
 				}
-				delete(adding, k)
+				if _, ok := adding[k]; ok && addr.CheckMember(string(item)) == nil {
+					// Held already; a bad line of its key is no
+					// one's, as its readers skip it (scan).
+					delete(adding, k)
+				}
 				if start && strings.HasPrefix(line, "\ufeff") {
 					// A byte-order mark at the file's start is dropped
 					// by its readers: this line, from where two files

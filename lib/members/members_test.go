@@ -493,3 +493,23 @@ func TestDanglingLink(t *testing.T) {
 		t.Errorf("Change with a members-command linked to nothing = %v; want it refused (64)", err)
 	}
 }
+
+// TestAddOverBadLine: a line that no reader takes for a member (a
+// Unicode space outside quotes) does not stop the address of its key
+// from being added: "ca\u00a0rol"@example.org, a member, has the key of
+// the bad line ca\u00a0rol@example.org, and mlm-sub said it was held
+// already (0 added, exit 0) while mlm-who, mlm-members and mlm-auth,
+// which skip the bad line, had no such member.
+func TestAddOverBadLine(t *testing.T) {
+	d := list(t, map[string]string{"subscribers": "ca\u00a0rol@example.org\n"})
+	quoted := "\"ca\u00a0rol\"@example.org"
+	if n, _, err := Edit(d.Path, listdir.Subscribers, []string{quoted}, nil, false); n != 1 || err != nil {
+		t.Errorf("adding %q over the bad line: %d added, %v; want 1", quoted, n, err)
+	}
+	if got, _ := all(t, d, listdir.Subscribers); strings.Join(got, " ") != quoted {
+		t.Errorf("members %q; want %q", got, quoted)
+	}
+	if ok, err := Contains(d, listdir.Subscribers, quoted); !ok || err != nil {
+		t.Errorf("Contains(%q) = %v, %v; want true", quoted, ok, err)
+	}
+}
