@@ -13,12 +13,13 @@ import (
 	"mlm/lib/mlmtest"
 )
 
-// TestRootInListOfAnother: root's mlm-sub, mlm-run and mlm-accept in a
-// list the list's own user owns refuse, 75 and one line naming the
-// user, and change nothing. Before, mlm-sub rewrote the member file as
-// root's, mode 0600, and every post after stopped at mlm-auth, the list
-// user's, with "subscribers: permission denied". Reading stays root's to
-// do (mlm-who), and the list's user does the same work.
+// TestRootInListOfAnother: root's mlm-sub, mlm-unsub, mlm-run,
+// mlm-accept and mlm-moderate in a list the list's own user owns
+// refuse, 75 and one line naming the user, and change nothing. Before,
+// mlm-sub rewrote the member file as root's, mode 0600, and every post
+// after stopped at mlm-auth, the list user's, with "subscribers:
+// permission denied". Reading stays root's to do (mlm-who, mlm-moderate
+// list), and the list's user does the same work.
 func TestRootInListOfAnother(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -52,6 +53,7 @@ func TestRootInListOfAnother(t *testing.T) {
 		{"mlm-accept", dir},
 		{"mlm-run", dir},
 		{"mlm-run", filepath.Join(dir, "queue", "incoming"), "cat"},
+		{"mlm-moderate", dir, "expire"},
 	} {
 		code, stderr := run(false, smallPost, c[0], c[1:]...)
 		if code != 75 || !refused.MatchString(strings.Replace(stderr, filepath.Join(dir, "queue", "incoming"), dir, 1)) {
@@ -67,6 +69,7 @@ func TestRootInListOfAnother(t *testing.T) {
 	if who := mlm(t, "", nil, "mlm-who", dir); who != "alice@example.org\n" {
 		t.Errorf("root's mlm-who = %q", who)
 	}
+	mlm(t, "", nil, "mlm-moderate", dir, "list")
 
 	// As the list's user, all of it works.
 	if code, stderr := run(true, "", "mlm-sub", dir, "bob@example.net"); code != 0 {

@@ -26,7 +26,11 @@ import (
 
 // run does the action.
 func run(a *args, in io.Reader, out io.Writer, now time.Time) error {
-	d, err := listdir.OpenRW(a.Dir)
+	open := listdir.OpenRW
+	if a.Action == "list" {
+		open = listdir.Open // reads only: root's to do too
+	}
+	d, err := open(a.Dir)
 	if err != nil {
 		return err
 	}
