@@ -14,8 +14,8 @@ import (
 )
 
 // TestRootInListOfAnother: root's mlm-sub, mlm-unsub, mlm-run,
-// mlm-accept and mlm-moderate in a list the list's own user owns
-// refuse, 75 and one line naming the user, and change nothing. Before,
+// mlm-accept and mlm-moderate in a list the list's own user owns, and
+// mlm-newlist in a directory of lists it owns, refuse, 75 and one line naming the user, and change nothing. Before,
 // mlm-sub rewrote the member file as root's, mode 0600, and every post
 // after stopped at mlm-auth, the list user's, with "subscribers:
 // permission denied". Reading stays root's to do (mlm-who, mlm-moderate
@@ -54,6 +54,7 @@ func TestRootInListOfAnother(t *testing.T) {
 		{"mlm-run", dir},
 		{"mlm-run", filepath.Join(dir, "queue", "incoming"), "cat"},
 		{"mlm-moderate", dir, "expire"},
+		{"mlm-newlist", filepath.Join(dir, "sub"), "sub@lists.example.org"},
 	} {
 		code, stderr := run(false, smallPost, c[0], c[1:]...)
 		if code != 75 || !refused.MatchString(strings.Replace(stderr, filepath.Join(dir, "queue", "incoming"), dir, 1)) {

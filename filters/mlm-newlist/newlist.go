@@ -51,6 +51,11 @@ func run(a *args, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Root's list among another user's would be root's, which the MTA
+	// runs no program as.
+	if err := listdir.CheckUser(filepath.Dir(abs)); err != nil {
+		return err
+	}
 	if err := os.Mkdir(a.Dir, 0o755); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return sysexit.Errorf(sysexit.Usage, "%s: exists already", a.Dir)
