@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -142,6 +143,16 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 	if len(s.relays) == 0 && a.Sendmail == "" {
 		return nil, sysexit.Errorf(sysexit.TempFail, "%s: no relay; name one there or with -r", listdir.Relay)
 	}
+	for i, r := range s.relays {
+		err := checkRelay(r)
+		switch {
+		case err == nil || a.Sendmail != "": // -s sends through no relay
+		case len(a.Relay) > 0:
+			return nil, sysexit.Errorf(sysexit.Usage, "-r: %v", err)
+		default:
+			return nil, sysexit.Temp(fmt.Errorf("%s: item %d: %v", listdir.Relay, i+1, err))
+		}
+	}
 	_, domain, _ := strings.Cut(d.Address(), "@")
 	s.opts = smtpout.Options{Helo: a.Helo, LMTP: a.LMTP, Timeout: a.Timeout, DataTimeout: a.DataTime, Hook: crashPoint}
 	if s.opts.Helo == "" {
@@ -163,6 +174,22 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 		s.opts.User, s.opts.Password = user, pw
 	}
 	return s, nil
+}
+
+// checkRelay returns an error for a relay that is not host:port with a
+// port a dial takes. One without a port ("localhost" for port 25) would
+// be dialled for each record, fail, and count as a relay that did not
+// answer: each run would exit 75, and with -R every recipient would
+// bounce once the lifetime ran out, for a mistake in a setting.
+func checkRelay(r string) error {
+	_, port, err := net.SplitHostPort(r)
+	if err != nil {
+		return err
+	}
+	if p, err := net.LookupPort("tcp", port); err != nil || p == 0 {
+		return fmt.Errorf("%q: bad port %q", r, port)
+	}
+	return nil
 }
 
 // read turns the stream into jobs, holding each message in a spool.

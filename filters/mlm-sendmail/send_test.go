@@ -1807,6 +1807,33 @@ func TestSendmailLongStderr(t *testing.T) {
 	}
 }
 
+// TestRelaysChecked: a relay that is not host:port (no port, as
+// "localhost" written for port 25, or a port that is none) can take
+// nothing: each run exited 75 after dialing it, and with -R every
+// recipient bounced with "no relay took it" once the lifetime ran out.
+// On the command line it is a usage error, 64; in the relay file a bad
+// setting, 75, before anything is tried, so that mail waits until the
+// list is mended (mlm-listdir(5)), and nobody bounces.
+func TestRelaysChecked(t *testing.T) {
+	for _, r := range []string{"localhost", "127.0.0.1:99999", "127.0.0.1:x y", "[::1]"} {
+		a := &args{Dir: list(t), Relay: []string{r}, Conns: 1, Timeout: time.Second, Lifetime: time.Hour, Retry: true}
+		var out, errb bytes.Buffer
+		err := run(a, strings.NewReader(record("p1,1", "a@x.org")), &out, &errb)
+		if sysexit.Code(err) != sysexit.Usage {
+			t.Errorf("-r %q: %v; want a usage error", r, err)
+		}
+		a.Relay = nil
+		os.WriteFile(filepath.Join(a.Dir, "relay"), []byte("127.0.0.1:1\n"+r+"\n"), 0o644)
+		err = run(a, strings.NewReader(record("p1,1", "a@x.org")), &out, &errb)
+		if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "relay: item 2:") {
+			t.Errorf("relay file with %q: %v; want a temporary failure naming item 2", r, err)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(a.Dir, "queue", "bounces", "new")); len(ents) != 0 {
+			t.Errorf("relay file with %q: %d bounce records; want none", r, len(ents))
+		}
+	}
+}
+
 // TestSendmailRefusesAll: 77 is the program's own permission (Postfix's
 // "not allowed to submit mail"), not the addresses': nobody is failed
 // for good, and all wait for the retry. 67 fails the addresses it is
