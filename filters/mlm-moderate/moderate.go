@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"mlm/lib/cookie"
 	"mlm/lib/envelope"
@@ -360,22 +359,9 @@ func describe(path string) (string, error) {
 	if sender == "" {
 		sender = "<>"
 	}
-	// A mailbox may hold any UTF-8, C1 controls too.
-	return strings.Join([]string{h.ID, held, shown(notice.Clean(sender, 400)), shown(notice.Clean(reason, 100)), shown(notice.Quote(hdr.Fields.Get("Subject"), 200))}, "\t"), nil
-}
-
-// shown is a field of list's line as a terminal may show it: Clean has
-// made its controls spaces, and a format character other than the
-// joiners (U+202E turns the text after it round, so that a sender or a
-// subject reads as another) and a line or paragraph separator become
-// spaces too, as they do in no member (addr.CheckMember).
-func shown(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r != 0x200c && r != 0x200d && unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
-			return ' '
-		}
-		return r
-	}, s)
+	// A mailbox may hold any UTF-8, C1 controls and U+202E too: Clean
+	// makes each a space.
+	return strings.Join([]string{h.ID, held, notice.Clean(sender, 400), notice.Clean(reason, 100), notice.Quote(hdr.Fields.Get("Subject"), 200)}, "\t"), nil
 }
 
 // first reads the start of a held post's record. An empty file holds

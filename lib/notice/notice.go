@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	// The charsets of the world for Quote: a moderator reads a
@@ -239,12 +240,21 @@ func oneLine(s string) string {
 	}, s)
 }
 
-// Clean makes text from a message fit to quote in a notice: control
-// characters become spaces, octets that are not UTF-8 (the notice's
-// charset) U+FFFD, and it is cut, between two characters, to at most n
-// bytes and an ellipsis.
+// Clean makes text from a message fit to quote in a notice, or on an
+// administrator's terminal: control characters become spaces, and so do
+// format characters other than the joiners (U+202E turns the text after
+// it round, so that "bob<U+202E>gro.elpmaxe.ecila@" reads as an address
+// at alice.example.org) and line and paragraph separators, as they do in
+// no member (addr.CheckMember); octets that are not UTF-8 (the notice's
+// charset) become U+FFFD; and it is cut, between two characters, to at
+// most n bytes and an ellipsis.
 func Clean(s string, n int) string {
-	s = oneLine(strings.ToValidUTF8(s, "\uFFFD"))
+	s = strings.Map(func(r rune) rune {
+		if sysexit.IsControl(r) || r >= 0x80 && r != 0x200c && r != 0x200d && unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 	if len(s) > n {
 		for n > 0 && !utf8.RuneStart(s[n]) {
 			n--
