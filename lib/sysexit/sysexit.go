@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -100,9 +101,10 @@ func Code(err error) int {
 // Report writes "prog: err" to w unless err is nil or silent, and
 // returns err's exit status. The line is one line of text whatever err
 // says: a control character in it (a post's own octets, which a
-// parser's error may quote), C0, DEL or C1, or an octet that is not
-// UTF-8, is written as \xHH, octet by octet, since the line may reach a
-// terminal, or a bounce by way of the MTA.
+// parser's error may quote), C0, DEL or C1, a format character, a line
+// or paragraph separator, or an octet that is not UTF-8, is written as
+// \xHH, octet by octet, since the line may reach a terminal, or a
+// bounce by way of the MTA.
 func Report(w io.Writer, prog string, err error) int {
 	if err != nil && err.Error() != "" {
 		fmt.Fprintf(w, "%s: %s\n", prog, OneLine(err.Error()))
@@ -110,16 +112,18 @@ func Report(w io.Writer, prog string, err error) int {
 	return Code(err)
 }
 
-// OneLine writes the control characters of s, and its octets that are
-// not UTF-8, as \xHH.
+// OneLine writes the control characters of s, its format characters
+// (U+202E turns the text after it round, so that a line reads as
+// another) and line and paragraph separators (U+2028, which some log
+// viewers break lines at), and its octets that are not UTF-8, as \xHH.
 func OneLine(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, IsControl) {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, hidden) {
 		return s
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
-		if IsControl(r) || r == utf8.RuneError && n == 1 {
+		if hidden(r) || r == utf8.RuneError && n == 1 {
 			for _, c := range []byte(s[i : i+n]) {
 				fmt.Fprintf(&b, "\\x%02x", c)
 			}
@@ -133,6 +137,13 @@ func OneLine(s string) string {
 
 // IsControl reports whether r is a control character: C0, DEL or C1.
 func IsControl(r rune) bool { return r < ' ' || r >= 0x7f && r < 0xa0 }
+
+// hidden reports the characters OneLine escapes: the controls, and
+// beyond ASCII the format characters (Cf) and line and paragraph
+// separators (Zl, Zp).
+func hidden(r rune) bool {
+	return IsControl(r) || r >= 0xa0 && unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
+}
 
 // Silent is a failure with exit status code that has been reported
 // already (by a child that printed its own reason), so it prints nothing.

@@ -40,6 +40,14 @@ func TestReport(t *testing.T) {
 		b.String() != `p: header: bad line: 0\x0d\x0aBcc: x\x1b[31m\x7f\x09ü\xc2\x9b[2J\x9b\xff`+"\n" {
 		t.Errorf("Report of controls = %d, %q; want them escaped, one line", c, b.String())
 	}
+	// A format character that turns the text round (U+202E), a line
+	// separator (U+2028) and a byte-order mark are escaped; the
+	// non-breaking space (a space, Zs) is not.
+	b.Reset()
+	if c := Report(&b, "p", Errorf(DataErr, "bob\u202egro.elpmaxe@x\u2028y\ufeff\u00a0ü")); c != DataErr ||
+		b.String() != `p: bob\xe2\x80\xaegro.elpmaxe@x\xe2\x80\xa8y\xef\xbb\xbf`+"\u00a0ü\n" {
+		t.Errorf("Report of format characters = %d, %q; want them escaped", c, b.String())
+	}
 	b.Reset()
 	if c := Report(&b, "p", ErrNo); c != No || b.Len() != 0 {
 		t.Errorf("Report(ErrNo) = %d, %q; want 1 and silence", c, b.String())
