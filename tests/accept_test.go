@@ -161,6 +161,68 @@ func TestAcceptKilled(t *testing.T) {
 	}
 }
 
+// TestAcceptTerminated: SIGTERM (a shutdown's, or a hand's) while
+// mlm-accept writes the record is a temporary failure, exit 75 with one
+// 4.3.0 line, not a death by signal, which Exim's pipe transport takes
+// as a permanent failure and bounces the post (unless freeze_signal).
+// A refusal already made stands, as at the deadline.
+func TestAcceptTerminated(t *testing.T) {
+	mlmtest.Fault(t, "crash", "SIGTERM, SIGINT or SIGHUP of mlm-accept while it writes the record", "exit 75, one 4.3.0 line (a refusal made already: its status), nothing in new/; the MTA retries, Exim included")
+	for _, tc := range []struct {
+		sig     syscall.Signal
+		maxsize string
+		code    int
+		stderr  string
+	}{
+		{syscall.SIGTERM, "", 75, "4.3.0 mlm-accept: terminated\n"},
+		{syscall.SIGINT, "", 75, "4.3.0 mlm-accept: interrupt\n"},
+		{syscall.SIGHUP, "", 75, "4.3.0 mlm-accept: hangup\n"},
+		{syscall.SIGTERM, "100", 65, "5.3.4 mlm-accept: message bigger than 100 octets\n"},
+	} {
+		t.Run(tc.sig.String()+map[bool]string{true: " over maxsize"}[tc.maxsize != ""], func(t *testing.T) {
+			dir := newList(t)
+			if tc.maxsize != "" {
+				if err := os.WriteFile(filepath.Join(dir, "maxsize"), []byte(tc.maxsize+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pw.Close()
+			cmd := exec.Command(filepath.Join(binDir, "mlm-accept"), dir)
+			cmd.Env = append(os.Environ(), "SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org")
+			cmd.Stdin = pr
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			pr.Close()
+			// More than a pipe holds, so the write below returns only
+			// once mlm-accept has read most of it: by then it writes its
+			// tmp file (or, over maxsize, has refused the message and
+			// reads the rest), with its signal handlers long set.
+			pw.Write([]byte(smallPost + strings.Repeat("line\n", 100_000)))
+			tmp := filepath.Join(dir, "queue", "incoming", "tmp")
+			if tc.maxsize == "" && len(mlmtest.Names(t, tmp)) == 0 {
+				t.Fatalf("nothing in tmp/ after 500 kB read; the test proves nothing")
+			}
+			cmd.Process.Signal(tc.sig)
+			cmd.Wait()
+			if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
+				t.Errorf("mlm-accept died by %v; want exit %d, which every MTA reads as it should", ws.Signal(), tc.code)
+			} else if code := cmd.ProcessState.ExitCode(); code != tc.code || stderr.String() != tc.stderr {
+				t.Errorf("after %v: exit %d, stderr %q; want %d and %q", tc.sig, code, stderr.String(), tc.code, tc.stderr)
+			}
+			if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
+				t.Errorf("new/ after %v = %v; want empty", tc.sig, n)
+			}
+		})
+	}
+}
+
 // TestAcceptFsyncOrder: exit 0 comes only after the record is fsynced,
 // linked into new/ and the directory fsynced, in that order (strace).
 func TestAcceptFsyncOrder(t *testing.T) {

@@ -11,9 +11,11 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/signal"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"mlm/lib/cli"
@@ -267,13 +269,17 @@ func writeFile(name string, write func(io.Writer) error) error {
 	return f.Commit()
 }
 
-// commitMu is held by the deadline while it exits, and taken for good
-// once the record is about to be committed, so the deadline can fire
-// before the commit or not at all.
+// commitMu is held by the deadline or a signal while it exits, and taken
+// for good once the record is about to be committed, or run has
+// returned, so the deadline or a signal can end the program before the
+// commit or not at all.
 var commitMu sync.Mutex
 
+// committed is set by committing, on the goroutine that runs run.
+var committed bool
+
 // committing tells the deadline it is too late to fire.
-func committing() { commitMu.Lock() }
+func committing() { commitMu.Lock(); committed = true }
 
 // verdict is a failure that stands whenever the program stops: the
 // deadline exits with it rather than with a temporary failure.
@@ -281,17 +287,46 @@ var verdict atomic.Pointer[error]
 
 // deadline makes the program give up with a temporary failure once d (>
 // 0) has passed: better a retry later than an MTA killing a program that
-// hangs.
+// hangs. SIGTERM, SIGINT and SIGHUP make it give up so too: a program
+// killed by a signal is a permanent failure to Exim's pipe transport
+// (unless freeze_signal), which bounces the post.
 func deadline(d time.Duration) (stop func()) {
-	t := time.AfterFunc(d, func() {
-		if !commitMu.TryLock() {
-			return // committing: the result stands
+	t := time.AfterFunc(d, func() { giveUp(fmt.Sprintf("deadline of %v exceeded", d)) })
+	sigs := make(chan os.Signal, 1)
+	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+		// One ignored by whoever started it (nohup) stays so.
+		if !signal.Ignored(sig) {
+			signal.Notify(sigs, sig)
 		}
-		if v := verdict.Load(); v != nil {
-			os.Exit(sysexit.ReportDSN(os.Stderr, prog, *v))
+	}
+	go func() {
+		for sig := range sigs {
+			giveUp(sig.String())
 		}
-		fmt.Fprintf(os.Stderr, "4.3.0 %s: deadline of %v exceeded\n", prog, d)
-		os.Exit(sysexit.TempFail)
-	})
-	return func() { t.Stop() }
+	}()
+	return func() {
+		t.Stop()
+		// run has returned: its result stands, and a signal from now
+		// on waits for the exit, rather than kill the program (a
+		// record queued, and the post bounced by Exim) or print a
+		// second line. (One giving up now holds the lock: Lock waits
+		// for its exit.)
+		if !committed {
+			commitMu.Lock()
+		}
+	}
+}
+
+// giveUp exits at once with the verdict, if one stands, else with a
+// temporary failure for reason; but not once the record is being
+// committed, when the result stands and giveUp returns.
+func giveUp(reason string) {
+	if !commitMu.TryLock() {
+		return // committing: the result stands
+	}
+	if v := verdict.Load(); v != nil {
+		os.Exit(sysexit.ReportDSN(os.Stderr, prog, *v))
+	}
+	fmt.Fprintf(os.Stderr, "4.3.0 %s: %s\n", prog, reason)
+	os.Exit(sysexit.TempFail)
 }
