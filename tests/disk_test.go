@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"mlm/lib/mlmtest"
 )
@@ -426,11 +427,16 @@ func TestDiskRunSettle(t *testing.T) {
 		after(t, s)
 	})
 	t.Run("ENOSPC at fail", func(t *testing.T) {
-		mlmtest.Fault(t, "disk", "ENOSPC (full tmpfs) writing bad/ID.err in mlm-run", "exit 75, nothing in bad/, the record unclaimed in cur/; once cleared, the record in bad/ once with its reason")
+		mlmtest.Fault(t, "disk", "ENOSPC (full tmpfs) writing bad/ID.err in mlm-run", "exit 75, nothing in bad/, the record back in new/ to wait its backoff (not run again at the next pass); once cleared, the record in bad/ once with its reason")
 		s := mk(t)
 		clear := diskFill(t, s.from)
 		stage := []string{"sh", "-c", "cat >/dev/null; echo 5.6.0 refused >&2; exit 65"}
 		kept(t, s, runWith(t, s, nil, stage...))
+		// Left in cur/, a sweep would return it as it was, ready, to
+		// run its stages again on every pass.
+		if info, err := os.Stat(filepath.Join(s.from, "new", s.id)); err != nil || !info.ModTime().After(time.Now()) {
+			t.Errorf("the record is not back in new/ waiting its backoff: %v", err)
+		}
 		if n := mlmtest.Names(t, filepath.Join(s.from, "bad")); len(n) != 0 {
 			t.Errorf("bad/ holds %v under the fault", n)
 		}
