@@ -391,6 +391,72 @@ func TestSMTPFaultSize(t *testing.T) {
 	}
 }
 
+// TestSMTPFaultDataRefused: the transaction refused after its
+// recipients were taken, by the reply to DATA or to the final dot
+// (RFC 5321 §4.2.5: 4yz, the server must not deliver): a 5xx fails
+// every recipient (journal F, a bounce record each), a 4xx defers every
+// one to the retry record; exit 0, and with -R a 4xx left is exit 75.
+func TestSMTPFaultDataRefused(t *testing.T) {
+	// dataReply plays a server that takes MAIL and the RCPTs and
+	// answers DATA with reply, then RSET and QUIT.
+	dataReply := func(reply string) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			return sfServe(t, func(c net.Conn, br *bufio.Reader) {
+				sfSay(c, "220 fake ESMTP")
+				for {
+					l, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
+					case strings.HasPrefix(cmd, "EHLO"):
+						sfSay(c, "250 fake")
+					case cmd == "DATA":
+						sfSay(c, reply)
+					case cmd == "QUIT":
+						sfSay(c, "221 bye")
+						return
+					default:
+						sfSay(c, "250 ok")
+					}
+				}
+			})
+		}
+	}
+	dotReply := func(reply string) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			return sinktest.Sink(t, smtpsink.Options{DataReply: sinktest.Reply(t, reply)}).Addr()
+		}
+	}
+	for _, tc := range []struct {
+		fault string
+		addr  func(t *testing.T) string
+		perm  bool
+	}{
+		{"554 to DATA", dataReply("554 5.6.0 no data here"), true},
+		{"451 to DATA", dataReply("451 4.3.0 no data now"), false},
+		{"554 to the final dot", dotReply("554 5.6.0 content refused"), true},
+		{"451 to the final dot", dotReply("451 4.3.0 try later"), false},
+	} {
+		t.Run(tc.fault, func(t *testing.T) {
+			mlmtest.Fault(t, "smtp", "mlm-sendmail: "+tc.fault+", every RCPT taken", "5xx: every recipient failed (journal F, bounce record); 4xx: every one in the retry record; exit 0 (-R with 4xx: exit 75, nothing settled)")
+			dir := sfList(t, tc.addr(t))
+			in := sfRecord(sfThree...)
+			o := sfSend(t, dir, in)
+			if tc.perm {
+				o.check(t, 0, "", "a@example.org=F b@example.org=F c@example.org=F", "a@example.org 5.6.0, b@example.org 5.6.0, c@example.org 5.6.0")
+				return
+			}
+			o.check(t, 0, strings.Join(sfThree, " "), "", "")
+			if !strings.HasPrefix(o.reason, "451 4.3.0") {
+				t.Errorf("deferred=%q", o.reason)
+			}
+			r := sfSend(t, dir, in, "-R")
+			r.check(t, 75, "", "", "")
+		})
+	}
+}
+
 // TestSMTPFaultNoRcptData: every RCPT refused, yet DATA answered 354 and
 // the dot 250: no recipient delivered; the 5xx one bounces, the 4xx one
 // is deferred, the others fail.
