@@ -304,6 +304,24 @@ func appendKey(b, m []byte) []byte {
 	return b
 }
 
+// leftovers removes the temporary files of member file name that a
+// change killed half way left (durable.Beside's .NAME.tmpPID.RAND), as
+// big as the file, which nothing else would ever remove. Only a change,
+// under the member lock, writes them: with the lock held, any there is
+// one no run will finish. A failure leaves them, as before.
+func leftovers(d *listdir.Dir, name string) {
+	ents, err := os.ReadDir(d.Path)
+	if err != nil {
+		return
+	}
+	prefix := "." + name + ".tmp"
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) && e.Type().IsRegular() {
+			os.Remove(d.File(e.Name()))
+		}
+	}
+}
+
 // Change adds the addresses in add that the file name lacks, and removes
 // those of remove, keeping every other line (comments included) as it
 // is. It returns how many addresses it added and removed (one held on
@@ -317,6 +335,7 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 		return 0, 0, err
 	}
 	defer unlock()
+	leftovers(d, name)
 	adding := map[string]string{} // key -> address, for those not yet seen
 	var order []string
 	for _, a := range add {

@@ -5,12 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"mlm/lib/addr"
 	"mlm/lib/listdir"
+	"mlm/lib/mlmtest"
 	"mlm/lib/sysexit"
 )
 
@@ -511,5 +513,26 @@ func TestAddOverBadLine(t *testing.T) {
 	}
 	if ok, err := Contains(d, listdir.Subscribers, quoted); !ok || err != nil {
 		t.Errorf("Contains(%q) = %v, %v; want true", quoted, ok, err)
+	}
+}
+
+// TestChangeLeftovers: the temporary file of a change killed half way
+// (Ctrl-C in an mlm-sub of a large list), as big as the member file,
+// is removed by the next change of that file; another file's, and
+// other files, stay. It was left for ever.
+func TestChangeLeftovers(t *testing.T) {
+	d := list(t, map[string]string{
+		"subscribers":                   "alice@example.org\n",
+		".subscribers.tmp4242.0badf00d": "alice@example.org\nhalf",
+		".digest.tmp4242.0badf00d":      "x",
+		".subscribersx":                 "not ours",
+	})
+	if _, _, err := Change(d, listdir.Subscribers, []string{"bob@example.net"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := mlmtest.Names(t, d.Path)
+	want := []string{".digest.tmp4242.0badf00d", ".subscribersx", "address", "members.lock", "subscribers"}
+	if !slices.Equal(got, want) {
+		t.Errorf("list directory = %v; want %v", got, want)
 	}
 }
