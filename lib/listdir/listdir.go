@@ -113,9 +113,8 @@ type Dir struct {
 }
 
 // Open opens the list directory at path. A missing directory or address
-// file, or a path that is a file or runs through one, is ErrNoList (67);
-// an unreadable or empty address file, or one whose first line is not a
-// mailbox (addr.CheckMailbox) or has a quoted local part, which the
+// file is ErrNoList (67); an unreadable or empty one, or one whose first line is
+// not a mailbox (addr.CheckMailbox) or has a quoted local part, which the
 // command addresses cannot extend, is temporary: the list is
 // misconfigured, and mail waits until it is fixed. The address goes into
 // envelopes and header fields (List-Post, X-Loop, notices' From), so a
@@ -123,10 +122,6 @@ type Dir struct {
 func Open(path string) (*Dir, error) {
 	d := &Dir{Path: path}
 	a, ok, err := d.String(Address)
-	if errors.Is(err, syscall.ENOTDIR) {
-		// A file, or a path through one: no list, as one not there.
-		return nil, sysexit.Perm(sysexit.NoUser, fmt.Errorf("%s: %w (not a directory)", path, ErrNoList))
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -349,20 +349,3 @@ func TestCheckUser(t *testing.T) {
 		t.Errorf("CheckUser(missing) = %v; want it left to the open", err)
 	}
 }
-
-// TestOpenNotDir: a path that is a file, not a directory, or runs
-// through one, is no list directory, 67, as mlm-sub(1) and the others
-// say of a dir with no address, and the error names the path; it was
-// 75, "address: not a directory", naming neither, and an MTA given
-// such a path retried the post until its queue lifetime ended.
-func TestOpenNotDir(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "dev")
-	if err := os.WriteFile(file, []byte("dev@lists.example.org\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{file, filepath.Join(file, "sub")} {
-		if _, err := Open(p); sysexit.Code(err) != sysexit.NoUser || !strings.Contains(err.Error(), p+": ") {
-			t.Errorf("Open(%s) = %v; want 67, naming the path", p, err)
-		}
-	}
-}
