@@ -113,15 +113,21 @@ type Dir struct {
 }
 
 // Open opens the list directory at path. A missing directory or address
-// file is ErrNoList (67); an unreadable or empty one, or one whose first line is
-// not a mailbox (addr.CheckMailbox) or has a quoted local part, which the
+// file is ErrNoList (67); a path that is a file or runs through one, an
+// unreadable or empty address file, or one whose first line is not a
+// mailbox (addr.CheckMailbox) or has a quoted local part, which the
 // command addresses cannot extend, is temporary: the list is
-// misconfigured, and mail waits until it is fixed. The address goes into
+// misconfigured, and mail waits until it is fixed. (A file where the
+// list should be may be mlm-lock's, made by a crontab's run while the
+// list's file system was not mounted.) The address goes into
 // envelopes and header fields (List-Post, X-Loop, notices' From), so a
 // CR, LF or NUL in it must never get that far.
 func Open(path string) (*Dir, error) {
 	d := &Dir{Path: path}
 	a, ok, err := d.String(Address)
+	if errors.Is(err, syscall.ENOTDIR) {
+		return nil, sysexit.Temp(fmt.Errorf("%s: not a directory, or in a file", path))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -349,3 +349,20 @@ func TestCheckUser(t *testing.T) {
 		t.Errorf("CheckUser(missing) = %v; want it left to the open", err)
 	}
 }
+
+// TestOpenNotDir: a list path that is a file, or runs through one, is
+// temporary, 75, as the stand-ins have it (TestStandInDanglingListDir):
+// it may be mlm-lock's file, made while the list's file system was not
+// mounted. The error names the path, where it said "address: not a
+// directory", naming neither the path nor the list.
+func TestOpenNotDir(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "dev")
+	if err := os.WriteFile(file, []byte("dev@lists.example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{file, filepath.Join(file, "sub")} {
+		if _, err := Open(p); sysexit.Code(err) != sysexit.TempFail || !strings.HasPrefix(err.Error(), p+": not a directory") {
+			t.Errorf("Open(%s) = %v; want 75, naming the path", p, err)
+		}
+	}
+}
