@@ -160,7 +160,8 @@ var ebcdicPages = []int{
 }
 
 // copy copies body to w, adding the list's footer as ft says, in the
-// line ending eol. A multipart body is read through br.
+// body's line ending, or eol, the header's, where the body gives none. A
+// multipart body is read through br.
 func (ft footing) copy(w io.Writer, body io.Reader, br *bufio.Reader, l *list, eol string) error {
 	switch ft.kind {
 	case footPlain, footQP:
@@ -231,7 +232,8 @@ func fixedLines(footer string) string {
 	return strings.Join(ls, "\n") + "\n"
 }
 
-// appendFooter copies body and adds the footer on a line of its own. In a
+// appendFooter copies body and adds the footer on a line of its own, in
+// the line ending of the body's last line, eol if it has none. In a
 // quoted-printable body a last line ending in a soft line break ("=",
 // which transport padding may follow) gets a hard one first, so the
 // footer does not join it. In format=flowed text (flowed) a last line
@@ -247,6 +249,9 @@ func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp, flowed bo
 		_, err = io.Copy(t, body)
 		open, cr, soft = t.n > 0 && t.last != '\n', t.last == '\r', t.soft()
 		flowing = flowed && t.spaceEnd()
+		if !open && t.eol != "" {
+			eol = t.eol
+		}
 	} else {
 		var n int64
 		var last string
@@ -254,6 +259,12 @@ func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp, flowed bo
 		open, cr = n > 0 && !strings.HasSuffix(last, "\n"), strings.HasSuffix(last, "\r")
 		line := strings.TrimSuffix(strings.TrimSuffix(last, "\n"), "\r")
 		flowing = flowed && strings.HasSuffix(line, " ")
+		if n > 0 && !open {
+			eol = "\n"
+			if strings.HasSuffix(last, "\r\n") {
+				eol = "\r\n"
+			}
+		}
 	}
 	if err != nil {
 		return err
@@ -288,8 +299,9 @@ func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp, flowed bo
 type qpTail struct {
 	w         io.Writer
 	n         int64
-	last      byte // the last octet, if n > 0
-	cur, prev byte // the last octet but space, tab and CR of the line, and of the line before
+	last      byte   // the last octet, if n > 0
+	eol       string // the ending of the last line that has one, "" if none has
+	cur, prev byte   // the last octet but space, tab and CR of the line, and of the line before
 	// The last 4 octets of the line up to its last octet but space, tab
 	// and CR (transport padding after it aside), and of the line before;
 	// spaces, tabs and CRs not yet followed by another octet.
@@ -300,9 +312,13 @@ type qpTail struct {
 
 func (t *qpTail) Write(p []byte) (int, error) {
 	n, err := t.w.Write(p)
-	for _, c := range p[:n] {
+	for i, c := range p[:n] {
 		switch c {
 		case '\n':
+			t.eol = "\n"
+			if i > 0 && p[i-1] == '\r' || i == 0 && t.n > 0 && t.last == '\r' {
+				t.eol = "\r\n"
+			}
 			t.prev, t.cur = t.cur, 0
 			t.prevEnd, t.end, t.npad = t.end, [4]byte{}, 0
 		case ' ', '\t', '\r':
@@ -355,16 +371,25 @@ func (t *qpTail) soft() bool {
 
 // insertPart copies a multipart body, line by line, and inserts the
 // footer as a new text/plain part before its close delimiter
-// ("--boundary--"). A body without one is copied unchanged, and so is one
+// ("--boundary--"), in the line ending of its first delimiter line, to
+// which readers such as Go's mime/multipart hold every delimiter line;
+// in eol if it has none. A body without one is copied unchanged, and so is one
 // whose structure goes past mimewalk's limits before it: such a body is
 // only copied, never walked further. Only the buffer of body is held: a
 // line longer than it cannot be a delimiter.
 func insertPart(w io.Writer, body *bufio.Reader, ft footing, footer, eol string) error {
 	closing := "--" + ft.boundary + "--"
 	walk := mimewalk.New(ft.contentType, mimewalk.Default)
-	atStart := true
+	atStart, delimSeen := true, false
 	for {
 		line, err := body.ReadSlice('\n')
+		if atStart && !delimSeen && err == nil && isClose(line, closing[:len(closing)-2]) {
+			delimSeen = true
+			eol = "\n"
+			if bytes.HasSuffix(line, []byte("\r\n")) {
+				eol = "\r\n"
+			}
+		}
 		if atStart && isClose(line, closing) {
 			if _, err := w.Write(lines(part(ft.boundary, footer), eol)); err != nil {
 				return err
@@ -396,7 +421,8 @@ func insertPart(w io.Writer, body *bufio.Reader, ft footing, footer, eol string)
 }
 
 // isClose reports whether line is the close delimiter: "--boundary--",
-// then only transport padding and the line ending.
+// then only transport padding and the line ending (or, given
+// "--boundary", whether it is a delimiter line).
 func isClose(line []byte, closing string) bool {
 	rest, ok := bytes.CutPrefix(line, []byte(closing))
 	return ok && len(bytes.Trim(rest, " \t\r\n")) == 0

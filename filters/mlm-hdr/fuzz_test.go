@@ -3,6 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"mlm/lib/mimewalk"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,4 +81,122 @@ func FuzzList(f *testing.F) {
 			t.Errorf("%q became %q: body %q; want %q", m, got, got[len(raw):], body)
 		}
 	})
+}
+
+// FuzzFooter: whatever a post holds, mlm-hdr of a list with a footer
+// either copies its body byte for byte, appends the footer to it, or
+// inserts one part into it: never any other change. What it adds is in
+// one line ending; a quoted-printable body still decodes to
+// what it did, then the footer; a multipart/mixed body that Go's
+// mime/multipart reads whole reads as the same parts and the footer's.
+func FuzzFooter(f *testing.F) {
+	for _, m := range []string{
+		"Subject: x\n\nhi\n",
+		"Subject: x\r\n\r\nhi",
+		"Subject: x\r\n\r\nhi\r",
+		"Content-Type: text/plain; format=flowed\n\nflowed \n",
+		"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\nabc=\n",
+		"Content-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nx =3D y=20",
+		"Content-Type: multipart/mixed; boundary=b\n\n--b\n\nx\n--b--\n",
+		"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\npre\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--",
+		"Content-Type: multipart/mixed; boundary=m\n\n--m\nContent-Type: multipart/alternative; boundary=a\n\n--a\n\nx\n--a--\n--m--\n",
+		"Content-Type: multipart/signed; boundary=s; protocol=\"application/pgp-signature\"\n\n--s\n\nx\n--s\n\nsig\n--s--\n",
+		"Subject: x",
+		"",
+	} {
+		f.Add(m)
+	}
+	footer := "-- \nfooter\n"
+	dir := mlmtest.ListDir(f, map[string]string{"address": "dev@lists.example.org\n", "footer": footer})
+	f.Fuzz(func(t *testing.T, m string) {
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: "r"}, strings.NewReader(m), nil); err != nil {
+			t.Fatal(err)
+		}
+		err := run(&args{Dir: dir}, &in, &out)
+		if mlmtest.Refused(t, sysexit.Report, prog, err, sysexit.DataErr) {
+			return
+		}
+		_, got := mlmtest.Message(t, stream.NewReader(&out))
+		inHdr, err := msg.ReadHeader(bufio.NewReader(strings.NewReader(m)), msg.MaxHeader)
+		if err != nil {
+			t.Fatalf("%q passed, but its header does not read: %v", m, err)
+		}
+		outHdr, err := msg.ReadHeader(bufio.NewReader(strings.NewReader(got)), msg.MaxHeader)
+		if err != nil {
+			t.Fatalf("%q became %q, whose header does not read: %v", m, got, err)
+		}
+		body, outBody := m[len(inHdr.Raw):], got[len(outHdr.Raw):]
+		if body == outBody {
+			return
+		}
+		// What was added, and where.
+		pre := 0
+		for pre < len(body) && body[pre] == outBody[pre] {
+			pre++
+		}
+		post := 0
+		for post < len(body)-pre && body[len(body)-1-post] == outBody[len(outBody)-1-post] {
+			post++
+		}
+		added := outBody[pre : len(outBody)-post]
+		if len(outBody) != len(body)+len(added) {
+			t.Fatalf("%q became %q: the body changed, not only added to", m, got)
+		}
+		chk := added
+		if pre > 0 && body[pre-1] == '\r' {
+			chk = strings.TrimPrefix(chk, "\n") // the LF of a last line that ends in CR
+		}
+		if strings.Contains(strings.ReplaceAll(chk, "\r\n", ""), "\n") && strings.Contains(chk, "\r") {
+			t.Fatalf("%q became %q: %q added, not all in one line ending", m, got, added)
+		}
+		ct := outHdr.Fields.Get("Content-Type")
+		if post == 0 && !strings.Contains(ct, "multipart") {
+			// Appended: a quoted-printable body still decodes as it did.
+			if strings.EqualFold(outHdr.Fields.Get("Content-Transfer-Encoding"), "quoted-printable") {
+				was, err1 := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
+				now, err2 := io.ReadAll(quotedprintable.NewReader(strings.NewReader(outBody)))
+				if err1 == nil && (err2 != nil || !bytes.HasPrefix(bytes.ReplaceAll(now, []byte("\r\n"), []byte("\n")), bytes.ReplaceAll(was, []byte("\r\n"), []byte("\n")))) {
+					t.Fatalf("%q became %q: decodes to %q (%v); was %q", m, got, now, err2, was)
+				}
+			}
+			if !strings.HasSuffix(added, "footer\n") && !strings.HasSuffix(added, "footer\r\n") {
+				t.Fatalf("%q became %q: %q appended", m, got, added)
+			}
+			return
+		}
+		_, params, err := mimewalk.ParseType(ct)
+		if err != nil || params["boundary"] == "" {
+			t.Fatalf("%q became %q: %q inserted in a body of no multipart", m, got, added)
+		}
+		was, err := rawParts(body, params["boundary"])
+		if err != nil {
+			return // Go's reader does not read it: nothing to compare
+		}
+		now, err := rawParts(outBody, params["boundary"])
+		if err != nil || len(now) != len(was)+1 || !slices.Equal(now[:len(was)], was) {
+			t.Fatalf("%q became %q: parts %q (%v); were %q", m, got, now, err, was)
+		}
+	})
+}
+
+// rawParts returns the header and body of each part of a multipart body,
+// read by Go's mime/multipart.
+func rawParts(body, boundary string) ([]string, error) {
+	r := multipart.NewReader(strings.NewReader(body), boundary)
+	var parts []string
+	for {
+		p, err := r.NextRawPart()
+		if err == io.EOF {
+			return parts, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(p)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, fmt.Sprint(p.Header)+"\x00"+string(b))
+	}
 }

@@ -415,3 +415,25 @@ func TestFooterBOM(t *testing.T) {
 		}
 	}
 }
+
+// TestFooterBodyEOL: the footer goes in the line ending of the body it
+// joins, where that is not the header's (a header rewritten in LF by a
+// filter before mlm, over a CRLF body): appended, in the ending of the
+// body's last line; as a part, in that of the multipart's first
+// delimiter line, which Go's mime/multipart holds every delimiter to.
+func TestFooterBodyEOL(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "footer": "-- \nfooter\n"})
+	a := &args{Dir: dir, Delete: []string{"List-Id", "List-Help", "List-Post", "List-Subscribe", "List-Unsubscribe", "List-Owner", "Precedence", "X-Loop"}}
+	part := "--b\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\nContent-Disposition: inline\r\n\r\n-- \r\nfooter\r\n"
+	for _, tc := range []struct{ in, want string }{
+		{"Subject: x\n\nhi\r\n", "Subject: x\n\nhi\r\n-- \r\nfooter\r\n"},
+		{"Subject: x\r\n\r\nhi\n", "Subject: x\r\n\r\nhi\n-- \nfooter\n"},
+		{"Content-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nhi=\r\n", "Content-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nhi=\r\n\r\n--=20\r\nfooter\r\n"},
+		{"Content-Type: multipart/mixed; boundary=b\n\n--b\r\n\r\nx\r\n--b--\r\n", "Content-Type: multipart/mixed; boundary=b\n\n--b\r\n\r\nx\r\n" + part + "--b--\r\n"},
+		{"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\n\nx\n--b--", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\n\nx\n" + strings.ReplaceAll(part, "\r\n", "\n") + "--b--"},
+	} {
+		if got := filter(t, a, tc.in); got != tc.want {
+			t.Errorf("%q became\n%q; want\n%q", tc.in, got, tc.want)
+		}
+	}
+}
