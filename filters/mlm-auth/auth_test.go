@@ -317,3 +317,29 @@ func wantPassed(t *testing.T, id string, out, held []byte) {
 		t.Errorf("%s: passed %d octets, held %v; want passed", id, len(out), held != nil)
 	}
 }
+
+// TestFromLatin1Name: a member's post whose From gives a name in raw
+// Latin-1 octets, as old mail programs write it, is the member's post,
+// from an envelope sender that is not the member's as from one that is.
+func TestFromLatin1Name(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "members\n",
+		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n",
+		"subscribers": "joerg@example.de\n"})
+	for _, q := range []string{"hold", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, from := range map[string]string{"ascii": "Joerg <joerg@example.de>", "latin1": "J\xf6rg M\xfcller <joerg@example.de>"} {
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "srs0+x@forwarder.example"}},
+			strings.NewReader("From: "+from+"\nSubject: x\n\nbody\n"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+			t.Fatal(err)
+		}
+		held, _ := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
+		wantPassed(t, id, out.Bytes(), held)
+	}
+}

@@ -7,7 +7,9 @@ import (
 	"mime/quotedprintable"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	gomail "github.com/emersion/go-message/mail"
@@ -102,13 +104,25 @@ func joinWords(v string) string {
 // not know (Outlook's windows-1252, iso-8859-15, unknown-8bit), in a
 // display name or a comment, the value is parsed again with the words'
 // octets taken as they are: the names then read wrong, but the addresses
-// are what they are in any charset.
+// are what they are in any charset. So it is for a name or comment in
+// raw octets that are not UTF-8 (Latin-1, as old mail programs write
+// it), which net/mail refuses: they are read as U+FFFD, and an address
+// that held any is left out, since it was no mailbox.
 func AddressList(v string) ([]*mail.Address, error) {
 	as, err := gomail.ParseAddressList(v)
-	if err != nil {
-		p := mail.AddressParser{WordDecoder: &rawWords}
-		if raw, rerr := p.ParseList(v); rerr == nil {
-			return raw, nil
+	if err == nil {
+		return as, nil
+	}
+	p := mail.AddressParser{WordDecoder: &rawWords}
+	if raw, rerr := p.ParseList(v); rerr == nil {
+		return raw, nil
+	}
+	if !utf8.ValidString(v) {
+		if raw, rerr := p.ParseList(strings.ToValidUTF8(v, "\uFFFD")); rerr == nil {
+			raw = slices.DeleteFunc(raw, func(a *mail.Address) bool { return strings.ContainsRune(a.Address, utf8.RuneError) })
+			if len(raw) > 0 {
+				return raw, nil
+			}
 		}
 	}
 	return as, err

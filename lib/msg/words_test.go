@@ -44,6 +44,14 @@ func TestAddressList(t *testing.T) {
 		{`=?utf-8?q?Ren=C3=A9?= <rene@example.org>`, "rene@example.org"},
 		{`=?x-unknown?q?a?= <no-at>`, ""},
 		{`a@example.org <a@example.org>`, ""},
+		// A name in raw 8-bit octets that are not UTF-8 (Latin-1, as
+		// old mail programs write it), in an atom, a quoted string or
+		// a comment: the addresses are what they are.
+		{"J\xf6rg M\xfcller <joerg@example.de>", "joerg@example.de"},
+		{"\"M\xfcller, J\xf6rg\" <joerg@example.de>, c@example.org", "joerg@example.de c@example.org"},
+		{"joerg@example.de (J\xf6rg)", "joerg@example.de"},
+		// An address of such octets is none, and no other becomes one.
+		{"j\xf6rg@example.de", ""},
 	} {
 		as, err := AddressList(tc.v)
 		var got []string
