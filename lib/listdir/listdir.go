@@ -608,32 +608,75 @@ func LockPath(path string, timeout time.Duration) (func(), error) {
 // until it is closed, or, once its descriptor is shared with other
 // processes (mlm-lock execs a program with it open), until every copy
 // is closed. Every failure is temporary; one because another process
-// holds the lock wraps syscall.EWOULDBLOCK.
+// holds the lock wraps syscall.EWOULDBLOCK. A lock taken on a file that
+// path no longer names (removed meanwhile by a sweep that held the
+// lock, see RemoveLock) is let go, and the file at path opened anew:
+// else the next locker, who made a new one, would hold the lock too.
 func LockFD(path string, timeout time.Duration) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if errors.Is(err, fs.ErrPermission) {
-		// A lock file this user may read but not write, as another
-		// user's cron job made it: flock needs no more than reading.
-		// If there is none, the reason is still that it cannot be made.
-		if ro, rerr := os.Open(path); rerr == nil || !errors.Is(rerr, fs.ErrNotExist) {
-			f, err = ro, rerr
-		}
-	}
-	if err != nil {
-		return nil, sysexit.Temp(err)
-	}
 	deadline := time.Now().Add(timeout)
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if errors.Is(err, fs.ErrPermission) {
+			// A lock file this user may read but not write, as another
+			// user's cron job made it: flock needs no more than reading.
+			// If there is none, the reason is still that it cannot be made.
+			if ro, rerr := os.Open(path); rerr == nil || !errors.Is(rerr, fs.ErrNotExist) {
+				f, err = ro, rerr
+			}
+		}
+		if err != nil {
+			return nil, sysexit.Temp(err)
+		}
+		for {
+			err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+			if err == nil {
+				break
+			}
+			if err != syscall.EWOULDBLOCK || !time.Now().Before(deadline) {
+				f.Close()
+				return nil, sysexit.Temp(fmt.Errorf("%s: lock: %w", filepath.Base(path), err))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		held, err1 := f.Stat()
+		named, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(held, named) {
 			return f, nil
 		}
-		if err != syscall.EWOULDBLOCK || !time.Now().Before(deadline) {
-			f.Close()
-			return nil, sysexit.Temp(fmt.Errorf("%s: lock: %w", filepath.Base(path), err))
+		f.Close()
+		if err1 != nil || (err2 != nil && !errors.Is(err2, fs.ErrNotExist)) || !time.Now().Before(deadline) {
+			if err1 == nil {
+				err1 = err2
+			}
+			if err1 == nil {
+				err1 = errors.New("removed while it was locked")
+			}
+			return nil, sysexit.Temp(fmt.Errorf("%s: lock: %w", filepath.Base(path), err1))
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// RemoveLock removes the lock file at path if no one holds its lock
+// and keep, asked with the lock held, says no; it reports whether it
+// did. The lock is held across the removal, so that whoever waits for
+// it finds (LockFD) that the file it then locks is gone, and opens the
+// one at path: a lock file removed under a holder would let a second
+// locker make a new one, and both hold "the" lock at once.
+func RemoveLock(path string, keep func() bool) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil || keep() {
+		return false
+	}
+	held, err1 := f.Stat()
+	named, err2 := os.Lstat(path)
+	if err1 != nil || err2 != nil || !os.SameFile(held, named) {
+		return false
+	}
+	return os.Remove(path) == nil
 }
 
 // unwrapPath drops the absolute path from an *fs.PathError, so messages

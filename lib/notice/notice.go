@@ -436,7 +436,14 @@ func sweepReplies(dir string, now time.Time) {
 		// A lock file keeps the time it was made: it goes with its
 		// count, which changes with each reply.
 		count := strings.TrimSuffix(e.Name(), ".lock")
-		if e.Name() != "swept" && old(e.Name()) && old(count) {
+		switch {
+		case e.Name() == "swept" || !old(e.Name()) || !old(count):
+		case count != e.Name():
+			// Only with its lock held: a run that holds it (since
+			// before the day this sweep is of) counts on, and one
+			// that waits for it takes the next lock file made.
+			listdir.RemoveLock(filepath.Join(dir, e.Name()), func() bool { return !old(count) })
+		default:
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}

@@ -642,3 +642,50 @@ func FuzzReferences(f *testing.F) {
 		}
 	})
 }
+
+// TestSweepKeepsHeldLock: the first run of a day sweeps the counts of
+// two days ago and their lock files, but not a lock file a run holds
+// (one that took it before midnight and is sending its notice): removed,
+// the next run would make a new one and hold "the" sender's lock too,
+// both would count, and one count overwrite the other, a notice over
+// the daily limit.
+func TestSweepKeepsHeldLock(t *testing.T) {
+	d := list(t)
+	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
+		t.Fatal(err)
+	}
+	dir := d.File(filepath.Join(listdir.StateDir, "replies"))
+	os.MkdirAll(dir, 0o700)
+	day1 := time.Date(2026, 12, 1, 23, 59, 59, 0, time.UTC)
+	name := hex.EncodeToString(sha(countKey("bob@example.net"))[:12])
+	lock := filepath.Join(dir, name+".lock")
+	old := day1.Add(-72 * time.Hour)
+	for _, f := range []string{name, name + ".lock", "carol.lock"} {
+		os.WriteFile(filepath.Join(dir, f), []byte("2026-11-28 1 x\n"), 0o600)
+		os.Chtimes(filepath.Join(dir, f), old, old)
+	}
+	os.WriteFile(filepath.Join(dir, "swept"), []byte("2026-12-01\n"), 0o600) // swept today
+	in, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	var held os.FileInfo
+	go func() {
+		_, err := counted(d, "p1.n1", "bob@example.net", day1, func() error {
+			held, _ = os.Stat(lock)
+			close(in)
+			<-release
+			return nil
+		})
+		done <- err
+	}()
+	<-in
+	sweepReplies(dir, day1.Add(2*time.Second)) // the next day's first run
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if now, err := os.Stat(lock); err != nil || !os.SameFile(held, now) {
+		t.Errorf("the lock file a run held was removed by the sweep (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "carol.lock")); err == nil {
+		t.Errorf("an old lock file no one held was not swept")
+	}
+}
