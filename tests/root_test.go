@@ -32,20 +32,7 @@ func TestRootInListOfAnother(t *testing.T) {
 	refused := regexp.MustCompile(`^(4\.3\.0 )?mlm-[a-z]+: ` + regexp.QuoteMeta(dir) + `: owned by nobody: run this as nobody, not as root; what root writes there, nobody cannot read\n$`)
 	run := func(nobody bool, stdin, prog string, args ...string) (int, string) {
 		t.Helper()
-		cmd := exec.Command(filepath.Join(binDir, prog), args...)
-		cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"), "SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org")
-		cmd.Stdin = strings.NewReader(stdin)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if nobody {
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		}
-		if err := cmd.Run(); err != nil {
-			if _, ok := err.(*exec.ExitError); !ok {
-				t.Fatalf("%s: %v", prog, err)
-			}
-		}
-		return cmd.ProcessState.ExitCode(), stderr.String()
+		return runAs(t, nobody, stdin, prog, args...)
 	}
 	for _, c := range [][]string{
 		{"mlm-sub", dir, "bob@example.net"},
@@ -81,5 +68,59 @@ func TestRootInListOfAnother(t *testing.T) {
 	}
 	if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 1 {
 		t.Errorf("incoming/new = %v; want the post", n)
+	}
+}
+
+// runAs runs prog as root, or as nobody, with a post's environment, and
+// returns its exit status and stderr.
+func runAs(t *testing.T, nobody bool, stdin, prog string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, prog), args...)
+	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"), "SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org")
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if nobody {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	if err := cmd.Run(); err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			t.Fatalf("%s: %v", prog, err)
+		}
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String()
+}
+
+// TestRootLockOfAnother: root's mlm-lock on a list another user owns,
+// whose lock file is not there yet, refuses (75, naming the user) and
+// makes none. It made the lock file, root's, mode 0600, and from then on
+// the list's own cron job, "mlm-lock DIR mlm-run DIR" as the list's
+// user, failed each time, "lock: permission denied". A lock the list's
+// user made already is root's to take: taking it writes nothing.
+func TestRootLockOfAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := newList(t)
+	lock := filepath.Join(dir, "lock")
+	os.Remove(lock)
+	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	refused := regexp.MustCompile(`^mlm-lock: ` + regexp.QuoteMeta(dir) + `: owned by nobody: run this as nobody, not as root; what root writes there, nobody cannot read\n$`)
+	for _, path := range []string{dir, lock} {
+		if code, stderr := runAs(t, false, "", "mlm-lock", path, "true"); code != 75 || !refused.MatchString(stderr) {
+			t.Errorf("root's mlm-lock %s: exit %d, stderr %q; want 75 and one line naming nobody", path, code, stderr)
+		}
+	}
+	if _, err := os.Lstat(lock); err == nil {
+		t.Errorf("root's mlm-lock made %s", lock)
+	}
+	if code, stderr := runAs(t, true, "", "mlm-lock", dir, "true"); code != 0 {
+		t.Errorf("nobody's mlm-lock: exit %d: %s", code, stderr)
+	}
+	if code, stderr := runAs(t, false, "", "mlm-lock", dir, "true"); code != 0 {
+		t.Errorf("root's mlm-lock of nobody's lock file: exit %d: %s", code, stderr)
+	}
+	if code, stderr := runAs(t, true, "", "mlm-lock", dir, "true"); code != 0 {
+		t.Errorf("nobody's mlm-lock after root's: exit %d: %s", code, stderr)
 	}
 }

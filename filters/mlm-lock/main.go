@@ -59,6 +59,14 @@ func run(a *args, env []string) error {
 		return err
 	}
 	lock := lockFile(a.Path)
+	if _, err := os.Lstat(lock); errors.Is(err, fs.ErrNotExist) {
+		// Made by root in another user's list, the lock would be
+		// root's, mode 0600, and the list's own cron job could not
+		// take it again.
+		if err := listdir.CheckUser(filepath.Dir(lock)); err != nil {
+			return err
+		}
+	}
 	f, err := listdir.LockFD(lock, a.Timeout)
 	if err != nil {
 		return lockError(lock, a.Timeout, err)
