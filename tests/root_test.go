@@ -124,3 +124,37 @@ func TestRootLockOfAnother(t *testing.T) {
 		t.Errorf("nobody's mlm-lock after root's: exit %d: %s", code, stderr)
 	}
 }
+
+// TestRootInQueueOfAnother: a list directory of root's whose queues
+// another user owns, the list's user, as a site that keeps the settings
+// root's and gives the list's user its queues only sets it up: root's
+// mlm-accept there refuses (75, naming the owner of queue/). It wrote
+// the record as root's, mode 0600, which the list's user could move but
+// not read, and the post stopped there.
+func TestRootInQueueOfAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := newList(t)
+	filepath.Walk(dir, func(p string, info os.FileInfo, _ error) error {
+		if info.Mode().IsRegular() {
+			os.Chmod(p, 0o644)
+		}
+		return nil
+	})
+	q := filepath.Join(dir, "queue")
+	filepath.Walk(q, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	refused := regexp.MustCompile(`^4\.3\.0 mlm-accept: ` + regexp.QuoteMeta(q) + `: owned by nobody: run this as nobody, not as root; what root writes there, nobody cannot read\n$`)
+	if code, stderr := runAs(t, false, smallPost, "mlm-accept", dir); code != 75 || !refused.MatchString(stderr) {
+		t.Errorf("root's mlm-accept: exit %d, stderr %q; want 75 and one line naming nobody", code, stderr)
+	}
+	if n := mlmtest.Names(t, filepath.Join(q, "incoming", "new")); len(n) != 0 {
+		t.Fatalf("incoming/new = %v; want nothing of root's queued", n)
+	}
+	if code, stderr := runAs(t, true, smallPost, "mlm-accept", dir); code != 0 {
+		t.Errorf("nobody's mlm-accept: exit %d: %s", code, stderr)
+	}
+	if n := mlmtest.Names(t, filepath.Join(q, "incoming", "new")); len(n) != 1 {
+		t.Errorf("incoming/new = %v; want the post", n)
+	}
+}

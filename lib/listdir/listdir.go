@@ -188,11 +188,15 @@ func CheckUser(path string) error {
 
 // OpenRW opens the list directory at path as Open does, for a program
 // that writes in it: root's work in another user's list is refused
-// (CheckUser).
+// (CheckUser), and in a list of root's whose queues or state another
+// user owns, as a site that keeps the settings root's and gives the
+// list's user only what it writes sets it up.
 func OpenRW(path string) (*Dir, error) {
 	d, err := Open(path)
-	if err == nil {
-		err = CheckUser(path)
+	for _, p := range []string{path, filepath.Join(path, QueueDir), filepath.Join(path, StateDir)} {
+		if err == nil {
+			err = CheckUser(p)
+		}
 	}
 	if err != nil {
 		return nil, err
