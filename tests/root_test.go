@@ -158,3 +158,22 @@ func TestRootInQueueOfAnother(t *testing.T) {
 		t.Errorf("incoming/new = %v; want the post", n)
 	}
 }
+
+// TestRootAcceptOutput: root's mlm-accept -o - on another user's list
+// writes the record to standard output, nothing in the list, so it is
+// root's to do, as mlm-who is; it was refused (75) as a post to the
+// list's queue is.
+func TestRootAcceptOutput(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := newList(t)
+	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	out := mlm(t, smallPost, []string{"SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org"}, "mlm-accept", "-o", "-", dir)
+	if !strings.HasPrefix(out, "MLM1 ") || !strings.Contains(out, "\n:hello\nE 0\n") {
+		t.Errorf("root's mlm-accept -o -: %q; want the record", out)
+	}
+	if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
+		t.Errorf("incoming/new = %v; want nothing queued", n)
+	}
+}

@@ -90,7 +90,11 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 			return sysexit.WithDSN(sysexit.Usage, "5.3.5", fmt.Errorf("-o %s: not a regular file; -o - writes to standard output", a.Output))
 		}
 	}
-	d, err := listdir.OpenRW(a.Dir)
+	open := listdir.OpenRW
+	if a.Output != "" {
+		open = listdir.Open // writes nothing in the list: root's to do too
+	}
+	d, err := open(a.Dir)
 	if errors.Is(err, listdir.ErrNoList) {
 		// No directory at all is more likely a file system not
 		// mounted, or a list being restored, than mail to no list:
