@@ -177,3 +177,34 @@ func TestRootAcceptOutput(t *testing.T) {
 		t.Errorf("incoming/new = %v; want nothing queued", n)
 	}
 }
+
+// TestRootNewlistThroughLink: root's mlm-newlist refuses a list whose
+// path reaches another user's directory of lists through a symbolic
+// link and "..": mkdir takes the ".." where the link leads, not where
+// its text does, so ROOT/link/../dev is made in the directory of lists
+// the link's target is in. The check looked at the text's parent (ROOT,
+// root's) and made there, in nobody's directory of lists, a list of
+// root's that nobody's MTA could not write.
+func TestRootNewlistThroughLink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	base := openTempDir(t, "mlm-lists-")
+	lists, mine := filepath.Join(base, "lists"), filepath.Join(base, "root")
+	for _, d := range []string{filepath.Join(lists, "inner"), mine} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chown(lists, 65534, 65534)
+	if err := os.Symlink(filepath.Join(lists, "inner"), filepath.Join(mine, "link")); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr := runAs(t, false, "", "mlm-newlist", mine+"/link/../dev", "dev@lists.example.org")
+	if code != 75 || !strings.Contains(stderr, ": owned by nobody: run this as nobody, not as root") {
+		t.Errorf("root's mlm-newlist through the link: exit %d, stderr %q; want 75 naming nobody", code, stderr)
+	}
+	if _, err := os.Lstat(filepath.Join(lists, "dev")); err == nil {
+		t.Errorf("%s/dev was made", lists)
+	}
+}

@@ -74,6 +74,12 @@ func run(a *args, out io.Writer) error {
 		os.Remove(a.Dir)
 		return sysexit.Errorf(sysexit.Usage, "%s: the list directory is %s, whose path is not letters, digits and '/', '.', '_', '+', '-'", a.Dir, made)
 	}
+	// And where it was made is whose? The text's parent, checked
+	// above, need not be it.
+	if err := listdir.CheckUser(filepath.Dir(made)); err != nil {
+		os.Remove(a.Dir)
+		return err
+	}
 	abs = made
 	// The list directory's own name, durable as its files will be: the
 	// site installs the MTA lines printed once this exits 0.
