@@ -242,19 +242,27 @@ func oneLine(s string) string {
 
 // Clean makes text from a message fit to quote in a notice, or on an
 // administrator's terminal: control characters become spaces, and so do
-// format characters other than the joiners (U+202E turns the text after
-// it round, so that "bob<U+202E>gro.elpmaxe.ecila@" reads as an address
-// at alice.example.org) and line and paragraph separators, as they do in
-// no member (addr.CheckMember); octets that are not UTF-8 (the notice's
-// charset) become U+FFFD; and it is cut, between two characters, to at
-// most n bytes and an ellipsis.
+// format characters (U+202E turns the text after it round, so that
+// "bob<U+202E>gro.elpmaxe.ecila@" reads as an address at
+// alice.example.org) and line and paragraph separators, as they do in no
+// member (addr.CheckMember), but for a joiner between two characters
+// beyond ASCII (Persian's ZWNJ, an emoji sequence's ZWJ): beside ASCII
+// one joins nothing, and "ali<U+200D>ce@" would read as alice@'s; octets
+// that are not UTF-8 (the notice's charset) become U+FFFD; and it is
+// cut, between two characters, to at most n bytes and an ellipsis.
 func Clean(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if sysexit.IsControl(r) || r >= 0x80 && r != 0x200c && r != 0x200d && unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
-			return ' '
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	b.Grow(len(s))
+	var prev rune
+	for i, r := range s {
+		if blank(prev, r, s[i+utf8.RuneLen(r):]) {
+			r = ' '
 		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
+		b.WriteRune(r)
+		prev = r // as shown
+	}
+	s = b.String()
 	if len(s) > n {
 		for n > 0 && !utf8.RuneStart(s[n]) {
 			n--
@@ -262,6 +270,21 @@ func Clean(s string, n int) string {
 		s = s[:n] + "…"
 	}
 	return s
+}
+
+// blank reports whether Clean shows r, after prev (as shown) and before
+// rest, as a space.
+func blank(prev, r rune, rest string) bool {
+	switch {
+	case sysexit.IsControl(r):
+		return true
+	case r == 0x200c || r == 0x200d:
+		next, size := utf8.DecodeRuneInString(rest)
+		return prev < 0x80 || size == 0 || next < 0x80
+	case r >= 0x80:
+		return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
+	}
+	return false
 }
 
 // Quote is Clean for the value of a field of a message, its

@@ -408,6 +408,15 @@ func TestClean(t *testing.T) {
 		{"ü" + strings.Repeat("x", 10), 10, "üxxxxxxxx…"},
 		{strings.Repeat("x", 9) + "ü", 10, "xxxxxxxxx…"},
 		{"ü€", 1, "…"},
+		// A joiner beside ASCII joins nothing and hides that the
+		// address is another: "ali<ZWJ>ce@" read as alice@'s. Between
+		// the letters of a script that needs one (Persian's ZWNJ), or
+		// in an emoji sequence, it is kept.
+		{"ali\u200dce@example.org", 100, "ali ce@example.org"},
+		{"bob\u200c@example.org", 100, "bob @example.org"},
+		{"\u200dbob@example.org\u200d", 100, " bob@example.org "},
+		{"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", 100, "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"},
+		{"family \U0001f468\u200d\U0001f469\u200d\U0001f467", 100, "family \U0001f468\u200d\U0001f469\u200d\U0001f467"},
 	} {
 		if got := Clean(tc.in, tc.n); got != tc.want {
 			t.Errorf("Clean(%q, %d) = %q; want %q", tc.in, tc.n, got, tc.want)
