@@ -247,7 +247,8 @@ func oneLine(s string) string {
 // alice.example.org) and line and paragraph separators, as they do in no
 // member (addr.CheckMember), but for a joiner between two characters
 // beyond ASCII (Persian's ZWNJ, an emoji sequence's ZWJ): beside ASCII
-// one joins nothing, and "ali<U+200D>ce@" would read as alice@'s; octets
+// one joins nothing, and "ali<U+200D>ce@" would read as alice@'s; and
+// for the tags of an emoji tag sequence (the flag of Scotland); octets
 // that are not UTF-8 (the notice's charset) become U+FFFD; and it is
 // cut, between two characters, to at most n bytes and an ellipsis.
 func Clean(s string, n int) string {
@@ -281,6 +282,11 @@ func blank(prev, r rune, rest string) bool {
 	case r == 0x200c || r == 0x200d:
 		next, size := utf8.DecodeRuneInString(rest)
 		return prev < 0x80 || size == 0 || next < 0x80
+	case r >= 0xe0020 && r <= 0xe007f:
+		// A tag character: part of an emoji tag sequence, as the
+		// flags of England, Scotland and Wales (U+1F3F4 and tags up
+		// to U+E007F), kept; invisible elsewhere.
+		return prev != 0x1f3f4 && (prev < 0xe0020 || prev > 0xe007e)
 	case r >= 0x80:
 		return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 	}

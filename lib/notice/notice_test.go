@@ -417,6 +417,11 @@ func TestClean(t *testing.T) {
 		{"\u200dbob@example.org\u200d", 100, " bob@example.org "},
 		{"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", 100, "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"},
 		{"family \U0001f468\u200d\U0001f469\u200d\U0001f467", 100, "family \U0001f468\u200d\U0001f469\u200d\U0001f467"},
+		// The flags of England, Scotland and Wales are a black flag
+		// and tag characters (format characters, U+E0020 to U+E007F),
+		// kept there; a tag elsewhere is invisible, and goes.
+		{"Scotland \U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f!", 100, "Scotland \U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f!"},
+		{"ali\U000e0061ce@x \U000e0067\U000e007f", 100, "ali ce@x   "},
 	} {
 		if got := Clean(tc.in, tc.n); got != tc.want {
 			t.Errorf("Clean(%q, %d) = %q; want %q", tc.in, tc.n, got, tc.want)
