@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -211,6 +212,25 @@ func TestExim(t *testing.T) {
 	if count("requests") != 1 || count("outgoing") != 0 {
 		t.Errorf("requests %d, outgoing %d; want 1, 0", count("requests"), count("outgoing"))
 	}
+
+	// Killed by a signal it cannot catch (SIGKILL, as the OOM killer
+	// sends), mlm-accept leaves the post to Exim, which freezes it
+	// (freeze_signal) for the postmaster to thaw, where it bounced it.
+	killed := strings.Replace(string(b), "  temp_errors = 75\n", "  temp_errors = 75\n  environment = MLM_CRASH=queue-after-write\n", 1)
+	os.WriteFile(conf, []byte(killed), 0o644)
+	mustSend("alice@example.org", "dev@lists.example.org", "killed")
+	frozen := regexp.MustCompile(`(?m)^\S+ \S+ (\S+) Frozen`)
+	waitFor(t, "the killed post frozen", func() bool { return frozen.MatchString(log()) })
+	if strings.Contains(log(), " ** ") {
+		t.Errorf("Exim failed the delivery of a killed mlm-accept:\n%s", log())
+	}
+	os.WriteFile(conf, b, 0o644)
+	id := frozen.FindStringSubmatch(log())[1]
+	if out, err := exec.Command(exim, "-C", conf, "-Mt", id).CombinedOutput(); err != nil {
+		t.Fatalf("exim -Mt %s: %v: %s", id, err, out)
+	}
+	flush()
+	waitFor(t, "the thawed post delivered", func() bool { return count("incoming") == 4 })
 }
 
 // TestEximBSMTP: the Batch SMTP mlm-bsmtp writes is taken whole by Exim's

@@ -75,6 +75,7 @@ mlm_pipe:
   temp_errors = 75
   timeout = 15m
   timeout_defer
+  freeze_signal
   message_prefix =
   message_suffix =
   log_defer_output
