@@ -838,7 +838,7 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 	}
 	if rtt {
 		notes = append(notes, "round trip rows: the sink behind a relay in the bench that holds what it passes, each way, for half",
-			"  the round trip; mlm-sendmail alone as above; smtp-source -s 8 (as many connections as mlm-sendmail)")
+			"  the round trip; mlm-sendmail alone as above; smtp-source -s "+strconv.Itoa(conns)+" (as many connections as mlm-sendmail)")
 	}
 	if filters {
 		notes = append(notes, "filters: the list as above, no members; mlm-throttle DIR has no rate set, so it charges nothing;",
