@@ -594,8 +594,8 @@ func (b *bench) limitRow(r *row, n, per int, sessions []int, rtt time.Duration) 
 			break
 		}
 		if errors.Is(err, errSkipped) {
+			r.status = "skipped (max-time)"
 			if len(r.runs) == 0 {
-				r.status = "skipped (max-time)"
 				return
 			}
 			break
@@ -727,10 +727,13 @@ func (r *row) med() usage {
 }
 
 // rate is work a second, measured (exact) or estimated from a run cut
-// short (not exact).
+// short (not exact). A row that ended early, at a run killed at its
+// timeout or at the budget, has only the runs before: their median is
+// no median of the repetitions, and those that finished are the faster
+// ones, so it is not exact either.
 func (r *row) rate() (rate float64, exact bool) {
 	if len(r.runs) > 0 && r.status != "FAILED" {
-		return r.work / r.med().wall.Seconds(), !r.cut
+		return r.work / r.med().wall.Seconds(), !r.cut && r.status == ""
 	}
 	return r.partial, false
 }
@@ -767,9 +770,6 @@ func printTable(rows []*row) {
 			c[4] = fmt.Sprintf("%.1f MiB", float64(m.rssKB)/1024)
 			if m.sink > 0 {
 				c[5] = fmt.Sprintf("%.3f", m.sink.Seconds())
-			}
-			if r.status != "" {
-				c[9] = r.status + "; " + c[9]
 			}
 		} else {
 			c[1] = r.status
