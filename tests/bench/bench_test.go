@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +28,54 @@ func TestRateCutShort(t *testing.T) {
 		}
 		if s := ratio(full, r); !strings.HasPrefix(s, "~") {
 			t.Errorf("%s after one run: ratio against it %q, not marked ~", status, s)
+		}
+	}
+}
+
+// dumpOf is a dump as smtp-sink -D writes it: a transaction for each
+// recipient, each with body.
+func dumpOf(t *testing.T, n int, body string) string {
+	t.Helper()
+	var sb strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&sb, "X-Client-Addr: 127.0.0.1\nX-Client-Proto: ESMTP\nX-Helo-Args: bench.example\n"+
+			"X-Mail-Args: <list-bounces@bench.example>\nX-Rcpt-Args: <%s>\n"+
+			"Received: from bench.example ([127.0.0.1])\n\tby smtp-sink (smtp-sink) with ESMTP id 1;\n"+
+			"\tWed,  2 Dec 2026 07:55:11 +0000 (UTC)\nList-Id: <list.bench.example>\nSubject: x\n\n%s\n", memberAddr(i), body)
+	}
+	name := filepath.Join(t.TempDir(), "dump")
+	if err := os.WriteFile(name, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// Every member once is not enough: each must get the post, not a part
+// of it or some other body.
+func TestCheckDeliveryBody(t *testing.T) {
+	p := string(post(4096))
+	body := p[strings.Index(p, "\n\n")+2:]
+	for _, c := range []struct {
+		name, body string
+		ok         bool
+	}{
+		{"the post", body, true},
+		{"the post, a blank line more", body + "\n", true},
+		{"no body", "", false},
+		{"the first line", strings.SplitAfter(body, "\n")[0], false},
+		{"the last line missing", body[:strings.LastIndex(strings.TrimSuffix(body, "\n"), "\n")+1], false},
+		{"another post", string(post(2048)[strings.Index(string(post(2048)), "\n\n")+2:]), false},
+	} {
+		st, err := countDump(dumpOf(t, 3, c.body), isMember(3), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = checkDelivery("mlm", 3, false, st)
+		if c.ok && err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if !c.ok && err == nil {
+			t.Errorf("%s: the run passes", c.name)
 		}
 	}
 }

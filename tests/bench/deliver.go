@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +15,15 @@ import (
 const (
 	listAddr = "list@bench.example"
 	poster   = "poster@example.org"
-	batch    = 100 // recipients per transaction, for every system
+	batch    = 100  // recipients per transaction, for every system
+	postSize = 4096 // octets of the post every system sends
 )
+
+// postBody is the body of that post, which every transaction must carry.
+var postBody = func() []byte {
+	p := post(postSize)
+	return p[bytes.Index(p, []byte("\n\n"))+2:]
+}()
 
 // delivered is the outcome of one delivery run: what it took and what
 // the sink got.
@@ -233,6 +241,8 @@ func checkDelivery(who string, n int, verp bool, st dumpStats) error {
 		return fmt.Errorf("%s: %d recipients got the post twice (%s)", who, st.dups, st.example)
 	case st.strange > 0:
 		return fmt.Errorf("%s: %d recipients are no members (%s)", who, st.strange, st.example)
+	case st.badBody > 0:
+		return fmt.Errorf("%s: %d of %d transactions did not carry the post's body (the first: transaction %d)", who, st.badBody, st.tx, st.firstBad)
 	case verp && st.maxPerTx != 1:
 		return fmt.Errorf("%s: VERP, yet a transaction had %d recipients", who, st.maxPerTx)
 	case verp && st.senders != n:
@@ -385,6 +395,9 @@ func (b *bench) limitOnce(n, per, sessions int, rtt time.Duration) (delivered, e
 	}
 	if d.st.rcpt != msgs*per || d.st.tx != msgs {
 		return d, fmt.Errorf("smtp-source: the sink got %d recipients in %d messages, not %d in %d", d.st.rcpt, d.st.tx, msgs*per, msgs)
+	}
+	if d.st.badBody > 0 {
+		return d, fmt.Errorf("smtp-source: %d of %d transactions did not carry the post's body (the first: transaction %d)", d.st.badBody, d.st.tx, d.st.firstBad)
 	}
 	return d, nil
 }

@@ -423,7 +423,7 @@ func (b *bench) setup(bin, disk string, streamMB int) error {
 		return err
 	}
 	b.post = filepath.Join(b.work, "post.eml")
-	if err := os.WriteFile(b.post, post(4096), 0o644); err != nil {
+	if err := os.WriteFile(b.post, post(postSize), 0o644); err != nil {
 		return err
 	}
 	u, err := b.measure(time.Minute, job{argv: []string{"true"}})
@@ -846,7 +846,7 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 	}
 	notes = append(notes, "each run is checked: every member once (no other address), at most 100 per transaction",
 		"  and no more transactions than full ones and one for each of the 10 domains; VERP: one per",
-		"  transaction and a distinct sender each; queues empty after the run")
+		"  transaction and a distinct sender each; every transaction's body the post's; queues empty after the run")
 	if b.tmpfsDisk {
 		notes = append(notes, "WARNING: the lists and queues are on tmpfs, where fsync costs nothing: give -disk a real disk")
 	}

@@ -127,14 +127,17 @@ type dumpStats struct {
 	dups     int // recipients that came more than once, when checked
 	strange  int // recipients that are not members, when checked
 	example  string
+	badBody  int // transactions whose body is not the post's (postBody)
+	firstBad int // the first of them, from 1
 }
 
 // countDump reads a dump of smtp-sink: each transaction is smtp-sink's
 // own header lines, X-Client-Addr first, X-Mail-Args, an X-Rcpt-Args
-// line per recipient, then Received, then the message. Only those
-// header lines are read; the message is skipped. With member, each
-// recipient is checked against the member list and for duplicates; with
-// senders, the distinct envelope senders are counted.
+// line per recipient, then Received, then the message, then an empty
+// line. Each message's body, after its header's empty line, is compared
+// with the post's (postBody), but for the empty lines at its end. With
+// member, each recipient is checked against the member list and for
+// duplicates; with senders, the distinct envelope senders are counted.
 func countDump(name string, member func(string) bool, senders bool) (dumpStats, error) {
 	var st dumpStats
 	f, err := os.Open(name)
@@ -148,15 +151,40 @@ func countDump(name string, member func(string) bool, senders bool) (dumpStats, 
 	r := bufio.NewReaderSize(f, 1<<20)
 	seen := map[string]struct{}{}
 	froms := map[string]struct{}{}
-	inHdr, startOfLine, per := false, true, 0
+	want := bytes.TrimRight(postBody, "\n")
+	const (
+		none    = iota
+		sinkHdr // smtp-sink's header lines
+		msgHdr  // the message's header (after Received, its continuation lines)
+		body
+	)
+	phase, startOfLine, per := none, true, 0
+	var got []byte
+	endTx := func() {
+		if phase != msgHdr && phase != body {
+			return
+		}
+		if !bytes.Equal(bytes.TrimRight(got, "\n"), want) {
+			st.badBody++
+			if st.firstBad == 0 {
+				st.firstBad = st.tx
+			}
+		}
+	}
 	for {
 		line, err := r.ReadSlice('\n')
 		whole := err == nil
-		if len(line) > 0 && startOfLine {
+		if len(line) > 0 && startOfLine && bytes.HasPrefix(line, []byte("X-Client-Addr: ")) {
+			endTx()
+			phase, per, got = sinkHdr, 0, got[:0]
+		} else if len(line) > 0 {
 			switch {
-			case bytes.HasPrefix(line, []byte("X-Client-Addr: ")):
-				inHdr, per = true, 0
-			case inHdr && bytes.HasPrefix(line, []byte("X-Rcpt-Args: ")):
+			case phase == body:
+				got = append(got, line...)
+			case phase == msgHdr && startOfLine && whole && len(line) == 1:
+				phase = body
+			case phase != sinkHdr || !startOfLine:
+			case bytes.HasPrefix(line, []byte("X-Rcpt-Args: ")):
 				per++
 				st.rcpt++
 				if member != nil {
@@ -172,10 +200,10 @@ func countDump(name string, member func(string) bool, senders bool) (dumpStats, 
 						st.example = a
 					}
 				}
-			case inHdr && senders && bytes.HasPrefix(line, []byte("X-Mail-Args: ")):
+			case senders && bytes.HasPrefix(line, []byte("X-Mail-Args: ")):
 				froms[angle(line)] = struct{}{}
-			case inHdr && bytes.HasPrefix(line, []byte("Received: ")):
-				inHdr = false
+			case bytes.HasPrefix(line, []byte("Received: ")):
+				phase = msgHdr
 				st.tx++
 				st.maxPerTx = max(st.maxPerTx, per)
 			}
@@ -188,6 +216,7 @@ func countDump(name string, member func(string) bool, senders bool) (dumpStats, 
 			break
 		}
 	}
+	endTx()
 	st.senders = len(froms)
 	return st, nil
 }
