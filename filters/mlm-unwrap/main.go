@@ -23,8 +23,8 @@ import (
 const prog = "mlm-unwrap"
 
 type args struct {
-	Dir      string `short:"d" placeholder:"DIR" help:"Write each message to the file DIR/ID instead of standard output, never over a file there."`
-	Envelope bool   `short:"e" help:"Print the envelopes instead of the messages, one item per line."`
+	Dir      *string `short:"d" placeholder:"DIR" help:"Write each message to the file DIR/ID instead of standard output, never over a file there."`
+	Envelope bool    `short:"e" help:"Print the envelopes instead of the messages, one item per line."`
 }
 
 func main() {
@@ -36,6 +36,11 @@ func main() {
 
 // run unwraps every record of in.
 func run(a *args, in io.Reader, out io.Writer) error {
+	// An empty -d too is a bad one, not no -d: a script's unset
+	// variable must not send the messages to standard output.
+	if a.Dir != nil && *a.Dir == "" {
+		return sysexit.Errorf(sysexit.Usage, "-d: empty directory name")
+	}
 	r := stream.NewReader(in)
 	r.ReuseHeader() // each record's Header is let go before the next
 	bw := bufio.NewWriterSize(out, 64<<10)
@@ -43,8 +48,8 @@ func run(a *args, in io.Reader, out io.Writer) error {
 		switch {
 		case a.Envelope:
 			return printEnvelope(bw, r, h)
-		case a.Dir != "":
-			return writeFile(a.Dir, r, h)
+		case a.Dir != nil:
+			return writeFile(*a.Dir, r, h)
 		}
 		_, err := io.Copy(bw, r.Message())
 		return err
