@@ -121,8 +121,13 @@ type Dir struct {
 // list should be may be mlm-lock's, made by a crontab's run while the
 // list's file system was not mounted.) The address goes into
 // envelopes and header fields (List-Post, X-Loop, notices' From), so a
-// CR, LF or NUL in it must never get that far.
+// CR, LF or NUL in it must never get that far. An empty path names no
+// directory, as open(2) has it, not the working one: a script's unset
+// variable must not pick whichever list it happens to run in.
 func Open(path string) (*Dir, error) {
+	if path == "" {
+		return nil, sysexit.Perm(sysexit.NoUser, fmt.Errorf("%s: %w", path, ErrNoList))
+	}
 	d := &Dir{Path: path}
 	a, ok, err := d.String(Address)
 	if errors.Is(err, syscall.ENOTDIR) {
