@@ -38,7 +38,8 @@ func run(a *args, in io.Reader) error {
 	if a.Delay < 0 {
 		return sysexit.Errorf(sysexit.Usage, "--delay: %v is negative", a.Delay)
 	}
-	if _, err := os.Stat(filepath.Join(a.Queue, "new")); errors.Is(err, fs.ErrNotExist) {
+	// An empty name is no directory (open(2)), not the working one.
+	if _, err := os.Stat(filepath.Join(a.Queue, "new")); a.Queue == "" || errors.Is(err, fs.ErrNotExist) {
 		return sysexit.Errorf(sysexit.TempFail, "%s: not a queue directory", a.Queue)
 	}
 	if err := listdir.CheckUser(a.Queue); err != nil {
