@@ -24,9 +24,9 @@ const prog = "mlm-sink"
 const grace = time.Second
 
 type args struct {
-	AddrFile      string          `short:"A" placeholder:"FILE" help:"Once listening, write the address (host:port) to FILE."`
+	AddrFile      *string         `short:"A" placeholder:"FILE" help:"Once listening, write the address (host:port) to FILE."`
 	Count         int64           `short:"c" placeholder:"N" help:"Stop after N accepted transactions."`
-	Dir           string          `short:"D" placeholder:"DIR" help:"Keep each accepted transaction as an MLM1 record file in DIR."`
+	Dir           *string         `short:"D" placeholder:"DIR" help:"Keep each accepted transaction as an MLM1 record file in DIR."`
 	DataReply     smtpsink.Reply  `short:"R" placeholder:"REPLY" help:"Reply to the final dot (LMTP: for each recipient), e.g. '554 5.6.0 no'."`
 	Delay         time.Duration   `short:"w" placeholder:"DURATION" help:"Wait DURATION before each reply."`
 	DelayAt       string          `name:"delay-at" placeholder:"STEP" help:"With --delay, wait only before the replies to STEP: greeting, mail, rcpt, data or dot."`
@@ -34,7 +34,7 @@ type args struct {
 	DropAfterRcpt int             `placeholder:"N" help:"Close the connection instead of replying to the Nth RCPT of a transaction."`
 	DSN           bool            `name:"dsn" help:"Advertise DSN; keep RET, ENVID, NOTIFY and ORCPT."`
 	Greeting      smtpsink.Reply  `short:"g" placeholder:"REPLY" help:"Greet with REPLY, e.g. '421 busy' to refuse service."`
-	Ledger        string          `short:"L" placeholder:"FILE" help:"Append a line 'TXN RCPT' to FILE for each accepted recipient."`
+	Ledger        *string         `short:"L" placeholder:"FILE" help:"Append a line 'TXN RCPT' to FILE for each accepted recipient."`
 	Listen        string          `short:"l" default:"127.0.0.1:0" placeholder:"ADDR" help:"Listen on ADDR, host:port on a loopback address."`
 	LMTP          bool            `name:"lmtp" help:"Speak LMTP: LHLO, and a reply per recipient after the message."`
 	LMTPReply     []smtpsink.Rule `name:"lmtp-reply" sep:"none" placeholder:"PATTERN=REPLY" help:"With --lmtp, the reply after the message for recipients matching PATTERN."`
@@ -43,7 +43,7 @@ type args struct {
 	Reply         []smtpsink.Rule `short:"r" sep:"none" placeholder:"PATTERN=REPLY" help:"Reply to RCPT for addresses matching PATTERN, e.g. '*@fail.example=550 5.1.1 no such user'."`
 	Size          int64           `short:"S" placeholder:"N" help:"Advertise SIZE N; refuse larger messages with 552."`
 	Stall         bool            `help:"Accept connections and never say anything."`
-	Stats         string          `short:"s" placeholder:"FILE" help:"Rewrite the counters line in FILE after each transaction."`
+	Stats         *string         `short:"s" placeholder:"FILE" help:"Rewrite the counters line in FILE after each transaction."`
 	Verbose       bool            `short:"v" help:"Copy the SMTP conversations and connection errors to standard error."`
 }
 
@@ -59,9 +59,20 @@ func main() {
 // run serves until ctx is done, --max-time passes or --count is reached,
 // then prints the counters line.
 func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
+	// An empty name too is a bad one, not the option left out: a
+	// script's unset variable must not make a sink that keeps, counts
+	// or tells nothing, and exits 0 all the same.
+	for _, f := range []struct {
+		flag string
+		name *string
+	}{{"--addr-file", a.AddrFile}, {"--dir", a.Dir}, {"--ledger", a.Ledger}, {"--stats", a.Stats}} {
+		if f.name != nil && *f.name == "" {
+			return sysexit.Errorf(sysexit.Usage, "%s: empty name", f.flag)
+		}
+	}
 	o := smtpsink.Options{
 		Addr: a.Listen, LMTP: a.LMTP, DSN: a.DSN,
-		Dir: a.Dir, Ledger: a.Ledger, Stats: a.Stats,
+		Dir: deref(a.Dir), Ledger: deref(a.Ledger), Stats: deref(a.Stats),
 		Size: a.Size, MaxRcpt: a.MaxRcpt, Replies: a.Reply, LMTPReply: a.LMTPReply,
 		Stall: a.Stall, Delay: a.Delay, DelayAt: a.DelayAt, Count: a.Count,
 		DropAfterDot: a.DropAfterDot, DropAfterRcpt: a.DropAfterRcpt,
@@ -82,8 +93,8 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if a.AddrFile != "" {
-		if err := smtpsink.ReplaceFile(a.AddrFile, s.Addr()+"\n"); err != nil {
+	if a.AddrFile != nil {
+		if err := smtpsink.ReplaceFile(*a.AddrFile, s.Addr()+"\n"); err != nil {
 			s.Close()
 			return sysexit.Temp(err)
 		}
@@ -108,4 +119,12 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		err = sysexit.Temp(werr)
 	}
 	return err
+}
+
+// deref is the name given, or "" for an option left out.
+func deref(name *string) string {
+	if name == nil {
+		return ""
+	}
+	return *name
 }
