@@ -40,7 +40,7 @@ func run(a *args, in io.Reader) error {
 	}
 	// An empty name is no directory (open(2)), not the working one.
 	if _, err := os.Stat(filepath.Join(a.Queue, "new")); a.Queue == "" || errors.Is(err, fs.ErrNotExist) {
-		return sysexit.Errorf(sysexit.TempFail, "%s: not a queue directory", a.Queue)
+		return sysexit.Errorf(sysexit.TempFail, "%s: not a queue directory", listdir.Name(a.Queue))
 	}
 	if err := listdir.CheckUser(a.Queue); err != nil {
 		return err

@@ -47,6 +47,9 @@ func run(a *args, env []string) error {
 	if a.Nonblock {
 		a.Timeout = 0
 	}
+	if a.Path == "" {
+		return sysexit.Errorf(sysexit.Usage, "an empty path names no lock file")
+	}
 	if a.Command[0] == "--" { // the end of the options, as mlm-run takes it
 		if a.Command = a.Command[1:]; len(a.Command) == 0 {
 			return sysexit.Errorf(sysexit.Usage, "no program after --")

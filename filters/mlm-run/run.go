@@ -108,8 +108,9 @@ func jobsFor(a *args) ([]job, error) {
 		if len(cmd) == 0 {
 			return nil, sysexit.Errorf(sysexit.Usage, "no command after --")
 		}
-		if _, err := os.Stat(filepath.Join(a.Target, "new")); err != nil {
-			return nil, sysexit.Errorf(sysexit.TempFail, "%s: not a queue directory", a.Target)
+		// An empty name is no directory (open(2)), not the working one.
+		if _, err := os.Stat(filepath.Join(a.Target, "new")); a.Target == "" || err != nil {
+			return nil, sysexit.Errorf(sysexit.TempFail, "%s: not a queue directory", listdir.Name(a.Target))
 		}
 		if err := listdir.CheckUser(a.Target); err != nil {
 			return nil, err

@@ -126,7 +126,7 @@ type Dir struct {
 // variable must not pick whichever list it happens to run in.
 func Open(path string) (*Dir, error) {
 	if path == "" {
-		return nil, sysexit.Perm(sysexit.NoUser, fmt.Errorf("%s: %w", path, ErrNoList))
+		return nil, sysexit.Perm(sysexit.NoUser, fmt.Errorf("%s: %w", Name(path), ErrNoList))
 	}
 	d := &Dir{Path: path}
 	a, ok, err := d.String(Address)
@@ -161,6 +161,15 @@ func Open(path string) (*Dir, error) {
 	}
 	d.addr = a
 	return d, nil
+}
+
+// Name is a directory's name as a message shows it: "" quoted, which
+// would otherwise leave the message starting with its colon.
+func Name(path string) string {
+	if path == "" {
+		return `""`
+	}
+	return path
 }
 
 // CheckUser refuses root's work in a directory another user owns: a
