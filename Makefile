@@ -7,10 +7,17 @@ GO      ?= go
 GOBUILDFLAGS ?= -trimpath -tags osusergo,netgo
 FUZZTIME ?= 3m
 PROGS   := $(notdir $(wildcard filters/mlm-*))
+BINS    := $(PROGS:%=bin/%)
+# What the programs are built from: install builds them again only if
+# one is newer than they are.
+GOSRC   := $(shell find filters lib -name '*.go' ! -name '*_test.go') go.mod go.sum
 STATICCHECK = $(GO) tool -modfile=tools.mod staticcheck
 
+# go build leaves a program it finds up to date as it was: touch makes
+# each newer than the sources, so install takes it as built.
 all:
 	$(GO) build $(GOBUILDFLAGS) -o bin/ ./filters/...
+	touch -c $(BINS)
 
 check: lint test
 
@@ -63,7 +70,13 @@ fuzz:
 	  done; \
 	done
 
-install: all
+# install builds nothing once make has built the programs, as GNU's
+# conventions ask: as root, under sudo, go is often not on PATH.
+$(BINS) &: $(GOSRC)
+	$(GO) build $(GOBUILDFLAGS) -o bin/ ./filters/...
+	touch -c $(BINS)
+
+install: $(BINS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
 	install -m 0755 $(PROGS:%=bin/%) $(DESTDIR)$(BINDIR)

@@ -1,0 +1,145 @@
+package tests
+
+import (
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// makeTree copies what make install and uninstall read into a new
+// directory: the Makefile, go.mod and go.sum, a directory under filters/
+// for each program, man/, and bin/ with the programs built, newer than
+// every source. It returns the copy and the files install puts under
+// PREFIX, with their modes.
+func makeTree(t *testing.T) (string, map[string]fs.FileMode) {
+	t.Helper()
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	src := t.TempDir()
+	want := map[string]fs.FileMode{}
+	cp := func(from, to string, mode fs.FileMode) {
+		t.Helper()
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(to), 0o755)
+		if err := os.WriteFile(to, b, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"Makefile", "go.mod", "go.sum"} {
+		cp(filepath.Join(root, f), filepath.Join(src, f), 0o644)
+	}
+	os.Mkdir(filepath.Join(src, "lib"), 0o755) // the Makefile looks for sources there
+	progs, _ := filepath.Glob(filepath.Join(root, "filters", "mlm-*"))
+	for _, p := range progs {
+		name := filepath.Base(p)
+		os.MkdirAll(filepath.Join(src, "filters", name), 0o755)
+		cp(filepath.Join(binDir, name), filepath.Join(src, "bin", name), 0o755)
+		want["bin/"+name] = 0o755
+	}
+	pages, _ := filepath.Glob(filepath.Join(root, "man", "*.[157]"))
+	for _, p := range pages {
+		name := filepath.Base(p)
+		cp(p, filepath.Join(src, "man", name), 0o644)
+		want["share/man/man"+name[len(name)-1:]+"/"+name] = 0o644
+	}
+	if len(progs) == 0 || len(pages) == 0 {
+		t.Fatalf("%d programs, %d man pages", len(progs), len(pages))
+	}
+	// The sources are older than the programs built from them.
+	old := time.Now().Add(-time.Hour)
+	for _, f := range []string{"Makefile", "go.mod", "go.sum"} {
+		os.Chtimes(filepath.Join(src, f), old, old)
+	}
+	return src, want
+}
+
+// files lists the regular files under dir, by path relative to it, with
+// their permission bits.
+func files(t *testing.T, dir string) map[string]fs.FileMode {
+	t.Helper()
+	got := map[string]fs.FileMode{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Type().IsRegular() {
+			info, _ := d.Info()
+			rel, _ := filepath.Rel(dir, p)
+			got[filepath.ToSlash(rel)] = info.Mode().Perm()
+		}
+		return nil
+	})
+	return got
+}
+
+func sameFiles(t *testing.T, what string, got, want map[string]fs.FileMode) {
+	t.Helper()
+	var diff []string
+	for f, m := range want {
+		if g, ok := got[f]; !ok {
+			diff = append(diff, "missing "+f)
+		} else if g != m {
+			diff = append(diff, f+": mode "+g.String()+", want "+m.String())
+		}
+	}
+	for f := range got {
+		if _, ok := want[f]; !ok {
+			diff = append(diff, "extra "+f)
+		}
+	}
+	slices.Sort(diff)
+	if len(diff) > 0 {
+		t.Errorf("%s:\n%s", what, strings.Join(diff, "\n"))
+	}
+}
+
+// TestMakeInstall: once make has built the programs, make install puts
+// every program and man page under DESTDIR and PREFIX without building
+// anything, as GNU's conventions ask, so that another user may install
+// them: under sudo, whose PATH (Debian's secure_path) has no go from
+// go.dev's tarball, it failed with "go: No such file or directory"
+// having installed nothing. make uninstall then removes what install
+// put there and nothing else.
+func TestMakeInstall(t *testing.T) {
+	src, want := makeTree(t)
+	dest := t.TempDir()
+	prefix := filepath.Join(dest, "opt", "mlm")
+	// Another's file, which uninstall must leave.
+	os.MkdirAll(filepath.Join(prefix, "bin"), 0o755)
+	os.WriteFile(filepath.Join(prefix, "bin", "mlm-other"), nil, 0o755)
+	want["bin/mlm-other"] = 0o755
+
+	mk := func(target string) {
+		t.Helper()
+		cmd := exec.Command("make", "-C", src, target, "DESTDIR="+dest, "PREFIX=/opt/mlm", "GO=/nonexistent/go")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("make %s, the programs built, with no go: %v\n%s", target, err, out)
+		}
+	}
+	mk("install")
+	sameFiles(t, "make install", files(t, prefix), want)
+	mk("uninstall")
+	sameFiles(t, "make uninstall", files(t, prefix), map[string]fs.FileMode{"bin/mlm-other": 0o755})
+}
+
+// TestMakeInstallStale: make install builds the programs again when a
+// source is newer than they are.
+func TestMakeInstallStale(t *testing.T) {
+	src, _ := makeTree(t)
+	now := time.Now().Add(time.Minute)
+	os.Chtimes(filepath.Join(src, "go.mod"), now, now)
+	cmd := exec.Command("make", "-C", src, "install", "DESTDIR="+t.TempDir(), "GO=/nonexistent/go")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "/nonexistent/go build") {
+		t.Errorf("make install, go.mod newer than the programs: %v\n%s\nwant it to run go build", err, out)
+	}
+}
