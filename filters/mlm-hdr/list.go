@@ -375,11 +375,11 @@ func (l *list) edit(e *msg.Edit) error {
 // the list password. A password is never for the members: mlm-auth
 // removes a right one, but a wrong one (or any, on a list without a
 // password) is still there, in a post it passed or a moderator approved.
-// "Approve" is what a Mailman list takes. So do the fields that ask for
-// a receipt (asksReceipt). One pass over the fields decides them all.
+// "Approve", "X-Approved" and "X-Approve" are what a Mailman list takes
+// as well, and so what its users write. So do the fields that ask for a
+// receipt (asksReceipt). One pass over the fields decides them all.
 func (l *list) deleted(name string) bool {
-	if isListField(name) || ascii.EqualFold(name, "Approved") || ascii.EqualFold(name, "Approve") ||
-		asksReceipt(name) || l.replyTo && ascii.EqualFold(name, "Reply-To") {
+	if isListField(name) || isApproval(name) || asksReceipt(name) || l.replyTo && ascii.EqualFold(name, "Reply-To") {
 		return true
 	}
 	for _, n := range l.once {
@@ -393,6 +393,15 @@ func (l *list) deleted(name string) bool {
 		}
 	}
 	return false
+}
+
+// isApproval reports the fields that may hold a list password: mlm's
+// Approved, and Approve, X-Approved and X-Approve, which Mailman takes.
+func isApproval(name string) bool {
+	if len(name) > 2 && ascii.EqualFold(name[:2], "X-") {
+		name = name[2:]
+	}
+	return ascii.EqualFold(name, "Approved") || ascii.EqualFold(name, "Approve")
 }
 
 // asksReceipt reports whether a field asks the reader's mail program for
