@@ -13,6 +13,7 @@ import (
 
 	"mlm/lib/addr"
 	"mlm/lib/ascii"
+	"mlm/lib/envelope"
 	"mlm/lib/listdir"
 	"mlm/lib/members"
 	"mlm/lib/mimewalk"
@@ -29,6 +30,7 @@ const (
 	hold   = "hold"
 	refuse = "refuse"
 	drop   = "drop" // refuse, telling nobody
+	own    = "own"  // the list's own mail come back: drop, telling nobody
 )
 
 // list is the list directory and what mlm-auth reads of it. A process
@@ -177,6 +179,9 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 		case drop:
 			fmt.Fprintf(os.Stderr, "%s: %s: refused (%s, by its From); no notice to the sender\n", prog, h.ID, reason)
 			return nil
+		case own:
+			fmt.Fprintf(os.Stderr, "%s: %s: dropped: the list's own mail came back to it (from %s); no notice, which would come back too\n", prog, h.ID, reason)
+			return nil
 		}
 		return refusePost(d, p, reason, now)
 	})
@@ -240,6 +245,17 @@ func (l *list) fromAddresses(p *post) []string {
 // judge applies the checks in order: deny patterns, loops, automatic
 // mail, the list password, then the policy.
 func (l *list) judge(p *post) (verdict, reason string, err error) {
+	// The list's own mail come back: all it sends goes from its bounce
+	// address, its notices from its owner address. A notice of its hold
+	// would come back in turn, for ever, through the same forwarding
+	// (a moderator's address that leads to the list), so it is dropped.
+	// (A domain compared for most posters, a local part for the few in
+	// the list's domain.)
+	for _, a := range p.posters {
+		if envelope.Own(l.d.Address(), a) {
+			return own, notice.Clean(a, 100), nil
+		}
+	}
 	// The notice goes to the envelope sender: only if it is the address
 	// denied, not if a From is, which anyone's address may be sent with.
 	const denied = "your address may not post to this list"
