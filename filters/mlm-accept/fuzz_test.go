@@ -37,7 +37,7 @@ func FuzzAccept(f *testing.F) {
 			}
 			return "", false
 		})
-		err := run(&args{Output: "-", Dir: dir}, env, strings.NewReader(m), &out, time.Unix(1764417600, 0))
+		err := run(&args{Output: ptr("-"), Dir: dir}, env, strings.NewReader(m), &out, time.Unix(1764417600, 0))
 		commitMu.TryLock() // taken for good by a commit, once a process
 		commitMu.Unlock()
 		if mlmtest.Refused(t, sysexit.ReportDSN, prog, err, sysexit.DataErr, sysexit.NoUser) {

@@ -31,7 +31,7 @@ const prog = "mlm-accept"
 
 type args struct {
 	Sender   *string       `short:"f" placeholder:"SENDER" help:"Envelope sender (default: $SENDER); empty means <>."`
-	Output   string        `short:"o" placeholder:"FILE" help:"Write the record to FILE instead of a queue; - is standard output."`
+	Output   *string       `short:"o" placeholder:"FILE" help:"Write the record to FILE instead of a queue; - is standard output."`
 	Rcpt     string        `short:"r" placeholder:"RCPT" help:"Envelope recipient (default: $RECIPIENT, else the list address)."`
 	Deadline time.Duration `short:"T" default:"10m" placeholder:"DURATION" help:"Give up with a temporary failure after DURATION."`
 	Dir      string        `arg:"" placeholder:"DIR" help:"The list directory."`
@@ -81,17 +81,25 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 			err = derr
 		}
 	}()
-	if a.Output != "" && a.Output != "-" {
+	output := ""
+	if a.Output != nil {
+		// An empty -o too is a bad one, not no -o: a script's unset
+		// variable must not queue the post for the members.
+		if output = *a.Output; output == "" {
+			return sysexit.WithDSN(sysexit.Usage, "5.3.5", errors.New("-o: empty file name; -o - writes to standard output"))
+		}
+	}
+	if output != "" && output != "-" {
 		// The record replaces FILE whole, by a rename: never a device
 		// (-o /dev/null as root made it a regular file), a FIFO, or a
 		// symbolic link, which the rename would replace, not what it
 		// points to (/dev/stdout is one).
-		if fi, err := os.Lstat(a.Output); err == nil && !fi.Mode().IsRegular() {
-			return sysexit.WithDSN(sysexit.Usage, "5.3.5", fmt.Errorf("-o %s: not a regular file; -o - writes to standard output", a.Output))
+		if fi, err := os.Lstat(output); err == nil && !fi.Mode().IsRegular() {
+			return sysexit.WithDSN(sysexit.Usage, "5.3.5", fmt.Errorf("-o %s: not a regular file; -o - writes to standard output", output))
 		}
 	}
 	open := listdir.OpenRW
-	if a.Output != "" {
+	if output != "" {
 		open = listdir.Open // writes nothing in the list: root's to do too
 	}
 	d, err := open(a.Dir)
@@ -149,10 +157,10 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 		return nil
 	}
 	switch {
-	case a.Output == "-":
+	case output == "-":
 		err = write(out)
-	case a.Output != "":
-		err = writeFile(a.Output, write)
+	case output != "":
+		err = writeFile(output, write)
 	default:
 		err = d.Queue(qname).Put(h.ID, time.Time{}, write)
 	}
