@@ -108,7 +108,7 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 		// mounted, or a list being restored, than mail to no list:
 		// the MTA keeps it (a directory without an address is none).
 		if _, serr := os.Stat(a.Dir); serr != nil {
-			return sysexit.Temp(fmt.Errorf("%s: %w", a.Dir, errors.Unwrap(serr)))
+			return sysexit.Temp(fmt.Errorf("%s: %w", listdir.Name(a.Dir), errors.Unwrap(serr)))
 		}
 	}
 	if err != nil {
