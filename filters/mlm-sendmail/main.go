@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"mlm/lib/cli"
+	"mlm/lib/sysexit"
 )
 
 const prog = "mlm-sendmail"
 
 type args struct {
-	Auth     string        `short:"a" placeholder:"FILE" help:"AUTH PLAIN with the user and password on the first line of FILE."`
+	AuthOpt  *string       `short:"a" name:"auth" placeholder:"FILE" help:"AUTH PLAIN with the user and password on the first line of FILE."`
 	Conns    int           `short:"c" default:"20" placeholder:"N" help:"Deliver over up to N connections at once."`
 	DataTime time.Duration `name:"data-timeout" default:"10m" placeholder:"DURATION" help:"Wait at least DURATION for the reply to the end of the data."`
 	Helo     string        `short:"H" placeholder:"NAME" help:"Name to give in EHLO (default: the list's domain)."`
@@ -25,11 +26,13 @@ type args struct {
 	LMTP     bool          `short:"L" name:"lmtp" help:"Speak LMTP, with a reply for each recipient."`
 	Relay    []string      `short:"r" sep:"none" placeholder:"HOST:PORT" help:"A relay (repeatable; default: the list's relay file)."`
 	Retry    bool          `short:"R" help:"The records are retries: deferred recipients make the exit status 75 instead of new records."`
-	Sendmail string        `short:"s" placeholder:"PATH" help:"Deliver by running PATH -i -f SENDER -- RCPT... instead of SMTP."`
+	SendOpt  *string       `short:"s" name:"sendmail" placeholder:"PATH" help:"Deliver by running PATH -i -f SENDER -- RCPT... instead of SMTP."`
 	StartTLS bool          `short:"S" name:"starttls" help:"Require STARTTLS before anything else."`
 	Timeout  time.Duration `short:"t" default:"5m" placeholder:"DURATION" help:"Timeout for each SMTP command and reply."`
 	Verbose  bool          `short:"v" help:"Print a summary line on standard error."`
 	Dir      string        `arg:"" placeholder:"DIR" help:"The list directory."`
+
+	Auth, Sendmail string `kong:"-"` // -a and -s, once given (files)
 }
 
 func main() {
@@ -41,6 +44,29 @@ func main() {
 	}
 	var a args
 	cli.Main(prog, "Deliver records over SMTP or LMTP.", &a, func() error {
+		if err := a.files(); err != nil {
+			return err
+		}
 		return run(&a, os.Stdin, os.Stdout, os.Stderr)
 	})
+}
+
+// files takes -a and -s. An empty one is a bad one, not the option left
+// out: a stages line's unset variable must not send over SMTP where a
+// program was named, nor without the AUTH asked for.
+func (a *args) files() error {
+	for _, f := range []struct {
+		flag string
+		opt  *string
+		to   *string
+	}{{"-a", a.AuthOpt, &a.Auth}, {"-s", a.SendOpt, &a.Sendmail}} {
+		if f.opt == nil {
+			continue
+		}
+		if *f.opt == "" {
+			return sysexit.Errorf(sysexit.Usage, "%s: empty file name", f.flag)
+		}
+		*f.to = *f.opt
+	}
+	return nil
 }
