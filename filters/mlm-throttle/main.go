@@ -18,7 +18,7 @@ type args struct {
 	DomainRate []string      `short:"d" name:"domain-rate" sep:"none" placeholder:"DOMAIN=N" help:"At most N recipients a second to DOMAIN; * for each other domain (repeatable)."`
 	MsgRate    *float64      `short:"m" name:"msg-rate" placeholder:"N" help:"At most N records a second (default: the list's msgrate; 0: no limit)."`
 	RcptRate   *float64      `short:"r" name:"rcpt-rate" placeholder:"N" help:"At most N recipients a second (default: the list's rcptrate; 0: no limit)."`
-	State      string        `short:"s" placeholder:"FILE" help:"Keep the buckets in FILE (default: DIR/state/throttle)."`
+	State      *string       `short:"s" placeholder:"FILE" help:"Keep the buckets in FILE (default: DIR/state/throttle)."`
 	Deadline   time.Duration `short:"T" placeholder:"DURATION" help:"Exit 75 rather than wait past DURATION from the start (0: no deadline)."`
 	Dir        string        `arg:"" optional:"" placeholder:"DIR" help:"List directory whose settings and state to use."`
 }

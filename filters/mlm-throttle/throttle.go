@@ -452,8 +452,13 @@ func configure(a *args) (*throttle, error) {
 		}
 		t.store = &fileStore{path: d.File(listdir.ThrottleState), name: listdir.ThrottleState}
 	}
-	if a.State != "" {
-		t.store = &fileStore{path: a.State, name: a.State}
+	if a.State != nil {
+		// An empty -s too is a bad one, not no -s: a script's unset
+		// variable must not keep the buckets nowhere.
+		if *a.State == "" {
+			return nil, usage("-s: empty file name")
+		}
+		t.store = &fileStore{path: *a.State, name: *a.State}
 	}
 	if a.Deadline < 0 {
 		return nil, usage("--deadline: %v is negative", a.Deadline)
