@@ -246,8 +246,9 @@ func oneLine(s string) string {
 // "bob<U+202E>gro.elpmaxe.ecila@" reads as an address at
 // alice.example.org) and line and paragraph separators, as they do in no
 // member (addr.CheckMember), but for a joiner between two characters
-// beyond ASCII (Persian's ZWNJ, an emoji sequence's ZWJ): beside ASCII
-// one joins nothing, and "ali<U+200D>ce@" would read as alice@'s; and
+// of a script that needs one (Persian's ZWNJ, Devanagari's after a
+// virama) or in an emoji sequence (joinScripts, joins): elsewhere it
+// joins nothing, and "ali<U+200D>ce@" would read as alice@'s; and
 // for the tags of an emoji tag sequence (the flag of Scotland); octets
 // that are not UTF-8 (the notice's charset) become U+FFFD; and it is
 // cut, between two characters, to at most n bytes and an ellipsis.
@@ -281,7 +282,7 @@ func blank(prev, r rune, rest string) bool {
 		return true
 	case r == 0x200c || r == 0x200d:
 		next, size := utf8.DecodeRuneInString(rest)
-		return prev < 0x80 || size == 0 || next < 0x80
+		return size == 0 || !joins(prev, r, next)
 	case r >= 0xe0020 && r <= 0xe007f:
 		// A tag character: part of an emoji tag sequence, as the
 		// flags of England, Scotland and Wales (U+1F3F4 and tags up
@@ -291,6 +292,37 @@ func blank(prev, r rune, rest string) bool {
 		return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 	}
 	return false
+}
+
+// joinScripts are the scripts whose text needs the joiners: those whose
+// letters join (Arabic's, where Persian's ZWNJ keeps two apart), and
+// those that choose a conjunct or half form with one after a virama
+// (Devanagari's). Between the letters of any other script (Cyrillic,
+// Greek, Latin beyond ASCII, Han) a joiner shows nothing, and
+// "ми<U+200D>хаил@" would read as михаил@'s.
+var joinScripts = []*unicode.RangeTable{
+	unicode.Arabic, unicode.Syriac, unicode.Nko, unicode.Mongolian,
+	unicode.Mandaic, unicode.Manichaean, unicode.Psalter_Pahlavi,
+	unicode.Phags_Pa, unicode.Adlam, unicode.Hanifi_Rohingya,
+	unicode.Sogdian, unicode.Old_Uyghur, unicode.Chorasmian,
+	unicode.Devanagari, unicode.Bengali, unicode.Gurmukhi,
+	unicode.Gujarati, unicode.Oriya, unicode.Tamil, unicode.Telugu,
+	unicode.Kannada, unicode.Malayalam, unicode.Sinhala,
+	unicode.Myanmar, unicode.Khmer, unicode.Tibetan,
+}
+
+// joins reports whether the joiner j, between prev (as shown) and next,
+// has a use: between two characters of one script that needs it, or,
+// for U+200D, in an emoji sequence (a pictograph, or the variation
+// selector or skin tone after one, then a pictograph).
+func joins(prev, j, next rune) bool {
+	for _, t := range joinScripts {
+		if unicode.Is(t, prev) && unicode.Is(t, next) {
+			return true
+		}
+	}
+	emoji := unicode.Is(unicode.So, prev) || prev == 0xfe0f || prev >= 0x1f3fb && prev <= 0x1f3ff
+	return j == 0x200d && emoji && unicode.Is(unicode.So, next)
 }
 
 // Quote is Clean for the value of a field of a message, its

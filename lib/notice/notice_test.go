@@ -417,6 +417,18 @@ func TestClean(t *testing.T) {
 		{"\u200dbob@example.org\u200d", 100, " bob@example.org "},
 		{"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", 100, "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"},
 		{"family \U0001f468\u200d\U0001f469\u200d\U0001f467", 100, "family \U0001f468\u200d\U0001f469\u200d\U0001f467"},
+		// Nor beyond ASCII between the letters of a script that has
+		// no use for one: "ми<ZWJ>хаил@" read as михаил@'s, a member
+		// (RFC 6531) whom a moderator would approve it as.
+		{"\u043c\u0438\u200d\u0445\u0430\u0438\u043b@example.org", 100, "\u043c\u0438 \u0445\u0430\u0438\u043b@example.org"},
+		{"j\u00fc\u200c\u00f6rg@example.org", 100, "j\u00fc \u00f6rg@example.org"},
+		{"\u7530\u200d\u4e2d@example.org", 100, "\u7530 \u4e2d@example.org"},
+		{"\u03b1\u200c\u03b2", 100, "\u03b1 \u03b2"},
+		// A script that needs one keeps it: Devanagari's half forms
+		// after a virama, and emoji sequences after a variation
+		// selector or a skin tone.
+		{"\u0915\u094d\u200d\u0937 \u0915\u094d\u200c\u0937", 100, "\u0915\u094d\u200d\u0937 \u0915\u094d\u200c\u0937"},
+		{"\U0001f3f3\ufe0f\u200d\U0001f308 \U0001f469\U0001f3fd\u200d\U0001f4bb", 100, "\U0001f3f3\ufe0f\u200d\U0001f308 \U0001f469\U0001f3fd\u200d\U0001f4bb"},
 		// The flags of England, Scotland and Wales are a black flag
 		// and tag characters (format characters, U+E0020 to U+E007F),
 		// kept there; a tag elsewhere is invisible, and goes.
