@@ -208,3 +208,37 @@ func TestRootNewlistThroughLink(t *testing.T) {
 		t.Errorf("%s/dev was made", lists)
 	}
 }
+
+// TestRootLockThroughLink: root's mlm-lock refuses to make a lock file
+// in another user's directory reached through a symbolic link and "..",
+// as a lock path or a directory: the kernel takes the ".." where the
+// link leads. The check looked at the text's parent (root's) and made
+// the lock, root's, mode 0600, in nobody's directory; and a directory
+// so named had its lock in the text's parent, another lock.
+func TestRootLockThroughLink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	base := openTempDir(t, "mlm-lock-")
+	lists, mine := filepath.Join(base, "lists"), filepath.Join(base, "root")
+	for _, d := range []string{filepath.Join(lists, "inner"), mine} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chown(lists, 65534, 65534)
+	if err := os.Symlink(filepath.Join(lists, "inner"), filepath.Join(mine, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{mine + "/link/../lock", mine + "/link/.."} {
+		code, stderr := runAs(t, false, "", "mlm-lock", path, "true")
+		if code != 75 || !strings.Contains(stderr, ": owned by nobody: run this as nobody, not as root") {
+			t.Errorf("root's mlm-lock %s: exit %d, stderr %q; want 75 naming nobody", path, code, stderr)
+		}
+	}
+	for _, lock := range []string{filepath.Join(lists, "lock"), filepath.Join(mine, "lock")} {
+		if _, err := os.Lstat(lock); err == nil {
+			t.Errorf("root's mlm-lock made %s", lock)
+		}
+	}
+}

@@ -11,8 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -66,7 +66,7 @@ func run(a *args, env []string) error {
 		// Made by root in another user's list, the lock would be
 		// root's, mode 0600, and the list's own cron job could not
 		// take it again.
-		if err := listdir.CheckUser(filepath.Dir(lock)); err != nil {
+		if err := listdir.CheckUser(dirOf(lock)); err != nil {
 			return err
 		}
 	}
@@ -108,11 +108,28 @@ func isScript(path string) bool {
 }
 
 // lockFile is the file to lock: PATH itself, or a directory's lock file.
+// Its name is not cleaned: the kernel takes a ".." where a symbolic link
+// before it leads (dir/link/..), and filepath.Join's "dir" would be
+// another directory, another lock.
 func lockFile(path string) string {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return filepath.Join(path, listdir.LockFile)
+		return strings.TrimRight(path, "/") + "/" + listdir.LockFile
 	}
 	return path
+}
+
+// dirOf is the directory the lock file is made in, as the kernel finds
+// it: path less its last name, not cleaned (filepath.Dir's would be the
+// text's parent, not where a ".." after a symbolic link leads).
+func dirOf(path string) string {
+	i := strings.LastIndexByte(strings.TrimRight(path, "/"), '/')
+	switch {
+	case i < 0:
+		return "."
+	case i == 0:
+		return "/"
+	}
+	return path[:i]
 }
 
 // lookPath finds the program as execvp(3) would; a program that is not
