@@ -40,6 +40,10 @@ func run(a *args, out io.Writer) error {
 	if hasCommandSuffix(a.Address) {
 		return sysexit.Errorf(sysexit.Usage, "%q: a list's local part does not end in a command's name", a.Address)
 	}
+	if a.Dir == "" {
+		// filepath.Abs would make it the working directory.
+		return sysexit.Errorf(sysexit.Usage, "an empty path names no list directory")
+	}
 	abs, err := filepath.Abs(a.Dir)
 	if err != nil {
 		return sysexit.Temp(err)
