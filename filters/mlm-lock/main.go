@@ -143,7 +143,7 @@ func lookPath(name string) (string, error) {
 	case err == nil:
 		return path, nil
 	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
-		return "", sysexit.Errorf(sysexit.Usage, "%s: not found", name)
+		return "", sysexit.Errorf(sysexit.Usage, "%s: not found", listdir.Name(name))
 	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EISDIR):
 		return "", sysexit.Errorf(sysexit.Usage, "%s: not executable", name)
 	}
