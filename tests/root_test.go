@@ -189,17 +189,7 @@ func TestRootNewlistThroughLink(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	base := openTempDir(t, "mlm-lists-")
-	lists, mine := filepath.Join(base, "lists"), filepath.Join(base, "root")
-	for _, d := range []string{filepath.Join(lists, "inner"), mine} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.Chown(lists, 65534, 65534)
-	if err := os.Symlink(filepath.Join(lists, "inner"), filepath.Join(mine, "link")); err != nil {
-		t.Fatal(err)
-	}
+	lists, mine := linkedLists(t)
 	code, stderr := runAs(t, false, "", "mlm-newlist", mine+"/link/../dev", "dev@lists.example.org")
 	if code != 75 || !strings.Contains(stderr, ": owned by nobody: run this as nobody, not as root") {
 		t.Errorf("root's mlm-newlist through the link: exit %d, stderr %q; want 75 naming nobody", code, stderr)
@@ -219,17 +209,7 @@ func TestRootLockThroughLink(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	base := openTempDir(t, "mlm-lock-")
-	lists, mine := filepath.Join(base, "lists"), filepath.Join(base, "root")
-	for _, d := range []string{filepath.Join(lists, "inner"), mine} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.Chown(lists, 65534, 65534)
-	if err := os.Symlink(filepath.Join(lists, "inner"), filepath.Join(mine, "link")); err != nil {
-		t.Fatal(err)
-	}
+	lists, mine := linkedLists(t)
 	for _, path := range []string{mine + "/link/../lock", mine + "/link/.."} {
 		code, stderr := runAs(t, false, "", "mlm-lock", path, "true")
 		if code != 75 || !strings.Contains(stderr, ": owned by nobody: run this as nobody, not as root") {
@@ -241,4 +221,23 @@ func TestRootLockThroughLink(t *testing.T) {
 			t.Errorf("root's mlm-lock made %s", lock)
 		}
 	}
+}
+
+// linkedLists makes a directory of lists of nobody's, LISTS, and one of
+// root's, MINE, with MINE/link a symbolic link to LISTS/inner: the
+// kernel takes MINE/link/.. to be LISTS.
+func linkedLists(t *testing.T) (lists, mine string) {
+	t.Helper()
+	base := openTempDir(t, "mlm-lists-")
+	lists, mine = filepath.Join(base, "lists"), filepath.Join(base, "root")
+	for _, d := range []string{filepath.Join(lists, "inner"), mine} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chown(lists, 65534, 65534)
+	if err := os.Symlink(filepath.Join(lists, "inner"), filepath.Join(mine, "link")); err != nil {
+		t.Fatal(err)
+	}
+	return lists, mine
 }
