@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"mlm/lib/addr"
 )
@@ -112,7 +113,14 @@ func Own(list, mailbox string) bool {
 	// The domains first: mlm-members asks of every member, and most are
 	// in other domains. (For a mailbox with an "@", its key's domain is
 	// its own, lowered; one without is no list's, Route says.)
-	if addr.DomainKey(domainOf(list)) != addr.DomainKey(domainOf(mailbox)) {
+	ld, md := domainOf(list), domainOf(mailbox)
+	if plainDomain(ld) && plainDomain(md) {
+		// ASCII without an A-label, the most of them: its key is its
+		// lower case, which EqualFold compares without making it.
+		if !strings.EqualFold(ld, md) {
+			return false
+		}
+	} else if addr.DomainKey(ld) != addr.DomainKey(md) {
 		return false
 	}
 	// Its quotes undone, whatever they held: "dev+a b"@ is delivered to
@@ -122,6 +130,18 @@ func Own(list, mailbox string) bool {
 }
 
 func domainOf(mailbox string) string { return mailbox[strings.LastIndexByte(mailbox, '@')+1:] }
+
+// plainDomain reports a domain all ASCII with no "xn--" in it, in any
+// case: one whose key (addr.DomainKey) is its lower case.
+func plainDomain(d string) bool {
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		if c >= utf8.RuneSelf || c|0x20 == 'x' && i+3 < len(d) && d[i+1]|0x20 == 'n' && d[i+2] == '-' && d[i+3] == '-' {
+			return false
+		}
+	}
+	return true
+}
 
 // Route says where mail to rcpt belongs, for the list whose address is
 // list: "post" for the list address itself (an extension after "+" is

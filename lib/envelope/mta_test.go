@@ -102,6 +102,9 @@ func TestOwn(t *testing.T) {
 		"dev@li\u017fts.example.org":           false, // U+017F is no s
 		"dev@LISTS.EXAMPLE.ORG":                true,
 		"DEV@lists.EXAMPLE.org":                true,
+		"dev@lists.example.orG":                true,
+		"dev@lists.example.or":                 false,
+		"dev@lists.example.orgg":               false,
 	} {
 		if got := Own("dev@lists.example.org", m); got != want {
 			t.Errorf("Own(%q) = %v; want %v", m, got, want)
@@ -119,11 +122,14 @@ func FuzzRoute(f *testing.F) {
 	f.Add("d@", "@")
 	f.Add("", "+@")
 	f.Fuzz(func(t *testing.T, list, rcpt string) {
-		// Own as it was first written, the key's Route before the domains,
-		// for a list with a local part (Open refuses one without): a key
-		// keeps the quotes of an empty one, ""@, which Own undoes.
-		if !strings.HasPrefix(list, "@") && list != "" {
-			k := addr.Key(rcpt)
+		// Own as it was first written, the key's Route before the
+		// domains, for what Own is given: a list address Open takes (a
+		// mailbox, its local part not quoted; "A" took the whole as its
+		// domain) and a mailbox whose key is not quoted. A quoted key
+		// ("dev+a b"@, which TestOwn has as dev@'s) keeps the quotes
+		// that Own's unquoting drops.
+		k := addr.Key(rcpt)
+		if addr.CheckMailbox(list) == nil && list[0] != '"' && addr.CheckMailbox(rcpt) == nil && k[0] != '"' {
 			_, _, kerr := Route(list, k)
 			if was := kerr == nil && addr.Lower(domainOf(list)) == addr.Lower(domainOf(k)); Own(list, rcpt) != was {
 				t.Fatalf("Own(%q, %q) = %v; the key's Route, then the domains, say %v", list, rcpt, !was, was)
