@@ -285,6 +285,13 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 		// moderators' notice and mlm-moderate's list.)
 		return hold, "automatic message (Auto-Submitted: " + notice.Clean(ascii.Lower(strings.TrimSpace(v)), 100) + ")", nil
 	}
+	// A field a message has once at most, given twice: mail readers
+	// differ on which they show (a From other than the one judged here),
+	// and receivers such as Gmail refuse the message, each of its
+	// members' copies bouncing. The list's password does not mend it.
+	if n := p.ed.Repeated(); n != "" {
+		return hold, n + ": given more than once, where a message has one at most (RFC 5322 section 3.6)", nil
+	}
 	switch {
 	case approved:
 		return pass, "", nil

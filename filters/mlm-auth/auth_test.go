@@ -343,3 +343,34 @@ func TestFromLatin1Name(t *testing.T) {
 		wantPassed(t, id, out.Bytes(), held)
 	}
 }
+
+// TestHoldFieldTwice: a post that gives a field a message has once at
+// most (RFC 5322 section 3.6) more than once is held, in whatever case
+// the names are spelt: readers differ on which one they show, so a
+// second From would be shown for the first, which was judged, and
+// receivers such as Gmail refuse such mail, each member's copy there
+// bouncing. Fields a message may repeat pass.
+func TestHoldFieldTwice(t *testing.T) {
+	dir := openList(t)
+	for id, m := range map[string]string{
+		"from":  "From: a@example.org\nSubject: x\nFrom: boss@example.com\n\nbody\n",
+		"subj":  "From: a@example.org\nSubject: x\nSUBJECT: y\n\nbody\n",
+		"msgid": "From: a@example.org\nMessage-ID: <1@example.org>\nMessage-Id: <2@example.org>\n\nbody\n",
+		"cc":    "From: a@example.org\r\nCc: b@example.org\r\ncc: c@example.org\r\n\r\nbody\r\n",
+		"date":  "Date: Sun, 29 Nov 2026 12:00:00 +0000\nFrom: a@example.org\nDate: Mon, 30 Nov 2026 12:00:00 +0000\n\nbody\n",
+		// Fields a message may have many of, and one of each of the rest.
+		"p1": "Received: by a\nReceived: by b\nResent-From: r@example.org\nResent-From: s@example.org\n" +
+			"Comments: 1\nComments: 2\nKeywords: k\nKeywords: l\nX-A: 1\nX-A: 2\n" +
+			"Date: Sun, 29 Nov 2026 12:00:00 +0000\nFrom: a@example.org\nSender: a@example.org\nReply-To: a@example.org\n" +
+			"To: dev@lists.example.org\nCc: c@example.org\nMessage-ID: <1@example.org>\nIn-Reply-To: <0@example.org>\n" +
+			"References: <0@example.org>\nSubject: x\n\nFrom: in the body\nFrom: again\n",
+	} {
+		out, held := authPost(t, dir, id, m)
+		if id[0] == 'p' {
+			wantPassed(t, id, out, held)
+			continue
+		}
+		name := map[string]string{"from": "From", "subj": "Subject", "msgid": "Message-ID", "cc": "Cc", "date": "Date"}[id]
+		wantHeld(t, id, out, held, name+":%20given%20more%20than%20once")
+	}
+}

@@ -148,7 +148,7 @@ func loadList(path string) (*list, error) {
 			// encoded-word may stand in it, mlm cannot know.
 			err = fmt.Errorf("%w; write its text as RFC 2047 encoded-words, =?utf-8?q?...?=", errNotASCII(s))
 		}
-		if err == nil && onlyOnce(n) {
+		if err == nil && msg.OnlyOnce(n) {
 			// The list's stands for the post's, which goes: a
 			// message with two is no message (RFC 5322 section 3.6).
 			switch {
@@ -272,18 +272,6 @@ func uriOf(iri string) string {
 		}
 	}
 	return b.String()
-}
-
-// onlyOnce reports the fields a message has once at most (RFC 5322
-// section 3.6, the table of 3.6's end).
-func onlyOnce(name string) bool {
-	for _, n := range []string{"Date", "From", "Sender", "Reply-To", "To", "Cc", "Bcc",
-		"Message-ID", "In-Reply-To", "References", "Subject"} {
-		if ascii.EqualFold(name, n) {
-			return true
-		}
-	}
-	return false
 }
 
 // mailtoAddr is an address as a mailto: URI holds it (RFC 6068 section

@@ -50,6 +50,12 @@ func BenchmarkEdit(b *testing.B) {
 			e.Prefix("Subject", "[dev]")
 		}
 	})
+	b.Run("Repeated", func(b *testing.B) {
+		e.Reset(raw)
+		for b.Loop() {
+			e.Repeated()
+		}
+	})
 	b.Run("WriteTo", func(b *testing.B) {
 		for b.Loop() {
 			e.WriteTo(io.Discard)

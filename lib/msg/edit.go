@@ -346,6 +346,72 @@ func (f *field) is(name string) bool {
 	return f.n == len(name) && f.n > 0 && ascii.EqualFold(f.nameOver(), name)
 }
 
+// singular are the fields a message has once at most (RFC 5322
+// section 3.6, the table at its end), spelt as there.
+var singular = [...]string{"Date", "From", "Sender", "Reply-To", "To", "Cc", "Bcc",
+	"Message-ID", "In-Reply-To", "References", "Subject"}
+
+// OnlyOnce reports whether name is of a field a message has once at
+// most (RFC 5322 section 3.6).
+func OnlyOnce(name string) bool { return singularIndex(name) >= 0 }
+
+// singularIndex returns the index in singular of name, in any case; -1
+// if it is not there. By the name's length first: it is asked of every
+// field of every post (Repeated), most of them of no length there.
+func singularIndex(name string) int {
+	var i, j int
+	switch len(name) {
+	case 2:
+		i, j = 4, 5 // To, Cc
+	case 3:
+		i, j = 6, 6 // Bcc
+	case 4:
+		i, j = 0, 1 // Date, From
+	case 6:
+		i, j = 2, 2 // Sender
+	case 7:
+		i, j = 10, 10 // Subject
+	case 8:
+		i, j = 3, 3 // Reply-To
+	case 10:
+		i, j = 7, 9 // Message-ID, References
+	case 11:
+		i, j = 8, 8 // In-Reply-To
+	default:
+		return -1
+	}
+	switch {
+	case ascii.EqualFold(name, singular[i]):
+		return i
+	case ascii.EqualFold(name, singular[j]):
+		return j
+	}
+	return -1
+}
+
+// Repeated returns the first field, in block order, that a message has
+// once at most (OnlyOnce) and e has more than once, its name as RFC 5322
+// spells it; "" if there is none.
+func (e *Edit) Repeated() string {
+	var seen uint16
+	for _, fs := range e.all() {
+		for i := range fs {
+			if fs[i].n == 0 {
+				continue
+			}
+			k := singularIndex(fs[i].nameOver())
+			if k < 0 {
+				continue
+			}
+			if seen&(1<<k) != 0 {
+				return singular[k]
+			}
+			seen |= 1 << k
+		}
+	}
+	return ""
+}
+
 // all returns the fields in block order: those added, then the rest.
 func (e *Edit) all() [2][]field { return [2][]field{e.added, e.fields} }
 

@@ -350,6 +350,7 @@ func FuzzEdit(f *testing.F) {
 	}
 	f.Add("Subject: a\nX-Junk: 1\n 2\nTo: b\n\n", "x-junk", "[dev] x")
 	f.Add("A: 1\r\nB: 2\r\nA: 3\r\n\r\n", "a", "")
+	f.Add("From: a\nsubject: x\nTo: b\nSUBJECT: y\nfrom: c\n\n", "From", "")
 	f.Fuzz(func(t *testing.T, in, name, value string) {
 		h, perr := ReadHeader(bufio.NewReader(strings.NewReader(in)), MaxHeader)
 		raw := h.Raw
@@ -382,6 +383,24 @@ func FuzzEdit(f *testing.F) {
 					t.Fatalf("Values(%q) of %q = %q; go-message %q", name, raw, got, want)
 				}
 			}
+		}
+
+		// Repeated: the first singular name met a second time, by the
+		// names as Names gives them, compared in any case.
+		wantRep := ""
+		seen := map[string]bool{}
+		for _, n := range names {
+			for _, s := range singular {
+				if ascii.EqualFold(n, s) {
+					if seen[s] && wantRep == "" {
+						wantRep = s
+					}
+					seen[s] = true
+				}
+			}
+		}
+		if got := e.Repeated(); got != wantRep {
+			t.Fatalf("Repeated() of %q = %q; want %q", raw, got, wantRep)
 		}
 
 		d := NewEdit(raw)
@@ -632,6 +651,48 @@ func TestEditPrefixEncodedWords(t *testing.T) {
 			if l = strings.TrimSuffix(l, "\r"); len(l) > 76 && wordParts.MatchString(l) && !strings.Contains(tc.raw, l) && l != "Subject: "+huge {
 				t.Errorf("Prefix(%q, %q): line %q of %d octets holds an encoded-word", tc.raw, tc.text, l, len(l))
 			}
+		}
+	}
+}
+
+func TestRepeated(t *testing.T) {
+	for _, c := range []struct{ block, want string }{
+		{"From: a\nTo: b\nSubject: x\n\n", ""},
+		{"Received: 1\nReceived: 2\nX-A: 1\nx-a: 2\nComments: a\nComments: b\nKeywords: k\nKeywords: l\n\n", ""},
+		{"Resent-From: a\nResent-From: b\n\n", ""},
+		{"Subject: x\nFrom: a\nsubject: y\n\n", "Subject"},
+		{"From: a\nSubject: x\nSubject: y\nFROM: b\n\n", "Subject"}, // the first met twice
+		{"From: a\nTo: b\n\tc\nFrom: d\n\n", "From"},
+		{"To: a\r\nCc: b\r\nCC: c\r\n\r\n", "Cc"},
+		{"Bcc:\nBcc: x\n\n", "Bcc"},
+		{"Date: 1\nDate: 2\n\n", "Date"},
+		{"Sender: a\nSender: b\n\n", "Sender"},
+		{"Reply-To: a\nreply-to: b\n\n", "Reply-To"},
+		{"Message-Id: <a@b>\nMessage-ID: <c@d>\n\n", "Message-ID"},
+		{"In-Reply-To: <a@b>\nIn-Reply-To: <a@b>\n\n", "In-Reply-To"},
+		{"References: <a@b>\nReferences: <c@d>\n\n", "References"},
+		{"To: a\nTo : b\n\n", "To"}, // the obsolete syntax, white space before the colon (RFC 5322 section 4.5)
+		{"To: a\n To: b\n\n", ""},   // a continuation line
+		{"To: a\n\nTo: b\n", ""},    // the body's
+		{"Tx: a\nTx: b\nDats: 1\nDats: 2\nMessage-IX: 1\nMessage-IX: 2\n\n", ""},
+	} {
+		if got := NewEdit([]byte(c.block)).Repeated(); got != c.want {
+			t.Errorf("Repeated() of %q = %q; want %q", c.block, got, c.want)
+		}
+	}
+	for _, n := range singular {
+		for _, v := range []string{n, strings.ToLower(n), strings.ToUpper(n)} {
+			if !OnlyOnce(v) {
+				t.Errorf("OnlyOnce(%q) = false", v)
+			}
+		}
+		if OnlyOnce(n+"x") || OnlyOnce("X"+n[1:]) {
+			t.Errorf("OnlyOnce of a name like %q = true", n)
+		}
+	}
+	for _, n := range []string{"", "Received", "Resent-From", "Comments", "Keywords", "Content-Type", "List-Id"} {
+		if OnlyOnce(n) {
+			t.Errorf("OnlyOnce(%q) = true", n)
 		}
 	}
 }
