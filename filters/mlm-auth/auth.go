@@ -103,6 +103,7 @@ type post struct {
 	body    io.Reader // the rest of the message
 	posters []string  // envelope sender and From: addresses
 	authors bool      // From: holds more than maxAuthors addresses
+	noFrom  bool      // no From: field, or none of its addresses valid
 }
 
 // header returns the header block parsed. It cannot fail: msg.CheckBlock
@@ -209,6 +210,7 @@ func (l *list) read(r *stream.Reader, h *stream.Header) (*post, error) {
 	}
 	from := l.fromAddresses(p)
 	p.authors = len(from) > maxAuthors
+	p.noFrom = len(from) == 0
 	p.posters = append(p.posters, from[:min(len(from), maxAuthors)]...)
 	return p, nil
 }
@@ -291,6 +293,11 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	// members' copies bouncing. The list's password does not mend it.
 	if n := p.ed.Repeated(); n != "" {
 		return hold, n + ": given more than once, where a message has one at most (RFC 5322 section 3.6)", nil
+	}
+	// No author: the envelope sender, which may be a member, is no
+	// From to show, and receivers such as Gmail refuse mail without one.
+	if p.noFrom {
+		return hold, "no valid address in From:, where a message has one (RFC 5322 section 3.6)", nil
 	}
 	switch {
 	case approved:

@@ -374,3 +374,28 @@ func TestHoldFieldTwice(t *testing.T) {
 		wantHeld(t, id, out, held, name+":%20given%20more%20than%20once")
 	}
 }
+
+// TestHoldNoFrom: a post with no From field, or none with a valid
+// address, is held, from a member's envelope sender too: it has no
+// author to show, and receivers such as Gmail refuse it. Valid ones
+// pass, a list of them too.
+func TestHoldNoFrom(t *testing.T) {
+	dir := openList(t)
+	for id, m := range map[string]string{
+		"none":  "Subject: x\nTo: dev@lists.example.org\n\nFrom: a@example.org\n",
+		"empty": "From: \nSubject: x\n\nbody\n",
+		"group": "From: undisclosed-recipients:;\nSubject: x\n\nbody\n",
+		"text":  "From: somebody\nSubject: x\n\nbody\n",
+		"noat":  "From: Somebody <somebody>\nSubject: x\n\nbody\n",
+		"pass1": "From: a@example.org\nSubject: x\n\nbody\n",
+		"pass2": "From: \"A. Person\" <a@example.org>, b@example.org\nSubject: x\n\nbody\n",
+		"pass3": "FROM: =?utf-8?q?J=C3=B6rg?= <a@example.org>\r\nSubject: x\r\n\r\nbody\r\n",
+	} {
+		out, held := authPost(t, dir, id, m)
+		if strings.HasPrefix(id, "pass") {
+			wantPassed(t, id, out, held)
+			continue
+		}
+		wantHeld(t, id, out, held, "no%20valid%20address%20in%20From:")
+	}
+}
