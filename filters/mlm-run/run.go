@@ -108,6 +108,11 @@ func jobsFor(a *args) ([]job, error) {
 		if len(cmd) == 0 {
 			return nil, sysexit.Errorf(sysexit.Usage, "no command after --")
 		}
+		if cmd[0] == "" {
+			// No program has it (execve(2)): every record would fail,
+			// a pass at a time, for a run that exits 0.
+			return nil, sysexit.Errorf(sysexit.Usage, `the command after -- is "", an empty name`)
+		}
 		// An empty name is no directory (open(2)), not the working one.
 		if _, err := os.Stat(filepath.Join(a.Target, "new")); a.Target == "" || err != nil {
 			return nil, sysexit.Errorf(sysexit.TempFail, "%s: not a queue directory", listdir.Name(a.Target))
