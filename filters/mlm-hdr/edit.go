@@ -83,16 +83,16 @@ func (ed *editor) record(r *stream.Reader, w *stream.Writer, h *stream.Header) e
 	if err := w.WriteHeader(h); err != nil {
 		return err
 	}
-	if err := ed.message(w, &ed.e, r.Message()); err != nil {
+	if err := ed.message(w, &ed.e, h, r.Message()); err != nil {
 		return err
 	}
 	return stream.CopyRecipients(w, r)
 }
 
-// message edits the header e, writes it to w and copies the body from
-// body, with the list's footer if it has one.
-func (ed *editor) message(w io.Writer, e *msg.Edit, body io.Reader) error {
-	if err := ed.edit(e); err != nil {
+// message edits the header e, of the record h, writes it to w and
+// copies the body from body, with the list's footer if it has one.
+func (ed *editor) message(w io.Writer, e *msg.Edit, h *stream.Header, body io.Reader) error {
+	if err := ed.edit(e, h); err != nil {
 		return err
 	}
 	var ft footing
@@ -110,9 +110,9 @@ func (ed *editor) message(w io.Writer, e *msg.Edit, body io.Reader) error {
 
 // edit makes the list's edits, then the flags': deletions, replacements,
 // additions.
-func (ed *editor) edit(e *msg.Edit) error {
+func (ed *editor) edit(e *msg.Edit, h *stream.Header) error {
 	if ed.list != nil {
-		if err := ed.list.edit(e); err != nil {
+		if err := ed.list.edit(e, h, ed.raw); err != nil {
 			return err
 		}
 	}

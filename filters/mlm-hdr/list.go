@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -11,12 +14,14 @@ import (
 	"mlm/lib/ascii"
 	"mlm/lib/listdir"
 	"mlm/lib/msg"
+	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
 
 // list is what a list directory asks of every post's header.
 type list struct {
 	address string     // the list address
+	domain  string     // its domain, the right side of a Message-ID made here
 	prefix  string     // Subject prefix as read; "" for none
 	strip   []string   // names of fields to remove
 	replyTo bool       // remove the post's Reply-To
@@ -49,7 +54,7 @@ func loadList(path string) (*list, error) {
 	// that is not either, so all its mail goes with SMTPUTF8: there its
 	// settings may be UTF-8 as they are.
 	utf8OK := !ascii.Is(addr)
-	l := &list{address: addr}
+	l := &list{address: addr, domain: domain}
 	mailto := func(suffix, query string) string {
 		return "<mailto:" + mailtoAddr(local+suffix+"@"+domain) + query + ">"
 	}
@@ -354,12 +359,35 @@ func footerText(s string) (string, error) {
 // edit makes the list's edits to e: the post's fields named in strip and
 // its list fields go, the list's fields come at the top, and the Subject
 // gets the prefix.
-func (l *list) edit(e *msg.Edit) error {
+func (l *list) edit(e *msg.Edit, h *stream.Header, raw []byte) error {
 	e.DelFunc(l.deleted)
 	e.DelValue("X-Loop", func(v string) bool { return msg.IsAddress(v, l.address) })
 	e.AddFields(&l.fields) // checked when read
 	if l.prefix != "" {
-		return addPrefix(e, l.prefix)
+		if err := addPrefix(e, l.prefix); err != nil {
+			return err
+		}
+	}
+	return l.complete(e, h, raw)
+}
+
+// complete gives a post that has no Message-ID one, as an MTA does to
+// the mail it is given to send (Postfix's cleanup(8)): receivers such as
+// Gmail refuse a message without. It is made from the record, so that
+// every member's copy has the same, and so does a run again after a
+// crash: the record id, and a hash of the id and of the header block as
+// it came, its line ends as LF (ids a site's own program made may
+// repeat), in the list's domain. RFC 5322 asks for a Date too, but no
+// receiver is known to refuse mail without one, and the post's header
+// is the author's: none is made up.
+func (l *list) complete(e *msg.Edit, h *stream.Header, raw []byte) error {
+	if e.Has("Message-ID") {
+		return nil
+	}
+	sum := sha256.Sum256(append([]byte(h.ID+"\n"), bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n"))...))
+	id := "<" + msg.IDLeft(h.ID) + "." + hex.EncodeToString(sum[:8]) + "@" + l.domain + ">"
+	if err := e.Add("Message-ID", id); err != nil {
+		return sysexit.Temp(err) // a record id and a checked domain: cannot happen
 	}
 	return nil
 }

@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"maps"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -423,7 +426,7 @@ func TestFooterBOM(t *testing.T) {
 // delimiter line, which Go's mime/multipart holds every delimiter to.
 func TestFooterBodyEOL(t *testing.T) {
 	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "footer": "-- \nfooter\n"})
-	a := &args{Dir: dir, Delete: []string{"List-Id", "List-Help", "List-Post", "List-Subscribe", "List-Unsubscribe", "List-Owner", "Precedence", "X-Loop"}}
+	a := &args{Dir: dir, Delete: []string{"List-Id", "List-Help", "List-Post", "List-Subscribe", "List-Unsubscribe", "List-Owner", "Precedence", "X-Loop", "Message-ID"}}
 	part := "--b\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\nContent-Disposition: inline\r\n\r\n-- \r\nfooter\r\n"
 	for _, tc := range []struct{ in, want string }{
 		{"Subject: x\n\nhi\r\n", "Subject: x\n\nhi\r\n-- \r\nfooter\r\n"},
@@ -435,5 +438,68 @@ func TestFooterBodyEOL(t *testing.T) {
 		if got := filter(t, a, tc.in); got != tc.want {
 			t.Errorf("%q became\n%q; want\n%q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestMessageIDMade: a post without a Message-ID, which receivers such
+// as Gmail refuse, gets one made from its record: the record id (its ","
+// as "."), a hash of the id and of the header block with LF line ends,
+// and the list's domain, so that the same record gets the same one each
+// time, LF or CRLF, and posts whose ids repeat get different ones. A
+// post's own, in any case, is kept, and no other made; the flags may
+// delete the one made, as they may any of the list's fields.
+func TestMessageIDMade(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"})
+	made := func(id, message string, a *args) (string, int) {
+		t.Helper()
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id}, strings.NewReader(message), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(a, &in, &out); err != nil {
+			t.Fatal(err)
+		}
+		_, got := mlmtest.Message(t, stream.NewReader(&out))
+		e := msg.NewEdit([]byte(got))
+		vs := e.Values("Message-ID")
+		if len(vs) == 0 {
+			return "", 0
+		}
+		return vs[0], len(vs)
+	}
+	want := func(id, header string) string {
+		sum := sha256.Sum256([]byte(id + "\n" + header))
+		return "<" + strings.ReplaceAll(id, ",", ".") + "." + hex.EncodeToString(sum[:8]) + "@lists.example.org>"
+	}
+	msgID := regexp.MustCompile("^<[A-Za-z0-9=._-]+@lists\\.example\\.org>$")
+	a := &args{Dir: dir}
+	head := "From: a@example.org\nSubject: x\n\n"
+	got, n := made("1764417600.M1P1.h", head+"body\n", a)
+	if n != 1 || got != want("1764417600.M1P1.h", head) || !msgID.MatchString(got) {
+		t.Errorf("made %d, %q; want %q", n, got, want("1764417600.M1P1.h", head))
+	}
+	if crlf, _ := made("1764417600.M1P1.h", strings.ReplaceAll(head+"body\n", "\n", "\r\n"), a); crlf != got {
+		t.Errorf("the same post in CRLF: %q; want %q", crlf, got)
+	}
+	if again, _ := made("1764417600.M1P1.h", head+"other body\n", a); again != got {
+		t.Errorf("the same header again: %q; want %q", again, got)
+	}
+	other := "From: b@example.org\nSubject: y\n\n"
+	if o, _ := made("1764417600.M1P1.h", other+"body\n", a); o == got || o != want("1764417600.M1P1.h", other) {
+		t.Errorf("another post with the same id: %q; want %q, not %q", o, want("1764417600.M1P1.h", other), got)
+	}
+	if d, _ := made("x,1", head, a); d != want("x,1", head) || !msgID.MatchString(d) {
+		t.Errorf("a derived id: %q; want %q", d, want("x,1", head))
+	}
+	for _, own := range []string{"Message-ID: <own@example.org>\n", "message-id: <own@example.org>\n", "MESSAGE-ID:\n <own@example.org>\n"} {
+		if got, n := made("r", own+head, a); n != 1 || got != "<own@example.org>" {
+			t.Errorf("a post with %q: %d, %q; want its own alone", own, n, got)
+		}
+	}
+	if got, n := made("r", head, &args{Dir: dir, Delete: []string{"message-id"}}); n != 0 {
+		t.Errorf("-d message-id: %d, %q; want none", n, got)
+	}
+	if got, n := made("r", head, &args{}); n != 0 {
+		t.Errorf("without DIR: %d, %q; want none (no list domain)", n, got)
 	}
 }

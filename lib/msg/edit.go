@@ -346,6 +346,21 @@ func (f *field) is(name string) bool {
 	return f.n == len(name) && f.n > 0 && ascii.EqualFold(f.nameOver(), name)
 }
 
+// IDLeft is a record id as a Message-ID's left side, a dot-atom-text
+// (RFC 5322 section 3.6.4): "," is not atext and becomes ".", and a "."
+// that would start or end it, or follow another, becomes "=", which no
+// record id holds. (A record id may have them: a host name with a final
+// dot gives ids ending in ".", and notice ids with "..".)
+func IDLeft(id string) string {
+	b := []byte(strings.ReplaceAll(id, ",", "."))
+	for i, c := range b {
+		if c == '.' && (i == 0 || i == len(b)-1 || b[i-1] == '.') {
+			b[i] = '='
+		}
+	}
+	return string(b)
+}
+
 // singular are the fields a message has once at most (RFC 5322
 // section 3.6, the table at its end), spelt as there.
 var singular = [...]string{"Date", "From", "Sender", "Reply-To", "To", "Cc", "Bcc",
@@ -442,6 +457,21 @@ func (e *Edit) Values(name string) []string {
 		}
 	}
 	return vs
+}
+
+// Has reports whether e has a field named name.
+func (e *Edit) Has(name string) bool {
+	if !e.has(name) {
+		return false
+	}
+	for _, fs := range e.all() {
+		for i := range fs {
+			if fs[i].is(name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Value returns the unfolded value of the first field named name, and

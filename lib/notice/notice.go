@@ -74,7 +74,7 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	}
 	field("Subject", mime.QEncoding.Encode("utf-8", oneLine(m.Subject)))
 	field("Date", now.UTC().Format(time.RFC1123Z))
-	field("Message-ID", "<"+idLeft(id)+"@"+domain+">")
+	field("Message-ID", "<"+msg.IDLeft(id)+"@"+domain+">")
 	if m.InReplyTo != "" {
 		field("In-Reply-To", m.InReplyTo)
 	}
@@ -116,21 +116,6 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	b.WriteString(hdr)
 	b.WriteString("\n--" + boundary + "--\n")
 	return []byte(b.String())
-}
-
-// idLeft is a record id as a Message-ID's left side, a dot-atom-text
-// (RFC 5322 section 3.6.4): "," is not atext and becomes ".", and a "."
-// that would start or end it, or follow another, becomes "=", which no
-// record id holds. (A record id may have them: a host name with a final
-// dot gives ids ending in ".", and notice ids with "..".)
-func idLeft(id string) string {
-	b := []byte(strings.ReplaceAll(id, ",", "."))
-	for i, c := range b {
-		if c == '.' && (i == 0 || i == len(b)-1 || b[i-1] == '.') {
-			b[i] = '='
-		}
-	}
-	return string(b)
 }
 
 // msgIDSyntax is a msg-id of RFC 5322 section 3.6.4 without its
