@@ -112,7 +112,10 @@ func (ed *editor) message(w io.Writer, e *msg.Edit, h *stream.Header, body io.Re
 // additions.
 func (ed *editor) edit(e *msg.Edit, h *stream.Header) error {
 	if ed.list != nil {
-		if err := ed.list.edit(e, h, ed.raw); err != nil {
+		if err := ed.list.edit(e); err != nil {
+			return err
+		}
+		if err := ed.list.complete(e, h, ed.raw); err != nil {
 			return err
 		}
 	}

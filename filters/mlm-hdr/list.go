@@ -359,16 +359,14 @@ func footerText(s string) (string, error) {
 // edit makes the list's edits to e: the post's fields named in strip and
 // its list fields go, the list's fields come at the top, and the Subject
 // gets the prefix.
-func (l *list) edit(e *msg.Edit, h *stream.Header, raw []byte) error {
+func (l *list) edit(e *msg.Edit) error {
 	e.DelFunc(l.deleted)
 	e.DelValue("X-Loop", func(v string) bool { return msg.IsAddress(v, l.address) })
 	e.AddFields(&l.fields) // checked when read
 	if l.prefix != "" {
-		if err := addPrefix(e, l.prefix); err != nil {
-			return err
-		}
+		return addPrefix(e, l.prefix)
 	}
-	return l.complete(e, h, raw)
+	return nil
 }
 
 // complete gives a post that has no Message-ID one, as an MTA does to

@@ -459,12 +459,13 @@ func (e *Edit) Values(name string) []string {
 	return vs
 }
 
-// Has reports whether e has a field named name.
+// Has reports whether e has a field named name. (The block's fields
+// first, where a post's own are.)
 func (e *Edit) Has(name string) bool {
 	if !e.has(name) {
 		return false
 	}
-	for _, fs := range e.all() {
+	for _, fs := range [2][]field{e.fields, e.added} {
 		for i := range fs {
 			if fs[i].is(name) {
 				return true
