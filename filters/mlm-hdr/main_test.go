@@ -471,7 +471,7 @@ func TestMessageIDMade(t *testing.T) {
 		sum := sha256.Sum256([]byte(id + "\n" + header))
 		return "<" + strings.ReplaceAll(id, ",", ".") + "." + hex.EncodeToString(sum[:8]) + "@lists.example.org>"
 	}
-	msgID := regexp.MustCompile("^<[A-Za-z0-9=._-]+@lists\\.example\\.org>$")
+	msgID := regexp.MustCompile(`^<[A-Za-z0-9=._-]+@lists\.example\.org>$`)
 	a := &args{Dir: dir}
 	head := "From: a@example.org\nSubject: x\n\n"
 	got, n := made("1764417600.M1P1.h", head+"body\n", a)
