@@ -256,16 +256,25 @@ func (b *batcher) add(p stream.Path) error {
 }
 
 // flush writes bt and forgets it; emit is done with the recipients when
-// it returns, so the batch is kept for reuse, but not its recipients'
-// room: the next domain opened may have a recipient or two and wait to
-// the end of the record, and room for N kept for each such would hold
-// far more than the recipients pending.
+// it returns, so the batch is kept for reuse, and its recipients' room
+// with it if that is for one, as it is for each record of one recipient
+// (mlm-split -p's, and VERP's input), which would otherwise take a new
+// one each: room for one kept by each batch is one recipient for each
+// of the most batches open at once. A larger one is let go, since the
+// next domain opened may have a recipient or two and wait to the end of
+// the record, and room for N kept for each such would hold far more than
+// the recipients pending.
 func (b *batcher) flush(bt *batch) error {
 	heap.Remove(&b.fill, bt.i)
 	delete(b.open, bt.domain)
 	b.pending -= len(bt.rcpts)
 	err := b.emit(bt.rcpts)
-	bt.rcpts = nil
+	if cap(bt.rcpts) == 1 {
+		bt.rcpts[0] = stream.Path{} // the copy of the address goes
+		bt.rcpts = bt.rcpts[:0]
+	} else {
+		bt.rcpts = nil
+	}
 	b.free = append(b.free, bt)
 	return err
 }
