@@ -229,8 +229,9 @@ func (l *list) fromAddresses(p *post) []string {
 			if len(as) > maxAuthors {
 				break // enough to say there are too many
 			}
-			if addr.CheckMailbox(a.Address) == nil {
-				as = append(as, a.Address)
+			// (A quoted local part comes with its quotes undone.)
+			if m := addr.Quoted(a.Address); addr.CheckMailbox(m) == nil {
+				as = append(as, m)
 			}
 		}
 	}

@@ -399,3 +399,38 @@ func TestHoldNoFrom(t *testing.T) {
 		wantHeld(t, id, out, held, "no%20valid%20address%20in%20From:")
 	}
 }
+
+// TestFromQuotedLocalPart: a From whose mailbox has a quoted local part
+// that needs its quotes ("john smith"@example.org, RFC 5322 section
+// 3.4.1 and RFC 5321 section 4.1.2) is a valid author: the post is not
+// held for want of one, and a member with that mailbox may post from a
+// forwarder's envelope sender, as a member with a plain one may.
+// go-message gives the local part with its quotes undone.
+func TestFromQuotedLocalPart(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "members\n",
+		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n",
+		"subscribers": "\"john smith\"@example.org\n\"a\\\"b\"@example.org\n"})
+	for _, q := range []string{"hold", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, from := range map[string]string{
+		"bare":   `"john smith"@example.org`,
+		"angle":  `John Smith <"john smith"@example.org>`,
+		"pair":   `"a\"b"@example.org`,
+		"group":  `team: "john smith"@example.org;`,
+		"second": `a@example.net, John <"john smith"@example.org>`,
+	} {
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "srs0+x@forwarder.example"}},
+			strings.NewReader("From: "+from+"\nSubject: x\n\nbody\n"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+			t.Fatal(err)
+		}
+		held, _ := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
+		wantPassed(t, id, out.Bytes(), held)
+	}
+}

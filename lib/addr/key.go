@@ -189,6 +189,20 @@ func Unquoted(mailbox string) string {
 	return mailbox
 }
 
+// Quoted is Unquoted undone: s, a mailbox whose local part is given
+// with the quotes and quoted pairs of a Quoted-string undone, as net/mail
+// and go-message give an address ("john smith@example.org" for
+// "\"john smith\"@example.org"), with that local part quoted again
+// where it is no Dot-string; s itself where it is a mailbox as it is,
+// or has no "@".
+func Quoted(s string) string {
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || CheckMailbox(s) == nil {
+		return s
+	}
+	return `"` + quotePairs.Replace(s[:at]) + `"` + s[at:]
+}
+
 // undoQuotes returns what the Quoted-string q holds, its quoted pairs
 // undone; false if q is not one.
 func undoQuotes(q string) (string, bool) {

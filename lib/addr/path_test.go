@@ -562,3 +562,33 @@ func TestKeyALabelCost(t *testing.T) {
 		t.Errorf("Domain of an A-label mailbox: %v allocations; want none", n)
 	}
 }
+
+// TestQuoted: a mailbox as net/mail gives it, its local part's quotes
+// undone, quoted again where it needs them; Unquoted gives it back.
+func TestQuoted(t *testing.T) {
+	for in, want := range map[string]string{
+		"bob@example.org":        "bob@example.org",
+		"ü@bücher.example":       "ü@bücher.example",
+		"john smith@x.org":       `"john smith"@x.org`,
+		"a..b@x.org":             `"a..b"@x.org`,
+		"a.@x.org":               `"a."@x.org`,
+		"a@b@x.org":              `"a@b"@x.org`,
+		`a"b@x.org`:              `"a\"b"@x.org`,
+		`a\b@x.org`:              `"a\\b"@x.org`,
+		"bob@[192.0.2.1]":        "bob@[192.0.2.1]",
+		"john smith@[192.0.2.1]": `"john smith"@[192.0.2.1]`,
+		"nobody":                 "nobody",
+		"@x.org":                 "@x.org",
+	} {
+		got := Quoted(in)
+		if got != want {
+			t.Errorf("Quoted(%q) = %q; want %q", in, got, want)
+		}
+		if got != in && CheckMailbox(got) != nil {
+			t.Errorf("Quoted(%q) = %q: CheckMailbox: %v", in, got, CheckMailbox(got))
+		}
+		if got != in && Unquoted(got) != in {
+			t.Errorf("Unquoted(Quoted(%q)) = %q", in, Unquoted(got))
+		}
+	}
+}
