@@ -491,6 +491,16 @@ func TestMessageIDMade(t *testing.T) {
 	if d, _ := made("x,1", head, a); d != want("x,1", head) || !msgID.MatchString(d) {
 		t.Errorf("a derived id: %q; want %q", d, want("x,1", head))
 	}
+	// A record id with dots that would start or end a dot-atom, or
+	// follow another, as a host name with a final dot gives: each "=".
+	dotAtom := regexp.MustCompile(`^<[A-Za-z0-9=_-]+(\.[A-Za-z0-9=_-]+)*@lists\.example\.org>$`)
+	for id, left := range map[string]string{"1764417600.M1P1.h.": "1764417600.M1P1.h=", ".x,,1": "=x.=1", "x,1.": "x.1="} {
+		sum := sha256.Sum256([]byte(id + "\n" + head))
+		w := "<" + left + "." + hex.EncodeToString(sum[:8]) + "@lists.example.org>"
+		if got, _ := made(id, head, a); got != w || !dotAtom.MatchString(got) {
+			t.Errorf("record id %q: %q; want %q, a dot-atom", id, got, w)
+		}
+	}
 	for _, own := range []string{"Message-ID: <own@example.org>\n", "message-id: <own@example.org>\n", "MESSAGE-ID:\n <own@example.org>\n"} {
 		if got, n := made("r", own+head, a); n != 1 || got != "<own@example.org>" {
 			t.Errorf("a post with %q: %d, %q; want its own alone", own, n, got)
