@@ -3,9 +3,10 @@
 # list's List-Id, to every message of an MLM1 stream (contrib/addfield.awk).
 # Tested in place of mlm-hdr in the post path (tests/testdata/path).
 # It does only that: it reads no listid file, adds no X-Loop (so a post
-# that comes back to the list is not held as a loop), and removes
-# neither Approved: nor the poster's own List-* fields, which then reach
-# every member. An example of a stage in awk, not for a list that takes
+# that comes back to the list is not held as a loop), gives a post
+# without a Message-ID none (receivers such as Gmail refuse it), and
+# removes neither Approved: nor the poster's own List-* fields, which
+# then reach every member. An example of a stage in awk, not for a list that takes
 # posts from outside.
 set -eu
 [ $# -eq 1 ] || { echo "usage: mlm-hdr.sh DIR" >&2; exit 64; }
