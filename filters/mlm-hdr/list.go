@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"mlm/lib/addr"
 	"mlm/lib/ascii"
 	"mlm/lib/listdir"
 	"mlm/lib/msg"
@@ -54,7 +55,7 @@ func loadList(path string) (*list, error) {
 	// that is not either, so all its mail goes with SMTPUTF8: there its
 	// settings may be UTF-8 as they are.
 	utf8OK := !ascii.Is(addr)
-	l := &list{address: addr, domain: domain}
+	l := &list{address: addr, domain: idDomain(domain)}
 	mailto := func(suffix, query string) string {
 		return "<mailto:" + mailtoAddr(local+suffix+"@"+domain) + query + ">"
 	}
@@ -367,6 +368,17 @@ func (l *list) edit(e *msg.Edit) error {
 		return addPrefix(e, l.prefix)
 	}
 	return nil
+}
+
+// idDomain is the list's domain as a Message-ID made here has it: with
+// A-labels where it has U-labels, ASCII as a header field is without
+// SMTPUTF8, which mlm-sendmail does not always use for such a list (it
+// spells the envelope's domain with A-labels for a server without it).
+func idDomain(d string) string {
+	if a, ok := addr.ALabels(d); ok {
+		return a
+	}
+	return d
 }
 
 // complete gives a post that has no Message-ID one, as an MTA does to

@@ -513,3 +513,16 @@ func TestMessageIDMade(t *testing.T) {
 		t.Errorf("without DIR: %d, %q; want none (no list domain)", n, got)
 	}
 }
+
+// TestMessageIDDomainALabels: a list whose address has a domain in
+// U-labels (an address file written by hand) makes its Message-IDs with
+// the domain in A-labels, ASCII as a header field sent without SMTPUTF8
+// must be.
+func TestMessageIDDomainALabels(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@bücher.example\n"})
+	got := filter(t, &args{Dir: dir}, "From: a@example.org\nSubject: x\n\nbody\n")
+	vs := msg.NewEdit([]byte(got)).Values("Message-ID")
+	if len(vs) != 1 || !strings.HasSuffix(vs[0], "@xn--bcher-kva.example>") {
+		t.Errorf("Message-ID %q; want one in xn--bcher-kva.example", vs)
+	}
+}
