@@ -234,6 +234,18 @@ func (l *list) fromAddresses(p *post) []string {
 				as = append(as, m)
 			}
 		}
+	} else {
+		// A value mail programs wrote wrong ("Smith, Alice <...>",
+		// "alice@example.org <alice@example.org>", an old route): the
+		// mailboxes in its angle brackets, as readers find them.
+		for _, m := range msg.AngleAddrs(v) {
+			if len(as) > maxAuthors {
+				break
+			}
+			if addr.CheckMailbox(m) == nil {
+				as = append(as, m)
+			}
+		}
 	}
 	if len(v) > maxFromLen {
 		return as // not kept: the cache holds maxFrom short values at most

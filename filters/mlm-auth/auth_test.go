@@ -434,3 +434,44 @@ func TestFromQuotedLocalPart(t *testing.T) {
 		wantPassed(t, id, out.Bytes(), held)
 	}
 }
+
+// TestFromWrittenWrong: a From that mail programs wrote wrong, which
+// does not parse as an address list, is a member's all the same by the
+// mailboxes in its angle brackets, as readers find them: a display name
+// with an unquoted "," or "@" or "[", an obsolete route. One with none
+// valid is held for having no author.
+func TestFromWrittenWrong(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "members\n",
+		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n",
+		"subscribers": "alice@example.org\n"})
+	for _, q := range []string{"hold", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, from := range map[string]string{
+		"comma":  "Smith, Alice <alice@example.org>",
+		"at":     "alice@example.org <alice@example.org>",
+		"square": "Alice [Admin] <alice@example.org>",
+		"route":  "<@relay.example:alice@example.org>",
+		"word":   "=?utf-8?q?J=C3=B6rg,_Smith?= <alice@example.org>",
+		"bad":    "Smith, Alice <al..ice@example.org>",
+	} {
+		var in, out bytes.Buffer
+		// From a forwarder's envelope sender: the From alone makes it
+		// a member's.
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "srs0+x@forwarder.example"}},
+			strings.NewReader("From: "+from+"\nSubject: x\n\nbody\n"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+			t.Fatal(err)
+		}
+		held, _ := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
+		if id == "bad" {
+			wantHeld(t, id, out.Bytes(), held, "no%20valid%20address%20in%20From:")
+			continue
+		}
+		wantPassed(t, id, out.Bytes(), held)
+	}
+}

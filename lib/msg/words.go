@@ -128,6 +128,47 @@ func AddressList(v string) ([]*mail.Address, error) {
 	return as, err
 }
 
+// AngleAddrs returns what each angle-addr of an address field's value v
+// holds, trimmed, in order, its obsolete route ("@relay:", RFC 5322
+// section 4.4) dropped: for a value that does not parse as an address
+// list, whose addresses are still plain to see, as mail programs write
+// them wrong: a display name with an unquoted "," or "@" or "[" ("Smith,
+// Alice <alice@example.org>", "alice@example.org <alice@example.org>"),
+// or a route. Angle brackets in a quoted string or a comment are not
+// one; an unclosed one gives nothing. What it returns is unchecked.
+func AngleAddrs(v string) []string {
+	var out []string
+	quoted, depth, start := false, 0, -1
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\\' && (quoted || depth > 0):
+			i++ // a quoted pair
+		case quoted:
+			quoted = c != '"'
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		case c == '"':
+			quoted = true
+		case c == '<' && start < 0:
+			start = i + 1
+		case c == '>' && start >= 0:
+			a := strings.TrimSpace(v[start:i])
+			if strings.HasPrefix(a, "@") {
+				if _, rest, ok := strings.Cut(a, ":"); ok {
+					a = strings.TrimSpace(rest)
+				}
+			}
+			out = append(out, a)
+			start = -1
+		}
+	}
+	return out
+}
+
 // EncodeText returns text as it is if every octet is printable US-ASCII
 // or a space; otherwise it returns RFC 2047 encoded-words (Q encoding,
 // UTF-8) for it.

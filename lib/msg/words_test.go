@@ -4,6 +4,7 @@ import (
 	"io"
 	"mime/quotedprintable"
 	"net/mail"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -99,4 +100,43 @@ func TestEncodePhrase(t *testing.T) {
 			t.Errorf("EncodePhrase(%q) = %q, read back as %+v, %v", tc.text, got, a, err)
 		}
 	}
+}
+
+func TestAngleAddrs(t *testing.T) {
+	for v, want := range map[string][]string{
+		"Smith, Alice <alice@example.org>":              {"alice@example.org"},
+		"alice@example.org <alice@example.org>":         {"alice@example.org"},
+		"Alice [Admin] < alice@example.org >":           {"alice@example.org"},
+		"<@relay.example:alice@example.org>":            {"alice@example.org"},
+		"<@a.example,@b.example: alice@example.org>":    {"alice@example.org"},
+		`"x <evil@example.net>" <alice@example.org>`:    {"alice@example.org"},
+		`"x \" <evil@example.net>" <alice@example.org>`: {"alice@example.org"},
+		"(x <evil@example.net>) <alice@example.org>":    {"alice@example.org"},
+		"((x) <evil@example.net>) <alice@example.org>":  {"alice@example.org"},
+		`<"a>b"@example.org>`:                           {`"a>b"@example.org`},
+		"A, B <a@example.org>, C <c@example.org>":       {"a@example.org", "c@example.org"},
+		"alice@example.org":                             nil,
+		"Alice <alice@example.org":                      nil,
+		"":                                              nil,
+	} {
+		if got := AngleAddrs(v); !slices.Equal(got, want) {
+			t.Errorf("AngleAddrs(%q) = %q; want %q", v, got, want)
+		}
+	}
+}
+
+func FuzzAngleAddrs(f *testing.F) {
+	f.Add("Smith, Alice <alice@example.org>")
+	f.Add(`"a\"<b>" (c<d>) <@r:e@f>, <g>`)
+	f.Fuzz(func(t *testing.T, v string) {
+		for _, a := range AngleAddrs(v) {
+			// Each is octets of v between a "<" and a ">", trimmed.
+			if !strings.Contains(v, a) || strings.TrimSpace(a) != a {
+				t.Fatalf("AngleAddrs(%q) gave %q", v, a)
+			}
+		}
+		if !strings.ContainsRune(v, '<') && AngleAddrs(v) != nil {
+			t.Fatalf("AngleAddrs(%q) without a <: %q", v, AngleAddrs(v))
+		}
+	})
 }
