@@ -381,7 +381,8 @@ func idDomain(d string) string {
 	return d
 }
 
-// complete gives a post that has no Message-ID one, as an MTA does to
+// complete gives a post that has no Message-ID, or only empty ones, one
+// (an empty one goes), as an MTA does to
 // the mail it is given to send (Postfix's cleanup(8)): receivers such as
 // Gmail refuse a message without. It is made from the record, so that
 // every member's copy has the same, and so does a run again after a
@@ -391,9 +392,10 @@ func idDomain(d string) string {
 // receiver is known to refuse mail without one, and the post's header
 // is the author's: none is made up.
 func (l *list) complete(e *msg.Edit, h *stream.Header, raw []byte) error {
-	if e.Has("Message-ID") {
+	if e.HasValue("Message-ID") {
 		return nil
 	}
+	e.Del("Message-ID") // one that holds nothing is none, to a receiver too
 	sum := sha256.Sum256(append([]byte(h.ID+"\n"), bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n"))...))
 	id := "<" + msg.IDLeft(h.ID) + "." + hex.EncodeToString(sum[:8]) + "@" + l.domain + ">"
 	if err := e.Add("Message-ID", id); err != nil {

@@ -506,6 +506,15 @@ func TestMessageIDMade(t *testing.T) {
 			t.Errorf("a post with %q: %d, %q; want its own alone", own, n, got)
 		}
 	}
+	// An empty one is none: it goes, and one is made.
+	for _, empty := range []string{"Message-ID:\n", "Message-ID: \t\r\n", "message-id:\n \n", "Message-ID:\nMessage-Id:  \n"} {
+		if got, n := made("r", empty+head, a); n != 1 || got != want("r", strings.ReplaceAll(empty+head, "\r\n", "\n")) {
+			t.Errorf("a post with %q: %d, %q; want one made", empty, n, got)
+		}
+	}
+	if got, n := made("r", "Message-ID:\nMessage-ID: <own@example.org>\n"+head, a); n != 2 || got != "" && got != "<own@example.org>" {
+		t.Errorf("a post with an empty Message-ID and its own: %d, %q; want both kept", n, got)
+	}
 	if got, n := made("r", head, &args{Dir: dir, Delete: []string{"message-id"}}); n != 0 {
 		t.Errorf("-d message-id: %d, %q; want none", n, got)
 	}

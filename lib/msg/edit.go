@@ -459,20 +459,31 @@ func (e *Edit) Values(name string) []string {
 	return vs
 }
 
-// Has reports whether e has a field named name. (The block's fields
-// first, where a post's own are.)
-func (e *Edit) Has(name string) bool {
+// HasValue reports whether e has a field named name whose value is more
+// than white space and line ends, without unfolding it. (The block's
+// fields first, where a post's own are.)
+func (e *Edit) HasValue(name string) bool {
 	if !e.has(name) {
 		return false
 	}
 	for _, fs := range [2][]field{e.fields, e.added} {
 		for i := range fs {
-			if fs[i].is(name) {
+			if f := &fs[i]; f.is(name) && !blank(f.b[f.n+bytes.IndexByte(f.b[f.n:], ':')+1:]) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// blank reports whether b is white space and line ends alone.
+func blank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
 }
 
 // Value returns the unfolded value of the first field named name, and

@@ -696,3 +696,26 @@ func TestRepeated(t *testing.T) {
 		}
 	}
 }
+
+func TestHasValue(t *testing.T) {
+	for _, c := range []struct {
+		block string
+		want  bool
+	}{
+		{"Message-ID: <a@b>\n\n", true},
+		{"message-id:<a@b>\n\n", true},
+		{"Message-ID:\n <a@b>\n\n", true},
+		{"Message-ID :x\n\n", true},
+		{"Message-ID:\n\n", false},
+		{"Message-ID: \t \r\n\r\n", false},
+		{"Message-ID:\n \n\t\n\n", false},
+		{"Message-ID:\nMessage-ID: x\n\n", true},
+		{"X-Message-ID: x\n\n", false},
+		{"Subject: Message-ID: x\n\n", false},
+		{"\n", false},
+	} {
+		if got := NewEdit([]byte(c.block)).HasValue("Message-ID"); got != c.want {
+			t.Errorf("HasValue of %q = %v; want %v", c.block, got, c.want)
+		}
+	}
+}
