@@ -322,25 +322,10 @@ func wantPassed(t *testing.T, id string, out, held []byte) {
 // Latin-1 octets, as old mail programs write it, is the member's post,
 // from an envelope sender that is not the member's as from one that is.
 func TestFromLatin1Name(t *testing.T) {
-	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "members\n",
-		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n",
-		"subscribers": "joerg@example.de\n"})
-	for _, q := range []string{"hold", "outgoing"} {
-		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := membersList(t, "joerg@example.de\n")
 	for id, from := range map[string]string{"ascii": "Joerg <joerg@example.de>", "latin1": "J\xf6rg M\xfcller <joerg@example.de>"} {
-		var in, out bytes.Buffer
-		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "srs0+x@forwarder.example"}},
-			strings.NewReader("From: "+from+"\nSubject: x\n\nbody\n"), nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
-			t.Fatal(err)
-		}
-		held, _ := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
-		wantPassed(t, id, out.Bytes(), held)
+		out, held := forwardedPost(t, dir, id, from)
+		wantPassed(t, id, out, held)
 	}
 }
 
@@ -407,14 +392,7 @@ func TestHoldNoFrom(t *testing.T) {
 // forwarder's envelope sender, as a member with a plain one may.
 // go-message gives the local part with its quotes undone.
 func TestFromQuotedLocalPart(t *testing.T) {
-	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "members\n",
-		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n",
-		"subscribers": "\"john smith\"@example.org\n\"a\\\"b\"@example.org\n"})
-	for _, q := range []string{"hold", "outgoing"} {
-		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := membersList(t, "\"john smith\"@example.org\n\"a\\\"b\"@example.org\n")
 	for id, from := range map[string]string{
 		"bare":   `"john smith"@example.org`,
 		"angle":  `John Smith <"john smith"@example.org>`,
@@ -422,16 +400,8 @@ func TestFromQuotedLocalPart(t *testing.T) {
 		"group":  `team: "john smith"@example.org;`,
 		"second": `a@example.net, John <"john smith"@example.org>`,
 	} {
-		var in, out bytes.Buffer
-		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "srs0+x@forwarder.example"}},
-			strings.NewReader("From: "+from+"\nSubject: x\n\nbody\n"), nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
-			t.Fatal(err)
-		}
-		held, _ := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
-		wantPassed(t, id, out.Bytes(), held)
+		out, held := forwardedPost(t, dir, id, from)
+		wantPassed(t, id, out, held)
 	}
 }
 
@@ -441,14 +411,7 @@ func TestFromQuotedLocalPart(t *testing.T) {
 // with an unquoted "," or "@" or "[", an obsolete route. One with none
 // valid is held for having no author.
 func TestFromWrittenWrong(t *testing.T) {
-	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "members\n",
-		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n",
-		"subscribers": "alice@example.org\n"})
-	for _, q := range []string{"hold", "outgoing"} {
-		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := membersList(t, "alice@example.org\n")
 	for id, from := range map[string]string{
 		"comma":  "Smith, Alice <alice@example.org>",
 		"at":     "alice@example.org <alice@example.org>",
@@ -457,21 +420,44 @@ func TestFromWrittenWrong(t *testing.T) {
 		"word":   "=?utf-8?q?J=C3=B6rg,_Smith?= <alice@example.org>",
 		"bad":    "Smith, Alice <al..ice@example.org>",
 	} {
-		var in, out bytes.Buffer
-		// From a forwarder's envelope sender: the From alone makes it
-		// a member's.
-		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "srs0+x@forwarder.example"}},
-			strings.NewReader("From: "+from+"\nSubject: x\n\nbody\n"), nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
-			t.Fatal(err)
-		}
-		held, _ := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
+		out, held := forwardedPost(t, dir, id, from)
 		if id == "bad" {
-			wantHeld(t, id, out.Bytes(), held, "no%20valid%20address%20in%20From:")
+			wantHeld(t, id, out, held, "no%20valid%20address%20in%20From:")
 			continue
 		}
-		wantPassed(t, id, out.Bytes(), held)
+		wantPassed(t, id, out, held)
 	}
+}
+
+// membersList makes a list of policy members whose subscribers file
+// holds subscribers, with its hold and outgoing queues.
+func membersList(t *testing.T, subscribers string) string {
+	t.Helper()
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "policy": "members\n",
+		"secret": "0123456789abcdef0123456789abcdef\n", "moderators": "mod@example.org\n",
+		"subscribers": subscribers})
+	for _, q := range []string{"hold", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// forwardedPost runs mlm-auth on the record id of a post with the From
+// value from, come through a forwarder (its envelope sender no member's,
+// so that the From alone can make it a member's), and returns what it
+// passed on and what it held (nil if nothing).
+func forwardedPost(t *testing.T, dir, id, from string) (out, held []byte) {
+	t.Helper()
+	var in, o bytes.Buffer
+	if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "srs0+x@forwarder.example"}},
+		strings.NewReader("From: "+from+"\nSubject: x\n\nbody\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(dir, &in, &o, time.Unix(1764417600, 0)); err != nil {
+		t.Fatal(err)
+	}
+	held, _ = os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
+	return o.Bytes(), held
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"mlm/lib/mlmtest"
@@ -15,16 +16,7 @@ import (
 // the bench's filter rows read them, and on one post to 10,000
 // members in 10 domains, as a list's post comes from mlm-members.
 func BenchmarkRecords(b *testing.B) {
-	post := mlmtest.Posts(b, 1)
-	r := stream.NewReader(bytes.NewReader(post))
-	h, err := r.Next()
-	if err != nil {
-		b.Fatal(err)
-	}
-	msg, err := io.ReadAll(r.Message())
-	if err != nil {
-		b.Fatal(err)
-	}
+	h, msg := mlmtest.Message(b, stream.NewReader(bytes.NewReader(mlmtest.Posts(b, 1))))
 	stream := func(records, rcpts int) []byte {
 		var in bytes.Buffer
 		for i := 0; i < records; i++ {
@@ -33,7 +25,7 @@ func BenchmarkRecords(b *testing.B) {
 				n := i*rcpts + j
 				ps = append(ps, stream.Path{Mailbox: fmt.Sprintf("m%07d@d%d.example", n, n%10)})
 			}
-			if err := stream.WriteRecord(&in, h, bytes.NewReader(msg), ps); err != nil {
+			if err := stream.WriteRecord(&in, h, strings.NewReader(msg), ps); err != nil {
 				b.Fatal(err)
 			}
 		}
