@@ -409,7 +409,8 @@ func TestFromQuotedLocalPart(t *testing.T) {
 // does not parse as an address list, is a member's all the same by the
 // mailboxes in its angle brackets, as readers find them: a display name
 // with an unquoted "," or "@" or "[", an obsolete route. One with none
-// valid is held for having no author.
+// valid is held for having no author, and one whose member's address
+// a reader shows as a display name is a non-member's.
 func TestFromWrittenWrong(t *testing.T) {
 	dir := membersList(t, "alice@example.org\n")
 	for id, from := range map[string]string{
@@ -419,10 +420,19 @@ func TestFromWrittenWrong(t *testing.T) {
 		"route":  "<@relay.example:alice@example.org>",
 		"word":   "=?utf-8?q?J=C3=B6rg,_Smith?= <alice@example.org>",
 		"bad":    "Smith, Alice <al..ice@example.org>",
+		// A member's address that a reader shows as text in the
+		// display name of a non-member's (Thunderbird reads an
+		// encoded-word or a domain literal whole): not the author.
+		"hidden":  "=?utf-8?q?<alice@example.org>?= <evil@example.net>",
+		"literal": "Evil [<alice@example.org>] <evil@example.net>",
 	} {
 		out, held := forwardedPost(t, dir, id, from)
-		if id == "bad" {
+		switch id {
+		case "bad":
 			wantHeld(t, id, out, held, "no%20valid%20address%20in%20From:")
+			continue
+		case "hidden", "literal":
+			wantHeld(t, id, out, held, "the%20sender%20is%20not%20a%20member")
 			continue
 		}
 		wantPassed(t, id, out, held)

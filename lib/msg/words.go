@@ -136,37 +136,88 @@ func AddressList(v string) ([]*mail.Address, error) {
 // Alice <alice@example.org>", "alice@example.org <alice@example.org>"),
 // or a route. Angle brackets in a quoted string or a comment are not
 // one; an unclosed one gives nothing. What it returns is unchecked.
+//
+// Only those that readers agree on: an angle-addr read by RFC 5322's
+// rules (mutt's, go-message's) that Thunderbird reads as well. It takes
+// an encoded-word (RFC 2047), whatever it holds, a domain literal
+// ("[...]") and the octet after a backslash whole wherever they are, and
+// a quoted string in a comment too, the comment ending after it: what it
+// shows as display-name text is no author's address.
 func AngleAddrs(v string) []string {
+	rfc, tb := angleAddrs(v, false), angleAddrs(v, true)
 	var out []string
-	quoted, depth, start := false, 0, -1
+	for len(rfc) > 0 && len(tb) > 0 {
+		switch {
+		case rfc[0][0] < tb[0][0]:
+			rfc = rfc[1:]
+		case rfc[0][0] > tb[0][0]:
+			tb = tb[1:]
+		default:
+			if rfc[0] == tb[0] {
+				a := strings.TrimSpace(v[rfc[0][0]:rfc[0][1]])
+				if strings.HasPrefix(a, "@") {
+					if _, rest, ok := strings.Cut(a, ":"); ok {
+						a = strings.TrimSpace(rest)
+					}
+				}
+				out = append(out, a)
+			}
+			rfc, tb = rfc[1:], tb[1:]
+		}
+	}
+	return out
+}
+
+// angleAddrs returns where the angle-addrs of v start and end, between
+// their brackets: read by RFC 5322's rules, or as Thunderbird reads them.
+func angleAddrs(v string, thunderbird bool) [][2]int {
+	var out [][2]int
+	var end byte // the '"' or ']' that ends the string or literal i is in
+	depth, start := 0, -1
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		switch {
-		case c == '\\' && (quoted || depth > 0):
+		case c == '\\' && (thunderbird || end != 0 || depth > 0):
 			i++ // a quoted pair
-		case quoted:
-			quoted = c != '"'
+		case end != 0:
+			if c == end {
+				end = 0
+			}
+		case c == '"' && (thunderbird || depth == 0):
+			end = '"'
+		case c == '[' && thunderbird:
+			end = ']'
+		case c == '=' && thunderbird && strings.HasPrefix(v[i:], "=?"):
+			i += max(encodedWordLen(v[i:]), 1) - 1
 		case c == '(':
 			depth++
 		case c == ')' && depth > 0:
 			depth--
 		case depth > 0:
-		case c == '"':
-			quoted = true
 		case c == '<' && start < 0:
 			start = i + 1
 		case c == '>' && start >= 0:
-			a := strings.TrimSpace(v[start:i])
-			if strings.HasPrefix(a, "@") {
-				if _, rest, ok := strings.Cut(a, ":"); ok {
-					a = strings.TrimSpace(rest)
-				}
-			}
-			out = append(out, a)
+			out = append(out, [2]int{start, i})
 			start = -1
 		}
 	}
 	return out
+}
+
+// encodedWordLen returns the length of the encoded-word v starts with,
+// as Thunderbird finds one, "=?" charset "?" one of "BbQq" "?" text "?="
+// with no "?" in charset or text, whatever else they hold; 0 if v starts
+// with none.
+func encodedWordLen(v string) int {
+	cs := strings.IndexByte(v[2:], '?') + 2 // the "?" after the charset
+	if cs < 2 || cs+2 >= len(v) || !strings.ContainsRune("BbQq", rune(v[cs+1])) || v[cs+2] != '?' {
+		return 0
+	}
+	text := strings.IndexByte(v[cs+3:], '?') + cs + 3 // the "?" of "?="
+	if text < cs+3 || text+1 >= len(v) || v[text+1] != '=' {
+		return 0
+	}
+	return text + 2
 }
 
 // EncodeText returns text as it is if every octet is printable US-ASCII

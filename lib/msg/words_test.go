@@ -116,8 +116,26 @@ func TestAngleAddrs(t *testing.T) {
 		`<"a>b"@example.org>`:                           {`"a>b"@example.org`},
 		"A, B <a@example.org>, C <c@example.org>":       {"a@example.org", "c@example.org"},
 		"alice@example.org":                             nil,
-		"Alice <alice@example.org":                      nil,
-		"":                                              nil,
+		// Where a reader takes what is between angle brackets for
+		// display-name text, its address is not the author's:
+		// Thunderbird reads an encoded-word, a domain literal and a
+		// backslash's octet whole, wherever they are, and a quoted
+		// string in a comment too, the comment ending after it; RFC
+		// 5322 (mutt) reads neither.
+		"=?utf-8?q?<alice@example.org>?= <evil@example.net>": {"evil@example.net"},
+		"=?utf-8?q?J=C3=B6rg,_Smith?= <alice@example.org>":   {"alice@example.org"},
+		"Evil [<alice@example.org>] <evil@example.net>":      {"evil@example.net"},
+		`\<alice@example.org> <evil@example.net>`:            {"evil@example.net"},
+		`(")<alice@example.org>(") <evil@example.net>`:       {"evil@example.net"},
+		`[ " ] <alice@example.org> "`:                        nil,
+		`\" <alice@example.org> "`:                           nil,
+		`=?x?q?"?= <alice@example.org> "`:                    nil,
+		`(=?x?q?)?= <alice@example.org>`:                     nil,
+		`(a [ b) <alice@example.org> ]`:                      nil,
+		`Smith, Alice (the "boss") <alice@example.org>`:      {"alice@example.org"},
+		"<alice@[192.0.2.1]>, Smith, A":                      {"alice@[192.0.2.1]"},
+		"Alice <alice@example.org":                           nil,
+		"":                                                   nil,
 	} {
 		if got := AngleAddrs(v); !slices.Equal(got, want) {
 			t.Errorf("AngleAddrs(%q) = %q; want %q", v, got, want)
@@ -128,11 +146,19 @@ func TestAngleAddrs(t *testing.T) {
 func FuzzAngleAddrs(f *testing.F) {
 	f.Add("Smith, Alice <alice@example.org>")
 	f.Add(`"a\"<b>" (c<d>) <@r:e@f>, <g>`)
+	f.Add(`=?x?q?<a@b>?= [<c@d>] \<e@f> (")<g@h>(") <i@j>`)
 	f.Fuzz(func(t *testing.T, v string) {
 		for _, a := range AngleAddrs(v) {
 			// Each is octets of v between a "<" and a ">", trimmed.
 			if !strings.Contains(v, a) || strings.TrimSpace(a) != a {
 				t.Fatalf("AngleAddrs(%q) gave %q", v, a)
+			}
+		}
+		// Each is one RFC 5322's rules find too.
+		rfc := angleAddrs(v, false)
+		for _, a := range AngleAddrs(v) {
+			if !slices.ContainsFunc(rfc, func(s [2]int) bool { return strings.Contains(strings.TrimSpace(v[s[0]:s[1]]), a) }) {
+				t.Fatalf("AngleAddrs(%q) gave %q, which RFC 5322 does not", v, a)
 			}
 		}
 		if !strings.ContainsRune(v, '<') && AngleAddrs(v) != nil {
