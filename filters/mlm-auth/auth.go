@@ -224,14 +224,22 @@ func (l *list) fromAddresses(p *post) []string {
 		return as
 	}
 	var as []string
+	// take keeps m if it is a valid mailbox, and says whether to go on:
+	// not once there are enough to say there are too many.
+	take := func(m string) bool {
+		if len(as) > maxAuthors {
+			return false
+		}
+		if addr.CheckMailbox(m) == nil {
+			as = append(as, m)
+		}
+		return true
+	}
 	if from, err := msg.AddressList(v); err == nil {
 		for _, a := range from {
-			if len(as) > maxAuthors {
-				break // enough to say there are too many
-			}
 			// (A quoted local part comes with its quotes undone.)
-			if m := addr.Quoted(a.Address); addr.CheckMailbox(m) == nil {
-				as = append(as, m)
+			if !take(addr.Quoted(a.Address)) {
+				break
 			}
 		}
 	} else {
@@ -239,11 +247,8 @@ func (l *list) fromAddresses(p *post) []string {
 		// "alice@example.org <alice@example.org>", an old route): the
 		// mailboxes in its angle brackets, as readers find them.
 		for _, m := range msg.AngleAddrs(v) {
-			if len(as) > maxAuthors {
+			if !take(m) {
 				break
-			}
-			if addr.CheckMailbox(m) == nil {
-				as = append(as, m)
 			}
 		}
 	}
