@@ -381,16 +381,15 @@ func idDomain(d string) string {
 	return d
 }
 
-// complete gives a post that has no Message-ID, or only empty ones, one
-// (an empty one goes), as an MTA does to
-// the mail it is given to send (Postfix's cleanup(8)): receivers such as
-// Gmail refuse a message without. It is made from the record, so that
-// every member's copy has the same, and so does a run again after a
-// crash: the record id, and a hash of the id and of the header block as
-// it came, its line ends as LF (ids a site's own program made may
-// repeat), in the list's domain. RFC 5322 asks for a Date too, but no
-// receiver is known to refuse mail without one, and the post's header
-// is the author's: none is made up.
+// complete gives a post that has no Message-ID, or only empty ones
+// (which go), one, as an MTA does to the mail it is given to send
+// (Postfix's cleanup(8)): receivers such as Gmail refuse a message
+// without. It is made from the record, so that every member's copy has
+// the same, and so does a run again after a crash: the record id, and a
+// hash of the id and of the header block as it came, its line ends as
+// LF (ids a site's own program made may repeat), in the list's domain.
+// RFC 5322 asks for a Date too, but no receiver is known to refuse mail
+// without one, and the post's header is the author's: none is made up.
 func (l *list) complete(e *msg.Edit, h *stream.Header, raw []byte) error {
 	if e.HasValue("Message-ID") {
 		return nil
