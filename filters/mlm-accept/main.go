@@ -45,6 +45,11 @@ func main() {
 			// the commit, and a quick post would be queued.
 			return sysexit.Temp(fmt.Errorf("deadline of %v exceeded", a.Deadline))
 		}
+		if a.Output != nil && *a.Output == "-" {
+			if err := cli.CheckStdout(); err != nil {
+				return err // the record would be lost, and the MTA told it was queued
+			}
+		}
 		stop := deadline(a.Deadline)
 		defer stop()
 		return run(&a, envelope.FromEnv(os.LookupEnv), os.Stdin, os.Stdout, clock.Now())

@@ -21,5 +21,5 @@ func main() {
 	var a args
 	cli.Main(prog, "Pass, hold or refuse posts by the list's policy.", &a, func() error {
 		return run(a.Dir, os.Stdin, os.Stdout, clock.Now())
-	})
+	}, cli.Output)
 }

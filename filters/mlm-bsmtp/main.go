@@ -28,7 +28,7 @@ func main() {
 	var a args
 	cli.Main(prog, "Write an MLM1 stream as Batch SMTP.", &a, func() error {
 		return run(&a, os.Stdin, os.Stdout)
-	})
+	}, cli.Output)
 }
 
 // run writes HELO, one transaction per record, and QUIT. A record is held

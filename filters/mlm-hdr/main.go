@@ -31,7 +31,7 @@ func main() {
 	var a args
 	cli.Main(prog, "Edit the message headers of an MLM1 stream.", &a, func() error {
 		return run(&a, os.Stdin, os.Stdout)
-	})
+	}, cli.Output)
 }
 
 // run edits every record of in onto out.

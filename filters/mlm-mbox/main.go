@@ -26,7 +26,7 @@ func main() {
 	var a args
 	cli.Main(prog, "Import an mbox as MLM1 records, or export records as an mbox.", &a, func() error {
 		return run(&a, os.Stdin, os.Stdout)
-	})
+	}, cli.Output)
 }
 
 // run imports or exports, as -x says.

@@ -32,7 +32,7 @@ func main() {
 	var a args
 	cli.Main(prog, "Expand records to the list's members.", &a, func() error {
 		return run(a.Dir, a.File, os.Stdin, os.Stdout, os.Stderr)
-	})
+	}, cli.Output)
 }
 
 // run expands every record of in to the addresses of file. Members are

@@ -20,6 +20,11 @@ type args struct {
 func main() {
 	var a args
 	cli.Main(prog, "Moderate a list's held posts.", &a, func() error {
+		if a.Action == "list" {
+			if err := cli.CheckStdout(); err != nil {
+				return err
+			}
+		}
 		return run(&a, os.Stdin, os.Stdout, clock.Now())
 	})
 }

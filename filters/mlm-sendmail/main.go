@@ -48,7 +48,7 @@ func main() {
 			return err
 		}
 		return run(&a, os.Stdin, os.Stdout, os.Stderr)
-	})
+	}, cli.Output)
 }
 
 // files takes -a and -s. An empty one is a bad one, not the option left

@@ -22,5 +22,5 @@ func main() {
 	var a args
 	cli.Main(prog, "Split records into delivery records of at most N recipients.", &a, func() error {
 		return run(&a, os.Stdin, os.Stdout)
-	})
+	}, cli.Output)
 }

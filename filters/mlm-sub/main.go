@@ -24,6 +24,11 @@ type args struct {
 func main() {
 	var a args
 	cli.Main(prog, "Add addresses to a list's members.", &a, func() error {
+		if a.Verbose {
+			if err := cli.CheckStdout(); err != nil {
+				return err // the change would be made, and its report lost
+			}
+		}
 		return run(&a, os.Stdin, os.Stdout)
 	})
 }

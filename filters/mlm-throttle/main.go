@@ -27,5 +27,5 @@ func main() {
 	var a args
 	cli.Main(prog, "Pass records on no faster than the configured rates.", &a, func() error {
 		return run(&a, os.Stdin, os.Stdout)
-	})
+	}, cli.Output)
 }

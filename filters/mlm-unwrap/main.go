@@ -31,7 +31,7 @@ func main() {
 	var a args
 	cli.Main(prog, "Unwrap the messages of an MLM1 stream.", &a, func() error {
 		return run(&a, os.Stdin, os.Stdout)
-	})
+	}, cli.Output)
 }
 
 // run unwraps every record of in.

@@ -26,7 +26,7 @@ func main() {
 	var a args
 	cli.Main(prog, "List a list's members.", &a, func() error {
 		return run(&a, os.Stdout, os.Stderr)
-	})
+	}, cli.Output)
 }
 
 // run prints the addresses, streaming; bad lines are named on stderr.

@@ -29,7 +29,7 @@ func main() {
 	var a args
 	cli.Main(prog, "Wrap one message in an MLM1 record.", &a, func() error {
 		return run(&a, os.Stdin, os.Stdout)
-	})
+	}, cli.Output)
 }
 
 // run writes the message read from in as one record to out.

@@ -15,6 +15,7 @@ import (
 	"os"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 
@@ -40,6 +41,10 @@ type Option int
 // status code ("4.3.0 prog: reason"), and a panic prints no stack.
 const MTA Option = 1
 
+// Output marks a program whose standard output carries its work: one
+// started with it closed fails (CheckStdout) before it reads anything.
+const Output Option = 2
+
 // Main parses os.Args into args (a pointer to a kong-tagged struct), calls
 // run and exits with its classified status. It never returns.
 func Main(prog, desc string, args any, run func() error, opts ...Option) {
@@ -47,7 +52,7 @@ func Main(prog, desc string, args any, run func() error, opts ...Option) {
 }
 
 func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, run func() error, opts ...Option) (code int) {
-	mta := len(opts) > 0 && opts[0] == MTA
+	mta := slices.Contains(opts, MTA)
 	report := sysexit.Report
 	if mta {
 		report = sysexit.ReportDSN
@@ -95,6 +100,11 @@ func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, 
 	}
 	if os.Getenv(PanicEnv) == prog {
 		panic("injected by " + PanicEnv)
+	}
+	if slices.Contains(opts, Output) {
+		if err := CheckStdout(); err != nil {
+			return report(stderr, prog, err)
+		}
 	}
 	return report(stderr, prog, run())
 }

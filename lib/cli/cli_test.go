@@ -3,6 +3,10 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -95,5 +99,72 @@ func TestRawArgs(t *testing.T) {
 	if a.From != "caf\xe9@x" || len(a.Rcpt) != 2 || a.Rcpt[0] != "\xff" || a.Rcpt[1] != "ok" || a.Dir != "d\xc3" ||
 		strings.Join(a.Cmd, " ") != "-- p\x80 -x\xfe" && strings.Join(a.Cmd, " ") != "p\x80 -x\xfe" {
 		t.Errorf("got %q %q %q %q", a.From, a.Rcpt, a.Dir, a.Cmd)
+	}
+}
+
+func TestCheckOutput(t *testing.T) {
+	open := func(name string, flag int) *os.File {
+		t.Helper()
+		f, err := os.OpenFile(name, flag, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	file := filepath.Join(t.TempDir(), "out")
+	for _, tc := range []struct {
+		name   string
+		f      *os.File
+		closed bool
+	}{
+		// As the runtime opens it in place of a closed descriptor.
+		{"/dev/null read-write", open(os.DevNull, os.O_RDWR), true},
+		// As a shell's >/dev/null and os/exec's nil Stdout open it.
+		{"/dev/null write-only", open(os.DevNull, os.O_WRONLY), false},
+		{"pipe", pw, false},
+		{"file read-write", open(file, os.O_RDWR|os.O_CREATE), false},
+		{"/dev/zero read-write", open("/dev/zero", os.O_RDWR), false},
+	} {
+		err := checkOutput(tc.f)
+		if got := err != nil; got != tc.closed || err != nil && !errors.Is(err, ErrStdoutClosed) {
+			t.Errorf("%s: checkOutput = %v; want closed %v", tc.name, err, tc.closed)
+		}
+	}
+}
+
+// TestCheckStdoutClosed runs a program started with its standard output
+// closed: the runtime gives it /dev/null, which CheckStdout refuses with
+// 75, and a program started with >/dev/null, which it takes.
+func TestCheckStdoutClosed(t *testing.T) {
+	if os.Getenv("MLM_CLI_CHECKSTDOUT") == "1" {
+		err := CheckStdout()
+		fmt.Fprintf(os.Stderr, "code %d: %v\n", sysexit.Code(err), err)
+		os.Exit(0)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for redir, want := range map[string]string{
+		">&-":        "code 75: " + ErrStdoutClosed.Error() + "\n",
+		">/dev/null": "code 0: <nil>\n",
+	} {
+		cmd := exec.Command("sh", "-c", `exec "$0" -test.run='^TestCheckStdoutClosed$' `+redir, exe)
+		cmd.Env = append(os.Environ(), "MLM_CLI_CHECKSTDOUT=1")
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s: %v (%s)", redir, err, errb.String())
+		}
+		if errb.String() != want {
+			t.Errorf("%s: %q; want %q", redir, errb.String(), want)
+		}
 	}
 }
