@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	"mlm/lib/mlmtest"
+	"mlm/lib/smtpsink"
+	"mlm/lib/smtpsink/sinktest"
 )
 
 // TestStdoutClosed: each program whose standard output carries its work,
@@ -30,32 +33,46 @@ func TestStdoutClosed(t *testing.T) {
 		"mlm-wrap", "-f", "alice@example.org", "-r", "dev@lists.example.org"))
 	mbox := filepath.Join(tmp, "mbox")
 	hWrite(t, mbox, "From alice@example.org Sun Nov 29 12:00:00 2026\nFrom: alice@example.org\nSubject: hello\n\nbody\n\n")
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		prog  string
 		args  []string
 		stdin string // a file, or "" for /dev/null
+		owes  bool   // its standard output carries its work
 	}{
-		{"mlm-auth", []string{dir}, rec},
-		{"mlm-hdr", []string{dir}, rec},
-		{"mlm-members", []string{dir}, rec},
-		{"mlm-split", []string{dir}, rec},
-		{"mlm-throttle", []string{dir}, rec},
-		{"mlm-unwrap", nil, rec},
-		{"mlm-bsmtp", nil, rec},
-		{"mlm-mbox", []string{"-x"}, rec},
-		{"mlm-mbox", []string{"-r", "bob@example.org"}, mbox},
-		{"mlm-wrap", []string{"-f", "alice@example.org", "-r", "dev@lists.example.org"}, post},
-		{"mlm-sendmail", []string{"-r", "127.0.0.1:9", dir}, ""},
-		{"mlm-who", []string{dir}, ""},
-		{"mlm-accept", []string{"-o", "-", "-f", "alice@example.org", "-r", "dev@lists.example.org", dir}, post},
-		{"mlm-moderate", []string{dir, "list"}, ""},
-		{"mlm-sub", []string{"-v", dir, "bob@example.org"}, ""},
-		{"mlm-unsub", []string{"-v", dir, "alice@example.org"}, ""},
+		{"mlm-auth", []string{dir}, rec, true},
+		{"mlm-hdr", []string{dir}, rec, true},
+		{"mlm-members", []string{dir}, rec, true},
+		{"mlm-split", []string{dir}, rec, true},
+		{"mlm-throttle", []string{dir}, rec, true},
+		{"mlm-unwrap", nil, rec, true},
+		{"mlm-bsmtp", nil, rec, true},
+		{"mlm-mbox", []string{"-x"}, rec, true},
+		{"mlm-mbox", []string{"-r", "bob@example.org"}, mbox, true},
+		{"mlm-wrap", []string{"-f", "alice@example.org", "-r", "dev@lists.example.org"}, post, true},
+		{"mlm-sendmail", []string{"-r", "127.0.0.1:9", dir}, "", true},
+		{"mlm-who", []string{dir}, "", true},
+		{"mlm-accept", []string{"-o", "-", "-f", "alice@example.org", "-r", "dev@lists.example.org", dir}, post, true},
+		{"mlm-moderate", []string{dir, "list"}, "", true},
+		{"mlm-sub", []string{"-v", dir, "bob@example.org"}, "", true},
+		{"mlm-unsub", []string{"-v", dir, "alice@example.org"}, "", true},
+		// Nothing owed on standard output: these run as before. (-R's
+		// is the retry queue's last stage, with mlm-run's own standard
+		// output, which a daemon's /dev/null may be.)
+		{"mlm-sendmail", []string{"-R", "-r", "127.0.0.1:9", dir}, "", false},
+		{"mlm-moderate", []string{dir, "expire"}, "", false},
+		{"mlm-sub", []string{dir, "carol@example.org"}, "", false},
+		{"mlm-accept", []string{"-f", "alice@example.org", "-r", "dev@lists.example.org", dir}, post, false},
 	} {
-		t.Run(tc.prog+" "+strings.Join(tc.args[:min(len(tc.args), 1)], " "), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d %s", i, tc.prog), func(t *testing.T) {
 			stdin := tc.stdin
 			if stdin == "" {
 				stdin = os.DevNull
+			}
+			if !tc.owes {
+				if code, stderr := runRedirected(t, stdin, ">&-", tc.prog, tc.args...); code != 0 {
+					t.Errorf(">&-: exit %d, stderr %q; want 0, as nothing is owed on standard output", code, stderr)
+				}
+				return
 			}
 			before := contents(t, dir)
 			code, stderr := runRedirected(t, stdin, ">&-", tc.prog, tc.args...)
@@ -82,6 +99,7 @@ func TestStdoutClosed(t *testing.T) {
 func runRedirected(t *testing.T, in, redir, prog string, args ...string) (int, string) {
 	t.Helper()
 	cmd := exec.Command("sh", append([]string{"-c", `exec "$@" <"$0" ` + redir, in, filepath.Join(binDir, prog)}, args...)...)
+	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH")) // for mlm-run's stages
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -108,4 +126,48 @@ func contents(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return got
+}
+
+// TestStdoutClosedRun: mlm-run started with its standard output closed,
+// as a daemon's may be, hands it to each queue's last stage. The retry
+// queue's, mlm-sendmail -R, writes nothing there: it delivers a waiting
+// record all the same, and no stage fails for the closed descriptor.
+func TestStdoutClosedRun(t *testing.T) {
+	dir := hPlainList(t)
+	defer1 := sinktest.Sink(t, smtpsink.Options{DataReply: sinktest.Reply(t, "451 4.3.0 try again later")})
+	hWrite(t, filepath.Join(dir, "relay"), defer1.Addr()+"\n")
+	post := filepath.Join(t.TempDir(), "post")
+	hWrite(t, post, "From: alice@example.org\nTo: dev@lists.example.org\nMessage-ID: <1@example.org>\nSubject: hello\n\nbody\n")
+	if code, stderr := runRedirected(t, post, ">/dev/null", "mlm-accept", "-f", "alice@example.org", "-r", "dev@lists.example.org", dir); code != 0 {
+		t.Fatalf("mlm-accept: exit %d: %s", code, stderr)
+	}
+	runRedirected(t, os.DevNull, ">/dev/null", "mlm-run", "-f", dir) // deferred: to the retry queue
+	if q := waiting(t, dir); len(q) != 1 || !strings.HasPrefix(q[0], "/retry/new/") {
+		t.Fatalf("queues hold %q after the deferral; want one record, in retry/new/", q)
+	}
+	accept := sinktest.Sink(t, smtpsink.Options{})
+	hWrite(t, filepath.Join(dir, "relay"), accept.Addr()+"\n")
+	code, stderr := runRedirected(t, os.DevNull, ">&-", "mlm-run", "-f", dir)
+	if code != 0 || stderr != "" {
+		t.Errorf("mlm-run >&-: exit %d, stderr %q; want 0 and nothing said", code, stderr)
+	}
+	if q := waiting(t, dir); len(q) != 0 {
+		t.Errorf("queues hold %q; want none: the retry delivered", q)
+	}
+	if n := len(accept.Messages()); n != 1 {
+		t.Errorf("the relay took %d messages; want 1", n)
+	}
+}
+
+// waiting lists the records in the queues of the list dir: new/, cur/
+// and bad/ files, by their paths below queue/.
+func waiting(t *testing.T, dir string) []string {
+	t.Helper()
+	var q []string
+	for f := range contents(t, filepath.Join(dir, "queue")) {
+		if strings.Contains(f, "/new/") || strings.Contains(f, "/cur/") || strings.Contains(f, "/bad/") {
+			q = append(q, f)
+		}
+	}
+	return q
 }

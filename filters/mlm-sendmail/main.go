@@ -47,8 +47,16 @@ func main() {
 		if err := a.files(); err != nil {
 			return err
 		}
+		// The deferred recipients go out on standard output, but for
+		// -R's: the retry queue's stage, often the last, which has the
+		// queue runner's own standard output.
+		if !a.Retry {
+			if err := cli.CheckStdout(); err != nil {
+				return err
+			}
+		}
 		return run(&a, os.Stdin, os.Stdout, os.Stderr)
-	}, cli.Output)
+	})
 }
 
 // files takes -a and -s. An empty one is a bad one, not the option left
