@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -86,5 +87,40 @@ func TestSetupNotesRTTSessions(t *testing.T) {
 	notes := strings.Join(setupNotes(&bench{}, false, true), "\n")
 	if want := fmt.Sprintf("smtp-source -s %d ", conns); !strings.Contains(notes, want) {
 		t.Errorf("the round trip rows run %q, the setup says:\n%s", want, notes)
+	}
+}
+
+// The test binary is the rusage wrapper too, as the bench is.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == wrapFlag {
+		wrapMain(os.Args[2:])
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// A run's wall is the command's, as the wrapper times it, not the
+// wrapper's own start too: mlm's row is two commands (mlm-accept, then
+// mlm-run), and would pay that start twice where every other row pays it
+// once. The time as the bench saw it is kept beside it, for the log.
+func TestMeasureWall(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{self: self, work: t.TempDir(), ctx: context.Background()}
+	const nap = 200 * time.Millisecond
+	u, err := b.measure(time.Minute, job{argv: []string{"sleep", "0.2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.wall < nap {
+		t.Errorf("wall %v: less than the command took (%v)", u.wall, nap)
+	}
+	if u.outer <= u.wall {
+		t.Errorf("wall %v, %v as the bench saw it: the wrapper's start is in the wall", u.wall, u.outer)
+	}
+	if s := fmtRun(u, nil); !strings.Contains(s, "with the wrapper's start") {
+		t.Errorf("a run's log line %q does not give the time with the wrapper's start", s)
 	}
 }

@@ -337,6 +337,8 @@ func benchMain() int {
 		runtime.GOOS, runtime.NumCPU(), load0, load1, b.reps)
 	fmt.Printf("delivery: one 4,096-octet post, from its hand-over to the last 250, into Postfix smtp-sink on 127.0.0.1\n")
 	fmt.Printf("(a fresh sink per run, dumping to %s); lists and queues in %s\n", b.shm, b.work)
+	fmt.Printf("wall: from the start of a run's command (mlm's: of mlm-accept, then of mlm-run) to the exit of its last process,\n")
+	fmt.Printf("as the measuring wrapper times it, not the wrapper's own start (each run's line in the log gives both)\n")
 	fmt.Printf("CPU: user+sys of every process of the run (not the sink's: its own column); peak RSS: the largest\n")
 	fmt.Printf("process of the run (floor %.1f MiB, the measuring wrapper's, which Linux counts in a child started by vfork)\n\n",
 		float64(b.rssFloor)/1024)
@@ -613,7 +615,7 @@ func fmtRun(u usage, err error) string {
 	if err != nil {
 		return fmt.Sprintf("%v (%.2f s)", err, u.wall.Seconds())
 	}
-	return fmt.Sprintf("%.3f s, CPU %.3f s, %d KiB", u.wall.Seconds(), u.cpu().Seconds(), u.rssKB)
+	return fmt.Sprintf("%.3f s (%.3f s with the wrapper's start), CPU %.3f s, %d KiB", u.wall.Seconds(), u.outer.Seconds(), u.cpu().Seconds(), u.rssKB)
 }
 
 func ints(s string) ([]int, error) {
@@ -719,6 +721,7 @@ func (r *row) med() usage {
 	a, b := runs[len(runs)/2-1], runs[len(runs)/2]
 	return usage{
 		wall:  (a.wall + b.wall) / 2,
+		outer: (a.outer + b.outer) / 2,
 		user:  (a.user + b.user) / 2,
 		sys:   (a.sys + b.sys) / 2,
 		rssKB: (a.rssKB + b.rssKB) / 2,

@@ -91,7 +91,14 @@ func tvMicro(tv syscall.Timeval) int64 { return tv.Sec*1e6 + tv.Usec }
 
 // usage is what one measured run, or the median of several, took.
 type usage struct {
-	wall  time.Duration // as the bench saw it, start to exit
+	// From the command's start to the exit of its last process, as the
+	// wrapper times it: not the wrapper's own start and exit, a Go
+	// program's, some milliseconds that a row of two commands (mlm's:
+	// mlm-accept, then mlm-run) would pay twice, every other row once.
+	wall time.Duration
+	// as the bench saw it: the wrapper's start and exit included (only
+	// shown, in the log of each run)
+	outer time.Duration
 	user  time.Duration
 	sys   time.Duration
 	rssKB int64         // peak over the processes
@@ -103,6 +110,7 @@ func (u usage) cpu() time.Duration { return u.user + u.sys }
 // add is u and v run one after the other.
 func (u usage) add(v usage) usage {
 	u.wall += v.wall
+	u.outer += v.outer
 	u.user += v.user
 	u.sys += v.sys
 	u.rssKB = max(u.rssKB, v.rssKB)
@@ -206,7 +214,7 @@ func (b *bench) measure(timeout time.Duration, j job) (usage, error) {
 		return usage{wall: wall}, fmt.Errorf("%s: no rusage from the wrapper: %v", j.argv[0], rerr)
 	}
 	l := lines[0]
-	return usage{wall: wall, user: l.user, sys: l.sys, rssKB: l.rssKB}, nil
+	return usage{wall: l.wall, outer: wall, user: l.user, sys: l.sys, rssKB: l.rssKB}, nil
 }
 
 // tailBuffer keeps the last max bytes written to it.
