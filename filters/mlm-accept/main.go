@@ -53,7 +53,7 @@ func main() {
 		stop := deadline(a.Deadline)
 		defer stop()
 		return run(&a, envelope.FromEnv(os.LookupEnv), os.Stdin, os.Stdout, clock.Now())
-	}, cli.MTA)
+	}, cli.MTA, cli.OneCPU)
 }
 
 // queueFor maps what Route says about an address to a queue.

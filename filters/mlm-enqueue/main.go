@@ -30,7 +30,7 @@ func main() {
 	var a args
 	cli.Main(prog, "Write an MLM1 stream into a queue, one file per record.", &a, func() error {
 		return run(&a, os.Stdin)
-	})
+	}, cli.OneCPU)
 }
 
 // run queues every record of in; it returns only once each is durable.

@@ -33,5 +33,5 @@ func main() {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
 		return run(ctx, &a, os.Stdout, os.Stderr)
-	})
+	}, cli.OneCPU)
 }

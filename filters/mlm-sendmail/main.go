@@ -7,8 +7,6 @@ package main
 
 import (
 	"os"
-	"runtime"
-	"strconv"
 	"time"
 
 	"mlm/lib/cli"
@@ -36,12 +34,6 @@ type args struct {
 }
 
 func main() {
-	// One CPU for the Go code, unless GOMAXPROCS is a positive number: the
-	// program waits far more than it computes, and a second CPU costs
-	// more in hand-offs between threads than it gives (mlm-sendmail(1)).
-	if n, err := strconv.Atoi(os.Getenv("GOMAXPROCS")); err != nil || n < 1 {
-		runtime.GOMAXPROCS(1)
-	}
 	var a args
 	cli.Main(prog, "Deliver records over SMTP or LMTP.", &a, func() error {
 		if err := a.files(); err != nil {
@@ -56,7 +48,7 @@ func main() {
 			}
 		}
 		return run(&a, os.Stdin, os.Stdout, os.Stderr)
-	})
+	}, cli.OneCPU)
 }
 
 // files takes -a and -s. An empty one is a bad one, not the option left

@@ -14,8 +14,10 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -45,6 +47,14 @@ const MTA Option = 1
 // started with it closed fails (CheckStdout) before it reads anything.
 const Output Option = 2
 
+// OneCPU marks a program that waits on its children, the network or
+// the disk far more than it computes: its Go code runs on one CPU
+// (GOMAXPROCS 1), unless the environment's GOMAXPROCS is a positive
+// number. A second CPU costs such a program more in hand-offs between
+// threads, and in the start of its runtime, than it gives. A program's
+// children are not changed by it.
+const OneCPU Option = 3
+
 // Main parses os.Args into args (a pointer to a kong-tagged struct), calls
 // run and exits with its classified status. It never returns.
 func Main(prog, desc string, args any, run func() error, opts ...Option) {
@@ -52,6 +62,9 @@ func Main(prog, desc string, args any, run func() error, opts ...Option) {
 }
 
 func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, run func() error, opts ...Option) (code int) {
+	if slices.Contains(opts, OneCPU) {
+		oneCPU(os.Getenv("GOMAXPROCS"))
+	}
 	mta := slices.Contains(opts, MTA)
 	report := sysexit.Report
 	if mta {
@@ -141,6 +154,14 @@ func primePoller() error {
 	syscall.Close(p[1])
 	time.AfterFunc(time.Hour, func() {}).Stop()
 	return nil
+}
+
+// oneCPU runs the Go code on one CPU unless env, the environment's
+// GOMAXPROCS, is a positive number, which the runtime has taken.
+func oneCPU(env string) {
+	if n, err := strconv.Atoi(env); err != nil || n < 1 {
+		runtime.GOMAXPROCS(1)
+	}
 }
 
 // exitCode carries kong's request to exit (after --help or --version) out

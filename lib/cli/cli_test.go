@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -165,6 +166,41 @@ func TestCheckStdoutClosed(t *testing.T) {
 		}
 		if errb.String() != want {
 			t.Errorf("%s: %q; want %q", redir, errb.String(), want)
+		}
+	}
+}
+
+// OneCPU runs the program's Go code on one CPU, unless the environment
+// names a positive number, which the runtime has taken as it started.
+func TestOneCPU(t *testing.T) {
+	was := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(was)
+	for _, c := range []struct {
+		env  string
+		opts []Option
+		want int // 0: as it was
+	}{
+		{"", []Option{OneCPU}, 1},
+		{"", []Option{MTA, OneCPU}, 1},
+		{"0", []Option{OneCPU}, 1},
+		{"-2", []Option{OneCPU}, 1},
+		{"many", []Option{OneCPU}, 1},
+		{"3", []Option{OneCPU}, 0},
+		{"", nil, 0},
+		{"", []Option{MTA}, 0},
+	} {
+		runtime.GOMAXPROCS(2)
+		t.Setenv("GOMAXPROCS", c.env)
+		got := -1
+		var a testArgs
+		var out, errb bytes.Buffer
+		code := main("prog", "desc", &a, nil, &out, &errb, func() error { got = runtime.GOMAXPROCS(0); return nil }, c.opts...)
+		want := c.want
+		if want == 0 {
+			want = 2
+		}
+		if code != 0 || got != want {
+			t.Errorf("GOMAXPROCS=%q, options %v: exit %d, %d CPUs for Go code, want %d (%s)", c.env, c.opts, code, got, want, errb.String())
 		}
 	}
 }
