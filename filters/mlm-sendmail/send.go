@@ -61,7 +61,10 @@ type sender struct {
 	stopped  atomic.Bool       // a journal fsync failed: send nothing more
 	deferred atomic.Bool       // --retry: some recipient is still deferred
 	nopipe   sync.Map          // the relays spoken to without PIPELINING (see unpipe)
-	stats    struct{ records, txns, delivered, deferred, failed, lost atomic.Int64 }
+	// the recipients of the last record read, up to a thousand (see
+	// read; the reading goroutine's alone)
+	lastRcpts int
+	stats     struct{ records, txns, delivered, deferred, failed, lost atomic.Int64 }
 }
 
 // run delivers every record of in.
@@ -206,7 +209,12 @@ func (s *sender) read(in io.Reader, jobs chan<- *job) error {
 			return err
 		}
 		j.eight = ew.seen
+		// Room for as many recipients as the record before had (a batch
+		// is the size of the one before it, as a rule), up to a
+		// thousand: not a large one's room for every small one after.
+		j.rcpts = make([]stream.Path, 0, s.lastRcpts)
 		err := r.EachRecipient(func(p stream.Path) error { j.rcpts = append(j.rcpts, p); return nil })
+		s.lastRcpts = min(len(j.rcpts), 1000)
 		if err != nil {
 			s.done(j.msg)
 			return err

@@ -934,7 +934,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		return results, nil, false, err
 	}
 	own := len(results) // the client's own, before any reply
-	var accepted []stream.Path
+	accepted := make([]stream.Path, 0, len(rcpts))
 	for i, r := range rcpts {
 		switch {
 		case mr.Code != 250:
@@ -1002,6 +1002,9 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	}
 	c.hook("dot")
 	final, err := c.finals(accepted)
+	if len(results) == 0 {
+		return final, refused, false, err // (not copied, as a rule)
+	}
 	return append(results, final...), refused, false, err
 }
 
