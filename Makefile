@@ -26,11 +26,12 @@ check: lint test
 demo: all
 	sh examples/demo.sh
 
-# mlm-sendmail runs its Go code on one CPU (see its GOMAXPROCS): its
-# tests, and its SMTP client's, run so too.
+# mlm-sendmail, mlm-run, mlm-accept and mlm-enqueue run their Go code
+# on one CPU (cli.OneCPU, see GOMAXPROCS in their pages): their tests,
+# and the SMTP client's, run so too.
 test:
 	$(GO) test -race ./...
-	$(GO) test -race -cpu 1 ./filters/mlm-sendmail ./lib/smtpout
+	$(GO) test -race -cpu 1 ./filters/mlm-sendmail ./lib/smtpout ./filters/mlm-run ./filters/mlm-accept ./filters/mlm-enqueue
 
 lint: lint-go lint-man lint-sh
 

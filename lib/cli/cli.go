@@ -49,10 +49,10 @@ const Output Option = 2
 
 // OneCPU marks a program that waits on its children, the network or
 // the disk far more than it computes: its Go code runs on one CPU
-// (GOMAXPROCS 1), unless the environment's GOMAXPROCS is a positive
-// number. A second CPU costs such a program more in hand-offs between
-// threads, and in the start of its runtime, than it gives. A program's
-// children are not changed by it.
+// (GOMAXPROCS 1), unless the environment's GOMAXPROCS is a number the
+// runtime took. A second CPU costs such a program more in hand-offs
+// between threads, and in the threads it makes, than it gives. A
+// program's children are not changed by it.
 const OneCPU Option = 3
 
 // Main parses os.Args into args (a pointer to a kong-tagged struct), calls
@@ -157,9 +157,10 @@ func primePoller() error {
 }
 
 // oneCPU runs the Go code on one CPU unless env, the environment's
-// GOMAXPROCS, is a positive number, which the runtime has taken.
+// GOMAXPROCS, is a number the runtime has taken: positive, and one it
+// parses (a 32-bit integer).
 func oneCPU(env string) {
-	if n, err := strconv.Atoi(env); err != nil || n < 1 {
+	if n, err := strconv.ParseInt(env, 10, 32); err != nil || n < 1 {
 		runtime.GOMAXPROCS(1)
 	}
 }

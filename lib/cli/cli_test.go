@@ -185,6 +185,8 @@ func TestOneCPU(t *testing.T) {
 		{"0", []Option{OneCPU}, 1},
 		{"-2", []Option{OneCPU}, 1},
 		{"many", []Option{OneCPU}, 1},
+		{"9999999999", []Option{OneCPU}, 1}, // the runtime ignores it
+		{"2147483648", []Option{OneCPU}, 1},
 		{"3", []Option{OneCPU}, 0},
 		{"", nil, 0},
 		{"", []Option{MTA}, 0},

@@ -183,10 +183,12 @@ func (b *bench) measure(timeout time.Duration, j job) (usage, error) {
 	cmd.Stdout = j.stdout
 	stderr := &tailBuffer{max: 4096}
 	cmd.Stderr = stderr
+	// From before the start: the wrapper's own measure, the run's wall,
+	// then lies within this one, its start shown beside it.
+	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		return usage{}, err
 	}
-	t0 := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	timer := time.NewTimer(timeout)
