@@ -124,3 +124,33 @@ func TestMeasureWall(t *testing.T) {
 		t.Errorf("a run's log line %q does not give the time with the wrapper's start", s)
 	}
 }
+
+// The rows compared run their repetitions in turn, one of each, then
+// the next of each, so that a machine growing slower as the bench runs
+// does not weigh on the row that runs last; a row that fails stops alone.
+func TestInterleave(t *testing.T) {
+	b := &bench{reps: 3}
+	var order []string
+	row := func(name string, failAt int) (*row, func() bool) {
+		r := &row{who: name}
+		n := 0
+		return r, b.deliverySteps(r, func() (delivered, error) {
+			n++
+			order = append(order, fmt.Sprintf("%s%d", name, n))
+			if n == failAt {
+				return delivered{}, fmt.Errorf("refused")
+			}
+			return delivered{u: usage{wall: time.Second}}, nil
+		})
+	}
+	ra, a := row("a", 0)
+	rb, bb := row("b", 2)
+	rc, c := row("c", 0)
+	b.interleave(a, bb, c)
+	if got, want := strings.Join(order, " "), "a1 b1 c1 a2 b2 c2 a3 c3"; got != want {
+		t.Errorf("runs in the order %s, want %s", got, want)
+	}
+	if len(ra.runs) != 3 || len(rc.runs) != 3 || len(rb.runs) != 1 || rb.status != "FAILED" {
+		t.Errorf("runs a %d, b %d (%q), c %d", len(ra.runs), len(rb.runs), rb.status, len(rc.runs))
+	}
+}

@@ -233,50 +233,62 @@ func benchMain() int {
 	// The measuring, cheapest first, so that a spent budget skips the
 	// slow rows (mlmmj's) rather than the rest.
 	timedOut := map[string]int{} // who/mode: the smallest size that timed out
-	deliver := func(who, mode string) {
+	// steps is a row's repetitions, for interleave; nil for a row not
+	// to run. smtp-source's session counts are tried as it is made.
+	steps := func(r *row, who, mode string, n int) func() bool {
+		if r == nil || r.status != "" {
+			return nil
+		}
+		if t, ok := timedOut[who+"/"+mode]; ok {
+			r.status, r.note = "not run", fmt.Sprintf("%s timed out", commas(int64(t)))
+			return nil
+		}
+		verp := mode == "verp"
+		switch who {
+		case "mlm":
+			return b.deliverySteps(r, func() (delivered, error) { return b.mlmOnce(n, mlmOpts{verp: verp}) })
+		case "client":
+			return b.deliverySteps(r, func() (delivered, error) { return b.mlmOnce(n, mlmOpts{verp: verp, client: true}) })
+		case "mlmmj":
+			return b.deliverySteps(r, func() (delivered, error) { return b.mlmmjOnce(n, verp) })
+		}
+		per := batch
+		if verp {
+			per = 1
+		}
+		return b.limitSteps(r, n, per, sessions, 0)
+	}
+	// deliver runs, for each size, the rows of whos that it compares,
+	// their repetitions in turn (see interleave).
+	deliver := func(mode string, whos ...string) {
 		for _, n := range sizes {
-			r := batchRows[who+"/"+mode+"/"+fmt.Sprint(n)]
-			if r == nil || r.status != "" {
-				continue
-			}
-			if t, ok := timedOut[who+"/"+mode]; ok {
-				r.status, r.note = "not run", fmt.Sprintf("%s timed out", commas(int64(t)))
-				continue
-			}
-			verp := mode == "verp"
-			switch who {
-			case "mlm":
-				b.deliveryRow(r, func() (delivered, error) { return b.mlmOnce(n, mlmOpts{verp: verp}) })
-			case "client":
-				b.deliveryRow(r, func() (delivered, error) { return b.mlmOnce(n, mlmOpts{verp: verp, client: true}) })
-			case "mlmmj":
-				b.deliveryRow(r, func() (delivered, error) { return b.mlmmjOnce(n, verp) })
-			case "limit":
-				per := batch
-				if verp {
-					per = 1
+			var ss []func() bool
+			for _, who := range whos {
+				if s := steps(batchRows[who+"/"+mode+"/"+fmt.Sprint(n)], who, mode, n); s != nil {
+					ss = append(ss, s)
 				}
-				b.limitRow(r, n, per, sessions, 0)
 			}
-			if r.status == "timeout" {
-				timedOut[who+"/"+mode] = n
+			b.interleave(ss...)
+			for _, who := range whos {
+				if r := batchRows[who+"/"+mode+"/"+fmt.Sprint(n)]; r != nil && r.status == "timeout" {
+					if _, ok := timedOut[who+"/"+mode]; !ok {
+						timedOut[who+"/"+mode] = n
+					}
+				}
 			}
 		}
 	}
-	deliver("mlm", "batch")
-	deliver("client", "batch")
-	deliver("limit", "batch")
-	deliver("mlm", "verp")
-	deliver("client", "verp")
-	deliver("limit", "verp")
+	deliver("batch", "limit", "mlm", "client")
+	deliver("verp", "limit", "mlm", "client")
 	if rttClient != nil {
 		n := *fRTTRcpt
-		b.deliveryRow(rttClient, func() (delivered, error) {
+		ss := []func() bool{b.deliverySteps(rttClient, func() (delivered, error) {
 			return b.mlmOnce(n, mlmOpts{verp: true, client: true, rtt: *fRTT})
-		})
+		})}
 		if rttLimit.status == "" {
-			b.limitRow(rttLimit, n, 1, []int{conns}, *fRTT)
+			ss = append([]func() bool{b.limitSteps(rttLimit, n, 1, []int{conns}, *fRTT)}, ss...)
 		}
+		b.interleave(ss...)
 	}
 	for _, fs := range filterSets {
 		b.logf("writing a stream of %d MiB of %d KiB posts in %s", *fStreamMB, fs.kb, b.shm)
@@ -328,13 +340,14 @@ func benchMain() int {
 			profile = append(append(profile, ""), b.profile(slices.Max(sizes), true)...)
 		}
 	}
-	deliver("mlmmj", "batch")
-	deliver("mlmmj", "verp")
+	deliver("batch", "mlmmj")
+	deliver("verp", "mlmmj")
 	load1 := loadavg()
 
 	// The table.
-	fmt.Printf("mlm bench: %s, %d CPUs, load %s at start, %s at the end; the median run (by wall time) of %d each\n",
+	fmt.Printf("mlm bench: %s, %d CPUs, load %s at start, %s at the end; the median run (by wall time) of %d each,\n",
 		runtime.GOOS, runtime.NumCPU(), load0, load1, b.reps)
+	fmt.Printf("the delivery rows of a size taking turns (a run of mlm, of mlm-sendmail alone, of smtp-source, then again)\n")
 	fmt.Printf("delivery: one 4,096-octet post, from its hand-over to the last 250, into Postfix smtp-sink on 127.0.0.1\n")
 	fmt.Printf("(a fresh sink per run, dumping to %s); lists and queues in %s\n", b.shm, b.work)
 	fmt.Printf("wall: from the start of a run's command (mlm's: of mlm-accept, then of mlm-run) to the exit of its last process,\n")
@@ -527,35 +540,70 @@ func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
-// deliveryRow runs one delivery reps times.
-func (b *bench) deliveryRow(r *row, once func() (delivered, error)) {
-	for rep := 0; rep < b.reps; rep++ {
+// deliverySteps is a delivery row's repetitions, one a call, for
+// interleave: reps of them, or fewer if one fails, times out or is
+// skipped.
+func (b *bench) deliverySteps(r *row, once func() (delivered, error)) func() bool {
+	return func() bool {
+		if r.status != "" || len(r.runs) >= b.reps {
+			return false
+		}
 		d, err := once()
-		b.logf("%s rep %d: %s", r.name(), rep+1, fmtRun(d.u, err))
+		b.logf("%s rep %d: %s", r.name(), len(r.runs)+1, fmtRun(d.u, err))
 		switch {
 		case errors.Is(err, errSkipped):
 			r.status = "skipped (max-time)"
-			return
+			return false
 		case errors.Is(err, errTimeout):
 			r.status = "timeout"
 			r.partial = float64(d.st.rcpt) / d.u.wall.Seconds()
 			r.note = fmt.Sprintf("killed at %.0f s with %s of %s received", d.u.wall.Seconds(),
 				commas(int64(d.st.rcpt)), commas(int64(r.work)))
-			return
+			return false
 		case err != nil:
 			r.fail(b, err)
-			return
+			return false
 		}
 		r.runs = append(r.runs, d.u)
 		r.note = fmt.Sprintf("%s tx", commas(int64(d.st.tx)))
+		return len(r.runs) < b.reps
 	}
 }
 
-// limitRow tries smtp-source with each session count once, then runs
-// the best reps times afresh: the run that chose it is not one of them,
-// which would pull the limit up by the luck of the choosing. What it
-// sends is whole transactions: per recipients each.
-func (b *bench) limitRow(r *row, n, per int, sessions []int, rtt time.Duration) {
+// interleave runs rows' repetitions in turn, one of each row, then the
+// next of each, until every row is done (each step reports whether its
+// row has more): a machine that grows slower or faster as the bench
+// runs then moves every row compared alike, not the row that ran last.
+func (b *bench) interleave(steps ...func() bool) {
+	for more := true; more; {
+		more = false
+		for _, step := range steps {
+			if step() {
+				more = true
+			}
+		}
+	}
+}
+
+// limitSteps tries smtp-source with each session count once, at once,
+// then gives the runs of the best as steps, for interleave, reps of them
+// afresh: the run that chose it is not one of them, which would pull the
+// limit up by the luck of the choosing. What it sends is whole
+// transactions: per recipients each.
+func (b *bench) limitSteps(r *row, n, per int, sessions []int, rtt time.Duration) func() bool {
+	best, tried := b.limitSweep(r, n, per, sessions, rtt)
+	return func() bool {
+		if best == 0 || r.status != "" || r.cut || len(r.runs) >= b.reps {
+			return false
+		}
+		b.limitRun(r, n, per, best, rtt, tried)
+		return r.status == "" && !r.cut && len(r.runs) < b.reps
+	}
+}
+
+// limitSweep tries smtp-source with each session count once and returns
+// the best, or 0 with the row's status set, and what each gave.
+func (b *bench) limitSweep(r *row, n, per int, sessions []int, rtt time.Duration) (int, []string) {
 	r.work = float64((n + per - 1) / per * per)
 	best, bestRate := 0, 0.0
 	var tried []string
@@ -565,13 +613,13 @@ func (b *bench) limitRow(r *row, n, per int, sessions []int, rtt time.Duration) 
 		switch {
 		case errors.Is(err, errSkipped):
 			r.status = "skipped (max-time)"
-			return
+			return 0, tried
 		case errors.Is(err, errTimeout):
 			tried = append(tried, fmt.Sprintf("s%d timeout", s))
 			continue
 		case err != nil:
 			r.fail(b, err)
-			return
+			return 0, tried
 		}
 		rate := r.work / d.u.wall.Seconds()
 		tried = append(tried, fmt.Sprintf("s%d %s", s, commas(int64(rate))))
@@ -581,34 +629,28 @@ func (b *bench) limitRow(r *row, n, per int, sessions []int, rtt time.Duration) 
 	}
 	if best == 0 {
 		r.status, r.note = "timeout", strings.Join(tried, ", ")
-		return
 	}
-	for len(r.runs) < b.reps {
-		d, err := b.limitOnce(n, per, best, rtt)
-		b.logf("%s -s %d: %s", r.name(), best, fmtRun(d.u, err))
-		if errors.Is(err, errTimeout) && len(r.runs) == 0 {
-			r.status, r.partial = "timeout", float64(d.st.rcpt)/d.u.wall.Seconds()
-			r.note = fmt.Sprintf("smtp-source -s %d killed at %.0f s; once each: %s", best, d.u.wall.Seconds(), strings.Join(tried, ", "))
-			return
-		}
-		if errors.Is(err, errTimeout) {
-			r.cut = true // the runs it has still tell, though not exactly
-			break
-		}
-		if errors.Is(err, errSkipped) {
-			r.status = "skipped (max-time)"
-			if len(r.runs) == 0 {
-				return
-			}
-			break
-		}
-		if err != nil {
-			r.fail(b, err)
-			return
-		}
+	return best, tried
+}
+
+// limitRun is one run of smtp-source at the session count chosen.
+func (b *bench) limitRun(r *row, n, per, best int, rtt time.Duration, tried []string) {
+	r.note = fmt.Sprintf("smtp-source -s %d; once each: %s", best, strings.Join(tried, ", "))
+	d, err := b.limitOnce(n, per, best, rtt)
+	b.logf("%s -s %d: %s", r.name(), best, fmtRun(d.u, err))
+	switch {
+	case errors.Is(err, errTimeout) && len(r.runs) == 0:
+		r.status, r.partial = "timeout", float64(d.st.rcpt)/d.u.wall.Seconds()
+		r.note = fmt.Sprintf("smtp-source -s %d killed at %.0f s; once each: %s", best, d.u.wall.Seconds(), strings.Join(tried, ", "))
+	case errors.Is(err, errTimeout):
+		r.cut = true // the runs it has still tell, though not exactly
+	case errors.Is(err, errSkipped):
+		r.status = "skipped (max-time)"
+	case err != nil:
+		r.fail(b, err)
+	default:
 		r.runs = append(r.runs, d.u)
 	}
-	r.note = fmt.Sprintf("smtp-source -s %d; once each: %s", best, strings.Join(tried, ", "))
 }
 
 func fmtRun(u usage, err error) string {
