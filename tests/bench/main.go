@@ -347,7 +347,7 @@ func benchMain() int {
 	// The table.
 	fmt.Printf("mlm bench: %s, %d CPUs, load %s at start, %s at the end; the median run (by wall time) of %d each,\n",
 		runtime.GOOS, runtime.NumCPU(), load0, load1, b.reps)
-	fmt.Printf("the delivery rows of a size taking turns (a run of mlm, of mlm-sendmail alone, of smtp-source, then again)\n")
+	fmt.Printf("the delivery rows of a size taking turns (a run of smtp-source, of mlm, of mlm-sendmail alone, then again)\n")
 	fmt.Printf("delivery: one 4,096-octet post, from its hand-over to the last 250, into Postfix smtp-sink on 127.0.0.1\n")
 	fmt.Printf("(a fresh sink per run, dumping to %s); lists and queues in %s\n", b.shm, b.work)
 	fmt.Printf("wall: from the start of a run's command (mlm's: of mlm-accept, then of mlm-run) to the exit of its last process,\n")
