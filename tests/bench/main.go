@@ -263,17 +263,17 @@ func benchMain() int {
 	deliver := func(mode string, whos ...string) {
 		for _, n := range sizes {
 			var ss []func() bool
+			ran := map[string]*row{} // who -> its row, run at this size
 			for _, who := range whos {
-				if s := steps(batchRows[who+"/"+mode+"/"+fmt.Sprint(n)], who, mode, n); s != nil {
-					ss = append(ss, s)
+				r := batchRows[who+"/"+mode+"/"+fmt.Sprint(n)]
+				if s := steps(r, who, mode, n); s != nil {
+					ss, ran[who] = append(ss, s), r
 				}
 			}
 			b.interleave(ss...)
-			for _, who := range whos {
-				if r := batchRows[who+"/"+mode+"/"+fmt.Sprint(n)]; r != nil && r.status == "timeout" {
-					if _, ok := timedOut[who+"/"+mode]; !ok {
-						timedOut[who+"/"+mode] = n
-					}
+			for who, r := range ran {
+				if _, ok := timedOut[who+"/"+mode]; !ok && r.status == "timeout" {
+					timedOut[who+"/"+mode] = n
 				}
 			}
 		}
@@ -592,6 +592,9 @@ func (b *bench) interleave(steps ...func() bool) {
 // transactions: per recipients each.
 func (b *bench) limitSteps(r *row, n, per int, sessions []int, rtt time.Duration) func() bool {
 	best, tried := b.limitSweep(r, n, per, sessions, rtt)
+	if best != 0 {
+		r.note = fmt.Sprintf("smtp-source -s %d; once each: %s", best, strings.Join(tried, ", "))
+	}
 	return func() bool {
 		if best == 0 || r.status != "" || r.cut || len(r.runs) >= b.reps {
 			return false
@@ -635,7 +638,6 @@ func (b *bench) limitSweep(r *row, n, per int, sessions []int, rtt time.Duration
 
 // limitRun is one run of smtp-source at the session count chosen.
 func (b *bench) limitRun(r *row, n, per, best int, rtt time.Duration, tried []string) {
-	r.note = fmt.Sprintf("smtp-source -s %d; once each: %s", best, strings.Join(tried, ", "))
 	d, err := b.limitOnce(n, per, best, rtt)
 	b.logf("%s -s %d: %s", r.name(), best, fmtRun(d.u, err))
 	switch {
