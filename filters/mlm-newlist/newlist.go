@@ -10,10 +10,10 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"mlm/lib/addr"
+	"mlm/lib/ascii"
 	"mlm/lib/durable"
 	"mlm/lib/envelope"
 	"mlm/lib/listdir"
@@ -48,7 +48,7 @@ func run(a *args, out io.Writer) error {
 	if err != nil {
 		return sysexit.Temp(err)
 	}
-	if !plainPath.MatchString(abs) {
+	if !plainPath(abs) {
 		return sysexit.Errorf(sysexit.Usage, "%s: the path of a list directory is letters, digits and '/', '.', '_', '+', '-', since MTA files and shells name it unquoted", abs)
 	}
 	bin, err := binDir(a.BinDir)
@@ -74,7 +74,7 @@ func run(a *args, out io.Writer) error {
 	if err != nil {
 		return sysexit.Temp(err)
 	}
-	if !plainPath.MatchString(made) {
+	if !plainPath(made) {
 		os.Remove(a.Dir)
 		return sysexit.Errorf(sysexit.Usage, "%s: the list directory is %s, whose path is not letters, digits and '/', '.', '_', '+', '-'", a.Dir, made)
 	}
@@ -151,13 +151,11 @@ func hasCommandSuffix(list string) bool {
 	return false
 }
 
-// plainName is what a user or group name printed must be: MTA files name
-// it unquoted.
-var plainName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-
-// plainPath is what the path of a list directory or of the programs may
-// hold, for the same reason.
-var plainPath = regexp.MustCompile(`^/[A-Za-z0-9/._+-]*$`)
+// plainPath reports whether p may be the path of a list directory or of
+// the programs: MTA files name it unquoted.
+func plainPath(p string) bool {
+	return p == "/" || strings.HasPrefix(p, "/") && ascii.Plain(p[1:], "/._+-")
+}
 
 // binDir is where the printed lines find the programs: dir if given,
 // else the directory mlm-newlist itself is in.
@@ -173,7 +171,7 @@ func binDir(dir string) (string, error) {
 	if err != nil {
 		return "", sysexit.Temp(err)
 	}
-	if !plainPath.MatchString(dir) {
+	if !plainPath(dir) {
 		return "", sysexit.Errorf(sysexit.Usage, "%s: the programs' directory is letters, digits and '/', '.', '_', '+', '-'", dir)
 	}
 	return dir, nil
@@ -188,10 +186,10 @@ func runAs() (name, group string) {
 	if err != nil {
 		return name, group
 	}
-	if plainName.MatchString(u.Username) {
+	if listdir.IsListName(u.Username) {
 		name = u.Username
 	}
-	if g, err := user.LookupGroupId(u.Gid); err == nil && plainName.MatchString(g.Name) {
+	if g, err := user.LookupGroupId(u.Gid); err == nil && listdir.IsListName(g.Name) {
 		group = g.Name
 	}
 	return name, group

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -59,4 +60,18 @@ func TestNewlistReviewed(t *testing.T) {
 		}
 		os.RemoveAll(filepath.Join(base, "exim"))
 	}
+}
+
+// FuzzPlainPath: plainPath takes what the regular expression it replaced
+// took, and nothing else.
+func FuzzPlainPath(f *testing.F) {
+	for _, s := range []string{"/", "/srv/lists/dev", "", "srv", "/srv/my list", "/srv/a+b/c.d_e-f", "/srv/é", "//"} {
+		f.Add(s)
+	}
+	re := regexp.MustCompile(`^/[A-Za-z0-9/._+-]*$`)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := plainPath(s), re.MatchString(s); got != want {
+			t.Errorf("plainPath(%q) = %v", s, got)
+		}
+	})
 }

@@ -9,6 +9,8 @@
 // reader, and so not to mlm either.
 package ascii
 
+import "strings"
+
 // EqualFold reports whether a and b are the same but for the case of
 // ASCII letters. An octet outside ASCII matches only itself.
 func EqualFold(a, b string) bool {
@@ -60,4 +62,24 @@ func Is(s string) bool {
 		}
 	}
 	return true
+}
+
+// Plain reports whether s is one octet or more, each an ASCII letter, an
+// ASCII digit or one of the octets of punct: the names and paths that go
+// unquoted into MTA files and shell lines.
+func Plain(s, punct string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !IsAlnum(s[i]) && strings.IndexByte(punct, s[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// IsAlnum reports whether c is an ASCII letter or digit.
+func IsAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }

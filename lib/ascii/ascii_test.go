@@ -74,3 +74,26 @@ func TestIs(t *testing.T) {
 		}
 	}
 }
+
+// TestPlain: letters, digits and the octets given, one or more; nothing
+// else, not an empty string, not a letter outside ASCII.
+func TestPlain(t *testing.T) {
+	for _, c := range []struct {
+		s, punct string
+		want     bool
+	}{
+		{"dev", "", true}, {"Dev-2.x_y", "._-", true}, {"", "._-", false},
+		{"dev list", "._-", false}, {"dev+x", "._-", false}, {"dév", "._-", false},
+		{"a\x00", "._-", false}, {"-", "-", true}, {"a/b", "._-", false},
+	} {
+		if got := Plain(c.s, c.punct); got != c.want {
+			t.Errorf("Plain(%q, %q) = %v", c.s, c.punct, got)
+		}
+	}
+	for c := 0; c < 256; c++ {
+		want := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if IsAlnum(byte(c)) != want {
+			t.Errorf("IsAlnum(%#x) = %v", c, !want)
+		}
+	}
+}

@@ -20,13 +20,13 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"mlm/lib/addr"
+	"mlm/lib/ascii"
 	"mlm/lib/cookie"
 	"mlm/lib/durable"
 	"mlm/lib/queue"
@@ -272,19 +272,25 @@ func CheckAddress(a string) error {
 		return fmt.Errorf("not an address: %v", err)
 	}
 	local, domain, _ := strings.Cut(a, "@")
-	if !listName.MatchString(local) {
+	if !IsListName(local) {
 		return errors.New("a list's local part is ASCII letters, digits, '.', '_' and '-'")
 	}
-	if !listDomain.MatchString(domain) {
+	if !ascii.Plain(domain, ".-") {
 		return errors.New("a list's domain is ASCII letters, digits, '.' and '-' (an IDN in its xn-- form), not an address literal")
 	}
 	return checkCommands(a)
 }
 
-var (
-	listName   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	listDomain = regexp.MustCompile(`^[A-Za-z0-9.-]+$`)
-)
+// IsListName reports whether s is a name that goes unquoted into MTA
+// files and shell lines: ASCII letters, digits, '.', '_' and '-', the
+// first a letter or digit. A list's local part is one, and so is a user
+// or group name that mlm-newlist prints.
+//
+// (Not a regular expression: a package's regexps are compiled as every
+// program that imports it starts, and nearly all of them import this one.)
+func IsListName(s string) bool {
+	return s != "" && ascii.IsAlnum(s[0]) && ascii.Plain(s, "._-")
+}
 
 // OnceADay reports whether the day (UTC) of now is not the one the file
 // mark holds, and if so marks it: a daily sweep runs once, whichever

@@ -7,12 +7,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"mlm/lib/addr"
+	"mlm/lib/ascii"
 	"mlm/lib/cookie"
 	"mlm/lib/sysexit"
 )
@@ -365,4 +367,23 @@ func TestOpenNotDir(t *testing.T) {
 			t.Errorf("Open(%s) = %v; want 75, naming the path", p, err)
 		}
 	}
+}
+
+// FuzzNames: the checks of a list's local part and domain take what the
+// regular expressions they replaced took, and nothing else. (They were
+// compiled as every program started.)
+func FuzzNames(f *testing.F) {
+	for _, s := range []string{"dev", "Dev-2.x_y", "", ".dev", "_dev", "-dev", "dev list", "dév", "lists.example.org", "[127.0.0.1]", "a\n"} {
+		f.Add(s)
+	}
+	name := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	domain := regexp.MustCompile(`^[A-Za-z0-9.-]+$`)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := IsListName(s), name.MatchString(s); got != want {
+			t.Errorf("IsListName(%q) = %v", s, got)
+		}
+		if got, want := ascii.Plain(s, ".-"), domain.MatchString(s); got != want {
+			t.Errorf("ascii.Plain(%q, \".-\") = %v", s, got)
+		}
+	})
 }
