@@ -18,7 +18,7 @@ const prog = "mlm-run"
 type args struct {
 	Daemon   bool          `short:"D" help:"Keep running: process the queues, wait, again, until SIGTERM or SIGINT."`
 	Flush    bool          `short:"f" help:"Ignore backoff times: try every waiting record now."`
-	Interval time.Duration `short:"i" default:"10s" placeholder:"DURATION" help:"With -D, the wait between passes."`
+	Interval time.Duration `short:"i" default:"10s" placeholder:"DURATION" help:"With -D, the longest wait between passes: a record that lands in a queue wakes the run sooner."`
 	MinWait  time.Duration `short:"w" name:"min-backoff" default:"5m" placeholder:"DURATION" help:"The shortest wait after a temporary failure."`
 	MaxWait  time.Duration `short:"W" name:"max-backoff" default:"1h" placeholder:"DURATION" help:"The longest wait after a temporary failure."`
 	Timeout  time.Duration `short:"t" default:"1h" placeholder:"DURATION" help:"Kill the stages of a record that run longer than DURATION; the record waits."`

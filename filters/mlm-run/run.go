@@ -47,6 +47,21 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		return sysexit.Errorf(sysexit.Usage, "-i: need a time above 0")
 	}
 	listed := false // a pass has found the list
+	// With -D, a record that lands in a queue wakes the daemon: a post
+	// goes out as it comes, not up to -i later. Not with -f, whose every
+	// pass tries every record again: a record deferred lands in new/
+	// once more, and would wake the next try at once, for ever.
+	var wake <-chan struct{}
+	var watch *queue.Watcher
+	if a.Daemon && !a.Flush {
+		w, err := queue.NewWatcher()
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %s: records wait for the next pass (-i)\n", prog, sysexit.OneLine(err.Error()))
+		} else {
+			defer w.Close()
+			watch, wake = w, w.C()
+		}
+	}
 	for {
 		// The stages are read for each pass: with -D, a stages file
 		// mended or added is taken up at the next pass, not at a
@@ -68,6 +83,20 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(err.Error()))
 		}
+		// Each pass: a queue directory made or replaced since is watched
+		// too. Before the queues are looked at, so that nothing that
+		// lands after the look goes unseen.
+		for _, j := range jobs {
+			if watch == nil || j.stages == nil || j.err != nil {
+				continue // a queue without stages only waits
+			}
+			if err := watch.Add(j.q); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				// (The limit of watches reached, as a rule.)
+				fmt.Fprintf(stderr, "%s: %s: records wait for the next pass (-i)\n", prog, sysexit.OneLine(err.Error()))
+				watch.Close()
+				watch, wake = nil, nil
+			}
+		}
 		// A queue that cannot be processed does not stop the others;
 		// the run then ends with its error (75, as a rule).
 		var first error
@@ -87,6 +116,7 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(a.Interval):
+		case <-wake:
 		}
 	}
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +30,59 @@ func TestDaemonRereadsStages(t *testing.T) {
 	d.stop(t)
 }
 
+// TestDaemonWakes: with -D, a record that lands in a queue with stages
+// is taken up as it lands, not at the next pass, an -i of an hour away:
+// the daemon watches the queues' new/ (inotify(7)). A record written
+// straight into new/ by another program counts too.
+func TestDaemonWakes(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("directories are watched on Linux only")
+	}
+	d := startDaemonArgs(t, "cat\n", args{Interval: time.Hour})
+	gone := func(rec string) func() bool {
+		return func() bool { _, err := os.Stat(rec); return os.IsNotExist(err) }
+	}
+	// The first pass takes the first record (or the watch does).
+	d.waitFor(t, "the first record waits", gone(d.record("1.r")))
+	// Its scan is over: only a wake-up takes the second.
+	d.waitFor(t, "the record that came after the first pass waits for -i", gone(d.record("2.r")))
+	// One that a writer puts as mlm-enqueue does (tmp/, then a link).
+	q := queue.New(filepath.Join(d.dir, "queue", "requests"))
+	if err := q.Put("3.r", time.Time{}, func(w io.Writer) error {
+		_, err := io.WriteString(w, "MLM1 3.r\nS <a@example.org>\n:Subject: x\nE 0\n")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor(t, "the record put waits for -i", gone(filepath.Join(q.Path, "new", "3.r")))
+	d.stop(t)
+	if d.errs.String() != "" {
+		t.Errorf("stderr %q", d.errs.String())
+	}
+}
+
+// TestDaemonWakeNoLoop: a record whose stages fail goes back to new/,
+// which the daemon watches; that wake-up finds it waiting out its
+// backoff, and it is not tried again. With -f, which tries every record
+// at every pass, the daemon does not watch at all: the record would be
+// tried again and again, each try waking the next.
+func TestDaemonWakeNoLoop(t *testing.T) {
+	for _, flush := range []bool{false, true} {
+		tmp := t.TempDir()
+		tries, stage := filepath.Join(tmp, "tries"), filepath.Join(tmp, "stage")
+		os.WriteFile(stage, []byte("#!/bin/sh\nprintf . >> "+tries+"\nexit 75\n"), 0o755)
+		d := startDaemonArgs(t, stage+"\n", args{Interval: time.Hour, Flush: flush})
+		d.record("1.r")
+		d.waitFor(t, "the record is not tried", func() bool { _, err := os.Stat(tries); return err == nil })
+		// (A loop would have tried it again by now, many times over.)
+		time.Sleep(500 * time.Millisecond)
+		d.stop(t)
+		if b, _ := os.ReadFile(tries); len(b) != 1 {
+			t.Errorf("-f %v: the record was tried %d times, not once", flush, len(b))
+		}
+	}
+}
+
 // A daemon is mlm-run -D at work on a list of a requests queue.
 type daemon struct {
 	dir    string
@@ -39,6 +94,12 @@ type daemon struct {
 // startDaemon makes a list whose requests queue has the stages file
 // stages, and starts mlm-run -D on it, a pass every 10 ms.
 func startDaemon(t *testing.T, stages string) *daemon {
+	t.Helper()
+	return startDaemonArgs(t, stages, args{Interval: 10 * time.Millisecond})
+}
+
+// startDaemonArgs is startDaemon with a's -i and -f.
+func startDaemonArgs(t *testing.T, stages string, a args) *daemon {
 	t.Helper()
 	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"})
 	for _, sub := range []string{"stages", "queue/requests/tmp", "queue/requests/new", "queue/requests/cur", "queue/requests/bad"} {
@@ -52,7 +113,7 @@ func startDaemon(t *testing.T, stages string) *daemon {
 	d := &daemon{dir: dir, errs: &mlmtest.LockedBuffer{}, done: make(chan error, 1), cancel: cancel}
 	var out mlmtest.LockedBuffer
 	go func() {
-		d.done <- run(ctx, &args{Target: dir, Daemon: true, Interval: 10 * time.Millisecond, Workers: 1,
+		d.done <- run(ctx, &args{Target: dir, Daemon: true, Interval: a.Interval, Flush: a.Flush, Workers: 1,
 			MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, d.errs)
 	}()
 	return d
