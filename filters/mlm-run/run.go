@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"mlm/lib/clock"
@@ -53,6 +54,7 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 	// once more, and would wake the next try at once, for ever.
 	var wake <-chan struct{}
 	var watch *queue.Watcher
+	unwatched := map[string]bool{} // queues whose watch failed, reported
 	if a.Daemon && !a.Flush {
 		w, err := queue.NewWatcher()
 		if err != nil {
@@ -83,6 +85,7 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(err.Error()))
 		}
+		unsettled := false // a record the pass could not claim or settle
 		// Each pass: a queue directory made or replaced since is watched
 		// too. Before the queues are looked at, so that nothing that
 		// lands after the look goes unseen.
@@ -90,11 +93,13 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 			if watch == nil || j.stages == nil || j.err != nil {
 				continue // a queue without stages only waits
 			}
-			if err := watch.Add(j.q); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				// (The limit of watches reached, as a rule.)
-				fmt.Fprintf(stderr, "%s: %s: records wait for the next pass (-i)\n", prog, sysexit.OneLine(err.Error()))
-				watch.Close()
-				watch, wake = nil, nil
+			if err := watch.Add(j.q); err != nil && !errors.Is(err, fs.ErrNotExist) && !unwatched[j.q.Path] {
+				// Once for each queue: the others stay watched.
+				unwatched[j.q.Path] = true
+				if errors.Is(err, syscall.ENOSPC) {
+					err = fmt.Errorf("%s/new: no inotify watch left (fs.inotify.max_user_watches)", j.q.Path)
+				}
+				fmt.Fprintf(stderr, "%s: %s: its records wait for the next pass (-i)\n", prog, sysexit.OneLine(err.Error()))
 			}
 		}
 		// A queue that cannot be processed does not stop the others;
@@ -102,6 +107,9 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		var first error
 		for _, j := range jobs {
 			if err := process(ctx, j, a, stdout, stderr); err != nil {
+				// (Not a stages file that is wrong: its queue's records
+				// only wait, and are not watched.)
+				unsettled = unsettled || j.err == nil
 				if a.Daemon {
 					fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(err.Error()))
 				} else if first == nil {
@@ -112,11 +120,20 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		if !a.Daemon {
 			return first
 		}
+		// After a pass that could not claim or settle a record, the next
+		// waits for -i, woken or not: a record that could not be settled
+		// is left in cur/, the next pass's sweep puts it back in new/,
+		// which wakes the one after, which tries it again, and so on at
+		// once and for ever.
+		woken := wake
+		if unsettled {
+			woken = nil
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(a.Interval):
-		case <-wake:
+		case <-woken:
 		}
 	}
 }

@@ -53,6 +53,9 @@ func (w *Watcher) read() {
 // A watch goes with its directory, removed or replaced; Add it again
 // (each pass) to watch the new one.
 func (w *Watcher) Add(q *Queue) error {
+	if w.fd < 0 {
+		return os.ErrClosed // (its number may be another file's by now)
+	}
 	_, err := unix.InotifyAddWatch(w.fd, q.dir(newDir), unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_ONLYDIR)
 	if err != nil {
 		return &os.PathError{Op: "inotify_add_watch", Path: q.dir(newDir), Err: err}
@@ -66,6 +69,7 @@ func (w *Watcher) C() <-chan struct{} { return w.c }
 
 // Close stops the watches.
 func (w *Watcher) Close() error {
+	w.fd = -1
 	if err := w.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return err
 	}
