@@ -154,3 +154,34 @@ func TestInterleave(t *testing.T) {
 		t.Errorf("runs a %d, b %d (%q), c %d", len(ra.runs), len(rb.runs), rb.status, len(rc.runs))
 	}
 }
+
+// TestParseStat: utime and cutime are the user time, stime and cstime
+// the system time, in ticks of 10 ms, counted after the command name's
+// last ')', which may hold blanks and parentheses of its own.
+func TestParseStat(t *testing.T) {
+	line := "4242 (a) (b c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 20 11 20 0 1 0 5 0 0\n"
+	user, sys, err := parseStat(line)
+	if err != nil || user != 270*time.Millisecond || sys != 140*time.Millisecond {
+		t.Errorf("parseStat = %v, %v, %v; want 270ms, 140ms", user, sys, err)
+	}
+	for _, bad := range []string{"", "4242 (a S 1", "4242 (a) S 1 2 3", "4242 (a) S 1 4242 4242 0 -1 4194560 100 0 0 0 x 3 20 11 20", "4242 (a) S 1 4242 4242 0 -1 4194560 100 0 0 0 -1 3 20 11 20", "4242 (a) S 1 4242 4242 0 -1 4194560 100 0 0 0 9223372036854775807 3 20 11 20"} {
+		if _, _, err := parseStat(bad); err == nil {
+			t.Errorf("parseStat(%q): no error", bad)
+		}
+	}
+	if _, _, err := treeCPU(os.Getpid()); err != nil {
+		t.Error(err)
+	}
+}
+
+// FuzzParseStat: any line is read without a panic, and the times of one
+// read are whole ticks.
+func FuzzParseStat(f *testing.F) {
+	f.Add("4242 (a) (b c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 20 11 20 0 1 0 5 0 0\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		user, sys, err := parseStat(s)
+		if err == nil && (user%(10*time.Millisecond) != 0 || sys%(10*time.Millisecond) != 0) {
+			t.Errorf("parseStat(%q) = %v, %v: not whole ticks", s, user, sys)
+		}
+	})
+}

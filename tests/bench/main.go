@@ -97,7 +97,7 @@ func benchMain() int {
 		fOnly     = flag.String("only", "batch,verp,rtt,filters,expand,accept,profile", "what to measure, comma-separated")
 		fRTT      = flag.Duration("rtt", 10*time.Millisecond, "the round trip of the rtt rows' sink, behind a lag")
 		fRTTRcpt  = flag.Int("rtt-rcpt", 2000, "recipients of the rtt rows")
-		fSystems  = flag.String("systems", "mlm,client,mlmmj,limit", "which senders the delivery rows measure (client: mlm-sendmail alone)")
+		fSystems  = flag.String("systems", "mlm,daemon,client,mlmmj,limit", "which senders the delivery rows measure (daemon: mlm with mlm-run -D; client: mlm-sendmail alone)")
 		fDisk     = flag.String("disk", os.TempDir(), "where the lists and queues go: a real disk, for the fsyncs")
 		fProfVERP = flag.Bool("profile-verp", false, "profile mlm's VERP run too")
 	)
@@ -159,10 +159,12 @@ func benchMain() int {
 		}
 		for _, n := range sizes {
 			m := mk("mlm", mode, n)
+			dm := mk("daemon", mode, n)
 			c := mk("client", mode, n)
 			j := mk("mlmmj", mode, n)
 			l := mk("limit", mode, n)
 			m.vsMlmmj, m.vsLimit, m.vsClient = j, l, c
+			dm.who, dm.vsMlmmj, dm.vsLimit, dm.vsClient = "mlm, mlm-run -D", j, l, c
 			c.who, c.vsLimit = "mlm-sendmail alone", l
 			if b.mlmmjReceive == "" {
 				j.status = "mlmmj: not installed (apt-get install mlmmj)"
@@ -172,7 +174,7 @@ func benchMain() int {
 			if b.smtpSource == "" {
 				l.status = "smtp-source not installed (apt-get install postfix)"
 			}
-			for who, r := range map[string]*row{"mlm": m, "client": c, "mlmmj": j, "limit": l} {
+			for who, r := range map[string]*row{"mlm": m, "daemon": dm, "client": c, "mlmmj": j, "limit": l} {
 				if !systems[who] && r.status == "" {
 					r.status = "not run (-systems)"
 				}
@@ -247,6 +249,8 @@ func benchMain() int {
 		switch who {
 		case "mlm":
 			return b.deliverySteps(r, func() (delivered, error) { return b.mlmOnce(n, mlmOpts{verp: verp}) })
+		case "daemon":
+			return b.deliverySteps(r, func() (delivered, error) { return b.daemonOnce(n, verp) })
 		case "client":
 			return b.deliverySteps(r, func() (delivered, error) { return b.mlmOnce(n, mlmOpts{verp: verp, client: true}) })
 		case "mlmmj":
@@ -278,8 +282,8 @@ func benchMain() int {
 			}
 		}
 	}
-	deliver("batch", "limit", "mlm", "client")
-	deliver("verp", "limit", "mlm", "client")
+	deliver("batch", "limit", "mlm", "daemon", "client")
+	deliver("verp", "limit", "mlm", "daemon", "client")
 	if rttClient != nil {
 		n := *fRTTRcpt
 		ss := []func() bool{b.deliverySteps(rttClient, func() (delivered, error) {
@@ -347,7 +351,7 @@ func benchMain() int {
 	// The table.
 	fmt.Printf("mlm bench: %s, %d CPUs, load %s at start, %s at the end; the median run (by wall time) of %d each,\n",
 		runtime.GOOS, runtime.NumCPU(), load0, load1, b.reps)
-	fmt.Printf("the delivery rows of a size taking turns (a run of smtp-source, of mlm, of mlm-sendmail alone, then again)\n")
+	fmt.Printf("the delivery rows of a size taking turns (a run of smtp-source, of mlm, of mlm with mlm-run -D, of mlm-sendmail alone, then again)\n")
 	fmt.Printf("delivery: one 4,096-octet post, from its hand-over to the last 250, into Postfix smtp-sink on 127.0.0.1\n")
 	fmt.Printf("(a fresh sink per run, dumping to %s); lists and queues in %s\n", b.shm, b.work)
 	fmt.Printf("wall: from the start of a run's command (mlm's: of mlm-accept, then of mlm-run) to the exit of its last process,\n")
@@ -866,6 +870,10 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 		"  (mlm-auth, mlm-hdr, mlm-members, mlm-enqueue; mlm-split, mlm-throttle, mlm-sendmail, mlm-enqueue),",
 		"  mlm-sendmail at its default of " + strconv.Itoa(conns) + " connections (-c), which smtp-source's session counts include,",
 		"  every queue write fsynced; VERP rows: stages/outgoing with `mlm-split -v .`",
+		"mlm, mlm-run -D: the same, with `mlm-run -D DIR` started first, untimed, as mlm-run@.service keeps it, woken by",
+		"  the record mlm-accept writes (it watches the queues); timed from mlm-accept's start until the list's queues",
+		"  are empty, as a watch of them tells; CPU: mlm-accept's, and the daemon's and its stages' meanwhile (/proc,",
+		"  in ticks of 10 ms); peak RSS: the daemon's whole life",
 		"mlm-sendmail alone: the same list; the batches made first, untimed, by mlm-accept, mlm-auth, mlm-hdr,",
 		"  mlm-members and mlm-split (-v for VERP); timed: `mlm-sendmail DIR` on them, its journal fsynced;",
 		"  mlm/client is mlm end to end over it: what the queues and the other stages cost",
