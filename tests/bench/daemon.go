@@ -24,17 +24,11 @@ import (
 // /proc in clock ticks (10 ms each, on the sum).
 func (b *bench) daemonOnce(n int, verp bool) (delivered, error) {
 	var d delivered
-	s, err := b.startSink()
+	s, dir, cleanup, err := b.mlmRun(n, mlmOpts{verp: verp})
+	defer cleanup()
 	if err != nil {
 		return d, err
 	}
-	defer s.remove()
-	defer s.stop()
-	dir, err := b.newMLMList(n, s.port, mlmOpts{verp: verp})
-	if err != nil {
-		return d, err
-	}
-	defer os.RemoveAll(filepath.Dir(dir))
 	timeout, ok := b.timeout()
 	if !ok {
 		return d, errSkipped
@@ -128,15 +122,7 @@ func (b *bench) daemonOnce(n int, verp bool) (delivered, error) {
 	if ru, ok := run.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		d.u.rssKB = max(d.u.rssKB, ru.Maxrss)
 	}
-	if err := queuesEmpty(filepath.Join(dir, "queue")); err != nil {
-		return d, err
-	}
-	d.u.sink = s.cpu()
-	d.st, err = countDump(s.dump, isMember(n), verp)
-	if err != nil {
-		return d, err
-	}
-	return d, checkDelivery("mlm, mlm-run -D", n, verp, d.st)
+	return checked(d, s, dir, "mlm, mlm-run -D", n, verp)
 }
 
 // busy reports whether the post is still in the list's incoming or

@@ -110,26 +110,11 @@ func (b *bench) stages(wrap string, lines ...string) string {
 // difference.
 func (b *bench) mlmOnce(n int, o mlmOpts) (delivered, error) {
 	var d delivered
-	s, err := b.startSink()
+	s, dir, cleanup, err := b.mlmRun(n, o)
+	defer cleanup()
 	if err != nil {
 		return d, err
 	}
-	defer s.remove()
-	defer s.stop()
-	port := s.port
-	if o.rtt > 0 {
-		lg, err := startLag(s.port, o.rtt)
-		if err != nil {
-			return d, err
-		}
-		defer lg.close()
-		port = lg.port
-	}
-	dir, err := b.newMLMList(n, port, o)
-	if err != nil {
-		return d, err
-	}
-	defer os.RemoveAll(filepath.Dir(dir))
 	who := "mlm"
 	if o.client {
 		who = "mlm-sendmail alone"
@@ -174,15 +159,52 @@ func (b *bench) mlmOnce(n int, o mlmOpts) (delivered, error) {
 	if err != nil {
 		return d, err
 	}
+	return checked(d, s, dir, who, n, o.verp)
+}
+
+// mlmRun makes what a run of mlm's delivers with: a fresh sink, behind a
+// lag with o.rtt, and a list of n members in a directory of its own that
+// delivers to it. cleanup, never nil, removes them.
+func (b *bench) mlmRun(n int, o mlmOpts) (s *sink, dir string, cleanup func(), err error) {
+	var undo []func()
+	cleanup = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	if s, err = b.startSink(); err != nil {
+		return nil, "", cleanup, err
+	}
+	undo = append(undo, s.remove, s.stop)
+	port := s.port
+	if o.rtt > 0 {
+		lg, err := startLag(s.port, o.rtt)
+		if err != nil {
+			return nil, "", cleanup, err
+		}
+		undo = append(undo, lg.close)
+		port = lg.port
+	}
+	if dir, err = b.newMLMList(n, port, o); err != nil {
+		return nil, "", cleanup, err
+	}
+	undo = append(undo, func() { os.RemoveAll(filepath.Dir(dir)) })
+	return s, dir, cleanup, nil
+}
+
+// checked ends a run of mlm's that went well: the list's queues must be
+// empty, the sink's CPU is counted, and what it received must be the
+// post to every member once (checkDelivery).
+func checked(d delivered, s *sink, dir, who string, n int, verp bool) (delivered, error) {
 	if err := queuesEmpty(filepath.Join(dir, "queue")); err != nil {
 		return d, err
 	}
 	d.u.sink = s.cpu()
-	d.st, err = countDump(s.dump, isMember(n), o.verp)
-	if err != nil {
+	var err error
+	if d.st, err = countDump(s.dump, isMember(n), verp); err != nil {
 		return d, err
 	}
-	return d, checkDelivery(who, n, o.verp, d.st)
+	return d, checkDelivery(who, n, verp, d.st)
 }
 
 // batches makes the delivery records of the post to the list in dir, as
