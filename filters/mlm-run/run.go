@@ -56,7 +56,12 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 	var watch *queue.Watcher
 	unwatched := map[string]bool{} // queues whose watch failed, reported
 	if a.Daemon && !a.Flush {
-		w, err := queue.NewWatcher()
+		w, err := newWatcher()
+		if errors.Is(err, syscall.EMFILE) {
+			// Of inotify_init1(2), the limit of instances as a rule,
+			// one a daemon: 128 for a user by default, as many lists.
+			err = fmt.Errorf("no inotify instance (fs.inotify.max_user_instances reached, or the open files' limit): %w", err)
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %s: records wait for the next pass (-i)\n", prog, sysexit.OneLine(err.Error()))
 		} else {
@@ -137,6 +142,9 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		}
 	}
 }
+
+// newWatcher is queue.NewWatcher; a test's to replace.
+var newWatcher = queue.NewWatcher
 
 // gone reports whether the directory path is not there at all.
 func gone(path string) bool {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,6 +92,21 @@ func TestDaemonUnsettledWaits(t *testing.T) {
 		t.Errorf("a wake-up started a pass after one that could not settle a record: %v; stderr %q", err, d.errs.String())
 	}
 	d.stop(t)
+}
+
+// TestDaemonNoWatch: with no inotify instance to be had (EMFILE, their
+// limit reached), -D says so once, naming the limit, not "too many open
+// files", and goes on at its interval.
+func TestDaemonNoWatch(t *testing.T) {
+	newWatcher = func() (*queue.Watcher, error) { return nil, os.NewSyscallError("inotify_init1", syscall.EMFILE) }
+	t.Cleanup(func() { newWatcher = queue.NewWatcher })
+	d := startDaemon(t, "cat\n")
+	d.waitFor(t, "the record put waits", isGone(d.put(t, "1.r")))
+	d.stop(t)
+	want := "mlm-run: no inotify instance (fs.inotify.max_user_instances reached, or the open files' limit): inotify_init1: too many open files: records wait for the next pass (-i)\n"
+	if got := d.errs.String(); got != want {
+		t.Errorf("stderr %q, want %q", got, want)
+	}
 }
 
 // isGone is whether the file rec is not there.
