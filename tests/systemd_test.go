@@ -122,7 +122,7 @@ func TestExampleSystemdRun(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	postTo(t, dir, "while it runs")
-	// It makes a pass every 10 seconds; allow it several.
+	// The post wakes it; else a pass every 10 seconds: allow several.
 	deadline := time.Now().Add(60 * time.Second)
 	for len(srv.Messages()) < 2 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
@@ -136,6 +136,38 @@ func TestExampleSystemdRun(t *testing.T) {
 	}
 	if n := queued(t, dir, "incoming") + queued(t, dir, "outgoing") + queued(t, dir, "retry"); n != 0 {
 		t.Errorf("%d records still wait", n)
+	}
+}
+
+// TestDaemonTakesPostAsItLands: the unit's command, with an interval of
+// an hour, delivers a post that comes after its first pass: mlm-accept's
+// record in the incoming queue wakes it, and the incoming stages' record
+// in the outgoing queue is taken in the same pass. Without the watch it
+// would wait for the hour.
+func TestDaemonTakesPostAsItLands(t *testing.T) {
+	base, dir, srv := exampleList(t)
+	argv := execStart(t, unitCopies(t, base), "mlm-run@.service")
+	argv = append([]string{argv[0], "-i", "1h"}, argv[1:]...)
+	postTo(t, dir, "before the start")
+	cmd, out := service(argv)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitMessages := func(n int, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); len(srv.Messages()) < n; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) { // a safety net, not a measure
+				t.Fatalf("after 20 s: %s; output %q", what, out)
+			}
+		}
+	}
+	waitMessages(1, "the post waiting at the start is not delivered")
+	postTo(t, dir, "after the first pass")
+	waitMessages(2, "the post that came after the first pass waits for -i")
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil || out.Len() != 0 {
+		t.Errorf("%v after SIGTERM: %v, output %q; want exit 0 and none", argv, err, out)
 	}
 }
 
