@@ -55,6 +55,7 @@ func TestStdoutClosed(t *testing.T) {
 		{"mlm-moderate", []string{dir, "list"}, "", true},
 		{"mlm-sub", []string{"-v", dir, "bob@example.org"}, "", true},
 		{"mlm-unsub", []string{"-v", dir, "alice@example.org"}, "", true},
+		{"mlm-newlist", []string{filepath.Join(tmp, "new"), "new@lists.example.org"}, "", true},
 		// Nothing owed on standard output: these run as before. (-R's
 		// is the retry queue's last stage, with mlm-run's own standard
 		// output, which a daemon's /dev/null may be.)
@@ -85,6 +86,11 @@ func TestStdoutClosed(t *testing.T) {
 			}
 			if after := contents(t, dir); !maps.Equal(after, before) {
 				t.Errorf(">&-: the list changed")
+			}
+			if tc.prog == "mlm-newlist" {
+				if _, err := os.Stat(tc.args[0]); !os.IsNotExist(err) {
+					t.Errorf(">&-: the list directory was made (%v)", err)
+				}
 			}
 			if code, stderr := runRedirected(t, stdin, ">/dev/null", tc.prog, tc.args...); code != 0 {
 				t.Errorf(">/dev/null: exit %d, stderr %q; want 0", code, stderr)

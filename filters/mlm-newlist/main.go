@@ -21,7 +21,9 @@ type args struct {
 
 func main() {
 	var a args
+	// The lines it prints are owed: a list made without them reaching
+	// anyone gets no mail, and a second run refuses the directory.
 	cli.Main(prog, "Create a list directory.", &a, func() error {
 		return run(&a, os.Stdout)
-	})
+	}, cli.Output)
 }
