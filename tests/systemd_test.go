@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"mlm/lib/mlmtest"
 )
 
 // systemdPath is the PATH systemd gives a service that sets none, with
@@ -140,10 +142,9 @@ func TestExampleSystemdRun(t *testing.T) {
 }
 
 // TestDaemonTakesPostAsItLands: the unit's command, with an interval of
-// an hour, delivers a post that comes after its first pass: mlm-accept's
-// record in the incoming queue wakes it, and the incoming stages' record
-// in the outgoing queue is taken in the same pass. Without the watch it
-// would wait for the hour.
+// an hour, delivers a post that comes after its first pass has ended:
+// mlm-accept's record in the incoming queue wakes it. Without the watch
+// it would wait for the hour.
 func TestDaemonTakesPostAsItLands(t *testing.T) {
 	base, dir, srv := exampleList(t)
 	argv := execStart(t, unitCopies(t, base), "mlm-run@.service")
@@ -154,21 +155,36 @@ func TestDaemonTakesPostAsItLands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	waitMessages := func(n int, what string) {
+	waitFor := func(what string, ok func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); len(srv.Messages()) < n; time.Sleep(10 * time.Millisecond) {
+		for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) { // a safety net, not a measure
+				cmd.Process.Kill()
+				cmd.Wait() // (then its output is whole)
 				t.Fatalf("after 20 s: %s; output %q", what, out)
 			}
 		}
 	}
-	waitMessages(1, "the post waiting at the start is not delivered")
+	waitFor("the post waiting at the start is not delivered", func() bool {
+		return len(srv.Messages()) == 1 && queued(t, dir, "incoming")+queued(t, dir, "outgoing")+claimed(t, dir, "outgoing") == 0
+	})
+	// The first pass has ended. Its own record in the outgoing queue
+	// woke another, at once; this lets that one end too, so that what
+	// takes the next post is the watch of the incoming queue.
+	time.Sleep(300 * time.Millisecond)
 	postTo(t, dir, "after the first pass")
-	waitMessages(2, "the post that came after the first pass waits for -i")
+	waitFor("the post that came after the first pass waits for -i", func() bool { return len(srv.Messages()) == 2 })
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil || out.Len() != 0 {
 		t.Errorf("%v after SIGTERM: %v, output %q; want exit 0 and none", argv, err, out)
 	}
+}
+
+// claimed is the count of records in the list's queue q that a runner
+// has claimed.
+func claimed(t *testing.T, dir, q string) int {
+	t.Helper()
+	return len(mlmtest.Names(t, filepath.Join(dir, "queue", q, "cur")))
 }
 
 // TestExampleSystemdExpire: the command of

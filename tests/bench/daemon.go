@@ -100,6 +100,7 @@ func (b *bench) daemonOnce(n int, verp bool) (delivered, error) {
 		}
 		select {
 		case err := <-ran:
+			stopped = true // (ran is spent: stop would wait on it for ever)
 			return d, fmt.Errorf("mlm-run -D ended: %v: %s", err, strings.TrimSpace(runErr.String()))
 		case <-ends.c:
 		case <-time.After(50 * time.Millisecond): // (a safety net)
