@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -160,12 +162,12 @@ func TestInterleave(t *testing.T) {
 // last ')', which may hold blanks and parentheses of its own.
 func TestParseStat(t *testing.T) {
 	line := "4242 (a) (b c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 20 11 20 0 1 0 5 0 0\n"
-	user, sys, err := parseStat(line)
-	if err != nil || user != 270*time.Millisecond || sys != 140*time.Millisecond {
-		t.Errorf("parseStat = %v, %v, %v; want 270ms, 140ms", user, sys, err)
+	st, err := parseStat(line)
+	if err != nil || st.ppid != 1 || st.user != 270*time.Millisecond || st.sys != 140*time.Millisecond {
+		t.Errorf("parseStat = %+v, %v; want parent 1, 270ms, 140ms", st, err)
 	}
-	for _, bad := range []string{"", "4242 (a S 1", "4242 (a) S 1 2 3", "4242 (a) S 1 4242 4242 0 -1 4194560 100 0 0 0 x 3 20 11 20", "4242 (a) S 1 4242 4242 0 -1 4194560 100 0 0 0 -1 3 20 11 20", "4242 (a) S 1 4242 4242 0 -1 4194560 100 0 0 0 9223372036854775807 3 20 11 20"} {
-		if _, _, err := parseStat(bad); err == nil {
+	for _, bad := range []string{"", "4242 (a S 1", "4242 (a) S 1 2 3", "4242 (a) S 1 4242 4242 0 -1 4194560 100 0 0 0 x 3 20 11 20", "4242 (a) S 1 4242 4242 0 -1 4194560 100 0 0 0 -1 3 20 11 20", "4242 (a) S 1 4242 4242 0 -1 4194560 100 0 0 0 9223372036854775807 3 20 11 20", "4242 (a) S x 4242 4242 0 -1 4194560 100 0 0 0 7 3 20 11 20"} {
+		if _, err := parseStat(bad); err == nil {
 			t.Errorf("parseStat(%q): no error", bad)
 		}
 	}
@@ -174,14 +176,42 @@ func TestParseStat(t *testing.T) {
 	}
 }
 
+// TestChildOf: the child of a shell that waits for one is found, and a
+// process with none is an error.
+func TestChildOf(t *testing.T) {
+	sh := exec.Command("sh", "-c", "sleep 30 & wait")
+	sh.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(-sh.Process.Pid, syscall.SIGKILL); _ = sh.Wait() }()
+	var child int
+	var err error
+	for i := 0; i < 100; i++ { // (until the shell has started it)
+		if child, err = childOf(sh.Process.Pid); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", child)); string(comm) != "sleep\n" {
+		t.Errorf("childOf(the shell) = %d, a %q", child, comm)
+	}
+	if n, err := childOf(child); err == nil {
+		t.Errorf("childOf(sleep) = %d, no error", n)
+	}
+}
+
 // FuzzParseStat: any line is read without a panic, and the times of one
 // read are whole ticks.
 func FuzzParseStat(f *testing.F) {
 	f.Add("4242 (a) (b c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 20 11 20 0 1 0 5 0 0\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		user, sys, err := parseStat(s)
-		if err == nil && (user%(10*time.Millisecond) != 0 || sys%(10*time.Millisecond) != 0) {
-			t.Errorf("parseStat(%q) = %v, %v: not whole ticks", s, user, sys)
+		st, err := parseStat(s)
+		if err == nil && (st.user%(10*time.Millisecond) != 0 || st.sys%(10*time.Millisecond) != 0 || st.ppid < 0) {
+			t.Errorf("parseStat(%q) = %+v: not whole ticks, or a parent below 0", s, st)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -43,6 +44,11 @@ func wrapMain(args []string) {
 		fmt.Fprintf(os.Stderr, "bench wrapper: prctl: %v\n", e)
 		os.Exit(75)
 	}
+	// SIGTERM and SIGINT go on to the command, and the wrapper stays to
+	// report: so the daemon row stops mlm-run -D. (A caught signal is
+	// the default again in the command, after execve(2).)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	t0 := time.Now()
@@ -50,6 +56,11 @@ func wrapMain(args []string) {
 		fmt.Fprintf(os.Stderr, "bench wrapper: %v\n", err)
 		os.Exit(127)
 	}
+	go func() {
+		for sig := range sigs {
+			_ = cmd.Process.Signal(sig)
+		}
+	}()
 	_ = cmd.Wait()
 	code := cmd.ProcessState.ExitCode()
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
