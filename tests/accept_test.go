@@ -8,12 +8,15 @@ import (
 	"mlm/lib/mlmtest"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // newList makes a list directory with mlm-newlist in a directory every
@@ -165,21 +168,25 @@ func TestAcceptKilled(t *testing.T) {
 // mlm-accept writes the record is a temporary failure, exit 75 with one
 // 4.3.0 line, not a death by signal, which Exim's pipe transport takes
 // as a permanent failure and bounces the post (unless freeze_signal).
-// A refusal already made stands, as at the deadline.
+// A refusal already made stands, as at the deadline. A signal ignored
+// by whoever started it (nohup) stays ignored: the post is queued.
 func TestAcceptTerminated(t *testing.T) {
 	mlmtest.Fault(t, "crash", "SIGTERM, SIGINT or SIGHUP of mlm-accept while it writes the record", "exit 75, one 4.3.0 line (a refusal made already: its status), nothing in new/; the MTA retries, Exim included")
 	for _, tc := range []struct {
 		sig     syscall.Signal
 		maxsize string
+		ignored bool // started with the signal ignored, as by nohup(1)
 		code    int
 		stderr  string
 	}{
-		{syscall.SIGTERM, "", 75, "4.3.0 mlm-accept: terminated\n"},
-		{syscall.SIGINT, "", 75, "4.3.0 mlm-accept: interrupt\n"},
-		{syscall.SIGHUP, "", 75, "4.3.0 mlm-accept: hangup\n"},
-		{syscall.SIGTERM, "100", 65, "5.3.4 mlm-accept: message bigger than 100 octets\n"},
+		{syscall.SIGTERM, "", false, 75, "4.3.0 mlm-accept: terminated\n"},
+		{syscall.SIGINT, "", false, 75, "4.3.0 mlm-accept: interrupt\n"},
+		{syscall.SIGHUP, "", false, 75, "4.3.0 mlm-accept: hangup\n"},
+		{syscall.SIGTERM, "100", false, 65, "5.3.4 mlm-accept: message bigger than 100 octets\n"},
+		{syscall.SIGHUP, "", true, 0, ""},
 	} {
-		t.Run(tc.sig.String()+map[bool]string{true: " over maxsize"}[tc.maxsize != ""], func(t *testing.T) {
+		name := tc.sig.String() + map[bool]string{true: " over maxsize"}[tc.maxsize != ""] + map[bool]string{true: " under nohup"}[tc.ignored]
+		t.Run(name, func(t *testing.T) {
 			dir := newList(t)
 			if tc.maxsize != "" {
 				if err := os.WriteFile(filepath.Join(dir, "maxsize"), []byte(tc.maxsize+"\n"), 0o644); err != nil {
@@ -191,7 +198,22 @@ func TestAcceptTerminated(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer pw.Close()
+			// The child's disposition is set either way: this test may
+			// itself run with SIGHUP or SIGINT ignored (under nohup, or
+			// started in the background by a shell without job control),
+			// and mlm-accept, which keeps an inherited SIG_IGN, would
+			// then wait on its open input for ever. Caught here, the
+			// signal is the default again in the child (execve); a
+			// shell's trap '' ignores it there (and could not undo an
+			// ignore it inherited itself).
 			cmd := exec.Command(filepath.Join(binDir, "mlm-accept"), dir)
+			if tc.ignored {
+				cmd = exec.Command("sh", "-c", `trap '' `+strings.TrimPrefix(unix.SignalName(tc.sig), "SIG")+`; exec "$0" "$@"`, cmd.Path, dir)
+			} else {
+				caught := make(chan os.Signal, 1)
+				signal.Notify(caught, tc.sig)
+				defer signal.Stop(caught)
+			}
 			cmd.Env = append(os.Environ(), "SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org")
 			cmd.Stdin = pr
 			var stderr bytes.Buffer
@@ -200,6 +222,9 @@ func TestAcceptTerminated(t *testing.T) {
 				t.Fatal(err)
 			}
 			pr.Close()
+			// A hang fails the test rather than stop the whole run.
+			watchdog := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+			defer watchdog.Stop()
 			// More than a pipe holds, so the write below returns only
 			// once mlm-accept has read most of it: by then it writes its
 			// tmp file (or, over maxsize, has refused the message and
@@ -210,14 +235,22 @@ func TestAcceptTerminated(t *testing.T) {
 				t.Fatalf("nothing in tmp/ after 500 kB read; the test proves nothing")
 			}
 			cmd.Process.Signal(tc.sig)
+			if tc.ignored {
+				// Still reading: the end of the post is its to queue.
+				pw.Close()
+			}
 			cmd.Wait()
 			if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
 				t.Errorf("mlm-accept died by %v; want exit %d, which every MTA reads as it should", ws.Signal(), tc.code)
 			} else if code := cmd.ProcessState.ExitCode(); code != tc.code || stderr.String() != tc.stderr {
 				t.Errorf("after %v: exit %d, stderr %q; want %d and %q", tc.sig, code, stderr.String(), tc.code, tc.stderr)
 			}
-			if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
-				t.Errorf("new/ after %v = %v; want empty", tc.sig, n)
+			want := 0
+			if tc.ignored {
+				want = 1
+			}
+			if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != want {
+				t.Errorf("new/ after %v = %v; want %d records", tc.sig, n, want)
 			}
 		})
 	}
