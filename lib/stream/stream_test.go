@@ -506,8 +506,13 @@ func passOn(s []byte, copyMsg func(w *Writer, r *Reader) error) ([]byte, []strin
 // passOnFrom is passOn of what r reads.
 func passOnFrom(r *Reader, copyMsg func(w *Writer, r *Reader) error) ([]byte, []string, error) {
 	var b bytes.Buffer
+	tails, err := passOnTo(NewWriter(&b), r, copyMsg)
+	return b.Bytes(), tails, err
+}
+
+// passOnTo is passOnFrom writing with w, flushed at the end.
+func passOnTo(w *Writer, r *Reader, copyMsg func(w *Writer, r *Reader) error) ([]string, error) {
 	var tails []string
-	w := NewWriter(&b)
 	err := r.Each(func(h *Header) error {
 		if err := w.WriteHeader(h); err != nil {
 			return err
@@ -521,7 +526,7 @@ func passOnFrom(r *Reader, copyMsg func(w *Writer, r *Reader) error) ([]byte, []
 	if err == nil {
 		err = w.Flush()
 	}
-	return b.Bytes(), tails, err
+	return tails, err
 }
 
 // The ways a filter passes a message on: io.Copy to the Writer (whole

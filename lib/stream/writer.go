@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strconv"
 
 	"mlm/lib/sysexit"
@@ -39,7 +41,8 @@ type Writer struct {
 	sender string // the last sender checked, a valid mailbox or ""
 	tail   []byte // the last octets of the message written, see Tail
 	attrs  [attrsKept]keptAttr
-	nextA  int // the slot of attrs WriteAttr fills next
+	nextA  int  // the slot of attrs WriteAttr fills next
+	sized  bool // the buffer has had its one chance to grow: see fit
 }
 
 // A keptAttr is an attribute line WriteAttr wrote, checked, escaped and
@@ -77,9 +80,73 @@ func (w *Writer) noteTail(p []byte) {
 	w.tail = w.tail[max(0, len(w.tail)-tailLen):]
 }
 
-// NewWriter returns a Writer that writes to w.
+// NewWriter returns a Writer that writes to w. Its buffer may grow
+// once the output outgrows it, to what w takes best (see fit).
 func NewWriter(w io.Writer) *Writer {
-	return &Writer{w: bufio.NewWriterSize(w, 64<<10), out: w, line: make([]byte, 0, MaxPiece)}
+	return &Writer{w: bufio.NewWriterSize(w, writeSize), out: w, line: make([]byte, 0, MaxPiece)}
+}
+
+// writeSize is the Writer's buffer to begin with: a pipe's by default,
+// and room for a record of some KiB, which most Writers write and no
+// more (a queue file's).
+//
+// writeMax is what it may grow to: see fit.
+const (
+	writeSize = 64 << 10
+	writeMax  = 1 << 20
+)
+
+// fit readies the buffer for n more octets. The first time they would
+// not fit, so that the buffer would be written out, it asks what the
+// output takes best (outSize) and grows to that, once. A write to a pipe
+// of more than the pipe holds waits on the reader for the rest, so a
+// Writer to a pipe writes what the pipe holds at a time. Measured on a 1
+// GB stream of 4 KB posts, the stream passed on (medians of 7): into
+// mlm-pipeline's 256 KiB pipes, 64 KiB writes took 10% more wall time
+// and 16% more CPU than 256 KiB ones; into a 64 KiB pipe, 256 KiB writes
+// took 28% more wall time and 1 MiB writes 43% more than 64 KiB ones. A
+// file or a device takes a write of any size at once, and each write
+// costs a system call: the Writer writes it 1 MiB at a time, as a Reader
+// reads a file (to a file in tmpfs 4% less wall time than 64 KiB writes,
+// to /dev/null 12%). Anything else (a socket, a writer that is not a
+// file) keeps the first buffer.
+func (w *Writer) fit(n int) {
+	if !w.sized && n > w.w.Available() {
+		w.grow()
+	}
+}
+
+// grow is fit's growth, once.
+func (w *Writer) grow() {
+	w.sized = true
+	size := outSize(w.out)
+	if size <= w.w.Size() || w.err != nil {
+		return
+	}
+	if err := w.w.Flush(); err != nil {
+		w.setErr(err)
+		return
+	}
+	w.w = bufio.NewWriterSize(w.out, size)
+}
+
+// outSize is the buffer a Writer to out grows to (see fit), or 0 for
+// none.
+func outSize(out io.Writer) int {
+	f, ok := out.(*os.File)
+	if !ok {
+		return 0
+	}
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return 0
+	case st.Mode()&fs.ModeNamedPipe != 0:
+		return min(pipeSize(f), writeMax)
+	case st.Mode()&fs.ModeSocket != 0:
+		return 0
+	}
+	return writeMax
 }
 
 func (w *Writer) setErr(err error) error {
@@ -115,6 +182,7 @@ func (w *Writer) putRead(prefix, line string) error {
 	if w.err != nil {
 		return w.err
 	}
+	w.fit(len(prefix) + len(line) + 1)
 	w.w.WriteString(prefix)
 	w.w.WriteString(line)
 	return w.setErr(w.w.WriteByte('\n'))
@@ -138,6 +206,7 @@ func (w *Writer) putPath(tag byte, p Path) error {
 	if w.err != nil {
 		return w.err
 	}
+	w.fit(len(p.Mailbox) + 5)
 	w.w.WriteByte(tag)
 	w.w.WriteString(" <")
 	w.w.WriteString(p.Mailbox)
@@ -299,6 +368,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	n := len(p)
 	w.noteTail(p)
+	w.fit(n)
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i >= 0 && len(w.line) == 0 && i <= MaxPiece {
@@ -362,6 +432,7 @@ func (w *Writer) atLineStart() bool {
 // message, through WriteTo) has checked them and w stands at the start of
 // a line.
 func (w *Writer) writeLines(b []byte) error {
+	w.fit(len(b))
 	if _, err := w.w.Write(b); err != nil {
 		return w.setErr(err)
 	}
@@ -392,9 +463,9 @@ func (w *Writer) writeLines(b []byte) error {
 // nothing else. Nothing of the message may have been written before.
 //
 // A src that says its length (a Len method), of 64 KiB or more, goes
-// past the Writer's buffer, straight to the writer under it: so the file
-// a spool is backed by goes to an *os.File by sendfile(2), never through
-// memory.
+// past the Writer's buffer, whatever the buffer grew to (see fit),
+// straight to the writer under it: so the file a spool is backed by goes
+// to an *os.File by sendfile(2), never through memory.
 func (w *Writer) WriteEncoded(src io.Reader) (int64, error) {
 	if !w.atLineStart() {
 		if w.err != nil {
@@ -403,7 +474,7 @@ func (w *Writer) WriteEncoded(src io.Reader) (int64, error) {
 		return 0, ErrOrder
 	}
 	to := io.Writer(w.w)
-	if l, ok := src.(interface{ Len() int }); ok && l.Len() >= w.w.Size() {
+	if l, ok := src.(interface{ Len() int }); ok && l.Len() >= writeSize {
 		if err := w.Flush(); err != nil {
 			return 0, err
 		}
