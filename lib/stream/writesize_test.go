@@ -225,3 +225,30 @@ func TestWriterGrowFails(t *testing.T) {
 		t.Errorf("a buffer of %d octets, want %d", w.w.Size(), writeSize)
 	}
 }
+
+// shortWriter takes half of a write of more than a Writer's first
+// buffer, and says nothing of the rest.
+type shortWriter struct{}
+
+func (shortWriter) Write(p []byte) (int, error) {
+	if len(p) > writeSize {
+		return len(p) / 2, nil
+	}
+	return len(p), nil
+}
+
+// TestWriterShortWrite: a message run long enough to go past the
+// buffer, to a writer that takes only part of it and says no error, is
+// a temporary error, not a record cut short in silence.
+func TestWriterShortWrite(t *testing.T) {
+	in := refEncode(testHeader, bytes.Repeat([]byte("a line of a long message\n"), 3*writeSize/25), testRcpts)
+	r := NewReader(bytes.NewReader(in))
+	w := NewWriter(shortWriter{})
+	err := r.Each(func(h *Header) error { return CopyRecord(w, r, h) })
+	if err == nil {
+		err = w.Flush()
+	}
+	if sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("passed on with %v; want a temporary error", err)
+	}
+}
