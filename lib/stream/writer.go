@@ -170,6 +170,7 @@ func (w *Writer) put(tag byte, s ...string) error {
 	if n > MaxLine {
 		return tooLong(tag, n)
 	}
+	w.fit(n)
 	w.w.WriteByte(tag)
 	for _, x := range s {
 		w.w.WriteString(x)
@@ -192,14 +193,19 @@ func (w *Writer) putRead(prefix, line string) error {
 // pathFits returns an error if the line of tag and p would be over
 // MaxLine octets.
 func pathFits(tag byte, p Path) error {
+	if n := pathLen(p); n > MaxLine {
+		return tooLong(tag, n)
+	}
+	return nil
+}
+
+// pathLen is the length of the line of a tag and p.
+func pathLen(p Path) int {
 	n := 5 + len(p.Mailbox) // tag, " <", ">", LF
 	for _, x := range p.Params {
 		n += 1 + len(x)
 	}
-	if n > MaxLine {
-		return tooLong(tag, n)
-	}
-	return nil
+	return n
 }
 
 // putPath writes tag, SP, p and LF; pathFits has said the line fits.
@@ -207,7 +213,7 @@ func (w *Writer) putPath(tag byte, p Path) error {
 	if w.err != nil {
 		return w.err
 	}
-	w.fit(len(p.Mailbox) + 5)
+	w.fit(pathLen(p))
 	w.w.WriteByte(tag)
 	w.w.WriteString(" <")
 	w.w.WriteString(p.Mailbox)
@@ -292,6 +298,7 @@ func (w *Writer) putLine(line []byte) error {
 	if w.err != nil {
 		return w.err
 	}
+	w.fit(len(line))
 	_, err := w.w.Write(line)
 	return w.setErr(err)
 }
@@ -336,10 +343,12 @@ func (w *Writer) WriteHeader(h *Header) error {
 		if w.err != nil {
 			return w.err
 		}
+		w.fit(len(mLine))
 		if _, err := w.w.Write(mLine); err != nil {
 			return w.setErr(err)
 		}
 	}
+	w.fit(len(aLines))
 	if _, err := w.w.Write(aLines); err != nil {
 		return w.setErr(err)
 	}
@@ -353,6 +362,7 @@ func (w *Writer) WriteHeader(h *Header) error {
 		return w.Sender(h.Sender)
 	}
 	w.state, w.tail = wMessage, w.tail[:0]
+	w.fit(len(sLine))
 	_, err := w.w.Write(sLine)
 	return w.setErr(err)
 }
@@ -369,7 +379,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	n := len(p)
 	w.noteTail(p)
-	w.fit(n)
+	w.fit(len(w.line) + 2*n + 2) // at most: a tag for each octet, an LF
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i >= 0 && len(w.line) == 0 && i <= MaxPiece {
@@ -485,8 +495,12 @@ func (w *Writer) WriteEncoded(src io.Reader) (int64, error) {
 		}
 		return 0, ErrOrder
 	}
-	to := io.Writer(w.w)
-	if l, ok := src.(interface{ Len() int }); ok && l.Len() >= writeSize {
+	l, ok := src.(interface{ Len() int })
+	if ok {
+		w.fit(l.Len())
+	}
+	to := io.Writer(w.w) // (after fit: it may give w a new buffer)
+	if ok && l.Len() >= writeSize {
 		if err := w.Flush(); err != nil {
 			return 0, err
 		}
@@ -502,6 +516,7 @@ func (w *Writer) WriteEncoded(src io.Reader) (int64, error) {
 
 // piece writes the held octets as a ";" line.
 func (w *Writer) piece() {
+	w.fit(len(w.line) + 2)
 	w.w.WriteByte(';')
 	w.w.Write(w.line)
 	w.w.WriteByte('\n')
@@ -561,6 +576,7 @@ func (w *Writer) End() error {
 	}
 	// (In the buffer's free space: a local array would escape through
 	// Write and cost an allocation for every record.)
+	w.fit(len("E \n") + 20)
 	_, err := w.w.Write(append(strconv.AppendInt(append(w.w.AvailableBuffer(), "E "...), w.n, 10), '\n'))
 	return w.setErr(err)
 }

@@ -14,18 +14,18 @@ import (
 	"mlm/lib/sysexit"
 )
 
-// growInput is records enough to outgrow writeMax three times: every
+// growInput is records enough to outgrow writeMax, with room: every
 // message of messages(), long lines in ";" pieces among them, and one
-// record of more recipients than writeMax holds R lines of.
+// record of more recipients than a 256 KiB buffer holds R lines of.
 func growInput() []byte {
 	var in []byte
-	for i := 0; len(in) < 3*writeMax; i++ {
+	for i := 0; len(in) < 3*writeMax/2; i++ {
 		for _, msg := range messages() {
 			h := &Header{ID: fmt.Sprintf("r%d", i), Attrs: []Attr{{Name: "n", Value: strconv.Itoa(i)}}, Sender: Path{Mailbox: "s@x.example"}}
 			in = append(in, refEncode(h, bytes.Repeat(msg, 1+i%5), testRcpts)...)
 		}
 		if i == 1 {
-			in = append(in, refEncode(testHeader, []byte("a\n"), manyRcpts(writeMax/20))...)
+			in = append(in, refEncode(testHeader, []byte("a\n"), manyRcpts(writeMax/40))...)
 		}
 	}
 	return in
@@ -250,5 +250,43 @@ func TestWriterShortWrite(t *testing.T) {
 	}
 	if sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("passed on with %v; want a temporary error", err)
+	}
+}
+
+// TestWriterGrowsOnMessage: a message written in short lines, in pieces
+// of any size, makes the Writer grow as soon as it has more than its
+// first buffer, before the record ends.
+func TestWriterGrowsOnMessage(t *testing.T) {
+	for _, chunk := range []int{1, 7, 4096, 3 * writeSize} {
+		f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := bytes.Repeat([]byte("a line of a message\n"), 3*writeSize/20)
+		w := NewWriter(f)
+		err = w.WriteHeader(&Header{ID: testHeader.ID, Attrs: testHeader.Attrs, Sender: testHeader.Sender})
+		for p := msg; len(p) > 0 && err == nil; p = p[min(chunk, len(p)):] {
+			_, err = w.Write(p[:min(chunk, len(p))])
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.w.Size() != writeMax {
+			t.Errorf("pieces of %d: a buffer of %d octets, want %d", chunk, w.w.Size(), writeMax)
+		}
+		if err := w.End(); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(f.Name())
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := refEncode(testHeader, msg, nil); !bytes.Equal(got, want) {
+			t.Fatalf("pieces of %d: %d octets written, want %d, not the same", chunk, len(got), len(want))
+		}
 	}
 }
