@@ -231,8 +231,8 @@ func (r *spillReader) Len() int { return r.mem.Len() + r.file.Len() }
 // part of it beyond memory from the spool's file. Its WriteTo, which
 // io.Copy calls, reads the file in pieces of readSize, where a
 // bufio.Writer's ReadFrom would read it in pieces of the writer's buffer
-// (64 KiB for a stream Writer, to begin with): a 1 MB message costs 4 reads and about as
-// many writes rather than 16 of each.
+// (64 KiB for a stream Writer, to begin with): a 1 MB message costs 4
+// reads and about as many writes rather than 16 of each.
 type fileReader struct {
 	f    *os.File
 	off  int64 // where in f the next read starts
