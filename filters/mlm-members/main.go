@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"mlm/lib/addr"
 	"mlm/lib/cli"
@@ -107,6 +108,13 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		// The table of those written, made once for all the file may
+		// hold, not grown member by member.
+		more, err := src.Len()
+		if err != nil {
+			return err
+		}
+		seen.Grow(more)
 		posterKey := addr.Key(poster)
 		nbad = 0
 		members := 0 // the record's member lines that are addresses
@@ -150,9 +158,13 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 
 // A batch is members on their way out, not yet looked up in the set of
 // those written: they go to it together (addr.KeySet's AddAll), so that
-// its lookups' waits for memory overlap.
+// its lookups' waits for memory overlap. It holds a copy of each member,
+// as what members.Source gives lasts only until the next: the copies go
+// one after another in buf, which the next batch uses again.
 type batch struct {
-	ms, ks []string // the members and their keys
+	buf    []byte
+	ends   []int    // where each member ends in buf
+	ms, ks []string // at flush: the members (in buf) and their keys
 	fresh  []bool
 }
 
@@ -160,16 +172,32 @@ type batch struct {
 const batchMax = 32
 
 // add adds a member and its key, and reports whether the batch is full.
+// A key that is m itself (addr.Key's, for a domain in lower case) is
+// kept as "", to be the copy of m; any other is a string of its own.
 func (b *batch) add(m, k string) bool {
-	b.ms, b.ks = append(b.ms, m), append(b.ks, k)
-	return len(b.ms) >= batchMax
+	if unsafe.StringData(k) == unsafe.StringData(m) {
+		k = "" // no member's key is empty
+	}
+	b.buf = append(b.buf, m...)
+	b.ends = append(b.ends, len(b.buf))
+	b.ks = append(b.ks, k)
+	return len(b.ends) >= batchMax
 }
 
 // flush writes the batch's members that seen does not have yet, in
 // order, counting them in n, and empties it.
 func (b *batch) flush(w *stream.Writer, seen *addr.KeySet, n *int) error {
-	if len(b.ms) == 0 {
+	if len(b.ends) == 0 {
 		return nil
+	}
+	start := 0
+	for i, end := range b.ends {
+		m := unsafe.String(&b.buf[start], end-start) // buf is not written again before the batch is out
+		b.ms = append(b.ms, m)
+		if b.ks[i] == "" {
+			b.ks[i] = m
+		}
+		start = end
 	}
 	b.fresh = slices.Grow(b.fresh[:0], len(b.ks))[:len(b.ks)]
 	seen.AddAll(b.ks, b.fresh)
@@ -185,5 +213,6 @@ func (b *batch) flush(w *stream.Writer, seen *addr.KeySet, n *int) error {
 	clear(b.ms)
 	clear(b.ks)
 	b.ms, b.ks = b.ms[:0], b.ks[:0]
+	b.buf, b.ends = b.buf[:0], b.ends[:0]
 	return nil
 }

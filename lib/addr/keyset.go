@@ -4,8 +4,9 @@ import "hash/maphash"
 
 // KeySet remembers keys (addr.Key) by a 64-bit hash in an open-addressing
 // table kept at most two thirds full: 12 to 24 octets per member (and,
-// while it grows, half as much again), so a 1,000,000-member list costs
-// 16 MiB rather than the addresses themselves. Two different keys with
+// while it grows, half as much again, unless Grow made it large enough
+// first), so a 1,000,000-member list costs 16 MiB rather than the
+// addresses themselves. Two different keys with
 // one hash (odds about 1 in 30 million for a million members) would
 // count as one; mlm-members(1) and mlm-sendmail(1) say so under CAVEATS.
 type KeySet struct {
@@ -113,13 +114,31 @@ func (s *KeySet) Has(k string) bool {
 	}
 }
 
-func (s *KeySet) grow() {
+// Grow makes room for n more keys: adding them does not grow the table.
+// A caller that knows about how many keys are coming (the lines of a
+// member file) so makes the table once, where growing it step by step
+// would make and copy one table after another, up to half as large
+// again as the last, and leave the old ones to the garbage collector.
+func (s *KeySet) Grow(n int) {
+	size := len(s.slots)
+	for (s.n+n)*3 >= size*2 {
+		size *= 2
+	}
+	if size > len(s.slots) {
+		s.resize(size)
+	}
+}
+
+func (s *KeySet) grow() { s.resize(2 * len(s.slots)) }
+
+// resize moves the keys to a table of size slots, a power of 2.
+func (s *KeySet) resize(size int) {
 	// The slots used move: Reset clears the whole table from now on
 	// (used is complete only while len(used) == n, and n > 0 here
 	// unless AddAll grew an empty set).
 	s.used = s.used[:0]
 	old := s.slots
-	s.slots = make([]uint64, 2*len(old))
+	s.slots = make([]uint64, size)
 	mask := uint64(len(s.slots) - 1)
 	for _, h := range old {
 		if h == 0 {

@@ -305,6 +305,45 @@ func TestKeySetAddAll(t *testing.T) {
 	}
 }
 
+// TestKeySetGrow: after Grow(n) the table takes n more keys without
+// growing, and is no larger than it must be; the keys in it before stay,
+// the answers are those of a set that grew key by key, and Reset
+// empties it.
+func TestKeySetGrow(t *testing.T) {
+	for _, before := range []int{0, 5, maxUsed + 1, 3000} {
+		for _, n := range []int{0, 1, 600, 1000, 100_000} {
+			s, plain := NewKeySet(), NewKeySet()
+			for i := range before {
+				s.Add(fmt.Sprint("b", i))
+				plain.Add(fmt.Sprint("b", i))
+			}
+			s.Grow(n)
+			size := len(s.slots)
+			if (before+n)*3 >= size*2 || (size > 1024 && (before+n)*3 < size) {
+				t.Fatalf("%d keys, Grow(%d): %d slots", before, n, size)
+			}
+			for i := range n {
+				k := fmt.Sprint("k", i%(n/2+1), "b", i%7) // repeats too
+				if got, want := s.Add(k), plain.Add(k); got != want {
+					t.Fatalf("%d keys, Grow(%d): Add(%q) = %v; key by key: %v", before, n, k, got, want)
+				}
+			}
+			if len(s.slots) != size || s.n != plain.n {
+				t.Fatalf("%d keys, Grow(%d): %d slots after, %d before; %d keys, key by key %d", before, n, len(s.slots), size, s.n, plain.n)
+			}
+			for i := range before {
+				if !s.Has(fmt.Sprint("b", i)) {
+					t.Fatalf("%d keys, Grow(%d): key %d lost", before, n, i)
+				}
+			}
+			s.Reset()
+			if s.n != 0 || slices.ContainsFunc(s.slots, func(h uint64) bool { return h != 0 }) {
+				t.Fatalf("%d keys, Grow(%d): slots left filled after Reset", before, n)
+			}
+		}
+	}
+}
+
 func TestVERP(t *testing.T) {
 	l64 := strings.Repeat("l", 39) + "@" + strings.Repeat("d", 20) + ".x" // d+ 39 = 22: 64 octets
 	tests := []struct{ sender, rcpt, want string }{

@@ -2,6 +2,7 @@ package members
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"mlm/lib/addr"
 	"mlm/lib/listdir"
@@ -199,10 +201,11 @@ func TestAppendKey(t *testing.T) {
 	}
 }
 
-// sourceAll is all, through a Source.
+// sourceAll is all, through a Source; it keeps a copy of each address,
+// as Each's lasts only until the next.
 func sourceAll(t *testing.T, s *Source) (got []string, bad []int) {
 	t.Helper()
-	err := s.Each(func(m string) error { got = append(got, m); return nil },
+	err := s.Each(func(m string) error { got = append(got, strings.Clone(m)); return nil },
 		func(_ string, line int, _ error) { bad = append(bad, line) })
 	if err != nil {
 		t.Fatal(err)
@@ -212,6 +215,8 @@ func sourceAll(t *testing.T, s *Source) (got []string, bad []int) {
 
 // TestSource: a Source gives what Each gives, bad lines included, each
 // time; a small file is read once, a large one and the command each time.
+// Len says how many addresses a small file holds, how many lines a large
+// one had at the first read, and nothing for the command.
 func TestSource(t *testing.T) {
 	var big strings.Builder
 	for i := 0; big.Len() <= SmallFile; i++ {
@@ -221,10 +226,11 @@ func TestSource(t *testing.T) {
 	cases := map[string]struct {
 		files   map[string]string
 		rereads bool
+		len     int
 	}{
 		"missing": {files: map[string]string{}},
-		"small":   {files: map[string]string{"subscribers": "# members\nalice@example.org\n\nnot an address\nBob@Example.NET\n"}},
-		"big":     {files: map[string]string{"subscribers": big.String()}, rereads: true},
+		"small":   {files: map[string]string{"subscribers": "# members\nalice@example.org\n\nnot an address\nBob@Example.NET\n"}, len: 2},
+		"big":     {files: map[string]string{"subscribers": big.String()}, rereads: true, len: strings.Count(big.String(), "\n")},
 		"command": {files: map[string]string{"members-command": "cat\nother\n", "other": "x@example.org\nbad\n"}, rereads: true},
 	}
 	for name, c := range cases {
@@ -232,6 +238,9 @@ func TestSource(t *testing.T) {
 			d := list(t, c.files)
 			s := NewSource(d, listdir.Subscribers)
 			for round := 0; round < 3; round++ {
+				if n, err := s.Len(); err != nil || n != c.len {
+					t.Fatalf("round %d: Len() = %d, %v; want %d", round, n, err, c.len)
+				}
 				want, wantBad := all(t, d, listdir.Subscribers)
 				got, gotBad := sourceAll(t, s)
 				if round == 2 && !c.rereads {
@@ -252,6 +261,20 @@ func TestSource(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCountLines: a last line without LF counts too.
+func TestCountLines(t *testing.T) {
+	for in, want := range map[string]int{"": 0, "a": 1, "a\n": 1, "a\nb": 2, "\n\n": 2, "a\n\nb\n": 3} {
+		for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in))} {
+			if n, err := countLines(r); n != want || err != nil {
+				t.Errorf("countLines(%q) = %d, %v; want %d", in, n, err, want)
+			}
+		}
+	}
+	if _, err := countLines(iotest.ErrReader(io.ErrUnexpectedEOF)); err != io.ErrUnexpectedEOF {
+		t.Errorf("countLines: error %v; want the reader's", err)
 	}
 }
 
