@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,7 +120,8 @@ func TestBatcherOrder(t *testing.T) {
 // for the next domain opened; one of a recipient that waits to the end
 // of the record (every 101st to a domain of its own, the rest to one
 // big domain) then held room for 128: a 1,000,000-member record took
-// 120 MiB, where the man page says 100,001 recipients at most.
+// 120 MiB, where the man page says 100,001 recipients at most. The room
+// full batches keep for their domains' next counts, at most spareRoom.
 func TestBatcherHeld(t *testing.T) {
 	b := newBatcher(100, pendingCap, func([]stream.Path) error { return nil })
 	for i := 0; i < 101*1000; i++ {
@@ -138,9 +140,69 @@ func TestBatcherHeld(t *testing.T) {
 	for _, bt := range b.free {
 		room += cap(bt.rcpts)
 	}
-	if room > 4*b.pending+4*b.max {
+	for _, rc := range b.spare {
+		room += cap(rc)
+	}
+	if room > 4*b.pending+4*b.max+spareRoom {
 		t.Errorf("%d recipients pending in %d batches, with room for %d", b.pending, len(b.fill), room)
 	}
+}
+
+// TestBatcherSpare: a domain's full batch leaves its room to the
+// domain's next, so that batch after batch of one domain grows none
+// again; a batch not full, or room past spareRoom, is let go; what is
+// written is the same.
+func TestBatcherSpare(t *testing.T) {
+	for _, n := range []int{1, 2, 100, 10_000} {
+		var arrays []*stream.Path // the room of each batch written
+		var got []string
+		b := newBatcher(n, pendingCap, func(rc []stream.Path) error {
+			if p := &rc[0]; !slices.Contains(arrays, p) {
+				arrays = append(arrays, p)
+			}
+			for _, p := range rc {
+				got = append(got, p.Mailbox)
+			}
+			return nil
+		})
+		var want []string
+		for i := range 10*n + n/2 {
+			m := fmt.Sprintf("u%d@big.example", i)
+			want = append(want, m)
+			if err := b.add(stream.Path{Mailbox: m}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.finish()
+		if !slices.Equal(got, want) {
+			t.Fatalf("n=%d: %d written, %d added, or out of order", n, len(got), len(want))
+		}
+		// Room for one is kept with the batch; one for 10,000 is past
+		// spareRoom: each batch has room of its own.
+		wantArrays := 1
+		if n > spareRoom {
+			wantArrays = 11
+		}
+		if len(arrays) != wantArrays {
+			t.Errorf("n=%d: batches in %d rooms; want %d", n, len(arrays), wantArrays)
+		}
+		if b.spared != b.sparedNow() || b.spared > spareRoom {
+			t.Errorf("n=%d: spared %d, kept %d, at most %d", n, b.spared, b.sparedNow(), spareRoom)
+		}
+	}
+}
+
+// sparedNow is the room b keeps for domains' next batches, counted: the
+// spare room, and that of open batches that took it.
+func (b *batcher) sparedNow() int {
+	n := 0
+	for _, rc := range b.spare {
+		n += cap(rc)
+	}
+	for _, bt := range b.fill {
+		n += bt.spare
+	}
+	return n
 }
 
 // writeBig writes a stream of one record with n recipients over the
