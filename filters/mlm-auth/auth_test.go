@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"mlm/lib/password"
 	"mlm/lib/queue"
 	"mlm/lib/stream"
+	"mlm/lib/sysexit"
 )
 
 // TestFromCache: the From values whose addresses are remembered across
@@ -276,6 +278,33 @@ func openList(t *testing.T) string {
 		}
 	}
 	return dir
+}
+
+// TestOpenReadsNoMembers: on an open list, a post that is no bulk mail
+// passes without a look at the member files, which decide on bulk mail
+// alone; bulk mail from a non-member is looked up, and held. The
+// subscribers file here is a FIFO, which a read refuses: a temporary
+// failure where it is read.
+func TestOpenReadsNoMembers(t *testing.T) {
+	dir := openList(t)
+	if err := syscall.Mkfifo(filepath.Join(dir, "subscribers"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, held := authPost(t, dir, "p1", "From: a@example.org\nSubject: x\n\nbody\n")
+	wantPassed(t, "p1", out, held)
+	var in bytes.Buffer
+	if err := stream.WriteRecord(&in, &stream.Header{ID: "p2", Sender: stream.Path{Mailbox: "a@example.org"}},
+		strings.NewReader("From: a@example.org\nPrecedence: bulk\nSubject: x\n\nbody\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(dir, &in, io.Discard, time.Unix(1764417600, 0)); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("bulk mail, subscribers unreadable: %v; want a temporary failure", err)
+	}
+	if err := os.Remove(filepath.Join(dir, "subscribers")); err != nil {
+		t.Fatal(err)
+	}
+	out, held = authPost(t, dir, "p3", "From: a@example.org\nPrecedence: bulk\nSubject: x\n\nbody\n")
+	wantHeld(t, "p3", out, held, "bulk%20mail%20from%20a%20non-member")
 }
 
 // authPost runs mlm-auth on the record id, from a@example.org, of the
