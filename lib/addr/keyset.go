@@ -114,12 +114,16 @@ func (s *KeySet) Has(k string) bool {
 	}
 }
 
-// Grow makes room for n more keys: adding them does not grow the table.
-// A caller that knows about how many keys are coming (the lines of a
-// member file) so makes the table once, where growing it step by step
-// would make and copy one table after another, up to half as large
-// again as the last, and leave the old ones to the garbage collector.
+// Grow makes room for n more keys, at most growMax: adding them does not
+// grow the table. A caller that knows about how many keys are coming
+// (the lines of a member file) so makes the table once, where growing it
+// step by step would make and copy one table after another, up to half
+// as large again as the last, and leave the old ones to the garbage
+// collector. Past growMax, a count of lines is not trusted to be one of
+// keys (a file of blank lines, say): the table grows from there as keys
+// come, as it would without Grow.
 func (s *KeySet) Grow(n int) {
+	n = min(n, growMax)
 	size := len(s.slots)
 	for (s.n+n)*3 >= size*2 {
 		size *= 2
@@ -128,6 +132,9 @@ func (s *KeySet) Grow(n int) {
 		s.resize(size)
 	}
 }
+
+// growMax is the most keys Grow makes room for: a table of 32 MiB.
+const growMax = 1 << 21
 
 func (s *KeySet) grow() { s.resize(2 * len(s.slots)) }
 

@@ -342,6 +342,12 @@ func TestKeySetGrow(t *testing.T) {
 			}
 		}
 	}
+	// A count past growMax makes room for growMax alone.
+	s := NewKeySet()
+	s.Grow(1 << 40)
+	if len(s.slots) != 4<<20 {
+		t.Errorf("Grow(1<<40): %d slots; want %d", len(s.slots), 4<<20)
+	}
 }
 
 func TestVERP(t *testing.T) {
