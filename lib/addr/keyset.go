@@ -6,9 +6,9 @@ import "hash/maphash"
 // table kept at most two thirds full: 12 to 24 octets per member (and,
 // while it grows, half as much again, unless Grow made it large enough
 // first), so a 1,000,000-member list costs 16 MiB rather than the
-// addresses themselves. Two different keys with
-// one hash (odds about 1 in 30 million for a million members) would
-// count as one; mlm-members(1) and mlm-sendmail(1) say so under CAVEATS.
+// addresses themselves. Two different keys with one hash (odds about 1
+// in 30 million for a million members) would count as one; mlm-members(1)
+// and mlm-sendmail(1) say so under CAVEATS.
 type KeySet struct {
 	seed  maphash.Seed
 	slots []uint64
