@@ -162,10 +162,10 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 // as what members.Source gives lasts only until the next: the copies go
 // one after another in buf, which the next batch uses again.
 type batch struct {
-	buf    []byte
-	ends   []int    // where each member ends in buf
-	ms, ks []string // at flush: the members (in buf) and their keys
-	fresh  []bool
+	buf   []byte
+	ends  []int    // where each member ends in buf
+	ks    []string // their keys
+	fresh []bool
 }
 
 // batchMax is the most members a batch holds.
@@ -190,29 +190,34 @@ func (b *batch) flush(w *stream.Writer, seen *addr.KeySet, n *int) error {
 	if len(b.ends) == 0 {
 		return nil
 	}
-	start := 0
-	for i, end := range b.ends {
-		m := unsafe.String(&b.buf[start], end-start) // buf is not written again before the batch is out
-		b.ms = append(b.ms, m)
-		if b.ks[i] == "" {
-			b.ks[i] = m
+	for i, k := range b.ks {
+		if k == "" {
+			b.ks[i] = b.member(i)
 		}
-		start = end
 	}
 	b.fresh = slices.Grow(b.fresh[:0], len(b.ks))[:len(b.ks)]
 	seen.AddAll(b.ks, b.fresh)
-	for i, m := range b.ms {
-		if !b.fresh[i] {
+	for i, fresh := range b.fresh {
+		if !fresh {
 			continue
 		}
 		*n++
-		if err := w.Recipient(stream.Path{Mailbox: m}); err != nil {
+		if err := w.Recipient(stream.Path{Mailbox: b.member(i)}); err != nil {
 			return err
 		}
 	}
-	clear(b.ms)
 	clear(b.ks)
-	b.ms, b.ks = b.ms[:0], b.ks[:0]
+	b.ks = b.ks[:0]
 	b.buf, b.ends = b.buf[:0], b.ends[:0]
 	return nil
+}
+
+// member is the batch's i-th member, in buf, which is not written again
+// before the batch is out.
+func (b *batch) member(i int) string {
+	start := 0
+	if i > 0 {
+		start = b.ends[i-1]
+	}
+	return unsafe.String(&b.buf[start], b.ends[i]-start)
 }

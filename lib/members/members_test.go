@@ -226,11 +226,11 @@ func TestSource(t *testing.T) {
 	cases := map[string]struct {
 		files   map[string]string
 		rereads bool
-		len     int
+		wantLen int
 	}{
 		"missing": {files: map[string]string{}},
-		"small":   {files: map[string]string{"subscribers": "# members\nalice@example.org\n\nnot an address\nBob@Example.NET\n"}, len: 2},
-		"big":     {files: map[string]string{"subscribers": big.String()}, rereads: true, len: strings.Count(big.String(), "\n")},
+		"small":   {files: map[string]string{"subscribers": "# members\nalice@example.org\n\nnot an address\nBob@Example.NET\n"}, wantLen: 2},
+		"big":     {files: map[string]string{"subscribers": big.String()}, rereads: true, wantLen: strings.Count(big.String(), "\n")},
 		"command": {files: map[string]string{"members-command": "cat\nother\n", "other": "x@example.org\nbad\n"}, rereads: true},
 	}
 	for name, c := range cases {
@@ -238,8 +238,8 @@ func TestSource(t *testing.T) {
 			d := list(t, c.files)
 			s := NewSource(d, listdir.Subscribers)
 			for round := 0; round < 3; round++ {
-				if n, err := s.Len(); err != nil || n != c.len {
-					t.Fatalf("round %d: Len() = %d, %v; want %d", round, n, err, c.len)
+				if n, err := s.Len(); err != nil || n != c.wantLen {
+					t.Fatalf("round %d: Len() = %d, %v; want %d", round, n, err, c.wantLen)
 				}
 				want, wantBad := all(t, d, listdir.Subscribers)
 				got, gotBad := sourceAll(t, s)
