@@ -16,6 +16,7 @@ type KeySet struct {
 	used  []int    // the slots filled, while they are few: all of them if len(used) == n (never after grow, at n > maxUsed)
 	hs    []uint64 // AddAll's hashes
 	touch uint64   // what AddAll's first loads read, kept so that they are made
+	spare []uint64 // the large table Reset let go, for a resize to that size to clear and use again
 }
 
 // maxUsed is the most filled slots a KeySet keeps track of, so that
@@ -29,7 +30,13 @@ func NewKeySet() *KeySet {
 	return &KeySet{seed: maphash.MakeSeed(), slots: make([]uint64, 1024), used: make([]int, 0, maxUsed)}
 }
 
-// Reset empties s for reuse, keeping its table unless it grew large.
+// Reset empties s for reuse, keeping its table unless it grew large. A
+// large one is kept aside, not cleared: the next record of a stream to
+// the same large list makes a table of that size again (Grow), which
+// then clears this one and uses it, where a new one would cost a page
+// fault for every 4 KiB (4,096 for a million members), and the old
+// one a collection. A set that has held many keys once so keeps their
+// table for its life, as mlm-members keeps the peak it reached.
 func (s *KeySet) Reset() {
 	switch {
 	case s.n == 0:
@@ -39,7 +46,7 @@ func (s *KeySet) Reset() {
 			s.slots[i] = 0
 		}
 	case len(s.slots) > 1<<16:
-		s.slots = make([]uint64, 1024)
+		s.spare, s.slots = s.slots, make([]uint64, 1024)
 	default:
 		clear(s.slots)
 	}
@@ -145,7 +152,12 @@ func (s *KeySet) resize(size int) {
 	// unless AddAll grew an empty set).
 	s.used = s.used[:0]
 	old := s.slots
-	s.slots = make([]uint64, size)
+	if len(s.spare) == size {
+		s.slots, s.spare = s.spare, nil
+		clear(s.slots)
+	} else {
+		s.slots = make([]uint64, size)
+	}
 	mask := uint64(len(s.slots) - 1)
 	for _, h := range old {
 		if h == 0 {

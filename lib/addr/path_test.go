@@ -350,6 +350,50 @@ func TestKeySetGrow(t *testing.T) {
 	}
 }
 
+// TestKeySetSpare: a large table Reset let go is used again, cleared, by
+// the next Grow to its size, as for each record of a stream to one large
+// list; the keys of the record before are gone, those added before the
+// Grow stay, and a Grow to another size makes a table of its own.
+func TestKeySetSpare(t *testing.T) {
+	const n = 100_000
+	s := NewKeySet()
+	var first *uint64 // the table's first slot
+	for round := range 3 {
+		s.Add(fmt.Sprint("own", round)) // the record's own recipients, before Grow
+		s.Grow(n)
+		if round > 0 && &s.slots[0] != first {
+			t.Fatalf("round %d: Grow(%d) made a new table; want the one Reset let go", round, n)
+		}
+		if round == 0 {
+			first = &s.slots[0]
+		}
+		for i := range n {
+			if !s.Add(fmt.Sprint(round, "-", i)) {
+				t.Fatalf("round %d: key %d taken as seen", round, i)
+			}
+		}
+		if !s.Has(fmt.Sprint("own", round)) {
+			t.Fatalf("round %d: a key added before Grow lost", round)
+		}
+		if round > 0 && (s.Has(fmt.Sprint(round-1, "-", 5)) || s.Has(fmt.Sprint("own", round-1))) {
+			t.Fatalf("round %d: a key of the round before still there", round)
+		}
+		if s.n != n+1 {
+			t.Fatalf("round %d: %d keys; want %d", round, s.n, n+1)
+		}
+		s.Reset()
+		if s.n != 0 || len(s.slots) != 1024 || len(s.spare) == 0 {
+			t.Fatalf("round %d: after Reset %d keys, %d slots, spare of %d", round, s.n, len(s.slots), len(s.spare))
+		}
+	}
+	// Another size: a table of its own; the spare stays for its size.
+	spare := len(s.spare)
+	s.Grow(4 * n)
+	if len(s.slots) == spare || len(s.spare) != spare {
+		t.Errorf("Grow(%d): %d slots, spare of %d; want a new table, and the spare of %d kept", 4*n, len(s.slots), len(s.spare), spare)
+	}
+}
+
 func TestVERP(t *testing.T) {
 	l64 := strings.Repeat("l", 39) + "@" + strings.Repeat("d", 20) + ".x" // d+ 39 = 22: 64 octets
 	tests := []struct{ sender, rcpt, want string }{
