@@ -1253,3 +1253,59 @@ func TestFaultPipeliningMishandled(t *testing.T) {
 		}
 	})
 }
+
+// TestRepliesAgain: a reply line the same as the last one read is taken
+// as that one was, without a parse (a server gives most RCPTs the same
+// reply); any other line, one that differs only by a trailing space, by
+// a second CR, or by being the first of several lines, is read as it is.
+func TestRepliesAgain(t *testing.T) {
+	replies := []string{"250 sender ok",
+		"450 4.2.0 busy", "450 4.2.0 busy", "550 5.1.1 no such user", "550 5.1.1 no such user",
+		"450 4.2.0 busy", "450 4.2.0 busy ", "250 2.1.5 Ok", "450 4.2.0 busy\r",
+		"450-4.2.0 busy", "450 4.2.0 busy", "452 4.5.3 too many", "354 go"}
+	want := []smtpout.Reply{
+		{Code: 450, Enhanced: "4.2.0", Text: "busy"}, {Code: 450, Enhanced: "4.2.0", Text: "busy"},
+		{Code: 550, Enhanced: "5.1.1", Text: "no such user"}, {Code: 550, Enhanced: "5.1.1", Text: "no such user"},
+		{Code: 450, Enhanced: "4.2.0", Text: "busy"}, {Code: 450, Enhanced: "4.2.0", Text: "busy "},
+		{Code: 250, Enhanced: "2.0.0", Text: "ok"}, // accepted: the dot's reply
+		{Code: 450, Enhanced: "4.2.0", Text: "busy"},
+		{Code: 450, Enhanced: "4.2.0", Text: "busy 4.2.0 busy"},
+	}
+	f := serve(t, func(c *fconn) {
+		if !c.hello("PIPELINING") || !c.lines(len(want)+3) {
+			return
+		}
+		c.say(replies...)
+		if c.data() {
+			c.say("250 2.0.0 ok")
+			c.rest()
+		}
+	})
+	c, err := dial(t, f.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to := make([]string, len(want)+1)
+	for i := range to {
+		to[i] = fmt.Sprintf("r%d@example.org", i)
+	}
+	var res []smtpout.Result
+	var rest []stream.Path
+	within(t, func() { res, rest, err = c.Send(sender, rcpts(to...), message, false) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rest) != 1 || rest[0].Mailbox != to[len(to)-1] {
+		t.Errorf("left for another transaction %v; want %s (452)", rest, to[len(to)-1])
+	}
+	got := map[string]smtpout.Reply{}
+	for _, r := range res {
+		got[r.Rcpt.Mailbox] = r.Reply
+	}
+	for i, w := range want {
+		if g := got[to[i]]; g != w {
+			t.Errorf("%s: %+v; want %+v", to[i], g, w)
+		}
+	}
+}

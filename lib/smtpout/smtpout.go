@@ -164,6 +164,12 @@ type Client struct {
 	// A held transaction whose dot's reply is read, and whose done waits
 	// until the replies read after it are found in step (see confirm).
 	replied *heldTx
+	// The last reply of one line read, and that line (without its
+	// CRLF): a server gives the same reply to most RCPTs, which read
+	// takes again without parsing it or allocating.
+	lastLine  string
+	lastReply Reply
+	replies   []Reply // a transaction's replies to RCPT, for the next to reuse
 }
 
 // heldTx is a transaction whose final dot is written to the buffer, not
@@ -431,7 +437,11 @@ const MaxPipelined = 500
 var DataTimeout = 10 * time.Minute
 
 func (c *Client) read() (Reply, error) {
-	_, r, err := c.readLines()
+	r, ok := c.again()
+	var err error
+	if !ok {
+		_, r, err = c.readLines()
+	}
 	if err == nil && r.Code == 421 {
 		// The server is closing (RFC 5321 §3.8: a reply any command
 		// may get): the replies it gave before are taken to stand,
@@ -442,10 +452,34 @@ func (c *Client) read() (Reply, error) {
 	return r, err
 }
 
+// again takes the next reply if it is a line in the read buffer the same
+// as the last reply of one line read (lastLine), and returns what that
+// line was read as: it needs no read, so no timeout either.
+func (c *Client) again() (Reply, bool) {
+	if c.lastLine == "" {
+		return Reply{}, false
+	}
+	b, _ := c.br.Peek(c.br.Buffered())
+	n := bytes.IndexByte(b, '\n')
+	if n < 0 {
+		return Reply{}, false
+	}
+	line := b[:n]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	if string(line) != c.lastLine {
+		return Reply{}, false
+	}
+	c.br.Discard(n + 1)
+	return c.lastReply, true
+}
+
 // readLines reads one reply, possibly multi-line, within the timeout:
 // one for the whole reply, so a server cannot stretch it line by line.
 func (c *Client) readLines() ([]string, Reply, error) {
 	var lines []string
+	var first string // the first line, without its line end
 	code := 0
 	armed := false
 	for {
@@ -476,6 +510,9 @@ func (c *Client) readLines() ([]string, Reply, error) {
 			text = s[4:]
 		}
 		lines = append(lines, text)
+		if len(lines) == 1 {
+			first = s
+		}
 		if len(lines) > MaxReplyLines {
 			return nil, Reply{}, sysexit.Temp(fmt.Errorf("%s: %w: too many lines", c.Addr, ErrGarbled))
 		}
@@ -500,6 +537,9 @@ func (c *Client) readLines() ([]string, Reply, error) {
 			n--
 		}
 		r.Text = strings.Clone(r.Text[:n])
+	}
+	if len(lines) == 1 {
+		c.lastLine, c.lastReply = first, r
 	}
 	return lines, r, nil
 }
@@ -839,7 +879,10 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	// Every reply is checked against its command as it is read; one out
 	// of step ends the session before any reply after it is believed.
 	var mr, dr Reply // the replies to MAIL and DATA; dr.Code 0 if not sent
-	replies := make([]Reply, 0, len(rcpts))
+	if cap(c.replies) < len(rcpts) {
+		c.replies = make([]Reply, 0, len(rcpts))
+	}
+	replies := c.replies[:0] // (none kept past this transaction: results copy them)
 	if c.Has("PIPELINING") {
 		sendAll := func() error { // (a write's error sticks: flush returns it)
 			c.write(mail)
