@@ -423,6 +423,37 @@ func FuzzReadReply(f *testing.F) {
 	})
 }
 
+// FuzzReadAgain: replies read one after another by read, which takes a
+// line the same as the last reply of one line without a parse (again),
+// are what a parse of each gives: the same reply, or a failure too.
+func FuzzReadAgain(f *testing.F) {
+	for _, s := range []string{
+		"250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no\r\n250 2.1.5 Ok\r\n",
+		"250 ok\r\n250 ok\r\r\n250 ok \r\n250 ok\n250-ok\r\n250 ok\r\n250 ok\r\n",
+		"250\r\n250\r\n250 \r\n250 \r\n", "421 4.3.0 bye\r\n421 4.3.0 bye\r\n",
+		"250 ok\r\n250 ok", "250 ok\r\n25O ok\r\n", "250 ok\r\n250\tok\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		fast := &Client{opts: Options{Timeout: time.Second}, Addr: "test"}
+		fast.reset(&readerConn{r: bytes.NewReader(in)})
+		slow := &Client{opts: Options{Timeout: time.Second}, Addr: "test"}
+		slow.reset(&readerConn{r: bytes.NewReader(in)})
+		for i := 0; i < 100; i++ {
+			r1, err1 := fast.read()
+			slow.lastLine = "" // a parse every time
+			r2, err2 := slow.read()
+			if r1 != r2 || (err1 == nil) != (err2 == nil) {
+				t.Fatalf("reply %d of %q: %+v, %v; parsed: %+v, %v", i+1, in, r1, err1, r2, err2)
+			}
+			if err1 != nil {
+				return
+			}
+		}
+	})
+}
+
 // TestIsEnhanced: an RFC 3463 status code of the reply's class, and
 // nothing like one.
 func TestIsEnhanced(t *testing.T) {
