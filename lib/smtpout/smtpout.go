@@ -461,8 +461,8 @@ func (c *Client) again() (Reply, bool) {
 	}
 	b, _ := c.br.Peek(c.br.Buffered())
 	n := bytes.IndexByte(b, '\n')
-	if n < 0 {
-		return Reply{}, false
+	if n < 0 || n+1 > MaxReplyLine {
+		return Reply{}, false // (one too long is readLines' to refuse)
 	}
 	line := b[:n]
 	if len(line) > 0 && line[len(line)-1] == '\r' {

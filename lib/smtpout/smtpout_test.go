@@ -432,6 +432,8 @@ func FuzzReadAgain(f *testing.F) {
 		"250 ok\r\n250 ok\r\r\n250 ok \r\n250 ok\n250-ok\r\n250 ok\r\n250 ok\r\n",
 		"250\r\n250\r\n250 \r\n250 \r\n", "421 4.3.0 bye\r\n421 4.3.0 bye\r\n",
 		"250 ok\r\n250 ok", "250 ok\r\n25O ok\r\n", "250 ok\r\n250\tok\r\n",
+		// The longest line taken, then the same with a CR: one octet too long.
+		"250 " + strings.Repeat("x", MaxReplyLine-5) + "\n250 " + strings.Repeat("x", MaxReplyLine-5) + "\r\n",
 	} {
 		f.Add([]byte(s))
 	}
