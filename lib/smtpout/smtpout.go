@@ -164,9 +164,9 @@ type Client struct {
 	// A held transaction whose dot's reply is read, and whose done waits
 	// until the replies read after it are found in step (see confirm).
 	replied *heldTx
-	// The last reply of one line read, and that line (without its
-	// CRLF): a server gives the same reply to most RCPTs, which read
-	// takes again without parsing it or allocating.
+	// The last reply of one line read, and that line (without its line
+	// end): a server gives the same reply to most RCPTs, which read
+	// takes again without parsing it or allocating (see again).
 	lastLine  string
 	lastReply Reply
 	replies   []Reply // a transaction's replies to RCPT, for the next to reuse
