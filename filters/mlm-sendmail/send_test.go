@@ -35,7 +35,7 @@ import (
 )
 
 // list makes a list directory with the queues mlm-sendmail writes to.
-func list(t *testing.T) string {
+func list(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "address"), []byte("dev@lists.example.org\n"), 0o644)
