@@ -266,6 +266,8 @@ func TestBounceFields(t *testing.T) {
 
 func TestRetryStillDeferred(t *testing.T) {
 	dir := list(t)
+	// In the lifetime: a day after the records' "received".
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+24*3600))
 	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=451 4.3.0 later")})
 	_, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true}, record("p2,1,r", "a@example.org"))
 	if sysexit.Code(err) != sysexit.TempFail {
@@ -289,6 +291,8 @@ func TestRetryStillDeferred(t *testing.T) {
 // them would: it does not stay in the retry queue forever.
 func TestRetryNoRelayExpires(t *testing.T) {
 	dir := list(t)
+	// In the lifetime: a day after the records' "received".
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+24*3600))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -2014,6 +2018,8 @@ func TestMailRefusedFailsOver(t *testing.T) {
 // and the runs after send nothing.
 func TestLostReplyExpires(t *testing.T) {
 	dir := list(t)
+	// In the lifetime: a day after the records' "received".
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+24*3600))
 	srv := sinktest.Sink(t, smtpsink.Options{Delay: 700 * time.Millisecond, DelayAt: "dot"})
 	// Claimed, as under mlm-run: the sweep keeps the post's journal.
 	os.MkdirAll(filepath.Join(dir, "queue", "retry", "cur"), 0o700)
