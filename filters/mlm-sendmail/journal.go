@@ -81,6 +81,9 @@ type journal struct {
 	// recipients' keys would be some 80 octets each.
 	taken map[string][][]stream.Path
 	had   map[uint64]struct{}
+	// unknown's set of the keys of one record, cleared and used again
+	// for the next (see seenMax)
+	seen map[[2]uint64]bool
 
 	// Group commit: writes appended, per post, and the last write to
 	// each file an fsync of it made durable. One fsync runs at a time
@@ -260,18 +263,25 @@ func (j *journal) unknown(post, id string, rcpts []stream.Path) ([]stream.Path, 
 		}
 	}
 	if c == nil && len(rcpts) > 1 {
-		c = make(map[[2]uint64]bool, len(rcpts)) // this record's alone
+		c = j.recordSet(len(rcpts)) // this record's alone
 	}
-	todo := make([]stream.Path, 0, len(rcpts))
-	for _, r := range rcpts {
+	// rcpts itself while none is left out, as on a post's first
+	// delivery; a copy from the first left out.
+	todo := rcpts
+	for i, r := range rcpts {
 		k := j.key(r.Mailbox)
 		if m[k] || c[k] || others[k] {
+			if len(todo) == len(rcpts) {
+				todo = append(make([]stream.Path, 0, len(rcpts)-1), rcpts[:i]...)
+			}
 			continue
 		}
 		if c != nil {
 			c[k] = true
 		}
-		todo = append(todo, r)
+		if len(todo) < len(rcpts) {
+			todo = append(todo, r)
+		}
 	}
 	if j.claimed == nil && j.busy[key] > 0 && len(todo) > 0 {
 		// Kept, with the others', until no record of the batch is on
@@ -280,6 +290,26 @@ func (j *journal) unknown(post, id string, rcpts []stream.Path) ([]stream.Path, 
 	}
 	return todo, nil
 }
+
+// recordSet returns an empty set for the keys of one record of n
+// recipients: seen, cleared, for a record of up to seenMax, so that a
+// run of batches makes one set, not one a batch; a set of its own for a
+// larger one, which is not kept.
+func (j *journal) recordSet(n int) map[[2]uint64]bool {
+	if n > seenMax {
+		return make(map[[2]uint64]bool, n)
+	}
+	if j.seen == nil {
+		j.seen = make(map[[2]uint64]bool, n)
+	}
+	clear(j.seen)
+	return j.seen
+}
+
+// seenMax is the most recipients of a record whose set unknown keeps
+// for the next: ten times the default batch (mlm-split's 100), some
+// 40 KiB.
+const seenMax = 1000
 
 // open returns a post's journal file, open for appending, creating it
 // if need be; its name is made durable (its directory fsynced) before
@@ -529,14 +559,14 @@ func (j *journal) update(w *writer, change func()) {
 	}
 }
 
-// append writes outcomes ("D addr" or "F addr" lines) to the post's
-// journal, without fsync, and returns the file and the write's number
+// append writes text, outcomes ("D addr" or "F addr" lines, each ended
+// by its LF), to the post's journal, without fsync, and returns the file and the write's number
 // for sync; w, if not nil, is the connection they come from. A partial
 // last line (a write cut short by a crash or a disk fault) is ended
 // first with jf.CutShort, so that it cannot swallow the first line
 // appended, nor name as done a recipient whose address is a prefix of
 // the one it was writing ("D bob@example.co" of "D bob@example.com").
-func (j *journal) append(w *writer, post string, lines []string) (*os.File, uint64, error) {
+func (j *journal) append(w *writer, post string, text []byte) (*os.File, uint64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if _, err := j.load(post); err != nil {
@@ -546,16 +576,15 @@ func (j *journal) append(w *writer, post string, lines []string) (*os.File, uint
 	if err != nil {
 		return nil, 0, err
 	}
-	text := strings.Join(lines, "\n") + "\n"
 	// j.read only ever ends on a line's end, so a file of that size ends
 	// with one: only another writer's octets need looking at.
 	if info, err := f.Stat(); err == nil && info.Size() > 0 && info.Size() != j.read[post] {
 		var last [1]byte
 		if _, err := f.ReadAt(last[:], info.Size()-1); err == nil && last[0] != '\n' {
-			text = jf.CutShort + text
+			text = append([]byte(jf.CutShort), text...)
 		}
 	}
-	if _, err := f.WriteString(text); err != nil {
+	if _, err := f.Write(text); err != nil {
 		return nil, 0, sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
 	// Memory keeps only what others wrote: a recipient is in one batch

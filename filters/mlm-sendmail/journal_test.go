@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -136,6 +137,56 @@ func TestJournalCatchUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	final("e@x.example", true)
+}
+
+// TestJournalUnknown: unknown leaves out the recipients with an outcome
+// in the journal and a second of one key, in order, and leaves rcpts as
+// it was. A record none of whose recipients it leaves out, as on a
+// post's first delivery, is its own list to send: no copy, and, with the
+// set of its keys kept from the record before, no allocation.
+func TestJournalUnknown(t *testing.T) {
+	dir := t.TempDir()
+	j := newJournal(dir)
+	defer j.close()
+	// Another process's lines.
+	if err := os.WriteFile(filepath.Join(dir, "p"), []byte("D b@x.example\nF d@x.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.refresh("p"); err != nil {
+		t.Fatal(err)
+	}
+	paths := func(as ...string) []stream.Path {
+		ps := make([]stream.Path, len(as))
+		for i, a := range as {
+			ps[i].Mailbox = a
+		}
+		return ps
+	}
+	rcpts := paths("a@x.example", "b@x.example", "c@x.example", "a@X.example", "d@x.example", "e@x.example")
+	todo, err := j.unknown("p", "p,1", rcpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b []stream.Path) bool {
+		return slices.EqualFunc(a, b, func(x, y stream.Path) bool { return x.Mailbox == y.Mailbox })
+	}
+	if want := paths("a@x.example", "c@x.example", "e@x.example"); !same(todo, want) {
+		t.Errorf("unknown = %v; want %v", todo, want)
+	}
+	if want := paths("a@x.example", "b@x.example", "c@x.example", "a@X.example", "d@x.example", "e@x.example"); !same(rcpts, want) {
+		t.Errorf("rcpts became %v; want %v", rcpts, want)
+	}
+	var many []stream.Path
+	for i := range 100 {
+		many = append(many, stream.Path{Mailbox: fmt.Sprintf("m%d@y.example", i)})
+	}
+	if todo, err := j.unknown("p", "p,2", many); err != nil || len(todo) != len(many) || &todo[0] != &many[0] {
+		t.Fatalf("unknown of a record none of whose recipients is known: %d of %d, a copy %v, %v; want rcpts itself",
+			len(todo), len(many), len(todo) > 0 && &todo[0] != &many[0], err)
+	}
+	if n := testing.AllocsPerRun(10, func() { j.unknown("p", "p,2", many) }); n != 0 {
+		t.Errorf("unknown of a record none of whose recipients is known: %v allocations; want 0", n)
+	}
 }
 
 // TestJournalReplaced: once a post's journal name leads to another file,
@@ -328,7 +379,7 @@ func TestJournalSyncFails(t *testing.T) {
 		return f.Sync()
 	}
 	for i, line := range []string{"D a@x.example", "D b@x.example"} {
-		f, my, err := j.append(nil, "p", []string{line})
+		f, my, err := j.append(nil, "p", journalText(line))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -359,7 +410,7 @@ func TestJournalSyncStale(t *testing.T) {
 	if err := j.refresh("p"); err != nil {
 		t.Fatal(err)
 	}
-	_, my, err := j.append(nil, "p", []string{"D b@x.example"})
+	_, my, err := j.append(nil, "p", journalText("D b@x.example"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,10 +423,19 @@ func TestJournalSyncStale(t *testing.T) {
 	}
 }
 
+// journalText is lines as append takes them, each ended by its LF.
+func journalText(lines ...string) []byte {
+	var b []byte
+	for _, l := range lines {
+		b = append(append(b, l...), '\n')
+	}
+	return b
+}
+
 // record appends lines and waits for them to be on disk, as the sender
 // does without a lane.
 func (j *journal) record(post string, lines []string) error {
-	f, my, err := j.append(nil, post, lines)
+	f, my, err := j.append(nil, post, journalText(lines...))
 	if err != nil {
 		return err
 	}
@@ -407,7 +467,7 @@ func TestJournalGather(t *testing.T) {
 	}
 	write := func(t *testing.T, s *setup, w *writer, line string) (*os.File, uint64) {
 		t.Helper()
-		f, my, err := s.j.append(w, "p", []string{line})
+		f, my, err := s.j.append(w, "p", journalText(line))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -611,7 +671,7 @@ func TestJournalGather(t *testing.T) {
 		s := start(t, time.Millisecond)
 		f, myA := write(t, s, s.w1, "D a@x.example")
 		_, myB := write(t, s, s.w2, "D b@x.example")
-		if _, _, err := s.j.append(s.w1, "q", []string{"D c@x.example"}); err != nil {
+		if _, _, err := s.j.append(s.w1, "q", journalText("D c@x.example")); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.Remove(filepath.Join(s.j.dir, "p")); err != nil {
@@ -634,12 +694,12 @@ func TestJournalGather(t *testing.T) {
 	// that write does not wait for it.
 	t.Run("oldest waits", func(t *testing.T) {
 		s := start(t, time.Millisecond)
-		fp, myX, err := s.j.append(s.w1, "p", []string{"D a@x.example"})
+		fp, myX, err := s.j.append(s.w1, "p", journalText("D a@x.example"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := range unsyncedMax - 1 {
-			fq, myY, err := s.j.append(s.w1, "q", []string{fmt.Sprintf("D b%d@x.example", i)})
+			fq, myY, err := s.j.append(s.w1, "q", journalText(fmt.Sprintf("D b%d@x.example", i)))
 			if err != nil {
 				t.Fatal(err)
 			}

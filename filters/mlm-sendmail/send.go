@@ -460,6 +460,7 @@ type lane struct {
 	syncing []syncing // the fsyncs that run, oldest first
 	w       *writer   // the journal's view of it
 	post    string    // the post of the record on its way
+	lines   []byte    // outcomes' journal lines: a transaction's, the buffer kept
 }
 
 // syncing is an fsync of a lane's journal lines, as it runs.
@@ -847,14 +848,17 @@ func without(rcpts []stream.Path, res []smtpout.Result, also ...stream.Path) []s
 // is deferred is added to deferred, for finish. (A lost reply is not a
 // result: it is deferred as it is, never bounced for being old.)
 func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result, deferred *[]smtpout.Result) error {
-	var lines []string
+	// The lines go into the lane's buffer, taken while in use.
+	lines := l.lines
+	l.lines = nil
+	defer func() { l.lines = lines[:0] }()
 	var bounceErr error
 	delivered := false
 	expired := s.a.Retry && s.expired(j.h)
 	for _, r := range results {
 		switch {
 		case r.Reply.Code >= 200 && r.Reply.Code < 300:
-			lines = append(lines, "D "+r.Rcpt.Mailbox)
+			lines = journalLine(lines, 'D', r.Rcpt.Mailbox)
 			s.stats.delivered.Add(1)
 			delivered = true
 		case r.Reply.Permanent() || expired:
@@ -867,7 +871,7 @@ func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result
 			if bounceErr != nil {
 				continue
 			}
-			lines = append(lines, "F "+r.Rcpt.Mailbox)
+			lines = journalLine(lines, 'F', r.Rcpt.Mailbox)
 			s.stats.failed.Add(1)
 		default:
 			*deferred = append(*deferred, r)
@@ -887,11 +891,17 @@ func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result
 	return bounceErr
 }
 
+// journalLine appends to b the journal line of an outcome: its letter
+// (D or F), a space and the mailbox, and its LF.
+func journalLine(b []byte, outcome byte, mailbox string) []byte {
+	return append(append(append(b, outcome, ' '), mailbox...), '\n')
+}
+
 // record appends lines to the post's journal and makes them durable: on
 // the lane, by an fsync left running, or at once with -s, whose runs
 // have no final dot to hold. A failed fsync stops the sending (see wait)
 // as it fails.
-func (s *sender) record(l *lane, j *job, post string, lines []string) error {
+func (s *sender) record(l *lane, j *job, post string, lines []byte) error {
 	f, my, err := s.j.append(l.w, post, lines)
 	if err != nil {
 		return err
