@@ -141,7 +141,9 @@ func (s *splitter) record(r *stream.Reader, h *stream.Header) error {
 	}
 	b := s.b
 	b.reset()
-	err := r.EachRecipient(func(p stream.Path) error {
+	// Each recipient is written or copied (batcher.add) before the
+	// next is read.
+	err := r.EachRecipientNoCopy(func(p stream.Path) error {
 		if s.single {
 			return s.emit(append(s.rcpts[:0], p))
 		}
@@ -242,8 +244,8 @@ func (b *batcher) reset() { b.seq = 0 }
 // full, or the fullest one if too many recipients are pending.
 func (b *batcher) add(p stream.Path) error {
 	// A copy, which the domain is of too: a batch may wait for most of
-	// a long record, and the Reader's strings would keep the lines
-	// around them (stream's keep).
+	// a long record, and the Reader lends p's strings only until it
+	// reads the next recipient (EachRecipientNoCopy).
 	p = p.Clone()
 	d := addr.Domain(p.Mailbox)
 	bt := b.open[d]

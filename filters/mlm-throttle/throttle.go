@@ -315,9 +315,9 @@ func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.Ke
 	if _, err := io.Copy(w, r.Message()); err != nil {
 		return 0, 0, "", err
 	}
-	err = r.EachRecipient(func(p stream.Path) error {
+	err = r.EachRecipientNoCopy(func(p stream.Path) error {
 		if all == 0 {
-			domain = addr.Domain(p.Mailbox)
+			domain = strings.Clone(addr.Domain(p.Mailbox)) // (p's strings are lent)
 		}
 		all++
 		if settled == nil || !settled.Has(addr.Key(p.Mailbox)) {

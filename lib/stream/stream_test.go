@@ -496,6 +496,72 @@ func TestEachRecipient(t *testing.T) {
 	}
 }
 
+// TestEachRecipientNoCopy: EachRecipientNoCopy gives the recipients
+// EachRecipient gives, plain ones and others, across reads that refill
+// and move the Reader's buffer, and keeps no copy of a plain one: a
+// record of 20,000 takes a few allocations, the Reader's own, where
+// EachRecipient takes an arena for every 150 or so.
+func TestEachRecipientNoCopy(t *testing.T) {
+	var want []Path
+	for i := range 20000 {
+		p := Path{Mailbox: fmt.Sprintf("m%d@d%d.example", i, i%7)}
+		switch i % 500 {
+		case 7:
+			p.Params = []string{"NOTIFY=NEVER"}
+		case 9:
+			p.Mailbox = fmt.Sprintf("\"m %d\"@d.example", i)
+		}
+		want = append(want, p)
+	}
+	var in bytes.Buffer
+	if err := WriteRecord(&in, testHeader, strings.NewReader("x\n"), want); err != nil {
+		t.Fatal(err)
+	}
+	read := func(r *Reader, each func(*Reader, func(Path) error) error, keep bool) []Path {
+		t.Helper()
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+		var got []Path
+		if err := each(r, func(p Path) error {
+			if keep {
+				got = append(got, p.Clone())
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	noCopy, each := (*Reader).EachRecipientNoCopy, (*Reader).EachRecipient
+	for name, rd := range map[string]io.Reader{"whole": bytes.NewReader(in.Bytes()), "half": iotest.HalfReader(bytes.NewReader(in.Bytes()))} {
+		got := read(NewReader(rd), noCopy, true)
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d recipients; want %d", name, len(got), len(want))
+		}
+		for i := range want {
+			if got[i].String() != want[i].String() {
+				t.Fatalf("%s: recipient %d: %s; want %s", name, i+1, got[i], want[i])
+			}
+		}
+	}
+	// Plain ones alone, for the allocations: as many for all of them
+	// as for one, the Reader's own.
+	allocs := func(rcpts []Path, each func(*Reader, func(Path) error) error) float64 {
+		t.Helper()
+		var in bytes.Buffer
+		if err := WriteRecord(&in, testHeader, strings.NewReader("x\n"), rcpts); err != nil {
+			t.Fatal(err)
+		}
+		return testing.AllocsPerRun(5, func() { read(NewReader(bytes.NewReader(in.Bytes())), each, false) })
+	}
+	plain := slices.DeleteFunc(want, func(p Path) bool { return len(p.Params) > 0 || p.Mailbox[0] == '"' })
+	if n, one, m := allocs(plain, noCopy), allocs(plain[:1], noCopy), allocs(plain, each); n != one || m < one+80 {
+		t.Errorf("%v allocations for a record of %d plain recipients without a copy of each, %v for one, %v with a copy; want %v, and %v or more",
+			n, len(plain), one, m, one, one+80)
+	}
+}
+
 // passOn copies every record of s through a Reader and a Writer, the
 // message by way of copyMsg, and returns what was written and the
 // Writer's Tail after each message.

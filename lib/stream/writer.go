@@ -625,7 +625,7 @@ func CopyRecord(w *Writer, r *Reader, h *Header) error {
 // CopyRecipients writes the rest of the recipients of the record r is at
 // to w and ends the record.
 func CopyRecipients(w *Writer, r *Reader) error {
-	if err := r.EachRecipient(w.Recipient); err != nil {
+	if err := r.EachRecipientNoCopy(w.Recipient); err != nil {
 		return err
 	}
 	return w.End()
