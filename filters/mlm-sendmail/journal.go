@@ -560,12 +560,13 @@ func (j *journal) update(w *writer, change func()) {
 }
 
 // append writes text, outcomes ("D addr" or "F addr" lines, each ended
-// by its LF), to the post's journal, without fsync, and returns the file and the write's number
-// for sync; w, if not nil, is the connection they come from. A partial
-// last line (a write cut short by a crash or a disk fault) is ended
-// first with jf.CutShort, so that it cannot swallow the first line
-// appended, nor name as done a recipient whose address is a prefix of
-// the one it was writing ("D bob@example.co" of "D bob@example.com").
+// by its LF), to the post's journal, without fsync, and returns the file
+// and the write's number for sync; w, if not nil, is the connection they
+// come from. A partial last line (a write cut short by a crash or a disk
+// fault) is ended first with jf.CutShort, so that it cannot swallow the
+// first line appended, nor name as done a recipient whose address is a
+// prefix of the one it was writing ("D bob@example.co" of
+// "D bob@example.com").
 func (j *journal) append(w *writer, post string, text []byte) (*os.File, uint64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
