@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"mlm/lib/addr"
 	"mlm/lib/sysexit"
@@ -110,21 +111,40 @@ func (p *Path) sameAsRead() bool {
 func (p Path) Clone() Path {
 	if p.sameAsRead() {
 		// One copy, of the line, that the rest point into.
-		l := strings.Clone(p.line)
-		q := Path{Mailbox: l[1 : len(p.Mailbox)+1], line: l}
-		if len(p.Params) > 0 {
-			q.Params = make([]string, len(p.Params))
-			off := len(p.Mailbox) + 2
-			for i, x := range p.Params {
-				q.Params[i] = l[off+1 : off+1+len(x)]
-				off += len(x) + 1
-			}
-		}
-		return q
+		return p.over(strings.Clone(p.line))
 	}
 	q := Path{Mailbox: strings.Clone(p.Mailbox)}
 	for _, x := range p.Params {
 		q.Params = append(q.Params, strings.Clone(x))
+	}
+	return q
+}
+
+// CloneInto is Clone with the copy of a recipient as read appended to
+// buf, which it returns grown: for a caller that holds many recipients
+// for a while, and is done with them all at once, so that one buffer,
+// used again, holds them, not memory of each one's own. The strings of
+// such a copy are buf's, and hold only until the caller writes over
+// that part of buf. Any other Path is cloned as Clone does.
+func (p Path) CloneInto(buf []byte) (Path, []byte) {
+	if !p.sameAsRead() {
+		return p.Clone(), buf
+	}
+	start := len(buf)
+	buf = append(buf, p.line...) // (a line as read is never empty)
+	return p.over(unsafe.String(&buf[start], len(p.line))), buf
+}
+
+// over returns p with its strings in l, a copy of its line as read.
+func (p Path) over(l string) Path {
+	q := Path{Mailbox: l[1 : len(p.Mailbox)+1], line: l}
+	if len(p.Params) > 0 {
+		q.Params = make([]string, len(p.Params))
+		off := len(p.Mailbox) + 2
+		for i, x := range p.Params {
+			q.Params[i] = l[off+1 : off+1+len(x)]
+			off += len(x) + 1
+		}
 	}
 	return q
 }

@@ -1021,6 +1021,56 @@ func TestCloneOwnMemory(t *testing.T) {
 	}
 }
 
+// TestCloneInto: CloneInto copies a recipient as read into the buffer
+// it is given, and makes it over that copy, sharing nothing with the
+// Reader's; with room in the buffer, a plain one takes no allocation. A
+// Path not as read is cloned as Clone does, the buffer left as it was.
+func TestCloneInto(t *testing.T) {
+	in := "MLM1 x\nS <>\nR <a@b.example> NOTIFY=NEVER\nR <c@d.example>\nE 2\n"
+	r := NewReader(strings.NewReader(in))
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 64)
+	in64 := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+		return p >= base && p+uintptr(len(s)) <= base+uintptr(cap(buf))
+	}
+	var ps []Path
+	if err := r.EachRecipientNoCopy(func(p Path) error {
+		q, grown := p.CloneInto(buf)
+		if q.String() != p.String() || !q.sameAsRead() {
+			t.Errorf("CloneInto of %v is %v (as read: %v)", p, q, q.sameAsRead())
+		}
+		if len(grown) != len(buf)+len(p.line) || &grown[0] != &buf[:1][0] {
+			t.Errorf("CloneInto of %v: a buffer of %d octets, not %d more in the same one", p, len(grown), len(p.line))
+		}
+		buf = grown
+		if !in64(q.Mailbox) || !in64(q.line) {
+			t.Errorf("CloneInto of %v: its strings are not the buffer's", p)
+		}
+		for _, x := range q.Params {
+			if !in64(x) {
+				t.Errorf("CloneInto of %v: its parameter %q is not the buffer's", p, x)
+			}
+		}
+		ps = append(ps, p.Clone())
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	plain := ps[1]
+	if n := testing.AllocsPerRun(100, func() { plain.CloneInto(buf[:0]) }); n != 0 {
+		t.Errorf("CloneInto of %v into a buffer with room: %v allocations; want 0", plain, n)
+	}
+	made := Path{Mailbox: "e@f.example", Params: []string{"NOTIFY=NEVER"}}
+	q, same := made.CloneInto(buf)
+	if q.String() != made.String() || len(same) != len(buf) || unsafe.StringData(q.Mailbox) == unsafe.StringData(made.Mailbox) {
+		t.Errorf("CloneInto of a Path not read: %v, the buffer %d octets long, not %d; want Clone's", q, len(same), len(buf))
+	}
+}
+
 // TestWriterLineLimit: an envelope line over MaxLine octets is refused,
 // and nothing of it written: the next reader would refuse the stream.
 func TestWriterLineLimit(t *testing.T) {
