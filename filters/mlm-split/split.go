@@ -146,7 +146,8 @@ func (s *splitter) record(r *stream.Reader, h *stream.Header) error {
 	// next is read.
 	err := r.EachRecipientNoCopy(func(p stream.Path) error {
 		if s.single {
-			return s.emit(append(s.rcpts[:0], p))
+			s.rcpts = append(s.rcpts[:0], p) // (its one slot, kept, is read only by this emit)
+			return s.emit(s.rcpts)
 		}
 		return b.add(p)
 	})

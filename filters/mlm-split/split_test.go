@@ -490,7 +490,9 @@ func TestFileInput(t *testing.T) {
 // TestNoCopyEach: a record's recipients are copied into their batches'
 // buffers, used again from batch to batch, not each into memory of its
 // own: a record of 10,000 recipients in 10 domains, split in 100
-// batches, takes far fewer allocations than it has recipients.
+// batches, takes far fewer allocations than it has recipients; split
+// one a record (-p), it takes a few for each record, none for the
+// recipient.
 func TestNoCopyEach(t *testing.T) {
 	h, msg := mlmtest.Message(t, stream.NewReader(bytes.NewReader(mlmtest.Posts(t, 1))))
 	var ps []stream.Path
@@ -514,5 +516,16 @@ func TestNoCopyEach(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(3, split); n > 1000 {
 		t.Errorf("%v allocations for a record of %d recipients; want at most 1,000", n, len(ps))
+	}
+	// With -p, a record each: its id and attributes, and no slice of
+	// one recipient made anew for each (it was a fourth allocation).
+	personal := func() {
+		out.Reset()
+		if err := run(&args{Personal: true}, bytes.NewReader(in.Bytes()), &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := testing.AllocsPerRun(3, personal); n > 3*float64(len(ps)) {
+		t.Errorf("-p: %v allocations for a record of %d recipients; want at most 3 a recipient", n, len(ps))
 	}
 }
