@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"mlm/lib/addr"
 	"mlm/lib/listdir"
@@ -74,24 +75,40 @@ func Outcome(line string) (string, bool) {
 
 // Each calls fn with the address of every whole line of r that gives an
 // outcome, and returns the octets of the whole lines read: a partial last
-// line is left for a later read. A read error is temporary.
+// line is left for a later read. A read error is temporary. The address
+// fn gets lies in Each's buffer, valid only until fn returns: a journal
+// of a post to a million members has a million lines, and a string of
+// each would be that many allocations, for a key that is hashed and let
+// go (mlm-sendmail's, Settled's).
 func Each(r io.Reader, fn func(mailbox string)) (int64, error) {
-	br := bufio.NewReader(r)
-	var n int64
+	br := bufio.NewReaderSize(r, lineMax)
+	var n, long int64 // long: the octets so far of a line longer than the buffer
 	for {
-		line, err := br.ReadString('\n')
-		if err == io.EOF {
+		line, err := br.ReadSlice('\n')
+		switch err {
+		case nil:
+			// A line longer than the buffer holds no mailbox, whatever
+			// its last piece looks like.
+			if long == 0 {
+				if a, ok := Outcome(unsafe.String(unsafe.SliceData(line), len(line))); ok {
+					fn(a)
+				}
+			}
+			n += long + int64(len(line))
+			long = 0
+		case bufio.ErrBufferFull:
+			long += int64(len(line))
+		case io.EOF:
 			return n, nil
-		}
-		if err != nil {
+		default:
 			return n, sysexit.Temp(fmt.Errorf("journal: %w", err))
-		}
-		n += int64(len(line))
-		if a, ok := Outcome(line); ok {
-			fn(a)
 		}
 	}
 }
+
+// lineMax is the buffer of Each: a line that gives an outcome, "D " and
+// a mailbox of at most addr.MaxPath-2 octets and an LF, fits in it.
+const lineMax = 4096
 
 // Settled returns the keys (addr.Key) of the recipients of a post whose
 // outcome the list's journal names, nil if it has none.

@@ -1,10 +1,12 @@
 package journal
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"mlm/lib/addr"
@@ -14,13 +16,22 @@ import (
 
 // TestEach: only whole "D"/"F" lines with a mailbox name anyone; a
 // partial last line is left, and the octets counted are the whole
-// lines'.
+// lines'. A line longer than Each's buffer names nobody, though its
+// last piece reads as an outcome, and is counted whole; a long partial
+// last line is left too. The addresses are lent: they are cloned here.
 func TestEach(t *testing.T) {
-	text := "D a@x.example\nX b@x.example\nF c@x.example\nD d\nD e@x.example (cut short)\nD  f@x.example\nD g@x.ex"
-	var got []string
-	n, err := Each(strings.NewReader(text), func(a string) { got = append(got, a) })
-	if err != nil || strings.Join(got, " ") != "a@x.example c@x.example" || n != int64(strings.LastIndexByte(text, '\n')+1) {
-		t.Errorf("Each = %q, %d, %v; want a and c, %d octets", got, n, err, strings.LastIndexByte(text, '\n')+1)
+	long := "X" + strings.Repeat("y", lineMax-1) + "D h@x.example\n"
+	for _, c := range []struct{ text, want string }{
+		{"D a@x.example\nX b@x.example\nF c@x.example\nD d\nD e@x.example (cut short)\nD  f@x.example\nD g@x.ex", "a@x.example c@x.example"},
+		{long + "D i@x.example\n" + long + "D j@x.example\n", "i@x.example j@x.example"},
+		{"D k@x.example\n" + strings.TrimSuffix(long, "\n"), "k@x.example"},
+		{"D k@x.example\n" + long[:lineMax+3], "k@x.example"},
+	} {
+		var got []string
+		n, err := Each(iotest.HalfReader(strings.NewReader(c.text)), func(a string) { got = append(got, strings.Clone(a)) })
+		if want := int64(strings.LastIndexByte(c.text, '\n') + 1); err != nil || strings.Join(got, " ") != c.want || n != want {
+			t.Errorf("Each(%.40q…) = %q, %d, %v; want %s, %d octets", c.text, got, n, err, c.want, want)
+		}
 	}
 }
 
@@ -90,5 +101,22 @@ func TestSweep(t *testing.T) {
 	Sweep(d, 7*24*time.Hour, now.Add(24*time.Hour))
 	if _, err := os.Stat(filepath.Join(Dir(d), "later")); err == nil {
 		t.Errorf("not swept the next day")
+	}
+}
+
+// BenchmarkEach reads a journal of 100,000 outcomes, as a retry of a
+// large post does each run.
+func BenchmarkEach(b *testing.B) {
+	var sb strings.Builder
+	for i := range 100_000 {
+		fmt.Fprintf(&sb, "D m%07d@d%d.example\n", i, i%10)
+	}
+	text := sb.String()
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		n := 0
+		if _, err := Each(strings.NewReader(text), func(string) { n++ }); err != nil || n != 100_000 {
+			b.Fatal(n, err)
+		}
 	}
 }
