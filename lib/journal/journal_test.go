@@ -2,8 +2,10 @@ package journal
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -119,4 +121,34 @@ func BenchmarkEach(b *testing.B) {
 			b.Fatal(n, err)
 		}
 	}
+}
+
+// FuzzEach: Each names the addresses of the whole lines of at most
+// lineMax octets that Outcome takes, in order, and counts the octets of
+// the whole lines, however the reads come; pad puts a run of octets
+// with no LF, up to twice the buffer, ahead of the text.
+func FuzzEach(f *testing.F) {
+	f.Add("D a@x.example\nF b@x.example\nD c", uint16(0), false)
+	f.Add("\nD a@x.example\n", uint16(lineMax-2), true)
+	f.Add("D a@x.example\nD b@x.example\n", uint16(lineMax+3), false)
+	f.Add("D h@x.example\nD i@x.example\n", uint16(lineMax), true)
+	f.Fuzz(func(t *testing.T, text string, pad uint16, half bool) {
+		text = strings.Repeat("y", int(pad)%(2*lineMax)) + text
+		var r io.Reader = strings.NewReader(text)
+		if half {
+			r = iotest.HalfReader(r)
+		}
+		var got []string
+		n, err := Each(r, func(a string) { got = append(got, strings.Clone(a)) })
+		whole := strings.LastIndexByte(text, '\n') + 1
+		var want []string
+		for _, l := range strings.SplitAfter(text[:whole], "\n") {
+			if a, ok := Outcome(l); ok && len(l) <= lineMax {
+				want = append(want, a)
+			}
+		}
+		if err != nil || n != int64(whole) || !slices.Equal(got, want) {
+			t.Errorf("Each = %q, %d, %v; want %q, %d", got, n, err, want, whole)
+		}
+	})
 }
