@@ -858,7 +858,7 @@ func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result
 	for _, r := range results {
 		switch {
 		case r.Reply.Code >= 200 && r.Reply.Code < 300:
-			lines = journalLine(lines, 'D', r.Rcpt.Mailbox)
+			lines = jf.AppendOutcome(lines, jf.Delivered, r.Rcpt.Mailbox)
 			s.stats.delivered.Add(1)
 			delivered = true
 		case r.Reply.Permanent() || expired:
@@ -871,7 +871,7 @@ func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result
 			if bounceErr != nil {
 				continue
 			}
-			lines = journalLine(lines, 'F', r.Rcpt.Mailbox)
+			lines = jf.AppendOutcome(lines, jf.Failed, r.Rcpt.Mailbox)
 			s.stats.failed.Add(1)
 		default:
 			*deferred = append(*deferred, r)
@@ -889,12 +889,6 @@ func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result
 		}
 	}
 	return bounceErr
-}
-
-// journalLine appends to b the journal line of an outcome: its letter
-// (D or F), a space and the mailbox, and its LF.
-func journalLine(b []byte, outcome byte, mailbox string) []byte {
-	return append(append(append(b, outcome, ' '), mailbox...), '\n')
 }
 
 // record appends lines to the post's journal and makes them durable: on

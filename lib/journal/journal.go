@@ -63,6 +63,20 @@ func CheckName(post string) error {
 	return nil
 }
 
+// Delivered and Failed are the tags of outcome lines: delivered, and
+// failed for good.
+const (
+	Delivered = 'D'
+	Failed    = 'F'
+)
+
+// AppendOutcome appends to b the journal line of an outcome: its tag
+// (Delivered or Failed), a space, the mailbox and an LF, the line
+// Outcome reads.
+func AppendOutcome(b []byte, tag byte, mailbox string) []byte {
+	return append(append(append(b, tag, ' '), mailbox...), '\n')
+}
+
 // Outcome returns the address of a journal line, with or without its LF,
 // that gives one: "D" or "F", a space, a mailbox.
 func Outcome(line string) (string, bool) {

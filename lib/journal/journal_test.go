@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,20 @@ func TestEach(t *testing.T) {
 		if want := int64(strings.LastIndexByte(c.text, '\n') + 1); err != nil || strings.Join(got, " ") != c.want || n != want {
 			t.Errorf("Each(%.40q…) = %q, %d, %v; want %s, %d octets", c.text, got, n, err, c.want, want)
 		}
+	}
+}
+
+// TestAppendOutcome: the lines AppendOutcome writes are the ones
+// Outcome reads back, one after another.
+func TestAppendOutcome(t *testing.T) {
+	b := AppendOutcome(nil, Delivered, "a@x.example")
+	b = AppendOutcome(b, Failed, `"b c"@x.example`)
+	if string(b) != "D a@x.example\nF \"b c\"@x.example\n" {
+		t.Fatalf("AppendOutcome: %q", b)
+	}
+	var got []string
+	if _, err := Each(bytes.NewReader(b), func(a string) { got = append(got, strings.Clone(a)) }); err != nil || !slices.Equal(got, []string{"a@x.example", `"b c"@x.example`}) {
+		t.Errorf("Each of AppendOutcome's lines = %q, %v", got, err)
 	}
 }
 
