@@ -31,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,6 +52,9 @@ type journal struct {
 	seed [2]maphash.Seed
 	done map[string]map[[2]uint64]bool // post -> keys with a final outcome
 	read map[string]int64              // post -> octets of its file read
+	// post -> the open file whose octets read counts (nil: a file read
+	// by its name, and closed)
+	in map[string]*os.File
 	// With a filter (retries: few recipients a record, however large
 	// the post), done keeps only the keys of want, those of the records
 	// seen: memory for them, not for every line of the journal.
@@ -113,7 +117,7 @@ type journal struct {
 
 func newJournal(dir string) *journal {
 	return &journal{dir: dir, seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, inflight: map[string]int64{}, file: map[string]*os.File{},
+		done: map[string]map[[2]uint64]bool{}, read: map[string]int64{}, in: map[string]*os.File{}, inflight: map[string]int64{}, file: map[string]*os.File{},
 		alloc: map[string]int64{}, busy: map[string]int{}, locked: map[string]*os.File{}, taken: map[string][][]stream.Path{}, had: map[uint64]struct{}{}, fsync: (*os.File).Sync, syncDir: durable.SyncDir,
 		gen: map[string]uint64{}, synced: map[*os.File]uint64{}, settled: make(chan struct{}, 1), after: time.After, fsynced: make(chan struct{})}
 }
@@ -148,9 +152,12 @@ func (j *journal) catchUp(post string) error {
 		switch {
 		case err != nil: // read by the name, below
 		case nerr == nil && os.SameFile(fi, ni):
-			if fi.Size() < j.read[post] { // cut short in place
+			// What was read counts another file's octets (one read by
+			// its name), or this one was cut short in place.
+			if j.in[post] != f || fi.Size() < j.read[post] {
 				j.read[post] = 0
 			}
+			j.in[post] = f
 			if fi.Size() == j.read[post] {
 				return nil
 			}
@@ -167,6 +174,9 @@ func (j *journal) catchUp(post string) error {
 			delete(j.alloc, post)
 			j.read[post] = 0
 		}
+	}
+	if j.in[post] != nil { // what was read counts the open file's octets
+		j.read[post], j.in[post] = 0, nil
 	}
 	f, err := os.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -190,8 +200,10 @@ func (j *journal) filter() {
 
 // interest, with a filter, adds the keys of rcpts to what the journal
 // keeps of a post; if any is new, what was read of the post is read
-// again, from the start, so that its outcome is known.
-func (j *journal) interest(post string, rcpts []stream.Path) {
+// again, so that its outcome is known: from the start, or from the
+// record's mark (from, its journal-from), where that still holds (see
+// resume).
+func (j *journal) interest(post string, rcpts []stream.Path, from string) {
 	if j.want == nil {
 		return
 	}
@@ -203,7 +215,19 @@ func (j *journal) interest(post string, rcpts []stream.Path) {
 			j.want[k], again = true, true
 		}
 	}
-	if again {
+	if !again {
+		return
+	}
+	f, at := j.file[post], resume(j.file[post], from)
+	_, loaded := j.done[post]
+	switch {
+	case at > 0 && !loaded:
+		j.read[post], j.in[post] = at, f
+	case at > 0 && j.in[post] == f:
+		// The outcomes of the keys wanted before are kept; theirs
+		// from at on are read again with the new keys'.
+		j.read[post] = min(j.read[post], at)
+	default:
 		delete(j.done, post)
 		j.read[post] = 0
 	}
@@ -240,12 +264,19 @@ func (j *journal) refresh(post string) error {
 // on: the caller takes them on. A recipient rcpts names twice (the same
 // key) is returned once: two RCPTs of it would have an LMTP server, or
 // a relay that does not merge them, deliver the post twice.
-func (j *journal) unknown(post, id string, rcpts []stream.Path) ([]stream.Path, error) {
+//
+// It returns too the journal's mark as it looked them up: a retry record
+// of those it defers may read the journal from there (see resume).
+func (j *journal) unknown(post, id string, rcpts []stream.Path) ([]stream.Path, mark, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	m, err := j.load(post)
 	if err != nil {
-		return nil, err
+		return nil, mark{}, err
+	}
+	var at mark
+	if f := j.in[post]; f != nil && f == j.file[post] {
+		at = mark{f, j.read[post]}
 	}
 	c := j.claimed[post]
 	if j.claimed != nil && c == nil {
@@ -288,7 +319,79 @@ func (j *journal) unknown(post, id string, rcpts []stream.Path) ([]stream.Path, 
 		// its way: the lines written of them are not in memory.
 		j.taken[key] = append(j.taken[key], todo)
 	}
-	return todo, nil
+	return todo, at, nil
+}
+
+// A mark is where a retry of a record's deferred recipients may begin
+// to read the post's journal: at, the end of a line of f, the journal
+// file, up to which it had been read when their outcomes were looked up
+// (unknown), and none was found. No line before at names any of them,
+// since a journal is only ever appended to (or removed), so one that
+// does lies at at or after it. The retry record carries the mark in
+// its journal-from attribute (value): at, ":", and the FNV-1a sum of the
+// up to markWindow octets before at, in 16 hex digits. A retry checks
+// them against the file it has (resume): a record of a post delivered
+// to a million keeps its retries from reading the lines of the earlier
+// batches, once for each retry record, which take some 0.1 s a million.
+type mark struct {
+	f  *os.File
+	at int64
+}
+
+// markWindow is how many octets before a mark its sum covers: a line or
+// more, which no other journal, nor this one cut short and written
+// again, has at the same place.
+const markWindow = 128
+
+// value returns the journal-from value of m: "" for none.
+func (m mark) value() string {
+	if m.f == nil || m.at <= 0 {
+		return ""
+	}
+	sum, ok := sumBefore(m.f, m.at)
+	if !ok {
+		return ""
+	}
+	return strconv.FormatInt(m.at, 10) + ":" + fmt.Sprintf("%016x", sum)
+}
+
+// journalFrom is the attribute of a retry record that holds its mark.
+const journalFrom = "journal-from"
+
+// resume returns where a retry record whose journal-from is from may
+// begin to read f, its post's journal: at its mark, if f's octets
+// before it are those the mark's sum was made of; 0 (the start) if
+// not, if from is not a mark, and if there is no f.
+func resume(f *os.File, from string) int64 {
+	a, b, ok := strings.Cut(from, ":")
+	if f == nil || !ok || len(b) != 16 || len(a) > 18 {
+		return 0
+	}
+	at, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || at <= 0 || a[0] == '0' || a[0] == '+' {
+		return 0
+	}
+	want, err := strconv.ParseUint(b, 16, 64)
+	if err != nil {
+		return 0
+	}
+	if sum, ok := sumBefore(f, at); !ok || sum != want || fmt.Sprintf("%016x", want) != b {
+		return 0
+	}
+	return at
+}
+
+// sumBefore returns the FNV-1a sum of the up to markWindow octets of f
+// before offset at, and whether f has them.
+func sumBefore(f *os.File, at int64) (uint64, bool) {
+	var buf [markWindow]byte
+	w := buf[:min(at, markWindow)]
+	if n, _ := f.ReadAt(w, at-int64(len(w))); n != len(w) {
+		return 0, false
+	}
+	h := fnv.New64a()
+	h.Write(w)
+	return h.Sum64(), true
 }
 
 // recordSet returns an empty set for the keys of one record of n
@@ -579,7 +682,7 @@ func (j *journal) append(w *writer, post string, text []byte) (*os.File, uint64,
 	}
 	// j.read only ever ends on a line's end, so a file of that size ends
 	// with one: only another writer's octets need looking at.
-	if info, err := f.Stat(); err == nil && info.Size() > 0 && info.Size() != j.read[post] {
+	if info, err := f.Stat(); err == nil && info.Size() > 0 && (info.Size() != j.read[post] || j.in[post] != f) {
 		var last [1]byte
 		if _, err := f.ReadAt(last[:], info.Size()-1); err == nil && last[0] != '\n' {
 			text = append([]byte(jf.CutShort), text...)
@@ -592,7 +695,7 @@ func (j *journal) append(w *writer, post string, text []byte) (*os.File, uint64,
 	// of a post, so what this process settles is not asked about again,
 	// and a million-recipient post does not make the set grow by a
 	// million. Our own lines are skipped when catching up.
-	if info, err := f.Stat(); err == nil && j.read[post] == info.Size()-int64(len(text)) {
+	if info, err := f.Stat(); err == nil && j.in[post] == f && j.read[post] == info.Size()-int64(len(text)) {
 		j.read[post] = info.Size()
 	}
 	j.gen[post]++

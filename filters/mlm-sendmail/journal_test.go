@@ -42,11 +42,11 @@ func TestJournalFilter(t *testing.T) {
 		for _, r := range tc.rcpts {
 			ps = append(ps, stream.Path{Mailbox: r})
 		}
-		j.interest("p", ps)
+		j.interest("p", ps, "")
 		if err := j.refresh("p"); err != nil {
 			t.Fatal(err)
 		}
-		todo, err := j.unknown("p", "p", ps)
+		todo, _, err := j.unknown("p", "p", ps)
 		if err != nil || len(todo) != tc.todo {
 			t.Errorf("%v: %d to do, %v; want %d", tc.rcpts, len(todo), err, tc.todo)
 		}
@@ -98,7 +98,7 @@ func TestJournalCatchUp(t *testing.T) {
 		if err := j.refresh("p"); err != nil {
 			t.Fatal(err)
 		}
-		if todo, err := j.unknown("p", "p", []stream.Path{{Mailbox: a}}); err != nil || (len(todo) == 0) != want {
+		if todo, _, err := j.unknown("p", "p", []stream.Path{{Mailbox: a}}); err != nil || (len(todo) == 0) != want {
 			t.Fatalf("final(%s) = %v, %v; want %v", a, len(todo) == 0, err, want)
 		}
 	}
@@ -163,7 +163,7 @@ func TestJournalUnknown(t *testing.T) {
 		return ps
 	}
 	rcpts := paths("a@x.example", "b@x.example", "c@x.example", "a@X.example", "d@x.example", "e@x.example")
-	todo, err := j.unknown("p", "p,1", rcpts)
+	todo, _, err := j.unknown("p", "p,1", rcpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestJournalUnknown(t *testing.T) {
 	for i := range 100 {
 		many = append(many, stream.Path{Mailbox: fmt.Sprintf("m%d@y.example", i)})
 	}
-	if todo, err := j.unknown("p", "p,2", many); err != nil || len(todo) != len(many) || &todo[0] != &many[0] {
+	if todo, _, err := j.unknown("p", "p,2", many); err != nil || len(todo) != len(many) || &todo[0] != &many[0] {
 		t.Fatalf("unknown of a record none of whose recipients is known: %d of %d, a copy %v, %v; want rcpts itself",
 			len(todo), len(many), len(todo) > 0 && &todo[0] != &many[0], err)
 	}
@@ -243,7 +243,7 @@ func TestJournalReplaced(t *testing.T) {
 				t.Fatalf("journal at its name: %q, want %q", got, want)
 			}
 			if how != "removed" {
-				if todo, err := j.unknown("p", "p", []stream.Path{{Mailbox: "c@x.example"}}); err != nil || len(todo) != 0 {
+				if todo, _, err := j.unknown("p", "p", []stream.Path{{Mailbox: "c@x.example"}}); err != nil || len(todo) != 0 {
 					t.Fatalf("unknown(c@x.example) = %v, %v: the file at the name was not read whole", todo, err)
 				}
 			}
@@ -768,7 +768,7 @@ func TestJournalCutShort(t *testing.T) {
 	defer fresh.close()
 	for a, done := range map[string]bool{"a@x.example": true, "e@x.example": true,
 		"b@x.example": false, "c": false, "d@x.example": false, "bob@example.co": false} {
-		todo, err := fresh.unknown("p", "p", []stream.Path{{Mailbox: a}})
+		todo, _, err := fresh.unknown("p", "p", []stream.Path{{Mailbox: a}})
 		if err != nil || (len(todo) == 0) != done {
 			t.Errorf("%s done: %v (%v), want %v", a, len(todo) == 0, err, done)
 		}
@@ -820,13 +820,168 @@ func FuzzJournalCut(f *testing.F) {
 		fresh := newJournal(dir)
 		defer fresh.close()
 		for _, a := range append(append(asked, wrote...), next) {
-			todo, err := fresh.unknown("p", "p", []stream.Path{{Mailbox: a}})
+			todo, _, err := fresh.unknown("p", "p", []stream.Path{{Mailbox: a}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if done := len(todo) == 0; done != whole[addr.Key(a)] {
 				t.Fatalf("%q done: %v, want %v; journal %q", a, done, !done, text[:at])
 			}
+		}
+	})
+}
+
+// TestJournalMark: the mark unknown returns is where the journal stood
+// as it looked the record up, and a retry record's journal-from of it
+// has the retry read the journal from there: lines after it count,
+// lines before it are not read. A mark that does not hold (the octets
+// before it changed, the file shorter, a value that is no mark) has the
+// retry read the journal whole. A second record of a post in one retry
+// run reads again from its own mark, if that is earlier.
+func TestJournalMark(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "p")
+	// q's line stands before the mark: no record deferring q could carry
+	// it (q was settled when its recipients were looked up), but it shows
+	// where a retry begins to read.
+	var b strings.Builder
+	b.WriteString("D q@x.example\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "D m%d@x.example\n", i)
+	}
+	if err := os.WriteFile(name, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := newJournal(dir)
+	r := []stream.Path{{Mailbox: "r@x.example"}, {Mailbox: "s@x.example"}}
+	if err := w.lock("p", "p,1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.refresh("p"); err != nil {
+		t.Fatal(err)
+	}
+	todo, m, err := w.unknown("p", "p,1", r)
+	if err != nil || len(todo) != 2 || m.at != int64(b.Len()) {
+		t.Fatalf("unknown: %d to do, mark at %d, %v; want 2, %d", len(todo), m.at, err, b.Len())
+	}
+	mark := m.value()
+	w.unlock("p,1")
+	w.close()
+	if !strings.HasPrefix(mark, fmt.Sprint(b.Len(), ":")) {
+		t.Fatalf("journal-from %q; want the mark at %d", mark, b.Len())
+	}
+	// r delivered later, by a retry of the batch.
+	other, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.WriteString("D r@x.example\n")
+	other.Close()
+
+	// retry looks up rcpts of a record of batch p,1 with journal-from
+	// from, as a retry run's first record, and returns the recipients
+	// still to do.
+	retry := func(j *journal, from string, rcpts ...string) []string {
+		t.Helper()
+		ps := make([]stream.Path, len(rcpts))
+		for i, a := range rcpts {
+			ps[i].Mailbox = a
+		}
+		if err := j.lock("p", "p,1,r-00000000"); err != nil {
+			t.Fatal(err)
+		}
+		defer j.unlock("p,1,r-00000000")
+		j.interest("p", ps, from)
+		if err := j.refresh("p"); err != nil {
+			t.Fatal(err)
+		}
+		todo, _, err := j.unknown("p", "p,1,r-00000000", ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range todo {
+			got = append(got, p.Mailbox)
+		}
+		return got
+	}
+	fresh := func() *journal {
+		j := newJournal(dir)
+		j.filter()
+		t.Cleanup(j.close)
+		return j
+	}
+	if got := retry(fresh(), mark, "q@x.example", "r@x.example", "s@x.example"); strings.Join(got, " ") != "q@x.example s@x.example" {
+		t.Errorf("with the mark: to do %v; want q (before the mark, not read) and s", got)
+	}
+	j := fresh()
+	if got := retry(j, mark, "r@x.example"); len(got) != 0 {
+		t.Errorf("with the mark: to do %v; want none", got)
+	}
+	if n := j.read["p"] - int64(b.Len()); n != int64(len("D r@x.example\n")) {
+		t.Errorf("read %d octets from the mark; want the one line after it", n)
+	}
+	// A second record, with a mark earlier than where the run has read
+	// to: read again from there.
+	half := strings.Index(b.String(), "D m500@")
+	sum, _ := sumBefore(j.file["p"], int64(half))
+	if got := retry(j, fmt.Sprintf("%d:%016x", half, sum), "m700@x.example", "m300@x.example"); strings.Join(got, " ") != "m300@x.example" {
+		t.Errorf("a second record, its mark earlier: to do %v; want m300 (before its mark) only", got)
+	}
+
+	at, hex, _ := strings.Cut(mark, ":")
+	for _, from := range []string{
+		"", "x", at, at + ":", ":" + hex, "0:" + hex, "-1:" + hex, "+" + at + ":" + hex, "0" + at + ":" + hex,
+		at + ":" + strings.ToUpper(hex), at + ":0000000000000000", at + ":" + hex + "0", at + "0:" + hex,
+		"99999999999999999999:" + hex, at + " :" + hex,
+	} {
+		if got := retry(fresh(), from, "q@x.example", "s@x.example"); strings.Join(got, " ") != "s@x.example" {
+			t.Errorf("journal-from %q: to do %v; want s only (read whole)", from, got)
+		}
+	}
+	// The octets before the mark changed (the line before it written
+	// over), or fewer octets than it.
+	edited := []byte(b.String())
+	edited[len(edited)-3] = 'X'
+	for _, text := range [][]byte{edited, []byte(b.String()[:half]), append([]byte("D q@x.example\n"), b.String()[:len(b.String())-14]...)} {
+		if err := os.WriteFile(name, text, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := retry(fresh(), mark, "q@x.example", "s@x.example"); strings.Join(got, " ") != "s@x.example" {
+			t.Errorf("journal of %d octets, mark %s: to do %v; want s only (read whole)", len(text), mark, got)
+		}
+	}
+}
+
+// FuzzResume: resume takes a journal-from only in the form value writes
+// for the mark it returns, and only where the file's octets before it
+// are the sum's; any other is 0, the start.
+func FuzzResume(f *testing.F) {
+	text := strings.Repeat("D m@x.example\n", 40)
+	name := filepath.Join(f.TempDir(), "p")
+	if err := os.WriteFile(name, []byte(text), 0o600); err != nil {
+		f.Fatal(err)
+	}
+	file, err := os.Open(name)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer file.Close()
+	for _, at := range []int64{14, 140, int64(len(text))} {
+		f.Add(mark{file, at}.value())
+	}
+	f.Add("140:0123456789abcdef")
+	f.Add("0140:0123456789abcdef")
+	f.Fuzz(func(t *testing.T, from string) {
+		at := resume(file, from)
+		if at == 0 {
+			return
+		}
+		if v := (mark{file, at}).value(); v != from {
+			t.Errorf("resume(%q) = %d, whose mark is %q", from, at, v)
+		}
+		if at > int64(len(text)) {
+			t.Errorf("resume(%q) = %d, past the file's %d octets", from, at, len(text))
 		}
 	})
 }

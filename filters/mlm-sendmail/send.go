@@ -43,6 +43,9 @@ type job struct {
 	// The jobs of one record of verp=yes share its spool: the last to
 	// end lets it go.
 	sharing *atomic.Int64
+	// The journal's mark as its recipients were looked up, for the
+	// retry record of those deferred.
+	from mark
 }
 
 // sender holds what every worker shares.
@@ -577,11 +580,14 @@ func (s *sender) deliver(l *lane, j *job) {
 
 // todo returns the recipients of a record the journal does not know.
 func (s *sender) todo(post string, j *job) ([]stream.Path, error) {
-	s.j.interest(post, j.rcpts)
+	from, _ := j.h.Get(journalFrom)
+	s.j.interest(post, j.rcpts, from)
 	if err := s.j.refresh(post); err != nil {
 		return nil, err
 	}
-	return s.j.unknown(post, j.h.ID, j.rcpts)
+	todo, at, err := s.j.unknown(post, j.h.ID, j.rcpts)
+	j.from = at
+	return todo, err
 }
 
 // open is a record on its way: what its last transaction, if it holds
@@ -946,11 +952,17 @@ func (s *sender) finish(l *lane, j *job, deferred []smtpout.Result) error {
 	}
 	h := *j.h
 	h.ID = retryID(j.h.ID, j.rcpts)
-	h.Attrs = append(append([]stream.Attr(nil), j.h.Attrs...),
+	// A journal-from of the record is of an earlier look-up: this one's
+	// takes its place.
+	h.Attrs = slices.DeleteFunc(slices.Clone(j.h.Attrs), func(a stream.Attr) bool { return a.Name == journalFrom })
+	h.Attrs = append(h.Attrs,
 		stream.Attr{Name: "parent", Value: j.h.ID},
 		stream.Attr{Name: "deferred", Value: deferred[0].Reply.String()})
 	if _, ok := j.h.Get(deferredAt); !ok {
 		h.Attrs = append(h.Attrs, stream.Attr{Name: deferredAt, Value: strconv.FormatInt(s.now.Unix(), 10)})
+	}
+	if v := j.from.value(); v != "" {
+		h.Attrs = append(h.Attrs, stream.Attr{Name: journalFrom, Value: v})
 	}
 	s.outMu.Lock()
 	defer s.outMu.Unlock()

@@ -2540,3 +2540,56 @@ func bounceMessage(t *testing.T, dir, id string) (string, *message.Entity) {
 	}
 	return m, ent
 }
+
+// TestRetryMark: the retry record of a batch looked up in a journal of
+// other batches' lines carries where the journal stood (journal-from),
+// one such attribute however often it is deferred in a run without -R,
+// each time the latest; the retry run, reading the journal from there,
+// delivers the deferred recipient only.
+func TestRetryMark(t *testing.T) {
+	dir := list(t)
+	jdir := filepath.Join(dir, "state", "journal")
+	os.MkdirAll(jdir, 0o700)
+	var b strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&b, "D o%d@x.org\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(jdir, "p9"), []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	greylist := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "later@*=451 4.7.1 greylisted")})
+	out, err := send(t, &args{Dir: dir, Relay: []string{greylist.Addr()}}, record("p9,2", "ok@x.org", "later@x.org"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks := func(out string, at int) {
+		t.Helper()
+		var got []string
+		for _, l := range strings.Split(out, "\n") {
+			if v, ok := strings.CutPrefix(l, "A journal-from="); ok {
+				got = append(got, v)
+			}
+		}
+		if len(got) != 1 || !strings.HasPrefix(got[0], fmt.Sprint(at, ":")) {
+			t.Errorf("journal-from %q; want one, at %d:\n%s", got, at, out)
+		}
+	}
+	marks(out, b.Len())
+	if !strings.HasSuffix(out, "R <later@x.org>\nE 1\n") {
+		t.Fatalf("retry record:\n%s", out)
+	}
+	// Deferred again, by a run without -R (fed by hand): the mark is
+	// where the journal stands now, with ok's line.
+	again, err := send(t, &args{Dir: dir, Relay: []string{greylist.Addr()}}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks(again, b.Len()+len("D ok@x.org\n"))
+	healthy := sinktest.Sink(t, smtpsink.Options{})
+	if _, err := send(t, &args{Dir: dir, Relay: []string{healthy.Addr()}, Retry: true}, again); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if got := delivered(healthy); strings.Join(got, " ") != "later@x.org" {
+		t.Errorf("the retry delivered %v; want later only", got)
+	}
+}
