@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,4 +51,36 @@ func BenchmarkBatches(b *testing.B) {
 		b.Fatalf("the sink accepted %d recipients; want %d", got, want)
 	}
 	b.ReportMetric(float64(b.N*records*per)/b.Elapsed().Seconds(), "rcpts/s")
+}
+
+// BenchmarkRetryLookup is a retry's look-up of a record of 100
+// recipients in the journal of a post delivered to 1,000,000 others,
+// read whole (no journal-from): the time a journal line takes.
+func BenchmarkRetryLookup(b *testing.B) {
+	dir := b.TempDir()
+	var sb strings.Builder
+	const lines = 1_000_000
+	for i := range lines {
+		fmt.Fprintf(&sb, "D m%07d@d%d.example\n", i, i%10)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "p"), []byte(sb.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	ps := make([]stream.Path, 100)
+	for i := range ps {
+		ps[i].Mailbox = fmt.Sprintf("r%07d@d%d.example", i, i%10)
+	}
+	for b.Loop() {
+		j := newJournal(dir)
+		j.filter()
+		j.interest("p", ps, "")
+		if err := j.refresh("p"); err != nil {
+			b.Fatal(err)
+		}
+		if todo, _, err := j.unknown("p", "p,1", ps); err != nil || len(todo) != len(ps) {
+			b.Fatal(len(todo), err)
+		}
+		j.close()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
 }

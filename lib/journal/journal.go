@@ -93,8 +93,19 @@ func Outcome(line string) (string, bool) {
 // fn gets lies in Each's buffer, valid only until fn returns: a journal
 // of a post to a million members has a million lines, and a string of
 // each would be that many allocations, for a key that is hashed and let
-// go (mlm-sendmail's, Settled's).
-func Each(r io.Reader, fn func(mailbox string)) (int64, error) {
+// go (mlm-sendmail's, Settled's). r may be a *bufio.Reader of lineMax
+// octets or more, which Each then reads through: a larger buffer makes
+// fewer reads of a large file, and a line longer than lineMax is no
+// outcome in either.
+func Each(r io.Reader, fn func(mailbox string)) (int64, error) { return EachOf(r, nil, fn) }
+
+// EachOf is Each for a reader that asks about a few addresses of many:
+// may, if not nil, is given the text of a line after its tag and space
+// (without its LF, not yet checked to be a mailbox, lent as Each lends),
+// and a line of which it says false is passed over before that check,
+// which with the key's hash is most of the time a line takes. may must
+// say true of every address whose outcome the reader wants.
+func EachOf(r io.Reader, may func(text string) bool, fn func(mailbox string)) (int64, error) {
 	br := bufio.NewReaderSize(r, lineMax)
 	var n, long int64 // long: the octets so far of a line longer than the buffer
 	for {
@@ -102,8 +113,9 @@ func Each(r io.Reader, fn func(mailbox string)) (int64, error) {
 		switch err {
 		case nil:
 			// A line longer than the buffer holds no mailbox, whatever
-			// its last piece looks like.
-			if long == 0 {
+			// its last piece looks like. One too short for a tag, a
+			// space and an address gives no outcome either.
+			if long == 0 && (may == nil || len(line) > 3 && line[1] == ' ' && may(unsafe.String(&line[2], len(line)-3))) {
 				if a, ok := Outcome(unsafe.String(unsafe.SliceData(line), len(line))); ok {
 					fn(a)
 				}

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -21,19 +22,28 @@ import (
 // partial last line is left, and the octets counted are the whole
 // lines'. A line longer than Each's buffer names nobody, though its
 // last piece reads as an outcome, and is counted whole; a long partial
-// last line is left too. The addresses are lent: they are cloned here.
+// last line is left too; so through a larger buffer of the caller's.
+// The addresses are lent: they are cloned here.
 func TestEach(t *testing.T) {
 	long := "X" + strings.Repeat("y", lineMax-1) + "D h@x.example\n"
+	longer := "X" + strings.Repeat("y", 4*lineMax-1) + "D h@x.example\n" // than the larger buffer
 	for _, c := range []struct{ text, want string }{
 		{"D a@x.example\nX b@x.example\nF c@x.example\nD d\nD e@x.example (cut short)\nD  f@x.example\nD g@x.ex", "a@x.example c@x.example"},
 		{long + "D i@x.example\n" + long + "D j@x.example\n", "i@x.example j@x.example"},
 		{"D k@x.example\n" + strings.TrimSuffix(long, "\n"), "k@x.example"},
 		{"D k@x.example\n" + long[:lineMax+3], "k@x.example"},
+		{longer + "D i@x.example\n" + long, "i@x.example"},
 	} {
-		var got []string
-		n, err := Each(iotest.HalfReader(strings.NewReader(c.text)), func(a string) { got = append(got, strings.Clone(a)) })
-		if want := int64(strings.LastIndexByte(c.text, '\n') + 1); err != nil || strings.Join(got, " ") != c.want || n != want {
-			t.Errorf("Each(%.40q…) = %q, %d, %v; want %s, %d octets", c.text, got, n, err, c.want, want)
+		for _, size := range []int{0, 4 * lineMax} {
+			var r io.Reader = iotest.HalfReader(strings.NewReader(c.text))
+			if size > 0 { // a larger buffer of the caller's
+				r = bufio.NewReaderSize(r, size)
+			}
+			var got []string
+			n, err := Each(r, func(a string) { got = append(got, strings.Clone(a)) })
+			if want := int64(strings.LastIndexByte(c.text, '\n') + 1); err != nil || strings.Join(got, " ") != c.want || n != want {
+				t.Errorf("Each(%.40q…), buffer %d = %q, %d, %v; want %s, %d octets", c.text, size, got, n, err, c.want, want)
+			}
 		}
 	}
 }
@@ -141,29 +151,41 @@ func BenchmarkEach(b *testing.B) {
 // FuzzEach: Each names the addresses of the whole lines of at most
 // lineMax octets that Outcome takes, in order, and counts the octets of
 // the whole lines, however the reads come; pad puts a run of octets
-// with no LF, up to twice the buffer, ahead of the text.
+// with no LF, up to twice the buffer, ahead of the text. Read through a
+// *bufio.Reader of four times lineMax (big), it does the same. EachOf
+// with a may that passes over some texts (by mask) names the same
+// addresses less those of the lines it passed over.
 func FuzzEach(f *testing.F) {
-	f.Add("D a@x.example\nF b@x.example\nD c", uint16(0), false)
-	f.Add("\nD a@x.example\n", uint16(lineMax-2), true)
-	f.Add("D a@x.example\nD b@x.example\n", uint16(lineMax+3), false)
-	f.Add("D h@x.example\nD i@x.example\n", uint16(lineMax), true)
-	f.Fuzz(func(t *testing.T, text string, pad uint16, half bool) {
+	f.Add("D a@x.example\nF b@x.example\nD c", uint16(0), false, false, byte(0))
+	f.Add("\nD a@x.example\n", uint16(lineMax-2), true, false, byte(0))
+	f.Add("D a@x.example\nD b@x.example\n", uint16(lineMax+3), false, true, byte(0))
+	f.Add("D h@x.example\nD i@x.example\n", uint16(lineMax), true, true, byte(0))
+	f.Add("D a@x.example\nF bb@x.example\nD ccc@x.example\nD \nD\n", uint16(0), false, false, byte(0x55))
+	f.Fuzz(func(t *testing.T, text string, pad uint16, half, big bool, mask byte) {
 		text = strings.Repeat("y", int(pad)%(2*lineMax)) + text
 		var r io.Reader = strings.NewReader(text)
 		if half {
 			r = iotest.HalfReader(r)
 		}
+		if big {
+			r = bufio.NewReaderSize(r, 4*lineMax)
+		}
+		// may passes over a text whose length has a bit of mask set.
+		var may func(string) bool
+		if mask != 0 {
+			may = func(text string) bool { return 1<<(len(text)%8)&mask == 0 }
+		}
 		var got []string
-		n, err := Each(r, func(a string) { got = append(got, strings.Clone(a)) })
+		n, err := EachOf(r, may, func(a string) { got = append(got, strings.Clone(a)) })
 		whole := strings.LastIndexByte(text, '\n') + 1
 		var want []string
 		for _, l := range strings.SplitAfter(text[:whole], "\n") {
-			if a, ok := Outcome(l); ok && len(l) <= lineMax {
+			if a, ok := Outcome(l); ok && len(l) <= lineMax && (may == nil || may(l[2:len(l)-1])) {
 				want = append(want, a)
 			}
 		}
 		if err != nil || n != int64(whole) || !slices.Equal(got, want) {
-			t.Errorf("Each = %q, %d, %v; want %q, %d", got, n, err, want, whole)
+			t.Errorf("EachOf = %q, %d, %v; want %q, %d", got, n, err, want, whole)
 		}
 	})
 }
