@@ -73,11 +73,7 @@ func BenchmarkRetryLookup(b *testing.B) {
 	for b.Loop() {
 		j := newJournal(dir)
 		j.filter()
-		j.interest("p", ps, "")
-		if err := j.refresh("p"); err != nil {
-			b.Fatal(err)
-		}
-		if todo, _, err := j.unknown("p", "p,1", ps); err != nil || len(todo) != len(ps) {
+		if todo, _, err := j.lookup("p", "p,1", ps, ""); err != nil || len(todo) != len(ps) {
 			b.Fatal(len(todo), err)
 		}
 		j.close()

@@ -57,9 +57,11 @@ type journal struct {
 	// by its name, and closed)
 	in map[string]*os.File
 	// With a filter (retries: few recipients a record, however large
-	// the post), done keeps only the keys of want, those of the records
-	// seen: memory for them, not for every line of the journal.
-	want map[[2]uint64]bool
+	// the post), done keeps only the keys of want, post -> those of the
+	// post's records seen: memory for them, not for every line of the
+	// journal. (A key wanted for one post is not for another, whose
+	// journal was read before without it.)
+	want map[string]map[[2]uint64]bool
 	// With a filter, a bit for each local part of want's keys that
 	// has no quotes (see may): most lines of a large post's journal
 	// are passed over with a hash of their local part, before their
@@ -203,7 +205,7 @@ func (j *journal) catchUp(post string) error {
 // filter makes the journal keep, of what it reads, only the outcomes of
 // the recipients it is asked about (see interest).
 func (j *journal) filter() {
-	j.want, j.claimed = map[[2]uint64]bool{}, map[string]map[[2]uint64]bool{}
+	j.want, j.claimed = map[string]map[[2]uint64]bool{}, map[string]map[[2]uint64]bool{}
 	j.wantLocal = make([]uint64, wantLocalBits/64)
 }
 
@@ -218,8 +220,8 @@ func (j *journal) localBit(local string) (int, uint64) {
 }
 
 // may reports whether the text of a journal line may be the address of
-// a key wanted: false only if it is a mailbox whose local part, with no
-// quotes, has no bit in wantLocal. Key keeps such a local part as it is,
+// a key wanted (of any post): false only if it is a mailbox whose local
+// part, with no quotes, has no bit in wantLocal. Key keeps such a local part as it is,
 // and one with quotes, or no local part at all, is looked at whole.
 func (j *journal) may(text string) bool {
 	at := strings.LastIndexByte(text, '@')
@@ -230,21 +232,39 @@ func (j *journal) may(text string) bool {
 	return j.wantLocal[w]&b != 0
 }
 
+// lookup returns the recipients of record id, of a post, that the
+// journal does not know, and its mark (see unknown), having caught up
+// with it (see refresh), with a filter for rcpts (see interest): under
+// one hold of mu, so that no other record's interest moves where the
+// read of the post stands between them.
+func (j *journal) lookup(post, id string, rcpts []stream.Path, from string) ([]stream.Path, mark, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.interest(post, rcpts, from)
+	if err := j.refreshHeld(post); err != nil {
+		return nil, mark{}, err
+	}
+	return j.unknownHeld(post, id, rcpts)
+}
+
 // interest, with a filter, adds the keys of rcpts to what the journal
 // keeps of a post; if any is new, what was read of the post is read
 // again, so that its outcome is known: from the start, or from the
 // record's mark (from, its journal-from), where that still holds (see
-// resume).
+// resume). Called with mu held.
 func (j *journal) interest(post string, rcpts []stream.Path, from string) {
 	if j.want == nil {
 		return
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	want := j.want[post]
+	if want == nil {
+		want = map[[2]uint64]bool{}
+		j.want[post] = want
+	}
 	again := false
 	for _, r := range rcpts {
-		if k := j.key(r.Mailbox); !j.want[k] {
-			j.want[k], again = true, true
+		if k := j.key(r.Mailbox); !want[k] {
+			want[k], again = true, true
 			key := addr.Key(r.Mailbox)
 			if at := strings.LastIndexByte(key, '@'); at > 0 && key[0] != '"' {
 				w, b := j.localBit(key[:at])
@@ -275,8 +295,9 @@ func (j *journal) interest(post string, rcpts []stream.Path, from string) {
 func (j *journal) readFrom(post string, r io.Reader) error {
 	m := j.done[post]
 	var may func(string) bool
+	var want map[[2]uint64]bool
 	if j.want != nil {
-		may = j.may
+		may, want = j.may, j.want[post]
 	}
 	if j.rbuf == nil {
 		j.rbuf = bufio.NewReaderSize(r, readMax)
@@ -284,7 +305,7 @@ func (j *journal) readFrom(post string, r io.Reader) error {
 		j.rbuf.Reset(r)
 	}
 	n, err := jf.EachOf(j.rbuf, may, func(a string) {
-		if k := j.key(a); j.want == nil || j.want[k] {
+		if k := j.key(a); j.want == nil || want[k] {
 			m[k] = true
 		}
 	})
@@ -303,6 +324,11 @@ const readMax = 64 << 10
 func (j *journal) refresh(post string) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	return j.refreshHeld(post)
+}
+
+// refreshHeld is refresh, called with mu held.
+func (j *journal) refreshHeld(post string) error {
 	if _, ok := j.done[post]; !ok {
 		_, err := j.load(post)
 		return err
@@ -322,6 +348,11 @@ func (j *journal) refresh(post string) error {
 func (j *journal) unknown(post, id string, rcpts []stream.Path) ([]stream.Path, mark, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	return j.unknownHeld(post, id, rcpts)
+}
+
+// unknownHeld is unknown, called with mu held.
+func (j *journal) unknownHeld(post, id string, rcpts []stream.Path) ([]stream.Path, mark, error) {
 	m, err := j.load(post)
 	if err != nil {
 		return nil, mark{}, err

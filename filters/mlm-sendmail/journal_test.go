@@ -42,11 +42,7 @@ func TestJournalFilter(t *testing.T) {
 		for _, r := range tc.rcpts {
 			ps = append(ps, stream.Path{Mailbox: r})
 		}
-		j.interest("p", ps, "")
-		if err := j.refresh("p"); err != nil {
-			t.Fatal(err)
-		}
-		todo, _, err := j.unknown("p", "p", ps)
+		todo, _, err := j.lookup("p", "p", ps, "")
 		if err != nil || len(todo) != tc.todo {
 			t.Errorf("%v: %d to do, %v; want %d", tc.rcpts, len(todo), err, tc.todo)
 		}
@@ -891,11 +887,7 @@ func TestJournalMark(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer j.unlock("p,1,r-00000000")
-		j.interest("p", ps, from)
-		if err := j.refresh("p"); err != nil {
-			t.Fatal(err)
-		}
-		todo, _, err := j.unknown("p", "p,1,r-00000000", ps)
+		todo, _, err := j.lookup("p", "p,1,r-00000000", ps, from)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1014,11 +1006,7 @@ func TestJournalMay(t *testing.T) {
 	if err := j.lock("p", "p,1"); err != nil {
 		t.Fatal(err)
 	}
-	j.interest("p", ps, "")
-	if err := j.refresh("p"); err != nil {
-		t.Fatal(err)
-	}
-	todo, _, err := j.unknown("p", "p,1", ps)
+	todo, _, err := j.lookup("p", "p,1", ps, "")
 	if err != nil || len(todo) != 1 || todo[0].Mailbox != "h@x.example" {
 		t.Errorf("to do %v, %v; want h only", todo, err)
 	}

@@ -581,11 +581,7 @@ func (s *sender) deliver(l *lane, j *job) {
 // todo returns the recipients of a record the journal does not know.
 func (s *sender) todo(post string, j *job) ([]stream.Path, error) {
 	from, _ := j.h.Get(journalFrom)
-	s.j.interest(post, j.rcpts, from)
-	if err := s.j.refresh(post); err != nil {
-		return nil, err
-	}
-	todo, at, err := s.j.unknown(post, j.h.ID, j.rcpts)
+	todo, at, err := s.j.lookup(post, j.h.ID, j.rcpts, from)
 	j.from = at
 	return todo, err
 }

@@ -2593,3 +2593,73 @@ func TestRetryMark(t *testing.T) {
 		t.Errorf("the retry delivered %v; want later only", got)
 	}
 }
+
+// TestRetryRunRace: a retry run of many records of one post, over 20
+// connections, some with a journal-from and some without: each looks up
+// its recipients whole (interest, catching up, unknown under one hold of
+// the journal's lock), so none reads from where another's mark put the
+// read, past lines of its own recipients. Before, records of a0..a39,
+// delivered early in the journal, were sent again.
+func TestRetryRunRace(t *testing.T) {
+	dir := list(t)
+	jdir := filepath.Join(dir, "state", "journal")
+	os.MkdirAll(jdir, 0o700)
+	var b strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&b, "D a%d@x.org\n", i)
+	}
+	for i := range 200_000 {
+		fmt.Fprintf(&b, "D m%d@x.org\n", i)
+	}
+	name := filepath.Join(jdir, "p9")
+	if err := os.WriteFile(name, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := mark{f, int64(b.Len())}.value()
+	f.Close()
+	var in strings.Builder
+	for i := range 40 {
+		in.WriteString(record(fmt.Sprintf("p9,%d,r-%08x", i+1, i), fmt.Sprintf("a%d@x.org", i)))
+		in.WriteString(recordAttrs(fmt.Sprintf("p9,%d,r-%08x", i+101, i), "Subject: x\n\nbody\n", []stream.Attr{{Name: journalFrom, Value: from}}, fmt.Sprintf("b%d@x.org", i)))
+	}
+	srv := sinktest.Sink(t, smtpsink.Options{})
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true, Conns: 20}, in.String()); err != nil {
+		t.Fatal(err)
+	}
+	got := delivered(srv)
+	if len(got) != 40 || !strings.HasPrefix(got[0], "b") || !strings.HasPrefix(got[39], "b") {
+		t.Errorf("delivered %v; want b0..b39 only (a0..a39 are in the journal)", got)
+	}
+}
+
+// TestRetryWantAcrossPosts: a retry run whose records are of two posts
+// keeps the keys it wants for each post apart: k, wanted for post p,
+// is wanted for post q too only once a record of q asks for it, and q's
+// journal is read again for it then. Before, q's journal, read first for
+// another recipient, was not read again, and k got q a second time.
+func TestRetryWantAcrossPosts(t *testing.T) {
+	dir := list(t)
+	jdir := filepath.Join(dir, "state", "journal")
+	os.MkdirAll(jdir, 0o700)
+	if err := os.WriteFile(filepath.Join(jdir, "q"), []byte("D k@x.org\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "k2@*=451 4.7.1 greylisted")})
+	// Deferred now: k2 is not past its lifetime.
+	now := []stream.Attr{{Name: deferredAt, Value: fmt.Sprint(time.Now().Unix())}}
+	rec := func(id string, rcpts ...string) string { return recordAttrs(id, "Subject: x\n\nbody\n", now, rcpts...) }
+	in := rec("q,1,r-aaaaaaaa", "x@x.org") + rec("p,1,r-bbbbbbbb", "k@x.org", "k2@x.org") + rec("q,2,r-cccccccc", "k@x.org", "k2@x.org")
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true, Conns: 1}, in); sysexit.Code(err) != sysexit.TempFail {
+		t.Fatalf("retry run: %v; want 75 (k2 deferred)", err)
+	}
+	if j, _ := os.ReadFile(filepath.Join(jdir, "q")); string(j) != "D k@x.org\nD x@x.org\n" {
+		t.Errorf("journal of q %q; want k's line once, and x's", j)
+	}
+	if got := delivered(srv); strings.Join(got, " ") != "k@x.org x@x.org" {
+		t.Errorf("delivered %v; want k (for p) and x", got)
+	}
+}
