@@ -45,6 +45,19 @@ func list(t testing.TB) string {
 	return dir
 }
 
+// listJournal is a new list directory (list) whose post has the
+// journal text already, and the journal's file name.
+func listJournal(t *testing.T, post, text string) (dir, name string) {
+	t.Helper()
+	dir = list(t)
+	name = filepath.Join(dir, "state", "journal", post)
+	os.MkdirAll(filepath.Dir(name), 0o700)
+	if err := os.WriteFile(name, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, name
+}
+
 // rules parses a sink's RCPT replies, "pattern=reply" each.
 func rules(t *testing.T, ss ...string) []smtpsink.Rule {
 	var rs []smtpsink.Rule
@@ -2547,16 +2560,11 @@ func bounceMessage(t *testing.T, dir, id string) (string, *message.Entity) {
 // each time the latest; the retry run, reading the journal from there,
 // delivers the deferred recipient only.
 func TestRetryMark(t *testing.T) {
-	dir := list(t)
-	jdir := filepath.Join(dir, "state", "journal")
-	os.MkdirAll(jdir, 0o700)
 	var b strings.Builder
 	for i := range 200 {
 		fmt.Fprintf(&b, "D o%d@x.org\n", i)
 	}
-	if err := os.WriteFile(filepath.Join(jdir, "p9"), []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, _ := listJournal(t, "p9", b.String())
 	greylist := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "later@*=451 4.7.1 greylisted")})
 	out, err := send(t, &args{Dir: dir, Relay: []string{greylist.Addr()}}, record("p9,2", "ok@x.org", "later@x.org"))
 	if err != nil {
@@ -2601,9 +2609,6 @@ func TestRetryMark(t *testing.T) {
 // read, past lines of its own recipients. Before, records of a0..a39,
 // delivered early in the journal, were sent again.
 func TestRetryRunRace(t *testing.T) {
-	dir := list(t)
-	jdir := filepath.Join(dir, "state", "journal")
-	os.MkdirAll(jdir, 0o700)
 	var b strings.Builder
 	for i := range 40 {
 		fmt.Fprintf(&b, "D a%d@x.org\n", i)
@@ -2611,10 +2616,7 @@ func TestRetryRunRace(t *testing.T) {
 	for i := range 200_000 {
 		fmt.Fprintf(&b, "D m%d@x.org\n", i)
 	}
-	name := filepath.Join(jdir, "p9")
-	if err := os.WriteFile(name, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, name := listJournal(t, "p9", b.String())
 	f, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
@@ -2642,12 +2644,7 @@ func TestRetryRunRace(t *testing.T) {
 // journal is read again for it then. Before, q's journal, read first for
 // another recipient, was not read again, and k got q a second time.
 func TestRetryWantAcrossPosts(t *testing.T) {
-	dir := list(t)
-	jdir := filepath.Join(dir, "state", "journal")
-	os.MkdirAll(jdir, 0o700)
-	if err := os.WriteFile(filepath.Join(jdir, "q"), []byte("D k@x.org\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, name := listJournal(t, "q", "D k@x.org\n")
 	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "k2@*=451 4.7.1 greylisted")})
 	// Deferred now: k2 is not past its lifetime.
 	now := []stream.Attr{{Name: deferredAt, Value: fmt.Sprint(time.Now().Unix())}}
@@ -2656,7 +2653,7 @@ func TestRetryWantAcrossPosts(t *testing.T) {
 	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true, Conns: 1}, in); sysexit.Code(err) != sysexit.TempFail {
 		t.Fatalf("retry run: %v; want 75 (k2 deferred)", err)
 	}
-	if j, _ := os.ReadFile(filepath.Join(jdir, "q")); string(j) != "D k@x.org\nD x@x.org\n" {
+	if j, _ := os.ReadFile(name); string(j) != "D k@x.org\nD x@x.org\n" {
 		t.Errorf("journal of q %q; want k's line once, and x's", j)
 	}
 	if got := delivered(srv); strings.Join(got, " ") != "k@x.org x@x.org" {
