@@ -579,7 +579,11 @@ func (j *journal) reserve(post string, rcpts []stream.Path) (int64, error) {
 // while its retry record runs) has it locked: the record is not tried
 // now (75), rather than send a recipient the other is sending, which
 // neither journal line could prevent before it was written. Other
-// batches of the post, whose recipients are others, go on at once.
+// batches of the post, whose recipients are others, go on at once. The
+// byte is locked in the file at the journal's name, where the others
+// lock it, not in one this process opened before the name was given to
+// another (a journal put back from a copy). (A batch locked before that
+// stays locked in the old file until it ends.)
 func (j *journal) lock(post, id string) error {
 	key := lockKey(id)
 	j.mu.Lock()
@@ -593,10 +597,28 @@ func (j *journal) lock(post, id string) error {
 		return err
 	}
 	lk := byteOf(key, unix.F_WRLCK)
-	for {
+	for tries := 0; ; {
 		err = unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
-		if err != unix.EINTR {
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || !j.replaced(post, f) {
 			break
+		}
+		// The lock counts where the others take it: on the file at the
+		// name, which is another now (a journal put back from a copy)
+		// or none. This one is let go (see catchUp), and that one, or
+		// a new one, locked instead.
+		unlk := byteOf(key, unix.F_UNLCK)
+		unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &unlk)
+		if tries++; tries == 3 {
+			return sysexit.Errorf(sysexit.TempFail, "journal of %s: replaced while it was being locked, %d times; tried again later", post, tries)
+		}
+		if err := j.refreshHeld(post); err != nil {
+			return err
+		}
+		if f, err = j.open(post); err != nil {
+			return err
 		}
 	}
 	switch err {
@@ -623,6 +645,18 @@ func (j *journal) lock(post, id string) error {
 	}
 	j.busy[key], j.locked[key] = 1, f
 	return nil
+}
+
+// replaced reports whether the name of a post's journal leads to another
+// file than f, or to none: one put back from a copy, or removed, since
+// this process opened f. Called with mu held.
+func (j *journal) replaced(post string, f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	ni, err := os.Stat(filepath.Join(j.dir, post))
+	return err == nil && !os.SameFile(fi, ni) || errors.Is(err, fs.ErrNotExist)
 }
 
 // unlock ends what lock began for the record id, once its journal lines

@@ -13,6 +13,7 @@ import (
 
 	"mlm/lib/addr"
 	"mlm/lib/stream"
+	"mlm/lib/sysexit"
 )
 
 // TestJournalFilter: with a filter (retries), the journal keeps the
@@ -1024,5 +1025,59 @@ func TestJournalMay(t *testing.T) {
 		if !j.may(text) {
 			t.Errorf("may(%q) = false; want true", text)
 		}
+	}
+}
+
+// TestJournalLockReplaced: once a post's journal has been put back from
+// a copy (its name leads to another file), a process that had the old
+// file open does not take on a batch that another process, which opened
+// the file at the name, has locked: both would send its recipients.
+// Before, it locked its byte in the old file, and did. (From a review.)
+func TestJournalLockReplaced(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "p")
+	text := []byte("D o@x.example\n")
+	if err := os.WriteFile(name, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := newJournal(dir) // a run that has delivered batch p,1 of the post
+	defer a.close()
+	if err := a.lock("p", "p,1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.lookup("p", "p,1", []stream.Path{{Mailbox: "one@x.example"}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	a.unlock("p,1")
+	if err := os.WriteFile(name+".copy", text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(name+".copy", name); err != nil {
+		t.Fatal(err)
+	}
+	b := newJournal(dir) // another process, delivering batch p,2
+	defer b.close()
+	if err := b.lock("p", "p,2"); err != nil {
+		t.Fatal(err)
+	}
+	defer b.unlock("p,2")
+	if err := a.lock("p", "p,2"); sysexit.Code(err) != sysexit.TempFail {
+		if err == nil {
+			a.unlock("p,2")
+		}
+		t.Errorf("a.lock of batch p,2, which b has locked in the journal at the name: %v; want 75", err)
+	}
+	// Removed: a locks in the new file at the name, as b would.
+	b.unlock("p,2")
+	b.close()
+	os.Remove(name)
+	if err := a.lock("p", "p,2"); err != nil {
+		t.Fatal(err)
+	}
+	defer a.unlock("p,2")
+	c := newJournal(dir)
+	defer c.close()
+	if err := c.lock("p", "p,2"); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("c.lock of batch p,2, which a has locked in the new journal: %v; want 75", err)
 	}
 }
