@@ -244,7 +244,42 @@ func (j *journal) lookup(post, id string, rcpts []stream.Path, from string) ([]s
 	if err := j.refreshHeld(post); err != nil {
 		return nil, mark{}, err
 	}
+	if err := j.relock(post, id); err != nil {
+		return nil, mark{}, err
+	}
 	return j.unknownHeld(post, id, rcpts)
+}
+
+// relock moves the lock of record id's batch (see lock) to the file at
+// the journal's name, where the other processes take it, if the catch-up
+// found the name leads to another file than the one locked (a journal
+// put back from a copy) or to none: lock took the byte in the file this
+// process had open, and another process may hold it in the new one. If
+// that one has it, the record is not tried now (75). A batch whose record
+// was already on its way when the name changed stays locked in the old
+// file until the record ends. Called with mu held, after the catch-up,
+// which costs the check nothing.
+func (j *journal) relock(post, id string) error {
+	key := lockKey(id)
+	old := j.locked[key]
+	if old == nil || old == j.file[post] {
+		return nil
+	}
+	f, err := j.open(post)
+	if err != nil || f == old {
+		return err
+	}
+	switch err := lockByte(f, key); err {
+	case nil:
+	case errNoLocks:
+		return nil // kept in the old file
+	default:
+		return err
+	}
+	unlk := byteOf(key, unix.F_UNLCK)
+	unix.FcntlFlock(old.Fd(), unix.F_OFD_SETLK, &unlk)
+	j.locked[key] = f
+	return nil
 }
 
 // interest, with a filter, adds the keys of rcpts to what the journal
@@ -579,11 +614,8 @@ func (j *journal) reserve(post string, rcpts []stream.Path) (int64, error) {
 // while its retry record runs) has it locked: the record is not tried
 // now (75), rather than send a recipient the other is sending, which
 // neither journal line could prevent before it was written. Other
-// batches of the post, whose recipients are others, go on at once. The
-// byte is locked in the file at the journal's name, where the others
-// lock it, not in one this process opened before the name was given to
-// another (a journal put back from a copy). (A batch locked before that
-// stays locked in the old file until it ends.)
+// batches of the post, whose recipients are others, go on at once. (The
+// byte may be in a file the name no longer leads to: see relock.)
 func (j *journal) lock(post, id string) error {
 	key := lockKey(id)
 	j.mu.Lock()
@@ -596,40 +628,12 @@ func (j *journal) lock(post, id string) error {
 	if err != nil {
 		return err
 	}
-	lk := byteOf(key, unix.F_WRLCK)
-	for tries := 0; ; {
-		err = unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || !j.replaced(post, f) {
-			break
-		}
-		// The lock counts where the others take it: on the file at the
-		// name, which is another now (a journal put back from a copy)
-		// or none. This one is let go (see catchUp), and that one, or
-		// a new one, locked instead.
-		unlk := byteOf(key, unix.F_UNLCK)
-		unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &unlk)
-		if tries++; tries == 3 {
-			return sysexit.Errorf(sysexit.TempFail, "journal of %s: replaced while it was being locked, %d times; tried again later", post, tries)
-		}
-		if err := j.refreshHeld(post); err != nil {
-			return err
-		}
-		if f, err = j.open(post); err != nil {
-			return err
-		}
-	}
-	switch err {
+	switch err := lockByte(f, key); err {
 	case nil:
-	case unix.EAGAIN, unix.EACCES:
-		return sysexit.Errorf(sysexit.TempFail, "another process is delivering the records of %s; tried again later", key)
-	default:
-		// No such locks here (a kernel before 3.15, EINVAL; NFS
-		// without them, ENOLCK): the records go as before, rather
-		// than wait for ever.
+	case errNoLocks:
 		f = nil
+	default:
+		return err
 	}
 	if j.claimed == nil { // (with a filter, claimed keeps them for the run)
 		// The batch again in this run (fed twice), or one whose hash
@@ -647,17 +651,26 @@ func (j *journal) lock(post, id string) error {
 	return nil
 }
 
-// replaced reports whether the name of a post's journal leads to another
-// file than f, or to none: one put back from a copy, or removed, since
-// this process opened f. Called with mu held.
-func (j *journal) replaced(post string, f *os.File) bool {
-	fi, err := f.Stat()
-	if err != nil {
-		return false
+// lockByte takes the byte of f that key names (byteOf): nil once taken,
+// 75 if another process has it, errNoLocks if f's file system has no
+// such locks (a kernel before 3.15, EINVAL; NFS without them, ENOLCK),
+// where the records go as before, rather than wait for ever.
+func lockByte(f *os.File, key string) error {
+	lk := byteOf(key, unix.F_WRLCK)
+	for {
+		switch err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err {
+		case nil:
+			return nil
+		case unix.EINTR:
+		case unix.EAGAIN, unix.EACCES:
+			return sysexit.Errorf(sysexit.TempFail, "another process is delivering the records of %s; tried again later", key)
+		default:
+			return errNoLocks
+		}
 	}
-	ni, err := os.Stat(filepath.Join(j.dir, post))
-	return err == nil && !os.SameFile(fi, ni) || errors.Is(err, fs.ErrNotExist)
 }
+
+var errNoLocks = errors.New("no such locks")
 
 // unlock ends what lock began for the record id, once its journal lines
 // are written, or will not be.

@@ -1032,13 +1032,27 @@ func TestJournalMay(t *testing.T) {
 // a copy (its name leads to another file), a process that had the old
 // file open does not take on a batch that another process, which opened
 // the file at the name, has locked: both would send its recipients.
-// Before, it locked its byte in the old file, and did. (From a review.)
+// Before, it had its byte in the old file, and did. Its lock moves to
+// the file at the name as its look-up finds the name changed (relock);
+// so when the journal is removed. (From a review.)
 func TestJournalLockReplaced(t *testing.T) {
 	dir := t.TempDir()
 	name := filepath.Join(dir, "p")
 	text := []byte("D o@x.example\n")
 	if err := os.WriteFile(name, text, 0o600); err != nil {
 		t.Fatal(err)
+	}
+	rcpt := []stream.Path{{Mailbox: "two@x.example"}}
+	// take has j take on batch p,2: its lock and its look-up.
+	take := func(j *journal) error {
+		if err := j.lock("p", "p,2"); err != nil {
+			return err
+		}
+		if _, _, err := j.lookup("p", "p,2", rcpt, ""); err != nil {
+			j.unlock("p,2")
+			return err
+		}
+		return nil
 	}
 	a := newJournal(dir) // a run that has delivered batch p,1 of the post
 	defer a.close()
@@ -1057,27 +1071,25 @@ func TestJournalLockReplaced(t *testing.T) {
 	}
 	b := newJournal(dir) // another process, delivering batch p,2
 	defer b.close()
-	if err := b.lock("p", "p,2"); err != nil {
+	if err := take(b); err != nil {
 		t.Fatal(err)
 	}
-	defer b.unlock("p,2")
-	if err := a.lock("p", "p,2"); sysexit.Code(err) != sysexit.TempFail {
+	if err := take(a); sysexit.Code(err) != sysexit.TempFail {
 		if err == nil {
 			a.unlock("p,2")
 		}
-		t.Errorf("a.lock of batch p,2, which b has locked in the journal at the name: %v; want 75", err)
+		t.Errorf("a takes on batch p,2, which b has locked in the journal at the name: %v; want 75", err)
 	}
-	// Removed: a locks in the new file at the name, as b would.
+	// Removed: a locks in the new file at the name, as the next would.
 	b.unlock("p,2")
-	b.close()
 	os.Remove(name)
-	if err := a.lock("p", "p,2"); err != nil {
+	if err := take(a); err != nil {
 		t.Fatal(err)
 	}
 	defer a.unlock("p,2")
 	c := newJournal(dir)
 	defer c.close()
-	if err := c.lock("p", "p,2"); sysexit.Code(err) != sysexit.TempFail {
-		t.Errorf("c.lock of batch p,2, which a has locked in the new journal: %v; want 75", err)
+	if err := take(c); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("c takes on batch p,2, which a has locked in the new journal: %v; want 75", err)
 	}
 }
