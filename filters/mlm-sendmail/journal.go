@@ -221,8 +221,9 @@ func (j *journal) localBit(local string) (int, uint64) {
 
 // may reports whether the text of a journal line may be the address of
 // a key wanted (of any post): false only if it is a mailbox whose local
-// part, with no quotes, has no bit in wantLocal. Key keeps such a local part as it is,
-// and one with quotes, or no local part at all, is looked at whole.
+// part, with no quotes, has no bit in wantLocal. Key keeps such a local
+// part as it is, and one with quotes, or no local part at all, is
+// looked at whole.
 func (j *journal) may(text string) bool {
 	at := strings.LastIndexByte(text, '@')
 	if at <= 0 || text[0] == '"' {
@@ -447,7 +448,7 @@ func (j *journal) unknownHeld(post, id string, rcpts []stream.Path) ([]stream.Pa
 // since a journal is only ever appended to (or removed), so one that
 // does lies at at or after it. The retry record carries the mark in
 // its journal-from attribute (value): at, ":", and the FNV-1a sum of the
-// up to markWindow octets before at, in 16 hex digits. A retry checks
+// up to markWindow octets before at, in 16 lower-case hex digits. A retry checks
 // them against the file it has (resume): a record of a post delivered
 // to a million keeps its retries from reading the lines of the earlier
 // batches, once for each retry record, which take some 0.1 s a million.
