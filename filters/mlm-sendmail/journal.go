@@ -134,8 +134,10 @@ func newJournal(dir string) *journal {
 
 // key is a 128-bit hash of an address's key: a collision is not a
 // practical worry (about 1 in 10^26 for a million recipients).
-func (j *journal) key(mailbox string) [2]uint64 {
-	k := addr.Key(mailbox)
+func (j *journal) key(mailbox string) [2]uint64 { return j.hash(addr.Key(mailbox)) }
+
+// hash is key's hash of a key already made (addr.Key).
+func (j *journal) hash(k string) [2]uint64 {
 	return [2]uint64{maphash.String(j.seed[0], k), maphash.String(j.seed[1], k)}
 }
 
@@ -299,9 +301,9 @@ func (j *journal) interest(post string, rcpts []stream.Path, from string) {
 	}
 	again := false
 	for _, r := range rcpts {
-		if k := j.key(r.Mailbox); !want[k] {
+		key := addr.Key(r.Mailbox)
+		if k := j.hash(key); !want[k] {
 			want[k], again = true, true
-			key := addr.Key(r.Mailbox)
 			if at := strings.LastIndexByte(key, '@'); at > 0 && key[0] != '"' {
 				w, b := j.localBit(key[:at])
 				j.wantLocal[w] |= b
@@ -478,23 +480,16 @@ func (m mark) value() string {
 const journalFrom = "journal-from"
 
 // resume returns where a retry record whose journal-from is from may
-// begin to read f, its post's journal: at its mark, if f's octets
-// before it are those the mark's sum was made of; 0 (the start) if
-// not, if from is not a mark, and if there is no f.
+// begin to read f, its post's journal: at its mark, if from is what
+// value writes for that mark in f, so f's octets before it are those its
+// sum was made of; 0 (the start) if not, and if there is no f.
 func resume(f *os.File, from string) int64 {
-	a, b, ok := strings.Cut(from, ":")
-	if f == nil || !ok || len(b) != 16 || len(a) > 18 {
+	a, _, ok := strings.Cut(from, ":")
+	if f == nil || !ok || len(a) > 18 {
 		return 0
 	}
 	at, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || at <= 0 || a[0] == '0' || a[0] == '+' {
-		return 0
-	}
-	want, err := strconv.ParseUint(b, 16, 64)
-	if err != nil {
-		return 0
-	}
-	if sum, ok := sumBefore(f, at); !ok || sum != want || fmt.Sprintf("%016x", want) != b {
+	if err != nil || at <= 0 || (mark{f, at}).value() != from {
 		return 0
 	}
 	return at
