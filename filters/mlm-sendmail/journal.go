@@ -96,7 +96,7 @@ type journal struct {
 	// unknown's set of the keys of one record, cleared and used again
 	// for the next (see seenMax)
 	seen map[[2]uint64]bool
-	// readFrom's buffer, made once (see readMax)
+	// readFrom's buffer (jf.ReadSize), made once
 	rbuf *bufio.Reader
 
 	// Group commit: writes appended, per post, and the last write to
@@ -338,7 +338,7 @@ func (j *journal) readFrom(post string, r io.Reader) error {
 		may, want = j.may, j.want[post]
 	}
 	if j.rbuf == nil {
-		j.rbuf = bufio.NewReaderSize(r, readMax)
+		j.rbuf = bufio.NewReaderSize(r, jf.ReadSize)
 	} else {
 		j.rbuf.Reset(r)
 	}
@@ -350,12 +350,6 @@ func (j *journal) readFrom(post string, r io.Reader) error {
 	j.read[post] += n
 	return err
 }
-
-// readMax is the most a read of a journal asks for: a retry's read of
-// a journal of a million lines (22 MB) makes some 340 reads, not 5,400
-// of Each's own 4 KiB, a quarter of its time (a system call is dear on
-// a virtual machine).
-const readMax = 64 << 10
 
 // refresh catches up with a post's journal before one of its batches,
 // so a record delivered meanwhile by another process is not sent again.

@@ -136,6 +136,12 @@ func EachOf(r io.Reader, may func(text string) bool, fn func(mailbox string)) (i
 // a mailbox of at most addr.MaxPath-2 octets and an LF, fits in it.
 const lineMax = 4096
 
+// ReadSize is the buffer to read a journal file through (a *bufio.Reader
+// given to Each): a read of a journal of a million lines (22 MB) makes
+// some 340 reads, not Each's own 5,400 of 4 KiB, a quarter of its time
+// (a system call is dear on a virtual machine).
+const ReadSize = 64 << 10
+
 // Settled returns the keys (addr.Key) of the recipients of a post whose
 // outcome the list's journal names, nil if it has none.
 func Settled(d *listdir.Dir, post string) (*addr.KeySet, error) {
@@ -148,7 +154,7 @@ func Settled(d *listdir.Dir, post string) (*addr.KeySet, error) {
 	}
 	defer f.Close()
 	s := addr.NewKeySet()
-	_, err = Each(f, func(a string) { s.Add(addr.Key(a)) })
+	_, err = Each(bufio.NewReaderSize(f, ReadSize), func(a string) { s.Add(addr.Key(a)) })
 	return s, err
 }
 

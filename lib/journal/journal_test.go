@@ -189,3 +189,26 @@ func FuzzEach(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSettled reads the journal of a post delivered to 1,000,000
+// recipients into its key set, as mlm-throttle does when it runs a post
+// again.
+func BenchmarkSettled(b *testing.B) {
+	d, err := listdir.Open(mlmtest.ListDir(b, map[string]string{"address": "dev@lists.example.org\n"}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sb strings.Builder
+	for i := range 1_000_000 {
+		fmt.Fprintf(&sb, "D m%07d@d%d.example\n", i, i%10)
+	}
+	os.MkdirAll(Dir(d), 0o700)
+	if err := os.WriteFile(filepath.Join(Dir(d), "p"), []byte(sb.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if s, err := Settled(d, "p"); err != nil || !s.Has("m0999999@d9.example") {
+			b.Fatal(err)
+		}
+	}
+}
