@@ -244,13 +244,13 @@ func (j *journal) lookup(post, id string, rcpts []stream.Path, from string) ([]s
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.interest(post, rcpts, from)
-	if err := j.refreshHeld(post); err != nil {
+	if err := j.refresh(post); err != nil {
 		return nil, mark{}, err
 	}
 	if err := j.relock(post, id); err != nil {
 		return nil, mark{}, err
 	}
-	return j.unknownHeld(post, id, rcpts)
+	return j.unknown(post, id, rcpts)
 }
 
 // relock moves the lock of record id's batch (see lock) to the file at
@@ -353,14 +353,8 @@ func (j *journal) readFrom(post string, r io.Reader) error {
 
 // refresh catches up with a post's journal before one of its batches,
 // so a record delivered meanwhile by another process is not sent again.
+// Called with mu held (see lookup).
 func (j *journal) refresh(post string) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.refreshHeld(post)
-}
-
-// refreshHeld is refresh, called with mu held.
-func (j *journal) refreshHeld(post string) error {
 	if _, ok := j.done[post]; !ok {
 		_, err := j.load(post)
 		return err
@@ -377,14 +371,8 @@ func (j *journal) refreshHeld(post string) error {
 //
 // It returns too the journal's mark as it looked them up: a retry record
 // of those it defers may read the journal from there (see resume).
+// Called with mu held (see lookup).
 func (j *journal) unknown(post, id string, rcpts []stream.Path) ([]stream.Path, mark, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.unknownHeld(post, id, rcpts)
-}
-
-// unknownHeld is unknown, called with mu held.
-func (j *journal) unknownHeld(post, id string, rcpts []stream.Path) ([]stream.Path, mark, error) {
 	m, err := j.load(post)
 	if err != nil {
 		return nil, mark{}, err
