@@ -32,6 +32,10 @@ func TestStdoutClosed(t *testing.T) {
 	hWrite(t, rec, mlm(t, "From: alice@example.org\nTo: dev@lists.example.org\nSubject: hello\n\nbody\n", nil,
 		"mlm-wrap", "-f", "alice@example.org", "-r", "dev@lists.example.org"))
 	mbox := filepath.Join(tmp, "mbox")
+	msgs := filepath.Join(tmp, "msgs")
+	if err := os.Mkdir(msgs, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	hWrite(t, mbox, "From alice@example.org Sun Nov 29 12:00:00 2026\nFrom: alice@example.org\nSubject: hello\n\nbody\n\n")
 	for i, tc := range []struct {
 		prog  string
@@ -62,6 +66,9 @@ func TestStdoutClosed(t *testing.T) {
 		{"mlm-sendmail", []string{"-R", "-r", "127.0.0.1:9", dir}, "", false},
 		{"mlm-moderate", []string{dir, "expire"}, "", false},
 		{"mlm-sub", []string{dir, "carol@example.org"}, "", false},
+		// -d writes each message to a file of its own, and nothing
+		// on standard output.
+		{"mlm-unwrap", []string{"-d", msgs}, rec, false},
 		{"mlm-accept", []string{"-f", "alice@example.org", "-r", "dev@lists.example.org", dir}, post, false},
 	} {
 		t.Run(fmt.Sprintf("%d %s", i, tc.prog), func(t *testing.T) {

@@ -30,8 +30,16 @@ type args struct {
 func main() {
 	var a args
 	cli.Main(prog, "Unwrap the messages of an MLM1 stream.", &a, func() error {
+		// With -d (and no -e) the messages go to files and nothing
+		// to standard output, which may then be closed, as a daemon's
+		// mlm-run leaves it to a queue's last stage.
+		if a.Dir == nil || a.Envelope {
+			if err := cli.CheckStdout(); err != nil {
+				return err
+			}
+		}
 		return run(&a, os.Stdin, os.Stdout)
-	}, cli.Output)
+	})
 }
 
 // run unwraps every record of in.
