@@ -544,25 +544,51 @@ func ScanErr(sc *bufio.Scanner, name string, n int) error {
 	return sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
 }
 
-// Lines returns every item of a small one-item-per-line file.
+// MaxFile is the most octets of a file Text and Lines read, which hold
+// it whole: a footer, a secret, a queue's stages, strip, deny, relay.
+// One longer is a temporary failure (ErrLongFile), as a line too long
+// is: a file grown without end, or a link to a device made by mistake
+// (/dev/zero, /dev/urandom), which took memory until there was none.
+const MaxFile = 4 << 20
+
+// ErrLongFile is returned, after the file's name, for a file of more
+// than MaxFile octets that Text or Lines would hold whole. It is
+// classified EX_TEMPFAIL, as ErrLongLine is.
+var ErrLongFile = fmt.Errorf("over %d octets, which is held whole", MaxFile)
+
+// Lines returns every item of a small one-item-per-line file, of at
+// most MaxFile octets.
 func (d *Dir) Lines(name string) ([]string, error) {
+	f, err := d.OpenFile(name)
+	if f == nil {
+		return nil, err
+	}
+	defer f.Close()
+	lr := &io.LimitedReader{R: f, N: MaxFile + 1}
 	var items []string
-	err := d.Each(name, func(s string) error { items = append(items, s); return nil })
+	err = EachLine(lr, name, func(s string) error { items = append(items, s); return nil })
+	if err == nil && lr.N == 0 {
+		return nil, sysexit.Temp(fmt.Errorf("%s: %w", name, ErrLongFile))
+	}
 	return items, err
 }
 
 // Text returns a whole file, "" if it is missing; a byte-order mark at
 // its start is no part of it, as it is of no setting (BOM): a footer
-// an editor saved so, a stage's first command, a secret.
+// an editor saved so, a stage's first command, a secret. A file of more
+// than MaxFile octets is a temporary failure.
 func (d *Dir) Text(name string) (string, error) {
 	f, err := d.OpenFile(name)
 	if f == nil {
 		return "", err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(f)
+	b, err := io.ReadAll(io.LimitReader(f, MaxFile+1))
 	if err != nil {
 		return "", sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
+	}
+	if len(b) > MaxFile {
+		return "", sysexit.Temp(fmt.Errorf("%s: %w", name, ErrLongFile))
 	}
 	return strings.TrimPrefix(string(b), BOM), nil
 }

@@ -387,3 +387,52 @@ func FuzzNames(f *testing.F) {
 		}
 	})
 }
+
+// TestWholeFileBound: a setting read whole (Text: a footer, a secret,
+// a queue's stages; Lines: strip, headeradd, deny, relay) is at most
+// MaxFile octets, and a larger one a temporary failure that names it.
+// A footer linked to /dev/zero by mistake was read until memory ran
+// out (mlm-hdr died "fatal error: out of memory", status 2), and a
+// strip linked to /dev/urandom the same.
+func TestWholeFileBound(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, Address), []byte("dev@lists.example.org\n"), 0o644)
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.Repeat("x", 99) + "\n"
+	fit := strings.Repeat(line, MaxFile/len(line))
+	os.WriteFile(d.File(Footer), []byte(fit), 0o644)
+	os.WriteFile(d.File(Strip), []byte(fit), 0o644)
+	if s, err := d.Text(Footer); err != nil || s != fit {
+		t.Errorf("Text(%d octets) = %d octets, %v; want it whole", len(fit), len(s), err)
+	}
+	if l, err := d.Lines(Strip); err != nil || len(l) != MaxFile/len(line) {
+		t.Errorf("Lines(%d octets) = %d items, %v; want %d", len(fit), len(l), err, MaxFile/len(line))
+	}
+	over := fit + strings.Repeat(line, 2)
+	os.WriteFile(d.File(Footer), []byte(over), 0o644)
+	os.WriteFile(d.File(Strip), []byte(over), 0o644)
+	if _, err := d.Text(Footer); sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), Footer) {
+		t.Errorf("Text(%d octets) = %v; want a temporary error naming it", len(over), err)
+	}
+	if _, err := d.Lines(Strip); sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), Strip) {
+		t.Errorf("Lines(%d octets) = %v; want a temporary error naming it", len(over), err)
+	}
+	if t.Failed() {
+		return // unbounded: the devices below would take all memory
+	}
+	for name, dev := range map[string]string{Footer: "/dev/zero", Strip: "/dev/urandom"} {
+		os.Remove(d.File(name))
+		if err := os.Symlink(dev, d.File(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.Text(Footer); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("Text(/dev/zero) = %v; want a temporary error", err)
+	}
+	if _, err := d.Lines(Strip); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("Lines(/dev/urandom) = %v; want a temporary error", err)
+	}
+}
