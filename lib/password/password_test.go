@@ -1,6 +1,11 @@
 package password
 
-import "testing"
+import (
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"fmt"
+	"testing"
+)
 
 func TestHash(t *testing.T) {
 	h, err := Hash("s3cret")
@@ -28,5 +33,34 @@ func TestHash(t *testing.T) {
 		if Check(bad, "s3cret") {
 			t.Errorf("Check with stored %q = true", bad)
 		}
+	}
+}
+
+// TestHashLength: a stored hash longer than SHA-256's 32 octets, which
+// Hash never writes, matches no password, even the one it was made
+// from. PBKDF2 makes a block of 32 octets at a time, each of the full
+// count of iterations: a password file of one long line (1 MiB of hex,
+// up to 10,000,000 iterations) made each Approved field a post gave
+// take hours of mlm-auth's time, where the bound on iterations is to
+// keep a check to about 2 s. Refused before the work, it costs nothing.
+func TestHashLength(t *testing.T) {
+	salt := []byte("0123456789abcdef")
+	for _, n := range []int{33, 64, 2048} {
+		key, err := pbkdf2.Key(sha256.New, "s3cret", salt, 1, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := fmt.Sprintf("pbkdf2-sha256$1$%x$%x", salt, key)
+		if Check(stored, "s3cret") {
+			t.Errorf("Check(hash of %d octets) = true; want false", n)
+		}
+	}
+	// The longest that Hash writes still matches.
+	key, err := pbkdf2.Key(sha256.New, "s3cret", salt, 1, sha256.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Check(fmt.Sprintf("pbkdf2-sha256$1$%x$%x", salt, key), "s3cret") {
+		t.Errorf("Check(hash of %d octets) = false; want true", sha256.Size)
 	}
 }
