@@ -473,6 +473,43 @@ func TestFaultNonASCIIText(t *testing.T) {
 	}
 }
 
+// TestFaultEmptyKeyword: an EHLO reply with a line that names no
+// extension ("250-" alone, as some servers send) offers none: a path's
+// parameter that no extension of the server's allows is left out, as
+// with any other server, not sent because the empty keyword was taken
+// for the extension of every parameter mlm does not know (and of BODY,
+// SIZE and SMTPUTF8, which the client gives itself: twice on MAIL, which
+// a server refuses 501, and every recipient fails).
+func TestFaultEmptyKeyword(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "EHLO reply with an empty line ('250-')", "offers no extension: parameters no offered extension allows (RET, NOTIFY, BODY, X-...) left out of MAIL and RCPT; delivered")
+	noLeaks(t)
+	f := serve(t, func(c *fconn) {
+		if c.hello("", "8BITMIME") {
+			c.rest()
+		}
+	})
+	c, err := dial(t, f.Addr(), opts)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	from := stream.Path{Mailbox: sender.Mailbox, Params: []string{"RET=HDRS", "BODY=7BIT", "X-TRACE=1"}}
+	to := []stream.Path{{Mailbox: "a@example.org", Params: []string{"NOTIFY=NEVER", "X-TRACE=1"}}}
+	var res []smtpout.Result
+	within(t, func() { res, _, err = c.Send(from, to, message, true); c.Close() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := codes(res); got != "a@example.org=250" {
+		t.Errorf("results %s", got)
+	}
+	for _, l := range f.received() {
+		if strings.HasPrefix(l, "MAIL") && l != "MAIL FROM:<"+sender.Mailbox+"> BODY=8BITMIME" ||
+			strings.HasPrefix(l, "RCPT") && l != "RCPT TO:<a@example.org>" {
+			t.Errorf("sent %q; want the path and the client's own parameters alone", l)
+		}
+	}
+}
+
 // TestFaultLongLine: a reply line of 1 MB without CRLF, the server then
 // silent: the client gives up as soon as its bounded buffer is full
 // (garbled, "too long"), not at the timeout after holding the megabyte.

@@ -315,8 +315,10 @@ func (c *Client) ehlo() error {
 		return nil
 	}
 	for _, l := range lines[1:] {
-		k, v, _ := strings.Cut(l, " ")
-		c.ext[strings.ToUpper(k)] = v
+		// (A line with no keyword, "250-", offers nothing.)
+		if k, v, _ := strings.Cut(l, " "); k != "" {
+			c.ext[strings.ToUpper(k)] = v
+		}
 	}
 	if c.opts.NoPipelining {
 		delete(c.ext, "PIPELINING")
@@ -854,7 +856,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		mail += " SIZE=" + strconv.FormatInt(smtpSize(msg), 10)
 	}
 	for _, p := range from.Params {
-		if k := strings.ToUpper(strings.SplitN(p, "=", 2)[0]); c.Has(mailExt[k]) {
+		if ext, ok := mailExt[strings.ToUpper(strings.SplitN(p, "=", 2)[0])]; ok && c.Has(ext) {
 			mail += " " + p
 		}
 	}
@@ -869,7 +871,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		}
 		c.bw.WriteByte('>')
 		for _, p := range r.Params {
-			if k := strings.ToUpper(strings.SplitN(p, "=", 2)[0]); c.Has(rcptExt[k]) {
+			if ext, ok := rcptExt[strings.ToUpper(strings.SplitN(p, "=", 2)[0])]; ok && c.Has(ext) {
 				c.bw.WriteByte(' ')
 				c.bw.WriteString(p)
 			}
