@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"mlm/lib/addr"
+	"mlm/lib/ascii"
 	"mlm/lib/clock"
 	"mlm/lib/crash"
 	jf "mlm/lib/journal"
@@ -125,9 +126,14 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 	if a.Lifetime < 0 {
 		return nil, sysexit.Errorf(sysexit.Usage, "-l: %v is negative", a.Lifetime)
 	}
-	if a.Helo != "" {
-		if err := addr.CheckDomain(a.Helo); err != nil {
+	helo := a.Helo
+	if helo != "" {
+		if err := addr.CheckDomain(helo); err != nil {
 			return nil, sysexit.Errorf(sysexit.Usage, "-H: %v", err)
+		}
+		var ok bool
+		if helo, ok = aLabels(helo); !ok {
+			return nil, sysexit.Errorf(sysexit.Usage, "-H: %s: no A-labels for it (IDNA)", a.Helo)
 		}
 	}
 	d, err := listdir.OpenRW(a.Dir)
@@ -160,9 +166,11 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 		}
 	}
 	_, domain, _ := strings.Cut(d.Address(), "@")
-	s.opts = smtpout.Options{Helo: a.Helo, LMTP: a.LMTP, Timeout: a.Timeout, DataTimeout: a.DataTime, Hook: crashPoint}
+	s.opts = smtpout.Options{Helo: helo, LMTP: a.LMTP, Timeout: a.Timeout, DataTimeout: a.DataTime, Hook: crashPoint}
 	if s.opts.Helo == "" {
-		s.opts.Helo = domain
+		// (One IDNA cannot convert goes as written: the list's
+		// address is the list's, and a server may take it.)
+		s.opts.Helo, _ = aLabels(domain)
 	}
 	if a.StartTLS {
 		s.opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
@@ -1227,4 +1235,19 @@ func (s *sender) runSendmail(j *job, rcpts []stream.Path) (res []smtpout.Result,
 		return reply(550, "5.0.0", text), false
 	}
 	return fail(text)
+}
+
+// aLabels returns the domain d for EHLO, which names a host in ASCII
+// letters, digits and hyphens (RFC 5321 section 2.3.5; EHLO comes before
+// SMTPUTF8 could allow more): with its U-labels as A-labels, and true;
+// d itself if it is ASCII (an address literal too), or, with false, if
+// IDNA cannot convert it.
+func aLabels(d string) (string, bool) {
+	if ascii.Is(d) {
+		return d, true
+	}
+	if a, ok := addr.ALabels(d); ok {
+		return a, true
+	}
+	return d, false
 }

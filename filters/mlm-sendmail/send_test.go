@@ -1763,6 +1763,49 @@ func TestHeloChecked(t *testing.T) {
 	}
 }
 
+// TestHeloALabels: the name in EHLO is a domain of ASCII letters,
+// digits and hyphens (RFC 5321 section 2.3.5), so a list's domain in
+// U-labels, the default, or a -H so spelt, goes as A-labels, not as
+// UTF-8, which a server may refuse, and which no SMTPUTF8 can have
+// allowed (EHLO comes before any extension). One IDNA cannot convert
+// is a usage error, as any other bad -H is.
+func TestHeloALabels(t *testing.T) {
+	for _, c := range []struct{ address, helo, want string }{
+		{"dev@b\u00fccher.example", "", "EHLO xn--bcher-kva.example"},
+		{"dev@lists.example.org", "mx.b\u00fccher.example", "EHLO mx.xn--bcher-kva.example"},
+		{"dev@Lists.Example.ORG", "", "EHLO Lists.Example.ORG"},
+	} {
+		dir := list(t)
+		os.WriteFile(filepath.Join(dir, "address"), []byte(c.address+"\n"), 0o644)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan string, 1)
+		go func() {
+			conn, err := l.Accept()
+			l.Close() // another try is refused at once
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			defer conn.Close()
+			io.WriteString(conn, "220 fake\r\n")
+			line, _ := bufio.NewReader(conn).ReadString('\n')
+			io.WriteString(conn, "421 4.3.2 bye\r\n")
+			got <- strings.TrimRight(line, "\r\n")
+		}()
+		send(t, &args{Dir: dir, Relay: []string{l.Addr().String()}, Helo: c.helo, Conns: 1}, record("p1,1", "a@x.org"))
+		if g := <-got; g != c.want {
+			t.Errorf("address %q, -H %q: %q; want %q", c.address, c.helo, g, c.want)
+		}
+	}
+	_, err := send(t, &args{Dir: list(t), Relay: []string{"127.0.0.1:1"}, Helo: "xn--a.b\u00fccher.example"}, record("p1,1", "a@x.org"))
+	if sysexit.Code(err) != sysexit.Usage || !strings.HasPrefix(err.Error(), "-H: ") {
+		t.Errorf("-H not convertible: %v; want a usage error", err)
+	}
+}
+
 // TestDurationsChecked: a -t of no time can deliver nothing (every
 // connection times out at once: exit 75 for ever, and with -R every
 // recipient bounced at the end of the lifetime), and a negative -l
