@@ -158,5 +158,9 @@ func heloName(name string) (string, error) {
 	if err := addr.CheckDomain(name); err != nil {
 		return "", sysexit.Errorf(sysexit.Usage, "HELO name: %v", err)
 	}
-	return name, nil
+	a, ok := addr.ASCIIHost(name)
+	if !ok {
+		return "", sysexit.Errorf(sysexit.Usage, "HELO name: %s: no A-labels for it (IDNA)", name)
+	}
+	return a, nil
 }

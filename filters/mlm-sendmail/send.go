@@ -21,7 +21,6 @@ import (
 	"unicode/utf8"
 
 	"mlm/lib/addr"
-	"mlm/lib/ascii"
 	"mlm/lib/clock"
 	"mlm/lib/crash"
 	jf "mlm/lib/journal"
@@ -132,7 +131,7 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 			return nil, sysexit.Errorf(sysexit.Usage, "-H: %v", err)
 		}
 		var ok bool
-		if helo, ok = aLabels(helo); !ok {
+		if helo, ok = addr.ASCIIHost(helo); !ok {
 			return nil, sysexit.Errorf(sysexit.Usage, "-H: %s: no A-labels for it (IDNA)", a.Helo)
 		}
 	}
@@ -170,7 +169,7 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 	if s.opts.Helo == "" {
 		// (One IDNA cannot convert goes as written: the list's
 		// address is the list's, and a server may take it.)
-		s.opts.Helo, _ = aLabels(domain)
+		s.opts.Helo, _ = addr.ASCIIHost(domain)
 	}
 	if a.StartTLS {
 		s.opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
@@ -1235,19 +1234,4 @@ func (s *sender) runSendmail(j *job, rcpts []stream.Path) (res []smtpout.Result,
 		return reply(550, "5.0.0", text), false
 	}
 	return fail(text)
-}
-
-// aLabels returns the domain d for EHLO, which names a host in ASCII
-// letters, digits and hyphens (RFC 5321 section 2.3.5; EHLO comes before
-// SMTPUTF8 could allow more): with its U-labels as A-labels, and true;
-// d itself if it is ASCII (an address literal too), or, with false, if
-// IDNA cannot convert it.
-func aLabels(d string) (string, bool) {
-	if ascii.Is(d) {
-		return d, true
-	}
-	if a, ok := addr.ALabels(d); ok {
-		return a, true
-	}
-	return d, false
 }

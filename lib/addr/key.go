@@ -136,6 +136,21 @@ func ALabels(d string) (string, bool) {
 	return a, true
 }
 
+// ASCIIHost returns the domain d in ASCII, for where a host is named
+// in letters, digits and hyphens alone (EHLO and HELO, RFC 5321 section
+// 2.3.5, which come before SMTPUTF8 could allow more): d itself if it
+// is ASCII (an address literal too), else with its U-labels as
+// A-labels; and true, or d and false if IDNA cannot convert it.
+func ASCIIHost(d string) (string, bool) {
+	if ascii.Is(d) {
+		return d, true
+	}
+	if a, ok := ALabels(d); ok {
+		return a, true
+	}
+	return d, false
+}
+
 // Lower is d in lower case, but for a letter outside ASCII whose
 // lower case is in it, which stays as it is: the KELVIN SIGN (U+212A)
 // would make "\u212Aexample.org" the key of kexample.org, another

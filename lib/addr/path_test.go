@@ -637,6 +637,26 @@ func TestASCIIDomain(t *testing.T) {
 	}
 }
 
+// TestASCIIHost: a host's name for EHLO or HELO is ASCII: as given if
+// it is (case and address literals kept), else its U-labels as
+// A-labels; one IDNA cannot convert is given back, with false.
+func TestASCIIHost(t *testing.T) {
+	for _, c := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"mx.bücher.example", "mx.xn--bcher-kva.example", true},
+		{"Mail.Bücher.рф", "mail.xn--bcher-kva.xn--p1ai", true},
+		{"Lists.Example.ORG", "Lists.Example.ORG", true},
+		{"[IPv6:2001:db8::1]", "[IPv6:2001:db8::1]", true},
+		{"xn--a.bücher.example", "xn--a.bücher.example", false},
+	} {
+		if got, ok := ASCIIHost(c.in); got != c.want || ok != c.ok {
+			t.Errorf("ASCIIHost(%q) = %q, %v; want %q, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
+
 // TestKeyALabelCost: a mailbox in a domain with A-labels, as every
 // recipient of a list is keyed, one after another, by mlm-members,
 // mlm-split, mlm-throttle and mlm-sendmail, costs its key's one string,
