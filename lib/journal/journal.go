@@ -210,19 +210,17 @@ func queued(d *listdir.Dir) ([]string, error) {
 	return names, nil
 }
 
-// Begun reports whether the delivery of post has begun: it has a journal,
-// or a record (post, or post and a ",") in the outgoing or retry queue.
+// Begun reports whether the delivery of post has begun: it has a record
+// (post, or post and a ",") in the outgoing or retry queue, or a journal.
 // A post held for moderation has neither until it is approved, so
 // mlm-moderate asks, lest a post put back in the hold queue after a
-// crash be approved a second time.
+// crash be approved a second time. The queues are looked at first, in
+// the order a post goes through them, and the journal last: delivery
+// makes the journal before the post's record leaves the outgoing queue,
+// so a delivery that ends while Begun looks is seen in one or the other,
+// where a journal looked at first, before the delivery began, and
+// queues looked at after it ended, showed neither.
 func Begun(d *listdir.Dir, post string) (bool, error) {
-	_, err := os.Lstat(filepath.Join(Dir(d), post))
-	if err == nil {
-		return true, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return false, sysexit.Temp(fmt.Errorf("journal: %w", err))
-	}
 	names, err := queued(d)
 	if err != nil {
 		return false, err
@@ -232,6 +230,13 @@ func Begun(d *listdir.Dir, post string) (bool, error) {
 		if rest := names[i][len(post):]; rest == "" || rest[0] == ',' {
 			return true, nil
 		}
+	}
+	_, err = os.Lstat(filepath.Join(Dir(d), post))
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return false, sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
 	return false, nil
 }
