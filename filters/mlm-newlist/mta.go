@@ -162,6 +162,15 @@ func printSetup(out io.Writer, mta string, s setup) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s is ready in %s.\n", s.list, s.dir)
 	b.WriteString(r.Replace(mtaLines[mta]))
+	if mta == "procmail" || mta == "maildrop" {
+		fmt.Fprintf(&b, "# Note: this takes all the user's mail for posts to %s.\n", s.list)
+		fmt.Fprintf(&b, "# The list's other addresses (%s-request, -subscribe, -unsubscribe,\n", local)
+		fmt.Fprintf(&b, "# -owner, -bounces and its +extensions, and -accept+... and -reject+...,\n")
+		fmt.Fprintf(&b, "# the moderators' answers) need routes of their own to mlm-accept that\n")
+		fmt.Fprintf(&b, "# tell it the recipient (--mta aliases, postfix, exim or qmail), never\n")
+		fmt.Fprintf(&b, "# to this user: a moderator's answer taken for a post would go to every\n")
+		fmt.Fprintf(&b, "# member.\n")
+	}
 	if s.user == "root" {
 		b.WriteString("# Note: MTAs run no program as root; make the list's own user the owner\n# of the directory, and name that user here.\n")
 	}
