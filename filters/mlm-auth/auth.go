@@ -393,6 +393,12 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 		return false, err
 	}
 	for _, a := range posters {
+		if strings.HasPrefix(a, `"`) {
+			// Quotes that add nothing undone ("eve"@ is eve@), as
+			// go-message undoes them in From: an envelope sender
+			// keeps them as MAIL FROM gave them.
+			a = addr.Key(a)
+		}
 		a = strings.ToLower(a)
 		// Its domain spelt the other ways too: a pattern of
 		// *@bücher.example denies bob@xn--bcher-kva.example, the same

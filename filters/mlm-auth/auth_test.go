@@ -500,3 +500,47 @@ func forwardedPost(t *testing.T, dir, id, from string) (out, held []byte) {
 	held, _ = os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
 	return o.Bytes(), held
 }
+
+// TestDenyQuoted: a pattern of deny names a mailbox however its local
+// part is spelt, with quotes that add nothing ("eve"@ is eve@, RFC 5321
+// section 4.1.2) or without, in the envelope sender as in From, where
+// go-message undoes them: a denied address quoted in MAIL FROM passed
+// an open list, and was told nothing. One of allow is matched so too.
+func TestDenyQuoted(t *testing.T) {
+	dir := openList(t)
+	if err := os.WriteFile(filepath.Join(dir, "deny"), []byte("eve@spam.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for id, sender := range map[string]string{"plain": "eve@spam.example", "quoted": `"eve"@spam.example`, "pair": `"e\ve"@spam.example`} {
+		var in, o bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: sender}},
+			strings.NewReader("From: someone@example.net\nSubject: x\n\nbody\n"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &o, time.Unix(1764417600, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if o.Len() > 0 {
+			t.Errorf("%s: %s passed; want refused", id, sender)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "queue", "outgoing", "new", id+".n1")); err != nil {
+			t.Errorf("%s: %s told nothing: %v", id, sender, err)
+		}
+	}
+	// A members list: a post from an allowed address quoted in MAIL FROM
+	// passes, as one from the member it is would.
+	dir = membersList(t, "")
+	if err := os.WriteFile(filepath.Join(dir, "allow"), []byte("bob@example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var in, o bytes.Buffer
+	if err := stream.WriteRecord(&in, &stream.Header{ID: "allow", Sender: stream.Path{Mailbox: `"bob"@example.org`}},
+		strings.NewReader("From: Bob <bob@forwarder.example>\nSubject: x\n\nbody\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(dir, &in, &o, time.Unix(1764417600, 0)); err != nil {
+		t.Fatal(err)
+	}
+	held, _ := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", "allow"))
+	wantPassed(t, "allow", o.Bytes(), held)
+}
