@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"mime/quotedprintable"
 	"os"
 	"slices"
 	"strconv"
@@ -572,8 +573,14 @@ func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 		line = nil // a line too long to be one, or an error the copy meets
 	}
 	// (else the body ends in the line, without an LF)
-	name, v, found := strings.Cut(strings.TrimRight(string(line), "\r\n"), ":")
-	if found && ascii.EqualFold(strings.TrimSpace(name), "Approved") && right(v) {
+	text := string(line)
+	if qp(p) {
+		// As readers show it (one check: the line's third).
+		if d, ok := qpDecode(line); ok {
+			text = d
+		}
+	}
+	if isApproved(text, right) {
 		l.br.Discard(len(line))
 		ok = true
 	}
@@ -582,6 +589,34 @@ func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 		p.ed.Del("Approved")
 	}
 	return ok, true, nil
+}
+
+// isApproved reports whether line, the body's first, is "Approved:" and
+// the list password (right).
+func isApproved(line string, right func(string) bool) bool {
+	name, v, found := strings.Cut(strings.TrimRight(line, "\r\n"), ":")
+	return found && ascii.EqualFold(strings.TrimSpace(name), "Approved") && right(v)
+}
+
+// qp reports whether a Content-Transfer-Encoding field of the post
+// (any: readers differ on which they take) is quoted-printable, so that
+// readers show the body's first line decoded: a password with "=" in
+// it, or a space typed after it, comes so ("s3cr=3Dt", "s3cr=t=20").
+func qp(p *post) bool {
+	return slices.ContainsFunc(p.ed.Values("Content-Transfer-Encoding"), func(v string) bool {
+		return ascii.EqualFold(strings.TrimSpace(v), "quoted-printable")
+	})
+}
+
+// qpDecode returns the line decoded from quoted-printable; false if it
+// is not quoted-printable, or goes on to the next (a soft line break),
+// whose text is none of the line removed.
+func qpDecode(line []byte) (string, bool) {
+	if bytes.HasSuffix(bytes.TrimRight(line, " \t\r\n"), []byte("=")) {
+		return "", false
+	}
+	d, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(line)))
+	return string(d), err == nil
 }
 
 // maxFields is how many Approved: fields approved checks: a wrong one,

@@ -544,3 +544,41 @@ func TestDenyQuoted(t *testing.T) {
 	held, _ := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", "allow"))
 	wantPassed(t, "allow", o.Bytes(), held)
 }
+
+// TestPasswordQuotedPrintable: the list password on the first line of a
+// body in quoted-printable is found as readers show the line, and the
+// line removed: a password with "=" in it, or a space typed after it,
+// comes encoded ("s3cr=3Dt", "s3cr=t=20"), and a member's post that
+// passed anyway carried it to every member.
+func TestPasswordQuotedPrintable(t *testing.T) {
+	hash, err := password.Hash("s3cr=t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := membersList(t, "a@example.org\n")
+	if err := os.WriteFile(filepath.Join(dir, "password"), []byte(hash+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for id, line := range map[string]string{"eq": "Approved: s3cr=3Dt", "space": "Approved: s3cr=3Dt=20", "crlf": "Approved: s3cr=3Dt\r"} {
+		out, held := authPost(t, dir, id, "From: a@example.org\nSubject: x\nContent-Type: text/plain; charset=utf-8\n"+
+			"Content-Transfer-Encoding: Quoted-Printable\n\n"+line+"\nhello=\n there\n")
+		wantPassed(t, id, out, held)
+		if bytes.Contains(out, []byte("s3cr")) || !bytes.Contains(out, []byte("\n:hello=\n: there\n")) {
+			t.Errorf("%s: passed\n%s\nwant the password's line removed, the rest as it was", id, out)
+		}
+	}
+	// A line that goes on to the next (a soft line break) is no
+	// password's: readers show the two as one.
+	out, held := authPost(t, dir, "soft", "From: a@example.org\nSubject: x\nContent-Transfer-Encoding: quoted-printable\n\n"+
+		"Approved: s3cr=3Dt=\nhello\n")
+	wantPassed(t, "soft", out, held)
+	if !bytes.Contains(out, []byte("\n:Approved: s3cr=3Dt=\n:hello\n")) {
+		t.Errorf("soft: passed\n%s\nwant the lines kept", out)
+	}
+	// A body in another encoding: the line is taken as it is.
+	out, held = authPost(t, dir, "7bit", "From: a@example.org\nSubject: x\n\nApproved: s3cr=3Dt\nhello\n")
+	wantPassed(t, "7bit", out, held)
+	if !bytes.Contains(out, []byte("\n:Approved: s3cr=3Dt\n")) {
+		t.Errorf("7bit: passed\n%s\nwant the line kept (no password)", out)
+	}
+}
