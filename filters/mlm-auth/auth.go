@@ -378,7 +378,7 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 		lines, err := l.d.Lines(file)
 		var pats []string
 		for _, p := range lines {
-			if p = strings.ToLower(p); wellFormed(p) {
+			if p = shellClasses(strings.ToLower(p)); wellFormed(p) {
 				pats = append(pats, p) // a malformed one matches nothing
 				// And spelt in U-labels, which a poster's domain is
 				// tried in too: a pattern spelt half one way, half

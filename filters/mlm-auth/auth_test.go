@@ -582,3 +582,28 @@ func TestPasswordQuotedPrintable(t *testing.T) {
 		t.Errorf("7bit: passed\n%s\nwant the line kept (no password)", out)
 	}
 }
+
+// TestDenyShellClass: a class of a pattern is negated by "!", as the
+// shell's case negates one ("[!a]"), as well as by "^": "[!a]*@" was a
+// class of "!" and "a", and denied the addresses it was written to spare.
+func TestDenyShellClass(t *testing.T) {
+	for _, pat := range []string{"[!a]*@evil.example", "[^a]*@evil.example", `[!\a]*@evil.example`} {
+		dir := openList(t)
+		if err := os.WriteFile(filepath.Join(dir, "deny"), []byte(pat+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for id, sender := range map[string]string{"bob": "bob@evil.example", "alice": "alice@evil.example", "bang": "!x@evil.example"} {
+			var in, o bytes.Buffer
+			if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: sender}},
+				strings.NewReader("From: "+sender+"\nSubject: x\n\nbody\n"), nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := run(dir, &in, &o, time.Unix(1764417600, 0)); err != nil {
+				t.Fatal(err)
+			}
+			if passed, want := o.Len() > 0, id == "alice"; passed != want {
+				t.Errorf("deny %s: %s passed %v; want %v", pat, sender, passed, want)
+			}
+		}
+	}
+}

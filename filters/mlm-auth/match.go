@@ -2,6 +2,7 @@ package main
 
 import (
 	"path"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -9,6 +10,35 @@ import (
 func wellFormed(pat string) bool {
 	_, err := path.Match(pat, "")
 	return err == nil
+}
+
+// shellClasses returns pat with each class the shell's way negated,
+// "[!...]", negated by "^" as path.Match and match take it: in the
+// shell's case, as in POSIX's, "[!a]" is any character but "a", where
+// path.Match reads a class of "!" and "a". The rest is as it was: a
+// class ends at the first "]" not escaped after it, as path.Match reads
+// one.
+func shellClasses(pat string) string {
+	if !strings.Contains(pat, "[!") {
+		return pat
+	}
+	b := []byte(pat)
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '[':
+			if i+1 < len(b) && b[i+1] == '!' {
+				b[i+1] = '^'
+			}
+			for i++; i < len(b) && b[i] != ']'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return string(b)
 }
 
 // match reports whether the address a matches the shell pattern pat of

@@ -60,3 +60,23 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+// TestShellClasses: a class negated the shell's way, "[!...]", is
+// negated as match reads one, "[^...]"; a "!" elsewhere, escaped, or
+// inside a class stays as it is.
+func TestShellClasses(t *testing.T) {
+	for pat, want := range map[string]string{
+		"[!a]*@x":    "[^a]*@x",
+		"[!a][!b]@x": "[^a][^b]@x",
+		`\[!a]@x`:    `\[!a]@x`,
+		"[a[!]@x":    "[a[!]@x",
+		`[\][!a]@x`:  `[\][!a]@x`, // one class: "]", "[", "!" and "a"
+		"!a@x":       "!a@x",
+		"[!":         "[^",
+		"*@[!x].org": "*@[^x].org",
+	} {
+		if got := shellClasses(pat); got != want {
+			t.Errorf("shellClasses(%q) = %q; want %q", pat, got, want)
+		}
+	}
+}
