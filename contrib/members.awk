@@ -13,7 +13,8 @@
 # delivery journal is named by its id up to the first ",". With file
 # other than "subscribers", a record left with no recipient at all is an
 # error (75), so the mail waits; so is a member file of lines none of
-# which is an address (saved as UTF-16, say). It adds no attributes; its address
+# which is an address (saved as UTF-16, say), and a notmetoo or kind=skip
+# file of such lines, before the first record. It adds no attributes; its address
 # check follows mlm-members' in the main, and it compares domains in
 # ASCII case only, where mlm-members folds other letters too; it keys an
 # A-label as its U-label as mlm-members does (dkey), but for one with a
@@ -148,6 +149,14 @@ function enc8(c) {
 	if (c < 65536) return sprintf("%c%c%c", 224 + int(c / 4096), 128 + int(c / 64) % 64, 128 + c % 64)
 	return sprintf("%c%c%c%c", 240 + int(c / 262144), 128 + int(c / 4096) % 64, 128 + int(c / 64) % 64, 128 + c % 64)
 }
+function skipfiles(    f) {
+	for (f in kbad) {
+		sub(/.*\//, "", f)
+		print "mlm-members.sh: " f ": no line is an address; not taken for a file without members" > "/dev/stderr"
+		exit 75
+	}
+}
+END { if (!checked) { checked = 1; skipfiles() } }
 function own(k,    l, d, i) {
 	l = tolower(k); d = l; sub(/@[^@]*$/, "", l); sub(/^.*@/, "", d)
 	# Its quotes undone, whatever they held: "dev+a b"@ is delivered
@@ -244,9 +253,11 @@ kind != "stream" {
 	if ($0 == "" || $0 ~ /^#/) next
 	if (!mailbox($0)) {
 		if (kind == "member") { print "mlm-members.sh: " file ": line " FNR ": not an address; skipped" > "/dev/stderr"; nbad++ }
+		else if (!(FILENAME in kgood)) kbad[FILENAME] = 1
 		next
 	}
 	if (kind == "member") naddr++
+	else { kgood[FILENAME] = 1; delete kbad[FILENAME] }
 	k = key($0)
 	if (kind == "skip") skip[k] = 1
 	else if (kind == "notmetoo") notme[k] = 1
@@ -254,6 +265,10 @@ kind != "stream" {
 	else if (!(k in skip) && !(k in listed)) { listed[k] = 1; m[++n] = $0; mk[n] = k }
 	next
 }
+# digest, nomail or notmetoo of lines none of which is an address is
+# no file without members, whose members would all get the posts: 75
+# before the first record, or for no record at all (END).
+kind == "stream" && !checked { checked = 1; skipfiles() }
 /^MLM1 / {
 	if (index($2, ",")) {
 		print "mlm-members.sh: record " $2 ": the id of a post cannot have a \",\"" > "/dev/stderr"

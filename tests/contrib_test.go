@@ -151,6 +151,28 @@ func TestMembersStandIn(t *testing.T) {
 	if _, code := run([]string{"sh", sh, dir}, bare); code != 75 {
 		t.Errorf("mlm-members.sh on a UTF-16 member file: %d; want 75", code)
 	}
+	// So is a nomail, digest or notmetoo file of such lines, whose
+	// members all got the posts: both fail, 75, before the first
+	// record, as for no record at all.
+	if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("alice@example.org\nnm@example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"digest", "nomail", "notmetoo"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("\xff\xfen\x00m\x00@\x00x\x00.\x00o\x00r\x00g\x00\n\x00"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range []string{bare, ""} {
+			if got, wantCode := run([]string{goProg, dir}, in); wantCode != 75 {
+				t.Errorf("mlm-members on a UTF-16 %s, %d octets in: %d, %q; want 75", name, len(in), wantCode, got)
+			}
+			if got, code := run([]string{"sh", sh, dir}, in); code != 75 {
+				t.Errorf("mlm-members.sh on a UTF-16 %s, %d octets in: %d, %q; want 75", name, len(in), code, got)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(files[name]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// A poster, or a recipient there already, whose quoted local part
 	// holds a space is the whole mailbox, not its part up to the space:
 	// the stand-in sent "john smith"@, in notmetoo, his own post, and

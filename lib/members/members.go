@@ -299,10 +299,19 @@ func readCommand(d *listdir.Dir, fn func(r io.Reader, src string) error) error {
 }
 
 // Keys adds the keys (addr.Key) of the addresses of the member file name
-// to s, which holds each in 8 octets, not the address.
+// to s, which holds each in 8 octets, not the address. A file of lines
+// none of which is an address (saved as UTF-16, say) is a temporary
+// failure, not a file without members: mlm-members(1) leaves out the
+// members of digest, nomail and notmetoo, who would all get the posts.
 func Keys(d *listdir.Dir, name string, s *addr.KeySet) error {
-	add := func(m string) error { s.Add(addr.Key(m)); return nil } // a hash of m: no copy of it
-	return read(d, name, func(r io.Reader, src string) error { return scan(r, src, add, nil) })
+	n, nbad, src := 0, 0, name
+	add := func(m string) error { s.Add(addr.Key(m)); n++; return nil } // a hash of m: no copy of it
+	bad := func(string, int, error) { nbad++ }
+	err := read(d, name, func(r io.Reader, from string) error { src = from; return scan(r, from, add, bad) })
+	if err == nil && n == 0 && nbad > 0 {
+		err = sysexit.Errorf(sysexit.TempFail, "%s: no line is an address; not taken for a file without members", src)
+	}
+	return err
 }
 
 // errFound stops a scan early.
