@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/mail"
 	"slices"
 	"strings"
@@ -82,6 +84,9 @@ func loadList(path string) (*list, error) {
 	}
 	if n := len(msg.ListIDOf(id)); n > maxListID {
 		return nil, badSetting(listdir.ListID, fmt.Errorf("the list-id of %q is %d octets long, over the %d of RFC 2919", id, n, maxListID))
+	}
+	if err := checkListIDForm(id); err != nil {
+		return nil, badSetting(listdir.ListID, err)
 	}
 	idWords, err := listIDField(id, utf8OK)
 	if err != nil {
@@ -212,6 +217,31 @@ func loadList(path string) (*list, error) {
 func errNotASCII(s string) error {
 	return fmt.Errorf("%q is not ASCII, which only SMTPUTF8 mail may carry (RFC 6532)", s)
 }
+
+// checkListIDForm checks that listid's value, ListID's, is a List-Id
+// field's (RFC 2919 section 3): a phrase or none, then the list-id in
+// angle brackets, and nothing after them but comments and white space.
+// A phrase is read as a display name is, its encoded-words in any
+// charset.
+func checkListIDForm(id string) error {
+	u := msg.Uncomment(id)
+	i := strings.LastIndexByte(u, '<')
+	if j := strings.IndexByte(u[i+1:], '>'); i < 0 || j < 0 || strings.TrimSpace(u[i+1+j+1:]) != "" {
+		return fmt.Errorf("%q: the list-id's angle brackets are not closed, or more than comments follows them", id)
+	}
+	if phrase := strings.TrimSpace(u[:i]); phrase != "" {
+		if _, err := anyCharset.Parse(phrase + " <list@id.invalid>"); err != nil {
+			return fmt.Errorf("%q: what comes before the list-id is no phrase", id)
+		}
+	}
+	return nil
+}
+
+// anyCharset parses an address whose encoded-words may be in any
+// charset: their octets are taken as they are.
+var anyCharset = &mail.AddressParser{WordDecoder: &mime.WordDecoder{
+	CharsetReader: func(_ string, in io.Reader) (io.Reader, error) { return in, nil },
+}}
 
 // listIDField returns the List-Id value of listid's id (ListID's, in
 // angle brackets), as words to fold between: a phrase that is not ASCII
