@@ -88,6 +88,9 @@ func loadList(path string) (*list, error) {
 	if err := checkListIDForm(id); err != nil {
 		return nil, badSetting(listdir.ListID, err)
 	}
+	if arch != "" && !isURLList(arch) {
+		return nil, badSetting(listdir.Archive, fmt.Errorf("%q is not a URL in angle brackets, or several separated by commas (RFC 2369)", arch))
+	}
 	idWords, err := listIDField(id, utf8OK)
 	if err != nil {
 		return nil, badSetting(listdir.ListID, err)
@@ -290,6 +293,26 @@ func replyToField(rt string, a *mail.Address, utf8OK bool) ([]string, error) {
 		return []string{a.String()}, nil
 	}
 	return append(strings.Fields(msg.EncodePhrase(a.Name)), (&mail.Address{Address: a.Address}).String()), nil
+}
+
+// isURLList reports whether v is a list field's value (RFC 2369 section
+// 2): URLs in angle brackets, separated by commas, with white space
+// around them but none inside, which a reader would ignore.
+func isURLList(v string) bool {
+	for {
+		v = strings.TrimLeft(v, " \t")
+		end := strings.IndexByte(v, '>')
+		if !strings.HasPrefix(v, "<") || end < 2 || strings.ContainsAny(v[1:end], "< \t") {
+			return false
+		}
+		if v = strings.TrimLeft(v[end+1:], " \t"); v == "" {
+			return true
+		}
+		var comma bool
+		if v, comma = strings.CutPrefix(v, ","); !comma {
+			return false
+		}
+	}
 }
 
 // uriOf returns an IRI as a URI (RFC 3987 section 3.1), for a field that
