@@ -317,7 +317,11 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 			crash.Point("run-after-remove")
 		}
 	case sysexit.DataErr, sysexit.NoUser, sysexit.NoPerm:
-		if err = it.Fail(fmt.Sprintf("exit %d: %s", status, reason)); err != nil {
+		// The reason as one line of text, as a stage's own line on
+		// stderr is (mlm-exit(7)): a stage that is no mlm program may
+		// write a post's bytes, an escape sequence among them, which a
+		// terminal that shows bad/*.err would act on.
+		if err = it.Fail(fmt.Sprintf("exit %d: %s", status, sysexit.OneLine(reason))); err != nil {
 			// bad/ could not take it (gone, the disk full): still
 			// claimed, it waits as after a temporary failure, not
 			// unlocked in cur/, where a sweep would put it back as it
