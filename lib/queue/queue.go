@@ -513,7 +513,7 @@ func (q *Queue) Sweep(now time.Time) (returned, removed int, err error) {
 		return returned, 0, sysexit.Temp(err)
 	}
 	for _, e := range ents {
-		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > TmpAge {
+		if info, err := e.Info(); err == nil && now.Sub(written(info)) > TmpAge {
 			if os.Remove(filepath.Join(q.dir(tmpDir), e.Name())) == nil {
 				removed++
 			}
