@@ -337,8 +337,21 @@ func (q *Queue) Claim(id string, now time.Time, flush bool) (*Item, error) {
 // someone wrote to it, and the runner with it; a symbolic link, whose
 // target the lock would be on, would be claimed under a name that is
 // not the file locked. Either is an error, which the runner reports on
-// every pass, where it was left there unseen or hung it.
+// every pass, where it was left there unseen or hung it. Such a file is
+// not opened at all, as mlm-listdir(5) says: the open of a FIFO for
+// reading, even without waiting, lets a writer blocked in its own open
+// go on, into a pipe whose reader is gone at once, and that of a device
+// acts on the device. (The look before the open is for that; the open
+// without waiting and not following, and the look at what was opened,
+// are for a file put in the name's place between the two.)
 func openRecord(path string) (*os.File, error) {
+	if info, err := os.Lstat(path); err != nil {
+		return nil, err
+	} else if info.Mode()&fs.ModeSymlink != 0 {
+		return nil, fmt.Errorf("%s: a symbolic link, not a record", path)
+	} else if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file, not a record", path)
+	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, fmt.Errorf("%s: a symbolic link, not a record", path)

@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"mlm/lib/durable"
 	"mlm/lib/mlmtest"
@@ -496,6 +499,58 @@ func TestClaimNotRegular(t *testing.T) {
 	case <-done:
 	case <-time.After(20 * time.Second): // a hang, not a slow run
 		t.Fatal("Claim or Sweep blocked on a FIFO")
+	}
+}
+
+// TestNotRegularNotOpened: a FIFO in new/ or cur/ is never opened, as
+// mlm-listdir(5) says, not even without waiting: an open for reading
+// lets a writer blocked in its open of the FIFO go on, to write into a
+// pipe whose reader is gone at once, and a device's open acts on the
+// device. It was opened (O_NONBLOCK), then found not a regular file.
+// An inotify watch on the directories sees every open of a file in them.
+func TestNotRegularNotOpened(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"new/fifo", "cur/fifo2"} {
+		if err := syscall.Mkfifo(filepath.Join(q.Path, f), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer unix.Close(fd)
+	for _, d := range []string{newDir, curDir} {
+		if _, err := unix.InotifyAddWatch(fd, q.dir(d), unix.IN_OPEN); err != nil {
+			t.Skip(err)
+		}
+	}
+	now := time.Now().Add(time.Second)
+	ids, strays, err := q.Scan(now, false)
+	if err != nil || len(ids) != 0 || !slices.Equal(strays, []string{"fifo"}) {
+		t.Fatalf("Scan = %v, %v, %v; want the FIFO a stray", ids, strays, err)
+	}
+	if it, err := q.Claim("fifo", now, false); err == nil || it != nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("Claim(fifo) = %v, %v; want an error naming it", it, err)
+	}
+	if _, _, err := q.Sweep(now); err != nil {
+		t.Errorf("Sweep: %v", err)
+	}
+	buf := make([]byte, 64<<10)
+	n, err := unix.Read(fd, buf)
+	if err != nil && err != unix.EAGAIN {
+		t.Fatal(err)
+	}
+	for off := 0; off+unix.SizeofInotifyEvent <= n; {
+		ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+		name := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+int(ev.Len)]), "\x00")
+		if name != "" { // (a directory's own open, to read it, has none)
+			t.Errorf("%s was opened", name)
+		}
+		off += unix.SizeofInotifyEvent + int(ev.Len)
 	}
 }
 
