@@ -81,9 +81,10 @@ type Options struct {
 	// program named by a relative path with a slash is found from Dir.
 	Dir string
 	// Context, if set, kills every stage still running when it is done
-	// (SIGKILL), with whatever the stage started: each stage then runs
-	// in a process group of its own. A stage that hangs counts as a
-	// signal death, status 75. Once it is done, Run no longer waits for
+	// (SIGKILL), with whatever the stages started, those that ended in
+	// time too: the stages then run in a process group of their own,
+	// one for the pipeline. A stage that hangs counts as a signal death,
+	// status 75. Once it is done, Run no longer waits for
 	// the pipes to Stdin, Stdout and Stderr either, which a process a
 	// stage left behind may hold open: what such a process would still
 	// read or write is lost (and Stdout's loss is a failure).
@@ -175,10 +176,21 @@ func command(argv []string, opts Options) (*exec.Cmd, error) {
 		}
 	}
 	if opts.Context != nil {
-		// Its own process group, so that what it starts goes with it
-		// when it is killed; (*exec.Cmd).Cancel runs only while it runs.
+		// A process group of the pipeline's own (start puts the stages
+		// in the last one's), so that what they start goes with them
+		// when they are killed, also what a stage that has ended left
+		// running, which may hold what the stages hold (a queue's
+		// record, and its lock). (*exec.Cmd).Cancel runs only while its
+		// stage runs: the group, of which that stage is one, is still
+		// there, and its number no other group's.
 		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
+		c.Cancel = func() error {
+			pgid := c.SysProcAttr.Pgid
+			if pgid == 0 {
+				pgid = c.Process.Pid // the last stage's, the group's first
+			}
+			return syscall.Kill(-pgid, syscall.SIGKILL)
+		}
 	}
 	c.Dir = opts.Dir
 	if len(opts.Env) > 0 {
@@ -315,6 +327,11 @@ func (p *plumbing) start(cmds []*exec.Cmd, opts Options) (int, error) {
 		}
 	}
 	for i := last; i >= 0; i-- {
+		if a := cmds[i].SysProcAttr; a != nil && i < last {
+			// The last stage's group, which it keeps, ended or not,
+			// until it is waited for, after every start.
+			a.Pgid = cmds[last].Process.Pid
+		}
 		if err := cmds[i].Start(); err != nil {
 			return i, err
 		}

@@ -488,6 +488,71 @@ func TestContextLeftBehind(t *testing.T) {
 	}
 }
 
+// TestContextKillsLeftBehind: once the Context is done while a stage
+// still runs, what a stage that ended in time left running goes too: the
+// stages of a pipeline run in one process group, which the kill takes
+// whole, as mlm-run(1) says of -t (the stages of a record, with every
+// process they started). Such a process holds what the stages hold, a
+// queue's record and its lock among them, which it kept past the time
+// limit, until it ended: a stage each in its own group, only the group
+// of the stage still running was killed.
+func TestContextKillsLeftBehind(t *testing.T) {
+	dir := t.TempDir()
+	pid := filepath.Join(dir, "pid")
+	t.Cleanup(func() { // whatever a failed run left
+		if b, err := os.ReadFile(pid); err == nil {
+			var p int
+			fmt.Sscan(string(b), &p)
+			if p > 0 {
+				syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+	})
+	// (Time for the first stage to end however loaded the machine; one
+	// still running at the end is killed with what it started anyway.)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	code, err := Run([][]string{
+		sh("sleep 30 </dev/null >/dev/null 2>&1 & echo $! >pid; exit 0"),
+		{"sleep", "30"},
+	}, Options{Dir: dir, Context: ctx})
+	if code != 75 || err == nil || !strings.Contains(err.Error(), "stage 2: sleep: signal: killed") {
+		t.Errorf("Run = %d, %v; want 75, stage 2 killed", code, err)
+	}
+	b, err := os.ReadFile(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st, err := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/stat")
+		if f := strings.Fields(string(st)); err != nil || len(f) > 2 && f[2] == "Z" {
+			break // gone, or a zombie: dead
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the process the first stage left running still runs: %s", st)
+		}
+	}
+}
+
+// TestContextQuickLeader: the stages of a pipeline with a Context join
+// the process group of the last, started first, even when it has ended
+// before the others start: each runs, and the status is theirs.
+func TestContextQuickLeader(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for range 20 {
+		var out bytes.Buffer
+		code, err := Run([][]string{sh("echo a; exit 0"), sh("exec true")}, Options{Stdout: &out, Context: ctx})
+		if code != 0 || err != nil {
+			t.Fatalf("Run = %d, %v; want 0", code, err)
+		}
+		code, err = Run([][]string{sh("echo a; exit 0"), sh("exit 65")}, Options{Stdout: &out, Context: ctx})
+		if code != 65 || err != nil {
+			t.Fatalf("Run = %d, %v; want 65", code, err)
+		}
+	}
+}
+
 // TestPipesFail: pipes that cannot be made (no descriptors left) start
 // no stage, and the failure is the pipeline's, not a stage's.
 func TestPipesFail(t *testing.T) {
