@@ -473,19 +473,7 @@ func TestContextLeftBehind(t *testing.T) {
 	if code != 75 || err == nil || !strings.Contains(err.Error(), "signal: killed") {
 		t.Errorf("hung: Run = %d, %v; want 75, signal: killed", code, err)
 	}
-	b, err := os.ReadFile(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		st, err := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/stat")
-		if f := strings.Fields(string(st)); err != nil || len(f) > 2 && f[2] == "Z" {
-			break // gone, or a zombie: dead
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the process the hung stage started still runs: %s", st)
-		}
-	}
+	waitKilled(t, pid, "the process the hung stage started")
 }
 
 // TestContextKillsLeftBehind: once the Context is done while a stage
@@ -519,6 +507,14 @@ func TestContextKillsLeftBehind(t *testing.T) {
 	if code != 75 || err == nil || !strings.Contains(err.Error(), "stage 2: sleep: signal: killed") {
 		t.Errorf("Run = %d, %v; want 75, stage 2 killed", code, err)
 	}
+	waitKilled(t, pid, "the process the first stage left running")
+}
+
+// waitKilled waits up to 10 s for the process whose pid the file pid
+// holds to be gone, or a zombie, and fails the test if it is not: what
+// says that process.
+func waitKilled(t *testing.T, pid, what string) {
+	t.Helper()
 	b, err := os.ReadFile(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -526,10 +522,10 @@ func TestContextKillsLeftBehind(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		st, err := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/stat")
 		if f := strings.Fields(string(st)); err != nil || len(f) > 2 && f[2] == "Z" {
-			break // gone, or a zombie: dead
+			return // gone, or a zombie: dead
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the process the first stage left running still runs: %s", st)
+			t.Fatalf("%s still runs: %s", what, st)
 		}
 	}
 }
