@@ -80,3 +80,25 @@ func TestShellClasses(t *testing.T) {
 		}
 	}
 }
+
+// FuzzShellClasses: shellClasses changes only a "!" that opens a class,
+// to "^", and nothing else, and what it gives it gives back unchanged.
+func FuzzShellClasses(f *testing.F) {
+	f.Add("[!a]*@x")
+	f.Add(`[\][!a]@x`)
+	f.Add("[a[!]@x[!b]")
+	f.Fuzz(func(t *testing.T, pat string) {
+		got := shellClasses(pat)
+		if len(got) != len(pat) {
+			t.Fatalf("shellClasses(%q) = %q: another length", pat, got)
+		}
+		for i := range len(pat) {
+			if got[i] != pat[i] && (pat[i] != '!' || got[i] != '^' || i == 0 || pat[i-1] != '[') {
+				t.Fatalf("shellClasses(%q) = %q: octet %d changed", pat, got, i)
+			}
+		}
+		if again := shellClasses(got); again != got {
+			t.Fatalf("shellClasses(%q) = %q, then %q", pat, got, again)
+		}
+	})
+}
