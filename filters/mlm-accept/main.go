@@ -32,7 +32,7 @@ const prog = "mlm-accept"
 type args struct {
 	Sender   *string       `short:"f" placeholder:"SENDER" help:"Envelope sender (default: $SENDER); empty means <>."`
 	Output   *string       `short:"o" placeholder:"FILE" help:"Write the record to FILE instead of a queue; - is standard output."`
-	Rcpt     string        `short:"r" placeholder:"RCPT" help:"Envelope recipient (default: $RECIPIENT, else the list address)."`
+	Rcpt     *string       `short:"r" placeholder:"RCPT" help:"Envelope recipient (default: $RECIPIENT, else the list address)."`
 	Deadline time.Duration `short:"T" default:"10m" placeholder:"DURATION" help:"Give up with a temporary failure after DURATION."`
 	Dir      string        `arg:"" placeholder:"DIR" help:"The list directory."`
 }
@@ -189,18 +189,22 @@ func header(a *args, env envelope.MTA, d *listdir.Dir, now time.Time) (*stream.H
 	if err != nil {
 		return nil, "", sysexit.WithDSN(sysexit.DataErr, "5.1.7", err)
 	}
-	rcpt := a.Rcpt
-	if rcpt == "" {
+	// An empty -r is a bad recipient, not no -r: a script's unset
+	// variable must not make a moderator's answer a post.
+	var rcpt string
+	switch {
+	case a.Rcpt != nil:
+		rcpt = *a.Rcpt
+	case env.Recipient != "":
 		rcpt = env.Recipient
-	}
-	if rcpt == "" {
+	default:
 		rcpt = d.Address()
 	}
 	if _, err := stream.NewPath(rcpt, false); err != nil {
 		return nil, "", sysexit.WithDSN(sysexit.DataErr, "5.1.3", err)
 	}
 	cmd, _, err := envelope.Route(d.Address(), rcpt)
-	if o := env.OrigRecipient; err != nil && a.Rcpt == "" && o != "" && o != rcpt {
+	if o := env.OrigRecipient; err != nil && a.Rcpt == nil && o != "" && o != rcpt {
 		// A virtual alias may have made the list's address another
 		// (dev@ to lists-dev@localhost): Postfix keeps the first in
 		// ORIGINAL_RECIPIENT.
