@@ -119,7 +119,10 @@ if ($ADDRESS eq "")
 {
 	ADDRESS="{ADDRESS}"
 }
-SENDER="$FROM"
+if ($SENDER eq "")
+{
+	SENDER="$FROM"
+}
 to "| mlm-accept -r $ADDRESS $LIST"
 `,
 }
