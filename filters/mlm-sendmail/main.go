@@ -39,6 +39,12 @@ func main() {
 		if err := a.files(); err != nil {
 			return err
 		}
+		// A wait of no time, or less, for the final dot's reply is
+		// none given to smtpout, which waits its 10 minutes, not the
+		// -t timeout: refused, as such a -t is.
+		if a.DataTime <= 0 {
+			return sysexit.Errorf(sysexit.Usage, "--data-timeout: %v is not a time to wait", a.DataTime)
+		}
 		// The deferred recipients go out on standard output, but for
 		// -R's: the retry queue's stage, often the last, which has the
 		// queue runner's own standard output.
