@@ -432,17 +432,7 @@ func ExampleSplit() {
 // keeps its status (its diagnostics' pipe let go), a lost standard output
 // is a failure.
 func TestContextLeftBehind(t *testing.T) {
-	dir := t.TempDir()
-	pid := filepath.Join(dir, "pid")
-	t.Cleanup(func() { // whatever a failed run left
-		if b, err := os.ReadFile(pid); err == nil {
-			var p int
-			fmt.Sscan(string(b), &p)
-			if p > 0 {
-				syscall.Kill(p, syscall.SIGKILL)
-			}
-		}
-	})
+	dir, pid := pidDir(t)
 	run := func(script string) (int, string, error) {
 		t.Helper()
 		os.Remove(pid)
@@ -485,17 +475,7 @@ func TestContextLeftBehind(t *testing.T) {
 // limit, until it ended: a stage each in its own group, only the group
 // of the stage still running was killed.
 func TestContextKillsLeftBehind(t *testing.T) {
-	dir := t.TempDir()
-	pid := filepath.Join(dir, "pid")
-	t.Cleanup(func() { // whatever a failed run left
-		if b, err := os.ReadFile(pid); err == nil {
-			var p int
-			fmt.Sscan(string(b), &p)
-			if p > 0 {
-				syscall.Kill(p, syscall.SIGKILL)
-			}
-		}
-	})
+	dir, pid := pidDir(t)
 	// (Time for the first stage to end however loaded the machine; one
 	// still running at the end is killed with what it started anyway.)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -508,6 +488,25 @@ func TestContextKillsLeftBehind(t *testing.T) {
 		t.Errorf("Run = %d, %v; want 75, stage 2 killed", code, err)
 	}
 	waitKilled(t, pid, "the process the first stage left running")
+}
+
+// pidDir is a directory for a test's stages and the name of the file
+// in it where a stage writes the pid of a process it leaves behind,
+// which is killed when the test ends, whatever a failed run left.
+func pidDir(t *testing.T) (dir, pid string) {
+	t.Helper()
+	dir = t.TempDir()
+	pid = filepath.Join(dir, "pid")
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pid); err == nil {
+			var p int
+			fmt.Sscan(string(b), &p)
+			if p > 0 {
+				syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+	})
+	return dir, pid
 }
 
 // waitKilled waits up to 10 s for the process whose pid the file pid
