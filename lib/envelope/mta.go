@@ -147,7 +147,8 @@ func plainDomain(d string) bool {
 // list: "post" for the list address itself (an extension after "+" is
 // allowed, as Postfix's recipient_delimiter delivers it), or the command
 // after "-": "request", "subscribe", "unsubscribe", "owner", "bounces",
-// "accept", "reject". The extension after "+" is returned with it.
+// "accept", "reject". The extension after "+" is returned with it: the
+// first "+" after the list's local part, which may hold one (c++@).
 // Local parts compare without regard to case (addr.Lower's); domains are not compared,
 // since virtual domains and MTA rewriting make them unreliable here.
 func Route(list, rcpt string) (cmd, ext string, err error) {
@@ -156,17 +157,39 @@ func Route(list, rcpt string) (cmd, ext string, err error) {
 	if at < 0 {
 		return "", "", ErrNotList
 	}
+	// The list's local part first, then its extension after a "+":
+	// a list's own may hold a "+" (c++@), which is not one.
 	local := rcpt[:at]
-	local, ext, _ = strings.Cut(local, "+")
-	local, listLocal = addr.Lower(local), addr.Lower(listLocal)
-	if local == listLocal {
+	rest, ok := cutFold(local, listLocal)
+	if !ok {
+		return "", "", ErrNotList
+	}
+	rest, ext, _ = strings.Cut(rest, "+")
+	if rest == "" {
 		return "post", ext, nil
 	}
-	if c, ok := strings.CutPrefix(local, listLocal+"-"); ok {
-		cmd = c
-		if slices.Contains(Commands, cmd) {
+	if c, ok := strings.CutPrefix(rest, "-"); ok {
+		if cmd = addr.Lower(c); slices.Contains(Commands, cmd) {
 			return cmd, ext, nil
 		}
 	}
 	return "", "", ErrNotList
+}
+
+// cutFold returns s without the prefix p, which it must start with as
+// addr.Lower compares: in as many characters as p has (Lower changes
+// none into more or fewer), whatever their octets.
+func cutFold(s, p string) (rest string, ok bool) {
+	i := 0
+	for range utf8.RuneCountInString(p) {
+		if i == len(s) {
+			return "", false
+		}
+		_, n := utf8.DecodeRuneInString(s[i:])
+		i += n
+	}
+	if addr.Lower(s[:i]) != addr.Lower(p) {
+		return "", false
+	}
+	return s[i:], true
 }

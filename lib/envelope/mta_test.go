@@ -83,6 +83,34 @@ func TestRoute(t *testing.T) {
 	}
 }
 
+// TestRoutePlusInList: a list whose local part holds a "+", which
+// listdir.Open takes (mlm-listdir(5): only a quoted one, or none, is a
+// misconfigured list), has its addresses: the "+" of an extension is
+// one after the list's local part, not the first of the address.
+func TestRoutePlusInList(t *testing.T) {
+	for _, tc := range []struct{ rcpt, cmd, ext string }{
+		{"c++@lists.example.org", "post", ""},
+		{"C++@x", "post", ""},
+		{"c+++tag@x", "post", "tag"},
+		{"c++-request@x", "request", ""},
+		{"c++-Bounces+bob=example.net@x", "bounces", "bob=example.net"},
+		{"c++-accept+abc.def@x", "accept", "abc.def"},
+	} {
+		cmd, ext, err := Route("c++@lists.example.org", tc.rcpt)
+		if err != nil || cmd != tc.cmd || ext != tc.ext {
+			t.Errorf("Route(%s) = %q, %q, %v; want %q, %q", tc.rcpt, cmd, ext, err, tc.cmd, tc.ext)
+		}
+	}
+	for _, rcpt := range []string{"c@x", "c+@x", "c+tag@x", "c-owner@x", "c++x@x", "c++-bogus@x", "c+-owner@x"} {
+		if cmd, _, err := Route("c++@lists.example.org", rcpt); err == nil {
+			t.Errorf("Route(%s) = %q; want ErrNotList", rcpt, cmd)
+		}
+	}
+	if !Own("c++@lists.example.org", "c++-bounces@lists.example.org") {
+		t.Errorf("Own(c++-bounces@) = false; want true")
+	}
+}
+
 func TestOwn(t *testing.T) {
 	for m, want := range map[string]bool{
 		"dev@lists.example.org":                true,
