@@ -74,7 +74,10 @@ func footingFor(e *msg.Edit, footer string) footing {
 		if ascii.Is(footer) || isUTF8 {
 			return footing{kind: footQP, flowed: flowed}
 		}
-	case mt == "multipart/mixed" && params["boundary"] != "":
+	case mt == "multipart/mixed" && params["boundary"] != "" && (cte == "7bit" || cte == "8bit" || cte == "binary"):
+		// Only the identity encodings: RFC 2045 allows no other on a
+		// multipart, but a reader may still decode the body by one,
+		// and read the new part as base64.
 		return footing{kind: footPart, boundary: params["boundary"], contentType: v}
 	}
 	return footing{}
