@@ -119,6 +119,7 @@ func loadList(path string) (*list, error) {
 		rtWords = []string{rt} // "list": the list address
 	}
 	l.replyTo = rt != ""
+	var own []string // the fields added here that a message has once: not headeradd's too
 	for _, f := range []struct {
 		setting, name, value string
 		words                []string // the value as words to fold between, if it may need folding
@@ -146,6 +147,9 @@ func loadList(path string) (*list, error) {
 		if err != nil {
 			return nil, badSetting(f.setting, err)
 		}
+		if (f.value != "" || f.words != nil) && f.name != "X-Loop" && f.name != "Reply-To" {
+			own = append(own, f.name)
+		}
 	}
 
 	extra, err := d.Lines(listdir.HeaderAdd)
@@ -161,6 +165,13 @@ func loadList(path string) (*list, error) {
 			// Whether a field is structured, and where an
 			// encoded-word may stand in it, mlm cannot know.
 			err = fmt.Errorf("%w; write its text as RFC 2047 encoded-words, =?utf-8?q?...?=", errNotASCII(s))
+		}
+		if err == nil {
+			if i := slices.IndexFunc(own, func(o string) bool { return ascii.EqualFold(o, n) }); i >= 0 {
+				// Two List-Id fields, or Precedence: list and bulk,
+				// say two things of one list.
+				err = fmt.Errorf("%s, which mlm-hdr sets; its -r replaces it", own[i])
+			}
 		}
 		if err == nil && msg.OnlyOnce(n) {
 			// The list's stands for the post's, which goes: a
