@@ -443,7 +443,7 @@ func (it *Item) Fail(reason string) error {
 		// read as the reason of another record: ID.2 from the first.
 		name, n = failedName(it.ID, n), n+1
 	}
-	for ; ; n++ {
+	for ; ; name, n = failedName(it.ID, n), n+1 {
 		taken, err := exists(filepath.Join(bad, name))
 		if err == nil && !taken {
 			taken, err = exists(filepath.Join(bad, errName(name)))
@@ -451,29 +451,46 @@ func (it *Item) Fail(reason string) error {
 		if err != nil {
 			return sysexit.Temp(err)
 		}
-		if !taken {
+		if taken {
+			continue
+		}
+		testHookPicked(name)
+		// The reason first, under a name of its own: a record failing
+		// at the same moment may pick the same (x, failed again, and
+		// x.2), and a reason put in the place of its would read as its.
+		errFile := filepath.Join(bad, errName(name))
+		f, err := durable.Create(durable.Beside(errFile), errFile)
+		if err != nil {
+			return err
+		}
+		f.Write([]byte(strings.TrimRight(reason, "\n") + "\n"))
+		existed, err := f.CommitNew()
+		if err != nil {
+			return err
+		}
+		if existed {
+			continue
+		}
+		err = renameNoReplace(filepath.Join(it.q.dir(curDir), it.ID), filepath.Join(bad, name))
+		if err == nil {
 			break
 		}
-		name = failedName(it.ID, n)
-	}
-	errFile := filepath.Join(bad, errName(name))
-	f, err := durable.Create(durable.Beside(errFile), errFile)
-	if err != nil {
-		return err
-	}
-	f.Write([]byte(strings.TrimRight(reason, "\n") + "\n"))
-	if err := f.Commit(); err != nil {
-		return err
-	}
-	if err := renameNoReplace(filepath.Join(it.q.dir(curDir), it.ID), filepath.Join(bad, name)); err != nil {
-		// Taken meanwhile: the record stays in cur/, claimed, and its
-		// reason goes, which would read as a record failed.
+		// The reason just written is this record's alone: it goes, or
+		// it would read as a record failed.
 		os.Remove(errFile)
-		return sysexit.Temp(err)
+		if !errors.Is(err, fs.ErrExist) {
+			// The record stays in cur/, claimed.
+			return sysexit.Temp(err)
+		}
+		// A record without a reason has the name: the next one.
 	}
 	it.f.Close() // in bad/: no one's to claim
 	return sysexit.Temp(durable.SyncDir(bad))
 }
+
+// testHookPicked is called with the name Fail picked in bad/ before it
+// takes it: a test's other writer takes it first.
+var testHookPicked = func(string) {}
 
 // failedName is the name in bad/ of the n-th record of an id to fail:
 // ID.n, or for an id too long for that, its first octets, a hash of it

@@ -636,3 +636,69 @@ func TestFarFuture(t *testing.T) {
 		t.Fatalf("Ready = %v after Defer; want none", ready)
 	}
 }
+
+// TestFailRace: two records failing at the same moment that pick one
+// name in bad/ (x failed again, and x.2 failing first) each keep their
+// own reason: the one that comes second to the name takes the next. The
+// second one's reason took the place of the first's, and the first's
+// record then read with the other's reason, or, its own rename refused,
+// had the reason it had just written taken away.
+func TestFailRace(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	put(t, q, "1.a", "first", time.Time{})
+	it, err := q.Claim("1.a", time.Now(), true)
+	if err != nil || it == nil {
+		t.Fatalf("Claim = %v, %v", it, err)
+	}
+	if err := it.Fail("reason first"); err != nil {
+		t.Fatal(err)
+	}
+	put(t, q, "1.a", "second", time.Time{})
+	put(t, q, "1.a.2", "other", time.Time{})
+	second, err := q.Claim("1.a", time.Now(), true)
+	if err != nil || second == nil {
+		t.Fatalf("Claim = %v, %v", second, err)
+	}
+	other, err := q.Claim("1.a.2", time.Now(), true)
+	if err != nil || other == nil {
+		t.Fatalf("Claim = %v, %v", other, err)
+	}
+	// 1.a's second failure picks 1.a.2, and 1.a.2 fails then, first
+	// to take it.
+	t.Cleanup(func() { testHookPicked = func(string) {} })
+	testHookPicked = func(name string) {
+		testHookPicked = func(string) {}
+		if name != "1.a.2" {
+			t.Errorf("picked %s; want 1.a.2", name)
+		}
+		if err := other.Fail("reason other"); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := second.Fail("reason second"); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(q.Path, "bad"))
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".err") {
+			continue
+		}
+		rec, _ := os.ReadFile(filepath.Join(q.Path, "bad", e.Name()))
+		reason, err := os.ReadFile(filepath.Join(q.Path, "bad", e.Name()+".err"))
+		if err != nil {
+			t.Errorf("bad/%s has no reason: %v", e.Name(), err)
+			continue
+		}
+		for _, body := range []string{"first", "second", "other"} {
+			if strings.Contains(string(rec), body) && string(reason) != "reason "+body+"\n" {
+				t.Errorf("bad/%s, the %s record, has the reason %q", e.Name(), body, reason)
+			}
+		}
+	}
+	if len(ents) != 6 {
+		t.Errorf("bad/ holds %d files; want 3 records and their reasons", len(ents))
+	}
+}
