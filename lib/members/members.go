@@ -19,6 +19,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -405,7 +406,8 @@ func leftovers(d *listdir.Dir, name string) {
 // Change adds the addresses in add that the file name lacks, and removes
 // those of remove, keeping every other line (comments included) as it
 // is. It returns how many addresses it added and removed (one held on
-// two lines is removed once). Addresses must have been checked.
+// two lines is removed once). A file that is not there is made only if
+// an address is added to it. Addresses must have been checked.
 func Change(d *listdir.Dir, name string, add, remove []string) (added, removed int, err error) {
 	if name == listdir.Subscribers && d.Has(listdir.MembersCommand) {
 		return 0, 0, sysexit.Errorf(sysexit.Usage, "members come from %s; change them there", listdir.MembersCommand)
@@ -440,6 +442,10 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 	}
 	if old != nil {
 		defer old.Close()
+	} else if !slices.ContainsFunc(order, func(k string) bool { return !removing[k] }) {
+		// No file, and no address to put in one: none is made, as a
+		// file that is not there has no members already.
+		return 0, 0, nil
 	}
 	err = d.WriteFile(name, func(w io.Writer) error {
 		if old != nil {
