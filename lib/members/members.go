@@ -496,10 +496,23 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 				added++
 			}
 		}
+		if old != nil && added == 0 && len(gone) == 0 {
+			return errUnchanged
+		}
 		return nil
 	})
+	if err == errUnchanged {
+		err = nil
+	}
 	return added, len(gone), err
 }
+
+// errUnchanged ends a Change that adds and removes no address: the file
+// stays as it is, not replaced by a copy of it, which would cost a large
+// list a rewrite and an fsync for nothing, and make a member file that
+// is a symbolic link a file of the list's own (mlm-listdir(5): only when
+// a tool changes it).
+var errUnchanged = errors.New("members: unchanged")
 
 // Read returns the checked addresses given as args, or if there are none
 // one per line on in ("#" comments allowed). Any bad address makes the

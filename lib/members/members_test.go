@@ -559,3 +559,39 @@ func TestChangeLeftovers(t *testing.T) {
 		t.Errorf("list directory = %v; want %v", got, want)
 	}
 }
+
+// TestChangeNothing: a change that adds and removes no address (a member
+// subscribed again, one not there unsubscribed) leaves the file as it
+// is: a member file linked to a shared one stays a link, and the file
+// is not replaced by a copy.
+func TestChangeNothing(t *testing.T) {
+	d := list(t, map[string]string{})
+	shared := filepath.Join(t.TempDir(), "shared")
+	if err := os.WriteFile(shared, []byte("bob@example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(shared, d.File(listdir.Subscribers)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ add, remove []string }{
+		{[]string{"bob@EXAMPLE.org"}, nil},
+		{nil, []string{"carol@example.org"}},
+	} {
+		added, removed, err := Change(d, listdir.Subscribers, c.add, c.remove)
+		if err != nil || added != 0 || removed != 0 {
+			t.Errorf("Change(+%q -%q) = %d, %d, %v; want 0, 0, nil", c.add, c.remove, added, removed, err)
+		}
+		if fi, err := os.Lstat(d.File(listdir.Subscribers)); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("Change(+%q -%q): the link is replaced (%v)", c.add, c.remove, err)
+		}
+	}
+	if _, _, err := Change(d, listdir.Subscribers, []string{"carol@example.org"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(d.File(listdir.Subscribers)); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+		t.Errorf("a change that adds: the link stays (%v); want a file of the list's own", err)
+	}
+	if b, _ := os.ReadFile(shared); string(b) != "bob@example.org\n" {
+		t.Errorf("the shared file = %q; want it unchanged", b)
+	}
+}
