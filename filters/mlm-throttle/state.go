@@ -136,6 +136,13 @@ func (f *fileStore) acquire() (int64, error) {
 			syscall.Flock(int(f.fd.Fd()), syscall.LOCK_UN)
 			return 0, err
 		}
+		if open.Mode&syscall.S_IFMT != syscall.S_IFREG {
+			// /dev/null takes every write and reads back empty: each
+			// update would find every bucket full, and no rate hold.
+			f.fd.Close() // and its lock
+			f.fd = nil
+			return 0, errors.New("not a regular file, which would keep no buckets")
+		}
 		err = syscall.Stat(f.path, &named)
 		if err == nil && named.Dev == open.Dev && named.Ino == open.Ino || tries == 2 {
 			return open.Size, nil
