@@ -66,5 +66,9 @@ status=0
 LC_ALL=C awk -v "field=List-Id: <$id>" -f "$here/addfield.awk" || status=$?
 case $status in
 0 | 64 | 65 | 75) exit "$status" ;;
-*) exit 75 ;; # awk's own failure (a write error): 2
+141) # awk died of SIGPIPE (128 + 13): the next stage stopped reading.
+	# So does this, as the Go program does, and a pipeline's status is
+	# that stage's (mlm-pipeline(1)), not 75.
+	kill -PIPE $$ ;;
 esac
+exit 75 # awk's own failure (a write error): 2; or SIGPIPE ignored

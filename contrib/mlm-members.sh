@@ -103,5 +103,9 @@ MLM_LIST=$list LC_ALL=C awk -v file="$file" -f "$here/members.awk" \
 	kind=member "$(at "$file")" kind=stream - || status=$?
 case $status in
 0 | 65 | 75) exit "$status" ;;
-*) exit 75 ;; # awk's own failure (a write error): 2
+141) # awk died of SIGPIPE (128 + 13): the next stage stopped reading.
+	# So does this, as the Go program does, and a pipeline's status is
+	# that stage's (mlm-pipeline(1)), not 75.
+	kill -PIPE $$ ;;
 esac
+exit 75 # awk's own failure (a write error): 2; or SIGPIPE ignored

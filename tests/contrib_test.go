@@ -596,3 +596,51 @@ func TestStandInFIFO(t *testing.T) {
 		}
 	}
 }
+
+// TestStandInNextStageFails: a sh stand-in of contrib/ whose next stage
+// stops reading and fails, as mlm-members does at a bad record (65),
+// dies of awk's SIGPIPE as the Go program does, and mlm-pipeline's
+// status is that stage's, as with the Go program: the script exited 75
+// for awk's death (status 141), so the post waited and was tried again
+// for ever where it was to go to bad/.
+func TestStandInNextStageFails(t *testing.T) {
+	if _, err := exec.LookPath("awk"); err != nil {
+		t.Skip("no awk")
+	}
+	dir := newList(t)
+	if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("alice@example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Far more than the pipe between the stages holds, so that the
+	// first stage still writes once the second has gone.
+	var b strings.Builder
+	for i := range 4000 {
+		fmt.Fprintf(&b, "MLM1 p%d\nS <poster@example.org>\n:Subject: x\n:\n:%s\nE 0\n", i, strings.Repeat("x", 1000))
+	}
+	in := filepath.Join(t.TempDir(), "in")
+	if err := os.WriteFile(in, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fails := []string{"--", "sh", "-c", "head -c 1 >/dev/null; exit 65"}
+	for _, stage := range [][]string{
+		{filepath.Join(binDir, "mlm-members"), dir},
+		{"sh", filepath.Join(root, "contrib", "mlm-members.sh"), dir},
+		{filepath.Join(binDir, "mlm-hdr"), dir},
+		{"sh", filepath.Join(root, "contrib", "mlm-hdr.sh"), dir},
+	} {
+		f, err := os.Open(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(filepath.Join(binDir, "mlm-pipeline"), append(stage, fails...)...)
+		cmd.Stdin = f
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		err = cmd.Run()
+		f.Close()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 65 {
+			t.Errorf("mlm-pipeline %q: %v, %q; want exit 65, the next stage's", stage, err, errb.String())
+		}
+	}
+}
