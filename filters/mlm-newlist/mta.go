@@ -106,7 +106,9 @@ ADDRESS=${ADDRESS:-{ADDRESS}}
 
 	"maildrop": `# maildrop, as ~/.mailfilter of {USER} (examples/maildrop/mailfilter);
 # the MTA runs it as maildrop -f "$SENDER", and keeps the message when
-# mlm-accept fails with 75 (and bounces it on 64, 65, 67 and 77).
+# mlm-accept fails with 75 (and bounces it on 64, 65, 67 and 77); the
+# command runs with this SHELL, not the user's login shell.
+SHELL="/bin/sh"
 {MLMBIN}if ($MLMBIN ne "")
 {
 	PATH="$MLMBIN:$PATH"
