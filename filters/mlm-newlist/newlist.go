@@ -40,6 +40,9 @@ func run(a *args, out io.Writer) error {
 	if hasCommandSuffix(a.Address) {
 		return sysexit.Errorf(sysexit.Usage, "%q: a list's local part does not end in a command's name", a.Address)
 	}
+	if a.MTA == "qmail" && qmailDefault(a.Address) {
+		return sysexit.Errorf(sysexit.Usage, "%q: for qmail, a list's local part is not default and does not end in -default, which qmail-local's catch-all files end in", a.Address)
+	}
 	if a.Dir == "" {
 		// filepath.Abs would make it the working directory.
 		return sysexit.Errorf(sysexit.Usage, "an empty path names no list directory")
@@ -149,6 +152,15 @@ func hasCommandSuffix(list string) bool {
 		}
 	}
 	return false
+}
+
+// qmailDefault reports a list address whose .qmail file would be one
+// qmail-local takes for a catch-all: .qmail-default, all the user's
+// addresses that have no file of their own, or .qmail-x-default, which
+// list x's command addresses need.
+func qmailDefault(list string) bool {
+	local, _, _ := strings.Cut(ascii.Lower(list), "@")
+	return local == "default" || strings.HasSuffix(local, "-default")
 }
 
 // plainPath reports whether p may be the path of a list directory or of
