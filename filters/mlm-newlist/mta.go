@@ -32,7 +32,9 @@ var mtaLines = map[string]string{
 # Not for Sendmail: it sets no RECIPIENT, and mail to every address
 # below would be taken for a post.
 # The commands run as the owner of the aliases database, or default_privs
-# for root's: that must be {USER}.
+# for root's: that must be {USER}. No alias owner-{LOCAL} may exist, nor
+# owner- of any other name below: local(8) makes it the envelope sender
+# of all the mail to that name (owner_request_special).
 {ALIASES}`,
 
 	"postfix": `# Postfix, with a pipe(8) transport running mlm-accept as {USER}

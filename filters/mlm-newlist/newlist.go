@@ -43,6 +43,9 @@ func run(a *args, out io.Writer) error {
 	if a.MTA == "qmail" && qmailDefault(a.Address) {
 		return sysexit.Errorf(sysexit.Usage, "%q: for qmail, a list's local part is not default and does not end in -default, which qmail-local's catch-all files end in", a.Address)
 	}
+	if a.MTA == "aliases" && strings.HasPrefix(ascii.Lower(a.Address), "owner-") {
+		return sysexit.Errorf(sysexit.Usage, "%q: for aliases, a list's local part does not start with owner-: Postfix's local(8) makes an alias owner-x the sender of the mail to list x", a.Address)
+	}
 	if a.Dir == "" {
 		// filepath.Abs would make it the working directory.
 		return sysexit.Errorf(sysexit.Usage, "an empty path names no list directory")
