@@ -22,6 +22,13 @@ trap 'exit 75' INT TERM HUP # (sh runs the EXIT trap on exit, not on a signal)
 # where in a pipe only mlm-mbox's status would count.
 cat "$@" >"$stream"
 mlm-mbox -x <"$stream" >"$tmp"
-cat "$tmp" >>"$mbox"
-sync "$mbox"
+# An append that fails (a full disk) may have put part of a message in:
+# the archive is cut back to what it held, lest the next run's append
+# follow that part, its first From_ line in the middle of a line.
+size=0
+[ ! -e "$mbox" ] || size=$(wc -c <"$mbox")
+if ! { cat "$tmp" >>"$mbox" && sync "$mbox"; }; then
+	truncate -s "$size" "$mbox"
+	exit 75
+fi
 rm -f -- "$@"
