@@ -55,9 +55,12 @@ mlm_destination_recipient_limit = 1
 
 	"exim": `# Exim, for every list in {LISTS}, found by its directory's name
 # (examples/exim), with {DOMAIN} one of Exim's local_domains (Debian:
-# dc_other_hostnames), else refused as relaying. Once per site, after
-# "begin routers", before the routers of local users and aliases (Debian:
-# /etc/exim4/conf.d/router/350_mlm_lists):
+# dc_other_hostnames), else refused as relaying. Debian's
+# update-exim4.conf reads conf.d only with dc_use_split_config='true',
+# and /etc/exim4/exim4.conf.template by default. Once per site, after
+# "begin routers", before the routers of local users and aliases
+# (Debian: /etc/exim4/conf.d/router/350_mlm_lists, or in the template
+# before system_aliases):
 mlm_lists:
   driver = accept
   domains = {DOMAIN}
@@ -67,8 +70,8 @@ mlm_lists:
   local_parts = dsearch,filter=subdir;{LISTS}
   transport = mlm_pipe
 # Once per site, after "begin transports" (Debian:
-# /etc/exim4/conf.d/transport/30_mlm_pipe); then update-exim4.conf
-# and a reload:
+# /etc/exim4/conf.d/transport/30_mlm_pipe, or in the template); then
+# update-exim4.conf and a reload:
 mlm_pipe:
   driver = pipe
   command = {BIN}/mlm-accept {LISTS}/$local_part_data
