@@ -2,10 +2,13 @@ package tests
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -200,5 +203,45 @@ func TestExampleSystemdExpire(t *testing.T) {
 	}
 	if _, err := os.Stat(held); !os.IsNotExist(err) {
 		t.Errorf("the held post of eight days is still there: %v", err)
+	}
+}
+
+// TestExampleSystemdNoList: for an instance whose list directory is not
+// there (a name mistyped), mlm-run@.service gets as far as mlm-run, whose
+// status is one that RestartPreventExitStatus names: the unit stops.
+// Its ReadWritePaths without "-" made systemd fail to set up the
+// service's namespace (226), before mlm-run, and Restart=on-failure
+// start it again every 10 seconds for ever.
+func TestExampleSystemdNoList(t *testing.T) {
+	base, _, _ := exampleList(t)
+	units := unitCopies(t, base)
+	b, err := os.ReadFile(filepath.Join(units, "mlm-run@.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(b), "%i", "typo")
+	var prevent []string
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, "ReadWritePaths="); ok {
+			for _, p := range strings.Fields(v) {
+				if _, err := os.Stat(strings.TrimPrefix(p, "-")); err != nil && !strings.HasPrefix(p, "-") {
+					t.Errorf("ReadWritePaths=%s: %v, which fails the start before mlm-run; want it prefixed with -", p, err)
+				}
+			}
+		}
+		if v, ok := strings.CutPrefix(line, "RestartPreventExitStatus="); ok {
+			prevent = append(prevent, strings.Fields(v)...)
+		}
+	}
+	argv := execStart(t, units, "mlm-run@.service")
+	argv[len(argv)-1] = filepath.Join(base, "typo")
+	cmd, out := service(argv)
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("%v: %v; want it to exit for a list that is not there", argv, err)
+	}
+	if code := strconv.Itoa(ee.ExitCode()); !slices.Contains(prevent, code) {
+		t.Errorf("%v: exit %s (%q); want one of RestartPreventExitStatus %v", argv, code, out, prevent)
 	}
 }
