@@ -27,7 +27,8 @@ type setup struct {
 // '.' as ':'), {DOMAIN}, {ADDRESS}, {USER} and {GROUP} put in. Comments
 // say where each part goes.
 var mtaLines = map[string]string{
-	"aliases": `# /etc/aliases lines for Postfix's local(8), then newaliases; with
+	"aliases": `# /etc/aliases lines for Postfix's local(8), then newaliases, with
+# {DOMAIN} in mydestination (aliases are for local domains only), and
 # recipient_delimiter = + for the +extensions (examples/postfix/aliases).
 # Not for Sendmail: it sets no RECIPIENT, and mail to every address
 # below would be taken for a post.
