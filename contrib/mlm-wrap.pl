@@ -94,10 +94,11 @@ exit 0 unless length $buf;    # empty input: nothing to do
 length($_) > 65536 and fail(65, 'attribute line of ' . length($_) . ' octets, over 65536') for @lines;
 @attr > 1000 and fail(65, 'more than 1000 attribute lines');    # what a reader takes
 # A From_ line, not "From :" (the obsolete From field) nor "From " and
-# white space alone. Its sender ends at the first space, but for one in
-# a quoted local part ("john smith"@, as Postfix's local(8) writes it)
-# or in angle brackets (<"a b"@x>).
-if ($fromline && $buf =~ /\AFrom [ \t]*[^: \t]/) {
+# white space alone in the first 256 octets, as mlm-wrap looks. Its
+# sender ends at the first space, but for one in a quoted local part
+# ("john smith"@, as Postfix's local(8) writes it) or in angle brackets
+# (<"a b"@x>).
+if ($fromline && substr($buf, 0, 256) =~ /\AFrom [ \t]*[^: \t]/) {
 	more() while index($buf, "\n") < 0 && !$eof && length $buf < 65536;
 	my $i = index($buf, "\n");
 	($i < 0 ? length $buf : $i + 1) >= 65536 + ($i >= 0) and fail(65, 'From_ line: over 65535 octets without LF, or 65536 with it');
