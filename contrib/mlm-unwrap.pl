@@ -5,6 +5,7 @@
 # not every rule.
 use strict;
 use warnings;
+use IO::Handle;
 
 my $prog = 'mlm-unwrap';
 my ($n, $state, $count) = (0, 'idle', 0);
@@ -43,5 +44,8 @@ while (my $l = <STDIN>) {
 		fail('unexpected line');
 	}
 }
+# A read error ends the loop as the end of input does: 75, not a
+# stream cut short (65) nor one read whole (0).
+if (STDIN->error) { print STDERR "$prog: stdin: $!\n"; exit 75 }
 fail('end of input inside record') unless $state eq 'idle';
 close STDOUT or do { print STDERR "$prog: stdout: $!\n"; exit 75 };
