@@ -16,7 +16,7 @@ import (
 const prog = "mlm-run"
 
 type args struct {
-	Daemon   bool          `short:"D" help:"Keep running: process the queues, wait, again, until SIGTERM or SIGINT."`
+	Daemon   bool          `short:"D" help:"Keep running: process the queues, wait, again, until SIGTERM or SIGINT; SIGHUP starts the next pass now."`
 	Flush    bool          `short:"f" help:"Ignore backoff times: try every waiting record now."`
 	Interval time.Duration `short:"i" default:"10s" placeholder:"DURATION" help:"With -D, the longest wait between passes: a record that lands in a queue wakes the run sooner."`
 	MinWait  time.Duration `short:"w" name:"min-backoff" default:"5m" placeholder:"DURATION" help:"The shortest wait after a temporary failure."`
@@ -32,6 +32,9 @@ func main() {
 	cli.Main(prog, "Process a list's queues, or one queue with a command.", &a, func() error {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
+		if a.Daemon {
+			signal.Notify(hangup, syscall.SIGHUP)
+		}
 		return run(ctx, &a, os.Stdout, os.Stderr)
 	}, cli.OneCPU)
 }

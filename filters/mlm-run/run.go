@@ -139,9 +139,17 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 			return nil
 		case <-time.After(a.Interval):
 		case <-woken:
+		case <-hangup:
 		}
 	}
 }
+
+// hangup is where SIGHUP comes with -D (main): it starts the next pass
+// at once, as a record that lands does, even after a pass that could not
+// settle a record (someone asked). Left to kill the daemon, it was a
+// death systemd takes for a clean stop (Restart=on-failure does not
+// restart it), and the list's queues waited for good.
+var hangup = make(chan os.Signal, 1)
 
 // newWatcher is queue.NewWatcher; a test's to replace.
 var newWatcher = queue.NewWatcher
