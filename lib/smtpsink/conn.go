@@ -250,12 +250,12 @@ func (c *conn) refuse(g Reply) {
 			return
 		}
 		cmd := strings.ToUpper(strings.TrimSpace(line))
+		if !c.wait("") {
+			return
+		}
 		if cmd == "QUIT" || strings.HasPrefix(cmd, "QUIT ") {
 			io.WriteString(c.Conn, "221 2.0.0 bye\r\n")
 			c.linger()
-			return
-		}
-		if !c.wait("") {
 			return
 		}
 		if _, err := io.WriteString(c.Conn, "503 5.5.1 no service\r\n"); err != nil {

@@ -862,6 +862,28 @@ func TestHold(t *testing.T) {
 	c.expect("250 ")
 }
 
+// TestHoldRefused: after a greeting that refuses service, every reply
+// waits as Delay says (mlm-sink(1): before each reply, the greeting
+// included), the 221 to QUIT too, as it does after any other greeting.
+func TestHoldRefused(t *testing.T) {
+	var mu sync.Mutex
+	holds := 0
+	g, err := ParseReply("554 5.3.2 no service here")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, Options{Greeting: &g, Hold: func() { mu.Lock(); holds++; mu.Unlock() }})
+	c := dial(t, s)
+	c.send("NOOP\nQUIT\n")
+	c.expect("554 ", "503 ", "221 ")
+	c.eof()
+	mu.Lock()
+	defer mu.Unlock()
+	if holds != 3 {
+		t.Errorf("Hold called %d times; want 3, before each reply", holds)
+	}
+}
+
 // TestReplaceFile: the file is replaced whole; a FIFO in its place is
 // left as it is (as a device would be), and no temporary file stays.
 func TestReplaceFile(t *testing.T) {
