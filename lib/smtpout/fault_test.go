@@ -1346,3 +1346,78 @@ func TestRepliesAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultParamNotASCII: a record's DSN parameter that is not ASCII (an
+// ORCPT of type utf-8 in its unitext form, RFC 6533, as lib/stream takes
+// it) goes to a server that offers DSN but not SMTPUTF8: the ORCPT goes
+// in its xtext form, each character that is not ASCII as \x{HEX}; a
+// parameter that has no such form (ENVID, whose xtext is ASCII, RFC 3461)
+// is left out; no command carries an octet over 127, which such a server
+// refuses (501), failing the recipient for good, or the sender and the
+// whole record. In a transaction with SMTPUTF8 they go as they are.
+func TestFaultParamNotASCII(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "a DSN parameter not ASCII (ORCPT=utf-8;unitext, ENVID), no SMTPUTF8 offered", "ORCPT in its xtext form (\\x{HEX}), ENVID left out, no octet over 127 in a command; delivered")
+	noLeaks(t)
+	strict := func(ext ...string) func(*fconn) {
+		return func(c *fconn) {
+			if !c.hello(ext...) {
+				return
+			}
+			for {
+				l, ok := c.line()
+				if !ok {
+					return
+				}
+				switch {
+				case strings.IndexFunc(l, func(r rune) bool { return r >= 0x80 }) >= 0 && !slices.Contains(ext, "SMTPUTF8"):
+					c.say("501 5.5.4 octets over 127 without SMTPUTF8")
+				case l == "QUIT":
+					c.say("221 bye")
+					return
+				case l == "DATA":
+					c.say("354 go ahead")
+					if !c.data() {
+						return
+					}
+					c.say("250 2.0.0 ok")
+				default:
+					c.say("250 ok")
+				}
+			}
+		}
+	}
+	for _, tc := range []struct {
+		ext        []string
+		to         string
+		mail, rcpt string
+	}{
+		{[]string{"PIPELINING", "DSN"}, "a@example.org",
+			"MAIL FROM:<" + sender.Mailbox + ">",
+			`RCPT TO:<a@example.org> ORCPT=utf-8;jos\x{E9}@b\x{FC}cher.example NOTIFY=FAILURE`},
+		{[]string{"DSN"}, "a@example.org",
+			"MAIL FROM:<" + sender.Mailbox + ">",
+			`RCPT TO:<a@example.org> ORCPT=utf-8;jos\x{E9}@b\x{FC}cher.example NOTIFY=FAILURE`},
+		{[]string{"PIPELINING", "DSN", "SMTPUTF8"}, "jos\xc3\xa9@x.example",
+			"MAIL FROM:<" + sender.Mailbox + "> SMTPUTF8 ENVID=caf\xc3\xa9",
+			"RCPT TO:<jos\xc3\xa9@x.example> ORCPT=utf-8;jos\xc3\xa9@b\xc3\xbccher.example NOTIFY=FAILURE"},
+	} {
+		f := serve(t, strict(tc.ext...))
+		c, err := dial(t, f.Addr(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := stream.Path{Mailbox: sender.Mailbox, Params: []string{"ENVID=caf\xc3\xa9"}}
+		to := []stream.Path{{Mailbox: tc.to, Params: []string{"ORCPT=utf-8;jos\xc3\xa9@b\xc3\xbccher.example", "NOTIFY=FAILURE"}}}
+		var res []smtpout.Result
+		within(t, func() { res, _, err = c.Send(from, to, message, false); c.Close() })
+		if err != nil {
+			t.Errorf("%v: %v", tc.ext, err)
+		}
+		if got, want := codes(res), tc.to+"=250"; got != want {
+			t.Errorf("%v: results %s; want %s", tc.ext, got, want)
+		}
+		if got := f.received(); !slices.Contains(got, tc.mail) || !slices.Contains(got, tc.rcpt) {
+			t.Errorf("%v: the server got %q; want %q and %q", tc.ext, got, tc.mail, tc.rcpt)
+		}
+	}
+}

@@ -857,7 +857,9 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	}
 	for _, p := range from.Params {
 		if ext, ok := mailExt[strings.ToUpper(strings.SplitN(p, "=", 2)[0])]; ok && c.Has(ext) {
-			mail += " " + p
+			if p, ok := param(p, needUTF8); ok {
+				mail += " " + p
+			}
 		}
 	}
 	// writeRcpt writes a RCPT command into the buffer, piece by piece.
@@ -872,8 +874,10 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		c.bw.WriteByte('>')
 		for _, p := range r.Params {
 			if ext, ok := rcptExt[strings.ToUpper(strings.SplitN(p, "=", 2)[0])]; ok && c.Has(ext) {
-				c.bw.WriteByte(' ')
-				c.bw.WriteString(p)
+				if p, ok := param(p, needUTF8); ok {
+					c.bw.WriteByte(' ')
+					c.bw.WriteString(p)
+				}
 			}
 		}
 		return c.write("")
@@ -1227,6 +1231,35 @@ var (
 	mailExt = map[string]string{"RET": "DSN", "ENVID": "DSN"}
 	rcptExt = map[string]string{"NOTIFY": "DSN", "ORCPT": "DSN"}
 )
+
+// param returns a path's parameter p as it goes on MAIL or RCPT: as it
+// is in a transaction with SMTPUTF8; in one without, where no command may
+// carry an octet over 127 (RFC 6531), an ORCPT of type utf-8 in its
+// unitext form goes in its xtext form, each character that is not ASCII
+// as \x{HEX} (RFC 6533 section 3), and any other parameter that is not
+// ASCII not at all (false): it has no such form (xtext is ASCII, RFC
+// 3461 section 4), and the server would refuse the command, 501,
+// failing the recipient for good, or the sender and every recipient.
+func param(p string, smtputf8 bool) (string, bool) {
+	if smtputf8 || ascii.Is(p) {
+		return p, true
+	}
+	kw, v, _ := strings.Cut(p, "=")
+	typ, a, ok := strings.Cut(v, ";")
+	if !ascii.EqualFold(kw, "ORCPT") || !ok || !ascii.EqualFold(typ, "utf-8") {
+		return "", false
+	}
+	var b strings.Builder
+	b.WriteString(p[:len(p)-len(a)])
+	for _, r := range a {
+		if r < utf8.RuneSelf {
+			b.WriteRune(r)
+		} else {
+			fmt.Fprintf(&b, "\\x{%X}", r)
+		}
+	}
+	return b.String(), true
+}
 
 // All is the result r for each of rcpts.
 func All(rcpts []stream.Path, r Reply) []Result {
