@@ -76,6 +76,7 @@ type level struct {
 	boundary string   // its key in bounds (see enter); "" for a message/rfc822 level
 	alias    string   // its other key: the boundary as Python's email reads it, if another
 	multi    bool     // a multipart, not a message/rfc822
+	closes   bool     // the readers agree on its close delimiter (see delimiter)
 	digest   bool     // multipart/digest: a part is message/rfc822 by default
 	enc      *encoded // a message in base64 or quoted-printable, walked decoded
 	qp       bool     // the twin's: a message in quoted-printable, walked as it is
@@ -466,8 +467,15 @@ func (w *Walker) delimiter(line []byte) bool {
 	closing := false
 	i, ok := w.bounds[b]
 	if !ok {
+		// A close delimiter is "--", the boundary and "--", nothing
+		// between (RFC 2046 §5.1.1): "--x --" is a body line to
+		// Python's email, which reads on. A boundary the readers read
+		// two ways (with its space or without, with its comment or
+		// without) has a close delimiter of each, and neither closes
+		// it: the other reader reads on, and so does the walk.
 		if b, closing = strings.CutSuffix(b, "--"); closing {
-			i, ok = w.bounds[strings.TrimRight(b, " \t")]
+			i, ok = w.bounds[b]
+			ok = ok && w.stack[i].closes
 		}
 	}
 	if !ok {
@@ -686,11 +694,12 @@ func (w *Walker) enter(contentType, cte string) {
 		if b == "" {
 			return
 		}
+		given := b
 		b = strings.TrimRight(b, " \t")
 		if _, dup := w.bounds[b]; dup {
 			return
 		}
-		if !w.push(level{boundary: b, multi: true, digest: mt == "multipart/digest"}) {
+		if !w.push(level{boundary: b, multi: true, closes: b == given, digest: mt == "multipart/digest"}) {
 			return
 		}
 		w.bounds[b] = len(w.stack) - 1
@@ -698,6 +707,7 @@ func (w *Walker) enter(contentType, cte string) {
 		// comment after it, or quotes around a part of it: its
 		// delimiters are this multipart's too.
 		if a := strings.TrimRight(pyBoundary(contentType), " \t"); a != "" && a != b {
+			w.stack[len(w.stack)-1].closes = false
 			if _, dup := w.bounds[a]; !dup {
 				w.bounds[a] = len(w.stack) - 1
 				w.stack[len(w.stack)-1].alias = a

@@ -75,6 +75,9 @@ func TestWalk(t *testing.T) {
 		// Python's email takes a comment after the boundary for part
 		// of it: its delimiters count too.
 		{"comment, as Python's email reads it", "multipart/mixed; boundary=x (c)", "--x (c)\n\na\n--x\n\nb\n--x (c)--\n", nil, 2, 1},
+		// Go's close ("--x--") is none to Python's email, and Python's
+		// none to Go's: the walk reads on after either.
+		{"comment, either close", "multipart/mixed; boundary=x (c)", "--x (c)\n\n--x--\n--x (c)\n\n--x (c)--\n--x\n", nil, 3, 1},
 		{"quotes and a comment, as Python's email reads it", "multipart/mixed; boundary=\"x\" (c)", "--\"x\" (c)\n\na\n--x\n\nb\n--x--\n", nil, 2, 1},
 		{"no comment in quotes", "multipart/mixed; boundary=\"x (y)\" (z)", "--x (y)\n\n--x\n\n--x (y)--\n", nil, 1, 1},
 		{"quoted-pair in quotes", "multipart/mixed; boundary=\"x\\\" (y\" (z)", "--x\" (y\n\n--x\" (y--\n", nil, 1, 1},
@@ -87,7 +90,12 @@ func TestWalk(t *testing.T) {
 			"--o\nContent-Type: multipart/alternative; boundary=i?j\n\n--i?j\n\n--i?j--\n--o--\n", nil, 2, 2},
 		{"simple", "multipart/mixed; boundary=x", "pre\n--x\nContent-Type: text/plain\n\nhi\n--x\n\nho\n--x--\nepi\n--x\n", nil, 2, 1},
 		{"crlf and padding", "multipart/mixed; boundary=\"a b\"", "--a b \r\n\r\nhi\r\n--a b\t\r\n\r\n--a b-- \r\n", nil, 2, 1},
-		{"boundary ends in space", "multipart/mixed; boundary=\"a \"", "--a \n\nhi\n--a\t\n\n--a --\n--a \n", nil, 2, 1},
+		// Its close delimiter is Go's "--a --" or Python's "--a--",
+		// after which the other reads on: none closes it for both.
+		{"boundary ends in space", "multipart/mixed; boundary=\"a \"", "--a \n\nhi\n--a\t\n\n--a --\n--a \n\n--a--\n--a\n", nil, 4, 1},
+		// "--", the boundary and "--", with nothing between, closes a
+		// multipart: "--x --" is a body line to Python's email.
+		{"space before the close", "multipart/mixed; boundary=x", "--x\n\n--x --\n--x\n\n--x\t--\n--x\n\n--x--\n--x\n", nil, 3, 1},
 		{"space-ended inside", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: multipart/mixed; boundary=\"i \"\n\n--i \n\n--i --\n--o\n\n--o--\n", nil, 3, 2},
 		{"boundary of spaces", "multipart/mixed; boundary=\"  \"", "--  \n\nhi\n--  \n\n--  --\n", nil, 2, 1},
