@@ -762,7 +762,11 @@ func (w *Walker) makeTwin(contentType, cte string) {
 // mail readers take it up to the ";" that ends it.
 //
 // A boundary given both as boundary= and in RFC 2231's form is an error,
-// as one given twice in one form is: readers take one or the other.
+// as one given twice in one form is: readers take one or the other. So
+// is one in RFC 2231's form but for one boundary*= in us-ascii or utf-8
+// that mime.ParseMediaType decodes: it drops one in any other charset,
+// or none, or with a bad %-escape, and reads continuations otherwise
+// than Python's email, which reads a boundary in each.
 func ParseType(v string) (string, map[string]string, error) {
 	mt, params, err := mime.ParseMediaType(v)
 	if err != nil && strings.Contains(v, "(") {
@@ -776,30 +780,44 @@ func ParseType(v string) (string, map[string]string, error) {
 			}
 		}
 	}
-	if err == nil && boundaryTwice(v) {
-		return "", nil, errBoundaryTwice
+	if err == nil {
+		switch plain, ext, odd := boundaryForms(v); {
+		case plain && ext > 0:
+			return "", nil, errBoundaryTwice
+		case ext > 0 && (odd || ext > 1 || params["boundary"] == ""):
+			return "", nil, errBoundary2231
+		}
 	}
 	return mt, params, err
 }
 
-var errBoundaryTwice = errors.New("mime: boundary given as boundary= and in RFC 2231's form")
+var (
+	errBoundaryTwice = errors.New("mime: boundary given as boundary= and in RFC 2231's form")
+	errBoundary2231  = errors.New("mime: boundary in an RFC 2231 form that readers read differently")
+)
 
-// boundaryTwice reports a boundary given both as boundary= and in RFC
-// 2231's form (boundary*= or boundary*0=): mime.ParseMediaType takes the
-// second, Python's email the first, as it does of "boundary=a;
-// boundary=b", which ParseMediaType refuses.
-func boundaryTwice(v string) bool {
+// boundaryForms reports how v gives a boundary: as boundary= (plain),
+// and in how many parameters of RFC 2231's form (boundary*=,
+// boundary*0=, boundary*1*=, ...), odd if one is not boundary*= or its
+// charset is neither us-ascii nor utf-8. mime.ParseMediaType takes the
+// RFC 2231 form over the other, Python's email the first given, as it
+// does of "boundary=a; boundary=b", which ParseMediaType refuses.
+func boundaryForms(v string) (plain bool, ext int, odd bool) {
 	if !strings.Contains(v, "*") {
-		return false // most values: no RFC 2231 form
+		return false, 0, false // most values: no RFC 2231 form
 	}
-	var plain, ext bool
 	for _, seg := range splitParams(v)[1:] {
-		name, _, _ := strings.Cut(seg, "=")
+		name, val, _ := strings.Cut(seg, "=")
 		name = ascii.Lower(strings.TrimSpace(name))
 		plain = plain || name == "boundary"
-		ext = ext || strings.HasPrefix(name, "boundary*")
+		if strings.HasPrefix(name, "boundary*") {
+			ext++
+			cs, _, _ := strings.Cut(strings.Trim(strings.TrimSpace(val), `"`), "'")
+			cs = ascii.Lower(cs)
+			odd = odd || name != "boundary*" || cs != "us-ascii" && cs != "utf-8"
+		}
 	}
-	return plain && ext
+	return plain, ext, odd
 }
 
 // pyBoundary returns the boundary of a Content-Type value as Python's

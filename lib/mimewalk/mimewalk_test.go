@@ -70,6 +70,16 @@ func TestWalk(t *testing.T) {
 		{"boundary given twice, once in RFC 2231's form", "multipart/mixed; boundary=a; boundary*=utf-8''b", "--a\n\nx\n--a--\n", ErrType, 0, 0},
 		{"boundary given twice, RFC 2231 continuation first", "multipart/mixed; Boundary*0=b; boundary*1=c; BOUNDARY=\"a\"", "--a\n\nx\n--a--\n", ErrType, 0, 0},
 		{"boundary in RFC 2231's form", "multipart/mixed; boundary*=utf-8''b; x*=''y", "--b\n\nx\n--b--\n", nil, 1, 1},
+		{"RFC 2231, in us-ascii, a language", "multipart/mixed; boundary*=US-ASCII'en'%62", "--b\n\nx\n--b--\n", nil, 1, 1},
+		// Go's mime drops a boundary in RFC 2231's form with no charset
+		// or another, or a bad %-escape, and reads continuations
+		// otherwise than Python's email, which takes each.
+		{"RFC 2231, no charset", "multipart/mixed; boundary*=''b", "--b\n\nx\n--b--\n", ErrType, 0, 0},
+		{"RFC 2231, Latin-1", "multipart/mixed; boundary*=iso-8859-1''b", "--b\n\nx\n--b--\n", ErrType, 0, 0},
+		{"RFC 2231, no quotes", "multipart/mixed; boundary*=b", "--b\n\nx\n--b--\n", ErrType, 0, 0},
+		{"RFC 2231, bad escape", "multipart/mixed; boundary*=utf-8''%ZZ", "--%ZZ\n\nx\n--%ZZ--\n", ErrType, 0, 0},
+		{"RFC 2231, continuations", "multipart/mixed; boundary*0*=''x; boundary*1=y", "--xy\n\nx\n--xy--\n", ErrType, 0, 0},
+		{"RFC 2231, continuations Go reads", "multipart/mixed; boundary*0=x; boundary*1=y", "--xy\n\nx\n--xy--\n", ErrType, 0, 0},
 		{"comments", "multipart/mixed (a (nested) comment); boundary=x (another \\) one)", "--x\n\nhi\n--x\n\n--x--\n", nil, 2, 1},
 		{"comment first", "(c) multipart/mixed; boundary=\"x\"", "--x\n\n--x--\n", nil, 1, 1},
 		// Python's email takes a comment after the boundary for part
