@@ -685,13 +685,14 @@ func (w *Walker) enter(contentType, cte string) {
 			w.err = ErrField
 			return
 		}
-		b := params["boundary"]
+		b, ok := params["boundary"]
 		// A boundary that ends in space, which RFC 2046 forbids, is
 		// one to the readers: with its space (Go's), or without
 		// (Python's). Its key is without, as a delimiter line is
 		// looked up without its padding: a line with the space or
 		// without is a delimiter, as one reader or the other reads it.
-		if b == "" {
+		// An empty one (boundary="") is one too: "--" alone delimits.
+		if !ok {
 			return
 		}
 		given := b

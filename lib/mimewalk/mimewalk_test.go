@@ -108,6 +108,8 @@ func TestWalk(t *testing.T) {
 		{"space before the close", "multipart/mixed; boundary=x", "--x\n\n--x --\n--x\n\n--x\t--\n--x\n\n--x--\n--x\n", nil, 3, 1},
 		{"space-ended inside", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: multipart/mixed; boundary=\"i \"\n\n--i \n\n--i --\n--o\n\n--o--\n", nil, 3, 2},
+		// Python's email and Go's mime/multipart take an empty one.
+		{"empty boundary", "multipart/mixed; boundary=\"\"", "--\n\nhi\n--\t\n\n----\n--\n", nil, 2, 1},
 		{"boundary of spaces", "multipart/mixed; boundary=\"  \"", "--  \n\nhi\n--  \n\n--  --\n", nil, 2, 1},
 		{"spaces, message inside", "multipart/mixed; boundary=\" \"",
 			"-- \nContent-Type: message/rfc822\n\nSubject: x\n\n-- \n\n-- --\n", nil, 2, 2},
