@@ -117,6 +117,7 @@ type Walker struct {
 	seenTE bool           // ... a Content-Transfer-Encoding field
 	inCT   bool           // header: the field being read is Content-Type
 	inCTE  bool           // header: ... Content-Transfer-Encoding
+	after  int            // 1 + the level whose delimiter line the last line was; 0 if none
 	parts  int
 	deep   int // deepest nesting seen
 	err    error
@@ -291,7 +292,9 @@ func (w *Walker) endLine() {
 	line := w.line
 	// A delimiter ends a part's header too, as Go's multipart reader
 	// finds delimiters before it reads a header.
-	isDelim := (!w.over || w.blank) && w.delimiter(line)
+	after := w.after
+	w.after = 0
+	isDelim := (!w.over || w.blank) && w.delimiter(line, after)
 	switch {
 	case isDelim:
 	case w.inHead:
@@ -458,8 +461,9 @@ func unhex(c byte) int {
 }
 
 // delimiter deals with a delimiter line of an enclosing multipart and
-// reports whether line is one.
-func (w *Walker) delimiter(line []byte) bool {
+// reports whether line is one. after is 1 + the level whose delimiter
+// line the line before was, or 0.
+func (w *Walker) delimiter(line []byte, after int) bool {
 	if len(line) < 3 || line[0] != '-' || line[1] != '-' || len(w.bounds) == 0 {
 		return false
 	}
@@ -481,12 +485,19 @@ func (w *Walker) delimiter(line []byte) bool {
 	if !ok {
 		return false
 	}
+	if closing && after == i+1 {
+		// Python's email passes over the delimiter lines, close ones
+		// too, that follow a delimiter line, and reads on.
+		w.after = after
+		return true
+	}
 	// RFC 2046 §5.1.2: an outer delimiter ends whatever is open inside.
 	w.pop(i + 1)
 	if closing {
 		w.pop(i)
 		return true
 	}
+	w.after = i + 1
 	w.parts++
 	if w.parts > w.lim.Parts {
 		w.err = fmt.Errorf("%w (over %d)", ErrParts, w.lim.Parts)

@@ -108,6 +108,11 @@ func TestWalk(t *testing.T) {
 		{"space before the close", "multipart/mixed; boundary=x", "--x\n\n--x --\n--x\n\n--x\t--\n--x\n\n--x--\n--x\n", nil, 3, 1},
 		{"space-ended inside", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: multipart/mixed; boundary=\"i \"\n\n--i \n\n--i --\n--o\n\n--o--\n", nil, 3, 2},
+		// Python's email passes over a close delimiter line right
+		// after a delimiter line, and reads on.
+		{"close after a delimiter", "multipart/mixed; boundary=x", "--x\n--x--\n--x\n\n--x\r--x--\r--x--\n--x\n\n--x--\n--x\n", nil, 4, 1},
+		{"close after a delimiter, inside", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=i\n\n--i\n--i--\n--i\n\na\n--i\n\nb\n--i--\n--o--\n", nil, 4, 2},
 		// Python's email and Go's mime/multipart take an empty one.
 		{"empty boundary", "multipart/mixed; boundary=\"\"", "--\n\nhi\n--\t\n\n----\n--\n", nil, 2, 1},
 		{"boundary of spaces", "multipart/mixed; boundary=\"  \"", "--  \n\nhi\n--  \n\n--  --\n", nil, 2, 1},
