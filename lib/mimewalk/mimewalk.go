@@ -649,7 +649,7 @@ func (w *Walker) addField(line []byte, long bool) {
 func (w *Walker) endField() {
 	if w.inCT || w.inCTE {
 		_, v, _ := bytes.Cut(w.field, []byte(":"))
-		val := strings.Join(strings.Fields(string(v)), " ")
+		val := unfold(v)
 		// The first of each is the walk's; the last is kept for
 		// Ambiguous.
 		if w.inCT {
@@ -665,6 +665,22 @@ func (w *Walker) endField() {
 		}
 	}
 	w.inCT, w.inCTE, w.field = false, false, w.field[:0]
+}
+
+// unfold returns a field's value as go-message gives it: each line
+// trimmed of space and tab, the lines joined by one space. White space
+// inside a line is kept: it may be a quoted boundary's ("a  b").
+func unfold(v []byte) string {
+	var b strings.Builder
+	for _, l := range bytes.FieldsFunc(v, func(r rune) bool { return r == '\r' || r == '\n' }) {
+		if l = bytes.Trim(l, " \t"); len(l) > 0 {
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.Write(l)
+		}
+	}
+	return b.String()
 }
 
 // enter starts the body of an entity with this Content-Type and

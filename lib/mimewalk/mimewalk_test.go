@@ -130,6 +130,11 @@ func TestWalk(t *testing.T) {
 			"--o\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--o\n\n--o--\n", nil, 3, 2},
 		{"same boundary inside", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: multipart/mixed; boundary=o\n\n--o\n\n--o--\n", nil, 2, 1},
+		// White space inside a part's boundary is the boundary's.
+		{"two spaces in a part's boundary", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=\"a  b\"\n\n--a  b\n\n--a  b\n\n--a  b--\n--o--\n", nil, 3, 2},
+		{"a tab in a part's folded boundary", "multipart/mixed; boundary=o",
+			"--o\r\nContent-Type: multipart/mixed;\r\n\tboundary=\"a\tb\"\r\n\r\n--a\tb\r\n\r\n--a\tb\r\n\r\n--a\tb--\r\n--o--\r\n", nil, 3, 2},
 		{"folded content-type", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: multipart/mixed;\n boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 2},
 		{"delimiter ends a header", "multipart/mixed; boundary=o",
