@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"maps"
 	"mime"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -712,16 +713,24 @@ func (w *Walker) enter(contentType, cte string) {
 			w.err = ErrField
 			return
 		}
+		// The boundary as Go's mime reads it, and as Python's email
+		// does (pyBoundary), which may differ, or be the only one.
 		b, ok := params["boundary"]
+		a, pyOK := pyBoundary(contentType)
+		switch {
+		case !ok && !pyOK:
+			return
+		case !ok:
+			b = a
+		case !pyOK:
+			a = b
+		}
 		// A boundary that ends in space, which RFC 2046 forbids, is
 		// one to the readers: with its space (Go's), or without
 		// (Python's). Its key is without, as a delimiter line is
 		// looked up without its padding: a line with the space or
 		// without is a delimiter, as one reader or the other reads it.
 		// An empty one (boundary="") is one too: "--" alone delimits.
-		if !ok {
-			return
-		}
 		given := b
 		b = strings.TrimRight(b, " \t")
 		if _, dup := w.bounds[b]; dup {
@@ -734,7 +743,7 @@ func (w *Walker) enter(contentType, cte string) {
 		// Python's email reads the value as it is written, with a
 		// comment after it, or quotes around a part of it: its
 		// delimiters are this multipart's too.
-		if a := strings.TrimRight(pyBoundary(contentType), " \t"); a != "" && a != b {
+		if a = strings.TrimRight(a, " \t"); a != b {
 			w.stack[len(w.stack)-1].closes = false
 			if _, dup := w.bounds[a]; !dup {
 				w.bounds[a] = len(w.stack) - 1
@@ -849,22 +858,78 @@ func boundaryForms(v string) (plain bool, ext int, odd bool) {
 }
 
 // pyBoundary returns the boundary of a Content-Type value as Python's
-// email reads it: the first boundary parameter's value as it is written
-// up to the ";" after it, comments and all, without the quotes around
-// all of it; "" if it has none.
-func pyBoundary(v string) string {
-	for _, seg := range splitParams(v)[1:] {
-		name, val, ok := strings.Cut(seg, "=")
-		if !ok || ascii.Lower(strings.TrimSpace(name)) != "boundary" {
-			continue
+// email reads it (Message.get_boundary), and whether it has one: the
+// first parameter named boundary (pyParams), its value as it is written
+// up to the ";" after it, comments and all, unquoted as
+// email.utils.unquote does, once, then once more on the way out, then
+// again (quotes or angle brackets around all of it go each time), its
+// trailing white space dropped. Failing that, one in RFC 2231's form
+// (boundary*=, the one ParseType lets by): what follows its charset and
+// language, %-escapes undone, comments and all.
+func pyBoundary(v string) (string, bool) {
+	ext, isExt := "", false
+	for _, seg := range pyParams(v)[1:] {
+		name, val, _ := strings.Cut(seg, "=")
+		switch ascii.Lower(strings.Trim(name, pySpace)) {
+		case "boundary":
+			val = pyUnquote(strings.Trim(val, pySpace))
+			val = pyUnquote(`"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(val) + `"`)
+			return strings.TrimRight(pyUnquote(val), pySpace), true
+		case "boundary*":
+			if !isExt {
+				ext, isExt = pyUnquote(strings.Trim(val, pySpace)), true
+			}
 		}
-		val = strings.TrimSpace(val)
-		if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
-			val = strings.ReplaceAll(strings.ReplaceAll(val[1:len(val)-1], `\\`, `\`), `\"`, `"`)
-		}
-		return val
 	}
-	return ""
+	if !isExt {
+		return "", false
+	}
+	if u, err := url.PathUnescape(ext); err == nil {
+		ext = u
+	}
+	if parts := strings.SplitN(ext, "'", 3); len(parts) == 3 {
+		ext = parts[2]
+	}
+	return strings.TrimRight(ext, pySpace), true
+}
+
+// pySpace is the white space of Python's str.strip, in ASCII.
+const pySpace = " \t\n\r\v\f\x1c\x1d\x1e\x1f"
+
+// pyParams splits v at each ";" as Python's email does (_parseparam): at
+// one before which the '"' are even in number, less those after a
+// backslash, so that in boundary="x\\"; ... the quote is still open.
+func pyParams(v string) []string {
+	var segs []string
+	quotes := 0 // '"' less `\"` in v[start:i]
+	start := 0
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '"':
+			if i > start && v[i-1] == '\\' {
+				continue
+			}
+			quotes++
+		case ';':
+			if quotes%2 == 0 {
+				segs, start, quotes = append(segs, v[start:i]), i+1, 0
+			}
+		}
+	}
+	return append(segs, v[start:])
+}
+
+// pyUnquote is email.utils.unquote: s without the quotes around all of
+// it, its backslashes and quotes after a backslash unescaped, or without
+// the angle brackets around all of it.
+func pyUnquote(s string) string {
+	switch {
+	case len(s) > 1 && s[0] == '"' && s[len(s)-1] == '"':
+		return strings.ReplaceAll(strings.ReplaceAll(s[1:len(s)-1], `\\`, `\`), `\"`, `"`)
+	case len(s) > 1 && s[0] == '<' && s[len(s)-1] == '>':
+		return s[1 : len(s)-1]
+	}
+	return s
 }
 
 // quoteValues returns v with each parameter value that is not quoted in

@@ -89,6 +89,14 @@ func TestWalk(t *testing.T) {
 		// none to Go's: the walk reads on after either.
 		{"comment, either close", "multipart/mixed; boundary=x (c)", "--x (c)\n\n--x--\n--x (c)\n\n--x (c)--\n--x\n", nil, 3, 1},
 		{"quotes and a comment, as Python's email reads it", "multipart/mixed; boundary=\"x\" (c)", "--\"x\" (c)\n\na\n--x\n\nb\n--x--\n", nil, 2, 1},
+		// Python's email takes off angle brackets around a value as it
+		// does quotes, and again after them, and takes a ";" after
+		// "\\"" for one in quotes.
+		{"angle brackets, as Python's email reads them", "multipart/mixed; boundary=<x>", "--x\n\n--x\n\n--x--\n", nil, 2, 1},
+		{"angle brackets in quotes", "multipart/mixed; boundary=\"<x>\"", "--x\n\n--x\n\n--x--\n", nil, 2, 1},
+		{"a quoted backslash, as Python's email reads it", `multipart/mixed; boundary="x\\"; y=z`,
+			"--\"x\\\\\"; y=z\n\n--\"x\\\\\"; y=z\n\n--\"x\\\\\"; y=z--\n", nil, 2, 1},
+		{"RFC 2231, a comment, as Python's email reads it", "multipart/mixed; boundary*=utf-8''x%20(c)", "--x (c)\n\n--x (c)\n\n--x (c)--\n", nil, 2, 1},
 		{"no comment in quotes", "multipart/mixed; boundary=\"x (y)\" (z)", "--x (y)\n\n--x\n\n--x (y)--\n", nil, 1, 1},
 		{"quoted-pair in quotes", "multipart/mixed; boundary=\"x\\\" (y\" (z)", "--x\" (y\n\n--x\" (y--\n", nil, 1, 1},
 		{"unclosed comment", "multipart/mixed; boundary=x (z", "--x\n\n--x--\n", nil, 1, 1},
