@@ -78,6 +78,7 @@ type level struct {
 	alias    string   // its other key: the boundary as Python's email reads it, if another
 	multi    bool     // a multipart, not a message/rfc822
 	closes   bool     // the readers agree on its close delimiter (see delimiter)
+	begun    bool     // a delimiter line of its has been seen
 	digest   bool     // multipart/digest: a part is message/rfc822 by default
 	enc      *encoded // a message in base64 or quoted-printable, walked decoded
 	qp       bool     // the twin's: a message in quoted-printable, walked as it is
@@ -478,9 +479,13 @@ func (w *Walker) delimiter(line []byte, after int) bool {
 		// two ways (with its space or without, with its comment or
 		// without) has a close delimiter of each, and neither closes
 		// it: the other reader reads on, and so does the walk.
+		//
+		// Before the first delimiter line, Go's mime/multipart (and
+		// go-message's) reads a close delimiter that ends in LF as a
+		// line of the preamble, and reads on: so does the walk.
 		if b, closing = strings.CutSuffix(b, "--"); closing {
 			i, ok = w.bounds[b]
-			ok = ok && w.stack[i].closes
+			ok = ok && w.stack[i].closes && w.stack[i].begun
 		}
 	}
 	if !ok {
@@ -499,6 +504,7 @@ func (w *Walker) delimiter(line []byte, after int) bool {
 		return true
 	}
 	w.after = i + 1
+	w.stack[i].begun = true
 	w.parts++
 	if w.parts > w.lim.Parts {
 		w.err = fmt.Errorf("%w (over %d)", ErrParts, w.lim.Parts)

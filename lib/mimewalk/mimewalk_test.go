@@ -116,6 +116,9 @@ func TestWalk(t *testing.T) {
 		{"space before the close", "multipart/mixed; boundary=x", "--x\n\n--x --\n--x\n\n--x\t--\n--x\n\n--x--\n--x\n", nil, 3, 1},
 		{"space-ended inside", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: multipart/mixed; boundary=\"i \"\n\n--i \n\n--i --\n--o\n\n--o--\n", nil, 3, 2},
+		// Go's mime/multipart reads on past a close delimiter before
+		// the first delimiter line, in a message of LF line ends.
+		{"close before the first part", "multipart/mixed; boundary=x", "--x--\n--x\n\n--x\n\n--x--\n--x\n", nil, 2, 1},
 		// Python's email passes over a close delimiter line right
 		// after a delimiter line, and reads on.
 		{"close after a delimiter", "multipart/mixed; boundary=x", "--x\n--x--\n--x\n\n--x\r--x--\r--x--\n--x\n\n--x--\n--x\n", nil, 4, 1},
