@@ -5,7 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"strings"
 	"testing"
@@ -762,4 +765,59 @@ func TestTwinType(t *testing.T) {
 			t.Errorf("10,001 parts under boundary=a; boundary=b, as they are, in a message in %s: %v; want %v", tc.enc, err, tc.err)
 		}
 	}
+}
+
+// goParts counts the parts of a multipart body, at every level, and its
+// depth, as Go's mime/multipart reads it, a part's multipart read in
+// turn: up to the first error, and no more than limit parts. A multipart
+// of no part is no level.
+func goParts(ct string, body []byte, limit int) (parts, depth int) {
+	mt, params, err := mime.ParseMediaType(ct)
+	b, ok := params["boundary"]
+	if err != nil || !strings.HasPrefix(mt, "multipart/") || !ok {
+		return 0, 0
+	}
+	r := multipart.NewReader(bytes.NewReader(body), b)
+	for parts < limit {
+		p, err := r.NextPart()
+		if err != nil {
+			break
+		}
+		parts, depth = parts+1, max(depth, 1)
+		inner, err := io.ReadAll(p)
+		if err != nil {
+			break
+		}
+		n, d := goParts(p.Header.Get("Content-Type"), inner, limit-parts)
+		parts, depth = parts+n, max(depth, 1+d)
+	}
+	return parts, depth
+}
+
+// FuzzGoReader: the walk counts no fewer parts, and no shallower a
+// nesting, than Go's mime/multipart reads in the same body, where it
+// reads it without error: Go's reader is one of those whose parts the
+// limits bound.
+func FuzzGoReader(f *testing.F) {
+	ct, body := nested(4, true)
+	f.Add(ct, body)
+	ct, body = flat(3)
+	f.Add(ct, body)
+	f.Add("multipart/mixed; boundary=\"a \"", "--a \r\n\r\nx\r\n--a --\r\n--a \r\n\r\n")
+	f.Add("multipart/mixed; boundary=o", "--o\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i --\n--i\n\n--o--\n")
+	f.Add("multipart/mixed; boundary=\"\"", "--\n\nx\n--\n\n----\n")
+	f.Add("multipart/mixed; boundary=x", "--x--\n--x\n\n--x\n\n")
+	f.Fuzz(func(t *testing.T, ct, body string) {
+		lim := Limits{Depth: 20, Parts: 50}
+		w := New(ct, lim)
+		w.Write([]byte(body))
+		w.End()
+		if w.Err() != nil {
+			return
+		}
+		parts, depth := goParts(ct, []byte(body), lim.Parts+1)
+		if w.Parts() < parts || w.Depth() < depth {
+			t.Fatalf("walk: %d parts, %d deep; Go's mime/multipart: %d parts, %d deep", w.Parts(), w.Depth(), parts, depth)
+		}
+	})
 }
