@@ -299,6 +299,7 @@ func (q *Queue) Claim(id string, now time.Time, flush bool) (*Item, error) {
 	if err != nil {
 		return nil, sysexit.Temp(err)
 	}
+	testHookOpened(id)
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if err == syscall.EWOULDBLOCK {
@@ -331,6 +332,10 @@ func (q *Queue) Claim(id string, now time.Time, flush bool) (*Item, error) {
 	}
 	return &Item{ID: id, q: q, f: f}, nil
 }
+
+// testHookOpened is called with the id Claim has opened new/ID for,
+// before it takes the lock: a test's other claimer settles it first.
+var testHookOpened = func(string) {}
 
 // openRecord opens a queue's file for reading, which must be a regular
 // file: a FIFO another writer put there would block the open until

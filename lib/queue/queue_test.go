@@ -238,6 +238,43 @@ func TestClaimNotOverClaimed(t *testing.T) {
 	second.Done()
 }
 
+// TestClaimAfterDone: a claim that opened new/ID just before another
+// claimer took that record, finished it, and a record of the same id
+// was put again, gets the lock on the file done with, not on the one now
+// at new/ID: it claims nothing. Claimed, the new record would be in cur/
+// unlocked, for a sweep to give to another runner, and the claim would
+// read the old record and, done with it, remove the new one unsent.
+func TestClaimAfterDone(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	put(t, q, "1.a", "first", time.Time{})
+	t.Cleanup(func() { testHookOpened = func(string) {} })
+	testHookOpened = func(string) {
+		testHookOpened = func(string) {}
+		other, err := q.Claim("1.a", time.Now(), true)
+		if err != nil || other == nil {
+			t.Fatalf("other Claim = %v, %v", other, err)
+		}
+		if err := other.Done(); err != nil {
+			t.Fatal(err)
+		}
+		put(t, q, "1.a", "second", time.Time{})
+	}
+	if it, err := q.Claim("1.a", time.Now(), true); it != nil || err != nil {
+		t.Fatalf("Claim = %v, %v; want nothing claimed", it, err)
+	}
+	if got, err := os.ReadFile(filepath.Join(q.Path, "new", "1.a")); string(got) != "second" {
+		t.Fatalf("new/1.a = %q, %v; want the second record, waiting", got, err)
+	}
+	it, err := q.Claim("1.a", time.Now(), true)
+	if err != nil || it == nil {
+		t.Fatalf("Claim of the second = %v, %v", it, err)
+	}
+	it.Done()
+}
+
 // TestFailAgain: a record failed under an id that failed before (put
 // again, and failed again) goes to bad/ beside the first, which keeps
 // its record and its reason: ID.2, then ID.3.
