@@ -131,3 +131,19 @@ func TestMailUpperCase(t *testing.T) {
 		t.Errorf("h1 not approved")
 	}
 }
+
+// TestMailSettlesItsPost: an answer settles the held post its cookie is
+// for, not another: of two held posts, the accept of the second
+// approves the second, and the first stays held.
+func TestMailSettlesItsPost(t *testing.T) {
+	d := heldList(t, "h1", "h2")
+	if stderr, err := mail(t, d, reply(t, d, 1, "accept", "h2")); err != nil {
+		t.Fatalf("%v (%d), stderr %q; want 0", err, sysexit.Code(err), stderr)
+	}
+	if !d.Queue(listdir.Incoming).Has("h2") || d.Queue(listdir.Hold).Has("h2") {
+		t.Errorf("h2 not approved")
+	}
+	if d.Queue(listdir.Incoming).Has("h1") || !d.Queue(listdir.Hold).Has("h1") {
+		t.Errorf("h1, which nobody answered, approved")
+	}
+}
