@@ -147,3 +147,17 @@ func TestMailSettlesItsPost(t *testing.T) {
 		t.Errorf("h1, which nobody answered, approved")
 	}
 }
+
+// TestMailNullSender: a message from the null sender to an accept
+// address (a bounce of the notice, whose Reply-To it is) answers
+// nothing: refused (77), and the post stays held.
+func TestMailNullSender(t *testing.T) {
+	d := heldList(t, "h1")
+	in := strings.Replace(reply(t, d, 1, "accept", "h1"), "\nS <mod@example.org>\n", "\nS <>\n", 1)
+	if stderr, err := mail(t, d, in); sysexit.Code(err) != sysexit.NoPerm || !strings.Contains(stderr, "null sender") {
+		t.Errorf("%v (%d), stderr %q; want 77, null sender", err, sysexit.Code(err), stderr)
+	}
+	if d.Queue(listdir.Incoming).Has("h1") || !d.Queue(listdir.Hold).Has("h1") {
+		t.Errorf("h1 approved by a bounce")
+	}
+}
