@@ -161,3 +161,17 @@ func TestMailNullSender(t *testing.T) {
 		t.Errorf("h1 approved by a bounce")
 	}
 }
+
+// TestMailAutomatic: an automatic message (Auto-Submitted: auto-replied,
+// a vacation reply to the notice's Reply-To) answers nothing: refused
+// (77), and the post stays held.
+func TestMailAutomatic(t *testing.T) {
+	d := heldList(t, "h1")
+	in := strings.Replace(reply(t, d, 1, "accept", "h1"), "\n:Subject: Re: held\n", "\n:Auto-Submitted: auto-replied\n:Subject: Re: held\n", 1)
+	if stderr, err := mail(t, d, in); sysexit.Code(err) != sysexit.NoPerm || !strings.Contains(stderr, "automatic message") {
+		t.Errorf("%v (%d), stderr %q; want 77, automatic message", err, sysexit.Code(err), stderr)
+	}
+	if d.Queue(listdir.Incoming).Has("h1") || !d.Queue(listdir.Hold).Has("h1") {
+		t.Errorf("h1 approved by an automatic reply")
+	}
+}
