@@ -58,6 +58,8 @@ func TestDataWriter(t *testing.T) {
 		{"x\r.\r", "x\r\n..\r\n.\r\n"},
 		{"a\n\r\n.\n", "a\r\n\r\n..\r\n.\r\n"},
 		{"\x00.\xff\n", "\x00.\xff\r\n.\r\n"},
+		{"a\n\r", "a\r\n\r\n.\r\n"}, // a last line of a bare CR alone
+		{"\r", "\r\n.\r\n"},
 	}
 	// Larger than a bufio.Writer's buffer, which Write converts into
 	// a piece at a time: lines ending in LF, CRLF and CR, some starting
