@@ -163,8 +163,8 @@ func TestInterleave(t *testing.T) {
 func TestParseStat(t *testing.T) {
 	line := "4242 (a) (b c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 20 11 20 0 1 0 5 0 0\n"
 	st, err := parseStat(line)
-	if err != nil || st.ppid != 1 || st.user != 270*time.Millisecond || st.sys != 140*time.Millisecond {
-		t.Errorf("parseStat = %+v, %v; want parent 1, 270ms, 140ms", st, err)
+	if err != nil || st.state != 'S' || st.ppid != 1 || st.user != 270*time.Millisecond || st.sys != 140*time.Millisecond {
+		t.Errorf("parseStat = %+v, %v; want state S, parent 1, 270ms, 140ms", st, err)
 	}
 	for _, bad := range []string{"", "4242 (a S 1", "4242 (a) S 1 2 3", "4242 (a) S 1 4242 4242 0 -1 4194560 100 0 0 0 x 3 20 11 20", "4242 (a) S 1 4242 4242 0 -1 4194560 100 0 0 0 -1 3 20 11 20", "4242 (a) S 1 4242 4242 0 -1 4194560 100 0 0 0 9223372036854775807 3 20 11 20", "4242 (a) S x 4242 4242 0 -1 4194560 100 0 0 0 7 3 20 11 20"} {
 		if _, err := parseStat(bad); err == nil {
@@ -214,4 +214,48 @@ func FuzzParseStat(f *testing.F) {
 			t.Errorf("parseStat(%q) = %+v: not whole ticks, or a parent below 0", s, st)
 		}
 	})
+}
+
+// A run cut short ends whole, at once: mlm-run's stages run in process
+// groups of their own, which a kill of the run's group missed, and they
+// went on delivering into the sink while the bench counted what it had
+// got and went on to the next run. Here a shell stands for mlm-run, its
+// child in a session of its own.
+func TestMeasureCutShortEndsAll(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	b := &bench{self: self, work: dir, ctx: ctx}
+	pidFile := filepath.Join(dir, "pid")
+	const sh = `setsid sleep 60 2>/dev/null & echo $! > "$1.tmp"; mv "$1.tmp" "$1"; wait`
+	errc := make(chan error, 1)
+	go func() {
+		_, err := b.measure(time.Hour, job{argv: []string{"sh", "-c", sh, "sh", pidFile}})
+		errc <- err
+	}()
+	var pid int
+	for pid == 0 { // (until the shell has started its child)
+		select {
+		case err := <-errc:
+			t.Fatalf("measure ended before it was cut short: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if s, err := os.ReadFile(pidFile); err == nil {
+			if _, err := fmt.Sscan(string(s), &pid); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cancel()
+	if err := <-errc; err != errTimeout {
+		t.Fatalf("measure cut short: %v, not %v", err, errTimeout)
+	}
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !strings.Contains(string(stat), ") Z ") {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("the run's child in a process group of its own (%d) outlived the run cut short", pid)
+	}
 }

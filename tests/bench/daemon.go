@@ -194,8 +194,37 @@ func childOf(pid int) (int, error) {
 	return child, nil
 }
 
+// descendants are the live processes under pid, not pid itself: its
+// children, theirs, and so on (zombies left out).
+func descendants(pid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	kids := map[int][]int{}
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil || n <= 0 {
+			continue
+		}
+		st, err := readStat(n)
+		if err != nil || st.state == 'Z' {
+			continue // (gone since the listing, as a rule)
+		}
+		kids[st.ppid] = append(kids[st.ppid], n)
+	}
+	var out []int
+	for next := kids[pid]; len(next) > 0; {
+		p := next[0]
+		next = append(next[1:], kids[p]...)
+		out = append(out, p)
+	}
+	return out
+}
+
 // procStat is what the bench reads of a /proc/PID/stat line.
 type procStat struct {
+	state     byte // R, S, Z and so on
 	ppid      int
 	user, sys time.Duration // its own and its waited-for children's
 }
@@ -226,6 +255,9 @@ func parseStat(s string) (procStat, error) {
 	if len(f) < 15 {
 		return procStat{}, fmt.Errorf("%d fields", len(f)+2)
 	}
+	if len(f[0]) != 1 {
+		return procStat{}, fmt.Errorf("state %q", f[0])
+	}
 	ppid, err := strconv.Atoi(f[1])
 	if err != nil || ppid < 0 {
 		return procStat{}, fmt.Errorf("parent %q", f[1])
@@ -240,7 +272,7 @@ func parseStat(s string) (procStat, error) {
 		}
 	}
 	const tick = 10 * time.Millisecond
-	return procStat{ppid: ppid, user: time.Duration(t[0]+t[2]) * tick, sys: time.Duration(t[1]+t[3]) * tick}, nil
+	return procStat{state: f[0][0], ppid: ppid, user: time.Duration(t[0]+t[2]) * tick, sys: time.Duration(t[1]+t[3]) * tick}, nil
 }
 
 // endWatch reports each removal or move out of the incoming and outgoing

@@ -174,8 +174,8 @@ type job struct {
 }
 
 // measure runs a job under the wrapper, in a process group of its own
-// that is killed whole at the deadline, and returns what it took. A
-// non-zero exit is an error, with the job's last lines of stderr.
+// that is ended whole at the deadline (cutShort), and returns what it
+// took. A non-zero exit is an error, with the job's last lines of stderr.
 func (b *bench) measure(timeout time.Duration, j job) (usage, error) {
 	res := filepath.Join(b.work, fmt.Sprintf("rusage.%d", b.seq()))
 	defer os.Remove(res)
@@ -214,9 +214,10 @@ func (b *bench) measure(timeout time.Duration, j job) (usage, error) {
 		timedOut = true
 	}
 	if timedOut {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		wall := time.Since(t0)
+		cutShort(cmd.Process.Pid)
 		<-done
-		return usage{wall: time.Since(t0)}, errTimeout
+		return usage{wall: wall}, errTimeout
 	}
 	wall := time.Since(t0)
 	if err != nil {
@@ -228,6 +229,29 @@ func (b *bench) measure(timeout time.Duration, j job) (usage, error) {
 	}
 	l := lines[0]
 	return usage{wall: l.wall, outer: wall, user: l.user, sys: l.sys, rssKB: l.rssKB}, nil
+}
+
+// cutShort ends a run at its deadline with SIGKILL: every process under
+// the wrapper (pid), those in process groups of their own too, as
+// mlm-run's stages are, which a kill of the wrapper's group missed: they
+// went on delivering into the sink while the bench counted what it had
+// got, and on into the next run (mlm-run, given SIGTERM, waits for them
+// to end). The wrapper's group is stopped first, so that mlm-run starts
+// no stage meanwhile, and the wrapper, a subreaper, goes last: what the
+// processes killed leave running is its child, and found on the next look.
+func cutShort(pid int) {
+	_ = syscall.Kill(-pid, syscall.SIGSTOP)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		ds := descendants(pid)
+		if len(ds) == 0 {
+			break
+		}
+		for _, d := range ds {
+			_ = syscall.Kill(d, syscall.SIGKILL)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
 }
 
 // tailBuffer keeps the last max bytes written to it.
