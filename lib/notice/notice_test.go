@@ -599,6 +599,28 @@ func TestIsAutomatic(t *testing.T) {
 	}
 }
 
+// TestBulk: each of the three Precedence values of bulk mail, in any
+// case and with space around it, and no other, as mlm-auth holds a
+// non-member's bulk mail and no notice answers it.
+func TestBulk(t *testing.T) {
+	for v, want := range map[string]bool{
+		"bulk":         true,
+		"junk":         true,
+		"list":         true,
+		" List ":       true,
+		"JUNK":         true,
+		"\tBulk":       true,
+		"":             false,
+		"first-class":  false,
+		"bulk-ish":     false,
+		"normal; bulk": false,
+	} {
+		if got := Bulk(v); got != want {
+			t.Errorf("Bulk(%q) = %v; want %v", v, got, want)
+		}
+	}
+}
+
 // attached returns the second part of the notice b: its header attached.
 func attached(t *testing.T, b []byte) *message.Entity {
 	t.Helper()
