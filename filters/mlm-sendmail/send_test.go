@@ -370,6 +370,35 @@ func TestLifetimeFromDeferral(t *testing.T) {
 	}
 }
 
+// TestDeferredAtKept: a record that has a deferred-at already (a retry
+// record sent again without -R) keeps it in the record of the
+// recipients it defers again, as mlm-sendmail(1) says: a new one at each
+// deferral would restart the lifetime, and they would be tried for ever.
+func TestDeferredAtKept(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=451 4.7.1 greylisted")})
+	os.Setenv("MLM_NOW", "1796000000")
+	defer os.Unsetenv("MLM_NOW")
+	in := recordAttrs("p5,1,r-0123abcd", "Subject: x\n\nbody\n", []stream.Attr{{Name: "deferred-at", Value: "1795900000"}}, "b@example.org")
+	out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := stream.NewReader(strings.NewReader(out)).Next()
+	if err != nil {
+		t.Fatalf("retry record %q: %v", out, err)
+	}
+	var got []string
+	for _, a := range h.Attrs {
+		if a.Name == "deferred-at" {
+			got = append(got, a.Value)
+		}
+	}
+	if len(got) != 1 || got[0] != "1795900000" {
+		t.Errorf("deferred-at %q; want the record's own, 1795900000, once", got)
+	}
+}
+
 // TestJournalSwept: at the end of a run, the journal of a post done for
 // longer than the lifetime and two days is removed; the run's own stays.
 func TestJournalSwept(t *testing.T) {
