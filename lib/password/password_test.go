@@ -64,3 +64,22 @@ func TestHashLength(t *testing.T) {
 		t.Errorf("Check(hash of %d octets) = false; want true", sha256.Size)
 	}
 }
+
+// TestIterationsBounds: a stored hash whose count of iterations is
+// none, or negative, matches no password, even the hash PBKDF2 makes
+// of it with that count (with none, one HMAC, as quick to guess as a
+// plain hash): the count is the hash's strength, and Hash never writes
+// one under 1.
+func TestIterationsBounds(t *testing.T) {
+	salt := []byte("0123456789abcdef")
+	key, err := pbkdf2.Key(sha256.New, "s3cret", salt, 0, sha256.Size)
+	if err != nil {
+		t.Skipf("PBKDF2 of 0 iterations: %v", err)
+	}
+	for _, iter := range []string{"0", "-1", "-0"} {
+		stored := fmt.Sprintf("pbkdf2-sha256$%s$%x$%x", iter, salt, key)
+		if Check(stored, "s3cret") {
+			t.Errorf("Check(hash of %s iterations) = true; want false", iter)
+		}
+	}
+}
