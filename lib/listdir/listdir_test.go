@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -128,6 +129,61 @@ func TestLockFD(t *testing.T) {
 	g.Close()
 	if _, err := LockFD(filepath.Join(path, "x"), 0); err == nil || errors.Is(err, syscall.EWOULDBLOCK) || sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("LockFD(bad path) = %v; want a temporary failure other than EWOULDBLOCK", err)
+	}
+}
+
+// TestLockFDRemoved: a lock file removed while its holder holds it (as
+// RemoveLock does), and the holder gone, is not the lock the waiter for
+// it gets: that is the file at the name, made anew, which the next
+// locker locks too, so that two never hold "the" lock at once.
+func TestLockFDRemoved(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "count.lock")
+	f, err := LockFD(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		f   *os.File
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		g, err := LockFD(path, time.Minute)
+		got <- result{g, err}
+	}()
+	// Wait for the waiter to have the file open, so that it waits on
+	// the file about to be removed.
+	for opened := false; !opened; {
+		fds, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skipf("no /proc/self/fd: %v", err)
+		}
+		n := 0
+		for _, fd := range fds {
+			if l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(l, path) {
+				n++
+			}
+		}
+		if opened = n >= 2; !opened {
+			runtime.Gosched()
+		}
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	r := <-got
+	if r.err != nil {
+		t.Fatalf("LockFD(removed while waiting) = %v", r.err)
+	}
+	defer r.f.Close()
+	mine, err1 := r.f.Stat()
+	named, err2 := os.Stat(path)
+	if err1 != nil || err2 != nil || !os.SameFile(mine, named) {
+		t.Errorf("LockFD(removed while waiting) locked a file other than the one at its name (%v, %v)", err1, err2)
+	}
+	if _, err := LockFD(path, 0); !errors.Is(err, syscall.EWOULDBLOCK) {
+		t.Errorf("LockFD(path held by the waiter, 0) = %v; want EWOULDBLOCK", err)
 	}
 }
 
