@@ -131,6 +131,35 @@ func TestSweep(t *testing.T) {
 	}
 }
 
+// TestSweepQueueUnreadable: a queue whose names cannot be read (a
+// directory of it that is a file, say) stops the sweep: the journal of
+// a post whose record waits in it is kept, not taken for done, and
+// Begun fails rather than say the delivery has not begun.
+func TestSweepQueueUnreadable(t *testing.T) {
+	d, err := listdir.Open(mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1795867200, 0)
+	old := now.Add(-8 * 24 * time.Hour)
+	os.MkdirAll(Dir(d), 0o700)
+	name := filepath.Join(Dir(d), "waiting")
+	os.WriteFile(name, []byte("D a@x.example\n"), 0o600)
+	os.Chtimes(name, old, old)
+	q := filepath.Join(d.Path, listdir.QueueDir, listdir.Outgoing)
+	os.MkdirAll(filepath.Join(q, "new"), 0o700)
+	os.WriteFile(filepath.Join(q, "new", "waiting"), nil, 0o600)
+	os.WriteFile(filepath.Join(q, "bad"), nil, 0o600) // not a directory: ENOTDIR
+	Sweep(d, 7*24*time.Hour, now)
+	if _, err := os.Stat(name); err != nil {
+		t.Errorf("journal of a post still queued removed when the queue could not be read: %v", err)
+	}
+	os.Remove(name)
+	if begun, err := Begun(d, "waiting"); err == nil {
+		t.Errorf("Begun with the queue unreadable = %v, nil; want an error", begun)
+	}
+}
+
 // BenchmarkEach reads a journal of 100,000 outcomes, as a retry of a
 // large post does each run.
 func BenchmarkEach(b *testing.B) {
