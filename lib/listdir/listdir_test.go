@@ -283,6 +283,40 @@ func TestStringLong(t *testing.T) {
 	}
 }
 
+// TestSecret: the moderation cookies' key is the secret file without
+// the white space around it, so that an editor's CRLF or last newline
+// does not change it; a file missing, empty or of white space alone
+// is no key (75), never one that anyone can make cookies with.
+func TestSecret(t *testing.T) {
+	for content, want := range map[string]string{
+		"":              "",
+		"\n":            "",
+		" \t\r\n\n":     "",
+		"k3y\n":         "k3y",
+		" k3y \r\n":     "k3y",
+		"\ufeffk3y\r\n": "k3y",
+		"k3y\nmore\n":   "k3y\nmore",
+		"(missing)":     "",
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, Address), []byte("dev@lists.example.org\n"), 0o644)
+		if content != "(missing)" {
+			os.WriteFile(filepath.Join(dir, Secret), []byte(content), 0o600)
+		}
+		d, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := d.Secret()
+		switch {
+		case want == "" && (err == nil || sysexit.Code(err) != sysexit.TempFail):
+			t.Errorf("Secret(%q) = %q, %v; want a temporary error", content, key, err)
+		case want != "" && (err != nil || string(key) != want):
+			t.Errorf("Secret(%q) = %q, %v; want %q", content, key, err, want)
+		}
+	}
+}
+
 // TestDanglingSetting: a setting that is a symbolic link to nothing, as
 // one to a file system not mounted, is there but cannot be read: a
 // temporary error, not its default (a policy of members where the
