@@ -1775,6 +1775,35 @@ func TestDSNParams(t *testing.T) {
 	}
 }
 
+// TestVERPDSNParams: a record of verp=yes keeps its sender's DSN
+// parameters on each recipient's MAIL, the sender VERP-encoded or not,
+// as a record without verp=yes does (TestDSNParams): RET and ENVID are
+// the list's word on what a bounce holds and which post it names.
+func TestVERPDSNParams(t *testing.T) {
+	srv := sinktest.Sink(t, smtpsink.Options{DSN: true})
+	var b bytes.Buffer
+	w := stream.NewWriter(&b)
+	w.WriteHeader(&stream.Header{ID: "p9,1", Attrs: []stream.Attr{{Name: "verp", Value: "yes"}},
+		Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org", Params: []string{"RET=HDRS", "ENVID=e1"}}})
+	w.Write([]byte("Subject: x\n\nbody\n"))
+	w.Recipient(stream.Path{Mailbox: "a@example.org"})
+	w.Recipient(stream.Path{Mailbox: "t" + strings.Repeat("l", 60) + "@example.org"}) // too long to encode
+	w.End()
+	w.Flush()
+	if _, err := send(t, &args{Dir: list(t), Relay: []string{srv.Addr()}}, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	m := srv.Messages()
+	if len(m) != 2 {
+		t.Fatalf("%d messages; want 2", len(m))
+	}
+	for _, m := range m {
+		if p := strings.Join(m.Sender.Params, " "); p != "RET=HDRS ENVID=e1" {
+			t.Errorf("MAIL FROM:<%s> parameters %q; want RET=HDRS ENVID=e1", m.Sender.Mailbox, p)
+		}
+	}
+}
+
 // TestHeloChecked: the -H name is a domain (or an address literal), so
 // nothing else reaches the EHLO line: a usage error otherwise.
 func TestHeloChecked(t *testing.T) {
