@@ -148,30 +148,22 @@ func TestMailSettlesItsPost(t *testing.T) {
 	}
 }
 
-// TestMailNullSender: a message from the null sender to an accept
-// address (a bounce of the notice, whose Reply-To it is) answers
-// nothing: refused (77), and the post stays held.
-func TestMailNullSender(t *testing.T) {
-	d := heldList(t, "h1")
-	in := strings.Replace(reply(t, d, 1, "accept", "h1"), "\nS <mod@example.org>\n", "\nS <>\n", 1)
-	if stderr, err := mail(t, d, in); sysexit.Code(err) != sysexit.NoPerm || !strings.Contains(stderr, "null sender") {
-		t.Errorf("%v (%d), stderr %q; want 77, null sender", err, sysexit.Code(err), stderr)
-	}
-	if d.Queue(listdir.Incoming).Has("h1") || !d.Queue(listdir.Hold).Has("h1") {
-		t.Errorf("h1 approved by a bounce")
-	}
-}
-
-// TestMailAutomatic: an automatic message (Auto-Submitted: auto-replied,
-// a vacation reply to the notice's Reply-To) answers nothing: refused
-// (77), and the post stays held.
-func TestMailAutomatic(t *testing.T) {
-	d := heldList(t, "h1")
-	in := strings.Replace(reply(t, d, 1, "accept", "h1"), "\n:Subject: Re: held\n", "\n:Auto-Submitted: auto-replied\n:Subject: Re: held\n", 1)
-	if stderr, err := mail(t, d, in); sysexit.Code(err) != sysexit.NoPerm || !strings.Contains(stderr, "automatic message") {
-		t.Errorf("%v (%d), stderr %q; want 77, automatic message", err, sysexit.Code(err), stderr)
-	}
-	if d.Queue(listdir.Incoming).Has("h1") || !d.Queue(listdir.Hold).Has("h1") {
-		t.Errorf("h1 approved by an automatic reply")
+// TestMailRefusedAnswers: a message from the null sender to an accept
+// address (a bounce of the notice, whose Reply-To it is), or an
+// automatic one (Auto-Submitted: auto-replied, a vacation reply to it),
+// answers nothing: refused (77), and the post stays held.
+func TestMailRefusedAnswers(t *testing.T) {
+	for _, tc := range []struct{ name, old, new, why string }{
+		{"null sender", "\nS <mod@example.org>\n", "\nS <>\n", "null sender"},
+		{"automatic", "\n:Subject: Re: held\n", "\n:Auto-Submitted: auto-replied\n:Subject: Re: held\n", "automatic message"},
+	} {
+		d := heldList(t, "h1")
+		in := strings.Replace(reply(t, d, 1, "accept", "h1"), tc.old, tc.new, 1)
+		if stderr, err := mail(t, d, in); sysexit.Code(err) != sysexit.NoPerm || !strings.Contains(stderr, tc.why) {
+			t.Errorf("%s: %v (%d), stderr %q; want 77, %s", tc.name, err, sysexit.Code(err), stderr, tc.why)
+		}
+		if d.Queue(listdir.Incoming).Has("h1") || !d.Queue(listdir.Hold).Has("h1") {
+			t.Errorf("%s: h1 approved", tc.name)
+		}
 	}
 }
