@@ -38,6 +38,11 @@ func mac(secret []byte, action, list, id string, expiry int64) string {
 // MAC's 24 characters.
 const MaxLen = 13 + 1 + 24
 
+// Len is the length of the tokens Make gives for any expiry before the
+// year 4453 (seven base-36 digits): those of every list, whose posts
+// wait at most ten years (modexpire).
+const Len = 7 + 1 + 24
+
 // Make returns the token for action on the record id of list, valid
 // until expiry: "<expiry in base 36>-<mac>".
 func Make(secret []byte, action, list, id string, expiry time.Time) string {

@@ -278,8 +278,19 @@ func CheckAddress(a string) error {
 	if !ascii.Plain(domain, ".-") {
 		return errors.New("a list's domain is ASCII letters, digits, '.' and '-' (an IDN in its xn-- form), not an address literal")
 	}
+	if len(local) > MaxLocal {
+		// (Open takes a longer one, of a list made otherwise.)
+		return fmt.Errorf("a list's local part is at most %d octets, so that its moderation addresses (%s-accept+TOKEN@) keep within the %d octets of a local part", MaxLocal, local, addr.MaxLocal)
+	}
 	return checkCommands(a)
 }
+
+// MaxLocal is the longest local part of a list mlm-newlist makes: its
+// moderation addresses, dev-accept+TOKEN@ and dev-reject+TOKEN@, keep
+// within the 64 octets RFC 5321 section 4.5.3.1.1 allows a local part,
+// which servers may enforce, so that a moderator's reply to a held
+// post's notice is not refused on its way.
+const MaxLocal = addr.MaxLocal - len("-accept+") - cookie.Len
 
 // IsListName reports whether s is a name that goes unquoted into MTA
 // files and shell lines: ASCII letters, digits, '.', '_' and '-', the

@@ -240,6 +240,34 @@ func TestOpenModerationAddress(t *testing.T) {
 	}
 }
 
+// TestCheckAddressModerationLocal: a list address mlm-newlist takes
+// keeps its moderation addresses' local part, as mlm-auth makes it for
+// a post held as long as modexpire allows, within the 64 octets of RFC
+// 5321 section 4.5.3.1.1; one a octet longer is refused.
+func TestCheckAddressModerationLocal(t *testing.T) {
+	until := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Add(315360000 * time.Second)
+	for n := 1; n <= MaxLocal+1; n++ {
+		a := strings.Repeat("a", n) + "@lists.example.org"
+		err := CheckAddress(a)
+		if n > MaxLocal {
+			if err == nil {
+				t.Errorf("CheckAddress of a local part of %d octets: nil; want an error", n)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("CheckAddress of a local part of %d octets: %v", n, err)
+		}
+		local := strings.Repeat("a", n) + "-accept+" + cookie.Make([]byte("secret"), "accept", a, "1.r", until)
+		if len(local) > addr.MaxLocal {
+			t.Errorf("a list's local part of %d octets: its moderation address's is %d octets, over %d", n, len(local), addr.MaxLocal)
+		}
+	}
+	if MaxLocal < 24 {
+		t.Errorf("MaxLocal = %d; want a list's local part of 24 octets allowed", MaxLocal)
+	}
+}
+
 // TestEachLineLong: a line of up to MaxItemLine octets, its LF included,
 // is read; a longer one fails, temporarily, naming the file and the line.
 func TestEachLineLong(t *testing.T) {
