@@ -153,10 +153,12 @@ func references(hdr *msg.Header) []string {
 	return ids
 }
 
-// msgIDs returns the well-formed msg-ids of a field's value, in order.
+// msgIDs returns the well-formed msg-ids of a field's value, in order:
+// with space between them or none ("<a@x><b@x>"), as RFC 5322 section
+// 3.6.4 allows.
 func msgIDs(v string) []string {
 	var ids []string
-	for _, w := range strings.Fields(v) {
+	for _, w := range strings.Fields(strings.ReplaceAll(v, "><", "> <")) {
 		if id := msgID(w); id != "" {
 			ids = append(ids, id)
 		}

@@ -169,6 +169,8 @@ func TestRefuseReferences(t *testing.T) {
 			":References: <a@x.example>\n: <m@x.example>\n"},
 		{"Message-ID: <m@x.example>\nReferences: " + strings.Join(long, " ") + "\n",
 			":References: " + strings.Join(kept, "\n: ") + "\n"},
+		{"Message-ID: <m@x.example>\nReferences: <a@x.example><b@x.example>\n",
+			":References: <a@x.example>\n: <b@x.example>\n: <m@x.example>\n"},
 		{"References: <a@x.example>\n", ""},
 	} {
 		id := fmt.Sprintf("m%d.n1", i)
