@@ -1209,6 +1209,35 @@ func TestFaultEHLORefused(t *testing.T) {
 	}
 }
 
+// TestFaultHELOReplyNoExtensions: a server that refuses EHLO and answers
+// HELO with a reply of several lines, whose later lines read as keywords
+// ("8BITMIME", "SIZE 1000"): HELO offers no extension (RFC 5321
+// §4.1.1.1), so MAIL goes without BODY or SIZE.
+func TestFaultHELOReplyNoExtensions(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "EHLO refused 502, HELO answered with lines that look like keywords", "MAIL without ESMTP parameters; delivered")
+	noLeaks(t)
+	f := serve(t, func(c *fconn) {
+		c.say("220 fake SMTP")
+		if !c.lines(1) {
+			return
+		}
+		c.say("502 5.5.1 command not recognized")
+		if !c.lines(1) {
+			return
+		}
+		c.say("250-fake", "250-8BITMIME", "250 SIZE 1000")
+		c.rest()
+	})
+	res, err := send(t, f.Addr(), opts, message+"caf\xc3\xa9\n", "a@example.org")
+	if err != nil || codes(res) != "a@example.org=250" {
+		t.Fatalf("results %s, %v; want a@example.org=250", codes(res), err)
+	}
+	got := f.received()
+	if len(got) < 3 || got[2] != "MAIL FROM:<dev-bounces@lists.example.org>" {
+		t.Errorf("server read %q; want EHLO, HELO, and MAIL without parameters", got[:min(3, len(got))])
+	}
+}
+
 // TestFaultEHLORefusedThenClose: a server that refuses EHLO for good and
 // closes at once, the HELO never read: the error is EHLO's refusal
 // (which mlm-sendmail defers by and logs), not the lost connection.
