@@ -634,6 +634,48 @@ func TestRelayPool(t *testing.T) {
 	}
 }
 
+// TestRelayRoundRobin: each connection starts at the relay its number
+// picks (mlm-sendmail(1): "tried in turn from the one the connection's
+// number picks"), and keeps it for the records after: with two relays
+// and -c 2, each relay gets one connection. The first MAIL is answered
+// only once a second MAIL has come, so that both connections carry a
+// record whichever is quicker.
+func TestRelayRoundRobin(t *testing.T) {
+	var mu sync.Mutex
+	mails := 0
+	second := make(chan struct{})
+	hold := func() {
+		mu.Lock()
+		mails++
+		n := mails
+		mu.Unlock()
+		switch n {
+		case 1:
+			select {
+			case <-second:
+			case <-time.After(10 * time.Second): // (a failure below says why)
+			}
+		case 2:
+			close(second)
+		}
+	}
+	a := sinktest.Sink(t, smtpsink.Options{DelayAt: "mail", Hold: hold})
+	b := sinktest.Sink(t, smtpsink.Options{DelayAt: "mail", Hold: hold})
+	var in string
+	for i := range 4 {
+		in += record(fmt.Sprintf("p%d,1", i+1), fmt.Sprintf("m%d@x.org", i))
+	}
+	if _, err := send(t, &args{Dir: list(t), Relay: []string{a.Addr(), b.Addr()}, Conns: 2, Timeout: 20 * time.Second}, in); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if n := len(delivered(a)) + len(delivered(b)); n != 4 {
+		t.Errorf("delivered %d; want 4", n)
+	}
+	if ca, cb := a.Counts().Connections, b.Counts().Connections; ca != 1 || cb != 1 {
+		t.Errorf("connections: %d to the first relay, %d to the second; want one each", ca, cb)
+	}
+}
+
 func TestLMTP(t *testing.T) {
 	dir := list(t)
 	srv := sinktest.Sink(t, smtpsink.Options{LMTP: true, LMTPReply: rules(t, "full*=452 4.2.2 mailbox full", "gone*=550 5.1.1 gone")})
