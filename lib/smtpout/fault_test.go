@@ -12,6 +12,7 @@ package smtpout_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -1235,6 +1236,41 @@ func TestFaultHELOReplyNoExtensions(t *testing.T) {
 	got := f.received()
 	if len(got) < 3 || got[2] != "MAIL FROM:<dev-bounces@lists.example.org>" {
 		t.Errorf("server read %q; want EHLO, HELO, and MAIL without parameters", got[:min(3, len(got))])
+	}
+}
+
+// TestFaultStartTLSNotOffered: with Options.TLS, a server that does not
+// offer STARTTLS is given up at once, temporarily (its site must enable
+// it; mail waits): STARTTLS is not sent to it, nor is its refusal of it
+// taken for a permanent failure.
+func TestFaultStartTLSNotOffered(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "STARTTLS required, not offered", "temporary error before any command after EHLO")
+	noLeaks(t)
+	f := serve(t, func(c *fconn) {
+		if !c.hello("PIPELINING", "8BITMIME") {
+			return
+		}
+		for {
+			l, ok := c.line()
+			if !ok {
+				return
+			}
+			if strings.EqualFold(l, "STARTTLS") {
+				c.say("502 5.5.1 command not recognized")
+			} else {
+				c.say("221 bye")
+			}
+		}
+	})
+	o := opts
+	o.TLS = &tls.Config{}
+	c, err := dial(t, f.Addr(), o)
+	if err == nil {
+		c.Close()
+	}
+	temporary(t, err)
+	if f.saw("STARTTLS") {
+		t.Errorf("server read %q; want no STARTTLS", f.received())
 	}
 }
 
