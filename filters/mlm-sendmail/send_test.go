@@ -676,6 +676,24 @@ func TestRelayRoundRobin(t *testing.T) {
 	}
 }
 
+// TestStartTLSRequired: with -S, a relay that does not offer STARTTLS
+// takes nothing: the message never goes in clear, and the record waits
+// (75), nothing journaled.
+func TestStartTLSRequired(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{})
+	_, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, StartTLS: true}, record("p1,1", "a@x.org"))
+	if sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("run: %v; want 75", err)
+	}
+	if got := delivered(srv); len(got) != 0 {
+		t.Errorf("a relay without STARTTLS took %v; want nothing", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "state", "journal", "p1")); err == nil && len(b) > 0 {
+		t.Errorf("journal %q; want nothing", b)
+	}
+}
+
 func TestLMTP(t *testing.T) {
 	dir := list(t)
 	srv := sinktest.Sink(t, smtpsink.Options{LMTP: true, LMTPReply: rules(t, "full*=452 4.2.2 mailbox full", "gone*=550 5.1.1 gone")})
