@@ -363,6 +363,24 @@ func TestFaultSilent(t *testing.T) {
 	}
 }
 
+// TestFaultDataTimeout: the reply to the final dot is waited for as long
+// as DataTimeout, however short the timeout of the other replies (RFC
+// 5321 §4.5.3.2.6: a server may scan the message): a reply to the dot
+// later than Timeout, well within DataTimeout, is the recipients'
+// result, not a lost reply (which mlm-sendmail defers, and a retry sends
+// again: a duplicate).
+func TestFaultDataTimeout(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "reply to the final dot later than the timeout, within the data timeout", "delivered, no lost reply")
+	noLeaks(t)
+	s := sink(t, smtpsink.Options{Delay: time.Second, DelayAt: "dot"})
+	o := opts
+	o.Timeout, o.DataTimeout = 100*time.Millisecond, hang
+	res, err := send(t, s.Addr(), o, message, "a@example.org")
+	if err != nil || codes(res) != "a@example.org=250" {
+		t.Errorf("results %s, %v; want a@example.org=250", codes(res), err)
+	}
+}
+
 // TestFaultSlow: a reply delayed past the timeouts at each step. Before
 // the data: a temporary error and no result (all tried again), nothing
 // accepted. After the final dot: the reply is lost (ErrLostReply), the
