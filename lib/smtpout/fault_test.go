@@ -381,6 +381,24 @@ func TestFaultDataTimeout(t *testing.T) {
 	}
 }
 
+// TestFaultDataTimeoutDefault: with no Options.DataTimeout, the reply to
+// the final dot is waited for as long as the package's DataTimeout (RFC
+// 5321's 10 minutes), not the timeout of the other replies.
+func TestFaultDataTimeoutDefault(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "reply to the final dot later than the timeout, no data timeout given", "the package's DataTimeout waited for; delivered")
+	noLeaks(t)
+	saved := smtpout.DataTimeout
+	smtpout.DataTimeout = hang
+	defer func() { smtpout.DataTimeout = saved }()
+	s := sink(t, smtpsink.Options{Delay: time.Second, DelayAt: "dot"})
+	o := opts
+	o.Timeout, o.DataTimeout = 100*time.Millisecond, 0
+	res, err := send(t, s.Addr(), o, message, "a@example.org")
+	if err != nil || codes(res) != "a@example.org=250" {
+		t.Errorf("results %s, %v; want a@example.org=250", codes(res), err)
+	}
+}
+
 // TestFaultSlow: a reply delayed past the timeouts at each step. Before
 // the data: a temporary error and no result (all tried again), nothing
 // accepted. After the final dot: the reply is lost (ErrLostReply), the
