@@ -1310,6 +1310,21 @@ func TestFaultStartTLSNotOffered(t *testing.T) {
 	}
 }
 
+// TestFaultMail552: a 552 to MAIL (the message too big for the server,
+// RFC 1870 §6.2) is the message's fault: each recipient's result, for
+// good, and the connection goes on; not a temporary error of the session
+// that leaves them to be tried again, and refused again, for as long as
+// the retries last.
+func TestFaultMail552(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "552 to MAIL", "552 the result of every recipient; no error")
+	noLeaks(t)
+	s := sink(t, smtpsink.Options{MailReply: reply(t, "552 5.3.4 message too big")})
+	res, err := send(t, s.Addr(), opts, message, "a@example.org", "b@example.org")
+	if err != nil || codes(res) != "a@example.org=552 b@example.org=552" {
+		t.Errorf("results %s, %v; want 552 for each and no error", codes(res), err)
+	}
+}
+
 // TestFaultEHLORefusedThenClose: a server that refuses EHLO for good and
 // closes at once, the HELO never read: the error is EHLO's refusal
 // (which mlm-sendmail defers by and logs), not the lost connection.
