@@ -399,6 +399,21 @@ func TestFaultDataTimeoutDefault(t *testing.T) {
 	}
 }
 
+// TestFaultSlowMailNotPipelining: a server that pipelines and is silent
+// to MAIL past the timeout is slow, or gone, not one that mishandles
+// PIPELINING (ErrPipelining is for no reply after MAIL's): the error is
+// the timeout alone, and mlm-sendmail goes on pipelining to it.
+func TestFaultSlowMailNotPipelining(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "PIPELINING offered, reply to MAIL delayed past the timeout", "temporary timeout error, not ErrPipelining")
+	noLeaks(t)
+	s := sink(t, smtpsink.Options{Delay: time.Hour, DelayAt: "mail"})
+	_, err := send(t, s.Addr(), short, message, "a@example.org")
+	temporary(t, err)
+	if !isTimeout(err) || errors.Is(err, smtpout.ErrPipelining) {
+		t.Errorf("error %v; want a timeout, not ErrPipelining", err)
+	}
+}
+
 // TestFaultSlow: a reply delayed past the timeouts at each step. Before
 // the data: a temporary error and no result (all tried again), nothing
 // accepted. After the final dot: the reply is lost (ErrLostReply), the
