@@ -520,6 +520,7 @@ var errUnchanged = errors.New("members: unchanged")
 // one is named in the error.
 func Read(args []string, in io.Reader) ([]string, error) {
 	var addrs, bad []string
+	nbad := 0 // bad holds the first three, which the error names
 	check := func(where, a string) {
 		err := addr.CheckMember(a)
 		switch {
@@ -536,7 +537,9 @@ func Read(args []string, in io.Reader) ([]string, error) {
 			err = errors.New("starts or ends with a space")
 		}
 		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s %q: %v", where, a, err))
+			if nbad++; len(bad) < 3 {
+				bad = append(bad, fmt.Sprintf("%s %q: %v", where, a, err))
+			}
 			return
 		}
 		addrs = append(addrs, a)
@@ -553,11 +556,10 @@ func Read(args []string, in io.Reader) ([]string, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	if len(bad) > 0 {
+	if nbad > 0 {
 		more := ""
-		if len(bad) > 3 {
-			more = fmt.Sprintf(" (and %d more)", len(bad)-3)
-			bad = bad[:3]
+		if nbad > len(bad) {
+			more = fmt.Sprintf(" (and %d more)", nbad-len(bad))
 		}
 		return nil, sysexit.Errorf(sysexit.DataErr, "%s%s; nothing changed", strings.Join(bad, "; "), more)
 	}

@@ -595,3 +595,41 @@ func TestChangeNothing(t *testing.T) {
 		t.Errorf("the shared file = %q; want it unchanged", b)
 	}
 }
+
+// heapAtEOF is a reader at its end that notes the live heap there, as
+// it is once the whole input has been read and before Read returns.
+type heapAtEOF struct{ live uint64 }
+
+func (h *heapAtEOF) Read([]byte) (int, error) {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	h.live = m.HeapAlloc
+	return 0, io.EOF
+}
+
+// TestReadBadMemory: addresses from standard input that are not
+// addresses are held only as far as the error names them, the first
+// three: a file that is no list of addresses (an mbox, a binary piped
+// to mlm-sub by mistake) was held whole, quoted, for an error that
+// names three of its lines; 100 MB of lines took 620 MB.
+func TestReadBadMemory(t *testing.T) {
+	line := strings.Repeat("x", 512<<10) + "\n"
+	const lines = 64
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	probe := &heapAtEOF{}
+	in := make([]io.Reader, 0, lines+1)
+	for range lines {
+		in = append(in, strings.NewReader(line)) // one string, read again and again
+	}
+	_, err := Read(nil, io.MultiReader(append(in, probe)...))
+	if sysexit.Code(err) != sysexit.DataErr || !strings.Contains(err.Error(), fmt.Sprintf("(and %d more)", lines-3)) {
+		t.Fatalf("Read = %.200v (%d); want 65, naming three and %d more", err, sysexit.Code(err), lines-3)
+	}
+	held := int64(probe.live) - int64(before.HeapAlloc)
+	if max := int64(8 << 20); held > max {
+		t.Errorf("with %d bad lines of %d octets read, %d octets held; want at most %d", lines, len(line), held, max)
+	}
+}
