@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"mlm/lib/addr"
 	"mlm/lib/cli"
 	"mlm/lib/clock"
 	"mlm/lib/durable"
@@ -203,12 +204,15 @@ func header(a *args, env envelope.MTA, d *listdir.Dir, now time.Time) (*stream.H
 	if _, err := stream.NewPath(rcpt, false); err != nil {
 		return nil, "", sysexit.WithDSN(sysexit.DataErr, "5.1.3", err)
 	}
-	cmd, _, err := envelope.Route(d.Address(), rcpt)
+	// A local part quoted, as Postfix's pipe(8) with flags=q writes
+	// one that needs it ("dev+a b"@, delivered to dev@), is routed by
+	// what it holds, as Own has it.
+	cmd, _, err := envelope.Route(d.Address(), addr.Unquoted(rcpt))
 	if o := env.OrigRecipient; err != nil && a.Rcpt == nil && o != "" && o != rcpt {
 		// A virtual alias may have made the list's address another
 		// (dev@ to lists-dev@localhost): Postfix keeps the first in
 		// ORIGINAL_RECIPIENT.
-		if c, _, oerr := envelope.Route(d.Address(), o); oerr == nil {
+		if c, _, oerr := envelope.Route(d.Address(), addr.Unquoted(o)); oerr == nil {
 			if _, perr := stream.NewPath(o, false); perr == nil {
 				rcpt, cmd, err = o, c, nil
 			}
