@@ -1705,6 +1705,61 @@ func TestHeldSurplusNoBounce(t *testing.T) {
 	}
 }
 
+// TestHeldLostNotATry: a record whose commands went out behind the held
+// final dot of the record before, on a connection lost on that dot's
+// reply (smtpout.ErrBefore), has not been tried: its recipient still has
+// both tries of the one relay, and the second connection failing (a 421
+// greeting) leaves it the third, which delivers it; the record before is
+// deferred as a lost reply. Counted as a try, the failed connection
+// after it was the relay's last, and the record came back untried (75).
+func TestHeldLostNotATry(t *testing.T) {
+	in := &eofSignal{r: strings.NewReader(record("p1,1", "a@x.example") + record("p1,2", "b@x.example")), eof: make(chan struct{})}
+	healthy := sinktest.Sink(t, smtpsink.Options{})
+	relay := mlmtest.Serve(t, func(n int, c net.Conn) {
+		switch n {
+		case 0: // a's dot held, b's commands behind it; no reply to the dot
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			br := bufio.NewReader(c)
+			say := func(l ...string) { io.WriteString(c, strings.Join(l, "\r\n")+"\r\n") }
+			line := func() string { l, _ := br.ReadString('\n'); return strings.TrimRight(l, "\r\n") }
+			say("220 fake ESMTP")
+			line()
+			say("250-fake", "250 PIPELINING")
+			for range 3 {
+				line()
+			}
+			<-in.eof
+			say("250 ok", "250 ok", "354 go")
+			for l := line(); l != "." && l != ""; l = line() {
+			}
+			for range 3 { // b's MAIL, RCPT and DATA
+				line()
+			}
+		case 1: // b's first try: the relay busy
+			io.WriteString(c, "421 4.3.2 busy\r\n")
+			c.Close()
+		default:
+			passOn(c, healthy.Addr())
+		}
+	})
+	dir := list(t)
+	var out, errb bytes.Buffer
+	a := &args{Dir: dir, Relay: []string{relay}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}
+	if err := run(a, in, &out, &errb); err != nil {
+		t.Fatalf("run: %v: %s", err, errb.String())
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1")); string(b) != "D b@x.example\n" {
+		t.Errorf("journal %q; want b delivered, a not final", b)
+	}
+	if got := delivered(healthy); strings.Join(got, " ") != "b@x.example" {
+		t.Errorf("delivered %v; want b", got)
+	}
+	if o := out.String(); !strings.Contains(o, "MLM1 p1,1,r-") || !strings.HasSuffix(o, "R <a@x.example>\nE 1\n") {
+		t.Errorf("deferred record:\n%s\nwant a deferred as a lost reply", o)
+	}
+}
+
 // TestHeldStopped: a final dot held when the sending stops (a journal
 // fsync failed) is not sent: the server takes nothing, nothing is
 // written to the journal, and the record fails, to be tried again.
