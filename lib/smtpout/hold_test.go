@@ -512,3 +512,42 @@ func TestHold421(t *testing.T) {
 		})
 	}
 }
+
+// TestHoldMailRefusedData: a pipelining server that refuses MAIL (451)
+// behind a held dot, and yet invites the data (354): the client ends the
+// data at once with the dot alone, then RSET, so the server is not left
+// reading the commands after as the message's lines, and the replies
+// are in step: the held transaction is delivered on its 250, and the
+// error is MAIL's refusal. A client that sent RSET into the data waited
+// for a reply that never came, and the held transaction's reply counted
+// as lost: a duplicate at the retry.
+func TestHoldMailRefusedData(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "MAIL refused 451 behind a held dot, DATA answered 354", "the dot alone, then RSET; held transaction delivered; the error MAIL's 451")
+	noLeaks(t)
+	c, first, f := holdOn(t, func(c *fconn) {
+		if !c.takeFirst() || !c.lines(3) {
+			return
+		}
+		c.say("250 2.0.0 first queued", "451 4.3.0 sender deferred", "503 5.5.1 sender first", "354 go")
+		if !c.data() {
+			return
+		}
+		c.say("554 5.5.1 no valid recipients")
+		c.rest()
+	})
+	var res []smtpout.Result
+	var err error
+	within(t, func() { res, _, err = c.Send(sender, rcpts("b@example.org"), message, false) })
+	temporary(t, err)
+	var re *smtpout.ReplyError
+	if !errors.As(err, &re) || re.Cmd != "MAIL" || re.Code != 451 || len(res) != 0 {
+		t.Errorf("Send: %s, %v; want no result and MAIL's 451", codes(res), err)
+	}
+	if first.calls != 1 || first.err != nil || codes(first.res) != "a@example.org=250" {
+		t.Errorf("held transaction: done called %d times with %s, %v; want once, a delivered", first.calls, codes(first.res), first.err)
+	}
+	c.Close()
+	if got := strings.Join(f.received(), "|"); !strings.HasSuffix(got, "|RCPT TO:<b@example.org>|DATA|.|RSET") {
+		t.Errorf("server read %q; want b's DATA, the dot alone, RSET", got)
+	}
+}
