@@ -1,6 +1,7 @@
 package smtpout
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -549,5 +550,48 @@ func TestHoldWriteFailsBefore(t *testing.T) {
 	_, _, _, err = c.Hold(from, []stream.Path{{Mailbox: "b@example.org"}}, memMsg("Subject: b\n\nbody\n"), false, func([]Result, error) {})
 	if !errors.Is(heldErr, ErrLostReply) || !errors.Is(err, ErrBefore) {
 		t.Errorf("write failed with the held dot: held %v, next %v; want ErrLostReply and ErrBefore", heldErr, err)
+	}
+}
+
+// TestCloseReadsQuitReply: Close sends QUIT and reads the server's reply
+// before it closes the connection (a polite end: the server sees its
+// session ended, not a client gone, and a reply waiting is not left to
+// a reset). Over net.Pipe a write returns only once it is read: the
+// server's 221 is taken. A server that closes after QUIT without a
+// reply has Close return at once, with no error.
+func TestCloseReadsQuitReply(t *testing.T) {
+	for _, reply := range []bool{true, false} {
+		a, b := net.Pipe()
+		c := &Client{opts: Options{Timeout: 5 * time.Second}, Addr: "test"}
+		c.reset(a)
+		served := make(chan error, 1)
+		go func() {
+			defer b.Close()
+			b.SetDeadline(time.Now().Add(20 * time.Second))
+			l, err := bufio.NewReader(b).ReadString('\n')
+			if err != nil || l != "QUIT\r\n" {
+				served <- fmt.Errorf("server read %q, %v; want QUIT", l, err)
+				return
+			}
+			if !reply {
+				served <- nil
+				return
+			}
+			_, err = io.WriteString(b, "221 2.0.0 bye\r\n")
+			served <- err
+		}()
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close() }()
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Errorf("reply %v: Close: %v", reply, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("reply %v: Close hung", reply)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("reply %v: %v; want QUIT read, and its reply taken before the close", reply, err)
+		}
 	}
 }
