@@ -595,3 +595,35 @@ func TestCloseReadsQuitReply(t *testing.T) {
 		}
 	}
 }
+
+// TestReplyLimits: the bounds mlm-sendmail(1) gives, in numbers, not in
+// the constants (which a change would move with them): a reply line of
+// 2048 octets (CRLF included, as RFC 5321 §4.5.3.1.5 counts its 512) and
+// a reply of 100 lines are read; one octet or one line more is garbled,
+// temporary; and of a line of 1 MB without CRLF the client takes no more
+// than its 16 KiB read buffer (tests/FAULTS.md), not the megabyte.
+func TestReplyLimits(t *testing.T) {
+	huge := io.MultiReader(strings.NewReader("220 "), strings.NewReader(strings.Repeat("x", 1<<20)))
+	if _, _, n, err := readFrom(huge); !errors.Is(err, ErrGarbled) || n > 16<<10 {
+		t.Errorf("1 MB line: the client took %d octets, %v; want a garbled reply after at most %d", n, err, 16<<10)
+	}
+	line := func(n int) string { return "250 " + strings.Repeat("x", n-len("250 \r\n")) + "\r\n" }
+	lines := func(n int) string { return strings.Repeat("250-x\r\n", n-1) + "250 x\r\n" }
+	for _, tc := range []struct {
+		name, in string
+		ok       bool
+	}{
+		{"a line of 2048 octets", line(2048), true},
+		{"a line of 2049 octets", line(2049), false},
+		{"100 lines", lines(100), true},
+		{"101 lines", lines(101), false},
+	} {
+		_, r, _, err := readFrom(strings.NewReader(tc.in))
+		if tc.ok && (err != nil || r.Code != 250) {
+			t.Errorf("%s: reply %d, %v; want it read", tc.name, r.Code, err)
+		}
+		if !tc.ok && (!errors.Is(err, ErrGarbled) || sysexit.Code(err) != sysexit.TempFail) {
+			t.Errorf("%s: reply %d, %v; want a temporary garbled reply", tc.name, r.Code, err)
+		}
+	}
+}
