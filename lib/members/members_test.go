@@ -633,3 +633,17 @@ func TestReadBadMemory(t *testing.T) {
 		t.Errorf("with %d bad lines of %d octets read, %d octets held; want at most %d", lines, len(line), held, max)
 	}
 }
+
+// TestChangeRemovesEveryLine: an address the file holds on several
+// lines, spelt differently, is removed from every one of them, and
+// counted once (mlm-unsub(1)).
+func TestChangeRemovesEveryLine(t *testing.T) {
+	d := list(t, map[string]string{"subscribers": "bob@example.net\nalice@example.org\nbob@EXAMPLE.NET\n\"bob\"@example.net\n"})
+	added, removed, err := Change(d, listdir.Subscribers, nil, []string{"bob@example.net"})
+	if err != nil || added != 0 || removed != 1 {
+		t.Fatalf("Change = %d, %d, %v; want 0, 1", added, removed, err)
+	}
+	if b, _ := os.ReadFile(d.File(listdir.Subscribers)); string(b) != "alice@example.org\n" {
+		t.Errorf("file after Change:\n%s", b)
+	}
+}
