@@ -71,8 +71,9 @@ func TestRefuse(t *testing.T) {
 		"owner-":        {"owner-x@example.com", "Subject: x\n\n"},
 		"-request":      {"x-request@example.com", "Subject: x\n\n"},
 	} {
-		if sent, _ := Refuse(d, "r1.n1", tc.sender, header(t, tc.h), "was rejected", now); sent {
-			t.Errorf("%s: a notice went", name)
+		// No notice, and no error: a refused post must not wait for one.
+		if sent, err := Refuse(d, "r1.n1", tc.sender, header(t, tc.h), "was rejected", now); sent || err != nil {
+			t.Errorf("%s: Refuse = %v, %v; want no notice and no error", name, sent, err)
 		}
 	}
 	if sent, _ := Refuse(d, "s1.n1", "dave@example.com", header(t, "Auto-Submitted: no\n\n"), "was rejected", now); !sent {
