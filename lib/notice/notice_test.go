@@ -70,6 +70,7 @@ func TestRefuse(t *testing.T) {
 		"mailer-daemon": {"MAILER-DAEMON@example.com", "Subject: x\n\n"},
 		"owner-":        {"owner-x@example.com", "Subject: x\n\n"},
 		"-request":      {"x-request@example.com", "Subject: x\n\n"},
+		"-bounces":      {"other-bounces+dev=lists.example.org@example.com", "Subject: x\n\n"},
 	} {
 		// No notice, and no error: a refused post must not wait for one.
 		if sent, err := Refuse(d, "r1.n1", tc.sender, header(t, tc.h), "was rejected", now); sent || err != nil {
