@@ -304,6 +304,11 @@ func TestFooterFlowed(t *testing.T) {
 			}
 			body = string(b)
 		}
+		// "From " is stuffed (RFC 3676 section 4.4): a delivery to an
+		// mbox would make it ">From ", shown as a quote.
+		if strings.HasPrefix(body, "From ") || strings.Contains(body, "\nFrom ") {
+			t.Errorf("%s: %q has a line that starts with \"From \"", tc.name, body)
+		}
 		got := unflow(body, strings.Contains(tc.ct, "delsp=yes"))
 		if w := append(slices.Clone(tc.paras), want...); !slices.Equal(got, w) {
 			t.Errorf("%s: %q reads as\n%q; want\n%q", tc.name, body, got, w)
