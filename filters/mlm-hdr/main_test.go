@@ -424,6 +424,23 @@ func TestFooterBOM(t *testing.T) {
 	}
 }
 
+// TestFooterMultipartIdentity: a multipart/mixed in any identity
+// encoding, 7bit, 8bit or binary, in any case, gets the footer part
+// (mlm-hdr(1)); only another encoding keeps it out.
+func TestFooterMultipartIdentity(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{
+		"address": "dev@lists.example.org\n",
+		"footer":  "dev mailing list\n",
+	})
+	const part = "--b\nContent-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\nContent-Disposition: inline\n\ndev mailing list\n"
+	for _, cte := range []string{"7bit", "8bit", "binary", "Binary"} {
+		got := filter(t, &args{Dir: dir}, "Subject: x\nContent-Type: multipart/mixed; boundary=b\nContent-Transfer-Encoding: "+cte+"\n\n--b\n\nhi\n--b--\n")
+		if _, body, _ := strings.Cut(got, "\n\n"); body != "--b\n\nhi\n"+part+"--b--\n" {
+			t.Errorf("multipart/mixed in %s: body %q; want the footer part", cte, body)
+		}
+	}
+}
+
 // TestFooterBodyEOL: the footer goes in the line ending of the body it
 // joins, where that is not the header's (a header rewritten in LF by a
 // filter before mlm, over a CRLF body): appended, in the ending of the
