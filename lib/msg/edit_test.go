@@ -258,6 +258,9 @@ func TestParseField(t *testing.T) {
 	if err := CheckField("X", strings.Repeat("y", MaxLine-3)); err != nil {
 		t.Errorf("CheckField at the line limit: %v", err)
 	}
+	if err := CheckField("X", strings.Repeat("y", MaxLine-2)); !errors.Is(err, ErrField) {
+		t.Errorf("CheckField one octet over the line limit = %v; want ErrField", err)
+	}
 }
 
 // FuzzParseField: a field from the command line is taken only as one
