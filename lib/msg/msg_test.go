@@ -109,6 +109,7 @@ func TestCheckOctets(t *testing.T) {
 		"A: 1\n\x00B: 2\n":                         "header: NUL octet in line 2",
 		"A: 1\n\rB: 2\n":                           "header: bare CR in line 2",
 		"Bad Name\r: 1\n":                          "header: bare CR in line 1",
+		"Subject: x\rB":                            "header: bare CR in field Subject",
 	} {
 		err := CheckOctets([]byte(in))
 		if err == nil || err.Error() != want || sysexit.Code(err) != sysexit.DataErr {
