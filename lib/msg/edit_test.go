@@ -255,6 +255,13 @@ func TestParseField(t *testing.T) {
 			t.Errorf("ParseField(%q): error %q is not one line", in, err)
 		}
 	}
+	// A name with a colon is none (RFC 5322 section 3.6.8): mlm-hdr's
+	// -d and strip refuse one, which would match no field.
+	for _, n := range []string{"X:Y", ":", "X:"} {
+		if err := CheckName(n); !errors.Is(err, ErrField) {
+			t.Errorf("CheckName(%q) = %v; want ErrField", n, err)
+		}
+	}
 	if err := CheckField("X", strings.Repeat("y", MaxLine-3)); err != nil {
 		t.Errorf("CheckField at the line limit: %v", err)
 	}
