@@ -513,6 +513,7 @@ func TestListIDOf(t *testing.T) {
 		"Dev list <Dev.Lists.Example.ORG>":                                   "dev.lists.example.org",
 		"other list (mirror of <dev.lists.example.org>) <other.example.net>": "other.example.net",
 		"<other.example.net> (mirror of <dev.lists.example.org>)":            "other.example.net",
+		"<other.example.net> (mirror (of dev) <dev.lists.example.org>)":      "other.example.net",
 		`"a <b>" <c.example>`:                                                "c.example",
 		"  bare.example.org ":                                                "bare.example.org",
 		"<unclosed.example":                                                  "unclosed.example",
