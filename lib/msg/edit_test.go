@@ -187,6 +187,7 @@ func TestEditPrefix(t *testing.T) {
 		// A first line of white space only, too long to take the
 		// prefix: the prefix goes on a line of its own.
 		{"Subject:" + strings.Repeat(" ", 985) + "\n\n", "Subject:" + strings.Repeat(" ", 985) + "[dev]\n\n"},
+		{"Subject:" + strings.Repeat(" ", 986) + "\n\n", "Subject:" + strings.Repeat(" ", 986) + "\n [dev]\n\n"},
 		{"Subject:" + strings.Repeat(" ", 990) + "\n\n", "Subject:" + strings.Repeat(" ", 990) + "\n [dev]\n\n"},
 		{"Subject:" + strings.Repeat(" ", 990) + "\r\n folded\r\n\r\n", "Subject:" + strings.Repeat(" ", 990) + "\r\n [dev]\r\n folded\r\n\r\n"},
 		// So much white space before the value that the prefix does
