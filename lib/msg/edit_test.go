@@ -592,6 +592,9 @@ func TestAddWords(t *testing.T) {
 		want  string
 	}{
 		{[]string{"=?utf-8?q?D=C3=A9v?=", "<dev.example.org>"}, "List-Id: =?utf-8?q?D=C3=A9v?= <dev.example.org>\n"},
+		// 76 octets on a line, not 77.
+		{[]string{"=?utf-8?q?" + strings.Repeat("a", 37) + "?=", "<dev.example.org>"}, "List-Id: =?utf-8?q?" + strings.Repeat("a", 37) + "?= <dev.example.org>\n"},
+		{[]string{"=?utf-8?q?" + strings.Repeat("a", 38) + "?=", "<dev.example.org>"}, "List-Id: =?utf-8?q?" + strings.Repeat("a", 38) + "?=\n <dev.example.org>\n"},
 		{[]string{strings.Repeat("a", 60), "<dev.example.org>"}, "List-Id: " + strings.Repeat("a", 60) + "\n <dev.example.org>\n"},
 		{[]string{strings.Repeat("a", 70), "b"}, "List-Id:\n " + strings.Repeat("a", 70) + " b\n"},
 		{[]string{"a", long, "b"}, "List-Id: a\n " + long + "\n b\n"},
