@@ -441,6 +441,25 @@ func TestFooterMultipartIdentity(t *testing.T) {
 	}
 }
 
+// TestListFieldsByPrefix: a post's fields whose names start with
+// "List-" go, in any case; one that starts with "List" alone is the
+// post's, and stays.
+func TestListFieldsByPrefix(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"})
+	got := filter(t, &args{Dir: dir}, "Listing: one\nLIST-X-Forged: <mailto:a@b>\nList-: x\nListen: two\nSubject: s\n\nhi\n")
+	head, _, _ := strings.Cut(got, "\n\n")
+	for _, f := range []string{"\nListing: one\n", "\nListen: two\n"} {
+		if !strings.Contains(head, f) {
+			t.Errorf("%q is gone from\n%s", strings.TrimSpace(f), head)
+		}
+	}
+	for _, f := range []string{"LIST-X-Forged", "List-:"} {
+		if strings.Contains(head, f) {
+			t.Errorf("%q is still in\n%s", f, head)
+		}
+	}
+}
+
 // TestFooterBodyEOL: the footer goes in the line ending of the body it
 // joins, where that is not the header's (a header rewritten in LF by a
 // filter before mlm, over a CRLF body): appended, in the ending of the
