@@ -741,3 +741,21 @@ func TestSweepKeepsHeldLock(t *testing.T) {
 		t.Errorf("an old lock file no one held was not swept")
 	}
 }
+
+// TestSendCommaID: a notice whose id has a "," is refused, and nothing
+// queued: mlm-sendmail keys a delivery journal by the id before its
+// first ",", so the notice would share the journal of the post "p", and
+// a recipient the post was delivered to would be kept from the notice.
+func TestSendCommaID(t *testing.T) {
+	d := list(t)
+	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
+		t.Fatal(err)
+	}
+	m := &Message{From: "dev-owner@lists.example.org", To: []string{"bob@example.net"}, Subject: "s", Text: "hi"}
+	if err := Send(d, "p,2.n1", m, time.Unix(1_795_867_200, 0)); err == nil {
+		t.Errorf("Send with a comma in the id: no error")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.Path, "queue", "outgoing", "new")); len(ents) != 0 {
+		t.Errorf("Send with a comma in the id queued %d records", len(ents))
+	}
+}
