@@ -460,6 +460,28 @@ func TestListFieldsByPrefix(t *testing.T) {
 	}
 }
 
+// TestFooterInlineAnyCase: a body whose Content-Disposition is inline,
+// in any case as RFC 2183 has its values, gets the footer; an
+// attachment does not.
+func TestFooterInlineAnyCase(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{
+		"address": "dev@lists.example.org\n",
+		"footer":  "dev mailing list\n",
+	})
+	for cd, want := range map[string]string{
+		"inline":                 "hi\ndev mailing list\n",
+		"Inline":                 "hi\ndev mailing list\n",
+		"INLINE; filename=a.txt": "hi\ndev mailing list\n",
+		"Attachment":             "hi\n",
+		"attachment; filename=p": "hi\n",
+	} {
+		got := filter(t, &args{Dir: dir}, "Subject: x\nContent-Type: text/plain\nContent-Disposition: "+cd+"\n\nhi\n")
+		if _, body, _ := strings.Cut(got, "\n\n"); body != want {
+			t.Errorf("Content-Disposition: %s: body %q; want %q", cd, body, want)
+		}
+	}
+}
+
 // TestFooterBodyEOL: the footer goes in the line ending of the body it
 // joins, where that is not the header's (a header rewritten in LF by a
 // filter before mlm, over a CRLF body): appended, in the ending of the
