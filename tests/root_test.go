@@ -125,6 +125,46 @@ func TestRootLockOfAnother(t *testing.T) {
 	}
 }
 
+// TestRootMembersCommandOfAnother: root's mlm-who and mlm-members in a
+// list whose members-command another user could have written (the
+// list is that user's, or the file is) run no command, and refuse: 75,
+// one line naming the user. They ran it as root, so the list's user, or
+// whoever took the account over, chose what root ran the next time root
+// looked at the members. In root's own list, with root's file, it runs;
+// and the list's user runs it in its own.
+func TestRootMembersCommandOfAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := newList(t)
+	ran := filepath.Join(dir, "ran")
+	cmd := filepath.Join(dir, "members-command")
+	os.WriteFile(cmd, []byte("sh\n-c\necho bob@example.net; id -u >> "+ran+"\n"), 0o644)
+	if who := mlm(t, "", nil, "mlm-who", dir); who != "bob@example.net\n" {
+		t.Errorf("root's mlm-who in root's list = %q", who)
+	}
+	for _, owned := range []string{cmd, dir} {
+		os.Remove(ran)
+		os.Chown(owned, 65534, 65534)
+		refused := regexp.MustCompile(`^mlm-(who|members): ` + regexp.QuoteMeta(cmd) + `: owned by nobody: root runs no command of another user's; run this as nobody\n$`)
+		for _, c := range [][]string{{"mlm-who", dir}, {"mlm-members", dir}} {
+			if code, stderr := runAs(t, false, "MLM1 1.r\nS <a@example.org>\n:Subject: x\n:\n:x\nE 0\n", c[0], c[1:]...); code != 75 || !refused.MatchString(stderr) {
+				t.Errorf("root's %v, %s nobody's: exit %d, stderr %q; want 75 and one line naming nobody", c, owned, code, stderr)
+			}
+		}
+		if b, err := os.ReadFile(ran); err == nil {
+			t.Errorf("the members-command ran, as uid %q", b)
+		}
+	}
+	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	if code, stderr := runAs(t, true, "", "mlm-who", dir); code != 0 {
+		t.Errorf("nobody's mlm-who: exit %d: %s", code, stderr)
+	}
+	if b, _ := os.ReadFile(ran); string(b) != "65534\n" {
+		t.Errorf("the members-command ran as %q; want nobody's once", b)
+	}
+}
+
 // TestRootInQueueOfAnother: a list directory of root's whose queues
 // another user owns, the list's user, as a site that keeps the settings
 // root's and gives the list's user its queues only sets it up: root's

@@ -181,23 +181,46 @@ func Name(path string) string {
 // MTA, mail waits. A directory that cannot be looked at is left to the
 // caller's own open to report.
 func CheckUser(path string) error {
+	if who := otherOwner(path); who != "" {
+		return sysexit.Temp(fmt.Errorf("%s: owned by %s: run this as %s, not as root; what root writes there, %s cannot read", path, who, who, who))
+	}
+	return nil
+}
+
+// CheckCommand refuses root's running of the command a file of the list
+// names (members-command) where another user owns the list or the file:
+// that user, or whoever takes the account over, would choose what root
+// runs the next time root reads the list (mlm-who, mlm-members by
+// hand). Running as the owner will do, so it is temporary (75).
+func (d *Dir) CheckCommand(name string) error {
+	for _, p := range []string{d.Path, d.File(name)} {
+		if who := otherOwner(p); who != "" {
+			return sysexit.Temp(fmt.Errorf("%s: owned by %s: root runs no command of another user's; run this as %s", d.File(name), who, who))
+		}
+	}
+	return nil
+}
+
+// otherOwner returns, when the program runs as root, the name (or "uid
+// N") of the user other than root who owns path; "" if root owns it, if
+// the program is not root, or if path cannot be looked at.
+func otherOwner(path string) string {
 	if os.Geteuid() != 0 {
-		return nil
+		return ""
 	}
 	info, err := os.Stat(path)
 	if err != nil {
-		return nil
+		return ""
 	}
 	st, ok := info.Sys().(*syscall.Stat_t)
 	if !ok || st.Uid == 0 {
-		return nil
+		return ""
 	}
 	uid := strconv.FormatUint(uint64(st.Uid), 10)
-	who := "uid " + uid
 	if u, err := user.LookupId(uid); err == nil {
-		who = u.Username
+		return u.Username
 	}
-	return sysexit.Temp(fmt.Errorf("%s: owned by %s: run this as %s, not as root; what root writes there, %s cannot read", path, who, who, who))
+	return "uid " + uid
 }
 
 // OpenRW opens the list directory at path as Open does, for a program

@@ -271,6 +271,9 @@ const commandOutput = "members-command output"
 
 // readCommand runs the members-command and reads its output with fn.
 func readCommand(d *listdir.Dir, fn func(r io.Reader, src string) error) error {
+	if err := d.CheckCommand(listdir.MembersCommand); err != nil {
+		return err
+	}
 	argv, err := d.Lines(listdir.MembersCommand)
 	if err != nil {
 		return err
