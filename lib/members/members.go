@@ -517,6 +517,10 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 // a tool changes it).
 var errUnchanged = errors.New("members: unchanged")
 
+// maxQuoted is the most of a bad line Read's error quotes: more than
+// an address's 254 octets.
+const maxQuoted = 300
+
 // Read returns the checked addresses given as args, or if there are none
 // one per line on in ("#" comments allowed). Any bad address makes the
 // whole batch a data error (65), so a change is all or nothing; each bad
@@ -541,7 +545,13 @@ func Read(args []string, in io.Reader) ([]string, error) {
 		}
 		if err != nil {
 			if nbad++; len(bad) < 3 {
-				bad = append(bad, fmt.Sprintf("%s %q: %v", where, a, err))
+				// (Cut: a line of a file that is no list of
+				// addresses may be a MiB long.)
+				q := fmt.Sprintf("%q", a)
+				if len(a) > maxQuoted {
+					q = fmt.Sprintf("%q... (%d octets)", a[:maxQuoted], len(a))
+				}
+				bad = append(bad, fmt.Sprintf("%s %s: %v", where, q, err))
 			}
 			return
 		}

@@ -634,6 +634,22 @@ func TestReadBadMemory(t *testing.T) {
 	}
 }
 
+// TestReadBadLong: the error names a bad line of standard input by its
+// first octets and its length, not whole: three lines of a file that is
+// no list of addresses, each up to a MiB, made one line of stderr of
+// 3 MB for mlm-sub to print.
+func TestReadBadLong(t *testing.T) {
+	long := strings.Repeat("x", listdir.MaxItemLine-1) // its LF the last octet allowed
+	_, err := Read(nil, strings.NewReader(long+"\n"+long+"\n"+long+"\nbob@example.net\n"))
+	if sysexit.Code(err) != sysexit.DataErr {
+		t.Fatalf("Read = %.200v; want 65", err)
+	}
+	want := fmt.Sprintf("line 1 %q... (%d octets): ", long[:maxQuoted], len(long))
+	if s := err.Error(); len(s) > 2000 || !strings.HasPrefix(s, want) {
+		t.Errorf("error of %d octets, %.400q; want it under 2,000, starting %q", len(s), s, want)
+	}
+}
+
 // TestChangeRemovesEveryLine: an address the file holds on several
 // lines, spelt differently, is removed from every one of them, and
 // counted once (mlm-unsub(1)).
