@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -231,6 +232,101 @@ func TestExim(t *testing.T) {
 	}
 	flush()
 	waitFor(t, "the thawed post delivered", func() bool { return count("incoming") == 4 })
+}
+
+// TestEximAddresses: the example routers take every address that
+// mlm-accept(1) puts in a queue, tagged ones too, and only those: the
+// post's dev+tag (and dev+a+b, and a tag holding a command's name), a
+// command's with a +tag (dev-request+x), the VERP and cookie addresses,
+// those of a list whose name holds a "-" (dev-team, beside dev) or a
+// "+" (c++, whose own address the +* suffix must not cut), each in its
+// list's queue; an address that is no list's, tagged or not, and "."
+// or ".." with a tag, are refused at RCPT. Exim cuts a "+*" suffix at
+// the first "+" in the local part, so c++ takes no tag of its own
+// (c+++tag@ is list c's, here none, so refused), as mlm-accept(1) says.
+func TestEximAddresses(t *testing.T) {
+	lists := openTempDir(t, "mlm-lists-")
+	for _, l := range []string{"dev", "dev-team", "cpp"} {
+		if out, err := exec.Command(filepath.Join(binDir, "mlm-newlist"), filepath.Join(lists, l), l+"@lists.example.org").CombinedOutput(); err != nil {
+			t.Fatalf("mlm-newlist %s: %v: %s", l, err, out)
+		}
+	}
+	// mlm-newlist makes no list with a "+" in its name; mlm-listdir(5)
+	// takes one.
+	if err := os.Rename(filepath.Join(lists, "cpp"), filepath.Join(lists, "c++")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(lists, "c++", "address"), []byte("c++@lists.example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr, _, log := eximInstance(t, lists)
+	send := func(rcpt string) error {
+		msg := "From: alice@example.org\r\nTo: " + rcpt + "\r\nSubject: routes\r\n\r\nhello\r\n"
+		return smtp.SendMail(addr, nil, "alice@example.org", []string{rcpt}, []byte(msg))
+	}
+	// Each address accepted, by list and queue.
+	want := map[string][]string{
+		"dev/incoming":      {"dev+tag", "dev+a+b", "dev+x-bounces+y", "dev+x-request"},
+		"dev/bounces":       {"dev-bounces+o'brien=example.net", "dev-bounces+a+b=example.net", "dev-bounces+x-owner+y=example.net"},
+		"dev/moderate":      {"dev-accept+sz1abcd-abcdefghijklmnopqrstuvwx", "dev-reject+sz1abcd-abcdefghijklmnopqrstuvwx"},
+		"dev/requests":      {"dev-request", "dev-request+x", "dev-subscribe+x", "dev-unsubscribe+x"},
+		"dev/owner":         {"dev-owner+x"},
+		"dev-team/incoming": {"dev-team", "dev-team+x"},
+		"dev-team/requests": {"dev-team-request", "dev-team-request+x"},
+		"c++/incoming":      {"c++"},
+		"c++/requests":      {"c++-request", "c++-request+x"},
+		"c++/bounces":       {"c++-bounces+bob=example.net"},
+		"c++/moderate":      {"c++-accept+sz1abcd-abcdefghijklmnopqrstuvwx"},
+	}
+	for _, rcpts := range want {
+		for _, r := range rcpts {
+			if err := send(r + "@lists.example.org"); err != nil {
+				t.Errorf("SMTP to Exim, %s@: %v", r, err)
+			}
+		}
+	}
+	for _, r := range []string{"nolist", "nolist+x", "dev-nosuch", "dev-nosuch+x", "+x", "-bounces+x", "c+++tag",
+		`"."`, `".."`, `".+x"`, `"..+x"`, `"-request+x"`} {
+		if err := send(r + "@lists.example.org"); err == nil || !strings.Contains(err.Error(), "550") {
+			t.Errorf("mail to %s@: %v; want 550 at RCPT", r, err)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("Exim's log:\n%s", log())
+	}
+	got := func(lq string) []string {
+		list, q, _ := strings.Cut(lq, "/")
+		dir := filepath.Join(lists, list, "queue", q, "new")
+		var rcpts []string
+		for _, n := range mlmtest.Names(t, dir) {
+			b, err := os.ReadFile(filepath.Join(dir, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := regexp.MustCompile(`\nA orig-rcpt=(.*)@lists\.example\.org\n`).FindSubmatch(b); m != nil {
+				rcpts = append(rcpts, string(m[1]))
+			}
+		}
+		slices.Sort(rcpts)
+		return rcpts
+	}
+	waitFor(t, "each in its list's queue", func() bool {
+		for lq, rcpts := range want {
+			if len(got(lq)) != len(rcpts) {
+				return false
+			}
+		}
+		return true
+	})
+	for lq, rcpts := range want {
+		slices.Sort(rcpts)
+		if g := got(lq); !slices.Equal(g, rcpts) {
+			t.Errorf("%s holds %q; want %q", lq, g, rcpts)
+		}
+	}
+	if strings.Contains(log(), " ** ") {
+		t.Errorf("Exim failed a delivery:\n%s", log())
+	}
 }
 
 // TestEximBSMTP: the Batch SMTP mlm-bsmtp writes is taken whole by Exim's

@@ -59,15 +59,23 @@ mlm_destination_recipient_limit = 1
 # dc_other_hostnames), else refused as relaying. Debian's
 # update-exim4.conf reads conf.d only with dc_use_split_config='true',
 # and /etc/exim4/exim4.conf.template by default. Once per site, after
-# "begin routers", before the routers of local users and aliases
-# (Debian: /etc/exim4/conf.d/router/350_mlm_lists, or in the template
-# before system_aliases):
+# "begin routers", in this order (the second takes the list's +TAG),
+# before the routers of local users and aliases (Debian:
+# /etc/exim4/conf.d/router/350_mlm_lists, or in the template before
+# system_aliases):
 mlm_lists:
   driver = accept
   domains = {DOMAIN}
-  local_part_suffix = -bounces+* : -accept+* : -reject+* : \
+  local_part_suffix = -bounces+* : -accept+* : -reject+* : -request+* : \
+                      -subscribe+* : -unsubscribe+* : -owner+* : \
                       -request : -subscribe : -unsubscribe : -owner : -bounces
   local_part_suffix_optional
+  local_parts = dsearch,filter=subdir;{LISTS}
+  transport = mlm_pipe
+mlm_lists_tag:
+  driver = accept
+  domains = {DOMAIN}
+  local_part_suffix = +*
   local_parts = dsearch,filter=subdir;{LISTS}
   transport = mlm_pipe
 # Once per site, after "begin transports" (Debian:
