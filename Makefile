@@ -62,12 +62,26 @@ faults:
 soak:
 	MLM_SOAK=$(SOAK) $(GO) test -count=1 -timeout 2h -run 'Soak|Killed|Crash' ./tests/
 
-# fuzz runs every fuzz target for FUZZTIME each.
+# fuzz runs every fuzz target for FUZZTIME each. A target that fails
+# with only "context deadline exceeded" as its last line, no failing
+# input written, is Go's coordinator racing its own -fuzztime
+# (golang/go#75804), which a long minimising of a new input makes
+# likely, not a fault found: it is said, and the next target runs.
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
+	@out=$$(mktemp) && trap 'rm -f "$$out"' EXIT && \
+	for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "$$pkg $$f"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	    before=$$(ls "$$dir/testdata/fuzz/$$f" 2>/dev/null | wc -l); \
+	    { $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg 2>&1; echo "rc $$?"; } | tee "$$out"; \
+	    case $$(tail -n 1 "$$out") in "rc 0") continue;; esac; \
+	    after=$$(ls "$$dir/testdata/fuzz/$$f" 2>/dev/null | wc -l); \
+	    if [ "$$before" = "$$after" ] && grep -qx '    context deadline exceeded' "$$out"; then \
+	      echo "$$f: the fuzz coordinator's deadline race (golang/go#75804), no failing input; on"; \
+	      continue; \
+	    fi; \
+	    exit 1; \
 	  done; \
 	done
 
