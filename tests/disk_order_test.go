@@ -1,0 +1,83 @@
+package tests
+
+// The order of a durable write, seen in the system calls (strace -y):
+// a fault injected into every fsync fails the run at the directory's
+// fsync whether or not the file's own came before it, so only the order
+// shows a file published before it is on disk.
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"mlm/lib/mlmtest"
+)
+
+var (
+	diskFsyncRe = regexp.MustCompile(`\bf(?:data)?sync\(\d+<([^>]*)>`)
+	// link(2) or rename(2) and their *at forms: the first two quoted
+	// paths are from and to.
+	diskPublishRe = regexp.MustCompile(`\b(?:link|linkat|rename|renameat|renameat2)\((?:[^"]*?)"([^"]*)",(?:[^"]*?)"([^"]*)"`)
+)
+
+// diskOrder runs prog under strace and checks that each file it links
+// or renames into dir was fsynced before, and dir after: flushed to
+// disk, published, the directory flushed. It returns how many it saw.
+func diskOrder(t *testing.T, dir, stdin, prog string, args ...string) int {
+	t.Helper()
+	log := filepath.Join(t.TempDir(), "strace")
+	wrap := diskStrace(t, "-y", "-e", "trace=fsync,fdatasync,link,linkat,rename,renameat,renameat2")
+	wrap[4] = log // -o
+	if r := diskExec(t, wrap, stdin, nil, filepath.Join(binDir, prog), args...); r.code != 0 {
+		t.Fatalf("%s: exit %d: %s", prog, r.code, r.stderr)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	synced := map[string]bool{}
+	var pending []string // published into dir, the directory not fsynced since
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "resumed>") {
+			continue
+		}
+		if m := diskFsyncRe.FindStringSubmatch(line); m != nil {
+			synced[m[1]] = true
+			if m[1] == dir {
+				pending = nil
+			}
+			continue
+		}
+		m := diskPublishRe.FindStringSubmatch(line)
+		if m == nil || filepath.Dir(m[2]) != dir || !strings.HasSuffix(line, "= 0") {
+			continue
+		}
+		n++
+		if !synced[m[1]] {
+			t.Errorf("%s published %s as %s before it fsynced it", prog, m[1], m[2])
+		}
+		pending = append(pending, m[2])
+	}
+	if len(pending) > 0 {
+		t.Errorf("%s exited 0 with %v published and %s not fsynced after", prog, pending, dir)
+	}
+	return n
+}
+
+// TestDiskFsyncBeforePublish: mlm-enqueue (a link into new/) flushes
+// each file before its name appears, and the directory after, as
+// mlm-enqueue(1) and DESIGN.md §4 say.
+func TestDiskFsyncBeforePublish(t *testing.T) {
+	t.Run("mlm-enqueue", func(t *testing.T) {
+		mlmtest.Fault(t, "disk", "order of fsync, link and directory fsync (strace -y) in mlm-enqueue", "each record fsynced before its link into new/, new/ fsynced after")
+		q := diskPath(t, openTempDir(t, "mlm-disk-")) + "/q"
+		diskQueueDirs(t, q)
+		in, recs := diskRecords(3, 50)
+		if n := diskOrder(t, filepath.Join(q, "new"), in, "mlm-enqueue", q); n != len(recs) {
+			t.Errorf("saw %d links into new/; want %d", n, len(recs))
+		}
+	})
+}
