@@ -67,9 +67,9 @@ func diskOrder(t *testing.T, dir, stdin, prog string, args ...string) int {
 	return n
 }
 
-// TestDiskFsyncBeforePublish: mlm-enqueue (a link into new/) flushes
-// each file before its name appears, and the directory after, as
-// mlm-enqueue(1) and DESIGN.md §4 say.
+// TestDiskFsyncBeforePublish: mlm-enqueue (a link into new/) and mlm-sub
+// (a rename over subscribers) flush each file before its name appears,
+// and the directory after, as mlm-enqueue(1) and DESIGN.md §4 say.
 func TestDiskFsyncBeforePublish(t *testing.T) {
 	t.Run("mlm-enqueue", func(t *testing.T) {
 		mlmtest.Fault(t, "disk", "order of fsync, link and directory fsync (strace -y) in mlm-enqueue", "each record fsynced before its link into new/, new/ fsynced after")
@@ -78,6 +78,14 @@ func TestDiskFsyncBeforePublish(t *testing.T) {
 		in, recs := diskRecords(3, 50)
 		if n := diskOrder(t, filepath.Join(q, "new"), in, "mlm-enqueue", q); n != len(recs) {
 			t.Errorf("saw %d links into new/; want %d", n, len(recs))
+		}
+	})
+	t.Run("mlm-sub", func(t *testing.T) {
+		mlmtest.Fault(t, "disk", "order of fsync, rename and directory fsync (strace -y) in mlm-sub", "the new subscribers fsynced before its rename, the list directory fsynced after")
+		dir := filepath.Join(diskPath(t, openTempDir(t, "mlm-disk-")), "dev")
+		mlm(t, "", nil, "mlm-newlist", dir, "dev@lists.example.org")
+		if n := diskOrder(t, dir, "", "mlm-sub", dir, "new1@example.org"); n == 0 {
+			t.Errorf("saw no rename into the list directory")
 		}
 	})
 }
