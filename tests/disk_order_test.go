@@ -1,6 +1,7 @@
 package tests
 
-// The order of a durable write, seen in the system calls (strace -y):
+// The order of a durable write, seen in the system calls (strace -y),
+// and what a write whose directory fsync fails leaves. On the order:
 // a fault injected into every fsync fails the run at the directory's
 // fsync whether or not the file's own came before it, so only the order
 // shows a file published before it is on disk.
@@ -88,4 +89,23 @@ func TestDiskFsyncBeforePublish(t *testing.T) {
 			t.Errorf("saw no rename into the list directory")
 		}
 	})
+}
+
+// TestDiskEnqueueTakesBack: where the fsync of new/ after the link
+// fails, mlm-enqueue exits 75 and takes the record it linked back out of
+// new/: the stage before keeps its input and runs again, and a copy left
+// in new/, claimed and delivered meanwhile, would be queued a second
+// time by that run.
+func TestDiskEnqueueTakesBack(t *testing.T) {
+	mlmtest.Fault(t, "disk", "ENOSPC at fsync of new/ after the link (strace -P new/) in mlm-enqueue", "exit 75 and new/ without the record it linked")
+	q := diskPath(t, openTempDir(t, "mlm-disk-")) + "/q"
+	diskQueueDirs(t, q)
+	in, _ := diskRecords(1, 50)
+	r := diskExec(t, diskStrace(t, "-P", filepath.Join(q, "new"), "-e", "inject=fsync:error=ENOSPC"), in, nil, filepath.Join(binDir, "mlm-enqueue"), q)
+	if r.code != 75 {
+		t.Errorf("exit %d: %s; want 75", r.code, r.stderr)
+	}
+	if n := mlmtest.Names(t, filepath.Join(q, "new")); len(n) != 0 {
+		t.Errorf("after exit %d, new/ holds %v: a record not known to be durable, which the run tried again queues a second time once it has gone", r.code, n)
+	}
 }
