@@ -357,6 +357,26 @@ func TestSection(t *testing.T) {
 	}
 }
 
+// TestSectionPastReset: a section beyond what was written since the
+// last Reset is a temporary error even where the spool's file, written
+// over and not truncated, still holds the octets of a longer message
+// before it: those are not this message's.
+func TestSectionPastReset(t *testing.T) {
+	s := New(1000)
+	defer s.Close()
+	s.Write(bytes.Repeat([]byte("old message\n"), 10000))
+	if err := s.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	s.Write(bytes.Repeat([]byte("new\n"), 1250)) // 5000 octets
+	for _, sec := range [][2]int64{{0, 6000}, {4000, 2000}, {1000, 4001}} {
+		got, err := io.ReadAll(s.Section(sec[0], sec[1]))
+		if sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("section %d+%d of 5000 octets: %d octets, %v; want a temporary error", sec[0], sec[1], len(got), err)
+		}
+	}
+}
+
 // TestReadersAtOnce: readers of one spool, each copying the message
 // to a writer of its own, from goroutines of their own, as
 // mlm-sendmail's connections do for a record of verp=yes: each gets the
