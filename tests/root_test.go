@@ -199,6 +199,33 @@ func TestRootInQueueOfAnother(t *testing.T) {
 	}
 }
 
+// TestRootEnqueueOfAnother: root's mlm-enqueue into a queue another
+// user owns refuses (75, naming the owner) and queues nothing: a record
+// it wrote there would be root's, mode 0600, which the queue's runner,
+// as that user, could claim but not read, and the post would stop.
+func TestRootEnqueueOfAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	q := filepath.Join(openTempDir(t, "mlm-root-"), "q")
+	diskQueueDirs(t, q)
+	filepath.Walk(q, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	rec := "MLM1 r1\nS <alice@example.org>\n:Subject: x\n:\n;body\nR <bob@example.net>\nE 1\n"
+	refused := regexp.MustCompile(`^mlm-enqueue: ` + regexp.QuoteMeta(q) + `: owned by nobody: run this as nobody, not as root; what root writes there, nobody cannot read\n$`)
+	if code, stderr := runAs(t, false, rec, "mlm-enqueue", q); code != 75 || !refused.MatchString(stderr) {
+		t.Errorf("root's mlm-enqueue: exit %d, stderr %q; want 75 and one line naming nobody", code, stderr)
+	}
+	if n := mlmtest.Names(t, filepath.Join(q, "new")); len(n) != 0 {
+		t.Fatalf("new/ = %v; want nothing of root's queued", n)
+	}
+	if code, stderr := runAs(t, true, rec, "mlm-enqueue", q); code != 0 {
+		t.Errorf("nobody's mlm-enqueue: exit %d: %s", code, stderr)
+	}
+	if n := mlmtest.Names(t, filepath.Join(q, "new")); len(n) != 1 {
+		t.Errorf("new/ = %v; want the record", n)
+	}
+}
+
 // TestRootAcceptOutput: root's mlm-accept -o - on another user's list
 // writes the record to standard output, nothing in the list, so it is
 // root's to do, as mlm-who is; it was refused (75) as a post to the
