@@ -43,6 +43,28 @@ func TestSpool(t *testing.T) {
 	}
 }
 
+// TestSpoolFileUnlinked: the file a message beyond the memory limit
+// goes to has no name in TMPDIR, even while it is in use: a stage killed
+// with it open, as a crash or a queue runner's time limit ends one,
+// leaves no copy of the post behind to fill the disk.
+func TestSpoolFileUnlinked(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	s := New(10)
+	defer s.Close()
+	s.Write(bytes.Repeat([]byte("a post's line\n"), 100))
+	if !s.InFile() {
+		t.Fatal("spool over its limit did not move to a file")
+	}
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		t.Errorf("TMPDIR holds %s while the spool is in use; want its file unlinked", e.Name())
+	}
+}
+
 // TestCopyError: a copy from the spool's file stops at the first failed
 // write and says how much went.
 func TestCopyError(t *testing.T) {
