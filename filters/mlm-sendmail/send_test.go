@@ -409,11 +409,19 @@ func TestJournalSwept(t *testing.T) {
 	os.WriteFile(old, []byte("D a@example.org\n"), 0o600)
 	then := time.Now().Add(-(120 + 49) * time.Hour)
 	os.Chtimes(old, then, then)
+	// Past the lifetime but not two days more: kept.
+	recent := filepath.Join(dir, "state", "journal", "recent")
+	os.WriteFile(recent, []byte("D a@example.org\n"), 0o600)
+	then = time.Now().Add(-(120 + 47) * time.Hour)
+	os.Chtimes(recent, then, then)
 	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, record("p5,1", "a@example.org")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(old); err == nil {
 		t.Errorf("the old journal is still there")
+	}
+	if _, err := os.Stat(recent); err != nil {
+		t.Errorf("a journal not written to for the lifetime and 47 hours: %v; want it kept two days past the lifetime", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "state", "journal", "p5")); err != nil {
 		t.Errorf("the run's own journal: %v", err)
