@@ -110,9 +110,12 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg, rcpt
 
 // verp writes a transaction for each RCPT line of rcpts (a record of
 // verp=yes, as mlm-sendmail(1) sends it): the sender VERP-encoded with
-// the recipient, or as it is where it cannot be.
+// the recipient, or as it is where it cannot be. A recipient named twice
+// (one key, addr.Key) has one, for the first time: each transaction is
+// a copy of the message.
 func verp(bw *bufio.Writer, sender string, msg, rcpts *spool.Spool) error {
 	br := bufio.NewReader(rcpts.Reader())
+	seen := addr.NewKeySet() // 16 octets or so a recipient, not its address
 	for {
 		line, err := br.ReadString('\n')
 		if err == io.EOF {
@@ -123,6 +126,9 @@ func verp(bw *bufio.Writer, sender string, msg, rcpts *spool.Spool) error {
 		}
 		from := sender
 		rcpt := strings.TrimSuffix(strings.TrimPrefix(line, "RCPT TO:<"), ">\r\n")
+		if !seen.Add(addr.Key(rcpt)) {
+			continue
+		}
 		if v, ok := addr.VERP(sender, rcpt); ok {
 			from = v
 		}
