@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"mlm/lib/cli"
+	"mlm/lib/sysexit"
 )
 
 const prog = "mlm-mbox"
@@ -32,6 +33,9 @@ func main() {
 // run imports or exports, as -x says.
 func run(a *args, in io.Reader, out io.Writer) error {
 	if a.Export {
+		if len(a.Attr) > 0 || a.Sender != nil || a.ID != nil || len(a.Rcpt) > 0 {
+			return sysexit.Errorf(sysexit.Usage, "-x: -a, -f, -i and -r are for import; an export writes the records as they are")
+		}
 		return export(a.Quoting, in, out)
 	}
 	return importMbox(a, in, out)
