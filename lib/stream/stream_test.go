@@ -226,7 +226,7 @@ func TestWriterRefuses(t *testing.T) {
 		t.Errorf("Attr before Begin = %v; want ErrOrder", err)
 	}
 	w.Begin("x")
-	for _, name := range []string{"", "X", "1a", "a b", strings.Repeat("a", 65)} {
+	for _, name := range []string{"", "X", "1a", "a b", "list-Id", strings.Repeat("a", 65)} {
 		if err := w.Attr(name, "v"); sysexit.Code(err) != sysexit.DataErr {
 			t.Errorf("Attr(%q) = %v; want data error", name, err)
 		}
@@ -297,6 +297,7 @@ func TestReaderRejects(t *testing.T) {
 		{"two spaces", "MLM1 x\nS <a@b>  X\nE 0\n", 2},
 		{"bad id", "MLM1 a/b\nS <>\nE 0\n", 1},
 		{"bad attr name", "MLM1 x\nA Name=v\nS <>\nE 0\n", 2},
+		{"upper case inside attr name", "MLM1 x\nA list-Id=v\nS <>\nE 0\n", 2},
 		{"bad escape", "MLM1 x\nA a=%2a\nS <>\nE 0\n", 2},
 		{"raw space in value", "MLM1 x\nA a=b c\nS <>\nE 0\n", 2},
 		{"attr no equals", "MLM1 x\nA ab\nS <>\nE 0\n", 2},
