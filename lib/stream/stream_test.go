@@ -295,6 +295,8 @@ func TestReaderRejects(t *testing.T) {
 		{"sender no brackets", "MLM1 x\nS a@b\nE 0\n", 2},
 		{"bad param", "MLM1 x\nS <a@b> =x\nE 0\n", 2},
 		{"two spaces", "MLM1 x\nS <a@b>  X\nE 0\n", 2},
+		{"no space before param", "MLM1 x\nS <a@b>XSMTPUTF8\nE 0\n", 2},
+		{"rcpt no space before param", "MLM1 x\nS <>\nR <a@b.c>-NOTIFY=NEVER\nE 1\n", 3},
 		{"bad id", "MLM1 a/b\nS <>\nE 0\n", 1},
 		{"bad attr name", "MLM1 x\nA Name=v\nS <>\nE 0\n", 2},
 		{"upper case inside attr name", "MLM1 x\nA list-Id=v\nS <>\nE 0\n", 2},
