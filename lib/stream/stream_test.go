@@ -393,10 +393,25 @@ func TestUnescape(t *testing.T) {
 			t.Errorf("UnescapeValue(EscapeValue(%q)) = %q, %v", v, got, err)
 		}
 	}
-	for _, s := range []string{"%", "%4", "%4g", "%zz", "a b"} {
+	for _, s := range []string{"%", "%4", "%4g", "%zz", "a b", "a\x7fb"} {
 		if _, err := UnescapeValue(s); err == nil {
 			t.Errorf("UnescapeValue(%q): want error", s)
 		}
+	}
+	// "%", SP, controls and DEL are escaped, and nothing else: a value
+	// written raw with one of them is a line the next Reader refuses.
+	if got, want := EscapeValue("a b%\t\x7f\x80\xffz"), "a%20b%25%09%7F\x80\xffz"; got != want {
+		t.Errorf("EscapeValue = %q; want %q", got, want)
+	}
+	var b bytes.Buffer
+	w := NewWriter(&b)
+	w.Begin("x")
+	w.Attr("x-note", "del\x7f")
+	w.Sender(Path{})
+	w.End()
+	w.Flush()
+	if _, err := decode(b.Bytes()); err != nil || !strings.Contains(b.String(), "A x-note=del%7F\n") {
+		t.Errorf("a value with DEL written as %q: %v", b.String(), err)
 	}
 }
 
