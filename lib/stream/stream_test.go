@@ -307,6 +307,8 @@ func TestReaderRejects(t *testing.T) {
 		{"empty piece", "MLM1 x\nS <>\n;\nE 0\n", 3},
 		{"full piece then empty line", "MLM1 x\nS <>\n;" + strings.Repeat("a", MaxPiece) + "\n:\nE 0\n", 4},
 		{"line too long", "MLM1 x\nS <>\n:" + strings.Repeat("a", MaxLine) + "\nE 0\n", 3},
+		{"attr line of MaxLine+1", "MLM1 x\nA note=" + strings.Repeat("x", MaxLine-len("A note=")) + "\nS <>\nE 0\n", 2},
+		{"line of MaxLine+1 after a piece", "MLM1 x\nS <>\n;" + strings.Repeat("a", MaxPiece) + "\n:" + strings.Repeat("a", MaxLine-1) + "\nE 0\n", 4},
 		{"garbage after valid", valid + "junk\n", 7},
 	}
 	for _, tc := range tests {
