@@ -304,6 +304,7 @@ func TestReaderRejects(t *testing.T) {
 		{"raw space in value", "MLM1 x\nA a=b c\nS <>\nE 0\n", 2},
 		{"attr no equals", "MLM1 x\nA ab\nS <>\nE 0\n", 2},
 		{"short piece then more", "MLM1 x\nS <>\n;ab\n:c\nE 0\n", 4},
+		{"piece one short then more", "MLM1 x\nS <>\n;" + strings.Repeat("a", MaxPiece-1) + "\n:c\nE 0\n", 4},
 		{"empty piece", "MLM1 x\nS <>\n;\nE 0\n", 3},
 		{"full piece then empty line", "MLM1 x\nS <>\n;" + strings.Repeat("a", MaxPiece) + "\n:\nE 0\n", 4},
 		{"line too long", "MLM1 x\nS <>\n:" + strings.Repeat("a", MaxLine) + "\nE 0\n", 3},
