@@ -1397,3 +1397,45 @@ func TestReuseHeaderAllocs(t *testing.T) {
 		t.Errorf("%v allocations a record", n)
 	}
 }
+
+// TestLineLimitEveryPath: a ":" line of MaxLine octets, LF included, is
+// taken and one of MaxLine+1 refused, at its line, whichever way the
+// message is read: copied to a Writer, copied encoded, skipped, read.
+func TestLineLimitEveryPath(t *testing.T) {
+	ways := map[string]func(r *Reader, h *Header) error{
+		"CopyRecord": func(r *Reader, h *Header) error {
+			w := NewWriter(io.Discard)
+			if err := CopyRecord(w, r, h); err != nil {
+				return err
+			}
+			return w.Flush()
+		},
+		"CopyEncoded": func(r *Reader, h *Header) error {
+			if _, err := r.CopyEncoded(io.Discard); err != nil {
+				return err
+			}
+			return r.EachRecipient(func(Path) error { return nil })
+		},
+		"skipped": func(r *Reader, h *Header) error { return nil },
+		"ReadAll": func(r *Reader, h *Header) error {
+			if _, err := io.ReadAll(r.Message()); err != nil {
+				return err
+			}
+			return r.EachRecipient(func(Path) error { return nil })
+		},
+	}
+	for name, way := range ways {
+		for _, l := range []int{MaxLine, MaxLine + 1} {
+			s := "MLM1 x\nS <>\n:a\n:" + strings.Repeat("z", l-2) + "\n:b\nR <r@x.example>\nE 1\n"
+			r := NewReader(strings.NewReader(s))
+			err := r.Each(func(h *Header) error { return way(r, h) })
+			var se *SyntaxError
+			switch {
+			case l == MaxLine && err != nil:
+				t.Errorf("%s: a line of MaxLine octets: %v", name, err)
+			case l > MaxLine && (!errors.As(err, &se) || se.Line != 4):
+				t.Errorf("%s: a line of MaxLine+1 octets: %v; want a syntax error at line 4", name, err)
+			}
+		}
+	}
+}
