@@ -1101,6 +1101,9 @@ func TestWriterLineLimit(t *testing.T) {
 	if err := w.Attr("note", strings.Repeat(" ", 30000)); sysexit.Code(err) != sysexit.DataErr {
 		t.Errorf("an attribute of 90,000 octets escaped: %v", err)
 	}
+	if err := w.Attr("note", strings.Repeat("x", MaxLine+1-len("A note=\n"))); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("an attribute of MaxLine+1 octets: %v", err)
+	}
 	if err := w.Attr("note", strings.Repeat("x", MaxLine-len("A note=\n"))); err != nil {
 		t.Errorf("an attribute of MaxLine octets: %v", err)
 	}
