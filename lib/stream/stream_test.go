@@ -1111,6 +1111,9 @@ func TestWriterLineLimit(t *testing.T) {
 	if err := w.Sender(Path{Mailbox: "a@b.example", Params: params}); sysexit.Code(err) != sysexit.DataErr {
 		t.Errorf("a sender line of 78,000 octets: %v", err)
 	}
+	if err := w.Sender(Path{Mailbox: "cc@d.example", Params: params[:5040]}); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("a sender line of MaxLine+1 octets: %v", err)
+	}
 	if err := w.Sender(Path{Mailbox: "a@b.example"}); err != nil {
 		t.Fatal(err)
 	}
@@ -1119,6 +1122,9 @@ func TestWriterLineLimit(t *testing.T) {
 	}
 	// A line of MaxLine octets exactly, LF included, is a line:
 	// "R <c@d.example>", 5,040 times " NOTIFY=NEVER", LF.
+	if err := w.Recipient(Path{Mailbox: "cc@d.example", Params: params[:5040]}); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("a recipient line of MaxLine+1 octets: %v", err)
+	}
 	if err := w.Recipient(Path{Mailbox: "c@d.example", Params: params[:5040]}); err != nil {
 		t.Errorf("a recipient line of MaxLine octets: %v", err)
 	}
