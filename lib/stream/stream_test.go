@@ -255,6 +255,21 @@ type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
+// TestWriterFlushErrorIsTemp: a record that fits in the Writer's buffer
+// goes out at Flush, and an error there is Flush's.
+func TestWriterFlushErrorIsTemp(t *testing.T) {
+	w := NewWriter(failWriter{})
+	w.Begin("x")
+	w.Sender(Path{})
+	w.Write([]byte("a\n"))
+	if err := w.End(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("Flush = %v; want temporary error", err)
+	}
+}
+
 func TestWriterWriteErrorIsTemp(t *testing.T) {
 	w := NewWriter(failWriter{})
 	w.Begin("x")
