@@ -251,6 +251,23 @@ func TestWriterRefuses(t *testing.T) {
 	}
 }
 
+// TestWriterSenderParams: the parameters of a sender are checked even
+// when its mailbox is the one the record before had.
+func TestWriterSenderParams(t *testing.T) {
+	w := NewWriter(io.Discard)
+	w.Begin("x")
+	if err := w.Sender(Path{Mailbox: "a@b.example"}); err != nil {
+		t.Fatal(err)
+	}
+	w.End()
+	w.Begin("y")
+	for _, params := range [][]string{{"X=a b"}, {"=x"}, {"BODY=8BIT\nR"}} {
+		if err := w.Sender(Path{Mailbox: "a@b.example", Params: params}); sysexit.Code(err) != sysexit.DataErr {
+			t.Errorf("Sender with params %q after the same mailbox = %v; want data error", params, err)
+		}
+	}
+}
+
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
