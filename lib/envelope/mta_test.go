@@ -49,6 +49,8 @@ func TestRoute(t *testing.T) {
 		"dev-Owner@x":                                   {"owner", ""},
 		"dev-bounces+bob=example.net@lists.example.org": {"bounces", "bob=example.net"},
 		"dev-accept+abc.def@x":                          {"accept", "abc.def"},
+		"dev+a+b@x":                                     {"post", "a+b"},
+		"dev-bounces+bob+tag=example.net@x":             {"bounces", "bob+tag=example.net"},
 		"dev-subscribe@x":                               {"subscribe", ""},
 	} {
 		cmd, ext, err := Route("dev@lists.example.org", rcpt)
