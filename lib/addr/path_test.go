@@ -44,6 +44,9 @@ func TestCheckMailbox(t *testing.T) {
 		"a@x\x00", "a\xff@x", "<a@x>", "a@x>", "a@b@c", "@a:b@c", "Postmaster",
 		"a@" + strings.Repeat("b", 64) + ".org", "a@" + strings.Repeat("b.", 128) + "c",
 		strings.Repeat("a", 250) + "@x.org",
+		// A quoted pair of a control octet or DEL: an LF in a path
+		// would end the line a Writer writes it on.
+		"\"a\\\nR <evil@x.example>\"@x", "\"a\\\x00\"@x", "\"a\\\r\"@x", "\"a\\\x7f\"@x",
 	}
 	for _, s := range bad {
 		if err := CheckMailbox(s); err == nil {
