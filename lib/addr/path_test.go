@@ -47,6 +47,9 @@ func TestCheckMailbox(t *testing.T) {
 		// A quoted pair of a control octet or DEL: an LF in a path
 		// would end the line a Writer writes it on.
 		"\"a\\\nR <evil@x.example>\"@x", "\"a\\\x00\"@x", "\"a\\\r\"@x", "\"a\\\x7f\"@x",
+		// A ">" or quote in a general address literal: the path would
+		// end, or a quote begin, inside the domain.
+		"a@[x-tag:a>b]", "a@[x-tag:a\"b]",
 	}
 	for _, s := range bad {
 		if err := CheckMailbox(s); err == nil {
