@@ -50,6 +50,9 @@ func TestCheckMailbox(t *testing.T) {
 		// A ">" or quote in a general address literal: the path would
 		// end, or a quote begin, inside the domain.
 		"a@[x-tag:a>b]", "a@[x-tag:a\"b]",
+		// A zone is no part of an IPv6 address literal (RFC 5321
+		// §4.1.3): it names an interface of the host that reads it.
+		"a@[IPv6:fe80::1%eth0]",
 	}
 	for _, s := range bad {
 		if err := CheckMailbox(s); err == nil {
