@@ -53,6 +53,9 @@ func TestCheckMailbox(t *testing.T) {
 		// A zone is no part of an IPv6 address literal (RFC 5321
 		// §4.1.3): it names an interface of the host that reads it.
 		"a@[IPv6:fe80::1%eth0]",
+		// DEL in quotes: no qtextSMTP (RFC 5321 §4.1.2), and a
+		// control octet the next Reader refuses on an envelope line.
+		"\"a\x7fb\"@x",
 	}
 	for _, s := range bad {
 		if err := CheckMailbox(s); err == nil {
