@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"mlm/lib/cookie"
 	"mlm/lib/listdir"
 	"mlm/lib/members"
 	"mlm/lib/mimewalk"
@@ -604,6 +606,42 @@ func TestDenyShellClass(t *testing.T) {
 			if passed, want := o.Len() > 0, id == "alice"; passed != want {
 				t.Errorf("deny %s: %s passed %v; want %v", pat, sender, passed, want)
 			}
+		}
+	}
+}
+
+// TestHoldNoticeCookies: the two addresses of a hold notice carry the
+// cookies mlm-moderate checks: the accept address's for "accept" and the
+// reject address's for "reject", each for the held post and good until
+// modexpire after the hold, and not a second after.
+func TestHoldNoticeCookies(t *testing.T) {
+	dir := openList(t)
+	if err := os.WriteFile(filepath.Join(dir, "modexpire"), []byte("3600\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, held := authPost(t, dir, "p1", "From: a@example.org\nPrecedence: bulk\nSubject: x\n\nbody\n")
+	wantHeld(t, "p1", out, held, "bulk%20mail")
+	n, err := os.ReadFile(filepath.Join(dir, "queue", "outgoing", "new", "p1.n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("0123456789abcdef0123456789abcdef")
+	until := time.Unix(1764417600+3600, 0)
+	for _, action := range []string{"accept", "reject"} {
+		m := regexp.MustCompile(`\n:  dev-` + action + `\+([0-9a-z]+-[a-z2-7]{24})@lists\.example\.org\n`).FindSubmatch(n)
+		if m == nil {
+			t.Fatalf("no %s address in the notice:\n%s", action, n)
+		}
+		tok := string(m[1])
+		if err := cookie.Check(key, action, "dev@lists.example.org", "p1", tok, until); err != nil {
+			t.Errorf("the %s address's cookie, at modexpire after the hold: %v; want good", action, err)
+		}
+		if err := cookie.Check(key, action, "dev@lists.example.org", "p1", tok, until.Add(time.Second)); err != cookie.ErrExpired {
+			t.Errorf("the %s address's cookie, a second after modexpire: %v; want expired", action, err)
+		}
+		other := map[string]string{"accept": "reject", "reject": "accept"}[action]
+		if err := cookie.Check(key, other, "dev@lists.example.org", "p1", tok, until); err != cookie.ErrForged {
+			t.Errorf("the %s address's cookie, for %s: %v; want forged", action, other, err)
 		}
 	}
 }
