@@ -645,3 +645,11 @@ func TestHoldNoticeCookies(t *testing.T) {
 		}
 	}
 }
+
+// TestApprovedWithoutPassword: on a list without a password an Approved
+// field means nothing: a member's post with one passes, as without it.
+func TestApprovedWithoutPassword(t *testing.T) {
+	dir := membersList(t, "a@example.org\n")
+	out, held := authPost(t, dir, "p1", "From: a@example.org\nApproved: anything\nSubject: x\n\nbody\n")
+	wantPassed(t, "p1", out, held)
+}
