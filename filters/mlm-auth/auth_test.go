@@ -653,3 +653,18 @@ func TestApprovedWithoutPassword(t *testing.T) {
 	out, held := authPost(t, dir, "p1", "From: a@example.org\nApproved: anything\nSubject: x\n\nbody\n")
 	wantPassed(t, "p1", out, held)
 }
+
+// TestMemberFiles: on a members list, the addresses of digest, nomail
+// and posters may post as subscribers do; an address in none is held.
+func TestMemberFiles(t *testing.T) {
+	dir := membersList(t, "sub@example.org\n")
+	for f, a := range map[string]string{"digest": "dig@example.org", "nomail": "nm@example.org", "posters": "extra@example.org"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(a+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, held := forwardedPost(t, dir, f, a)
+		wantPassed(t, f, out, held)
+	}
+	out, held := forwardedPost(t, dir, "stranger", "stranger@example.org")
+	wantHeld(t, "stranger", out, held, "the%20sender%20is%20not%20a%20member")
+}
