@@ -668,3 +668,25 @@ func TestMemberFiles(t *testing.T) {
 	out, held := forwardedPost(t, dir, "stranger", "stranger@example.org")
 	wantHeld(t, "stranger", out, held, "the%20sender%20is%20not%20a%20member")
 }
+
+// TestUnknownPolicy: a policy that is none of open, members and
+// moderated (a typo) is a temporary failure: the posts wait in their
+// queue until the list is mended, and none is judged by another policy.
+func TestUnknownPolicy(t *testing.T) {
+	dir := membersList(t, "a@example.org\n")
+	if err := os.WriteFile(filepath.Join(dir, "policy"), []byte("moderatd\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var in, out bytes.Buffer
+	if err := stream.WriteRecord(&in, &stream.Header{ID: "p1", Sender: stream.Path{Mailbox: "a@example.org"}},
+		strings.NewReader("From: a@example.org\nSubject: x\n\nbody\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+	err := run(dir, &in, &out, time.Unix(1764417600, 0))
+	if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), `unknown policy "moderatd"`) {
+		t.Errorf("policy moderatd: %v; want a temporary failure naming it", err)
+	}
+	if out.Len() > 0 {
+		t.Errorf("policy moderatd: passed %q; want nothing", out.Bytes())
+	}
+}
