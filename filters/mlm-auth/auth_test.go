@@ -690,3 +690,26 @@ func TestUnknownPolicy(t *testing.T) {
 		t.Errorf("policy moderatd: passed %q; want nothing", out.Bytes())
 	}
 }
+
+// TestPasswordUnreadable: a password file that cannot be read is a
+// temporary failure, not a list without a password: a post that gives
+// the password waits (75) until the list is mended, rather than being
+// judged as if its Approved field meant nothing.
+func TestPasswordUnreadable(t *testing.T) {
+	dir := membersList(t, "a@example.org\n")
+	// (A directory: root, who runs the tests, reads any file.)
+	if err := os.Mkdir(filepath.Join(dir, "password"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var in, out bytes.Buffer
+	if err := stream.WriteRecord(&in, &stream.Header{ID: "p1", Sender: stream.Path{Mailbox: "a@example.org"}},
+		strings.NewReader("From: a@example.org\nApproved: s3cret\nSubject: x\n\nbody\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(dir, &in, &out, time.Unix(1764417600, 0)); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("password unreadable: %v; want a temporary failure", err)
+	}
+	if out.Len() > 0 {
+		t.Errorf("password unreadable: passed %q; want nothing", out.Bytes())
+	}
+}
