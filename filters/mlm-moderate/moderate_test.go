@@ -58,6 +58,12 @@ func reply(t *testing.T, d *listdir.Dir, n int, action, id string) string {
 // said on standard error and its error.
 func mail(t *testing.T, d *listdir.Dir, in string) (string, error) {
 	t.Helper()
+	return mailAt(t, d, in, testNow)
+}
+
+// mailAt is mail run at the time now.
+func mailAt(t *testing.T, d *listdir.Dir, in string, now time.Time) (string, error) {
+	t.Helper()
 	f, err := os.CreateTemp(t.TempDir(), "stderr")
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +71,7 @@ func mail(t *testing.T, d *listdir.Dir, in string) (string, error) {
 	defer f.Close()
 	stderr := os.Stderr
 	os.Stderr = f
-	err = run(&args{Dir: d.Path, Action: "mail"}, strings.NewReader(in), io.Discard, testNow)
+	err = run(&args{Dir: d.Path, Action: "mail"}, strings.NewReader(in), io.Discard, now)
 	os.Stderr = stderr
 	b, _ := os.ReadFile(f.Name())
 	return string(b), err
@@ -165,5 +171,21 @@ func TestMailRefusedAnswers(t *testing.T) {
 		if d.Queue(listdir.Incoming).Has("h1") || !d.Queue(listdir.Hold).Has("h1") {
 			t.Errorf("%s: h1 approved", tc.name)
 		}
+	}
+}
+
+// TestMailExpired: an answer that comes after its cookie expired is
+// refused (77) as an expired cookie, not as a forged one, and the post
+// stays held.
+func TestMailExpired(t *testing.T) {
+	d := heldList(t, "h1")
+	late := testNow.Add(8 * 24 * time.Hour) // the cookie is good for 7 days
+	in := strings.Replace(reply(t, d, 1, "accept", "h1"), fmt.Sprintf("\nA received=%d\n", testNow.Unix()), fmt.Sprintf("\nA received=%d\n", late.Unix()), 1)
+	stderr, err := mailAt(t, d, in, late)
+	if sysexit.Code(err) != sysexit.NoPerm || stderr != "mlm-moderate: expired cookie\n" {
+		t.Errorf("a late answer: %v (%d), stderr %q; want 77, expired cookie", err, sysexit.Code(err), stderr)
+	}
+	if d.Queue(listdir.Incoming).Has("h1") || !d.Queue(listdir.Hold).Has("h1") {
+		t.Errorf("h1 approved by a late answer")
 	}
 }
