@@ -189,3 +189,25 @@ func TestMailExpired(t *testing.T) {
 		t.Errorf("h1 approved by a late answer")
 	}
 }
+
+// TestMailFirstRefusal: of a stream of answers with two refused, each
+// is said, the answer after them is acted on all the same, and the
+// status is the first refusal's: 67 for a post settled otherwise, not
+// the 77 of the forged cookie after it.
+func TestMailFirstRefusal(t *testing.T) {
+	d := heldList(t, "h1", "h2")
+	if stderr, err := mail(t, d, reply(t, d, 1, "accept", "h1")); err != nil {
+		t.Fatalf("approving h1: %v, stderr %q", err, stderr)
+	}
+	in := reply(t, d, 2, "reject", "h1") + reply(t, d, 3, "accept", "nothere") + reply(t, d, 4, "accept", "h2")
+	stderr, err := mail(t, d, in)
+	if sysexit.Code(err) != sysexit.NoUser {
+		t.Errorf("status %v (%d); want 67, the first refusal's", err, sysexit.Code(err))
+	}
+	if want := "mlm-moderate: h1: approved already: not rejected\nmlm-moderate: bad or forged cookie\n"; stderr != want {
+		t.Errorf("stderr %q; want %q", stderr, want)
+	}
+	if !d.Queue(listdir.Incoming).Has("h2") {
+		t.Errorf("h2, answered after the refusals, not approved")
+	}
+}
