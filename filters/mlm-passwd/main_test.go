@@ -43,3 +43,22 @@ func TestBOM(t *testing.T) {
 		t.Errorf("the password of 998 octets after a byte-order mark is not the 998 octets")
 	}
 }
+
+// TestTrimmed: white space around the first line, before and after, is
+// no part of the password, since mlm-auth trims what a poster gives.
+func TestTrimmed(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, listdir.Address), []byte("dev@lists.example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(&args{Dir: dir}, strings.NewReader(" \tletmein \t\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, listdir.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored := strings.TrimSpace(string(b)); !password.Check(stored, "letmein") {
+		t.Errorf("the password set from \" \\tletmein \\t\\r\\n\" is not letmein")
+	}
+}
