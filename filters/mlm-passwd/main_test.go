@@ -9,6 +9,7 @@ import (
 	"mlm/lib/listdir"
 	"mlm/lib/mlmtest"
 	"mlm/lib/password"
+	"mlm/lib/sysexit"
 )
 
 func TestMain(m *testing.M) { mlmtest.Main(m, prog, main) }
@@ -60,5 +61,21 @@ func TestTrimmed(t *testing.T) {
 	}
 	if stored := strings.TrimSpace(string(b)); !password.Check(stored, "letmein") {
 		t.Errorf("the password set from \" \\tletmein \\t\\r\\n\" is not letmein")
+	}
+}
+
+// TestBOMTooLong: a first line of 999 octets after a byte-order mark is
+// refused as too long (65), not cut to 998 octets and set.
+func TestBOMTooLong(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, listdir.Address), []byte("dev@lists.example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := run(&args{Dir: dir}, strings.NewReader(listdir.BOM+strings.Repeat("x", 999)+"\n"))
+	if sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("999 octets after a byte-order mark: %v; want 65", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, listdir.Password)); err == nil {
+		t.Errorf("a password was set from a line too long")
 	}
 }
