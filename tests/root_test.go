@@ -14,8 +14,8 @@ import (
 )
 
 // TestRootInListOfAnother: root's mlm-sub, mlm-unsub, mlm-run,
-// mlm-accept and mlm-moderate in a list the list's own user owns, and
-// mlm-newlist in a directory of lists it owns, refuse, 75 and one line naming the user, and change nothing. Before,
+// mlm-accept, mlm-moderate and mlm-passwd in a list the list's own
+// user owns, and mlm-newlist in a directory of lists it owns, refuse, 75 and one line naming the user, and change nothing. Before,
 // mlm-sub rewrote the member file as root's, mode 0600, and every post
 // after stopped at mlm-auth, the list user's, with "subscribers:
 // permission denied". Reading stays root's to do (mlm-who, mlm-moderate
@@ -41,6 +41,8 @@ func TestRootInListOfAnother(t *testing.T) {
 		{"mlm-run", dir},
 		{"mlm-run", filepath.Join(dir, "queue", "incoming"), "cat"},
 		{"mlm-moderate", dir, "expire"},
+		{"mlm-passwd", dir},
+		{"mlm-passwd", "-d", dir},
 		{"mlm-newlist", filepath.Join(dir, "sub"), "sub@lists.example.org"},
 	} {
 		code, stderr := run(false, smallPost, c[0], c[1:]...)
@@ -53,6 +55,9 @@ func TestRootInListOfAnother(t *testing.T) {
 	}
 	if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
 		t.Errorf("incoming/new = %v; want nothing queued", n)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "password")); err == nil {
+		t.Errorf("root set the list's password, which the list cannot read")
 	}
 	if who := mlm(t, "", nil, "mlm-who", dir); who != "alice@example.org\n" {
 		t.Errorf("root's mlm-who = %q", who)
