@@ -83,3 +83,16 @@ func TestIterationsBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestIterationsTooMany: a stored hash of more than 10,000,000
+// iterations matches no password, even the one it was made from, as
+// mlm-listdir(5) says: a check of it would take seconds of each post's
+// time. The hash, of s3cret with 10,000,001 iterations, was made once
+// with Go's crypto/pbkdf2 and checked with Python's
+// hashlib.pbkdf2_hmac, so that the test does no such work itself.
+func TestIterationsTooMany(t *testing.T) {
+	stored := "pbkdf2-sha256$10000001$30313233343536373839616263646566$93f11d3269831d2b057861f58137e74831562d79325a21b18b1a60ca36afd5da"
+	if Check(stored, "s3cret") {
+		t.Errorf("Check(hash of 10000001 iterations) = true; want false")
+	}
+}
