@@ -713,3 +713,33 @@ func TestPasswordUnreadable(t *testing.T) {
 		t.Errorf("password unreadable: passed %q; want nothing", out.Bytes())
 	}
 }
+
+// passwordList is a members list of bob@example.net alone whose password
+// is letmein (a hash of one iteration, as auth-policy's).
+func passwordList(t *testing.T) string {
+	t.Helper()
+	dir := membersList(t, "bob@example.net\n")
+	pw := "pbkdf2-sha256$1$0011$cd40eec6eec30c148654953c2dbec69ae1d91b58a3a4cfee2254609f87e42a1f\n"
+	if err := os.WriteFile(filepath.Join(dir, "password"), []byte(pw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestPasswordLineLength: the password on the body's first line is
+// looked for within its first 1024 octets: a line of 1024 octets, its
+// LF included, that gives it passes, and the line is removed; one of
+// 1025 is not looked at, and the non-member's post is held with it.
+func TestPasswordLineLength(t *testing.T) {
+	dir := passwordList(t)
+	line := func(n int) string {
+		return "Approved:" + strings.Repeat(" ", n-len("Approved:letmein\n")) + "letmein\n"
+	}
+	out, held := authPost(t, dir, "p1", "From: a@example.org\nSubject: x\n\n"+line(1024)+"text\n")
+	wantPassed(t, "p1", out, held)
+	if bytes.Contains(out, []byte("letmein")) {
+		t.Errorf("p1: the password passed on:\n%s", out)
+	}
+	out, held = authPost(t, dir, "p2", "From: a@example.org\nSubject: x\n\n"+line(1025)+"text\n")
+	wantHeld(t, "p2", out, held, "the%20sender%20is%20not%20a%20member")
+}
