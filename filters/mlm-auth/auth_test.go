@@ -743,3 +743,15 @@ func TestPasswordLineLength(t *testing.T) {
 	out, held = authPost(t, dir, "p2", "From: a@example.org\nSubject: x\n\n"+line(1025)+"text\n")
 	wantHeld(t, "p2", out, held, "the%20sender%20is%20not%20a%20member")
 }
+
+// TestPasswordLineCase: "Approved:" on the body's first line is a field
+// name, taken in any case, as in the header: "APPROVED: letmein" passes
+// the post, and the line is removed.
+func TestPasswordLineCase(t *testing.T) {
+	dir := passwordList(t)
+	out, held := authPost(t, dir, "p1", "From: a@example.org\nSubject: x\n\nAPPROVED: letmein\ntext\n")
+	wantPassed(t, "p1", out, held)
+	if bytes.Contains(out, []byte("letmein")) {
+		t.Errorf("p1: the password passed on:\n%s", out)
+	}
+}
