@@ -377,7 +377,8 @@ func first(r *stream.Reader) (*stream.Header, error) {
 
 func attr(h *stream.Header, name string) string { v, _ := h.Get(name); return v }
 
-// expire discards held posts older than the list's modexpire.
+// expire discards held posts that have waited the list's modexpire or
+// longer: hold.Ready takes those ready at now less modexpire.
 func expire(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
 	holdFor, err := d.HoldFor()
 	if err != nil {
