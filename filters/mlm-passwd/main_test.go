@@ -16,21 +16,35 @@ func TestMain(m *testing.M) { mlmtest.Main(m, prog, main) }
 
 func TestScript(t *testing.T) { mlmtest.Run(t) }
 
-// TestBOM: a password file an editor saved with a byte-order mark at
-// its start sets the password without it, which a poster types.
-func TestBOM(t *testing.T) {
+// newList returns the directory of a list with an address and no
+// password.
+func newList(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, listdir.Address), []byte("dev@lists.example.org\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := run(&args{Dir: dir}, strings.NewReader(listdir.BOM+"letmein\r\n")); err != nil {
-		t.Fatal(err)
-	}
+	return dir
+}
+
+// stored returns the password hash the list in dir keeps.
+func stored(t *testing.T, dir string) string {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, listdir.Password))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored := strings.TrimSpace(string(b)); !password.Check(stored, "letmein") {
+	return strings.TrimSpace(string(b))
+}
+
+// TestBOM: a password file an editor saved with a byte-order mark at
+// its start sets the password without it, which a poster types.
+func TestBOM(t *testing.T) {
+	dir := newList(t)
+	if err := run(&args{Dir: dir}, strings.NewReader(listdir.BOM+"letmein\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if !password.Check(stored(t, dir), "letmein") {
 		t.Errorf("the password set from a file with a byte-order mark is not letmein")
 	}
 	// One of the longest, 998 octets, with the mark before it: taken
@@ -39,8 +53,7 @@ func TestBOM(t *testing.T) {
 	if err := run(&args{Dir: dir}, strings.NewReader(listdir.BOM+long+"\r\n")); err != nil {
 		t.Fatalf("998 octets after a byte-order mark: %v", err)
 	}
-	b, _ = os.ReadFile(filepath.Join(dir, listdir.Password))
-	if stored := strings.TrimSpace(string(b)); !password.Check(stored, long) {
+	if !password.Check(stored(t, dir), long) {
 		t.Errorf("the password of 998 octets after a byte-order mark is not the 998 octets")
 	}
 }
@@ -48,18 +61,11 @@ func TestBOM(t *testing.T) {
 // TestTrimmed: white space around the first line, before and after, is
 // no part of the password, since mlm-auth trims what a poster gives.
 func TestTrimmed(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, listdir.Address), []byte("dev@lists.example.org\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := newList(t)
 	if err := run(&args{Dir: dir}, strings.NewReader(" \tletmein \t\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, listdir.Password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stored := strings.TrimSpace(string(b)); !password.Check(stored, "letmein") {
+	if !password.Check(stored(t, dir), "letmein") {
 		t.Errorf("the password set from \" \\tletmein \\t\\r\\n\" is not letmein")
 	}
 }
@@ -67,10 +73,7 @@ func TestTrimmed(t *testing.T) {
 // TestBOMTooLong: a first line of 999 octets after a byte-order mark is
 // refused as too long (65), not cut to 998 octets and set.
 func TestBOMTooLong(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, listdir.Address), []byte("dev@lists.example.org\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := newList(t)
 	err := run(&args{Dir: dir}, strings.NewReader(listdir.BOM+strings.Repeat("x", 999)+"\n"))
 	if sysexit.Code(err) != sysexit.DataErr {
 		t.Errorf("999 octets after a byte-order mark: %v; want 65", err)
