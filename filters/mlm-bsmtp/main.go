@@ -152,21 +152,27 @@ func send(bw *bufio.Writer, from string, rcpts io.Reader, msg *spool.Spool) erro
 	return sysexit.Temp(d.Close())
 }
 
-// heloName checks the name given, or finds this host's.
+// hostname is os.Hostname, which a test sets.
+var hostname = os.Hostname
+
+// heloName checks the name given, or finds this host's. An error names
+// where a bad name came from: this host's name is not the caller's
+// typing, and -H is the way round it.
 func heloName(name string) (string, error) {
+	from := ""
 	if name == "" {
-		h, err := os.Hostname()
+		h, err := hostname()
 		if err != nil {
 			return "", err
 		}
-		name = h
+		name, from = h, " (this host's name; give one with -H)"
 	}
 	if err := addr.CheckDomain(name); err != nil {
-		return "", sysexit.Errorf(sysexit.Usage, "HELO name: %v", err)
+		return "", sysexit.Errorf(sysexit.Usage, "HELO name: %v%s", err, from)
 	}
 	a, ok := addr.ASCIIHost(name)
 	if !ok {
-		return "", sysexit.Errorf(sysexit.Usage, "HELO name: %s: no A-labels for it (IDNA)", name)
+		return "", sysexit.Errorf(sysexit.Usage, "HELO name: %s: no A-labels for it (IDNA)%s", name, from)
 	}
 	return a, nil
 }

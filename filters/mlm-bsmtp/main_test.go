@@ -4,8 +4,37 @@ import (
 	"testing"
 
 	"mlm/lib/mlmtest"
+	"mlm/lib/sysexit"
 )
 
 func TestMain(m *testing.M) { mlmtest.Main(m, prog, main) }
 
 func TestScript(t *testing.T) { mlmtest.Run(t) }
+
+// TestHeloNameFromHost: a bad name that came from the host's name says
+// so, and what to do; a bad -H does not.
+func TestHeloNameFromHost(t *testing.T) {
+	defer func(h func() (string, error)) { hostname = h }(hostname)
+	tests := []struct {
+		host, flag, want, err string
+	}{
+		{"h.example", "", "h.example", ""},
+		{"my_host", "", "", `HELO name: bad domain label "my_host" (this host's name; give one with -H)`},
+		{"h.example", "my_host", "", `HELO name: bad domain label "my_host"`},
+		{"my_host", "h.example", "h.example", ""},
+	}
+	for _, tc := range tests {
+		hostname = func() (string, error) { return tc.host, nil }
+		got, err := heloName(tc.flag)
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+			if c := sysexit.Code(err); c != sysexit.Usage {
+				t.Errorf("host %q, -H %q: exit %d, want %d", tc.host, tc.flag, c, sysexit.Usage)
+			}
+		}
+		if got != tc.want || msg != tc.err {
+			t.Errorf("host %q, -H %q: %q, %q; want %q, %q", tc.host, tc.flag, got, msg, tc.want, tc.err)
+		}
+	}
+}
