@@ -80,7 +80,9 @@ func splitFromLine(line []byte) (sender, rest string) {
 // FromLineTime returns the time of an mbox From_ line, the asctime-format
 // date after the sender (RFC 4155 §2), read as UTC; ok is false if the
 // line has none. The date ends the line or a space follows it: a year of
-// five digits is none, not its first four.
+// five digits is none, not its first four. A numeric zone right after
+// the year (" +0100"), which some writers add and Dovecot reads, is the
+// date's offset from UTC; anything else there is not a zone.
 func FromLineTime(line []byte) (t time.Time, ok bool) {
 	if !IsFromLine(line) {
 		return t, false
@@ -91,5 +93,32 @@ func FromLineTime(line []byte) (t time.Time, ok bool) {
 		return t, false
 	}
 	t, err := time.Parse(time.ANSIC, s[:len(time.ANSIC)])
-	return t, err == nil
+	if err != nil {
+		return t, false
+	}
+	return t.Add(-fromLineZone(s[len(time.ANSIC):])), true
+}
+
+// fromLineZone is the offset from UTC that rest, what follows a From_
+// line's date, begins with: " +hhmm" or " -hhmm" ending rest or followed
+// by a space, hh up to 23 and mm up to 59; else 0.
+func fromLineZone(rest string) time.Duration {
+	if len(rest) < 6 || rest[0] != ' ' || len(rest) > 6 && rest[6] != ' ' {
+		return 0
+	}
+	sign, d := rest[1], rest[2:6]
+	for i := range len(d) {
+		if d[i] < '0' || d[i] > '9' {
+			return 0
+		}
+	}
+	hh, mm := int(d[0]-'0')*10+int(d[1]-'0'), int(d[2]-'0')*10+int(d[3]-'0')
+	if sign != '+' && sign != '-' || hh > 23 || mm > 59 {
+		return 0
+	}
+	z := time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute
+	if sign == '-' {
+		z = -z
+	}
+	return z
 }

@@ -32,6 +32,18 @@ func TestFromLineTime(t *testing.T) {
 		"From MAILER-DAEMON Sat Nov 28 12:00:00 2026":               1795867200,
 		"From \"john smith\"@example.org  Sat Nov 28 12:00:00 2026": 1795867200,
 		"From <\"a b\"@x> Sat Nov 28 12:00:00 2026":                 1795867200,
+		// A numeric zone after the year is the date's offset from UTC.
+		"From a@b Sat Nov 28 13:00:00 2026 +0100\n":      1795867200,
+		"From a@b Sat Nov 28 06:30:00 2026 -0530 remote": 1795867200,
+		"From a@b Sat Nov 28 12:00:00 2026 +0000\r\n":    1795867200,
+		// Anything else there is no zone: the date is UTC.
+		"From a@b Sat Nov 28 12:00:00 2026 +01":    1795867200,
+		"From a@b Sat Nov 28 12:00:00 2026 +2400":  1795867200,
+		"From a@b Sat Nov 28 12:00:00 2026 +0160":  1795867200,
+		"From a@b Sat Nov 28 12:00:00 2026 +01000": 1795867200,
+		"From a@b Sat Nov 28 12:00:00 2026 0100":   1795867200,
+		"From a@b Sat Nov 28 12:00:00 2026 +01a0":  1795867200,
+		"From a@b Sat Nov 28 12:00:00 2026 *0100":  1795867200,
 	} {
 		if got, ok := FromLineTime([]byte(in)); !ok || got.Unix() != want {
 			t.Errorf("FromLineTime(%q) = %v, %v; want %d", in, got.Unix(), ok, want)
