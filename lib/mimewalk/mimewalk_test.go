@@ -202,6 +202,12 @@ func TestWalk(t *testing.T) {
 			"--o\nContent-Type: message/delivery-status\n\nA: 1\n\nB: 2\n--o--\n", nil, 3, 2},
 		{"delivery-status, a multipart in a block", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: message/delivery-status\n\nA: 1\n\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n\nC: 3\n--o--\n", nil, 5, 3},
+		// Each block is a part, and the blocks count to the limit as
+		// any parts do: 10,000 in all is within it, 10,001 past it.
+		{"delivery-status, 10,000 parts", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/delivery-status\n\n" + strings.Repeat("A: 1\n\n", 9_998) + "--o--\n", nil, 10_000, 2},
+		{"delivery-status, 10,001 parts", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/delivery-status\n\n" + strings.Repeat("A: 1\n\n", 9_999) + "--o--\n", ErrParts, 10_001, 2},
 		// A line that is no field ends a part's header for Python's
 		// email, without a blank line, and starts its body; other
 		// readers pass over it. Where that makes a multipart or
