@@ -235,6 +235,11 @@ func TestWalk(t *testing.T) {
 			"--o\nX-Long: " + strings.Repeat("y", 3*MaxField) + "\n\n--o\n\n--o--\n", nil, 2, 1},
 		{"long padding", "multipart/mixed; boundary=o",
 			"--o" + strings.Repeat(" ", 2*MaxField) + "\n\n--o" + strings.Repeat("y", 2*MaxField) + "\n--o--\n", nil, 1, 1},
+		// Text after the padding, past what is kept of the line: no
+		// delimiter ("--o" and spaces alone would be), so the outer
+		// part goes on and the inner multipart's parts count.
+		{"long padding, then text", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--o" + strings.Repeat(" ", 2*MaxField) + "x\n--i\n\n--i\n\n--i--\n--o--\n", nil, 4, 2},
 		{"only CRs", "multipart/mixed; boundary=o", "--o\n" + strings.Repeat("\r", 2*MaxField) + "\n\n--o--\n", nil, 1, 1},
 	}
 	for _, tc := range tests {
