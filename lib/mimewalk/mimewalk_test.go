@@ -217,6 +217,11 @@ func TestWalk(t *testing.T) {
 			"--o\nContent-Type: multipart/mixed; boundary=i\njunk\n--i\nx\n--i\nx\n--i--\n--o--\n", ErrType, 1, 1},
 		{"a name with a space", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: multipart/mixed; boundary=i\njunk line: x\n--i\nx\n--i--\n--o--\n", ErrType, 1, 1},
+		// The name alone makes it no field: every line after it has a
+		// colon, the delimiters too (a boundary with a colon), so the
+		// walk, reading on, would take them all for fields.
+		{"a name with a space, then fields", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=\"a:b\"\nx y: z\n--a:b\nx: 1\n--a:b\nx: 1\n--a:b\n\n--a:b--\n--o--\n", ErrType, 1, 1},
 		{"space before the colon", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: multipart/mixed; boundary=i\nX :y\n--i\nx\n--i--\n--o--\n", ErrType, 1, 1},
 		{"the first delimiter in the header", "multipart/mixed; boundary=o",
