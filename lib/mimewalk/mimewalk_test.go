@@ -149,6 +149,11 @@ func TestWalk(t *testing.T) {
 			"--o\nContent-Type: multipart/mixed; boundary=\"a  b\"\n\n--a  b\n\n--a  b\n\n--a  b--\n--o--\n", nil, 3, 2},
 		{"a tab in a part's folded boundary", "multipart/mixed; boundary=o",
 			"--o\r\nContent-Type: multipart/mixed;\r\n\tboundary=\"a\tb\"\r\n\r\n--a\tb\r\n\r\n--a\tb\r\n\r\n--a\tb--\r\n--o--\r\n", nil, 3, 2},
+		// A field's name has no case.
+		{"content-type in lower case", "multipart/mixed; boundary=o",
+			"--o\ncontent-type: multipart/mixed; boundary=i\n\n--i\n\n--i\n\n--i--\n--o--\n", nil, 3, 2},
+		{"content-transfer-encoding in upper case", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/rfc822\nCONTENT-TRANSFER-ENCODING: base64\n\n" + b64Lines(inner) + "--o\n\n--o--\n", nil, 5, 3},
 		{"folded content-type", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: multipart/mixed;\n boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 2},
 		{"delimiter ends a header", "multipart/mixed; boundary=o",
