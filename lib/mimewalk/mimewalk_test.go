@@ -241,6 +241,12 @@ func TestWalk(t *testing.T) {
 			"--d\n\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--d--\n", nil, 2, 3},
 		{"long content-type", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: text/plain;\n x=\"" + strings.Repeat("y", MaxField) + "\"\n\n--o--\n", ErrField, 1, 1},
+		// MaxField octets of field, its line end counted, are read;
+		// one more is too long.
+		{"content-type of MaxField octets", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: text/plain; x=\"" + strings.Repeat("y", MaxField-31) + "\"\n\n--o--\n", nil, 1, 1},
+		{"content-type of MaxField+1 octets", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: text/plain; x=\"" + strings.Repeat("y", MaxField-30) + "\"\n\n--o--\n", ErrField, 1, 1},
 		{"long other field", "multipart/mixed; boundary=o",
 			"--o\nX-Long: " + strings.Repeat("y", 3*MaxField) + "\n\n--o\n\n--o--\n", nil, 2, 1},
 		{"long padding", "multipart/mixed; boundary=o",
