@@ -249,6 +249,10 @@ func TestWalk(t *testing.T) {
 			"--o\nContent-Type: text/plain; x=\"" + strings.Repeat("y", MaxField-30) + "\"\n\n--o--\n", ErrField, 1, 1},
 		{"long other field", "multipart/mixed; boundary=o",
 			"--o\nX-Long: " + strings.Repeat("y", 3*MaxField) + "\n\n--o\n\n--o--\n", nil, 2, 1},
+		// Only a long Content-Type is a fault; a long
+		// Content-Transfer-Encoding is dropped, as another field is.
+		{"long transfer-encoding", "multipart/mixed; boundary=o",
+			"--o\nContent-Transfer-Encoding: 7bit (" + strings.Repeat("y", MaxField) + ")\n\n--o\n\n--o--\n", nil, 2, 1},
 		{"long padding", "multipart/mixed; boundary=o",
 			"--o" + strings.Repeat(" ", 2*MaxField) + "\n\n--o" + strings.Repeat("y", 2*MaxField) + "\n--o--\n", nil, 1, 1},
 		// Text after the padding, past what is kept of the line: no
