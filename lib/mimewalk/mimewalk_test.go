@@ -91,6 +91,10 @@ func TestWalk(t *testing.T) {
 		// Go's close ("--x--") is none to Python's email, and Python's
 		// none to Go's: the walk reads on after either.
 		{"comment, either close", "multipart/mixed; boundary=x (c)", "--x (c)\n\n--x--\n--x (c)\n\n--x (c)--\n--x\n", nil, 3, 1},
+		// Both delimiters go with the multipart: after the outer
+		// delimiter that ends it, "--x (c)" is a body line.
+		{"comment, inside, after its multipart", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=x (c)\n\n--x (c)\n\n--o\n\n--x (c)\n\n--x\n\n--o--\n", nil, 3, 2},
 		{"quotes and a comment, as Python's email reads it", "multipart/mixed; boundary=\"x\" (c)", "--\"x\" (c)\n\na\n--x\n\nb\n--x--\n", nil, 2, 1},
 		// Python's email takes off angle brackets around a value as it
 		// does quotes, and again after them, and takes a ";" after
