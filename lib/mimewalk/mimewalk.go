@@ -466,7 +466,9 @@ func unhex(c byte) int {
 // reports whether line is one. after is 1 + the level whose delimiter
 // line the line before was, or 0.
 func (w *Walker) delimiter(line []byte, after int) bool {
-	if len(line) < 3 || line[0] != '-' || line[1] != '-' || len(w.bounds) == 0 {
+	// "--" alone, the body's last line with no line end, is one: an
+	// empty boundary's.
+	if len(line) < 2 || line[0] != '-' || line[1] != '-' || len(w.bounds) == 0 {
 		return false
 	}
 	b := string(bytes.TrimRight(line[2:], " \t\r\n"))

@@ -495,18 +495,21 @@ func TestEncodedRaw(t *testing.T) {
 }
 
 // TestEnd: the body's last line, without a line end, is walked at End:
-// a delimiter there is the 10,001st part.
+// a delimiter there is the 10,001st part, "--" alone too, the delimiter
+// of an empty boundary, as Python's email reads it.
 func TestEnd(t *testing.T) {
-	ct, _ := flat(0)
-	body := []byte(strings.Repeat("--x\n\nx\n", 10_000) + "--x")
-	w := New(ct, Default)
-	w.Write(body)
-	if w.Err() != nil || w.Parts() != 10_000 {
-		t.Fatalf("before End: %v, %d parts; want none yet, 10000", w.Err(), w.Parts())
-	}
-	w.End()
-	if !errors.Is(w.Err(), ErrParts) || w.Parts() != 10_001 {
-		t.Errorf("after End: %v, %d parts; want ErrParts, 10001", w.Err(), w.Parts())
+	for _, b := range []string{"x", ""} {
+		ct := `multipart/mixed; boundary="` + b + `"`
+		body := []byte(strings.Repeat("--"+b+"\n\nx\n", 10_000) + "--" + b)
+		w := New(ct, Default)
+		w.Write(body)
+		if w.Err() != nil || w.Parts() != 10_000 {
+			t.Fatalf("boundary %q, before End: %v, %d parts; want none yet, 10000", b, w.Err(), w.Parts())
+		}
+		w.End()
+		if !errors.Is(w.Err(), ErrParts) || w.Parts() != 10_001 {
+			t.Errorf("boundary %q, after End: %v, %d parts; want ErrParts, 10001", b, w.Err(), w.Parts())
+		}
 	}
 }
 
