@@ -30,8 +30,10 @@
 // thing. A part whose Content-Type, or Content-Transfer-Encoding, is
 // given twice, the first and last differing, is ErrType where that makes
 // it a multipart or message to readers that take one and not to those
-// that take the other (Ambiguous). A missing close delimiter is no
-// error: the body simply ends.
+// that take the other (Ambiguous); so is a multipart's or message's
+// Content-Transfer-Encoding over MaxField, which readers may trim to
+// "base64" and decode. A missing close delimiter is no error: the body
+// simply ends.
 package mimewalk
 
 import (
@@ -117,6 +119,7 @@ type Walker struct {
 	lastTE string         // header: the last Content-Transfer-Encoding's value
 	seenCT bool           // header: a Content-Type field was read...
 	seenTE bool           // ... a Content-Transfer-Encoding field
+	longTE bool           // ... one too long to read (see headerLine)
 	inCT   bool           // header: the field being read is Content-Type
 	inCTE  bool           // header: ... Content-Transfer-Encoding
 	after  int            // 1 + the level whose delimiter line the last line was; 0 if none
@@ -569,7 +572,7 @@ func (w *Walker) end() {
 func (w *Walker) startHeader() {
 	w.inHead, w.inCT, w.inCTE = true, false, false
 	w.field, w.ct, w.cte, w.defCT = w.field[:0], "", "", ""
-	w.lastCT, w.lastTE, w.seenCT, w.seenTE = "", "", false, false
+	w.lastCT, w.lastTE, w.seenCT, w.seenTE, w.longTE = "", "", false, false, false
 }
 
 // headerLine reads one line of a part's header; the empty line ends it.
@@ -588,6 +591,14 @@ func (w *Walker) headerLine(line []byte, long bool) {
 			ct := w.ct
 			if ct == "" {
 				ct = w.defCT
+			}
+			if w.longTE && !Flat(ct) && !w.inQP() {
+				// A Content-Transfer-Encoding too long to read may be
+				// "base64" with padding or empty folded lines, which
+				// readers drop and then decode the message: its
+				// encoding cannot be read.
+				w.err = ErrType
+				return
 			}
 			if w.inBlocks() && Flat(ct) {
 				w.block() // the block ends at its blank line
@@ -648,6 +659,7 @@ func (w *Walker) addField(line []byte, long bool) {
 		if w.inCT {
 			w.err = ErrField
 		}
+		w.longTE = w.longTE || w.inCTE
 		w.inCT, w.inCTE, w.field = false, false, w.field[:0]
 		return
 	}

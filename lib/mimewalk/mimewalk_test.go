@@ -257,6 +257,13 @@ func TestWalk(t *testing.T) {
 		// Content-Transfer-Encoding is dropped, as another field is.
 		{"long transfer-encoding", "multipart/mixed; boundary=o",
 			"--o\nContent-Transfer-Encoding: 7bit (" + strings.Repeat("y", MaxField) + ")\n\n--o\n\n--o--\n", nil, 2, 1},
+		// ... but in a message part's header it may hide "base64",
+		// padded past what the walk keeps, which readers trim and
+		// decode: the part cannot be read.
+		{"long transfer-encoding, message", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64" + strings.Repeat(" ", 2*MaxField) + "\n\n" + b64Lines(inner) + "--o--\n", ErrType, 1, 1},
+		{"long transfer-encoding, message, last", "multipart/mixed; boundary=o",
+			"--o\nContent-Transfer-Encoding: 7bit\nContent-Transfer-Encoding: base64\n" + strings.Repeat(" \n", MaxField) + "Content-Type: message/rfc822\n\n" + b64Lines(inner) + "--o--\n", ErrType, 1, 1},
 		{"long padding", "multipart/mixed; boundary=o",
 			"--o" + strings.Repeat(" ", 2*MaxField) + "\n\n--o" + strings.Repeat("y", 2*MaxField) + "\n--o--\n", nil, 1, 1},
 		// Text after the padding, past what is kept of the line: no
