@@ -377,6 +377,9 @@ func TestBase64Padding(t *testing.T) {
 		{"QUI=\nQQ==\n", "ABA"},
 		{"Q=QQ", "@\x04"},
 		{"QQ=\n=QUJD", "AABC"},
+		// Three "=" or four still give one octet.
+		{"LQ==L===LQ==", "-,-"},
+		{"====QUJD", "\x00ABC"},
 	} {
 		e := &encoded{}
 		e.base64([]byte(tc.in))
