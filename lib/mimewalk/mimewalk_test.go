@@ -430,6 +430,8 @@ func TestQuotedPrintableBogus(t *testing.T) {
 		{"==41", "==41"},
 		{"=\r=41=\n=\r\n=3D", "A="},
 		{"=4", ""},
+		// Hex digits in lower case too, as readers take them.
+		{"=2d=2D=3d=3D=0a", "--==\n"},
 	} {
 		for _, chunk := range []int{1, len(tc.in)} {
 			e := &encoded{qp: true}
