@@ -452,11 +452,19 @@ func TestQuotedPrintableBogus(t *testing.T) {
 // parts it counted.
 func TestEncodedLastLine(t *testing.T) {
 	m := "Subject: x\nContent-Type: multipart/mixed; boundary=i\n\n--i"
-	one := map[string]string{
-		"base64":           b64Lines(m),
-		"quoted-printable": strings.ReplaceAll(m, "=", "=3D") + "=\n",
+	// In base64 without its "=" padding too, the last quad of two or
+	// three characters giving one or two octets, the delimiter's last
+	// (m with one space or two after its subject, to put them there).
+	unpadded := func(pad string) string {
+		return strings.TrimRight(b64Lines(strings.Replace(m, "x\n", "x"+pad+"\n", 1)), "=\n") + "\n"
 	}
-	for enc, e := range one {
+	for _, one := range []struct{ enc, e string }{
+		{"base64", b64Lines(m)},
+		{"base64", unpadded(" ")},
+		{"base64", unpadded("  ")},
+		{"quoted-printable", strings.ReplaceAll(m, "=", "=3D") + "=\n"},
+	} {
+		enc, e := one.enc, one.e
 		body := strings.Repeat("--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: "+enc+"\n\n"+e, 3) + "--o--\n"
 		for _, tc := range []struct {
 			lim   Limits
@@ -469,8 +477,8 @@ func TestEncodedLastLine(t *testing.T) {
 					w.Write(b[:min(chunk, len(b))])
 				}
 				if !errors.Is(w.Err(), tc.err) || tc.err == nil && w.Parts() != tc.parts {
-					t.Errorf("3 messages in %s, %+v, in pieces of %d: %v, %d parts; want %v, %d",
-						enc, tc.lim, chunk, w.Err(), w.Parts(), tc.err, tc.parts)
+					t.Errorf("3 messages in %s ending %q, %+v, in pieces of %d: %v, %d parts; want %v, %d",
+						enc, e[len(e)-6:], tc.lim, chunk, w.Err(), w.Parts(), tc.err, tc.parts)
 				}
 			}
 		}
