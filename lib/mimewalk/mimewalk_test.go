@@ -653,6 +653,26 @@ func abs(n int) int {
 	return n
 }
 
+// TestAmbiguous: first and last fields that differ only in white space,
+// or an encoding only in case, read one way to every reader.
+func TestAmbiguous(t *testing.T) {
+	for _, tc := range []struct {
+		ct, lastCT, cte, lastCTE string
+		want                     bool
+	}{
+		{"message/rfc822", "message/rfc822", "base64", "BASE64", false},
+		{"message/rfc822", "message/rfc822", "Quoted-Printable", "quoted-printable", false},
+		{"multipart/mixed;  boundary=x", "multipart/mixed;\tboundary=x", "", "", false},
+		{"message/rfc822", "message/rfc822", "7bit", "base64", true},
+		{"text/plain", "multipart/mixed; boundary=x", "", "", true},
+		{"text/plain", "text/html", "7bit", "base64", false},
+	} {
+		if got := Ambiguous(tc.ct, tc.lastCT, tc.cte, tc.lastCTE); got != tc.want {
+			t.Errorf("Ambiguous(%q, %q, %q, %q) = %v; want %v", tc.ct, tc.lastCT, tc.cte, tc.lastCTE, got, tc.want)
+		}
+	}
+}
+
 // TestFlat: a type Flat calls flat gives a Walker that is Done at once.
 func TestFlat(t *testing.T) {
 	for _, tc := range []struct {
