@@ -241,6 +241,19 @@ func TestHoldNoField(t *testing.T) {
 	wantHeld(t, "j1", out, held, unreadable)
 }
 
+// TestHoldLastLine: the body's last line, with no line end, is a line to
+// mail readers all the same: a delimiter there is one more part, here
+// the 10,001st, and the post is held; a close delimiter there ends the
+// 10,000 parts, and the post passes.
+func TestHoldLastLine(t *testing.T) {
+	dir := openList(t)
+	parts := "From: a@example.org\nContent-Type: multipart/mixed; boundary=b\n\n" + strings.Repeat("--b\n\nx\n", mimewalk.Default.Parts)
+	out, held := authPost(t, dir, "e1", parts+"--b")
+	wantHeld(t, "e1", out, held, tooMany)
+	out, held = authPost(t, dir, "e2", parts+"--b--")
+	wantPassed(t, "e2", out, held)
+}
+
 // TestHoldBoundaryComment: Python's email takes a comment after a
 // boundary for part of it, where other readers drop it: the parts under
 // the boundary as Python's email reads it count, and more than the limit
