@@ -104,6 +104,10 @@ func TestWalk(t *testing.T) {
 		{"a quoted backslash, as Python's email reads it", `multipart/mixed; boundary="x\\"; y=z`,
 			"--\"x\\\\\"; y=z\n\n--\"x\\\\\"; y=z\n\n--\"x\\\\\"; y=z--\n", nil, 2, 1},
 		{"RFC 2231, a comment, as Python's email reads it", "multipart/mixed; boundary*=utf-8''x%20(c)", "--x (c)\n\n--x (c)\n\n--x (c)--\n", nil, 2, 1},
+		// A boundary Python's email alone reads, in what the others
+		// take for a comment, delimits as it alone: "--" is no
+		// delimiter, and its close delimiter closes it.
+		{"boundary to Python's email alone", "multipart/mixed; x=a (; boundary=b; y=c)", "--b\n\n--\n\n--b--\n--b\n\n", nil, 1, 1},
 		{"no comment in quotes", "multipart/mixed; boundary=\"x (y)\" (z)", "--x (y)\n\n--x\n\n--x (y)--\n", nil, 1, 1},
 		{"quoted-pair in quotes", "multipart/mixed; boundary=\"x\\\" (y\" (z)", "--x\" (y\n\n--x\" (y--\n", nil, 1, 1},
 		{"unclosed comment", "multipart/mixed; boundary=x (z", "--x\n\n--x--\n", nil, 1, 1},
