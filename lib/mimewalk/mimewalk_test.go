@@ -410,6 +410,31 @@ func TestBase64Padding(t *testing.T) {
 	}
 }
 
+// TestEncodedLongLine: a message in base64 with a line longer than the
+// walk keeps of a line, or written as one line, is decoded whole, every
+// octet once, as readers decode it: a structure nested past the limits
+// in it goes past the walk's.
+func TestEncodedLongLine(t *testing.T) {
+	ct, body := nested(101, true)
+	long := "X-Long: " + strings.Repeat("a", 8*1024) + "\n" // 8,201 octets, 3 to a quad
+	rest := "Content-Type: " + ct + "\n\n" + body
+	for name, enc := range map[string]string{
+		"one line":               base64.StdEncoding.EncodeToString([]byte(long+rest)) + "\n",
+		"a long line, then more": base64.StdEncoding.EncodeToString([]byte(long)) + "\n" + b64Lines(rest),
+	} {
+		m := "--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + enc + "--o--\n"
+		for _, chunk := range []int{1, 1000, len(m)} {
+			w := New("multipart/mixed; boundary=o", Default)
+			for b := []byte(m); len(b) > 0; b = b[min(chunk, len(b)):] {
+				w.Write(b[:min(chunk, len(b))])
+			}
+			if !errors.Is(w.Err(), ErrDepth) {
+				t.Errorf("101 deep, in base64, %s, in pieces of %d: %v; want ErrDepth", name, chunk, w.Err())
+			}
+		}
+	}
+}
+
 // TestQuotedPrintableBogus: an "=" that begins no escape in a
 // quoted-printable message is decoded as Thunderbird decodes it: the "="
 // and the two octets after it are themselves, none of them the start of
