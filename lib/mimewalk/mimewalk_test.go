@@ -164,6 +164,11 @@ func TestWalk(t *testing.T) {
 			"--o\nContent-Type: message/rfc822\nCONTENT-TRANSFER-ENCODING: base64\n\n" + b64Lines(inner) + "--o\n\n--o--\n", nil, 5, 3},
 		{"folded content-type", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: multipart/mixed;\n boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 2},
+		// ... and so does a close delimiter: what follows it is
+		// epilogue, no header (a line that is no field there is none
+		// after a multipart's type).
+		{"close delimiter ends a header", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=i\n\n--i\nContent-Type: multipart/mixed; boundary=z\n--i--\njunk\n--o--\n", nil, 2, 2},
 		{"delimiter ends a header", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: multipart/mixed; boundary=i\n--o\n\n--o--\n", nil, 2, 1},
 		{"message/rfc822", "multipart/mixed; boundary=o",
