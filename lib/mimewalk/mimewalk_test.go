@@ -108,6 +108,9 @@ func TestWalk(t *testing.T) {
 		// take for a comment, delimits as it alone: "--" is no
 		// delimiter, and its close delimiter closes it.
 		{"boundary to Python's email alone", "multipart/mixed; x=a (; boundary=b; y=c)", "--b\n\n--\n\n--b--\n--b\n\n", nil, 1, 1},
+		// Python's email drops a boundary's trailing white space of any
+		// kind (str.rstrip), a form feed too.
+		{"boundary ends in a form feed", "multipart/mixed; boundary=\"x\f\"", "--x\n\n--x\n\n--x--\n", nil, 2, 1},
 		{"no comment in quotes", "multipart/mixed; boundary=\"x (y)\" (z)", "--x (y)\n\n--x\n\n--x (y)--\n", nil, 1, 1},
 		{"quoted-pair in quotes", "multipart/mixed; boundary=\"x\\\" (y\" (z)", "--x\" (y\n\n--x\" (y--\n", nil, 1, 1},
 		{"unclosed comment", "multipart/mixed; boundary=x (z", "--x\n\n--x--\n", nil, 1, 1},
