@@ -111,6 +111,9 @@ func TestWalk(t *testing.T) {
 		// Python's email drops a boundary's trailing white space of any
 		// kind (str.rstrip), a form feed too.
 		{"boundary ends in a form feed", "multipart/mixed; boundary=\"x\f\"", "--x\n\n--x\n\n--x--\n", nil, 2, 1},
+		// A value already quoted stays as it is where another is quoted
+		// for mime.ParseMediaType: its close delimiter closes it.
+		{"quoted, beside one not quoted", "multipart/mixed; boundary=\"a\"; x=b=c", "--a\n\n--a--\n--a\n\n", nil, 1, 1},
 		{"no comment in quotes", "multipart/mixed; boundary=\"x (y)\" (z)", "--x (y)\n\n--x\n\n--x (y)--\n", nil, 1, 1},
 		{"quoted-pair in quotes", "multipart/mixed; boundary=\"x\\\" (y\" (z)", "--x\" (y\n\n--x\" (y--\n", nil, 1, 1},
 		{"unclosed comment", "multipart/mixed; boundary=x (z", "--x\n\n--x--\n", nil, 1, 1},
