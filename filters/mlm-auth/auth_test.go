@@ -254,6 +254,26 @@ func TestHoldLastLine(t *testing.T) {
 	wantPassed(t, "e2", out, held)
 }
 
+// TestStructureUnlinked: the copy of a multipart post's body, made as
+// its structure is walked, is a file unlinked at once in TMPDIR: none is
+// left there, whether the post passes or is held.
+func TestStructureUnlinked(t *testing.T) {
+	dir := openList(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	parts := "From: a@example.org\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\nx\n--b--\n"
+	out, held := authPost(t, dir, "u1", parts)
+	wantPassed(t, "u1", out, held)
+	if !bytes.Contains(out, []byte(":--b--\n")) {
+		t.Errorf("u1: passed %q; want the body whole", out)
+	}
+	out, held = authPost(t, dir, "u2", strings.Replace(parts, "--b--", strings.Repeat("--b\n", mimewalk.Default.Parts), 1))
+	wantHeld(t, "u2", out, held, tooMany)
+	if ents, err := os.ReadDir(tmp); err != nil || len(ents) > 0 {
+		t.Errorf("TMPDIR holds %v (%v); want nothing", ents, err)
+	}
+}
+
 // TestHoldBoundaryComment: Python's email takes a comment after a
 // boundary for part of it, where other readers drop it: the parts under
 // the boundary as Python's email reads it count, and more than the limit
