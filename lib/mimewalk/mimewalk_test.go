@@ -279,6 +279,9 @@ func TestWalk(t *testing.T) {
 			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64" + strings.Repeat(" ", 2*MaxField) + "\n\n" + b64Lines(inner) + "--o--\n", ErrType, 1, 1},
 		{"long transfer-encoding, message, last", "multipart/mixed; boundary=o",
 			"--o\nContent-Transfer-Encoding: 7bit\nContent-Transfer-Encoding: base64\n" + strings.Repeat(" \n", MaxField) + "Content-Type: message/rfc822\n\n" + b64Lines(inner) + "--o--\n", ErrType, 1, 1},
+		// It is the part's own: the next part's message is walked.
+		{"long transfer-encoding, then a message", "multipart/mixed; boundary=o",
+			"--o\nContent-Transfer-Encoding: 7bit (" + strings.Repeat("y", MaxField) + ")\n\n--o\nContent-Type: message/rfc822\n\nSubject: x\n--o--\n", nil, 2, 2},
 		{"long padding", "multipart/mixed; boundary=o",
 			"--o" + strings.Repeat(" ", 2*MaxField) + "\n\n--o" + strings.Repeat("y", 2*MaxField) + "\n--o--\n", nil, 1, 1},
 		// Text after the padding, past what is kept of the line: no
