@@ -629,8 +629,14 @@ func (w *Walker) headerLine(line []byte, long bool) {
 			return
 		}
 	}
-	if !ok {
+	if !ok && !long {
 		return
+	}
+	if !ok {
+		// A name, and more white space before its colon than is kept
+		// of the line: go-message drops it from the name and reads
+		// the field, a field too long to read (see addField).
+		name = s
 	}
 	name = bytes.TrimRight(name, " \t")
 	w.inCT = ascii.EqualFold(string(name), "Content-Type")

@@ -282,6 +282,13 @@ func TestWalk(t *testing.T) {
 		// It is the part's own: the next part's message is walked.
 		{"long transfer-encoding, then a message", "multipart/mixed; boundary=o",
 			"--o\nContent-Transfer-Encoding: 7bit (" + strings.Repeat("y", MaxField) + ")\n\n--o\nContent-Type: message/rfc822\n\nSubject: x\n--o--\n", nil, 2, 2},
+		// White space before the colon, more than the walk keeps of
+		// the line, which go-message drops from the name: the field is
+		// too long to read.
+		{"long space before the colon", "multipart/mixed; boundary=o",
+			"--o\nContent-Type" + strings.Repeat(" ", 2*MaxField) + ": multipart/mixed; boundary=i\n\n--i\n\nx\n--i\n\ny\n--i--\n--o--\n", ErrField, 1, 1},
+		{"long space before the colon, transfer-encoding", "multipart/mixed; boundary=o",
+			"--o\nContent-Transfer-Encoding" + strings.Repeat("\t", 2*MaxField) + ": base64\nContent-Type: message/rfc822\n\n" + b64Lines(inner) + "--o--\n", ErrType, 1, 1},
 		{"long padding", "multipart/mixed; boundary=o",
 			"--o" + strings.Repeat(" ", 2*MaxField) + "\n\n--o" + strings.Repeat("y", 2*MaxField) + "\n--o--\n", nil, 1, 1},
 		// Text after the padding, past what is kept of the line: no
