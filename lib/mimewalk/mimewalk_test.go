@@ -375,6 +375,9 @@ func TestEncodedNesting(t *testing.T) {
 			if want := fmt.Sprintf("(over %d levels)", tc.lim.Depth); tc.err == ErrDepth && !strings.HasSuffix(fmt.Sprint(w.Err()), want) {
 				t.Errorf("%d levels of %s: %v; want it to end %q", tc.n, tc.enc, w.Err(), want)
 			}
+			if want := fmt.Sprintf("(over %d)", tc.lim.Parts); tc.err == ErrParts && !strings.HasSuffix(fmt.Sprint(w.Err()), want) {
+				t.Errorf("%d levels of %s: %v; want it to end %q", tc.n, tc.enc, w.Err(), want)
+			}
 		}
 	}
 }
