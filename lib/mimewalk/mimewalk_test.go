@@ -246,6 +246,8 @@ func TestWalk(t *testing.T) {
 		// walk, reading on, would take them all for fields.
 		{"a name with a space, then fields", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: multipart/mixed; boundary=\"a:b\"\nx y: z\n--a:b\nx: 1\n--a:b\nx: 1\n--a:b\n\n--a:b--\n--o--\n", ErrType, 1, 1},
+		{"a name with DEL, then fields", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/mixed; boundary=\"a:b\"\nx\x7fy: z\n--a:b\nx: 1\n--a:b\nx: 1\n--a:b\n\n--a:b--\n--o--\n", ErrType, 1, 1},
 		{"space before the colon", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: multipart/mixed; boundary=i\nX :y\n--i\nx\n--i--\n--o--\n", ErrType, 1, 1},
 		{"the first delimiter in the header", "multipart/mixed; boundary=o",
