@@ -37,3 +37,29 @@ func TestControlsInEnvelope(t *testing.T) {
 
 // ptr is a pointer to s, for an option given.
 func ptr(s string) *string { return &s }
+
+// TestReadsToEnd: a message refused is read to its end all the same, as
+// mlm-accept(1) says, so that the MTA writing it never sees a broken
+// pipe: one not for the list (67), from a sender that is no address
+// (65), or bigger than maxsize (65), each larger than what a first read
+// takes.
+func TestReadsToEnd(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "maxsize": "100\n"})
+	msg := "Subject: x\n\n" + strings.Repeat("0123456789\n", 20000)
+	for _, c := range []struct {
+		name string
+		env  envelope.MTA
+		code int
+	}{
+		{"not the list's", envelope.MTA{Sender: "a@example.org", SenderSet: true, Recipient: "other@lists.example.org"}, sysexit.NoUser},
+		{"bad sender", envelope.MTA{Sender: "a b@example.org", SenderSet: true}, sysexit.DataErr},
+		{"too big", envelope.MTA{Sender: "a@example.org", SenderSet: true}, sysexit.DataErr},
+	} {
+		in := strings.NewReader(msg)
+		var out strings.Builder
+		err := run(&args{Dir: dir, Output: ptr("-")}, c.env, in, &out, time.Now())
+		if sysexit.Code(err) != c.code || in.Len() != 0 {
+			t.Errorf("%s: %v, %d of %d octets left unread; want %d and all read", c.name, err, in.Len(), len(msg), c.code)
+		}
+	}
+}
