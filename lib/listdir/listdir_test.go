@@ -519,17 +519,21 @@ func TestWholeFileBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Up to MaxFile octets, as mlm-listdir(5) says ("up to 4 MiB"):
+	// a file of exactly MaxFile is read whole, one octet more is not.
 	line := strings.Repeat("x", 99) + "\n"
 	fit := strings.Repeat(line, MaxFile/len(line))
+	fit += strings.Repeat("y", MaxFile-len(fit)-1) + "\n"
+	items := MaxFile/len(line) + 1
 	os.WriteFile(d.File(Footer), []byte(fit), 0o644)
 	os.WriteFile(d.File(Strip), []byte(fit), 0o644)
 	if s, err := d.Text(Footer); err != nil || s != fit {
 		t.Errorf("Text(%d octets) = %d octets, %v; want it whole", len(fit), len(s), err)
 	}
-	if l, err := d.Lines(Strip); err != nil || len(l) != MaxFile/len(line) {
-		t.Errorf("Lines(%d octets) = %d items, %v; want %d", len(fit), len(l), err, MaxFile/len(line))
+	if l, err := d.Lines(Strip); err != nil || len(l) != items {
+		t.Errorf("Lines(%d octets) = %d items, %v; want %d", len(fit), len(l), err, items)
 	}
-	over := fit + strings.Repeat(line, 2)
+	over := fit + "z"
 	os.WriteFile(d.File(Footer), []byte(over), 0o644)
 	os.WriteFile(d.File(Strip), []byte(over), 0o644)
 	if _, err := d.Text(Footer); sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), Footer) {
