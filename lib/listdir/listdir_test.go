@@ -468,6 +468,23 @@ func TestCheckUser(t *testing.T) {
 	if err := CheckUser(filepath.Join(dir, "missing")); err != nil {
 		t.Errorf("CheckUser(missing) = %v; want it left to the open", err)
 	}
+	// A list of root's whose queues, or whose state, the list's user
+	// owns: what root wrote there (state/throttle, a record) the list's
+	// user could not read, and the list would stop.
+	for _, sub := range []string{QueueDir, StateDir} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, Address), []byte("dev@lists.example.org\n"), 0o600)
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(filepath.Join(dir, sub), 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		d, err := OpenRW(dir)
+		if d != nil || sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), filepath.Join(dir, sub)+": owned by nobody") {
+			t.Errorf("OpenRW(root's list, %s nobody's) = %v, %v; want nil, 75 naming %s", sub, d, err, sub)
+		}
+	}
 }
 
 // TestOpenNotDir: a list path that is a file, or runs through one, is
