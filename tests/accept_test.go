@@ -256,6 +256,54 @@ func TestAcceptTerminated(t *testing.T) {
 	}
 }
 
+// TestAcceptNohup: a signal ignored by whoever started mlm-accept
+// (nohup) stays ignored, whenever it comes. SIGHUP, then SIGTERM, sent
+// while mlm-accept waits for the rest of the post, end it as the SIGTERM
+// alone does, "terminated", never "hangup": the runtime hands on the
+// signals it catches in the order of their numbers, so one caught
+// SIGHUP would be acted on first. (TestAcceptTerminated's post queued
+// after a SIGHUP under nohup is queued too when the SIGHUP is caught, if
+// the post ends before mlm-accept acts on it.)
+func TestAcceptNohup(t *testing.T) {
+	dir := newList(t)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	// SIGTERM caught here is the default again in the child (execve),
+	// should this test run with it ignored; the shell's trap ignores
+	// SIGHUP there, as nohup(1) does.
+	caught := make(chan os.Signal, 1)
+	signal.Notify(caught, syscall.SIGTERM)
+	defer signal.Stop(caught)
+	cmd := exec.Command("sh", "-c", `trap '' HUP; exec "$0" "$@"`, filepath.Join(binDir, "mlm-accept"), dir)
+	cmd.Env = append(os.Environ(), "SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org")
+	cmd.Stdin = pr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	watchdog := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer watchdog.Stop()
+	// More than a pipe holds: the write returns once mlm-accept reads
+	// the post, its signal handlers long set.
+	pw.Write([]byte(smallPost + strings.Repeat("line\n", 100_000)))
+	cmd.Process.Signal(syscall.SIGHUP)
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
+		t.Errorf("mlm-accept died by %v; want exit 75", ws.Signal())
+	} else if code := cmd.ProcessState.ExitCode(); code != 75 || stderr.String() != "4.3.0 mlm-accept: terminated\n" {
+		t.Errorf("SIGHUP under nohup, then SIGTERM: exit %d, stderr %q; want 75 and %q", code, stderr.String(), "4.3.0 mlm-accept: terminated\n")
+	}
+	if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
+		t.Errorf("new/ = %v; want nothing queued", n)
+	}
+}
+
 // TestAcceptFsyncOrder: exit 0 comes only after the record is fsynced,
 // linked into new/ and the directory fsynced, in that order (strace).
 func TestAcceptFsyncOrder(t *testing.T) {
