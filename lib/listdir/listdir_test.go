@@ -575,3 +575,24 @@ func TestWholeFileBound(t *testing.T) {
 		t.Errorf("Lines(/dev/urandom) = %v; want a temporary error", err)
 	}
 }
+
+// TestOnceADayUTC: the day OnceADay marks is the UTC day, whatever the
+// zone of the time it is given: 23:30 UTC on November 28 is already
+// November 29 in Tokyo, and a sweep made then by a program running with
+// TZ=Asia/Tokyo is not made again at 23:50 by one running in UTC.
+func TestOnceADayUTC(t *testing.T) {
+	mark := filepath.Join(t.TempDir(), "journal.swept")
+	tokyo := time.FixedZone("JST", 9*3600)
+	if !OnceADay(mark, time.Date(2026, 11, 28, 23, 30, 0, 0, time.UTC).In(tokyo)) {
+		t.Fatal("OnceADay, first of the day = false; want true")
+	}
+	if b, _ := os.ReadFile(mark); string(b) != "2026-11-28\n" {
+		t.Errorf("mark = %q; want %q, the UTC day", b, "2026-11-28\n")
+	}
+	if OnceADay(mark, time.Date(2026, 11, 28, 23, 50, 0, 0, time.UTC)) {
+		t.Errorf("OnceADay, second of the UTC day = true; want false")
+	}
+	if !OnceADay(mark, time.Date(2026, 11, 29, 0, 10, 0, 0, time.UTC).In(tokyo)) {
+		t.Errorf("OnceADay, first of the next UTC day = false; want true")
+	}
+}
