@@ -75,3 +75,22 @@ func FuzzPlainPath(f *testing.F) {
 		}
 	})
 }
+
+// TestRootNote: the lines printed for a list that root made, and so
+// owns, say that MTAs run no program as root, whatever the MTA; those
+// for a list of another user do not.
+func TestRootNote(t *testing.T) {
+	const note = "# Note: MTAs run no program as root; make the list's own user the owner\n"
+	for _, mta := range MTAs {
+		for user, want := range map[string]bool{"root": true, "mlm": false} {
+			var out bytes.Buffer
+			s := setup{bin: "/usr/local/bin", dir: "/srv/lists/dev", list: "dev@lists.example.org", user: user, group: user}
+			if err := printSetup(&out, mta, s); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(out.String(), note); got != want {
+				t.Errorf("--mta %s, run as %s: the note printed %v; want %v", mta, user, got, want)
+			}
+		}
+	}
+}
