@@ -739,3 +739,29 @@ func TestFailRace(t *testing.T) {
 		t.Errorf("bad/ holds %d files; want 3 records and their reasons", len(ents))
 	}
 }
+
+// TestClaimLocked: a record that another claimer has opened and locked,
+// and not yet moved to cur/, is left to it: Claim returns nothing and no
+// error, as for a record gone. Several runners on one queue (cron and a
+// daemon, or -j) meet so as a rule, and the one that lost is no failure.
+func TestClaimLocked(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	put(t, q, "1.a", "one", time.Time{})
+	other, err := os.Open(filepath.Join(q.Path, "new", "1.a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := syscall.Flock(int(other.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	if it, err := q.Claim("1.a", time.Now().Add(time.Second), true); it != nil || err != nil {
+		t.Fatalf("Claim of a record locked by another = %v, %v; want nothing, no error", it, err)
+	}
+	if n := mlmtest.Names(t, filepath.Join(q.Path, "new")); !slices.Equal(n, []string{"1.a"}) {
+		t.Errorf("new/ = %v; want the record left for the other claimer", n)
+	}
+}
