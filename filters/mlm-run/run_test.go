@@ -49,6 +49,32 @@ func TestDaemonWakes(t *testing.T) {
 	}
 }
 
+// TestDaemonWakesRename: a record renamed into new/ wakes the daemon as
+// one linked there does. A writer may rename its file from tmp/ into
+// new/ (DESIGN.md §4, as a maildir writer does), and an administrator
+// who has a record tried again moves it from bad/ to new/ by a rename.
+func TestDaemonWakesRename(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("directories are watched on Linux only")
+	}
+	d := startDaemonArgs(t, "cat\n", args{Interval: time.Hour}, "1.r")
+	q := filepath.Join(d.dir, "queue", "requests")
+	d.waitFor(t, "the first record waits", isGone(filepath.Join(q, "new", "1.r")))
+	// Its scan is over: only a wake-up takes the second.
+	tmp, rec := filepath.Join(q, "tmp", "2.r"), filepath.Join(q, "new", "2.r")
+	if err := os.WriteFile(tmp, []byte("MLM1 2.r\nS <a@example.org>\n:Subject: x\nE 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, rec); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor(t, "the record renamed into new/ after the first pass waits for -i", isGone(rec))
+	d.stop(t)
+	if d.errs.String() != "" {
+		t.Errorf("stderr %q", d.errs.String())
+	}
+}
+
 // TestDaemonWakeNoLoop: a record whose stages fail goes back to new/,
 // which the daemon watches; that wake-up finds it waiting out its
 // backoff, and it is not tried again. With -f, which tries every record
