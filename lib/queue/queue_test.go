@@ -765,3 +765,29 @@ func TestClaimLocked(t *testing.T) {
 		t.Errorf("new/ = %v; want the record left for the other claimer", n)
 	}
 }
+
+// TestSweepTmpAge: a sweep removes a tmp/ file older than 36 hours, as
+// mlm-run(1) and mlm-listdir(5) say, and leaves a younger one, which may
+// be a writer's at work.
+func TestSweepTmpAge(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for name, age := range map[string]time.Duration{"young.1.1": 35 * time.Hour, "old.1.1": 37 * time.Hour} {
+		p := filepath.Join(q.Path, "tmp", name)
+		if err := os.WriteFile(p, []byte("rec"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, now.Add(-age), now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, removed, err := q.Sweep(now); err != nil || removed != 1 {
+		t.Errorf("Sweep = %d, %v; want 1 removed", removed, err)
+	}
+	if n := mlmtest.Names(t, filepath.Join(q.Path, "tmp")); !slices.Equal(n, []string{"young.1.1"}) {
+		t.Errorf("tmp/ = %v; want the file of 35 hours only", n)
+	}
+}
