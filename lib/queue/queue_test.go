@@ -791,3 +791,28 @@ func TestSweepTmpAge(t *testing.T) {
 		t.Errorf("tmp/ = %v; want the file of 35 hours only", n)
 	}
 }
+
+// TestFailAgainAtMaxID: an id whose ID.2 is exactly MaxID octets fails
+// again as ID.2, as mlm-listdir(5) says, its start and a hash taking
+// its place only past that.
+func TestFailAgainAtMaxID(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	id := "1795867200." + strings.Repeat("x", MaxID-2-11)
+	for i := range 2 {
+		put(t, q, id, fmt.Sprint(i), time.Time{})
+		it, err := q.Claim(id, time.Now(), true)
+		if err != nil || it == nil {
+			t.Fatalf("claim %d: %v", i, err)
+		}
+		if err := it.Fail("bad"); err != nil {
+			t.Fatalf("fail %d: %v", i, err)
+		}
+	}
+	want := []string{id, id + ".2", id + ".2.err", id + ".err"}
+	if n := mlmtest.Names(t, filepath.Join(q.Path, "bad")); !slices.Equal(n, want) {
+		t.Errorf("bad/ = %v; want %v", n, want)
+	}
+}
