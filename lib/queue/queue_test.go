@@ -816,3 +816,37 @@ func TestFailAgainAtMaxID(t *testing.T) {
 		t.Errorf("bad/ = %v; want %v", n, want)
 	}
 }
+
+// TestFailNotOverRecord: a record put in bad/ without its reason, under
+// the name Fail picked, after its look and before its move (by hand, or
+// by another writer that moves the record first), is not replaced: this
+// one takes the next name, and the reason it wrote for the first goes.
+func TestFailNotOverRecord(t *testing.T) {
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	put(t, q, "1.a", "mine", time.Time{})
+	it, err := q.Claim("1.a", time.Now(), true)
+	if err != nil || it == nil {
+		t.Fatalf("Claim = %v, %v", it, err)
+	}
+	t.Cleanup(func() { testHookPicked = func(string) {} })
+	testHookPicked = func(name string) {
+		testHookPicked = func(string) {}
+		if err := os.WriteFile(filepath.Join(q.Path, "bad", name), []byte("other"), 0o600); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := it.Fail("reason mine"); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"1.a": "other", "1.a.2": "mine", "1.a.2.err": "reason mine\n"} {
+		if got, err := os.ReadFile(filepath.Join(q.Path, "bad", name)); string(got) != want {
+			t.Errorf("bad/%s = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(q.Path, "bad", "1.a.err")); err == nil {
+		t.Errorf("bad/1.a.err: the reason of this record beside the other")
+	}
+}
