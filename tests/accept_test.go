@@ -304,6 +304,36 @@ func TestAcceptNohup(t *testing.T) {
 	}
 }
 
+// TestAcceptSignalWhileCommitting: a SIGTERM that comes once mlm-accept
+// commits the record, here as strace injects it at the link of the
+// record into new/, waits for the commit: exit 0 and the record queued.
+// Never 75 from then on: a record linked into new/ a moment later, or
+// already, is a post the MTA then delivers a second time. strace holds
+// the link's return for 0.2 s, so that a handler that would exit 75 has
+// run by then; the code that waits passes whatever the delay.
+func TestAcceptSignalWhileCommitting(t *testing.T) {
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Skip("no strace")
+	}
+	dir := newList(t)
+	// Caught here, SIGTERM is the default again in the child (execve),
+	// should this test run with it ignored.
+	caught := make(chan os.Signal, 1)
+	signal.Notify(caught, syscall.SIGTERM)
+	defer signal.Stop(caught)
+	cmd := exec.Command("strace", "-f", "-o", "/dev/null", "-e", "trace=%file,%desc", "-e", "inject=link,linkat:signal=SIGTERM:delay_exit=200000",
+		filepath.Join(binDir, "mlm-accept"), dir)
+	cmd.Env = append(os.Environ(), "SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org")
+	cmd.Stdin = strings.NewReader(smallPost)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new"))
+	if err != nil || stderr.String() != "" || len(n) != 1 {
+		t.Errorf("SIGTERM at the record's fsync: %v, stderr %q, new/ %v; want exit 0, nothing said, the record queued", err, stderr.String(), n)
+	}
+}
+
 // TestAcceptFsyncOrder: exit 0 comes only after the record is fsynced,
 // linked into new/ and the directory fsynced, in that order (strace).
 func TestAcceptFsyncOrder(t *testing.T) {
