@@ -21,6 +21,10 @@ func TestEqualFold(t *testing.T) {
 		{"Äpfel", "äpfel", false},      // no fold outside ASCII
 		{"[", "{", false},              // 0x5B and 0x7B differ by 0x20
 		{"@", "`", false},
+		{"zone", "ZONE", true}, // 'A' and 'Z', the ends of the range,
+		{"ZONE", "zone", true}, // on either side
+		{"AZ", "az", true},
+		{"az", "AZ", true},
 	} {
 		if got := EqualFold(c.a, c.b); got != c.want {
 			t.Errorf("EqualFold(%q, %q) = %v, want %v", c.a, c.b, got, c.want)
