@@ -145,7 +145,7 @@ func TestFormatParse(t *testing.T) {
 			t.Errorf("Parse(%q) = %v, %v; want %v", tc.s, got, err, tc.t)
 		}
 	}
-	for _, s := range []string{"", ".", "1.", ".5", "+1", "--1", "1.+5", "1.1234567890", "1e3", "1 "} {
+	for _, s := range []string{"", ".", "1.", ".5", "+1", "--1", "1.+5", "1.1234567890", "1e3", "1 ", "100000000000", "99999999999999999999"} {
 		if _, err := Parse(s); err == nil {
 			t.Errorf("Parse(%q): want error", s)
 		}
