@@ -87,11 +87,11 @@ func (c *client) expect(prefixes ...string) {
 }
 
 // eof checks that the server closed the connection with nothing more
-// to say.
+// to say: end of file, not the timeout of a server that keeps it open.
 func (c *client) eof() {
 	c.t.Helper()
 	b, err := c.br.ReadString('\n')
-	if err == nil || b != "" {
+	if err != io.EOF || b != "" {
 		c.t.Fatalf("read %q, %v; want end of file", b, err)
 	}
 }
