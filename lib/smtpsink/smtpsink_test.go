@@ -377,6 +377,15 @@ func TestDropAfterDot(t *testing.T) {
 	if got := s.Counts(); got.Dropped != 1 || got.Transactions != 3 {
 		t.Errorf("Counts() = %v", got)
 	}
+	// every 2nd dot, not the 2nd alone: the 4th reply is lost too
+	c = dial(t, s)
+	c.hello()
+	c.send("MAIL FROM:<>\nRCPT TO:<c@x.example>\nDATA\n.\nQUIT\n")
+	c.expect("250 ", "250 ", "354 ")
+	c.eof()
+	if got := s.Counts(); got.Dropped != 2 || got.Transactions != 4 {
+		t.Errorf("Counts() after the 4th dot = %v", got)
+	}
 }
 
 func TestDropAfterRcpt(t *testing.T) {
