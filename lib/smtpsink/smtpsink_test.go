@@ -388,6 +388,21 @@ func TestDropAfterDot(t *testing.T) {
 	}
 }
 
+// TestNestedMail: a MAIL within a transaction is refused 503 (RFC 5321
+// §4.1.4), which go-smtp leaves to the sink, and the transaction goes on
+// with its sender and recipients.
+func TestNestedMail(t *testing.T) {
+	s := start(t, Options{Keep: true})
+	c := dial(t, s)
+	c.hello()
+	c.send("MAIL FROM:<a@x.example>\nRCPT TO:<b@x.example>\nMAIL FROM:<c@x.example>\nRCPT TO:<d@x.example>\nDATA\nx\n.\n")
+	c.expect("250 ", "250 ", "503 5.5.1 ", "250 ", "354 ", "250 2.0.0 accepted as 1.1")
+	m := s.Messages()
+	if len(m) != 1 || m[0].Sender.Mailbox != "a@x.example" || len(m[0].Rcpts) != 2 || m[0].Rcpts[0].Mailbox != "b@x.example" {
+		t.Errorf("Messages() = %+v; want one from a@ to b@ and d@", m)
+	}
+}
+
 func TestDropAfterRcpt(t *testing.T) {
 	s := start(t, Options{DropAfterRcpt: 3, Keep: true})
 	c := dial(t, s)
