@@ -519,7 +519,8 @@ func TestDataReply(t *testing.T) {
 			dir := filepath.Join(dir, tc.reply[:3])
 			os.Mkdir(dir, 0o755)
 			r, _ := ParseReply(tc.reply)
-			s := start(t, Options{DataReply: &r, Dir: dir})
+			stats := filepath.Join(t.TempDir(), "stats")
+			s := start(t, Options{DataReply: &r, Dir: dir, Stats: stats})
 			c := dial(t, s)
 			c.hello()
 			c.send("MAIL FROM:<>\nRCPT TO:<a@x.example>\nDATA\nx\n.\n")
@@ -533,6 +534,11 @@ func TestDataReply(t *testing.T) {
 			}
 			if got := s.Counts().Transactions; got != int64(tc.kept) {
 				t.Errorf("Transactions = %d; want %d", got, tc.kept)
+			}
+			// the stats file is written after each message, refused
+			// or accepted, before its reply
+			if got, want := readFile(t, stats), s.Counts().String()+"\n"; got != want {
+				t.Errorf("stats %q; want %q", got, want)
 			}
 		})
 	}
