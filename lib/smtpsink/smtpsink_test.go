@@ -926,6 +926,13 @@ func TestReplaceFile(t *testing.T) {
 		if b, _ := os.ReadFile(name); string(b) != data {
 			t.Errorf("stats = %q; want %q", b, data)
 		}
+		// readable by all, as a file the test reads as another user
+		// would be: not os.CreateTemp's 0600
+		if fi, err := os.Stat(name); err != nil {
+			t.Fatal(err)
+		} else if fi.Mode().Perm() != 0o644 {
+			t.Errorf("stats mode %v; want 0644", fi.Mode())
+		}
 	}
 	fifo := filepath.Join(dir, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
