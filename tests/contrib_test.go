@@ -202,6 +202,17 @@ func TestMembersStandIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	same("the list's own, quoted", bare, "")
+	// Every command address of the list is its own, -bounces too, the
+	// sender the stand-in gives every post: sent the post, it brings
+	// it back into the list's bounce queue.
+	var own strings.Builder
+	for _, c := range []string{"bounces", "request", "subscribe", "unsubscribe", "owner", "accept", "reject"} {
+		own.WriteString("dev-" + c + "@lists.example.org\n")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("alice@example.org\n"+own.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	same("the list's command addresses", bare, "R <alice@example.org>\nE 1")
 }
 
 // TestStandInUsage: the sh stand-ins of contrib/ without their DIR, or
