@@ -213,6 +213,16 @@ func TestMembersStandIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	same("the list's command addresses", bare, "R <alice@example.org>\nE 1")
+	// A member in notmetoo misses his own posts alone; another's
+	// reach him.
+	for name, text := range map[string]string{"subscribers": "alice@example.org\nposter@example.org\n", "notmetoo": "poster@example.org\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same("notmetoo, his own post", bare, "R <alice@example.org>\nE 1")
+	other := "MLM1 p4\nS <other@example.org>\n:Subject: x\n:\n:body\nE 0\n"
+	same("notmetoo, another's post", other, "R <poster@example.org>\nE 2")
 }
 
 // TestStandInUsage: the sh stand-ins of contrib/ without their DIR, or
