@@ -253,6 +253,20 @@ func TestStandInUsage(t *testing.T) {
 			}
 		}
 	}
+	// -l names a member file of the four mlm-members takes, not any
+	// file of the list (nomail) or out of it: 64, with nothing written.
+	var ee *exec.ExitError
+	for _, file := range []string{"nomail", "../subscribers", "address"} {
+		if err := exec.Command(filepath.Join(binDir, "mlm-members"), "-l", file, dir).Run(); !errors.As(err, &ee) || ee.ExitCode() != 64 {
+			t.Fatalf("mlm-members -l %s: %v; want exit 64", file, err)
+		}
+		cmd := exec.Command("sh", filepath.Join(root, "contrib", "mlm-members.sh"), "-l", file, dir)
+		cmd.Stdin = strings.NewReader("MLM1 p\nS <a@x.example>\n:x\nE 0\n")
+		out, err := cmd.Output()
+		if !errors.As(err, &ee) || ee.ExitCode() != 64 || len(out) != 0 {
+			t.Errorf("mlm-members.sh -l %s: %v, stdout %q; want exit 64 and nothing", file, err, out)
+		}
+	}
 }
 
 // TestUnwrapStandInOptions: contrib/mlm-unwrap.pl has none of
