@@ -225,6 +225,30 @@ func TestMembersStandIn(t *testing.T) {
 	same("notmetoo, another's post", other, "R <poster@example.org>\nE 2")
 }
 
+// TestMembersStandInCommand: the stand-in runs no members-command; a
+// list with one makes it fail, 75, so the post waits for mlm-members,
+// which runs it, and does not go to the subscribers file the command
+// stands in for.
+func TestMembersStandInCommand(t *testing.T) {
+	if _, err := exec.LookPath("awk"); err != nil {
+		t.Skip("no awk")
+	}
+	dir := newList(t)
+	if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("stale@example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "members-command"), []byte("echo\nm@example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	post := "MLM1 p\nS <poster@example.org>\n:x\nE 0\n"
+	if out, code := filterRun(t, post, filepath.Join(binDir, "mlm-members"), dir); code != 0 || !strings.Contains(out, "R <m@example.org>\nE 1\n") {
+		t.Fatalf("mlm-members: exit %d, %q; want the command's member", code, out)
+	}
+	if out, code := filterRun(t, post, "sh", filepath.Join(root, "contrib", "mlm-members.sh"), dir); code != 75 || out != "" {
+		t.Errorf("mlm-members.sh with a members-command: exit %d, %q; want 75 and nothing", code, out)
+	}
+}
+
 // TestStandInUsage: the sh stand-ins of contrib/ without their DIR, or
 // with more, are a usage error, 64, as mlm-members says: they exited 2
 // (the shell's ${1:?}), a status no mlm program gives (STYLE.md), and
