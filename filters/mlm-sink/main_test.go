@@ -141,6 +141,31 @@ func TestSignal(t *testing.T) {
 	}
 }
 
+// TestCountsLost: a counters line that cannot be written (a full disk
+// under "> counts") is a failure, 75, not a run that went well.
+func TestCountsLost(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer full.Close()
+	af := filepath.Join(t.TempDir(), "addr")
+	cmd := exec.Command(prog, "-A", af, "-t", "30s")
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = full, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if _, err := waitAddr(af); err != nil {
+		t.Fatalf("no address file: %v (stderr %q)", err, stderr.String())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := wait(t, cmd); code != 75 || !strings.HasPrefix(stderr.String(), "mlm-sink: ") || strings.Count(stderr.String(), "\n") != 1 {
+		t.Errorf("exit %d, stderr %q; want 75 and one line", code, stderr.String())
+	}
+}
+
 // TestNonLoopback: any address off loopback is a usage error, and
 // nothing listens.
 func TestNonLoopback(t *testing.T) {
