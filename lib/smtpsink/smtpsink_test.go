@@ -307,6 +307,10 @@ func TestMaxRcpt(t *testing.T) {
 	if m := s.Messages(); len(m) != 1 || len(m[0].Rcpts) != 2 {
 		t.Errorf("Messages() = %+v", m)
 	}
+	// each 452 is a recipient refused, as the 550 is
+	if got := s.Counts(); got.Rejected != 4 || got.Recipients != 2 {
+		t.Errorf("Counts() = %v; want rejected=4 recipients=2", got)
+	}
 }
 
 // TestLMTP: one reply per accepted recipient after the message, in RCPT
