@@ -73,6 +73,21 @@ func TestPoint(t *testing.T) {
 	}
 }
 
+// TestBadEntry: an entry that cannot be read is named on standard
+// error, so that a test whose crash never comes says why.
+func TestBadEntry(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"=a a", Env+"=a:0,b")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("helper: %v: %s", err, errb.String())
+	}
+	if want := Env + `: bad entry "a:0": want NAME or NAME:N, N from 1`; !strings.Contains(errb.String(), want) || strings.Count(errb.String(), "bad entry") != 1 {
+		t.Errorf("stderr %q; want one line with %q", errb.String(), want)
+	}
+}
+
 func TestParse(t *testing.T) {
 	var bad []string
 	m := parse(" queue-after-link:2,run-after-stages, queue-after-link:7,x:0,:1,y:z", func(e string) { bad = append(bad, e) })
