@@ -578,6 +578,16 @@ func TestDSN(t *testing.T) {
 	if got := m[0].Rcpts[0].String(); got != "<b@x.example> NOTIFY=SUCCESS,FAILURE ORCPT=RFC822;b+2Bc@x.example" {
 		t.Errorf("recipient %q", got)
 	}
+	// an ORCPT of type utf-8 is kept as utf-8-addr-xtext (RFC 6533),
+	// its UTF-8 as it is and "+" as \x{2B}, not as xtext's +CE+B4
+	c.send("MAIL FROM:<a@x.example> SMTPUTF8\nRCPT TO:<b@x.example> ORCPT=utf-8;\u03b4\\x{2B}1@x.example\nDATA\n.\n")
+	c.expect("250 ", "250 ", "354 ", "250 ")
+	if m = s.Messages(); len(m) != 2 {
+		t.Fatalf("Messages() = %+v", m)
+	}
+	if got := m[1].Rcpts[0].String(); got != "<b@x.example> ORCPT=UTF-8;\u03b4\\x{2B}1@x.example" {
+		t.Errorf("recipient %q", got)
+	}
 	// without --dsn the parameters are refused
 	s = start(t, Options{})
 	c = dial(t, s)
