@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -904,6 +905,21 @@ func TestHold(t *testing.T) {
 	c.c.SetReadDeadline(time.Time{})
 	close(release)
 	c.expect("250 ")
+}
+
+// TestHoldPerReply: Delay, and Hold in its stead, come once before each
+// reply, not before each line of a multi-line one: a client's wait for
+// the EHLO reply is one Delay, as mlm-sink(1) says.
+func TestHoldPerReply(t *testing.T) {
+	var n atomic.Int64
+	s := start(t, Options{Hold: func() { n.Add(1) }})
+	c := dial(t, s)
+	if ehlo := c.hello(); strings.Count(ehlo, "|") < 2 {
+		t.Fatalf("EHLO reply %q; want several lines", ehlo)
+	}
+	if got := n.Load(); got != 2 {
+		t.Errorf("Hold called %d times for the greeting and the EHLO reply; want 2", got)
+	}
 }
 
 // TestHoldRefused: after a greeting that refuses service, every reply
