@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"mlm/lib/mlmtest"
@@ -36,5 +37,15 @@ func TestHeloNameFromHost(t *testing.T) {
 		if got != tc.want || msg != tc.err {
 			t.Errorf("host %q, -H %q: %q, %q; want %q, %q", tc.host, tc.flag, got, msg, tc.want, tc.err)
 		}
+	}
+}
+
+// TestWriteFails: a batch that cannot be written (standard output on a
+// full disk, /dev/full) is a failure, 75, not exit 0 with it lost.
+func TestWriteFails(t *testing.T) {
+	rec := "MLM1 x\nS <a@example.org>\n:Subject: x\n:\n:body\nR <b@example.org>\nE 1\n"
+	err := run(&args{Helo: "h.example"}, strings.NewReader(rec), &mlmtest.FailAfter{N: 0})
+	if sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("run to a full disk = %v; want 75", err)
 	}
 }
