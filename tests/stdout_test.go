@@ -49,6 +49,7 @@ func TestStdoutClosed(t *testing.T) {
 		{"mlm-split", []string{dir}, rec, true},
 		{"mlm-throttle", []string{dir}, rec, true},
 		{"mlm-unwrap", nil, rec, true},
+		{"mlm-unwrap", []string{"-e", "-d", msgs}, rec, true}, // -e: the envelopes, -d not used
 		{"mlm-bsmtp", nil, rec, true},
 		{"mlm-mbox", []string{"-x"}, rec, true},
 		{"mlm-mbox", []string{"-r", "bob@example.org"}, mbox, true},
