@@ -95,6 +95,9 @@ func stripFromLine(br *bufio.Reader, a *args, h *stream.Header) error {
 		return nil
 	}
 	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return sysexit.Errorf(sysexit.DataErr, "From_ line: over %d octets without LF, or %d with it", br.Size()-1, br.Size())
+	}
 	if err != nil && err != io.EOF {
 		return sysexit.Errorf(sysexit.DataErr, "From_ line: %v", err)
 	}
