@@ -2884,3 +2884,22 @@ func TestRetryWantAcrossPosts(t *testing.T) {
 		t.Errorf("delivered %v; want k (for p) and x", got)
 	}
 }
+
+// TestLifetimeZero: -l 0 is a lifetime, not a bad option (only a
+// negative one is): a retry's recipient still deferred fails for good
+// at once, with a bounce record, rather than every retry of the queue
+// failing 64 and staying there.
+func TestLifetimeZero(t *testing.T) {
+	dir := list(t)
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+1))
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=451 4.3.0 later")})
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true, Conns: 1, Timeout: 2 * time.Second, Lifetime: 0}
+	var out, errb bytes.Buffer
+	if err := run(a, strings.NewReader(record("p2,1,r", "a@example.org")), &out, &errb); err != nil {
+		t.Fatalf("-l 0: %v (%d); want 0", err, sysexit.Code(err))
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "queue", "bounces", "new", "p2,1,r,b1"))
+	if !bytes.Contains(b, []byte("A status=5.4.7\n")) {
+		t.Errorf("-l 0, the bounce record:\n%s", b)
+	}
+}
