@@ -2056,7 +2056,7 @@ func TestSendmailLongStderr(t *testing.T) {
 // setting, 75, before anything is tried, so that mail waits until the
 // list is mended (mlm-listdir(5)), and nobody bounces.
 func TestRelaysChecked(t *testing.T) {
-	for _, r := range []string{"localhost", "127.0.0.1:99999", "127.0.0.1:x y", "[::1]"} {
+	for _, r := range []string{"localhost", "127.0.0.1:99999", "127.0.0.1:0", "127.0.0.1:x y", "[::1]"} {
 		a := &args{Dir: list(t), Relay: []string{r}, Conns: 1, Timeout: time.Second, Lifetime: time.Hour, Retry: true}
 		var out, errb bytes.Buffer
 		err := run(a, strings.NewReader(record("p1,1", "a@x.org")), &out, &errb)
