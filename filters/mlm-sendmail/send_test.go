@@ -2903,3 +2903,27 @@ func TestLifetimeZero(t *testing.T) {
 		t.Errorf("-l 0, the bounce record:\n%s", b)
 	}
 }
+
+// TestLifetimeBoundary: a recipient deferred exactly the lifetime ago
+// is not older than it (mlm-sendmail(1)'s -l): it is deferred again,
+// exit 75, not failed; a second later it fails, with 5.4.7.
+func TestLifetimeBoundary(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=451 4.3.0 later")})
+	a := func() *args { return &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true, Lifetime: time.Hour} }
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+3600))
+	if _, err := send(t, a(), record("p2,1,r", "a@example.org")); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("deferred the lifetime ago: %v; want 75", err)
+	}
+	if fs, _ := os.ReadDir(filepath.Join(dir, "queue", "bounces", "new")); len(fs) > 0 {
+		t.Errorf("deferred the lifetime ago: %d bounce records; want none", len(fs))
+	}
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+3601))
+	if _, err := send(t, a(), record("p2,1,r", "a@example.org")); err != nil {
+		t.Errorf("a second later: %v; want 0", err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "queue", "bounces", "new", "p2,1,r,b1"))
+	if !bytes.Contains(b, []byte("A status=5.4.7\n")) {
+		t.Errorf("a second later, the bounce record:\n%s", b)
+	}
+}
