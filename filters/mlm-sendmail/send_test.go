@@ -2927,3 +2927,32 @@ func TestLifetimeBoundary(t *testing.T) {
 		t.Errorf("a second later, the bounce record:\n%s", b)
 	}
 }
+
+// TestBounceLineAtLimit: a bounce record's message whose line of the
+// recipient and the reply is 999 octets, one past the 998 a message line
+// may have (RFC 5322 section 2.1.1), goes quoted-printable, as a longer
+// one does; one of 998 goes as it is.
+func TestBounceLineAtLimit(t *testing.T) {
+	for _, n := range []int{998, 999} {
+		line := "a@example.org: 550 5.1.1 "
+		line += strings.Repeat("x", n-len(line))
+		dir := list(t)
+		srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=550 5.1.1 "+line[len("a@example.org: 550 5.1.1 "):])})
+		if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, record("p4,1", "a@example.org")); err != nil {
+			t.Fatal(err)
+		}
+		m, ent := bounceMessage(t, dir, "p4,1,b1")
+		for _, l := range strings.Split(m, "\n") {
+			if len(l) > 998 {
+				t.Errorf("a line of %d: a line of %d octets in the bounce message: %.60q…", n, len(l), l)
+			}
+		}
+		body, _ := io.ReadAll(ent.Body)
+		if string(body) != line+"\n" {
+			t.Errorf("a line of %d: body %.80q…; want the line whole", n, body)
+		}
+		if qp := strings.Contains(m, "quoted-printable"); qp != (n > 998) {
+			t.Errorf("a line of %d: quoted-printable %v", n, qp)
+		}
+	}
+}
