@@ -2956,3 +2956,29 @@ func TestBounceLineAtLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestSendmailStderrCutUTF8: a -s program's words, cut to the 1000
+// octets a reply's text keeps, are cut where a UTF-8 character starts,
+// as a server's are: the retry record's deferred attribute is UTF-8, not
+// a character's first octet at its end, which the bounce of its
+// recipient would show as \xc3.
+func TestSendmailStderrCutUTF8(t *testing.T) {
+	dir := list(t)
+	prog := filepath.Join(t.TempDir(), "sendmail")
+	// The text is "PROG: exit 75: " and the line: its octet 1000, the
+	// first one cut off, is the second of an "é".
+	line := strings.Repeat("x", smtpout.MaxReplyText-len(prog+": exit 75: ")-1) + strings.Repeat("é", 10)
+	os.WriteFile(prog, []byte("#!/bin/sh\nshift 4\ncat >/dev/null\necho '"+line+"' >&2\nexit 75\n"), 0o755)
+	out, err := send(t, &args{Dir: dir, Sendmail: prog, Conns: 1}, record("p8,1", "a@x.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := stream.NewReader(strings.NewReader(out)).Next()
+	if err != nil {
+		t.Fatalf("retry record %q: %v", out, err)
+	}
+	v, _ := h.Get("deferred")
+	if want := "451 4.3.0 " + prog + ": exit 75: " + line[:len(line)-20]; v != want {
+		t.Errorf("deferred %q\nwant %q", v, want)
+	}
+}
