@@ -2077,10 +2077,10 @@ func TestRelaysChecked(t *testing.T) {
 
 // TestSendmailRefusesAll: 77 is the program's own permission (Postfix's
 // "not allowed to submit mail"), not the addresses': nobody is failed
-// for good, and all wait for the retry. 67 fails the addresses it is
-// given, each one alone when a batch is refused (a batch is one domain,
-// which may be dead), and so one address refused among others fails
-// alone.
+// for good, and all wait for the retry. 67, as 65 and 68 do, fails the
+// addresses it is given, each one alone when a batch is refused (a batch
+// is one domain, which may be dead), and so one address refused among
+// others fails alone.
 func TestSendmailRefusesAll(t *testing.T) {
 	for _, tc := range []struct {
 		name, script string
@@ -2089,6 +2089,8 @@ func TestSendmailRefusesAll(t *testing.T) {
 		{"77", "echo 'sendmail: fatal: User mlm(1001) is not allowed to submit mail' >&2; exit 77", 0},
 		{"67 for all", "exit 67", 3},
 		{"67 for one", "if [ $# -gt 1 ] || [ \"$1\" = b@x.example ]; then exit 67; fi", 1},
+		{"65 for one", "if [ $# -gt 1 ] || [ \"$1\" = b@x.example ]; then exit 65; fi", 1},
+		{"68 for one", "if [ $# -gt 1 ] || [ \"$1\" = b@x.example ]; then exit 68; fi", 1},
 	} {
 		dir := list(t)
 		prog := filepath.Join(t.TempDir(), "sendmail")
