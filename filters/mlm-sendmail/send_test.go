@@ -2984,3 +2984,24 @@ func TestSendmailStderrCutUTF8(t *testing.T) {
 		t.Errorf("deferred %q\nwant %q", v, want)
 	}
 }
+
+// TestSendmailStderrFirstLine: of what a -s program that fails says on
+// standard error, the first line is the text of its reply, as
+// mlm-sendmail(1) says; the lines after it (a usage summary, a stack)
+// are not.
+func TestSendmailStderrFirstLine(t *testing.T) {
+	dir := list(t)
+	prog := filepath.Join(t.TempDir(), "sendmail")
+	os.WriteFile(prog, []byte("#!/bin/sh\nshift 4\ncat >/dev/null\necho 'queue file write error' >&2\necho 'usage: sendmail ...' >&2\nexit 75\n"), 0o755)
+	out, err := send(t, &args{Dir: dir, Sendmail: prog, Conns: 1}, record("p8,1", "a@x.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := stream.NewReader(strings.NewReader(out)).Next()
+	if err != nil {
+		t.Fatalf("retry record %q: %v", out, err)
+	}
+	if v, _ := h.Get("deferred"); v != "451 4.3.0 "+prog+": exit 75: queue file write error" {
+		t.Errorf("deferred %q; want the first line alone", v)
+	}
+}
