@@ -1177,7 +1177,7 @@ func TestSendmailLarge(t *testing.T) {
 	dir := list(t)
 	taken := filepath.Join(dir, "taken")
 	var rcpts []string
-	for i := range 2*smtpout.MaxPipelined + 10 {
+	for i := range 2*smtpout.MaxPipelined + 1 {
 		rcpts = append(rcpts, fmt.Sprintf("member%04d@example.org", i))
 	}
 	if _, err := send(t, &args{Dir: dir, Sendmail: sendmailScript(t, taken), Conns: 1}, record("p1,1", rcpts...)); err != nil {
