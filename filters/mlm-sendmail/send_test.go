@@ -3005,3 +3005,17 @@ func TestSendmailStderrFirstLine(t *testing.T) {
 		t.Errorf("deferred %q; want the first line alone", v)
 	}
 }
+
+// TestDuplicateRecipientPair: a record of two recipients, one address
+// twice (its domain's case aside), sends the post once, as a larger
+// record does (TestDuplicateRecipient).
+func TestDuplicateRecipientPair(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{})
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}, record("p8,1", "a@x.example", "a@X.Example")); err != nil {
+		t.Fatal(err)
+	}
+	if got := delivered(srv); !slices.Equal(got, []string{"a@x.example"}) {
+		t.Errorf("delivered %v; want a once", got)
+	}
+}
