@@ -3019,3 +3019,19 @@ func TestDuplicateRecipientPair(t *testing.T) {
 		t.Errorf("delivered %v; want a once", got)
 	}
 }
+
+// TestSendmailRelayUnchecked: with -s no relay is needed, nor checked
+// (mlm-sendmail(1)): a relay file left with a line that is not
+// host:port, from before the list took to a program, does not keep its
+// mail from going.
+func TestSendmailRelayUnchecked(t *testing.T) {
+	dir := list(t)
+	os.WriteFile(filepath.Join(dir, "relay"), []byte("localhost\n"), 0o644)
+	taken := filepath.Join(dir, "taken")
+	if _, err := send(t, &args{Dir: dir, Sendmail: sendmailScript(t, taken), Conns: 1}, record("p1,1", "a@x.example")); err != nil {
+		t.Fatalf("-s, a relay file of localhost: %v", err)
+	}
+	if b, _ := os.ReadFile(taken); string(b) != "a@x.example\n" {
+		t.Errorf("the program got %q; want a@x.example", b)
+	}
+}
