@@ -3035,3 +3035,24 @@ func TestSendmailRelayUnchecked(t *testing.T) {
 		t.Errorf("the program got %q; want a@x.example", b)
 	}
 }
+
+// failWriter fails every write, as a standard output whose reader
+// (mlm-enqueue queue/retry) has died.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
+
+// TestRetryRecordNotWritten: the record of the deferred recipients
+// that standard output does not take fails the run, 75: the queue runner
+// keeps the batch, whose run again defers them again, rather than
+// removing it as done, with the recipients in no queue at all.
+func TestRetryRecordNotWritten(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=451 4.3.0 later")})
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 2 * time.Second, Lifetime: 120 * time.Hour}
+	var errb bytes.Buffer
+	err := run(a, strings.NewReader(record("p8,1", "a@example.org")), failWriter{}, &errb)
+	if sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("standard output failing: %v (%d); want 75", err, sysexit.Code(err))
+	}
+}
