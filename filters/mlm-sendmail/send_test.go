@@ -3056,3 +3056,19 @@ func TestRetryRecordNotWritten(t *testing.T) {
 		t.Errorf("standard output failing: %v (%d); want 75", err, sysexit.Code(err))
 	}
 }
+
+// TestVERPOneRecipient: a record of verp=yes to one recipient (a
+// small list, or the last batch of a post) goes with the sender
+// VERP-encoded too, as a record of several recipients' does, so that a
+// bounce of it names the recipient in its address.
+func TestVERPOneRecipient(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{})
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, verpRecord("p1,1", "Subject: x\n\nbody\n", "bob@example.org")); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := addr.VERP("dev-bounces@lists.example.org", "bob@example.org")
+	if ms := srv.Messages(); len(ms) != 1 || ms[0].Sender.Mailbox != want {
+		t.Errorf("%d transactions; want one from %s", len(ms), want)
+	}
+}
