@@ -3072,3 +3072,14 @@ func TestVERPOneRecipient(t *testing.T) {
 		t.Errorf("%d transactions; want one from %s", len(ms), want)
 	}
 }
+
+// TestIDsFitNoRecipients: a record of no recipient (mlm-accept's E 0,
+// sent to delivery by mistake) goes nowhere, exit 0, whatever its id's
+// length: it has no bounce or retry record to name, and so no id too
+// long for one.
+func TestIDsFitNoRecipients(t *testing.T) {
+	id := "p" + strings.Repeat("x", queue.MaxID-1)
+	if _, err := send(t, &args{Dir: list(t), Relay: []string{"127.0.0.1:1"}}, record(id)); err != nil {
+		t.Errorf("a record of no recipient, its id %d octets: %v; want 0", len(id), err)
+	}
+}
