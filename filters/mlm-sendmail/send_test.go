@@ -3083,3 +3083,31 @@ func TestIDsFitNoRecipients(t *testing.T) {
 		t.Errorf("a record of no recipient, its id %d octets: %v; want 0", len(id), err)
 	}
 }
+
+// TestAuthFile: -a takes the user and the password from the first line
+// of its file, separated by a space; a file without both is a usage
+// error, 64, before anything is sent, not an AUTH with no password.
+func TestAuthFile(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, user, password string
+		code                       int
+	}{
+		{"user and password", "mlm s3cret\nmore\n", "mlm", "s3cret", 0},
+		{"no password", "mlm\n", "", "", sysexit.Usage},
+	} {
+		dir := list(t)
+		file := filepath.Join(t.TempDir(), "auth")
+		os.WriteFile(file, []byte(tc.file), 0o600)
+		s, err := newSender(&args{Dir: dir, Relay: []string{"127.0.0.1:1"}, Auth: file, Timeout: time.Second, Conns: 1}, io.Discard)
+		if sysexit.Code(err) != tc.code {
+			t.Errorf("%s: %v; want exit %d", tc.name, err, tc.code)
+			continue
+		}
+		if err == nil && (s.opts.User != tc.user || s.opts.Password != tc.password) {
+			t.Errorf("%s: user %q, password %q; want %q, %q", tc.name, s.opts.User, s.opts.Password, tc.user, tc.password)
+		}
+		if s != nil {
+			s.j.close()
+		}
+	}
+}
