@@ -3085,8 +3085,9 @@ func TestIDsFitNoRecipients(t *testing.T) {
 }
 
 // TestAuthFile: -a takes the user and the password from the first line
-// of its file, separated by a space; a file without both is a usage
-// error, 64, before anything is sent, not an AUTH with no password.
+// of its file, separated by a space, without the spaces around them or
+// the CR of a CRLF line; a file without both is a usage error, 64,
+// before anything is sent, not an AUTH with no password.
 func TestAuthFile(t *testing.T) {
 	for _, tc := range []struct {
 		name, file, user, password string
@@ -3094,6 +3095,7 @@ func TestAuthFile(t *testing.T) {
 	}{
 		{"user and password", "mlm s3cret\nmore\n", "mlm", "s3cret", 0},
 		{"no password", "mlm\n", "", "", sysexit.Usage},
+		{"CRLF", "mlm s3cret\r\n", "mlm", "s3cret", 0},
 	} {
 		dir := list(t)
 		file := filepath.Join(t.TempDir(), "auth")
