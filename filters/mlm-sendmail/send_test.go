@@ -3113,3 +3113,20 @@ func TestAuthFile(t *testing.T) {
 		}
 	}
 }
+
+// TestConnsBelowOne: -c below 1 is one connection (mlm-sendmail(1)):
+// the record is delivered, not left to no connection at all.
+func TestConnsBelowOne(t *testing.T) {
+	for _, n := range []int{0, -1} {
+		dir := list(t)
+		srv := sinktest.Sink(t, smtpsink.Options{})
+		a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: n, Timeout: 2 * time.Second, Lifetime: time.Hour}
+		var out, errb bytes.Buffer
+		if err := run(a, strings.NewReader(record("p1,1", "a@example.org")), &out, &errb); err != nil {
+			t.Errorf("-c %d: %v", n, err)
+		}
+		if got := delivered(srv); !slices.Equal(got, []string{"a@example.org"}) {
+			t.Errorf("-c %d: delivered %v; want a", n, got)
+		}
+	}
+}
