@@ -2930,6 +2930,31 @@ func TestLifetimeBoundary(t *testing.T) {
 	}
 }
 
+// TestLifetimeNoTime: a retry record with neither deferred-at nor
+// received (a hand-made one), or with a time that is no number, never
+// expires (mlm-sendmail(1)'s -l): its recipient still deferred is
+// deferred again, exit 75, however late it is, with no bounce record.
+func TestLifetimeNoTime(t *testing.T) {
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+10*365*86400))
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=451 4.3.0 later")})
+	for name, rec := range map[string]string{
+		"no time":         strings.Replace(record("p2,1,r", "a@example.org"), "A received=1795867200\n", "", 1),
+		"not a number":    strings.Replace(record("p2,1,r", "a@example.org"), "A received=1795867200\n", "A received=soon\n", 1),
+		"bad deferred-at": recordAttrs("p2,1,r", "Subject: x\n\nbody\n", []stream.Attr{{Name: "deferred-at", Value: "x"}}, "a@example.org"),
+	} {
+		if name != "bad deferred-at" && strings.Contains(rec, "1795867200") {
+			t.Fatalf("%s: the record still has its time:\n%s", name, rec)
+		}
+		dir := list(t)
+		if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Retry: true, Lifetime: time.Hour}, rec); sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("%s: %v; want 75", name, err)
+		}
+		if fs, _ := os.ReadDir(filepath.Join(dir, "queue", "bounces", "new")); len(fs) > 0 {
+			t.Errorf("%s: %d bounce records; want none", name, len(fs))
+		}
+	}
+}
+
 // TestBounceLineAtLimit: a bounce record's message whose line of the
 // recipient and the reply is 999 octets, one past the 998 a message line
 // may have (RFC 5322 section 2.1.1), goes quoted-printable, as a longer
