@@ -193,11 +193,6 @@ func TestAcceptTerminated(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			pr, pw, err := os.Pipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pw.Close()
 			// The child's disposition is set either way: this test may
 			// itself run with SIGHUP or SIGINT ignored (under nohup, or
 			// started in the background by a shell without job control),
@@ -214,17 +209,7 @@ func TestAcceptTerminated(t *testing.T) {
 				signal.Notify(caught, tc.sig)
 				defer signal.Stop(caught)
 			}
-			cmd.Env = append(os.Environ(), "SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org")
-			cmd.Stdin = pr
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			pr.Close()
-			// A hang fails the test rather than stop the whole run.
-			watchdog := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
-			defer watchdog.Stop()
+			pw, stderr := startFed(t, cmd)
 			// More than a pipe holds, so the write below returns only
 			// once mlm-accept has read most of it: by then it writes its
 			// tmp file (or, over maxsize, has refused the message and
@@ -256,6 +241,30 @@ func TestAcceptTerminated(t *testing.T) {
 	}
 }
 
+// startFed starts cmd, mlm-accept for a post from alice to the list,
+// its input the read end of a pipe, and returns the write end and what
+// it writes on standard error. A hang fails the test rather than stop
+// the whole run: cmd is killed after two minutes.
+func startFed(t *testing.T, cmd *exec.Cmd) (*os.File, *bytes.Buffer) {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pw.Close() })
+	cmd.Env = append(os.Environ(), "SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org")
+	cmd.Stdin = pr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	watchdog := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	t.Cleanup(func() { watchdog.Stop() })
+	return pw, &stderr
+}
+
 // TestAcceptNohup: a signal ignored by whoever started mlm-accept
 // (nohup) stays ignored, whenever it comes. SIGHUP, then SIGTERM, sent
 // while mlm-accept waits for the rest of the post, end it as the SIGTERM
@@ -266,11 +275,6 @@ func TestAcceptTerminated(t *testing.T) {
 // the post ends before mlm-accept acts on it.)
 func TestAcceptNohup(t *testing.T) {
 	dir := newList(t)
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pw.Close()
 	// SIGTERM caught here is the default again in the child (execve),
 	// should this test run with it ignored; the shell's trap ignores
 	// SIGHUP there, as nohup(1) does.
@@ -278,16 +282,7 @@ func TestAcceptNohup(t *testing.T) {
 	signal.Notify(caught, syscall.SIGTERM)
 	defer signal.Stop(caught)
 	cmd := exec.Command("sh", "-c", `trap '' HUP; exec "$0" "$@"`, filepath.Join(binDir, "mlm-accept"), dir)
-	cmd.Env = append(os.Environ(), "SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org")
-	cmd.Stdin = pr
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pr.Close()
-	watchdog := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
-	defer watchdog.Stop()
+	pw, stderr := startFed(t, cmd)
 	// More than a pipe holds: the write returns once mlm-accept reads
 	// the post, its signal handlers long set.
 	pw.Write([]byte(smallPost + strings.Repeat("line\n", 100_000)))

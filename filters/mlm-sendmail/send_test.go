@@ -2900,10 +2900,16 @@ func TestLifetimeZero(t *testing.T) {
 	if err := run(a, strings.NewReader(record("p2,1,r", "a@example.org")), &out, &errb); err != nil {
 		t.Fatalf("-l 0: %v (%d); want 0", err, sysexit.Code(err))
 	}
-	b, _ := os.ReadFile(filepath.Join(dir, "queue", "bounces", "new", "p2,1,r,b1"))
-	if !bytes.Contains(b, []byte("A status=5.4.7\n")) {
+	if b := bounceRecord(dir, "p2,1,r,b1"); !strings.Contains(b, "A status=5.4.7\n") {
 		t.Errorf("-l 0, the bounce record:\n%s", b)
 	}
+}
+
+// bounceRecord is the record id in dir's bounces queue, "" if there is
+// none.
+func bounceRecord(dir, id string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, "queue", "bounces", "new", id))
+	return string(b)
 }
 
 // TestLifetimeBoundary: a recipient deferred exactly the lifetime ago
@@ -2924,8 +2930,7 @@ func TestLifetimeBoundary(t *testing.T) {
 	if _, err := send(t, a(), record("p2,1,r", "a@example.org")); err != nil {
 		t.Errorf("a second later: %v; want 0", err)
 	}
-	b, _ := os.ReadFile(filepath.Join(dir, "queue", "bounces", "new", "p2,1,r,b1"))
-	if !bytes.Contains(b, []byte("A status=5.4.7\n")) {
+	if b := bounceRecord(dir, "p2,1,r,b1"); !strings.Contains(b, "A status=5.4.7\n") {
 		t.Errorf("a second later, the bounce record:\n%s", b)
 	}
 }
