@@ -3000,7 +3000,20 @@ func TestSendmailStderrCutUTF8(t *testing.T) {
 	// The text is "PROG: exit 75: " and the line: its octet 1000, the
 	// first one cut off, is the second of an "é".
 	line := strings.Repeat("x", smtpout.MaxReplyText-len(prog+": exit 75: ")-1) + strings.Repeat("é", 10)
-	os.WriteFile(prog, []byte("#!/bin/sh\nshift 4\ncat >/dev/null\necho '"+line+"' >&2\nexit 75\n"), 0o755)
+	v := deferredBy(t, dir, prog, "echo '"+line+"' >&2\nexit 75\n")
+	if want := "451 4.3.0 " + prog + ": exit 75: " + line[:len(line)-20]; v != want {
+		t.Errorf("deferred %q\nwant %q", v, want)
+	}
+}
+
+// deferredBy runs mlm-sendmail -s prog, prog a shell script that reads
+// the message and then runs body, on a record to one recipient, and
+// returns the deferred attribute of the retry record it writes.
+func deferredBy(t *testing.T, dir, prog, body string) string {
+	t.Helper()
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\nshift 4\ncat >/dev/null\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	out, err := send(t, &args{Dir: dir, Sendmail: prog, Conns: 1}, record("p8,1", "a@x.example"))
 	if err != nil {
 		t.Fatal(err)
@@ -3010,9 +3023,7 @@ func TestSendmailStderrCutUTF8(t *testing.T) {
 		t.Fatalf("retry record %q: %v", out, err)
 	}
 	v, _ := h.Get("deferred")
-	if want := "451 4.3.0 " + prog + ": exit 75: " + line[:len(line)-20]; v != want {
-		t.Errorf("deferred %q\nwant %q", v, want)
-	}
+	return v
 }
 
 // TestSendmailStderrFirstLine: of what a -s program that fails says on
@@ -3022,16 +3033,7 @@ func TestSendmailStderrCutUTF8(t *testing.T) {
 func TestSendmailStderrFirstLine(t *testing.T) {
 	dir := list(t)
 	prog := filepath.Join(t.TempDir(), "sendmail")
-	os.WriteFile(prog, []byte("#!/bin/sh\nshift 4\ncat >/dev/null\necho 'queue file write error' >&2\necho 'usage: sendmail ...' >&2\nexit 75\n"), 0o755)
-	out, err := send(t, &args{Dir: dir, Sendmail: prog, Conns: 1}, record("p8,1", "a@x.example"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := stream.NewReader(strings.NewReader(out)).Next()
-	if err != nil {
-		t.Fatalf("retry record %q: %v", out, err)
-	}
-	if v, _ := h.Get("deferred"); v != "451 4.3.0 "+prog+": exit 75: queue file write error" {
+	if v := deferredBy(t, dir, prog, "echo 'queue file write error' >&2\necho 'usage: sendmail ...' >&2\nexit 75\n"); v != "451 4.3.0 "+prog+": exit 75: queue file write error" {
 		t.Errorf("deferred %q; want the first line alone", v)
 	}
 }
