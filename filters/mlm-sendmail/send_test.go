@@ -3068,12 +3068,6 @@ func TestSendmailRelayUnchecked(t *testing.T) {
 	}
 }
 
-// failWriter fails every write, as a standard output whose reader
-// (mlm-enqueue queue/retry) has died.
-type failWriter struct{}
-
-func (failWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
-
 // TestRetryRecordNotWritten: the record of the deferred recipients
 // that standard output does not take fails the run, 75: the queue runner
 // keeps the batch, whose run again defers them again, rather than
@@ -3083,7 +3077,9 @@ func TestRetryRecordNotWritten(t *testing.T) {
 	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=451 4.3.0 later")})
 	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 2 * time.Second, Lifetime: 120 * time.Hour}
 	var errb bytes.Buffer
-	err := run(a, strings.NewReader(record("p8,1", "a@example.org")), failWriter{}, &errb)
+	// Every write fails, as to a standard output whose reader
+	// (mlm-enqueue queue/retry) has died.
+	err := run(a, strings.NewReader(record("p8,1", "a@example.org")), &mlmtest.FailAfter{N: 0}, &errb)
 	if sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("standard output failing: %v (%d); want 75", err, sysexit.Code(err))
 	}
