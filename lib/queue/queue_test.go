@@ -19,6 +19,16 @@ import (
 	"mlm/lib/sysexit"
 )
 
+// newQueue is a queue made in a temporary directory.
+func newQueue(t *testing.T) *Queue {
+	t.Helper()
+	q := New(t.TempDir())
+	if err := q.Create(); err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
 func put(t *testing.T, q *Queue, id, body string, notBefore time.Time) {
 	t.Helper()
 	if err := q.Put(id, notBefore, func(w io.Writer) error { _, err := io.WriteString(w, body); return err }); err != nil {
@@ -27,10 +37,7 @@ func put(t *testing.T, q *Queue, id, body string, notBefore time.Time) {
 }
 
 func TestLifecycle(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	// A second on: a record put now has its file's time, which the
 	// kernel's coarse clock may put a tick past time.Now's.
 	now := time.Now().Add(time.Second)
@@ -114,10 +121,7 @@ func TestSweep(t *testing.T) {
 // reason beside it in bad/) like any other; a longer one is refused as
 // data, not left to fail for good as a temporary error.
 func TestLongID(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	id := "1795867200." + strings.Repeat("x", MaxID-11)
 	put(t, q, id, "one", time.Time{})
 	it, err := q.Claim(id, time.Now(), true)
@@ -188,10 +192,7 @@ func TestBackoff(t *testing.T) {
 // TestReturn: a claimed record returned is in new/ again with the time
 // it had, not now's: as ready, and as old, as before the claim.
 func TestReturn(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	then := time.Now().Add(-72 * time.Hour).Truncate(time.Second)
 	put(t, q, "1.a", "one", then)
 	it, err := q.Claim("1.a", time.Now(), false)
@@ -211,10 +212,7 @@ func TestReturn(t *testing.T) {
 // linked into new/ meanwhile (Put looked at cur/ just before the claim),
 // is not claimed over it; it waits until that one is done.
 func TestClaimNotOverClaimed(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	now := time.Now().Add(time.Second) // see TestLifecycle
 	put(t, q, "1.a", "first", time.Time{})
 	first, err := q.Claim("1.a", now, false)
@@ -245,10 +243,7 @@ func TestClaimNotOverClaimed(t *testing.T) {
 // unlocked, for a sweep to give to another runner, and the claim would
 // read the old record and, done with it, remove the new one unsent.
 func TestClaimAfterDone(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	put(t, q, "1.a", "first", time.Time{})
 	t.Cleanup(func() { testHookOpened = func(string) {} })
 	testHookOpened = func(string) {
@@ -279,10 +274,7 @@ func TestClaimAfterDone(t *testing.T) {
 // again, and failed again) goes to bad/ beside the first, which keeps
 // its record and its reason: ID.2, then ID.3.
 func TestFailAgain(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	now := time.Now()
 	for i, body := range []string{"first", "second", "third"} {
 		put(t, q, "1.a", body, time.Time{})
@@ -316,10 +308,7 @@ func TestFailAgain(t *testing.T) {
 // from cur/ to new/, and a stage that was then working on it, and did
 // its work, would leave it there to run again.
 func TestFailFailsClaimed(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	put(t, q, "1.a", "one", time.Time{})
 	first, err := q.Claim("1.a", time.Now(), true)
 	if err != nil || first == nil {
@@ -358,10 +347,7 @@ func TestFailFailsClaimed(t *testing.T) {
 // reason with no record beside it, which read as a record failed, and
 // took the name from the record's next Fail, which became ID.2.
 func TestFailRenameFails(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	put(t, q, "1.a", "one", time.Time{})
 	it, err := q.Claim("1.a", time.Now(), true)
 	if err != nil || it == nil {
@@ -381,10 +367,7 @@ func TestFailRenameFails(t *testing.T) {
 // TestFailAgainLongID: an id too long to take ".2" within NAME_MAX
 // fails again under a name that fits, beside the first.
 func TestFailAgainLongID(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	id := strings.Repeat("a", 254)
 	for i := range 2 {
 		// Put takes no id this long: another writer put it in new/.
@@ -411,10 +394,7 @@ func TestFailAgainLongID(t *testing.T) {
 // the claim landed during its fsync, and the record ran twice. (From a
 // review: 47 of 50 failed before.)
 func TestPutWhileClaimed(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	dups := 0
 	const n = 50
 	for i := 0; i < n; i++ {
@@ -456,10 +436,7 @@ func TestPutWhileClaimed(t *testing.T) {
 // while Ready names it each pass; and one named ID.err fails to bad/
 // under a name that cannot pass for the reason of the record ID.
 func TestClaimAnyName(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	names := []string{"1795867200.a:2,S", "a b", "1795867200.c.err", "caf\xc3\xa9"}
 	for _, name := range names {
 		if err := os.WriteFile(filepath.Join(q.Path, "new", name), []byte("MLM1 x\nS <>\n:x\nE 0\n"), 0o600); err != nil {
@@ -504,10 +481,7 @@ func TestClaimAnyName(t *testing.T) {
 // runner with it, and a link was skipped for ever without a word (the
 // lock on its target, new/ID not the file locked). Sweep passes both by.
 func TestClaimNotRegular(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	target := filepath.Join(t.TempDir(), "rec")
 	os.WriteFile(target, []byte("MLM1 x\nS <>\n:x\nE 0\n"), 0o600)
 	if err := syscall.Mkfifo(filepath.Join(q.Path, "new", "fifo"), 0o600); err != nil {
@@ -546,10 +520,7 @@ func TestClaimNotRegular(t *testing.T) {
 // device. It was opened (O_NONBLOCK), then found not a regular file.
 // An inotify watch on the directories sees every open of a file in them.
 func TestNotRegularNotOpened(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	for _, f := range []string{"new/fifo", "cur/fifo2"} {
 		if err := syscall.Mkfifo(filepath.Join(q.Path, f), 0o600); err != nil {
 			t.Fatal(err)
@@ -598,10 +569,7 @@ func TestNotRegularNotOpened(t *testing.T) {
 // must not find that name taken: Put is exclusive, and every re-run
 // failed 75 until the sweep. (From a review.)
 func TestPutOverLeftTmp(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	id := "1795867200.M1P1"
 	// What the killed writer of this process id left, whichever of its
 	// Puts it was killed in.
@@ -624,10 +592,7 @@ func TestPutOverLeftTmp(t *testing.T) {
 // new/, so without it a power cut could lose a record that a second
 // writer (the MTA's retry, through mlm-accept) was told was queued.
 func TestPutClaimedSyncs(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	put(t, q, "1.a", "rec\n", time.Time{})
 	it, err := q.Claim("1.a", time.Now().Add(time.Hour), true)
 	if err != nil || it == nil {
@@ -651,10 +616,7 @@ func TestPutClaimedSyncs(t *testing.T) {
 // round to 1901: the record was ready at once, and an "mlm-enqueue -t"
 // of some centuries ran at the next pass.
 func TestFarFuture(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	now := time.Now().Add(time.Second) // past a new file's time (see TestLifecycle)
 	far := now.AddDate(300, 0, 0)
 	put(t, q, "1.far", "x", far)
@@ -681,10 +643,7 @@ func TestFarFuture(t *testing.T) {
 // record then read with the other's reason, or, its own rename refused,
 // had the reason it had just written taken away.
 func TestFailRace(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	put(t, q, "1.a", "first", time.Time{})
 	it, err := q.Claim("1.a", time.Now(), true)
 	if err != nil || it == nil {
@@ -745,10 +704,7 @@ func TestFailRace(t *testing.T) {
 // error, as for a record gone. Several runners on one queue (cron and a
 // daemon, or -j) meet so as a rule, and the one that lost is no failure.
 func TestClaimLocked(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	put(t, q, "1.a", "one", time.Time{})
 	other, err := os.Open(filepath.Join(q.Path, "new", "1.a"))
 	if err != nil {
@@ -770,10 +726,7 @@ func TestClaimLocked(t *testing.T) {
 // mlm-run(1) and mlm-listdir(5) say, and leaves a younger one, which may
 // be a writer's at work.
 func TestSweepTmpAge(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	now := time.Now()
 	for name, age := range map[string]time.Duration{"young.1.1": 35 * time.Hour, "old.1.1": 37 * time.Hour} {
 		p := filepath.Join(q.Path, "tmp", name)
@@ -796,10 +749,7 @@ func TestSweepTmpAge(t *testing.T) {
 // again as ID.2, as mlm-listdir(5) says, its start and a hash taking
 // its place only past that.
 func TestFailAgainAtMaxID(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	id := "1795867200." + strings.Repeat("x", MaxID-2-11)
 	for i := range 2 {
 		put(t, q, id, fmt.Sprint(i), time.Time{})
@@ -822,10 +772,7 @@ func TestFailAgainAtMaxID(t *testing.T) {
 // by another writer that moves the record first), is not replaced: this
 // one takes the next name, and the reason it wrote for the first goes.
 func TestFailNotOverRecord(t *testing.T) {
-	q := New(t.TempDir())
-	if err := q.Create(); err != nil {
-		t.Fatal(err)
-	}
+	q := newQueue(t)
 	put(t, q, "1.a", "mine", time.Time{})
 	it, err := q.Claim("1.a", time.Now(), true)
 	if err != nil || it == nil {
