@@ -1093,14 +1093,7 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 // one would take past what the stream allows, and then neither record
 // could be written, and the record would fail for ever.
 func replyText(text string) string {
-	if len(text) <= smtpout.MaxReplyText {
-		return text
-	}
-	n := smtpout.MaxReplyText
-	for n > smtpout.MaxReplyText-utf8.UTFMax && !utf8.RuneStart(text[n]) {
-		n--
-	}
-	return text[:n]
+	return sysexit.Cut(text, smtpout.MaxReplyText)
 }
 
 // headBuffer keeps the first max octets written to it and drops the

@@ -253,10 +253,7 @@ func Clean(s string, n int) string {
 	}
 	s = b.String()
 	if len(s) > n {
-		for n > 0 && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		s = s[:n] + "…"
+		s = sysexit.Cut(s, n) + "…"
 	}
 	return s
 }

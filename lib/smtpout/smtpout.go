@@ -534,11 +534,7 @@ func (c *Client) readLines() ([]string, Reply, error) {
 	if len(r.Text) > MaxReplyText {
 		// A copy, not a slice that keeps the whole text alive; cut
 		// where a UTF-8 character starts.
-		n := MaxReplyText
-		for n > MaxReplyText-utf8.UTFMax && !utf8.RuneStart(r.Text[n]) {
-			n--
-		}
-		r.Text = strings.Clone(r.Text[:n])
+		r.Text = strings.Clone(sysexit.Cut(r.Text, MaxReplyText))
 	}
 	if len(lines) == 1 {
 		c.lastLine, c.lastReply = first, r

@@ -135,6 +135,22 @@ func OneLine(s string) string {
 	return b.String()
 }
 
+// Cut returns s if it is n octets long or shorter, else its first n
+// octets or a few fewer, cut where a UTF-8 character starts, so that a
+// character is not split into octets that OneLine would write as \xHH.
+// Of a string that is not UTF-8 it keeps n-utf8.UTFMax octets at the
+// least.
+func Cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > n-utf8.UTFMax && i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}
+
 // IsControl reports whether r is a control character: C0, DEL or C1.
 func IsControl(r rune) bool { return r < ' ' || r >= 0x7f && r < 0xa0 }
 

@@ -72,3 +72,27 @@ func TestReportDSN(t *testing.T) {
 		}
 	}
 }
+
+func TestCut(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abc", 3, "abc"},
+		{"abcd", 3, "abc"},
+		{"", 0, ""},
+		{"ab€", 4, "ab"}, // € is 3 octets: not split
+		{"ab€", 5, "ab€"},
+		{"ab€x", 5, "ab€"}, // the octet after the cut starts one
+		{"a𝄞b", 4, "a"},    // 4 octets, cut past its first
+		{"a𝄞b", 5, "a𝄞"},
+		{"€", 1, ""},
+		{"abcd\x80\x80\x80\x80\x80\x80", 8, "abcd"}, // no UTF-8: n-UTFMax at the least
+		{"abcd\x80\x80\x80\x80\x80\x80", 9, "abcd\x80"},
+	} {
+		if got := Cut(tc.s, tc.n); got != tc.want {
+			t.Errorf("Cut(%q, %d) = %q; want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}
