@@ -351,8 +351,12 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// maxReason is the most octets of a stage's line that the reason keeps.
+const maxReason = 1000
+
 // lastLine passes writes on and remembers the last line written, the
-// reason a stage gave for failing.
+// reason a stage gave for failing, of a longer line its first
+// maxReason octets, cut where a UTF-8 character starts.
 type lastLine struct {
 	w    io.Writer
 	mu   sync.Mutex
@@ -369,7 +373,7 @@ func (l *lastLine) Write(p []byte) (int, error) {
 				l.last = string(l.cur)
 			}
 			l.cur = l.cur[:0]
-		} else if len(l.cur) < 1000 {
+		} else if len(l.cur) <= maxReason { // one more, for Cut
 			l.cur = append(l.cur, c)
 		}
 	}
@@ -380,7 +384,7 @@ func (l *lastLine) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.cur) > 0 {
-		return string(l.cur)
+		return sysexit.Cut(string(l.cur), maxReason)
 	}
-	return l.last
+	return sysexit.Cut(l.last, maxReason)
 }
