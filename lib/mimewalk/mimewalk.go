@@ -156,11 +156,12 @@ func NewPart(contentType, encoding string, lim Limits) *Walker {
 	return w
 }
 
-// Check walks all of body within Default and returns the first limit it
-// goes past, or nil.
+// Check walks all of body within Default, its last line too (End), and
+// returns the first limit it goes past, or nil.
 func Check(contentType string, body []byte) error {
 	w := New(contentType, Default)
 	w.Write(body)
+	w.End()
 	return w.Err()
 }
 

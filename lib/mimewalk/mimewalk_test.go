@@ -585,6 +585,9 @@ func TestEnd(t *testing.T) {
 		if !errors.Is(w.Err(), ErrParts) || w.Parts() != 10_001 {
 			t.Errorf("boundary %q, after End: %v, %d parts; want ErrParts, 10001", b, w.Err(), w.Parts())
 		}
+		if err := Check(ct, body); !errors.Is(err, ErrParts) {
+			t.Errorf("boundary %q, Check: %v; want ErrParts", b, err)
+		}
 	}
 }
 
