@@ -203,7 +203,9 @@ func (c *conn) Close() error {
 	return err
 }
 
-// drop ends the connection without another reply: it sends FIN at once
+// drop ends the connection without another reply: it counts the drop
+// and rewrites the stats file, so that a client that sees the end finds
+// it counted, then sends FIN at once
 // (so the client reads the replies written so far, then end of file)
 // and lets go-smtp read what the client still sends, which the session
 // refuses, until the client closes or lingerTime passes. Closing with
@@ -214,6 +216,7 @@ func (c *conn) drop() {
 		return
 	}
 	c.s.dropped.Add(1)
+	c.s.touch()
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 		c.Conn.SetReadDeadline(time.Now().Add(lingerTime))

@@ -112,7 +112,6 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.ncmd++
 	if o.DropAfterRcpt > 0 && s.ncmd == o.DropAfterRcpt {
 		s.c.drop()
-		s.s.touch()
 		return errDroppedReply
 	}
 	p, err := checkPath(to, s.utf8, false)
@@ -264,7 +263,6 @@ func (s *session) data(r io.Reader, st smtp.StatusCollector) error {
 	s.c.delayAt("dot")
 	if k := s.s.dots.Add(1); o.DropAfterDot > 0 && k%int64(o.DropAfterDot) == 0 {
 		s.c.drop()
-		s.s.touch()
 		if st != nil {
 			for _, raw := range s.raw {
 				st.SetStatus(raw, errDroppedReply)

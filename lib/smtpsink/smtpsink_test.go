@@ -362,8 +362,8 @@ func TestLMTPDataReply(t *testing.T) {
 // TestDropAfterDot: every 2nd final dot gets no reply; the transaction
 // was accepted all the same (the reply-lost window).
 func TestDropAfterDot(t *testing.T) {
-	led := filepath.Join(t.TempDir(), "ledger")
-	s := start(t, Options{DropAfterDot: 2, Ledger: led})
+	led, stats := filepath.Join(t.TempDir(), "ledger"), filepath.Join(t.TempDir(), "stats")
+	s := start(t, Options{DropAfterDot: 2, Ledger: led, Stats: stats})
 	c := dial(t, s)
 	c.hello()
 	c.send("MAIL FROM:<>\nRCPT TO:<a@x.example>\nDATA\n.\n")
@@ -371,6 +371,10 @@ func TestDropAfterDot(t *testing.T) {
 	c.send("MAIL FROM:<>\nRCPT TO:<b@x.example>\nDATA\n.\nQUIT\n")
 	c.expect("250 ", "250 ", "354 ")
 	c.eof()
+	// the drop is in the stats file by the time the client sees the end
+	if got := readFile(t, stats); !strings.Contains(got, " dropped=1\n") {
+		t.Errorf("stats file at the end of the dropped connection: %q; want dropped=1", got)
+	}
 
 	c = dial(t, s)
 	c.hello()
@@ -409,12 +413,16 @@ func TestNestedMail(t *testing.T) {
 }
 
 func TestDropAfterRcpt(t *testing.T) {
-	s := start(t, Options{DropAfterRcpt: 3, Keep: true})
+	stats := filepath.Join(t.TempDir(), "stats")
+	s := start(t, Options{DropAfterRcpt: 3, Keep: true, Stats: stats})
 	c := dial(t, s)
 	c.hello()
 	c.send("MAIL FROM:<>\nRCPT TO:<a@x.example>\nRCPT TO:<b@x.example>\nRCPT TO:<c@x.example>\nRCPT TO:<d@x.example>\nDATA\nx\n.\nQUIT\n")
 	c.expect("250 ", "250 ", "250 ")
 	c.eof()
+	if got := readFile(t, stats); !strings.Contains(got, " dropped=1\n") {
+		t.Errorf("stats file at the end of the dropped connection: %q; want dropped=1", got)
+	}
 	if got := s.Counts(); got.Dropped != 1 || got.Transactions != 0 || len(s.Messages()) != 0 {
 		t.Errorf("Counts() = %v", got)
 	}
