@@ -351,9 +351,11 @@ func peakRSS(t *testing.T, n, maxRcpt int, write func(w io.Writer, n int) error)
 
 // TestMemoryBounded: a 1,000,000-recipient record is split in about the
 // memory a 100,000-recipient one takes. The margin is the Go heap's
-// headroom, which varies from run to run by a few MiB with when the
-// collector happens to run (5.4 MiB seen); 900,000 more recipients held
-// would take over 40 MiB.
+// headroom, which varies from run to run with when the collector
+// happens to run: 5.4 MiB seen on a quiet machine, and up to 13.1 MiB
+// with other tests running, the live heap at the end 9 MB at 1,000,000
+// and 15 MB at 100,000 (gctrace); 900,000 more recipients held would
+// take over 40 MiB.
 func TestMemoryBounded(t *testing.T) {
 	if testing.Short() || raceEnabled || runtime.GOOS != "linux" {
 		t.Skip("short, race or not Linux")
@@ -361,7 +363,7 @@ func TestMemoryBounded(t *testing.T) {
 	even := func(w io.Writer, n int) error { return writeBig(w, n, 997) }
 	rs, rb := peakRSS(t, 100_000, 100, even), peakRSS(t, 1_000_000, 100, even)
 	t.Logf("peak RSS %d KiB at 100,000 recipients, %d KiB at 1,000,000", rs, rb)
-	if rb > rs+12*1024 || rb > 64*1024 {
+	if rb > rs+20*1024 || rb > 64*1024 {
 		t.Errorf("peak RSS grew from %d KiB to %d KiB with the recipients", rs, rb)
 	}
 	// Most to one domain and every 100th to a domain of its own: those
@@ -369,7 +371,7 @@ func TestMemoryBounded(t *testing.T) {
 	// the input (the Reader once kept whole blocks of R lines for them).
 	rs, rb = peakRSS(t, 100_000, 100, writeSparse), peakRSS(t, 1_000_000, 100, writeSparse)
 	t.Logf("sparse: peak RSS %d KiB at 100,000 recipients, %d KiB at 1,000,000", rs, rb)
-	if rb > rs+12*1024 || rb > 64*1024 {
+	if rb > rs+20*1024 || rb > 64*1024 {
 		t.Errorf("sparse: peak RSS grew from %d KiB to %d KiB with the recipients", rs, rb)
 	}
 	// Every recipient to a domain of its own, and -n as large as it
