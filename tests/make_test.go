@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,45 @@ func TestMakeInstallStale(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "/nonexistent/go build") {
 		t.Errorf("make install, go.mod newer than the programs: %v\n%s\nwant it to run go build", err, out)
+	}
+}
+
+// TestMakeFaults: make faults writes tests/FAULTS.md from the rows the
+// tests recorded even when a test failed, so that the table shows the
+// FAIL, and then fails as the tests did. It stopped at the failed go
+// test before, with no table written. A stand-in go records one row and
+// exits as asked, and stands in for the table's program with cat.
+func TestMakeFaults(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	for _, status := range []int{1, 0} {
+		src := t.TempDir()
+		b, err := os.ReadFile(filepath.Join(root, "Makefile"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(src, "Makefile"), b, 0o644)
+		for _, d := range []string{"filters", "lib", "tests"} {
+			os.Mkdir(filepath.Join(src, d), 0o755)
+		}
+		row := "disk\tfull\t75\tFAIL\tTestX"
+		if status == 0 {
+			row = "disk\tfull\t75\tpass\tTestX"
+		}
+		goStub := filepath.Join(t.TempDir(), "go")
+		os.WriteFile(goStub, []byte("#!/bin/sh\ncase $1 in\ntest) printf '"+strings.ReplaceAll(row, "\t", `\t`)+
+			"\\n' >> \"$MLM_FAULT_TABLE\"; exit "+strconv.Itoa(status)+";;\nrun) exec cat;;\nesac\nexit 2\n"), 0o755)
+		out, err := exec.Command("make", "-C", src, "faults", "GO="+goStub).CombinedOutput()
+		if (err == nil) != (status == 0) {
+			t.Errorf("tests exiting %d: make faults: %v; want it to fail as they did\n%s", status, err, out)
+		}
+		table, rerr := os.ReadFile(filepath.Join(src, "tests", "FAULTS.md"))
+		if string(table) != row+"\n" {
+			t.Errorf("tests exiting %d: FAULTS.md %q, %v; want the row %q\n%s", status, table, rerr, row, out)
+		}
+		if _, err := os.Stat(filepath.Join(src, "tests", "faults.tsv")); !os.IsNotExist(err) {
+			t.Errorf("tests exiting %d: faults.tsv left: %v", status, err)
+		}
 	}
 }
