@@ -101,6 +101,7 @@ func TestCmdsRefuse(t *testing.T) {
 		{"count more", "count 1 d\n-- d/a --\n-- d/b --\n", "d holds 2 entries [a b]; want 1"},
 		{"count fewer", "count 3 d\n-- d/a --\n-- d/b --\n", "d holds 2 entries [a b]; want 3"},
 		{"count negated", "! count 2 d\n-- d/a --\n-- d/b --\n", "d holds 2 entries [a b]; want not 2"},
+		{"grab no match", "grab ID f '^id=(\\w+)$'\n-- f --\nno id\n", "no match for ^id=(\\w+)$ in f"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			failed, log := script(t, tc.script)
