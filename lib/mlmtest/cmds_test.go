@@ -102,6 +102,8 @@ func TestCmdsRefuse(t *testing.T) {
 		{"count fewer", "count 3 d\n-- d/a --\n-- d/b --\n", "d holds 2 entries [a b]; want 3"},
 		{"count negated", "! count 2 d\n-- d/a --\n-- d/b --\n", "d holds 2 entries [a b]; want not 2"},
 		{"grab no match", "grab ID f '^id=(\\w+)$'\n-- f --\nno id\n", "no match for ^id=(\\w+)$ in f"},
+		{"onefile of two", "onefile d f\n-- d/a --\n-- d/b --\n", "d holds 2 entries; want 1"},
+		{"onefile of none", "mkdir d\nonefile d f\n", "d holds 0 entries; want 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			failed, log := script(t, tc.script)
