@@ -1,0 +1,71 @@
+package mlmtest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"mlm/lib/sysexit"
+)
+
+// fakeTB is a testing.TB whose Fatal and Error a helper calls are kept,
+// not failed on, so that what the helper checks can be tested.
+type fakeTB struct {
+	testing.TB
+	failures []string
+	failed   bool
+	cleanups []func()
+}
+
+func (f *fakeTB) Fatal(a ...any) { f.failures = append(f.failures, fmt.Sprint(a...)) }
+func (f *fakeTB) Fatalf(format string, a ...any) {
+	f.failures = append(f.failures, fmt.Sprintf(format, a...))
+}
+func (f *fakeTB) Errorf(format string, a ...any) {
+	f.failures = append(f.failures, fmt.Sprintf(format, a...))
+}
+func (f *fakeTB) Failed() bool      { return f.failed || len(f.failures) > 0 }
+func (f *fakeTB) Cleanup(fn func()) { f.cleanups = append(f.cleanups, fn) }
+
+// TestRefused holds what Refused takes as a failure well reported: one
+// of the statuses asked for, on one line of printable text.
+func TestRefused(t *testing.T) {
+	line := func(s string) func(io.Writer, string, error) int {
+		return func(w io.Writer, _ string, err error) int {
+			io.WriteString(w, s)
+			return sysexit.Code(err)
+		}
+	}
+	bad := sysexit.Errorf(sysexit.DataErr, "bad")
+	for _, tc := range []struct {
+		name   string
+		report func(io.Writer, string, error) int
+		err    error
+		codes  []int
+		want   bool // a failure that passes
+	}{
+		{"reported", sysexit.Report, bad, []int{sysexit.NoUser, sysexit.DataErr}, true},
+		{"reported for the MTA", sysexit.ReportDSN, bad, []int{sysexit.DataErr}, true},
+		{"another status", sysexit.Report, sysexit.Temp(errors.New("bad")), []int{sysexit.DataErr}, false},
+		{"two lines", line("p: bad\np: worse\n"), bad, []int{sysexit.DataErr}, false},
+		{"a CR", line("p: bad\r\n"), bad, []int{sysexit.DataErr}, false},
+		{"an escape", line("p: \x1b[2Jbad\n"), bad, []int{sysexit.DataErr}, false},
+		{"no newline", line("p: bad"), bad, []int{sysexit.DataErr}, false},
+		{"not UTF-8", line("p: caf\xe9\n"), bad, []int{sysexit.DataErr}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeTB{TB: t}
+			if !Refused(f, tc.report, "p", tc.err, tc.codes...) {
+				t.Errorf("Refused = false for a failure")
+			}
+			if f.Failed() == tc.want {
+				t.Errorf("Refused failed the test %v (%q); want %v", f.Failed(), f.failures, !tc.want)
+			}
+		})
+	}
+	f := &fakeTB{TB: t}
+	if Refused(f, sysexit.Report, "p", nil, sysexit.DataErr) || f.Failed() {
+		t.Errorf("Refused(nil) = true, or failed the test (%q); want false", f.failures)
+	}
+}
