@@ -69,3 +69,34 @@ func TestRefused(t *testing.T) {
 		t.Errorf("Refused(nil) = true, or failed the test (%q); want false", f.failures)
 	}
 }
+
+// TestFailAfter holds the full disk FailAfter plays: N octets taken, the
+// write that crosses N takes what fits and fails, and every write after
+// it fails, as a disk that stays full does.
+func TestFailAfter(t *testing.T) {
+	f := &FailAfter{N: 5}
+	for _, tc := range []struct {
+		p    string
+		n    int
+		fail bool
+	}{
+		{"abc", 3, false},
+		{"de", 2, false}, // exactly N: taken
+		{"", 0, false},
+		{"f", 0, true},
+		{"g", 0, true},
+	} {
+		if n, err := f.Write([]byte(tc.p)); n != tc.n || (err != nil) != tc.fail {
+			t.Errorf("Write(%q) = %d, %v; want %d, failed %v", tc.p, n, err, tc.n, tc.fail)
+		}
+	}
+	f = &FailAfter{N: 2}
+	for _, tc := range []struct {
+		p string
+		n int
+	}{{"abc", 2}, {"d", 0}, {"", 0}} {
+		if n, err := f.Write([]byte(tc.p)); n != tc.n || err == nil && tc.p != "" {
+			t.Errorf("Write(%q) after the disk filled = %d, %v; want %d and a failure", tc.p, n, err, tc.n)
+		}
+	}
+}
