@@ -43,3 +43,21 @@ func TestFault(t *testing.T) {
 		t.Errorf("row %q; want %q", b, want)
 	}
 }
+
+// TestFaultFailed holds the row of a test that failed: FAIL, not pass.
+func TestFaultFailed(t *testing.T) {
+	table := filepath.Join(t.TempDir(), "faults.tsv")
+	t.Setenv("MLM_FAULT_TABLE", table)
+	f := &fakeTB{TB: t, failed: true}
+	Fault(f, "disk", "ENOSPC", "exit 75")
+	for _, c := range f.cleanups {
+		c()
+	}
+	b, err := os.ReadFile(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "disk\tENOSPC\texit 75\tFAIL\t" + t.Name() + "\n"; string(b) != want {
+		t.Errorf("row %q; want %q", b, want)
+	}
+}
