@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -59,5 +60,23 @@ func TestFaultFailed(t *testing.T) {
 	}
 	if want := "disk\tENOSPC\texit 75\tFAIL\t" + t.Name() + "\n"; string(b) != want {
 		t.Errorf("row %q; want %q", b, want)
+	}
+}
+
+// TestNames holds that Names fails the test on a directory it cannot
+// read: a test that wants an empty queue must not pass on a missing one.
+func TestNames(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"b", "a"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := Names(t, dir); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("Names = %q; want [a b]", got)
+	}
+	f := &fakeTB{TB: t}
+	if got := Names(f, filepath.Join(dir, "missing")); !f.Failed() {
+		t.Errorf("Names of a missing directory = %q and did not fail the test", got)
 	}
 }
