@@ -63,6 +63,9 @@ func TestReportDSN(t *testing.T) {
 		{Errorf(NoUser, "no such list"), "5.1.1 p: no such list\n"},
 		{WithDSN(DataErr, "5.3.4", errors.New("too big")), "5.3.4 p: too big\n"},
 		{Errorf(DataErr, "a\nb"), `5.6.0 p: a\x0ab` + "\n"},
+		// An octet that is not UTF-8, in a line without a control: a
+		// Latin-1 subject a parser's error quotes.
+		{Errorf(DataErr, "subject caf\xe9"), `5.6.0 p: subject caf\xe9` + "\n"},
 		{nil, ""},
 	} {
 		var b bytes.Buffer
