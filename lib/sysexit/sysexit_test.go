@@ -66,6 +66,9 @@ func TestReportDSN(t *testing.T) {
 		// An octet that is not UTF-8, in a line without a control: a
 		// Latin-1 subject a parser's error quotes.
 		{Errorf(DataErr, "subject caf\xe9"), `5.6.0 p: subject caf\xe9` + "\n"},
+		// A paragraph separator (U+2029), which log viewers break at as
+		// at U+2028.
+		{Errorf(DataErr, "a\u2029b"), `5.6.0 p: a\xe2\x80\xa9b` + "\n"},
 		{nil, ""},
 	} {
 		var b bytes.Buffer
