@@ -69,6 +69,8 @@ func TestReportDSN(t *testing.T) {
 		// A paragraph separator (U+2029), which log viewers break at as
 		// at U+2028.
 		{Errorf(DataErr, "a\u2029b"), `5.6.0 p: a\xe2\x80\xa9b` + "\n"},
+		// The last C1 control, U+009F; U+00A0 after it is a space.
+		{Errorf(DataErr, "a\u009fb\u00a0c"), `5.6.0 p: a\xc2\x9fb` + "\u00a0c\n"},
 		{nil, ""},
 	} {
 		var b bytes.Buffer
