@@ -61,6 +61,8 @@ func TestReportDSN(t *testing.T) {
 	}{
 		{errors.New("disk full"), "4.3.0 p: disk full\n"},
 		{Errorf(NoUser, "no such list"), "5.1.1 p: no such list\n"},
+		{Errorf(NoPerm, "not a member"), "5.7.1 p: not a member\n"},
+		{Errorf(Usage, "bad flag"), "5.3.5 p: bad flag\n"},
 		{WithDSN(DataErr, "5.3.4", errors.New("too big")), "5.3.4 p: too big\n"},
 		{Errorf(DataErr, "a\nb"), `5.6.0 p: a\x0ab` + "\n"},
 		// An octet that is not UTF-8, in a line without a control: a
