@@ -1,11 +1,13 @@
 package mlmtest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"testing"
 
+	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
 
@@ -98,5 +100,19 @@ func TestFailAfter(t *testing.T) {
 		if n, err := f.Write([]byte(tc.p)); n != tc.n || err == nil && tc.p != "" {
 			t.Errorf("Write(%q) after the disk filled = %d, %v; want %d and a failure", tc.p, n, err, tc.n)
 		}
+	}
+}
+
+// TestMessage holds that Message fails the test on a record whose
+// message is cut short.
+func TestMessage(t *testing.T) {
+	in := Posts(t, 1)
+	if h, m := Message(t, stream.NewReader(bytes.NewReader(in))); h.ID != "1764417600.b1.bench" || len(m) < 4096 {
+		t.Errorf("Message = %s, %d octets; want the 4 KB post", h.ID, len(m))
+	}
+	f := &fakeTB{TB: t}
+	h, m := Message(f, stream.NewReader(bytes.NewReader(in[:len(in)-100])))
+	if !f.Failed() {
+		t.Errorf("Message of a record cut short = %v, %d octets, and did not fail the test", h, len(m))
 	}
 }
