@@ -98,6 +98,7 @@ func TestCmdsRefuse(t *testing.T) {
 		{"exits a failure for 0", "exits 0 sh -c 'exit 75'\n", "sh exited 75; want 0"},
 		{"exits 0 for a failure", "exits 75 sh -c 'exit 0'\n", "sh exited 0; want 75"},
 		{"exits negated", "! exits 65 sh -c 'exit 75'\n", "usage: exits"},
+		{"exits of a missing program", "exits 0 mlm-no-such-program\n", "exits: exec: \"mlm-no-such-program\""},
 		{"count more", "count 1 d\n-- d/a --\n-- d/b --\n", "d holds 2 entries [a b]; want 1"},
 		{"count fewer", "count 3 d\n-- d/a --\n-- d/b --\n", "d holds 2 entries [a b]; want 3"},
 		{"count negated", "! count 2 d\n-- d/a --\n-- d/b --\n", "d holds 2 entries [a b]; want not 2"},
