@@ -116,3 +116,17 @@ func TestMessage(t *testing.T) {
 		t.Errorf("Message of a record cut short = %v, %d octets, and did not fail the test", h, len(m))
 	}
 }
+
+// TestPosts holds that Posts gives n records of the 4 KB post, the
+// stream whose length BenchRecords reports the figure of.
+func TestPosts(t *testing.T) {
+	r := stream.NewReader(bytes.NewReader(Posts(t, 3)))
+	for i := 0; i < 3; i++ {
+		if h, m := Message(t, r); h.ID != "1764417600.b1.bench" || len(m) < 4096 {
+			t.Fatalf("record %d: %s, %d octets; want the 4 KB post", i+1, h.ID, len(m))
+		}
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Errorf("after 3 records: %v; want the end", err)
+	}
+}
