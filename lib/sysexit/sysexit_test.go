@@ -73,6 +73,8 @@ func TestReportDSN(t *testing.T) {
 		{Errorf(DataErr, "a\u2029b"), `5.6.0 p: a\xe2\x80\xa9b` + "\n"},
 		// The last C1 control, U+009F; U+00A0 after it is a space.
 		{Errorf(DataErr, "a\u009fb\u00a0c"), `5.6.0 p: a\xc2\x9fb` + "\u00a0c\n"},
+		// U+FFFD is a character: kept beside an octet that is not UTF-8.
+		{Errorf(DataErr, "caf\ufffd caf\xe9"), "5.6.0 p: caf\ufffd " + `caf\xe9` + "\n"},
 		{nil, ""},
 	} {
 		var b bytes.Buffer
