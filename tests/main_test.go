@@ -22,6 +22,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	touchMiB() // the test binary run as the program TestPeakRSS measures
 	os.Exit(func() int {
 		var err error
 		if root, err = filepath.Abs(".."); err != nil {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -99,6 +101,52 @@ func leastRSS(t *testing.T, in, prog string, args ...string) (int64, string) {
 		least, last = min(least, kib), l
 	}
 	return least, last
+}
+
+// touchMiB, where MLM_TEST_TOUCH_MIB is set, makes the test binary a
+// program that holds that many MiB resident, says "touched" and exits 0,
+// without building or testing anything.
+func touchMiB() {
+	v := os.Getenv("MLM_TEST_TOUCH_MIB")
+	if v == "" {
+		return
+	}
+	mib, err := strconv.Atoi(v)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(64)
+	}
+	b := make([]byte, mib<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	runtime.KeepAlive(b)
+	fmt.Println("touched")
+	os.Exit(0)
+}
+
+// TestPeakRSS: peakRSS and hRun, which every memory bound is held to,
+// read the peak resident set of the program they run, in KiB: the test
+// binary made to touch 64 MiB reads at least 64 MiB through both, and
+// its "touched" is peakRSS's last line. A reading of 0, in MiB, or of
+// peakrss's own few MiB would pass every bound and hold none.
+func TestPeakRSS(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := filepath.Rel(binDir, exe) // the helpers run binDir/prog
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MLM_TEST_TOUCH_MIB", "64")
+	kib, last := peakRSS(t, os.DevNull, prog)
+	if kib < 64<<10 || last != "touched" {
+		t.Errorf("peakRSS: %d KiB, last line %q; want at least %d KiB and \"touched\"", kib, last, 64<<10)
+	}
+	if o := hRun(t, nil, nil, nil, prog); o.code != 0 || o.rss < 64<<10 {
+		t.Errorf("hRun: exit %d, %d KiB; want 0 and at least %d KiB", o.code, o.rss, 64<<10)
+	}
 }
 
 // TestMemoryFlat: a 1,000,000-recipient record goes through mlm-check
