@@ -332,7 +332,7 @@ func diskRecords(n, lines int) (string, map[string]string) {
 
 // diskQueued checks that the files in dir (a queue's new/) are whole
 // records of recs, each byte for byte, and returns their ids.
-func diskQueued(t *testing.T, dir string, recs map[string]string) []string {
+func diskQueued(t testing.TB, dir string, recs map[string]string) []string {
 	t.Helper()
 	names := mlmtest.Names(t, dir)
 	for _, id := range names {
@@ -347,6 +347,38 @@ func diskQueued(t *testing.T, dir string, recs map[string]string) []string {
 		}
 	}
 	return names
+}
+
+// TestDiskQueued: diskQueued, which the disk-fault cases hold each
+// queue to, reports a record changed in one octet, its length kept, and
+// a file that is no record of the input, and nothing of a whole record.
+func TestDiskQueued(t *testing.T) {
+	_, recs := diskRecords(2, 5)
+	for _, tc := range []struct {
+		what  string
+		files map[string]string // name -> content
+		want  string            // the one report, or none
+	}{
+		{"whole", nil, ""},
+		{"one octet changed", map[string]string{"1795867200.M1P1.disk": strings.Replace(recs["1795867200.M1P1.disk"], "record 1", "record 2", 1)},
+			"new/1795867200.M1P1.disk: 267 octets, not the record of 267 octets queued (partial or changed)"},
+		{"not of the input", map[string]string{"1795867200.M9P9.disk": recs["1795867200.M1P1.disk"]},
+			"new/1795867200.M9P9.disk: not a record of the input"},
+	} {
+		dir := filepath.Join(t.TempDir(), "new")
+		os.Mkdir(dir, 0o755)
+		for id, rec := range recs {
+			hWrite(t, filepath.Join(dir, id), rec)
+		}
+		for name, text := range tc.files {
+			hWrite(t, filepath.Join(dir, name), text)
+		}
+		r := &recorder{TB: t}
+		diskQueued(r, dir, recs)
+		if got := strings.Join(r.errs, "; "); got != tc.want {
+			t.Errorf("%s: diskQueued reported %q; want %q", tc.what, got, tc.want)
+		}
+	}
 }
 
 // diskMessage returns the message of the only record in the file.
