@@ -291,7 +291,7 @@ func diskQueueDirs(t *testing.T, q string) {
 // diskUnclaimed fails the test if a file in the queue's cur/ is still
 // claimed: locked by a process that outlived the run. An unlocked file
 // there is a claim whose claimer died, which the next sweep returns.
-func diskUnclaimed(t *testing.T, q string) {
+func diskUnclaimed(t testing.TB, q string) {
 	t.Helper()
 	for _, name := range mlmtest.Names(t, filepath.Join(q, "cur")) {
 		f, err := os.Open(filepath.Join(q, "cur", name))
@@ -302,6 +302,23 @@ func diskUnclaimed(t *testing.T, q string) {
 			t.Errorf("cur/%s is still claimed (locked) after the run", name)
 		}
 		f.Close()
+	}
+}
+
+// TestDiskUnclaimed: diskUnclaimed reports a file in cur/ that a process
+// still holds locked, and not one whose claimer is gone.
+func TestDiskUnclaimed(t *testing.T) {
+	q := t.TempDir()
+	diskQueueDirs(t, q)
+	hWrite(t, filepath.Join(q, "cur", "held"), "")
+	hWrite(t, filepath.Join(q, "cur", "left"), "")
+	if err := syscall.Flock(int(hOpen(t, filepath.Join(q, "cur", "held")).Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{TB: t}
+	diskUnclaimed(r, q)
+	if got, want := strings.Join(r.errs, "; "), "cur/held is still claimed (locked) after the run"; got != want {
+		t.Errorf("diskUnclaimed reported %q; want %q", got, want)
 	}
 }
 
