@@ -82,7 +82,9 @@ func files(t *testing.T, dir string) map[string]fs.FileMode {
 	return got
 }
 
-func sameFiles(t *testing.T, what string, got, want map[string]fs.FileMode) {
+// sameFiles reports each file of want missing from got or of another
+// mode there, and each file of got not in want.
+func sameFiles(t testing.TB, what string, got, want map[string]fs.FileMode) {
 	t.Helper()
 	var diff []string
 	for f, m := range want {
@@ -100,6 +102,20 @@ func sameFiles(t *testing.T, what string, got, want map[string]fs.FileMode) {
 	slices.Sort(diff)
 	if len(diff) > 0 {
 		t.Errorf("%s:\n%s", what, strings.Join(diff, "\n"))
+	}
+}
+
+// TestSameFiles: sameFiles, which TestMakeInstall holds install and
+// uninstall to, reports a file missing, one of another mode and one left
+// over: after uninstall, the only check there is is of files left.
+func TestSameFiles(t *testing.T) {
+	r := &recorder{TB: t}
+	sameFiles(r, "make uninstall",
+		map[string]fs.FileMode{"bin/mlm-other": 0o755, "bin/mlm-run": 0o700, "share/man/man1/mlm-run.1": 0o644},
+		map[string]fs.FileMode{"bin/mlm-other": 0o755, "bin/mlm-run": 0o755, "bin/mlm-sub": 0o755})
+	want := "make uninstall:\nbin/mlm-run: mode -rwx------, want -rwxr-xr-x\nextra share/man/man1/mlm-run.1\nmissing bin/mlm-sub"
+	if got := strings.Join(r.errs, "; "); got != want {
+		t.Errorf("sameFiles reported %q; want %q", got, want)
 	}
 }
 
