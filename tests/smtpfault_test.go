@@ -141,10 +141,10 @@ func sfSend(t *testing.T, dir, in string, flags ...string) sfOutcome {
 	return o
 }
 
-// settled fails the test unless the outcome is as given: exit status,
+// check fails the test unless the outcome is as given: exit status,
 // deferred recipients (the retry record), journal ("addr=D ..." sorted)
 // and bounces ("addr status ...").
-func (o sfOutcome) check(t *testing.T, code int, deferred, journal, bounces string) {
+func (o sfOutcome) check(t testing.TB, code int, deferred, journal, bounces string) {
 	t.Helper()
 	var j []string
 	for a, k := range o.journal {
@@ -160,6 +160,25 @@ func (o sfOutcome) check(t *testing.T, code int, deferred, journal, bounces stri
 	}
 	if t.Failed() {
 		t.Logf("stderr:\n%s", o.stderr)
+	}
+}
+
+// TestSFCheck: check, which every SMTP fault case is held to, reports
+// each of the four parts of an outcome that differs, and nothing of one
+// that is as given.
+func TestSFCheck(t *testing.T) {
+	o := sfOutcome{code: 75, deferred: []string{"a@example.org"}, journal: map[string]string{"b@example.org": "D", "c@example.org": "F"},
+		bounces: []string{"c@example.org 5.1.1"}}
+	r := &recorder{TB: t}
+	o.check(r, 75, "a@example.org", "b@example.org=D c@example.org=F", "c@example.org 5.1.1")
+	if len(r.errs) != 0 {
+		t.Errorf("check of the outcome as it is reported %q", r.errs)
+	}
+	r = &recorder{TB: t}
+	o.check(r, 0, "", "b@example.org=D c@example.org=D", "")
+	want := `exit status: "75"; want "0"; deferred: "a@example.org"; want ""; journal: "b@example.org=D c@example.org=F"; want "b@example.org=D c@example.org=D"; bounces: "c@example.org 5.1.1"; want ""`
+	if got := strings.Join(r.errs, "; "); got != want {
+		t.Errorf("check reported %q; want %q", got, want)
 	}
 }
 
