@@ -96,10 +96,33 @@ func hRunFile(t *testing.T, in, out string, env []string, prog string, args ...s
 // hOneLine checks that a program said exactly one line on stderr,
 // "prog: context: reason" (after an enhanced status code for programs an
 // MTA runs), matching re.
-func hOneLine(t *testing.T, o hOutcome, re string) {
+func hOneLine(t testing.TB, o hOutcome, re string) {
 	t.Helper()
 	if strings.Count(o.stderr, "\n") != 1 || !strings.HasSuffix(o.stderr, "\n") || !regexp.MustCompile(re).MatchString(o.stderr) {
 		t.Errorf("stderr %q; want one line matching %s", o.stderr, re)
+	}
+}
+
+// TestHOneLine: hOneLine, which the hostile-input cases hold each
+// program's report to, takes one line that matches, and reports two
+// lines, a line without its newline, and a line that does not match.
+func TestHOneLine(t *testing.T) {
+	const re = `^5\.6\.0 mlm-accept: `
+	for _, tc := range []struct {
+		stderr string
+		ok     bool
+	}{
+		{"5.6.0 mlm-accept: header too big\n", true},
+		{"5.6.0 mlm-accept: header too big\nand a second line\n", false},
+		{"5.6.0 mlm-accept: header too big", false},
+		{"4.3.0 mlm-accept: header too big\n", false},
+		{"", false},
+	} {
+		r := &recorder{TB: t}
+		hOneLine(r, hOutcome{stderr: tc.stderr}, re)
+		if ok := len(r.errs) == 0; ok != tc.ok {
+			t.Errorf("stderr %q: hOneLine reported %q; want it taken: %v", tc.stderr, r.errs, tc.ok)
+		}
 	}
 }
 
