@@ -76,3 +76,31 @@ func syncedAfter(log string, event *regexp.Regexp, dir string) error {
 	}
 	return nil
 }
+
+// TestSyncedAfter: syncedAfter, which the fsync-of-a-directory cases are
+// held to, takes an fsync of the directory's own descriptor after the
+// event and before exit 0, and nothing else: an fsync of another file,
+// one before the event or none.
+func TestSyncedAfter(t *testing.T) {
+	unlink := regexp.MustCompile(`unlinkat\(AT_FDCWD, "/l/dev/password"`)
+	const (
+		event = "10 unlinkat(AT_FDCWD, \"/l/dev/password\", 0) = 0\n"
+		open  = "10 openat(AT_FDCWD, \"/l/dev\", O_RDONLY|O_CLOEXEC) = 3\n"
+		other = "10 openat(AT_FDCWD, \"/l/dev/subscribers\", O_RDONLY|O_CLOEXEC) = 4\n"
+		exit  = "10 exit_group(0) = ?\n"
+	)
+	for _, tc := range []struct {
+		what, log string
+		ok        bool
+	}{
+		{"the directory fsynced", event + open + "10 fsync(3) = 0\n" + exit, true},
+		{"another file fsynced", event + open + other + "10 fsync(4) = 0\n" + exit, false},
+		{"fsynced before the event", open + "10 fsync(3) = 0\n" + event + exit, false},
+		{"opened, not fsynced", event + open + exit, false},
+		{"fsynced, then exit 75", event + open + "10 fsync(3) = 0\n10 exit_group(75) = ?\n", false},
+	} {
+		if err := syncedAfter(tc.log, unlink, "/l/dev"); (err == nil) != tc.ok {
+			t.Errorf("%s: syncedAfter gave %v; want it taken: %v", tc.what, err, tc.ok)
+		}
+	}
+}
