@@ -54,12 +54,35 @@ func params(dir string, pathDirs ...string) testscript.Params {
 			path += d + string(os.PathListSeparator)
 		}
 		env.Setenv("PATH", path+os.Getenv("PATH"))
+		// What the scripts run by a name in pathDirs is the stand-in
+		// there, not the program of binDir of the same name.
+		for _, d := range pathDirs {
+			ents, err := os.ReadDir(d)
+			if err != nil {
+				return err
+			}
+			for _, e := range ents {
+				if got := firstOnPath(env.Getenv("PATH"), e.Name()); got != filepath.Join(d, e.Name()) {
+					return fmt.Errorf("PATH runs %s for %s, not the stand-in in %s", got, e.Name(), d)
+				}
+			}
+		}
 		env.Setenv("MLMBIN", binDir)
 		env.Setenv("CONTRIB", filepath.Join(root, "contrib"))
 		env.Setenv("EXAMPLES", filepath.Join(root, "examples"))
 		return nil
 	}
 	return p
+}
+
+// firstOnPath is the first file named name in the directories of path.
+func firstOnPath(path, name string) string {
+	for _, d := range filepath.SplitList(path) {
+		if _, err := os.Stat(filepath.Join(d, name)); err == nil {
+			return filepath.Join(d, name)
+		}
+	}
+	return ""
 }
 
 func TestScripts(t *testing.T) { testscript.Run(t, params("testdata")) }
