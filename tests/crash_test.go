@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"fmt"
+	"net/smtp"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -217,6 +218,28 @@ func (s *crashSetup) oracle(t *testing.T) tally {
 		}
 	}
 	return v
+}
+
+// TestCrashOracle: the oracle the crash tests and the soaks are held to
+// counts each delivery, a (post, member) pair never delivered, each
+// delivery of a pair beyond its first, and a delivery to no member or of
+// no post.
+func TestCrashOracle(t *testing.T) {
+	s := newCrashList(t, 2, 10, 1, 0)
+	s.posts = 2
+	send := func(msg string, rcpts ...string) {
+		t.Helper()
+		if err := smtp.SendMail(s.srv.Addr(), nil, "dev-bounces@lists.example.org", rcpts, []byte(strings.ReplaceAll(msg, "\n", "\r\n"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(post(1), "member0001@example.org", "member0002@example.org")
+	send(post(1), "member0001@example.org")                                      // a duplicate
+	send(post(2), "member0001@example.org", "stranger@example.org")              // post 2 to member0002 missing; a stray
+	send("From: x@example.net\nSubject: other\n\nx\n", "member0002@example.org") // no post: a stray
+	if got, want := s.oracle(t), (tally{deliveries: 6, missing: 1, dups: 1, strays: 2}); got != want {
+		t.Errorf("oracle %+v; want %+v", got, want)
+	}
 }
 
 // leftovers checks that no queue holds a record in new/, cur/ or bad/,
