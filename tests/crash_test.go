@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -244,7 +245,7 @@ func TestCrashOracle(t *testing.T) {
 
 // leftovers checks that no queue holds a record in new/, cur/ or bad/,
 // and returns the files left in tmp/.
-func (s *crashSetup) leftovers(t *testing.T) int {
+func (s *crashSetup) leftovers(t testing.TB) int {
 	t.Helper()
 	tmp := 0
 	for _, q := range listdir.Queues {
@@ -258,6 +259,22 @@ func (s *crashSetup) leftovers(t *testing.T) int {
 		}
 	}
 	return tmp
+}
+
+// TestCrashLeftovers: leftovers reports a record left in a queue's new/,
+// cur/ or bad/, and counts the files in tmp/.
+func TestCrashLeftovers(t *testing.T) {
+	s := newCrashList(t, 1, 10, 1, 0)
+	for _, f := range []string{"incoming/new/a", "outgoing/cur/b", "retry/bad/c", "bounces/tmp/d"} {
+		hWrite(t, filepath.Join(s.dir, listdir.QueueDir, f), "")
+	}
+	r := &recorder{TB: t}
+	n := s.leftovers(r)
+	slices.Sort(r.errs)
+	want := "queue incoming/new/ still holds [a]; queue outgoing/cur/ still holds [b]; queue retry/bad/ still holds [c]"
+	if got := strings.Join(r.errs, "; "); got != want || n != 1 {
+		t.Errorf("leftovers reported %q and %d in tmp/; want %q and 1", got, n, want)
+	}
 }
 
 // sweepLater runs the list 37 hours from now: the sweep removes what
