@@ -257,6 +257,20 @@ func procStat(file string) (state byte, pgrp int, ok bool) {
 	return f[0][0], pgrp, err == nil
 }
 
+// TestProcStat: procStat reads this process's own state (alive) and
+// process group, which waitGroupGone waits on: a wrong field there (the
+// parent's pid) lets the soaks go on while a killed run's stages still
+// write.
+func TestProcStat(t *testing.T) {
+	st, pg, ok := procStat("/proc/self/stat")
+	if !ok || !strings.ContainsRune("RSD", rune(st)) || pg != syscall.Getpgrp() {
+		t.Errorf("procStat of /proc/self/stat: state %q, group %d, %v; want one of R, S, D, %d, true", st, pg, ok, syscall.Getpgrp())
+	}
+	if _, _, ok := procStat("/proc/0/stat"); ok {
+		t.Errorf("procStat of no process: ok")
+	}
+}
+
 // exited reports whether the process pid, a child not yet waited for,
 // has exited: it is a zombie.
 func exited(pid int) bool {
