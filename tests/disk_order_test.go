@@ -38,10 +38,17 @@ func diskOrder(t *testing.T, dir, stdin, prog string, args ...string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return diskOrderLog(t, string(b), dir, prog)
+}
+
+// diskOrderLog checks an strace -y log of prog as diskOrder says, and
+// returns how many files it saw published into dir.
+func diskOrderLog(t testing.TB, log, dir, prog string) int {
+	t.Helper()
 	synced := map[string]bool{}
 	var pending []string // published into dir, the directory not fsynced since
 	n := 0
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(log, "\n") {
 		if strings.Contains(line, "resumed>") {
 			continue
 		}
@@ -66,6 +73,29 @@ func diskOrder(t *testing.T, dir, stdin, prog string, args ...string) int {
 		t.Errorf("%s exited 0 with %v published and %s not fsynced after", prog, pending, dir)
 	}
 	return n
+}
+
+// TestDiskOrderLog: diskOrderLog reports a file linked into the
+// directory before its fsync, and a directory not fsynced after a link,
+// and takes the order of a durable write.
+func TestDiskOrderLog(t *testing.T) {
+	const (
+		syncTmp = "7 fsync(3</q/tmp/r1>) = 0\n"
+		link    = "7 linkat(AT_FDCWD, \"/q/tmp/r1\", AT_FDCWD, \"/q/new/r1\", 0) = 0\n"
+		syncNew = "7 fsync(4</q/new>) = 0\n"
+	)
+	for _, tc := range []struct {
+		what, log, want string
+	}{
+		{"in order", syncTmp + link + syncNew, ""},
+		{"linked before its fsync", link + syncTmp + syncNew, "mlm-enqueue published /q/tmp/r1 as /q/new/r1 before it fsynced it"},
+		{"new/ not fsynced after", syncNew + syncTmp + link, "mlm-enqueue exited 0 with [/q/new/r1] published and /q/new not fsynced after"},
+	} {
+		r := &recorder{TB: t}
+		if n := diskOrderLog(r, tc.log, "/q/new", "mlm-enqueue"); n != 1 || strings.Join(r.errs, "; ") != tc.want {
+			t.Errorf("%s: diskOrderLog saw %d and reported %q; want 1 and %q", tc.what, n, r.errs, tc.want)
+		}
+	}
 }
 
 // TestDiskFsyncBeforePublish: mlm-enqueue (a link into new/) and mlm-sub
