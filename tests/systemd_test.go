@@ -114,6 +114,30 @@ func service(argv []string) (*exec.Cmd, *bytes.Buffer) {
 	return cmd, &out
 }
 
+// TestService: service runs a command as systemd runs a unit's: in /,
+// with systemd's PATH and the user's variables alone. From the tests'
+// directory, with their environment, a unit whose command needs either
+// would pass.
+func TestService(t *testing.T) {
+	cmd, out := service([]string{"/bin/sh", "-c", "pwd; env"})
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	dir, rest, _ := strings.Cut(out.String(), "\n")
+	var env []string
+	for _, v := range strings.Split(strings.TrimSuffix(rest, "\n"), "\n") {
+		if name, _, _ := strings.Cut(v, "="); !slices.Contains([]string{"PWD", "OLDPWD", "SHLVL", "_"}, name) { // the shell's own
+			env = append(env, v)
+		}
+	}
+	slices.Sort(env)
+	want := []string{"HOME=" + os.Getenv("HOME"), "LOGNAME=" + os.Getenv("USER"),
+		"PATH=" + strings.Replace(systemdPath, "/usr/local/bin", binDir, 1), "USER=" + os.Getenv("USER")}
+	if dir != "/" || !slices.Equal(env, want) {
+		t.Errorf("service ran in %s with %q; want / and %q", dir, env, want)
+	}
+}
+
 // TestExampleSystemdRun: the command of examples/systemd/mlm-run@.service
 // delivers a post waiting when it starts and one that comes while it
 // runs, says nothing, and on SIGTERM, as systemctl stop sends it, exits 0.
