@@ -399,7 +399,7 @@ func TestDiskQueued(t *testing.T) {
 }
 
 // diskMessage returns the message of the only record in the file.
-func diskMessage(t *testing.T, path string) string {
+func diskMessage(t testing.TB, path string) string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -424,6 +424,28 @@ func diskMessage(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(msg)
+}
+
+// TestDiskMessage: diskMessage gives the message of a file of one
+// record, and refuses a file of two, whose first message may be the
+// one looked for.
+func TestDiskMessage(t *testing.T) {
+	in, recs := diskRecords(2, 1)
+	one := filepath.Join(t.TempDir(), "one")
+	hWrite(t, one, recs["1795867200.M1P1.disk"])
+	two := filepath.Join(t.TempDir(), "two")
+	hWrite(t, two, in)
+	r := &recorder{TB: t}
+	var msg string
+	r.run(func() { msg = diskMessage(r, one) })
+	if want := "Subject: record 1\r\n\r\nR <mallory@example.net>\n\x00 \xe9\na line of the body\nno final LF"; msg != want || len(r.errs) != 0 {
+		t.Errorf("one record: diskMessage gave %q and reported %q; want %q", msg, r.errs, want)
+	}
+	r = &recorder{TB: t}
+	r.run(func() { diskMessage(r, two) })
+	if want := two + ": 2 records, <nil>; want one valid record"; strings.Join(r.errs, "; ") != want {
+		t.Errorf("two records: diskMessage reported %q; want %q", r.errs, want)
+	}
 }
 
 // diskShort is the start of a program's output, for a message: a Go
