@@ -214,6 +214,19 @@ func claimed(t *testing.T, dir, q string) int {
 	return len(mlmtest.Names(t, filepath.Join(dir, "queue", q, "cur")))
 }
 
+// TestClaimed: claimed counts the records a runner holds in cur/, not
+// those waiting in new/ or being written in tmp/.
+func TestClaimed(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"cur/a", "cur/b", "new/c", "tmp/d", "tmp/e", "tmp/f"} {
+		os.MkdirAll(filepath.Join(dir, "queue", "outgoing", filepath.Dir(f)), 0o755)
+		hWrite(t, filepath.Join(dir, "queue", "outgoing", f), "")
+	}
+	if n := claimed(t, dir, "outgoing"); n != 2 {
+		t.Errorf("claimed = %d; want 2", n)
+	}
+}
+
 // TestExampleSystemdExpire: the command of
 // examples/systemd/mlm-expire@.service discards a post held for eight
 // days, says nothing and exits 0.
