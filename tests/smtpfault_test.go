@@ -119,6 +119,12 @@ func sfSend(t *testing.T, dir, in string, flags ...string) sfOutcome {
 	if b, err := os.ReadFile(filepath.Join(dir, "state", "journal", sfPost)); err == nil {
 		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 			if k, a, ok := strings.Cut(l, " "); ok {
+				// A recipient once in the journal is skipped ever after:
+				// a second line, delivered and failed both, or either
+				// twice, is a fault the map would hide.
+				if was, dup := o.journal[a]; dup {
+					t.Errorf("journal: %s named twice, %s and %s", a, was, k)
+				}
 				o.journal[a] = k
 			}
 		}
