@@ -136,19 +136,24 @@ func OneLine(s string) string {
 }
 
 // Cut returns s if it is n octets long or shorter, else its first n
-// octets or a few fewer, cut where a UTF-8 character starts, so that a
-// character is not split into octets that OneLine would write as \xHH.
-// Of a string that is not UTF-8 it keeps n-utf8.UTFMax octets at the
-// least.
+// octets, or up to three fewer where the n+1st is inside a UTF-8
+// character, cut where that character starts, so that it is not split
+// into octets that OneLine would write as \xHH. Octets that are no
+// character are cut at n. A character the end of s cuts short counts
+// as one.
 func Cut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	i := n
-	for i > n-utf8.UTFMax && i > 0 && !utf8.RuneStart(s[i]) {
+	for i := n; i > n-utf8.UTFMax && i > 0 && !utf8.RuneStart(s[i]); {
 		i--
+		if utf8.RuneStart(s[i]) {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size > n-i || !utf8.FullRuneInString(s[i:]) {
+				return s[:i]
+			}
+		}
 	}
-	return s[:i]
+	return s[:n]
 }
 
 // IsControl reports whether r is a control character: C0, DEL or C1.

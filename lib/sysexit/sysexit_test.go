@@ -100,8 +100,14 @@ func TestCut(t *testing.T) {
 		{"a𝄞b", 4, "a"},    // 4 octets, cut past its first
 		{"a𝄞b", 5, "a𝄞"},
 		{"€", 1, ""},
-		{"abcd\x80\x80\x80\x80\x80\x80", 8, "abcd"}, // no UTF-8: n-UTFMax at the least
-		{"abcd\x80\x80\x80\x80\x80\x80", 9, "abcd\x80"},
+		// Octets that are no character are cut at n: not four fewer,
+		// nor one fewer for a stray continuation octet.
+		{"abcd\x80\x80\x80\x80\x80\x80", 8, "abcd\x80\x80\x80\x80"},
+		{"abcd\x80\x80\x80\x80\x80\x80", 9, "abcd\x80\x80\x80\x80\x80"},
+		{"abcd\x80", 4, "abcd"},
+		{"abc€\x80", 6, "abc€"},           // € whole, the stray octet after it cut
+		{"ab\xe2\x82", 3, "ab"},           // a character s's end cuts short
+		{"ab\xe2x\x82\x82", 4, "ab\xe2x"}, // \xe2 starts none
 	} {
 		if got := Cut(tc.s, tc.n); got != tc.want {
 			t.Errorf("Cut(%q, %d) = %q; want %q", tc.s, tc.n, got, tc.want)
