@@ -39,12 +39,38 @@ func TestRateCutShort(t *testing.T) {
 // recipient, each with body.
 func dumpOf(t *testing.T, n int, body string) string {
 	t.Helper()
-	var sb strings.Builder
+	var txs []dumpTx
 	for i := 1; i <= n; i++ {
-		fmt.Fprintf(&sb, "X-Client-Addr: 127.0.0.1\nX-Client-Proto: ESMTP\nX-Helo-Args: bench.example\n"+
-			"X-Mail-Args: <list-bounces@bench.example>\nX-Rcpt-Args: <%s>\n"+
-			"Received: from bench.example ([127.0.0.1])\n\tby smtp-sink (smtp-sink) with ESMTP id 1;\n"+
-			"\tWed,  2 Dec 2026 07:55:11 +0000 (UTC)\nList-Id: <list.bench.example>\nSubject: x\n\n%s\n", memberAddr(i), body)
+		txs = append(txs, dumpTx{rcpts: []string{memberAddr(i)}, body: body})
+	}
+	return dumpFile(t, txs)
+}
+
+// dumpTx is one transaction of a made-up dump: its envelope sender
+// (list-bounces@bench.example if empty), its recipients, header lines
+// of the message's own before its List-Id, and its body.
+type dumpTx struct {
+	from  string
+	rcpts []string
+	hdr   string
+	body  string
+}
+
+// dumpFile writes txs as smtp-sink -D does, into a file of its own.
+func dumpFile(t *testing.T, txs []dumpTx) string {
+	t.Helper()
+	var sb strings.Builder
+	for _, tx := range txs {
+		from := tx.from
+		if from == "" {
+			from = "list-bounces@bench.example"
+		}
+		fmt.Fprintf(&sb, "X-Client-Addr: 127.0.0.1\nX-Client-Proto: ESMTP\nX-Helo-Args: bench.example\nX-Mail-Args: <%s>\n", from)
+		for _, a := range tx.rcpts {
+			fmt.Fprintf(&sb, "X-Rcpt-Args: <%s>\n", a)
+		}
+		fmt.Fprintf(&sb, "Received: from bench.example ([127.0.0.1])\n\tby smtp-sink (smtp-sink) with ESMTP id 1;\n"+
+			"\tWed,  2 Dec 2026 07:55:11 +0000 (UTC)\n%sList-Id: <list.bench.example>\nSubject: x\n\n%s\n", tx.hdr, tx.body)
 	}
 	name := filepath.Join(t.TempDir(), "dump")
 	if err := os.WriteFile(name, []byte(sb.String()), 0o644); err != nil {
@@ -257,5 +283,100 @@ func TestMeasureCutShortEndsAll(t *testing.T) {
 	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !strings.Contains(string(stat), ") Z ") {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		t.Errorf("the run's child in a process group of its own (%d) outlived the run cut short", pid)
+	}
+}
+
+// members is memberAddr(i) for i from first to last.
+func members(first, last int) []string {
+	var as []string
+	for i := first; i <= last; i++ {
+		as = append(as, memberAddr(i))
+	}
+	return as
+}
+
+// A run's check, from the dump as smtp-sink writes it: every member
+// once and no other address, at most 100 recipients a transaction and
+// no more transactions than full ones and one for each of the ten
+// domains; for VERP one recipient a transaction and a distinct sender
+// each; every transaction's body the post's, the last one's too.
+func TestCheckDelivery(t *testing.T) {
+	p := string(post(postSize))
+	body := p[strings.Index(p, "\n\n")+2:]
+	// each is a transaction for each recipient, each with a sender of
+	// its own.
+	each := func(as []string) []dumpTx {
+		var txs []dumpTx
+		for _, a := range as {
+			txs = append(txs, dumpTx{from: "list-bounces+" + strings.Replace(a, "@", "=", 1) + "@bench.example", rcpts: []string{a}, body: body})
+		}
+		return txs
+	}
+	one := func(as ...string) dumpTx { return dumpTx{rcpts: as, body: body} }
+	byDomain := func(n int) []dumpTx { // as mlm-split batches: by domain
+		var txs []dumpTx
+		for d := 0; d < 10; d++ {
+			var as []string
+			for i := 1; i <= n; i++ {
+				if i%10 == d {
+					as = append(as, memberAddr(i))
+				}
+			}
+			txs = append(txs, one(as...))
+		}
+		return txs
+	}
+	relayed := byDomain(20) // a post that came with a Received line of its own
+	for i := range relayed {
+		relayed[i].hdr = "Received: from mx.example.org by bench.example;\n\tSun, 29 Nov 2026 12:00:00 +0000\n"
+	}
+	lastCut := each(members(1, 3))
+	lastCut[2].body = body[:len(body)/2]
+	elevenTx := append(each(members(1, 10)), one(members(11, 20)...))
+	twelveTx := append(each(members(1, 10)), one(members(11, 15)...), one(members(16, 20)...))
+	sameSender := each(members(1, 3))
+	sameSender[2].from = sameSender[1].from
+	for _, c := range []struct {
+		name string
+		n    int
+		verp bool
+		txs  []dumpTx
+		want string // in the error; "" for a run that passes
+	}{
+		{"batches by domain", 20, false, byDomain(20), ""},
+		{"a Received line in the post", 20, false, relayed, ""},
+		{"100 and 50", 150, false, []dumpTx{one(members(1, 100)...), one(members(101, 150)...)}, ""},
+		{"101 and 49", 150, false, []dumpTx{one(members(1, 101)...), one(members(102, 150)...)}, "101 recipients, over 100"},
+		{"11 transactions for 20", 20, false, elevenTx, ""},
+		{"12 transactions for 20", 20, false, twelveTx, "12 transactions"},
+		{"one short", 20, false, []dumpTx{one(members(1, 19)...)}, "19 recipients of 20"},
+		{"one twice, one missing", 3, false, []dumpTx{one(memberAddr(1), memberAddr(2), memberAddr(2))}, "got the post twice"},
+		{"one past the members", 3, false, []dumpTx{one(memberAddr(1), memberAddr(2), memberAddr(4))}, "no members (" + memberAddr(4)},
+		{"a member at another domain", 3, false, []dumpTx{one(memberAddr(1), memberAddr(2), "m0000003@d4.example")}, "no members (m0000003@d4.example"},
+		{"the last body cut", 3, false, lastCut, "1 of 3 transactions did not carry the post's body (the first: transaction 3)"},
+		{"VERP", 3, true, each(members(1, 3)), ""},
+		{"VERP, a Received line in the post", 3, true, func() []dumpTx {
+			txs := each(members(1, 3))
+			for i := range txs {
+				txs[i].hdr = relayed[0].hdr
+			}
+			return txs
+		}(), ""},
+		{"VERP, two in one", 3, true, []dumpTx{{from: "a@bench.example", rcpts: members(1, 2), body: body}, {from: "b@bench.example", rcpts: members(3, 3), body: body}}, "VERP, yet"},
+		{"VERP, a sender twice", 3, true, sameSender, "VERP, yet 2 distinct senders for 3 recipients"},
+	} {
+		st, err := countDump(dumpFile(t, c.txs), isMember(c.n), c.verp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = checkDelivery("mlm", c.n, c.verp, st)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && err == nil:
+			t.Errorf("%s: the run passes (%+v)", c.name, st)
+		case c.want != "" && !strings.Contains(err.Error(), c.want):
+			t.Errorf("%s: %v; want %q in it", c.name, err, c.want)
+		}
 	}
 }
