@@ -380,3 +380,39 @@ func TestCheckDelivery(t *testing.T) {
 		}
 	}
 }
+
+// A run of mlm's that leaves a record in any of its list's queues, in
+// new/, cur/, tmp/ or bad/, fails, though the sink got the post to
+// every member: a record left is mail not done, or done twice.
+func TestCheckedQueuesEmpty(t *testing.T) {
+	for _, sub := range []string{"", "new", "cur", "tmp", "bad"} {
+		dir := filepath.Join(t.TempDir(), "list")
+		for _, q := range []string{"incoming", "outgoing", "retry"} {
+			for _, s := range []string{"new", "cur", "tmp", "bad"} {
+				if err := os.MkdirAll(filepath.Join(dir, "queue", q, s), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if sub != "" {
+			if err := os.WriteFile(filepath.Join(dir, "queue", "outgoing", sub, "1.rec"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A sink that got nothing, for a list of no members.
+		s := &sink{cmd: exec.Command("true"), dump: filepath.Join(dir, "no-dump"), done: make(chan error, 1)}
+		if err := s.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { s.done <- s.cmd.Wait() }()
+		_, err := checked(delivered{}, s, dir, "mlm", 0, false)
+		switch {
+		case sub == "" && err != nil:
+			t.Errorf("empty queues: %v", err)
+		case sub != "" && err == nil:
+			t.Errorf("a record in queue/outgoing/%s: the run passes", sub)
+		case sub != "" && !strings.Contains(err.Error(), "queue/outgoing/"+sub+" holds 1 files"):
+			t.Errorf("a record in queue/outgoing/%s: %v", sub, err)
+		}
+	}
+}
