@@ -416,3 +416,50 @@ func TestCheckedQueuesEmpty(t *testing.T) {
 		}
 	}
 }
+
+// The table's figures: a row's median run by wall time, every figure of
+// it that run's own (of an even number, the mean of the two middle
+// ones), the rate the work over its wall, exact only for a row whose
+// every run finished, and a ratio of two rates as the table prints it.
+func TestMedRateRatio(t *testing.T) {
+	s := time.Second
+	odd := &row{work: 1000, runs: []usage{{wall: 3 * s, user: 30 * s, rssKB: 30}, {wall: 1 * s, user: 10 * s, rssKB: 10}, {wall: 2 * s, user: 20 * s, rssKB: 20}}}
+	if m := odd.med(); m.wall != 2*s || m.user != 20*s || m.rssKB != 20 {
+		t.Errorf("median of runs of 3 s, 1 s and 2 s: %+v, want the run of 2 s", m)
+	}
+	if r, exact := odd.rate(); r != 500 || !exact {
+		t.Errorf("1000 over a median of 2 s: rate %v (exact %v), want 500, exact", r, exact)
+	}
+	even := &row{work: 1000, runs: []usage{{wall: 1 * s, sys: 1 * s}, {wall: 3 * s, sys: 3 * s}, {wall: 4 * s, sys: 4 * s}, {wall: 2 * s, sys: 2 * s}}}
+	if m := even.med(); m.wall != 2500*time.Millisecond || m.sys != 2500*time.Millisecond {
+		t.Errorf("median of runs of 1, 3, 4 and 2 s: %+v, want 2.5 s", m)
+	}
+	if r, _ := even.rate(); r != 400 {
+		t.Errorf("1000 over a median of 2.5 s: rate %v, want 400", r)
+	}
+	cut := &row{work: 1000, runs: odd.runs, cut: true}
+	if _, exact := cut.rate(); exact {
+		t.Error("a row with a run killed: rate exact")
+	}
+	if got := ratio(odd, cut); got != "~1.00" {
+		t.Errorf("ratio with a row cut short: %q, want ~1.00", got)
+	}
+	rowAt := func(rate float64) *row { return &row{work: rate, runs: []usage{{wall: s}}} }
+	for _, c := range []struct {
+		a, b float64
+		want string
+	}{
+		{2000, 1000, "2.00"},
+		{1000, 2000, "0.50"},
+		{999, 100, "9.99"},
+		{1000, 100, "10"},
+		{1549, 100, "15"},
+	} {
+		if got := ratio(rowAt(c.a), rowAt(c.b)); got != c.want {
+			t.Errorf("ratio of %v to %v: %q, want %q", c.a, c.b, got, c.want)
+		}
+	}
+	if got := ratio(rowAt(1000), &row{status: "FAILED"}); got != "-" {
+		t.Errorf("ratio to a row that failed: %q, want -", got)
+	}
+}
