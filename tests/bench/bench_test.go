@@ -463,3 +463,12 @@ func TestMedRateRatio(t *testing.T) {
 		t.Errorf("ratio to a row that failed: %q, want -", got)
 	}
 }
+
+// The table's numbers are grouped by threes.
+func TestCommas(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 100: "100", 1000: "1,000", 999999: "999,999", 1234567: "1,234,567", -1234: "-1,234"} {
+		if got := commas(n); got != want {
+			t.Errorf("commas(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
