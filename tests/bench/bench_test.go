@@ -472,3 +472,15 @@ func TestCommas(t *testing.T) {
 		}
 	}
 }
+
+// mlm's run is two commands, mlm-accept then mlm-run: its wall, outer
+// wall and CPU are their sums, its peak RSS the larger.
+func TestUsageAdd(t *testing.T) {
+	ms := time.Millisecond
+	a := usage{wall: 10 * ms, outer: 12 * ms, user: 3 * ms, sys: 2 * ms, rssKB: 5000, sink: 1 * ms}
+	b := usage{wall: 200 * ms, outer: 204 * ms, user: 150 * ms, sys: 40 * ms, rssKB: 11000, sink: 30 * ms}
+	want := usage{wall: 210 * ms, outer: 216 * ms, user: 153 * ms, sys: 42 * ms, rssKB: 11000, sink: 31 * ms}
+	if got := a.add(b); got != want {
+		t.Errorf("add = %+v, want %+v", got, want)
+	}
+}
