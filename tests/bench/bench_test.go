@@ -484,3 +484,28 @@ func TestUsageAdd(t *testing.T) {
 		t.Errorf("add = %+v, want %+v", got, want)
 	}
 }
+
+// The limit is smtp-source at its best session count, the one of the
+// highest rate in the sweep, a session count that timed out passed
+// over; its work is what smtp-source sends, whole transactions of per
+// recipients each, so 200 for 150 members in transactions of 100.
+func TestLimitSweep(t *testing.T) {
+	b := &bench{}
+	r := &row{who: "limit"}
+	walls := map[int]time.Duration{1: 4 * time.Second, 2: time.Second, 4: 2 * time.Second, 8: 3 * time.Second}
+	best, tried := b.limitSweep(r, 150, 100, []int{1, 2, 4, 8, 16}, func(s int) (delivered, error) {
+		if s == 16 {
+			return delivered{u: usage{wall: time.Minute}}, errTimeout
+		}
+		return delivered{u: usage{wall: walls[s]}}, nil
+	})
+	if best != 2 || r.status != "" {
+		t.Errorf("best %d (status %q), want 2: the sweep gave %v", best, r.status, tried)
+	}
+	if r.work != 200 {
+		t.Errorf("work %v for 150 recipients in transactions of 100, want 200", r.work)
+	}
+	if want := "s1 50, s2 200, s4 100, s8 66, s16 timeout"; strings.Join(tried, ", ") != want {
+		t.Errorf("the sweep gave %q, want %q", strings.Join(tried, ", "), want)
+	}
+}

@@ -595,7 +595,7 @@ func (b *bench) interleave(steps ...func() bool) {
 // limit up by the luck of the choosing. What it sends is whole
 // transactions: per recipients each.
 func (b *bench) limitSteps(r *row, n, per int, sessions []int, rtt time.Duration) func() bool {
-	best, tried := b.limitSweep(r, n, per, sessions, rtt)
+	best, tried := b.limitSweep(r, n, per, sessions, func(s int) (delivered, error) { return b.limitOnce(n, per, s, rtt) })
 	if best != 0 {
 		r.note = fmt.Sprintf("smtp-source -s %d; once each: %s", best, strings.Join(tried, ", "))
 	}
@@ -608,14 +608,15 @@ func (b *bench) limitSteps(r *row, n, per int, sessions []int, rtt time.Duration
 	}
 }
 
-// limitSweep tries smtp-source with each session count once and returns
-// the best, or 0 with the row's status set, and what each gave.
-func (b *bench) limitSweep(r *row, n, per int, sessions []int, rtt time.Duration) (int, []string) {
+// limitSweep tries smtp-source with each session count once, a run of
+// once each, and returns the best, or 0 with the row's status set, and
+// what each gave.
+func (b *bench) limitSweep(r *row, n, per int, sessions []int, once func(sessions int) (delivered, error)) (int, []string) {
 	r.work = float64((n + per - 1) / per * per)
 	best, bestRate := 0, 0.0
 	var tried []string
 	for _, s := range sessions {
-		d, err := b.limitOnce(n, per, s, rtt)
+		d, err := once(s)
 		b.logf("%s -s %d: %s", r.name(), s, fmtRun(d.u, err))
 		switch {
 		case errors.Is(err, errSkipped):
