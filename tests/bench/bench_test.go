@@ -509,3 +509,44 @@ func TestLimitSweep(t *testing.T) {
 		t.Errorf("the sweep gave %q, want %q", strings.Join(tried, ", "), want)
 	}
 }
+
+// The limit's run counts only if the sink got every transaction
+// smtp-source was to send, with per recipients each and the post's body.
+func TestCheckSource(t *testing.T) {
+	p := string(post(postSize))
+	body := p[strings.Index(p, "\n\n")+2:]
+	rcpts := func(n int) []string { // as smtp-source -N makes them
+		var as []string
+		for i := 1; i <= n; i++ {
+			as = append(as, fmt.Sprintf("%dm@d1.example", i))
+		}
+		return as
+	}
+	tx := func(n int, body string) dumpTx { return dumpTx{from: poster, rcpts: rcpts(n), body: body} }
+	for _, c := range []struct {
+		name string
+		txs  []dumpTx
+		want string
+	}{
+		{"3 of 2", []dumpTx{tx(2, body), tx(2, body), tx(2, body)}, ""},
+		{"2 of 2", []dumpTx{tx(2, body), tx(2, body)}, "4 recipients in 2 messages, not 6 in 3"},
+		{"a recipient short", []dumpTx{tx(2, body), tx(1, body), tx(2, body)}, "5 recipients in 3 messages"},
+		{"in larger transactions", []dumpTx{tx(3, body), tx(3, body)}, "6 recipients in 2 messages"},
+		{"one more", []dumpTx{tx(2, body), tx(2, body), tx(2, body), tx(2, body)}, "8 recipients in 4 messages"},
+		{"the last body cut", []dumpTx{tx(2, body), tx(2, body), tx(2, body[:100])}, "1 of 3 transactions did not carry"},
+	} {
+		st, err := countDump(dumpFile(t, c.txs), nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = checkSource(st, 3, 2)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && err == nil:
+			t.Errorf("%s: the run passes (%+v)", c.name, st)
+		case c.want != "" && !strings.Contains(err.Error(), c.want):
+			t.Errorf("%s: %v; want %q in it", c.name, err, c.want)
+		}
+	}
+}

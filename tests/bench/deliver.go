@@ -415,13 +415,19 @@ func (b *bench) limitOnce(n, per, sessions int, rtt time.Duration) (delivered, e
 	if err != nil {
 		return d, err
 	}
-	if d.st.rcpt != msgs*per || d.st.tx != msgs {
-		return d, fmt.Errorf("smtp-source: the sink got %d recipients in %d messages, not %d in %d", d.st.rcpt, d.st.tx, msgs*per, msgs)
+	return d, checkSource(d.st, msgs, per)
+}
+
+// checkSource fails a run of smtp-source unless the sink got msgs
+// transactions of per recipients each, every one with the post's body.
+func checkSource(st dumpStats, msgs, per int) error {
+	if st.rcpt != msgs*per || st.tx != msgs {
+		return fmt.Errorf("smtp-source: the sink got %d recipients in %d messages, not %d in %d", st.rcpt, st.tx, msgs*per, msgs)
 	}
-	if d.st.badBody > 0 {
-		return d, fmt.Errorf("smtp-source: %d of %d transactions did not carry the post's body (the first: transaction %d)", d.st.badBody, d.st.tx, d.st.firstBad)
+	if st.badBody > 0 {
+		return fmt.Errorf("smtp-source: %d of %d transactions did not carry the post's body (the first: transaction %d)", st.badBody, st.tx, st.firstBad)
 	}
-	return d, nil
+	return nil
 }
 
 func copyFile(from, to string) error {
