@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -548,5 +549,32 @@ func TestCheckSource(t *testing.T) {
 		case c.want != "" && !strings.Contains(err.Error(), c.want):
 			t.Errorf("%s: %v; want %q in it", c.name, err, c.want)
 		}
+	}
+}
+
+// A delivery run killed at its timeout ends its row with a rate
+// estimated from what the sink got by then, not from the work asked;
+// a run that fails ends it as FAILED, and fails the bench.
+func TestDeliveryStepsCutShort(t *testing.T) {
+	b := &bench{reps: 3}
+	r := &row{who: "mlm", work: 1000}
+	step := b.deliverySteps(r, func() (delivered, error) {
+		return delivered{u: usage{wall: 2 * time.Second}, st: dumpStats{rcpt: 300}}, errTimeout
+	})
+	if step() {
+		t.Error("a run killed: the row goes on")
+	}
+	if r.status != "timeout" || r.partial != 150 || r.note != "killed at 2 s with 300 of 1,000 received" {
+		t.Errorf("a run killed at 2 s with 300 received: status %q, partial %v, note %q; want timeout, 150", r.status, r.partial, r.note)
+	}
+	if rate, exact := r.rate(); rate != 150 || exact {
+		t.Errorf("rate %v (exact %v), want ~150", rate, exact)
+	}
+	f := &row{who: "mlm", work: 1000}
+	if b.deliverySteps(f, func() (delivered, error) { return delivered{}, errors.New("mlm: the sink got 999 recipients of 1000") })() {
+		t.Error("a run failed: the row goes on")
+	}
+	if f.status != "FAILED" || len(b.failures) != 1 || !strings.Contains(b.failures[0], "999 recipients") {
+		t.Errorf("a run failed: status %q, the bench's failures %q", f.status, b.failures)
 	}
 }
