@@ -578,3 +578,59 @@ func TestDeliveryStepsCutShort(t *testing.T) {
 		t.Errorf("a run failed: status %q, the bench's failures %q", f.status, b.failures)
 	}
 }
+
+// The expand row counts the recipients mlm-members wrote, and the
+// accept row the records mlm-accept left: a program that did less work
+// than the row says fails the row, and the bench. Here shell scripts
+// stand for mlm's programs; with BENCH_FAKE=short each does one less.
+func TestExpandAcceptCounts(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	for name, sh := range map[string]string{
+		"mlm-newlist": `mkdir -p "$3/queue/incoming/new"`,
+		"mlm-sub":     `cat >/dev/null`,
+		"mlm-accept": `if [ "$1" = -o ]; then cat >"$2"; exit; fi
+cat >/dev/null
+n=$(ls "$5/queue/incoming/new" | wc -l)
+[ "$BENCH_FAKE" = short ] && n=0
+: >"$5/queue/incoming/new/$n"`,
+		"mlm-members": `cat >/dev/null
+printf 'MLM1 x\nS <poster@example.org>\n:Subject: R\nR <m0000001@d1.example>\nR <m0000002@d2.example>\n'
+[ "$BENCH_FAKE" = short ] || printf 'R <m0000003@d3.example>\n'
+printf 'E 3\n'`,
+	} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+sh+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, fake := range []string{"", "short"} {
+		t.Setenv("BENCH_FAKE", fake)
+		work := t.TempDir()
+		b := &bench{ctx: context.Background(), bin: bin, self: self, work: work, reps: 2, members: map[int]string{},
+			post: filepath.Join(work, "post.eml"), deadline: time.Now().Add(time.Hour), runTimeout: time.Hour}
+		if err := os.WriteFile(b.post, post(postSize), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ex, ac := &row{who: "mlm-members DIR"}, &row{who: "mlm-accept DIR"}
+		b.expand(ex, 3)
+		b.accept(ac, 3)
+		if fake == "" {
+			if ex.status != "" || len(ex.runs) != 2 || ac.status != "" || len(ac.runs) != 2 || len(b.failures) > 0 {
+				t.Errorf("the work done: expand %q (%d runs), accept %q (%d runs), failures %q", ex.status, len(ex.runs), ac.status, len(ac.runs), b.failures)
+			}
+			continue
+		}
+		if ex.status != "FAILED" || !strings.Contains(ex.note, "mlm-members wrote 2 recipients for 3 members") {
+			t.Errorf("mlm-members wrote 2 recipients for 3: expand %q, %q", ex.status, ex.note)
+		}
+		if ac.status != "FAILED" || !strings.Contains(ac.note, "1 records in queue/incoming/new after 3 posts") {
+			t.Errorf("mlm-accept left 1 record of 3 posts: accept %q, %q", ac.status, ac.note)
+		}
+		if len(b.failures) != 2 {
+			t.Errorf("the bench's failures: %q", b.failures)
+		}
+	}
+}
