@@ -634,3 +634,18 @@ printf 'E 3\n'`,
 		}
 	}
 }
+
+// The count of mlm-members' recipients is of lines that start with R,
+// however the stream comes in pieces: an R that goes on a line split
+// between two writes is none.
+func TestRcptCounter(t *testing.T) {
+	c := &rcptCounter{}
+	for _, p := range []string{"MLM1 x\nR <a@x>\n:Subject: ", "Re: x\nR", " <b@x>\n:", "R\nE 2\n"} {
+		if n, err := c.Write([]byte(p)); n != len(p) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", p, n, err)
+		}
+	}
+	if c.n != 2 {
+		t.Errorf("%d recipients counted, want 2", c.n)
+	}
+}
