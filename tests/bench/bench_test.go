@@ -649,3 +649,50 @@ func TestRcptCounter(t *testing.T) {
 		t.Errorf("%d recipients counted, want 2", c.n)
 	}
 }
+
+// mlmmj's run fails if it left the post in its queue, in requeue/ or
+// moderation/, or discarded it, though the sink got what it was to: a
+// run that did not do its work has no rate. Here a shell script stands
+// for mlmmj-receive, and the list has no members.
+func TestMlmmjLeftovers(t *testing.T) {
+	sinkProg := lookPath("smtp-sink", "/usr/sbin/smtp-sink")
+	if sinkProg == "" {
+		t.Skip("no smtp-sink")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shm, err := os.MkdirTemp("", "benchtest.") // smtp-sink, run as root, writes as nobody
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	if err := os.Chmod(shm, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	recv := filepath.Join(t.TempDir(), "mlmmj-receive")
+	const sh = "#!/bin/sh\ncat >/dev/null\n[ -z \"$BENCH_LEAVE\" ] || : >\"$3/$BENCH_LEAVE\"\n"
+	if err := os.WriteFile(recv, []byte(sh), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, leave := range []string{"", "requeue/1", "queue/1", "moderation/1", "queue/discarded/1"} {
+		t.Setenv("BENCH_LEAVE", leave)
+		work := t.TempDir()
+		b := &bench{ctx: context.Background(), bin: t.TempDir(), self: self, work: work, shm: shm, members: map[int]string{},
+			post: filepath.Join(work, "post.eml"), deadline: time.Now().Add(time.Hour), runTimeout: time.Hour,
+			smtpSink: sinkProg, mlmmjReceive: recv}
+		if err := os.WriteFile(b.post, post(postSize), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := b.mlmmjOnce(0, false)
+		switch {
+		case leave == "" && err != nil:
+			t.Errorf("nothing left: %v", err)
+		case leave != "" && err == nil:
+			t.Errorf("%s left: the run passes", leave)
+		case leave != "" && (!strings.HasPrefix(err.Error(), "mlmmj: ") || !strings.Contains(err.Error(), leave)):
+			t.Errorf("%s left: %v", leave, err)
+		}
+	}
+}
