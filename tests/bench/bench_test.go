@@ -696,3 +696,19 @@ func TestMlmmjLeftovers(t *testing.T) {
 		}
 	}
 }
+
+// A run whose command exits other than 0 is an error, with its last
+// words, not a run measured: mlm-run's 75 is mail not delivered.
+func TestMeasureFails(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{self: self, work: t.TempDir(), ctx: context.Background()}
+	for _, code := range []int{1, 75} {
+		_, err := b.measure(time.Minute, job{argv: []string{"sh", "-c", fmt.Sprintf("echo mlm-run: no relay >&2; exit %d", code)}})
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("exit status %d: mlm-run: no relay", code)) {
+			t.Errorf("a command that exits %d: %v", code, err)
+		}
+	}
+}
