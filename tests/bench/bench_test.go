@@ -712,3 +712,57 @@ func TestMeasureFails(t *testing.T) {
 		}
 	}
 }
+
+// A run of mlm's fails if mlm-run fails, or leaves a record in the
+// list's queues, though the sink got what it was to: here shell scripts
+// stand for mlm's programs, BENCH_RUN saying what mlm-run does, and the
+// list has no members.
+func TestMlmOnceChecked(t *testing.T) {
+	sinkProg := lookPath("smtp-sink", "/usr/sbin/smtp-sink")
+	if sinkProg == "" {
+		t.Skip("no smtp-sink")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shm, err := os.MkdirTemp("", "benchtest.") // smtp-sink, run as root, writes as nobody
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	if err := os.Chmod(shm, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	for name, sh := range map[string]string{
+		"mlm-newlist": `for q in incoming outgoing retry; do for s in new cur tmp bad; do mkdir -p "$5/queue/$q/$s"; done; done`,
+		"mlm-accept":  `cat >/dev/null`,
+		"mlm-run": `case "$BENCH_RUN" in
+fail) echo "mlm-run: no relay" >&2; exit 75;;
+leave) : >"$1/queue/outgoing/cur/1";;
+esac`,
+	} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+sh+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for run, want := range map[string]string{"": "", "fail": "exit status 75: mlm-run: no relay", "leave": "queue/outgoing/cur holds 1 files"} {
+		t.Setenv("BENCH_RUN", run)
+		work := t.TempDir()
+		b := &bench{ctx: context.Background(), bin: bin, self: self, work: work, shm: shm, members: map[int]string{},
+			post: filepath.Join(work, "post.eml"), deadline: time.Now().Add(time.Hour), runTimeout: time.Hour, smtpSink: sinkProg}
+		if err := os.WriteFile(b.post, post(postSize), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := b.mlmOnce(0, mlmOpts{})
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("mlm-run that does its work: %v", err)
+		case want != "" && err == nil:
+			t.Errorf("mlm-run %s: the run passes", run)
+		case want != "" && !strings.Contains(err.Error(), want):
+			t.Errorf("mlm-run %s: %v; want %q in it", run, err, want)
+		}
+	}
+}
