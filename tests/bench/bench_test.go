@@ -766,3 +766,20 @@ esac`,
 		}
 	}
 }
+
+// A delivery row's note is the transactions of its last run, as the
+// sink counted them: 20 for 1,000 members in batches of 100 to ten
+// domains.
+func TestDeliveryStepsNote(t *testing.T) {
+	b := &bench{reps: 2}
+	r := &row{who: "mlm", work: 1000}
+	step := b.deliverySteps(r, func() (delivered, error) {
+		return delivered{u: usage{wall: time.Second}, st: dumpStats{tx: 20, rcpt: 1000}}, nil
+	})
+	if !step() || step() || len(r.runs) != 2 {
+		t.Errorf("2 reps: %d runs", len(r.runs))
+	}
+	if r.note != "20 tx" || r.status != "" {
+		t.Errorf("note %q, status %q; want 20 tx", r.note, r.status)
+	}
+}
