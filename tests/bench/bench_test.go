@@ -783,3 +783,50 @@ func TestDeliveryStepsNote(t *testing.T) {
 		t.Errorf("note %q, status %q; want 20 tx", r.note, r.status)
 	}
 }
+
+// The limit's runs at the session count chosen: a run killed after one
+// that finished ends the row's runs, which still tell, but as no exact
+// rate; the first run killed ends the row at a rate estimated from what
+// the sink got.
+func TestLimitStepsCut(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		killAt int // the run at the count chosen that is killed, from 1
+		runs   int
+		status string
+	}{
+		{"none killed", 0, 3, ""},
+		{"the second killed", 2, 1, ""},
+		{"the first killed", 1, 0, "timeout"},
+	} {
+		b := &bench{reps: 3}
+		r := &row{who: "limit"}
+		calls := 0
+		step := b.limitSteps(r, 1000, 100, []int{1, 2}, func(s int) (delivered, error) {
+			calls++
+			if calls > 2 && calls-2 == c.killAt {
+				return delivered{u: usage{wall: 4 * time.Second}, st: dumpStats{rcpt: 600}}, errTimeout
+			}
+			return delivered{u: usage{wall: time.Duration(s) * time.Second}}, nil
+		})
+		b.interleave(step)
+		if len(r.runs) != c.runs || r.status != c.status || r.cut != (c.killAt > 1) {
+			t.Errorf("%s: %d runs, status %q, cut %v; want %d, %q, %v", c.name, len(r.runs), r.status, r.cut, c.runs, c.status, c.killAt > 1)
+		}
+		rate, exact := r.rate()
+		switch c.killAt {
+		case 0:
+			if rate != 1000 || !exact {
+				t.Errorf("%s: rate %v (exact %v), want 1000 at -s 1", c.name, rate, exact)
+			}
+		case 1:
+			if rate != 150 || exact {
+				t.Errorf("%s: rate %v (exact %v), want ~150: 600 in 4 s", c.name, rate, exact)
+			}
+		default:
+			if exact {
+				t.Errorf("%s: rate exact", c.name)
+			}
+		}
+	}
+}

@@ -260,7 +260,7 @@ func benchMain() int {
 		if verp {
 			per = 1
 		}
-		return b.limitSteps(r, n, per, sessions, 0)
+		return b.limitSteps(r, n, per, sessions, func(s int) (delivered, error) { return b.limitOnce(n, per, s, 0) })
 	}
 	// deliver runs, for each size, the rows of whos that it compares,
 	// their repetitions in turn (see interleave).
@@ -290,7 +290,9 @@ func benchMain() int {
 			return b.mlmOnce(n, mlmOpts{verp: true, client: true, rtt: *fRTT})
 		})}
 		if rttLimit.status == "" {
-			ss = append([]func() bool{b.limitSteps(rttLimit, n, 1, []int{conns}, *fRTT)}, ss...)
+			ss = append([]func() bool{b.limitSteps(rttLimit, n, 1, []int{conns}, func(s int) (delivered, error) {
+				return b.limitOnce(n, 1, s, *fRTT)
+			})}, ss...)
 		}
 		b.interleave(ss...)
 	}
@@ -589,13 +591,13 @@ func (b *bench) interleave(steps ...func() bool) {
 	}
 }
 
-// limitSteps tries smtp-source with each session count once, at once,
-// then gives the runs of the best as steps, for interleave, reps of them
-// afresh: the run that chose it is not one of them, which would pull the
-// limit up by the luck of the choosing. What it sends is whole
-// transactions: per recipients each.
-func (b *bench) limitSteps(r *row, n, per int, sessions []int, rtt time.Duration) func() bool {
-	best, tried := b.limitSweep(r, n, per, sessions, func(s int) (delivered, error) { return b.limitOnce(n, per, s, rtt) })
+// limitSteps tries smtp-source, a run of once each, with each session
+// count once, at once, then gives the runs of the best as steps, for
+// interleave, reps of them afresh: the run that chose it is not one of
+// them, which would pull the limit up by the luck of the choosing. What
+// it sends is whole transactions: per recipients each.
+func (b *bench) limitSteps(r *row, n, per int, sessions []int, once func(sessions int) (delivered, error)) func() bool {
+	best, tried := b.limitSweep(r, n, per, sessions, once)
 	if best != 0 {
 		r.note = fmt.Sprintf("smtp-source -s %d; once each: %s", best, strings.Join(tried, ", "))
 	}
@@ -603,7 +605,7 @@ func (b *bench) limitSteps(r *row, n, per int, sessions []int, rtt time.Duration
 		if best == 0 || r.status != "" || r.cut || len(r.runs) >= b.reps {
 			return false
 		}
-		b.limitRun(r, n, per, best, rtt, tried)
+		b.limitRun(r, best, tried, once)
 		return r.status == "" && !r.cut && len(r.runs) < b.reps
 	}
 }
@@ -642,8 +644,8 @@ func (b *bench) limitSweep(r *row, n, per int, sessions []int, once func(session
 }
 
 // limitRun is one run of smtp-source at the session count chosen.
-func (b *bench) limitRun(r *row, n, per, best int, rtt time.Duration, tried []string) {
-	d, err := b.limitOnce(n, per, best, rtt)
+func (b *bench) limitRun(r *row, best int, tried []string, once func(sessions int) (delivered, error)) {
+	d, err := once(best)
 	b.logf("%s -s %d: %s", r.name(), best, fmtRun(d.u, err))
 	switch {
 	case errors.Is(err, errTimeout) && len(r.runs) == 0:
