@@ -807,8 +807,11 @@ func TestLimitStepsCut(t *testing.T) {
 			if calls > 2 && calls-2 == c.killAt {
 				return delivered{u: usage{wall: 4 * time.Second}, st: dumpStats{rcpt: 600}}, errTimeout
 			}
-			return delivered{u: usage{wall: time.Duration(s) * time.Second}}, nil
+			return delivered{u: usage{wall: time.Duration(3-s) * time.Second}}, nil
 		})
+		if want := "smtp-source -s 2; once each: s1 500, s2 1,000"; r.note != want {
+			t.Errorf("%s: the limit's note %q, want %q", c.name, r.note, want)
+		}
 		b.interleave(step)
 		if len(r.runs) != c.runs || r.status != c.status || r.cut != (c.killAt > 1) {
 			t.Errorf("%s: %d runs, status %q, cut %v; want %d, %q, %v", c.name, len(r.runs), r.status, r.cut, c.runs, c.status, c.killAt > 1)
@@ -817,7 +820,7 @@ func TestLimitStepsCut(t *testing.T) {
 		switch c.killAt {
 		case 0:
 			if rate != 1000 || !exact {
-				t.Errorf("%s: rate %v (exact %v), want 1000 at -s 1", c.name, rate, exact)
+				t.Errorf("%s: rate %v (exact %v), want 1000 at -s 2", c.name, rate, exact)
 			}
 		case 1:
 			if rate != 150 || exact {
