@@ -833,3 +833,40 @@ func TestLimitStepsCut(t *testing.T) {
 		}
 	}
 }
+
+// The delivery rows of a size compare mlm's two rows with mlmmj
+// (mlm/mlmmj), the limit (mlm/limit) and mlm-sendmail alone
+// (mlm/client), and mlm-sendmail alone with the limit; each row's work
+// is the list's members.
+func TestDeliveryRows(t *testing.T) {
+	for _, mode := range []string{"batch", "verp"} {
+		rs := deliveryRows(mode, 10000)
+		m, dm, c, j, l := rs["mlm"], rs["daemon"], rs["client"], rs["mlmmj"], rs["limit"]
+		for _, r := range []*row{m, dm} {
+			if r.vsMlmmj != j || r.vsLimit != l || r.vsClient != c {
+				t.Errorf("%s %s: compared with %q, %q, %q", mode, r.name(), nameOf(r.vsMlmmj), nameOf(r.vsLimit), nameOf(r.vsClient))
+			}
+		}
+		if c.vsLimit != l || c.vsMlmmj != nil || c.vsClient != nil || j.vsLimit != nil || l.vsLimit != nil || len(rs) != 5 {
+			t.Errorf("%s: mlm-sendmail alone, mlmmj or the limit compared with the wrong rows", mode)
+		}
+		tx := "100 rcpt/tx"
+		if mode == "verp" {
+			tx = "VERP 1 rcpt/tx"
+		}
+		for r, want := range map[*row]string{m: "mlm 10,000 members, " + tx, dm: "mlm, mlm-run -D 10,000 members, " + tx,
+			c: "mlm-sendmail alone 10,000 rcpt, " + tx, l: "limit 10,000 rcpt, " + tx} {
+			if r.name() != want || r.work != 10000 {
+				t.Errorf("row %q (work %v), want %q", r.name(), r.work, want)
+			}
+		}
+	}
+}
+
+// nameOf is a row's name, or none.
+func nameOf(r *row) string {
+	if r == nil {
+		return "none"
+	}
+	return r.name()
+}

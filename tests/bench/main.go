@@ -141,31 +141,16 @@ func benchMain() int {
 	var rows []*row // in the order of the table
 	batchRows := map[string]*row{}
 	add := func(r *row) *row { rows = append(rows, r); return r }
-	mk := func(who, mode string, n int) *row {
-		what := fmt.Sprintf("%s members, %d rcpt/tx", commas(int64(n)), batch)
-		if mode == "verp" {
-			what = fmt.Sprintf("%s members, VERP 1 rcpt/tx", commas(int64(n)))
-		}
-		if who == "limit" || who == "client" {
-			what = strings.Replace(what, "members", "rcpt", 1)
-		}
-		r := add(&row{who: who, what: what, unit: "rcpt/s", work: float64(n)})
-		batchRows[who+"/"+mode+"/"+fmt.Sprint(n)] = r
-		return r
-	}
 	for _, mode := range []string{"batch", "verp"} {
 		if !only[mode] {
 			continue
 		}
 		for _, n := range sizes {
-			m := mk("mlm", mode, n)
-			dm := mk("daemon", mode, n)
-			c := mk("client", mode, n)
-			j := mk("mlmmj", mode, n)
-			l := mk("limit", mode, n)
-			m.vsMlmmj, m.vsLimit, m.vsClient = j, l, c
-			dm.who, dm.vsMlmmj, dm.vsLimit, dm.vsClient = "mlm, mlm-run -D", j, l, c
-			c.who, c.vsLimit = "mlm-sendmail alone", l
+			rs := deliveryRows(mode, n)
+			for _, who := range deliveryWhos {
+				batchRows[who+"/"+mode+"/"+fmt.Sprint(n)] = add(rs[who])
+			}
+			j, l := rs["mlmmj"], rs["limit"]
 			if b.mlmmjReceive == "" {
 				j.status = "mlmmj: not installed (apt-get install mlmmj)"
 			} else {
@@ -174,7 +159,7 @@ func benchMain() int {
 			if b.smtpSource == "" {
 				l.status = "smtp-source not installed (apt-get install postfix)"
 			}
-			for who, r := range map[string]*row{"mlm": m, "daemon": dm, "client": c, "mlmmj": j, "limit": l} {
+			for who, r := range rs {
 				if !systems[who] && r.status == "" {
 					r.status = "not run (-systems)"
 				}
@@ -397,6 +382,33 @@ func benchMain() int {
 		return 75
 	}
 	return 0
+}
+
+// deliveryWhos are the systems of the delivery rows, in the table's
+// order.
+var deliveryWhos = []string{"mlm", "daemon", "client", "mlmmj", "limit"}
+
+// deliveryRows is the rows of one delivery mode and list size, by who
+// (deliveryWhos), each compared with the rows it is measured against:
+// mlm's two with mlmmj, the limit and mlm-sendmail alone, mlm-sendmail
+// alone with the limit.
+func deliveryRows(mode string, n int) map[string]*row {
+	rs := map[string]*row{}
+	for _, who := range deliveryWhos {
+		what := fmt.Sprintf("%s members, %d rcpt/tx", commas(int64(n)), batch)
+		if mode == "verp" {
+			what = fmt.Sprintf("%s members, VERP 1 rcpt/tx", commas(int64(n)))
+		}
+		if who == "limit" || who == "client" {
+			what = strings.Replace(what, "members", "rcpt", 1)
+		}
+		rs[who] = &row{who: who, what: what, unit: "rcpt/s", work: float64(n)}
+	}
+	m, dm, c, j, l := rs["mlm"], rs["daemon"], rs["client"], rs["mlmmj"], rs["limit"]
+	m.vsMlmmj, m.vsLimit, m.vsClient = j, l, c
+	dm.who, dm.vsMlmmj, dm.vsLimit, dm.vsClient = "mlm, mlm-run -D", j, l, c
+	c.who, c.vsLimit = "mlm-sendmail alone", l
+	return rs
 }
 
 // setup finds the programs and makes the work directories and the post.
