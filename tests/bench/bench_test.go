@@ -870,3 +870,23 @@ func nameOf(r *row) string {
 	}
 	return r.name()
 }
+
+// The bench exits 1 if a run failed, as make bench and whoever reads
+// its figures rely on, 75 if it was interrupted, 0 if every run went
+// well.
+func TestExit(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if got := (&bench{ctx: ctx}).exit(); got != 0 {
+		t.Errorf("every run well: exit %d, want 0", got)
+	}
+	if got := (&bench{ctx: ctx, failures: []string{"mlm 1,000 members: mlm: the sink got 999 recipients of 1000"}}).exit(); got != 1 {
+		t.Errorf("a run failed: exit %d, want 1", got)
+	}
+	cancel()
+	if got := (&bench{ctx: ctx}).exit(); got != 75 {
+		t.Errorf("interrupted: exit %d, want 75", got)
+	}
+	if got := (&bench{ctx: ctx, failures: []string{"x"}}).exit(); got != 1 {
+		t.Errorf("a run failed, then interrupted: exit %d, want 1", got)
+	}
+}

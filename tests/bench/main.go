@@ -370,6 +370,13 @@ func benchMain() int {
 			fmt.Println(l)
 		}
 	}
+	return b.exit()
+}
+
+// exit prints the runs that failed, after the table, and is the bench's
+// exit status: 1 if a run failed, else 75 if the bench was interrupted,
+// else 0.
+func (b *bench) exit() int {
 	if len(b.failures) > 0 {
 		fmt.Println()
 		for _, f := range b.failures {
@@ -378,7 +385,7 @@ func benchMain() int {
 		fmt.Fprintf(os.Stderr, "bench: %d runs FAILED; see above\n", len(b.failures))
 		return 1
 	}
-	if ctx.Err() != nil {
+	if b.ctx.Err() != nil {
 		return 75
 	}
 	return 0
