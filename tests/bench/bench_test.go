@@ -890,3 +890,58 @@ func TestExit(t *testing.T) {
 		t.Errorf("a run failed, then interrupted: exit %d, want 1", got)
 	}
 }
+
+// The filter rows of a post size: each compared with cat (mlm/limit is
+// the ratio to cat), and the note of each that writes the stream gives
+// what it takes a record over pass, the Reader and Writer alone.
+func TestFilterSet(t *testing.T) {
+	fs := newFilterSet("/self", 4)
+	byWho := map[string]*row{}
+	var whos []string
+	for _, r := range fs.rows {
+		byWho[r.who] = r
+		whos = append(whos, r.who)
+	}
+	want := "cat|floor (read, count LFs, copy)|pass (stream Reader to Writer)|mlm-check|mlm-unwrap|mlm-auth DIR|mlm-hdr DIR|mlm-members DIR|mlm-split DIR|mlm-throttle DIR|mlm-throttle -r 1000000000 DIR"
+	if got := strings.Join(whos, "|"); got != want {
+		t.Fatalf("rows %s, want %s", got, want)
+	}
+	for who, argv := range map[string]string{"cat": "cat", "floor (read, count LFs, copy)": "/self " + floorFlag,
+		"pass (stream Reader to Writer)": "/self " + passFlag, "mlm-auth DIR": "mlm-auth DIR"} {
+		if got := strings.Join(byWho[who].argv, " "); got != argv {
+			t.Errorf("%s runs %q, want %q", who, got, argv)
+		}
+	}
+	cat := byWho["cat"]
+	for _, r := range fs.rows[1:] {
+		if r.vsLimit != cat {
+			t.Errorf("%s compared with %q, not cat", r.who, nameOf(r.vsLimit))
+		}
+	}
+	fs.recs = 1000
+	walls := map[string]time.Duration{"cat": 1, "floor (read, count LFs, copy)": 1, "pass (stream Reader to Writer)": 2, "mlm-check": 3, "mlm-unwrap": 4}
+	for _, r := range fs.rows {
+		w, ok := walls[r.who]
+		if !ok {
+			w = 5
+		}
+		r.work = 1024
+		r.runs = []usage{{wall: w * time.Second}}
+	}
+	fs.notes()
+	for who, note := range map[string]string{
+		"cat":                            "1,000,000 ns a record",
+		"pass (stream Reader to Writer)": "2,000,000 ns a record",
+		"mlm-check":                      "3,000,000 ns a record",
+		"mlm-unwrap":                     "4,000,000 ns a record",
+		"mlm-auth DIR":                   "5,000,000 ns a record, 3,000,000 over pass",
+		"mlm-throttle -r 1000000000 DIR": "5,000,000 ns a record, 3,000,000 over pass",
+	} {
+		if got := byWho[who].note; got != note {
+			t.Errorf("%s: note %q, want %q", who, got, note)
+		}
+	}
+	if got := ratio(byWho["mlm-auth DIR"], cat); got != "0.20" {
+		t.Errorf("mlm-auth to cat: %q, want 0.20", got)
+	}
+}

@@ -182,27 +182,12 @@ func benchMain() int {
 	// One set of filter rows for each post size: the 4 KB post, where the
 	// work for each record counts most, and larger ones, where the work
 	// for each octet does.
-	type filterSet struct {
-		kb   int
-		rows []*row
-		pass *row          // the Reader and Writer alone
-		own  map[*row]bool // the filters that write the stream: their own work is over pass
-		recs int
-	}
 	var filterSets []*filterSet
 	if only["filters"] {
 		for _, kb := range postsKB {
-			cat := add(&row{who: "cat", unit: "MiB/s", argv: []string{"cat"}})
-			floor := add(&row{who: "floor (read, count LFs, copy)", unit: "MiB/s", argv: []string{b.self, floorFlag}, vsLimit: cat})
-			pass := add(&row{who: "pass (stream Reader to Writer)", unit: "MiB/s", argv: []string{b.self, passFlag}, vsLimit: cat})
-			fs := &filterSet{kb: kb, rows: []*row{cat, floor, pass}, pass: pass, own: map[*row]bool{}}
-			for _, f := range [][]string{{"mlm-check"}, {"mlm-unwrap"}, {"mlm-auth", "DIR"}, {"mlm-hdr", "DIR"},
-				{"mlm-members", "DIR"}, {"mlm-split", "DIR"}, {"mlm-throttle", "DIR"},
-				{"mlm-throttle", "-r", "1000000000", "DIR"}} {
-				r := add(&row{who: strings.Join(f, " "), unit: "MiB/s", argv: slices.Clone(f), vsLimit: cat})
-				fs.rows = append(fs.rows, r)
-				// mlm-check writes nothing, mlm-unwrap writes mail.
-				fs.own[r] = f[0] != "mlm-check" && f[0] != "mlm-unwrap"
+			fs := newFilterSet(b.self, kb)
+			for _, r := range fs.rows {
+				add(r)
 			}
 			filterSets = append(filterSets, fs)
 		}
@@ -306,17 +291,7 @@ func benchMain() int {
 		}
 		b.filters(fs.rows, stream)
 		os.Remove(stream)
-		ok := func(r *row) bool { return len(r.runs) > 0 && r.status == "" && recs > 0 }
-		for _, r := range fs.rows {
-			if !ok(r) {
-				continue
-			}
-			ns := r.med().wall.Nanoseconds() / int64(recs)
-			r.note = fmt.Sprintf("%s ns a record", commas(ns))
-			if fs.own[r] && ok(fs.pass) {
-				r.note += fmt.Sprintf(", %s over pass", commas(ns-fs.pass.med().wall.Nanoseconds()/int64(recs)))
-			}
-		}
+		fs.notes()
 	}
 	if expandRow != nil {
 		b.expand(expandRow, *fExpand)
@@ -389,6 +364,50 @@ func (b *bench) exit() int {
 		return 75
 	}
 	return 0
+}
+
+// filterSet is the filter rows of one post size.
+type filterSet struct {
+	kb   int
+	rows []*row
+	pass *row          // the Reader and Writer alone
+	own  map[*row]bool // the filters that write the stream: their own work is over pass
+	recs int
+}
+
+// newFilterSet is the rows of the filters on a stream of posts of kb
+// KiB: cat, the floor and pass, then mlm's filters, each compared with
+// cat (self runs the floor and pass).
+func newFilterSet(self string, kb int) *filterSet {
+	cat := &row{who: "cat", unit: "MiB/s", argv: []string{"cat"}}
+	floor := &row{who: "floor (read, count LFs, copy)", unit: "MiB/s", argv: []string{self, floorFlag}, vsLimit: cat}
+	pass := &row{who: "pass (stream Reader to Writer)", unit: "MiB/s", argv: []string{self, passFlag}, vsLimit: cat}
+	fs := &filterSet{kb: kb, rows: []*row{cat, floor, pass}, pass: pass, own: map[*row]bool{}}
+	for _, f := range [][]string{{"mlm-check"}, {"mlm-unwrap"}, {"mlm-auth", "DIR"}, {"mlm-hdr", "DIR"},
+		{"mlm-members", "DIR"}, {"mlm-split", "DIR"}, {"mlm-throttle", "DIR"},
+		{"mlm-throttle", "-r", "1000000000", "DIR"}} {
+		r := &row{who: strings.Join(f, " "), unit: "MiB/s", argv: slices.Clone(f), vsLimit: cat}
+		fs.rows = append(fs.rows, r)
+		// mlm-check writes nothing, mlm-unwrap writes mail.
+		fs.own[r] = f[0] != "mlm-check" && f[0] != "mlm-unwrap"
+	}
+	return fs
+}
+
+// notes gives each row that ran its median time a record, and those
+// that write the stream what they take over pass.
+func (fs *filterSet) notes() {
+	ok := func(r *row) bool { return len(r.runs) > 0 && r.status == "" && fs.recs > 0 }
+	for _, r := range fs.rows {
+		if !ok(r) {
+			continue
+		}
+		ns := r.med().wall.Nanoseconds() / int64(fs.recs)
+		r.note = fmt.Sprintf("%s ns a record", commas(ns))
+		if fs.own[r] && ok(fs.pass) {
+			r.note += fmt.Sprintf(", %s over pass", commas(ns-fs.pass.med().wall.Nanoseconds()/int64(fs.recs)))
+		}
+	}
 }
 
 // deliveryWhos are the systems of the delivery rows, in the table's
