@@ -945,3 +945,55 @@ func TestFilterSet(t *testing.T) {
 		t.Errorf("mlm-auth to cat: %q, want 0.20", got)
 	}
 }
+
+// A run of mlm-run -D is checked as one of mlm-run's is: here shell
+// scripts stand for mlm's programs, the daemon leaving a record in
+// queue/retry/new with BENCH_LEAVE set, and the list has no members.
+func TestDaemonOnceChecked(t *testing.T) {
+	sinkProg := lookPath("smtp-sink", "/usr/sbin/smtp-sink")
+	if sinkProg == "" {
+		t.Skip("no smtp-sink")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shm, err := os.MkdirTemp("", "benchtest.") // smtp-sink, run as root, writes as nobody
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	if err := os.Chmod(shm, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	for name, sh := range map[string]string{
+		"mlm-newlist": `for q in incoming outgoing retry; do for s in new cur tmp bad; do mkdir -p "$5/queue/$q/$s"; done; done`,
+		"mlm-accept":  `cat >/dev/null`,
+		"mlm-run": `[ -z "$BENCH_LEAVE" ] || : >"$2/queue/retry/new/1"
+trap 'kill $!; exit 0' TERM
+sleep 600 & wait`,
+	} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+sh+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, leave := range []string{"", "1"} {
+		t.Setenv("BENCH_LEAVE", leave)
+		work := t.TempDir()
+		b := &bench{ctx: context.Background(), bin: bin, self: self, work: work, shm: shm, members: map[int]string{},
+			post: filepath.Join(work, "post.eml"), deadline: time.Now().Add(time.Hour), runTimeout: time.Hour, smtpSink: sinkProg}
+		if err := os.WriteFile(b.post, post(postSize), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := b.daemonOnce(0, false)
+		switch {
+		case leave == "" && err != nil:
+			t.Errorf("the queues left empty: %v", err)
+		case leave != "" && err == nil:
+			t.Error("a record left in queue/retry/new: the run passes")
+		case leave != "" && !strings.Contains(err.Error(), "queue/retry/new holds 1 files"):
+			t.Errorf("a record left in queue/retry/new: %v", err)
+		}
+	}
+}
