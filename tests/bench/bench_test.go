@@ -997,3 +997,70 @@ sleep 600 & wait`,
 		}
 	}
 }
+
+// A run of mlm's killed at its timeout gives what the sink had got by
+// then, for the rate estimated from it. Here shell scripts stand for
+// mlm's programs: mlm-run sends three messages of one recipient with
+// smtp-source, says so in BENCH_MARK, and waits to be killed.
+func TestMlmOnceCutShortCounts(t *testing.T) {
+	sinkProg := lookPath("smtp-sink", "/usr/sbin/smtp-sink")
+	sourceProg := lookPath("smtp-source", "/usr/sbin/smtp-source")
+	if sinkProg == "" || sourceProg == "" {
+		t.Skip("no smtp-sink or smtp-source")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shm, err := os.MkdirTemp("", "benchtest.") // smtp-sink, run as root, writes as nobody
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	if err := os.Chmod(shm, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin, work := t.TempDir(), t.TempDir()
+	mark := filepath.Join(work, "sent")
+	t.Setenv("BENCH_MARK", mark)
+	for name, sh := range map[string]string{
+		"mlm-newlist": `for q in incoming outgoing retry; do for s in new cur tmp bad; do mkdir -p "$5/queue/$q/$s"; done; done`,
+		"mlm-accept":  `cat >/dev/null`,
+		"mlm-sub":     `cat >/dev/null`,
+		"mlm-run": sourceProg + ` -m 3 -r 1 -f poster@example.org -t m@d1.example -M bench.example $(cat "$1/relay") || exit 1
+: >"$BENCH_MARK"
+sleep 600`,
+	} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+sh+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := &bench{ctx: ctx, bin: bin, self: self, work: work, shm: shm, members: map[int]string{},
+		post: filepath.Join(work, "post.eml"), deadline: time.Now().Add(time.Hour), runTimeout: time.Hour, smtpSink: sinkProg}
+	if err := os.WriteFile(b.post, post(postSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		d   delivered
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		d, err := b.mlmOnce(3, mlmOpts{})
+		done <- result{d, err}
+	}()
+	for !fileExists(mark) { // (until smtp-source has had its 250s)
+		select {
+		case r := <-done:
+			t.Fatalf("mlmOnce ended before it was cut short: %v", r.err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	r := <-done
+	if r.err != errTimeout || r.d.st.rcpt != 3 || r.d.st.tx != 3 {
+		t.Errorf("cut short after 3 messages of one recipient: %v, %d recipients in %d messages", r.err, r.d.st.rcpt, r.d.st.tx)
+	}
+}
