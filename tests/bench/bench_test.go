@@ -1064,3 +1064,45 @@ sleep 600`,
 		t.Errorf("cut short after 3 messages of one recipient: %v, %d recipients in %d messages", r.err, r.d.st.rcpt, r.d.st.tx)
 	}
 }
+
+// The table's line of a row: its rate rounded, the median run's wall,
+// CPU, peak RSS and the sink's CPU, its ratios; a row cut short its
+// status and its estimated rate.
+func TestPrintTable(t *testing.T) {
+	ms := time.Millisecond
+	l := &row{who: "limit", what: "1,000 rcpt", unit: "rcpt/s", work: 1000, runs: []usage{{wall: 250 * ms}}}
+	m := &row{who: "mlm", what: "1,000 members", unit: "rcpt/s", work: 1000, vsLimit: l, note: "10 tx",
+		runs: []usage{{wall: 600 * ms, user: 100 * ms, sys: 50 * ms, rssKB: 10240, sink: 20 * ms}}}
+	d := &row{who: "daemon", what: "1,000 members", unit: "rcpt/s", work: 1000, vsLimit: l, status: "timeout", partial: 149.5}
+	out, err := os.Create(filepath.Join(t.TempDir(), "table"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = out
+	printTable([]*row{m, d, l})
+	os.Stdout = stdout
+	table, err := os.ReadFile(out.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(table), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("table:\n%s", table)
+	}
+	// Each figure is right under its column's head, aligned to its end.
+	for _, c := range []struct{ line, head, cell string }{{lines[1], "mlm/limit", "0.42"}, {lines[2], "mlm/limit", "~0.04"}, {lines[1], "rate", "1,667 rcpt/s"}} {
+		if end := strings.Index(lines[0], c.head) + len(c.head); strings.Index(c.line, c.cell)+len(c.cell) != end {
+			t.Errorf("%s not under %s:\n%s\n%s", c.cell, c.head, lines[0], c.line)
+		}
+	}
+	for i, want := range [][]string{
+		{"mlm 1,000 members", "1,667 rcpt/s", "0.600", "0.150", "10.0 MiB", "0.020", "0.42", "10 tx"},
+		{"daemon 1,000 members", "timeout (~150 rcpt/s)", "~0.04"},
+		{"limit 1,000 rcpt", "4,000 rcpt/s", "0.250", "0.000", "0.0 MiB"},
+	} {
+		if strings.Join(strings.Fields(lines[i+1]), " ") != strings.Join(want, " ") {
+			t.Errorf("line %d: %q, want %q", i+1, lines[i+1], strings.Join(want, "  "))
+		}
+	}
+}
