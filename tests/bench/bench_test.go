@@ -516,14 +516,17 @@ func TestLimitSweep(t *testing.T) {
 func TestCheckSource(t *testing.T) {
 	p := string(post(postSize))
 	body := p[strings.Index(p, "\n\n")+2:]
-	rcpts := func(n int) []string { // as smtp-source -N makes them
+	next := 0
+	rcpts := func(n int) []string { // distinct, as smtp-source -N makes them
 		var as []string
-		for i := 1; i <= n; i++ {
-			as = append(as, fmt.Sprintf("%dm@d1.example", i))
+		for i := 0; i < n; i++ {
+			next++
+			as = append(as, fmt.Sprintf("%dm@d1.example", next))
 		}
 		return as
 	}
 	tx := func(n int, body string) dumpTx { return dumpTx{from: poster, rcpts: rcpts(n), body: body} }
+	same := dumpTx{from: poster, rcpts: []string{"m@d1.example", "m@d1.example"}, body: body}
 	for _, c := range []struct {
 		name string
 		txs  []dumpTx
@@ -535,8 +538,9 @@ func TestCheckSource(t *testing.T) {
 		{"in larger transactions", []dumpTx{tx(3, body), tx(3, body)}, "6 recipients in 2 messages"},
 		{"one more", []dumpTx{tx(2, body), tx(2, body), tx(2, body), tx(2, body)}, "8 recipients in 4 messages"},
 		{"the last body cut", []dumpTx{tx(2, body), tx(2, body), tx(2, body[:100])}, "1 of 3 transactions did not carry"},
+		{"the same recipients", []dumpTx{same, same, same}, "5 recipients came more than once (m@d1.example)"},
 	} {
-		st, err := countDump(dumpFile(t, c.txs), nil, false)
+		st, err := countDump(dumpFile(t, c.txs), func(string) bool { return true }, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -411,7 +411,8 @@ func (b *bench) limitOnce(n, per, sessions int, rtt time.Duration) (delivered, e
 		return d, err
 	}
 	d.u.sink = s.cpu()
-	d.st, err = countDump(s.dump, nil, false)
+	anyone := func(string) bool { return true } // (for the count of duplicates)
+	d.st, err = countDump(s.dump, anyone, false)
 	if err != nil {
 		return d, err
 	}
@@ -419,10 +420,14 @@ func (b *bench) limitOnce(n, per, sessions int, rtt time.Duration) (delivered, e
 }
 
 // checkSource fails a run of smtp-source unless the sink got msgs
-// transactions of per recipients each, every one with the post's body.
+// transactions of per recipients each, every recipient distinct (-N),
+// every one with the post's body.
 func checkSource(st dumpStats, msgs, per int) error {
 	if st.rcpt != msgs*per || st.tx != msgs {
 		return fmt.Errorf("smtp-source: the sink got %d recipients in %d messages, not %d in %d", st.rcpt, st.tx, msgs*per, msgs)
+	}
+	if st.dups > 0 {
+		return fmt.Errorf("smtp-source: %d recipients came more than once (%s), not distinct", st.dups, st.example)
 	}
 	if st.badBody > 0 {
 		return fmt.Errorf("smtp-source: %d of %d transactions did not carry the post's body (the first: transaction %d)", st.badBody, st.tx, st.firstBad)
