@@ -1110,3 +1110,27 @@ func TestPrintTable(t *testing.T) {
 		}
 	}
 }
+
+// A run's time limit is the run timeout, or what is left of the budget
+// if that is less; under a second left, or the bench interrupted, no
+// run starts.
+func TestTimeoutBudget(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &bench{ctx: ctx, runTimeout: time.Minute, deadline: time.Now().Add(time.Hour)}
+	if d, ok := b.timeout(); d != time.Minute || !ok {
+		t.Errorf("an hour left: %v, %v; want the run timeout, 1m", d, ok)
+	}
+	b.deadline = time.Now().Add(30 * time.Second)
+	if d, ok := b.timeout(); d > 30*time.Second || d < 20*time.Second || !ok {
+		t.Errorf("30 s left: %v, %v; want what is left", d, ok)
+	}
+	b.deadline = time.Now().Add(500 * time.Millisecond)
+	if d, ok := b.timeout(); ok {
+		t.Errorf("half a second left: %v, a run starts", d)
+	}
+	b.deadline = time.Now().Add(time.Hour)
+	cancel()
+	if d, ok := b.timeout(); ok {
+		t.Errorf("interrupted: %v, a run starts", d)
+	}
+}
