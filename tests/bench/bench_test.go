@@ -214,7 +214,7 @@ func TestChildOf(t *testing.T) {
 	defer func() { _ = syscall.Kill(-sh.Process.Pid, syscall.SIGKILL); _ = sh.Wait() }()
 	var child int
 	var err error
-	for i := 0; i < 100; i++ { // (until the shell has started it)
+	for i := 0; i < 500; i++ { // until the shell has started it, 10 s at most on a busy machine
 		if child, err = childOf(sh.Process.Pid); err == nil {
 			break
 		}
