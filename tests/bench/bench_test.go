@@ -654,6 +654,32 @@ func TestRcptCounter(t *testing.T) {
 	}
 }
 
+// sinkBench is a bench for one run into a real smtp-sink (sinkProg),
+// whose programs are those in bin, with the post in work and the sink's
+// dump in a directory of its own, which smtp-sink, run as root, writes
+// as nobody.
+func sinkBench(t *testing.T, ctx context.Context, sinkProg, bin, work string) *bench {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shm, err := os.MkdirTemp("", "benchtest.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	if err := os.Chmod(shm, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{ctx: ctx, bin: bin, self: self, work: work, shm: shm, members: map[int]string{},
+		post: filepath.Join(work, "post.eml"), deadline: time.Now().Add(time.Hour), runTimeout: time.Hour, smtpSink: sinkProg}
+	if err := os.WriteFile(b.post, post(postSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // mlmmj's run fails if it left the post in its queue, in requeue/ or
 // moderation/, or discarded it, though the sink got what it was to: a
 // run that did not do its work has no rate. Here a shell script stands
@@ -663,18 +689,6 @@ func TestMlmmjLeftovers(t *testing.T) {
 	if sinkProg == "" {
 		t.Skip("no smtp-sink")
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shm, err := os.MkdirTemp("", "benchtest.") // smtp-sink, run as root, writes as nobody
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(shm) })
-	if err := os.Chmod(shm, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	recv := filepath.Join(t.TempDir(), "mlmmj-receive")
 	const sh = "#!/bin/sh\ncat >/dev/null\n[ -z \"$BENCH_LEAVE\" ] || : >\"$3/$BENCH_LEAVE\"\n"
 	if err := os.WriteFile(recv, []byte(sh), 0o755); err != nil {
@@ -682,13 +696,8 @@ func TestMlmmjLeftovers(t *testing.T) {
 	}
 	for _, leave := range []string{"", "requeue/1", "queue/1", "moderation/1", "queue/discarded/1"} {
 		t.Setenv("BENCH_LEAVE", leave)
-		work := t.TempDir()
-		b := &bench{ctx: context.Background(), bin: t.TempDir(), self: self, work: work, shm: shm, members: map[int]string{},
-			post: filepath.Join(work, "post.eml"), deadline: time.Now().Add(time.Hour), runTimeout: time.Hour,
-			smtpSink: sinkProg, mlmmjReceive: recv}
-		if err := os.WriteFile(b.post, post(postSize), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		b := sinkBench(t, context.Background(), sinkProg, t.TempDir(), t.TempDir())
+		b.mlmmjReceive = recv
 		_, err := b.mlmmjOnce(0, false)
 		switch {
 		case leave == "" && err != nil:
@@ -726,18 +735,6 @@ func TestMlmOnceChecked(t *testing.T) {
 	if sinkProg == "" {
 		t.Skip("no smtp-sink")
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shm, err := os.MkdirTemp("", "benchtest.") // smtp-sink, run as root, writes as nobody
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(shm) })
-	if err := os.Chmod(shm, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	bin := t.TempDir()
 	for name, sh := range map[string]string{
 		"mlm-newlist": `for q in incoming outgoing retry; do for s in new cur tmp bad; do mkdir -p "$5/queue/$q/$s"; done; done`,
@@ -753,12 +750,7 @@ esac`,
 	}
 	for run, want := range map[string]string{"": "", "fail": "exit status 75: mlm-run: no relay", "leave": "queue/outgoing/cur holds 1 files"} {
 		t.Setenv("BENCH_RUN", run)
-		work := t.TempDir()
-		b := &bench{ctx: context.Background(), bin: bin, self: self, work: work, shm: shm, members: map[int]string{},
-			post: filepath.Join(work, "post.eml"), deadline: time.Now().Add(time.Hour), runTimeout: time.Hour, smtpSink: sinkProg}
-		if err := os.WriteFile(b.post, post(postSize), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
 		_, err := b.mlmOnce(0, mlmOpts{})
 		switch {
 		case want == "" && err != nil:
@@ -958,18 +950,6 @@ func TestDaemonOnceChecked(t *testing.T) {
 	if sinkProg == "" {
 		t.Skip("no smtp-sink")
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shm, err := os.MkdirTemp("", "benchtest.") // smtp-sink, run as root, writes as nobody
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(shm) })
-	if err := os.Chmod(shm, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	bin := t.TempDir()
 	for name, sh := range map[string]string{
 		"mlm-newlist": `for q in incoming outgoing retry; do for s in new cur tmp bad; do mkdir -p "$5/queue/$q/$s"; done; done`,
@@ -984,12 +964,7 @@ sleep 600 & wait`,
 	}
 	for _, leave := range []string{"", "1"} {
 		t.Setenv("BENCH_LEAVE", leave)
-		work := t.TempDir()
-		b := &bench{ctx: context.Background(), bin: bin, self: self, work: work, shm: shm, members: map[int]string{},
-			post: filepath.Join(work, "post.eml"), deadline: time.Now().Add(time.Hour), runTimeout: time.Hour, smtpSink: sinkProg}
-		if err := os.WriteFile(b.post, post(postSize), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
 		_, err := b.daemonOnce(0, false)
 		switch {
 		case leave == "" && err != nil:
@@ -1012,18 +987,6 @@ func TestMlmOnceCutShortCounts(t *testing.T) {
 	if sinkProg == "" || sourceProg == "" {
 		t.Skip("no smtp-sink or smtp-source")
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shm, err := os.MkdirTemp("", "benchtest.") // smtp-sink, run as root, writes as nobody
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(shm) })
-	if err := os.Chmod(shm, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	bin, work := t.TempDir(), t.TempDir()
 	mark := filepath.Join(work, "sent")
 	t.Setenv("BENCH_MARK", mark)
@@ -1041,11 +1004,7 @@ sleep 600`,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := &bench{ctx: ctx, bin: bin, self: self, work: work, shm: shm, members: map[int]string{},
-		post: filepath.Join(work, "post.eml"), deadline: time.Now().Add(time.Hour), runTimeout: time.Hour, smtpSink: sinkProg}
-	if err := os.WriteFile(b.post, post(postSize), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	b := sinkBench(t, ctx, sinkProg, bin, work)
 	type result struct {
 		d   delivered
 		err error
