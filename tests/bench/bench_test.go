@@ -371,14 +371,21 @@ func TestCheckDelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = checkDelivery("mlm", c.n, c.verp, st)
-		switch {
-		case c.want == "" && err != nil:
-			t.Errorf("%s: %v", c.name, err)
-		case c.want != "" && err == nil:
-			t.Errorf("%s: the run passes (%+v)", c.name, st)
-		case c.want != "" && !strings.Contains(err.Error(), c.want):
-			t.Errorf("%s: %v; want %q in it", c.name, err, c.want)
-		}
+		wantRunErr(t, c.name, err, c.want, st)
+	}
+}
+
+// wantRunErr fails t unless a run's check gave err as want says: nil
+// for an empty want, else an error that holds want.
+func wantRunErr(t *testing.T, name string, err error, want string, st dumpStats) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("%s: %v", name, err)
+	case want != "" && err == nil:
+		t.Errorf("%s: the run passes (%+v)", name, st)
+	case want != "" && !strings.Contains(err.Error(), want):
+		t.Errorf("%s: %v; want %q in it", name, err, want)
 	}
 }
 
@@ -545,14 +552,7 @@ func TestCheckSource(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = checkSource(st, 3, 2)
-		switch {
-		case c.want == "" && err != nil:
-			t.Errorf("%s: %v", c.name, err)
-		case c.want != "" && err == nil:
-			t.Errorf("%s: the run passes (%+v)", c.name, st)
-		case c.want != "" && !strings.Contains(err.Error(), c.want):
-			t.Errorf("%s: %v; want %q in it", c.name, err, c.want)
-		}
+		wantRunErr(t, c.name, err, c.want, st)
 	}
 }
 
@@ -593,7 +593,7 @@ func TestExpandAcceptCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := t.TempDir()
-	for name, sh := range map[string]string{
+	writeProgs(t, bin, map[string]string{
 		"mlm-newlist": `mkdir -p "$3/queue/incoming/new"`,
 		"mlm-sub":     `cat >/dev/null`,
 		"mlm-accept": `if [ "$1" = -o ]; then cat >"$2"; exit; fi
@@ -605,11 +605,7 @@ n=$(ls "$5/queue/incoming/new" | wc -l)
 printf 'MLM1 x\nS <poster@example.org>\n:Subject: R\nR <m0000001@d1.example>\nR <m0000002@d2.example>\n'
 [ "$BENCH_FAKE" = short ] || printf 'R <m0000003@d3.example>\n'
 printf 'E 3\n'`,
-	} {
-		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+sh+"\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	for _, fake := range []string{"", "short"} {
 		t.Setenv("BENCH_FAKE", fake)
 		work := t.TempDir()
@@ -651,6 +647,17 @@ func TestRcptCounter(t *testing.T) {
 	}
 	if c.n != 2 {
 		t.Errorf("%d recipients counted, want 2", c.n)
+	}
+}
+
+// writeProgs writes each of progs, a shell script by its program's
+// name, into bin, to stand for that program.
+func writeProgs(t *testing.T, bin string, progs map[string]string) {
+	t.Helper()
+	for name, sh := range progs {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+sh+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -736,18 +743,14 @@ func TestMlmOnceChecked(t *testing.T) {
 		t.Skip("no smtp-sink")
 	}
 	bin := t.TempDir()
-	for name, sh := range map[string]string{
+	writeProgs(t, bin, map[string]string{
 		"mlm-newlist": `for q in incoming outgoing retry; do for s in new cur tmp bad; do mkdir -p "$5/queue/$q/$s"; done; done`,
 		"mlm-accept":  `cat >/dev/null`,
 		"mlm-run": `case "$BENCH_RUN" in
 fail) echo "mlm-run: no relay" >&2; exit 75;;
 leave) : >"$1/queue/outgoing/cur/1";;
 esac`,
-	} {
-		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+sh+"\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	for run, want := range map[string]string{"": "", "fail": "exit status 75: mlm-run: no relay", "leave": "queue/outgoing/cur holds 1 files"} {
 		t.Setenv("BENCH_RUN", run)
 		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
@@ -951,17 +954,13 @@ func TestDaemonOnceChecked(t *testing.T) {
 		t.Skip("no smtp-sink")
 	}
 	bin := t.TempDir()
-	for name, sh := range map[string]string{
+	writeProgs(t, bin, map[string]string{
 		"mlm-newlist": `for q in incoming outgoing retry; do for s in new cur tmp bad; do mkdir -p "$5/queue/$q/$s"; done; done`,
 		"mlm-accept":  `cat >/dev/null`,
 		"mlm-run": `[ -z "$BENCH_LEAVE" ] || : >"$2/queue/retry/new/1"
 trap 'kill $!; exit 0' TERM
 sleep 600 & wait`,
-	} {
-		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+sh+"\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	for _, leave := range []string{"", "1"} {
 		t.Setenv("BENCH_LEAVE", leave)
 		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
@@ -990,18 +989,14 @@ func TestMlmOnceCutShortCounts(t *testing.T) {
 	bin, work := t.TempDir(), t.TempDir()
 	mark := filepath.Join(work, "sent")
 	t.Setenv("BENCH_MARK", mark)
-	for name, sh := range map[string]string{
+	writeProgs(t, bin, map[string]string{
 		"mlm-newlist": `for q in incoming outgoing retry; do for s in new cur tmp bad; do mkdir -p "$5/queue/$q/$s"; done; done`,
 		"mlm-accept":  `cat >/dev/null`,
 		"mlm-sub":     `cat >/dev/null`,
 		"mlm-run": sourceProg + ` -m 3 -r 1 -f poster@example.org -t m@d1.example -M bench.example $(cat "$1/relay") || exit 1
 : >"$BENCH_MARK"
 sleep 600`,
-	} {
-		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+sh+"\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b := sinkBench(t, ctx, sinkProg, bin, work)
