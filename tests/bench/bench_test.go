@@ -650,6 +650,20 @@ func TestRcptCounter(t *testing.T) {
 	}
 }
 
+// fakeNewlist stands for mlm-newlist: it makes the list's queues.
+const fakeNewlist = `for q in incoming outgoing retry; do for s in new cur tmp bad; do mkdir -p "$5/queue/$q/$s"; done; done`
+
+// sinkOrSkip is the path of Postfix's smtp-sink; the test is skipped
+// without it.
+func sinkOrSkip(t *testing.T) string {
+	t.Helper()
+	p := lookPath("smtp-sink", "/usr/sbin/smtp-sink")
+	if p == "" {
+		t.Skip("no smtp-sink")
+	}
+	return p
+}
+
 // writeProgs writes each of progs, a shell script by its program's
 // name, into bin, to stand for that program.
 func writeProgs(t *testing.T, bin string, progs map[string]string) {
@@ -692,10 +706,7 @@ func sinkBench(t *testing.T, ctx context.Context, sinkProg, bin, work string) *b
 // run that did not do its work has no rate. Here a shell script stands
 // for mlmmj-receive, and the list has no members.
 func TestMlmmjLeftovers(t *testing.T) {
-	sinkProg := lookPath("smtp-sink", "/usr/sbin/smtp-sink")
-	if sinkProg == "" {
-		t.Skip("no smtp-sink")
-	}
+	sinkProg := sinkOrSkip(t)
 	recv := filepath.Join(t.TempDir(), "mlmmj-receive")
 	const sh = "#!/bin/sh\ncat >/dev/null\n[ -z \"$BENCH_LEAVE\" ] || : >\"$3/$BENCH_LEAVE\"\n"
 	if err := os.WriteFile(recv, []byte(sh), 0o755); err != nil {
@@ -738,13 +749,10 @@ func TestMeasureFails(t *testing.T) {
 // stand for mlm's programs, BENCH_RUN saying what mlm-run does, and the
 // list has no members.
 func TestMlmOnceChecked(t *testing.T) {
-	sinkProg := lookPath("smtp-sink", "/usr/sbin/smtp-sink")
-	if sinkProg == "" {
-		t.Skip("no smtp-sink")
-	}
+	sinkProg := sinkOrSkip(t)
 	bin := t.TempDir()
 	writeProgs(t, bin, map[string]string{
-		"mlm-newlist": `for q in incoming outgoing retry; do for s in new cur tmp bad; do mkdir -p "$5/queue/$q/$s"; done; done`,
+		"mlm-newlist": fakeNewlist,
 		"mlm-accept":  `cat >/dev/null`,
 		"mlm-run": `case "$BENCH_RUN" in
 fail) echo "mlm-run: no relay" >&2; exit 75;;
@@ -949,13 +957,10 @@ func TestFilterSet(t *testing.T) {
 // scripts stand for mlm's programs, the daemon leaving a record in
 // queue/retry/new with BENCH_LEAVE set, and the list has no members.
 func TestDaemonOnceChecked(t *testing.T) {
-	sinkProg := lookPath("smtp-sink", "/usr/sbin/smtp-sink")
-	if sinkProg == "" {
-		t.Skip("no smtp-sink")
-	}
+	sinkProg := sinkOrSkip(t)
 	bin := t.TempDir()
 	writeProgs(t, bin, map[string]string{
-		"mlm-newlist": `for q in incoming outgoing retry; do for s in new cur tmp bad; do mkdir -p "$5/queue/$q/$s"; done; done`,
+		"mlm-newlist": fakeNewlist,
 		"mlm-accept":  `cat >/dev/null`,
 		"mlm-run": `[ -z "$BENCH_LEAVE" ] || : >"$2/queue/retry/new/1"
 trap 'kill $!; exit 0' TERM
@@ -981,16 +986,16 @@ sleep 600 & wait`,
 // mlm's programs: mlm-run sends three messages of one recipient with
 // smtp-source, says so in BENCH_MARK, and waits to be killed.
 func TestMlmOnceCutShortCounts(t *testing.T) {
-	sinkProg := lookPath("smtp-sink", "/usr/sbin/smtp-sink")
+	sinkProg := sinkOrSkip(t)
 	sourceProg := lookPath("smtp-source", "/usr/sbin/smtp-source")
-	if sinkProg == "" || sourceProg == "" {
-		t.Skip("no smtp-sink or smtp-source")
+	if sourceProg == "" {
+		t.Skip("no smtp-source")
 	}
 	bin, work := t.TempDir(), t.TempDir()
 	mark := filepath.Join(work, "sent")
 	t.Setenv("BENCH_MARK", mark)
 	writeProgs(t, bin, map[string]string{
-		"mlm-newlist": `for q in incoming outgoing retry; do for s in new cur tmp bad; do mkdir -p "$5/queue/$q/$s"; done; done`,
+		"mlm-newlist": fakeNewlist,
 		"mlm-accept":  `cat >/dev/null`,
 		"mlm-sub":     `cat >/dev/null`,
 		"mlm-run": sourceProg + ` -m 3 -r 1 -f poster@example.org -t m@d1.example -M bench.example $(cat "$1/relay") || exit 1
