@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"mlm/lib/stream"
 )
 
 // A row whose runs were cut short, by a run killed at its timeout or by
@@ -919,6 +923,14 @@ func TestFilterSet(t *testing.T) {
 			t.Errorf("%s runs %q, want %q", who, got, argv)
 		}
 	}
+	kinds := map[string]outKind{"cat": outSame, "floor (read, count LFs, copy)": outSame, "pass (stream Reader to Writer)": outSame,
+		"mlm-check": outNone, "mlm-unwrap": outMail, "mlm-auth DIR": outStream, "mlm-hdr DIR": outStream,
+		"mlm-members DIR": outStream, "mlm-split DIR": outStream, "mlm-throttle DIR": outSame, "mlm-throttle -r 1000000000 DIR": outSame}
+	for _, r := range fs.rows {
+		if k, ok := fs.out[r]; !ok || k != kinds[r.who] {
+			t.Errorf("%s: output checked as %d (%v); want %d", r.who, k, ok, kinds[r.who])
+		}
+	}
 	cat := byWho["cat"]
 	for _, r := range fs.rows[1:] {
 		if r.vsLimit != cat {
@@ -1091,5 +1103,143 @@ func TestTimeoutBudget(t *testing.T) {
 	cancel()
 	if d, ok := b.timeout(); ok {
 		t.Errorf("interrupted: %v, a run starts", d)
+	}
+}
+
+// filterStream is a stream as the filter rows read, of about 1 MiB of
+// 4 KB posts, and its records and the octets of their messages.
+func filterStream(t *testing.T) (name string, data []byte, recs int, msgs int64) {
+	t.Helper()
+	b := &bench{shm: t.TempDir()}
+	name, size, recs, msgs, err := b.makeStream(1, post(postSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err = os.ReadFile(name); err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(data)) != size || recs < 2 {
+		t.Fatalf("stream of %d octets, %d records; makeStream says %d", len(data), recs, size)
+	}
+	// The messages' octets, as a reader of the stream finds them.
+	r := stream.NewReader(bytes.NewReader(data))
+	var got int64
+	n := 0
+	if err := r.Each(func(*stream.Header) error {
+		n++
+		k, err := io.Copy(io.Discard, r.Message())
+		got += k
+		return err
+	}); err != nil || n != recs || got != msgs {
+		t.Fatalf("stream: %v, %d records of %d message octets; makeStream says %d of %d", err, n, got, recs, msgs)
+	}
+	return name, data, recs, msgs
+}
+
+// A filter row's output is checked against what the row must write: a
+// filter that writes nothing, cuts its output short, adds to it, changes
+// an octet, drops a record or a recipient, or writes a broken stream,
+// fails its row.
+func TestCheckOut(t *testing.T) {
+	name, data, recs, msgs := filterStream(t)
+	in := string(data)
+	last := strings.LastIndex(in, "MLM1 ")
+	changed := []byte(in)
+	changed[5000] ^= 1
+	twoThenNone := strings.Replace(strings.Replace(in, "\nE 1\nMLM1 ", "\nR <x@example.org>\nE 2\nMLM1 ", 1),
+		"R <m0000002@d2.example>\nE 1\n", "E 0\n", 1)
+	for _, c := range []struct {
+		kind outKind
+		out  string
+		want string // in the error; "": none
+	}{
+		{outSame, in, ""},
+		{outSame, "", "not the input: 0 octets of it"},
+		{outSame, in[:len(in)-1], fmt.Sprintf("not the input: %s octets of it", commas(int64(len(in)-1)))},
+		{outSame, in + "x", fmt.Sprintf("longer than its %s octets", commas(int64(len(in))))},
+		{outSame, string(changed), "it differs at octet 5,000"},
+		{outNone, "", ""},
+		{outNone, "x", "1 octets; want 0"},
+		{outMail, strings.Repeat("x", int(msgs)), ""},
+		{outMail, strings.Repeat("x", int(msgs)-1), fmt.Sprintf("want %s", commas(msgs))},
+		{outStream, in, ""},
+		{outStream, "", fmt.Sprintf("0 records; want %s", commas(int64(recs)))},
+		{outStream, in[:last], fmt.Sprintf("%s records; want %s", commas(int64(recs-1)), commas(int64(recs)))},
+		{outStream, twoThenNone, "record 1764417600.b1.bench has 2 recipients; want 1"},
+		{outStream, strings.Replace(in, "R <m0000002@d2.example>\nE 1\n", "E 0\n", 1), "record 1764417600.b2.bench has 0 recipients"},
+		{outStream, in[:len(in)-3], "line"},
+	} {
+		err := checkOut(strings.NewReader(c.out), c.kind, name, recs, msgs)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("kind %d, %d octets: %v", c.kind, len(c.out), err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("kind %d, %d octets: %v; want %q in it", c.kind, len(c.out), err, c.want)
+		}
+	}
+}
+
+// The filter rows that ran are run once more, their output checked: a
+// row whose filter writes the wrong thing fails, and the bench with it;
+// one that did not run, or already failed, is not run again; with the
+// bench's time spent, a row is noted unchecked, not failed.
+func TestCheckFilters(t *testing.T) {
+	name, _, recs, msgs := filterStream(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	ran := filepath.Join(t.TempDir(), "ran")
+	writeProgs(t, bin, map[string]string{
+		"good":  `cat`,
+		"short": `head -c 1000`,
+		"none":  `cat >/dev/null`,
+		"ran":   `echo "$1" >>` + ran + `; cat`,
+	})
+	b := &bench{ctx: context.Background(), bin: bin, self: self, work: t.TempDir(),
+		deadline: time.Now().Add(time.Hour), runTimeout: time.Minute}
+	mk := func(argv ...string) *row {
+		return &row{who: strings.Join(argv, " "), argv: argv, runs: []usage{{wall: 1}}}
+	}
+	good, short, none, mail := mk("good"), mk("short"), mk("none"), mk("good")
+	notRun, failed := mk("ran", "not-run"), mk("ran", "failed")
+	notRun.runs = nil
+	failed.status = "FAILED"
+	fs := &filterSet{rows: []*row{good, short, none, mail, notRun, failed}, recs: recs, unchecked: map[*row]bool{},
+		out: map[*row]outKind{good: outSame, short: outStream, none: outNone, mail: outMail, notRun: outSame, failed: outSame}}
+	b.checkFilters(fs, name, msgs)
+	for _, c := range []struct {
+		r            *row
+		status, note string
+	}{
+		{good, "", ""},
+		{short, "FAILED", "its output: line 24: last line has no LF"},
+		{none, "", ""},
+		{mail, "FAILED", "its output: "},
+		{notRun, "", ""},
+		{failed, "FAILED", ""},
+	} {
+		if c.r.status != c.status || !strings.Contains(c.r.note, c.note) {
+			t.Errorf("%s: status %q, note %q; want %q, %q in it", c.r.who, c.r.status, c.r.note, c.status, c.note)
+		}
+	}
+	if len(b.failures) != 2 {
+		t.Errorf("failures %q; want short's and mail's", b.failures)
+	}
+	if got, err := os.ReadFile(ran); err == nil {
+		t.Errorf("rows not to be checked were run: %q", got)
+	}
+
+	// Out of time: noted, not run, not failed.
+	b.deadline = time.Now()
+	good.status, good.note = "", ""
+	writeProgs(t, bin, map[string]string{"good": `exit 1`})
+	fs = &filterSet{rows: []*row{good}, recs: recs, unchecked: map[*row]bool{}, own: map[*row]bool{}, out: map[*row]outKind{good: outSame}}
+	b.failures = nil
+	b.checkFilters(fs, name, msgs)
+	fs.notes()
+	if good.status != "" || !strings.HasSuffix(good.note, "; its output not checked (max-time)") || len(b.failures) > 0 {
+		t.Errorf("out of time: status %q, note %q, failures %q; want the note alone", good.status, good.note, b.failures)
 	}
 }

@@ -4,27 +4,30 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"mlm/lib/stream"
 )
 
 // makeStream writes a valid MLM1 stream of about mb MiB in the memory
 // directory: records as mlm-accept writes them, each with the post (its
-// own Message-ID) and one recipient.
-func (b *bench) makeStream(mb int, post []byte) (string, int64, int, error) {
-	name := filepath.Join(b.shm, "stream.mlm")
+// own Message-ID) and one recipient. It returns the file's name, its
+// size, its records and the octets of their messages, as mlm-unwrap
+// writes them.
+func (b *bench) makeStream(mb int, post []byte) (name string, size int64, n int, msgs int64, err error) {
+	name = filepath.Join(b.shm, "stream.mlm")
 	f, err := os.Create(name)
 	if err != nil {
-		return "", 0, 0, err
+		return "", 0, 0, 0, err
 	}
 	lines := strings.Split(strings.TrimSuffix(string(post), "\n"), "\n")
 	w := bufio.NewWriterSize(f, 1<<20)
-	var size int64
 	want := int64(mb) << 20
-	n := 0
 	for size < want {
 		n++
 		var rec bytes.Buffer
@@ -35,19 +38,20 @@ func (b *bench) makeStream(mb int, post []byte) (string, int64, int, error) {
 				l = fmt.Sprintf("Message-ID: <bench.%d@example.org>", n)
 			}
 			rec.WriteString(":" + l + "\n")
+			msgs += int64(len(l)) + 1
 		}
 		fmt.Fprintf(&rec, "R <%s>\nE 1\n", memberAddr(n))
 		size += int64(rec.Len())
 		if _, err := w.Write(rec.Bytes()); err != nil {
 			f.Close()
-			return "", 0, 0, err
+			return "", 0, 0, 0, err
 		}
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()
-		return "", 0, 0, err
+		return "", 0, 0, 0, err
 	}
-	return name, size, n, f.Close()
+	return name, size, n, msgs, f.Close()
 }
 
 // filters measures each filter on the stream against cat, the reps
@@ -68,6 +72,143 @@ func (b *bench) filters(rows []*row, stream string) {
 			r.record(b, u, err)
 		}
 	}
+}
+
+// outKind is what a filter row must write: its timed runs write to
+// /dev/null, so a run of its own, untimed, checks it (checkFilters).
+type outKind int
+
+const (
+	outSame   outKind = iota // the input, byte for byte
+	outNone                  // nothing
+	outMail                  // the records' messages: their octets
+	outStream                // a valid stream of as many records, one recipient each
+)
+
+// checkFilters runs each filter row of fs that ran well once more on
+// the stream, untimed, reading its output as it comes, and fails the
+// row if the output is not what the row must write (fs.out): a filter
+// that wrote nothing, or cut its stream short, or dropped or mangled
+// records, would otherwise show a rate for work it did not do. A row the
+// bench's time ran out for is noted unchecked.
+func (b *bench) checkFilters(fs *filterSet, stream string, msgs int64) {
+	for _, r := range fs.rows {
+		if r.status != "" || len(r.runs) == 0 {
+			continue
+		}
+		timeout, ok := b.timeout()
+		if !ok {
+			fs.unchecked[r] = true
+			continue
+		}
+		if err := b.checkOutput(timeout, r.argv, stream, fs.out[r], fs.recs, msgs); err != nil {
+			r.fail(b, fmt.Errorf("its output: %w", err))
+		}
+	}
+}
+
+// checkOutput runs argv on input under the wrapper, as a timed run
+// would, and checks what it writes (checkOut).
+func (b *bench) checkOutput(timeout time.Duration, argv []string, input string, kind outKind, recs int, msgs int64) error {
+	pr, pw := io.Pipe()
+	res := make(chan error, 1)
+	go func() {
+		err := checkOut(pr, kind, input, recs, msgs)
+		io.Copy(io.Discard, pr) // what comes past a fault: the filter ends
+		res <- err
+	}()
+	_, err := b.measure(timeout, job{argv: argv, stdin: input, stdout: pw})
+	pw.Close()
+	if cerr := <-res; err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// checkOut reads out to its end and says how it falls short of kind,
+// for the stream in the file input, of recs records whose messages are
+// msgs octets.
+func checkOut(out io.Reader, kind outKind, input string, recs int, msgs int64) error {
+	switch kind {
+	case outSame:
+		return sameAs(out, input)
+	case outNone, outMail:
+		want := msgs
+		if kind == outNone {
+			want = 0
+		}
+		n, err := io.Copy(io.Discard, out)
+		if err == nil && n != want {
+			err = fmt.Errorf("%s octets; want %s", commas(n), commas(want))
+		}
+		return err
+	}
+	r := stream.NewReader(out)
+	r.ReuseHeader()
+	n := 0
+	err := r.Each(func(h *stream.Header) error {
+		n++
+		rcpts := 0
+		if err := r.EachRecipientNoCopy(func(stream.Path) error { rcpts++; return nil }); err != nil {
+			return err
+		}
+		if rcpts != 1 {
+			return fmt.Errorf("record %s has %d recipients; want 1", h.ID, rcpts)
+		}
+		return nil
+	})
+	if err == nil && n != recs {
+		err = fmt.Errorf("%s records; want %s", commas(int64(n)), commas(int64(recs)))
+	}
+	return err
+}
+
+// sameAs reads out to its end and says where it differs from the file
+// name, if it does.
+func sameAs(out io.Reader, name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	got, want := make([]byte, 1<<20), make([]byte, 1<<20)
+	var off int64
+	for {
+		n, err := io.ReadFull(out, got)
+		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+			return err
+		}
+		m, ferr := io.ReadFull(f, want[:n])
+		if i := mismatch(got[:m], want[:m]); i >= 0 {
+			return fmt.Errorf("not the input: it differs at octet %s", commas(off+int64(i)))
+		}
+		off += int64(m)
+		if m < n {
+			return fmt.Errorf("not the input: longer than its %s octets", commas(off))
+		}
+		if ferr != nil && ferr != io.ErrUnexpectedEOF && ferr != io.EOF {
+			return ferr
+		}
+		if err != nil { // the output's end: the input's too?
+			if k, _ := f.Read(want[:1]); k > 0 {
+				return fmt.Errorf("not the input: %s octets of it", commas(off))
+			}
+			return nil
+		}
+	}
+}
+
+// mismatch is the index of the first octet where a and b differ, or -1.
+func mismatch(a, b []byte) int {
+	if bytes.Equal(a, b) {
+		return -1
+	}
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }
 
 // rcptCounter counts the R lines of a stream written to it.
