@@ -500,10 +500,11 @@ func TestUsageAdd(t *testing.T) {
 // The limit is smtp-source at its best session count, the one of the
 // highest rate in the sweep, a session count that timed out passed
 // over; its work is what smtp-source sends, whole transactions of per
-// recipients each, so 200 for 150 members in transactions of 100.
+// recipients each, so 200 for 150 members in transactions of 100, and
+// the row is named so.
 func TestLimitSweep(t *testing.T) {
 	b := &bench{}
-	r := &row{who: "limit"}
+	r := deliveryRows("batch", 150)["limit"]
 	walls := map[int]time.Duration{1: 4 * time.Second, 2: time.Second, 4: 2 * time.Second, 8: 3 * time.Second}
 	best, tried := b.limitSweep(r, 150, 100, []int{1, 2, 4, 8, 16}, func(s int) (delivered, error) {
 		if s == 16 {
@@ -516,6 +517,9 @@ func TestLimitSweep(t *testing.T) {
 	}
 	if r.work != 200 {
 		t.Errorf("work %v for 150 recipients in transactions of 100, want 200", r.work)
+	}
+	if r.what != "200 rcpt, 100 rcpt/tx" {
+		t.Errorf("the row is named %q, want 200 rcpt, 100 rcpt/tx", r.what)
 	}
 	if want := "s1 50, s2 200, s4 100, s8 66, s16 timeout"; strings.Join(tried, ", ") != want {
 		t.Errorf("the sweep gave %q, want %q", strings.Join(tried, ", "), want)

@@ -671,7 +671,10 @@ func (b *bench) limitSteps(r *row, n, per int, sessions []int, once func(session
 // once each, and returns the best, or 0 with the row's status set, and
 // what each gave.
 func (b *bench) limitSweep(r *row, n, per int, sessions []int, once func(sessions int) (delivered, error)) (int, []string) {
-	r.work = float64((n + per - 1) / per * per)
+	sent := (n + per - 1) / per * per
+	r.work = float64(sent)
+	// The row is named by what smtp-source sends: whole transactions.
+	r.what = strings.Replace(r.what, commas(int64(n))+" rcpt", commas(int64(sent))+" rcpt", 1)
 	best, bestRate := 0, 0.0
 	var tried []string
 	for _, s := range sessions {
