@@ -27,32 +27,47 @@ var (
 
 var enc = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-func mac(secret []byte, action, list, id string, expiry int64) string {
+// macs returns the MAC of a token, its first 80 bits in 16 characters,
+// and the 120 bits in 24 characters that the tokens of earlier versions
+// carried, of which the 16 are the start (base32 spells each 5 octets
+// in 8 characters). 80 bits are plenty where each guess costs a mail:
+// a forger sending a thousand a second for the ten years a post may be
+// held (modexpire), each guess tried against 10,000 held posts, has
+// about one chance in 400 million (3.2e15 tries of 2^80); and they leave
+// a list's name 8 octets more of its local part (see listdir.MaxLocal).
+func macs(secret []byte, action, list, id string, expiry int64) (short, long string) {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(action + "\x00" + strings.ToLower(list) + "\x00" + id + "\x00" + strconv.FormatInt(expiry, 10)))
-	return enc.EncodeToString(m.Sum(nil)[:15]) // 120 bits, 24 characters
+	long = enc.EncodeToString(m.Sum(nil)[:15])
+	return long[:macLen], long
 }
+
+// macLen is the length of the MAC in the tokens Make gives.
+const macLen = 16
 
 // MaxLen is the length of the longest token Make gives: an expiry of 13
 // base-36 digits (any time after 1970 an int64 holds), "-" and the
-// MAC's 24 characters.
-const MaxLen = 13 + 1 + 24
+// MAC's 16 characters.
+const MaxLen = 13 + 1 + macLen
 
 // Len is the length of the tokens Make gives for any expiry before the
 // year 4453 (seven base-36 digits): those of every list, whose posts
 // wait at most ten years (modexpire).
-const Len = 7 + 1 + 24
+const Len = 7 + 1 + macLen
 
 // Make returns the token for action on the record id of list, valid
 // until expiry: "<expiry in base 36>-<mac>".
 func Make(secret []byte, action, list, id string, expiry time.Time) string {
 	e := expiry.Unix()
-	return strconv.FormatInt(e, 36) + "-" + mac(secret, action, list, id, e)
+	short, _ := macs(secret, action, list, id, e)
+	return strconv.FormatInt(e, 36) + "-" + short
 }
 
 // Check reports whether token is the one Make gave for action on id of
-// list, and still valid at now. Its case does not matter: Make's has one,
-// and a mail program or an MTA may change an address's (RFC 5321 §2.4).
+// list, or the one of 24 characters of MAC that earlier versions gave
+// (in the notices of posts held before an upgrade), and still valid at
+// now. Its case does not matter: Make's has one, and a mail program or
+// an MTA may change an address's (RFC 5321 §2.4).
 func Check(secret []byte, action, list, id, token string, now time.Time) error {
 	es, m, ok := strings.Cut(ascii.Lower(token), "-")
 	e, err := strconv.ParseInt(es, 36, 64)
@@ -61,7 +76,8 @@ func Check(secret []byte, action, list, id, token string, now time.Time) error {
 		// same cookie spelt as Make never spells it.)
 		return ErrForged
 	}
-	if !hmac.Equal([]byte(m), []byte(mac(secret, action, list, id, e))) {
+	short, long := macs(secret, action, list, id, e)
+	if !hmac.Equal([]byte(m), []byte(short)) && !hmac.Equal([]byte(m), []byte(long)) {
 		return ErrForged
 	}
 	if now.Unix() > e {

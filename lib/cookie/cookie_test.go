@@ -1,6 +1,10 @@
 package cookie
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +18,18 @@ func TestCookie(t *testing.T) {
 	tok := Make(secret, "accept", "dev@x.org", "1.M1P1", now.Add(time.Hour))
 	if len("dev-accept+"+tok) > 64 {
 		t.Errorf("local part too long: %d", len("dev-accept+"+tok))
+	}
+	// 80 bits of MAC, in 16 characters; earlier versions gave 24 (120
+	// bits), which a moderator may still answer with.
+	if e, m, _ := strings.Cut(tok, "-"); len(tok) > Len || e != strconv.FormatInt(now.Add(time.Hour).Unix(), 36) || len(m) != 16 {
+		t.Errorf("token %q: want the expiry and a MAC of 16 characters", tok)
+	}
+	old := oldMake(secret, "accept", "dev@x.org", "1.M1P1", now.Add(time.Hour))
+	if !strings.HasPrefix(old, tok) || len(old) != len(tok)+8 {
+		t.Fatalf("earlier token %q: want %q and 8 characters more", old, tok)
+	}
+	if err := Check(secret, "accept", "dev@x.org", "1.M1P1", strings.ToUpper(old), now); err != nil {
+		t.Errorf("Check(a token of earlier versions) = %v", err)
 	}
 	if err := Check(secret, "accept", "DEV@x.org", "1.M1P1", tok, now); err != nil {
 		t.Errorf("Check = %v", err)
@@ -29,7 +45,13 @@ func TestCookie(t *testing.T) {
 		"other list":   Check(secret, "accept", "web@x.org", "1.M1P1", tok, now),
 		"other secret": Check([]byte("x"), "accept", "dev@x.org", "1.M1P1", tok, now),
 		"garbage":      Check(secret, "accept", "dev@x.org", "1.M1P1", "zz", now),
-		"moved expiry": Check(secret, "accept", "dev@x.org", "1.M1P1", "zzzzzz"+tok[len(tok)-25:], now),
+		"moved expiry": Check(secret, "accept", "dev@x.org", "1.M1P1", "zzzzzz"+tok[len(tok)-17:], now),
+		// A MAC of other than its 16 characters or the 24 of earlier
+		// versions: the 16 and a part of the rest, or the 24 with one
+		// changed.
+		"20 of 24":  Check(secret, "accept", "dev@x.org", "1.M1P1", old[:len(old)-4], now),
+		"24, wrong": Check(secret, "accept", "dev@x.org", "1.M1P1", old[:len(old)-1]+flip(old[len(old)-1]), now),
+		"15 of 16":  Check(secret, "accept", "dev@x.org", "1.M1P1", tok[:len(tok)-1], now),
 		// The same expiry spelt otherwise is no token Make gives
 		// (FuzzCheck's rule): strconv took a sign and leading zeros.
 		"leading zero": Check(secret, "accept", "dev@x.org", "1.M1P1", "0"+tok, now),
@@ -44,12 +66,31 @@ func TestCookie(t *testing.T) {
 	}
 }
 
+// oldMake is Make as versions before 80-bit MACs had it: the MAC's
+// first 120 bits, in 24 characters.
+func oldMake(secret []byte, action, list, id string, expiry time.Time) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(action + "\x00" + strings.ToLower(list) + "\x00" + id + "\x00" + strconv.FormatInt(expiry.Unix(), 10)))
+	return strconv.FormatInt(expiry.Unix(), 36) + "-" + base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding).EncodeToString(m.Sum(nil)[:15])
+}
+
+// flip is another base32 character than c.
+func flip(c byte) string {
+	if c == 'a' {
+		return "b"
+	}
+	return "a"
+}
+
 func FuzzCheck(f *testing.F) {
+	f.Add("lq2x3k-abcdefghijklmnop")
 	f.Add("lq2x3k-abcdefghijklmnopqrstuvwx")
 	f.Fuzz(func(t *testing.T, tok string) {
 		secret := []byte("k")
-		if Check(secret, "accept", "l@x", "id", tok, time.Unix(0, 0)) == nil && ascii.Lower(tok) != Make(secret, "accept", "l@x", "id", time.Unix(mustExpiry(tok), 0)) {
-			t.Fatalf("accepted a token Make would not give: %q", tok)
+		at := time.Unix(mustExpiry(tok), 0)
+		if Check(secret, "accept", "l@x", "id", tok, time.Unix(0, 0)) == nil && ascii.Lower(tok) != Make(secret, "accept", "l@x", "id", at) &&
+			ascii.Lower(tok) != oldMake(secret, "accept", "l@x", "id", at) {
+			t.Fatalf("accepted a token neither Make nor earlier versions would give: %q", tok)
 		}
 	})
 }
@@ -81,7 +122,7 @@ func FuzzMake(f *testing.F) {
 		}
 		secret := []byte("0123456789abcdef")
 		tok := Make(secret, action, list, id, time.Unix(expiry, 0))
-		if len(tok) > 14+25 {
+		if len(tok) > MaxLen || expiry < 36*36*36*36*36*36*36 && len(tok) > Len {
 			t.Fatalf("token %q: %d octets", tok, len(tok))
 		}
 		for i := 0; i < len(tok); i++ {

@@ -263,8 +263,8 @@ func TestCheckAddressModerationLocal(t *testing.T) {
 			t.Errorf("a list's local part of %d octets: its moderation address's is %d octets, over %d", n, len(local), addr.MaxLocal)
 		}
 	}
-	if MaxLocal < 24 {
-		t.Errorf("MaxLocal = %d; want a list's local part of 24 octets allowed", MaxLocal)
+	if MaxLocal < 32 {
+		t.Errorf("MaxLocal = %d; want a list's local part of 32 octets allowed", MaxLocal)
 	}
 }
 
