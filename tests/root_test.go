@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -201,6 +202,68 @@ func TestRootInQueueOfAnother(t *testing.T) {
 	}
 	if n := mlmtest.Names(t, filepath.Join(q, "incoming", "new")); len(n) != 1 {
 		t.Errorf("incoming/new = %v; want the post", n)
+	}
+}
+
+// TestRootInOneQueueOfAnother: a list of root's whose incoming and hold
+// queues alone another user owns, as a site that gives one queue to
+// the user who runs it sets it up: root's mlm-accept refuses to queue
+// a post there, root's mlm-run to claim its records and root's mlm-auth
+// to hold a post there (75, naming the queue and its owner). They wrote
+// and exited 0, leaving records of root's, mode 0600, that the queue's
+// user could not read, as the queue/ case was before.
+func TestRootInOneQueueOfAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := newList(t)
+	filepath.Walk(dir, func(p string, info os.FileInfo, _ error) error {
+		if info.Mode().IsRegular() {
+			os.Chmod(p, 0o644)
+		}
+		return nil
+	})
+	incoming, hold := filepath.Join(dir, "queue", "incoming"), filepath.Join(dir, "queue", "hold")
+	os.Chmod(filepath.Join(dir, "queue"), 0o755) // the way to the queues given away
+	for _, q := range []string{incoming, hold} {
+		filepath.Walk(q, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	}
+	refused := func(prog, q string) *regexp.Regexp {
+		return regexp.MustCompile(`(?m)^(4\.3\.0 )?` + prog + `: (incoming: )?` + regexp.QuoteMeta(q) + `: owned by nobody: run this as nobody, not as root; what root writes there, nobody cannot read$`)
+	}
+	if code, stderr := runAs(t, false, smallPost, "mlm-accept", dir); code != 75 || !refused("mlm-accept", incoming).MatchString(stderr) {
+		t.Errorf("root's mlm-accept: exit %d, stderr %q; want 75 and one line naming queue/incoming and nobody", code, stderr)
+	}
+	if n := mlmtest.Names(t, filepath.Join(incoming, "new")); len(n) != 0 {
+		t.Fatalf("incoming/new = %v; want nothing of root's queued", n)
+	}
+	if code, stderr := runAs(t, true, smallPost, "mlm-accept", dir); code != 0 {
+		t.Fatalf("nobody's mlm-accept: exit %d: %s", code, stderr)
+	}
+	queued := mlmtest.Names(t, filepath.Join(incoming, "new"))
+	if code, stderr := runAs(t, false, "", "mlm-run", dir); code != 75 || !refused("mlm-run", incoming).MatchString(stderr) {
+		t.Errorf("root's mlm-run: exit %d, stderr %q; want 75 and a line naming queue/incoming and nobody", code, stderr)
+	}
+	if n := mlmtest.Names(t, filepath.Join(incoming, "new")); len(queued) != 1 || !slices.Equal(n, queued) {
+		t.Errorf("incoming/new = %v after root's mlm-run; want %v, unclaimed", n, queued)
+	}
+	// alice is no member: mlm-auth holds her post.
+	rec := ""
+	{
+		cmd := exec.Command(filepath.Join(binDir, "mlm-accept"), "-o", "-", "-f", "alice@example.org", "-r", "dev@lists.example.org", dir)
+		cmd.Stdin = strings.NewReader(smallPost)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("root's mlm-accept -o -: %v", err)
+		}
+		rec = string(out)
+	}
+	code, stderr := runAs(t, false, rec, "mlm-auth", dir)
+	if code != 75 || !refused("mlm-auth", hold).MatchString(stderr) {
+		t.Errorf("root's mlm-auth holding a post: exit %d, stderr %q; want 75 and a line naming queue/hold and nobody", code, stderr)
+	}
+	if n := mlmtest.Names(t, filepath.Join(hold, "new")); len(n) != 0 {
+		t.Errorf("hold/new = %v; want nothing of root's held", n)
 	}
 }
 

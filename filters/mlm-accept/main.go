@@ -168,7 +168,7 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	case output != "":
 		err = writeFile(output, write)
 	default:
-		err = d.Queue(qname).Put(h.ID, time.Time{}, write)
+		err = d.Put(qname, h.ID, write)
 	}
 	if errors.Is(err, errTooBig) {
 		return sysexit.WithDSN(sysexit.DataErr, "5.3.4", fmt.Errorf("message bigger than %d octets", maxSize))

@@ -30,7 +30,7 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 		stream.Attr{Name: "state", Value: "held"},
 		stream.Attr{Name: "hold-reason", Value: reason},
 		stream.Attr{Name: "trace", Value: prog + ":" + t + ":held"})
-	err = d.Queue(listdir.Hold).Put(p.h.ID, time.Time{}, func(f io.Writer) error {
+	err = d.Put(listdir.Hold, p.h.ID, func(f io.Writer) error {
 		w := stream.NewWriter(f)
 		if err := emit(w, r, p); err != nil {
 			return err

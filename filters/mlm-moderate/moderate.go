@@ -168,7 +168,7 @@ func approve(d *listdir.Dir, r *stream.Reader, h *stream.Header, now time.Time) 
 	h.Attrs = append(h.Attrs,
 		stream.Attr{Name: "state", Value: "approved"},
 		stream.Attr{Name: "trace", Value: prog + ":" + t + ":approved"})
-	return d.Queue(listdir.Incoming).Put(h.ID, time.Time{}, func(f io.Writer) error {
+	return d.Put(listdir.Incoming, h.ID, func(f io.Writer) error {
 		w := stream.NewWriter(f)
 		if err := stream.CopyRecord(w, r, h); err != nil {
 			return err

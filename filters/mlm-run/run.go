@@ -213,6 +213,13 @@ func jobsFor(a *args) ([]job, error) {
 			jobs = append(jobs, job{name: name, q: d.Queue(name), err: err})
 			continue
 		}
+		// Root's claims in a queue another user owns: what its stages
+		// and mlm-run write there (a record put back, an .err in bad/)
+		// would be root's.
+		if err := listdir.CheckUser(d.Queue(name).Path); err != nil {
+			jobs = append(jobs, job{name: name, q: d.Queue(name), err: err})
+			continue
+		}
 		jobs = append(jobs, job{name: name, q: d.Queue(name), stages: stages, dir: d.Path})
 	}
 	return jobs, nil

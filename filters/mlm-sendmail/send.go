@@ -1081,7 +1081,7 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 		body += "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n"
 	}
 	body += "\n" + text
-	return s.d.Queue(listdir.Bounces).Put(id, time.Time{}, func(w io.Writer) error {
+	return s.d.Put(listdir.Bounces, id, func(w io.Writer) error {
 		return stream.WriteRecord(w, h, strings.NewReader(body), nil)
 	})
 }

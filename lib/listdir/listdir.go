@@ -648,6 +648,19 @@ func (d *Dir) Queue(name string) *queue.Queue {
 	return queue.New(filepath.Join(d.Path, QueueDir, name))
 }
 
+// Put writes a record into the list's queue name, ready at once
+// (queue.Put), but not as root in a queue another user owns (CheckUser):
+// a list of root's may give a queue to the user who runs it, and a
+// record root wrote there, mode 0600, that user could claim but not
+// read.
+func (d *Dir) Put(name, id string, fn func(w io.Writer) error) error {
+	q := d.Queue(name)
+	if err := CheckUser(q.Path); err != nil {
+		return err
+	}
+	return q.Put(id, time.Time{}, fn)
+}
+
 // WriteFile replaces a file atomically and durably with what fn writes:
 // readers see the old file or the new one, never a mixture.
 func (d *Dir) WriteFile(name string, fn func(w io.Writer) error) error {

@@ -487,6 +487,42 @@ func TestCheckUser(t *testing.T) {
 	}
 }
 
+// TestPutQueueOfAnother: root's Put into a queue of a list of root's
+// that another user owns is refused (75, naming the queue and its
+// owner), and writes nothing; into root's own queue it writes.
+func TestPutQueueOfAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give a queue to another user")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, Address), []byte("dev@lists.example.org\n"), 0o600)
+	d, err := OpenRW(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{Hold, Outgoing} {
+		if err := d.Queue(q).Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold := d.Queue(Hold).Path
+	filepath.Walk(hold, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	called := false
+	err = d.Put(Hold, "r1", func(w io.Writer) error { called = true; return nil })
+	if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), hold+": owned by nobody: run this as nobody") || called {
+		t.Errorf("Put(nobody's hold) = %v (%d), written %v; want 75 naming %s, nothing written", err, sysexit.Code(err), called, hold)
+	}
+	if n, _ := os.ReadDir(filepath.Join(hold, "new")); len(n) != 0 {
+		t.Errorf("hold/new holds %d files; want none", len(n))
+	}
+	if err := d.Put(Outgoing, "r1", func(w io.Writer) error { _, err := io.WriteString(w, "x"); return err }); err != nil {
+		t.Errorf("Put(root's outgoing) = %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(d.Queue(Outgoing).Path, "new", "r1")); err != nil || string(b) != "x" {
+		t.Errorf("outgoing/new/r1 = %q, %v; want the record", b, err)
+	}
+}
+
 // TestOpenNotDir: a list path that is a file, or runs through one, is
 // temporary, 75, as the stand-ins have it (TestStandInDanglingListDir):
 // it may be mlm-lock's file, made while the list's file system was not

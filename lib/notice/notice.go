@@ -347,7 +347,7 @@ func Send(d *listdir.Dir, id string, m *Message, now time.Time) error {
 		},
 		Sender: stream.Path{Mailbox: d.CommandAddress("bounces")},
 	}
-	return d.Queue(listdir.Outgoing).Put(id, time.Time{}, func(w io.Writer) error {
+	return d.Put(listdir.Outgoing, id, func(w io.Writer) error {
 		return stream.WriteRecord(w, h, strings.NewReader(string(body)), rcpts)
 	})
 }
