@@ -86,8 +86,10 @@ const (
 
 // Queues lists every queue a list has, in the order mlm-run processes
 // them: moderators' replies first, so an approved post goes on in the
-// same run.
-var Queues = []string{Moderate, Incoming, Hold, Outgoing, Retry, Requests, Bounces, OwnerQ}
+// same run, and every queue whose stages may queue mail on to outgoing
+// before it (owner mail, by default), so that goes out in the same run
+// too.
+var Queues = []string{Moderate, Incoming, Hold, Requests, Bounces, OwnerQ, Outgoing, Retry}
 
 // DefaultStages are the stages of a list's queues, one program and its
 // arguments a line, run in the list directory: mlm-run's when a queue
