@@ -147,21 +147,20 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 	}
 	s.relays = a.Relay
 	if len(s.relays) == 0 {
-		if s.relays, err = d.Lines(listdir.Relay); err != nil {
+		check := checkRelay
+		if a.Sendmail != "" {
+			check = nil // -s sends through no relay
+		}
+		if s.relays, err = d.CheckLines(listdir.Relay, check); err != nil {
 			return nil, err
 		}
 	}
 	if len(s.relays) == 0 && a.Sendmail == "" {
 		return nil, sysexit.Errorf(sysexit.TempFail, "%s: no relay; name one there or with -r", listdir.Relay)
 	}
-	for i, r := range s.relays {
-		err := checkRelay(r)
-		switch {
-		case err == nil || a.Sendmail != "": // -s sends through no relay
-		case len(a.Relay) > 0:
+	for _, r := range a.Relay {
+		if err := checkRelay(r); err != nil && a.Sendmail == "" {
 			return nil, sysexit.Errorf(sysexit.Usage, "-r: %v", err)
-		default:
-			return nil, sysexit.Temp(fmt.Errorf("%s: item %d: %v", listdir.Relay, i+1, err))
 		}
 	}
 	_, domain, _ := strings.Cut(d.Address(), "@")

@@ -2064,10 +2064,12 @@ func TestRelaysChecked(t *testing.T) {
 			t.Errorf("-r %q: %v; want a usage error", r, err)
 		}
 		a.Relay = nil
-		os.WriteFile(filepath.Join(a.Dir, "relay"), []byte("127.0.0.1:1\n"+r+"\n"), 0o644)
+		// (Named by its line, which a comment and a blank line
+		// before it put past its place among the relays.)
+		os.WriteFile(filepath.Join(a.Dir, "relay"), []byte("# relays\n\n127.0.0.1:1\n"+r+"\n"), 0o644)
 		err = run(a, strings.NewReader(record("p1,1", "a@x.org")), &out, &errb)
-		if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "relay: item 2:") {
-			t.Errorf("relay file with %q: %v; want a temporary failure naming item 2", r, err)
+		if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "relay: line 4:") {
+			t.Errorf("relay file with %q: %v; want a temporary failure naming line 4", r, err)
 		}
 		if ents, _ := os.ReadDir(filepath.Join(a.Dir, "queue", "bounces", "new")); len(ents) != 0 {
 			t.Errorf("relay file with %q: %d bounce records; want none", r, len(ents))

@@ -568,15 +568,17 @@ func readSettings(d *listdir.Dir) (settings, error) {
 		return set, err
 	}
 	set.burst = burst
-	lines, err := d.Lines(listdir.DomainRate)
+	// (Each line parsed twice, once checked where it is read, for the
+	// line's number in the error: a file of a few lines.)
+	lines, err := d.CheckLines(listdir.DomainRate, func(s string) error {
+		_, _, err := parseDomainRate(s)
+		return err
+	})
 	if err != nil {
 		return set, err
 	}
-	for i, s := range lines {
-		dom, rate, err := parseDomainRate(s)
-		if err != nil {
-			return set, sysexit.Temp(fmt.Errorf("%s: item %d: %v", listdir.DomainRate, i+1, err))
-		}
+	for _, s := range lines {
+		dom, rate, _ := parseDomainRate(s)
 		set.domains = setDomain(set.domains, dom, rate)
 	}
 	return set, nil

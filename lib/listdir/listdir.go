@@ -594,7 +594,13 @@ var ErrLongFile = fmt.Errorf("over %d octets, which is held whole", MaxFile)
 
 // Lines returns every item of a small one-item-per-line file, of at
 // most MaxFile octets.
-func (d *Dir) Lines(name string) ([]string, error) {
+func (d *Dir) Lines(name string) ([]string, error) { return d.CheckLines(name, nil) }
+
+// CheckLines is Lines with each item checked as it is read (check nil:
+// none): an item check refuses fails the read, temporarily, as the
+// list's own file's faults do, naming the file and the item's line, so
+// that the owner finds it in a file of comments and blank lines too.
+func (d *Dir) CheckLines(name string, check func(item string) error) ([]string, error) {
 	f, err := d.OpenFile(name)
 	if f == nil {
 		return nil, err
@@ -602,11 +608,22 @@ func (d *Dir) Lines(name string) ([]string, error) {
 	defer f.Close()
 	lr := &io.LimitedReader{R: f, N: MaxFile + 1}
 	var items []string
-	err = EachLine(lr, name, func(s string) error { items = append(items, s); return nil })
+	err = EachLineN(lr, name, func(n int, s string) error {
+		if check != nil {
+			if err := check(s); err != nil {
+				return sysexit.Temp(fmt.Errorf("%s: line %d: %v", name, n, err))
+			}
+		}
+		items = append(items, s)
+		return nil
+	})
 	if err == nil && lr.N == 0 {
-		return nil, sysexit.Temp(fmt.Errorf("%s: %w", name, ErrLongFile))
+		err = sysexit.Temp(fmt.Errorf("%s: %w", name, ErrLongFile))
 	}
-	return items, err
+	if err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 // Text returns a whole file, "" if it is missing; a byte-order mark at

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -283,6 +284,33 @@ func TestEachLineLong(t *testing.T) {
 	if want := "subscribers: line 3: line of 1048576 octets or more"; err == nil || err.Error() != want ||
 		!errors.Is(err, ErrLongLine) || sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("a line of %d octets: %v (%d); want %q (75)", MaxItemLine, err, sysexit.Code(err), want)
+	}
+}
+
+// TestCheckLines: the items a check refuses fail the read, temporarily,
+// naming the file and the item's line, counted with the comments and
+// blank lines before it; a file whose items all pass gives them all, as
+// Lines does.
+func TestCheckLines(t *testing.T) {
+	dir := t.TempDir()
+	d := &Dir{Path: dir}
+	os.WriteFile(filepath.Join(dir, "relay"), []byte("# relays\n\n  a:1\n# b\nbad\nc:2\n"), 0o600)
+	check := func(s string) error {
+		if !strings.Contains(s, ":") {
+			return errors.New("no port")
+		}
+		return nil
+	}
+	items, err := d.CheckLines("relay", check)
+	if sysexit.Code(err) != sysexit.TempFail || fmt.Sprint(err) != "relay: line 5: no port" || items != nil {
+		t.Errorf("CheckLines = %q, %v; want nil, 75 relay: line 5: no port", items, err)
+	}
+	os.WriteFile(filepath.Join(dir, "relay"), []byte("# relays\n\n  a:1\n# b\nc:2\n"), 0o600)
+	if items, err := d.CheckLines("relay", check); err != nil || !slices.Equal(items, []string{"a:1", "c:2"}) {
+		t.Errorf("CheckLines = %q, %v; want a:1 c:2", items, err)
+	}
+	if items, err := d.Lines("relay"); err != nil || !slices.Equal(items, []string{"a:1", "c:2"}) {
+		t.Errorf("Lines = %q, %v; want a:1 c:2", items, err)
 	}
 }
 
