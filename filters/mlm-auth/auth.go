@@ -271,9 +271,11 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	// would come back in turn, for ever, through the same forwarding
 	// (a moderator's address that leads to the list), so it is dropped.
 	// (A domain compared for most posters, a local part for the few in
-	// the list's domain.)
+	// the list's domain.) Not the list address itself, from which the
+	// list sends nothing: an announcement's author may write it as the
+	// From, and the checks below judge the post as any other.
 	for _, a := range p.posters {
-		if envelope.Own(l.d.Address(), a) {
+		if envelope.OwnCommand(l.d.Address(), a) {
 			return own, notice.Clean(a, 100), nil
 		}
 	}

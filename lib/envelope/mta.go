@@ -110,6 +110,23 @@ var Commands = []string{"request", "subscribe", "unsubscribe", "owner", "bounces
 // command addresses, in the list's domain: written in any form that is
 // the same mailbox, such as "dev-owner"@ for dev-owner@ (see addr.Key).
 func Own(list, mailbox string) bool {
+	_, ok := own(list, mailbox)
+	return ok
+}
+
+// OwnCommand is Own for the list's command addresses alone, not the
+// list address itself (with or without an extension): all the list
+// sends goes from those, its bounce address and its owner address, and
+// none from the list address, which an announcement's author may write
+// as its From.
+func OwnCommand(list, mailbox string) bool {
+	cmd, ok := own(list, mailbox)
+	return ok && cmd != "post"
+}
+
+// own returns where mail to mailbox goes (Route's command) if it is one
+// of the list's addresses, in the list's domain.
+func own(list, mailbox string) (string, bool) {
 	// The domains first: mlm-members asks of every member, and most are
 	// in other domains. (For a mailbox with an "@", its key's domain is
 	// its own, lowered; one without is no list's, Route says.)
@@ -118,15 +135,15 @@ func Own(list, mailbox string) bool {
 		// ASCII without an A-label, the most of them: its key is its
 		// lower case, which EqualFold compares without making it.
 		if !strings.EqualFold(ld, md) {
-			return false
+			return "", false
 		}
 	} else if addr.DomainKey(ld) != addr.DomainKey(md) {
-		return false
+		return "", false
 	}
 	// Its quotes undone, whatever they held: "dev+a b"@ is delivered to
 	// dev@, as dev+ab@ is.
-	_, _, err := Route(list, addr.Unquoted(mailbox))
-	return err == nil
+	cmd, _, err := Route(list, addr.Unquoted(mailbox))
+	return cmd, err == nil
 }
 
 func domainOf(mailbox string) string { return mailbox[strings.LastIndexByte(mailbox, '@')+1:] }

@@ -139,6 +139,12 @@ func TestOwn(t *testing.T) {
 		if got := Own("dev@lists.example.org", m); got != want {
 			t.Errorf("Own(%q) = %v; want %v", m, got, want)
 		}
+		// OwnCommand: the same, but for the list address itself, in
+		// any spelling, with an extension or none.
+		post := want && !strings.Contains(strings.ToLower(m), "-owner") && !strings.Contains(m, "-bounces")
+		if got := OwnCommand("dev@lists.example.org", m); got != (want && !post) {
+			t.Errorf("OwnCommand(%q) = %v; want %v", m, got, want && !post)
+		}
 	}
 }
 
