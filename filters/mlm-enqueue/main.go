@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"mlm/lib/clock"
 	"mlm/lib/listdir"
 	"mlm/lib/queue"
+	"mlm/lib/spool"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
@@ -22,6 +24,7 @@ import (
 const prog = "mlm-enqueue"
 
 type args struct {
+	Pass  bool          `short:"p" help:"Also pass each record on, on standard output, once it is durable in the queue."`
 	Delay time.Duration `short:"t" placeholder:"DURATION" help:"Make the records ready only after DURATION (e.g. 10m)."`
 	Queue string        `arg:"" placeholder:"QUEUEDIR" help:"The queue directory (with tmp/, new/, cur/, bad/)."`
 }
@@ -29,12 +32,13 @@ type args struct {
 func main() {
 	var a args
 	cli.Main(prog, "Write an MLM1 stream into a queue, one file per record.", &a, func() error {
-		return run(&a, os.Stdin)
+		return run(&a, os.Stdin, os.Stdout)
 	}, cli.OneCPU)
 }
 
 // run queues every record of in; it returns only once each is durable.
-func run(a *args, in io.Reader) error {
+// With -p it writes each to out too, once it is.
+func run(a *args, in io.Reader, out io.Writer) error {
 	if a.Delay < 0 {
 		return sysexit.Errorf(sysexit.Usage, "--delay: %v is negative", a.Delay)
 	}
@@ -51,6 +55,9 @@ func run(a *args, in io.Reader) error {
 		notBefore = clock.Now().Add(a.Delay)
 	}
 	r := stream.NewReader(in)
+	if a.Pass {
+		return pass(r, q, notBefore, out)
+	}
 	return r.Each(func(h *stream.Header) error {
 		err := q.Put(h.ID, notBefore, func(f io.Writer) error {
 			w := stream.NewWriter(f)
@@ -64,4 +71,44 @@ func run(a *args, in io.Reader) error {
 		}
 		return nil
 	})
+}
+
+// pass queues every record of r, as run does, and writes each to out
+// once it is durable in q (or was there already): a stage in the middle
+// of a pipeline, that keeps a copy of what goes on, in a queue of its
+// own (an archive's). Each record is held in a spool meanwhile, in
+// memory up to spool.MemLimit and beyond that in a temporary file, so
+// that what goes on is what was queued, and only once it is: a record
+// the next stage acted on that the queue then lost, or took twice when
+// the run was tried again, would make the copy differ from what went on.
+func pass(r *stream.Reader, q *queue.Queue, notBefore time.Time, out io.Writer) error {
+	held := spool.New(spool.MemLimit)
+	defer held.Close()
+	bw := bufio.NewWriterSize(out, 64<<10)
+	err := r.Each(func(h *stream.Header) error {
+		if err := held.Reset(); err != nil {
+			return err
+		}
+		w := stream.NewWriter(held)
+		if err := stream.CopyRecord(w, r, h); err != nil {
+			return fmt.Errorf("%s: %w", h.ID, err)
+		}
+		if err := w.Flush(); err != nil {
+			return fmt.Errorf("%s: %w", h.ID, err)
+		}
+		err := q.Put(h.ID, notBefore, func(f io.Writer) error {
+			_, err := io.Copy(f, held.Reader())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", h.ID, err)
+		}
+		_, err = io.Copy(bw, held.Reader())
+		return sysexit.Temp(err)
+	})
+	// What was queued goes on, whatever stopped the rest.
+	if ferr := bw.Flush(); err == nil {
+		err = sysexit.Temp(ferr)
+	}
+	return err
 }
