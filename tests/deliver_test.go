@@ -257,3 +257,76 @@ func TestModeratorMemberGetsPost(t *testing.T) {
 		t.Errorf("deliveries: %v", got)
 	}
 }
+
+// TestRetryWaits: through the list's default stages, a recipient a
+// server defers (greylisting's 451) is tried once in a run, not again at
+// once: its retry record waits five minutes (RFC 5321 section 4.5.4.1;
+// Postfix's least wait), where it was ready at once and the retry
+// queue, run after outgoing, met the same 451 within the second. Tried
+// when its time comes, it goes through mlm-throttle, at the list's rates.
+func TestRetryWaits(t *testing.T) {
+	dir := newList(t)
+	base := filepath.Dir(dir)
+	mlm(t, "alice@example.net\nbob@example.net\n", nil, "mlm-sub", dir)
+	ledger, addrFile := filepath.Join(base, "ledger"), filepath.Join(base, "sink-addr")
+	sink := exec.Command(filepath.Join(binDir, "mlm-sink"), "-v", "-A", addrFile, "-L", ledger, "-t", "5m",
+		"-r", "bob@*=451 4.7.1 greylisted, try again in 5 minutes")
+	conv, err := os.Create(filepath.Join(base, "conversations")) // -v's
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conv.Close()
+	sink.Stderr = conv
+	if err := sink.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Process.Kill(); sink.Wait() })
+	var addr []byte
+	for i := 0; i < 500 && len(addr) == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+		addr, _ = os.ReadFile(addrFile)
+	}
+	if len(addr) == 0 {
+		t.Fatal("mlm-sink wrote no address")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "relay"), addr, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A rate the retry must keep: mlm-throttle(1)'s state file shows it
+	// charged.
+	if err := os.WriteFile(filepath.Join(dir, "rcptrate"), []byte("1000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	post := "From: alice@example.net\nSubject: hi\n\nhello\n"
+	mlm(t, post, []string{"SENDER=alice@example.net", "RECIPIENT=dev@lists.example.org"}, "mlm-accept", dir)
+	start := time.Now()
+	mlm(t, "", nil, "mlm-run", dir)
+	if b, _ := os.ReadFile(ledger); strings.Count(string(b), "alice@example.net") != 1 {
+		t.Errorf("ledger %q; want alice once", b)
+	}
+	if b, _ := os.ReadFile(conv.Name()); strings.Count(string(b), "RCPT TO:<bob@example.net>") != 1 {
+		t.Errorf("bob offered %d times in the run; want once, his retry waiting:\n%s", strings.Count(string(b), "RCPT TO:<bob@example.net>"), b)
+	}
+	retry := filepath.Join(dir, "queue", "retry", "new")
+	names := mlmtest.Names(t, retry)
+	if len(names) != 1 {
+		t.Fatalf("retry/new = %v; want bob's record", names)
+	}
+	fi, err := os.Stat(filepath.Join(retry, names[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wait := fi.ModTime().Sub(start); wait < 4*time.Minute || wait > 6*time.Minute {
+		t.Errorf("bob's retry record is ready in %v; want five minutes", wait)
+	}
+	// Its time come (-f: every record now), bob is tried again, through
+	// mlm-throttle, and deferred again.
+	os.Remove(filepath.Join(dir, "state", "throttle"))
+	mlm(t, "", nil, "mlm-run", "-f", dir)
+	if _, err := os.Stat(filepath.Join(dir, "state", "throttle")); err != nil {
+		t.Errorf("after the retry run: %v; want the throttle's state charged", err)
+	}
+	if n := mlmtest.Names(t, retry); len(n) != 1 {
+		t.Errorf("retry/new = %v after the retry run; want bob's record again", n)
+	}
+}
