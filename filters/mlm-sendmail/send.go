@@ -68,6 +68,13 @@ type sender struct {
 	// read; the reading goroutine's alone)
 	lastRcpts int
 	stats     struct{ records, txns, delivered, deferred, failed, lost atomic.Int64 }
+	// The workers, each with its connection, started as dispatch needs
+	// them (started and wg: the reading goroutine's), and how many wait
+	// for a record.
+	jobs    chan *job
+	wg      sync.WaitGroup
+	started int
+	idle    atomic.Int64
 }
 
 // run delivers every record of in.
@@ -84,15 +91,10 @@ func (s *sender) run(in io.Reader, stderr io.Writer) error {
 	defer s.j.close()
 	// A worker whose final dot is held (see lane) finds the next record
 	// waiting, for the dot to go out with its commands.
-	jobs := make(chan *job, max(a.Conns, 1))
-	var wg sync.WaitGroup
-	for i := range max(a.Conns, 1) {
-		wg.Add(1)
-		go func() { defer wg.Done(); s.worker(i, jobs) }()
-	}
-	err := s.read(in, jobs)
-	close(jobs)
-	wg.Wait()
+	s.jobs = make(chan *job, max(a.Conns, 1))
+	err := s.read(in)
+	close(s.jobs)
+	s.wg.Wait()
 	if werr := s.out.Flush(); err == nil {
 		err = werr
 	}
@@ -204,8 +206,26 @@ func checkRelay(r string) error {
 	return nil
 }
 
+// dispatch hands j to the workers: to one that waits for a record, over
+// the connection it keeps, if one does; else, while there are fewer than
+// -c, to one started for it, with a connection of its own. Records that
+// come paced (mlm-throttle's) so go over one connection, reused, not a
+// new one each, where every worker, started at once, took the records in
+// turn and opened one, left idle until the run ended (20 smtpd processes
+// of the relay's held for a list's run); records that come faster than
+// the workers take them open more, up to -c.
+func (s *sender) dispatch(j *job) {
+	if s.started == 0 || s.idle.Load() == 0 && s.started < max(s.a.Conns, 1) {
+		n := s.started
+		s.started++
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.worker(n, s.jobs) }()
+	}
+	s.jobs <- j
+}
+
 // read turns the stream into jobs, holding each message in a spool.
-func (s *sender) read(in io.Reader, jobs chan<- *job) error {
+func (s *sender) read(in io.Reader) error {
 	r := stream.NewReader(in)
 	return r.Each(func(h *stream.Header) error {
 		if err := jf.CheckName(jf.Post(h.ID)); err != nil {
@@ -234,9 +254,9 @@ func (s *sender) read(in io.Reader, jobs chan<- *job) error {
 		}
 		s.stats.records.Add(1)
 		if h.VERP() && len(j.rcpts) > 0 {
-			return s.verp(j, jobs)
+			return s.verp(j)
 		}
-		jobs <- j
+		s.dispatch(j)
 		return nil
 	})
 }
@@ -277,7 +297,7 @@ func (s *sender) idsFit(h *stream.Header, n int) error {
 // A recipient the record names twice (one key, addr.Key) has a job for
 // the first only: the jobs' outcomes are their own, and neither would
 // know of the other's.
-func (s *sender) verp(j *job, jobs chan<- *job) error {
+func (s *sender) verp(j *job) error {
 	// The last id is the longest: if it can be made, all can.
 	if _, err := stream.DerivedID(j.h.ID, len(j.rcpts)); err != nil {
 		s.done(j.msg)
@@ -309,7 +329,7 @@ func (s *sender) verp(j *job, jobs chan<- *job) error {
 		} else {
 			h.Attrs = append(h.Attrs, stream.Attr{Name: "verp", Value: "no"})
 		}
-		jobs <- &job{h: &h, msg: j.msg, eight: j.eight, rcpts: []stream.Path{p}, sharing: sharing}
+		s.dispatch(&job{h: &h, msg: j.msg, eight: j.eight, rcpts: []stream.Path{p}, sharing: sharing})
 	}
 	return nil
 }
@@ -399,7 +419,9 @@ func (s *sender) next(l *lane, jobs <-chan *job) (*job, bool) {
 	default:
 	}
 	s.release(l)
+	s.idle.Add(1)
 	j, ok := <-jobs
+	s.idle.Add(-1)
 	return j, ok
 }
 

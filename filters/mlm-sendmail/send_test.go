@@ -3160,3 +3160,64 @@ func TestConnsBelowOne(t *testing.T) {
 		}
 	}
 }
+
+// TestPacedOneConnection: records that come one at a time, each after
+// the one before is delivered (as mlm-throttle paces them), go over one
+// connection, reused, not a connection each up to -c, every one of
+// them left idle until the run ended. Records that come together still
+// open more.
+func TestPacedOneConnection(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{})
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 5, Timeout: 10 * time.Second, Lifetime: time.Hour}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		done <- run(a, pr, &out, &errb)
+	}()
+	for i := 1; i <= 5; i++ {
+		io.WriteString(pw, record(fmt.Sprintf("p%d,1", i), fmt.Sprintf("r%d@example.org", i)))
+		for k := 0; srv.Counts().Recipients < int64(i); k++ {
+			if k == 2000 {
+				t.Fatalf("record %d not delivered", i)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if c := srv.Counts(); c.Connections != 1 || c.Transactions != 5 {
+		t.Errorf("paced: %v; want 5 transactions over one connection", c)
+	}
+
+	// 20 records at once, 5 connections at most: more than one. The
+	// first final dot's reply waits for a second connection, which
+	// only records read while the first is busy open.
+	var srv2 atomic.Pointer[smtpsink.Server]
+	var once sync.Once
+	second := make(chan bool)
+	srv = sinktest.Sink(t, smtpsink.Options{DelayAt: "dot", Hold: func() {
+		once.Do(func() {
+			for k := 0; k < 2000 && srv2.Load().Counts().Connections < 2; k++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			close(second)
+		})
+		<-second
+	}})
+	srv2.Store(srv)
+	a.Relay = []string{srv.Addr()}
+	var in strings.Builder
+	for i := 1; i <= 20; i++ {
+		in.WriteString(record(fmt.Sprintf("q%d,1", i), fmt.Sprintf("s%d@example.org", i)))
+	}
+	if _, err := send(t, a, in.String()); err != nil {
+		t.Fatal(err)
+	}
+	if c := srv.Counts(); c.Connections < 2 || c.Connections > 5 || c.Recipients != 20 {
+		t.Errorf("at once: %v; want 20 recipients over 2 to 5 connections", c)
+	}
+}
