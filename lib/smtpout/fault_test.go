@@ -1552,3 +1552,74 @@ func TestFaultParamNotASCII(t *testing.T) {
 		}
 	}
 }
+
+// TestQuitAfterRefusal: a connection given up after a refusal that left
+// the conversation in step (a 554 greeting, a 454 to STARTTLS, a 550 to
+// MAIL) ends with QUIT, as RFC 5321 section 4.1.1.10 asks, where the
+// client closed it and the server logged a lost connection; after a
+// 421, the server closing, nothing more goes out, QUIT neither.
+func TestQuitAfterRefusal(t *testing.T) {
+	quitThenBye := func(c *fconn) {
+		if l, ok := c.line(); ok && l == "QUIT" {
+			c.say("221 bye")
+		}
+		c.drain()
+	}
+	for _, tc := range []struct {
+		name   string
+		script func(*fconn)
+		tls    bool
+		send   bool
+		quit   bool
+	}{
+		{"554 greeting", func(c *fconn) { c.say("554 5.3.2 no service"); quitThenBye(c) }, false, false, true},
+		{"421 greeting", func(c *fconn) { c.say("421 4.3.2 busy") }, false, false, false}, // and it closes
+		{"454 STARTTLS", func(c *fconn) {
+			if c.hello("STARTTLS") && c.lines(1) {
+				c.say("454 4.7.0 TLS not available")
+				quitThenBye(c)
+			}
+		}, true, false, true},
+		{"550 MAIL", func(c *fconn) {
+			if c.hello() && c.lines(1) {
+				c.say("550 5.7.1 sender rejected")
+				c.rest()
+			}
+		}, false, true, true},
+		{"421 MAIL", func(c *fconn) {
+			if c.hello() && c.lines(1) {
+				c.say("421 4.4.2 idle timeout") // and it closes
+			}
+		}, false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			noLeaks(t)
+			f := serve(t, tc.script)
+			o := opts
+			if tc.tls {
+				o.TLS = &tls.Config{}
+			}
+			c, err := dial(t, f.Addr(), o)
+			if tc.send {
+				if err != nil {
+					t.Fatalf("Dial: %v", err)
+				}
+				within(t, func() { _, _, err = c.Send(sender, rcpts("a@example.org"), message, false); c.Close() })
+			}
+			if err == nil {
+				t.Fatal("no error; want the refusal's")
+			}
+			// (The server reads what comes until the client closes.)
+			var quit bool
+			for k := 0; k < 2000; k++ {
+				if quit = f.saw("QUIT"); quit || !tc.quit {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if quit != tc.quit {
+				t.Errorf("QUIT sent %v; want %v (server read %q)", quit, tc.quit, f.received())
+			}
+		})
+	}
+}

@@ -547,7 +547,8 @@ func TestHoldMailRefusedData(t *testing.T) {
 		t.Errorf("held transaction: done called %d times with %s, %v; want once, a delivered", first.calls, codes(first.res), first.err)
 	}
 	c.Close()
-	if got := strings.Join(f.received(), "|"); !strings.HasSuffix(got, "|RCPT TO:<b@example.org>|DATA|.|RSET") {
-		t.Errorf("server read %q; want b's DATA, the dot alone, RSET", got)
+	// (Then QUIT: the conversation is in step, TestQuitAfterRefusal.)
+	if got := strings.Join(f.received(), "|"); !strings.HasSuffix(got, "|RCPT TO:<b@example.org>|DATA|.|RSET|QUIT") {
+		t.Errorf("server read %q; want b's DATA, the dot alone, RSET, QUIT", got)
 	}
 }

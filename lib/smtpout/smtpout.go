@@ -199,7 +199,8 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	c := &Client{conn: conn, opts: opts, Addr: addr}
 	c.reset(conn)
 	if err := c.hello(); err != nil {
-		conn.Close()
+		c.err = err
+		c.Close() // with QUIT, after a refusal (inStep)
 		return nil, err
 	}
 	return c, nil
@@ -352,7 +353,7 @@ func (c *Client) Close() error {
 		// for a line of the message.
 		c.fail(closed)
 	}
-	if c.err == nil {
+	if c.err == nil || inStep(c.err) {
 		c.err = closed
 		c.opts.Timeout = min(c.opts.Timeout, 10*time.Second)
 		if c.write("QUIT") == nil && c.flush() == nil {
@@ -360,6 +361,17 @@ func (c *Client) Close() error {
 		}
 	}
 	return c.conn.Close()
+}
+
+// inStep reports whether err, that made the connection unusable, is a
+// reply of the server's that left the conversation in step, the server
+// waiting for a command: a refusal of MAIL after its RSET, of the
+// greeting or of STARTTLS, say. The client then says QUIT before it
+// closes, as RFC 5321 section 4.1.1.10 asks, rather than leave the
+// server to log a lost connection; not after a 421, the server closing.
+func inStep(err error) bool {
+	var re *ReplyError
+	return errors.As(err, &re) && re.Code != 421
 }
 
 // write writes a command line and its CRLF into the buffer (a
