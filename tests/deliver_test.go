@@ -268,28 +268,14 @@ func TestRetryWaits(t *testing.T) {
 	dir := newList(t)
 	base := filepath.Dir(dir)
 	mlm(t, "alice@example.net\nbob@example.net\n", nil, "mlm-sub", dir)
-	ledger, addrFile := filepath.Join(base, "ledger"), filepath.Join(base, "sink-addr")
-	sink := exec.Command(filepath.Join(binDir, "mlm-sink"), "-v", "-A", addrFile, "-L", ledger, "-t", "5m",
-		"-r", "bob@*=451 4.7.1 greylisted, try again in 5 minutes")
+	ledger := filepath.Join(base, "ledger")
 	conv, err := os.Create(filepath.Join(base, "conversations")) // -v's
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conv.Close()
-	sink.Stderr = conv
-	if err := sink.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sink.Process.Kill(); sink.Wait() })
-	var addr []byte
-	for i := 0; i < 500 && len(addr) == 0; i++ {
-		time.Sleep(10 * time.Millisecond)
-		addr, _ = os.ReadFile(addrFile)
-	}
-	if len(addr) == 0 {
-		t.Fatal("mlm-sink wrote no address")
-	}
-	if err := os.WriteFile(filepath.Join(dir, "relay"), addr, 0o600); err != nil {
+	addr := startMlmSink(t, base, conv, "-v", "-L", ledger, "-r", "bob@*=451 4.7.1 greylisted, try again in 5 minutes")
+	if err := os.WriteFile(filepath.Join(dir, "relay"), []byte(addr+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// A rate the retry must keep: mlm-throttle(1)'s state file shows it
@@ -329,4 +315,30 @@ func TestRetryWaits(t *testing.T) {
 	if n := mlmtest.Names(t, retry); len(n) != 1 {
 		t.Errorf("retry/new = %v after the retry run; want bob's record again", n)
 	}
+}
+
+// startMlmSink starts mlm-sink on a loopback port with args, its
+// standard error to stderr (nil: none), for five minutes at most or
+// until the test ends, and returns its address, which it writes in
+// dir's sink-addr.
+func startMlmSink(t *testing.T, dir string, stderr *os.File, args ...string) string {
+	t.Helper()
+	addrFile := filepath.Join(dir, "sink-addr")
+	sink := exec.Command(filepath.Join(binDir, "mlm-sink"), append([]string{"-A", addrFile, "-t", "5m"}, args...)...)
+	if stderr != nil {
+		sink.Stderr = stderr
+	}
+	if err := sink.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Process.Kill(); sink.Wait() })
+	var addr []byte
+	for i := 0; i < 500 && len(addr) == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+		addr, _ = os.ReadFile(addrFile)
+	}
+	if len(addr) == 0 {
+		t.Fatal("mlm-sink wrote no address")
+	}
+	return strings.TrimSpace(string(addr))
 }

@@ -522,21 +522,8 @@ func TestHostileNoShell(t *testing.T) {
 
 	keep := filepath.Join(base, "kept")
 	os.Mkdir(keep, 0o755)
-	addrFile := filepath.Join(base, "sink-addr")
-	sink := exec.Command(filepath.Join(binDir, "mlm-sink"), "-D", keep, "-A", addrFile, "-t", "5m")
-	if err := sink.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sink.Process.Kill(); sink.Wait() })
-	var sinkAddr []byte
-	for i := 0; i < 500 && len(sinkAddr) == 0; i++ {
-		time.Sleep(10 * time.Millisecond)
-		sinkAddr, _ = os.ReadFile(addrFile)
-	}
-	if len(sinkAddr) == 0 {
-		t.Fatal("mlm-sink wrote no address")
-	}
-	hWrite(t, filepath.Join(dir, "relay"), strings.TrimSpace(string(sinkAddr))+"\n")
+	sinkAddr := startMlmSink(t, base, nil, "-D", keep)
+	hWrite(t, filepath.Join(dir, "relay"), sinkAddr+"\n")
 
 	trace := filepath.Join(base, "trace")
 	traced := func(stdin string, env []string, prog string, args ...string) {

@@ -171,6 +171,21 @@ func TestRootMembersCommandOfAnother(t *testing.T) {
 	}
 }
 
+// readableList is a new list of root's whose files its list's user,
+// nobody, may read, as a site that keeps the settings root's and gives
+// that user the queues sets it up.
+func readableList(t *testing.T) string {
+	t.Helper()
+	dir := newList(t)
+	filepath.Walk(dir, func(p string, info os.FileInfo, _ error) error {
+		if info.Mode().IsRegular() {
+			os.Chmod(p, 0o644)
+		}
+		return nil
+	})
+	return dir
+}
+
 // TestRootInQueueOfAnother: a list directory of root's whose queues
 // another user owns, the list's user, as a site that keeps the settings
 // root's and gives the list's user its queues only sets it up: root's
@@ -181,13 +196,7 @@ func TestRootInQueueOfAnother(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	dir := newList(t)
-	filepath.Walk(dir, func(p string, info os.FileInfo, _ error) error {
-		if info.Mode().IsRegular() {
-			os.Chmod(p, 0o644)
-		}
-		return nil
-	})
+	dir := readableList(t)
 	q := filepath.Join(dir, "queue")
 	filepath.Walk(q, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
 	refused := regexp.MustCompile(`^4\.3\.0 mlm-accept: ` + regexp.QuoteMeta(q) + `: owned by nobody: run this as nobody, not as root; what root writes there, nobody cannot read\n$`)
@@ -216,13 +225,7 @@ func TestRootInOneQueueOfAnother(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	dir := newList(t)
-	filepath.Walk(dir, func(p string, info os.FileInfo, _ error) error {
-		if info.Mode().IsRegular() {
-			os.Chmod(p, 0o644)
-		}
-		return nil
-	})
+	dir := readableList(t)
 	incoming, hold := filepath.Join(dir, "queue", "incoming"), filepath.Join(dir, "queue", "hold")
 	os.Chmod(filepath.Join(dir, "queue"), 0o755) // the way to the queues given away
 	for _, q := range []string{incoming, hold} {
