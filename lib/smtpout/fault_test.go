@@ -1623,3 +1623,47 @@ func TestQuitAfterRefusal(t *testing.T) {
 		})
 	}
 }
+
+// TestFaultRcpt421Named: a server that answers an RCPT 421 and closes,
+// pipelined or not: the error names the 421, then the lost connection,
+// where it said only "EOF"; it stays temporary, and no mark of a
+// server that mishandles PIPELINING.
+func TestFaultRcpt421Named(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "421 to an RCPT, and the connection closed", "temporary; the error names the 421 before the EOF")
+	for _, pipe := range []bool{true, false} {
+		noLeaks(t)
+		f := serve(t, func(c *fconn) {
+			var ext []string
+			if pipe {
+				ext = []string{"PIPELINING"}
+			}
+			if !c.hello(ext...) {
+				return
+			}
+			if pipe {
+				if c.lines(4) { // MAIL, two RCPTs, DATA
+					c.say("250 ok", "250 ok", "421 4.3.2 closing")
+				}
+				return
+			}
+			if c.lines(1) {
+				c.say("250 ok")
+			}
+			if c.lines(1) {
+				c.say("250 ok")
+			}
+			if c.lines(1) {
+				c.say("421 4.3.2 closing")
+			}
+		})
+		c, err := dial(t, f.Addr(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		within(t, func() { _, _, err = c.Send(sender, rcpts("a@example.org", "b@example.org"), message, false); c.Close() })
+		temporary(t, err)
+		if err == nil || !strings.Contains(err.Error(), "RCPT: 421 4.3.2 closing; then ") || errors.Is(err, smtpout.ErrPipelining) {
+			t.Errorf("pipelined %v: %v; want the 421 named, then the lost connection, not ErrPipelining", pipe, err)
+		}
+	}
+}

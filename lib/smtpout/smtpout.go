@@ -897,6 +897,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		c.replies = make([]Reply, 0, len(rcpts))
 	}
 	replies := c.replies[:0] // (none kept past this transaction: results copy them)
+	var shut *Reply          // an RCPT's 421: the server closing
 	if c.Has("PIPELINING") {
 		sendAll := func() error { // (a write's error sticks: flush returns it)
 			c.write(mail)
@@ -932,12 +933,15 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			if merr := mailRefused(mr); merr != nil {
 				return merr
 			}
-			return mishandled(err)
+			return mishandled(closingErr(shut, err))
 		}
 		for range rcpts {
 			rr, err := c.read()
 			if err != nil {
 				return results, nil, false, mailErr(err)
+			}
+			if rr.Code == 421 {
+				shut = &rr
 			}
 			ok := []int{250, 251}
 			if mr.Code != 250 {
@@ -974,10 +978,13 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			}
 			rr, err := c.read()
 			if err != nil {
-				return results, nil, false, err
+				return results, nil, false, closingErr(shut, err)
 			}
 			if err := c.inStep("RCPT", rr, 250, 251); err != nil {
 				return results, nil, false, err
+			}
+			if rr.Code == 421 {
+				shut = &rr
 			}
 			replies = append(replies, rr)
 			c.hook("rcpt")
@@ -1006,7 +1013,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	}
 	if dr.Code == 0 && len(accepted) > 0 {
 		if dr, err = c.cmd("DATA"); err != nil {
-			return results, refused, false, err
+			return results, refused, false, closingErr(shut, err)
 		}
 		if err := c.inStep("DATA", dr, 354); err != nil {
 			// (A surplus reply shifts replies without PIPELINING
@@ -1063,6 +1070,17 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		return final, refused, false, err // (not copied, as a rule)
 	}
 	return append(results, final...), refused, false, err
+}
+
+// closingErr is err, the connection's failure after an RCPT was answered
+// 421, the server closing (nil: none was), with that reply before it, so
+// that the report names the server's word and not just the EOF that
+// followed. It wraps err: its class stays.
+func closingErr(shut *Reply, err error) error {
+	if shut == nil {
+		return err
+	}
+	return fmt.Errorf("RCPT: %s; then %w", shut, err)
 }
 
 // mishandled marks an error in the replies to pipelined commands as
