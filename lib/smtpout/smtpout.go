@@ -200,7 +200,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	c.reset(conn)
 	if err := c.hello(); err != nil {
 		c.err = err
-		c.Close() // with QUIT, after a refusal (inStep)
+		c.Close() // with QUIT, after a refusal (leftInStep)
 		return nil, err
 	}
 	return c, nil
@@ -353,7 +353,7 @@ func (c *Client) Close() error {
 		// for a line of the message.
 		c.fail(closed)
 	}
-	if c.err == nil || inStep(c.err) {
+	if c.err == nil || leftInStep(c.err) {
 		c.err = closed
 		c.opts.Timeout = min(c.opts.Timeout, 10*time.Second)
 		if c.write("QUIT") == nil && c.flush() == nil {
@@ -363,13 +363,13 @@ func (c *Client) Close() error {
 	return c.conn.Close()
 }
 
-// inStep reports whether err, that made the connection unusable, is a
+// leftInStep reports whether err, that made the connection unusable, is a
 // reply of the server's that left the conversation in step, the server
 // waiting for a command: a refusal of MAIL after its RSET, of the
 // greeting or of STARTTLS, say. The client then says QUIT before it
 // closes, as RFC 5321 section 4.1.1.10 asks, rather than leave the
 // server to log a lost connection; not after a 421, the server closing.
-func inStep(err error) bool {
+func leftInStep(err error) bool {
 	var re *ReplyError
 	return errors.As(err, &re) && re.Code != 421
 }
