@@ -496,12 +496,40 @@ func sweepReplies(dir string, now time.Time) {
 
 // IsAutomatic reports whether a message is automatic or from a list, by
 // RFC 3834's signs and the common ones: Auto-Submitted other than "no",
-// Precedence bulk, junk or list, a List-Id.
+// Precedence bulk, junk, list or auto_reply, a List-Id; and the signs
+// autoresponders that follow no RFC write instead: X-Autoreply or
+// X-Autorespond other than "no", and Microsoft's X-Auto-Response-Suppress
+// asking that none answer it (All, OOF or AutoReply), which Exchange's
+// out-of-office replies carry. (A vacation reply to a held post's
+// notice goes to its accept address: as an answer, it would approve the
+// post.)
 func IsAutomatic(h *msg.Header) bool {
-	// Any field of the two, as mlm-auth reads them: a program may add
+	// Any field of each, as mlm-auth reads them: a program may add
 	// one to a message that had its own.
-	return slices.ContainsFunc(h.Fields.Values("Auto-Submitted"), AutoSubmitted) ||
-		slices.ContainsFunc(h.Fields.Values("Precedence"), Bulk) || h.Fields.Has("List-Id")
+	f := h.Fields
+	return slices.ContainsFunc(f.Values("Auto-Submitted"), AutoSubmitted) ||
+		slices.ContainsFunc(f.Values("Precedence"), func(v string) bool { return Bulk(v) || ascii.Lower(strings.TrimSpace(v)) == "auto_reply" }) ||
+		f.Has("List-Id") ||
+		slices.ContainsFunc(f.Values("X-Autoreply"), notNo) || slices.ContainsFunc(f.Values("X-Autorespond"), notNo) ||
+		slices.ContainsFunc(f.Values("X-Auto-Response-Suppress"), suppresses)
+}
+
+// notNo reports a value other than "no" (or empty), in any case.
+func notNo(v string) bool {
+	v = ascii.Lower(strings.TrimSpace(v))
+	return v != "" && v != "no"
+}
+
+// suppresses reports an X-Auto-Response-Suppress value, a comma list,
+// that names All, OOF or AutoReply, in any case.
+func suppresses(v string) bool {
+	for w := range strings.SplitSeq(v, ",") {
+		switch ascii.Lower(strings.TrimSpace(w)) {
+		case "all", "oof", "autoreply":
+			return true
+		}
+	}
+	return false
 }
 
 // AutoSubmitted reports an Auto-Submitted value other than "no" (RFC

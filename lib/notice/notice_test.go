@@ -596,6 +596,15 @@ func TestIsAutomatic(t *testing.T) {
 		"Precedence: first-class\nPrecedence: bulk\n\n":               true,
 		"Auto-Submitted: No (a comment)\nPrecedence: first-class\n\n": false,
 		"List-Id: <dev.lists.example.org>\n\n":                        true,
+		// Autoresponders' own signs.
+		"Precedence: auto_reply\n\n":            true,
+		"Precedence: Auto_Reply \n\n":           true,
+		"X-Autoreply: yes\n\n":                  true,
+		"X-Autoreply: no\n\n":                   false,
+		"X-Autorespond: Out of office\n\n":      true,
+		"X-Auto-Response-Suppress: All\n\n":     true,
+		"X-Auto-Response-Suppress: DR, OOF\n\n": true,
+		"X-Auto-Response-Suppress: DR, RN\n\n":  false,
 	} {
 		if got := IsAutomatic(header(t, s)); got != want {
 			t.Errorf("IsAutomatic(%q) = %v; want %v", s, got, want)
