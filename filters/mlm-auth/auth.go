@@ -558,7 +558,10 @@ func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 	if err != nil || !pw.set {
 		return false, false, err
 	}
-	right := func(v string) bool { return password.Check(pw.hash, strings.TrimSpace(v)) }
+	// A field's value as readers show it: a password that is not ASCII
+	// comes as RFC 2047 encoded-words, as mail programs write a header.
+	// (Still one check a value.)
+	right := func(v string) bool { return password.Check(pw.hash, strings.TrimSpace(msg.DecodeText(v))) }
 	vs := p.ed.Values("Approved")
 	ok = slices.ContainsFunc(vs[:min(len(vs), maxFields)], right)
 	// The body's first line, even behind a right field (where it would
@@ -568,22 +571,25 @@ func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 	}
 	l.br.Reset(p.body)
 	p.body = l.br
-	line, err := l.br.Peek(maxApprovedLine)
+	head, err := l.br.Peek(maxApprovedLine)
+	line := head
 	if i := bytes.IndexByte(line, '\n'); i >= 0 {
 		line = line[:i+1]
 	} else if err != io.EOF {
 		line = nil // a line too long to be one, or an error the copy meets
 	}
 	// (else the body ends in the line, without an LF)
-	text := string(line)
+	text, n := string(line), len(line)
 	if qp(p) {
-		// As readers show it (one check: the line's third).
-		if d, ok := qpDecode(line); ok {
-			text = d
+		// As readers show it (one check: the line's third), across
+		// soft line breaks: a long line comes broken, a long
+		// passphrase's among them, which went on to the members.
+		if d, k, ok := qpLine(head, err == io.EOF); ok {
+			text, n = d, k
 		}
 	}
 	if isApproved(text, right) {
-		l.br.Discard(len(line))
+		l.br.Discard(n)
 		ok = true
 	}
 	// A field past those checked may be the right one: it goes too.
@@ -619,6 +625,38 @@ func qpDecode(line []byte) (string, bool) {
 	}
 	d, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(line)))
 	return string(d), err == nil
+}
+
+// qpLine decodes the first line of a quoted-printable body whose first
+// octets are head (all of it if atEOF), its soft line breaks joined, as
+// readers show it, and returns it and the octets it takes in the body;
+// false if it does not end within head, or cannot be decoded.
+func qpLine(head []byte, atEOF bool) (string, int, bool) {
+	for n := 0; n < len(head); {
+		i := bytes.IndexByte(head[n:], '\n')
+		if i < 0 && !atEOF {
+			return "", 0, false
+		}
+		if i < 0 {
+			i = len(head) - n - 1
+		}
+		n += i + 1
+		soft := bytes.HasSuffix(bytes.TrimRight(head[:n], " \t\r\n"), []byte("="))
+		switch {
+		case soft && n < len(head):
+			continue
+		case soft && !atEOF:
+			return "", 0, false // it goes on past head
+		}
+		d, ok := qpDecode(head[:n])
+		if !ok {
+			// The line ends in a soft break at the end of the body.
+			dd, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(head[:n])))
+			d, ok = string(dd), err == nil
+		}
+		return d, n, ok
+	}
+	return "", 0, false
 }
 
 // maxFields is how many Approved: fields approved checks: a wrong one,
