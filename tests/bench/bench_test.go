@@ -661,6 +661,19 @@ func TestRcptCounter(t *testing.T) {
 // fakeNewlist stands for mlm-newlist: it makes the list's queues.
 const fakeNewlist = `for q in incoming outgoing retry; do for s in new cur tmp bad; do mkdir -p "$5/queue/$q/$s"; done; done`
 
+// writeFakeMlm writes into bin shell scripts standing for mlm's
+// programs, as writeProgs does: mlm-newlist (fakeNewlist), an
+// mlm-accept that takes the post and keeps nothing, mlm-run as run
+// says, and those of more.
+func writeFakeMlm(t *testing.T, bin, run string, more map[string]string) {
+	t.Helper()
+	progs := map[string]string{"mlm-newlist": fakeNewlist, "mlm-accept": `cat >/dev/null`, "mlm-run": run}
+	for name, sh := range more {
+		progs[name] = sh
+	}
+	writeProgs(t, bin, progs)
+}
+
 // sinkOrSkip is the path of Postfix's smtp-sink; the test is skipped
 // without it.
 func sinkOrSkip(t *testing.T) string {
@@ -759,14 +772,10 @@ func TestMeasureFails(t *testing.T) {
 func TestMlmOnceChecked(t *testing.T) {
 	sinkProg := sinkOrSkip(t)
 	bin := t.TempDir()
-	writeProgs(t, bin, map[string]string{
-		"mlm-newlist": fakeNewlist,
-		"mlm-accept":  `cat >/dev/null`,
-		"mlm-run": `case "$BENCH_RUN" in
+	writeFakeMlm(t, bin, `case "$BENCH_RUN" in
 fail) echo "mlm-run: no relay" >&2; exit 75;;
 leave) : >"$1/queue/outgoing/cur/1";;
-esac`,
-	})
+esac`, nil)
 	for run, want := range map[string]string{"": "", "fail": "exit status 75: mlm-run: no relay", "leave": "queue/outgoing/cur holds 1 files"} {
 		t.Setenv("BENCH_RUN", run)
 		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
@@ -975,13 +984,9 @@ func TestFilterSet(t *testing.T) {
 func TestDaemonOnceChecked(t *testing.T) {
 	sinkProg := sinkOrSkip(t)
 	bin := t.TempDir()
-	writeProgs(t, bin, map[string]string{
-		"mlm-newlist": fakeNewlist,
-		"mlm-accept":  `cat >/dev/null`,
-		"mlm-run": `[ -z "$BENCH_LEAVE" ] || : >"$2/queue/retry/new/1"
+	writeFakeMlm(t, bin, `[ -z "$BENCH_LEAVE" ] || : >"$2/queue/retry/new/1"
 trap 'kill $!; exit 0' TERM
-sleep 600 & wait`,
-	})
+sleep 600 & wait`, nil)
 	for _, leave := range []string{"", "1"} {
 		t.Setenv("BENCH_LEAVE", leave)
 		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
@@ -1010,14 +1015,9 @@ func TestMlmOnceCutShortCounts(t *testing.T) {
 	bin, work := t.TempDir(), t.TempDir()
 	mark := filepath.Join(work, "sent")
 	t.Setenv("BENCH_MARK", mark)
-	writeProgs(t, bin, map[string]string{
-		"mlm-newlist": fakeNewlist,
-		"mlm-accept":  `cat >/dev/null`,
-		"mlm-sub":     `cat >/dev/null`,
-		"mlm-run": sourceProg + ` -m 3 -r 1 -f poster@example.org -t m@d1.example -M bench.example $(cat "$1/relay") || exit 1
+	writeFakeMlm(t, bin, sourceProg+` -m 3 -r 1 -f poster@example.org -t m@d1.example -M bench.example $(cat "$1/relay") || exit 1
 : >"$BENCH_MARK"
-sleep 600`,
-	})
+sleep 600`, map[string]string{"mlm-sub": `cat >/dev/null`})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b := sinkBench(t, ctx, sinkProg, bin, work)
