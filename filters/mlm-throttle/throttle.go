@@ -568,20 +568,16 @@ func readSettings(d *listdir.Dir) (settings, error) {
 		return set, err
 	}
 	set.burst = burst
-	// (Each line parsed twice, once checked where it is read, for the
-	// line's number in the error: a file of a few lines.)
-	lines, err := d.CheckLines(listdir.DomainRate, func(s string) error {
-		_, _, err := parseDomainRate(s)
+	// Each line parsed and set where it is read, for the line's number
+	// in the error.
+	_, err = d.CheckLines(listdir.DomainRate, func(s string) error {
+		dom, rate, err := parseDomainRate(s)
+		if err == nil {
+			set.domains = setDomain(set.domains, dom, rate)
+		}
 		return err
 	})
-	if err != nil {
-		return set, err
-	}
-	for _, s := range lines {
-		dom, rate, _ := parseDomainRate(s)
-		set.domains = setDomain(set.domains, dom, rate)
-	}
-	return set, nil
+	return set, err
 }
 
 // parseDomainRate parses DOMAIN=N; the domain is kept in lower case.
