@@ -510,14 +510,9 @@ func IsAutomatic(h *msg.Header) bool {
 	return slices.ContainsFunc(f.Values("Auto-Submitted"), AutoSubmitted) ||
 		slices.ContainsFunc(f.Values("Precedence"), func(v string) bool { return Bulk(v) || ascii.Lower(strings.TrimSpace(v)) == "auto_reply" }) ||
 		f.Has("List-Id") ||
-		slices.ContainsFunc(f.Values("X-Autoreply"), notNo) || slices.ContainsFunc(f.Values("X-Autorespond"), notNo) ||
+		// (Their "no" read as Auto-Submitted's.)
+		slices.ContainsFunc(f.Values("X-Autoreply"), AutoSubmitted) || slices.ContainsFunc(f.Values("X-Autorespond"), AutoSubmitted) ||
 		slices.ContainsFunc(f.Values("X-Auto-Response-Suppress"), suppresses)
-}
-
-// notNo reports a value other than "no" (or empty), in any case.
-func notNo(v string) bool {
-	v = ascii.Lower(strings.TrimSpace(v))
-	return v != "" && v != "no"
 }
 
 // suppresses reports an X-Auto-Response-Suppress value, a comma list,
