@@ -40,6 +40,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"mime"
 	"net/url"
@@ -137,6 +138,45 @@ type Walker struct {
 	// top one then, fed all that follows. What it goes past counts
 	// (see Err).
 	twin *Walker
+	// Where the leaves are (OnLeaf): the offset of the current line,
+	// the octets of it fed so far, its last two, and how many octets
+	// ended the line before; the leaf open, if one is.
+	pos, lineLen int64
+	tail         [2]byte
+	prevEOL      int64
+	leaf         *Leaf
+	onLeaf       func(Leaf)
+}
+
+// A Leaf is a part that holds no other: no multipart or message, a
+// text or an attachment, at any level. Its body is the octets from
+// Start up to End in what the Walker was fed; the line end before the
+// delimiter line that ends it is not its own but the delimiter's (RFC
+// 2046 §5.1.1).
+type Leaf struct {
+	Type      string // its Content-Type value ("" if it has none, and no default)
+	Encoding  string // its Content-Transfer-Encoding value, in lower case
+	Start     int64
+	End       int64
+	InMessage bool // it is in a message part, not only in multiparts
+}
+
+// OnLeaf has f called with each leaf of the body as its end is found,
+// in their order. Only the parts whose octets are the body's count: not
+// those of a message part in base64 or quoted-printable, which are
+// walked decoded, nor the blocks of a message/delivery-status. A leaf
+// the walk is in when it fails is not given.
+func (w *Walker) OnLeaf(f func(Leaf)) { w.onLeaf = f }
+
+// closeLeaf ends the leaf open, if one is, at end.
+func (w *Walker) closeLeaf(end int64) {
+	if l := w.leaf; l != nil {
+		w.leaf = nil
+		l.End = max(end, l.Start)
+		if w.err == nil {
+			w.onLeaf(*l)
+		}
+	}
 }
 
 // New returns a Walker for a body whose header's Content-Type value is
@@ -272,6 +312,14 @@ func (w *Walker) Write(p []byte) (int, error) {
 // encoded message, a line longer than what is kept is fed as it comes:
 // the kept part once it is full, then the rest.
 func (w *Walker) keep(b []byte) {
+	if w.onLeaf != nil && len(b) > 0 {
+		w.lineLen += int64(len(b))
+		if len(b) >= 2 {
+			w.tail = [2]byte{b[len(b)-2], b[len(b)-1]}
+		} else {
+			w.tail = [2]byte{w.tail[1], b[0]}
+		}
+	}
 	room := MaxField + 4 - len(w.line)
 	if len(b) <= room {
 		w.line = append(w.line, b...)
@@ -296,6 +344,13 @@ func (w *Walker) keep(b []byte) {
 // endLine deals with a complete line and forgets it.
 func (w *Walker) endLine() {
 	line := w.line
+	start := w.pos
+	if w.onLeaf != nil {
+		w.pos += w.lineLen
+		w.lineLen = 0
+		defer func(eol int64) { w.prevEOL = eol }(eolLen(w.tail))
+		w.tail = [2]byte{}
+	}
 	// A delimiter ends a part's header too, as Go's multipart reader
 	// finds delimiters before it reads a header.
 	after := w.after
@@ -303,6 +358,7 @@ func (w *Walker) endLine() {
 	isDelim := (!w.over || w.blank) && w.delimiter(line, after)
 	switch {
 	case isDelim:
+		w.closeLeaf(start - w.prevEOL)
 	case w.inHead:
 		w.headerLine(line, w.over)
 	case !w.over:
@@ -454,6 +510,64 @@ func (e *encoded) quotedPrintable(b []byte) {
 	}
 }
 
+// finish decodes what is left at the end: the octets of a last quad
+// with no padding.
+func (e *encoded) finish() {
+	switch {
+	case e.qp:
+	case e.n == 2: // 12 bits: an octet
+		e.out = append(e.out, byte(e.bits>>4))
+	case e.n == 3: // 18 bits: two
+		e.out = append(e.out, byte(e.bits>>10), byte(e.bits>>2))
+	}
+	e.bits, e.n, e.pads = 0, 0, 0
+}
+
+// NewDecoder returns a reader of r decoded from the
+// Content-Transfer-Encoding encoding (in lower case), as mail readers
+// decode a part and as the walk decodes a message part: base64 skipping
+// octets outside its alphabet, quoted-printable keeping an "=" that
+// begins no escape. Any other encoding is read as it is. Its only
+// errors are r's.
+func NewDecoder(r io.Reader, encoding string) io.Reader {
+	if encoding != "base64" && encoding != "quoted-printable" {
+		return r
+	}
+	return &decoder{r: r, e: encoded{qp: encoding == "quoted-printable"}, buf: make([]byte, 32<<10)}
+}
+
+type decoder struct {
+	r   io.Reader
+	e   encoded
+	buf []byte
+	off int // of e.out, read
+	err error
+}
+
+func (d *decoder) Read(p []byte) (int, error) {
+	for d.off == len(d.e.out) {
+		if d.err != nil {
+			return 0, d.err
+		}
+		d.e.out, d.off = d.e.out[:0], 0
+		n, err := d.r.Read(d.buf)
+		if d.e.qp {
+			d.e.quotedPrintable(d.buf[:n])
+		} else {
+			d.e.base64(d.buf[:n])
+		}
+		if err != nil {
+			if err == io.EOF {
+				d.e.finish()
+			}
+			d.err = err
+		}
+	}
+	n := copy(p, d.e.out[d.off:])
+	d.off += n
+	return n, nil
+}
+
 func unhex(c byte) int {
 	switch {
 	case '0' <= c && c <= '9':
@@ -534,13 +648,7 @@ func (w *Walker) pop(n int) {
 		if e := top.enc; e != nil && w.err == nil {
 			// The octets of the message's last quad, then its end:
 			// what it counted is the walk's.
-			switch {
-			case e.qp:
-			case e.n == 2: // 12 bits: an octet
-				e.out = append(e.out, byte(e.bits>>4))
-			case e.n == 3: // 18 bits: two
-				e.out = append(e.out, byte(e.bits>>10), byte(e.bits>>2))
-			}
+			e.finish()
 			w.flush(e, true)
 			w.parts += e.sub.Parts()
 		}
@@ -567,7 +675,21 @@ func (w *Walker) end() {
 		w.cr = false
 		w.endLine()
 	}
+	w.closeLeaf(w.pos)
 	w.pop(0)
+}
+
+// eolLen is how many octets end a line whose last two are t: LF or a
+// bare CR one, CRLF two; none end the body's last line, if it has no
+// line end.
+func eolLen(t [2]byte) int64 {
+	switch {
+	case t == [2]byte{'\r', '\n'}:
+		return 2
+	case t[1] == '\n' || t[1] == '\r':
+		return 1
+	}
+	return 0
 }
 
 func (w *Walker) startHeader() {
@@ -605,7 +727,12 @@ func (w *Walker) headerLine(line []byte, long bool) {
 				w.block() // the block ends at its blank line
 				return
 			}
+			n := len(w.stack)
 			w.enter(ct, w.cte)
+			if w.onLeaf != nil && len(w.stack) == n && w.err == nil {
+				w.leaf = &Leaf{Type: ct, Encoding: w.cte, Start: w.pos,
+					InMessage: slices.ContainsFunc(w.stack, func(l level) bool { return !l.multi })}
+			}
 		}
 		return
 	}

@@ -10,8 +10,10 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
+	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // nested is a body of depth multiparts, one inside the other, each with
@@ -701,7 +703,85 @@ func FuzzMIME(f *testing.F) {
 		if w.Depth() == 0 && w.Parts() > 0 {
 			t.Fatalf("%d parts without a multipart", w.Parts())
 		}
+		// The leaves: the same in pieces as whole, in order, apart,
+		// within the body.
+		whole, w = New(ct, lim), New(ct, lim)
+		wholeLeaves, leaves := onLeaves(whole), onLeaves(w)
+		whole.Write([]byte(body))
+		whole.End()
+		for b := []byte(body); len(b) > 0; b = b[min(chunk, len(b)):] {
+			w.Write(b[:min(chunk, len(b))])
+		}
+		w.End()
+		if !slices.Equal(*leaves, *wholeLeaves) {
+			t.Fatalf("leaves in pieces of %d: %+v; whole: %+v", chunk, *leaves, *wholeLeaves)
+		}
+		var end int64
+		for _, l := range *leaves {
+			if l.Start < end || l.End < l.Start || l.End > int64(len(body)) {
+				t.Fatalf("leaf %+v after %d, in a body of %d", l, end, len(body))
+			}
+			end = l.End
+		}
 	})
+}
+
+// onLeaves has w keep the leaves it finds.
+func onLeaves(w *Walker) *[]Leaf {
+	var ls []Leaf
+	w.OnLeaf(func(l Leaf) { ls = append(ls, l) })
+	return &ls
+}
+
+// TestLeaves: each leaf's body is what a mail reader gives as the
+// part's, and its type and encoding are the part's.
+func TestLeaves(t *testing.T) {
+	type leaf struct {
+		typ, enc, body string
+		inMessage      bool
+	}
+	for _, tc := range []struct {
+		name, ct, body string
+		want           []leaf
+	}{
+		{"alternative", "multipart/alternative; boundary=a",
+			"pre\n--a\nContent-Type: text/plain\n\nline 1\nline 2\n--a\nContent-Type: text/html\nContent-Transfer-Encoding: Base64\n\nPGI+\n--a--\nepilogue\n",
+			[]leaf{{"text/plain", "", "line 1\nline 2", false}, {"text/html", "base64", "PGI+", false}}},
+		{"CRLF", "multipart/mixed; boundary=a",
+			"--a\r\n\r\nx\r\n\r\n--a\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n--a--\r\n",
+			[]leaf{{"", "", "x\r\n", false}, {"application/pdf", "", "%PDF", false}}},
+		{"empty body", "multipart/mixed; boundary=a",
+			"--a\nContent-Type: text/plain\n\n--a\n\n\n--a--\n",
+			[]leaf{{"text/plain", "", "", false}, {"", "", "", false}}},
+		{"nested, unclosed", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: multipart/alternative; boundary=i\n\n--i\n\nplain\n--i\nContent-Type: text/html\n\nhtml\n--o\nContent-Type: text/x-diff\n\ndiff\n",
+			[]leaf{{"", "", "plain", false}, {"text/html", "", "html", false}, {"text/x-diff", "", "diff\n", false}}},
+		{"message", "multipart/mixed; boundary=o",
+			"--o\n\nbody\n--o\nContent-Type: message/rfc822\n\nSubject: fwd\nContent-Type: text/plain\n\nforwarded\n--o--\n",
+			[]leaf{{"", "", "body", false}, {"text/plain", "", "forwarded", true}}},
+		{"encoded message", "multipart/mixed; boundary=o",
+			"--o\n\nbody\n--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + b64Lines("Subject: x\n\nhidden\n") + "--o--\n",
+			[]leaf{{"", "", "body", false}}},
+		{"digest", "multipart/digest; boundary=d",
+			"--d\n\nSubject: one\n\nfirst\n--d--\n",
+			[]leaf{{"", "", "first", true}}},
+		{"no line end", "multipart/mixed; boundary=a", "--a\n\nlast", []leaf{{"", "", "last", false}}},
+		{"bare CR", "multipart/mixed; boundary=a", "--a\r\rx\r--a--\r", []leaf{{"", "", "x", false}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := New(tc.ct, Default)
+			ls := onLeaves(w)
+			w.Write([]byte(tc.body))
+			w.End()
+			var got []leaf
+			for _, l := range *ls {
+				got = append(got, leaf{l.Type, l.Encoding, tc.body[l.Start:l.End], l.InMessage})
+			}
+			if !slices.Equal(got, tc.want) || w.Err() != nil {
+				t.Errorf("leaves %+v, %v; want %+v", got, w.Err(), tc.want)
+			}
+		})
+	}
 }
 
 func abs(n int) int {
@@ -956,4 +1036,24 @@ func FuzzGoReader(f *testing.F) {
 			t.Fatalf("walk: %d parts, %d deep; Go's mime/multipart: %d parts, %d deep", w.Parts(), w.Depth(), parts, depth)
 		}
 	})
+}
+
+// TestDecoder: NewDecoder reads as mail readers decode, in pieces of
+// any size.
+func TestDecoder(t *testing.T) {
+	for _, tc := range []struct{ enc, in, want string }{
+		{"base64", "QXBwcm92\r\nZWQ6IHMzY3I=\r\n", "Approved: s3cr"},
+		{"base64", "QXB*wc\tm92ZWQ=QQ", "ApprovedA"}, // junk skipped; padding ends a quad; a last quad of two sextets
+		{"base64", "QUJ", "AB"},
+		{"quoted-printable", "s3cr=3Dt=\nwo =\r\nend\n=ZZ", "s3cr=two end\n=ZZ"},
+		{"7bit", "as =3D is\n", "as =3D is\n"},
+		{"", "x", "x"},
+	} {
+		for _, r := range []io.Reader{strings.NewReader(tc.in), iotest.OneByteReader(strings.NewReader(tc.in))} {
+			got, err := io.ReadAll(NewDecoder(r, tc.enc))
+			if string(got) != tc.want || err != nil {
+				t.Errorf("%s %q: %q, %v; want %q", tc.enc, tc.in, got, err, tc.want)
+			}
+		}
+	}
 }
