@@ -51,6 +51,7 @@ type list struct {
 	raw      []byte              // the memory of each post's header block in turn
 	br       *bufio.Reader       // reads a body's first line, for the list password; made when first needed
 	ed       msg.Edit            // each post's, in turn
+	sp       bodySpool           // each post's body, where it must be walked or rewritten
 	post     post                // the post being judged
 }
 
@@ -146,6 +147,7 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 		return sysexit.Errorf(sysexit.TempFail, "%s: unknown policy %q", listdir.Policy, policy)
 	}
 	l := &list{d: d, policy: policy, in: members.NewMemo(d), from: map[string][]string{}}
+	defer l.sp.close()
 	r := stream.NewReader(in)
 	r.ReuseHeader() // each record's Header is let go before the next
 	w := stream.NewWriter(out)
@@ -163,11 +165,10 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 			return err
 		}
 		if verdict == pass {
-			why, done, err := structure(p)
+			why, err := l.structure(p)
 			if err != nil {
 				return err
 			}
-			defer done()
 			if why != "" {
 				verdict, reason = hold, why
 			}
@@ -204,6 +205,7 @@ func (l *list) read(r *stream.Reader, h *stream.Header) (*post, error) {
 		return nil, fmt.Errorf("%s: %w", h.ID, err)
 	}
 	l.raw = raw
+	l.sp.walked = false
 	p := &l.post
 	*p = post{h: h, raw: raw, ed: &l.ed, body: r.Message(), posters: p.posters[:0]}
 	if h.Sender.Mailbox != "" {
@@ -481,58 +483,28 @@ func (l *list) isLoop(p *post) (bool, error) {
 	return false, nil
 }
 
-// structure walks the MIME structure of a post about to pass, copying
-// its body to an unlinked temporary file as it goes, and returns why it
-// must be held instead, or "": a body nested deeper or cut into more
-// parts than mimewalk.Default allows, which mail readers would spend
-// minutes and gigabytes on, or a Content-Type too long to walk, the
-// post's own among them, or given twice, read one way by the walk and
-// another by readers that take the last (mimewalk.Ambiguous). A body
-// that is no multipart or message is not copied. done closes the copy,
-// which is the post's body from then on.
-func structure(p *post) (why string, done func(), err error) {
+// structure returns why a post about to pass must be held instead, or
+// "": a body nested deeper or cut into more parts than mimewalk.Default
+// allows, which mail readers would spend minutes and gigabytes on, or a
+// Content-Type too long to walk, the post's own among them, or given
+// twice, read one way by the walk and another by readers that take the
+// last (mimewalk.Ambiguous). A body that is no multipart or message is
+// not walked; one that is is copied as it is walked (list.walk).
+func (l *list) structure(p *post) (why string, err error) {
 	// Each field's values read once, for the first (the walk's) and the
 	// last.
 	ct, lastCT := firstLast(p.ed.Values("Content-Type"))
 	cte, lastCTE := firstLast(p.ed.Values("Content-Transfer-Encoding"))
 	if mimewalk.Ambiguous(ct, lastCT, cte, lastCTE) {
-		return mimewalk.ErrType.Error(), func() {}, nil // the post's own fields, given twice
+		return mimewalk.ErrType.Error(), nil // the post's own fields, given twice
 	}
 	if mimewalk.Flat(ct) {
-		return "", func() {}, nil
+		return "", nil
 	}
-	walk := mimewalk.NewPart(ct, cte, mimewalk.Default)
-	if err := walk.Err(); err != nil {
-		return err.Error(), func() {}, nil // the post's own Content-Type
+	if err := l.walk(p, ct, ascii.Lower(strings.TrimSpace(cte))); err != nil {
+		return "", err
 	}
-	if walk.Done() {
-		return "", func() {}, nil
-	}
-	f, err := os.CreateTemp("", prog+"-")
-	if err != nil {
-		return "", nil, sysexit.Temp(err)
-	}
-	os.Remove(f.Name())
-	done = func() { f.Close() }
-	bw := bufio.NewWriterSize(f, 64<<10)
-	if _, err := io.Copy(io.MultiWriter(bw, walk), p.body); err != nil {
-		done()
-		return "", nil, err
-	}
-	walk.End()
-	if err := bw.Flush(); err != nil {
-		done()
-		return "", nil, sysexit.Temp(err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		done()
-		return "", nil, sysexit.Temp(err)
-	}
-	p.body = bufio.NewReaderSize(f, 64<<10)
-	if err := walk.Err(); err != nil {
-		return err.Error(), done, nil
-	}
-	return "", done, nil
+	return l.sp.why, nil
 }
 
 // firstLast returns the first and the last of vs, "" if there are none.
@@ -566,32 +538,11 @@ func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 	ok = slices.ContainsFunc(vs[:min(len(vs), maxFields)], right)
 	// The body's first line, even behind a right field (where it would
 	// go to the members), or a wrong one.
-	if l.br == nil {
-		l.br = bufio.NewReaderSize(nil, 64<<10)
+	inBody, err := l.bodyApproved(p, right)
+	if err != nil {
+		return false, true, err
 	}
-	l.br.Reset(p.body)
-	p.body = l.br
-	head, err := l.br.Peek(maxApprovedLine)
-	line := head
-	if i := bytes.IndexByte(line, '\n'); i >= 0 {
-		line = line[:i+1]
-	} else if err != io.EOF {
-		line = nil // a line too long to be one, or an error the copy meets
-	}
-	// (else the body ends in the line, without an LF)
-	text, n := string(line), len(line)
-	if qp(p) {
-		// As readers show it (one check: the line's third), across
-		// soft line breaks: a long line comes broken, a long
-		// passphrase's among them, which went on to the members.
-		if d, k, ok := qpLine(head, err == io.EOF); ok {
-			text, n = d, k
-		}
-	}
-	if isApproved(text, right) {
-		l.br.Discard(n)
-		ok = true
-	}
+	ok = ok || inBody
 	// A field past those checked may be the right one: it goes too.
 	if ok || len(vs) > maxFields {
 		p.ed.Del("Approved")

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"mime/quotedprintable"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/emersion/go-message"
+
+	"mlm/lib/mlmtest"
+	"mlm/lib/password"
+	"mlm/lib/stream"
+)
+
+// pw is the list password of partsList: with an "&", which HTML writes
+// "&amp;", and a letter beyond ASCII.
+const pw = "s3cr&t-é"
+
+// partsList is a list of one member, b@example.org, whose password is
+// pw; authPost's posts come from a@example.org, who is none.
+func partsList(t *testing.T) string {
+	t.Helper()
+	dir := membersList(t, "b@example.org\n")
+	hash, err := password.Hash(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "password"), []byte(hash+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// b64 is s in base64, in lines of 76 and LF.
+func b64(s string) string {
+	e := base64.StdEncoding.EncodeToString([]byte(s))
+	var b strings.Builder
+	for len(e) > 76 {
+		b.WriteString(e[:76] + "\n")
+		e = e[76:]
+	}
+	return b.String() + e + "\n"
+}
+
+// qpText is s in quoted-printable, LF line ends.
+func qpText(s string) string {
+	var b bytes.Buffer
+	w := quotedprintable.NewWriter(&b)
+	w.Write([]byte(s))
+	w.Close()
+	return strings.ReplaceAll(b.String(), "\r\n", "\n")
+}
+
+const (
+	plainText = "Hello members,\nthe meeting moves to Tuesday.\n"
+	htmlText  = "<div dir=\"ltr\"><div>Hello members,</div><div>the meeting moves to Tuesday.</div></div>\n"
+	pdf       = "JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFI+PgpzdHJlYW0K\n"
+)
+
+// readerParts returns the text of every text part of m, decoded as a
+// mail reader decodes it (go-message), and the raw octets of the others.
+func readerParts(t *testing.T, m string) (texts, others []string) {
+	t.Helper()
+	e, err := message.Read(strings.NewReader(m))
+	if err != nil {
+		t.Fatalf("%v in\n%s", err, m)
+	}
+	err = e.Walk(func(_ []int, p *message.Entity, err error) error {
+		if err != nil || p.MultipartReader() != nil {
+			return err
+		}
+		b, err := io.ReadAll(p.Body)
+		if err != nil {
+			return err
+		}
+		if mt, _, _ := p.Header.ContentType(); strings.HasPrefix(mt, "text/") || mt == "" {
+			texts = append(texts, string(b))
+		} else {
+			others = append(others, string(b))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%v in\n%s", err, m)
+	}
+	return texts, others
+}
+
+// TestPasswordInParts: the list password on the first line of the
+// post's text, in the forms mail programs send it: a base64 body, the
+// text/plain part of a multipart/alternative in base64 or
+// quoted-printable, beside an HTML part that says the same, or the first
+// part of a multipart/mixed. The post passes, and the password reaches
+// the members in no part, as readers show the parts (a forwarded
+// message's among them, which go-message shows as it is): the line is taken
+// out of the text/plain part, "Approved: password" out of the HTML. The
+// rest reads as it did; a part without the password, and the header,
+// pass byte for byte.
+func TestPasswordInParts(t *testing.T) {
+	dir := partsList(t)
+	escaped := "s3cr&amp;t-é"
+	const head = "From: a@example.org\nSubject: news\nMIME-Version: 1.0\n"
+	alt := func(plainCTE, plain, htmlCTE, html string) string {
+		return head + "Content-Type: multipart/alternative; boundary=\"000000000000b1\"\n\n" +
+			"--000000000000b1\nContent-Type: text/plain; charset=\"UTF-8\"\nContent-Transfer-Encoding: " + plainCTE + "\n\n" + plain +
+			"--000000000000b1\nContent-Type: text/html; charset=\"UTF-8\"\nContent-Transfer-Encoding: " + htmlCTE + "\n\n" + html +
+			"--000000000000b1--\n"
+	}
+	for _, tc := range []struct {
+		name, m     string
+		texts       []string // what readers show of the text parts that pass
+		keep        []string // octets that pass as they came
+		notInOutput []string // in no form
+	}{
+		{"gmail base64", alt("base64", b64("Approved: "+pw+"\n"+plainText),
+			"base64", b64("<div dir=\"ltr\"><div>Approved: "+escaped+"</div><div>Hello members,</div><div>the meeting moves to Tuesday.</div></div>\n")),
+			[]string{plainText, "<div dir=\"ltr\"><div></div><div>Hello members,</div><div>the meeting moves to Tuesday.</div></div>\n"},
+			[]string{"--000000000000b1\nContent-Type: text/html"}, nil},
+		{"outlook quoted-printable", alt("quoted-printable", qpText("Approved: "+pw+"\n"+plainText),
+			"quoted-printable", qpText("<html><body><p class=\"MsoNormal\"><b>Approved:</b>&nbsp;"+escaped+"<o:p></o:p></p>"+
+				"<p class=\"MsoNormal\">Hello members, the meeting moves to Tuesday, as agreed in the last call with everyone.<o:p></o:p></p></body></html>\n")),
+			[]string{strings.TrimSuffix(plainText, "\n"), "<html><body><p class=\"MsoNormal\"><b><o:p></o:p></p><p class=\"MsoNormal\">Hello members, the meeting moves to Tuesday, as agreed in the last call with everyone.<o:p></o:p></p></body></html>"},
+			[]string{"Hello members,\n"}, nil},
+		{"thunderbird mixed", head + "Content-Type: multipart/mixed; boundary=\"------------x7\"\n\nThis is a multi-part message in MIME format.\n" +
+			"--------------x7\nContent-Type: text/plain; charset=UTF-8; format=flowed\nContent-Transfer-Encoding: 8bit\n\nApproved: " + pw + "\n" + plainText + "\n" +
+			"--------------x7\nContent-Type: application/pdf; name=\"a.pdf\"\nContent-Transfer-Encoding: base64\n\n" + pdf + "\n--------------x7--\n",
+			[]string{plainText},
+			[]string{"This is a multi-part message in MIME format.\n--------------x7\nContent-Type: text/plain; charset=UTF-8; format=flowed\nContent-Transfer-Encoding: 8bit\n\n" + plainText +
+				"\n--------------x7\nContent-Type: application/pdf; name=\"a.pdf\"\nContent-Transfer-Encoding: base64\n\n" + pdf + "\n--------------x7--\n"}, nil},
+		{"base64 body", head + "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" + b64("Approved: "+pw+"\r\n"+strings.Repeat("A long post. ", 200)),
+			[]string{strings.Repeat("A long post. ", 200)}, nil, nil},
+		{"nested", head + "Content-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: multipart/alternative; boundary=i\n\n" +
+			"--i\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" + b64("Approved: "+pw+"\n"+plainText) +
+			"--i\nContent-Type: text/html; charset=utf-8\n\n<p>Approved:\n" + escaped + "</p>" + htmlText + "--i--\n" +
+			"--o\nContent-Type: message/rfc822\n\nSubject: forwarded\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nApproved: s3cr&t-=C3=A9 was the line\n" +
+			"--o\nContent-Type: text/plain; name=notes.txt\nContent-Disposition: attachment\n\nno password here\n--o--\n",
+			[]string{plainText, "<p></p>" + strings.TrimSuffix(htmlText, "\n"), "no password here"},
+			[]string{"--o\nContent-Type: text/plain; name=notes.txt\nContent-Disposition: attachment\n\nno password here\n--o--\n"}, nil},
+		{"CRLF", strings.ReplaceAll(alt("base64", b64("Approved: "+pw+"\n"+plainText), "quoted-printable", qpText("<p>Approved: "+escaped+"</p>"+htmlText)), "\n", "\r\n"),
+			[]string{plainText, "<p></p>" + strings.TrimSuffix(htmlText, "\n")}, []string{"\r\n--000000000000b1--\r\n"}, []string{"\n\n", "=\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, held := authPost(t, dir, "p", tc.m)
+			wantPassed(t, "p", out, held)
+			_, m := mlmtest.Message(t, stream.NewReader(bytes.NewReader(out)))
+			texts, _ := readerParts(t, m)
+			for _, s := range append(texts, m) {
+				if strings.Contains(s, "s3cr") {
+					t.Errorf("the password passed on, in\n%s\nof\n%s", s, m)
+				}
+			}
+			if strings.Join(texts, "|") != strings.Join(tc.texts, "|") {
+				t.Errorf("text parts\n%q\nwant\n%q", texts, tc.texts)
+			}
+			headEnd := strings.Index(tc.m, "\n\n")
+			if strings.Contains(tc.m, "\r\n") {
+				headEnd = strings.Index(tc.m, "\r\n\r\n")
+			}
+			if !strings.HasPrefix(m, tc.m[:headEnd]) {
+				t.Errorf("header changed:\n%s", m)
+			}
+			for _, k := range tc.keep {
+				if !strings.Contains(m, k) {
+					t.Errorf("%q changed in\n%s", k, m)
+				}
+			}
+			for _, k := range tc.notInOutput {
+				if strings.Contains(m, k) {
+					t.Errorf("%q in\n%s", k, m)
+				}
+			}
+			if strings.Contains(tc.m, "\r\n") && regexp.MustCompile(`[^\r]\n`).MatchString(m) {
+				t.Errorf("LF line ends in a CRLF message:\n%q", m)
+			}
+		})
+	}
+}
+
+// TestPasswordInPartsWrong: a wrong password, or none, on the first line
+// of a multipart post's text changes nothing: the post is judged as any
+// other, and held or passed as it came, byte for byte.
+func TestPasswordInPartsWrong(t *testing.T) {
+	dir := partsList(t)
+	for id, first := range map[string]string{"wrong": "Approved: s3cr&t-e\n", "none": "Hi,\n", "second": "Hi,\nApproved: " + pw + "\n"} {
+		m := "From: a@example.org\nSubject: x\nContent-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" +
+			b64(first+plainText) + "--b\nContent-Type: text/html\n\n<p>" + first + "</p>\n--b--\n"
+		out, held := authPost(t, dir, id, m)
+		wantHeld(t, id, out, held, "the%20sender%20is%20not%20a%20member")
+		if _, got := mlmtest.Message(t, stream.NewReader(bytes.NewReader(held))); got != m {
+			t.Errorf("%s: held\n%s\nwant\n%s", id, got, m)
+		}
+	}
+}
+
+// TestCut: cut takes out every match of the pattern, wherever the
+// reads and its buffer cut the text, as ReplaceAll does on the whole.
+func TestCut(t *testing.T) {
+	re, longest := approvedPattern(pw)
+	at := 64<<10 - 7 // across the first buffer's end
+	text := strings.Repeat("x", at) + "<b>APPROVED:</b>&nbsp;" + pw + " and approved:" + strings.Repeat(" ", 20) + pw +
+		" and Approved : s3cr&amp;t-é" + strings.Repeat("y", 70<<10) + "Approved:\n" + pw
+	want := re.ReplaceAllString(text, "")
+	var b bytes.Buffer
+	n, err := cut(&b, iotest.HalfReader(strings.NewReader(text)), re, longest)
+	if b.String() != want || n != 4 || err != nil || strings.Contains(want, "s3cr") {
+		t.Errorf("cut %d (%v), %d octets left; want 4, %d, none of the password", n, err, b.Len(), len(want))
+	}
+}
