@@ -410,11 +410,10 @@ func cutIn(w io.Writer, r io.Reader, re *regexp.Regexp, longest, size int) (int,
 // base64Lines encodes what is written to it in base64, in lines of 76
 // characters (RFC 2045 §6.8) ended by eol, the last without one.
 type base64Lines struct {
-	w    io.Writer
-	eol  string
-	enc  io.WriteCloser
-	col  int
-	werr error
+	w   io.Writer
+	eol string
+	enc io.WriteCloser
+	col int
 }
 
 func newBase64Lines(w io.Writer, eol string) *base64Lines {
