@@ -69,12 +69,12 @@ type sender struct {
 	lastRcpts int
 	stats     struct{ records, txns, delivered, deferred, failed, lost atomic.Int64 }
 	// The workers, each with its connection, started as dispatch needs
-	// them (started and wg: the reading goroutine's), and how many wait
-	// for a record.
+	// them (started and wg: the reading goroutine's). A record goes to
+	// a worker that waits for one through handoff, else into jobs.
 	jobs    chan *job
+	handoff chan *job
 	wg      sync.WaitGroup
 	started int
-	idle    atomic.Int64
 }
 
 // run delivers every record of in.
@@ -91,7 +91,7 @@ func (s *sender) run(in io.Reader, stderr io.Writer) error {
 	defer s.j.close()
 	// A worker whose final dot is held (see lane) finds the next record
 	// waiting, for the dot to go out with its commands.
-	s.jobs = make(chan *job, max(a.Conns, 1))
+	s.jobs, s.handoff = make(chan *job, max(a.Conns, 1)), make(chan *job)
 	err := s.read(in)
 	close(s.jobs)
 	s.wg.Wait()
@@ -214,8 +214,19 @@ func checkRelay(r string) error {
 // turn and opened one, left idle until the run ended (20 smtpd processes
 // of the relay's held for a list's run); records that come faster than
 // the workers take them open more, up to -c.
+//
+// A worker that waits takes a record from handoff, which holds none: a
+// send there succeeds only while one waits, where a count of those that
+// wait, kept by the workers, was still 1 for the moment after one had
+// taken a record, and the next went on behind it, into a connection held
+// by a slow MAIL, with no connection of its own.
 func (s *sender) dispatch(j *job) {
-	if s.started == 0 || s.idle.Load() == 0 && s.started < max(s.a.Conns, 1) {
+	select {
+	case s.handoff <- j:
+		return
+	default:
+	}
+	if s.started < max(s.a.Conns, 1) {
 		n := s.started
 		s.started++
 		s.wg.Add(1)
@@ -419,10 +430,12 @@ func (s *sender) next(l *lane, jobs <-chan *job) (*job, bool) {
 	default:
 	}
 	s.release(l)
-	s.idle.Add(1)
-	j, ok := <-jobs
-	s.idle.Add(-1)
-	return j, ok
+	select {
+	case j, ok := <-jobs:
+		return j, ok
+	case j := <-s.handoff:
+		return j, true
+	}
 }
 
 // release sends the final dot the lane's connection holds, if any, and
