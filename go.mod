@@ -10,9 +10,7 @@ require (
 	github.com/rogpeppe/go-internal v1.16.0
 	golang.org/x/net v0.30.0
 	golang.org/x/sys v0.26.0
+	golang.org/x/text v0.19.0
 )
 
-require (
-	golang.org/x/text v0.19.0 // indirect
-	golang.org/x/tools v0.26.0 // indirect
-)
+require golang.org/x/tools v0.26.0 // indirect

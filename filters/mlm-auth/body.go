@@ -13,6 +13,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/encoding/unicode"
+
 	"mlm/lib/ascii"
 	"mlm/lib/mimewalk"
 	"mlm/lib/msg"
@@ -57,9 +60,10 @@ func (sp *bodySpool) close() {
 // leaf is a text part of a body, where the walk found it.
 type leaf struct {
 	start, end int64
-	enc        string // "base64", "quoted-printable", or "" for any other
-	plain      bool   // text/plain, the type of a part without one
-	inMessage  bool
+	form
+	plain     bool // text/plain, the type of a part without one
+	html      bool // text/html
+	inMessage bool
 }
 
 // walk walks the MIME structure of a post's body, which is a multipart
@@ -86,11 +90,7 @@ func (l *list) walk(p *post, ct, cte string) error {
 		if !strings.HasPrefix(mt, "text/") {
 			return
 		}
-		enc := lf.Encoding
-		if enc != "base64" && enc != "quoted-printable" {
-			enc = ""
-		}
-		sp.leaves = append(sp.leaves, leaf{lf.Start, lf.End, enc, mt == "text/plain", lf.InMessage})
+		sp.leaves = append(sp.leaves, leaf{lf.Start, lf.End, formOf(lf.Type, lf.Encoding), mt == "text/plain", mt == "text/html", lf.InMessage})
 	})
 	if sp.body == nil {
 		sp.body = spool.New(spool.MemLimit)
@@ -128,12 +128,12 @@ func mediaType(v string) string {
 func (l *list) bodyApproved(p *post, right func(string) bool) (bool, error) {
 	ct, _ := firstLast(p.ed.Values("Content-Type"))
 	cte, _ := firstLast(p.ed.Values("Content-Transfer-Encoding"))
-	cte = ascii.Lower(strings.TrimSpace(cte))
 	if !mimewalk.Flat(ct) {
-		return l.partApproved(p, ct, cte, right)
+		return l.partApproved(p, ct, ascii.Lower(strings.TrimSpace(cte)), right)
 	}
-	if cte != "base64" && qp(p) {
-		cte = "quoted-printable" // (see qp)
+	f := formOf(ct, cte)
+	if f.enc != "base64" && qp(p) {
+		f.enc = "quoted-printable" // (see qp)
 	}
 	if l.br == nil {
 		l.br = bufio.NewReaderSize(nil, 64<<10)
@@ -141,7 +141,7 @@ func (l *list) bodyApproved(p *post, right func(string) bool) (bool, error) {
 	l.br.Reset(p.body)
 	p.body = l.br
 	head, err := l.br.Peek(maxHead)
-	line, ok := firstLine(head, err == io.EOF, cte)
+	line, ok := firstLine(head, err == io.EOF, f)
 	if !ok || !isApproved(line.text, right) {
 		return false, nil
 	}
@@ -187,12 +187,12 @@ func (l *list) partApproved(p *post, ct, cte string, right func(string) bool) (b
 	if err != nil {
 		return false, err
 	}
-	line, ok := firstLine(head, first.start+int64(len(head)) == first.end, first.enc)
+	line, ok := firstLine(head, first.start+int64(len(head)) == first.end, first.form)
 	if !ok || !isApproved(line.text, right) {
 		return false, nil
 	}
 	_, v, _ := strings.Cut(strings.TrimRight(line.text, "\r\n"), ":")
-	re, longest := approvedPattern(strings.TrimSpace(v))
+	find := finders(strings.TrimSpace(v))
 	rw, err := l.rewriter()
 	if err != nil {
 		return false, err
@@ -211,7 +211,7 @@ func (l *list) partApproved(p *post, ct, cte string, right func(string) bool) (b
 		case j == i:
 			err = writeFirst(rw, part(), line.skip, eol)
 		default:
-			err = cutPart(rw, part, lf.enc, re, longest, eol)
+			err = cutPart(rw, part, lf.enc, find(lf), eol)
 		}
 		if err != nil {
 			return false, err
@@ -239,46 +239,158 @@ type line struct {
 	skip int // or, in base64, which cannot, its decoded octets
 }
 
-// firstLine returns the first line of a text part in the encoding enc
-// (lower case) whose first octets are head (all of them if atEOF),
-// decoded; false if it is longer than maxApprovedLine octets, as written
-// or decoded, or cannot be read.
-func firstLine(head []byte, atEOF bool, enc string) (line, bool) {
-	if enc == "base64" {
-		d, _ := io.ReadAll(mimewalk.NewDecoder(bytes.NewReader(head), enc))
+// form is how a text part is written: its Content-Transfer-Encoding
+// (lower case: "base64", "quoted-printable", or "" for any other), and
+// of its Content-Type, whether it is format=flowed (RFC 3676), with
+// DelSp=yes, and its charset (lower case).
+type form struct {
+	enc           string
+	flowed, delSp bool
+	charset       string
+}
+
+// formOf is the form of a part with these Content-Type and
+// Content-Transfer-Encoding values.
+func formOf(ct, cte string) form {
+	f := form{enc: ascii.Lower(strings.TrimSpace(cte))}
+	if f.enc != "base64" && f.enc != "quoted-printable" {
+		f.enc = ""
+	}
+	if _, params, err := mimewalk.ParseType(ct); err == nil {
+		f.flowed = ascii.EqualFold(params["format"], "flowed")
+		f.delSp = ascii.EqualFold(params["delsp"], "yes")
+		if cs := params["charset"]; len(cs) <= 40 {
+			f.charset = ascii.Lower(cs)
+		}
+	}
+	return f
+}
+
+// firstLine returns the first line of a text part of the form f whose
+// first octets are head (all of them if atEOF), as readers show it:
+// decoded, from its charset too (see fromCharset), after any blank
+// lines and without a byte-order mark, and in format=flowed with the
+// lines that flow into it, as readers join them (Thunderbird's wrap of
+// a long passphrase); false if it is longer than maxApprovedLine octets,
+// as written or decoded, or cannot be read.
+func firstLine(head []byte, atEOF bool, f form) (line, bool) {
+	var first line
+	ok := false
+	if f.enc == "base64" {
+		d, _ := io.ReadAll(mimewalk.NewDecoder(bytes.NewReader(head), f.enc))
 		if !atEOF {
 			d = d[:max(0, len(d)-2)] // maybe from a quad head cuts short
 		}
-		i := bytes.IndexByte(d, '\n')
-		switch {
-		case i >= 0 && i < maxApprovedLine:
-			d = d[:i+1]
-		case i < 0 && atEOF && len(d) <= maxApprovedLine:
-		default:
-			return line{}, false
+		var text string
+		text, first.skip, ok = takeLine(d, atEOF, f, nil)
+		first.text = text
+	} else {
+		if len(head) > maxApprovedLine {
+			head, atEOF = head[:maxApprovedLine], false
 		}
-		return line{text: string(d), skip: len(d)}, len(d) > 0
-	}
-	if len(head) > maxApprovedLine {
-		head, atEOF = head[:maxApprovedLine], false
-	}
-	l := head
-	if i := bytes.IndexByte(l, '\n'); i >= 0 {
-		l = l[:i+1]
-	} else if !atEOF {
-		return line{}, false // a line too long to be one
-	}
-	// (else the body ends in the line, without an LF)
-	first := line{text: string(l), n: len(l)}
-	if enc == "quoted-printable" {
-		// As readers show it (one check: the line's third), across
-		// soft line breaks: a long line comes broken, a long
-		// passphrase's among them, which went on to the members.
-		if d, k, ok := qpLine(head, atEOF); ok {
-			first = line{text: d, n: k}
+		if f.enc == "quoted-printable" {
+			// As readers show it (one check: the line's third), across
+			// soft line breaks: a long line comes broken, a long
+			// passphrase's among them, which went on to the members.
+			first.text, first.n, ok = takeLine(head, atEOF, f, qpLine)
+		}
+		if !ok {
+			first.text, first.n, ok = takeLine(head, atEOF, f, nil)
 		}
 	}
-	return first, true
+	first.text = fromCharset(strings.TrimPrefix(first.text, "\uFEFF"), f.charset)
+	return first, ok && first.text != ""
+}
+
+// takeLine returns the first line of b (all of it if atEOF) that is not
+// blank, with the lines that flow into it in the form f, and the octets
+// it takes up to its end, blank lines before it included; next, if not
+// nil, reads each line of b as written (quoted-printable's qpLine) and
+// returns it as shown.
+func takeLine(b []byte, atEOF bool, f form, next func([]byte, bool) (string, int, bool)) (string, int, bool) {
+	n := 0
+	for {
+		if bytes.HasPrefix(b[n:], []byte("\n")) {
+			n++
+		} else if bytes.HasPrefix(b[n:], []byte("\r\n")) {
+			n += 2
+		} else {
+			break
+		}
+	}
+	var text strings.Builder
+	for {
+		var l string
+		k := 0
+		if next != nil {
+			var ok bool
+			if l, k, ok = next(b[n:], atEOF); !ok {
+				return "", 0, false
+			}
+		} else {
+			i := bytes.IndexByte(b[n:], '\n')
+			switch {
+			case i >= 0:
+				k = i + 1
+			case atEOF:
+				k = len(b) - n
+			default:
+				return "", 0, false // a line too long to be one
+			}
+			l = string(b[n : n+k])
+		}
+		n += k
+		if n > maxApprovedLine || k == 0 {
+			return "", 0, false
+		}
+		// RFC 3676 §4.2: a line that ends in a space flows into the
+		// next, but the signature separator; DelSp=yes deletes the
+		// space.
+		body := strings.TrimRight(l, "\r\n")
+		if f.flowed && strings.HasSuffix(body, " ") && body != "-- " && body != l && n < len(b) {
+			if f.delSp {
+				body = body[:len(body)-1]
+			}
+			text.WriteString(body)
+			continue
+		}
+		text.WriteString(l)
+		return text.String(), n, true
+	}
+}
+
+// fromCharset returns s, written in the charset cs, in UTF-8, as readers
+// show it: where it is no UTF-8 (a password in Latin-1 or windows-1252,
+// as Outlook writes it), and cs is a charset other than UTF-8 that the
+// WHATWG encoding standard knows. Else s as it is.
+func fromCharset(s, cs string) string {
+	if utf8.ValidString(s) || cs == "" {
+		return s
+	}
+	e, err := htmlindex.Get(cs)
+	if err != nil || e == unicode.UTF8 {
+		return s
+	}
+	d, err := e.NewDecoder().String(s)
+	if err != nil {
+		return s
+	}
+	return d
+}
+
+// inCharset returns s, UTF-8, written in the charset cs, where that is
+// another than UTF-8 that the WHATWG encoding standard knows and can
+// write s in; false if not, or if s reads the same.
+func inCharset(s, cs string) (string, bool) {
+	if cs == "" || ascii.Is(s) {
+		return "", false
+	}
+	e, err := htmlindex.Get(cs)
+	if err != nil || e == unicode.UTF8 {
+		return "", false
+	}
+	w, err := e.NewEncoder().String(s)
+	return w, err == nil && w != s
 }
 
 // writeFirst writes the base64 part r, decoded, without its first skip
@@ -295,25 +407,234 @@ func writeFirst(w io.Writer, r io.Reader, skip int, eol string) error {
 	return e.Close()
 }
 
-// approvedPattern matches "Approved: password" in a text part, in any
-// case, with the space, HTML markup and no-break spaces an HTML part
-// has between them ("Approved:</b>&nbsp;s3cr&amp;t"); longest is the
-// longest text it matches.
-func approvedPattern(pw string) (re *regexp.Regexp, longest int) {
-	forms := []string{pw, html.EscapeString(pw), strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(pw),
-		strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(pw)}
-	slices.Sort(forms)
-	forms = slices.Compact(forms)
+// finders returns the finder for each text part, by its type and
+// charset, of the password pw, as typed (UTF-8) and in the part's
+// charset.
+func finders(pw string) func(leaf) finder {
+	type key struct {
+		html    bool
+		charset string
+	}
+	made := map[key]finder{}
+	return func(lf leaf) finder {
+		k := key{lf.html, lf.charset}
+		if f, ok := made[k]; ok {
+			return f
+		}
+		forms := []string{pw}
+		if w, ok := inCharset(pw, lf.charset); ok {
+			forms = append(forms, w)
+		}
+		var f finder = newTextFinder(forms)
+		if lf.html {
+			f = newHTMLFinder(forms)
+		}
+		made[k] = f
+		return f
+	}
+}
+
+// A finder finds "Approved: password" in a text part, as readers show
+// it, for cut to take out.
+type finder interface {
+	// find returns the spans of b to take out that start before whole,
+	// in order; no span is longer than longest.
+	find(b []byte, whole int) []span
+	longest() int
+}
+
+// span is a stretch of a part to take out, but for the pieces of it
+// that stay (an HTML part's tags, which the text is in).
+type span struct {
+	start, end int
+	keep       [][2]int
+}
+
+// textFinder finds "Approved: password" in plain text: in any case,
+// with space, tab or line ends between, the password in any of its
+// forms (as typed, and in the part's charset).
+type textFinder struct {
+	re   *regexp.Regexp
+	most int
+}
+
+// newTextFinder returns a textFinder for the password's forms, none
+// empty.
+func newTextFinder(forms []string) *textFinder {
+	alt, most := alternatives(forms)
+	// (RE2 takes no more than 1,000 repeats, nested ones multiplied.)
+	const gap, gaps = 16, 8
+	re := regexp.MustCompile(`(?i:approved)[ \t]{0,` + strconv.Itoa(gap) + `}:(?:\s{1,` + strconv.Itoa(gap) + `}){0,` + strconv.Itoa(gaps) + `}` + alt)
+	return &textFinder{re, len("approved") + gap + 1 + gap*gaps + most}
+}
+
+func (f *textFinder) longest() int { return f.most }
+
+func (f *textFinder) find(b []byte, whole int) []span {
+	var ss []span
+	for at := 0; at < whole; {
+		m := f.re.FindIndex(b[at:])
+		if m == nil || at+m[0] >= whole {
+			break
+		}
+		ss = append(ss, span{start: at + m[0], end: at + m[1]})
+		at += m[1]
+	}
+	return ss
+}
+
+// alternatives is a regexp of the forms, any of them, and the most
+// octets one matches.
+func alternatives(forms []string) (string, int) {
 	alt := make([]string, len(forms))
+	most := 0
 	for i, f := range forms {
 		alt[i] = quoteOctets(f)
-		longest = max(longest, 3*len(f)) // (see quoteOctets)
+		most = max(most, 3*len(f)) // (see quoteOctets)
 	}
-	// (RE2 takes no more than 1,000 repeats, nested ones multiplied.)
-	const gap, gaps, tag = 16, 8, 120
-	re = regexp.MustCompile(`(?i:approved)[ \t]{0,` + strconv.Itoa(gap) + `}:(?:\s{1,` + strconv.Itoa(gap) + `}|&nbsp;|&#160;|(?i:&#xa0;)|<[^<>]{0,` + strconv.Itoa(tag) + `}>){0,` +
-		strconv.Itoa(gaps) + `}(?:` + strings.Join(alt, "|") + `)`)
-	return re, len("approved") + gap + 1 + gaps*(tag+2) + longest
+	return "(?:" + strings.Join(alt, "|") + ")", most
+}
+
+// htmlFinder finds "Approved: password" in HTML as a browser shows it:
+// tags show nothing ("<b>Approved:</b>", "<span class=SpellE>pass</span>word"),
+// character references show their character ("&amp;", "&#39;",
+// "&auml;"), and a run of white space or no-break spaces ("&nbsp;", as a
+// run of spaces is written, and line ends, where the source is wrapped)
+// shows as one space. A span it finds keeps the tags in it.
+type htmlFinder struct {
+	re *regexp.Regexp
+	v  visible
+}
+
+// newHTMLFinder returns an htmlFinder for the password's forms.
+func newHTMLFinder(forms []string) *htmlFinder {
+	norm := make([]string, len(forms))
+	for i, f := range forms {
+		var v visible
+		v.build([]byte(f), false)
+		norm[i] = string(v.text)
+	}
+	alt, _ := alternatives(norm)
+	return &htmlFinder{re: regexp.MustCompile(`(?i:approved) ?: ?` + alt)}
+}
+
+// maxHTMLSpan is the longest "Approved: password" an htmlFinder finds,
+// with its markup; maxTag the longest tag.
+const (
+	maxHTMLSpan = 64 << 10
+	maxTag      = 8 << 10
+)
+
+func (f *htmlFinder) longest() int { return maxHTMLSpan }
+
+func (f *htmlFinder) find(b []byte, whole int) []span {
+	v := &f.v
+	v.build(b, true)
+	var ss []span
+	for _, m := range f.re.FindAllIndex(v.text, -1) {
+		sp := span{start: v.from[m[0]], end: v.to[m[1]-1]}
+		if sp.start >= whole {
+			break
+		}
+		if sp.end-sp.start > maxHTMLSpan {
+			continue
+		}
+		for _, t := range v.tags {
+			if t[0] >= sp.start && t[1] <= sp.end {
+				sp.keep = append(sp.keep, t)
+			}
+		}
+		ss = append(ss, sp)
+	}
+	return ss
+}
+
+// visible is the text of HTML as a browser shows it (see htmlFinder),
+// with, for each of its octets, the octets of the source that show it
+// (from, to), and where the source's tags are.
+type visible struct {
+	text     []byte
+	from, to []int
+	tags     [][2]int
+}
+
+// build makes v the text of b: of HTML if markup, else of a password.
+func (v *visible) build(b []byte, markup bool) {
+	v.text, v.from, v.to, v.tags = v.text[:0], v.from[:0], v.to[:0], v.tags[:0]
+	for i := 0; i < len(b); {
+		c := b[i]
+		if markup && c == '<' {
+			if j := bytes.IndexByte(b[i+1:min(len(b), i+maxTag)], '>'); j >= 0 {
+				v.tags = append(v.tags, [2]int{i, i + j + 2})
+				i += j + 2
+				continue
+			}
+		}
+		if markup && c == '&' {
+			if n := entityLen(b[i:]); n > 0 {
+				if s := html.UnescapeString(string(b[i : i+n])); s != string(b[i:i+n]) {
+					for _, r := range s {
+						v.add(string(r), i, i+n)
+					}
+					i += n
+					continue
+				}
+			}
+		}
+		n := 1
+		if c == 0xc2 && i+1 < len(b) && b[i+1] == 0xa0 {
+			n = 2 // U+00A0 in UTF-8
+		}
+		v.add(string(b[i:i+n]), i, i+n)
+		i += n
+	}
+}
+
+// add adds a character (or an octet of none), shown by the source's
+// octets from to to: a space or no-break space ends up one space with
+// those before it.
+func (v *visible) add(c string, from, to int) {
+	switch c {
+	case " ", "\t", "\n", "\r", "\f", "\u00a0":
+		if n := len(v.text); n > 0 && v.text[n-1] == ' ' {
+			v.to[n-1] = to
+			return
+		}
+		c = " "
+	}
+	for k := 0; k < len(c); k++ {
+		v.text, v.from, v.to = append(v.text, c[k]), append(v.from, from), append(v.to, to)
+	}
+}
+
+// entityLen is the length of the character reference b starts with
+// ("&amp;", "&#39;", "&#xA0;"), 0 if it starts with none.
+func entityLen(b []byte) int {
+	i := 1
+	switch {
+	case i < len(b) && b[i] == '#' && i+1 < len(b) && (b[i+1] == 'x' || b[i+1] == 'X'):
+		i += 2
+		for i < len(b) && i < 10 && isHex(b[i]) {
+			i++
+		}
+	case i < len(b) && b[i] == '#':
+		i++
+		for i < len(b) && i < 10 && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+	default:
+		for i < len(b) && i < 33 && ascii.IsAlnum(b[i]) {
+			i++
+		}
+	}
+	if i < len(b) && b[i] == ';' && i > 2 {
+		return i + 1
+	}
+	return 0
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // quoteOctets is regexp.QuoteMeta for a text that may not be UTF-8,
@@ -335,10 +656,10 @@ func quoteOctets(s string) string {
 }
 
 // cutPart writes a text part (part reads it) in the encoding enc with
-// every match of re taken out, encoded again in lines of eol; or as it
-// is, if it has none.
-func cutPart(w io.Writer, part func() io.Reader, enc string, re *regexp.Regexp, longest int, eol string) error {
-	n, err := cut(io.Discard, mimewalk.NewDecoder(part(), enc), re, longest)
+// every span f finds taken out, encoded again in lines of eol; or as it
+// is, if f finds none.
+func cutPart(w io.Writer, part func() io.Reader, enc string, f finder, eol string) error {
+	n, err := cut(io.Discard, mimewalk.NewDecoder(part(), enc), f)
 	if err != nil || n == 0 {
 		if err == nil {
 			_, err = io.Copy(w, part())
@@ -352,23 +673,24 @@ func cutPart(w io.Writer, part func() io.Reader, enc string, re *regexp.Regexp, 
 	case "quoted-printable":
 		e = quotedprintable.NewWriter(eolWriter{w, eol})
 	default:
-		_, err := cut(w, part(), re, longest)
+		_, err := cut(w, part(), f)
 		return err
 	}
-	if _, err := cut(e, mimewalk.NewDecoder(part(), enc), re, longest); err != nil {
+	if _, err := cut(e, mimewalk.NewDecoder(part(), enc), f); err != nil {
 		return err
 	}
 	return e.Close()
 }
 
-// cut copies r to w without the matches of re, which are no longer than
-// longest octets, and returns how many it took out.
-func cut(w io.Writer, r io.Reader, re *regexp.Regexp, longest int) (int, error) {
-	return cutIn(w, r, re, longest, 64<<10)
+// cut copies r to w without the spans f finds, and returns how many it
+// took out.
+func cut(w io.Writer, r io.Reader, f finder) (int, error) {
+	return cutIn(w, r, f, 64<<10)
 }
 
 // cutIn is cut reading size octets at a time.
-func cutIn(w io.Writer, r io.Reader, re *regexp.Regexp, longest, size int) (int, error) {
+func cutIn(w io.Writer, r io.Reader, f finder, size int) (int, error) {
+	longest := f.longest()
 	buf := make([]byte, 0, size+longest)
 	n := 0
 	for {
@@ -378,23 +700,24 @@ func cutIn(w io.Writer, r io.Reader, re *regexp.Regexp, longest, size int) (int,
 		if err != nil && !eof {
 			return n, err
 		}
-		// A match that starts before whole is whole in buf: one that
+		// A span that starts before whole is whole in buf: one that
 		// starts after may go on past it.
 		whole := len(buf) - longest
 		if eof {
 			whole = len(buf)
 		}
 		at := 0
-		for at < whole {
-			m := re.FindIndex(buf[at:])
-			if m == nil || at+m[0] >= whole {
-				break
-			}
-			if _, err := w.Write(buf[at : at+m[0]]); err != nil {
+		for _, sp := range f.find(buf, whole) {
+			if _, err := w.Write(buf[at:sp.start]); err != nil {
 				return n, err
 			}
+			for _, k := range sp.keep {
+				if _, err := w.Write(buf[k[0]:k[1]]); err != nil {
+					return n, err
+				}
+			}
 			n++
-			at += m[1]
+			at = sp.end
 		}
 		keep := max(at, whole)
 		if _, err := w.Write(buf[at:keep]); err != nil {

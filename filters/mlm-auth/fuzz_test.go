@@ -81,21 +81,31 @@ func FuzzQPLine(f *testing.F) {
 	})
 }
 
-// FuzzCut: cut takes out what ReplaceAll does, read in pieces of any
-// size, for any password.
+// FuzzCut: cut takes out of plain text what ReplaceAll does, read in
+// pieces of any size, for any password; out of HTML, the same in pieces
+// as whole.
 func FuzzCut(f *testing.F) {
 	f.Add("xx<b>Approved:</b>&nbsp;p&amp;w yy approved :\n\np&w", "p&w", 3)
 	f.Add("Approved:Approved: pwpw", "pw", 1)
+	f.Add("Approved: <span>p</span>&#119;", "pw", 0)
 	f.Fuzz(func(t *testing.T, text, pw string, size int) {
-		if pw == "" || len(pw) > 64 {
+		if strings.TrimSpace(pw) == "" || len(pw) > 64 {
 			return
 		}
-		re, longest := approvedPattern(pw)
+		size = 64 + abs(size)%300
+		tf := newTextFinder([]string{pw})
 		var b bytes.Buffer
-		n, err := cutIn(&b, strings.NewReader(text), re, longest, 64+abs(size)%300)
-		want := re.ReplaceAllString(text, "")
-		if b.String() != want || err != nil || n != len(re.FindAllStringIndex(text, -1)) {
+		n, err := cutIn(&b, strings.NewReader(text), tf, size)
+		want := tf.re.ReplaceAllString(text, "")
+		if b.String() != want || err != nil || n != len(tf.re.FindAllStringIndex(text, -1)) {
 			t.Fatalf("cut %q (%d, %v); want %q", b.String(), n, err, want)
+		}
+		hf := newHTMLFinder([]string{pw})
+		var whole, pieces bytes.Buffer
+		cutIn(&whole, strings.NewReader(text), hf, 1<<20)
+		cutIn(&pieces, strings.NewReader(text), hf, size)
+		if whole.String() != pieces.String() {
+			t.Fatalf("HTML cut in pieces of %d: %q; whole: %q", size, pieces.String(), whole.String())
 		}
 	})
 }
@@ -165,8 +175,9 @@ func FuzzPasswordInParts(f *testing.F) {
 		})
 		w.Write([]byte(body))
 		w.End()
-		re, _ := approvedPattern("letmein")
-		wantText, wantHTML := text, re.ReplaceAllString(html, "")
+		var cutHTML bytes.Buffer
+		cutIn(&cutHTML, strings.NewReader(html), newHTMLFinder([]string{"letmein"}), 1<<20)
+		wantText, wantHTML := text, cutHTML.String()
 		if len(parts) != 2 || parts[0] != wantText || parts[1] != wantHTML {
 			t.Fatalf("parts %q; want %q, %q", parts, wantText, wantHTML)
 		}
