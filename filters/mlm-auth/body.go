@@ -87,10 +87,15 @@ func (l *list) walk(p *post, ct, cte string) error {
 	}
 	w.OnLeaf(func(lf mimewalk.Leaf) {
 		mt := mediaType(lf.Type)
-		if !strings.HasPrefix(mt, "text/") {
-			return
+		switch {
+		case strings.HasPrefix(mt, "text/"):
+			sp.leaves = append(sp.leaves, leaf{lf.Start, lf.End, formOf(lf.Type, lf.Encoding), mt == "text/plain", mt == "text/html", lf.InMessage})
+		case strings.HasPrefix(mt, "message/"):
+			// A message in base64 or quoted-printable: its text,
+			// decoded, header and parts, is looked at as HTML (below),
+			// which finds what a plain text part shows too.
+			sp.leaves = append(sp.leaves, leaf{lf.Start, lf.End, formOf("", lf.Encoding), false, true, true})
 		}
-		sp.leaves = append(sp.leaves, leaf{lf.Start, lf.End, formOf(lf.Type, lf.Encoding), mt == "text/plain", mt == "text/html", lf.InMessage})
 	})
 	if sp.body == nil {
 		sp.body = spool.New(spool.MemLimit)
@@ -500,10 +505,12 @@ func alternatives(forms []string) (string, int) {
 // character references show their character ("&amp;", "&#39;",
 // "&auml;"), and a run of white space or no-break spaces ("&nbsp;", as a
 // run of spaces is written, and line ends, where the source is wrapped)
-// shows as one space. A span it finds keeps the tags in it.
+// shows as one space. A span it finds keeps the tags in it, but for
+// those that hold the password.
 type htmlFinder struct {
-	re *regexp.Regexp
-	v  visible
+	re    *regexp.Regexp
+	forms []string
+	v     visible
 }
 
 // newHTMLFinder returns an htmlFinder for the password's forms.
@@ -515,7 +522,7 @@ func newHTMLFinder(forms []string) *htmlFinder {
 		norm[i] = string(v.text)
 	}
 	alt, _ := alternatives(norm)
-	return &htmlFinder{re: regexp.MustCompile(`(?i:approved) ?: ?` + alt)}
+	return &htmlFinder{re: regexp.MustCompile(`(?i:approved) ?: ?` + alt), forms: forms}
 }
 
 // maxHTMLSpan is the longest "Approved: password" an htmlFinder finds,
@@ -540,13 +547,21 @@ func (f *htmlFinder) find(b []byte, whole int) []span {
 			continue
 		}
 		for _, t := range v.tags {
-			if t[0] >= sp.start && t[1] <= sp.end {
+			if t[0] >= sp.start && t[1] <= sp.end && !f.inTag(b[t[0]:t[1]]) {
 				sp.keep = append(sp.keep, t)
 			}
 		}
 		ss = append(ss, sp)
 	}
 	return ss
+}
+
+// inTag reports whether a tag holds the password, as a link's address
+// does where a mail program links a password that reads as one
+// ("secret.example.com"): such a tag goes with the text.
+func (f *htmlFinder) inTag(tag []byte) bool {
+	t := html.UnescapeString(string(tag))
+	return slices.ContainsFunc(f.forms, func(pw string) bool { return strings.Contains(t, pw) })
 }
 
 // visible is the text of HTML as a browser shows it (see htmlFinder),

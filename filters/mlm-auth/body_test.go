@@ -140,6 +140,7 @@ func TestPasswordInParts(t *testing.T) {
 			"--i\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" + b64("Approved: "+pw+"\n"+plainText) +
 			"--i\nContent-Type: text/html; charset=utf-8\n\n<p>Approved:\n" + escaped + "</p>" + htmlText + "--i--\n" +
 			"--o\nContent-Type: message/rfc822\n\nSubject: forwarded\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nApproved: s3cr&t-=C3=A9 was the line\n" +
+			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + b64("Subject: in\nContent-Type: text/html\n\n<p>Approved: "+escaped+"</p>\n") +
 			"--o\nContent-Type: text/plain; name=notes.txt\nContent-Disposition: attachment\n\nno password here\n--o--\n",
 			[]string{plainText, "<p></p>" + strings.TrimSuffix(htmlText, "\n"), "no password here"},
 			[]string{"--o\nContent-Type: text/plain; name=notes.txt\nContent-Disposition: attachment\n\nno password here\n--o--\n"}, nil},
@@ -150,8 +151,8 @@ func TestPasswordInParts(t *testing.T) {
 			out, held := authPost(t, dir, "p", tc.m)
 			wantPassed(t, "p", out, held)
 			_, m := mlmtest.Message(t, stream.NewReader(bytes.NewReader(out)))
-			texts, _ := readerParts(t, m)
-			for _, s := range append(texts, m) {
+			texts, others := readerParts(t, m)
+			for _, s := range append(append(others, texts...), m) {
 				if strings.Contains(s, "s3cr") {
 					t.Errorf("the password passed on, in\n%s\nof\n%s", s, m)
 				}
@@ -232,6 +233,7 @@ func TestHTMLFinder(t *testing.T) {
 			"<b></b><span lang=EN-US style='font-size:11.0pt;font-family:\"Calibri\",sans-serif;mso-fareast-font-family:Calibri;mso-fareast-theme-font:minor-latin;mso-ansi-language:EN-US'></span>"},
 		{"pw", "Approved:" + strings.Repeat("<i>\n", 11) + "pw" + strings.Repeat("</i>", 11), strings.Repeat("<i>", 11) + strings.Repeat("</i>", 11)},
 		{"pw", "approved:pw APPROVED : pw", " "},
+		{"secret.example.com", `<div dir="ltr">Approved: <a href="http://secret.example.com">secret.example.com</a></div>`, `<div dir="ltr"></a></div>`},
 		{"pw", "Approved: pwd and <a title='Approved: pw'>x</a> Approved: p w", "d and <a title='Approved: pw'>x</a> Approved: p w"},
 	} {
 		f := newHTMLFinder([]string{tc.pw})

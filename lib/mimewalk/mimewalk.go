@@ -149,10 +149,12 @@ type Walker struct {
 }
 
 // A Leaf is a part that holds no other: no multipart or message, a
-// text or an attachment, at any level. Its body is the octets from
-// Start up to End in what the Walker was fed; the line end before the
-// delimiter line that ends it is not its own but the delimiter's (RFC
-// 2046 §5.1.1).
+// text or an attachment, at any level; or a message part in base64 or
+// quoted-printable, which the walk follows decoded, and which is
+// encoded octets in the body. Its body is the octets from Start up to
+// End in what the Walker was fed; the line end before the delimiter
+// line that ends it is not its own but the delimiter's (RFC 2046
+// §5.1.1).
 type Leaf struct {
 	Type      string // its Content-Type value ("" if it has none, and no default)
 	Encoding  string // its Content-Transfer-Encoding value, in lower case
@@ -163,9 +165,10 @@ type Leaf struct {
 
 // OnLeaf has f called with each leaf of the body as its end is found,
 // in their order. Only the parts whose octets are the body's count: not
-// those of a message part in base64 or quoted-printable, which are
-// walked decoded, nor the blocks of a message/delivery-status. A leaf
-// the walk is in when it fails is not given.
+// those in a message part in base64 or quoted-printable, which is
+// walked decoded (it is a leaf itself), nor the blocks of a
+// message/delivery-status. A leaf the walk is in when it fails is not
+// given.
 func (w *Walker) OnLeaf(f func(Leaf)) { w.onLeaf = f }
 
 // closeLeaf ends the leaf open, if one is, at end.
@@ -729,9 +732,12 @@ func (w *Walker) headerLine(line []byte, long bool) {
 			}
 			n := len(w.stack)
 			w.enter(ct, w.cte)
-			if w.onLeaf != nil && len(w.stack) == n && w.err == nil {
+			// A leaf: a part that entered no level, or a message
+			// part in base64 or quoted-printable, whose octets are
+			// this walk's as they are.
+			if w.onLeaf != nil && w.err == nil && (len(w.stack) == n || len(w.stack) == n+1 && w.stack[n].enc != nil) {
 				w.leaf = &Leaf{Type: ct, Encoding: w.cte, Start: w.pos,
-					InMessage: slices.ContainsFunc(w.stack, func(l level) bool { return !l.multi })}
+					InMessage: slices.ContainsFunc(w.stack[:n], func(l level) bool { return !l.multi })}
 			}
 		}
 		return

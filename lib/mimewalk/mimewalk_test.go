@@ -761,7 +761,7 @@ func TestLeaves(t *testing.T) {
 			[]leaf{{"", "", "body", false}, {"text/plain", "", "forwarded", true}}},
 		{"encoded message", "multipart/mixed; boundary=o",
 			"--o\n\nbody\n--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + b64Lines("Subject: x\n\nhidden\n") + "--o--\n",
-			[]leaf{{"", "", "body", false}}},
+			[]leaf{{"", "", "body", false}, {"message/rfc822", "base64", strings.TrimSuffix(b64Lines("Subject: x\n\nhidden\n"), "\n"), false}}},
 		{"digest", "multipart/digest; boundary=d",
 			"--d\n\nSubject: one\n\nfirst\n--d--\n",
 			[]leaf{{"", "", "first", true}}},
