@@ -23,20 +23,9 @@ import (
 // "&amp;", and a letter beyond ASCII.
 const pw = "s3cr&t-é"
 
-// partsList is a list of one member, b@example.org, whose password is
-// pw; authPost's posts come from a@example.org, who is none.
-func partsList(t *testing.T) string {
-	t.Helper()
-	dir := membersList(t, "b@example.org\n")
-	hash, err := password.Hash(pw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "password"), []byte(hash+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+// partsList is passList of pw; authPost's posts come from
+// a@example.org, who is no member.
+func partsList(t *testing.T) string { return passList(t, pw) }
 
 // b64 is s in base64, in lines of 76 and LF.
 func b64(s string) string {
