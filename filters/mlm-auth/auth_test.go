@@ -747,13 +747,16 @@ func TestPasswordUnreadable(t *testing.T) {
 	}
 }
 
+// letmeinHash is the hash of the password "letmein", of one round, which
+// costs a test nothing to check.
+const letmeinHash = "pbkdf2-sha256$1$0011$cd40eec6eec30c148654953c2dbec69ae1d91b58a3a4cfee2254609f87e42a1f"
+
 // passwordList is a members list of bob@example.net alone whose password
 // is letmein (a hash of one iteration, as auth-policy's).
 func passwordList(t *testing.T) string {
 	t.Helper()
 	dir := membersList(t, "bob@example.net\n")
-	pw := "pbkdf2-sha256$1$0011$cd40eec6eec30c148654953c2dbec69ae1d91b58a3a4cfee2254609f87e42a1f\n"
-	if err := os.WriteFile(filepath.Join(dir, "password"), []byte(pw), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "password"), []byte(letmeinHash+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return dir

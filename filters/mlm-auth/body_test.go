@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"io"
 	"mime/quotedprintable"
 	"os"
@@ -26,17 +25,6 @@ const pw = "s3cr&t-é"
 // partsList is passList of pw; authPost's posts come from
 // a@example.org, who is no member.
 func partsList(t *testing.T) string { return passList(t, pw) }
-
-// b64 is s in base64, in lines of 76 and LF.
-func b64(s string) string {
-	e := base64.StdEncoding.EncodeToString([]byte(s))
-	var b strings.Builder
-	for len(e) > 76 {
-		b.WriteString(e[:76] + "\n")
-		e = e[76:]
-	}
-	return b.String() + e + "\n"
-}
 
 // qpText is s in quoted-printable, LF line ends.
 func qpText(s string) string {
@@ -108,8 +96,8 @@ func TestPasswordInParts(t *testing.T) {
 		keep        []string // octets that pass as they came
 		notInOutput []string // in no form
 	}{
-		{"gmail base64", alt("base64", b64("Approved: "+pw+"\n"+plainText),
-			"base64", b64("<div dir=\"ltr\"><div>Approved: "+escaped+"</div><div>Hello members,</div><div>the meeting moves to Tuesday.</div></div>\n")),
+		{"gmail base64", alt("base64", mlmtest.Base64Lines("Approved: "+pw+"\n"+plainText),
+			"base64", mlmtest.Base64Lines("<div dir=\"ltr\"><div>Approved: "+escaped+"</div><div>Hello members,</div><div>the meeting moves to Tuesday.</div></div>\n")),
 			[]string{plainText, "<div dir=\"ltr\"><div></div><div>Hello members,</div><div>the meeting moves to Tuesday.</div></div>\n"},
 			[]string{"--000000000000b1\nContent-Type: text/html"}, nil},
 		{"outlook quoted-printable", alt("quoted-printable", qpText("Approved: "+pw+"\n"+plainText),
@@ -123,17 +111,17 @@ func TestPasswordInParts(t *testing.T) {
 			[]string{plainText},
 			[]string{"This is a multi-part message in MIME format.\n--------------x7\nContent-Type: text/plain; charset=UTF-8; format=flowed\nContent-Transfer-Encoding: 8bit\n\n" + plainText +
 				"\n--------------x7\nContent-Type: application/pdf; name=\"a.pdf\"\nContent-Transfer-Encoding: base64\n\n" + pdf + "\n--------------x7--\n"}, nil},
-		{"base64 body", head + "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" + b64("Approved: "+pw+"\r\n"+strings.Repeat("A long post. ", 200)),
+		{"base64 body", head + "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" + mlmtest.Base64Lines("Approved: "+pw+"\r\n"+strings.Repeat("A long post. ", 200)),
 			[]string{strings.Repeat("A long post. ", 200)}, nil, nil},
 		{"nested", head + "Content-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: multipart/alternative; boundary=i\n\n" +
-			"--i\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" + b64("Approved: "+pw+"\n"+plainText) +
+			"--i\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" + mlmtest.Base64Lines("Approved: "+pw+"\n"+plainText) +
 			"--i\nContent-Type: text/html; charset=utf-8\n\n<p>Approved:\n" + escaped + "</p>" + htmlText + "--i--\n" +
 			"--o\nContent-Type: message/rfc822\n\nSubject: forwarded\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nApproved: s3cr&t-=C3=A9 was the line\n" +
-			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + b64("Subject: in\nContent-Type: text/html\n\n<p>Approved: "+escaped+"</p>\n") +
+			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + mlmtest.Base64Lines("Subject: in\nContent-Type: text/html\n\n<p>Approved: "+escaped+"</p>\n") +
 			"--o\nContent-Type: text/plain; name=notes.txt\nContent-Disposition: attachment\n\nno password here\n--o--\n",
 			[]string{plainText, "<p></p>" + strings.TrimSuffix(htmlText, "\n"), "no password here"},
 			[]string{"--o\nContent-Type: text/plain; name=notes.txt\nContent-Disposition: attachment\n\nno password here\n--o--\n"}, nil},
-		{"CRLF", strings.ReplaceAll(alt("base64", b64("Approved: "+pw+"\n"+plainText), "quoted-printable", qpText("<p>Approved: "+escaped+"</p>"+htmlText)), "\n", "\r\n"),
+		{"CRLF", strings.ReplaceAll(alt("base64", mlmtest.Base64Lines("Approved: "+pw+"\n"+plainText), "quoted-printable", qpText("<p>Approved: "+escaped+"</p>"+htmlText)), "\n", "\r\n"),
 			[]string{plainText, "<p></p>" + strings.TrimSuffix(htmlText, "\n")}, []string{"\r\n--000000000000b1--\r\n"}, []string{"\n\n", "=\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,7 +168,7 @@ func TestPasswordInPartsWrong(t *testing.T) {
 	dir := partsList(t)
 	for id, first := range map[string]string{"wrong": "Approved: s3cr&t-e\n", "none": "Hi,\n", "second": "Hi,\nApproved: " + pw + "\n"} {
 		m := "From: a@example.org\nSubject: x\nContent-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" +
-			b64(first+plainText) + "--b\nContent-Type: text/html\n\n<p>" + first + "</p>\n--b--\n"
+			mlmtest.Base64Lines(first+plainText) + "--b\nContent-Type: text/html\n\n<p>" + first + "</p>\n--b--\n"
 		out, held := authPost(t, dir, id, m)
 		wantHeld(t, id, out, held, "the%20sender%20is%20not%20a%20member")
 		if _, got := mlmtest.Message(t, stream.NewReader(bytes.NewReader(held))); got != m {
@@ -270,7 +258,7 @@ func TestPasswordLineForms(t *testing.T) {
 		{"flowed", phrase, head + "Content-Type: text/plain; charset=utf-8; format=flowed\n\nApproved: correct horse battery \nstaple and more words\nHello\n", "Hello\n"},
 		{"flowed delsp", phrase, head + "Content-Type: text/plain; format=flowed; delsp=yes\nContent-Transfer-Encoding: quoted-printable\n\nApproved: correct horse battery =20\nstaple and more words\nHello\n", "Hello\n"},
 		{"blank lines", pw, head + "Content-Type: text/plain; charset=utf-8\n\n\n\r\nApproved: " + pw + "\nHello\n", "Hello\n"},
-		{"byte-order mark", pw, head + "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" + b64("\ufeffApproved: "+pw+"\nHello\n"), b64("Hello\n")},
+		{"byte-order mark", pw, head + "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" + mlmtest.Base64Lines("\ufeffApproved: "+pw+"\nHello\n"), mlmtest.Base64Lines("Hello\n")},
 	} {
 		out, held := authPost(t, lists[tc.pw], "p", tc.m)
 		wantPassed(t, tc.name, out, held)

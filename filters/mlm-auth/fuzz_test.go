@@ -27,14 +27,7 @@ func FuzzPost(f *testing.F) {
 	f.Add("List-Id: <dev.lists.example.org>\nApproved: secret\n\n")
 	f.Add("From: a@example.org\nContent-Type: multipart/alternative; boundary=b\n\n--b\nContent-Transfer-Encoding: base64\n\nQXBwcm92ZWQ6IHNlY3JldAo=\n--b\nContent-Type: text/html\n\nApproved: secret\n--b--\n")
 	f.Add("")
-	dir := mlmtest.ListDir(f, map[string]string{"address": "dev@lists.example.org\n", "policy": "open\n",
-		"secret": "0123456789abcdef0123456789abcdef\n", "owner": "owner@example.org\n",
-		"password": "pbkdf2-sha256$1$0011$cd40eec6eec30c148654953c2dbec69ae1d91b58a3a4cfee2254609f87e42a1f\n"})
-	for _, q := range []string{"hold", "moderate", "owner", "outgoing"} {
-		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
-			f.Fatal(err)
-		}
-	}
+	dir := fuzzList(f, "open")
 	f.Fuzz(func(t *testing.T, m string) {
 		var in bytes.Buffer
 		h := &stream.Header{ID: "r", Attrs: []stream.Attr{{Name: "list", Value: "dev@lists.example.org"}},
@@ -54,6 +47,19 @@ func FuzzPost(f *testing.F) {
 			t.Fatalf("passed %q as %q", m, got)
 		}
 	})
+}
+
+// fuzzList is a list of the policy whose password is "letmein"
+// (letmeinHash), with the queues a post may go to.
+func fuzzList(f *testing.F, policy string) string {
+	dir := mlmtest.ListDir(f, map[string]string{"address": "dev@lists.example.org\n", "policy": policy + "\n",
+		"secret": "0123456789abcdef0123456789abcdef\n", "owner": "owner@example.org\n", "password": letmeinHash + "\n"})
+	for _, q := range []string{"hold", "moderate", "owner", "outgoing"} {
+		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+			f.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // FuzzQPLine: the first line of a quoted-printable body, its soft line
@@ -126,19 +132,12 @@ func FuzzPasswordInParts(f *testing.F) {
 	f.Add("Hello\nmembers\n", "<div>Approved: letmein</div><p>Hi</p>", 0, 1)
 	f.Add("", "Approved:\r\n letmein", 1, 2)
 	f.Add(strings.Repeat("\xff=\r", 50), "a", 2, 0)
-	dir := mlmtest.ListDir(f, map[string]string{"address": "dev@lists.example.org\n", "policy": "members\n",
-		"secret": "0123456789abcdef0123456789abcdef\n", "owner": "owner@example.org\n",
-		"password": "pbkdf2-sha256$1$0011$cd40eec6eec30c148654953c2dbec69ae1d91b58a3a4cfee2254609f87e42a1f\n"})
-	for _, q := range []string{"hold", "moderate", "owner", "outgoing"} {
-		if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
-			f.Fatal(err)
-		}
-	}
+	dir := fuzzList(f, "members")
 	encs := []string{"base64", "quoted-printable", "8bit"}
 	encode := func(s, enc string) string {
 		switch enc {
 		case "base64":
-			return b64(s)
+			return mlmtest.Base64Lines(s)
 		case "quoted-printable":
 			return qpText(s) + "\n"
 		}

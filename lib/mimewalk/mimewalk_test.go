@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"mlm/lib/mlmtest"
 )
 
 // nested is a body of depth multiparts, one inside the other, each with
@@ -41,17 +43,6 @@ func flat(n int) (ct, body string) {
 // inner is a message of a multipart of three parts, for the encoded
 // messages of TestWalk.
 const inner = "Subject: x\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i\n\n--i\n\n--i--\n"
-
-// b64Lines is s in base64, in lines of 76 characters.
-func b64Lines(s string) string {
-	e := base64.StdEncoding.EncodeToString([]byte(s))
-	var b strings.Builder
-	for len(e) > 76 {
-		b.WriteString(e[:76] + "\n")
-		e = e[76:]
-	}
-	return b.String() + e + "\n"
-}
 
 func TestWalk(t *testing.T) {
 	ct1, deep100 := nested(100, true)
@@ -169,7 +160,7 @@ func TestWalk(t *testing.T) {
 		{"content-type in lower case", "multipart/mixed; boundary=o",
 			"--o\ncontent-type: multipart/mixed; boundary=i\n\n--i\n\n--i\n\n--i--\n--o--\n", nil, 3, 2},
 		{"content-transfer-encoding in upper case", "multipart/mixed; boundary=o",
-			"--o\nContent-Type: message/rfc822\nCONTENT-TRANSFER-ENCODING: base64\n\n" + b64Lines(inner) + "--o\n\n--o--\n", nil, 5, 3},
+			"--o\nContent-Type: message/rfc822\nCONTENT-TRANSFER-ENCODING: base64\n\n" + mlmtest.Base64Lines(inner) + "--o\n\n--o--\n", nil, 5, 3},
 		{"folded content-type", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: multipart/mixed;\n boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 2},
 		// ... and so does a close delimiter: what follows it is
@@ -186,9 +177,9 @@ func TestWalk(t *testing.T) {
 		{"base64 message", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nU3ViamVjdDogeA==\n--o--\n", nil, 1, 2},
 		{"base64 message, multipart inside", "multipart/mixed; boundary=o",
-			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: BASE64\n\n" + b64Lines(inner) + "--o\n\n--o--\n", nil, 5, 3},
+			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: BASE64\n\n" + mlmtest.Base64Lines(inner) + "--o\n\n--o--\n", nil, 5, 3},
 		{"base64 message, unclosed", "multipart/mixed; boundary=o",
-			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + b64Lines(inner), nil, 4, 3},
+			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + mlmtest.Base64Lines(inner), nil, 4, 3},
 		{"quoted-printable message, multipart inside", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n" +
 				"Subject: x\r\nContent-Type: multipart/mixed; bound=\r\nary=3D\"i\"\r\n\r\n--i\r\n\r\n-=\n-i\n\n--=69--\n--o--\n", nil, 3, 3},
@@ -221,7 +212,7 @@ func TestWalk(t *testing.T) {
 		{"message/news", "multipart/mixed; boundary=o",
 			"--o\nContent-Type: message/news\n\nSubject: x\nContent-Type: multipart/mixed; boundary=i\n\n--i\n\n--i--\n--o--\n", nil, 2, 3},
 		{"message/x-anything, in base64", "multipart/mixed; boundary=o",
-			"--o\nContent-Type: message/x-anything\nContent-Transfer-Encoding: base64\n\n" + b64Lines(inner) + "--o\n\n--o--\n", nil, 5, 3},
+			"--o\nContent-Type: message/x-anything\nContent-Transfer-Encoding: base64\n\n" + mlmtest.Base64Lines(inner) + "--o\n\n--o--\n", nil, 5, 3},
 		// A delivery-status is blocks of fields to Python's email,
 		// each a part of the type it gives.
 		{"delivery-status", "multipart/mixed; boundary=o",
@@ -280,9 +271,9 @@ func TestWalk(t *testing.T) {
 		// padded past what the walk keeps, which readers trim and
 		// decode: the part cannot be read.
 		{"long transfer-encoding, message", "multipart/mixed; boundary=o",
-			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64" + strings.Repeat(" ", 2*MaxField) + "\n\n" + b64Lines(inner) + "--o--\n", ErrType, 1, 1},
+			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64" + strings.Repeat(" ", 2*MaxField) + "\n\n" + mlmtest.Base64Lines(inner) + "--o--\n", ErrType, 1, 1},
 		{"long transfer-encoding, message, last", "multipart/mixed; boundary=o",
-			"--o\nContent-Transfer-Encoding: 7bit\nContent-Transfer-Encoding: base64\n" + strings.Repeat(" \n", MaxField) + "Content-Type: message/rfc822\n\n" + b64Lines(inner) + "--o--\n", ErrType, 1, 1},
+			"--o\nContent-Transfer-Encoding: 7bit\nContent-Transfer-Encoding: base64\n" + strings.Repeat(" \n", MaxField) + "Content-Type: message/rfc822\n\n" + mlmtest.Base64Lines(inner) + "--o--\n", ErrType, 1, 1},
 		// It is the part's own: the next part's message is walked.
 		{"long transfer-encoding, then a message", "multipart/mixed; boundary=o",
 			"--o\nContent-Transfer-Encoding: 7bit (" + strings.Repeat("y", MaxField) + ")\n\n--o\nContent-Type: message/rfc822\n\nSubject: x\n--o--\n", nil, 2, 2},
@@ -292,7 +283,7 @@ func TestWalk(t *testing.T) {
 		{"long space before the colon", "multipart/mixed; boundary=o",
 			"--o\nContent-Type" + strings.Repeat(" ", 2*MaxField) + ": multipart/mixed; boundary=i\n\n--i\n\nx\n--i\n\ny\n--i--\n--o--\n", ErrField, 1, 1},
 		{"long space before the colon, transfer-encoding", "multipart/mixed; boundary=o",
-			"--o\nContent-Transfer-Encoding" + strings.Repeat("\t", 2*MaxField) + ": base64\nContent-Type: message/rfc822\n\n" + b64Lines(inner) + "--o--\n", ErrType, 1, 1},
+			"--o\nContent-Transfer-Encoding" + strings.Repeat("\t", 2*MaxField) + ": base64\nContent-Type: message/rfc822\n\n" + mlmtest.Base64Lines(inner) + "--o--\n", ErrType, 1, 1},
 		{"long padding", "multipart/mixed; boundary=o",
 			"--o" + strings.Repeat(" ", 2*MaxField) + "\n\n--o" + strings.Repeat("y", 2*MaxField) + "\n--o--\n", nil, 1, 1},
 		// Text after the padding, past what is kept of the line: no
@@ -330,7 +321,7 @@ func encodedNest(n int, enc string) (ct, body string) {
 	for k := 1; ; k++ {
 		var e strings.Builder
 		if enc == "base64" {
-			e.WriteString(b64Lines(m))
+			e.WriteString(mlmtest.Base64Lines(m))
 		} else {
 			qw := quotedprintable.NewWriter(&e)
 			qw.Write([]byte(m))
@@ -425,7 +416,7 @@ func TestBase64Padding(t *testing.T) {
 		for i := range b {
 			b[i] = byte(r.IntN(256))
 		}
-		in := []byte(b64Lines(string(b)))
+		in := []byte(mlmtest.Base64Lines(string(b)))
 		e := &encoded{}
 		for len(in) > 0 {
 			k := min(len(in), 1+r.IntN(9))
@@ -433,7 +424,7 @@ func TestBase64Padding(t *testing.T) {
 			in = in[k:]
 		}
 		if !bytes.Equal(e.out, b) {
-			t.Fatalf("%q decodes to %q", b64Lines(string(b)), e.out)
+			t.Fatalf("%q decodes to %q", mlmtest.Base64Lines(string(b)), e.out)
 		}
 	}
 }
@@ -448,7 +439,7 @@ func TestEncodedLongLine(t *testing.T) {
 	rest := "Content-Type: " + ct + "\n\n" + body
 	for name, enc := range map[string]string{
 		"one line":               base64.StdEncoding.EncodeToString([]byte(long+rest)) + "\n",
-		"a long line, then more": base64.StdEncoding.EncodeToString([]byte(long)) + "\n" + b64Lines(rest),
+		"a long line, then more": base64.StdEncoding.EncodeToString([]byte(long)) + "\n" + mlmtest.Base64Lines(rest),
 	} {
 		m := "--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + enc + "--o--\n"
 		for _, chunk := range []int{1, 1000, len(m)} {
@@ -513,10 +504,10 @@ func TestEncodedLastLine(t *testing.T) {
 	// three characters giving one or two octets, the delimiter's last
 	// (m with one space or two after its subject, to put them there).
 	unpadded := func(pad string) string {
-		return strings.TrimRight(b64Lines(strings.Replace(m, "x\n", "x"+pad+"\n", 1)), "=\n") + "\n"
+		return strings.TrimRight(mlmtest.Base64Lines(strings.Replace(m, "x\n", "x"+pad+"\n", 1)), "=\n") + "\n"
 	}
 	for _, one := range []struct{ enc, e string }{
-		{"base64", b64Lines(m)},
+		{"base64", mlmtest.Base64Lines(m)},
 		{"base64", unpadded(" ")},
 		{"base64", unpadded("  ")},
 		{"quoted-printable", strings.ReplaceAll(m, "=", "=3D") + "=\n"},
@@ -760,8 +751,8 @@ func TestLeaves(t *testing.T) {
 			"--o\n\nbody\n--o\nContent-Type: message/rfc822\n\nSubject: fwd\nContent-Type: text/plain\n\nforwarded\n--o--\n",
 			[]leaf{{"", "", "body", false}, {"text/plain", "", "forwarded", true}}},
 		{"encoded message", "multipart/mixed; boundary=o",
-			"--o\n\nbody\n--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + b64Lines("Subject: x\n\nhidden\n") + "--o--\n",
-			[]leaf{{"", "", "body", false}, {"message/rfc822", "base64", strings.TrimSuffix(b64Lines("Subject: x\n\nhidden\n"), "\n"), false}}},
+			"--o\n\nbody\n--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + mlmtest.Base64Lines("Subject: x\n\nhidden\n") + "--o--\n",
+			[]leaf{{"", "", "body", false}, {"message/rfc822", "base64", strings.TrimSuffix(mlmtest.Base64Lines("Subject: x\n\nhidden\n"), "\n"), false}}},
 		{"digest", "multipart/digest; boundary=d",
 			"--d\n\nSubject: one\n\nfirst\n--d--\n",
 			[]leaf{{"", "", "first", true}}},
@@ -897,7 +888,7 @@ func randomBody(r *rand.Rand) string {
 		"Content-Transfer-Encoding: base64", "Content-Transfer-Encoding: quoted-printable",
 		"Content-Transfer-Encoding: x-uuencode", "Content-Transfer-Encoding: 7bit",
 		"Content-Type: multipart/mixed; boundary=3Dc", "--c", "=2D-c", "--=",
-		strings.TrimSpace(b64Lines("Content-Type: multipart/mixed; boundary=e\n\n--e\n\n--e\n")),
+		strings.TrimSpace(mlmtest.Base64Lines("Content-Type: multipart/mixed; boundary=e\n\n--e\n\n--e\n")),
 	}
 	var b strings.Builder
 	for range r.IntN(40) {

@@ -2,6 +2,7 @@ package mlmtest
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,18 @@ func Posts(tb testing.TB, n int) []byte {
 		tb.Fatal(err)
 	}
 	return bytes.Repeat(rec.Bytes(), n)
+}
+
+// Base64Lines is s in base64, in lines of 76 characters (RFC 2045 §6.8),
+// each ended by LF: a body part as mail programs write one.
+func Base64Lines(s string) string {
+	e := base64.StdEncoding.EncodeToString([]byte(s))
+	var b strings.Builder
+	for len(e) > 76 {
+		b.WriteString(e[:76] + "\n")
+		e = e[76:]
+	}
+	return b.String() + e + "\n"
 }
 
 // BenchRecords measures run on a stream of 1,000 Posts, the figure in
