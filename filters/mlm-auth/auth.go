@@ -501,7 +501,7 @@ func (l *list) structure(p *post) (why string, err error) {
 	if mimewalk.Flat(ct) {
 		return "", nil
 	}
-	if err := l.walk(p, ct, ascii.Lower(strings.TrimSpace(cte))); err != nil {
+	if err := l.walk(p, ct, ascii.Lower(strings.TrimSpace(cte)), false); err != nil {
 		return "", err
 	}
 	return l.sp.why, nil

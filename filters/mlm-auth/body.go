@@ -68,10 +68,13 @@ type leaf struct {
 
 // walk walks the MIME structure of a post's body, which is a multipart
 // or message, copying it to l.sp.body as it goes, and keeps what it
-// finds: why it must be held, if it must (see structure), and its text
-// parts. A body the walk needs none of (a Content-Type it cannot read)
-// is not copied. Once walked, p.body reads the copy.
-func (l *list) walk(p *post, ct, cte string) error {
+// finds: why it must be held, if it must (see structure), and, if
+// leaves, its text parts. A body the walk needs none of (a Content-Type
+// it cannot read) is not copied. Once walked, p.body reads the copy.
+// The list password's look (partApproved), which needs the parts, comes
+// in judge, before structure's, which needs none: a post of a list
+// without a password costs no look at its parts' types.
+func (l *list) walk(p *post, ct, cte string, leaves bool) error {
 	sp := &l.sp
 	if sp.walked {
 		return nil
@@ -85,18 +88,9 @@ func (l *list) walk(p *post, ct, cte string) error {
 	if w.Done() {
 		return nil
 	}
-	w.OnLeaf(func(lf mimewalk.Leaf) {
-		mt := mediaType(lf.Type)
-		switch {
-		case strings.HasPrefix(mt, "text/"):
-			sp.leaves = append(sp.leaves, leaf{lf.Start, lf.End, formOf(lf.Type, lf.Encoding), mt == "text/plain", mt == "text/html", lf.InMessage})
-		case strings.HasPrefix(mt, "message/"):
-			// A message in base64 or quoted-printable: its text,
-			// decoded, header and parts, is looked at as HTML (below),
-			// which finds what a plain text part shows too.
-			sp.leaves = append(sp.leaves, leaf{lf.Start, lf.End, formOf("", lf.Encoding), false, true, true})
-		}
-	})
+	if leaves {
+		w.OnLeaf(sp.keep)
+	}
 	if sp.body == nil {
 		sp.body = spool.New(spool.MemLimit)
 	}
@@ -112,6 +106,20 @@ func (l *list) walk(p *post, ct, cte string) error {
 		sp.why = err.Error()
 	}
 	return nil
+}
+
+// keep keeps a leaf the walk found, if it is a text part, or a message
+// part in base64 or quoted-printable: its text, decoded, header and
+// parts, is looked at as HTML (htmlFinder), which finds what a plain
+// text part shows too.
+func (sp *bodySpool) keep(lf mimewalk.Leaf) {
+	mt := mediaType(lf.Type)
+	switch {
+	case strings.HasPrefix(mt, "text/"):
+		sp.leaves = append(sp.leaves, leaf{lf.Start, lf.End, formOf(lf.Type, lf.Encoding), mt == "text/plain", mt == "text/html", lf.InMessage})
+	case strings.HasPrefix(mt, "message/"):
+		sp.leaves = append(sp.leaves, leaf{lf.Start, lf.End, formOf("", lf.Encoding), false, true, true})
+	}
 }
 
 // mediaType is the type and subtype of a Content-Type value, in lower
@@ -176,7 +184,7 @@ func (l *list) bodyApproved(p *post, right func(string) bool) (bool, error) {
 // walks it, and looks in the first text/plain part that is in no
 // message part (a forwarded message is not the poster's text).
 func (l *list) partApproved(p *post, ct, cte string, right func(string) bool) (bool, error) {
-	if err := l.walk(p, ct, cte); err != nil {
+	if err := l.walk(p, ct, cte, true); err != nil {
 		return false, err
 	}
 	sp := &l.sp
