@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"html"
 	"io"
 	"mime/quotedprintable"
@@ -413,7 +412,7 @@ func writeFirst(w io.Writer, r io.Reader, skip int, eol string) error {
 	if _, err := io.CopyN(io.Discard, d, int64(skip)); err != nil && err != io.EOF {
 		return err
 	}
-	e := newBase64Lines(w, eol)
+	e := msg.NewBase64Lines(w, eol)
 	if _, err := io.Copy(e, d); err != nil {
 		return err
 	}
@@ -692,7 +691,7 @@ func cutPart(w io.Writer, part func() io.Reader, enc string, f finder, eol strin
 	var e io.WriteCloser
 	switch enc {
 	case "base64":
-		e = newBase64Lines(w, eol)
+		e = msg.NewBase64Lines(w, eol)
 	case "quoted-printable":
 		e = quotedprintable.NewWriter(eolWriter{w, eol})
 	default:
@@ -751,47 +750,6 @@ func cutIn(w io.Writer, r io.Reader, f finder, size int) (int, error) {
 		}
 		buf = buf[:copy(buf, buf[keep:])]
 	}
-}
-
-// base64Lines encodes what is written to it in base64, in lines of 76
-// characters (RFC 2045 §6.8) ended by eol, the last without one.
-type base64Lines struct {
-	w   io.Writer
-	eol string
-	enc io.WriteCloser
-	col int
-}
-
-func newBase64Lines(w io.Writer, eol string) *base64Lines {
-	b := &base64Lines{w: w, eol: eol}
-	b.enc = base64.NewEncoder(base64.StdEncoding, lineWriter{b})
-	return b
-}
-
-func (b *base64Lines) Write(p []byte) (int, error) { return b.enc.Write(p) }
-func (b *base64Lines) Close() error                { return b.enc.Close() }
-
-// lineWriter breaks the encoder's output into lines.
-type lineWriter struct{ b *base64Lines }
-
-func (l lineWriter) Write(p []byte) (int, error) {
-	b := l.b
-	n := len(p)
-	for len(p) > 0 {
-		if b.col == 76 {
-			if _, err := io.WriteString(b.w, b.eol); err != nil {
-				return 0, err
-			}
-			b.col = 0
-		}
-		k := min(len(p), 76-b.col)
-		if _, err := b.w.Write(p[:k]); err != nil {
-			return 0, err
-		}
-		b.col += k
-		p = p[k:]
-	}
-	return n, nil
 }
 
 // eolWriter writes what quotedprintable.Writer writes, its CRLF line

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"io"
 	"slices"
 	"strconv"
@@ -457,12 +456,10 @@ func part(boundary, footer string) string {
 // base64Lines is s in base64, in lines of 76 characters, each ending in
 // an LF (RFC 2045 section 6.8).
 func base64Lines(s string) string {
-	e := base64.StdEncoding.EncodeToString([]byte(s))
 	var b strings.Builder
-	for len(e) > 76 {
-		b.WriteString(e[:76] + "\n")
-		e = e[76:]
-	}
-	b.WriteString(e + "\n")
+	e := msg.NewBase64Lines(&b, "\n")
+	e.Write([]byte(s))
+	e.Close() // (a strings.Builder takes every write)
+	b.WriteString("\n")
 	return b.String()
 }
