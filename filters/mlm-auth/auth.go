@@ -47,7 +47,7 @@ type list struct {
 	loopID   setting[string] // the list's id (msg.ListIDOf)
 	password setting[listPassword]
 	in       *members.Memo       // which member files hold a poster
-	from     map[string][]string // From value -> its valid addresses
+	from     map[string][]string // From field, as read -> its valid addresses
 	raw      []byte              // the memory of each post's header block in turn
 	br       *bufio.Reader       // reads a body's first line, for the list password; made when first needed
 	ed       msg.Edit            // each post's, in turn
@@ -77,11 +77,11 @@ func (s *setting[T]) get(read func() (T, error)) (T, error) {
 	return s.v, s.err
 }
 
-// maxFrom is the most From values list.from keeps; past it, it starts
+// maxFrom is the most From fields list.from keeps; past it, it starts
 // again, so memory stays bounded however many posters a batch has.
 const maxFrom = 10_000
 
-// maxFromLen is the longest From value list.from keeps: a From field may
+// maxFromLen is the longest From field list.from keeps: a From field may
 // be near a MiB long, and 10,000 of those would be 10 GB.
 const maxFromLen = 1 << 10
 
@@ -222,10 +222,13 @@ func (l *list) read(r *stream.Reader, h *stream.Header) (*post, error) {
 // than maxAuthors and one, parsing each distinct value once: a batch's
 // posts come from few people.
 func (l *list) fromAddresses(p *post) []string {
-	v := p.field("From")
-	if as, ok := l.from[v]; ok {
+	// Looked up by the field as read, which costs no copy; parsed from
+	// its value.
+	raw, _ := p.ed.Field("From")
+	if as, ok := l.from[string(raw)]; ok {
 		return as
 	}
+	v := p.field("From")
 	var as []string
 	// take keeps m if it is a valid mailbox, and says whether to go on:
 	// not once there are enough to say there are too many.
@@ -255,13 +258,13 @@ func (l *list) fromAddresses(p *post) []string {
 			}
 		}
 	}
-	if len(v) > maxFromLen {
-		return as // not kept: the cache holds maxFrom short values at most
+	if len(raw) > maxFromLen {
+		return as // not kept: the cache holds maxFrom short fields at most
 	}
 	if len(l.from) >= maxFrom {
 		clear(l.from)
 	}
-	l.from[v] = as
+	l.from[string(raw)] = as
 	return as
 }
 
@@ -493,8 +496,8 @@ func (l *list) isLoop(p *post) (bool, error) {
 func (l *list) structure(p *post) (why string, err error) {
 	// Each field's values read once, for the first (the walk's) and the
 	// last.
-	ct, lastCT := firstLast(p.ed.Values("Content-Type"))
-	cte, lastCTE := firstLast(p.ed.Values("Content-Transfer-Encoding"))
+	ct, lastCT := p.ed.FirstLast("Content-Type")
+	cte, lastCTE := p.ed.FirstLast("Content-Transfer-Encoding")
 	if mimewalk.Ambiguous(ct, lastCT, cte, lastCTE) {
 		return mimewalk.ErrType.Error(), nil // the post's own fields, given twice
 	}
@@ -505,14 +508,6 @@ func (l *list) structure(p *post) (why string, err error) {
 		return "", err
 	}
 	return l.sp.why, nil
-}
-
-// firstLast returns the first and the last of vs, "" if there are none.
-func firstLast(vs []string) (first, last string) {
-	if len(vs) == 0 {
-		return "", ""
-	}
-	return vs[0], vs[len(vs)-1]
 }
 
 // approved checks the list password in the Approved: fields and on the

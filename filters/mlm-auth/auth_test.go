@@ -58,8 +58,8 @@ func TestFromCache(t *testing.T) {
 			t.Errorf("From of %d octets: authors = %v; want %v", len(from), p.authors, want)
 		}
 	}
-	if _, ok := l.from["a@example.org"]; !ok || len(l.from) != 1 {
-		t.Errorf("cached %d From values; want only the short one", len(l.from))
+	if _, ok := l.from["From: a@example.org\n"]; !ok || len(l.from) != 1 {
+		t.Errorf("cached %d From fields; want only the short one", len(l.from))
 	}
 }
 

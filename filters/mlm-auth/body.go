@@ -138,8 +138,8 @@ func mediaType(v string) string {
 // the post's first text/plain part, and if it is there, makes p.body a
 // body without it (see above).
 func (l *list) bodyApproved(p *post, right func(string) bool) (bool, error) {
-	ct, _ := firstLast(p.ed.Values("Content-Type"))
-	cte, _ := firstLast(p.ed.Values("Content-Transfer-Encoding"))
+	ct, _ := p.ed.Value("Content-Type")
+	cte, _ := p.ed.Value("Content-Transfer-Encoding")
 	if !mimewalk.Flat(ct) {
 		return l.partApproved(p, ct, ascii.Lower(strings.TrimSpace(cte)), right)
 	}

@@ -1151,6 +1151,9 @@ func (w *Walker) push(l level) bool {
 // first; a structure behind the last would go uncounted. Values compare
 // with runs of white space as one space, an encoding in any case.
 func Ambiguous(ct, lastCT, cte, lastCTE string) bool {
+	if ct == lastCT && cte == lastCTE {
+		return false // one field each, or none: the common case
+	}
 	if Flat(ct) && Flat(lastCT) {
 		return false
 	}

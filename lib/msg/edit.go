@@ -459,6 +459,54 @@ func (e *Edit) Values(name string) []string {
 	return vs
 }
 
+// Field returns the first field named name as the block has it: name,
+// colon, value and line ending, continuation lines included. It is e's
+// memory, valid until the next Reset: for a lookup (a map's key read
+// from it costs no copy), not to keep.
+func (e *Edit) Field(name string) ([]byte, bool) {
+	if !e.has(name) {
+		return nil, false
+	}
+	for _, fs := range e.all() {
+		for i := range fs {
+			if f := &fs[i]; f.is(name) {
+				return f.b, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// FirstLast returns the unfolded values of the first and the last field
+// named name, "" for none: what a reader that takes a field's first
+// occurrence and one that takes its last each read. With one such field,
+// the common case, both are the one value, unfolded once, and no slice
+// is made (Values' would be).
+func (e *Edit) FirstLast(name string) (first, last string) {
+	if !e.has(name) {
+		return "", ""
+	}
+	var fb, lb []byte
+	for _, fs := range e.all() {
+		for i := range fs {
+			if f := &fs[i]; f.is(name) {
+				if fb == nil {
+					fb = f.b
+				}
+				lb = f.b
+			}
+		}
+	}
+	if fb == nil {
+		return "", ""
+	}
+	first = unfold(fb)
+	if &lb[0] == &fb[0] {
+		return first, first
+	}
+	return first, unfold(lb)
+}
+
 // HasValue reports whether e has a field named name whose value is more
 // than white space and line ends, without unfolding it. (The block's
 // fields first, where a post's own are.)

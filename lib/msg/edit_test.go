@@ -117,6 +117,21 @@ func TestEditValues(t *testing.T) {
 	if got := strings.Join(e.Names(), ","); got != "Subject,To,subject" {
 		t.Errorf("Names() = %q", got)
 	}
+	if first, last := e.FirstLast("subject"); first != "a b c" || last != "" {
+		t.Errorf("FirstLast(subject) = %q, %q; want %q, %q", first, last, "a b c", "")
+	}
+	if first, last := e.FirstLast("TO"); first != "x" || last != "x" {
+		t.Errorf("FirstLast(TO) = %q, %q; want x, x", first, last)
+	}
+	if first, last := e.FirstLast("Cc"); first != "" || last != "" {
+		t.Errorf("FirstLast(Cc) = %q, %q; want none", first, last)
+	}
+	if f, ok := e.Field("SUBJECT"); string(f) != "Subject: a\r\n  b \r\n\tc\r\n" || !ok {
+		t.Errorf("Field(SUBJECT) = %q, %v; want the first, as read", f, ok)
+	}
+	if f, ok := e.Field("Cc"); f != nil || ok {
+		t.Errorf("Field(Cc) = %q, %v; want none", f, ok)
+	}
 }
 
 func TestIsAddress(t *testing.T) {
@@ -392,6 +407,13 @@ func FuzzEdit(f *testing.F) {
 				got, want := e.Values(name), h.Fields.Values(name)
 				if strings.Join(got, "\n") != strings.Join(want, "\n") || len(got) != len(want) {
 					t.Fatalf("Values(%q) of %q = %q; go-message %q", name, raw, got, want)
+				}
+				first, last := e.FirstLast(name)
+				if len(got) > 0 && (first != got[0] || last != got[len(got)-1]) || len(got) == 0 && first+last != "" {
+					t.Fatalf("FirstLast(%q) of %q = %q, %q; Values %q", name, raw, first, last, got)
+				}
+				if f, ok := e.Field(name); ok != (len(got) > 0) || ok && unfold(f) != got[0] {
+					t.Fatalf("Field(%q) of %q = %q, %v; Values %q", name, raw, f, ok, got)
 				}
 			}
 		}
