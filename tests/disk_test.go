@@ -554,6 +554,51 @@ func diskSubSubject(t *testing.T, mount diskMount) *diskSubject {
 	}
 }
 
+// TestDiskSubUnchanged: on a full disk, a change that changes nothing
+// (mlm-sub of a member, mlm-unsub of an address that is none, as a
+// confirmation taken again or a cron job does) succeeds and writes
+// nothing, while one that changes the file fails and leaves it. Each
+// such no-op wrote a copy of the file first, and failed with 75 for
+// want of room for it.
+func TestDiskSubUnchanged(t *testing.T) {
+	mlmtest.Fault(t, "disk", "a full tmpfs under mlm-sub of a member and mlm-unsub of no member", "exit 0, the file as it was, no temporary file; mlm-sub of a new address exit 75, the file as it was")
+	s := diskSubSubject(t, diskTmpfs("size=2m"))
+	dir := filepath.Join(s.mnt, "dev")
+	// A file larger than what a change buffers before it writes.
+	var more strings.Builder
+	for i := 1; i <= 10000; i++ {
+		fmt.Fprintf(&more, "more%05d@example.net\n", i)
+	}
+	mlm(t, more.String(), nil, "mlm-sub", dir)
+	before, err := os.ReadFile(filepath.Join(dir, "subscribers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear := diskFill(t, s.mnt)
+	defer clear()
+	for _, c := range []struct {
+		code      int
+		prog, arg string
+	}{
+		{0, "mlm-sub", "member0150@EXAMPLE.org"},
+		{0, "mlm-unsub", "nobody@example.org"},
+		{75, "mlm-sub", "new1@example.org"},
+	} {
+		r := diskExec(t, nil, "", nil, filepath.Join(binDir, c.prog), dir, c.arg)
+		if r.code != c.code {
+			t.Errorf("%s %s on a full disk: exit %d, %s; want %d", c.prog, c.arg, r.code, diskShort(r.stderr), c.code)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dir, "subscribers")); string(got) != string(before) {
+			t.Errorf("%s %s changed subscribers", c.prog, c.arg)
+		}
+		for _, n := range mlmtest.Names(t, dir) {
+			if strings.Contains(n, ".tmp") {
+				t.Errorf("%s %s left %s", c.prog, c.arg, n)
+			}
+		}
+	}
+}
+
 // The record mlm-sendmail delivers, and its message.
 const (
 	diskSendID   = "1795867200.M9P9.disk,1"

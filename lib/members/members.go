@@ -445,6 +445,17 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 	}
 	if old != nil {
 		defer old.Close()
+		// Read first, then written only if the change changes it: one
+		// that changes nothing needs no room for a copy, nor leave to
+		// write in the directory (a subscription confirmed again while
+		// the disk is full), and costs a large list no copy.
+		change, err := plan(old, name, adding, removing)
+		if err != nil || !change {
+			return 0, 0, err
+		}
+		if _, err := old.Seek(0, io.SeekStart); err != nil {
+			return 0, 0, sysexit.Temp(fmt.Errorf("%s: %w", name, err))
+		}
 	} else if !slices.ContainsFunc(order, func(k string) bool { return !removing[k] }) {
 		// No file, and no address to put in one: none is made, as a
 		// file that is not there has no members already.
@@ -508,6 +519,51 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 		err = nil
 	}
 	return added, len(gone), err
+}
+
+// plan reads the member file old, name, as Change would rewrite it, and
+// says whether that would change it: whether a line holds an address of
+// removing, or an address of adding (not also removed) is on no valid
+// line. A file with lines none of which is an address (saved as UTF-16,
+// say) is a temporary failure, as to Keys: its members are not known,
+// and a change would leave them unread, while mlm-members(1) took the
+// file then for the one address added.
+func plan(old io.Reader, name string, adding map[string]string, removing map[string]bool) (bool, error) {
+	remove, valid, bad := false, false, false
+	held := map[string]bool{} // keys of adding, on a valid line
+	err := listdir.EachLineBytes(old, name, func(_ int, b []byte) error {
+		s := unsafe.String(unsafe.SliceData(b), len(b)) // looked up, never kept
+		k := addr.Key(s)
+		remove = remove || removing[k]
+		a, add := adding[k]
+		if valid && !add {
+			return nil // no need to check the line
+		}
+		if addr.CheckMember(s) != nil {
+			bad = true
+			return nil
+		}
+		valid = true
+		if add {
+			held[addr.Key(a)] = true // the key, in memory of its own
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	if !valid && bad {
+		return false, sysexit.Errorf(sysexit.TempFail, "%s: no line is an address; left as it is", name)
+	}
+	if remove {
+		return true, nil
+	}
+	for k := range adding {
+		if !held[k] && !removing[k] {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // errUnchanged ends a Change that adds and removes no address: the file

@@ -526,13 +526,13 @@ func TestDanglingLink(t *testing.T) {
 // already (0 added, exit 0) while mlm-who, mlm-members and mlm-auth,
 // which skip the bad line, had no such member.
 func TestAddOverBadLine(t *testing.T) {
-	d := list(t, map[string]string{"subscribers": "ca\u00a0rol@example.org\n"})
+	d := list(t, map[string]string{"subscribers": "alice@example.org\nca\u00a0rol@example.org\n"})
 	quoted := "\"ca\u00a0rol\"@example.org"
 	if n, _, err := Edit(d.Path, listdir.Subscribers, []string{quoted}, nil, false); n != 1 || err != nil {
 		t.Errorf("adding %q over the bad line: %d added, %v; want 1", quoted, n, err)
 	}
-	if got, _ := all(t, d, listdir.Subscribers); strings.Join(got, " ") != quoted {
-		t.Errorf("members %q; want %q", got, quoted)
+	if got, _ := all(t, d, listdir.Subscribers); strings.Join(got, " ") != "alice@example.org "+quoted {
+		t.Errorf("members %q; want alice@example.org and %q", got, quoted)
 	}
 	if ok, err := Contains(d, listdir.Subscribers, quoted); !ok || err != nil {
 		t.Errorf("Contains(%q) = %v, %v; want true", quoted, ok, err)
@@ -661,5 +661,34 @@ func TestChangeRemovesEveryLine(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(d.File(listdir.Subscribers)); string(b) != "alice@example.org\n" {
 		t.Errorf("file after Change:\n%s", b)
+	}
+}
+
+// TestChangeNoAddress: a member file with lines none of which is an
+// address (saved as UTF-16) is not changed, and the change is a
+// temporary failure, as mlm-members' reading of it is: a subscription
+// made it a file of the one address added, and mlm-members, which had
+// held the posts, sent them to that address alone. A file of comments
+// and blank lines only is a file without members, changed as any.
+func TestChangeNoAddress(t *testing.T) {
+	var utf16 []byte
+	for _, c := range "\ufeffalice@example.org\nbob@example.org\n" {
+		utf16 = append(utf16, byte(c), byte(c>>8))
+	}
+	for _, name := range []string{listdir.Subscribers, "nomail"} {
+		d := list(t, map[string]string{name: string(utf16)})
+		for _, c := range []struct{ add, remove []string }{{[]string{"carol@example.org"}, nil}, {nil, []string{"alice@example.org"}}} {
+			added, removed, err := Change(d, name, c.add, c.remove)
+			if sysexit.Code(err) != sysexit.TempFail || added+removed != 0 {
+				t.Errorf("%s of UTF-16: Change(+%q, -%q) = %d, %d, %v; want a temporary failure", name, c.add, c.remove, added, removed, err)
+			}
+			if got, _ := os.ReadFile(d.File(name)); string(got) != string(utf16) {
+				t.Errorf("%s of UTF-16: changed to %q", name, got)
+			}
+		}
+	}
+	d := list(t, map[string]string{listdir.Subscribers: "# none yet\n\n"})
+	if added, _, err := Change(d, listdir.Subscribers, []string{"carol@example.org"}, nil); added != 1 || err != nil {
+		t.Errorf("a file of a comment: Change = %d, %v; want 1 added", added, err)
 	}
 }
