@@ -53,11 +53,16 @@ func Domain(mailbox string) string {
 // one mailbox, which mail programs that send no SMTPUTF8 spell the first
 // way. An A-label that is not one IDNA makes (it decodes to ASCII only,
 // or to characters a U-label may not hold, or is not the one encoding
-// of what it decodes to) stays as it is. It returns d itself if nothing
-// changes.
+// of what it decodes to) stays as it is. A domain with characters
+// outside ASCII is first what IDNA's lookup mapping (UTS #46) makes of
+// it, where it can, as delivery does (ASCIIDomain; and a relay with
+// SMTPUTF8, to look the domain up): fullwidth letters, a ligature, a
+// decomposed accent, the KELVIN SIGN are the letters they map to, and
+// bob@ｅｘａｍｐｌｅ.org is bob@example.org, the mailbox the mail
+// reaches. It returns d itself if nothing changes.
 func DomainKey(d string) string {
 	l := Lower(d)
-	if !strings.HasPrefix(l, "xn--") && !strings.Contains(l, ".xn--") {
+	if ascii.Is(l) && !strings.HasPrefix(l, "xn--") && !strings.Contains(l, ".xn--") {
 		return l
 	}
 	aLabelKeys.Lock()
@@ -65,7 +70,13 @@ func DomainKey(d string) string {
 	aLabelKeys.Unlock()
 	if !ok {
 		l = strings.Clone(l) // l may be d, part of a member file's line
-		k = uLabels(l)
+		k = l
+		if !ascii.Is(l) {
+			if a, ok := ALabels(l); ok {
+				k = a // in lower case, as IDNA maps
+			}
+		}
+		k = uLabels(k)
 		aLabelKeys.Lock()
 		if len(aLabelKeys.m) >= maxALabelKeys || aLabelKeys.m == nil {
 			aLabelKeys.m = make(map[string]string)
@@ -77,7 +88,7 @@ func DomainKey(d string) string {
 }
 
 // aLabelKeys are the keys DomainKey made lately of domains with
-// A-labels, by the domain in lower case: a list's members are in few
+// A-labels or characters outside ASCII, by the domain in lower case: a list's members are in few
 // domains, and decoding one domain costs a microsecond and a dozen
 // allocations, for each of a million recipients in each stage.
 var aLabelKeys struct {
@@ -89,7 +100,8 @@ var aLabelKeys struct {
 // afresh.
 const maxALabelKeys = 4096
 
-// uLabels is DomainKey for l, in lower case, with an A-label.
+// uLabels is l, in lower case, with its A-labels that IDNA made as
+// their U-labels.
 func uLabels(l string) string {
 	labels := strings.Split(l, ".")
 	for i, a := range labels {
@@ -153,8 +165,9 @@ func ASCIIHost(d string) (string, bool) {
 
 // Lower is d in lower case, but for a letter outside ASCII whose
 // lower case is in it, which stays as it is: the KELVIN SIGN (U+212A)
-// would make "\u212Aexample.org" the key of kexample.org, another
-// domain. (It returns d itself if nothing changes.) Key and Domain use
+// would make the local part "\u212Aey" key, which no MTA need take it
+// for. (A domain's key maps it further, as IDNA does: DomainKey. It
+// returns d itself if nothing changes.) Key and Domain use
 // it; so must whatever compares a domain with theirs, and whatever
 // compares local parts without regard to case (the list's own, an
 // X-Loop's), as an MTA with SMTPUTF8 delivers ärzte@ to Ärzte@'s alias.

@@ -129,7 +129,8 @@ func TestOwn(t *testing.T) {
 		"\"dev-owner+a b\"@lists.example.org":  true,
 		"\"dev-owner@lists.example.org\"@x":    false,
 		"dev-owner@lists.example.org.attacker": false,
-		"dev@li\u017fts.example.org":           false, // U+017F is no s
+		"dev@li\u017fts.example.org":           true,  // U+017F: s, where IDNA maps it (and mail goes)
+		"dev@l\u0131sts.example.org":           false, // U+0131, dotless i: another domain
 		"dev@LISTS.EXAMPLE.ORG":                true,
 		"DEV@lists.EXAMPLE.org":                true,
 		"dev@lists.example.orG":                true,

@@ -194,7 +194,8 @@ func TestMemo(t *testing.T) {
 
 func TestAppendKey(t *testing.T) {
 	for _, m := range []string{"a@b.org", "Al.Ice@EXAMPLE.Org", "x@ÉCOLE.fr", "A@B@C.ORG", "no-at", "@", `"bob"@X.org`, `"a b"@X.org`,
-		"a@xn--bcher-kva.example", "a@XN--bcher-kva.example", "a@b.xn--p1ai", "a@axn--b.org"} {
+		"a@xn--bcher-kva.example", "a@XN--bcher-kva.example", "a@b.xn--p1ai", "a@axn--b.org",
+		"a@\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.org", "a@\u212Aexample.org", "a@bu\u0308cher.example"} {
 		if got := string(appendKey([]byte("junk"), []byte(m))); got != "junk"+addr.Key(m) {
 			t.Errorf("appendKey(%q) = %q; want %q", m, got[4:], addr.Key(m))
 		}
@@ -690,5 +691,26 @@ func TestChangeNoAddress(t *testing.T) {
 	d := list(t, map[string]string{listdir.Subscribers: "# none yet\n\n"})
 	if added, _, err := Change(d, listdir.Subscribers, []string{"carol@example.org"}, nil); added != 1 || err != nil {
 		t.Errorf("a file of a comment: Change = %d, %v; want 1 added", added, err)
+	}
+}
+
+// TestChangeSpellings: a domain spelt in characters that IDNA maps to
+// others (fullwidth letters, a decomposed accent) is the domain mail to
+// it reaches: the member of the plain spelling already, and removed
+// with it. Each was a member of its own, sent a copy of every post, and
+// left by mlm-unsub of the plain address, to go on receiving them.
+func TestChangeSpellings(t *testing.T) {
+	fullwidth := "bob@\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.org"
+	nfd := "ann@bu\u0308cher.example"
+	d := list(t, map[string]string{listdir.Subscribers: "bob@example.org\nann@b\u00fccher.example\n"})
+	if added, _, err := Change(d, listdir.Subscribers, []string{fullwidth, nfd}, nil); added != 0 || err != nil {
+		t.Errorf("Change(+%q, +%q) = %d added, %v; want both held already", fullwidth, nfd, added, err)
+	}
+	d = list(t, map[string]string{listdir.Subscribers: fullwidth + "\n" + nfd + "\ncarol@example.org\n"})
+	if _, removed, err := Change(d, listdir.Subscribers, nil, []string{"bob@EXAMPLE.org", "ann@xn--bcher-kva.example"}); removed != 2 || err != nil {
+		t.Errorf("Change(-bob, -ann) = %d removed, %v; want 2", removed, err)
+	}
+	if got, _ := all(t, d, listdir.Subscribers); strings.Join(got, " ") != "carol@example.org" {
+		t.Errorf("members %q; want carol@example.org alone", got)
 	}
 }
