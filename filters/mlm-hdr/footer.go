@@ -113,10 +113,14 @@ func attachment(vs []string) bool {
 // octets, one each, as an appended footer's are read: every charset mail
 // uses but UTF-16, UTF-32, UCS-2 and UCS-4 (two or four octets a
 // character), UTF-7 and HZ (where '+' or '~' shifts), and EBCDIC, by
-// any of their names. A charset it does not know is taken to.
+// any of their names, with an "x-" before them or none. A charset it does
+// not know is taken to.
 func asciiText(charset string) bool {
-	cs := ascii.Lower(charset)
-	for _, p := range []string{"utf-16", "utf16", "utf-32", "utf32", "ucs-2", "ucs2", "ucs-4", "ucs4", "iso-10646-ucs", "csunicode", "unicode", "csutf16", "csutf32", "utf-7", "utf7", "csutf7", "hz-gb", "ebcdic", "csebcdic", "ibm-thai", "csibmthai"} {
+	cs := strings.TrimPrefix(ascii.Lower(charset), "x-")
+	if cs == "unicode-1-1-utf-8" {
+		return true // UTF-8, by an old name of IANA's
+	}
+	for _, p := range []string{"utf-16", "utf16", "utf-32", "utf32", "ucs-2", "ucs2", "ucs-4", "ucs4", "iso-10646-ucs", "csucs4", "10646-1:1993", "csunicode", "unicode", "csutf16", "csutf32", "utf-7", "utf7", "csutf7", "hz-gb", "ebcdic", "csebcdic", "ibm-thai", "csibmthai"} {
 		if strings.HasPrefix(cs, p) {
 			return false
 		}
@@ -184,7 +188,7 @@ func (ft footing) copy(w io.Writer, body io.Reader, br *bufio.Reader, l *list, e
 func lines(s, eol string) []byte { return []byte(strings.ReplaceAll(s, "\n", eol)) }
 
 // copyTail copies body to w and returns how many octets it copied and
-// the last of them (up to 3). To a stream.Writer the body goes as whole
+// the last of them (up to 6, as stream.Writer's Tail). To a stream.Writer the body goes as whole
 // encoded lines and the Writer says its tail; to anything else, through
 // a tail.
 func copyTail(w io.Writer, body io.Reader) (int64, string, error) {
@@ -203,15 +207,19 @@ func copyTail(w io.Writer, body io.Reader) (int64, string, error) {
 // tail is a writer that remembers the last octets written through it.
 type tail struct {
 	w    io.Writer
-	last []byte // at most 3 octets
+	last []byte // at most tailLen octets
 	n    int64
 }
+
+// tailLen is how many octets tail keeps: enough for a last line "-- "
+// with the line end before it and its own, CRLF.
+const tailLen = 6
 
 func (t *tail) Write(p []byte) (int, error) {
 	n, err := t.w.Write(p)
 	t.n += int64(n)
-	t.last = append(t.last, p[max(0, n-3):n]...)
-	t.last = t.last[max(0, len(t.last)-3):]
+	t.last = append(t.last, p[max(0, n-tailLen):n]...)
+	t.last = t.last[max(0, len(t.last)-tailLen):]
 	return n, err
 }
 
@@ -239,8 +247,10 @@ func fixedLines(footer string) string {
 // quoted-printable body a last line ending in a soft line break ("=",
 // which transport padding may follow) gets a hard one first, so the
 // footer does not join it. In format=flowed text (flowed) a last line
-// ending in a space, a flowed line, gets an empty line after it, which
-// ends its paragraph, so the footer does not join that either.
+// ending in a space (decoded, across soft breaks), a flowed line, gets
+// an empty line after it, which ends its paragraph, so the footer does
+// not join that either; the signature separator "-- " is no flowed line
+// (RFC 3676 section 4.3).
 func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp, flowed bool) error {
 	// The last line has no line end (and ends in a CR); it ends in a
 	// soft break, or it is a flowed line.
@@ -260,7 +270,8 @@ func appendFooter(w io.Writer, body io.Reader, footer, eol string, qp, flowed bo
 		n, last, err = copyTail(w, body)
 		open, cr = n > 0 && !strings.HasSuffix(last, "\n"), strings.HasSuffix(last, "\r")
 		line := strings.TrimSuffix(strings.TrimSuffix(last, "\n"), "\r")
-		flowing = flowed && strings.HasSuffix(line, " ")
+		sig := strings.HasSuffix(line, "\n-- ") || line == "-- " && int64(len(last)) == n
+		flowing = flowed && strings.HasSuffix(line, " ") && !sig
 		if n > 0 && !open {
 			eol = "\n"
 			if strings.HasSuffix(last, "\r\n") {
@@ -304,12 +315,20 @@ type qpTail struct {
 	last      byte   // the last octet, if n > 0
 	eol       string // the ending of the last line that has one, "" if none has
 	cur, prev byte   // the last octet but space, tab and CR of the line, and of the line before
-	// The last 4 octets of the line up to its last octet but space, tab
-	// and CR (transport padding after it aside), and of the line before;
-	// spaces, tabs and CRs not yet followed by another octet.
-	end, prevEnd [4]byte
-	pad          [3]byte
-	npad         int
+	// The last 5 octets of the line up to its last octet but space, tab
+	// and CR (transport padding after it aside), and how many it has
+	// (at most 6: enough to tell "--=20" from a longer line); spaces,
+	// tabs and CRs not yet followed by another octet.
+	end  [5]byte
+	nend int
+	pad  [3]byte
+	npad int
+	// Of the decoded line a soft line break continues, whether it has
+	// text yet and whether that ends in a space (open, space); of the
+	// last decoded line ended, whether it ends in a space and is no
+	// signature separator ("-- ", RFC 3676 section 4.3): a flowed line
+	// (flowedEnd).
+	open, space, flowedEnd bool
 }
 
 func (t *qpTail) Write(p []byte) (int, error) {
@@ -321,8 +340,13 @@ func (t *qpTail) Write(p []byte) (int, error) {
 			if i > 0 && p[i-1] == '\r' || i == 0 && t.n > 0 && t.last == '\r' {
 				t.eol = "\r\n"
 			}
+			if flowed, soft := t.decoded(); soft {
+				t.open, t.space = t.open || t.nend > 1, flowed
+			} else {
+				t.flowedEnd, t.open, t.space = flowed, false, false
+			}
 			t.prev, t.cur = t.cur, 0
-			t.prevEnd, t.end, t.npad = t.end, [4]byte{}, 0
+			t.end, t.nend, t.npad = [5]byte{}, 0, 0
 		case ' ', '\t', '\r':
 			copy(t.pad[:], t.pad[1:])
 			t.pad[2] = c
@@ -346,21 +370,35 @@ func (t *qpTail) Write(p []byte) (int, error) {
 // push appends c to the line's end.
 func (t *qpTail) push(c byte) {
 	copy(t.end[:], t.end[1:])
-	t.end[3] = c
+	t.end[4] = c
+	t.nend = min(t.nend+1, 6)
+}
+
+// decoded says of the line so far (its transport padding aside)
+// whether it ends in a soft line break, and whether the decoded line it
+// ends or continues then ends in a space and is no signature separator:
+// its last text is a space ("=20", or a space before a soft break), or,
+// if it adds none, the text before it on the decoded line did.
+func (t *qpTail) decoded() (flowed, soft bool) {
+	s := string(t.end[5-min(t.nend, 5):])
+	s, soft = strings.CutSuffix(s, "=")
+	if s == "" {
+		return t.space, soft // no text of its own
+	}
+	if !soft && !t.open && t.nend == 5 && s == "--=20" {
+		return false, false // the signature separator, whole on its line
+	}
+	return strings.HasSuffix(s, "=20") || soft && strings.HasSuffix(s, " "), soft
 }
 
 // spaceEnd reports whether the body's last line, decoded, ends in a
-// space: in "=20", or in a space or "=20" before a soft line break.
+// space, and is no signature separator: a flowed line.
 func (t *qpTail) spaceEnd() bool {
-	e := t.end
 	if t.last == '\n' {
-		e = t.prevEnd
+		return t.flowedEnd
 	}
-	s := string(bytes.TrimLeft(e[:], "\x00"))
-	if s, ok := strings.CutSuffix(s, "="); ok {
-		return strings.HasSuffix(s, " ") || strings.HasSuffix(s, "=20")
-	}
-	return strings.HasSuffix(s, "=20")
+	flowed, _ := t.decoded()
+	return flowed
 }
 
 // soft reports whether the body's last line ends in a soft line break.

@@ -90,6 +90,8 @@ func FuzzFooter(f *testing.F) {
 		"Subject: x\r\n\r\nhi",
 		"Subject: x\r\n\r\nhi\r",
 		"Content-Type: text/plain; format=flowed\n\nflowed \n",
+		"Content-Type: text/plain; format=flowed\nContent-Transfer-Encoding: quoted-printable\n\nflowed =\n\n",
+		"Content-Type: text/plain; format=flowed\n\nx\n-- \n",
 		"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\nabc=\n",
 		"Content-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nx =3D y=20",
 		"Content-Type: multipart/mixed; boundary=b\n\n--b\n\nx\n--b--\n",
@@ -143,11 +145,21 @@ func FuzzFooter(f *testing.F) {
 		ct := outHdr.Fields.Get("Content-Type")
 		if post == 0 && !strings.Contains(ct, "multipart") {
 			// Appended: a quoted-printable body still decodes as it did.
+			text, err := []byte(outBody), error(nil)
 			if strings.EqualFold(outHdr.Fields.Get("Content-Transfer-Encoding"), "quoted-printable") {
 				was, err1 := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
 				now, err2 := io.ReadAll(quotedprintable.NewReader(strings.NewReader(outBody)))
 				if err1 == nil && (err2 != nil || !bytes.HasPrefix(bytes.ReplaceAll(now, []byte("\r\n"), []byte("\n")), bytes.ReplaceAll(was, []byte("\r\n"), []byte("\n")))) {
 					t.Fatalf("%q became %q: decodes to %q (%v); was %q", m, got, now, err2, was)
+				}
+				text, err = now, err1
+			}
+			// Flowed text: the footer's lines read as its own, none
+			// joined to the body's last paragraph.
+			if mt, params, perr := mimewalk.ParseType(ct); err == nil && perr == nil && mt == "text/plain" && strings.EqualFold(params["format"], "flowed") {
+				lines := unflow(strings.ReplaceAll(string(text), "\r\n", "\n"), strings.EqualFold(params["delsp"], "yes"))
+				if len(lines) < 2 || lines[len(lines)-2] != "-- " || lines[len(lines)-1] != "footer" {
+					t.Fatalf("%q became %q: its text reads as %q, the footer not on lines of its own", m, got, lines)
 				}
 			}
 			if !strings.HasSuffix(added, "footer\n") && !strings.HasSuffix(added, "footer\r\n") {

@@ -240,14 +240,16 @@ func TestFooterReadsRight(t *testing.T) {
 		// table of pages had left out
 		"IBM803", "IBM1166", "CP4517", "csIBM4899", "IBM-9030",
 		// and by the CCSID aliases IANA's registry gives them
-		"CCSID01140", "ccsid00924"} {
+		"CCSID01140", "ccsid00924",
+		// UCS-4 by IANA's other names, and UTF-16 by Java's (a review)
+		"csUCS4", "10646-1:1993", "x-UTF-16LE-BOM"} {
 		m := "Content-Type: text/plain; charset=" + cs + "\nContent-Transfer-Encoding: 8bit\n\n" + ebcdic
 		if got := filter(t, &args{Dir: dir}, m); !strings.HasSuffix(got, "\n\n"+ebcdic) {
 			t.Errorf("charset %s: %q; want the body unchanged", cs, got)
 		}
 	}
 	// ASCII's: the IBM PC pages are no EBCDIC.
-	for _, cs := range []string{"iso-8859-1", "IBM437", "cp850", "csPC850Multilingual", "windows-1252", "cp1252", "IBM00858", "CCSID00858", "koi8-r"} {
+	for _, cs := range []string{"iso-8859-1", "IBM437", "cp850", "csPC850Multilingual", "windows-1252", "cp1252", "IBM00858", "CCSID00858", "koi8-r", "UNICODE-1-1-UTF-8"} {
 		m := "Content-Type: text/plain; charset=" + cs + "\n\nhi\n"
 		if got := filter(t, &args{Dir: dir}, m); !strings.HasSuffix(got, "\nhi\n"+footer) {
 			t.Errorf("charset %s: %q; want the footer appended", cs, got)
@@ -294,6 +296,16 @@ func TestFooterFlowed(t *testing.T) {
 		{"quoted-printable, space before a soft break", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld =\n", []string{"Hello world "}},
 		{"quoted-printable, =20 before a soft break", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld=20=  \n", []string{"Hello world "}},
 		{"quoted-printable, fixed last line", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld  \n", []string{"Hello world"}},
+		// Python's encoder: a soft break after the space, then the
+		// hard line end on a line of its own.
+		{"quoted-printable, soft break then an empty line", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld =\n\n", []string{"Hello world "}},
+		{"quoted-printable, soft breaks alone", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld=20=\n=\n \n", []string{"Hello world "}},
+		{"quoted-printable, soft break then text", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld =\nend\n", []string{"Hello world end"}},
+		// The signature separator is no flowed line (RFC 3676 section
+		// 4.3): no empty line after it.
+		{"signature separator last", "text/plain; format=flowed", "7bit", "Hello\n-- \n", []string{"Hello", "-- "}},
+		{"quoted-printable, signature separator last", "text/plain; format=flowed", "quoted-printable", "Hello\n--=20\n", []string{"Hello", "-- "}},
+		{"quoted-printable, a longer line ending -- ", "text/plain; format=flowed", "quoted-printable", "Hello\nx--=20\n", []string{"Hello", "x-- "}},
 	} {
 		m := "Content-Type: " + tc.ct + "\nContent-Transfer-Encoding: " + tc.cte + "\n\n" + tc.body
 		_, body, _ := strings.Cut(filter(t, &args{Dir: dir}, m), "\n\n")

@@ -734,7 +734,7 @@ func checkPassOn(t *testing.T, s []byte) {
 		}
 		if want == nil && name != "encoded" {
 			for i, rec := range recs {
-				if tail := rec.msg[max(0, len(rec.msg)-3):]; tails[i] != string(tail) {
+				if tail := rec.msg[max(0, len(rec.msg)-tailLen):]; tails[i] != string(tail) {
 					t.Fatalf("%s: record %d: Tail %q, want %q", name, i, tails[i], tail)
 				}
 			}

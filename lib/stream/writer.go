@@ -62,12 +62,14 @@ const (
 	keptLen   = 256
 )
 
-// tailLen is how many of the message's last octets Tail keeps.
-const tailLen = 3
+// tailLen is how many of the message's last octets Tail keeps: enough
+// for a last line "-- " with the line end before it and its own, CRLF.
+const tailLen = 6
 
-// Tail returns the last octets (up to 3) of the message written so far
+// Tail returns the last octets (up to 6) of the message written so far
 // in this record, for a stage that appends to it (a footer must start on
-// a line of its own). It is valid until the next call on w, and says
+// a line of its own, and after a paragraph of flowed text that its last
+// line may leave open). It is valid until the next call on w, and says
 // nothing after WriteEncoded.
 func (w *Writer) Tail() []byte { return w.tail }
 
