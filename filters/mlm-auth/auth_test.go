@@ -679,6 +679,47 @@ func TestHoldNoticeCookies(t *testing.T) {
 	}
 }
 
+// TestHoldNoticeHeldBefore: a post held by a try before this one, whose
+// notice could not be queued then, gets a notice whose time to answer
+// runs from when it was held, as mlm-moderate's expire counts it: its
+// cookies and its date ran from the try again, past the expire that
+// dropped the post, and an answer in time was refused (a review).
+func TestHoldNoticeHeldBefore(t *testing.T) {
+	dir := openList(t)
+	if err := os.WriteFile(filepath.Join(dir, "modexpire"), []byte("3600\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Held half an hour before, as the try before left it.
+	heldAt := time.Unix(1764417600-1800, 0)
+	held := filepath.Join(dir, "queue", "hold", "new", "p1")
+	if err := os.WriteFile(held, []byte("MLM1 p1\nS <a@example.org>\n:Subject: x\n:\n:body\nE 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(held, heldAt, heldAt); err != nil {
+		t.Fatal(err)
+	}
+	authPost(t, dir, "p1", "From: a@example.org\nPrecedence: bulk\nSubject: x\n\nbody\n")
+	n, err := os.ReadFile(filepath.Join(dir, "queue", "outgoing", "new", "p1.n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := heldAt.Add(time.Hour)
+	if !bytes.Contains(n, []byte("dropped after "+until.UTC().Format(time.RFC1123))) {
+		t.Errorf("the notice does not say the post is dropped after %s:\n%s", until.UTC().Format(time.RFC1123), n)
+	}
+	m := regexp.MustCompile(`\n:  dev-accept\+([0-9a-z]+-[a-z2-7]{16})@lists\.example\.org\n`).FindSubmatch(n)
+	if m == nil {
+		t.Fatalf("no accept address in the notice:\n%s", n)
+	}
+	key := []byte("0123456789abcdef0123456789abcdef")
+	if err := cookie.Check(key, "accept", "dev@lists.example.org", "p1", string(m[1]), until.Add(time.Second)); err != cookie.ErrExpired {
+		t.Errorf("the accept cookie a second after the held post expires: %v; want expired", err)
+	}
+	if err := cookie.Check(key, "accept", "dev@lists.example.org", "p1", string(m[1]), until); err != nil {
+		t.Errorf("the accept cookie when the held post expires: %v; want good", err)
+	}
+}
+
 // TestApprovedWithoutPassword: on a list without a password an Approved
 // field means nothing: a member's post with one passes, as without it.
 func TestApprovedWithoutPassword(t *testing.T) {

@@ -60,7 +60,16 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 	if err != nil {
 		return err
 	}
-	until := now.Add(holdFor)
+	// The time to answer runs from when the post was held, as
+	// mlm-moderate's expire counts it (the held record's time): a try
+	// again after the notice could not be queued finds the post held
+	// already, maybe days before, and a notice and cookies that ran from
+	// now would outlive it.
+	held := now
+	if t, ok := d.Queue(listdir.Hold).Time(p.h.ID); ok && t.Before(now) {
+		held = t
+	}
+	until := held.Add(holdFor)
 	accept := d.CommandAddress("accept") // dev-accept@host
 	local, domain, _ := strings.Cut(accept, "@")
 	acceptAt := local + "+" + cookie.Make(key, "accept", d.Address(), p.h.ID, until) + "@" + domain

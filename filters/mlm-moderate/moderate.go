@@ -310,12 +310,12 @@ func settledAlready(d *listdir.Dir, action, id string) error {
 // list prints the held posts, one per line: id, time held, sender,
 // reason, subject, separated by tabs.
 func list(hold *queue.Queue, out io.Writer) error {
-	ids, err := hold.Ready(time.Time{}, true)
+	ids, strays, err := hold.Scan(time.Time{}, true)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(out)
-	code := sysexit.OK // of the posts that cannot be described: 75 before 65
+	code := reportStrays(strays) // and of the posts that cannot be described: 75 before 65
 	for _, id := range ids {
 		line, err := describe(filepath.Join(hold.Path, "new", id))
 		if errors.Is(err, os.ErrNotExist) {
@@ -335,6 +335,21 @@ func list(hold *queue.Queue, out io.Writer) error {
 		return sysexit.Temp(err)
 	}
 	return sysexit.Silent(code)
+}
+
+// reportStrays names on standard error each file of the hold queue that
+// is no regular file, so no record (a FIFO, a symbolic link: see
+// mlm-listdir(5)), and returns 65 if there is one: list and expire, run
+// by an operator and by cron, say so where nothing else would, since
+// mlm-run does not run the hold queue.
+func reportStrays(strays []string) int {
+	for _, s := range strays {
+		sysexit.Report(os.Stderr, prog, sysexit.Errorf(sysexit.DataErr, "%s: not a regular file, so no held post; take it away", s))
+	}
+	if len(strays) > 0 {
+		return sysexit.DataErr
+	}
+	return sysexit.OK
 }
 
 // describe is list's line for one held post.
@@ -384,11 +399,11 @@ func expire(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	ids, err := hold.Ready(now.Add(-holdFor), false)
+	ids, strays, err := hold.Scan(now.Add(-holdFor), false)
 	if err != nil {
 		return err
 	}
-	code := sysexit.OK // of the posts that could not be expired: 75 before 65
+	code := reportStrays(strays) // and of the posts that could not be expired: 75 before 65
 	for _, id := range ids {
 		// One gone meanwhile, one being dealt with and one not yet
 		// settled in the incoming queue are left to the next expire.

@@ -203,6 +203,21 @@ func (q *Queue) Has(id string) bool {
 	return false
 }
 
+// Time returns the time of the record id waiting in new/, by which
+// Ready orders it and tells whether its time has come (its file's
+// modification time: when it was put, or the notBefore it was put
+// with), and true; false if it is not waiting there.
+func (q *Queue) Time(id string) (time.Time, bool) {
+	if checkName(id) != nil {
+		return time.Time{}, false
+	}
+	info, err := os.Lstat(filepath.Join(q.dir(newDir), id))
+	if err != nil || !info.Mode().IsRegular() {
+		return time.Time{}, false
+	}
+	return info.ModTime(), true
+}
+
 // Names returns the names of the files in new/, cur/ and bad/: the ids
 // of the records the queue holds, waiting, claimed or failed (and, in
 // bad/, their reasons), some twice. It reads new/ before cur/ and then
@@ -293,8 +308,8 @@ func (q *Queue) Claim(id string, now time.Time, flush bool) (*Item, error) {
 		return nil, nil
 	}
 	f, err := openRecord(filepath.Join(q.dir(newDir), id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENAMETOOLONG) {
+		return nil, nil // (a name too long for the file system is none of its files)
 	}
 	if err != nil {
 		return nil, sysexit.Temp(err)
