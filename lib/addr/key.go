@@ -88,9 +88,10 @@ func DomainKey(d string) string {
 }
 
 // aLabelKeys are the keys DomainKey made lately of domains with
-// A-labels or characters outside ASCII, by the domain in lower case: a list's members are in few
-// domains, and decoding one domain costs a microsecond and a dozen
-// allocations, for each of a million recipients in each stage.
+// A-labels or characters outside ASCII, by the domain in lower case: a
+// list's members are in few domains, and mapping or decoding one domain
+// costs a microsecond and a dozen allocations, for each of a million
+// recipients in each stage.
 var aLabelKeys struct {
 	sync.Mutex
 	m map[string]string
