@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,17 +40,47 @@ func TestExampleMaildropSystemUser(t *testing.T) {
 	os.Chown(filter, 65534, 65534)
 	filepath.Walk(list, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
 	// As Postfix's local(8) runs a mailbox_command: the user's login
-	// shell in SHELL.
-	cmd := exec.Command(maildrop, "-f", "alice@example.org", filter)
-	cmd.Dir = filepath.Dir(list)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "SHELL=/usr/sbin/nologin", "MLMBIN=" + binDir, "LIST=" + list}
-	cmd.Stdin = strings.NewReader(smallPost)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	if err != nil || len(out) != 0 {
-		t.Errorf("maildrop as nobody: %v, output %q; want exit 0 and none", err, out)
-	}
-	if n := mlmtest.Names(t, filepath.Join(list, "queue", "incoming", "new")); len(n) != 1 {
-		t.Errorf("incoming/new = %v; want the post", n)
+	// shell in SHELL. The sender as the MTA gives it: -f, or SENDER,
+	// empty for a bounce, which maildrop's FROM (the message's own
+	// Return-Path without -f) does not stand in for: such a bounce was
+	// taken for the member's post.
+	const bounce = "Return-Path: <bob@example.org>\nFrom: MAILER-DAEMON@example.net\nSubject: failure\n\nundeliverable\n"
+	for _, c := range []struct {
+		name      string
+		args, env []string
+		msg, want string
+	}{
+		{"-f", []string{"-f", "alice@example.org"}, nil, smallPost, "S <alice@example.org>"},
+		{"SENDER", nil, []string{"SENDER=carol@example.org"}, bounce, "S <carol@example.org>"},
+		{"SENDER empty", nil, []string{"SENDER="}, bounce, "S <>"},
+		{"-f MAILER-DAEMON", []string{"-f", "MAILER-DAEMON"}, nil, bounce, "S <>"},
+	} {
+		incoming := filepath.Join(list, "queue", "incoming", "new")
+		before := mlmtest.Names(t, incoming)
+		cmd := exec.Command(maildrop, append(c.args, filter)...)
+		cmd.Dir = filepath.Dir(list)
+		cmd.Env = append([]string{"PATH=/usr/bin:/bin", "SHELL=/usr/sbin/nologin", "MLMBIN=" + binDir, "LIST=" + list}, c.env...)
+		cmd.Stdin = strings.NewReader(c.msg)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err != nil || len(out) != 0 {
+			t.Errorf("%s: maildrop as nobody: %v, output %q; want exit 0 and none", c.name, err, out)
+		}
+		after := mlmtest.Names(t, incoming)
+		if len(after) != len(before)+1 {
+			t.Fatalf("%s: incoming/new = %v; want the post added", c.name, after)
+		}
+		for _, n := range after {
+			if slices.Contains(before, n) {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(incoming, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), "\n"+c.want+"\n") {
+				t.Errorf("%s: the record has no %q:\n%s", c.name, c.want, b)
+			}
+		}
 	}
 }

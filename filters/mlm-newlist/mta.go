@@ -119,9 +119,11 @@ ADDRESS=${ADDRESS:-{ADDRESS}}
 `,
 
 	"maildrop": `# maildrop, as ~/.mailfilter of {USER} (examples/maildrop/mailfilter);
-# the MTA runs it as maildrop -f "$SENDER", and keeps the message when
-# mlm-accept fails with 75 (and bounces it on 64, 65, 67 and 77); the
-# command runs with this SHELL, not the user's login shell.
+# the MTA runs it with the sender in SENDER, empty for the null sender,
+# or as maildrop -f "$SENDER", and keeps the message when mlm-accept
+# fails with 75 (and bounces it on 64, 65, 67 and 77); the command runs
+# with this SHELL, not the user's login shell, and the shell, not
+# maildrop, tells a SENDER set empty (a bounce) from none.
 SHELL="/bin/sh"
 {MLMBIN}if ($MLMBIN ne "")
 {
@@ -135,11 +137,7 @@ if ($ADDRESS eq "")
 {
 	ADDRESS="{ADDRESS}"
 }
-if ($SENDER eq "")
-{
-	SENDER="$FROM"
-}
-to "| mlm-accept -r $ADDRESS $LIST"
+to '| SENDER="${SENDER-$FROM}" exec mlm-accept -r "$ADDRESS" "$LIST"'
 `,
 }
 
