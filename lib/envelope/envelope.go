@@ -5,6 +5,7 @@
 package envelope
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,9 +22,16 @@ func IsFromLine(line []byte) bool { return len(line) >= 5 && string(line[:5]) ==
 // first line, or as much of the message as there is) starts with a From_
 // line that an MTA added. "From :", the obsolete syntax of the From field
 // (RFC 5322 section 4.5.6), is the message's own first line, not one; so
-// is "From " with nothing but white space in b after it.
+// is "From " with nothing but white space after it on its line, and a
+// first line with a CR in it before its end, of a message whose lines
+// end in CR alone, which no mbox writer makes: taken for one, it would
+// be the whole message.
 func StartsWithFromLine(b []byte) bool {
-	if !IsFromLine(b) {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	if !IsFromLine(b) || bytes.IndexByte(b, '\r') >= 0 {
 		return false
 	}
 	rest := strings.TrimLeft(string(b[5:]), " \t")
@@ -41,6 +49,9 @@ func ParseFromLine(line []byte) (string, error) {
 	s, _ := splitFromLine(line)
 	if s != "" && NullSender(s) == "" {
 		return "", nil
+	}
+	if _, dated := FromLineTime(line); s == "" && dated {
+		return "", nil // "From  date": the null sender, as procmail -f '' writes it
 	}
 	if m, ok := strings.CutPrefix(s, "<"); ok {
 		if s, ok = strings.CutSuffix(m, ">"); !ok {

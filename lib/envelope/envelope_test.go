@@ -11,6 +11,7 @@ func TestParseFromLine(t *testing.T) {
 		"From \"john smith\"@example.org  Sat Nov 28":       `"john smith"@example.org`,
 		"From <\"a >b\"@x.y> Sat":                           `"a >b"@x.y`,
 		"From \"a,b\"@example.org Sat":                      `"a,b"@example.org`,
+		"From  Sat Dec  5 01:29:33 2026\n":                  "", // procmail -f ''
 	}
 	for in, want := range good {
 		if got, err := ParseFromLine([]byte(in)); err != nil || got != want {
@@ -64,6 +65,11 @@ func TestStartsWithFromLine(t *testing.T) {
 		"From : Alice <alice@example.org>\n":                 false, // RFC 5322 §4.5.6
 		"From \t: Alice\n":                                   false,
 		"From    ":                                           false,
+		"From \nSubject: x\n":                                false, // white space alone on its line
+		"From \r\nSubject: x\r\n":                            false,
+		"From \t\n":                                          false,
+		"From a@b.c Sat Dec  5 10:00:00 2026\rSubject: x\r":  false, // lines that end in CR alone
+		"From a@b.c Sat Dec  5 10:00:00 2026\r\nSubject: x":  true,
 		"From: Alice\n":                                      false,
 		"From":                                               false,
 		"Subject: x\n":                                       false,
