@@ -187,6 +187,16 @@ func header(a *args, env envelope.MTA, d *listdir.Dir, now time.Time) (*stream.H
 		sender = envelope.NullSender(*a.Sender)
 	}
 	sp, err := stream.NewPath(sender, true)
+	if err != nil && a.Sender == nil {
+		// qmail and Exim hand a quoted local part over without its
+		// quotes ("john smith@example.org" for "\"john
+		// smith\"@example.org"): the same mailbox, quoted again.
+		if q := addr.Quoted(sender); q != sender {
+			if p, qerr := stream.NewPath(q, true); qerr == nil {
+				sp, err = p, nil
+			}
+		}
+	}
 	if err != nil {
 		return nil, "", sysexit.WithDSN(sysexit.DataErr, "5.1.7", err)
 	}
