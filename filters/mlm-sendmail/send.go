@@ -745,15 +745,18 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		s.lost(o, lost)
 	}
 	if n := len(todo) + len(carry); n > 0 {
-		if refused != nil || s.a.Retry && s.expired(j.h) {
+		// Past the lifetime, a recipient no relay would take fails as
+		// one a relay kept deferring does; else a relay pool that
+		// never answers (or a STARTTLS that none offers) kept the
+		// record for ever, a retry record or, never taken at all, the
+		// outgoing queue's, and nobody was told.
+		over := s.a.Retry && s.expired(j.h) || !s.a.Retry && s.neverTaken(j.h)
+		if refused != nil || over {
 			// A relay refused MAIL (a full disk, a rate limit, a sender
 			// it will not take for now) and no other took them: the
 			// recipients are deferred, to a retry record and its
 			// lifetime; else the record came back whole, and never
-			// expired. And past the lifetime, a recipient no relay
-			// would take fails as one a relay kept deferring does;
-			// else a relay pool that never answers kept the record
-			// for ever.
+			// expired.
 			reply := smtpout.Reply{Code: 451, Enhanced: "4.4.1", Text: "no relay took it"}
 			switch {
 			case refused != nil && refused.Reply.Code < 500:
@@ -764,6 +767,9 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 				reply.Text += ": " + sysexit.OneLine(refused.Error())
 			case why != nil:
 				reply.Text += ": " + sysexit.OneLine(why.Error())
+			}
+			if over && !s.a.Retry {
+				reply = lifetimeOver(reply) // (with -R, outcomes fails them)
 			}
 			res := smtpout.All(append(slices.Clone(carry), todo...), reply)
 			oerr := s.outcomes(l, j, post, res, &o.deferred)
@@ -1063,6 +1069,38 @@ func (s *sender) expired(h *stream.Header) bool {
 	return err == nil && s.now.Sub(time.Unix(t, 0)) > s.a.Lifetime
 }
 
+// neverTaken reports a record of the outgoing queue (no -R) that has
+// waited there longer than the lifetime since a stage last made it: the
+// latest of its received time and its traces' (stage:unix-time, as
+// mlm-stream(5) has them; mlm-members' expansion, an approval days
+// after the post came), so that a post that goes out late has the whole
+// lifetime. Its recipients no relay has taken in all that time fail. A
+// record with no such time never does.
+func (s *sender) neverTaken(h *stream.Header) bool {
+	var at int64
+	for _, a := range h.Attrs {
+		v := a.Value
+		switch a.Name {
+		case "received":
+		case "trace":
+			_, v, _ = strings.Cut(v, ":")
+			v, _, _ = strings.Cut(v, ":")
+		default:
+			continue
+		}
+		if t, err := strconv.ParseInt(v, 10, 64); err == nil && t > at {
+			at = t
+		}
+	}
+	return at > 0 && s.now.Sub(time.Unix(at, 0)) > s.a.Lifetime
+}
+
+// lifetimeOver is the reply a recipient fails with whose lifetime ran
+// out while it was deferred, r the last it had.
+func lifetimeOver(r smtpout.Reply) smtpout.Reply {
+	return smtpout.Reply{Code: 550, Enhanced: "5.4.7", Text: "delivery time expired; last reply: " + r.String()}
+}
+
 // bounce writes a record for bounce processing to the bounces queue:
 // the failed recipient, the server's reply and its enhanced code.
 func (s *sender) bounce(j *job, r smtpout.Result) error {
@@ -1076,7 +1114,7 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 	i := j.pos[r.Rcpt.Mailbox]
 	reply := r.Reply
 	if reply.Code < 500 {
-		reply = smtpout.Reply{Code: 550, Enhanced: "5.4.7", Text: "delivery time expired; last reply: " + r.Reply.String()}
+		reply = lifetimeOver(reply)
 	}
 	status := reply.Enhanced
 	if status == "" {

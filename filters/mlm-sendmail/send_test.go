@@ -332,6 +332,50 @@ func TestRetryNoRelayExpires(t *testing.T) {
 	}
 }
 
+// TestOutgoingNoRelayExpires: a record of the outgoing queue that no
+// relay ever takes (none answers) waits, as before, but past the
+// lifetime since a stage last made it (received, or the latest trace:
+// an approval, an expansion) its recipients fail for good, with a
+// bounce record, as a retry record's do: it stayed in queue/outgoing for
+// ever, and nobody was told (a review). A post approved late has the
+// whole lifetime from its approval.
+func TestOutgoingNoRelayExpires(t *testing.T) {
+	dir := list(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusing := l.Addr().String()
+	l.Close()
+	a := func() *args { return &args{Dir: dir, Relay: []string{refusing}, Timeout: time.Second} }
+	day := int64(24 * 3600)
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+day))
+	if out, err := send(t, a(), record("p3,1", "a@example.org", "b@example.org")); sysexit.Code(err) != sysexit.TempFail || out != "" {
+		t.Errorf("no relay, in the lifetime: %v, %q; want 75 and no retry record", err, out)
+	}
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+6*day))
+	approved := []stream.Attr{{Name: "trace", Value: fmt.Sprintf("mlm-moderate:%d:approved", 1795867200+5*day)},
+		{Name: "trace", Value: fmt.Sprintf("mlm-members:%d", 1795867200+5*day)}}
+	if out, err := send(t, a(), recordAttrs("p4,1", "Subject: x\n\nbody\n", approved, "c@example.org")); sysexit.Code(err) != sysexit.TempFail || out != "" {
+		t.Errorf("no relay, approved a day before: %v, %q; want 75 and no retry record", err, out)
+	}
+	if out, err := send(t, a(), record("p3,1", "a@example.org", "b@example.org")); err != nil || out != "" {
+		t.Errorf("no relay, past the lifetime: %v, retry record %q; want 0 and none", err, out)
+	}
+	for _, id := range []string{"p3,1,b1", "p3,1,b2"} {
+		b, _ := os.ReadFile(filepath.Join(dir, "queue", "bounces", "new", id))
+		if !bytes.Contains(b, []byte("A status=5.4.7\n")) || !bytes.Contains(b, []byte("no%20relay%20took%20it:%20")) {
+			t.Errorf("expiry bounce %s:\n%s", id, b)
+		}
+	}
+	if j, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p3")); string(j) != "F a@example.org\nF b@example.org\n" {
+		t.Errorf("journal %q", j)
+	}
+	if j, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p4")); len(j) > 0 {
+		t.Errorf("journal of the post approved late %q; want none", j)
+	}
+}
+
 // TestLifetimeFromDeferral: a post that goes out late (approved on the
 // sixth day of moderation) has its recipients' lifetime counted from
 // their first deferral, which the record of them says, not from its
@@ -599,6 +643,7 @@ func TestLostReply(t *testing.T) {
 // retry record until the whole batch has an outcome, so a later, larger
 // set of deferred recipients is never dropped as a duplicate record.
 func TestPartlyTried(t *testing.T) {
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+3600)) // in the lifetime of the records' "received"
 	dir := list(t)
 	srv := sinktest.Sink(t, smtpsink.Options{MaxRcpt: 1, Replies: rules(t, "a@*=451 4.3.0 later"), DropAfterRcpt: 2})
 	out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}, record("p9,1", "a@x.org", "b@x.org"))
@@ -613,6 +658,7 @@ func TestPartlyTried(t *testing.T) {
 }
 
 func TestRelayPool(t *testing.T) {
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+3600)) // in the lifetime of the records' "received"
 	dir := list(t)
 	refusing := func() string { // a port nobody listens on
 		l, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -688,6 +734,7 @@ func TestRelayRoundRobin(t *testing.T) {
 // takes nothing: the message never goes in clear, and the record waits
 // (75), nothing journaled.
 func TestStartTLSRequired(t *testing.T) {
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+3600)) // in the lifetime of the records' "received"
 	dir := list(t)
 	srv := sinktest.Sink(t, smtpsink.Options{})
 	_, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, StartTLS: true}, record("p1,1", "a@x.org"))
@@ -2198,6 +2245,7 @@ func TestRetrySameRcptTwoRecords(t *testing.T) {
 // retry record, whose lifetime ends them: not the record tried again
 // whole, for ever. A 5xx to MAIL, the session's, defers them too.
 func TestMailRefusedFailsOver(t *testing.T) {
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+3600)) // in the lifetime of the records' "received"
 	full := &smtpsink.Reply{Code: 452, Enhanced: "4.3.1", Text: "insufficient system storage"}
 	dir := list(t)
 	bad := sinktest.Sink(t, smtpsink.Options{MailReply: full})
@@ -2221,8 +2269,7 @@ func TestMailRefusedFailsOver(t *testing.T) {
 	if err != nil || !strings.Contains(out, "\nA deferred=452%204.3.1%20insufficient%20system%20storage\n") {
 		t.Errorf("one relay, refusing MAIL: %v, retry records %q; want 0 and one, deferred 452", err, out)
 	}
-	os.Setenv("MLM_NOW", fmt.Sprint(time.Now().Unix()+6*24*3600)) // past deferred-at's lifetime
-	defer os.Unsetenv("MLM_NOW")
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+3600+6*24*3600)) // past deferred-at's lifetime
 	if _, err := send(t, &args{Dir: dir, Relay: []string{bad.Addr()}, Retry: true}, out); err != nil {
 		t.Errorf("its retry, expired: %v", err)
 	}
@@ -2235,6 +2282,7 @@ func TestMailRefusedFailsOver(t *testing.T) {
 	}
 	// One relay refuses MAIL and the other is down: deferred whichever
 	// is tried last.
+	t.Setenv("MLM_NOW", fmt.Sprint(1795867200+3600))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
