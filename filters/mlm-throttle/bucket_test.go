@@ -289,6 +289,42 @@ func TestState(t *testing.T) {
 // TestStateFileReplaced: the state file stays open between records, but
 // one removed or replaced meanwhile is opened again, so that a throttle
 // keeps to the state the others see.
+// TestStateFileHuge: a state file larger than any list's buckets make
+// (here sparse, a valid line at its start) is read as none, its
+// buckets full, and written anew, small: it was read whole into memory
+// for every record (a review: 2 GB for a file of 1 GB).
+func TestStateFileHuge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "throttle")
+	if err := os.WriteFile(path, []byte("rcpt 7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, maxState+1); err != nil {
+		t.Fatal(err)
+	}
+	f := &fileStore{path: path, name: "state"}
+	defer func() {
+		if f.fd != nil {
+			f.fd.Close()
+		}
+	}()
+	err := f.update(func(st state) (int64, bool, error) {
+		if len(st) != 0 {
+			t.Errorf("a huge state file read as %v; want none", st)
+		}
+		st[keyRcpt] = 9 * sec
+		return 0, true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cap(f.buf) > 1<<20 {
+		t.Errorf("read into %d octets of memory", cap(f.buf))
+	}
+	if b, _ := os.ReadFile(path); string(b) != "rcpt 9\n" {
+		t.Errorf("state file written anew as %q", b)
+	}
+}
+
 func TestStateFileReplaced(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state", "throttle")
 	f := &fileStore{path: path, name: "state"}

@@ -84,12 +84,19 @@ func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
 		return f.fail(err)
 	}
 	defer syscall.Flock(int(f.fd.Fd()), syscall.LOCK_UN)
-	if int64(cap(f.buf)) < size {
-		f.buf = make([]byte, size)
+	read := size
+	if read > maxState {
+		// No list's buckets fill it (something else wrote it, a
+		// disk's fault made it): read as none, all full, and written
+		// anew, not read whole into memory for every record.
+		read = 0
+	}
+	if int64(cap(f.buf)) < read {
+		f.buf = make([]byte, read)
 	}
 	// io.EOF: the file is shorter than a moment ago, cut by a writer
 	// that does not lock; what is there is read.
-	k, err := f.fd.ReadAt(f.buf[:size], 0)
+	k, err := f.fd.ReadAt(f.buf[:read], 0)
 	if err != nil && err != io.EOF {
 		return f.fail(err)
 	}
@@ -108,6 +115,10 @@ func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
 	}
 	return nil
 }
+
+// maxState is the largest state file read: a line is some 40 octets, so
+// it holds a bucket for each of over a million domains.
+const maxState = 64 << 20
 
 // acquire opens the file if it is not open, locks it and returns its
 // size. A file removed or replaced since it was opened (the path names
