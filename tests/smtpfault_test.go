@@ -233,8 +233,9 @@ var sfThree = []string{"a@example.org", "b@example.org", "c@example.org"}
 
 // TestSMTPFaultNoSession: the relay gives no session (421 greeting,
 // connection refused, silence, a greeting late past -t): no recipient
-// is settled, no retry record is written, exit 75, so the queue runner
-// keeps the record and tries it again.
+// is settled, and every one is deferred, 451 4.4.1 and the reason, to a
+// retry record, whose lifetime then runs, exit 0 (the outgoing record
+// was kept, exit 75, and tried for ever, nobody told).
 func TestSMTPFaultNoSession(t *testing.T) {
 	tests := []struct {
 		fault string
@@ -251,24 +252,25 @@ func TestSMTPFaultNoSession(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.fault, func(t *testing.T) {
-			mlmtest.Fault(t, "smtp", "mlm-sendmail: "+tc.fault, "exit 75, record kept for the queue runner; nothing settled, no retry record")
+			mlmtest.Fault(t, "smtp", "mlm-sendmail: "+tc.fault, "all deferred 451 4.4.1 to a retry record, exit 0; nothing settled")
 			dir := sfList(t, tc.addr(t))
 			o := sfSend(t, dir, sfRecord(sfThree...), sfQuick...)
-			o.check(t, 75, "", "", "")
-			if !strings.Contains(o.stderr, "3 recipients not tried") {
-				t.Errorf("stderr %q", o.stderr)
+			o.check(t, 0, strings.Join(sfThree, " "), "", "")
+			if !strings.HasPrefix(o.reason, "451 4.4.1 no relay took it: ") {
+				t.Errorf("deferred=%q", o.reason)
 			}
 		})
 	}
 }
 
 // TestSMTPFaultSlowMail: the reply to MAIL comes after -t: as with no
-// session, exit 75 and nothing settled; the server accepted nothing.
+// session, all deferred to a retry record, nothing settled; the server
+// accepted nothing.
 func TestSMTPFaultSlowMail(t *testing.T) {
-	mlmtest.Fault(t, "smtp", "mlm-sendmail: reply to MAIL delayed past -t", "exit 75, record kept; nothing settled, nothing accepted")
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: reply to MAIL delayed past -t", "all deferred 451 4.4.1 to a retry record, exit 0; nothing settled, nothing accepted")
 	s := sinktest.Sink(t, smtpsink.Options{Delay: time.Hour, DelayAt: "mail"})
 	o := sfSend(t, sfList(t, s.Addr()), sfRecord(sfThree...), sfQuick...)
-	o.check(t, 75, "", "", "")
+	o.check(t, 0, strings.Join(sfThree, " "), "", "")
 	if n := s.Counts().Transactions; n != 0 {
 		t.Errorf("server accepted %d transactions", n)
 	}
@@ -306,7 +308,7 @@ func TestSMTPFaultLostReply(t *testing.T) {
 }
 
 // TestSMTPFaultGarbled: garbled and over-long replies end the session
-// like a timeout: exit 75, nothing settled.
+// like a timeout: all deferred to a retry record, nothing settled.
 func TestSMTPFaultGarbled(t *testing.T) {
 	tests := []struct {
 		fault  string
@@ -330,18 +332,18 @@ func TestSMTPFaultGarbled(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.fault, func(t *testing.T) {
-			mlmtest.Fault(t, "smtp", "mlm-sendmail: "+tc.fault, "exit 75, record kept; nothing settled")
+			mlmtest.Fault(t, "smtp", "mlm-sendmail: "+tc.fault, "all deferred 451 4.4.1 to a retry record, exit 0; nothing settled")
 			o := sfSend(t, sfList(t, sfServe(t, tc.script)), sfRecord(sfThree...))
-			o.check(t, 75, "", "", "")
-			if !strings.Contains(o.stderr, "garbled reply") {
-				t.Errorf("stderr %q", o.stderr)
+			o.check(t, 0, strings.Join(sfThree, " "), "", "")
+			if !strings.Contains(o.reason, "garbled reply") {
+				t.Errorf("deferred=%q", o.reason)
 			}
 		})
 	}
 }
 
 // TestSMTPFaultOutOfStep: pipelined replies out of step, where the
-// client can see it: exit 75, no recipient in the journal (before the
+// client can see it: all deferred to a retry record, no recipient in the journal (before the
 // fix, a surplus reply made every recipient "delivered" without a
 // message). The second try, without PIPELINING, finds the script
 // waiting for the whole group, and times out (-t 1s).
@@ -355,11 +357,11 @@ func TestSMTPFaultOutOfStep(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.fault, func(t *testing.T) {
-			mlmtest.Fault(t, "smtp", "mlm-sendmail: pipelined replies out of step: "+tc.fault, "exit 75, record kept; no recipient delivered or failed")
+			mlmtest.Fault(t, "smtp", "mlm-sendmail: pipelined replies out of step: "+tc.fault, "all deferred 451 4.4.1 to a retry record, exit 0; no recipient delivered or failed")
 			o := sfSend(t, sfList(t, sfServe(t, tc.script)), sfRecord(sfThree...), sfQuick...)
-			o.check(t, 75, "", "", "")
-			if !strings.Contains(o.stderr, "reply out of sequence") {
-				t.Errorf("stderr %q", o.stderr)
+			o.check(t, 0, strings.Join(sfThree, " "), "", "")
+			if !strings.Contains(o.reason, "reply out of sequence") && !strings.Contains(o.stderr, "reply out of sequence") {
+				t.Errorf("deferred=%q; stderr %q", o.reason, o.stderr)
 			}
 		})
 	}

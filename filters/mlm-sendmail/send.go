@@ -745,18 +745,17 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		s.lost(o, lost)
 	}
 	if n := len(todo) + len(carry); n > 0 {
-		// Past the lifetime, a recipient no relay would take fails as
-		// one a relay kept deferring does; else a relay pool that
-		// never answers (or a STARTTLS that none offers) kept the
-		// record for ever, a retry record or, never taken at all, the
-		// outgoing queue's, and nobody was told.
-		over := s.a.Retry && s.expired(j.h) || !s.a.Retry && s.neverTaken(j.h)
-		if refused != nil || over {
-			// A relay refused MAIL (a full disk, a rate limit, a sender
-			// it will not take for now) and no other took them: the
-			// recipients are deferred, to a retry record and its
-			// lifetime; else the record came back whole, and never
-			// expired.
+		if refused != nil || !s.a.Retry || s.expired(j.h) {
+			// No relay took them: none answered, each broke off, none
+			// offered the STARTTLS -S asks, or one refused MAIL (a full
+			// disk, a rate limit, a sender it will not take for now).
+			// Out of the outgoing queue, the recipients are deferred,
+			// to a retry record and its lifetime, counted from now, as
+			// a relay's 4xx defers them; else the record came back
+			// whole, and never expired: a list whose relays were gone
+			// kept its posts in queue/outgoing for ever, and nobody
+			// was told. Past the lifetime, a recipient no relay would
+			// take fails as one a relay kept deferring does.
 			reply := smtpout.Reply{Code: 451, Enhanced: "4.4.1", Text: "no relay took it"}
 			switch {
 			case refused != nil && refused.Reply.Code < 500:
@@ -768,9 +767,6 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 			case why != nil:
 				reply.Text += ": " + sysexit.OneLine(why.Error())
 			}
-			if over && !s.a.Retry {
-				reply = lifetimeOver(reply) // (with -R, outcomes fails them)
-			}
 			res := smtpout.All(append(slices.Clone(carry), todo...), reply)
 			oerr := s.outcomes(l, j, post, res, &o.deferred)
 			s.j.settle(l.w)
@@ -779,10 +775,8 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 			}
 			return false, s.finish(l, j, o.deferred)
 		}
-		// Some recipients were not tried: what is final is settled, but
-		// no retry record is written yet, so the batch's deferred
-		// recipients are written once, complete, when the record runs
-		// again.
+		// A retry record no relay took, within its lifetime: what is
+		// final is settled, and the record is tried again as it is.
 		return false, fmt.Errorf("%d recipients not tried: no relay took them", n)
 	}
 	return false, s.finish(l, j, o.deferred)
@@ -1067,32 +1061,6 @@ func (s *sender) expired(h *stream.Header) bool {
 	}
 	t, err := strconv.ParseInt(v, 10, 64)
 	return err == nil && s.now.Sub(time.Unix(t, 0)) > s.a.Lifetime
-}
-
-// neverTaken reports a record of the outgoing queue (no -R) that has
-// waited there longer than the lifetime since a stage last made it: the
-// latest of its received time and its traces' (stage:unix-time, as
-// mlm-stream(5) has them; mlm-members' expansion, an approval days
-// after the post came), so that a post that goes out late has the whole
-// lifetime. Its recipients no relay has taken in all that time fail. A
-// record with no such time never does.
-func (s *sender) neverTaken(h *stream.Header) bool {
-	var at int64
-	for _, a := range h.Attrs {
-		v := a.Value
-		switch a.Name {
-		case "received":
-		case "trace":
-			_, v, _ = strings.Cut(v, ":")
-			v, _, _ = strings.Cut(v, ":")
-		default:
-			continue
-		}
-		if t, err := strconv.ParseInt(v, 10, 64); err == nil && t > at {
-			at = t
-		}
-	}
-	return at > 0 && s.now.Sub(time.Unix(at, 0)) > s.a.Lifetime
 }
 
 // lifetimeOver is the reply a recipient fails with whose lifetime ran
