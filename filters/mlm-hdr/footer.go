@@ -325,8 +325,9 @@ type qpTail struct {
 	npad int
 	// Of the decoded line a soft line break continues, whether it has
 	// text yet and whether that ends in a space (open, space); of the
-	// last decoded line ended, whether it ends in a space and is no
-	// signature separator ("-- ", RFC 3676 section 4.3): a flowed line
+	// decoded line of the last physical line, ended or still open after
+	// a soft break, whether it ends in a space and is no signature
+	// separator ("-- ", RFC 3676 section 4.3): a flowed line
 	// (flowedEnd).
 	open, space, flowedEnd bool
 }
@@ -340,8 +341,10 @@ func (t *qpTail) Write(p []byte) (int, error) {
 			if i > 0 && p[i-1] == '\r' || i == 0 && t.n > 0 && t.last == '\r' {
 				t.eol = "\r\n"
 			}
+			// flowedEnd is the decoded line's, ended or, after a
+			// soft break, still open: the body may end there.
 			if flowed, soft := t.decoded(); soft {
-				t.open, t.space = t.open || t.nend > 1, flowed
+				t.flowedEnd, t.open, t.space = flowed, t.open || t.nend > 1, flowed
 			} else {
 				t.flowedEnd, t.open, t.space = flowed, false, false
 			}

@@ -91,6 +91,7 @@ func FuzzFooter(f *testing.F) {
 		"Subject: x\r\n\r\nhi\r",
 		"Content-Type: text/plain; format=flowed\n\nflowed \n",
 		"Content-Type: text/plain; format=flowed\nContent-Transfer-Encoding: quoted-printable\n\nflowed =\n\n",
+		"Content-Type: text/plain; format=flowed\nContent-Transfer-Encoding: quoted-printable\n\nHello\nworld =\n",
 		"Content-Type: text/plain; format=flowed\n\nx\n-- \n",
 		"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\nabc=\n",
 		"Content-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nx =3D y=20",

@@ -301,6 +301,10 @@ func TestFooterFlowed(t *testing.T) {
 		{"quoted-printable, soft break then an empty line", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld =\n\n", []string{"Hello world "}},
 		{"quoted-printable, soft breaks alone", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld=20=\n=\n \n", []string{"Hello world "}},
 		{"quoted-printable, soft break then text", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld =\nend\n", []string{"Hello world end"}},
+		// A soft break last, after a fixed line or a flowed one (a
+		// review): the decoded line it leaves open is the last.
+		{"quoted-printable, soft break last, after a fixed line", "text/plain; format=flowed", "quoted-printable", "Hello\nworld =\n", []string{"Hello", "world "}},
+		{"quoted-printable, soft break last, no space, after a flowed line", "text/plain; format=flowed", "quoted-printable", "Hello=20\nworld=\n", []string{"Hello world"}},
 		// The signature separator is no flowed line (RFC 3676 section
 		// 4.3): no empty line after it.
 		{"signature separator last", "text/plain; format=flowed", "7bit", "Hello\n-- \n", []string{"Hello", "-- "}},
