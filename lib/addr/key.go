@@ -102,7 +102,8 @@ var aLabelKeys struct {
 const maxALabelKeys = 4096
 
 // uLabels is l, in lower case, with its A-labels that IDNA made as
-// their U-labels.
+// their U-labels: those that are the one encoding of a U-label IDNA's
+// lookup mapping leaves as it is.
 func uLabels(l string) string {
 	labels := strings.Split(l, ".")
 	for i, a := range labels {
@@ -113,7 +114,11 @@ func uLabels(l string) string {
 		if err != nil || ascii.Is(u) || badULabel(u) || Lower(u) != u {
 			continue
 		}
-		if back, err := idna.Punycode.ToASCII(u); err != nil || back != a {
+		// The one A-label of what IDNA's lookup mapping makes of u:
+		// not a label of characters it maps to others (the KELVIN
+		// SIGN, fullwidth letters, a decomposed accent), which would
+		// be a key that a key of it maps again.
+		if back, err := idna.Lookup.ToASCII(u); err != nil || back != a {
 			continue
 		}
 		labels[i] = u

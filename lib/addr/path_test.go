@@ -222,8 +222,13 @@ func TestKey(t *testing.T) {
 		"bob@xn--bcher-kva-.example":      "bob@xn--bcher-kva-.example",
 		"bob@xn--x-qgn.example":           "bob@xn--x-qgn.example",     // a harmful character
 		"bob@xn--bcher-2pa.example":       "bob@xn--bcher-2pa.example", // upper case
-		"bob@xn--bcher-kva.example.":      "bob@bücher.example.",
-		"bob@axn--bcher-kva.example":      "bob@axn--bcher-kva.example",
+		// nor one of characters IDNA maps to others: KELVIN SIGN,
+		// fullwidth, decomposed (a key of such a key mapped again)
+		"bob@xn--example-lv8c.org":   "bob@xn--example-lv8c.org",
+		"bob@xn--qi7cjb.org":         "bob@xn--qi7cjb.org",
+		"bob@xn--bucher-xyd.example": "bob@xn--bucher-xyd.example",
+		"bob@xn--bcher-kva.example.": "bob@bücher.example.",
+		"bob@axn--bcher-kva.example": "bob@axn--bcher-kva.example",
 	} {
 		if got := Key(in); got != want {
 			t.Errorf("Key(%q) = %q; want %q", in, got, want)
@@ -500,6 +505,11 @@ func FuzzKey(f *testing.F) {
 	f.Add(`"bob"@X.org`, `"b\ob"@x.org`)
 	f.Add("a@xn--bcher-kva.example", "a@bücher.example")
 	f.Add("a@\uff45\uff58.org", "a@\u212Aex.org")
+	// A-labels of characters IDNA maps to others (a review):
+	// KELVIN SIGN, fullwidth, decomposed.
+	f.Add("a@xn--example-lv8c.org", "b@x.org")
+	f.Add("a@xn--qi7cjb.org", "a@ex.org")
+	f.Add("a@xn--bucher-xyd.example", "a@bücher.example")
 	f.Fuzz(func(t *testing.T, a, b string) {
 		k := Key(a)
 		if Key(k) != k {
