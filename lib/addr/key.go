@@ -98,8 +98,10 @@ var aLabelKeys struct {
 }
 
 // maxALabelKeys bounds aLabelKeys: a run through more domains starts it
-// afresh.
-const maxALabelKeys = 4096
+// afresh. Every domain outside ASCII goes through it (a miss costs some
+// 1.4 µs, a hit 0.1), so it holds the IDN domains of a large list, at
+// some 100 octets each: 6 MiB at most.
+const maxALabelKeys = 1 << 16
 
 // uLabels is l, in lower case, with its A-labels that IDNA made as
 // their U-labels: those that are the one encoding of a U-label IDNA's
