@@ -188,9 +188,9 @@ func (ft footing) copy(w io.Writer, body io.Reader, br *bufio.Reader, l *list, e
 func lines(s, eol string) []byte { return []byte(strings.ReplaceAll(s, "\n", eol)) }
 
 // copyTail copies body to w and returns how many octets it copied and
-// the last of them (up to 6, as stream.Writer's Tail). To a stream.Writer the body goes as whole
-// encoded lines and the Writer says its tail; to anything else, through
-// a tail.
+// the last of them (up to 6, as stream.Writer's Tail). To a
+// stream.Writer the body goes as whole encoded lines and the Writer says
+// its tail; to anything else, through a tail.
 func copyTail(w io.Writer, body io.Reader) (int64, string, error) {
 	if sw, ok := w.(*stream.Writer); ok {
 		n, err := io.Copy(sw, body)
