@@ -1063,12 +1063,6 @@ func (s *sender) expired(h *stream.Header) bool {
 	return err == nil && s.now.Sub(time.Unix(t, 0)) > s.a.Lifetime
 }
 
-// lifetimeOver is the reply a recipient fails with whose lifetime ran
-// out while it was deferred, r the last it had.
-func lifetimeOver(r smtpout.Reply) smtpout.Reply {
-	return smtpout.Reply{Code: 550, Enhanced: "5.4.7", Text: "delivery time expired; last reply: " + r.String()}
-}
-
 // bounce writes a record for bounce processing to the bounces queue:
 // the failed recipient, the server's reply and its enhanced code.
 func (s *sender) bounce(j *job, r smtpout.Result) error {
@@ -1082,7 +1076,7 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 	i := j.pos[r.Rcpt.Mailbox]
 	reply := r.Reply
 	if reply.Code < 500 {
-		reply = lifetimeOver(reply)
+		reply = smtpout.Reply{Code: 550, Enhanced: "5.4.7", Text: "delivery time expired; last reply: " + r.Reply.String()}
 	}
 	status := reply.Enhanced
 	if status == "" {

@@ -537,17 +537,11 @@ func blank(b []byte) bool {
 // Value returns the unfolded value of the first field named name, and
 // whether there is one.
 func (e *Edit) Value(name string) (string, bool) {
-	if !e.has(name) {
+	f, ok := e.Field(name)
+	if !ok {
 		return "", false
 	}
-	for _, fs := range e.all() {
-		for _, f := range fs {
-			if f.is(name) {
-				return unfold(f.b), true
-			}
-		}
-	}
-	return "", false
+	return unfold(f), true
 }
 
 // Del deletes every field named name and returns how many it deleted.
