@@ -50,8 +50,10 @@ func ParseFromLine(line []byte) (string, error) {
 	if s != "" && NullSender(s) == "" {
 		return "", nil
 	}
-	if _, dated := FromLineTime(line); s == "" && dated {
-		return "", nil // "From  date": the null sender, as procmail -f '' writes it
+	if s == "" {
+		if _, dated := FromLineTime(line); dated {
+			return "", nil // "From  date": the null sender, as procmail -f '' writes it
+		}
 	}
 	if m, ok := strings.CutPrefix(s, "<"); ok {
 		if s, ok = strings.CutSuffix(m, ">"); !ok {
