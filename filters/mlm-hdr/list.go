@@ -271,6 +271,9 @@ func listIDField(id string, utf8OK bool) ([]string, error) {
 	if ascii.Is(phrase) {
 		return []string{id}, nil
 	}
+	if msg.ListIDOf(rest) != msg.ListIDOf(id) {
+		return nil, fmt.Errorf("%q: a comment after the list-id holds \"<\"", id)
+	}
 	bad := fmt.Errorf("%q: what comes before the list-id is no phrase", id)
 	a, err := mail.ParseAddress(phrase + "<list@id.invalid>")
 	if err != nil {
