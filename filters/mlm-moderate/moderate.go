@@ -96,7 +96,7 @@ func act(d *listdir.Dir, it *queue.Item, action string, now time.Time) (as strin
 	if err == nil {
 		id = h.ID
 	} else if action != "discard" || sysexit.Code(err) != sysexit.DataErr {
-		return "", err
+		return "", heldErr(it.ID, err)
 	}
 	// A post still in the incoming queue is not settled there: a pass
 	// of mlm-auth that died after holding it holds it again when it is
@@ -140,9 +140,19 @@ func act(d *listdir.Dir, it *queue.Item, action string, now time.Time) (as strin
 		err = reject(d, r, h, now)
 	}
 	if err != nil {
-		return "", err
+		return "", heldErr(it.ID, err)
 	}
 	return action, nil
+}
+
+// heldErr names the held post name in err if err is the post's fault
+// (65): which post it is, since the error line of an answer by mail
+// would otherwise not say.
+func heldErr(name string, err error) error {
+	if sysexit.Code(err) == sysexit.DataErr {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return err
 }
 
 // settledBefore returns how the held post, whose queue name is name and
@@ -288,9 +298,9 @@ func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *
 		}
 	}
 	if expired {
-		return sysexit.Perm(sysexit.NoPerm, cookie.ErrExpired)
+		return sysexit.Perm(sysexit.NoPerm, fmt.Errorf("%q: %w", rcpt, cookie.ErrExpired))
 	}
-	return sysexit.Perm(sysexit.NoPerm, cookie.ErrForged)
+	return sysexit.Perm(sysexit.NoPerm, fmt.Errorf("%q: %w", rcpt, cookie.ErrForged))
 }
 
 // settledAlready is action on the post id, which is not held: done, and
