@@ -176,3 +176,45 @@ func TestMemoryFlat(t *testing.T) {
 		}
 	}
 }
+
+// TestMemorySub: mlm-sub and mlm-unsub of 1,000,000 addresses from
+// standard input hold a pass's worth of them, not all: the first
+// subscription of a million took 238 MB, about 220 octets an address,
+// where a stage's memory is bounded whatever the list's size.
+func TestMemorySub(t *testing.T) {
+	mlmtest.Fault(t, "input", "1,000,000 addresses to mlm-sub and mlm-unsub on standard input", "peak RSS under 64 MiB, every address added and removed")
+	if testing.Short() {
+		t.Skip("short")
+	}
+	dir := filepath.Join(t.TempDir(), "dev")
+	if out, err := exec.Command(filepath.Join(binDir, "mlm-newlist"), dir, "dev@lists.example.org").CombinedOutput(); err != nil {
+		t.Fatalf("mlm-newlist: %v: %s", err, out)
+	}
+	in := filepath.Join(t.TempDir(), "addresses")
+	var b strings.Builder
+	for i := range 1_000_000 {
+		fmt.Fprintf(&b, "member%07d@example%d.net\n", i, i%97)
+	}
+	if err := os.WriteFile(in, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ prog, want string }{
+		{"mlm-sub", "subscribers: added 1000000 of 1000000"},
+		{"mlm-sub", "subscribers: added 0 of 1000000"},
+		{"mlm-unsub", "subscribers: removed 1000000 of 1000000"},
+	} {
+		kib, last := peakRSS(t, in, c.prog, "-v", dir)
+		t.Logf("%s: peak RSS %d KiB: %s", c.prog, kib, last)
+		if last != c.want || kib > 64<<10 {
+			t.Errorf("%s of 1,000,000: %q, peak RSS %d KiB; want %q, under %d KiB", c.prog, last, kib, c.want, 64<<10)
+		}
+		if c.want == "subscribers: added 1000000 of 1000000" {
+			if got, err := os.ReadFile(filepath.Join(dir, "subscribers")); err != nil || string(got) != b.String() {
+				t.Errorf("subscribers: %d octets, %v; want the 1,000,000 addresses in their order", len(got), err)
+			}
+		}
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "subscribers")); err != nil || len(got) != 0 {
+		t.Errorf("subscribers after mlm-unsub: %d octets, %v; want none", len(got), err)
+	}
+}

@@ -174,6 +174,14 @@ func (f *File) CommitNewUnless(taken func() bool) (existed bool, err error) {
 	return existed, nil
 }
 
+// Open opens the temporary file for reading, as written so far: for a
+// caller that reads it back before it commits it, or writes the next of
+// several in its light.
+func (f *File) Open() (*os.File, error) {
+	r, err := os.Open(f.tmp)
+	return r, sysexit.Temp(err)
+}
+
 // Abort closes and removes the temporary file.
 func (f *File) Abort() {
 	f.f.Close()

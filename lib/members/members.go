@@ -25,7 +25,9 @@ import (
 	"unsafe"
 
 	"mlm/lib/addr"
+	"mlm/lib/durable"
 	"mlm/lib/listdir"
+	"mlm/lib/spool"
 	"mlm/lib/sysexit"
 )
 
@@ -412,6 +414,23 @@ func leftovers(d *listdir.Dir, name string) {
 // two lines is removed once). A file that is not there is made only if
 // an address is added to it. Addresses must have been checked.
 func Change(d *listdir.Dir, name string, add, remove []string) (added, removed int, err error) {
+	done := false
+	return change(d, name, func() ([]string, []string, error) {
+		if done {
+			return nil, nil, io.EOF
+		}
+		done = true
+		return add, remove, nil
+	})
+}
+
+// change is Change of the addresses next gives, a pass's worth at a time
+// (io.EOF after the last), so that memory holds one pass's addresses
+// however many there are. A pass reads the file as the pass before left
+// it (in a temporary file) and writes it anew; only the last pass's
+// file is made durable and renamed into place, so the change is all or
+// none. A pass that changes nothing writes nothing.
+func change(d *listdir.Dir, name string, next func() (add, remove []string, err error)) (added, removed int, err error) {
 	if name == listdir.Subscribers && d.Has(listdir.MembersCommand) {
 		return 0, 0, sysexit.Errorf(sysexit.Usage, "members come from %s; change them there", listdir.MembersCommand)
 	}
@@ -421,6 +440,68 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 	}
 	defer unlock()
 	leftovers(d, name)
+	// A link to nothing is refused, not replaced by a file of the
+	// addresses added alone: the lines of its target are not known.
+	src, err := d.OpenFile(name)
+	if err != nil {
+		return 0, 0, err
+	}
+	var out *durable.File // the last pass's, while not committed
+	defer func() {
+		if src != nil {
+			src.Close()
+		}
+		if out != nil {
+			out.Abort()
+		}
+	}()
+	for {
+		add, remove, err := next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		a, r, f, err := pass(d, name, src, out == nil, add, remove)
+		if err != nil {
+			return 0, 0, err
+		}
+		if f == nil {
+			continue // the file as it was
+		}
+		added, removed = added+a, removed+r
+		if src != nil {
+			src.Close()
+		}
+		if src, err = f.Open(); err != nil {
+			f.Abort()
+			return 0, 0, err
+		}
+		if out != nil {
+			out.Abort()
+		}
+		out = f
+	}
+	if out == nil {
+		return 0, 0, nil
+	}
+	err = out.Commit()
+	out = nil // removed by Commit if it failed
+	if err != nil {
+		return 0, 0, err
+	}
+	return added, removed, nil
+}
+
+// pass is one pass of a change: it adds the addresses in add that the
+// member file, src (nil if there is none), lacks, and removes those of
+// remove, writing the file so changed to a new temporary file of name,
+// which it returns, or nil if that would change nothing. The addresses
+// added and removed are counted as Change does. With first, src is the
+// member file itself, which nothing has been written for yet: read once
+// to see whether the pass changes it before it is written.
+func pass(d *listdir.Dir, name string, src *os.File, first bool, add, remove []string) (added, removed int, out *durable.File, err error) {
 	adding := map[string]string{} // key -> address, for those not yet seen
 	var order []string
 	for _, a := range add {
@@ -434,67 +515,72 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 	for _, a := range remove {
 		removing[addr.Key(a)] = true
 	}
-	// removed counts the addresses removed, not the lines: a file that
-	// held one twice (as "bob@x" and "bob@X") has both taken out.
-	gone := map[string]bool{}
-	// A link to nothing is refused, not replaced by a file of the
-	// addresses added alone: the lines of its target are not known.
-	old, err := d.OpenFile(name)
-	if err != nil {
-		return 0, 0, err
+	if err := rewind(src, name); err != nil {
+		return 0, 0, nil, err
 	}
-	if old != nil {
-		defer old.Close()
+	if src != nil && first {
 		// Read first, then written only if the change changes it: one
 		// that changes nothing needs no room for a copy, nor leave to
 		// write in the directory (a subscription confirmed again while
 		// the disk is full), and costs a large list no copy.
-		change, err := plan(old, name, adding, removing)
+		change, err := plan(src, name, adding, removing)
 		if err != nil || !change {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
-		if _, err := old.Seek(0, io.SeekStart); err != nil {
-			return 0, 0, sysexit.Temp(fmt.Errorf("%s: %w", name, err))
-		}
-	} else if !slices.ContainsFunc(order, func(k string) bool { return !removing[k] }) {
+	} else if src == nil && !slices.ContainsFunc(order, func(k string) bool { return !removing[k] }) {
 		// No file, and no address to put in one: none is made, as a
 		// file that is not there has no members already.
-		return 0, 0, nil
+		return 0, 0, nil, nil
 	}
-	err = d.WriteFile(name, func(w io.Writer) error {
-		if old != nil {
+	if err := rewind(src, name); err != nil {
+		return 0, 0, nil, err
+	}
+	final := d.File(name)
+	f, err := durable.Create(durable.Beside(final), final)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	// removed counts the addresses removed, not the lines: a file that
+	// held one twice (as "bob@x" and "bob@X") has both taken out.
+	gone := map[string]bool{}
+	w := bufio.NewWriterSize(f, 64<<10)
+	err = func() error {
+		if src != nil {
 			start := true // nothing written yet
-			sc := listdir.ScanLines(old)
+			var key []byte
+			sc := listdir.ScanLines(src)
 			n := 1 // the line Scan reads next
 			for ; sc.Scan(); n++ {
-				line := sc.Text()
-				item, ok := listdir.Item(sc.Bytes())
+				line := sc.Bytes()
+				item, ok := listdir.Item(line)
 				if !ok { // kept as it is, and no one's
-					if _, err := io.WriteString(w, line+"\n"); err != nil {
-						return sysexit.Temp(err)
+					if err := writeLine(w, line); err != nil {
+						return err
 					}
 					start = false
 					continue
 				}
-				k := addr.Key(string(item))
-				if removing[k] {
-					gone[k] = true
+				key = appendKey(key[:0], item)
+				if removing[string(key)] {
+					gone[string(key)] = true
 					continue
 				}
-				if _, ok := adding[k]; ok && addr.CheckMember(string(item)) == nil {
+				if _, ok := adding[string(key)]; ok && addr.CheckMember(string(item)) == nil {
 					// Held already; a bad line of its key is no
 					// one's, as its readers skip it (scan).
-					delete(adding, k)
+					delete(adding, string(key))
 				}
-				if start && strings.HasPrefix(line, "\ufeff") {
+				if start && bytes.HasPrefix(line, []byte("\ufeff")) {
 					// A byte-order mark at the file's start is dropped
 					// by its readers: this line, from where two files
 					// were joined or after the file's own mark, is no
 					// member, and a blank line before it keeps it so.
-					line = "\n" + line
+					if err := writeLine(w, nil); err != nil {
+						return err
+					}
 				}
-				if _, err := io.WriteString(w, line+"\n"); err != nil {
-					return sysexit.Temp(err)
+				if err := writeLine(w, line); err != nil {
+					return err
 				}
 				start = false
 			}
@@ -504,21 +590,40 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 		}
 		for _, k := range order {
 			if a, ok := adding[k]; ok && !removing[k] {
-				if _, err := io.WriteString(w, a+"\n"); err != nil {
-					return sysexit.Temp(err)
+				if err := writeLine(w, []byte(a)); err != nil {
+					return err
 				}
 				added++
 			}
 		}
-		if old != nil && added == 0 && len(gone) == 0 {
-			return errUnchanged
-		}
-		return nil
-	})
-	if err == errUnchanged {
-		err = nil
+		return sysexit.Temp(w.Flush())
+	}()
+	if err != nil || added == 0 && len(gone) == 0 {
+		// Nothing changed after all: the file stays as it is, not
+		// replaced by a copy of it, which would cost a large list a
+		// rewrite and an fsync for nothing, and make a member file
+		// that is a symbolic link a file of the list's own
+		// (mlm-listdir(5): only when a tool changes it).
+		f.Abort()
+		return 0, 0, nil, err
 	}
-	return added, len(gone), err
+	return added, len(gone), f, nil
+}
+
+// rewind puts the member file src, name, if there is one, back at its
+// start, where a pass before, or plan, left it anywhere.
+func rewind(src *os.File, name string) error {
+	if src == nil {
+		return nil
+	}
+	_, err := src.Seek(0, io.SeekStart)
+	return sysexit.Temp(err)
+}
+
+// writeLine writes line and a line end.
+func writeLine(w *bufio.Writer, line []byte) error {
+	w.Write(line)
+	return sysexit.Temp(w.WriteByte('\n')) // the first error, if any
 }
 
 // plan reads the member file old, name, as Change would rewrite it, and
@@ -531,11 +636,12 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 func plan(old io.Reader, name string, adding map[string]string, removing map[string]bool) (bool, error) {
 	remove, valid, bad := false, false, false
 	held := map[string]bool{} // keys of adding, on a valid line
+	var key []byte
 	err := listdir.EachLineBytes(old, name, func(_ int, b []byte) error {
 		s := unsafe.String(unsafe.SliceData(b), len(b)) // looked up, never kept
-		k := addr.Key(s)
-		remove = remove || removing[k]
-		a, add := adding[k]
+		key = appendKey(key[:0], b)
+		remove = remove || removing[string(key)]
+		a, add := adding[string(key)]
 		if valid && !add {
 			return nil // no need to check the line
 		}
@@ -566,13 +672,6 @@ func plan(old io.Reader, name string, adding map[string]string, removing map[str
 	return false, nil
 }
 
-// errUnchanged ends a Change that adds and removes no address: the file
-// stays as it is, not replaced by a copy of it, which would cost a large
-// list a rewrite and an fsync for nothing, and make a member file that
-// is a symbolic link a file of the list's own (mlm-listdir(5): only when
-// a tool changes it).
-var errUnchanged = errors.New("members: unchanged")
-
 // maxQuoted is the most of a bad line Read's error quotes: more than
 // an address's 254 octets.
 const maxQuoted = 300
@@ -582,9 +681,23 @@ const maxQuoted = 300
 // whole batch a data error (65), so a change is all or nothing; each bad
 // one is named in the error.
 func Read(args []string, in io.Reader) ([]string, error) {
-	var addrs, bad []string
+	var addrs []string
+	_, err := each(args, in, func(a string) error {
+		addrs = append(addrs, a)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return addrs, nil
+}
+
+// each is Read, but that it gives the addresses to fn, one by one, if
+// none is bad, and returns how many there are.
+func each(args []string, in io.Reader, fn func(string) error) (n int, err error) {
+	var bad []string
 	nbad := 0 // bad holds the first three, which the error names
-	check := func(where, a string) {
+	check := func(where, a string) error {
 		err := addr.CheckMember(a)
 		switch {
 		case err != nil:
@@ -609,50 +722,92 @@ func Read(args []string, in io.Reader) ([]string, error) {
 				}
 				bad = append(bad, fmt.Sprintf("%s %s: %v", where, q, err))
 			}
-			return
+			return nil
 		}
-		addrs = append(addrs, a)
+		n++
+		if nbad > 0 {
+			return nil // none is given
+		}
+		return fn(a)
 	}
 	if len(args) > 0 {
 		for i, a := range args {
-			check(fmt.Sprintf("argument %d", i+1), a)
+			if err := check(fmt.Sprintf("argument %d", i+1), a); err != nil {
+				return 0, err
+			}
 		}
 	} else if err := listdir.EachLineN(in, "standard input", func(n int, a string) error {
-		check(fmt.Sprintf("line %d", n), a)
-		return nil
+		return check(fmt.Sprintf("line %d", n), a)
 	}); errors.Is(err, listdir.ErrLongLine) {
-		return nil, sysexit.Perm(sysexit.DataErr, fmt.Errorf("%w; nothing changed", err))
+		return 0, sysexit.Perm(sysexit.DataErr, fmt.Errorf("%w; nothing changed", err))
 	} else if err != nil {
-		return nil, err
+		return 0, err
 	}
 	if nbad > 0 {
 		more := ""
 		if nbad > len(bad) {
 			more = fmt.Sprintf(" (and %d more)", nbad-len(bad))
 		}
-		return nil, sysexit.Errorf(sysexit.DataErr, "%s%s; nothing changed", strings.Join(bad, "; "), more)
+		return 0, sysexit.Errorf(sysexit.DataErr, "%s%s; nothing changed", strings.Join(bad, "; "), more)
 	}
-	return addrs, nil
+	return n, nil
 }
+
+// passSize is the most addresses a pass of Edit's change holds.
+var passSize = 1 << 16
 
 // Edit is what mlm-sub and mlm-unsub do: read the addresses (Read), then
 // add them to or remove them from the member file name of the list in
 // dir, all or none. It returns how many changed and how many were given.
+// The addresses are read whole, checked, before the change begins; they
+// wait in a spool meanwhile, so that memory holds a pass's worth of them
+// (passSize) however many there are.
 func Edit(dir, name string, args []string, in io.Reader, remove bool) (changed, given int, err error) {
 	d, err := listdir.OpenRW(dir)
 	if err != nil {
 		return 0, 0, err
 	}
-	addrs, err := Read(args, in)
+	sp := spool.New(spool.MemLimit)
+	defer sp.Close()
+	bw := bufio.NewWriterSize(sp, 64<<10)
+	given, err = each(args, in, func(a string) error {
+		bw.WriteString(a)
+		return bw.WriteByte('\n') // the first error, if any
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
 	if err != nil {
 		return 0, 0, err
 	}
-	if remove {
-		_, changed, err = Change(d, name, nil, addrs)
-	} else {
-		changed, _, err = Change(d, name, addrs, nil)
+	r := bufio.NewReader(sp.Reader())
+	batch := make([]string, 0, min(given, passSize))
+	next := func() ([]string, []string, error) {
+		batch = batch[:0]
+		for len(batch) < passSize {
+			a, err := r.ReadString('\n')
+			if err == io.EOF && a == "" {
+				break
+			}
+			if err != nil {
+				return nil, nil, sysexit.Temp(err)
+			}
+			batch = append(batch, a[:len(a)-1])
+		}
+		switch {
+		case len(batch) == 0:
+			return nil, nil, io.EOF
+		case remove:
+			return nil, batch, nil
+		}
+		return batch, nil, nil
 	}
-	return changed, len(addrs), err
+	if remove {
+		_, changed, err = change(d, name, next)
+	} else {
+		changed, _, err = change(d, name, next)
+	}
+	return changed, given, err
 }
 
 // MemoSize is the most addresses a Memo remembers; past it, it forgets
