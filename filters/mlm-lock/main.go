@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -63,6 +64,9 @@ func run(a *args, env []string) error {
 	}
 	lock := lockFile(a.Path)
 	if _, err := os.Lstat(lock); errors.Is(err, fs.ErrNotExist) {
+		if err := notADir(a.Path, a.Command[1:]); err != nil {
+			return err
+		}
 		// Made by root in another user's list, the lock would be
 		// root's, mode 0600, and the list's own cron job could not
 		// take it again.
@@ -116,6 +120,21 @@ func lockFile(path string) string {
 		return strings.TrimRight(path, "/") + "/" + listdir.LockFile
 	}
 	return path
+}
+
+// notADir refuses to make a lock file at path, which is not there, if
+// it names a directory: it ends in "/", or the program is given it as an
+// argument, as in a crontab's "mlm-lock DIR mlm-run DIR". Such a path is
+// a list directory that is missing, its file system not mounted or the
+// list being restored; a lock file made there would stand where the list
+// comes back, and every run after would take the list for a file.
+func notADir(path string, args []string) error {
+	if strings.HasSuffix(path, "/") || slices.ContainsFunc(args, func(arg string) bool {
+		return arg != "" && strings.TrimRight(arg, "/") == strings.TrimRight(path, "/")
+	}) {
+		return sysexit.Errorf(sysexit.TempFail, "%s: no such directory; no lock file made in its place", path)
+	}
+	return nil
 }
 
 // dirOf is the directory the lock file is made in, as the kernel finds

@@ -120,8 +120,9 @@ type Dir struct {
 // mailbox (addr.CheckMailbox) or has a quoted local part, which the
 // command addresses cannot extend, is temporary: the list is
 // misconfigured, and mail waits until it is fixed. (A file where the
-// list should be may be mlm-lock's, made by a crontab's run while the
-// list's file system was not mounted.) The address goes into
+// list should be may be a lock file, made by another lock program's
+// crontab run while the list's file system was not mounted; mlm-lock
+// makes none where its program is given the path.) The address goes into
 // envelopes and header fields (List-Post, X-Loop, notices' From), so a
 // CR, LF or NUL in it must never get that far. An empty path names no
 // directory, as open(2) has it, not the working one: a script's unset
