@@ -75,6 +75,11 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		// restart.
 		jobs, err := jobsFor(a)
 		listed = listed || err == nil
+		if _, system := clock.Default().(clock.Real); system {
+			for _, j := range jobs {
+				j.q.SystemNow = true // see queue.Queue
+			}
+		}
 		if sysexit.Code(err) == sysexit.NoUser && listed && gone(a.Target) {
 			// A list that was there and whose directory is gone
 			// now is more likely a file system unmounted, or a list

@@ -70,6 +70,12 @@ const TmpAge = 36 * time.Hour
 // Queue is a queue directory.
 type Queue struct {
 	Path string
+	// SystemNow says that the times Scan and Claim are given are the
+	// system clock's present, as a runner's are (not a cutoff, such as
+	// mlm-moderate's expiry's, nor the time of a clock of the
+	// environment's): a record never put to wait is then ready
+	// whatever its modification time says (see waits).
+	SystemNow bool
 }
 
 // New returns the queue at path; it does not touch the file system.
@@ -269,7 +275,7 @@ func (q *Queue) Scan(now time.Time, flush bool) (ids, strays []string, err error
 		case !info.Mode().IsRegular():
 			strays = append(strays, e.Name())
 			continue
-		case !flush && info.ModTime().After(now):
+		case !flush && waits(info, now, q.SystemNow):
 			continue
 		}
 		items = append(items, item{e.Name(), info.ModTime()})
@@ -327,7 +333,7 @@ func (q *Queue) Claim(id string, now time.Time, flush bool) (*Item, error) {
 	// may now be another file of the same name (a record put back). Go
 	// on only if new/ID is the file locked.
 	info, err := f.Stat()
-	if err != nil || (!flush && info.ModTime().After(now)) {
+	if err != nil || (!flush && waits(info, now, q.SystemNow)) {
 		f.Close()
 		return nil, sysexit.Temp(err)
 	}

@@ -799,3 +799,42 @@ func TestFailNotOverRecord(t *testing.T) {
 		t.Errorf("bad/1.a.err: the reason of this record beside the other")
 	}
 }
+
+// TestClockBack: after the system's clock steps back, a record put
+// while it was ahead is ready at once, as it was when put; one deferred
+// (Defer) or put to wait (Put's notBefore) still waits for its time. A
+// record put while the clock was a day ahead waited that day, past
+// mlm-run's -W, for the clock to come back to when it was written.
+func TestClockBack(t *testing.T) {
+	q := newQueue(t)
+	q.SystemNow = true
+	put(t, q, "1.fresh", "one", time.Time{})
+	put(t, q, "2.wait", "two", time.Now().Add(time.Hour))
+	put(t, q, "3.deferred", "three", time.Time{})
+	it, err := q.Claim("3.deferred", time.Now(), false)
+	if err != nil || it == nil {
+		t.Fatalf("Claim = %v, %v", it, err)
+	}
+	if err := it.Defer(time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now().Add(-24 * time.Hour) // the clock, stepped back a day
+	if ids, err := q.Ready(back, false); err != nil || !slices.Equal(ids, []string{"1.fresh"}) {
+		t.Errorf("Ready a day back = %q, %v; want 1.fresh alone", ids, err)
+	}
+	for id, ready := range map[string]bool{"1.fresh": true, "2.wait": false, "3.deferred": false} {
+		it, err := q.Claim(id, back, false)
+		if err != nil || (it != nil) != ready {
+			t.Errorf("Claim(%s) a day back = %v, %v; want claimed %v", id, it, err, ready)
+		}
+		if it != nil {
+			it.Return()
+		}
+	}
+	// Not given the system's present (expiry's cutoff, another clock's
+	// time), a record is ready by its modification time alone.
+	q.SystemNow = false
+	if ids, err := q.Ready(back, false); err != nil || len(ids) != 0 {
+		t.Errorf("Ready at a time not the present = %q, %v; want none", ids, err)
+	}
+}
