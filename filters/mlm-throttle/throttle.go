@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"mlm/lib/addr"
+	"mlm/lib/ascii"
 	"mlm/lib/clock"
 	"mlm/lib/journal"
 	"mlm/lib/listdir"
@@ -558,7 +559,7 @@ func readSettings(d *listdir.Dir) (settings, error) {
 			continue
 		}
 		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || !rateOK(v) {
+		if err != nil || !ascii.Decimal(s) || !rateOK(v) {
 			return set, sysexit.Temp(fmt.Errorf("%s: %q is not a rate", f.name, s))
 		}
 		*f.to = &v
@@ -590,8 +591,9 @@ func parseDomainRate(s string) (string, float64, error) {
 	if d != anyDomain && addr.CheckDomain(d) != nil {
 		return "", 0, fmt.Errorf("%q: bad domain", d)
 	}
-	rate, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
-	if err != nil || !rateOK(rate) {
+	n = strings.TrimSpace(n)
+	rate, err := strconv.ParseFloat(n, 64)
+	if err != nil || !ascii.Decimal(n) || !rateOK(rate) {
 		return "", 0, fmt.Errorf("%q: %q is not a rate", d, n)
 	}
 	return d, rate, nil

@@ -83,3 +83,40 @@ func Plain(s, punct string) bool {
 func IsAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
+
+// Decimal reports whether s is a decimal number as a person writes one:
+// a sign if any, digits, a fraction after a point and an exponent (e or
+// E, a sign if any, digits) if any, with a digit before or after the
+// point. Not Go's literals, which strconv.ParseFloat also reads: no
+// hexadecimal, no "_" between digits, no Inf or NaN.
+func Decimal(s string) bool {
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	digits := func() int {
+		j := i
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+		return i - j
+	}
+	n := digits()
+	if i < len(s) && s[i] == '.' {
+		i++
+		n += digits()
+	}
+	if n == 0 {
+		return false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}

@@ -101,3 +101,15 @@ func TestPlain(t *testing.T) {
 		}
 	}
 }
+
+func TestDecimal(t *testing.T) {
+	for s, want := range map[string]bool{
+		"0": true, "010": true, "+5": true, "-1": true, "2.5": true, ".5": true, "5.": true, "1e3": true, "1E-3": true, "2.5e+10": true,
+		"": false, "+": false, ".": false, "e3": false, "1e": false, "1e+": false, "0x10": false, "0x1p4": false,
+		"1_0": false, "Inf": false, "NaN": false, "infinity": false, " 1": false, "1 ": false, "1.2.3": false, "١": false,
+	} {
+		if got := Decimal(s); got != want {
+			t.Errorf("Decimal(%q) = %v; want %v", s, got, want)
+		}
+	}
+}

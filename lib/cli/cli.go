@@ -23,6 +23,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"mlm/lib/ascii"
 	"mlm/lib/sysexit"
 )
 
@@ -96,6 +97,9 @@ func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, 
 		kong.Embed(&stdFlags{}),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
 		kong.KindMapper(reflect.String, rawString),
+		kong.KindMapper(reflect.Int, decimalInt),
+		kong.KindMapper(reflect.Int64, decimalInt),
+		kong.KindMapper(reflect.Float64, decimalFloat),
 	)
 	if err != nil {
 		panic(err)
@@ -136,6 +140,41 @@ var rawString = kong.MapperFunc(func(ctx *kong.DecodeContext, target reflect.Val
 		return err
 	}
 	target.SetString(t.Value.(string))
+	return nil
+})
+
+// decimalInt sets an integer argument to the decimal number given, as a
+// list's settings are read. kong's own mapper reads Go's literals, so
+// that -n 010 was 8 (octal), and 0x10 and 1_0 numbers too, where the
+// same text in a setting is 10 or no number. (A time.Duration, an
+// int64, has a mapper of its own type, which goes first.)
+var decimalInt = kong.MapperFunc(func(ctx *kong.DecodeContext, target reflect.Value) error {
+	t, err := ctx.Scan.PopValue("int")
+	if err != nil {
+		return err
+	}
+	s := fmt.Sprint(t.Value) // a string, or a default's number
+	n, err := strconv.ParseInt(s, 10, target.Type().Bits())
+	if err != nil {
+		return fmt.Errorf("expected a decimal integer but got %q", s)
+	}
+	target.SetInt(n)
+	return nil
+})
+
+// decimalFloat is decimalInt for a number with a fraction: a decimal
+// one (ascii.Decimal), not 0x1p4 nor 1_0.
+var decimalFloat = kong.MapperFunc(func(ctx *kong.DecodeContext, target reflect.Value) error {
+	t, err := ctx.Scan.PopValue("float")
+	if err != nil {
+		return err
+	}
+	s := fmt.Sprint(t.Value)
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !ascii.Decimal(s) {
+		return fmt.Errorf("expected a decimal number but got %q", s)
+	}
+	target.SetFloat(v)
 	return nil
 })
 
