@@ -153,6 +153,10 @@ MAILTO=postmaster
 17 3 * * *	mlm-lock {DIR} mlm-moderate {DIR} expire
 `
 
+// rootNote is said first of a list made by root, whose name the lines
+// after it give as the user the MTA runs mlm-accept as.
+const rootNote = "# Note: MTAs run no program as root, and the lines below name root, who\n# made the list: make the list's own user the owner of the directory\n# (chown -R), and name that user in them.\n"
+
 // printSetup prints what the site adds to its MTA and crontab.
 func printSetup(out io.Writer, mta string, s setup) error {
 	local, domain, _ := strings.Cut(s.list, "@")
@@ -178,6 +182,11 @@ func printSetup(out io.Writer, mta string, s setup) error {
 		"{LOCAL}", local, "{QMAIL}", strings.ReplaceAll(ascii.Lower(local), ".", ":"), "{DOMAIN}", domain, "{ADDRESS}", s.list, "{USER}", s.user, "{GROUP}", s.group)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s is ready in %s.\n", s.list, s.dir)
+	if s.user == "root" {
+		// First, before lines that name root, which an admin might
+		// paste as they are, and Postfix and Exim refuse.
+		b.WriteString(rootNote)
+	}
 	b.WriteString(r.Replace(mtaLines[mta]))
 	if mta == "procmail" || mta == "maildrop" {
 		fmt.Fprintf(&b, "# Note: this takes all the user's mail for posts to %s.\n", s.list)
@@ -187,9 +196,6 @@ func printSetup(out io.Writer, mta string, s setup) error {
 		fmt.Fprintf(&b, "# tell it the recipient (--mta aliases, postfix, exim or qmail), never\n")
 		fmt.Fprintf(&b, "# to this user: a moderator's answer taken for a post would go to every\n")
 		fmt.Fprintf(&b, "# member.\n")
-	}
-	if s.user == "root" {
-		b.WriteString("# Note: MTAs run no program as root; make the list's own user the owner\n# of the directory, and name that user here.\n")
 	}
 	// Exim lowers the local part before its lookup, which is exact.
 	if lower := ascii.Lower(local); mta == "exim" && filepath.Base(s.dir) != lower {

@@ -37,6 +37,22 @@ func run(a *args, out io.Writer) error {
 	if err := listdir.CheckAddress(a.Address); err != nil {
 		return sysexit.Errorf(sysexit.Usage, "%q: %v", a.Address, err)
 	}
+	// An owner that is the list, or one of its command addresses, is
+	// skipped by every reader (mlm-members, mlm-auth): mail to the
+	// owner would wait for an owner, on every run. One given twice is
+	// one owner, written once.
+	var owners []string
+	seen := map[string]bool{}
+	for _, o := range a.Owner {
+		if envelope.Own(a.Address, o) {
+			return sysexit.Errorf(sysexit.Usage, "-o: %q: an address of the list itself, which mail to the owner would come back to", o)
+		}
+		if k := addr.Key(o); !seen[k] {
+			seen[k] = true
+			owners = append(owners, o)
+		}
+	}
+	a.Owner = owners
 	if hasCommandSuffix(a.Address) {
 		return sysexit.Errorf(sysexit.Usage, "%q: a list's local part does not end in a command's name", a.Address)
 	}

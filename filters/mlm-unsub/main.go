@@ -15,7 +15,7 @@ import (
 const prog = "mlm-unsub"
 
 type args struct {
-	File    string   `short:"l" name:"file" enum:"subscribers,digest,nomail,notmetoo,moderators,posters" default:"subscribers" placeholder:"FILE" help:"The member file to change: subscribers,digest,nomail,notmetoo,moderators,posters."`
+	File    string   `short:"l" name:"file" enum:"subscribers,digest,nomail,notmetoo,moderators,posters,owner" default:"subscribers" placeholder:"FILE" help:"The member file to change: subscribers,digest,nomail,notmetoo,moderators,posters,owner."`
 	Verbose bool     `short:"v" help:"Say how many addresses were removed."`
 	Dir     string   `arg:"" placeholder:"DIR" help:"The list directory."`
 	Addrs   []string `arg:"" optional:"" placeholder:"ADDRESS" help:"Addresses to remove (default: one per line on standard input)."`

@@ -17,7 +17,7 @@ import (
 const prog = "mlm-who"
 
 type args struct {
-	File  string `short:"l" name:"file" enum:"subscribers,digest,nomail,notmetoo,moderators,posters" default:"subscribers" placeholder:"FILE" help:"The member file to list: subscribers,digest,nomail,notmetoo,moderators,posters."`
+	File  string `short:"l" name:"file" enum:"subscribers,digest,nomail,notmetoo,moderators,posters,owner" default:"subscribers" placeholder:"FILE" help:"The member file to list: subscribers,digest,nomail,notmetoo,moderators,posters,owner."`
 	Count bool   `short:"c" help:"Print only the number of addresses."`
 	Dir   string `arg:"" placeholder:"DIR" help:"The list directory."`
 }
