@@ -379,3 +379,21 @@ func linkedLists(t *testing.T) (lists, mine string) {
 	}
 	return lists, mine
 }
+
+// TestDeniedNamesList: a list root made, run by another user (the MTA's,
+// nobody here), fails (75) with one line that names the file with its
+// list and both users: it said "address: permission denied", which
+// named neither the list nor why, in a mail log of many lists.
+func TestDeniedNamesList(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run as nobody")
+	}
+	dir := newList(t) // root's, its files 0600
+	want := regexp.MustCompile(`^(4\.3\.0 )?mlm-[a-z]+: ` + regexp.QuoteMeta(filepath.Join(dir, "address")) + `: permission denied, running as nobody; the list directory is root's\n$`)
+	for _, c := range [][]string{{"mlm-accept", dir}, {"mlm-run", dir}, {"mlm-who", dir}} {
+		code, stderr := runAs(t, true, smallPost, c[0], c[1:]...)
+		if code != 75 || !want.MatchString(stderr) {
+			t.Errorf("nobody's %v: exit %d, stderr %q; want 75 and %s", c, code, stderr, want)
+		}
+	}
+}

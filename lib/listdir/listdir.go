@@ -204,6 +204,29 @@ func (d *Dir) CheckCommand(name string) error {
 	return nil
 }
 
+// denied is err, a permission error on the file name of the list, as a
+// temporary error that says which list, and, if the program runs as
+// another user than the list directory's owner, both: a list made by one
+// user, root say, and run by another, the MTA's, is its usual cause.
+func (d *Dir) denied(name string, err error) error {
+	err = fmt.Errorf("%s: %w", d.File(name), unwrapPath(err))
+	if info, serr := os.Stat(d.Path); serr == nil {
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Uid != uint32(os.Geteuid()) {
+			err = fmt.Errorf("%w, running as %s; the list directory is %s's", err, userName(uint32(os.Geteuid())), userName(st.Uid))
+		}
+	}
+	return sysexit.Temp(err)
+}
+
+// userName is the name of the user uid, or "uid N".
+func userName(uid uint32) string {
+	id := strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(id); err == nil {
+		return u.Username
+	}
+	return "uid " + id
+}
+
 // otherOwner returns, when the program runs as root, the name (or "uid
 // N") of the user other than root who owns path; "" if root owns it, if
 // the program is not root, or if path cannot be looked at.
@@ -219,11 +242,7 @@ func otherOwner(path string) string {
 	if !ok || st.Uid == 0 {
 		return ""
 	}
-	uid := strconv.FormatUint(uint64(st.Uid), 10)
-	if u, err := user.LookupId(uid); err == nil {
-		return u.Username
-	}
-	return "uid " + uid
+	return userName(st.Uid)
 }
 
 // OpenRW opens the list directory at path as Open does, for a program
@@ -398,6 +417,9 @@ func (d *Dir) OpenFile(name string) (*os.File, error) {
 		} else if errors.Is(lerr, fs.ErrNotExist) {
 			return nil, nil
 		}
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, d.denied(name, err)
 	}
 	if err != nil {
 		return nil, sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
