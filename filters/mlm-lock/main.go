@@ -64,8 +64,10 @@ func run(a *args, env []string) error {
 	}
 	lock := lockFile(a.Path)
 	if _, err := os.Lstat(lock); errors.Is(err, fs.ErrNotExist) {
-		if err := notADir(a.Path, a.Command[1:]); err != nil {
-			return err
+		if lock == a.Path { // no directory there
+			if err := notADir(a.Path, a.Command[1:]); err != nil {
+				return err
+			}
 		}
 		// Made by root in another user's list, the lock would be
 		// root's, mode 0600, and the list's own cron job could not
