@@ -1150,6 +1150,12 @@ func TestCheckOut(t *testing.T) {
 	last := strings.LastIndex(in, "MLM1 ")
 	changed := []byte(in)
 	changed[5000] ^= 1
+	// The body of the first record, an octet changed; the second's gone.
+	firstBody := strings.Index(in, "\n:\n") + 3
+	bodyChanged := in[:firstBody] + ":X" + in[firstBody+2:]
+	second := strings.Index(in, "MLM1 1764417600.b2.bench")
+	secondBody := second + strings.Index(in[second:], "\n:\n") + 3
+	bodyDropped := in[:secondBody] + in[secondBody+strings.Index(in[secondBody:], "\nR <")+1:]
 	twoThenNone := strings.Replace(strings.Replace(in, "\nE 1\nMLM1 ", "\nR <x@example.org>\nE 2\nMLM1 ", 1),
 		"R <m0000002@d2.example>\nE 1\n", "E 0\n", 1)
 	for _, c := range []struct {
@@ -1172,6 +1178,9 @@ func TestCheckOut(t *testing.T) {
 		{outStream, twoThenNone, "record 1764417600.b1.bench has 2 recipients; want 1"},
 		{outStream, strings.Replace(in, "R <m0000002@d2.example>\nE 1\n", "E 0\n", 1), "record 1764417600.b2.bench has 0 recipients"},
 		{outStream, in[:len(in)-3], "line"},
+		{outStream, strings.Replace(in, ":Subject:", ":X-Added: 1\n:Subject:", 1), ""},
+		{outStream, bodyChanged, "record 1764417600.b1.bench: its body, "},
+		{outStream, bodyDropped, "record 1764417600.b2.bench: its body, 0 octets, is not that of the input's record 1764417600.b2.bench"},
 	} {
 		err := checkOut(strings.NewReader(c.out), c.kind, name, recs, msgs)
 		switch {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,11 +144,41 @@ func checkOut(out io.Reader, kind outKind, input string, recs int, msgs int64) e
 		}
 		return err
 	}
+	// Each record's body is the input record's, the header aside, which
+	// a filter may change: a filter that dropped or cut the messages
+	// would show a rate for work it did not do.
+	f, err := os.Open(input)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	in := stream.NewReader(bufio.NewReaderSize(f, 1<<20))
+	var hb, got, want []byte
 	r := stream.NewReader(out)
 	r.ReuseHeader()
 	n := 0
-	err := r.Each(func(h *stream.Header) error {
+	err = r.Each(func(h *stream.Header) error {
 		n++
+		ih, err := in.Next()
+		if err != nil {
+			return fmt.Errorf("record %s: no record %d in the input: %v", h.ID, n, err)
+		}
+		if hb, err = r.HeaderBlock(hb[:0], math.MaxInt); err != nil {
+			return err
+		}
+		if got, err = appendAll(got[:0], r.Message()); err != nil {
+			return err
+		}
+		if hb, err = in.HeaderBlock(hb[:0], math.MaxInt); err != nil {
+			return err
+		}
+		if want, err = appendAll(want[:0], in.Message()); err != nil {
+			return err
+		}
+		if !bytes.Equal(got, want) {
+			return fmt.Errorf("record %s: its body, %s octets, is not that of the input's record %s, %s octets",
+				h.ID, commas(int64(len(got))), ih.ID, commas(int64(len(want))))
+		}
 		rcpts := 0
 		if err := r.EachRecipientNoCopy(func(stream.Path) error { rcpts++; return nil }); err != nil {
 			return err
@@ -161,6 +192,13 @@ func checkOut(out io.Reader, kind outKind, input string, recs int, msgs int64) e
 		err = fmt.Errorf("%s records; want %s", commas(int64(n)), commas(int64(recs)))
 	}
 	return err
+}
+
+// appendAll appends what r reads to b.
+func appendAll(b []byte, r io.Reader) ([]byte, error) {
+	buf := bytes.NewBuffer(b)
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // sameAs reads out to its end and says where it differs from the file
