@@ -1256,3 +1256,45 @@ func TestCheckFilters(t *testing.T) {
 		t.Errorf("out of time: status %q, note %q, failures %q; want the note alone", good.status, good.note, b.failures)
 	}
 }
+
+// Started through the C launcher, a command's peak RSS is its own tree's:
+// true's is under the Go wrapper's own, which a command the wrapper
+// starts with vfork counts (so mlmmj showed 5.1 MiB, the wrapper's, for
+// its 2); and a descendant's peak is in it, the launcher reaping the
+// tree; the command's status comes through.
+func TestLauncher(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{self: self, work: t.TempDir(), ctx: context.Background()}
+	plain, err := b.measure(time.Minute, job{argv: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	launch, err := buildLauncher(t.TempDir())
+	if err != nil {
+		t.Skip(err)
+	}
+	t.Setenv(launchEnv, launch)
+	small, err := b.measure(time.Minute, job{argv: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("true: %d KiB through the wrapper alone, %d KiB through the launcher", plain.rssKB, small.rssKB)
+	if small.rssKB <= 0 || small.rssKB >= plain.rssKB {
+		t.Errorf("true through the launcher: %d KiB; want some, and under the %d KiB it shows through the wrapper alone", small.rssKB, plain.rssKB)
+	}
+	// A shell holding 40 MB, a grandchild of the launcher's child.
+	big, err := b.measure(time.Minute, job{argv: []string{"sh", "-c", `sh -c 'x=$(head -c 40000000 /dev/zero | tr "\0" a); echo ${#x} >/dev/null'; exit 0`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a grandchild of 40 MB: %d KiB", big.rssKB)
+	if big.rssKB < 40_000_000/1024 {
+		t.Errorf("a grandchild of 40 MB through the launcher: %d KiB", big.rssKB)
+	}
+	if _, err := b.measure(time.Minute, job{argv: []string{"sh", "-c", "exit 3"}}); err == nil || !strings.Contains(err.Error(), "3") {
+		t.Errorf("exit 3 through the launcher: %v; want a failure with status 3", err)
+	}
+}

@@ -29,7 +29,10 @@ import (
 //
 // The wrapper exists for the peak RSS: Linux counts a parent's peak in a
 // child's ru_maxrss when the child is started with vfork, as Go does, so
-// each measured command needs a small parent, not the bench itself.
+// each measured command needs a small parent, not the bench itself. The
+// wrapper, a Go program too, would pass its own few MiB on in the same
+// way: where the environment names the C launcher (launchEnv), it starts
+// the command through that, and takes the peak the launcher reports.
 const wrapFlag = "-rusage-wrap"
 
 const prSetChildSubreaper = 36 // PR_SET_CHILD_SUBREAPER, prctl(2)
@@ -50,11 +53,25 @@ func wrapMain(args []string) {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	cmd := exec.Command(argv[0], argv[1:]...)
+	var peak *os.File // the launcher's report
+	if launch := os.Getenv(launchEnv); launch != "" {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench wrapper: %v\n", err)
+			os.Exit(75)
+		}
+		cmd = exec.Command(launch, argv...)
+		cmd.ExtraFiles = []*os.File{pw} // descriptor 3
+		peak = pr
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "bench wrapper: %v\n", err)
 		os.Exit(127)
+	}
+	if peak != nil {
+		cmd.ExtraFiles[0].Close() // the launcher's copy is its own
 	}
 	go func() {
 		for sig := range sigs {
@@ -82,8 +99,18 @@ func wrapMain(args []string) {
 		fmt.Fprintf(os.Stderr, "bench wrapper: getrusage: %v\n", err)
 		os.Exit(75)
 	}
+	rss := ru.Maxrss
+	if peak != nil {
+		b, _ := io.ReadAll(peak)
+		n, err := parseLaunched(string(b))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench wrapper: %v\n", err)
+			os.Exit(75)
+		}
+		rss = n
+	}
 	line := fmt.Sprintf("%s\t%d\t%d\t%d\t%d\n", filepath.Base(argv[0]),
-		tvMicro(ru.Utime), tvMicro(ru.Stime), ru.Maxrss, wall.Microseconds())
+		tvMicro(ru.Utime), tvMicro(ru.Stime), rss, wall.Microseconds())
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err == nil {
 		_, err = f.WriteString(line)
