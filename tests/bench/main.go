@@ -56,7 +56,7 @@ type bench struct {
 	mlmmjVersion string
 
 	members  map[int]string
-	rssFloor int64 // KiB: the peak RSS of true, the least a run shows
+	rssFloor int64  // KiB: the peak RSS of true, the least a run shows
 	launched string // why no C launcher starts the commands, if none does ("" if one does)
 	n        atomic.Int64
 	failures []string
