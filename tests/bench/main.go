@@ -47,6 +47,7 @@ type bench struct {
 	tmpfsDisk  bool   // work is on tmpfs: its fsyncs are free
 	post       string
 	reps       int
+	filterReps int
 	runTimeout time.Duration
 	deadline   time.Time
 	smtpSink   string
@@ -88,6 +89,7 @@ func benchMain() int {
 		fBin      = flag.String("bin", "bin", "the directory of mlm's programs")
 		fMembers  = flag.String("members", "10000,100000", "list sizes for delivery, comma-separated")
 		fReps     = flag.Int("reps", reps, "repetitions of each run, of which the median is shown (env MLM_BENCH_REPS)")
+		fFReps    = flag.Int("filter-reps", 7, "repetitions of each filter's run, a fraction of a second each")
 		fSessions = flag.String("sessions", "1,2,4,8,16,"+strconv.Itoa(conns), "smtp-source session counts to try; the best is the limit")
 		fStreamMB = flag.Int("stream-mb", 1024, "size of the stream for the filters, in MiB")
 		fPostsKB  = flag.String("stream-posts", "4,1024", "sizes of the posts in the filters' streams, in KiB, comma-separated: a stream and a set of rows each")
@@ -127,7 +129,7 @@ func benchMain() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{ctx: ctx, reps: *fReps, runTimeout: *fTimeout, members: map[int]string{}}
+	b := &bench{ctx: ctx, reps: *fReps, filterReps: max(*fFReps, 1), runTimeout: *fTimeout, members: map[int]string{}}
 	b.deadline = time.Now().Add(*fMaxTime)
 	if err := b.setup(*fBin, *fDisk, *fStreamMB); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -313,8 +315,9 @@ func benchMain() int {
 	load1 := loadavg()
 
 	// The table.
-	fmt.Printf("mlm bench: %s, %d CPUs, load %s at start, %s at the end; the median run (by wall time) of %d each,\n",
+	fmt.Printf("mlm bench: %s, %d CPUs, load %s at start, %s at the end; the median run (by wall time) of %d each\n",
 		runtime.GOOS, runtime.NumCPU(), load0, load1, b.reps)
+	fmt.Printf("(of %d each for the filters, whose runs are short, a rep starting with the row after the last's first),\n", b.filterReps)
 	fmt.Printf("the delivery rows of a size taking turns (a run of smtp-source, of mlm, of mlm with mlm-run -D, of mlm-sendmail alone, then again)\n")
 	fmt.Printf("delivery: one 4,096-octet post, from its hand-over to the last 250, into Postfix smtp-sink on 127.0.0.1\n")
 	fmt.Printf("(a fresh sink per run, dumping to %s); lists and queues in %s\n", b.shm, b.work)
