@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -328,6 +329,11 @@ func (b *bench) expand(r *row, n int) {
 // process each as an MTA runs it, into a list on the disk (each post
 // fsynced, file and directory, before it exits).
 func (b *bench) accept(r *row, n int) {
+	defer func() {
+		if r.status == "" && len(r.runs) > 0 {
+			r.note = b.acceptNote(r, n)
+		}
+	}()
 	for rep := 0; rep < b.reps; rep++ {
 		timeout, ok := b.timeout()
 		if !ok {
@@ -362,4 +368,46 @@ func (b *bench) accept(r *row, n int) {
 			return
 		}
 	}
+}
+
+// acceptNote says what a post through mlm-accept costs beside its own
+// work: the shell loop's start of a program, as the same loop running
+// true(1) instead takes it, and the two fsyncs, as one of a small file on
+// the disk of the lists costs.
+func (b *bench) acceptNote(r *row, n int) string {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	note := fmt.Sprintf("%.1f ms a post", ms(r.med().wall)/float64(n))
+	const loop = `i=0; while [ "$i" -lt "$1" ]; do true < "$2" || exit; i=$((i+1)); done`
+	if u, err := b.measure(time.Minute, job{argv: []string{"sh", "-c", loop, "sh", fmt.Sprint(n), b.post}}); err == nil {
+		note += fmt.Sprintf(", of which the loop's start of a program %.1f ms (the loop with true)", ms(u.wall)/float64(n))
+	}
+	if d, err := fsyncCost(b.work); err == nil {
+		note += fmt.Sprintf("; an fsync of 4 KB here %d µs, two a post", d.Microseconds())
+	}
+	return note
+}
+
+// fsyncCost is the median time of an fsync of 4 KB written anew to a
+// file in dir, of 21.
+func fsyncCost(dir string) (time.Duration, error) {
+	f, err := os.CreateTemp(dir, "fsync.")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	var ds []time.Duration
+	for range 21 {
+		if _, err := f.WriteAt(buf, 0); err != nil {
+			return 0, err
+		}
+		t0 := time.Now()
+		if err := f.Sync(); err != nil {
+			return 0, err
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2], nil
 }
