@@ -123,11 +123,15 @@ func TestSetupNotesRTTSessions(t *testing.T) {
 	}
 }
 
-// The test binary is the rusage wrapper too, as the bench is.
+// The test binary is the rusage wrapper and the pipelining client too,
+// as the bench is.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == wrapFlag {
 		wrapMain(os.Args[2:])
 		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == pipeFlag {
+		os.Exit(pipeMain(os.Args[2:]))
 	}
 	os.Exit(m.Run())
 }
@@ -860,26 +864,28 @@ func TestLimitStepsCut(t *testing.T) {
 
 // The delivery rows of a size compare mlm's two rows with mlmmj
 // (mlm/mlmmj), the limit (mlm/limit) and mlm-sendmail alone
-// (mlm/client), and mlm-sendmail alone with the limit; each row's work
-// is the list's members.
+// (mlm/client), mlm-sendmail alone with the limit and the pipelining
+// client, and that with the limit; each row's work is the list's
+// members.
 func TestDeliveryRows(t *testing.T) {
 	for _, mode := range []string{"batch", "verp"} {
 		rs := deliveryRows(mode, 10000)
-		m, dm, c, j, l := rs["mlm"], rs["daemon"], rs["client"], rs["mlmmj"], rs["limit"]
+		m, dm, c, j, l, p := rs["mlm"], rs["daemon"], rs["client"], rs["mlmmj"], rs["limit"], rs["pipe"]
 		for _, r := range []*row{m, dm} {
 			if r.vsMlmmj != j || r.vsLimit != l || r.vsClient != c {
 				t.Errorf("%s %s: compared with %q, %q, %q", mode, r.name(), nameOf(r.vsMlmmj), nameOf(r.vsLimit), nameOf(r.vsClient))
 			}
 		}
-		if c.vsLimit != l || c.vsMlmmj != nil || c.vsClient != nil || j.vsLimit != nil || l.vsLimit != nil || len(rs) != 5 {
-			t.Errorf("%s: mlm-sendmail alone, mlmmj or the limit compared with the wrong rows", mode)
+		if c.vsLimit != l || c.vsMlmmj != nil || c.vsClient != p || j.vsLimit != nil || l.vsLimit != nil ||
+			p.vsLimit != l || p.vsClient != nil || p.vsMlmmj != nil || len(rs) != 6 {
+			t.Errorf("%s: mlm-sendmail alone, mlmmj, the limit or the pipelining client compared with the wrong rows", mode)
 		}
 		tx := "100 rcpt/tx"
 		if mode == "verp" {
 			tx = "VERP 1 rcpt/tx"
 		}
 		for r, want := range map[*row]string{m: "mlm 10,000 members, " + tx, dm: "mlm, mlm-run -D 10,000 members, " + tx,
-			c: "mlm-sendmail alone 10,000 rcpt, " + tx, l: "limit 10,000 rcpt, " + tx} {
+			c: "mlm-sendmail alone 10,000 rcpt, " + tx, l: "limit 10,000 rcpt, " + tx, p: "pipelining client 10,000 rcpt, " + tx} {
 			if r.name() != want || r.work != 10000 {
 				t.Errorf("row %q (work %v), want %q", r.name(), r.work, want)
 			}
@@ -1296,5 +1302,27 @@ func TestLauncher(t *testing.T) {
 	}
 	if _, err := b.measure(time.Minute, job{argv: []string{"sh", "-c", "exit 3"}}); err == nil || !strings.Contains(err.Error(), "3") {
 		t.Errorf("exit 3 through the launcher: %v; want a failure with status 3", err)
+	}
+}
+
+// The pipelining client delivers the post to every member once, into a
+// real smtp-sink, its run checked as mlm's is: in batches of 100 over
+// two sessions, and one a transaction, a sender each (VERP); its DATA
+// is the post's lines in CRLF, a leading dot doubled, then the dot.
+func TestPipeOnce(t *testing.T) {
+	if got, want := string(dataLines([]byte("a\n.b\n\nc"))), "a\r\n..b\r\n\r\nc\r\n.\r\n"; got != want {
+		t.Errorf("dataLines = %q; want %q", got, want)
+	}
+	sinkProg := sinkOrSkip(t)
+	b := sinkBench(t, context.Background(), sinkProg, t.TempDir(), t.TempDir())
+	for _, c := range []struct {
+		n, per, sessions, tx int
+		verp                 bool
+	}{{250, 100, 2, 3, false}, {30, 1, 4, 30, true}} {
+		d, err := b.pipeOnce(c.n, c.per, c.sessions, c.verp)
+		if err != nil || d.st.rcpt != c.n || d.st.tx != c.tx {
+			t.Errorf("%d members, %d a transaction, %d sessions: %v, %d recipients in %d transactions; want %d in %d",
+				c.n, c.per, c.sessions, err, d.st.rcpt, d.st.tx, c.n, c.tx)
+		}
 	}
 }

@@ -419,6 +419,38 @@ func (b *bench) limitOnce(n, per, sessions int, rtt time.Duration) (delivered, e
 	return d, checkSource(d.st, msgs, per)
 }
 
+// pipeOnce has the bench's pipelining client (pipeFlag) send the post to
+// the n members of the lists, per recipients a transaction, over
+// sessions connections; with verp, a sender a transaction. Its run is
+// checked as mlm's is.
+func (b *bench) pipeOnce(n, per, sessions int, verp bool) (delivered, error) {
+	var d delivered
+	s, err := b.startSink()
+	if err != nil {
+		return d, err
+	}
+	defer s.remove()
+	defer s.stop()
+	timeout, ok := b.timeout()
+	if !ok {
+		return d, errSkipped
+	}
+	d.u, err = b.measure(timeout, job{argv: []string{b.self, pipeFlag, fmt.Sprintf("127.0.0.1:%d", s.port),
+		fmt.Sprint(sessions), fmt.Sprint(per), fmt.Sprint(n), b.post}})
+	if errors.Is(err, errTimeout) {
+		d.st, _ = countDump(s.dump, nil, false)
+		return d, err
+	}
+	if err != nil {
+		return d, err
+	}
+	d.u.sink = s.cpu()
+	if d.st, err = countDump(s.dump, isMember(n), verp); err != nil {
+		return d, err
+	}
+	return d, checkDelivery("pipelining client", n, verp, d.st)
+}
+
 // checkSource fails a run of smtp-source unless the sink got msgs
 // transactions of per recipients each, every recipient distinct (-N),
 // every one with the post's body.

@@ -77,6 +77,9 @@ func main() {
 	if len(os.Args) == 2 && os.Args[1] == passFlag {
 		os.Exit(passMain())
 	}
+	if len(os.Args) > 1 && os.Args[1] == pipeFlag {
+		os.Exit(pipeMain(os.Args[2:]))
+	}
 	os.Exit(benchMain())
 }
 
@@ -100,7 +103,7 @@ func benchMain() int {
 		fOnly     = flag.String("only", "batch,verp,rtt,filters,expand,accept,profile", "what to measure, comma-separated")
 		fRTT      = flag.Duration("rtt", 10*time.Millisecond, "the round trip of the rtt rows' sink, behind a lag")
 		fRTTRcpt  = flag.Int("rtt-rcpt", 2000, "recipients of the rtt rows")
-		fSystems  = flag.String("systems", "mlm,daemon,client,mlmmj,limit", "which senders the delivery rows measure (daemon: mlm with mlm-run -D; client: mlm-sendmail alone)")
+		fSystems  = flag.String("systems", "mlm,daemon,client,mlmmj,limit,pipe", "which senders the delivery rows measure (daemon: mlm with mlm-run -D; client: mlm-sendmail alone; pipe: the bench's own pipelining client)")
 		fDisk     = flag.String("disk", os.TempDir(), "where the lists and queues go: a real disk, for the fsyncs")
 		fProfVERP = flag.Bool("profile-verp", false, "profile mlm's VERP run too")
 	)
@@ -233,6 +236,9 @@ func benchMain() int {
 		if verp {
 			per = 1
 		}
+		if who == "pipe" {
+			return b.limitSteps(r, n, per, sessions, func(s int) (delivered, error) { return b.pipeOnce(n, per, s, verp) })
+		}
 		return b.limitSteps(r, n, per, sessions, func(s int) (delivered, error) { return b.limitOnce(n, per, s, 0) })
 	}
 	// deliver runs, for each size, the rows of whos that it compares,
@@ -255,8 +261,8 @@ func benchMain() int {
 			}
 		}
 	}
-	deliver("batch", "limit", "mlm", "daemon", "client")
-	deliver("verp", "limit", "mlm", "daemon", "client")
+	deliver("batch", "limit", "pipe", "mlm", "daemon", "client")
+	deliver("verp", "limit", "pipe", "mlm", "daemon", "client")
 	if rttClient != nil {
 		n := *fRTTRcpt
 		ss := []func() bool{b.deliverySteps(rttClient, func() (delivered, error) {
@@ -441,7 +447,7 @@ func (fs *filterSet) notes() {
 
 // deliveryWhos are the systems of the delivery rows, in the table's
 // order.
-var deliveryWhos = []string{"mlm", "daemon", "client", "mlmmj", "limit"}
+var deliveryWhos = []string{"mlm", "daemon", "client", "mlmmj", "limit", "pipe"}
 
 // deliveryRows is the rows of one delivery mode and list size, by who
 // (deliveryWhos), each compared with the rows it is measured against:
@@ -454,15 +460,16 @@ func deliveryRows(mode string, n int) map[string]*row {
 		if mode == "verp" {
 			what = fmt.Sprintf("%s members, VERP 1 rcpt/tx", commas(int64(n)))
 		}
-		if who == "limit" || who == "client" {
+		if who == "limit" || who == "client" || who == "pipe" {
 			what = strings.Replace(what, "members", "rcpt", 1)
 		}
 		rs[who] = &row{who: who, what: what, unit: "rcpt/s", work: float64(n)}
 	}
-	m, dm, c, j, l := rs["mlm"], rs["daemon"], rs["client"], rs["mlmmj"], rs["limit"]
+	m, dm, c, j, l, p := rs["mlm"], rs["daemon"], rs["client"], rs["mlmmj"], rs["limit"], rs["pipe"]
 	m.vsMlmmj, m.vsLimit, m.vsClient = j, l, c
 	dm.who, dm.vsMlmmj, dm.vsLimit, dm.vsClient = "mlm, mlm-run -D", j, l, c
-	c.who, c.vsLimit = "mlm-sendmail alone", l
+	c.who, c.vsLimit, c.vsClient = "mlm-sendmail alone", l, p
+	p.who, p.tool, p.vsLimit = "pipelining client", "pipelined", l
 	return rs
 }
 
@@ -679,7 +686,7 @@ func (b *bench) interleave(steps ...func() bool) {
 func (b *bench) limitSteps(r *row, n, per int, sessions []int, once func(sessions int) (delivered, error)) func() bool {
 	best, tried := b.limitSweep(r, n, per, sessions, once)
 	if best != 0 {
-		r.note = fmt.Sprintf("smtp-source -s %d; once each: %s", best, strings.Join(tried, ", "))
+		r.note = fmt.Sprintf("%s -s %d; once each: %s", r.toolName(), best, strings.Join(tried, ", "))
 	}
 	return func() bool {
 		if best == 0 || r.status != "" || r.cut || len(r.runs) >= b.reps {
@@ -690,9 +697,9 @@ func (b *bench) limitSteps(r *row, n, per int, sessions []int, once func(session
 	}
 }
 
-// limitSweep tries smtp-source with each session count once, a run of
-// once each, and returns the best, or 0 with the row's status set, and
-// what each gave.
+// limitSweep tries smtp-source (or the pipelining client) with each
+// session count once, a run of once each, and returns the best, or 0
+// with the row's status set, and what each gave.
 func (b *bench) limitSweep(r *row, n, per int, sessions []int, once func(sessions int) (delivered, error)) (int, []string) {
 	sent := (n + per - 1) / per * per
 	r.work = float64(sent)
@@ -733,7 +740,7 @@ func (b *bench) limitRun(r *row, best int, tried []string, once func(sessions in
 	switch {
 	case errors.Is(err, errTimeout) && len(r.runs) == 0:
 		r.status, r.partial = "timeout", float64(d.st.rcpt)/d.u.wall.Seconds()
-		r.note = fmt.Sprintf("smtp-source -s %d killed at %.0f s; once each: %s", best, d.u.wall.Seconds(), strings.Join(tried, ", "))
+		r.note = fmt.Sprintf("%s -s %d killed at %.0f s; once each: %s", r.toolName(), best, d.u.wall.Seconds(), strings.Join(tried, ", "))
 	case errors.Is(err, errTimeout):
 		r.cut = true // the runs it has still tell, though not exactly
 	case errors.Is(err, errSkipped):
@@ -818,9 +825,18 @@ type row struct {
 	vsMlmmj   *row
 	vsLimit   *row
 	vsClient  *row
+	tool      string // of a row whose sessions are swept (limitSteps): its sender, "" for smtp-source
 }
 
 func (r *row) name() string { return strings.TrimSpace(r.who + " " + r.what) }
+
+// toolName is the sender of a row whose sessions are swept.
+func (r *row) toolName() string {
+	if r.tool == "" {
+		return "smtp-source"
+	}
+	return r.tool
+}
 
 func (r *row) fail(b *bench, err error) {
 	r.status, r.note = "FAILED", err.Error()
@@ -983,8 +999,13 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 			"limit: smtp-source -m N/r -r r -s S -d -N -F post (connections kept, distinct recipients, no PIPELINING),",
 			"  each S tried once, then the best S run afresh as often as the other rows; smtp-source waits for the",
 			"  reply to each command, which mlm-sendmail pipelines (RFC 2920), so mlm/limit over 1 is that, not room",
-			"  under a ceiling: the nearest to one here is mlm-sendmail alone (mlm/client)")
+			"  under a ceiling: the nearest to one here is the pipelining client")
 	}
+	notes = append(notes,
+		"pipelining client: the bench's own (pipe.go), which does nothing but send: MAIL, the RCPTs and DATA in",
+		"  one write (RFC 2920), then the message and its final dot with the next transaction's commands, the same",
+		"  members and sink as mlm's, its runs checked as mlm's are; each session count tried once, the best run",
+		"  afresh; in mlm-sendmail alone's row, mlm/client is mlm-sendmail alone over it")
 	if rtt {
 		notes = append(notes, "round trip rows: the sink behind a relay in the bench that holds what it passes, each way, for half",
 			"  the round trip; mlm-sendmail alone as above; smtp-source -s "+strconv.Itoa(conns)+" (as many connections as mlm-sendmail)")
