@@ -3,8 +3,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"mlm/lib/cli"
@@ -14,7 +16,7 @@ import (
 const prog = "mlm-check"
 
 type args struct {
-	Files []string `arg:"" optional:"" placeholder:"FILE" help:"Streams to check, each on its own (default: standard input)."`
+	Files []string `arg:"" optional:"" placeholder:"FILE" help:"Streams to check, each on its own; - is standard input (default: standard input)."`
 }
 
 func main() {
@@ -24,18 +26,26 @@ func main() {
 	})
 }
 
-// run checks each file, or in if there are none.
+// run checks each file, or in if there are none, or for "-". An error
+// names the file once: not as "open NAME" nor "read NAME" after it.
 func run(files []string, in io.Reader) error {
 	if len(files) == 0 {
 		return check(in)
 	}
 	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			return err
+		var err error
+		if name == "-" {
+			err = check(in)
+		} else if f, oerr := os.Open(name); oerr != nil {
+			err = oerr
+		} else {
+			err = check(f)
+			f.Close()
 		}
-		err = check(f)
-		f.Close()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
