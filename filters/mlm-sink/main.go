@@ -89,6 +89,10 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 	if a.MaxTime < 0 {
 		return sysexit.Errorf(sysexit.Usage, "--max-time: negative duration")
 	}
+	if a.DelayAt != "" && a.Delay == 0 {
+		// Else it would be taken, and delay nothing.
+		return sysexit.Errorf(sysexit.Usage, "--delay-at: without --delay (-w), there is no wait")
+	}
 	s, err := smtpsink.Start(o)
 	if err != nil {
 		return err
