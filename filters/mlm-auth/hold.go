@@ -25,6 +25,13 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 	if err != nil {
 		return err
 	}
+	// Read before the post is held: a modexpire that cannot be read
+	// leaves it unheld, in the incoming queue, not held and listed
+	// (mlm-moderate list) with no moderator told.
+	holdFor, err := d.HoldFor()
+	if err != nil {
+		return err
+	}
 	t := strconv.FormatInt(now.Unix(), 10)
 	p.h.Attrs = append(p.h.Attrs,
 		stream.Attr{Name: "state", Value: "held"},
@@ -55,10 +62,6 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 	if len(to) == 0 {
 		fmt.Fprintf(os.Stderr, "%s: %s: held (%s); the list has no moderators or owners to tell\n", prog, p.h.ID, reason)
 		return nil
-	}
-	holdFor, err := d.HoldFor()
-	if err != nil {
-		return err
 	}
 	// The time to answer runs from when the post was held, as
 	// mlm-moderate's expire counts it (the held record's time): a try
