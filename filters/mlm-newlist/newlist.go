@@ -77,6 +77,13 @@ func run(a *args, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if a.BinDir != "" {
+		// Said, not refused: the programs may be installed there
+		// after. A typo would have the MTA run no program.
+		if fi, err := os.Stat(filepath.Join(bin, "mlm-accept")); err != nil || !fi.Mode().IsRegular() {
+			fmt.Fprintf(os.Stderr, "%s: -b %s: no mlm-accept there (yet), which the lines below name\n", prog, bin)
+		}
+	}
 	// Root's list among another user's would be root's, which the MTA
 	// runs no program as.
 	if err := listdir.CheckUser(filepath.Dir(abs)); err != nil {
