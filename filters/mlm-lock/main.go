@@ -63,12 +63,14 @@ func run(a *args, env []string) error {
 		return err
 	}
 	lock := lockFile(a.Path)
-	if _, err := os.Lstat(lock); errors.Is(err, fs.ErrNotExist) {
-		if lock == a.Path { // no directory there
-			if err := notADir(a.Path, a.Command[1:]); err != nil {
-				return err
-			}
+	// Not there, or a symbolic link to nothing (a list directory linked
+	// to a file system not mounted), which opening would make.
+	if _, err := os.Stat(lock); errors.Is(err, fs.ErrNotExist) && lock == a.Path {
+		if err := notADir(a.Path, a.Command[1:]); err != nil {
+			return err
 		}
+	}
+	if _, err := os.Lstat(lock); errors.Is(err, fs.ErrNotExist) {
 		// Made by root in another user's list, the lock would be
 		// root's, mode 0600, and the list's own cron job could not
 		// take it again.
