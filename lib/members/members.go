@@ -26,6 +26,7 @@ import (
 
 	"mlm/lib/addr"
 	"mlm/lib/durable"
+	"mlm/lib/envelope"
 	"mlm/lib/listdir"
 	"mlm/lib/spool"
 	"mlm/lib/sysexit"
@@ -682,7 +683,7 @@ const maxQuoted = 300
 // one is named in the error.
 func Read(args []string, in io.Reader) ([]string, error) {
 	var addrs []string
-	_, err := each(args, in, func(a string) error {
+	_, err := each(args, in, nil, func(a string) error {
 		addrs = append(addrs, a)
 		return nil
 	})
@@ -693,8 +694,9 @@ func Read(args []string, in io.Reader) ([]string, error) {
 }
 
 // each is Read, but that it gives the addresses to fn, one by one, if
-// none is bad, and returns how many there are.
-func each(args []string, in io.Reader, fn func(string) error) (n int, err error) {
+// none is bad, and returns how many there are. An address that extra,
+// if given, refuses is bad too.
+func each(args []string, in io.Reader, extra func(string) error, fn func(string) error) (n int, err error) {
 	var bad []string
 	nbad := 0 // bad holds the first three, which the error names
 	check := func(where, a string) error {
@@ -711,6 +713,9 @@ func each(args []string, in io.Reader, fn func(string) error) (n int, err error)
 			// (A Unicode space, U+00A0 and the like: a member file's
 			// lines are read trimmed, so it would be another address.)
 			err = errors.New("starts or ends with a space")
+		}
+		if err == nil && extra != nil {
+			err = extra(a)
 		}
 		if err != nil {
 			if nbad++; len(bad) < 3 {
@@ -767,10 +772,23 @@ func Edit(dir, name string, args []string, in io.Reader, remove bool) (changed, 
 	if err != nil {
 		return 0, 0, err
 	}
+	// An address of the list itself is no member, owner or moderator:
+	// every reader of the files skips it (mlm-members, mlm-auth), and
+	// mail to it would come back to the list.
+	var own func(string) error
+	if !remove {
+		list := d.Address()
+		own = func(a string) error {
+			if envelope.Own(list, a) {
+				return errors.New("an address of the list itself, which the readers of its member files skip")
+			}
+			return nil
+		}
+	}
 	sp := spool.New(spool.MemLimit)
 	defer sp.Close()
 	bw := bufio.NewWriterSize(sp, 64<<10)
-	given, err = each(args, in, func(a string) error {
+	given, err = each(args, in, own, func(a string) error {
 		bw.WriteString(a)
 		return bw.WriteByte('\n') // the first error, if any
 	})
@@ -782,7 +800,15 @@ func Edit(dir, name string, args []string, in io.Reader, remove bool) (changed, 
 	}
 	r := bufio.NewReader(sp.Reader())
 	batch := make([]string, 0, min(given, passSize))
+	first := true
 	next := func() ([]string, []string, error) {
+		// With no address given, one pass of none all the same: it
+		// reads the file, and fails for one with no address in it, as
+		// a change of more does (plan).
+		if first && given == 0 {
+			first = false
+			return nil, nil, nil
+		}
 		batch = batch[:0]
 		for len(batch) < passSize {
 			a, err := r.ReadString('\n')

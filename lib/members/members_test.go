@@ -833,3 +833,42 @@ func TestChangeAllOrNone(t *testing.T) {
 		t.Errorf("list directory = %q; want no temporary file", got)
 	}
 }
+
+// TestEditOwn: an address of the list itself, in any spelling, added to
+// any member file, owner included, is refused (65), nothing changed:
+// every reader skips it, and mail to it comes back to the list. One
+// removed is removed.
+func TestEditOwn(t *testing.T) {
+	for _, own := range []string{"dev@lists.example.org", "DEV-owner@LISTS.example.org", "dev+x@lists.example.org"} {
+		d := list(t, map[string]string{listdir.Owner: "olive@example.org\n"})
+		_, _, err := Edit(d.Path, listdir.Owner, []string{"otto@example.org", own}, nil, false)
+		if sysexit.Code(err) != sysexit.DataErr || !strings.Contains(err.Error(), "an address of the list itself") {
+			t.Errorf("Edit(+%s) = %v; want 65, an address of the list itself", own, err)
+		}
+		if b, _ := os.ReadFile(d.File(listdir.Owner)); string(b) != "olive@example.org\n" {
+			t.Errorf("owner after Edit(+%s) = %q; want it unchanged", own, b)
+		}
+	}
+	d := list(t, map[string]string{listdir.Subscribers: "dev-owner@lists.example.org\nbob@example.net\n"})
+	if n, _, err := Edit(d.Path, listdir.Subscribers, []string{"dev-owner@lists.example.org"}, nil, true); n != 1 || err != nil {
+		t.Errorf("Edit(-dev-owner) = %d, %v; want it removed", n, err)
+	}
+}
+
+// TestEditNoneGiven: with no address given, a member file none of whose
+// lines is an address (UTF-16, say) is a temporary failure, as for a
+// change of some; changed in passes, Edit read no file at all, and said
+// nothing.
+func TestEditNoneGiven(t *testing.T) {
+	utf16 := "\xff\xfeb\x00o\x00b\x00@\x00x\x00.\x00o\x00r\x00g\x00\n\x00"
+	for _, remove := range []bool{false, true} {
+		d := list(t, map[string]string{listdir.Subscribers: utf16})
+		if _, _, err := Edit(d.Path, listdir.Subscribers, nil, strings.NewReader(""), remove); sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("Edit of nothing (remove %v) on a file of no address = %v; want 75", remove, err)
+		}
+		d = list(t, map[string]string{listdir.Subscribers: "bob@example.org\n"})
+		if n, given, err := Edit(d.Path, listdir.Subscribers, nil, strings.NewReader(""), remove); n != 0 || given != 0 || err != nil {
+			t.Errorf("Edit of nothing (remove %v) = %d, %d, %v; want 0, 0, nil", remove, n, given, err)
+		}
+	}
+}
