@@ -436,8 +436,8 @@ func (d *Dir) OpenFile(name string) (*os.File, error) {
 
 // String returns the first line of a file, without surrounding space, and
 // whether the file exists. A file that exists but cannot be read is a
-// temporary error, and so is a first line of over MaxItemLine octets,
-// its LF included, which is not read whole (ErrLongLine, as for a list's line).
+// temporary error, and so is a first line of MaxItemLine octets or more,
+// its LF aside, which is not read whole (ErrLongLine, as for a list's line).
 func (d *Dir) String(name string) (string, bool, error) {
 	f, err := d.OpenFile(name)
 	if f == nil {
@@ -533,11 +533,12 @@ func EachLineN(r io.Reader, name string, fn func(line int, item string) error) e
 }
 
 // ErrLongLine is returned, after r's name and the line's number, for a
-// line of over MaxItemLine octets, its LF included, which no item comes near: a
+// line of MaxItemLine octets or more, its LF aside (so with its LF over
+// MaxItemLine, as mlm-listdir(5) counts), which no item comes near: a
 // file cut short by a crash, say, or one that is not what its name says.
 // It is classified EX_TEMPFAIL (the list's own file is for its owner to
 // mend, and mail waits meanwhile), as is an error reading r.
-var ErrLongLine = fmt.Errorf("line of over %d octets, its line end included", MaxItemLine)
+var ErrLongLine = fmt.Errorf("line of %d octets or more, its line end aside", MaxItemLine)
 
 // MaxItemLine is the longest line of items EachLine reads.
 const MaxItemLine = 1 << 20

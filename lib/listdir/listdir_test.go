@@ -281,7 +281,7 @@ func TestEachLineLong(t *testing.T) {
 		t.Errorf("a line of %d octets and its LF: %d items, %v", len(ok), len(got), err)
 	}
 	err := EachLine(strings.NewReader("a\n\n"+ok+"x\nb\n"), "subscribers", func(string) error { return nil })
-	if want := "subscribers: line 3: line of over 1048576 octets, its line end included"; err == nil || err.Error() != want ||
+	if want := "subscribers: line 3: line of 1048576 octets or more, its line end aside"; err == nil || err.Error() != want ||
 		!errors.Is(err, ErrLongLine) || sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("a line of %d octets: %v (%d); want %q (75)", MaxItemLine, err, sysexit.Code(err), want)
 	}
@@ -333,7 +333,7 @@ func TestStringLong(t *testing.T) {
 	f.Truncate(64 << 20)
 	f.Close()
 	s, _, err := d.String(Prefix)
-	if want := "prefix: line 1: line of over 1048576 octets, its line end included"; err == nil || err.Error() != want ||
+	if want := "prefix: line 1: line of 1048576 octets or more, its line end aside"; err == nil || err.Error() != want ||
 		!errors.Is(err, ErrLongLine) || sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("String(64 MiB without LF) = %d octets, %v (%d); want %q (75)", len(s), err, sysexit.Code(err), want)
 	}

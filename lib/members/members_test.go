@@ -287,7 +287,7 @@ func TestCountLines(t *testing.T) {
 func TestReadLongLine(t *testing.T) {
 	in := "a@example.org\n" + strings.Repeat("x", listdir.MaxItemLine) + "\n"
 	_, err := Read(nil, strings.NewReader(in))
-	if want := "standard input: line 2: line of over 1048576 octets, its line end included; nothing changed"; err == nil ||
+	if want := "standard input: line 2: line of 1048576 octets or more, its line end aside; nothing changed"; err == nil ||
 		err.Error() != want || sysexit.Code(err) != sysexit.DataErr {
 		t.Errorf("Read = %v (%d); want %q (65)", err, sysexit.Code(err), want)
 	}
@@ -299,7 +299,7 @@ func TestReadLongLine(t *testing.T) {
 func TestLongLineInFile(t *testing.T) {
 	text := "a@example.org\n" + strings.Repeat("x", listdir.MaxItemLine) + "\nb@example.org\n"
 	d := list(t, map[string]string{"subscribers": text})
-	want := "subscribers: line 2: line of over 1048576 octets, its line end included"
+	want := "subscribers: line 2: line of 1048576 octets or more, its line end aside"
 	if _, _, err := Change(d, listdir.Subscribers, []string{"c@example.org"}, nil); err == nil ||
 		err.Error() != want || sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("Change = %v (%d); want %q (75)", err, sysexit.Code(err), want)

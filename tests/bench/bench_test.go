@@ -1300,6 +1300,10 @@ func TestLauncher(t *testing.T) {
 	if big.rssKB < 40_000_000/1024 {
 		t.Errorf("a grandchild of 40 MB through the launcher: %d KiB", big.rssKB)
 	}
+	// The report's descriptor is the launcher's alone.
+	if _, err := b.measure(time.Minute, job{argv: []string{"sh", "-c", `[ ! -e /proc/$$/fd/3 ]`}}); err != nil {
+		t.Errorf("the command through the launcher has descriptor 3: %v", err)
+	}
 	if _, err := b.measure(time.Minute, job{argv: []string{"sh", "-c", "exit 3"}}); err == nil || !strings.Contains(err.Error(), "3") {
 		t.Errorf("exit 3 through the launcher: %v; want a failure with status 3", err)
 	}

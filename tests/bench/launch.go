@@ -25,6 +25,7 @@ const launchEnv = "BENCH_RSSLAUNCH"
 // the signal's number for one killed).
 const launchC = `#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,11 @@ int main(int argc, char **argv) {
 	}
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
 		perror("rsslaunch: prctl");
+		return 75;
+	}
+	/* The report's descriptor is the launcher's: not the command's. */
+	if (fcntl(3, F_SETFD, FD_CLOEXEC) != 0) {
+		perror("rsslaunch: descriptor 3");
 		return 75;
 	}
 	struct sigaction sa;
