@@ -48,6 +48,7 @@ type bench struct {
 	post       string
 	reps       int
 	filterReps int
+	pipe       bool // the pipelining client's rows are run
 	runTimeout time.Duration
 	deadline   time.Time
 	smtpSink   string
@@ -133,6 +134,7 @@ func benchMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := &bench{ctx: ctx, reps: *fReps, filterReps: max(*fFReps, 1), runTimeout: *fTimeout, members: map[int]string{}}
+	b.pipe = systems["pipe"] && (only["batch"] || only["verp"])
 	b.deadline = time.Now().Add(*fMaxTime)
 	if err := b.setup(*fBin, *fDisk, *fStreamMB); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -1001,11 +1003,13 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 			"  reply to each command, which mlm-sendmail pipelines (RFC 2920), so mlm/limit over 1 is that, not room",
 			"  under a ceiling: the nearest to one here is the pipelining client")
 	}
-	notes = append(notes,
-		"pipelining client: the bench's own (pipe.go), which does nothing but send: MAIL, the RCPTs and DATA in",
-		"  one write (RFC 2920), then the message and its final dot with the next transaction's commands, the same",
-		"  members and sink as mlm's, its runs checked as mlm's are; each session count tried once, the best run",
-		"  afresh; in mlm-sendmail alone's row, mlm/client is mlm-sendmail alone over it")
+	if b.pipe {
+		notes = append(notes,
+			"pipelining client: the bench's own (pipe.go), which does nothing but send: MAIL, the RCPTs and DATA in",
+			"  one write (RFC 2920), then the message and its final dot with the next transaction's commands, the same",
+			"  members and sink as mlm's, its runs checked as mlm's are; each session count tried once, the best run",
+			"  afresh; in mlm-sendmail alone's row, mlm/client is mlm-sendmail alone over it")
+	}
 	if rtt {
 		notes = append(notes, "round trip rows: the sink behind a relay in the bench that holds what it passes, each way, for half",
 			"  the round trip; mlm-sendmail alone as above; smtp-source -s "+strconv.Itoa(conns)+" (as many connections as mlm-sendmail)")
