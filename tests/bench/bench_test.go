@@ -1330,3 +1330,38 @@ func TestPipeOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandOf: the command the wrapper runs through the C launcher is
+// the launcher's child, whose CPU the daemon row reads while it runs:
+// the launcher's own counts the daemon's only once it has waited for it,
+// and the row read about 0.01 s for a run of a second.
+func TestCommandOf(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	launch, err := buildLauncher(t.TempDir())
+	if err != nil {
+		t.Skip(err)
+	}
+	t.Setenv(launchEnv, launch)
+	w := exec.Command(self, wrapFlag, filepath.Join(t.TempDir(), "res"), "--", "sleep", "30")
+	w.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(-w.Process.Pid, syscall.SIGKILL); _ = w.Wait() }()
+	var cmd int
+	for i := 0; i < 500; i++ { // until the launcher has started it, 10 s at most on a busy machine
+		if cmd, err = commandOf(w.Process.Pid); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cmd)); string(comm) != "sleep\n" {
+		t.Errorf("commandOf(the wrapper) = %d, a %q; want the sleep", cmd, comm)
+	}
+}

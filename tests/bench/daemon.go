@@ -72,7 +72,7 @@ func (b *bench) daemonOnce(n int, verp bool) (delivered, error) {
 	// Its first pass, on empty queues, is not the post's.
 	time.Sleep(300 * time.Millisecond)
 	syscall.Sync() // the setup's dirty pages are not the run's
-	daemon, err := childOf(run.Process.Pid)
+	daemon, err := commandOf(run.Process.Pid)
 	if err != nil {
 		return d, err
 	}
@@ -163,6 +163,18 @@ func busy(dir string) bool {
 func treeCPU(pid int) (user, sys time.Duration, err error) {
 	st, err := readStat(pid)
 	return st.user, st.sys, err
+}
+
+// commandOf returns the command the rusage wrapper with pid runs: its
+// child, or, where the wrapper starts it through the C launcher
+// (launchC), the launcher's. The launcher's own CPU counts the daemon's
+// only once it has waited for it, at its end.
+func commandOf(pid int) (int, error) {
+	child, err := childOf(pid)
+	if err != nil || os.Getenv(launchEnv) == "" {
+		return child, err
+	}
+	return childOf(child)
 }
 
 // childOf returns the process whose parent is pid, the only one: the
