@@ -220,17 +220,7 @@ func TestChildOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = syscall.Kill(-sh.Process.Pid, syscall.SIGKILL); _ = sh.Wait() }()
-	var child int
-	var err error
-	for i := 0; i < 500; i++ { // until the shell has started it, 10 s at most on a busy machine
-		if child, err = childOf(sh.Process.Pid); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	child := started(t, sh.Process.Pid, childOf)
 	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", child)); string(comm) != "sleep\n" {
 		t.Errorf("childOf(the shell) = %d, a %q", child, comm)
 	}
@@ -1351,17 +1341,24 @@ func TestCommandOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = syscall.Kill(-w.Process.Pid, syscall.SIGKILL); _ = w.Wait() }()
-	var cmd int
-	for i := 0; i < 500; i++ { // until the launcher has started it, 10 s at most on a busy machine
-		if cmd, err = commandOf(w.Process.Pid); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	cmd := started(t, w.Process.Pid, commandOf)
 	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cmd)); string(comm) != "sleep\n" {
 		t.Errorf("commandOf(the wrapper) = %d, a %q; want the sleep", cmd, comm)
 	}
+}
+
+// started is find(pid) once it finds the process pid starts, tried
+// until it does, 10 s at most on a busy machine.
+func started(t *testing.T, pid int, find func(int) (int, error)) int {
+	t.Helper()
+	var p int
+	var err error
+	for range 500 {
+		if p, err = find(pid); err == nil {
+			return p
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal(err)
+	return 0
 }

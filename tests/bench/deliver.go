@@ -378,6 +378,26 @@ func (b *bench) mlmmjOnce(n int, verp bool) (delivered, error) {
 // (-F), every recipient distinct (-N); with rtt, to a sink behind a lag
 // of that round trip.
 func (b *bench) limitOnce(n, per, sessions int, rtt time.Duration) (delivered, error) {
+	msgs := (n + per - 1) / per
+	anyone := func(string) bool { return true } // (for the count of duplicates)
+	d, err := b.sinkRun(rtt, anyone, false, func(port int) []string {
+		return []string{b.smtpSource,
+			"-m", fmt.Sprint(msgs), "-r", fmt.Sprint(per), "-s", fmt.Sprint(sessions), "-d", "-N",
+			"-F", b.post, "-f", poster, "-t", "m@d1.example", "-M", "bench.example",
+			fmt.Sprintf("127.0.0.1:%d", port)}
+	})
+	if err != nil {
+		return d, err
+	}
+	return d, checkSource(d.st, msgs, per)
+}
+
+// sinkRun starts a fresh sink, behind a lag of that round trip if rtt is
+// over 0, runs argv(port) against it under the run's time limit, and
+// returns the run, with the sink's CPU, and the sink's dump counted by
+// member and senders (countDump); for a run cut short, what the sink had
+// by then, and errTimeout.
+func (b *bench) sinkRun(rtt time.Duration, member func(string) bool, senders bool, argv func(port int) []string) (delivered, error) {
 	var d delivered
 	s, err := b.startSink()
 	if err != nil {
@@ -398,11 +418,7 @@ func (b *bench) limitOnce(n, per, sessions int, rtt time.Duration) (delivered, e
 	if !ok {
 		return d, errSkipped
 	}
-	msgs := (n + per - 1) / per
-	d.u, err = b.measure(timeout, job{argv: []string{b.smtpSource,
-		"-m", fmt.Sprint(msgs), "-r", fmt.Sprint(per), "-s", fmt.Sprint(sessions), "-d", "-N",
-		"-F", b.post, "-f", poster, "-t", "m@d1.example", "-M", "bench.example",
-		fmt.Sprintf("127.0.0.1:%d", port)}})
+	d.u, err = b.measure(timeout, job{argv: argv(port)})
 	if errors.Is(err, errTimeout) {
 		d.st, _ = countDump(s.dump, nil, false)
 		return d, err
@@ -411,12 +427,8 @@ func (b *bench) limitOnce(n, per, sessions int, rtt time.Duration) (delivered, e
 		return d, err
 	}
 	d.u.sink = s.cpu()
-	anyone := func(string) bool { return true } // (for the count of duplicates)
-	d.st, err = countDump(s.dump, anyone, false)
-	if err != nil {
-		return d, err
-	}
-	return d, checkSource(d.st, msgs, per)
+	d.st, err = countDump(s.dump, member, senders)
+	return d, err
 }
 
 // pipeOnce has the bench's pipelining client (pipeFlag) send the post to
@@ -424,28 +436,11 @@ func (b *bench) limitOnce(n, per, sessions int, rtt time.Duration) (delivered, e
 // sessions connections; with verp, a sender a transaction. Its run is
 // checked as mlm's is.
 func (b *bench) pipeOnce(n, per, sessions int, verp bool) (delivered, error) {
-	var d delivered
-	s, err := b.startSink()
+	d, err := b.sinkRun(0, isMember(n), verp, func(port int) []string {
+		return []string{b.self, pipeFlag, fmt.Sprintf("127.0.0.1:%d", port),
+			fmt.Sprint(sessions), fmt.Sprint(per), fmt.Sprint(n), b.post}
+	})
 	if err != nil {
-		return d, err
-	}
-	defer s.remove()
-	defer s.stop()
-	timeout, ok := b.timeout()
-	if !ok {
-		return d, errSkipped
-	}
-	d.u, err = b.measure(timeout, job{argv: []string{b.self, pipeFlag, fmt.Sprintf("127.0.0.1:%d", s.port),
-		fmt.Sprint(sessions), fmt.Sprint(per), fmt.Sprint(n), b.post}})
-	if errors.Is(err, errTimeout) {
-		d.st, _ = countDump(s.dump, nil, false)
-		return d, err
-	}
-	if err != nil {
-		return d, err
-	}
-	d.u.sink = s.cpu()
-	if d.st, err = countDump(s.dump, isMember(n), verp); err != nil {
 		return d, err
 	}
 	return d, checkDelivery("pipelining client", n, verp, d.st)
