@@ -3,14 +3,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 
 	"mlm/lib/cli"
 	"mlm/lib/stream"
+	"mlm/lib/sysexit"
 )
 
 const prog = "mlm-check"
@@ -42,12 +41,8 @@ func run(files []string, in io.Reader) error {
 			err = check(f)
 			f.Close()
 		}
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, sysexit.Bare(err))
 		}
 	}
 	return nil

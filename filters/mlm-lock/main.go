@@ -181,9 +181,5 @@ func lockError(lock string, timeout time.Duration, err error) error {
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		return sysexit.Errorf(sysexit.TempFail, "%s: still locked after %v", lock, timeout)
 	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	return sysexit.Errorf(sysexit.TempFail, "%s: %v", lock, err)
+	return sysexit.Errorf(sysexit.TempFail, "%s: %v", lock, sysexit.Bare(err))
 }

@@ -168,11 +168,7 @@ func (f *fileStore) fail(err error) error {
 	if err == nil {
 		return nil
 	}
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	return sysexit.Temp(fmt.Errorf("%s: %v", f.name, err))
+	return sysexit.Temp(fmt.Errorf("%s: %v", f.name, sysexit.Bare(err)))
 }
 
 // lock takes an exclusive flock on fd, waiting up to lockTimeout of real

@@ -209,7 +209,7 @@ func (d *Dir) CheckCommand(name string) error {
 // another user than the list directory's owner, both: a list made by one
 // user, root say, and run by another, the MTA's, is its usual cause.
 func (d *Dir) denied(name string, err error) error {
-	err = fmt.Errorf("%s: %w", d.File(name), unwrapPath(err))
+	err = fmt.Errorf("%s: %w", d.File(name), sysexit.Bare(err))
 	if info, serr := os.Stat(d.Path); serr == nil {
 		if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Uid != uint32(os.Geteuid()) {
 			err = fmt.Errorf("%w, running as %s; the list directory is %s's", err, userName(uint32(os.Geteuid())), userName(st.Uid))
@@ -422,7 +422,7 @@ func (d *Dir) OpenFile(name string) (*os.File, error) {
 		return nil, d.denied(name, err)
 	}
 	if err != nil {
-		return nil, sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
+		return nil, sysexit.Temp(fmt.Errorf("%s: %w", name, sysexit.Bare(err)))
 	}
 	if info, err := f.Stat(); err != nil || info.Mode()&fs.ModeNamedPipe != 0 {
 		f.Close()
@@ -446,7 +446,7 @@ func (d *Dir) String(name string) (string, bool, error) {
 	defer f.Close()
 	line, err := bufio.NewReader(io.LimitReader(f, MaxItemLine)).ReadString('\n')
 	if err != nil && err != io.EOF {
-		return "", false, sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
+		return "", false, sysexit.Temp(fmt.Errorf("%s: %w", name, sysexit.Bare(err)))
 	}
 	if len(line) == MaxItemLine && !strings.HasSuffix(line, "\n") {
 		return "", false, sysexit.Temp(fmt.Errorf("%s: line 1: %w", name, ErrLongLine))
@@ -601,7 +601,7 @@ func ScanErr(sc *bufio.Scanner, name string, n int) error {
 	case errors.Is(err, bufio.ErrTooLong):
 		err = fmt.Errorf("line %d: %w", n, ErrLongLine)
 	}
-	return sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
+	return sysexit.Temp(fmt.Errorf("%s: %w", name, sysexit.Bare(err)))
 }
 
 // MaxFile is the most octets of a file Text and Lines read, which hold
@@ -662,7 +662,7 @@ func (d *Dir) Text(name string) (string, error) {
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, MaxFile+1))
 	if err != nil {
-		return "", sysexit.Temp(fmt.Errorf("%s: %w", name, unwrapPath(err)))
+		return "", sysexit.Temp(fmt.Errorf("%s: %w", name, sysexit.Bare(err)))
 	}
 	if len(b) > MaxFile {
 		return "", sysexit.Temp(fmt.Errorf("%s: %w", name, ErrLongFile))
@@ -817,14 +817,4 @@ func RemoveLock(path string, keep func() bool) bool {
 		return false
 	}
 	return os.Remove(path) == nil
-}
-
-// unwrapPath drops the absolute path from an *fs.PathError, so messages
-// name files relative to the list directory.
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

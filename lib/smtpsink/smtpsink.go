@@ -29,10 +29,8 @@ package smtpsink
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log"
 	"net"
 	"net/netip"
@@ -179,7 +177,7 @@ func Start(o Options) (*Server, error) {
 	}
 	if o.Dir != "" {
 		if fi, err := os.Stat(o.Dir); err != nil {
-			return nil, sysexit.Temp(fmt.Errorf("%s: %w", o.Dir, unwrapPath(err)))
+			return nil, sysexit.Temp(fmt.Errorf("%s: %w", o.Dir, sysexit.Bare(err)))
 		} else if !fi.IsDir() {
 			return nil, sysexit.Errorf(sysexit.Usage, "%s: not a directory", o.Dir)
 		}
@@ -453,7 +451,7 @@ func ReplaceFile(name, data string) error {
 	}
 	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, unwrapPath(err)) // the file's name, not the temporary one's
+		return fmt.Errorf("%s: %w", name, sysexit.Bare(err)) // the file's name, not the temporary one's
 	}
 	_, err = f.WriteString(data)
 	if cerr := f.Close(); err == nil {
@@ -473,13 +471,3 @@ func ReplaceFile(name, data string) error {
 
 // errClosing is the reply to commands that arrive while the server closes.
 var errClosing = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "shutting down"}
-
-// unwrapPath is err without the operation and path of an *fs.PathError,
-// for an error that names its file itself.
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"unicode"
@@ -192,3 +193,15 @@ func Exit(prog string, err error) {
 
 // ErrNo is the silent "no" of predicates and query modes (exit 1).
 var ErrNo = Silent(No)
+
+// Bare is err without the operation and path an *fs.PathError puts
+// before its reason, for a message that names the file itself:
+// "NAME: no such file or directory", not "NAME: open /x/NAME: no such
+// file or directory".
+func Bare(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"testing"
 )
 
@@ -112,5 +114,18 @@ func TestCut(t *testing.T) {
 		if got := Cut(tc.s, tc.n); got != tc.want {
 			t.Errorf("Cut(%q, %d) = %q; want %q", tc.s, tc.n, got, tc.want)
 		}
+	}
+}
+
+// TestBare: a path error loses its operation and path, wrapped or not;
+// any other error is itself.
+func TestBare(t *testing.T) {
+	_, err := os.Open("/nonexistent/x")
+	if got := Bare(Temp(err)); !errors.Is(got, fs.ErrNotExist) || got.Error() != "no such file or directory" {
+		t.Errorf("Bare(open error) = %v", got)
+	}
+	other := errors.New("x")
+	if Bare(other) != other {
+		t.Errorf("Bare(other) is not itself")
 	}
 }
