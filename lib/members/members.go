@@ -430,7 +430,9 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 // however many there are. A pass reads the file as the pass before left
 // it (in a temporary file) and writes it anew; only the last pass's
 // file is made durable and renamed into place, so the change is all or
-// none. A pass that changes nothing writes nothing.
+// none. A pass that changes nothing writes nothing. With no addresses at
+// all, one pass of none all the same: it reads the file, and fails for
+// one with no address in it, as a change of some does (plan).
 func change(d *listdir.Dir, name string, next func() (add, remove []string, err error)) (added, removed int, err error) {
 	if name == listdir.Subscribers && d.Has(listdir.MembersCommand) {
 		return 0, 0, sysexit.Errorf(sysexit.Usage, "members come from %s; change them there", listdir.MembersCommand)
@@ -456,12 +458,12 @@ func change(d *listdir.Dir, name string, next func() (add, remove []string, err 
 			out.Abort()
 		}
 	}()
-	for {
+	for passes := 0; ; passes++ {
 		add, remove, err := next()
-		if err == io.EOF {
+		if err == io.EOF && passes > 0 {
 			break
-		}
-		if err != nil {
+		} // (at once: a pass of none, add and remove nil)
+		if err != nil && err != io.EOF {
 			return 0, 0, err
 		}
 		a, r, f, err := pass(d, name, src, out == nil, add, remove)
@@ -800,15 +802,7 @@ func Edit(dir, name string, args []string, in io.Reader, remove bool) (changed, 
 	}
 	r := bufio.NewReader(sp.Reader())
 	batch := make([]string, 0, min(given, passSize))
-	first := true
 	next := func() ([]string, []string, error) {
-		// With no address given, one pass of none all the same: it
-		// reads the file, and fails for one with no address in it, as
-		// a change of more does (plan).
-		if first && given == 0 {
-			first = false
-			return nil, nil, nil
-		}
 		batch = batch[:0]
 		for len(batch) < passSize {
 			a, err := r.ReadString('\n')
