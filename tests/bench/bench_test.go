@@ -1268,11 +1268,7 @@ func TestLauncher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	launch, err := buildLauncher(t.TempDir())
-	if err != nil {
-		t.Skip(err)
-	}
-	t.Setenv(launchEnv, launch)
+	useLauncher(t)
 	small, err := b.measure(time.Minute, job{argv: []string{"true"}})
 	if err != nil {
 		t.Fatal(err)
@@ -1330,11 +1326,7 @@ func TestCommandOf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	launch, err := buildLauncher(t.TempDir())
-	if err != nil {
-		t.Skip(err)
-	}
-	t.Setenv(launchEnv, launch)
+	useLauncher(t)
 	w := exec.Command(self, wrapFlag, filepath.Join(t.TempDir(), "res"), "--", "sleep", "30")
 	w.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := w.Start(); err != nil {
@@ -1361,4 +1353,16 @@ func started(t *testing.T, pid int, find func(int) (int, error)) int {
 	}
 	t.Fatal(err)
 	return 0
+}
+
+// useLauncher builds the C launcher and has the wrapper start commands
+// through it for the rest of the test; the test is skipped without a C
+// compiler.
+func useLauncher(t *testing.T) {
+	t.Helper()
+	launch, err := buildLauncher(t.TempDir())
+	if err != nil {
+		t.Skip(err)
+	}
+	t.Setenv(launchEnv, launch)
 }
