@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -483,9 +484,9 @@ func TestCommas(t *testing.T) {
 // wall and CPU are their sums, its peak RSS the larger.
 func TestUsageAdd(t *testing.T) {
 	ms := time.Millisecond
-	a := usage{wall: 10 * ms, outer: 12 * ms, user: 3 * ms, sys: 2 * ms, rssKB: 5000, sink: 1 * ms}
-	b := usage{wall: 200 * ms, outer: 204 * ms, user: 150 * ms, sys: 40 * ms, rssKB: 11000, sink: 30 * ms}
-	want := usage{wall: 210 * ms, outer: 216 * ms, user: 153 * ms, sys: 42 * ms, rssKB: 11000, sink: 31 * ms}
+	a := usage{wall: 10 * ms, outer: 12 * ms, user: 3 * ms, sys: 2 * ms, rssKB: 5000, faults: 400, sink: 1 * ms}
+	b := usage{wall: 200 * ms, outer: 204 * ms, user: 150 * ms, sys: 40 * ms, rssKB: 11000, faults: 1800, sink: 30 * ms}
+	want := usage{wall: 210 * ms, outer: 216 * ms, user: 153 * ms, sys: 42 * ms, rssKB: 11000, faults: 2200, sink: 31 * ms}
 	if got := a.add(b); got != want {
 		t.Errorf("add = %+v, want %+v", got, want)
 	}
@@ -1286,6 +1287,12 @@ func TestLauncher(t *testing.T) {
 	if big.rssKB < 40_000_000/1024 {
 		t.Errorf("a grandchild of 40 MB through the launcher: %d KiB", big.rssKB)
 	}
+	// The tree's page faults: some for true, more for the 40 MB, the
+	// grandchild's counted.
+	t.Logf("page faults: true %d, a grandchild of 40 MB %d", small.faults, big.faults)
+	if small.faults <= 0 || big.faults <= small.faults {
+		t.Errorf("page faults through the launcher: true %d, a grandchild of 40 MB %d; want some, and more for the 40 MB", small.faults, big.faults)
+	}
 	// The report's descriptor is the launcher's alone.
 	if _, err := b.measure(time.Minute, job{argv: []string{"sh", "-c", `[ ! -e /proc/$$/fd/3 ]`}}); err != nil {
 		t.Errorf("the command through the launcher has descriptor 3: %v", err)
@@ -1365,4 +1372,58 @@ func useLauncher(t *testing.T) {
 		t.Skip(err)
 	}
 	t.Setenv(launchEnv, launch)
+}
+
+// The launcher's report is two counts, the peak in KiB and the page
+// faults; anything else fails the run rather than showing a figure.
+func TestParseLaunched(t *testing.T) {
+	rss, faults, err := parseLaunched("5120 1432\n")
+	if err != nil || rss != 5120 || faults != 1432 {
+		t.Errorf("parseLaunched(\"5120 1432\\n\") = %d, %d, %v; want 5120, 1432", rss, faults, err)
+	}
+	for _, bad := range []string{"", "5120", "5120\n", "5120 x", "-1 3", "1 -3", "1 2 3", "0x10 2"} {
+		if _, _, err := parseLaunched(bad); err == nil {
+			t.Errorf("parseLaunched(%q): no error", bad)
+		}
+	}
+}
+
+// A wrapper's line reads back as it was written, the page faults too.
+func TestProcLineRoundTrip(t *testing.T) {
+	want := []procLine{
+		{name: "mlm-sendmail", user: 152 * time.Millisecond, sys: 108 * time.Millisecond, rssKB: 14438, wall: 439 * time.Millisecond, faults: 1808},
+		{name: treeLine, user: time.Microsecond, wall: 2 * time.Second},
+	}
+	name := filepath.Join(t.TempDir(), "lines")
+	var s string
+	for _, l := range want {
+		s += l.String()
+	}
+	if err := os.WriteFile(name, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readProcLines(name)
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("readProcLines = %+v, %v; want %+v", got, err, want)
+	}
+	if err := os.WriteFile(name, []byte("mlm-hdr\t1\t2\t3\t4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readProcLines(name); err == nil {
+		t.Error("a line of five fields, without the faults: no error")
+	}
+}
+
+// Touching 64 MiB of fresh memory takes a page fault a page, and each
+// costs some time: the figure the profile multiplies a run's faults by
+// (the fault count is faultCost's own check).
+func TestFaultCost(t *testing.T) {
+	cost, err := faultCost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a page fault: %v", cost)
+	if cost <= 0 {
+		t.Errorf("a page fault costs %v", cost)
+	}
 }

@@ -230,7 +230,7 @@ func appendLine(file, name string, u usage) {
 		return
 	}
 	defer f.Close()
-	fmt.Fprintf(f, "%s\t%d\t%d\t%d\t%d\n", name, u.user.Microseconds(), u.sys.Microseconds(), u.rssKB, u.wall.Microseconds())
+	f.WriteString(procLine{name: name, user: u.user, sys: u.sys, rssKB: u.rssKB, wall: u.wall, faults: u.faults}.String())
 }
 
 // queuesEmpty fails if any queue of an mlm list still holds a record.

@@ -19,8 +19,9 @@ const launchEnv = "BENCH_RSSLAUNCH"
 // wrapper's own few MiB, and a program smaller than that (mlmmj, cat,
 // smtp-source) would show the wrapper's size, not its own. The launcher
 // starts the command with fork(2), from its own small image, reaps its
-// whole tree as a child subreaper, and writes the tree's peak, which
-// does not count the launcher's own, in KiB on descriptor 3. It passes
+// whole tree as a child subreaper, and writes the tree's peak in KiB and
+// its page faults (minor: a page first touched, or mapped from the page
+// cache), neither counting the launcher's own, on descriptor 3. It passes
 // SIGTERM and SIGINT on, and exits with the command's status (128 and
 // the signal's number for one killed).
 const launchC = `#define _GNU_SOURCE
@@ -87,7 +88,7 @@ int main(int argc, char **argv) {
 		perror("rsslaunch: getrusage");
 		return 75;
 	}
-	if (dprintf(3, "%ld\n", ru.ru_maxrss) < 0) {
+	if (dprintf(3, "%ld %ld\n", ru.ru_maxrss, ru.ru_minflt) < 0) {
 		perror("rsslaunch: descriptor 3");
 		return 75;
 	}
@@ -117,11 +118,15 @@ func buildLauncher(dir string) (string, error) {
 	return bin, nil
 }
 
-// parseLaunched reads the launcher's line: the tree's peak, in KiB.
-func parseLaunched(s string) (int64, error) {
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("the launcher said %q", s)
+// parseLaunched reads the launcher's line: the tree's peak, in KiB, and
+// its minor page faults.
+func parseLaunched(s string) (rssKB, faults int64, err error) {
+	if f := strings.Fields(s); len(f) == 2 {
+		rss, err1 := strconv.ParseInt(f[0], 10, 64)
+		flt, err2 := strconv.ParseInt(f[1], 10, 64)
+		if err1 == nil && err2 == nil && rss >= 0 && flt >= 0 {
+			return rss, flt, nil
+		}
 	}
-	return n, nil
+	return 0, 0, fmt.Errorf("the launcher said %q", s)
 }

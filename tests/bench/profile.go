@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -42,11 +43,13 @@ func (b *bench) profile(n int, verp bool) []string {
 		user, sys time.Duration
 		wall      time.Duration
 		rssKB     int64
+		faults    int64
 	}
 	by := map[string]*agg{}
 	var tree procLine
 	var stages time.Duration
 	var stagesUser, stagesSys time.Duration
+	var stagesFaults int64
 	for _, l := range lines {
 		if l.name == treeLine {
 			tree = l
@@ -62,15 +65,18 @@ func (b *bench) profile(n int, verp bool) []string {
 		a.sys += l.sys
 		a.wall += l.wall
 		a.rssKB = max(a.rssKB, l.rssKB)
+		a.faults += l.faults
 		if l.name != "mlm-accept" {
 			stages += l.wall
 			stagesUser += l.user
 			stagesSys += l.sys
+			stagesFaults += l.faults
 		}
 	}
 	// mlm-run's own share: its tree less the stages (and their wrappers'
 	// small share, which falls to it).
-	by["mlm-run"] = &agg{name: "mlm-run (self, + wrappers)", runs: 1, user: tree.user - stagesUser, sys: tree.sys - stagesSys, wall: tree.wall}
+	by["mlm-run"] = &agg{name: "mlm-run (self, + wrappers)", runs: 1, user: tree.user - stagesUser, sys: tree.sys - stagesSys,
+		wall: tree.wall, faults: tree.faults - stagesFaults}
 	var all []*agg
 	var total time.Duration
 	for _, a := range by {
@@ -80,7 +86,7 @@ func (b *bench) profile(n int, verp bool) []string {
 	sort.Slice(all, func(i, j int) bool { return all[i].user+all[i].sys > all[j].user+all[j].sys })
 	out = append(out, fmt.Sprintf("  per program (rusage of each, wrapped): run took %.3f s wall, %.3f s CPU",
 		d.u.wall.Seconds(), d.u.cpu().Seconds()))
-	out = append(out, fmt.Sprintf("  %-28s %4s %8s %8s %6s %9s %9s", "program", "runs", "user s", "sys s", "CPU %", "wall s", "peak RSS"))
+	out = append(out, fmt.Sprintf("  %-28s %4s %8s %8s %6s %9s %9s %7s", "program", "runs", "user s", "sys s", "CPU %", "wall s", "peak RSS", "faults"))
 	for _, a := range all {
 		rss := fmt.Sprintf("%.1f MiB", float64(a.rssKB)/1024)
 		if a.rssKB == 0 {
@@ -90,10 +96,12 @@ func (b *bench) profile(n int, verp bool) []string {
 		if total > 0 {
 			pct = 100 * float64(a.user+a.sys) / float64(total)
 		}
-		out = append(out, fmt.Sprintf("  %-28s %4d %8.3f %8.3f %6.1f %9.3f %9s", a.name, a.runs,
-			a.user.Seconds(), a.sys.Seconds(), pct, a.wall.Seconds(), rss))
+		out = append(out, fmt.Sprintf("  %-28s %4d %8.3f %8.3f %6.1f %9.3f %9s %7d", a.name, a.runs,
+			a.user.Seconds(), a.sys.Seconds(), pct, a.wall.Seconds(), rss, a.faults))
 	}
-	out = append(out, "  (a stage's wall is from its start to its exit: the stages of a queue run at once, joined by pipes)")
+	out = append(out, "  (a stage's wall is from its start to its exit: the stages of a queue run at once, joined by pipes;",
+		"   faults: minor page faults, each a page first touched or mapped from the page cache)")
+	out = append(out, b.faultsLine(n, verp)...)
 
 	if perf, err := exec.LookPath("perf"); err == nil {
 		data := filepath.Join(b.work, "perf.data")
@@ -139,6 +147,66 @@ func (b *bench) profile(n int, verp bool) []string {
 	}
 	return out
 }
+
+// faultsLine is what the page faults of a run of mlm's cost: the run
+// once more, unwrapped (its faults those of mlm-accept and of mlm-run's
+// tree, the launcher's own not counted), and the cost of one fault here.
+// A program's start faults in its pages, and each page its heap grows
+// to: on a virtual machine a fault can cost ten times what it does on
+// the hardware, and mlm runs some ten programs a post.
+func (b *bench) faultsLine(n int, verp bool) []string {
+	d, err := b.mlmOnce(n, mlmOpts{verp: verp})
+	if err != nil {
+		return []string{"  page faults: " + err.Error()}
+	}
+	b.logf("profile, plain: %s", fmtRun(d.u, nil))
+	cost, err := faultCost()
+	if err != nil {
+		return []string{"  page faults: " + err.Error()}
+	}
+	of := time.Duration(d.u.faults) * cost
+	return []string{fmt.Sprintf("  page faults of the run, unwrapped: %s; one costs %.1f µs here (a page first touched: 64 MiB of",
+		commas(d.u.faults), float64(cost.Nanoseconds())/1000),
+		fmt.Sprintf("    fresh memory, in pages of 4 KiB), so about %.0f ms of the run's %.3f s CPU (%.3f s wall) at that cost",
+			float64(of.Microseconds())/1000, d.u.cpu().Seconds(), d.u.wall.Seconds()),
+		"    each (a fault that maps a program's own pages from the page cache maps several at once, and costs more)"}
+}
+
+// faultCost is what a minor page fault costs here: the time to touch
+// each page of 64 MiB of fresh anonymous memory, in pages of 4 KiB (no
+// huge pages), over the faults that took. The kernel's zeroing of each
+// page is in it, as it is in a program's.
+func faultCost() (time.Duration, error) {
+	const size = 64 << 20
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		return 0, fmt.Errorf("mmap: %w", err)
+	}
+	defer syscall.Munmap(mem)
+	if err := syscall.Madvise(mem, madvNoHugePage); err != nil {
+		return 0, fmt.Errorf("madvise: %w", err)
+	}
+	var before, after syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	for i := 0; i < size; i += 4096 {
+		mem[i] = 1
+	}
+	took := time.Since(t0)
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &after); err != nil {
+		return 0, err
+	}
+	faults := after.Minflt - before.Minflt
+	if faults < size/4096 {
+		return 0, fmt.Errorf("touching %d pages took %d faults", size/4096, faults)
+	}
+	return took / time.Duration(faults), nil
+}
+
+// madvNoHugePage is MADV_NOHUGEPAGE, madvise(2).
+const madvNoHugePage = 15
 
 // perfReport is the top lines of perf report, sorted by keys.
 func perfReport(perf, data, keys, limit string, top int) []string {

@@ -24,8 +24,8 @@ import (
 // descendant left behind (mlmmj's background children included), and
 // appends one line to FILE: the program's name, then user and system
 // CPU microseconds, peak RSS in KiB (the maximum over the whole tree),
-// and wall microseconds, tab-separated. It exits with the command's
-// status.
+// wall microseconds and minor page faults (the whole tree's),
+// tab-separated. It exits with the command's status.
 //
 // The wrapper exists for the peak RSS: Linux counts a parent's peak in a
 // child's ru_maxrss when the child is started with vfork, as Go does, so
@@ -99,18 +99,17 @@ func wrapMain(args []string) {
 		fmt.Fprintf(os.Stderr, "bench wrapper: getrusage: %v\n", err)
 		os.Exit(75)
 	}
-	rss := ru.Maxrss
+	rss, faults := ru.Maxrss, ru.Minflt
 	if peak != nil {
 		b, _ := io.ReadAll(peak)
-		n, err := parseLaunched(string(b))
-		if err != nil {
+		var err error
+		if rss, faults, err = parseLaunched(string(b)); err != nil {
 			fmt.Fprintf(os.Stderr, "bench wrapper: %v\n", err)
 			os.Exit(75)
 		}
-		rss = n
 	}
-	line := fmt.Sprintf("%s\t%d\t%d\t%d\t%d\n", filepath.Base(argv[0]),
-		tvMicro(ru.Utime), tvMicro(ru.Stime), rss, wall.Microseconds())
+	line := procLine{name: filepath.Base(argv[0]), user: tvDuration(ru.Utime), sys: tvDuration(ru.Stime),
+		rssKB: rss, wall: wall, faults: faults}.String()
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err == nil {
 		_, err = f.WriteString(line)
@@ -125,7 +124,9 @@ func wrapMain(args []string) {
 	os.Exit(code)
 }
 
-func tvMicro(tv syscall.Timeval) int64 { return tv.Sec*1e6 + tv.Usec }
+func tvDuration(tv syscall.Timeval) time.Duration {
+	return time.Duration(tv.Sec)*time.Second + time.Duration(tv.Usec)*time.Microsecond
+}
 
 // usage is what one measured run, or the median of several, took.
 type usage struct {
@@ -136,11 +137,12 @@ type usage struct {
 	wall time.Duration
 	// as the bench saw it: the wrapper's start and exit included (only
 	// shown, in the log of each run)
-	outer time.Duration
-	user  time.Duration
-	sys   time.Duration
-	rssKB int64         // peak over the processes
-	sink  time.Duration // CPU of the SMTP sink, in delivery runs
+	outer  time.Duration
+	user   time.Duration
+	sys    time.Duration
+	rssKB  int64         // peak over the processes
+	faults int64         // minor page faults of every process
+	sink   time.Duration // CPU of the SMTP sink, in delivery runs
 }
 
 func (u usage) cpu() time.Duration { return u.user + u.sys }
@@ -152,17 +154,25 @@ func (u usage) add(v usage) usage {
 	u.user += v.user
 	u.sys += v.sys
 	u.rssKB = max(u.rssKB, v.rssKB)
+	u.faults += v.faults
 	u.sink += v.sink
 	return u
 }
 
 // procLine is one line a wrapper wrote.
 type procLine struct {
-	name  string
-	user  time.Duration
-	sys   time.Duration
-	rssKB int64
-	wall  time.Duration
+	name   string
+	user   time.Duration
+	sys    time.Duration
+	rssKB  int64
+	wall   time.Duration
+	faults int64
+}
+
+// String is the line as the wrapper writes it, its LF included.
+func (l procLine) String() string {
+	return fmt.Sprintf("%s\t%d\t%d\t%d\t%d\t%d\n", l.name, l.user.Microseconds(), l.sys.Microseconds(),
+		l.rssKB, l.wall.Microseconds(), l.faults)
 }
 
 func readProcLines(name string) ([]procLine, error) {
@@ -173,17 +183,17 @@ func readProcLines(name string) ([]procLine, error) {
 	var out []procLine
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		f := strings.Split(l, "\t")
-		if len(f) != 5 {
+		if len(f) != 6 {
 			return nil, fmt.Errorf("%s: bad line %q", name, l)
 		}
-		var n [4]int64
+		var n [5]int64
 		for i := range n {
 			if n[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
 				return nil, fmt.Errorf("%s: bad line %q", name, l)
 			}
 		}
 		out = append(out, procLine{f[0], time.Duration(n[0]) * time.Microsecond,
-			time.Duration(n[1]) * time.Microsecond, n[2], time.Duration(n[3]) * time.Microsecond})
+			time.Duration(n[1]) * time.Microsecond, n[2], time.Duration(n[3]) * time.Microsecond, n[4]})
 	}
 	return out, nil
 }
@@ -255,7 +265,7 @@ func (b *bench) measure(timeout time.Duration, j job) (usage, error) {
 		return usage{wall: wall}, fmt.Errorf("%s: no rusage from the wrapper: %v", j.argv[0], rerr)
 	}
 	l := lines[0]
-	return usage{wall: l.wall, outer: wall, user: l.user, sys: l.sys, rssKB: l.rssKB}, nil
+	return usage{wall: l.wall, outer: wall, user: l.user, sys: l.sys, rssKB: l.rssKB, faults: l.faults}, nil
 }
 
 // cutShort ends a run at its deadline with SIGKILL: every process under
