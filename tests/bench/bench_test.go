@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -133,6 +134,9 @@ func TestMain(m *testing.M) {
 	}
 	if len(os.Args) > 1 && os.Args[1] == pipeFlag {
 		os.Exit(pipeMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == sampleFlag {
+		os.Exit(sampleMain(os.Args[2:]))
 	}
 	os.Exit(m.Run())
 }
@@ -1425,5 +1429,61 @@ func TestFaultCost(t *testing.T) {
 	t.Logf("a page fault: %v", cost)
 	if cost <= 0 {
 		t.Errorf("a page fault costs %v", cost)
+	}
+}
+
+// memOfTree adds up a tree's resident sets: a shell holding 40 MB and
+// its child, both there when it looks (the shell says so once the
+// child has started).
+func TestMemOfTree(t *testing.T) {
+	cmd := exec.Command("sh", "-c", `x=$(head -c 40000000 /dev/zero | tr "\0" a); sleep 30 & echo ready; wait`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, p := range childrenOf(cmd.Process.Pid) {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("the shell said %q, %v", line, err)
+	}
+	m := memOfTree(cmd.Process.Pid)
+	t.Logf("%d KiB in %d processes", m.kib, m.procs)
+	if m.kib < 40_000_000/1024 || m.procs != 2 {
+		t.Errorf("memOfTree = %d KiB in %d processes; want 40 MB or more, in the shell and its sleep", m.kib, m.procs)
+	}
+	if m := memOfTree(1 << 30); m != (treeMem{}) {
+		t.Errorf("memOfTree of no process = %+v", m)
+	}
+}
+
+// The sampler passes the command's status on and writes its line, read
+// back by readSampled; a line it did not write is an error.
+func TestSampler(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "sampled")
+	err = exec.Command(self, sampleFlag, file, "--", "sh", "-c", "exit 3").Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+		t.Errorf("the sampler of exit 3: %v", err)
+	}
+	peak, samples, err := readSampled(file)
+	if err != nil || samples < 1 || peak.procs > 1 {
+		t.Errorf("readSampled = %+v, %d, %v; want a sample or more, of the shell at most", peak, samples, err)
+	}
+	for _, bad := range []string{"", "1 2", "1 2 0\n", "-1 2 3", "1 x 3", "1 2 3 4"} {
+		os.WriteFile(file, []byte(bad), 0o644)
+		if _, _, err := readSampled(file); err == nil {
+			t.Errorf("readSampled(%q): no error", bad)
+		}
 	}
 }

@@ -81,6 +81,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == pipeFlag {
 		os.Exit(pipeMain(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == sampleFlag {
+		os.Exit(sampleMain(os.Args[2:]))
+	}
 	os.Exit(benchMain())
 }
 

@@ -102,6 +102,7 @@ func (b *bench) profile(n int, verp bool) []string {
 	out = append(out, "  (a stage's wall is from its start to its exit: the stages of a queue run at once, joined by pipes;",
 		"   faults: minor page faults, each a page first touched or mapped from the page cache)")
 	out = append(out, b.faultsLine(n, verp)...)
+	out = append(out, b.memoryLine(n, verp)...)
 
 	if perf, err := exec.LookPath("perf"); err == nil {
 		data := filepath.Join(b.work, "perf.data")
@@ -170,6 +171,26 @@ func (b *bench) faultsLine(n int, verp bool) []string {
 		fmt.Sprintf("    fresh memory, in pages of 4 KiB), so about %.0f ms of the run's %.3f s CPU (%.3f s wall) at that cost",
 			float64(of.Microseconds())/1000, d.u.cpu().Seconds(), d.u.wall.Seconds()),
 		"    each (a fault that maps a program's own pages from the page cache maps several at once, and costs more)"}
+}
+
+// memoryLine is what mlm-run and its stages hold at once: the run once
+// more under the sampler (sampleMain), its largest sum.
+func (b *bench) memoryLine(n int, verp bool) []string {
+	file := filepath.Join(b.work, fmt.Sprintf("sampled.%d", b.seq()))
+	defer os.Remove(file)
+	d, err := b.mlmOnce(n, mlmOpts{verp: verp, runPrefix: []string{b.self, sampleFlag, file, "--"}})
+	if err != nil {
+		return []string{"  memory at once: " + err.Error()}
+	}
+	b.logf("profile, sampled: %s", fmtRun(d.u, nil))
+	peak, samples, err := readSampled(file)
+	if err != nil {
+		return []string{"  memory at once: " + err.Error()}
+	}
+	return []string{fmt.Sprintf("  memory at once: mlm-run and its stages held at most %.1f MiB together, %d processes (their resident",
+		float64(peak.kib)/1024, peak.procs),
+		fmt.Sprintf("    sets added up, sampled every %v, %d samples; a peak between two is missed); the table's peak RSS is", sampleEvery, samples),
+		"    the largest process's"}
 }
 
 // faultCost is what a minor page fault costs here: the time to touch
