@@ -338,7 +338,7 @@ func benchMain() int {
 	if b.launched == "" {
 		fmt.Printf("process of the run, each started by a small C parent with fork(2), so that none counts the Go wrapper's\n")
 		fmt.Printf("size as one started by vfork would (true shows %.1f MiB); not the sum of those that run at once (mlm's\n", float64(b.rssFloor)/1024)
-		fmt.Printf("mlm-run and its outgoing stages: see each program's peak in the profile below)\n\n")
+		fmt.Printf("mlm-run and its stages: see \"memory at once\" in the profile below)\n\n")
 	} else {
 		fmt.Printf("process of the run (floor %.1f MiB, the measuring wrapper's, which Linux counts in a child started by vfork:\n", float64(b.rssFloor)/1024)
 		fmt.Printf("%s)\n\n", b.launched)
