@@ -83,16 +83,35 @@ type treeMem struct {
 func memOfTree(pid int) treeMem {
 	var m treeMem
 	page := int64(os.Getpagesize())
-	for next := []int{pid}; len(next) > 0; {
-		p := next[0]
-		next = next[1:]
+	add := func(p int) {
 		if kib, ok := residentKiB(p, page); ok {
 			m.kib += kib
 			m.procs++
 		}
+	}
+	if !haveChildren() {
+		// A kernel without them: the tree from every process's parent,
+		// a read of all of /proc.
+		add(pid)
+		for _, p := range descendants(pid) {
+			add(p)
+		}
+		return m
+	}
+	for next := []int{pid}; len(next) > 0; {
+		p := next[0]
+		next = next[1:]
+		add(p)
 		next = append(next, childrenOf(p)...)
 	}
 	return m
+}
+
+// haveChildren reports whether the kernel gives the children files
+// (CONFIG_PROC_CHILDREN).
+func haveChildren() bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/self/task/%d/children", syscall.Gettid()))
+	return err == nil
 }
 
 // residentKiB is the resident set of pid in KiB, from /proc/PID/statm
