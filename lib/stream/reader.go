@@ -474,19 +474,20 @@ func (r *Reader) Next() (*Header, error) {
 	e := &r.env
 	e.ok, e.id, e.moves, e.start, e.n, e.ends[0] = false, id, r.moves, r.r-len(b), 0, r.r
 	h := r.reused
+	var hb *headerBlock // h's, if it is in one
 	if h != nil {
 		h.ID, h.Attrs = id, r.reusedA[:0]
 	} else {
 		if len(r.blocks) == 0 {
 			r.blocks = make([]headerBlock, blocksAtOnce)
 		}
-		hb := &r.blocks[0]
+		hb = &r.blocks[0]
 		r.blocks = r.blocks[1:]
 		h = &hb.h
 		h.ID, h.Attrs = id, hb.attrs[:0]
 	}
 	if r.same.take(r, h) {
-		return r.begin(h), nil
+		return outOfBlock(r.begin(h), hb), nil
 	}
 	for {
 		b, err := r.readLine()
@@ -555,11 +556,27 @@ func (r *Reader) Next() (*Header, error) {
 			e.sStart = r.r - len(b)
 			r.begin(h)
 			r.same.keep(r, h)
-			return h, nil
+			return outOfBlock(h, hb), nil
 		default:
 			return nil, r.fail("%s without a space after its tag", kind(s[0]))
 		}
 	}
+}
+
+// outOfBlock is h, from block hb (nil if none), in an allocation of its
+// own if its attributes outgrew the block's room: they are then in an
+// allocation of their own too, which the block would keep in memory as
+// long as any Header of its allocation is held, or the Reader has not
+// handed them all out. A record's attributes may be 64 MiB (MaxAttrs
+// lines of MaxLine), and so sixteen records' would be kept for one.
+// (The room in a block holds eight at most, and half a MiB of them.)
+func outOfBlock(h *Header, hb *headerBlock) *Header {
+	if hb == nil || cap(h.Attrs) <= len(hb.attrs) {
+		return h
+	}
+	own := new(Header)
+	*own, *hb = *h, headerBlock{}
+	return own
 }
 
 // begin ends Next's reading of the envelope lines of h, its sender's
