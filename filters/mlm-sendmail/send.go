@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -176,18 +178,35 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 		s.opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	if a.Auth != "" {
-		b, err := os.ReadFile(a.Auth)
+		line, err := authLine(a.Auth)
 		if err != nil {
-			return nil, sysexit.Temp(err)
+			return nil, err
 		}
-		line, _, _ := strings.Cut(string(b), "\n")
-		user, pw, ok := strings.Cut(strings.TrimSpace(line), " ")
+		user, pw, ok := strings.Cut(line, " ")
 		if !ok {
 			return nil, sysexit.Errorf(sysexit.Usage, "%s: want \"user password\" on the first line", a.Auth)
 		}
 		s.opts.User, s.opts.Password = user, pw
 	}
 	return s, nil
+}
+
+// authLine is the first line of -a's file, read as a list's settings
+// are: no more than its first line (a file linked to /dev/zero is not
+// read for ever), and a FIFO refused rather than waited on.
+func authLine(name string) (string, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", sysexit.Temp(err)
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil || info.Mode()&fs.ModeNamedPipe != 0 {
+		if err == nil {
+			err = fmt.Errorf("%s: a FIFO, not a file", name)
+		}
+		return "", sysexit.Temp(err)
+	}
+	return listdir.FirstLine(f, name)
 }
 
 // checkRelay returns an error for a relay that is not host:port with a

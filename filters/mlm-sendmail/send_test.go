@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -3174,6 +3175,10 @@ func TestAuthFile(t *testing.T) {
 		{"user and password", "mlm s3cret\nmore\n", "mlm", "s3cret", 0},
 		{"no password", "mlm\n", "", "", sysexit.Usage},
 		{"CRLF", "mlm s3cret\r\n", "mlm", "s3cret", 0},
+		{"byte-order mark", "\ufeffmlm s3cret\n", "mlm", "s3cret", 0},
+		// Not read whole: a first line of 1 MiB or more is a file that
+		// is not what its name says, as in a list's settings.
+		{"a line of 2 MiB", strings.Repeat("x", 2<<20), "", "", sysexit.TempFail},
 	} {
 		dir := list(t)
 		file := filepath.Join(t.TempDir(), "auth")
@@ -3189,6 +3194,31 @@ func TestAuthFile(t *testing.T) {
 		if s != nil {
 			s.j.close()
 		}
+	}
+}
+
+// TestAuthFIFO: -a naming a FIFO fails with 75, as a list's setting
+// that is one does, rather than waiting for a writer for ever.
+func TestAuthFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "auth")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		s, err := newSender(&args{Dir: list(t), Relay: []string{"127.0.0.1:1"}, Auth: fifo, Timeout: time.Second, Conns: 1}, io.Discard)
+		if s != nil {
+			s.j.close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), "FIFO") {
+			t.Errorf("-a FIFO: %v; want 75, a FIFO", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("-a FIFO: still waiting after a minute")
 	}
 }
 

@@ -444,14 +444,23 @@ func (d *Dir) String(name string) (string, bool, error) {
 		return "", false, err
 	}
 	defer f.Close()
-	line, err := bufio.NewReader(io.LimitReader(f, MaxItemLine)).ReadString('\n')
+	line, err := FirstLine(f, name)
+	return line, err == nil, err
+}
+
+// FirstLine returns the first line of r, without surrounding space or a
+// byte-order mark, reading no more of r than MaxItemLine octets: a first
+// line that long or longer, its LF aside, is an error (ErrLongLine after
+// name), as is an error reading r, both temporary.
+func FirstLine(r io.Reader, name string) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, MaxItemLine)).ReadString('\n')
 	if err != nil && err != io.EOF {
-		return "", false, sysexit.Temp(fmt.Errorf("%s: %w", name, sysexit.Bare(err)))
+		return "", sysexit.Temp(fmt.Errorf("%s: %w", name, sysexit.Bare(err)))
 	}
 	if len(line) == MaxItemLine && !strings.HasSuffix(line, "\n") {
-		return "", false, sysexit.Temp(fmt.Errorf("%s: line 1: %w", name, ErrLongLine))
+		return "", sysexit.Temp(fmt.Errorf("%s: line 1: %w", name, ErrLongLine))
 	}
-	return strings.TrimSpace(strings.TrimPrefix(line, BOM)), true, nil
+	return strings.TrimSpace(strings.TrimPrefix(line, BOM)), nil
 }
 
 // BOM is the UTF-8 byte-order mark that some editors (Windows' Notepad)
