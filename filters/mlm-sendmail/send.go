@@ -866,7 +866,12 @@ func (s *sender) dial(k int) (*smtpout.Client, error) {
 	_, o.NoPipelining = s.nopipe.Load(addr)
 	c, err := smtpout.Dial(ctx, addr, o)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %s: %s\n", prog, addr, sysexit.OneLine(err.Error()))
+		// (Named once: smtpout's errors and the dialler's name it.)
+		msg := sysexit.OneLine(err.Error())
+		if !strings.Contains(msg, addr) {
+			msg = addr + ": " + msg
+		}
+		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, msg)
 	}
 	return c, err
 }

@@ -3222,6 +3222,33 @@ func TestAuthFIFO(t *testing.T) {
 	}
 }
 
+// TestDialErrorNamesRelayOnce: a relay that cannot be reached is named
+// once in the line on standard error, not again before the dialler's
+// own words ("127.0.0.1:1: dial tcp 127.0.0.1:1: ...").
+func TestDialErrorNamesRelayOnce(t *testing.T) {
+	s, err := newSender(&args{Dir: list(t), Relay: []string{"127.0.0.1:1"}, Timeout: time.Second, Conns: 1}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.j.close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = w
+	_, err = s.dial(0)
+	os.Stderr = stderr
+	w.Close()
+	line, _ := io.ReadAll(r)
+	if err == nil {
+		t.Skip("something listens on 127.0.0.1:1")
+	}
+	if n := strings.Count(string(line), "127.0.0.1:1"); n != 1 || !strings.HasPrefix(string(line), prog+": ") {
+		t.Errorf("standard error %q: the relay named %d times; want once, after %q", line, n, prog+": ")
+	}
+}
+
 // TestConnsBelowOne: -c below 1 is one connection (mlm-sendmail(1)):
 // the record is delivered, not left to no connection at all.
 func TestConnsBelowOne(t *testing.T) {
