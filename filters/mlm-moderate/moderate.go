@@ -236,7 +236,7 @@ func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *
 	// A vacation reply or a bounce to the notice, which goes to its
 	// Reply-To, the accept address, is nobody's answer.
 	if h.Sender.Mailbox == "" {
-		return sysexit.Errorf(sysexit.NoPerm, "a message from the null sender answers nothing")
+		return sysexit.Errorf(sysexit.NoPerm, "%s: a message from the null sender answers nothing", h.ID)
 	}
 	// A header that cannot be read cannot be told from an
 	// automatic message's: it answers nothing either.
@@ -246,13 +246,13 @@ func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *
 		return err // the stream's fault, not the answer's
 	}
 	if sysexit.Code(err) == sysexit.DataErr {
-		return sysexit.Errorf(sysexit.NoPerm, "a message whose header cannot be read answers nothing: %v", err)
+		return sysexit.Errorf(sysexit.NoPerm, "%s: a message whose header cannot be read answers nothing: %v", h.ID, err)
 	}
 	if err != nil {
 		return err
 	}
 	if notice.IsAutomatic(hdr) {
-		return sysexit.Errorf(sysexit.NoPerm, "an automatic message answers nothing")
+		return sysexit.Errorf(sysexit.NoPerm, "%s: an automatic message answers nothing", h.ID)
 	}
 	// Every held post, also one another run has (its answer waits,
 	// 75, and is not refused for want of the post), and some twice.

@@ -158,16 +158,20 @@ func TestMailSettlesItsPost(t *testing.T) {
 // TestMailRefusedAnswers: a message from the null sender to an accept
 // address (a bounce of the notice, whose Reply-To it is), or an
 // automatic one (Auto-Submitted: auto-replied, a vacation reply to it),
-// answers nothing: refused (77), and the post stays held.
+// answers nothing, nor does one whose header cannot be read (it cannot
+// be told from an automatic one): refused (77), in a line that names
+// the answer's record, and the post stays held.
 func TestMailRefusedAnswers(t *testing.T) {
 	for _, tc := range []struct{ name, old, new, why string }{
 		{"null sender", "\nS <mod@example.org>\n", "\nS <>\n", "null sender"},
 		{"automatic", "\n:Subject: Re: held\n", "\n:Auto-Submitted: auto-replied\n:Subject: Re: held\n", "automatic message"},
+		{"unreadable header", "\n:Subject: Re: held\n", "\n" + strings.Repeat(":X: y\n", 11000) + ":Subject: Re: held\n", "header cannot be read"},
 	} {
 		d := heldList(t, "h1")
 		in := strings.Replace(reply(t, d, 1, "accept", "h1"), tc.old, tc.new, 1)
-		if stderr, err := mail(t, d, in); sysexit.Code(err) != sysexit.NoPerm || !strings.Contains(stderr, tc.why) {
-			t.Errorf("%s: %v (%d), stderr %q; want 77, %s", tc.name, err, sysexit.Code(err), stderr, tc.why)
+		if stderr, err := mail(t, d, in); sysexit.Code(err) != sysexit.NoPerm || !strings.Contains(stderr, tc.why) ||
+			!strings.HasPrefix(stderr, prog+": a1: ") || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%s: %v (%d), stderr %q; want 77, one line naming a1, %s", tc.name, err, sysexit.Code(err), stderr, tc.why)
 		}
 		if d.Queue(listdir.Incoming).Has("h1") || !d.Queue(listdir.Hold).Has("h1") {
 			t.Errorf("%s: h1 approved", tc.name)
