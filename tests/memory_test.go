@@ -218,3 +218,62 @@ func TestMemorySub(t *testing.T) {
 		t.Errorf("subscribers after mlm-unsub: %d octets, %v; want none", len(got), err)
 	}
 }
+
+// TestMemorySendmail: records of 100,000 recipients each, from stages
+// without mlm-split, are in mlm-sendmail's hands one at a time, not -c
+// of them at once (3 × -c + 1): six took 170 MB or more, some 250
+// octets a recipient of each.
+func TestMemorySendmail(t *testing.T) {
+	mlmtest.Fault(t, "input", "six records of 100,000 recipients each to mlm-sendmail -c 2", "peak RSS under 80 MiB (one record's recipients at a time), every recipient delivered once")
+	if testing.Short() {
+		t.Skip("short")
+	}
+	dir := filepath.Join(t.TempDir(), "dev")
+	if out, err := exec.Command(filepath.Join(binDir, "mlm-newlist"), dir, "dev@lists.example.org").CombinedOutput(); err != nil {
+		t.Fatalf("mlm-newlist: %v: %s", err, out)
+	}
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	// (Its replies to the dots a little slow, as a remote server's are:
+	// the records come faster than they go.)
+	addr := startMlmSink(t, t.TempDir(), nil, "-L", ledger, "-w", "2ms", "--delay-at", "dot")
+	in := filepath.Join(t.TempDir(), "records.mlm")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw := bufio.NewWriter(f)
+	w := stream.NewWriter(bw)
+	const records, per = 6, 100_000
+	for r := range records {
+		w.WriteHeader(&stream.Header{ID: fmt.Sprintf("1764417600.p%d", r), Sender: stream.Path{Mailbox: "dev-bounces@lists.example.org"}})
+		w.Write([]byte("Subject: big\n\n" + strings.Repeat("body line\n", 400)))
+		for i := range per {
+			w.Recipient(stream.Path{Mailbox: fmt.Sprintf("m%d.%07d@example%d.net", r, i, i%97)})
+		}
+		w.End()
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	kib, _ := peakRSS(t, in, "mlm-sendmail", "-c", "2", "-r", addr, dir)
+	t.Logf("mlm-sendmail: peak RSS %d KiB", kib)
+	if kib > 80<<10 {
+		t.Errorf("mlm-sendmail of %d records of %d recipients: peak RSS %d KiB; want under %d KiB", records, per, kib, 80<<10)
+	}
+	got, err := os.ReadFile(ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSuffix(string(got), "\n"), "\n") {
+		_, rcpt, _ := strings.Cut(l, " ")
+		seen[rcpt] = true
+	}
+	if n := strings.Count(string(got), "\n"); n != records*per || len(seen) != records*per {
+		t.Errorf("the sink accepted %d recipients, %d distinct; want %d, each once", n, len(seen), records*per)
+	}
+}

@@ -48,6 +48,7 @@ type job struct {
 	// The journal's mark as its recipients were looked up, for the
 	// retry record of those deferred.
 	from mark
+	held int // its recipients counted in sender.heldRcpts, let go by end
 }
 
 // sender holds what every worker shares.
@@ -69,6 +70,10 @@ type sender struct {
 	// the recipients of the last record read, up to a thousand (see
 	// read; the reading goroutine's alone)
 	lastRcpts int
+	// The recipients of the records read and not yet ended (see room).
+	heldMu    sync.Mutex
+	heldEnded sync.Cond // of heldMu: records ended
+	heldRcpts int
 	stats     struct{ records, txns, delivered, deferred, failed, lost atomic.Int64 }
 	// The workers, each with its connection, started as dispatch needs
 	// them (started and wg: the reading goroutine's). A record goes to
@@ -94,6 +99,7 @@ func (s *sender) run(in io.Reader, stderr io.Writer) error {
 	// A worker whose final dot is held (see lane) finds the next record
 	// waiting, for the dot to go out with its commands.
 	s.jobs, s.handoff = make(chan *job, max(a.Conns, 1)), make(chan *job)
+	s.heldEnded.L = &s.heldMu
 	err := s.read(in)
 	close(s.jobs)
 	s.wg.Wait()
@@ -254,10 +260,41 @@ func (s *sender) dispatch(j *job) {
 	s.jobs <- j
 }
 
+// maxHeld is the recipients of the records in hand (read, and not yet
+// ended) past which read takes no further record until some have ended.
+// Each recipient costs some 250 octets. mlm-split's batches never come
+// near it (3 × -c + 1 records of maxrcpt, 6,100 at the defaults); a
+// stream of records of many recipients each, from stages without
+// mlm-split, would otherwise have that many records in hand, a
+// million recipients each. A record is read whole all the same: its
+// recipients are held until it ends.
+var maxHeld = 100_000
+
+// room waits until the records in hand hold fewer than maxHeld
+// recipients.
+func (s *sender) room() {
+	s.heldMu.Lock()
+	for s.heldRcpts >= maxHeld {
+		s.heldEnded.Wait()
+	}
+	s.heldMu.Unlock()
+}
+
+// hold counts n recipients more as in hand, or, negative, fewer.
+func (s *sender) hold(n int) {
+	s.heldMu.Lock()
+	s.heldRcpts += n
+	s.heldMu.Unlock()
+	if n < 0 {
+		s.heldEnded.Broadcast()
+	}
+}
+
 // read turns the stream into jobs, holding each message in a spool.
 func (s *sender) read(in io.Reader) error {
 	r := stream.NewReader(in)
 	return r.Each(func(h *stream.Header) error {
+		s.room()
 		if err := jf.CheckName(jf.Post(h.ID)); err != nil {
 			return err
 		}
@@ -286,6 +323,8 @@ func (s *sender) read(in io.Reader) error {
 		if h.VERP() && len(j.rcpts) > 0 {
 			return s.verp(j)
 		}
+		j.held = len(j.rcpts)
+		s.hold(j.held)
 		s.dispatch(j)
 		return nil
 	})
@@ -346,6 +385,7 @@ func (s *sender) verp(j *job) error {
 	}
 	sharing := new(atomic.Int64)
 	sharing.Store(int64(n))
+	s.hold(n) // (its own slice of them dropped once each job is made)
 	attrs := stream.DerivedAttrs(nil, j.h, "verp")
 	for i, p := range j.rcpts {
 		if twice[i] {
@@ -359,7 +399,7 @@ func (s *sender) verp(j *job) error {
 		} else {
 			h.Attrs = append(h.Attrs, stream.Attr{Name: "verp", Value: "no"})
 		}
-		s.dispatch(&job{h: &h, msg: j.msg, eight: j.eight, rcpts: []stream.Path{p}, sharing: sharing})
+		s.dispatch(&job{h: &h, msg: j.msg, eight: j.eight, rcpts: []stream.Path{p}, sharing: sharing, held: 1})
 	}
 	return nil
 }
@@ -495,6 +535,9 @@ func (s *sender) end(l *lane, j *job, err error) {
 	s.j.settle(l.w)
 	if j.sharing == nil || j.sharing.Add(-1) == 0 {
 		s.done(j.msg)
+	}
+	if j.held > 0 {
+		s.hold(-j.held)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %s: %s\n", prog, j.h.ID, sysexit.OneLine(err.Error()))
