@@ -592,7 +592,9 @@ func sameFile(f *os.File, path string) bool {
 func Backoff(id string, now time.Time, lo, hi time.Duration) time.Duration {
 	secs, _, _ := strings.Cut(id, ".")
 	t, err := strconv.ParseInt(secs, 10, 64)
-	if err != nil || t <= 0 || t > now.Unix() {
+	// (A sign, which ParseInt takes, is no time: "+1" of another
+	// writer's name waited hi, as a record 56 years old.)
+	if err != nil || secs[0] == '+' || t <= 0 || t > now.Unix() {
 		return lo
 	}
 	return min(max(now.Sub(time.Unix(t, 0)), lo), hi)

@@ -178,10 +178,12 @@ func TestBadNames(t *testing.T) {
 func TestBackoff(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	for id, want := range map[string]time.Duration{
-		"1799999990.M1P1": time.Minute,
-		"1799999000.M1P1": 1000 * time.Second,
-		"1700000000.M1P1": time.Hour,
-		"x":               time.Minute,
+		"1799999990.M1P1":  time.Minute,
+		"1799999000.M1P1":  1000 * time.Second,
+		"1700000000.M1P1":  time.Hour,
+		"x":                time.Minute,
+		"+1799999000.M1P1": time.Minute,
+		"+1":               time.Minute,
 	} {
 		if got := Backoff(id, now, time.Minute, time.Hour); got != want {
 			t.Errorf("Backoff(%s) = %v; want %v", id, got, want)
