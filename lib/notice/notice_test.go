@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/emersion/go-message"
 
+	"mlm/lib/addr"
 	"mlm/lib/listdir"
 	"mlm/lib/mlmtest"
 	"mlm/lib/msg"
@@ -767,4 +769,61 @@ func TestSendCommaID(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(d.Path, "queue", "outgoing", "new")); len(ents) != 0 {
 		t.Errorf("Send with a comma in the id queued %d records", len(ents))
 	}
+}
+
+// FuzzCountKey: whatever a sender's address, the mailbox its notices
+// count against (countKey) is the same for each spelling of it a
+// forger may make up: the local part in other case, a "+" detail
+// added, the quotes of a local part that needs none, the domain in
+// other case; and a count file written for it reads back as written
+// (readCount).
+func FuzzCountKey(f *testing.F) {
+	f.Add("bob@example.org", "x", 3, "1795867200.M1P1 n2")
+	f.Add(`"bob smith"@Example.ORG`, "1", 0, "")
+	f.Add(`"bob+1"@example.org`, "2", 9, "a")
+	f.Add("b\"o@x", "", 1, "a b")
+	f.Fuzz(func(t *testing.T, sender, detail string, n int, ids string) {
+		if addr.CheckMailbox(sender) != nil || !regexp.MustCompile(`^[a-zA-Z0-9]*$`).MatchString(detail) {
+			return
+		}
+		k := countKey(sender)
+		at := strings.LastIndexByte(sender, '@')
+		local, domain := sender[:at], sender[at+1:]
+		plain := regexp.MustCompile(`^[a-zA-Z0-9.]+$`).MatchString(local) && !strings.Contains(local, "..") &&
+			local[0] != '.' && local[len(local)-1] != '.'
+		var spellings []string
+		if plain {
+			spellings = append(spellings,
+				strings.ToUpper(local)+"@"+domain,
+				local+"+"+detail+"@"+domain,
+				`"`+local+`"@`+domain,
+				`"`+local+"+"+detail+`"@`+domain,
+				local+"@"+strings.ToUpper(domain))
+		}
+		for _, s := range spellings {
+			if addr.CheckMailbox(s) != nil {
+				continue
+			}
+			if got := countKey(s); got != k {
+				t.Errorf("countKey(%q) = %q; countKey(%q) = %q", s, got, sender, k)
+			}
+		}
+		if got := countKey(k); got != k {
+			t.Errorf("countKey(%q) = %q; countKey of that = %q", sender, k, got)
+		}
+		// The count file, as counted writes it.
+		n &= 0xffff
+		f := strings.Fields(ids)
+		path := filepath.Join(t.TempDir(), "count")
+		line := fmt.Sprintf("%s %d %s\n", "2026-12-05", n, strings.Join(f, " "))
+		if err := os.WriteFile(path, []byte(line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if gn, gids := readCount(path, "2026-12-05"); gn != n || !slices.Equal(gids, f) && len(f)+len(gids) > 0 {
+			t.Errorf("readCount(%q) = %d, %q; want %d, %q", line, gn, gids, n, f)
+		}
+		if gn, gids := readCount(path, "2026-12-06"); gn != 0 || gids != nil {
+			t.Errorf("readCount(%q) of the day after = %d, %q; want 0", line, gn, gids)
+		}
+	})
 }
