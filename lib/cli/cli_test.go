@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -205,4 +207,49 @@ func TestOneCPU(t *testing.T) {
 			t.Errorf("GOMAXPROCS=%q, options %v: exit %d, %d CPUs for Go code, want %d (%s)", c.env, c.opts, code, got, want, errb.String())
 		}
 	}
+}
+
+// FuzzArgs: whatever the command line gives, a string argument is its
+// octets as given, a flag's and a positional one's, and a number is
+// taken only as a decimal one a person writes (an integer of digits and
+// a sign, a number with a point and an exponent), within its type's
+// range, and read as such: not octal for a leading 0, not hexadecimal,
+// no "_", no Inf. Anything else is a usage error, 64, said in two
+// lines on standard error, nothing on standard output.
+func FuzzArgs(f *testing.F) {
+	f.Add("caf\xe9@x", "10", "1.5", "d\xc3")
+	f.Add("-x", "010", "1e3", "-")
+	f.Add("${x}", "0x10", ".5", "--")
+	f.Add("a,b", "1_0", "0x1p4", "")
+	f.Add("", "-9223372036854775808", "Inf", "p")
+	f.Add("x", "+9223372036854775808", "1e400", "p")
+	f.Fuzz(func(t *testing.T, s, n, fl, pos string) {
+		var a struct {
+			S   string  `short:"s"`
+			N   int     `short:"n"`
+			F   float64 `short:"f"`
+			Pos string  `arg:"" optional:""`
+		}
+		var out, errb bytes.Buffer
+		code := main("prog", "", &a, []string{"--s=" + s, "--n=" + n, "--f=" + fl, "--", pos}, &out, &errb, func() error { return nil })
+		wn, nerr := strconv.ParseInt(n, 10, 64)
+		wf, ferr := strconv.ParseFloat(fl, 64)
+		ok := regexp.MustCompile(`^[+-]?[0-9]+$`).MatchString(n) && nerr == nil &&
+			regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`).MatchString(fl) && ferr == nil
+		if out.Len() > 0 {
+			t.Errorf("standard output %q", out.String())
+		}
+		if !ok {
+			if code != sysexit.Usage || !regexp.MustCompile(`^prog: [^\n]*\nusage: prog[^\n]*\n$`).MatchString(errb.String()) {
+				t.Errorf("-n %q -f %q: code %d, stderr %q; want 64, two lines", n, fl, code, errb.String())
+			}
+			return
+		}
+		if code != 0 || errb.Len() > 0 {
+			t.Fatalf("-s %q -n %q -f %q %q: code %d, stderr %q; want 0", s, n, fl, pos, code, errb.String())
+		}
+		if a.S != s || a.Pos != pos || int64(a.N) != wn || a.F != wf {
+			t.Errorf("-s %q -n %q -f %q %q: got %q %d %v %q", s, n, fl, pos, a.S, a.N, a.F, a.Pos)
+		}
+	})
 }
