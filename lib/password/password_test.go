@@ -1,9 +1,14 @@
 package password
 
 import (
+	"bytes"
 	"crypto/pbkdf2"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -95,4 +100,48 @@ func TestIterationsTooMany(t *testing.T) {
 	if Check(stored, "s3cret") {
 		t.Errorf("Check(hash of 10000001 iterations) = true; want false")
 	}
+}
+
+// FuzzCheck: whatever the password file holds (a value an administrator
+// may write by hand), Check takes a password only for a hash of the form
+// mlm-listdir(5) gives, "pbkdf2-sha256$ITERATIONS$SALT$HASH", of 1 to
+// 10,000,000 iterations and a hash of 1 to 32 octets, that PBKDF2 makes
+// of the password (crypto/pbkdf2, here the reference); and the same
+// line, its hex in upper case, checks alike.
+func FuzzCheck(f *testing.F) {
+	salt := []byte("0123456789abcdef")
+	for _, n := range []int{1, 2, 1000} {
+		key, _ := pbkdf2.Key(sha256.New, "s3cret", salt, n, sha256.Size)
+		f.Add(fmt.Sprintf("pbkdf2-sha256$%d$%x$%x", n, salt, key), "s3cret")
+		f.Add(fmt.Sprintf("pbkdf2-sha256$%d$%x$%x", n, salt, key[:4]), "s3cret")
+	}
+	f.Add("pbkdf2-sha256$0$00$00", "x")
+	f.Add("pbkdf2-sha256$+1$$00", "x")
+	f.Add("pbkdf2-sha256$1$zz$00", "x")
+	f.Fuzz(func(t *testing.T, stored, pw string) {
+		fs := strings.Split(stored, "$")
+		if len(fs) == 4 {
+			if n, err := strconv.Atoi(fs[1]); err == nil && n > 1000 {
+				return // seconds a check: not for a fuzzer
+			}
+		}
+		want := false
+		m := regexp.MustCompile(`^pbkdf2-sha256\$([0-9]+)\$((?:[0-9a-fA-F]{2})*)\$((?:[0-9a-fA-F]{2}){1,32})$`).FindStringSubmatch(stored)
+		if m != nil && pw != "" {
+			n, _ := strconv.Atoi(m[1])
+			s, _ := hex.DecodeString(m[2])
+			h, _ := hex.DecodeString(m[3])
+			key, err := pbkdf2.Key(sha256.New, pw, s, n, len(h))
+			want = n >= 1 && err == nil && bytes.Equal(key, h)
+		}
+		if got := Check(stored, pw); got != want {
+			t.Errorf("Check(%q, %q) = %v; want %v", stored, pw, got, want)
+		}
+		if len(fs) == 4 {
+			up := strings.Join([]string{fs[0], fs[1], strings.ToUpper(fs[2]), strings.ToUpper(fs[3])}, "$")
+			if got := Check(up, pw); got != want {
+				t.Errorf("Check(%q, %q) = %v; want %v, as of %q", up, pw, got, want, stored)
+			}
+		}
+	})
 }
