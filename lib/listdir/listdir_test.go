@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -659,4 +660,59 @@ func TestOnceADayUTC(t *testing.T) {
 	if !OnceADay(mark, time.Date(2026, 11, 29, 0, 10, 0, 0, time.UTC).In(tokyo)) {
 		t.Errorf("OnceADay, first of the next UTC day = false; want true")
 	}
+}
+
+// FuzzSettings: whatever a setting's file holds (mlm-listdir(5): plain
+// text an administrator edits by hand, in any editor), a value is its
+// first line, a byte-order mark and white space around it left out; a
+// number is one only if that is a decimal integer in int64's range, and
+// one out of a setting's bounds is refused (75), as is anything else; a
+// list's items are its lines less the space around them, blank lines
+// and "#" comments left out; a whole file is its octets, a mark aside.
+func FuzzSettings(f *testing.F) {
+	for _, s := range []string{"42\n", "\ufeff 7 \r\nx\n", "0x10\n", "010\n", "+5", "-1\n", "9223372036854775808\n", "1_0\n",
+		"# c\n a@b \n\n\ufeffx\n#\n\r\n\u00a0y\u00a0\n", "\ufeff", "\ufeff\ufeff1\n", " \n5\n", "\x85 1 \x85\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, file string) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, Address), []byte("dev@lists.example.org\n"), 0o644)
+		if err := os.WriteFile(filepath.Join(dir, "x"), []byte(file), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(file, "\n")
+		value := strings.TrimSpace(strings.TrimPrefix(first, BOM))
+		if got, ok, err := d.String("x"); got != value || !ok || err != nil {
+			t.Errorf("String(%q) = %q, %v, %v; want %q", file, got, ok, err, value)
+		}
+		n, ok := int64(0), regexp.MustCompile(`^[+-]?[0-9]+$`).MatchString(value)
+		if ok {
+			b, _ := new(big.Int).SetString(value, 10)
+			ok = b.IsInt64()
+			n = b.Int64()
+		}
+		if got, err := d.Int("x", -7); ok != (err == nil) || ok && got != n || !ok && (got != -7 || sysexit.Code(err) != sysexit.TempFail) {
+			t.Errorf("Int(%q) = %d, %v; want %d, %v", file, got, err, n, ok)
+		}
+		in := ok && n >= 1 && n <= 100
+		if got, err := d.IntIn("x", -7, 1, 100); in != (err == nil) || in && got != n || !in && (got != -7 || sysexit.Code(err) != sysexit.TempFail) {
+			t.Errorf("IntIn(%q, 1, 100) = %d, %v; want %d, %v", file, got, err, n, in)
+		}
+		var items []string
+		for l := range strings.SplitSeq(strings.TrimPrefix(file, BOM), "\n") {
+			if l = strings.TrimSpace(l); l != "" && l[0] != '#' {
+				items = append(items, l)
+			}
+		}
+		if got, err := d.Lines("x"); err != nil || !slices.Equal(got, items) {
+			t.Errorf("Lines(%q) = %q, %v; want %q", file, got, err, items)
+		}
+		if got, err := d.Text("x"); err != nil || got != strings.TrimPrefix(file, BOM) {
+			t.Errorf("Text(%q) = %q, %v", file, got, err)
+		}
+	})
 }
