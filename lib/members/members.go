@@ -489,6 +489,16 @@ func change(d *listdir.Dir, name string, next func() (add, remove []string, err 
 	if out == nil {
 		return 0, 0, nil
 	}
+	if removed > 0 {
+		f, err := commentBad(d, name, src)
+		if err != nil {
+			return 0, 0, err
+		}
+		if f != nil {
+			out.Abort()
+			out = f
+		}
+	}
 	err = out.Commit()
 	out = nil // removed by Commit if it failed
 	if err != nil {
@@ -611,6 +621,64 @@ func pass(d *listdir.Dir, name string, src *os.File, first bool, add, remove []s
 		return 0, 0, nil, err
 	}
 	return added, len(gone), f, nil
+}
+
+// commentBad returns the member file src, name, a change's last pass's,
+// its lines that are not addresses made comments ("# " before them), if
+// it holds such lines and no address; else nil. Such a file, the last
+// member removed and a bad line left, would read as one in a wrong
+// format, saved as UTF-16, say (plan, Keys): every change after it, and
+// every post, would wait (75) until someone mended it by hand. Made
+// comments, its lines are kept, and it reads as a list without members.
+func commentBad(d *listdir.Dir, name string, src *os.File) (*durable.File, error) {
+	if err := rewind(src, name); err != nil {
+		return nil, err
+	}
+	valid, bad := false, false
+	err := listdir.EachLineBytes(src, name, func(_ int, b []byte) error {
+		if addr.CheckMember(string(b)) == nil {
+			valid = true
+			return errFound
+		}
+		bad = true
+		return nil
+	})
+	if err != nil && err != errFound {
+		return nil, err
+	}
+	if valid || !bad {
+		return nil, nil
+	}
+	if err := rewind(src, name); err != nil {
+		return nil, err
+	}
+	final := d.File(name)
+	f, err := durable.Create(durable.Beside(final), final)
+	if err != nil {
+		return nil, err
+	}
+	w := bufio.NewWriterSize(f, 64<<10)
+	sc := listdir.ScanLines(src)
+	n := 1 // the line Scan reads next
+	for ; sc.Scan(); n++ {
+		line := sc.Bytes()
+		if _, ok := listdir.Item(line); ok {
+			w.WriteString("# ")
+		}
+		if err := writeLine(w, line); err != nil {
+			f.Abort()
+			return nil, err
+		}
+	}
+	err = listdir.ScanErr(sc, name, n)
+	if err == nil {
+		err = sysexit.Temp(w.Flush())
+	}
+	if err != nil {
+		f.Abort()
+		return nil, err
+	}
+	return f, nil
 }
 
 // rewind puts the member file src, name, if there is one, back at its

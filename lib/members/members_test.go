@@ -430,17 +430,51 @@ func TestByteOrderMark(t *testing.T) {
 	if ok, err := Contains(d, listdir.Subscribers, "\ufeffalice@example.org"); ok || err != nil {
 		t.Errorf("Contains(\\ufeffalice@example.org) = %v, %v; want false", ok, err)
 	}
-	// Removing bob, whose line came before it, leaves that line as it
-	// is, and no member: it does not become the file's start, where its
-	// mark would be dropped and alice read as a member.
+	// Removing bob, whose line came before it, leaves no member: that
+	// line does not become the file's start, where its mark would be
+	// dropped and alice read as a member. (The last member gone, the
+	// lines that are none are made comments: see TestLastMemberLeaves.)
 	if n, _, err := Edit(d.Path, listdir.Subscribers, []string{"bob@example.org"}, nil, true); n != 1 || err != nil {
 		t.Fatalf("removing bob@example.org: %d removed, %v; want 1", n, err)
 	}
-	if got, bad := all(t, d, listdir.Subscribers); len(got) != 0 || len(bad) != 2 {
-		t.Errorf("after removing bob: Each = %q, bad lines %v; want no member, 2 bad lines", got, bad)
+	if got, bad := all(t, d, listdir.Subscribers); len(got) != 0 || len(bad) != 0 {
+		t.Errorf("after removing bob: Each = %q, bad lines %v; want no member, no bad line", got, bad)
+	}
+	if b, _ := os.ReadFile(d.File(listdir.Subscribers)); string(b) != "\n# \ufeffalice@example.org\n# ca\u00a0rol@example.org\n" {
+		t.Errorf("after removing bob: member file %q; want its two other lines made comments, after a blank line", b)
 	}
 	if ok, err := Contains(d, listdir.Subscribers, "alice@example.org"); ok || err != nil {
 		t.Errorf("after removing bob: Contains(alice@example.org) = %v, %v; want false", ok, err)
+	}
+}
+
+// TestLastMemberLeaves: the last member removed from a file that holds
+// lines that are no address leaves a list without members, not a file
+// that reads as one in a wrong format ("no line is an address"), which
+// every change after it, and mlm-members for every post, refused (75):
+// those lines are made comments, kept for whoever wrote them. A file
+// that still holds an address keeps its bad lines as they are.
+func TestLastMemberLeaves(t *testing.T) {
+	d := list(t, map[string]string{listdir.Subscribers: "# the list\nbob@example.org\nnot an address\n\n"})
+	if a, r, err := Change(d, listdir.Subscribers, nil, []string{"bob@example.org"}); a != 0 || r != 1 || err != nil {
+		t.Fatalf("removing bob: %d, %d, %v; want 0, 1", a, r, err)
+	}
+	if b, _ := os.ReadFile(d.File(listdir.Subscribers)); string(b) != "# the list\n# not an address\n\n" {
+		t.Errorf("after the last member left: %q; want the bad line made a comment, the others as they were", b)
+	}
+	if err := Keys(d, listdir.Subscribers, addr.NewKeySet()); err != nil {
+		t.Errorf("Keys after the last member left: %v; want no error", err)
+	}
+	if a, r, err := Change(d, listdir.Subscribers, []string{"carol@example.org"}, nil); a != 1 || r != 0 || err != nil {
+		t.Errorf("adding carol after the last member left: %d, %d, %v; want 1 added", a, r, err)
+	}
+	// An address left: the bad line stays as it is.
+	d = list(t, map[string]string{listdir.Subscribers: "bob@example.org\nnot an address\nalice@example.org\n"})
+	if _, r, err := Change(d, listdir.Subscribers, nil, []string{"bob@example.org"}); r != 1 || err != nil {
+		t.Fatalf("removing bob: %d, %v", r, err)
+	}
+	if b, _ := os.ReadFile(d.File(listdir.Subscribers)); string(b) != "not an address\nalice@example.org\n" {
+		t.Errorf("after bob left, alice still there: %q; want the bad line as it was", b)
 	}
 }
 
