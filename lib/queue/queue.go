@@ -141,30 +141,38 @@ var tmpSeq atomic.Int64
 // twice is harmless. A zero notBefore
 // makes the record ready at once.
 func (q *Queue) Put(id string, notBefore time.Time, fn func(w io.Writer) error) error {
+	_, err := q.PutFound(id, notBefore, fn)
+	return err
+}
+
+// PutFound is Put, and says where it succeeds whether the record was
+// queued already, its own output dropped: in new/ or cur/, where Found
+// opens it.
+func (q *Queue) PutFound(id string, notBefore time.Time, fn func(w io.Writer) error) (found bool, err error) {
 	if err := checkName(id); err != nil {
-		return err
+		return false, err
 	}
 	if len(id) > MaxID {
-		return sysexit.Errorf(sysexit.DataErr, "record id of %d octets: a queue's are at most %d", len(id), MaxID)
+		return false, sysexit.Errorf(sysexit.DataErr, "record id of %d octets: a queue's are at most %d", len(id), MaxID)
 	}
 	tmp := filepath.Join(q.dir(tmpDir), tmpName(id))
 	final := filepath.Join(q.dir(newDir), id)
 	f, err := durable.Create(tmp, final)
 	if err != nil {
-		return err
+		return false, err
 	}
 	// MLM_CRASH can stop the write at queue-after-write, -fsync, -link
 	// and -dirsync (lib/crash), for the crash tests.
 	f.CrashPoints("queue")
 	if err := fn(f); err != nil {
 		f.Abort()
-		return err
+		return false, err
 	}
 	if !notBefore.IsZero() {
 		// Set before the link, so the record is never ready too early.
 		if err := chtimes(tmp, notBefore); err != nil {
 			f.Abort()
-			return sysexit.Temp(err)
+			return false, sysexit.Temp(err)
 		}
 	}
 	// Claimed (new/ to cur/) meanwhile, the record is queued still: not
@@ -175,13 +183,31 @@ func (q *Queue) Put(id string, notBefore time.Time, fn func(w io.Writer) error) 
 	}
 	if claimed() { // (and without the fsync)
 		f.Abort()
-		return q.syncClaimed()
+		return true, q.syncClaimed()
 	}
 	existed, err := f.CommitNewUnless(claimed)
 	if err == nil && existed && claimed() {
 		err = q.syncClaimed()
 	}
-	return err
+	return existed && err == nil, err
+}
+
+// Found opens the record id where it is queued, in new/ or cur/; nil,
+// and no error, if it is in neither (done with since).
+func (q *Queue) Found(id string) (*os.File, error) {
+	if err := checkName(id); err != nil {
+		return nil, err
+	}
+	for _, sub := range []string{newDir, curDir} {
+		f, err := os.Open(filepath.Join(q.dir(sub), id))
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, sysexit.Temp(err)
+		}
+	}
+	return nil, nil
 }
 
 // syncClaimed makes the names in cur/ durable, for a Put that found its
