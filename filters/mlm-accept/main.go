@@ -24,6 +24,7 @@ import (
 	"mlm/lib/durable"
 	"mlm/lib/envelope"
 	"mlm/lib/listdir"
+	"mlm/lib/spool"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
@@ -164,7 +165,7 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	}
 	switch {
 	case output == "-":
-		err = write(out)
+		err = writeHeld(out, func(w io.Writer) error { return writeRecord(w, h, br, maxSize) })
 	case output != "":
 		err = writeFile(output, write)
 	default:
@@ -289,6 +290,24 @@ func writeRecord(out io.Writer, h *stream.Header, body io.Reader, maxSize int64)
 		return err
 	}
 	return w.Flush()
+}
+
+// writeHeld writes the record to out, for -o -, only once it is whole
+// and within the size limit (write): held meanwhile in a spool, its first
+// MiB in memory and the rest in an unlinked temporary file, so that a
+// message refused leaves nothing on out, not 10 MiB of a record cut
+// short for the next program to fail on.
+func writeHeld(out io.Writer, write func(io.Writer) error) error {
+	held := spool.New(spool.MemLimit)
+	defer held.Close()
+	if err := write(held); err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, held.Reader()); err != nil {
+		return sysexit.Temp(err)
+	}
+	committing() // (the deadline cut in before, or not at all)
+	return nil
 }
 
 // writeFile writes the record to a named file, for -o: all or nothing.
