@@ -4,7 +4,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -101,13 +100,25 @@ func pass(r *stream.Reader, q *queue.Queue, notBefore time.Time, out io.Writer) 
 			_, err := io.Copy(f, held.Reader())
 			return err
 		})
-		if err == nil && found {
-			err = sameAsQueued(q, h.ID, held)
-		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", h.ID, err)
 		}
-		_, err = io.Copy(bw, held.Reader())
+		// What goes on is what the queue holds: a record found there
+		// already goes on as it was queued (a run tried again gives it
+		// with later trace times, from the stages before); one done
+		// with since, gone from the queue, as it came.
+		var src io.Reader = held.Reader()
+		if found {
+			f, err := q.Found(h.ID)
+			if err != nil {
+				return fmt.Errorf("%s: %w", h.ID, err)
+			}
+			if f != nil {
+				defer f.Close()
+				src = f
+			}
+		}
+		_, err = io.Copy(bw, src)
 		return sysexit.Temp(err)
 	})
 	// What was queued goes on, whatever stopped the rest.
@@ -115,47 +126,4 @@ func pass(r *stream.Reader, q *queue.Queue, notBefore time.Time, out io.Writer) 
 		err = sysexit.Temp(ferr)
 	}
 	return err
-}
-
-// sameAsQueued fails (65) unless the record id, found queued already,
-// is held's octets: a stream that gives an id twice, the second time with
-// another record (a record's id is its own, DESIGN.md §3), would pass on
-// what the queue does not hold. One done with since, no longer in the
-// queue, cannot be told: it goes on.
-func sameAsQueued(q *queue.Queue, id string, held *spool.Spool) error {
-	f, err := q.Found(id)
-	if f == nil {
-		return err
-	}
-	defer f.Close()
-	same, err := sameOctets(f, held.Reader())
-	if err != nil {
-		return sysexit.Temp(err)
-	}
-	if !same {
-		return sysexit.Errorf(sysexit.DataErr, "queued already, as another record of the same id; not passed on")
-	}
-	return nil
-}
-
-// sameOctets reports whether a and b read the same octets.
-func sameOctets(a, b io.Reader) (bool, error) {
-	var ba, bb [32 << 10]byte
-	for {
-		na, erra := io.ReadFull(a, ba[:])
-		nb, errb := io.ReadFull(b, bb[:])
-		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
-			return false, nil
-		}
-		endA := erra == io.EOF || erra == io.ErrUnexpectedEOF
-		endB := errb == io.EOF || errb == io.ErrUnexpectedEOF
-		switch {
-		case erra != nil && !endA:
-			return false, erra
-		case errb != nil && !endB:
-			return false, errb
-		case endA || endB:
-			return endA == endB, nil
-		}
-	}
 }
