@@ -70,9 +70,11 @@ type sender struct {
 	// the recipients of the last record read, up to a thousand (see
 	// read; the reading goroutine's alone)
 	lastRcpts int
-	// The recipients of the records read and not yet ended (see room).
+	// The records read and not yet ended, and their recipients (see
+	// room); a record of verp=yes counts as its jobs.
 	heldMu    sync.Mutex
 	heldEnded sync.Cond // of heldMu: records ended
+	heldJobs  int
 	heldRcpts int
 	stats     struct{ records, txns, delivered, deferred, failed, lost atomic.Int64 }
 	// The workers, each with its connection, started as dispatch needs
@@ -260,32 +262,35 @@ func (s *sender) dispatch(j *job) {
 	s.jobs <- j
 }
 
-// maxHeld is the recipients of the records in hand (read, and not yet
-// ended) past which read takes no further record until some have ended.
-// Each recipient costs some 250 octets. mlm-split's batches never come
-// near it (3 × -c + 1 records of maxrcpt, 6,100 at the defaults); a
-// stream of records of many recipients each, from stages without
-// mlm-split, would otherwise have that many records in hand, a
-// million recipients each. A record is read whole all the same: its
-// recipients are held until it ends.
-var maxHeld = 100_000
+// maxHeld and hardHeld bound the recipients of the records in hand
+// (read, and not yet ended), each of which costs some 250 octets: past
+// maxHeld, read takes a further record only while fewer records than
+// -c are in hand, so that each connection may have one (a record goes
+// over one connection); past hardHeld, none until some have ended.
+// mlm-split's batches come near neither at its default maxrcpt (3 × -c
+// + 1 records of 100, 6,100 at the defaults); records of many
+// recipients each, from stages without mlm-split, would otherwise be in
+// hand 3 × -c + 1 at once, a million recipients each. A record is read
+// whole all the same: its recipients are held until it ends.
+var maxHeld, hardHeld = 100_000, 1_000_000
 
-// room waits until the records in hand hold fewer than maxHeld
-// recipients.
+// room waits until there is room in hand for a further record.
 func (s *sender) room() {
 	s.heldMu.Lock()
-	for s.heldRcpts >= maxHeld {
+	for s.heldRcpts >= hardHeld || s.heldRcpts >= maxHeld && s.heldJobs >= max(s.a.Conns, 1) {
 		s.heldEnded.Wait()
 	}
 	s.heldMu.Unlock()
 }
 
-// hold counts n recipients more as in hand, or, negative, fewer.
-func (s *sender) hold(n int) {
+// hold counts jobs and their n recipients more as in hand, or,
+// negative, fewer.
+func (s *sender) hold(jobs, n int) {
 	s.heldMu.Lock()
+	s.heldJobs += jobs
 	s.heldRcpts += n
 	s.heldMu.Unlock()
-	if n < 0 {
+	if n < 0 || jobs < 0 {
 		s.heldEnded.Broadcast()
 	}
 }
@@ -324,7 +329,7 @@ func (s *sender) read(in io.Reader) error {
 			return s.verp(j)
 		}
 		j.held = len(j.rcpts)
-		s.hold(j.held)
+		s.hold(1, j.held)
 		s.dispatch(j)
 		return nil
 	})
@@ -385,7 +390,7 @@ func (s *sender) verp(j *job) error {
 	}
 	sharing := new(atomic.Int64)
 	sharing.Store(int64(n))
-	s.hold(n) // (its own slice of them dropped once each job is made)
+	s.hold(n, n) // (its own slice of them dropped once each job is made)
 	attrs := stream.DerivedAttrs(nil, j.h, "verp")
 	for i, p := range j.rcpts {
 		if twice[i] {
@@ -536,9 +541,7 @@ func (s *sender) end(l *lane, j *job, err error) {
 	if j.sharing == nil || j.sharing.Add(-1) == 0 {
 		s.done(j.msg)
 	}
-	if j.held > 0 {
-		s.hold(-j.held)
-	}
+	s.hold(-1, -j.held)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %s: %s\n", prog, j.h.ID, sysexit.OneLine(err.Error()))
 		s.failed.Store(true)

@@ -3222,6 +3222,46 @@ func TestAuthFIFO(t *testing.T) {
 	}
 }
 
+// TestHeldRecordsUseEveryConnection: past maxHeld recipients in hand,
+// records are still read while fewer than -c are: records larger than
+// it (mlm-split's at a large maxrcpt) go over every connection, not one
+// at a time. The first final dot's reply waits until four connections
+// are open, which only records read meanwhile open. (Records of more
+// than smtpout.ChainMax recipients: a smaller one's dot would go out
+// with the next record's commands, over the same connection.)
+func TestHeldRecordsUseEveryConnection(t *testing.T) {
+	defer func(m, h int) { maxHeld, hardHeld = m, h }(maxHeld, hardHeld)
+	maxHeld, hardHeld = 2, 1000
+	var srv atomic.Pointer[smtpsink.Server]
+	var once sync.Once
+	four := make(chan bool)
+	sink := sinktest.Sink(t, smtpsink.Options{DelayAt: "dot", Hold: func() {
+		once.Do(func() {
+			for k := 0; k < 2000 && srv.Load().Counts().Connections < 4; k++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			close(four)
+		})
+		<-four
+	}})
+	srv.Store(sink)
+	var in strings.Builder
+	for i := 1; i <= 8; i++ {
+		var rcpts []string
+		for j := range smtpout.ChainMax + 1 {
+			rcpts = append(rcpts, fmt.Sprintf("r%d.%d@example.org", i, j))
+		}
+		in.WriteString(record(fmt.Sprintf("p%d,1", i), rcpts...))
+	}
+	a := &args{Dir: list(t), Relay: []string{sink.Addr()}, Conns: 4, Timeout: time.Minute, Lifetime: time.Hour}
+	if _, err := send(t, a, in.String()); err != nil {
+		t.Fatal(err)
+	}
+	if c := sink.Counts(); c.Connections != 4 || c.Recipients != 8*(smtpout.ChainMax+1) {
+		t.Errorf("%v; want %d recipients over 4 connections", c, 8*(smtpout.ChainMax+1))
+	}
+}
+
 // TestDialErrorNamesRelayOnce: a relay that cannot be reached is named
 // once in the line on standard error, not again before the dialler's
 // own words ("127.0.0.1:1: dial tcp 127.0.0.1:1: ...").
