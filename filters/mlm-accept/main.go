@@ -174,8 +174,8 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	if errors.Is(err, errTooBig) {
 		return sysexit.WithDSN(sysexit.DataErr, "5.3.4", fmt.Errorf("message bigger than %d octets", maxSize))
 	}
-	if err != nil && sysexit.Code(err) == sysexit.TempFail {
-		return fmt.Errorf("%s: %w", qname, err)
+	if err != nil && output == "" && sysexit.Code(err) == sysexit.TempFail {
+		return fmt.Errorf("%s: %w", qname, err) // (the queue's; -o's names no queue)
 	}
 	return err
 }
