@@ -168,8 +168,8 @@ func (b *bench) faultsLine(n int, verp bool) []string {
 	of := time.Duration(d.u.faults) * cost
 	return []string{fmt.Sprintf("  page faults of the run, unwrapped: %s; one costs %.1f µs here (a page first touched: 64 MiB of",
 		commas(d.u.faults), float64(cost.Nanoseconds())/1000),
-		fmt.Sprintf("    fresh memory, in pages of 4 KiB), so about %.0f ms of the run's %.3f s CPU (%.3f s wall) at that cost",
-			float64(of.Microseconds())/1000, d.u.cpu().Seconds(), d.u.wall.Seconds()),
+		fmt.Sprintf("    fresh memory, in pages of %d KiB), so about %.0f ms of the run's %.3f s CPU (%.3f s wall) at that cost",
+			os.Getpagesize()/1024, float64(of.Microseconds())/1000, d.u.cpu().Seconds(), d.u.wall.Seconds()),
 		"    each (a fault that maps a program's own pages from the page cache maps several at once, and costs more)"}
 }
 
@@ -189,14 +189,14 @@ func (b *bench) memoryLine(n int, verp bool) []string {
 	}
 	return []string{fmt.Sprintf("  memory at once: mlm-run and its stages held at most %.1f MiB together, %d processes (their resident",
 		float64(peak.kib)/1024, peak.procs),
-		fmt.Sprintf("    sets added up, sampled every %v, %d samples; a peak between two is missed); the table's peak RSS is", sampleEvery, samples),
-		"    the largest process's"}
+		fmt.Sprintf("    sets added up, a page they share once for each, sampled every %v, %d samples; a peak between two is", sampleEvery, samples),
+		"    missed); the table's peak RSS is the largest process's"}
 }
 
 // faultCost is what a minor page fault costs here: the time to touch
-// each page of 64 MiB of fresh anonymous memory, in pages of 4 KiB (no
-// huge pages), over the faults that took. The kernel's zeroing of each
-// page is in it, as it is in a program's.
+// each page of 64 MiB of fresh anonymous memory, in the system's pages
+// (no huge pages), over the faults that took. The kernel's zeroing of
+// each page is in it, as it is in a program's.
 func faultCost() (time.Duration, error) {
 	const size = 64 << 20
 	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
@@ -211,8 +211,9 @@ func faultCost() (time.Duration, error) {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
 		return 0, err
 	}
+	page := os.Getpagesize()
 	t0 := time.Now()
-	for i := 0; i < size; i += 4096 {
+	for i := 0; i < size; i += page {
 		mem[i] = 1
 	}
 	took := time.Since(t0)
@@ -220,8 +221,8 @@ func faultCost() (time.Duration, error) {
 		return 0, err
 	}
 	faults := after.Minflt - before.Minflt
-	if faults < size/4096 {
-		return 0, fmt.Errorf("touching %d pages took %d faults", size/4096, faults)
+	if faults < int64(size/page) {
+		return 0, fmt.Errorf("touching %d pages took %d faults", size/page, faults)
 	}
 	return took / time.Duration(faults), nil
 }
