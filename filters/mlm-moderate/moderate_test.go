@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -214,5 +215,31 @@ func TestMailFirstRefusal(t *testing.T) {
 	}
 	if !d.Queue(listdir.Incoming).Has("h2") {
 		t.Errorf("h2, answered after the refusals, not approved")
+	}
+}
+
+// TestSettledAsFirstLine: a settled mark is read as a setting is, its
+// first line, not the whole file: a mark of 2 MiB with no line end (a
+// file that is not what its name says; linked to /dev/zero, it ran the
+// program out of memory) is a temporary failure, 75; a FIFO is refused,
+// not waited on; none is no mark.
+func TestSettledAsFirstLine(t *testing.T) {
+	d := heldList(t)
+	dir := d.File(settledDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "p1"), []byte("approve\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "p2"), []byte(strings.Repeat("x", 2<<20)), 0o644)
+	if err := syscall.Mkfifo(filepath.Join(dir, "p3"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id, want string
+		code     int
+	}{{"p1", "approve", 0}, {"p2", "", sysexit.TempFail}, {"p3", "", sysexit.TempFail}, {"p4", "", 0}} {
+		if as, err := settledAs(d, tc.id); as != tc.want || sysexit.Code(err) != tc.code {
+			t.Errorf("settledAs(%s) = %q, %v; want %q, exit %d", tc.id, as, err, tc.want, tc.code)
+		}
 	}
 }

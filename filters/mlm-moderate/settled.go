@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"mlm/lib/durable"
@@ -47,14 +46,10 @@ func settledAs(d *listdir.Dir, id string) (string, error) {
 	if stream.CheckID(id) != nil || id == "." || id == ".." {
 		return "", nil // no post's: a queue has no such name
 	}
-	b, err := os.ReadFile(d.File(filepath.Join(settledDir, id)))
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", sysexit.Temp(err)
-	}
-	return strings.TrimSpace(string(b)), nil
+	// Its first line, as a setting's: not a file of any size read
+	// whole, nor a FIFO waited on.
+	as, _, err := d.String(filepath.Join(settledDir, id))
+	return as, err
 }
 
 // settledIDs returns the ids of the posts recorded as settled (and the
