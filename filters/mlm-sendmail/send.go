@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -18,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -186,7 +184,12 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 		s.opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	if a.Auth != "" {
-		line, err := authLine(a.Auth)
+		// Its first line alone, as a list's settings are read: a file
+		// linked to /dev/zero is not read for ever, a FIFO not waited on.
+		line, ok, err := listdir.FirstLineOf(a.Auth)
+		if err == nil && !ok {
+			err = sysexit.Temp(fmt.Errorf("%s: no such file", a.Auth))
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -197,24 +200,6 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 		s.opts.User, s.opts.Password = user, pw
 	}
 	return s, nil
-}
-
-// authLine is the first line of -a's file, read as a list's settings
-// are: no more than its first line (a file linked to /dev/zero is not
-// read for ever), and a FIFO refused rather than waited on.
-func authLine(name string) (string, error) {
-	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return "", sysexit.Temp(err)
-	}
-	defer f.Close()
-	if info, err := f.Stat(); err != nil || info.Mode()&fs.ModeNamedPipe != 0 {
-		if err == nil {
-			err = fmt.Errorf("%s: a FIFO, not a file", name)
-		}
-		return "", sysexit.Temp(err)
-	}
-	return listdir.FirstLine(f, name)
 }
 
 // checkRelay returns an error for a relay that is not host:port with a

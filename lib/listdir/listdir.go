@@ -424,14 +424,25 @@ func (d *Dir) OpenFile(name string) (*os.File, error) {
 	if err != nil {
 		return nil, sysexit.Temp(fmt.Errorf("%s: %w", name, sysexit.Bare(err)))
 	}
-	if info, err := f.Stat(); err != nil || info.Mode()&fs.ModeNamedPipe != 0 {
+	if err := notFIFO(f, name); err != nil {
 		f.Close()
-		if err == nil {
-			err = errors.New("a FIFO, not a file")
-		}
-		return nil, sysexit.Temp(fmt.Errorf("%s: %w", name, err))
+		return nil, err
 	}
 	return f, nil
+}
+
+// notFIFO fails (75) for f, name, a FIFO, or one that cannot be looked
+// at; f was opened without waiting (O_NONBLOCK), as a FIFO would have
+// held the open until someone wrote to it.
+func notFIFO(f *os.File, name string) error {
+	info, err := f.Stat()
+	if err == nil && info.Mode()&fs.ModeNamedPipe != 0 {
+		err = errors.New("a FIFO, not a file")
+	}
+	if err != nil {
+		return sysexit.Temp(fmt.Errorf("%s: %w", name, sysexit.Bare(err)))
+	}
+	return nil
 }
 
 // String returns the first line of a file, without surrounding space, and
@@ -445,6 +456,26 @@ func (d *Dir) String(name string) (string, bool, error) {
 	}
 	defer f.Close()
 	line, err := FirstLine(f, name)
+	return line, err == nil, err
+}
+
+// FirstLineOf returns the first line of the file at path, as FirstLine
+// reads it, and whether the file exists: for a file a tool is given by
+// a path of its own (mlm-sendmail's -a), or keeps beside a list's
+// settings. A FIFO is refused (75), not waited on.
+func FirstLineOf(path string) (string, bool, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, sysexit.Temp(err)
+	}
+	defer f.Close()
+	if err := notFIFO(f, path); err != nil {
+		return "", false, err
+	}
+	line, err := FirstLine(f, path)
 	return line, err == nil, err
 }
 

@@ -716,3 +716,38 @@ func FuzzSettings(f *testing.F) {
 		}
 	})
 }
+
+// FirstLineOf reads a file by its path as String reads a setting: its
+// first line, trimmed and without a byte-order mark, and whether it is
+// there; a first line of 1 MiB or more, or a FIFO, is a temporary
+// failure, the FIFO not waited on.
+func TestFirstLineOf(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, want string
+		ok         bool
+		code       int
+	}{
+		{file("a", "\ufeff user pass \nmore\n"), "user pass", true, 0},
+		{file("b", ""), "", true, 0},
+		{file("c", strings.Repeat("x", MaxItemLine)), "", false, sysexit.TempFail},
+		{fifo, "", false, sysexit.TempFail},
+		{filepath.Join(dir, "none"), "", false, 0},
+	} {
+		got, ok, err := FirstLineOf(tc.path)
+		if got != tc.want || ok != tc.ok || sysexit.Code(err) != tc.code {
+			t.Errorf("FirstLineOf(%s) = %q, %v, %v; want %q, %v, exit %d", filepath.Base(tc.path), got, ok, err, tc.want, tc.ok, tc.code)
+		}
+	}
+}

@@ -445,11 +445,11 @@ func counted(d *listdir.Dir, id, sender string, now time.Time, send func() error
 // written before the ids were kept names none). A count of another day,
 // or none, is 0.
 func readCount(path, day string) (int, []string) {
-	b, err := os.ReadFile(path)
+	line, _, err := listdir.FirstLineOf(path) // (one line, of a day's ids)
 	if err != nil {
 		return 0, nil
 	}
-	f := strings.Fields(string(b))
+	f := strings.Fields(line)
 	if len(f) < 2 || f[0] != day {
 		return 0, nil
 	}
