@@ -545,61 +545,42 @@ func pass(d *listdir.Dir, name string, src *os.File, first bool, add, remove []s
 		// file that is not there has no members already.
 		return 0, 0, nil, nil
 	}
-	if err := rewind(src, name); err != nil {
-		return 0, 0, nil, err
-	}
-	final := d.File(name)
-	f, err := durable.Create(durable.Beside(final), final)
-	if err != nil {
-		return 0, 0, nil, err
-	}
 	// removed counts the addresses removed, not the lines: a file that
 	// held one twice (as "bob@x" and "bob@X") has both taken out.
 	gone := map[string]bool{}
-	w := bufio.NewWriterSize(f, 64<<10)
-	err = func() error {
-		if src != nil {
-			start := true // nothing written yet
-			var key []byte
-			sc := listdir.ScanLines(src)
-			n := 1 // the line Scan reads next
-			for ; sc.Scan(); n++ {
-				line := sc.Bytes()
-				item, ok := listdir.Item(line)
-				if !ok { // kept as it is, and no one's
-					if err := writeLine(w, line); err != nil {
-						return err
-					}
-					start = false
-					continue
-				}
-				key = appendKey(key[:0], item)
-				if removing[string(key)] {
-					gone[string(key)] = true
-					continue
-				}
-				if _, ok := adding[string(key)]; ok && addr.CheckMember(string(item)) == nil {
-					// Held already; a bad line of its key is no
-					// one's, as its readers skip it (scan).
-					delete(adding, string(key))
-				}
-				if start && bytes.HasPrefix(line, []byte("\ufeff")) {
-					// A byte-order mark at the file's start is dropped
-					// by its readers: this line, from where two files
-					// were joined or after the file's own mark, is no
-					// member, and a blank line before it keeps it so.
-					if err := writeLine(w, nil); err != nil {
-						return err
-					}
-				}
-				if err := writeLine(w, line); err != nil {
+	f, err := rewrite(d, name, src, func(w *bufio.Writer, lines func(func([]byte) error) error) error {
+		start := true // nothing written yet
+		var key []byte
+		err := lines(func(line []byte) error {
+			item, ok := listdir.Item(line)
+			if !ok { // kept as it is, and no one's
+				start = false
+				return writeLine(w, line)
+			}
+			key = appendKey(key[:0], item)
+			if removing[string(key)] {
+				gone[string(key)] = true
+				return nil
+			}
+			if _, ok := adding[string(key)]; ok && addr.CheckMember(string(item)) == nil {
+				// Held already; a bad line of its key is no one's,
+				// as its readers skip it (scan).
+				delete(adding, string(key))
+			}
+			if start && bytes.HasPrefix(line, []byte("\ufeff")) {
+				// A byte-order mark at the file's start is dropped by
+				// its readers: this line, from where two files were
+				// joined or after the file's own mark, is no member,
+				// and a blank line before it keeps it so.
+				if err := writeLine(w, nil); err != nil {
 					return err
 				}
-				start = false
 			}
-			if err := listdir.ScanErr(sc, name, n); err != nil {
-				return err
-			}
+			start = false
+			return writeLine(w, line)
+		})
+		if err != nil {
+			return err
 		}
 		for _, k := range order {
 			if a, ok := adding[k]; ok && !removing[k] {
@@ -609,18 +590,59 @@ func pass(d *listdir.Dir, name string, src *os.File, first bool, add, remove []s
 				added++
 			}
 		}
-		return sysexit.Temp(w.Flush())
-	}()
-	if err != nil || added == 0 && len(gone) == 0 {
+		return nil
+	})
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	if added == 0 && len(gone) == 0 {
 		// Nothing changed after all: the file stays as it is, not
 		// replaced by a copy of it, which would cost a large list a
 		// rewrite and an fsync for nothing, and make a member file
 		// that is a symbolic link a file of the list's own
 		// (mlm-listdir(5): only when a tool changes it).
 		f.Abort()
-		return 0, 0, nil, err
+		return 0, 0, nil, nil
 	}
 	return added, len(gone), f, nil
+}
+
+// rewrite writes the member file name anew, to a temporary file beside
+// it, which it returns uncommitted: fill writes it, given lines, which
+// calls its function with each line of src (nil: none) from its start,
+// its LF and a CR before it left out. A failure aborts it.
+func rewrite(d *listdir.Dir, name string, src *os.File, fill func(w *bufio.Writer, lines func(func([]byte) error) error) error) (*durable.File, error) {
+	if err := rewind(src, name); err != nil {
+		return nil, err
+	}
+	final := d.File(name)
+	f, err := durable.Create(durable.Beside(final), final)
+	if err != nil {
+		return nil, err
+	}
+	lines := func(fn func([]byte) error) error {
+		if src == nil {
+			return nil
+		}
+		sc := listdir.ScanLines(src)
+		n := 1 // the line Scan reads next
+		for ; sc.Scan(); n++ {
+			if err := fn(sc.Bytes()); err != nil {
+				return err
+			}
+		}
+		return listdir.ScanErr(sc, name, n)
+	}
+	w := bufio.NewWriterSize(f, 64<<10)
+	err = fill(w, lines)
+	if err == nil {
+		err = sysexit.Temp(w.Flush())
+	}
+	if err != nil {
+		f.Abort()
+		return nil, err
+	}
+	return f, nil
 }
 
 // commentBad returns the member file src, name, a change's last pass's,
@@ -649,36 +671,14 @@ func commentBad(d *listdir.Dir, name string, src *os.File) (*durable.File, error
 	if valid || !bad {
 		return nil, nil
 	}
-	if err := rewind(src, name); err != nil {
-		return nil, err
-	}
-	final := d.File(name)
-	f, err := durable.Create(durable.Beside(final), final)
-	if err != nil {
-		return nil, err
-	}
-	w := bufio.NewWriterSize(f, 64<<10)
-	sc := listdir.ScanLines(src)
-	n := 1 // the line Scan reads next
-	for ; sc.Scan(); n++ {
-		line := sc.Bytes()
-		if _, ok := listdir.Item(line); ok {
-			w.WriteString("# ")
-		}
-		if err := writeLine(w, line); err != nil {
-			f.Abort()
-			return nil, err
-		}
-	}
-	err = listdir.ScanErr(sc, name, n)
-	if err == nil {
-		err = sysexit.Temp(w.Flush())
-	}
-	if err != nil {
-		f.Abort()
-		return nil, err
-	}
-	return f, nil
+	return rewrite(d, name, src, func(w *bufio.Writer, lines func(func([]byte) error) error) error {
+		return lines(func(line []byte) error {
+			if _, ok := listdir.Item(line); ok {
+				w.WriteString("# ")
+			}
+			return writeLine(w, line)
+		})
+	})
 }
 
 // rewind puts the member file src, name, if there is one, back at its
