@@ -3222,6 +3222,26 @@ func TestAuthFIFO(t *testing.T) {
 	}
 }
 
+// sinkUntilConns is a sink that holds its replies to final dots until n
+// connections are open, or 20 s have passed: a sender opens them only
+// with records read while the first transactions wait.
+func sinkUntilConns(t *testing.T, n int64) *smtpsink.Server {
+	var srv atomic.Pointer[smtpsink.Server]
+	var once sync.Once
+	open := make(chan bool)
+	s := sinktest.Sink(t, smtpsink.Options{DelayAt: "dot", Hold: func() {
+		once.Do(func() {
+			for k := 0; k < 2000 && srv.Load().Counts().Connections < n; k++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			close(open)
+		})
+		<-open
+	}})
+	srv.Store(s)
+	return s
+}
+
 // TestHeldRecordsUseEveryConnection: past maxHeld recipients in hand,
 // records are still read while fewer than -c are: records larger than
 // it (mlm-split's at a large maxrcpt) go over every connection, not one
@@ -3232,19 +3252,7 @@ func TestAuthFIFO(t *testing.T) {
 func TestHeldRecordsUseEveryConnection(t *testing.T) {
 	defer func(m, h int) { maxHeld, hardHeld = m, h }(maxHeld, hardHeld)
 	maxHeld, hardHeld = 2, 1000
-	var srv atomic.Pointer[smtpsink.Server]
-	var once sync.Once
-	four := make(chan bool)
-	sink := sinktest.Sink(t, smtpsink.Options{DelayAt: "dot", Hold: func() {
-		once.Do(func() {
-			for k := 0; k < 2000 && srv.Load().Counts().Connections < 4; k++ {
-				time.Sleep(10 * time.Millisecond)
-			}
-			close(four)
-		})
-		<-four
-	}})
-	srv.Store(sink)
+	sink := sinkUntilConns(t, 4)
 	var in strings.Builder
 	for i := 1; i <= 8; i++ {
 		var rcpts []string
@@ -3341,19 +3349,7 @@ func TestPacedOneConnection(t *testing.T) {
 	// 20 records at once, 5 connections at most: more than one. The
 	// first final dot's reply waits for a second connection, which
 	// only records read while the first is busy open.
-	var srv2 atomic.Pointer[smtpsink.Server]
-	var once sync.Once
-	second := make(chan bool)
-	srv = sinktest.Sink(t, smtpsink.Options{DelayAt: "dot", Hold: func() {
-		once.Do(func() {
-			for k := 0; k < 2000 && srv2.Load().Counts().Connections < 2; k++ {
-				time.Sleep(10 * time.Millisecond)
-			}
-			close(second)
-		})
-		<-second
-	}})
-	srv2.Store(srv)
+	srv = sinkUntilConns(t, 2)
 	a.Relay = []string{srv.Addr()}
 	var in strings.Builder
 	for i := 1; i <= 20; i++ {
