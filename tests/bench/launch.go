@@ -121,12 +121,26 @@ func buildLauncher(dir string) (string, error) {
 // parseLaunched reads the launcher's line: the tree's peak, in KiB, and
 // its minor page faults.
 func parseLaunched(s string) (rssKB, faults int64, err error) {
-	if f := strings.Fields(s); len(f) == 2 {
-		rss, err1 := strconv.ParseInt(f[0], 10, 64)
-		flt, err2 := strconv.ParseInt(f[1], 10, 64)
-		if err1 == nil && err2 == nil && rss >= 0 && flt >= 0 {
-			return rss, flt, nil
-		}
+	if n, ok := counts(s, 2); ok {
+		return n[0], n[1], nil
 	}
 	return 0, 0, fmt.Errorf("the launcher said %q", s)
+}
+
+// counts reads s as n counts, decimal and not negative, and nothing else
+// but space.
+func counts(s string, n int) ([]int64, bool) {
+	f := strings.Fields(s)
+	if len(f) != n {
+		return nil, false
+	}
+	out := make([]int64, n)
+	for i, v := range f {
+		k, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || k < 0 {
+			return nil, false
+		}
+		out[i] = k
+	}
+	return out, true
 }

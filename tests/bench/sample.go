@@ -157,13 +157,8 @@ func readSampled(name string) (peak treeMem, samples int, err error) {
 	if err != nil {
 		return peak, 0, err
 	}
-	if f := strings.Fields(string(b)); len(f) == 3 {
-		kib, err1 := strconv.ParseInt(f[0], 10, 64)
-		procs, err2 := strconv.Atoi(f[1])
-		n, err3 := strconv.Atoi(f[2])
-		if err1 == nil && err2 == nil && err3 == nil && kib >= 0 && procs >= 0 && n > 0 {
-			return treeMem{kib: kib, procs: procs}, n, nil
-		}
+	if n, ok := counts(string(b), 3); ok && n[2] > 0 {
+		return treeMem{kib: n[0], procs: int(n[1])}, int(n[2]), nil
 	}
 	return peak, 0, fmt.Errorf("%s: the sampler wrote %q", name, b)
 }
