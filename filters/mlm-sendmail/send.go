@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -299,8 +300,32 @@ func (s *sender) read(in io.Reader) error {
 		// is the size of the one before it, as a rule), up to a
 		// thousand: not a large one's room for every small one after.
 		j.rcpts = make([]stream.Path, 0, s.lastRcpts)
-		err := r.EachRecipient(func(p stream.Path) error { j.rcpts = append(j.rcpts, p); return nil })
+		var parts *parted // once the record has more than partRcpts
+		err := r.EachRecipient(func(p stream.Path) error {
+			if len(j.rcpts) == partRcpts && (parts != nil || s.partable(h)) {
+				if parts == nil {
+					parts = s.parts(j)
+				}
+				if err := parts.next(j.rcpts); err != nil {
+					return err
+				}
+				s.room()
+				j.rcpts = make([]stream.Path, 0, partRcpts)
+			}
+			j.rcpts = append(j.rcpts, p)
+			return nil
+		})
 		s.lastRcpts = min(len(j.rcpts), 1000)
+		if parts != nil {
+			if err == nil && len(j.rcpts) > 0 {
+				err = parts.next(j.rcpts)
+			}
+			parts.end()
+			if err == nil {
+				s.stats.records.Add(1)
+			}
+			return err
+		}
 		if err != nil {
 			s.done(j.msg)
 			return err
@@ -310,14 +335,92 @@ func (s *sender) read(in io.Reader) error {
 			return err
 		}
 		s.stats.records.Add(1)
-		if h.VERP() && len(j.rcpts) > 0 {
-			return s.verp(j)
-		}
-		j.held = len(j.rcpts)
-		s.hold(1, j.held)
-		s.dispatch(j)
-		return nil
+		return s.queue(j)
 	})
+}
+
+// queue hands a job on to the workers: each recipient's of a record of
+// verp=yes, else the record's.
+func (s *sender) queue(j *job) error {
+	if j.h.VERP() && len(j.rcpts) > 0 {
+		return s.verp(j)
+	}
+	if j.sharing != nil {
+		j.sharing.Add(1)
+	}
+	j.held = len(j.rcpts)
+	s.hold(1, j.held)
+	s.dispatch(j)
+	return nil
+}
+
+// partRcpts is the most recipients of a record that are in hand at once
+// as it is read: a record of more goes as parts of partRcpts (the last
+// of what is left), each a record of its own, read and sent on while
+// the rest is still to read, as mlm-split(1)'s batches are (see parts).
+// So a record of a million recipients from stages without mlm-split
+// neither holds them all in memory (some 250 octets each) nor goes over
+// one connection alone. With maxHeld, it bounds the recipients in hand
+// to about max(maxHeld, -c × partRcpts).
+var partRcpts = 5000
+
+// partable reports whether a record of more than partRcpts recipients
+// can go as parts: the ids of the parts' bounce and retry records fit a
+// queue for any number of parts, and it is not a retry record, whose
+// batch's lock (lockKey) its parts would not share. One that cannot is
+// held whole, as it always was.
+func (s *sender) partable(h *stream.Header) bool {
+	longest := *h
+	longest.ID += "," + strconv.Itoa(math.MaxInt32)
+	return lockKey(h.ID) == h.ID && s.idsFit(&longest, partRcpts) == nil
+}
+
+// parted is a record sent as parts: record ID's k-th part of partRcpts
+// recipients is record ID,k, with ID's attributes but "parent", then
+// parent=ID, as mlm-split(1) names its batches; its own lock, journal
+// lookup, bounce records (ID,k,bN) and retry record (ID,k,r-HASH). A
+// recipient the record names in two parts gets the post twice, as one
+// in two of mlm-split's batches of a post does (the journal keeps in
+// memory only what other processes wrote: see append); mlm-members
+// writes each address once. The parts share the record's spool, which
+// the reader holds too until the record has been read: the last to end
+// lets it go.
+type parted struct {
+	s     *sender
+	j     *job // the record's, its header and spool
+	attrs []stream.Attr
+	n     int
+}
+
+// parts begins to send j, of more than partRcpts recipients, as parts.
+func (s *sender) parts(j *job) *parted {
+	j.msg.SMTPSize() // worked out once, before the parts share the spool
+	j.sharing = new(atomic.Int64)
+	j.sharing.Store(1) // the reader's
+	return &parted{s: s, j: j, attrs: stream.DerivedAttrs(nil, j.h)}
+}
+
+// next sends rcpts on as the record's next part.
+func (p *parted) next(rcpts []stream.Path) error {
+	p.n++
+	h := *p.j.h
+	var err error
+	if h.ID, err = stream.DerivedID(p.j.h.ID, p.n); err != nil {
+		return err
+	}
+	h.Attrs = p.attrs[:len(p.attrs):len(p.attrs)] // shared, and never appended to in place
+	if err := p.s.idsFit(&h, len(rcpts)); err != nil {
+		return err
+	}
+	return p.s.queue(&job{h: &h, msg: p.j.msg, eight: p.j.eight, rcpts: rcpts, sharing: p.j.sharing})
+}
+
+// end lets go of the reader's hold on the spool, once the record has
+// been read or has failed.
+func (p *parted) end() {
+	if p.j.sharing.Add(-1) == 0 {
+		p.s.done(p.j.msg)
+	}
 }
 
 // idsFit refuses (65) a record of n recipients whose bounce records
@@ -359,7 +462,9 @@ func (s *sender) idsFit(h *stream.Header, n int) error {
 func (s *sender) verp(j *job) error {
 	// The last id is the longest: if it can be made, all can.
 	if _, err := stream.DerivedID(j.h.ID, len(j.rcpts)); err != nil {
-		s.done(j.msg)
+		if j.sharing == nil { // (a part's spool is the record's to let go)
+			s.done(j.msg)
+		}
 		return err
 	}
 	j.msg.SMTPSize() // worked out once, before the jobs share the spool
@@ -373,8 +478,11 @@ func (s *sender) verp(j *job) error {
 			n++
 		}
 	}
-	sharing := new(atomic.Int64)
-	sharing.Store(int64(n))
+	sharing := j.sharing // a part's, shared with the record's other parts
+	if sharing == nil {
+		sharing = new(atomic.Int64)
+	}
+	sharing.Add(int64(n))
 	s.hold(n, n) // (its own slice of them dropped once each job is made)
 	attrs := stream.DerivedAttrs(nil, j.h, "verp")
 	for i, p := range j.rcpts {

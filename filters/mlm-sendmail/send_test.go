@@ -3362,3 +3362,142 @@ func TestPacedOneConnection(t *testing.T) {
 		t.Errorf("at once: %v; want 20 recipients over 2 to 5 connections", c)
 	}
 }
+
+// TestPartedRecord: a record of more than partRcpts recipients goes as
+// parts of partRcpts, each a record of its own, ID,k, as mlm-split's
+// batches are: its transactions, its bounce records (ID,k,bN) and its
+// retry record (ID,k,r-HASH, parent=ID,k); every recipient once, and
+// nothing twice when the record is run again. A record of verp=yes so
+// too, each recipient's job of its part (ID,k,n). Held whole, as
+// before: a record of partRcpts, a retry record (whose batch's lock its
+// parts would not share), and one whose id leaves no room for ",k".
+func TestPartedRecord(t *testing.T) {
+	defer func(n int) { partRcpts = n }(partRcpts)
+	partRcpts = 3
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "t450*=450 4.2.0 mailbox busy", "f550*=550 5.1.1 no such user")})
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 3}
+	rcpts := []string{"ok1@example.org", "ok2@example.org", "ok3@example.org", "ok4@example.org", "t450@example.org",
+		"ok5@example.org", "f550@example.org", "ok6@example.org"}
+	in := recordAttrs("p1", "Subject: x\n\nbody\n", []stream.Attr{{Name: "parent", Value: "p0"}}, rcpts...)
+	out, err := send(t, a, in)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got := strings.Join(delivered(srv), " "); got != "ok1@example.org ok2@example.org ok3@example.org ok4@example.org ok5@example.org ok6@example.org" {
+		t.Errorf("delivered %s", got)
+	}
+	// The parts' transactions: ok1-ok3, ok4 (t450 deferred, ok5 the
+	// third of part 2), ok6 (f550 failed).
+	var txns []string
+	for _, m := range srv.Messages() {
+		var rs []string
+		for _, r := range m.Rcpts {
+			rs = append(rs, r.Mailbox)
+		}
+		txns = append(txns, strings.Join(rs, " "))
+	}
+	sort.Strings(txns)
+	if want := []string{"ok1@example.org ok2@example.org ok3@example.org", "ok4@example.org ok5@example.org", "ok6@example.org"}; !slices.Equal(txns, want) {
+		t.Errorf("transactions %q; want %q", txns, want)
+	}
+	r := stream.NewReader(strings.NewReader(out))
+	var retries []string
+	if err := r.Each(func(h *stream.Header) error {
+		parent, _ := h.Get("parent")
+		var rs []string
+		io.Copy(io.Discard, r.Message())
+		r.EachRecipient(func(p stream.Path) error { rs = append(rs, p.Mailbox); return nil })
+		if !strings.HasPrefix(h.ID, "p1,2,r-") {
+			t.Errorf("retry record %s; want p1,2,r-HASH", h.ID)
+		}
+		retries = append(retries, fmt.Sprintf("parent=%s %s", parent, strings.Join(rs, " ")))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"parent=p1,2 t450@example.org"}; !slices.Equal(retries, want) {
+		t.Errorf("retry records %q; want %q", retries, want)
+	}
+	bounces, _ := filepath.Glob(filepath.Join(dir, "queue", "bounces", "new", "*"))
+	if len(bounces) != 1 || filepath.Base(bounces[0]) != "p1,3,b1" {
+		t.Errorf("bounce records %v; want p1,3,b1", bounces)
+	}
+	// Run again (a crash before its queue file was removed): nothing is
+	// sent twice.
+	if _, err := send(t, a, in); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(delivered(srv)); n != 6 {
+		t.Errorf("after a re-run %d deliveries; want 6", n)
+	}
+
+	// verp=yes: each recipient once, alone, the sender encoded; the
+	// deferred one's retry record that of its job, of its part.
+	srv2 := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "t450*=450 4.2.0 mailbox busy")})
+	a2 := &args{Dir: list(t), Relay: []string{srv2.Addr()}, Conns: 3}
+	var many []string
+	for i := range 7 {
+		many = append(many, fmt.Sprintf("m%d@example.net", i))
+	}
+	many[4] = "t450@example.net"
+	out, err = send(t, a2, verpRecord("p2", "Subject: v\n\nbody\n", many...))
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	got := map[string]int{}
+	for _, m := range srv2.Messages() {
+		rcpt := m.Rcpts[0].Mailbox
+		got[rcpt]++
+		if v, _ := addr.VERP("dev-bounces@lists.example.org", rcpt); len(m.Rcpts) != 1 || m.Sender.Mailbox != v || string(m.Data) != "Subject: v\r\n\r\nbody\r\n" {
+			t.Errorf("to %v: sender %s, %q; want alone, sender %s, the message", m.Rcpts, m.Sender.Mailbox, m.Data, v)
+		}
+	}
+	if len(got) != 6 || got["t450@example.net"] != 0 {
+		t.Errorf("delivered %v; want each of 6 once", got)
+	}
+	for r, n := range got {
+		if n != 1 {
+			t.Errorf("%s got %d copies", r, n)
+		}
+	}
+	if h, err := stream.NewReader(strings.NewReader(out)).Next(); err != nil || !strings.HasPrefix(h.ID, "p2,2,2,r-") {
+		t.Errorf("retry record %v, %v; want p2,2,2,r-HASH (part 2's second recipient)", h, err)
+	} else if parent, _ := h.Get("parent"); parent != "p2,2,2" {
+		t.Errorf("retry record %s: parent %q; want p2,2,2", h.ID, parent)
+	}
+
+	// A record of parts found bad at its end (its count not its
+	// recipients'): the parts before it have gone, the rest not; 65.
+	srv3 := sinktest.Sink(t, smtpsink.Options{})
+	bad := strings.Replace(record("p6", rcpts...), "E 8\n", "E 9\n", 1)
+	if _, err := send(t, &args{Dir: list(t), Relay: []string{srv3.Addr()}, Conns: 3}, bad); sysexit.Code(err) != sysexit.DataErr {
+		t.Errorf("a record whose count is not its recipients': %v; want exit 65", err)
+	}
+	if got := delivered(srv3); len(got) != 6 {
+		t.Errorf("delivered %v; want the two parts before the end, 6", got)
+	}
+
+	// Held whole: one transaction each.
+	for _, tc := range []struct {
+		name, id string
+		n        int
+	}{
+		{"partRcpts", "p3", 3},
+		{"a retry record", "p4,1,r-12345678", 5},
+		{"an id without room", "p5," + strings.Repeat("x", queue.MaxID-20), 5},
+	} {
+		srv := sinktest.Sink(t, smtpsink.Options{})
+		var rs []string
+		for i := range tc.n {
+			rs = append(rs, fmt.Sprintf("r%d@example.org", i))
+		}
+		if _, err := send(t, &args{Dir: list(t), Relay: []string{srv.Addr()}, Conns: 3}, record(tc.id, rs...)); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if c := srv.Counts(); c.Transactions != 1 || c.Recipients != int64(tc.n) {
+			t.Errorf("%s: %+v; want its %d recipients in one transaction", tc.name, c, tc.n)
+		}
+	}
+}
