@@ -41,9 +41,9 @@ type job struct {
 	eight bool
 	rcpts []stream.Path
 	pos   map[string]int // a recipient's place in rcpts, once a bounce needs it
-	// The jobs of one record of verp=yes share its spool: the last to
-	// end lets it go.
-	sharing *atomic.Int64
+	// The jobs of one record of verp=yes, or of its parts (parted),
+	// share its spool: the last to end lets it go.
+	sharing *share
 	// The journal's mark as its recipients were looked up, for the
 	// retry record of those deferred.
 	from mark
@@ -256,8 +256,9 @@ func (s *sender) dispatch(j *job) {
 // mlm-split's batches come near neither at its default maxrcpt (3 × -c
 // + 1 records of 100, 6,100 at the defaults); records of many
 // recipients each, from stages without mlm-split, would otherwise be in
-// hand 3 × -c + 1 at once, a million recipients each. A record is read
-// whole all the same: its recipients are held until it ends.
+// hand 3 × -c + 1 at once. A record of more than partRcpts goes as
+// parts, each counted as a record, so that no record's recipients are
+// held whole beyond that.
 var maxHeld, hardHeld = 100_000, 1_000_000
 
 // room waits until there is room in hand for a further record.
@@ -302,12 +303,19 @@ func (s *sender) read(in io.Reader) error {
 		j.rcpts = make([]stream.Path, 0, s.lastRcpts)
 		var parts *parted // once the record has more than partRcpts
 		err := r.EachRecipient(func(p stream.Path) error {
+			if parts != nil && parts.skip != nil {
+				return nil // not tried: read past
+			}
 			if len(j.rcpts) == partRcpts && (parts != nil || s.partable(h)) {
 				if parts == nil {
 					parts = s.parts(j)
 				}
 				if err := parts.next(j.rcpts); err != nil {
 					return err
+				}
+				if parts.skip != nil {
+					j.rcpts = nil
+					return nil
 				}
 				s.room()
 				j.rcpts = make([]stream.Path, 0, partRcpts)
@@ -323,6 +331,9 @@ func (s *sender) read(in io.Reader) error {
 			parts.end()
 			if err == nil {
 				s.stats.records.Add(1)
+				if parts.skip != nil {
+					s.fail(h.ID, parts.skip)
+				}
 			}
 			return err
 		}
@@ -346,7 +357,7 @@ func (s *sender) queue(j *job) error {
 		return s.verp(j)
 	}
 	if j.sharing != nil {
-		j.sharing.Add(1)
+		j.sharing.n.Add(1)
 	}
 	j.held = len(j.rcpts)
 	s.hold(1, j.held)
@@ -378,30 +389,74 @@ func (s *sender) partable(h *stream.Header) bool {
 // parted is a record sent as parts: record ID's k-th part of partRcpts
 // recipients is record ID,k, with ID's attributes but "parent", then
 // parent=ID, as mlm-split(1) names its batches; its own lock, journal
-// lookup, bounce records (ID,k,bN) and retry record (ID,k,r-HASH). A
-// recipient the record names in two parts gets the post twice, as one
-// in two of mlm-split's batches of a post does (the journal keeps in
-// memory only what other processes wrote: see append); mlm-members
-// writes each address once. The parts share the record's spool, which
-// the reader holds too until the record has been read: the last to end
-// lets it go.
+// lookup, bounce records (ID,k,bN) and retry record (ID,k,r-HASH). The
+// record's own lock (of batch ID, as the record held whole took it, and
+// a retry record of it made so holds) is taken before the first part
+// and held until the last has ended: while another process has it, no
+// part goes, and the record is not tried now (75), as it would not have
+// been whole. A recipient the record names in two parts may get the post
+// twice, as one in two of mlm-split's batches of a post may (the journal
+// keeps in memory only what other processes wrote: see append);
+// mlm-members writes each address once. The parts share the record's
+// spool, which the reader holds too until the record has been read: the
+// last to end lets it go, and the record's lock.
 type parted struct {
 	s     *sender
 	j     *job // the record's, its header and spool
 	attrs []stream.Attr
 	n     int
+	skip  error // why the record's parts, or those left, are not sent
 }
 
-// parts begins to send j, of more than partRcpts recipients, as parts.
+// share is a record's spool, shared by its jobs (of verp=yes, or its
+// parts), and the last to end lets it go, and the record's lock if its
+// parts hold one (unlock, its id).
+type share struct {
+	n      atomic.Int64
+	unlock string
+}
+
+// unshare lets go of j's hold on its spool: the last of the jobs that
+// share one lets it go, and the lock they hold.
+func (s *sender) unshare(j *job) {
+	if j.sharing == nil {
+		s.done(j.msg)
+		return
+	}
+	if j.sharing.n.Add(-1) > 0 {
+		return
+	}
+	s.done(j.msg)
+	if j.sharing.unlock != "" {
+		s.j.unlock(j.sharing.unlock)
+	}
+}
+
+// parts begins to send j, of more than partRcpts recipients, as parts,
+// taking the record's lock (see parted); if it cannot, the parts are
+// not sent (skip).
 func (s *sender) parts(j *job) *parted {
 	j.msg.SMTPSize() // worked out once, before the parts share the spool
-	j.sharing = new(atomic.Int64)
-	j.sharing.Store(1) // the reader's
-	return &parted{s: s, j: j, attrs: stream.DerivedAttrs(nil, j.h)}
+	j.sharing = &share{}
+	j.sharing.n.Store(1) // the reader's
+	p := &parted{s: s, j: j, attrs: stream.DerivedAttrs(nil, j.h)}
+	if p.skip = s.j.lock(jf.Post(j.h.ID), j.h.ID); p.skip == nil {
+		j.sharing.unlock = j.h.ID
+	}
+	return p
 }
 
-// next sends rcpts on as the record's next part.
+// next sends rcpts on as the record's next part, unless the parts are
+// not sent: the record is not tried, or the sending has stopped, when
+// the parts left are not sent, and the record fails once, not once a
+// part.
 func (p *parted) next(rcpts []stream.Path) error {
+	if p.skip == nil && p.s.stopped.Load() {
+		p.skip = errStopped
+	}
+	if p.skip != nil {
+		return nil
+	}
 	p.n++
 	h := *p.j.h
 	var err error
@@ -417,11 +472,7 @@ func (p *parted) next(rcpts []stream.Path) error {
 
 // end lets go of the reader's hold on the spool, once the record has
 // been read or has failed.
-func (p *parted) end() {
-	if p.j.sharing.Add(-1) == 0 {
-		p.s.done(p.j.msg)
-	}
-}
+func (p *parted) end() { p.s.unshare(p.j) }
 
 // idsFit refuses (65) a record of n recipients whose bounce records
 // (ID,bN), or retry record (ID,r-HASH) and its bounce records, would
@@ -480,9 +531,9 @@ func (s *sender) verp(j *job) error {
 	}
 	sharing := j.sharing // a part's, shared with the record's other parts
 	if sharing == nil {
-		sharing = new(atomic.Int64)
+		sharing = &share{}
 	}
-	sharing.Add(int64(n))
+	sharing.n.Add(int64(n))
 	s.hold(n, n) // (its own slice of them dropped once each job is made)
 	attrs := stream.DerivedAttrs(nil, j.h, "verp")
 	for i, p := range j.rcpts {
@@ -631,14 +682,18 @@ func (s *sender) drop(l *lane, err error) {
 // makes the exit status 75.
 func (s *sender) end(l *lane, j *job, err error) {
 	s.j.settle(l.w)
-	if j.sharing == nil || j.sharing.Add(-1) == 0 {
-		s.done(j.msg)
-	}
+	s.unshare(j)
 	s.hold(-1, -j.held)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %s: %s\n", prog, j.h.ID, sysexit.OneLine(err.Error()))
-		s.failed.Store(true)
+		s.fail(j.h.ID, err)
 	}
+}
+
+// fail says on standard error why record id could not be tried, or
+// not all of it, which makes the exit status 75.
+func (s *sender) fail(id string, err error) {
+	fmt.Fprintf(os.Stderr, "%s: %s: %s\n", prog, id, sysexit.OneLine(err.Error()))
+	s.failed.Store(true)
 }
 
 // lane is what a worker keeps from one transaction to the next: its

@@ -22,6 +22,7 @@ import (
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+	"golang.org/x/sys/unix"
 
 	"mlm/lib/addr"
 	"mlm/lib/ascii"
@@ -3423,13 +3424,18 @@ func TestPartedRecord(t *testing.T) {
 	if len(bounces) != 1 || filepath.Base(bounces[0]) != "p1,3,b1" {
 		t.Errorf("bounce records %v; want p1,3,b1", bounces)
 	}
-	// Run again (a crash before its queue file was removed): nothing is
-	// sent twice.
-	if _, err := send(t, a, in); err != nil {
+	// Run again (a crash before its queue file was removed): the same
+	// parts, so the same retry record; nothing is sent twice.
+	again, err := send(t, a, in)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if n := len(delivered(srv)); n != 6 {
 		t.Errorf("after a re-run %d deliveries; want 6", n)
+	}
+	first, _ := stream.NewReader(strings.NewReader(out)).Next()
+	if h, err := stream.NewReader(strings.NewReader(again)).Next(); err != nil || first == nil || h.ID != first.ID {
+		t.Errorf("the re-run's retry record: %v, %v; want the first run's, %v", h, err, first)
 	}
 
 	// verp=yes: each recipient once, alone, the sender encoded; the
@@ -3499,5 +3505,55 @@ func TestPartedRecord(t *testing.T) {
 		if c := srv.Counts(); c.Transactions != 1 || c.Recipients != int64(tc.n) {
 			t.Errorf("%s: %+v; want its %d recipients in one transaction", tc.name, c, tc.n)
 		}
+	}
+}
+
+// TestPartedRecordLocked: the parts of record ID hold ID's own lock as
+// well, as the record held whole did: while another process delivers
+// its batch (a retry record of it, ID,r-HASH, made when it went whole),
+// no part goes, and the record is not tried now (75), its recipients
+// read past; the lock is let go once the last part has ended, so the
+// record goes when tried again.
+func TestPartedRecordLocked(t *testing.T) {
+	defer func(n int) { partRcpts = n }(partRcpts)
+	partRcpts = 3
+	dir, name := listJournal(t, "p1", "")
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lk := byteOf(lockKey("p1,r-12345678"), unix.F_WRLCK)
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+		t.Skip("no OFD locks:", err)
+	}
+	var rs []string
+	for k := range 8 {
+		rs = append(rs, fmt.Sprintf("m%d@x.example", k))
+	}
+	srv := sinktest.Sink(t, smtpsink.Options{})
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 2}
+	in := record("p1", rs...) + record("p2", "other@x.example")
+	if _, err := send(t, a, in); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("run = %v; want 75", err)
+	}
+	if got := delivered(srv); !slices.Equal(got, []string{"other@x.example"}) {
+		t.Errorf("delivered %v while another process holds batch p1's lock; want the next record's alone", got)
+	}
+	lk.Type = unix.F_UNLCK
+	unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+	s, err := newSender(&args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 2, Timeout: 2 * time.Second, Lifetime: time.Hour}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.j.close()
+	if err := s.run(strings.NewReader(record("p1", rs...)), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.j.busy) != 0 || len(s.j.locked) != 0 {
+		t.Errorf("after the run, batches still locked: %v", s.j.busy)
+	}
+	if n := len(delivered(srv)); n != 9 {
+		t.Errorf("%d delivered; want the 8 of p1 too", n)
 	}
 }
