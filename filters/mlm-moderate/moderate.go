@@ -326,8 +326,11 @@ func list(hold *queue.Queue, out io.Writer) error {
 	}
 	bw := bufio.NewWriter(out)
 	code := reportStrays(strays) // and of the posts that cannot be described: 75 before 65
+	// One Reader for them all: a Reader's buffer, 256 KiB, taken anew
+	// for each post made a list of 200,000 take 68 s.
+	r := stream.NewReader(nil)
 	for _, id := range ids {
-		line, err := describe(filepath.Join(hold.Path, "new", id))
+		line, err := describe(r, filepath.Join(hold.Path, "new", id))
 		if errors.Is(err, os.ErrNotExist) {
 			continue // settled meanwhile
 		}
@@ -362,14 +365,15 @@ func reportStrays(strays []string) int {
 	return sysexit.OK
 }
 
-// describe is list's line for one held post.
-func describe(path string) (string, error) {
+// describe is list's line for one held post, read with r, Reset to
+// its file.
+func describe(r *stream.Reader, path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	r := stream.NewReader(f)
+	r.Reset(f)
 	h, err := first(r)
 	if err != nil {
 		return "", err

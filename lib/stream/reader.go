@@ -87,6 +87,16 @@ func NewReader(r io.Reader) *Reader {
 	return rd
 }
 
+// Reset makes r a Reader of rd, as NewReader would, whatever it had
+// read, but keeps its buffer: a program that reads many short streams,
+// one a file (mlm-moderate's list of the held posts), takes the buffer
+// once, not once each. Headers and their strings from before stay the
+// caller's, untouched.
+func (r *Reader) Reset(rd io.Reader) {
+	*r = Reader{rd: rd, buf: r.buf, semi: -1}
+	r.env.r = r
+}
+
 // Offset returns the number of input octets the Reader has taken from its
 // buffer. Right after Next it is where in the input the record's message
 // starts, as CopyEncoded writes it. Elsewhere it may lie past a line the

@@ -1526,3 +1526,55 @@ func TestHeaderKeepsNoOtherAttrs(t *testing.T) {
 		t.Errorf("live heap grew %d KiB reading %d records of %d KiB, dropped: more than 4 records' worth", grew>>10, records, record>>10)
 	}
 }
+
+// TestReset: a Reader Reset to another stream, after it stopped in the
+// middle of a record's message of the first (and its header kept),
+// reads the second as a new Reader does, and the header of the first
+// is as it was; the buffer is the one it had.
+func TestReset(t *testing.T) {
+	stream := func(id string, n int) []byte {
+		var b bytes.Buffer
+		for i := range n {
+			h := &Header{ID: fmt.Sprintf("%s.%d", id, i), Attrs: []Attr{{Name: "hold-reason", Value: "not a member " + id}},
+				Sender: Path{Mailbox: id + "@example.org"}}
+			msg := "Subject: " + id + "\n\n" + strings.Repeat("line of "+id+"\n", 1000*(i+1))
+			if err := WriteRecord(&b, h, strings.NewReader(msg), []Path{{Mailbox: fmt.Sprintf("r%d@%s.example", i, id)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b.Bytes()
+	}
+	dump := func(r *Reader) string {
+		var sb strings.Builder
+		err := r.Each(func(h *Header) error {
+			msg, err := io.ReadAll(r.Message())
+			fmt.Fprintf(&sb, "%s %v %s %d %q\n", h.ID, h.Attrs, h.Sender.Mailbox, len(msg), msg[len(msg)-20:])
+			r.EachRecipient(func(p Path) error { sb.WriteString(p.Mailbox + "\n"); return nil })
+			return err
+		})
+		fmt.Fprintf(&sb, "%v", err)
+		return sb.String()
+	}
+	a, b := stream("a", 3), stream("b", 4)
+	want := dump(NewReader(bytes.NewReader(b)))
+	r := NewReader(iotest.HalfReader(bytes.NewReader(a)))
+	h, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Message().Read(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	first := fmt.Sprint(*h)
+	buf := &r.buf[0]
+	r.Reset(bytes.NewReader(b))
+	if got := dump(r); got != want {
+		t.Errorf("after Reset:\n%s\nwant, as a new Reader reads it:\n%s", got, want)
+	}
+	if fmt.Sprint(*h) != first {
+		t.Errorf("the first stream's header became %v; want %v", *h, first)
+	}
+	if &r.buf[0] != buf {
+		t.Error("Reset took a new buffer")
+	}
+}
