@@ -840,3 +840,44 @@ func TestClockBack(t *testing.T) {
 		t.Errorf("Ready at a time not the present = %q, %v; want none", ids, err)
 	}
 }
+
+// TestScanMany: Scan reads new/ a thousand names at a time, and still
+// gives every record, oldest first (ties by id), and every stray, in
+// the order of their names, whatever chunk each came in.
+func TestScanMany(t *testing.T) {
+	q := newQueue(t)
+	base := time.Unix(1764417600, 0)
+	var want []string
+	for i := range 2500 {
+		id := fmt.Sprintf("r%04d", 2499-i) // names the reverse of their times
+		if err := os.WriteFile(filepath.Join(q.Path, "new", id), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		at := base.Add(time.Duration(i/2) * time.Second) // two at each time
+		if err := os.Chtimes(filepath.Join(q.Path, "new", id), at, at); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+	}
+	for i := 0; i < len(want); i += 2 { // of two at one time, the lesser id first
+		want[i], want[i+1] = want[i+1], want[i]
+	}
+	var strays []string
+	for i := range 3 {
+		s := fmt.Sprintf("s%d", 2-i)
+		if err := os.Symlink("nowhere", filepath.Join(q.Path, "new", s)); err != nil {
+			t.Fatal(err)
+		}
+		strays = append([]string{s}, strays...)
+	}
+	ids, gotStrays, err := q.Scan(time.Time{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids, want) {
+		t.Errorf("Scan gave %d ids, %v...; want %d, %v...", len(ids), ids[:min(4, len(ids))], len(want), want[:4])
+	}
+	if !slices.Equal(gotStrays, strays) {
+		t.Errorf("strays %v; want %v", gotStrays, strays)
+	}
+}
