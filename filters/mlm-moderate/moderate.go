@@ -327,7 +327,7 @@ func list(hold *queue.Queue, out io.Writer) error {
 	bw := bufio.NewWriter(out)
 	code := reportStrays(strays) // and of the posts that cannot be described: 75 before 65
 	// One Reader for them all: a Reader's buffer, 256 KiB, taken anew
-	// for each post made a list of 200,000 take 68 s.
+	// for each post made a list of 200,000 take 45 s here, not 10.
 	r := stream.NewReader(nil)
 	for _, id := range ids {
 		line, err := describe(r, filepath.Join(hold.Path, "new", id))

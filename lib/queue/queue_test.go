@@ -862,13 +862,11 @@ func TestScanMany(t *testing.T) {
 	for i := 0; i < len(want); i += 2 { // of two at one time, the lesser id first
 		want[i], want[i+1] = want[i+1], want[i]
 	}
-	var strays []string
-	for i := range 3 {
-		s := fmt.Sprintf("s%d", 2-i)
+	strays := []string{"s0", "s1", "s2"}
+	for _, s := range strays {
 		if err := os.Symlink("nowhere", filepath.Join(q.Path, "new", s)); err != nil {
 			t.Fatal(err)
 		}
-		strays = append([]string{s}, strays...)
 	}
 	ids, gotStrays, err := q.Scan(time.Time{}, true)
 	if err != nil {
