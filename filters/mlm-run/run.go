@@ -298,24 +298,19 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	if err != nil || it == nil {
 		return err
 	}
-	// Every stage inherits the claimed record's descriptor, not only the
+	// Every stage holds the claimed record's descriptor, not only the
 	// first, which reads it: the claim's lock then lasts while any stage
 	// still works on the record, even if mlm-run dies before them.
 	// Otherwise the lock would go with the first stage, and a sweep would
 	// hand the record to another run while orphaned stages still deliver
-	// it, sending it twice. (With -j, a stage may also inherit another
-	// worker's record, which then waits until that stage ends: a delay,
-	// no harm.)
-	if err := pipeline.Inherit(it.File()); err != nil {
-		if derr := it.Defer(now); derr != nil {
-			err = derr
-		}
-		return fmt.Errorf("%s: %s: %w", j.name, id, err)
-	}
+	// it, sending it twice. Its own stages alone: with -j, a stage of
+	// another record started meanwhile that left a process running would
+	// keep this record's claim for as long as that process lives, and
+	// every run would skip the record without a word.
 	tail := &lastLine{w: stderr}
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
-	status, perr := pipeline.Run(j.stages, pipeline.Options{Stdin: it.File(), Stdout: stdout, Stderr: tail, Dir: j.dir, Context: ctx})
+	status, perr := pipeline.Run(j.stages, pipeline.Options{Stdin: it.File(), Stdout: stdout, Stderr: tail, Dir: j.dir, Context: ctx, Hold: it.File()})
 	if ctx.Err() != nil && perr != nil {
 		// (The status is the stages' all the same: one that ended in
 		// time, and left behind a process that holds its stderr, has

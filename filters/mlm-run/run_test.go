@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -307,6 +308,62 @@ func TestNameOneLine(t *testing.T) {
 	}
 	if strings.ContainsFunc(strings.TrimSuffix(s, "\n"), func(r rune) bool { return r < ' ' && r != '\n' || r == 0x7f }) {
 		t.Errorf("stderr %q holds a control character", s)
+	}
+}
+
+// TestClaimOwnStages: with -j, a record's claim is held by its own
+// stages and by no stage of another record. Here the stage of x2, started
+// while y was claimed, leaves a process running; y's stages then fail
+// (75). A run with -f must try y again at once. When every stage
+// inherited every claimed record's descriptor, that process held y's
+// lock: every run skipped y without a word and said 0, for as long as
+// the process lived (here five minutes; a daemonised helper, for ever).
+// (From a review.)
+func TestClaimOwnStages(t *testing.T) {
+	q := bareQueue(t, "1795867200.y", "1795867200.x1", "1795867200.x2")
+	// Oldest first, so the feed is fixed: y and x1 at once, then x2 in
+	// x1's place while y's stage still runs.
+	for i, id := range []string{"1795867200.y", "1795867200.x1", "1795867200.x2"} {
+		at := time.Now().Add(time.Duration(i-10) * time.Minute)
+		if err := os.Chtimes(filepath.Join(q, "new", id), at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := t.TempDir()
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(filepath.Join(d, "helper")); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	// Each wait gives up after 30 s, so that a run out of order fails
+	// rather than hangs.
+	wait := func(f string) string {
+		return "i=0; while [ ! -e " + f + " ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; "
+	}
+	script := "d=" + d + "; read -r magic id; case $id in " +
+		"*.y) if [ -e $d/y-once ]; then cat >/dev/null; exit 0; fi; : > $d/y-once; " + wait("$d/helper") + "cat >/dev/null; exit 75;; " +
+		"*.x1) " + wait("$d/y-once") + "cat >/dev/null;; " +
+		"*.x2) sleep 300 </dev/null >/dev/null 2>&1 & echo $! > $d/helper.new; mv $d/helper.new $d/helper; cat >/dev/null;; " +
+		"esac"
+	a := &args{Target: q, Workers: 2, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute, Command: []string{"--", "sh", "-c", script}}
+	var out, errs mlmtest.LockedBuffer
+	if err := run(context.Background(), a, &out, &errs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(d, "helper")); err != nil {
+		t.Fatalf("x2's stage left no process: %v; stderr %q", err, errs.String())
+	}
+	if _, err := os.Stat(filepath.Join(q, "new", "1795867200.y")); err != nil {
+		t.Fatalf("y is not waiting in new/ after its 75: %v; stderr %q", err, errs.String())
+	}
+	a.Flush = true
+	if err := run(context.Background(), a, &out, &errs); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(q, "new")); len(ents) != 0 {
+		t.Errorf("%s still waits in new/ after a run with -f; want it tried and done (stderr %q)", ents[0].Name(), errs.String())
 	}
 }
 

@@ -93,6 +93,12 @@ type Options struct {
 	// replacing a variable of the same name. A program named without a
 	// slash is looked up in the caller's PATH, not in Env's.
 	Env []string
+	// Hold, if set, is given to every stage as its descriptor 3, and to
+	// no other program: a lock on it (flock) lasts until the last stage,
+	// and whatever it left running, has exited. (Inherit would give it
+	// to every program the caller starts meanwhile, another pipeline's
+	// stages too.)
+	Hold *os.File
 }
 
 // Run starts every stage, joined by pipes, waits for all of them and
@@ -193,6 +199,9 @@ func command(argv []string, opts Options) (*exec.Cmd, error) {
 		}
 	}
 	c.Dir = opts.Dir
+	if opts.Hold != nil {
+		c.ExtraFiles = []*os.File{opts.Hold}
+	}
 	if len(opts.Env) > 0 {
 		c.Env = append(os.Environ(), opts.Env...) // exec keeps the last of duplicates
 	}

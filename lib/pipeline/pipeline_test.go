@@ -183,6 +183,26 @@ func TestDirEnv(t *testing.T) {
 	}
 }
 
+// TestHold: every stage, the last as the first, has Hold as its
+// descriptor 3, and the caller's descriptor stays close-on-exec, so that
+// no program the caller starts meanwhile has it.
+func TestHold(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out bytes.Buffer
+	code, err := Run([][]string{sh(`readlink /proc/self/fd/3`), sh(`cat; readlink /proc/self/fd/3`)}, Options{Stdout: &out, Hold: f})
+	if want := f.Name() + "\n" + f.Name() + "\n"; code != 0 || err != nil || out.String() != want {
+		t.Errorf("Run = %d, %v, %q; want 0, nil, %q", code, err, out.String(), want)
+	}
+	flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFD, 0)
+	if err != nil || flags&unix.FD_CLOEXEC == 0 {
+		t.Errorf("the caller's descriptor: flags %#x, %v; want close-on-exec", flags, err)
+	}
+}
+
 // TestStderr: every stage writes the one Stderr; with a buffer, the
 // stages' writes go through one pipe (the race detector would see two
 // goroutines writing it).
