@@ -448,8 +448,9 @@ func (s *sender) parts(j *job) *parted {
 
 // next sends rcpts on as the record's next part, unless the parts are
 // not sent: the record is not tried, or the sending has stopped, when
-// the parts left are not sent, and the record fails once, not once a
-// part.
+// the parts still to read are not sent, and fail once, with the record,
+// not once a part. (A part handed out already fails on its own, each
+// with its line.)
 func (p *parted) next(rcpts []stream.Path) error {
 	if p.skip == nil && p.s.stopped.Load() {
 		p.skip = errStopped
