@@ -65,15 +65,24 @@ func export(style string, in io.Reader, out io.Writer) error {
 }
 
 // fromLineTime is the record's received attribute, else the message's
-// Date field, else now.
+// Date field, else now: the first that an asctime date holds.
 func fromLineTime(h *stream.Header, hdr *msg.Header) time.Time {
 	if v, ok := h.Get("received"); ok {
-		if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s, err := strconv.ParseInt(v, 10, 64); err == nil && asctime(time.Unix(s, 0)) {
 			return time.Unix(s, 0)
 		}
 	}
-	if t, err := hdr.Mail().Date(); err == nil && !t.IsZero() {
+	if t, err := hdr.Mail().Date(); err == nil && !t.IsZero() && asctime(t) {
 		return t
 	}
 	return time.Now()
+}
+
+// asctime reports whether the year of t in UTC has the four digits of
+// an asctime date, which a From_ line holds (RFC 4155): a received time
+// past 9999 or before the year 0 would make a line that mbox readers do
+// not take for one, mlm-mbox -i among them.
+func asctime(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
 }
