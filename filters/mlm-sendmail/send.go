@@ -115,8 +115,14 @@ func (s *sender) run(in io.Reader, stderr io.Writer) error {
 		return err
 	}
 	// A post's journal outlives its last record by the lifetime and
-	// two days: by then no retry of it can come.
-	jf.Sweep(s.d, a.Lifetime+48*time.Hour, s.now)
+	// two days: by then no retry of it can come. (Saturated: an -l
+	// within two days of the longest duration would wrap round to a
+	// keep below 0, and every journal go.)
+	keep := a.Lifetime + 48*time.Hour
+	if keep < a.Lifetime {
+		keep = math.MaxInt64
+	}
+	jf.Sweep(s.d, keep, s.now)
 	if s.failed.Load() {
 		return sysexit.Errorf(sysexit.TempFail, "some records could not be delivered now; they will be tried again")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -471,6 +472,26 @@ func TestJournalSwept(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "state", "journal", "p5")); err != nil {
 		t.Errorf("the run's own journal: %v", err)
+	}
+}
+
+// TestJournalSweptLongLifetime: an -l within two days of the longest
+// duration keeps every journal: the lifetime and two days, added, wrapped
+// round below 0, and the sweep removed every journal, fresh ones too.
+// (From a review.)
+func TestJournalSweptLongLifetime(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{})
+	old := filepath.Join(dir, "state", "journal", "old")
+	os.MkdirAll(filepath.Dir(old), 0o700)
+	os.WriteFile(old, []byte("D a@example.org\n"), 0o600)
+	then := time.Now().Add(-(120 + 49) * time.Hour)
+	os.Chtimes(old, then, then)
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Lifetime: math.MaxInt64 - time.Hour}, record("p5,1", "a@example.org")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); err != nil {
+		t.Errorf("a journal of a week with -l %v: %v; want it kept", time.Duration(math.MaxInt64-time.Hour), err)
 	}
 }
 
