@@ -277,6 +277,32 @@ func TestCountKey(t *testing.T) {
 	}
 }
 
+// TestCountClockBack: a clock set back over midnight (UTC) finds a count
+// of the day after: it still counts, for that day, so the sender gets no
+// day's notices more, then or once the clock is that day again. A count
+// of the day before is 0. (From a review.)
+func TestCountClockBack(t *testing.T) {
+	d := list(t)
+	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
+		t.Fatal(err)
+	}
+	plain := header(t, "Subject: x\n\n")
+	midnight := time.Unix(1_795_910_400, 0) // 2026-11-28 00:00 UTC
+	for i := 1; i <= MaxPerDay; i++ {
+		if sent, err := Refuse(d, fmt.Sprintf("p%d.n1", i), "bob@example.net", plain, "was rejected", midnight.Add(10*time.Second)); err != nil || !sent {
+			t.Fatalf("notice %d: %v, %v", i, sent, err)
+		}
+	}
+	for _, at := range []time.Duration{-10 * time.Second, 20 * time.Second, 24*time.Hour - time.Second} {
+		if sent, err := Refuse(d, "q"+at.String()+".n1", "bob@example.net", plain, "was rejected", midnight.Add(at)); err != nil || sent {
+			t.Errorf("at midnight %+v, after %d notices: %v, %v; want no notice", at, MaxPerDay, sent, err)
+		}
+	}
+	if sent, err := Refuse(d, "r1.n1", "bob@example.net", plain, "was rejected", midnight.Add(24*time.Hour)); err != nil || !sent {
+		t.Errorf("the next day: %v, %v; want a notice", sent, err)
+	}
+}
+
 // TestCountOldFormat: a count written before the notices' ids were kept
 // ("DAY N") still counts.
 func TestCountOldFormat(t *testing.T) {
@@ -819,11 +845,15 @@ func FuzzCountKey(f *testing.F) {
 		if err := os.WriteFile(path, []byte(line), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if gn, gids := readCount(path, "2026-12-05"); gn != n || !slices.Equal(gids, f) && len(f)+len(gids) > 0 {
-			t.Errorf("readCount(%q) = %d, %q; want %d, %q", line, gn, gids, n, f)
+		if gn, gids, day := readCount(path, "2026-12-05"); gn != n || !slices.Equal(gids, f) && len(f)+len(gids) > 0 || day != "2026-12-05" {
+			t.Errorf("readCount(%q) = %d, %q, %s; want %d, %q, 2026-12-05", line, gn, gids, day, n, f)
 		}
-		if gn, gids := readCount(path, "2026-12-06"); gn != 0 || gids != nil {
-			t.Errorf("readCount(%q) of the day after = %d, %q; want 0", line, gn, gids)
+		if gn, gids, day := readCount(path, "2026-12-06"); gn != 0 || gids != nil || day != "2026-12-06" {
+			t.Errorf("readCount(%q) on the day after = %d, %q, %s; want 0, none, 2026-12-06", line, gn, gids, day)
+		}
+		// Read with the clock set back a day: the count of its day.
+		if gn, gids, day := readCount(path, "2026-12-04"); gn != n || !slices.Equal(gids, f) && len(f)+len(gids) > 0 || day != "2026-12-05" {
+			t.Errorf("readCount(%q) on the day before = %d, %q, %s; want %d, %q, 2026-12-05", line, gn, gids, day, n, f)
 		}
 	})
 }
