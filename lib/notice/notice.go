@@ -411,7 +411,7 @@ func counted(d *listdir.Dir, id, sender string, now time.Time, send func() error
 		return false, err
 	}
 	defer unlock()
-	n, ids, day := readCount(filepath.Join(dir, name), now.UTC().Format("2006-01-02"))
+	n, ids, day := readCount(filepath.Join(dir, name), now.UTC().Format(time.DateOnly))
 	if slices.Contains(ids, id) {
 		return true, nil // queued and counted by a try before this one
 	}
@@ -442,18 +442,19 @@ func counted(d *listdir.Dir, id, sender string, now time.Time, send func() error
 // readCount reads a sender's count file, "DAY N ID...": how many
 // notices the sender got on day, and the ids of those it names (a count
 // written before the ids were kept names none), and the day to count
-// them for. A count of a day before, or none, is 0. A count of a later
-// day, which a clock set back (NTP, a host resumed) finds, is that day's
-// still, and counted for it: else each step back over midnight (UTC),
-// and the clock catching up again, would each give the sender a day's
-// notices more.
+// them for. A count of another day, or none, is 0; but a count of the
+// day after, which a clock set back over midnight (UTC) finds (NTP, a
+// host resumed), is that day's still, and counted for it: else the step
+// back, and the clock catching up again, would each give the sender a
+// day's notices more. (Not of a day further on: a clock set years
+// ahead by mistake, then mended, would leave its counts standing.)
 func readCount(path, day string) (int, []string, string) {
 	line, _, err := listdir.FirstLineOf(path) // (one line, of a day's ids)
 	if err != nil {
 		return 0, nil, day
 	}
 	f := strings.Fields(line)
-	if len(f) < 2 || f[0] < day || !isDay(f[0]) {
+	if len(f) < 2 || f[0] != day && f[0] != dayAfter(day) {
 		return 0, nil, day
 	}
 	n, err := strconv.Atoi(f[1])
@@ -463,10 +464,14 @@ func readCount(path, day string) (int, []string, string) {
 	return n, f[2:], f[0]
 }
 
-// isDay reports a day as counts are written: 2006-01-02.
-func isDay(s string) bool {
-	_, err := time.Parse("2006-01-02", s)
-	return err == nil
+// dayAfter returns the day after day, both as counts are written
+// (2006-01-02).
+func dayAfter(day string) string {
+	t, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return day
+	}
+	return t.AddDate(0, 0, 1).Format(time.DateOnly)
 }
 
 // sweepReplies removes, once a day, the counts (and their lock files)

@@ -280,7 +280,7 @@ func TestCountKey(t *testing.T) {
 // TestCountClockBack: a clock set back over midnight (UTC) finds a count
 // of the day after: it still counts, for that day, so the sender gets no
 // day's notices more, then or once the clock is that day again. A count
-// of the day before is 0. (From a review.)
+// of the day before is 0, and so is one of two days on. (From a review.)
 func TestCountClockBack(t *testing.T) {
 	d := list(t)
 	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
@@ -300,6 +300,11 @@ func TestCountClockBack(t *testing.T) {
 	}
 	if sent, err := Refuse(d, "r1.n1", "bob@example.net", plain, "was rejected", midnight.Add(24*time.Hour)); err != nil || !sent {
 		t.Errorf("the next day: %v, %v; want a notice", sent, err)
+	}
+	// The clock two days back (set years ahead, then mended): the count
+	// of a day so far on does not stand.
+	if sent, err := Refuse(d, "s1.n1", "bob@example.net", plain, "was rejected", midnight.Add(-24*time.Hour)); err != nil || !sent {
+		t.Errorf("two days back: %v, %v; want a notice", sent, err)
 	}
 }
 
@@ -851,9 +856,13 @@ func FuzzCountKey(f *testing.F) {
 		if gn, gids, day := readCount(path, "2026-12-06"); gn != 0 || gids != nil || day != "2026-12-06" {
 			t.Errorf("readCount(%q) on the day after = %d, %q, %s; want 0, none, 2026-12-06", line, gn, gids, day)
 		}
-		// Read with the clock set back a day: the count of its day.
+		// Read with the clock set back a day: the count of its day;
+		// two days, none.
 		if gn, gids, day := readCount(path, "2026-12-04"); gn != n || !slices.Equal(gids, f) && len(f)+len(gids) > 0 || day != "2026-12-05" {
 			t.Errorf("readCount(%q) on the day before = %d, %q, %s; want %d, %q, 2026-12-05", line, gn, gids, day, n, f)
+		}
+		if gn, gids, day := readCount(path, "2026-12-03"); gn != 0 || gids != nil || day != "2026-12-03" {
+			t.Errorf("readCount(%q) two days before = %d, %q, %s; want 0, none, 2026-12-03", line, gn, gids, day)
 		}
 	})
 }
