@@ -18,8 +18,10 @@ package main
 // domain). It passes at P, the latest of the times each bucket allows,
 // and each bucket is charged as of P; the new TATs are written back at
 // once, before the throttle sleeps until P, so that a throttle that
-// reads the state next queues behind it. Times are unix nanoseconds;
-// sums and products saturate rather than overflow.
+// reads the state next queues behind it. Times are nanoseconds from the
+// run's epoch (throttle.epoch, its start), so that the arithmetic holds
+// some 146 years either side of the present, whatever the year; sums and
+// products saturate rather than overflow.
 
 import (
 	"math"
@@ -27,7 +29,10 @@ import (
 )
 
 // far is the largest time the arithmetic produces, some 146 years after
-// the epoch: later than any real wait, with room to add to it.
+// the epoch: later than any real wait, with room to add to it. (From
+// 1970 it is February 2116: the buckets' times counted from then, a clock
+// past it had every time saturate there, before now, and nothing was
+// limited.)
 const far = math.MaxInt64 / 2
 
 // A bucket is one rate limit.

@@ -257,7 +257,7 @@ func TestCharges(t *testing.T) {
 
 func TestState(t *testing.T) {
 	in := "# a comment\nrcpt 1005\nmsg 1001.5\ndomain Example.ORG 1003.25\njunk\nrcpt\ndomain x soon\n\n"
-	st := parseState([]byte(in))
+	st := parseState([]byte(in), 0)
 	want := state{keyRcpt: 1005 * sec, keyMsg: 1001*sec + sec/2, "domain example.org": 1003*sec + sec/4}
 	if len(st) != len(want) {
 		t.Fatalf("parseState = %v; want %v", st, want)
@@ -268,19 +268,19 @@ func TestState(t *testing.T) {
 		}
 	}
 	st.prune(1003*sec + sec/4)
-	if got, want := string(st.encode()), "rcpt 1005\n"; got != want {
+	if got, want := string(st.encode(0)), "rcpt 1005\n"; got != want {
 		t.Errorf("after prune, encode = %q; want %q", got, want)
 	}
 	// The times the arithmetic saturates at read back as written (a debt
 	// kept in a file is the debt kept in memory); a nanosecond past them
 	// is not read.
 	for _, tat := range []int64{far, -far, far - 1} {
-		if got := parseState(state{keyRcpt: tat}.encode())[keyRcpt]; got != tat {
+		if got := parseState(state{keyRcpt: tat}.encode(0), 0)[keyRcpt]; got != tat {
 			t.Errorf("%d written and read: %d", tat, got)
 		}
 	}
 	for _, tat := range []int64{far + 1, -far - 1, math.MaxInt64, math.MinInt64} {
-		if got, ok := parseState(state{keyRcpt: tat}.encode())[keyRcpt]; ok {
+		if got, ok := parseState(state{keyRcpt: tat}.encode(0), 0)[keyRcpt]; ok {
 			t.Errorf("%d written and read: %d; want it not read", tat, got)
 		}
 	}
@@ -738,7 +738,7 @@ func TestStateUnicodeSpace(t *testing.T) {
 	for _, d := range []string{"b\u00a0c.org", "b\u0085c.org", "b\u3000c.org", "b\u2028c.org"} {
 		st[domainKey(d)] = 7e9
 	}
-	if back := parseState(st.encode()); !maps.Equal(back, st) {
+	if back := parseState(st.encode(0), 0); !maps.Equal(back, st) {
 		t.Errorf("wrote %v, read %v", st, back)
 	}
 }
@@ -752,7 +752,7 @@ func FuzzState(f *testing.F) {
 	f.Add([]byte("rcpt 99999999999\nmsg -99999999999.999999999\ndomain a 9300000000\n"))
 	f.Add([]byte("domain x soon\n\nrcpt\n# rcpt 1\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		st := parseState(b)
+		st := parseState(b, 0)
 		for k, v := range st {
 			if v > far || v < -far {
 				t.Errorf("%q: TAT %d outside the arithmetic's range", k, v)
@@ -761,7 +761,7 @@ func FuzzState(f *testing.F) {
 				t.Errorf("key %q", k)
 			}
 		}
-		if back := parseState(st.encode()); !maps.Equal(back, st) {
+		if back := parseState(st.encode(0), 0); !maps.Equal(back, st) {
 			t.Errorf("read %v, written and read again %v", st, back)
 		}
 	})
@@ -825,5 +825,53 @@ func TestWholeRecordsOnly(t *testing.T) {
 	rest, _ := io.ReadAll(br)
 	if err := <-done; first != oneRcpt(0) || len(rest) > 0 || sysexit.Code(err) != sysexit.DataErr {
 		t.Errorf("%v; out %q then %q; want 65 after %q alone", err, first, rest, oneRcpt(0))
+	}
+}
+
+// TestReserveAfterFar: with the clock past February 2116, where the
+// buckets' times saturated when they counted from 1970, the rate still
+// holds: 5 records of one recipient at 1 a second, burst 1, take 4
+// seconds, as in 2026, with a deadline of ten minutes or none, and a
+// throttle after it on the same state file waits its turn. Before, every
+// bucket counted as full and nothing waited, and a deadline refused
+// every record (75, for ever). (From a review.)
+func TestReserveAfterFar(t *testing.T) {
+	for _, start := range []time.Time{time.Unix(1_800_000_000, 0), time.Unix(4_700_000_000, 0), time.Unix(9_300_000_000, 0)} {
+		for _, deadline := range []time.Duration{0, 10 * time.Minute} {
+			dir := t.TempDir()
+			clk := &clock.Fake{File: filepath.Join(dir, "clock"), Start: start}
+			state := filepath.Join(dir, "state")
+			b := newBucket(keyRcpt, 1, 1)
+			pass := func(n int) {
+				t.Helper()
+				th := &throttle{store: &fileStore{path: state, name: "state"}, clk: &clock.Fake{File: clk.File, Start: start}, rcpt: &b}
+				th.begin(deadline)
+				group := make([]heldRecord, n)
+				for i := range group {
+					group[i] = heldRecord{id: "r", n: 1, all: 1, msgs: 1, domain: "example.org"}
+				}
+				for len(group) > 0 {
+					k, at, err := th.reserve(group)
+					if err != nil {
+						t.Fatalf("start %v, deadline %v: %v", start.UTC(), deadline, err)
+					}
+					group = group[k:]
+					th.clk.SleepUntil(at)
+				}
+			}
+			pass(5)
+			if got := clk.Now().Sub(start); got != 4*time.Second {
+				t.Errorf("start %v, deadline %v: 5 records at 1/s took %v; want 4s", start.UTC(), deadline, got)
+			}
+			// The state file holds the bucket's time as a time, read
+			// back by the next throttle.
+			if b, _ := os.ReadFile(state); string(b) != fmt.Sprintf("rcpt %d\n", start.Unix()+5) {
+				t.Errorf("start %v: state %q; want rcpt %d", start.UTC(), b, start.Unix()+5)
+			}
+			pass(1)
+			if got := clk.Now().Sub(start); got != 5*time.Second {
+				t.Errorf("start %v, deadline %v: the next throttle's record passed at %v; want 5s", start.UTC(), deadline, got)
+			}
+		}
 	}
 }

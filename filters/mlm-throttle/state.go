@@ -16,8 +16,9 @@ package main
 //	msg 1795867200.25
 //	rcpt 1795867201
 //
-// A line that is not of this form, or whose time is past what the bucket
-// arithmetic holds, is ignored: its bucket counts as full.
+// A line that is not of this form, or whose time is further from the
+// run's start than the bucket arithmetic holds (some 146 years), is
+// ignored: its bucket counts as full.
 // The state is soft: losing it allows one more burst, no more.
 
 import (
@@ -42,7 +43,7 @@ import (
 // which takes microseconds unless that throttle is stuck.
 const lockTimeout = 30 * time.Second
 
-// state maps bucket keys to TATs, unix nanoseconds.
+// state maps bucket keys to TATs, nanoseconds from the run's epoch.
 type state map[string]int64
 
 // A store keeps the state between records.
@@ -76,6 +77,9 @@ type fileStore struct {
 	name string // for messages
 	fd   *os.File
 	buf  []byte // the file's content, read
+	// epoch is the unix second the state's times count from, the run's
+	// (throttle.epoch).
+	epoch int64
 }
 
 func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
@@ -100,13 +104,13 @@ func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
 	if err != nil && err != io.EOF {
 		return f.fail(err)
 	}
-	st := parseState(f.buf[:k])
+	st := parseState(f.buf[:k], f.epoch)
 	now, keep, err := fn(st)
 	if err != nil || !keep {
 		return err
 	}
 	st.prune(now)
-	b := st.encode()
+	b := st.encode(f.epoch)
 	if _, err := f.fd.WriteAt(b, 0); err != nil {
 		return f.fail(err)
 	}
@@ -191,8 +195,9 @@ func lock(fd *os.File) error {
 	}
 }
 
-// parseState reads a state file, skipping lines it does not understand.
-func parseState(b []byte) state {
+// parseState reads a state file, skipping lines it does not understand;
+// the times from epoch, in unix seconds.
+func parseState(b []byte, epoch int64) state {
 	st := state{}
 	for _, line := range strings.Split(string(b), "\n") {
 		// Fields of ASCII space alone: a domain may hold any other
@@ -207,16 +212,14 @@ func parseState(b []byte) state {
 		default:
 			continue
 		}
-		// A time the arithmetic cannot hold (before November 1823 or
-		// after February 2116) is not read: as a TAT in nanoseconds it
-		// would wrap around, maybe to a wait of centuries. far itself,
-		// where the arithmetic saturates, is read back as it was written.
+		// A time the arithmetic cannot hold (some 146 years from the
+		// epoch) is not read: as a TAT in nanoseconds it would wrap
+		// around, maybe to a wait of centuries. far itself, where the
+		// arithmetic saturates, is read back as it was written.
+		// (Sub saturates, at the durations' ends.)
 		t, err := clock.Parse(f[len(f)-1])
-		// (The seconds first, a second wider: UnixNano would wrap.)
-		if s := t.Unix(); err == nil && s >= -far/int64(time.Second)-1 && s <= far/int64(time.Second)+1 {
-			if ns := t.UnixNano(); ns >= -far && ns <= far {
-				st[key] = ns
-			}
+		if ns := int64(t.Sub(time.Unix(epoch, 0))); err == nil && ns >= -far && ns <= far {
+			st[key] = ns
 		}
 	}
 	return st
@@ -231,8 +234,9 @@ func (st state) prune(now int64) {
 	}
 }
 
-// encode writes the state in the file's format, sorted by key.
-func (st state) encode() []byte {
+// encode writes the state in the file's format, sorted by key; the
+// times from epoch, in unix seconds.
+func (st state) encode(epoch int64) []byte {
 	keys := make([]string, 0, len(st))
 	for k := range st {
 		keys = append(keys, k)
@@ -240,7 +244,7 @@ func (st state) encode() []byte {
 	slices.Sort(keys)
 	var b bytes.Buffer
 	for _, k := range keys {
-		fmt.Fprintf(&b, "%s %s\n", k, clock.Format(time.Unix(0, st[k])))
+		fmt.Fprintf(&b, "%s %s\n", k, clock.Format(time.Unix(epoch, st[k])))
 	}
 	return b.Bytes()
 }

@@ -42,7 +42,8 @@ type throttle struct {
 	domains   map[string]*bucket // by domain or anyDomain; looked up only; nil: rate 0 (no limit) beside a '*' rate
 	store     store
 	clk       clock.Clock
-	deadline  int64        // unix ns; 0: none
+	epoch     int64        // the unix second the buckets' times count from: the run's start (begin)
+	deadline  int64        // ns from the epoch; 0: none
 	journals  *listdir.Dir // the list, whose delivery journals say who is done; nil: none, or nothing charged
 	// The post of the last record, and the recipients its journal names
 	// (nil: none).
@@ -62,12 +63,27 @@ func run(a *args, in io.Reader, out io.Writer) error {
 	if t.clk, err = clock.Get(); err != nil {
 		return err
 	}
-	if a.Deadline > 0 {
-		// Saturated, as the buckets' times are: one past 2262 would
-		// wrap round in unix nanoseconds, to a time long past.
-		t.deadline = add(t.clk.Now().UnixNano(), int64(a.Deadline))
-	}
+	t.begin(a.Deadline)
 	return t.run(in, out)
+}
+
+// begin starts the buckets' times, and the state file's, at the clock's
+// second, and sets the deadline (0: none) from now.
+func (t *throttle) begin(deadline time.Duration) {
+	t.epoch = t.clk.Now().Unix()
+	if f, ok := t.store.(*fileStore); ok {
+		f.epoch = t.epoch
+	}
+	if deadline > 0 {
+		// Saturated, as the buckets' times are.
+		t.deadline = add(t.since(t.clk.Now()), int64(deadline))
+	}
+}
+
+// since returns tm in the buckets' time: nanoseconds from the epoch,
+// within the arithmetic's ±far.
+func (t *throttle) since(tm time.Time) int64 {
+	return min(max(int64(tm.Sub(time.Unix(t.epoch, 0))), -far), far)
 }
 
 // run passes every record of in to out, each as soon as the buckets
@@ -407,7 +423,7 @@ func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) 
 	}
 	var late error
 	err = t.store.update(func(st state) (int64, bool, error) {
-		now := t.clk.Now().UnixNano()
+		now := t.since(t.clk.Now())
 		k, at, late = 0, time.Time{}, nil
 		for i, rec := range group {
 			cs := chargesOf(i)
@@ -425,7 +441,7 @@ func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) 
 			}
 			k++
 			if pass > now {
-				at = time.Unix(0, pass)
+				at = time.Unix(t.epoch, pass)
 				break
 			}
 		}
