@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -873,5 +874,35 @@ func TestReserveAfterFar(t *testing.T) {
 				t.Errorf("start %v, deadline %v: the next throttle's record passed at %v; want 5s", start.UTC(), deadline, got)
 			}
 		}
+	}
+}
+
+// TestDeadlineBoundsLockWait: with -T, the wait for the state file's
+// lock, which another throttle holds, ends at the deadline (75, saying
+// so), not after lockTimeout (30 s): mlm-throttle(1) says it never waits
+// past the deadline. (From a review.)
+func TestDeadlineBoundsLockWait(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "throttle")
+	if err := os.WriteFile(state, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := os.Open(state) // a description of its own: the flocks conflict
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if err := syscall.Flock(int(holder.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	rate := 1.0
+	a := &args{RcptRate: &rate, State: &state, Deadline: 50 * time.Millisecond}
+	in := strings.NewReader("MLM1 r1\nS <a@example.org>\n:x\nR <b@example.org>\nE 1\n")
+	var out bytes.Buffer
+	err = run(a, in, &out)
+	if sysexit.Code(err) != sysexit.TempFail || err == nil || !strings.Contains(err.Error(), "at the deadline") {
+		t.Errorf("the state file locked, -T 50ms: %v (%d); want 75, the lock still held at the deadline", err, sysexit.Code(err))
+	}
+	if out.Len() != 0 {
+		t.Errorf("passed %q; want nothing", out.String())
 	}
 }

@@ -80,6 +80,9 @@ type fileStore struct {
 	// epoch is the unix second the state's times count from, the run's
 	// (throttle.epoch).
 	epoch int64
+	// until is -T's end, in real time, past which the lock is not
+	// waited for; zero: none (lockTimeout alone).
+	until time.Time
 }
 
 func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
@@ -142,7 +145,7 @@ func (f *fileStore) acquire() (int64, error) {
 			}
 			f.fd = fd
 		}
-		if err := lock(f.fd); err != nil {
+		if err := lock(f.fd, f.until); err != nil {
 			return 0, err
 		}
 		var open, named syscall.Stat_t
@@ -176,9 +179,12 @@ func (f *fileStore) fail(err error) error {
 }
 
 // lock takes an exclusive flock on fd, waiting up to lockTimeout of real
-// time, whatever the clock.
-func lock(fd *os.File) error {
+// time, whatever the clock, and not past until, if it is set (-T).
+func lock(fd *os.File, until time.Time) error {
 	deadline := time.Now().Add(lockTimeout)
+	if !until.IsZero() && until.Before(deadline) {
+		deadline = until
+	}
 	for {
 		err := syscall.Flock(int(fd.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		switch {
@@ -188,6 +194,8 @@ func lock(fd *os.File) error {
 			continue
 		case err != syscall.EWOULDBLOCK:
 			return fmt.Errorf("lock: %v", err)
+		case time.Now().After(deadline) && deadline.Equal(until):
+			return errors.New("lock: still held by another process at the deadline (-T); try later")
 		case time.Now().After(deadline):
 			return fmt.Errorf("lock: timed out after %v", lockTimeout)
 		}

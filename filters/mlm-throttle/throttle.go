@@ -71,12 +71,18 @@ func run(a *args, in io.Reader, out io.Writer) error {
 // second, and sets the deadline (0: none) from now.
 func (t *throttle) begin(deadline time.Duration) {
 	t.epoch = t.clk.Now().Unix()
-	if f, ok := t.store.(*fileStore); ok {
+	f, _ := t.store.(*fileStore)
+	if f != nil {
 		f.epoch = t.epoch
 	}
 	if deadline > 0 {
 		// Saturated, as the buckets' times are.
 		t.deadline = add(t.since(t.clk.Now()), int64(deadline))
+		if f != nil {
+			// The wait for the state file's lock is in real time,
+			// whatever the clock: the deadline bounds it too.
+			f.until = time.Now().Add(deadline)
+		}
 	}
 }
 
