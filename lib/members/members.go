@@ -28,6 +28,7 @@ import (
 	"mlm/lib/durable"
 	"mlm/lib/envelope"
 	"mlm/lib/listdir"
+	"mlm/lib/pipeline"
 	"mlm/lib/spool"
 	"mlm/lib/sysexit"
 )
@@ -284,6 +285,12 @@ func readCommand(d *listdir.Dir, fn func(r io.Reader, src string) error) error {
 	if len(argv) == 0 {
 		return sysexit.Errorf(sysexit.TempFail, "%s: empty", listdir.MembersCommand)
 	}
+	// Its output is all that is wanted of it: what it leaves running
+	// must not hold the locks this process inherited (a record's claim
+	// from mlm-run, a list lock from mlm-lock), which this process holds
+	// as long as it needs them. Such a process kept a record claimed,
+	// and every run skipped the record without a word, while it lived.
+	pipeline.Disinherit()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = d.Path
 	cmd.Stderr = os.Stderr

@@ -17,6 +17,7 @@ import (
 	"mlm/lib/addr"
 	"mlm/lib/listdir"
 	"mlm/lib/mlmtest"
+	"mlm/lib/pipeline"
 	"mlm/lib/sysexit"
 )
 
@@ -94,6 +95,28 @@ func TestCommand(t *testing.T) {
 	err := Each(failing, listdir.Subscribers, func(string) error { return nil }, nil)
 	if sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("failing command: %v; want a temporary error", err)
+	}
+}
+
+// TestCommandDisinherits: the members-command has no descriptor of this
+// process but its standard input, output and error, not even one it
+// inherited without close-on-exec (the record's claim that mlm-run gives
+// mlm-members as descriptor 3): a process the command leaves running
+// would hold the record's lock, and every run skip the record. The
+// command runs as a stage's would, after pipeline.Inherit. (From a
+// review.)
+func TestCommandDisinherits(t *testing.T) {
+	claim, err := os.Create(filepath.Join(t.TempDir(), "claim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer claim.Close()
+	if err := pipeline.Inherit(claim); err != nil {
+		t.Fatal(err)
+	}
+	d := list(t, map[string]string{"members-command": "sh\n-c\nfor f in /proc/self/fd/*; do case $(readlink $f) in */claim) echo held@example.org;; esac; done; echo x@example.org\n"})
+	if got, bad := all(t, d, listdir.Subscribers); strings.Join(got, " ") != "x@example.org" || len(bad) != 0 {
+		t.Errorf("Each = %v, bad lines %v; want x@example.org alone, not held@example.org, the claim's descriptor in the command", got, bad)
 	}
 }
 

@@ -51,6 +51,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -475,6 +476,28 @@ func Inherit(f *os.File) error {
 		return sysexit.Temp(fmt.Errorf("%s: fcntl: %v", f.Name(), e))
 	}
 	return nil
+}
+
+// Disinherit makes every descriptor above 2 close-on-exec, those this
+// process inherited too (Inherit's, or mlm-run's Hold: a record's claim,
+// a list lock), so that a program it starts from then on has its
+// standard input, output and error alone, and what that program leaves
+// running holds none of those locks. Descriptors that exec gives a
+// program on purpose (exec.Cmd's Stdin, Stdout, Stderr, ExtraFiles) are
+// given still. Without /proc, the first 256 are made so.
+func Disinherit() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		for fd := 3; fd < 256; fd++ {
+			syscall.CloseOnExec(fd)
+		}
+		return
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 // growPipe asks for a pipe buffer of pipeSize between two stages (the
