@@ -297,6 +297,10 @@ type plumbing struct {
 	copies sync.WaitGroup
 	inErr  error // reading Stdin; set by its goroutine before Done
 	outErr error // writing Stdout; likewise
+	// The copy of the stages' standard error, if Stderr is not a file:
+	// its end and goroutine, waited for apart from the others.
+	diag     *os.File
+	diagCopy sync.WaitGroup
 }
 
 // start connects the stages and starts them from the last to the first:
@@ -389,9 +393,13 @@ func (p *plumbing) out(w io.Writer, errp *error, what string) (io.Writer, error)
 		return nil, err
 	}
 	p.child, p.parent = append(p.child, pw), append(p.parent, pr)
-	p.copies.Add(1)
+	copies := &p.copies
+	if errp == nil {
+		p.diag, copies = pr, &p.diagCopy
+	}
+	copies.Add(1)
 	go func() {
-		defer p.copies.Done()
+		defer copies.Done()
 		defer pr.Close() // after a failure: the writers' next write is SIGPIPE
 		if _, err := io.Copy(w, pr); err != nil {
 			if errors.Is(err, os.ErrClosed) { // by wait
@@ -430,17 +438,18 @@ func feed(w *os.File, r io.Reader) error {
 	}
 }
 
-// wait waits for the copying goroutines and returns the first failure of
-// the pipeline's input or output. Once ctx is done, and a moment more
-// for what the kill ended to let go of its pipes, it closes their ends,
-// which a process the stages left behind may hold open, and waits only
-// for them to stop.
+// wait waits, once the stages have ended, for the copying goroutines and
+// returns the first failure of the pipeline's input or output. Once ctx
+// is done, and a moment more for what the kill ended to let go of its
+// pipes, it closes their ends, which a process the stages left behind
+// may hold open, and waits only for them to stop. The stages'
+// diagnostics it waits for a moment (leftBehind) and no more: a process
+// that they left running and that holds their standard error would else
+// keep Run, and a queue runner, waiting until it ends, or until ctx is
+// done (an hour of mlm-run's -t, a record at a time); what it writes
+// after that is lost.
 func (p *plumbing) wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		p.copies.Wait()
-		close(done)
-	}()
+	done, diag := waitGroupDone(&p.copies), waitGroupDone(&p.diagCopy)
 	var end <-chan struct{}
 	if ctx != nil {
 		end = ctx.Done()
@@ -457,6 +466,12 @@ func (p *plumbing) wait(ctx context.Context) error {
 			<-done
 		}
 	}
+	select {
+	case <-diag:
+	case <-time.After(leftBehind):
+		p.diag.Close()
+		<-diag
+	}
 	if p.inErr != nil {
 		return p.inErr
 	}
@@ -464,8 +479,19 @@ func (p *plumbing) wait(ctx context.Context) error {
 }
 
 // leftBehind is how long wait lets the pipes be, once the Context is
-// done: enough for the processes the kill ended to be gone.
+// done: enough for the processes the kill ended to be gone; and the
+// stages' standard error, once they have ended.
 const leftBehind = time.Second
+
+// waitGroupDone returns a channel closed once wg's goroutines are done.
+func waitGroupDone(wg *sync.WaitGroup) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	return done
+}
 
 // Inherit makes f's descriptor stay open across exec(2), so that every
 // program started after it, by Run or by exec, holds it too; Go opens

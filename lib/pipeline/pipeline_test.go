@@ -486,6 +486,33 @@ func TestContextLeftBehind(t *testing.T) {
 	waitKilled(t, pid, "the process the hung stage started")
 }
 
+// TestStderrLeftBehind: stages that have all ended, one of them leaving
+// a process that holds their standard error, are done a moment later
+// (leftBehind), with their status and output, not when that process
+// ends: with a Context, mlm-run's -t, Run waited until it was done, and
+// a queue runner took an hour for each record. (From a review.)
+func TestStderrLeftBehind(t *testing.T) {
+	dir, pid := pidDir(t)
+	for _, ctx := range []context.Context{nil, t.Context()} {
+		os.Remove(pid)
+		var out, errb bytes.Buffer
+		start := time.Now()
+		code, err := Run([][]string{sh("echo data; echo said >&2; sleep 120 >/dev/null & echo $! >pid; exit 0"), {"cat"}},
+			Options{Dir: dir, Stdout: &out, Stderr: &errb, Context: ctx})
+		if d := time.Since(start); d > 60*time.Second {
+			t.Errorf("Run took %v: it waited for the process left behind", d)
+		}
+		if code != 0 || err != nil || out.String() != "data\n" || errb.String() != "said\n" {
+			t.Errorf("Run = %d, %v, %q, stderr %q; want 0, nil, data, said", code, err, out.String(), errb.String())
+		}
+		if b, err := os.ReadFile(pid); err == nil {
+			var p int
+			fmt.Sscan(string(b), &p)
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+}
+
 // TestContextKillsLeftBehind: once the Context is done while a stage
 // still runs, what a stage that ended in time left running goes too: the
 // stages of a pipeline run in one process group, which the kill takes
