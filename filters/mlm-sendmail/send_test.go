@@ -451,16 +451,9 @@ func TestDeferredAtKept(t *testing.T) {
 func TestJournalSwept(t *testing.T) {
 	dir := list(t)
 	srv := sinktest.Sink(t, smtpsink.Options{})
-	old := filepath.Join(dir, "state", "journal", "old")
-	os.MkdirAll(filepath.Dir(old), 0o700)
-	os.WriteFile(old, []byte("D a@example.org\n"), 0o600)
-	then := time.Now().Add(-(120 + 49) * time.Hour)
-	os.Chtimes(old, then, then)
+	old := agedJournal(t, dir, "old", (120+49)*time.Hour)
 	// Past the lifetime but not two days more: kept.
-	recent := filepath.Join(dir, "state", "journal", "recent")
-	os.WriteFile(recent, []byte("D a@example.org\n"), 0o600)
-	then = time.Now().Add(-(120 + 47) * time.Hour)
-	os.Chtimes(recent, then, then)
+	recent := agedJournal(t, dir, "recent", (120+47)*time.Hour)
 	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}}, record("p5,1", "a@example.org")); err != nil {
 		t.Fatal(err)
 	}
@@ -482,17 +475,31 @@ func TestJournalSwept(t *testing.T) {
 func TestJournalSweptLongLifetime(t *testing.T) {
 	dir := list(t)
 	srv := sinktest.Sink(t, smtpsink.Options{})
-	old := filepath.Join(dir, "state", "journal", "old")
-	os.MkdirAll(filepath.Dir(old), 0o700)
-	os.WriteFile(old, []byte("D a@example.org\n"), 0o600)
-	then := time.Now().Add(-(120 + 49) * time.Hour)
-	os.Chtimes(old, then, then)
+	old := agedJournal(t, dir, "old", (120+49)*time.Hour)
 	if _, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Lifetime: math.MaxInt64 - time.Hour}, record("p5,1", "a@example.org")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(old); err != nil {
 		t.Errorf("a journal of a week with -l %v: %v; want it kept", time.Duration(math.MaxInt64-time.Hour), err)
 	}
+}
+
+// agedJournal writes the delivery journal of the post name in the list
+// dir, one line, last written age ago, and returns its path.
+func agedJournal(t *testing.T, dir, name string, age time.Duration) string {
+	t.Helper()
+	f := filepath.Join(dir, "state", "journal", name)
+	if err := os.MkdirAll(filepath.Dir(f), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, []byte("D a@example.org\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	then := time.Now().Add(-age)
+	if err := os.Chtimes(f, then, then); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 // TestRetryID: the record of a batch's deferred recipients is named by
