@@ -54,6 +54,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -295,12 +296,78 @@ type plumbing struct {
 	child  []*os.File
 	parent []*os.File // the copying goroutines' ends
 	copies sync.WaitGroup
-	inErr  error // reading Stdin; set by its goroutine before Done
-	outErr error // writing Stdout; likewise
-	// The copy of the stages' standard error, if Stderr is not a file:
-	// its end and goroutine, waited for apart from the others.
-	diag     *os.File
-	diagCopy sync.WaitGroup
+	inErr  error        // reading Stdin; set by its goroutine before Done
+	outErr error        // writing Stdout; likewise
+	diag   *diagnostics // the copy of the stages' standard error, if Stderr is not a file
+}
+
+// diagnostics copies the stages' standard error from a pipe into the
+// Stderr that is not a file. Once the stages have ended and all they
+// wrote has been copied, it is caught up: Run need not wait for more.
+// What a process they left running writes after that, it reads and
+// discards until that process lets go of the pipe: Run does not wait
+// for that process (mlm-run would wait the whole -t, a record at a
+// time), and does not kill it either (a closed pipe would, SIGPIPE).
+type diagnostics struct {
+	pr       *os.File
+	ended    atomic.Bool   // every stage has ended
+	caughtUp chan struct{} // closed once caught up, or at the pipe's end
+}
+
+// copy is the goroutine's: it copies into w until caught up, or w fails
+// (a lost diagnostic must not stop a stage), and discards the rest.
+func (d *diagnostics) copy(w io.Writer) {
+	defer d.pr.Close()
+	caughtUp := false
+	defer func() {
+		if !caughtUp {
+			close(d.caughtUp)
+		}
+	}()
+	buf := make([]byte, 32<<10)
+	discard := false
+	for {
+		n, err := d.pr.Read(buf)
+		if n > 0 && !discard {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				discard = true
+			}
+		}
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			d.pr.SetReadDeadline(time.Time{}) // (set once, by end)
+		case err != nil:
+			return // the end, or the pipe closed by wait
+		}
+		// The stages have ended: what they wrote is in the pipe, or
+		// copied. (Checked here, after the write, by the goroutine that
+		// reads: no octet read can be on its way.)
+		if !caughtUp && d.ended.Load() && unread(d.pr) == 0 {
+			caughtUp, discard = true, true
+			close(d.caughtUp)
+		}
+	}
+}
+
+// end tells the copy that every stage has ended, waking a read that
+// waits for more.
+func (d *diagnostics) end() {
+	d.ended.Store(true)
+	d.pr.SetReadDeadline(time.Now())
+}
+
+// unread returns how many octets wait in the pipe f (FIONREAD), or 1 if
+// that cannot be told.
+func unread(f *os.File) int {
+	n := 1
+	if c, err := f.SyscallConn(); err == nil {
+		c.Control(func(fd uintptr) {
+			if v, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ); err == nil {
+				n = v
+			}
+		})
+	}
+	return n
 }
 
 // start connects the stages and starts them from the last to the first:
@@ -382,8 +449,9 @@ func (p *plumbing) in(r io.Reader) (io.Reader, error) {
 
 // out returns what stages write for w: w itself if it is a file or nil,
 // else the write end of a pipe that a goroutine drains into w. If errp is
-// nil a failing w is ignored and the pipe drained into nothing; otherwise
-// the failure is stored there, prefixed with what, and the pipe closed.
+// nil, w is the stages' standard error, which diagnostics copies;
+// otherwise a failure of w is stored there, prefixed with what, and the
+// pipe closed.
 func (p *plumbing) out(w io.Writer, errp *error, what string) (io.Writer, error) {
 	if _, ok := w.(*os.File); ok || w == nil {
 		return w, nil
@@ -393,23 +461,20 @@ func (p *plumbing) out(w io.Writer, errp *error, what string) (io.Writer, error)
 		return nil, err
 	}
 	p.child, p.parent = append(p.child, pw), append(p.parent, pr)
-	copies := &p.copies
 	if errp == nil {
-		p.diag, copies = pr, &p.diagCopy
+		p.diag = &diagnostics{pr: pr, caughtUp: make(chan struct{})}
+		go p.diag.copy(w)
+		return pw, nil
 	}
-	copies.Add(1)
+	p.copies.Add(1)
 	go func() {
-		defer copies.Done()
+		defer p.copies.Done()
 		defer pr.Close() // after a failure: the writers' next write is SIGPIPE
 		if _, err := io.Copy(w, pr); err != nil {
 			if errors.Is(err, os.ErrClosed) { // by wait
 				err = errors.New("cut off: a process the stages started held it open past the time limit")
 			}
-			if errp != nil {
-				*errp = fmt.Errorf("%s: %w", what, err)
-				return
-			}
-			_, _ = io.Copy(io.Discard, pr) // a lost diagnostic must not kill a stage
+			*errp = fmt.Errorf("%s: %w", what, err)
 		}
 	}()
 	return pw, nil
@@ -442,35 +507,41 @@ func feed(w *os.File, r io.Reader) error {
 // returns the first failure of the pipeline's input or output. Once ctx
 // is done, and a moment more for what the kill ended to let go of its
 // pipes, it closes their ends, which a process the stages left behind
-// may hold open, and waits only for them to stop. The stages'
-// diagnostics it waits for a moment (leftBehind) and no more: a process
-// that they left running and that holds their standard error would else
-// keep Run, and a queue runner, waiting until it ends, or until ctx is
-// done (an hour of mlm-run's -t, a record at a time); what it writes
-// after that is lost.
+// may hold open, and waits only for them to stop. Of the stages'
+// standard error it waits for what they wrote, not for a process they
+// left running that holds it (see diagnostics).
 func (p *plumbing) wait(ctx context.Context) error {
-	done, diag := waitGroupDone(&p.copies), waitGroupDone(&p.diagCopy)
+	done := make(chan struct{})
+	go func() {
+		p.copies.Wait()
+		close(done)
+	}()
 	var end <-chan struct{}
 	if ctx != nil {
 		end = ctx.Done()
 	}
-	select {
-	case <-done:
-	case <-end:
+	cut := func(wait <-chan struct{}) {
 		select {
-		case <-done:
+		case <-wait:
 		case <-time.After(leftBehind):
 			for _, f := range p.parent {
 				f.Close()
 			}
-			<-done
+			<-wait
 		}
 	}
 	select {
-	case <-diag:
-	case <-time.After(leftBehind):
-		p.diag.Close()
-		<-diag
+	case <-done:
+	case <-end:
+		cut(done)
+	}
+	if p.diag != nil {
+		p.diag.end()
+		select {
+		case <-p.diag.caughtUp:
+		case <-end:
+			cut(p.diag.caughtUp)
+		}
 	}
 	if p.inErr != nil {
 		return p.inErr
@@ -479,19 +550,8 @@ func (p *plumbing) wait(ctx context.Context) error {
 }
 
 // leftBehind is how long wait lets the pipes be, once the Context is
-// done: enough for the processes the kill ended to be gone; and the
-// stages' standard error, once they have ended.
+// done: enough for the processes the kill ended to be gone.
 const leftBehind = time.Second
-
-// waitGroupDone returns a channel closed once wg's goroutines are done.
-func waitGroupDone(wg *sync.WaitGroup) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	return done
-}
 
 // Inherit makes f's descriptor stay open across exec(2), so that every
 // program started after it, by Run or by exec, holds it too; Go opens

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/iotest"
@@ -487,8 +488,8 @@ func TestContextLeftBehind(t *testing.T) {
 }
 
 // TestStderrLeftBehind: stages that have all ended, one of them leaving
-// a process that holds their standard error, are done a moment later
-// (leftBehind), with their status and output, not when that process
+// a process that holds their standard error, are done once what they
+// wrote is copied, with their status and output, not when that process
 // ends: with a Context, mlm-run's -t, Run waited until it was done, and
 // a queue runner took an hour for each record. (From a review.)
 func TestStderrLeftBehind(t *testing.T) {
@@ -510,6 +511,64 @@ func TestStderrLeftBehind(t *testing.T) {
 			fmt.Sscan(string(b), &p)
 			syscall.Kill(p, syscall.SIGKILL)
 		}
+	}
+}
+
+// slowWriter stalls its first write, as a standard error whose reader
+// is busy (journald, a terminal, a loaded machine).
+type slowWriter struct {
+	mu    sync.Mutex
+	b     bytes.Buffer
+	first bool
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.first {
+		w.first = true
+		time.Sleep(1500 * time.Millisecond)
+	}
+	return w.b.Write(p)
+}
+
+// TestStderrSlowKept: all the stages wrote on standard error reaches
+// Stderr, however slowly it takes it, the last line too (mlm-run gives
+// it as the record's reason): a cut a moment after the stages ended lost
+// what was still in the pipe. (From a review of the first version of
+// TestStderrLeftBehind's mend.)
+func TestStderrSlowKept(t *testing.T) {
+	w := &slowWriter{}
+	code, err := Run([][]string{sh(`i=0; while [ $i -lt 2000 ]; do echo "line $i" >&2; i=$((i+1)); done; echo "the reason" >&2; exit 75`)}, Options{Stderr: w})
+	got := w.b.String()
+	if code != 75 || err != nil || strings.Count(got, "\n") != 2001 || !strings.HasSuffix(got, "line 1999\nthe reason\n") {
+		t.Errorf("Run = %d, %v; stderr has %d lines, ends %q; want 75, nil, 2001 lines ending with the reason",
+			code, err, strings.Count(got, "\n"), got[max(0, len(got)-40):])
+	}
+}
+
+// TestStderrLeftBehindLives: a process the stages left running that
+// writes on their standard error after Run has returned is not killed
+// for it (SIGPIPE, had the pipe been closed): it does its work, and what
+// it writes goes nowhere. (From a review.)
+func TestStderrLeftBehindLives(t *testing.T) {
+	dir := t.TempDir()
+	var errb bytes.Buffer
+	code, err := Run([][]string{sh(`(sleep 1; echo late >&2; touch done) </dev/null >/dev/null & exit 0`)}, Options{Dir: dir, Stderr: &errb})
+	if code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	for i := 0; ; i++ {
+		if _, err := os.Stat(filepath.Join(dir, "done")); err == nil {
+			break
+		}
+		if i == 3000 {
+			t.Fatalf("the process left behind did not do its work after its line on standard error (killed by SIGPIPE?)")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if errb.Len() != 0 {
+		t.Errorf("stderr %q; want nothing: the line came after Run had returned", errb.String())
 	}
 }
 
