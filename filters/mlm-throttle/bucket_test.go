@@ -906,3 +906,29 @@ func TestDeadlineBoundsLockWait(t *testing.T) {
 		t.Errorf("passed %q; want nothing", out.String())
 	}
 }
+
+// TestClockBackEmptyState: the clock set back an hour while a throttle
+// runs, and the state file removed, which mlm-throttle(1) says ends the
+// wait: a record passes at once, with a deadline or none. With the
+// buckets' times counted from the run's start, a bucket the state did not
+// hold was taken to fill at that start, and the record waited the hour
+// out. (From a review.)
+func TestClockBackEmptyState(t *testing.T) {
+	for _, deadline := range []time.Duration{0, 10 * time.Minute} {
+		dir := t.TempDir()
+		start := time.Unix(1_800_000_000, 0)
+		clk := filepath.Join(dir, "clock")
+		state := filepath.Join(dir, "state")
+		b := newBucket(keyRcpt, 1, 1)
+		th := &throttle{store: &fileStore{path: state, name: "state"}, clk: &clock.Fake{File: clk, Start: start}, rcpt: &b}
+		th.begin(deadline)
+		if err := os.WriteFile(clk, []byte("1799996400\n"), 0o644); err != nil { // an hour back
+			t.Fatal(err)
+		}
+		os.Remove(state)
+		k, at, err := th.reserve([]heldRecord{{id: "r", n: 1, all: 1, msgs: 1, domain: "example.org"}})
+		if err != nil || k != 1 || !at.IsZero() {
+			t.Errorf("deadline %v: reserve = %d, %v, %v; want 1, at once, nil", deadline, k, at.UTC(), err)
+		}
+	}
+}

@@ -203,6 +203,16 @@ func lock(fd *os.File, until time.Time) error {
 	}
 }
 
+// tat returns key's TAT. A bucket the state does not hold is full at any
+// time: its TAT is -far, not 0, which is the run's start, and for which
+// a clock set back past it would wait.
+func (st state) tat(key string) int64 {
+	if v, ok := st[key]; ok {
+		return v
+	}
+	return -far
+}
+
 // parseState reads a state file, skipping lines it does not understand;
 // the times from epoch, in unix seconds.
 func parseState(b []byte, epoch int64) state {

@@ -435,7 +435,7 @@ func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) 
 			cs := chargesOf(i)
 			pass := now
 			for _, c := range cs {
-				pass = max(pass, c.b.when(st[c.b.key], now, c.n))
+				pass = max(pass, c.b.when(st.tat(c.b.key), now, c.n))
 			}
 			if t.deadline != 0 && pass > t.deadline {
 				late = sysexit.Temp(fmt.Errorf("%s: would wait %v, past the deadline; try later",
@@ -443,7 +443,7 @@ func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) 
 				break
 			}
 			for _, c := range cs {
-				st[c.b.key] = c.b.take(st[c.b.key], pass, c.n)
+				st[c.b.key] = c.b.take(st.tat(c.b.key), pass, c.n)
 			}
 			k++
 			if pass > now {
