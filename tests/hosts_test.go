@@ -24,6 +24,18 @@ type sshd struct {
 	cmd    *exec.Cmd
 	argv   []string
 	addr   string
+	keys   string // the authorized_keys file
+	key    string // the test user's public key, a line
+}
+
+// restrict lets the test's key run command alone, whatever the client
+// asks for, as examples/hosts/outgoing advises.
+func (s *sshd) restrict(t *testing.T, command string) {
+	t.Helper()
+	line := fmt.Sprintf("restrict,command=%q %s", command, s.key)
+	if err := os.WriteFile(s.keys, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // startSSHD starts Debian's sshd as the tests' hosts' link. It needs
@@ -63,7 +75,7 @@ func startSSHD(t *testing.T) *sshd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sshd{addr: freePort(t), config: filepath.Join(dir, "ssh_config")}
+	s := &sshd{addr: freePort(t), config: filepath.Join(dir, "ssh_config"), keys: filepath.Join(dir, "authorized_keys"), key: string(userKey)}
 	host, port, _ := net.SplitHostPort(s.addr)
 	files := map[string]string{
 		"authorized_keys": string(userKey),
@@ -124,7 +136,9 @@ func (s *sshd) stop() {
 // delivery host's stages, into Postfix's smtp-sink. While the delivery
 // host cannot be reached the record waits on the list host, whole, and
 // goes once it can. A record handed over again after it was delivered
-// (a connection lost after the other end had it) is not sent again.
+// (a connection lost after the other end had it) is not sent again. The
+// key restricted to the one command, as the example advises, hands
+// records over as well, and runs nothing else.
 func TestExampleHosts(t *testing.T) {
 	s := startSSHD(t)
 	addr, dump := smtpSink(t, 100)
@@ -187,6 +201,18 @@ func TestExampleHosts(t *testing.T) {
 	}
 	run(deliverHost)
 	want(1, "the first post")
+
+	// From here on the key may run the one command alone: asked for
+	// another, the server runs that one (on no input, nothing).
+	enqueue := filepath.Join(binDir, "mlm-enqueue") + " " + filepath.Join(deliverHost, "queue", "outgoing")
+	s.restrict(t, enqueue)
+	other := filepath.Join(t.TempDir(), "other")
+	if out, err := exec.Command("ssh", "-F", s.config, "deliver", "touch", other).CombinedOutput(); err != nil {
+		t.Errorf("ssh with the restricted key: %v: %s", err, out)
+	}
+	if _, err := os.Stat(other); err == nil {
+		t.Errorf("the restricted key ran a command of the client's")
+	}
 
 	// The delivery host unreachable: the record waits, whole, and goes
 	// once it can.
