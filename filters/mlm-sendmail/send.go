@@ -1460,9 +1460,25 @@ func (s *sender) runSendmail(j *job, rcpts []stream.Path) (res []smtpout.Result,
 		}
 		return smtpout.All(rcpts, smtpout.Reply{Code: 250, Text: "sent"}), false
 	}
-	// Its status decides: what it would still read is of no use.
-	pw.Close()
-	<-wrote
+	// Its status decides: what it would still read is of no use. If the
+	// message went into the pipe whole, and the program was killed (by
+	// the timeout, or another signal), it may have taken it and queued
+	// it, as a server whose reply to the final dot was lost may have the
+	// data. (So may one that never read a message the pipe held whole,
+	// which is not told apart: it is said to maybe have it.)
+	var taken bool
+	select {
+	case werr := <-wrote:
+		taken = werr == nil
+		pw.Close()
+	default:
+		pw.Close()
+		<-wrote
+	}
+	if taken && cmd.ProcessState != nil && !cmd.ProcessState.Exited() {
+		s.stats.lost.Add(int64(len(rcpts)))
+		return reply(lostReply.Code, lostReply.Enhanced, "killed after it took the message; may have been delivered"), false
+	}
 	code := -1
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()

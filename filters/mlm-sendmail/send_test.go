@@ -2231,6 +2231,41 @@ func TestSendmailChildHolds(t *testing.T) {
 	}
 }
 
+// TestSendmailKilledAfterTaking: a program killed (by the timeout, or
+// another signal) after the whole message went to it may have queued
+// it, as a server whose reply to the final dot was lost may have the
+// data: its recipients are deferred as lost replies, "may have been
+// delivered", 4.4.2, not as a run that sent nothing, which one killed
+// before it read a message of more than the pipe holds is. Deferred as
+// if it had not sent, a retry gave them the post a second time with no
+// word of it. (From a review.)
+func TestSendmailKilledAfterTaking(t *testing.T) {
+	saved := smtpout.DataTimeout
+	smtpout.DataTimeout = 2 * time.Second
+	defer func() { smtpout.DataTimeout = saved }()
+	for _, tc := range []struct {
+		name, script, want string
+	}{
+		{"took it, then hung", "cat >/dev/null\nsleep 30\n", "451%204.4.2%20"},
+		{"took it, then killed", "cat >/dev/null\nkill -9 $$\n", "451%204.4.2%20"},
+		{"hung before reading", "sleep 30\n", "451%204.3.0%20"},
+	} {
+		dir := list(t)
+		prog := filepath.Join(t.TempDir(), "sendmail")
+		os.WriteFile(prog, []byte("#!/bin/sh\n"+tc.script), 0o755)
+		msg := "Subject: x\n\n" + strings.Repeat("a line of the body\n", 60000) // over the pipe's 64 KiB
+		out, err := send(t, &args{Dir: dir, Sendmail: prog, Conns: 1, Timeout: 2 * time.Second}, recordOf("p1,1", msg, "a@x.example"))
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		out, _, _ = strings.Cut(out, "\nS ") // the attributes
+		lost := strings.Contains(out, "may%20have%20been%20delivered")
+		if !strings.Contains(out, "\nA deferred="+tc.want) || lost != (tc.want == "451%204.4.2%20") {
+			t.Errorf("%s: retry record %q; want it deferred %s", tc.name, out, tc.want)
+		}
+	}
+}
+
 // TestSendmailSplitSettles: a batch refused for an address is run one
 // address at a time, and each run's outcome is in the journal as it
 // ends, before the next runs: a crash between them sends none of those
