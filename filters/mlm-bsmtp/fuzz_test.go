@@ -32,7 +32,7 @@ func FuzzBatch(f *testing.F) {
 	f.Add("")
 	f.Fuzz(func(t *testing.T, in string) {
 		var out bytes.Buffer
-		err := run(&args{Helo: "h.example"}, strings.NewReader(in), &out)
+		err := run(&args{Helo: ptr("h.example")}, strings.NewReader(in), &out)
 		if err != nil && sysexit.Code(err) != sysexit.DataErr {
 			t.Fatalf("run(%q) = %v (%d); want 0 or 65", in, err, sysexit.Code(err))
 		}

@@ -21,7 +21,7 @@ import (
 const prog = "mlm-bsmtp"
 
 type args struct {
-	Helo string `short:"H" placeholder:"NAME" help:"Name to give in HELO (default: this host's name)."`
+	Helo *string `short:"H" placeholder:"NAME" help:"Name to give in HELO (default: this host's name)."`
 }
 
 func main() {
@@ -37,7 +37,16 @@ func main() {
 // batch before it: the transactions of those before are written whole,
 // then QUIT.
 func run(a *args, in io.Reader, out io.Writer) error {
-	helo, err := heloName(a.Helo)
+	// An empty -H too is a bad name, not no -H: a script's unset
+	// variable must not pass for this host's name.
+	if a.Helo != nil && *a.Helo == "" {
+		return sysexit.Errorf(sysexit.Usage, "HELO name: empty name given with -H")
+	}
+	name := ""
+	if a.Helo != nil {
+		name = *a.Helo
+	}
+	helo, err := heloName(name)
 	if err != nil {
 		return err
 	}
@@ -166,6 +175,10 @@ func heloName(name string) (string, error) {
 			return "", err
 		}
 		name, from = h, " (this host's name; give one with -H)"
+	}
+	if strings.HasPrefix(name, "[") {
+		// RFC 5321 4.1.1.1: HELO takes a Domain, never an address literal.
+		return "", sysexit.Errorf(sysexit.Usage, "HELO name: %s: an address literal, not a domain%s", name, from)
 	}
 	if err := addr.CheckDomain(name); err != nil {
 		return "", sysexit.Errorf(sysexit.Usage, "HELO name: %v%s", err, from)

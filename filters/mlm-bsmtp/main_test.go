@@ -44,8 +44,23 @@ func TestHeloNameFromHost(t *testing.T) {
 // full disk, /dev/full) is a failure, 75, not exit 0 with it lost.
 func TestWriteFails(t *testing.T) {
 	rec := "MLM1 x\nS <a@example.org>\n:Subject: x\n:\n:body\nR <b@example.org>\nE 1\n"
-	err := run(&args{Helo: "h.example"}, strings.NewReader(rec), &mlmtest.FailAfter{N: 0})
+	err := run(&args{Helo: ptr("h.example")}, strings.NewReader(rec), &mlmtest.FailAfter{N: 0})
 	if sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("run to a full disk = %v; want 75", err)
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+// TestHeloEmptyGiven: -H ” is a bad name, not no -H (mlm-bsmtp(1): "A
+// name that is not a domain, given or the host's, is a usage error").
+func TestHeloEmptyGiven(t *testing.T) {
+	rec := "MLM1 a\nS <>\n:hi\nR <b@c.d>\nE 1\n"
+	for _, h := range []string{"", "[127.0.0.1]"} {
+		var out strings.Builder
+		err := run(&args{Helo: ptr(h)}, strings.NewReader(rec), &out)
+		if sysexit.Code(err) != sysexit.Usage || out.Len() != 0 {
+			t.Errorf("-H %q: %v (status %d), wrote %q; want 64 and nothing", h, err, sysexit.Code(err), out.String())
+		}
 	}
 }
