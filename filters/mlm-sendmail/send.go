@@ -1466,15 +1466,9 @@ func (s *sender) runSendmail(j *job, rcpts []stream.Path) (res []smtpout.Result,
 	// it, as a server whose reply to the final dot was lost may have the
 	// data. (So may one that never read a message the pipe held whole,
 	// which is not told apart: it is said to maybe have it.)
-	var taken bool
-	select {
-	case werr := <-wrote:
-		taken = werr == nil
-		pw.Close()
-	default:
-		pw.Close()
-		<-wrote
-	}
+	// (A write still under way fails on the close.)
+	pw.Close()
+	taken := <-wrote == nil
 	if taken && cmd.ProcessState != nil && !cmd.ProcessState.Exited() {
 		s.stats.lost.Add(int64(len(rcpts)))
 		return reply(lostReply.Code, lostReply.Enhanced, "killed after it took the message; may have been delivered"), false
