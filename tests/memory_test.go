@@ -149,13 +149,21 @@ func TestPeakRSS(t *testing.T) {
 	}
 }
 
-// TestMemoryFlat: a 1,000,000-recipient record goes through mlm-check
-// and mlm-unwrap -e in about the memory a 100,000-recipient one takes.
-func TestMemoryFlat(t *testing.T) {
-	mlmtest.Fault(t, "input", "a 1,000,000-recipient record through mlm-check and mlm-unwrap -e", "peak RSS within 4 MiB of the 100,000-recipient one, under 32 MiB")
+// bigInput records a memory test's input and the result it asserts
+// (mlmtest.Fault), and skips the test with -short: each builds an input
+// of some hundred MB.
+func bigInput(t *testing.T, input, result string) {
+	t.Helper()
+	mlmtest.Fault(t, "input", input, result)
 	if testing.Short() {
 		t.Skip("short")
 	}
+}
+
+// TestMemoryFlat: a 1,000,000-recipient record goes through mlm-check
+// and mlm-unwrap -e in about the memory a 100,000-recipient one takes.
+func TestMemoryFlat(t *testing.T) {
+	bigInput(t, "a 1,000,000-recipient record through mlm-check and mlm-unwrap -e", "peak RSS within 4 MiB of the 100,000-recipient one, under 32 MiB")
 	small, big := writeRecord(t, 100_000), writeRecord(t, 1_000_000)
 	for _, c := range []struct {
 		prog string
@@ -182,10 +190,7 @@ func TestMemoryFlat(t *testing.T) {
 // subscription of a million took 238 MB, about 220 octets an address,
 // where a stage's memory is bounded whatever the list's size.
 func TestMemorySub(t *testing.T) {
-	mlmtest.Fault(t, "input", "1,000,000 addresses to mlm-sub and mlm-unsub on standard input", "peak RSS under 64 MiB, every address added and removed")
-	if testing.Short() {
-		t.Skip("short")
-	}
+	bigInput(t, "1,000,000 addresses to mlm-sub and mlm-unsub on standard input", "peak RSS under 64 MiB, every address added and removed")
 	dir := newList(t)
 	in := filepath.Join(t.TempDir(), "addresses")
 	var b strings.Builder
@@ -221,10 +226,7 @@ func TestMemorySub(t *testing.T) {
 // once: three took some 150 MB, 250 octets a recipient of each. (Since,
 // each goes as parts of partRcpts: TestMemorySendmailMillion.)
 func TestMemorySendmail(t *testing.T) {
-	mlmtest.Fault(t, "input", "three records of 200,000 recipients each to mlm-sendmail -c 1", "peak RSS under 100 MiB (not every record's recipients at once), every recipient delivered once")
-	if testing.Short() {
-		t.Skip("short")
-	}
+	bigInput(t, "three records of 200,000 recipients each to mlm-sendmail -c 1", "peak RSS under 100 MiB (not every record's recipients at once), every recipient delivered once")
 	dir := newList(t)
 	ledger := filepath.Join(t.TempDir(), "ledger")
 	// (Its replies to the dots a little slow, as a remote server's are:
@@ -287,10 +289,7 @@ func ledgerOnce(t *testing.T, ledger string, n int) (conns int) {
 // whole, which took 235 MB, and over the connections the parts take,
 // not one alone.
 func TestMemorySendmailMillion(t *testing.T) {
-	mlmtest.Fault(t, "input", "one record of 1,000,000 recipients to mlm-sendmail", "peak RSS under 64 MiB (parts of 5,000 in hand, not the million), every recipient delivered once, over more than one connection")
-	if testing.Short() {
-		t.Skip("short")
-	}
+	bigInput(t, "one record of 1,000,000 recipients to mlm-sendmail", "peak RSS under 64 MiB (parts of 5,000 in hand, not the million), every recipient delivered once, over more than one connection")
 	dir := newList(t)
 	ledger := filepath.Join(t.TempDir(), "ledger")
 	addr := startMlmSink(t, t.TempDir(), nil, "-L", ledger)
