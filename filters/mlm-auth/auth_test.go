@@ -720,6 +720,58 @@ func TestHoldNoticeHeldBefore(t *testing.T) {
 	}
 }
 
+// TestHoldNoticeFileClockBehind: a post this run holds has its time to
+// answer from now, not from its file's time, which is the file system's
+// clock: one behind this host's (NFS), or an MLM_NOW ahead of it, gave a
+// notice whose cookies had expired when it was made (a review).
+func TestHoldNoticeFileClockBehind(t *testing.T) {
+	dir := openList(t)
+	if err := os.WriteFile(filepath.Join(dir, "modexpire"), []byte("3600\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Add(10 * 24 * time.Hour).Truncate(time.Second)
+	var in bytes.Buffer
+	if err := stream.WriteRecord(&in, &stream.Header{ID: "p1", Sender: stream.Path{Mailbox: "a@example.org"}},
+		strings.NewReader("From: a@example.org\nPrecedence: bulk\nSubject: x\n\nbody\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(dir, &in, io.Discard, now); err != nil {
+		t.Fatal(err)
+	}
+	n, err := os.ReadFile(filepath.Join(dir, "queue", "outgoing", "new", "p1.n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := now.Add(time.Hour)
+	if !bytes.Contains(n, []byte("dropped after "+until.UTC().Format(time.RFC1123))) {
+		t.Errorf("the notice does not say the post is dropped after %s:\n%s", until.UTC().Format(time.RFC1123), n)
+	}
+	m := regexp.MustCompile(`\n:  dev-accept\+([0-9a-z]+-[a-z2-7]{16})@lists\.example\.org\n`).FindSubmatch(n)
+	if m == nil {
+		t.Fatalf("no accept address in the notice:\n%s", n)
+	}
+	key := []byte("0123456789abcdef0123456789abcdef")
+	if err := cookie.Check(key, "accept", "dev@lists.example.org", "p1", string(m[1]), until); err != nil {
+		t.Errorf("the accept cookie when the held post expires: %v; want good", err)
+	}
+}
+
+// TestHoldNoticeDashID: a held record whose id starts with "-" (the
+// stream's grammar allows it) gets a notice whose command line takes it
+// after "--": "mlm-moderate DIR approve -h" printed the help and
+// approved nothing, with 0 (a review).
+func TestHoldNoticeDashID(t *testing.T) {
+	dir := openList(t)
+	authPost(t, dir, "-h", "From: a@example.org\nPrecedence: bulk\nSubject: x\n\nbody\n")
+	n, err := os.ReadFile(filepath.Join(dir, "queue", "outgoing", "new", "-h.n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := " approve -- -h\n"; !bytes.Contains(n, []byte(want)) {
+		t.Errorf("the notice has no %q:\n%s", want, n)
+	}
+}
+
 // TestApprovedWithoutPassword: on a list without a password an Approved
 // field means nothing: a member's post with one passes, as without it.
 func TestApprovedWithoutPassword(t *testing.T) {

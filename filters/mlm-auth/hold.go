@@ -37,7 +37,7 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 		stream.Attr{Name: "state", Value: "held"},
 		stream.Attr{Name: "hold-reason", Value: reason},
 		stream.Attr{Name: "trace", Value: prog + ":" + t + ":held"})
-	err = d.Put(listdir.Hold, p.h.ID, func(f io.Writer) error {
+	heldBefore, err := d.PutFound(listdir.Hold, p.h.ID, func(f io.Writer) error {
 		w := stream.NewWriter(f)
 		if err := emit(w, r, p); err != nil {
 			return err
@@ -67,9 +67,11 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 	// mlm-moderate's expire counts it (the held record's time): a try
 	// again after the notice could not be queued finds the post held
 	// already, maybe days before, and a notice and cookies that ran from
-	// now would outlive it.
+	// now would outlive it. Only then: the file's time is the file
+	// system's clock, not MLM_NOW, and may be behind this host's (NFS),
+	// so a post held by this run has its time from now.
 	held := now
-	if t, ok := d.Queue(listdir.Hold).Time(p.h.ID); ok && t.Before(now) {
+	if t, ok := d.Queue(listdir.Hold).Time(p.h.ID); heldBefore && ok && t.Before(now) {
 		held = t
 	}
 	until := held.Add(holdFor)
@@ -96,7 +98,7 @@ Without an answer it is dropped after %s.
 The held message's header is attached.
 `, d.Address(), reason, notice.Clean(pathOrNull(p.h.Sender.Mailbox), 400),
 		notice.Quote(p.header().Fields.Get("From"), 200), notice.Quote(p.header().Fields.Get("Subject"), 200),
-		acceptAt, rejectAt, absPath(d.Path), p.h.ID, until.UTC().Format(time.RFC1123))
+		acceptAt, rejectAt, absPath(d.Path), cliID(p.h.ID), until.UTC().Format(time.RFC1123))
 	return notice.Send(d, id, &notice.Message{
 		From:    d.CommandAddress("owner"),
 		To:      to,
@@ -157,4 +159,14 @@ func pathOrNull(m string) string {
 		return "<>"
 	}
 	return m
+}
+
+// cliID is a record id as an argument of mlm-moderate: after "--" if it
+// starts with "-", as a stream's id may, which would be taken for an
+// option ("-h" prints the help and exits 0, approving nothing).
+func cliID(id string) string {
+	if strings.HasPrefix(id, "-") {
+		return "-- " + id
+	}
+	return id
 }

@@ -737,11 +737,18 @@ func (d *Dir) Queue(name string) *queue.Queue {
 // record root wrote there, mode 0600, that user could claim but not
 // read.
 func (d *Dir) Put(name, id string, fn func(w io.Writer) error) error {
+	_, err := d.PutFound(name, id, fn)
+	return err
+}
+
+// PutFound is Put, and says whether the record was queued already
+// (queue.PutFound).
+func (d *Dir) PutFound(name, id string, fn func(w io.Writer) error) (found bool, err error) {
 	q := d.Queue(name)
 	if err := CheckUser(q.Path); err != nil {
-		return err
+		return false, err
 	}
-	return q.Put(id, time.Time{}, fn)
+	return q.PutFound(id, time.Time{}, fn)
 }
 
 // WriteFile replaces a file atomically and durably with what fn writes:
