@@ -57,6 +57,11 @@ var errNotNow = errors.New("try again")
 func settle(d *listdir.Dir, hold *queue.Queue, action, id string, now time.Time) error {
 	it, err := hold.Claim(id, now, true)
 	if err != nil {
+		// A FIFO or a symbolic link is no held post, and waiting will
+		// not make it one: 65, as list and expire say, not 75.
+		if info, lerr := os.Lstat(filepath.Join(hold.Path, "new", id)); lerr == nil && !info.Mode().IsRegular() {
+			return strayErr(id)
+		}
 		return err
 	}
 	if it == nil {
@@ -357,12 +362,17 @@ func list(hold *queue.Queue, out io.Writer) error {
 // mlm-run does not run the hold queue.
 func reportStrays(strays []string) int {
 	for _, s := range strays {
-		sysexit.Report(os.Stderr, prog, sysexit.Errorf(sysexit.DataErr, "%s: not a regular file, so no held post; take it away", s))
+		sysexit.Report(os.Stderr, prog, strayErr(s))
 	}
 	if len(strays) > 0 {
 		return sysexit.DataErr
 	}
 	return sysexit.OK
+}
+
+// strayErr says that name, in the hold queue, is no regular file.
+func strayErr(name string) error {
+	return sysexit.Errorf(sysexit.DataErr, "%s: not a regular file, so no held post; take it away", name)
 }
 
 // describe is list's line for one held post, read with r, Reset to
