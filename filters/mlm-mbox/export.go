@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"strconv"
 	"strings"
@@ -41,7 +42,7 @@ func export(style string, in io.Reader, out io.Writer) error {
 		if _, err := bw.WriteString(line); err != nil {
 			return sysexit.Temp(err)
 		}
-		if _, err := q.Write(hdr.Raw); err != nil {
+		if _, err := q.Write(fromField(hdr.Raw)); err != nil {
 			return sysexit.Temp(err)
 		}
 		if _, err := body.WriteTo(q); err != nil {
@@ -62,6 +63,42 @@ func export(style string, in io.Reader, out io.Writer) error {
 		return err
 	}
 	return sysexit.Temp(bw.Flush())
+}
+
+// fromField returns the header block raw with each line of the From
+// field in its obsolete form, spaces before the colon (RFC 5322 section
+// 4.5.6), written "From:", the same field. Quoted as ">From :", as any
+// line that starts "From " must be in an mbox, it is no field to a mail
+// reader, and the header ends there for it, losing its author and every
+// field after. Such a line starts a field, never a folded one's next
+// line, which starts with white space.
+func fromField(raw []byte) []byte {
+	var out []byte // nil while raw needs no change
+	for i := 0; i < len(raw); {
+		n := bytes.IndexByte(raw[i:], '\n') + 1
+		if n == 0 {
+			n = len(raw) - i
+		}
+		line := raw[i : i+n]
+		if rest, ok := bytes.CutPrefix(line, []byte("From ")); ok {
+			if rest = bytes.TrimLeft(rest, " \t"); len(rest) > 0 && rest[0] == ':' {
+				if out == nil {
+					out = append(make([]byte, 0, len(raw)), raw[:i]...)
+				}
+				out = append(append(out, "From"...), rest...)
+				i += n
+				continue
+			}
+		}
+		if out != nil {
+			out = append(out, line...)
+		}
+		i += n
+	}
+	if out == nil {
+		return raw
+	}
+	return out
 }
 
 // fromLineTime is the record's received attribute, else the message's
