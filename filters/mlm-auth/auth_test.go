@@ -654,6 +654,11 @@ func TestHoldNoticeCookies(t *testing.T) {
 	}
 	out, held := authPost(t, dir, "p1", "From: a@example.org\nPrecedence: bulk\nSubject: x\n\nbody\n")
 	wantHeld(t, "p1", out, held, "bulk%20mail")
+	// The cookies' expiry, by which mlm-moderate keeps the record of the
+	// post settled.
+	if !bytes.Contains(held, []byte("\nA hold-until=1764421200\n")) {
+		t.Errorf("the held copy has no hold-until of the cookies' expiry:\n%s", held)
+	}
 	n, err := os.ReadFile(filepath.Join(dir, "queue", "outgoing", "new", "p1.n1"))
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,7 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 	p.h.Attrs = append(p.h.Attrs,
 		stream.Attr{Name: "state", Value: "held"},
 		stream.Attr{Name: "hold-reason", Value: reason},
+		stream.Attr{Name: "hold-until", Value: strconv.FormatInt(now.Add(holdFor).Unix(), 10)},
 		stream.Attr{Name: "trace", Value: prog + ":" + t + ":held"})
 	heldBefore, err := d.PutFound(listdir.Hold, p.h.ID, func(f io.Writer) error {
 		w := stream.NewWriter(f)

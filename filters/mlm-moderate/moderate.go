@@ -80,7 +80,7 @@ func settle(d *listdir.Dir, hold *queue.Queue, action, id string, now time.Time)
 	}
 	// Recorded before the held copy goes: a run that dies in between
 	// leaves a held copy to remove, not a settled post nobody knows of.
-	if merr := markSettled(d, it.ID, as, now); merr != nil {
+	if merr := markSettled(d, it.ID, as, cookiesUntil(d, it), now); merr != nil {
 		it.Return()
 		return merr
 	}
