@@ -146,6 +146,9 @@ func (j *journal) load(post string) (map[[2]uint64]bool, error) {
 	if m, ok := j.done[post]; ok {
 		return m, nil
 	}
+	if len(j.done) >= maxKept {
+		j.letGo()
+	}
 	j.done[post] = map[[2]uint64]bool{}
 	return j.done[post], j.catchUp(post)
 }
@@ -520,6 +523,9 @@ func (j *journal) open(post string) (*os.File, error) {
 	if f := j.file[post]; f != nil {
 		return f, nil
 	}
+	if len(j.file) >= maxKept {
+		j.letGo()
+	}
 	if err := durable.MkdirAll(j.dir, 0o700); err != nil {
 		return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
@@ -533,6 +539,69 @@ func (j *journal) open(post string) (*os.File, error) {
 	}
 	j.file[post] = f
 	return f, nil
+}
+
+// maxKept is how many posts' journals a run keeps open, and what it
+// knows of them, before it lets go of those it is done with (letGo): a
+// stream of many posts (a queue's records joined, an import) ran out of
+// descriptors, and each post kept some 1.5 KB to the end.
+const maxKept = 64
+
+// letGo closes the journal of each post nothing of which is on its way,
+// and forgets what it knows of it, as if the run had not seen it: no
+// record of one of its batches is (busy, which would let go of the
+// batch's lock with the file), no transaction has octets reserved in it
+// or its final dot out, and no write to it waits for an fsync (the
+// file's own). A record of the post that comes later reads its journal
+// again, as a run after this one would. What stays: the fsynced count of
+// the file (a sync of a write an fsync already covered finds it), the
+// hashes of the batches seen (had), and, with a filter, the keys the
+// post's records have taken on for the run (claimed). Called with mu
+// held.
+func (j *journal) letGo() {
+	busy := map[string]bool{}
+	for key := range j.busy {
+		busy[jf.Post(key)] = true
+	}
+	unsynced := map[*os.File]bool{}
+	for _, w := range j.writers {
+		if w.dot != "" {
+			busy[w.dot] = true
+		}
+		for _, u := range w.unsynced {
+			unsynced[u.file] = true
+		}
+	}
+	for post := range j.done {
+		if f := j.file[post]; busy[post] || j.inflight[post] != 0 || (f != nil && unsynced[f]) {
+			continue
+		}
+		j.forget(post)
+	}
+	for post, f := range j.file {
+		if busy[post] || j.inflight[post] != 0 || unsynced[f] {
+			continue
+		}
+		j.forget(post)
+	}
+}
+
+// forget closes a post's journal and forgets what it knows of it (see
+// letGo). Called with mu held.
+func (j *journal) forget(post string) {
+	if f := j.file[post]; f != nil {
+		f.Close()
+	}
+	delete(j.file, post)
+	delete(j.alloc, post)
+	delete(j.inflight, post)
+	delete(j.gen, post)
+	delete(j.done, post)
+	delete(j.read, post)
+	delete(j.in, post)
+	if j.want != nil {
+		delete(j.want, post)
+	}
 }
 
 // reserve makes sure, before a transaction, that its outcomes can be

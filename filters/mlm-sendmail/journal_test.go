@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"mlm/lib/addr"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
@@ -1098,5 +1100,78 @@ func TestJournalLockReplaced(t *testing.T) {
 	defer c.close()
 	if err := take(c); sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("c takes on batch p,2, which a has locked in the new journal: %v; want 75", err)
+	}
+}
+
+// TestJournalLetGo: past maxKept posts, opening another's journal lets
+// go of each post nothing of which is on its way: its file closed, what
+// was known of it forgotten, and read again for a record of it that
+// comes later. A post whose batch is locked (its record on its way),
+// with octets reserved, or with a write not yet fsynced, is kept: its
+// lock, its reservation and its fsync are the file's.
+func TestJournalLetGo(t *testing.T) {
+	dir := t.TempDir()
+	j := newJournal(dir)
+	defer j.close()
+	w := j.newWriter()
+	a := []stream.Path{{Mailbox: "a@x.example"}}
+	// Post "busy": its batch locked. Post "reserved": octets reserved.
+	// Post "unsynced": a write no fsync has made durable. Post "idle":
+	// written and synced, and done with.
+	if err := j.lock("busy", "busy,1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.reserve("reserved", a); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := j.append(w, "unsynced", []byte("D a@x.example\n")); err != nil {
+		t.Fatal(err)
+	}
+	f, my, err := j.append(w, "idle", []byte("D a@x.example\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.sync("idle", f, my); err != nil {
+		t.Fatal(err)
+	}
+	for i := len(j.file); i < maxKept; i++ {
+		if _, err := j.reserve(fmt.Sprintf("p%d", i), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := j.reserve("next", a); err != nil {
+		t.Fatal(err)
+	}
+	for _, post := range []string{"busy", "reserved", "unsynced", "next"} {
+		if j.file[post] == nil {
+			t.Errorf("post %s was let go", post)
+		}
+	}
+	if j.file["idle"] != nil || j.done["idle"] != nil {
+		t.Errorf("post idle, done with, was kept")
+	}
+	if _, err := f.Stat(); err == nil {
+		t.Errorf("the journal of post idle is still open")
+	}
+	// Its sync again, of a write an fsync covered, still succeeds.
+	if err := j.sync("idle", f, my); err != nil {
+		t.Errorf("sync of a write fsynced before its post was let go: %v", err)
+	}
+	// The busy batch is still locked, in its own file: another process
+	// would be refused it.
+	lk := byteOf("busy,1", unix.F_WRLCK)
+	other, err := os.OpenFile(filepath.Join(dir, "busy"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := unix.FcntlFlock(other.Fd(), unix.F_OFD_SETLK, &lk); err == nil {
+		t.Errorf("the lock of the busy batch was let go with its post")
+	}
+	// A record of the idle post after: its journal is read again, and
+	// the recipient done is not to do.
+	todo, _, err := j.lookup("idle", "idle,2", append(a, stream.Path{Mailbox: "b@x.example"}), "")
+	if err != nil || len(todo) != 1 || todo[0].Mailbox != "b@x.example" {
+		t.Errorf("after the post was let go: to do %v, %v; want b@x.example alone", todo, err)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -2199,22 +2200,27 @@ func TestSendmailChildHolds(t *testing.T) {
 	for _, tc := range []struct {
 		name, script string
 		sent, quick  bool
+		timeout      time.Duration // of the program and its data; 2 s if 0
 	}{
-		{"hangs", "cat >/dev/null\nsleep 30\n", false, false},
-		{"leaves a child", "cat >/dev/null\nsleep 30 &\nexit 0\n", true, false},
-		{"leaves a slow reader", "exec 3<&0\n{ sleep 6; cat >/dev/null; } <&3 &\nexit 0\n", false, false},
-		{"leaves a reader", "exec 3<&0\n{ sleep 0.5; cat >\"$0.got\"; } <&3 &\nexit 0\n", true, false},
-		{"leaves a reader that stops", "exec 3<&0\n{ sleep 0.3; head -c 1000 >/dev/null; } <&3 &\nexit 0\n", false, false},
-		// Its status decides at once: no waiting for a reader.
-		{"fails, leaving a reader", "exec 3<&0\nsleep 8 <&3 >/dev/null 2>&1 &\nexit 75\n", false, true},
+		{"hangs", "cat >/dev/null\nsleep 30\n", false, false, 0},
+		{"leaves a child", "cat >/dev/null\nsleep 30 &\nexit 0\n", true, false, 0},
+		{"leaves a slow reader", "exec 3<&0\n{ sleep 6; cat >/dev/null; } <&3 &\nexit 0\n", false, false, 0},
+		{"leaves a reader", "exec 3<&0\n{ sleep 0.5; cat >\"$0.got\"; } <&3 &\nexit 0\n", true, false, 0},
+		{"leaves a reader that stops", "exec 3<&0\n{ sleep 0.3; head -c 1000 >/dev/null; } <&3 &\nexit 0\n", false, false, 0},
+		// Its status decides at once: no waiting for a reader, nor for
+		// the timeouts, long here so that a slow machine's run is not
+		// taken for one that waited.
+		{"fails, leaving a reader", "exec 3<&0\nsleep 60 <&3 >/dev/null 2>&1 &\nexit 75\n", false, true, 30 * time.Second},
 	} {
+		timeout := cmp.Or(tc.timeout, 2*time.Second)
+		smtpout.DataTimeout = timeout
 		dir := list(t)
 		prog := filepath.Join(t.TempDir(), "sendmail")
 		os.WriteFile(prog, []byte("#!/bin/sh\n"+tc.script), 0o755)
 		start := time.Now()
-		out, err := send(t, &args{Dir: dir, Sendmail: prog, Conns: 1, Timeout: 2 * time.Second}, recordOf("p1,1", msg, "a@x.example"))
-		if d := time.Since(start); d > 15*time.Second || tc.quick && d > 1500*time.Millisecond {
-			t.Errorf("%s: the run took %v, with a timeout of 2 s", tc.name, d)
+		out, err := send(t, &args{Dir: dir, Sendmail: prog, Conns: 1, Timeout: timeout}, recordOf("p1,1", msg, "a@x.example"))
+		if d := time.Since(start); d > 15*time.Second || tc.quick && d > timeout/2 {
+			t.Errorf("%s: the run took %v, with a timeout of %v", tc.name, d, timeout)
 		}
 		if err != nil {
 			t.Errorf("%s: %v", tc.name, err)
