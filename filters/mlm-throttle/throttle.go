@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -580,8 +579,8 @@ func readSettings(d *listdir.Dir) (settings, error) {
 		if !ok {
 			continue
 		}
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || !ascii.Decimal(s) || !rateOK(v) {
+		v, ok := ascii.ParseDecimal(s)
+		if !ok || !rateOK(v) {
 			return set, sysexit.Temp(fmt.Errorf("%s: %q is not a rate", f.name, s))
 		}
 		*f.to = &v
@@ -614,8 +613,8 @@ func parseDomainRate(s string) (string, float64, error) {
 		return "", 0, fmt.Errorf("%q: bad domain", d)
 	}
 	n = strings.TrimSpace(n)
-	rate, err := strconv.ParseFloat(n, 64)
-	if err != nil || !ascii.Decimal(n) || !rateOK(rate) {
+	rate, ok := ascii.ParseDecimal(n)
+	if !ok || !rateOK(rate) {
 		return "", 0, fmt.Errorf("%q: %q is not a rate", d, n)
 	}
 	return d, rate, nil

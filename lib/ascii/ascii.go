@@ -9,7 +9,10 @@
 // reader, and so not to mlm either.
 package ascii
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // EqualFold reports whether a and b are the same but for the case of
 // ASCII letters. An octet outside ASCII matches only itself.
@@ -119,4 +122,20 @@ func Decimal(s string) bool {
 		}
 	}
 	return i == len(s)
+}
+
+// ParseDecimal parses s, a decimal number (Decimal), and reports whether
+// it is one a float64 holds: not one too large for it, nor one too small
+// but as 0 with a digit other than 0 before its exponent ("1e-400"),
+// where 0 is another number than the one written (of a rate, no limit
+// where a limit was asked for).
+func ParseDecimal(s string) (float64, bool) {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !Decimal(s) {
+		return 0, false
+	}
+	if m, _, _ := strings.Cut(Lower(s), "e"); v == 0 && strings.ContainsAny(m, "123456789") {
+		return 0, false
+	}
+	return v, true
 }

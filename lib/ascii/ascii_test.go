@@ -113,3 +113,21 @@ func TestDecimal(t *testing.T) {
 		}
 	}
 }
+
+// TestParseDecimal: a decimal number a float64 holds; not one too large
+// for it, nor one too small but as 0 that is written with a digit other
+// than 0 (a rate of 1e-400 was no limit: a review).
+func TestParseDecimal(t *testing.T) {
+	for s, want := range map[string]float64{
+		"0": 0, "0.000": 0, "0e-400": 0, "-0": 0, "000e999": 0, "2.5": 2.5, "1e-300": 1e-300, "4e-324": 5e-324, "1E3": 1000,
+	} {
+		if got, ok := ParseDecimal(s); !ok || got != want {
+			t.Errorf("ParseDecimal(%q) = %v, %v; want %v", s, got, ok, want)
+		}
+	}
+	for _, s := range []string{"1e-400", "0.001e-400", "2e-324", "1E-999", "1e400", "-1e400", "0x10", "Inf", "NaN", "1_0", ""} {
+		if got, ok := ParseDecimal(s); ok {
+			t.Errorf("ParseDecimal(%q) = %v; want refused", s, got)
+		}
+	}
+}

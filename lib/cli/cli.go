@@ -170,8 +170,8 @@ var decimalFloat = kong.MapperFunc(func(ctx *kong.DecodeContext, target reflect.
 		return err
 	}
 	s := fmt.Sprint(t.Value)
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || !ascii.Decimal(s) {
+	v, ok := ascii.ParseDecimal(s)
+	if !ok {
 		return fmt.Errorf("expected a decimal number but got %q", s)
 	}
 	target.SetFloat(v)
