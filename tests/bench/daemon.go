@@ -72,7 +72,13 @@ func (b *bench) daemonOnce(n int, verp bool) (delivered, error) {
 	// Its first pass, on empty queues, is not the post's.
 	time.Sleep(300 * time.Millisecond)
 	syscall.Sync() // the setup's dirty pages are not the run's
+	// The wrapper and the launcher may not have started it yet, on a
+	// machine slowed by other work: looked for until they have.
 	daemon, err := commandOf(run.Process.Pid)
+	for wait := time.Now().Add(time.Minute); err != nil && time.Now().Before(wait); {
+		time.Sleep(20 * time.Millisecond)
+		daemon, err = commandOf(run.Process.Pid)
+	}
 	if err != nil {
 		return d, err
 	}
