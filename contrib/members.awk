@@ -246,6 +246,18 @@ BEGIN {
 	cf = "\302[\200-\237\255]|\330[\200-\205\234]|\333\235|\334\217|\340\242[\220\221]|\340\243\242|\341\240\216|\342\200[\213\216\217\250-\256]|\342\201[\240-\244\246-\257]|\343\200\202|\357\273\277|\357\274\216|\357\275\241|\357\277[\271-\273\275]|\360\221\202\275|\360\221\203\215|\360\223\220[\260-\277]|\360\233\262[\240-\243]|\360\235\205[\263-\272]|\363\240\200[\201\240-\277]|\363\240\201[\200-\277]"
 	harm = cf "|\302\240|\341\232\200|\342\200[\200-\212\257]|\342\201\237|\343\200\200"
 	listdom = list; sub(/^.*@/, "", listdom); listdom = dkey(listdom) # dkey needs harm
+	# The list address makes the S line: one that is no mailbox would
+	# make a line every reader refuses (65), the post in bad/, where
+	# mlm-members waits (75) for the setting to be mended.
+	if (!mailbox(list)) {
+		print "mlm-members.sh: address: " list " is not an address" > "/dev/stderr"
+		exit 75
+	}
+}
+# bad refuses the stream, as a reader must (mlm-stream(5) rule 3).
+function bad(why) {
+	print "mlm-members.sh: line " NR - fnr0 ": " why > "/dev/stderr"
+	exit 65
 }
 kind != "stream" {
 	if (FNR == 1) sub(/^\357\273\277/, "") # a byte-order mark (Notepad's), as mlm-members drops it
@@ -268,7 +280,8 @@ kind != "stream" {
 # digest, nomail or notmetoo of lines none of which is an address is
 # no file without members, whose members would all get the posts: 75
 # before the first record, or for no record at all (END).
-kind == "stream" && !checked { checked = 1; skipfiles() }
+kind == "stream" && !checked { checked = 1; fnr0 = NR - 1; skipfiles() }
+kind == "stream" && /^[SRE] / && /[\000-\037\177]/ { bad("control octet in envelope line") }
 /^MLM1 / {
 	if (index($2, ",")) {
 		print "mlm-members.sh: record " $2 ": the id of a post cannot have a \",\"" > "/dev/stderr"
@@ -278,10 +291,12 @@ kind == "stream" && !checked { checked = 1; skipfiles() }
 }
 /^S / {
 	poster = mbox($0); pk = key(poster)
+	if (substr($0, 3, 1) != "<" || length($0) < 4 + length(poster) || substr($0, 4 + length(poster), 1) != ">" || poster != "" && !mailbox(poster)) bad("bad sender line")
 	at = index(list, "@"); print "S <" substr(list, 1, at - 1) "-bounces" substr(list, at) ">"; next
 }
 /^R / { seen[key(mbox($0))] = 1; c++ }
 /^E / {
+	if ($0 !~ /^E (0|[1-9][0-9]?[0-9]?[0-9]?[0-9]?[0-9]?[0-9]?[0-9]?[0-9]?[0-9]?)$/ || substr($0, 3) + 0 != c) bad("count " substr($0, 3) ", but " c " recipient lines")
 	for (i = 1; i <= n; i++) {
 		k = mk[i] # each member's key, made once, not for each record
 		if (k in seen || (k == pk && k in notme)) continue

@@ -6,8 +6,10 @@
 # that comes back to the list is not held as a loop), gives a post
 # without a Message-ID none (receivers such as Gmail refuse it), and
 # removes neither Approved: nor the poster's own List-* fields, which
-# then reach every member. An example of a stage in awk, not for a list that takes
-# posts from outside.
+# then reach every member. Of the list's address it checks that it
+# makes a list-id, not that the command addresses made of it fit in an
+# address (mlm-hdr refuses one too long for them, 75). An example of a
+# stage in awk, not for a list that takes posts from outside.
 set -eu
 [ $# -eq 1 ] || { echo "usage: mlm-hdr.sh DIR" >&2; exit 64; }
 dir=$1
@@ -60,6 +62,11 @@ rest=$(printf '%s' "$id" | LC_ALL=C tr -d "A-Za-z0-9!#\$%&'*+/=?^_\`{|}~.\200-\3
 case $id in
 .* | *. | *..*) rest=. ;;
 esac
+# One "@" only (the domain's labels are atext too), 255 octets at most
+# (RFC 2919), and UTF-8, as mlm-hdr reads the address.
+case $addr in *@*@*) rest=. ;; esac
+[ "$(printf '%s' "$id" | LC_ALL=C wc -c)" -le 255 ] || rest=.
+printf '%s' "$addr" | iconv -f UTF-8 -t UTF-8 >/dev/null 2>&1 || rest=.
 [ -z "$rest" ] || { echo "mlm-hdr.sh: address: $addr gives no list-id (RFC 2919)" >&2; exit 75; }
 here=$(dirname "$(readlink -f "$0")")
 status=0

@@ -98,7 +98,12 @@ length($_) > 65536 and fail(65, 'attribute line of ' . length($_) . ' octets, ov
 # sender ends at the first space, but for one in a quoted local part
 # ("john smith"@, as Postfix's local(8) writes it) or in angle brackets
 # (<"a b"@x>).
-if ($fromline && substr($buf, 0, 256) =~ /\AFrom [ \t]*[^: \t]/) {
+# Its first line, in those octets, less a CR that ends it: a CR left
+# in it (a message whose lines end in CR alone) makes it no From_
+# line, nor does "From " and white space alone on it.
+(my $first = substr($buf, 0, 256)) =~ s/\n.*//s;
+$first =~ s/\r\z//;
+if ($fromline && $first !~ /\r/ && $first =~ /\AFrom [ \t]*[^: \t]/) {
 	more() while index($buf, "\n") < 0 && !$eof && length $buf < 65536;
 	my $i = index($buf, "\n");
 	($i < 0 ? length $buf : $i + 1) >= 65536 + ($i >= 0) and fail(65, 'From_ line: over 65535 octets without LF, or 65536 with it');
@@ -106,7 +111,9 @@ if ($fromline && substr($buf, 0, 256) =~ /\AFrom [ \t]*[^: \t]/) {
 	if (!defined $sender) {
 		(my $r = substr($l, 5)) =~ s/[\r\n]+\z//;
 		my ($f) = $r =~ /\A((?:<(?:[^">]|"(?:[^"\\]|\\.)*")*>|"(?:[^"\\\x00-\x1f\x7f]|\\[\x20-\x7e])*"|)[^ ]*)/s;
-		my $null = $f eq 'MAILER-DAEMON' || $f eq '<>' || $f eq '#@[]';
+		my $null = $f eq 'MAILER-DAEMON' || $f eq '<>' || $f eq '#@[]'
+			# "From  date", no sender: the null sender, as procmail -f '' writes it
+			|| $f eq '' && $r =~ /\A +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (?: [1-9]|[12][0-9]|3[01]) (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9] [0-9]{4}(?: |\z)/;
 		$f =~ s/\A<(.*)>\z/$1/s;
 		$s = $null ? '<>' : (mailbox_ok($f) ? "<$f>" : fail(65, 'bad sender in From_ line'));
 	}

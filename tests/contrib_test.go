@@ -90,6 +90,24 @@ func TestMembersStandIn(t *testing.T) {
 			t.Errorf("%s: mlm-members.sh gave %d:\n%s\nmlm-members %d:\n%s", tc.name, code, got, wantCode, want)
 		}
 	}
+	// A stream a reader refuses (mlm-stream(5) rule 3) is refused, 65,
+	// its record left without its E line, not made good: the stand-in
+	// wrote a fresh S line and E count over a lost R line, a CR, a bad
+	// count, and mlm-check took it (from a review).
+	for name, in := range map[string]string{
+		"a lost recipient line":         "MLM1 r\nS <a@b.example>\n:x\nR <c@d.example>\nE 2\n",
+		"a count of no recipient":       "MLM1 r\nS <a@b.example>\n:x\nR <c@d.example>\nE 0\n",
+		"a CR on the S line":            "MLM1 r\nS <a@b.example>\r\n:x\nE 0\n",
+		"a control octet on the S line": "MLM1 r\nS junk\x01\n:x\nE 0\n",
+		"a count 01":                    "MLM1 r\nS <a@b.example>\n:x\nR <c@d.example>\nE 01\n",
+		"a count zz":                    "MLM1 r\nS <a@b.example>\n:x\nE zz\n",
+	} {
+		_, wantCode := run([]string{goProg, dir}, in)
+		got, code := run([]string{"sh", sh, dir}, in)
+		if code != 65 || wantCode != 65 || strings.Contains(got, "E ") {
+			t.Errorf("%s: mlm-members.sh gave %d:\n%s\nmlm-members %d", name, code, got, wantCode)
+		}
+	}
 	// An address file with CRLF and spaces reads as the Go programs read
 	// it, trimmed: the sender is the bounce address, without the CR
 	// that made mlm-check refuse the stream. (From a review.)
@@ -107,6 +125,19 @@ func TestMembersStandIn(t *testing.T) {
 			t.Fatal(err)
 		}
 		same(fmt.Sprintf("address in %q", sp), post, "S <dev-bounces@lists.example.org>\n")
+	}
+	// A list address that is no mailbox waits (75), as mlm-members
+	// waits for the setting to be mended: the stand-in wrote it into an
+	// S line every reader refuses, and the post went to bad/ (from a
+	// review).
+	for _, a := range []string{"dev@lists..example.org", "a@b@c.example", "dev@-x.example", "<dev@x.example>", "dev.@x.example"} {
+		if err := os.WriteFile(filepath.Join(dir, "address"), []byte(a+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		same(fmt.Sprintf("address %q", a), post, "")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "address"), []byte("dev@lists.example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	// So are a member file's lines, read trimmed of Unicode spaces too:
 	// the stand-in wrote "m@example.org<U+00A0>", which mlm-split and
@@ -425,7 +456,9 @@ func TestHdrStandInBadAddress(t *testing.T) {
 	post := "MLM1 p1\nS <poster@example.org>\n:Subject: x\n:\n:body\nE 0\n"
 	listID := regexp.MustCompile(`(?m)^:List-Id: .*$`)
 	run := func(argv ...string) (string, int) { return filterRun(t, post, argv...) }
-	for _, a := range []string{"dev.@lists.example.org", "dev..x@lists.example.org", "dev@lists.example.org.", "dev@[192.0.2.1]", "\"dev\"@lists.example.org", "dev(c)@lists.example.org", "dev@localhost"} {
+	for _, a := range []string{"dev.@lists.example.org", "dev..x@lists.example.org", "dev@lists.example.org.", "dev@[192.0.2.1]", "\"dev\"@lists.example.org", "dev(c)@lists.example.org", "dev@localhost",
+		// and (from a review) two @, not UTF-8, a list-id over 255 octets
+		"a@b@lists.example.org", "dev@lists.ex\xffample.org", strings.Repeat("d", 64) + "@" + strings.Repeat("x", 63) + "." + strings.Repeat("y", 63) + "." + strings.Repeat("z", 63) + ".org"} {
 		if err := os.WriteFile(filepath.Join(dir, "address"), []byte(a+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
