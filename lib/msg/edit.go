@@ -244,10 +244,11 @@ func unfold(f []byte) string {
 // dev@host is not webdev@host's, the same but for case (addr.Lower's),
 // space around it, and angle brackets with a display name before them
 // or none ("Dev <dev@host>", as some programs write X-Loop), and its
-// domain's labels spelt as A-labels or U-labels (addr.DomainKey). A value
-// that names two addresses is neither's, whichever comes first.
+// domain's labels spelt as A-labels or U-labels (addr.DomainKey), and
+// comments aside ("dev@host (me)"). A value that names two addresses is
+// neither's, whichever comes first.
 func IsAddress(v, a string) bool {
-	v = strings.TrimSpace(v)
+	v = strings.TrimSpace(Uncomment(v))
 	if s, ok := strings.CutSuffix(v, ">"); ok {
 		if i := strings.LastIndexByte(s, '<'); i >= 0 {
 			if !isPhrase(s[:i]) {

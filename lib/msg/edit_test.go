@@ -161,6 +161,13 @@ func TestIsAddress(t *testing.T) {
 		"Dev <dev@lists.example.org>, Other <o@y.test>": false,
 		`"Dev, list" <dev@lists.example.org>`:           true,
 		"(Dev, list) <dev@lists.example.org>":           true,
+		// Comments aside (a review: a loop went on where one followed).
+		"dev@lists.example.org (me)":                       true,
+		"Dev <dev@lists.example.org> (x)":                  true,
+		"(a) <dev@lists.example.org> (b (nested))":         true,
+		"dev@lists.example.org (me) x@y.test":              false,
+		`"dev@lists.example.org (me)" <x@y.test>`:          false,
+		"webdev@lists.example.org (dev@lists.example.org)": false,
 	} {
 		if got := IsAddress(v, "dev@lists.example.org"); got != want {
 			t.Errorf("IsAddress(%q) = %v; want %v", v, got, want)
