@@ -42,7 +42,11 @@ func export(style string, in io.Reader, out io.Writer) error {
 		if _, err := bw.WriteString(line); err != nil {
 			return sysexit.Temp(err)
 		}
-		if _, err := q.Write(fromField(hdr.Raw)); err != nil {
+		raw := hdr.Raw
+		if herr == nil { // a header that parses: its From field, not a body line
+			raw = fromField(raw)
+		}
+		if _, err := q.Write(raw); err != nil {
 			return sysexit.Temp(err)
 		}
 		if _, err := body.WriteTo(q); err != nil {

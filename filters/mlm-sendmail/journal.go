@@ -193,7 +193,7 @@ func (j *journal) catchUp(post string) error {
 	if j.in[post] != nil { // what was read counts the open file's octets
 		j.read[post], j.in[post] = 0, nil
 	}
-	f, err := os.Open(name)
+	f, err := j.openFreeing(func() (*os.File, error) { return os.Open(name) })
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -526,15 +526,23 @@ func (j *journal) open(post string) (*os.File, error) {
 	if len(j.file) >= maxKept {
 		j.letGo()
 	}
-	if err := durable.MkdirAll(j.dir, 0o700); err != nil {
-		return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
-	}
-	f, err := os.OpenFile(filepath.Join(j.dir, post), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	// The directory made, the file opened, and the directory opened to
+	// be fsynced: each may want a descriptor.
+	f, err := j.openFreeing(func() (*os.File, error) {
+		if err := durable.MkdirAll(j.dir, 0o700); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(filepath.Join(j.dir, post), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		if err := j.syncDir(j.dir); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
+	})
 	if err != nil {
-		return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
-	}
-	if err := j.syncDir(j.dir); err != nil {
-		f.Close()
 		return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
 	j.file[post] = f
@@ -584,6 +592,19 @@ func (j *journal) letGo() {
 		}
 		j.forget(post)
 	}
+}
+
+// openFreeing opens a file with open, and if the process is out of
+// descriptors short of maxKept journals (a lower limit, or many
+// connections), lets go of what it can (letGo) and tries once more.
+// Called with mu held.
+func (j *journal) openFreeing(open func() (*os.File, error)) (*os.File, error) {
+	f, err := open()
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		j.letGo()
+		f, err = open()
+	}
+	return f, err
 }
 
 // forget closes a post's journal and forgets what it knows of it (see

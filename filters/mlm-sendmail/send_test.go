@@ -3626,3 +3626,46 @@ func TestPartedRecordLocked(t *testing.T) {
 		t.Errorf("%d delivered; want the 8 of p1 too", n)
 	}
 }
+
+// TestJournalOutOfDescriptors: a process out of descriptors short of
+// maxKept journals (a low limit, many connections) lets go of the idle
+// ones and opens the next post's journal all the same: each record of a
+// new post failed (75) from there, and each run again at the same post
+// (a review).
+func TestJournalOutOfDescriptors(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{})
+	var in strings.Builder
+	var want []string
+	for i := range 3 * maxKept {
+		r := fmt.Sprintf("r%d@example.org", i)
+		in.WriteString(record(fmt.Sprintf("p%d,1", i), r))
+		want = append(want, r)
+	}
+	sort.Strings(want)
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	// Room for a third of maxKept journals, the connection, the sink's.
+	low := lim
+	low.Cur = uint64(len(fds) + maxKept/3)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	var out, errs bytes.Buffer
+	err = run(&args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 2 * time.Second, Lifetime: time.Hour}, strings.NewReader(in.String()), &out, &errs)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil || out.Len() > 0 {
+		t.Fatalf("%d posts with room for %d journals: %v\n%.300s", 3*maxKept, maxKept/3, err, errs.String())
+	}
+	if got := delivered(srv); !slices.Equal(got, want) {
+		t.Errorf("delivered %d of %d, or some twice", len(got), len(want))
+	}
+}
