@@ -92,14 +92,14 @@ To let it through, reply to this message, or send any message to
   %s
 To refuse it, send any message to
   %s
-On the list host:
+On the list host, as %s:
   mlm-moderate %s approve %s
 
 Without an answer it is dropped after %s.
 The held message's header is attached.
 `, d.Address(), reason, notice.Clean(pathOrNull(p.h.Sender.Mailbox), 400),
 		notice.Quote(p.header().Fields.Get("From"), 200), notice.Quote(p.header().Fields.Get("Subject"), 200),
-		acceptAt, rejectAt, absPath(d.Path), cliID(p.h.ID), until.UTC().Format(time.RFC1123))
+		acceptAt, rejectAt, listdir.UserName(uint32(os.Geteuid())), absPath(d.Path), cliID(p.h.ID), until.UTC().Format(time.RFC1123))
 	return notice.Send(d, id, &notice.Message{
 		From:    d.CommandAddress("owner"),
 		To:      to,

@@ -212,14 +212,14 @@ func (d *Dir) denied(name string, err error) error {
 	err = fmt.Errorf("%s: %w", d.File(name), sysexit.Bare(err))
 	if info, serr := os.Stat(d.Path); serr == nil {
 		if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Uid != uint32(os.Geteuid()) {
-			err = fmt.Errorf("%w, running as %s; the list directory is %s's", err, userName(uint32(os.Geteuid())), userName(st.Uid))
+			err = fmt.Errorf("%w, running as %s; the list directory is %s's", err, UserName(uint32(os.Geteuid())), UserName(st.Uid))
 		}
 	}
 	return sysexit.Temp(err)
 }
 
-// userName is the name of the user uid, or "uid N".
-func userName(uid uint32) string {
+// UserName is the name of the user uid, or "uid N".
+func UserName(uid uint32) string {
 	id := strconv.FormatUint(uint64(uid), 10)
 	if u, err := user.LookupId(id); err == nil {
 		return u.Username
@@ -242,7 +242,7 @@ func otherOwner(path string) string {
 	if !ok || st.Uid == 0 {
 		return ""
 	}
-	return userName(st.Uid)
+	return UserName(st.Uid)
 }
 
 // OpenRW opens the list directory at path as Open does, for a program
