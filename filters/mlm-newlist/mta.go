@@ -27,15 +27,18 @@ type setup struct {
 // '.' as ':'), {DOMAIN}, {ADDRESS}, {USER} and {GROUP} put in. Comments
 // say where each part goes.
 var mtaLines = map[string]string{
-	"aliases": `# /etc/aliases lines for Postfix's local(8), then newaliases, with
-# {DOMAIN} in mydestination (aliases are for local domains only), and
-# recipient_delimiter = + for the +extensions (examples/postfix/aliases).
-# Not for Sendmail: it sets no RECIPIENT, and mail to every address
-# below would be taken for a post.
-# The commands run as the owner of the aliases database, or default_privs
-# for root's: that must be {USER}. No alias owner-{LOCAL} may exist, nor
-# owner- of any other name below: local(8) makes it the envelope sender
-# of all the mail to that name (owner_request_special).
+	"aliases": `# Aliases for Postfix's local(8), with {DOMAIN} in mydestination
+# (aliases are for local domains only), and recipient_delimiter = + for
+# the +extensions (examples/postfix/aliases). Not for Sendmail: it sets
+# no RECIPIENT, and mail to every address below would be taken for a post.
+# local(8) runs each command as the owner of its aliases database, and
+# those of root's /etc/aliases as default_privs (nobody), so these go in
+# a file of {USER}'s own in a directory of {USER}'s, {LISTS}/aliases say:
+# postalias it (root's postalias makes the database as the file's owner)
+# and add hash:{LISTS}/aliases to alias_maps.
+# No alias owner-{LOCAL} may exist, nor owner- of any other name below:
+# local(8) makes it the envelope sender of all the mail to that name
+# (owner_request_special).
 {ALIASES}`,
 
 	"postfix": `# Postfix, with a pipe(8) transport running mlm-accept as {USER}
