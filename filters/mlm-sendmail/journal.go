@@ -147,7 +147,7 @@ func (j *journal) load(post string) (map[[2]uint64]bool, error) {
 		return m, nil
 	}
 	if len(j.done) >= maxKept {
-		j.letGo()
+		j.letGo(post)
 	}
 	j.done[post] = map[[2]uint64]bool{}
 	return j.done[post], j.catchUp(post)
@@ -193,7 +193,7 @@ func (j *journal) catchUp(post string) error {
 	if j.in[post] != nil { // what was read counts the open file's octets
 		j.read[post], j.in[post] = 0, nil
 	}
-	f, err := j.openFreeing(func() (*os.File, error) { return os.Open(name) })
+	f, err := j.openFreeing(post, func() (*os.File, error) { return os.Open(name) })
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -524,11 +524,11 @@ func (j *journal) open(post string) (*os.File, error) {
 		return f, nil
 	}
 	if len(j.file) >= maxKept {
-		j.letGo()
+		j.letGo(post)
 	}
 	// The directory made, the file opened, and the directory opened to
 	// be fsynced: each may want a descriptor.
-	f, err := j.openFreeing(func() (*os.File, error) {
+	f, err := j.openFreeing(post, func() (*os.File, error) {
 		if err := durable.MkdirAll(j.dir, 0o700); err != nil {
 			return nil, err
 		}
@@ -564,10 +564,11 @@ const maxKept = 64
 // again, as a run after this one would. What stays: the fsynced count of
 // the file (a sync of a write an fsync already covered finds it), the
 // hashes of the batches seen (had), and, with a filter, the keys the
-// post's records have taken on for the run (claimed). Called with mu
-// held.
-func (j *journal) letGo() {
-	busy := map[string]bool{}
+// post's records have taken on for the run (claimed). The post keep,
+// whose journal is being read or opened, is kept whatever it is: what
+// is read of it goes into what is known of it. Called with mu held.
+func (j *journal) letGo(keep string) {
+	busy := map[string]bool{keep: true}
 	for key := range j.busy {
 		busy[jf.Post(key)] = true
 	}
@@ -594,14 +595,14 @@ func (j *journal) letGo() {
 	}
 }
 
-// openFreeing opens a file with open, and if the process is out of
-// descriptors short of maxKept journals (a lower limit, or many
-// connections), lets go of what it can (letGo) and tries once more.
-// Called with mu held.
-func (j *journal) openFreeing(open func() (*os.File, error)) (*os.File, error) {
+// openFreeing opens a file of post's with open, and if the process is
+// out of descriptors short of maxKept journals (a lower limit, or many
+// connections), lets go of what it can (letGo) but post, and tries once
+// more. Called with mu held.
+func (j *journal) openFreeing(post string, open func() (*os.File, error)) (*os.File, error) {
 	f, err := open()
 	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-		j.letGo()
+		j.letGo(post)
 		f, err = open()
 	}
 	return f, err

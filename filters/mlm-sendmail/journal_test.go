@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -1173,5 +1174,68 @@ func TestJournalLetGo(t *testing.T) {
 	todo, _, err := j.lookup("idle", "idle,2", append(a, stream.Path{Mailbox: "b@x.example"}), "")
 	if err != nil || len(todo) != 1 || todo[0].Mailbox != "b@x.example" {
 		t.Errorf("after the post was let go: to do %v, %v; want b@x.example alone", todo, err)
+	}
+}
+
+// TestJournalOutOfDescriptorsReading: out of descriptors as it reads a
+// post's journal by its name (a record of no recipients, whose batch is
+// not locked), the journal lets go of the idle posts but that one, whose
+// outcomes it is reading: it forgot it too, and the read went into a set
+// no longer there (a panic).
+func TestJournalOutOfDescriptorsReading(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "p"), []byte("D a@x.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j := newJournal(dir)
+	defer j.close()
+	a := []stream.Path{{Mailbox: "a@x.example"}}
+	n, err := j.reserve("q", a) // post q's journal open, and idle
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.release("q", n)
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	fds, err := d.ReadDir(-1)
+	own := strconv.Itoa(int(d.Fd()))
+	d.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	// The limit is on the number a new descriptor gets, the lowest free:
+	// one at it fails.
+	used := map[string]bool{}
+	for _, e := range fds {
+		used[e.Name()] = e.Name() != own
+	}
+	free := 0
+	for used[strconv.Itoa(free)] {
+		free++
+	}
+	full := lim
+	full.Cur = uint64(free)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &full); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = j.lookup("p", "p,1", nil, "")
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatalf("lookup out of descriptors: %v", err)
+	}
+	if j.file["q"] != nil {
+		t.Fatal("post q was not let go: the test tests nothing")
+	}
+	todo, _, err := j.lookup("p", "p,1", a, "")
+	if err != nil || len(todo) != 0 {
+		t.Errorf("a@x.example, done in p's journal: to do %v, %v", todo, err)
 	}
 }
