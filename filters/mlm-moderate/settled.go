@@ -129,8 +129,9 @@ func settledIDs(d *listdir.Dir) ([]string, error) {
 // cookie expired two days ago or more (the until line; for a record
 // without one, modexpire after it was written): by then no cookie of
 // the post is good, and an answer that came in time and had to wait
-// (75) has long been tried again. The day of the last sweep is in state/moderated.swept. A sweep
-// that fails, or two at once, do no harm.
+// (75) has long been tried again. The day of the last sweep is in
+// state/moderated.swept. A sweep that fails, or two at once, do no
+// harm.
 func sweepSettled(d *listdir.Dir, now time.Time) {
 	holdFor, err := d.HoldFor()
 	if err != nil || !listdir.OnceADay(d.File(settledDir+".swept"), now) {
