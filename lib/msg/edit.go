@@ -245,10 +245,16 @@ func unfold(f []byte) string {
 // space around it, and angle brackets with a display name before them
 // or none ("Dev <dev@host>", as some programs write X-Loop), and its
 // domain's labels spelt as A-labels or U-labels (addr.DomainKey), and
-// comments aside ("dev@host (me)"). A value that names two addresses is
-// neither's, whichever comes first.
+// comments aside, wherever they are ("dev@host (me)", "<dev (x) @host>"),
+// with the white space around them. A value that names two addresses is
+// neither's, whichever comes first, and so is one with a comment or a
+// quoted string that does not end.
 func IsAddress(v, a string) bool {
-	v = strings.TrimSpace(Uncomment(v))
+	v, ok := uncomment(v)
+	if !ok {
+		return false
+	}
+	v = strings.TrimSpace(v)
 	if s, ok := strings.CutSuffix(v, ">"); ok {
 		if i := strings.LastIndexByte(s, '<'); i >= 0 {
 			if !isPhrase(s[:i]) {
@@ -259,12 +265,39 @@ func IsAddress(v, a string) bool {
 	} else {
 		v = strings.TrimPrefix(v, "<")
 	}
+	v = unquotedSpaceless(v)
 	if v == a || addr.Lower(v) == addr.Lower(a) {
 		return true
 	}
 	vi, ai := strings.LastIndexByte(v, '@'), strings.LastIndexByte(a, '@')
 	return vi >= 0 && ai >= 0 && addr.Lower(v[:vi]) == addr.Lower(a[:ai]) &&
 		addr.DomainKey(v[vi+1:]) == addr.DomainKey(a[ai+1:])
+}
+
+// unquotedSpaceless is s without the spaces and tabs outside its quoted
+// strings: those a comment left, or folding, between an address's
+// tokens ("dev @ host"), where a quoted local part keeps its own ("a b").
+func unquotedSpaceless(s string) string {
+	if !strings.ContainsAny(s, " \t") {
+		return s
+	}
+	var b strings.Builder
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && quoted && i+1 < len(s):
+			b.WriteByte(c)
+			i++
+			b.WriteByte(s[i])
+		case c == '"':
+			quoted = !quoted
+			b.WriteByte(c)
+		case !quoted && (c == ' ' || c == '\t'):
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // isPhrase reports whether s, what comes before an angle-addr, can be
@@ -295,6 +328,13 @@ func IndexUnquoted(s, chars string) int {
 // 5322 §3.2.2: parentheses, nested, with quoted-pairs, outside quoted
 // strings) with a space each.
 func Uncomment(v string) string {
+	u, _ := uncomment(v)
+	return u
+}
+
+// uncomment is Uncomment, and reports whether every comment of v ends
+// (and every quoted string).
+func uncomment(v string) (string, bool) {
 	var b strings.Builder
 	depth, quoted := 0, false
 	for i := 0; i < len(v); i++ {
@@ -326,7 +366,7 @@ func Uncomment(v string) string {
 			b.WriteByte(c)
 		}
 	}
-	return b.String()
+	return b.String(), depth == 0 && !quoted
 }
 
 // ListIDOf returns the list-id of a List-Id field's value (RFC 2919:

@@ -168,6 +168,16 @@ func TestIsAddress(t *testing.T) {
 		"dev@lists.example.org (me) x@y.test":              false,
 		`"dev@lists.example.org (me)" <x@y.test>`:          false,
 		"webdev@lists.example.org (dev@lists.example.org)": false,
+		// wherever they are, and the spaces they leave (a review)
+		"<dev@lists.example.org (x)>":  true,
+		"<dev(x)@lists.example.org>":   true,
+		"dev (me) @ lists.example.org": true,
+		"\"d ev\"@lists.example.org":   false,
+		// a comment or quoted string that does not end is no match
+		"dev@lists.example.org (":                 false,
+		"dev@lists.example.org (\\) other@y.test": false,
+		"Dev (x <dev@lists.example.org>":          false,
+		"\"dev@lists.example.org":                 false,
 	} {
 		if got := IsAddress(v, "dev@lists.example.org"); got != want {
 			t.Errorf("IsAddress(%q) = %v; want %v", v, got, want)
@@ -764,4 +774,18 @@ func TestHasValue(t *testing.T) {
 			t.Errorf("HasValue of %q = %v; want %v", c.block, got, c.want)
 		}
 	}
+}
+
+// FuzzIsAddress: whatever the value, IsAddress answers without a panic,
+// and a comment before it, or white space around it, changes nothing.
+func FuzzIsAddress(f *testing.F) {
+	for _, v := range []string{"dev@lists.example.org", "Dev <dev@lists.example.org> (x)", "<dev(x)@lists.example.org>", "\"a b\"@x", "dev@lists.example.org (", "(", "\"", "<>", "a <b> <c>"} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		got := IsAddress(v, "dev@lists.example.org")
+		if again := IsAddress(" (c) "+v+" \t", "dev@lists.example.org"); again != got {
+			t.Errorf("IsAddress(%q) = %v, but %v after a comment and spaces", v, got, again)
+		}
+	})
 }
