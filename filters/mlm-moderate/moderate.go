@@ -59,7 +59,7 @@ func settle(d *listdir.Dir, hold *queue.Queue, action, id string, now time.Time)
 	if err != nil {
 		// A FIFO or a symbolic link is no held post, and waiting will
 		// not make it one: 65, as list and expire say, not 75.
-		if info, lerr := os.Lstat(filepath.Join(hold.Path, "new", id)); lerr == nil && !info.Mode().IsRegular() {
+		if errors.Is(err, queue.ErrNotRecord) {
 			return strayErr(id)
 		}
 		return err

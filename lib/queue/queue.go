@@ -400,6 +400,10 @@ func (q *Queue) Claim(id string, now time.Time, flush bool) (*Item, error) {
 // before it takes the lock: a test's other claimer settles it first.
 var testHookOpened = func(string) {}
 
+// ErrNotRecord is in the error of a file of a queue that is no regular
+// file, so no record (see openRecord): waiting will not make it one.
+var ErrNotRecord = errors.New("not a record")
+
 // openRecord opens a queue's file for reading, which must be a regular
 // file: a FIFO another writer put there would block the open until
 // someone wrote to it, and the runner with it; a symbolic link, whose
@@ -416,13 +420,13 @@ func openRecord(path string) (*os.File, error) {
 	if info, err := os.Lstat(path); err != nil {
 		return nil, err
 	} else if info.Mode()&fs.ModeSymlink != 0 {
-		return nil, fmt.Errorf("%s: a symbolic link, not a record", path)
+		return nil, fmt.Errorf("%s: a symbolic link, %w", path, ErrNotRecord)
 	} else if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file, not a record", path)
+		return nil, fmt.Errorf("%s: not a regular file, %w", path, ErrNotRecord)
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%s: a symbolic link, not a record", path)
+		return nil, fmt.Errorf("%s: a symbolic link, %w", path, ErrNotRecord)
 	}
 	if err != nil {
 		return nil, err
@@ -430,7 +434,7 @@ func openRecord(path string) (*os.File, error) {
 	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
 		f.Close()
 		if err == nil {
-			err = fmt.Errorf("%s: not a regular file, not a record", path)
+			err = fmt.Errorf("%s: not a regular file, %w", path, ErrNotRecord)
 		}
 		return nil, err
 	}
