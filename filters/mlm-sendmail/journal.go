@@ -581,17 +581,20 @@ func (j *journal) letGo(keep string) {
 			unsynced[u.file] = true
 		}
 	}
-	for post := range j.done {
-		if f := j.file[post]; busy[post] || j.inflight[post] != 0 || (f != nil && unsynced[f]) {
-			continue
-		}
-		j.forget(post)
+	idle := func(post string) bool {
+		f := j.file[post]
+		return !busy[post] && j.inflight[post] == 0 && (f == nil || !unsynced[f])
 	}
-	for post, f := range j.file {
-		if busy[post] || j.inflight[post] != 0 || unsynced[f] {
-			continue
+	// A post has what is known of it, its file open, or both.
+	for post := range j.done {
+		if idle(post) {
+			j.forget(post)
 		}
-		j.forget(post)
+	}
+	for post := range j.file {
+		if idle(post) {
+			j.forget(post)
+		}
 	}
 }
 
