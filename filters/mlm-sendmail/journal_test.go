@@ -1195,6 +1195,27 @@ func TestJournalOutOfDescriptorsReading(t *testing.T) {
 		t.Fatal(err)
 	}
 	j.release("q", n)
+	restore := fewDescriptors(t, 0)
+	_, _, err = j.lookup("p", "p,1", nil, "")
+	restore()
+	if err != nil {
+		t.Fatalf("lookup out of descriptors: %v", err)
+	}
+	if j.file["q"] != nil {
+		t.Fatal("post q was not let go: the test tests nothing")
+	}
+	todo, _, err := j.lookup("p", "p,1", a, "")
+	if err != nil || len(todo) != 0 {
+		t.Errorf("a@x.example, done in p's journal: to do %v, %v", todo, err)
+	}
+}
+
+// fewDescriptors lowers the process's limit of open files so that room
+// more descriptors can be had, and returns what puts it back. The limit
+// is on the number a new descriptor gets, the lowest free: the lowest
+// free but the listing's own, plus room.
+func fewDescriptors(t *testing.T, room int) (restore func()) {
+	t.Helper()
 	d, err := os.Open("/proc/self/fd")
 	if err != nil {
 		t.Skip("no /proc/self/fd")
@@ -1205,12 +1226,6 @@ func TestJournalOutOfDescriptorsReading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	// The limit is on the number a new descriptor gets, the lowest free:
-	// one at it fails.
 	used := map[string]bool{}
 	for _, e := range fds {
 		used[e.Name()] = e.Name() != own
@@ -1219,23 +1234,18 @@ func TestJournalOutOfDescriptorsReading(t *testing.T) {
 	for used[strconv.Itoa(free)] {
 		free++
 	}
-	full := lim
-	full.Cur = uint64(free)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &full); err != nil {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = j.lookup("p", "p,1", nil, "")
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+	low := lim
+	low.Cur = uint64(free + room)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
 		t.Fatal(err)
 	}
-	if err != nil {
-		t.Fatalf("lookup out of descriptors: %v", err)
-	}
-	if j.file["q"] != nil {
-		t.Fatal("post q was not let go: the test tests nothing")
-	}
-	todo, _, err := j.lookup("p", "p,1", a, "")
-	if err != nil || len(todo) != 0 {
-		t.Errorf("a@x.example, done in p's journal: to do %v, %v", todo, err)
+	return func() {
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

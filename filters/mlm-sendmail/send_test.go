@@ -3643,25 +3643,11 @@ func TestJournalOutOfDescriptors(t *testing.T) {
 		want = append(want, r)
 	}
 	sort.Strings(want)
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skip("no /proc/self/fd")
-	}
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
 	// Room for a third of maxKept journals, the connection, the sink's.
-	low := lim
-	low.Cur = uint64(len(fds) + maxKept/3)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-		t.Fatal(err)
-	}
+	restore := fewDescriptors(t, maxKept/3)
 	var out, errs bytes.Buffer
-	err = run(&args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 2 * time.Second, Lifetime: time.Hour}, strings.NewReader(in.String()), &out, &errs)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
+	err := run(&args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 2 * time.Second, Lifetime: time.Hour}, strings.NewReader(in.String()), &out, &errs)
+	restore()
 	if err != nil || out.Len() > 0 {
 		t.Fatalf("%d posts with room for %d journals: %v\n%.300s", 3*maxKept, maxKept/3, err, errs.String())
 	}
