@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -26,8 +27,59 @@ type args struct {
 func main() {
 	var a args
 	cli.Main(prog, "Set a list's password from the first line of standard input.", &a, func() error {
-		return run(&a, os.Stdin)
+		in := io.Reader(os.Stdin)
+		if !a.Delete {
+			typed, ok, err := ask(os.Stdin, os.Stderr)
+			if err != nil {
+				return err
+			}
+			if ok {
+				in = strings.NewReader(typed)
+			}
+		}
+		return run(&a, in)
 	})
+}
+
+// ask reads the password from the terminal f, if f is one, as passwd(1)
+// does: it prompts on w, reads with the echo off, and asks again to be
+// sure of what was typed. ok is false if f is no terminal, and then
+// nothing is read.
+func ask(f *os.File, w io.Writer) (typed string, ok bool, err error) {
+	restore, ok := noEcho(f)
+	if !ok {
+		return "", false, nil
+	}
+	defer restore()
+	// A terminal gives a line a read (at most 4,095 octets on Linux):
+	// the reader holds no more than that.
+	br := bufio.NewReader(f)
+	line := func(prompt string) (string, error) {
+		fmt.Fprint(w, prompt)
+		s, err := br.ReadString('\n')
+		if err != nil && err != io.EOF {
+			return "", sysexit.Temp(err)
+		}
+		if !strings.HasSuffix(s, "\n") {
+			// An end of file typed (^D): the terminal echoed no
+			// newline.
+			fmt.Fprintln(w)
+		}
+		return s, nil
+	}
+	first, err := line("New password: ")
+	if err != nil || strings.TrimSpace(first) == "" {
+		// None typed: run says so.
+		return first, true, err
+	}
+	again, err := line("Retype new password: ")
+	if err != nil {
+		return "", true, err
+	}
+	if strings.TrimSpace(again) != strings.TrimSpace(first) {
+		return "", true, sysexit.Errorf(sysexit.DataErr, "the two passwords typed differ; nothing is changed")
+	}
+	return first, true, nil
 }
 
 // maxLine is the longest first line taken: a header line's limit.
