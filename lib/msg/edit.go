@@ -246,7 +246,8 @@ func unfold(f []byte) string {
 // or none ("Dev <dev@host>", as some programs write X-Loop), and its
 // domain's labels spelt as A-labels or U-labels (addr.DomainKey), and
 // comments aside, wherever they are ("dev@host (me)", "<dev (x) @host>"),
-// with the white space around them. A value that names two addresses is
+// with the white space around them, and quotes that add nothing to the
+// local part ("\"dev\"@host", RFC 5321 section 4.1.2). A value that names two addresses is
 // neither's, whichever comes first, and so is one with a comment or a
 // quoted string that does not end.
 func IsAddress(v, a string) bool {
@@ -269,9 +270,10 @@ func IsAddress(v, a string) bool {
 	if v == a || addr.Lower(v) == addr.Lower(a) {
 		return true
 	}
-	vi, ai := strings.LastIndexByte(v, '@'), strings.LastIndexByte(a, '@')
-	return vi >= 0 && ai >= 0 && addr.Lower(v[:vi]) == addr.Lower(a[:ai]) &&
-		addr.DomainKey(v[vi+1:]) == addr.DomainKey(a[ai+1:])
+	// addr.Key undoes quotes that add nothing and gives the domain's
+	// key: what is left to compare is the local part's case.
+	kv, ka := addr.Key(v), addr.Key(a)
+	return strings.Contains(kv, "@") && addr.Lower(kv) == addr.Lower(ka)
 }
 
 // unquotedSpaceless is s without the spaces and tabs outside its quoted

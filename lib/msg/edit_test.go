@@ -178,6 +178,13 @@ func TestIsAddress(t *testing.T) {
 		"dev@lists.example.org (\\) other@y.test": false,
 		"Dev (x <dev@lists.example.org>":          false,
 		"\"dev@lists.example.org":                 false,
+		// quotes that add nothing are no other address (RFC 5321
+		// section 4.1.2), and those that do are
+		`"dev"@lists.example.org`:        true,
+		`Dev <"d\ev"@Lists.example.org>`: true,
+		`"dev."@lists.example.org`:       false,
+		`"dev"x@lists.example.org`:       false,
+		`"dev"`:                          false,
 	} {
 		if got := IsAddress(v, "dev@lists.example.org"); got != want {
 			t.Errorf("IsAddress(%q) = %v; want %v", v, got, want)
