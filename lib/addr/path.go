@@ -335,6 +335,10 @@ func CheckParam(p string) error {
 		}
 	}
 	if !hasVal {
+		if ascii.EqualFold(kw, "RET") || ascii.EqualFold(kw, "NOTIFY") || ascii.EqualFold(kw, "ENVID") || ascii.EqualFold(kw, "ORCPT") {
+			// RFC 3461's parameters all have values.
+			return fmt.Errorf("bad ESMTP parameter %q", p)
+		}
 		return nil
 	}
 	if val == "" || !utf8.ValidString(val) {
@@ -345,7 +349,84 @@ func CheckParam(p string) error {
 			return fmt.Errorf("bad ESMTP parameter %q", p)
 		}
 	}
+	// RFC 3461's limits: ENVID 100 characters (section 4.4), ORCPT 500
+	// (section 4.2), and ORCPT's for any other value, so that no
+	// parameter makes a MAIL or RCPT line longer than servers read
+	// (RFC 5321 section 4.5.3.1.4; Postfix's 2,048 octets), which would
+	// drop the connection with every recipient of the transaction.
+	if n := maxParamValue(kw); len(val) > n {
+		return fmt.Errorf("ESMTP parameter %s: value longer than %d octets", kw, n)
+	}
+	// And the two values RFC 3461 spells out whole (sections 4.1 and
+	// 4.3), which a server would otherwise refuse, the recipient's or
+	// the sender's and every recipient's for good.
+	switch {
+	case ascii.EqualFold(kw, "RET") && !ascii.EqualFold(val, "FULL") && !ascii.EqualFold(val, "HDRS"),
+		ascii.EqualFold(kw, "NOTIFY") && !isNotify(val):
+		return fmt.Errorf("bad ESMTP parameter %q", p)
+	}
 	return nil
+}
+
+// maxParamValue is the longest value CheckParam takes for keyword kw.
+func maxParamValue(kw string) int {
+	if ascii.EqualFold(kw, "ENVID") {
+		return 100
+	}
+	return 500
+}
+
+// isNotify reports whether v is a value of NOTIFY: NEVER, or SUCCESS,
+// FAILURE and DELAY, each at most once, joined by commas (RFC 3461
+// section 4.1), in any case.
+func isNotify(v string) bool {
+	if ascii.EqualFold(v, "NEVER") {
+		return true
+	}
+	var seen [3]bool
+	for w := range strings.SplitSeq(v, ",") {
+		i := -1
+		for j, n := range [...]string{"SUCCESS", "FAILURE", "DELAY"} {
+			if ascii.EqualFold(w, n) {
+				i = j
+			}
+		}
+		if i < 0 || seen[i] {
+			return false
+		}
+		seen[i] = true
+	}
+	return true
+}
+
+// RepeatedParam returns the keyword of params, esmtp-params of one
+// path, that comes more than once, in any case, or "": an extension
+// defines each of its parameters once on a command (RFC 3461 section
+// 4), and a server refuses a command that repeats one.
+func RepeatedParam(params []string) string {
+	if len(params) > 8 {
+		// More than a path has (RFC 3461's four, BODY, SMTPUTF8,
+		// SIZE and a few): no search of all the others for each.
+		seen := make(map[string]bool, len(params))
+		for _, p := range params {
+			kw, _, _ := strings.Cut(p, "=")
+			if k := strings.ToUpper(kw); seen[k] {
+				return kw
+			} else {
+				seen[k] = true
+			}
+		}
+		return ""
+	}
+	for i, p := range params {
+		kw, _, _ := strings.Cut(p, "=")
+		for _, q := range params[:i] {
+			if k, _, _ := strings.Cut(q, "="); ascii.EqualFold(k, kw) {
+				return kw
+			}
+		}
+	}
+	return ""
 }
 
 // SplitPath splits s, which starts with an RFC 5321 path in angle brackets,

@@ -88,14 +88,27 @@ func TestCheckMember(t *testing.T) {
 }
 
 func TestCheckParam(t *testing.T) {
-	for _, p := range []string{"BODY=8BITMIME", "SMTPUTF8", "NOTIFY=FAILURE,DELAY", "ORCPT=rfc822;a+40b@c", "ENVID=ü"} {
+	for _, p := range []string{"BODY=8BITMIME", "SMTPUTF8", "NOTIFY=FAILURE,DELAY", "ORCPT=rfc822;a+40b@c", "ENVID=ü",
+		// RFC 3461's longest values, and its NOTIFY and RET in any case
+		"ENVID=" + strings.Repeat("e", 100), "ORCPT=rfc822;" + strings.Repeat("x", 493), "X=" + strings.Repeat("x", 500),
+		"NOTIFY=never", "NOTIFY=delay,Success,FAILURE", "RET=hdrs", "RET=FULL"} {
 		if err := CheckParam(p); err != nil {
 			t.Errorf("CheckParam(%q) = %v; want nil", p, err)
 		}
 	}
-	for _, p := range []string{"", "=x", "-A", "A=", "A=b c", "A=b=c", "A\r", "A=\x7f", "Ä=1"} {
+	for _, p := range []string{"", "=x", "-A", "A=", "A=b c", "A=b=c", "A\r", "A=\x7f", "Ä=1",
+		"ENVID=" + strings.Repeat("e", 101), "envid=" + strings.Repeat("e", 101), "ORCPT=rfc822;" + strings.Repeat("x", 494),
+		"X=" + strings.Repeat("x", 501), "NOTIFY=" + strings.Repeat("FAILURE,", 63) + "DELAY", "NOTIFY=FAILURE,FAILURE",
+		"NOTIFY=NEVER,DELAY", "NOTIFY=", "NOTIFY", "NOTIFY=SUCCESS,", "RET=ALL", "RET"} {
 		if err := CheckParam(p); err == nil {
 			t.Errorf("CheckParam(%q) = nil; want error", p)
+		}
+	}
+	for params, want := range map[string]string{"": "", "NOTIFY=NEVER ORCPT=rfc822;a@b": "", "SMTPUTF8 BODY=8BITMIME smtputf8": "smtputf8",
+		"ORCPT=rfc822;a@b NOTIFY=NEVER ORCPT=rfc822;c@d": "ORCPT",
+		"A B C D E F G H I J K L M N O P Q R S T U V v":  "v", "A B C D E F G H I J K L M N O P Q R S T U V=1": ""} {
+		if got := RepeatedParam(strings.Fields(params)); got != want {
+			t.Errorf("RepeatedParam(%q) = %q; want %q", params, got, want)
 		}
 	}
 }

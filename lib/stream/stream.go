@@ -252,6 +252,9 @@ func CheckPath(p Path, sender bool) error {
 			return err
 		}
 	}
+	if kw := addr.RepeatedParam(p.Params); kw != "" {
+		return fmt.Errorf("ESMTP parameter %s given twice", kw)
+	}
 	return nil
 }
 

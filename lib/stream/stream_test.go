@@ -334,6 +334,13 @@ func TestReaderRejects(t *testing.T) {
 		{"two spaces", "MLM1 x\nS <a@b>  X\nE 0\n", 2},
 		{"no space before param", "MLM1 x\nS <a@b>XSMTPUTF8\nE 0\n", 2},
 		{"rcpt no space before param", "MLM1 x\nS <>\nR <a@b.c>-NOTIFY=NEVER\nE 1\n", 3},
+		// (a review: such a line made an RCPT too long for servers,
+		// which dropped the connection, every recipient on it deferred)
+		{"orcpt over 500", "MLM1 x\nS <>\nR <a@b.c> ORCPT=rfc822;" + strings.Repeat("o", 494) + "\nE 1\n", 3},
+		{"envid over 100", "MLM1 x\nS <> ENVID=" + strings.Repeat("e", 101) + "\nE 0\n", 2},
+		{"param twice", "MLM1 x\nS <>\nR <a@b.c> NOTIFY=NEVER notify=NEVER\nE 1\n", 3},
+		{"bad notify", "MLM1 x\nS <>\nR <a@b.c> NOTIFY=FAILURE,FAILURE\nE 1\n", 3},
+		{"bad ret", "MLM1 x\nS <> RET=ALL\nE 0\n", 2},
 		{"bad id", "MLM1 a/b\nS <>\nE 0\n", 1},
 		{"bad attr name", "MLM1 x\nA Name=v\nS <>\nE 0\n", 2},
 		{"upper case inside attr name", "MLM1 x\nA list-Id=v\nS <>\nE 0\n", 2},
@@ -1148,7 +1155,11 @@ func TestWriterLineLimit(t *testing.T) {
 	if err := w.Attr("note", strings.Repeat("x", MaxLine-len("A note=\n"))); err != nil {
 		t.Errorf("an attribute of MaxLine octets: %v", err)
 	}
-	params := slices.Repeat([]string{"NOTIFY=NEVER"}, 6000)
+	// Parameters of 12 octets, each its own keyword.
+	params := make([]string, 6000)
+	for i := range params {
+		params[i] = fmt.Sprintf("P%04d=NEVERX", i)
+	}
 	if err := w.Sender(Path{Mailbox: "a@b.example", Params: params}); sysexit.Code(err) != sysexit.DataErr {
 		t.Errorf("a sender line of 78,000 octets: %v", err)
 	}
@@ -1162,7 +1173,7 @@ func TestWriterLineLimit(t *testing.T) {
 		t.Errorf("a recipient line of 78,000 octets: %v", err)
 	}
 	// A line of MaxLine octets exactly, LF included, is a line:
-	// "R <c@d.example>", 5,040 times " NOTIFY=NEVER", LF.
+	// "R <c@d.example>", 5,040 parameters of 12 octets after a space, LF.
 	if err := w.Recipient(Path{Mailbox: "cc@d.example", Params: params[:5040]}); sysexit.Code(err) != sysexit.DataErr {
 		t.Errorf("a recipient line of MaxLine+1 octets: %v", err)
 	}
