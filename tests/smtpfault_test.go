@@ -367,6 +367,47 @@ func TestSMTPFaultOutOfStep(t *testing.T) {
 	}
 }
 
+// TestSMTPFaultShiftedThen421: a relay sends one reply nobody asked for
+// (a second with MAIL's), takes a and b, refuses c, and answers DATA 421
+// and closes. Each reply after the surplus is a command late: DATA reads
+// c's 550 and RSET DATA's 421, which RSET may be given, so nothing looks
+// out of step. The DATA refusal may not be DATA's: every recipient is
+// tried again, none failed. Before, all three failed for good, with
+// bounce records, though the relay had taken a and b.
+func TestSMTPFaultShiftedThen421(t *testing.T) {
+	for name, ehlo := range map[string]string{"without PIPELINING": "250 fake", "with PIPELINING": "250-fake\r\n250 PIPELINING"} {
+		t.Run(name, func(t *testing.T) {
+			mlmtest.Fault(t, "smtp", "mlm-sendmail: a surplus reply, then DATA refused and 421 to RSET, "+name, "all deferred to a retry record, exit 0; no recipient delivered or failed")
+			addr := sfServe(t, func(c net.Conn, br *bufio.Reader) {
+				sfSay(c, "220 fake ESMTP")
+				for {
+					l, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
+					case strings.HasPrefix(cmd, "EHLO"):
+						sfSay(c, ehlo)
+					case strings.HasPrefix(cmd, "MAIL"):
+						sfSay(c, "250 2.1.0 ok", "250 2.0.0 unasked")
+					case strings.HasPrefix(cmd, "RCPT") && strings.Contains(cmd, "<C@"):
+						sfSay(c, "550 5.1.1 no such user")
+					case strings.HasPrefix(cmd, "RCPT"):
+						sfSay(c, "250 2.1.5 ok")
+					case cmd == "DATA":
+						sfSay(c, "421 4.3.2 shutting down")
+						return
+					default:
+						sfSay(c, "250 ok")
+					}
+				}
+			})
+			o := sfSend(t, sfList(t, addr), sfRecord(sfThree...), sfQuick...)
+			o.check(t, 0, strings.Join(sfThree, " "), "", "")
+		})
+	}
+}
+
 // TestSMTPFaultPipelining: a relay that offers PIPELINING and swallows
 // the commands after the first one a read brings, or answers them last
 // first (row M10): the first transaction fails before its data, the
