@@ -286,6 +286,28 @@ func Reason(err error) string {
 }
 
 // checkLiteral checks an RFC 5321 §4.1.3 address-literal.
+// compGroups is the number of 16-bit groups an IPv6 address that
+// netip parses gives beside its "::", an IPv4 address at its end counting
+// two, or 0 if it has none: RFC 5321 section 4.1.3 allows at most 6
+// (IPv6-comp, IPv6v4-comp), where RFC 4291, and netip, let "::" stand for
+// one group ("1:2:3:4:5:6:7::").
+func compGroups(a string) int {
+	l, r, ok := strings.Cut(a, "::")
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, f := range strings.Split(l+":"+r, ":") {
+		switch {
+		case strings.Contains(f, "."):
+			n += 2
+		case f != "":
+			n++
+		}
+	}
+	return n
+}
+
 func checkLiteral(d string) error {
 	bad := &PieceError{"bad address literal", d}
 	if len(d) < 3 || d[len(d)-1] != ']' {
@@ -301,7 +323,7 @@ func checkLiteral(d string) error {
 		}
 	case ascii.EqualFold(tag, "IPv6"):
 		a, err := netip.ParseAddr(rest)
-		if err != nil || !a.Is6() || a.Zone() != "" {
+		if err != nil || !a.Is6() || a.Zone() != "" || compGroups(rest) > 6 {
 			return bad
 		}
 	default:

@@ -17,6 +17,10 @@ func TestCheckMailbox(t *testing.T) {
 	good := []string{
 		"bob@example.net", "a.b-c+d@x.y", `"dave smith"@example.org`, `"a\"b"@x`,
 		"user@[192.0.2.1]", "user@[IPv6:2001:db8::1]", "user@[x-tag:abc]",
+		// At most 6 groups beside "::", an IPv4 address two (RFC 5321
+		// section 4.1.3), and 8 without it.
+		"a@[IPv6:1:2:3:4:5:6::]", "a@[IPv6:::1:2:3:4:5:6]", "a@[IPv6:1:2:3::4:5:6]", "a@[IPv6:1:2:3:4::192.0.2.1]",
+		"a@[IPv6:::ffff:192.0.2.1]", "a@[IPv6:1:2:3:4:5:6:7:8]", "a@[IPv6:::]",
 		"δοκιμή@παράδειγμα.δοκιμή", "a@b", "!#$%&'*+-/=?^_`{|}~@x.org",
 		"a@bücher.example", "a@例え.テスト", "a@नमस्ते.भारत", "a@١٢٣.مثال", "a@ñ-1.es",
 		// IDNA2008 allows these in context (RFC 5892 appendix A)
@@ -53,6 +57,9 @@ func TestCheckMailbox(t *testing.T) {
 		// A zone is no part of an IPv6 address literal (RFC 5321
 		// §4.1.3): it names an interface of the host that reads it.
 		"a@[IPv6:fe80::1%eth0]",
+		// "::" for one group, which RFC 4291 allows and RFC 5321 does
+		// not (a review)
+		"a@[IPv6:1:2:3:4:5:6:7::]", "a@[IPv6:1::3:4:5:6:7:8]", "a@[IPv6:::2:3:4:5:6:7:8]", "a@[IPv6:1:2:3:4:5::192.0.2.1]",
 		// DEL in quotes: no qtextSMTP (RFC 5321 §4.1.2), and a
 		// control octet the next Reader refuses on an envelope line.
 		"\"a\x7fb\"@x",
