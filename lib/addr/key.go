@@ -132,8 +132,10 @@ func uLabels(l string) string {
 // (RFC 5891, IDNA's lookup mapping: "bob@bücher.example" is
 // "bob@xn--bcher-kva.example"), the same mailbox, and true, if that
 // makes it ASCII: for a server without SMTPUTF8, which takes only ASCII
-// addresses (RFC 6531 section 3.2). A local part that is not ASCII, or a
-// domain IDNA cannot convert, gives false.
+// addresses (RFC 6531 section 3.2). A local part that is not ASCII, a
+// domain IDNA cannot convert, or one whose A-labels make a mailbox that
+// is none (over 254 octets, or a label over 63: each U-label of one
+// octet is 8 as an A-label), gives false.
 func ASCIIDomain(mailbox string) (string, bool) {
 	at := strings.LastIndexByte(mailbox, '@')
 	if at < 0 || !ascii.Is(mailbox[:at]) {
@@ -143,7 +145,11 @@ func ASCIIDomain(mailbox string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return mailbox[:at+1] + d, true
+	m := mailbox[:at+1] + d
+	if CheckMailbox(m) != nil {
+		return "", false
+	}
+	return m, true
 }
 
 // ALabels returns the domain d with its U-labels as A-labels, by IDNA's
