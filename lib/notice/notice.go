@@ -101,7 +101,9 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	b.WriteString(text + "\n--" + boundary + "\n")
 	// The header as it came, but for a line over the 998 octets a line
 	// of a message may have (RFC 5322 section 2.1.1), which a poster's
-	// header may hold: then quoted-printable, whose lines are short.
+	// header may hold, or a NUL or a CR of its own, which 8bit may not
+	// carry (RFC 2045 section 2.8): then quoted-printable, whose lines
+	// are short and which writes those octets as =00 and =0D.
 	hdr, cte := strings.ReplaceAll(string(m.Headers), "\r\n", "\n"), "8bit"
 	ct := "text/rfc822-headers"
 	if utf8.ValidString(hdr) && strings.IndexFunc(hdr, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0 {
@@ -109,7 +111,7 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 		// US-ASCII (RFC 2046 section 4.1.2), and read so.
 		ct += "; charset=utf-8"
 	}
-	if longLine(hdr) {
+	if longLine(hdr) || strings.ContainsAny(hdr, "\x00\r") {
 		hdr, cte = msg.QPEncode(hdr), "quoted-printable"
 	}
 	b.WriteString("Content-Type: " + ct + "\nContent-Transfer-Encoding: " + cte + "\n\n")

@@ -386,6 +386,27 @@ func TestLongHeaderLine(t *testing.T) {
 	}
 }
 
+// TestHeaderControls: a post's header with a NUL or a CR of its own,
+// which 8bit may not carry (RFC 2045 section 2.8), goes into the notice
+// quoted-printable, and decodes to the header as it was (a review).
+func TestHeaderControls(t *testing.T) {
+	for _, hdr := range []string{"Subject: a\x00b\r\n\r\n", "Subject: a\rb\r\n\r\n", "Subject: a\rb\n\n"} {
+		m := &Message{From: "dev-owner@x.org", To: []string{"a@x.org"}, Subject: "s", Text: "hi", Headers: []byte(hdr)}
+		b := m.Bytes("1.M1P1", "x.org", time.Unix(0, 0))
+		if i := bytes.IndexAny(b, "\x00\r"); i >= 0 {
+			t.Errorf("%q: the notice holds %q", hdr, b[i])
+		}
+		p := attached(t, b)
+		if cte := p.Header.Get("Content-Transfer-Encoding"); cte != "quoted-printable" {
+			t.Errorf("%q: Content-Transfer-Encoding: %q; want quoted-printable", hdr, cte)
+		}
+		got, _ := io.ReadAll(p.Body)
+		if want := strings.ReplaceAll(hdr, "\r\n", "\n"); strings.ReplaceAll(string(got), "\r\n", "\n") != want {
+			t.Errorf("decoded header:\n%q\nwant\n%q", got, want)
+		}
+	}
+}
+
 // TestHeadersCharset: the attached header's part says the charset its
 // text is in: UTF-8 fields (RFC 6532) in a part with no charset are
 // US-ASCII text (RFC 2046 section 4.1.2), which Python's email reads as
