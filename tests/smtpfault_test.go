@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -260,6 +261,76 @@ func TestSMTPFaultNoSession(t *testing.T) {
 				t.Errorf("deferred=%q", o.reason)
 			}
 		})
+	}
+}
+
+// TestSMTPFaultSilentRelay: a relay that takes connections and never
+// speaks (an MTA at its process limit, whose listen queue takes them) is
+// dialled once in a run: the first batch waits -t for it, and it and the
+// batches after are deferred, each to a retry record of its own, without
+// dialling it again. Before, each batch dialled it twice and waited -t
+// each time: a post of a thousand batches, hours.
+func TestSMTPFaultSilentRelay(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: a relay that takes connections and never speaks, three batches", "dialled once in the run; every recipient deferred to its batch's retry record, exit 0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dials atomic.Int64
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			dials.Add(1)
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	dir := sfList(t, ln.Addr().String())
+	var in strings.Builder
+	for i, r := range sfThree {
+		in.WriteString(strings.Replace(sfRecord(r), "MLM1 "+sfID+"\n", "MLM1 "+sfPost+","+strconv.Itoa(i+1)+"\n", 1))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sfHang)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mlm-sendmail"), append([]string{"-c", "1"}, append(sfQuick, dir)...)...)
+	cmd.Stdin = strings.NewReader(in.String())
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, errb.String())
+	}
+	var deferred []string
+	r := stream.NewReader(&out)
+	if err := r.Each(func(h *stream.Header) error {
+		if why, _ := h.Get("deferred"); !strings.HasPrefix(why, "451 4.4.1 no relay took it: ") {
+			t.Errorf("%s: deferred=%q", h.ID, why)
+		}
+		return r.EachRecipient(func(p stream.Path) error { deferred = append(deferred, p.Mailbox); return nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(deferred, " "), strings.Join(sfThree, " "); got != want {
+		t.Errorf("deferred %q; want %q", got, want)
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("the relay was dialled %d times; want once", n)
+	}
+	if n := strings.Count(errb.String(), "not dialled again in this run"); n != 1 {
+		t.Errorf("said %d times that it is not dialled again; want once:\n%s", n, errb.String())
 	}
 }
 

@@ -66,6 +66,7 @@ type sender struct {
 	stopped  atomic.Bool       // a journal fsync failed: send nothing more
 	deferred atomic.Bool       // --retry: some recipient is still deferred
 	nopipe   sync.Map          // the relays spoken to without PIPELINING (see unpipe)
+	silent   sync.Map          // the relays that did not answer in time when dialled (see dial)
 	// the recipients of the last record read, up to a thousand (see
 	// read; the reading goroutine's alone)
 	lastRcpts int
@@ -1057,8 +1058,20 @@ func (s *sender) held(l *lane, o *open, res []smtpout.Result, err error) {
 }
 
 // dial connects to the k-th relay of the pool (round robin).
+//
+// A relay that does not answer within -t when dialled (the connection,
+// its greeting, EHLO) is not dialled again in the run, and says so once:
+// a server that takes connections and never speaks (an MTA at its
+// process limit, whose listen queue takes them) would otherwise cost
+// each record -t for each try, a post of many batches hours on end, and
+// it would be dialled all the while. The records after it try the
+// other relays, or are deferred at once, as when no relay takes them;
+// the next run dials it again.
 func (s *sender) dial(k int) (*smtpout.Client, error) {
 	addr := s.relays[k%len(s.relays)]
+	if _, ok := s.silent.Load(addr); ok {
+		return nil, sysexit.Temp(fmt.Errorf("%s: %w", addr, errSilent))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.a.Timeout)
 	defer cancel()
 	o := s.opts
@@ -1071,9 +1084,18 @@ func (s *sender) dial(k int) (*smtpout.Client, error) {
 			msg = addr + ": " + msg
 		}
 		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, msg)
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			if _, known := s.silent.LoadOrStore(addr, true); !known {
+				fmt.Fprintf(os.Stderr, "%s: %s: no answer within %v: not dialled again in this run\n", prog, addr, s.a.Timeout)
+			}
+		}
 	}
 	return c, err
 }
+
+// errSilent is dial's error for a relay that did not answer in time
+// earlier in the run.
+var errSilent = errors.New("no answer in time when dialled earlier in this run: not dialled again in it")
 
 // unpipe has the relay at addr spoken to without PIPELINING for the rest
 // of the run, and says so once: it mishandled a group of pipelined
