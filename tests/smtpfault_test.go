@@ -272,34 +272,12 @@ func TestSMTPFaultNoSession(t *testing.T) {
 // each time: a post of a thousand batches, hours.
 func TestSMTPFaultSilentRelay(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "mlm-sendmail: a relay that takes connections and never speaks, three batches", "dialled once in the run; every recipient deferred to its batch's retry record, exit 0")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var dials atomic.Int64
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			dials.Add(1)
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
+	addr := mlmtest.Serve(t, func(_ int, c net.Conn) {
+		dials.Add(1)
+		io.Copy(io.Discard, c) // never a word, until the client or the test ends
 	})
-	dir := sfList(t, ln.Addr().String())
+	dir := sfList(t, addr)
 	var in strings.Builder
 	for i, r := range sfThree {
 		in.WriteString(strings.Replace(sfRecord(r), "MLM1 "+sfID+"\n", "MLM1 "+sfPost+","+strconv.Itoa(i+1)+"\n", 1))
@@ -331,6 +309,79 @@ func TestSMTPFaultSilentRelay(t *testing.T) {
 	}
 	if n := strings.Count(errb.String(), "not dialled again in this run"); n != 1 {
 		t.Errorf("said %d times that it is not dialled again; want once:\n%s", n, errb.String())
+	}
+}
+
+// TestSMTPFaultOneSlowGreeting: a relay that serves one connection and
+// leaves the next unanswered (a connection past its process limit,
+// waiting in its listen queue), -c 2: the record that met the silent one
+// goes again over a new connection once its greeting times out, since
+// a connection to the relay works, and every recipient is delivered.
+// Before (a review of the silent relay's mend), the relay was taken for
+// silent: that worker deferred each record it took, at once, while the
+// first connection worked; under -R it failed them, with bounces.
+func TestSMTPFaultOneSlowGreeting(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: one connection of two to a relay not greeted within -t, the other served", "every recipient delivered once, none deferred; the relay dialled again")
+	second := make(chan struct{})
+	addr := mlmtest.Serve(t, func(n int, c net.Conn) {
+		if n == 1 {
+			close(second)
+			io.Copy(io.Discard, c) // never a word
+			return
+		}
+		c.SetDeadline(time.Now().Add(sfHang))
+		br := bufio.NewReader(c)
+		sfSay(c, "220 fake ESMTP")
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
+			case cmd == "DATA":
+				sfSay(c, "354 go on")
+				for l != ".\r\n" {
+					if l, err = br.ReadString('\n'); err != nil {
+						return
+					}
+				}
+				if n == 0 {
+					// Busy until the second connection comes, so
+					// that a second worker dials. (The bound only
+					// keeps a run that never dials from hanging.)
+					select {
+					case <-second:
+					case <-time.After(sfHang / 2):
+					}
+				}
+				sfSay(c, "250 2.0.0 ok")
+			case cmd == "QUIT":
+				sfSay(c, "221 bye")
+				return
+			default:
+				sfSay(c, "250 ok")
+			}
+		}
+	})
+	dir := sfList(t, addr)
+	var in strings.Builder
+	var rcpts []string
+	for i := 1; i <= 20; i++ {
+		r := "r" + strconv.Itoa(i) + "@example.org"
+		rcpts = append(rcpts, r)
+		in.WriteString(strings.Replace(sfRecord(r), "MLM1 "+sfID+"\n", "MLM1 "+sfPost+","+strconv.Itoa(i)+"\n", 1))
+	}
+	o := sfSend(t, dir, in.String(), "-c", "2", "-t", "1s", "--data-timeout", "30s")
+	var want []string
+	for _, r := range rcpts {
+		want = append(want, r+"=D")
+	}
+	slices.Sort(want)
+	o.check(t, 0, "", strings.Join(want, " "), "")
+	select {
+	case <-second:
+	default:
+		t.Errorf("no second connection: the case was not met")
 	}
 }
 

@@ -67,6 +67,7 @@ type sender struct {
 	deferred atomic.Bool       // --retry: some recipient is still deferred
 	nopipe   sync.Map          // the relays spoken to without PIPELINING (see unpipe)
 	silent   sync.Map          // the relays that did not answer in time when dialled (see dial)
+	answered sync.Map          // the relays that gave a connection in the run (see dial)
 	// the recipients of the last record read, up to a thousand (see
 	// read; the reading goroutine's alone)
 	lastRcpts int
@@ -1059,14 +1060,20 @@ func (s *sender) held(l *lane, o *open, res []smtpout.Result, err error) {
 
 // dial connects to the k-th relay of the pool (round robin).
 //
-// A relay that does not answer within -t when dialled (the connection,
-// its greeting, EHLO) is not dialled again in the run, and says so once:
-// a server that takes connections and never speaks (an MTA at its
-// process limit, whose listen queue takes them) would otherwise cost
-// each record -t for each try, a post of many batches hours on end, and
-// it would be dialled all the while. The records after it try the
-// other relays, or are deferred at once, as when no relay takes them;
-// the next run dials it again.
+// A relay that has given no connection in the run and does not answer
+// within -t when dialled (the connection, its greeting, EHLO, or
+// STARTTLS and AUTH if asked) is not dialled again in the run, and says
+// so once: a server that takes connections and never speaks (a hung
+// MTA) would otherwise cost each record -t for each try, a post of many
+// batches hours on end, and it would be dialled all the while. The
+// records after it try the other relays, or are deferred at once, as
+// when no relay takes them; the next run dials it again. One that has
+// given a connection is alive, and a connection of it that times out is
+// one past what it serves at once (an MTA at its process limit, whose
+// listen queue takes the rest): it is dialled again as before, to wait
+// its turn (a review: a worker whose second connection to a relay timed
+// out, while the first served, settled each record it took at once,
+// deferred, or under -R failed).
 func (s *sender) dial(k int) (*smtpout.Client, error) {
 	addr := s.relays[k%len(s.relays)]
 	if _, ok := s.silent.Load(addr); ok {
@@ -1077,6 +1084,9 @@ func (s *sender) dial(k int) (*smtpout.Client, error) {
 	o := s.opts
 	_, o.NoPipelining = s.nopipe.Load(addr)
 	c, err := smtpout.Dial(ctx, addr, o)
+	if err == nil {
+		s.answered.Store(addr, true)
+	}
 	if err != nil {
 		// (Named once: smtpout's errors and the dialler's name it.)
 		msg := sysexit.OneLine(err.Error())
@@ -1084,7 +1094,8 @@ func (s *sender) dial(k int) (*smtpout.Client, error) {
 			msg = addr + ": " + msg
 		}
 		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, msg)
-		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		var ne net.Error
+		if _, alive := s.answered.Load(addr); !alive && errors.As(err, &ne) && ne.Timeout() {
 			if _, known := s.silent.LoadOrStore(addr, true); !known {
 				fmt.Fprintf(os.Stderr, "%s: %s: no answer within %v: not dialled again in this run\n", prog, addr, s.a.Timeout)
 			}
