@@ -530,6 +530,35 @@ func TestSMTPFaultShiftedThen421(t *testing.T) {
 	}
 }
 
+// TestSMTPFaultDataRefusedClosed: a relay takes the recipients, refuses
+// DATA 554 and closes the connection: no reply was left to be shifted,
+// so the refusal is DATA's and the recipients fail, with bounces (a
+// review: the mend of TestSMTPFaultShiftedThen421 first took in any
+// failure of RSET, and deferred them for the whole lifetime).
+func TestSMTPFaultDataRefusedClosed(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: 554 to DATA, every RCPT taken, then the connection closed", "every recipient failed (journal F, bounce record 5.7.1); exit 0")
+	addr := sfServe(t, func(c net.Conn, br *bufio.Reader) {
+		sfSay(c, "220 fake ESMTP")
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
+			case strings.HasPrefix(cmd, "EHLO"):
+				sfSay(c, "250 fake")
+			case cmd == "DATA":
+				sfSay(c, "554 5.7.1 refused by policy")
+				return
+			default:
+				sfSay(c, "250 ok")
+			}
+		}
+	})
+	o := sfSend(t, sfList(t, addr), sfRecord(sfThree...), sfQuick...)
+	o.check(t, 0, "", "a@example.org=F b@example.org=F c@example.org=F", "a@example.org 5.7.1, b@example.org 5.7.1, c@example.org 5.7.1")
+}
+
 // TestSMTPFaultPipelining: a relay that offers PIPELINING and swallows
 // the commands after the first one a read brings, or answers them last
 // first (row M10): the first transaction fails before its data, the

@@ -1035,13 +1035,15 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 				// command after. None of them stands.
 				return results[:own], nil, false, err
 			}
-			if len(accepted) > 0 {
+			if re := (*ReplyError)(nil); len(accepted) > 0 && errors.As(err, &re) && re.Reply.Code == 421 {
 				// Recipients taken, DATA refused, and RSET given
-				// no 250 (a 421 closing, say): that refusal may
-				// have been the last RCPT's reply, shifted by one
-				// unasked, and this one DATA's. Nothing was sent:
-				// the recipients go again rather than fail on a
-				// reply that may not be theirs (a review).
+				// 421: that refusal may have been the last RCPT's
+				// reply, shifted by one unasked, and the 421
+				// DATA's. Nothing was sent: the recipients go
+				// again rather than fail on a reply that may not
+				// be theirs (a review). With no reply at all to
+				// RSET (the connection closed), none was left
+				// over to be shifted, and the refusal stands.
 				return results[:own], nil, false, err
 			}
 			return results, refused, false, err
