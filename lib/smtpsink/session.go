@@ -93,6 +93,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts.EnvelopeID != "" {
 		p.Params = append(p.Params, "ENVID="+xtext(opts.EnvelopeID))
 	}
+	if err := checkParams(p, true); err != nil {
+		return err
+	}
 	s.Reset()
 	s.c.txn++
 	s.begun, s.from, s.utf8 = true, p, opts.UTF8
@@ -140,6 +143,10 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			v = utf8AddrXtext(opts.OriginalRecipient)
 		}
 		p.Params = append(p.Params, "ORCPT="+string(opts.OriginalRecipientType)+";"+v)
+	}
+	if err := checkParams(p, false); err != nil {
+		s.s.rejected.Add(1)
+		return err
 	}
 	s.rcpts = append(s.rcpts, p)
 	s.raw = append(s.raw, to)
@@ -355,6 +362,17 @@ func (r *record) finish(rcpts []stream.Path) error {
 // address is the one the client sent in its canonical form (RFC 5321
 // §4.1.2). A bad address is refused 553 (RFC 5321 §3.3, RFC 3463 5.1.3
 // and 5.1.7); a non-ASCII one needs SMTPUTF8 on MAIL (RFC 6531 §3.4).
+// checkParams refuses, 501 5.5.4, the parameters kept of a path that a
+// record could not hold (an ENVID over RFC 3461's 100 characters, an
+// ORCPT over 500: stream.CheckPath), which go-smtp takes: refused here,
+// not after the data, where the record could not be written.
+func checkParams(p stream.Path, sender bool) error {
+	if err := stream.CheckPath(p, sender); err != nil {
+		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 4}, Message: "bad parameter: " + err.Error()}
+	}
+	return nil
+}
+
 func checkPath(raw string, utf8ok, sender bool) (stream.Path, error) {
 	if raw == "" && sender {
 		return stream.Path{}, nil

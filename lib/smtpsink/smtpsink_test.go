@@ -597,6 +597,17 @@ func TestDSN(t *testing.T) {
 	if got := m[1].Rcpts[0].String(); got != "<b@x.example> ORCPT=UTF-8;\u03b4\\x{2B}1@x.example" {
 		t.Errorf("recipient %q", got)
 	}
+	// values a record could not hold (RFC 3461's limits) are refused
+	// at their command, 501, not after the data (a review: 451 at the
+	// data, and the sink exited 75)
+	c.send("MAIL FROM:<a@x.example> ENVID=" + strings.Repeat("e", 101) + "\nMAIL FROM:<a@x.example>\nRCPT TO:<b@x.example> ORCPT=rfc822;" + strings.Repeat("o", 494) + "\nRCPT TO:<c@x.example>\nDATA\n.\n")
+	c.expect("501 5.5.4 ", "250 ", "501 5.5.4 ", "250 ", "354 ", "250 ")
+	if m = s.Messages(); len(m) != 3 || len(m[2].Rcpts) != 1 || m[2].Rcpts[0].Mailbox != "c@x.example" {
+		t.Fatalf("Messages() = %+v", m)
+	}
+	if err := s.Err(); err != nil {
+		t.Errorf("Err() = %v", err)
+	}
 	// without --dsn the parameters are refused
 	s = start(t, Options{})
 	c = dial(t, s)
