@@ -351,6 +351,14 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 		// ready again at once, to be tried back to back.
 		end := clock.Now()
 		err = it.Defer(end.Add(queue.Backoff(id, end, a.MinWait, a.MaxWait)))
+		if err == nil && j.q.Locked(id) {
+			// A process the stages left outside their process
+			// group (setsid, a daemon), which -t does not reach,
+			// holds the claimed descriptor: no pass claims the
+			// record until it ends, and each skips it without a
+			// word, as one another runner has. Said once, here.
+			fmt.Fprintf(stderr, "%s: %s: %s: still locked after its stages ended, by a process they left (descriptor 3 or standard input) or another runner: not run again until that ends\n", prog, j.name, sysexit.OneLine(id))
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", j.name, id, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -364,6 +365,53 @@ func TestClaimOwnStages(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(q, "new")); len(ents) != 0 {
 		t.Errorf("%s still waits in new/ after a run with -f; want it tried and done (stderr %q)", ents[0].Name(), errs.String())
+	}
+}
+
+// TestLeftHolding: a stage that leaves a process outside its process
+// group (setsid), holding the record's claim, and fails 75: the record
+// waits, locked, and no pass will claim it while that process lives;
+// mlm-run says so once, where every pass after skips it without a word.
+// A stage that fails with nothing left holding it says nothing of it.
+func TestLeftHolding(t *testing.T) {
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid")
+	}
+	d := t.TempDir()
+	t.Cleanup(func() {
+		// (The left process writes its id a moment after the stage
+		// has gone.)
+		for i := 0; i < 1000; i++ {
+			if b, err := os.ReadFile(filepath.Join(d, "pid")); err == nil && strings.HasSuffix(string(b), "\n") {
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	for _, tc := range []struct {
+		script string
+		said   bool
+	}{
+		{"cat >/dev/null; exit 75", false},
+		// (the left process holds the stage's descriptors, 3 among
+		// them: the claim; its id goes to d for the cleanup)
+		{"cat >/dev/null; setsid sh -c 'echo $$ > " + d + "/pid; exec sleep 300' >/dev/null 2>&1 & exit 75", true},
+	} {
+		q := bareQueue(t, "1795867200.a")
+		a := &args{Target: q, Workers: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute, Command: []string{"--", "sh", "-c", tc.script}}
+		var out, errs mlmtest.LockedBuffer
+		if err := run(context.Background(), a, &out, &errs); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(q, "new", "1795867200.a")); err != nil {
+			t.Fatalf("%s: the record is not waiting in new/: %v", tc.script, err)
+		}
+		if said := strings.Contains(errs.String(), "1795867200.a: still locked after its stages ended"); said != tc.said {
+			t.Errorf("%s: said it is still locked: %v, want %v; stderr %q", tc.script, said, tc.said, errs.String())
+		}
 	}
 }
 

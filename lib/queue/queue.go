@@ -236,6 +236,23 @@ func (q *Queue) Has(id string) bool {
 	return false
 }
 
+// Locked reports whether the record id waiting in new/ is locked, as
+// Claim would find it: by a runner that has claimed it since, or by a
+// process its stages left that still holds it (a runner's claim lasts
+// while any holder of the claimed descriptor lives). It takes the lock
+// itself for a moment to find out.
+func (q *Queue) Locked(id string) bool {
+	if checkName(id) != nil {
+		return false
+	}
+	f, err := openRecord(filepath.Join(q.dir(newDir), id))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == syscall.EWOULDBLOCK
+}
+
 // Time returns the time of the record id waiting in new/, by which
 // Ready orders it and tells whether its time has come (its file's
 // modification time: when it was put, or the notBefore it was put
