@@ -59,8 +59,11 @@ func run(a *args, out io.Writer) error {
 	if a.MTA == "qmail" && qmailDefault(a.Address) {
 		return sysexit.Errorf(sysexit.Usage, "%q: for qmail, a list's local part is not default and does not end in -default, which qmail-local's catch-all files end in", a.Address)
 	}
-	if a.MTA == "aliases" && strings.HasPrefix(ascii.Lower(a.Address), "owner-") {
-		return sysexit.Errorf(sysexit.Usage, "%q: for aliases, a list's local part does not start with owner-: Postfix's local(8) makes an alias owner-x the sender of the mail to list x", a.Address)
+	// Every alias printed counts, the command addresses too: those of a
+	// list "owner" are owner-request, owner-bounces and so on, the
+	// owner- aliases of lists or aliases named request, bounces...
+	if l := ascii.Lower(a.Address); a.MTA == "aliases" && (strings.HasPrefix(l, "owner-") || strings.HasPrefix(l, "owner@")) {
+		return sysexit.Errorf(sysexit.Usage, "%q: for aliases, a list's local part is not owner and does not start with owner-: Postfix's local(8) makes an alias owner-x the sender of the mail to list x, and the list's command addresses would all be such aliases", a.Address)
 	}
 	if a.Dir == "" {
 		// filepath.Abs would make it the working directory.
@@ -72,6 +75,13 @@ func run(a *args, out io.Writer) error {
 	}
 	if !plainPath(abs) {
 		return sysexit.Errorf(sysexit.Usage, "%s: the path of a list directory is letters, digits and '/', '.', '_', '+', '-', since MTA files and shells name it unquoted", abs)
+	}
+	if base := filepath.Base(abs); a.MTA == "postfix" && base != ascii.Lower(base) {
+		// qmgr(8) keys its queues by the next hop in lower case: the
+		// mail of lists in Dev and dev would share one queue, and the
+		// first one's next hop, ${nexthop}, the other list's mail
+		// with it (a review).
+		return sysexit.Errorf(sysexit.Usage, "%s: for postfix, the name of a list directory is in lower case: Postfix's queue manager folds the next hop's case, and the mail of lists in Dev and dev would go to one of them", abs)
 	}
 	bin, err := binDir(a.BinDir)
 	if err != nil {
