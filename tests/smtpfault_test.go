@@ -202,6 +202,49 @@ func sfServe(t *testing.T, script func(c net.Conn, br *bufio.Reader)) string {
 // sfSay writes lines with CRLF in one write.
 func sfSay(c net.Conn, lines ...string) { io.WriteString(c, strings.Join(lines, "\r\n")+"\r\n") }
 
+// sfAnswer plays a server that greets and answers each command, in upper
+// case without its line end, with the lines answer gives, and closes
+// the connection once it says so; after a 354 it reads the message to
+// its final dot, which answer then gets as the command ".".
+func sfAnswer(answer func(cmd string) (reply []string, hangUp bool)) func(net.Conn, *bufio.Reader) {
+	return func(c net.Conn, br *bufio.Reader) {
+		sfSay(c, "220 fake ESMTP")
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			reply, hangUp := answer(strings.ToUpper(strings.TrimSpace(l)))
+			sfSay(c, reply...)
+			if hangUp {
+				return
+			}
+			if strings.HasPrefix(reply[len(reply)-1], "354") {
+				for l != ".\r\n" {
+					if l, err = br.ReadString('\n'); err != nil {
+						return
+					}
+				}
+				reply, hangUp = answer(".")
+				sfSay(c, reply...)
+				if hangUp {
+					return
+				}
+			}
+		}
+	}
+}
+
+// sfBatches is a stream of the batches sfPost,1, sfPost,2... of a
+// recipient each.
+func sfBatches(rcpts ...string) string {
+	var b strings.Builder
+	for i, r := range rcpts {
+		b.WriteString(strings.Replace(sfRecord(r), "MLM1 "+sfID+"\n", "MLM1 "+sfPost+","+strconv.Itoa(i+1)+"\n", 1))
+	}
+	return b.String()
+}
+
 // sfLines reads n lines; false if the client went away.
 func sfLines(br *bufio.Reader, n int) bool {
 	for range n {
@@ -278,14 +321,10 @@ func TestSMTPFaultSilentRelay(t *testing.T) {
 		io.Copy(io.Discard, c) // never a word, until the client or the test ends
 	})
 	dir := sfList(t, addr)
-	var in strings.Builder
-	for i, r := range sfThree {
-		in.WriteString(strings.Replace(sfRecord(r), "MLM1 "+sfID+"\n", "MLM1 "+sfPost+","+strconv.Itoa(i+1)+"\n", 1))
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), sfHang)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mlm-sendmail"), append([]string{"-c", "1"}, append(sfQuick, dir)...)...)
-	cmd.Stdin = strings.NewReader(in.String())
+	cmd.Stdin = strings.NewReader(sfBatches(sfThree...))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -330,21 +369,11 @@ func TestSMTPFaultOneSlowGreeting(t *testing.T) {
 			return
 		}
 		c.SetDeadline(time.Now().Add(sfHang))
-		br := bufio.NewReader(c)
-		sfSay(c, "220 fake ESMTP")
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
-			case cmd == "DATA":
-				sfSay(c, "354 go on")
-				for l != ".\r\n" {
-					if l, err = br.ReadString('\n'); err != nil {
-						return
-					}
-				}
+		sfAnswer(func(cmd string) ([]string, bool) {
+			switch cmd {
+			case "DATA":
+				return []string{"354 go on"}, false
+			case ".":
 				if n == 0 {
 					// Busy until the second connection comes, so
 					// that a second worker dials. (The bound only
@@ -354,24 +383,19 @@ func TestSMTPFaultOneSlowGreeting(t *testing.T) {
 					case <-time.After(sfHang / 2):
 					}
 				}
-				sfSay(c, "250 2.0.0 ok")
-			case cmd == "QUIT":
-				sfSay(c, "221 bye")
-				return
-			default:
-				sfSay(c, "250 ok")
+				return []string{"250 2.0.0 ok"}, false
+			case "QUIT":
+				return []string{"221 bye"}, true
 			}
-		}
+			return []string{"250 ok"}, false
+		})(c, bufio.NewReader(c))
 	})
 	dir := sfList(t, addr)
-	var in strings.Builder
 	var rcpts []string
 	for i := 1; i <= 20; i++ {
-		r := "r" + strconv.Itoa(i) + "@example.org"
-		rcpts = append(rcpts, r)
-		in.WriteString(strings.Replace(sfRecord(r), "MLM1 "+sfID+"\n", "MLM1 "+sfPost+","+strconv.Itoa(i)+"\n", 1))
+		rcpts = append(rcpts, "r"+strconv.Itoa(i)+"@example.org")
 	}
-	o := sfSend(t, dir, in.String(), "-c", "2", "-t", "1s", "--data-timeout", "30s")
+	o := sfSend(t, dir, sfBatches(rcpts...), "-c", "2", "-t", "1s", "--data-timeout", "30s")
 	var want []string
 	for _, r := range rcpts {
 		want = append(want, r+"=D")
@@ -500,30 +524,19 @@ func TestSMTPFaultShiftedThen421(t *testing.T) {
 	for name, ehlo := range map[string]string{"without PIPELINING": "250 fake", "with PIPELINING": "250-fake\r\n250 PIPELINING"} {
 		t.Run(name, func(t *testing.T) {
 			mlmtest.Fault(t, "smtp", "mlm-sendmail: a surplus reply, then DATA refused and 421 to RSET, "+name, "all deferred to a retry record, exit 0; no recipient delivered or failed")
-			addr := sfServe(t, func(c net.Conn, br *bufio.Reader) {
-				sfSay(c, "220 fake ESMTP")
-				for {
-					l, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
-					case strings.HasPrefix(cmd, "EHLO"):
-						sfSay(c, ehlo)
-					case strings.HasPrefix(cmd, "MAIL"):
-						sfSay(c, "250 2.1.0 ok", "250 2.0.0 unasked")
-					case strings.HasPrefix(cmd, "RCPT") && strings.Contains(cmd, "<C@"):
-						sfSay(c, "550 5.1.1 no such user")
-					case strings.HasPrefix(cmd, "RCPT"):
-						sfSay(c, "250 2.1.5 ok")
-					case cmd == "DATA":
-						sfSay(c, "421 4.3.2 shutting down")
-						return
-					default:
-						sfSay(c, "250 ok")
-					}
+			addr := sfServe(t, sfAnswer(func(cmd string) ([]string, bool) {
+				switch {
+				case strings.HasPrefix(cmd, "EHLO"):
+					return []string{ehlo}, false
+				case strings.HasPrefix(cmd, "MAIL"):
+					return []string{"250 2.1.0 ok", "250 2.0.0 unasked"}, false
+				case strings.HasPrefix(cmd, "RCPT") && strings.Contains(cmd, "<C@"):
+					return []string{"550 5.1.1 no such user"}, false
+				case cmd == "DATA":
+					return []string{"421 4.3.2 shutting down"}, true
 				}
-			})
+				return []string{"250 ok"}, false
+			}))
 			o := sfSend(t, sfList(t, addr), sfRecord(sfThree...), sfQuick...)
 			o.check(t, 0, strings.Join(sfThree, " "), "", "")
 		})
@@ -537,24 +550,15 @@ func TestSMTPFaultShiftedThen421(t *testing.T) {
 // failure of RSET, and deferred them for the whole lifetime).
 func TestSMTPFaultDataRefusedClosed(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "mlm-sendmail: 554 to DATA, every RCPT taken, then the connection closed", "every recipient failed (journal F, bounce record 5.7.1); exit 0")
-	addr := sfServe(t, func(c net.Conn, br *bufio.Reader) {
-		sfSay(c, "220 fake ESMTP")
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
-			case strings.HasPrefix(cmd, "EHLO"):
-				sfSay(c, "250 fake")
-			case cmd == "DATA":
-				sfSay(c, "554 5.7.1 refused by policy")
-				return
-			default:
-				sfSay(c, "250 ok")
-			}
+	addr := sfServe(t, sfAnswer(func(cmd string) ([]string, bool) {
+		switch {
+		case strings.HasPrefix(cmd, "EHLO"):
+			return []string{"250 fake"}, false
+		case cmd == "DATA":
+			return []string{"554 5.7.1 refused by policy"}, true
 		}
-	})
+		return []string{"250 ok"}, false
+	}))
 	o := sfSend(t, sfList(t, addr), sfRecord(sfThree...), sfQuick...)
 	o.check(t, 0, "", "a@example.org=F b@example.org=F c@example.org=F", "a@example.org 5.7.1, b@example.org 5.7.1, c@example.org 5.7.1")
 }
