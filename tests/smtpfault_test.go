@@ -308,13 +308,13 @@ func TestSMTPFaultNoSession(t *testing.T) {
 }
 
 // TestSMTPFaultSilentRelay: a relay that takes connections and never
-// speaks (an MTA at its process limit, whose listen queue takes them) is
-// dialled once in a run: the first batch waits -t for it, and it and the
-// batches after are deferred, each to a retry record of its own, without
-// dialling it again. Before, each batch dialled it twice and waited -t
-// each time: a post of a thousand batches, hours.
+// speaks (a hung MTA) is dialled twice in a run, the first batch's two
+// tries, each waiting -t: then it and the batches after are deferred,
+// each to a retry record of its own, without dialling it again. Before,
+// each batch dialled it twice and waited -t each time: a post of a
+// thousand batches, hours.
 func TestSMTPFaultSilentRelay(t *testing.T) {
-	mlmtest.Fault(t, "smtp", "mlm-sendmail: a relay that takes connections and never speaks, three batches", "dialled once in the run; every recipient deferred to its batch's retry record, exit 0")
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: a relay that takes connections and never speaks, three batches", "dialled twice in the run, the first batch's tries; every recipient deferred to its batch's retry record, exit 0")
 	var dials atomic.Int64
 	addr := mlmtest.Serve(t, func(_ int, c net.Conn) {
 		dials.Add(1)
@@ -343,8 +343,8 @@ func TestSMTPFaultSilentRelay(t *testing.T) {
 	if got, want := strings.Join(deferred, " "), strings.Join(sfThree, " "); got != want {
 		t.Errorf("deferred %q; want %q", got, want)
 	}
-	if n := dials.Load(); n != 1 {
-		t.Errorf("the relay was dialled %d times; want once", n)
+	if n := dials.Load(); n != 2 {
+		t.Errorf("the relay was dialled %d times; want twice, the first record's two tries", n)
 	}
 	if n := strings.Count(errb.String(), "not dialled again in this run"); n != 1 {
 		t.Errorf("said %d times that it is not dialled again; want once:\n%s", n, errb.String())
@@ -406,6 +406,63 @@ func TestSMTPFaultOneSlowGreeting(t *testing.T) {
 	case <-second:
 	default:
 		t.Errorf("no second connection: the case was not met")
+	}
+}
+
+// TestSMTPFaultSerialRelay: a relay that serves one connection at a
+// time, as an MTA at its process limit does, the rest waiting in its
+// listen queue; -c 2. The second connection times out while the first
+// is served: it is dialled again, without its record's giving up a
+// try, until the relay takes it, and every recipient is delivered.
+// Before (a review), that record was deferred after its two tries, and
+// under -R, past its lifetime, failed, though the relay would have
+// taken it.
+func TestSMTPFaultSerialRelay(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: a relay that serves one connection at a time, -c 2", "every recipient delivered once, none deferred; a connection past the first waits its turn")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served atomic.Int64
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			served.Add(1)
+			c.SetDeadline(time.Now().Add(sfHang))
+			sfAnswer(func(cmd string) ([]string, bool) {
+				switch cmd {
+				case "DATA":
+					return []string{"354 go on"}, false
+				case ".":
+					// (Long enough a transaction that records
+					// come to a second connection meanwhile, and
+					// the first is served past two of its -t.)
+					time.Sleep(250 * time.Millisecond)
+					return []string{"250 2.0.0 ok"}, false
+				case "QUIT":
+					return []string{"221 bye"}, true
+				}
+				return []string{"250 ok"}, false
+			})(c, bufio.NewReader(c))
+			c.Close()
+		}
+	}()
+	var rcpts, want []string
+	for i := 1; i <= 20; i++ {
+		rcpts = append(rcpts, "r"+strconv.Itoa(i)+"@example.org")
+		want = append(want, rcpts[i-1]+"=D")
+	}
+	slices.Sort(want)
+	o := sfSend(t, sfList(t, ln.Addr().String()), sfBatches(rcpts...), "-c", "2", "-t", "1s", "--data-timeout", "30s")
+	o.check(t, 0, "", strings.Join(want, " "), "")
+	if served.Load() < 2 {
+		t.Errorf("the relay served %d connections: no second connection waited, the case was not met", served.Load())
 	}
 }
 

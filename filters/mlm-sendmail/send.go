@@ -66,8 +66,8 @@ type sender struct {
 	stopped  atomic.Bool       // a journal fsync failed: send nothing more
 	deferred atomic.Bool       // --retry: some recipient is still deferred
 	nopipe   sync.Map          // the relays spoken to without PIPELINING (see unpipe)
-	silent   sync.Map          // the relays that did not answer in time when dialled (see dial)
-	answered sync.Map          // the relays that gave a connection in the run (see dial)
+	relayMu  sync.Mutex
+	relaySt  map[string]*relayState // of the relays dialled in the run (see dial)
 	// the recipients of the last record read, up to a thousand (see
 	// read; the reading goroutine's alone)
 	lastRcpts int
@@ -624,7 +624,7 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 		s.release(l)
 		s.wait(l, 0)
 		if l.c != nil {
-			l.c.Close()
+			s.hangUp(l)
 		}
 	}()
 	for {
@@ -681,6 +681,14 @@ func (s *sender) drop(l *lane, err error) {
 		}
 		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, sysexit.OneLine(msg)) // a reply's text is the server's
 	}
+	s.hangUp(l)
+}
+
+// hangUp closes the lane's connection.
+func (s *sender) hangUp(l *lane) {
+	s.relayMu.Lock()
+	s.relay(l.c.Addr).open--
+	s.relayMu.Unlock()
 	l.c.Close()
 	l.c = nil
 }
@@ -898,6 +906,12 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		}
 		if l.c == nil {
 			c, err := s.dial(l.n + try)
+			if errors.Is(err, errWait) {
+				// Not a try: the relay serves others of this
+				// run's connections, and this one waits its turn.
+				why = err
+				continue
+			}
 			if err != nil {
 				try++
 				why = err
@@ -1058,25 +1072,56 @@ func (s *sender) held(l *lane, o *open, res []smtpout.Result, err error) {
 	s.end(l, o.j, err)
 }
 
+// relayState is what a run knows of a relay: whether it has given a
+// connection, how many dials of it timed out before it did, and how many
+// connections to it are open. Of relayMu.
+type relayState struct {
+	answered bool
+	timeouts int
+	open     int
+}
+
+// relay returns the state of the relay at addr, with relayMu held.
+func (s *sender) relay(addr string) *relayState {
+	st := s.relaySt[addr]
+	if st == nil {
+		if s.relaySt == nil {
+			s.relaySt = map[string]*relayState{}
+		}
+		st = &relayState{}
+		s.relaySt[addr] = st
+	}
+	return st
+}
+
 // dial connects to the k-th relay of the pool (round robin).
 //
-// A relay that has given no connection in the run and does not answer
-// within -t when dialled (the connection, its greeting, EHLO, or
-// STARTTLS and AUTH if asked) is not dialled again in the run, and says
-// so once: a server that takes connections and never speaks (a hung
-// MTA) would otherwise cost each record -t for each try, a post of many
-// batches hours on end, and it would be dialled all the while. The
-// records after it try the other relays, or are deferred at once, as
-// when no relay takes them; the next run dials it again. One that has
-// given a connection is alive, and a connection of it that times out is
-// one past what it serves at once (an MTA at its process limit, whose
-// listen queue takes the rest): it is dialled again as before, to wait
-// its turn (a review: a worker whose second connection to a relay timed
-// out, while the first served, settled each record it took at once,
-// deferred, or under -R failed).
+// A relay that has given no connection in the run, and whose dials time
+// out twice (the connection, its greeting, EHLO, or STARTTLS and AUTH if
+// asked; one record's two tries, or two records' at once) is not dialled
+// again in the run, and says so once: a server that takes connections
+// and never speaks (a hung MTA) would otherwise cost each record -t for
+// each try, a post of many batches hours on end, and it would be dialled
+// all the while. The records after it try the other relays, or are
+// deferred at once, as when no relay takes them; the next run dials it
+// again. A run cannot tell a hung MTA from one whose listen queue held
+// the connections past -t twice, at its process limit with other lists'
+// runs: their records wait for the retry queue.
+//
+// A dial of a relay that does time out while the run has another
+// connection to it open is errWait: that relay is alive, and the
+// connection is one past what it serves at once (an MTA at its process
+// limit, whose listen queue takes the rest); it waits its turn, without
+// its record's giving up a try, until one is served or none of the
+// others is open (a review: a record met it, with -c 2, and was
+// deferred, or under -R failed, though the relay would have taken it).
 func (s *sender) dial(k int) (*smtpout.Client, error) {
 	addr := s.relays[k%len(s.relays)]
-	if _, ok := s.silent.Load(addr); ok {
+	s.relayMu.Lock()
+	st := s.relay(addr)
+	silent := !st.answered && st.timeouts >= 2
+	s.relayMu.Unlock()
+	if silent {
 		return nil, sysexit.Temp(fmt.Errorf("%s: %w", addr, errSilent))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.a.Timeout)
@@ -1084,9 +1129,20 @@ func (s *sender) dial(k int) (*smtpout.Client, error) {
 	o := s.opts
 	_, o.NoPipelining = s.nopipe.Load(addr)
 	c, err := smtpout.Dial(ctx, addr, o)
-	if err == nil {
-		s.answered.Store(addr, true)
+	var ne net.Error
+	timedOut := err != nil && errors.As(err, &ne) && ne.Timeout()
+	s.relayMu.Lock()
+	switch {
+	case err == nil:
+		st.answered = true
+		st.open++
+	case timedOut && st.open > 0:
+		err = fmt.Errorf("%w: %w", errWait, err)
+	case timedOut && !st.answered:
+		st.timeouts++
+		silent = st.timeouts == 2
 	}
+	s.relayMu.Unlock()
 	if err != nil {
 		// (Named once: smtpout's errors and the dialler's name it.)
 		msg := sysexit.OneLine(err.Error())
@@ -1094,19 +1150,20 @@ func (s *sender) dial(k int) (*smtpout.Client, error) {
 			msg = addr + ": " + msg
 		}
 		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, msg)
-		var ne net.Error
-		if _, alive := s.answered.Load(addr); !alive && errors.As(err, &ne) && ne.Timeout() {
-			if _, known := s.silent.LoadOrStore(addr, true); !known {
-				fmt.Fprintf(os.Stderr, "%s: %s: no answer within %v: not dialled again in this run\n", prog, addr, s.a.Timeout)
-			}
+		if silent {
+			fmt.Fprintf(os.Stderr, "%s: %s: no answer within %v, twice: not dialled again in this run\n", prog, addr, s.a.Timeout)
 		}
 	}
 	return c, err
 }
 
 // errSilent is dial's error for a relay that did not answer in time
-// earlier in the run.
-var errSilent = errors.New("no answer in time when dialled earlier in this run: not dialled again in it")
+// earlier in the run, and errWait for a connection that waits its turn
+// behind the run's others to the relay.
+var (
+	errSilent = errors.New("no answer in time when dialled earlier in this run: not dialled again in it")
+	errWait   = errors.New("no answer in time, while the relay serves this run's other connections: dialled again")
+)
 
 // unpipe has the relay at addr spoken to without PIPELINING for the rest
 // of the run, and says so once: it mishandled a group of pipelined
