@@ -351,7 +351,7 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 		// ready again at once, to be tried back to back.
 		end := clock.Now()
 		err = it.Defer(end.Add(queue.Backoff(id, end, a.MinWait, a.MaxWait)))
-		if err == nil && j.q.Locked(id) {
+		if err == nil && stillLocked(j.q, id) {
 			// A process the stages left outside their process
 			// group (setsid, a daemon), which -t does not reach,
 			// holds the claimed descriptor: no pass claims the
@@ -364,6 +364,19 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: %s: %w", j.name, id, err)
 	}
 	return nil
+}
+
+// stillLocked is j.q.Locked(id) a while after the stages: processes
+// of their group that -t killed hold the record until they have
+// exited, a moment after the stages were waited for.
+func stillLocked(q *queue.Queue, id string) bool {
+	for i := 0; i < 10; i++ {
+		if !q.Locked(id) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
 }
 
 // maxReason is the most octets of a stage's line that the reason keeps.
