@@ -117,7 +117,7 @@ func (p *passing) run(in io.Reader) error {
 		}
 		off := p.held.Len()
 		p.reading = true
-		n, all, domain, err := hold(r, h, enc, settled)
+		n, all, domain, err := hold(r, h, enc, settled, len(t.domains) > 0)
 		p.reading = false
 		if err != nil {
 			return err
@@ -328,9 +328,10 @@ func (t *throttle) settledOf(id string) (*addr.KeySet, error) {
 
 // hold writes the record r is at, whose header is h, to w whole, and
 // returns the number of its recipients that settled does not name, of
-// all of them, and the domain of the first. What w writes is what was
+// all of them, and the domain of the first if domains (a domain's rate
+// is set: nothing else asks for it). What w writes is what was
 // read, byte for byte: the stream is canonical.
-func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.KeySet) (n, all int64, domain string, err error) {
+func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.KeySet, domains bool) (n, all int64, domain string, err error) {
 	if err := w.WriteHeader(h); err != nil {
 		return 0, 0, "", err
 	}
@@ -338,7 +339,7 @@ func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.Ke
 		return 0, 0, "", err
 	}
 	err = r.EachRecipientNoCopy(func(p stream.Path) error {
-		if all == 0 {
+		if all == 0 && domains {
 			domain = strings.Clone(addr.Domain(p.Mailbox)) // (p's strings are lent)
 		}
 		all++

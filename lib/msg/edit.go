@@ -662,6 +662,7 @@ type Fields struct {
 	names []string
 	lf    [][]byte // each field with an LF line ending
 	crlf  [][]byte // and with CRLF
+	bits  uint64   // nameBit of every name
 }
 
 // Add checks name and value (CheckField) and appends the field
@@ -671,6 +672,7 @@ func (fs *Fields) Add(name, value string) error {
 		return err
 	}
 	fs.names = append(fs.names, name)
+	fs.bits |= nameBit(name)
 	fs.lf = append(fs.lf, appendField(nil, name, value, "\n"))
 	fs.crlf = append(fs.crlf, appendField(nil, name, value, "\r\n"))
 	return nil
@@ -706,6 +708,7 @@ func (fs *Fields) AddWords(name string, words []string) error {
 		}
 	}
 	fs.names = append(fs.names, name)
+	fs.bits |= nameBit(name)
 	fs.lf = append(fs.lf, append(b, '\n'))
 	fs.crlf = append(fs.crlf, append(bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")), '\r', '\n'))
 	return nil
@@ -724,8 +727,8 @@ func (e *Edit) AddFields(fs *Fields) {
 	}
 	for i, name := range fs.names {
 		e.added = append(e.added, field{b[i], len(name)})
-		e.names |= nameBit(name)
 	}
+	e.names |= fs.bits
 }
 
 // AddField is Add for a whole field, "Name: value" (ParseField).
