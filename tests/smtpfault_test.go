@@ -411,14 +411,14 @@ func TestSMTPFaultOneSlowGreeting(t *testing.T) {
 
 // TestSMTPFaultSerialRelay: a relay that serves one connection at a
 // time, as an MTA at its process limit does, the rest waiting in its
-// listen queue; -c 2. The second connection times out while the first
-// is served: it is dialled again, without its record's giving up a
-// try, until the relay takes it, and every recipient is delivered.
-// Before (a review), that record was deferred after its two tries, and
-// under -R, past its lifetime, failed, though the relay would have
-// taken it.
+// listen queue; -c 2. A record that meets the second connection, past
+// what the relay serves, waits -t for each of its tries and is then
+// deferred, as mlm-sendmail(1) says: every recipient is delivered once
+// or in a retry record, none both, none failed. (Which, and how many,
+// is the machine's timing.) The relay answered is not taken for
+// silent: the first connection goes on.
 func TestSMTPFaultSerialRelay(t *testing.T) {
-	mlmtest.Fault(t, "smtp", "mlm-sendmail: a relay that serves one connection at a time, -c 2", "every recipient delivered once, none deferred; a connection past the first waits its turn")
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: a relay that serves one connection at a time, -c 2", "every recipient delivered once or deferred to a retry record, none both, none failed; exit 0")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -441,9 +441,8 @@ func TestSMTPFaultSerialRelay(t *testing.T) {
 					return []string{"354 go on"}, false
 				case ".":
 					// (Long enough a transaction that records
-					// come to a second connection meanwhile, and
-					// the first is served past two of its -t.)
-					time.Sleep(250 * time.Millisecond)
+					// come to a second connection meanwhile.)
+					time.Sleep(100 * time.Millisecond)
 					return []string{"250 2.0.0 ok"}, false
 				case "QUIT":
 					return []string{"221 bye"}, true
@@ -453,16 +452,43 @@ func TestSMTPFaultSerialRelay(t *testing.T) {
 			c.Close()
 		}
 	}()
-	var rcpts, want []string
+	var rcpts []string
 	for i := 1; i <= 20; i++ {
 		rcpts = append(rcpts, "r"+strconv.Itoa(i)+"@example.org")
-		want = append(want, rcpts[i-1]+"=D")
 	}
-	slices.Sort(want)
-	o := sfSend(t, sfList(t, ln.Addr().String()), sfBatches(rcpts...), "-c", "2", "-t", "1s", "--data-timeout", "30s")
-	o.check(t, 0, "", strings.Join(want, " "), "")
-	if served.Load() < 2 {
-		t.Errorf("the relay served %d connections: no second connection waited, the case was not met", served.Load())
+	dir := sfList(t, ln.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), sfHang)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mlm-sendmail"), "-c", "2", "-t", "1s", "--data-timeout", "30s", dir)
+	cmd.Stdin = strings.NewReader(sfBatches(rcpts...))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, errb.String())
+	}
+	got := map[string]string{}
+	r := stream.NewReader(&out)
+	if err := r.Each(func(h *stream.Header) error {
+		return r.EachRecipient(func(p stream.Path) error { got[p.Mailbox] += "R"; return nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	journal, _ := os.ReadFile(filepath.Join(dir, "state", "journal", sfPost))
+	for _, l := range strings.Split(strings.TrimSpace(string(journal)), "\n") {
+		if k, a, ok := strings.Cut(l, " "); ok {
+			got[a] += k
+		}
+	}
+	for _, rc := range rcpts {
+		if g := got[rc]; g != "D" && g != "R" {
+			t.Errorf("%s: %q; want delivered (D) or deferred (R), once", rc, g)
+		}
+	}
+	if len(got) != len(rcpts) {
+		t.Errorf("outcomes for %d addresses; want %d: %v", len(got), len(rcpts), got)
+	}
+	if strings.Contains(errb.String(), "not dialled again") {
+		t.Errorf("the relay that served was taken for silent: %s", errb.String())
 	}
 }
 

@@ -624,7 +624,7 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 		s.release(l)
 		s.wait(l, 0)
 		if l.c != nil {
-			s.hangUp(l)
+			l.c.Close()
 		}
 	}()
 	for {
@@ -681,14 +681,6 @@ func (s *sender) drop(l *lane, err error) {
 		}
 		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, sysexit.OneLine(msg)) // a reply's text is the server's
 	}
-	s.hangUp(l)
-}
-
-// hangUp closes the lane's connection.
-func (s *sender) hangUp(l *lane) {
-	s.relayMu.Lock()
-	s.relay(l.c.Addr).open--
-	s.relayMu.Unlock()
 	l.c.Close()
 	l.c = nil
 }
@@ -906,12 +898,6 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		}
 		if l.c == nil {
 			c, err := s.dial(l.n + try)
-			if errors.Is(err, errWait) {
-				// Not a try: the relay serves others of this
-				// run's connections, and this one waits its turn.
-				why = err
-				continue
-			}
 			if err != nil {
 				try++
 				why = err
@@ -1073,12 +1059,11 @@ func (s *sender) held(l *lane, o *open, res []smtpout.Result, err error) {
 }
 
 // relayState is what a run knows of a relay: whether it has given a
-// connection, how many dials of it timed out before it did, and how many
-// connections to it are open. Of relayMu.
+// connection, and how many dials of it timed out before it did. Of
+// relayMu.
 type relayState struct {
 	answered bool
 	timeouts int
-	open     int
 }
 
 // relay returns the state of the relay at addr, with relayMu held.
@@ -1108,13 +1093,13 @@ func (s *sender) relay(addr string) *relayState {
 // the connections past -t twice, at its process limit with other lists'
 // runs: their records wait for the retry queue.
 //
-// A dial of a relay that does time out while the run has another
-// connection to it open is errWait: that relay is alive, and the
-// connection is one past what it serves at once (an MTA at its process
-// limit, whose listen queue takes the rest); it waits its turn, without
-// its record's giving up a try, until one is served or none of the
-// others is open (a review: a record met it, with -c 2, and was
-// deferred, or under -R failed, though the relay would have taken it).
+// A dial of a relay that has given a connection and times out is a
+// try, as before: the connection is one past what the relay serves at
+// once (an MTA at its process limit, whose listen queue holds the rest).
+// Waiting for a turn without counting tries (a review) kept the record
+// from the pool's other relays, and behind the run's own connection,
+// idle between paced records, for as long as the input lasted: hours,
+// where the retry queue takes it in minutes.
 func (s *sender) dial(k int) (*smtpout.Client, error) {
 	addr := s.relays[k%len(s.relays)]
 	s.relayMu.Lock()
@@ -1135,9 +1120,6 @@ func (s *sender) dial(k int) (*smtpout.Client, error) {
 	switch {
 	case err == nil:
 		st.answered = true
-		st.open++
-	case timedOut && st.open > 0:
-		err = fmt.Errorf("%w: %w", errWait, err)
 	case timedOut && !st.answered:
 		st.timeouts++
 		silent = st.timeouts == 2
@@ -1158,12 +1140,8 @@ func (s *sender) dial(k int) (*smtpout.Client, error) {
 }
 
 // errSilent is dial's error for a relay that did not answer in time
-// earlier in the run, and errWait for a connection that waits its turn
-// behind the run's others to the relay.
-var (
-	errSilent = errors.New("no answer in time when dialled earlier in this run: not dialled again in it")
-	errWait   = errors.New("no answer in time, while the relay serves this run's other connections: dialled again")
-)
+// earlier in the run.
+var errSilent = errors.New("no answer in time when dialled earlier in this run: not dialled again in it")
 
 // unpipe has the relay at addr spoken to without PIPELINING for the rest
 // of the run, and says so once: it mishandled a group of pipelined
