@@ -235,6 +235,25 @@ func sfAnswer(answer func(cmd string) (reply []string, hangUp bool)) func(net.Co
 	}
 }
 
+// sfTakes is the answer, for sfAnswer, of a relay that takes everything;
+// atDot, if not nil, runs before each final dot's reply.
+func sfTakes(atDot func()) func(string) ([]string, bool) {
+	return func(cmd string) ([]string, bool) {
+		switch cmd {
+		case "DATA":
+			return []string{"354 go on"}, false
+		case ".":
+			if atDot != nil {
+				atDot()
+			}
+			return []string{"250 2.0.0 ok"}, false
+		case "QUIT":
+			return []string{"221 bye"}, true
+		}
+		return []string{"250 ok"}, false
+	}
+}
+
 // sfBatches is a stream of the batches sfPost,1, sfPost,2... of a
 // recipient each.
 func sfBatches(rcpts ...string) string {
@@ -369,26 +388,17 @@ func TestSMTPFaultOneSlowGreeting(t *testing.T) {
 			return
 		}
 		c.SetDeadline(time.Now().Add(sfHang))
-		sfAnswer(func(cmd string) ([]string, bool) {
-			switch cmd {
-			case "DATA":
-				return []string{"354 go on"}, false
-			case ".":
-				if n == 0 {
-					// Busy until the second connection comes, so
-					// that a second worker dials. (The bound only
-					// keeps a run that never dials from hanging.)
-					select {
-					case <-second:
-					case <-time.After(sfHang / 2):
-					}
+		sfAnswer(sfTakes(func() {
+			if n == 0 {
+				// Busy until the second connection comes, so that
+				// a second worker dials. (The bound only keeps a
+				// run that never dials from hanging.)
+				select {
+				case <-second:
+				case <-time.After(sfHang / 2):
 				}
-				return []string{"250 2.0.0 ok"}, false
-			case "QUIT":
-				return []string{"221 bye"}, true
 			}
-			return []string{"250 ok"}, false
-		})(c, bufio.NewReader(c))
+		}))(c, bufio.NewReader(c))
 	})
 	dir := sfList(t, addr)
 	var rcpts []string
@@ -435,20 +445,9 @@ func TestSMTPFaultSerialRelay(t *testing.T) {
 			}
 			served.Add(1)
 			c.SetDeadline(time.Now().Add(sfHang))
-			sfAnswer(func(cmd string) ([]string, bool) {
-				switch cmd {
-				case "DATA":
-					return []string{"354 go on"}, false
-				case ".":
-					// (Long enough a transaction that records
-					// come to a second connection meanwhile.)
-					time.Sleep(100 * time.Millisecond)
-					return []string{"250 2.0.0 ok"}, false
-				case "QUIT":
-					return []string{"221 bye"}, true
-				}
-				return []string{"250 ok"}, false
-			})(c, bufio.NewReader(c))
+			// (Long enough a transaction that records come to a
+			// second connection meanwhile.)
+			sfAnswer(sfTakes(func() { time.Sleep(100 * time.Millisecond) }))(c, bufio.NewReader(c))
 			c.Close()
 		}
 	}()
