@@ -285,7 +285,6 @@ func Reason(err error) string {
 	return err.Error()
 }
 
-// checkLiteral checks an RFC 5321 §4.1.3 address-literal.
 // compGroups is the number of 16-bit groups an IPv6 address that
 // netip parses gives beside its "::", an IPv4 address at its end counting
 // two, or 0 if it has none: RFC 5321 section 4.1.3 allows at most 6
@@ -308,6 +307,7 @@ func compGroups(a string) int {
 	return n
 }
 
+// checkLiteral checks an RFC 5321 §4.1.3 address-literal.
 func checkLiteral(d string) error {
 	bad := &PieceError{"bad address literal", d}
 	if len(d) < 3 || d[len(d)-1] != ']' {
@@ -426,27 +426,17 @@ func isNotify(v string) bool {
 // defines each of its parameters once on a command (RFC 3461 section
 // 4), and a server refuses a command that repeats one.
 func RepeatedParam(params []string) string {
-	if len(params) > 8 {
-		// More than a path has (RFC 3461's four, BODY, SMTPUTF8,
-		// SIZE and a few): no search of all the others for each.
-		seen := make(map[string]bool, len(params))
-		for _, p := range params {
-			kw, _, _ := strings.Cut(p, "=")
-			if k := strings.ToUpper(kw); seen[k] {
-				return kw
-			} else {
-				seen[k] = true
-			}
-		}
-		return ""
+	if len(params) < 2 {
+		return "" // (most paths: no search, no set)
 	}
-	for i, p := range params {
+	seen := make(map[string]bool, len(params))
+	for _, p := range params {
 		kw, _, _ := strings.Cut(p, "=")
-		for _, q := range params[:i] {
-			if k, _, _ := strings.Cut(q, "="); ascii.EqualFold(k, kw) {
-				return kw
-			}
+		k := strings.ToUpper(kw)
+		if seen[k] {
+			return kw
 		}
+		seen[k] = true
 	}
 	return ""
 }

@@ -247,9 +247,9 @@ func unfold(f []byte) string {
 // domain's labels spelt as A-labels or U-labels (addr.DomainKey), and
 // comments aside, wherever they are ("dev@host (me)", "<dev (x) @host>"),
 // with the white space around them, and quotes that add nothing to the
-// local part ("\"dev\"@host", RFC 5321 section 4.1.2). A value that names two addresses is
-// neither's, whichever comes first, and so is one with a comment or a
-// quoted string that does not end.
+// local part ("\"dev\"@host", RFC 5321 section 4.1.2). A value that
+// names two addresses is neither's, whichever comes first, and so is one
+// with a comment or a quoted string that does not end.
 func IsAddress(v, a string) bool {
 	v, ok := uncomment(v)
 	if !ok {
