@@ -159,8 +159,9 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 		return nil, err
 	}
 	s := &sender{a: a, d: d, out: stream.NewWriter(out), now: clock.Now(),
-		j:      newJournal(jf.Dir(d)),
-		spools: make(chan *spool.Spool, 2*max(a.Conns, 1)+1)}
+		j:       newJournal(jf.Dir(d)),
+		spools:  make(chan *spool.Spool, 2*max(a.Conns, 1)+1),
+		relaySt: map[string]*relayState{}}
 	if a.Retry {
 		s.j.filter()
 	}
@@ -1066,19 +1067,6 @@ type relayState struct {
 	timeouts int
 }
 
-// relay returns the state of the relay at addr, with relayMu held.
-func (s *sender) relay(addr string) *relayState {
-	st := s.relaySt[addr]
-	if st == nil {
-		if s.relaySt == nil {
-			s.relaySt = map[string]*relayState{}
-		}
-		st = &relayState{}
-		s.relaySt[addr] = st
-	}
-	return st
-}
-
 // dial connects to the k-th relay of the pool (round robin).
 //
 // A relay that has given no connection in the run, and whose dials time
@@ -1103,7 +1091,11 @@ func (s *sender) relay(addr string) *relayState {
 func (s *sender) dial(k int) (*smtpout.Client, error) {
 	addr := s.relays[k%len(s.relays)]
 	s.relayMu.Lock()
-	st := s.relay(addr)
+	st := s.relaySt[addr]
+	if st == nil {
+		st = &relayState{}
+		s.relaySt[addr] = st
+	}
 	silent := !st.answered && st.timeouts >= 2
 	s.relayMu.Unlock()
 	if silent {
