@@ -1,6 +1,7 @@
 package addr
 
 import (
+	"net/netip"
 	"strings"
 	"sync"
 	"unicode"
@@ -59,9 +60,14 @@ func Domain(mailbox string) string {
 // SMTPUTF8, to look the domain up): fullwidth letters, a ligature, a
 // decomposed accent, the KELVIN SIGN are the letters they map to, and
 // bob@ｅｘａｍｐｌｅ.org is bob@example.org, the mailbox the mail
-// reaches. It returns d itself if nothing changes.
+// reaches. An IPv6 address literal is its address as RFC 5952 spells
+// it: [IPv6:2001:DB8:0:0::1] is [ipv6:2001:db8::1]. It returns d itself
+// if nothing changes.
 func DomainKey(d string) string {
 	l := Lower(d)
+	if len(l) > 0 && l[0] == '[' {
+		return literalKey(l)
+	}
 	if ascii.Is(l) && !strings.HasPrefix(l, "xn--") && !strings.Contains(l, ".xn--") {
 		return l
 	}
@@ -85,6 +91,26 @@ func DomainKey(d string) string {
 		aLabelKeys.Unlock()
 	}
 	return k
+}
+
+// literalKey is DomainKey of an address literal l, in lower case: an
+// IPv6 address in the one spelling RFC 5952 gives it (netip's), which
+// RFC 5321 section 4.1.3's several spell many ways; anything else as
+// it is. (An IPv4 literal has one spelling: netip refuses leading
+// zeros, as checkLiteral does.)
+func literalKey(l string) string {
+	in, ok := strings.CutPrefix(l, "[ipv6:")
+	if !ok || !strings.HasSuffix(in, "]") {
+		return l
+	}
+	a, err := netip.ParseAddr(in[:len(in)-1])
+	if err != nil || !a.Is6() || a.Zone() != "" {
+		return l
+	}
+	if k := "[ipv6:" + a.String() + "]"; k != l {
+		return k
+	}
+	return l
 }
 
 // aLabelKeys are the keys DomainKey made lately of domains with

@@ -249,6 +249,15 @@ func TestKey(t *testing.T) {
 		"bob@xn--bucher-xyd.example": "bob@xn--bucher-xyd.example",
 		"bob@xn--bcher-kva.example.": "bob@bücher.example.",
 		"bob@axn--bcher-kva.example": "bob@axn--bcher-kva.example",
+		// An IPv6 address literal as RFC 5952 writes it.
+		"a@[IPv6:2001:DB8:0:0::1]":         "a@[ipv6:2001:db8::1]",
+		"a@[IPv6:0:0:0:0:0:0:0:1]":         "a@[ipv6:::1]",
+		"a@[ipv6:::1]":                     "a@[ipv6:::1]",
+		"a@[IPv6:::FFFF:192.0.2.1]":        "a@[ipv6:::ffff:192.0.2.1]",
+		"a@[IPv6:0:0:0:0:0:ffff:c000:201]": "a@[ipv6:::ffff:192.0.2.1]",
+		"a@[IPv6:fe80::1%eth0]":            "a@[ipv6:fe80::1%eth0]", // no literal: as it is
+		"a@[192.0.2.1]":                    "a@[192.0.2.1]",
+		"a@[X-Tag:ABC]":                    "a@[x-tag:abc]",
 	} {
 		if got := Key(in); got != want {
 			t.Errorf("Key(%q) = %q; want %q", in, got, want)
