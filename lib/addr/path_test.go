@@ -539,6 +539,7 @@ func FuzzKey(f *testing.F) {
 	f.Add("a@xn--example-lv8c.org", "b@x.org")
 	f.Add("a@xn--qi7cjb.org", "a@ex.org")
 	f.Add("a@xn--bucher-xyd.example", "a@bücher.example")
+	f.Add("a@[IPv6:2001:DB8:0::1]", "a@[ipv6:2001:db8::1]")
 	f.Fuzz(func(t *testing.T, a, b string) {
 		k := Key(a)
 		if Key(k) != k {
