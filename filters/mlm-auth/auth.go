@@ -135,15 +135,18 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	policy, _, err := d.String(listdir.Policy)
+	policy, set, err := d.String(listdir.Policy)
 	if err != nil {
 		return err
 	}
-	switch policy {
-	case "":
-		policy = "members"
-	case "open", "members", "moderated":
+	switch {
+	case !set:
+		policy = "members" // missing: the default
+	case policy == "open", policy == "members", policy == "moderated":
 	default:
+		// An empty first line too: a file cut short, or a value a
+		// line down, is no policy, and "members" would let a
+		// moderated list's members through.
 		return sysexit.Errorf(sysexit.TempFail, "%s: unknown policy %q", listdir.Policy, policy)
 	}
 	l := &list{d: d, policy: policy, in: members.NewMemo(d), from: map[string][]string{}}

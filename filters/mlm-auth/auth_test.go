@@ -795,22 +795,29 @@ func TestMemberFiles(t *testing.T) {
 // TestUnknownPolicy: a policy that is none of open, members and
 // moderated (a typo) is a temporary failure: the posts wait in their
 // queue until the list is mended, and none is judged by another policy.
+// So is an empty first line (a review): a file cut short, or the value
+// a line down, is not the default, which would let a moderated list's
+// members post; only a missing file is.
 func TestUnknownPolicy(t *testing.T) {
-	dir := membersList(t, "a@example.org\n")
-	if err := os.WriteFile(filepath.Join(dir, "policy"), []byte("moderatd\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var in, out bytes.Buffer
-	if err := stream.WriteRecord(&in, &stream.Header{ID: "p1", Sender: stream.Path{Mailbox: "a@example.org"}},
-		strings.NewReader("From: a@example.org\nSubject: x\n\nbody\n"), nil); err != nil {
-		t.Fatal(err)
-	}
-	err := run(dir, &in, &out, time.Unix(1764417600, 0))
-	if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), `unknown policy "moderatd"`) {
-		t.Errorf("policy moderatd: %v; want a temporary failure naming it", err)
-	}
-	if out.Len() > 0 {
-		t.Errorf("policy moderatd: passed %q; want nothing", out.Bytes())
+	for _, policy := range []string{"moderatd\n", "", "  \n", "\nmoderated\n"} {
+		dir := membersList(t, "a@example.org\n")
+		if err := os.WriteFile(filepath.Join(dir, "policy"), []byte(policy), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: "p1", Sender: stream.Path{Mailbox: "a@example.org"}},
+			strings.NewReader("From: a@example.org\nSubject: x\n\nbody\n"), nil); err != nil {
+			t.Fatal(err)
+		}
+		err := run(dir, &in, &out, time.Unix(1764417600, 0))
+		first, _, _ := strings.Cut(policy, "\n")
+		want := fmt.Sprintf("unknown policy %q", strings.TrimSpace(first))
+		if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), want) {
+			t.Errorf("policy %q: %v; want a temporary failure: %s", policy, err, want)
+		}
+		if out.Len() > 0 {
+			t.Errorf("policy %q: passed %q; want nothing", policy, out.Bytes())
+		}
 	}
 }
 
