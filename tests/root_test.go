@@ -397,3 +397,108 @@ func TestDeniedNamesList(t *testing.T) {
 		}
 	}
 }
+
+// TestRootLockLinkOfAnother: root's mlm-lock on a list another user
+// owns, whose lock file that user made a symbolic link (a review),
+// refuses (75, naming the user) and neither makes nor opens what the
+// link names. It made the link's target, root's, anywhere that user
+// chose: /etc/nologin, and no one but root could log in.
+func TestRootLockLinkOfAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := newList(t)
+	lock := filepath.Join(dir, "lock")
+	os.Remove(lock)
+	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	roots := t.TempDir()
+	made, kept := filepath.Join(roots, "made-by-root"), filepath.Join(roots, "kept")
+	if err := os.WriteFile(kept, []byte("root's\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refused := regexp.MustCompile(`^mlm-lock: ` + regexp.QuoteMeta(dir) + `: owned by nobody: run this as nobody, not as root; what root writes there, nobody cannot read\n$`)
+	for _, target := range []string{made, kept} {
+		os.Remove(lock)
+		if err := os.Symlink(target, lock); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{dir, lock} {
+			if code, stderr := runAs(t, false, "", "mlm-lock", path, "true"); code != 75 || !refused.MatchString(stderr) {
+				t.Errorf("root's mlm-lock %s, lock linked to %s: exit %d, stderr %q; want 75 and one line naming nobody", path, target, code, stderr)
+			}
+		}
+	}
+	if _, err := os.Lstat(made); err == nil {
+		t.Errorf("root's mlm-lock made %s, where the link pointed", made)
+	}
+	if b, _ := os.ReadFile(kept); string(b) != "root's\n" {
+		t.Errorf("%s = %q; want it untouched", kept, b)
+	}
+}
+
+// TestRootStagesOfAnother: root's mlm-run in a list of root's whose
+// stages file, or stages directory, another user owns runs none of its
+// stages (a review): 75, one line naming the user, and the queue left,
+// as it runs no members-command another user owns. That user chose
+// what root ran. In root's own files, root's stages run.
+func TestRootStagesOfAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	for _, owned := range []string{"stages/incoming", "stages"} {
+		dir := newList(t)
+		ran := filepath.Join(dir, "ran")
+		stage := filepath.Join(dir, "stage.sh")
+		if err := os.WriteFile(stage, []byte("#!/bin/sh\nid -u >> "+ran+"\ncat >/dev/null\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "stages", "incoming"), []byte(stage+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, stderr := runAs(t, false, smallPost, "mlm-accept", dir); code != 0 {
+			t.Fatalf("mlm-accept: exit %d: %s", code, stderr)
+		}
+		os.Chown(filepath.Join(dir, owned), 65534, 65534)
+		refused := regexp.MustCompile(`(?m)^mlm-run: ` + regexp.QuoteMeta(filepath.Join(dir, owned)) + `: owned by nobody: root runs no command of another user's; run this as nobody$`)
+		if code, stderr := runAs(t, false, "", "mlm-run", dir); code != 75 || !refused.MatchString(stderr) {
+			t.Errorf("root's mlm-run, %s nobody's: exit %d, stderr %q; want 75 and a line naming nobody", owned, code, stderr)
+		}
+		if b, err := os.ReadFile(ran); err == nil {
+			t.Errorf("%s nobody's: the stage ran, as uid %q", owned, b)
+		}
+		if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 1 {
+			t.Errorf("%s nobody's: incoming/new = %v; want the post left", owned, n)
+		}
+		os.Chown(filepath.Join(dir, owned), 0, 0)
+		if code, stderr := runAs(t, false, "", "mlm-run", dir); code != 0 {
+			t.Errorf("root's mlm-run, %s root's again: exit %d: %s", owned, code, stderr)
+		}
+		if b, _ := os.ReadFile(ran); string(b) != "0\n" {
+			t.Errorf("root's stage ran as %q; want root's once", b)
+		}
+	}
+}
+
+// TestRootReadsNothingOfAnother: root's mlm-sub in a list another user
+// owns refuses before it reads the list (a review): that user could
+// link the list's address to a file only root may read, and the error,
+// to root's terminal or cron's mail, quoted its first line.
+func TestRootReadsNothingOfAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := newList(t)
+	secret := filepath.Join(t.TempDir(), "shadow")
+	if err := os.WriteFile(secret, []byte("root:secret-hash:20228:0:99999:7:::\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "address"))
+	if err := os.Symlink(secret, filepath.Join(dir, "address")); err != nil {
+		t.Fatal(err)
+	}
+	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 65534, 65534) })
+	code, stderr := runAs(t, false, "", "mlm-sub", dir, "bob@example.net")
+	if code != 75 || strings.Contains(stderr, "secret-hash") || !strings.Contains(stderr, ": owned by nobody: run this as nobody") {
+		t.Errorf("root's mlm-sub: exit %d, stderr %q; want 75 naming nobody, and nothing of %s", code, stderr, secret)
+	}
+}

@@ -70,10 +70,12 @@ func run(a *args, env []string) error {
 			return err
 		}
 	}
-	if _, err := os.Lstat(lock); errors.Is(err, fs.ErrNotExist) {
+	if fi, err := os.Lstat(lock); errors.Is(err, fs.ErrNotExist) || err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		// Made by root in another user's list, the lock would be
 		// root's, mode 0600, and the list's own cron job could not
-		// take it again.
+		// take it again. A symbolic link there is that user's to
+		// point anywhere: root would open, or make, its target
+		// (/etc/nologin) for writing.
 		if err := listdir.CheckUser(dirOf(lock)); err != nil {
 			return err
 		}

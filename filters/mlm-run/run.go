@@ -198,7 +198,16 @@ func jobsFor(a *args) ([]job, error) {
 	for _, name := range listdir.Queues {
 		// A queue whose stages file is wrong is reported each pass, and
 		// the others go on.
-		text, err := d.Text(filepath.Join(listdir.Stages, name))
+		// Root runs no stages another user chose, as it runs no
+		// members-command of another's (listdir.CheckCommand).
+		err := d.CheckCommand(listdir.Stages)
+		if err == nil {
+			err = d.CheckCommand(filepath.Join(listdir.Stages, name))
+		}
+		text := ""
+		if err == nil {
+			text, err = d.Text(filepath.Join(listdir.Stages, name))
+		}
 		if err != nil {
 			jobs = append(jobs, job{name: name, q: d.Queue(name), err: err})
 			continue

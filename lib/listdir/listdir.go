@@ -251,8 +251,15 @@ func otherOwner(path string) string {
 // user owns, as a site that keeps the settings root's and gives the
 // list's user only what it writes sets it up.
 func OpenRW(path string) (*Dir, error) {
-	d, err := Open(path)
-	for _, p := range []string{path, filepath.Join(path, QueueDir), filepath.Join(path, StateDir)} {
+	// The owner first: root reads nothing of another user's list, whose
+	// address that user may have linked to a file only root may read,
+	// and whose first line an error would quote.
+	err := CheckUser(path)
+	var d *Dir
+	if err == nil {
+		d, err = Open(path)
+	}
+	for _, p := range []string{filepath.Join(path, QueueDir), filepath.Join(path, StateDir)} {
 		if err == nil {
 			err = CheckUser(p)
 		}
@@ -799,17 +806,29 @@ func LockPath(path string, timeout time.Duration) (func(), error) {
 // path no longer names (removed meanwhile by a sweep that held the
 // lock, see RemoveLock) is let go, and the file at path opened anew:
 // else the next locker, who made a new one, would hold the lock too.
+//
+// Root follows no symbolic link at path in a directory another user
+// owns: that user could point it anywhere, and root would open, or make,
+// the file it names (/etc/nologin) for writing.
 func LockFD(path string, timeout time.Duration) (*os.File, error) {
 	deadline := time.Now().Add(timeout)
+	var nofollow int
+	who := otherOwner(filepath.Dir(path))
+	if who != "" {
+		nofollow = syscall.O_NOFOLLOW
+	}
 	for {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|nofollow, 0o600)
 		if errors.Is(err, fs.ErrPermission) {
 			// A lock file this user may read but not write, as another
 			// user's cron job made it: flock needs no more than reading.
 			// If there is none, the reason is still that it cannot be made.
-			if ro, rerr := os.Open(path); rerr == nil || !errors.Is(rerr, fs.ErrNotExist) {
+			if ro, rerr := os.OpenFile(path, os.O_RDONLY|nofollow, 0); rerr == nil || !errors.Is(rerr, fs.ErrNotExist) {
 				f, err = ro, rerr
 			}
+		}
+		if errors.Is(err, syscall.ELOOP) && who != "" {
+			return nil, sysexit.Temp(fmt.Errorf("%s: a symbolic link, in a directory owned by %s: root follows none there", path, who))
 		}
 		if err != nil {
 			return nil, sysexit.Temp(err)

@@ -751,3 +751,36 @@ func TestFirstLineOf(t *testing.T) {
 		}
 	}
 }
+
+// TestLockFDLinkOfAnother: root's LockFD follows no symbolic link in a
+// directory another user owns (a review), which that user could put
+// there between a check of the name and its open: the link's target,
+// anywhere, would be made or opened for writing by root. In its own
+// directory root follows one, as any user does.
+func TestLockFDLinkOfAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give the directory to another user")
+	}
+	dir, roots := t.TempDir(), t.TempDir()
+	target := filepath.Join(roots, "made-by-root")
+	lock := filepath.Join(dir, "lock")
+	if err := os.Symlink(target, lock); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := LockFD(lock, 0); err != nil {
+		t.Errorf("LockFD(link in root's directory) = %v", err)
+	} else {
+		f.Close()
+	}
+	os.Remove(target)
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	f, err := LockFD(lock, 0)
+	if f != nil || sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), lock+": a symbolic link, in a directory owned by nobody: root follows none there") {
+		t.Errorf("LockFD(link in nobody's directory) = %v, %v; want nil, 75 saying so", f, err)
+	}
+	if _, err := os.Lstat(target); err == nil {
+		t.Errorf("LockFD made %s, where the link pointed", target)
+	}
+}
