@@ -582,6 +582,7 @@ func qpDecode(line []byte) (string, bool) {
 // false if it does not end within head, or cannot be decoded.
 func qpLine(head []byte, atEOF bool) (string, int, bool) {
 	for n := 0; n < len(head); {
+		start := n
 		i := bytes.IndexByte(head[n:], '\n')
 		if i < 0 && !atEOF {
 			return "", 0, false
@@ -590,7 +591,9 @@ func qpLine(head []byte, atEOF bool) (string, int, bool) {
 			i = len(head) - n - 1
 		}
 		n += i + 1
-		soft := bytes.HasSuffix(bytes.TrimRight(head[:n], " \t\r\n"), []byte("="))
+		// (This line's: trimmed further, an empty line would reach
+		// the "=" of the one before, and take the next in too.)
+		soft := bytes.HasSuffix(bytes.TrimRight(head[start:n], " \t\r\n"), []byte("="))
 		switch {
 		case soft && n < len(head):
 			continue

@@ -594,7 +594,11 @@ func TestPasswordQuotedPrintable(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "password"), []byte(hash+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for id, line := range map[string]string{"eq": "Approved: s3cr=3Dt", "space": "Approved: s3cr=3Dt=20", "crlf": "Approved: s3cr=3Dt\r"} {
+	for id, line := range map[string]string{"eq": "Approved: s3cr=3Dt", "space": "Approved: s3cr=3Dt=20", "crlf": "Approved: s3cr=3Dt\r",
+		// A soft break before an empty line ends the line there, as
+		// readers show it (a review): the next paragraph is not part
+		// of it.
+		"soft-empty": "Approved: s3cr=3Dt=\n"} {
 		out, held := authPost(t, dir, id, "From: a@example.org\nSubject: x\nContent-Type: text/plain; charset=utf-8\n"+
 			"Content-Transfer-Encoding: Quoted-Printable\n\n"+line+"\nhello=\n there\n")
 		wantPassed(t, id, out, held)

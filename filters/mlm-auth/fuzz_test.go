@@ -70,6 +70,7 @@ func FuzzQPLine(f *testing.F) {
 	f.Add([]byte("Approved: let=\nme=\nin\nrest\n"), false)
 	f.Add([]byte("Approved: =3D=\r\n\r\nx"), true)
 	f.Add([]byte("=\n=\n="), true)
+	f.Add([]byte("Approved: pw=\n\nnext paragraph\n"), false)
 	f.Fuzz(func(t *testing.T, head []byte, atEOF bool) {
 		_, n, ok := qpLine(head, atEOF)
 		if !ok {
@@ -81,8 +82,15 @@ func FuzzQPLine(f *testing.F) {
 		if head[n-1] != '\n' && !(atEOF && n == len(head)) {
 			t.Fatalf("qpLine(%q) ends at %d, at no LF and not the body's end", head, n)
 		}
-		if bytes.Count(head[:n], []byte("\n")) > 1 && !bytes.Contains(head[:n], []byte("=")) {
-			t.Fatalf("qpLine(%q) joined lines with no soft break: %q", head, head[:n])
+		// Each line it joins to the next ends in a soft break.
+		lines := bytes.SplitAfter(head[:n], []byte("\n"))
+		if len(lines[len(lines)-1]) == 0 {
+			lines = lines[:len(lines)-1]
+		}
+		for _, l := range lines[:len(lines)-1] {
+			if !bytes.HasSuffix(bytes.TrimRight(l, " \t\r\n"), []byte("=")) {
+				t.Fatalf("qpLine(%q) joined %q, with no soft break, to the next: %q", head, l, head[:n])
+			}
 		}
 	})
 }
