@@ -62,9 +62,10 @@ type Limits struct {
 // is a few levels; a large archive a few thousand parts).
 var Default = Limits{Depth: 100, Parts: 10_000}
 
-// MaxField is the longest Content-Type field of a part that is read, and
-// the longest line a delimiter may be; a part whose Content-Type is
-// longer is an error (ErrField).
+// MaxField is the longest Content-Type field of a part that is read,
+// its name, folding and line ends counted, and the longest line a
+// delimiter may be; a part whose Content-Type is longer is an error
+// (ErrField). (The post's own is measured as a value, by its caller.)
 const MaxField = 8 << 10
 
 // Errors a walk ends with.
