@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"html"
 	"io"
 	"mime/quotedprintable"
@@ -56,13 +57,17 @@ func (sp *bodySpool) close() {
 	}
 }
 
-// leaf is a text part of a body, where the walk found it.
+// leaf is a text part of a body, where the walk found it; or a message
+// part in base64 or quoted-printable (message), or the header of a part
+// in a message part (header).
 type leaf struct {
 	start, end int64
 	form
 	plain     bool // text/plain, the type of a part without one
 	html      bool // text/html
 	inMessage bool
+	message   bool
+	header    bool
 }
 
 // walk walks the MIME structure of a post's body, which is a multipart
@@ -89,6 +94,9 @@ func (l *list) walk(p *post, ct, cte string, leaves bool) error {
 	}
 	if leaves {
 		w.OnLeaf(sp.keep)
+		w.OnHeader(func(lf mimewalk.Leaf) {
+			sp.leaves = append(sp.leaves, leaf{start: lf.Start, end: lf.End, inMessage: true, header: true})
+		})
 	}
 	if sp.body == nil {
 		sp.body = spool.New(spool.MemLimit)
@@ -108,16 +116,18 @@ func (l *list) walk(p *post, ct, cte string, leaves bool) error {
 }
 
 // keep keeps a leaf the walk found, if it is a text part, or a message
-// part in base64 or quoted-printable: its text, decoded, header and
-// parts, is looked at as HTML (htmlFinder), which finds what a plain
-// text part shows too.
+// part in base64 or quoted-printable: its text, decoded, parts and all,
+// is looked at as HTML (htmlFinder), which finds what a plain text part
+// shows too, and its header as a forwarded message's (cutHeader).
 func (sp *bodySpool) keep(lf mimewalk.Leaf) {
 	mt := mediaType(lf.Type)
 	switch {
 	case strings.HasPrefix(mt, "text/"):
-		sp.leaves = append(sp.leaves, leaf{lf.Start, lf.End, formOf(lf.Type, lf.Encoding), mt == "text/plain", mt == "text/html", lf.InMessage})
+		sp.leaves = append(sp.leaves, leaf{start: lf.Start, end: lf.End, form: formOf(lf.Type, lf.Encoding),
+			plain: mt == "text/plain", html: mt == "text/html", inMessage: lf.InMessage})
 	case strings.HasPrefix(mt, "message/"):
-		sp.leaves = append(sp.leaves, leaf{lf.Start, lf.End, formOf("", lf.Encoding), false, true, true})
+		sp.leaves = append(sp.leaves, leaf{start: lf.Start, end: lf.End, form: formOf("", lf.Encoding),
+			html: true, inMessage: true, message: true})
 	}
 }
 
@@ -204,7 +214,8 @@ func (l *list) partApproved(p *post, ct, cte string, right func(string) bool) (b
 		return false, nil
 	}
 	_, v, _ := strings.Cut(strings.TrimRight(line.text, "\r\n"), ":")
-	find := finders(strings.TrimSpace(v))
+	pw := strings.TrimSpace(v)
+	find := finders(pw)
 	rw, err := l.rewriter()
 	if err != nil {
 		return false, err
@@ -222,6 +233,10 @@ func (l *list) partApproved(p *post, ct, cte string, right func(string) bool) (b
 			_, err = io.Copy(rw, sp.body.Section(lf.start+int64(line.n), lf.end-lf.start-int64(line.n)))
 		case j == i:
 			err = writeFirst(rw, part(), line.skip, eol)
+		case lf.header:
+			err = cutHeader(rw, part(), lf.end-lf.start, pw)
+		case lf.message:
+			err = cutMessage(rw, part, lf.enc, find(lf), pw, eol)
 		default:
 			err = cutPart(rw, part, lf.enc, find(lf), eol)
 		}
@@ -688,17 +703,109 @@ func cutPart(w io.Writer, part func() io.Reader, enc string, f finder, eol strin
 		}
 		return err
 	}
-	var e io.WriteCloser
-	switch enc {
-	case "base64":
-		e = msg.NewBase64Lines(w, eol)
-	case "quoted-printable":
-		e = quotedprintable.NewWriter(eolWriter{w, eol})
-	default:
+	e := encoder(w, enc, eol)
+	if e == nil {
 		_, err := cut(w, part(), f)
 		return err
 	}
 	if _, err := cut(e, mimewalk.NewDecoder(part(), enc), f); err != nil {
+		return err
+	}
+	return e.Close()
+}
+
+// encoder returns a writer that encodes in enc, base64 or
+// quoted-printable, in lines of eol, onto w; nil for another enc.
+func encoder(w io.Writer, enc, eol string) io.WriteCloser {
+	switch enc {
+	case "base64":
+		return msg.NewBase64Lines(w, eol)
+	case "quoted-printable":
+		return quotedprintable.NewWriter(eolWriter{w, eol})
+	}
+	return nil
+}
+
+// cutHeader writes the header of a part in a message part (r reads its
+// size octets, the empty line after them not among them) without its
+// Approved fields that give the password pw, each with its
+// continuation lines and line end: a poster's own copy of a post
+// forwarded whole carries the Approved field it was sent with. A header
+// over msg.MaxHeader is written as it is.
+func cutHeader(w io.Writer, r io.Reader, size int64, pw string) error {
+	if size > msg.MaxHeader {
+		_, err := io.Copy(w, r)
+		return err
+	}
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	e := msg.NewEdit(raw)
+	if cutApproved(e, pw) == 0 {
+		_, err = w.Write(raw)
+	} else {
+		_, err = e.WriteTo(w)
+	}
+	return err
+}
+
+// cutApproved deletes the Approved fields of e that give the password
+// pw, as a field gives it (decoded, without the space around it), and
+// returns how many it deleted.
+func cutApproved(e *msg.Edit, pw string) int {
+	return e.DelValue("Approved", func(v string) bool { return strings.TrimSpace(msg.DecodeText(v)) == pw })
+}
+
+// cutMessage is cutPart for a message part in base64 or
+// quoted-printable (enc): the message, decoded, loses the Approved
+// fields of its header that give the password pw, whole (as cutHeader
+// takes them), and what f finds in the rest; it is encoded again only
+// if it lost any. (f, over the whole, took such a field's text and left
+// its line end: an empty line, which ended the header there.) A header
+// over msg.MaxHeader, or of more than msg.MaxFields fields, is f's, as
+// the rest is.
+func cutMessage(w io.Writer, part func() io.Reader, enc string, f finder, pw, eol string) error {
+	e := encoder(w, enc, eol)
+	if e == nil {
+		_, err := io.Copy(w, part()) // (none: a message leaf is encoded)
+		return err
+	}
+	h, err := msg.ReadHeader(bufio.NewReader(mimewalk.NewDecoder(part(), enc)), msg.MaxHeader)
+	head := h.Raw // the empty line that ends it included
+	ed := msg.NewEdit(head)
+	cuts := 0
+	if errors.Is(err, msg.ErrHeaderTooLong) || errors.Is(err, msg.ErrTooManyFields) {
+		head = nil
+	} else {
+		cuts = cutApproved(ed, pw)
+	}
+	// rest reads the message decoded, past its header if it is edited.
+	rest := func() (io.Reader, error) {
+		br := bufio.NewReader(mimewalk.NewDecoder(part(), enc))
+		_, err := br.Discard(len(head))
+		return br, err
+	}
+	r, err := rest()
+	if err != nil {
+		return err
+	}
+	n, err := cut(io.Discard, r, f)
+	if err != nil || n+cuts == 0 {
+		if err == nil {
+			_, err = io.Copy(w, part())
+		}
+		return err
+	}
+	if head != nil {
+		if _, err := ed.WriteTo(e); err != nil {
+			return err
+		}
+	}
+	if r, err = rest(); err != nil {
+		return err
+	}
+	if _, err := cut(e, r, f); err != nil {
 		return err
 	}
 	return e.Close()

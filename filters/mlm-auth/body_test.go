@@ -268,3 +268,38 @@ func TestPasswordLineForms(t *testing.T) {
 		}
 	}
 }
+
+// TestPasswordInForwardedHeader: where the first line gave the password,
+// a forwarded message's header (the poster's own copy of a post, sent
+// with it) loses each Approved field that gives it, whole, with its
+// continuation lines and line end (a review): in a message part as it
+// is, which was not looked at, and the password went to the members;
+// and in base64, where its text went and its line end stayed, an empty
+// line that ended the header there. Its other fields, a wrong password's
+// among them, stay.
+func TestPasswordInForwardedHeader(t *testing.T) {
+	dir := partsList(t)
+	const inner = "From: x@example.net\nApproved: " + pw + "\nApproved: nope\nSubject: fwd\nApproved:\n =?utf-8?q?s3cr&t-=C3=A9?=\nX-Y: z\n\nold post\n"
+	const want = "From: x@example.net\nApproved: nope\nSubject: fwd\nX-Y: z\n\nold post\n"
+	head := "From: a@example.org\nSubject: news\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=o\n\n" +
+		"--o\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nApproved: " + pw + "\n" + plainText
+	for _, tc := range []struct{ name, part, wantPart string }{
+		{"as it is", "Content-Type: message/rfc822\n\n" + inner, "Content-Type: message/rfc822\n\n" + want},
+		{"base64", "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + mlmtest.Base64Lines(inner),
+			"Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + mlmtest.Base64Lines(want)},
+		{"quoted-printable", "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n" + qpText(inner),
+			"Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n" + qpText(want)},
+		{"a digest's", "Content-Type: multipart/digest; boundary=d\n\n--d\n\n" + inner + "--d--\n",
+			"Content-Type: multipart/digest; boundary=d\n\n--d\n\n" + want + "--d--\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, held := authPost(t, dir, "p", head+"--o\n"+tc.part+"--o--\n")
+			wantPassed(t, "p", out, held)
+			_, m := mlmtest.Message(t, stream.NewReader(bytes.NewReader(out)))
+			if wantM := "From: a@example.org\nSubject: news\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=o\n\n" +
+				"--o\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n" + plainText + "--o\n" + tc.wantPart + "--o--\n"; m != wantM {
+				t.Errorf("passed\n%s\nwant\n%s", m, wantM)
+			}
+		})
+	}
+}

@@ -147,6 +147,11 @@ type Walker struct {
 	prevEOL      int64
 	leaf         *Leaf
 	onLeaf       func(Leaf)
+	// Where the header being read started, and the line being dealt
+	// with (OnHeader); whether it is a header OnHeader gives.
+	headAt, lineAt int64
+	headIn         bool
+	onHeader       func(Leaf)
 }
 
 // A Leaf is a part that holds no other: no multipart or message, a
@@ -171,6 +176,16 @@ type Leaf struct {
 // message/delivery-status. A leaf the walk is in when it fails is not
 // given.
 func (w *Walker) OnLeaf(f func(Leaf)) { w.onLeaf = f }
+
+// OnHeader has f called, once a Walker has OnLeaf's too, with the
+// header block of each part in a message part, as its end is found: a
+// forwarded message's own header, and its parts', as the body has them
+// (not those of a message part in base64 or quoted-printable, which is a
+// leaf). Its Start and End are where the block's first line starts and
+// where the empty line that ends it starts; a header a delimiter ends,
+// with no empty line, is not given. Only Start, End and InMessage, true,
+// are set.
+func (w *Walker) OnHeader(f func(Leaf)) { w.onHeader = f }
 
 // closeLeaf ends the leaf open, if one is, at end.
 func (w *Walker) closeLeaf(end int64) {
@@ -349,6 +364,7 @@ func (w *Walker) keep(b []byte) {
 func (w *Walker) endLine() {
 	line := w.line
 	start := w.pos
+	w.lineAt = start
 	if w.onLeaf != nil {
 		w.pos += w.lineLen
 		w.lineLen = 0
@@ -698,6 +714,8 @@ func eolLen(t [2]byte) int64 {
 
 func (w *Walker) startHeader() {
 	w.inHead, w.inCT, w.inCTE = true, false, false
+	w.headAt = w.pos
+	w.headIn = slices.ContainsFunc(w.stack, func(l level) bool { return !l.multi && !l.blocks })
 	w.field, w.ct, w.cte, w.defCT = w.field[:0], "", "", ""
 	w.lastCT, w.lastTE, w.seenCT, w.seenTE, w.longTE = "", "", false, false, false
 }
@@ -730,6 +748,9 @@ func (w *Walker) headerLine(line []byte, long bool) {
 			if w.inBlocks() && Flat(ct) {
 				w.block() // the block ends at its blank line
 				return
+			}
+			if w.onHeader != nil && w.onLeaf != nil && w.headIn && w.err == nil {
+				w.onHeader(Leaf{Start: w.headAt, End: w.lineAt, InMessage: true})
 			}
 			n := len(w.stack)
 			w.enter(ct, w.cte)

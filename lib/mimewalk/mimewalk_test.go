@@ -694,10 +694,10 @@ func FuzzMIME(f *testing.F) {
 		if w.Depth() == 0 && w.Parts() > 0 {
 			t.Fatalf("%d parts without a multipart", w.Parts())
 		}
-		// The leaves: the same in pieces as whole, in order, apart,
-		// within the body.
+		// The leaves, and the headers in message parts: the same in
+		// pieces as whole, in order, apart, within the body.
 		whole, w = New(ct, lim), New(ct, lim)
-		wholeLeaves, leaves := onLeaves(whole), onLeaves(w)
+		wholeLeaves, leaves := onLeaves(whole, true), onLeaves(w, true)
 		whole.Write([]byte(body))
 		whole.End()
 		for b := []byte(body); len(b) > 0; b = b[min(chunk, len(b)):] {
@@ -717,10 +717,15 @@ func FuzzMIME(f *testing.F) {
 	})
 }
 
-// onLeaves has w keep the leaves it finds.
-func onLeaves(w *Walker) *[]Leaf {
+// onLeaves has w keep the leaves it finds, in order, and if headers,
+// the headers in message parts (OnHeader) among them.
+func onLeaves(w *Walker, headers bool) *[]Leaf {
 	var ls []Leaf
-	w.OnLeaf(func(l Leaf) { ls = append(ls, l) })
+	keep := func(l Leaf) { ls = append(ls, l) }
+	w.OnLeaf(keep)
+	if headers {
+		w.OnHeader(keep)
+	}
 	return &ls
 }
 
@@ -761,7 +766,7 @@ func TestLeaves(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := New(tc.ct, Default)
-			ls := onLeaves(w)
+			ls := onLeaves(w, false)
 			w.Write([]byte(tc.body))
 			w.End()
 			var got []leaf
@@ -770,6 +775,48 @@ func TestLeaves(t *testing.T) {
 			}
 			if !slices.Equal(got, tc.want) || w.Err() != nil {
 				t.Errorf("leaves %+v, %v; want %+v", got, w.Err(), tc.want)
+			}
+		})
+	}
+}
+
+// TestHeaderLeaves: OnHeader gives the header of each part in a message
+// part, the forwarded message's own and its parts', as it is in the
+// body, before the empty line; not the post's parts', nor a header in
+// a message part in base64, which is a leaf.
+func TestHeaderLeaves(t *testing.T) {
+	for _, tc := range []struct {
+		name, ct, body string
+		want           []string
+	}{
+		{"message", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: text/plain\n\nbody\n--o\nContent-Type: message/rfc822\n\nSubject: fwd\nApproved: pw\n\nforwarded\n--o--\n",
+			[]string{"Subject: fwd\nApproved: pw\n"}},
+		{"its parts", "message/rfc822",
+			"Subject: fwd\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n--i\r\nX: 1\r\n\r\none\r\n--i\r\n\r\ntwo\r\n--i--\r\n",
+			[]string{"Subject: fwd\r\nContent-Type: multipart/mixed; boundary=i\r\n", "X: 1\r\n", ""}},
+		{"digest", "multipart/digest; boundary=d",
+			"--d\n\nSubject: one\n\nfirst\n--d--\n",
+			[]string{"Subject: one\n"}},
+		{"encoded message", "multipart/mixed; boundary=o",
+			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + mlmtest.Base64Lines("Subject: x\n\nhidden\n") + "--o--\n",
+			nil},
+		{"no message", "multipart/mixed; boundary=o", "--o\nX: 1\n\nbody\n--o--\n", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := New(tc.ct, Default)
+			var got []string
+			w.OnLeaf(func(Leaf) {})
+			w.OnHeader(func(l Leaf) {
+				if !l.InMessage {
+					t.Errorf("header %+v not in a message", l)
+				}
+				got = append(got, tc.body[l.Start:l.End])
+			})
+			w.Write([]byte(tc.body))
+			w.End()
+			if !slices.Equal(got, tc.want) || w.Err() != nil {
+				t.Errorf("headers %q, %v; want %q", got, w.Err(), tc.want)
 			}
 		})
 	}
