@@ -388,7 +388,7 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 		lines, err := l.d.Lines(file)
 		var pats []string
 		for _, p := range lines {
-			if p = shellClasses(strings.ToLower(p)); wellFormed(p) {
+			if p = unquotePattern(shellClasses(strings.ToLower(p))); wellFormed(p) {
 				pats = append(pats, p) // a malformed one matches nothing
 				// And spelt in U-labels, which a poster's domain is
 				// tried in too: a pattern spelt half one way, half
@@ -422,6 +422,22 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 		}
 	}
 	return false, nil
+}
+
+// unquotePattern returns pat, a pattern of allow or deny, with the
+// quotes around its local part undone where they add nothing and hold
+// no pattern character, as the posters' addresses are compared
+// (addr.Key) and the shell's case reads them: "eve"@spam.example is
+// eve@spam.example, and matched nothing. Else pat itself.
+func unquotePattern(pat string) string {
+	at := strings.LastIndexByte(pat, '@')
+	if !strings.HasPrefix(pat, `"`) || at < 0 || strings.ContainsAny(pat[:at], `*?[\`) {
+		return pat
+	}
+	if k := addr.Key(pat[:at] + "@x"); !strings.HasPrefix(k, `"`) {
+		return strings.TrimSuffix(k, "@x") + pat[at:]
+	}
+	return pat
 }
 
 // uSpelling returns the pattern pat with each A-label of its domain

@@ -647,6 +647,36 @@ func TestDenyShellClass(t *testing.T) {
 	}
 }
 
+// TestDenyQuotedPattern: a pattern whose local part is in quotes that add
+// nothing matches the address without them, as a poster's quotes are
+// undone, and as the shell's case reads it (a review): it matched
+// nothing. Quotes that are needed, or hold a pattern character, stay.
+func TestDenyQuotedPattern(t *testing.T) {
+	for pat, senders := range map[string]map[string]bool{
+		`"eve"@spam.example`: {"eve@spam.example": true, `"eve"@spam.example`: true, "eve2@spam.example": false},
+		`"e*"@spam.example`:  {"eve@spam.example": false},
+		`"a b"@spam.example`: {`"a b"@spam.example`: true, "ab@spam.example": false},
+	} {
+		dir := openList(t)
+		if err := os.WriteFile(filepath.Join(dir, "deny"), []byte(pat+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for sender, denied := range senders {
+			var in, o bytes.Buffer
+			if err := stream.WriteRecord(&in, &stream.Header{ID: "p", Sender: stream.Path{Mailbox: sender}},
+				strings.NewReader("From: a@example.org\nSubject: x\n\nbody\n"), nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := run(dir, &in, &o, time.Unix(1764417600, 0)); err != nil {
+				t.Fatal(err)
+			}
+			if passed := o.Len() > 0; passed == denied {
+				t.Errorf("deny %s: %s passed %v; want %v", pat, sender, passed, !denied)
+			}
+		}
+	}
+}
+
 // TestHoldNoticeCookies: the two addresses of a hold notice carry the
 // cookies mlm-moderate checks: the accept address's for "accept" and the
 // reject address's for "reject", each for the held post and good until
