@@ -307,6 +307,18 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	if err != nil || it == nil {
 		return err
 	}
+	if st, err := it.File().Stat(); err == nil && st.Size() == 0 {
+		// No record: a file of no octets, which no writer of a queue
+		// makes (each writes a record whole, then renames it in),
+		// but a hand, or a crash of one that did not fsync, can
+		// leave. To the stages it is a stream of no records, and it
+		// went without a word.
+		fmt.Fprintf(stderr, "%s: %s: %s: an empty file, no record: moved to bad/\n", prog, j.name, sysexit.OneLine(id))
+		if err := fail(it, id, "an empty file, no record", a); err != nil {
+			return fmt.Errorf("%s: %s: %w", j.name, id, err)
+		}
+		return nil
+	}
 	// Every stage holds the claimed record's descriptor, not only the
 	// first, which reads it: the claim's lock then lasts while any stage
 	// still works on the record, even if mlm-run dies before them.
@@ -345,15 +357,7 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 		// stderr is (mlm-exit(7)): a stage that is no mlm program may
 		// write a post's bytes, an escape sequence among them, which a
 		// terminal that shows bad/*.err would act on.
-		if err = it.Fail(fmt.Sprintf("exit %d: %s", status, sysexit.OneLine(reason))); err != nil {
-			// bad/ could not take it (gone, the disk full): still
-			// claimed, it waits as after a temporary failure, not
-			// unlocked in cur/, where a sweep would put it back as it
-			// was, to be run again, stages, notices and all, on every
-			// pass. The error is reported all the same.
-			end := clock.Now()
-			it.Defer(end.Add(queue.Backoff(id, end, a.MinWait, a.MaxWait)))
-		}
+		err = fail(it, id, fmt.Sprintf("exit %d: %s", status, sysexit.OneLine(reason)), a)
 	default:
 		// The wait counts from the failure, not from the claim: stages
 		// that ran long (up to -t, killed) would else leave the record
@@ -373,6 +377,20 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: %s: %w", j.name, id, err)
 	}
 	return nil
+}
+
+// fail moves the claimed record id to bad/ with reason. Where bad/
+// cannot take it (gone, the disk full), still claimed, it waits as after
+// a temporary failure, not unlocked in cur/, where a sweep would put it
+// back as it was, to be run again, stages, notices and all, on every
+// pass; the error is returned all the same.
+func fail(it *queue.Item, id, reason string, a *args) error {
+	err := it.Fail(reason)
+	if err != nil {
+		end := clock.Now()
+		it.Defer(end.Add(queue.Backoff(id, end, a.MinWait, a.MaxWait)))
+	}
+	return err
 }
 
 // stillLocked is j.q.Locked(id) a while after the stages: processes
