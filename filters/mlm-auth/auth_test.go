@@ -110,6 +110,48 @@ func TestHoldNotice(t *testing.T) {
 	}
 }
 
+// TestHoldNoNoticeLoop: automatic mail from the null sender or a role
+// address, such as another list's hold notice, is held without a notice
+// (a review): two lists whose moderators were each other told each
+// other of the other's notice for ever. Automatic mail from a person's
+// address (a vacation reply), and a role address's mail that is not
+// automatic, still get one.
+func TestHoldNoNoticeLoop(t *testing.T) {
+	dir := openList(t)
+	for id, tc := range map[string]struct {
+		sender, auto string
+		notice       bool
+	}{
+		"list":     {"staff-bounces@lists.example.org", "Auto-Submitted: auto-generated\n", false},
+		"null":     {"", "Auto-Submitted: auto-replied\n", false},
+		"daemon":   {"MAILER-DAEMON@example.net", "Auto-Submitted: auto-replied\n", false},
+		"vacation": {"bob@example.net", "Auto-Submitted: auto-replied\n", true},
+		"role":     {"staff-bounces@lists.example.org", "", true}, // held as the list is moderated
+	} {
+		if tc.auto == "" {
+			if err := os.WriteFile(filepath.Join(dir, "policy"), []byte("moderated\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: tc.sender}},
+			strings.NewReader("From: Staff <staff-owner@lists.example.org>\n"+tc.auto+"Subject: x\n\nbody\n"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+			t.Fatal(err)
+		}
+		held, _ := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
+		if out.Len() > 0 || len(held) == 0 {
+			t.Errorf("%s: passed %q, held %d octets; want it held", id, out.Bytes(), len(held))
+		}
+		_, err := os.Stat(filepath.Join(dir, "queue", "outgoing", "new", id+".n1"))
+		if notice := err == nil; notice != tc.notice {
+			t.Errorf("%s: a notice %v; want %v", id, notice, tc.notice)
+		}
+	}
+}
+
 // TestHoldEncodedNesting: a post whose structure goes past the limits
 // inside a message in base64, which mail readers decode and walk, is
 // held: the post's own body so encoded, or a part of it; so is one in an

@@ -357,7 +357,7 @@ func Send(d *listdir.Dir, id string, m *Message, now time.Time) error {
 // mayReply reports whether RFC 3834 allows an automatic reply to sender
 // about a message with header h.
 func mayReply(sender string, h *msg.Header) bool {
-	return sender != "" && !IsAutomatic(h) && !isRole(sender)
+	return sender != "" && !IsAutomatic(h) && !IsRole(sender)
 }
 
 // countKey is the mailbox a sender's notices count against: the
@@ -560,16 +560,16 @@ func Bulk(v string) bool {
 	return false
 }
 
-// isRole reports addresses that never get automatic replies, with
+// IsRole reports addresses that never get automatic replies, with
 // their "+" subaddress or without it (countKey's: postmaster+x@ is
 // postmaster@).
-func isRole(sender string) bool {
+func IsRole(sender string) bool {
 	local, _, _ := strings.Cut(strings.ToLower(addr.Key(sender)), "@") // unquoted, if it can be
 	base, _, _ := strings.Cut(countKey(sender), "@")
 	return isRoleLocal(local) || isRoleLocal(base)
 }
 
-// isRoleLocal reports the local parts of isRole's addresses, in lower
+// isRoleLocal reports the local parts of IsRole's addresses, in lower
 // case.
 func isRoleLocal(local string) bool {
 	return local == "mailer-daemon" || local == "postmaster" || strings.HasPrefix(local, "owner-") ||
