@@ -32,6 +32,7 @@ import (
 	"mlm/lib/addr"
 	"mlm/lib/ascii"
 	"mlm/lib/durable"
+	"mlm/lib/envelope"
 	"mlm/lib/journal"
 	"mlm/lib/listdir"
 	"mlm/lib/msg"
@@ -355,9 +356,11 @@ func Send(d *listdir.Dir, id string, m *Message, now time.Time) error {
 }
 
 // mayReply reports whether RFC 3834 allows an automatic reply to sender
-// about a message with header h.
-func mayReply(sender string, h *msg.Header) bool {
-	return sender != "" && !IsAutomatic(h) && !IsRole(sender)
+// about a message with header h, and sender is none of the addresses of
+// the list: one to the list address came back to it as a post, to be
+// dropped as the list's own mail (a review).
+func mayReply(list, sender string, h *msg.Header) bool {
+	return sender != "" && !IsAutomatic(h) && !IsRole(sender) && !envelope.Own(list, sender)
 }
 
 // countKey is the mailbox a sender's notices count against: the
@@ -586,7 +589,7 @@ func isRoleLocal(local string) bool {
 // it again; nor does it queue again one queued another day, or not
 // counted, that is queued still or delivered.
 func Refuse(d *listdir.Dir, id, sender string, hdr *msg.Header, why string, now time.Time) (bool, error) {
-	if !mayReply(sender, hdr) {
+	if !mayReply(d.Address(), sender, hdr) {
 		return false, nil
 	}
 	return counted(d, id, sender, now, func() error {

@@ -73,6 +73,10 @@ func TestRefuse(t *testing.T) {
 		"owner-":        {"owner-x@example.com", "Subject: x\n\n"},
 		"-request":      {"x-request@example.com", "Subject: x\n\n"},
 		"-bounces":      {"other-bounces+dev=lists.example.org@example.com", "Subject: x\n\n"},
+		// The list's own address, which would take the notice as a
+		// post (a review); and with a tag.
+		"the list":  {"dev@lists.example.org", "Subject: x\n\n"},
+		"the list+": {"DEV+x@Lists.Example.org", "Subject: x\n\n"},
 	} {
 		// No notice, and no error: a refused post must not wait for one.
 		if sent, err := Refuse(d, "r1.n1", tc.sender, header(t, tc.h), "was rejected", now); sent || err != nil {
