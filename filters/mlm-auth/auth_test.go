@@ -19,6 +19,7 @@ import (
 	"mlm/lib/mimewalk"
 	"mlm/lib/mlmtest"
 	"mlm/lib/password"
+	"mlm/lib/notice"
 	"mlm/lib/queue"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
@@ -148,6 +149,37 @@ func TestHoldNoNoticeLoop(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, "queue", "outgoing", "new", id+".n1"))
 		if notice := err == nil; notice != tc.notice {
 			t.Errorf("%s: a notice %v; want %v", id, notice, tc.notice)
+		}
+	}
+}
+
+// TestLongIDNotice: a post whose id is as long as a queue takes is held
+// with its notice, and a refused one gets its refusal, under an id
+// notice.ID fits (a review): ID.n1 was past the queue's limit, and the
+// post was held, no one told, and the run failed (65).
+func TestLongIDNotice(t *testing.T) {
+	dir := openList(t)
+	if err := os.WriteFile(filepath.Join(dir, "deny"), []byte("eve@spam.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for sender, m := range map[string]string{
+		"a@example.org":    "From: a@example.org\nPrecedence: bulk\nSubject: x\n\nbody\n", // held
+		"eve@spam.example": "From: eve@spam.example\nSubject: x\n\nbody\n",               // refused
+	} {
+		id := strings.Repeat(sender[:1], queue.MaxID)
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: sender}}, strings.NewReader(m), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+			t.Fatalf("%s: %v", sender, err)
+		}
+		n := notice.ID(id, ".n1")
+		if len(n) > queue.MaxID {
+			t.Fatalf("notice.ID = %d octets", len(n))
+		}
+		if _, err := os.Stat(filepath.Join(dir, "queue", "outgoing", "new", n)); err != nil {
+			t.Errorf("%s: no notice: %v", sender, err)
 		}
 	}
 }

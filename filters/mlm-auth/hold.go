@@ -61,7 +61,7 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 		fmt.Fprintf(os.Stderr, "%s: %s: held (%s); automatic mail from %s: no notice, which could loop\n", prog, p.h.ID, reason, pathOrNull(s))
 		return nil
 	}
-	id := p.h.ID + ".n1"
+	id := notice.ID(p.h.ID, ".n1")
 	if begun, err := journal.Begun(d, id); err != nil || begun {
 		return err
 	}
@@ -147,7 +147,7 @@ func moderators(d *listdir.Dir) ([]string, error) {
 // refusePost drops the record and tells its sender why, unless RFC 3834
 // or the daily limit says not to.
 func refusePost(d *listdir.Dir, p *post, reason string, now time.Time) error {
-	sent, err := notice.Refuse(d, p.h.ID+".n1", p.h.Sender.Mailbox, p.header(), "was not distributed: "+reason, now)
+	sent, err := notice.Refuse(d, notice.ID(p.h.ID, ".n1"), p.h.Sender.Mailbox, p.header(), "was not distributed: "+reason, now)
 	if err == nil && !sent {
 		// No notice may go (RFC 3834, or the daily limit): say so where
 		// the site looks, so the refusal leaves a trace.

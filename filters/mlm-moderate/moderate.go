@@ -170,7 +170,7 @@ func settledBefore(d *listdir.Dir, name, id string) (string, error) {
 	if as != "" || err != nil {
 		return as, err
 	}
-	if told, err := journal.Begun(d, id+".n2"); told || err != nil {
+	if told, err := journal.Begun(d, notice.ID(id, ".n2")); told || err != nil {
 		return "reject", err
 	}
 	return "", nil
@@ -198,7 +198,7 @@ func reject(d *listdir.Dir, r *stream.Reader, h *stream.Header, now time.Time) e
 	if err != nil && sysexit.Code(err) != sysexit.DataErr {
 		return err
 	}
-	_, err = notice.Refuse(d, h.ID+".n2", h.Sender.Mailbox, hdr, "was rejected by a moderator", now)
+	_, err = notice.Refuse(d, notice.ID(h.ID, ".n2"), h.Sender.Mailbox, hdr, "was rejected by a moderator", now)
 	return err
 }
 

@@ -14,6 +14,8 @@ import (
 	"mlm/lib/cookie"
 	"mlm/lib/listdir"
 	"mlm/lib/mlmtest"
+	"mlm/lib/notice"
+	"mlm/lib/queue"
 	"mlm/lib/sysexit"
 )
 
@@ -241,5 +243,19 @@ func TestSettledAsFirstLine(t *testing.T) {
 		if as, err := settledAs(d, tc.id); as != tc.want || sysexit.Code(err) != tc.code {
 			t.Errorf("settledAs(%s) = %q, %v; want %q, exit %d", tc.id, as, err, tc.want, tc.code)
 		}
+	}
+}
+
+// TestRejectLongID: a held post whose id is as long as a queue takes is
+// rejected, and its poster told, under the id notice.ID fits (a review):
+// ID.n2 was past the queue's limit, and every reject failed (65).
+func TestRejectLongID(t *testing.T) {
+	id := strings.Repeat("h", queue.MaxID)
+	d := heldList(t, id)
+	if err := run(&args{Dir: d.Path, Action: "reject", ID: id}, strings.NewReader(""), io.Discard, testNow); err != nil {
+		t.Fatalf("reject: %v", err)
+	}
+	if d.Queue(listdir.Hold).Has(id) || !d.Queue(listdir.Outgoing).Has(notice.ID(id, ".n2")) {
+		t.Errorf("held still %v, notice %v; want gone, and told", d.Queue(listdir.Hold).Has(id), d.Queue(listdir.Outgoing).Has(notice.ID(id, ".n2")))
 	}
 }

@@ -36,6 +36,7 @@ import (
 	"mlm/lib/journal"
 	"mlm/lib/listdir"
 	"mlm/lib/msg"
+	"mlm/lib/queue"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
@@ -353,6 +354,15 @@ func Send(d *listdir.Dir, id string, m *Message, now time.Time) error {
 	return d.Put(listdir.Outgoing, id, func(w io.Writer) error {
 		return stream.WriteRecord(w, h, strings.NewReader(string(body)), rcpts)
 	})
+}
+
+// ID is the record id of the notice about record post that suffix
+// (".n1", ".n2") names: post's id and the suffix, within a queue's
+// MaxID however long post's is, the same each time (queue.ShortID); a
+// post of an id near MaxID, which mlm-enqueue takes, could have none,
+// and was held with no notice and failed (a review).
+func ID(post, suffix string) string {
+	return queue.ShortID(post, queue.MaxID-len(suffix)) + suffix
 }
 
 // mayReply reports whether RFC 3834 allows an automatic reply to sender

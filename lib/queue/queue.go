@@ -115,12 +115,18 @@ const MaxID = 240
 
 // errName is the name in bad/ of the reason a record failed: ID.err, or
 // for an id over MaxID its first octets, a hash of it and ".err".
-func errName(id string) string {
-	if len(id) <= MaxID {
-		return id + ".err"
+func errName(id string) string { return ShortID(id, MaxID) + ".err" }
+
+// ShortID is id if it has at most max octets, else its first octets, a
+// dot and eight hex digits of its hash, max octets in all: a name made
+// from id (a file's, a record's derived from it) that fits where id
+// may not, the same each time it is made. max is more than 9.
+func ShortID(id string, max int) string {
+	if len(id) <= max {
+		return id
 	}
 	h := sha256.Sum256([]byte(id))
-	return fmt.Sprintf("%s.%x.err", id[:MaxID-9], h[:4])
+	return fmt.Sprintf("%s.%x", id[:max-9], h[:4])
 }
 
 // tmpName is the name of a record's file in tmp/ while it is written:

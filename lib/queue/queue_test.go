@@ -879,3 +879,20 @@ func TestScanMany(t *testing.T) {
 		t.Errorf("strays %v; want %v", gotStrays, strays)
 	}
 }
+
+// TestShortID: an id that fits is itself; a longer one is cut, with a
+// hash of the whole, to max octets, the same each time, and two ids that
+// share their first octets differ.
+func TestShortID(t *testing.T) {
+	if got := ShortID("p1", 10); got != "p1" {
+		t.Errorf("ShortID(p1) = %q", got)
+	}
+	long := strings.Repeat("x", 300)
+	a, b := ShortID(long, 237), ShortID(long+"y", 237)
+	if len(a) != 237 || !strings.HasPrefix(a, strings.Repeat("x", 228)+".") || a != ShortID(long, 237) || a == b {
+		t.Errorf("ShortID(300 octets) = %q (%d), and of another %q", a, len(a), b)
+	}
+	if errName(long) != ShortID(long, MaxID)+".err" || errName("p1") != "p1.err" {
+		t.Errorf("errName = %q", errName(long))
+	}
+}
