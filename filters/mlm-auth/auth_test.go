@@ -18,8 +18,8 @@ import (
 	"mlm/lib/members"
 	"mlm/lib/mimewalk"
 	"mlm/lib/mlmtest"
-	"mlm/lib/password"
 	"mlm/lib/notice"
+	"mlm/lib/password"
 	"mlm/lib/queue"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
@@ -164,7 +164,7 @@ func TestLongIDNotice(t *testing.T) {
 	}
 	for sender, m := range map[string]string{
 		"a@example.org":    "From: a@example.org\nPrecedence: bulk\nSubject: x\n\nbody\n", // held
-		"eve@spam.example": "From: eve@spam.example\nSubject: x\n\nbody\n",               // refused
+		"eve@spam.example": "From: eve@spam.example\nSubject: x\n\nbody\n",                // refused
 	} {
 		id := strings.Repeat(sender[:1], queue.MaxID)
 		var in, out bytes.Buffer
