@@ -10,6 +10,7 @@
 package notice
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -106,7 +107,7 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	// header may hold, or a NUL or a CR of its own, which 8bit may not
 	// carry (RFC 2045 section 2.8): then quoted-printable, whose lines
 	// are short and which writes those octets as =00 and =0D.
-	hdr, cte := strings.ReplaceAll(string(m.Headers), "\r\n", "\n"), "8bit"
+	hdr, cte := strings.ReplaceAll(string(attachable(m.Headers)), "\r\n", "\n"), "8bit"
 	ct := "text/rfc822-headers"
 	if utf8.ValidString(hdr) && strings.IndexFunc(hdr, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0 {
 		// UTF-8 fields (RFC 6532): with no charset the part is
@@ -120,6 +121,36 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	b.WriteString(hdr)
 	b.WriteString("\n--" + boundary + "--\n")
 	return []byte(b.String())
+}
+
+// maxAttached is the most of a header a notice attaches: a real one is
+// a few KiB, a long Received trail some tens.
+const maxAttached = 64 << 10
+
+// attachable is the header block raw as a notice attaches it (a
+// review): without its Approved fields, which a refusal sent before
+// the list password was taken out of the post (a denied sender's)
+// carried to the envelope sender; and of a block over maxAttached, the
+// whole fields within it, from the top, so that a forged post's header
+// of up to 1 MiB goes to no one it names, three times a day.
+func attachable(raw []byte) []byte {
+	if e := msg.NewEdit(raw); e.Del("Approved") > 0 {
+		raw = e.Bytes()
+	}
+	if len(raw) <= maxAttached {
+		return raw
+	}
+	end := 0
+	for off := 0; off < maxAttached; {
+		i := bytes.IndexByte(raw[off:], '\n')
+		if i < 0 || off+i+1 > maxAttached {
+			break
+		}
+		if off += i + 1; off < len(raw) && raw[off] != ' ' && raw[off] != '\t' {
+			end = off // a field ends here
+		}
+	}
+	return raw[:end]
 }
 
 // msgIDSyntax is a msg-id of RFC 5322 section 3.6.4 without its

@@ -891,3 +891,28 @@ func FuzzCountKey(f *testing.F) {
 		}
 	})
 }
+
+// TestAttachable: a notice attaches the header without its Approved
+// fields, and of a header over 64 KiB, the whole fields within it from
+// the top (a review): a refusal to a denied sender carried the list
+// password, and a forged post's header of up to 1 MiB went to the
+// address it named.
+func TestAttachable(t *testing.T) {
+	var big strings.Builder
+	big.WriteString("Subject: x\nApproved: S3cret\nAPPROVED:\n S3cret\n")
+	for i := 0; big.Len() < 200<<10; i++ {
+		fmt.Fprintf(&big, "X-Pad-%d: %s\n %s\n", i, strings.Repeat("a", 60), strings.Repeat("b", 60))
+	}
+	big.WriteString("\n")
+	for _, hdr := range []string{"Subject: x\nApproved: S3cret\n\n", big.String()} {
+		b := (&Message{From: "dev-owner@x.org", To: []string{"a@x.org"}, Subject: "s", Text: "hi", Headers: []byte(hdr)}).Bytes("1", "x.org", time.Unix(0, 0))
+		got, _ := io.ReadAll(attached(t, b).Body)
+		if bytes.Contains(got, []byte("S3cret")) || !bytes.HasPrefix(got, []byte("Subject: x\n")) || len(got) > 64<<10+1 {
+			t.Errorf("attached %d octets, starting %.60q", len(got), got)
+		}
+		stripped := strings.Replace(hdr, "Approved: S3cret\nAPPROVED:\n S3cret\n", "", 1)
+		if hdr == big.String() && (!strings.HasPrefix(stripped, string(got)) || !regexp.MustCompile(`\n b{60}\n$`).Match(got) || len(got) < 60<<10) {
+			t.Errorf("attached of 200 KiB: %d octets, ending %q; want whole fields, near 64 KiB", len(got), got[max(0, len(got)-80):])
+		}
+	}
+}
