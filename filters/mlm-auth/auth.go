@@ -404,12 +404,12 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 		return false, err
 	}
 	for _, a := range posters {
-		if strings.HasPrefix(a, `"`) {
-			// Quotes that add nothing undone ("eve"@ is eve@), as
-			// go-message undoes them in From: an envelope sender
-			// keeps them as MAIL FROM gave them.
-			a = addr.Key(a)
-		}
+		// Quotes that add nothing undone ("eve"@ is eve@), as
+		// go-message undoes them in From: an envelope sender keeps
+		// them as MAIL FROM gave them. Its domain as it is: its
+		// other spellings are tried below (Key's of an IPv6 literal,
+		// RFC 5952's, is one a pattern may not spell: a review).
+		a = addr.LocalKey(a)
 		a = strings.ToLower(a)
 		// Its domain spelt the other ways too: a pattern of
 		// *@bücher.example denies bob@xn--bcher-kva.example, the same
@@ -431,11 +431,11 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 // eve@spam.example, and matched nothing. Else pat itself.
 func unquotePattern(pat string) string {
 	at := strings.LastIndexByte(pat, '@')
-	if !strings.HasPrefix(pat, `"`) || at < 0 || strings.ContainsAny(pat[:at], `*?[\`) {
+	if at < 0 || strings.ContainsAny(pat[:at], `*?[\`) {
 		return pat
 	}
-	if k := addr.Key(pat[:at] + "@x"); !strings.HasPrefix(k, `"`) {
-		return strings.TrimSuffix(k, "@x") + pat[at:]
+	if k := addr.LocalKey(pat); !strings.HasPrefix(k, `"`) {
+		return k
 	}
 	return pat
 }

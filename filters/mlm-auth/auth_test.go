@@ -730,6 +730,9 @@ func TestDenyQuotedPattern(t *testing.T) {
 		`"eve"@spam.example`: {"eve@spam.example": true, `"eve"@spam.example`: true, "eve2@spam.example": false},
 		`"e*"@spam.example`:  {"eve@spam.example": false},
 		`"a b"@spam.example`: {`"a b"@spam.example`: true, "ab@spam.example": false},
+		// A quoted poster's domain as spelt (a review: an IPv6
+		// literal's key, RFC 5952's, is not the pattern's spelling).
+		`*@\[ipv6:2001:db8:0:0::1\]`: {`"eve"@[IPv6:2001:db8:0:0::1]`: true, "eve@[IPv6:2001:DB8:0:0::1]": true},
 	} {
 		dir := openList(t)
 		if err := os.WriteFile(filepath.Join(dir, "deny"), []byte(pat+"\n"), 0o644); err != nil {

@@ -23,13 +23,8 @@ func Key(mailbox string) string {
 		return mailbox
 	}
 	if mailbox[0] == '"' {
-		if u, ok := unquote(mailbox[:at]); ok {
-			return u + "@" + DomainKey(mailbox[at+1:])
-		}
-		// Quotes that are needed: the quoted pairs that add nothing
-		// undone too ("a\ b" is "a b").
-		if u, ok := undoQuotes(mailbox[:at]); ok {
-			return `"` + quotePairs.Replace(u) + `"@` + DomainKey(mailbox[at+1:])
+		if l := localKey(mailbox[:at]); l != mailbox[:at] {
+			return l + "@" + DomainKey(mailbox[at+1:])
 		}
 	}
 	d := mailbox[at+1:]
@@ -38,6 +33,31 @@ func Key(mailbox string) string {
 		return mailbox // no copy: mostly, domains come in lower case
 	}
 	return mailbox[:at+1] + l
+}
+
+// LocalKey is mailbox with its local part as Key has it, and its domain
+// as it is: for a comparison that tries the domain's spellings itself
+// (mlm-auth's patterns), which Key would make one.
+func LocalKey(mailbox string) string {
+	at := strings.LastIndexByte(mailbox, '@')
+	if at < 0 || mailbox[0] != '"' {
+		return mailbox
+	}
+	return localKey(mailbox[:at]) + mailbox[at:]
+}
+
+// localKey is a quoted local part as Key has it: without quotes that add
+// nothing ("bob" is bob, RFC 5321 section 4.1.2), and with quotes that
+// are needed, the quoted pairs that add nothing undone too ("a\ b" is
+// "a b"); else local itself.
+func localKey(local string) string {
+	if u, ok := unquote(local); ok {
+		return u
+	}
+	if u, ok := undoQuotes(local); ok {
+		return `"` + quotePairs.Replace(u) + `"`
+	}
+	return local
 }
 
 // Domain returns the domain of a mailbox as DomainKey gives it.

@@ -263,6 +263,12 @@ func TestKey(t *testing.T) {
 			t.Errorf("Key(%q) = %q; want %q", in, got, want)
 		}
 	}
+	for in, want := range map[string]string{`"eve"@[IPv6:2001:db8:0:0::1]`: "eve@[IPv6:2001:db8:0:0::1]", "Bob@Example.NET": "Bob@Example.NET",
+		`"a\ b"@X`: `"a b"@X`, `"a b"@X`: `"a b"@X`, "x": "x"} {
+		if got := LocalKey(in); got != want {
+			t.Errorf("LocalKey(%q) = %q; want %q", in, got, want)
+		}
+	}
 	if Domain("a@EXAMPLE.org") != "example.org" || Domain("a@Xn--Bcher-Kva.Example") != "bücher.example" {
 		t.Errorf("Domain")
 	}

@@ -376,8 +376,10 @@ func appendKey(b, m []byte) []byte {
 	if at < 0 {
 		return append(b, m...)
 	}
-	if m[0] == '"' {
-		return append(b, addr.Key(string(m))...) // quotes that may add nothing
+	if m[0] == '"' || at+1 < len(m) && m[at+1] == '[' {
+		// Quotes that may add nothing; an address literal, an IPv6
+		// one keyed as RFC 5952 writes it.
+		return append(b, addr.Key(string(m))...)
 	}
 	for _, c := range m[at+1:] {
 		if c >= 0x80 {
