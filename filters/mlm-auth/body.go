@@ -760,16 +760,18 @@ func cutApproved(e *msg.Edit, pw string) int {
 // cutMessage is cutPart for a message part in base64 or
 // quoted-printable (enc): the message, decoded, loses the Approved
 // fields of its header that give the password pw, whole (as cutHeader
-// takes them), and what f finds in the rest; it is encoded again only
-// if it lost any. (f, over the whole, took such a field's text and left
-// its line end: an empty line, which ended the header there.) A header
-// over msg.MaxHeader, or of more than msg.MaxFields fields, is f's, as
-// the rest is.
+// takes them), then what f finds in it; it is encoded again only if it
+// lost any. (f alone took such a field's text and left its line end: an
+// empty line, which ended the header there.) A header over
+// msg.MaxHeader, or of more than msg.MaxFields fields, is f's alone. A
+// message part in another encoding is cutPart's.
 func cutMessage(w io.Writer, part func() io.Reader, enc string, f finder, pw, eol string) error {
 	e := encoder(w, enc, eol)
 	if e == nil {
-		_, err := io.Copy(w, part()) // (none: a message leaf is encoded)
-		return err
+		// An encoding no reader decodes (x-unknown): opaque to the
+		// walk, and read as it is, as cutPart reads it (a review: it
+		// was copied, and the password went on in it).
+		return cutPart(w, part, enc, f, eol)
 	}
 	h, err := msg.ReadHeader(bufio.NewReader(mimewalk.NewDecoder(part(), enc)), msg.MaxHeader)
 	head := h.Raw // the empty line that ends it included
@@ -780,10 +782,16 @@ func cutMessage(w io.Writer, part func() io.Reader, enc string, f finder, pw, eo
 	} else {
 		cuts = cutApproved(ed, pw)
 	}
-	// rest reads the message decoded, past its header if it is edited.
+	// rest reads the message decoded, its header as edited: f finds
+	// in the fields left what it finds in the body ("Subject: Fwd:
+	// Approved: pw"; a review), as the part is read whole, and a field
+	// it cuts keeps its name, so no empty line ends the header early.
 	rest := func() (io.Reader, error) {
 		br := bufio.NewReader(mimewalk.NewDecoder(part(), enc))
 		_, err := br.Discard(len(head))
+		if head != nil {
+			return io.MultiReader(bytes.NewReader(ed.Bytes()), br), err
+		}
 		return br, err
 	}
 	r, err := rest()
@@ -796,11 +804,6 @@ func cutMessage(w io.Writer, part func() io.Reader, enc string, f finder, pw, eo
 			_, err = io.Copy(w, part())
 		}
 		return err
-	}
-	if head != nil {
-		if _, err := ed.WriteTo(e); err != nil {
-			return err
-		}
 	}
 	if r, err = rest(); err != nil {
 		return err

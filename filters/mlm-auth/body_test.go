@@ -303,3 +303,43 @@ func TestPasswordInForwardedHeader(t *testing.T) {
 		})
 	}
 }
+
+// TestPasswordInForwardedOther: where the first line gave the password,
+// a forwarded message in an encoding no reader decodes loses it as a
+// text part does, and one in base64 loses it from its header's other
+// fields too ("Subject: Fwd: Approved: password"), read whole (a
+// review: cutMessage copied the first as it was, and left the second's
+// fields alone), its header still whole.
+func TestPasswordInForwardedOther(t *testing.T) {
+	dir := partsList(t)
+	head := "From: a@example.org\nSubject: news\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=o\n\n" +
+		"--o\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nApproved: " + pw + "\n" + plainText
+	for name, part := range map[string]string{
+		"x-unknown": "Content-Type: message/rfc822\nContent-Transfer-Encoding: x-unknown\n\nSubject: fwd\n\nApproved: " + pw + "\nold\n",
+		"base64": "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" +
+			mlmtest.Base64Lines("From: x@example.net\nSubject: Fwd: Approved: "+pw+"\nComments: Approved: "+pw+"\nX-Y: z\n\nold\n"),
+	} {
+		out, held := authPost(t, dir, "p", head+"--o\n"+part+"--o--\n")
+		wantPassed(t, name, out, held)
+		_, m := mlmtest.Message(t, stream.NewReader(bytes.NewReader(out)))
+		if strings.Contains(m, "s3cr") {
+			t.Errorf("%s: the password passed on, in\n%s", name, m)
+		}
+		if name == "base64" {
+			e, err := message.Read(strings.NewReader(m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mr := e.MultipartReader()
+			mr.NextPart()
+			p, err := mr.NextPart()
+			if err != nil {
+				t.Fatal(err)
+			}
+			inner, _ := io.ReadAll(p.Body)
+			if strings.Contains(string(inner), "s3cr") || !regexp.MustCompile(`^From: x@example.net\nSubject: Fwd: *\nComments: *\nX-Y: z\n\nold\n$`).Match(inner) {
+				t.Errorf("%s: the forwarded message\n%q", name, inner)
+			}
+		}
+	}
+}
