@@ -342,3 +342,38 @@ func startMlmSink(t *testing.T, dir string, stderr *os.File, args ...string) str
 	}
 	return strings.TrimSpace(string(addr))
 }
+
+// TestLongIDNoticeDelivered: a post whose id is as long as a queue takes
+// (240 octets, from a writer trusted as the list's own), held, has its
+// notice delivered to the moderator through the list's default stages
+// (a review): the notice's id, the post's and ".n1", was past what a
+// queue takes, and then, cut to fit, past what mlm-sendmail's ids
+// derived from it fit, and the notice went to bad/ each time.
+func TestLongIDNoticeDelivered(t *testing.T) {
+	dir := newList(t)
+	srv, err := smtpsink.Start(smtpsink.Options{Keep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	os.WriteFile(filepath.Join(dir, "relay"), []byte(srv.Addr()+"\n"), 0o644)
+	mlm(t, "", nil, "mlm-sub", "-l", "moderators", dir, "mod@example.org")
+	id := strings.Repeat("x", 240)
+	rec := "MLM1 " + id + "\nA list=dev@lists.example.org\nA state=new\nS <stranger@example.net>\n:From: stranger@example.net\n:Subject: long\n:\n:hello\nE 0\n"
+	mlm(t, rec, nil, "mlm-enqueue", filepath.Join(dir, "queue", "incoming"))
+	mlm(t, "", nil, "mlm-run", dir)
+	var got []string
+	for _, m := range srv.Messages() {
+		for _, r := range m.Rcpts {
+			got = append(got, r.Mailbox)
+		}
+	}
+	if fmt.Sprint(got) != "[mod@example.org]" {
+		t.Errorf("delivered to %v; want the notice to mod@example.org", got)
+	}
+	for _, q := range []string{"incoming", "outgoing"} {
+		if n := mlmtest.Names(t, filepath.Join(dir, "queue", q, "bad")); len(n) != 0 {
+			t.Errorf("%s/bad = %v", q, n)
+		}
+	}
+}

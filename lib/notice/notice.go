@@ -388,13 +388,21 @@ func Send(d *listdir.Dir, id string, m *Message, now time.Time) error {
 }
 
 // ID is the record id of the notice about record post that suffix
-// (".n1", ".n2") names: post's id and the suffix, within a queue's
-// MaxID however long post's is, the same each time (queue.ShortID); a
-// post of an id near MaxID, which mlm-enqueue takes, could have none,
-// and was held with no notice and failed (a review).
+// (".n1", ".n2") names: post's id and the suffix, short enough that the
+// ids delivery derives from it fit a queue's MaxID however long post's
+// is, the same each time (queue.ShortID); a post of an id near MaxID,
+// which mlm-enqueue takes, could have none, and was held with no notice
+// and failed (a review), and one of a notice id that fit the queue but
+// not those failed at mlm-sendmail.
 func ID(post, suffix string) string {
-	return queue.ShortID(post, queue.MaxID-len(suffix)) + suffix
+	return queue.ShortID(post, queue.MaxID-len(suffix)-maxDerived) + suffix
 }
+
+// maxDerived is the room a notice's id leaves for the ids delivery
+// derives from it: mlm-split's batch ",N", then mlm-sendmail's bounce
+// ",bN" and retry ",r-" and 8 hex digits (its idsFit), each N of up
+// to 6 digits.
+const maxDerived = 7 + 8 + 11
 
 // mayReply reports whether RFC 3834 allows an automatic reply to sender
 // about a message with header h, and sender is none of the addresses of
