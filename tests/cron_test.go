@@ -25,14 +25,7 @@ func exampleList(t *testing.T) (base, dir string, srv *smtpsink.Server) {
 	base = t.TempDir()
 	dir = filepath.Join(base, "dev")
 	mlm(t, "", nil, "mlm-newlist", "-p", "open", dir, "dev@lists.example.org")
-	srv, err := smtpsink.Start(smtpsink.Options{Keep: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	if err := os.WriteFile(filepath.Join(dir, "relay"), []byte(srv.Addr()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	srv = sinkRelay(t, dir)
 	mlm(t, "", nil, "mlm-sub", dir, "bob@example.net")
 	return base, dir, srv
 }

@@ -227,13 +227,7 @@ func TestSendmailKilled(t *testing.T) {
 // held post once it is approved, though the notice went to the same
 // address first (notices have a delivery journal of their own).
 func TestModeratorMemberGetsPost(t *testing.T) {
-	dir := newList(t)
-	srv, err := smtpsink.Start(smtpsink.Options{Keep: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	os.WriteFile(filepath.Join(dir, "relay"), []byte(srv.Addr()+"\n"), 0o644)
+	dir, srv := sinkList(t)
 	mlm(t, "mod@example.org\nann@example.org\n", nil, "mlm-sub", dir)
 	mlm(t, "", nil, "mlm-sub", "-l", "moderators", dir, "mod@example.org")
 	post := "From: stranger@example.net\nSubject: held then approved\n\nhello\n"
@@ -350,25 +344,13 @@ func startMlmSink(t *testing.T, dir string, stderr *os.File, args ...string) str
 // queue takes, and then, cut to fit, past what mlm-sendmail's ids
 // derived from it fit, and the notice went to bad/ each time.
 func TestLongIDNoticeDelivered(t *testing.T) {
-	dir := newList(t)
-	srv, err := smtpsink.Start(smtpsink.Options{Keep: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	os.WriteFile(filepath.Join(dir, "relay"), []byte(srv.Addr()+"\n"), 0o644)
+	dir, srv := sinkList(t)
 	mlm(t, "", nil, "mlm-sub", "-l", "moderators", dir, "mod@example.org")
 	id := strings.Repeat("x", 240)
 	rec := "MLM1 " + id + "\nA list=dev@lists.example.org\nA state=new\nS <stranger@example.net>\n:From: stranger@example.net\n:Subject: long\n:\n:hello\nE 0\n"
 	mlm(t, rec, nil, "mlm-enqueue", filepath.Join(dir, "queue", "incoming"))
 	mlm(t, "", nil, "mlm-run", dir)
-	var got []string
-	for _, m := range srv.Messages() {
-		for _, r := range m.Rcpts {
-			got = append(got, r.Mailbox)
-		}
-	}
-	if fmt.Sprint(got) != "[mod@example.org]" {
+	if got := rcptsOf(srv.Messages()); fmt.Sprint(got) != "[mod@example.org]" {
 		t.Errorf("delivered to %v; want the notice to mod@example.org", got)
 	}
 	for _, q := range []string{"incoming", "outgoing"} {
@@ -376,4 +358,37 @@ func TestLongIDNoticeDelivered(t *testing.T) {
 			t.Errorf("%s/bad = %v", q, n)
 		}
 	}
+}
+
+// sinkList is a new list whose relay is a sink (sinkRelay).
+func sinkList(t *testing.T) (string, *smtpsink.Server) {
+	t.Helper()
+	dir := newList(t)
+	return dir, sinkRelay(t, dir)
+}
+
+// sinkRelay starts a sink that keeps what it takes, closed when the test
+// ends, and makes it the relay of the list in dir.
+func sinkRelay(t *testing.T, dir string) *smtpsink.Server {
+	t.Helper()
+	srv, err := smtpsink.Start(smtpsink.Options{Keep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	if err := os.WriteFile(filepath.Join(dir, "relay"), []byte(srv.Addr()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// rcptsOf is the recipients of msgs, in order.
+func rcptsOf(msgs []smtpsink.Message) []string {
+	var got []string
+	for _, m := range msgs {
+		for _, r := range m.Rcpts {
+			got = append(got, r.Mailbox)
+		}
+	}
+	return got
 }

@@ -107,11 +107,7 @@ func TestRootLockOfAnother(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	dir := newList(t)
-	lock := filepath.Join(dir, "lock")
-	os.Remove(lock)
-	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
-	refused := regexp.MustCompile(`^mlm-lock: ` + regexp.QuoteMeta(dir) + `: owned by nobody: run this as nobody, not as root; what root writes there, nobody cannot read\n$`)
+	dir, lock, refused := lockOfNobody(t)
 	for _, path := range []string{dir, lock} {
 		if code, stderr := runAs(t, false, "", "mlm-lock", path, "true"); code != 75 || !refused.MatchString(stderr) {
 			t.Errorf("root's mlm-lock %s: exit %d, stderr %q; want 75 and one line naming nobody", path, code, stderr)
@@ -129,6 +125,17 @@ func TestRootLockOfAnother(t *testing.T) {
 	if code, stderr := runAs(t, true, "", "mlm-lock", dir, "true"); code != 0 {
 		t.Errorf("nobody's mlm-lock after root's: exit %d: %s", code, stderr)
 	}
+}
+
+// lockOfNobody is a new list given to nobody, without its lock file,
+// and what root's mlm-lock says as it refuses to make one there.
+func lockOfNobody(t *testing.T) (dir, lock string, refused *regexp.Regexp) {
+	t.Helper()
+	dir = newList(t)
+	lock = filepath.Join(dir, "lock")
+	os.Remove(lock)
+	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	return dir, lock, regexp.MustCompile(`^mlm-lock: ` + regexp.QuoteMeta(dir) + `: owned by nobody: run this as nobody, not as root; what root writes there, nobody cannot read\n$`)
 }
 
 // TestRootMembersCommandOfAnother: root's mlm-who and mlm-members in a
@@ -407,16 +414,12 @@ func TestRootLockLinkOfAnother(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	dir := newList(t)
-	lock := filepath.Join(dir, "lock")
-	os.Remove(lock)
-	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	dir, lock, refused := lockOfNobody(t)
 	roots := t.TempDir()
 	made, kept := filepath.Join(roots, "made-by-root"), filepath.Join(roots, "kept")
 	if err := os.WriteFile(kept, []byte("root's\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	refused := regexp.MustCompile(`^mlm-lock: ` + regexp.QuoteMeta(dir) + `: owned by nobody: run this as nobody, not as root; what root writes there, nobody cannot read\n$`)
 	for _, target := range []string{made, kept} {
 		os.Remove(lock)
 		if err := os.Symlink(target, lock); err != nil {

@@ -836,13 +836,7 @@ func TestSMTPFaultMixedRcpt(t *testing.T) {
 	// The retry, still deferred: exit 75, nothing sent again.
 	r := sfSend(t, dir, in, "-R")
 	r.check(t, 75, "", "f1@example.org=F ok1@example.org=D ok2@example.org=D", "f1@example.org 5.1.1")
-	var got []string
-	for _, m := range s.Messages() {
-		for _, p := range m.Rcpts {
-			got = append(got, p.Mailbox)
-		}
-	}
-	if fmt.Sprint(got) != "[ok1@example.org ok2@example.org]" {
+	if got := rcptsOf(s.Messages()); fmt.Sprint(got) != "[ok1@example.org ok2@example.org]" {
 		t.Errorf("server got %v; want each accepted recipient once", got)
 	}
 }
