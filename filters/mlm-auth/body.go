@@ -757,21 +757,22 @@ func cutApproved(e *msg.Edit, pw string) int {
 	return e.DelValue("Approved", func(v string) bool { return strings.TrimSpace(msg.DecodeText(v)) == pw })
 }
 
-// cutMessage is cutPart for a message part in base64 or
-// quoted-printable (enc): the message, decoded, loses the Approved
-// fields of its header that give the password pw, whole (as cutHeader
-// takes them), then what f finds in it; it is encoded again only if it
-// lost any. (f alone took such a field's text and left its line end: an
-// empty line, which ended the header there.) A header over
-// msg.MaxHeader, or of more than msg.MaxFields fields, is f's alone. A
-// message part in another encoding is cutPart's.
+// cutMessage is cutPart for a message part that is a leaf: in base64
+// or quoted-printable (enc), or in an encoding no reader decodes, which
+// is read as it is. The message, decoded, loses the Approved fields of
+// its header that give the password pw, whole (as cutHeader takes
+// them), then what f finds in its header and, apart, in its body; it is
+// encoded again only if it lost any. (f alone took such a field's text
+// and left its line end, and over the two at once the empty line
+// between: either ended the header there.) A header over msg.MaxHeader,
+// or of more than msg.MaxFields fields, is f's alone.
 func cutMessage(w io.Writer, part func() io.Reader, enc string, f finder, pw, eol string) error {
 	e := encoder(w, enc, eol)
 	if e == nil {
-		// An encoding no reader decodes (x-unknown): opaque to the
-		// walk, and read as it is, as cutPart reads it (a review: it
-		// was copied, and the password went on in it).
-		return cutPart(w, part, enc, f, eol)
+		// An encoding no reader decodes (x-unknown): read, and
+		// written, as it is (mimewalk.NewDecoder leaves it so), its
+		// header's Approved fields whole too.
+		e = nopCloser{w}
 	}
 	h, err := msg.ReadHeader(bufio.NewReader(mimewalk.NewDecoder(part(), enc)), msg.MaxHeader)
 	head := h.Raw // the empty line that ends it included
@@ -782,37 +783,41 @@ func cutMessage(w io.Writer, part func() io.Reader, enc string, f finder, pw, eo
 	} else {
 		cuts = cutApproved(ed, pw)
 	}
-	// rest reads the message decoded, its header as edited: f finds
-	// in the fields left what it finds in the body ("Subject: Fwd:
-	// Approved: pw"; a review), as the part is read whole, and a field
-	// it cuts keeps its name, so no empty line ends the header early.
-	rest := func() (io.Reader, error) {
-		br := bufio.NewReader(mimewalk.NewDecoder(part(), enc))
-		_, err := br.Discard(len(head))
+	// all writes the message decoded without what f finds: in its
+	// header as edited, then in the rest, apart, so that no span takes
+	// the empty line that ends the header.
+	all := func(w io.Writer) (int, error) {
+		n := 0
 		if head != nil {
-			return io.MultiReader(bytes.NewReader(ed.Bytes()), br), err
+			k, err := cut(w, bytes.NewReader(ed.Bytes()), f)
+			if n = k; err != nil {
+				return n, err
+			}
 		}
-		return br, err
+		br := bufio.NewReader(mimewalk.NewDecoder(part(), enc))
+		if _, err := br.Discard(len(head)); err != nil {
+			return n, err
+		}
+		k, err := cut(w, br, f)
+		return n + k, err
 	}
-	r, err := rest()
-	if err != nil {
-		return err
-	}
-	n, err := cut(io.Discard, r, f)
+	n, err := all(io.Discard)
 	if err != nil || n+cuts == 0 {
 		if err == nil {
 			_, err = io.Copy(w, part())
 		}
 		return err
 	}
-	if r, err = rest(); err != nil {
-		return err
-	}
-	if _, err := cut(e, r, f); err != nil {
+	if _, err := all(e); err != nil {
 		return err
 	}
 	return e.Close()
 }
+
+// nopCloser is a writer with a Close that does nothing.
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
 
 // cut copies r to w without the spans f finds, and returns how many it
 // took out.

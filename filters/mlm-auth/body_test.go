@@ -289,6 +289,11 @@ func TestPasswordInForwardedHeader(t *testing.T) {
 			"Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + mlmtest.Base64Lines(want)},
 		{"quoted-printable", "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n" + qpText(inner),
 			"Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n" + qpText(want)},
+		// An encoding no reader decodes: its header's field goes
+		// whole too (a critical read: its text went, and its line
+		// end stayed, an empty line that ended the header there).
+		{"x-unknown", "Content-Type: message/rfc822\nContent-Transfer-Encoding: x-unknown\n\n" + inner,
+			"Content-Type: message/rfc822\nContent-Transfer-Encoding: x-unknown\n\n" + want},
 		{"a digest's", "Content-Type: multipart/digest; boundary=d\n\n--d\n\n" + inner + "--d--\n",
 			"Content-Type: multipart/digest; boundary=d\n\n--d\n\n" + want + "--d--\n"},
 	} {
@@ -341,5 +346,24 @@ func TestPasswordInForwardedOther(t *testing.T) {
 				t.Errorf("%s: the forwarded message\n%q", name, inner)
 			}
 		}
+	}
+}
+
+// TestForwardedHeaderEnd: in a forwarded message in base64, what the
+// finder takes is taken from its header and from its body apart: the
+// empty line between, which a header's last "...Approved:" and a body's
+// first line would span, stays (a critical read: it went, and the body
+// was read as header lines).
+func TestForwardedHeaderEnd(t *testing.T) {
+	dir := partsList(t)
+	const inner = "From: x@example.net\nSubject: the word is Approved:\n\n" + pw + "\nline 2\n"
+	head := "From: a@example.org\nSubject: news\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=o\n\n" +
+		"--o\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nApproved: " + pw + "\n" + plainText
+	part := "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + mlmtest.Base64Lines(inner)
+	out, held := authPost(t, dir, "p", head+"--o\n"+part+"--o--\n")
+	wantPassed(t, "p", out, held)
+	_, m := mlmtest.Message(t, stream.NewReader(bytes.NewReader(out)))
+	if !strings.Contains(m, part) {
+		t.Errorf("the forwarded message changed:\n%s", m)
 	}
 }
