@@ -234,7 +234,7 @@ func (l *list) partApproved(p *post, ct, cte string, right func(string) bool) (b
 		case j == i:
 			err = writeFirst(rw, part(), line.skip, eol)
 		case lf.header:
-			err = cutHeader(rw, part(), lf.end-lf.start, pw)
+			err = cutHeader(rw, part(), lf.end-lf.start, pw, find(lf))
 		case lf.message:
 			err = cutMessage(rw, part, lf.enc, find(lf), pw, eol)
 		default:
@@ -730,9 +730,11 @@ func encoder(w io.Writer, enc, eol string) io.WriteCloser {
 // size octets, the empty line after them not among them) without its
 // Approved fields that give the password pw, each with its
 // continuation lines and line end: a poster's own copy of a post
-// forwarded whole carries the Approved field it was sent with. A header
-// over msg.MaxHeader is written as it is.
-func cutHeader(w io.Writer, r io.Reader, size int64, pw string) error {
+// forwarded whole carries the Approved field it was sent with. Then what
+// f finds in the fields left goes, as from a text part ("Subject: Fwd:
+// Approved: pw"), as it goes from the header of a forwarded message in
+// base64. A header over msg.MaxHeader is written as it is.
+func cutHeader(w io.Writer, r io.Reader, size int64, pw string, f finder) error {
 	if size > msg.MaxHeader {
 		_, err := io.Copy(w, r)
 		return err
@@ -742,11 +744,10 @@ func cutHeader(w io.Writer, r io.Reader, size int64, pw string) error {
 		return err
 	}
 	e := msg.NewEdit(raw)
-	if cutApproved(e, pw) == 0 {
-		_, err = w.Write(raw)
-	} else {
-		_, err = e.WriteTo(w)
+	if cutApproved(e, pw) > 0 {
+		raw = e.Bytes()
 	}
+	_, err = cut(w, bytes.NewReader(raw), f)
 	return err
 }
 

@@ -311,16 +311,17 @@ func TestPasswordInForwardedHeader(t *testing.T) {
 
 // TestPasswordInForwardedOther: where the first line gave the password,
 // a forwarded message in an encoding no reader decodes loses it as a
-// text part does, and one in base64 loses it from its header's other
-// fields too ("Subject: Fwd: Approved: password"), read whole (a
-// review: cutMessage copied the first as it was, and left the second's
-// fields alone), its header still whole.
+// text part does, and one as it is, or in base64, loses it from its
+// header's other fields too ("Subject: Fwd: Approved: password"), read
+// whole (critical reads: cutMessage copied the first as it was, and
+// left the others' fields alone), its header still whole.
 func TestPasswordInForwardedOther(t *testing.T) {
 	dir := partsList(t)
 	head := "From: a@example.org\nSubject: news\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=o\n\n" +
 		"--o\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nApproved: " + pw + "\n" + plainText
 	for name, part := range map[string]string{
 		"x-unknown": "Content-Type: message/rfc822\nContent-Transfer-Encoding: x-unknown\n\nSubject: fwd\n\nApproved: " + pw + "\nold\n",
+		"7bit":      "Content-Type: message/rfc822\n\nFrom: x@example.net\nSubject: Fwd: Approved: " + pw + "\nX-Y: z\n\nold\n",
 		"base64": "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" +
 			mlmtest.Base64Lines("From: x@example.net\nSubject: Fwd: Approved: "+pw+"\nComments: Approved: "+pw+"\nX-Y: z\n\nold\n"),
 	} {
@@ -329,6 +330,9 @@ func TestPasswordInForwardedOther(t *testing.T) {
 		_, m := mlmtest.Message(t, stream.NewReader(bytes.NewReader(out)))
 		if strings.Contains(m, "s3cr") {
 			t.Errorf("%s: the password passed on, in\n%s", name, m)
+		}
+		if name == "7bit" && !regexp.MustCompile(`\nContent-Type: message/rfc822\n\nFrom: x@example.net\nSubject: Fwd: *\nX-Y: z\n\nold\n`).MatchString(m) {
+			t.Errorf("%s: the forwarded message\n%s", name, m)
 		}
 		if name == "base64" {
 			e, err := message.Read(strings.NewReader(m))
