@@ -190,3 +190,61 @@ func FuzzPasswordInParts(f *testing.F) {
 		}
 	})
 }
+
+// FuzzForwarded: where the first line gave the password, a forwarded
+// message in any encoding (as it is, base64, quoted-printable, one no
+// reader decodes) passes without the Approved field of its header that
+// gives it, and with the rest of its header whole: no empty line left
+// where a field went, nor the header's own taken, whatever its other
+// fields and its body hold. mlm-auth never fails.
+func FuzzForwarded(f *testing.F) {
+	f.Add("Fwd: Approved: letmein", "hello\n", 0)
+	f.Add("the word is Approved:", "letmein\nline 2\n", 1)
+	f.Add("x", "Approved: letmein\n", 3)
+	dir := fuzzList(f, "members")
+	encs := []string{"7bit", "base64", "quoted-printable", "x-unknown"}
+	f.Fuzz(func(t *testing.T, subject, body string, enc int) {
+		e := encs[abs(enc)%len(encs)]
+		if strings.ContainsAny(subject, "\r\n") || strings.Contains(subject+body, "\r") || strings.Contains(subject+body, "=_o") {
+			return
+		}
+		inner := "From: x@example.net\nApproved: letmein\nSubject: " + subject + "\nX-End: 1\n\n" + body
+		part := inner
+		switch e {
+		case "base64":
+			part = mlmtest.Base64Lines(inner)
+		case "quoted-printable":
+			part = qpText(inner) + "\n"
+		}
+		m := "From: a@example.org\nSubject: x\nContent-Type: multipart/mixed; boundary=\"=_o\"\n\n--=_o\n\nApproved: letmein\nhi\n" +
+			"--=_o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: " + e + "\n\n" + part + "\n--=_o--\n"
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: "r", Sender: stream.Path{Mailbox: "a@example.org"}}, strings.NewReader(m), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+			t.Fatalf("%v for\n%q", err, m)
+		}
+		if out.Len() == 0 {
+			return // held: a structure the walk refuses, as it is
+		}
+		_, got := mlmtest.Message(t, stream.NewReader(&out))
+		i := strings.Index(got, "Content-Transfer-Encoding: "+e+"\n\n")
+		if i < 0 {
+			t.Fatalf("passed\n%q\nfor\n%q", got, m)
+		}
+		fwd := got[i+len("Content-Transfer-Encoding: "+e+"\n\n"):]
+		fwd = fwd[:strings.LastIndex(fwd, "\n--=_o--")]
+		var d []byte
+		switch e {
+		case "base64", "quoted-printable":
+			d, _ = io.ReadAll(mimewalk.NewDecoder(strings.NewReader(fwd), e))
+		default:
+			d = []byte(fwd)
+		}
+		hdr, _, _ := strings.Cut(strings.ReplaceAll(string(d), "\r\n", "\n"), "\n\n")
+		if !strings.HasPrefix(hdr, "From: x@example.net\nSubject: ") || !strings.HasSuffix(hdr, "\nX-End: 1") || strings.Contains(hdr, "Approved: letmein\n") {
+			t.Fatalf("the forwarded message's header\n%q\nof\n%q", hdr, inner)
+		}
+	})
+}
