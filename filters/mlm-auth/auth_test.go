@@ -128,6 +128,9 @@ func TestHoldNoNoticeLoop(t *testing.T) {
 		"daemon":   {"MAILER-DAEMON@example.net", "Auto-Submitted: auto-replied\n", false},
 		"vacation": {"bob@example.net", "Auto-Submitted: auto-replied\n", true},
 		"role":     {"staff-bounces@lists.example.org", "", true}, // held as the list is moderated
+		// Another list's post, come back round (a critical read: its
+		// List-Id made it automatic, and a loop was told to no one).
+		"listpost": {"staff-bounces@lists.example.org", "List-Id: <staff.lists.example.org>\nPrecedence: list\n", true},
 	} {
 		if tc.auto == "" {
 			if err := os.WriteFile(filepath.Join(dir, "policy"), []byte("moderated\n"), 0o644); err != nil {

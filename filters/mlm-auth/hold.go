@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,12 +53,15 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 	// (or was cut short before the queue runner took its input), has
 	// told the moderators: the notice's journal, or its record, says
 	// so, where Put would queue one delivered since all over again.
-	// Automatic mail from the null sender or a role address, such as
-	// another list's hold notice (from its -bounces, Auto-Submitted),
-	// gets no notice (a review): one to moderators that are, or lead
-	// to, that list would be held there in turn, and told back here,
-	// for ever, as RFC 3834's sorcerer's apprentice.
-	if s := p.h.Sender.Mailbox; notice.IsAutomatic(p.header()) && (s == "" || notice.IsRole(s)) {
+	// Mail with an Auto-Submitted field (but "no") from the null sender
+	// or a role address, such as another list's hold notice (from its
+	// -bounces), gets no notice (a review): one to moderators that
+	// are, or lead to, that list would be held there in turn, and told
+	// back here, for ever, as RFC 3834's sorcerer's apprentice. Not
+	// all that RFC 3834 calls automatic: a post that came back round
+	// through another list (its -bounces, its List-Id), held as a loop,
+	// is the owner's to hear of, and tells no list.
+	if s := p.h.Sender.Mailbox; slices.ContainsFunc(p.ed.Values("Auto-Submitted"), notice.AutoSubmitted) && (s == "" || notice.IsRole(s)) {
 		fmt.Fprintf(os.Stderr, "%s: %s: held (%s); automatic mail from %s: no notice, which could loop\n", prog, p.h.ID, reason, pathOrNull(s))
 		return nil
 	}
