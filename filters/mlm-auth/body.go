@@ -236,7 +236,7 @@ func (l *list) partApproved(p *post, ct, cte string, right func(string) bool) (b
 		case lf.header:
 			err = cutHeader(rw, part(), lf.end-lf.start, pw, find(lf))
 		case lf.message:
-			err = cutMessage(rw, part, lf.enc, find(lf), pw, eol)
+			err = cutMessage(rw, part, lf.enc, find(lf), find(leaf{}), pw, eol)
 		default:
 			err = cutPart(rw, part, lf.enc, find(lf), eol)
 		}
@@ -727,16 +727,13 @@ func encoder(w io.Writer, enc, eol string) io.WriteCloser {
 }
 
 // cutHeader writes the header of a part in a message part (r reads its
-// size octets, the empty line after them not among them) without its
-// Approved fields that give the password pw, each with its
-// continuation lines and line end: a poster's own copy of a post
-// forwarded whole carries the Approved field it was sent with. Then what
-// f finds in the fields left goes, as from a text part ("Subject: Fwd:
-// Approved: pw"), as it goes from the header of a forwarded message in
-// base64. A header over msg.MaxHeader is written as it is.
+// size octets, the empty line after them not among them) without the
+// fields that give the password pw, each whole (cutFields). A header over
+// msg.MaxHeader loses what f finds, as a text part does, and its fields
+// what they may.
 func cutHeader(w io.Writer, r io.Reader, size int64, pw string, f finder) error {
 	if size > msg.MaxHeader {
-		_, err := io.Copy(w, r)
+		_, err := cut(w, r, f)
 		return err
 	}
 	raw, err := io.ReadAll(r)
@@ -744,35 +741,53 @@ func cutHeader(w io.Writer, r io.Reader, size int64, pw string, f finder) error 
 		return err
 	}
 	e := msg.NewEdit(raw)
-	if cutApproved(e, pw) > 0 {
-		raw = e.Bytes()
+	if cutFields(e, pw, f) == 0 {
+		_, err = w.Write(raw)
+	} else {
+		_, err = e.WriteTo(w)
 	}
-	_, err = cut(w, bytes.NewReader(raw), f)
 	return err
 }
 
-// cutApproved deletes the Approved fields of e that give the password
-// pw, as a field gives it (decoded, without the space around it), and
-// returns how many it deleted.
-func cutApproved(e *msg.Edit, pw string) int {
-	return e.DelValue("Approved", func(v string) bool { return strings.TrimSpace(msg.DecodeText(v)) == pw })
+// cutFields deletes from e, the header of a part in a message part, each
+// field that gives the password pw, whole, its continuation lines and
+// line end with it, and returns how many it deleted: an Approved field
+// whose value is pw, as a field gives it (decoded, without the space
+// around it), which a poster's own copy of a post, forwarded, carries;
+// and any field in which f, a text part's finder, finds "Approved: pw",
+// as written or with its encoded-words decoded ("Subject: Fwd: Approved:
+// pw"). Whole fields: the text cut from within one left a line that is no
+// field ("X-Approved: pw") or that folds into the one before, and readers
+// ended the header there (a critical read).
+func cutFields(e *msg.Edit, pw string, f finder) int {
+	n := e.DelValue("Approved", func(v string) bool { return strings.TrimSpace(msg.DecodeText(v)) == pw })
+	return n + e.DelField(func(b []byte) bool {
+		if len(f.find(b, len(b))) > 0 {
+			return true
+		}
+		_, v, ok := bytes.Cut(b, []byte(":"))
+		if d := msg.DecodeText(string(v)); ok && d != string(v) {
+			return len(f.find([]byte(d), len(d))) > 0
+		}
+		return false
+	})
 }
 
 // cutMessage is cutPart for a message part that is a leaf: in base64
 // or quoted-printable (enc), or in an encoding no reader decodes, which
-// is read as it is. The message, decoded, loses the Approved fields of
-// its header that give the password pw, whole (as cutHeader takes
-// them), then what f finds in its header and, apart, in its body; it is
-// encoded again only if it lost any. (f alone took such a field's text
-// and left its line end, and over the two at once the empty line
-// between: either ended the header there.) A header over msg.MaxHeader,
-// or of more than msg.MaxFields fields, is f's alone.
-func cutMessage(w io.Writer, part func() io.Reader, enc string, f finder, pw, eol string) error {
+// is read as it is. The message, decoded, loses the fields of its header
+// that give the password pw, whole, as cutHeader's does (hf is a text
+// part's finder), and what f finds in its body; it is encoded again only
+// if it lost any. (f over the header left a line end where it took a
+// field's text, and over header and body at once could take the empty
+// line between: either ended the header there.) A header over
+// msg.MaxHeader, or of more than msg.MaxFields fields, is f's, as the
+// body is.
+func cutMessage(w io.Writer, part func() io.Reader, enc string, f, hf finder, pw, eol string) error {
 	e := encoder(w, enc, eol)
 	if e == nil {
 		// An encoding no reader decodes (x-unknown): read, and
-		// written, as it is (mimewalk.NewDecoder leaves it so), its
-		// header's Approved fields whole too.
+		// written, as it is (mimewalk.NewDecoder leaves it so).
 		e = nopCloser{w}
 	}
 	h, err := msg.ReadHeader(bufio.NewReader(mimewalk.NewDecoder(part(), enc)), msg.MaxHeader)
@@ -782,25 +797,21 @@ func cutMessage(w io.Writer, part func() io.Reader, enc string, f finder, pw, eo
 	if errors.Is(err, msg.ErrHeaderTooLong) || errors.Is(err, msg.ErrTooManyFields) {
 		head = nil
 	} else {
-		cuts = cutApproved(ed, pw)
+		cuts = cutFields(ed, pw, hf)
 	}
-	// all writes the message decoded without what f finds: in its
-	// header as edited, then in the rest, apart, so that no span takes
-	// the empty line that ends the header.
+	// all writes the message decoded: its header as edited, then the
+	// rest without what f finds.
 	all := func(w io.Writer) (int, error) {
-		n := 0
 		if head != nil {
-			k, err := cut(w, bytes.NewReader(ed.Bytes()), f)
-			if n = k; err != nil {
-				return n, err
+			if _, err := ed.WriteTo(w); err != nil {
+				return 0, err
 			}
 		}
 		br := bufio.NewReader(mimewalk.NewDecoder(part(), enc))
 		if _, err := br.Discard(len(head)); err != nil {
-			return n, err
+			return 0, err
 		}
-		k, err := cut(w, br, f)
-		return n + k, err
+		return cut(w, br, f)
 	}
 	n, err := all(io.Discard)
 	if err != nil || n+cuts == 0 {

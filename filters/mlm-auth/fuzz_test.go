@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -243,8 +244,80 @@ func FuzzForwarded(f *testing.F) {
 			d = []byte(fwd)
 		}
 		hdr, _, _ := strings.Cut(strings.ReplaceAll(string(d), "\r\n", "\n"), "\n\n")
-		if !strings.HasPrefix(hdr, "From: x@example.net\nSubject: ") || !strings.HasSuffix(hdr, "\nX-End: 1") || strings.Contains(hdr, "Approved: letmein\n") {
-			t.Fatalf("the forwarded message's header\n%q\nof\n%q", hdr, inner)
+		checkForwarded(t, hdr, inner)
+	})
+}
+
+// checkForwarded fails t unless hdr, the header of a forwarded message
+// that passed, is inner's but for whole fields that went: From first,
+// X-End last, no "Approved: letmein", and each line a field or the
+// continuation of one.
+func checkForwarded(t *testing.T, hdr, inner string) {
+	t.Helper()
+	lines := strings.Split(hdr, "\n")
+	if lines[0] != "From: x@example.net" || lines[len(lines)-1] != "X-End: 1" || regexp.MustCompile(`Approved:\s*letmein`).MatchString(hdr) {
+		t.Fatalf("the forwarded message's header\n%q\nof\n%q", hdr, inner)
+	}
+	for _, l := range lines {
+		if n, _, ok := strings.Cut(l, ":"); !strings.HasPrefix(l, " ") && !strings.HasPrefix(l, "\t") && (!ok || n == "" || strings.ContainsAny(n, " \t")) {
+			t.Fatalf("the forwarded message's header has the line %q, no field:\n%q\nof\n%q", l, hdr, inner)
 		}
+	}
+}
+
+// FuzzForwardedField (a critical read's): FuzzForwarded with a field of
+// any name and value in the forwarded message's header: whatever goes
+// of it goes whole.
+func FuzzForwardedField(f *testing.F) {
+	f.Add("X-Approved", "letmein", 0)
+	f.Add("Approved", "letmein2", 1)
+	f.Add("Approved", "letmein (moderator)", 2)
+	f.Add("Comments", "Approved: letmein", 3)
+	f.Add("Subject", "=?utf-8?q?Approved:_letmein?=", 0)
+	dir := fuzzList(f, "members")
+	encs := []string{"7bit", "base64", "quoted-printable", "x-unknown"}
+	f.Fuzz(func(t *testing.T, name, value string, enc int) {
+		e := encs[abs(enc)%len(encs)]
+		if name == "" || strings.ContainsAny(value, "\r\n") || strings.Contains(value, "=_o") {
+			return
+		}
+		for _, c := range []byte(name) {
+			if c < 0x21 || c > 0x7e || c == ':' {
+				return
+			}
+		}
+		inner := "From: x@example.net\nApproved: letmein\nSubject: s\n" + name + ": " + value + "\nX-End: 1\n\nbody\n"
+		part := inner
+		switch e {
+		case "base64":
+			part = mlmtest.Base64Lines(inner)
+		case "quoted-printable":
+			part = qpText(inner) + "\n"
+		}
+		m := "From: a@example.org\nSubject: x\nContent-Type: multipart/mixed; boundary=\"=_o\"\n\n--=_o\n\nApproved: letmein\nhi\n" +
+			"--=_o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: " + e + "\n\n" + part + "\n--=_o--\n"
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: "r", Sender: stream.Path{Mailbox: "a@example.org"}}, strings.NewReader(m), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+			t.Fatalf("%v for\n%q", err, m)
+		}
+		if out.Len() == 0 {
+			return
+		}
+		_, got := mlmtest.Message(t, stream.NewReader(&out))
+		i := strings.Index(got, "Content-Transfer-Encoding: "+e+"\n\n")
+		if i < 0 {
+			t.Fatalf("passed\n%q\nfor\n%q", got, m)
+		}
+		fwd := got[i+len("Content-Transfer-Encoding: "+e+"\n\n"):]
+		fwd = fwd[:strings.LastIndex(fwd, "\n--=_o--")]
+		d := []byte(fwd)
+		if e == "base64" || e == "quoted-printable" {
+			d, _ = io.ReadAll(mimewalk.NewDecoder(strings.NewReader(fwd), e))
+		}
+		hdr, _, _ := strings.Cut(string(d), "\n\n")
+		checkForwarded(t, hdr, inner)
 	})
 }

@@ -181,10 +181,10 @@ func (w *Walker) OnLeaf(f func(Leaf)) { w.onLeaf = f }
 // header block of each part in a message part, as its end is found: a
 // forwarded message's own header, and its parts', as the body has them
 // (not those of a message part in base64 or quoted-printable, which is a
-// leaf). Its Start and End are where the block's first line starts and
-// where the empty line that ends it starts; a header a delimiter ends,
-// with no empty line, is not given. Only Start, End and InMessage, true,
-// are set.
+// leaf). Its Start is where the block's first line starts, and its End
+// where the empty line that ends it starts, or, for a header a
+// delimiter line ends, the line end before it (the delimiter's), or the
+// end of the body. Only Start, End and InMessage, true, are set.
 func (w *Walker) OnHeader(f func(Leaf)) { w.onHeader = f }
 
 // closeLeaf ends the leaf open, if one is, at end.
@@ -375,9 +375,13 @@ func (w *Walker) endLine() {
 	// finds delimiters before it reads a header.
 	after := w.after
 	w.after = 0
+	head := w.inHead && w.headIn // (delimiter starts the next part's)
 	isDelim := (!w.over || w.blank) && w.delimiter(line, after)
 	switch {
 	case isDelim:
+		if head {
+			w.giveHeader(start - w.prevEOL)
+		}
 		w.closeLeaf(start - w.prevEOL)
 	case w.inHead:
 		w.headerLine(line, w.over)
@@ -695,8 +699,20 @@ func (w *Walker) end() {
 		w.cr = false
 		w.endLine()
 	}
+	if w.inHead && w.headIn {
+		w.giveHeader(w.pos) // the body ends in it
+	}
 	w.closeLeaf(w.pos)
 	w.pop(0)
+}
+
+// giveHeader gives OnHeader the header being read, in a message part,
+// which ends at end.
+func (w *Walker) giveHeader(end int64) {
+	if w.onHeader != nil && w.onLeaf != nil && w.err == nil {
+		w.onHeader(Leaf{Start: w.headAt, End: max(end, w.headAt), InMessage: true})
+	}
+	w.headIn = false
 }
 
 // eolLen is how many octets end a line whose last two are t: LF or a
@@ -749,8 +765,8 @@ func (w *Walker) headerLine(line []byte, long bool) {
 				w.block() // the block ends at its blank line
 				return
 			}
-			if w.onHeader != nil && w.onLeaf != nil && w.headIn && w.err == nil {
-				w.onHeader(Leaf{Start: w.headAt, End: w.lineAt, InMessage: true})
+			if w.headIn {
+				w.giveHeader(w.lineAt)
 			}
 			n := len(w.stack)
 			w.enter(ct, w.cte)

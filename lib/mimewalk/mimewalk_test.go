@@ -802,6 +802,15 @@ func TestHeaderLeaves(t *testing.T) {
 			"--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + mlmtest.Base64Lines("Subject: x\n\nhidden\n") + "--o--\n",
 			nil},
 		{"no message", "multipart/mixed; boundary=o", "--o\nX: 1\n\nbody\n--o--\n", nil},
+		// A header no empty line ends (a critical read): a delimiter's,
+		// whose line end before it is the delimiter's, or the body's
+		// end.
+		{"delimited", "multipart/mixed; boundary=o", "--o\nContent-Type: message/rfc822\n\nFrom: x\nApproved: pw\n--o--\n",
+			[]string{"From: x\nApproved: pw"}},
+		{"at the end", "message/rfc822", "From: x\r\nApproved: pw\r\n", []string{"From: x\r\nApproved: pw\r\n"}},
+		{"a part's, delimited", "message/rfc822",
+			"Content-Type: multipart/mixed; boundary=i\n\n--i\nApproved: pw\nContent-Type: text/plain\n--i--\n",
+			[]string{"Content-Type: multipart/mixed; boundary=i\n", "Approved: pw\nContent-Type: text/plain"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := New(tc.ct, Default)

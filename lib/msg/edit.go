@@ -611,6 +611,14 @@ func (e *Edit) DelValue(name string, del func(value string) bool) int {
 	return e.delRaw(func(f *field) bool { return f.is(name) && del(unfold(f.b)) })
 }
 
+// DelField deletes every field del reports true for, given the field as
+// the block has it (name, colon, value, continuation lines and line
+// ends; a line that is no field alike), and returns how many it
+// deleted. del must not keep the octets past its return.
+func (e *Edit) DelField(del func(field []byte) bool) int {
+	return e.delRaw(func(f *field) bool { return del(f.b) })
+}
+
 // delRaw deletes every field del reports true for.
 func (e *Edit) delRaw(del func(f *field) bool) int {
 	n := len(e.added) + len(e.fields)

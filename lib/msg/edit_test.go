@@ -556,6 +556,21 @@ func TestEditDelValue(t *testing.T) {
 	}
 }
 
+// TestEditDelField: DelField is given each field whole, its
+// continuation lines and line end included, and deletes those it is
+// told to, leaving the rest byte for byte.
+func TestEditDelField(t *testing.T) {
+	e := NewEdit([]byte("From: x\r\nSubject: a\r\n secret\r\nX-Y: z\r\n\r\n"))
+	var seen []string
+	n := e.DelField(func(f []byte) bool {
+		seen = append(seen, string(f))
+		return bytes.Contains(f, []byte("secret"))
+	})
+	if want := "From: x\r\nX-Y: z\r\n\r\n"; n != 1 || string(e.Bytes()) != want || len(seen) != 3 || seen[1] != "Subject: a\r\n secret\r\n" {
+		t.Errorf("DelField = %d, %q, given %q; want 1, %q", n, e.Bytes(), seen, want)
+	}
+}
+
 func TestListIDOf(t *testing.T) {
 	for v, want := range map[string]string{
 		"<dev.lists.example.org>":                                            "dev.lists.example.org",
