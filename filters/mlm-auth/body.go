@@ -58,8 +58,9 @@ func (sp *bodySpool) close() {
 }
 
 // leaf is a text part of a body, where the walk found it; or a message
-// part in base64 or quoted-printable (message), or the header of a part
-// in a message part (header).
+// part the walk does not enter, in base64, quoted-printable or an
+// encoding no reader decodes (message); or the header of a part in a
+// message part (header).
 type leaf struct {
 	start, end int64
 	form
@@ -116,9 +117,9 @@ func (l *list) walk(p *post, ct, cte string, leaves bool) error {
 }
 
 // keep keeps a leaf the walk found, if it is a text part, or a message
-// part in base64 or quoted-printable: its text, decoded, parts and all,
-// is looked at as HTML (htmlFinder), which finds what a plain text part
-// shows too, and its header as a forwarded message's (cutHeader).
+// part: its body, decoded, parts and all, is looked at as HTML
+// (htmlFinder), which finds what a plain text part shows too, and its
+// header as a forwarded message's (cutMessage).
 func (sp *bodySpool) keep(lf mimewalk.Leaf) {
 	mt := mediaType(lf.Type)
 	switch {
