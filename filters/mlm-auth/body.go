@@ -730,8 +730,8 @@ func encoder(w io.Writer, enc, eol string) io.WriteCloser {
 // cutHeader writes the header of a part in a message part (r reads its
 // size octets, the empty line after them not among them) without the
 // fields that give the password pw, each whole (cutFields). A header over
-// msg.MaxHeader loses what f finds, as a text part does, and its fields
-// what they may.
+// msg.MaxHeader, or with a bare CR, loses what f finds, as a text part
+// does, and its fields what they may (see byFields).
 func cutHeader(w io.Writer, r io.Reader, size int64, pw string, f finder) error {
 	if size > msg.MaxHeader {
 		_, err := cut(w, r, f)
@@ -739,6 +739,10 @@ func cutHeader(w io.Writer, r io.Reader, size int64, pw string, f finder) error 
 	}
 	raw, err := io.ReadAll(r)
 	if err != nil {
+		return err
+	}
+	if !byFields(raw) {
+		_, err := cut(w, bytes.NewReader(raw), f)
 		return err
 	}
 	e := msg.NewEdit(raw)
@@ -749,6 +753,12 @@ func cutHeader(w io.Writer, r io.Reader, size int64, pw string, f finder) error 
 	}
 	return err
 }
+
+// byFields reports whether the fields of a header, raw, can be taken
+// whole: not if it holds a bare CR, which readers, and the walk, take
+// for a line end, and msg.Edit, which splits lines at LF, does not: the
+// header would be one field, and all of it would go (a critical read).
+func byFields(raw []byte) bool { return !errors.Is(msg.CheckOctets(raw), msg.ErrBareCR) }
 
 // cutFields deletes from e, the header of a part in a message part, each
 // field that gives the password pw, whole, its continuation lines and
@@ -782,8 +792,8 @@ func cutFields(e *msg.Edit, pw string, f finder) int {
 // if it lost any. (f over the header left a line end where it took a
 // field's text, and over header and body at once could take the empty
 // line between: either ended the header there.) A header over
-// msg.MaxHeader, or of more than msg.MaxFields fields, is f's, as the
-// body is.
+// msg.MaxHeader, of more than msg.MaxFields fields, or with a bare CR
+// (byFields), is f's, as the body is.
 func cutMessage(w io.Writer, part func() io.Reader, enc string, f, hf finder, pw, eol string) error {
 	e := encoder(w, enc, eol)
 	if e == nil {
@@ -795,7 +805,7 @@ func cutMessage(w io.Writer, part func() io.Reader, enc string, f, hf finder, pw
 	head := h.Raw // the empty line that ends it included
 	ed := msg.NewEdit(head)
 	cuts := 0
-	if errors.Is(err, msg.ErrHeaderTooLong) || errors.Is(err, msg.ErrTooManyFields) {
+	if errors.Is(err, msg.ErrHeaderTooLong) || errors.Is(err, msg.ErrTooManyFields) || !byFields(head) {
 		head = nil
 	} else {
 		cuts = cutFields(ed, pw, hf)

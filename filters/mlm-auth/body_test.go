@@ -409,8 +409,8 @@ func decodedMessage(part string) string {
 // lines of no field that ended the header there, or " (moderator)",
 // which folded into the field before); a field in encoded-words that
 // gives it goes too; a header no empty line ends, a delimiter's or the
-// body's end, is read too; one over 1 MiB loses the password's text. A
-// wrong password changes nothing.
+// body's end, is read too; one over 1 MiB, or with bare CRs, loses the
+// password's text. A wrong password changes nothing.
 func TestForwardedFieldsWhole(t *testing.T) {
 	dir := passList(t, "letmein")
 	for _, field := range []string{"X-Approved: letmein", "Approved: letmein2", "Approved: letmein (moderator)", "Subject: =?utf-8?q?Fwd:_Approved:_letmein?="} {
@@ -439,6 +439,20 @@ func TestForwardedFieldsWhole(t *testing.T) {
 		}
 		if got == "HELD" || strings.Contains(got, "letmein") || strings.Contains(part, "Subject: s\n") && !strings.Contains(got, "Subject: s\n") {
 			t.Errorf("%s: passed\n%.200q", name, got)
+		}
+	}
+	// Bare CRs, which readers take for line ends and an Edit does not
+	// (a critical read: the header was one field, and went whole; in
+	// base64 the whole message did): the password's text goes, as
+	// from a text part.
+	inner := "From: x@example.net\rSubject: s\rApproved: letmein\rX-Y: z\r\rbody text\r"
+	for enc, part := range map[string]string{"7bit": "Content-Type: message/rfc822\n\n" + inner + "\n--o--\n", "base64": b64Message(inner) + "--o--\n"} {
+		got := fwdPost(t, dir, "letmein", part)
+		if enc == "base64" {
+			got = decodedMessage(got)
+		}
+		if strings.Contains(got, "letmein") || !strings.Contains(got, "From: x@example.net\rSubject: s\r") || !strings.Contains(got, "body text") {
+			t.Errorf("bare CRs, %s: passed %q; want From, Subject and the body kept, the password not", enc, got)
 		}
 	}
 	part := b64Message("From: x\nApproved: letmein\n\nApproved: letmein\n") + "--o--\n"
