@@ -160,17 +160,11 @@ func FuzzPasswordInParts(f *testing.F) {
 		html = "<p>Approved: letmein</p>" + html
 		head := "From: a@example.org\nSubject: x\nContent-Type: multipart/alternative; boundary=\"=_b\"\n\n--=_b\nContent-Transfer-Encoding: " + pe + "\n\n"
 		m := head + encode("Approved: letmein\n"+text, pe) + "--=_b\nContent-Type: text/html\nContent-Transfer-Encoding: " + he + "\n\n" + encode(html, he) + "--=_b--\n"
-		var in, out bytes.Buffer
-		if err := stream.WriteRecord(&in, &stream.Header{ID: "r", Sender: stream.Path{Mailbox: "a@example.org"}}, strings.NewReader(m), nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
-			t.Fatalf("%v for\n%q", err, m)
-		}
-		if out.Len() == 0 {
+		out, _ := authPost(t, dir, "r", m)
+		if len(out) == 0 {
 			t.Fatalf("held\n%q", m)
 		}
-		_, got := mlmtest.Message(t, stream.NewReader(&out))
+		_, got := mlmtest.Message(t, stream.NewReader(bytes.NewReader(out)))
 		if !strings.HasPrefix(got, head) {
 			t.Fatalf("passed\n%q\nfor\n%q", got, m)
 		}
@@ -203,49 +197,54 @@ func FuzzForwarded(f *testing.F) {
 	f.Add("the word is Approved:", "letmein\nline 2\n", 1)
 	f.Add("x", "Approved: letmein\n", 3)
 	dir := fuzzList(f, "members")
-	encs := []string{"7bit", "base64", "quoted-printable", "x-unknown"}
 	f.Fuzz(func(t *testing.T, subject, body string, enc int) {
-		e := encs[abs(enc)%len(encs)]
+		e := fwdEncodings[abs(enc)%len(fwdEncodings)]
 		if strings.ContainsAny(subject, "\r\n") || strings.Contains(subject+body, "\r") || strings.Contains(subject+body, "=_o") {
 			return
 		}
 		inner := "From: x@example.net\nApproved: letmein\nSubject: " + subject + "\nX-End: 1\n\n" + body
-		part := inner
-		switch e {
-		case "base64":
-			part = mlmtest.Base64Lines(inner)
-		case "quoted-printable":
-			part = qpText(inner) + "\n"
+		if hdr, ok := forwardedHeader(t, dir, e, inner); ok {
+			checkForwarded(t, hdr, inner)
 		}
-		m := "From: a@example.org\nSubject: x\nContent-Type: multipart/mixed; boundary=\"=_o\"\n\n--=_o\n\nApproved: letmein\nhi\n" +
-			"--=_o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: " + e + "\n\n" + part + "\n--=_o--\n"
-		var in, out bytes.Buffer
-		if err := stream.WriteRecord(&in, &stream.Header{ID: "r", Sender: stream.Path{Mailbox: "a@example.org"}}, strings.NewReader(m), nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
-			t.Fatalf("%v for\n%q", err, m)
-		}
-		if out.Len() == 0 {
-			return // held: a structure the walk refuses, as it is
-		}
-		_, got := mlmtest.Message(t, stream.NewReader(&out))
-		i := strings.Index(got, "Content-Transfer-Encoding: "+e+"\n\n")
-		if i < 0 {
-			t.Fatalf("passed\n%q\nfor\n%q", got, m)
-		}
-		fwd := got[i+len("Content-Transfer-Encoding: "+e+"\n\n"):]
-		fwd = fwd[:strings.LastIndex(fwd, "\n--=_o--")]
-		var d []byte
-		switch e {
-		case "base64", "quoted-printable":
-			d, _ = io.ReadAll(mimewalk.NewDecoder(strings.NewReader(fwd), e))
-		default:
-			d = []byte(fwd)
-		}
-		hdr, _, _ := strings.Cut(strings.ReplaceAll(string(d), "\r\n", "\n"), "\n\n")
-		checkForwarded(t, hdr, inner)
 	})
+}
+
+// fwdEncodings are the encodings a forwarded message is fuzzed in.
+var fwdEncodings = []string{"7bit", "base64", "quoted-printable", "x-unknown"}
+
+// forwardedHeader runs a post through mlm-auth in the list dir whose
+// first line gives the password, "letmein", and whose second part is
+// inner forwarded in the encoding enc, and returns the header of the
+// forwarded message that passed, decoded; false if the post was held
+// (a structure the walk refuses, as it is).
+func forwardedHeader(t *testing.T, dir, enc, inner string) (string, bool) {
+	t.Helper()
+	part := inner
+	switch enc {
+	case "base64":
+		part = mlmtest.Base64Lines(inner)
+	case "quoted-printable":
+		part = qpText(inner) + "\n"
+	}
+	m := "From: a@example.org\nSubject: x\nContent-Type: multipart/mixed; boundary=\"=_o\"\n\n--=_o\n\nApproved: letmein\nhi\n" +
+		"--=_o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: " + enc + "\n\n" + part + "\n--=_o--\n"
+	out, _ := authPost(t, dir, "r", m)
+	if len(out) == 0 {
+		return "", false
+	}
+	_, got := mlmtest.Message(t, stream.NewReader(bytes.NewReader(out)))
+	i := strings.Index(got, "Content-Transfer-Encoding: "+enc+"\n\n")
+	if i < 0 {
+		t.Fatalf("passed\n%q\nfor\n%q", got, m)
+	}
+	fwd := got[i+len("Content-Transfer-Encoding: "+enc+"\n\n"):]
+	fwd = fwd[:strings.LastIndex(fwd, "\n--=_o--")]
+	d := []byte(fwd)
+	if enc == "base64" || enc == "quoted-printable" {
+		d, _ = io.ReadAll(mimewalk.NewDecoder(strings.NewReader(fwd), enc))
+	}
+	hdr, _, _ := strings.Cut(strings.ReplaceAll(string(d), "\r\n", "\n"), "\n\n")
+	return hdr, true
 }
 
 // checkForwarded fails t unless hdr, the header of a forwarded message
@@ -275,9 +274,8 @@ func FuzzForwardedField(f *testing.F) {
 	f.Add("Comments", "Approved: letmein", 3)
 	f.Add("Subject", "=?utf-8?q?Approved:_letmein?=", 0)
 	dir := fuzzList(f, "members")
-	encs := []string{"7bit", "base64", "quoted-printable", "x-unknown"}
 	f.Fuzz(func(t *testing.T, name, value string, enc int) {
-		e := encs[abs(enc)%len(encs)]
+		e := fwdEncodings[abs(enc)%len(fwdEncodings)]
 		if name == "" || strings.ContainsAny(value, "\r\n") || strings.Contains(value, "=_o") {
 			return
 		}
@@ -287,37 +285,8 @@ func FuzzForwardedField(f *testing.F) {
 			}
 		}
 		inner := "From: x@example.net\nApproved: letmein\nSubject: s\n" + name + ": " + value + "\nX-End: 1\n\nbody\n"
-		part := inner
-		switch e {
-		case "base64":
-			part = mlmtest.Base64Lines(inner)
-		case "quoted-printable":
-			part = qpText(inner) + "\n"
+		if hdr, ok := forwardedHeader(t, dir, e, inner); ok {
+			checkForwarded(t, hdr, inner)
 		}
-		m := "From: a@example.org\nSubject: x\nContent-Type: multipart/mixed; boundary=\"=_o\"\n\n--=_o\n\nApproved: letmein\nhi\n" +
-			"--=_o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: " + e + "\n\n" + part + "\n--=_o--\n"
-		var in, out bytes.Buffer
-		if err := stream.WriteRecord(&in, &stream.Header{ID: "r", Sender: stream.Path{Mailbox: "a@example.org"}}, strings.NewReader(m), nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
-			t.Fatalf("%v for\n%q", err, m)
-		}
-		if out.Len() == 0 {
-			return
-		}
-		_, got := mlmtest.Message(t, stream.NewReader(&out))
-		i := strings.Index(got, "Content-Transfer-Encoding: "+e+"\n\n")
-		if i < 0 {
-			t.Fatalf("passed\n%q\nfor\n%q", got, m)
-		}
-		fwd := got[i+len("Content-Transfer-Encoding: "+e+"\n\n"):]
-		fwd = fwd[:strings.LastIndex(fwd, "\n--=_o--")]
-		d := []byte(fwd)
-		if e == "base64" || e == "quoted-printable" {
-			d, _ = io.ReadAll(mimewalk.NewDecoder(strings.NewReader(fwd), e))
-		}
-		hdr, _, _ := strings.Cut(string(d), "\n\n")
-		checkForwarded(t, hdr, inner)
 	})
 }
