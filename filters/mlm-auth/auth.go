@@ -427,7 +427,7 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 // unquotePattern returns pat, a pattern of allow or deny, with the
 // quotes around its local part undone where they add nothing and hold
 // no pattern character, as the posters' addresses are compared
-// (addr.Key) and the shell's case reads them: "eve"@spam.example is
+// (addr.LocalKey) and the shell's case reads them: "eve"@spam.example is
 // eve@spam.example, and matched nothing. Else pat itself.
 func unquotePattern(pat string) string {
 	at := strings.LastIndexByte(pat, '@')
