@@ -427,9 +427,11 @@ func TestForwardedFieldsWhole(t *testing.T) {
 		}
 	}
 	for name, part := range map[string]string{
-		"delimiter":          "Content-Type: message/rfc822\n\nFrom: x@example.net\nApproved: letmein\nSubject: s\n--o--\n",
-		"end of body":        "Content-Type: message/rfc822\n\nFrom: x@example.net\nApproved: letmein\nSubject: s\n",
-		"a part's":           "Content-Type: message/rfc822\n\nFrom: x@example.net\nContent-Type: multipart/mixed; boundary=i\n\n--i\nApproved: letmein\nContent-Type: text/plain\n--i--\n--o--\n",
+		"delimiter":   "Content-Type: message/rfc822\n\nFrom: x@example.net\nApproved: letmein\nSubject: s\n--o--\n",
+		"end of body": "Content-Type: message/rfc822\n\nFrom: x@example.net\nApproved: letmein\nSubject: s\n",
+		"a part's":    "Content-Type: message/rfc822\n\nFrom: x@example.net\nContent-Type: multipart/mixed; boundary=i\n\n--i\nApproved: letmein\nContent-Type: text/plain\n--i--\n--o--\n",
+		// (My first read of such headers lost the next part's.)
+		"after a part's":     "Content-Type: message/rfc822\n\nFrom: x@example.net\nContent-Type: multipart/mixed; boundary=i\n\n--i\nA: 1\n--i\nApproved: letmein\nB: 2\n\nbody\n--i--\n--o--\n",
 		"over 1 MiB":         "Content-Type: message/rfc822\n\nFrom: x@example.net\nApproved: letmein\nX-Big: " + strings.Repeat("a", 1<<20) + "\nSubject: s\n\nbody\n--o--\n",
 		"over 1 MiB, base64": b64Message("From: x@example.net\nApproved: letmein\nX-Big: "+strings.Repeat("a", 1<<20)+"\nSubject: s\n\nbody\n") + "--o--\n",
 	} {

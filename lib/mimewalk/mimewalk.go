@@ -375,12 +375,17 @@ func (w *Walker) endLine() {
 	// finds delimiters before it reads a header.
 	after := w.after
 	w.after = 0
-	head := w.inHead && w.headIn // (delimiter starts the next part's)
+	// The header being read, as delimiter, which begins the next
+	// part's, leaves it.
+	head, headAt := w.inHead && w.headIn, w.headAt
 	isDelim := (!w.over || w.blank) && w.delimiter(line, after)
 	switch {
 	case isDelim:
 		if head {
-			w.giveHeader(start - w.prevEOL)
+			w.header(headAt, start-w.prevEOL)
+			if w.headAt == headAt {
+				w.headIn = false // no next part's begun: it is given
+			}
 		}
 		w.closeLeaf(start - w.prevEOL)
 	case w.inHead:
@@ -709,10 +714,16 @@ func (w *Walker) end() {
 // giveHeader gives OnHeader the header being read, in a message part,
 // which ends at end.
 func (w *Walker) giveHeader(end int64) {
-	if w.onHeader != nil && w.onLeaf != nil && w.err == nil {
-		w.onHeader(Leaf{Start: w.headAt, End: max(end, w.headAt), InMessage: true})
-	}
+	w.header(w.headAt, end)
 	w.headIn = false
+}
+
+// header gives OnHeader the header of a part in a message part from
+// start to end.
+func (w *Walker) header(start, end int64) {
+	if w.onHeader != nil && w.onLeaf != nil && w.err == nil {
+		w.onHeader(Leaf{Start: start, End: max(end, start), InMessage: true})
+	}
 }
 
 // eolLen is how many octets end a line whose last two are t: LF or a
