@@ -729,9 +729,9 @@ func encoder(w io.Writer, enc, eol string) io.WriteCloser {
 
 // cutHeader writes the header of a part in a message part (r reads its
 // size octets, the empty line after them not among them) without the
-// fields that give the password pw, each whole (cutFields). A header over
-// msg.MaxHeader, or with a bare CR, loses what f finds, as a text part
-// does, and its fields what they may (see byFields).
+// fields that give the password pw, each whole (cutFields; crEdit for a
+// header with a bare CR). A header over msg.MaxHeader loses what f
+// finds, as a text part does, and its fields what they may.
 func cutHeader(w io.Writer, r io.Reader, size int64, pw string, f finder) error {
 	if size > msg.MaxHeader {
 		_, err := cut(w, r, f)
@@ -742,7 +742,7 @@ func cutHeader(w io.Writer, r io.Reader, size int64, pw string, f finder) error 
 		return err
 	}
 	if !byFields(raw) {
-		_, err := cut(w, bytes.NewReader(raw), f)
+		_, err := newCREdit(raw, pw, f).WriteTo(w)
 		return err
 	}
 	e := msg.NewEdit(raw)
@@ -755,10 +755,121 @@ func cutHeader(w io.Writer, r io.Reader, size int64, pw string, f finder) error 
 }
 
 // byFields reports whether the fields of a header, raw, can be taken
-// whole: not if it holds a bare CR, which readers, and the walk, take
-// for a line end, and msg.Edit, which splits lines at LF, does not: the
-// header would be one field, and all of it would go (a critical read).
-func byFields(raw []byte) bool { return !errors.Is(msg.CheckOctets(raw), msg.ErrBareCR) }
+// by msg.Edit: not if it holds a bare CR, which readers, and the walk,
+// take for a line end, and msg.Edit, which splits lines at LF, does not:
+// the header would be one field, and all of it would go (a critical
+// read); crEdit splits such a header as the walk does.
+func byFields(raw []byte) bool { return bareCR(raw) < 0 }
+
+// bareCR is the offset of the first CR in b that no LF follows, or -1
+// (a NUL before it does not hide it, as it does from msg.CheckOctets: a
+// critical read).
+func bareCR(b []byte) int {
+	for off := 0; ; {
+		i := bytes.IndexByte(b[off:], '\r')
+		if i < 0 {
+			return -1
+		}
+		off += i + 1
+		if off == len(b) || b[off] != '\n' {
+			return off - 1
+		}
+	}
+}
+
+// walkLine is the length of the first line of b, its line end (LF,
+// CRLF or a bare CR, as the walk and readers take them) with it.
+func walkLine(b []byte) int {
+	for i, c := range b {
+		switch {
+		case c == '\n':
+			return i + 1
+		case c == '\r' && i+1 < len(b) && b[i+1] == '\n':
+			return i + 2
+		case c == '\r':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// crEdit is a header split into fields at the walk's line ends, each
+// with its continuation lines and line end, less those that give the
+// password: msg.Edit for a header with a bare CR.
+type crEdit struct {
+	fields [][]byte
+	cuts   int
+}
+
+// newCREdit splits raw, a header without the empty line that ends it,
+// and drops the fields that give pw as cutFields's do.
+func newCREdit(raw []byte, pw string, f finder) *crEdit {
+	e := &crEdit{}
+	for len(raw) > 0 {
+		n := walkLine(raw)
+		for n < len(raw) && (raw[n] == ' ' || raw[n] == '\t') {
+			n += walkLine(raw[n:])
+		}
+		fb := raw[:n]
+		raw = raw[n:]
+		if fieldGives(fb, pw, f) {
+			e.cuts++
+			continue
+		}
+		e.fields = append(e.fields, fb)
+	}
+	return e
+}
+
+func (e *crEdit) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for _, fb := range e.fields {
+		k, err := w.Write(fb)
+		if n += int64(k); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// fieldGives reports whether a field of a forwarded header, fb as the
+// header has it, gives the password pw, and goes (cutFields, crEdit).
+func fieldGives(fb []byte, pw string, f finder) bool {
+	name, v, ok := bytes.Cut(fb, []byte(":"))
+	if ok && ascii.EqualFold(strings.TrimSpace(string(name)), "Approved") {
+		u := strings.Map(func(r rune) rune {
+			if r == '\r' || r == '\n' {
+				return -1
+			}
+			return r
+		}, string(v))
+		if strings.TrimSpace(msg.DecodeText(u)) == pw {
+			return true
+		}
+	}
+	if len(f.find(fb, len(fb))) > 0 {
+		return true
+	}
+	if d := msg.DecodeText(string(v)); ok && d != string(v) {
+		return len(f.find([]byte(d), len(d))) > 0
+	}
+	return false
+}
+
+// crHeaderEnd is the length of the header that opens b, as the walk
+// reads it (any line end), the empty line that ends it with it; all of
+// b at the end of the message (atEOF); or false if b ends first.
+func crHeaderEnd(b []byte, atEOF bool) (int, bool) {
+	for off := 0; off < len(b); {
+		n := walkLine(b[off:])
+		line := b[off : off+n]
+		off += n
+		if len(bytes.TrimRight(line, "\r\n")) == 0 && (off < len(b) || atEOF || line[len(line)-1] == '\n') {
+			return off, true
+		}
+	}
+	return len(b), atEOF
+}
 
 // cutFields deletes from e, the header of a part in a message part, each
 // field that gives the password pw, whole, its continuation lines and
@@ -771,17 +882,7 @@ func byFields(raw []byte) bool { return !errors.Is(msg.CheckOctets(raw), msg.Err
 // field ("X-Approved: pw") or that folds into the one before, and readers
 // ended the header there (a critical read).
 func cutFields(e *msg.Edit, pw string, f finder) int {
-	n := e.DelValue("Approved", func(v string) bool { return strings.TrimSpace(msg.DecodeText(v)) == pw })
-	return n + e.DelField(func(b []byte) bool {
-		if len(f.find(b, len(b))) > 0 {
-			return true
-		}
-		_, v, ok := bytes.Cut(b, []byte(":"))
-		if d := msg.DecodeText(string(v)); ok && d != string(v) {
-			return len(f.find([]byte(d), len(d))) > 0
-		}
-		return false
-	})
+	return e.DelField(func(b []byte) bool { return fieldGives(b, pw, f) })
 }
 
 // cutMessage is cutPart for a message part that is a leaf: in base64
@@ -791,9 +892,10 @@ func cutFields(e *msg.Edit, pw string, f finder) int {
 // part's finder), and what f finds in its body; it is encoded again only
 // if it lost any. (f over the header left a line end where it took a
 // field's text, and over header and body at once could take the empty
-// line between: either ended the header there.) A header over
-// msg.MaxHeader, of more than msg.MaxFields fields, or with a bare CR
-// (byFields), is f's, as the body is.
+// line between: either ended the header there.) A header with a bare CR
+// is split, and ended, as the walk reads it (crEdit, crHeaderEnd). A
+// header over msg.MaxHeader, or of more than msg.MaxFields fields, is
+// f's, as the body is.
 func cutMessage(w io.Writer, part func() io.Reader, enc string, f, hf finder, pw, eol string) error {
 	e := encoder(w, enc, eol)
 	if e == nil {
@@ -803,12 +905,26 @@ func cutMessage(w io.Writer, part func() io.Reader, enc string, f, hf finder, pw
 	}
 	h, err := msg.ReadHeader(bufio.NewReader(mimewalk.NewDecoder(part(), enc)), msg.MaxHeader)
 	head := h.Raw // the empty line that ends it included
-	ed := msg.NewEdit(head)
+	var ed io.WriterTo
 	cuts := 0
-	if errors.Is(err, msg.ErrHeaderTooLong) || errors.Is(err, msg.ErrTooManyFields) || !byFields(head) {
+	switch {
+	case errors.Is(err, msg.ErrHeaderTooLong) && bareCR(head) < 0 || errors.Is(err, msg.ErrTooManyFields):
 		head = nil
-	} else {
-		cuts = cutFields(ed, pw, hf)
+	case !byFields(head) || errors.Is(err, msg.ErrHeaderTooLong):
+		// Its lines as the walk reads them: where the walk's empty
+		// line ends it (a bare CR's may come before ReadHeader's).
+		b, perr := bufio.NewReaderSize(mimewalk.NewDecoder(part(), enc), msg.MaxHeader+1).Peek(msg.MaxHeader + 1)
+		n, ok := crHeaderEnd(b, perr == io.EOF)
+		if !ok || n > msg.MaxHeader {
+			head = nil
+			break
+		}
+		head = b[:n]
+		ce := newCREdit(head, pw, hf)
+		ed, cuts = ce, ce.cuts
+	default:
+		e := msg.NewEdit(head)
+		ed, cuts = e, cutFields(e, pw, hf)
 	}
 	// all writes the message decoded: its header as edited, then the
 	// rest without what f finds.

@@ -464,3 +464,33 @@ func TestForwardedFieldsWhole(t *testing.T) {
 		t.Errorf("a wrong password: held\n%s\nwant the part as it came", held)
 	}
 }
+
+// TestForwardedBareCR: a forwarded header with bare CRs, which readers
+// take for line ends, is split into fields as they read it, and loses
+// each that gives the password, an encoded one too, in any encoding; a
+// NUL before the CR hides nothing (critical reads: the header was one
+// field and went whole, body and all in base64; then the password's
+// text alone went, and an encoded-word password passed). And a part's
+// header after a close delimiter right after a delimiter, which Python's
+// email reads as the part's, is read too.
+func TestForwardedBareCR(t *testing.T) {
+	dir := passList(t, "letmein")
+	for name, part := range map[string]string{
+		"encoded Subject":       "Content-Type: message/rfc822\n\nFrom: x@example.net\rSubject: =?utf-8?q?Fwd:_Approved:_letmein?=\rX-Y: z\r\rbody text\r\n--o--\n",
+		"encoded Subject, b64":  b64Message("From: x@example.net\rSubject: =?utf-8?q?Fwd:_Approved:_letmein?=\rX-Y: z\r\rbody text\r") + "--o--\n",
+		"encoded Approved":      "Content-Type: message/rfc822\n\nFrom: x@example.net\rApproved: =?utf-8?q?letmein?=\rX-Y: z\r\rbody text\r\n--o--\n",
+		"folded Approved":       "Content-Type: message/rfc822\n\nFrom: x@example.net\rApproved:\r letmein\rX-Y: z\r\rbody text\r\n--o--\n",
+		"CRLF and one bare CR":  "Content-Type: message/rfc822\n\nFrom: x@example.net\r\nSubject: =?utf-8?q?Fwd:_Approved:_letmein?=\r\nX-Y: a\rb\r\n\r\nbody text\r\n--o--\n",
+		"a NUL first":           "Content-Type: message/rfc822\n\nFrom: x@example.net\x00\rSubject: s\rApproved: letmein\rX-Y: z\r\rbody text\r\n--o--\n",
+		"a NUL first, b64":      b64Message("From: x@example.net\x00\rSubject: s\rApproved: letmein\rX-Y: z\r\rbody text\r") + "--o--\n",
+		"after close delimiter": "Content-Type: message/rfc822\n\nFrom: x@example.net\nContent-Type: multipart/mixed; boundary=i\n\n--i\n--i--\nApproved: letmein\nSubject: s\n\nbody text\n--i--\n--o--\n",
+	} {
+		got := fwdPost(t, dir, "letmein", part)
+		if strings.Contains(name, "b64") {
+			got = decodedMessage(got)
+		}
+		if got == "HELD" || strings.Contains(got, "letmein") || !strings.Contains(got, "From: x@example.net") || !strings.Contains(got, "body text") {
+			t.Errorf("%s: passed %q; want From and the body kept, the password not", name, got)
+		}
+	}
+}

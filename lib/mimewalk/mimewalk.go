@@ -381,7 +381,17 @@ func (w *Walker) endLine() {
 	isDelim := (!w.over || w.blank) && w.delimiter(line, after)
 	switch {
 	case isDelim:
-		if head {
+		switch {
+		case head && after != 0 && headAt == start:
+			// The header a delimiter line began, empty, and this
+			// one right after it: Python's email passes over this
+			// line, and the part's header, if it is still read,
+			// starts after it (review r34: a close delimiter here
+			// left the header given empty, and its fields not at all).
+			if w.inHead && w.headAt == headAt {
+				w.headAt = w.pos
+			}
+		case head:
 			w.header(headAt, start-w.prevEOL)
 			if w.headAt == headAt {
 				w.headIn = false // no next part's begun: it is given

@@ -1107,3 +1107,79 @@ func TestDecoder(t *testing.T) {
 		}
 	}
 }
+
+// eolAt is the length of the line end at b's start (LF, CRLF, bare CR), or 0.
+func eolAt(b []byte) int {
+	switch {
+	case len(b) >= 2 && b[0] == '\r' && b[1] == '\n':
+		return 2
+	case len(b) >= 1 && (b[0] == '\n' || b[0] == '\r'):
+		return 1
+	}
+	return 0
+}
+
+// checkHeaderEnds is a sharper property of OnHeader's leaves than order:
+// each holds no empty line, and ends where a header ends: at the body's
+// end, at an empty line, or at the line end before a delimiter line
+// ("--..."), never at a delimiter line itself (a delimiter right after
+// a delimiter, which Python's email passes over).
+func checkHeaderEnds(body []byte, heads []Leaf) error {
+	for _, h := range heads {
+		b := body[h.Start:h.End]
+		for i := 0; i < len(b); i++ {
+			if n := eolAt(b[i:]); n > 0 && (i == 0 || eolAt(b[i-1:]) == 1 && !(b[i-1] == '\r' && b[i] == '\n')) {
+				return fmt.Errorf("header %d-%d %q holds an empty line", h.Start, h.End, b)
+			}
+		}
+		rest := body[h.End:]
+		if len(rest) == 0 || eolAt(rest) > 0 && (h.End == 0 || eolAt(body[h.End-1:]) > 0 && !(body[h.End-1] == '\r' && rest[0] == '\n')) {
+			continue // the end, or an empty line
+		}
+		if n := eolAt(rest); n > 0 && bytes.HasPrefix(rest[n:], []byte("--")) {
+			continue
+		}
+		if len(b) == 0 && bytes.HasPrefix(rest, []byte("--")) {
+			// An empty header at a delimiter line: an empty message
+			// whose part's header a blank line ended, not one a
+			// delimiter line began (the line before is no delimiter).
+			prev := body[:h.Start]
+			switch {
+			case bytes.HasSuffix(prev, []byte("\r\n")):
+				prev = prev[:len(prev)-2]
+			case len(prev) > 0:
+				prev = prev[:len(prev)-1]
+			}
+			i := max(bytes.LastIndexAny(prev, "\r\n")+1, 0)
+			if !bytes.HasPrefix(body[i:], []byte("--")) {
+				continue
+			}
+		}
+		return fmt.Errorf("header %d-%d %q ends before %.20q", h.Start, h.End, b, rest)
+	}
+	return nil
+}
+
+// FuzzHeaderEnds: OnHeader's headers, fed in pieces of any size, end
+// where readers end them (checkHeaderEnds; a critical read's: a part's
+// header after a close delimiter right after a delimiter was given
+// empty, and its fields not at all).
+func FuzzHeaderEnds(f *testing.F) {
+	f.Add("message/rfc822", "From: x\nContent-Type: multipart/mixed; boundary=i\n\n--i\n--i--\nApproved: pw\n\nbody\n--i--\n", 3)
+	f.Add("multipart/mixed; boundary=o", "--o\nContent-Type: message/rfc822\n\nFrom: x\nApproved: pw\n--o\nContent-Type: message/rfc822\n\nA: 1\r\rb\r--o--\n", 5)
+	f.Add("message/rfc822", "Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nFrom: a\r\n--d\r\nX: 1\r\n\r\n--d--\r\n", 2)
+	f.Fuzz(func(t *testing.T, ct, body string, chunk int) {
+		chunk = 1 + abs(chunk)%17
+		w := New(ct, Limits{Depth: 5, Parts: 20})
+		var heads []Leaf
+		w.OnLeaf(func(Leaf) {})
+		w.OnHeader(func(l Leaf) { heads = append(heads, l) })
+		for b := []byte(body); len(b) > 0; b = b[min(chunk, len(b)):] {
+			w.Write(b[:min(chunk, len(b))])
+		}
+		w.End()
+		if err := checkHeaderEnds([]byte(body), heads); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
