@@ -850,6 +850,16 @@ func fieldGives(fb []byte, pw string, f finder) bool {
 	if len(f.find(fb, len(fb))) > 0 {
 		return true
 	}
+	// As readers show it, unfolded: a fold between "Approved" and its
+	// colon shows as "Approved : pw".
+	if uf := bytes.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return -1
+		}
+		return r
+	}, fb); len(uf) < len(fb) && len(f.find(uf, len(uf))) > 0 {
+		return true
+	}
 	if d := msg.DecodeText(string(v)); ok && d != string(v) {
 		return len(f.find([]byte(d), len(d))) > 0
 	}
@@ -907,10 +917,13 @@ func cutMessage(w io.Writer, part func() io.Reader, enc string, f, hf finder, pw
 	head := h.Raw // the empty line that ends it included
 	var ed io.WriterTo
 	cuts := 0
+	// Past a limit as ReadHeader reads lines (at LF): the walk's header
+	// may end at a bare CR's empty line well before it.
+	over := errors.Is(err, msg.ErrHeaderTooLong) || errors.Is(err, msg.ErrTooManyFields)
 	switch {
-	case errors.Is(err, msg.ErrHeaderTooLong) && bareCR(head) < 0 || errors.Is(err, msg.ErrTooManyFields):
+	case over && bareCR(head) < 0:
 		head = nil
-	case !byFields(head) || errors.Is(err, msg.ErrHeaderTooLong):
+	case !byFields(head) || over:
 		// Its lines as the walk reads them: where the walk's empty
 		// line ends it (a bare CR's may come before ReadHeader's).
 		b, perr := bufio.NewReaderSize(mimewalk.NewDecoder(part(), enc), msg.MaxHeader+1).Peek(msg.MaxHeader + 1)

@@ -413,7 +413,9 @@ func decodedMessage(part string) string {
 // password's text. A wrong password changes nothing.
 func TestForwardedFieldsWhole(t *testing.T) {
 	dir := passList(t, "letmein")
-	for _, field := range []string{"X-Approved: letmein", "Approved: letmein2", "Approved: letmein (moderator)", "Subject: =?utf-8?q?Fwd:_Approved:_letmein?="} {
+	for _, field := range []string{"X-Approved: letmein", "Approved: letmein2", "Approved: letmein (moderator)", "Subject: =?utf-8?q?Fwd:_Approved:_letmein?=",
+		"Comments: Fwd: Approved\n : letmein", // as readers show it, "Approved : letmein" (a critical read)
+	} {
 		inner := "From: x@example.net\nSubject: s\n" + field + "\nX-Y: z\n\nbody\n"
 		for enc, part := range map[string]string{"7bit": "Content-Type: message/rfc822\n\n" + inner, "base64": b64Message(inner)} {
 			got := fwdPost(t, dir, "letmein", part+"--o--\n")
@@ -476,13 +478,18 @@ func TestForwardedFieldsWhole(t *testing.T) {
 func TestForwardedBareCR(t *testing.T) {
 	dir := passList(t, "letmein")
 	for name, part := range map[string]string{
-		"encoded Subject":       "Content-Type: message/rfc822\n\nFrom: x@example.net\rSubject: =?utf-8?q?Fwd:_Approved:_letmein?=\rX-Y: z\r\rbody text\r\n--o--\n",
-		"encoded Subject, b64":  b64Message("From: x@example.net\rSubject: =?utf-8?q?Fwd:_Approved:_letmein?=\rX-Y: z\r\rbody text\r") + "--o--\n",
-		"encoded Approved":      "Content-Type: message/rfc822\n\nFrom: x@example.net\rApproved: =?utf-8?q?letmein?=\rX-Y: z\r\rbody text\r\n--o--\n",
-		"folded Approved":       "Content-Type: message/rfc822\n\nFrom: x@example.net\rApproved:\r letmein\rX-Y: z\r\rbody text\r\n--o--\n",
-		"CRLF and one bare CR":  "Content-Type: message/rfc822\n\nFrom: x@example.net\r\nSubject: =?utf-8?q?Fwd:_Approved:_letmein?=\r\nX-Y: a\rb\r\n\r\nbody text\r\n--o--\n",
-		"a NUL first":           "Content-Type: message/rfc822\n\nFrom: x@example.net\x00\rSubject: s\rApproved: letmein\rX-Y: z\r\rbody text\r\n--o--\n",
-		"a NUL first, b64":      b64Message("From: x@example.net\x00\rSubject: s\rApproved: letmein\rX-Y: z\r\rbody text\r") + "--o--\n",
+		"encoded Subject":      "Content-Type: message/rfc822\n\nFrom: x@example.net\rSubject: =?utf-8?q?Fwd:_Approved:_letmein?=\rX-Y: z\r\rbody text\r\n--o--\n",
+		"encoded Subject, b64": b64Message("From: x@example.net\rSubject: =?utf-8?q?Fwd:_Approved:_letmein?=\rX-Y: z\r\rbody text\r") + "--o--\n",
+		"encoded Approved":     "Content-Type: message/rfc822\n\nFrom: x@example.net\rApproved: =?utf-8?q?letmein?=\rX-Y: z\r\rbody text\r\n--o--\n",
+		"folded Approved":      "Content-Type: message/rfc822\n\nFrom: x@example.net\rApproved:\r letmein\rX-Y: z\r\rbody text\r\n--o--\n",
+		"CRLF and one bare CR": "Content-Type: message/rfc822\n\nFrom: x@example.net\r\nSubject: =?utf-8?q?Fwd:_Approved:_letmein?=\r\nX-Y: a\rb\r\n\r\nbody text\r\n--o--\n",
+		"a NUL first":          "Content-Type: message/rfc822\n\nFrom: x@example.net\x00\rSubject: s\rApproved: letmein\rX-Y: z\r\rbody text\r\n--o--\n",
+		"a NUL first, b64":     b64Message("From: x@example.net\x00\rSubject: s\rApproved: letmein\rX-Y: z\r\rbody text\r") + "--o--\n",
+		// A body of more lines than a header may have fields, which a
+		// read of the header by LF alone counted as its (a critical
+		// read).
+		"many lines, b64":       b64Message("From: x@example.net\rSubject: =?utf-8?q?Fwd:_Approved:_letmein?=\rX-Y: z\r\rbody text\r"+strings.Repeat("a\n", 10001)) + "--o--\n",
+		"CRLF, many lines, b64": b64Message("From: x@example.net\r\nApproved: =?utf-8?q?letmein?=\r\nX-Y: z\r\r\nbody text\r\n"+strings.Repeat("a\r\n", 10001)) + "--o--\n",
 		"after close delimiter": "Content-Type: message/rfc822\n\nFrom: x@example.net\nContent-Type: multipart/mixed; boundary=i\n\n--i\n--i--\nApproved: letmein\nSubject: s\n\nbody text\n--i--\n--o--\n",
 	} {
 		got := fwdPost(t, dir, "letmein", part)
