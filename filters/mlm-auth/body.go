@@ -821,6 +821,7 @@ func newCREdit(raw []byte, pw string, f finder) *crEdit {
 	return e
 }
 
+// WriteTo writes the fields left, as the header had them.
 func (e *crEdit) WriteTo(w io.Writer) (int64, error) {
 	var n int64
 	for _, fb := range e.fields {
@@ -836,34 +837,33 @@ func (e *crEdit) WriteTo(w io.Writer) (int64, error) {
 // header has it, gives the password pw, and goes (cutFields, crEdit).
 func fieldGives(fb []byte, pw string, f finder) bool {
 	name, v, ok := bytes.Cut(fb, []byte(":"))
-	if ok && ascii.EqualFold(strings.TrimSpace(string(name)), "Approved") {
-		u := strings.Map(func(r rune) rune {
-			if r == '\r' || r == '\n' {
-				return -1
-			}
-			return r
-		}, string(v))
-		if strings.TrimSpace(msg.DecodeText(u)) == pw {
-			return true
-		}
+	if ok && ascii.EqualFold(strings.TrimSpace(string(name)), "Approved") && strings.TrimSpace(msg.DecodeText(string(unfolded(v)))) == pw {
+		return true
 	}
 	if len(f.find(fb, len(fb))) > 0 {
 		return true
 	}
 	// As readers show it, unfolded: a fold between "Approved" and its
 	// colon shows as "Approved : pw".
-	if uf := bytes.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return -1
-		}
-		return r
-	}, fb); len(uf) < len(fb) && len(f.find(uf, len(uf))) > 0 {
+	if uf := unfolded(fb); len(uf) < len(fb) && len(f.find(uf, len(uf))) > 0 {
 		return true
 	}
 	if d := msg.DecodeText(string(v)); ok && d != string(v) {
 		return len(f.find([]byte(d), len(d))) > 0
 	}
 	return false
+}
+
+// unfolded is b without its CRs and LFs, a field as readers show it;
+// its other octets as they are, UTF-8 or not.
+func unfolded(b []byte) []byte {
+	u := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c != '\r' && c != '\n' {
+			u = append(u, c)
+		}
+	}
+	return u
 }
 
 // crHeaderEnd is the length of the header that opens b, as the walk
