@@ -741,17 +741,24 @@ func cutHeader(w io.Writer, r io.Reader, size int64, pw string, f finder) error 
 	if err != nil {
 		return err
 	}
-	if !byFields(raw) {
-		_, err := newCREdit(raw, pw, f).WriteTo(w)
-		return err
-	}
-	e := msg.NewEdit(raw)
-	if cutFields(e, pw, f) == 0 {
-		_, err = w.Write(raw)
+	if ed, n := editFields(raw, pw, f); n > 0 {
+		_, err = ed.WriteTo(w)
 	} else {
-		_, err = e.WriteTo(w)
+		_, err = w.Write(raw)
 	}
 	return err
+}
+
+// editFields is raw, the header of a part in a message part, without the
+// fields that give the password pw (f, a text part's finder), and how
+// many went: split by msg.Edit, or, with a bare CR, by crEdit.
+func editFields(raw []byte, pw string, f finder) (io.WriterTo, int) {
+	if !byFields(raw) {
+		ce := newCREdit(raw, pw, f)
+		return ce, ce.cuts
+	}
+	e := msg.NewEdit(raw)
+	return e, cutFields(e, pw, f)
 }
 
 // byFields reports whether the fields of a header, raw, can be taken
@@ -933,11 +940,9 @@ func cutMessage(w io.Writer, part func() io.Reader, enc string, f, hf finder, pw
 			break
 		}
 		head = b[:n]
-		ce := newCREdit(head, pw, hf)
-		ed, cuts = ce, ce.cuts
-	default:
-		e := msg.NewEdit(head)
-		ed, cuts = e, cutFields(e, pw, hf)
+	}
+	if head != nil {
+		ed, cuts = editFields(head, pw, hf)
 	}
 	// all writes the message decoded: its header as edited, then the
 	// rest without what f finds.
