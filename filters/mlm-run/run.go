@@ -307,7 +307,7 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	if err != nil || it == nil {
 		return err
 	}
-	if st, err := it.File().Stat(); err == nil && st.Size() == 0 {
+	if it.Size() == 0 {
 		// No record: a file of no octets, which no writer of a queue
 		// makes (each writes a record whole, then renames it in),
 		// but a hand, or a crash of one that did not fsync, can

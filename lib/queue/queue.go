@@ -361,13 +361,18 @@ func (q *Queue) Scan(now time.Time, flush bool) (ids, strays []string, err error
 // Item is a claimed record. Its file is open, locked and positioned at
 // the start.
 type Item struct {
-	ID string
-	q  *Queue
-	f  *os.File
+	ID   string
+	q    *Queue
+	f    *os.File
+	size int64
 }
 
 // File is the claimed record's open file.
 func (it *Item) File() *os.File { return it.f }
+
+// Size is the record's size in octets when it was claimed (as Claim
+// looked at the locked file).
+func (it *Item) Size() int64 { return it.size }
 
 // Claim claims new/ID. It returns nil, nil if another process has it, or
 // if its time has not come and flush is false. ID is the name of a file
@@ -416,7 +421,7 @@ func (q *Queue) Claim(id string, now time.Time, flush bool) (*Item, error) {
 		}
 		return nil, sysexit.Temp(err)
 	}
-	return &Item{ID: id, q: q, f: f}, nil
+	return &Item{ID: id, q: q, f: f, size: info.Size()}, nil
 }
 
 // testHookOpened is called with the id Claim has opened new/ID for,
