@@ -415,7 +415,10 @@ func (d *Dir) Has(name string) bool {
 //
 // A FIFO is refused: it would hold the open (and a member file's lock
 // with it) until someone wrote to it, or, opened without waiting, read
-// as an empty file. (A device is read: /dev/null is an empty file.)
+// as an empty file. So is a device other than /dev/null, which is an
+// empty file: a member file, which is read to its end without a limit,
+// linked to /dev/urandom by mistake kept mlm-who and mlm-sub reading
+// for ever.
 func (d *Dir) OpenFile(name string) (*os.File, error) {
 	f, err := os.OpenFile(d.File(name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -431,25 +434,43 @@ func (d *Dir) OpenFile(name string) (*os.File, error) {
 	if err != nil {
 		return nil, sysexit.Temp(fmt.Errorf("%s: %w", name, sysexit.Bare(err)))
 	}
-	if err := notFIFO(f, name); err != nil {
+	if err := fileOrNull(f, name); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return f, nil
 }
 
-// notFIFO fails (75) for f, name, a FIFO, or one that cannot be looked
-// at; f was opened without waiting (O_NONBLOCK), as a FIFO would have
-// held the open until someone wrote to it.
-func notFIFO(f *os.File, name string) error {
+// fileOrNull fails (75) for f, name, if it is a FIFO, a device other
+// than /dev/null, or one that cannot be looked at (see OpenFile); f was
+// opened without waiting (O_NONBLOCK), as a FIFO would have held the
+// open until someone wrote to it.
+func fileOrNull(f *os.File, name string) error {
 	info, err := f.Stat()
-	if err == nil && info.Mode()&fs.ModeNamedPipe != 0 {
-		err = errors.New("a FIFO, not a file")
+	if err == nil {
+		switch m := info.Mode(); {
+		case m&fs.ModeNamedPipe != 0:
+			err = errors.New("a FIFO, not a file")
+		case m&fs.ModeDevice != 0 && !isNull(info):
+			err = errors.New("a device, not a file (only /dev/null is read, as an empty file)")
+		}
 	}
 	if err != nil {
 		return sysexit.Temp(fmt.Errorf("%s: %w", name, sysexit.Bare(err)))
 	}
 	return nil
+}
+
+// isNull reports whether info, a device's, is /dev/null's: the same
+// device numbers, wherever its node is.
+func isNull(info fs.FileInfo) bool {
+	null, err := os.Stat(os.DevNull)
+	if err != nil || null.Mode()&fs.ModeDevice == 0 {
+		return false
+	}
+	a, ok := info.Sys().(*syscall.Stat_t)
+	b, ok2 := null.Sys().(*syscall.Stat_t)
+	return ok && ok2 && info.Mode().Type() == null.Mode().Type() && a.Rdev == b.Rdev
 }
 
 // String returns the first line of a file, without surrounding space, and
@@ -469,7 +490,8 @@ func (d *Dir) String(name string) (string, bool, error) {
 // FirstLineOf returns the first line of the file at path, as FirstLine
 // reads it, and whether the file exists: for a file a tool is given by
 // a path of its own (mlm-sendmail's -a), or keeps beside a list's
-// settings. A FIFO is refused (75), not waited on.
+// settings. A FIFO is refused (75), not waited on, and so is a device
+// other than /dev/null.
 func FirstLineOf(path string) (string, bool, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -479,7 +501,7 @@ func FirstLineOf(path string) (string, bool, error) {
 		return "", false, sysexit.Temp(err)
 	}
 	defer f.Close()
-	if err := notFIFO(f, path); err != nil {
+	if err := fileOrNull(f, path); err != nil {
 		return "", false, err
 	}
 	line, err := FirstLine(f, path)

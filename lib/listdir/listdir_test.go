@@ -413,7 +413,7 @@ func TestDanglingSetting(t *testing.T) {
 // TestFIFOSetting: a setting or member file that is a FIFO is a
 // temporary failure, found at once: it held the open, and a member
 // file's lock with it, until someone wrote to it (mlm-sub and mlm-who
-// hung). /dev/null stays an empty file.
+// hung). So is a device, but /dev/null, which stays an empty file.
 func TestFIFOSetting(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, Address), []byte("dev@lists.example.org\n"), 0o644)
@@ -439,6 +439,19 @@ func TestFIFOSetting(t *testing.T) {
 	}
 	if l, err := d.Lines(Deny); err != nil || len(l) != 0 {
 		t.Errorf("Lines(/dev/null) = %q, %v; want none, no error", l, err)
+	}
+	// Any other device is refused as a FIFO is, whatever it would give.
+	if err := os.Symlink("/dev/zero", d.File(Prefix)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.String(Prefix); sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), Prefix+": a device") {
+		t.Errorf("String(/dev/zero) = %v; want a temporary error naming it a device", err)
+	}
+	if _, _, err := FirstLineOf("/dev/zero"); sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "a device") {
+		t.Errorf("FirstLineOf(/dev/zero) = %v; want a temporary error naming it a device", err)
+	}
+	if _, ok, err := FirstLineOf(os.DevNull); err != nil || !ok {
+		t.Errorf("FirstLineOf(/dev/null) = %v, %v; want an empty first line", ok, err)
 	}
 }
 

@@ -582,6 +582,51 @@ func TestDanglingLink(t *testing.T) {
 	}
 }
 
+// TestDeviceLink: a member file linked to a device that never ends
+// (/dev/urandom, /dev/zero) is a temporary failure that names it, at
+// once: it was read to its end, so mlm-who printed a warning a line and
+// mlm-sub read, until killed. Linked to /dev/null it is a file without
+// members, which a change replaces with a file of its own.
+func TestDeviceLink(t *testing.T) {
+	for _, dev := range []string{"/dev/urandom", "/dev/zero"} {
+		d := list(t, map[string]string{})
+		if err := os.Symlink(dev, d.File(listdir.Subscribers)); err != nil {
+			t.Fatal(err)
+		}
+		lines := 0
+		bad := func(string, int, error) {
+			if lines++; lines > 1000 {
+				panic("the device is read line after line")
+			}
+		}
+		err := Each(d, listdir.Subscribers, func(string) error { return nil }, bad)
+		if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), listdir.Subscribers+": a device") {
+			t.Errorf("Each(%s) = %v; want a temporary error naming the file", dev, err)
+		}
+		err = NewSource(d, listdir.Subscribers).Each(func(string) error { return nil }, bad)
+		if sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("Source(%s).Each = %v; want a temporary error", dev, err)
+		}
+		if _, _, err := Change(d, listdir.Subscribers, []string{"bob@example.org"}, nil); sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("Change(%s) = %v; want a temporary error", dev, err)
+		}
+	}
+	d := list(t, map[string]string{})
+	if err := os.Symlink(os.DevNull, d.File(listdir.Subscribers)); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := Each(d, listdir.Subscribers, func(string) error { n++; return nil }, nil); err != nil || n != 0 {
+		t.Errorf("Each(/dev/null) = %d members, %v; want none, no error", n, err)
+	}
+	if a, _, err := Change(d, listdir.Subscribers, []string{"bob@example.org"}, nil); err != nil || a != 1 {
+		t.Errorf("Change(/dev/null) = %d added, %v; want 1", a, err)
+	}
+	if fi, err := os.Lstat(d.File(listdir.Subscribers)); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("after a change, %s is not a file of its own (%v)", listdir.Subscribers, err)
+	}
+}
+
 // TestAddOverBadLine: a line that no reader takes for a member (a
 // Unicode space outside quotes) does not stop the address of its key
 // from being added: "ca\u00a0rol"@example.org, a member, has the key of
