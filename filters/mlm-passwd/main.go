@@ -95,6 +95,8 @@ func run(a *args, in io.Reader) error {
 		if err := os.Remove(d.File(listdir.Password)); err != nil && !os.IsNotExist(err) {
 			return sysexit.Temp(err)
 		}
+		// And any hash a run killed while it wrote left beside it.
+		durable.Leftovers(d.File(listdir.Password), 0)
 		// Durable, lest a password taken away because it leaked come
 		// back after a power loss.
 		return sysexit.Temp(durable.SyncDir(d.Path))

@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"mlm/lib/durable"
 	"mlm/lib/listdir"
 	"mlm/lib/mlmtest"
 	"mlm/lib/password"
@@ -80,5 +82,44 @@ func TestBOMTooLong(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, listdir.Password)); err == nil {
 		t.Errorf("a password was set from a line too long")
+	}
+}
+
+// TestLeftoverHash: a run killed while it wrote the password's new
+// hash leaves it in a temporary file beside the password (0600, but a
+// hash of the password all the same). -d, which takes the password away
+// because it leaked, removes that too; setting a password removes one
+// over an hour old, and leaves a newer one, another run's still at work.
+func TestLeftoverHash(t *testing.T) {
+	dir := newList(t)
+	final := filepath.Join(dir, listdir.Password)
+	left := func(name string, age time.Duration) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("$hash\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		then := time.Now().Add(-age)
+		if err := os.Chtimes(p, then, then); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	gone := func(p string) bool { _, err := os.Lstat(p); return os.IsNotExist(err) }
+	old := left(filepath.Base(durable.Beside(final)), 2*time.Hour)
+	young := left(filepath.Base(durable.Beside(final)), time.Minute)
+	other := left("."+listdir.Address+".tmp1.00000000", 2*time.Hour)
+	if err := run(&args{Dir: dir}, strings.NewReader("letmein\n")); err != nil {
+		t.Fatal(err)
+	}
+	if !gone(old) || gone(young) || gone(other) {
+		t.Errorf("after a password was set: the old leftover gone %v (want true), the young one %v, another file's %v (want false)",
+			gone(old), gone(young), gone(other))
+	}
+	if err := run(&args{Dir: dir, Delete: true}, strings.NewReader("")); err != nil {
+		t.Fatal(err)
+	}
+	if !gone(final) || !gone(young) || gone(other) {
+		t.Errorf("after -d: the password gone %v, the young leftover %v (want true), another file's %v (want false)",
+			gone(final), gone(young), gone(other))
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"mlm/lib/crash"
 	"mlm/lib/sysexit"
@@ -34,6 +36,36 @@ type File struct {
 func Beside(final string) string {
 	dir, base := filepath.Split(final)
 	return filepath.Join(dir, fmt.Sprintf(".%s.tmp%d.%08x", base[:min(len(base), 200)], os.Getpid(), rand.Uint32()))
+}
+
+// Leftovers removes the temporary files of final (Beside's) that were
+// last changed more than age ago, or all of them for an age of 0: those
+// of a process killed while it wrote, which nothing else would remove.
+// A writer takes some milliseconds, so an old one is nobody's; one of
+// any age is a leftover where the caller holds the lock every writer of
+// final takes. A failure leaves them.
+func Leftovers(final string, age time.Duration) {
+	dir, base := filepath.Split(final)
+	if dir == "" {
+		dir = "."
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := "." + base[:min(len(base), 200)] + ".tmp"
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), prefix) || !e.Type().IsRegular() {
+			continue
+		}
+		if age > 0 {
+			info, err := e.Info()
+			if err != nil || time.Since(info.ModTime()) <= age {
+				continue
+			}
+		}
+		os.Remove(filepath.Join(dir, e.Name()))
+	}
 }
 
 // Create creates tmp exclusively; Commit will rename it to final, which

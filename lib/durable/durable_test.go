@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"mlm/lib/sysexit"
 )
@@ -201,5 +202,47 @@ func TestCommitNewUnless(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(final); string(b) != "theirs" {
 		t.Errorf("another's name holds %q", b)
+	}
+}
+
+// TestLeftovers: Leftovers removes the temporary files of its file
+// (Beside's names), those over the age given or all of them for 0, and
+// nothing else: not the file, another file's, nor a directory.
+func TestLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	final := filepath.Join(dir, "password")
+	leave := func(name string, age time.Duration) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		then := time.Now().Add(-age)
+		if err := os.Chtimes(p, then, then); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	old := leave(filepath.Base(Beside(final)), 2*time.Hour)
+	young := leave(filepath.Base(Beside(final)), 0)
+	others := []string{leave("password", 2*time.Hour), leave(".passwords.tmp1.00000000", 2*time.Hour),
+		leave(".address.tmp1.00000000", 2*time.Hour), leave("password.tmp1", 2*time.Hour)}
+	sub := filepath.Join(dir, ".password.tmp2.00000000")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	others = append(others, sub)
+	there := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+	Leftovers(final, time.Hour)
+	if there(old) || !there(young) {
+		t.Errorf("Leftovers(an hour): the old one there %v (want false), the young one %v (want true)", there(old), there(young))
+	}
+	Leftovers(final, 0)
+	if there(young) {
+		t.Errorf("Leftovers(0) left the young one")
+	}
+	for _, p := range others {
+		if !there(p) {
+			t.Errorf("Leftovers removed %s, no temporary file of %s", filepath.Base(p), filepath.Base(final))
+		}
 	}
 }

@@ -401,22 +401,10 @@ func appendKey(b, m []byte) []byte {
 }
 
 // leftovers removes the temporary files of member file name that a
-// change killed half way left (durable.Beside's .NAME.tmpPID.RAND), as
-// big as the file, which nothing else would ever remove. Only a change,
-// under the member lock, writes them: with the lock held, any there is
-// one no run will finish. A failure leaves them, as before.
-func leftovers(d *listdir.Dir, name string) {
-	ents, err := os.ReadDir(d.Path)
-	if err != nil {
-		return
-	}
-	prefix := "." + name + ".tmp"
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), prefix) && e.Type().IsRegular() {
-			os.Remove(d.File(e.Name()))
-		}
-	}
-}
+// change killed half way left, as big as the file. Only a change, under
+// the member lock, writes them: with the lock held, any there is one no
+// run will finish.
+func leftovers(d *listdir.Dir, name string) { durable.Leftovers(d.File(name), 0) }
 
 // Change adds the addresses in add that the file name lacks, and removes
 // those of remove, keeping every other line (comments included) as it
