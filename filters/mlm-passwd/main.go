@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"mlm/lib/cli"
 	"mlm/lib/durable"
@@ -82,6 +83,10 @@ func ask(f *os.File, w io.Writer) (typed string, ok bool, err error) {
 	return first, true, nil
 }
 
+// leftoverAge is the age past which a temporary file of the password
+// is taken for one a run killed half way left.
+const leftoverAge = time.Hour
+
 // maxLine is the longest first line taken: a header line's limit.
 const maxLine = msg.MaxLine
 
@@ -123,5 +128,8 @@ func run(a *args, in io.Reader) error {
 	if err != nil {
 		return sysexit.Temp(err)
 	}
+	// A temporary file of an hour is a leftover of a run killed while
+	// it wrote (a run takes milliseconds), and holds a hash of a password.
+	durable.Leftovers(d.File(listdir.Password), leftoverAge)
 	return d.WriteFile(listdir.Password, func(w io.Writer) error { _, err := io.WriteString(w, h+"\n"); return err })
 }

@@ -781,13 +781,9 @@ func (d *Dir) PutFound(name, id string, fn func(w io.Writer) error) (found bool,
 }
 
 // WriteFile replaces a file atomically and durably with what fn writes:
-// readers see the old file or the new one, never a mixture. Temporary
-// files of it over an hour old, which a writer killed half way left
-// (durable.Leftovers), are removed first: a password's would keep its
-// hash after mlm-passwd -d took the password away.
+// readers see the old file or the new one, never a mixture.
 func (d *Dir) WriteFile(name string, fn func(w io.Writer) error) error {
 	final := d.File(name)
-	durable.Leftovers(final, LeftoverAge)
 	f, err := durable.Create(durable.Beside(final), final)
 	if err != nil {
 		return err
@@ -803,10 +799,6 @@ func (d *Dir) WriteFile(name string, fn func(w io.Writer) error) error {
 	}
 	return f.Commit()
 }
-
-// LeftoverAge is the age past which WriteFile takes a temporary file
-// of the file it writes for one a writer killed half way left.
-const LeftoverAge = time.Hour
 
 // LockMembers takes the lock of the member files, waiting up to timeout;
 // a timeout is temporary. The returned function releases it. It is not
