@@ -159,6 +159,11 @@ func TestRootMembersCommandOfAnother(t *testing.T) {
 	for _, owned := range []string{cmd, dir} {
 		os.Remove(ran)
 		os.Chown(owned, 65534, 65534)
+		if owned == dir {
+			// (as the list's user's own list has it: root reads for
+			// that user only what it may read)
+			os.Chown(filepath.Join(dir, "address"), 65534, 65534)
+		}
 		refused := regexp.MustCompile(`^mlm-(who|members): ` + regexp.QuoteMeta(cmd) + `: owned by nobody: root runs no command of another user's; run this as nobody\n$`)
 		for _, c := range [][]string{{"mlm-who", dir}, {"mlm-members", dir}} {
 			if code, stderr := runAs(t, false, "MLM1 1.r\nS <a@example.org>\n:Subject: x\n:\n:x\nE 0\n", c[0], c[1:]...); code != 75 || !refused.MatchString(stderr) {
@@ -503,5 +508,43 @@ func TestRootReadsNothingOfAnother(t *testing.T) {
 	code, stderr := runAs(t, false, "", "mlm-sub", dir, "bob@example.net")
 	if code != 75 || strings.Contains(stderr, "secret-hash") || !strings.Contains(stderr, ": owned by nobody: run this as nobody") {
 		t.Errorf("root's mlm-sub: exit %d, stderr %q; want 75 naming nobody, and nothing of %s", code, stderr, secret)
+	}
+}
+
+// TestRootPrintsNothingOfRoots: root's read-only tools in a list of
+// another user's print nothing of a file that user may not read, linked
+// there as a member file: mlm-who printed the addresses in a file only
+// root may read, and mlm-members sent the post to them. Both refuse (75)
+// and name the user; the list's own user's mlm-who is refused by the
+// system as before.
+func TestRootPrintsNothingOfRoots(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := newList(t)
+	private := filepath.Join(t.TempDir(), "private")
+	if err := os.WriteFile(private, []byte("private@root-only.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(private, filepath.Join(dir, "subscribers")); err != nil {
+		t.Fatal(err)
+	}
+	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 65534, 65534) })
+	for _, prog := range []string{"mlm-who", "mlm-members"} {
+		cmd := exec.Command(filepath.Join(binDir, prog), dir)
+		cmd.Stdin = strings.NewReader("MLM1 1.a.test\nA list=dev@lists.example.org\nS <alice@example.org>\n:Subject: x\n:\n:hi\nE 0\n")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err == nil {
+			code = 0
+		}
+		if code != 75 || strings.Contains(stdout.String()+stderr.String(), "root-only") ||
+			!strings.Contains(stderr.String(), "subscribers: nobody, whose list it is, may not read it") {
+			t.Errorf("root's %s: exit %d, stdout %q, stderr %q; want 75 naming nobody, and nothing of %s", prog, code, stdout.String(), stderr.String(), private)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -438,7 +439,82 @@ func (d *Dir) OpenFile(name string) (*os.File, error) {
 		f.Close()
 		return nil, err
 	}
+	if err := d.ownerMayRead(f, name); err != nil {
+		f.Close()
+		return nil, err
+	}
 	return f, nil
+}
+
+// ownerMayRead refuses (75) root's reading of f, the file name of a list
+// another user owns, if that user may not read it: a file only root may
+// read, or one in a directory the user may not enter, which the list's
+// user linked there. Root's read-only tools (mlm-who, mlm-members,
+// mlm-accept -o) printed what such a file held, or quoted its first line
+// in an error. A member file shared by a link with another list,
+// readable by this list's user, is read as before. (Permission bits
+// only, not access control lists.)
+func (d *Dir) ownerMayRead(f *os.File, name string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	dinfo, err := os.Stat(d.Path)
+	if err != nil {
+		return nil // (the open worked: the caller's reads will say)
+	}
+	dst, ok := dinfo.Sys().(*syscall.Stat_t)
+	if !ok || dst.Uid == 0 {
+		return nil
+	}
+	uid := dst.Uid
+	info, err := f.Stat()
+	if err != nil {
+		return sysexit.Temp(fmt.Errorf("%s: %w", name, sysexit.Bare(err)))
+	}
+	may := mayAccess(uid, info, 0o4)
+	// The directories the file is in, as the kernel names the file
+	// opened: the user must be able to go through each.
+	if p, err := os.Readlink("/proc/self/fd/" + strconv.FormatUint(uint64(f.Fd()), 10)); may && err == nil && filepath.IsAbs(p) {
+		for dir := filepath.Dir(p); may; dir = filepath.Dir(dir) {
+			dinfo, err := os.Stat(dir)
+			if err != nil {
+				break
+			}
+			may = mayAccess(uid, dinfo, 0o1)
+			if dir == filepath.Dir(dir) {
+				break
+			}
+		}
+	}
+	if may {
+		return nil
+	}
+	who := UserName(uid)
+	return sysexit.Temp(fmt.Errorf("%s: %s, whose list it is, may not read it: root reads for it only what it may; run this as %s", name, who, who))
+}
+
+// mayAccess reports whether user uid has the permission bit (4 read, 1
+// search) on the file info describes: as its owner (who may change its
+// permissions), as a member of its group, or as anyone.
+func mayAccess(uid uint32, info fs.FileInfo, bit fs.FileMode) bool {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	perm := info.Mode().Perm()
+	switch {
+	case !ok || st.Uid == uid || perm&bit != 0:
+		return true
+	case perm&(bit<<3) == 0:
+		return false
+	}
+	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
+	if err != nil {
+		return false
+	}
+	gid := strconv.FormatUint(uint64(st.Gid), 10)
+	if u.Gid == gid {
+		return true
+	}
+	gids, err := u.GroupIds()
+	return err == nil && slices.Contains(gids, gid)
 }
 
 // fileOrNull fails (75) for f, name, if it is a FIFO, a device other

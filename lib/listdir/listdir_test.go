@@ -7,10 +7,12 @@ import (
 	"math"
 	"math/big"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -486,7 +488,7 @@ func TestCheckUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to give the list to another user")
 	}
-	dir := t.TempDir()
+	dir := openDir(t)
 	os.WriteFile(filepath.Join(dir, Address), []byte("dev@lists.example.org\n"), 0o600)
 	if err := CheckUser(dir); err != nil {
 		t.Errorf("CheckUser(root's list) = %v", err)
@@ -494,8 +496,10 @@ func TestCheckUser(t *testing.T) {
 	if _, err := OpenRW(dir); err != nil {
 		t.Errorf("OpenRW(root's list) = %v", err)
 	}
-	if err := os.Chown(dir, 65534, 65534); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{dir, filepath.Join(dir, Address)} {
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
 	}
 	err := CheckUser(dir)
 	if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), ": owned by nobody: run this as nobody, not as root") {
@@ -796,4 +800,98 @@ func TestLockFDLinkOfAnother(t *testing.T) {
 	if _, err := os.Lstat(target); err == nil {
 		t.Errorf("LockFD made %s, where the link pointed", target)
 	}
+}
+
+// TestRootReadsForOwner: root reads a file of a list another user owns
+// only if that user may: a member file linked to a file only root may
+// read is refused (75, naming the user), where root's mlm-who printed
+// what it held. The user's own files, and files anyone or the user's
+// group may read (a member file shared with another list by a link,
+// /dev/null), are read; in root's own list, anything.
+func TestRootReadsForOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give the list to another user")
+	}
+	top := openDir(t)
+	dir, roots, closed := filepath.Join(top, "list"), filepath.Join(top, "roots"), filepath.Join(top, "closed")
+	for _, p := range []string{top, dir, roots, closed} {
+		os.Mkdir(p, 0o755)
+		os.Chmod(p, 0o755)
+	}
+	os.Chmod(closed, 0o700)
+	os.WriteFile(filepath.Join(dir, Address), []byte("dev@lists.example.org\n"), 0o644)
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := func(name string, perm os.FileMode, uid, gid int) string {
+		p := filepath.Join(roots, name)
+		if strings.HasPrefix(name, "closed/") {
+			p = filepath.Join(top, name)
+		}
+		if err := os.WriteFile(p, []byte("bob@example.org\n"), perm); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, perm); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	nogroup := 65534 // nobody's own group, as Debian's passwd gives it
+	if u, err := user.LookupId("65534"); err == nil {
+		nogroup, _ = strconv.Atoi(u.Gid)
+	}
+	for _, c := range []struct {
+		name string
+		path string
+		read bool // by root, in nobody's list
+	}{
+		{"root's, 0600", file("shadow", 0o600, 0, 0), false},
+		{"root's, group root's, 0640", file("group-root", 0o640, 0, 0), false},
+		{"root's, 0644", file("shared", 0o644, 0, 0), true},
+		{"root's, nobody's group, 0640", file("group-nobody", 0o640, 0, nogroup), true},
+		{"nobody's, 0600", file("nobodys", 0o600, 65534, nogroup), true},
+		{"root's, 0644, in a directory of root's, 0700", file("closed/shared", 0o644, 0, 0), false},
+		{"/dev/null", os.DevNull, true},
+	} {
+		os.Remove(d.File(Subscribers))
+		if err := os.Symlink(c.path, d.File(Subscribers)); err != nil {
+			t.Fatal(err)
+		}
+		for _, owner := range []int{0, 65534} {
+			if err := os.Chown(dir, owner, owner); err != nil {
+				t.Fatal(err)
+			}
+			f, err := d.OpenFile(Subscribers)
+			if f != nil {
+				f.Close()
+			}
+			want := c.read || owner == 0
+			switch {
+			case want && err != nil:
+				t.Errorf("%s, list of uid %d: OpenFile = %v; want it read", c.name, owner, err)
+			case !want && (sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), Subscribers+": nobody, whose list it is, may not read it")):
+				t.Errorf("%s, list of uid %d: OpenFile = %v; want 75 naming nobody", c.name, owner, err)
+			}
+		}
+	}
+}
+
+// openDir makes a directory that other users may enter, removed when
+// the test ends: t.TempDir's parent is closed to them, and root reads
+// for a list's user only what that user may read.
+func openDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mlm-listdir-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
