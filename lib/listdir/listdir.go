@@ -246,6 +246,30 @@ func otherOwner(path string) string {
 	return UserName(st.Uid)
 }
 
+// linkOfAnother returns, when the program runs as root, the first name
+// on the way to dir, dir itself included, that is a symbolic link in a
+// directory another user owns, and that user's name; "" if there is none,
+// or the program is not root. Each name of the path as written is
+// looked at, and the owner of the directory it is in as the links above
+// it lead there.
+func linkOfAnother(dir string) (link, who string) {
+	if os.Geteuid() != 0 {
+		return "", ""
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", ""
+	}
+	for p := abs; p != filepath.Dir(p); p = filepath.Dir(p) {
+		if info, err := os.Lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
+			if who := otherOwner(filepath.Dir(p)); who != "" {
+				return p, who
+			}
+		}
+	}
+	return "", ""
+}
+
 // OpenRW opens the list directory at path as Open does, for a program
 // that writes in it: root's work in another user's list is refused
 // (CheckUser), and in a list of root's whose queues or state another
@@ -907,9 +931,14 @@ func LockPath(path string, timeout time.Duration) (func(), error) {
 //
 // Root follows no symbolic link at path in a directory another user
 // owns: that user could point it anywhere, and root would open, or make,
-// the file it names (/etc/nologin) for writing.
+// the file it names (/etc/nologin) for writing. Nor one on the way to
+// it, a list directory that user replaced with a link, say: root made
+// an empty lock file of its own wherever it pointed.
 func LockFD(path string, timeout time.Duration) (*os.File, error) {
 	deadline := time.Now().Add(timeout)
+	if link, who := linkOfAnother(filepath.Dir(path)); link != "" {
+		return nil, sysexit.Temp(fmt.Errorf("%s: a symbolic link, in a directory owned by %s: root follows none there", link, who))
+	}
 	var nofollow int
 	who := otherOwner(filepath.Dir(path))
 	if who != "" {

@@ -880,6 +880,62 @@ func TestRootReadsForOwner(t *testing.T) {
 	}
 }
 
+// TestLockFDDirLinkOfAnother: root takes no lock under a list directory
+// that another user replaced with a symbolic link in a directory of
+// that user's (or under a directory of lists so replaced): root's
+// mlm-lock made an empty lock file of root's wherever it pointed. Under
+// root's own links it does, as any user does.
+func TestLockFDDirLinkOfAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give the directory to another user")
+	}
+	top := openDir(t)
+	lists, roots := filepath.Join(top, "lists"), filepath.Join(top, "roots")
+	os.Mkdir(lists, 0o755)
+	os.Mkdir(roots, 0o755)
+	if err := os.Symlink(roots, filepath.Join(lists, "dev")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(lists, filepath.Join(top, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(roots, "lock")
+	for _, lock := range []string{filepath.Join(lists, "dev", "lock"), filepath.Join(top, "alias", "dev", "lock")} {
+		if f, err := LockFD(lock, 0); err != nil {
+			t.Errorf("LockFD(%s), every directory root's = %v", lock, err)
+		} else {
+			f.Close()
+		}
+		os.Remove(target)
+	}
+	if err := os.Chown(lists, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	for _, lock := range []string{filepath.Join(lists, "dev", "lock"), filepath.Join(top, "alias", "dev", "lock")} {
+		f, err := LockFD(lock, 0)
+		if f != nil {
+			f.Close()
+		}
+		if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), "dev: a symbolic link, in a directory owned by nobody: root follows none there") {
+			t.Errorf("LockFD(%s), dev a link in nobody's directory = %v; want 75 saying so", lock, err)
+		}
+		if _, err := os.Lstat(target); err == nil {
+			t.Errorf("LockFD(%s) made %s, where the link pointed", lock, target)
+			os.Remove(target)
+		}
+	}
+	// A directory of lists that is a link in nobody's directory.
+	os.Chown(lists, 0, 0)
+	os.Chown(top, 65534, 65534)
+	f, err := LockFD(filepath.Join(top, "alias", "dev", "lock"), 0)
+	if f != nil {
+		f.Close()
+	}
+	if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), "alias: a symbolic link, in a directory owned by nobody") {
+		t.Errorf("LockFD(alias/dev/lock), alias a link in nobody's directory = %v; want 75 saying so", err)
+	}
+}
+
 // openDir makes a directory that other users may enter, removed when
 // the test ends: t.TempDir's parent is closed to them, and root reads
 // for a list's user only what that user may read.
