@@ -249,23 +249,33 @@ func otherOwner(path string) string {
 // linkOfAnother returns, when the program runs as root, the first name
 // on the way to dir, dir itself included, that is a symbolic link in a
 // directory another user owns, and that user's name; "" if there is none,
-// or the program is not root. Each name of the path as written is
-// looked at, and the owner of the directory it is in as the links above
-// it lead there.
+// or the program is not root. Each name of the path as written is looked
+// at, ".." too (the kernel leaves a link's target's directory by it, not
+// the link's), in the directory the names before it lead to.
 func linkOfAnother(dir string) (link, who string) {
 	if os.Geteuid() != 0 {
 		return "", ""
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", ""
+	path := dir
+	if !filepath.IsAbs(path) {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", ""
+		}
+		path = wd + "/" + path
 	}
-	for p := abs; p != filepath.Dir(p); p = filepath.Dir(p) {
+	parent := "/"
+	for _, name := range strings.Split(path, "/") {
+		if name == "" || name == "." {
+			continue
+		}
+		p := strings.TrimSuffix(parent, "/") + "/" + name
 		if info, err := os.Lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
-			if who := otherOwner(filepath.Dir(p)); who != "" {
+			if who := otherOwner(parent); who != "" {
 				return p, who
 			}
 		}
+		parent = p
 	}
 	return "", ""
 }
@@ -498,7 +508,7 @@ func (d *Dir) ownerMayRead(f *os.File, name string) error {
 	may := mayAccess(uid, info, 0o4)
 	// The directories the file is in, as the kernel names the file
 	// opened: the user must be able to go through each.
-	if p, err := os.Readlink("/proc/self/fd/" + strconv.FormatUint(uint64(f.Fd()), 10)); may && err == nil && filepath.IsAbs(p) {
+	if p := openedPath(f); may && p != "" {
 		for dir := filepath.Dir(p); may; dir = filepath.Dir(dir) {
 			dinfo, err := os.Stat(dir)
 			if err != nil {
@@ -515,6 +525,24 @@ func (d *Dir) ownerMayRead(f *os.File, name string) error {
 	}
 	who := UserName(uid)
 	return sysexit.Temp(fmt.Errorf("%s: %s, whose list it is, may not read it: root reads for it only what it may; run this as %s", name, who, who))
+}
+
+// openedPath is the path of the file f has open, as the kernel names
+// it (Linux's /proc/self/fd), or "" if it does not say. (Not by f.Fd,
+// which would take the descriptor out of non-blocking mode.)
+func openedPath(f *os.File) string {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return ""
+	}
+	var p string
+	rc.Control(func(fd uintptr) {
+		p, err = os.Readlink("/proc/self/fd/" + strconv.FormatUint(uint64(fd), 10))
+	})
+	if err != nil || !filepath.IsAbs(p) {
+		return ""
+	}
+	return p
 }
 
 // mayAccess reports whether user uid has the permission bit (4 read, 1
@@ -936,7 +964,12 @@ func LockPath(path string, timeout time.Duration) (func(), error) {
 // an empty lock file of its own wherever it pointed.
 func LockFD(path string, timeout time.Duration) (*os.File, error) {
 	deadline := time.Now().Add(timeout)
-	if link, who := linkOfAnother(filepath.Dir(path)); link != "" {
+	// (The directory as written, not cleaned as filepath.Dir cleans it.)
+	dir := "."
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		dir = path[:i+1]
+	}
+	if link, who := linkOfAnother(dir); link != "" {
 		return nil, sysexit.Temp(fmt.Errorf("%s: a symbolic link, in a directory owned by %s: root follows none there", link, who))
 	}
 	var nofollow int

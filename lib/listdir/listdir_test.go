@@ -924,10 +924,24 @@ func TestLockFDDirLinkOfAnother(t *testing.T) {
 			os.Remove(target)
 		}
 	}
+	// A ".." after the link leaves the link's target's directory, as the
+	// kernel reads it, not the link's: the lock would be top/x/lock.
+	os.Mkdir(filepath.Join(top, "x"), 0o755)
+	dotdot := filepath.Join(lists, "dev") + "/../x/lock"
+	f, err := LockFD(dotdot, 0)
+	if f != nil {
+		f.Close()
+	}
+	if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), "dev: a symbolic link, in a directory owned by nobody") {
+		t.Errorf("LockFD(%s) = %v; want 75 naming dev", dotdot, err)
+	}
+	if _, err := os.Lstat(filepath.Join(top, "x", "lock")); err == nil {
+		t.Errorf("LockFD(%s) made x/lock, where the link's target's directory led", dotdot)
+	}
 	// A directory of lists that is a link in nobody's directory.
 	os.Chown(lists, 0, 0)
 	os.Chown(top, 65534, 65534)
-	f, err := LockFD(filepath.Join(top, "alias", "dev", "lock"), 0)
+	f, err = LockFD(filepath.Join(top, "alias", "dev", "lock"), 0)
 	if f != nil {
 		f.Close()
 	}
