@@ -505,7 +505,7 @@ func (d *Dir) ownerMayRead(f *os.File, name string) error {
 	if err != nil {
 		return sysexit.Temp(fmt.Errorf("%s: %w", name, sysexit.Bare(err)))
 	}
-	may := mayAccess(uid, info, 0o4)
+	may := mayAccess(uid, dst.Gid, info, 0o4)
 	// The directories the file is in, as the kernel names the file
 	// opened: the user must be able to go through each.
 	if p := openedPath(f); may && p != "" {
@@ -514,7 +514,7 @@ func (d *Dir) ownerMayRead(f *os.File, name string) error {
 			if err != nil {
 				break
 			}
-			may = mayAccess(uid, dinfo, 0o1)
+			may = mayAccess(uid, dst.Gid, dinfo, 0o1)
 			if dir == filepath.Dir(dir) {
 				break
 			}
@@ -546,27 +546,39 @@ func openedPath(f *os.File) string {
 }
 
 // mayAccess reports whether user uid has the permission bit (4 read, 1
-// search) on the file info describes: as its owner (who may change its
-// permissions), as a member of its group, or as anyone.
-func mayAccess(uid uint32, info fs.FileInfo, bit fs.FileMode) bool {
+// search) on the file info describes, as the kernel decides it: as its
+// owner (who may change its permissions), else by the group bits if the
+// user is of its group (the others' bits then do not count), else by
+// the others' bits. A user the password file does not name (from LDAP,
+// say: the build reads /etc/passwd and /etc/group alone) is taken to be
+// of dirGid, its list directory's group, alone.
+func mayAccess(uid, dirGid uint32, info fs.FileInfo, bit fs.FileMode) bool {
 	st, ok := info.Sys().(*syscall.Stat_t)
-	perm := info.Mode().Perm()
-	switch {
-	case !ok || st.Uid == uid || perm&bit != 0:
+	if !ok || st.Uid == uid {
 		return true
-	case perm&(bit<<3) == 0:
-		return false
 	}
+	perm := info.Mode().Perm()
+	if other := perm&bit != 0; other == (perm&(bit<<3) != 0) {
+		return other // (the same either way: no user looked up)
+	}
+	if inGroup(uid, dirGid, st.Gid) {
+		return perm&(bit<<3) != 0
+	}
+	return perm&bit != 0
+}
+
+// inGroup reports whether user uid is of group gid (see mayAccess).
+func inGroup(uid, dirGid, gid uint32) bool {
 	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
 	if err != nil {
-		return false
+		return gid == dirGid
 	}
-	gid := strconv.FormatUint(uint64(st.Gid), 10)
-	if u.Gid == gid {
+	g := strconv.FormatUint(uint64(gid), 10)
+	if u.Gid == g {
 		return true
 	}
 	gids, err := u.GroupIds()
-	return err == nil && slices.Contains(gids, gid)
+	return err == nil && slices.Contains(gids, g)
 }
 
 // fileOrNull fails (75) for f, name, if it is a FIFO, a device other

@@ -855,6 +855,9 @@ func TestRootReadsForOwner(t *testing.T) {
 		{"root's, nobody's group, 0640", file("group-nobody", 0o640, 0, nogroup), true},
 		{"nobody's, 0600", file("nobodys", 0o600, 65534, nogroup), true},
 		{"root's, 0644, in a directory of root's, 0700", file("closed/shared", 0o644, 0, 0), false},
+		// For a member of the file's group, its group bits decide, as
+		// the kernel reads them, not the others' bits.
+		{"root's, nobody's group, 0604", file("group-nobody-not", 0o604, 0, nogroup), false},
 		{"/dev/null", os.DevNull, true},
 	} {
 		os.Remove(d.File(Subscribers))
@@ -877,6 +880,34 @@ func TestRootReadsForOwner(t *testing.T) {
 				t.Errorf("%s, list of uid %d: OpenFile = %v; want 75 naming nobody", c.name, owner, err)
 			}
 		}
+	}
+}
+
+// TestRootReadsForUnnamedOwner: a list of a user the password file
+// does not name (from LDAP, say; the build reads /etc/passwd alone),
+// whose files are root's and of the list directory's group, 0640, is
+// read by root as that user reads it: the user is taken to be of that
+// group.
+func TestRootReadsForUnnamedOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give the list to another user")
+	}
+	if _, err := user.LookupId("5000"); err == nil {
+		t.Skip("uid 5000 is named here")
+	}
+	dir := filepath.Join(openDir(t), "list")
+	os.Mkdir(dir, 0o755)
+	p := filepath.Join(dir, Address)
+	os.WriteFile(p, []byte("dev@lists.example.org\n"), 0o640)
+	os.Chmod(p, 0o640)
+	if err := os.Chown(p, 0, 5000); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 5000, 5000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir); err != nil {
+		t.Errorf("Open(a list of uid 5000, address root's, group 5000, 0640) = %v; want it read, as uid 5000 reads it", err)
 	}
 }
 
