@@ -455,6 +455,9 @@ func (d *Dir) Has(name string) bool {
 // linked to /dev/urandom by mistake kept mlm-who and mlm-sub reading
 // for ever.
 func (d *Dir) OpenFile(name string) (*os.File, error) {
+	if err := notOpened(d.File(name), name); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(d.File(name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, lerr := os.Lstat(d.File(name)); lerr == nil {
@@ -588,15 +591,37 @@ func inGroup(uid, dirGid, gid uint32) bool {
 func fileOrNull(f *os.File, name string) error {
 	info, err := f.Stat()
 	if err == nil {
-		switch m := info.Mode(); {
-		case m&fs.ModeNamedPipe != 0:
-			err = errors.New("a FIFO, not a file")
-		case m&fs.ModeDevice != 0 && !isNull(info):
-			err = errors.New("a device, not a file (only /dev/null is read, as an empty file)")
-		}
+		err = kindOfFile(info)
 	}
 	if err != nil {
 		return sysexit.Temp(fmt.Errorf("%s: %w", name, sysexit.Bare(err)))
+	}
+	return nil
+}
+
+// notOpened fails as fileOrNull does for the file at path, name, before
+// it is opened, where a look at it shows one: the open of a device acts
+// on it (a tape rewinds, a watchdog starts), and it is refused all the
+// same. A file that cannot be looked at is left to the open.
+func notOpened(path, name string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	if err := kindOfFile(info); err != nil {
+		return sysexit.Temp(fmt.Errorf("%s: %w", name, err))
+	}
+	return nil
+}
+
+// kindOfFile is why a file of info's kind is not read as a list's file:
+// a FIFO, or a device other than /dev/null; nil for any other.
+func kindOfFile(info fs.FileInfo) error {
+	switch m := info.Mode(); {
+	case m&fs.ModeNamedPipe != 0:
+		return errors.New("a FIFO, not a file")
+	case m&fs.ModeDevice != 0 && !isNull(info):
+		return errors.New("a device, not a file (only /dev/null is read, as an empty file)")
 	}
 	return nil
 }
@@ -633,6 +658,9 @@ func (d *Dir) String(name string) (string, bool, error) {
 // settings. A FIFO is refused (75), not waited on, and so is a device
 // other than /dev/null.
 func FirstLineOf(path string) (string, bool, error) {
+	if err := notOpened(path, path); err != nil {
+		return "", false, err
+	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", false, nil

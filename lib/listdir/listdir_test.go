@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"mlm/lib/addr"
 	"mlm/lib/ascii"
 	"mlm/lib/cookie"
@@ -880,6 +882,44 @@ func TestRootReadsForOwner(t *testing.T) {
 				t.Errorf("%s, list of uid %d: OpenFile = %v; want 75 naming nobody", c.name, owner, err)
 			}
 		}
+	}
+}
+
+// TestDeviceNotOpened: a device of the list's is refused before it is
+// opened, where a look at it shows one: the open of a device acts on it
+// (a tape rewinds, a watchdog starts). A node of /dev/zero's numbers,
+// watched by inotify, sees no open.
+func TestDeviceNotOpened(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to make a device node")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, Address), []byte("dev@lists.example.org\n"), 0o644)
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := d.File(Footer)
+	if err := unix.Mknod(node, unix.S_IFCHR|0o600, int(unix.Mkdev(1, 5))); err != nil {
+		t.Skip("no device node here:", err)
+	}
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Skip("no inotify here:", err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.InotifyAddWatch(fd, node, unix.IN_OPEN); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Text(Footer); sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), "a device") {
+		t.Errorf("Text(a device) = %v; want 75 naming it a device", err)
+	}
+	if _, _, err := FirstLineOf(node); sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), "a device") {
+		t.Errorf("FirstLineOf(a device) = %v; want 75 naming it a device", err)
+	}
+	buf := make([]byte, 4096)
+	if n, _ := unix.Read(fd, buf); n > 0 {
+		t.Errorf("the device was opened (%d octets of inotify events) before it was refused", n)
 	}
 }
 
