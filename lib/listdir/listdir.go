@@ -246,40 +246,6 @@ func otherOwner(path string) string {
 	return UserName(st.Uid)
 }
 
-// linkOfAnother returns, when the program runs as root, the first name
-// on the way to dir, dir itself included, that is a symbolic link in a
-// directory another user owns, and that user's name; "" if there is none,
-// or the program is not root. Each name of the path as written is looked
-// at, ".." too (the kernel leaves a link's target's directory by it, not
-// the link's), in the directory the names before it lead to.
-func linkOfAnother(dir string) (link, who string) {
-	if os.Geteuid() != 0 {
-		return "", ""
-	}
-	path := dir
-	if !filepath.IsAbs(path) {
-		wd, err := os.Getwd()
-		if err != nil {
-			return "", ""
-		}
-		path = wd + "/" + path
-	}
-	parent := "/"
-	for _, name := range strings.Split(path, "/") {
-		if name == "" || name == "." {
-			continue
-		}
-		p := strings.TrimSuffix(parent, "/") + "/" + name
-		if info, err := os.Lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
-			if who := otherOwner(parent); who != "" {
-				return p, who
-			}
-		}
-		parent = p
-	}
-	return "", ""
-}
-
 // OpenRW opens the list directory at path as Open does, for a program
 // that writes in it: root's work in another user's list is refused
 // (CheckUser), and in a list of root's whose queues or state another
@@ -997,38 +963,26 @@ func LockPath(path string, timeout time.Duration) (func(), error) {
 // lock, see RemoveLock) is let go, and the file at path opened anew:
 // else the next locker, who made a new one, would hold the lock too.
 //
-// Root follows no symbolic link at path in a directory another user
-// owns: that user could point it anywhere, and root would open, or make,
-// the file it names (/etc/nologin) for writing. Nor one on the way to
-// it, a list directory that user replaced with a link, say: root made
-// an empty lock file of its own wherever it pointed.
+// Root follows no symbolic link on the way to path, nor at it, that
+// another user made or could change (rootOpen): that user could point
+// it anywhere, and root would open, or make, the file it names
+// (/etc/nologin) for writing; a list directory that user replaced with a
+// link had root make an empty lock file of its own wherever it pointed.
 func LockFD(path string, timeout time.Duration) (*os.File, error) {
 	deadline := time.Now().Add(timeout)
-	// (The directory as written, not cleaned as filepath.Dir cleans it.)
-	dir := "."
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		dir = path[:i+1]
-	}
-	if link, who := linkOfAnother(dir); link != "" {
-		return nil, sysexit.Temp(fmt.Errorf("%s: a symbolic link, in a directory owned by %s: root follows none there", link, who))
-	}
-	var nofollow int
-	who := otherOwner(filepath.Dir(path))
-	if who != "" {
-		nofollow = syscall.O_NOFOLLOW
+	open := func(flag int, perm uint32) (*os.File, error) { return os.OpenFile(path, flag, fs.FileMode(perm)) }
+	if os.Geteuid() == 0 {
+		open = func(flag int, perm uint32) (*os.File, error) { return rootOpen(path, flag, perm) }
 	}
 	for {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|nofollow, 0o600)
+		f, err := open(os.O_RDWR|os.O_CREATE, 0o600)
 		if errors.Is(err, fs.ErrPermission) {
 			// A lock file this user may read but not write, as another
 			// user's cron job made it: flock needs no more than reading.
 			// If there is none, the reason is still that it cannot be made.
-			if ro, rerr := os.OpenFile(path, os.O_RDONLY|nofollow, 0); rerr == nil || !errors.Is(rerr, fs.ErrNotExist) {
+			if ro, rerr := open(os.O_RDONLY, 0); rerr == nil || !errors.Is(rerr, fs.ErrNotExist) {
 				f, err = ro, rerr
 			}
-		}
-		if errors.Is(err, syscall.ELOOP) && who != "" {
-			return nil, sysexit.Temp(fmt.Errorf("%s: a symbolic link, in a directory owned by %s: root follows none there", path, who))
 		}
 		if err != nil {
 			return nil, sysexit.Temp(err)

@@ -1021,6 +1021,66 @@ func TestLockFDDirLinkOfAnother(t *testing.T) {
 	}
 }
 
+// TestLockFDLinksOfAnother: root takes no lock under a link another
+// user made, however the path reaches it: through a link of root's
+// (/srv/lists -> /home/mlm/lists, which that user turned into a link),
+// through ".." after it, or in a directory of root's that user may
+// write (root:mlm 2775). Root's own links, in its own directories, a
+// sticky one among them, it follows.
+func TestLockFDLinksOfAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give directories to another user")
+	}
+	top := openDir(t)
+	home, roots, shared, sticky := filepath.Join(top, "home"), filepath.Join(top, "roots"), filepath.Join(top, "shared"), filepath.Join(top, "sticky")
+	for _, p := range []string{home, roots, filepath.Join(roots, "dev"), filepath.Join(roots, "dev", "sub"), shared, sticky} {
+		os.Mkdir(p, 0o755)
+	}
+	os.Chown(home, 65534, 65534)
+	os.Chown(shared, 0, 65534)
+	os.Chmod(shared, 0o775|os.ModeSetgid)
+	os.Chmod(sticky, 0o777|os.ModeSticky)
+	os.Symlink(filepath.Join(home, "lists"), filepath.Join(top, "srv-lists")) // root's
+	// The user's links, nobody's as that user would make them.
+	for _, l := range [][2]string{{roots, filepath.Join(home, "lists")}, {filepath.Join(roots, "dev", "sub"), filepath.Join(home, "sub")},
+		{filepath.Join(roots, "dev"), filepath.Join(shared, "dev")}, {filepath.Join(roots, "dev"), filepath.Join(sticky, "dev")}} {
+		os.Symlink(l[0], l[1])
+		os.Lchown(l[1], 65534, 65534)
+	}
+	target := filepath.Join(roots, "dev", "lock")
+	for _, lock := range []string{filepath.Join(top, "srv-lists", "dev", "lock"), filepath.Join(home, "sub") + "/../lock",
+		filepath.Join(shared, "dev", "lock"), filepath.Join(sticky, "dev", "lock")} {
+		f, err := LockFD(lock, 0)
+		if f != nil {
+			f.Close()
+		}
+		if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), ": a symbolic link") {
+			t.Errorf("LockFD(%s) = %v; want 75 naming a link of nobody's", lock, err)
+		}
+		if _, serr := os.Lstat(target); serr == nil {
+			t.Errorf("LockFD(%s) made %s, root's, under nobody's link", lock, target)
+			os.Remove(target)
+		}
+	}
+	// Root's own links: in a directory of root's, and in a sticky one.
+	os.Symlink(filepath.Join(roots, "dev"), filepath.Join(top, "rootlink"))
+	os.Symlink(filepath.Join(roots, "dev"), filepath.Join(sticky, "rootlink"))
+	os.Symlink("dev/sub/..", filepath.Join(roots, "relative"))
+	for _, lock := range []string{filepath.Join(top, "rootlink", "lock"), filepath.Join(sticky, "rootlink", "lock"),
+		filepath.Join(roots, "relative", "lock"), filepath.Join(top, "rootlink", "sub") + "/../lock"} {
+		f, err := LockFD(lock, 0)
+		if err != nil {
+			t.Errorf("LockFD(%s), by root's links = %v", lock, err)
+			continue
+		}
+		f.Close()
+		if _, serr := os.Lstat(target); serr != nil {
+			t.Errorf("LockFD(%s) made no %s", lock, target)
+		}
+		os.Remove(target)
+	}
+}
+
 // openDir makes a directory that other users may enter, removed when
 // the test ends: t.TempDir's parent is closed to them, and root reads
 // for a list's user only what that user may read.
