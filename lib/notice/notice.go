@@ -70,10 +70,17 @@ type Message struct {
 func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	var b strings.Builder
 	field := func(name, value string) { b.WriteString(name + ": " + value + "\n") }
-	field("From", m.From)
-	field("To", addressList(len("To: "), m.To))
+	// A mailbox whose domain alone is not ASCII goes in its A-labels,
+	// the same mailbox: mlm-sendmail sends such an envelope to a relay
+	// without SMTPUTF8 so, where a header must be ASCII (RFC 6532).
+	to := make([]string, len(m.To))
+	for i, t := range m.To {
+		to[i] = headerMailbox(t)
+	}
+	field("From", headerMailbox(m.From))
+	field("To", addressList(len("To: "), to))
 	if m.ReplyTo != "" {
-		field("Reply-To", m.ReplyTo)
+		field("Reply-To", headerMailbox(m.ReplyTo))
 	}
 	field("Subject", mime.QEncoding.Encode("utf-8", oneLine(m.Subject)))
 	field("Date", now.UTC().Format(time.RFC1123Z))
@@ -248,6 +255,17 @@ func addressList(n int, ms []string) string {
 		n += len(m)
 	}
 	return b.String()
+}
+
+// headerMailbox is mailbox with its domain's U-labels as A-labels
+// where its local part is ASCII (addr.ASCIIDomain), else as it is.
+func headerMailbox(mailbox string) string {
+	if !ascii.Is(mailbox) {
+		if a, ok := addr.ASCIIDomain(mailbox); ok {
+			return a
+		}
+	}
+	return mailbox
 }
 
 // oneLine keeps text to one line of printable characters: a control

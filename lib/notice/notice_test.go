@@ -346,6 +346,24 @@ func TestBytes(t *testing.T) {
 	}
 }
 
+// TestASCIIMailboxes: a mailbox whose domain alone is not ASCII goes in
+// From, To and Reply-To in its A-labels, the same mailbox: mlm-sendmail
+// sends such an envelope to a relay without SMTPUTF8 in them, and a
+// header must then be ASCII (RFC 6532). "To: zoe@bücher.example" went
+// so, raw UTF-8. One whose local part is not ASCII stays as it is: its
+// notice goes with SMTPUTF8, or not at all.
+func TestASCIIMailboxes(t *testing.T) {
+	m := &Message{From: "dev-owner@lïsts.example", To: []string{"zoe@bücher.example", "jörg@bücher.example"},
+		ReplyTo: "dev-request@lïsts.example", Subject: "s", Text: "hi"}
+	b := string(m.Bytes("1", "x.org", time.Unix(0, 0)))
+	for _, want := range []string{"From: dev-owner@xn--lsts-5pa.example\n", "zoe@xn--bcher-kva.example", "jörg@bücher.example",
+		"Reply-To: dev-request@xn--lsts-5pa.example\n"} {
+		if !strings.Contains(b, want) {
+			t.Errorf("missing %q in:\n%s", want, b)
+		}
+	}
+}
+
 // TestMessageID: the Message-ID's left side is a dot-atom-text (RFC
 // 5322 section 3.6.4) for any record id, whose grammar allows "." at its
 // start, at its end and twice in a row (a host name with a final dot
