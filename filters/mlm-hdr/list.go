@@ -45,19 +45,23 @@ func loadList(path string) (*list, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr := d.Address()
-	at := strings.LastIndexByte(addr, '@')
-	if at <= 0 || at == len(addr)-1 || msg.CheckValue(addr) != nil || strings.ContainsAny(addr, " \t<>") {
-		return nil, badSetting(listdir.Address, fmt.Errorf("%q is not an address", addr))
+	address := d.Address()
+	at := strings.LastIndexByte(address, '@')
+	if at <= 0 || at == len(address)-1 || msg.CheckValue(address) != nil || strings.ContainsAny(address, " \t<>") {
+		return nil, badSetting(listdir.Address, fmt.Errorf("%q is not an address", address))
 	}
-	local, domain := addr[:at], addr[at+1:]
 	// A post goes out with SMTPUTF8 only where an address needs it
 	// (mlm-sendmail), and without it every field must be ASCII (RFC
-	// 6532). A list whose address is not ASCII has an envelope sender
+	// 6532). A list whose local part is not ASCII has an envelope sender
 	// that is not either, so all its mail goes with SMTPUTF8: there its
-	// settings may be UTF-8 as they are.
-	utf8OK := !ascii.Is(addr)
-	l := &list{address: addr, domain: idDomain(domain)}
+	// settings may be UTF-8 as they are. One whose domain alone is not
+	// ASCII goes to a server without SMTPUTF8 in its A-labels, without
+	// it: its address goes in the header so too (listdir.HeaderAddress).
+	addrField := listdir.HeaderAddress(address)
+	utf8OK := !ascii.Is(addrField)
+	at = strings.LastIndexByte(addrField, '@')
+	local, domain := addrField[:at], addrField[at+1:]
+	l := &list{address: address, domain: idDomain(domain)}
 	mailto := func(suffix, query string) string {
 		return "<mailto:" + mailtoAddr(local+suffix+"@"+domain) + query + ">"
 	}
@@ -105,7 +109,7 @@ func loadList(path string) (*list, error) {
 	case rt == "" || ascii.EqualFold(rt, "none"):
 		rt = ""
 	case ascii.EqualFold(rt, "list"):
-		rt = addr
+		rt = addrField
 	default:
 		a, err := mail.ParseAddress(rt)
 		if err != nil {
@@ -132,7 +136,7 @@ func loadList(path string) (*list, error) {
 		{listdir.Address, "List-Owner", mailto("-owner", ""), nil},
 		{listdir.Archive, "List-Archive", arch, nil},
 		{listdir.Address, "Precedence", "list", nil},
-		{listdir.Address, "X-Loop", addr, nil},
+		{listdir.Address, "X-Loop", addrField, nil},
 		{listdir.ReplyTo, "Reply-To", "", rtWords},
 	} {
 		var err error

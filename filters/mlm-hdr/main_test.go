@@ -12,6 +12,7 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"mlm/lib/ascii"
 	"mlm/lib/listdir"
 	"mlm/lib/mlmtest"
 	"mlm/lib/msg"
@@ -612,5 +614,39 @@ func TestMessageIDDomainALabels(t *testing.T) {
 	vs := msg.NewEdit([]byte(got)).Values("Message-ID")
 	if len(vs) != 1 || !strings.HasSuffix(vs[0], "@xn--bcher-kva.example>") {
 		t.Errorf("Message-ID %q; want one in xn--bcher-kva.example", vs)
+	}
+}
+
+// TestIDNListASCII: a list whose domain alone is not ASCII (an address
+// file written by hand) sends to a server without SMTPUTF8 in its
+// A-labels, without SMTPUTF8: every field mlm-hdr writes of its address
+// is ASCII, in A-labels (List-Id, the mailto URLs, X-Loop, Reply-To of
+// "list"), and a setting that is not ASCII is refused as on an ASCII
+// list. They went as raw UTF-8, against RFC 6532. A list whose local
+// part is not ASCII sends only with SMTPUTF8, and keeps them as they are.
+func TestIDNListASCII(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@b\u00fccher.example\n", "replyto": "list\n"})
+	got := filter(t, &args{Dir: dir}, "From: a@example.org\nSubject: x\n\nbody\n")
+	head, _, _ := strings.Cut(got, "\n\n")
+	for _, want := range []string{"List-Id: <dev.xn--bcher-kva.example>", "List-Post: <mailto:dev@xn--bcher-kva.example>",
+		"List-Help: <mailto:dev-request@xn--bcher-kva.example?subject=help>", "X-Loop: dev@xn--bcher-kva.example",
+		"Reply-To: dev@xn--bcher-kva.example"} {
+		if !strings.Contains(head, want+"\n") {
+			t.Errorf("missing %q in:\n%s", want, head)
+		}
+	}
+	if !ascii.Is(head) {
+		t.Errorf("a header that is not ASCII:\n%s", head)
+	}
+	os.WriteFile(filepath.Join(dir, "headeradd"), []byte("X-Team: \u00c9quipe\n"), 0o644)
+	var in, out bytes.Buffer
+	stream.WriteRecord(&in, &stream.Header{ID: "r"}, strings.NewReader("Subject: x\n\nbody\n"), nil)
+	if err := run(&args{Dir: dir}, &in, &out); sysexit.Code(err) != sysexit.TempFail || !strings.Contains(fmt.Sprint(err), "headeradd:") {
+		t.Errorf("headeradd not ASCII on a list of an IDN domain = %v; want it refused (75)", err)
+	}
+	eai := mlmtest.ListDir(t, map[string]string{"address": "j\u00f6rg@b\u00fccher.example\n"})
+	got = filter(t, &args{Dir: eai}, "From: a@example.org\nSubject: x\n\nbody\n")
+	if !strings.Contains(got, "X-Loop: j\u00f6rg@b\u00fccher.example\n") {
+		t.Errorf("a list whose local part is not ASCII: X-Loop changed:\n%s", got)
 	}
 }

@@ -372,20 +372,36 @@ func OnceADay(mark string, now time.Time) bool {
 func (d *Dir) Address() string { return d.addr }
 
 // ListID returns the value of the list's List-Id field (RFC 2919): the
-// listid setting, in angle brackets if it has none, or the address with
-// its @ a dot, "<dev.lists.example.org>".
+// listid setting, in angle brackets if it has none, or the address as
+// the header gives it (HeaderAddress) with its @ a dot,
+// "<dev.lists.example.org>".
 func (d *Dir) ListID() (string, error) {
 	id, _, err := d.String(ListID)
 	if err != nil {
 		return "", err
 	}
 	if id == "" {
-		id = strings.Replace(d.addr, "@", ".", 1)
+		id = strings.Replace(HeaderAddress(d.addr), "@", ".", 1)
 	}
 	if !strings.Contains(id, "<") {
 		id = "<" + id + ">"
 	}
 	return id, nil
+}
+
+// HeaderAddress is the mailbox a (the list's, or one a notice names) as
+// the header fields mlm writes give it: with its domain's A-labels where
+// its local part is ASCII and its domain is not (addr.ASCIIDomain), the
+// same mailbox. mlm-sendmail sends such an envelope to a server without
+// SMTPUTF8 so, without it, and a header must then be ASCII (RFC 6532); a
+// local part that is not ASCII needs SMTPUTF8 anyway, and stays as it is.
+func HeaderAddress(a string) string {
+	if !ascii.Is(a) {
+		if h, ok := addr.ASCIIDomain(a); ok {
+			return h
+		}
+	}
+	return a
 }
 
 // CommandAddress is one of the list's command addresses, the local part

@@ -75,12 +75,12 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	// without SMTPUTF8 so, where a header must be ASCII (RFC 6532).
 	to := make([]string, len(m.To))
 	for i, t := range m.To {
-		to[i] = headerMailbox(t)
+		to[i] = listdir.HeaderAddress(t)
 	}
-	field("From", headerMailbox(m.From))
+	field("From", listdir.HeaderAddress(m.From))
 	field("To", addressList(len("To: "), to))
 	if m.ReplyTo != "" {
-		field("Reply-To", headerMailbox(m.ReplyTo))
+		field("Reply-To", listdir.HeaderAddress(m.ReplyTo))
 	}
 	field("Subject", mime.QEncoding.Encode("utf-8", oneLine(m.Subject)))
 	field("Date", now.UTC().Format(time.RFC1123Z))
@@ -255,17 +255,6 @@ func addressList(n int, ms []string) string {
 		n += len(m)
 	}
 	return b.String()
-}
-
-// headerMailbox is mailbox with its domain's U-labels as A-labels
-// where its local part is ASCII (addr.ASCIIDomain), else as it is.
-func headerMailbox(mailbox string) string {
-	if !ascii.Is(mailbox) {
-		if a, ok := addr.ASCIIDomain(mailbox); ok {
-			return a
-		}
-	}
-	return mailbox
 }
 
 // oneLine keeps text to one line of printable characters: a control
