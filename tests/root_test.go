@@ -548,3 +548,34 @@ func TestRootPrintsNothingOfRoots(t *testing.T) {
 		}
 	}
 }
+
+// TestRootStateNoFollow: root follows no symbolic link at a file mlm
+// keeps in a list's state: mlm-throttle's state, a post's journal. In a
+// list of root's whose state/ others may write (a group's), a link they
+// put there had root write its buckets over the file it named, or
+// append journal lines to it. Both refuse (75) and leave it alone.
+func TestRootStateNoFollow(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("root's rule")
+	}
+	dir := newList(t)
+	os.WriteFile(filepath.Join(dir, "relay"), []byte("127.0.0.1:9\n"), 0o644)
+	target := filepath.Join(t.TempDir(), "precious")
+	os.WriteFile(target, []byte("keep me\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "state", "journal"), 0o700)
+	for _, l := range []string{filepath.Join(dir, "state", "throttle"), filepath.Join(dir, "state", "journal", "p1")} {
+		if err := os.Symlink(target, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := "MLM1 p1,1\nA list=dev@lists.example.org\nS <dev-bounces@lists.example.org>\n:Subject: x\n:\n:hi\nR <a@example.org>\nE 1\n"
+	for _, c := range [][]string{{"mlm-throttle", "-r", "1000", dir}, {"mlm-sendmail", dir}} {
+		if code, stderr := runAs(t, false, rec, c[0], c[1:]...); code != 75 || !strings.Contains(stderr, "symbolic links") {
+			t.Errorf("root's %s, its state file a link: exit %d, stderr %q; want 75 saying so", c[0], code, stderr)
+		}
+		if b, _ := os.ReadFile(target); string(b) != "keep me\n" {
+			t.Errorf("root's %s wrote through the link: %q", c[0], b)
+			os.WriteFile(target, []byte("keep me\n"), 0o644)
+		}
+	}
+}

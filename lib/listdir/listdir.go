@@ -359,13 +359,35 @@ func IsListName(s string) bool {
 // OnceADay reports whether the day (UTC) of now is not the one the file
 // mark holds, and if so marks it: a daily sweep runs once, whichever
 // program comes first. A mark that cannot be written reports false: the
-// sweep waits for a run that can.
+// sweep waits for a run that can; so does one that is a symbolic link,
+// for root (RootNoFollow).
 func OnceADay(mark string, now time.Time) bool {
 	day := now.UTC().Format("2006-01-02")
 	if b, err := os.ReadFile(mark); err == nil && strings.TrimSpace(string(b)) == day {
 		return false
 	}
-	return os.WriteFile(mark, []byte(day+"\n"), 0o600) == nil
+	f, err := os.OpenFile(mark, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|RootNoFollow(), 0o600)
+	if err != nil {
+		return false
+	}
+	_, err = f.WriteString(day + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err == nil
+}
+
+// RootNoFollow is O_NOFOLLOW for root, 0 for another user: a flag for
+// the open of a file mlm keeps in a list's state (a journal, a sweep's
+// mark, mlm-throttle's state), which it makes itself and nobody links.
+// Root works only in lists of its own (CheckUser), but in one whose
+// state/ others may write (a group's, say) a link they put there had
+// root append to, or empty, the file it named.
+func RootNoFollow() int {
+	if os.Geteuid() == 0 {
+		return syscall.O_NOFOLLOW
+	}
+	return 0
 }
 
 // Address is the list address.
