@@ -579,3 +579,31 @@ func TestRootStateNoFollow(t *testing.T) {
 		}
 	}
 }
+
+// TestRootSearchOnly: root's lock walks a path it may search but not
+// read, as root does on NFS with root_squash, or without its file
+// capabilities (as here: setpriv drops them): a home directory of mode
+// 0711. The walk opened each directory for reading, and root's mlm-lock
+// failed (75) where the kernel's own walk, which needs only search
+// permission, went through.
+func TestRootSearchOnly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("no setpriv here")
+	}
+	home := filepath.Join(openTempDir(t, "mlm-home-"), "home")
+	dev := filepath.Join(home, "lists", "dev")
+	if err := os.MkdirAll(dev, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dev, "lock"), nil, 0o644)
+	filepath.Walk(home, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	os.Chmod(home, 0o711)
+	out, err := exec.Command(setpriv, "--bounding-set=-dac_override,-dac_read_search", filepath.Join(binDir, "mlm-lock"), "-n", dev, "echo", "locked").CombinedOutput()
+	if err != nil || string(out) != "locked\n" {
+		t.Errorf("root without its file capabilities, through a directory of 0711: %v: %s; want it locked", err, out)
+	}
+}

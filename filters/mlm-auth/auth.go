@@ -486,14 +486,16 @@ func otherSpellings(a string) (uLabels, aLabels string) {
 func (l *list) isLoop(p *post) (bool, error) {
 	id, err := l.loopID.get(func() (string, error) {
 		// The id of the field mlm-hdr writes (its phrase aside).
+		// Its labels as U-labels (addr.DomainKey): mlm-hdr writes a
+		// list's IDN domain in A-labels, and wrote it in U-labels before.
 		id, err := l.d.ListID()
-		return msg.ListIDOf(id), err
+		return addr.DomainKey(msg.ListIDOf(id)), err
 	})
 	if err != nil {
 		return false, err
 	}
 	for _, v := range p.ed.Values("List-Id") {
-		if msg.ListIDOf(v) == id {
+		if addr.DomainKey(msg.ListIDOf(v)) == id {
 			return true, nil
 		}
 	}

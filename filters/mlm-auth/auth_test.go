@@ -156,6 +156,32 @@ func TestHoldNoNoticeLoop(t *testing.T) {
 	}
 }
 
+// TestIDNListLoop: a list whose domain alone is not ASCII knows its own
+// mail by its List-Id in either spelling: A-labels, as mlm-hdr writes it
+// now, and U-labels, as it wrote it before (a critical read: the old
+// spelling passed once the new was the list's id).
+func TestIDNListLoop(t *testing.T) {
+	dir := openList(t)
+	if err := os.WriteFile(filepath.Join(dir, "address"), []byte("dev@b\u00fccher.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for id, field := range map[string]string{"alabels": "List-Id: <dev.xn--bcher-kva.example>\n", "ulabels": "List-Id: Dev <dev.b\u00fccher.example>\n",
+		"case": "List-Id: <DEV.B\u00dcCHER.example>\n"} {
+		var in, out bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: id, Sender: stream.Path{Mailbox: "alice@example.org"}},
+			strings.NewReader("From: alice@example.org\n"+field+"Subject: x\n\nbody\n"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+			t.Fatal(err)
+		}
+		held, _ := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", id))
+		if out.Len() > 0 || !strings.Contains(string(held), "A hold-reason=loop") {
+			t.Errorf("%s: passed %q; want it held as a loop", id, out.Bytes())
+		}
+	}
+}
+
 // TestLongIDNotice: a post whose id is as long as a queue takes is held
 // with its notice, and a refused one gets its refusal, under an id
 // notice.ID fits (a review): ID.n1 was past the queue's limit, and the

@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"mlm/lib/addr"
 	"mlm/lib/ascii"
 	"mlm/lib/cookie"
@@ -459,10 +461,10 @@ func (d *Dir) Has(name string) bool {
 // linked to /dev/urandom by mistake kept mlm-who and mlm-sub reading
 // for ever.
 func (d *Dir) OpenFile(name string) (*os.File, error) {
-	if err := notOpened(d.File(name), name); err != nil {
+	f, err := openNoDevice(d.File(name), name)
+	if _, ok := err.(*fs.PathError); err != nil && !ok {
 		return nil, err
 	}
-	f, err := os.OpenFile(d.File(name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, lerr := os.Lstat(d.File(name)); lerr == nil {
 			return nil, sysexit.Temp(fmt.Errorf("%s: a symbolic link to nothing", name))
@@ -603,6 +605,56 @@ func fileOrNull(f *os.File, name string) error {
 	return nil
 }
 
+// openNoDevice opens the file at path for reading, without blocking,
+// and without opening a device or FIFO it names: it is looked up first
+// with O_PATH, which opens nothing, and its kind taken from that
+// descriptor; a file of a kind refused is never opened (a sysexit
+// error, 75), one of another kind is opened again through
+// /proc/self/fd, the same file whatever was swapped in at path since.
+// Without /proc, it is looked at (notOpened) and opened. An error of
+// the lookup or the open is an *fs.PathError of path.
+func openNoDevice(path, name string) (*os.File, error) {
+	pfd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return nil, sysexit.Temp(fmt.Errorf("%s: a FIFO, not a file", name))
+	case unix.S_IFCHR, unix.S_IFBLK:
+		if info, err := os.Stat(os.DevNull); err != nil || !sameDev(info, &st) {
+			return nil, sysexit.Temp(fmt.Errorf("%s: a device, not a file (only /dev/null is read, as an empty file)", name))
+		}
+	}
+	f, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", pfd), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat("/proc/self/fd"); serr != nil {
+			if err := notOpened(path, name); err != nil {
+				return nil, err
+			}
+			return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		}
+	}
+	if err != nil {
+		if pe, ok := err.(*fs.PathError); ok {
+			pe.Path = path
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// sameDev reports whether st is of the device info describes.
+func sameDev(info fs.FileInfo, st *unix.Stat_t) bool {
+	n, ok := info.Sys().(*syscall.Stat_t)
+	return ok && n.Mode&syscall.S_IFMT == st.Mode&unix.S_IFMT && uint64(n.Rdev) == uint64(st.Rdev)
+}
+
 // notOpened fails as fileOrNull does for the file at path, name, before
 // it is opened, where a look at it shows one: the open of a device acts
 // on it (a tape rewinds, a watchdog starts), and it is refused all the
@@ -662,10 +714,10 @@ func (d *Dir) String(name string) (string, bool, error) {
 // settings. A FIFO is refused (75), not waited on, and so is a device
 // other than /dev/null.
 func FirstLineOf(path string) (string, bool, error) {
-	if err := notOpened(path, path); err != nil {
+	f, err := openNoDevice(path, path)
+	if _, ok := err.(*fs.PathError); err != nil && !ok {
 		return "", false, err
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", false, nil
 	}

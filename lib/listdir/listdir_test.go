@@ -1104,6 +1104,42 @@ func TestLockFDLinksOfAnother(t *testing.T) {
 	}
 }
 
+// TestLockFDProcLink: root's lock through the kernel's own links of
+// /proc (/dev/fd/N, /proc/self/fd/N) takes the file they lead to, as the
+// kernel follows them: their text is no path. Of a file deleted since,
+// root made a file named "NAME (deleted)" and failed.
+func TestLockFDProcLink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("root's walk")
+	}
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("no /proc here")
+	}
+	dir := t.TempDir()
+	held, err := os.Create(filepath.Join(dir, "g"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	os.Remove(held.Name())
+	for _, p := range []string{fmt.Sprintf("/dev/fd/%d", held.Fd()), fmt.Sprintf("/proc/self/fd/%d", held.Fd())} {
+		f, err := LockFD(p, 0)
+		if err != nil {
+			t.Errorf("LockFD(%s, a deleted file's) = %v", p, err)
+			continue
+		}
+		a, _ := f.Stat()
+		b, _ := held.Stat()
+		if !os.SameFile(a, b) {
+			t.Errorf("LockFD(%s) locked another file than the one it leads to", p)
+		}
+		f.Close()
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("LockFD made %s, from the link's text", ents[0].Name())
+	}
+}
+
 // openDir makes a directory that other users may enter, removed when
 // the test ends: t.TempDir's parent is closed to them, and root reads
 // for a list's user only what that user may read.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -23,7 +24,9 @@ const maxLinks = 40
 // refused (75): that user could point it anywhere, and root would open
 // or make the file it names (/etc/nologin) for writing.
 //
-// The path is walked a name at a time, each directory opened without
+// The path is walked a name at a time, each directory opened (O_PATH:
+// searched, not read, as the kernel's own walk needs no more, where
+// root may not read, NFS with root_squash) without
 // following a link (O_NOFOLLOW) from the one before, so a link swapped
 // in after it was looked at fails the open rather than being followed;
 // ".." leaves the directory reached, as the kernel reads it. An error of
@@ -33,7 +36,7 @@ func rootOpen(path string, flag int, perm uint32) (*os.File, error) {
 	if strings.HasPrefix(path, "/") {
 		at = "/"
 	}
-	dir, err := unix.Open(at, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, err := unix.Open(at, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: at, Err: err}
 	}
@@ -54,12 +57,24 @@ func rootOpen(path string, flag int, perm uint32) (*os.File, error) {
 			if links++; links > maxLinks {
 				return nil, &fs.PathError{Op: "open", Path: path, Err: unix.ELOOP}
 			}
+			if onProc(dir) {
+				// /proc/self, /dev/fd's /proc/self/fd/N: the kernel's
+				// own links, whose text is no path (a file deleted
+				// since, a pipe); the kernel follows them, one step.
+				f, next, err := procStep(dir, name, last, flag, p)
+				if err != nil || f != nil {
+					return f, err
+				}
+				unix.Close(dir)
+				dir, walked = next, p+"/"
+				continue
+			}
 			target, err := readlinkat(dir, name)
 			if err != nil {
 				return nil, &fs.PathError{Op: "readlink", Path: p, Err: err}
 			}
 			if strings.HasPrefix(target, "/") {
-				root, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+				root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 				if err != nil {
 					return nil, &fs.PathError{Op: "open", Path: "/", Err: err}
 				}
@@ -80,13 +95,45 @@ func rootOpen(path string, flag int, perm uint32) (*os.File, error) {
 			}
 			return os.NewFile(uintptr(fd), p), nil
 		}
-		next, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		next, err := unix.Openat(dir, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return nil, &fs.PathError{Op: "open", Path: p, Err: err}
 		}
 		unix.Close(dir)
 		dir, walked = next, p+"/"
 	}
+}
+
+// onProc reports whether the directory dir is in /proc (procfs), whose
+// links the kernel makes.
+func onProc(dir int) bool {
+	var fs unix.Statfs_t
+	return unix.Fstatfs(dir, &fs) == nil && fs.Type == unix.PROC_SUPER_MAGIC
+}
+
+// procStep follows the link name in dir, a directory of /proc, as the
+// kernel does: for the path's last name, the file it leads to opened
+// with flag (not made: such a link leads to a file that is there); else
+// the directory it leads to, to walk on from.
+func procStep(dir int, name string, last bool, flag int, p string) (*os.File, int, error) {
+	pfd, err := unix.Openat(dir, name, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, -1, &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+	if !last {
+		var st unix.Stat_t
+		if err := unix.Fstat(pfd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			unix.Close(pfd)
+			return nil, -1, &fs.PathError{Op: "open", Path: p, Err: unix.ENOTDIR}
+		}
+		return nil, pfd, nil
+	}
+	defer unix.Close(pfd)
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(pfd), flag&^(unix.O_CREAT|unix.O_EXCL)|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, -1, &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+	return os.NewFile(uintptr(fd), p), -1, nil
 }
 
 // nextName takes the next name of the path from names, skipping empty
