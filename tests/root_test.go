@@ -607,3 +607,30 @@ func TestRootSearchOnly(t *testing.T) {
 		t.Errorf("root without its file capabilities, through a directory of 0711: %v: %s; want it locked", err, out)
 	}
 }
+
+// TestRootLockDirLinkSaid: root's mlm-lock of a list directory that its
+// user replaced with a link says so once, naming the link: the lock
+// file's path came before the link's, and a lock file's own name twice
+// ("lock: lock:").
+func TestRootLockDirLinkSaid(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	top := openTempDir(t, "mlm-lists-")
+	lists, roots := filepath.Join(top, "lists"), filepath.Join(top, "roots")
+	os.MkdirAll(filepath.Join(roots, "dev"), 0o755)
+	os.Mkdir(lists, 0o755)
+	link := filepath.Join(lists, "dev")
+	if err := os.Symlink(filepath.Join(roots, "dev"), link); err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(link, 65534, 65534)
+	os.Chown(lists, 65534, 65534)
+	code, stderr := runAs(t, false, "", "mlm-lock", "-n", link, "true")
+	if want := "mlm-lock: " + link + ": a symbolic link, in a directory owned by nobody: root follows none there\n"; code != 75 || stderr != want {
+		t.Errorf("root's mlm-lock of a list linked by nobody: exit %d, stderr %q; want 75, %q", code, stderr, want)
+	}
+	if _, err := os.Lstat(filepath.Join(roots, "dev", "lock")); err == nil {
+		t.Errorf("root's mlm-lock made the lock file where the link pointed")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -183,5 +184,11 @@ func lockError(lock string, timeout time.Duration, err error) error {
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		return sysexit.Errorf(sysexit.TempFail, "%s: still locked after %v", lock, timeout)
 	}
-	return sysexit.Errorf(sysexit.TempFail, "%s: %v", lock, sysexit.Bare(err))
+	// LockFD's own errors name the file by its last name, or name the
+	// link on the way that root follows not, whole: said once.
+	msg := strings.TrimPrefix(sysexit.Bare(err).Error(), filepath.Base(lock)+": ")
+	if named := msg[:max(strings.Index(msg, ": "), 0)]; named != "" && strings.HasPrefix(lock, named) {
+		return sysexit.Errorf(sysexit.TempFail, "%s", msg)
+	}
+	return sysexit.Errorf(sysexit.TempFail, "%s: %s", lock, msg)
 }
