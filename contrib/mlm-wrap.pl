@@ -98,12 +98,13 @@ length($_) > 65536 and fail(65, 'attribute line of ' . length($_) . ' octets, ov
 # sender ends at the first space, but for one in a quoted local part
 # ("john smith"@, as Postfix's local(8) writes it) or in angle brackets
 # (<"a b"@x>).
-# Its first line, in those octets, less a CR that ends it: a CR left
-# in it (a message whose lines end in CR alone) makes it no From_
-# line, nor does "From " and white space alone on it.
-(my $first = substr($buf, 0, 256)) =~ s/\n.*//s;
+# Its first line, in the first 65536 octets, less a CR that ends it: a
+# CR left in it (a message whose lines end in CR alone) makes it no
+# From_ line, nor does "From " and white space alone on it.
+more() while $fromline && index($buf, "\n") < 0 && !$eof && length $buf < 65536;
+(my $first = substr($buf, 0, 65536)) =~ s/\n.*//s;
 $first =~ s/\r\z//;
-if ($fromline && $first !~ /\r/ && $first =~ /\AFrom [ \t]*[^: \t]/) {
+if ($fromline && $first !~ /\r/ && substr($first, 0, 256) =~ /\AFrom [ \t]*[^: \t]/) {
 	more() while index($buf, "\n") < 0 && !$eof && length $buf < 65536;
 	my $i = index($buf, "\n");
 	($i < 0 ? length $buf : $i + 1) >= 65536 + ($i >= 0) and fail(65, 'From_ line: over 65535 octets without LF, or 65536 with it');

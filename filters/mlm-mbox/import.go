@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -136,6 +137,12 @@ func (im *importer) startOfLine(chunk []byte, full bool) (bool, error) {
 	if envelope.IsFromLine(chunk) && (!im.sawLine || fullFromLine(chunk, full)) {
 		if !full {
 			return false, im.errorf("From_ line too long or without LF")
+		}
+		// A CR before its end: lines that end in CR alone (an old
+		// Mac mbox), which no From_ line reader splits; taken for
+		// one, the rest of the line, messages and all, would go.
+		if bytes.IndexByte(bytes.TrimSuffix(chunk[:len(chunk)-1], []byte("\r")), '\r') >= 0 {
+			return false, im.errorf("From_ line with a CR before its end")
 		}
 		return true, im.begin(chunk)
 	}

@@ -29,3 +29,19 @@ func TestWriteFails(t *testing.T) {
 		}
 	}
 }
+
+// A From_ line with a CR before its end is refused, not taken for one
+// with the rest of its line: in an mbox whose lines end in CR alone that
+// rest is every message.
+func TestImportFromLineCR(t *testing.T) {
+	for _, in := range []string{
+		"From a@b.c Sat Dec  5 21:56:25 2026\rSubject: x\r\rbody\r\r\n",
+		"From a@b.c Sat Dec  5 21:56:25 2026\nSubject: x\n\nbody\n\nFrom c@d.e Sat Dec  5 21:56:25 2026 \rSubject: lost\n\nb2\n",
+	} {
+		var out strings.Builder
+		err := run(&args{ID: new("b"), Quoting: "mboxrd"}, strings.NewReader(in), &out)
+		if sysexit.Code(err) != sysexit.DataErr {
+			t.Errorf("%q: %v, wrote %q; want 65", in, err, out.String())
+		}
+	}
+}

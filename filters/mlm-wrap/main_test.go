@@ -29,3 +29,20 @@ func TestRefusesControls(t *testing.T) {
 		}
 	}
 }
+
+// A message whose lines end in CR alone and whose first line starts
+// "From " is not taken for one with a From_ line, however long that
+// first line is: taken for one, the whole message would be removed.
+func TestFromLineCROnlyLong(t *testing.T) {
+	for _, n := range []int{10, 300, 70000} {
+		m := "From alice@example.org " + strings.Repeat("x", n) + "\rSubject: hi\r\rbody\r"
+		var out strings.Builder
+		err := run(&args{FromLine: true, ID: new("x")}, strings.NewReader(m), &out)
+		if n > 64<<10 && sysexit.Code(err) == sysexit.DataErr && out.Len() == 0 {
+			continue // a first line past the buffer: refused, not lost
+		}
+		if err != nil || !strings.Contains(out.String(), "body") {
+			t.Errorf("first line of %d octets: %v, wrote %q; want the message kept", n+24, err, out.String())
+		}
+	}
+}

@@ -25,7 +25,11 @@ func IsFromLine(line []byte) bool { return len(line) >= 5 && string(line[:5]) ==
 // is "From " with nothing but white space after it on its line, and a
 // first line with a CR in it before its end, of a message whose lines
 // end in CR alone, which no mbox writer makes: taken for one, it would
-// be the whole message.
+// be the whole message. The sender is looked for in the first
+// FromLook octets ("From " and white space alone in them is the
+// message's own line); the CR in all of b's first line, which callers
+// give whole as far as they can (a buffer of 64 KiB): one past 256
+// octets, looked for in them alone, let the whole message go.
 func StartsWithFromLine(b []byte) bool {
 	if i := bytes.IndexByte(b, '\n'); i >= 0 {
 		b = b[:i]
@@ -34,9 +38,13 @@ func StartsWithFromLine(b []byte) bool {
 	if !IsFromLine(b) || bytes.IndexByte(b, '\r') >= 0 {
 		return false
 	}
-	rest := strings.TrimLeft(string(b[5:]), " \t")
+	rest := strings.TrimLeft(string(b[5:min(len(b), FromLook)]), " \t")
 	return rest != "" && rest[0] != ':'
 }
+
+// FromLook is how far into a message's first line StartsWithFromLine
+// looks for a From_ line's sender.
+const FromLook = 256
 
 // ParseFromLine returns the envelope sender of an mbox From_ line,
 // "From sender date…": "" for the null sender, which mbox writes as
