@@ -495,7 +495,10 @@ func (l *list) isLoop(p *post) (bool, error) {
 		return false, err
 	}
 	for _, v := range p.ed.Values("List-Id") {
-		if addr.DomainKey(msg.ListIDOf(v)) == id {
+		// No list-id is over 255 octets (RFC 2919, as mlm-hdr checks
+		// the list's): a longer one is none of the list's, nor a key
+		// for DomainKey's cache, which would keep each for the run.
+		if v := msg.ListIDOf(v); len(v) <= msg.MaxListID && addr.DomainKey(v) == id {
 			return true, nil
 		}
 	}

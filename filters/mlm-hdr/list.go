@@ -86,8 +86,8 @@ func loadList(path string) (*list, error) {
 	if !isListID(msg.ListIDOf(id)) {
 		return nil, badSetting(listdir.ListID, fmt.Errorf("%q holds no list-id (RFC 2919: labels joined by dots, such as dev.lists.example.org)", id))
 	}
-	if n := len(msg.ListIDOf(id)); n > maxListID {
-		return nil, badSetting(listdir.ListID, fmt.Errorf("the list-id of %q is %d octets long, over the %d of RFC 2919", id, n, maxListID))
+	if n := len(msg.ListIDOf(id)); n > msg.MaxListID {
+		return nil, badSetting(listdir.ListID, fmt.Errorf("the list-id of %q is %d octets long, over the %d of RFC 2919", id, n, msg.MaxListID))
 	}
 	if err := checkListIDForm(id); err != nil {
 		return nil, badSetting(listdir.ListID, err)
@@ -388,9 +388,6 @@ func isListID(id string) bool {
 	}
 	return true
 }
-
-// maxListID is the longest list-id, in octets (RFC 2919 section 2).
-const maxListID = 255
 
 // maxPrefix is the longest Subject prefix: encoded (RFC 2047), with
 // "Subject: " and a space, it keeps within a line of MaxLine octets.

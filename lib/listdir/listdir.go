@@ -631,8 +631,10 @@ func openNoDevice(path, name string) (*os.File, error) {
 			return nil, sysexit.Temp(fmt.Errorf("%s: a device, not a file (only /dev/null is read, as an empty file)", name))
 		}
 	}
-	f, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", pfd), os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, fs.ErrNotExist) {
+	// (The file named by path, not by the descriptor, in what its
+	// errors say.)
+	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", pfd), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err == unix.ENOENT {
 		if _, serr := os.Stat("/proc/self/fd"); serr != nil {
 			if err := notOpened(path, name); err != nil {
 				return nil, err
@@ -641,12 +643,9 @@ func openNoDevice(path, name string) (*os.File, error) {
 		}
 	}
 	if err != nil {
-		if pe, ok := err.(*fs.PathError); ok {
-			pe.Path = path
-		}
-		return nil, err
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	return f, nil
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // sameDev reports whether st is of the device info describes.

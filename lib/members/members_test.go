@@ -611,6 +611,14 @@ func TestDeviceLink(t *testing.T) {
 			t.Errorf("Change(%s) = %v; want a temporary error", dev, err)
 		}
 	}
+	// A directory: an error that names the file, not the descriptor
+	// it was opened through (a critical read: "read /proc/self/fd/7").
+	dir := list(t, map[string]string{})
+	os.Mkdir(dir.File(listdir.Subscribers), 0o755)
+	err := NewSource(dir, listdir.Subscribers).Each(func(string) error { return nil }, nil)
+	if sysexit.Code(err) != sysexit.TempFail || strings.Contains(fmt.Sprint(err), "/proc/") || !strings.Contains(fmt.Sprint(err), dir.File(listdir.Subscribers)) {
+		t.Errorf("Source(a directory).Each = %v; want 75 naming the file", err)
+	}
 	d := list(t, map[string]string{})
 	if err := os.Symlink(os.DevNull, d.File(listdir.Subscribers)); err != nil {
 		t.Fatal(err)

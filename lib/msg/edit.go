@@ -371,6 +371,9 @@ func uncomment(v string) (string, bool) {
 	return b.String(), depth == 0 && !quoted
 }
 
+// MaxListID is the longest list-id, in octets (RFC 2919 section 2).
+const MaxListID = 255
+
 // ListIDOf returns the list-id of a List-Id field's value (RFC 2919:
 // a phrase, then the id in angle brackets), lowered: what is between the
 // last angle brackets outside comments, so that a foreign list's value
