@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"mlm/lib/mlmtest"
 )
@@ -549,37 +550,6 @@ func TestRootPrintsNothingOfRoots(t *testing.T) {
 	}
 }
 
-// TestRootStateNoFollow: root follows no symbolic link at a file mlm
-// keeps in a list's state: mlm-throttle's state, a post's journal. In a
-// list of root's whose state/ others may write (a group's), a link they
-// put there had root write its buckets over the file it named, or
-// append journal lines to it. Both refuse (75) and leave it alone.
-func TestRootStateNoFollow(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("root's rule")
-	}
-	dir := newList(t)
-	os.WriteFile(filepath.Join(dir, "relay"), []byte("127.0.0.1:9\n"), 0o644)
-	target := filepath.Join(t.TempDir(), "precious")
-	os.WriteFile(target, []byte("keep me\n"), 0o644)
-	os.MkdirAll(filepath.Join(dir, "state", "journal"), 0o700)
-	for _, l := range []string{filepath.Join(dir, "state", "throttle"), filepath.Join(dir, "state", "journal", "p1")} {
-		if err := os.Symlink(target, l); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rec := "MLM1 p1,1\nA list=dev@lists.example.org\nS <dev-bounces@lists.example.org>\n:Subject: x\n:\n:hi\nR <a@example.org>\nE 1\n"
-	for _, c := range [][]string{{"mlm-throttle", "-r", "1000", dir}, {"mlm-sendmail", dir}} {
-		if code, stderr := runAs(t, false, rec, c[0], c[1:]...); code != 75 || !strings.Contains(stderr, "symbolic links") {
-			t.Errorf("root's %s, its state file a link: exit %d, stderr %q; want 75 saying so", c[0], code, stderr)
-		}
-		if b, _ := os.ReadFile(target); string(b) != "keep me\n" {
-			t.Errorf("root's %s wrote through the link: %q", c[0], b)
-			os.WriteFile(target, []byte("keep me\n"), 0o644)
-		}
-	}
-}
-
 // TestRootSearchOnly: root's lock walks a path it may search but not
 // read, as root does on NFS with root_squash, or without its file
 // capabilities (as here: setpriv drops them): a home directory of mode
@@ -632,5 +602,48 @@ func TestRootLockDirLinkSaid(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(roots, "dev", "lock")); err == nil {
 		t.Errorf("root's mlm-lock made the lock file where the link pointed")
+	}
+}
+
+// TestRootOthersWrite: root works in no list of its own whose directory,
+// queue/ or state/ others may write (75, naming it): a member of the
+// group put a link at state/journal to a directory of root's, and root's
+// mlm-sendmail, with no input, swept its old files away; a link at
+// state/replies had root's mlm-auth do the same; a link at a state file
+// had root write over the file it named. Read-only work goes on.
+func TestRootOthersWrite(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := newList(t)
+	os.WriteFile(filepath.Join(dir, "relay"), []byte("127.0.0.1:9\n"), 0o644)
+	victim := t.TempDir()
+	old := filepath.Join(victim, "passwd")
+	os.WriteFile(old, []byte("root:x:0:0\n"), 0o644)
+	then := time.Now().Add(-30 * 24 * time.Hour)
+	os.Chtimes(old, then, then)
+	state := filepath.Join(dir, "state")
+	os.MkdirAll(state, 0o700)
+	os.Chmod(state, 0o770)
+	os.RemoveAll(filepath.Join(state, "journal"))
+	if err := os.Symlink(victim, filepath.Join(state, "journal")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][]string{{"mlm-sendmail", dir}, {"mlm-throttle", "-r", "1000", dir}, {"mlm-auth", dir}, {"mlm-sub", dir, "bob@example.org"}} {
+		code, stderr := runAs(t, false, "", c[0], c[1:]...)
+		if want := c[0] + ": " + state + ": others may write in it (mode 770): "; code != 75 || !strings.HasPrefix(stderr, want) {
+			t.Errorf("root's %s, state/ group-writable: exit %d, stderr %q; want 75, %q...", c[0], code, stderr, want)
+		}
+	}
+	if _, err := os.Stat(old); err != nil {
+		t.Errorf("root's run swept %s, through the link at state/journal: %v", old, err)
+	}
+	os.Chmod(state, 0o700)
+	os.Chmod(dir, 0o777)
+	if code, stderr := runAs(t, false, "", "mlm-sub", dir, "bob@example.org"); code != 75 || !strings.Contains(stderr, dir+": others may write in it (mode 777)") {
+		t.Errorf("root's mlm-sub, the list directory world-writable: exit %d, stderr %q; want 75 naming it", code, stderr)
+	}
+	if code, stderr := runAs(t, false, "", "mlm-who", dir); code != 0 {
+		t.Errorf("root's mlm-who, reading only: exit %d, stderr %q; want 0", code, stderr)
 	}
 }

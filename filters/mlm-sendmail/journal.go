@@ -43,7 +43,6 @@ import (
 	"mlm/lib/addr"
 	"mlm/lib/durable"
 	jf "mlm/lib/journal"
-	"mlm/lib/listdir"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
@@ -533,7 +532,7 @@ func (j *journal) open(post string) (*os.File, error) {
 		if err := durable.MkdirAll(j.dir, 0o700); err != nil {
 			return nil, err
 		}
-		f, err := os.OpenFile(filepath.Join(j.dir, post), os.O_RDWR|os.O_APPEND|os.O_CREATE|listdir.RootNoFollow(), 0o600)
+		f, err := os.OpenFile(filepath.Join(j.dir, post), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, err
 		}

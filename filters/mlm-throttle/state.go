@@ -36,7 +36,6 @@ import (
 	"mlm/lib/addr"
 	"mlm/lib/clock"
 	"mlm/lib/durable"
-	"mlm/lib/listdir"
 	"mlm/lib/sysexit"
 )
 
@@ -135,10 +134,10 @@ const maxState = 64 << 20
 func (f *fileStore) acquire() (int64, error) {
 	for tries := 0; ; tries++ {
 		if f.fd == nil {
-			fd, err := os.OpenFile(f.path, os.O_RDWR|os.O_CREATE|listdir.RootNoFollow(), 0o600)
+			fd, err := os.OpenFile(f.path, os.O_RDWR|os.O_CREATE, 0o600)
 			if errors.Is(err, os.ErrNotExist) {
 				if err = durable.MkdirAll(filepath.Dir(f.path), 0o700); err == nil {
-					fd, err = os.OpenFile(f.path, os.O_RDWR|os.O_CREATE|listdir.RootNoFollow(), 0o600)
+					fd, err = os.OpenFile(f.path, os.O_RDWR|os.O_CREATE, 0o600)
 				}
 			}
 			if err != nil {

@@ -267,10 +267,34 @@ func OpenRW(path string) (*Dir, error) {
 			err = CheckUser(p)
 		}
 	}
+	for _, p := range []string{path, filepath.Join(path, QueueDir), filepath.Join(path, StateDir)} {
+		if err == nil {
+			err = checkOthersWrite(p)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// checkOthersWrite refuses (75) root's work in a list whose directory,
+// queue/ or state/ users other than its owner may write (group or
+// other write permission, sticky or not): they could put a name there
+// that root follows, a link at a journal's directory to one of root's,
+// say, whose files root's daily sweep then removed, or at a state file,
+// which root wrote over. A directory that cannot be looked at is left
+// to the caller's own open to report.
+func checkOthersWrite(path string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm()&0o022 == 0 {
+		return nil
+	}
+	return sysexit.Temp(fmt.Errorf("%s: others may write in it (mode %03o): root works in no list where others may put names it follows; chmod go-w it, or run this as the list's own user",
+		path, info.Mode().Perm()))
 }
 
 // danglingLink returns the last name of path that is there, if it is a
@@ -361,35 +385,13 @@ func IsListName(s string) bool {
 // OnceADay reports whether the day (UTC) of now is not the one the file
 // mark holds, and if so marks it: a daily sweep runs once, whichever
 // program comes first. A mark that cannot be written reports false: the
-// sweep waits for a run that can; so does one that is a symbolic link,
-// for root (RootNoFollow).
+// sweep waits for a run that can.
 func OnceADay(mark string, now time.Time) bool {
 	day := now.UTC().Format("2006-01-02")
 	if b, err := os.ReadFile(mark); err == nil && strings.TrimSpace(string(b)) == day {
 		return false
 	}
-	f, err := os.OpenFile(mark, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|RootNoFollow(), 0o600)
-	if err != nil {
-		return false
-	}
-	_, err = f.WriteString(day + "\n")
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err == nil
-}
-
-// RootNoFollow is O_NOFOLLOW for root, 0 for another user: a flag for
-// the open of a file mlm keeps in a list's state (a journal, a sweep's
-// mark, mlm-throttle's state), which it makes itself and nobody links.
-// Root works only in lists of its own (CheckUser), but in one whose
-// state/ others may write (a group's, say) a link they put there had
-// root append to, or empty, the file it named.
-func RootNoFollow() int {
-	if os.Geteuid() == 0 {
-		return syscall.O_NOFOLLOW
-	}
-	return 0
+	return os.WriteFile(mark, []byte(day+"\n"), 0o600) == nil
 }
 
 // Address is the list address.

@@ -660,29 +660,6 @@ func TestWholeFileBound(t *testing.T) {
 	}
 }
 
-// TestOnceADayNoFollow: root writes no day's mark through a symbolic
-// link (RootNoFollow): in a list of root's whose state/ others may write,
-// one they put there had root empty the file it named, /etc/passwd say.
-// The sweep waits, as for a mark that cannot be written.
-func TestOnceADayNoFollow(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("root's rule")
-	}
-	dir := t.TempDir()
-	target := filepath.Join(dir, "precious")
-	os.WriteFile(target, []byte("keep me\n"), 0o644)
-	mark := filepath.Join(dir, "journal.swept")
-	if err := os.Symlink(target, mark); err != nil {
-		t.Fatal(err)
-	}
-	if OnceADay(mark, time.Unix(1795867200, 0)) {
-		t.Errorf("OnceADay through a link = true; want false, the sweep waiting")
-	}
-	if b, _ := os.ReadFile(target); string(b) != "keep me\n" {
-		t.Errorf("the link's target now holds %q", b)
-	}
-}
-
 // TestOnceADayUTC: the day OnceADay marks is the UTC day, whatever the
 // zone of the time it is given: 23:30 UTC on November 28 is already
 // November 29 in Tokyo, and a sweep made then by a program running with
