@@ -29,11 +29,13 @@ import (
 // of the test.
 type diskMount func(t *testing.T, dir string)
 
-// diskTmpfs mounts a tmpfs with the given options.
+// diskTmpfs mounts a tmpfs with the given options, its root of mode
+// 0700 as mlm makes its directories: a tmpfs's is 1777 by default, and
+// root works in no list whose state/ or queue/ others may write.
 func diskTmpfs(opts string) diskMount {
 	return func(t *testing.T, dir string) {
 		t.Helper()
-		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir).CombinedOutput(); err != nil {
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "mode=0700,"+opts, "tmpfs", dir).CombinedOutput(); err != nil {
 			t.Skipf("mount -t tmpfs refused (tests that mount run as root): %v: %s", err, out)
 		}
 		diskUnmountLater(t, dir)

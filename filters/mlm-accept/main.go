@@ -252,7 +252,7 @@ func header(a *args, env envelope.MTA, d *listdir.Dir, now time.Time) (*stream.H
 // MTA set no SENDER, or when it is the one Postfix's local(8) filtered
 // into SENDER (envelope.FromPostfix).
 func stripFromLine(br *bufio.Reader) ([]byte, error) {
-	b, _ := br.Peek(br.Size()) // the first line whole, within the buffer
+	b := envelope.PeekFirstLine(br)
 	if !envelope.StartsWithFromLine(b) {
 		return nil, nil
 	}

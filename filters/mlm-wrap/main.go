@@ -90,7 +90,7 @@ func envelopeOf(a *args) (*stream.Header, []stream.Path, error) {
 // stripFromLine removes a leading From_ line and takes its sender unless
 // -f gave one.
 func stripFromLine(br *bufio.Reader, a *args, h *stream.Header) error {
-	line, _ := br.Peek(br.Size()) // the first line whole, within the buffer; fewer at the end of the input
+	line := envelope.PeekFirstLine(br)
 	if !envelope.StartsWithFromLine(line) {
 		return nil
 	}

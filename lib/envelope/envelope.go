@@ -5,6 +5,7 @@
 package envelope
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -45,6 +46,24 @@ func StartsWithFromLine(b []byte) bool {
 // FromLook is how far into a message's first line StartsWithFromLine
 // looks for a From_ line's sender.
 const FromLook = 256
+
+// PeekFirstLine returns the input's first line, its LF included, as far
+// as br's buffer holds it, for StartsWithFromLine, reading no more than
+// it must: FromLook octets first (fewer at the end of the input), then
+// twice as many until an LF comes. Peeking a whole buffer waited for 64
+// KiB, or for the end of the input, from an MTA that wrote a short
+// message and kept its pipe open, past mlm-accept's deadline.
+func PeekFirstLine(br *bufio.Reader) []byte {
+	for n := min(FromLook, br.Size()); ; n = min(2*n, br.Size()) {
+		b, err := br.Peek(n)
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			return b[:i+1]
+		}
+		if err != nil || n == br.Size() {
+			return b
+		}
+	}
+}
 
 // ParseFromLine returns the envelope sender of an mbox From_ line,
 // "From sender date…": "" for the null sender, which mbox writes as
