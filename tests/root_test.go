@@ -647,3 +647,69 @@ func TestRootOthersWrite(t *testing.T) {
 		t.Errorf("root's mlm-who, reading only: exit %d, stderr %q; want 0", code, stderr)
 	}
 }
+
+// TestRootQueueOthersWrite: root works in no queue, nor directory of
+// state/, that others may write, nor in a queue another user owns, and
+// sweeps none of them before it refuses (75): a link at a queue's cur/
+// had root's mlm-run move every file of a directory of root's into new/
+// (in nobody's queue, before it refused it); one in a journal directory
+// had root's mlm-sendmail append to the file it named; mlm-enqueue and
+// mlm-run on a queue directory wrote where others may (a critical read).
+func TestRootQueueOthersWrite(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	victim := t.TempDir()
+	keep := filepath.Join(victim, "keep")
+	fill := func() { os.WriteFile(keep, []byte("root's\n"), 0o644) }
+	intact := func(what string) {
+		t.Helper()
+		if b, err := os.ReadFile(keep); err != nil || string(b) != "root's\n" {
+			t.Errorf("%s: root's file %q, %v; want it as it was", what, b, err)
+		}
+		fill()
+	}
+	fill()
+	// A queue others may write, its cur/ and tmp/ links to root's directory.
+	dir := newList(t)
+	in := filepath.Join(dir, "queue", "incoming")
+	os.Chmod(in, 0o777)
+	for _, sub := range []string{"cur", "tmp"} {
+		os.Remove(filepath.Join(in, sub))
+		os.Symlink(victim, filepath.Join(in, sub))
+	}
+	if code, stderr := runAs(t, false, "", "mlm-run", dir); code != 75 || !strings.Contains(stderr, in+": others may write in it (mode 777)") {
+		t.Errorf("root's mlm-run, incoming/ others may write: exit %d, stderr %q; want 75 naming it", code, stderr)
+	}
+	intact("mlm-run, incoming/ others may write")
+	rec := "MLM1 r1\nS <a@example.org>\n:Subject: x\n:\n:hi\nE 0\n"
+	for _, c := range [][]string{{"mlm-enqueue", in}, {"mlm-run", in, "--", "cat"}} {
+		if code, stderr := runAs(t, false, rec, c[0], c[1:]...); code != 75 || !strings.Contains(stderr, in+": others may write in it") {
+			t.Errorf("root's %v: exit %d, stderr %q; want 75 naming it", c, code, stderr)
+		}
+	}
+	intact("mlm-enqueue, mlm-run on the queue")
+	// Another user's queue, its cur/ a link to root's directory: refused
+	// before any sweep.
+	dir = newList(t)
+	out := filepath.Join(dir, "queue", "outgoing")
+	filepath.Walk(out, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	os.Remove(filepath.Join(out, "cur"))
+	os.Symlink(victim, filepath.Join(out, "cur"))
+	if code, stderr := runAs(t, false, "", "mlm-run", dir); code != 75 || !strings.Contains(stderr, out+": owned by nobody") {
+		t.Errorf("root's mlm-run, outgoing/ nobody's: exit %d, stderr %q; want 75 naming nobody", code, stderr)
+	}
+	intact("mlm-run, outgoing/ nobody's")
+	// A journal directory others may write, state/ not.
+	dir = newList(t)
+	os.WriteFile(filepath.Join(dir, "relay"), []byte("127.0.0.1:9\n"), 0o644)
+	journal := filepath.Join(dir, "state", "journal")
+	os.MkdirAll(journal, 0o700)
+	os.Chmod(journal, 0o777)
+	os.Symlink(keep, filepath.Join(journal, "p1"))
+	rec = "MLM1 p1,1\nA list=dev@lists.example.org\nS <dev-bounces@lists.example.org>\n:Subject: x\n:\n:hi\nR <a@example.org>\nE 1\n"
+	if code, stderr := runAs(t, false, rec, "mlm-sendmail", dir); code != 75 || !strings.Contains(stderr, journal+": others may write in it (mode 777)") {
+		t.Errorf("root's mlm-sendmail, state/journal others may write: exit %d, stderr %q; want 75 naming it", code, stderr)
+	}
+	intact("mlm-sendmail, state/journal others may write")
+}

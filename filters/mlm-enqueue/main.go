@@ -46,7 +46,7 @@ func run(a *args, in io.Reader, out io.Writer) error {
 	if _, err := os.Stat(filepath.Join(a.Queue, "new")); a.Queue == "" || errors.Is(err, fs.ErrNotExist) {
 		return sysexit.Errorf(sysexit.TempFail, "%s: not a queue directory", listdir.Name(a.Queue))
 	}
-	if err := listdir.CheckUser(a.Queue); err != nil {
+	if err := listdir.CheckQueueRW(a.Queue); err != nil {
 		return err
 	}
 	q := queue.New(a.Queue)

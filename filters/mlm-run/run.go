@@ -26,7 +26,10 @@ type job struct {
 	q      *queue.Queue
 	stages [][]string
 	dir    string // working directory of the stages
-	err    error  // its stages file cannot be read or is wrong
+	err    error  // its stages file cannot be read or is wrong, or root may not work there
+	// refused: root may not work in the queue (listdir.CheckQueueRW),
+	// whose sweep would follow what another user put there.
+	refused bool
 }
 
 // run processes the queues once, or with -D until ctx ends.
@@ -185,7 +188,7 @@ func jobsFor(a *args) ([]job, error) {
 		if _, err := os.Stat(filepath.Join(a.Target, "new")); a.Target == "" || err != nil {
 			return nil, sysexit.Errorf(sysexit.TempFail, "%s: not a queue directory", listdir.Name(a.Target))
 		}
-		if err := listdir.CheckUser(a.Target); err != nil {
+		if err := listdir.CheckQueueRW(a.Target); err != nil {
 			return nil, err
 		}
 		return []job{{name: filepath.Base(a.Target), q: queue.New(a.Target), stages: [][]string{cmd}}}, nil
@@ -230,8 +233,8 @@ func jobsFor(a *args) ([]job, error) {
 		// Root's claims in a queue another user owns: what its stages
 		// and mlm-run write there (a record put back, an .err in bad/)
 		// would be root's.
-		if err := listdir.CheckUser(d.Queue(name).Path); err != nil {
-			jobs = append(jobs, job{name: name, q: d.Queue(name), err: err})
+		if err := listdir.CheckQueueRW(d.Queue(name).Path); err != nil {
+			jobs = append(jobs, job{name: name, q: d.Queue(name), err: err, refused: true})
 			continue
 		}
 		jobs = append(jobs, job{name: name, q: d.Queue(name), stages: stages, dir: d.Path})
@@ -244,6 +247,9 @@ func process(ctx context.Context, j job, a *args, stdout, stderr io.Writer) erro
 	now := clock.Now()
 	if _, err := os.Stat(filepath.Join(j.q.Path, "new")); errors.Is(err, os.ErrNotExist) {
 		return nil // a list without this queue
+	}
+	if j.refused {
+		return j.err // (not swept: root's sweep of the queue is refused too)
 	}
 	if _, _, err := j.q.Sweep(now); err != nil {
 		return fmt.Errorf("%s: %w", j.name, err)

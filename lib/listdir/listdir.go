@@ -267,7 +267,7 @@ func OpenRW(path string) (*Dir, error) {
 			err = CheckUser(p)
 		}
 	}
-	for _, p := range []string{path, filepath.Join(path, QueueDir), filepath.Join(path, StateDir)} {
+	for _, p := range append([]string{path, filepath.Join(path, QueueDir)}, stateDirs(path)...) {
 		if err == nil {
 			err = checkOthersWrite(p)
 		}
@@ -276,6 +276,39 @@ func OpenRW(path string) (*Dir, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// stateDirs is the list's state/ and, for root, the directories in it
+// (journal/, replies/, moderated/), where root writes and sweeps.
+func stateDirs(list string) []string {
+	state := filepath.Join(list, StateDir)
+	dirs := []string{state}
+	if os.Geteuid() != 0 {
+		return dirs
+	}
+	ents, _ := os.ReadDir(state)
+	for _, e := range ents {
+		if e.IsDir() {
+			dirs = append(dirs, filepath.Join(state, e.Name()))
+		}
+	}
+	return dirs
+}
+
+// CheckQueueRW refuses (75) root's work in a queue another user owns
+// (CheckUser), or that others may write, or whose tmp/, new/, cur/ or
+// bad/ they may (checkOthersWrite): a link they put at cur/ had root's
+// sweep move every file of a directory of root's into new/.
+func CheckQueueRW(path string) error {
+	if err := CheckUser(path); err != nil {
+		return err
+	}
+	for _, p := range []string{path, filepath.Join(path, "tmp"), filepath.Join(path, "new"), filepath.Join(path, "cur"), filepath.Join(path, "bad")} {
+		if err := checkOthersWrite(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkOthersWrite refuses (75) root's work in a list whose directory,
@@ -999,7 +1032,7 @@ func (d *Dir) Put(name, id string, fn func(w io.Writer) error) error {
 // (queue.PutFound).
 func (d *Dir) PutFound(name, id string, fn func(w io.Writer) error) (found bool, err error) {
 	q := d.Queue(name)
-	if err := CheckUser(q.Path); err != nil {
+	if err := CheckQueueRW(q.Path); err != nil {
 		return false, err
 	}
 	return q.PutFound(id, time.Time{}, fn)
