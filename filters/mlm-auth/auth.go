@@ -494,11 +494,15 @@ func (l *list) isLoop(p *post) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// No list-id is over 255 octets (RFC 2919), as mlm-hdr checks the
+	// list's in A-labels; in U-labels, as it wrote an IDN list's before,
+	// the list's own may be longer (a CJK label is 3 octets a character
+	// where its A-label is about 1), and a case of it longer again. A
+	// longer value is none of the list's, nor a key for DomainKey's
+	// cache, which would keep each for the run.
+	most := max(msg.MaxListID, 2*len(id))
 	for _, v := range p.ed.Values("List-Id") {
-		// No list-id is over 255 octets (RFC 2919, as mlm-hdr checks
-		// the list's): a longer one is none of the list's, nor a key
-		// for DomainKey's cache, which would keep each for the run.
-		if v := msg.ListIDOf(v); len(v) <= msg.MaxListID && addr.DomainKey(v) == id {
+		if v := msg.ListIDOf(v); len(v) <= most && addr.DomainKey(v) == id {
 			return true, nil
 		}
 	}

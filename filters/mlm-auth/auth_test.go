@@ -180,6 +180,23 @@ func TestIDNListLoop(t *testing.T) {
 			t.Errorf("%s: passed %q; want it held as a loop", id, out.Bytes())
 		}
 	}
+	// An id within 255 octets in A-labels is 530 in U-labels: its own
+	// List-Id in them is the list's all the same (a critical read: the
+	// limit of 255 let it by).
+	long := strings.Repeat("\u4e2d", 56)
+	a := "xn--fiq" + strings.Repeat("a", 55)
+	if err := os.WriteFile(filepath.Join(dir, "address"), []byte("dev@"+a+"."+a+"."+a+".example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var in, out bytes.Buffer
+	stream.WriteRecord(&in, &stream.Header{ID: "long", Sender: stream.Path{Mailbox: "alice@example.org"}},
+		strings.NewReader("From: alice@example.org\nList-Id: <dev."+long+"."+long+"."+long+".example>\nSubject: x\n\nbody\n"), nil)
+	if err := run(dir, &in, &out, time.Unix(1764417600, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if held, _ := os.ReadFile(filepath.Join(dir, "queue", "hold", "new", "long")); out.Len() > 0 || !strings.Contains(string(held), "A hold-reason=loop") {
+		t.Errorf("a List-Id of 530 octets in U-labels, the list's own: passed %q; want it held as a loop", out.Bytes())
+	}
 }
 
 // TestLongIDNotice: a post whose id is as long as a queue takes is held
