@@ -256,19 +256,17 @@ func stripFromLine(br *bufio.Reader) ([]byte, error) {
 	if !envelope.StartsWithFromLine(b) {
 		return nil, nil
 	}
-	var line []byte
-	for {
-		b, err := br.ReadSlice('\n')
-		if line == nil {
-			line = append([]byte(nil), b...)
-		}
-		if err != bufio.ErrBufferFull {
-			if err == io.EOF {
-				err = nil
-			}
-			return line, err
-		}
+	// A line longer than the buffer is refused, as mlm-wrap -F refuses
+	// it: it was read to its end and dropped, message and all where its
+	// lines end in CR alone past the buffer (a critical read).
+	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return nil, sysexit.Errorf(sysexit.DataErr, "From_ line: over %d octets without LF, or %d with it", br.Size()-1, br.Size())
 	}
+	if err == io.EOF {
+		err = nil
+	}
+	return append([]byte(nil), line...), err
 }
 
 // writeRecord writes the record, refusing a message over maxSize octets.

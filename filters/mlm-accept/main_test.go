@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +38,24 @@ func TestControlsInEnvelope(t *testing.T) {
 
 // ptr is a pointer to s, for an option given.
 func ptr(s string) *string { return &s }
+
+// TestLongFromLine: a first line that starts as a From_ line and runs
+// past mlm-accept's 64 KiB buffer is refused (65), as mlm-wrap -F
+// refuses it, and the message read to its end: it was dropped whole, and
+// a message whose lines end in CR alone past the buffer was then "empty",
+// or lost its first lines (a critical read).
+func TestLongFromLine(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"})
+	for _, end := range []string{"\rSubject: x\r\rbody\r", "\rSubject: x\r\rbody\r\nmore text\n", "\nSubject: x\n\nbody\n"} {
+		msg := "From alice@example.org " + strings.Repeat("x", 70000) + end
+		in := strings.NewReader(msg)
+		var out strings.Builder
+		err := run(&args{Dir: dir, Output: ptr("-")}, envelope.MTA{Sender: "a@example.org", SenderSet: true}, in, &out, time.Now())
+		if sysexit.Code(err) != sysexit.DataErr || !strings.Contains(fmt.Sprint(err), "From_ line: over 65535 octets") || in.Len() != 0 || out.Len() != 0 {
+			t.Errorf("%q: %v, wrote %d octets, %d left unread; want 65, nothing written, all read", end, err, out.Len(), in.Len())
+		}
+	}
+}
 
 // TestReadsToEnd: a message refused is read to its end all the same, as
 // mlm-accept(1) says, so that the MTA writing it never sees a broken
