@@ -108,7 +108,7 @@ func TestAcceptDiskFull(t *testing.T) {
 	mlmtest.Fault(t, "disk", "ENOSPC on a full tmpfs in mlm-accept", "exit 75, nothing in new/ or tmp/, success after space is freed")
 	dir := newList(t)
 	q := filepath.Join(dir, "queue", "incoming")
-	if err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", q).Run(); err != nil {
+	if err := exec.Command("mount", "-t", "tmpfs", "-o", "mode=0700,size=64k", "tmpfs", q).Run(); err != nil {
 		t.Skipf("mount refused: %v", err)
 	}
 	defer exec.Command("umount", q).Run()
