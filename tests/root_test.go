@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -689,6 +690,27 @@ func TestRootQueueOthersWrite(t *testing.T) {
 		}
 	}
 	intact("mlm-enqueue, mlm-run on the queue")
+	// hold/, a queue without stages, others may write, its cur/ and
+	// new/ links to root's directory: mlm-run and mlm-moderate refuse,
+	// before any sweep (a critical read: hold/ was checked by neither);
+	// mlm-moderate list, which reads only, goes on.
+	dir = newList(t)
+	hold := filepath.Join(dir, "queue", "hold")
+	os.Chmod(hold, 0o777)
+	os.Remove(filepath.Join(hold, "cur"))
+	os.Symlink(victim, filepath.Join(hold, "cur"))
+	then := time.Now().Add(-60 * 24 * time.Hour)
+	os.Chtimes(keep, then, then)
+	for _, c := range [][]string{{"mlm-run", dir}, {"mlm-moderate", dir, "expire"}} {
+		if code, stderr := runAs(t, false, "", c[0], c[1:]...); code != 75 || !strings.Contains(stderr, hold+": others may write in it (mode 777)") {
+			t.Errorf("root's %v, hold/ others may write: exit %d, stderr %q; want 75 naming it", c, code, stderr)
+		}
+		intact(fmt.Sprintf("%v, hold/ others may write", c))
+		os.Chtimes(keep, then, then)
+	}
+	if code, stderr := runAs(t, false, "", "mlm-moderate", dir, "list"); code != 0 {
+		t.Errorf("root's mlm-moderate list, hold/ others may write: exit %d, stderr %q; want 0, reading only", code, stderr)
+	}
 	// Another user's queue, its cur/ a link to root's directory: refused
 	// before any sweep.
 	dir = newList(t)

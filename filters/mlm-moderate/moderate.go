@@ -34,6 +34,13 @@ func run(a *args, in io.Reader, out io.Writer, now time.Time) error {
 		return err
 	}
 	hold := d.Queue(listdir.Hold)
+	if a.Action != "list" {
+		// Root claims, puts back and removes held posts: in no hold
+		// queue another user owns or others may write (mlm-listdir(5)).
+		if err := listdir.CheckQueueRW(hold.Path); err != nil {
+			return err
+		}
+	}
 	needID := a.Action == "approve" || a.Action == "reject" || a.Action == "discard"
 	if needID != (a.ID != "") {
 		return sysexit.Errorf(sysexit.Usage, "%s: %s", a.Action, map[bool]string{true: "needs an ID", false: "takes no ID"}[needID])

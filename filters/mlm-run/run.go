@@ -199,6 +199,14 @@ func jobsFor(a *args) ([]job, error) {
 	}
 	var jobs []job
 	for _, name := range listdir.Queues {
+		// Root's claims in a queue another user owns: what its stages
+		// and mlm-run write there (a record put back, an .err in bad/)
+		// would be root's. First, before its stages: a queue without
+		// stages, or with a stages file that is wrong, is swept too.
+		if err := listdir.CheckQueueRW(d.Queue(name).Path); err != nil {
+			jobs = append(jobs, job{name: name, q: d.Queue(name), err: err, refused: true})
+			continue
+		}
 		// A queue whose stages file is wrong is reported each pass, and
 		// the others go on.
 		// Root runs no stages another user chose, as it runs no
@@ -228,13 +236,6 @@ func jobsFor(a *args) ([]job, error) {
 		if err != nil {
 			err = sysexit.Errorf(sysexit.TempFail, "%s/%s: %v", listdir.Stages, name, err)
 			jobs = append(jobs, job{name: name, q: d.Queue(name), err: err})
-			continue
-		}
-		// Root's claims in a queue another user owns: what its stages
-		// and mlm-run write there (a record put back, an .err in bad/)
-		// would be root's.
-		if err := listdir.CheckQueueRW(d.Queue(name).Path); err != nil {
-			jobs = append(jobs, job{name: name, q: d.Queue(name), err: err, refused: true})
 			continue
 		}
 		jobs = append(jobs, job{name: name, q: d.Queue(name), stages: stages, dir: d.Path})

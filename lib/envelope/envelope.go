@@ -54,13 +54,20 @@ const FromLook = 256
 // KiB, or for the end of the input, from an MTA that wrote a short
 // message and kept its pipe open, past mlm-accept's deadline.
 func PeekFirstLine(br *bufio.Reader) []byte {
-	for n := min(FromLook, br.Size()); ; n = min(2*n, br.Size()) {
-		b, err := br.Peek(n)
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			return b[:i+1]
+	// What is buffered first, then one read at a time: a Peek of more
+	// than is buffered waits for all of it, though the LF has come (a
+	// short message, the pipe kept open).
+	for from := 0; ; {
+		b, _ := br.Peek(br.Buffered())
+		if i := bytes.IndexByte(b[from:], '\n'); i >= 0 {
+			return b[:from+i+1]
 		}
-		if err != nil || n == br.Size() {
+		from = len(b) // (an input a octet a read is looked through once)
+		if len(b) == br.Size() {
 			return b
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			return b // (no octet more: the end of the input, or an error)
 		}
 	}
 }

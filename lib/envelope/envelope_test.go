@@ -1,6 +1,11 @@
 package envelope
 
-import "testing"
+import (
+	"bufio"
+	"io"
+	"testing"
+	"time"
+)
 
 func TestParseFromLine(t *testing.T) {
 	good := map[string]string{
@@ -77,5 +82,28 @@ func TestStartsWithFromLine(t *testing.T) {
 		if got := StartsWithFromLine([]byte(b)); got != want {
 			t.Errorf("StartsWithFromLine(%q) = %v; want %v", b, got, want)
 		}
+	}
+}
+
+// TestPeekFirstLineHeldOpen: a first line that has come whole is
+// returned at once, though the writer keeps its pipe open: a short
+// message (under FromLook octets) from an MTA that keeps it open waited
+// for more, past mlm-accept's deadline, its verdict lost (a critical
+// read).
+func TestPeekFirstLineHeldOpen(t *testing.T) {
+	for _, msg := range []string{"Subject: x\n\nhi\n", "From a@b.example Sat Nov 28 12:00:00 2026\nSubject: x\n", "Subject: " + string(make([]byte, 300)) + "\n"} {
+		pr, pw := io.Pipe()
+		go pw.Write([]byte(msg))
+		got := make(chan []byte, 1)
+		go func() { got <- PeekFirstLine(bufio.NewReaderSize(pr, 64<<10)) }()
+		select {
+		case b := <-got:
+			if len(b) == 0 || b[len(b)-1] != '\n' {
+				t.Errorf("%.20q: got %q", msg, b)
+			}
+		case <-time.After(30 * time.Second): // a safety net, not a measure: it never returned
+			t.Errorf("%.20q (%d octets), pipe held open: PeekFirstLine waits for more", msg, len(msg))
+		}
+		pw.Close()
 	}
 }
