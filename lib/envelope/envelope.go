@@ -48,15 +48,14 @@ func StartsWithFromLine(b []byte) bool {
 const FromLook = 256
 
 // PeekFirstLine returns the input's first line, its LF included, as far
-// as br's buffer holds it, for StartsWithFromLine, reading no more than
-// it must: FromLook octets first (fewer at the end of the input), then
-// twice as many until an LF comes. Peeking a whole buffer waited for 64
-// KiB, or for the end of the input, from an MTA that wrote a short
-// message and kept its pipe open, past mlm-accept's deadline.
+// as br's buffer holds it, for StartsWithFromLine, consuming nothing and
+// reading no more than it must: what br holds, then one read more at a
+// time, until an LF comes, the buffer is full or the input ends. A Peek
+// of more than is buffered waits for all of it, though the LF has come:
+// a whole buffer's waited for 64 KiB, and even 256 octets' for more of
+// a short message from an MTA that kept its pipe open, past mlm-accept's
+// deadline.
 func PeekFirstLine(br *bufio.Reader) []byte {
-	// What is buffered first, then one read at a time: a Peek of more
-	// than is buffered waits for all of it, though the LF has come (a
-	// short message, the pipe kept open).
 	for from := 0; ; {
 		b, _ := br.Peek(br.Buffered())
 		if i := bytes.IndexByte(b[from:], '\n'); i >= 0 {
