@@ -513,10 +513,6 @@ func (d *Dir) OpenFile(name string) (*os.File, error) {
 	if err != nil {
 		return nil, sysexit.Temp(fmt.Errorf("%s: %w", name, sysexit.Bare(err)))
 	}
-	if err := fileOrNull(f, name); err != nil {
-		f.Close()
-		return nil, err
-	}
 	if err := d.ownerMayRead(f, name); err != nil {
 		f.Close()
 		return nil, err
@@ -627,8 +623,8 @@ func inGroup(uid, dirGid, gid uint32) bool {
 
 // fileOrNull fails (75) for f, name, if it is a FIFO, a device other
 // than /dev/null, or one that cannot be looked at (see OpenFile); f was
-// opened without waiting (O_NONBLOCK), as a FIFO would have held the
-// open until someone wrote to it.
+// looked up (O_PATH) or opened without waiting (O_NONBLOCK), as a FIFO
+// would have held the open until someone wrote to it.
 func fileOrNull(f *os.File, name string) error {
 	info, err := f.Stat()
 	if err == nil {
@@ -653,28 +649,17 @@ func openNoDevice(path, name string) (*os.File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer unix.Close(pfd)
-	var st unix.Stat_t
-	if err := unix.Fstat(pfd, &st); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
-	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFIFO:
-		return nil, sysexit.Temp(fmt.Errorf("%s: a FIFO, not a file", name))
-	case unix.S_IFCHR, unix.S_IFBLK:
-		if info, err := os.Stat(os.DevNull); err != nil || !sameDev(info, &st) {
-			return nil, sysexit.Temp(fmt.Errorf("%s: a device, not a file (only /dev/null is read, as an empty file)", name))
-		}
+	looked := os.NewFile(uintptr(pfd), path)
+	defer looked.Close()
+	if err := fileOrNull(looked, name); err != nil {
+		return nil, err
 	}
 	// (The file named by path, not by the descriptor, in what its
 	// errors say.)
 	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", pfd), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err == unix.ENOENT {
 		if _, serr := os.Stat("/proc/self/fd"); serr != nil {
-			if err := notOpened(path, name); err != nil {
-				return nil, err
-			}
-			return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+			return openLooked(path, name)
 		}
 	}
 	if err != nil {
@@ -683,10 +668,22 @@ func openNoDevice(path, name string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// sameDev reports whether st is of the device info describes.
-func sameDev(info fs.FileInfo, st *unix.Stat_t) bool {
-	n, ok := info.Sys().(*syscall.Stat_t)
-	return ok && n.Mode&syscall.S_IFMT == st.Mode&unix.S_IFMT && uint64(n.Rdev) == uint64(st.Rdev)
+// openLooked is openNoDevice without /proc: the file at path is looked
+// at (notOpened), opened, and looked at again (fileOrNull), as what was
+// looked at first may have been swapped since.
+func openLooked(path, name string) (*os.File, error) {
+	if err := notOpened(path, name); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := fileOrNull(f, name); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // notOpened fails as fileOrNull does for the file at path, name, before
@@ -759,9 +756,6 @@ func FirstLineOf(path string) (string, bool, error) {
 		return "", false, sysexit.Temp(err)
 	}
 	defer f.Close()
-	if err := fileOrNull(f, path); err != nil {
-		return "", false, err
-	}
 	line, err := FirstLine(f, path)
 	return line, err == nil, err
 }
