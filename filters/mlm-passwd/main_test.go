@@ -94,15 +94,7 @@ func TestLeftoverHash(t *testing.T) {
 	dir := newList(t)
 	final := filepath.Join(dir, listdir.Password)
 	left := func(name string, age time.Duration) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte("$hash\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		then := time.Now().Add(-age)
-		if err := os.Chtimes(p, then, then); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return mlmtest.AgedFile(t, filepath.Join(dir, name), "$hash\n", age)
 	}
 	gone := func(p string) bool { _, err := os.Lstat(p); return os.IsNotExist(err) }
 	old := left(filepath.Base(durable.Beside(final)), 2*time.Hour)

@@ -493,14 +493,7 @@ func agedJournal(t *testing.T, dir, name string, age time.Duration) string {
 	if err := os.MkdirAll(filepath.Dir(f), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(f, []byte("D a@example.org\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	then := time.Now().Add(-age)
-	if err := os.Chtimes(f, then, then); err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return mlmtest.AgedFile(t, f, "D a@example.org\n", age)
 }
 
 // TestRetryID: the record of a batch's deferred recipients is named by

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"mlm/lib/stream"
@@ -73,6 +74,20 @@ func ListDir(tb testing.TB, files map[string]string) string {
 		}
 	}
 	return dir
+}
+
+// AgedFile writes data to the file at path, mode 0600, and sets its
+// times age ago: a file a sweep should or should not take as old.
+func AgedFile(tb testing.TB, path, data string, age time.Duration) string {
+	tb.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	then := time.Now().Add(-age)
+	if err := os.Chtimes(path, then, then); err != nil {
+		tb.Fatal(err)
+	}
+	return path
 }
 
 // Message reads the next record of r and returns its header and its
