@@ -57,9 +57,8 @@ func loadList(path string) (*list, error) {
 	// settings may be UTF-8 as they are. One whose domain alone is not
 	// ASCII goes to a server without SMTPUTF8 in its A-labels, without
 	// it: its address goes in the header so too (listdir.HeaderAddress).
-	addrField := listdir.HeaderAddress(address)
+	addrField := listdir.HeaderAddress(address) // (its local part as address's: at holds)
 	utf8OK := !ascii.Is(addrField)
-	at = strings.LastIndexByte(addrField, '@')
 	local, domain := addrField[:at], addrField[at+1:]
 	l := &list{address: address, domain: idDomain(domain)}
 	mailto := func(suffix, query string) string {

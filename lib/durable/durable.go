@@ -35,8 +35,11 @@ type File struct {
 // exclusive), as one in a container, process 1, always has.
 func Beside(final string) string {
 	dir, base := filepath.Split(final)
-	return filepath.Join(dir, fmt.Sprintf(".%s.tmp%d.%08x", base[:min(len(base), 200)], os.Getpid(), rand.Uint32()))
+	return filepath.Join(dir, fmt.Sprintf("%s%d.%08x", tmpPrefix(base), os.Getpid(), rand.Uint32()))
 }
+
+// tmpPrefix is how the temporary files of the file base start (Beside).
+func tmpPrefix(base string) string { return "." + base[:min(len(base), 200)] + ".tmp" }
 
 // Leftovers removes the temporary files of final (Beside's) that were
 // last changed more than age ago, or all of them for an age of 0: those
@@ -53,7 +56,7 @@ func Leftovers(final string, age time.Duration) {
 	if err != nil {
 		return
 	}
-	prefix := "." + base[:min(len(base), 200)] + ".tmp"
+	prefix := tmpPrefix(base)
 	for _, e := range ents {
 		if !strings.HasPrefix(e.Name(), prefix) || !e.Type().IsRegular() {
 			continue
