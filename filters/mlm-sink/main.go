@@ -38,6 +38,7 @@ type args struct {
 	Listen        string          `short:"l" default:"127.0.0.1:0" placeholder:"ADDR" help:"Listen on ADDR, host:port on a loopback address."`
 	LMTP          bool            `name:"lmtp" help:"Speak LMTP: LHLO, and a reply per recipient after the message."`
 	LMTPReply     []smtpsink.Rule `name:"lmtp-reply" sep:"none" placeholder:"PATTERN=REPLY" help:"With --lmtp, the reply after the message for recipients matching PATTERN."`
+	MaxConns      int             `name:"max-conns" placeholder:"N" help:"Serve at most N connections at once; greet one more with 421 and close it."`
 	MaxRcpt       int             `short:"m" placeholder:"N" help:"Accept at most N recipients per transaction; reply 452 to more."`
 	MaxTime       time.Duration   `short:"t" placeholder:"DURATION" help:"Stop after DURATION."`
 	Reply         []smtpsink.Rule `short:"r" sep:"none" placeholder:"PATTERN=REPLY" help:"Reply to RCPT for addresses matching PATTERN, e.g. '*@fail.example=550 5.1.1 no such user'."`
@@ -73,7 +74,7 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 	o := smtpsink.Options{
 		Addr: a.Listen, LMTP: a.LMTP, DSN: a.DSN,
 		Dir: deref(a.Dir), Ledger: deref(a.Ledger), Stats: deref(a.Stats),
-		Size: a.Size, MaxRcpt: a.MaxRcpt, Replies: a.Reply, LMTPReply: a.LMTPReply,
+		Size: a.Size, MaxRcpt: a.MaxRcpt, MaxConns: a.MaxConns, Replies: a.Reply, LMTPReply: a.LMTPReply,
 		Stall: a.Stall, Delay: a.Delay, DelayAt: a.DelayAt, Count: a.Count,
 		DropAfterDot: a.DropAfterDot, DropAfterRcpt: a.DropAfterRcpt,
 	}

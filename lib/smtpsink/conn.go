@@ -36,12 +36,15 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		s := l.s
 		c := &conn{Conn: nc, s: s, closed: make(chan struct{}), replyStart: true}
-		if !s.track(c) {
+		ok, over := s.track(c)
+		if !ok {
 			nc.Close()
 			continue
 		}
 		c.seq = s.conns.Add(1)
 		switch g := s.opt.Greeting; {
+		case over:
+			go c.refuse(tooMany)
 		case s.opt.Stall:
 			go c.stall()
 		case g != nil && !g.OK():
@@ -52,22 +55,34 @@ func (l *listener) Accept() (net.Conn, error) {
 	}
 }
 
-// track adds c to the open connections unless the server is closing.
-func (s *Server) track(c *conn) bool {
+// track adds c to the open connections unless the server is closing,
+// and reports whether it is one past Options.MaxConns, to be refused.
+func (s *Server) track(c *conn) (ok, over bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping.Load() {
-		return false
+		return false, false
 	}
 	s.open[c] = struct{}{}
-	return true
+	if s.opt.MaxConns > 0 && s.served >= s.opt.MaxConns {
+		return true, true
+	}
+	s.served++
+	c.served = true
+	return true, false
 }
+
+// tooMany is the greeting of a connection past Options.MaxConns.
+var tooMany = Reply{Code: 421, Enhanced: "4.7.0", Text: "too many connections from you"}
 
 // conn is one client connection.
 type conn struct {
 	net.Conn
 	s   *Server
 	seq int64 // connection number, from 1
+	// served: counted in Server.served (not refused by MaxConns); of
+	// Server.mu
+	served bool
 
 	txn        int  // transactions begun (MAIL commands accepted)
 	wrote      bool // the greeting has been written
@@ -195,10 +210,15 @@ func (c *conn) Close() error {
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {
 		close(c.closed)
-		err = c.Conn.Close()
+		// Counted out first: a client that has seen the end may
+		// connect again at once, within MaxConns.
 		c.s.mu.Lock()
 		delete(c.s.open, c)
+		if c.served {
+			c.s.served--
+		}
 		c.s.mu.Unlock()
+		err = c.Conn.Close()
 	})
 	return err
 }

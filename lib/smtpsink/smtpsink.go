@@ -66,6 +66,11 @@ type Options struct {
 	DataReply *Reply        // reply to the final dot (LMTP: for every recipient)
 	LMTPReply []Rule        // LMTP: reply after the message by recipient pattern
 	Greeting  *Reply        // the greeting; one that is not 2xx refuses service
+	// MaxConns, if above 0, is how many connections are served at
+	// once: one more is greeted with 421 and closed, as an MTA at its
+	// limit of connections from one client does (Postfix's
+	// smtpd_client_connection_count_limit).
+	MaxConns int
 	Stall     bool          // accept connections and never say anything
 	Delay     time.Duration // wait this long before each reply
 	// DelayAt, if set, limits Delay to the replies to one step:
@@ -129,6 +134,7 @@ type Server struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
 	open     map[*conn]struct{}
+	served   int         // open connections not refused by MaxConns
 	active   int         // data handlers running
 	stopping atomic.Bool // set under mu
 
@@ -154,7 +160,7 @@ func Start(o Options) (*Server, error) {
 	if err := CheckLoopback(o.Addr); err != nil {
 		return nil, sysexit.Perm(sysexit.Usage, err)
 	}
-	if o.Size < 0 || o.MaxRcpt < 0 || o.DropAfterDot < 0 || o.DropAfterRcpt < 0 || o.Count < 0 || o.Delay < 0 {
+	if o.Size < 0 || o.MaxRcpt < 0 || o.DropAfterDot < 0 || o.DropAfterRcpt < 0 || o.Count < 0 || o.Delay < 0 || o.MaxConns < 0 {
 		return nil, sysexit.Errorf(sysexit.Usage, "negative limit")
 	}
 	switch o.DelayAt {

@@ -462,6 +462,26 @@ func TestGreeting(t *testing.T) {
 	}
 }
 
+// TestMaxConns: one connection past MaxConns is greeted with 421 and
+// closed, and counts as a connection; one served that has ended makes
+// room for another.
+func TestMaxConns(t *testing.T) {
+	s := start(t, Options{MaxConns: 1})
+	c1 := dial(t, s)
+	c1.expect("220 ")
+	c2 := dial(t, s)
+	c2.expect("421 4.7.0 too many connections from you")
+	c2.eof()
+	c1.send("QUIT\n")
+	c1.expect("221 ")
+	c1.eof()
+	c3 := dial(t, s)
+	c3.expect("220 ")
+	if n := s.Counts().Connections; n != 3 {
+		t.Errorf("%d connections counted; want 3", n)
+	}
+}
+
 func TestStall(t *testing.T) {
 	s := start(t, Options{Stall: true})
 	c := dial(t, s)
