@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"mlm/lib/mlmtest"
@@ -9,6 +11,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -404,5 +407,64 @@ func runAsNobody(t *testing.T, list string) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mlm-run: %v: %s", err, out)
+	}
+}
+
+// TestPostfixConnLimit: Postfix's smtpd at its limit of connections from
+// one client (smtpd_client_connection_count_limit, 2 here) greets one
+// more with 421; mlm-sendmail, with -c 4, delivers every batch over the
+// connections Postfix serves, and defers none to the retry queue, where
+// it deferred each batch of a refused connection, minutes later. Each
+// transaction is held a second at DATA (a sleep restriction), so that
+// all four connections are dialled while the first two are in use.
+func TestPostfixConnLimit(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: Postfix's smtpd at its limit of connections from one client (2), -c 4", "every batch over the connections it serves, none deferred, exit 0; the refusal said once")
+	list := newList(t)
+	addr, dir := postfixInstance(t, list, postfixConf{main: `mydestination =
+smtpd_client_connection_count_limit = 2
+smtpd_client_event_limit_exceptions =
+smtpd_data_restrictions = sleep 1
+default_transport = discard:connection limit test
+`})
+	if err := os.WriteFile(filepath.Join(list, "relay"), []byte(addr+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var rcpts []string
+	var in strings.Builder
+	for b := range 8 {
+		for r := range 5 {
+			rcpts = append(rcpts, fmt.Sprintf("m%d.%d@example.net", b, r))
+		}
+		rec := sfRecord(rcpts[len(rcpts)-5:]...)
+		in.WriteString(strings.Replace(rec, "MLM1 "+sfID+"\n", "MLM1 "+sfPost+","+strconv.Itoa(b+1)+"\n", 1))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sfHang)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mlm-sendmail"), "-v", "-c", "4", list)
+	cmd.Stdin = strings.NewReader(in.String())
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	log, _ := os.ReadFile(filepath.Join(dir, "maillog"))
+	if err != nil || out.Len() > 0 {
+		t.Fatalf("mlm-sendmail: %v; standard output %q (want 0 and nothing deferred)\n%s\n%s", err, out.String(), errb.String(), log)
+	}
+	if !strings.Contains(errb.String(), "delivered=40 deferred=0 failed=0") {
+		t.Errorf("standard error %q; want 40 delivered", errb.String())
+	}
+	said := regexp.MustCompile(`(?m)^mlm-sendmail: ` + regexp.QuoteMeta(addr) + `: greeting: 421 4\.7\.0 .*too many connections.*: a connection past the [12] of this run's it serves; the run keeps to those \(said once\)$`)
+	if n := len(said.FindAllString(errb.String(), -1)); n != 1 {
+		t.Errorf("standard error %q: the refusal said %d times; want once", errb.String(), n)
+	}
+	if !strings.Contains(string(log), "Connection concurrency limit exceeded") {
+		t.Errorf("Postfix refused no connection:\n%s", log)
+	}
+	// Every recipient taken by Postfix once, and passed on (discarded).
+	maillog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "maillog")); return string(b) }
+	waitFor(t, "every recipient passed on", func() bool { return strings.Count(maillog(), "status=sent") >= len(rcpts) })
+	for _, r := range rcpts {
+		if n := strings.Count(maillog(), "to=<"+r+">"); n != 1 {
+			t.Errorf("%s: in the maillog %d times; want once", r, n)
+		}
 	}
 }

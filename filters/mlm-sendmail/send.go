@@ -68,6 +68,8 @@ type sender struct {
 	nopipe   sync.Map          // the relays spoken to without PIPELINING (see unpipe)
 	relayMu  sync.Mutex
 	relaySt  map[string]*relayState // of the relays dialled in the run (see dial)
+
+	relayCond sync.Cond // of relayMu: a dial ended (see serving)
 	// the recipients of the last record read, up to a thousand (see
 	// read; the reading goroutine's alone)
 	lastRcpts int
@@ -85,6 +87,16 @@ type sender struct {
 	handoff chan *job
 	wg      sync.WaitGroup
 	started int
+	// A relay that refuses a further connection while it serves others
+	// of the run (its limit of connections from one client): the
+	// worker that dialled gives its record back, through again, to the
+	// workers that have a connection, and ends; the run then starts no
+	// worker past those left (see giveBack). Of workMu: live, the
+	// workers running, and limit, how many the run may start.
+	workMu sync.Mutex
+	live   int
+	limit  int
+	again  chan *job
 }
 
 // run delivers every record of in.
@@ -102,6 +114,9 @@ func (s *sender) run(in io.Reader, stderr io.Writer) error {
 	// A worker whose final dot is held (see lane) finds the next record
 	// waiting, for the dot to go out with its commands.
 	s.jobs, s.handoff = make(chan *job, max(a.Conns, 1)), make(chan *job)
+	// (Room for a record from each worker: one that gives its record
+	// back ends, so none is ever kept waiting there.)
+	s.again, s.limit = make(chan *job, max(a.Conns, 1)), max(a.Conns, 1)
 	s.heldEnded.L = &s.heldMu
 	err := s.read(in)
 	close(s.jobs)
@@ -162,6 +177,7 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 		j:       newJournal(jf.Dir(d)),
 		spools:  make(chan *spool.Spool, 2*max(a.Conns, 1)+1),
 		relaySt: map[string]*relayState{}}
+	s.relayCond.L = &s.relayMu
 	if a.Retry {
 		s.j.filter()
 	}
@@ -248,7 +264,13 @@ func (s *sender) dispatch(j *job) {
 		return
 	default:
 	}
-	if s.started < max(s.a.Conns, 1) {
+	s.workMu.Lock()
+	start := s.started < s.limit
+	if start {
+		s.live++
+	}
+	s.workMu.Unlock()
+	if start {
 		n := s.started
 		s.started++
 		s.wg.Add(1)
@@ -625,33 +647,60 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 		s.release(l)
 		s.wait(l, 0)
 		if l.c != nil {
-			l.c.Close()
+			s.closeConn(l)
 		}
 	}()
 	for {
 		j, ok := s.next(l, jobs)
-		if !ok {
+		if !ok || !s.deliver(l, j) {
 			return
 		}
-		s.deliver(l, j)
 	}
 }
 
 // next returns the next record; if none is waiting, a final dot the
 // lane holds goes out first.
+//
+// Once the input has ended, a worker ends when no record given back
+// waits (see giveBack): it looks, and counts itself out, under workMu,
+// as a worker gives back a record only while another runs.
 func (s *sender) next(l *lane, jobs <-chan *job) (*job, bool) {
 	select {
 	case j, ok := <-jobs:
-		return j, ok
+		if ok {
+			return j, true
+		}
+		return s.last()
+	case j := <-s.again:
+		return j, true
 	default:
 	}
 	s.release(l)
 	select {
 	case j, ok := <-jobs:
-		return j, ok
+		if ok {
+			return j, true
+		}
+		return s.last()
+	case j := <-s.again:
+		return j, true
 	case j := <-s.handoff:
 		return j, true
 	}
+}
+
+// last returns a record given back, if one waits, once the input has
+// ended; else the worker is counted out, and ends.
+func (s *sender) last() (*job, bool) {
+	s.workMu.Lock()
+	defer s.workMu.Unlock()
+	select {
+	case j := <-s.again:
+		return j, true
+	default:
+	}
+	s.live--
+	return nil, false
 }
 
 // release sends the final dot the lane's connection holds, if any, and
@@ -682,8 +731,7 @@ func (s *sender) drop(l *lane, err error) {
 		}
 		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, sysexit.OneLine(msg)) // a reply's text is the server's
 	}
-	l.c.Close()
-	l.c = nil
+	s.closeConn(l)
 }
 
 // end ends a record: its spool let go, and an error reported, which
@@ -726,6 +774,7 @@ type lane struct {
 	w       *writer   // the journal's view of it
 	post    string    // the post of the record on its way
 	lines   []byte    // outcomes' journal lines: a transaction's, the buffer kept
+	alone   bool      // the last worker: gives no record back (see giveBack)
 }
 
 // syncing is an fsync of a lane's journal lines, as it runs.
@@ -795,12 +844,13 @@ var errStopped = sysexit.Temp(errors.New("not sent: a journal fsync failed"))
 // settles every recipient: delivered or failed in the journal, deferred
 // in a record on standard output. The lane keeps the connection for
 // the next record. A record whose last transaction holds its final dot
-// ends in held.
-func (s *sender) deliver(l *lane, j *job) {
+// ends in held. It reports false for a record given back (see
+// giveBack): the worker ends.
+func (s *sender) deliver(l *lane, j *job) bool {
 	if s.stopped.Load() {
 		s.release(l)
 		s.end(l, j, errStopped)
-		return
+		return true
 	}
 	// A copy: the journal keeps it for the run, and the id's string
 	// would keep the Reader's arena around it (stream's keep).
@@ -830,14 +880,52 @@ func (s *sender) deliver(l *lane, j *job) {
 		}
 		s.release(l)
 		s.end(l, j, err)
-		return
+		return true
 	}
 	o := &open{j: j, post: post, reserved: reserved}
-	if held, err := s.send(l, o, todo); !held {
-		s.j.release(post, reserved)
-		s.j.unlock(j.h.ID)
-		s.end(l, j, err)
+	held, err := s.send(l, o, todo)
+	if held {
+		return true
 	}
+	s.j.release(post, reserved)
+	s.j.unlock(j.h.ID)
+	if errors.Is(err, errBusy) {
+		if s.giveBack(j) {
+			return false
+		}
+		// The last worker: the record is tried as if no other
+		// connection were open (a worker that ended held one).
+		l.alone = true
+		return s.deliver(l, j)
+	}
+	s.end(l, j, err)
+	return true
+}
+
+// errBusy is send's when a relay refused the connection a record was to
+// go over while it served others of the run, and nothing of the record
+// was sent: the record goes to those (giveBack).
+var errBusy = errors.New("the relay refused a further connection")
+
+// giveBack hands a record whose relay refused its worker a connection,
+// while it served others of the run, to the workers that have one, and
+// counts the worker out; the run starts no other in its place. An MTA
+// limits the connections one client may have (Postfix's
+// smtpd_client_connection_count_limit, an ISP's relay a few), and greets
+// one more with 421: the record was deferred to the retry queue, minutes
+// later, with the run's other connections idle. So Postfix's own client
+// does, lowering its concurrency on a failed connection. It reports
+// false if no other worker runs (the record is then tried as before).
+func (s *sender) giveBack(j *job) bool {
+	s.workMu.Lock()
+	defer s.workMu.Unlock()
+	if s.live < 2 {
+		return false
+	}
+	s.live--
+	s.limit = min(s.limit, s.live)
+	s.again <- j
+	return true
 }
 
 // todo returns the recipients of a record the journal does not know.
@@ -891,6 +979,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 	// unsyncedMax-th transaction after waits for them (see lane), however
 	// large the record.
 	var carry []stream.Path         // of the last transaction, still to send
+	tried := false                  // a transaction of the record was begun
 	var why error                   // the last relay's failure
 	var refused *smtpout.ReplyError // the last refusal of MAIL, by any relay
 	for try := 0; try < 2*len(s.relays) && len(todo)+len(carry) > 0; {
@@ -898,8 +987,11 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 			return false, errStopped
 		}
 		if l.c == nil {
-			c, err := s.dial(l.n + try)
+			c, err := s.dial(l.n+try, !tried && !l.alone)
 			if err != nil {
+				if errors.Is(err, errBusy) {
+					return false, err
+				}
 				try++
 				why = err
 				continue
@@ -916,6 +1008,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		var res []smtpout.Result
 		var rest []stream.Path
 		var err error
+		tried = true
 		if len(todo) == 0 {
 			// The record's last transaction, unless some are refused
 			// as too many: its dot may wait for the next record's.
@@ -1060,11 +1153,50 @@ func (s *sender) held(l *lane, o *open, res []smtpout.Result, err error) {
 }
 
 // relayState is what a run knows of a relay: whether it has given a
-// connection, and how many dials of it timed out before it did. Of
-// relayMu.
+// connection, how many dials of it timed out before it did, how many
+// connections to it the run has open now, and how many dials of it are
+// under way (see serving). Of relayMu.
 type relayState struct {
 	answered bool
 	timeouts int
+	open     int
+	dialing  int
+	limited  bool // a connection past those open was refused (said once)
+}
+
+// state returns what the run knows of the relay at addr. Called with
+// relayMu held.
+func (s *sender) state(addr string) *relayState {
+	st := s.relaySt[addr]
+	if st == nil {
+		st = &relayState{}
+		s.relaySt[addr] = st
+	}
+	return st
+}
+
+// serving reports whether the run has a connection to the relay at addr
+// open, once its dials under way have ended: a dial of it that failed
+// meanwhile is then the relay's limit of connections, not the relay
+// being down. (A dial of one that is down that waits for another's,
+// which is waiting for the relay's answer, waits up to -t.)
+func (s *sender) serving(addr string) bool {
+	s.relayMu.Lock()
+	defer s.relayMu.Unlock()
+	st := s.state(addr)
+	for st.dialing > 0 {
+		s.relayCond.Wait()
+	}
+	return st.open > 0
+}
+
+// closeConn closes the lane's connection, counted out of its relay's.
+func (s *sender) closeConn(l *lane) {
+	l.c.Close()
+	s.relayMu.Lock()
+	s.state(l.c.Addr).open--
+	s.relayMu.Unlock()
+	l.c = nil
 }
 
 // dial connects to the k-th relay of the pool (round robin).
@@ -1081,22 +1213,26 @@ type relayState struct {
 // the connections past -t twice, at its process limit with other lists'
 // runs: their records wait for the retry queue.
 //
-// A dial of a relay that has given a connection and times out is a
-// try, as before: the connection is one past what the relay serves at
-// once (an MTA at its process limit, whose listen queue holds the rest).
-// Waiting for a turn without counting tries (a review) kept the record
-// from the pool's other relays, and behind the run's own connection,
-// idle between paced records, for as long as the input lasted: hours,
-// where the retry queue takes it in minutes.
-func (s *sender) dial(k int) (*smtpout.Client, error) {
+// With busy (nothing of the record sent yet), a dial that fails, or
+// times out, while the run has other connections to the relay open
+// (serving) returns errBusy: the connection is one past what the relay
+// serves at once (its limit of connections from one client, or an MTA
+// at its process limit, whose listen queue holds the rest), and the
+// record goes over the run's open connections (giveBack), said once a
+// relay, not at every such dial. Otherwise such a dial is a try, as
+// before: waiting for a turn without counting tries (a review) kept the
+// record from the pool's other relays, and behind the run's own
+// connection, idle between paced records, for as long as the input
+// lasted: hours, where the retry queue takes it in minutes. (A record
+// given back is taken by a worker as soon as it waits for one.)
+func (s *sender) dial(k int, busy bool) (*smtpout.Client, error) {
 	addr := s.relays[k%len(s.relays)]
 	s.relayMu.Lock()
-	st := s.relaySt[addr]
-	if st == nil {
-		st = &relayState{}
-		s.relaySt[addr] = st
-	}
+	st := s.state(addr)
 	silent := !st.answered && st.timeouts >= 2
+	if !silent {
+		st.dialing++
+	}
 	s.relayMu.Unlock()
 	if silent {
 		return nil, sysexit.Temp(fmt.Errorf("%s: %w", addr, errSilent))
@@ -1112,16 +1248,29 @@ func (s *sender) dial(k int) (*smtpout.Client, error) {
 	switch {
 	case err == nil:
 		st.answered = true
+		st.open++
 	case timedOut && !st.answered:
 		st.timeouts++
 		silent = st.timeouts == 2
 	}
+	st.dialing--
+	s.relayCond.Broadcast()
 	s.relayMu.Unlock()
 	if err != nil {
 		// (Named once: smtpout's errors and the dialler's name it.)
 		msg := sysexit.OneLine(err.Error())
 		if !strings.Contains(msg, addr) {
 			msg = addr + ": " + msg
+		}
+		if busy && s.serving(addr) {
+			s.relayMu.Lock()
+			said, n := st.limited, st.open
+			st.limited = true
+			s.relayMu.Unlock()
+			if !said {
+				fmt.Fprintf(os.Stderr, "%s: %s: a connection past the %d of this run's it serves; the run keeps to those (said once)\n", prog, msg, n)
+			}
+			return nil, errBusy
 		}
 		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, msg)
 		if silent {

@@ -756,6 +756,54 @@ func TestRelayRoundRobin(t *testing.T) {
 	}
 }
 
+// TestRelayConnLimit: a relay that serves one connection of the run and
+// greets a further one with 421 (its limit of connections from one
+// client) gets every record over the one it serves, none deferred: the
+// worker refused gives its record back and ends (giveBack). It was
+// deferred to the retry queue, minutes later, and with -c 20 and a
+// limit of 2, 92 of a post's 100 batches were. The first transaction's
+// dot is answered once a second connection has come, so that one is
+// refused whatever the timing.
+func TestRelayConnLimit(t *testing.T) {
+	var srv *smtpsink.Server
+	var once sync.Once
+	hold := func() {
+		once.Do(func() {
+			for end := time.Now().Add(10 * time.Second); srv.Counts().Connections < 2 && time.Now().Before(end); {
+				time.Sleep(time.Millisecond) // (a failure below says why)
+			}
+		})
+	}
+	srv = sinktest.Sink(t, smtpsink.Options{MaxConns: 1, DelayAt: "dot", Hold: hold})
+	var in string
+	for i := range 6 {
+		in += record(fmt.Sprintf("p%d,1", i+1), fmt.Sprintf("m%d@x.org", i))
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = w
+	out, err := send(t, &args{Dir: list(t), Relay: []string{srv.Addr()}, Conns: 4, Timeout: 20 * time.Second}, in)
+	os.Stderr = stderr
+	w.Close()
+	said, _ := io.ReadAll(r)
+	if err != nil || out != "" {
+		t.Errorf("run: %v, standard output %q; want 0 and nothing deferred", err, out)
+	}
+	if n := len(delivered(srv)); n != 6 {
+		t.Errorf("delivered %d; want 6", n)
+	}
+	if n := srv.Counts().Connections; n < 2 || n > 4 {
+		t.Errorf("%d connections; want one served and one to three refused", n)
+	}
+	want := srv.Addr() + ": greeting: 421 4.7.0 too many connections from you: a connection past the 1 of this run's it serves; the run keeps to those (said once)\n"
+	if string(said) != prog+": "+want {
+		t.Errorf("standard error %q; want %q once", said, prog+": "+want)
+	}
+}
+
 // TestStartTLSRequired: with -S, a relay that does not offer STARTTLS
 // takes nothing: the message never goes in clear, and the recipient is
 // deferred, to a retry record, nothing journaled.
@@ -3348,7 +3396,7 @@ func TestDialErrorNamesRelayOnce(t *testing.T) {
 	}
 	stderr := os.Stderr
 	os.Stderr = w
-	_, err = s.dial(0)
+	_, err = s.dial(0, false)
 	os.Stderr = stderr
 	w.Close()
 	line, _ := io.ReadAll(r)
