@@ -256,6 +256,34 @@ func (j *journal) lookup(post, id string, rcpts []stream.Path, from string) ([]s
 	return j.unknown(post, id, rcpts)
 }
 
+// unclaim undoes what unknown took on of record id's recipients (todo,
+// as it returned them), for a record given back with none of them
+// settled (see giveBack): else the lookup of the worker that takes it
+// found them taken on by the record itself, and it ended with nothing
+// sent, journaled or deferred, exit 0 (a review). With a filter, they
+// are the post's claims the lookup added; without, the record's own
+// entry among its batch's (taken), there while another record of the
+// batch is on its way.
+func (j *journal) unclaim(post, id string, todo []stream.Path) {
+	if len(todo) == 0 {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if c := j.claimed[post]; c != nil {
+		for _, r := range todo {
+			delete(c, j.key(r.Mailbox))
+		}
+	}
+	key := lockKey(id)
+	for i, ps := range j.taken[key] {
+		if len(ps) > 0 && &ps[0] == &todo[0] { // (the slice unknown appended)
+			j.taken[key] = slices.Delete(j.taken[key], i, i+1)
+			break
+		}
+	}
+}
+
 // relock moves the lock of record id's batch (see lock) to the file at
 // the journal's name, where the other processes take it, if the catch-up
 // found the name leads to another file than the one locked (a journal

@@ -887,9 +887,15 @@ func (s *sender) deliver(l *lane, j *job) bool {
 	if held {
 		return true
 	}
+	busy := errors.Is(err, errBusy)
+	if busy {
+		// None of its recipients settled: the worker that takes it,
+		// or this one alone, looks them up again.
+		s.j.unclaim(post, j.h.ID, todo)
+	}
 	s.j.release(post, reserved)
 	s.j.unlock(j.h.ID)
-	if errors.Is(err, errBusy) {
+	if busy {
 		if s.giveBack(j) {
 			return false
 		}
@@ -903,8 +909,8 @@ func (s *sender) deliver(l *lane, j *job) bool {
 }
 
 // errBusy is send's when a relay refused the connection a record was to
-// go over while it served others of the run, and nothing of the record
-// was sent: the record goes to those (giveBack).
+// go over while it served others of the run, and none of the record's
+// recipients is settled yet: the record goes to those (giveBack).
 var errBusy = errors.New("the relay refused a further connection")
 
 // giveBack hands a record whose relay refused its worker a connection,
@@ -979,7 +985,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 	// unsyncedMax-th transaction after waits for them (see lane), however
 	// large the record.
 	var carry []stream.Path         // of the last transaction, still to send
-	tried := false                  // a transaction of the record was begun
+	settled := false                // a recipient of the record has an outcome
 	var why error                   // the last relay's failure
 	var refused *smtpout.ReplyError // the last refusal of MAIL, by any relay
 	for try := 0; try < 2*len(s.relays) && len(todo)+len(carry) > 0; {
@@ -987,7 +993,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 			return false, errStopped
 		}
 		if l.c == nil {
-			c, err := s.dial(l.n+try, !tried && !l.alone)
+			c, err := s.dial(l.n+try, !settled && !l.alone)
 			if err != nil {
 				if errors.Is(err, errBusy) {
 					return false, err
@@ -1008,7 +1014,6 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		var res []smtpout.Result
 		var rest []stream.Path
 		var err error
-		tried = true
 		if len(todo) == 0 {
 			// The record's last transaction, unless some are refused
 			// as too many: its dot may wait for the next record's.
@@ -1045,6 +1050,11 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 			}
 		}
 		gone, lost := s.expireLost(j, lost)
+		// (A transaction that broke off before any reply to its
+		// recipients, on a connection that was reused and had
+		// closed, settles none: a dial refused after it may still
+		// give the record back.)
+		settled = settled || len(res) > 0 || len(gone) > 0 || len(lost) > 0
 		oerr := s.outcomes(l, j, post, append(res, gone...), &o.deferred)
 		if held {
 			// The writer's final dot is not settled: its lines come

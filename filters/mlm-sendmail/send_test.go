@@ -804,6 +804,53 @@ func TestRelayConnLimit(t *testing.T) {
 	}
 }
 
+// TestRelayConnLimitRetry: TestRelayConnLimit with -R, the retry
+// queue's stage, whose journal keeps what each record of a post takes on
+// for the run: a record given back had its recipients taken on by
+// itself, and the worker that took it found nothing to send, and ended
+// it, exit 0, with nothing delivered, deferred or said (a review; 3 of 6
+// lost). Every recipient is delivered now.
+func TestRelayConnLimitRetry(t *testing.T) {
+	var srv *smtpsink.Server
+	var once sync.Once
+	hold := func() {
+		once.Do(func() {
+			for end := time.Now().Add(10 * time.Second); srv.Counts().Connections < 2 && time.Now().Before(end); {
+				time.Sleep(time.Millisecond) // (a failure below says why)
+			}
+		})
+	}
+	srv = sinktest.Sink(t, smtpsink.Options{MaxConns: 1, DelayAt: "dot", Hold: hold})
+	var in string
+	for i := range 6 {
+		in += record(fmt.Sprintf("p1,%d,r-0000000%d", i+1, i+1), fmt.Sprintf("m%d@x.org", i))
+	}
+	out, err := send(t, &args{Dir: list(t), Relay: []string{srv.Addr()}, Conns: 4, Retry: true, Timeout: 20 * time.Second, Lifetime: 100000 * time.Hour}, in)
+	if n := len(delivered(srv)); err != nil || out != "" || n != 6 {
+		t.Errorf("run: %v, standard output %q, delivered %d of 6: %v; want 0, nothing, 6", err, out, n, delivered(srv))
+	}
+	if n := srv.Counts().Connections; n < 2 {
+		t.Errorf("%d connections: no refusal, the case was not met", n)
+	}
+}
+
+// TestRelayConnLimitBatchTwice: a batch and its retry record in one run
+// (no -R), one given back while the other is on its way: the record's
+// own recipients stayed among those its batch had taken on, and it was
+// ended with them unsent, exit 0 (a review; 19 runs of 20). Each run
+// here, a delay of its own at the dot, must deliver or defer every
+// recipient.
+func TestRelayConnLimitBatchTwice(t *testing.T) {
+	for k := range 10 {
+		srv := sinktest.Sink(t, smtpsink.Options{MaxConns: 2, DelayAt: "dot", Delay: time.Duration(50+20*k) * time.Millisecond})
+		in := record("p1,1", "a@x.org") + record("p1,2", "c@x.org") + record("p1,2,r-00000001", "b@x.org")
+		out, err := send(t, &args{Dir: list(t), Relay: []string{srv.Addr()}, Conns: 3, Timeout: 5 * time.Second}, in)
+		if got := len(delivered(srv)) + strings.Count(out, "\nR <"); err != nil || got != 3 {
+			t.Errorf("run %d: %v, standard output %q, delivered %v; want all three delivered or deferred", k, err, out, delivered(srv))
+		}
+	}
+}
+
 // TestStartTLSRequired: with -S, a relay that does not offer STARTTLS
 // takes nothing: the message never goes in clear, and the recipient is
 // deferred, to a retry record, nothing journaled.
