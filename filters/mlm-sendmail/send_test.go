@@ -851,6 +851,54 @@ func TestRelayConnLimitBatchTwice(t *testing.T) {
 	}
 }
 
+// TestRelayConnLimitBroken: a record whose connection breaks off before
+// any reply to its transaction (a connection the relay had closed, say),
+// and whose dial after is refused while the run's other connection is
+// open, goes over that one: none of its recipients had an outcome. It
+// was a try, and the record was deferred after it. Connection 0 is the
+// sink's, its first dot answered once the third connection has come;
+// connection 1 closes at MAIL; the others are refused with 421.
+func TestRelayConnLimitBroken(t *testing.T) {
+	var conns atomic.Int64
+	hold := func() {
+		for end := time.Now().Add(10 * time.Second); conns.Load() < 3 && time.Now().Before(end); {
+			time.Sleep(time.Millisecond) // (a failure below says why)
+		}
+	}
+	srv := sinktest.Sink(t, smtpsink.Options{DelayAt: "dot", Hold: hold})
+	addr := mlmtest.Serve(t, func(n int, c net.Conn) {
+		conns.Add(1)
+		switch n {
+		case 0:
+			passOn(c, srv.Addr())
+		case 1:
+			io.WriteString(c, "220 x\r\n")
+			br := bufio.NewReader(c)
+			for {
+				l, err := br.ReadString('\n')
+				switch u := strings.ToUpper(l); {
+				case err != nil || strings.HasPrefix(u, "MAIL"):
+					return
+				case strings.HasPrefix(u, "EHLO"):
+					io.WriteString(c, "250-x\r\n250 PIPELINING\r\n")
+				default:
+					io.WriteString(c, "250 ok\r\n")
+				}
+			}
+		default:
+			io.WriteString(c, "421 4.7.0 too many connections\r\n")
+		}
+	})
+	in := record("p1,1", "m1@x.org") + record("p1,2", "m2@x.org") + record("p1,3", "m3@x.org")
+	out, err := send(t, &args{Dir: list(t), Relay: []string{addr}, Conns: 2, Timeout: 20 * time.Second}, in)
+	if n := len(delivered(srv)); err != nil || out != "" || n != 3 {
+		t.Errorf("run: %v, standard output %q, delivered %v; want 0, nothing, all three", err, out, delivered(srv))
+	}
+	if n := conns.Load(); n < 3 {
+		t.Errorf("%d connections: no refusal, the case was not met", n)
+	}
+}
+
 // TestStartTLSRequired: with -S, a relay that does not offer STARTTLS
 // takes nothing: the message never goes in clear, and the recipient is
 // deferred, to a retry record, nothing journaled.
