@@ -887,20 +887,23 @@ func (s *sender) deliver(l *lane, j *job) bool {
 	if held {
 		return true
 	}
-	busy := errors.Is(err, errBusy)
-	if busy {
+	var busy *busyError
+	if errors.As(err, &busy) {
 		// None of its recipients settled: the worker that takes it,
 		// or this one alone, looks them up again.
 		s.j.unclaim(post, j.h.ID, todo)
 	}
 	s.j.release(post, reserved)
 	s.j.unlock(j.h.ID)
-	if busy {
+	if busy != nil {
 		if s.giveBack(j) {
+			s.sayLimited(busy)
 			return false
 		}
 		// The last worker: the record is tried as if no other
-		// connection were open (a worker that ended held one).
+		// connection were open (a worker that ended held one), its
+		// dial's failure said as any other's.
+		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, busy.msg)
 		l.alone = true
 		return s.deliver(l, j)
 	}
@@ -908,10 +911,32 @@ func (s *sender) deliver(l *lane, j *job) bool {
 	return true
 }
 
-// errBusy is send's when a relay refused the connection a record was to
-// go over while it served others of the run, and none of the record's
-// recipients is settled yet: the record goes to those (giveBack).
-var errBusy = errors.New("the relay refused a further connection")
+// busyError is send's when a relay refused the connection a record was
+// to go over while it served others of the run, and none of the
+// record's recipients is settled yet: the record goes to those
+// (giveBack). msg is the dial's failure as said (with the relay's
+// address), open the connections of the run to it then.
+type busyError struct {
+	addr, msg string
+	open      int
+}
+
+func (e *busyError) Error() string { return e.msg }
+
+// sayLimited says, once a relay, that it refused a connection past those
+// of the run it serves, and that the run keeps to those: after the
+// record is given back, not before (a test holds the other connections'
+// replies until it is said).
+func (s *sender) sayLimited(e *busyError) {
+	s.relayMu.Lock()
+	st := s.state(e.addr)
+	said := st.limited
+	st.limited = true
+	s.relayMu.Unlock()
+	if !said {
+		fmt.Fprintf(os.Stderr, "%s: %s: a connection past the %d of this run's it serves; the run keeps to those (said once)\n", prog, e.msg, e.open)
+	}
+}
 
 // giveBack hands a record whose relay refused its worker a connection,
 // while it served others of the run, to the workers that have one, and
@@ -995,7 +1020,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		if l.c == nil {
 			c, err := s.dial(l.n+try, !settled && !l.alone)
 			if err != nil {
-				if errors.Is(err, errBusy) {
+				if _, busy := err.(*busyError); busy {
 					return false, err
 				}
 				try++
@@ -1225,11 +1250,11 @@ func (s *sender) closeConn(l *lane) {
 //
 // With busy (nothing of the record sent yet), a dial that fails, or
 // times out, while the run has other connections to the relay open
-// (serving) returns errBusy: the connection is one past what the relay
-// serves at once (its limit of connections from one client, or an MTA
-// at its process limit, whose listen queue holds the rest), and the
-// record goes over the run's open connections (giveBack), said once a
-// relay, not at every such dial. Otherwise such a dial is a try, as
+// (serving) returns a busyError, and says nothing: the connection is one
+// past what the relay serves at once (its limit of connections from one
+// client, or an MTA at its process limit, whose listen queue holds the
+// rest), and the record goes over the run's open connections
+// (giveBack), said once a relay (sayLimited), not at every such dial. Otherwise such a dial is a try, as
 // before: waiting for a turn without counting tries (a review) kept the
 // record from the pool's other relays, and behind the run's own
 // connection, idle between paced records, for as long as the input
@@ -1274,13 +1299,9 @@ func (s *sender) dial(k int, busy bool) (*smtpout.Client, error) {
 		}
 		if busy && s.serving(addr) {
 			s.relayMu.Lock()
-			said, n := st.limited, st.open
-			st.limited = true
+			n := st.open
 			s.relayMu.Unlock()
-			if !said {
-				fmt.Fprintf(os.Stderr, "%s: %s: a connection past the %d of this run's it serves; the run keeps to those (said once)\n", prog, msg, n)
-			}
-			return nil, errBusy
+			return nil, &busyError{addr: addr, msg: msg, open: n}
 		}
 		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, msg)
 		if silent {

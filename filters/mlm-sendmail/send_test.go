@@ -756,39 +756,73 @@ func TestRelayRoundRobin(t *testing.T) {
 	}
 }
 
-// TestRelayConnLimit: a relay that serves one connection of the run and
-// greets a further one with 421 (its limit of connections from one
-// client) gets every record over the one it serves, none deferred: the
-// worker refused gives its record back and ends (giveBack). It was
-// deferred to the retry queue, minutes later, and with -c 20 and a
-// limit of 2, 92 of a post's 100 batches were. The first transaction's
-// dot is answered once a second connection has come, so that one is
-// refused whatever the timing.
-func TestRelayConnLimit(t *testing.T) {
-	var srv *smtpsink.Server
-	var once sync.Once
-	hold := func() {
-		once.Do(func() {
-			for end := time.Now().Add(10 * time.Second); srv.Counts().Connections < 2 && time.Now().Before(end); {
-				time.Sleep(time.Millisecond) // (a failure below says why)
-			}
-		})
-	}
-	srv = sinktest.Sink(t, smtpsink.Options{MaxConns: 1, DelayAt: "dot", Hold: hold})
-	var in string
-	for i := range 6 {
-		in += record(fmt.Sprintf("p%d,1", i+1), fmt.Sprintf("m%d@x.org", i))
-	}
+// sayWatch takes standard error over for the test (dial writes there):
+// hold, a sink's Options.Hold, waits until the line of a give-back
+// ("said once") has come, up to 10 s (a failure of the test then says
+// why); said restores standard error and returns what was written.
+// The worker that gives a record back so finds the held one still
+// running, there to take it, however slow the machine.
+func sayWatch(t *testing.T) (hold func(), said func() string) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	stderr := os.Stderr
 	os.Stderr = w
+	var text strings.Builder
+	given, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		br := bufio.NewReader(r)
+		var once sync.Once
+		for {
+			l, err := br.ReadString('\n')
+			text.WriteString(l)
+			if strings.Contains(l, "(said once)") {
+				once.Do(func() { close(given) })
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	hold = func() {
+		select {
+		case <-given:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	said = func() string {
+		os.Stderr = stderr
+		w.Close()
+		<-done
+		return text.String()
+	}
+	t.Cleanup(func() {
+		if os.Stderr == w {
+			said()
+		}
+	})
+	return hold, said
+}
+
+// TestRelayConnLimit: a relay that serves one connection of the run and
+// greets a further one with 421 (its limit of connections from one
+// client) gets every record over the one it serves, none deferred: the
+// worker refused gives its record back and ends (giveBack). It was
+// deferred to the retry queue, minutes later, and with -c 20 and a
+// limit of 2, 92 of a post's 100 batches were. The transactions' dots
+// are answered once a record has been given back, so that one is
+// whatever the timing.
+func TestRelayConnLimit(t *testing.T) {
+	hold, stderr := sayWatch(t)
+	srv := sinktest.Sink(t, smtpsink.Options{MaxConns: 1, DelayAt: "dot", Hold: hold})
+	var in string
+	for i := range 6 {
+		in += record(fmt.Sprintf("p%d,1", i+1), fmt.Sprintf("m%d@x.org", i))
+	}
 	out, err := send(t, &args{Dir: list(t), Relay: []string{srv.Addr()}, Conns: 4, Timeout: 20 * time.Second}, in)
-	os.Stderr = stderr
-	w.Close()
-	said, _ := io.ReadAll(r)
+	said := stderr()
 	if err != nil || out != "" {
 		t.Errorf("run: %v, standard output %q; want 0 and nothing deferred", err, out)
 	}
@@ -799,7 +833,7 @@ func TestRelayConnLimit(t *testing.T) {
 		t.Errorf("%d connections; want one served and one to three refused", n)
 	}
 	want := srv.Addr() + ": greeting: 421 4.7.0 too many connections from you: a connection past the 1 of this run's it serves; the run keeps to those (said once)\n"
-	if string(said) != prog+": "+want {
+	if said != prog+": "+want {
 		t.Errorf("standard error %q; want %q once", said, prog+": "+want)
 	}
 }
@@ -811,23 +845,16 @@ func TestRelayConnLimit(t *testing.T) {
 // it, exit 0, with nothing delivered, deferred or said (a review; 3 of 6
 // lost). Every recipient is delivered now.
 func TestRelayConnLimitRetry(t *testing.T) {
-	var srv *smtpsink.Server
-	var once sync.Once
-	hold := func() {
-		once.Do(func() {
-			for end := time.Now().Add(10 * time.Second); srv.Counts().Connections < 2 && time.Now().Before(end); {
-				time.Sleep(time.Millisecond) // (a failure below says why)
-			}
-		})
-	}
-	srv = sinktest.Sink(t, smtpsink.Options{MaxConns: 1, DelayAt: "dot", Hold: hold})
+	hold, stderr := sayWatch(t)
+	srv := sinktest.Sink(t, smtpsink.Options{MaxConns: 1, DelayAt: "dot", Hold: hold})
 	var in string
 	for i := range 6 {
 		in += record(fmt.Sprintf("p1,%d,r-0000000%d", i+1, i+1), fmt.Sprintf("m%d@x.org", i))
 	}
 	out, err := send(t, &args{Dir: list(t), Relay: []string{srv.Addr()}, Conns: 4, Retry: true, Timeout: 20 * time.Second, Lifetime: 100000 * time.Hour}, in)
+	said := stderr()
 	if n := len(delivered(srv)); err != nil || out != "" || n != 6 {
-		t.Errorf("run: %v, standard output %q, delivered %d of 6: %v; want 0, nothing, 6", err, out, n, delivered(srv))
+		t.Errorf("run: %v, standard output %q, delivered %d of 6: %v; want 0, nothing, 6 (standard error %q)", err, out, n, delivered(srv), said)
 	}
 	if n := srv.Counts().Connections; n < 2 {
 		t.Errorf("%d connections: no refusal, the case was not met", n)
@@ -857,14 +884,11 @@ func TestRelayConnLimitBatchTwice(t *testing.T) {
 // open, goes over that one: none of its recipients had an outcome. It
 // was a try, and the record was deferred after it. Connection 0 is the
 // sink's, its first dot answered once the third connection has come;
-// connection 1 closes at MAIL; the others are refused with 421.
+// connection 1 closes at MAIL; the others are refused with 421. The
+// dots are answered once a record has been given back.
 func TestRelayConnLimitBroken(t *testing.T) {
 	var conns atomic.Int64
-	hold := func() {
-		for end := time.Now().Add(10 * time.Second); conns.Load() < 3 && time.Now().Before(end); {
-			time.Sleep(time.Millisecond) // (a failure below says why)
-		}
-	}
+	hold, stderr := sayWatch(t)
 	srv := sinktest.Sink(t, smtpsink.Options{DelayAt: "dot", Hold: hold})
 	addr := mlmtest.Serve(t, func(n int, c net.Conn) {
 		conns.Add(1)
@@ -891,8 +915,9 @@ func TestRelayConnLimitBroken(t *testing.T) {
 	})
 	in := record("p1,1", "m1@x.org") + record("p1,2", "m2@x.org") + record("p1,3", "m3@x.org")
 	out, err := send(t, &args{Dir: list(t), Relay: []string{addr}, Conns: 2, Timeout: 20 * time.Second}, in)
+	said := stderr()
 	if n := len(delivered(srv)); err != nil || out != "" || n != 3 {
-		t.Errorf("run: %v, standard output %q, delivered %v; want 0, nothing, all three", err, out, delivered(srv))
+		t.Errorf("run: %v, standard output %q, delivered %v; want 0, nothing, all three (standard error %q)", err, out, delivered(srv), said)
 	}
 	if n := conns.Load(); n < 3 {
 		t.Errorf("%d connections: no refusal, the case was not met", n)
