@@ -92,11 +92,15 @@ type sender struct {
 	// worker that dialled gives its record back, through again, to the
 	// workers that have a connection, and ends; the run then starts no
 	// worker past those left (see giveBack). Of workMu: live, the
-	// workers running, and limit, how many the run may start.
-	workMu sync.Mutex
-	live   int
-	limit  int
-	again  chan *job
+	// workers running; limit, how many the run may start; unsure, the
+	// workers whose dial may yet give a record back (see last); and
+	// workCond, a record given back or such a dial ended.
+	workMu   sync.Mutex
+	workCond sync.Cond
+	live     int
+	limit    int
+	unsure   int
+	again    chan *job
 }
 
 // run delivers every record of in.
@@ -178,6 +182,7 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 		spools:  make(chan *spool.Spool, 2*max(a.Conns, 1)+1),
 		relaySt: map[string]*relayState{}}
 	s.relayCond.L = &s.relayMu
+	s.workCond.L = &s.workMu
 	if a.Retry {
 		s.j.filter()
 	}
@@ -662,15 +667,14 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 // lane holds goes out first.
 //
 // Once the input has ended, a worker ends when no record given back
-// waits (see giveBack): it looks, and counts itself out, under workMu,
-// as a worker gives back a record only while another runs.
+// waits, and none may yet be (see last).
 func (s *sender) next(l *lane, jobs <-chan *job) (*job, bool) {
 	select {
 	case j, ok := <-jobs:
 		if ok {
 			return j, true
 		}
-		return s.last()
+		return s.last(l)
 	case j := <-s.again:
 		return j, true
 	default:
@@ -681,7 +685,7 @@ func (s *sender) next(l *lane, jobs <-chan *job) (*job, bool) {
 		if ok {
 			return j, true
 		}
-		return s.last()
+		return s.last(l)
 	case j := <-s.again:
 		return j, true
 	case j := <-s.handoff:
@@ -690,17 +694,49 @@ func (s *sender) next(l *lane, jobs <-chan *job) (*job, bool) {
 }
 
 // last returns a record given back, if one waits, once the input has
-// ended; else the worker is counted out, and ends.
-func (s *sender) last() (*job, bool) {
+// ended; while another worker's dial may yet give one back (unsure), it
+// waits for that, its final dot, if it holds one, sent first; else the
+// worker is counted out, and ends. It looks, and counts itself out,
+// under workMu, as a worker gives back a record only while another
+// runs. A worker whose connection is the one the relay serves ended
+// while the others' dials were being refused, and the last of them,
+// alone, was refused again while that connection still closed, and
+// deferred the records given back (a review).
+func (s *sender) last(l *lane) (*job, bool) {
+	released := false
 	s.workMu.Lock()
 	defer s.workMu.Unlock()
-	select {
-	case j := <-s.again:
-		return j, true
-	default:
+	for {
+		select {
+		case j := <-s.again:
+			return j, true
+		default:
+		}
+		if s.unsure == 0 {
+			s.live--
+			return nil, false
+		}
+		if !released {
+			// (Not held for as long as a dial may take: -t.)
+			released = true
+			s.workMu.Unlock()
+			s.release(l)
+			s.workMu.Lock()
+			continue
+		}
+		s.workCond.Wait()
 	}
-	s.live--
-	return nil, false
+}
+
+// dialing counts a worker's dial that may give its record back (n 1),
+// or its end (n -1), in unsure (see last).
+func (s *sender) dialing(n int) {
+	s.workMu.Lock()
+	s.unsure += n
+	s.workMu.Unlock()
+	if n < 0 {
+		s.workCond.Broadcast()
+	}
 }
 
 // release sends the final dot the lane's connection holds, if any, and
@@ -900,6 +936,7 @@ func (s *sender) deliver(l *lane, j *job) bool {
 			s.sayLimited(busy)
 			return false
 		}
+		s.dialing(-1)
 		// The last worker: the record is tried as if no other
 		// connection were open (a worker that ended held one), its
 		// dial's failure said as any other's.
@@ -947,6 +984,10 @@ func (s *sender) sayLimited(e *busyError) {
 // later, with the run's other connections idle. So Postfix's own client
 // does, lowering its concurrency on a failed connection. It reports
 // false if no other worker runs (the record is then tried as before).
+//
+// The dial that was refused is counted out of unsure as the record goes
+// into again, in one hold of workMu, so that a worker in last sees
+// either.
 func (s *sender) giveBack(j *job) bool {
 	s.workMu.Lock()
 	defer s.workMu.Unlock()
@@ -956,6 +997,8 @@ func (s *sender) giveBack(j *job) bool {
 	s.live--
 	s.limit = min(s.limit, s.live)
 	s.again <- j
+	s.unsure--
+	s.workCond.Broadcast()
 	return true
 }
 
@@ -1018,11 +1061,18 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 			return false, errStopped
 		}
 		if l.c == nil {
-			c, err := s.dial(l.n+try, !settled && !l.alone)
+			mayGive := !settled && !l.alone
+			if mayGive {
+				s.dialing(1)
+			}
+			c, err := s.dial(l.n+try, mayGive)
+			if _, busy := err.(*busyError); busy {
+				return false, err // (unsure until given back: deliver)
+			}
+			if mayGive {
+				s.dialing(-1)
+			}
 			if err != nil {
-				if _, busy := err.(*busyError); busy {
-					return false, err
-				}
 				try++
 				why = err
 				continue

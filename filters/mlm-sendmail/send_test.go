@@ -924,6 +924,73 @@ func TestRelayConnLimitBroken(t *testing.T) {
 	}
 }
 
+// TestRelayConnLimitEndedFirst: a relay serving one connection at
+// once. The worker that has it holds its record's final dot, finds the
+// input ended and no record given back yet, while the dials of the two
+// others are being refused: it waits for them (last), and takes the
+// records they give back. It ended, and the last of those two, alone,
+// was refused again while that connection still closed, and deferred
+// both records (a review, 19 runs of 20).
+func TestRelayConnLimitEndedFirst(t *testing.T) {
+	var mu sync.Mutex
+	open := 0
+	first := make(chan struct{})
+	var once sync.Once
+	addr := mlmtest.Serve(t, func(n int, c net.Conn) {
+		say := func(l ...string) { io.WriteString(c, strings.Join(l, "\r\n")+"\r\n") }
+		if n > 0 {
+			<-first // refused once the first has its dot held
+			time.Sleep(20 * time.Millisecond)
+		}
+		mu.Lock()
+		if open >= 1 {
+			mu.Unlock()
+			say("421 4.7.0 too many connections from you")
+			return
+		}
+		open++
+		mu.Unlock()
+		defer func() { mu.Lock(); open--; mu.Unlock() }()
+		say("220 fake ESMTP")
+		br := bufio.NewReader(c)
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch u := strings.ToUpper(strings.TrimRight(l, "\r\n")); {
+			case strings.HasPrefix(u, "EHLO"):
+				say("250-fake", "250 PIPELINING")
+			case u == "DATA":
+				say("354 go")
+				for {
+					d, err := br.ReadString('\n')
+					if err != nil || d == ".\r\n" {
+						break
+					}
+				}
+				once.Do(func() { close(first) })
+				time.Sleep(300 * time.Millisecond)
+				say("250 taken")
+			case u == "QUIT":
+				say("221 bye")
+				return
+			default:
+				say("250 ok")
+			}
+		}
+	})
+	dir := list(t)
+	in := record("p1,1", "a@x.org") + record("p1,2", "b@x.org") + record("p1,3", "c@x.org")
+	out, err := send(t, &args{Dir: dir, Relay: []string{addr}, Conns: 3, Timeout: 5 * time.Second, Lifetime: time.Hour}, in)
+	journal, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1"))
+	lines := strings.Split(strings.TrimSpace(string(journal)), "\n")
+	sort.Strings(lines)
+	if err != nil || out != "" || strings.Join(lines, ",") != "D a@x.org,D b@x.org,D c@x.org" {
+		t.Errorf("run: %v, standard output %q, journal %q; want 0, nothing deferred, all three delivered", err, out, journal)
+	}
+}
+
 // TestStartTLSRequired: with -S, a relay that does not offer STARTTLS
 // takes nothing: the message never goes in clear, and the recipient is
 // deferred, to a retry record, nothing journaled.
