@@ -92,15 +92,11 @@ type sender struct {
 	// worker that dialled gives its record back, through again, to the
 	// workers that have a connection, and ends; the run then starts no
 	// worker past those left (see giveBack). Of workMu: live, the
-	// workers running; limit, how many the run may start; unsure, the
-	// workers whose dial may yet give a record back (see last); and
-	// workCond, a record given back or such a dial ended.
-	workMu   sync.Mutex
-	workCond sync.Cond
-	live     int
-	limit    int
-	unsure   int
-	again    chan *job
+	// workers running, and limit, how many the run may start.
+	workMu sync.Mutex
+	live   int
+	limit  int
+	again  chan *job
 }
 
 // run delivers every record of in.
@@ -182,7 +178,6 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 		spools:  make(chan *spool.Spool, 2*max(a.Conns, 1)+1),
 		relaySt: map[string]*relayState{}}
 	s.relayCond.L = &s.relayMu
-	s.workCond.L = &s.workMu
 	if a.Retry {
 		s.j.filter()
 	}
@@ -667,14 +662,14 @@ func (s *sender) worker(n int, jobs <-chan *job) {
 // lane holds goes out first.
 //
 // Once the input has ended, a worker ends when no record given back
-// waits, and none may yet be (see last).
+// waits (see last).
 func (s *sender) next(l *lane, jobs <-chan *job) (*job, bool) {
 	select {
 	case j, ok := <-jobs:
 		if ok {
 			return j, true
 		}
-		return s.last(l)
+		return s.last()
 	case j := <-s.again:
 		return j, true
 	default:
@@ -685,7 +680,7 @@ func (s *sender) next(l *lane, jobs <-chan *job) (*job, bool) {
 		if ok {
 			return j, true
 		}
-		return s.last(l)
+		return s.last()
 	case j := <-s.again:
 		return j, true
 	case j := <-s.handoff:
@@ -694,49 +689,25 @@ func (s *sender) next(l *lane, jobs <-chan *job) (*job, bool) {
 }
 
 // last returns a record given back, if one waits, once the input has
-// ended; while another worker's dial may yet give one back (unsure), it
-// waits for that, its final dot, if it holds one, sent first; else the
-// worker is counted out, and ends. It looks, and counts itself out,
-// under workMu, as a worker gives back a record only while another
-// runs. A worker whose connection is the one the relay serves ended
-// while the others' dials were being refused, and the last of them,
-// alone, was refused again while that connection still closed, and
-// deferred the records given back (a review).
-func (s *sender) last(l *lane) (*job, bool) {
-	released := false
+// ended; else the worker is counted out, and ends. It looks, and counts
+// itself out, under workMu, as a worker gives back a record only while
+// another runs. (It does not wait for the dials of others that may yet
+// give one back: with a relay that serves one connection at a time, and
+// holds the rest in its listen queue, such a dial waits for this
+// worker's connection to close, and the two waited on each other for -t
+// (a review). The last worker, whose record cannot be given back, waits
+// for the connections of those that ended to close instead: see
+// deliver.)
+func (s *sender) last() (*job, bool) {
 	s.workMu.Lock()
 	defer s.workMu.Unlock()
-	for {
-		select {
-		case j := <-s.again:
-			return j, true
-		default:
-		}
-		if s.unsure == 0 {
-			s.live--
-			return nil, false
-		}
-		if !released {
-			// (Not held for as long as a dial may take: -t.)
-			released = true
-			s.workMu.Unlock()
-			s.release(l)
-			s.workMu.Lock()
-			continue
-		}
-		s.workCond.Wait()
+	select {
+	case j := <-s.again:
+		return j, true
+	default:
 	}
-}
-
-// dialing counts a worker's dial that may give its record back (n 1),
-// or its end (n -1), in unsure (see last).
-func (s *sender) dialing(n int) {
-	s.workMu.Lock()
-	s.unsure += n
-	s.workMu.Unlock()
-	if n < 0 {
-		s.workCond.Broadcast()
-	}
+	s.live--
+	return nil, false
 }
 
 // release sends the final dot the lane's connection holds, if any, and
@@ -936,11 +907,15 @@ func (s *sender) deliver(l *lane, j *job) bool {
 			s.sayLimited(busy)
 			return false
 		}
-		s.dialing(-1)
-		// The last worker: the record is tried as if no other
-		// connection were open (a worker that ended held one), its
-		// dial's failure said as any other's.
+		// The last worker: the connections still open are of workers
+		// that have ended, sending their final dots and closing. The
+		// record waits for them to close, then is tried as if no other
+		// connection were open, its dial's failure said as any
+		// other's. Tried at once, both its tries were refused while
+		// they closed, and it was deferred, the relay free a moment
+		// later (a review).
 		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, busy.msg)
+		s.closed(busy.addr)
 		l.alone = true
 		return s.deliver(l, j)
 	}
@@ -984,10 +959,6 @@ func (s *sender) sayLimited(e *busyError) {
 // later, with the run's other connections idle. So Postfix's own client
 // does, lowering its concurrency on a failed connection. It reports
 // false if no other worker runs (the record is then tried as before).
-//
-// The dial that was refused is counted out of unsure as the record goes
-// into again, in one hold of workMu, so that a worker in last sees
-// either.
 func (s *sender) giveBack(j *job) bool {
 	s.workMu.Lock()
 	defer s.workMu.Unlock()
@@ -997,8 +968,6 @@ func (s *sender) giveBack(j *job) bool {
 	s.live--
 	s.limit = min(s.limit, s.live)
 	s.again <- j
-	s.unsure--
-	s.workCond.Broadcast()
 	return true
 }
 
@@ -1061,16 +1030,9 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 			return false, errStopped
 		}
 		if l.c == nil {
-			mayGive := !settled && !l.alone
-			if mayGive {
-				s.dialing(1)
-			}
-			c, err := s.dial(l.n+try, mayGive)
+			c, err := s.dial(l.n+try, !settled && !l.alone)
 			if _, busy := err.(*busyError); busy {
-				return false, err // (unsure until given back: deliver)
-			}
-			if mayGive {
-				s.dialing(-1)
+				return false, err
 			}
 			if err != nil {
 				try++
@@ -1260,19 +1222,30 @@ func (s *sender) state(addr string) *relayState {
 	return st
 }
 
-// serving reports whether the run has a connection to the relay at addr
+// serving returns how many connections to the relay at addr the run has
 // open, once its dials under way have ended: a dial of it that failed
-// meanwhile is then the relay's limit of connections, not the relay
-// being down. (A dial of one that is down that waits for another's,
-// which is waiting for the relay's answer, waits up to -t.)
-func (s *sender) serving(addr string) bool {
+// meanwhile, with some open, is then the relay's limit of connections,
+// not the relay being down. (A dial of one that is down that waits for
+// another's, which is waiting for the relay's answer, waits up to -t.)
+func (s *sender) serving(addr string) int {
 	s.relayMu.Lock()
 	defer s.relayMu.Unlock()
 	st := s.state(addr)
 	for st.dialing > 0 {
 		s.relayCond.Wait()
 	}
-	return st.open > 0
+	return st.open
+}
+
+// closed returns once the run has no connection to the relay at addr
+// open: called by the last worker, whose dial was refused while those of
+// workers that had ended were still open (their final dots, QUIT).
+func (s *sender) closed(addr string) {
+	s.relayMu.Lock()
+	for s.state(addr).open > 0 {
+		s.relayCond.Wait()
+	}
+	s.relayMu.Unlock()
 }
 
 // closeConn closes the lane's connection, counted out of its relay's.
@@ -1281,6 +1254,7 @@ func (s *sender) closeConn(l *lane) {
 	s.relayMu.Lock()
 	s.state(l.c.Addr).open--
 	s.relayMu.Unlock()
+	s.relayCond.Broadcast() // (see closed)
 	l.c = nil
 }
 
@@ -1347,11 +1321,10 @@ func (s *sender) dial(k int, busy bool) (*smtpout.Client, error) {
 		if !strings.Contains(msg, addr) {
 			msg = addr + ": " + msg
 		}
-		if busy && s.serving(addr) {
-			s.relayMu.Lock()
-			n := st.open
-			s.relayMu.Unlock()
-			return nil, &busyError{addr: addr, msg: msg, open: n}
+		if busy {
+			if n := s.serving(addr); n > 0 {
+				return nil, &busyError{addr: addr, msg: msg, open: n}
+			}
 		}
 		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, msg)
 		if silent {

@@ -951,34 +951,10 @@ func TestRelayConnLimitEndedFirst(t *testing.T) {
 		open++
 		mu.Unlock()
 		defer func() { mu.Lock(); open--; mu.Unlock() }()
-		say("220 fake ESMTP")
-		br := bufio.NewReader(c)
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			switch u := strings.ToUpper(strings.TrimRight(l, "\r\n")); {
-			case strings.HasPrefix(u, "EHLO"):
-				say("250-fake", "250 PIPELINING")
-			case u == "DATA":
-				say("354 go")
-				for {
-					d, err := br.ReadString('\n')
-					if err != nil || d == ".\r\n" {
-						break
-					}
-				}
-				once.Do(func() { close(first) })
-				time.Sleep(300 * time.Millisecond)
-				say("250 taken")
-			case u == "QUIT":
-				say("221 bye")
-				return
-			default:
-				say("250 ok")
-			}
-		}
+		serveSMTP(c, func() {
+			once.Do(func() { close(first) })
+			time.Sleep(300 * time.Millisecond)
+		})
 	})
 	dir := list(t)
 	in := record("p1,1", "a@x.org") + record("p1,2", "b@x.org") + record("p1,3", "c@x.org")
@@ -988,6 +964,75 @@ func TestRelayConnLimitEndedFirst(t *testing.T) {
 	sort.Strings(lines)
 	if err != nil || out != "" || strings.Join(lines, ",") != "D a@x.org,D b@x.org,D c@x.org" {
 		t.Errorf("run: %v, standard output %q, journal %q; want 0, nothing deferred, all three delivered", err, out, journal)
+	}
+}
+
+// serveSMTP plays a relay offering PIPELINING on c: the greeting, 250
+// to every command, 354 to DATA, and after the data dot, then 250.
+func serveSMTP(c net.Conn, dot func()) {
+	say := func(l ...string) { io.WriteString(c, strings.Join(l, "\r\n")+"\r\n") }
+	say("220 fake ESMTP")
+	br := bufio.NewReader(c)
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		switch u := strings.ToUpper(strings.TrimRight(l, "\r\n")); {
+		case strings.HasPrefix(u, "EHLO"):
+			say("250-fake", "250 PIPELINING")
+		case u == "DATA":
+			say("354 go")
+			for {
+				d, err := br.ReadString('\n')
+				if err != nil || d == ".\r\n" {
+					break
+				}
+			}
+			dot()
+			say("250 taken")
+		case u == "QUIT":
+			say("221 bye")
+			return
+		default:
+			say("250 ok")
+		}
+	}
+}
+
+// TestRelayConnLimitListenQueue: a relay that serves one connection at
+// a time, the rest waiting in its listen queue, and -c 2. The worker with
+// the connection, the input ended, ends and closes it, and the other's
+// dial, queued behind it, is served. A worker that waited, its connection
+// open, for the dials of others that might give it a record (a mend of
+// a review's) waited on that one, and it on the worker, for -t: the dial
+// timed out, said as a refusal of a connection past the one served.
+func TestRelayConnLimitListenQueue(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(time.Minute))
+			serveSMTP(c, func() { time.Sleep(50 * time.Millisecond) }) // one at a time
+			c.Close()
+		}
+	}()
+	_, stderr := sayWatch(t)
+	dir := list(t)
+	out, err := send(t, &args{Dir: dir, Relay: []string{ln.Addr().String()}, Conns: 2, Timeout: 20 * time.Second, Lifetime: time.Hour}, record("p1,1", "a@x.org")+record("p1,2", "b@x.org"))
+	said := stderr()
+	journal, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1"))
+	if err != nil || out != "" || said != "" || strings.Count(string(journal), "D ") != 2 {
+		t.Errorf("run: %v, standard output %q, standard error %q, journal %q; want 0, both delivered, nothing said", err, out, said, journal)
 	}
 }
 
