@@ -66,11 +66,7 @@ type Options struct {
 	DataReply *Reply        // reply to the final dot (LMTP: for every recipient)
 	LMTPReply []Rule        // LMTP: reply after the message by recipient pattern
 	Greeting  *Reply        // the greeting; one that is not 2xx refuses service
-	// MaxConns, if above 0, is how many connections are served at
-	// once: one more is greeted with 421 and closed, as an MTA at its
-	// limit of connections from one client does (Postfix's
-	// smtpd_client_connection_count_limit).
-	MaxConns int
+	MaxConns  int           // connections served at once; one more is greeted 421 and closed (0: no limit)
 	Stall     bool          // accept connections and never say anything
 	Delay     time.Duration // wait this long before each reply
 	// DelayAt, if set, limits Delay to the replies to one step:
