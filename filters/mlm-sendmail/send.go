@@ -1037,6 +1037,15 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 			if err != nil {
 				try++
 				why = err
+				if l.alone && try < 2*len(s.relays) {
+					// The last worker, after a refusal while the
+					// run's other connections closed: a relay may
+					// count them out a moment after they close (its
+					// count in another process, as Postfix's anvil
+					// is), and both tries at once were refused
+					// (a review). Not the next at once.
+					time.Sleep(min(s.a.Timeout, 500*time.Millisecond))
+				}
 				continue
 			}
 			c.BeforeDot = func() error { return s.waitDot(l) }

@@ -967,6 +967,45 @@ func TestRelayConnLimitEndedFirst(t *testing.T) {
 	}
 }
 
+// TestRelayConnLimitCloseLag: TestRelayConnLimitEndedFirst's relay,
+// but one that counts a connection out 5 ms after it ends, as an MTA
+// whose count lives in another process may. The last worker, once the
+// run's connection has closed on its side, dialled twice at once, both
+// refused, and deferred the records (a review, 9 runs of 10); it waits
+// between its tries now.
+func TestRelayConnLimitCloseLag(t *testing.T) {
+	var mu sync.Mutex
+	open := 0
+	first := make(chan struct{})
+	var once sync.Once
+	addr := mlmtest.Serve(t, func(n int, c net.Conn) {
+		if n == 1 || n == 2 { // (not the dials after: the lag is the case)
+			<-first
+			time.Sleep(20 * time.Millisecond)
+		}
+		mu.Lock()
+		if open >= 1 {
+			mu.Unlock()
+			io.WriteString(c, "421 4.7.0 too many connections from you\r\n")
+			return
+		}
+		open++
+		mu.Unlock()
+		defer func() { time.Sleep(5 * time.Millisecond); mu.Lock(); open--; mu.Unlock() }()
+		serveSMTP(c, func() {
+			once.Do(func() { close(first) })
+			time.Sleep(300 * time.Millisecond)
+		})
+	})
+	dir := list(t)
+	in := record("p1,1", "a@x.org") + record("p1,2", "b@x.org") + record("p1,3", "c@x.org")
+	out, err := send(t, &args{Dir: dir, Relay: []string{addr}, Conns: 3, Timeout: 5 * time.Second, Lifetime: time.Hour}, in)
+	journal, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1"))
+	if err != nil || out != "" || strings.Count(string(journal), "D ") != 3 {
+		t.Errorf("run: %v, standard output %q, journal %q; want 0, nothing deferred, all three delivered", err, out, journal)
+	}
+}
+
 // serveSMTP plays a relay offering PIPELINING on c: the greeting, 250
 // to every command, 354 to DATA, and after the data dot, then 250.
 func serveSMTP(c net.Conn, dot func()) {
