@@ -69,7 +69,7 @@ type sender struct {
 	relayMu  sync.Mutex
 	relaySt  map[string]*relayState // of the relays dialled in the run (see dial)
 
-	relayCond sync.Cond // of relayMu: a dial ended (see serving)
+	relayCond sync.Cond // of relayMu: a dial ended (see serving), a connection closed (see closed)
 	// the recipients of the last record read, up to a thousand (see
 	// read; the reading goroutine's alone)
 	lastRcpts int
@@ -956,8 +956,8 @@ func (s *sender) sayLimited(e *busyError) {
 // limits the connections one client may have (Postfix's
 // smtpd_client_connection_count_limit, an ISP's relay a few), and greets
 // one more with 421: the record was deferred to the retry queue, minutes
-// later, with the run's other connections idle. So Postfix's own client
-// does, lowering its concurrency on a failed connection. It reports
+// later, with the run's other connections idle. Postfix's own client
+// likewise lowers its concurrency on a failed connection. It reports
 // false if no other worker runs (the record is then tried as before).
 func (s *sender) giveBack(j *job) bool {
 	s.workMu.Lock()
@@ -1281,18 +1281,19 @@ func (s *sender) closeConn(l *lane) {
 // the connections past -t twice, at its process limit with other lists'
 // runs: their records wait for the retry queue.
 //
-// With busy (nothing of the record sent yet), a dial that fails, or
-// times out, while the run has other connections to the relay open
-// (serving) returns a busyError, and says nothing: the connection is one
-// past what the relay serves at once (its limit of connections from one
-// client, or an MTA at its process limit, whose listen queue holds the
-// rest), and the record goes over the run's open connections
-// (giveBack), said once a relay (sayLimited), not at every such dial. Otherwise such a dial is a try, as
-// before: waiting for a turn without counting tries (a review) kept the
-// record from the pool's other relays, and behind the run's own
-// connection, idle between paced records, for as long as the input
-// lasted: hours, where the retry queue takes it in minutes. (A record
-// given back is taken by a worker as soon as it waits for one.)
+// With busy (no recipient of the record settled yet), a dial that
+// fails, or times out, while the run has other connections to the relay
+// open (serving) returns a busyError, and says nothing: the connection
+// is one past what the relay serves at once (its limit of connections
+// from one client, or an MTA at its process limit, whose listen queue
+// holds the rest), and the record goes over the run's open connections
+// (giveBack), said once a relay (sayLimited), not at every such dial.
+// Otherwise such a dial is a try, as before: waiting for a turn without
+// counting tries (a review) kept the record from the pool's other
+// relays, and behind the run's own connection, idle between paced
+// records, for as long as the input lasted: hours, where the retry
+// queue takes it in minutes. (A record given back is taken by a worker
+// as soon as it waits for one.)
 func (s *sender) dial(k int, busy bool) (*smtpout.Client, error) {
 	addr := s.relays[k%len(s.relays)]
 	s.relayMu.Lock()
