@@ -432,33 +432,19 @@ func TestSMTPFaultOneSlowGreeting(t *testing.T) {
 // for silent: the first connection goes on.
 func TestSMTPFaultSerialRelay(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "mlm-sendmail: a relay that serves one connection at a time, -c 2", "every recipient delivered once, none deferred, none failed: the record of the connection past the one served goes over that one; exit 0")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var served atomic.Int64
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			served.Add(1)
-			c.SetDeadline(time.Now().Add(sfHang))
-			// (Long enough a transaction that records come to a
-			// second connection meanwhile.)
-			sfAnswer(sfTakes(func() { time.Sleep(100 * time.Millisecond) }))(c, bufio.NewReader(c))
-			c.Close()
-		}
-	}()
+	addr := mlmtest.ServeSerial(t, func(_ int, c net.Conn) {
+		served.Add(1)
+		c.SetDeadline(time.Now().Add(sfHang))
+		// (Long enough a transaction that records come to a second
+		// connection meanwhile.)
+		sfAnswer(sfTakes(func() { time.Sleep(100 * time.Millisecond) }))(c, bufio.NewReader(c))
+	})
 	var rcpts []string
 	for i := 1; i <= 20; i++ {
 		rcpts = append(rcpts, "r"+strconv.Itoa(i)+"@example.org")
 	}
-	dir := sfList(t, ln.Addr().String())
+	dir := sfList(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), sfHang)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mlm-sendmail"), "-c", "2", "-t", "1s", "--data-timeout", "30s", dir)

@@ -932,37 +932,7 @@ func TestRelayConnLimitBroken(t *testing.T) {
 // was refused again while that connection still closed, and deferred
 // both records (a review, 19 runs of 20).
 func TestRelayConnLimitEndedFirst(t *testing.T) {
-	var mu sync.Mutex
-	open := 0
-	first := make(chan struct{})
-	var once sync.Once
-	addr := mlmtest.Serve(t, func(n int, c net.Conn) {
-		say := func(l ...string) { io.WriteString(c, strings.Join(l, "\r\n")+"\r\n") }
-		if n > 0 {
-			<-first // refused once the first has its dot held
-			time.Sleep(20 * time.Millisecond)
-		}
-		mu.Lock()
-		if open >= 1 {
-			mu.Unlock()
-			say("421 4.7.0 too many connections from you")
-			return
-		}
-		open++
-		mu.Unlock()
-		defer func() { mu.Lock(); open--; mu.Unlock() }()
-		serveSMTP(c, func() {
-			once.Do(func() { close(first) })
-			time.Sleep(300 * time.Millisecond)
-		})
-	})
-	dir := list(t)
-	in := record("p1,1", "a@x.org") + record("p1,2", "b@x.org") + record("p1,3", "c@x.org")
-	out, err := send(t, &args{Dir: dir, Relay: []string{addr}, Conns: 3, Timeout: 5 * time.Second, Lifetime: time.Hour}, in)
-	journal, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1"))
-	lines := strings.Split(strings.TrimSpace(string(journal)), "\n")
-	sort.Strings(lines)
-	if err != nil || out != "" || strings.Join(lines, ",") != "D a@x.org,D b@x.org,D c@x.org" {
+	if out, journal, err := oneSlotRun(t, 0); err != nil || out != "" || journal != "D a@x.org,D b@x.org,D c@x.org" {
 		t.Errorf("run: %v, standard output %q, journal %q; want 0, nothing deferred, all three delivered", err, out, journal)
 	}
 }
@@ -974,6 +944,18 @@ func TestRelayConnLimitEndedFirst(t *testing.T) {
 // refused, and deferred the records (a review, 9 runs of 10); it waits
 // between its tries now.
 func TestRelayConnLimitCloseLag(t *testing.T) {
+	if out, journal, err := oneSlotRun(t, 5*time.Millisecond); err != nil || out != "" || journal != "D a@x.org,D b@x.org,D c@x.org" {
+		t.Errorf("run: %v, standard output %q, journal %q; want 0, nothing deferred, all three delivered", err, out, journal)
+	}
+}
+
+// oneSlotRun delivers three records, -c 3, to a relay that serves one
+// connection at once, greets any other with 421, and counts one out lag
+// after it ends. The first connection's dot is answered 300 ms late;
+// the dials of connections 1 and 2 come 20 ms after its data. It
+// returns the run's standard output, its journal's lines, sorted and
+// joined by commas, and its error.
+func oneSlotRun(t *testing.T, lag time.Duration) (string, string, error) {
 	var mu sync.Mutex
 	open := 0
 	first := make(chan struct{})
@@ -991,7 +973,7 @@ func TestRelayConnLimitCloseLag(t *testing.T) {
 		}
 		open++
 		mu.Unlock()
-		defer func() { time.Sleep(5 * time.Millisecond); mu.Lock(); open--; mu.Unlock() }()
+		defer func() { time.Sleep(lag); mu.Lock(); open--; mu.Unlock() }()
 		serveSMTP(c, func() {
 			once.Do(func() { close(first) })
 			time.Sleep(300 * time.Millisecond)
@@ -1001,9 +983,9 @@ func TestRelayConnLimitCloseLag(t *testing.T) {
 	in := record("p1,1", "a@x.org") + record("p1,2", "b@x.org") + record("p1,3", "c@x.org")
 	out, err := send(t, &args{Dir: dir, Relay: []string{addr}, Conns: 3, Timeout: 5 * time.Second, Lifetime: time.Hour}, in)
 	journal, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1"))
-	if err != nil || out != "" || strings.Count(string(journal), "D ") != 3 {
-		t.Errorf("run: %v, standard output %q, journal %q; want 0, nothing deferred, all three delivered", err, out, journal)
-	}
+	lines := strings.Split(strings.TrimSpace(string(journal)), "\n")
+	sort.Strings(lines)
+	return out, strings.Join(lines, ","), err
 }
 
 // serveSMTP plays a relay offering PIPELINING on c: the greeting, 250
@@ -1047,27 +1029,13 @@ func serveSMTP(c net.Conn, dot func()) {
 // a review's) waited on that one, and it on the worker, for -t: the dial
 // timed out, said as a refusal of a connection past the one served.
 func TestRelayConnLimitListenQueue(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.SetDeadline(time.Now().Add(time.Minute))
-			serveSMTP(c, func() { time.Sleep(50 * time.Millisecond) }) // one at a time
-			c.Close()
-		}
-	}()
+	addr := mlmtest.ServeSerial(t, func(_ int, c net.Conn) {
+		c.SetDeadline(time.Now().Add(time.Minute))
+		serveSMTP(c, func() { time.Sleep(50 * time.Millisecond) })
+	})
 	_, stderr := sayWatch(t)
 	dir := list(t)
-	out, err := send(t, &args{Dir: dir, Relay: []string{ln.Addr().String()}, Conns: 2, Timeout: 20 * time.Second, Lifetime: time.Hour}, record("p1,1", "a@x.org")+record("p1,2", "b@x.org"))
+	out, err := send(t, &args{Dir: dir, Relay: []string{addr}, Conns: 2, Timeout: 20 * time.Second, Lifetime: time.Hour}, record("p1,1", "a@x.org")+record("p1,2", "b@x.org"))
 	said := stderr()
 	journal, _ := os.ReadFile(filepath.Join(dir, "state", "journal", "p1"))
 	if err != nil || out != "" || said != "" || strings.Count(string(journal), "D ") != 2 {

@@ -53,3 +53,31 @@ func Serve(tb testing.TB, serve func(n int, c net.Conn)) string {
 	})
 	return ln.Addr().String()
 }
+
+// ServeSerial listens on 127.0.0.1 and serves the connections it accepts
+// one at a time, in turn, as an MTA at a process limit of one does: the
+// others wait in the listen queue, connected, for their greeting. serve
+// is given each, numbered from 0, and the connection is closed when it
+// returns. When the test ends the listener is closed and the serving
+// waited for. It returns the listener's address.
+func ServeSerial(tb testing.TB, serve func(n int, c net.Conn)) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			serve(n, c)
+			c.Close()
+		}
+	}()
+	tb.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
