@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"mlm/lib/cli"
 	"mlm/lib/clock"
 	"mlm/lib/crash"
 	"mlm/lib/listdir"
@@ -338,7 +339,7 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	tail := &lastLine{w: stderr}
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
-	status, perr := pipeline.Run(j.stages, pipeline.Options{Stdin: it.File(), Stdout: stdout, Stderr: tail, Dir: j.dir, Context: ctx, Hold: it.File()})
+	status, perr := pipeline.Run(j.stages, pipeline.Options{Stdin: it.File(), Stdout: stdout, Stderr: tail, Dir: j.dir, Context: ctx, Hold: it.File(), Env: cli.StagesEnv()})
 	if ctx.Err() != nil && perr != nil {
 		// (The status is the stages' all the same: one that ended in
 		// time, and left behind a process that holds its stderr, has

@@ -56,6 +56,20 @@ const Output Option = 2
 // program's children are not changed by it.
 const OneCPU Option = 3
 
+// StagesEnv is what a program that runs the stages of a list (mlm-run)
+// adds to their environment: GOMAXPROCS=1, unless its own environment
+// sets GOMAXPROCS to a number the runtime takes (see OneCPU), which
+// they then inherit as it is. The stream filters
+// compute in one goroutine, a record at a time, and a runtime given a
+// second processor at its start makes it, and threads to look for work
+// on it, for nothing; OneCPU's call at main cannot take that back.
+func StagesEnv() []string {
+	if procsTaken(os.Getenv("GOMAXPROCS")) {
+		return nil
+	}
+	return []string{"GOMAXPROCS=1"}
+}
+
 // Main parses os.Args into args (a pointer to a kong-tagged struct), calls
 // run and exits with its classified status. It never returns.
 func Main(prog, desc string, args any, run func() error, opts ...Option) {
@@ -199,9 +213,16 @@ func primePoller() error {
 // GOMAXPROCS, is a number the runtime has taken: positive, and one it
 // parses (a 32-bit integer).
 func oneCPU(env string) {
-	if n, err := strconv.ParseInt(env, 10, 32); err != nil || n < 1 {
+	if !procsTaken(env) {
 		runtime.GOMAXPROCS(1)
 	}
+}
+
+// procsTaken reports whether env, a value of GOMAXPROCS, is one the
+// runtime takes: a positive number it parses (a 32-bit integer).
+func procsTaken(env string) bool {
+	n, err := strconv.ParseInt(env, 10, 32)
+	return err == nil && n >= 1
 }
 
 // exitCode carries kong's request to exit (after --help or --version) out

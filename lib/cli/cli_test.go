@@ -209,6 +209,26 @@ func TestOneCPU(t *testing.T) {
 	}
 }
 
+// TestStagesEnv: the stages mlm-run starts get GOMAXPROCS=1 unless its
+// own environment gives a number the runtime takes, which they inherit;
+// an empty, zero, negative or unparsed one is replaced, as OneCPU
+// replaces it for the program itself.
+func TestStagesEnv(t *testing.T) {
+	for env, want := range map[string]string{
+		"": "GOMAXPROCS=1", "0": "GOMAXPROCS=1", "-2": "GOMAXPROCS=1", "many": "GOMAXPROCS=1",
+		"2147483648": "GOMAXPROCS=1", "1": "", "3": "",
+	} {
+		t.Setenv("GOMAXPROCS", env)
+		if got := strings.Join(StagesEnv(), " "); got != want {
+			t.Errorf("GOMAXPROCS=%q: stages get %q, want %q", env, got, want)
+		}
+	}
+	os.Unsetenv("GOMAXPROCS") // (t.Setenv puts back what was)
+	if got := strings.Join(StagesEnv(), " "); got != "GOMAXPROCS=1" {
+		t.Errorf("GOMAXPROCS unset: stages get %q, want GOMAXPROCS=1", got)
+	}
+}
+
 // FuzzArgs: whatever the command line gives, a string argument is its
 // octets as given, a flag's and a positional one's, and a number is
 // taken only as a decimal one a person writes (an integer of digits and
