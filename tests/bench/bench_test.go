@@ -102,11 +102,11 @@ func TestCheckDeliveryBody(t *testing.T) {
 		{"the last line missing", body[:strings.LastIndex(strings.TrimSuffix(body, "\n"), "\n")+1], false},
 		{"another post", string(post(2048)[strings.Index(string(post(2048)), "\n\n")+2:]), false},
 	} {
-		st, err := countDump(dumpOf(t, 3, c.body), isMember(3), false)
+		st, err := countDump(dumpOf(t, 3, c.body), tenDomains(3).has(), false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = checkDelivery("mlm", 3, false, st)
+		err = checkDelivery("mlm", tenDomains(3), false, st)
 		if c.ok && err != nil {
 			t.Errorf("%s: %v", c.name, err)
 		}
@@ -301,9 +301,10 @@ func members(first, last int) []string {
 
 // A run's check, from the dump as smtp-sink writes it: every member
 // once and no other address, at most 100 recipients a transaction and
-// no more transactions than full ones and one for each of the ten
-// domains; for VERP one recipient a transaction and a distinct sender
-// each; every transaction's body the post's, the last one's too.
+// no more transactions than each domain's full ones and one part-full,
+// of the ten domains or of the spread set; for VERP one recipient a
+// transaction and a distinct sender each, which names it; every
+// transaction's body the post's, the last one's too.
 func TestCheckDelivery(t *testing.T) {
 	p := string(post(postSize))
 	body := p[strings.Index(p, "\n\n")+2:]
@@ -340,40 +341,78 @@ func TestCheckDelivery(t *testing.T) {
 	twelveTx := append(each(members(1, 10)), one(members(11, 15)...), one(members(16, 20)...))
 	sameSender := each(members(1, 3))
 	sameSender[2].from = sameSender[1].from
+	otherSender := each(members(1, 3)) // senders each naming the next member
+	otherSender[0].from, otherSender[1].from, otherSender[2].from = otherSender[1].from, otherSender[2].from, otherSender[0].from
+	// The spread set of 1,000: batched by domain as mlm-split does, in
+	// one transaction of all, or one a member.
+	spread := memberSet{1000, true}
+	var spreadAll []string
+	byDom := map[string][]string{}
+	var doms []string
+	for i := 1; i <= spread.n; i++ {
+		a := spread.addr(i)
+		spreadAll = append(spreadAll, a)
+		d := a[strings.IndexByte(a, '@')+1:]
+		if byDom[d] == nil {
+			doms = append(doms, d)
+		}
+		byDom[d] = append(byDom[d], a)
+	}
+	var spreadByDomain []dumpTx
+	for _, d := range doms {
+		for as := byDom[d]; len(as) > 0; as = as[min(len(as), batch):] {
+			spreadByDomain = append(spreadByDomain, one(as[:min(len(as), batch)]...))
+		}
+	}
+	var spreadMixed []dumpTx
+	for as := spreadAll; len(as) > 0; as = as[min(len(as), batch):] {
+		spreadMixed = append(spreadMixed, one(as[:min(len(as), batch)]...))
+	}
+	if len(spreadByDomain) <= len(spreadMixed) || len(doms) < 200 {
+		t.Fatalf("the spread set of %d: %d domains, %d transactions by domain, %d mixed: not spread", spread.n, len(doms), len(spreadByDomain), len(spreadMixed))
+	}
 	for _, c := range []struct {
-		name string
-		n    int
-		verp bool
-		txs  []dumpTx
-		want string // in the error; "" for a run that passes
+		name   string
+		n      int
+		spread bool
+		verp   bool
+		txs    []dumpTx
+		want   string // in the error; "" for a run that passes
 	}{
-		{"batches by domain", 20, false, byDomain(20), ""},
-		{"a Received line in the post", 20, false, relayed, ""},
-		{"100 and 50", 150, false, []dumpTx{one(members(1, 100)...), one(members(101, 150)...)}, ""},
-		{"101 and 49", 150, false, []dumpTx{one(members(1, 101)...), one(members(102, 150)...)}, "101 recipients, over 100"},
-		{"11 transactions for 20", 20, false, elevenTx, ""},
-		{"12 transactions for 20", 20, false, twelveTx, "12 transactions"},
-		{"one short", 20, false, []dumpTx{one(members(1, 19)...)}, "19 recipients of 20"},
-		{"one twice, one missing", 3, false, []dumpTx{one(memberAddr(1), memberAddr(2), memberAddr(2))}, "got the post twice"},
-		{"one past the members", 3, false, []dumpTx{one(memberAddr(1), memberAddr(2), memberAddr(4))}, "no members (" + memberAddr(4)},
-		{"a member at another domain", 3, false, []dumpTx{one(memberAddr(1), memberAddr(2), "m0000003@d4.example")}, "no members (m0000003@d4.example"},
-		{"the last body cut", 3, false, lastCut, "1 of 3 transactions did not carry the post's body (the first: transaction 3)"},
-		{"VERP", 3, true, each(members(1, 3)), ""},
-		{"VERP, a Received line in the post", 3, true, func() []dumpTx {
+		{"batches by domain", 20, false, false, byDomain(20), ""},
+		{"a Received line in the post", 20, false, false, relayed, ""},
+		{"100 and 50", 150, false, false, []dumpTx{one(members(1, 100)...), one(members(101, 150)...)}, ""},
+		{"101 and 49", 150, false, false, []dumpTx{one(members(1, 101)...), one(members(102, 150)...)}, "101 recipients, over 100"},
+		{"11 transactions for 20", 20, false, false, elevenTx, "11 transactions for 20 recipients in batches of 100, more than 10"},
+		{"12 transactions for 20", 20, false, false, twelveTx, "12 transactions"},
+		{"one short", 20, false, false, []dumpTx{one(members(1, 19)...)}, "19 recipients of 20"},
+		{"one twice, one missing", 3, false, false, []dumpTx{one(memberAddr(1), memberAddr(2), memberAddr(2))}, "got the post twice"},
+		{"one past the members", 3, false, false, []dumpTx{one(memberAddr(1), memberAddr(2), memberAddr(4))}, "no members (" + memberAddr(4)},
+		{"a member at another domain", 3, false, false, []dumpTx{one(memberAddr(1), memberAddr(2), "m0000003@d4.example")}, "no members (m0000003@d4.example"},
+		{"the last body cut", 3, false, false, lastCut, "1 of 3 transactions did not carry the post's body (the first: transaction 3)"},
+		{"spread, batches by domain", spread.n, true, false, spreadByDomain, ""},
+		{"spread, batches of any domains", spread.n, true, false, spreadMixed, ""},
+		{"spread, one a transaction", spread.n, true, false, each(spreadAll), fmt.Sprintf("%d transactions for %d recipients in batches of 100, more than %d,", spread.n, spread.n, len(spreadByDomain))},
+		{"spread, a member of the ten domains", spread.n, true, false, append(spreadByDomain[1:], one(append(spreadByDomain[0].rcpts[1:], memberAddr(1))...)), "no members (" + memberAddr(1)},
+		{"VERP", 3, false, true, each(members(1, 3)), ""},
+		{"VERP, a Received line in the post", 3, false, true, func() []dumpTx {
 			txs := each(members(1, 3))
 			for i := range txs {
 				txs[i].hdr = relayed[0].hdr
 			}
 			return txs
 		}(), ""},
-		{"VERP, two in one", 3, true, []dumpTx{{from: "a@bench.example", rcpts: members(1, 2), body: body}, {from: "b@bench.example", rcpts: members(3, 3), body: body}}, "VERP, yet"},
-		{"VERP, a sender twice", 3, true, sameSender, "VERP, yet 2 distinct senders for 3 recipients"},
+		{"VERP, two in one", 3, false, true, []dumpTx{{from: "a@bench.example", rcpts: members(1, 2), body: body}, {from: "b@bench.example", rcpts: members(3, 3), body: body}}, "VERP, yet"},
+		{"VERP, a sender twice", 3, false, true, sameSender, "VERP, yet 2 distinct senders for 3 recipients"},
+		{"VERP, each sender another member's", 3, false, true, otherSender, "VERP, yet 3 recipients' senders do not name them (list-bounces+m0000002=d2.example@bench.example to m0000001@d1.example)"},
+		{"VERP, mlmmj's sender", 1, false, true, []dumpTx{{from: "list+bounces-1-m0000001=d1.example@bench.example", rcpts: members(1, 1), body: body}}, ""},
 	} {
-		st, err := countDump(dumpFile(t, c.txs), isMember(c.n), c.verp)
+		m := memberSet{c.n, c.spread}
+		st, err := countDump(dumpFile(t, c.txs), m.has(), c.verp)
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = checkDelivery("mlm", c.n, c.verp, st)
+		err = checkDelivery("mlm", m, c.verp, st)
 		wantRunErr(t, c.name, err, c.want, st)
 	}
 }
@@ -416,7 +455,7 @@ func TestCheckedQueuesEmpty(t *testing.T) {
 			t.Fatal(err)
 		}
 		go func() { s.done <- s.cmd.Wait() }()
-		_, err := checked(delivered{}, s, dir, "mlm", 0, false)
+		_, err := checked(delivered{}, s, dir, "mlm", tenDomains(0), false)
 		switch {
 		case sub == "" && err != nil:
 			t.Errorf("empty queues: %v", err)
@@ -616,7 +655,7 @@ printf 'E 3\n'`,
 	for _, fake := range []string{"", "short"} {
 		t.Setenv("BENCH_FAKE", fake)
 		work := t.TempDir()
-		b := &bench{ctx: context.Background(), bin: bin, self: self, work: work, reps: 2, members: map[int]string{},
+		b := &bench{ctx: context.Background(), bin: bin, self: self, work: work, reps: 2, members: map[memberSet]string{},
 			post: filepath.Join(work, "post.eml"), deadline: time.Now().Add(time.Hour), runTimeout: time.Hour}
 		if err := os.WriteFile(b.post, post(postSize), 0o644); err != nil {
 			t.Fatal(err)
@@ -713,7 +752,7 @@ func sinkBench(t *testing.T, ctx context.Context, sinkProg, bin, work string) *b
 	if err := os.Chmod(shm, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b := &bench{ctx: ctx, bin: bin, self: self, work: work, shm: shm, members: map[int]string{},
+	b := &bench{ctx: ctx, bin: bin, self: self, work: work, shm: shm, members: map[memberSet]string{},
 		post: filepath.Join(work, "post.eml"), deadline: time.Now().Add(time.Hour), runTimeout: time.Hour, smtpSink: sinkProg}
 	if err := os.WriteFile(b.post, post(postSize), 0o644); err != nil {
 		t.Fatal(err)
@@ -736,7 +775,7 @@ func TestMlmmjLeftovers(t *testing.T) {
 		t.Setenv("BENCH_LEAVE", leave)
 		b := sinkBench(t, context.Background(), sinkProg, t.TempDir(), t.TempDir())
 		b.mlmmjReceive = recv
-		_, err := b.mlmmjOnce(0, false)
+		_, err := b.mlmmjOnce(tenDomains(0), false)
 		switch {
 		case leave == "" && err != nil:
 			t.Errorf("nothing left: %v", err)

@@ -141,7 +141,7 @@ func (b *bench) daemonOnce(n int, verp bool) (delivered, error) {
 		return d, fmt.Errorf("mlm-run -D: no rusage from the wrapper: %v", err)
 	}
 	d.u.rssKB = lines[0].rssKB
-	return checked(d, s, dir, "mlm, mlm-run -D", n, verp)
+	return checked(d, s, dir, "mlm, mlm-run -D", tenDomains(n), verp)
 }
 
 // busy reports whether the post is still in the list's incoming or

@@ -45,6 +45,7 @@ type mlmOpts struct {
 	runPrefix  []string      // run mlm-run under this (perf, strace)
 	disk       string        // where the list goes, if not in the work directory
 	rtt        time.Duration // the sink behind a lag of this round trip
+	spread     bool          // the members' domains spread (spreadAddr)
 }
 
 // newMLMList makes a list directory of n members that delivers to port.
@@ -66,7 +67,7 @@ func (b *bench) newMLMList(n, port int, o mlmOpts) (string, error) {
 		"maxrcpt": fmt.Sprintf("%d\n", batch),
 	}
 	if n > 0 {
-		if err := b.run(5*time.Minute, b.membersFile(n), "", "mlm-sub", dir); err != nil {
+		if err := b.run(5*time.Minute, b.membersFile(memberSet{n, o.spread}), "", "mlm-sub", dir); err != nil {
 			return "", err
 		}
 	}
@@ -159,7 +160,7 @@ func (b *bench) mlmOnce(n int, o mlmOpts) (delivered, error) {
 	if err != nil {
 		return d, err
 	}
-	return checked(d, s, dir, who, n, o.verp)
+	return checked(d, s, dir, who, memberSet{n, o.spread}, o.verp)
 }
 
 // mlmRun makes what a run of mlm's delivers with: a fresh sink, behind a
@@ -195,16 +196,16 @@ func (b *bench) mlmRun(n int, o mlmOpts) (s *sink, dir string, cleanup func(), e
 // checked ends a run of mlm's that went well: the list's queues must be
 // empty, the sink's CPU is counted, and what it received must be the
 // post to every member once (checkDelivery).
-func checked(d delivered, s *sink, dir, who string, n int, verp bool) (delivered, error) {
+func checked(d delivered, s *sink, dir, who string, m memberSet, verp bool) (delivered, error) {
 	if err := queuesEmpty(filepath.Join(dir, "queue")); err != nil {
 		return d, err
 	}
 	d.u.sink = s.cpu()
 	var err error
-	if d.st, err = countDump(s.dump, isMember(n), verp); err != nil {
+	if d.st, err = countDump(s.dump, m.has(), verp); err != nil {
 		return d, err
 	}
-	return d, checkDelivery(who, n, verp, d.st)
+	return d, checkDelivery(who, m, verp, d.st)
 }
 
 // batches makes the delivery records of the post to the list in dir, as
@@ -255,7 +256,8 @@ func queuesEmpty(qdir string) error {
 
 // checkDelivery fails a run unless every member got the post once, in
 // transactions of the right size.
-func checkDelivery(who string, n int, verp bool, st dumpStats) error {
+func checkDelivery(who string, m memberSet, verp bool, st dumpStats) error {
+	n := m.n
 	switch {
 	case st.rcpt != n:
 		return fmt.Errorf("%s: the sink got %d recipients of %d", who, st.rcpt, n)
@@ -269,13 +271,12 @@ func checkDelivery(who string, n int, verp bool, st dumpStats) error {
 		return fmt.Errorf("%s: VERP, yet a transaction had %d recipients", who, st.maxPerTx)
 	case verp && st.senders != n:
 		return fmt.Errorf("%s: VERP, yet %d distinct senders for %d recipients", who, st.senders, n)
+	case verp && st.notVERP > 0:
+		return fmt.Errorf("%s: VERP, yet %d recipients' senders do not name them (%s)", who, st.notVERP, st.notVERPOne)
 	case !verp && st.maxPerTx > batch:
 		return fmt.Errorf("%s: a transaction had %d recipients, over %d", who, st.maxPerTx, batch)
-	case !verp && st.tx > (n+batch-1)/batch+10:
-		// Full transactions, and one part-full for each of the ten
-		// domains (memberAddr) at most: one recipient a transaction is
-		// no batching.
-		return fmt.Errorf("%s: %d transactions for %d recipients in batches of %d", who, st.tx, n, batch)
+	case !verp && st.tx > m.maxTx():
+		return fmt.Errorf("%s: %d transactions for %d recipients in batches of %d, more than %d, each domain's full ones and one part-full", who, st.tx, n, batch, m.maxTx())
 	}
 	return nil
 }
@@ -287,7 +288,7 @@ func checkDelivery(who string, n int, verp bool, st dumpStats) error {
 // control/verp (no VERP, by neither mlmmj nor the server) and
 // control/maxverprecips 100. VERP: no control/verp, mlmmj's default, one
 // transaction per recipient, the recipient in the envelope sender.
-func (b *bench) newMlmmjList(n, port int, verp bool) (string, error) {
+func (b *bench) newMlmmjList(m memberSet, port int, verp bool) (string, error) {
 	dir, err := os.MkdirTemp(b.work, "mlmmj.")
 	if err != nil {
 		return "", err
@@ -314,7 +315,7 @@ func (b *bench) newMlmmjList(n, port int, verp bool) (string, error) {
 			return "", err
 		}
 	}
-	if err := copyFile(b.membersFile(n), filepath.Join(dir, "subscribers.d", "m")); err != nil {
+	if err := copyFile(b.membersFile(m), filepath.Join(dir, "subscribers.d", "m")); err != nil {
 		return "", err
 	}
 	return dir, nil
@@ -323,7 +324,7 @@ func (b *bench) newMlmmjList(n, port int, verp bool) (string, error) {
 // mlmmjOnce delivers the post to n members through mlmmj: mlmmj-receive
 // -F as the MTA alias runs it (without forking), which runs
 // mlmmj-process and mlmmj-send, to the sink.
-func (b *bench) mlmmjOnce(n int, verp bool) (delivered, error) {
+func (b *bench) mlmmjOnce(m memberSet, verp bool) (delivered, error) {
 	var d delivered
 	s, err := b.startSink()
 	if err != nil {
@@ -331,7 +332,7 @@ func (b *bench) mlmmjOnce(n int, verp bool) (delivered, error) {
 	}
 	defer s.remove()
 	defer s.stop()
-	dir, err := b.newMlmmjList(n, s.port, verp)
+	dir, err := b.newMlmmjList(m, s.port, verp)
 	if err != nil {
 		return d, err
 	}
@@ -366,11 +367,11 @@ func (b *bench) mlmmjOnce(n int, verp bool) (delivered, error) {
 		return d, fmt.Errorf("mlmmj: the post was discarded (queue/discarded/%s)", es[0].Name())
 	}
 	d.u.sink = s.cpu()
-	d.st, err = countDump(s.dump, isMember(n), verp)
+	d.st, err = countDump(s.dump, m.has(), verp)
 	if err != nil {
 		return d, err
 	}
-	return d, checkDelivery("mlmmj", n, verp, d.st)
+	return d, checkDelivery("mlmmj", m, verp, d.st)
 }
 
 // limitOnce has smtp-source push n recipients, per recipients a
@@ -436,14 +437,14 @@ func (b *bench) sinkRun(rtt time.Duration, member func(string) bool, senders boo
 // sessions connections; with verp, a sender a transaction. Its run is
 // checked as mlm's is.
 func (b *bench) pipeOnce(n, per, sessions int, verp bool) (delivered, error) {
-	d, err := b.sinkRun(0, isMember(n), verp, func(port int) []string {
+	d, err := b.sinkRun(0, tenDomains(n).has(), verp, func(port int) []string {
 		return []string{b.self, pipeFlag, fmt.Sprintf("127.0.0.1:%d", port),
 			fmt.Sprint(sessions), fmt.Sprint(per), fmt.Sprint(n), b.post}
 	})
 	if err != nil {
 		return d, err
 	}
-	return d, checkDelivery("pipelining client", n, verp, d.st)
+	return d, checkDelivery("pipelining client", tenDomains(n), verp, d.st)
 }
 
 // checkSource fails a run of smtp-source unless the sink got msgs

@@ -57,7 +57,8 @@ type bench struct {
 	mlmmjReceive string
 	mlmmjVersion string
 
-	members  map[int]string
+	members  map[memberSet]string
+	spreadN  int    // the members of the spread rows, if any
 	rssFloor int64  // KiB: the peak RSS of true, the least a run shows
 	launched string // why no C launcher starts the commands, if none does ("" if one does)
 	n        atomic.Int64
@@ -104,7 +105,7 @@ func benchMain() int {
 		fAccept   = flag.Int("accept", 1000, "posts that mlm-accept takes, one process each")
 		fMaxTime  = flag.Duration("max-time", 20*time.Minute, "budget of the whole bench; runs past it are skipped")
 		fTimeout  = flag.Duration("run-timeout", 3*time.Minute, "time limit of each run, killed after it")
-		fOnly     = flag.String("only", "batch,verp,rtt,filters,expand,accept,profile", "what to measure, comma-separated")
+		fOnly     = flag.String("only", "batch,verp,spread,rtt,filters,expand,accept,profile", "what to measure, comma-separated (spread: mlm and mlmmj at the first of -members, the members' domains spread)")
 		fRTT      = flag.Duration("rtt", 10*time.Millisecond, "the round trip of the rtt rows' sink, behind a lag")
 		fRTTRcpt  = flag.Int("rtt-rcpt", 2000, "recipients of the rtt rows")
 		fSystems  = flag.String("systems", "mlm,daemon,client,mlmmj,limit,pipe", "which senders the delivery rows measure (daemon: mlm with mlm-run -D; client: mlm-sendmail alone; pipe: the bench's own pipelining client)")
@@ -136,7 +137,7 @@ func benchMain() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{ctx: ctx, reps: *fReps, filterReps: max(*fFReps, 1), runTimeout: *fTimeout, members: map[int]string{}}
+	b := &bench{ctx: ctx, reps: *fReps, filterReps: max(*fFReps, 1), runTimeout: *fTimeout, members: map[memberSet]string{}}
 	b.pipe = systems["pipe"] && (only["batch"] || only["verp"])
 	b.deadline = time.Now().Add(*fMaxTime)
 	if err := b.setup(*fBin, *fDisk, *fStreamMB); err != nil {
@@ -174,6 +175,29 @@ func benchMain() int {
 				if !systems[who] && r.status == "" {
 					r.status = "not run (-systems)"
 				}
+			}
+		}
+	}
+	// The post to members whose domains are spread as a list of people's
+	// are (spreadAddr), at the first size: mlm-split batches by domain,
+	// and the ten large domains of the rows above are its best case. mlm
+	// and mlmmj, on the same members; mlm/limit is to that size's limit
+	// row, whose batches are full.
+	if only["spread"] && len(sizes) > 0 {
+		n := sizes[0]
+		b.spreadN = n
+		rs := deliveryRows("spread", n)
+		m, j := rs["mlm"], rs["mlmmj"]
+		m.vsLimit, m.vsClient = batchRows["limit/batch/"+fmt.Sprint(n)], nil
+		batchRows["mlm/spread/"+fmt.Sprint(n)], batchRows["mlmmj/spread/"+fmt.Sprint(n)] = add(m), add(j)
+		if b.mlmmjReceive == "" {
+			j.status = "mlmmj: not installed (apt-get install mlmmj)"
+		} else {
+			j.who = "mlmmj " + b.mlmmjVersion
+		}
+		for who, r := range map[string]*row{"mlm": m, "mlmmj": j} {
+			if !systems[who] && r.status == "" {
+				r.status = "not run (-systems)"
 			}
 		}
 	}
@@ -226,16 +250,16 @@ func benchMain() int {
 			r.status, r.note = "not run", fmt.Sprintf("%s timed out", commas(int64(t)))
 			return nil
 		}
-		verp := mode == "verp"
+		verp, spread := mode == "verp", mode == "spread"
 		switch who {
 		case "mlm":
-			return b.deliverySteps(r, func() (delivered, error) { return b.mlmOnce(n, mlmOpts{verp: verp}) })
+			return b.deliverySteps(r, func() (delivered, error) { return b.mlmOnce(n, mlmOpts{verp: verp, spread: spread}) })
 		case "daemon":
 			return b.deliverySteps(r, func() (delivered, error) { return b.daemonOnce(n, verp) })
 		case "client":
 			return b.deliverySteps(r, func() (delivered, error) { return b.mlmOnce(n, mlmOpts{verp: verp, client: true}) })
 		case "mlmmj":
-			return b.deliverySteps(r, func() (delivered, error) { return b.mlmmjOnce(n, verp) })
+			return b.deliverySteps(r, func() (delivered, error) { return b.mlmmjOnce(memberSet{n, spread}, verp) })
 		}
 		per := batch
 		if verp {
@@ -323,13 +347,15 @@ func benchMain() int {
 	}
 	deliver("batch", "mlmmj")
 	deliver("verp", "mlmmj")
+	deliver("spread", "mlm", "mlmmj")
 	load1 := loadavg()
 
 	// The table.
 	fmt.Printf("mlm bench: %s, %d CPUs, load %s at start, %s at the end; the median run (by wall time) of %d each\n",
 		runtime.GOOS, runtime.NumCPU(), load0, load1, b.reps)
 	fmt.Printf("(of %d each for the filters, whose runs are short, a rep starting with the row after the last's first),\n", b.filterReps)
-	fmt.Printf("the delivery rows of a size taking turns (a run of smtp-source, of mlm, of mlm with mlm-run -D, of mlm-sendmail alone, then again)\n")
+	fmt.Printf("the delivery rows of a size taking turns (a run of smtp-source, of the pipelining client, of mlm, of mlm with mlm-run -D,\n")
+	fmt.Printf("of mlm-sendmail alone, then again), mlmmj's after all the others (its runs are long), and the spread rows' two last\n")
 	fmt.Printf("delivery: one 4,096-octet post, from its hand-over to the last 250, into Postfix smtp-sink on 127.0.0.1\n")
 	fmt.Printf("(a fresh sink per run, dumping to %s); lists and queues in %s\n", b.shm, b.work)
 	fmt.Printf("wall: from the start of a run's command (mlm's: of mlm-accept, then of mlm-run) to the exit of its last process,\n")
@@ -462,8 +488,11 @@ func deliveryRows(mode string, n int) map[string]*row {
 	rs := map[string]*row{}
 	for _, who := range deliveryWhos {
 		what := fmt.Sprintf("%s members, %d rcpt/tx", commas(int64(n)), batch)
-		if mode == "verp" {
+		switch mode {
+		case "verp":
 			what = fmt.Sprintf("%s members, VERP 1 rcpt/tx", commas(int64(n)))
+		case "spread":
+			what = fmt.Sprintf("%s members, %d rcpt/tx, spread", commas(int64(n)), batch)
 		}
 		if who == "limit" || who == "client" || who == "pipe" {
 			what = strings.Replace(what, "members", "rcpt", 1)
@@ -579,21 +608,24 @@ func kiB(kb int) string {
 	return commas(int64(kb)) + " KB"
 }
 
-// membersFile is a file of the first n members, one a line.
-func (b *bench) membersFile(n int) string {
-	if f, ok := b.members[n]; ok {
+// membersFile is a file of the members of m, one a line.
+func (b *bench) membersFile(m memberSet) string {
+	if f, ok := b.members[m]; ok {
 		return f
 	}
-	name := filepath.Join(b.work, fmt.Sprintf("members.%d", n))
+	name := filepath.Join(b.work, fmt.Sprintf("members.%d", m.n))
+	if m.spread {
+		name += ".spread"
+	}
 	var sb strings.Builder
-	for i := 1; i <= n; i++ {
-		sb.WriteString(memberAddr(i))
+	for i := 1; i <= m.n; i++ {
+		sb.WriteString(m.addr(i))
 		sb.WriteByte('\n')
 	}
 	if err := os.WriteFile(name, []byte(sb.String()), 0o644); err != nil {
 		panic(err) // the work directory is gone: nothing else will work
 	}
-	b.members[n] = name
+	b.members[m] = name
 	return name
 }
 
@@ -969,6 +1001,27 @@ func printTable(rows []*row) {
 	}
 }
 
+// spreadDomains says how the domains of n members are spread
+// (spreadAddr): ": at 10,000 members, D domains, S with one member".
+func spreadDomains(n int) string {
+	if n == 0 {
+		return ""
+	}
+	count := map[string]int{}
+	m := memberSet{n, true}
+	for i := 1; i <= n; i++ {
+		a := m.addr(i)
+		count[a[strings.IndexByte(a, '@')+1:]]++
+	}
+	one := 0
+	for _, c := range count {
+		if c == 1 {
+			one++
+		}
+	}
+	return fmt.Sprintf(": at %s members, %s domains, %s with one member", commas(int64(n)), commas(int64(len(count))), commas(int64(one)))
+}
+
 // setupNotes says how each system was set up.
 func setupNotes(b *bench, filters, rtt bool) []string {
 	notes := []string{
@@ -1027,9 +1080,17 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 			"  and mlm-throttle the input byte for byte, mlm-check nothing, mlm-unwrap the messages' octets, the others",
 			"  a valid stream of as many records, one recipient each")
 	}
-	notes = append(notes, "each run is checked: every member once (no other address), at most 100 per transaction",
-		"  and no more transactions than full ones and one for each of the 10 domains; VERP: one per",
-		"  transaction and a distinct sender each; every transaction's body the post's; queues empty after the run")
+	notes = append(notes, "members: m0000001@d1.example and on, in 10 domains, so that each domain's batches are full but",
+		"  one: mlm-split batches by domain (mlmmj, smtp-source and the pipelining client do not), and this is its best",
+		"  case; spread rows: the same post to members whose domains are spread as a list of people's are, 30% at",
+		"  gmail.example, 10% each at yahoo.example and outlook.example, the rest over n/2 small domains, each",
+		"  drawn by a hash of the member's number"+spreadDomains(b.spreadN)+", mlm and mlmmj",
+		"  on the same members; there mlm-split makes a batch of each small domain, and mlm/limit is to the limit",
+		"  row's full batches",
+		"each run is checked: every member once (no other address), at most 100 per transaction",
+		"  and no more transactions than each domain's full ones and one part-full; VERP: one per transaction,",
+		"  a distinct sender each, which names its recipient (+local=domain@); every transaction's body the post's;",
+		"  queues empty after the run")
 	if b.tmpfsDisk {
 		notes = append(notes, "WARNING: the lists and queues are on tmpfs, where fsync costs nothing: give -disk a real disk")
 	}

@@ -297,7 +297,7 @@ func (b *bench) expand(r *row, n int) {
 		r.fail(b, err)
 		return
 	}
-	if err := b.run(10*time.Minute, b.membersFile(n), "", "mlm-sub", dir); err != nil {
+	if err := b.run(10*time.Minute, b.membersFile(tenDomains(n)), "", "mlm-sub", dir); err != nil {
 		r.fail(b, err)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,8 +121,10 @@ func pipeSession(addr string, data []byte, per, n, txs int, next *atomic.Int64) 
 			break
 		}
 		sender := poster
-		if per == 1 {
-			sender = fmt.Sprintf("bench+%d@example.org", k+1)
+		if per == 1 { // VERP: the recipient in the sender, as mlm's
+			a := memberAddr(k + 1)
+			at := strings.LastIndexByte(a, '@')
+			sender = "bench+" + a[:at] + "=" + a[at+1:] + "@example.org"
 		}
 		fmt.Fprintf(w, "MAIL FROM:<%s>\r\n", sender)
 		lo, hi := k*per+1, min((k+1)*per, n)

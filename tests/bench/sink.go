@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -127,8 +128,13 @@ type dumpStats struct {
 	dups     int // recipients that came more than once, when checked
 	strange  int // recipients that are not members, when checked
 	example  string
-	badBody  int // transactions whose body is not the post's (postBody)
-	firstBad int // the first of them, from 1
+	// With senders: recipients whose transaction's sender does not
+	// name them as a VERP sender does ("+local=domain@", mlm's and
+	// mlmmj's forms), and the first of them
+	notVERP    int
+	notVERPOne string
+	badBody    int // transactions whose body is not the post's (postBody)
+	firstBad   int // the first of them, from 1
 }
 
 // countDump reads a dump of smtp-sink: each transaction is smtp-sink's
@@ -137,7 +143,8 @@ type dumpStats struct {
 // line. Each message's body, after its header's empty line, is compared
 // with the post's (postBody), but for the empty lines at its end. With
 // member, each recipient is checked against the member list and for
-// duplicates; with senders, the distinct envelope senders are counted.
+// duplicates; with senders, the distinct envelope senders are counted,
+// and each recipient's transaction's sender must name it as VERP does.
 func countDump(name string, member func(string) bool, senders bool) (dumpStats, error) {
 	var st dumpStats
 	f, err := os.Open(name)
@@ -151,6 +158,7 @@ func countDump(name string, member func(string) bool, senders bool) (dumpStats, 
 	r := bufio.NewReaderSize(f, 1<<20)
 	seen := map[string]struct{}{}
 	froms := map[string]struct{}{}
+	from := "" // the transaction's sender, with senders
 	want := bytes.TrimRight(postBody, "\n")
 	const (
 		none    = iota
@@ -200,8 +208,18 @@ func countDump(name string, member func(string) bool, senders bool) (dumpStats, 
 						st.example = a
 					}
 				}
+				if senders {
+					a := angle(line)
+					at := strings.LastIndexByte(a, '@')
+					if at < 0 || !strings.Contains(from, "+"+a[:at]+"="+a[at+1:]+"@") && !strings.Contains(from, "-"+a[:at]+"="+a[at+1:]+"@") {
+						if st.notVERP++; st.notVERPOne == "" {
+							st.notVERPOne = from + " to " + a
+						}
+					}
+				}
 			case senders && bytes.HasPrefix(line, []byte("X-Mail-Args: ")):
-				froms[angle(line)] = struct{}{}
+				from = angle(line)
+				froms[from] = struct{}{}
 			case bytes.HasPrefix(line, []byte("Received: ")):
 				phase = msgHdr
 				st.tx++
@@ -235,19 +253,83 @@ func angle(line []byte) string {
 }
 
 // memberAddr is the i-th member, from 1: ten domains, so that mlm-split,
-// which batches by domain, fills its batches.
+// which batches by domain, fills its batches: the best case for it.
 func memberAddr(i int) string { return fmt.Sprintf("m%07d@d%d.example", i, i%10) }
 
-// isMember says whether a is memberAddr(i) for some i in 1..n.
-func isMember(n int) func(string) bool {
+// A memberSet is the members of a delivery run: n of them, in the ten
+// domains of memberAddr, or with spread, in the domains of spreadAddr.
+type memberSet struct {
+	n      int
+	spread bool
+}
+
+// tenDomains is the set of n members of memberAddr.
+func tenDomains(n int) memberSet { return memberSet{n: n} }
+
+// addr is the i-th member of the set, from 1.
+func (m memberSet) addr(i int) string {
+	if m.spread {
+		return spreadAddr(i, m.n)
+	}
+	return memberAddr(i)
+}
+
+// spreadAddr is the i-th of n members whose domains are spread as those
+// of a list of people are: a few large providers and a long tail of
+// small domains. 30% at gmail.example, 10% at yahoo.example, 10% at
+// outlook.example, the rest at one of n/2 small domains, each drawn by
+// a hash of i, the same in every run: at 10,000 members some 3,200
+// domains, most with one or two members. (A list's own counts vary; a
+// shape like this one, not the ten large domains of memberAddr, is what
+// batching by domain meets.)
+func spreadAddr(i, n int) string {
+	h := mix(uint64(i))
+	switch x := h % 100; {
+	case x < 30:
+		return fmt.Sprintf("m%07d@gmail.example", i)
+	case x < 40:
+		return fmt.Sprintf("m%07d@yahoo.example", i)
+	case x < 50:
+		return fmt.Sprintf("m%07d@outlook.example", i)
+	}
+	return fmt.Sprintf("m%07d@s%d.example", i, mix(h)%uint64(max(n/2, 1)))
+}
+
+// mix is splitmix64's finalizer: a hash of x.
+func mix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// has says whether a is a member of the set.
+func (m memberSet) has() func(string) bool {
 	return func(a string) bool {
 		if len(a) < 8 || a[0] != 'm' {
 			return false
 		}
 		i, err := strconv.Atoi(a[1:8])
-		if err != nil || i < 1 || i > n {
+		if err != nil || i < 1 || i > m.n {
 			return false
 		}
-		return a == memberAddr(i)
+		return a == m.addr(i)
 	}
+}
+
+// maxTx is the most transactions a delivery to the set may take in
+// batches of batch: for each domain, its full batches and one part-full.
+// A sender that batches recipients of several domains together takes
+// fewer; one recipient a transaction is no batching.
+func (m memberSet) maxTx() int {
+	count := map[string]int{}
+	for i := 1; i <= m.n; i++ {
+		a := m.addr(i)
+		count[a[strings.IndexByte(a, '@')+1:]]++
+	}
+	tx := 0
+	for _, c := range count {
+		tx += (c + batch - 1) / batch
+	}
+	return tx
 }
