@@ -150,7 +150,7 @@ func TestReserveShared(t *testing.T) {
 			var group []heldRecord
 			for i := 0; i < 300 || len(group) > 0; {
 				for ; i < 300 && len(group) < 1+i%7; i++ {
-					group = append(group, heldRecord{id: "r", n: 1, all: 1, msgs: 1, domain: "example.org"})
+					group = append(group, heldRecord{id: "r", n: 1, all: 1, msgs: 1, domains: []domainCount{{"example.org", 1}}})
 				}
 				now := th.clk.Now()
 				k, at, err := th.reserve(group)
@@ -196,7 +196,7 @@ func TestReserveAsFarAsItCharges(t *testing.T) {
 	th := &throttle{store: &memStore{}, clk: &clock.Fake{Start: time.Unix(1000, 0)}, rcpt: &b}
 	group := make([]heldRecord, 1000)
 	for i := range group {
-		group[i] = heldRecord{id: "r", n: 1, all: 1, msgs: 1, domain: "example.org"}
+		group[i] = heldRecord{id: "r", n: 1, all: 1, msgs: 1, domains: []domainCount{{"example.org", 1}}}
 	}
 	for i, want := range []int{2, 1, 1} { // the first passes at once, the second waits
 		k, at, err := th.reserve(group)
@@ -235,9 +235,18 @@ func TestCharges(t *testing.T) {
 		{0, "", []string{"msg:1ns"}},
 	}
 	for _, tc := range tests {
-		if got := keys(th.charges(nil, 1, tc.n, tc.domain)); !slices.Equal(got, tc.want) {
+		var ds []domainCount
+		if tc.domain != "" {
+			ds = []domainCount{{tc.domain, tc.n}}
+		}
+		if got := keys(th.charges(nil, 1, tc.n, ds)); !slices.Equal(got, tc.want) {
 			t.Errorf("charges(%d, %q) = %v; want %v", tc.n, tc.domain, got, tc.want)
 		}
+	}
+	// A record of several domains (mlm-split's of small ones) takes
+	// from each domain's bucket its own recipients, and from rcpt all.
+	if got, want := keys(th.charges(nil, 1, 6, []domainCount{{"a.example", 3}, {"b.example", 2}, {"free.example", 1}})), []string{"msg:1ns", "rcpt:6ns", "domain a.example:3ns", "domain b.example:2ns"}; !slices.Equal(got, want) {
+		t.Errorf("charges of three domains = %v; want %v", got, want)
 	}
 	// Without '*', a domain not named and one at rate 0 take nothing;
 	// with rate 0 alone nothing is charged at all.
@@ -245,7 +254,7 @@ func TestCharges(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []string{"b.example", "free.example"} {
-		if got := keys(th.charges(nil, 1, 1, d)); !slices.Equal(got, []string{"rcpt:1ns"}) {
+		if got := keys(th.charges(nil, 1, 1, []domainCount{{d, 1}})); !slices.Equal(got, []string{"rcpt:1ns"}) {
 			t.Errorf("charges without *, %s: %v", d, got)
 		}
 	}
@@ -849,7 +858,7 @@ func TestReserveAfterFar(t *testing.T) {
 				th.begin(deadline)
 				group := make([]heldRecord, n)
 				for i := range group {
-					group[i] = heldRecord{id: "r", n: 1, all: 1, msgs: 1, domain: "example.org"}
+					group[i] = heldRecord{id: "r", n: 1, all: 1, msgs: 1, domains: []domainCount{{"example.org", 1}}}
 				}
 				for len(group) > 0 {
 					k, at, err := th.reserve(group)
@@ -926,7 +935,7 @@ func TestClockBackEmptyState(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.Remove(state)
-		k, at, err := th.reserve([]heldRecord{{id: "r", n: 1, all: 1, msgs: 1, domain: "example.org"}})
+		k, at, err := th.reserve([]heldRecord{{id: "r", n: 1, all: 1, msgs: 1, domains: []domainCount{{"example.org", 1}}}})
 		if err != nil || k != 1 || !at.IsZero() {
 			t.Errorf("deadline %v: reserve = %d, %v, %v; want 1, at once, nil", deadline, k, at.UTC(), err)
 		}

@@ -117,7 +117,7 @@ func (p *passing) run(in io.Reader) error {
 		}
 		off := p.held.Len()
 		p.reading = true
-		n, all, domain, err := hold(r, h, enc, settled, len(t.domains) > 0)
+		n, all, domains, err := hold(r, h, enc, settled, t.bucketed)
 		p.reading = false
 		if err != nil {
 			return err
@@ -126,7 +126,7 @@ func (p *passing) run(in io.Reader) error {
 		if t.msg != nil && n > 0 && h.VERP() {
 			msgs = n // a transaction for each recipient (mlm-sendmail(1))
 		}
-		p.group = append(p.group, heldRecord{id: h.ID, n: n, all: all, msgs: msgs, domain: domain, off: off, size: p.held.Len() - off})
+		p.group = append(p.group, heldRecord{id: h.ID, n: n, all: all, msgs: msgs, domains: domains, off: off, size: p.held.Len() - off})
 		// Records are held in runs even with nothing to charge: a run
 		// goes out in one write from held, not copied again into bw.
 		// A record read across a pass (at a read of input) is passed
@@ -190,14 +190,41 @@ const groupMax = spool.MemLimit / 2
 const passMax = 64 << 10
 
 // A heldRecord is a record in held: its id, its recipients not yet
-// delivered, all of them, its transactions, the domain of the first,
-// and where it is.
+// delivered, all of them, its transactions, those at each domain with a
+// bucket, and where it is.
 type heldRecord struct {
 	id        string
 	n, all    int64 // recipients to charge, and in all
 	msgs      int64 // records a second it takes: its transactions
-	domain    string
+	domains   []domainCount
 	off, size int64
+}
+
+// A domainCount is how many recipients of a record, not yet delivered,
+// are at one domain.
+type domainCount struct {
+	domain string
+	n      int64
+}
+
+// maxDomainRuns is the most runs of recipients of one domain with a
+// bucket that a record is charged for one by one: mlm-split writes at
+// most its N recipients a record, each domain's together. A record of
+// more, which only a stage of the site's own makes, charges the
+// recipients past them to the domain of the last.
+const maxDomainRuns = 1024
+
+// bucketed reports whether recipients at domain d take from a bucket of
+// its own (d named, or a '*' rate).
+func (t *throttle) bucketed(d string) bool {
+	if len(t.domains) == 0 {
+		return false
+	}
+	b, ok := t.domains[d]
+	if !ok {
+		b = t.domains[anyDomain]
+	}
+	return b != nil
 }
 
 // pass charges the records held and passes them on, each as soon as the
@@ -328,33 +355,54 @@ func (t *throttle) settledOf(id string) (*addr.KeySet, error) {
 
 // hold writes the record r is at, whose header is h, to w whole, and
 // returns the number of its recipients that settled does not name, of
-// all of them, and the domain of the first if domains (a domain's rate
-// is set: nothing else asks for it). What w writes is what was
-// read, byte for byte: the stream is canonical.
-func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.KeySet, domains bool) (n, all int64, domain string, err error) {
+// all of them, and of those the number at each domain that bucketed
+// says has a bucket, by domain. What w writes is what was read, byte
+// for byte: the stream is canonical.
+func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.KeySet, bucketed func(string) bool) (n, all int64, domains []domainCount, err error) {
 	if err := w.WriteHeader(h); err != nil {
-		return 0, 0, "", err
+		return 0, 0, nil, err
 	}
 	if _, err := io.Copy(w, r.Message()); err != nil {
-		return 0, 0, "", err
+		return 0, 0, nil, err
 	}
 	err = r.EachRecipientNoCopy(func(p stream.Path) error {
-		if all == 0 && domains {
-			domain = strings.Clone(addr.Domain(p.Mailbox)) // (p's strings are lent)
-		}
 		all++
 		if settled == nil || !settled.Has(addr.Key(p.Mailbox)) {
 			n++
+			d := addr.Domain(p.Mailbox)
+			switch k := len(domains); {
+			case k > 0 && domains[k-1].domain == d:
+				domains[k-1].n++
+			case !bucketed(d):
+			case k < maxDomainRuns:
+				domains = append(domains, domainCount{strings.Clone(d), 1}) // (p's strings are lent)
+			default:
+				domains[k-1].n++
+			}
 		}
 		return w.Recipient(p)
 	})
 	if err != nil {
-		return 0, 0, "", err
+		return 0, 0, nil, err
 	}
 	if err := w.End(); err != nil {
-		return 0, 0, "", err
+		return 0, 0, nil, err
 	}
-	return n, all, domain, w.Flush()
+	// One charge a domain: two of one bucket would each be weighed
+	// against its time before either took from it.
+	if len(domains) > 1 {
+		slices.SortStableFunc(domains, func(a, b domainCount) int { return strings.Compare(a.domain, b.domain) })
+		merged := domains[:0]
+		for _, dc := range domains {
+			if k := len(merged); k > 0 && merged[k-1].domain == dc.domain {
+				merged[k-1].n += dc.n
+				continue
+			}
+			merged = append(merged, dc)
+		}
+		domains = merged
+	}
+	return n, all, domains, w.Flush()
 }
 
 // charging reports whether some bucket is set.
@@ -367,8 +415,8 @@ type charge struct {
 }
 
 // charges appends to cs what a record of msgs transactions and n
-// recipients to domain takes.
-func (t *throttle) charges(cs []charge, msgs, n int64, domain string) []charge {
+// recipients, of them domains' at their domains, takes.
+func (t *throttle) charges(cs []charge, msgs, n int64, domains []domainCount) []charge {
 	if t.msg != nil {
 		cs = append(cs, charge{*t.msg, msgs})
 	}
@@ -378,14 +426,16 @@ func (t *throttle) charges(cs []charge, msgs, n int64, domain string) []charge {
 	if t.rcpt != nil {
 		cs = append(cs, charge{*t.rcpt, n})
 	}
-	b, ok := t.domains[domain]
-	if !ok {
-		b = t.domains[anyDomain]
-	}
-	if b != nil {
-		c := *b
-		c.key = domainKey(domain)
-		cs = append(cs, charge{c, n})
+	for _, dc := range domains {
+		b, ok := t.domains[dc.domain]
+		if !ok {
+			b = t.domains[anyDomain]
+		}
+		if b != nil && dc.n > 0 {
+			c := *b
+			c.key = domainKey(dc.domain)
+			cs = append(cs, charge{c, dc.n})
+		}
 	}
 	return cs
 }
@@ -412,7 +462,7 @@ func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) 
 			// (A record whose every recipient the journal names, tried
 			// again, passes free: mlm-sendmail skips it.)
 			if rec.n > 0 || rec.all == 0 {
-				t.all = t.charges(t.all, rec.msgs, rec.n, rec.domain)
+				t.all = t.charges(t.all, rec.msgs, rec.n, rec.domains)
 			}
 			t.cs = append(t.cs, t.all[j:len(t.all):len(t.all)])
 		}
