@@ -16,8 +16,9 @@ import (
 // whatever N and mode, mlm-split writes records "ID,1", "ID,2", … each
 // with the message byte for byte, the attributes but "parent" and then
 // "parent=ID" (and with -v "verp=yes"), the sender as it was, at most N
-// recipients of one domain (one with -p), which together are the
-// record's recipients, each once, in their order within a domain.
+// recipients (one with -p), of one domain or of at most D domains each
+// of which is in no other record, which together are the record's
+// recipients, each once, in their order within a domain.
 func FuzzSplit(f *testing.F) {
 	f.Add("Subject: x\n\nbody\n", "list-bounces@lists.example.org", "a b c d e f g", uint8(2), uint8(0))
 	f.Add("x", "", "a a a", uint8(1), uint8(2))
@@ -26,6 +27,12 @@ func FuzzSplit(f *testing.F) {
 	f.Fuzz(func(t *testing.T, m, sender, locals string, n, mode uint8) {
 		max := int(n%5) + 1
 		a := &args{MaxRcpt: &max, Personal: mode%3 == 1, VERP: mode%3 == 2}
+		domains := max // D: -d, or N
+		if d := int(mode/3) % 4; d > 0 {
+			a.MaxDomains, domains = &d, min(d, max)
+		}
+		inRecords := map[string]int{} // domain -> the records it is in
+		var mixed [][]string          // the domains of each record of several
 		var rcpts []stream.Path
 		for i, l := range strings.Fields(locals) {
 			rcpts = append(rcpts, stream.Path{Mailbox: l + "@" + string(rune('a'+i%3)) + ".example"})
@@ -80,10 +87,18 @@ func FuzzSplit(f *testing.F) {
 			if len(these) == 0 || len(these) > limit {
 				t.Fatalf("record %d: %d recipients; want 1 to %d", i, len(these), limit)
 			}
+			var ds []string
 			for _, p := range these {
-				if addr.Domain(p.Mailbox) != addr.Domain(these[0].Mailbox) {
-					t.Fatalf("record %d: recipients of two domains: %v", i, these)
+				if d := addr.Domain(p.Mailbox); !slices.Contains(ds, d) {
+					ds = append(ds, d)
+					inRecords[d]++
 				}
+			}
+			if len(ds) > 1 {
+				if len(ds) > domains {
+					t.Fatalf("record %d: recipients of %d domains, over %d: %v", i, len(ds), domains, these)
+				}
+				mixed = append(mixed, ds)
 			}
 			wantAttrs := []stream.Attr{{Name: "x-a", Value: "1"}, {Name: "parent", Value: "r"}}
 			wantSender := sender
@@ -114,6 +129,15 @@ func FuzzSplit(f *testing.F) {
 		}
 		if len(got) != len(rcpts) {
 			t.Fatalf("%d recipients written of %d", len(got), len(rcpts))
+		}
+		// A domain in a record of several filled no batch: all its
+		// recipients are in that record.
+		for _, ds := range mixed {
+			for _, d := range ds {
+				if inRecords[d] != 1 {
+					t.Fatalf("%s: in a record of domains %v, and in %d records in all", d, ds, inRecords[d])
+				}
+			}
 		}
 	})
 }

@@ -16,9 +16,12 @@ package main
 // pending, the fullest batch is written (of equal ones, the one opened
 // first), so memory holds at most that many recipients whatever the
 // record's size and N. At the end of the record the rest are written in
-// the order their batches were opened.
+// the order their batches were opened: the batch of a domain that filled
+// one in the record alone, and those of the others, small domains, one
+// after another into records of at most N recipients and D domains, a
+// batch never cut in two.
 //
-// Output is a function of the input and N alone: no clock, no random
+// Output is a function of the input, N and D alone: no clock, no random
 // number, and no Go map iteration (the map is only looked up; order comes
 // from opening numbers and a heap). So a run again after a crash writes
 // the same records, batch k with the same recipients, which the delivery
@@ -48,11 +51,11 @@ const (
 
 // run splits every record of in onto out.
 func run(a *args, in io.Reader, out io.Writer) error {
-	n, err := maxRcpt(a)
+	n, d, err := limits(a)
 	if err != nil {
 		return err
 	}
-	s := &splitter{max: n, verp: a.VERP, single: a.Personal,
+	s := &splitter{max: n, domains: d, verp: a.VERP, single: a.Personal,
 		msg: spool.New(spool.MemLimit), w: stream.NewWriter(out)}
 	defer s.msg.Close()
 	s.file, s.base = inputFile(in)
@@ -83,37 +86,51 @@ func inputFile(in io.Reader) (*os.File, int64) {
 	return f, off
 }
 
-// maxRcpt is N: the flag, else the list's setting, else 100.
-func maxRcpt(a *args) (int, error) {
+// limits are N and D: the flags, else the list's settings, else 100
+// recipients and as many domains.
+func limits(a *args) (n, d int, err error) {
 	if a.MaxRcpt != nil && (*a.MaxRcpt < 1 || *a.MaxRcpt > highestMax) {
-		return 0, sysexit.Errorf(sysexit.Usage, "--max-rcpt: %d is not from 1 to %d", *a.MaxRcpt, highestMax)
+		return 0, 0, sysexit.Errorf(sysexit.Usage, "--max-rcpt: %d is not from 1 to %d", *a.MaxRcpt, highestMax)
 	}
-	var d *listdir.Dir
+	if a.MaxDomains != nil && (*a.MaxDomains < 1 || *a.MaxDomains > highestMax) {
+		return 0, 0, sysexit.Errorf(sysexit.Usage, "--max-domains: %d is not from 1 to %d", *a.MaxDomains, highestMax)
+	}
+	var dir *listdir.Dir
 	if a.Dir != "" {
-		var err error
-		if d, err = listdir.Open(a.Dir); err != nil {
-			return 0, err
+		if dir, err = listdir.Open(a.Dir); err != nil {
+			return 0, 0, err
 		}
 	}
-	if a.MaxRcpt != nil {
-		return *a.MaxRcpt, nil
+	setting := func(flag *int, name string, dflt int64) (int, error) {
+		if flag != nil {
+			return *flag, nil
+		}
+		if dir == nil {
+			return int(dflt), nil
+		}
+		v, err := dir.IntIn(name, dflt, 1, highestMax)
+		return int(v), err
 	}
-	if d == nil {
-		return defaultMax, nil
+	if n, err = setting(a.MaxRcpt, listdir.MaxRcpt, defaultMax); err != nil {
+		return 0, 0, err
 	}
-	n, err := d.IntIn(listdir.MaxRcpt, defaultMax, 1, highestMax)
-	return int(n), err
+	// (No more domains than recipients a record: D above N is N.)
+	if d, err = setting(a.MaxDomains, listdir.MaxDomains, int64(n)); err != nil {
+		return 0, 0, err
+	}
+	return n, min(d, n), nil
 }
 
 // splitter writes the records of one input record.
 type splitter struct {
-	max    int
-	single bool         // one recipient a record
-	verp   bool         // records of verp=yes
-	msg    *spool.Spool // the message, encoded as in the stream
-	w      *stream.Writer
-	file   *os.File // the input, if a regular file
-	base   int64    // where in it the Reader started
+	max     int
+	domains int          // D: most domains a record of small ones
+	single  bool         // one recipient a record
+	verp    bool         // records of verp=yes
+	msg     *spool.Spool // the message, encoded as in the stream
+	w       *stream.Writer
+	file    *os.File // the input, if a regular file
+	base    int64    // where in it the Reader started
 
 	in    *stream.Header // the record being split
 	n     int            // records written for it
@@ -139,6 +156,7 @@ func (s *splitter) record(r *stream.Reader, h *stream.Header) error {
 	s.in, s.n = h, 0
 	if s.b == nil {
 		s.b = newBatcher(s.max, pendingCap, s.emit)
+		s.b.domains = s.domains
 	}
 	b := s.b
 	b.reset()
@@ -210,9 +228,15 @@ type batch struct {
 }
 
 // batcher groups a record's recipients by domain into batches of at most
-// max, holding at most cap recipients in all.
+// max, holding at most cap recipients in all; at the end of the record,
+// the batches of domains that filled none go together, domains at most
+// a record.
 type batcher struct {
 	max, cap int
+	domains  int                 // most domains a record of small ones; 0 or 1: one
+	big      map[string]struct{} // domains that filled a batch in the record
+	group    []*batch            // finish's scratch: the batches of one record
+	mixed    []stream.Path       // and their recipients
 	pending  int
 	seq      int64
 	open     map[string]*batch // looked up, never ranged over
@@ -237,11 +261,14 @@ type batcher struct {
 const spareRoom = 8192
 
 func newBatcher(n, limit int, emit func([]stream.Path) error) *batcher {
-	return &batcher{max: n, cap: limit, open: map[string]*batch{}, emit: emit, spare: map[string][]stream.Path{}}
+	return &batcher{max: n, cap: limit, open: map[string]*batch{}, emit: emit, spare: map[string][]stream.Path{}, big: map[string]struct{}{}}
 }
 
 // reset readies b for the next record: nothing is pending after finish.
-func (b *batcher) reset() { b.seq = 0 }
+func (b *batcher) reset() {
+	b.seq = 0
+	clear(b.big)
+}
 
 // add adds p to the batch of its domain, and writes that batch if it is
 // full, or the fullest one if too many recipients are pending.
@@ -273,6 +300,9 @@ func (b *batcher) add(p stream.Path) error {
 	b.pending++
 	heap.Fix(&b.fill, bt.i)
 	if len(bt.rcpts) >= b.max {
+		if _, ok := b.big[bt.domain]; !ok {
+			b.big[bt.domain] = struct{}{}
+		}
 		return b.flush(bt)
 	}
 	if b.pending > b.cap {
@@ -292,10 +322,21 @@ func (b *batcher) add(p stream.Path) error {
 // would hold far more than the recipients pending: a full batch's is
 // kept for its own domain's next, within spareRoom, and any other let go.
 func (b *batcher) flush(bt *batch) error {
+	b.take(bt)
+	err := b.emit(bt.rcpts)
+	b.release(bt)
+	return err
+}
+
+// take takes bt out of the pending batches.
+func (b *batcher) take(bt *batch) {
 	heap.Remove(&b.fill, bt.i)
 	delete(b.open, bt.domain)
 	b.pending -= len(bt.rcpts)
-	err := b.emit(bt.rcpts)
+}
+
+// release keeps bt, written, for reuse (see flush).
+func (b *batcher) release(bt *batch) {
 	// rcpts' copies, cleared or let go below, are text's: it is the
 	// next batch's that takes bt, unless it grew past textKeep.
 	bt.text = bt.text[:0]
@@ -317,7 +358,6 @@ func (b *batcher) flush(bt *batch) error {
 		bt.rcpts = nil
 	}
 	b.free = append(b.free, bt)
-	return err
 }
 
 // textKeep is the most room for its recipients' text that a batch
@@ -326,17 +366,63 @@ func (b *batcher) flush(bt *batch) error {
 // thousands does not keep its room for the life of the process.
 const textKeep = 64 << 10
 
-// finish writes the pending batches in the order they were opened.
+// finish writes the pending batches in the order they were opened; with
+// domains over 1, first those of domains that filled a batch in the
+// record, each alone, then the others, of small domains, one after
+// another into records of at most max recipients and domains domains, a
+// batch never cut in two (a relay takes any recipients in a transaction,
+// and passes each domain's on by itself).
 func (b *batcher) finish() error {
 	b.rest = append(b.rest[:0], b.fill...)
 	slices.SortFunc(b.rest, func(x, y *batch) int { return cmp.Compare(x.seq, y.seq) })
+	small := b.rest[:0] // (written over behind the loop)
 	for _, bt := range b.rest {
-		if err := b.flush(bt); err != nil {
-			return err
+		if _, big := b.big[bt.domain]; big || b.domains <= 1 {
+			if err := b.flush(bt); err != nil {
+				return err
+			}
+			continue
+		}
+		small = append(small, bt)
+	}
+	n := 0 // recipients in group
+	for _, bt := range small {
+		if len(b.group) > 0 && (n+len(bt.rcpts) > b.max || len(b.group) >= b.domains) {
+			if err := b.flushGroup(); err != nil {
+				return err
+			}
+			n = 0
+		}
+		b.group = append(b.group, bt)
+		n += len(bt.rcpts)
+	}
+	err := b.flushGroup()
+	clear(b.rest)
+	return err
+}
+
+// flushGroup writes the batches of group as one record, and empties it.
+func (b *batcher) flushGroup() error {
+	var err error
+	switch len(b.group) {
+	case 0:
+	case 1:
+		err = b.flush(b.group[0])
+	default:
+		b.mixed = b.mixed[:0]
+		for _, bt := range b.group {
+			b.take(bt)
+			b.mixed = append(b.mixed, bt.rcpts...)
+		}
+		err = b.emit(b.mixed)
+		clear(b.mixed) // (the recipients' strings are the batches' text)
+		for _, bt := range b.group {
+			b.release(bt)
 		}
 	}
-	clear(b.rest)
-	return nil
+	clear(b.group)
+	b.group = b.group[:0]
+	return err
 }
 
 // byFill is a heap of batches, the fullest first and, of equal ones, the

@@ -85,6 +85,97 @@ func TestBatcherCap(t *testing.T) {
 	}
 }
 
+// TestBatcherSmallDomains: with D over 1, a record of several domains
+// holds at most N recipients and D domains, each of which is in no other
+// record (filled none, and is never cut in two); a domain that filled a
+// batch is in none such; every recipient goes out once, each domain's in
+// their order; and the records are the same for the same input. Records
+// of the small domains are as few as packing their batches in order
+// makes them.
+func TestBatcherSmallDomains(t *testing.T) {
+	for _, n := range []int{2, 3, 7, 100} {
+		for _, d := range []int{2, 3, 10, 100} {
+			for _, domains := range []int{5, 40, 1000} {
+				var recs [][]stream.Path
+				run := func() [][]stream.Path {
+					var out [][]stream.Path
+					b := newBatcher(n, 1<<20, func(rc []stream.Path) error {
+						out = append(out, slices.Clone(rc))
+						return nil
+					})
+					b.domains = min(d, n)
+					g := lcg(n*7919 + domains*31 + d)
+					for i := 0; i < 5000; i++ {
+						dom := g.next(domains)
+						if g.next(2) == 0 {
+							dom = g.next(min(domains, 3)) // a few big ones
+						}
+						if err := b.add(stream.Path{Mailbox: fmt.Sprintf("u%d@d%d.example", i, dom)}); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if err := b.finish(); err != nil {
+						t.Fatal(err)
+					}
+					if b.pending != 0 || len(b.open) != 0 || len(b.group) != 0 {
+						t.Fatalf("after finish: %d pending, %d open, %d in a group", b.pending, len(b.open), len(b.group))
+					}
+					return out
+				}
+				recs = run()
+				same := func(x, y []stream.Path) bool {
+					return slices.EqualFunc(x, y, func(p, q stream.Path) bool { return p.Mailbox == q.Mailbox && slices.Equal(p.Params, q.Params) })
+				}
+				if again := run(); !slices.EqualFunc(recs, again, same) {
+					t.Fatalf("n=%d d=%d: another run, other records", n, d)
+				}
+				in := map[string]int{} // domain -> records it is in
+				full := map[string]bool{}
+				last := map[string]int{} // domain -> its last recipient's number
+				var mixed [][]string
+				for _, rc := range recs {
+					if len(rc) == 0 || len(rc) > n {
+						t.Fatalf("n=%d d=%d: a record of %d", n, d, len(rc))
+					}
+					var ds []string
+					for _, p := range rc {
+						dom := addr.Domain(p.Mailbox)
+						if !slices.Contains(ds, dom) {
+							ds = append(ds, dom)
+							in[dom]++
+						}
+						var k int
+						fmt.Sscanf(p.Mailbox, "u%d@", &k)
+						if j, ok := last[dom]; ok && k <= j {
+							t.Fatalf("%s: u%d after u%d", dom, k, j)
+						}
+						last[dom] = k
+					}
+					if len(ds) == 1 && len(rc) == n {
+						full[ds[0]] = true
+					}
+					if len(ds) > 1 {
+						if len(ds) > min(d, n) {
+							t.Fatalf("n=%d d=%d: a record of %d domains", n, d, len(ds))
+						}
+						mixed = append(mixed, ds)
+					}
+				}
+				for _, ds := range mixed {
+					for _, dom := range ds {
+						if in[dom] != 1 || full[dom] {
+							t.Fatalf("n=%d d=%d: %s in a record of %v, in %d records, full %v", n, d, dom, ds, in[dom], full[dom])
+						}
+					}
+				}
+				if len(mixed) == 0 && domains == 1000 {
+					t.Errorf("n=%d d=%d domains=%d: no record of small domains together", n, d, domains)
+				}
+			}
+		}
+	}
+}
+
 // TestBatcherOrder: over the cap, the fullest batch goes first and, of
 // equal ones, the one opened first; at the end, the order of opening.
 func TestBatcherOrder(t *testing.T) {
@@ -271,8 +362,10 @@ func check(in io.Reader, n int) (rcpts, recs int, err error) {
 		if p, _ := h.Get("parent"); p != "big" || !strings.HasPrefix(h.ID, "big,") {
 			return fmt.Errorf("record %s, parent %q", h.ID, p)
 		}
+		// A record of several domains (small ones, together) has each
+		// domain's recipients in one run, fewer than n of each.
 		var dom string
-		k := 0
+		k, run, doms := 0, 0, 0
 		for {
 			p, err := r.Recipient()
 			if err == io.EOF {
@@ -281,10 +374,13 @@ func check(in io.Reader, n int) (rcpts, recs int, err error) {
 			if err != nil {
 				return err
 			}
-			if k++; k == 1 {
-				dom = addr.Domain(p.Mailbox)
-			} else if addr.Domain(p.Mailbox) != dom {
-				return fmt.Errorf("record %s mixes domains", h.ID)
+			k++
+			if d := addr.Domain(p.Mailbox); d != dom {
+				dom, run = d, 0
+				doms++
+			}
+			if run++; doms > 1 && run >= n {
+				return fmt.Errorf("record %s has %d recipients of %s among others", h.ID, run, dom)
 			}
 		}
 		if k > n {

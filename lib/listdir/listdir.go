@@ -63,6 +63,7 @@ const (
 	ModExpire      = "modexpire"       // lifetime of a held post, seconds
 	Relay          = "relay"           // SMTP relays, host:port per line
 	MaxRcpt        = "maxrcpt"         // most recipients in one delivery record
+	MaxDomains     = "maxdomains"      // most domains in one delivery record
 	RcptRate       = "rcptrate"        // recipients per second sent on
 	MsgRate        = "msgrate"         // delivery records per second sent on
 	Burst          = "burst"           // size of the rate buckets

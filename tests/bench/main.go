@@ -180,9 +180,9 @@ func benchMain() int {
 	}
 	// The post to members whose domains are spread as a list of people's
 	// are (spreadAddr), at the first size: mlm-split batches by domain,
-	// and the ten large domains of the rows above are its best case. mlm
-	// and mlmmj, on the same members; mlm/limit is to that size's limit
-	// row, whose batches are full.
+	// small domains together, and the ten large domains of the rows above
+	// are its best case. mlm and mlmmj, on the same members; mlm/limit is
+	// to that size's limit row, whose batches are full.
 	if only["spread"] && len(sizes) > 0 {
 		n := sizes[0]
 		b.spreadN = n
@@ -1085,8 +1085,8 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 		"  case; spread rows: the same post to members whose domains are spread as a list of people's are, 30% at",
 		"  gmail.example, 10% each at yahoo.example and outlook.example, the rest over n/2 small domains, each",
 		"  drawn by a hash of the member's number"+spreadDomains(b.spreadN)+", mlm and mlmmj",
-		"  on the same members; there mlm-split makes a batch of each small domain, and mlm/limit is to the limit",
-		"  row's full batches",
+		"  on the same members; there mlm-split puts the batches of the small domains together (its -d), and",
+		"  mlm/limit is to the limit row's",
 		"each run is checked: every member once (no other address), at most 100 per transaction",
 		"  and no more transactions than each domain's full ones and one part-full; VERP: one per transaction,",
 		"  a distinct sender each, which names its recipient (+local=domain@); every transaction's body the post's;",
