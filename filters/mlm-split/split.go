@@ -36,6 +36,7 @@ import (
 	"strings"
 
 	"mlm/lib/addr"
+	"mlm/lib/ascii"
 	"mlm/lib/journal"
 	"mlm/lib/listdir"
 	"mlm/lib/spool"
@@ -92,8 +93,8 @@ func limits(a *args) (n, d int, err error) {
 	if a.MaxRcpt != nil && (*a.MaxRcpt < 1 || *a.MaxRcpt > highestMax) {
 		return 0, 0, sysexit.Errorf(sysexit.Usage, "--max-rcpt: %d is not from 1 to %d", *a.MaxRcpt, highestMax)
 	}
-	if a.MaxDomains != nil && (*a.MaxDomains < 1 || *a.MaxDomains > highestMax) {
-		return 0, 0, sysexit.Errorf(sysexit.Usage, "--max-domains: %d is not from 1 to %d", *a.MaxDomains, highestMax)
+	if a.MaxDomains != nil && (*a.MaxDomains < 1 || *a.MaxDomains > listdir.DomainsMost) {
+		return 0, 0, sysexit.Errorf(sysexit.Usage, "--max-domains: %d is not from 1 to %d", *a.MaxDomains, listdir.DomainsMost)
 	}
 	var dir *listdir.Dir
 	if a.Dir != "" {
@@ -101,21 +102,21 @@ func limits(a *args) (n, d int, err error) {
 			return 0, 0, err
 		}
 	}
-	setting := func(flag *int, name string, dflt int64) (int, error) {
+	setting := func(flag *int, name string, dflt, most int64) (int, error) {
 		if flag != nil {
 			return *flag, nil
 		}
 		if dir == nil {
 			return int(dflt), nil
 		}
-		v, err := dir.IntIn(name, dflt, 1, highestMax)
+		v, err := dir.IntIn(name, dflt, 1, most)
 		return int(v), err
 	}
-	if n, err = setting(a.MaxRcpt, listdir.MaxRcpt, defaultMax); err != nil {
+	if n, err = setting(a.MaxRcpt, listdir.MaxRcpt, defaultMax, highestMax); err != nil {
 		return 0, 0, err
 	}
 	// (No more domains than recipients a record: D above N is N.)
-	if d, err = setting(a.MaxDomains, listdir.MaxDomains, int64(n)); err != nil {
+	if d, err = setting(a.MaxDomains, listdir.MaxDomains, min(int64(n), listdir.DomainsMost), listdir.DomainsMost); err != nil {
 		return 0, 0, err
 	}
 	return n, min(d, n), nil
@@ -224,6 +225,7 @@ type batch struct {
 	rcpts  []stream.Path
 	text   []byte // rcpts' strings (Path.CloneInto), written over once the batch is flushed
 	spare  int    // the room of rcpts, if it was a full batch's of the domain (batcher.spare)
+	utf8   bool   // a recipient is not ASCII: its transaction needs SMTPUTF8
 	i      int    // index in the heap
 }
 
@@ -295,21 +297,37 @@ func (b *batcher) add(p stream.Path) error {
 		b.open[d] = bt
 		heap.Push(&b.fill, bt)
 	}
+	bt.utf8 = bt.utf8 || !ascii.Is(p.Mailbox)
 	p, bt.text = p.CloneInto(bt.text)
 	bt.rcpts = append(bt.rcpts, p)
 	b.pending++
 	heap.Fix(&b.fill, bt.i)
 	if len(bt.rcpts) >= b.max {
-		if _, ok := b.big[bt.domain]; !ok {
-			b.big[bt.domain] = struct{}{}
-		}
+		b.written(bt)
 		return b.flush(bt)
 	}
 	if b.pending > b.cap {
+		b.written(b.fill[0])
 		return b.flush(b.fill[0])
 	}
 	return nil
 }
+
+// written notes that a batch of bt's domain is written before the end
+// of the record, so that its last goes alone (finish). Only where small
+// domains go together, and for at most bigMax domains: a domain past
+// them is taken for a small one, its last batch, under N, grouped.
+func (b *batcher) written(bt *batch) {
+	if b.domains <= 1 || len(b.big) >= bigMax {
+		return
+	}
+	if _, ok := b.big[bt.domain]; !ok {
+		b.big[bt.domain] = struct{}{}
+	}
+}
+
+// bigMax bounds batcher.big: some 1 MB of domains.
+const bigMax = 16_384
 
 // flush writes bt and forgets it; emit is done with the recipients when
 // it returns, so the batch is kept for reuse, and its recipients' room
@@ -339,6 +357,7 @@ func (b *batcher) take(bt *batch) {
 func (b *batcher) release(bt *batch) {
 	// rcpts' copies, cleared or let go below, are text's: it is the
 	// next batch's that takes bt, unless it grew past textKeep.
+	bt.utf8 = false
 	bt.text = bt.text[:0]
 	if cap(bt.text) > textKeep {
 		bt.text = nil
@@ -385,18 +404,28 @@ func (b *batcher) finish() error {
 		}
 		small = append(small, bt)
 	}
-	n := 0 // recipients in group
-	for _, bt := range small {
-		if len(b.group) > 0 && (n+len(bt.rcpts) > b.max || len(b.group) >= b.domains) {
-			if err := b.flushGroup(); err != nil {
-				return err
+	// Those whose recipients are ASCII apart from the others: an ASCII
+	// recipient's transaction goes without SMTPUTF8 (mlm-sendmail(1)).
+	var err error
+	for _, utf8 := range []bool{false, true} {
+		n := 0 // recipients in group
+		for _, bt := range small {
+			if bt.utf8 != utf8 {
+				continue
 			}
-			n = 0
+			if len(b.group) > 0 && (n+len(bt.rcpts) > b.max || len(b.group) >= b.domains) {
+				if err := b.flushGroup(); err != nil {
+					return err
+				}
+				n = 0
+			}
+			b.group = append(b.group, bt)
+			n += len(bt.rcpts)
 		}
-		b.group = append(b.group, bt)
-		n += len(bt.rcpts)
+		if err = b.flushGroup(); err != nil {
+			break
+		}
 	}
-	err := b.flushGroup()
 	clear(b.rest)
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"mlm/lib/addr"
+	"mlm/lib/listdir"
 	"mlm/lib/mlmtest"
 	"mlm/lib/stream"
 )
@@ -173,6 +174,67 @@ func TestBatcherSmallDomains(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestBatcherCapWrittenAlone: a domain whose batch the cap on pending
+// recipients wrote before it was full is no small domain: its last
+// recipients go alone, not in a record of others (a review, R49: with N
+// 100,000 and the cap of 100,000, a domain of 100,004 shared one).
+func TestBatcherCapWrittenAlone(t *testing.T) {
+	var recs [][]stream.Path
+	b := newBatcher(5, 6, func(rc []stream.Path) error { recs = append(recs, slices.Clone(rc)); return nil })
+	b.domains = 5
+	for _, m := range []string{"x1@x.example", "x2@x.example", "x3@x.example", "x4@x.example", "y1@y.example", "z1@z.example", "w1@w.example", "x5@x.example"} {
+		if err := b.add(stream.Path{Mailbox: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.finish(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, rc := range recs {
+		var ms []string
+		for _, p := range rc {
+			ms = append(ms, p.Mailbox)
+		}
+		got = append(got, strings.Join(ms, " "))
+	}
+	want := []string{"x1@x.example x2@x.example x3@x.example x4@x.example", "x5@x.example", "y1@y.example z1@z.example w1@w.example"}
+	if !slices.Equal(got, want) {
+		t.Errorf("records %q; want %q", got, want)
+	}
+}
+
+// TestSplitDomainsMost: a record of small domains has at most
+// listdir.DomainsMost domains, whatever N, the most mlm-throttle charges
+// one by one (a review, R49: at -n 2000 a record of 1,100 domains had
+// the last ones charged to another's bucket).
+func TestSplitDomainsMost(t *testing.T) {
+	var in strings.Builder
+	in.WriteString("MLM1 p1\nS <b@l.example>\n:hi\n")
+	for i := range 1100 {
+		fmt.Fprintf(&in, "R <u%d@d%04d.example>\n", i, i)
+	}
+	in.WriteString("E 1100\n")
+	n := 2000
+	var out bytes.Buffer
+	if err := run(&args{MaxRcpt: &n}, strings.NewReader(in.String()), &out); err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int
+	r := stream.NewReader(&out)
+	if err := r.Each(func(h *stream.Header) error {
+		k := 0
+		err := r.EachRecipient(func(stream.Path) error { k++; return nil })
+		sizes = append(sizes, k)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sizes, []int{listdir.DomainsMost, 1100 - listdir.DomainsMost}) {
+		t.Errorf("records of %v recipients, a domain each; want %d and %d", sizes, listdir.DomainsMost, 1100-listdir.DomainsMost)
 	}
 }
 
@@ -475,6 +537,16 @@ func TestMemoryBounded(t *testing.T) {
 	// 16 × N, which let the whole list wait; at 100,000 pending, these
 	// take some 60 MiB, the heap's headroom included.)
 	own := func(w io.Writer, n int) error { return writeBig(w, n, n) }
+	// -n 1, every domain filling batches: the domains that did are
+	// kept to the end of the record only where small ones go together,
+	// and at most bigMax of them (a review, R49: 231 MB at 2,000,000
+	// recipients). (At -n 2 the same record is small domains, pending
+	// up to the cap, as the last case below.)
+	rs, rb = peakRSS(t, 100_000, 1, own), peakRSS(t, 1_000_000, 1, own)
+	t.Logf("-n 1, a domain each: peak RSS %d KiB at 100,000 recipients, %d KiB at 1,000,000", rs, rb)
+	if rb > rs+20*1024 || rb > 64*1024 {
+		t.Errorf("-n 1: peak RSS grew from %d KiB to %d KiB with the domains", rs, rb)
+	}
 	rb = peakRSS(t, 1_000_000, highestMax, own)
 	t.Logf("a domain each, -n %d: peak RSS %d KiB at 1,000,000 recipients", highestMax, rb)
 	if rb > 96*1024 {

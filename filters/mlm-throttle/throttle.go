@@ -209,10 +209,10 @@ type domainCount struct {
 
 // maxDomainRuns is the most runs of recipients of one domain with a
 // bucket that a record is charged for one by one: mlm-split writes at
-// most its N recipients a record, each domain's together. A record of
-// more, which only a stage of the site's own makes, charges the
-// recipients past them to the domain of the last.
-const maxDomainRuns = 1024
+// most listdir.DomainsMost domains a record, each domain's together. A
+// record of more, which only a stage of the site's own makes, charges
+// the recipients past them to the domain of the last.
+const maxDomainRuns = listdir.DomainsMost
 
 // bucketed reports whether recipients at domain d take from a bucket of
 // its own (d named, or a '*' rate).

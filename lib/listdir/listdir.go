@@ -63,7 +63,7 @@ const (
 	ModExpire      = "modexpire"       // lifetime of a held post, seconds
 	Relay          = "relay"           // SMTP relays, host:port per line
 	MaxRcpt        = "maxrcpt"         // most recipients in one delivery record
-	MaxDomains     = "maxdomains"      // most domains in one delivery record
+	MaxDomains     = "maxdomains"      // most domains in one delivery record, at most DomainsMost
 	RcptRate       = "rcptrate"        // recipients per second sent on
 	MsgRate        = "msgrate"         // delivery records per second sent on
 	Burst          = "burst"           // size of the rate buckets
@@ -73,8 +73,14 @@ const (
 	QueueDir       = "queue"           // directory: the queues
 	StateDir       = "state"           // directory: counters programs keep
 	LockFile       = "lock"            // the list lock: the cron jobs' (mlm-lock)
-	MembersLock    = "members.lock"    // taken while a member file changes
+
+	MembersLock = "members.lock" // taken while a member file changes
 )
+
+// DomainsMost is the most domains a delivery record may have
+// (maxdomains): mlm-throttle charges each of at most that many a record
+// its own recipients.
+const DomainsMost = 1024
 
 // Queue names.
 const (

@@ -102,7 +102,7 @@ func TestCheckDeliveryBody(t *testing.T) {
 		{"the last line missing", body[:strings.LastIndex(strings.TrimSuffix(body, "\n"), "\n")+1], false},
 		{"another post", string(post(2048)[strings.Index(string(post(2048)), "\n\n")+2:]), false},
 	} {
-		st, err := countDump(dumpOf(t, 3, c.body), tenDomains(3).has(), false)
+		st, err := countDump(dumpOf(t, 3, c.body), tenDomains(3).has(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -406,9 +406,16 @@ func TestCheckDelivery(t *testing.T) {
 		{"VERP, a sender twice", 3, false, true, sameSender, "VERP, yet 2 distinct senders for 3 recipients"},
 		{"VERP, each sender another member's", 3, false, true, otherSender, "VERP, yet 3 recipients' senders do not name them (list-bounces+m0000002=d2.example@bench.example to m0000001@d1.example)"},
 		{"VERP, mlmmj's sender", 1, false, true, []dumpTx{{from: "list+bounces-1-m0000001=d1.example@bench.example", rcpts: members(1, 1), body: body}}, ""},
+		{"VERP, from mlm, mlmmj's sender", 1, false, true, []dumpTx{{from: "list+bounces-1-m0000001=d1.example@bench.example", rcpts: members(1, 1), body: body}}, "senders do not name them"},
+		{"VERP, mlm's sender without its +", 1, false, true, []dumpTx{{from: "list-bounces-m0000001=d1.example@bench.example", rcpts: members(1, 1), body: body}}, "senders do not name them"},
+		{"VERP, mlm's sender at another domain", 1, false, true, []dumpTx{{from: "list-bounces+m0000001=d1.example@elsewhere.example", rcpts: members(1, 1), body: body}}, "senders do not name them"},
 	} {
 		m := memberSet{c.n, c.spread}
-		st, err := countDump(dumpFile(t, c.txs), m.has(), c.verp)
+		who := "mlm"
+		if strings.HasPrefix(c.name, "VERP, mlmmj") {
+			who = "mlmmj"
+		}
+		st, err := countDump(dumpFile(t, c.txs), m.has(), verpOf(who, c.verp))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -593,7 +600,7 @@ func TestCheckSource(t *testing.T) {
 		{"the last body cut", []dumpTx{tx(2, body), tx(2, body), tx(2, body[:100])}, "1 of 3 transactions did not carry"},
 		{"the same recipients", []dumpTx{same, same, same}, "5 recipients came more than once (m@d1.example)"},
 	} {
-		st, err := countDump(dumpFile(t, c.txs), func(string) bool { return true }, false)
+		st, err := countDump(dumpFile(t, c.txs), func(string) bool { return true }, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

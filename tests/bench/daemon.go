@@ -111,7 +111,7 @@ func (b *bench) daemonOnce(n int, verp bool) (delivered, error) {
 	for busy(dir) {
 		if time.Since(t0) > timeout {
 			d.u.wall = time.Since(t0)
-			d.st, _ = countDump(s.dump, nil, false)
+			d.st, _ = countDump(s.dump, nil, nil)
 			return d, errTimeout
 		}
 		select {

@@ -154,7 +154,7 @@ func (b *bench) mlmOnce(n int, o mlmOpts) (delivered, error) {
 	}
 	d.u = u1
 	if errors.Is(err, errTimeout) {
-		d.st, _ = countDump(s.dump, nil, false)
+		d.st, _ = countDump(s.dump, nil, nil)
 		return d, err
 	}
 	if err != nil {
@@ -202,7 +202,7 @@ func checked(d delivered, s *sink, dir, who string, m memberSet, verp bool) (del
 	}
 	d.u.sink = s.cpu()
 	var err error
-	if d.st, err = countDump(s.dump, m.has(), verp); err != nil {
+	if d.st, err = countDump(s.dump, m.has(), verpOf("mlm", verp)); err != nil {
 		return d, err
 	}
 	return d, checkDelivery(who, m, verp, d.st)
@@ -347,7 +347,7 @@ func (b *bench) mlmmjOnce(m memberSet, verp bool) (delivered, error) {
 		stdin: b.post,
 	})
 	if errors.Is(err, errTimeout) {
-		d.st, _ = countDump(s.dump, nil, false)
+		d.st, _ = countDump(s.dump, nil, nil)
 		return d, err
 	}
 	if err != nil {
@@ -367,7 +367,7 @@ func (b *bench) mlmmjOnce(m memberSet, verp bool) (delivered, error) {
 		return d, fmt.Errorf("mlmmj: the post was discarded (queue/discarded/%s)", es[0].Name())
 	}
 	d.u.sink = s.cpu()
-	d.st, err = countDump(s.dump, m.has(), verp)
+	d.st, err = countDump(s.dump, m.has(), verpOf("mlmmj", verp))
 	if err != nil {
 		return d, err
 	}
@@ -381,7 +381,7 @@ func (b *bench) mlmmjOnce(m memberSet, verp bool) (delivered, error) {
 func (b *bench) limitOnce(n, per, sessions int, rtt time.Duration) (delivered, error) {
 	msgs := (n + per - 1) / per
 	anyone := func(string) bool { return true } // (for the count of duplicates)
-	d, err := b.sinkRun(rtt, anyone, false, func(port int) []string {
+	d, err := b.sinkRun(rtt, anyone, nil, func(port int) []string {
 		return []string{b.smtpSource,
 			"-m", fmt.Sprint(msgs), "-r", fmt.Sprint(per), "-s", fmt.Sprint(sessions), "-d", "-N",
 			"-F", b.post, "-f", poster, "-t", "m@d1.example", "-M", "bench.example",
@@ -398,7 +398,7 @@ func (b *bench) limitOnce(n, per, sessions int, rtt time.Duration) (delivered, e
 // returns the run, with the sink's CPU, and the sink's dump counted by
 // member and senders (countDump); for a run cut short, what the sink had
 // by then, and errTimeout.
-func (b *bench) sinkRun(rtt time.Duration, member func(string) bool, senders bool, argv func(port int) []string) (delivered, error) {
+func (b *bench) sinkRun(rtt time.Duration, member func(string) bool, verp verpForm, argv func(port int) []string) (delivered, error) {
 	var d delivered
 	s, err := b.startSink()
 	if err != nil {
@@ -421,14 +421,14 @@ func (b *bench) sinkRun(rtt time.Duration, member func(string) bool, senders boo
 	}
 	d.u, err = b.measure(timeout, job{argv: argv(port)})
 	if errors.Is(err, errTimeout) {
-		d.st, _ = countDump(s.dump, nil, false)
+		d.st, _ = countDump(s.dump, nil, nil)
 		return d, err
 	}
 	if err != nil {
 		return d, err
 	}
 	d.u.sink = s.cpu()
-	d.st, err = countDump(s.dump, member, senders)
+	d.st, err = countDump(s.dump, member, verp)
 	return d, err
 }
 
@@ -437,7 +437,7 @@ func (b *bench) sinkRun(rtt time.Duration, member func(string) bool, senders boo
 // sessions connections; with verp, a sender a transaction. Its run is
 // checked as mlm's is.
 func (b *bench) pipeOnce(n, per, sessions int, verp bool) (delivered, error) {
-	d, err := b.sinkRun(0, tenDomains(n).has(), verp, func(port int) []string {
+	d, err := b.sinkRun(0, tenDomains(n).has(), verpOf("pipelining client", verp), func(port int) []string {
 		return []string{b.self, pipeFlag, fmt.Sprintf("127.0.0.1:%d", port),
 			fmt.Sprint(sessions), fmt.Sprint(per), fmt.Sprint(n), b.post}
 	})

@@ -128,9 +128,8 @@ type dumpStats struct {
 	dups     int // recipients that came more than once, when checked
 	strange  int // recipients that are not members, when checked
 	example  string
-	// With senders: recipients whose transaction's sender does not
-	// name them as a VERP sender does ("+local=domain@", mlm's and
-	// mlmmj's forms), and the first of them
+	// With verp: recipients whose transaction's sender is not the VERP
+	// sender of its system for them, and the first of them
 	notVERP    int
 	notVERPOne string
 	badBody    int // transactions whose body is not the post's (postBody)
@@ -143,9 +142,9 @@ type dumpStats struct {
 // line. Each message's body, after its header's empty line, is compared
 // with the post's (postBody), but for the empty lines at its end. With
 // member, each recipient is checked against the member list and for
-// duplicates; with senders, the distinct envelope senders are counted,
-// and each recipient's transaction's sender must name it as VERP does.
-func countDump(name string, member func(string) bool, senders bool) (dumpStats, error) {
+// duplicates; with verp, the distinct envelope senders are counted, and
+// each recipient's transaction's sender must be its VERP sender.
+func countDump(name string, member func(string) bool, verp verpForm) (dumpStats, error) {
 	var st dumpStats
 	f, err := os.Open(name)
 	if os.IsNotExist(err) {
@@ -158,7 +157,7 @@ func countDump(name string, member func(string) bool, senders bool) (dumpStats, 
 	r := bufio.NewReaderSize(f, 1<<20)
 	seen := map[string]struct{}{}
 	froms := map[string]struct{}{}
-	from := "" // the transaction's sender, with senders
+	from := "" // the transaction's sender, with verp
 	want := bytes.TrimRight(postBody, "\n")
 	const (
 		none    = iota
@@ -208,16 +207,12 @@ func countDump(name string, member func(string) bool, senders bool) (dumpStats, 
 						st.example = a
 					}
 				}
-				if senders {
-					a := angle(line)
-					at := strings.LastIndexByte(a, '@')
-					if at < 0 || !strings.Contains(from, "+"+a[:at]+"="+a[at+1:]+"@") && !strings.Contains(from, "-"+a[:at]+"="+a[at+1:]+"@") {
-						if st.notVERP++; st.notVERPOne == "" {
-							st.notVERPOne = from + " to " + a
-						}
+				if a := angle(line); verp != nil && !verp(from, a) {
+					if st.notVERP++; st.notVERPOne == "" {
+						st.notVERPOne = from + " to " + a
 					}
 				}
-			case senders && bytes.HasPrefix(line, []byte("X-Mail-Args: ")):
+			case verp != nil && bytes.HasPrefix(line, []byte("X-Mail-Args: ")):
 				from = angle(line)
 				froms[from] = struct{}{}
 			case bytes.HasPrefix(line, []byte("Received: ")):
@@ -237,6 +232,37 @@ func countDump(name string, member func(string) bool, senders bool) (dumpStats, 
 	endTx()
 	st.senders = len(froms)
 	return st, nil
+}
+
+// A verpForm says whether from is a system's VERP sender for rcpt.
+type verpForm func(from, rcpt string) bool
+
+// verpOf is the VERP sender form of who's rows, nil without verp: mlm's
+// list-bounces+local=domain@ the list's domain (mlm-sendmail(1)),
+// mlmmj's list+bounces-N-local=domain@ it, the pipelining client's
+// bench+local=domain@example.org.
+func verpOf(who string, verp bool) verpForm {
+	if !verp {
+		return nil
+	}
+	local, dom, _ := strings.Cut(listAddr, "@")
+	return func(from, rcpt string) bool {
+		at := strings.LastIndexByte(rcpt, '@')
+		if at < 0 {
+			return false
+		}
+		enc := rcpt[:at] + "=" + rcpt[at+1:]
+		switch who {
+		case "mlmmj":
+			n, ok := strings.CutPrefix(from, local+"+bounces-")
+			n, ok2 := strings.CutSuffix(n, "-"+enc+"@"+dom)
+			_, err := strconv.Atoi(n)
+			return ok && ok2 && err == nil
+		case "pipelining client":
+			return from == "bench+"+enc+"@example.org"
+		}
+		return from == local+"-bounces+"+enc+"@"+dom
+	}
 }
 
 // angle is the address between the first < and the next >.
