@@ -17,7 +17,8 @@ import (
 // with the message byte for byte, the attributes but "parent" and then
 // "parent=ID" (and with -v "verp=yes"), the sender as it was, at most N
 // recipients (one with -p), of one domain or of at most D domains each
-// of which is in no other record, which together are the record's
+// of which is in no other record (below the cap on pending recipients,
+// which these records do not reach), which together are the record's
 // recipients, each once, in their order within a domain.
 func FuzzSplit(f *testing.F) {
 	f.Add("Subject: x\n\nbody\n", "list-bounces@lists.example.org", "a b c d e f g", uint8(2), uint8(0))

@@ -13,7 +13,7 @@ const prog = "mlm-split"
 
 type args struct {
 	MaxRcpt    *int   `short:"n" name:"max-rcpt" placeholder:"N" help:"At most N recipients a record (default: the list's maxrcpt, else 100)."`
-	MaxDomains *int   `short:"d" name:"max-domains" placeholder:"D" help:"At most D domains a record of small domains (default: the list's maxdomains, else N); 1: each domain alone."`
+	MaxDomains *int   `short:"d" name:"max-domains" placeholder:"D" help:"At most D domains a record of small domains, to 1024 (default: the list's maxdomains, else N or 1024); 1: each domain alone."`
 	Personal   bool   `short:"p" xor:"mode" help:"One recipient a record, the sender unchanged."`
 	VERP       bool   `short:"v" name:"verp" xor:"mode" help:"Mark each record verp=yes: delivery sends each recipient alone, the sender VERP-encoded with it."`
 	Dir        string `arg:"" optional:"" placeholder:"DIR" help:"List directory whose maxrcpt and maxdomains to read."`

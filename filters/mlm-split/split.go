@@ -15,11 +15,13 @@ package main
 // batch grows past it but by the one that passes it): once one more is
 // pending, the fullest batch is written (of equal ones, the one opened
 // first), so memory holds at most that many recipients whatever the
-// record's size and N. At the end of the record the rest are written in
-// the order their batches were opened: the batch of a domain that filled
-// one in the record alone, and those of the others, small domains, one
-// after another into records of at most N recipients and D domains, a
-// batch never cut in two.
+// record's size and N; or, if that one is under half full, the batches
+// of small domains (below) together. At the end of the record the rest
+// are written in the order their batches were opened: the batch of a
+// domain that had one written in the record alone, and those of the
+// others, small domains, one after another into records of at most N
+// recipients and D domains, a batch never cut in two, ASCII recipients
+// apart from the others (each domain's others are a batch of their own).
 //
 // Output is a function of the input, N and D alone: no clock, no random
 // number, and no Go map iteration (the map is only looked up; order comes
@@ -280,6 +282,13 @@ func (b *batcher) add(p stream.Path) error {
 	// a long record: p is copied into its batch's text, and a new
 	// batch's domain, a key of open and spare, into memory of its own.
 	d := addr.Domain(p.Mailbox)
+	utf8 := !ascii.Is(p.Mailbox)
+	if utf8 {
+		// A domain's recipients that are not ASCII are a batch apart
+		// from its ASCII ones: their transaction goes with SMTPUTF8
+		// (mlm-sendmail(1)), which the ASCII ones' then need not.
+		d = utf8Key + d
+	}
 	bt := b.open[d]
 	if bt == nil {
 		d = strings.Clone(d)
@@ -297,7 +306,7 @@ func (b *batcher) add(p stream.Path) error {
 		b.open[d] = bt
 		heap.Push(&b.fill, bt)
 	}
-	bt.utf8 = bt.utf8 || !ascii.Is(p.Mailbox)
+	bt.utf8 = utf8
 	p, bt.text = p.CloneInto(bt.text)
 	bt.rcpts = append(bt.rcpts, p)
 	b.pending++
@@ -307,6 +316,16 @@ func (b *batcher) add(p stream.Path) error {
 		return b.flush(bt)
 	}
 	if b.pending > b.cap {
+		// The fullest batch, if it is half full or more; else the
+		// small domains' batches, together, as at the end of the
+		// record: the long tail of a long list (a million members
+		// over 300,000 domains) would otherwise go a record a domain
+		// (a review, R50). They are not marked: they filled nothing.
+		if full := b.fill[0]; b.domains > 1 && 2*len(full.rcpts) < b.max {
+			if k, err := b.flushSmall(); k > 0 || err != nil {
+				return err
+			}
+		}
 		b.written(b.fill[0])
 		return b.flush(b.fill[0])
 	}
@@ -325,6 +344,10 @@ func (b *batcher) written(bt *batch) {
 		b.big[bt.domain] = struct{}{}
 	}
 }
+
+// utf8Key marks the key of a batch of a domain's recipients that are not
+// ASCII: an octet no domain of addr.Domain's holds.
+const utf8Key = "\xff"
 
 // bigMax bounds batcher.big: some 1 MB of domains.
 const bigMax = 16_384
@@ -387,10 +410,7 @@ const textKeep = 64 << 10
 
 // finish writes the pending batches in the order they were opened; with
 // domains over 1, first those of domains that filled a batch in the
-// record, each alone, then the others, of small domains, one after
-// another into records of at most max recipients and domains domains, a
-// batch never cut in two (a relay takes any recipients in a transaction,
-// and passes each domain's on by itself).
+// record, each alone, then the others, of small domains (packSmall).
 func (b *batcher) finish() error {
 	b.rest = append(b.rest[:0], b.fill...)
 	slices.SortFunc(b.rest, func(x, y *batch) int { return cmp.Compare(x.seq, y.seq) })
@@ -404,6 +424,34 @@ func (b *batcher) finish() error {
 		}
 		small = append(small, bt)
 	}
+	err := b.packSmall(small)
+	clear(b.rest)
+	return err
+}
+
+// flushSmall writes the pending batches of small domains (see finish),
+// in the order they were opened, packed (packSmall), and returns how
+// many it wrote.
+func (b *batcher) flushSmall() (int, error) {
+	b.rest = b.rest[:0]
+	for _, bt := range b.fill {
+		if _, big := b.big[bt.domain]; !big {
+			b.rest = append(b.rest, bt)
+		}
+	}
+	slices.SortFunc(b.rest, func(x, y *batch) int { return cmp.Compare(x.seq, y.seq) })
+	k := len(b.rest)
+	err := b.packSmall(b.rest)
+	clear(b.rest)
+	return k, err
+}
+
+// packSmall writes small, batches of small domains in the order they
+// were opened, one after another into records of at most max
+// recipients and domains domains, a batch never cut in two (a relay
+// takes any recipients in a transaction, and passes each domain's on by
+// itself): those of ASCII recipients first, then the others.
+func (b *batcher) packSmall(small []*batch) error {
 	// Those whose recipients are ASCII apart from the others: an ASCII
 	// recipient's transaction goes without SMTPUTF8 (mlm-sendmail(1)).
 	var err error
@@ -426,7 +474,6 @@ func (b *batcher) finish() error {
 			break
 		}
 	}
-	clear(b.rest)
 	return err
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"mlm/lib/addr"
+	"mlm/lib/ascii"
 	"mlm/lib/listdir"
 	"mlm/lib/mlmtest"
 	"mlm/lib/stream"
@@ -235,6 +236,84 @@ func TestSplitDomainsMost(t *testing.T) {
 	}
 	if !slices.Equal(sizes, []int{listdir.DomainsMost, 1100 - listdir.DomainsMost}) {
 		t.Errorf("records of %v recipients, a domain each; want %d and %d", sizes, listdir.DomainsMost, 1100-listdir.DomainsMost)
+	}
+}
+
+// TestBatcherSpreadCap: past the cap on pending recipients, a list's
+// long tail still goes some N recipients a record: the small domains'
+// batches together, not the fullest, a domain of a member or two, alone
+// (a review, R50: a million members over 316,153 domains made 499,610
+// records). Here a cap of 1,000 stands for 100,000.
+func TestBatcherSpreadCap(t *testing.T) {
+	nrec := 0
+	b := newBatcher(100, 1000, func(rc []stream.Path) error { nrec++; return nil })
+	b.domains = 100
+	b.reset()
+	doms := map[string]bool{}
+	const n = 10_000
+	for i := range n {
+		d := fmt.Sprintf("s%d.example", (i*7919)%(n/2)*13%(n/2))
+		switch i % 10 {
+		case 0, 1, 2:
+			d = "gmail.example"
+		case 3:
+			d = "yahoo.example"
+		case 4:
+			d = "outlook.example"
+		}
+		doms[d] = true
+		if err := b.add(stream.Path{Mailbox: fmt.Sprintf("m%d@%s", i, d)}); err != nil {
+			t.Fatal(err)
+		}
+		if b.pending > 1000 {
+			t.Fatalf("%d pending, over the cap", b.pending)
+		}
+	}
+	if err := b.finish(); err != nil {
+		t.Fatal(err)
+	}
+	if limit := n/100 + 3 + 10; nrec > limit {
+		t.Errorf("%d recipients of %d domains, N 100, cap 1,000: %d records; want %d at most", n, len(doms), nrec, limit)
+	}
+}
+
+// TestSplitASCIIApart: no ASCII address shares a record with one that
+// is not, whose transaction goes with SMTPUTF8, not even one of its own
+// domain (an A-label and its U-label spelling, or a UTF-8 local part at
+// an ASCII domain; a review, R49, R50).
+func TestSplitASCIIApart(t *testing.T) {
+	var in strings.Builder
+	in.WriteString("MLM1 p1\nS <b@l.example>\n:Subject: Caf\xc3\xa9\n:\n:hi\n")
+	ms := []string{"a@xn--bcher-kva.example", "c@example.com", "b@b\u00fccher.example", "x@example.com", "\"j\u00f6rg\"@example.com", "y@other.example"}
+	for _, m := range ms {
+		fmt.Fprintf(&in, "R <%s>\n", m)
+	}
+	fmt.Fprintf(&in, "E %d\n", len(ms))
+	for _, d := range []int{1, 100} {
+		n := 100
+		var out bytes.Buffer
+		if err := run(&args{MaxRcpt: &n, MaxDomains: &d}, strings.NewReader(in.String()), &out); err != nil {
+			t.Fatal(err)
+		}
+		r := stream.NewReader(&out)
+		total := 0
+		if err := r.Each(func(h *stream.Header) error {
+			var rc []string
+			err := r.EachRecipient(func(p stream.Path) error { rc = append(rc, p.Mailbox); return nil })
+			total += len(rc)
+			utf8 := slices.ContainsFunc(rc, func(m string) bool { return !ascii.Is(m) })
+			for _, m := range rc {
+				if utf8 && ascii.Is(m) {
+					t.Errorf("-d %d: ASCII %s in a record with a UTF-8 address: %q", d, m, rc)
+				}
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if total != len(ms) {
+			t.Errorf("-d %d: %d recipients written of %d", d, total, len(ms))
+		}
 	}
 }
 
