@@ -90,7 +90,7 @@ func inputFile(in io.Reader) (*os.File, int64) {
 }
 
 // limits are N and D: the flags, else the list's settings, else 100
-// recipients and as many domains.
+// recipients and as many domains, listdir.DomainsMost at most.
 func limits(a *args) (n, d int, err error) {
 	if a.MaxRcpt != nil && (*a.MaxRcpt < 1 || *a.MaxRcpt > highestMax) {
 		return 0, 0, sysexit.Errorf(sysexit.Usage, "--max-rcpt: %d is not from 1 to %d", *a.MaxRcpt, highestMax)
@@ -232,14 +232,14 @@ type batch struct {
 }
 
 // batcher groups a record's recipients by domain into batches of at most
-// max, holding at most cap recipients in all; at the end of the record,
-// the batches of domains that filled none go together, domains at most
-// a record.
+// max, holding at most cap recipients in all; the batches of the domains
+// none of whose batches was written before go together, domains at most a
+// record (packSmall).
 type batcher struct {
 	max, cap int
 	domains  int                 // most domains a record of small ones; 0 or 1: one
-	big      map[string]struct{} // domains that filled a batch in the record
-	group    []*batch            // finish's scratch: the batches of one record
+	big      map[string]struct{} // domains a batch of which was written in the record (written)
+	group    []*batch            // packSmall's scratch: the batches of one record
 	mixed    []stream.Path       // and their recipients
 	pending  int
 	seq      int64

@@ -117,7 +117,11 @@ func (p *passing) run(in io.Reader) error {
 		}
 		off := p.held.Len()
 		p.reading = true
-		n, all, domains, err := hold(r, h, enc, settled, t.bucketed)
+		var bucketed func(string) bool // (nil: no domain's rate is set, and no domain is looked at)
+		if len(t.domains) > 0 {
+			bucketed = t.bucketed
+		}
+		n, all, domains, err := hold(r, h, enc, settled, bucketed)
 		p.reading = false
 		if err != nil {
 			return err
@@ -356,8 +360,8 @@ func (t *throttle) settledOf(id string) (*addr.KeySet, error) {
 // hold writes the record r is at, whose header is h, to w whole, and
 // returns the number of its recipients that settled does not name, of
 // all of them, and of those the number at each domain that bucketed
-// says has a bucket, by domain. What w writes is what was read, byte
-// for byte: the stream is canonical.
+// says has a bucket, by domain (none if bucketed is nil). What w writes
+// is what was read, byte for byte: the stream is canonical.
 func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.KeySet, bucketed func(string) bool) (n, all int64, domains []domainCount, err error) {
 	if err := w.WriteHeader(h); err != nil {
 		return 0, 0, nil, err
@@ -369,6 +373,9 @@ func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.Ke
 		all++
 		if settled == nil || !settled.Has(addr.Key(p.Mailbox)) {
 			n++
+			if bucketed == nil {
+				return w.Recipient(p)
+			}
 			d := addr.Domain(p.Mailbox)
 			switch k := len(domains); {
 			case k > 0 && domains[k-1].domain == d:
