@@ -242,6 +242,7 @@ type batcher struct {
 	group    []*batch            // packSmall's scratch: the batches of one record
 	mixed    []stream.Path       // and their recipients
 	pending  int
+	small    int // of pending, those of batches of small domains (isBig)
 	seq      int64
 	open     map[string]*batch // looked up, never ranged over
 	fill     byFill
@@ -271,6 +272,7 @@ func newBatcher(n, limit int, emit func([]stream.Path) error) *batcher {
 // reset readies b for the next record: nothing is pending after finish.
 func (b *batcher) reset() {
 	b.seq = 0
+	b.small = 0
 	clear(b.big)
 }
 
@@ -310,6 +312,9 @@ func (b *batcher) add(p stream.Path) error {
 	p, bt.text = p.CloneInto(bt.text)
 	bt.rcpts = append(bt.rcpts, p)
 	b.pending++
+	if !b.isBig(bt) {
+		b.small++
+	}
 	heap.Fix(&b.fill, bt.i)
 	if len(bt.rcpts) >= b.max {
 		b.written(bt)
@@ -321,7 +326,10 @@ func (b *batcher) add(p stream.Path) error {
 		// record: the long tail of a long list (a million members
 		// over 300,000 domains) would otherwise go a record a domain
 		// (a review, R50). They are not marked: they filled nothing.
-		if full := b.fill[0]; b.domains > 1 && 2*len(full.rcpts) < b.max {
+		// Only if they free more than it would, and a record:
+		// else big domains' part-full batches, pending, would leave
+		// room for a small domain at a time (a review, R51).
+		if full := b.fill[0]; b.domains > 1 && 2*len(full.rcpts) < b.max && b.small > len(full.rcpts) && b.small >= min(b.max, b.cap) {
 			if k, err := b.flushSmall(); k > 0 || err != nil {
 				return err
 			}
@@ -340,9 +348,24 @@ func (b *batcher) written(bt *batch) {
 	if b.domains <= 1 || len(b.big) >= bigMax {
 		return
 	}
-	if _, ok := b.big[bt.domain]; !ok {
-		b.big[bt.domain] = struct{}{}
+	d := strings.TrimPrefix(bt.domain, utf8Key)
+	if _, ok := b.big[d]; !ok {
+		// The domain's open batches, ASCII and not, are no longer
+		// small ones.
+		for _, k := range []string{d, utf8Key + d} {
+			if ob := b.open[k]; ob != nil {
+				b.small -= len(ob.rcpts)
+			}
+		}
+		b.big[d] = struct{}{}
 	}
+}
+
+// isBig reports whether bt's domain, whatever its addresses, had a
+// batch written in the record (written).
+func (b *batcher) isBig(bt *batch) bool {
+	_, ok := b.big[strings.TrimPrefix(bt.domain, utf8Key)]
+	return ok
 }
 
 // utf8Key marks the key of a batch of a domain's recipients that are not
@@ -374,6 +397,9 @@ func (b *batcher) take(bt *batch) {
 	heap.Remove(&b.fill, bt.i)
 	delete(b.open, bt.domain)
 	b.pending -= len(bt.rcpts)
+	if !b.isBig(bt) {
+		b.small -= len(bt.rcpts)
+	}
 }
 
 // release keeps bt, written, for reuse (see flush).
@@ -416,7 +442,7 @@ func (b *batcher) finish() error {
 	slices.SortFunc(b.rest, func(x, y *batch) int { return cmp.Compare(x.seq, y.seq) })
 	small := b.rest[:0] // (written over behind the loop)
 	for _, bt := range b.rest {
-		if _, big := b.big[bt.domain]; big || b.domains <= 1 {
+		if b.isBig(bt) || b.domains <= 1 {
 			if err := b.flush(bt); err != nil {
 				return err
 			}
@@ -435,7 +461,7 @@ func (b *batcher) finish() error {
 func (b *batcher) flushSmall() (int, error) {
 	b.rest = b.rest[:0]
 	for _, bt := range b.fill {
-		if _, big := b.big[bt.domain]; !big {
+		if !b.isBig(bt) {
 			b.rest = append(b.rest, bt)
 		}
 	}
