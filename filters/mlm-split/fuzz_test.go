@@ -35,6 +35,7 @@ func FuzzSplit(f *testing.F) {
 		}
 		inRecords := map[string]int{} // domain -> the records it is in
 		var mixed [][]string          // the domains of each record of several
+		filled := map[string]bool{}   // addr.Domain of each batch written full
 		var rcpts []stream.Path
 		for i, l := range strings.Fields(locals) {
 			rcpts = append(rcpts, stream.Path{Mailbox: l + "@" + string(rune('a'+i%3)) + ".example"})
@@ -96,6 +97,9 @@ func FuzzSplit(f *testing.F) {
 					inRecords[d]++
 				}
 			}
+			if len(ds) == 1 && len(these) == max {
+				filled[addr.Domain(these[0].Mailbox)] = true
+			}
 			if len(ds) > 1 {
 				if len(ds) > domains {
 					t.Fatalf("record %d: recipients of %d domains, over %d: %v", i, len(ds), domains, these)
@@ -138,6 +142,11 @@ func FuzzSplit(f *testing.F) {
 			for _, d := range ds {
 				if inRecords[d] != 1 {
 					t.Fatalf("%s: in a record of domains %v, and in %d records in all", d, ds, inRecords[d])
+				}
+				// Nor did its other batch, ASCII or not (mlm-split(1):
+				// a domain a batch of which was written goes alone).
+				if dom := strings.TrimPrefix(d, utf8Key); filled[dom] {
+					t.Fatalf("%q: in a record of domains %q, though a batch of %s was written full", d, ds, dom)
 				}
 			}
 		}

@@ -8,15 +8,17 @@ package main
 // into every record written for it. Recipients are then read one at a
 // time.
 //
-// In batch mode each domain has at most one pending batch. A batch is
-// written as soon as it holds N recipients. Pending recipients are capped
+// In batch mode each domain has at most two pending batches, of its
+// ASCII addresses and of its others. A batch is written as soon as it
+// holds N recipients. Pending recipients are capped
 // in total at 100,000 (some 10 MiB: at the default N of 100, enough for
 // full batches over a thousand busy domains; with an N above it, no
 // batch grows past it but by the one that passes it): once one more is
 // pending, the fullest batch is written (of equal ones, the one opened
 // first), so memory holds at most that many recipients whatever the
-// record's size and N; or, if that one is under half full, the batches
-// of small domains (below) together. At the end of the record the rest
+// record's size and N; or, if that one is under half full and the
+// batches of small domains (below) hold more than it, and N or more,
+// those together. At the end of the record the rest
 // are written in the order their batches were opened: the batch of a
 // domain that had one written in the record alone, and those of the
 // others, small domains, one after another into records of at most N
