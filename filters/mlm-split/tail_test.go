@@ -24,13 +24,7 @@ func TestBatcherCapBigPending(t *testing.T) {
 		}
 		return nil
 	})
-	b.domains = 10
-	b.reset()
-	add := func(m string) {
-		if err := b.add(stream.Path{Mailbox: m}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	add := adder(t, b, 10)
 	for d := range 250 { // 250 domains fill a batch each (marked big)...
 		for i := range 10 {
 			add(fmt.Sprintf("m%d@big%d.example", i, d))
@@ -67,13 +61,7 @@ func TestBatcherBigByDomain(t *testing.T) {
 		}
 		return nil
 	})
-	b.domains = 2
-	b.reset()
-	add := func(m string) {
-		if err := b.add(stream.Path{Mailbox: m}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	add := adder(t, b, 2)
 	for d := range bigMax / 2 {
 		add(fmt.Sprintf("a@d%d.example", d))
 		add(fmt.Sprintf("b@d%d.example", d))
@@ -88,5 +76,18 @@ func TestBatcherBigByDomain(t *testing.T) {
 	}
 	if len(last) != 1 {
 		t.Errorf("after %d domains a batch of which was written (%d keys in big), z.example filled one and went with y.example: %q; mlm-split(1): past 16,384 domains", bigMax/2, len(b.big), last)
+	}
+}
+
+// adder readies b for a record with d domains a record of small ones,
+// and returns a function that adds a recipient to it.
+func adder(t *testing.T, b *batcher, d int) func(m string) {
+	b.domains = d
+	b.reset()
+	return func(m string) {
+		t.Helper()
+		if err := b.add(stream.Path{Mailbox: m}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
