@@ -229,7 +229,6 @@ type batch struct {
 	rcpts  []stream.Path
 	text   []byte // rcpts' strings (Path.CloneInto), written over once the batch is flushed
 	spare  int    // the room of rcpts, if it was a full batch's of the domain (batcher.spare)
-	utf8   bool   // a recipient is not ASCII: its transaction needs SMTPUTF8
 	i      int    // index in the heap
 }
 
@@ -286,8 +285,7 @@ func (b *batcher) add(p stream.Path) error {
 	// a long record: p is copied into its batch's text, and a new
 	// batch's domain, a key of open and spare, into memory of its own.
 	d := addr.Domain(p.Mailbox)
-	utf8 := !ascii.Is(p.Mailbox)
-	if utf8 {
+	if !ascii.Is(p.Mailbox) {
 		// A domain's recipients that are not ASCII are a batch apart
 		// from its ASCII ones: their transaction goes with SMTPUTF8
 		// (mlm-sendmail(1)), which the ASCII ones' then need not.
@@ -310,7 +308,6 @@ func (b *batcher) add(p stream.Path) error {
 		b.open[d] = bt
 		heap.Push(&b.fill, bt)
 	}
-	bt.utf8 = utf8
 	p, bt.text = p.CloneInto(bt.text)
 	bt.rcpts = append(bt.rcpts, p)
 	b.pending++
@@ -370,6 +367,9 @@ func (b *batcher) isBig(bt *batch) bool {
 	return ok
 }
 
+// utf8 reports whether bt's recipients are not ASCII (utf8Key).
+func (bt *batch) utf8() bool { return strings.HasPrefix(bt.domain, utf8Key) }
+
 // utf8Key marks the key of a batch of a domain's recipients that are not
 // ASCII: an octet no domain of addr.Domain's holds.
 const utf8Key = "\xff"
@@ -408,7 +408,6 @@ func (b *batcher) take(bt *batch) {
 func (b *batcher) release(bt *batch) {
 	// rcpts' copies, cleared or let go below, are text's: it is the
 	// next batch's that takes bt, unless it grew past textKeep.
-	bt.utf8 = false
 	bt.text = bt.text[:0]
 	if cap(bt.text) > textKeep {
 		bt.text = nil
@@ -486,7 +485,7 @@ func (b *batcher) packSmall(small []*batch) error {
 	for _, utf8 := range []bool{false, true} {
 		n := 0 // recipients in group
 		for _, bt := range small {
-			if bt.utf8 != utf8 {
+			if bt.utf8() != utf8 {
 				continue
 			}
 			if len(b.group) > 0 && (n+len(bt.rcpts) > b.max || len(b.group) >= b.domains) {

@@ -1007,12 +1007,7 @@ func spreadDomains(n int) string {
 	if n == 0 {
 		return ""
 	}
-	count := map[string]int{}
-	m := memberSet{n, true}
-	for i := 1; i <= n; i++ {
-		a := m.addr(i)
-		count[a[strings.IndexByte(a, '@')+1:]]++
-	}
+	count := memberSet{n, true}.domains()
 	one := 0
 	for _, c := range count {
 		if c == 1 {

@@ -329,6 +329,16 @@ func mix(x uint64) uint64 {
 	return x ^ x>>31
 }
 
+// domains is the number of the set's members at each domain.
+func (m memberSet) domains() map[string]int {
+	count := map[string]int{}
+	for i := 1; i <= m.n; i++ {
+		a := m.addr(i)
+		count[a[strings.IndexByte(a, '@')+1:]]++
+	}
+	return count
+}
+
 // has says whether a is a member of the set.
 func (m memberSet) has() func(string) bool {
 	return func(a string) bool {
@@ -348,13 +358,8 @@ func (m memberSet) has() func(string) bool {
 // A sender that batches recipients of several domains together takes
 // fewer; one recipient a transaction is no batching.
 func (m memberSet) maxTx() int {
-	count := map[string]int{}
-	for i := 1; i <= m.n; i++ {
-		a := m.addr(i)
-		count[a[strings.IndexByte(a, '@')+1:]]++
-	}
 	tx := 0
-	for _, c := range count {
+	for _, c := range m.domains() {
 		tx += (c + batch - 1) / batch
 	}
 	return tx
