@@ -402,7 +402,7 @@ func (p *plumbing) start(cmds []*exec.Cmd, opts Options) (int, error) {
 			if err != nil {
 				return len(cmds), err
 			}
-			growPipe(w)
+			GrowPipe(w)
 			p.child = append(p.child, r, w)
 			c.Stdout, cmds[i+1].Stdin = w, r
 		}
@@ -586,16 +586,16 @@ func Disinherit() {
 	}
 }
 
-// growPipe asks for a pipe buffer of pipeSize between two stages (the
+// GrowPipe asks for a pipe buffer of pipeSize between two stages (the
 // kernel's is 64 KiB): with records of some KiB, a stage that waits on
 // the next then wakes for many records at a time, not for a few. A pipe
 // that cannot grow (the user's pipe memory spent, an old kernel) stays
 // as it is.
-func growPipe(f *os.File) {
+func GrowPipe(f *os.File) {
 	unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, pipeSize)
 }
 
-// pipeSize is the buffer growPipe asks for. Measured on mlm-run's
+// pipeSize is the buffer GrowPipe asks for. Measured on mlm-run's
 // personalised delivery (mlm-split -v, mlm-throttle, mlm-sendmail: a
 // record of the whole post for each recipient), 256 KiB and 1 MiB both
 // took some 7% off the wall time of 64 KiB. The smaller leaves room: a

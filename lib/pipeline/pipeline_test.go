@@ -696,7 +696,7 @@ func TestPipesGrown(t *testing.T) {
 	}
 	defer r.Close()
 	defer w.Close()
-	growPipe(w)
+	GrowPipe(w)
 	n, err := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0)
 	if err != nil || n != pipeSize {
 		t.Errorf("pipe size %d, %v; want %d", n, err, pipeSize)

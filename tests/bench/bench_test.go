@@ -10,12 +10,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"mlm/lib/pipeline"
 	"mlm/lib/stream"
 )
 
@@ -836,6 +841,41 @@ esac`, nil)
 	}
 }
 
+// The million row: mlm's runs as a delivery row's, then one more under
+// the sampler, what its processes held at once in the note; a sampled
+// run that fails fails the row, and a row whose runs failed has none.
+// Shell scripts stand for mlm's programs, mlm-run failing from its
+// BENCH_FAIL_AT'th run on, and the list has no members.
+func TestMillion(t *testing.T) {
+	sinkProg := sinkOrSkip(t)
+	bin := t.TempDir()
+	count := filepath.Join(t.TempDir(), "runs")
+	writeFakeMlm(t, bin, `echo run >>`+count+`; sleep 0.1
+[ "$(wc -l <`+count+`)" -lt "$BENCH_FAIL_AT" ] || { echo "mlm-run: no relay" >&2; exit 75; }`, nil)
+	for _, c := range []struct {
+		failAt int
+		status string
+		note   *regexp.Regexp
+		runs   int
+	}{
+		{9, "", regexp.MustCompile(`^0 tx; at once: [0-9]+\.[0-9] MiB, [1-9][0-9]* processes \(sampled, one run more\)$`), 3},
+		{3, "FAILED", regexp.MustCompile(`^its sampled run: .*exit status 75: mlm-run: no relay`), 3},
+		{1, "FAILED", regexp.MustCompile(`exit status 75: mlm-run: no relay`), 1},
+	} {
+		os.Remove(count)
+		t.Setenv("BENCH_FAIL_AT", strconv.Itoa(c.failAt))
+		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
+		b.reps = 2
+		r := &row{who: "mlm", work: 0}
+		b.million(r, 0)
+		runs, _ := os.ReadFile(count)
+		if r.status != c.status || !c.note.MatchString(r.note) || strings.Count(string(runs), "\n") != c.runs {
+			t.Errorf("mlm-run failing at run %d: status %q, note %q, %d runs; want %q, %q, %d",
+				c.failAt, r.status, r.note, strings.Count(string(runs), "\n"), c.status, c.note, c.runs)
+		}
+	}
+}
+
 // A delivery row's note is the transactions of its last run, as the
 // sink counted them: 20 for 1,000 members in batches of 100 to ten
 // domains.
@@ -966,7 +1006,7 @@ func TestExit(t *testing.T) {
 // the ratio to cat), and the note of each that writes the stream gives
 // what it takes a record over pass, the Reader and Writer alone.
 func TestFilterSet(t *testing.T) {
-	fs := newFilterSet("/self", 4)
+	fs := newFilterSet("/self", 4, false)
 	byWho := map[string]*row{}
 	var whos []string
 	for _, r := range fs.rows {
@@ -1022,6 +1062,18 @@ func TestFilterSet(t *testing.T) {
 	}
 	if got := ratio(byWho["mlm-auth DIR"], cat); got != "0.20" {
 		t.Errorf("mlm-auth to cat: %q, want 0.20", got)
+	}
+	// The same rows, their timed runs into a pipe.
+	for _, pipe := range []bool{false, true} {
+		ps := newFilterSet("/self", 4, pipe)
+		if len(ps.rows) != len(fs.rows) || ps.pipe != pipe {
+			t.Errorf("pipe %v: %d rows, set's pipe %v; want %d rows", pipe, len(ps.rows), ps.pipe, len(fs.rows))
+		}
+		for _, r := range ps.rows {
+			if r.intoPipe != pipe {
+				t.Errorf("pipe %v: %s's runs into a pipe: %v", pipe, r.who, r.intoPipe)
+			}
+		}
 	}
 }
 
@@ -1266,8 +1318,19 @@ func TestCheckFilters(t *testing.T) {
 	notRun, failed := mk("ran", "not-run"), mk("ran", "failed")
 	notRun.runs = nil
 	failed.status = "FAILED"
-	fs := &filterSet{rows: []*row{good, short, none, mail, notRun, failed}, recs: recs, unchecked: map[*row]bool{},
-		out: map[*row]outKind{good: outSame, short: outStream, none: outNone, mail: outMail, notRun: outSame, failed: outSame}}
+	// Rows whose timed runs wrote into a pipe: each run's octets must be
+	// the checked run's.
+	st, err := os.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := st.Size()
+	piped, pipedShort := mk("good"), mk("good")
+	piped.intoPipe, piped.wrote = true, []int64{size, size}
+	pipedShort.intoPipe, pipedShort.wrote = true, []int64{size, 1000, size}
+	fs := &filterSet{rows: []*row{good, short, none, mail, notRun, failed, piped, pipedShort}, recs: recs, unchecked: map[*row]bool{},
+		out: map[*row]outKind{good: outSame, short: outStream, none: outNone, mail: outMail, notRun: outSame, failed: outSame,
+			piped: outSame, pipedShort: outSame}}
 	b.checkFilters(fs, name, msgs)
 	for _, c := range []struct {
 		r            *row
@@ -1279,13 +1342,15 @@ func TestCheckFilters(t *testing.T) {
 		{mail, "FAILED", "its output: "},
 		{notRun, "", ""},
 		{failed, "FAILED", ""},
+		{piped, "", ""},
+		{pipedShort, "FAILED", fmt.Sprintf("its timed run 2 wrote 1,000 octets into its pipe, its checked run %s", commas(size))},
 	} {
 		if c.r.status != c.status || !strings.Contains(c.r.note, c.note) {
 			t.Errorf("%s: status %q, note %q; want %q, %q in it", c.r.who, c.r.status, c.r.note, c.status, c.note)
 		}
 	}
-	if len(b.failures) != 2 {
-		t.Errorf("failures %q; want short's and mail's", b.failures)
+	if len(b.failures) != 3 {
+		t.Errorf("failures %q; want short's, mail's and pipedShort's", b.failures)
 	}
 	if got, err := os.ReadFile(ran); err == nil {
 		t.Errorf("rows not to be checked were run: %q", got)
@@ -1301,6 +1366,55 @@ func TestCheckFilters(t *testing.T) {
 	fs.notes()
 	if good.status != "" || !strings.HasSuffix(good.note, "; its output not checked (max-time)") || len(b.failures) > 0 {
 		t.Errorf("out of time: status %q, note %q, failures %q; want the note alone", good.status, good.note, b.failures)
+	}
+}
+
+// A filter row's timed runs write into a pipe, if it says so, that the
+// bench reads to the end, counting what each wrote (for checkFilters);
+// the others' write to /dev/null, uncounted.
+func TestFiltersIntoPipe(t *testing.T) {
+	name, data, _, _ := filterStream(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	sizeFile := filepath.Join(t.TempDir(), "size")
+	writeProgs(t, bin, map[string]string{
+		"good": `cat`,
+		"half": `head -c 1000`,
+		// The size of the pipe it writes into (F_GETPIPE_SZ).
+		"size": `cat >/dev/null; perl -e 'open F, ">", $ARGV[0] or die; print F fcntl(STDOUT, 1032, 0) + 0' ` + sizeFile,
+	})
+	b := &bench{ctx: context.Background(), bin: bin, self: self, work: t.TempDir(),
+		deadline: time.Now().Add(time.Hour), runTimeout: time.Minute, filterReps: 2}
+	good := &row{who: "good", argv: []string{"good"}, intoPipe: true}
+	half := &row{who: "half", argv: []string{"half"}, intoPipe: true}
+	null := &row{who: "null", argv: []string{"good"}}
+	size := &row{who: "size", argv: []string{"size"}, intoPipe: true}
+	b.filters([]*row{good, half, null, size}, name)
+	for _, c := range []struct {
+		r    *row
+		want []int64
+	}{{good, []int64{int64(len(data)), int64(len(data))}}, {half, []int64{1000, 1000}}, {null, nil}} {
+		if c.r.status != "" || len(c.r.runs) != 2 || !slices.Equal(c.r.wrote, c.want) {
+			t.Errorf("%s: status %q, %d runs, wrote %v; want 2 runs, %v", c.r.who, c.r.status, len(c.r.runs), c.r.wrote, c.want)
+		}
+	}
+	// As big as mlm-run makes one between two stages.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	pipeline.GrowPipe(pw)
+	want, err := unix.FcntlInt(pw.Fd(), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(sizeFile); err != nil || string(got) != strconv.Itoa(want) || want <= 64<<10 {
+		t.Errorf("the pipe a run wrote into: %q octets (%v); want %d, over the kernel's 64 KiB", got, err, want)
 	}
 }
 

@@ -59,6 +59,7 @@ type bench struct {
 
 	members  map[memberSet]string
 	spreadN  int    // the members of the spread rows, if any
+	millionN int    // the members of the million row, if it ran
 	rssFloor int64  // KiB: the peak RSS of true, the least a run shows
 	launched string // why no C launcher starts the commands, if none does ("" if one does)
 	n        atomic.Int64
@@ -101,11 +102,13 @@ func benchMain() int {
 		fSessions = flag.String("sessions", "1,2,4,8,16,"+strconv.Itoa(conns), "smtp-source session counts to try; the best is the limit")
 		fStreamMB = flag.Int("stream-mb", 1024, "size of the stream for the filters, in MiB")
 		fPostsKB  = flag.String("stream-posts", "4,1024", "sizes of the posts in the filters' streams, in KiB, comma-separated: a stream and a set of rows each")
+		fOut      = flag.String("filter-out", "null,pipe", "where the filters' timed runs write, comma-separated, a set of rows each: null (/dev/null), pipe (a pipe the bench reads, as a next stage would)")
 		fExpand   = flag.Int("expand", 1000000, "members of the list that mlm-members expands")
+		fMillion  = flag.Int("million", 1000000, "members of the million row: mlm alone, end to end, and what its processes hold at once")
 		fAccept   = flag.Int("accept", 1000, "posts that mlm-accept takes, one process each")
 		fMaxTime  = flag.Duration("max-time", 20*time.Minute, "budget of the whole bench; runs past it are skipped")
 		fTimeout  = flag.Duration("run-timeout", 3*time.Minute, "time limit of each run, killed after it")
-		fOnly     = flag.String("only", "batch,verp,spread,rtt,filters,expand,accept,profile", "what to measure, comma-separated (spread: mlm and mlmmj at the first of -members, the members' domains spread)")
+		fOnly     = flag.String("only", "batch,verp,spread,rtt,filters,expand,million,accept,profile", "what to measure, comma-separated (spread: mlm and mlmmj at the first of -members, the members' domains spread)")
 		fRTT      = flag.Duration("rtt", 10*time.Millisecond, "the round trip of the rtt rows' sink, behind a lag")
 		fRTTRcpt  = flag.Int("rtt-rcpt", 2000, "recipients of the rtt rows")
 		fSystems  = flag.String("systems", "mlm,daemon,client,mlmmj,limit,pipe", "which senders the delivery rows measure (daemon: mlm with mlm-run -D; client: mlm-sendmail alone; pipe: the bench's own pipelining client)")
@@ -132,8 +135,16 @@ func benchMain() int {
 		fmt.Fprintf(os.Stderr, "bench: -stream-posts: %v\n", err)
 		return 64
 	}
+	postsKB = slices.Compact(slices.Sorted(slices.Values(postsKB)))
 	only := set(*fOnly)
 	systems := set(*fSystems)
+	outs := set(*fOut)
+	for o := range outs {
+		if o != "null" && o != "pipe" {
+			fmt.Fprintf(os.Stderr, "bench: -filter-out: %q is neither null nor pipe\n", o)
+			return 64
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -214,23 +225,39 @@ func benchMain() int {
 			rttLimit.status = "smtp-source not installed (apt-get install postfix)"
 		}
 	}
-	// One set of filter rows for each post size: the 4 KB post, where the
-	// work for each record counts most, and larger ones, where the work
-	// for each octet does.
+	// One set of filter rows for each post size and output: the 4 KB
+	// post, where the work for each record counts most, and larger ones,
+	// where the work for each octet does; to /dev/null, where cat pays
+	// for its read alone, and into a pipe, as a stage writes.
 	var filterSets []*filterSet
 	if only["filters"] {
 		for _, kb := range postsKB {
-			fs := newFilterSet(b.self, kb)
-			for _, r := range fs.rows {
-				add(r)
+			for _, pipe := range []bool{false, true} {
+				if !outs[map[bool]string{false: "null", true: "pipe"}[pipe]] {
+					continue
+				}
+				fs := newFilterSet(b.self, kb, pipe)
+				for _, r := range fs.rows {
+					add(r)
+				}
+				filterSets = append(filterSets, fs)
 			}
-			filterSets = append(filterSets, fs)
 		}
 	}
-	var expandRow, acceptRow *row
+	var expandRow, acceptRow, millionRow *row
 	if only["expand"] {
 		expandRow = add(&row{who: "mlm-members DIR", what: fmt.Sprintf("%s members, 1 post", commas(int64(*fExpand))),
 			unit: "rcpt/s", work: float64(*fExpand)})
+	}
+	// The post to a million members, end to end as the delivery rows
+	// run: mlm alone (mlmmj would take some 8 minutes a run), for what
+	// its processes hold, together as well as each.
+	if only["million"] && *fMillion > 0 {
+		millionRow = add(&row{who: "mlm", what: fmt.Sprintf("%s members, %d rcpt/tx", commas(int64(*fMillion)), batch),
+			unit: "rcpt/s", work: float64(*fMillion)})
+		if !systems["mlm"] {
+			millionRow.status = "not run (-systems)"
+		}
 	}
 	if only["accept"] {
 		acceptRow = add(&row{who: "mlm-accept DIR", what: fmt.Sprintf("%s posts, fsync, 1 process each", commas(int64(*fAccept))),
@@ -304,33 +331,48 @@ func benchMain() int {
 		}
 		b.interleave(ss...)
 	}
-	for _, fs := range filterSets {
-		b.logf("writing a stream of %d MiB of %d KiB posts in %s", *fStreamMB, fs.kb, b.shm)
-		stream, size, recs, msgs, err := b.makeStream(*fStreamMB, post(fs.kb<<10))
-		if err != nil {
-			for _, r := range fs.rows {
-				r.fail(b, err)
+	// The sets of a post size run on one stream, their reps in turn.
+	for _, kb := range postsKB {
+		var sets []*filterSet
+		for _, fs := range filterSets {
+			if fs.kb == kb {
+				sets = append(sets, fs)
 			}
+		}
+		if len(sets) == 0 {
 			continue
 		}
-		fs.recs = recs
-		dir, err := b.filterList()
-		for _, r := range fs.rows {
-			r.work = float64(size) / (1 << 20)
-			r.what = fmt.Sprintf("%s MiB stream, %s posts", commas(size>>20), kiB(fs.kb))
-			for i, a := range r.argv {
-				if a == "DIR" {
-					r.argv[i] = dir
+		b.logf("writing a stream of %d MiB of %d KiB posts in %s", *fStreamMB, kb, b.shm)
+		stream, size, recs, msgs, err := b.makeStream(*fStreamMB, post(kb<<10))
+		var dir string
+		if err == nil {
+			dir, err = b.filterList()
+		}
+		var rows []*row
+		for _, fs := range sets {
+			fs.recs = recs
+			for _, r := range fs.rows {
+				r.work = float64(size) / (1 << 20)
+				r.what = fmt.Sprintf("%s MiB stream, %s posts, %s", commas(size>>20), kiB(kb), fs.into())
+				for i, a := range r.argv {
+					if a == "DIR" {
+						r.argv[i] = dir
+					}
+				}
+				if err != nil {
+					r.fail(b, err)
 				}
 			}
-			if err != nil {
-				r.fail(b, err)
+			rows = append(rows, fs.rows...)
+		}
+		if err == nil {
+			b.filters(rows, stream)
+			for _, fs := range sets {
+				b.checkFilters(fs, stream, msgs)
+				fs.notes()
 			}
 		}
-		b.filters(fs.rows, stream)
-		b.checkFilters(fs, stream, msgs)
 		os.Remove(stream)
-		fs.notes()
 	}
 	if expandRow != nil {
 		b.expand(expandRow, *fExpand)
@@ -344,6 +386,10 @@ func benchMain() int {
 		if *fProfVERP {
 			profile = append(append(profile, ""), b.profile(slices.Max(sizes), true)...)
 		}
+	}
+	if millionRow != nil && millionRow.status == "" {
+		b.millionN = *fMillion
+		b.million(millionRow, *fMillion)
 	}
 	deliver("batch", "mlmmj")
 	deliver("verp", "mlmmj")
@@ -364,23 +410,30 @@ func benchMain() int {
 	if b.launched == "" {
 		fmt.Printf("process of the run, each started by a small C parent with fork(2), so that none counts the Go wrapper's\n")
 		fmt.Printf("size as one started by vfork would (true shows %.1f MiB); not the sum of those that run at once (mlm's\n", float64(b.rssFloor)/1024)
-		fmt.Printf("mlm-run and its stages: see \"memory at once\" in the profile below)\n\n")
+		fmt.Printf("mlm-run and its stages: see \"memory at once\" in the profile below, and the million row's note)\n\n")
 	} else {
 		fmt.Printf("process of the run (floor %.1f MiB, the measuring wrapper's, which Linux counts in a child started by vfork:\n", float64(b.rssFloor)/1024)
-		fmt.Printf("%s)\n\n", b.launched)
+		fmt.Printf("%s); what mlm-run and its stages hold at once: the million row's note and the profile's\n\n", b.launched)
 	}
 	printTable(rows)
-	for _, fs := range filterSets {
-		if fs.recs > 0 {
-			fmt.Printf("\nfilters, %s posts: %s records, one recipient each, read from %s, written to /dev/null; mlm/limit is the ratio to cat",
+	var pipes bool
+	for i, fs := range filterSets {
+		if fs.recs > 0 && (i == 0 || filterSets[i-1].kb != fs.kb) {
+			fmt.Printf("\nfilters, %s posts: %s records, one recipient each, read from %s; mlm/limit is the ratio to the cat row above",
 				kiB(fs.kb), commas(int64(fs.recs)), b.shm)
 		}
+		pipes = pipes || fs.recs > 0 && fs.pipe
 	}
 	if slices.ContainsFunc(filterSets, func(fs *filterSet) bool { return fs.recs > 0 }) {
-		fmt.Printf("\n  (at 0.5 a filter takes twice cat's time a record: the same read, and as long again for all its own work;\n" +
-			"   the floor row is the least any filter that checks and passes on every octet does, the pass row the least\n" +
-			"   a filter that reads and writes the stream does, and what such a filter takes over it (\"over pass\") is\n" +
-			"   its own work: see floor.go)\n")
+		fmt.Printf("\n  (at 0.5 a filter takes twice cat's time a record: the same read and write, and as long again for all its\n" +
+			"   own work; the floor row is the least any filter that checks and passes on every octet does, the pass row\n" +
+			"   the least a filter that reads and writes the stream does, and what such a filter takes over it (\"over pass\")\n" +
+			"   is its own work: see floor.go. To /dev/null, a write costs nothing, and cat pays for its read alone)\n")
+	}
+	if pipes {
+		fmt.Printf("  (into a pipe: as a stage writes under mlm-run, into a pipe of mlm-run's size (lib/pipeline's GrowPipe),\n" +
+			"   which the bench reads 1 MiB at a time as the next stage would, counting the octets; both write, and\n" +
+			"   each timed run must have written as many octets as the run whose output is checked)\n")
 	}
 	fmt.Println()
 	fmt.Println("setup:")
@@ -414,9 +467,10 @@ func (b *bench) exit() int {
 	return 0
 }
 
-// filterSet is the filter rows of one post size.
+// filterSet is the filter rows of one post size and output.
 type filterSet struct {
 	kb        int
+	pipe      bool // the timed runs write into a pipe, not to /dev/null
 	rows      []*row
 	pass      *row             // the Reader and Writer alone
 	own       map[*row]bool    // the filters that write the stream: their own work is over pass
@@ -426,18 +480,19 @@ type filterSet struct {
 }
 
 // newFilterSet is the rows of the filters on a stream of posts of kb
-// KiB: cat, the floor and pass, then mlm's filters, each compared with
-// cat (self runs the floor and pass).
-func newFilterSet(self string, kb int) *filterSet {
-	cat := &row{who: "cat", unit: "MiB/s", argv: []string{"cat"}}
-	floor := &row{who: "floor (read, count LFs, copy)", unit: "MiB/s", argv: []string{self, floorFlag}, vsLimit: cat}
-	pass := &row{who: "pass (stream Reader to Writer)", unit: "MiB/s", argv: []string{self, passFlag}, vsLimit: cat}
-	fs := &filterSet{kb: kb, rows: []*row{cat, floor, pass}, pass: pass, own: map[*row]bool{},
+// KiB, writing into a pipe or to /dev/null: cat, the floor and pass,
+// then mlm's filters, each compared with cat (self runs the floor and
+// pass).
+func newFilterSet(self string, kb int, pipe bool) *filterSet {
+	cat := &row{who: "cat", unit: "MiB/s", argv: []string{"cat"}, intoPipe: pipe}
+	floor := &row{who: "floor (read, count LFs, copy)", unit: "MiB/s", argv: []string{self, floorFlag}, vsLimit: cat, intoPipe: pipe}
+	pass := &row{who: "pass (stream Reader to Writer)", unit: "MiB/s", argv: []string{self, passFlag}, vsLimit: cat, intoPipe: pipe}
+	fs := &filterSet{kb: kb, pipe: pipe, rows: []*row{cat, floor, pass}, pass: pass, own: map[*row]bool{},
 		out: map[*row]outKind{cat: outSame, floor: outSame, pass: outSame}, unchecked: map[*row]bool{}}
 	for _, f := range [][]string{{"mlm-check"}, {"mlm-unwrap"}, {"mlm-auth", "DIR"}, {"mlm-hdr", "DIR"},
 		{"mlm-members", "DIR"}, {"mlm-split", "DIR"}, {"mlm-throttle", "DIR"},
 		{"mlm-throttle", "-r", "1000000000", "DIR"}} {
-		r := &row{who: strings.Join(f, " "), unit: "MiB/s", argv: slices.Clone(f), vsLimit: cat}
+		r := &row{who: strings.Join(f, " "), unit: "MiB/s", argv: slices.Clone(f), vsLimit: cat, intoPipe: pipe}
 		fs.rows = append(fs.rows, r)
 		// mlm-check writes nothing, mlm-unwrap writes mail.
 		fs.own[r] = f[0] != "mlm-check" && f[0] != "mlm-unwrap"
@@ -455,6 +510,14 @@ func newFilterSet(self string, kb int) *filterSet {
 		}
 	}
 	return fs
+}
+
+// into says where the set's timed runs write.
+func (fs *filterSet) into() string {
+	if fs.pipe {
+		return "into a pipe"
+	}
+	return "to /dev/null"
 }
 
 // notes gives each row that ran its median time a record, and those
@@ -862,7 +925,9 @@ type row struct {
 	vsMlmmj   *row
 	vsLimit   *row
 	vsClient  *row
-	tool      string // of a row whose sessions are swept (limitSteps): its sender, "" for smtp-source
+	tool      string  // of a row whose sessions are swept (limitSteps): its sender, "" for smtp-source
+	intoPipe  bool    // a filter row whose timed runs write into a pipe the bench reads (intoPipe)
+	wrote     []int64 // the octets each of those runs wrote into it
 }
 
 func (r *row) name() string { return strings.TrimSpace(r.who + " " + r.what) }
@@ -1071,9 +1136,10 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 			"  passes the one recipient and expands none (its expansion is the 1,000,000-member row), mlm-split",
 			"  has one recipient a record; mlm-throttle DIR has no rate set, so it charges nothing;",
 			"  with -r 1000000000 every record is charged in the state file under flock, at a rate that never waits;",
-			"  the timed runs write to /dev/null; one more run of each, untimed, checks what it writes: cat, floor, pass",
-			"  and mlm-throttle the input byte for byte, mlm-check nothing, mlm-unwrap the messages' octets, the others",
-			"  a valid stream of as many records, one recipient each")
+			"  the timed runs write to /dev/null, or into a pipe; one more run of each, untimed, into a pipe, checks what",
+			"  it writes: cat, floor, pass and mlm-throttle the input byte for byte, mlm-check nothing, mlm-unwrap the",
+			"  messages' octets, the others a valid stream of as many records, one recipient each; and each timed run",
+			"  into a pipe must have written as many octets as it")
 	}
 	notes = append(notes, "members: m0000001@d1.example and on, in 10 domains, so that each domain's batches are full but",
 		"  one: mlm-split batches by domain (mlmmj, smtp-source and the pipelining client do not), and this is its best",
@@ -1086,6 +1152,11 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 		"  and no more transactions than each domain's full ones and one part-full; VERP: one per transaction,",
 		"  a distinct sender each, which names its recipient (+local=domain@); every transaction's body the post's;",
 		"  queues empty after the run")
+	if b.millionN > 0 {
+		notes = append(notes, "million row: mlm as its rows above, to "+commas(int64(b.millionN))+" members in the 10 domains; \"at once\" is what",
+			"  mlm-run and its stages held together, their resident sets added up, in one run more under the bench's",
+			fmt.Sprintf("  sampler (every %v, a page they share counted once for each; a peak between two samples is missed)", sampleEvery))
+	}
 	if b.tmpfsDisk {
 		notes = append(notes, "WARNING: the lists and queues are on tmpfs, where fsync costs nothing: give -disk a real disk")
 	}

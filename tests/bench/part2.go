@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"mlm/lib/pipeline"
 	"mlm/lib/stream"
 )
 
@@ -62,7 +64,8 @@ func (b *bench) makeStream(mb int, post []byte) (name string, size int64, n int,
 // rep starting one row further on, so that no row is always first (cat
 // was, and slowest in its first runs). The stream is read once first,
 // untimed. A run takes a fraction of a second: filterReps of them, more
-// than the deliveries', for a median that noise moves less.
+// than the deliveries', for a median that noise moves less. A row's
+// runs write to /dev/null, or into a pipe (intoPipe) if the row says so.
 func (b *bench) filters(rows []*row, stream string) {
 	if f, err := os.Open(stream); err == nil {
 		io.Copy(io.Discard, f)
@@ -79,15 +82,54 @@ func (b *bench) filters(rows []*row, stream string) {
 				r.status = "skipped (max-time)"
 				continue
 			}
-			u, err := b.measure(timeout, job{argv: r.argv, stdin: stream})
+			var u usage
+			var err error
+			if r.intoPipe {
+				var n int64
+				u, n, err = b.intoPipe(timeout, job{argv: r.argv, stdin: stream})
+				r.wrote = append(r.wrote, n)
+			} else {
+				u, err = b.measure(timeout, job{argv: r.argv, stdin: stream})
+			}
 			b.logf("%s rep %d: %v", r.name(), rep+1, fmtRun(u, err))
 			r.record(b, u, err)
 		}
 	}
 }
 
-// outKind is what a filter row must write: its timed runs write to
-// /dev/null, so a run of its own, untimed, checks it (checkFilters).
+// intoPipe measures j writing into a pipe as big as mlm-run makes
+// between two stages (pipeline.GrowPipe), which the bench reads as the
+// next stage would, 1 MiB at a time, on another CPU if there is one. It
+// returns the octets read, what the run wrote.
+func (b *bench) intoPipe(timeout time.Duration, j job) (usage, int64, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return usage{}, 0, err
+	}
+	pipeline.GrowPipe(pw)
+	read := make(chan int64, 1)
+	go func() {
+		defer pr.Close()
+		buf := make([]byte, 1<<20)
+		var n int64
+		for {
+			k, err := pr.Read(buf)
+			n += int64(k)
+			if err != nil {
+				read <- n
+				return
+			}
+		}
+	}()
+	j.stdout = pw
+	u, err := b.measure(timeout, j)
+	pw.Close() // the run has ended: the reader comes to the end
+	return u, <-read, err
+}
+
+// outKind is what a filter row must write. Its timed runs are not
+// read, to /dev/null, or read to be counted only, into a pipe; a run of
+// its own, untimed, reads and checks what it writes (checkFilters).
 type outKind int
 
 const (
@@ -101,8 +143,11 @@ const (
 // the stream, untimed, reading its output as it comes, and fails the
 // row if the output is not what the row must write (fs.out): a filter
 // that wrote nothing, or cut its stream short, or dropped or mangled
-// records, would otherwise show a rate for work it did not do. A row the
-// bench's time ran out for is noted unchecked.
+// records, would otherwise show a rate for work it did not do. Of a row
+// whose timed runs wrote into a pipe, each must have written as many
+// octets as the checked run: those runs are then the checked one's
+// like, not other runs whose output went unread. A row the bench's
+// time ran out for is noted unchecked.
 func (b *bench) checkFilters(fs *filterSet, stream string, msgs int64) {
 	for _, r := range fs.rows {
 		if r.status != "" || len(r.runs) == 0 {
@@ -113,20 +158,30 @@ func (b *bench) checkFilters(fs *filterSet, stream string, msgs int64) {
 			fs.unchecked[r] = true
 			continue
 		}
-		if err := b.checkOutput(timeout, r.argv, stream, fs.out[r], fs.recs, msgs); err != nil {
+		n, err := b.checkOutput(timeout, r.argv, stream, fs.out[r], fs.recs, msgs)
+		if err != nil {
 			r.fail(b, fmt.Errorf("its output: %w", err))
+			continue
+		}
+		for i, w := range r.wrote {
+			if w != n {
+				r.fail(b, fmt.Errorf("its timed run %d wrote %s octets into its pipe, its checked run %s", i+1, commas(w), commas(n)))
+				break
+			}
 		}
 	}
 }
 
 // checkOutput runs argv on input under the wrapper, as a timed run
-// would, and checks what it writes (checkOut).
-func (b *bench) checkOutput(timeout time.Duration, argv []string, input string, kind outKind, recs int, msgs int64) error {
+// would, and checks what it writes (checkOut); it returns the octets
+// written.
+func (b *bench) checkOutput(timeout time.Duration, argv []string, input string, kind outKind, recs int, msgs int64) (int64, error) {
 	pr, pw := io.Pipe()
 	res := make(chan error, 1)
+	c := &countReader{r: pr}
 	go func() {
-		err := checkOut(pr, kind, input, recs, msgs)
-		io.Copy(io.Discard, pr) // what comes past a fault: the filter ends
+		err := checkOut(c, kind, input, recs, msgs)
+		io.Copy(io.Discard, c) // what comes past a fault: the filter ends
 		res <- err
 	}()
 	_, err := b.measure(timeout, job{argv: argv, stdin: input, stdout: pw})
@@ -134,7 +189,19 @@ func (b *bench) checkOutput(timeout time.Duration, argv []string, input string, 
 	if cerr := <-res; err == nil {
 		err = cerr
 	}
-	return err
+	return c.n, err
+}
+
+// countReader counts the octets read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // checkOut reads out to its end and says how it falls short of kind,
@@ -323,6 +390,25 @@ func (b *bench) expand(r *row, n int) {
 		if !r.record(b, u, err) {
 			return
 		}
+	}
+}
+
+// million measures mlm's delivery to n members as the delivery rows
+// do, then runs it once more under the sampler (atOnce), whose largest
+// sum of the processes' resident sets goes in the row's note.
+func (b *bench) million(r *row, n int) {
+	b.interleave(b.deliverySteps(r, func() (delivered, error) { return b.mlmOnce(n, mlmOpts{}) }))
+	if r.status != "" || len(r.runs) == 0 {
+		return
+	}
+	peak, _, err := b.atOnce(n, false)
+	switch {
+	case errors.Is(err, errSkipped) || errors.Is(err, errTimeout):
+		r.note += "; at once: not sampled, " + err.Error()
+	case err != nil:
+		r.fail(b, fmt.Errorf("its sampled run: %w", err))
+	default:
+		r.note += fmt.Sprintf("; at once: %.1f MiB, %d processes (sampled, one run more)", float64(peak.kib)/1024, peak.procs)
 	}
 }
 

@@ -173,17 +173,9 @@ func (b *bench) faultsLine(n int, verp bool) []string {
 		"    each (a fault that maps a program's own pages from the page cache maps several at once, and costs more)"}
 }
 
-// memoryLine is what mlm-run and its stages hold at once: the run once
-// more under the sampler (sampleMain), its largest sum.
+// memoryLine is what mlm-run and its stages hold at once (atOnce).
 func (b *bench) memoryLine(n int, verp bool) []string {
-	file := filepath.Join(b.work, fmt.Sprintf("sampled.%d", b.seq()))
-	defer os.Remove(file)
-	d, err := b.mlmOnce(n, mlmOpts{verp: verp, runPrefix: []string{b.self, sampleFlag, file, "--"}})
-	if err != nil {
-		return []string{"  memory at once: " + err.Error()}
-	}
-	b.logf("profile, sampled: %s", fmtRun(d.u, nil))
-	peak, samples, err := readSampled(file)
+	peak, samples, err := b.atOnce(n, verp)
 	if err != nil {
 		return []string{"  memory at once: " + err.Error()}
 	}
@@ -191,6 +183,20 @@ func (b *bench) memoryLine(n int, verp bool) []string {
 		float64(peak.kib)/1024, peak.procs),
 		fmt.Sprintf("    sets added up, a page they share once for each, sampled every %v, %d samples; a peak between two is", sampleEvery, samples),
 		"    missed); the table's peak RSS is the largest process's"}
+}
+
+// atOnce is what mlm-run and its stages hold at once in a delivery to n
+// members: the run once more under the sampler (sampleMain), its largest
+// sum, and the samples taken. The run is checked as the table's are.
+func (b *bench) atOnce(n int, verp bool) (peak treeMem, samples int, err error) {
+	file := filepath.Join(b.work, fmt.Sprintf("sampled.%d", b.seq()))
+	defer os.Remove(file)
+	d, err := b.mlmOnce(n, mlmOpts{verp: verp, runPrefix: []string{b.self, sampleFlag, file, "--"}})
+	if err != nil {
+		return peak, 0, err
+	}
+	b.logf("sampled run, %s members: %s", commas(int64(n)), fmtRun(d.u, nil))
+	return readSampled(file)
 }
 
 // faultCost is what a minor page fault costs here: the time to touch
