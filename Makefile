@@ -109,8 +109,9 @@ uninstall:
 
 # bench measures one post to lists of 10,000 and 100,000 through mlm,
 # against mlmmj and Postfix's smtp-source into smtp-sink, and the
-# filters against cat (tests/bench); BENCHFLAGS makes it smaller, e.g.
-# -members 1000,5000 -reps 1 -stream-mb 50.
+# filters against cat, and the post to a million members (tests/bench);
+# BENCHFLAGS makes it smaller, e.g.
+# -members 1000,5000 -reps 1 -stream-mb 50 -million 20000.
 BENCHFLAGS ?=
 bench: all
 	$(GO) run ./tests/bench -bin bin $(BENCHFLAGS)

@@ -843,35 +843,48 @@ esac`, nil)
 
 // The million row: mlm's runs as a delivery row's, then one more under
 // the sampler, what its processes held at once in the note; a sampled
-// run that fails fails the row, and a row whose runs failed has none.
-// Shell scripts stand for mlm's programs, mlm-run failing from its
-// BENCH_FAIL_AT'th run on, and the list has no members.
+// run that fails, or leaves the post in a queue, fails the row, one
+// that times out is noted; and a row whose runs failed has none. Shell
+// scripts stand for mlm's programs, mlm-run failing from its
+// BENCH_FAIL_AT'th run on, leaving a record in the queue at its
+// BENCH_LEAVE_AT'th, going on past the run's time limit at its
+// BENCH_SLOW_AT'th; the list has no members.
 func TestMillion(t *testing.T) {
 	sinkProg := sinkOrSkip(t)
 	bin := t.TempDir()
 	count := filepath.Join(t.TempDir(), "runs")
-	writeFakeMlm(t, bin, `echo run >>`+count+`; sleep 0.1
-[ "$(wc -l <`+count+`)" -lt "$BENCH_FAIL_AT" ] || { echo "mlm-run: no relay" >&2; exit 75; }`, nil)
+	writeFakeMlm(t, bin, `echo run >>`+count+`; sleep 0.1; n=$(wc -l <`+count+`)
+[ "$n" -lt "${BENCH_FAIL_AT:-99}" ] || { echo "mlm-run: no relay" >&2; exit 75; }
+[ "$n" != "${BENCH_LEAVE_AT:-0}" ] || : >"$1/queue/outgoing/cur/1"
+[ "$n" != "${BENCH_SLOW_AT:-0}" ] || sleep 60`, nil)
 	for _, c := range []struct {
+		env    string // a variable of the fake's, set to 3, the sampled run
 		failAt int
 		status string
 		note   *regexp.Regexp
 		runs   int
 	}{
-		{9, "", regexp.MustCompile(`^0 tx; at once: [0-9]+\.[0-9] MiB, [1-9][0-9]* processes \(sampled, one run more\)$`), 3},
-		{3, "FAILED", regexp.MustCompile(`^its sampled run: .*exit status 75: mlm-run: no relay`), 3},
-		{1, "FAILED", regexp.MustCompile(`exit status 75: mlm-run: no relay`), 1},
+		{"", 0, "", regexp.MustCompile(`^0 tx; at once: [0-9]+\.[0-9] MiB, [1-9][0-9]* processes \(one run more, which the sampler slows\)$`), 3},
+		{"BENCH_FAIL_AT", 3, "FAILED", regexp.MustCompile(`^its sampled run: .*exit status 75: mlm-run: no relay`), 3},
+		{"BENCH_LEAVE_AT", 3, "FAILED", regexp.MustCompile(`^its sampled run: .*queue/outgoing/cur holds 1 files`), 3},
+		{"BENCH_SLOW_AT", 3, "", regexp.MustCompile(`^0 tx; at once: not sampled, timeout$`), 3},
+		{"BENCH_FAIL_AT", 1, "FAILED", regexp.MustCompile(`exit status 75: mlm-run: no relay`), 1},
 	} {
 		os.Remove(count)
-		t.Setenv("BENCH_FAIL_AT", strconv.Itoa(c.failAt))
+		for _, v := range []string{"BENCH_FAIL_AT", "BENCH_LEAVE_AT", "BENCH_SLOW_AT"} {
+			t.Setenv(v, "")
+		}
+		if c.env != "" {
+			t.Setenv(c.env, strconv.Itoa(c.failAt))
+		}
 		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
-		b.reps = 2
+		b.reps, b.runTimeout = 2, 5*time.Second
 		r := &row{who: "mlm", work: 0}
 		b.million(r, 0)
 		runs, _ := os.ReadFile(count)
 		if r.status != c.status || !c.note.MatchString(r.note) || strings.Count(string(runs), "\n") != c.runs {
-			t.Errorf("mlm-run failing at run %d: status %q, note %q, %d runs; want %q, %q, %d",
-				c.failAt, r.status, r.note, strings.Count(string(runs), "\n"), c.status, c.note, c.runs)
+			t.Errorf("%s=%d: status %q, note %q, %d runs; want %q, %q, %d",
+				c.env, c.failAt, r.status, r.note, strings.Count(string(runs), "\n"), c.status, c.note, c.runs)
 		}
 	}
 }
@@ -1063,16 +1076,32 @@ func TestFilterSet(t *testing.T) {
 	if got := ratio(byWho["mlm-auth DIR"], cat); got != "0.20" {
 		t.Errorf("mlm-auth to cat: %q, want 0.20", got)
 	}
-	// The same rows, their timed runs into a pipe.
-	for _, pipe := range []bool{false, true} {
-		ps := newFilterSet("/self", 4, pipe)
-		if len(ps.rows) != len(fs.rows) || ps.pipe != pipe {
-			t.Errorf("pipe %v: %d rows, set's pipe %v; want %d rows", pipe, len(ps.rows), ps.pipe, len(fs.rows))
+	// The same rows, their timed runs into a pipe, but mlm-check's,
+	// which writes nothing; and no "over pass", which the pipe's part
+	// varies by more than the filters' own work.
+	ps := newFilterSet("/self", 4, true)
+	var pipeWhos []string
+	for _, r := range ps.rows {
+		pipeWhos = append(pipeWhos, r.who)
+		if !r.intoPipe {
+			t.Errorf("%s's runs not into a pipe", r.who)
 		}
-		for _, r := range ps.rows {
-			if r.intoPipe != pipe {
-				t.Errorf("pipe %v: %s's runs into a pipe: %v", pipe, r.who, r.intoPipe)
-			}
+		r.work = 1024
+		r.runs = []usage{{wall: time.Second}}
+	}
+	if got, want := strings.Join(pipeWhos, "|"), strings.Replace(want, "|mlm-check", "", 1); !ps.pipe || got != want {
+		t.Errorf("into a pipe: rows %s (pipe %v), want %s", got, ps.pipe, want)
+	}
+	ps.recs = 1000
+	ps.notes()
+	for _, r := range ps.rows {
+		if r.note != "1,000,000 ns a record" {
+			t.Errorf("into a pipe, %s: note %q; want the time a record alone", r.who, r.note)
+		}
+	}
+	for _, r := range fs.rows {
+		if r.intoPipe {
+			t.Errorf("to /dev/null, %s's runs into a pipe", r.who)
 		}
 	}
 }
@@ -1328,9 +1357,14 @@ func TestCheckFilters(t *testing.T) {
 	piped, pipedShort := mk("good"), mk("good")
 	piped.intoPipe, piped.wrote = true, []int64{size, size}
 	pipedShort.intoPipe, pipedShort.wrote = true, []int64{size, 1000, size}
-	fs := &filterSet{rows: []*row{good, short, none, mail, notRun, failed, piped, pipedShort}, recs: recs, unchecked: map[*row]bool{},
+	// Against the checked run's octets, not the input's.
+	pipedNone, pipedNoneWrote := mk("none"), mk("none")
+	pipedNone.intoPipe, pipedNone.wrote = true, []int64{0, 0}
+	pipedNoneWrote.intoPipe, pipedNoneWrote.wrote = true, []int64{0, size}
+	fs := &filterSet{rows: []*row{good, short, none, mail, notRun, failed, piped, pipedShort, pipedNone, pipedNoneWrote},
+		recs: recs, unchecked: map[*row]bool{},
 		out: map[*row]outKind{good: outSame, short: outStream, none: outNone, mail: outMail, notRun: outSame, failed: outSame,
-			piped: outSame, pipedShort: outSame}}
+			piped: outSame, pipedShort: outSame, pipedNone: outNone, pipedNoneWrote: outNone}}
 	b.checkFilters(fs, name, msgs)
 	for _, c := range []struct {
 		r            *row
@@ -1344,13 +1378,15 @@ func TestCheckFilters(t *testing.T) {
 		{failed, "FAILED", ""},
 		{piped, "", ""},
 		{pipedShort, "FAILED", fmt.Sprintf("its timed run 2 wrote 1,000 octets into its pipe, its checked run %s", commas(size))},
+		{pipedNone, "", ""},
+		{pipedNoneWrote, "FAILED", fmt.Sprintf("its timed run 2 wrote %s octets into its pipe, its checked run 0", commas(size))},
 	} {
 		if c.r.status != c.status || !strings.Contains(c.r.note, c.note) {
 			t.Errorf("%s: status %q, note %q; want %q, %q in it", c.r.who, c.r.status, c.r.note, c.status, c.note)
 		}
 	}
-	if len(b.failures) != 3 {
-		t.Errorf("failures %q; want short's, mail's and pipedShort's", b.failures)
+	if len(b.failures) != 4 {
+		t.Errorf("failures %q; want short's, mail's, pipedShort's and pipedNoneWrote's", b.failures)
 	}
 	if got, err := os.ReadFile(ran); err == nil {
 		t.Errorf("rows not to be checked were run: %q", got)
@@ -1415,6 +1451,46 @@ func TestFiltersIntoPipe(t *testing.T) {
 	}
 	if got, err := os.ReadFile(sizeFile); err != nil || string(got) != strconv.Itoa(want) || want <= 64<<10 {
 		t.Errorf("the pipe a run wrote into: %q octets (%v); want %d, over the kernel's 64 KiB", got, err, want)
+	}
+}
+
+// The filter sets of a post size run on one stream, the reps of all
+// their rows in turn, so that the rows to /dev/null and into a pipe see
+// the same load; then each set is checked; a set of another size runs
+// after, on its own stream.
+func TestRunFilters(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, log := t.TempDir(), filepath.Join(t.TempDir(), "log")
+	progs := map[string]string{"mlm-newlist": `mkdir -p "$3"`}
+	for _, name := range []string{"n", "p", "e"} {
+		progs[name] = `echo ` + name + ` >>` + log + `; cat`
+	}
+	writeProgs(t, bin, progs)
+	b := &bench{ctx: context.Background(), bin: bin, self: self, work: t.TempDir(), shm: t.TempDir(),
+		deadline: time.Now().Add(time.Hour), runTimeout: time.Minute, filterReps: 2}
+	set := func(kb int, pipe bool, who string) *filterSet {
+		r := &row{who: who, argv: []string{who}, intoPipe: pipe, unit: "MiB/s"}
+		return &filterSet{kb: kb, pipe: pipe, rows: []*row{r}, pass: r, own: map[*row]bool{},
+			out: map[*row]outKind{r: outSame}, unchecked: map[*row]bool{}}
+	}
+	null, pipe, other := set(4, false, "n"), set(4, true, "p"), set(8, false, "e")
+	b.runFilters([]*filterSet{null, pipe, other}, []int{4, 8}, 1)
+	got, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "n p p n n p e e e"; strings.Join(strings.Fields(string(got)), " ") != want {
+		t.Errorf("the runs, in order: %q; want %s (a rep of each, then the other first, then the checks)", got, want)
+	}
+	for _, fs := range []*filterSet{null, pipe, other} {
+		r := fs.rows[0]
+		if fs.recs == 0 || len(r.runs) != 2 || r.status != "" || !strings.HasSuffix(r.what, ", "+fs.into()) ||
+			!strings.Contains(r.what, kiB(fs.kb)+" posts") {
+			t.Errorf("%s: %d records, %d runs, status %q, %q", r.who, fs.recs, len(r.runs), r.status, r.what)
+		}
 	}
 }
 

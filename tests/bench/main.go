@@ -102,11 +102,11 @@ func benchMain() int {
 		fSessions = flag.String("sessions", "1,2,4,8,16,"+strconv.Itoa(conns), "smtp-source session counts to try; the best is the limit")
 		fStreamMB = flag.Int("stream-mb", 1024, "size of the stream for the filters, in MiB")
 		fPostsKB  = flag.String("stream-posts", "4,1024", "sizes of the posts in the filters' streams, in KiB, comma-separated: a stream and a set of rows each")
-		fOut      = flag.String("filter-out", "null,pipe", "where the filters' timed runs write, comma-separated, a set of rows each: null (/dev/null), pipe (a pipe the bench reads, as a next stage would)")
+		fOut      = flag.String("filter-out", "null,pipe", "where the filters' timed runs write, comma-separated, a set of rows each: null (/dev/null), pipe (a pipe as mlm-run's, which the bench reads and counts)")
 		fExpand   = flag.Int("expand", 1000000, "members of the list that mlm-members expands")
 		fMillion  = flag.Int("million", 1000000, "members of the million row: mlm alone, end to end, and what its processes hold at once")
 		fAccept   = flag.Int("accept", 1000, "posts that mlm-accept takes, one process each")
-		fMaxTime  = flag.Duration("max-time", 20*time.Minute, "budget of the whole bench; runs past it are skipped")
+		fMaxTime  = flag.Duration("max-time", 30*time.Minute, "budget of the whole bench; runs past it are skipped")
 		fTimeout  = flag.Duration("run-timeout", 3*time.Minute, "time limit of each run, killed after it")
 		fOnly     = flag.String("only", "batch,verp,spread,rtt,filters,expand,million,accept,profile", "what to measure, comma-separated (spread: mlm and mlmmj at the first of -members, the members' domains spread)")
 		fRTT      = flag.Duration("rtt", 10*time.Millisecond, "the round trip of the rtt rows' sink, behind a lag")
@@ -331,7 +331,102 @@ func benchMain() int {
 		}
 		b.interleave(ss...)
 	}
-	// The sets of a post size run on one stream, their reps in turn.
+	b.runFilters(filterSets, postsKB, *fStreamMB)
+	if expandRow != nil {
+		b.expand(expandRow, *fExpand)
+	}
+	if acceptRow != nil {
+		b.accept(acceptRow, *fAccept)
+	}
+	var profile []string
+	if only["profile"] && len(sizes) > 0 && systems["mlm"] {
+		profile = b.profile(slices.Max(sizes), false)
+		if *fProfVERP {
+			profile = append(append(profile, ""), b.profile(slices.Max(sizes), true)...)
+		}
+	}
+	if millionRow != nil && millionRow.status == "" {
+		if t, ok := timedOut["mlm/batch"]; ok {
+			millionRow.status, millionRow.note = "not run", fmt.Sprintf("%s timed out", commas(int64(t)))
+		} else {
+			b.millionN = *fMillion
+			b.million(millionRow, *fMillion)
+		}
+	}
+	deliver("batch", "mlmmj")
+	deliver("verp", "mlmmj")
+	deliver("spread", "mlm", "mlmmj")
+	load1 := loadavg()
+
+	// The table.
+	fmt.Printf("mlm bench: %s, %d CPUs, load %s at start, %s at the end; the median run (by wall time) of %d each\n",
+		runtime.GOOS, runtime.NumCPU(), load0, load1, b.reps)
+	fmt.Printf("(of %d each for the filters, whose runs are short, a rep starting with the row after the last's first),\n", b.filterReps)
+	fmt.Printf("the delivery rows of a size taking turns (a run of smtp-source, of the pipelining client, of mlm, of mlm with mlm-run -D,\n")
+	fmt.Printf("of mlm-sendmail alone, then again), mlmmj's after all the others (its runs are long), and the spread rows' two last\n")
+	fmt.Printf("delivery: one 4,096-octet post, from its hand-over to the last 250, into Postfix smtp-sink on 127.0.0.1\n")
+	fmt.Printf("(a fresh sink per run, dumping to %s); lists and queues in %s\n", b.shm, b.work)
+	fmt.Printf("wall: from the start of a run's command (mlm's: of mlm-accept, then of mlm-run) to the exit of its last process,\n")
+	fmt.Printf("as the measuring wrapper times it, not the wrapper's own start (each run's line in the log gives both)\n")
+	fmt.Printf("CPU: user+sys of every process of the run (not the sink's: its own column); peak RSS: the largest\n")
+	where := atOnceWhere(len(profile) > 0, b.millionN > 0)
+	if b.launched == "" {
+		fmt.Printf("process of the run, each started by a small C parent with fork(2), so that none counts the Go wrapper's\n")
+		fmt.Printf("size as one started by vfork would (true shows %.1f MiB); not the sum of those that run at once\n", float64(b.rssFloor)/1024)
+		if where != "" {
+			fmt.Printf("(mlm-run's and its stages': %s)\n", where)
+		}
+		fmt.Println()
+	} else {
+		fmt.Printf("process of the run (floor %.1f MiB, the measuring wrapper's, which Linux counts in a child started by vfork:\n", float64(b.rssFloor)/1024)
+		fmt.Printf("%s)\n", b.launched)
+		if where != "" {
+			fmt.Printf("what mlm-run and its stages hold at once: %s\n", where)
+		}
+		fmt.Println()
+	}
+	printTable(rows)
+	var pipes bool
+	for i, fs := range filterSets {
+		if fs.recs > 0 && (i == 0 || filterSets[i-1].kb != fs.kb) {
+			fmt.Printf("\nfilters, %s posts: %s records, one recipient each, read from %s; mlm/limit is the ratio to the cat row above",
+				kiB(fs.kb), commas(int64(fs.recs)), b.shm)
+		}
+		pipes = pipes || fs.recs > 0 && fs.pipe
+	}
+	if slices.ContainsFunc(filterSets, func(fs *filterSet) bool { return fs.recs > 0 }) {
+		fmt.Printf("\n  (at 0.5 a filter takes twice cat's time a record: the same read and write, and as long again for all its\n" +
+			"   own work; the floor row is the least any filter that checks and passes on every octet does, the pass row\n" +
+			"   the least a filter that reads and writes the stream does, and what such a filter takes over it (\"over pass\")\n" +
+			"   is its own work: see floor.go. To /dev/null, a write costs nothing, and cat pays for its read alone)\n")
+	}
+	if pipes {
+		fmt.Printf("  (into a pipe: as a stage writes under mlm-run, into a pipe of mlm-run's size (lib/pipeline's GrowPipe),\n" +
+			"   which the bench reads as fast as it can, counting the octets and doing nothing else with them: a next\n" +
+			"   stage parses what it reads, and is slower; so these rows are a filter and its write into a pipe, not a\n" +
+			"   pipeline. cat and the filters both write there (mlm-check, which writes nothing, is not in these sets),\n" +
+			"   and each timed run must have written as many octets as the run whose output is checked; no \"over pass\":\n" +
+			"   the pipe's part varies more from run to run than a filter's own work does at large posts)\n")
+	}
+	fmt.Println()
+	fmt.Println("setup:")
+	for _, l := range setupNotes(b, only["filters"], rttClient != nil) {
+		fmt.Println("  " + l)
+	}
+	if len(profile) > 0 {
+		fmt.Println()
+		for _, l := range profile {
+			fmt.Println(l)
+		}
+	}
+	return b.exit()
+}
+
+// runFilters measures the filter sets, those of a post size on one
+// stream of streamMB MiB, all their rows' reps in turn (filters), so
+// that a change of load falls on each output's rows alike; then each
+// set's rows are checked (checkFilters).
+func (b *bench) runFilters(filterSets []*filterSet, postsKB []int, streamMB int) {
 	for _, kb := range postsKB {
 		var sets []*filterSet
 		for _, fs := range filterSets {
@@ -342,8 +437,8 @@ func benchMain() int {
 		if len(sets) == 0 {
 			continue
 		}
-		b.logf("writing a stream of %d MiB of %d KiB posts in %s", *fStreamMB, kb, b.shm)
-		stream, size, recs, msgs, err := b.makeStream(*fStreamMB, post(kb<<10))
+		b.logf("writing a stream of %d MiB of %d KiB posts in %s", streamMB, kb, b.shm)
+		stream, size, recs, msgs, err := b.makeStream(streamMB, post(kb<<10))
 		var dir string
 		if err == nil {
 			dir, err = b.filterList()
@@ -374,79 +469,6 @@ func benchMain() int {
 		}
 		os.Remove(stream)
 	}
-	if expandRow != nil {
-		b.expand(expandRow, *fExpand)
-	}
-	if acceptRow != nil {
-		b.accept(acceptRow, *fAccept)
-	}
-	var profile []string
-	if only["profile"] && len(sizes) > 0 && systems["mlm"] {
-		profile = b.profile(slices.Max(sizes), false)
-		if *fProfVERP {
-			profile = append(append(profile, ""), b.profile(slices.Max(sizes), true)...)
-		}
-	}
-	if millionRow != nil && millionRow.status == "" {
-		b.millionN = *fMillion
-		b.million(millionRow, *fMillion)
-	}
-	deliver("batch", "mlmmj")
-	deliver("verp", "mlmmj")
-	deliver("spread", "mlm", "mlmmj")
-	load1 := loadavg()
-
-	// The table.
-	fmt.Printf("mlm bench: %s, %d CPUs, load %s at start, %s at the end; the median run (by wall time) of %d each\n",
-		runtime.GOOS, runtime.NumCPU(), load0, load1, b.reps)
-	fmt.Printf("(of %d each for the filters, whose runs are short, a rep starting with the row after the last's first),\n", b.filterReps)
-	fmt.Printf("the delivery rows of a size taking turns (a run of smtp-source, of the pipelining client, of mlm, of mlm with mlm-run -D,\n")
-	fmt.Printf("of mlm-sendmail alone, then again), mlmmj's after all the others (its runs are long), and the spread rows' two last\n")
-	fmt.Printf("delivery: one 4,096-octet post, from its hand-over to the last 250, into Postfix smtp-sink on 127.0.0.1\n")
-	fmt.Printf("(a fresh sink per run, dumping to %s); lists and queues in %s\n", b.shm, b.work)
-	fmt.Printf("wall: from the start of a run's command (mlm's: of mlm-accept, then of mlm-run) to the exit of its last process,\n")
-	fmt.Printf("as the measuring wrapper times it, not the wrapper's own start (each run's line in the log gives both)\n")
-	fmt.Printf("CPU: user+sys of every process of the run (not the sink's: its own column); peak RSS: the largest\n")
-	if b.launched == "" {
-		fmt.Printf("process of the run, each started by a small C parent with fork(2), so that none counts the Go wrapper's\n")
-		fmt.Printf("size as one started by vfork would (true shows %.1f MiB); not the sum of those that run at once (mlm's\n", float64(b.rssFloor)/1024)
-		fmt.Printf("mlm-run and its stages: see \"memory at once\" in the profile below, and the million row's note)\n\n")
-	} else {
-		fmt.Printf("process of the run (floor %.1f MiB, the measuring wrapper's, which Linux counts in a child started by vfork:\n", float64(b.rssFloor)/1024)
-		fmt.Printf("%s); what mlm-run and its stages hold at once: the million row's note and the profile's\n\n", b.launched)
-	}
-	printTable(rows)
-	var pipes bool
-	for i, fs := range filterSets {
-		if fs.recs > 0 && (i == 0 || filterSets[i-1].kb != fs.kb) {
-			fmt.Printf("\nfilters, %s posts: %s records, one recipient each, read from %s; mlm/limit is the ratio to the cat row above",
-				kiB(fs.kb), commas(int64(fs.recs)), b.shm)
-		}
-		pipes = pipes || fs.recs > 0 && fs.pipe
-	}
-	if slices.ContainsFunc(filterSets, func(fs *filterSet) bool { return fs.recs > 0 }) {
-		fmt.Printf("\n  (at 0.5 a filter takes twice cat's time a record: the same read and write, and as long again for all its\n" +
-			"   own work; the floor row is the least any filter that checks and passes on every octet does, the pass row\n" +
-			"   the least a filter that reads and writes the stream does, and what such a filter takes over it (\"over pass\")\n" +
-			"   is its own work: see floor.go. To /dev/null, a write costs nothing, and cat pays for its read alone)\n")
-	}
-	if pipes {
-		fmt.Printf("  (into a pipe: as a stage writes under mlm-run, into a pipe of mlm-run's size (lib/pipeline's GrowPipe),\n" +
-			"   which the bench reads 1 MiB at a time as the next stage would, counting the octets; both write, and\n" +
-			"   each timed run must have written as many octets as the run whose output is checked)\n")
-	}
-	fmt.Println()
-	fmt.Println("setup:")
-	for _, l := range setupNotes(b, only["filters"], rttClient != nil) {
-		fmt.Println("  " + l)
-	}
-	if len(profile) > 0 {
-		fmt.Println()
-		for _, l := range profile {
-			fmt.Println(l)
-		}
-	}
-	return b.exit()
 }
 
 // exit prints the runs that failed, after the table, and is the bench's
@@ -482,7 +504,9 @@ type filterSet struct {
 // newFilterSet is the rows of the filters on a stream of posts of kb
 // KiB, writing into a pipe or to /dev/null: cat, the floor and pass,
 // then mlm's filters, each compared with cat (self runs the floor and
-// pass).
+// pass). mlm-check, which writes nothing, is in the /dev/null set only:
+// into a pipe it would do the same work again, against a cat that
+// writes.
 func newFilterSet(self string, kb int, pipe bool) *filterSet {
 	cat := &row{who: "cat", unit: "MiB/s", argv: []string{"cat"}, intoPipe: pipe}
 	floor := &row{who: "floor (read, count LFs, copy)", unit: "MiB/s", argv: []string{self, floorFlag}, vsLimit: cat, intoPipe: pipe}
@@ -492,6 +516,9 @@ func newFilterSet(self string, kb int, pipe bool) *filterSet {
 	for _, f := range [][]string{{"mlm-check"}, {"mlm-unwrap"}, {"mlm-auth", "DIR"}, {"mlm-hdr", "DIR"},
 		{"mlm-members", "DIR"}, {"mlm-split", "DIR"}, {"mlm-throttle", "DIR"},
 		{"mlm-throttle", "-r", "1000000000", "DIR"}} {
+		if pipe && f[0] == "mlm-check" {
+			continue
+		}
 		r := &row{who: strings.Join(f, " "), unit: "MiB/s", argv: slices.Clone(f), vsLimit: cat, intoPipe: pipe}
 		fs.rows = append(fs.rows, r)
 		// mlm-check writes nothing, mlm-unwrap writes mail.
@@ -521,7 +548,10 @@ func (fs *filterSet) into() string {
 }
 
 // notes gives each row that ran its median time a record, and those
-// that write the stream what they take over pass.
+// that write the stream what they take over pass, in a set to
+// /dev/null: into a pipe, every row's time has the pipe's in it, which
+// at large posts varies from run to run by more than a filter's own
+// work, and less than pass's is no work at all.
 func (fs *filterSet) notes() {
 	ok := func(r *row) bool { return len(r.runs) > 0 && r.status == "" && fs.recs > 0 }
 	for _, r := range fs.rows {
@@ -530,7 +560,7 @@ func (fs *filterSet) notes() {
 		}
 		ns := r.med().wall.Nanoseconds() / int64(fs.recs)
 		r.note = fmt.Sprintf("%s ns a record", commas(ns))
-		if fs.own[r] && ok(fs.pass) {
+		if fs.own[r] && ok(fs.pass) && !fs.pipe {
 			r.note += fmt.Sprintf(", %s over pass", commas(ns-fs.pass.med().wall.Nanoseconds()/int64(fs.recs)))
 		}
 		if fs.unchecked[r] {
@@ -1064,6 +1094,21 @@ func printTable(rows []*row) {
 	for _, c := range cells {
 		line(c)
 	}
+}
+
+// atOnceWhere says where the table's readers find what mlm-run and its
+// stages hold at once: the profile's memory line, the million row's
+// note, both or neither ("").
+func atOnceWhere(profile, million bool) string {
+	switch {
+	case profile && million:
+		return "the million row's note, and \"memory at once\" in the profile below"
+	case profile:
+		return "\"memory at once\" in the profile below"
+	case million:
+		return "the million row's note"
+	}
+	return ""
 }
 
 // spreadDomains says how the domains of n members are spread

@@ -98,9 +98,12 @@ func (b *bench) filters(rows []*row, stream string) {
 }
 
 // intoPipe measures j writing into a pipe as big as mlm-run makes
-// between two stages (pipeline.GrowPipe), which the bench reads as the
-// next stage would, 1 MiB at a time, on another CPU if there is one. It
-// returns the octets read, what the run wrote.
+// between two stages (pipeline.GrowPipe), which the bench reads as fast
+// as it can, on another CPU if there is one, and does nothing else with
+// (a next stage would parse it). It returns the octets read, what the
+// run wrote. A process the run left holding the pipe, which measure's
+// end of the run's tree should leave none of, is waited for a while,
+// then the row fails.
 func (b *bench) intoPipe(timeout time.Duration, j job) (usage, int64, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -124,8 +127,22 @@ func (b *bench) intoPipe(timeout time.Duration, j job) (usage, int64, error) {
 	j.stdout = pw
 	u, err := b.measure(timeout, j)
 	pw.Close() // the run has ended: the reader comes to the end
-	return u, <-read, err
+	select {
+	case n := <-read:
+		return u, n, err
+	case <-time.After(pipeLeft):
+		pr.Close() // its Read returns
+		n := <-read
+		if err == nil {
+			err = fmt.Errorf("%s: a process it left holds its output %v after its end", strings.Join(j.argv, " "), pipeLeft)
+		}
+		return u, n, err
+	}
 }
+
+// pipeLeft is how long intoPipe waits for the end of a pipe's output
+// once the run has ended.
+var pipeLeft = 10 * time.Second
 
 // outKind is what a filter row must write. Its timed runs are not
 // read, to /dev/null, or read to be counted only, into a pipe; a run of
@@ -408,7 +425,7 @@ func (b *bench) million(r *row, n int) {
 	case err != nil:
 		r.fail(b, fmt.Errorf("its sampled run: %w", err))
 	default:
-		r.note += fmt.Sprintf("; at once: %.1f MiB, %d processes (sampled, one run more)", float64(peak.kib)/1024, peak.procs)
+		r.note += fmt.Sprintf("; at once: %.1f MiB, %d processes (one run more, which the sampler slows)", float64(peak.kib)/1024, peak.procs)
 	}
 }
 
