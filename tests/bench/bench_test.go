@@ -856,7 +856,7 @@ func TestMillion(t *testing.T) {
 	writeFakeMlm(t, bin, `echo run >>`+count+`; sleep 0.1; n=$(wc -l <`+count+`)
 [ "$n" -lt "${BENCH_FAIL_AT:-99}" ] || { echo "mlm-run: no relay" >&2; exit 75; }
 [ "$n" != "${BENCH_LEAVE_AT:-0}" ] || : >"$1/queue/outgoing/cur/1"
-[ "$n" != "${BENCH_SLOW_AT:-0}" ] || sleep 60`, nil)
+[ "$n" != "${BENCH_SLOW_AT:-0}" ] || sleep 60`, map[string]string{"mlm-sub": `cat >/dev/null`})
 	for _, c := range []struct {
 		env    string // a variable of the fake's, set to 3, the sampled run
 		failAt int
@@ -880,11 +880,58 @@ func TestMillion(t *testing.T) {
 		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
 		b.reps, b.runTimeout = 2, 5*time.Second
 		r := &row{who: "mlm", work: 0}
-		b.million(r, 0)
+		b.million(r, 0, 0)
 		runs, _ := os.ReadFile(count)
 		if r.status != c.status || !c.note.MatchString(r.note) || strings.Count(string(runs), "\n") != c.runs {
 			t.Errorf("%s=%d: status %q, note %q, %d runs; want %q, %q, %d",
 				c.env, c.failAt, r.status, r.note, strings.Count(string(runs), "\n"), c.status, c.note, c.runs)
+		}
+		if want := c.status == "" && c.env == ""; b.atOnce.million != want {
+			t.Errorf("%s=%d: what they held at once printed: %v", c.env, c.failAt, b.atOnce.million)
+		}
+	}
+
+	// Not run after mlm's batch rows timed out at a size no larger;
+	// run after they did at a larger one (and failed: the fake delivers
+	// to none of the 5 members).
+	for _, c := range []struct {
+		timedOut int
+		status   string
+		runs     int
+	}{{3, "not run", 0}, {5, "not run", 0}, {6, "FAILED", 1}} {
+		os.Remove(count)
+		for _, v := range []string{"BENCH_FAIL_AT", "BENCH_LEAVE_AT", "BENCH_SLOW_AT"} {
+			t.Setenv(v, "")
+		}
+		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
+		b.reps = 2
+		r := &row{who: "mlm"}
+		b.million(r, 5, c.timedOut)
+		runs, _ := os.ReadFile(count)
+		if n := strings.Count(string(runs), "\n"); r.status != c.status || n != c.runs {
+			t.Errorf("5 members, batch rows timed out at %d: status %q, note %q, %d runs; want %q, %d runs",
+				c.timedOut, r.status, r.note, n, c.status, c.runs)
+		}
+		if c.status == "not run" && r.note != fmt.Sprintf("%d timed out", c.timedOut) {
+			t.Errorf("timed out at %d: note %q", c.timedOut, r.note)
+		}
+	}
+}
+
+// The table's header says where what mlm-run and its stages held at
+// once is printed: only where it is.
+func TestAtOnceWhere(t *testing.T) {
+	for _, c := range []struct {
+		profile, million bool
+		want             string
+	}{
+		{false, false, ""},
+		{true, false, `"memory at once" in the profile below`},
+		{false, true, "the million row's note"},
+		{true, true, `the million row's note, and "memory at once" in the profile below`},
+	} {
+		if got := atOnceWhere(c.profile, c.million); got != c.want {
+			t.Errorf("atOnceWhere(%v, %v) = %q, want %q", c.profile, c.million, got, c.want)
 		}
 	}
 }
@@ -1457,22 +1504,24 @@ func TestFiltersIntoPipe(t *testing.T) {
 // The filter sets of a post size run on one stream, the reps of all
 // their rows in turn, so that the rows to /dev/null and into a pipe see
 // the same load; then each set is checked; a set of another size runs
-// after, on its own stream.
+// after, on its own stream. Each row's DIR is the list made for the
+// filters, each row has its note, and the streams are removed; without
+// a stream, the rows fail.
 func TestRunFilters(t *testing.T) {
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin, log := t.TempDir(), filepath.Join(t.TempDir(), "log")
+	bin, log, args := t.TempDir(), filepath.Join(t.TempDir(), "log"), filepath.Join(t.TempDir(), "args")
 	progs := map[string]string{"mlm-newlist": `mkdir -p "$3"`}
 	for _, name := range []string{"n", "p", "e"} {
-		progs[name] = `echo ` + name + ` >>` + log + `; cat`
+		progs[name] = `echo ` + name + ` >>` + log + `; [ -d "$1" ] && echo "$1" >>` + args + `; cat`
 	}
 	writeProgs(t, bin, progs)
 	b := &bench{ctx: context.Background(), bin: bin, self: self, work: t.TempDir(), shm: t.TempDir(),
 		deadline: time.Now().Add(time.Hour), runTimeout: time.Minute, filterReps: 2}
 	set := func(kb int, pipe bool, who string) *filterSet {
-		r := &row{who: who, argv: []string{who}, intoPipe: pipe, unit: "MiB/s"}
+		r := &row{who: who, argv: []string{who, "DIR"}, intoPipe: pipe, unit: "MiB/s"}
 		return &filterSet{kb: kb, pipe: pipe, rows: []*row{r}, pass: r, own: map[*row]bool{},
 			out: map[*row]outKind{r: outSame}, unchecked: map[*row]bool{}}
 	}
@@ -1488,8 +1537,68 @@ func TestRunFilters(t *testing.T) {
 	for _, fs := range []*filterSet{null, pipe, other} {
 		r := fs.rows[0]
 		if fs.recs == 0 || len(r.runs) != 2 || r.status != "" || !strings.HasSuffix(r.what, ", "+fs.into()) ||
-			!strings.Contains(r.what, kiB(fs.kb)+" posts") {
-			t.Errorf("%s: %d records, %d runs, status %q, %q", r.who, fs.recs, len(r.runs), r.status, r.what)
+			!strings.Contains(r.what, kiB(fs.kb)+" posts") || !strings.HasSuffix(r.note, " ns a record") {
+			t.Errorf("%s: %d records, %d runs, status %q, %q, note %q", r.who, fs.recs, len(r.runs), r.status, r.what, r.note)
+		}
+	}
+	dirs, err := os.ReadFile(args)
+	if n := strings.Count(string(dirs), "\n"); err != nil || n != 9 || !strings.HasPrefix(string(dirs), b.work) {
+		t.Errorf("the rows' DIR, a run a line: %q (%v); want 9 lines, each a list directory in %s", dirs, err, b.work)
+	}
+	if left, err := os.ReadDir(b.shm); err != nil || len(left) > 0 {
+		t.Errorf("left in the streams' directory: %v (%v)", left, err)
+	}
+
+	// No stream: the rows fail, and nothing runs.
+	os.Remove(log)
+	b.shm = filepath.Join(t.TempDir(), "none")
+	null, pipe = set(4, false, "n"), set(4, true, "p")
+	b.runFilters([]*filterSet{null, pipe}, []int{4}, 1)
+	for _, fs := range []*filterSet{null, pipe} {
+		if r := fs.rows[0]; r.status != "FAILED" || len(r.runs) > 0 {
+			t.Errorf("no stream: %s: status %q, %d runs", r.who, r.status, len(r.runs))
+		}
+	}
+	if got, err := os.ReadFile(log); err == nil {
+		t.Errorf("no stream: the rows ran: %q", got)
+	}
+}
+
+// A run whose output into a pipe, or whose stderr too, a process
+// outside its tree holds open after it ended fails, once pipeLeft is
+// up, and does not wait for that process (which here holds them 60 s,
+// past the run's time limit: a run that waited would be a timeout).
+func TestLeftHolding(t *testing.T) {
+	name, _, _, _ := filterStream(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(d time.Duration) { pipeLeft = d }(pipeLeft)
+	pipeLeft = 500 * time.Millisecond
+	for _, c := range []struct {
+		fds, want string
+	}{
+		{`3>/proc/$p/fd/1`, "its output still open 500ms after it ended, held by another process"},
+		{`3>/proc/$p/fd/1 4>/proc/$p/fd/2`, "WaitDelay"},
+	} {
+		bin, tmp := t.TempDir(), t.TempDir()
+		pidf, ready := filepath.Join(tmp, "pid"), filepath.Join(tmp, "ready")
+		writeProgs(t, bin, map[string]string{
+			"leave": `cat; echo $$ >` + pidf + `.t; mv ` + pidf + `.t ` + pidf + `; while [ ! -e ` + ready + ` ]; do sleep 0.05; done`,
+		})
+		holder := exec.Command("sh", "-c", `while [ ! -e `+pidf+` ]; do sleep 0.05; done; p=$(cat `+pidf+`); exec `+c.fds+`; touch `+ready+`; exec sleep 60`)
+		if err := holder.Start(); err != nil {
+			t.Fatal(err)
+		}
+		b := &bench{ctx: context.Background(), bin: bin, self: self, work: t.TempDir(),
+			deadline: time.Now().Add(time.Hour), runTimeout: 20 * time.Second, filterReps: 1}
+		r := &row{who: "leave", argv: []string{"leave"}, intoPipe: true}
+		b.filters([]*row{r}, name)
+		holder.Process.Kill()
+		holder.Wait()
+		if r.status != "FAILED" || !strings.Contains(r.note, c.want) {
+			t.Errorf("%s held: status %q, note %q; want FAILED, %q in it", c.fds, r.status, r.note, c.want)
 		}
 	}
 }

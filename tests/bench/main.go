@@ -58,10 +58,11 @@ type bench struct {
 	mlmmjVersion string
 
 	members  map[memberSet]string
-	spreadN  int    // the members of the spread rows, if any
-	millionN int    // the members of the million row, if it ran
-	rssFloor int64  // KiB: the peak RSS of true, the least a run shows
-	launched string // why no C launcher starts the commands, if none does ("" if one does)
+	spreadN  int                             // the members of the spread rows, if any
+	millionN int                             // the members of the million row, if it ran
+	atOnce   struct{ profile, million bool } // which printed what mlm-run and its stages hold at once
+	rssFloor int64                           // KiB: the peak RSS of true, the least a run shows
+	launched string                          // why no C launcher starts the commands, if none does ("" if one does)
 	n        atomic.Int64
 	failures []string
 }
@@ -346,12 +347,7 @@ func benchMain() int {
 		}
 	}
 	if millionRow != nil && millionRow.status == "" {
-		if t, ok := timedOut["mlm/batch"]; ok {
-			millionRow.status, millionRow.note = "not run", fmt.Sprintf("%s timed out", commas(int64(t)))
-		} else {
-			b.millionN = *fMillion
-			b.million(millionRow, *fMillion)
-		}
+		b.million(millionRow, *fMillion, timedOut["mlm/batch"])
 	}
 	deliver("batch", "mlmmj")
 	deliver("verp", "mlmmj")
@@ -369,7 +365,7 @@ func benchMain() int {
 	fmt.Printf("wall: from the start of a run's command (mlm's: of mlm-accept, then of mlm-run) to the exit of its last process,\n")
 	fmt.Printf("as the measuring wrapper times it, not the wrapper's own start (each run's line in the log gives both)\n")
 	fmt.Printf("CPU: user+sys of every process of the run (not the sink's: its own column); peak RSS: the largest\n")
-	where := atOnceWhere(len(profile) > 0, b.millionN > 0)
+	where := atOnceWhere(b.atOnce.profile, b.atOnce.million)
 	if b.launched == "" {
 		fmt.Printf("process of the run, each started by a small C parent with fork(2), so that none counts the Go wrapper's\n")
 		fmt.Printf("size as one started by vfork would (true shows %.1f MiB); not the sum of those that run at once\n", float64(b.rssFloor)/1024)
@@ -405,8 +401,9 @@ func benchMain() int {
 			"   which the bench reads as fast as it can, counting the octets and doing nothing else with them: a next\n" +
 			"   stage parses what it reads, and is slower; so these rows are a filter and its write into a pipe, not a\n" +
 			"   pipeline. cat and the filters both write there (mlm-check, which writes nothing, is not in these sets),\n" +
-			"   and each timed run must have written as many octets as the run whose output is checked; no \"over pass\":\n" +
-			"   the pipe's part varies more from run to run than a filter's own work does at large posts)\n")
+			"   and each timed run must have written as many octets as the run whose output is checked; no \"over pass\"\n" +
+			"   in these sets: the pipe's part of every row varies from run to run, at large posts by more than a filter's\n" +
+			"   own work)\n")
 	}
 	fmt.Println()
 	fmt.Println("setup:")
@@ -1198,9 +1195,12 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 		"  a distinct sender each, which names its recipient (+local=domain@); every transaction's body the post's;",
 		"  queues empty after the run")
 	if b.millionN > 0 {
-		notes = append(notes, "million row: mlm as its rows above, to "+commas(int64(b.millionN))+" members in the 10 domains; \"at once\" is what",
-			"  mlm-run and its stages held together, their resident sets added up, in one run more under the bench's",
-			fmt.Sprintf("  sampler (every %v, a page they share counted once for each; a peak between two samples is missed)", sampleEvery))
+		notes = append(notes, "million row: mlm as its rows above, to "+commas(int64(b.millionN))+" members in the 10 domains")
+		if b.atOnce.million {
+			notes[len(notes)-1] += "; \"at once\" is what"
+			notes = append(notes, "  mlm-run and its stages held together, their resident sets added up, in one run more under the bench's",
+				fmt.Sprintf("  sampler (every %v, a page they share counted once for each; a peak between two samples is missed)", sampleEvery))
+		}
 	}
 	if b.tmpfsDisk {
 		notes = append(notes, "WARNING: the lists and queues are on tmpfs, where fsync costs nothing: give -disk a real disk")

@@ -101,9 +101,9 @@ func (b *bench) filters(rows []*row, stream string) {
 // between two stages (pipeline.GrowPipe), which the bench reads as fast
 // as it can, on another CPU if there is one, and does nothing else with
 // (a next stage would parse it). It returns the octets read, what the
-// run wrote. A process the run left holding the pipe, which measure's
-// end of the run's tree should leave none of, is waited for a while,
-// then the row fails.
+// run wrote. A process outside the run's tree that holds the pipe (the
+// wrapper waits for those in it, and measure ends them at the run's
+// deadline) is waited for pipeLeft, then the run fails.
 func (b *bench) intoPipe(timeout time.Duration, j job) (usage, int64, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -134,14 +134,14 @@ func (b *bench) intoPipe(timeout time.Duration, j job) (usage, int64, error) {
 		pr.Close() // its Read returns
 		n := <-read
 		if err == nil {
-			err = fmt.Errorf("%s: a process it left holds its output %v after its end", strings.Join(j.argv, " "), pipeLeft)
+			err = fmt.Errorf("%s: its output still open %v after it ended, held by another process", strings.Join(j.argv, " "), pipeLeft)
 		}
 		return u, n, err
 	}
 }
 
-// pipeLeft is how long intoPipe waits for the end of a pipe's output
-// once the run has ended.
+// pipeLeft is how long a run's output and stderr may stay open once it
+// has ended (intoPipe, measure).
 var pipeLeft = 10 * time.Second
 
 // outKind is what a filter row must write. Its timed runs are not
@@ -411,14 +411,20 @@ func (b *bench) expand(r *row, n int) {
 }
 
 // million measures mlm's delivery to n members as the delivery rows
-// do, then runs it once more under the sampler (atOnce), whose largest
-// sum of the processes' resident sets goes in the row's note.
-func (b *bench) million(r *row, n int) {
+// do, then runs it once more under the sampler (sampled), whose largest
+// sum of the processes' resident sets goes in the row's note; not if
+// mlm's batch rows timed out at a size of timedOut (0: none) no larger.
+func (b *bench) million(r *row, n, timedOut int) {
+	if timedOut > 0 && timedOut <= n {
+		r.status, r.note = "not run", fmt.Sprintf("%s timed out", commas(int64(timedOut)))
+		return
+	}
+	b.millionN = n
 	b.interleave(b.deliverySteps(r, func() (delivered, error) { return b.mlmOnce(n, mlmOpts{}) }))
 	if r.status != "" || len(r.runs) == 0 {
 		return
 	}
-	peak, _, err := b.atOnce(n, false)
+	peak, _, err := b.sampled(n, false)
 	switch {
 	case errors.Is(err, errSkipped) || errors.Is(err, errTimeout):
 		r.note += "; at once: not sampled, " + err.Error()
@@ -426,6 +432,7 @@ func (b *bench) million(r *row, n int) {
 		r.fail(b, fmt.Errorf("its sampled run: %w", err))
 	default:
 		r.note += fmt.Sprintf("; at once: %.1f MiB, %d processes (one run more, which the sampler slows)", float64(peak.kib)/1024, peak.procs)
+		b.atOnce.million = true
 	}
 }
 

@@ -173,22 +173,23 @@ func (b *bench) faultsLine(n int, verp bool) []string {
 		"    each (a fault that maps a program's own pages from the page cache maps several at once, and costs more)"}
 }
 
-// memoryLine is what mlm-run and its stages hold at once (atOnce).
+// memoryLine is what mlm-run and its stages hold at once (sampled).
 func (b *bench) memoryLine(n int, verp bool) []string {
-	peak, samples, err := b.atOnce(n, verp)
+	peak, samples, err := b.sampled(n, verp)
 	if err != nil {
 		return []string{"  memory at once: " + err.Error()}
 	}
+	b.atOnce.profile = true
 	return []string{fmt.Sprintf("  memory at once: mlm-run and its stages held at most %.1f MiB together, %d processes (their resident",
 		float64(peak.kib)/1024, peak.procs),
 		fmt.Sprintf("    sets added up, a page they share once for each, sampled every %v, %d samples; a peak between two is", sampleEvery, samples),
 		"    missed); the table's peak RSS is the largest process's"}
 }
 
-// atOnce is what mlm-run and its stages hold at once in a delivery to n
+// sampled is what mlm-run and its stages hold at once in a delivery to n
 // members: the run once more under the sampler (sampleMain), its largest
 // sum, and the samples taken. The run is checked as the table's are.
-func (b *bench) atOnce(n int, verp bool) (peak treeMem, samples int, err error) {
+func (b *bench) sampled(n int, verp bool) (peak treeMem, samples int, err error) {
 	file := filepath.Join(b.work, fmt.Sprintf("sampled.%d", b.seq()))
 	defer os.Remove(file)
 	d, err := b.mlmOnce(n, mlmOpts{verp: verp, runPrefix: []string{b.self, sampleFlag, file, "--"}})

@@ -231,6 +231,10 @@ func (b *bench) measure(timeout time.Duration, j job) (usage, error) {
 	cmd.Stdout = j.stdout
 	stderr := &tailBuffer{max: 4096}
 	cmd.Stderr = stderr
+	// A process the run left holding its stderr (or an output the bench
+	// copies) would keep Wait from returning: once the wrapper has
+	// ended, so long, and Wait closes them and fails the run.
+	cmd.WaitDelay = pipeLeft
 	// From before the start: the wrapper's own measure, the run's wall,
 	// then lies within this one, its start shown beside it.
 	t0 := time.Now()
