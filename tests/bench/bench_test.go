@@ -1580,7 +1580,7 @@ func TestLeftHolding(t *testing.T) {
 		fds, want string
 	}{
 		{`3>/proc/$p/fd/1`, "its output still open 500ms after it ended, held by another process"},
-		{`3>/proc/$p/fd/1 4>/proc/$p/fd/2`, "WaitDelay"},
+		{`3>/proc/$p/fd/1 4>/proc/$p/fd/2`, "leave: its output or stderr still open 500ms after it ended, held by another process"},
 	} {
 		bin, tmp := t.TempDir(), t.TempDir()
 		pidf, ready := filepath.Join(tmp, "pid"), filepath.Join(tmp, "ready")
@@ -1588,6 +1588,8 @@ func TestLeftHolding(t *testing.T) {
 			"leave": `cat; echo $$ >` + pidf + `.t; mv ` + pidf + `.t ` + pidf + `; while [ ! -e ` + ready + ` ]; do sleep 0.05; done`,
 		})
 		holder := exec.Command("sh", "-c", `while [ ! -e `+pidf+` ]; do sleep 0.05; done; p=$(cat `+pidf+`); exec `+c.fds+`; touch `+ready+`; exec sleep 60`)
+		var holderErr bytes.Buffer
+		holder.Stderr = &holderErr
 		if err := holder.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -1598,7 +1600,7 @@ func TestLeftHolding(t *testing.T) {
 		holder.Process.Kill()
 		holder.Wait()
 		if r.status != "FAILED" || !strings.Contains(r.note, c.want) {
-			t.Errorf("%s held: status %q, note %q; want FAILED, %q in it", c.fds, r.status, r.note, c.want)
+			t.Errorf("%s held: status %q, note %q; want FAILED, %q in it (the holder said %q)", c.fds, r.status, r.note, c.want, holderErr.String())
 		}
 	}
 }

@@ -392,9 +392,11 @@ func benchMain() int {
 	}
 	if slices.ContainsFunc(filterSets, func(fs *filterSet) bool { return fs.recs > 0 }) {
 		fmt.Printf("\n  (at 0.5 a filter takes twice cat's time a record: the same read and write, and as long again for all its\n" +
-			"   own work; the floor row is the least any filter that checks and passes on every octet does, the pass row\n" +
-			"   the least a filter that reads and writes the stream does, and what such a filter takes over it (\"over pass\")\n" +
-			"   is its own work: see floor.go. To /dev/null, a write costs nothing, and cat pays for its read alone)\n")
+			"   own work; the floor row reads, counts the LFs and copies every octet, parsing nothing: at 4 KB posts to\n" +
+			"   /dev/null about the least a filter that checks every line costs, but no floor at 1 MB posts or into a pipe,\n" +
+			"   where the stream's Writer writes long runs uncopied and a pipe's worth at a time (see floor.go); the pass\n" +
+			"   row is the least a filter that reads and writes the stream does, and what such a filter takes over it\n" +
+			"   (\"over pass\") is its own work. To /dev/null, a write costs nothing, and cat pays for its read alone)\n")
 	}
 	if pipes {
 		fmt.Printf("  (into a pipe: as a stage writes under mlm-run, into a pipe of mlm-run's size (lib/pipeline's GrowPipe),\n" +

@@ -261,6 +261,9 @@ func (b *bench) measure(timeout time.Duration, j job) (usage, error) {
 		return usage{wall: wall}, errTimeout
 	}
 	wall := time.Since(t0)
+	if errors.Is(err, exec.ErrWaitDelay) {
+		err = fmt.Errorf("its output or stderr still open %v after it ended, held by another process", pipeLeft)
+	}
 	if err != nil {
 		return usage{wall: wall}, fmt.Errorf("%s: %v: %s", strings.Join(j.argv, " "), err, strings.TrimSpace(stderr.String()))
 	}
@@ -332,6 +335,7 @@ func (b *bench) run(timeout time.Duration, stdin string, dir string, argv ...str
 	cmd := exec.CommandContext(ctx, prog, argv[1:]...)
 	cmd.Env = b.env()
 	cmd.Dir = dir
+	cmd.WaitDelay = pipeLeft // as measure's
 	if stdin != "" {
 		f, err := os.Open(stdin)
 		if err != nil {
