@@ -44,6 +44,7 @@ func (b *bench) daemonOnce(n int, verp bool) (delivered, error) {
 	run.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	runErr := &tailBuffer{max: 4096}
 	run.Stderr = runErr
+	run.WaitDelay = pipeLeft // as measure's
 	if err := run.Start(); err != nil {
 		return d, err
 	}
@@ -63,7 +64,7 @@ func (b *bench) daemonOnce(n int, verp bool) (delivered, error) {
 			}
 			return nil
 		case <-time.After(time.Minute):
-			_ = syscall.Kill(-run.Process.Pid, syscall.SIGKILL)
+			cutShort(run.Process.Pid) // its stages too, in groups of their own
 			<-ran
 			return errors.New("mlm-run -D: no exit a minute after SIGTERM")
 		}
