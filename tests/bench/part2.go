@@ -49,14 +49,19 @@ func (b *bench) makeStream(mb int, post []byte) (name string, size int64, n int,
 		size += int64(rec.Len())
 		if _, err := w.Write(rec.Bytes()); err != nil {
 			f.Close()
+			os.Remove(name)
 			return "", 0, 0, 0, err
 		}
 	}
-	if err := w.Flush(); err != nil {
-		f.Close()
+	err = w.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
 		return "", 0, 0, 0, err
 	}
-	return name, size, n, msgs, f.Close()
+	return name, size, n, msgs, nil
 }
 
 // filters measures each filter on the stream against cat, the reps
