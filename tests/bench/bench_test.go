@@ -852,11 +852,14 @@ esac`, nil)
 func TestMillion(t *testing.T) {
 	sinkProg := sinkOrSkip(t)
 	bin := t.TempDir()
-	count := filepath.Join(t.TempDir(), "runs")
+	count, lists := filepath.Join(t.TempDir(), "runs"), filepath.Join(t.TempDir(), "lists")
 	writeFakeMlm(t, bin, `echo run >>`+count+`; sleep 0.1; n=$(wc -l <`+count+`)
 [ "$n" -lt "${BENCH_FAIL_AT:-99}" ] || { echo "mlm-run: no relay" >&2; exit 75; }
 [ "$n" != "${BENCH_LEAVE_AT:-0}" ] || : >"$1/queue/outgoing/cur/1"
-[ "$n" != "${BENCH_SLOW_AT:-0}" ] || sleep 60`, map[string]string{"mlm-sub": `cat >/dev/null`})
+[ "$n" != "${BENCH_SLOW_AT:-0}" ] || sleep 60`, map[string]string{"mlm-sub": `cat >/dev/null`,
+		// The list's making, slow at its BENCH_NEWLIST_SLOW_AT'th.
+		"mlm-newlist": fakeNewlist + `; echo list >>` + lists + `
+[ "$(wc -l <` + lists + `)" != "${BENCH_NEWLIST_SLOW_AT:-0}" ] || sleep 5`})
 	for _, c := range []struct {
 		env    string // a variable of the fake's, set to 3, the sampled run
 		failAt int
@@ -869,9 +872,13 @@ func TestMillion(t *testing.T) {
 		{"BENCH_LEAVE_AT", 3, "FAILED", regexp.MustCompile(`^its sampled run: .*queue/outgoing/cur holds 1 files`), 3},
 		{"BENCH_SLOW_AT", 3, "", regexp.MustCompile(`^0 tx; at once: not sampled, timeout$`), 3},
 		{"BENCH_FAIL_AT", 1, "FAILED", regexp.MustCompile(`exit status 75: mlm-run: no relay`), 1},
+		// The bench's time spent while the sampled run's list is made
+		// (5 s, past the budget of 4): not sampled, the row kept.
+		{"BENCH_NEWLIST_SLOW_AT", 3, "", regexp.MustCompile(`^0 tx; at once: not sampled, skipped \(max-time\)$`), 2},
 	} {
 		os.Remove(count)
-		for _, v := range []string{"BENCH_FAIL_AT", "BENCH_LEAVE_AT", "BENCH_SLOW_AT"} {
+		os.Remove(lists)
+		for _, v := range []string{"BENCH_FAIL_AT", "BENCH_LEAVE_AT", "BENCH_SLOW_AT", "BENCH_NEWLIST_SLOW_AT"} {
 			t.Setenv(v, "")
 		}
 		if c.env != "" {
@@ -879,6 +886,9 @@ func TestMillion(t *testing.T) {
 		}
 		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
 		b.reps, b.runTimeout = 2, 5*time.Second
+		if c.env == "BENCH_NEWLIST_SLOW_AT" {
+			b.deadline = time.Now().Add(4 * time.Second)
+		}
 		r := &row{who: "mlm", work: 0}
 		b.million(r, 0, 0)
 		runs, _ := os.ReadFile(count)
@@ -900,7 +910,8 @@ func TestMillion(t *testing.T) {
 		runs     int
 	}{{3, "not run", 0}, {5, "not run", 0}, {6, "FAILED", 1}} {
 		os.Remove(count)
-		for _, v := range []string{"BENCH_FAIL_AT", "BENCH_LEAVE_AT", "BENCH_SLOW_AT"} {
+		os.Remove(lists)
+		for _, v := range []string{"BENCH_FAIL_AT", "BENCH_LEAVE_AT", "BENCH_SLOW_AT", "BENCH_NEWLIST_SLOW_AT"} {
 			t.Setenv(v, "")
 		}
 		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
@@ -1601,6 +1612,44 @@ func TestLeftHolding(t *testing.T) {
 		holder.Wait()
 		if r.status != "FAILED" || !strings.Contains(r.note, c.want) {
 			t.Errorf("%s held: status %q, note %q; want FAILED, %q in it (the holder said %q)", c.fds, r.status, r.note, c.want, holderErr.String())
+		}
+	}
+}
+
+// A setup command that leaves a process holding its output fails once
+// pipeLeft is up, and that process is ended; one past its time limit is
+// ended with what it started.
+func TestRunSetupLeft(t *testing.T) {
+	defer func(d time.Duration) { pipeLeft = d }(pipeLeft)
+	pipeLeft = 500 * time.Millisecond
+	b := &bench{ctx: context.Background(), bin: t.TempDir()}
+	gone := func(pid string) bool {
+		st, err := os.ReadFile("/proc/" + strings.TrimSpace(pid) + "/stat")
+		return err != nil || strings.Contains(string(st), ") Z ")
+	}
+	for _, c := range []struct {
+		sh      string
+		timeout time.Duration
+		want    string
+	}{
+		{`sleep 60 & echo $! >"$1"; echo started`, time.Minute, "its output or stderr still open 500ms after it ended, held by another process: started"},
+		{`sleep 60 & echo $! >"$1"; sleep 60`, time.Second, "signal: killed"},
+	} {
+		pidf := filepath.Join(t.TempDir(), "pid")
+		err := b.run(c.timeout, "", "", "sh", "-c", c.sh, "sh", pidf)
+		pid, _ := os.ReadFile(pidf)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v; want %q in it", c.sh, err, c.want)
+		}
+		// Ended: at once, or as soon as its killer is seen to.
+		for i := 0; i < 100 && !gone(string(pid)); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if len(pid) == 0 || !gone(string(pid)) {
+			t.Errorf("%s: what it started (%q) still runs", c.sh, pid)
+			if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil && n > 1 {
+				syscall.Kill(n, syscall.SIGKILL)
+			}
 		}
 	}
 }

@@ -60,7 +60,7 @@ func (b *bench) daemonOnce(n int, verp bool) (delivered, error) {
 		select {
 		case err := <-ran:
 			if err != nil {
-				return fmt.Errorf("mlm-run -D: %v: %s", err, strings.TrimSpace(runErr.String()))
+				return fmt.Errorf("mlm-run -D: %v: %s", held(err), strings.TrimSpace(runErr.String()))
 			}
 			return nil
 		case <-time.After(time.Minute):

@@ -14,15 +14,16 @@ import (
 // filter: it reads its input as the Reader does (1 MiB at a time),
 // looks at every octet once to count the LFs (bytes.Count, vectorised
 // as the Reader's scan is), copies every octet into an output buffer as
-// a Writer does with short lines, and writes that out, 1 MiB at a time.
+// a Writer does a run of under 64 KiB, and writes that out, 1 MiB at a
+// time.
 // It parses nothing: no envelope line, no header, nothing per record.
 // So at 4 KB posts, to /dev/null, it is about the least a filter that
 // checks every line and passes every octet on can cost, and what is left
 // below it for 0.5 of cat is all of a filter's work for each record. It
-// is no floor at 1 MB posts or into a pipe: there the stream's Writer
-// does better, writing a run of 64 KiB or more from where it is, not
-// copied, and into a pipe what the pipe holds at a time (lib/stream's
-// fit), and pass and filters can come out above it.
+// is no floor at 1 MB posts or into a pipe: the stream's Writer writes
+// a run of 64 KiB or more from where it is, not copied (writeLines),
+// and, into a pipe, its buffer a pipe's worth at a time (fit), so pass
+// and filters can come out above it there.
 const floorFlag = "-floor"
 
 func floorMain() int {
@@ -58,8 +59,10 @@ func floorMain() int {
 // filter: the stream's Reader and Writer and nothing between them, each
 // record read, checked and written as it came (stream.CopyRecord), as a
 // filter passes on what it leaves alone. It is the least a filter that
-// writes the stream costs; what a filter costs above it is its own work
-// for each record.
+// writes the stream through the Writer costs: what a filter costs above
+// it is its own work for each record. mlm-split writes a message past
+// the Writer, with sendfile(2) from a file (lib/spool), and can cost
+// less at large posts.
 const passFlag = "-pass"
 
 func passMain() int {

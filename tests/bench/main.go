@@ -392,11 +392,13 @@ func benchMain() int {
 	}
 	if slices.ContainsFunc(filterSets, func(fs *filterSet) bool { return fs.recs > 0 }) {
 		fmt.Printf("\n  (at 0.5 a filter takes twice cat's time a record: the same read and write, and as long again for all its\n" +
-			"   own work; the floor row reads, counts the LFs and copies every octet, parsing nothing: at 4 KB posts to\n" +
-			"   /dev/null about the least a filter that checks every line costs, but no floor at 1 MB posts or into a pipe,\n" +
-			"   where the stream's Writer writes long runs uncopied and a pipe's worth at a time (see floor.go); the pass\n" +
-			"   row is the least a filter that reads and writes the stream does, and what such a filter takes over it\n" +
-			"   (\"over pass\") is its own work. To /dev/null, a write costs nothing, and cat pays for its read alone)\n")
+			"   own work. The floor row reads, counts the LFs and copies every octet, 1 MiB a write, parsing nothing; the\n" +
+			"   pass row reads and writes the stream through its Reader and Writer and does nothing else: at 4 KB posts to\n" +
+			"   /dev/null what a filter takes over pass (\"over pass\") is its own work. Neither is a floor everywhere: the\n" +
+			"   Writer writes a run of 64 KiB or more uncopied, and into a pipe its buffer a pipe's worth at a time, and\n" +
+			"   mlm-split sends a message from its input file with sendfile(2), reading none of it; so at 1 MB posts and\n" +
+			"   into a pipe, filters can come out above both (see floor.go). To /dev/null, a write costs nothing, and cat\n" +
+			"   pays for its read alone)\n")
 	}
 	if pipes {
 		fmt.Printf("  (into a pipe: as a stage writes under mlm-run, into a pipe of mlm-run's size (lib/pipeline's GrowPipe),\n" +
@@ -404,8 +406,8 @@ func benchMain() int {
 			"   stage parses what it reads, and is slower; so these rows are a filter and its write into a pipe, not a\n" +
 			"   pipeline. cat and the filters both write there (mlm-check, which writes nothing, is not in these sets),\n" +
 			"   and each timed run must have written as many octets as the run whose output is checked; no \"over pass\"\n" +
-			"   in these sets: the pipe's part of every row varies from run to run, at large posts by more than a filter's\n" +
-			"   own work)\n")
+			"   in these sets: the pipe's part of every row varies from run to run, and a filter that writes past the\n" +
+			"   Writer, as mlm-split does at large posts, can take less than pass)\n")
 	}
 	fmt.Println()
 	fmt.Println("setup:")
@@ -549,8 +551,8 @@ func (fs *filterSet) into() string {
 // notes gives each row that ran its median time a record, and those
 // that write the stream what they take over pass, in a set to
 // /dev/null: into a pipe, every row's time has the pipe's in it, which
-// at large posts varies from run to run by more than a filter's own
-// work, and less than pass's is no work at all.
+// varies from run to run, and mlm-split's sendfile(2) of a message
+// takes it below pass at large posts.
 func (fs *filterSet) notes() {
 	ok := func(r *row) bool { return len(r.runs) > 0 && r.status == "" && fs.recs > 0 }
 	for _, r := range fs.rows {

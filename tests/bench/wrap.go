@@ -261,11 +261,8 @@ func (b *bench) measure(timeout time.Duration, j job) (usage, error) {
 		return usage{wall: wall}, errTimeout
 	}
 	wall := time.Since(t0)
-	if errors.Is(err, exec.ErrWaitDelay) {
-		err = fmt.Errorf("its output or stderr still open %v after it ended, held by another process", pipeLeft)
-	}
 	if err != nil {
-		return usage{wall: wall}, fmt.Errorf("%s: %v: %s", strings.Join(j.argv, " "), err, strings.TrimSpace(stderr.String()))
+		return usage{wall: wall}, fmt.Errorf("%s: %v: %s", strings.Join(j.argv, " "), held(err), strings.TrimSpace(stderr.String()))
 	}
 	lines, rerr := readProcLines(res)
 	if rerr != nil || len(lines) != 1 {
@@ -324,7 +321,11 @@ func (t *tailBuffer) String() string {
 // run runs a setup command, unmeasured, with a time limit; its failure
 // is fatal to the row.
 func (b *bench) run(timeout time.Duration, stdin string, dir string, argv ...string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	parent := b.ctx
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	prog := argv[0]
 	if !strings.Contains(prog, "/") {
@@ -335,6 +336,11 @@ func (b *bench) run(timeout time.Duration, stdin string, dir string, argv ...str
 	cmd := exec.CommandContext(ctx, prog, argv[1:]...)
 	cmd.Env = b.env()
 	cmd.Dir = dir
+	// At its deadline, or the bench's end, the command ends whole, as a
+	// measured run does: in a group of its own, and what it started in
+	// groups of their own too (cutShort).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { cutShort(cmd.Process.Pid); return nil }
 	cmd.WaitDelay = pipeLeft // as measure's
 	if stdin != "" {
 		f, err := os.Open(stdin)
@@ -345,10 +351,23 @@ func (b *bench) run(timeout time.Duration, stdin string, dir string, argv ...str
 		cmd.Stdin = f
 	}
 	out, err := cmd.CombinedOutput()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// What holds its output is in its group, unless it left it.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 	if err != nil {
-		return fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), held(err), strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// held says a run's error as the bench words it: exec's ErrWaitDelay as
+// what it means here (see pipeLeft).
+func held(err error) error {
+	if errors.Is(err, exec.ErrWaitDelay) {
+		return fmt.Errorf("its output or stderr still open %v after it ended, held by another process", pipeLeft)
+	}
+	return err
 }
 
 func fileExists(name string) bool {
