@@ -853,13 +853,16 @@ func TestMillion(t *testing.T) {
 	sinkProg := sinkOrSkip(t)
 	bin := t.TempDir()
 	count, lists := filepath.Join(t.TempDir(), "runs"), filepath.Join(t.TempDir(), "lists")
+	newlist, goOn := filepath.Join(t.TempDir(), "newlist"), filepath.Join(t.TempDir(), "goon")
 	writeFakeMlm(t, bin, `echo run >>`+count+`; sleep 0.1; n=$(wc -l <`+count+`)
 [ "$n" -lt "${BENCH_FAIL_AT:-99}" ] || { echo "mlm-run: no relay" >&2; exit 75; }
 [ "$n" != "${BENCH_LEAVE_AT:-0}" ] || : >"$1/queue/outgoing/cur/1"
 [ "$n" != "${BENCH_SLOW_AT:-0}" ] || sleep 60`, map[string]string{"mlm-sub": `cat >/dev/null`,
-		// The list's making, slow at its BENCH_NEWLIST_SLOW_AT'th.
+		// The list's making: at its BENCH_NEWLIST_AT'th, it says so
+		// (the file newlist) and waits for the test (the file go on).
 		"mlm-newlist": fakeNewlist + `; echo list >>` + lists + `
-[ "$(wc -l <` + lists + `)" != "${BENCH_NEWLIST_SLOW_AT:-0}" ] || sleep 5`})
+[ "$(wc -l <` + lists + `)" != "${BENCH_NEWLIST_AT:-0}" ] || {
+	: >` + newlist + `; until [ -e ` + goOn + ` ]; do sleep 0.05; done; }`})
 	for _, c := range []struct {
 		env    string // a variable of the fake's, set to 3, the sampled run
 		failAt int
@@ -872,25 +875,43 @@ func TestMillion(t *testing.T) {
 		{"BENCH_LEAVE_AT", 3, "FAILED", regexp.MustCompile(`^its sampled run: .*queue/outgoing/cur holds 1 files`), 3},
 		{"BENCH_SLOW_AT", 3, "", regexp.MustCompile(`^0 tx; at once: not sampled, timeout$`), 3},
 		{"BENCH_FAIL_AT", 1, "FAILED", regexp.MustCompile(`exit status 75: mlm-run: no relay`), 1},
-		// The bench's time spent while the sampled run's list is made
-		// (5 s, past the budget of 4): not sampled, the row kept.
-		{"BENCH_NEWLIST_SLOW_AT", 3, "", regexp.MustCompile(`^0 tx; at once: not sampled, skipped \(max-time\)$`), 2},
+		// The bench ends (here: its context, as at its budget's end)
+		// while the sampled run's list is made: not sampled, the row
+		// kept.
+		{"BENCH_NEWLIST_AT", 3, "", regexp.MustCompile(`^0 tx; at once: not sampled, skipped \(max-time\)$`), 2},
 	} {
-		os.Remove(count)
-		os.Remove(lists)
-		for _, v := range []string{"BENCH_FAIL_AT", "BENCH_LEAVE_AT", "BENCH_SLOW_AT", "BENCH_NEWLIST_SLOW_AT"} {
+		for _, f := range []string{count, lists, newlist, goOn} {
+			os.Remove(f)
+		}
+		for _, v := range []string{"BENCH_FAIL_AT", "BENCH_LEAVE_AT", "BENCH_SLOW_AT", "BENCH_NEWLIST_AT"} {
 			t.Setenv(v, "")
 		}
 		if c.env != "" {
 			t.Setenv(c.env, strconv.Itoa(c.failAt))
 		}
-		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
+		ctx, cancel := context.WithCancel(context.Background())
+		b := sinkBench(t, ctx, sinkProg, bin, t.TempDir())
 		b.reps, b.runTimeout = 2, 5*time.Second
-		if c.env == "BENCH_NEWLIST_SLOW_AT" {
-			b.deadline = time.Now().Add(4 * time.Second)
+		ended := make(chan struct{})
+		go func() { // until the fake says it makes the list, or the case ends
+			defer close(ended)
+			for ctx.Err() == nil {
+				if _, err := os.Stat(newlist); err == nil {
+					cancel()
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			os.WriteFile(goOn, nil, 0o644)
+		}()
+		if c.env != "BENCH_NEWLIST_AT" {
+			os.WriteFile(goOn, nil, 0o644)
 		}
 		r := &row{who: "mlm", work: 0}
 		b.million(r, 0, 0)
+		os.WriteFile(goOn, nil, 0o644)
+		cancel()
+		<-ended
 		runs, _ := os.ReadFile(count)
 		if r.status != c.status || !c.note.MatchString(r.note) || strings.Count(string(runs), "\n") != c.runs {
 			t.Errorf("%s=%d: status %q, note %q, %d runs; want %q, %q, %d",
@@ -911,7 +932,7 @@ func TestMillion(t *testing.T) {
 	}{{3, "not run", 0}, {5, "not run", 0}, {6, "FAILED", 1}} {
 		os.Remove(count)
 		os.Remove(lists)
-		for _, v := range []string{"BENCH_FAIL_AT", "BENCH_LEAVE_AT", "BENCH_SLOW_AT", "BENCH_NEWLIST_SLOW_AT"} {
+		for _, v := range []string{"BENCH_FAIL_AT", "BENCH_LEAVE_AT", "BENCH_SLOW_AT", "BENCH_NEWLIST_AT"} {
 			t.Setenv(v, "")
 		}
 		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
@@ -1618,7 +1639,7 @@ func TestLeftHolding(t *testing.T) {
 
 // A setup command that leaves a process holding its output fails once
 // pipeLeft is up, and that process is ended; one past its time limit is
-// ended with what it started.
+// ended with what it started; one that fails leaves nothing running.
 func TestRunSetupLeft(t *testing.T) {
 	defer func(d time.Duration) { pipeLeft = d }(pipeLeft)
 	pipeLeft = 500 * time.Millisecond
@@ -1633,7 +1654,8 @@ func TestRunSetupLeft(t *testing.T) {
 		want    string
 	}{
 		{`sleep 60 & echo $! >"$1"; echo started`, time.Minute, "its output or stderr still open 500ms after it ended, held by another process: started"},
-		{`sleep 60 & echo $! >"$1"; sleep 60`, time.Second, "signal: killed"},
+		{`sleep 60 & echo $! >"$1"; exec sleep 60`, time.Second, "signal: killed"},
+		{`sleep 60 & echo $! >"$1"; echo failed; exit 1`, time.Minute, "failed"},
 	} {
 		pidf := filepath.Join(t.TempDir(), "pid")
 		err := b.run(c.timeout, "", "", "sh", "-c", c.sh, "sh", pidf)

@@ -60,9 +60,10 @@ func floorMain() int {
 // record read, checked and written as it came (stream.CopyRecord), as a
 // filter passes on what it leaves alone. It is the least a filter that
 // writes the stream through the Writer costs: what a filter costs above
-// it is its own work for each record. mlm-split writes a message past
-// the Writer, with sendfile(2) from a file (lib/spool), and can cost
-// less at large posts.
+// it is its own work for each record. mlm-split writes a message of 64
+// KiB or more past the Writer, with sendfile(2) from its input file
+// (lib/spool): into a pipe it can cost less than pass at large posts,
+// and to /dev/null, where a write costs nothing, more.
 const passFlag = "-pass"
 
 func passMain() int {

@@ -396,9 +396,10 @@ func benchMain() int {
 			"   pass row reads and writes the stream through its Reader and Writer and does nothing else: at 4 KB posts to\n" +
 			"   /dev/null what a filter takes over pass (\"over pass\") is its own work. Neither is a floor everywhere: the\n" +
 			"   Writer writes a run of 64 KiB or more uncopied, and into a pipe its buffer a pipe's worth at a time, and\n" +
-			"   mlm-split sends a message from its input file with sendfile(2), reading none of it; so at 1 MB posts and\n" +
-			"   into a pipe, filters can come out above both (see floor.go). To /dev/null, a write costs nothing, and cat\n" +
-			"   pays for its read alone)\n")
+			"   mlm-split sends a message of 64 KiB or more from its input file with sendfile(2), past the Writer: into a\n" +
+			"   pipe cheaper than pass's write, to /dev/null dearer (its \"over pass\" at 1 MB posts is mostly that); so at\n" +
+			"   1 MB posts and into a pipe, filters can come out above both (see floor.go). To /dev/null, a write costs\n" +
+			"   nothing, and cat pays for its read alone)\n")
 	}
 	if pipes {
 		fmt.Printf("  (into a pipe: as a stage writes under mlm-run, into a pipe of mlm-run's size (lib/pipeline's GrowPipe),\n" +
@@ -496,7 +497,7 @@ type filterSet struct {
 	pipe      bool // the timed runs write into a pipe, not to /dev/null
 	rows      []*row
 	pass      *row             // the Reader and Writer alone
-	own       map[*row]bool    // the filters that write the stream: their own work is over pass
+	own       map[*row]bool    // the filters that write the stream: at 4 KB posts to /dev/null, their own work is over pass
 	out       map[*row]outKind // what each must write
 	unchecked map[*row]bool    // rows whose output the bench's time left unchecked
 	recs      int
@@ -552,7 +553,8 @@ func (fs *filterSet) into() string {
 // that write the stream what they take over pass, in a set to
 // /dev/null: into a pipe, every row's time has the pipe's in it, which
 // varies from run to run, and mlm-split's sendfile(2) of a message
-// takes it below pass at large posts.
+// takes it below pass at large posts (and, to /dev/null, above it by
+// more than its own work: the note says so only in the footnote).
 func (fs *filterSet) notes() {
 	ok := func(r *row) bool { return len(r.runs) > 0 && r.status == "" && fs.recs > 0 }
 	for _, r := range fs.rows {

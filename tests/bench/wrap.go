@@ -321,11 +321,9 @@ func (t *tailBuffer) String() string {
 // run runs a setup command, unmeasured, with a time limit; its failure
 // is fatal to the row.
 func (b *bench) run(timeout time.Duration, stdin string, dir string, argv ...string) error {
-	parent := b.ctx
-	if parent == nil {
-		parent = context.Background()
-	}
-	ctx, cancel := context.WithTimeout(parent, timeout)
+	// Not the bench's context: an interrupted bench lets a setup step
+	// end, and runs no more (timeout).
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	prog := argv[0]
 	if !strings.Contains(prog, "/") {
@@ -336,9 +334,9 @@ func (b *bench) run(timeout time.Duration, stdin string, dir string, argv ...str
 	cmd := exec.CommandContext(ctx, prog, argv[1:]...)
 	cmd.Env = b.env()
 	cmd.Dir = dir
-	// At its deadline, or the bench's end, the command ends whole, as a
-	// measured run does: in a group of its own, and what it started in
-	// groups of their own too (cutShort).
+	// At its deadline the command ends whole, as a measured run does: in
+	// a group of its own, and what it started in groups of their own too
+	// (cutShort).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { cutShort(cmd.Process.Pid); return nil }
 	cmd.WaitDelay = pipeLeft // as measure's
@@ -351,8 +349,9 @@ func (b *bench) run(timeout time.Duration, stdin string, dir string, argv ...str
 		cmd.Stdin = f
 	}
 	out, err := cmd.CombinedOutput()
-	if errors.Is(err, exec.ErrWaitDelay) {
-		// What holds its output is in its group, unless it left it.
+	if cmd.Process != nil {
+		// What it left, holding its output or not, is in its group,
+		// unless it left that too: a setup step leaves nothing running.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	if err != nil {
