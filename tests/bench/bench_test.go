@@ -230,10 +230,18 @@ func TestChildOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = syscall.Kill(-sh.Process.Pid, syscall.SIGKILL); _ = sh.Wait() }()
-	child := started(t, sh.Process.Pid, childOf)
-	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", child)); string(comm) != "sleep\n" {
-		t.Errorf("childOf(the shell) = %d, a %q", child, comm)
-	}
+	// The shell's child is a shell until it has exec'd sleep: the
+	// child, once it is sleep (else the test fails, at started's end).
+	child := started(t, sh.Process.Pid, func(pid int) (int, error) {
+		child, err := childOf(pid)
+		if err != nil {
+			return 0, err
+		}
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", child)); string(comm) != "sleep\n" {
+			return 0, fmt.Errorf("childOf(the shell) = %d, a %q", child, comm)
+		}
+		return child, nil
+	})
 	if n, err := childOf(child); err == nil {
 		t.Errorf("childOf(sleep) = %d, no error", n)
 	}
