@@ -754,6 +754,21 @@ func writeProgs(t *testing.T, bin string, progs map[string]string) {
 	}
 }
 
+// progBench is a bench whose programs are progs, shell scripts by name
+// (writeProgs) in a directory of their own, with a work directory, an
+// hour's budget and a minute for each run.
+func progBench(t *testing.T, progs map[string]string) *bench {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	writeProgs(t, bin, progs)
+	return &bench{ctx: context.Background(), bin: bin, self: self, work: t.TempDir(),
+		deadline: time.Now().Add(time.Hour), runTimeout: time.Minute}
+}
+
 // sinkBench is a bench for one run into a real smtp-sink (sinkProg),
 // whose programs are those in bin, with the post in work and the sink's
 // dump in a directory of its own, which smtp-sink, run as root, writes
@@ -1413,20 +1428,14 @@ func TestCheckOut(t *testing.T) {
 // bench's time spent, a row is noted unchecked, not failed.
 func TestCheckFilters(t *testing.T) {
 	name, _, recs, msgs := filterStream(t)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
 	ran := filepath.Join(t.TempDir(), "ran")
-	writeProgs(t, bin, map[string]string{
+	b := progBench(t, map[string]string{
 		"good":  `cat`,
 		"short": `head -c 1000`,
 		"none":  `cat >/dev/null`,
 		"ran":   `echo "$1" >>` + ran + `; cat`,
 	})
-	b := &bench{ctx: context.Background(), bin: bin, self: self, work: t.TempDir(),
-		deadline: time.Now().Add(time.Hour), runTimeout: time.Minute}
+	bin := b.bin
 	mk := func(argv ...string) *row {
 		return &row{who: strings.Join(argv, " "), argv: argv, runs: []usage{{wall: 1}}}
 	}
@@ -1497,20 +1506,14 @@ func TestCheckFilters(t *testing.T) {
 // the others' write to /dev/null, uncounted.
 func TestFiltersIntoPipe(t *testing.T) {
 	name, data, _, _ := filterStream(t)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
 	sizeFile := filepath.Join(t.TempDir(), "size")
-	writeProgs(t, bin, map[string]string{
+	b := progBench(t, map[string]string{
 		"good": `cat`,
 		"half": `head -c 1000`,
 		// The size of the pipe it writes into (F_GETPIPE_SZ).
 		"size": `cat >/dev/null; perl -e 'open F, ">", $ARGV[0] or die; print F fcntl(STDOUT, 1032, 0) + 0' ` + sizeFile,
 	})
-	b := &bench{ctx: context.Background(), bin: bin, self: self, work: t.TempDir(),
-		deadline: time.Now().Add(time.Hour), runTimeout: time.Minute, filterReps: 2}
+	b.filterReps = 2
 	good := &row{who: "good", argv: []string{"good"}, intoPipe: true}
 	half := &row{who: "half", argv: []string{"half"}, intoPipe: true}
 	null := &row{who: "null", argv: []string{"good"}}
@@ -1548,18 +1551,13 @@ func TestFiltersIntoPipe(t *testing.T) {
 // filters, each row has its note, and the streams are removed; without
 // a stream, the rows fail.
 func TestRunFilters(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin, log, args := t.TempDir(), filepath.Join(t.TempDir(), "log"), filepath.Join(t.TempDir(), "args")
+	log, args := filepath.Join(t.TempDir(), "log"), filepath.Join(t.TempDir(), "args")
 	progs := map[string]string{"mlm-newlist": `mkdir -p "$3"`}
 	for _, name := range []string{"n", "p", "e"} {
 		progs[name] = `echo ` + name + ` >>` + log + `; [ -d "$1" ] && echo "$1" >>` + args + `; cat`
 	}
-	writeProgs(t, bin, progs)
-	b := &bench{ctx: context.Background(), bin: bin, self: self, work: t.TempDir(), shm: t.TempDir(),
-		deadline: time.Now().Add(time.Hour), runTimeout: time.Minute, filterReps: 2}
+	b := progBench(t, progs)
+	b.shm, b.filterReps = t.TempDir(), 2
 	set := func(kb int, pipe bool, who string) *filterSet {
 		r := &row{who: who, argv: []string{who, "DIR"}, intoPipe: pipe, unit: "MiB/s"}
 		return &filterSet{kb: kb, pipe: pipe, rows: []*row{r}, pass: r, own: map[*row]bool{},
@@ -1610,10 +1608,6 @@ func TestRunFilters(t *testing.T) {
 // past the run's time limit: a run that waited would be a timeout).
 func TestLeftHolding(t *testing.T) {
 	name, _, _, _ := filterStream(t)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer func(d time.Duration) { pipeLeft = d }(pipeLeft)
 	pipeLeft = 500 * time.Millisecond
 	for _, c := range []struct {
@@ -1622,19 +1616,18 @@ func TestLeftHolding(t *testing.T) {
 		{`3>/proc/$p/fd/1`, "its output still open 500ms after it ended, held by another process"},
 		{`3>/proc/$p/fd/1 4>/proc/$p/fd/2`, "leave: its output or stderr still open 500ms after it ended, held by another process"},
 	} {
-		bin, tmp := t.TempDir(), t.TempDir()
+		tmp := t.TempDir()
 		pidf, ready := filepath.Join(tmp, "pid"), filepath.Join(tmp, "ready")
-		writeProgs(t, bin, map[string]string{
+		b := progBench(t, map[string]string{
 			"leave": `cat; echo $$ >` + pidf + `.t; mv ` + pidf + `.t ` + pidf + `; while [ ! -e ` + ready + ` ]; do sleep 0.05; done`,
 		})
+		b.runTimeout, b.filterReps = 20*time.Second, 1
 		holder := exec.Command("sh", "-c", `while [ ! -e `+pidf+` ]; do sleep 0.05; done; p=$(cat `+pidf+`); exec `+c.fds+`; touch `+ready+`; exec sleep 60`)
 		var holderErr bytes.Buffer
 		holder.Stderr = &holderErr
 		if err := holder.Start(); err != nil {
 			t.Fatal(err)
 		}
-		b := &bench{ctx: context.Background(), bin: bin, self: self, work: t.TempDir(),
-			deadline: time.Now().Add(time.Hour), runTimeout: 20 * time.Second, filterReps: 1}
 		r := &row{who: "leave", argv: []string{"leave"}, intoPipe: true}
 		b.filters([]*row{r}, name)
 		holder.Process.Kill()

@@ -139,7 +139,7 @@ func (b *bench) intoPipe(timeout time.Duration, j job) (usage, int64, error) {
 		pr.Close() // its Read returns
 		n := <-read
 		if err == nil {
-			err = fmt.Errorf("%s: its output still open %v after it ended, held by another process", strings.Join(j.argv, " "), pipeLeft)
+			err = fmt.Errorf("%s: %w", strings.Join(j.argv, " "), heldOpen("output"))
 		}
 		return u, n, err
 	}

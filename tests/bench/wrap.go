@@ -364,9 +364,14 @@ func (b *bench) run(timeout time.Duration, stdin string, dir string, argv ...str
 // what it means here (see pipeLeft).
 func held(err error) error {
 	if errors.Is(err, exec.ErrWaitDelay) {
-		return fmt.Errorf("its output or stderr still open %v after it ended, held by another process", pipeLeft)
+		return heldOpen("output or stderr")
 	}
 	return err
+}
+
+// heldOpen says what of a run another process held open past pipeLeft.
+func heldOpen(what string) error {
+	return fmt.Errorf("its %s still open %v after it ended, held by another process", what, pipeLeft)
 }
 
 func fileExists(name string) bool {
