@@ -1461,7 +1461,7 @@ func TestCheckFilters(t *testing.T) {
 		recs: recs, unchecked: map[*row]bool{},
 		out: map[*row]outKind{good: outSame, short: outStream, none: outNone, mail: outMail, notRun: outSame, failed: outSame,
 			piped: outSame, pipedShort: outSame, pipedNone: outNone, pipedNoneWrote: outNone}}
-	b.checkFilters(fs, name, msgs)
+	b.checkFilters(fs, name, msgs, nil)
 	for _, c := range []struct {
 		r            *row
 		status, note string
@@ -1494,7 +1494,7 @@ func TestCheckFilters(t *testing.T) {
 	writeProgs(t, bin, map[string]string{"good": `exit 1`})
 	fs = &filterSet{rows: []*row{good}, recs: recs, unchecked: map[*row]bool{}, own: map[*row]bool{}, out: map[*row]outKind{good: outSame}}
 	b.failures = nil
-	b.checkFilters(fs, name, msgs)
+	b.checkFilters(fs, name, msgs, nil)
 	fs.notes()
 	if good.status != "" || !strings.HasSuffix(good.note, "; its output not checked (max-time)") || len(b.failures) > 0 {
 		t.Errorf("out of time: status %q, note %q, failures %q; want the note alone", good.status, good.note, b.failures)
@@ -1673,6 +1673,31 @@ func TestRunSetupLeft(t *testing.T) {
 			if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil && n > 1 {
 				syscall.Kill(n, syscall.SIGKILL)
 			}
+		}
+	}
+}
+
+// The two sets of a post size, whose rows run the same filters, are
+// checked by one run of each: here 2 reps of each set's row, and one
+// checked run.
+func TestRunFiltersCheckedOnce(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "log")
+	b := progBench(t, map[string]string{"mlm-newlist": `mkdir -p "$3"`, "f": `echo f >>` + log + `; cat`})
+	b.shm, b.filterReps = t.TempDir(), 2
+	set := func(pipe bool) *filterSet {
+		r := &row{who: "f", argv: []string{"f", "DIR"}, intoPipe: pipe, unit: "MiB/s"}
+		return &filterSet{kb: 4, pipe: pipe, rows: []*row{r}, pass: r, own: map[*row]bool{},
+			out: map[*row]outKind{r: outSame}, unchecked: map[*row]bool{}}
+	}
+	null, pipe := set(false), set(true)
+	b.runFilters([]*filterSet{null, pipe}, []int{4}, 1)
+	got, err := os.ReadFile(log)
+	if n := strings.Count(string(got), "f\n"); err != nil || n != 5 {
+		t.Errorf("runs: %d (%v); want 4 timed and 1 checked", n, err)
+	}
+	for _, fs := range []*filterSet{null, pipe} {
+		if r := fs.rows[0]; r.status != "" || len(r.runs) != 2 {
+			t.Errorf("%s: status %q, note %q, %d runs", fs.into(), r.status, r.note, len(r.runs))
 		}
 	}
 }

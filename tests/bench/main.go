@@ -464,8 +464,9 @@ func (b *bench) runFilters(filterSets []*filterSet, postsKB []int, streamMB int)
 		}
 		if err == nil {
 			b.filters(rows, stream)
+			done := map[string]checkedRun{}
 			for _, fs := range sets {
-				b.checkFilters(fs, stream, msgs)
+				b.checkFilters(fs, stream, msgs, done)
 				fs.notes()
 			}
 		}

@@ -169,29 +169,45 @@ const (
 // whose timed runs wrote into a pipe, each must have written as many
 // octets as the checked run: those runs are then the checked one's
 // like, not other runs whose output went unread. A row the bench's
-// time ran out for is noted unchecked.
-func (b *bench) checkFilters(fs *filterSet, stream string, msgs int64) {
+// time ran out for is noted unchecked. done, if not nil, keeps each
+// checked run by what it ran, for the next set on the same stream: the
+// rows of the two sets of a post size run the same filters, and one
+// checked run serves both.
+func (b *bench) checkFilters(fs *filterSet, stream string, msgs int64, done map[string]checkedRun) {
 	for _, r := range fs.rows {
 		if r.status != "" || len(r.runs) == 0 {
 			continue
 		}
-		timeout, ok := b.timeout()
+		key := fmt.Sprint(fs.out[r], "\x00", strings.Join(r.argv, "\x00"))
+		c, ok := done[key]
 		if !ok {
-			fs.unchecked[r] = true
-			continue
+			timeout, ok := b.timeout()
+			if !ok {
+				fs.unchecked[r] = true
+				continue
+			}
+			c.n, c.err = b.checkOutput(timeout, r.argv, stream, fs.out[r], fs.recs, msgs)
+			if done != nil {
+				done[key] = c
+			}
 		}
-		n, err := b.checkOutput(timeout, r.argv, stream, fs.out[r], fs.recs, msgs)
-		if err != nil {
-			r.fail(b, fmt.Errorf("its output: %w", err))
+		if c.err != nil {
+			r.fail(b, fmt.Errorf("its output: %w", c.err))
 			continue
 		}
 		for i, w := range r.wrote {
-			if w != n {
-				r.fail(b, fmt.Errorf("its timed run %d wrote %s octets into its pipe, its checked run %s", i+1, commas(w), commas(n)))
+			if w != c.n {
+				r.fail(b, fmt.Errorf("its timed run %d wrote %s octets into its pipe, its checked run %s", i+1, commas(w), commas(c.n)))
 				break
 			}
 		}
 	}
+}
+
+// checkedRun is what a filter's checked run wrote, or how it fell short.
+type checkedRun struct {
+	n   int64
+	err error
 }
 
 // checkOutput runs argv on input under the wrapper, as a timed run
