@@ -1931,3 +1931,53 @@ func TestSampler(t *testing.T) {
 		}
 	}
 }
+
+// mlmmj's VERP row of a size it would not finish within the run limit
+// is not run, its rate estimated from its smaller row's median, and the
+// ratio to it marked so; a size it would finish, or a smaller row with
+// no exact rate, leaves the row to run.
+func TestEstimateFrom(t *testing.T) {
+	small := func(status string) *row {
+		r := &row{who: "mlmmj", work: 1000, status: status}
+		for _, s := range []int{40, 50, 60} { // a median of 50 s: 20 rcpt/s
+			r.runs = append(r.runs, usage{wall: time.Duration(s) * time.Second})
+		}
+		return r
+	}
+	limit := 3 * time.Minute
+	r := &row{who: "mlmmj", work: 10000}
+	estimateFrom(r, small(""), 10000, limit)
+	if r.status != "not run" || r.partial != 20 {
+		t.Fatalf("10,000 at 20 rcpt/s: status %q, partial %g; want not run, 20", r.status, r.partial)
+	}
+	if want := "would take ~8m20s a run, past the run limit of 3m0s, at the rate of its 1,000-member row"; r.note != want {
+		t.Errorf("note %q, want %q", r.note, want)
+	}
+	m := &row{who: "mlm", work: 10000, runs: []usage{{wall: time.Second}}}
+	if got := ratio(m, r); got != "~500" {
+		t.Errorf("mlm/mlmmj = %q, want ~500", got)
+	}
+	for _, c := range []struct {
+		what  string
+		r     *row
+		small *row
+		n     int
+	}{
+		{"a size it finishes (100 s)", &row{work: 2000}, small(""), 2000},
+		{"a smaller row cut short", &row{work: 10000}, small("timeout"), 10000},
+		{"a smaller row not run", &row{work: 10000}, &row{work: 1000, status: "not run (-systems)"}, 10000},
+		{"a row not to run already", &row{work: 10000, status: "not run (-systems)"}, small(""), 10000},
+		{"a \"smaller\" row as large", &row{work: 10000}, &row{work: 10000, runs: []usage{{wall: time.Hour}}}, 10000},
+		{"no smaller row", &row{work: 10000}, nil, 10000},
+		{"no row", nil, small(""), 10000},
+	} {
+		status := ""
+		if c.r != nil {
+			status = c.r.status
+		}
+		estimateFrom(c.r, c.small, c.n, limit)
+		if c.r != nil && (c.r.status != status || c.r.partial != 0 || c.r.note != "") {
+			t.Errorf("%s: status %q, partial %g, note %q; want it left as it was", c.what, c.r.status, c.r.partial, c.r.note)
+		}
+	}
+}

@@ -115,6 +115,7 @@ func benchMain() int {
 		fSystems  = flag.String("systems", "mlm,daemon,client,mlmmj,limit,pipe", "which senders the delivery rows measure (daemon: mlm with mlm-run -D; client: mlm-sendmail alone; pipe: the bench's own pipelining client)")
 		fDisk     = flag.String("disk", os.TempDir(), "where the lists and queues go: a real disk, for the fsyncs")
 		fProfVERP = flag.Bool("profile-verp", false, "profile mlm's VERP run too")
+		fVERPN    = flag.Int("mlmmj-verp", 1000, "members of a VERP set that mlmmj finishes within the run limit: mlm and mlmmj, measured as the other rows (0: none)")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 || *fReps < 1 {
@@ -165,6 +166,23 @@ func benchMain() int {
 	var rows []*row // in the order of the table
 	batchRows := map[string]*row{}
 	add := func(r *row) *row { rows = append(rows, r); return r }
+	// ready names the systems of a size's rows, and says why any will
+	// not run: not installed, or not in -systems.
+	ready := func(rs map[string]*row) {
+		if j := rs["mlmmj"]; j != nil && b.mlmmjReceive == "" {
+			j.status = "mlmmj: not installed (apt-get install mlmmj)"
+		} else if j != nil {
+			j.who = "mlmmj " + b.mlmmjVersion
+		}
+		if l := rs["limit"]; l != nil && b.smtpSource == "" {
+			l.status = "smtp-source not installed (apt-get install postfix)"
+		}
+		for who, r := range rs {
+			if !systems[who] && r.status == "" {
+				r.status = "not run (-systems)"
+			}
+		}
+	}
 	for _, mode := range []string{"batch", "verp"} {
 		if !only[mode] {
 			continue
@@ -174,20 +192,7 @@ func benchMain() int {
 			for _, who := range deliveryWhos {
 				batchRows[who+"/"+mode+"/"+fmt.Sprint(n)] = add(rs[who])
 			}
-			j, l := rs["mlmmj"], rs["limit"]
-			if b.mlmmjReceive == "" {
-				j.status = "mlmmj: not installed (apt-get install mlmmj)"
-			} else {
-				j.who = "mlmmj " + b.mlmmjVersion
-			}
-			if b.smtpSource == "" {
-				l.status = "smtp-source not installed (apt-get install postfix)"
-			}
-			for who, r := range rs {
-				if !systems[who] && r.status == "" {
-					r.status = "not run (-systems)"
-				}
-			}
+			ready(rs)
 		}
 	}
 	// The post to members whose domains are spread as a list of people's
@@ -202,16 +207,20 @@ func benchMain() int {
 		m, j := rs["mlm"], rs["mlmmj"]
 		m.vsLimit, m.vsClient = batchRows["limit/batch/"+fmt.Sprint(n)], nil
 		batchRows["mlm/spread/"+fmt.Sprint(n)], batchRows["mlmmj/spread/"+fmt.Sprint(n)] = add(m), add(j)
-		if b.mlmmjReceive == "" {
-			j.status = "mlmmj: not installed (apt-get install mlmmj)"
-		} else {
-			j.who = "mlmmj " + b.mlmmjVersion
-		}
-		for who, r := range map[string]*row{"mlm": m, "mlmmj": j} {
-			if !systems[who] && r.status == "" {
-				r.status = "not run (-systems)"
-			}
-		}
+		ready(map[string]*row{"mlm": m, "mlmmj": j})
+	}
+	// VERP at a size mlmmj finishes: a transaction for each recipient,
+	// each waiting some 40 ms on the sink's delayed ACK (the setup notes),
+	// goes at some 23 a second, 7 minutes a run at 10,000 members, past
+	// the run limit. mlm and mlmmj on the same members, as many runs as
+	// the other rows, for a ratio of medians; its rate stands for the
+	// mlmmj VERP rows of sizes it would not finish (estimateFrom).
+	var verpMlm, verpMlmmj *row
+	if only["verp"] && *fVERPN > 0 {
+		rs := deliveryRows("verp", *fVERPN)
+		verpMlm, verpMlmmj = add(rs["mlm"]), add(rs["mlmmj"])
+		verpMlm.vsLimit, verpMlm.vsClient = nil, nil
+		ready(map[string]*row{"mlm": verpMlm, "mlmmj": verpMlmmj})
 	}
 	// VERP to a sink a network's round trip away: what each turn of the
 	// conversation costs, which loopback hides. Both at mlm-sendmail's
@@ -274,7 +283,7 @@ func benchMain() int {
 		if r == nil || r.status != "" {
 			return nil
 		}
-		if t, ok := timedOut[who+"/"+mode]; ok {
+		if t, ok := timedOut[who+"/"+mode]; ok && t <= n {
 			r.status, r.note = "not run", fmt.Sprintf("%s timed out", commas(int64(t)))
 			return nil
 		}
@@ -350,6 +359,23 @@ func benchMain() int {
 		b.million(millionRow, *fMillion, timedOut["mlm/batch"])
 	}
 	deliver("batch", "mlmmj")
+	if verpMlm != nil {
+		n := *fVERPN
+		var ss []func() bool
+		for _, who := range []string{"mlm", "mlmmj"} {
+			r := map[string]*row{"mlm": verpMlm, "mlmmj": verpMlmmj}[who]
+			if s := steps(r, who, "verp", n); s != nil {
+				ss = append(ss, s)
+			}
+		}
+		b.interleave(ss...)
+		if verpMlmmj.status == "timeout" {
+			timedOut["mlmmj/verp"] = n
+		}
+		for _, m := range sizes {
+			estimateFrom(batchRows["mlmmj/verp/"+fmt.Sprint(m)], verpMlmmj, m, b.runTimeout)
+		}
+	}
 	deliver("verp", "mlmmj")
 	deliver("spread", "mlm", "mlmmj")
 	load1 := loadavg()
@@ -1100,6 +1126,29 @@ func printTable(rows []*row) {
 	}
 }
 
+// estimateFrom marks r, a row of n members, not run if small, the same
+// system's row of fewer members, gave a rate at which a run of n would
+// not end within limit: small's rate stands for r's, estimated, for the
+// ratios ("~"), and the note says so. mlmmj's VERP rows: a run of
+// 10,000 members that the run limit kills (as it would) costs 3 minutes
+// of the budget for a rate of one cut run.
+func estimateFrom(r, small *row, n int, limit time.Duration) {
+	if r == nil || r.status != "" || small == nil || small.work >= float64(n) {
+		return
+	}
+	rate, exact := small.rate()
+	if !exact || rate <= 0 {
+		return
+	}
+	took := time.Duration(float64(n) / rate * float64(time.Second))
+	if took <= limit {
+		return
+	}
+	r.status, r.partial = "not run", rate
+	r.note = fmt.Sprintf("would take ~%s a run, past the run limit of %s, at the rate of its %s-member row",
+		took.Round(time.Second), limit, commas(int64(small.work)))
+}
+
 // atOnceWhere says where the table's readers find what mlm-run and its
 // stages hold at once: the profile's memory line, the million row's
 // note, both or neither ("").
@@ -1154,6 +1203,8 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 			"mlmmj "+b.mlmmjVersion+": list directory made by hand as mlmmj-make-ml does; control/listaddress, relayhost 127.0.0.1,",
 			"  smtpport = the sink, maxverprecips 100 and an empty control/verp (batches of 100, no VERP);",
 			"  VERP rows: no control/verp, mlmmj's default (one transaction per recipient, sender list+bounces-N-rcpt);",
+			"  measured at the size of -mlmmj-verp, with mlm's row of as many members beside it, and at a larger",
+			"  size only if that rate would end a run within the run limit (else estimated from it, \"~\");",
 			"  subscribers in subscribers.d/m; the post through `mlmmj-receive -F -L DIR -s SENDER`",
 			"  (mlmmj-process, mlmmj-send); timed until every process of it has exited;",
 			"  mlmmj-send writes a transaction's final \".\" in a write of its own, Nagle's algorithm on, so the",
