@@ -1191,8 +1191,12 @@ func TestFilterSet(t *testing.T) {
 		r.work = 1024
 		r.runs = []usage{{wall: time.Second}}
 	}
-	if got, want := strings.Join(pipeWhos, "|"), strings.Replace(want, "|mlm-check", "", 1); !ps.pipe || got != want {
+	if got, want := strings.Join(pipeWhos, "|"), strings.Replace(want, "|mlm-check", "", 1)+"|"+chainWho; !ps.pipe || got != want {
 		t.Errorf("into a pipe: rows %s (pipe %v), want %s", got, ps.pipe, want)
+	}
+	chain := ps.rows[len(ps.rows)-1]
+	if got, want := strings.Join(chain.argv, " "), "mlm-pipeline mlm-auth DIR -- mlm-hdr DIR -- mlm-members DIR"; got != want || ps.out[chain] != outStream || chain.vsLimit != ps.rows[0] {
+		t.Errorf("the chain runs %q, output %d, compared with %q; want %q, a stream (%d), cat", got, ps.out[chain], nameOf(chain.vsLimit), want, outStream)
 	}
 	ps.recs = 1000
 	ps.notes()

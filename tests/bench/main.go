@@ -431,7 +431,10 @@ func benchMain() int {
 		fmt.Printf("  (into a pipe: as a stage writes under mlm-run, into a pipe of mlm-run's size (lib/pipeline's GrowPipe),\n" +
 			"   which the bench reads as fast as it can, counting the octets and doing nothing else with them: a next\n" +
 			"   stage parses what it reads, and is slower; so these rows are a filter and its write into a pipe, not a\n" +
-			"   pipeline. cat and the filters both write there (mlm-check, which writes nothing, is not in these sets),\n" +
+			"   pipeline, but the last: mlm-auth, mlm-hdr and mlm-members joined by mlm-pipeline, as mlm-run joins the\n" +
+			"   incoming queue's stages (its pipes as big), all three at once on this machine's CPUs, the last writing\n" +
+			"   into the pipe; its rate is the chain's, the slowest stage's as the others take their share of the CPUs.\n" +
+			"   cat and the filters both write there (mlm-check, which writes nothing, is not in these sets),\n" +
 			"   and each timed run must have written as many octets as the run whose output is checked; no \"over pass\"\n" +
 			"   in these sets: the pipe's part of every row varies from run to run, and a filter that writes past the\n" +
 			"   Writer, as mlm-split does at large posts, can take less than pass)\n")
@@ -565,8 +568,22 @@ func newFilterSet(self string, kb int, pipe bool) *filterSet {
 			fs.out[r] = outStream
 		}
 	}
+	// Into a pipe, the incoming queue's filters too, as mlm-run joins
+	// them (mlm-pipeline: lib/pipeline's pipes), all at once on the
+	// machine's CPUs: a chain's rate, that of its slowest stage with the
+	// others taking their share of the CPUs, where the other rows are a
+	// filter alone. (Not its mlm-enqueue, which writes a queue's file.)
+	if pipe {
+		r := &row{who: chainWho, unit: "MiB/s", vsLimit: cat, intoPipe: true,
+			argv: []string{"mlm-pipeline", "mlm-auth", "DIR", "--", "mlm-hdr", "DIR", "--", "mlm-members", "DIR"}}
+		fs.rows = append(fs.rows, r)
+		fs.out[r] = outStream
+	}
 	return fs
 }
+
+// chainWho names the chain row of a filter set into a pipe.
+const chainWho = "mlm-auth | mlm-hdr | mlm-members DIR"
 
 // into says where the set's timed runs write.
 func (fs *filterSet) into() string {
@@ -1238,7 +1255,8 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 			"  with -r 1000000000 every record is charged in the state file under flock, at a rate that never waits;",
 			"  the timed runs write to /dev/null, or into a pipe; one more run of each, untimed, into a pipe, checks what",
 			"  it writes: cat, floor, pass and mlm-throttle the input byte for byte, mlm-check nothing, mlm-unwrap the",
-			"  messages' octets, the others a valid stream of as many records, one recipient each; and each timed run",
+			"  messages' octets, the others a valid stream of as many records, one recipient each (the chain too:",
+			"  `mlm-pipeline mlm-auth DIR -- mlm-hdr DIR -- mlm-members DIR`); and each timed run",
 			"  into a pipe must have written as many octets as it")
 	}
 	notes = append(notes, "members: m0000001@d1.example and on, in 10 domains, so that each domain's batches are full but",
