@@ -1392,31 +1392,48 @@ func TestCheckOut(t *testing.T) {
 	bodyDropped := in[:secondBody] + in[secondBody+strings.Index(in[secondBody:], "\nR <")+1:]
 	twoThenNone := strings.Replace(strings.Replace(in, "\nE 1\nMLM1 ", "\nR <x@example.org>\nE 2\nMLM1 ", 1),
 		"R <m0000002@d2.example>\nE 1\n", "E 0\n", 1)
+	// The chain's marks on every record: mlm-auth's trace, mlm-hdr's
+	// List-Id, mlm-members' state and trace.
+	chain := marksOf([]string{"mlm-pipeline", "mlm-auth", "D", "--", "mlm-hdr", "D", "--", "mlm-members", "D"})
+	if got := fmt.Sprint(chain); got != "[an attribute trace=mlm-auth:... a List-Id field an attribute state=expanded an attribute trace=mlm-members:...]" {
+		t.Fatalf("the chain's marks: %s", got)
+	}
+	marked := strings.ReplaceAll(in, "\nS <", "\nA trace=mlm-auth:1\nA state=expanded\nA trace=mlm-members:1\nS <")
+	marked = strings.ReplaceAll(marked, "\n:From:", "\n:List-Id: <list.bench.example>\n:From:")
+	lastMarked := strings.LastIndex(marked, "MLM1 ")
 	for _, c := range []struct {
-		kind outKind
-		out  string
-		want string // in the error; "": none
+		kind  outKind
+		out   string
+		want  string // in the error; "": none
+		marks []mark
 	}{
-		{outSame, in, ""},
-		{outSame, "", "not the input: 0 octets of it"},
-		{outSame, in[:len(in)-1], fmt.Sprintf("not the input: %s octets of it", commas(int64(len(in)-1)))},
-		{outSame, in + "x", fmt.Sprintf("longer than its %s octets", commas(int64(len(in))))},
-		{outSame, string(changed), "it differs at octet 5,000"},
-		{outNone, "", ""},
-		{outNone, "x", "1 octets; want 0"},
-		{outMail, strings.Repeat("x", int(msgs)), ""},
-		{outMail, strings.Repeat("x", int(msgs)-1), fmt.Sprintf("want %s", commas(msgs))},
-		{outStream, in, ""},
-		{outStream, "", fmt.Sprintf("0 records; want %s", commas(int64(recs)))},
-		{outStream, in[:last], fmt.Sprintf("%s records; want %s", commas(int64(recs-1)), commas(int64(recs)))},
-		{outStream, twoThenNone, "record 1764417600.b1.bench has 2 recipients; want 1"},
-		{outStream, strings.Replace(in, "R <m0000002@d2.example>\nE 1\n", "E 0\n", 1), "record 1764417600.b2.bench has 0 recipients"},
-		{outStream, in[:len(in)-3], "line"},
-		{outStream, strings.Replace(in, ":Subject:", ":X-Added: 1\n:Subject:", 1), ""},
-		{outStream, bodyChanged, "record 1764417600.b1.bench: its body, "},
-		{outStream, bodyDropped, "record 1764417600.b2.bench: its body, 0 octets, is not that of the input's record 1764417600.b2.bench"},
+		{outStream, marked, "", chain},
+		{outStream, in, "record 1764417600.b1.bench lacks an attribute trace=mlm-auth:...", chain},
+		{outStream, in, "record 1764417600.b1.bench lacks an attribute parent", marksOf([]string{"mlm-split", "D"})},
+		{outStream, marked[:lastMarked] + in[last:], "record " + in[last+5:last+5+strings.Index(in[last+5:], "\n")] + " lacks an attribute trace=mlm-auth:...", chain},
+		{outStream, strings.Replace(marked, "\n:List-Id: <list.bench.example>", "", 1), "record 1764417600.b1.bench lacks a List-Id field", chain},
+		{outStream, strings.ReplaceAll(marked, "A state=expanded\n", "A state=new\n"), "lacks an attribute state=expanded", chain},
+		{outStream, strings.ReplaceAll(marked, "A trace=mlm-members:1\n", "A trace=mlm-hdr:1\n"), "lacks an attribute trace=mlm-members:...", chain},
+		{outSame, in, "", nil},
+		{outSame, "", "not the input: 0 octets of it", nil},
+		{outSame, in[:len(in)-1], fmt.Sprintf("not the input: %s octets of it", commas(int64(len(in)-1))), nil},
+		{outSame, in + "x", fmt.Sprintf("longer than its %s octets", commas(int64(len(in)))), nil},
+		{outSame, string(changed), "it differs at octet 5,000", nil},
+		{outNone, "", "", nil},
+		{outNone, "x", "1 octets; want 0", nil},
+		{outMail, strings.Repeat("x", int(msgs)), "", nil},
+		{outMail, strings.Repeat("x", int(msgs)-1), fmt.Sprintf("want %s", commas(msgs)), nil},
+		{outStream, in, "", nil},
+		{outStream, "", fmt.Sprintf("0 records; want %s", commas(int64(recs))), nil},
+		{outStream, in[:last], fmt.Sprintf("%s records; want %s", commas(int64(recs-1)), commas(int64(recs))), nil},
+		{outStream, twoThenNone, "record 1764417600.b1.bench has 2 recipients; want 1", nil},
+		{outStream, strings.Replace(in, "R <m0000002@d2.example>\nE 1\n", "E 0\n", 1), "record 1764417600.b2.bench has 0 recipients", nil},
+		{outStream, in[:len(in)-3], "line", nil},
+		{outStream, strings.Replace(in, ":Subject:", ":X-Added: 1\n:Subject:", 1), "", nil},
+		{outStream, bodyChanged, "record 1764417600.b1.bench: its body, ", nil},
+		{outStream, bodyDropped, "record 1764417600.b2.bench: its body, 0 octets, is not that of the input's record 1764417600.b2.bench", nil},
 	} {
-		err := checkOut(strings.NewReader(c.out), c.kind, name, recs, msgs)
+		err := checkOut(strings.NewReader(c.out), c.kind, name, recs, msgs, c.marks)
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("kind %d, %d octets: %v", c.kind, len(c.out), err)

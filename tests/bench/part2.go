@@ -218,7 +218,7 @@ func (b *bench) checkOutput(timeout time.Duration, argv []string, input string, 
 	res := make(chan error, 1)
 	c := &countReader{r: pr}
 	go func() {
-		err := checkOut(c, kind, input, recs, msgs)
+		err := checkOut(c, kind, input, recs, msgs, marksOf(argv))
 		io.Copy(io.Discard, c) // what comes past a fault: the filter ends
 		res <- err
 	}()
@@ -242,10 +242,75 @@ func (c *countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// A mark is what a stage leaves in each record it passes on, which the
+// check of a stream it writes looks for (checkOut): an attribute named
+// attr, of the value value, or beginning with it if it ends in ":" (a
+// trace's program), or of any value if it is ""; or a header field named
+// field. Without them a row that ran other than its name says (a
+// stage of the chain left out, a filter that passed its input on
+// unread) would pass the check, its input being a valid stream already.
+type mark struct{ attr, value, field string }
+
+// stageMarks are the marks of the filters whose rows write a stream, as
+// the bench's list (open, no members) has them write.
+var stageMarks = map[string][]mark{
+	"mlm-auth":    {{attr: "trace", value: "mlm-auth:"}},
+	"mlm-hdr":     {{field: "List-Id"}},
+	"mlm-members": {{attr: "state", value: "expanded"}, {attr: "trace", value: "mlm-members:"}},
+	"mlm-split":   {{attr: "parent"}},
+}
+
+// marksOf returns the marks of argv's stages: its program's, or each
+// stage's of an mlm-pipeline.
+func marksOf(argv []string) []mark {
+	if len(argv) == 0 {
+		return nil
+	}
+	if argv[0] != "mlm-pipeline" {
+		return stageMarks[argv[0]]
+	}
+	var ms []mark
+	first := true
+	for _, a := range argv[1:] {
+		if first {
+			ms = append(ms, stageMarks[a]...)
+		}
+		first = a == "--"
+	}
+	return ms
+}
+
+// in reports whether a record, its header h and its header block hb,
+// bears m.
+func (m mark) in(h *stream.Header, hb []byte) bool {
+	if m.field != "" {
+		return bytes.HasPrefix(hb, []byte(m.field+":")) || bytes.Contains(hb, []byte("\n"+m.field+":"))
+	}
+	for _, a := range h.Attrs {
+		if a.Name == m.attr && (m.value == "" || a.Value == m.value ||
+			strings.HasSuffix(m.value, ":") && strings.HasPrefix(a.Value, m.value)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m mark) String() string {
+	switch {
+	case m.field != "":
+		return "a " + m.field + " field"
+	case m.value == "":
+		return "an attribute " + m.attr
+	case strings.HasSuffix(m.value, ":"):
+		return "an attribute " + m.attr + "=" + m.value + "..."
+	}
+	return "an attribute " + m.attr + "=" + m.value
+}
+
 // checkOut reads out to its end and says how it falls short of kind,
 // for the stream in the file input, of recs records whose messages are
-// msgs octets.
-func checkOut(out io.Reader, kind outKind, input string, recs int, msgs int64) error {
+// msgs octets; a stream's records must each bear marks.
+func checkOut(out io.Reader, kind outKind, input string, recs int, msgs int64, marks []mark) error {
 	switch kind {
 	case outSame:
 		return sameAs(out, input)
@@ -281,6 +346,11 @@ func checkOut(out io.Reader, kind outKind, input string, recs int, msgs int64) e
 		}
 		if hb, err = r.HeaderBlock(hb[:0], math.MaxInt); err != nil {
 			return err
+		}
+		for _, m := range marks {
+			if !m.in(h, hb) {
+				return fmt.Errorf("record %s lacks %s, which its filters leave in every record", h.ID, m)
+			}
 		}
 		if got, err = appendAll(got[:0], r.Message()); err != nil {
 			return err
