@@ -1971,12 +1971,16 @@ func TestEstimateFrom(t *testing.T) {
 	if r.status != "not run" || r.partial != 20 {
 		t.Fatalf("10,000 at 20 rcpt/s: status %q, partial %g; want not run, 20", r.status, r.partial)
 	}
-	if want := "would take ~8m20s a run, past the run limit of 3m0s, at the rate of its 1,000-member row"; r.note != want {
+	if want := "would take ~8m20s a run, near or past the run limit of 3m0s, at the rate of its 1,000-member row"; r.note != want {
 		t.Errorf("note %q, want %q", r.note, want)
 	}
 	m := &row{who: "mlm", work: 10000, runs: []usage{{wall: time.Second}}}
 	if got := ratio(m, r); got != "~500" {
 		t.Errorf("mlm/mlmmj = %q, want ~500", got)
+	}
+	over := &row{work: 2900}
+	if estimateFrom(over, small(""), 2900, limit); over.status != "not run" {
+		t.Errorf("2,900 at 20 rcpt/s (145 s, over 80%% of 180 s): status %q; want not run", over.status)
 	}
 	for _, c := range []struct {
 		what  string
@@ -1985,6 +1989,7 @@ func TestEstimateFrom(t *testing.T) {
 		n     int
 	}{
 		{"a size it finishes (100 s)", &row{work: 2000}, small(""), 2000},
+		{"a size it finishes in 80% of the limit (144 s)", &row{work: 2880}, small(""), 2880},
 		{"a smaller row cut short", &row{work: 10000}, small("timeout"), 10000},
 		{"a smaller row not run", &row{work: 10000}, &row{work: 1000, status: "not run (-systems)"}, 10000},
 		{"a row not to run already", &row{work: 10000, status: "not run (-systems)"}, small(""), 10000},
@@ -1999,6 +2004,144 @@ func TestEstimateFrom(t *testing.T) {
 		estimateFrom(c.r, c.small, c.n, limit)
 		if c.r != nil && (c.r.status != status || c.r.partial != 0 || c.r.note != "") {
 			t.Errorf("%s: status %q, partial %g, note %q; want it left as it was", c.what, c.r.status, c.r.partial, c.r.note)
+		}
+	}
+}
+
+// The delivery rows of sizes, in the table's order: mlm's and mlmmj's own
+// VERP rows of -mlmmj-verp among the VERP rows, only if -members has not
+// that size, its mlm row compared with its mlmmj row alone, and not run
+// without it.
+func TestPlanDelivery(t *testing.T) {
+	names := func(rows []*row) string {
+		var ns []string
+		for _, r := range rows {
+			ns = append(ns, r.who+" "+r.what)
+		}
+		return strings.Join(ns, "|")
+	}
+	all := map[string]bool{"batch": true, "verp": true}
+	none := func(map[string]*row) {}
+	rows, by := planDelivery([]int{300, 2000}, 1000, all, none)
+	var want []string
+	for _, set := range []struct {
+		mode string
+		n    int
+		whos []string
+	}{{"batch", 300, deliveryWhos}, {"batch", 2000, deliveryWhos}, {"verp", 300, deliveryWhos},
+		{"verp", 1000, []string{"mlm", "mlmmj"}}, {"verp", 2000, deliveryWhos}} {
+		rs := deliveryRows(set.mode, set.n)
+		for _, who := range set.whos {
+			want = append(want, rs[who].who+" "+rs[who].what)
+			if by[who+"/"+set.mode+"/"+fmt.Sprint(set.n)] == nil {
+				t.Errorf("no row %s/%s/%d", who, set.mode, set.n)
+			}
+		}
+	}
+	if got := names(rows); got != strings.Join(want, "|") {
+		t.Fatalf("rows:\n%s\nwant:\n%s", got, strings.Join(want, "|"))
+	}
+	m, j := by["mlm/verp/1000"], by["mlmmj/verp/1000"]
+	if m.vsMlmmj != j || m.vsLimit != nil || m.vsClient != nil || len(by) != len(rows) {
+		t.Errorf("the 1,000 mlm row compared with %q, %q, %q; want its mlmmj row alone", nameOf(m.vsMlmmj), nameOf(m.vsLimit), nameOf(m.vsClient))
+	}
+	// The size among -members: no rows of its own; VERP off: none.
+	if rows, _ := planDelivery([]int{1000, 2000}, 1000, all, none); len(rows) != 4*len(deliveryWhos) {
+		t.Errorf("-mlmmj-verp among -members: %d rows; want %d", len(rows), 4*len(deliveryWhos))
+	}
+	if rows, _ := planDelivery([]int{300}, 1000, map[string]bool{"batch": true}, none); len(rows) != len(deliveryWhos) {
+		t.Errorf("batch alone: %d rows; want %d", len(rows), len(deliveryWhos))
+	}
+	// Without mlmmj, its own mlm row is not run; the others are.
+	b := &bench{}
+	_, by = planDelivery([]int{300}, 1000, all, func(rs map[string]*row) { b.ready(rs, map[string]bool{"mlm": true, "mlmmj": true}) })
+	if s := by["mlm/verp/1000"].status; s != "not run (no mlmmj row to compare)" {
+		t.Errorf("the 1,000 mlm row without mlmmj: status %q", s)
+	}
+	if s := by["mlm/verp/300"].status; s != "" {
+		t.Errorf("the 300 mlm row without mlmmj: status %q; want it run", s)
+	}
+}
+
+// A size's rows say which will not run: mlmmj or smtp-source not
+// installed, a system not in -systems; mlmmj's row is named with its
+// version.
+func TestReady(t *testing.T) {
+	rs := deliveryRows("batch", 100)
+	(&bench{}).ready(rs, map[string]bool{"mlm": true, "mlmmj": true, "limit": true, "client": true, "pipe": true})
+	for who, want := range map[string]string{"mlm": "", "mlmmj": "mlmmj: not installed (apt-get install mlmmj)",
+		"limit": "smtp-source not installed (apt-get install postfix)", "daemon": "not run (-systems)", "client": "", "pipe": ""} {
+		if got := rs[who].status; got != want {
+			t.Errorf("%s: status %q, want %q", who, got, want)
+		}
+	}
+	rs = deliveryRows("batch", 100)
+	(&bench{mlmmjReceive: "/usr/bin/mlmmj-receive", mlmmjVersion: "1.3.0", smtpSource: "/usr/sbin/smtp-source"}).ready(rs, map[string]bool{"mlmmj": true})
+	if j := rs["mlmmj"]; j.status != "" || j.who != "mlmmj 1.3.0" {
+		t.Errorf("mlmmj installed: %q, status %q", j.who, j.status)
+	}
+	if l, m := rs["limit"], rs["mlm"]; l.status != "not run (-systems)" || m.status != "not run (-systems)" {
+		t.Errorf("not in -systems: limit %q, mlm %q", l.status, m.status)
+	}
+}
+
+// A timeout is kept at the smallest size it came at, and skips the rows
+// of that size and larger ones, not smaller ones.
+func TestTimeouts(t *testing.T) {
+	to := timeouts{}
+	if _, ok := to.before("mlm/verp", 100); ok {
+		t.Error("no timeout: a row skipped")
+	}
+	to.note("mlm/verp", 100000)
+	to.note("mlm/verp", 10000)
+	to.note("mlm/verp", 50000)
+	for n, want := range map[int]bool{1000: false, 10000: true, 50000: true, 100000: true} {
+		if got, ok := to.before("mlm/verp", n); ok != want || ok && got != 10000 {
+			t.Errorf("at %d: %d, %v; want %v (10,000 timed out)", n, got, ok, want)
+		}
+	}
+	if _, ok := to.before("mlmmj/verp", 100000); ok {
+		t.Error("mlm's timeout skips mlmmj's rows")
+	}
+}
+
+// mlmmj's VERP rows run smallest first, mlm's beside its own size's; a
+// size the last measured rate would not end within 80% of the limit is
+// not run but estimated from it; with no time left, none is estimated.
+func TestMlmmjVERP(t *testing.T) {
+	rate := map[string]float64{"mlm": 5000, "mlmmj": 20}
+	for _, c := range []struct {
+		limitOK bool
+		calls   string
+		status  string // of the 10,000 mlmmj row
+		partial float64
+	}{
+		{true, "300 mlmmj|1000 mlm,mlmmj|2000 mlmmj|10000 mlmmj", "not run", 20},
+		{false, "300 mlmmj|1000 mlm,mlmmj|2000 mlmmj|10000 mlmmj", "", 0},
+	} {
+		sizes := []int{300, 2000, 10000}
+		_, by := planDelivery(sizes, 1000, map[string]bool{"verp": true}, func(map[string]*row) {})
+		var calls []string
+		limit := func() (time.Duration, bool) { return 3 * time.Minute, c.limitOK }
+		mlmmjVERP(by, sizes, 1000, limit, func(n int, whos ...string) {
+			calls = append(calls, fmt.Sprint(n, " ", strings.Join(whos, ",")))
+			for _, who := range whos {
+				if r := by[who+"/verp/"+fmt.Sprint(n)]; r.status == "" {
+					r.runs = []usage{{wall: time.Duration(float64(n) / rate[who] * float64(time.Second))}}
+				}
+			}
+		})
+		if got := strings.Join(calls, "|"); got != c.calls {
+			t.Errorf("limit %v: runs %s; want %s", c.limitOK, got, c.calls)
+		}
+		j := by["mlmmj/verp/10000"]
+		if j.status != c.status || j.partial != c.partial || c.status != "" && !strings.Contains(j.note, "its 2,000-member row") {
+			t.Errorf("limit %v: 10,000: status %q, partial %g, note %q; want %q, %g, from the 2,000 row", c.limitOK, j.status, j.partial, j.note, c.status, c.partial)
+		}
+		for _, n := range []int{300, 1000, 2000} {
+			if r := by["mlmmj/verp/"+fmt.Sprint(n)]; r.status != "" || len(r.runs) != 1 {
+				t.Errorf("limit %v: %d: status %q, %d runs; want it run", c.limitOK, n, r.status, len(r.runs))
+			}
 		}
 	}
 }

@@ -49,6 +49,9 @@ type bench struct {
 	reps       int
 	filterReps int
 	pipe       bool // the pipelining client's rows are run
+	verp       bool // the VERP rows are run
+	verpN      int  // the members of mlm's and mlmmj's own VERP rows (-mlmmj-verp), 0 if none
+	chain      bool // the filter sets into a pipe, and their chain rows, are run
 	runTimeout time.Duration
 	deadline   time.Time
 	smtpSink   string
@@ -109,7 +112,7 @@ func benchMain() int {
 		fAccept   = flag.Int("accept", 1000, "posts that mlm-accept takes, one process each")
 		fMaxTime  = flag.Duration("max-time", 30*time.Minute, "budget of the whole bench; runs past it are skipped")
 		fTimeout  = flag.Duration("run-timeout", 3*time.Minute, "time limit of each run, killed after it")
-		fOnly     = flag.String("only", "batch,verp,spread,rtt,filters,expand,million,accept,profile", "what to measure, comma-separated (spread: mlm and mlmmj at the first of -members, the members' domains spread)")
+		fOnly     = flag.String("only", "batch,verp,spread,rtt,filters,expand,million,accept,profile", "what to measure, comma-separated (spread: mlm and mlmmj at the smallest of -members, the members' domains spread)")
 		fRTT      = flag.Duration("rtt", 10*time.Millisecond, "the round trip of the rtt rows' sink, behind a lag")
 		fRTTRcpt  = flag.Int("rtt-rcpt", 2000, "recipients of the rtt rows")
 		fSystems  = flag.String("systems", "mlm,daemon,client,mlmmj,limit,pipe", "which senders the delivery rows measure (daemon: mlm with mlm-run -D; client: mlm-sendmail alone; pipe: the bench's own pipelining client)")
@@ -127,6 +130,8 @@ func benchMain() int {
 		fmt.Fprintf(os.Stderr, "bench: -members: %v\n", err)
 		return 64
 	}
+	// Smallest first: a size that timed out skips the larger ones.
+	sizes = slices.Compact(slices.Sorted(slices.Values(sizes)))
 	sessions, err := ints(*fSessions)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: -sessions: %v\n", err)
@@ -163,38 +168,14 @@ func benchMain() int {
 	}
 	load0 := loadavg()
 
-	var rows []*row // in the order of the table
-	batchRows := map[string]*row{}
+	verpN := *fVERPN
+	if !only["verp"] {
+		verpN = 0
+	}
+	b.verp, b.verpN, b.chain = only["verp"], verpN, only["filters"] && outs["pipe"]
+	ready := func(rs map[string]*row) { b.ready(rs, systems) }
+	rows, batchRows := planDelivery(sizes, verpN, only, ready) // rows in the order of the table
 	add := func(r *row) *row { rows = append(rows, r); return r }
-	// ready names the systems of a size's rows, and says why any will
-	// not run: not installed, or not in -systems.
-	ready := func(rs map[string]*row) {
-		if j := rs["mlmmj"]; j != nil && b.mlmmjReceive == "" {
-			j.status = "mlmmj: not installed (apt-get install mlmmj)"
-		} else if j != nil {
-			j.who = "mlmmj " + b.mlmmjVersion
-		}
-		if l := rs["limit"]; l != nil && b.smtpSource == "" {
-			l.status = "smtp-source not installed (apt-get install postfix)"
-		}
-		for who, r := range rs {
-			if !systems[who] && r.status == "" {
-				r.status = "not run (-systems)"
-			}
-		}
-	}
-	for _, mode := range []string{"batch", "verp"} {
-		if !only[mode] {
-			continue
-		}
-		for _, n := range sizes {
-			rs := deliveryRows(mode, n)
-			for _, who := range deliveryWhos {
-				batchRows[who+"/"+mode+"/"+fmt.Sprint(n)] = add(rs[who])
-			}
-			ready(rs)
-		}
-	}
 	// The post to members whose domains are spread as a list of people's
 	// are (spreadAddr), at the first size: mlm-split batches by domain,
 	// small domains together, and the ten large domains of the rows above
@@ -208,19 +189,6 @@ func benchMain() int {
 		m.vsLimit, m.vsClient = batchRows["limit/batch/"+fmt.Sprint(n)], nil
 		batchRows["mlm/spread/"+fmt.Sprint(n)], batchRows["mlmmj/spread/"+fmt.Sprint(n)] = add(m), add(j)
 		ready(map[string]*row{"mlm": m, "mlmmj": j})
-	}
-	// VERP at a size mlmmj finishes: a transaction for each recipient,
-	// each waiting some 40 ms on the sink's delayed ACK (the setup notes),
-	// goes at some 23 a second, 7 minutes a run at 10,000 members, past
-	// the run limit. mlm and mlmmj on the same members, as many runs as
-	// the other rows, for a ratio of medians; its rate stands for the
-	// mlmmj VERP rows of sizes it would not finish (estimateFrom).
-	var verpMlm, verpMlmmj *row
-	if only["verp"] && *fVERPN > 0 {
-		rs := deliveryRows("verp", *fVERPN)
-		verpMlm, verpMlmmj = add(rs["mlm"]), add(rs["mlmmj"])
-		verpMlm.vsLimit, verpMlm.vsClient = nil, nil
-		ready(map[string]*row{"mlm": verpMlm, "mlmmj": verpMlmmj})
 	}
 	// VERP to a sink a network's round trip away: what each turn of the
 	// conversation costs, which loopback hides. Both at mlm-sendmail's
@@ -276,14 +244,14 @@ func benchMain() int {
 
 	// The measuring, cheapest first, so that a spent budget skips the
 	// slow rows (mlmmj's) rather than the rest.
-	timedOut := map[string]int{} // who/mode: the smallest size that timed out
+	timedOut := timeouts{}
 	// steps is a row's repetitions, for interleave; nil for a row not
 	// to run. smtp-source's session counts are tried as it is made.
 	steps := func(r *row, who, mode string, n int) func() bool {
 		if r == nil || r.status != "" {
 			return nil
 		}
-		if t, ok := timedOut[who+"/"+mode]; ok && t <= n {
+		if t, ok := timedOut.before(who+"/"+mode, n); ok {
 			r.status, r.note = "not run", fmt.Sprintf("%s timed out", commas(int64(t)))
 			return nil
 		}
@@ -307,24 +275,27 @@ func benchMain() int {
 		}
 		return b.limitSteps(r, n, per, sessions, func(s int) (delivered, error) { return b.limitOnce(n, per, s, 0) })
 	}
-	// deliver runs, for each size, the rows of whos that it compares,
-	// their repetitions in turn (see interleave).
+	// deliverAt runs the rows of whos at a size that it compares, their
+	// repetitions in turn (see interleave); deliver, at each size.
+	deliverAt := func(mode string, n int, whos ...string) {
+		var ss []func() bool
+		ran := map[string]*row{} // who -> its row, run at this size
+		for _, who := range whos {
+			r := batchRows[who+"/"+mode+"/"+fmt.Sprint(n)]
+			if s := steps(r, who, mode, n); s != nil {
+				ss, ran[who] = append(ss, s), r
+			}
+		}
+		b.interleave(ss...)
+		for who, r := range ran {
+			if r.status == "timeout" {
+				timedOut.note(who+"/"+mode, n)
+			}
+		}
+	}
 	deliver := func(mode string, whos ...string) {
 		for _, n := range sizes {
-			var ss []func() bool
-			ran := map[string]*row{} // who -> its row, run at this size
-			for _, who := range whos {
-				r := batchRows[who+"/"+mode+"/"+fmt.Sprint(n)]
-				if s := steps(r, who, mode, n); s != nil {
-					ss, ran[who] = append(ss, s), r
-				}
-			}
-			b.interleave(ss...)
-			for who, r := range ran {
-				if _, ok := timedOut[who+"/"+mode]; !ok && r.status == "timeout" {
-					timedOut[who+"/"+mode] = n
-				}
-			}
+			deliverAt(mode, n, whos...)
 		}
 	}
 	deliver("batch", "limit", "pipe", "mlm", "daemon", "client")
@@ -359,24 +330,9 @@ func benchMain() int {
 		b.million(millionRow, *fMillion, timedOut["mlm/batch"])
 	}
 	deliver("batch", "mlmmj")
-	if verpMlm != nil {
-		n := *fVERPN
-		var ss []func() bool
-		for _, who := range []string{"mlm", "mlmmj"} {
-			r := map[string]*row{"mlm": verpMlm, "mlmmj": verpMlmmj}[who]
-			if s := steps(r, who, "verp", n); s != nil {
-				ss = append(ss, s)
-			}
-		}
-		b.interleave(ss...)
-		if verpMlmmj.status == "timeout" {
-			timedOut["mlmmj/verp"] = n
-		}
-		for _, m := range sizes {
-			estimateFrom(batchRows["mlmmj/verp/"+fmt.Sprint(m)], verpMlmmj, m, b.runTimeout)
-		}
+	if only["verp"] {
+		mlmmjVERP(batchRows, sizes, verpN, b.timeout, func(n int, whos ...string) { deliverAt("verp", n, whos...) })
 	}
-	deliver("verp", "mlmmj")
 	deliver("spread", "mlm", "mlmmj")
 	load1 := loadavg()
 
@@ -385,7 +341,8 @@ func benchMain() int {
 		runtime.GOOS, runtime.NumCPU(), load0, load1, b.reps)
 	fmt.Printf("(of %d each for the filters, whose runs are short, a rep starting with the row after the last's first),\n", b.filterReps)
 	fmt.Printf("the delivery rows of a size taking turns (a run of smtp-source, of the pipelining client, of mlm, of mlm with mlm-run -D,\n")
-	fmt.Printf("of mlm-sendmail alone, then again), mlmmj's after all the others (its runs are long), and the spread rows' two last\n")
+	fmt.Printf("of mlm-sendmail alone, then again), mlmmj's after all the others (its runs are long; its VERP rows smallest first,\n")
+	fmt.Printf("a size the last one's rate says would take over 80%% of the run limit not run but estimated, \"~\"), and the spread rows' two last\n")
 	fmt.Printf("delivery: one 4,096-octet post, from its hand-over to the last 250, into Postfix smtp-sink on 127.0.0.1\n")
 	fmt.Printf("(a fresh sink per run, dumping to %s); lists and queues in %s\n", b.shm, b.work)
 	fmt.Printf("wall: from the start of a run's command (mlm's: of mlm-accept, then of mlm-run) to the exit of its last process,\n")
@@ -433,7 +390,9 @@ func benchMain() int {
 			"   stage parses what it reads, and is slower; so these rows are a filter and its write into a pipe, not a\n" +
 			"   pipeline, but the last: mlm-auth, mlm-hdr and mlm-members joined by mlm-pipeline, as mlm-run joins the\n" +
 			"   incoming queue's stages (its pipes as big), all three at once on this machine's CPUs, the last writing\n" +
-			"   into the pipe; its rate is the chain's, the slowest stage's as the others take their share of the CPUs.\n" +
+			"   into the pipe; its rate is the chain's, the slowest stage's as the others take their share of the CPUs\n" +
+			"   (its peak RSS the largest stage's, not their sum). mlm-run starts such a chain for each post, and the start\n" +
+			"   of its processes is most of what a post costs there; this chain, started once, takes the whole stream.\n" +
 			"   cat and the filters both write there (mlm-check, which writes nothing, is not in these sets),\n" +
 			"   and each timed run must have written as many octets as the run whose output is checked; no \"over pass\"\n" +
 			"   in these sets: the pipe's part of every row varies from run to run, and a filter that writes past the\n" +
@@ -997,7 +956,7 @@ type row struct {
 	runs      []usage
 	status    string // in place of the figures: timeout, FAILED, not run
 	note      string
-	partial   float64 // a rate estimated from a run killed at its timeout
+	partial   float64 // a rate estimated: from a run killed at its timeout, or from a smaller row (estimateFrom)
 	cut       bool    // a run of the row was killed: its figures leave it out, and are no exact rate
 	vsMlmmj   *row
 	vsLimit   *row
@@ -1143,12 +1102,89 @@ func printTable(rows []*row) {
 	}
 }
 
+// planDelivery makes the delivery rows of sizes, batch and VERP as
+// only asks, in the table's order, by "who/mode/size"; and, if verpN is
+// not among sizes, mlm's and mlmmj's VERP rows of verpN members, among
+// the VERP rows in the order of size (mlmmjVERP). ready readies each
+// size's rows (bench.ready); a lone mlm row of verpN whose mlmmj row
+// will not run is not run either: it is there to be compared with it.
+func planDelivery(sizes []int, verpN int, only map[string]bool, ready func(map[string]*row)) ([]*row, map[string]*row) {
+	var rows []*row
+	by := map[string]*row{}
+	for _, mode := range []string{"batch", "verp"} {
+		if !only[mode] {
+			continue
+		}
+		ns := sizes
+		if mode == "verp" {
+			ns = verpSizes(sizes, verpN)
+		}
+		for _, n := range ns {
+			rs := deliveryRows(mode, n)
+			alone := !slices.Contains(sizes, n)
+			if alone {
+				m := rs["mlm"]
+				m.vsLimit, m.vsClient = nil, nil
+				rs = map[string]*row{"mlm": m, "mlmmj": rs["mlmmj"]}
+			}
+			for _, who := range deliveryWhos {
+				if r := rs[who]; r != nil {
+					by[who+"/"+mode+"/"+fmt.Sprint(n)] = r
+					rows = append(rows, r)
+				}
+			}
+			ready(rs)
+			if m, j := rs["mlm"], rs["mlmmj"]; alone && j.status != "" && m.status == "" {
+				m.status = "not run (no mlmmj row to compare)"
+			}
+		}
+	}
+	return rows, by
+}
+
+// verpSizes is sizes and verpN (if not 0), smallest first, once each.
+func verpSizes(sizes []int, verpN int) []int {
+	ns := slices.Clone(sizes)
+	if verpN > 0 {
+		ns = append(ns, verpN)
+	}
+	return slices.Compact(slices.Sorted(slices.Values(ns)))
+}
+
+// mlmmjVERP runs mlmmj's VERP rows of by (planDelivery), smallest first,
+// by run: with mlm's at verpN if verpN is not among sizes. mlmmj sends
+// a transaction for each recipient, each waiting some 40 ms on the
+// sink's delayed ACK (the setup notes): some 23 a second, 7 minutes a
+// run at 10,000 members, past the run limit. So each row of a size
+// measured gives its rate to the next sizes (estimateFrom, with the
+// limit of the next run, if any is left): a size that rate would not
+// end within it is not run, and the rate stands for its own, estimated.
+func mlmmjVERP(by map[string]*row, sizes []int, verpN int, limit func() (time.Duration, bool), run func(n int, whos ...string)) {
+	var last *row
+	for _, n := range verpSizes(sizes, verpN) {
+		j := by["mlmmj/verp/"+fmt.Sprint(n)]
+		if j == nil {
+			continue
+		}
+		if d, ok := limit(); ok {
+			estimateFrom(j, last, n, d)
+		}
+		if slices.Contains(sizes, n) {
+			run(n, "mlmmj")
+		} else {
+			run(n, "mlm", "mlmmj")
+		}
+		if rate, exact := j.rate(); exact && rate > 0 {
+			last = j
+		}
+	}
+}
+
 // estimateFrom marks r, a row of n members, not run if small, the same
 // system's row of fewer members, gave a rate at which a run of n would
-// not end within limit: small's rate stands for r's, estimated, for the
-// ratios ("~"), and the note says so. mlmmj's VERP rows: a run of
-// 10,000 members that the run limit kills (as it would) costs 3 minutes
-// of the budget for a rate of one cut run.
+// take over 80% of limit (a run's time varies, and a run killed at the
+// limit costs all of it for a rate of one cut run): small's rate stands
+// for r's, estimated, for the ratios ("~"), and the note says so.
 func estimateFrom(r, small *row, n int, limit time.Duration) {
 	if r == nil || r.status != "" || small == nil || small.work >= float64(n) {
 		return
@@ -1158,12 +1194,48 @@ func estimateFrom(r, small *row, n int, limit time.Duration) {
 		return
 	}
 	took := time.Duration(float64(n) / rate * float64(time.Second))
-	if took <= limit {
+	if took <= limit*4/5 {
 		return
 	}
 	r.status, r.partial = "not run", rate
-	r.note = fmt.Sprintf("would take ~%s a run, past the run limit of %s, at the rate of its %s-member row",
+	r.note = fmt.Sprintf("would take ~%s a run, near or past the run limit of %s, at the rate of its %s-member row",
 		took.Round(time.Second), limit, commas(int64(small.work)))
+}
+
+// timeouts are the smallest sizes at which a system's rows of a mode
+// timed out, by "who/mode".
+type timeouts map[string]int
+
+// note notes a timeout of key's row at n.
+func (t timeouts) note(key string, n int) {
+	if m, ok := t[key]; !ok || n < m {
+		t[key] = n
+	}
+}
+
+// before returns the size at which key's rows timed out, if it is n or
+// smaller: a row of n then is not run.
+func (t timeouts) before(key string, n int) (int, bool) {
+	m, ok := t[key]
+	return m, ok && m <= n
+}
+
+// ready names the systems of a size's rows, and says why any will not
+// run: not installed, or not in systems.
+func (b *bench) ready(rs map[string]*row, systems map[string]bool) {
+	if j := rs["mlmmj"]; j != nil && b.mlmmjReceive == "" {
+		j.status = "mlmmj: not installed (apt-get install mlmmj)"
+	} else if j != nil {
+		j.who = "mlmmj " + b.mlmmjVersion
+	}
+	if l := rs["limit"]; l != nil && b.smtpSource == "" {
+		l.status = "smtp-source not installed (apt-get install postfix)"
+	}
+	for who, r := range rs {
+		if !systems[who] && r.status == "" {
+			r.status = "not run (-systems)"
+		}
+	}
 }
 
 // atOnceWhere says where the table's readers find what mlm-run and its
@@ -1220,14 +1292,21 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 			"mlmmj "+b.mlmmjVersion+": list directory made by hand as mlmmj-make-ml does; control/listaddress, relayhost 127.0.0.1,",
 			"  smtpport = the sink, maxverprecips 100 and an empty control/verp (batches of 100, no VERP);",
 			"  VERP rows: no control/verp, mlmmj's default (one transaction per recipient, sender list+bounces-N-rcpt);",
-			"  measured at the size of -mlmmj-verp, with mlm's row of as many members beside it, and at a larger",
-			"  size only if that rate would end a run within the run limit (else estimated from it, \"~\");",
 			"  subscribers in subscribers.d/m; the post through `mlmmj-receive -F -L DIR -s SENDER`",
 			"  (mlmmj-process, mlmmj-send); timed until every process of it has exited;",
 			"  mlmmj-send writes a transaction's final \".\" in a write of its own, Nagle's algorithm on, so the",
 			"  kernel holds it until the sink's delayed ACK, some 40 ms, before the 250: most of its wall time, as",
 			"  the note's idle a transaction (wall less its CPU and the sink's) shows; mlm-sendmail sets TCP_NODELAY.",
 			"  That is mlmmj 1.3.0 as Debian ships it, and the ratio mlm/mlmmj is mostly that wait, not CPU")
+	}
+	if b.mlmmjReceive != "" && b.verp {
+		notes = append(notes,
+			"  its VERP rows smallest first, a size run only if the rate of the last one measured would end a run",
+			"  within 80% of the run limit, else that rate standing for its own, estimated (\"~\")")
+		if b.verpN > 0 {
+			notes[len(notes)-1] += ": " + commas(int64(b.verpN)) + " members (-mlmmj-verp)"
+			notes = append(notes, "  among them, with mlm's row of as many beside it if -members has no such size")
+		}
 	}
 	if b.smtpSource != "" {
 		notes = append(notes,
@@ -1255,9 +1334,12 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 			"  with -r 1000000000 every record is charged in the state file under flock, at a rate that never waits;",
 			"  the timed runs write to /dev/null, or into a pipe; one more run of each, untimed, into a pipe, checks what",
 			"  it writes: cat, floor, pass and mlm-throttle the input byte for byte, mlm-check nothing, mlm-unwrap the",
-			"  messages' octets, the others a valid stream of as many records, one recipient each (the chain too:",
-			"  `mlm-pipeline mlm-auth DIR -- mlm-hdr DIR -- mlm-members DIR`); and each timed run",
-			"  into a pipe must have written as many octets as it")
+			"  messages' octets, the others a valid stream of as many records, one recipient each, the marks of its",
+			"  stages in every one (mlm-auth's trace, mlm-hdr's List-Id, mlm-members' state and trace, mlm-split's",
+			"  parent); and each timed run into a pipe must have written as many octets as it")
+		if b.chain {
+			notes = append(notes, "  the chain: `mlm-pipeline mlm-auth DIR -- mlm-hdr DIR -- mlm-members DIR`, checked as they are")
+		}
 	}
 	notes = append(notes, "members: m0000001@d1.example and on, in 10 domains, so that each domain's batches are full but",
 		"  one: mlm-split batches by domain (mlmmj, smtp-source and the pipelining client do not), and this is its best",
