@@ -1522,6 +1522,37 @@ func TestCheckFilters(t *testing.T) {
 	}
 }
 
+// The rows of mlm's filters are checked for their stages' marks as they
+// run: a stand-in that passes its input on unread fails, under a filter's
+// name and in the chain, and one that leaves the mark passes.
+func TestCheckFiltersMarks(t *testing.T) {
+	name, _, recs, msgs := filterStream(t)
+	b := progBench(t, map[string]string{
+		"mlm-auth":     `cat`,
+		"mlm-hdr":      `sed 's/^:From:/:List-Id: <l.example>\n:From:/'`,
+		"mlm-pipeline": `cat`,
+	})
+	mk := func(argv ...string) *row {
+		return &row{who: strings.Join(argv, " "), argv: argv, runs: []usage{{wall: 1}}}
+	}
+	auth, hdr, chain := mk("mlm-auth", "D"), mk("mlm-hdr", "D"), mk("mlm-pipeline", "mlm-hdr", "D", "--", "mlm-members", "D")
+	fs := &filterSet{rows: []*row{auth, hdr, chain}, recs: recs, unchecked: map[*row]bool{},
+		out: map[*row]outKind{auth: outStream, hdr: outStream, chain: outStream}}
+	b.checkFilters(fs, name, msgs, nil)
+	for _, c := range []struct {
+		r            *row
+		status, note string
+	}{
+		{auth, "FAILED", "its output: record 1764417600.b1.bench lacks an attribute trace=mlm-auth:..."},
+		{hdr, "", ""},
+		{chain, "FAILED", "its output: record 1764417600.b1.bench lacks a List-Id field"},
+	} {
+		if c.r.status != c.status || !strings.Contains(c.r.note, c.note) {
+			t.Errorf("%s: status %q, note %q; want %q, %q in it", c.r.who, c.r.status, c.r.note, c.status, c.note)
+		}
+	}
+}
+
 // A filter row's timed runs write into a pipe, if it says so, that the
 // bench reads to the end, counting what each wrote (for checkFilters);
 // the others' write to /dev/null, uncounted.
@@ -1971,7 +2002,7 @@ func TestEstimateFrom(t *testing.T) {
 	if r.status != "not run" || r.partial != 20 {
 		t.Fatalf("10,000 at 20 rcpt/s: status %q, partial %g; want not run, 20", r.status, r.partial)
 	}
-	if want := "would take ~8m20s a run, near or past the run limit of 3m0s, at the rate of its 1,000-member row"; r.note != want {
+	if want := "would take ~8m20s a run, over 80% of the 3m0s a run may take now, at the rate of its 1,000-member row"; r.note != want {
 		t.Errorf("note %q, want %q", r.note, want)
 	}
 	m := &row{who: "mlm", work: 10000, runs: []usage{{wall: time.Second}}}
@@ -2005,6 +2036,24 @@ func TestEstimateFrom(t *testing.T) {
 		if c.r != nil && (c.r.status != status || c.r.partial != 0 || c.r.note != "") {
 			t.Errorf("%s: status %q, partial %g, note %q; want it left as it was", c.what, c.r.status, c.r.partial, c.r.note)
 		}
+	}
+}
+
+// mlm's row of -mlmmj-verp's size is not run when mlmmj's row of that
+// size is estimated, not measured: there is nothing to compare it with.
+func TestMlmmjVERPLoneMlm(t *testing.T) {
+	_, by := planDelivery([]int{300}, 1000, map[string]bool{"verp": true}, func(map[string]*row) {})
+	limit := func() (time.Duration, bool) { return 40 * time.Second, true } // 1,000 at 20 a second: 50 s
+	mlmmjVERP(by, []int{300}, 1000, limit, func(n int, whos ...string) {
+		for _, who := range whos {
+			if r := by[who+"/verp/"+fmt.Sprint(n)]; r.status == "" {
+				r.runs = []usage{{wall: time.Duration(float64(n) / 20 * float64(time.Second))}}
+			}
+		}
+	})
+	m, j := by["mlm/verp/1000"], by["mlmmj/verp/1000"]
+	if j.status != "not run" || m.status != "not run (no mlmmj row to compare)" || len(m.runs) > 0 {
+		t.Errorf("1,000: mlmmj %q, mlm %q (%d runs); want mlmmj estimated, mlm not run", j.status, m.status, len(m.runs))
 	}
 }
 
@@ -2133,6 +2182,9 @@ func TestMlmmjVERP(t *testing.T) {
 		})
 		if got := strings.Join(calls, "|"); got != c.calls {
 			t.Errorf("limit %v: runs %s; want %s", c.limitOK, got, c.calls)
+		}
+		if m := by["mlm/verp/1000"]; m.status != "" || len(m.runs) != 1 {
+			t.Errorf("limit %v: mlm's 1,000 row: status %q, %d runs; want it run", c.limitOK, m.status, len(m.runs))
 		}
 		j := by["mlmmj/verp/10000"]
 		if j.status != c.status || j.partial != c.partial || c.status != "" && !strings.Contains(j.note, "its 2,000-member row") {

@@ -49,7 +49,7 @@ type bench struct {
 	reps       int
 	filterReps int
 	pipe       bool // the pipelining client's rows are run
-	verp       bool // the VERP rows are run
+	verp       bool // mlmmj's VERP rows are run
 	verpN      int  // the members of mlm's and mlmmj's own VERP rows (-mlmmj-verp), 0 if none
 	chain      bool // the filter sets into a pipe, and their chain rows, are run
 	runTimeout time.Duration
@@ -172,7 +172,7 @@ func benchMain() int {
 	if !only["verp"] {
 		verpN = 0
 	}
-	b.verp, b.verpN, b.chain = only["verp"], verpN, only["filters"] && outs["pipe"]
+	b.verp, b.verpN, b.chain = only["verp"] && systems["mlmmj"], verpN, only["filters"] && outs["pipe"]
 	ready := func(rs map[string]*row) { b.ready(rs, systems) }
 	rows, batchRows := planDelivery(sizes, verpN, only, ready) // rows in the order of the table
 	add := func(r *row) *row { rows = append(rows, r); return r }
@@ -341,8 +341,12 @@ func benchMain() int {
 		runtime.GOOS, runtime.NumCPU(), load0, load1, b.reps)
 	fmt.Printf("(of %d each for the filters, whose runs are short, a rep starting with the row after the last's first),\n", b.filterReps)
 	fmt.Printf("the delivery rows of a size taking turns (a run of smtp-source, of the pipelining client, of mlm, of mlm with mlm-run -D,\n")
-	fmt.Printf("of mlm-sendmail alone, then again), mlmmj's after all the others (its runs are long; its VERP rows smallest first,\n")
-	fmt.Printf("a size the last one's rate says would take over 80%% of the run limit not run but estimated, \"~\"), and the spread rows' two last\n")
+	if b.verp {
+		fmt.Printf("of mlm-sendmail alone, then again), mlmmj's after all the others (its runs are long; its VERP rows smallest first,\n")
+		fmt.Printf("a size the last one's rate says would take over 80%% of the run limit not run but estimated, \"~\"), and the spread rows' two last\n")
+	} else {
+		fmt.Printf("of mlm-sendmail alone, then again), mlmmj's after all the others (its runs are long), and the spread rows' two last\n")
+	}
 	fmt.Printf("delivery: one 4,096-octet post, from its hand-over to the last 250, into Postfix smtp-sink on 127.0.0.1\n")
 	fmt.Printf("(a fresh sink per run, dumping to %s); lists and queues in %s\n", b.shm, b.work)
 	fmt.Printf("wall: from the start of a run's command (mlm's: of mlm-accept, then of mlm-run) to the exit of its last process,\n")
@@ -1172,6 +1176,11 @@ func mlmmjVERP(by map[string]*row, sizes []int, verpN int, limit func() (time.Du
 		if slices.Contains(sizes, n) {
 			run(n, "mlmmj")
 		} else {
+			// mlm's row of this size is there to be compared with
+			// mlmmj's measured.
+			if m := by["mlm/verp/"+fmt.Sprint(n)]; m != nil && j.status != "" && m.status == "" {
+				m.status = "not run (no mlmmj row to compare)"
+			}
 			run(n, "mlm", "mlmmj")
 		}
 		if rate, exact := j.rate(); exact && rate > 0 {
@@ -1182,9 +1191,10 @@ func mlmmjVERP(by map[string]*row, sizes []int, verpN int, limit func() (time.Du
 
 // estimateFrom marks r, a row of n members, not run if small, the same
 // system's row of fewer members, gave a rate at which a run of n would
-// take over 80% of limit (a run's time varies, and a run killed at the
-// limit costs all of it for a rate of one cut run): small's rate stands
-// for r's, estimated, for the ratios ("~"), and the note says so.
+// take over 80% of limit, the time the next run may take (the run limit,
+// or what is left of the budget; a run's time varies, and a run killed
+// at the limit costs all of it for a rate of one cut run): small's rate
+// stands for r's, estimated, for the ratios ("~"), and the note says so.
 func estimateFrom(r, small *row, n int, limit time.Duration) {
 	if r == nil || r.status != "" || small == nil || small.work >= float64(n) {
 		return
@@ -1198,8 +1208,8 @@ func estimateFrom(r, small *row, n int, limit time.Duration) {
 		return
 	}
 	r.status, r.partial = "not run", rate
-	r.note = fmt.Sprintf("would take ~%s a run, near or past the run limit of %s, at the rate of its %s-member row",
-		took.Round(time.Second), limit, commas(int64(small.work)))
+	r.note = fmt.Sprintf("would take ~%s a run, over 80%% of the %s a run may take now, at the rate of its %s-member row",
+		took.Round(time.Second), max(limit.Round(time.Second), time.Second), commas(int64(small.work)))
 }
 
 // timeouts are the smallest sizes at which a system's rows of a mode
@@ -1300,6 +1310,7 @@ func setupNotes(b *bench, filters, rtt bool) []string {
 			"  That is mlmmj 1.3.0 as Debian ships it, and the ratio mlm/mlmmj is mostly that wait, not CPU")
 	}
 	if b.mlmmjReceive != "" && b.verp {
+		notes[len(notes)-1] += ";"
 		notes = append(notes,
 			"  its VERP rows smallest first, a size run only if the rate of the last one measured would end a run",
 			"  within 80% of the run limit, else that rate standing for its own, estimated (\"~\")")

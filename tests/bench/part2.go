@@ -246,9 +246,10 @@ func (c *countReader) Read(p []byte) (int, error) {
 // check of a stream it writes looks for (checkOut): an attribute named
 // attr, of the value value, or beginning with it if it ends in ":" (a
 // trace's program), or of any value if it is ""; or a header field named
-// field. Without them a row that ran other than its name says (a
-// stage of the chain left out, a filter that passed its input on
-// unread) would pass the check, its input being a valid stream already.
+// field. Without them a stage that passed its input on unread would pass
+// the check, its input being a valid stream already. They are the marks
+// of the stages its argv names (marksOf); that a row's argv is the one
+// its name says is TestFilterSet's.
 type mark struct{ attr, value, field string }
 
 // stageMarks are the marks of the filters whose rows write a stream, as
