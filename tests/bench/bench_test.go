@@ -2197,3 +2197,42 @@ func TestMlmmjVERP(t *testing.T) {
 		}
 	}
 }
+
+// A row that times out at a size skips its system's rows of the mode at
+// that size and larger ones, given in any order of run, not smaller
+// ones or another system's; rows with a status are not run.
+func TestDelivererTimeouts(t *testing.T) {
+	_, by := planDelivery([]int{100, 1000, 10000}, 0, map[string]bool{"batch": true}, func(map[string]*row) {})
+	by["limit/batch/100"].status = "not run (-systems)"
+	var ran []string
+	d := &deliverer{rows: by, timedOut: timeouts{},
+		steps: func(r *row, who, mode string, n int) func() bool {
+			return func() bool {
+				ran = append(ran, fmt.Sprint(who, " ", n))
+				if who == "mlm" && n == 1000 {
+					r.status = "timeout"
+				}
+				return false
+			}
+		},
+		interleave: func(ss ...func() bool) {
+			for _, s := range ss {
+				s()
+			}
+		}}
+	for _, n := range []int{1000, 100, 10000} {
+		d.at("batch", n, "mlm", "mlmmj", "limit")
+	}
+	if got, want := strings.Join(ran, "|"), "mlm 1000|mlmmj 1000|limit 1000|mlm 100|mlmmj 100|mlmmj 10000|limit 10000"; got != want {
+		t.Errorf("ran %s; want %s", got, want)
+	}
+	if r := by["mlm/batch/10000"]; r.status != "not run" || r.note != "1,000 timed out" {
+		t.Errorf("mlm's 10,000 row: %q, %q; want not run, 1,000 timed out", r.status, r.note)
+	}
+	if r := by["limit/batch/100"]; r.status != "not run (-systems)" {
+		t.Errorf("the limit's 100 row: %q", r.status)
+	}
+	if got, ok := d.timedOut.before("mlm/batch", 10000); !ok || got != 1000 {
+		t.Errorf("mlm's timeout: %d, %v; want 1,000", got, ok)
+	}
+}

@@ -244,17 +244,9 @@ func benchMain() int {
 
 	// The measuring, cheapest first, so that a spent budget skips the
 	// slow rows (mlmmj's) rather than the rest.
-	timedOut := timeouts{}
 	// steps is a row's repetitions, for interleave; nil for a row not
 	// to run. smtp-source's session counts are tried as it is made.
 	steps := func(r *row, who, mode string, n int) func() bool {
-		if r == nil || r.status != "" {
-			return nil
-		}
-		if t, ok := timedOut.before(who+"/"+mode, n); ok {
-			r.status, r.note = "not run", fmt.Sprintf("%s timed out", commas(int64(t)))
-			return nil
-		}
 		verp, spread := mode == "verp", mode == "spread"
 		switch who {
 		case "mlm":
@@ -275,24 +267,8 @@ func benchMain() int {
 		}
 		return b.limitSteps(r, n, per, sessions, func(s int) (delivered, error) { return b.limitOnce(n, per, s, 0) })
 	}
-	// deliverAt runs the rows of whos at a size that it compares, their
-	// repetitions in turn (see interleave); deliver, at each size.
-	deliverAt := func(mode string, n int, whos ...string) {
-		var ss []func() bool
-		ran := map[string]*row{} // who -> its row, run at this size
-		for _, who := range whos {
-			r := batchRows[who+"/"+mode+"/"+fmt.Sprint(n)]
-			if s := steps(r, who, mode, n); s != nil {
-				ss, ran[who] = append(ss, s), r
-			}
-		}
-		b.interleave(ss...)
-		for who, r := range ran {
-			if r.status == "timeout" {
-				timedOut.note(who+"/"+mode, n)
-			}
-		}
-	}
+	d := &deliverer{rows: batchRows, timedOut: timeouts{}, steps: steps, interleave: b.interleave}
+	timedOut, deliverAt := d.timedOut, d.at
 	deliver := func(mode string, whos ...string) {
 		for _, n := range sizes {
 			deliverAt(mode, n, whos...)
@@ -1210,6 +1186,43 @@ func estimateFrom(r, small *row, n int, limit time.Duration) {
 	r.status, r.partial = "not run", rate
 	r.note = fmt.Sprintf("would take ~%s a run, over 80%% of the %s a run may take now, at the rate of its %s-member row",
 		took.Round(time.Second), max(limit.Round(time.Second), time.Second), commas(int64(small.work)))
+}
+
+// A deliverer runs the delivery rows of a mode and a size that compare,
+// their repetitions in turn, and keeps the timeouts: a system's row of
+// a size at or above one its row of the mode timed out at is not run.
+type deliverer struct {
+	rows     map[string]*row // by "who/mode/size" (planDelivery)
+	timedOut timeouts
+	// steps is a row's repetitions, one a call (bench.deliverySteps,
+	// limitSteps), nil for none; interleave runs them in turn.
+	steps      func(r *row, who, mode string, n int) func() bool
+	interleave func(...func() bool)
+}
+
+// at runs whos' rows of mode at n.
+func (d *deliverer) at(mode string, n int, whos ...string) {
+	var ss []func() bool
+	ran := map[string]*row{} // who -> its row, run at this size
+	for _, who := range whos {
+		r := d.rows[who+"/"+mode+"/"+fmt.Sprint(n)]
+		if r == nil || r.status != "" {
+			continue
+		}
+		if t, ok := d.timedOut.before(who+"/"+mode, n); ok {
+			r.status, r.note = "not run", fmt.Sprintf("%s timed out", commas(int64(t)))
+			continue
+		}
+		if s := d.steps(r, who, mode, n); s != nil {
+			ss, ran[who] = append(ss, s), r
+		}
+	}
+	d.interleave(ss...)
+	for who, r := range ran {
+		if r.status == "timeout" {
+			d.timedOut.note(who+"/"+mode, n)
+		}
+	}
 }
 
 // timeouts are the smallest sizes at which a system's rows of a mode
