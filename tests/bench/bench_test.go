@@ -130,6 +130,33 @@ func TestSetupNotesRTTSessions(t *testing.T) {
 	}
 }
 
+// The setup says how mlmmj's VERP rows are run, and what the chain is,
+// only when they are: not with mlmmj's VERP rows out of the run, nor
+// without the pipe sets.
+func TestSetupNotesVERPChain(t *testing.T) {
+	for _, c := range []struct {
+		b           *bench
+		verp, verpN bool
+		chain       bool
+	}{
+		{&bench{mlmmjReceive: "m", mlmmjVersion: "1.3.0", verp: true, verpN: 1000, chain: true}, true, true, true},
+		{&bench{mlmmjReceive: "m", mlmmjVersion: "1.3.0", verp: true}, true, false, false},
+		{&bench{mlmmjReceive: "m", mlmmjVersion: "1.3.0", verpN: 1000}, false, false, false},
+		{&bench{verp: true, verpN: 1000, chain: true}, false, false, true},
+	} {
+		notes := strings.Join(setupNotes(c.b, true, false), "\n")
+		for what, want := range map[string]bool{
+			"not CPU;\n  its VERP rows smallest first":                                 c.verp,
+			"1,000 members (-mlmmj-verp)":                                              c.verpN,
+			"the chain: `mlm-pipeline mlm-auth DIR -- mlm-hdr DIR -- mlm-members DIR`": c.chain,
+		} {
+			if strings.Contains(notes, what) != want {
+				t.Errorf("verp %v, verpN %d, chain %v, mlmmj %q: %q in the notes: %v, want %v", c.b.verp, c.b.verpN, c.b.chain, c.b.mlmmjReceive, what, !want, want)
+			}
+		}
+	}
+}
+
 // The test binary is the rusage wrapper and the pipelining client too,
 // as the bench is.
 func TestMain(m *testing.M) {
