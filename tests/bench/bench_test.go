@@ -1484,9 +1484,7 @@ func TestCheckFilters(t *testing.T) {
 		"ran":   `echo "$1" >>` + ran + `; cat`,
 	})
 	bin := b.bin
-	mk := func(argv ...string) *row {
-		return &row{who: strings.Join(argv, " "), argv: argv, runs: []usage{{wall: 1}}}
-	}
+	mk := ranFilterRow
 	good, short, none, mail := mk("good"), mk("short"), mk("none"), mk("good")
 	notRun, failed := mk("ran", "not-run"), mk("ran", "failed")
 	notRun.runs = nil
@@ -1549,6 +1547,12 @@ func TestCheckFilters(t *testing.T) {
 	}
 }
 
+// ranFilterRow is a filter row of argv that has run once, for
+// checkFilters.
+func ranFilterRow(argv ...string) *row {
+	return &row{who: strings.Join(argv, " "), argv: argv, runs: []usage{{wall: 1}}}
+}
+
 // The rows of mlm's filters are checked for their stages' marks as they
 // run: a stand-in that passes its input on unread fails, under a filter's
 // name and in the chain, and one that leaves the mark passes.
@@ -1559,9 +1563,7 @@ func TestCheckFiltersMarks(t *testing.T) {
 		"mlm-hdr":      `sed 's/^:From:/:List-Id: <l.example>\n:From:/'`,
 		"mlm-pipeline": `cat`,
 	})
-	mk := func(argv ...string) *row {
-		return &row{who: strings.Join(argv, " "), argv: argv, runs: []usage{{wall: 1}}}
-	}
+	mk := ranFilterRow
 	auth, hdr, chain := mk("mlm-auth", "D"), mk("mlm-hdr", "D"), mk("mlm-pipeline", "mlm-hdr", "D", "--", "mlm-members", "D")
 	fs := &filterSet{rows: []*row{auth, hdr, chain}, recs: recs, unchecked: map[*row]bool{},
 		out: map[*row]outKind{auth: outStream, hdr: outStream, chain: outStream}}
