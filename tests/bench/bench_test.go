@@ -958,7 +958,7 @@ func TestMillion(t *testing.T) {
 			os.WriteFile(goOn, nil, 0o644)
 		}
 		r := &row{who: "mlm", work: 0}
-		b.million(r, 0, 0)
+		b.million(r, 0, nil)
 		os.WriteFile(goOn, nil, 0o644)
 		cancel()
 		<-ended
@@ -988,7 +988,7 @@ func TestMillion(t *testing.T) {
 		b := sinkBench(t, context.Background(), sinkProg, bin, t.TempDir())
 		b.reps = 2
 		r := &row{who: "mlm"}
-		b.million(r, 5, c.timedOut)
+		b.million(r, 5, timeouts{"mlm/batch": c.timedOut})
 		runs, _ := os.ReadFile(count)
 		if n := strings.Count(string(runs), "\n"); r.status != c.status || n != c.runs {
 			t.Errorf("5 members, batch rows timed out at %d: status %q, note %q, %d runs; want %q, %d runs",

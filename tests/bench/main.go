@@ -303,7 +303,7 @@ func benchMain() int {
 		}
 	}
 	if millionRow != nil && millionRow.status == "" {
-		b.million(millionRow, *fMillion, timedOut["mlm/batch"])
+		b.million(millionRow, *fMillion, timedOut)
 	}
 	deliver("batch", "mlmmj")
 	if only["verp"] {
@@ -317,12 +317,11 @@ func benchMain() int {
 		runtime.GOOS, runtime.NumCPU(), load0, load1, b.reps)
 	fmt.Printf("(of %d each for the filters, whose runs are short, a rep starting with the row after the last's first),\n", b.filterReps)
 	fmt.Printf("the delivery rows of a size taking turns (a run of smtp-source, of the pipelining client, of mlm, of mlm with mlm-run -D,\n")
+	verpWords := ""
 	if b.verp {
-		fmt.Printf("of mlm-sendmail alone, then again), mlmmj's after all the others (its runs are long; its VERP rows smallest first,\n")
-		fmt.Printf("a size the last one's rate says would take over 80%% of the run limit not run but estimated, \"~\"), and the spread rows' two last\n")
-	} else {
-		fmt.Printf("of mlm-sendmail alone, then again), mlmmj's after all the others (its runs are long), and the spread rows' two last\n")
+		verpWords = "; its VERP rows smallest first,\na size the last one's rate says would take over 80% of the run limit not run but estimated, \"~\""
 	}
+	fmt.Printf("of mlm-sendmail alone, then again), mlmmj's after all the others (its runs are long%s), and the spread rows' two last\n", verpWords)
 	fmt.Printf("delivery: one 4,096-octet post, from its hand-over to the last 250, into Postfix smtp-sink on 127.0.0.1\n")
 	fmt.Printf("(a fresh sink per run, dumping to %s); lists and queues in %s\n", b.shm, b.work)
 	fmt.Printf("wall: from the start of a run's command (mlm's: of mlm-accept, then of mlm-run) to the exit of its last process,\n")
@@ -1209,8 +1208,7 @@ func (d *deliverer) at(mode string, n int, whos ...string) {
 		if r == nil || r.status != "" {
 			continue
 		}
-		if t, ok := d.timedOut.before(who+"/"+mode, n); ok {
-			r.status, r.note = "not run", fmt.Sprintf("%s timed out", commas(int64(t)))
+		if d.timedOut.skip(r, who+"/"+mode, n) {
 			continue
 		}
 		if s := d.steps(r, who, mode, n); s != nil {
@@ -1241,6 +1239,16 @@ func (t timeouts) note(key string, n int) {
 func (t timeouts) before(key string, n int) (int, bool) {
 	m, ok := t[key]
 	return m, ok && m <= n
+}
+
+// skip marks r, a row of key's of n, not run if key's rows timed out at
+// n or a smaller size, and says whether it did.
+func (t timeouts) skip(r *row, key string, n int) bool {
+	m, ok := t.before(key, n)
+	if ok {
+		r.status, r.note = "not run", fmt.Sprintf("%s timed out", commas(int64(m)))
+	}
+	return ok
 }
 
 // ready names the systems of a size's rows, and says why any will not

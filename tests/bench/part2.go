@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"mlm/lib/msg"
 	"mlm/lib/pipeline"
 	"mlm/lib/stream"
 )
@@ -270,13 +271,10 @@ func marksOf(argv []string) []mark {
 	if argv[0] != "mlm-pipeline" {
 		return stageMarks[argv[0]]
 	}
+	stages, _ := pipeline.Split(argv[1:]) // as mlm-pipeline cuts it
 	var ms []mark
-	first := true
-	for _, a := range argv[1:] {
-		if first {
-			ms = append(ms, stageMarks[a]...)
-		}
-		first = a == "--"
+	for _, st := range stages {
+		ms = append(ms, stageMarks[st[0]]...)
 	}
 	return ms
 }
@@ -285,7 +283,8 @@ func marksOf(argv []string) []mark {
 // bears m.
 func (m mark) in(h *stream.Header, hb []byte) bool {
 	if m.field != "" {
-		return bytes.HasPrefix(hb, []byte(m.field+":")) || bytes.Contains(hb, []byte("\n"+m.field+":"))
+		_, ok := msg.NewEdit(hb).Field(m.field)
+		return ok
 	}
 	for _, a := range h.Attrs {
 		if a.Name == m.attr && (m.value == "" || a.Value == m.value ||
@@ -505,10 +504,9 @@ func (b *bench) expand(r *row, n int) {
 // million measures mlm's delivery to n members as the delivery rows
 // do, then runs it once more under the sampler (sampled), whose largest
 // sum of the processes' resident sets goes in the row's note; not if
-// mlm's batch rows timed out at a size of timedOut (0: none) no larger.
-func (b *bench) million(r *row, n, timedOut int) {
-	if timedOut > 0 && timedOut <= n {
-		r.status, r.note = "not run", fmt.Sprintf("%s timed out", commas(int64(timedOut)))
+// mlm's batch rows timed out (timedOut) at a size no larger.
+func (b *bench) million(r *row, n int, timedOut timeouts) {
+	if timedOut.skip(r, "mlm/batch", n) {
 		return
 	}
 	b.millionN = n
