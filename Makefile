@@ -4,7 +4,11 @@ BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 DESTDIR ?=
 GO      ?= go
-GOBUILDFLAGS ?= -trimpath -tags osusergo,netgo
+# PPROF=1 builds the programs with the profiler: MLM_CPUPROFILE=DIR then
+# has each write a CPU profile of its run there (mlm(7)).
+PPROF   ?=
+GOBUILDFLAGS ?= -trimpath -tags osusergo,netgo$(if $(PPROF),$(comma)mlmpprof)
+comma   := ,
 FUZZTIME ?= 3m
 PROGS   := $(notdir $(wildcard filters/mlm-*))
 BINS    := $(PROGS:%=bin/%)
@@ -32,6 +36,7 @@ demo: all
 test:
 	$(GO) test -race ./...
 	$(GO) test -race -cpu 1 ./filters/mlm-sendmail ./lib/smtpout ./filters/mlm-run ./filters/mlm-accept ./filters/mlm-enqueue
+	$(GO) test -race -tags mlmpprof ./lib/cli
 
 lint: lint-go lint-man lint-sh
 

@@ -71,9 +71,13 @@ func StagesEnv() []string {
 }
 
 // Main parses os.Args into args (a pointer to a kong-tagged struct), calls
-// run and exits with its classified status. It never returns.
+// run and exits with its classified status. It never returns. With
+// ProfileEnv set, the run is profiled (profile.go).
 func Main(prog, desc string, args any, run func() error, opts ...Option) {
-	os.Exit(main(prog, desc, args, os.Args[1:], os.Stdout, os.Stderr, run, opts...))
+	stop := startProfile(prog, os.Getenv(ProfileEnv), os.Stderr)
+	code := main(prog, desc, args, os.Args[1:], os.Stdout, os.Stderr, run, opts...)
+	stop()
+	os.Exit(code)
 }
 
 func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, run func() error, opts ...Option) (code int) {
