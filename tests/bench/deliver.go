@@ -46,6 +46,7 @@ type mlmOpts struct {
 	disk       string        // where the list goes, if not in the work directory
 	rtt        time.Duration // the sink behind a lag of this round trip
 	spread     bool          // the members' domains spread (spreadAddr)
+	env        []string      // added to mlm-accept's and mlm-run's environment
 }
 
 // newMLMList makes a list directory of n members that delivers to port.
@@ -137,6 +138,7 @@ func (b *bench) mlmOnce(n int, o mlmOpts) (delivered, error) {
 		u1, err = b.measure(timeout, job{
 			argv:  []string{"mlm-accept", "-f", poster, "-r", listAddr, dir},
 			stdin: b.post,
+			env:   o.env,
 		})
 	}
 	if err == nil && !o.client {
@@ -146,6 +148,7 @@ func (b *bench) mlmOnce(n int, o mlmOpts) (delivered, error) {
 		u2, err2 := b.measure(timeout-time.Since(start), job{
 			argv: append(append([]string{}, o.runPrefix...), "mlm-run", dir),
 			dir:  filepath.Dir(dir),
+			env:  o.env,
 		})
 		if o.wrapStages != "" && err2 == nil {
 			appendLine(o.wrapStages, treeLine, u2)

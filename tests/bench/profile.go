@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"mlm/lib/cli"
 )
 
 // profile runs mlm's delivery to n members once more with every program
@@ -117,6 +119,7 @@ func (b *bench) profile(n int, verp bool) []string {
 			out = append(out, perfReport(perf, data, "comm,dso,sym", "0.8", 30)...)
 		}
 	}
+	out = append(out, b.pprofLines(n, verp)...)
 	if strace, err := exec.LookPath("strace"); err == nil {
 		log := filepath.Join(b.work, "strace.txt")
 		d, err := b.mlmOnce(n, mlmOpts{verp: verp, runPrefix: []string{strace, "-f", "-c", "-w", "--seccomp-bpf", "-o", log,
@@ -259,4 +262,90 @@ func perfReport(perf, data, keys, limit string, top int) []string {
 		}
 	}
 	return out
+}
+
+// pprofLines profiles a run of mlm's with pprof: the programs built once
+// more with the profiler (the tag of make PPROF=1) into the work
+// directory, the run made with them first in PATH and MLM_CPUPROFILE
+// set, and the profiles of each program (a stage starts for each record)
+// merged by go tool pprof, its top functions by their own CPU.
+func (b *bench) pprofLines(n int, verp bool) []string {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		return []string{"  pprof: no go to build the programs with the profiler: " + err.Error()}
+	}
+	bin, dir := filepath.Join(b.work, "pprof-bin"), filepath.Join(b.work, "pprof")
+	defer os.RemoveAll(bin)
+	defer os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return []string{"  pprof: " + err.Error()}
+	}
+	tags := "osusergo,netgo," + cli.ProfileTag
+	if err := b.run(5*time.Minute, "", "", goTool, "build", "-trimpath", "-tags", tags, "-o", bin+"/", "./filters/..."); err != nil {
+		return []string{"  pprof: go build -tags " + tags + ": " + err.Error()}
+	}
+	path := "PATH=" + bin + string(os.PathListSeparator) + b.bin + string(os.PathListSeparator) + os.Getenv("PATH")
+	// 100 samples a CPU second (runtime/pprof's, which a program cannot
+	// change without a line on its stderr): a run's profiles are merged
+	// with those of the runs after it, reps of them.
+	var wall, cpu time.Duration
+	for range b.reps {
+		d, err := b.mlmOnce(n, mlmOpts{verp: verp, env: []string{path, cli.ProfileEnv + "=" + dir}})
+		if err != nil {
+			return []string{"  pprof: " + err.Error()}
+		}
+		b.logf("profile, pprof: %s", fmtRun(d.u, nil))
+		wall, cpu = wall+d.u.wall, cpu+d.u.cpu()
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.pprof"))
+	if err != nil || len(files) == 0 {
+		return []string{fmt.Sprintf("  pprof: no profile written (%v)", err)}
+	}
+	byProg := map[string][]string{}
+	for _, f := range files {
+		prog, _, _ := strings.Cut(filepath.Base(f), ".")
+		byProg[prog] = append(byProg[prog], f)
+	}
+	out := []string{fmt.Sprintf("  pprof: %d runs more with the programs built with the profiler (-tags %s), %s=DIR;", b.reps, cli.ProfileTag, cli.ProfileEnv),
+		fmt.Sprintf("    they took %.3f s wall, %.3f s CPU together; 100 samples a CPU second, each program's profiles merged,", wall.Seconds(), cpu.Seconds()),
+		"    its top functions by their own CPU (go tool pprof -top; from the program's main on: its runtime's and",
+		"    packages' start, before, is not in them, the perf lines above have it):"}
+	progs := make([]string, 0, len(byProg))
+	for p := range byProg {
+		progs = append(progs, p)
+	}
+	sort.Strings(progs)
+	for _, p := range progs {
+		out = append(out, pprofTop(goTool, p, byProg[p], 8)...)
+	}
+	return out
+}
+
+// pprofTop is go tool pprof's total and top lines of prog's profiles.
+func pprofTop(goTool, prog string, files []string, top int) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goTool, append([]string{"tool", "pprof", "-top", fmt.Sprintf("-nodecount=%d", top)}, files...)...)
+	text, err := cmd.Output()
+	if err != nil {
+		return []string{fmt.Sprintf("    %s: go tool pprof: %v", prog, err)}
+	}
+	head := fmt.Sprintf("    %s, %d profiles", prog, len(files))
+	var rows []string
+	table := false
+	for _, l := range strings.Split(string(text), "\n") {
+		t := strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(t, "Duration:"):
+			if _, total, ok := strings.Cut(t, "Total samples = "); ok {
+				head += ", " + strings.TrimSuffix(strings.Fields(total)[0], ",") + " of samples"
+			}
+		case strings.HasPrefix(t, "flat "):
+			table = true
+			rows = append(rows, "      "+t)
+		case table && t != "":
+			rows = append(rows, "      "+t)
+		}
+	}
+	return append([]string{head + ":"}, rows...)
 }
