@@ -89,6 +89,9 @@ func run(a *args, env []string) error {
 	if err := pipeline.Inherit(f); err != nil {
 		return err
 	}
+	// A profile (cli.ProfileEnv) ends here: its timer would outlive
+	// the exec and kill the command.
+	cli.BeforeExec()
 	err = syscall.Exec(path, a.Command, env)
 	if errors.Is(err, syscall.ENOEXEC) && isScript(path) {
 		// A script without "#!": execvp(3) runs it with the shell.

@@ -74,10 +74,7 @@ func StagesEnv() []string {
 // run and exits with its classified status. It never returns. With
 // ProfileEnv set, the run is profiled (profile.go).
 func Main(prog, desc string, args any, run func() error, opts ...Option) {
-	stop := startProfile(prog, os.Getenv(ProfileEnv), os.Stderr)
-	code := main(prog, desc, args, os.Args[1:], os.Stdout, os.Stderr, run, opts...)
-	stop()
-	os.Exit(code)
+	os.Exit(main(prog, desc, args, os.Args[1:], os.Stdout, os.Stderr, run, opts...))
 }
 
 func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, run func() error, opts ...Option) (code int) {
@@ -106,6 +103,10 @@ func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, 
 	if err := primePoller(); err != nil {
 		return report(stderr, prog, err)
 	}
+	// After primePoller: the profile's file may be the first the
+	// program opens, and make the runtime's poller.
+	startProfile(prog, os.Getenv(ProfileEnv), stderr, mta)
+	defer endProfile()
 	k, err := kong.New(args,
 		kong.Name(prog),
 		kong.Description(desc),
@@ -268,6 +269,9 @@ func version() string {
 		if s.Key == "vcs.revision" {
 			v += " " + s.Value
 		}
+	}
+	if profiler {
+		v += " (with the profiler, " + ProfileTag + ")"
 	}
 	return v
 }

@@ -7,11 +7,13 @@ import (
 	"io"
 )
 
-// startProfile says, if dir is not empty, that this build has no
-// profiler (see ProfileEnv).
-func startProfile(prog, dir string, stderr io.Writer) (stop func()) {
-	if dir != "" {
-		fmt.Fprintf(stderr, "%s: %s: not profiled: built without the profiler (make PPROF=1, the tag %s)\n", prog, ProfileEnv, ProfileTag)
+// profiler is whether this build has the profiler.
+const profiler = false
+
+// startProfile says, if dir is not empty and not quiet, that this build
+// has no profiler (see ProfileEnv).
+func startProfile(prog, dir string, stderr io.Writer, quiet bool) {
+	if dir != "" && !quiet {
+		fmt.Fprintf(stderr, "%s: %s: not profiled: built without the profiler (make pprof, the tag %s)\n", prog, ProfileEnv, ProfileTag)
 	}
-	return func() {}
 }

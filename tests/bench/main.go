@@ -39,7 +39,11 @@ import (
 )
 
 type bench struct {
-	ctx        context.Context
+	ctx   context.Context
+	pprof struct { // the programs built with the profiler (pprofBin), once
+		goTool, bin string
+		err         error
+	}
 	bin        string // mlm's programs
 	self       string // this program, the rusage wrapper
 	work       string // on the disk: lists, queues

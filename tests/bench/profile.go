@@ -15,17 +15,20 @@ import (
 )
 
 // profile runs mlm's delivery to n members once more with every program
-// under the rusage wrapper, for each one's CPU, wall and peak RSS; then,
-// if perf is there, once under perf record (where the CPU goes, by
-// process and function); and, if strace is, once under strace -c -w
-// (how many fsyncs, and their wall time). The programs cannot be given
-// a pprof endpoint, so this is what there is.
+// under the rusage wrapper, for each one's CPU, wall and peak RSS; once
+// unwrapped, for its page faults; once under the sampler, for what its
+// processes hold at once; then, if perf is there, once under perf record
+// (where the CPU goes, by process and function, a program's start
+// included); reps times with the programs built with the profiler
+// (pprofLines: by function, from each program's main on); if strace is
+// there, once under strace -c -w (how many fsyncs, and their wall time);
+// and on the disk and on tmpfs.
 func (b *bench) profile(n int, verp bool) []string {
 	mode := fmt.Sprintf("%d rcpt/tx", batch)
 	if verp {
 		mode = "VERP 1 rcpt/tx"
 	}
-	out := []string{fmt.Sprintf("profile: mlm, %s members, %s, one run each way (not in the table)", commas(int64(n)), mode)}
+	out := []string{fmt.Sprintf("profile: mlm, %s members, %s, one run each way, %d with pprof (not in the table)", commas(int64(n)), mode, b.reps)}
 	file := filepath.Join(b.work, fmt.Sprintf("profile.%d.tsv", b.seq()))
 	d, err := b.mlmOnce(n, mlmOpts{verp: verp, wrapStages: file})
 	if err != nil {
@@ -265,24 +268,19 @@ func perfReport(perf, data, keys, limit string, top int) []string {
 }
 
 // pprofLines profiles a run of mlm's with pprof: the programs built once
-// more with the profiler (the tag of make PPROF=1) into the work
-// directory, the run made with them first in PATH and MLM_CPUPROFILE
-// set, and the profiles of each program (a stage starts for each record)
-// merged by go tool pprof, its top functions by their own CPU.
+// more with the profiler (pprofBin), the run made reps times with them
+// first in PATH and MLM_CPUPROFILE set, and the profiles of each program
+// (a stage starts for each record) merged by go tool pprof, its top
+// functions by their own CPU.
 func (b *bench) pprofLines(n int, verp bool) []string {
-	goTool, err := exec.LookPath("go")
+	goTool, bin, err := b.pprofBin()
 	if err != nil {
-		return []string{"  pprof: no go to build the programs with the profiler: " + err.Error()}
-	}
-	bin, dir := filepath.Join(b.work, "pprof-bin"), filepath.Join(b.work, "pprof")
-	defer os.RemoveAll(bin)
-	defer os.RemoveAll(dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return []string{"  pprof: " + err.Error()}
 	}
-	tags := "osusergo,netgo," + cli.ProfileTag
-	if err := b.run(5*time.Minute, "", "", goTool, "build", "-trimpath", "-tags", tags, "-o", bin+"/", "./filters/..."); err != nil {
-		return []string{"  pprof: go build -tags " + tags + ": " + err.Error()}
+	dir := filepath.Join(b.work, fmt.Sprintf("pprof.%d", b.seq()))
+	defer os.RemoveAll(dir)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return []string{"  pprof: " + err.Error()}
 	}
 	path := "PATH=" + bin + string(os.PathListSeparator) + b.bin + string(os.PathListSeparator) + os.Getenv("PATH")
 	// 100 samples a CPU second (runtime/pprof's, which a program cannot
@@ -297,19 +295,15 @@ func (b *bench) pprofLines(n int, verp bool) []string {
 		b.logf("profile, pprof: %s", fmtRun(d.u, nil))
 		wall, cpu = wall+d.u.wall, cpu+d.u.cpu()
 	}
-	files, err := filepath.Glob(filepath.Join(dir, "*.pprof"))
-	if err != nil || len(files) == 0 {
-		return []string{fmt.Sprintf("  pprof: no profile written (%v)", err)}
+	byProg, err := profilesByProg(dir)
+	if err != nil {
+		return []string{"  pprof: " + err.Error()}
 	}
-	byProg := map[string][]string{}
-	for _, f := range files {
-		prog, _, _ := strings.Cut(filepath.Base(f), ".")
-		byProg[prog] = append(byProg[prog], f)
-	}
-	out := []string{fmt.Sprintf("  pprof: %d runs more with the programs built with the profiler (-tags %s), %s=DIR;", b.reps, cli.ProfileTag, cli.ProfileEnv),
-		fmt.Sprintf("    they took %.3f s wall, %.3f s CPU together; 100 samples a CPU second, each program's profiles merged,", wall.Seconds(), cpu.Seconds()),
-		"    its top functions by their own CPU (go tool pprof -top; from the program's main on: its runtime's and",
-		"    packages' start, before, is not in them, the perf lines above have it):"}
+	out := []string{fmt.Sprintf("  pprof: %d runs more with the programs built with the profiler (go build -tags %s, from the", b.reps, cli.ProfileTag),
+		fmt.Sprintf("    bench's working directory, as make pprof does), %s=DIR; they took %.3f s wall, %.3f s CPU", cli.ProfileEnv, wall.Seconds(), cpu.Seconds()),
+		"    together; 100 samples a CPU second, each program's profiles merged, its top functions by their own CPU",
+		"    (go tool pprof -top; from the program's main on: its runtime's and packages' start, before, is not in",
+		"    them, the perf lines above have it):"}
 	progs := make([]string, 0, len(byProg))
 	for p := range byProg {
 		progs = append(progs, p)
@@ -321,14 +315,65 @@ func (b *bench) pprofLines(n int, verp bool) []string {
 	return out
 }
 
-// pprofTop is go tool pprof's total and top lines of prog's profiles.
+// pprofBin builds mlm's programs with the profiler into the work
+// directory, once a bench, from the sources in the working directory
+// (make bench's), and returns the go tool and the directory.
+func (b *bench) pprofBin() (goTool, bin string, err error) {
+	if b.pprof.bin != "" || b.pprof.err != nil {
+		return b.pprof.goTool, b.pprof.bin, b.pprof.err
+	}
+	defer func() { b.pprof.goTool, b.pprof.bin, b.pprof.err = goTool, bin, err }()
+	if goTool, err = exec.LookPath("go"); err != nil {
+		return "", "", fmt.Errorf("no go to build the programs with the profiler: %w", err)
+	}
+	timeout, ok := b.timeout()
+	if !ok {
+		return "", "", errSkipped
+	}
+	bin = filepath.Join(b.work, "pprof-bin")
+	tags := "osusergo,netgo," + cli.ProfileTag
+	if err := b.run(timeout, "", "", goTool, "build", "-trimpath", "-tags", tags, "-o", bin+"/", "./filters/..."); err != nil {
+		return "", "", fmt.Errorf("go build -tags %s: %w", tags, err)
+	}
+	return goTool, bin, nil
+}
+
+// profilesByProg is the profiles in dir by the program that wrote them
+// (PROG.PID.NANOS.pprof), those of no octets (a program that another
+// ended) left out, as go tool pprof cannot read them.
+func profilesByProg(dir string) (map[string][]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.pprof"))
+	if err != nil {
+		return nil, err
+	}
+	by := map[string][]string{}
+	empty := 0
+	for _, f := range files {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			empty++
+			continue
+		}
+		prog, _, _ := strings.Cut(filepath.Base(f), ".")
+		by[prog] = append(by[prog], f)
+	}
+	if len(by) == 0 {
+		return nil, fmt.Errorf("no profile written (%d files, %d of them empty)", len(files), empty)
+	}
+	return by, nil
+}
+
+// pprofTop is go tool pprof's total and top lines of prog's profiles,
+// merged.
 func pprofTop(goTool, prog string, files []string, top int) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goTool, append([]string{"tool", "pprof", "-top", fmt.Sprintf("-nodecount=%d", top)}, files...)...)
+	var stderr tailBuffer
+	stderr.max = 512
+	cmd.Stderr = &stderr
 	text, err := cmd.Output()
 	if err != nil {
-		return []string{fmt.Sprintf("    %s: go tool pprof: %v", prog, err)}
+		return []string{fmt.Sprintf("    %s: go tool pprof: %v: %s", prog, err, lastLine(stderr.String()))}
 	}
 	head := fmt.Sprintf("    %s, %d profiles", prog, len(files))
 	var rows []string
@@ -347,5 +392,14 @@ func pprofTop(goTool, prog string, files []string, top int) []string {
 			rows = append(rows, "      "+t)
 		}
 	}
+	if len(rows) < 2 {
+		return []string{head + ": none from its main on (under 10 ms of CPU in each run)"}
+	}
 	return append([]string{head + ":"}, rows...)
+}
+
+// lastLine is the last line of s that is not empty.
+func lastLine(s string) string {
+	ls := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(ls[len(ls)-1])
 }

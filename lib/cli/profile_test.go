@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"mlm/lib/sysexit"
+)
+
+// TestProfileMain runs Main in a process of its own, as a program does,
+// with MLM_CPUPROFILE: the usual build says it has no profiler, but in a
+// program an MTA runs; a build with the profiler writes the run's
+// profile, the run's own function in it. The exit status is the run's.
+func TestProfileMain(t *testing.T) {
+	if mode := os.Getenv("CLI_TEST_MAIN"); mode != "" {
+		var opts []Option
+		if mode == "mta" {
+			opts = append(opts, MTA)
+		}
+		os.Args = []string{"prog"}
+		var a testArgs
+		Main("prog", "test", &a, func() error {
+			spinMain(100 * time.Millisecond)
+			return errExit3
+		}, opts...)
+	}
+	for _, mode := range []string{"plain", "mta"} {
+		dir := t.TempDir()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestProfileMain$")
+		cmd.Env = append(os.Environ(), "CLI_TEST_MAIN="+mode, ProfileEnv+"="+dir)
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		err := cmd.Run()
+		code := -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != 3 {
+			t.Errorf("%s: exit %d (%v); want 3", mode, code, err)
+		}
+		lines := strings.Split(strings.TrimSuffix(errb.String(), "\n"), "\n")
+		files, _ := filepath.Glob(filepath.Join(dir, "prog.*.pprof"))
+		switch {
+		case profiler && len(files) != 1:
+			t.Errorf("%s: profiles %v", mode, files)
+		case profiler:
+			checkMainProfile(t, files[0])
+		case len(files) != 0:
+			t.Errorf("%s: a build without the profiler wrote %v", mode, files)
+		}
+		want := []string{"prog: three"}
+		if mode == "mta" {
+			want = []string{"4.3.0 prog: three"}
+		} else if !profiler {
+			want = append([]string{"prog: MLM_CPUPROFILE: not profiled: built without the profiler (make pprof, the tag mlmpprof)"}, want...)
+		}
+		if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: stderr %q; want %q", mode, lines, want)
+		}
+	}
+}
+
+// errExit3 is a run's failure of exit status 3, which no mlm program
+// gives: the test's run, and no other path, ends its process so.
+var errExit3 = sysexit.Errorf(3, "three")
+
+// spinMain uses d of the process's CPU, most of it its own.
+func spinMain(d time.Duration) (x uint64) {
+	for start := cpuUsed(); cpuUsed()-start < d; {
+		for i := range 1 << 20 {
+			x = x*31 + uint64(i)
+		}
+	}
+	return x
+}
+
+// cpuUsed is the CPU the process has used so far.
+func cpuUsed() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
