@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"mlm/lib/mlmtest"
 )
 
 // TestProfileOn: a build with the profiler writes PROG.PID.NANOS.pprof,
@@ -24,7 +26,7 @@ func TestProfileOn(t *testing.T) {
 	dir := t.TempDir()
 	var errb bytes.Buffer
 	startProfile("prog", dir, &errb, false)
-	spinMain(200 * time.Millisecond) // some 20 samples, however busy the host
+	mlmtest.SpinCPU(200 * time.Millisecond) // some 20 samples, however busy the host
 	// A second profile while one runs is refused (runtime/pprof's one
 	// at a time): said, and its file removed.
 	other := t.TempDir()
@@ -118,7 +120,7 @@ func TestProfileNoFollow(t *testing.T) {
 func TestBeforeExec(t *testing.T) {
 	var errb bytes.Buffer
 	startProfile("prog", t.TempDir(), &errb, false)
-	spinMain(20 * time.Millisecond)
+	mlmtest.SpinCPU(20 * time.Millisecond)
 	it, err := unix.Getitimer(unix.ItimerProf)
 	if err != nil {
 		t.Fatal(err)

@@ -6,10 +6,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"mlm/lib/mlmtest"
 	"mlm/lib/sysexit"
 )
 
@@ -26,7 +26,7 @@ func TestProfileMain(t *testing.T) {
 		os.Args = []string{"prog"}
 		var a testArgs
 		Main("prog", "test", &a, func() error {
-			spinMain(100 * time.Millisecond)
+			mlmtest.SpinCPU(100 * time.Millisecond)
 			return errExit3
 		}, opts...)
 	}
@@ -69,20 +69,3 @@ func TestProfileMain(t *testing.T) {
 // errExit3 is a run's failure of exit status 3, which no mlm program
 // gives: the test's run, and no other path, ends its process so.
 var errExit3 = sysexit.Errorf(3, "three")
-
-// spinMain uses d of the process's CPU, most of it its own.
-func spinMain(d time.Duration) (x uint64) {
-	for start := cpuUsed(); cpuUsed()-start < d; {
-		for i := range 1 << 20 {
-			x = x*31 + uint64(i)
-		}
-	}
-	return x
-}
-
-// cpuUsed is the CPU the process has used so far.
-func cpuUsed() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}

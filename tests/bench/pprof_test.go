@@ -7,9 +7,10 @@ import (
 	"reflect"
 	"runtime/pprof"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"mlm/lib/mlmtest"
 )
 
 // TestPprofTop: pprofTop merges a program's profiles with go tool pprof
@@ -36,8 +37,8 @@ func TestPprofTop(t *testing.T) {
 		return f.Name()
 	}
 	files := []string{
-		profile("prog.1.1.pprof", func() { spinA(t, 150*time.Millisecond) }),
-		profile("prog.2.2.pprof", func() { spinB(t, 150*time.Millisecond) }),
+		profile("prog.1.1.pprof", func() { spinA(150 * time.Millisecond) }),
+		profile("prog.2.2.pprof", func() { spinB(150 * time.Millisecond) }),
 	}
 	lines := pprofTop(goTool, "prog", files, 10)
 	if len(lines) < 3 {
@@ -96,30 +97,11 @@ func TestProfilesByProg(t *testing.T) {
 	}
 }
 
-// spinA and spinB use d of the process's CPU each, most of it their own,
-// as two programs whose profiles are merged.
+// spinA and spinB use d of the process's CPU each, as two programs
+// whose profiles are merged.
 //
 //go:noinline
-func spinA(t *testing.T, d time.Duration) uint64 { return spin(t, d) }
+func spinA(d time.Duration) uint64 { return mlmtest.SpinCPU(d) }
 
 //go:noinline
-func spinB(t *testing.T, d time.Duration) uint64 { return spin(t, d) + 1 }
-
-// spin uses d of the process's CPU, most of it its own (a look at the
-// CPU used is a system call).
-func spin(t *testing.T, d time.Duration) (x uint64) {
-	for start := cpuUsed(t); cpuUsed(t)-start < d; {
-		for i := range 1 << 20 {
-			x = x*31 + uint64(i)
-		}
-	}
-	return x
-}
-
-func cpuUsed(t *testing.T) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func spinB(d time.Duration) uint64 { return mlmtest.SpinCPU(d) + 1 }
