@@ -105,7 +105,7 @@ func main(prog, desc string, args any, argv []string, stdout, stderr io.Writer, 
 	}
 	// After primePoller: the profile's file may be the first the
 	// program opens, and make the runtime's poller.
-	startProfile(prog, os.Getenv(ProfileEnv), stderr, mta)
+	startProfile(prog, os.Getenv(ProfileEnv))
 	defer endProfile()
 	k, err := kong.New(args,
 		kong.Name(prog),

@@ -10,12 +10,17 @@ import "sync"
 // mlm-run passes its environment on to the stages. The profile starts
 // in Main, after the runtime's and the packages' start, and ends as Main
 // returns, or before an exec (BeforeExec); a program that ends otherwise
-// (mlm-accept's time limit, a signal, a crash) leaves its file empty. A
-// profile that cannot be made or written, or a build without the
-// profiler, is said in one line on standard error, but by a program an
-// MTA runs (MTA), whose standard error is its verdict; and the program
-// runs as it would without it: the setting is for looking, and mail
-// does not wait on it.
+// (a signal it does not catch, mlm-accept's time limit, a crash) leaves
+// its file empty.
+//
+// Nothing is said, by any build: a profile that cannot be made (a
+// relative path, a directory the program may not write, a file at the
+// name) or written (a full disk) is not, and a build without the
+// profiler makes none; --version says whether a build has it. A
+// program's standard error is its verdict, to an MTA (mlm-accept, and
+// the stages mlm-pipeline runs for it) or to mlm-run (a failed record's
+// reason, its last line): the setting is for looking, and mail does not
+// wait on it, nor is told of it.
 //
 // The profiler is not in the usual build: its packages' start (their
 // init, and the pages of their code) costs every program some 0.3 ms,

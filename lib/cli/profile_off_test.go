@@ -3,36 +3,21 @@
 package cli
 
 import (
-	"bytes"
 	"os"
+	"strings"
 	"testing"
 )
 
-// TestProfileOff: the usual build writes no profile, and says so if
-// asked for one, but for a program an MTA runs.
+// TestProfileOff: the usual build writes no profile, and its version
+// does not say it has the profiler.
 func TestProfileOff(t *testing.T) {
 	dir := t.TempDir()
-	var errb bytes.Buffer
-	startProfile("prog", dir, &errb, false)
+	startProfile("prog", dir)
 	endProfile()
-	if got, want := errb.String(), "prog: MLM_CPUPROFILE: not profiled: built without the profiler (make pprof, the tag mlmpprof)\n"; got != want {
-		t.Errorf("stderr = %q; want %q", got, want)
-	}
-	errb.Reset()
-	startProfile("prog", dir, &errb, true)
-	endProfile()
-	if errb.Len() != 0 {
-		t.Errorf("quiet: stderr = %q", errb.String())
-	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Errorf("profile files %v", left)
 	}
-	startProfile("prog", "", &errb, false)
-	endProfile()
-	if errb.Len() != 0 {
-		t.Errorf("no directory: stderr = %q", errb.String())
-	}
-	if v := version(); bytes.Contains([]byte(v), []byte("profiler")) {
+	if v := version(); strings.Contains(v, "profiler") {
 		t.Errorf("version = %q", v)
 	}
 }

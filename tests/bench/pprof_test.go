@@ -40,20 +40,36 @@ func TestPprofTop(t *testing.T) {
 		profile("prog.1.1.pprof", func() { spinA(150 * time.Millisecond) }),
 		profile("prog.2.2.pprof", func() { spinB(150 * time.Millisecond) }),
 	}
+	// Merged, the two profiles' samples add up: more than either's.
+	total := func(lines []string) time.Duration {
+		t.Helper()
+		_, after, _ := strings.Cut(lines[0], "profiles, ")
+		d, err := time.ParseDuration(strings.TrimSuffix(after, " of samples:"))
+		if err != nil {
+			t.Fatalf("head %q: %v", lines[0], err)
+		}
+		return d
+	}
 	lines := pprofTop(goTool, "prog", files, 10)
 	if len(lines) < 3 {
 		t.Fatalf("lines = %q", lines)
 	}
-	if !strings.HasPrefix(lines[0], "    prog, 2 profiles, ") || !strings.HasSuffix(lines[0], "s of samples:") {
+	if !strings.HasPrefix(lines[0], "    prog, 2 profiles, ") {
 		t.Errorf("head = %q", lines[0])
+	}
+	if a, b, ab := total(pprofTop(goTool, "prog", files[:1], 10)), total(pprofTop(goTool, "prog", files[1:], 10)), total(lines); ab != a+b || a == 0 || b == 0 {
+		t.Errorf("samples: %v and %v, merged %v", a, b, ab)
 	}
 	if !strings.Contains(lines[1], "flat") || !strings.Contains(lines[1], "cum") {
 		t.Errorf("the table's head = %q", lines[1])
 	}
 	rows := strings.Join(lines[2:], "\n")
-	for _, fn := range []string{"bench.spinA", "bench.spinB"} {
-		if !strings.Contains(rows, fn) {
-			t.Errorf("no %s among the top functions:\n%s", fn, strings.Join(lines, "\n"))
+	if !strings.Contains(rows, "mlmtest.SpinCPU") {
+		t.Errorf("no mlmtest.SpinCPU among the top functions:\n%s", strings.Join(lines, "\n"))
+	}
+	for _, l := range lines[2:] {
+		if strings.HasPrefix(strings.TrimSpace(l), "0 ") {
+			t.Errorf("a row of no CPU of its own: %q", l)
 		}
 	}
 
@@ -79,9 +95,9 @@ func TestProfilesByProg(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	by, err := profilesByProg(dir)
-	if err != nil {
-		t.Fatal(err)
+	by, empty, err := profilesByProg(dir)
+	if err != nil || empty != 1 {
+		t.Fatalf("%v, %d empty", err, empty)
 	}
 	want := map[string][]string{
 		"mlm-auth":     {filepath.Join(dir, "mlm-auth.10.1.pprof"), filepath.Join(dir, "mlm-auth.11.2.pprof")},
@@ -90,9 +106,9 @@ func TestProfilesByProg(t *testing.T) {
 	if !reflect.DeepEqual(by, want) {
 		t.Errorf("by = %v; want %v", by, want)
 	}
-	empty := t.TempDir()
-	os.WriteFile(filepath.Join(empty, "mlm-lock.1.1.pprof"), nil, 0o644)
-	if _, err := profilesByProg(empty); err == nil || err.Error() != "no profile written (1 files, 1 of them empty)" {
+	none := t.TempDir()
+	os.WriteFile(filepath.Join(none, "mlm-lock.1.1.pprof"), nil, 0o644)
+	if _, _, err := profilesByProg(none); err == nil || err.Error() != "no profile written (1 files, 1 of them empty)" {
 		t.Errorf("all empty: %v", err)
 	}
 }

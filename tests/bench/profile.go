@@ -295,7 +295,7 @@ func (b *bench) pprofLines(n int, verp bool) []string {
 		b.logf("profile, pprof: %s", fmtRun(d.u, nil))
 		wall, cpu = wall+d.u.wall, cpu+d.u.cpu()
 	}
-	byProg, err := profilesByProg(dir)
+	byProg, empty, err := profilesByProg(dir)
 	if err != nil {
 		return []string{"  pprof: " + err.Error()}
 	}
@@ -303,7 +303,7 @@ func (b *bench) pprofLines(n int, verp bool) []string {
 		fmt.Sprintf("    bench's working directory, as make pprof does), %s=DIR; they took %.3f s wall, %.3f s CPU", cli.ProfileEnv, wall.Seconds(), cpu.Seconds()),
 		"    together; 100 samples a CPU second, each program's profiles merged, its top functions by their own CPU",
 		"    (go tool pprof -top; from the program's main on: its runtime's and packages' start, before, is not in",
-		"    them, the perf lines above have it):"}
+		fmt.Sprintf("    them, the perf lines above have it; %d empty profiles, of programs another ended, left out):", empty)}
 	progs := make([]string, 0, len(byProg))
 	for p := range byProg {
 		progs = append(progs, p)
@@ -340,14 +340,13 @@ func (b *bench) pprofBin() (goTool, bin string, err error) {
 
 // profilesByProg is the profiles in dir by the program that wrote them
 // (PROG.PID.NANOS.pprof), those of no octets (a program that another
-// ended) left out, as go tool pprof cannot read them.
-func profilesByProg(dir string) (map[string][]string, error) {
+// ended) left out, as go tool pprof cannot read them, and counted.
+func profilesByProg(dir string) (by map[string][]string, empty int, err error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.pprof"))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	by := map[string][]string{}
-	empty := 0
+	by = map[string][]string{}
 	for _, f := range files {
 		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
 			empty++
@@ -357,9 +356,9 @@ func profilesByProg(dir string) (map[string][]string, error) {
 		by[prog] = append(by[prog], f)
 	}
 	if len(by) == 0 {
-		return nil, fmt.Errorf("no profile written (%d files, %d of them empty)", len(files), empty)
+		return nil, empty, fmt.Errorf("no profile written (%d files, %d of them empty)", len(files), empty)
 	}
-	return by, nil
+	return by, empty, nil
 }
 
 // pprofTop is go tool pprof's total and top lines of prog's profiles,
@@ -388,7 +387,9 @@ func pprofTop(goTool, prog string, files []string, top int) []string {
 		case strings.HasPrefix(t, "flat "):
 			table = true
 			rows = append(rows, "      "+t)
-		case table && t != "":
+		case table && t != "" && !strings.HasPrefix(t, "0 "):
+			// (Not the functions of no CPU of their own: go tool
+			// pprof fills -nodecount with them, by name.)
 			rows = append(rows, "      "+t)
 		}
 	}
