@@ -72,7 +72,7 @@ func StagesEnv() []string {
 
 // Main parses os.Args into args (a pointer to a kong-tagged struct), calls
 // run and exits with its classified status. It never returns. With
-// ProfileEnv set, the run is profiled (profile.go).
+// ProfileEnv set, a build with the profiler profiles the run (profile.go).
 func Main(prog, desc string, args any, run func() error, opts ...Option) {
 	os.Exit(main(prog, desc, args, os.Args[1:], os.Stdout, os.Stderr, run, opts...))
 }

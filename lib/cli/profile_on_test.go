@@ -26,7 +26,7 @@ func TestProfileOn(t *testing.T) {
 	startProfile("prog", dir)
 	mlmtest.SpinCPU(200 * time.Millisecond) // some 20 samples, however busy the host
 	// A second profile while one runs is refused (runtime/pprof's one
-	// at a time), its file removed; the first runs on.
+	// at a time), its file removed.
 	other := t.TempDir()
 	startProfile("other", other)
 	if left, _ := os.ReadDir(other); len(left) != 0 {

@@ -30,10 +30,14 @@ func TestProfileMain(t *testing.T) {
 			return errExit3
 		}, opts...)
 	}
-	for _, mode := range []string{"plain", "mta"} {
+	for _, mode := range []string{"plain", "mta", "no such directory"} {
 		dir := t.TempDir()
+		env := ProfileEnv + "=" + dir
+		if mode == "no such directory" {
+			env += "/none"
+		}
 		cmd := exec.Command(os.Args[0], "-test.run=^TestProfileMain$")
-		cmd.Env = append(os.Environ(), "CLI_TEST_MAIN="+mode, ProfileEnv+"="+dir)
+		cmd.Env = append(os.Environ(), "CLI_TEST_MAIN="+mode, env)
 		var errb bytes.Buffer
 		cmd.Stderr = &errb
 		err := cmd.Run()
@@ -47,6 +51,9 @@ func TestProfileMain(t *testing.T) {
 		lines := strings.Split(strings.TrimSuffix(errb.String(), "\n"), "\n")
 		files, _ := filepath.Glob(filepath.Join(dir, "prog.*.pprof"))
 		switch {
+		case mode == "no such directory" && len(files) != 0:
+			t.Errorf("%s: profiles %v", mode, files)
+		case mode == "no such directory":
 		case profiler && len(files) != 1:
 			t.Errorf("%s: profiles %v", mode, files)
 		case profiler:

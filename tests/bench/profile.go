@@ -303,7 +303,7 @@ func (b *bench) pprofLines(n int, verp bool) []string {
 		fmt.Sprintf("    bench's working directory, as make pprof does), %s=DIR; they took %.3f s wall, %.3f s CPU", cli.ProfileEnv, wall.Seconds(), cpu.Seconds()),
 		"    together; 100 samples a CPU second, each program's profiles merged, its top functions by their own CPU",
 		"    (go tool pprof -top; from the program's main on: its runtime's and packages' start, before, is not in",
-		fmt.Sprintf("    them, the perf lines above have it; %d empty profiles, of programs another ended, left out):", empty)}
+		fmt.Sprintf("    them, the perf lines above have it; %d empty profiles, of programs that ended other than through their main, left out):", empty)}
 	progs := make([]string, 0, len(byProg))
 	for p := range byProg {
 		progs = append(progs, p)
@@ -339,8 +339,9 @@ func (b *bench) pprofBin() (goTool, bin string, err error) {
 }
 
 // profilesByProg is the profiles in dir by the program that wrote them
-// (PROG.PID.NANOS.pprof), those of no octets (a program that another
-// ended) left out, as go tool pprof cannot read them, and counted.
+// (PROG.PID.NANOS.pprof), those of no octets (a program that ended other
+// than through its main) left out, as go tool pprof cannot read them, and
+// counted.
 func profilesByProg(dir string) (by map[string][]string, empty int, err error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.pprof"))
 	if err != nil {
