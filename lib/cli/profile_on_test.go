@@ -46,12 +46,7 @@ func TestProfileOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []string{filepath.Join(dir, "none"), "rel", ""} {
-		startProfile("prog", d)
-		profileMu.Lock()
-		running := profileStop != nil
-		profileMu.Unlock()
-		endProfile()
-		if running {
+		if profiles("prog", d) {
 			t.Errorf("%q: a profile runs", d)
 		}
 	}
@@ -82,12 +77,7 @@ func TestProfileNoFollow(t *testing.T) {
 		if err := make(); err != nil {
 			t.Fatal(err)
 		}
-		startProfile("prog", dir)
-		profileMu.Lock()
-		running := profileStop != nil
-		profileMu.Unlock()
-		endProfile()
-		if running {
+		if profiles("prog", dir) {
 			t.Errorf("a profile runs")
 		}
 		if b, _ := os.ReadFile(target); string(b) != "keep" {
@@ -151,3 +141,14 @@ func checkProfile(t *testing.T, name, fn string) {
 
 // checkMainProfile checks TestProfileMain's profile.
 func checkMainProfile(t *testing.T, name string) { checkProfile(t, name, "TestProfileMain") }
+
+// profiles reports whether startProfile(prog, dir) starts a profile,
+// which it then ends.
+func profiles(prog, dir string) bool {
+	startProfile(prog, dir)
+	profileMu.Lock()
+	running := profileStop != nil
+	profileMu.Unlock()
+	endProfile()
+	return running
+}
