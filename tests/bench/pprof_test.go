@@ -121,3 +121,65 @@ func spinA(d time.Duration) uint64 { return mlmtest.SpinCPU(d) }
 
 //go:noinline
 func spinB(d time.Duration) uint64 { return mlmtest.SpinCPU(d) + 1 }
+
+// TestPprofEnv: a run with pprofEnv finds the programs built with the
+// profiler before the bench's own, and has MLM_CPUPROFILE.
+func TestPprofEnv(t *testing.T) {
+	bin, benchBin := t.TempDir(), t.TempDir()
+	for d, say := range map[string]string{bin: "profiled", benchBin: "plain"} {
+		if err := os.WriteFile(filepath.Join(d, "mlm-check"), []byte("#!/bin/sh\necho "+say+" \"$MLM_CPUPROFILE\"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("/bin/sh", "-c", "mlm-check")
+	cmd.Env = pprofEnv(bin, benchBin, "/profiles")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(out), "profiled /profiles\n"; got != want {
+		t.Errorf("out = %q; want %q", got, want)
+	}
+}
+
+// TestPprofSummary: the profiles of a directory, each program's merged
+// under its name, an empty one counted out.
+func TestPprofSummary(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go")
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"mlm-auth.1.1.pprof", "mlm-sendmail.2.2.pprof"} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(name, "mlm-sendmail") {
+			spinA(100 * time.Millisecond)
+		}
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+	os.WriteFile(filepath.Join(dir, "mlm-lock.3.3.pprof"), nil, 0o600)
+	lines := pprofSummary(goTool, dir, 3, 2*time.Second, time.Second)
+	text := strings.Join(lines, "\n")
+	for _, want := range []string{
+		"  pprof: 3 runs more with the programs built with the profiler (go build -tags mlmpprof,",
+		"they took 2.000 s wall, 1.000 s CPU",
+		"1 empty profiles",
+		"    mlm-auth, 1 profiles, 0 of samples: none from its main on",
+		"    mlm-sendmail, 1 profiles, ",
+		"mlmtest.SpinCPU",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "mlm-lock") {
+		t.Errorf("the empty profile's program is in:\n%s", text)
+	}
+}

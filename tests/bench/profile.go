@@ -282,24 +282,37 @@ func (b *bench) pprofLines(n int, verp bool) []string {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return []string{"  pprof: " + err.Error()}
 	}
-	path := "PATH=" + bin + string(os.PathListSeparator) + b.bin + string(os.PathListSeparator) + os.Getenv("PATH")
 	// 100 samples a CPU second (runtime/pprof's, which a program cannot
 	// change without a line on its stderr): a run's profiles are merged
 	// with those of the runs after it, reps of them.
 	var wall, cpu time.Duration
 	for range b.reps {
-		d, err := b.mlmOnce(n, mlmOpts{verp: verp, env: []string{path, cli.ProfileEnv + "=" + dir}})
+		d, err := b.mlmOnce(n, mlmOpts{verp: verp, env: pprofEnv(bin, b.bin, dir)})
 		if err != nil {
 			return []string{"  pprof: " + err.Error()}
 		}
 		b.logf("profile, pprof: %s", fmtRun(d.u, nil))
 		wall, cpu = wall+d.u.wall, cpu+d.u.cpu()
 	}
+	return pprofSummary(goTool, dir, b.reps, wall, cpu)
+}
+
+// pprofEnv is what a run of the programs built with the profiler, in
+// bin, adds to the environment: bin first in PATH, before the bench's
+// own programs (benchBin), and the directory of the profiles.
+func pprofEnv(bin, benchBin, dir string) []string {
+	sep := string(os.PathListSeparator)
+	return []string{"PATH=" + bin + sep + benchBin + sep + os.Getenv("PATH"), cli.ProfileEnv + "=" + dir}
+}
+
+// pprofSummary is the lines of the profiles in dir, written by reps runs
+// that took wall and cpu together.
+func pprofSummary(goTool, dir string, reps int, wall, cpu time.Duration) []string {
 	byProg, empty, err := profilesByProg(dir)
 	if err != nil {
 		return []string{"  pprof: " + err.Error()}
 	}
-	out := []string{fmt.Sprintf("  pprof: %d runs more with the programs built with the profiler (go build -tags %s, from the", b.reps, cli.ProfileTag),
+	out := []string{fmt.Sprintf("  pprof: %d runs more with the programs built with the profiler (go build -tags %s, from the", reps, cli.ProfileTag),
 		fmt.Sprintf("    bench's working directory, as make pprof does), %s=DIR; they took %.3f s wall, %.3f s CPU", cli.ProfileEnv, wall.Seconds(), cpu.Seconds()),
 		"    together; 100 samples a CPU second, each program's profiles merged, its top functions by their own CPU",
 		"    (go tool pprof -top; from the program's main on: its runtime's and packages' start, before, is not in",
