@@ -69,12 +69,12 @@ func TestProfileNoFollow(t *testing.T) {
 	name := filepath.Join(dir, "prog.pprof")
 	defer func(f func(string, string) string) { profileName = f }(profileName)
 	profileName = func(string, string) string { return name }
-	for _, make := range []func() error{
+	for _, place := range []func() error{
 		func() error { return os.Symlink(target, name) },
 		func() error { return os.Link(target, name) },
 	} {
 		os.Remove(name)
-		if err := make(); err != nil {
+		if err := place(); err != nil {
 			t.Fatal(err)
 		}
 		if profiles("prog", dir) {

@@ -381,9 +381,8 @@ func pprofTop(goTool, prog string, files []string, top int) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goTool, append([]string{"tool", "pprof", "-top", fmt.Sprintf("-nodecount=%d", top)}, files...)...)
-	var stderr tailBuffer
-	stderr.max = 512
-	cmd.Stderr = &stderr
+	stderr := &tailBuffer{max: 512}
+	cmd.Stderr = stderr
 	text, err := cmd.Output()
 	if err != nil {
 		return []string{fmt.Sprintf("    %s: go tool pprof: %v: %s", prog, err, lastLine(stderr.String()))}
