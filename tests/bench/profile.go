@@ -285,16 +285,16 @@ func (b *bench) pprofLines(n int, verp bool) []string {
 	// 100 samples a CPU second (runtime/pprof's, which a program cannot
 	// change without a line on its stderr): a run's profiles are merged
 	// with those of the runs after it, reps of them.
-	var wall, cpu time.Duration
+	var runs usage
 	for range b.reps {
 		d, err := b.mlmOnce(n, mlmOpts{verp: verp, env: pprofEnv(bin, b.bin, dir)})
 		if err != nil {
 			return []string{"  pprof: " + err.Error()}
 		}
 		b.logf("profile, pprof: %s", fmtRun(d.u, nil))
-		wall, cpu = wall+d.u.wall, cpu+d.u.cpu()
+		runs = runs.add(d.u)
 	}
-	return pprofSummary(goTool, dir, b.reps, wall, cpu)
+	return pprofSummary(goTool, dir, b.reps, runs.wall, runs.cpu())
 }
 
 // pprofEnv is what a run of the programs built with the profiler, in
