@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"mlm/lib/addr"
 	"mlm/lib/clock"
 	"mlm/lib/sysexit"
@@ -630,6 +632,50 @@ func TestShortRunsUncharged(t *testing.T) {
 		}
 		if most := slices.Max(out.sizes); most > want+2*len(oneRcpt(0)) || most < want-2*len(oneRcpt(0)) {
 			t.Errorf("charging %v: writes of up to %d octets; want about %d", charge, most, want)
+		}
+	}
+}
+
+// TestRunsFitPipe: a throttle that charges, writing into a pipe that
+// holds fitPipe or more, holds runs of three quarters of it, up to
+// groupMax: one update of the state for each. Into a smaller pipe, or a
+// larger one, runs stay groupMax. The records go out unchanged.
+func TestRunsFitPipe(t *testing.T) {
+	name, in := recordsFile(t, 3*groupMax)
+	for _, c := range []struct{ pipe, run int }{
+		{64 << 10, groupMax}, {fitPipe, fitPipe / 4 * 3}, {1 << 20, groupMax}} {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k, err := unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, c.pipe); err != nil || k != c.pipe {
+			pr.Close()
+			pw.Close()
+			t.Logf("no pipe of %d octets here: %d, %v", c.pipe, k, err)
+			continue
+		}
+		got := make(chan []byte, 1)
+		go func() { b, _ := io.ReadAll(pr); pr.Close(); got <- b }()
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs := &countStore{store: &memStore{}}
+		b := newBucket(keyRcpt, 1e9, 0)
+		th := &throttle{store: cs, clk: &clock.Fake{Start: time.Unix(1000, 0)}, rcpt: &b}
+		err = th.run(f, pw)
+		f.Close()
+		pw.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(<-got) != in {
+			t.Errorf("pipe of %d: out is not the input", c.pipe)
+		}
+		// Each run is at least c.run octets, and less than a record more.
+		if want := len(in) / c.run; cs.n < want || cs.n > want+1 {
+			t.Errorf("pipe of %d: %d updates of the state for %d octets; want %d or %d (runs of %d)",
+				c.pipe, cs.n, len(in), want, want+1, c.run)
 		}
 	}
 }

@@ -101,7 +101,11 @@ func (t *throttle) run(in io.Reader, out io.Writer) error {
 
 // passing returns a passing of t's records to out.
 func (t *throttle) passing(out io.Writer) *passing {
-	return &passing{t: t, held: spool.New(spool.MemLimit), bw: bufio.NewWriterSize(out, passMax)}
+	p := &passing{t: t, held: spool.New(spool.MemLimit), bw: bufio.NewWriterSize(out, passMax), chargeMax: groupMax}
+	if n := int64(stream.PipeSize(out)); n >= fitPipe {
+		p.chargeMax = min(groupMax, n/4*3)
+	}
+	return p
 }
 
 // run passes every record of in on, each as soon as the buckets allow.
@@ -168,13 +172,16 @@ type passing struct {
 	reading bool // a record is being read into held, after group's
 	group   []heldRecord
 	bw      *bufio.Writer // records passed on; flushed before any wait
+	// chargeMax is the run held before it is charged: groupMax, or less
+	// into a pipe that holds less (see groupMax).
+	chargeMax int64
 }
 
 // runMax is how many octets of records p holds before it passes them:
 // groupMax, or passMax if nothing is charged.
 func (p *passing) runMax() int64 {
 	if p.t.charging() {
-		return groupMax
+		return p.chargeMax
 	}
 	return passMax
 }
@@ -184,8 +191,24 @@ func (p *passing) runMax() int64 {
 // state, and few enough that they and the next record stay in the
 // spool's memory. (Records read from input that was at hand, a file or a
 // pipe with more in it, make one run across reads.) A throttle that
-// charges nothing passes its runs at passMax.
+// charges nothing passes its runs at passMax; one that writes into a
+// large pipe, less (fitPipe).
 const groupMax = spool.MemLimit / 2
+
+// Into a pipe that holds fitPipe or more (mlm-run's: lib/pipeline's
+// GrowPipe), a throttle that charges holds runs of three quarters of
+// what the pipe holds, if that is less than groupMax: a run the pipe
+// takes whole goes out without a wait, and the next stage reads it
+// while the throttle reads the next run. A larger run waits on the
+// reader, which then waits while the throttle reads. Measured on a 1 GB
+// stream of 4 KB posts into mlm-run's 256 KiB pipe, read as fast as it
+// comes (medians of 11, five rounds): runs of 192 KiB took 16 to 28%
+// less wall time than runs of 512 KiB, for -3 to +10% CPU (more updates
+// of the state, fewer waits). Into a smaller pipe (the kernel's 64 KiB)
+// a run cannot fit and still cost few updates: there runs of 128 and
+// 192 KiB took 11 to 18% more wall time than 512 KiB, and 21 to 28%
+// more CPU, so runs stay groupMax.
+const fitPipe = 256 << 10
 
 // passMax is what a throttle that charges nothing holds before it
 // passes a run on: bw's size. With no updates of the state to save, a

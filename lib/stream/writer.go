@@ -153,6 +153,19 @@ func outSize(out io.Writer) int {
 	return writeMax
 }
 
+// PipeSize is what out holds if it is a pipe that says (F_GETPIPE_SZ),
+// else 0. A write of more to a pipe waits on its reader for the rest.
+func PipeSize(out io.Writer) int {
+	f, ok := out.(*os.File)
+	if !ok {
+		return 0
+	}
+	if st, err := f.Stat(); err != nil || st.Mode()&fs.ModeNamedPipe == 0 {
+		return 0
+	}
+	return pipeSize(f)
+}
+
 func (w *Writer) setErr(err error) error {
 	if err != nil && w.err == nil {
 		w.err = sysexit.Temp(err)

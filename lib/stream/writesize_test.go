@@ -290,3 +290,53 @@ func TestWriterGrowsOnMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestPipeSize: PipeSize says what a pipe holds, as the kernel sets it,
+// and 0 for a file, a device, a socket, a closed pipe and what is not a
+// file.
+func TestPipeSize(t *testing.T) {
+	for _, size := range []int{0, 256 << 10} {
+		out, ok := pipeOut(t, size)
+		if !ok {
+			t.Logf("no pipe of %d octets here", size)
+			continue
+		}
+		f := out.w.(*os.File)
+		want, err := unix.FcntlInt(f.Fd(), unix.F_GETPIPE_SZ, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size > 0 && want != size {
+			t.Fatalf("a pipe asked for %d octets holds %d", size, want)
+		}
+		if got := PipeSize(f); got != want {
+			t.Errorf("pipe of %d: PipeSize %d", want, got)
+		}
+		out.got()
+		if got := PipeSize(f); got != 0 {
+			t.Errorf("closed pipe: PipeSize %d; want 0", got)
+		}
+	}
+	file, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := os.NewFile(uintptr(fds[0]), "socket")
+	defer sock.Close()
+	defer unix.Close(fds[1])
+	for name, w := range map[string]io.Writer{"file": file, "null": null, "socket": sock, "buffer": &bytes.Buffer{}} {
+		if got := PipeSize(w); got != 0 {
+			t.Errorf("%s: PipeSize %d; want 0", name, got)
+		}
+	}
+}
