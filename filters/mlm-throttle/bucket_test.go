@@ -636,14 +636,15 @@ func TestShortRunsUncharged(t *testing.T) {
 	}
 }
 
-// TestRunsFitPipe: a throttle that charges, writing into a pipe that
-// holds fitPipe or more, holds runs of three quarters of it, up to
-// groupMax: one update of the state for each. Into a smaller pipe, or a
-// larger one, runs stay groupMax. The records go out unchanged.
+// TestRunsFitPipe: a throttle writing into a pipe that holds fitPipe
+// or more holds runs of three quarters of it, up to groupMax, charging
+// or not; one that charges updates the state once for each. Into a
+// smaller pipe, runs stay groupMax and passMax. The records go out
+// unchanged.
 func TestRunsFitPipe(t *testing.T) {
 	name, in := recordsFile(t, 3*groupMax)
-	for _, c := range []struct{ pipe, run int }{
-		{64 << 10, groupMax}, {fitPipe, fitPipe / 4 * 3}, {1 << 20, groupMax}} {
+	for _, c := range []struct{ pipe, run, free int }{
+		{64 << 10, groupMax, passMax}, {fitPipe, fitPipe / 4 * 3, fitPipe / 4 * 3}, {1 << 20, groupMax, groupMax}} {
 		pr, pw, err := os.Pipe()
 		if err != nil {
 			t.Fatal(err)
@@ -661,8 +662,15 @@ func TestRunsFitPipe(t *testing.T) {
 			t.Fatal(err)
 		}
 		cs := &countStore{store: &memStore{}}
+		th := &throttle{store: cs, clk: &clock.Fake{Start: time.Unix(1000, 0)}}
+		p := th.passing(pw)
+		free := p.runMax()
+		p.held.Close()
+		if free != int64(c.free) {
+			t.Errorf("pipe of %d, charging nothing: runs of %d; want %d", c.pipe, free, c.free)
+		}
 		b := newBucket(keyRcpt, 1e9, 0)
-		th := &throttle{store: cs, clk: &clock.Fake{Start: time.Unix(1000, 0)}, rcpt: &b}
+		th.rcpt = &b
 		err = th.run(f, pw)
 		f.Close()
 		pw.Close()

@@ -101,9 +101,9 @@ func (t *throttle) run(in io.Reader, out io.Writer) error {
 
 // passing returns a passing of t's records to out.
 func (t *throttle) passing(out io.Writer) *passing {
-	p := &passing{t: t, held: spool.New(spool.MemLimit), bw: bufio.NewWriterSize(out, passMax), chargeMax: groupMax}
+	p := &passing{t: t, held: spool.New(spool.MemLimit), bw: bufio.NewWriterSize(out, passMax)}
 	if n := int64(stream.PipeSize(out)); n >= fitPipe {
-		p.chargeMax = min(groupMax, n/4*3)
+		p.fit = min(groupMax, n/4*3)
 	}
 	return p
 }
@@ -172,16 +172,19 @@ type passing struct {
 	reading bool // a record is being read into held, after group's
 	group   []heldRecord
 	bw      *bufio.Writer // records passed on; flushed before any wait
-	// chargeMax is the run held before it is charged: groupMax, or less
-	// into a pipe that holds less (see groupMax).
-	chargeMax int64
+	// fit is the run that suits the output, a large pipe (fitPipe);
+	// 0 for any other.
+	fit int64
 }
 
 // runMax is how many octets of records p holds before it passes them:
-// groupMax, or passMax if nothing is charged.
+// what fits the output, or groupMax, or passMax if nothing is charged.
 func (p *passing) runMax() int64 {
-	if p.t.charging() {
-		return p.chargeMax
+	switch {
+	case p.fit > 0:
+		return p.fit
+	case p.t.charging():
+		return groupMax
 	}
 	return passMax
 }
@@ -191,29 +194,33 @@ func (p *passing) runMax() int64 {
 // state, and few enough that they and the next record stay in the
 // spool's memory. (Records read from input that was at hand, a file or a
 // pipe with more in it, make one run across reads.) A throttle that
-// charges nothing passes its runs at passMax; one that writes into a
-// large pipe, less (fitPipe).
+// charges nothing passes its runs at passMax. Into a large pipe, runs
+// fit the pipe (fitPipe).
 const groupMax = spool.MemLimit / 2
 
 // Into a pipe that holds fitPipe or more (mlm-run's: lib/pipeline's
-// GrowPipe), a throttle that charges holds runs of three quarters of
-// what the pipe holds, if that is less than groupMax: a run the pipe
-// takes whole goes out without a wait, and the next stage reads it
-// while the throttle reads the next run. A larger run waits on the
-// reader, which then waits while the throttle reads. Measured on a 1 GB
+// GrowPipe), a throttle holds runs of three quarters of what the pipe
+// holds, up to groupMax, whether it charges or not: a run the pipe
+// takes whole goes out without a wait, in one write, and the next stage
+// reads it while the throttle reads the next run. A larger run waits on
+// the reader, which then waits while the throttle reads; a smaller one
+// costs more writes, and more updates of the state. Measured on a 1 GB
 // stream of 4 KB posts into mlm-run's 256 KiB pipe, read as fast as it
-// comes (medians of 11, five rounds): runs of 192 KiB took 16 to 28%
-// less wall time than runs of 512 KiB, for -3 to +10% CPU (more updates
-// of the state, fewer waits). Into a smaller pipe (the kernel's 64 KiB)
-// a run cannot fit and still cost few updates: there runs of 128 and
-// 192 KiB took 11 to 18% more wall time than 512 KiB, and 21 to 28%
-// more CPU, so runs stay groupMax.
+// comes (medians of 11): charging, runs of 192 KiB took 16 to 28% less
+// wall time than runs of groupMax, for -3 to +10% CPU (six rounds);
+// charging nothing, 14 to 18% less wall time and 12 to 15% less CPU
+// than runs of passMax (three rounds), as the stream's Writer found of
+// its writes. Into a smaller pipe (the kernel's 64 KiB) a run cannot fit
+// and still cost few updates: there, charging, runs of 128 and 192 KiB
+// took 11 to 18% more wall time than groupMax, and 21 to 28% more CPU,
+// so runs stay groupMax and passMax.
 const fitPipe = 256 << 10
 
 // passMax is what a throttle that charges nothing holds before it
 // passes a run on: bw's size. With no updates of the state to save, a
 // longer run would only keep the next stage waiting for records that
-// would have gone out through bw.
+// would have gone out through bw; but into a large pipe, a run that
+// fits it costs less (fitPipe).
 const passMax = 64 << 10
 
 // A heldRecord is a record in held: its id, its recipients not yet
