@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -71,30 +70,22 @@ func noLeaks(t *testing.T) {
 	if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
 		l.Close()
 	}
-	g0, f0 := runtime.NumGoroutine(), fds(t)
+	g0, f0 := runtime.NumGoroutine(), mlmtest.OpenFDs(t)
 	t.Cleanup(func() {
 		deadline := time.Now().Add(hang)
 		for {
-			g, f := runtime.NumGoroutine(), fds(t)
-			if g <= g0 && f <= f0 {
+			g, f := runtime.NumGoroutine(), mlmtest.NewFDs(f0, mlmtest.OpenFDs(t))
+			if g <= g0 && len(f) == 0 {
 				return
 			}
 			if time.Now().After(deadline) {
 				buf := make([]byte, 1<<20)
-				t.Errorf("leak: %d goroutines (were %d), %d descriptors (were %d)\n%s", g, g0, f, f0, buf[:runtime.Stack(buf, true)])
+				t.Errorf("leak: %d goroutines (were %d), descriptors opened and left open %v\n%s", g, g0, f, buf[:runtime.Stack(buf, true)])
 				return
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	})
-}
-
-func fds(t *testing.T) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skip("no /proc/self/fd")
-	}
-	return len(ents)
 }
 
 // within runs f and fails the test if it has not returned after hang.
