@@ -638,54 +638,100 @@ func TestShortRunsUncharged(t *testing.T) {
 
 // TestRunsFitPipe: a throttle writing into a pipe that holds fitPipe
 // or more holds runs of three quarters of it, up to groupMax, charging
-// or not; one that charges updates the state once for each. Into a
-// smaller pipe, runs stay groupMax and passMax. The records go out
+// or not, and fewer records where one more the size of the last would
+// not fit the pipe; one that charges updates the state once a run. Into
+// a smaller pipe, runs stay groupMax and passMax. The records go out
 // unchanged.
 func TestRunsFitPipe(t *testing.T) {
-	name, in := recordsFile(t, 3*groupMax)
-	for _, c := range []struct{ pipe, run, free int }{
-		{64 << 10, groupMax, passMax}, {fitPipe, fitPipe / 4 * 3, fitPipe / 4 * 3}, {1 << 20, groupMax, groupMax}} {
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if k, err := unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, c.pipe); err != nil || k != c.pipe {
-			pr.Close()
+	small, _ := recordsFile(t, 3*groupMax)
+	for _, c := range []struct {
+		pipe, msg int // what the pipe holds; each record's message, small if 0
+		free      int // the run held charging nothing
+		run       int // charging: runs of at least so many octets, and less than a record more
+		recs      int // or, for large messages, of so many records
+	}{
+		{pipe: 8 << 10, free: passMax, run: groupMax},
+		{pipe: 64 << 10, free: passMax, run: groupMax},
+		{pipe: fitPipe, free: fitPipe / 4 * 3, run: fitPipe / 4 * 3},
+		{pipe: 1 << 20, free: groupMax, run: groupMax},
+		{pipe: fitPipe, msg: 90 << 10, free: fitPipe / 4 * 3, recs: 2},
+		{pipe: fitPipe, msg: 150 << 10, free: fitPipe / 4 * 3, recs: 1},
+		{pipe: 64 << 10, msg: 150 << 10, free: passMax, recs: 4},
+	} {
+		t.Run(fmt.Sprintf("pipe %d, messages %d", c.pipe, c.msg), func(t *testing.T) {
+			name, n := small, 0
+			if c.msg > 0 {
+				name, n = largeRecords(t, 10, c.msg)
+			}
+			in, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pw.Close()
+			if k, err := unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, c.pipe); err != nil || k != c.pipe {
+				pr.Close()
+				t.Skipf("no pipe of %d octets here: %d, %v", c.pipe, k, err)
+			}
+			got := make(chan []byte, 1)
+			go func() { b, _ := io.ReadAll(pr); pr.Close(); got <- b }()
+			f, err := os.Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			cs := &countStore{store: &memStore{}}
+			th := &throttle{store: cs, clk: &clock.Fake{Start: time.Unix(1000, 0)}}
+			p := th.passing(pw)
+			free := p.runMax()
+			p.held.Close()
+			if free != int64(c.free) {
+				t.Errorf("charging nothing: runs of %d; want %d", free, c.free)
+			}
+			b := newBucket(keyRcpt, 1e9, 0)
+			th.rcpt = &b
+			err = th.run(f, pw)
 			pw.Close()
-			t.Logf("no pipe of %d octets here: %d, %v", c.pipe, k, err)
-			continue
-		}
-		got := make(chan []byte, 1)
-		go func() { b, _ := io.ReadAll(pr); pr.Close(); got <- b }()
-		f, err := os.Open(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs := &countStore{store: &memStore{}}
-		th := &throttle{store: cs, clk: &clock.Fake{Start: time.Unix(1000, 0)}}
-		p := th.passing(pw)
-		free := p.runMax()
-		p.held.Close()
-		if free != int64(c.free) {
-			t.Errorf("pipe of %d, charging nothing: runs of %d; want %d", c.pipe, free, c.free)
-		}
-		b := newBucket(keyRcpt, 1e9, 0)
-		th.rcpt = &b
-		err = th.run(f, pw)
-		f.Close()
-		pw.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(<-got) != in {
-			t.Errorf("pipe of %d: out is not the input", c.pipe)
-		}
-		// Each run is at least c.run octets, and less than a record more.
-		if want := len(in) / c.run; cs.n < want || cs.n > want+1 {
-			t.Errorf("pipe of %d: %d updates of the state for %d octets; want %d or %d (runs of %d)",
-				c.pipe, cs.n, len(in), want, want+1, c.run)
-		}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(<-got, in) {
+				t.Errorf("out is not the input")
+			}
+			if c.recs > 0 {
+				if want := (n + c.recs - 1) / c.recs; cs.n != want {
+					t.Errorf("%d updates of the state for %d records; want %d (runs of %d)", cs.n, n, want, c.recs)
+				}
+			} else if want := len(in) / c.run; cs.n < want || cs.n > want+1 {
+				t.Errorf("%d updates of the state for %d octets; want %d or %d (runs of %d)",
+					cs.n, len(in), want, want+1, c.run)
+			}
+		})
 	}
+}
+
+// largeRecords writes n records of one recipient, each with a message of
+// about size octets in lines of 100, to a file, and returns its name and
+// n.
+func largeRecords(t *testing.T, n, size int) (string, int) {
+	t.Helper()
+	var in bytes.Buffer
+	line := ":" + strings.Repeat("x", 99) + "\n"
+	for i := range n {
+		fmt.Fprintf(&in, "MLM1 r%d\nS <a@example.org>\n:Subject: %d\n:\n", i, i)
+		for range size / 100 {
+			in.WriteString(line)
+		}
+		fmt.Fprintf(&in, "R <m%d@example.net>\nE 1\n", i)
+	}
+	name := filepath.Join(t.TempDir(), "large")
+	if err := os.WriteFile(name, in.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return name, n
 }
 
 // TestInputStat: the Reader sees through passFirst whether the input is

@@ -103,7 +103,7 @@ func (t *throttle) run(in io.Reader, out io.Writer) error {
 func (t *throttle) passing(out io.Writer) *passing {
 	p := &passing{t: t, held: spool.New(spool.MemLimit), bw: bufio.NewWriterSize(out, passMax)}
 	if n := int64(stream.PipeSize(out)); n >= fitPipe {
-		p.fit = min(groupMax, n/4*3)
+		p.pipe, p.fit = n, min(groupMax, n/4*3)
 	}
 	return p
 }
@@ -140,7 +140,7 @@ func (p *passing) run(in io.Reader) error {
 		// A record read across a pass (at a read of input) is passed
 		// at once, or held would keep growing with what passed before
 		// it.
-		if p.held.Len()-p.group[0].off >= p.runMax() || p.group[0].off > 0 {
+		if p.full() || p.group[0].off > 0 {
 			return p.pass()
 		}
 		return nil
@@ -172,9 +172,20 @@ type passing struct {
 	reading bool // a record is being read into held, after group's
 	group   []heldRecord
 	bw      *bufio.Writer // records passed on; flushed before any wait
-	// fit is the run that suits the output, a large pipe (fitPipe);
-	// 0 for any other.
-	fit int64
+	// fit is the run that suits the output, a large pipe (fitPipe), and
+	// pipe what that pipe holds; 0 for any other output.
+	fit, pipe int64
+}
+
+// full reports whether the run held is to pass now: it has reached
+// runMax, or it is fitted to a pipe and one more record the size of the
+// last would take it past what the pipe holds. (The records of a post
+// are alike in size, and come one after another from mlm-split.) So a
+// run of records of 90 KiB, into a pipe of 256 KiB, is two of them,
+// not three, and of 150 KiB, one.
+func (p *passing) full() bool {
+	run := p.held.Len() - p.group[0].off
+	return run >= p.runMax() || p.fit > 0 && run+p.group[len(p.group)-1].size > p.pipe
 }
 
 // runMax is how many octets of records p holds before it passes them:
@@ -198,22 +209,32 @@ func (p *passing) runMax() int64 {
 // fit the pipe (fitPipe).
 const groupMax = spool.MemLimit / 2
 
-// Into a pipe that holds fitPipe or more (mlm-run's: lib/pipeline's
-// GrowPipe), a throttle holds runs of three quarters of what the pipe
-// holds, up to groupMax, whether it charges or not: a run the pipe
-// takes whole goes out without a wait, in one write, and the next stage
-// reads it while the throttle reads the next run. A larger run waits on
-// the reader, which then waits while the throttle reads; a smaller one
-// costs more writes, and more updates of the state. Measured on a 1 GB
-// stream of 4 KB posts into mlm-run's 256 KiB pipe, read as fast as it
-// comes (medians of 11): charging, runs of 192 KiB took 16 to 28% less
-// wall time than runs of groupMax, for -3 to +10% CPU (six rounds);
-// charging nothing, 14 to 18% less wall time and 12 to 15% less CPU
-// than runs of passMax (three rounds), as the stream's Writer found of
-// its writes. Into a smaller pipe (the kernel's 64 KiB) a run cannot fit
-// and still cost few updates: there, charging, runs of 128 and 192 KiB
-// took 11 to 18% more wall time than groupMax, and 21 to 28% more CPU,
-// so runs stay groupMax and passMax.
+// Into a pipe that holds fitPipe or more (mlm-run's and mlm-pipeline's:
+// lib/pipeline's pipeSize, which must stay at least this), a throttle
+// holds runs of three quarters of what the pipe holds, up to groupMax,
+// whether it charges or not, and fewer records where one more would not
+// fit the pipe (full): a run the pipe takes whole goes out without a
+// wait, in one write, and a next stage that is quicker than the
+// throttle reads it while the throttle reads the next run. A larger run
+// waits on the reader, which then waits while the throttle reads; a
+// smaller one costs more writes, and more updates of the state.
+//
+// Measured on 1 GB and 200 MB streams of 4 KB posts into a 256 KiB pipe
+// read as fast as it comes, on a CPU of its own (medians of 11, my runs
+// and a reviewer's): charging, runs of 192 KiB took 13 to 28% less wall
+// time than runs of groupMax, for -4 to +10% CPU, with 2.7 times the
+// updates; charging nothing, 0 to 18% less wall time and 1 to 15% less
+// CPU than runs of passMax. With both CPUs busy (a test run beside it)
+// the charging gain went, -10 to +34% wall time: the reader has no CPU
+// to read a run while the throttle reads the next, and the updates cost
+// their share. In a delivery, mlm-sendmail after the throttle is slower
+// than it (its SMTP), the pipe mostly full, and neither run size goes
+// in without a wait. Into a smaller pipe (the kernel's 64 KiB) a run
+// cannot fit and still cost few updates: there, charging, runs of 128
+// and 192 KiB took 2 to 18% more wall time than groupMax, and 3 to 28%
+// more CPU, so runs stay groupMax and passMax. (Where pages are 64 KiB
+// the kernel's pipe holds 1 MiB, and a shell's pipe gets runs of
+// groupMax charging nothing too: not measured.)
 const fitPipe = 256 << 10
 
 // passMax is what a throttle that charges nothing holds before it

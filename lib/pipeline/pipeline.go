@@ -602,5 +602,6 @@ func GrowPipe(f *os.File) {
 // user's pipes together may have 64 MiB (pipe-user-pages-soft, root
 // exempt) before a pipe may grow no more (EPERM, and it keeps its 64
 // KiB) and the kernel gives that user's new pipes two pages each (one
-// before Linux 5.14): 256 such pipes and not 64.
+// before Linux 5.14): 256 such pipes and not 64. (mlm-throttle fits its
+// runs to a pipe of 256 KiB or more: its fitPipe.)
 const pipeSize = 256 << 10

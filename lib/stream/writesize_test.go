@@ -295,27 +295,28 @@ func TestWriterGrowsOnMessage(t *testing.T) {
 // and 0 for a file, a device, a socket, a closed pipe and what is not a
 // file.
 func TestPipeSize(t *testing.T) {
-	for _, size := range []int{0, 256 << 10} {
-		out, ok := pipeOut(t, size)
-		if !ok {
-			t.Logf("no pipe of %d octets here", size)
-			continue
-		}
-		f := out.w.(*os.File)
-		want, err := unix.FcntlInt(f.Fd(), unix.F_GETPIPE_SZ, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if size > 0 && want != size {
-			t.Fatalf("a pipe asked for %d octets holds %d", size, want)
-		}
-		if got := PipeSize(f); got != want {
-			t.Errorf("pipe of %d: PipeSize %d", want, got)
-		}
-		out.got()
-		if got := PipeSize(f); got != 0 {
-			t.Errorf("closed pipe: PipeSize %d; want 0", got)
-		}
+	for _, size := range []int{0, 8 << 10, 256 << 10} {
+		t.Run(fmt.Sprintf("pipe %d", size), func(t *testing.T) {
+			out, ok := pipeOut(t, size)
+			if !ok {
+				t.Skipf("no pipe of %d octets here", size)
+			}
+			f := out.w.(*os.File)
+			want, err := unix.FcntlInt(f.Fd(), unix.F_GETPIPE_SZ, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if size > 0 && want != size {
+				t.Fatalf("a pipe asked for %d octets holds %d", size, want)
+			}
+			if got := PipeSize(f); got != want {
+				t.Errorf("pipe of %d: PipeSize %d", want, got)
+			}
+			out.got()
+			if got := PipeSize(f); got != 0 {
+				t.Errorf("closed pipe: PipeSize %d; want 0", got)
+			}
+		})
 	}
 	file, err := os.Create(filepath.Join(t.TempDir(), "out"))
 	if err != nil {
