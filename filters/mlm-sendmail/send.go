@@ -87,6 +87,10 @@ type sender struct {
 	handoff chan *job
 	wg      sync.WaitGroup
 	started int
+	// waiting is how many workers are at next's wait for a record, or
+	// about to be: what a test waits for before it writes a record that
+	// must find one waiting.
+	waiting atomic.Int32
 	// A relay that refuses a further connection while it serves others
 	// of the run (its limit of connections from one client): the
 	// worker that dialled gives its record back, through again, to the
@@ -675,6 +679,8 @@ func (s *sender) next(l *lane, jobs <-chan *job) (*job, bool) {
 	default:
 	}
 	s.release(l)
+	s.waiting.Add(1)
+	defer s.waiting.Add(-1)
 	select {
 	case j, ok := <-jobs:
 		if ok {

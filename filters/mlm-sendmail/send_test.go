@@ -3675,15 +3675,20 @@ func TestPacedOneConnection(t *testing.T) {
 	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 5, Timeout: 10 * time.Second, Lifetime: time.Hour}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	go func() {
-		var out, errb bytes.Buffer
-		done <- run(a, pr, &out, &errb)
-	}()
+	var out, errb bytes.Buffer
+	s, err := newSender(a, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- s.run(pr, &errb) }()
 	for i := 1; i <= 5; i++ {
 		io.WriteString(pw, record(fmt.Sprintf("p%d,1", i), fmt.Sprintf("r%d@example.org", i)))
-		for k := 0; srv.Counts().Recipients < int64(i); k++ {
+		// Delivered, and its worker back at the wait for the next
+		// (its dot's reply read, the outcome settled): not on the
+		// sink's count alone, which comes before the worker is back.
+		for k := 0; srv.Counts().Recipients < int64(i) || s.waiting.Load() < 1; k++ {
 			if k == 2000 {
-				t.Fatalf("record %d not delivered", i)
+				t.Fatalf("record %d not delivered, or its worker not back", i)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
