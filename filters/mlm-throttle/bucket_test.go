@@ -713,6 +713,80 @@ func TestRunsFitPipe(t *testing.T) {
 	}
 }
 
+// TestFull: a run fitted to a pipe ends before a record the size of the
+// last would take it past what the pipe holds, whether the throttle
+// charges or not, and at the fitted size; a throttle whose output is not
+// a pipe ends its runs at passMax or groupMax alone.
+func TestFull(t *testing.T) {
+	for _, c := range []struct {
+		pipe   int   // 0: a file
+		charge bool  // a rate is set
+		recs   []int // the records held, in KiB
+		full   bool
+	}{
+		{fitPipe, false, []int{150}, true},
+		{fitPipe, true, []int{150}, true},
+		{fitPipe, false, []int{90}, false},
+		{fitPipe, false, []int{90, 90}, true},
+		{fitPipe, false, []int{4, 4}, false},
+		{fitPipe, false, []int{60, 60, 60}, false},
+		{fitPipe, false, []int{60, 60, 60, 10}, false}, // 190 KiB, and 10 more would fit
+		{fitPipe, false, []int{60, 60, 60, 20}, true},  // 200: past the fit, 192
+		{1 << 20, false, []int{300}, false},
+		{1 << 20, true, []int{300}, false},
+		{1 << 20, false, []int{300, 300}, true}, // past the fit, 512
+		{1 << 20, false, []int{400, 400}, true}, // 800 and 400 more would overrun
+		{1 << 20, false, []int{200, 200}, false},
+		{64 << 10, false, []int{63}, false},
+		{64 << 10, false, []int{65}, true}, // passMax
+		{64 << 10, true, []int{150, 150, 150}, false},
+		{0, false, []int{63}, false},
+		{0, true, []int{500}, false},
+		{0, true, []int{500, 20}, true}, // groupMax
+	} {
+		var out *os.File
+		if c.pipe > 0 {
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pr.Close()
+			defer pw.Close()
+			if k, err := unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, c.pipe); err != nil || k != c.pipe {
+				t.Run(fmt.Sprintf("pipe %d", c.pipe), func(t *testing.T) {
+					t.Skipf("no pipe of %d octets here: %d, %v", c.pipe, k, err)
+				})
+				continue
+			}
+			out = pw
+		} else {
+			f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			out = f
+		}
+		th := &throttle{store: &memStore{}, clk: &clock.Fake{Start: time.Unix(1000, 0)}}
+		if c.charge {
+			b := newBucket(keyRcpt, 1e9, 0)
+			th.rcpt = &b
+		}
+		p := th.passing(out)
+		for _, kb := range c.recs {
+			off := p.held.Len()
+			if _, err := p.held.Write(make([]byte, kb<<10)); err != nil {
+				t.Fatal(err)
+			}
+			p.group = append(p.group, heldRecord{off: off, size: p.held.Len() - off})
+		}
+		if got := p.full(); got != c.full {
+			t.Errorf("pipe %d, charging %v, records of %v KiB: full %v; want %v", c.pipe, c.charge, c.recs, got, c.full)
+		}
+		p.held.Close()
+	}
+}
+
 // largeRecords writes n records of one recipient, each with a message of
 // about size octets in lines of 100, to a file, and returns its name and
 // n.
