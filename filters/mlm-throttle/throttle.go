@@ -225,9 +225,9 @@ const groupMax = spool.MemLimit / 2
 // time than runs of groupMax, for -4 to +10% CPU, with 2.7 times the
 // updates; charging nothing, 0 to 18% less wall time and 1 to 15% less
 // CPU than runs of passMax. With both CPUs busy (a test run beside it)
-// the charging gain went, -10 to +34% wall time: the reader has no CPU
-// to read a run while the throttle reads the next, and the updates cost
-// their share. In a delivery, mlm-sendmail after the throttle is slower
+// the charging gain went (from 10% less wall time to 34% more, most
+// rounds more): the reader has no CPU to read a run while the throttle
+// reads the next, and the updates cost their share. In a delivery, mlm-sendmail after the throttle is slower
 // than it (its SMTP), the pipe mostly full, and neither run size goes
 // in without a wait. Into a smaller pipe (the kernel's 64 KiB) a run
 // cannot fit and still cost few updates: there, charging, runs of 128
