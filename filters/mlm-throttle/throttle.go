@@ -103,7 +103,7 @@ func (t *throttle) run(in io.Reader, out io.Writer) error {
 func (t *throttle) passing(out io.Writer) *passing {
 	p := &passing{t: t, held: spool.New(spool.MemLimit), bw: bufio.NewWriterSize(out, passMax)}
 	if n := int64(stream.PipeSize(out)); n >= fitPipe {
-		p.pipe, p.fit = n, min(groupMax, n/4*3)
+		p.pipe = n
 	}
 	return p
 }
@@ -172,9 +172,9 @@ type passing struct {
 	reading bool // a record is being read into held, after group's
 	group   []heldRecord
 	bw      *bufio.Writer // records passed on; flushed before any wait
-	// fit is the run that suits the output, a large pipe (fitPipe), and
-	// pipe what that pipe holds; 0 for any other output.
-	fit, pipe int64
+	// pipe is what the output holds if it is a large pipe (fitPipe),
+	// whose runs are fitted to it; 0 for any other output.
+	pipe int64
 }
 
 // full reports whether the run held is to pass now: it has reached
@@ -185,15 +185,15 @@ type passing struct {
 // not three, and of 150 KiB, one.
 func (p *passing) full() bool {
 	run := p.held.Len() - p.group[0].off
-	return run >= p.runMax() || p.fit > 0 && run+p.group[len(p.group)-1].size > p.pipe
+	return run >= p.runMax() || p.pipe > 0 && run+p.group[len(p.group)-1].size > p.pipe
 }
 
 // runMax is how many octets of records p holds before it passes them:
 // what fits the output, or groupMax, or passMax if nothing is charged.
 func (p *passing) runMax() int64 {
 	switch {
-	case p.fit > 0:
-		return p.fit
+	case p.pipe > 0:
+		return min(groupMax, p.pipe/4*3)
 	case p.t.charging():
 		return groupMax
 	}
