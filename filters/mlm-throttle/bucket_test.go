@@ -667,14 +667,9 @@ func TestRunsFitPipe(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pr, pw, err := os.Pipe()
+			pr, pw, err := sizedPipe(t, c.pipe)
 			if err != nil {
-				t.Fatal(err)
-			}
-			defer pw.Close()
-			if k, err := unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, c.pipe); err != nil || k != c.pipe {
-				pr.Close()
-				t.Skipf("no pipe of %d octets here: %d, %v", c.pipe, k, err)
+				t.Skip(err)
 			}
 			got := make(chan []byte, 1)
 			go func() { b, _ := io.ReadAll(pr); pr.Close(); got <- b }()
@@ -746,16 +741,9 @@ func TestFull(t *testing.T) {
 	} {
 		var out *os.File
 		if c.pipe > 0 {
-			pr, pw, err := os.Pipe()
+			_, pw, err := sizedPipe(t, c.pipe)
 			if err != nil {
-				t.Fatal(err)
-			}
-			defer pr.Close()
-			defer pw.Close()
-			if k, err := unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, c.pipe); err != nil || k != c.pipe {
-				t.Run(fmt.Sprintf("pipe %d", c.pipe), func(t *testing.T) {
-					t.Skipf("no pipe of %d octets here: %d, %v", c.pipe, k, err)
-				})
+				t.Run(fmt.Sprintf("pipe %d", c.pipe), func(t *testing.T) { t.Skip(err) })
 				continue
 			}
 			out = pw
@@ -785,6 +773,21 @@ func TestFull(t *testing.T) {
 		}
 		p.held.Close()
 	}
+}
+
+// sizedPipe is a pipe that holds size octets, both ends closed when the
+// test ends; an error if the kernel will not make it so.
+func sizedPipe(t *testing.T, size int) (pr, pw *os.File, err error) {
+	t.Helper()
+	pr, pw, err = os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close(); pw.Close() })
+	if k, err := unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, size); err != nil || k != size {
+		return nil, nil, fmt.Errorf("no pipe of %d octets here: %d, %v", size, k, err)
+	}
+	return pr, pw, nil
 }
 
 // largeRecords writes n records of one recipient, each with a message of
