@@ -17,7 +17,8 @@ import (
 // profile runs mlm's delivery to n members once more with every program
 // under the rusage wrapper, for each one's CPU, wall and peak RSS; once
 // unwrapped, for its page faults; once under the sampler, for what its
-// processes hold at once; then, if perf is there, once under perf record
+// processes hold at once; each program on its path started with nothing
+// to do, for what a start costs (startLines); then, if perf is there, once under perf record
 // (where the CPU goes, by process and function, a program's start
 // included); reps times with the programs built with the profiler
 // (pprofLines: by function, from each program's main on); if strace is
@@ -106,8 +107,15 @@ func (b *bench) profile(n int, verp bool) []string {
 	}
 	out = append(out, "  (a stage's wall is from its start to its exit: the stages of a queue run at once, joined by pipes;",
 		"   faults: minor page faults, each a page first touched or mapped from the page cache)")
-	out = append(out, b.faultsLine(n, verp)...)
+	faults, runCPU := b.faultsLine(n, verp)
+	out = append(out, faults...)
 	out = append(out, b.memoryLine(n, verp)...)
+	noop, err := b.buildNoop()
+	noopErr := ""
+	if err != nil {
+		noopErr = err.Error()
+	}
+	out = append(out, b.startLines(noop, noopErr, runCPU)...)
 
 	if perf, err := exec.LookPath("perf"); err == nil {
 		data := filepath.Join(b.work, "perf.data")
@@ -160,23 +168,24 @@ func (b *bench) profile(n int, verp bool) []string {
 // tree, the launcher's own not counted), and the cost of one fault here.
 // A program's start faults in its pages, and each page its heap grows
 // to: on a virtual machine a fault can cost ten times what it does on
-// the hardware, and mlm runs some ten programs a post.
-func (b *bench) faultsLine(n int, verp bool) []string {
+// the hardware, and mlm runs some ten programs a post. The run's CPU is
+// returned too (0 if it failed), for startLines' share of it.
+func (b *bench) faultsLine(n int, verp bool) ([]string, time.Duration) {
 	d, err := b.mlmOnce(n, mlmOpts{verp: verp})
 	if err != nil {
-		return []string{"  page faults: " + err.Error()}
+		return []string{"  page faults: " + err.Error()}, 0
 	}
 	b.logf("profile, plain: %s", fmtRun(d.u, nil))
 	cost, err := faultCost()
 	if err != nil {
-		return []string{"  page faults: " + err.Error()}
+		return []string{"  page faults: " + err.Error()}, d.u.cpu()
 	}
 	of := time.Duration(d.u.faults) * cost
 	return []string{fmt.Sprintf("  page faults of the run, unwrapped: %s; one costs %.1f µs here (a page first touched: 64 MiB of",
 		commas(d.u.faults), float64(cost.Nanoseconds())/1000),
 		fmt.Sprintf("    fresh memory, in pages of %d KiB), so about %.0f ms of the run's %.3f s CPU (%.3f s wall) at that cost",
 			os.Getpagesize()/1024, float64(of.Microseconds())/1000, d.u.cpu().Seconds(), d.u.wall.Seconds()),
-		"    each (a fault that maps a program's own pages from the page cache maps several at once, and costs more)"}
+		"    each (a fault that maps a program's own pages from the page cache maps several at once, and costs more)"}, d.u.cpu()
 }
 
 // memoryLine is what mlm-run and its stages hold at once (sampled).
