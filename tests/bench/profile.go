@@ -115,7 +115,7 @@ func (b *bench) profile(n int, verp bool) []string {
 	if err != nil {
 		noopErr = err.Error()
 	}
-	out = append(out, b.startLines(noop, noopErr, runCPU)...)
+	out = append(out, b.startLines(verp, noop, noopErr, runCPU)...)
 
 	if perf, err := exec.LookPath("perf"); err == nil {
 		data := filepath.Join(b.work, "perf.data")

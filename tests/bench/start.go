@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"mlm/lib/cli"
+	"mlm/lib/listdir"
 	"mlm/lib/pipeline"
 )
 
@@ -29,36 +32,51 @@ type starter struct {
 	env  []string
 }
 
-// startLines is what each program on a post's path costs to start and
-// end with nothing to do, in a list of no members (newMLMList's): mlm-run
-// on its empty queues, as cron starts it, and each stage of the list's
-// incoming and outgoing queues, with no input, in the list's directory,
-// with what mlm-run adds to their environment (cli.StagesEnv); beside
-// true(1) and noop, a Go program that does nothing ("" if none could be
-// built, which the lines say). Each is started startReps times, taking
-// turns; the median wall, CPU and page faults of each are each figure's
-// own. runCPU is the CPU of the profile's run, which the last line
-// compares with the starts of mlm-run and its stages together.
-func (b *bench) startLines(noop, noopErr string, runCPU time.Duration) []string {
-	head := "  a start of each program on a post's path, with nothing to do"
-	dir, err := b.newMLMList(0, 25, mlmOpts{})
-	if err != nil {
+// startLines is what mlm-run and the stages it starts for a post cost to
+// start and end with nothing to do, in a list of no members
+// (newMLMList's, its stages/outgoing VERP's with verp): mlm-run on its
+// empty queues, as cron starts it, and each stage of the list's incoming
+// and outgoing queues, with no input, in the list's directory, with what
+// mlm-run adds to their environment (cli.StagesEnv); beside true(1) and
+// noop, a Go program that does nothing, with the stages' environment
+// ("" if none could be built, which the lines say). Each is started
+// startReps times, taking turns, by the wrapper itself, not through the
+// C launcher, whose own start would be in each CPU and wall (the table
+// has no peak RSS); the median wall, CPU and page faults of each are
+// each figure's own. runCPU is the CPU of the profile's unwrapped run,
+// which the last lines compare with the starts of mlm-run and its
+// stages together. A program that fails is a failure of the bench: mlm's
+// programs take empty input as nothing to do (STYLE.md).
+func (b *bench) startLines(verp bool, noop, noopErr string, runCPU time.Duration) []string {
+	head := "  a start of mlm-run and of each stage it starts for a post, with nothing to do"
+	failed := func(err error) []string {
+		b.failures = append(b.failures, "profile: starts: "+err.Error())
 		return []string{head + ": " + err.Error()}
+	}
+	dir, err := b.newMLMList(0, 25, mlmOpts{verp: verp})
+	if err != nil {
+		return failed(err)
 	}
 	defer os.RemoveAll(filepath.Dir(dir))
 	progs := []starter{{name: "true(1)", argv: []string{"true"}}}
 	if noop != "" {
-		progs = append(progs, starter{name: "a Go program that does nothing", argv: []string{noop}})
+		progs = append(progs, starter{name: "a Go program that does nothing", argv: []string{noop}, env: cli.StagesEnv()})
 	}
+	refs := len(progs) // true and the Go program, not counted in the sum
 	progs = append(progs, starter{name: "mlm-run .", argv: []string{"mlm-run", "."}})
-	for _, q := range []string{"incoming", "outgoing"} {
-		text, err := os.ReadFile(filepath.Join(dir, "stages", q))
-		if err != nil {
-			return []string{head + ": " + err.Error()}
+	// The stages as mlm-run takes them: a queue's file, or the default
+	// without one or in an empty one; one of comments alone, none.
+	for _, q := range []string{listdir.Incoming, listdir.Outgoing} {
+		text, err := os.ReadFile(filepath.Join(dir, listdir.Stages, q))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return failed(err)
+		}
+		if len(text) == 0 {
+			text = []byte(listdir.DefaultStages[q])
 		}
 		stages, err := pipeline.Parse(string(text))
-		if err != nil {
-			return []string{head + ": stages/" + q + ": " + err.Error()}
+		if err != nil && !errors.Is(err, pipeline.ErrNoStages) {
+			return failed(fmt.Errorf("%s/%s: %w", listdir.Stages, q, err))
 		}
 		for _, argv := range stages {
 			progs = append(progs, starter{name: strings.Join(argv, " "), argv: argv, env: cli.StagesEnv()})
@@ -71,41 +89,47 @@ func (b *bench) startLines(noop, noopErr string, runCPU time.Duration) []string 
 			if !ok {
 				return []string{head + ": " + errSkipped.Error()}
 			}
-			u, err := b.measure(timeout, job{argv: p.argv, dir: dir, env: p.env})
+			// (The last of a name in the environment is the one taken:
+			// an empty launchEnv, no launcher.)
+			u, err := b.measure(timeout, job{argv: p.argv, dir: dir, env: append([]string{launchEnv + "="}, p.env...)})
 			if err != nil {
-				return []string{head + ": " + p.name + ": " + err.Error()}
+				return failed(err) // (which names the command)
 			}
 			runs[i] = append(runs[i], u)
 		}
 	}
-	out := []string{head + ": its input empty, in a list of no members, in",
-		fmt.Sprintf("    the list's directory, the stages with %s as mlm-run gives them (mlm-run: a pass of its empty",
-			strings.Join(cli.StagesEnv(), " ")),
-		fmt.Sprintf("    queues); %d starts of each, taking turns, the median of each figure:", startReps),
+	env := "GOMAXPROCS=" + os.Getenv("GOMAXPROCS") + ", the bench's, as mlm-run passes it on"
+	if e := cli.StagesEnv(); e != nil {
+		env = strings.Join(e, " ") + " as mlm-run gives them"
+	}
+	out := []string{head + ": its input empty, in a",
+		"    list of no members, in the list's directory (mlm-run: a pass of its empty queues); the stages and",
+		"    the Go program with " + env + ";",
+		fmt.Sprintf("    %d starts of each, taking turns, not through the launcher; the median of each figure:", startReps),
 		fmt.Sprintf("    %-44s %8s %8s %7s", "program", "wall ms", "CPU ms", "faults")}
 	if noop == "" {
 		out = append(out, "    (no Go program that does nothing: "+noopErr+")")
 	}
 	var cpu time.Duration
 	var faults int64
-	n := 0
 	for i, p := range progs {
 		wall := medianOf(runs[i], func(u usage) time.Duration { return u.wall })
 		c := medianOf(runs[i], usage.cpu)
 		f := medianOf(runs[i], func(u usage) int64 { return u.faults })
 		out = append(out, fmt.Sprintf("    %-44s %8.2f %8.2f %7d", p.name, ms(wall), ms(c), f))
-		if strings.HasPrefix(p.argv[0], "mlm-") {
+		if i >= refs {
 			cpu += c
 			faults += f
-			n++
 		}
 	}
-	out = append(out, fmt.Sprintf("    the %d starts of mlm-run and its stages, as one post has them: %.1f ms of CPU, %s page faults;",
-		n, ms(cpu), commas(faults)))
+	out = append(out, fmt.Sprintf("    the %d starts of mlm-run and its stages, as one pass over one post has them: %.1f ms of CPU, %s page",
+		len(progs)-refs, ms(cpu), commas(faults)))
 	if runCPU > 0 {
-		out = append(out, fmt.Sprintf("    %.0f%% of the %.3f s of CPU of the profile's run above, the same at any size of list (mlm-accept's",
+		out = append(out, fmt.Sprintf("    faults; about %.0f%% of the %.3f s of CPU of the unwrapped run above, mlm-accept's start and work",
 			100*cpu.Seconds()/runCPU.Seconds(), runCPU.Seconds()),
-			"    start not counted)")
+			"    among them (the starts cost the same at any size of list, so their share falls as it grows)")
+	} else {
+		out[len(out)-1] += " faults"
 	}
 	return out
 }
@@ -129,6 +153,8 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // buildNoop builds noopGo into the work directory with the go command,
 // as the programs are built (no cgo; -trimpath), and returns its path.
+// GO111MODULE=off builds the one file whatever go.mod may be above the
+// work directory (-disk in a checkout, say).
 func (b *bench) buildNoop() (string, error) {
 	dir := filepath.Join(b.work, "noop")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -5,19 +5,26 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
 // startLines starts true(1), the Go program that does nothing, mlm-run
-// and every stage of the list's stages files, each startReps times, in
-// the list's directory with no input, the stages with GOMAXPROCS=1 (as
-// mlm-run gives them), mlm-run without; it prints a line for each and
-// adds up mlm-run's and the stages' starts. Here shell scripts stand for
-// the programs, each writing a line of what it was given to a log.
+// and every stage of the list's stages files, each startReps times,
+// taking turns, not through the C launcher, in the list's directory with
+// no input, the stages and the Go program with GOMAXPROCS=1 (as mlm-run
+// gives the stages), mlm-run without; it prints a line for each and adds
+// up mlm-run's and the stages' CPU and faults. Here shell scripts stand
+// for the programs, each writing a line of what it was given to a log.
 func TestStartLines(t *testing.T) {
 	t.Setenv("GOMAXPROCS", "")
+	// The wrapper is this test's binary: under -race, it would sleep a
+	// second at each exit.
+	t.Setenv("GORACE", "atexit_sleep_ms=0")
+	// A launcher that cannot start: each start must go without one.
+	t.Setenv(launchEnv, "/nonexistent/rsslaunch")
 	defer func(n int) { startReps = n }(startReps)
 	startReps = 3
 	log := filepath.Join(t.TempDir(), "log")
@@ -26,69 +33,143 @@ func TestStartLines(t *testing.T) {
 printf '# the incoming stages\nmlm-sa .\nmlm-sb queue/outgoing\n' > "$5/stages/incoming" &&
 printf 'mlm-sc -x .\n' > "$5/stages/outgoing"`
 	b := progBench(t, map[string]string{"mlm-newlist": newlist, "mlm-run": rec, "mlm-sa": rec, "mlm-sb": rec, "mlm-sc": rec, "noop": rec})
-	lines := strings.Join(b.startLines(filepath.Join(b.bin, "noop"), "", 2*time.Second), "\n")
+	lines := strings.Join(b.startLines(false, filepath.Join(b.bin, "noop"), "", 2*time.Second), "\n")
 	t.Log("\n" + lines)
+	var cpu float64
+	var faults int64
 	for _, name := range []string{"true(1)", "a Go program that does nothing", "mlm-run .", "mlm-sa .", "mlm-sb queue/outgoing", "mlm-sc -x ."} {
-		if !regexp.MustCompile(`(?m)^    ` + regexp.QuoteMeta(name) + ` +[0-9.]+ +[0-9.]+ +[0-9]+$`).MatchString(lines) {
+		m := regexp.MustCompile(`(?m)^    ` + regexp.QuoteMeta(name) + ` +[0-9.]+ +([0-9.]+) +([0-9]+)$`).FindStringSubmatch(lines)
+		if m == nil {
 			t.Errorf("no line of %q", name)
+			continue
+		}
+		c, _ := strconv.ParseFloat(m[1], 64)
+		f, _ := strconv.ParseInt(m[2], 10, 64)
+		if f < 20 {
+			// (A process's start faults in some pages: a shell's, scores.)
+			t.Errorf("%s: %d page faults", name, f)
+		}
+		if strings.HasPrefix(name, "mlm-") {
+			cpu, faults = cpu+c, faults+f
 		}
 	}
-	if !strings.Contains(lines, "the 4 starts of mlm-run and its stages, as one post has them:") {
-		t.Errorf("the starts of mlm-run and the stages not added up (4 of them)")
+	m := regexp.MustCompile(`the 4 starts of mlm-run and its stages, as one pass over one post has them: ([0-9.]+) ms of CPU, ([0-9,]+) page\n    faults; about ([0-9]+)% of the 2\.000 s of CPU of the unwrapped run above`).FindStringSubmatch(lines)
+	if m == nil {
+		t.Fatalf("no sum of the 4 starts of mlm-run and the stages, and its share")
 	}
-	if !regexp.MustCompile(`of the 2\.000 s of CPU of the profile's run above`).MatchString(lines) {
-		t.Errorf("no share of the run's CPU")
+	sum, _ := strconv.ParseFloat(m[1], 64)
+	share, _ := strconv.Atoi(m[3])
+	if d := sum - cpu; d > 0.05 || d < -0.05 || m[2] != commas(faults) {
+		t.Errorf("the sum is %s ms and %s faults; the rows add up to %.2f ms and %d", m[1], m[2], cpu, faults)
+	}
+	if want := sum / 2000 * 100; float64(share) > want+0.5 || float64(share) < want-0.5 {
+		t.Errorf("a share of %d%%, want %.1f%%", share, want)
 	}
 	got, err := os.ReadFile(log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	count := map[string]int{}
+	var order []string
 	for _, l := range strings.Split(strings.TrimSpace(string(got)), "\n") {
 		f := strings.Split(l, "|")
 		if len(f) != 5 {
 			t.Fatalf("log line %q", l)
 		}
-		count[f[0]+" "+f[1]]++
+		order = append(order, strings.TrimSpace(f[0]+" "+f[1]))
 		if filepath.Base(f[2]) != "list" {
 			t.Errorf("%s ran in %s, not the list's directory", f[0], f[2])
 		}
-		if want := map[bool]string{true: "unset", false: "1"}[f[0] == "mlm-run" || f[0] == "noop"]; f[3] != want {
+		if want := map[bool]string{true: "unset", false: "1"}[f[0] == "mlm-run"]; f[3] != want {
 			t.Errorf("%s ran with GOMAXPROCS %s, want %s", f[0], f[3], want)
 		}
 		if f[4] != "0" {
 			t.Errorf("%s read %s octets of input, want none", f[0], f[4])
 		}
 	}
-	for _, p := range []string{"noop ", "mlm-run .", "mlm-sa .", "mlm-sb queue/outgoing", "mlm-sc -x ."} {
-		if count[p] != startReps {
-			t.Errorf("%q started %d times, want %d", p, count[p], startReps)
-		}
+	round := []string{"noop", "mlm-run .", "mlm-sa .", "mlm-sb queue/outgoing", "mlm-sc -x ."}
+	var want []string
+	for range startReps {
+		want = append(want, round...)
 	}
-	if len(count) != 5 {
-		t.Errorf("started %v", count)
+	if strings.Join(order, "\n") != strings.Join(want, "\n") {
+		t.Errorf("started, in order:\n%s\nwant each in turn, %d times:\n%s", strings.Join(order, "\n"), startReps, strings.Join(round, "\n"))
+	}
+	if len(b.failures) != 0 {
+		t.Errorf("failures: %v", b.failures)
 	}
 
-	// Without the Go program, the lines say why; a stage that fails
-	// is the lines' one word, with its error.
+	// Without the Go program, or the run's CPU, the lines say so.
+	lines = strings.Join(b.startLines(false, "", "go build: no go", 0), "\n")
+	if !strings.Contains(lines, "(no Go program that does nothing: go build: no go)") || strings.Contains(lines, "a Go program that does nothing ") ||
+		strings.Contains(lines, "unwrapped run") || !strings.Contains(lines, "the 4 starts of mlm-run and its stages") {
+		t.Errorf("no Go program, no run's CPU:\n%s", lines)
+	}
+	// A stage that fails is the lines' one word, with its error, and a
+	// failure of the bench.
 	writeProgs(t, b.bin, map[string]string{"mlm-sb": "echo mlm-sb: broken >&2; exit 75"})
-	lines = strings.Join(b.startLines("", "go build: no go", 0), "\n")
-	if !strings.Contains(lines, "mlm-sb queue/outgoing: ") || !strings.Contains(lines, "mlm-sb: broken") || strings.Contains(lines, "wall ms") {
+	lines = strings.Join(b.startLines(false, "", "", 0), "\n")
+	if !strings.Contains(lines, "mlm-sb queue/outgoing: exit status 75: mlm-sb: broken") || strings.Count(lines, "mlm-sb queue/outgoing") != 1 || strings.Contains(lines, "wall ms") {
 		t.Errorf("a stage that fails:\n%s", lines)
 	}
-	writeProgs(t, b.bin, map[string]string{"mlm-sb": rec})
-	lines = strings.Join(b.startLines("", "go build: no go", 0), "\n")
-	if !strings.Contains(lines, "(no Go program that does nothing: go build: no go)") || strings.Contains(lines, "a Go program that does nothing ") || strings.Contains(lines, "of the profile's run") {
-		t.Errorf("no Go program, no run's CPU:\n%s", lines)
+	if len(b.failures) != 1 || !strings.Contains(b.failures[0], "mlm-sb: broken") {
+		t.Errorf("failures: %q", b.failures)
 	}
 }
 
-// buildNoop builds a Go program that does nothing, and it runs.
+// With GOMAXPROCS set for the bench, mlm-run passes it on, and the lines
+// say that one.
+func TestStartLinesGOMAXPROCS(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "2")
+	t.Setenv("GORACE", "atexit_sleep_ms=0")
+	defer func(n int) { startReps = n }(startReps)
+	startReps = 1
+	// The stages as mlm-run takes them: a file of comments, none; an
+	// empty one, the default (standing for which, shell scripts).
+	newlist := `mkdir -p "$5/stages" && echo '# none' > "$5/stages/incoming" && : > "$5/stages/outgoing"`
+	progs := map[string]string{"mlm-newlist": newlist, "mlm-run": ""}
+	for _, p := range []string{"mlm-split", "mlm-throttle", "mlm-sendmail", "mlm-enqueue"} {
+		progs[p] = ""
+	}
+	b := progBench(t, progs)
+	lines := strings.Join(b.startLines(false, "", "", 0), "\n")
+	if !strings.Contains(lines, "with GOMAXPROCS=2, the bench's, as mlm-run passes it on") {
+		t.Errorf("with GOMAXPROCS=2:\n%s", lines)
+	}
+	if !strings.Contains(lines, "    mlm-enqueue -t 5m queue/retry ") || strings.Contains(lines, "mlm-auth") || !strings.Contains(lines, "the 5 starts") {
+		t.Errorf("the default outgoing stages, no incoming ones:\n%s", lines)
+	}
+}
+
+func TestMedianOf(t *testing.T) {
+	for _, tc := range []struct {
+		faults []int64
+		want   int64
+	}{
+		{nil, 0},
+		{[]int64{7}, 7},
+		{[]int64{9, 1, 5}, 5},
+		{[]int64{4, 1, 3, 2}, 3}, // of an even number, the larger middle one
+	} {
+		var runs []usage
+		for _, f := range tc.faults {
+			runs = append(runs, usage{faults: f})
+		}
+		if got := medianOf(runs, func(u usage) int64 { return u.faults }); got != tc.want {
+			t.Errorf("medianOf(%v) = %d, want %d", tc.faults, got, tc.want)
+		}
+	}
+}
+
+// buildNoop builds a Go program that does nothing, and it runs. Without
+// the go command, there is nothing to test.
 func TestBuildNoop(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command")
+	}
 	b := &bench{work: t.TempDir()}
 	noop, err := b.buildNoop()
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	if out, err := exec.Command(noop).CombinedOutput(); err != nil || len(out) != 0 {
 		t.Errorf("the Go program that does nothing: %v, %q", err, out)
