@@ -1812,9 +1812,14 @@ func TestLauncher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("a grandchild of 40 MB: %d KiB", big.rssKB)
+	t.Logf("a grandchild of 40 MB: %d KiB, %v CPU", big.rssKB, big.cpu())
 	if big.rssKB < 40_000_000/1024 {
 		t.Errorf("a grandchild of 40 MB through the launcher: %d KiB", big.rssKB)
+	}
+	// Its CPU is the tree's, as the launcher reports it: some, to make
+	// and copy 40 MB.
+	if big.cpu() <= 0 {
+		t.Errorf("a grandchild of 40 MB through the launcher: %v of CPU", big.cpu())
 	}
 	// The tree's page faults: some for true, more for the 40 MB, the
 	// grandchild's counted.
@@ -1903,17 +1908,41 @@ func useLauncher(t *testing.T) {
 	t.Setenv(launchEnv, launch)
 }
 
-// The launcher's report is two counts, the peak in KiB and the page
-// faults; anything else fails the run rather than showing a figure.
+// The launcher's report is four counts, the peak in KiB, the page
+// faults, and the user and system CPU in microseconds; anything else
+// fails the run rather than showing a figure.
 func TestParseLaunched(t *testing.T) {
-	rss, faults, err := parseLaunched("5120 1432\n")
-	if err != nil || rss != 5120 || faults != 1432 {
-		t.Errorf("parseLaunched(\"5120 1432\\n\") = %d, %d, %v; want 5120, 1432", rss, faults, err)
+	got, err := parseLaunched("5120 1432 2500 1000001\n")
+	if want := (launched{rssKB: 5120, faults: 1432, user: 2500 * time.Microsecond, sys: 1000001 * time.Microsecond}); err != nil || got != want {
+		t.Errorf("parseLaunched(\"5120 1432 2500 1000001\\n\") = %+v, %v; want %+v", got, err, want)
 	}
-	for _, bad := range []string{"", "5120", "5120\n", "5120 x", "-1 3", "1 -3", "1 2 3", "0x10 2"} {
-		if _, _, err := parseLaunched(bad); err == nil {
+	for _, bad := range []string{"", "5120", "5120\n", "5120 1432", "5120 x 1 1", "-1 3 1 1", "1 -3 1 1", "1 2 -3 4", "1 2 3", "1 2 3 4 5", "0x10 2 3 4"} {
+		if _, err := parseLaunched(bad); err == nil {
 			t.Errorf("parseLaunched(%q): no error", bad)
 		}
+	}
+}
+
+// Through a launcher, a run's CPU, peak and page faults are those the
+// launcher reports, its children's, not the wrapper's children's, which
+// would count the launcher's own start: here a script stands for it.
+func TestWrapperTakesLaunched(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	launch := filepath.Join(t.TempDir(), "launch")
+	if err := os.WriteFile(launch, []byte("#!/bin/sh\n\"$@\"\necho 2048 77 3000000 4000000 >&3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(launchEnv, launch)
+	b := &bench{self: self, work: t.TempDir(), ctx: context.Background()}
+	u, err := b.measure(time.Minute, job{argv: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.user != 3*time.Second || u.sys != 4*time.Second || u.rssKB != 2048 || u.faults != 77 {
+		t.Errorf("through a launcher that reports 2048 KiB, 77 faults, 3 s user and 4 s system: %+v", u)
 	}
 }
 

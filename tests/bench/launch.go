@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // launchEnv names the compiled launcher (launchC) for the wrapper.
@@ -19,9 +20,12 @@ const launchEnv = "BENCH_RSSLAUNCH"
 // wrapper's own few MiB, and a program smaller than that (mlmmj, cat,
 // smtp-source) would show the wrapper's size, not its own. The launcher
 // starts the command with fork(2), from its own small image, reaps its
-// whole tree as a child subreaper, and writes the tree's peak in KiB and
-// its page faults (minor: a page first touched, or mapped from the page
-// cache), neither counting the launcher's own, on descriptor 3. It passes
+// whole tree as a child subreaper, and writes the tree's peak in KiB, its
+// page faults (minor: a page first touched, or mapped from the page
+// cache) and its user and system CPU in microseconds, none counting the
+// launcher's own (its start, a few milliseconds of CPU on a virtual
+// machine, was in every run's CPU when the wrapper took it), on
+// descriptor 3. It passes
 // SIGTERM and SIGINT on, and exits with the command's status (128 and
 // the signal's number for one killed).
 const launchC = `#define _GNU_SOURCE
@@ -88,7 +92,9 @@ int main(int argc, char **argv) {
 		perror("rsslaunch: getrusage");
 		return 75;
 	}
-	if (dprintf(3, "%ld %ld\n", ru.ru_maxrss, ru.ru_minflt) < 0) {
+	if (dprintf(3, "%ld %ld %lld %lld\n", ru.ru_maxrss, ru.ru_minflt,
+	            (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
+	            (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec) < 0) {
 		perror("rsslaunch: descriptor 3");
 		return 75;
 	}
@@ -118,13 +124,19 @@ func buildLauncher(dir string) (string, error) {
 	return bin, nil
 }
 
-// parseLaunched reads the launcher's line: the tree's peak, in KiB, and
-// its minor page faults.
-func parseLaunched(s string) (rssKB, faults int64, err error) {
-	if n, ok := counts(s, 2); ok {
-		return n[0], n[1], nil
+// launched is the launcher's report of a command's tree.
+type launched struct {
+	rssKB, faults int64
+	user, sys     time.Duration
+}
+
+// parseLaunched reads the launcher's line: the tree's peak, in KiB, its
+// minor page faults, and its user and system CPU in microseconds.
+func parseLaunched(s string) (launched, error) {
+	if n, ok := counts(s, 4); ok {
+		return launched{rssKB: n[0], faults: n[1], user: time.Duration(n[2]) * time.Microsecond, sys: time.Duration(n[3]) * time.Microsecond}, nil
 	}
-	return 0, 0, fmt.Errorf("the launcher said %q", s)
+	return launched{}, fmt.Errorf("the launcher said %q", s)
 }
 
 // counts reads s as n counts, decimal and not negative, and nothing else

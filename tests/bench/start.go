@@ -41,7 +41,7 @@ type starter struct {
 // noop, a Go program that does nothing, with the stages' environment
 // ("" if none could be built, which the lines say). Each is started
 // startReps times, taking turns, by the wrapper itself, not through the
-// C launcher, whose own start would be in each CPU and wall (the table
+// C launcher, whose own start and fork would be in each wall (the table
 // has no peak RSS); the median wall, CPU and page faults of each are
 // each figure's own. runCPU is the CPU of the profile's unwrapped run,
 // which the last lines compare with the starts of mlm-run and its

@@ -99,17 +99,19 @@ func wrapMain(args []string) {
 		fmt.Fprintf(os.Stderr, "bench wrapper: getrusage: %v\n", err)
 		os.Exit(75)
 	}
-	rss, faults := ru.Maxrss, ru.Minflt
+	got := launched{rssKB: ru.Maxrss, faults: ru.Minflt, user: tvDuration(ru.Utime), sys: tvDuration(ru.Stime)}
 	if peak != nil {
+		// The tree's, as the launcher reports it: its own start not in
+		// the CPU either.
 		b, _ := io.ReadAll(peak)
 		var err error
-		if rss, faults, err = parseLaunched(string(b)); err != nil {
+		if got, err = parseLaunched(string(b)); err != nil {
 			fmt.Fprintf(os.Stderr, "bench wrapper: %v\n", err)
 			os.Exit(75)
 		}
 	}
-	line := procLine{name: filepath.Base(argv[0]), user: tvDuration(ru.Utime), sys: tvDuration(ru.Stime),
-		rssKB: rss, wall: wall, faults: faults}.String()
+	line := procLine{name: filepath.Base(argv[0]), user: got.user, sys: got.sys,
+		rssKB: got.rssKB, wall: wall, faults: got.faults}.String()
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err == nil {
 		_, err = f.WriteString(line)
