@@ -792,6 +792,9 @@ func progBench(t *testing.T, progs map[string]string) *bench {
 	}
 	bin := t.TempDir()
 	writeProgs(t, bin, progs)
+	// The wrapper is this test's binary: under -race, it would sleep a
+	// second at each exit.
+	t.Setenv("GORACE", "atexit_sleep_ms=0")
 	return &bench{ctx: context.Background(), bin: bin, self: self, work: t.TempDir(),
 		deadline: time.Now().Add(time.Hour), runTimeout: time.Minute}
 }
@@ -1898,41 +1901,58 @@ func started(t *testing.T, pid int, find func(int) (int, error)) int {
 
 // useLauncher builds the C launcher and has the wrapper start commands
 // through it for the rest of the test; the test is skipped without a C
-// compiler.
+// compiler, and fails if the launcher does not compile.
 func useLauncher(t *testing.T) {
 	t.Helper()
-	launch, err := buildLauncher(t.TempDir())
+	launch, err := buildLauncherOrSkip(t)
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	t.Setenv(launchEnv, launch)
+	// The wrapper is this test's binary: under -race, it would sleep a
+	// second at each exit.
+	t.Setenv("GORACE", "atexit_sleep_ms=0")
 }
 
-// The launcher's report is four counts, the peak in KiB, the page
-// faults, and the user and system CPU in microseconds; anything else
-// fails the run rather than showing a figure.
-func TestParseLaunched(t *testing.T) {
-	got, err := parseLaunched("5120 1432 2500 1000001\n")
-	if want := (launched{rssKB: 5120, faults: 1432, user: 2500 * time.Microsecond, sys: 1000001 * time.Microsecond}); err != nil || got != want {
-		t.Errorf("parseLaunched(\"5120 1432 2500 1000001\\n\") = %+v, %v; want %+v", got, err, want)
+// buildLauncherOrSkip builds the C launcher for a test, which is skipped
+// if there is no C compiler; an error is the launcher's failure to build.
+func buildLauncherOrSkip(t *testing.T) (string, error) {
+	t.Helper()
+	if _, err := exec.LookPath("cc"); err != nil {
+		if _, err := exec.LookPath("gcc"); err != nil {
+			t.Skip("no C compiler")
+		}
 	}
-	for _, bad := range []string{"", "5120", "5120\n", "5120 1432", "5120 x 1 1", "-1 3 1 1", "1 -3 1 1", "1 2 -3 4", "1 2 3", "1 2 3 4 5", "0x10 2 3 4"} {
+	return buildLauncher(t.TempDir())
+}
+
+// The launcher's report is five counts, the peak in KiB, the page
+// faults, and the user and system CPU and the wall in microseconds;
+// anything else fails the run rather than showing a figure.
+func TestParseLaunched(t *testing.T) {
+	got, err := parseLaunched("5120 1432 2500 1000001 7\n")
+	if want := (launched{rssKB: 5120, faults: 1432, user: 2500 * time.Microsecond, sys: 1000001 * time.Microsecond, wall: 7 * time.Microsecond}); err != nil || got != want {
+		t.Errorf("parseLaunched(\"5120 1432 2500 1000001 7\\n\") = %+v, %v; want %+v", got, err, want)
+	}
+	for _, bad := range []string{"", "5120", "5120\n", "5120 1432", "5120 1432 1 1", "5120 x 1 1 1", "-1 3 1 1 1", "1 -3 1 1 1", "1 2 -3 4 5", "1 2 3 -4 5", "1 2 3 4 -5", "1 2 3 4 5 6", "0x10 2 3 4 5"} {
 		if _, err := parseLaunched(bad); err == nil {
 			t.Errorf("parseLaunched(%q): no error", bad)
 		}
 	}
 }
 
-// Through a launcher, a run's CPU, peak and page faults are those the
-// launcher reports, its children's, not the wrapper's children's, which
-// would count the launcher's own start: here a script stands for it.
+// Through a launcher, a run's CPU, wall, peak and page faults are those
+// the launcher reports, its children's, not the wrapper's children's and
+// its own measure, which would count the launcher's own start: here a
+// script stands for it.
 func TestWrapperTakesLaunched(t *testing.T) {
+	t.Setenv("GORACE", "atexit_sleep_ms=0")
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	launch := filepath.Join(t.TempDir(), "launch")
-	if err := os.WriteFile(launch, []byte("#!/bin/sh\n\"$@\"\necho 2048 77 3000000 4000000 >&3\n"), 0o755); err != nil {
+	if err := os.WriteFile(launch, []byte("#!/bin/sh\n\"$@\"\necho 2048 77 3000000 4000000 5000000 >&3\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(launchEnv, launch)
@@ -1941,8 +1961,50 @@ func TestWrapperTakesLaunched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.user != 3*time.Second || u.sys != 4*time.Second || u.rssKB != 2048 || u.faults != 77 {
-		t.Errorf("through a launcher that reports 2048 KiB, 77 faults, 3 s user and 4 s system: %+v", u)
+	if u.user != 3*time.Second || u.sys != 4*time.Second || u.wall != 5*time.Second || u.rssKB != 2048 || u.faults != 77 {
+		t.Errorf("through a launcher that reports 2048 KiB, 77 faults, 3 s user, 4 s system and 5 s wall: %+v", u)
+	}
+}
+
+// The real launcher reports its children's CPU and wall, not its own: a
+// loop that spends its time in user code shows it as user time, the
+// report a little under what the launcher's whole run took (the
+// launcher's own start, some milliseconds, out of it), and its wall
+// within the launcher's.
+func TestLauncherReportsTree(t *testing.T) {
+	launch, err := buildLauncherOrSkip(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(launch, "sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
+	cmd.ExtraFiles = []*os.File{w}
+	t0 := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	whole := time.Since(t0)
+	w.Close()
+	b, _ := io.ReadAll(r)
+	got, err := parseLaunched(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	all := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()) // the launcher's and its tree's
+	t.Logf("reported: user %v, system %v, wall %v; the launcher and its tree: CPU %v, wall %v", got.user, got.sys, got.wall, all, whole)
+	if got.user < got.sys {
+		t.Errorf("a loop in user code: user %v, system %v", got.user, got.sys)
+	}
+	if cpu := got.user + got.sys; cpu > all || cpu < all-50*time.Millisecond {
+		t.Errorf("reported CPU %v; want the tree's, a little under the %v of the launcher and its tree", cpu, all)
+	}
+	if got.wall <= 0 || got.wall > whole || got.wall < got.user/2 {
+		t.Errorf("reported wall %v; want within the launcher's %v, and at least half the loop's %v of user time", got.wall, whole, got.user)
 	}
 }
 

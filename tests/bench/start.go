@@ -41,8 +41,8 @@ type starter struct {
 // noop, a Go program that does nothing, with the stages' environment
 // ("" if none could be built, which the lines say). Each is started
 // startReps times, taking turns, by the wrapper itself, not through the
-// C launcher, whose own start and fork would be in each wall (the table
-// has no peak RSS); the median wall, CPU and page faults of each are
+// C launcher, whose fork would be in each CPU and page faults, a
+// millisecond and some 20 faults here (the table has no peak RSS); the median wall, CPU and page faults of each are
 // each figure's own. runCPU is the CPU of the profile's unwrapped run,
 // which the last lines compare with the starts of mlm-run and its
 // stages together. A program that fails is a failure of the bench: mlm's
@@ -92,6 +92,11 @@ func (b *bench) startLines(verp bool, noop, noopErr string, runCPU time.Duration
 			// (The last of a name in the environment is the one taken:
 			// an empty launchEnv, no launcher.)
 			u, err := b.measure(timeout, job{argv: p.argv, dir: dir, env: append([]string{launchEnv + "="}, p.env...)})
+			if errors.Is(err, errTimeout) {
+				// The bench stopped (a signal), or the run's limit
+				// passed: as for any run, no failure of mlm's.
+				return []string{head + ": " + err.Error()}
+			}
 			if err != nil {
 				return failed(err) // (which names the command)
 			}

@@ -32,7 +32,8 @@ import (
 // each measured command needs a small parent, not the bench itself. The
 // wrapper, a Go program too, would pass its own few MiB on in the same
 // way: where the environment names the C launcher (launchEnv), it starts
-// the command through that, and takes the peak the launcher reports.
+// the command through that, and takes the peak the launcher reports, and
+// its CPU, faults and wall, which leave the launcher's own start out.
 const wrapFlag = "-rusage-wrap"
 
 const prSetChildSubreaper = 36 // PR_SET_CHILD_SUBREAPER, prctl(2)
@@ -99,10 +100,10 @@ func wrapMain(args []string) {
 		fmt.Fprintf(os.Stderr, "bench wrapper: getrusage: %v\n", err)
 		os.Exit(75)
 	}
-	got := launched{rssKB: ru.Maxrss, faults: ru.Minflt, user: tvDuration(ru.Utime), sys: tvDuration(ru.Stime)}
+	got := launched{rssKB: ru.Maxrss, faults: ru.Minflt, user: tvDuration(ru.Utime), sys: tvDuration(ru.Stime), wall: wall}
 	if peak != nil {
 		// The tree's, as the launcher reports it: its own start not in
-		// the CPU either.
+		// the CPU or the wall either.
 		b, _ := io.ReadAll(peak)
 		var err error
 		if got, err = parseLaunched(string(b)); err != nil {
@@ -111,7 +112,7 @@ func wrapMain(args []string) {
 		}
 	}
 	line := procLine{name: filepath.Base(argv[0]), user: got.user, sys: got.sys,
-		rssKB: got.rssKB, wall: wall, faults: got.faults}.String()
+		rssKB: got.rssKB, wall: got.wall, faults: got.faults}.String()
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err == nil {
 		_, err = f.WriteString(line)
@@ -133,8 +134,8 @@ func tvDuration(tv syscall.Timeval) time.Duration {
 // usage is what one measured run, or the median of several, took.
 type usage struct {
 	// From the command's start to the exit of its last process, as the
-	// wrapper times it: not the wrapper's own start and exit, a Go
-	// program's, some milliseconds that a row of two commands (mlm's:
+	// wrapper times it, or the C launcher under it: not their own start
+	// and exit, some milliseconds each, that a row of two commands (mlm's:
 	// mlm-accept, then mlm-run) would pay twice, every other row once.
 	wall time.Duration
 	// as the bench saw it: the wrapper's start and exit included (only
