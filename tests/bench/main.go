@@ -329,8 +329,9 @@ func benchMain() int {
 	fmt.Printf("delivery: one 4,096-octet post, from its hand-over to the last 250, into Postfix smtp-sink on 127.0.0.1\n")
 	fmt.Printf("(a fresh sink per run, dumping to %s); lists and queues in %s\n", b.shm, b.work)
 	fmt.Printf("wall: from the start of a run's command (mlm's: of mlm-accept, then of mlm-run) to the exit of its last process,\n")
-	fmt.Printf("as the measuring wrapper, or the C parent under it, times it, not their own starts (each run's line in the log gives both)\n")
-	fmt.Printf("CPU: user+sys of every process of the run, not the wrapper's or the C parent's (not the sink's: its own column); peak RSS: the largest\n")
+	fmt.Printf("as the C parent that starts it times it (without one, the measuring wrapper), not their own starts (the log gives\n")
+	fmt.Printf("both); CPU: user+sys of every process of the run, not the parent's or the wrapper's, nor the sink's (its own column);\n")
+	fmt.Printf("peak RSS: the largest ")
 	where := atOnceWhere(b.atOnce.profile, b.atOnce.million)
 	if b.launched == "" {
 		fmt.Printf("process of the run, each started by a small C parent with fork(2), so that none counts the Go wrapper's\n")

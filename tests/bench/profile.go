@@ -18,12 +18,12 @@ import (
 // under the rusage wrapper, for each one's CPU, wall and peak RSS; once
 // unwrapped, for its page faults; once under the sampler, for what its
 // processes hold at once; mlm-run and each stage it starts for a post
-// started with nothing to do, for what a start costs (startLines); then, if perf is there, once under perf record
-// (where the CPU goes, by process and function, a program's start
-// included); reps times with the programs built with the profiler
-// (pprofLines: by function, from each program's main on); if strace is
-// there, once under strace -c -w (how many fsyncs, and their wall time);
-// and on the disk and on tmpfs.
+// started with nothing to do, for what a start costs (startLines); then,
+// if perf is there, once under perf record (where the CPU goes, by
+// process and function, a program's start included); reps times with
+// the programs built with the profiler (pprofLines: by function, from
+// each program's main on); if strace is there, once under strace -c -w
+// (how many fsyncs, and their wall time); and on the disk and on tmpfs.
 func (b *bench) profile(n int, verp bool) []string {
 	mode := fmt.Sprintf("%d rcpt/tx", batch)
 	if verp {

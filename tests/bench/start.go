@@ -42,8 +42,9 @@ type starter struct {
 // ("" if none could be built, which the lines say). Each is started
 // startReps times, taking turns, by the wrapper itself, not through the
 // C launcher, whose fork would be in each CPU and page faults, a
-// millisecond and some 20 faults here (the table has no peak RSS); the median wall, CPU and page faults of each are
-// each figure's own. runCPU is the CPU of the profile's unwrapped run,
+// millisecond and some 20 faults here (the table has no peak RSS). The
+// median wall, CPU and page faults of each are each figure's own.
+// runCPU is the CPU of the profile's unwrapped run,
 // which the last lines compare with the starts of mlm-run and its
 // stages together. A program that fails is a failure of the bench: mlm's
 // programs take empty input as nothing to do (STYLE.md).
@@ -53,6 +54,7 @@ func (b *bench) startLines(verp bool, noop, noopErr string, runCPU time.Duration
 		b.failures = append(b.failures, "profile: starts: "+err.Error())
 		return []string{head + ": " + err.Error()}
 	}
+	// (Its relay, port 25, is never dialled: no stage is given a record.)
 	dir, err := b.newMLMList(0, 25, mlmOpts{verp: verp})
 	if err != nil {
 		return failed(err)
