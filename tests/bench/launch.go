@@ -143,8 +143,8 @@ type launched struct {
 // microseconds.
 func parseLaunched(s string) (launched, error) {
 	if n, ok := counts(s, 5); ok {
-		µs := func(n int64) time.Duration { return time.Duration(n) * time.Microsecond }
-		return launched{rssKB: n[0], faults: n[1], user: µs(n[2]), sys: µs(n[3]), wall: µs(n[4])}, nil
+		micro := func(n int64) time.Duration { return time.Duration(n) * time.Microsecond }
+		return launched{rssKB: n[0], faults: n[1], user: micro(n[2]), sys: micro(n[3]), wall: micro(n[4])}, nil
 	}
 	return launched{}, fmt.Errorf("the launcher said %q", s)
 }
