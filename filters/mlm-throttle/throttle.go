@@ -227,10 +227,11 @@ const groupMax = spool.MemLimit / 2
 // CPU than runs of passMax. With both CPUs busy (a test run beside it)
 // the charging gain went (from 10% less wall time to 34% more, most
 // rounds more): the reader has no CPU to read a run while the throttle
-// reads the next, and the updates cost their share. In a delivery, mlm-sendmail after the throttle is slower
-// than it (its SMTP), the pipe mostly full, and neither run size goes
-// in without a wait. Into a smaller pipe (the kernel's 64 KiB) a run
-// cannot fit and still cost few updates: there, charging, runs of 128
+// reads the next, and the updates cost their share. In a delivery,
+// mlm-sendmail after the throttle is slower than it (its SMTP), the pipe
+// mostly full, and neither run size goes in without a wait. Into a
+// smaller pipe (the kernel's 64 KiB) a run cannot fit and still cost few
+// updates: there, charging, runs of 128
 // and 192 KiB took 2 to 18% more wall time than groupMax, and 3 to 28%
 // more CPU, so runs stay groupMax and passMax. (Where pages are 64 KiB
 // the kernel's pipe holds 1 MiB, and a shell's pipe gets runs of
