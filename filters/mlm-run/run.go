@@ -224,19 +224,16 @@ func jobsFor(a *args) ([]job, error) {
 			jobs = append(jobs, job{name: name, q: d.Queue(name), err: err})
 			continue
 		}
-		if text == "" {
-			text = listdir.DefaultStages[name]
-		}
-		stages, err := pipeline.Parse(text)
-		if errors.Is(err, pipeline.ErrNoStages) {
-			// No stages (or a file of comments): the queue only waits,
-			// but its dead claims and stale tmp/ files are still swept.
-			jobs = append(jobs, job{name: name, q: d.Queue(name)})
-			continue
-		}
+		stages, err := listdir.QueueStages(name, text)
 		if err != nil {
 			err = sysexit.Errorf(sysexit.TempFail, "%s/%s: %v", listdir.Stages, name, err)
 			jobs = append(jobs, job{name: name, q: d.Queue(name), err: err})
+			continue
+		}
+		if stages == nil {
+			// No stages (a file of comments): the queue only waits,
+			// but its dead claims and stale tmp/ files are still swept.
+			jobs = append(jobs, job{name: name, q: d.Queue(name)})
 			continue
 		}
 		jobs = append(jobs, job{name: name, q: d.Queue(name), stages: stages, dir: d.Path})

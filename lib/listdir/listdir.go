@@ -32,6 +32,7 @@ import (
 	"mlm/lib/ascii"
 	"mlm/lib/cookie"
 	"mlm/lib/durable"
+	"mlm/lib/pipeline"
 	"mlm/lib/queue"
 	"mlm/lib/sysexit"
 )
@@ -112,6 +113,21 @@ var DefaultStages = map[string]string{
 	Outgoing: "# Delivery: batches, rate, SMTP to the relays in ./relay; deferred\n# recipients go to the retry queue, tried again in 5 minutes at the\n# soonest, as RFC 5321 asks and Postfix waits.\nmlm-split .\nmlm-throttle .\nmlm-sendmail .\nmlm-enqueue -t 5m queue/retry\n",
 	Retry:    "# Deferred recipients, tried again at the list's rates, with growing\n# waits, until their lifetime ends.\nmlm-throttle .\nmlm-sendmail -R .\n",
 	OwnerQ:   "# Mail to the owner address, sent on unchanged to the owners in ./owner;\n# it waits while there are none.\nmlm-members -l owner .\nmlm-enqueue queue/outgoing\n",
+}
+
+// QueueStages is the stages mlm-run runs for the queue name, from text,
+// its stages file as Text reads it: the default stages for a missing or
+// empty file, and none (nil, no error) for a file of comments alone, a
+// queue that only waits. A file that does not parse is the error.
+func QueueStages(name, text string) ([][]string, error) {
+	if text == "" {
+		text = DefaultStages[name]
+	}
+	stages, err := pipeline.Parse(text)
+	if errors.Is(err, pipeline.ErrNoStages) {
+		return nil, nil
+	}
+	return stages, err
 }
 
 // ErrNoList is returned, classified EX_NOUSER, for a directory that is not

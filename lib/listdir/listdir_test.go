@@ -1183,3 +1183,20 @@ func TestOpenFileSwappedFIFO(t *testing.T) {
 		t.Errorf("OpenFile opened a FIFO swapped in at the file")
 	}
 }
+
+// QueueStages: a missing or empty file is the queue's default stages, a
+// file of comments none, one that does not parse an error.
+func TestQueueStages(t *testing.T) {
+	if got, err := QueueStages(Outgoing, ""); err != nil || len(got) != 4 || got[0][0] != "mlm-split" {
+		t.Errorf("no file: %q, %v; want the default outgoing stages", got, err)
+	}
+	if got, err := QueueStages(Incoming, "# none\n\n"); err != nil || got != nil {
+		t.Errorf("a file of comments: %q, %v; want none", got, err)
+	}
+	if got, err := QueueStages(Incoming, "a .\n  b -x\tc\n"); err != nil || len(got) != 2 || strings.Join(got[1], " ") != "b -x c" {
+		t.Errorf("two stages: %q, %v", got, err)
+	}
+	if _, err := QueueStages(Incoming, "a\x01\n"); err == nil {
+		t.Errorf("a control octet: no error")
+	}
+}

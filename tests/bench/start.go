@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 
 	"mlm/lib/cli"
 	"mlm/lib/listdir"
-	"mlm/lib/pipeline"
 )
 
 // startReps is how many times startLines starts each program (a test's
@@ -66,18 +64,18 @@ func (b *bench) startLines(verp bool, noop, noopErr string, runCPU time.Duration
 	}
 	refs := len(progs) // true and the Go program, not counted in the sum
 	progs = append(progs, starter{name: "mlm-run .", argv: []string{"mlm-run", "."}})
-	// The stages as mlm-run takes them: a queue's file, or the default
-	// without one or in an empty one; one of comments alone, none.
+	// The stages as mlm-run takes them (listdir.QueueStages).
+	d, err := listdir.Open(dir)
+	if err != nil {
+		return failed(err)
+	}
 	for _, q := range []string{listdir.Incoming, listdir.Outgoing} {
-		text, err := os.ReadFile(filepath.Join(dir, listdir.Stages, q))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		text, err := d.Text(filepath.Join(listdir.Stages, q))
+		if err != nil {
 			return failed(err)
 		}
-		if len(text) == 0 {
-			text = []byte(listdir.DefaultStages[q])
-		}
-		stages, err := pipeline.Parse(string(text))
-		if err != nil && !errors.Is(err, pipeline.ErrNoStages) {
+		stages, err := listdir.QueueStages(q, text)
+		if err != nil {
 			return failed(fmt.Errorf("%s/%s: %w", listdir.Stages, q, err))
 		}
 		for _, argv := range stages {

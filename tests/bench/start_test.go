@@ -26,7 +26,7 @@ func TestStartLines(t *testing.T) {
 	startReps = 3
 	log := filepath.Join(t.TempDir(), "log")
 	rec := `printf '%s|%s|%s|%s|%s\n' "${0##*/}" "$*" "$(pwd)" "${GOMAXPROCS:-unset}" "$(wc -c | tr -d ' ')" >> ` + log
-	newlist := `mkdir -p "$5/stages" "$5/queue" &&
+	newlist := `mkdir -p "$5/stages" "$5/queue" && echo "$6" > "$5/address" &&
 printf '# the incoming stages\nmlm-sa .\nmlm-sb queue/outgoing\nmy-stage\n' > "$5/stages/incoming" &&
 printf 'mlm-sc -x .\n' > "$5/stages/outgoing"`
 	b := progBench(t, map[string]string{"mlm-newlist": newlist, "mlm-run": rec, "mlm-sa": rec, "mlm-sb": rec, "my-stage": rec, "mlm-sc": rec, "noop": rec})
@@ -126,7 +126,7 @@ func TestStartLinesGOMAXPROCS(t *testing.T) {
 	startReps = 1
 	// The stages as mlm-run takes them: a file of comments, none; no
 	// file, the default (standing for which, shell scripts).
-	newlist := `mkdir -p "$5/stages" && echo '# none' > "$5/stages/incoming"`
+	newlist := `mkdir -p "$5/stages" && echo "$6" > "$5/address" && echo '# none' > "$5/stages/incoming"`
 	progs := map[string]string{"mlm-newlist": newlist, "mlm-run": ""}
 	for _, p := range []string{"mlm-split", "mlm-throttle", "mlm-sendmail", "mlm-enqueue"} {
 		progs[p] = ""
