@@ -176,6 +176,45 @@ func TestMixedReplies(t *testing.T) {
 	}
 }
 
+// TestErrorLimit: a relay that closes with 421 once a connection has
+// had 20 refusals (Postfix's smtpd_hard_error_limit, on by default) and
+// a batch of 100 with 25 unknown users: the 20 refusals read before the
+// 421 stand, and the rest goes on another connection, in the same run:
+// every member delivered, every unknown user bounced, nothing deferred.
+// (It was refused again on every connection, the batch deferred whole,
+// and every member bounced at the end of the lifetime: a review.)
+func TestErrorLimit(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: 421 and the connection closed after 20 refused RCPTs (Postfix's smtpd_hard_error_limit), 25 unknown users in a batch of 100", "in one run: every member delivered, the 25 bounced, nothing deferred")
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{ErrorLimit: 20, Replies: rules(t, "u*=550 5.1.1 no such user")})
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}
+	var to, members []string
+	for i := range 100 {
+		if i%4 == 1 {
+			to = append(to, fmt.Sprintf("u%02d@example.org", i))
+		} else {
+			m := fmt.Sprintf("m%02d@example.org", i)
+			to, members = append(to, m), append(members, m)
+		}
+	}
+	out, err := send(t, a, record("p1,1", to...))
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if out != "" {
+		t.Errorf("deferred:\n%s", out)
+	}
+	if got, want := strings.Join(delivered(srv), " "), strings.Join(members, " "); got != want {
+		t.Errorf("delivered %s; want %s", got, want)
+	}
+	if bounces, _ := filepath.Glob(filepath.Join(dir, "queue", "bounces", "new", "*")); len(bounces) != 25 {
+		t.Errorf("%d bounce records; want 25", len(bounces))
+	}
+	if got := srv.Counts(); got.Connections != 2 || got.Dropped != 1 {
+		t.Errorf("server: %v; want 2 connections, one closed at the limit", got)
+	}
+}
+
 // TestBounceLongReply: a bounce record's message keeps every line
 // within the 998 octets RFC 5322 section 2.1.1 allows, a reply of
 // smtpout.MaxReplyText octets of text (a 5xx, or a 4xx past the

@@ -312,6 +312,20 @@ func (c *fconn) rest() {
 // drain reads until the client goes away.
 func (c *fconn) drain() { io.Copy(io.Discard, c.br) }
 
+// readAll reads what the client sends, each line logged, until it
+// closes.
+func (c *fconn) readAll() {
+	for {
+		if _, ok := c.line(); !ok {
+			return
+		}
+	}
+}
+
+// closeWrite ends what the server sends (FIN), as a server that closes
+// does, while it goes on reading what the client still sends.
+func (c *fconn) closeWrite() { c.c.(*net.TCPConn).CloseWrite() }
+
 // pipelined plays a server offering PIPELINING that reads MAIL, n RCPTs
 // and DATA, says replies, and then answers as rest does.
 func pipelined(n int, replies ...string) func(*fconn) {
@@ -815,7 +829,7 @@ func closedAfterDot(t *testing.T, lmtp bool, replies []string, want string) {
 					c.say(replies...)
 					// Closed, as the client sees it; what it sends
 					// after is still read, and logged.
-					c.c.(*net.TCPConn).CloseWrite()
+					c.closeWrite()
 					for c.lines(1) {
 					}
 					return
@@ -1659,8 +1673,137 @@ func TestFaultRcpt421Named(t *testing.T) {
 		}
 		within(t, func() { _, _, err = c.Send(sender, rcpts("a@example.org", "b@example.org"), message, false); c.Close() })
 		temporary(t, err)
-		if err == nil || !strings.Contains(err.Error(), "RCPT: 421 4.3.2 closing; then ") || errors.Is(err, smtpout.ErrPipelining) {
-			t.Errorf("pipelined %v: %v; want the 421 named, then the lost connection, not ErrPipelining", pipe, err)
+		// Pipelined, the client reads on past the 421 to the end of
+		// the connection; without, it stops at the 421 (see
+		// TestFaultRcpt421RefusalsStand).
+		want := "RCPT: 421 4.3.2 closing"
+		if pipe {
+			want += "; then "
+		}
+		if err == nil || !strings.Contains(err.Error(), want) || errors.Is(err, smtpout.ErrPipelining) {
+			t.Errorf("pipelined %v: %v; want %q, not ErrPipelining", pipe, err, want)
+		}
+	}
+}
+
+// TestFaultRcpt421RefusalsStand: a server that closes with 421 in the
+// middle of the RCPTs, after refusing some (as Postfix does past
+// smtpd_hard_error_limit): the refusals read before it stand, each its
+// recipient's result, and one refused as too many is for another
+// transaction; those taken, the 421's own and those never answered have
+// none, to go again on another connection. Without PIPELINING no RCPT
+// follows the 421. Else the same recipients would be refused again on
+// every connection until it closed, and the batch never sent (a
+// review).
+func TestFaultRcpt421RefusalsStand(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "421 in the middle of the RCPT replies, after refusals (Postfix's error limit), and the connection closed", "temporary; the refusals before it stand (5xx failed), too many for another transaction, the rest without a result; no RCPT after the 421")
+	to := rcpts("bad@example.org", "many@example.org", "good@example.org", "late@example.org", "after@example.org")
+	replies := []string{"250 ok", "550 5.1.1 no such user", "452 4.5.3 too many recipients", "250 ok", "421 4.7.0 Error: too many errors"}
+	for _, pipe := range []bool{true, false} {
+		noLeaks(t)
+		ended := make(chan struct{})
+		f := serve(t, func(c *fconn) {
+			defer close(ended)
+			var ext []string
+			if pipe {
+				ext = []string{"PIPELINING"}
+			}
+			if !c.hello(ext...) {
+				return
+			}
+			if pipe {
+				if c.lines(len(to) + 2) { // MAIL, the RCPTs, DATA
+					c.say(replies...)
+				}
+			} else {
+				for _, r := range replies {
+					if !c.lines(1) {
+						return
+					}
+					c.say(r)
+				}
+			}
+			c.closeWrite() // closing, as RFC 5321 §3.8 has it after a 421
+			c.readAll()
+		})
+		c, err := dial(t, f.Addr(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res []smtpout.Result
+		var rest []stream.Path
+		within(t, func() { res, rest, err = c.Send(sender, to, message, false); c.Close() })
+		temporary(t, err)
+		if err == nil || !strings.Contains(err.Error(), "RCPT: 421 4.7.0 Error: too many errors") {
+			t.Errorf("pipelined %v: %v; want the 421 named", pipe, err)
+		}
+		if got := codes(res); got != "bad@example.org=550" {
+			t.Errorf("pipelined %v: results %q; want the 550 standing, no other", pipe, got)
+		}
+		if len(rest) != 1 || rest[0].Mailbox != "many@example.org" {
+			t.Errorf("pipelined %v: rest %v; want many@", pipe, rest)
+		}
+		within(t, func() { <-ended }) // all the client sent, read
+		if !pipe && f.saw("RCPT TO:<after@") {
+			t.Errorf("without PIPELINING, an RCPT after the 421: %q", f.received())
+		}
+	}
+}
+
+// TestFaultData421: the server closes with 421 to DATA, the data never
+// sent: the recipients it took have no result, to go again at once on
+// another connection, as after a 421 to MAIL or an RCPT, not to the
+// retry queue; the refusals before stand; the error names the 421.
+func TestFaultData421(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "421 to DATA, and the connection closed", "temporary, DATA's 421 named; the accepted recipients without a result (sent again elsewhere), the refusals standing")
+	for _, pipe := range []bool{true, false} {
+		noLeaks(t)
+		ended := make(chan struct{})
+		f := serve(t, func(c *fconn) {
+			defer close(ended)
+			var ext []string
+			if pipe {
+				ext = []string{"PIPELINING"}
+			}
+			if !c.hello(ext...) {
+				return
+			}
+			replies := []string{"250 ok", "250 ok", "550 5.1.1 no such user", "421 4.3.2 closing"}
+			if pipe {
+				if c.lines(len(replies)) {
+					c.say(replies...)
+				}
+			} else {
+				for _, r := range replies {
+					if !c.lines(1) {
+						return
+					}
+					c.say(r)
+				}
+			}
+			c.closeWrite()
+			c.readAll()
+		})
+		c, err := dial(t, f.Addr(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res []smtpout.Result
+		within(t, func() {
+			res, _, err = c.Send(sender, rcpts("a@example.org", "bad@example.org"), message, false)
+			c.Close()
+		})
+		temporary(t, err)
+		var re *smtpout.ReplyError
+		if !errors.As(err, &re) || re.Cmd != "DATA" || re.Reply.Code != 421 {
+			t.Errorf("pipelined %v: %v; want DATA's 421", pipe, err)
+		}
+		if got := codes(res); got != "bad@example.org=550" {
+			t.Errorf("pipelined %v: results %q; want the 550 alone", pipe, got)
+		}
+		within(t, func() { <-ended })
+		if f.saw("RSET") {
+			t.Errorf("pipelined %v: RSET after the 421: %q", pipe, f.received())
 		}
 	}
 }

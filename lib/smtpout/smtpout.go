@@ -33,6 +33,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -616,10 +617,13 @@ func smtpSize(m Message) int64 {
 // results have theirs, those in rest never had the data); a connection
 // lost after the final dot leaves the accepted recipients without a
 // result too: they may have been delivered (RFC 1047), the one duplicate
-// window. A 421 after the data (the server closing) is a result, not a
-// lost reply: for every recipient, or with LMTP for the one it answered
-// and those after, the replies before it standing, and the error is the
-// 421's. After an error the client sends nothing more: Send returns the
+// window. A 421 to an RCPT or to DATA (the server closing) ends the
+// transaction: the refusals before it stand, in results and rest, those
+// it took and the others have no result, and the error names the 421
+// (see standing). A 421 after the data is a result, not a lost reply:
+// for every recipient, or with LMTP for the one it answered and those
+// after, the replies before it standing, and the error is the 421's.
+// After an error the client sends nothing more: Send returns the
 // same error, and Close only closes.
 func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool) (results []Result, rest []stream.Path, err error) {
 	results, rest, _, err = c.send(from, rcpts, msg, eightBit, nil)
@@ -897,7 +901,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		c.replies = make([]Reply, 0, len(rcpts))
 	}
 	replies := c.replies[:0] // (none kept past this transaction: results copy them)
-	var shut *Reply          // an RCPT's 421: the server closing
+	var shut *Reply          // an RCPT's 421, pipelined: the server closing
 	if c.Has("PIPELINING") {
 		sendAll := func() error { // (a write's error sticks: flush returns it)
 			c.write(mail)
@@ -938,6 +942,9 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		for range rcpts {
 			rr, err := c.read()
 			if err != nil {
+				if closedAfter(shut, mr, err) {
+					return standing(rcpts, replies, results, closingErr(shut, err))
+				}
 				return results, nil, false, mailErr(err)
 			}
 			if rr.Code == 421 {
@@ -954,6 +961,9 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			c.hook("rcpt")
 		}
 		if dr, err = c.read(); err != nil {
+			if closedAfter(shut, mr, err) {
+				return standing(rcpts, replies, results, closingErr(shut, err))
+			}
 			return results, nil, false, mailErr(err)
 		}
 		if err := c.inStep("DATA", dr, 354); err != nil {
@@ -978,16 +988,18 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			}
 			rr, err := c.read()
 			if err != nil {
-				return results, nil, false, closingErr(shut, err)
+				return results, nil, false, err
 			}
 			if err := c.inStep("RCPT", rr, 250, 251); err != nil {
 				return results, nil, false, err
 			}
-			if rr.Code == 421 {
-				shut = &rr
-			}
 			replies = append(replies, rr)
 			c.hook("rcpt")
+			if rr.Code == 421 {
+				// The server closing: no more commands, and the
+				// replies before stand (see standing).
+				return standing(rcpts, replies, results, sysexit.Temp(&ReplyError{Cmd: "RCPT", Reply: rr}))
+			}
 		}
 	}
 	if err := mailRefused(mr); err != nil {
@@ -1013,13 +1025,20 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	}
 	if dr.Code == 0 && len(accepted) > 0 {
 		if dr, err = c.cmd("DATA"); err != nil {
-			return results, refused, false, closingErr(shut, err)
+			return results, refused, false, err
 		}
 		if err := c.inStep("DATA", dr, 354); err != nil {
 			// (A surplus reply shifts replies without PIPELINING
 			// too: none of those before this one stands.)
 			return results[:own], nil, false, err
 		}
+	}
+	if dr.Code == 421 && len(accepted) > 0 {
+		// The server closing at DATA (RFC 5321 §3.8), with the data
+		// never sent: as after a 421 to MAIL or an RCPT, the recipients
+		// it took have no result, and go again on another connection
+		// now, not to the retry queue; the refusals before stand.
+		return results, refused, false, sysexit.Temp(&ReplyError{Cmd: "DATA", Reply: dr})
 	}
 	if len(accepted) == 0 || dr.Code != 354 {
 		if len(accepted) > 0 {
@@ -1081,6 +1100,40 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		return final, refused, false, err // (not copied, as a rule)
 	}
 	return append(results, final...), refused, false, err
+}
+
+// closedAfter reports whether err, a read's after an RCPT was answered
+// 421 (shut) and MAIL 250 (mr), is the server closing the connection, as
+// RFC 5321 §3.8 says it does after a 421: an end of the stream or a
+// reset, not a timeout (a server that may not have read the commands,
+// see mishandled) nor a garbled reply.
+func closedAfter(shut *Reply, mr Reply, err error) bool {
+	return shut != nil && mr.Code == 250 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET))
+}
+
+// standing is the outcome of a transaction whose server closed after a
+// 421 to one of its RCPTs (replies: those read, in step, MAIL's 250
+// before them): the replies before the 421 stand, as read says, so that
+// a server that counts refusals and closes past a limit (Postfix's
+// smtpd_hard_error_limit, 20 by default: "421 4.7.0 Error: too many
+// errors") does not have the same recipients refused again on every
+// connection, and the batch never sent (a review). A refusal is each
+// recipient's result, and one refused as too many is for another
+// transaction; those it took (there was no data) and the 421's own, as
+// those it never answered, have none, and go again on another
+// connection. err is the transaction's error, the connection unusable.
+func standing(rcpts []stream.Path, replies []Reply, results []Result, err error) ([]Result, []Result, bool, error) {
+	var refused []Result
+	for i, rr := range replies {
+		switch {
+		case rr.Code == 250, rr.Code == 251, rr.Code == 421:
+		case tooMany(rr):
+			refused = append(refused, Result{Rcpt: rcpts[i], Reply: rr})
+		default:
+			results = append(results, Result{Rcpt: rcpts[i], Reply: rr})
+		}
+	}
+	return results, refused, false, err
 }
 
 // closingErr is err, the connection's failure after an RCPT was answered

@@ -89,6 +89,8 @@ type conn struct {
 	replyStart bool // the next line written starts a reply
 	readMid    bool // Options.Debug: the last octet read was not LF
 	dropped    atomic.Bool
+	refusals   int         // MAIL and RCPT commands refused (Options.ErrorLimit)
+	closeAfter atomic.Bool // drop the connection once this reply is written
 	delayNext  atomic.Bool // Options.DelayAt: delay the next reply
 
 	closeOnce sync.Once
@@ -127,6 +129,9 @@ func (c *conn) Write(p []byte) (int, error) {
 	}
 	if c.s.debug != nil {
 		c.s.debug.Write(append([]byte(strconv.FormatInt(c.seq, 10)+"> "), out...))
+	}
+	if c.replyStart && c.closeAfter.Load() {
+		c.drop()
 	}
 	return n, nil
 }

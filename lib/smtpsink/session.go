@@ -52,7 +52,23 @@ var (
 	errTooMany      = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "too many recipients"}
 	errUTF8         = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7}, Message: "non-ASCII address without SMTPUTF8"}
 	errKeep         = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "cannot keep the message"}
+	errTooManyErrs  = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Error: too many errors"}
 )
+
+// counted is a MAIL's or an RCPT's reply, err, after Options.ErrorLimit's
+// count: past the limit, the command is not served but answered 421 and
+// the connection closed once that is written; a refusal counts.
+func (s *session) counted(serve func() error) error {
+	if lim := s.s.opt.ErrorLimit; lim > 0 && s.c.refusals >= lim && !s.c.dropped.Load() {
+		s.c.closeAfter.Store(true)
+		return errTooManyErrs
+	}
+	err := serve()
+	if err != nil && err != errDroppedReply && err != errClosing {
+		s.c.refusals++
+	}
+	return err
+}
 
 func (s *session) Reset() {
 	s.begun, s.rcpts, s.raw, s.ncmd = false, nil, nil, 0
@@ -61,6 +77,10 @@ func (s *session) Reset() {
 func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	return s.counted(func() error { return s.mail(from, opts) })
+}
+
+func (s *session) mail(from string, opts *smtp.MailOptions) error {
 	s.c.delayAt("mail")
 	if s.c.dropped.Load() {
 		return errDroppedReply
@@ -104,6 +124,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	return s.counted(func() error { return s.rcpt(to, opts) })
+}
+
+func (s *session) rcpt(to string, opts *smtp.RcptOptions) error {
 	s.c.delayAt("rcpt")
 	if s.c.dropped.Load() {
 		return errDroppedReply

@@ -84,6 +84,12 @@ type Options struct {
 	// DropAfterRcpt closes the connection instead of replying to the
 	// DropAfterRcpt-th RCPT command of each transaction.
 	DropAfterRcpt int
+	// ErrorLimit, if set, is how many refused MAIL and RCPT commands
+	// a connection may have: the next MAIL or RCPT after them is
+	// answered "421 4.7.0 Error: too many errors" and the connection
+	// closed, as Postfix's smtpd does past smtpd_hard_error_limit
+	// (20 by default).
+	ErrorLimit int
 	// Count closes the channel CountReached returns once this many
 	// transactions have been accepted.
 	Count int64
@@ -156,7 +162,7 @@ func Start(o Options) (*Server, error) {
 	if err := CheckLoopback(o.Addr); err != nil {
 		return nil, sysexit.Perm(sysexit.Usage, err)
 	}
-	if o.Size < 0 || o.MaxRcpt < 0 || o.DropAfterDot < 0 || o.DropAfterRcpt < 0 || o.Count < 0 || o.Delay < 0 || o.MaxConns < 0 {
+	if o.Size < 0 || o.MaxRcpt < 0 || o.DropAfterDot < 0 || o.DropAfterRcpt < 0 || o.ErrorLimit < 0 || o.Count < 0 || o.Delay < 0 || o.MaxConns < 0 {
 		return nil, sysexit.Errorf(sysexit.Usage, "negative limit")
 	}
 	switch o.DelayAt {

@@ -433,6 +433,35 @@ func TestDropAfterRcpt(t *testing.T) {
 	c.expect("250 ", "250 ", "250 ", "354 ", "250 ")
 }
 
+// TestErrorLimit: past ErrorLimit refused MAIL and RCPT commands in a
+// connection, the next is answered 421 and the connection closed, as
+// Postfix's smtpd_hard_error_limit does; the count is the connection's,
+// and one below the limit goes on.
+func TestErrorLimit(t *testing.T) {
+	bad, err := ParseRule("u*=550 5.1.1 no such user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, Options{ErrorLimit: 2, Replies: []Rule{bad}, Keep: true})
+	c := dial(t, s)
+	c.hello()
+	c.send("MAIL FROM:<>\nRCPT TO:<u1@x.example>\nRCPT TO:<a@x.example>\nRCPT TO:<u2@x.example>\nRCPT TO:<b@x.example>\nDATA\nx\n.\nQUIT\n")
+	c.expect("250 ", "550 5.1.1 ", "250 ", "550 5.1.1 ", "421 4.7.0 Error: too many errors")
+	c.eof()
+	if got := s.Counts(); got.Dropped != 1 || got.Transactions != 0 || got.Rejected != 2 {
+		t.Errorf("Counts() = %v; want the connection dropped, nothing taken, 2 refused", got)
+	}
+	// A new connection counts from naught; below the limit, the
+	// transaction goes through.
+	c = dial(t, s)
+	c.hello()
+	c.send("MAIL FROM:<>\nRCPT TO:<u1@x.example>\nRCPT TO:<a@x.example>\nDATA\nx\n.\n")
+	c.expect("250 ", "550 5.1.1 ", "250 ", "354 ", "250 ")
+	if m := s.Messages(); len(m) != 1 || len(m[0].Rcpts) != 1 || m[0].Rcpts[0].Mailbox != "a@x.example" {
+		t.Errorf("Messages() = %+v; want one to a@", m)
+	}
+}
+
 func TestGreeting(t *testing.T) {
 	tests := []struct {
 		greeting string
