@@ -410,6 +410,63 @@ func runAsNobody(t *testing.T, list string) {
 	}
 }
 
+// TestPostfixErrorLimit: Postfix's smtpd closes a connection with 421
+// once it has had smtpd_hard_error_limit (20, its default) refusals; a
+// batch of 100 with 25 unknown users (refused by an access map, as
+// reject_unlisted_recipient refuses them on a relay with recipient maps)
+// is settled in one run of mlm-sendmail: the 20 refusals before the 421
+// stand, the rest goes on the next connection, every member is delivered
+// and every unknown user failed, none deferred. (It was refused again on
+// every connection, and the batch deferred whole: a review.)
+func TestPostfixErrorLimit(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: Postfix's smtpd closing with 421 past smtpd_hard_error_limit (20), 25 unknown users in a batch of 100", "in one run: the 75 members delivered once each, the 25 failed, none deferred, exit 0")
+	list := newList(t)
+	var rcpts, members, unknown []string
+	for i := range 100 {
+		r := fmt.Sprintf("m%02d@example.net", i)
+		if i%4 == 1 {
+			r = fmt.Sprintf("u%02d@example.net", i)
+			unknown = append(unknown, "{ "+r+" = 550 5.1.1 no such user }")
+		} else {
+			members = append(members, r)
+		}
+		rcpts = append(rcpts, r)
+	}
+	addr, dir := postfixInstance(t, list, postfixConf{main: `mydestination =
+smtpd_hard_error_limit = 20
+smtpd_error_sleep_time = 0
+smtpd_client_event_limit_exceptions =
+smtpd_recipient_restrictions = check_recipient_access inline:{ ` + strings.Join(unknown, ", ") + ` }, permit_mynetworks, reject
+default_transport = discard:error limit test
+`})
+	if err := os.WriteFile(filepath.Join(list, "relay"), []byte(addr+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sfHang)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mlm-sendmail"), "-v", "-c", "1", list)
+	cmd.Stdin = strings.NewReader(sfRecord(rcpts...))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	maillog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "maillog")); return string(b) }
+	if err != nil || out.Len() > 0 {
+		t.Fatalf("mlm-sendmail: %v; standard output %q (want 0 and nothing deferred)\n%s\n%s", err, out.String(), errb.String(), maillog())
+	}
+	if !strings.Contains(errb.String(), "delivered=75 deferred=0 failed=25") {
+		t.Errorf("standard error %q; want 75 delivered, 25 failed\n%s", errb.String(), maillog())
+	}
+	if !strings.Contains(maillog(), "too many errors") {
+		t.Errorf("Postfix closed no connection for its error limit:\n%s", maillog())
+	}
+	waitFor(t, "every member passed on", func() bool { return strings.Count(maillog(), "status=sent") >= len(members) })
+	for _, r := range members {
+		if n := strings.Count(maillog(), "to=<"+r+">"); n != 1 {
+			t.Errorf("%s: in the maillog %d times; want once", r, n)
+		}
+	}
+}
+
 // TestPostfixConnLimit: Postfix's smtpd at its limit of connections from
 // one client (smtpd_client_connection_count_limit, 2 here) greets one
 // more with 421; mlm-sendmail, with -c 4, delivers every batch over the
