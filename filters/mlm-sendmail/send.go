@@ -783,6 +783,7 @@ func (s *sender) fail(id string, err error) {
 type lane struct {
 	n       int
 	c       *smtpout.Client
+	relay   int       // the turn of the relays c was dialled at (dial's k)
 	syncing []syncing // the fsyncs that run, oldest first
 	w       *writer   // the journal's view of it
 	post    string    // the post of the record on its way
@@ -1031,12 +1032,19 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 	settled := false                // a recipient of the record has an outcome
 	var why error                   // the last relay's failure
 	var refused *smtpout.ReplyError // the last refusal of MAIL, by any relay
+	// The turn starts at the relay of the connection in hand, if one is
+	// (an earlier record's may have gone over to the next relay), so
+	// that each is tried twice and not one three times (a review).
+	first := l.n
+	if l.c != nil {
+		first = l.relay
+	}
 	for try := 0; try < 2*len(s.relays) && len(todo)+len(carry) > 0; {
 		if s.stopped.Load() {
 			return false, errStopped
 		}
 		if l.c == nil {
-			c, err := s.dial(l.n+try, !settled && !l.alone)
+			c, err := s.dial(first+try, !settled && !l.alone)
 			if _, busy := err.(*busyError); busy {
 				return false, err
 			}
@@ -1055,7 +1063,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 				continue
 			}
 			c.BeforeDot = func() error { return s.waitDot(l) }
-			l.c = c
+			l.c, l.relay = c, first+try
 		}
 		c := l.c
 		part := carry

@@ -215,6 +215,62 @@ func TestErrorLimit(t *testing.T) {
 	}
 }
 
+// TestRelayTurnFromOpen: relays A (closes every connection at once) and
+// B (takes its first transaction, then refuses every MAIL 451). Record
+// 1 goes over from A to B; record 2, on that connection to B, is
+// refused, and its turn goes on from B: A, B, A, each relay twice. It
+// went on from the lane's first relay, A, whatever the connection in
+// hand: B, then B, A, B, one relay three times and the other once (a
+// review).
+func TestRelayTurnFromOpen(t *testing.T) {
+	var aDials, bMails atomic.Int64
+	a := mlmtest.Serve(t, func(_ int, c net.Conn) { aDials.Add(1) })
+	b := mlmtest.Serve(t, func(_ int, c net.Conn) {
+		io.WriteString(c, "220 b\r\n")
+		br := bufio.NewReader(c)
+		refused := false
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch u := strings.ToUpper(strings.TrimSpace(l)); {
+			case strings.HasPrefix(u, "EHLO"):
+				io.WriteString(c, "250 b\r\n") // no PIPELINING: a reply a command
+			case strings.HasPrefix(u, "MAIL"):
+				refused = bMails.Add(1) > 1
+				if refused {
+					io.WriteString(c, "451 4.3.0 try later\r\n")
+				} else {
+					io.WriteString(c, "250 ok\r\n")
+				}
+			case refused && (strings.HasPrefix(u, "RCPT") || u == "DATA"):
+				io.WriteString(c, "503 5.5.1 MAIL first\r\n")
+			case u == "DATA":
+				io.WriteString(c, "354 go on\r\n")
+				for l != ".\r\n" && err == nil {
+					l, err = br.ReadString('\n')
+				}
+				io.WriteString(c, "250 taken\r\n")
+			case u == "QUIT":
+				io.WriteString(c, "221 bye\r\n")
+				return
+			default:
+				io.WriteString(c, "250 ok\r\n")
+			}
+		}
+	})
+	in := record("p1,1", "m1@x.org") + record("p1,2", "m2@x.org")
+	out, err := send(t, &args{Dir: list(t), Relay: []string{a, b}, Conns: 1, Timeout: 5 * time.Second}, in)
+	if err != nil || !strings.Contains(out, "R <m2@x.org>\n") || strings.Contains(out, "m1@x.org") {
+		t.Errorf("run: %v, standard output %q; want 0, record 2 deferred, record 1 not", err, out)
+	}
+	// Record 1: A, then B. Record 2: B (the connection in hand), A, B, A.
+	if a, b := aDials.Load(), bMails.Load(); a != 3 || b != 3 {
+		t.Errorf("relay A dialled %d times, relay B given %d MAILs; want 3 and 3 (1 and 1 for record 1, 2 and 2 for record 2)", a, b)
+	}
+}
+
 // TestBounceLongReply: a bounce record's message keeps every line
 // within the 998 octets RFC 5322 section 2.1.1 allows, a reply of
 // smtpout.MaxReplyText octets of text (a 5xx, or a 4xx past the
