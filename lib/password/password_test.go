@@ -70,6 +70,33 @@ func TestHashLength(t *testing.T) {
 	}
 }
 
+// TestHashTooShort: a stored hash of fewer than 16 octets matches no
+// password, even the one it was made from: a guess would pass a hash
+// of one octet once in 256 tries (make fuzz found one, "Y" of a hash
+// of one octet); and neither does a count of iterations with a sign,
+// which strconv.Atoi takes.
+func TestHashTooShort(t *testing.T) {
+	salt := []byte("0123456789abcdef")
+	key, err := pbkdf2.Key(sha256.New, "s3cret", salt, 1, sha256.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 8, 15} {
+		if stored := fmt.Sprintf("pbkdf2-sha256$1$%x$%x", salt, key[:n]); Check(stored, "s3cret") {
+			t.Errorf("Check(hash of %d octets) = true; want false", n)
+		}
+	}
+	if stored := fmt.Sprintf("pbkdf2-sha256$1$%x$%x", salt, key[:16]); !Check(stored, "s3cret") {
+		t.Errorf("Check(hash of %d octets) = false; want true", MinHash)
+	}
+	if stored := fmt.Sprintf("pbkdf2-sha256$+1$%x$%x", salt, key); Check(stored, "s3cret") {
+		t.Errorf("Check(%q) = true; want false", stored)
+	}
+	if Check("pbkdf2-sha256$+1$$88", "Y") || Check("pbkdf2-sha256$1$$88", "Y") {
+		t.Errorf("Check of fuzz's input = true; want false")
+	}
+}
+
 // TestIterationsBounds: a stored hash whose count of iterations is
 // none, or negative, matches no password, even the hash PBKDF2 makes
 // of it with that count (with none, one HMAC, as quick to guess as a
@@ -105,7 +132,7 @@ func TestIterationsTooMany(t *testing.T) {
 // FuzzCheck: whatever the password file holds (a value an administrator
 // may write by hand), Check takes a password only for a hash of the form
 // mlm-listdir(5) gives, "pbkdf2-sha256$ITERATIONS$SALT$HASH", of 1 to
-// 10,000,000 iterations and a hash of 1 to 32 octets, that PBKDF2 makes
+// 10,000,000 iterations and a hash of 16 to 32 octets, that PBKDF2 makes
 // of the password (crypto/pbkdf2, here the reference); and the same
 // line, its hex in upper case, checks alike.
 func FuzzCheck(f *testing.F) {
@@ -113,7 +140,8 @@ func FuzzCheck(f *testing.F) {
 	for _, n := range []int{1, 2, 1000} {
 		key, _ := pbkdf2.Key(sha256.New, "s3cret", salt, n, sha256.Size)
 		f.Add(fmt.Sprintf("pbkdf2-sha256$%d$%x$%x", n, salt, key), "s3cret")
-		f.Add(fmt.Sprintf("pbkdf2-sha256$%d$%x$%x", n, salt, key[:4]), "s3cret")
+		f.Add(fmt.Sprintf("pbkdf2-sha256$%d$%x$%x", n, salt, key[:16]), "s3cret")
+		f.Add(fmt.Sprintf("pbkdf2-sha256$%d$%x$%x", n, salt, key[:15]), "s3cret")
 	}
 	f.Add("pbkdf2-sha256$0$00$00", "x")
 	f.Add("pbkdf2-sha256$+1$$00", "x")
@@ -126,7 +154,7 @@ func FuzzCheck(f *testing.F) {
 			}
 		}
 		want := false
-		m := regexp.MustCompile(`^pbkdf2-sha256\$([0-9]+)\$((?:[0-9a-fA-F]{2})*)\$((?:[0-9a-fA-F]{2}){1,32})$`).FindStringSubmatch(stored)
+		m := regexp.MustCompile(`^pbkdf2-sha256\$([0-9]+)\$((?:[0-9a-fA-F]{2})*)\$((?:[0-9a-fA-F]{2}){16,32})$`).FindStringSubmatch(stored)
 		if m != nil && pw != "" {
 			n, _ := strconv.Atoi(m[1])
 			s, _ := hex.DecodeString(m[2])
