@@ -411,59 +411,92 @@ func runAsNobody(t *testing.T, list string) {
 }
 
 // TestPostfixErrorLimit: Postfix's smtpd closes a connection with 421
-// once it has had smtpd_hard_error_limit (20, its default) refusals; a
-// batch of 100 with 25 unknown users (refused by an access map, as
-// reject_unlisted_recipient refuses them on a relay with recipient maps)
-// is settled in one run of mlm-sendmail: the 20 refusals before the 421
-// stand, the rest goes on the next connection, every member is delivered
-// and every unknown user failed, none deferred. (It was refused again on
-// every connection, and the batch deferred whole: a review.)
+// once it has had smtpd_hard_error_limit (20, its default) errors,
+// answering so whatever command comes next. A batch of 100 with unknown
+// users (refused by an access map, as reject_unlisted_recipient refuses
+// them on a relay with recipient maps) is settled in one run of
+// mlm-sendmail, none deferred:
+//   - 25 unknown among the members: the 421 answers an RCPT; the 20
+//     refusals before it stand, the rest goes on the next connection;
+//   - 80 members, then 20 unknown: the 421 answers DATA;
+//   - 19 unknown and DATA refused by policy: the 421 comes unasked,
+//     before RSET (RFC 5321 section 3.8 lets a server send it so); the
+//     19 refusals stand, and the members meet DATA's refusal again on
+//     the next connection, and fail with it.
+//
+// (Postfix logs the command before its check: "too many errors after
+// RCPT" when the 421 answers DATA.)
+//
+// (The batch was refused again on every connection, and deferred whole:
+// two reviews.)
 func TestPostfixErrorLimit(t *testing.T) {
-	mlmtest.Fault(t, "smtp", "mlm-sendmail: Postfix's smtpd closing with 421 past smtpd_hard_error_limit (20), 25 unknown users in a batch of 100", "in one run: the 75 members delivered once each, the 25 failed, none deferred, exit 0")
-	list := newList(t)
-	var rcpts, members, unknown []string
-	for i := range 100 {
-		r := fmt.Sprintf("m%02d@example.net", i)
-		if i%4 == 1 {
-			r = fmt.Sprintf("u%02d@example.net", i)
-			unknown = append(unknown, "{ "+r+" = 550 5.1.1 no such user }")
-		} else {
-			members = append(members, r)
-		}
-		rcpts = append(rcpts, r)
-	}
-	addr, dir := postfixInstance(t, list, postfixConf{main: `mydestination =
+	for _, tc := range []struct {
+		name      string
+		unknown   func(i int) bool
+		data      string // smtpd_data_restrictions
+		summary   string
+		delivered bool   // the members delivered, else failed
+		after     string // the command Postfix names in its log
+	}{
+		{"RCPT", func(i int) bool { return i%4 == 1 }, "", "delivered=75 deferred=0 failed=25", true, "RCPT"},
+		{"DATA", func(i int) bool { return i >= 80 }, "", "delivered=80 deferred=0 failed=20", true, "RCPT"},
+		{"RSET", func(i int) bool { return i < 19 }, "reject", "delivered=0 deferred=0 failed=100", false, "DATA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mlmtest.Fault(t, "smtp", "mlm-sendmail: Postfix's smtpd closing with 421 past smtpd_hard_error_limit (20), the 421 to "+tc.name, "in one run: "+tc.summary+", none deferred, exit 0; each member passed on once if delivered")
+			list := newList(t)
+			var rcpts, members, unknown []string
+			for i := range 100 {
+				r := fmt.Sprintf("m%02d@example.net", i)
+				if tc.unknown(i) {
+					r = fmt.Sprintf("u%02d@example.net", i)
+					unknown = append(unknown, "{ "+r+" = 550 5.1.1 no such user }")
+				} else {
+					members = append(members, r)
+				}
+				rcpts = append(rcpts, r)
+			}
+			conf := `mydestination =
 smtpd_hard_error_limit = 20
 smtpd_error_sleep_time = 0
 smtpd_client_event_limit_exceptions =
 smtpd_recipient_restrictions = check_recipient_access inline:{ ` + strings.Join(unknown, ", ") + ` }, permit_mynetworks, reject
 default_transport = discard:error limit test
-`})
-	if err := os.WriteFile(filepath.Join(list, "relay"), []byte(addr+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), sfHang)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mlm-sendmail"), "-v", "-c", "1", list)
-	cmd.Stdin = strings.NewReader(sfRecord(rcpts...))
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	maillog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "maillog")); return string(b) }
-	if err != nil || out.Len() > 0 {
-		t.Fatalf("mlm-sendmail: %v; standard output %q (want 0 and nothing deferred)\n%s\n%s", err, out.String(), errb.String(), maillog())
-	}
-	if !strings.Contains(errb.String(), "delivered=75 deferred=0 failed=25") {
-		t.Errorf("standard error %q; want 75 delivered, 25 failed\n%s", errb.String(), maillog())
-	}
-	if !strings.Contains(maillog(), "too many errors") {
-		t.Errorf("Postfix closed no connection for its error limit:\n%s", maillog())
-	}
-	waitFor(t, "every member passed on", func() bool { return strings.Count(maillog(), "status=sent") >= len(members) })
-	for _, r := range members {
-		if n := strings.Count(maillog(), "to=<"+r+">"); n != 1 {
-			t.Errorf("%s: in the maillog %d times; want once", r, n)
-		}
+`
+			if tc.data != "" {
+				conf += "smtpd_data_restrictions = " + tc.data + "\n"
+			}
+			addr, dir := postfixInstance(t, list, postfixConf{main: conf})
+			if err := os.WriteFile(filepath.Join(list, "relay"), []byte(addr+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), sfHang)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mlm-sendmail"), "-v", "-c", "1", list)
+			cmd.Stdin = strings.NewReader(sfRecord(rcpts...))
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			err := cmd.Run()
+			maillog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "maillog")); return string(b) }
+			if err != nil || out.Len() > 0 {
+				t.Fatalf("mlm-sendmail: %v; standard output %q (want 0 and nothing deferred)\n%s\n%s", err, out.String(), errb.String(), maillog())
+			}
+			if !strings.Contains(errb.String(), tc.summary) {
+				t.Errorf("standard error %q; want %s\n%s", errb.String(), tc.summary, maillog())
+			}
+			if !strings.Contains(maillog(), "too many errors after "+tc.after) {
+				t.Errorf("Postfix closed no connection for its error limit after %s:\n%s", tc.after, maillog())
+			}
+			if !tc.delivered {
+				return
+			}
+			waitFor(t, "every member passed on", func() bool { return strings.Count(maillog(), "status=sent") >= len(members) })
+			for _, r := range members {
+				if n := strings.Count(maillog(), "to=<"+r+">"); n != 1 {
+					t.Errorf("%s: in the maillog %d times; want once", r, n)
+				}
+			}
+		})
 	}
 }
 

@@ -1750,6 +1750,109 @@ func TestFaultRcpt421RefusalsStand(t *testing.T) {
 	}
 }
 
+// TestFaultAround421: the cases of a 421 from a server that may not be
+// in step (a review of TestFaultRcpt421RefusalsStand's mend): no reply
+// after the 421 stands, nor a DATA refusal that a 421 to RSET may have
+// been shifted onto; a reply nobody asked for is found before the next
+// command without PIPELINING, not taken for a refusal, but for a 421,
+// which a server may send unasked (RFC 5321 §3.8); and a 421 and then
+// silence is no sign of PIPELINING mishandled.
+func TestFaultAround421(t *testing.T) {
+	for _, tc := range []struct {
+		name, fault, result string
+		pipe                bool
+		script              [][]string // for each read of n lines, the replies; the last read then closes
+		n                   []int
+		rcpts               []string
+		silent              bool // no end after the replies: the client's timeout
+		results, err        string
+		unexpected          bool
+		noRcptAfter         string
+	}{
+		{name: "a reply after the 421", pipe: true,
+			fault: "pipelined: 550, then 421, then 550 to the next RCPT, and the connection closed", result: "the 550 before the 421 stands; none after it",
+			n: []int{5}, script: [][]string{{"250 ok", "550 5.1.1 no such user", "421 4.7.0 closing", "550 5.1.1 no such user"}},
+			rcpts: []string{"a@x.org", "b@x.org", "c@x.org"}, results: "a@x.org=550", err: "RCPT: 421 4.7.0 closing"},
+		{name: "DATA refused after the 421", pipe: true,
+			fault: "pipelined: an RCPT's 421 and DATA answered 421, and the connection closed", result: "the refusal before stands; the 421's recipient without a result (sent again), not deferred",
+			n: []int{5}, script: [][]string{{"250 ok", "250 ok", "550 5.1.1 no such user", "421 4.7.0 closing", "421 4.7.0 closing"}},
+			rcpts: []string{"a@x.org", "b@x.org", "c@x.org"}, results: "b@x.org=550", err: "RCPT: 421 4.7.0 closing; then DATA: 421"},
+		{name: "RSET 421 after DATA refused", pipe: true,
+			fault: "pipelined: a refused RCPT, DATA refused, then 421 to RSET (Postfix past its error limit), and the connection closed", result: "the RCPT refusal stands; DATA's refusal not given to the recipients taken, who go again",
+			n: []int{4, 1}, script: [][]string{{"250 ok", "250 ok", "550 5.1.1 no such user", "554 5.7.1 no"}, {"421 4.7.0 Error: too many errors"}},
+			rcpts: []string{"a@x.org", "b@x.org"}, results: "b@x.org=550", err: "RSET: 421"},
+		{name: "421 unasked before RSET", pipe: true,
+			fault: "pipelined: a refused RCPT, DATA refused, then 421 before RSET (Postfix past its error limit: RFC 5321 3.8), and the connection closed", result: "the RCPT refusal stands; DATA's refusal not given to the recipients taken, who go again",
+			n: []int{4}, script: [][]string{{"250 ok", "250 ok", "550 5.1.1 no such user", "554 5.7.1 no", "421 4.7.0 Error: too many errors"}},
+			rcpts: []string{"a@x.org", "b@x.org"}, results: "b@x.org=550", err: "RSET: 421"},
+		{name: "421 unasked before an RCPT",
+			fault: "without PIPELINING: a refused RCPT, then 421 before the next RCPT, and the connection closed", result: "the refusal stands, no more RCPTs, the rest without a result",
+			n: []int{1, 1}, script: [][]string{{"250 ok"}, {"550 5.1.1 no such user", "421 4.7.0 Error: too many errors"}},
+			rcpts: []string{"a@x.org", "b@x.org"}, results: "a@x.org=550", err: "RCPT: 421", noRcptAfter: "RCPT TO:<b@"},
+		{name: "421 then silence", pipe: true, silent: true,
+			fault: "pipelined: a refused RCPT, then 421, and nothing more, the connection open", result: "temporary, not ErrPipelining: the 421 named",
+			n: []int{4}, script: [][]string{{"250 ok", "550 5.1.1 no such user", "421 4.7.0 closing"}},
+			rcpts: []string{"a@x.org", "b@x.org"}, results: "", err: "RCPT: 421 4.7.0 closing; then "},
+		{name: "unasked without PIPELINING",
+			fault: "without PIPELINING: a reply nobody asked for with MAIL's, a 550, then 421, and the connection closed", result: "ErrUnexpected before the first RCPT: no result, no RCPT sent",
+			n: []int{1, 1, 1}, script: [][]string{{"250 ok", "250 unasked"}, {"550 5.1.1 no such user"}, {"421 4.7.0 closing"}},
+			rcpts: []string{"a@x.org", "b@x.org"}, results: "", unexpected: true, noRcptAfter: "RCPT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mlmtest.Fault(t, "smtp", tc.fault, tc.result)
+			noLeaks(t)
+			ended := make(chan struct{})
+			f := serve(t, func(c *fconn) {
+				defer close(ended)
+				var ext []string
+				if tc.pipe {
+					ext = []string{"PIPELINING"}
+				}
+				if !c.hello(ext...) {
+					return
+				}
+				for i, n := range tc.n {
+					if !c.lines(n) {
+						return
+					}
+					c.say(tc.script[i]...)
+				}
+				if !tc.silent {
+					c.closeWrite()
+				}
+				c.readAll()
+			})
+			o := opts
+			if tc.silent {
+				o = short
+			}
+			c, err := dial(t, f.Addr(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res []smtpout.Result
+			within(t, func() { res, _, err = c.Send(sender, rcpts(tc.rcpts...), message, false); c.Close() })
+			temporary(t, err)
+			if got := codes(res); got != tc.results {
+				t.Errorf("results %q; want %q", got, tc.results)
+			}
+			if tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Errorf("error %v; want %q in it", err, tc.err)
+			}
+			if errors.Is(err, smtpout.ErrPipelining) {
+				t.Errorf("error %v: ErrPipelining", err)
+			}
+			if tc.unexpected != errors.Is(err, smtpout.ErrUnexpected) {
+				t.Errorf("error %v: ErrUnexpected %v; want %v", err, !tc.unexpected, tc.unexpected)
+			}
+			within(t, func() { <-ended })
+			if tc.noRcptAfter != "" && f.saw(tc.noRcptAfter) {
+				t.Errorf("%s sent: %q", tc.noRcptAfter, f.received())
+			}
+		})
+	}
+}
+
 // TestFaultData421: the server closes with 421 to DATA, the data never
 // sent: the recipients it took have no result, to go again at once on
 // another connection, as after a 421 to MAIL or an RCPT, not to the

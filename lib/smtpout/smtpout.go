@@ -810,11 +810,8 @@ func (c *Client) inStep(cmd string, r Reply, want ...int) error {
 // connection fails after the RCPTs. With done, it may hold the final dot
 // (see Hold).
 func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool, done func([]Result, error)) (results, refused []Result, held bool, err error) {
-	if c.br.Buffered() > 0 {
-		// Octets no command asked for: a surplus reply, and every reply
-		// after it would answer the wrong command.
-		b, _ := c.br.Peek(min(c.br.Buffered(), 64))
-		return nil, nil, false, sysexit.Temp(fmt.Errorf("%s: %w: %q before MAIL", c.Addr, ErrUnexpected, b))
+	if err := c.unasked("MAIL"); err != nil {
+		return nil, nil, false, err
 	}
 	mail := "MAIL FROM:<" + from.Mailbox + ">"
 	needUTF8 := !ascii.Is(from.Mailbox)
@@ -937,7 +934,13 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			if merr := mailRefused(mr); merr != nil {
 				return merr
 			}
-			return mishandled(closingErr(shut, err))
+			if shut != nil {
+				// The server said it was closing: replies that do
+				// not come (a timeout) are no sign of PIPELINING
+				// mishandled.
+				return closingErr(shut, err)
+			}
+			return mishandled(err)
 		}
 		for range rcpts {
 			rr, err := c.read()
@@ -969,6 +972,11 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		if err := c.inStep("DATA", dr, 354); err != nil {
 			return results, nil, false, mishandled(err)
 		}
+		if shut != nil && dr.Code != 354 {
+			// An RCPT's 421, and no data to come: the server closing,
+			// as after the connection's end.
+			return standing(rcpts, replies, results, sysexit.Temp(closingErr(shut, &ReplyError{Cmd: "DATA", Reply: dr})))
+		}
 	} else {
 		if mr, err = c.cmd(mail); err != nil {
 			return results, nil, false, err
@@ -979,6 +987,12 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		for i := range rcpts {
 			if mr.Code != 250 {
 				break
+			}
+			if err := c.unasked("RCPT"); err != nil {
+				if closing421(err) {
+					return standing(rcpts, replies, results, err)
+				}
+				return results, nil, false, err
 			}
 			if err := writeRcpt(i); err != nil {
 				return results, nil, false, err
@@ -1024,6 +1038,14 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		}
 	}
 	if dr.Code == 0 && len(accepted) > 0 {
+		if err := c.unasked("DATA"); err != nil {
+			if closing421(err) {
+				// The refusals stand; the recipients taken go
+				// again (see standing).
+				return results, refused, false, err
+			}
+			return results[:own], nil, false, err
+		}
 		if dr, err = c.cmd("DATA"); err != nil {
 			return results, refused, false, err
 		}
@@ -1058,12 +1080,18 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 				// Recipients taken, DATA refused, and RSET given
 				// 421: that refusal may have been the last RCPT's
 				// reply, shifted by one unasked, and the 421
-				// DATA's. Nothing was sent: the recipients go
-				// again rather than fail on a reply that may not
-				// be theirs (a review). With no reply at all to
-				// RSET (the connection closed), none was left
-				// over to be shifted, and the refusal stands.
-				return results[:own], nil, false, err
+				// DATA's. Nothing was sent: the recipients taken
+				// go again rather than fail on a reply that may
+				// not be theirs (a review). The RCPT refusals
+				// stand, as before any 421 (see standing): a
+				// server that closes past its count of errors,
+				// DATA's refusal the last, answers the next
+				// command, RSET, 421 (Postfix does), and dropping
+				// them had them refused again on every connection
+				// (a review). With no reply at all to RSET (the
+				// connection closed), none was left over to be
+				// shifted, and DATA's refusal stands too.
+				return results[:len(results)-len(accepted)], refused, false, err
 			}
 			return results, refused, false, err
 		}
@@ -1102,6 +1130,39 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	return append(results, final...), refused, false, err
 }
 
+// unasked is an error if octets wait to be read before cmd goes out,
+// when every command sent has had its reply: a surplus reply, and every
+// reply after it would answer the wrong command. Checked before each
+// command of a transaction spoken one at a time, and before RSET, so
+// that a reply nobody asked for shows before a 421 and the connection's
+// end could leave nothing after it to show it (see standing). But for
+// MAIL, a 421 that waits is the server closing, which RFC 5321 §3.8
+// lets it say without a command (Postfix does, past its count of
+// errors, before the next command): cmd's 421 (closing421).
+func (c *Client) unasked(cmd string) error {
+	if c.br.Buffered() == 0 {
+		return nil
+	}
+	b, _ := c.br.Peek(min(c.br.Buffered(), 64))
+	if cmd != "MAIL" && bytes.HasPrefix(b, []byte("421")) {
+		r, err := c.read()
+		if err != nil {
+			return err
+		}
+		if r.Code == 421 {
+			return classify(cmd, r)
+		}
+	}
+	return sysexit.Temp(fmt.Errorf("%s: %w: %q before %s", c.Addr, ErrUnexpected, b, cmd))
+}
+
+// closing421 reports whether err is a 421 (a ReplyError's): the server
+// closing.
+func closing421(err error) bool {
+	var re *ReplyError
+	return errors.As(err, &re) && re.Reply.Code == 421
+}
+
 // closedAfter reports whether err, a read's after an RCPT was answered
 // 421 (shut) and MAIL 250 (mr), is the server closing the connection, as
 // RFC 5321 §3.8 says it does after a 421: an end of the stream or a
@@ -1121,12 +1182,24 @@ func closedAfter(shut *Reply, mr Reply, err error) bool {
 // recipient's result, and one refused as too many is for another
 // transaction; those it took (there was no data) and the 421's own, as
 // those it never answered, have none, and go again on another
-// connection. err is the transaction's error, the connection unusable.
+// connection; so do any whose replies came after the 421. err is the
+// transaction's error, the connection unusable.
+//
+// The rule is the server's word: a 421 is taken to say that the replies
+// before it were in step. Nothing after it can show a reply nobody asked
+// for, which would make each refusal the recipient's before; without
+// PIPELINING, unasked finds one before the next command goes out, but
+// in a pipelined group it is not seen. A misbehaving server could so
+// fail a recipient on another's refusal; a default Postfix would
+// otherwise never have a batch with more than 20 unknown users sent.
 func standing(rcpts []stream.Path, replies []Reply, results []Result, err error) ([]Result, []Result, bool, error) {
 	var refused []Result
 	for i, rr := range replies {
+		if rr.Code == 421 {
+			break // the server closing: no reply after it stands
+		}
 		switch {
-		case rr.Code == 250, rr.Code == 251, rr.Code == 421:
+		case rr.Code == 250, rr.Code == 251:
 		case tooMany(rr):
 			refused = append(refused, Result{Rcpt: rcpts[i], Reply: rr})
 		default:
@@ -1362,6 +1435,9 @@ func All(rcpts []stream.Path, r Reply) []Result {
 
 // rset ends a failed transaction so the connection can carry the next.
 func (c *Client) rset() error {
+	if err := c.unasked("RSET"); err != nil {
+		return err
+	}
 	r, err := c.cmd("RSET")
 	if err != nil {
 		return err

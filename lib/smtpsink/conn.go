@@ -89,9 +89,9 @@ type conn struct {
 	replyStart bool // the next line written starts a reply
 	readMid    bool // Options.Debug: the last octet read was not LF
 	dropped    atomic.Bool
-	refusals   int         // MAIL and RCPT commands refused (Options.ErrorLimit)
-	closeAfter atomic.Bool // drop the connection once this reply is written
-	delayNext  atomic.Bool // Options.DelayAt: delay the next reply
+	refusals   atomic.Int64 // MAIL and RCPT commands refused since a message was taken (Options.ErrorLimit)
+	closeAfter atomic.Bool  // drop the connection once this reply is written
+	delayNext  atomic.Bool  // Options.DelayAt: delay the next reply
 
 	closeOnce sync.Once
 	closed    chan struct{}

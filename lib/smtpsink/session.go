@@ -57,15 +57,16 @@ var (
 
 // counted is a MAIL's or an RCPT's reply, err, after Options.ErrorLimit's
 // count: past the limit, the command is not served but answered 421 and
-// the connection closed once that is written; a refusal counts.
+// the connection closed once that is written; a refusal counts, but
+// for too many recipients (452), as Postfix counts.
 func (s *session) counted(serve func() error) error {
-	if lim := s.s.opt.ErrorLimit; lim > 0 && s.c.refusals >= lim && !s.c.dropped.Load() {
+	if lim := s.s.opt.ErrorLimit; lim > 0 && s.c.refusals.Load() >= int64(lim) && !s.c.dropped.Load() {
 		s.c.closeAfter.Store(true)
 		return errTooManyErrs
 	}
 	err := serve()
-	if err != nil && err != errDroppedReply && err != errClosing {
-		s.c.refusals++
+	if err != nil && err != errDroppedReply && err != errClosing && err != errTooMany {
+		s.c.refusals.Add(1)
 	}
 	return err
 }
@@ -284,6 +285,8 @@ func (s *session) data(r io.Reader, st smtp.StatusCollector) error {
 				os.Remove(rec.final)
 			}
 			refuse(errKeep)
+		} else {
+			s.c.refusals.Store(0) // a message taken: errors forgiven, as Postfix does
 		}
 	}
 	s.s.rejected.Add(int64(len(s.rcpts) - len(acc)))

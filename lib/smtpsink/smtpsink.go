@@ -85,10 +85,13 @@ type Options struct {
 	// DropAfterRcpt-th RCPT command of each transaction.
 	DropAfterRcpt int
 	// ErrorLimit, if set, is how many refused MAIL and RCPT commands
-	// a connection may have: the next MAIL or RCPT after them is
-	// answered "421 4.7.0 Error: too many errors" and the connection
-	// closed, as Postfix's smtpd does past smtpd_hard_error_limit
-	// (20 by default).
+	// a connection may have since it last had a message taken (a 452
+	// for too many recipients not counted): the next MAIL or RCPT
+	// after them is answered "421 4.7.0 Error: too many errors" and
+	// the connection closed, as Postfix's smtpd does past
+	// smtpd_hard_error_limit (20 by default), but that Postfix counts
+	// other errors too, and answers so whatever command comes next,
+	// or none.
 	ErrorLimit int
 	// Count closes the channel CountReached returns once this many
 	// transactions have been accepted.

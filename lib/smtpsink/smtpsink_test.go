@@ -452,7 +452,8 @@ func TestErrorLimit(t *testing.T) {
 		t.Errorf("Counts() = %v; want the connection dropped, nothing taken, 2 refused", got)
 	}
 	// A new connection counts from naught; below the limit, the
-	// transaction goes through.
+	// transaction goes through, and a message taken forgives the
+	// refusals before it, as Postfix does: two more are not past it.
 	c = dial(t, s)
 	c.hello()
 	c.send("MAIL FROM:<>\nRCPT TO:<u1@x.example>\nRCPT TO:<a@x.example>\nDATA\nx\n.\n")
@@ -460,6 +461,15 @@ func TestErrorLimit(t *testing.T) {
 	if m := s.Messages(); len(m) != 1 || len(m[0].Rcpts) != 1 || m[0].Rcpts[0].Mailbox != "a@x.example" {
 		t.Errorf("Messages() = %+v; want one to a@", m)
 	}
+	c.send("MAIL FROM:<>\nRCPT TO:<u1@x.example>\nRCPT TO:<u2@x.example>\nRCPT TO:<a@x.example>\n")
+	c.expect("250 ", "550 5.1.1 ", "550 5.1.1 ", "421 4.7.0 ")
+	c.eof()
+	// Too many recipients (452) is not counted.
+	s2 := start(t, Options{ErrorLimit: 1, MaxRcpt: 1})
+	c = dial(t, s2)
+	c.hello()
+	c.send("MAIL FROM:<>\nRCPT TO:<a@x.example>\nRCPT TO:<b@x.example>\nRCPT TO:<c@x.example>\nDATA\nx\n.\n")
+	c.expect("250 ", "250 ", "452 4.5.3 ", "452 4.5.3 ", "354 ", "250 ")
 }
 
 func TestGreeting(t *testing.T) {
