@@ -1107,6 +1107,17 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 				// twice, and counted; those it refused as too many never
 				// had the data, and go on.
 				lost, carry = without(part, res, rest...), rest
+			} else if len(rest) > 0 && len(rest) < len(carry) {
+				// Those the server took before it closed with 421,
+				// and those it refused as too many (see smtpout's
+				// Send): first, in a transaction of their own, so
+				// that the next connection delivers them before it
+				// meets the refusals that closed this one again (a
+				// relay forgives its count of errors once a message
+				// is taken, as Postfix does); the others after (a
+				// review).
+				todo = append(without(carry, nil, rest...), todo...)
+				carry = rest
 			}
 		}
 		gone, lost := s.expireLost(j, lost)

@@ -215,6 +215,46 @@ func TestErrorLimit(t *testing.T) {
 	}
 }
 
+// TestErrorLimitMembersFirst: TestErrorLimit's relay, and a batch of 100
+// with 50 unknown users, one in two, more than its two tries can refuse:
+// the members a connection took before its 421 go first on the next, in
+// a transaction of their own, and are delivered there, before that
+// connection meets the rest of the unknown users (the relay forgives
+// its count once a message is taken). Connection 1: 20 refused, 20
+// taken, 421; connection 2: those 20 delivered, then 20 refused, 20
+// taken, 421; the 40 left deferred. They all waited behind the unknown
+// users, to the retry queue (a review).
+func TestErrorLimitMembersFirst(t *testing.T) {
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{ErrorLimit: 20, Replies: rules(t, "u*=550 5.1.1 no such user")})
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}
+	var to []string
+	for i := range 100 {
+		if i%2 == 1 {
+			to = append(to, fmt.Sprintf("u%02d@example.org", i))
+		} else {
+			to = append(to, fmt.Sprintf("m%02d@example.org", i))
+		}
+	}
+	out, err := send(t, a, record("p1,1", to...))
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	var first []string
+	for i := 0; i < 40; i += 2 {
+		first = append(first, fmt.Sprintf("m%02d@example.org", i))
+	}
+	if got, want := strings.Join(delivered(srv), " "), strings.Join(first, " "); got != want {
+		t.Errorf("delivered %s; want %s", got, want)
+	}
+	if bounces, _ := filepath.Glob(filepath.Join(dir, "queue", "bounces", "new", "*")); len(bounces) != 40 {
+		t.Errorf("%d bounce records; want 40", len(bounces))
+	}
+	if n := strings.Count(out, "\nR <"); n != 40 {
+		t.Errorf("%d recipients deferred; want 40:\n%s", n, out)
+	}
+}
+
 // TestRelayTurnFromOpen: relays A (closes every connection at once) and
 // B (takes its first transaction, then refuses every MAIL 451). Record
 // 1 goes over from A to B; record 2, on that connection to B, is

@@ -1689,9 +1689,9 @@ func TestFaultRcpt421Named(t *testing.T) {
 // TestFaultRcpt421RefusalsStand: a server that closes with 421 in the
 // middle of the RCPTs, after refusing some (as Postfix does past
 // smtpd_hard_error_limit): the refusals read before it stand, each its
-// recipient's result, and one refused as too many is for another
-// transaction; those taken, the 421's own and those never answered have
-// none, to go again on another connection. Without PIPELINING no RCPT
+// recipient's result; one refused as too many and those taken are for
+// another transaction (rest); the 421's own and those never answered
+// have none, to go again on another connection. Without PIPELINING no RCPT
 // follows the 421. Else the same recipients would be refused again on
 // every connection until it closed, and the batch never sent (a
 // review).
@@ -1740,8 +1740,8 @@ func TestFaultRcpt421RefusalsStand(t *testing.T) {
 		if got := codes(res); got != "bad@example.org=550" {
 			t.Errorf("pipelined %v: results %q; want the 550 standing, no other", pipe, got)
 		}
-		if len(rest) != 1 || rest[0].Mailbox != "many@example.org" {
-			t.Errorf("pipelined %v: rest %v; want many@", pipe, rest)
+		if len(rest) != 2 || rest[0].Mailbox != "many@example.org" || rest[1].Mailbox != "good@example.org" {
+			t.Errorf("pipelined %v: rest %v; want many@ and good@, for another transaction", pipe, rest)
 		}
 		within(t, func() { <-ended }) // all the client sent, read
 		if !pipe && f.saw("RCPT TO:<after@") {

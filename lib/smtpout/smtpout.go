@@ -618,9 +618,9 @@ func smtpSize(m Message) int64 {
 // lost after the final dot leaves the accepted recipients without a
 // result too: they may have been delivered (RFC 1047), the one duplicate
 // window. A 421 to an RCPT or to DATA (the server closing) ends the
-// transaction: the refusals before it stand, in results and rest, those
-// it took and the others have no result, and the error names the 421
-// (see standing). A 421 after the data is a result, not a lost reply:
+// transaction: the refusals before it stand, in results; those it took
+// are in rest, with those refused as too many; the others have no
+// result; and the error names the 421 (see standing). A 421 after the data is a result, not a lost reply:
 // for every recipient, or with LMTP for the one it answered and those
 // after, the replies before it standing, and the error is the 421's.
 // After an error the client sends nothing more: Send returns the
@@ -1179,11 +1179,12 @@ func closedAfter(shut *Reply, mr Reply, err error) bool {
 // smtpd_hard_error_limit, 20 by default: "421 4.7.0 Error: too many
 // errors") does not have the same recipients refused again on every
 // connection, and the batch never sent (a review). A refusal is each
-// recipient's result, and one refused as too many is for another
-// transaction; those it took (there was no data) and the 421's own, as
-// those it never answered, have none, and go again on another
-// connection; so do any whose replies came after the 421. err is the
-// transaction's error, the connection unusable.
+// recipient's result; those it took (there was no data) and those it
+// refused as too many are for another transaction (refused, Send's
+// rest), and so are, with no result, the 421's own, those it never
+// answered and any whose replies came after the 421: the caller may
+// send the first before the others, which the server has not yet
+// refused. err is the transaction's error, the connection unusable.
 //
 // The rule is the server's word: a 421 is taken to say that the replies
 // before it were in step. Nothing after it can show a reply nobody asked
@@ -1199,8 +1200,7 @@ func standing(rcpts []stream.Path, replies []Reply, results []Result, err error)
 			break // the server closing: no reply after it stands
 		}
 		switch {
-		case rr.Code == 250, rr.Code == 251:
-		case tooMany(rr):
+		case rr.Code == 250, rr.Code == 251, tooMany(rr):
 			refused = append(refused, Result{Rcpt: rcpts[i], Reply: rr})
 		default:
 			results = append(results, Result{Rcpt: rcpts[i], Reply: rr})
