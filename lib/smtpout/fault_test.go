@@ -1640,7 +1640,7 @@ func TestQuitAfterRefusal(t *testing.T) {
 // where it said only "EOF"; it stays temporary, and no mark of a
 // server that mishandles PIPELINING.
 func TestFaultRcpt421Named(t *testing.T) {
-	mlmtest.Fault(t, "smtp", "421 to an RCPT, and the connection closed", "temporary; the error names the 421 before the EOF")
+	mlmtest.Fault(t, "smtp", "421 to an RCPT, and the connection closed", "temporary; the error names the 421 (pipelined, then the EOF)")
 	for _, pipe := range []bool{true, false} {
 		noLeaks(t)
 		f := serve(t, func(c *fconn) {
