@@ -1643,30 +1643,7 @@ func TestFaultRcpt421Named(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "421 to an RCPT, and the connection closed", "temporary; the error names the 421 (pipelined, then the EOF)")
 	for _, pipe := range []bool{true, false} {
 		noLeaks(t)
-		f := serve(t, func(c *fconn) {
-			var ext []string
-			if pipe {
-				ext = []string{"PIPELINING"}
-			}
-			if !c.hello(ext...) {
-				return
-			}
-			if pipe {
-				if c.lines(4) { // MAIL, two RCPTs, DATA
-					c.say("250 ok", "250 ok", "421 4.3.2 closing")
-				}
-				return
-			}
-			if c.lines(1) {
-				c.say("250 ok")
-			}
-			if c.lines(1) {
-				c.say("250 ok")
-			}
-			if c.lines(1) {
-				c.say("421 4.3.2 closing")
-			}
-		})
+		f, _ := closing(t, pipe, 4, []string{"250 ok", "250 ok", "421 4.3.2 closing"}) // MAIL, two RCPTs, DATA
 		c, err := dial(t, f.Addr(), opts)
 		if err != nil {
 			t.Fatal(err)
@@ -1701,31 +1678,7 @@ func TestFaultRcpt421RefusalsStand(t *testing.T) {
 	replies := []string{"250 ok", "550 5.1.1 no such user", "452 4.5.3 too many recipients", "250 ok", "421 4.7.0 Error: too many errors"}
 	for _, pipe := range []bool{true, false} {
 		noLeaks(t)
-		ended := make(chan struct{})
-		f := serve(t, func(c *fconn) {
-			defer close(ended)
-			var ext []string
-			if pipe {
-				ext = []string{"PIPELINING"}
-			}
-			if !c.hello(ext...) {
-				return
-			}
-			if pipe {
-				if c.lines(len(to) + 2) { // MAIL, the RCPTs, DATA
-					c.say(replies...)
-				}
-			} else {
-				for _, r := range replies {
-					if !c.lines(1) {
-						return
-					}
-					c.say(r)
-				}
-			}
-			c.closeWrite() // closing, as RFC 5321 §3.8 has it after a 421
-			c.readAll()
-		})
+		f, ended := closing(t, pipe, len(to)+2, replies) // MAIL, the RCPTs, DATA
 		c, err := dial(t, f.Addr(), opts)
 		if err != nil {
 			t.Fatal(err)
@@ -1853,40 +1806,51 @@ func TestFaultAround421(t *testing.T) {
 	}
 }
 
+// closing serves one connection that greets, offers PIPELINING or not,
+// and answers with replies: all at once once it has read n lines
+// (pipelined), or one for each line; then closes, as a server does after
+// a 421 (RFC 5321 §3.8), and reads, logged, what the client still
+// sends. ended is closed when it is done.
+func closing(t *testing.T, pipe bool, n int, replies []string) (f *fake, ended chan struct{}) {
+	ended = make(chan struct{})
+	f = serve(t, func(c *fconn) {
+		defer close(ended)
+		var ext []string
+		if pipe {
+			ext = []string{"PIPELINING"}
+		}
+		if !c.hello(ext...) {
+			return
+		}
+		if pipe {
+			if !c.lines(n) {
+				return
+			}
+			c.say(replies...)
+		} else {
+			for _, r := range replies {
+				if !c.lines(1) {
+					return
+				}
+				c.say(r)
+			}
+		}
+		c.closeWrite()
+		c.readAll()
+	})
+	return f, ended
+}
+
 // TestFaultData421: the server closes with 421 to DATA, the data never
 // sent: the recipients it took have no result, to go again at once on
 // another connection, as after a 421 to MAIL or an RCPT, not to the
 // retry queue; the refusals before stand; the error names the 421.
 func TestFaultData421(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "421 to DATA, and the connection closed", "temporary, DATA's 421 named; the accepted recipients without a result (sent again elsewhere), the refusals standing")
+	replies := []string{"250 ok", "250 ok", "550 5.1.1 no such user", "421 4.3.2 closing"}
 	for _, pipe := range []bool{true, false} {
 		noLeaks(t)
-		ended := make(chan struct{})
-		f := serve(t, func(c *fconn) {
-			defer close(ended)
-			var ext []string
-			if pipe {
-				ext = []string{"PIPELINING"}
-			}
-			if !c.hello(ext...) {
-				return
-			}
-			replies := []string{"250 ok", "250 ok", "550 5.1.1 no such user", "421 4.3.2 closing"}
-			if pipe {
-				if c.lines(len(replies)) {
-					c.say(replies...)
-				}
-			} else {
-				for _, r := range replies {
-					if !c.lines(1) {
-						return
-					}
-					c.say(r)
-				}
-			}
-			c.closeWrite()
-			c.readAll()
-		})
+		f, ended := closing(t, pipe, len(replies), replies) // MAIL, two RCPTs, DATA
 		c, err := dial(t, f.Addr(), opts)
 		if err != nil {
 			t.Fatal(err)
