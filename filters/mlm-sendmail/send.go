@@ -1112,10 +1112,8 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 				// and those it refused as too many (see smtpout's
 				// Send): first, in a transaction of their own, so
 				// that the next connection delivers them before it
-				// meets the refusals that closed this one again (a
-				// relay forgives its count of errors once a message
-				// is taken, as Postfix does); the others after (a
-				// review).
+				// meets the refusals that closed this one again; the
+				// others after (a review).
 				todo = append(without(carry, nil, rest...), todo...)
 				carry = rest
 			}

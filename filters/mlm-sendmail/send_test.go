@@ -219,8 +219,7 @@ func TestErrorLimit(t *testing.T) {
 // with 50 unknown users, one in two, more than its two tries can refuse:
 // the members a connection took before its 421 go first on the next, in
 // a transaction of their own, and are delivered there, before that
-// connection meets the rest of the unknown users (the relay forgives
-// its count once a message is taken). Connection 1: 20 refused, 20
+// connection meets the rest of the unknown users. Connection 1: 20 refused, 20
 // taken, 421; connection 2: those 20 delivered, then 20 refused, 20
 // taken, 421; the 40 left deferred. They all waited behind the unknown
 // users, to the retry queue (a review).

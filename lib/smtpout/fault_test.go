@@ -1719,6 +1719,7 @@ func TestFaultAround421(t *testing.T) {
 		rcpts               []string
 		silent              bool // no end after the replies: the client's timeout
 		results, err        string
+		rest                string // Send's rest, joined by spaces, if it must be
 		unexpected          bool
 		noRcptAfter         string
 	}{
@@ -1733,15 +1734,27 @@ func TestFaultAround421(t *testing.T) {
 		{name: "RSET 421 after DATA refused", pipe: true,
 			fault: "pipelined: a refused RCPT, DATA refused, then 421 to RSET (Postfix past its error limit), and the connection closed", result: "the RCPT refusal stands; DATA's refusal not given to the recipients taken, who go again",
 			n: []int{4, 1}, script: [][]string{{"250 ok", "250 ok", "550 5.1.1 no such user", "554 5.7.1 no"}, {"421 4.7.0 Error: too many errors"}},
-			rcpts: []string{"a@x.org", "b@x.org"}, results: "b@x.org=550", err: "RSET: 421"},
+			rcpts: []string{"a@x.org", "b@x.org"}, results: "b@x.org=550", err: "RSET: 421", rest: "a@x.org"},
 		{name: "421 unasked before RSET", pipe: true,
 			fault: "pipelined: a refused RCPT, DATA refused, then 421 before RSET (Postfix past its error limit: RFC 5321 3.8), and the connection closed", result: "the RCPT refusal stands; DATA's refusal not given to the recipients taken, who go again",
 			n: []int{4}, script: [][]string{{"250 ok", "250 ok", "550 5.1.1 no such user", "554 5.7.1 no", "421 4.7.0 Error: too many errors"}},
-			rcpts: []string{"a@x.org", "b@x.org"}, results: "b@x.org=550", err: "RSET: 421"},
+			rcpts: []string{"a@x.org", "b@x.org"}, results: "b@x.org=550", err: "RSET: 421", rest: "a@x.org"},
+		{name: "surplus before DATA",
+			fault: "without PIPELINING: a reply nobody asked for with the last RCPT's", result: "ErrUnexpected before DATA: no result, DATA not sent",
+			n: []int{1, 1}, script: [][]string{{"250 ok"}, {"250 ok", "250 unasked"}},
+			rcpts: []string{"a@x.org"}, results: "", unexpected: true, noRcptAfter: "DATA"},
+		{name: "surplus before RSET", pipe: true,
+			fault: "pipelined: DATA refused, and a reply nobody asked for after it", result: "ErrUnexpected before RSET: no result (DATA's refusal may be shifted), RSET not sent",
+			n: []int{3}, script: [][]string{{"250 ok", "250 ok", "554 5.7.1 no", "250 unasked"}},
+			rcpts: []string{"a@x.org"}, results: "", unexpected: true, noRcptAfter: "RSET"},
 		{name: "421 unasked before an RCPT",
 			fault: "without PIPELINING: a refused RCPT, then 421 before the next RCPT, and the connection closed", result: "the refusal stands, no more RCPTs, the rest without a result",
 			n: []int{1, 1}, script: [][]string{{"250 ok"}, {"550 5.1.1 no such user", "421 4.7.0 Error: too many errors"}},
 			rcpts: []string{"a@x.org", "b@x.org"}, results: "a@x.org=550", err: "RCPT: 421", noRcptAfter: "RCPT TO:<b@"},
+		{name: "MAIL refused, then 421", pipe: true,
+			fault: "pipelined: MAIL refused 451, an RCPT 503, the next 421, DATA 421, and the connection closed", result: "MAIL's refusal the error; no recipient's result (the refusals without a sender say nothing of them)",
+			n: []int{5}, script: [][]string{{"451 4.3.0 try later", "503 5.5.1 need MAIL", "550 5.5.1 need MAIL", "421 4.7.0 closing", "421 4.7.0 closing"}},
+			rcpts: []string{"a@x.org", "b@x.org", "c@x.org"}, results: "", err: "MAIL: 451 4.3.0 try later"},
 		{name: "421 then silence", pipe: true, silent: true,
 			fault: "pipelined: a refused RCPT, then 421, and nothing more, the connection open", result: "temporary, not ErrPipelining: the 421 named",
 			n: []int{4}, script: [][]string{{"250 ok", "550 5.1.1 no such user", "421 4.7.0 closing"}},
@@ -1784,10 +1797,18 @@ func TestFaultAround421(t *testing.T) {
 				t.Fatal(err)
 			}
 			var res []smtpout.Result
-			within(t, func() { res, _, err = c.Send(sender, rcpts(tc.rcpts...), message, false); c.Close() })
+			var rest []stream.Path
+			within(t, func() { res, rest, err = c.Send(sender, rcpts(tc.rcpts...), message, false); c.Close() })
 			temporary(t, err)
 			if got := codes(res); got != tc.results {
 				t.Errorf("results %q; want %q", got, tc.results)
+			}
+			var got []string
+			for _, r := range rest {
+				got = append(got, r.Mailbox)
+			}
+			if tc.rest != "" && strings.Join(got, " ") != tc.rest {
+				t.Errorf("rest %q; want %q", got, tc.rest)
 			}
 			if tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
 				t.Errorf("error %v; want %q in it", err, tc.err)
@@ -1856,10 +1877,14 @@ func TestFaultData421(t *testing.T) {
 			t.Fatal(err)
 		}
 		var res []smtpout.Result
+		var rest []stream.Path
 		within(t, func() {
-			res, _, err = c.Send(sender, rcpts("a@example.org", "bad@example.org"), message, false)
+			res, rest, err = c.Send(sender, rcpts("a@example.org", "bad@example.org"), message, false)
 			c.Close()
 		})
+		if len(rest) != 1 || rest[0].Mailbox != "a@example.org" {
+			t.Errorf("pipelined %v: rest %v; want a@, taken, for another transaction", pipe, rest)
+		}
 		temporary(t, err)
 		var re *smtpout.ReplyError
 		if !errors.As(err, &re) || re.Cmd != "DATA" || re.Reply.Code != 421 {

@@ -972,7 +972,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		if err := c.inStep("DATA", dr, 354); err != nil {
 			return results, nil, false, mishandled(err)
 		}
-		if shut != nil && dr.Code != 354 {
+		if shut != nil && mr.Code == 250 && dr.Code != 354 {
 			// An RCPT's 421, and no data to come: the server closing,
 			// as after the connection's end.
 			return standing(rcpts, replies, results, sysexit.Temp(closingErr(shut, &ReplyError{Cmd: "DATA", Reply: dr})))
@@ -1042,7 +1042,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			if closing421(err) {
 				// The refusals stand; the recipients taken go
 				// again (see standing).
-				return results, refused, false, err
+				return results, takenToo(refused, accepted), false, err
 			}
 			return results[:own], nil, false, err
 		}
@@ -1059,8 +1059,9 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		// The server closing at DATA (RFC 5321 §3.8), with the data
 		// never sent: as after a 421 to MAIL or an RCPT, the recipients
 		// it took have no result, and go again on another connection
-		// now, not to the retry queue; the refusals before stand.
-		return results, refused, false, sysexit.Temp(&ReplyError{Cmd: "DATA", Reply: dr})
+		// now, not to the retry queue, in rest (see standing); the
+		// refusals before stand.
+		return results, takenToo(refused, accepted), false, sysexit.Temp(&ReplyError{Cmd: "DATA", Reply: dr})
 	}
 	if len(accepted) == 0 || dr.Code != 354 {
 		if len(accepted) > 0 {
@@ -1091,7 +1092,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 				// (a review). With no reply at all to RSET (the
 				// connection closed), none was left over to be
 				// shifted, and DATA's refusal stands too.
-				return results[:len(results)-len(accepted)], refused, false, err
+				return results[:len(results)-len(accepted)], takenToo(refused, accepted), false, err
 			}
 			return results, refused, false, err
 		}
@@ -1135,10 +1136,11 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 // reply after it would answer the wrong command. Checked before each
 // command of a transaction spoken one at a time, and before RSET, so
 // that a reply nobody asked for shows before a 421 and the connection's
-// end could leave nothing after it to show it (see standing). But for
-// MAIL, a 421 that waits is the server closing, which RFC 5321 §3.8
-// lets it say without a command (Postfix does, past its count of
-// errors, before the next command): cmd's 421 (closing421).
+// end could leave nothing after it to show it (see standing). Before
+// RCPT, DATA and RSET, though not before MAIL, a 421 that waits is no
+// surplus but the server closing, which RFC 5321 §3.8 lets it say
+// without a command (Postfix does, past its count of errors, before the
+// next command comes): the error is then cmd's 421 (closing421).
 func (c *Client) unasked(cmd string) error {
 	if c.br.Buffered() == 0 {
 		return nil
@@ -1161,6 +1163,15 @@ func (c *Client) unasked(cmd string) error {
 func closing421(err error) bool {
 	var re *ReplyError
 	return errors.As(err, &re) && re.Reply.Code == 421
+}
+
+// takenToo is refused, those refused as too many, and the recipients
+// taken, for another transaction (Send's rest: see standing).
+func takenToo(refused []Result, taken []stream.Path) []Result {
+	for _, r := range taken {
+		refused = append(refused, Result{Rcpt: r})
+	}
+	return refused
 }
 
 // closedAfter reports whether err, a read's after an RCPT was answered
@@ -1188,9 +1199,10 @@ func closedAfter(shut *Reply, mr Reply, err error) bool {
 //
 // The rule is the server's word: a 421 is taken to say that the replies
 // before it were in step. Nothing after it can show a reply nobody asked
-// for, which would make each refusal the recipient's before; without
-// PIPELINING, unasked finds one before the next command goes out, but
-// in a pipelined group it is not seen. A misbehaving server could so
+// for, which would make each refusal the next recipient's; without
+// PIPELINING, unasked finds one that has come by the time the next
+// command would go out, but not one that comes later, and in a
+// pipelined group none is seen. A misbehaving server could so
 // fail a recipient on another's refusal; a default Postfix would
 // otherwise never have a batch with more than 20 unknown users sent.
 func standing(rcpts []stream.Path, replies []Reply, results []Result, err error) ([]Result, []Result, bool, error) {
