@@ -620,11 +620,11 @@ func smtpSize(m Message) int64 {
 // window. A 421 to an RCPT or to DATA (the server closing) ends the
 // transaction: the refusals before it stand, in results; those it took
 // are in rest, with those refused as too many; the others have no
-// result; and the error names the 421 (see standing). A 421 after the data is a result, not a lost reply:
-// for every recipient, or with LMTP for the one it answered and those
-// after, the replies before it standing, and the error is the 421's.
-// After an error the client sends nothing more: Send returns the
-// same error, and Close only closes.
+// result; and the error names the 421 (see standing). A 421 after the
+// data is a result, not a lost reply: for every recipient, or with LMTP
+// for the one it answered and those after, the replies before it
+// standing, and the error is the 421's. After an error the client sends
+// nothing more: Send returns the same error, and Close only closes.
 func (c *Client) Send(from stream.Path, rcpts []stream.Path, msg Message, eightBit bool) (results []Result, rest []stream.Path, err error) {
 	results, rest, _, err = c.send(from, rcpts, msg, eightBit, nil)
 	return results, rest, err
