@@ -588,9 +588,12 @@ func TestSMTPFaultOutOfStep(t *testing.T) {
 // (a second with MAIL's), takes a and b, refuses c, and answers DATA 421
 // and closes. Each reply after the surplus is a command late: DATA reads
 // c's 550 and RSET DATA's 421, which RSET may be given, so nothing looks
-// out of step. The DATA refusal may not be DATA's: every recipient is
-// tried again, none failed. Before, all three failed for good, with
-// bounce records, though the relay had taken a and b.
+// out of step. The DATA refusal may not be DATA's: every recipient it
+// would fail is tried again. Before, all three failed for good, with
+// bounce records, though the relay had taken a and b. (Here the shift
+// makes every RCPT a 250; a refusal among them would stand, as before
+// any 421: smtpout's standing says why. Without PIPELINING the surplus
+// is found before the first RCPT.)
 func TestSMTPFaultShiftedThen421(t *testing.T) {
 	for name, ehlo := range map[string]string{"without PIPELINING": "250 fake", "with PIPELINING": "250-fake\r\n250 PIPELINING"} {
 		t.Run(name, func(t *testing.T) {
