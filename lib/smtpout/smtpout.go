@@ -1140,7 +1140,10 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 // RCPT, DATA and RSET, though not before MAIL, a 421 that waits is no
 // surplus but the server closing, which RFC 5321 §3.8 lets it say
 // without a command (Postfix does, past its count of errors, before the
-// next command comes): the error is then cmd's 421 (closing421).
+// next command comes): the error is then cmd's 421 (closing421). Before
+// MAIL, nothing of the transaction has gone out, and a 421 waiting is
+// left to be called out of step: the connection is given up, and the
+// next try goes on, the same either way.
 func (c *Client) unasked(cmd string) error {
 	if c.br.Buffered() == 0 {
 		return nil
@@ -1200,9 +1203,9 @@ func closedAfter(shut *Reply, mr Reply, err error) bool {
 // The rule is the server's word: a 421 is taken to say that the replies
 // before it were in step. Nothing after it can show a reply nobody asked
 // for, which would make each refusal the next recipient's; without
-// PIPELINING, unasked finds one that has come by the time the next
-// command would go out, but not one that comes later, and in a
-// pipelined group none is seen. A misbehaving server could so
+// PIPELINING, unasked finds one that came in the same read as an
+// earlier reply, but not one that comes later, and in a pipelined group
+// none is seen. A misbehaving server could so
 // fail a recipient on another's refusal; a default Postfix would
 // otherwise never have a batch with more than 20 unknown users sent.
 func standing(rcpts []stream.Path, replies []Reply, results []Result, err error) ([]Result, []Result, bool, error) {
