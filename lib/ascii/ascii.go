@@ -87,6 +87,17 @@ func IsAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
+// Digits reports whether s is one or more ASCII decimal digits, and
+// nothing else: no sign, which strconv.Atoi takes, no space, no "_".
+func Digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // Decimal reports whether s is a decimal number as a person writes one:
 // a sign if any, digits, a fraction after a point and an exponent (e or
 // E, a sign if any, digits) if any, with a digit before or after the

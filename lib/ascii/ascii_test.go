@@ -131,3 +131,18 @@ func TestParseDecimal(t *testing.T) {
 		}
 	}
 }
+
+// TestDigits: one or more ASCII digits and nothing else; not a sign,
+// which strconv.Atoi takes, nor a space, "_", a point or a digit of
+// another script.
+func TestDigits(t *testing.T) {
+	for s, want := range map[string]bool{
+		"0": true, "0123456789": true, "600000": true,
+		"": false, "+1": false, "-1": false, " 1": false, "1 ": false,
+		"1_000": false, "1.0": false, "1e3": false, "١": false, "12a": false,
+	} {
+		if got := Digits(s); got != want {
+			t.Errorf("Digits(%q) = %v; want %v", s, got, want)
+		}
+	}
+}

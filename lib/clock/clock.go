@@ -36,6 +36,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"mlm/lib/ascii"
 )
 
 // Env is the variable that fixes the time.
@@ -277,7 +279,7 @@ func Format(t time.Time) string {
 func Parse(s string) (time.Time, error) {
 	neg := strings.HasPrefix(s, "-")
 	whole, frac, dot := strings.Cut(strings.TrimPrefix(s, "-"), ".")
-	if !digits(whole) || len(whole) > 11 || len(frac) > 9 || (dot && !digits(frac)) {
+	if !ascii.Digits(whole) || len(whole) > 11 || len(frac) > 9 || (dot && !ascii.Digits(frac)) {
 		return time.Time{}, fmt.Errorf("bad time %q; want unix seconds", s)
 	}
 	sec, _ := strconv.ParseInt(whole, 10, 64)
@@ -289,13 +291,4 @@ func Parse(s string) (time.Time, error) {
 		return time.Unix(-sec, -ns), nil
 	}
 	return time.Unix(sec, ns), nil
-}
-
-func digits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }

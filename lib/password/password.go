@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"mlm/lib/ascii"
 )
 
 // Iterations is the work factor of new hashes: what OWASP's password
@@ -39,7 +41,7 @@ func Hash(pw string) (string, error) {
 // and a count of iterations that is not all decimal digits.
 func Check(stored, pw string) bool {
 	f := strings.Split(stored, "$")
-	if len(f) != 4 || f[0] != "pbkdf2-sha256" || pw == "" || !digits(f[1]) {
+	if len(f) != 4 || f[0] != "pbkdf2-sha256" || pw == "" || !ascii.Digits(f[1]) {
 		return false
 	}
 	iter, err := strconv.Atoi(f[1])
@@ -61,14 +63,3 @@ func Check(stored, pw string) bool {
 // 2^(8n) tries, once in 256 for one octet (found by make fuzz), where
 // Hash writes 32.
 const MinHash = 16
-
-// digits reports whether s is one or more ASCII decimal digits: a count
-// as Hash writes it, not "+1", which strconv.Atoi takes too.
-func digits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
-}

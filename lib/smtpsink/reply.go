@@ -9,6 +9,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"mlm/lib/ascii"
 	"mlm/lib/smtpout"
 )
 
@@ -30,15 +31,6 @@ func smtpError(r Reply) *smtp.SMTPError {
 		}
 	}
 	return e
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // Rule gives the reply for the addresses that match a shell pattern
@@ -83,7 +75,7 @@ func (r *Rule) UnmarshalText(b []byte) error {
 }
 
 func startsWithCode(s string) bool {
-	return len(s) >= 3 && s[0] >= '2' && s[0] <= '5' && isDigits(s[:3]) && (len(s) == 3 || s[3] == ' ')
+	return len(s) >= 3 && s[0] >= '2' && s[0] <= '5' && ascii.Digits(s[:3]) && (len(s) == 3 || s[3] == ' ')
 }
 
 // match returns the reply of the first rule whose pattern matches the
