@@ -470,19 +470,13 @@ default_transport = discard:error limit test
 			if err := os.WriteFile(filepath.Join(list, "relay"), []byte(addr+"\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), sfHang)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mlm-sendmail"), "-v", "-c", "1", list)
-			cmd.Stdin = strings.NewReader(sfRecord(rcpts...))
-			var out, errb bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &errb
-			err := cmd.Run()
+			o := sfSend(t, list, sfRecord(rcpts...))
 			maillog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "maillog")); return string(b) }
-			if err != nil || out.Len() > 0 {
-				t.Fatalf("mlm-sendmail: %v; standard output %q (want 0 and nothing deferred)\n%s\n%s", err, out.String(), errb.String(), maillog())
+			if o.code != 0 || o.stdout != "" {
+				t.Fatalf("mlm-sendmail: exit %d; standard output %q (want 0 and nothing deferred)\n%s\n%s", o.code, o.stdout, o.stderr, maillog())
 			}
-			if !strings.Contains(errb.String(), tc.summary) {
-				t.Errorf("standard error %q; want %s\n%s", errb.String(), tc.summary, maillog())
+			if !strings.Contains(o.stderr, tc.summary) {
+				t.Errorf("standard error %q; want %s\n%s", o.stderr, tc.summary, maillog())
 			}
 			if !strings.Contains(maillog(), "too many errors after "+tc.after) {
 				t.Errorf("Postfix closed no connection for its error limit after %s:\n%s", tc.after, maillog())
