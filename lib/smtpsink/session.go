@@ -55,16 +55,22 @@ var (
 	errTooManyErrs  = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Error: too many errors"}
 )
 
-// counted is a MAIL's or an RCPT's reply, err, after Options.ErrorLimit's
-// count: past the limit, the command is not served but answered 421 and
-// the connection closed once that is written; a refusal counts, but
-// for too many recipients (452), as Postfix counts.
-func (s *session) counted(serve func() error) error {
-	if lim := s.s.opt.ErrorLimit; lim > 0 && s.c.refusals.Load() >= int64(lim) && !s.c.dropped.Load() {
+// pastLimit reports whether the connection has had Options.ErrorLimit
+// refusals: the next MAIL or RCPT is then not served but answered 421
+// (errTooManyErrs), and the connection closed once that is written.
+func (s *session) pastLimit() bool {
+	lim := s.s.opt.ErrorLimit
+	if lim > 0 && s.c.refusals.Load() >= int64(lim) && !s.c.dropped.Load() {
 		s.c.closeAfter.Store(true)
-		return errTooManyErrs
+		return true
 	}
-	err := serve()
+	return false
+}
+
+// counted is err, a MAIL's or an RCPT's reply, counted for
+// Options.ErrorLimit if it is a refusal, but for too many recipients
+// (452), as Postfix counts.
+func (s *session) counted(err error) error {
 	if err != nil && err != errDroppedReply && err != errClosing && err != errTooMany {
 		s.c.refusals.Add(1)
 	}
@@ -78,7 +84,10 @@ func (s *session) Reset() {
 func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
-	return s.counted(func() error { return s.mail(from, opts) })
+	if s.pastLimit() {
+		return errTooManyErrs
+	}
+	return s.counted(s.mail(from, opts))
 }
 
 func (s *session) mail(from string, opts *smtp.MailOptions) error {
@@ -125,7 +134,10 @@ func (s *session) mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
-	return s.counted(func() error { return s.rcpt(to, opts) })
+	if s.pastLimit() {
+		return errTooManyErrs
+	}
+	return s.counted(s.rcpt(to, opts))
 }
 
 func (s *session) rcpt(to string, opts *smtp.RcptOptions) error {
