@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"mlm/lib/listdir"
 	"mlm/lib/mlmtest"
 	"mlm/lib/queue"
 	"mlm/lib/sysexit"
@@ -427,7 +428,7 @@ func TestDaemonNoList(t *testing.T) {
 		cmd    []string
 		code   int
 	}{
-		{"no address", t.TempDir(), nil, sysexit.NoUser},
+		{"no address", retired(t), nil, sysexit.NoUser},
 		{"no command", bareQueue(t), []string{"--"}, sysexit.Usage},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -441,6 +442,16 @@ func TestDaemonNoList(t *testing.T) {
 	}
 }
 
+// retired is a list directory whose address file is gone and whose
+// queues are not: a list retired, as mlm-listdir(5) says.
+func retired(t *testing.T) string {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, listdir.QueueDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // TestDaemonDirGone: with -D, a list directory that was there and is
 // gone for a while (its file system unmounted, the list being restored
 // from a backup, moved aside and back) is reported at each pass, and
@@ -450,23 +461,48 @@ func TestDaemonNoList(t *testing.T) {
 // undid: the list's mail waited in its queues for good, while
 // mlm-accept, for which such a directory is a temporary failure, went
 // on queueing it.
+//
+// An empty directory left where the list was is the same: the mount
+// point of a list's own file system, not mounted (a nofail mount that
+// failed, an fsck), or a list being restored; -D ended 67 for it.
 func TestDaemonDirGone(t *testing.T) {
-	d := startDaemon(t, "cat\n")
-	// A pass has found the list once it has taken a record: then the
-	// directory goes (a sleep would be a guess, too short on a slow
-	// machine, where the run rightly ends 67 for a list never found).
-	first := d.record("0.r")
-	d.waitFor(t, "the first record still waits", func() bool { _, err := os.Stat(first); return os.IsNotExist(err) })
-	aside := d.dir + ".aside"
-	if err := os.Rename(d.dir, aside); err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		name, said string
+		empty      bool // an empty directory where the list was
+	}{
+		{"gone", "no such", false},
+		{"empty", "no address and no queue", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := startDaemon(t, "cat\n")
+			// A pass has found the list once it has taken a record:
+			// then the directory goes (a sleep would be a guess, too
+			// short on a slow machine, where the run rightly ends 67
+			// for a list never found).
+			first := d.record("0.r")
+			d.waitFor(t, "the first record still waits", func() bool { _, err := os.Stat(first); return os.IsNotExist(err) })
+			aside := d.dir + ".aside"
+			if err := os.Rename(d.dir, aside); err != nil {
+				t.Fatal(err)
+			}
+			if c.empty {
+				if err := os.Mkdir(d.dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d.waitFor(t, "no pass reported the directory gone", func() bool { return strings.Contains(d.errs.String(), c.said) })
+			time.Sleep(50 * time.Millisecond) // some more passes without it
+			if c.empty {
+				if err := os.Remove(d.dir); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Rename(aside, d.dir); err != nil {
+				t.Fatal(err)
+			}
+			rec := d.record("1.r")
+			d.waitFor(t, "the record still waits, its list back", func() bool { _, err := os.Stat(rec); return os.IsNotExist(err) })
+			d.stop(t)
+		})
 	}
-	d.waitFor(t, "no pass reported the directory gone", func() bool { return strings.Contains(d.errs.String(), "no such") })
-	time.Sleep(50 * time.Millisecond) // some more passes without it
-	if err := os.Rename(aside, d.dir); err != nil {
-		t.Fatal(err)
-	}
-	rec := d.record("1.r")
-	d.waitFor(t, "the record still waits, its list back", func() bool { _, err := os.Stat(rec); return os.IsNotExist(err) })
-	d.stop(t)
 }

@@ -140,9 +140,12 @@ type Dir struct {
 	addr string
 }
 
-// Open opens the list directory at path. A missing directory or address
-// file is ErrNoList (67); a path that is a file or runs through one, an
-// unreadable or empty address file, or one whose first line is not a
+// Open opens the list directory at path. A missing directory is
+// ErrNoList (67), and so is a missing address file in a directory with
+// a queue directory (a list retired); one without either is no list
+// now, not none, and temporary (notNow). A path that is a file or runs
+// through one, an unreadable or empty address file, or one whose first
+// line is not a
 // mailbox (addr.CheckMailbox) or has a quoted local part, which the
 // command addresses cannot extend, is temporary: the list is
 // misconfigured, and mail waits until it is fixed. (A file where the
@@ -170,6 +173,9 @@ func Open(path string) (*Dir, error) {
 			// Its file system not mounted, say: no list to mend,
 			// not mail to bounce.
 			return nil, sysexit.Temp(fmt.Errorf("%s: %s is a symbolic link to nothing", path, link))
+		}
+		if notNow(path) {
+			return nil, sysexit.Temp(fmt.Errorf("%s: no %s and no %s: a file system not mounted, or a list being made or restored", path, Address, QueueDir))
 		}
 		return nil, sysexit.Perm(sysexit.NoUser, fmt.Errorf("%s: %w", path, ErrNoList))
 	}
@@ -356,6 +362,23 @@ func checkOthersWrite(path string) error {
 // danglingLink returns the last name of path that is there, if it is a
 // symbolic link to nothing ("" if it is none): path itself, or the
 // directory of lists it is in.
+// notNow reports whether path is a directory that holds neither an
+// address file nor a queue directory: no list now, rather than none. A
+// list's file system not mounted leaves its mount point so, an empty
+// directory; a list being made, or restored from a backup, is so until
+// its files come; a list retired as mlm-listdir(5) says, its address
+// file removed, keeps its queues. (A path that is not there at all is
+// each program's to judge: mlm-accept waits, mlm-run -D once it has
+// found the list.)
+func notNow(path string) bool {
+	info, err := os.Stat(path)
+	if err != nil || !info.IsDir() {
+		return false
+	}
+	_, err = os.Lstat(filepath.Join(path, QueueDir))
+	return errors.Is(err, fs.ErrNotExist)
+}
+
 func danglingLink(path string) string {
 	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
 		if info, err := os.Lstat(p); err == nil {

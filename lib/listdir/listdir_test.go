@@ -28,6 +28,10 @@ import (
 
 func TestSettings(t *testing.T) {
 	dir := t.TempDir()
+	if _, err := Open(dir); sysexit.Code(err) != sysexit.TempFail {
+		t.Errorf("Open(empty directory) = %v; want 75", err)
+	}
+	os.Mkdir(filepath.Join(dir, QueueDir), 0o755)
 	if _, err := Open(dir); sysexit.Code(err) != sysexit.NoUser {
 		t.Errorf("Open(no address) = %v; want 67", err)
 	}
