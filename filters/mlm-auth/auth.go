@@ -167,13 +167,21 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		if verdict == pass {
+		if verdict == pass || verdict == hold {
+			// A held post's structure too: once approved, it passes
+			// unchecked, so the moderators are told of it with the
+			// reason it is held for (a moderated list holds every
+			// post).
 			why, err := l.structure(p)
 			if err != nil {
 				return err
 			}
-			if why != "" {
+			switch {
+			case why == "":
+			case verdict == pass:
 				verdict, reason = hold, why
+			default:
+				reason += "; " + why
 			}
 		}
 		switch verdict {
