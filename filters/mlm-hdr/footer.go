@@ -433,7 +433,10 @@ func insertPart(w io.Writer, body *bufio.Reader, ft footing, footer, eol string)
 				eol = "\r\n"
 			}
 		}
-		if atStart && isClose(line, closing) {
+		// A close delimiter before any delimiter line is a line of the
+		// preamble, as mimewalk reads it (and Go's mime/multipart):
+		// the footer goes before the close that ends the parts.
+		if atStart && delimSeen && isClose(line, closing) {
 			if _, err := w.Write(lines(part(ft.boundary, footer), eol)); err != nil {
 				return err
 			}

@@ -118,6 +118,24 @@ func TestLongLines(t *testing.T) {
 	}
 }
 
+// TestFooterPreambleClose: a close delimiter in the preamble, before
+// any delimiter line, is a line of it, as mlm-auth's walk (and Go's
+// mime/multipart) reads it: the footer part goes before the close that
+// ends the parts. It went before the preamble's, and readers then saw
+// the footer alone, the post's parts its epilogue.
+func TestFooterPreambleClose(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/address", []byte("dev@lists.example.org\n"), 0o644)
+	os.WriteFile(dir+"/footer", []byte("Footer.\n"), 0o644)
+	head := "Content-Type: multipart/mixed; boundary=b\n\n"
+	pre := "--b--\n--b\n\nthe real text\n"
+	got := filter(t, &args{Dir: dir}, head+pre+"--b--\n")
+	part := "--b\nContent-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\nContent-Disposition: inline\n\nFooter.\n"
+	if _, body, _ := strings.Cut(got, "\n\n"); body != pre+part+"--b--\n" {
+		t.Errorf("body %q; want %q", body, pre+part+"--b--\n")
+	}
+}
+
 // TestPrefixDecodes: whatever the subject, the prefixed one decodes to
 // the prefix, a space and the old subject.
 func TestPrefixDecodes(t *testing.T) {
