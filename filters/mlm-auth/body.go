@@ -164,8 +164,8 @@ func (l *list) bodyApproved(p *post, right func(string) bool) (bool, error) {
 	l.br.Reset(p.body)
 	p.body = l.br
 	head, err := l.br.Peek(maxHead)
-	line, ok := firstLine(head, err == io.EOF, f)
-	if !ok || !isApproved(line.text, right) {
+	line, ok := approvedLine(head, err == io.EOF, f, right)
+	if !ok {
 		return false, nil
 	}
 	if line.skip == 0 {
@@ -210,8 +210,8 @@ func (l *list) partApproved(p *post, ct, cte string, right func(string) bool) (b
 	if err != nil {
 		return false, err
 	}
-	line, ok := firstLine(head, first.start+int64(len(head)) == first.end, first.form)
-	if !ok || !isApproved(line.text, right) {
+	line, ok := approvedLine(head, first.start+int64(len(head)) == first.end, first.form, right)
+	if !ok {
 		return false, nil
 	}
 	_, v, _ := strings.Cut(strings.TrimRight(line.text, "\r\n"), ":")
@@ -292,6 +292,24 @@ func formOf(ct, cte string) form {
 		}
 	}
 	return f
+}
+
+// approvedLine returns the first line of a text part (see firstLine)
+// if it is "Approved:" and the list password (right). In format=flowed,
+// the line alone is tried first, then with the lines that flow into it:
+// a space after the password (pasted with it, or typed) makes the line
+// flow into the next, and joined to it the line is no password, but
+// readers show the password on it all the same.
+func approvedLine(head []byte, atEOF bool, f form, right func(string) bool) (line, bool) {
+	if f.flowed {
+		alone := f
+		alone.flowed = false
+		if l, ok := firstLine(head, atEOF, alone); ok && isApproved(l.text, right) {
+			return l, true
+		}
+	}
+	l, ok := firstLine(head, atEOF, f)
+	return l, ok && isApproved(l.text, right)
 }
 
 // firstLine returns the first line of a text part of the form f whose

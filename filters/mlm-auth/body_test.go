@@ -245,7 +245,9 @@ func passList(t *testing.T, given string) string {
 // with the lines that flow into it (Thunderbird wraps a long passphrase
 // so). The post passes, without the password in any form; an HTML part
 // in windows-1252 loses it too. Found by review: each was held with the
-// password in it, which a moderator's approval sent on.
+// password in it, which a moderator's approval sent on. In format=flowed,
+// a line that gives the password alone, a space after it, is the line
+// (R73: it flowed into the next, gave no password, and went on).
 func TestPasswordLineForms(t *testing.T) {
 	const phrase = "correct horse battery staple and more words"
 	lists := map[string]string{pw: partsList(t), phrase: passList(t, phrase)}
@@ -258,6 +260,12 @@ func TestPasswordLineForms(t *testing.T) {
 			"--b\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nHello\n--b\nContent-Type: text/html; charset=windows-1252\nContent-Transfer-Encoding: 8bit\n\n<p></p><p>Hello</p>\n--b--\n"},
 		{"flowed", phrase, head + "Content-Type: text/plain; charset=utf-8; format=flowed\n\nApproved: correct horse battery \nstaple and more words\nHello\n", "Hello\n"},
 		{"flowed delsp", phrase, head + "Content-Type: text/plain; format=flowed; delsp=yes\nContent-Transfer-Encoding: quoted-printable\n\nApproved: correct horse battery =20\nstaple and more words\nHello\n", "Hello\n"},
+		// A space after the password makes its line flow into the
+		// next: the line alone gives it, and goes (it stayed, for the
+		// members to read).
+		{"flowed, space after", pw, head + "Content-Type: text/plain; charset=utf-8; format=flowed\n\nApproved: " + pw + " \nHello list,\n", "Hello list,\n"},
+		{"flowed parts, space after", pw, head + "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; format=flowed\n\nApproved: " + pw + " \nHello list,\n--b--\n",
+			"--b\nContent-Type: text/plain; format=flowed\n\nHello list,\n--b--\n"},
 		{"blank lines", pw, head + "Content-Type: text/plain; charset=utf-8\n\n\n\r\nApproved: " + pw + "\nHello\n", "Hello\n"},
 		{"byte-order mark", pw, head + "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" + mlmtest.Base64Lines("\ufeffApproved: "+pw+"\nHello\n"), mlmtest.Base64Lines("Hello\n")},
 	} {
