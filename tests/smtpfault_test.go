@@ -15,7 +15,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"mlm/lib/smtpsink/sinktest"
 	"net"
 	"os"
 	"os/exec"
@@ -25,11 +24,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"mlm/lib/mlmtest"
 	"mlm/lib/smtpsink"
+	"mlm/lib/smtpsink/sinktest"
 	"mlm/lib/stream"
 )
 
@@ -831,4 +832,103 @@ func TestSMTPFaultMixedRcpt(t *testing.T) {
 	if got := rcptsOf(s.Messages()); fmt.Sprint(got) != "[ok1@example.org ok2@example.org]" {
 		t.Errorf("server got %v; want each accepted recipient once", got)
 	}
+}
+
+// TestTermEndsTransactions: SIGTERM, as mlm-run's -t and a service
+// manager's stop send it, while final dots wait for their replies:
+// mlm-sendmail reads those replies and records them in the journal,
+// starts nothing more, and exits 75 with one line; the next run sends
+// the rest, and no member gets the post twice. Go's default action for
+// SIGTERM ended it at once, the messages the relay had taken not in the
+// journal, and the next run sent them again (R72: 60 deliveries for 40
+// members, cut by mlm-run's -t).
+func TestTermEndsTransactions(t *testing.T) {
+	mlmtest.Fault(t, "signal", "SIGTERM to mlm-sendmail while final dots wait for their replies",
+		"the replies are read and journalled, nothing more starts, exit 75; the next run sends the rest, each member once")
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	first, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s := sinktest.Sink(t, smtpsink.Options{Ledger: ledger, DelayAt: "dot", Hold: func() {
+		once.Do(func() { close(first) })
+		<-release
+	}})
+	dir := sfList(t, s.Addr())
+	// Batches of one, as mlm-split makes them with maxrcpt 1: a
+	// transaction each.
+	var rcpts []string
+	var in strings.Builder
+	for i := 1; i <= 20; i++ {
+		r := fmt.Sprintf("m%d@example.org", i)
+		rcpts = append(rcpts, r)
+		in.WriteString(strings.Replace(sfRecord(r), "MLM1 "+sfID+"\n", fmt.Sprintf("MLM1 %s,%d\n", sfPost, i), 1))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), sfHang)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mlm-sendmail"), "-c", "4", "-t", "5s", dir)
+	cmd.Stdin = strings.NewReader(in.String())
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-first:
+	case <-time.After(sfHang):
+		t.Fatal("no final dot came")
+	}
+	// The signal comes while the dot's reply is held: mlm-sendmail
+	// cannot have ended. (Some more dots may go out before it takes
+	// the signal: each is read and recorded the same.)
+	cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	cmd.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("mlm-sendmail hung: killed after %v", sfHang)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 75 || errb.String() != "mlm-sendmail: stopped by SIGTERM: what was not sent is tried again\n" {
+		t.Fatalf("after SIGTERM: exit %d, %q; want 75 and one line", code, errb.String())
+	}
+	taken := ledgerRcpts(t, ledger)
+	if len(taken) == 0 || len(taken) == len(rcpts) {
+		t.Fatalf("the relay took %d of %d before the stop; want some, not all", len(taken), len(rcpts))
+	}
+	o := sfSend(t, dir, "")
+	for _, r := range taken {
+		if o.journal[r] != "D" {
+			t.Errorf("%s: taken by the relay before the stop, journal %q; want D", r, o.journal[r])
+		}
+	}
+
+	// The next run sends the rest, and none of those again.
+	o = sfSend(t, dir, in.String())
+	if o.code != 0 || len(o.deferred) != 0 {
+		t.Fatalf("next run: exit %d, deferred %v, %q; want 0", o.code, o.deferred, o.stderr)
+	}
+	count := map[string]int{}
+	for _, r := range ledgerRcpts(t, ledger) {
+		count[r]++
+	}
+	for _, r := range rcpts {
+		if count[r] != 1 || o.journal[r] != "D" {
+			t.Errorf("%s: taken %d times, journal %q; want once, D", r, count[r], o.journal[r])
+		}
+	}
+}
+
+// ledgerRcpts is the recipients of a sink's ledger, a line each.
+func ledgerRcpts(t *testing.T, ledger string) []string {
+	t.Helper()
+	b, err := os.ReadFile(ledger)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var rs []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if _, r, ok := strings.Cut(l, " "); ok {
+			rs = append(rs, r)
+		}
+	}
+	return rs
 }

@@ -46,6 +46,9 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		// say 0, for ever.)
 		return sysexit.Errorf(sysexit.Usage, "-t: need a time above 0")
 	}
+	if a.Grace < 0 {
+		return sysexit.Errorf(sysexit.Usage, "-g: need a time of 0 or more")
+	}
 	if a.Daemon && a.Interval <= 0 {
 		// (The passes would follow one another with no pause, a
 		// processor spent on looking at empty queues.)
@@ -336,12 +339,13 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	tail := &lastLine{w: stderr}
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
-	status, perr := pipeline.Run(j.stages, pipeline.Options{Stdin: it.File(), Stdout: stdout, Stderr: tail, Dir: j.dir, Context: ctx, Hold: it.File(), Env: cli.StagesEnv()})
-	if ctx.Err() != nil && perr != nil {
+	status, perr := pipeline.Run(j.stages, pipeline.Options{Stdin: it.File(), Stdout: stdout, Stderr: tail, Dir: j.dir, Context: ctx, Grace: a.Grace, Hold: it.File(), Env: cli.StagesEnv()})
+	cut := ctx.Err() != nil
+	if cut && perr != nil {
 		// (The status is the stages' all the same: one that ended in
 		// time, and left behind a process that holds its stderr, has
 		// done its work.)
-		perr = fmt.Errorf("stages killed after %v: %v", a.Timeout, perr)
+		perr = fmt.Errorf("stages stopped after %v: %v", a.Timeout, perr)
 	}
 	reason := tail.String()
 	if perr != nil {
@@ -367,8 +371,18 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 		// The wait counts from the failure, not from the claim: stages
 		// that ran long (up to -t, killed) would else leave the record
 		// ready again at once, to be tried back to back.
+		//
+		// Stages stopped by -t wait the shortest time: a delivery
+		// longer than -t (a large list at its rates, a slow relay)
+		// goes on at the next turn after others have had theirs, not
+		// after a wait that grows with the post's age, as for a
+		// failure.
 		end := clock.Now()
-		err = it.Defer(end.Add(queue.Backoff(id, end, a.MinWait, a.MaxWait)))
+		wait := queue.Backoff(id, end, a.MinWait, a.MaxWait)
+		if cut {
+			wait = a.MinWait
+		}
+		err = it.Defer(end.Add(wait))
 		if err == nil && stillLocked(j.q, id) {
 			// A process the stages left outside their process
 			// group (setsid, a daemon), which -t does not reach,

@@ -13,13 +13,17 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 
 	"mlm/lib/addr"
 	"mlm/lib/clock"
@@ -60,12 +64,13 @@ type sender struct {
 	out      *stream.Writer
 	outMu    sync.Mutex
 	now      time.Time
-	spools   chan *spool.Spool // see newSpool
-	made     atomic.Int64      // spools newSpool made
-	failed   atomic.Bool       // some record could not be tried: exit 75
-	stopped  atomic.Bool       // a journal fsync failed: send nothing more
-	deferred atomic.Bool       // --retry: some recipient is still deferred
-	nopipe   sync.Map          // the relays spoken to without PIPELINING (see unpipe)
+	spools   chan *spool.Spool      // see newSpool
+	made     atomic.Int64           // spools newSpool made
+	failed   atomic.Bool            // some record could not be tried: exit 75
+	stopped  atomic.Bool            // a journal fsync failed, or a signal came: send nothing more
+	term     atomic.Pointer[string] // the signal that stopped the sending, if one did
+	deferred atomic.Bool            // --retry: some recipient is still deferred
+	nopipe   sync.Map               // the relays spoken to without PIPELINING (see unpipe)
 	relayMu  sync.Mutex
 	relaySt  map[string]*relayState // of the relays dialled in the run (see dial)
 
@@ -122,11 +127,34 @@ func (s *sender) run(in io.Reader, stderr io.Writer) error {
 	// back ends, so none is ever kept waiting there.)
 	s.again, s.limit = make(chan *job, max(a.Conns, 1)), max(a.Conns, 1)
 	s.heldEnded.L = &s.heldMu
+	sigs := make(chan os.Signal, 1)
+	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+		if !signal.Ignored(sig) {
+			signal.Notify(sigs, sig)
+		}
+	}
+	quit := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				s.terminate(sig)
+			case <-quit:
+				return
+			}
+		}
+	}()
 	err := s.read(in)
 	close(s.jobs)
 	s.wg.Wait()
+	signal.Stop(sigs)
+	close(quit)
 	if werr := s.out.Flush(); err == nil {
 		err = werr
+	}
+	if t := s.term.Load(); t != nil && (err == nil || errors.Is(err, errTerm)) {
+		// (Said once, not for each record left.)
+		err = sysexit.Temp(fmt.Errorf("stopped by %s: what was not sent is tried again", *t))
 	}
 	if a.Verbose {
 		fmt.Fprintf(stderr, "%s: records=%d transactions=%d delivered=%d deferred=%d failed=%d lost-replies=%d\n", prog,
@@ -322,6 +350,9 @@ func (s *sender) read(in io.Reader) error {
 	r := stream.NewReader(in)
 	return r.Each(func(h *stream.Header) error {
 		s.room()
+		if s.term.Load() != nil {
+			return errTerm // the rest is not read: the next run's
+		}
 		if err := jf.CheckName(jf.Post(h.ID)); err != nil {
 			return err
 		}
@@ -488,7 +519,7 @@ func (s *sender) parts(j *job) *parted {
 // with its line.)
 func (p *parted) next(rcpts []stream.Path) error {
 	if p.skip == nil && p.s.stopped.Load() {
-		p.skip = errStopped
+		p.skip = p.s.stopErr()
 	}
 	if p.skip != nil {
 		return nil
@@ -735,7 +766,7 @@ func (s *sender) release(l *lane) {
 
 // drop gives up the lane's connection, after err if it failed.
 func (s *sender) drop(l *lane, err error) {
-	if err != nil {
+	if err != nil && !errors.Is(err, errTerm) { // (a stop is said once, by run)
 		// (smtpout names the server in most of its errors already,
 		// not always first: "reply to the end of data lost: ADDR: EOF".)
 		msg := err.Error()
@@ -761,6 +792,10 @@ func (s *sender) end(l *lane, j *job, err error) {
 // fail says on standard error why record id could not be tried, or
 // not all of it, which makes the exit status 75.
 func (s *sender) fail(id string, err error) {
+	if errors.Is(err, errTerm) {
+		s.failed.Store(true)
+		return
+	}
 	fmt.Fprintf(os.Stderr, "%s: %s: %s\n", prog, id, sysexit.OneLine(err.Error()))
 	s.failed.Store(true)
 }
@@ -821,7 +856,7 @@ func (s *sender) wait(l *lane, keep int) error {
 		}
 	}
 	if s.halted() {
-		return errStopped
+		return s.stopErr()
 	}
 	return nil
 }
@@ -854,6 +889,35 @@ func (s *sender) waitDot(l *lane) error {
 // errStopped fails the records left once a journal fsync has failed.
 var errStopped = sysexit.Temp(errors.New("not sent: a journal fsync failed"))
 
+// errTerm fails the records left once a signal has stopped the sending
+// (see terminate); it says nothing of each, the run's line does.
+var errTerm = sysexit.Temp(errors.New("not sent: stopped by a signal"))
+
+// stopErr is the error of what is not sent once the sending has
+// stopped.
+func (s *sender) stopErr() error {
+	if s.term.Load() != nil {
+		return errTerm
+	}
+	return errStopped
+}
+
+// terminate stops the sending on SIGTERM, SIGINT or SIGHUP, as mlm-run's
+// -t and a service manager's stop send it: no transaction starts, and
+// no final dot goes out, after it; a transaction whose message has gone
+// ends as usual, its replies read and recorded in the journal, so that
+// the next run sends it to none of them again, where SIGKILL between a
+// final dot and its reply leaves no record of a message the server may
+// have taken. What is not sent waits for the next run (status 75).
+func (s *sender) terminate(sig os.Signal) {
+	name := sig.String()
+	if sn, ok := sig.(syscall.Signal); ok {
+		name = unix.SignalName(sn)
+	}
+	s.term.CompareAndSwap(nil, &name)
+	s.stopped.Store(true)
+}
+
 // deliver sends one record, skipping recipients the journal knows, and
 // settles every recipient: delivered or failed in the journal, deferred
 // in a record on standard output. The lane keeps the connection for
@@ -863,7 +927,7 @@ var errStopped = sysexit.Temp(errors.New("not sent: a journal fsync failed"))
 func (s *sender) deliver(l *lane, j *job) bool {
 	if s.stopped.Load() {
 		s.release(l)
-		s.end(l, j, errStopped)
+		s.end(l, j, s.stopErr())
 		return true
 	}
 	// A copy: the journal keeps it for the run, and the id's string
@@ -1004,7 +1068,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 	if s.a.Sendmail != "" {
 		for len(todo) > 0 {
 			if s.stopped.Load() {
-				return false, errStopped
+				return false, s.stopErr()
 			}
 			part := todo[:min(len(todo), smtpout.MaxPipelined)]
 			todo = todo[len(part):]
@@ -1016,7 +1080,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		if s.stopped.Load() {
 			// A stop may have left recipients of the last part
 			// without a result: the record is tried again.
-			return false, errStopped
+			return false, s.stopErr()
 		}
 		return false, s.finish(nil, j, o.deferred)
 	}
@@ -1041,7 +1105,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 	}
 	for try := 0; try < 2*len(s.relays) && len(todo)+len(carry) > 0; {
 		if s.stopped.Load() {
-			return false, errStopped
+			return false, s.stopErr()
 		}
 		if l.c == nil {
 			c, err := s.dial(first+try, !settled && !l.alone)

@@ -86,11 +86,18 @@ type Options struct {
 	// (SIGKILL), with whatever the stages started, those that ended in
 	// time too: the stages then run in a process group of their own,
 	// one for the pipeline. A stage that hangs counts as a signal death,
-	// status 75. Once it is done, Run no longer waits for
+	// status 75. With Grace, the group is sent SIGTERM first, and
+	// SIGKILL only once Grace has passed with a stage still running, or
+	// as Run returns: a stage that can stop cleanly (mlm-sendmail ends
+	// the transactions it has begun, and exits 75) is given the time to.
+	// Once it is done, Run no longer waits for
 	// the pipes to Stdin, Stdout and Stderr either, which a process a
 	// stage left behind may hold open: what such a process would still
 	// read or write is lost (and Stdout's loss is a failure).
 	Context context.Context
+	// Grace is how long the stages have, after SIGTERM, to end before
+	// SIGKILL, once Context is done; 0 is SIGKILL at once.
+	Grace time.Duration
 	// Env holds "NAME=value" entries added to the caller's environment,
 	// replacing a variable of the same name. A program named without a
 	// slash is looked up in the caller's PATH, not in Env's.
@@ -118,8 +125,10 @@ func Run(stages [][]string, opts Options) (int, error) {
 	cmds := make([]*exec.Cmd, len(stages))
 	outs := make([]outcome, len(stages))
 	missing := false
+	st := &stopper{grace: opts.Grace}
+	defer st.finish()
 	for i, argv := range stages {
-		cmds[i], outs[i].err = command(argv, opts)
+		cmds[i], outs[i].err = command(argv, opts, st)
 		outs[i].name = argv[0]
 		missing = missing || outs[i].err != nil
 	}
@@ -161,7 +170,7 @@ var ErrNoStages = errors.New("no stages")
 
 // command prepares one stage. It finds the program now, so that a
 // missing one stops the pipeline before any stage has started.
-func command(argv []string, opts Options) (*exec.Cmd, error) {
+func command(argv []string, opts Options, st *stopper) (*exec.Cmd, error) {
 	var c *exec.Cmd
 	if opts.Context != nil {
 		c = exec.CommandContext(opts.Context, argv[0], argv[1:]...)
@@ -197,7 +206,7 @@ func command(argv []string, opts Options) (*exec.Cmd, error) {
 			if pgid == 0 {
 				pgid = c.Process.Pid // the last stage's, the group's first
 			}
-			return syscall.Kill(-pgid, syscall.SIGKILL)
+			return st.stop(pgid)
 		}
 	}
 	c.Dir = opts.Dir
@@ -208,6 +217,57 @@ func command(argv []string, opts Options) (*exec.Cmd, error) {
 		c.Env = append(os.Environ(), opts.Env...) // exec keeps the last of duplicates
 	}
 	return c, nil
+}
+
+// stopper stops a pipeline's process group once its Context is done:
+// SIGKILL at once, or, with a grace, SIGTERM, then SIGKILL when the
+// grace has passed or the pipeline has been waited for, whichever comes
+// first. Its stages' Cancel functions all call stop, the first one
+// signals. (The group's number is no other's while one of its stages is
+// not waited for: its process, if only a zombie, keeps the number; so
+// the timer signals only before finish, under mu. At finish, the
+// stages have just been waited for, and what is left in the group is
+// what they left running.)
+type stopper struct {
+	grace time.Duration
+	mu    sync.Mutex
+	pgid  int         // the group signalled, 0 before stop
+	timer *time.Timer // SIGKILL after the grace
+	done  bool        // finished: no signal after it
+}
+
+// stop signals the group pgid, the first time it is called.
+func (st *stopper) stop(pgid int) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.pgid != 0 || st.done {
+		return nil
+	}
+	st.pgid = pgid
+	if st.grace <= 0 {
+		return syscall.Kill(-pgid, syscall.SIGKILL)
+	}
+	st.timer = time.AfterFunc(st.grace, func() {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if !st.done {
+			syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	})
+	return syscall.Kill(-pgid, syscall.SIGTERM)
+}
+
+// finish ends the stopping as the pipeline has been waited for: what
+// the stages left running in the group, if it was stopped with a grace,
+// is killed now.
+func (st *stopper) finish() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.done = true
+	if st.timer != nil {
+		st.timer.Stop()
+		syscall.Kill(-st.pgid, syscall.SIGKILL)
+	}
 }
 
 // outcome is how one stage ended.

@@ -609,6 +609,60 @@ func TestContextKillsLeftBehind(t *testing.T) {
 	waitKilled(t, pid, "the process the first stage left running")
 }
 
+// TestContextGrace: with a Grace, a done Context sends the group
+// SIGTERM first: a stage that stops cleanly on it ends with its own
+// status (mlm-sendmail ends the transactions it began, and exits 75);
+// one that does not end is killed once the grace has passed; and what a
+// stage left running is killed as Run returns, even before the grace
+// has passed. Without one, SIGKILL came at once, and cut mlm-sendmail
+// between a final dot and its reply, so that the re-run sent those
+// recipients the message again (R72).
+func TestContextGrace(t *testing.T) {
+	for _, c := range []struct {
+		name, script string
+		grace        time.Duration
+		code         int
+		err          string // in Run's error; "" for none
+		left         bool   // the stage leaves a process behind (pid)
+	}{
+		{"stops cleanly", `trap 'echo stopping >&2; exit 75' TERM; touch ready; sleep 30 & wait`, time.Minute, 75, "", false},
+		{"ignores it", `trap '' TERM; touch ready; sleep 30`, 200 * time.Millisecond, 75, "signal: killed", false},
+		{"leaves one behind", `(trap '' TERM; exec sleep 30) </dev/null >/dev/null 2>&1 & echo $! >pid; trap 'exit 75' TERM; touch ready; sleep 30 & wait`, time.Minute, 75, "", true},
+		{"no grace", `trap 'exit 75' TERM; touch ready; sleep 30 & wait`, 0, 75, "signal: killed", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir, pid := pidDir(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				// Cancelled once the stage has its trap, not before.
+				for {
+					if _, err := os.Stat(filepath.Join(dir, "ready")); err == nil {
+						cancel()
+						return
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}()
+			var errb bytes.Buffer
+			start := time.Now()
+			code, err := Run([][]string{sh(c.script)}, Options{Dir: dir, Stderr: &errb, Context: ctx, Grace: c.grace})
+			if code != c.code || (c.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.err) {
+				t.Errorf("Run = %d, %v; want %d, %q", code, err, c.code, c.err)
+			}
+			if c.grace == time.Minute && time.Since(start) > 30*time.Second {
+				t.Errorf("Run took %v: it waited out the grace", time.Since(start))
+			}
+			if c.name == "stops cleanly" && errb.String() != "stopping\n" {
+				t.Errorf("stderr %q; want the stage's own line", errb.String())
+			}
+			if c.left {
+				waitKilled(t, pid, "the process the stage left running")
+			}
+		})
+	}
+}
+
 // pidDir is a directory for a test's stages and the name of the file
 // in it where a stage writes the pid of a process it leaves behind,
 // which is killed when the test ends, whatever a failed run left.
