@@ -96,6 +96,12 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	} else {
 		field("Auto-Submitted", "auto-generated")
 	}
+	// What autoresponders that do not read Auto-Submitted do read
+	// (vacation(1), Exchange's rules): an answer to a hold notice goes
+	// to its accept address, and one that says nothing of itself
+	// would approve the post.
+	field("Precedence", "bulk")
+	field("X-Auto-Response-Suppress", "All")
 	field("MIME-Version", "1.0")
 	text := strings.TrimRight(m.Text, "\n") + "\n"
 	if m.Headers == nil {

@@ -104,11 +104,14 @@ func TestRefuseAutoReplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), "\n:Auto-Submitted: auto-replied\n") {
+	if !strings.Contains(string(b), "\n:Auto-Submitted: auto-replied\n:Precedence: bulk\n:X-Auto-Response-Suppress: All\n") {
 		t.Errorf("refusal:\n%s", b)
 	}
+	// Also the fields that autoresponders which do not read
+	// Auto-Submitted read (R71: an answer to a hold notice that says
+	// nothing of itself approves the post).
 	m := &Message{From: "dev-owner@x.org", To: []string{"a@x.org"}, Subject: "s", Text: "hi"}
-	if b := string(m.Bytes("1", "x.org", now)); !strings.Contains(b, "\nAuto-Submitted: auto-generated\n") {
+	if b := string(m.Bytes("1", "x.org", now)); !strings.Contains(b, "\nAuto-Submitted: auto-generated\nPrecedence: bulk\nX-Auto-Response-Suppress: All\n") {
 		t.Errorf("notice:\n%s", b)
 	}
 }
