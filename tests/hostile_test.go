@@ -427,7 +427,7 @@ func TestHostileControls(t *testing.T) {
 			t.Fatalf("held %d, notices %d", len(held), len(notices))
 		}
 		n := notices[0]
-		want := []string{"From", "To", "Reply-To", "Subject", "Date", "Message-ID", "Auto-Submitted", "MIME-Version", "Content-Type"}
+		want := []string{"From", "To", "Reply-To", "Subject", "Date", "Message-ID", "Auto-Submitted", "Precedence", "X-Auto-Response-Suppress", "MIME-Version", "Content-Type"}
 		if got := hNames(n.msg); !slices.Equal(got, want) || !slices.Equal(n.rcpts, []string{"mod@example.org"}) {
 			t.Errorf("notice fields %v, recipients %v", got, n.rcpts)
 		}

@@ -1050,8 +1050,16 @@ func (d *Dir) Secret() ([]byte, error) {
 	if s = strings.TrimSpace(s); s == "" {
 		return nil, sysexit.Errorf(sysexit.TempFail, "%s: missing; mlm-newlist makes one", Secret)
 	}
+	if len(s) < MinSecret {
+		// A key short enough to be found from one cookie, offline, by
+		// anyone a notice reached: then any post could be approved.
+		return nil, sysexit.Errorf(sysexit.TempFail, "%s: %d octets, under %d; mlm-newlist makes one of 64", Secret, len(s), MinSecret)
+	}
 	return []byte(s), nil
 }
+
+// MinSecret is the fewest octets a secret may have.
+const MinSecret = 16
 
 // Queue returns one of the list's queues.
 func (d *Dir) Queue(name string) *queue.Queue {
