@@ -138,6 +138,10 @@ func run(a *args, out io.Writer) error {
 		listdir.Policy:  a.Policy + "\n",
 		listdir.Strip:   "# Fields removed from posts before they go out.\nReturn-Path\n",
 		listdir.Owner:   strings.Join(a.Owner, "\n") + "\n",
+		// There from the start: a change of the members that changes
+		// nothing then succeeds where the list may not be written, as
+		// mlm-sub(1) says (the lock is made where it is missing).
+		listdir.MembersLock: "",
 	}
 	for q, text := range listdir.DefaultStages {
 		files[filepath.Join(listdir.Stages, q)] = text
