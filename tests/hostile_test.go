@@ -204,10 +204,10 @@ func hNames(m []byte) []string {
 // hListFields are the fields mlm-hdr adds for dev@lists.example.org with
 // no other settings.
 const hListFields = "List-Id: <dev.lists.example.org>\n" +
-	"List-Help: <mailto:dev-request@lists.example.org?subject=help>\n" +
+	"List-Help: <mailto:dev-owner@lists.example.org?subject=help>\n" +
 	"List-Post: <mailto:dev@lists.example.org>\n" +
-	"List-Subscribe: <mailto:dev-subscribe@lists.example.org>\n" +
-	"List-Unsubscribe: <mailto:dev-unsubscribe@lists.example.org>\n" +
+	"List-Subscribe: <mailto:dev-owner@lists.example.org?subject=subscribe>\n" +
+	"List-Unsubscribe: <mailto:dev-owner@lists.example.org?subject=unsubscribe>\n" +
 	"List-Owner: <mailto:dev-owner@lists.example.org>\n" +
 	"Precedence: list\n" +
 	"X-Loop: dev@lists.example.org\n"

@@ -37,7 +37,7 @@ func FuzzList(f *testing.F) {
 	fields := map[string]string{
 		"List-Id":          "<dev.lists.example.org>",
 		"List-Post":        "<mailto:dev@lists.example.org>",
-		"List-Unsubscribe": "<mailto:dev-unsubscribe@lists.example.org>",
+		"List-Unsubscribe": "<mailto:dev-owner@lists.example.org?subject=unsubscribe>",
 		"Precedence":       "list",
 	}
 	f.Fuzz(func(t *testing.T, m string) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/mail"
+	"path/filepath"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -122,16 +123,27 @@ func loadList(path string) (*list, error) {
 		rtWords = []string{rt} // "list": the list address
 	}
 	l.replyTo = rt != ""
+	// The request addresses, whose mail waits in queue/requests, where
+	// they are served; else the owner's, which a person reads (the
+	// owner queue sends it on to the owners), with the request as the
+	// subject: a reader's Unsubscribe button sent mail that waited
+	// there for good, and the member stayed on the list.
+	help, sub, unsub := mailto("-request", "?subject=help"), mailto("-subscribe", ""), mailto("-unsubscribe", "")
+	if served, err := requestsServed(d); err != nil {
+		return nil, err
+	} else if !served {
+		help, sub, unsub = mailto("-owner", "?subject=help"), mailto("-owner", "?subject=subscribe"), mailto("-owner", "?subject=unsubscribe")
+	}
 	var own []string // the fields added here that a message has once: not headeradd's too
 	for _, f := range []struct {
 		setting, name, value string
 		words                []string // the value as words to fold between, if it may need folding
 	}{
 		{listdir.ListID, "List-Id", "", idWords},
-		{listdir.Address, "List-Help", mailto("-request", "?subject=help"), nil},
+		{listdir.Address, "List-Help", help, nil},
 		{listdir.Address, "List-Post", mailto("", ""), nil},
-		{listdir.Address, "List-Subscribe", mailto("-subscribe", ""), nil},
-		{listdir.Address, "List-Unsubscribe", mailto("-unsubscribe", ""), nil},
+		{listdir.Address, "List-Subscribe", sub, nil},
+		{listdir.Address, "List-Unsubscribe", unsub, nil},
 		{listdir.Address, "List-Owner", mailto("-owner", ""), nil},
 		{listdir.Archive, "List-Archive", arch, nil},
 		{listdir.Address, "Precedence", "list", nil},
@@ -354,6 +366,19 @@ func uriOf(iri string) string {
 // 2): every octet but letters, digits and "-._~!$'*+@" percent-encoded, so
 // that a "?", "#" or "%" in a local part, or UTF-8, stays part of the
 // address.
+// requestsServed reports whether mlm-run runs stages on the list's
+// queue/requests (listdir.QueueStages: none by default). A stages file
+// that does not parse is taken for served: the site meant it to be,
+// and mlm-run says what is wrong with it.
+func requestsServed(d *listdir.Dir) (bool, error) {
+	text, err := d.Text(filepath.Join(listdir.Stages, listdir.Requests))
+	if err != nil {
+		return false, err
+	}
+	stages, err := listdir.QueueStages(listdir.Requests, text)
+	return err != nil || len(stages) > 0, nil
+}
+
 func mailtoAddr(a string) string {
 	var b strings.Builder
 	for i := 0; i < len(a); i++ {

@@ -635,6 +635,41 @@ func TestMessageIDDomainALabels(t *testing.T) {
 	}
 }
 
+// TestRequestFields: List-Help, List-Subscribe and List-Unsubscribe name
+// the list's request addresses where stages/requests has stages, and
+// else the owner address, with the request as the subject: nothing
+// takes queue/requests by default, and a reader's Unsubscribe button
+// sent mail that waited there for good, the member still on the list
+// (R71, R73). A stages file of comments alone is none.
+func TestRequestFields(t *testing.T) {
+	owner := []string{"List-Help: <mailto:dev-owner@lists.example.org?subject=help>",
+		"List-Subscribe: <mailto:dev-owner@lists.example.org?subject=subscribe>",
+		"List-Unsubscribe: <mailto:dev-owner@lists.example.org?subject=unsubscribe>"}
+	served := []string{"List-Help: <mailto:dev-request@lists.example.org?subject=help>",
+		"List-Subscribe: <mailto:dev-subscribe@lists.example.org>",
+		"List-Unsubscribe: <mailto:dev-unsubscribe@lists.example.org>"}
+	for _, c := range []struct {
+		name, stages string // "" for no stages/requests file
+		want         []string
+	}{
+		{"no stages file", "", owner},
+		{"comments", "# nothing takes them yet\n", owner},
+		{"a stage", "/usr/local/libexec/dev-requests\n", served},
+	} {
+		files := map[string]string{"address": "dev@lists.example.org\n"}
+		if c.stages != "" {
+			files["stages/requests"] = c.stages
+		}
+		dir := mlmtest.ListDir(t, files)
+		head, _, _ := strings.Cut(filter(t, &args{Dir: dir}, "From: a@example.org\nSubject: x\n\nbody\n"), "\n\n")
+		for _, want := range c.want {
+			if !strings.Contains(head, want+"\n") {
+				t.Errorf("%s: missing %q in:\n%s", c.name, want, head)
+			}
+		}
+	}
+}
+
 // TestIDNListASCII: a list whose domain alone is not ASCII (an address
 // file written by hand) sends to a server without SMTPUTF8 in its
 // A-labels, without SMTPUTF8: every field mlm-hdr writes of its address
@@ -647,7 +682,7 @@ func TestIDNListASCII(t *testing.T) {
 	got := filter(t, &args{Dir: dir}, "From: a@example.org\nSubject: x\n\nbody\n")
 	head, _, _ := strings.Cut(got, "\n\n")
 	for _, want := range []string{"List-Id: <dev.xn--bcher-kva.example>", "List-Post: <mailto:dev@xn--bcher-kva.example>",
-		"List-Help: <mailto:dev-request@xn--bcher-kva.example?subject=help>", "X-Loop: dev@xn--bcher-kva.example",
+		"List-Help: <mailto:dev-owner@xn--bcher-kva.example?subject=help>", "X-Loop: dev@xn--bcher-kva.example",
 		"Reply-To: dev@xn--bcher-kva.example"} {
 		if !strings.Contains(head, want+"\n") {
 			t.Errorf("missing %q in:\n%s", want, head)

@@ -213,7 +213,8 @@ func printSetup(out io.Writer, mta string, s setup) error {
 	fmt.Fprintf(&b, "#   mlm-passwd %s\n", s.dir)
 	fmt.Fprintf(&b, "# Mail to %[1]s-request, -subscribe, -unsubscribe and -bounces waits in\n", local)
 	fmt.Fprintf(&b, "# %[1]s/queue/requests and %[1]s/queue/bounces: no stage takes it\n", s.dir)
-	fmt.Fprintf(&b, "# unless stages/requests and stages/bounces name some (mlm-listdir(5)).\n")
+	fmt.Fprintf(&b, "# unless stages/requests and stages/bounces name some (mlm-listdir(5));\n")
+	fmt.Fprintf(&b, "# until stages/requests does, posts' List-Unsubscribe names %[1]s-owner.\n", local)
 	_, err := io.WriteString(out, b.String())
 	return sysexit.Temp(err)
 }

@@ -64,11 +64,15 @@ func BenchRecords(b *testing.B, run func(in io.Reader) error) {
 }
 
 // ListDir makes a list directory of the files named in files, with their
-// contents, in a temporary directory, and returns its path.
+// contents (and the directories their names hold, stages/ say), in a
+// temporary directory, and returns its path.
 func ListDir(tb testing.TB, files map[string]string) string {
 	tb.Helper()
 	dir := tb.TempDir()
 	for name, text := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			tb.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			tb.Fatal(err)
 		}
