@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -186,6 +187,15 @@ func header(a *args, env envelope.MTA, d *listdir.Dir, now time.Time) (*stream.H
 	sender := env.Sender
 	if a.Sender != nil {
 		sender = envelope.NullSender(*a.Sender)
+	}
+	if strings.HasPrefix(sender, "@") {
+		// A source route (@relay.example:a@b.example), which RFC 5321
+		// (section 4.1.1.3, appendix C) lets a server drop: the mailbox
+		// is after its colon. (Quoted again, below, it became another
+		// mailbox, "@relay.example:a"@b.example.)
+		if _, mbox, ok := strings.Cut(sender, ":"); ok {
+			sender = mbox
+		}
 	}
 	sp, err := stream.NewPath(sender, true)
 	if err != nil && a.Sender == nil {
