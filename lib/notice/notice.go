@@ -166,6 +166,52 @@ func attachable(raw []byte) []byte {
 	return raw[:end]
 }
 
+// identifying is the fields of the header block raw that tell a sender
+// which message of theirs a refusal answers (identifyingFields), each of
+// them of maxIdentifying octets at most, in their order, and the blank
+// line: not the whole header, which a refusal attached. A refusal goes
+// to the envelope sender, which a spammer forges, and the whole header,
+// 64 KiB of the spammer's text, went with it to the victim, under the
+// list's name (backscatter); so did a moderator's rejection.
+func identifying(raw []byte) []byte {
+	var out []byte
+	for len(raw) > 0 && raw[0] != '\n' && !bytes.HasPrefix(raw, []byte("\r\n")) {
+		// One field: its first line and the lines folded into it.
+		end := 0
+		for {
+			i := bytes.IndexByte(raw[end:], '\n')
+			if i < 0 {
+				end = len(raw)
+				break
+			}
+			end += i + 1
+			if end >= len(raw) || raw[end] != ' ' && raw[end] != '\t' {
+				break
+			}
+		}
+		f := raw[:end]
+		raw = raw[end:]
+		name, _, _ := bytes.Cut(f, []byte(":"))
+		if len(f) <= maxIdentifying && slices.ContainsFunc(identifyingFields, func(n string) bool { return ascii.EqualFold(n, string(bytes.TrimRight(name, " \t"))) }) {
+			out = append(out, f...)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if bytes.HasPrefix(raw, []byte("\r\n")) {
+		return append(out, "\r\n"...)
+	}
+	return append(out, '\n')
+}
+
+// identifyingFields are the fields a refusal attaches of the message it
+// answers.
+var identifyingFields = []string{"From", "To", "Cc", "Subject", "Date", "Message-ID"}
+
+// maxIdentifying is the longest such field a refusal attaches.
+const maxIdentifying = 1000
+
 // msgIDSyntax is a msg-id of RFC 5322 section 3.6.4 without its
 // obsolete forms: a dot-atom-text, "@", and a dot-atom-text or a
 // no-fold-literal, in angle brackets.
@@ -661,7 +707,7 @@ func Refuse(d *listdir.Dir, id, sender string, hdr *msg.Header, why string, now 
 			Subject: "Your message to " + d.Address() + " was not distributed",
 			Text: fmt.Sprintf("Your message to %s with the subject\n  %s\n%s.\n\nWrite to %s with questions.\n",
 				d.Address(), Quote(hdr.Fields.Get("Subject"), 200), why, d.CommandAddress("owner")),
-			Headers:    hdr.Raw,
+			Headers:    identifying(hdr.Raw),
 			Reply:      true,
 			InReplyTo:  msgID(hdr.Fields.Get("Message-ID")),
 			References: references(hdr),

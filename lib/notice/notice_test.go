@@ -116,6 +116,34 @@ func TestRefuseAutoReplied(t *testing.T) {
 	}
 }
 
+// TestRefuseAttachesLittle: a refusal attaches of the post's header only
+// the fields that tell its sender which message it answers (From, To,
+// Cc, Subject, Date, Message-ID), in their order, each of 1000 octets
+// at most: the envelope sender it goes to may be forged, and the whole
+// header, up to 64 KiB of a spammer's text, went to the victim under
+// the list's name (R71).
+func TestRefuseAttachesLittle(t *testing.T) {
+	d := list(t)
+	if err := d.Queue(listdir.Outgoing).Create(); err != nil {
+		t.Fatal(err)
+	}
+	long := "Cc: " + strings.Repeat("c", 1000) + "@example.org\n"
+	h := "Received: from spam.example\nFrom: Bob <bob@example.net>\nX-Ad: BUY http://spam.example/\nsubject: buy\n now\n" +
+		strings.Repeat("X-Ad: CHEAP PILLS\n", 600) + long + "Message-ID: <m1@example.net>\n\n"
+	now := time.Unix(1_795_867_200, 0)
+	if sent, err := Refuse(d, "p2.n1", "bob@example.net", header(t, h), "was rejected", now); err != nil || !sent {
+		t.Fatalf("Refuse = %v, %v", sent, err)
+	}
+	b, err := os.ReadFile(filepath.Join(d.Path, "queue", "outgoing", "new", "p2.n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ":From: Bob <bob@example.net>\n:subject: buy\n: now\n:Message-ID: <m1@example.net>\n:\n"
+	if !strings.Contains(string(b), want) || strings.Contains(string(b), "X-Ad") || strings.Contains(string(b), "Received:") || strings.Contains(string(b), "ccccc") {
+		t.Errorf("refusal:\n%s\nwant attached only\n%s", b, want)
+	}
+}
+
 // TestRefuseInReplyTo: a refusal names the post it answers by its
 // Message-ID in In-Reply-To (RFC 5322 section 3.6.4, RFC 3834 section
 // 3.1), so that the sender's mail program threads it with the post; a
