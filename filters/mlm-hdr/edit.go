@@ -45,6 +45,12 @@ func newEditor(a *args) (*editor, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range add {
+		if msg.OnlyOnce(f.name) {
+			// A second Subject, which mail stores refuse (Gmail).
+			return nil, sysexit.Perm(sysexit.Usage, fmt.Errorf("-a: %s: a message has one at most (RFC 5322 section 3.6); -r replaces the post's", f.name))
+		}
+	}
 	for _, f := range append(ed.replace, add...) {
 		if err := ed.adds.Add(f.name, f.value); err != nil {
 			return nil, sysexit.Temp(err) // checked already: cannot happen
@@ -62,6 +68,9 @@ func parseFields(flag string, fs []string) ([]field, error) {
 	var out []field
 	for _, s := range fs {
 		n, v, err := msg.ParseField(s)
+		if err == nil && perMessage(n) {
+			err = errPerMessage(n)
+		}
 		if err != nil {
 			return nil, sysexit.Perm(sysexit.Usage, fmt.Errorf("%s: %v", flag, err))
 		}

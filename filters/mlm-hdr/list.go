@@ -188,6 +188,9 @@ func loadList(path string) (*list, error) {
 				err = fmt.Errorf("%s, which mlm-hdr sets; its -r replaces it", own[i])
 			}
 		}
+		if err == nil && perMessage(n) {
+			err = errPerMessage(n)
+		}
 		if err == nil && msg.OnlyOnce(n) {
 			// The list's stands for the post's, which goes: a
 			// message with two is no message (RFC 5322 section 3.6).
@@ -366,6 +369,18 @@ func uriOf(iri string) string {
 // 2): every octet but letters, digits and "-._~!$'*+@" percent-encoded, so
 // that a "?", "#" or "%" in a local part, or UTF-8, stays part of the
 // address.
+// perMessage reports whether name is of a field that names one message
+// (RFC 5322 sections 3.6.1 and 3.6.4): one value for every post makes
+// them all one message, to threading, to mail stores that keep one
+// message of a Message-ID (Gmail), and to the author's DKIM signature.
+func perMessage(name string) bool {
+	return slices.ContainsFunc([]string{"Date", "Message-ID", "In-Reply-To", "References"}, func(f string) bool { return ascii.EqualFold(f, name) })
+}
+
+func errPerMessage(name string) error {
+	return fmt.Errorf("%s, each post's own: one for every post would make them one message", name)
+}
+
 // requestsServed reports whether mlm-run runs stages on the list's
 // queue/requests (listdir.QueueStages: none by default). A stages file
 // that does not parse is taken for served: the site meant it to be,
