@@ -5,8 +5,17 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"mlm/lib/cli"
 	"mlm/lib/pipeline"
@@ -16,19 +25,71 @@ import (
 const prog = "mlm-pipeline"
 
 type args struct {
-	Stages []string `arg:"" name:"stage" passthrough:"partial" help:"A program and its arguments for each stage; -- separates the stages."`
+	Deadline time.Duration `short:"T" default:"0s" placeholder:"DURATION" help:"Stop the stages, and exit 75, after DURATION (0: no deadline)."`
+	Stages   []string      `arg:"" name:"stage" passthrough:"partial" help:"A program and its arguments for each stage; -- separates the stages."`
 }
 
 func main() {
 	var a args
 	cli.Main(prog, "Run programs joined by pipes; exit with the worst status.", &a, func() error {
-		return exit(run(a.Stages, os.Stdin, os.Stdout, os.Stderr))
+		if a.Deadline < 0 {
+			return sysexit.Errorf(sysexit.Usage, "-T: need a time of 0 or more")
+		}
+		ctx, stop := stopOn(a.Deadline)
+		defer stop()
+		return exit(run(ctx, a.Stages, os.Stdin, os.Stdout, os.Stderr))
 	}, cli.MTA)
 }
 
+// grace is how long the stages have to end on SIGTERM, once the
+// deadline has passed or a signal came, before SIGKILL.
+const grace = 30 * time.Second
+
+// stopOn returns a context that ends after d (if above 0), or at
+// SIGTERM, SIGINT or SIGHUP, those not ignored where the program
+// started (nohup's SIGHUP stays ignored, in the stages too). A program
+// killed by a signal is a permanent failure to Exim's pipe transport,
+// and the post bounced; and qmail-local waits for a program that hangs
+// for ever: the stages are stopped instead, and the status is 75.
+func stopOn(d time.Duration) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	var t *time.Timer
+	if d > 0 {
+		t = time.AfterFunc(d, func() { cancel(fmt.Errorf("deadline of %v exceeded", d)) })
+	}
+	sigs := make(chan os.Signal, 1)
+	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+		if !signal.Ignored(sig) {
+			signal.Notify(sigs, sig)
+		}
+	}
+	var done atomic.Bool
+	quit := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			name := sig.String()
+			if sn, ok := sig.(syscall.Signal); ok {
+				name = unix.SignalName(sn)
+			}
+			cancel(fmt.Errorf("stopped by %s", name))
+		case <-quit:
+		}
+	}()
+	return ctx, func() {
+		if done.CompareAndSwap(false, true) {
+			if t != nil {
+				t.Stop()
+			}
+			close(quit)
+			cancel(nil)
+		}
+	}
+}
+
 // run splits argv into stages and runs them with in, out and errw as the
-// pipeline's standard input, output and error.
-func run(argv []string, in io.Reader, out, errw io.Writer) (int, error) {
+// pipeline's standard input, output and error, until ctx ends.
+func run(ctx context.Context, argv []string, in io.Reader, out, errw io.Writer) (int, error) {
 	if len(argv) > 0 && argv[0] == "--" {
 		argv = argv[1:] // kong keeps the end-of-options marker in a passthrough argument
 	}
@@ -36,7 +97,16 @@ func run(argv []string, in io.Reader, out, errw io.Writer) (int, error) {
 	if err != nil {
 		return sysexit.Usage, err
 	}
-	return pipeline.Run(stages, pipeline.Options{Stdin: in, Stdout: out, Stderr: errw})
+	code, err := pipeline.Run(stages, pipeline.Options{Stdin: in, Stdout: out, Stderr: errw, Context: ctx, Grace: grace})
+	if why := context.Cause(ctx); why != nil && code != sysexit.OK && !errors.Is(why, context.Canceled) {
+		// (A stage that stopped cleanly on SIGTERM has said why:
+		// the cause goes before what else there is to say.)
+		if err == nil {
+			return code, why
+		}
+		return code, fmt.Errorf("%w: %w", why, err)
+	}
+	return code, err
 }
 
 // exit turns the pipeline's status into the program's. A stage that

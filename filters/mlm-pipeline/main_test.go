@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 
@@ -30,7 +31,7 @@ func TestRun(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code, err := run(tc.argv, strings.NewReader("hi\n"), &out, &errb)
+			code, err := run(context.Background(), tc.argv, strings.NewReader("hi\n"), &out, &errb)
 			msg := ""
 			if err != nil {
 				msg = err.Error()
