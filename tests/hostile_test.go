@@ -388,10 +388,16 @@ func TestHostileControls(t *testing.T) {
 	} {
 		t.Run("From display name "+tc.name, func(t *testing.T) {
 			mlmtest.Fault(t, "input", tc.name+" in a From display name (raw)",
-				"mlm-auth and mlm-hdr exit 65, one line naming the hRecord and field; through mlm-run: in incoming/bad with its reason, nothing goes out")
+				"mlm-accept exits 65 with 5.6.0, one line naming the field, nothing queued, for the MTA to bounce; mlm-auth and mlm-hdr exit 65, one line naming the hRecord and field")
 			dir := hPlainList(t)
 			msg := tc.from + "Subject: hi\n\nbody\n"
-			in := rec(t, dir, msg)
+			// The record made by mlm-wrap: mlm-accept refuses it.
+			var wrapped bytes.Buffer
+			if o := hRun(t, strings.NewReader(msg), &wrapped, nil, "mlm-wrap", "-f", "alice@example.org"); o.code != 0 {
+				t.Fatalf("mlm-wrap: %d %s", o.code, o.stderr)
+			}
+			in := filepath.Join(t.TempDir(), "in.mlm")
+			hWrite(t, in, wrapped.String())
 			id := hRecords(t, in)[0].h.ID
 			what := map[string]string{"CR": "bare CR", "NUL": "NUL octet"}[tc.name]
 			for _, prog := range []string{"mlm-auth", "mlm-hdr"} {
@@ -402,11 +408,15 @@ func TestHostileControls(t *testing.T) {
 				}
 				hOneLine(t, o, `^`+prog+`: `+regexp.QuoteMeta(id)+`: header: `+what+` in field From\n$`)
 			}
-			mlm(t, msg, []string{"SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org"}, "mlm-accept", dir)
-			hRun(t, nil, nil, nil, "mlm-run", dir)
-			bad := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "bad"))
-			if len(bad) != 2 || len(hQueued(t, dir, "outgoing")) != 0 {
-				t.Errorf("incoming/bad %v, outgoing %d; want the hRecord and its .err, nothing out", bad, len(hQueued(t, dir, "outgoing")))
+			// At intake: refused for the MTA to bounce, with the
+			// reason (it was taken, and sat in incoming/bad/).
+			o := hRun(t, strings.NewReader(msg), nil, []string{"SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org"}, "mlm-accept", dir)
+			if o.code != 65 {
+				t.Errorf("mlm-accept: exit %d; want 65", o.code)
+			}
+			hOneLine(t, o, `^5\.6\.0 mlm-accept: header: `+what+` in field From\n$`)
+			if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
+				t.Errorf("queued %v", n)
 			}
 		})
 	}
@@ -720,13 +730,13 @@ func TestHostileSizes(t *testing.T) {
 				io.WriteString(w, "X-Pad: "+strings.Repeat(line[:63], 16)[7:]+"\n")
 			}
 			io.WriteString(w, "\nbody\n")
-		}, want{0, 65, 65, 0}, tooLong},
+		}, want{65, 65, 65, 0}, tooLong},
 		{"fields100k", "100,000 header fields (0.85 MB)", head, func(w io.Writer) {
 			for i := 0; i < 100_000; i++ {
 				fmt.Fprintf(w, "X: %x\n", i)
 			}
 			io.WriteString(w, "\nbody\n")
-		}, want{0, 65, 65, 0}, tooMany},
+		}, want{65, 65, 65, 0}, tooMany},
 		{"fields10k", "10,000 header fields (the most mlm reads)", head, func(w io.Writer) {
 			for i := 0; i < 10_000-3; i++ { // with head's 3
 				io.WriteString(w, "X:\n")
@@ -737,8 +747,8 @@ func TestHostileSizes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			result := "exit 0 from mlm-accept, mlm-auth, mlm-hdr, mlm-members; message byte for byte (+ list fields); peak RSS < 32 MiB each"
 			if tc.want.auth == 65 {
-				result = "mlm-accept and mlm-members pass it byte for byte; mlm-auth and mlm-hdr exit 65, one line (" +
-					strings.ReplaceAll(tc.refusal, `\`, "") + "); in mlm-run the record goes to incoming/bad; peak RSS < 32 MiB each"
+				result = "mlm-accept exits 65 with 5.6.0, one line (" + strings.ReplaceAll(tc.refusal, `\`, "") +
+					"), nothing queued, for the MTA to bounce to the sender; so do mlm-auth and mlm-hdr with a record made by mlm-wrap; mlm-members passes it byte for byte; peak RSS < 32 MiB each"
 			}
 			mlmtest.Fault(t, "input", tc.fault, result)
 			in := hBig(t, work, tc.name+".eml", tc.header, tc.body)
@@ -764,28 +774,31 @@ func TestHostileSizes(t *testing.T) {
 					t.Errorf("%s: the message changed", prog)
 				}
 			}
-			check("mlm-accept", hRunFile(t, in, "", env, "mlm-accept", "-o", rec, dir), tc.want.accept, rec, "")
+			if tc.want.accept == 0 {
+				check("mlm-accept", hRunFile(t, in, "", env, "mlm-accept", "-o", rec, dir), 0, rec, "")
+			} else {
+				// Refused at intake, as mlm-auth would refuse it for
+				// good (it was taken, and sat in incoming/bad/,
+				// nobody telling the sender); nothing queued.
+				o := hRunFile(t, in, "", env, "mlm-accept", dir)
+				if o.code != tc.want.accept || o.rss > ceiling {
+					t.Fatalf("mlm-accept: exit %d, peak RSS %d KiB; want %d under %d", o.code, o.rss, tc.want.accept, ceiling)
+				}
+				hOneLine(t, o, `^5\.6\.0 mlm-accept: `+tc.refusal+`\n$`)
+				if n := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "new")); len(n) != 0 {
+					t.Errorf("queued %v", n)
+				}
+				// The stages' own checks, on a record made otherwise.
+				if o := hRunFile(t, in, rec, nil, "mlm-wrap", "-f", "alice@example.org"); o.code != 0 {
+					t.Fatalf("mlm-wrap: %d %s", o.code, o.stderr)
+				}
+			}
 			auth := rec + ".auth"
 			check("mlm-auth", hRunFile(t, rec, auth, nil, "mlm-auth", dir), tc.want.auth, auth, "")
 			hdr := rec + ".hdr"
 			check("mlm-hdr", hRunFile(t, rec, hdr, nil, "mlm-hdr", dir), tc.want.hdr, hdr, hListFields)
 			mem := rec + ".members"
 			check("mlm-members", hRunFile(t, rec, mem, nil, "mlm-members", dir), tc.want.members, mem, "")
-			if tc.want.auth != 0 {
-				// Through the queue: refused into incoming/bad with its
-				// reason, never lost, never out.
-				if o := hRunFile(t, in, "", env, "mlm-accept", dir); o.code != 0 {
-					t.Fatalf("mlm-accept: %d %s", o.code, o.stderr)
-				}
-				hRun(t, nil, nil, nil, "mlm-run", dir)
-				bad := mlmtest.Names(t, filepath.Join(dir, "queue", "incoming", "bad"))
-				if len(bad) != 2 || len(hQueued(t, dir, "outgoing")) != 0 {
-					t.Errorf("incoming/bad %v; want the record and its .err, nothing out", bad)
-				}
-				for _, b := range bad {
-					os.Remove(filepath.Join(dir, "queue", "incoming", "bad", b))
-				}
-			}
 		})
 	}
 	t.Run("over maxsize", func(t *testing.T) {

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"mlm/lib/durable"
 	"mlm/lib/envelope"
 	"mlm/lib/listdir"
+	"mlm/lib/msg"
 	"mlm/lib/spool"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
@@ -154,8 +156,22 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	if _, err := br.Peek(1); err == io.EOF {
 		return sysexit.WithDSN(sysexit.DataErr, "5.6.0", errors.New("empty message"))
 	}
+	// The header is checked as mlm-auth checks it: one it refuses for
+	// good (a bare CR, a NUL, over msg.MaxHeader octets or
+	// msg.MaxFields fields) is refused here, for the MTA to bounce to
+	// its sender with the reason. Taken, it went to incoming/bad/, and
+	// nobody told the sender. (At most msg.MaxHeader octets held.)
+	raw, err := readHeader(br, msg.MaxHeader)
+	if err != nil {
+		return err
+	}
+	var e msg.Edit
+	if err := e.ResetChecked(raw, msg.MaxHeader); err != nil {
+		return sysexit.WithDSN(sysexit.DataErr, "5.6.0", err) // ("header: ...")
+	}
+	body := io.MultiReader(bytes.NewReader(raw), br)
 	write := func(w io.Writer) error {
-		if err := writeRecord(w, h, br, maxSize); err != nil {
+		if err := writeRecord(w, h, body, maxSize); err != nil {
 			return err
 		}
 		// From here the record may be committed: the deadline must not
@@ -166,7 +182,7 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	}
 	switch {
 	case output == "-":
-		err = writeHeld(out, func(w io.Writer) error { return writeRecord(w, h, br, maxSize) })
+		err = writeHeld(out, func(w io.Writer) error { return writeRecord(w, h, body, maxSize) })
 	case output != "":
 		err = writeFile(output, write)
 	default:
@@ -179,6 +195,29 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 		return fmt.Errorf("%s: %w", qname, err) // (the queue's; -o's names no queue)
 	}
 	return err
+}
+
+// readHeader reads the message's header block from br: its lines up to
+// and with the empty line that ends it, or to the end of the input, and
+// no more than max+1 octets, which is too long.
+func readHeader(br *bufio.Reader, max int) ([]byte, error) {
+	var raw []byte
+	atStart := true // at the start of a line
+	for len(raw) <= max {
+		line, err := br.ReadSlice('\n')
+		raw = append(raw, line[:min(len(line), max+1-len(raw))]...)
+		if err == io.EOF {
+			return raw, nil
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return nil, sysexit.Temp(err)
+		}
+		if atStart && err == nil && (string(line) == "\n" || string(line) == "\r\n") {
+			return raw, nil
+		}
+		atStart = err == nil
+	}
+	return raw, nil
 }
 
 // header checks the envelope and builds the record's header; it also
