@@ -174,35 +174,15 @@ func attachable(raw []byte) []byte {
 // 64 KiB of the spammer's text, went with it to the victim, under the
 // list's name (backscatter); so did a moderator's rejection.
 func identifying(raw []byte) []byte {
-	var out []byte
-	for len(raw) > 0 && raw[0] != '\n' && !bytes.HasPrefix(raw, []byte("\r\n")) {
-		// One field: its first line and the lines folded into it.
-		end := 0
-		for {
-			i := bytes.IndexByte(raw[end:], '\n')
-			if i < 0 {
-				end = len(raw)
-				break
-			}
-			end += i + 1
-			if end >= len(raw) || raw[end] != ' ' && raw[end] != '\t' {
-				break
-			}
-		}
-		f := raw[:end]
-		raw = raw[end:]
-		name, _, _ := bytes.Cut(f, []byte(":"))
-		if len(f) <= maxIdentifying && slices.ContainsFunc(identifyingFields, func(n string) bool { return ascii.EqualFold(n, string(bytes.TrimRight(name, " \t"))) }) {
-			out = append(out, f...)
-		}
-	}
-	if len(out) == 0 {
+	e := msg.NewEdit(raw)
+	e.DelFunc(func(name string) bool {
+		return !slices.ContainsFunc(identifyingFields, func(n string) bool { return ascii.EqualFold(n, name) })
+	})
+	e.DelField(func(f []byte) bool { return len(f) > maxIdentifying })
+	if len(e.Names()) == 0 {
 		return nil
 	}
-	if bytes.HasPrefix(raw, []byte("\r\n")) {
-		return append(out, "\r\n"...)
-	}
-	return append(out, '\n')
+	return e.Bytes()
 }
 
 // identifyingFields are the fields a refusal attaches of the message it
