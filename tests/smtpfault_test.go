@@ -932,3 +932,42 @@ func ledgerRcpts(t *testing.T, ledger string) []string {
 	}
 	return rs
 }
+
+// TestOutputGone: mlm-sendmail's standard output, where deferred
+// recipients go, has lost its reader (the stage after it ended, as
+// mlm-enqueue does on mlm-run's SIGTERM): the write fails, and the run
+// exits 75 with what it delivered in the journal, not killed by
+// SIGPIPE with replies unread and unjournalled, which the next run sent
+// again (R74).
+func TestOutputGone(t *testing.T) {
+	mlmtest.Fault(t, "signal", "mlm-sendmail's standard output closed by its reader, a recipient deferred",
+		"exit 75 with a line, not SIGPIPE; the delivered recipients in the journal")
+	rule, err := smtpsink.ParseRule("t*=451 4.3.0 try later")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sinktest.Sink(t, smtpsink.Options{Replies: []smtpsink.Rule{rule}})
+	dir := sfList(t, s.Addr())
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Close() // no reader
+	ctx, cancel := context.WithTimeout(context.Background(), sfHang)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mlm-sendmail"), "-c", "1", "-t", "5s", dir)
+	cmd.Stdin = strings.NewReader(sfRecord("ok1@example.org", "t1@example.org", "ok2@example.org"))
+	cmd.Stdout = pw
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err = cmd.Run()
+	pw.Close()
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() || ws.ExitStatus() != 75 || errb.Len() == 0 {
+		t.Fatalf("mlm-sendmail: %v, %q; want exit 75 with a line, not a signal", err, errb.String())
+	}
+	o := sfSend(t, dir, "")
+	if o.journal["ok1@example.org"] != "D" || o.journal["ok2@example.org"] != "D" {
+		t.Errorf("journal %v; want ok1 and ok2 delivered", o.journal)
+	}
+}

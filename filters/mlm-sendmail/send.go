@@ -127,6 +127,14 @@ func (s *sender) run(in io.Reader, stderr io.Writer) error {
 	// back ends, so none is ever kept waiting there.)
 	s.again, s.limit = make(chan *job, max(a.Conns, 1)), max(a.Conns, 1)
 	s.heldEnded.L = &s.heldMu
+	// A write to a standard output whose reader has gone (mlm-enqueue
+	// after it, stopped by the same SIGTERM as this program, or dead)
+	// fails with EPIPE, not the signal's death: the replies of messages
+	// sent are still read and journalled, and what was not written is
+	// tried again (status 75). Killed by SIGPIPE, it left them unread,
+	// and the next run sent them again (R74). (Handled, not ignored:
+	// the -s program starts with SIGPIPE as it should be.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	sigs := make(chan os.Signal, 1)
 	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		if !signal.Ignored(sig) {
@@ -152,8 +160,10 @@ func (s *sender) run(in io.Reader, stderr io.Writer) error {
 	if werr := s.out.Flush(); err == nil {
 		err = werr
 	}
-	if t := s.term.Load(); t != nil && (err == nil || errors.Is(err, errTerm)) {
-		// (Said once, not for each record left.)
+	if t := s.term.Load(); t != nil {
+		// (Said once, not for each record left; and whatever else
+		// failed once the stages were told to stop: the input cut
+		// short by the stage before, the output's reader gone.)
 		err = sysexit.Temp(fmt.Errorf("stopped by %s: what was not sent is tried again", *t))
 	}
 	if a.Verbose {
@@ -792,7 +802,7 @@ func (s *sender) end(l *lane, j *job, err error) {
 // fail says on standard error why record id could not be tried, or
 // not all of it, which makes the exit status 75.
 func (s *sender) fail(id string, err error) {
-	if errors.Is(err, errTerm) {
+	if errors.Is(err, errTerm) || s.term.Load() != nil {
 		s.failed.Store(true)
 		return
 	}
