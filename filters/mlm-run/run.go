@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -337,15 +338,30 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	// keep this record's claim for as long as that process lives, and
 	// every run would skip the record without a word.
 	tail := &lastLine{w: stderr}
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	//
+	// The stages are stopped (SIGTERM, then SIGKILL after -g) at -t. The
+	// run's own SIGTERM lets them end: a service manager sends SIGTERM
+	// to them too (the unit's KillMode=control-group), and mlm-sendmail
+	// then ends the transactions it has begun; one that sends it to
+	// mlm-run alone wants the record done.
+	stageCtx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
-	status, perr := pipeline.Run(j.stages, pipeline.Options{Stdin: it.File(), Stdout: stdout, Stderr: tail, Dir: j.dir, Context: ctx, Grace: a.Grace, Hold: it.File(), Env: cli.StagesEnv()})
-	cut := ctx.Err() != nil
+	var signalled atomic.Bool
+	status, perr := pipeline.Run(j.stages, pipeline.Options{Stdin: it.File(), Stdout: stdout, Stderr: tail, Dir: j.dir,
+		Context: stageCtx, Grace: a.Grace, Stopped: func() { signalled.Store(true) }, Hold: it.File(), Env: cli.StagesEnv()})
+	cut := stageCtx.Err() != nil
+	why := fmt.Sprintf("stages stopped after %v", a.Timeout)
 	if cut && perr != nil {
 		// (The status is the stages' all the same: one that ended in
 		// time, and left behind a process that holds its stderr, has
 		// done its work.)
-		perr = fmt.Errorf("stages stopped after %v: %v", a.Timeout, perr)
+		perr = fmt.Errorf("%s: %v", why, perr)
+	}
+	if signalled.Load() && status == sysexit.OK {
+		// A stage that exits 0 on SIGTERM, as many a program's clean
+		// stop does, has not, as a rule, done its work: the record is
+		// run again (SIGKILL made it 75), not removed.
+		status, perr = sysexit.TempFail, fmt.Errorf("%s: they exited 0 on SIGTERM; the record is run again", why)
 	}
 	reason := tail.String()
 	if perr != nil {

@@ -280,6 +280,38 @@ func TestNoRecordAfterSignal(t *testing.T) {
 	}
 }
 
+// TestCutWaitsLittle: a record whose stages -t stopped waits -w, the
+// shortest wait, not the wait that grows with the post's age to -W, as
+// after a failure: a delivery longer than -t (a large list at its
+// rates) goes on at the next turn (R72). A failure of an old record
+// still waits -W.
+func TestCutWaitsLittle(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cmd  string
+		wait time.Duration
+	}{
+		{"cut", "sleep 30", time.Minute},
+		{"failed", "exit 75", time.Hour},
+	} {
+		q := bareQueue(t, "1600000000.old") // years old: a backoff of -W
+		var out, errs mlmtest.LockedBuffer
+		start := time.Now()
+		err := run(context.Background(), &args{Target: q, Workers: 1, MinWait: time.Minute, MaxWait: time.Hour,
+			Timeout: 200 * time.Millisecond, Command: []string{"--", "sh", "-c", c.cmd}}, &out, &errs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(filepath.Join(q, "new", "1600000000.old"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if ready := fi.ModTime().Sub(start); ready < c.wait-10*time.Second || ready > c.wait+10*time.Second {
+			t.Errorf("%s: ready in %v; want about %v", c.name, ready, c.wait)
+		}
+	}
+}
+
 // TestZeroTimeout: -t 0 is a usage error, as -j 0 is: with it no stage
 // could start, and every record would wait for ever while mlm-run said 0.
 func TestZeroTimeout(t *testing.T) {

@@ -98,6 +98,10 @@ type Options struct {
 	// Grace is how long the stages have, after SIGTERM, to end before
 	// SIGKILL, once Context is done; 0 is SIGKILL at once.
 	Grace time.Duration
+	// Stopped, if set, is called once the stages are signalled, before
+	// Run returns: a stage that exits 0 on SIGTERM has not, as a rule,
+	// done its work.
+	Stopped func()
 	// Env holds "NAME=value" entries added to the caller's environment,
 	// replacing a variable of the same name. A program named without a
 	// slash is looked up in the caller's PATH, not in Env's.
@@ -125,7 +129,7 @@ func Run(stages [][]string, opts Options) (int, error) {
 	cmds := make([]*exec.Cmd, len(stages))
 	outs := make([]outcome, len(stages))
 	missing := false
-	st := &stopper{grace: opts.Grace}
+	st := &stopper{grace: opts.Grace, stopped: opts.Stopped}
 	defer st.finish()
 	for i, argv := range stages {
 		cmds[i], outs[i].err = command(argv, opts, st)
@@ -229,11 +233,12 @@ func command(argv []string, opts Options, st *stopper) (*exec.Cmd, error) {
 // stages have just been waited for, and what is left in the group is
 // what they left running.)
 type stopper struct {
-	grace time.Duration
-	mu    sync.Mutex
-	pgid  int         // the group signalled, 0 before stop
-	timer *time.Timer // SIGKILL after the grace
-	done  bool        // finished: no signal after it
+	grace   time.Duration
+	stopped func() // Options.Stopped
+	mu      sync.Mutex
+	pgid    int         // the group signalled, 0 before stop
+	timer   *time.Timer // SIGKILL after the grace
+	done    bool        // finished: no signal after it
 }
 
 // stop signals the group pgid, the first time it is called.
@@ -244,6 +249,9 @@ func (st *stopper) stop(pgid int) error {
 		return nil
 	}
 	st.pgid = pgid
+	if st.stopped != nil {
+		st.stopped()
+	}
 	if st.grace <= 0 {
 		return syscall.Kill(-pgid, syscall.SIGKILL)
 	}
