@@ -219,6 +219,8 @@ func hPlainList(t *testing.T) string {
 	dir := newList(t)
 	os.Remove(filepath.Join(dir, "strip"))
 	mlm(t, "", nil, "mlm-sub", dir, "alice@example.org")
+	// An owner, whom the request fields name (mlm-hdr(1)).
+	mlm(t, "", nil, "mlm-sub", "-l", "owner", dir, "owner@example.org")
 	return dir
 }
 

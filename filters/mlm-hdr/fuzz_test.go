@@ -32,7 +32,7 @@ func FuzzList(f *testing.F) {
 	f.Add("\f") // once taken for an empty header: the list's fields went before it
 	f.Add(" \n\nbody")
 	f.Add("")
-	dir := mlmtest.ListDir(f, map[string]string{"address": "dev@lists.example.org\n",
+	dir := mlmtest.ListDir(f, map[string]string{"address": "dev@lists.example.org\n", "owner": "owner@example.org\n",
 		"prefix": "[dev]\n", "strip": "DKIM-Signature\n"})
 	fields := map[string]string{
 		"List-Id":          "<dev.lists.example.org>",

@@ -17,6 +17,7 @@ import (
 	"mlm/lib/addr"
 	"mlm/lib/ascii"
 	"mlm/lib/listdir"
+	"mlm/lib/members"
 	"mlm/lib/msg"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
@@ -128,11 +129,15 @@ func loadList(path string) (*list, error) {
 	// owner queue sends it on to the owners), with the request as the
 	// subject: a reader's Unsubscribe button sent mail that waited
 	// there for good, and the member stayed on the list.
+	// A list with neither has none of these fields: its owner queue
+	// waits for owners.
 	help, sub, unsub := mailto("-request", "?subject=help"), mailto("-subscribe", ""), mailto("-unsubscribe", "")
-	if served, err := requestsServed(d); err != nil {
-		return nil, err
-	} else if !served {
+	switch {
+	case requestsServed(d):
+	case hasOwners(d):
 		help, sub, unsub = mailto("-owner", "?subject=help"), mailto("-owner", "?subject=subscribe"), mailto("-owner", "?subject=unsubscribe")
+	default:
+		help, sub, unsub = "", "", ""
 	}
 	var own []string // the fields added here that a message has once: not headeradd's too
 	for _, f := range []struct {
@@ -365,10 +370,6 @@ func uriOf(iri string) string {
 	return b.String()
 }
 
-// mailtoAddr is an address as a mailto: URI holds it (RFC 6068 section
-// 2): every octet but letters, digits and "-._~!$'*+@" percent-encoded, so
-// that a "?", "#" or "%" in a local part, or UTF-8, stays part of the
-// address.
 // perMessage reports whether name is of a field that names one message
 // (RFC 5322 sections 3.6.1 and 3.6.4): one value for every post makes
 // them all one message, to threading, to mail stores that keep one
@@ -383,17 +384,31 @@ func errPerMessage(name string) error {
 
 // requestsServed reports whether mlm-run runs stages on the list's
 // queue/requests (listdir.QueueStages: none by default). A stages file
-// that does not parse is taken for served: the site meant it to be,
-// and mlm-run says what is wrong with it.
-func requestsServed(d *listdir.Dir) (bool, error) {
+// that cannot be read, or does not parse, is taken for served: the site
+// meant it to be, and mlm-run says what is wrong with it (it is no
+// setting of mlm-hdr's, and must not hold the posts).
+func requestsServed(d *listdir.Dir) bool {
 	text, err := d.Text(filepath.Join(listdir.Stages, listdir.Requests))
 	if err != nil {
-		return false, err
+		return true
 	}
 	stages, err := listdir.QueueStages(listdir.Requests, text)
-	return err != nil || len(stages) > 0, nil
+	return err != nil || len(stages) > 0
 }
 
+// hasOwners reports whether the list's owner file names an owner, one
+// the owner queue sends mail on to; a file that cannot be read is taken
+// to (the owner queue says what is wrong with it).
+func hasOwners(d *listdir.Dir) bool {
+	found := errors.New("found")
+	err := members.Each(d, listdir.Owner, func(string) error { return found }, nil)
+	return err != nil
+}
+
+// mailtoAddr is an address as a mailto: URI holds it (RFC 6068 section
+// 2): every octet but letters, digits and "-._~!$'*+@" percent-encoded, so
+// that a "?", "#" or "%" in a local part, or UTF-8, stays part of the
+// address.
 func mailtoAddr(a string) string {
 	var b strings.Builder
 	for i := 0; i < len(a); i++ {

@@ -640,7 +640,9 @@ func TestMessageIDDomainALabels(t *testing.T) {
 // else the owner address, with the request as the subject: nothing
 // takes queue/requests by default, and a reader's Unsubscribe button
 // sent mail that waited there for good, the member still on the list
-// (R71, R73). A stages file of comments alone is none.
+// (R71, R73). A stages file of comments alone is none; one that cannot
+// be read is taken for stages, and does not hold the posts; a list with
+// no owners either has none of the fields, its owner queue waiting (R74).
 func TestRequestFields(t *testing.T) {
 	owner := []string{"List-Help: <mailto:dev-owner@lists.example.org?subject=help>",
 		"List-Subscribe: <mailto:dev-owner@lists.example.org?subject=subscribe>",
@@ -649,23 +651,34 @@ func TestRequestFields(t *testing.T) {
 		"List-Subscribe: <mailto:dev-subscribe@lists.example.org>",
 		"List-Unsubscribe: <mailto:dev-unsubscribe@lists.example.org>"}
 	for _, c := range []struct {
-		name, stages string // "" for no stages/requests file
-		want         []string
+		name, stages string // "" for no stages/requests file; "/" for a directory there
+		owners       string
+		want         []string // nil: none of the three fields
 	}{
-		{"no stages file", "", owner},
-		{"comments", "# nothing takes them yet\n", owner},
-		{"a stage", "/usr/local/libexec/dev-requests\n", served},
+		{"no stages file", "", "owner@example.org\n", owner},
+		{"comments", "# nothing takes them yet\n", "owner@example.org\n", owner},
+		{"a stage", "/usr/local/libexec/dev-requests\n", "", served},
+		{"unreadable", "/", "owner@example.org\n", served},
+		{"no owners", "", "# none yet\n", nil},
 	} {
-		files := map[string]string{"address": "dev@lists.example.org\n"}
-		if c.stages != "" {
+		files := map[string]string{"address": "dev@lists.example.org\n", "owner": c.owners}
+		if c.stages != "" && c.stages != "/" {
 			files["stages/requests"] = c.stages
 		}
 		dir := mlmtest.ListDir(t, files)
+		if c.stages == "/" {
+			// A stages file that cannot be read (a directory) does
+			// not hold the posts: it is mlm-run's to report.
+			os.MkdirAll(filepath.Join(dir, "stages", "requests"), 0o755)
+		}
 		head, _, _ := strings.Cut(filter(t, &args{Dir: dir}, "From: a@example.org\nSubject: x\n\nbody\n"), "\n\n")
 		for _, want := range c.want {
 			if !strings.Contains(head, want+"\n") {
 				t.Errorf("%s: missing %q in:\n%s", c.name, want, head)
 			}
+		}
+		if c.want == nil && (strings.Contains(head, "List-Help") || strings.Contains(head, "List-Subscribe") || strings.Contains(head, "List-Unsubscribe")) {
+			t.Errorf("%s: request fields where neither requests nor owners are served:\n%s", c.name, head)
 		}
 	}
 }
@@ -678,7 +691,7 @@ func TestRequestFields(t *testing.T) {
 // list. They went as raw UTF-8, against RFC 6532. A list whose local
 // part is not ASCII sends only with SMTPUTF8, and keeps them as they are.
 func TestIDNListASCII(t *testing.T) {
-	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@b\u00fccher.example\n", "replyto": "list\n"})
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@b\u00fccher.example\n", "replyto": "list\n", "owner": "owner@example.org\n"})
 	got := filter(t, &args{Dir: dir}, "From: a@example.org\nSubject: x\n\nbody\n")
 	head, _, _ := strings.Cut(got, "\n\n")
 	for _, want := range []string{"List-Id: <dev.xn--bcher-kva.example>", "List-Post: <mailto:dev@xn--bcher-kva.example>",
