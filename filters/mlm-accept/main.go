@@ -197,6 +197,20 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	return err
 }
 
+// sourceRoute reports whether r is RFC 5321's A-d-l: "@" and a domain,
+// one or more, separated by commas.
+func sourceRoute(r string) bool {
+	for _, at := range strings.Split(r, ",") {
+		d, ok := strings.CutPrefix(at, "@")
+		if !ok || d == "" || strings.ContainsFunc(d, func(c rune) bool {
+			return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.')
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
 // readHeader reads the message's header block from br: its lines up to
 // and with the empty line that ends it, or to the end of the input, and
 // no more than max+1 octets, which is too long.
@@ -227,17 +241,16 @@ func header(a *args, env envelope.MTA, d *listdir.Dir, now time.Time) (*stream.H
 	if a.Sender != nil {
 		sender = envelope.NullSender(*a.Sender)
 	}
-	if strings.HasPrefix(sender, "@") {
+	if route, mbox, ok := strings.Cut(sender, ":"); ok && sourceRoute(route) && mbox != "" {
 		// A source route (@relay.example:a@b.example), which RFC 5321
 		// (section 4.1.1.3, appendix C) lets a server drop: the mailbox
 		// is after its colon. (Quoted again, below, it became another
-		// mailbox, "@relay.example:a"@b.example.)
-		if _, mbox, ok := strings.Cut(sender, ":"); ok {
-			sender = mbox
-		}
+		// mailbox, "@relay.example:a"@b.example.) One that is no
+		// route is no address: refused below, not cleaned.
+		sender = mbox
 	}
 	sp, err := stream.NewPath(sender, true)
-	if err != nil && a.Sender == nil {
+	if err != nil && a.Sender == nil && !strings.HasPrefix(sender, "@") { // (a route's remnant is no local part)
 		// qmail and Exim hand a quoted local part over without its
 		// quotes ("john smith@example.org" for "\"john
 		// smith\"@example.org"): the same mailbox, quoted again.

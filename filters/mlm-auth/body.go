@@ -301,14 +301,16 @@ func formOf(ct, cte string) form {
 // flow into the next, and joined to it the line is no password, but
 // readers show the password on it all the same.
 func approvedLine(head []byte, atEOF bool, f form, right func(string) bool) (line, bool) {
+	l, ok := firstLine(head, atEOF, f)
 	if f.flowed {
 		alone := f
 		alone.flowed = false
-		if l, ok := firstLine(head, atEOF, alone); ok && isApproved(l.text, right) {
-			return l, true
+		// (Tried apart only where the line flows: a password is a
+		// slow hash to check, and anyone can send a post.)
+		if a, aok := firstLine(head, atEOF, alone); aok && (!ok || a.text != l.text) && isApproved(a.text, right) {
+			return a, true
 		}
 	}
-	l, ok := firstLine(head, atEOF, f)
 	return l, ok && isApproved(l.text, right)
 }
 

@@ -509,3 +509,23 @@ func TestForwardedBareCR(t *testing.T) {
 		}
 	}
 }
+
+// TestApprovedLineChecksOnce: in format=flowed, a first line that does
+// not flow is checked once, not alone and again joined, the same text:
+// a password is a slow hash, and anyone can send a post (R74: a wrong
+// password cost twice the CPU in every flowed post).
+func TestApprovedLineChecksOnce(t *testing.T) {
+	for _, c := range []struct {
+		head  string
+		calls int
+	}{
+		{"Approved: wrong\nHello\n", 1},
+		{"Approved: wrong \nHello\n", 2}, // it flows: alone, then joined
+	} {
+		n := 0
+		right := func(string) bool { n++; return false }
+		if _, ok := approvedLine([]byte(c.head), true, form{flowed: true}, right); ok || n != c.calls {
+			t.Errorf("%q: %v, %d checks; want false, %d", c.head, ok, n, c.calls)
+		}
+	}
+}
