@@ -88,11 +88,14 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 				j.q.SystemNow = true // see queue.Queue
 			}
 		}
-		if sysexit.Code(err) == sysexit.NoUser && listed && gone(a.Target) {
-			// A list that was there and whose directory is gone
-			// now is more likely a file system unmounted, or a list
-			// being restored, than a list that is no more (as
-			// mlm-accept takes it): -D waits for it to be back.
+		if sysexit.Code(err) == sysexit.NoUser && listed {
+			// A list that was there and is no list now (its
+			// directory gone, or its queues back before its
+			// address, as a restore by tar or cp -a may bring them)
+			// is more likely a file system unmounted, or a list
+			// being restored, than a list that is no more: -D waits
+			// for it to be back. (Asked whether the directory was
+			// gone, after Open, a list back in between ended the run.)
 			err = sysexit.Temp(err)
 		}
 		if c := sysexit.Code(err); err != nil && (!a.Daemon || c == sysexit.Usage || c == sysexit.NoUser) {
@@ -166,12 +169,6 @@ var hangup = make(chan os.Signal, 1)
 
 // newWatcher is queue.NewWatcher; a test's to replace.
 var newWatcher = queue.NewWatcher
-
-// gone reports whether the directory path is not there at all.
-func gone(path string) bool {
-	_, err := os.Stat(path)
-	return errors.Is(err, fs.ErrNotExist)
-}
 
 // jobsFor returns the queues to process: the one queue with the command
 // given, or every queue of a list that has stages.

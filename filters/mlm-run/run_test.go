@@ -504,6 +504,7 @@ func TestDaemonDirGone(t *testing.T) {
 	}{
 		{"gone", "no such", false},
 		{"empty", "no address and no queue", true},
+		{"queues back first", "no such list", true}, // a restore by tar or cp -a (R74)
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := startDaemon(t, "cat\n")
@@ -522,10 +523,15 @@ func TestDaemonDirGone(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			if c.name == "queues back first" {
+				if err := os.Mkdir(filepath.Join(d.dir, "queue"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
 			d.waitFor(t, "no pass reported the directory gone", func() bool { return strings.Contains(d.errs.String(), c.said) })
 			time.Sleep(50 * time.Millisecond) // some more passes without it
 			if c.empty {
-				if err := os.Remove(d.dir); err != nil {
+				if err := os.RemoveAll(d.dir); err != nil {
 					t.Fatal(err)
 				}
 			}
