@@ -129,7 +129,8 @@ func TestRefuseAttachesLittle(t *testing.T) {
 	}
 	long := "Cc: " + strings.Repeat("c", 1000) + "@example.org\n"
 	h := "Received: from spam.example\nFrom: Bob <bob@example.net>\nX-Ad: BUY http://spam.example/\nsubject: buy\n now\n" +
-		strings.Repeat("X-Ad: CHEAP PILLS\n", 600) + long + "Message-ID: <m1@example.net>\n\n"
+		strings.Repeat("X-Ad: CHEAP PILLS\n", 600) + long + "Message-ID: <m1@example.net>\n" +
+		strings.Repeat("Subject: CHEAP PILLS again\n", 60) + "\n" // the first of each name alone (R74)
 	now := time.Unix(1_795_867_200, 0)
 	if sent, err := Refuse(d, "p2.n1", "bob@example.net", header(t, h), "was rejected", now); err != nil || !sent {
 		t.Fatalf("Refuse = %v, %v", sent, err)
@@ -139,7 +140,7 @@ func TestRefuseAttachesLittle(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := ":From: Bob <bob@example.net>\n:subject: buy\n: now\n:Message-ID: <m1@example.net>\n:\n"
-	if !strings.Contains(string(b), want) || strings.Contains(string(b), "X-Ad") || strings.Contains(string(b), "Received:") || strings.Contains(string(b), "ccccc") {
+	if !strings.Contains(string(b), want) || strings.Contains(string(b), "X-Ad") || strings.Contains(string(b), "Received:") || strings.Contains(string(b), "ccccc") || strings.Contains(string(b), "again") {
 		t.Errorf("refusal:\n%s\nwant attached only\n%s", b, want)
 	}
 }
