@@ -116,7 +116,9 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	if errors.Is(err, listdir.ErrNoList) {
 		// No directory at all is more likely a file system not
 		// mounted, or a list being restored, than mail to no list:
-		// the MTA keeps it (a directory without an address is none).
+		// the MTA keeps it (so is a directory with neither an address
+		// nor queues, listdir.Open says; one with queues and no
+		// address is a list retired).
 		if _, serr := os.Stat(a.Dir); serr != nil {
 			return sysexit.Temp(fmt.Errorf("%s: %w", listdir.Name(a.Dir), errors.Unwrap(serr)))
 		}

@@ -359,17 +359,16 @@ func checkOthersWrite(path string) error {
 		path, info.Mode().Perm()))
 }
 
-// danglingLink returns the last name of path that is there, if it is a
-// symbolic link to nothing ("" if it is none): path itself, or the
-// directory of lists it is in.
 // notNow reports whether path is a directory that holds neither an
 // address file nor a queue directory: no list now, rather than none. A
 // list's file system not mounted leaves its mount point so, an empty
 // directory; a list being made, or restored from a backup, is so until
-// its files come; a list retired as mlm-listdir(5) says, its address
-// file removed, keeps its queues. (A path that is not there at all is
-// each program's to judge: mlm-accept waits, mlm-run -D once it has
-// found the list.)
+// its files come (a restore that brings the queues before the address
+// file shows a list retired for a while: mlm-run -D takes it as
+// temporary once it has found the list); a list retired as
+// mlm-listdir(5) says, its address file removed, keeps its queues. (A
+// path that is not there at all is each program's to judge: mlm-accept
+// waits, mlm-run -D once it has found the list.)
 func notNow(path string) bool {
 	info, err := os.Stat(path)
 	if err != nil || !info.IsDir() {
@@ -379,6 +378,9 @@ func notNow(path string) bool {
 	return errors.Is(err, fs.ErrNotExist)
 }
 
+// danglingLink returns the last name of path that is there, if it is a
+// symbolic link to nothing ("" if it is none): path itself, or the
+// directory of lists it is in.
 func danglingLink(path string) string {
 	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
 		if info, err := os.Lstat(p); err == nil {
