@@ -890,9 +890,12 @@ func TestTermEndsTransactions(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 75 || errb.String() != "mlm-sendmail: stopped by SIGTERM: what was not sent is tried again\n" {
 		t.Fatalf("after SIGTERM: exit %d, %q; want 75 and one line", code, errb.String())
 	}
+	// The dots out when the signal came, one a connection at most (the
+	// reply to each held): none after it, though records read already
+	// waited for a connection (R74).
 	taken := ledgerRcpts(t, ledger)
-	if len(taken) == 0 || len(taken) == len(rcpts) {
-		t.Fatalf("the relay took %d of %d before the stop; want some, not all", len(taken), len(rcpts))
+	if len(taken) == 0 || len(taken) > 4 {
+		t.Fatalf("the relay took %d of %d; want those of the dots out at the stop, 1 to 4 (-c 4)", len(taken), len(rcpts))
 	}
 	o := sfSend(t, dir, "")
 	for _, r := range taken {
