@@ -200,12 +200,12 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 }
 
 // sourceRoute reports whether r is RFC 5321's A-d-l: "@" and a domain,
-// one or more, separated by commas.
+// one or more, separated by commas; a domain in U-labels too (RFC 6531).
 func sourceRoute(r string) bool {
 	for _, at := range strings.Split(r, ",") {
 		d, ok := strings.CutPrefix(at, "@")
 		if !ok || d == "" || strings.ContainsFunc(d, func(c rune) bool {
-			return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.')
+			return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c >= 0x80) // (U-labels: RFC 6531)
 		}) {
 			return false
 		}

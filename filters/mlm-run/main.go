@@ -22,7 +22,7 @@ type args struct {
 	MinWait  time.Duration `short:"w" name:"min-backoff" default:"5m" placeholder:"DURATION" help:"The shortest wait after a temporary failure."`
 	MaxWait  time.Duration `short:"W" name:"max-backoff" default:"1h" placeholder:"DURATION" help:"The longest wait after a temporary failure."`
 	Timeout  time.Duration `short:"t" default:"1h" placeholder:"DURATION" help:"Stop the stages of a record that run longer than DURATION; the record waits."`
-	Grace    time.Duration `short:"g" default:"10m" placeholder:"DURATION" help:"The time the stages have to stop on SIGTERM, after -t, before SIGKILL."`
+	Grace    time.Duration `short:"g" default:"10m" placeholder:"DURATION" help:"The time the stages have to stop on SIGTERM, after -t or the run's own SIGTERM, before SIGKILL."`
 	Workers  int           `short:"j" default:"1" placeholder:"N" help:"Process up to N records of a queue at once."`
 	Target   string        `arg:"" placeholder:"DIR" help:"A list directory, or with a command a queue directory."`
 	Command  []string      `arg:"" optional:"" passthrough:"" placeholder:"-- COMMAND" help:"Feed each record of the queue directory to this command."`

@@ -273,7 +273,7 @@ func process(ctx context.Context, j job, a *args, stdout, stderr io.Writer) erro
 		go func() {
 			defer wg.Done()
 			for id := range work {
-				if err := one(j, id, a, stdout, stderr); err != nil {
+				if err := one(ctx, j, id, a, stdout, stderr); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -307,7 +307,7 @@ feed:
 // one claims a record, runs the stages on it and settles it by their
 // status: 0 done; 65, 67, 77 to bad/ with the reason; anything else
 // (75, a signal, a status mlm gives no meaning) back to new/ to wait.
-func one(j job, id string, a *args, stdout, stderr io.Writer) error {
+func one(ctx context.Context, j job, id string, a *args, stdout, stderr io.Writer) error {
 	now := clock.Now()
 	it, err := j.q.Claim(id, now, a.Flush)
 	if err != nil || it == nil {
@@ -336,18 +336,23 @@ func one(j job, id string, a *args, stdout, stderr io.Writer) error {
 	// every run would skip the record without a word.
 	tail := &lastLine{w: stderr}
 	//
-	// The stages are stopped (SIGTERM, then SIGKILL after -g) at -t. The
-	// run's own SIGTERM lets them end: a service manager sends SIGTERM
-	// to them too (the unit's KillMode=control-group), and mlm-sendmail
-	// then ends the transactions it has begun; one that sends it to
-	// mlm-run alone wants the record done.
-	stageCtx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	// The stages are stopped (SIGTERM, then SIGKILL after -g) at -t, and
+	// at the run's own SIGTERM or SIGINT: a service manager's stop (the
+	// unit's KillMode=mixed) sent SIGKILL after its TimeoutStopSec,
+	// which cut mlm-sendmail between a final dot and its reply (R74);
+	// and stages that exit 0 on SIGTERM are known to have been stopped
+	// (Stopped), where one signalled by the service manager itself was
+	// taken for done (R75).
+	stageCtx, cancel := context.WithTimeout(ctx, a.Timeout)
 	defer cancel()
 	var signalled atomic.Bool
 	status, perr := pipeline.Run(j.stages, pipeline.Options{Stdin: it.File(), Stdout: stdout, Stderr: tail, Dir: j.dir,
 		Context: stageCtx, Grace: a.Grace, Stopped: func() { signalled.Store(true) }, Hold: it.File(), Env: cli.StagesEnv()})
 	cut := stageCtx.Err() != nil
 	why := fmt.Sprintf("stages stopped after %v", a.Timeout)
+	if ctx.Err() != nil {
+		why = "stages stopped: the run was told to stop"
+	}
 	if cut && perr != nil {
 		// (The status is the stages' all the same: one that ended in
 		// time, and left behind a process that holds its stderr, has
