@@ -12,12 +12,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"mlm/lib/addr"
@@ -409,12 +407,7 @@ var verdict atomic.Pointer[error]
 func deadline(d time.Duration) (stop func()) {
 	t := time.AfterFunc(d, func() { giveUp(fmt.Sprintf("deadline of %v exceeded", d)) })
 	sigs := make(chan os.Signal, 1)
-	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
-		// One ignored by whoever started it (nohup) stays so.
-		if !signal.Ignored(sig) {
-			signal.Notify(sigs, sig)
-		}
-	}
+	cli.NotifyStop(sigs)
 	go func() {
 		for sig := range sigs {
 			giveUp(sig.String())

@@ -10,12 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"mlm/lib/cli"
 	"mlm/lib/pipeline"
@@ -58,21 +54,13 @@ func stopOn(d time.Duration) (context.Context, func()) {
 		t = time.AfterFunc(d, func() { cancel(fmt.Errorf("deadline of %v exceeded", d)) })
 	}
 	sigs := make(chan os.Signal, 1)
-	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
-		if !signal.Ignored(sig) {
-			signal.Notify(sigs, sig)
-		}
-	}
+	cli.NotifyStop(sigs)
 	var done atomic.Bool
 	quit := make(chan struct{})
 	go func() {
 		select {
 		case sig := <-sigs:
-			name := sig.String()
-			if sn, ok := sig.(syscall.Signal); ok {
-				name = unix.SignalName(sn)
-			}
-			cancel(fmt.Errorf("stopped by %s", name))
+			cancel(fmt.Errorf("stopped by %s", cli.SignalName(sig)))
 		case <-quit:
 		}
 	}()

@@ -23,9 +23,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/sys/unix"
-
 	"mlm/lib/addr"
+	"mlm/lib/cli"
 	"mlm/lib/clock"
 	"mlm/lib/crash"
 	jf "mlm/lib/journal"
@@ -136,11 +135,7 @@ func (s *sender) run(in io.Reader, stderr io.Writer) error {
 	// the -s program starts with SIGPIPE as it should be.)
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	sigs := make(chan os.Signal, 1)
-	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
-		if !signal.Ignored(sig) {
-			signal.Notify(sigs, sig)
-		}
-	}
+	cli.NotifyStop(sigs)
 	quit := make(chan struct{})
 	go func() {
 		for {
@@ -920,10 +915,7 @@ func (s *sender) stopErr() error {
 // final dot and its reply leaves no record of a message the server may
 // have taken. What is not sent waits for the next run (status 75).
 func (s *sender) terminate(sig os.Signal) {
-	name := sig.String()
-	if sn, ok := sig.(syscall.Signal); ok {
-		name = unix.SignalName(sn)
-	}
+	name := cli.SignalName(sig)
 	s.term.CompareAndSwap(nil, &name)
 	s.stopped.Store(true)
 }
