@@ -153,6 +153,11 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	if err != nil {
 		return err
 	}
+	if output == "" && qname != listdir.Incoming {
+		if err := roomIn(d, qname); err != nil {
+			return err
+		}
+	}
 	if _, err := br.Peek(1); err == io.EOF {
 		return sysexit.WithDSN(sysexit.DataErr, "5.6.0", errors.New("empty message"))
 	}
@@ -195,6 +200,36 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 		return fmt.Errorf("%s: %w", qname, err) // (the queue's; -o's names no queue)
 	}
 	return err
+}
+
+// roomIn refuses mail for the list's queue qname, with a temporary
+// failure, once the queue holds maxqueued records or maxqueuedsize
+// octets (new, claimed and failed). Mail to the request, bounce, owner
+// and moderation addresses comes from anyone and, with no stages to take
+// it (requests/ and bounces/ have none by default) or none running,
+// would fill the list's file system, and every list's on it, 10 MiB at a
+// time. Posts are never refused so: they are the list's service, and
+// wait in no queue for long.
+func roomIn(d *listdir.Dir, qname string) error {
+	maxRecords, err := d.IntIn(listdir.MaxQueued, 10000, 1, math.MaxInt32)
+	if err != nil {
+		return err
+	}
+	maxOctets, err := d.IntIn(listdir.MaxQueuedSize, 100<<20, 1, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	n, size, full, err := d.Queue(qname).Holds(int(maxRecords), maxOctets)
+	if err != nil {
+		return fmt.Errorf("%s: %w", qname, err)
+	}
+	if !full {
+		return nil
+	}
+	if n >= int(maxRecords) {
+		return sysexit.WithDSN(sysexit.TempFail, "4.3.1", fmt.Errorf("%s: queue full: %d records, as maxqueued allows", qname, n))
+	}
+	return sysexit.WithDSN(sysexit.TempFail, "4.3.1", fmt.Errorf("%s: queue full: %d octets, maxqueuedsize or more", qname, size))
 }
 
 // sourceRoute reports whether r is RFC 5321's A-d-l: "@" and a domain,

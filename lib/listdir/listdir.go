@@ -53,6 +53,8 @@ const (
 	Policy         = "policy"          // open, members or moderated
 	Password       = "password"        // the hashed list password
 	MaxSize        = "maxsize"         // largest message, octets
+	MaxQueued      = "maxqueued"       // most records in a queue mlm-accept fills, but posts'
+	MaxQueuedSize  = "maxqueuedsize"   // most octets of those records, each such queue
 	Prefix         = "prefix"          // subject prefix
 	ListID         = "listid"          // List-Id field value
 	ReplyTo        = "replyto"         // none, list or an address

@@ -613,6 +613,50 @@ func exists(name string) (bool, error) {
 	return err == nil, err
 }
 
+// Holds counts the records q holds, waiting, claimed or failed (new/,
+// cur/ and bad/; a failed record's .err beside it is no record), and
+// their octets between them. It stops once it has counted maxRecords
+// records, or maxOctets octets, and says whether it did: the queue is
+// full. A directory that is not there holds nothing.
+func (q *Queue) Holds(maxRecords int, maxOctets int64) (records int, octets int64, full bool, err error) {
+	for _, sub := range []string{newDir, curDir, badDir} {
+		d, err := os.Open(q.dir(sub))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return records, octets, false, sysexit.Temp(err)
+		}
+		for {
+			ents, rerr := d.ReadDir(1000)
+			for _, e := range ents {
+				if sub == badDir && strings.HasSuffix(e.Name(), ".err") {
+					continue
+				}
+				info, err := e.Info()
+				if err != nil {
+					continue // taken meanwhile
+				}
+				records++
+				octets += info.Size()
+				if records >= maxRecords || octets >= maxOctets {
+					d.Close()
+					return records, octets, true, nil
+				}
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				d.Close()
+				return records, octets, false, sysexit.Temp(rerr)
+			}
+		}
+		d.Close()
+	}
+	return records, octets, false, nil
+}
+
 // Sweep returns to new/ every claimed record whose claimer is gone and
 // removes tmp/ files older than TmpAge. It reports how many of each.
 func (q *Queue) Sweep(now time.Time) (returned, removed int, err error) {

@@ -896,3 +896,51 @@ func TestShortID(t *testing.T) {
 		t.Errorf("errName = %q", errName(long))
 	}
 }
+
+// TestHolds: Holds counts the records waiting, claimed and failed, not
+// a failed one's .err nor a tmp/ file, and their octets, and stops at
+// either bound, which makes the queue full; a queue without its
+// directories holds nothing.
+func TestHolds(t *testing.T) {
+	q := newQueue(t)
+	now := time.Now().Add(time.Second)
+	put(t, q, "1.a", "0123456789", time.Time{})
+	put(t, q, "2.b", "01234", time.Time{})
+	put(t, q, "3.c", "0", time.Time{})
+	it, err := q.Claim("2.b", now, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.f.Close()
+	it3, err := q.Claim("3.c", now, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := it3.Fail("no"); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(q.Path, "tmp", "4.d"), []byte("0123456789"), 0o600)
+	for _, c := range []struct {
+		records int
+		octets  int64
+		n       int
+		size    int64
+		full    bool
+	}{
+		{100, 100, 3, 16, false},
+		{3, 100, 3, 16, true},
+		{4, 100, 3, 16, false},
+		{100, 16, 3, 16, true},
+		{100, 17, 3, 16, false},
+		{1, 100, 1, 10, true}, // (new/ first: stops there)
+		{100, 10, 1, 10, true},
+	} {
+		n, size, full, err := q.Holds(c.records, c.octets)
+		if n != c.n || size != c.size || full != c.full || err != nil {
+			t.Errorf("Holds(%d, %d) = %d, %d, %v, %v; want %d, %d, %v", c.records, c.octets, n, size, full, err, c.n, c.size, c.full)
+		}
+	}
+	if n, size, full, err := New(filepath.Join(t.TempDir(), "none")).Holds(1, 1); n != 0 || size != 0 || full || err != nil {
+		t.Errorf("Holds of no queue = %d, %d, %v, %v; want nothing", n, size, full, err)
+	}
+}
