@@ -512,11 +512,12 @@ func TestQmail(t *testing.T) {
 		}
 	}
 
-	for _, c := range []struct{ local, queue string }{
-		{"dev-request", "requests"}, {"dev-subscribe", "requests"}, {"dev-unsubscribe", "requests"},
-		{"dev-owner", "owner"}, {"dev-bounces+bob=example.net", "bounces"}, {"dev-accept+c00k1e", "moderate"},
+	for _, c := range []struct{ local, queue, sender string }{
+		{"dev-request", "requests", ""}, {"dev-subscribe", "requests", ""}, {"dev-unsubscribe", "requests", ""},
+		{"dev-owner", "owner", ""}, {"dev-bounces+bob=example.net", "bounces", ""},
+		{"dev-accept+zzzzzzz-cookiecookiecook", "moderate", "mod@example.org"}, // (a cookie spelt right, not null's)
 	} {
-		if r := deliver("mlm", c.local+"@lists.example.org", "", c.local); r.status != "success" {
+		if r := deliver("mlm", c.local+"@lists.example.org", c.sender, c.local); r.status != "success" {
 			t.Errorf("%s: %+v", c.local, r)
 			continue
 		}

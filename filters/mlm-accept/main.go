@@ -21,6 +21,7 @@ import (
 	"mlm/lib/addr"
 	"mlm/lib/cli"
 	"mlm/lib/clock"
+	"mlm/lib/cookie"
 	"mlm/lib/durable"
 	"mlm/lib/envelope"
 	"mlm/lib/listdir"
@@ -153,6 +154,11 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	if err != nil {
 		return err
 	}
+	if qname == listdir.Moderate {
+		if err := mayAnswer(d, h, now); err != nil {
+			return err
+		}
+	}
 	if output == "" && qname != listdir.Incoming {
 		if err := roomIn(d, qname); err != nil {
 			return err
@@ -200,6 +206,29 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 		return fmt.Errorf("%s: %w", qname, err) // (the queue's; -o's names no queue)
 	}
 	return err
+}
+
+// mayAnswer refuses (77, 5.7.1) mail to a moderation address that
+// mlm-moderate would refuse whatever posts are held, as far as can be
+// told without the list's secret: from the null sender (a bounce, or an
+// autoresponder's answer to a hold notice), with no cookie, or with one
+// not spelt as mlm-moderate's are, or expired. The MTA bounces it to a
+// moderator who answered too late, with the reason; queued, it went to
+// queue/moderate/bad/, for ever, and said nothing to anyone. Anyone may
+// write to dev-accept+anything.
+func mayAnswer(d *listdir.Dir, h *stream.Header, now time.Time) error {
+	if h.Sender.Mailbox == "" {
+		return sysexit.Errorf(sysexit.NoPerm, "a message from the null sender answers no hold notice")
+	}
+	rcpt, _ := h.Get("orig-rcpt")
+	_, token, _ := envelope.Route(d.Address(), addr.Unquoted(rcpt))
+	switch e, ok := cookie.Expiry(token); {
+	case !ok:
+		return sysexit.Errorf(sysexit.NoPerm, "%q: %v", rcpt, cookie.ErrForged)
+	case now.Unix() > e.Unix():
+		return sysexit.Errorf(sysexit.NoPerm, "%q: %v", rcpt, cookie.ErrExpired)
+	}
+	return nil
 }
 
 // roomIn refuses mail for the list's queue qname, with a temporary

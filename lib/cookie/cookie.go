@@ -63,6 +63,24 @@ func Make(secret []byte, action, list, id string, expiry time.Time) string {
 	return strconv.FormatInt(e, 36) + "-" + short
 }
 
+// Expiry returns the time a token is valid until, if it is spelt as Make
+// spells one (or an earlier version, with 24 characters of MAC), in any
+// case: a look that needs no secret, for mail to a moderation address
+// before it is queued. Whether its MAC is right only Check can say.
+func Expiry(token string) (time.Time, bool) {
+	es, m, ok := strings.Cut(ascii.Lower(token), "-")
+	e, err := strconv.ParseInt(es, 36, 64)
+	if !ok || err != nil || strconv.FormatInt(e, 36) != es || len(m) != macLen && len(m) != 24 {
+		return time.Time{}, false
+	}
+	for _, c := range []byte(m) {
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return time.Time{}, false
+		}
+	}
+	return time.Unix(e, 0), true
+}
+
 // Check reports whether token is the one Make gave for action on id of
 // list, or the one of 24 characters of MAC that earlier versions gave
 // (in the notices of posts held before an upgrade), and still valid at

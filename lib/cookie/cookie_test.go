@@ -88,11 +88,55 @@ func FuzzCheck(f *testing.F) {
 	f.Fuzz(func(t *testing.T, tok string) {
 		secret := []byte("k")
 		at := time.Unix(mustExpiry(tok), 0)
-		if Check(secret, "accept", "l@x", "id", tok, time.Unix(0, 0)) == nil && ascii.Lower(tok) != Make(secret, "accept", "l@x", "id", at) &&
+		err := Check(secret, "accept", "l@x", "id", tok, time.Unix(0, 0))
+		if err == nil && ascii.Lower(tok) != Make(secret, "accept", "l@x", "id", at) &&
 			ascii.Lower(tok) != oldMake(secret, "accept", "l@x", "id", at) {
 			t.Fatalf("accepted a token neither Make nor earlier versions would give: %q", tok)
 		}
+		// What Expiry refuses (mlm-accept's look, with no secret),
+		// Check refuses too, whatever the secret; what it passes
+		// has the expiry Check judges by.
+		e, ok := Expiry(tok)
+		if err == nil && (!ok || e != at) {
+			t.Fatalf("Expiry(%q) = %v, %v; Check took it, expiring %v", tok, e, ok, at)
+		}
+		if !ok {
+			for _, t2 := range []string{Make(secret, "accept", "l@x", "id", at), oldMake(secret, "accept", "l@x", "id", at)} {
+				if ascii.Lower(tok) == t2 {
+					t.Fatalf("Expiry(%q) refused what Make spells", tok)
+				}
+			}
+		}
 	})
+}
+
+// TestExpiry: a token's shape, and its time, without the secret.
+func TestExpiry(t *testing.T) {
+	at := time.Unix(1_800_000_000, 0)
+	for tok, ok := range map[string]bool{
+		Make([]byte("k"), "accept", "l@x", "id", at):                  true,
+		oldMake([]byte("k"), "accept", "l@x", "id", at):               true,
+		strings.ToUpper(Make([]byte("k"), "accept", "l@x", "id", at)): true,
+		"":                                false,
+		"x.y":                             false,
+		"tsrx00-":                         false,
+		"tsrx00-abcdefghijklmno":          false, // 15
+		"tsrx00-abcdefghijklmnopq":        false, // 17
+		"tsrx00-abcdefghijklmno1":         false, // not base32
+		"tsrx00-abcdefghijklmn0p":         false,
+		"0tsrx00-abcdefghijklmnop":        false, // a leading zero
+		"+tsrx00-abcdefghijklmnop":        false,
+		"-tsrx00-abcdefghijklmnop":        false,
+		"tsrx00-abcdefghijklmnop-":        false,
+		"tsrx00--abcdefghijklmnop":        false,
+		"tsrx00-abcdefghijklmnop":         true,
+		"zzzzzzzzzzzzzz-abcdefghijklmnop": false, // past an int64
+	} {
+		e, got := Expiry(tok)
+		if got != ok || ok && e.Unix() != mustExpiry(tok) {
+			t.Errorf("Expiry(%q) = %v, %v; want ok %v", tok, e, got, ok)
+		}
+	}
 }
 
 func mustExpiry(tok string) int64 {
