@@ -823,6 +823,90 @@ func TestHostileSizes(t *testing.T) {
 	})
 }
 
+// TestHostileFlood: a stranger's large messages, one after another, to
+// the request address, which nothing takes by default, stop being taken
+// once the queue holds maxqueuedsize (100 MiB): mlm-accept makes them
+// wait (75, 4.3.1), and a post is still taken. Answers to a moderation
+// address that no held post could have asked for are refused (77) and
+// not queued: each sat in moderate/bad/ for ever.
+func TestHostileFlood(t *testing.T) {
+	const bound = 100 << 20
+	work := t.TempDir()
+	line := strings.Repeat("0123456789abcdef", 4)[:63] + "\n"
+	in := hBig(t, work, "big.eml", "From: mallory@example.net\nSubject: subscribe\n\n", func(w io.Writer) {
+		for i := 0; i < 9_500_000/64; i++ {
+			io.WriteString(w, line)
+		}
+	})
+	t.Run("requests", func(t *testing.T) {
+		mlmtest.Fault(t, "input", "9.5 MB messages from a stranger to the request address, one after another (nothing takes queue/requests)",
+			"queued until the queue holds 100 MiB (maxqueuedsize), then mlm-accept exits 75, one line 4.3.1, nothing queued; a post is still taken")
+		dir := hPlainList(t)
+		env := []string{"SENDER=mallory@example.net", "RECIPIENT=dev-request@lists.example.org"}
+		newDir := filepath.Join(dir, "queue", "requests", "new")
+		var sizes []int64
+		for len(sizes) < 20 {
+			o := hRunFile(t, in, "", env, "mlm-accept", dir)
+			if o.code == 75 {
+				hOneLine(t, o, `^4\.3\.1 mlm-accept: requests: queue full: [0-9]+ octets, maxqueuedsize or more\n$`)
+				break
+			}
+			if o.code != 0 {
+				t.Fatalf("mlm-accept: exit %d %s", o.code, o.stderr)
+			}
+			names := mlmtest.Names(t, newDir)
+			info, err := os.Stat(filepath.Join(newDir, names[len(names)-1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, info.Size()) // (all the same size)
+		}
+		var total int64
+		for _, n := range sizes {
+			total += n
+		}
+		if len(sizes) == 20 || total < bound || total-sizes[0] >= bound {
+			t.Fatalf("%d records, %d octets, queued; want those up to %d octets and one more", len(sizes), total, bound)
+		}
+		if n := mlmtest.Names(t, newDir); len(n) != len(sizes) {
+			t.Errorf("%d records in new/; want %d", len(n), len(sizes))
+		}
+		if n := mlmtest.Names(t, filepath.Join(dir, "queue", "requests", "tmp")); len(n) != 0 {
+			t.Errorf("tmp/ left %v", n)
+		}
+		post := filepath.Join(work, "post.eml")
+		hWrite(t, post, "From: alice@example.org\nSubject: still here\n\nhello\n")
+		if o := hRunFile(t, post, "", []string{"SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org"}, "mlm-accept", dir); o.code != 0 {
+			t.Errorf("a post: exit %d %s; want 0", o.code, o.stderr)
+		}
+	})
+	t.Run("moderate", func(t *testing.T) {
+		mlmtest.Fault(t, "input", "answers to dev-accept+TOKEN from strangers: no cookie, made-up ones, expired ones, from the null sender",
+			"mlm-accept exits 77, one line 5.7.1, nothing queued (each sat in queue/moderate/bad/ for ever)")
+		dir := hPlainList(t)
+		for _, c := range []struct{ sender, token, why string }{
+			{"mallory@example.net", "", "bad or forged cookie"},
+			{"mallory@example.net", "+aaaa", "bad or forged cookie"},
+			{"mallory@example.net", "+zzzzzzz-aaaaaaaaaaaaaaa", "bad or forged cookie"},
+			{"mallory@example.net", "+1-aaaaaaaaaaaaaaaa", "expired cookie"},
+			{"", "+zzzzzzz-aaaaaaaaaaaaaaaa", "a message from the null sender answers no hold notice"},
+		} {
+			env := []string{"SENDER=" + c.sender, "RECIPIENT=dev-accept" + c.token + "@lists.example.org"}
+			o := hRunFile(t, in, "", env, "mlm-accept", dir)
+			if o.code != 77 {
+				t.Errorf("%q from %q: exit %d %s; want 77", c.token, c.sender, o.code, o.stderr)
+				continue
+			}
+			hOneLine(t, o, `^5\.7\.1 mlm-accept: .*`+c.why+`\n$`)
+		}
+		for _, sub := range []string{"new", "tmp", "bad"} {
+			if n := mlmtest.Names(t, filepath.Join(dir, "queue", "moderate", sub)); len(n) != 0 {
+				t.Errorf("moderate/%s: %v", sub, n)
+			}
+		}
+	})
+}
+
 // TestHostileMIME: a body nested 16,000 deep and one of 100,000 parts
 // are held by mlm-auth (past mimewalk's 100 levels or 10,000 parts),
 // byte for byte, with a notice; once approved, mlm-hdr passes them
