@@ -25,6 +25,7 @@ import (
 
 	"mlm/lib/addr"
 	"mlm/lib/mlmtest"
+	"mlm/lib/notice"
 	"mlm/lib/stream"
 )
 
@@ -826,7 +827,8 @@ func TestHostileSizes(t *testing.T) {
 // TestHostileFlood: a stranger's large messages, one after another, to
 // the request address, which nothing takes by default, stop being taken
 // once the queue holds maxqueuedsize (100 MiB): mlm-accept makes them
-// wait (75, 4.3.1), and a post is still taken. Answers to a moderation
+// wait (75, 4.3.1), and a post is still taken. Posts, held, stop at the
+// same bound: mlm-auth refuses them then. Answers to a moderation
 // address that no held post could have asked for are refused (77) and
 // not queued: each sat in moderate/bad/ for ever.
 func TestHostileFlood(t *testing.T) {
@@ -878,6 +880,44 @@ func TestHostileFlood(t *testing.T) {
 		hWrite(t, post, "From: alice@example.org\nSubject: still here\n\nhello\n")
 		if o := hRunFile(t, post, "", []string{"SENDER=alice@example.org", "RECIPIENT=dev@lists.example.org"}, "mlm-accept", dir); o.code != 0 {
 			t.Errorf("a post: exit %d %s; want 0", o.code, o.stderr)
+		}
+	})
+	t.Run("hold", func(t *testing.T) {
+		mlmtest.Fault(t, "input", "9.5 MB posts from strangers, one after another, each held for a moderator",
+			"held until the hold queue holds 100 MiB (maxqueuedsize); then mlm-auth refuses each, its sender told why, nothing held")
+		dir := hPlainList(t)
+		rec := filepath.Join(work, "post.mlm")
+		holdDir := filepath.Join(dir, "queue", "hold", "new")
+		held, refused := 0, 0
+		for i := 0; i < 20 && refused < notice.MaxPerDay+1; i++ {
+			if o := hRunFile(t, in, rec, []string{"SENDER=mallory@example.net", "RECIPIENT=dev@lists.example.org"}, "mlm-accept", "-o", "-", dir); o.code != 0 {
+				t.Fatalf("mlm-accept: exit %d %s", o.code, o.stderr)
+			}
+			if o := hRunFile(t, rec, "", nil, "mlm-auth", dir); o.code != 0 {
+				t.Fatalf("mlm-auth: exit %d %s", o.code, o.stderr)
+			}
+			n := len(mlmtest.Names(t, holdDir))
+			if n == held {
+				refused++
+			}
+			held = n
+		}
+		if held < 10 || held > 12 || refused != notice.MaxPerDay+1 {
+			t.Fatalf("%d posts held, %d refused; want those up to 100 MiB and one more, then each refused", held, refused)
+		}
+		var refusals int
+		outgoing := filepath.Join(dir, "queue", "outgoing", "new")
+		for _, name := range mlmtest.Names(t, outgoing) {
+			b, err := os.ReadFile(filepath.Join(outgoing, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), "fill their queue") && strings.Contains(string(b), "\nR <mallory@example.net>\n") {
+				refusals++
+			}
+		}
+		if refusals != notice.MaxPerDay {
+			t.Errorf("%d refusals to the sender; want %d, the most a sender gets a day (notice.Refuse)", refusals, notice.MaxPerDay)
 		}
 	})
 	t.Run("moderate", func(t *testing.T) {

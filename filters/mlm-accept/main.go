@@ -238,27 +238,14 @@ func mayAnswer(d *listdir.Dir, h *stream.Header, now time.Time) error {
 // it (requests/ and bounces/ have none by default) or none running,
 // would fill the list's file system, and every list's on it, 10 MiB at a
 // time. Posts are never refused so: they are the list's service, and
-// wait in no queue for long.
+// wait in no queue for long; those that would wait for a moderator
+// mlm-auth refuses once the hold queue is full.
 func roomIn(d *listdir.Dir, qname string) error {
-	maxRecords, err := d.IntIn(listdir.MaxQueued, 10000, 1, math.MaxInt32)
-	if err != nil {
+	why, err := d.Full(qname)
+	if err != nil || why == "" {
 		return err
 	}
-	maxOctets, err := d.IntIn(listdir.MaxQueuedSize, 100<<20, 1, math.MaxInt64)
-	if err != nil {
-		return err
-	}
-	n, size, full, err := d.Queue(qname).Holds(int(maxRecords), maxOctets)
-	if err != nil {
-		return fmt.Errorf("%s: %w", qname, err)
-	}
-	if !full {
-		return nil
-	}
-	if n >= int(maxRecords) {
-		return sysexit.WithDSN(sysexit.TempFail, "4.3.1", fmt.Errorf("%s: queue full: %d records, as maxqueued allows", qname, n))
-	}
-	return sysexit.WithDSN(sysexit.TempFail, "4.3.1", fmt.Errorf("%s: queue full: %d octets, maxqueuedsize or more", qname, size))
+	return sysexit.WithDSN(sysexit.TempFail, "4.3.1", fmt.Errorf("%s: queue full: %s", qname, why))
 }
 
 // sourceRoute reports whether r is RFC 5321's A-d-l: "@" and a domain,

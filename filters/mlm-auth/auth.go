@@ -189,6 +189,13 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 			h.Attrs = append(h.Attrs, stream.Attr{Name: "trace", Value: trace})
 			return emit(w, r, p)
 		case hold:
+			full, err := holdFull(d, h.ID)
+			if err != nil {
+				return err
+			}
+			if full != "" {
+				return refusePost(d, p, reason+"; and the posts held for a moderator fill their queue ("+full+")", now)
+			}
 			return holdPost(d, r, p, reason, now)
 		case drop:
 			fmt.Fprintf(os.Stderr, "%s: %s: refused (%s, by its From); no notice to the sender\n", prog, h.ID, reason)

@@ -125,6 +125,21 @@ The held message's header is attached.
 	}, now)
 }
 
+// holdFull says why the hold queue can take no more posts (see
+// listdir.Full), or "" if it can, or holds the post id already (a try
+// again after a failure). Posts from strangers are held, each up to
+// maxsize: without a bound, anyone could fill the list's file system
+// with them, as mlm-accept keeps them from doing through the other
+// addresses. A post that finds it full is refused, its sender told:
+// nothing takes it later, and a try again (75) would leave it in the
+// incoming queue, which would grow instead.
+func holdFull(d *listdir.Dir, id string) (string, error) {
+	if d.Queue(listdir.Hold).Has(id) {
+		return "", nil
+	}
+	return d.Full(listdir.Hold)
+}
+
 // moderators returns who is told of held posts: the moderators, else the
 // owners. An address of the list itself among them is not (as
 // mlm-members skips one): the notice would come back to the list, be

@@ -1070,6 +1070,33 @@ func (d *Dir) Queue(name string) *queue.Queue {
 	return queue.New(filepath.Join(d.Path, QueueDir, name))
 }
 
+// Full says whether the list's queue name is full: whether it holds
+// maxqueued records, or maxqueuedsize octets, waiting, claimed or failed
+// (queue.Holds); if so, why, as "N records, as maxqueued allows" or "N
+// octets, maxqueuedsize or more", else "". The queues strangers may fill
+// have this bound: those mlm-accept writes to, but the posts', and the
+// held posts'.
+func (d *Dir) Full(name string) (why string, err error) {
+	maxRecords, err := d.IntIn(MaxQueued, 10000, 1, math.MaxInt32)
+	if err != nil {
+		return "", err
+	}
+	maxOctets, err := d.IntIn(MaxQueuedSize, 100<<20, 1, math.MaxInt64)
+	if err != nil {
+		return "", err
+	}
+	n, size, full, err := d.Queue(name).Holds(int(maxRecords), maxOctets)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%s: %w", name, err)
+	case !full:
+		return "", nil
+	case n >= int(maxRecords):
+		return fmt.Sprintf("%d records, as %s allows", n, MaxQueued), nil
+	}
+	return fmt.Sprintf("%d octets, %s or more", size, MaxQueuedSize), nil
+}
+
 // Put writes a record into the list's queue name, ready at once
 // (queue.Put), but not as root in a queue another user owns (CheckUser):
 // a list of root's may give a queue to the user who runs it, and a
