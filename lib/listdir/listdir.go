@@ -1077,7 +1077,7 @@ func (d *Dir) Queue(name string) *queue.Queue {
 // have this bound: those mlm-accept writes to, but the posts', and the
 // held posts'.
 func (d *Dir) Full(name string) (why string, err error) {
-	maxRecords, err := d.IntIn(MaxQueued, 10000, 1, math.MaxInt32)
+	maxRecords, err := d.IntIn(MaxQueued, 1000, 1, math.MaxInt32)
 	if err != nil {
 		return "", err
 	}
