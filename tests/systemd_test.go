@@ -159,6 +159,11 @@ func TestExampleSystemdRun(t *testing.T) {
 	if n := len(srv.Messages()); n != 2 {
 		t.Errorf("delivered %d posts; want 2", n)
 	}
+	// Its record done too: a SIGTERM while its stages run stops them,
+	// and says so (mlm-run(1)).
+	for queued(t, dir, "outgoing")+claimed(t, dir, "outgoing") != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil || out.Len() != 0 {
 		t.Errorf("%v after SIGTERM: %v, output %q; want exit 0 and none", argv, err, out)
@@ -201,6 +206,11 @@ func TestDaemonTakesPostAsItLands(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	postTo(t, dir, "after the first pass")
 	waitFor("the post that came after the first pass waits for -i", func() bool { return len(srv.Messages()) == 2 })
+	// And its record is done: a SIGTERM while its stages run stops
+	// them, and says so (mlm-run(1)).
+	waitFor("the delivered post's record is not done", func() bool {
+		return queued(t, dir, "outgoing")+claimed(t, dir, "outgoing") == 0
+	})
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil || out.Len() != 0 {
 		t.Errorf("%v after SIGTERM: %v, output %q; want exit 0 and none", argv, err, out)
