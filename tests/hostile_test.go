@@ -827,7 +827,7 @@ func TestHostileSizes(t *testing.T) {
 // TestHostileFlood: a stranger's large messages, one after another, to
 // the request address, which nothing takes by default, stop being taken
 // once the queue holds maxqueuedsize (100 MiB): mlm-accept makes them
-// wait (75, 4.3.1), and a post is still taken. Posts, held, stop at the
+// wait (75, 4.2.2), and a post is still taken. Posts, held, stop at the
 // same bound: mlm-auth refuses them then. Answers to a moderation
 // address that no held post could have asked for are refused (77) and
 // not queued: each sat in moderate/bad/ for ever.
@@ -842,7 +842,7 @@ func TestHostileFlood(t *testing.T) {
 	})
 	t.Run("requests", func(t *testing.T) {
 		mlmtest.Fault(t, "input", "9.5 MB messages from a stranger to the request address, one after another (nothing takes queue/requests)",
-			"queued until the queue holds 100 MiB (maxqueuedsize), then mlm-accept exits 75, one line 4.3.1, nothing queued; a post is still taken")
+			"queued until the queue holds 100 MiB (maxqueuedsize), then mlm-accept exits 75, one line 4.2.2, nothing queued; a post is still taken")
 		dir := hPlainList(t)
 		env := []string{"SENDER=mallory@example.net", "RECIPIENT=dev-request@lists.example.org"}
 		newDir := filepath.Join(dir, "queue", "requests", "new")
@@ -850,7 +850,7 @@ func TestHostileFlood(t *testing.T) {
 		for len(sizes) < 20 {
 			o := hRunFile(t, in, "", env, "mlm-accept", dir)
 			if o.code == 75 {
-				hOneLine(t, o, `^4\.3\.1 mlm-accept: requests: queue full: [0-9]+ octets, maxqueuedsize or more\n$`)
+				hOneLine(t, o, `^4\.2\.2 mlm-accept: requests: queue full: [0-9]+ octets, maxqueuedsize or more\n$`)
 				break
 			}
 			if o.code != 0 {
@@ -921,13 +921,14 @@ func TestHostileFlood(t *testing.T) {
 		}
 	})
 	t.Run("moderate", func(t *testing.T) {
-		mlmtest.Fault(t, "input", "answers to dev-accept+TOKEN from strangers: no cookie, made-up ones, expired ones, from the null sender",
+		mlmtest.Fault(t, "input", "answers to dev-accept+TOKEN from strangers: no cookie, made-up ones (spelt right or not), expired ones, from the null sender",
 			"mlm-accept exits 77, one line 5.7.1, nothing queued (each sat in queue/moderate/bad/ for ever)")
 		dir := hPlainList(t)
 		for _, c := range []struct{ sender, token, why string }{
 			{"mallory@example.net", "", "bad or forged cookie"},
 			{"mallory@example.net", "+aaaa", "bad or forged cookie"},
 			{"mallory@example.net", "+zzzzzzz-aaaaaaaaaaaaaaa", "bad or forged cookie"},
+			{"mallory@example.net", "+zzzzzzz-aaaaaaaaaaaaaaaa", "bad or forged cookie"}, // (spelt right: no post held)
 			{"mallory@example.net", "+1-aaaaaaaaaaaaaaaa", "expired cookie"},
 			{"", "+zzzzzzz-aaaaaaaaaaaaaaaa", "a message from the null sender answers no hold notice"},
 		} {

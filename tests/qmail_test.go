@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"mlm/lib/cookie"
 	"mlm/lib/mlmtest"
 	"os"
 	"os/exec"
@@ -512,10 +513,18 @@ func TestQmail(t *testing.T) {
 		}
 	}
 
+	// A moderator's answer to a post held (mlm-accept refuses one that
+	// answers none).
+	secret, err := os.ReadFile(filepath.Join(list, "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(list, "queue", "hold", "new", "h1"), []byte("MLM1 h1\nS <a@example.org>\n:\nE 0\n"), 0o600)
+	answer := "dev-accept+" + cookie.Make([]byte(strings.TrimSpace(string(secret))), "accept", "dev@lists.example.org", "h1", time.Now().Add(time.Hour))
 	for _, c := range []struct{ local, queue, sender string }{
 		{"dev-request", "requests", ""}, {"dev-subscribe", "requests", ""}, {"dev-unsubscribe", "requests", ""},
 		{"dev-owner", "owner", ""}, {"dev-bounces+bob=example.net", "bounces", ""},
-		{"dev-accept+zzzzzzz-cookiecookiecook", "moderate", "mod@example.org"}, // (a cookie spelt right, not null's)
+		{answer, "moderate", "mod@example.org"},
 	} {
 		if r := deliver("mlm", c.local+"@lists.example.org", c.sender, c.local); r.status != "success" {
 			t.Errorf("%s: %+v", c.local, r)

@@ -26,6 +26,7 @@ import (
 	"mlm/lib/envelope"
 	"mlm/lib/listdir"
 	"mlm/lib/msg"
+	"mlm/lib/notice"
 	"mlm/lib/spool"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
@@ -154,16 +155,6 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	if err != nil {
 		return err
 	}
-	if qname == listdir.Moderate {
-		if err := mayAnswer(d, h, now); err != nil {
-			return err
-		}
-	}
-	if output == "" && qname != listdir.Incoming {
-		if err := roomIn(d, qname); err != nil {
-			return err
-		}
-	}
 	if _, err := br.Peek(1); err == io.EOF {
 		return sysexit.WithDSN(sysexit.DataErr, "5.6.0", errors.New("empty message"))
 	}
@@ -179,6 +170,18 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	var e msg.Edit
 	if err := e.ResetChecked(raw, msg.MaxHeader); err != nil {
 		return sysexit.WithDSN(sysexit.DataErr, "5.6.0", err) // ("header: ...")
+	}
+	// A moderator's answer that answers nothing is refused for good
+	// (first: not made to wait for room it will never need).
+	if qname == listdir.Moderate {
+		if err := mayAnswer(d, h, raw, now); err != nil {
+			return err
+		}
+	}
+	if output == "" && qname != listdir.Incoming {
+		if err := roomIn(d, qname); err != nil {
+			return err
+		}
 	}
 	body := io.MultiReader(bytes.NewReader(raw), br)
 	write := func(w io.Writer) error {
@@ -209,31 +212,52 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 }
 
 // mayAnswer refuses (77, 5.7.1) mail to a moderation address that
-// mlm-moderate would refuse whatever posts are held, as far as can be
-// told without the list's secret: from the null sender (a bounce, or an
-// autoresponder's answer to a hold notice), with no cookie, or with one
-// not spelt as mlm-moderate's are, or expired. The MTA bounces it to a
-// moderator who answered too late, with the reason; queued, it went to
-// queue/moderate/bad/, for ever, and said nothing to anyone. Anyone may
-// write to dev-accept+anything.
-func mayAnswer(d *listdir.Dir, h *stream.Header, now time.Time) error {
+// mlm-moderate would refuse whatever it holds: from the null sender (a
+// bounce, or an autoresponder's answer to a hold notice), an automatic
+// message (notice.IsAutomatic: a vacation reply), or one whose cookie
+// is none, is not spelt as a cookie, or answers no post held or settled
+// (cookie.Find, as mlm-moderate looks), or has expired. The MTA bounces
+// it to its sender with the reason, which tells a moderator who answered
+// too late; queued, it went to queue/moderate/bad/, for ever, and told
+// nobody. Anyone may write to dev-accept+anything. Without a secret
+// that can be read, the answer is queued, to wait there for one, as
+// mlm-moderate makes it.
+func mayAnswer(d *listdir.Dir, h *stream.Header, raw []byte, now time.Time) error {
 	if h.Sender.Mailbox == "" {
 		return sysexit.Errorf(sysexit.NoPerm, "a message from the null sender answers no hold notice")
 	}
 	rcpt, _ := h.Get("orig-rcpt")
-	_, token, _ := envelope.Route(d.Address(), addr.Unquoted(rcpt))
+	action, token, _ := envelope.Route(d.Address(), addr.Unquoted(rcpt))
 	switch e, ok := cookie.Expiry(token); {
 	case !ok:
 		return sysexit.Errorf(sysexit.NoPerm, "%q: %v", rcpt, cookie.ErrForged)
 	case now.Unix() > e.Unix():
 		return sysexit.Errorf(sysexit.NoPerm, "%q: %v", rcpt, cookie.ErrExpired)
 	}
+	if hdr, err := msg.ReadHeader(bufio.NewReader(bytes.NewReader(raw)), msg.MaxHeader); err == nil && notice.IsAutomatic(hdr) {
+		return sysexit.Errorf(sysexit.NoPerm, "an automatic message answers no hold notice")
+	}
+	key, err := d.Secret()
+	if err != nil {
+		return nil
+	}
+	held, err := d.Queue(listdir.Hold).Names()
+	if err != nil {
+		return err
+	}
+	settled, err := d.SettledIDs()
+	if err != nil {
+		return err
+	}
+	if _, _, err := cookie.Find(key, action, d.Address(), token, now, held, settled); err != nil {
+		return sysexit.Errorf(sysexit.NoPerm, "%q: %v", rcpt, err)
+	}
 	return nil
 }
 
 // roomIn refuses mail for the list's queue qname, with a temporary
 // failure, once the queue holds maxqueued records or maxqueuedsize
-// octets (new, claimed and failed). Mail to the request, bounce, owner
+// octets (waiting and claimed). Mail to the request, bounce, owner
 // and moderation addresses comes from anyone and, with no stages to take
 // it (requests/ and bounces/ have none by default) or none running,
 // would fill the list's file system, and every list's on it, 10 MiB at a
@@ -241,11 +265,11 @@ func mayAnswer(d *listdir.Dir, h *stream.Header, now time.Time) error {
 // wait in no queue for long; those that would wait for a moderator
 // mlm-auth refuses once the hold queue is full.
 func roomIn(d *listdir.Dir, qname string) error {
-	why, err := d.Full(qname)
+	why, err := d.Full(qname, 1)
 	if err != nil || why == "" {
 		return err
 	}
-	return sysexit.WithDSN(sysexit.TempFail, "4.3.1", fmt.Errorf("%s: queue full: %s", qname, why))
+	return sysexit.WithDSN(sysexit.TempFail, "4.2.2", fmt.Errorf("%s: queue full: %s", qname, why)) // (RFC 3463: mailbox full)
 }
 
 // sourceRoute reports whether r is RFC 5321's A-d-l: "@" and a domain,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"mlm/lib/cookie"
 	"mlm/lib/envelope"
 	"mlm/lib/sysexit"
 	"testing"
@@ -80,5 +81,68 @@ func TestReadsToEnd(t *testing.T) {
 		if sysexit.Code(err) != c.code || in.Len() != 0 {
 			t.Errorf("%s: %v, %d of %d octets left unread; want %d and all read", c.name, err, in.Len(), len(msg), c.code)
 		}
+	}
+}
+
+// TestAnswers: a moderator's answer is taken if its cookie was made for
+// a post held or settled, for its action, and has not expired; one made
+// for nothing held (a stranger's made-up cookie, spelt right), for the
+// other action, or expired, and an automatic message, are refused (77)
+// and nothing written: each sat in moderate/bad/ for ever (R76). With no
+// secret to check by, the answer is taken, to wait for one.
+func TestAnswers(t *testing.T) {
+	const secret = "0123456789abcdef0123456789abcdef"
+	list := "dev@lists.example.org"
+	dir := mlmtest.ListDir(t, map[string]string{
+		"address":               list + "\n",
+		"secret":                secret + "\n",
+		"queue/hold/new/h1":     "MLM1 h1\nS <a@example.org>\n:\nE 0\n",
+		"state/moderated/s1":    "approve\n",
+		"queue/moderate/new/.k": "",
+	})
+	now := time.Unix(1_800_000_000, 0)
+	tok := func(action, id string, until time.Time) string {
+		return cookie.Make([]byte(secret), action, list, id, until)
+	}
+	later := now.Add(time.Hour)
+	for _, c := range []struct {
+		name, rcpt, msg string
+		code            int
+		why             string
+	}{
+		{"held", "dev-accept+" + tok("accept", "h1", later), "Subject: ok\n\nok\n", 0, ""},
+		{"held, reject", "dev-reject+" + tok("reject", "h1", later), "Subject: no\n\nno\n", 0, ""},
+		{"upper case", "dev-accept+" + strings.ToUpper(tok("accept", "h1", later)), "Subject: ok\n\nok\n", 0, ""},
+		{"settled", "dev-accept+" + tok("accept", "s1", later), "Subject: ok\n\nok\n", 0, ""},
+		{"at its expiry", "dev-accept+" + tok("accept", "h1", now), "Subject: ok\n\nok\n", 0, ""},
+		{"made up", "dev-accept+" + tok("accept", "h2", later), "Subject: ok\n\nok\n", sysexit.NoPerm, "bad or forged cookie"},
+		{"another secret", "dev-accept+" + cookie.Make([]byte("another secret, 32 octets long.."), "accept", list, "h1", later), "Subject: ok\n\nok\n", sysexit.NoPerm, "bad or forged cookie"},
+		{"the other action", "dev-accept+" + tok("reject", "h1", later), "Subject: ok\n\nok\n", sysexit.NoPerm, "bad or forged cookie"},
+		{"expired", "dev-accept+" + tok("accept", "h1", now.Add(-time.Second)), "Subject: ok\n\nok\n", sysexit.NoPerm, "expired cookie"},
+		{"automatic", "dev-accept+" + tok("accept", "h1", later), "Subject: away\nAuto-Submitted: auto-replied\n\naway\n", sysexit.NoPerm, "an automatic message answers no hold notice"},
+		{"automatic, Outlook", "dev-accept+" + tok("accept", "h1", later), "Subject: away\nX-Auto-Response-Suppress: All\n\naway\n", sysexit.NoPerm, "an automatic message answers no hold notice"},
+	} {
+		var out strings.Builder
+		err := run(&args{Dir: dir, Output: ptr("-")}, envelope.MTA{Sender: "mod@example.org", SenderSet: true, Recipient: c.rcpt + "@lists.example.org"}, strings.NewReader(c.msg), &out, now)
+		uncommit()
+		if sysexit.Code(err) != c.code || c.code != 0 && (!strings.Contains(fmt.Sprint(err), c.why) || out.Len() > 0) || c.code == 0 && out.Len() == 0 {
+			t.Errorf("%s: %v, %d octets written; want %d %q", c.name, err, out.Len(), c.code, c.why)
+		}
+	}
+	os.Remove(filepath.Join(dir, "secret"))
+	var out strings.Builder
+	err := run(&args{Dir: dir, Output: ptr("-")}, envelope.MTA{Sender: "mod@example.org", SenderSet: true, Recipient: "dev-accept+" + tok("accept", "h2", later) + "@lists.example.org"}, strings.NewReader("Subject: ok\n\nok\n"), &out, now)
+	uncommit()
+	if err != nil || out.Len() == 0 {
+		t.Errorf("no secret: %v, %d octets written; want it taken, to wait", err, out.Len())
+	}
+}
+
+// uncommit undoes what committing does once a record is taken: run,
+// called again in the same process, takes another.
+func uncommit() {
+	if committed {
+		committed = false
+		commitMu.Unlock()
 	}
 }

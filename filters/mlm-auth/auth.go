@@ -189,12 +189,12 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 			h.Attrs = append(h.Attrs, stream.Attr{Name: "trace", Value: trace})
 			return emit(w, r, p)
 		case hold:
-			full, err := holdFull(d, h.ID)
+			full, err := l.holdFull(p)
 			if err != nil {
 				return err
 			}
 			if full != "" {
-				return refusePost(d, p, reason+"; and the posts held for a moderator fill their queue ("+full+")", now)
+				return refusePost(d, p, fullNotice, reason+"; and the posts held for a moderator fill their queue ("+full+")", now)
 			}
 			return holdPost(d, r, p, reason, now)
 		case drop:
@@ -204,7 +204,7 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 			fmt.Fprintf(os.Stderr, "%s: %s: dropped: the list's own mail came back to it (from %s); no notice, which would come back too\n", prog, h.ID, reason)
 			return nil
 		}
-		return refusePost(d, p, reason, now)
+		return refusePost(d, p, ".n1", reason, now)
 	})
 	if err != nil {
 		return err
@@ -369,15 +369,9 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 		// million members: 19 MB) are not read for the rest.
 		return pass, "", nil
 	}
-	in, err := l.in.First(p.posters, memberFiles...)
+	member, err := l.member(p)
 	if err != nil {
 		return "", "", err
-	}
-	member := in >= 0
-	if !member {
-		if member, err = l.matches(&l.allow, listdir.Allow, p.posters); err != nil {
-			return "", "", err
-		}
 	}
 	if !member {
 		if bulk {
@@ -388,6 +382,16 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 		}
 	}
 	return pass, "", nil
+}
+
+// member reports whether a poster of p may post as a member does: a
+// moderator, a member, a poster, or an address allow matches.
+func (l *list) member(p *post) (bool, error) {
+	in, err := l.in.First(p.posters, memberFiles...)
+	if err != nil || in >= 0 {
+		return in >= 0, err
+	}
+	return l.matches(&l.allow, listdir.Allow, p.posters)
 }
 
 // memberFiles are the files whose addresses may post to a list of

@@ -125,20 +125,43 @@ The held message's header is attached.
 	}, now)
 }
 
-// holdFull says why the hold queue can take no more posts (see
-// listdir.Full), or "" if it can, or holds the post id already (a try
+// holdFull says why the hold queue can take no more posts, p among
+// them (see listdir.Full), or "" if it can, or holds p already (a try
 // again after a failure). Posts from strangers are held, each up to
 // maxsize: without a bound, anyone could fill the list's file system
 // with them, as mlm-accept keeps them from doing through the other
 // addresses. A post that finds it full is refused, its sender told:
 // nothing takes it later, and a try again (75) would leave it in the
-// incoming queue, which would grow instead.
-func holdFull(d *listdir.Dir, id string) (string, error) {
-	if d.Queue(listdir.Hold).Has(id) {
+// incoming queue, which would grow instead. A member's post (a
+// moderated list holds every post) has ten times the room: ten posts
+// of a stranger's at maxsize must not shut the list, and a From is
+// easily forged, so members' room has a bound too. A post refused so
+// before (the notice fullNotice queued or sent: a try again) is refused
+// again, not held now that there may be room: its sender was told it
+// was not distributed, and the moderators were not told of it.
+func (l *list) holdFull(p *post) (string, error) {
+	id := p.h.ID
+	if l.d.Queue(listdir.Hold).Has(id) {
 		return "", nil
 	}
-	return d.Full(listdir.Hold)
+	if told, err := journal.Begun(l.d, notice.ID(id, fullNotice)); err != nil || told {
+		return "refused so before", err
+	}
+	full, err := l.d.Full(listdir.Hold, 1)
+	if err != nil || full == "" {
+		return full, err
+	}
+	if member, err := l.member(p); err != nil || !member {
+		return full, err
+	}
+	return l.d.Full(listdir.Hold, 10)
 }
+
+// fullNotice is the suffix of the notice that tells a post's sender
+// the hold queue had no room for it: a notice of its own, so that a try
+// again knows the post was refused so (holdFull). (".n1" is the hold
+// notice, or another refusal's.)
+const fullNotice = ".n3"
 
 // moderators returns who is told of held posts: the moderators, else the
 // owners. An address of the list itself among them is not (as
@@ -164,9 +187,10 @@ func moderators(d *listdir.Dir) ([]string, error) {
 }
 
 // refusePost drops the record and tells its sender why, unless RFC 3834
-// or the daily limit says not to.
-func refusePost(d *listdir.Dir, p *post, reason string, now time.Time) error {
-	sent, err := notice.Refuse(d, notice.ID(p.h.ID, ".n1"), p.h.Sender.Mailbox, p.header(), "was not distributed: "+reason, now)
+// or the daily limit says not to, in the notice of the record's id and
+// suffix.
+func refusePost(d *listdir.Dir, p *post, suffix, reason string, now time.Time) error {
+	sent, err := notice.Refuse(d, notice.ID(p.h.ID, suffix), p.h.Sender.Mailbox, p.header(), "was not distributed: "+reason, now)
 	if err == nil && !sent {
 		// No notice may go (RFC 3834, or the daily limit): say so where
 		// the site looks, so the refusal leaves a trace.

@@ -277,7 +277,7 @@ func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *
 	// And every post settled lately: an answer for one (a stream of
 	// answers run again after a 75, or a second moderator's) finds it
 	// settled, and how, where it would find no post.
-	settled, err := settledIDs(d)
+	settled, err := d.SettledIDs()
 	if err != nil {
 		return err
 	}
@@ -292,27 +292,14 @@ func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *
 	if do == "accept" {
 		do = "approve"
 	}
-	expired := false
-	for _, id := range ids {
-		switch cookie.Check(key, action, d.Address(), id, token, at) {
-		case nil:
-			return settle(d, hold, do, id, now)
-		case cookie.ErrExpired:
-			expired = true
-		}
+	id, set, err := cookie.Find(key, action, d.Address(), token, at, ids, settled)
+	switch {
+	case err != nil:
+		return sysexit.Perm(sysexit.NoPerm, fmt.Errorf("%q: %w", rcpt, err))
+	case set == 0:
+		return settle(d, hold, do, id, now)
 	}
-	for _, id := range settled {
-		switch cookie.Check(key, action, d.Address(), id, token, at) {
-		case nil:
-			return settledAlready(d, do, id)
-		case cookie.ErrExpired:
-			expired = true
-		}
-	}
-	if expired {
-		return sysexit.Perm(sysexit.NoPerm, fmt.Errorf("%q: %w", rcpt, cookie.ErrExpired))
-	}
-	return sysexit.Perm(sysexit.NoPerm, fmt.Errorf("%q: %w", rcpt, cookie.ErrForged))
+	return settledAlready(d, do, id)
 }
 
 // settledAlready is action on the post id, which is not held: done, and

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -25,7 +23,7 @@ import (
 // before the held copy is removed; so whoever asks again about a post no
 // longer held, a stream of answers run again after a 75 above all, finds
 // it settled, and how.
-var settledDir = filepath.Join(listdir.StateDir, "moderated")
+var settledDir = listdir.Settled
 
 // past is an action as done: "approved", "rejected", "discarded".
 func past(action string) string {
@@ -106,23 +104,6 @@ func settledAs(d *listdir.Dir, id string) (string, error) {
 	// whole, nor a FIFO waited on.
 	as, _, err := d.String(filepath.Join(settledDir, id))
 	return as, err
-}
-
-// settledIDs returns the ids of the posts recorded as settled (and the
-// names of any temporary files a writer left, which match no cookie).
-func settledIDs(d *listdir.Dir) ([]string, error) {
-	ents, err := os.ReadDir(d.File(settledDir))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, sysexit.Temp(err)
-	}
-	ids := make([]string, len(ents))
-	for i, e := range ents {
-		ids[i] = e.Name()
-	}
-	return ids, nil
 }
 
 // sweepSettled removes, once a day, the records of posts whose last

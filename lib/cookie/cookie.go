@@ -81,6 +81,29 @@ func Expiry(token string) (time.Time, bool) {
 	return time.Unix(e, 0), true
 }
 
+// Find returns the id, of those in sets tried in order, that token was
+// made for, for action on list, still valid at now, and the index of its
+// set (held posts, say, before those settled). Else it returns
+// ErrExpired if token was made for one of them but has expired, or
+// ErrForged. It makes one HMAC for each id.
+func Find(secret []byte, action, list, token string, now time.Time, sets ...[]string) (id string, set int, err error) {
+	expired := false
+	for i, ids := range sets {
+		for _, id := range ids {
+			switch Check(secret, action, list, id, token, now) {
+			case nil:
+				return id, i, nil
+			case ErrExpired:
+				expired = true
+			}
+		}
+	}
+	if expired {
+		return "", -1, ErrExpired
+	}
+	return "", -1, ErrForged
+}
+
 // Check reports whether token is the one Make gave for action on id of
 // list, or the one of 24 characters of MAC that earlier versions gave
 // (in the notices of posts held before an upgrade), and still valid at

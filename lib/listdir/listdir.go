@@ -72,6 +72,7 @@ const (
 	Burst          = "burst"           // size of the rate buckets
 	DomainRate     = "domainrate"      // domain=N per line: recipients per second
 	ThrottleState  = "state/throttle"  // mlm-throttle's buckets
+	Settled        = "state/moderated" // directory: mlm-moderate's record of the held posts it settled
 	Stages         = "stages"          // directory: one pipeline per queue
 	QueueDir       = "queue"           // directory: the queues
 	StateDir       = "state"           // directory: counters programs keep
@@ -1070,13 +1071,32 @@ func (d *Dir) Queue(name string) *queue.Queue {
 	return queue.New(filepath.Join(d.Path, QueueDir, name))
 }
 
+// SettledIDs returns the ids of the held posts mlm-moderate recorded as
+// settled (in Settled; and the names of any temporary files a writer
+// left, which match no cookie). An answer to one of them is no forgery.
+func (d *Dir) SettledIDs() ([]string, error) {
+	ents, err := os.ReadDir(d.File(Settled))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, sysexit.Temp(err)
+	}
+	ids := make([]string, len(ents))
+	for i, e := range ents {
+		ids[i] = e.Name()
+	}
+	return ids, nil
+}
+
 // Full says whether the list's queue name is full: whether it holds
-// maxqueued records, or maxqueuedsize octets, waiting, claimed or failed
+// maxqueued records, or maxqueuedsize octets, waiting or claimed
 // (queue.Holds); if so, why, as "N records, as maxqueued allows" or "N
 // octets, maxqueuedsize or more", else "". The queues strangers may fill
 // have this bound: those mlm-accept writes to, but the posts', and the
-// held posts'.
-func (d *Dir) Full(name string) (why string, err error) {
+// held posts'. Times is what the bounds are multiplied by: 1 but for a
+// member's post held (mlm-auth), which a stranger's must not keep out.
+func (d *Dir) Full(name string, times int64) (why string, err error) {
 	maxRecords, err := d.IntIn(MaxQueued, 1000, 1, math.MaxInt32)
 	if err != nil {
 		return "", err
@@ -1084,6 +1104,12 @@ func (d *Dir) Full(name string) (why string, err error) {
 	maxOctets, err := d.IntIn(MaxQueuedSize, 100<<20, 1, math.MaxInt64)
 	if err != nil {
 		return "", err
+	}
+	maxRecords = min(maxRecords*times, math.MaxInt32) // (at most MaxInt32 each)
+	if maxOctets > math.MaxInt64/times {
+		maxOctets = math.MaxInt64
+	} else {
+		maxOctets *= times
 	}
 	n, size, full, err := d.Queue(name).Holds(int(maxRecords), maxOctets)
 	switch {

@@ -613,13 +613,15 @@ func exists(name string) (bool, error) {
 	return err == nil, err
 }
 
-// Holds counts the records q holds, waiting, claimed or failed (new/,
-// cur/ and bad/; a failed record's .err beside it is no record), and
-// their octets between them. It stops once it has counted maxRecords
-// records, or maxOctets octets, and says whether it did: the queue is
-// full. A directory that is not there holds nothing.
+// Holds counts the records q holds, waiting or claimed (new/ and cur/:
+// the work it has to do, not the records failed in bad/), and their
+// octets between them. It stops once it has counted maxRecords records,
+// or maxOctets octets, and says whether it did: the queue is full. A
+// directory that is not there holds nothing. The count is of a moment:
+// a record claimed while it reads may count twice, or one put back not
+// at all, and what is not a record (a stray FIFO) counts as one.
 func (q *Queue) Holds(maxRecords int, maxOctets int64) (records int, octets int64, full bool, err error) {
-	for _, sub := range []string{newDir, curDir, badDir} {
+	for _, sub := range []string{newDir, curDir} {
 		d, err := os.Open(q.dir(sub))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -630,9 +632,6 @@ func (q *Queue) Holds(maxRecords int, maxOctets int64) (records int, octets int6
 		for {
 			ents, rerr := d.ReadDir(1000)
 			for _, e := range ents {
-				if sub == badDir && strings.HasSuffix(e.Name(), ".err") {
-					continue
-				}
 				info, err := e.Info()
 				if err != nil {
 					continue // taken meanwhile
