@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -245,6 +246,8 @@ func mayAnswer(d *listdir.Dir, h *stream.Header, raw []byte, now time.Time) erro
 	if err != nil {
 		return err
 	}
+	slices.Sort(held)
+	held = slices.Compact(held) // (Names gives some twice: an HMAC each, once)
 	settled, err := d.SettledIDs()
 	if err != nil {
 		return err

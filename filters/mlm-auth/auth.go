@@ -189,7 +189,7 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 			h.Attrs = append(h.Attrs, stream.Attr{Name: "trace", Value: trace})
 			return emit(w, r, p)
 		case hold:
-			full, err := l.holdFull(p)
+			full, err := l.holdFull(p, reason)
 			if err != nil {
 				return err
 			}
@@ -360,7 +360,7 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 		if moderator == 0 {
 			return pass, "", nil
 		}
-		return hold, "the list is moderated", nil
+		return hold, moderated, nil
 	}
 	bulk := slices.ContainsFunc(p.ed.Values("Precedence"), notice.Bulk)
 	if l.policy == "open" && !bulk {
@@ -383,6 +383,9 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	}
 	return pass, "", nil
 }
+
+// moderated is the reason a moderated list holds a post for.
+const moderated = "the list is moderated"
 
 // member reports whether a poster of p may post as a member does: a
 // moderator, a member, a poster, or an address allow matches.

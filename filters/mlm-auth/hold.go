@@ -126,20 +126,27 @@ The held message's header is attached.
 }
 
 // holdFull says why the hold queue can take no more posts, p among
-// them (see listdir.Full), or "" if it can, or holds p already (a try
-// again after a failure). Posts from strangers are held, each up to
-// maxsize: without a bound, anyone could fill the list's file system
-// with them, as mlm-accept keeps them from doing through the other
-// addresses. A post that finds it full is refused, its sender told:
-// nothing takes it later, and a try again (75) would leave it in the
-// incoming queue, which would grow instead. A member's post (a
-// moderated list holds every post) has ten times the room: ten posts
-// of a stranger's at maxsize must not shut the list, and a From is
-// easily forged, so members' room has a bound too. A post refused so
-// before (the notice fullNotice queued or sent: a try again) is refused
-// again, not held now that there may be room: its sender was told it
-// was not distributed, and the moderators were not told of it.
-func (l *list) holdFull(p *post) (string, error) {
+// them, held for reason (see listdir.Full), or "" if it can, or holds p
+// already (a try again after a failure). Posts from strangers are held,
+// each up to maxsize: without a bound, anyone could fill the list's file
+// system with them, as mlm-accept keeps them from doing through the
+// other addresses. A post that finds it full is refused, its sender
+// told: nothing takes it later, and a try again (75) would leave it in
+// the incoming queue, which would grow instead.
+//
+// The hold queue has ten times the room of the queues mlm-accept
+// fills (10,000 posts, 1 GiB): spam to a public list is held there for
+// a week. A member's post held because the list is moderated, which
+// holds every post, has twice that: strangers' posts must not shut a
+// moderated list; and a From is easily forged, so that room has a bound
+// too. (A member's post held for another reason, an automatic one,
+// say, is as a stranger's: anyone may name a member.)
+//
+// A post refused so before (the notice fullNotice queued or sent: a try
+// again) is refused again, not held now that there may be room: its
+// sender was told it was not distributed, and the moderators were not
+// told of it.
+func (l *list) holdFull(p *post, reason string) (string, error) {
 	id := p.h.ID
 	if l.d.Queue(listdir.Hold).Has(id) {
 		return "", nil
@@ -147,15 +154,19 @@ func (l *list) holdFull(p *post) (string, error) {
 	if told, err := journal.Begun(l.d, notice.ID(id, fullNotice)); err != nil || told {
 		return "refused so before", err
 	}
-	full, err := l.d.Full(listdir.Hold, 1)
-	if err != nil || full == "" {
+	full, err := l.d.Full(listdir.Hold, holdTimes)
+	if err != nil || full == "" || !strings.HasPrefix(reason, moderated) {
 		return full, err
 	}
 	if member, err := l.member(p); err != nil || !member {
 		return full, err
 	}
-	return l.d.Full(listdir.Hold, 10)
+	return l.d.Full(listdir.Hold, 2*holdTimes)
 }
+
+// holdTimes is the hold queue's room as a multiple of maxqueued's and
+// maxqueuedsize's (see holdFull).
+const holdTimes = 10
 
 // fullNotice is the suffix of the notice that tells a post's sender
 // the hold queue had no room for it: a notice of its own, so that a try
