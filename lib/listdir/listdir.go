@@ -1094,8 +1094,9 @@ func (d *Dir) SettledIDs() ([]string, error) {
 // (queue.Holds); if so, why, as "N records, as maxqueued allows" or "N
 // octets, maxqueuedsize or more", else "". The queues strangers may fill
 // have this bound: those mlm-accept writes to, but the posts', and the
-// held posts'. Times is what the bounds are multiplied by: 1 but for a
-// member's post held (mlm-auth), which a stranger's must not keep out.
+// held posts'. Times is what the bounds are multiplied by: 1 for the
+// queues mlm-accept fills, more for the held posts (mlm-auth), and the
+// reason then says so ("N records, 10 times maxqueued").
 func (d *Dir) Full(name string, times int64) (why string, err error) {
 	maxRecords, err := d.IntIn(MaxQueued, 1000, 1, math.MaxInt32)
 	if err != nil {
@@ -1117,10 +1118,14 @@ func (d *Dir) Full(name string, times int64) (why string, err error) {
 		return "", fmt.Errorf("%s: %w", name, err)
 	case !full:
 		return "", nil
-	case n >= int(maxRecords):
+	case n >= int(maxRecords) && times == 1:
 		return fmt.Sprintf("%d records, as %s allows", n, MaxQueued), nil
+	case n >= int(maxRecords):
+		return fmt.Sprintf("%d records, %d times %s", n, times, MaxQueued), nil
+	case times == 1:
+		return fmt.Sprintf("%d octets, %s or more", size, MaxQueuedSize), nil
 	}
-	return fmt.Sprintf("%d octets, %s or more", size, MaxQueuedSize), nil
+	return fmt.Sprintf("%d octets, %d times %s or more", size, times, MaxQueuedSize), nil
 }
 
 // Put writes a record into the list's queue name, ready at once
