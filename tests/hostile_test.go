@@ -826,9 +826,9 @@ func TestHostileSizes(t *testing.T) {
 
 // TestHostileFlood: a stranger's large messages, one after another, to
 // the request address, which nothing takes by default, stop being taken
-// once the queue holds maxqueuedsize (100 MiB): mlm-accept makes them
-// wait (75, 4.2.2), and a post is still taken. Posts, held, stop at ten
-// times that bound: mlm-auth refuses them then. Answers to a moderation
+// once the queue holds maxqueuedsize (100 MiB): mlm-accept refuses them
+// (77, 5.2.2: nothing takes the queue), and a post is still taken.
+// Posts, held, stop at ten times that bound: mlm-auth refuses them then. Answers to a moderation
 // address that no held post could have asked for are refused (77) and
 // not queued: each sat in moderate/bad/ for ever.
 func TestHostileFlood(t *testing.T) {
@@ -842,15 +842,15 @@ func TestHostileFlood(t *testing.T) {
 	})
 	t.Run("requests", func(t *testing.T) {
 		mlmtest.Fault(t, "input", "9.5 MB messages from a stranger to the request address, one after another (nothing takes queue/requests)",
-			"queued until the queue holds 100 MiB (maxqueuedsize), then mlm-accept exits 75, one line 4.2.2, nothing queued; a post is still taken")
+			"queued until the queue holds 100 MiB (maxqueuedsize), then mlm-accept exits 77, one line 5.2.2 (nothing takes the queue: the MTA bounces at once), nothing queued; a post is still taken")
 		dir := hPlainList(t)
 		env := []string{"SENDER=mallory@example.net", "RECIPIENT=dev-request@lists.example.org"}
 		newDir := filepath.Join(dir, "queue", "requests", "new")
 		var sizes []int64
 		for len(sizes) < 20 {
 			o := hRunFile(t, in, "", env, "mlm-accept", dir)
-			if o.code == 75 {
-				hOneLine(t, o, `^4\.2\.2 mlm-accept: requests: queue full: [0-9]+ octets, maxqueuedsize or more\n$`)
+			if o.code == 77 {
+				hOneLine(t, o, `^5\.2\.2 mlm-accept: requests: queue full, and nothing here takes it \(stages/requests\): [0-9]+ octets, maxqueuedsize or more\n$`)
 				break
 			}
 			if o.code != 0 {

@@ -258,21 +258,30 @@ func mayAnswer(d *listdir.Dir, h *stream.Header, raw []byte, now time.Time) erro
 	return nil
 }
 
-// roomIn refuses mail for the list's queue qname, with a temporary
-// failure, once the queue holds maxqueued records or maxqueuedsize
-// octets (waiting and claimed). Mail to the request, bounce, owner
-// and moderation addresses comes from anyone and, with no stages to take
-// it (requests/ and bounces/ have none by default) or none running,
-// would fill the list's file system, and every list's on it, 10 MiB at a
-// time. Posts are never refused so: they are the list's service, and
-// wait in no queue for long; those that would wait for a moderator
-// mlm-auth refuses once the hold queue is full.
+// roomIn refuses mail for the list's queue qname once the queue holds
+// maxqueued records or maxqueuedsize octets (waiting and claimed). Mail
+// to the request, bounce, owner and moderation addresses comes from
+// anyone and, with no stages to take it, or none running, would fill
+// the list's file system, and every list's on it, 10 MiB at a time.
+// Posts are never refused so: they are the list's service, and wait in
+// no queue for long; those that would wait for a moderator mlm-auth
+// refuses once the hold queue is full.
+//
+// For a queue mlm-run serves (listdir.Served: the owner's and the
+// moderators' by default) the refusal is temporary, 75: the queue will
+// empty. For one it does not (requests and bounces by default), it is
+// for good, 77: the mail would only wait in the MTA's queue for days,
+// to be bounced then (R76). The MTA bounces a request at once, with the
+// reason, and a bounce, from the null sender, to no one.
 func roomIn(d *listdir.Dir, qname string) error {
 	why, err := d.Full(qname, 1)
 	if err != nil || why == "" {
 		return err
 	}
-	return sysexit.WithDSN(sysexit.TempFail, "4.2.2", fmt.Errorf("%s: queue full: %s", qname, why)) // (RFC 3463: mailbox full)
+	if !d.Served(qname) {
+		return sysexit.WithDSN(sysexit.NoPerm, "5.2.2", fmt.Errorf("%s: queue full, and nothing here takes it (stages/%s): %s", qname, qname, why)) // (RFC 3463: mailbox full)
+	}
+	return sysexit.WithDSN(sysexit.TempFail, "4.2.2", fmt.Errorf("%s: queue full: %s", qname, why))
 }
 
 // sourceRoute reports whether r is RFC 5321's A-d-l: "@" and a domain,

@@ -9,7 +9,6 @@ import (
 	"io"
 	"mime"
 	"net/mail"
-	"path/filepath"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -133,7 +132,7 @@ func loadList(path string) (*list, error) {
 	// waits for owners.
 	help, sub, unsub := mailto("-request", "?subject=help"), mailto("-subscribe", ""), mailto("-unsubscribe", "")
 	switch {
-	case requestsServed(d):
+	case d.Served(listdir.Requests):
 	case hasOwners(d):
 		help, sub, unsub = mailto("-owner", "?subject=help"), mailto("-owner", "?subject=subscribe"), mailto("-owner", "?subject=unsubscribe")
 	default:
@@ -380,20 +379,6 @@ func perMessage(name string) bool {
 
 func errPerMessage(name string) error {
 	return fmt.Errorf("%s, each post's own: one for every post would make them one message", name)
-}
-
-// requestsServed reports whether mlm-run runs stages on the list's
-// queue/requests (listdir.QueueStages: none by default). A stages file
-// that cannot be read, or does not parse, is taken for served: the site
-// meant it to be, and mlm-run says what is wrong with it (it is no
-// setting of mlm-hdr's, and must not hold the posts).
-func requestsServed(d *listdir.Dir) bool {
-	text, err := d.Text(filepath.Join(listdir.Stages, listdir.Requests))
-	if err != nil {
-		return true
-	}
-	stages, err := listdir.QueueStages(listdir.Requests, text)
-	return err != nil || len(stages) > 0
 }
 
 // hasOwners reports whether the list's owner file names an owner, one

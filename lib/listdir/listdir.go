@@ -1089,6 +1089,22 @@ func (d *Dir) SettledIDs() ([]string, error) {
 	return ids, nil
 }
 
+// Served reports whether mlm-run runs stages on the list's queue name:
+// those of its stages file, or by default (QueueStages: none for
+// requests, bounces and hold). A stages file that cannot be read, or
+// does not parse, is taken for served: the site meant it to be, and
+// mlm-run says what is wrong with it. (A queue a site's own program
+// takes, run as `mlm-run QUEUE -- program`, without a stages file, is
+// not served so.)
+func (d *Dir) Served(name string) bool {
+	text, err := d.Text(filepath.Join(Stages, name))
+	if err != nil {
+		return true
+	}
+	stages, err := QueueStages(name, text)
+	return err != nil || len(stages) > 0
+}
+
 // Full says whether the list's queue name is full: whether it holds
 // maxqueued records, or maxqueuedsize octets, waiting or claimed
 // (queue.Holds); if so, why, as "N records, as maxqueued allows" or "N
