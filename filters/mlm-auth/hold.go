@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"mlm/lib/ascii"
 	"mlm/lib/cookie"
 	"mlm/lib/envelope"
 	"mlm/lib/journal"
@@ -112,7 +113,7 @@ Without an answer it is dropped after %s.
 The held message's header is attached.
 `, d.Address(), reason, notice.Clean(pathOrNull(p.h.Sender.Mailbox), 400),
 		notice.Quote(p.header().Fields.Get("From"), 200), notice.Quote(p.header().Fields.Get("Subject"), 200),
-		acceptAt, rejectAt, listdir.UserName(uint32(os.Geteuid())), absPath(d.Path), cliID(p.h.ID), until.UTC().Format(time.RFC1123))
+		acceptAt, rejectAt, listdir.UserName(uint32(os.Geteuid())), notice.Clean(shellWord(absPath(d.Path)), 4096), cliID(p.h.ID), until.UTC().Format(time.RFC1123))
 	return notice.Send(d, id, &notice.Message{
 		From:    d.CommandAddress("owner"),
 		To:      to,
@@ -216,6 +217,16 @@ func absPath(p string) string {
 		return a
 	}
 	return p
+}
+
+// shellWord is p as one word of a line a moderator pastes into a
+// shell: as it is if plain, as mlm-newlist's lists' paths are, else in
+// single quotes (a list made by hand in "/srv/my lists" or "/srv/$x").
+func shellWord(p string) string {
+	if ascii.Plain(p, "/._+-=,:@%") {
+		return p
+	}
+	return "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
 }
 
 func pathOrNull(m string) string {
