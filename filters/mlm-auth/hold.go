@@ -21,18 +21,27 @@ import (
 )
 
 // holdPost puts the record in the hold queue, as it came, with the
-// reason, and tells the moderators (the owners if there are none).
-func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time.Time) error {
+// reason, and tells the moderators (the owners if there are none); if
+// capped, only within the list's daily limit of such notices
+// (maxholdnotices): strangers could otherwise send the moderators, under
+// the list's name, as many notices as posts (R71).
+func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, capped bool, now time.Time) error {
 	key, err := d.Secret()
 	if err != nil {
 		return err
 	}
-	// Read before the post is held: a modexpire that cannot be read
-	// leaves it unheld, in the incoming queue, not held and listed
-	// (mlm-moderate list) with no moderator told.
+	// Read before the post is held: a modexpire or maxholdnotices that
+	// cannot be read leaves it unheld, in the incoming queue, not held
+	// and listed (mlm-moderate list) with no moderator told.
 	holdFor, err := d.HoldFor()
 	if err != nil {
 		return err
+	}
+	maxNotices := int64(-1) // none
+	if capped {
+		if maxNotices, err = d.IntIn(listdir.MaxHoldNotices, 100, 0, maxHoldNotices); err != nil {
+			return err
+		}
 	}
 	t := strconv.FormatInt(now.Unix(), 10)
 	p.h.Attrs = append(p.h.Attrs,
@@ -95,6 +104,39 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, now time
 	acceptAt := local + "+" + cookie.Make(key, "accept", d.Address(), p.h.ID, until) + "@" + domain
 	local, domain, _ = strings.Cut(d.CommandAddress("reject"), "@")
 	rejectAt := local + "+" + cookie.Make(key, "reject", d.Address(), p.h.ID, until) + "@" + domain
+	send := func(last bool) error {
+		return notice.Send(d, id, &notice.Message{
+			From:    d.CommandAddress("owner"),
+			To:      to,
+			ReplyTo: acceptAt,
+			Subject: d.Address() + ": a post awaits moderation",
+			Text:    holdText(d, p, reason, acceptAt, rejectAt, until, last, maxNotices),
+			// As held: without a right password mlm-auth took out (the
+			// post may be held for its structure after that).
+			Headers: p.ed.Bytes(),
+		}, now)
+	}
+	if maxNotices < 0 {
+		return send(false)
+	}
+	sent, err := notice.Counted(d, id, heldKey, int(maxNotices), now, send)
+	if err == nil && !sent {
+		fmt.Fprintf(os.Stderr, "%s: %s: held (%s); no notice: the day's %d (%s) have gone\n", prog, p.h.ID, reason, maxNotices, listdir.MaxHoldNotices)
+	}
+	return err
+}
+
+// maxHoldNotices is the most maxholdnotices may say: the notices of a
+// day are named in one count file, rewritten for each.
+const maxHoldNotices = 1000
+
+// heldKey is what the notices of held posts count against in a day
+// (notice.Counted): no sender's, for it has no "@".
+const heldKey = "notices of held posts"
+
+// holdText is the text of the notice of p, held for reason; the last
+// of the day's notices says so.
+func holdText(d *listdir.Dir, p *post, reason, acceptAt, rejectAt string, until time.Time, last bool, max int64) string {
 	text := fmt.Sprintf(`A post to %s is held for a moderator.
 
   Reason:  %s
@@ -114,16 +156,15 @@ The held message's header is attached.
 `, d.Address(), reason, notice.Clean(pathOrNull(p.h.Sender.Mailbox), 400),
 		notice.Quote(p.header().Fields.Get("From"), 200), notice.Quote(p.header().Fields.Get("Subject"), 200),
 		acceptAt, rejectAt, listdir.UserName(uint32(os.Geteuid())), notice.Clean(shellWord(absPath(d.Path)), 4096), cliID(p.h.ID), until.UTC().Format(time.RFC1123))
-	return notice.Send(d, id, &notice.Message{
-		From:    d.CommandAddress("owner"),
-		To:      to,
-		ReplyTo: acceptAt,
-		Subject: d.Address() + ": a post awaits moderation",
-		Text:    text,
-		// As held: without a right password mlm-auth took out (the
-		// post may be held for its structure after that).
-		Headers: p.ed.Bytes(),
-	}, now)
+	if last {
+		text += fmt.Sprintf(`
+This is the last such notice today (UTC): the list sends %d a day
+(%s), but for members' posts to a moderated list. Posts held
+after it wait without one; on the list host, mlm-moderate ... list
+shows them all.
+`, max, listdir.MaxHoldNotices)
+	}
+	return text
 }
 
 // holdFull says why the hold queue can take no more posts, p among
@@ -163,6 +204,19 @@ func (l *list) holdFull(p *post, reason string) (string, error) {
 		return full, err
 	}
 	return l.d.Full(listdir.Hold, 2*holdTimes)
+}
+
+// noticeCapped reports whether the notice of p, held for reason,
+// counts against the list's daily limit of such notices: all do but
+// those of members' posts held because the list is moderated, which
+// holds every post (their room is holdFull's larger one, for the same
+// reason).
+func (l *list) noticeCapped(p *post, reason string) (bool, error) {
+	if !strings.HasPrefix(reason, moderated) {
+		return true, nil
+	}
+	member, err := l.member(p)
+	return !member, err
 }
 
 // holdTimes is the hold queue's room as a multiple of maxqueued's and

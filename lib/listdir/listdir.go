@@ -64,6 +64,7 @@ const (
 	Archive        = "archive"         // URL for List-Archive
 	Secret         = "secret"          // key for moderation cookies
 	ModExpire      = "modexpire"       // lifetime of a held post, seconds
+	MaxHoldNotices = "maxholdnotices"  // most notices of held posts in a day
 	Relay          = "relay"           // SMTP relays, host:port per line
 	MaxRcpt        = "maxrcpt"         // most recipients in one delivery record
 	MaxDomains     = "maxdomains"      // most domains in one delivery record, at most DomainsMost

@@ -488,14 +488,18 @@ func countKey(sender string) string {
 	return k
 }
 
-// counted calls send, which queues the notice id to sender, if the
-// sender's daily limit allows, and reports whether the notice went. The
-// notice counts against the limit once send has queued it, not before:
-// a send that fails, and is tried again, uses up nothing. And it counts
+// Counted calls send, which queues the notice id, if fewer than max
+// notices counted against key went today (UTC), and reports whether the
+// notice went; send is told whether it is the last the limit allows.
+// The key is a sender's (countKey) for the replies to it, MaxPerDay a
+// day; a name with no "@" counts notices of the list's own (mlm-auth's
+// of held posts). The notice counts against the limit once send has
+// queued it, not before: a send that fails, and is tried again, uses up
+// nothing. And it counts
 // once: the count names the notices it holds, so a stage tried again
 // after it queued the notice (and died, or failed, before it was done)
 // finds it counted, and neither counts nor queues it again. The count is
-// a file of the list's state directory, replaced durably before counted
+// a file of the list's state directory, replaced durably before Counted
 // returns, under a lock held from the look at the count to its change,
 // the send between them, so that two runs at once cannot both send the
 // last notice the limit allows. A crash after the send and before the
@@ -503,14 +507,14 @@ func countKey(sender string) string {
 // counts it then, and does not send it again if it is queued, or was
 // delivered (its journal, swept days later, shows it), as it does not
 // for a count of the day before that names it.
-func counted(d *listdir.Dir, id, sender string, now time.Time, send func() error) (bool, error) {
+func Counted(d *listdir.Dir, id, key string, max int, now time.Time, send func(last bool) error) (bool, error) {
 	rel := filepath.Join(listdir.StateDir, "replies")
 	dir := d.File(rel)
 	if err := durable.MkdirAll(dir, 0o700); err != nil {
 		return false, sysexit.Temp(err)
 	}
 	sweepReplies(dir, now)
-	name := hex.EncodeToString(sha(countKey(sender))[:12])
+	name := hex.EncodeToString(sha(key)[:12])
 	unlock, err := listdir.LockPath(filepath.Join(dir, name+".lock"), 10*time.Second)
 	if err != nil {
 		return false, err
@@ -520,7 +524,7 @@ func counted(d *listdir.Dir, id, sender string, now time.Time, send func() error
 	if slices.Contains(ids, id) {
 		return true, nil // queued and counted by a try before this one
 	}
-	if n >= MaxPerDay {
+	if n >= max {
 		return false, nil
 	}
 	// Queued by a try before this one that died before it counted it,
@@ -533,7 +537,7 @@ func counted(d *listdir.Dir, id, sender string, now time.Time, send func() error
 		return false, err
 	}
 	if !begun {
-		if err := send(); err != nil {
+		if err := send(n+1 == max); err != nil {
 			return false, err
 		}
 	}
@@ -692,7 +696,7 @@ func Refuse(d *listdir.Dir, id, sender string, hdr *msg.Header, why string, now 
 	if !mayReply(d.Address(), sender, hdr) {
 		return false, nil
 	}
-	return counted(d, id, sender, now, func() error {
+	return Counted(d, id, countKey(sender), MaxPerDay, now, func(bool) error {
 		return Send(d, id, &Message{
 			From:    d.CommandAddress("owner"),
 			To:      []string{sender},

@@ -837,7 +837,7 @@ func TestSweepKeepsHeldLock(t *testing.T) {
 	in, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
 	var held os.FileInfo
 	go func() {
-		_, err := counted(d, "p1.n1", "bob@example.net", day1, func() error {
+		_, err := Counted(d, "p1.n1", countKey("bob@example.net"), MaxPerDay, day1, func(bool) error {
 			held, _ = os.Stat(lock)
 			close(in)
 			<-release
