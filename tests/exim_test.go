@@ -201,7 +201,7 @@ func TestExim(t *testing.T) {
 
 	// A panic in mlm-accept is a deferral too: exit 75.
 	b, _ := os.ReadFile(conf)
-	panicking := strings.Replace(string(b), "  temp_errors = 75\n", "  temp_errors = 75\n  environment = MLM_TEST_PANIC=mlm-accept\n", 1)
+	panicking := strings.Replace(string(b), "  driver = pipe\n", "  driver = pipe\n  environment = MLM_TEST_PANIC=mlm-accept\n", 1)
 	os.WriteFile(conf, []byte(panicking), 0o644)
 	mustSend("alice@example.org", "dev@lists.example.org", "panics")
 	waitFor(t, "a deferral by panic", func() bool { return strings.Contains(log(), "mlm-accept: internal error") })
@@ -219,7 +219,7 @@ func TestExim(t *testing.T) {
 	// Killed by a signal it cannot catch (SIGKILL, as the OOM killer
 	// sends), mlm-accept leaves the post to Exim, which freezes it
 	// (freeze_signal) for the postmaster to thaw, where it bounced it.
-	killed := strings.Replace(string(b), "  temp_errors = 75\n", "  temp_errors = 75\n  environment = MLM_CRASH=queue-after-write\n", 1)
+	killed := strings.Replace(string(b), "  driver = pipe\n", "  driver = pipe\n  environment = MLM_CRASH=queue-after-write\n", 1)
 	os.WriteFile(conf, []byte(killed), 0o644)
 	mustSend("alice@example.org", "dev@lists.example.org", "killed")
 	frozen := regexp.MustCompile(`(?m)^\S+ \S+ (\S+) Frozen`)
@@ -234,6 +234,29 @@ func TestExim(t *testing.T) {
 	}
 	flush()
 	waitFor(t, "the thawed post delivered", func() bool { return count("incoming") == 4 })
+
+	// An mlm-accept that is not there (not installed yet, or
+	// mid-upgrade, as install(1) replaces it) or not executable: Exim's
+	// child returns 127, and temp_errors defers it, where Exim bounced
+	// the post (R78).
+	for i, broken := range []string{
+		strings.Replace(string(b), binDir+"/mlm-accept", binDir+"/missing/mlm-accept", 1),
+		strings.Replace(string(b), binDir+"/mlm-accept", "/etc/hostname", 1),
+	} {
+		if broken == string(b) {
+			t.Fatalf("the transport's command is not %s/mlm-accept:\n%s", binDir, b)
+		}
+		os.WriteFile(conf, []byte(broken), 0o644)
+		before := strings.Count(log(), "returned 12")
+		mustSend("alice@example.org", "dev@lists.example.org", "no program")
+		waitFor(t, "a deferral for want of mlm-accept", func() bool { return strings.Count(log(), "returned 12") > before })
+		if strings.Contains(log(), " ** ") {
+			t.Errorf("Exim failed a delivery with no mlm-accept to run:\n%s", log())
+		}
+		os.WriteFile(conf, b, 0o644)
+		flush()
+		waitFor(t, "the post delivered once mlm-accept is back", func() bool { return count("incoming") == 5+i })
+	}
 }
 
 // TestEximAddresses: the example routers take every address that

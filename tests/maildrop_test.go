@@ -84,3 +84,72 @@ func TestExampleMaildropSystemUser(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleMaildropStatus: the command of examples/maildrop/mailfilter
+// passes on mlm-accept's own statuses, 75 to keep the message and 64,
+// 65, 67 and 77 to bounce it, and makes every other 75: the shell's 127
+// for an mlm-accept not found (not installed yet, or mid-upgrade), 126
+// for one not executable, maildrop's 255 for one killed (the OOM
+// killer's SIGKILL), which MTAs bounce, losing the post (R78).
+func TestExampleMaildropStatus(t *testing.T) {
+	maildrop, err := exec.LookPath("maildrop")
+	if err != nil {
+		t.Skip("no maildrop")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("running maildrop as nobody needs root")
+	}
+	b, err := os.ReadFile(filepath.Join(root, "examples", "maildrop", "mailfilter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "maildrop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755) // for nobody
+	filter := filepath.Join(dir, "mailfilter")
+	if err := os.WriteFile(filter, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(filter, 65534, 65534)
+	for _, c := range []struct {
+		name   string
+		script string // the mlm-accept MLMBIN finds, "" for none
+		mode   os.FileMode
+		want   int
+	}{
+		{"not found", "", 0, 75},
+		{"not executable", "#!/bin/sh\nexit 0\n", 0o644, 75},
+		{"killed", "#!/bin/sh\nkill -9 $$\n", 0o755, 75},
+		{"exit 1", "#!/bin/sh\nexit 1\n", 0o755, 75},
+		{"exit 75", "#!/bin/sh\nexit 75\n", 0o755, 75},
+		{"exit 65", "#!/bin/sh\nexit 65\n", 0o755, 65},
+		{"exit 67", "#!/bin/sh\nexit 67\n", 0o755, 67},
+		{"exit 77", "#!/bin/sh\nexit 77\n", 0o755, 77},
+		{"exit 0", "#!/bin/sh\ncat >/dev/null\n", 0o755, 0},
+	} {
+		bin := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
+		if err := os.Mkdir(bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if c.script != "" {
+			if err := os.WriteFile(filepath.Join(bin, "mlm-accept"), []byte(c.script), c.mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := exec.Command(maildrop, "-f", "alice@example.org", filter)
+		cmd.Dir = dir
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "SHELL=/usr/sbin/nologin", "MLMBIN=" + bin, "LIST=/nonexistent/dev"}
+		cmd.Stdin = strings.NewReader(smallPost)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if _, ok := err.(*exec.ExitError); err != nil && !ok {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := cmd.ProcessState.ExitCode(); got != c.want {
+			t.Errorf("%s: maildrop exited %d (output %q); want %d", c.name, got, out, c.want)
+		}
+	}
+}

@@ -89,7 +89,7 @@ mlm_pipe:
   command = {BIN}/mlm-accept {LISTS}/$local_part_data
   user = {USER}
   group = {GROUP}
-  temp_errors = 75
+  temp_errors = 75:2:126:127
   timeout = 15m
   timeout_defer
   freeze_signal
@@ -124,7 +124,8 @@ ADDRESS=${ADDRESS:-{ADDRESS}}
 	"maildrop": `# maildrop, as ~/.mailfilter of {USER} (examples/maildrop/mailfilter);
 # the MTA runs it with the sender in SENDER, empty for the null sender,
 # or as maildrop -f "$SENDER", and keeps the message when mlm-accept
-# fails with 75 (and bounces it on 64, 65, 67 and 77); the command runs
+# fails with 75, or cannot be run or is killed (the command makes those
+# 75), and bounces it on 64, 65, 67 and 77; the command runs
 # with this SHELL, not the user's login shell, and the shell, not
 # maildrop, tells a SENDER set empty (a bounce) from none.
 SHELL="/bin/sh"
@@ -140,7 +141,7 @@ if ($ADDRESS eq "")
 {
 	ADDRESS="{ADDRESS}"
 }
-to '| SENDER="${SENDER-$FROM}" exec mlm-accept -r "$ADDRESS" "$LIST"'
+to '| SENDER="${SENDER-$FROM}" mlm-accept -r "$ADDRESS" "$LIST"; s=$?; case $s in 0|64|65|67|77) exit $s;; esac; exit 75'
 `,
 }
 
