@@ -103,10 +103,21 @@ $(BINS) &: $(GOSRC)
 	$(GO) build $(GOBUILDFLAGS) -o bin/ ./filters/...
 	touch -c $(BINS)
 
+# install puts each program under a name of its own first, makes it
+# durable, then renames it over the old one: mail runs mlm-accept while
+# it is installed, and install(1) alone unlinks the old program, then
+# writes the new one mode 0600, and only then makes it 0755 (R78).
 install: $(BINS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
-	install -m 0755 $(PROGS:%=bin/%) $(DESTDIR)$(BINDIR)
+	for p in $(PROGS); do \
+	  install -m 0755 bin/$$p $(DESTDIR)$(BINDIR)/.$$p.new || exit 1; \
+	done
+	sync $(PROGS:%=$(DESTDIR)$(BINDIR)/.%.new)
+	for p in $(PROGS); do \
+	  mv -f $(DESTDIR)$(BINDIR)/.$$p.new $(DESTDIR)$(BINDIR)/$$p || exit 1; \
+	done
+	sync $(DESTDIR)$(BINDIR)
 	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 man/*.7 $(DESTDIR)$(MANDIR)/man7
