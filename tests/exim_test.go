@@ -66,6 +66,11 @@ func eximInstance(t *testing.T, lists string) (addr string, conf string, log fun
 		os.Chmod(d, 0o755)
 		os.Chown(d, uid, gid)
 	}
+	// As mlm-newlist --mta exim makes it: without it, the routers
+	// take the lists' file system for not mounted.
+	if err := os.WriteFile(filepath.Join(lists, ".mlm-lists"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	filepath.Walk(lists, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, uid, gid) })
 	addr = freePort(t)
 	_, port, _ := net.SplitHostPort(addr)
@@ -163,6 +168,28 @@ func TestExim(t *testing.T) {
 			t.Errorf("mail to %s@: %v; want 550 at RCPT", l, err)
 		}
 	}
+	// A directory that holds no list (a file system's lost+found, a
+	// list retired) is no list: refused at RCPT, not taken by the
+	// transport, where mlm-accept would defer it for days (R78).
+	if err := os.Mkdir(filepath.Join(filepath.Dir(list), "lost+found"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := send("alice@example.org", "lost+found@lists.example.org", "lost"); err == nil || !strings.Contains(err.Error(), "550") {
+		t.Errorf("mail to lost+found@: %v; want 550 at RCPT", err)
+	}
+	// The lists' file system not mounted (the lists and the mark gone,
+	// as from an empty mount point): the domain's mail is deferred at
+	// RCPT, not refused for good, the lists' and any other.
+	mark := filepath.Join(filepath.Dir(list), ".mlm-lists")
+	os.Rename(mark, mark+".off")
+	os.Rename(list, list+".off")
+	for _, rcpt := range []string{"dev@lists.example.org", "dev-bounces+bob=example.net@lists.example.org", "nolist@lists.example.org"} {
+		if err := send("alice@example.org", rcpt, "unmounted"); err == nil || !strings.Contains(err.Error(), "451") {
+			t.Errorf("mail to %s with no mark: %v; want 451 at RCPT", rcpt, err)
+		}
+	}
+	os.Rename(mark+".off", mark)
+	os.Rename(list+".off", list)
 	rec := func(q string) string {
 		t.Helper()
 		names := mlmtest.Names(t, filepath.Join(list, "queue", q, "new"))

@@ -62,7 +62,9 @@ mlm_destination_recipient_limit = 1
 # dc_other_hostnames), else refused as relaying. Debian's
 # update-exim4.conf reads conf.d only with dc_use_split_config='true',
 # and /etc/exim4/exim4.conf.template by default. Once per site, after
-# "begin routers", in this order (the second takes the list's +TAG),
+# "begin routers", in this order (the second takes the list's +TAG;
+# the third defers the domain's mail while {LISTS}/.mlm-lists, which
+# mlm-newlist made, is missing: the lists' file system not mounted),
 # before the routers of local users and aliases (Debian:
 # /etc/exim4/conf.d/router/350_mlm_lists, or in the template before
 # system_aliases):
@@ -74,13 +76,21 @@ mlm_lists:
                       -request : -subscribe : -unsubscribe : -owner : -bounces
   local_part_suffix_optional
   local_parts = dsearch,filter=subdir;{LISTS}
+  condition = ${if exists{{LISTS}/$local_part_data/address}}
   transport = mlm_pipe
 mlm_lists_tag:
   driver = accept
   domains = {DOMAIN}
   local_part_suffix = +*
   local_parts = dsearch,filter=subdir;{LISTS}
+  condition = ${if exists{{LISTS}/$local_part_data/address}}
   transport = mlm_pipe
+mlm_lists_absent:
+  driver = redirect
+  domains = {DOMAIN}
+  condition = ${if !exists{{LISTS}/.mlm-lists}}
+  allow_defer
+  data = :defer: mlm: no {LISTS}/.mlm-lists: the lists' file system is not mounted
 # Once per site, after "begin transports" (Debian:
 # /etc/exim4/conf.d/transport/30_mlm_pipe, or in the template); then
 # update-exim4.conf and a reload:

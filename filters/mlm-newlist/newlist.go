@@ -163,10 +163,45 @@ func run(a *args, out io.Writer) error {
 			return err
 		}
 	}
+	if a.MTA == "exim" {
+		if err := mountMark(filepath.Dir(abs)); err != nil {
+			return err
+		}
+	}
 	st := setup{bin: bin, dir: abs, list: a.Address}
 	st.user, st.group = runAs()
 	return printSetup(out, a.MTA, st)
 }
+
+// mountMark makes the file markName in the lists' directory, if it is
+// not there, for Exim's mlm_lists_absent router to find: without it,
+// the router defers every mail to the lists' domain, as the lists'
+// file system is then not mounted (an empty directory), where the
+// other routers would find no list and have Exim refuse the mail for
+// good (R78).
+func mountMark(lists string) error {
+	f, err := os.OpenFile(filepath.Join(lists, markName), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return sysexit.Temp(err)
+	}
+	_, err = io.WriteString(f, "# mlm: while this file is missing, Exim defers the lists' mail (mlm-newlist(1)).\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return sysexit.Temp(err)
+	}
+	return sysexit.Temp(durable.SyncDir(lists))
+}
+
+// markName is the file mountMark makes.
+const markName = ".mlm-lists"
 
 // physical is the absolute path of the directory at p with no symbolic
 // link in it, each ".." taken where the links lead (the working
