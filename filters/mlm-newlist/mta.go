@@ -29,7 +29,8 @@ type setup struct {
 var mtaLines = map[string]string{
 	"aliases": `# Aliases for Postfix's local(8), with {DOMAIN} in mydestination
 # (aliases are for local domains only), and recipient_delimiter = + for
-# the +extensions (examples/postfix/aliases). Not for Sendmail: it sets
+# the +extensions, "+" alone: with "-" among them, those of a list whose
+# name holds a "-" reach no alias (examples/postfix/aliases). Not for Sendmail: it sets
 # no RECIPIENT, and mail to every address below would be taken for a post.
 # local(8) runs each command as the owner of its aliases database, and
 # those of root's /etc/aliases as default_privs (nobody), so these go in
@@ -42,7 +43,11 @@ var mtaLines = map[string]string{
 {ALIASES}`,
 
 	"postfix": `# Postfix, with a pipe(8) transport running mlm-accept as {USER}
-# (examples/postfix). Once per site, in /etc/postfix/master.cf:
+# (examples/postfix). Once per site, in /etc/postfix/master.cf; it
+# serves the lists of {LISTS} alone, by their directories' names: a
+# list elsewhere needs a transport of another name, and a list of
+# another domain with a local part a list here has, another name here
+# (mlm-accept does not compare domains: its mail would go to this one):
 mlm       unix  -       n       n       -       -       pipe
   flags=q user={USER} null_sender=
   argv={BIN}/mlm-accept --sender=${sender} --rcpt=${recipient} {LISTS}/${nexthop}
@@ -51,6 +56,9 @@ mlm       unix  -       n       n       -       -       pipe
 relay_domains = {DOMAIN}
 transport_maps = hash:/etc/postfix/mlm_transport
 relay_recipient_maps = hash:/etc/postfix/mlm_transport
+# "+" alone: with "-" among them ("+-"), the list's +extensions (VERP
+# bounces, moderators' answers) of a list whose name holds a "-" are
+# refused at RCPT.
 recipient_delimiter = +
 mlm_destination_recipient_limit = 1
 # For this list, in /etc/postfix/mlm_transport; then postmap
