@@ -392,3 +392,83 @@ func rcptsOf(msgs []smtpsink.Message) []string {
 	}
 	return got
 }
+
+// TestRetryQueueBound: a relay that defers a whole post (down, here:
+// nothing listens) leaves a retry record of every batch, each with a
+// copy of the message; the default stages stop them at the retry
+// queue's bound (-m 1G, made small here), and the post waits in the
+// outgoing queue instead, where a copy of the message for every batch
+// of a million members' post was 100 GB (R79). Once the relay is up,
+// every member gets the post once: the post run again whole, and the
+// retry records it left, which the delivery journal keeps from sending
+// again.
+func TestRetryQueueBound(t *testing.T) {
+	dir := newList(t)
+	var members strings.Builder
+	for i := 1; i <= 100; i++ {
+		fmt.Fprintf(&members, "member%03d@example.org\n", i)
+	}
+	mlm(t, members.String(), nil, "mlm-sub", dir)
+	os.WriteFile(filepath.Join(dir, "maxrcpt"), []byte("10\n"), 0o644) // 10 batches
+	stages := filepath.Join(dir, "stages", "outgoing")
+	b, err := os.ReadFile(stages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const deflt = "\nmlm-enqueue -t 5m -m 1G queue/retry\n"
+	if !strings.Contains(string(b), deflt) {
+		t.Fatalf("stages/outgoing has no %q:\n%s", deflt, b)
+	}
+	os.WriteFile(stages, []byte(strings.Replace(string(b), deflt, "\nmlm-enqueue -t 5m -m 5K queue/retry\n", 1)), 0o644)
+	os.WriteFile(filepath.Join(dir, "relay"), []byte(freePort(t)+"\n"), 0o644)
+
+	body := strings.Repeat("a line of the post, to give it some weight\n", 50) // 2 KB
+	post := "From: member001@example.org\nSubject: notes\n\n" + body
+	mlm(t, post, []string{"SENDER=member001@example.org", "RECIPIENT=dev@lists.example.org"}, "mlm-accept", dir)
+	run := exec.Command(filepath.Join(binDir, "mlm-run"), dir)
+	run.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
+	out, err := run.CombinedOutput()
+	t.Logf("mlm-run, the relay down: %v\n%s", err, out)
+	if !strings.Contains(string(out), "queue/retry: queue full: 5120 octets or more, as -m allows") {
+		t.Errorf("mlm-run's output does not say the retry queue is full:\n%s", out)
+	}
+	retry := filepath.Join(dir, "queue", "retry", "new")
+	var size int64
+	names := mlmtest.Names(t, retry)
+	for _, n := range names {
+		fi, err := os.Stat(filepath.Join(retry, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += fi.Size()
+	}
+	if len(names) == 0 || len(names) >= 10 || size < 5<<10 || size > 5<<10+3<<10 {
+		t.Errorf("retry queue: %d records, %d octets; want past 5 KiB by a record at most, not the 10 batches'", len(names), size)
+	}
+	if n := mlmtest.Names(t, filepath.Join(dir, "queue", "outgoing", "new")); len(n) != 1 {
+		t.Errorf("outgoing/new = %v; want the post, waiting", n)
+	}
+
+	addr, dump := smtpSink(t, 100)
+	os.WriteFile(filepath.Join(dir, "relay"), []byte(addr+"\n"), 0o644)
+	mlm(t, "", nil, "mlm-run", "-f", dir) // every record now, the retries' too
+	rcpts, bodies := sinkMessages(t, dump, 100)
+	for i, b := range bodies {
+		if b != body {
+			t.Errorf("transaction %d: body %q; want the post's", i, b)
+		}
+	}
+	sort.Strings(rcpts)
+	var want []string
+	for i := 1; i <= 100; i++ {
+		want = append(want, fmt.Sprintf("<member%03d@example.org>", i))
+	}
+	if strings.Join(rcpts, " ") != strings.Join(want, " ") {
+		t.Errorf("recipients: %d, not every member exactly once:\n%v", len(rcpts), rcpts)
+	}
+	for _, q := range []string{"outgoing", "retry", "bounces"} {
+		if n := mlmtest.Names(t, filepath.Join(dir, "queue", q, "new")); len(n) != 0 {
+			t.Errorf("queue %s still holds %v", q, n)
+		}
+	}
+}

@@ -114,9 +114,9 @@ var Queues = []string{Moderate, Incoming, Hold, Requests, Bounces, OwnerQ, Outgo
 var DefaultStages = map[string]string{
 	Incoming: "# mlm-run feeds each post to these stages, one per line, in the list directory.\nmlm-auth .\nmlm-hdr .\nmlm-members .\nmlm-enqueue queue/outgoing\n",
 	Moderate: "# Moderators' replies to held-post notices.\nmlm-moderate . mail\n",
-	Outgoing: "# Delivery: batches, rate, SMTP to the relays in ./relay; deferred\n# recipients go to the retry queue, tried again in 5 minutes at the\n# soonest, as RFC 5321 asks and Postfix waits.\nmlm-split .\nmlm-throttle .\nmlm-sendmail .\nmlm-enqueue -t 5m queue/retry\n",
+	Outgoing: "# Delivery: batches, rate, SMTP to the relays in ./relay; deferred\n# recipients go to the retry queue, tried again in 5 minutes at the\n# soonest, as RFC 5321 asks and Postfix waits. Once it holds 1 GiB\n# (a relay that defers all: each batch's record has the message), the\n# post waits here instead.\nmlm-split .\nmlm-throttle .\nmlm-sendmail .\nmlm-enqueue -t 5m -m 1G queue/retry\n",
 	Retry:    "# Deferred recipients, tried again at the list's rates, with growing\n# waits, until their lifetime ends.\nmlm-throttle .\nmlm-sendmail -R .\n",
-	OwnerQ:   "# Mail to the owner address, sent on unchanged to the owners in ./owner;\n# it waits while there are none.\nmlm-members -l owner .\nmlm-enqueue queue/outgoing\n",
+	OwnerQ:   "# Mail to the owner address, sent on unchanged to the owners in ./owner;\n# it waits while there are none, or while the outgoing queue holds 1 GiB\n# (delivery stopped: strangers' mail to the owner would fill it).\nmlm-members -l owner .\nmlm-enqueue -m 1G queue/outgoing\n",
 }
 
 // QueueStages is the stages mlm-run runs for the queue name, from text,

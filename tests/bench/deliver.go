@@ -77,7 +77,7 @@ func (b *bench) newMLMList(n, port int, o mlmOpts) (string, error) {
 		split = "mlm-split -v ."
 	}
 	if o.verp || o.wrapStages != "" {
-		files["stages/outgoing"] = b.stages(o.wrapStages, split, "mlm-throttle .", "mlm-sendmail .", "mlm-enqueue -t 5m queue/retry")
+		files["stages/outgoing"] = b.stages(o.wrapStages, split, "mlm-throttle .", "mlm-sendmail .", "mlm-enqueue -t 5m -m 1G queue/retry")
 	}
 	if o.wrapStages != "" {
 		files["stages/incoming"] = b.stages(o.wrapStages, "mlm-auth .", "mlm-hdr .", "mlm-members .", "mlm-enqueue queue/outgoing")

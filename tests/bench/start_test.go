@@ -136,14 +136,14 @@ func TestStartLinesGOMAXPROCS(t *testing.T) {
 	if !strings.Contains(lines, "with GOMAXPROCS=2, the bench's, as mlm-run passes it on") {
 		t.Errorf("with GOMAXPROCS=2:\n%s", lines)
 	}
-	if !strings.Contains(lines, "    mlm-enqueue -t 5m queue/retry ") || strings.Contains(lines, "mlm-auth") || !strings.Contains(lines, "the 5 starts") {
+	if !strings.Contains(lines, "    mlm-enqueue -t 5m -m 1G queue/retry ") || strings.Contains(lines, "mlm-auth") || !strings.Contains(lines, "the 5 starts") {
 		t.Errorf("the default outgoing stages, no incoming ones:\n%s", lines)
 	}
 	// An empty file, the default too (mlm-newlist, run again, makes
 	// none: the list's directory is made afresh).
 	writeProgs(t, b.bin, map[string]string{"mlm-newlist": newlist + ` && : > "$5/stages/outgoing"`})
 	lines = strings.Join(b.startLines(false, "", "", 0), "\n")
-	if !strings.Contains(lines, "    mlm-enqueue -t 5m queue/retry ") || !strings.Contains(lines, "the 5 starts") {
+	if !strings.Contains(lines, "    mlm-enqueue -t 5m -m 1G queue/retry ") || !strings.Contains(lines, "the 5 starts") {
 		t.Errorf("an empty stages/outgoing, the default stages:\n%s", lines)
 	}
 }
