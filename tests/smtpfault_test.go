@@ -620,11 +620,12 @@ func TestSMTPFaultShiftedThen421(t *testing.T) {
 
 // TestSMTPFaultDataRefusedClosed: a relay takes the recipients, refuses
 // DATA 554 and closes the connection: no reply was left to be shifted,
-// so the refusal is DATA's and the recipients fail, with bounces (a
-// review: the mend of TestSMTPFaultShiftedThen421 first took in any
-// failure of RSET, and deferred them for the whole lifetime).
+// so the refusal is DATA's and the recipients fail (a review: the mend
+// of TestSMTPFaultShiftedThen421 first took in any failure of RSET, and
+// deferred them for the whole lifetime), with no bounce records: the
+// refusal is the message's (R79).
 func TestSMTPFaultDataRefusedClosed(t *testing.T) {
-	mlmtest.Fault(t, "smtp", "mlm-sendmail: 554 to DATA, every RCPT taken, then the connection closed", "every recipient failed (journal F, bounce record 5.7.1); exit 0")
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: 554 to DATA, every RCPT taken, then the connection closed", "every recipient failed (journal F), no bounce records: the message's refusal; exit 0")
 	addr := sfServe(t, sfAnswer(func(cmd string) ([]string, bool) {
 		switch {
 		case strings.HasPrefix(cmd, "EHLO"):
@@ -635,7 +636,7 @@ func TestSMTPFaultDataRefusedClosed(t *testing.T) {
 		return []string{"250 ok"}, false
 	}))
 	o := sfSend(t, sfList(t, addr), sfRecord(sfThree...), sfQuick...)
-	o.check(t, 0, "", "a@example.org=F b@example.org=F c@example.org=F", "a@example.org 5.7.1, b@example.org 5.7.1, c@example.org 5.7.1")
+	o.check(t, 0, "", "a@example.org=F b@example.org=F c@example.org=F", "")
 }
 
 // TestSMTPFaultPipelining: a relay that offers PIPELINING and swallows
@@ -676,13 +677,17 @@ func TestSMTPFaultPipelining(t *testing.T) {
 }
 
 // TestSMTPFaultSize: SIZE advertised below the message: no transaction
-// is sent; every recipient fails 552 5.3.4 with a bounce record.
+// is sent; every recipient fails 552 5.3.4, with no bounce record: the
+// message is too big, not the member's address (R79).
 func TestSMTPFaultSize(t *testing.T) {
-	mlmtest.Fault(t, "smtp", "mlm-sendmail: SIZE advertised below the message", "no MAIL or DATA sent; every recipient failed 5.3.4 (journal F, bounce record), exit 0")
+	mlmtest.Fault(t, "smtp", "mlm-sendmail: SIZE advertised below the message", "no MAIL or DATA sent; every recipient failed 5.3.4 (journal F), no bounce records, a line; exit 0")
 	var conv mlmtest.LockedBuffer
 	s := sinktest.Sink(t, smtpsink.Options{Size: 16, Debug: &conv})
 	o := sfSend(t, sfList(t, s.Addr()), sfRecord(sfThree...))
-	o.check(t, 0, "", "a@example.org=F b@example.org=F c@example.org=F", "a@example.org 5.3.4, b@example.org 5.3.4, c@example.org 5.3.4")
+	o.check(t, 0, "", "a@example.org=F b@example.org=F c@example.org=F", "")
+	if !strings.Contains(o.stderr, "mlm-sendmail: "+sfPost+": the relay refused the message, not its recipients: 552 5.3.4 ") {
+		t.Errorf("stderr %q; want the refusal said", o.stderr)
+	}
 	s.Close()
 	if c := conv.String(); strings.Contains(c, "< MAIL") || strings.Contains(c, "< DATA") {
 		t.Errorf("a transaction was sent:\n%s", c)
@@ -692,8 +697,11 @@ func TestSMTPFaultSize(t *testing.T) {
 // TestSMTPFaultDataRefused: the transaction refused after its
 // recipients were taken, by the reply to DATA or to the final dot
 // (RFC 5321 §4.2.5: 4yz, the server must not deliver): a 5xx fails
-// every recipient (journal F, a bounce record each), a 4xx defers every
-// one to the retry record; exit 0, and with -R a 4xx left is exit 75.
+// every recipient (journal F), with no bounce records, as the refusal
+// is the message's, not the members' (R79: a content filter's made a
+// bounce record of every member), and tells the owner once; a 4xx
+// defers every one to the retry record; exit 0, and with -R a 4xx left
+// is exit 75.
 func TestSMTPFaultDataRefused(t *testing.T) {
 	// dataReply plays a server that takes MAIL and the RCPTs and
 	// answers DATA with reply, then RSET and QUIT.
@@ -737,12 +745,25 @@ func TestSMTPFaultDataRefused(t *testing.T) {
 		{"451 to the final dot", dotReply("451 4.3.0 try later"), false},
 	} {
 		t.Run(tc.fault, func(t *testing.T) {
-			mlmtest.Fault(t, "smtp", "mlm-sendmail: "+tc.fault+", every RCPT taken", "5xx: every recipient failed (journal F, bounce record); 4xx: every one in the retry record; exit 0 (-R with 4xx: exit 75, nothing settled)")
+			mlmtest.Fault(t, "smtp", "mlm-sendmail: "+tc.fault+", every RCPT taken", "5xx: every recipient failed (journal F), no bounce records, the owner told once; 4xx: every one in the retry record; exit 0 (-R with 4xx: exit 75, nothing settled)")
 			dir := sfList(t, tc.addr(t))
+			os.WriteFile(filepath.Join(dir, "owner"), []byte("owner@example.org\n"), 0o644)
 			in := sfRecord(sfThree...)
 			o := sfSend(t, dir, in)
 			if tc.perm {
-				o.check(t, 0, "", "a@example.org=F b@example.org=F c@example.org=F", "a@example.org 5.6.0, b@example.org 5.6.0, c@example.org 5.6.0")
+				o.check(t, 0, "", "a@example.org=F b@example.org=F c@example.org=F", "")
+				n, err := os.ReadFile(filepath.Join(dir, "queue", "outgoing", "new", sfPost+".n4"))
+				if err != nil || !bytes.Contains(n, []byte("\nR <owner@example.org>\n")) || !bytes.Contains(n, []byte("\n:  554 5.6.0 ")) ||
+					!bytes.Contains(n, []byte("\n:  Subject: fault\n")) {
+					t.Errorf("the owner's notice: %v\n%s", err, n)
+				}
+				// A batch of the same post, refused in another run:
+				// no second notice (the first still queued).
+				os.Remove(filepath.Join(dir, "state", "journal", sfPost))
+				sfSend(t, dir, in)
+				if names := mlmtest.Names(t, filepath.Join(dir, "queue", "outgoing", "new")); len(names) != 1 {
+					t.Errorf("outgoing/new = %v; want the one notice", names)
+				}
 				return
 			}
 			o.check(t, 0, strings.Join(sfThree, " "), "", "")

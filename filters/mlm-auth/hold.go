@@ -12,10 +12,8 @@ import (
 
 	"mlm/lib/ascii"
 	"mlm/lib/cookie"
-	"mlm/lib/envelope"
 	"mlm/lib/journal"
 	"mlm/lib/listdir"
-	"mlm/lib/members"
 	"mlm/lib/notice"
 	"mlm/lib/stream"
 )
@@ -230,26 +228,14 @@ const holdTimes = 10
 const fullNotice = ".n3"
 
 // moderators returns who is told of held posts: the moderators, else the
-// owners. An address of the list itself among them is not (as
-// mlm-members skips one): the notice would come back to the list, be
-// held as automatic, and tell the list again, for ever.
+// owners (notice.Addressees); an address of the list itself among them
+// is skipped, and a line says so.
 func moderators(d *listdir.Dir) ([]string, error) {
-	list := d.Address()
-	for _, f := range []string{listdir.Moderators, listdir.Owner} {
-		var to []string
-		err := members.Each(d, f, func(m string) error {
-			if envelope.Own(list, m) {
-				fmt.Fprintf(os.Stderr, "%s: %s: an address of the list itself; skipped\n", prog, f)
-				return nil
-			}
-			to = append(to, m)
-			return nil
-		}, nil)
-		if err != nil || len(to) > 0 {
-			return to, err
-		}
+	to, skipped, err := notice.Addressees(d, listdir.Moderators, listdir.Owner)
+	for _, f := range skipped {
+		fmt.Fprintf(os.Stderr, "%s: %s: an address of the list itself; skipped\n", prog, f)
 	}
-	return nil, nil
+	return to, err
 }
 
 // refusePost drops the record and tells its sender why, unless RFC 3834

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -30,6 +31,7 @@ import (
 	jf "mlm/lib/journal"
 	"mlm/lib/listdir"
 	"mlm/lib/msg"
+	"mlm/lib/notice"
 	"mlm/lib/queue"
 	"mlm/lib/smtpout"
 	"mlm/lib/spool"
@@ -74,6 +76,10 @@ type sender struct {
 	relaySt  map[string]*relayState // of the relays dialled in the run (see dial)
 
 	relayCond sync.Cond // of relayMu: a dial ended (see serving), a connection closed (see closed)
+	// The posts whose message a relay refused, as a whole, in the run
+	// (see refusedWhole).
+	wholeMu sync.Mutex
+	whole   map[string]bool
 	// the recipients of the last record read, up to a thousand (see
 	// read; the reading goroutine's alone)
 	lastRcpts int
@@ -1483,12 +1489,26 @@ func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result
 	var bounceErr error
 	delivered := false
 	expired := s.a.Retry && s.expired(j.h)
+	var whole *smtpout.Reply // the first refusal of the message as a whole
 	for _, r := range results {
 		switch {
 		case r.Reply.Code >= 200 && r.Reply.Code < 300:
 			lines = jf.AppendOutcome(lines, jf.Delivered, r.Rcpt.Mailbox)
 			s.stats.delivered.Add(1)
 			delivered = true
+		case r.Whole && r.Reply.Permanent():
+			// The relay refused the message, not the member: a
+			// content filter's 554 to the final dot, a message over
+			// its SIZE. A bounce record for each would have a bounce
+			// stage count it against every member, and fill
+			// queue/bounces, which then refuses real bounces (R79).
+			// The recipients fail, with no bounce record; the owner
+			// is told once (refusedWhole).
+			if whole == nil {
+				whole = &r.Reply
+			}
+			lines = jf.AppendOutcome(lines, jf.Failed, r.Rcpt.Mailbox)
+			s.stats.failed.Add(1)
 		case r.Reply.Permanent() || expired:
 			// A bounce record that cannot be written leaves its
 			// recipient without an outcome, for the next try; the
@@ -1511,12 +1531,72 @@ func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result
 		// the server has the message, the journal does not know yet.
 		crash.Point("sendmail-after-250")
 	}
+	if whole != nil {
+		// Before the journal: a notice that cannot be queued leaves
+		// the recipients to be tried again, and told of then.
+		if err := s.refusedWhole(j, post, *whole); err != nil {
+			return err
+		}
+	}
 	if len(lines) > 0 {
 		if err := s.record(l, j, post, lines); err != nil {
 			return err
 		}
 	}
 	return bounceErr
+}
+
+// refusedWhole says, once a run, that a relay refused the message of
+// post as a whole with reply, and tells the list's owners once, in the
+// notice post.n4 (as notice.Send: it is in the outgoing queue, or
+// delivered, only once); not of a notice's refusal, whose notice could
+// be refused in turn, for ever.
+func (s *sender) refusedWhole(j *job, post string, reply smtpout.Reply) error {
+	s.wholeMu.Lock()
+	told := s.whole[post]
+	if s.whole == nil {
+		s.whole = map[string]bool{}
+	}
+	s.whole[post] = true
+	s.wholeMu.Unlock()
+	if told {
+		return nil
+	}
+	fmt.Fprintf(os.Stderr, "%s: %s: the relay refused the message, not its recipients: %s; they fail, with no bounce records\n", prog, post, sysexit.OneLine(reply.String()))
+	if state, _ := j.h.Get("state"); state == "notice" {
+		return nil
+	}
+	id := notice.ID(post, ".n4")
+	if begun, err := jf.Begun(s.d, id); err != nil || begun {
+		return err
+	}
+	to, _, err := notice.Addressees(s.d, listdir.Owner)
+	if err != nil || len(to) == 0 {
+		return err
+	}
+	hdr, err := msg.ReadHeader(bufio.NewReader(j.msg.Reader()), msg.MaxHeader)
+	if err != nil {
+		hdr = &msg.Header{}
+	}
+	return notice.Send(s.d, id, &notice.Message{
+		From:    s.d.CommandAddress("owner"),
+		To:      to,
+		Subject: s.d.Address() + ": a post was refused by the relay",
+		Text: fmt.Sprintf(`A relay refused a post to %s, not its recipients, with
+  %s
+The recipients it was to go to fail, with no bounce records: the
+refusal is the message's (a content filter's, a size limit), not the
+members'.
+
+  From:    %s
+  Subject: %s
+  Record:  %s
+
+The post's header is attached.
+`, s.d.Address(), notice.Clean(reply.String(), 1000), notice.Quote(hdr.Fields.Get("From"), 200),
+			notice.Quote(hdr.Fields.Get("Subject"), 200), notice.Clean(post, 300)),
+		Headers: hdr.Raw,
+	}, s.now)
 }
 
 // record appends lines to the post's journal and makes them durable: on

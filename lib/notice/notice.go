@@ -36,6 +36,7 @@ import (
 	"mlm/lib/envelope"
 	"mlm/lib/journal"
 	"mlm/lib/listdir"
+	"mlm/lib/members"
 	"mlm/lib/msg"
 	"mlm/lib/queue"
 	"mlm/lib/stream"
@@ -401,6 +402,29 @@ func joins(prev, j, next rune) bool {
 // "=?utf-8?q?...?=".
 func Quote(v string, n int) string {
 	return Clean(msg.DecodeText(v), n)
+}
+
+// Addressees returns the addresses of the first of the list's member
+// files that names any (the moderators, else the owners, for a notice
+// of a held post), and the files where it skipped an address of the
+// list itself (as mlm-members skips one): the notice would come back to
+// the list, be held as automatic, and tell the list again, for ever.
+func Addressees(d *listdir.Dir, files ...string) (to, skipped []string, err error) {
+	list := d.Address()
+	for _, f := range files {
+		err := members.Each(d, f, func(m string) error {
+			if envelope.Own(list, m) {
+				skipped = append(skipped, f)
+				return nil
+			}
+			to = append(to, m)
+			return nil
+		}, nil)
+		if err != nil || len(to) > 0 {
+			return to, skipped, err
+		}
+	}
+	return nil, skipped, nil
 }
 
 // Send puts the notice in the list's outgoing queue as the record id,

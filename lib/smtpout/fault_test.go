@@ -1150,6 +1150,11 @@ func TestFaultNoSMTPUTF8(t *testing.T) {
 			if r.Reply.Code == 553 && r.Reply.Enhanced != "5.6.7" {
 				t.Errorf("from %s: %s: %v; want 553 5.6.7", tc.from, r.Rcpt.Mailbox, r.Reply)
 			}
+			// The sender's refusal is the message's; a recipient's
+			// its own (TestWhole).
+			if r.Reply.Code == 553 && r.Whole != !tc.mail {
+				t.Errorf("from %s: %s: Whole %v; want %v", tc.from, r.Rcpt.Mailbox, r.Whole, !tc.mail)
+			}
 		}
 		if f.saw("MAIL") != tc.mail {
 			t.Errorf("from %s: MAIL sent %v; want %v", tc.from, f.saw("MAIL"), tc.mail)
@@ -1901,5 +1906,49 @@ func TestFaultData421(t *testing.T) {
 		if f.saw("RSET") {
 			t.Errorf("pipelined %v: RSET after the 421: %q", pipe, f.received())
 		}
+	}
+}
+
+// TestWhole: a result is Whole where the reply was to the message, not
+// to its recipient: the final dot's in SMTP, MAIL's, the client's own
+// SIZE refusal; not an RCPT's, nor LMTP's replies after the message,
+// which are each recipient's. mlm-sendmail writes no bounce record of a
+// member for a Whole refusal (R79).
+func TestWhole(t *testing.T) {
+	rcptRule, err := smtpsink.ParseRule("f*=550 5.1.1 no such user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		o    smtpsink.Options
+		want string // each recipient's code, and w if Whole
+	}{
+		{"dot refused", smtpsink.Options{DataReply: reply(t, "554 5.7.1 message content rejected")}, "a@example.org=554w f1@example.org=554w"},
+		{"MAIL refused", smtpsink.Options{MailReply: reply(t, "552 5.3.4 message too big")}, "a@example.org=552w f1@example.org=552w"},
+		{"SIZE", smtpsink.Options{Size: 16}, "a@example.org=552w f1@example.org=552w"},
+		{"RCPT refused", smtpsink.Options{Replies: []smtpsink.Rule{rcptRule}}, "f1@example.org=550 a@example.org=250w"},
+		{"LMTP", smtpsink.Options{LMTP: true, DataReply: reply(t, "554 5.7.1 rejected")}, "a@example.org=554 f1@example.org=554"},
+	} {
+		s := sink(t, c.o)
+		o := opts
+		o.LMTP = c.o.LMTP
+		res, err := send(t, s.Addr(), o, message, "a@example.org", "f1@example.org")
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		var got []string
+		for _, r := range res {
+			w := ""
+			if r.Whole {
+				w = "w"
+			}
+			got = append(got, fmt.Sprintf("%s=%d%s", r.Rcpt.Mailbox, r.Reply.Code, w))
+		}
+		if g := strings.Join(got, " "); g != c.want {
+			t.Errorf("%s: results %s; want %s", c.name, g, c.want)
+		}
+		s.Close()
 	}
 }

@@ -586,6 +586,21 @@ func (c *Client) lineBuffered() bool {
 type Result struct {
 	Rcpt  stream.Path
 	Reply Reply
+	// Whole marks a reply to the message, not to the recipient: to
+	// MAIL, to DATA, or to the final dot of SMTP (LMTP's replies to
+	// it are each recipient's), or the client's own refusal of a
+	// message over the server's SIZE or of a sender that needs
+	// SMTPUTF8 the server lacks. A 5xx so is no sign of a bad
+	// address: a content filter's, say.
+	Whole bool
+}
+
+// whole marks each of res as Whole, and returns it.
+func whole(res []Result) []Result {
+	for i := range res {
+		res[i].Whole = true
+	}
+	return res
 }
 
 // Message is what Send sends: a message that can be read from the start
@@ -841,7 +856,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 				plain = append(plain, r)
 				onWire = append(onWire, m)
 			} else {
-				results = append(results, Result{Rcpt: r, Reply: noUTF8})
+				results = append(results, Result{Rcpt: r, Reply: noUTF8, Whole: !fromOK})
 			}
 		}
 		if len(plain) == 0 {
@@ -856,7 +871,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		// RFC 1870 §6.1: a message over the server's fixed maximum is
 		// not sent; the server would refuse it 552 (§6.2), and so does
 		// the client, for every recipient, without a command.
-		return append(results, All(rcpts, Reply{Code: 552, Enhanced: "5.3.4", Text: fmt.Sprintf("message size %d exceeds the server's fixed maximum message size %d", smtpSize(msg), limit)})...), nil, false, nil
+		return append(results, whole(All(rcpts, Reply{Code: 552, Enhanced: "5.3.4", Text: fmt.Sprintf("message size %d exceeds the server's fixed maximum message size %d", smtpSize(msg), limit)}))...), nil, false, nil
 	}
 	if eightBit && c.Has("8BITMIME") {
 		mail += " BODY=8BITMIME"
@@ -1028,7 +1043,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	for i, r := range rcpts {
 		switch {
 		case mr.Code != 250:
-			results = append(results, Result{Rcpt: r, Reply: mr})
+			results = append(results, Result{Rcpt: r, Reply: mr, Whole: true})
 		case replies[i].Code == 250 || replies[i].Code == 251:
 			accepted = append(accepted, r)
 		case tooMany(replies[i]):
@@ -1065,7 +1080,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 	}
 	if len(accepted) == 0 || dr.Code != 354 {
 		if len(accepted) > 0 {
-			results = append(results, All(accepted, dr)...)
+			results = append(results, whole(All(accepted, dr))...)
 		}
 		if err := c.endEmpty(dr); err != nil {
 			return results, refused, false, err
@@ -1331,7 +1346,7 @@ func (c *Client) finals(accepted []stream.Path) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		return All(accepted, fr), closing(fr)
+		return whole(All(accepted, fr)), closing(fr)
 	}
 	var results []Result
 	for i, r := range accepted {
