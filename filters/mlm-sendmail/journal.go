@@ -32,7 +32,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -462,9 +461,8 @@ func (j *journal) unknown(post, id string, rcpts []stream.Path) ([]stream.Path, 
 // (unknown), and none was found. No line before at names any of them,
 // since a journal is only ever appended to (or removed), so one that
 // does lies at at or after it. The retry record carries the mark in
-// its journal-from attribute (value): at, ":", and the FNV-1a sum of the
-// up to markWindow octets before at, in 16 lower-case hex digits. A retry checks
-// them against the file it has (resume): a record of a post delivered
+// its journal-from attribute (value, jf.MarkValue). A retry checks it
+// against the file it has (resume): a record of a post delivered
 // to a million keeps its retries from reading the lines of the earlier
 // batches, once for each retry record, which take some 0.1 s a million.
 type mark struct {
@@ -472,54 +470,15 @@ type mark struct {
 	at int64
 }
 
-// markWindow is how many octets before a mark its sum covers: a line or
-// more, which no other journal, nor this one cut short and written
-// again, has at the same place.
-const markWindow = 128
-
 // value returns the journal-from value of m: "" for none.
-func (m mark) value() string {
-	if m.f == nil || m.at <= 0 {
-		return ""
-	}
-	sum, ok := sumBefore(m.f, m.at)
-	if !ok {
-		return ""
-	}
-	return strconv.FormatInt(m.at, 10) + ":" + fmt.Sprintf("%016x", sum)
-}
+func (m mark) value() string { return jf.MarkValue(m.f, m.at) }
 
 // journalFrom is the attribute of a retry record that holds its mark.
 const journalFrom = "journal-from"
 
 // resume returns where a retry record whose journal-from is from may
-// begin to read f, its post's journal: at its mark, if from is what
-// value writes for that mark in f, so f's octets before it are those its
-// sum was made of; 0 (the start) if not, and if there is no f.
-func resume(f *os.File, from string) int64 {
-	a, _, ok := strings.Cut(from, ":")
-	if f == nil || !ok || len(a) > 18 {
-		return 0
-	}
-	at, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || at <= 0 || (mark{f, at}).value() != from {
-		return 0
-	}
-	return at
-}
-
-// sumBefore returns the FNV-1a sum of the up to markWindow octets of f
-// before offset at, and whether f has them.
-func sumBefore(f *os.File, at int64) (uint64, bool) {
-	var buf [markWindow]byte
-	w := buf[:min(at, markWindow)]
-	if n, _ := f.ReadAt(w, at-int64(len(w))); n != len(w) {
-		return 0, false
-	}
-	h := fnv.New64a()
-	h.Write(w)
-	return h.Sum64(), true
-}
+// begin to read f, its post's journal (jf.Resume).
+func resume(f *os.File, from string) int64 { return jf.Resume(f, from) }
 
 // recordSet returns an empty set for the keys of one record of n
 // recipients: seen, cleared, for a record of up to seenMax, so that a

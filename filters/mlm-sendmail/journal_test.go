@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"mlm/lib/addr"
+	jf "mlm/lib/journal"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
 )
@@ -927,8 +928,7 @@ func TestJournalMark(t *testing.T) {
 	// A second record, with a mark earlier than where the run has read
 	// to: read again from there.
 	half := strings.Index(b.String(), "D m500@")
-	sum, _ := sumBefore(j.file["p"], int64(half))
-	if got := retry(j, fmt.Sprintf("%d:%016x", half, sum), "m700@x.example", "m300@x.example"); strings.Join(got, " ") != "m300@x.example" {
+	if got := retry(j, jf.MarkValue(j.file["p"], int64(half)), "m700@x.example", "m300@x.example"); strings.Join(got, " ") != "m300@x.example" {
 		t.Errorf("a second record, its mark earlier: to do %v; want m300 (before its mark) only", got)
 	}
 

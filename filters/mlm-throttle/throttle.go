@@ -47,6 +47,7 @@ type throttle struct {
 	// The post of the last record, and the recipients its journal names
 	// (nil: none).
 	post    string
+	from    string // the journal-from it was read from ("": the start)
 	settled *addr.KeySet
 	// reserve's, kept from one group to the next
 	cs  [][]charge
@@ -115,7 +116,7 @@ func (p *passing) run(in io.Reader) error {
 	r := stream.NewReader(passFirst{in, p})
 	r.ReuseHeader() // each record's Header is let go before the next
 	err := r.Each(func(h *stream.Header) error {
-		settled, err := t.settledOf(h.ID)
+		settled, err := t.settledOf(h)
 		if err != nil {
 			return err
 		}
@@ -384,27 +385,31 @@ func ready(r io.Reader) bool {
 }
 
 // settledOf returns the recipients the delivery journal of the post of
-// record id names, read once for each post in turn: a record tried
+// record h names, read once for each post in turn: a record tried
 // again (a run cut short by -T or by the queue runner's time limit, then
 // run anew) is not charged for those mlm-sendmail will skip, or a post
-// too large for one run would spend every run on its first batches.
-func (t *throttle) settledOf(id string) (*addr.KeySet, error) {
+// too large for one run would spend every run on its first batches. A
+// retry record's is read from its journal-from mark, as mlm-sendmail -R
+// reads it (journal.Settled): read whole, a million members' post's
+// journal took 0.35 s and 39 MB for each retry record (R79).
+func (t *throttle) settledOf(h *stream.Header) (*addr.KeySet, error) {
 	if t.journals == nil {
 		return nil, nil
 	}
-	post := journal.Post(id)
+	post := journal.Post(h.ID)
+	from, _ := h.Get("journal-from")
 	// "", "." and "..": no journal's name, but a directory's, which
 	// would fail to read for ever (mlm-sendmail refuses them); "" is
 	// also t.post's before the first.
 	if err := journal.CheckName(post); err != nil {
 		return nil, err
 	}
-	if post != t.post {
-		s, err := journal.Settled(t.journals, post)
+	if post != t.post || from != t.from {
+		s, err := journal.Settled(t.journals, post, from)
 		if err != nil {
 			return nil, err
 		}
-		t.post, t.settled = post, s
+		t.post, t.from, t.settled = post, from, s
 	}
 	return t.settled, nil
 }

@@ -11,11 +11,13 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -143,8 +145,14 @@ const lineMax = 4096
 const ReadSize = 64 << 10
 
 // Settled returns the keys (addr.Key) of the recipients of a post whose
-// outcome the list's journal names, nil if it has none.
-func Settled(d *listdir.Dir, post string) (*addr.KeySet, error) {
+// outcome the list's journal names, nil if it has none. For a retry
+// record whose journal-from attribute is from (mlm-sendmail's mark,
+// MarkValue), it reads from the mark, where the journal's octets before
+// it are still those its sum was made of, as no line before it names a
+// recipient the record defers; else, and for from "", from the start. A
+// post to a million members has a journal of some 20 MB, which each of
+// its retry records read whole (R79).
+func Settled(d *listdir.Dir, post, from string) (*addr.KeySet, error) {
 	f, err := os.Open(filepath.Join(Dir(d), post))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -153,9 +161,69 @@ func Settled(d *listdir.Dir, post string) (*addr.KeySet, error) {
 		return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
 	defer f.Close()
+	if at := Resume(f, from); at > 0 {
+		if _, err := f.Seek(at, io.SeekStart); err != nil {
+			return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
+		}
+	}
 	s := addr.NewKeySet()
 	_, err = Each(bufio.NewReaderSize(f, ReadSize), func(a string) { s.Add(addr.Key(a)) })
 	return s, err
+}
+
+// MarkValue returns the journal-from value of a mark at offset at of
+// f, a post's journal: where a retry of a record's deferred recipients
+// may begin to read it, the end of a line up to which it had been read
+// when their outcomes were looked up, and none was found. No line
+// before at names any of them, since a journal is only ever appended to
+// (or removed), so one that does lies at at or after it. The value is
+// at, ":", and the FNV-1a sum of the up to markWindow octets before at,
+// in 16 lower-case hex digits, which Resume checks against the file it
+// has; "" for no mark (at 0, or octets f does not have).
+func MarkValue(f *os.File, at int64) string {
+	if f == nil || at <= 0 {
+		return ""
+	}
+	sum, ok := sumBefore(f, at)
+	if !ok {
+		return ""
+	}
+	return strconv.FormatInt(at, 10) + ":" + fmt.Sprintf("%016x", sum)
+}
+
+// Resume returns where a retry record whose journal-from is from may
+// begin to read f, its post's journal: at its mark, if from is what
+// MarkValue writes for that mark in f, so f's octets before it are
+// those its sum was made of; 0 (the start) if not, and if there is no
+// f.
+func Resume(f *os.File, from string) int64 {
+	a, _, ok := strings.Cut(from, ":")
+	if f == nil || !ok || len(a) > 18 {
+		return 0
+	}
+	at, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || at <= 0 || MarkValue(f, at) != from {
+		return 0
+	}
+	return at
+}
+
+// markWindow is how many octets before a mark its sum covers: a line or
+// more, which no other journal, nor this one cut short and written
+// again, has at the same place.
+const markWindow = 128
+
+// sumBefore returns the FNV-1a sum of the up to markWindow octets of f
+// before offset at, and whether f has them.
+func sumBefore(f *os.File, at int64) (uint64, bool) {
+	var buf [markWindow]byte
+	w := buf[:min(at, markWindow)]
+	if n, _ := f.ReadAt(w, at-int64(len(w))); n != len(w) {
+		return 0, false
+	}
+	h := fnv.New64a()
+	h.Write(w)
+	return h.Sum64(), true
 }
 
 // Sweep removes, once a day, the journals of the posts that are done:

@@ -69,18 +69,53 @@ func TestSettled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err := Settled(d, "p"); s != nil || err != nil {
+	if s, err := Settled(d, "p", ""); s != nil || err != nil {
 		t.Fatalf("Settled without a journal = %v, %v", s, err)
 	}
 	os.MkdirAll(Dir(d), 0o700)
 	os.WriteFile(filepath.Join(Dir(d), Post("p,3,r")), []byte("D a@X.example\nF b@x.example\nD c@x.ex"), 0o600)
-	s, err := Settled(d, "p")
+	s, err := Settled(d, "p", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for a, want := range map[string]bool{"a@x.example": true, "b@X.EXAMPLE": true, "c@x.ex": false, "A@x.example": false} {
 		if s.Has(addr.Key(a)) != want {
 			t.Errorf("settled %s: %v; want %v", a, !want, want)
+		}
+	}
+	// From a retry record's mark: the lines after it alone, where the
+	// octets before it are as its sum says; else the whole journal.
+	name := filepath.Join(Dir(d), "q")
+	os.WriteFile(name, []byte("D a@x.example\nF b@x.example\nD c@x.example\n"), 0o600)
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	at := int64(len("D a@x.example\n"))
+	mark := MarkValue(f, at)
+	if mark == "" || Resume(f, mark) != at {
+		t.Fatalf("MarkValue(%d) = %q, which Resume takes to %d", at, mark, Resume(f, mark))
+	}
+	for _, c := range []struct{ from, want string }{
+		{mark, "b c"},
+		{"", "a b c"},
+		{strings.Replace(mark, ":", ":1", 1)[:len(mark)], "a b c"}, // a wrong sum
+		{"7:" + mark[strings.IndexByte(mark, ':')+1:], "a b c"},    // another place
+		{"x", "a b c"},
+	} {
+		s, err := Settled(d, "q", c.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range []string{"a", "b", "c"} {
+			if s.Has(addr.Key(l + "@x.example")) {
+				got = append(got, l)
+			}
+		}
+		if g := strings.Join(got, " "); g != c.want {
+			t.Errorf("Settled from %q: %s; want %s", c.from, g, c.want)
 		}
 	}
 }
@@ -236,7 +271,7 @@ func BenchmarkSettled(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if s, err := Settled(d, "p"); err != nil || !s.Has("m0999999@d9.example") {
+		if s, err := Settled(d, "p", ""); err != nil || !s.Has("m0999999@d9.example") {
 			b.Fatal(err)
 		}
 	}
