@@ -1110,6 +1110,13 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 	first := l.n
 	if l.c != nil {
 		first = l.relay
+		if l.c.Gone() {
+			// Closed by the relay while it stood idle (its timeout's
+			// 421: the pace of mlm-throttle may leave it so): dialled
+			// anew, the same relay, at no cost to the record's tries,
+			// where the 421 read as MAIL's reply spent one (R79).
+			s.closeConn(l)
+		}
 	}
 	for try := 0; try < 2*len(s.relays) && len(todo)+len(carry) > 0; {
 		if s.stopped.Load() {

@@ -4074,3 +4074,88 @@ func TestJournalOutOfDescriptors(t *testing.T) {
 		t.Errorf("delivered %d of %d, or some twice", len(got), len(want))
 	}
 }
+
+// TestIdleClosed: a relay that closes a connection left idle (its
+// timeout's 421, as Postfix's smtpd_timeout: the pace of mlm-throttle
+// may leave one so) has the next record dial anew, at no cost to its
+// tries and with nothing said, where the 421 was read as MAIL's reply,
+// said, and counted a try (R79).
+func TestIdleClosed(t *testing.T) {
+	var mu sync.Mutex
+	mails := 0
+	addr := mlmtest.Serve(t, func(_ int, c net.Conn) {
+		br := bufio.NewReader(c)
+		say := func(s string) { io.WriteString(c, s+"\r\n") }
+		say("220 idle ESMTP")
+		for {
+			c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			l, err := br.ReadString('\n')
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+				say("421 4.4.2 idle Error: timeout exceeded")
+				c.Close()
+				return
+			}
+			if err != nil {
+				return
+			}
+			switch cmd := strings.ToUpper(strings.TrimSpace(l)); {
+			case strings.HasPrefix(cmd, "EHLO"):
+				say("250 idle")
+			case strings.HasPrefix(cmd, "MAIL"):
+				mu.Lock()
+				mails++
+				mu.Unlock()
+				say("250 ok")
+			case cmd == "DATA":
+				say("354 go ahead")
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				for {
+					l, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if l == ".\r\n" {
+						break
+					}
+				}
+				say("250 2.0.0 taken")
+			case cmd == "QUIT":
+				say("221 bye")
+				return
+			default:
+				say("250 ok")
+			}
+		}
+	})
+	dir := list(t)
+	a := &args{Dir: dir, Relay: []string{addr}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	var out, errb bytes.Buffer
+	s, err := newSender(a, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- s.run(pr, &errb) }()
+	for i := 1; i <= 2; i++ {
+		io.WriteString(pw, record(fmt.Sprintf("p%d,1", i), fmt.Sprintf("r%d@example.org", i)))
+		for k := 0; s.stats.delivered.Load() < int64(i) || s.waiting.Load() < 1; k++ {
+			if k == 2000 {
+				t.Fatalf("record %d not delivered, or its worker not back", i)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if i == 1 {
+			time.Sleep(1100 * time.Millisecond) // idle: past the relay's timeout, and goneIdle
+		}
+	}
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := s.stats.txns.Load(); n != 2 || mails != 2 || errb.Len() != 0 {
+		t.Errorf("%d transactions tried, %d MAIL taken, standard error %q; want 2, 2 and nothing", n, mails, errb.String())
+	}
+}

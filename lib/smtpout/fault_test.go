@@ -1952,3 +1952,47 @@ func TestWhole(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestGone: a connection the server closed while it stood idle (its
+// idle timeout's 421, then its end) is Gone, so that the caller dials
+// anew rather than take the 421 for its next MAIL's reply, and spend a
+// try on it (R79); one the server keeps open is not, and takes the next
+// transaction; nor is one used within goneIdle, looked at or not.
+func TestGone(t *testing.T) {
+	for _, closes := range []bool{true, false} {
+		said := make(chan bool, 1)
+		f := serve(t, func(c *fconn) {
+			if !c.hello("PIPELINING") {
+				return
+			}
+			if closes {
+				c.say("421 4.4.2 fake Error: timeout exceeded")
+				c.c.Close()
+				said <- true
+				return
+			}
+			said <- true
+			c.rest()
+		})
+		c, err := dial(t, f.Addr(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-said
+		if c.Gone() {
+			t.Errorf("closes %v: Gone at once; want it taken for live, not looked at", closes)
+		}
+		time.Sleep(1100 * time.Millisecond) // past goneIdle: looked at
+		if got := c.Gone(); got != closes {
+			t.Errorf("closes %v: Gone after 1.2 s idle = %v", closes, got)
+		}
+		if !closes {
+			var res []smtpout.Result
+			within(t, func() { res, _, err = c.Send(stream.Path{Mailbox: "s@example.org"}, rcpts("a@example.org"), message, false) })
+			if err != nil || codes(res) != "a@example.org=250" {
+				t.Errorf("a transaction after the look: %s, %v", codes(res), err)
+			}
+		}
+		c.Close()
+	}
+}

@@ -171,7 +171,45 @@ type Client struct {
 	lastLine  string
 	lastReply Reply
 	replies   []Reply // a transaction's replies to RCPT, for the next to reuse
+	used      time.Time // when a reply was last waited for (see Gone)
 }
+
+// Gone reports whether the server has closed the connection, or said
+// something unasked, while it stood idle with no reply owed: a 421 for
+// its idle timeout (Postfix's smtpd_timeout), then its end. The next
+// transaction would read that for its MAIL's reply and fail; the caller
+// dials anew instead, at no cost to a record's tries (R79). A connection
+// used less than goneIdle ago is taken for live without a look, and one
+// with a held dot (Hold), whose reply may be on its way, is not gone.
+// The look waits a millisecond at most.
+func (c *Client) Gone() bool {
+	if c.err != nil {
+		return true
+	}
+	if c.held != nil || c.replied != nil || time.Since(c.used) < goneIdle {
+		return false
+	}
+	if c.br.Buffered() == 0 {
+		// (A deadline passed already fails the read before it is
+		// tried: one a little ahead lets octets waiting be read.)
+		c.conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+		_, err := c.br.Peek(1)
+		c.conn.SetReadDeadline(time.Time{})
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			c.used = time.Now()
+			return false
+		}
+	}
+	c.err = sysexit.Temp(fmt.Errorf("%s: %w", c.Addr, errGone))
+	return true
+}
+
+// goneIdle is how long a connection stands idle before Gone looks at
+// it: a server's idle timeout is minutes (RFC 5321 §4.5.3.2.7: 5).
+const goneIdle = time.Second
+
+// errGone is the error of a connection Gone found closed.
+var errGone = errors.New("closed by the server while idle")
 
 // heldTx is a transaction whose final dot is written to the buffer, not
 // yet sent, and whose reply is not yet read: for the recipients the
@@ -501,8 +539,9 @@ func (c *Client) readLines() ([]string, Reply, error) {
 		// The timeout runs from the first read the reply needs: none,
 		// mostly, for the replies to pipelined commands after the first.
 		if !armed && !c.lineBuffered() {
-			c.conn.SetReadDeadline(time.Now().Add(c.opts.Timeout))
-			armed = true
+			now := time.Now()
+			c.conn.SetReadDeadline(now.Add(c.opts.Timeout))
+			armed, c.used = true, now
 		}
 		b, err := c.br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull || len(b) > MaxReplyLine {
