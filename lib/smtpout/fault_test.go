@@ -1988,7 +1988,9 @@ func TestGone(t *testing.T) {
 		}
 		if !closes {
 			var res []smtpout.Result
-			within(t, func() { res, _, err = c.Send(stream.Path{Mailbox: "s@example.org"}, rcpts("a@example.org"), message, false) })
+			within(t, func() {
+				res, _, err = c.Send(stream.Path{Mailbox: "s@example.org"}, rcpts("a@example.org"), message, false)
+			})
 			if err != nil || codes(res) != "a@example.org=250" {
 				t.Errorf("a transaction after the look: %s, %v", codes(res), err)
 			}

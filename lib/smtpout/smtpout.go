@@ -170,7 +170,7 @@ type Client struct {
 	// takes again without parsing it or allocating (see again).
 	lastLine  string
 	lastReply Reply
-	replies   []Reply // a transaction's replies to RCPT, for the next to reuse
+	replies   []Reply   // a transaction's replies to RCPT, for the next to reuse
 	used      time.Time // when a reply was last waited for (see Gone)
 }
 
