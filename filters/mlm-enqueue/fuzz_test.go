@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -89,6 +91,31 @@ func FuzzEnqueue(f *testing.F) {
 			if pass && out.String() != strings.Join(queued, "") {
 				t.Errorf("-p, %q: %q went on; want %q", in, out.String(), strings.Join(queued, ""))
 			}
+		}
+	})
+}
+
+// FuzzParseSize: -m's SIZE is taken only as digits, at least 1, and
+// one suffix K, M or G, which multiplies it by 1024, 1024² or 1024³,
+// and only where the product fits; its value is that product.
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"1", "1K", "1G", "100M", "0", "-1", "+1", "1T", "", "K", "9223372036854775807", "8589934592G", " 1", "1k", "01M"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSize(s)
+		digits, mult := s, int64(1)
+		if k := strings.IndexAny(s, "KMG"); k >= 0 && k == len(s)-1 {
+			digits, mult = s[:k], map[byte]int64{'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30}[s[k]]
+		}
+		valid := digits != "" && strings.Trim(digits, "0123456789") == ""
+		v, perr := strconv.ParseInt(digits, 10, 64)
+		valid = valid && perr == nil && v >= 1 && v <= math.MaxInt64/mult
+		if valid != (err == nil) {
+			t.Fatalf("parseSize(%q) = %d, %v; want valid %v", s, n, err, valid)
+		}
+		if valid && n != v*mult {
+			t.Fatalf("parseSize(%q) = %d; want %d", s, n, v*mult)
 		}
 	})
 }
