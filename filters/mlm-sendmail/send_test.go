@@ -3798,6 +3798,42 @@ func TestConnsBelowOne(t *testing.T) {
 	}
 }
 
+// pacedRun runs a sender on n records, p1,1 to pN,1 (to r1@ to rN@),
+// fed one at a time as mlm-throttle paces them: each once the one
+// before is delivered (delivered(s, i)) and its worker is back at the
+// wait for the next (its dot's reply read, the outcome settled: not on
+// a sink's count alone, which comes before the worker is back); then
+// after(i), if set. It returns the sender and its standard error once
+// the run has ended.
+func pacedRun(t *testing.T, a *args, n int, delivered func(s *sender, i int) bool, after func(i int)) (*sender, *bytes.Buffer) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	var out, errb bytes.Buffer
+	s, err := newSender(a, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- s.run(pr, &errb) }()
+	for i := 1; i <= n; i++ {
+		io.WriteString(pw, record(fmt.Sprintf("p%d,1", i), fmt.Sprintf("r%d@example.org", i)))
+		for k := 0; !delivered(s, i) || s.waiting.Load() < 1; k++ {
+			if k == 2000 {
+				t.Fatalf("record %d not delivered, or its worker not back", i)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if after != nil {
+			after(i)
+		}
+	}
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return s, &errb
+}
+
 // TestPacedOneConnection: records that come one at a time, each after
 // the one before is delivered (as mlm-throttle paces them), go over one
 // connection, reused, not a connection each up to -c, every one of
@@ -3807,30 +3843,7 @@ func TestPacedOneConnection(t *testing.T) {
 	dir := list(t)
 	srv := sinktest.Sink(t, smtpsink.Options{})
 	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 5, Timeout: 10 * time.Second, Lifetime: time.Hour}
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	var out, errb bytes.Buffer
-	s, err := newSender(a, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- s.run(pr, &errb) }()
-	for i := 1; i <= 5; i++ {
-		io.WriteString(pw, record(fmt.Sprintf("p%d,1", i), fmt.Sprintf("r%d@example.org", i)))
-		// Delivered, and its worker back at the wait for the next
-		// (its dot's reply read, the outcome settled): not on the
-		// sink's count alone, which comes before the worker is back.
-		for k := 0; srv.Counts().Recipients < int64(i) || s.waiting.Load() < 1; k++ {
-			if k == 2000 {
-				t.Fatalf("record %d not delivered, or its worker not back", i)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	pw.Close()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	pacedRun(t, a, 5, func(_ *sender, i int) bool { return srv.Counts().Recipients >= int64(i) }, nil)
 	if c := srv.Counts(); c.Connections != 1 || c.Transactions != 5 {
 		t.Errorf("paced: %v; want 5 transactions over one connection", c)
 	}
@@ -4129,30 +4142,11 @@ func TestIdleClosed(t *testing.T) {
 	})
 	dir := list(t)
 	a := &args{Dir: dir, Relay: []string{addr}, Conns: 1, Timeout: 5 * time.Second, Lifetime: time.Hour}
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	var out, errb bytes.Buffer
-	s, err := newSender(a, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- s.run(pr, &errb) }()
-	for i := 1; i <= 2; i++ {
-		io.WriteString(pw, record(fmt.Sprintf("p%d,1", i), fmt.Sprintf("r%d@example.org", i)))
-		for k := 0; s.stats.delivered.Load() < int64(i) || s.waiting.Load() < 1; k++ {
-			if k == 2000 {
-				t.Fatalf("record %d not delivered, or its worker not back", i)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+	s, errb := pacedRun(t, a, 2, func(s *sender, i int) bool { return s.stats.delivered.Load() >= int64(i) }, func(i int) {
 		if i == 1 {
 			time.Sleep(1100 * time.Millisecond) // idle: past the relay's timeout, and goneIdle
 		}
-	}
-	pw.Close()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if n := s.stats.txns.Load(); n != 2 || mails != 2 || errb.Len() != 0 {
