@@ -168,15 +168,27 @@ func TestExim(t *testing.T) {
 			t.Errorf("mail to %s@: %v; want 550 at RCPT", l, err)
 		}
 	}
-	// A directory that holds no list (a file system's lost+found, a
-	// list retired) is no list: refused at RCPT, not taken by the
-	// transport, where mlm-accept would defer it for days (R78).
+	// A file system's lost+found is no list: refused at RCPT, not
+	// taken by the transport, where mlm-accept would defer it for
+	// days (R78).
 	if err := os.Mkdir(filepath.Join(filepath.Dir(list), "lost+found"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := send("alice@example.org", "lost+found@lists.example.org", "lost"); err == nil || !strings.Contains(err.Error(), "550") {
 		t.Errorf("mail to lost+found@: %v; want 550 at RCPT", err)
 	}
+	// A list directory Exim's user may not search (made under a umask
+	// of 077, another user's): found by its name all the same, not
+	// refused at RCPT (R80). (RCPT alone: mlm-accept, run as Exim's
+	// user here, could not take it either.)
+	priv := filepath.Join(filepath.Dir(list), "priv")
+	if err := os.Mkdir(priv, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := rcptOnly(addr, "priv@lists.example.org"); err != nil {
+		t.Errorf("RCPT to a list Exim's user cannot search: %v; want it taken", err)
+	}
+	os.Remove(priv)
 	// The lists' file system not mounted (the lists and the mark gone,
 	// as from an empty mount point): the domain's mail is deferred at
 	// RCPT, not refused for good, the lists' and any other.
@@ -284,6 +296,23 @@ func TestExim(t *testing.T) {
 		flush()
 		waitFor(t, "the post delivered once mlm-accept is back", func() bool { return count("incoming") == 5+i })
 	}
+}
+
+// rcptOnly asks the SMTP server at addr to take rcpt, from alice, and
+// sends no message: the error of RCPT, if any.
+func rcptOnly(addr, rcpt string) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Mail("alice@example.org"); err != nil {
+		return err
+	}
+	err = c.Rcpt(rcpt)
+	c.Reset()
+	c.Quit()
+	return err
 }
 
 // TestEximAddresses: the example routers take every address that

@@ -84,14 +84,14 @@ mlm_lists:
                       -request : -subscribe : -unsubscribe : -owner : -bounces
   local_part_suffix_optional
   local_parts = dsearch,filter=subdir;{LISTS}
-  condition = ${if exists{{LISTS}/$local_part_data/address}}
+  condition = ${if !eq{$local_part_data}{lost+found}}
   transport = mlm_pipe
 mlm_lists_tag:
   driver = accept
   domains = {DOMAIN}
   local_part_suffix = +*
   local_parts = dsearch,filter=subdir;{LISTS}
-  condition = ${if exists{{LISTS}/$local_part_data/address}}
+  condition = ${if !eq{$local_part_data}{lost+found}}
   transport = mlm_pipe
 mlm_lists_absent:
   driver = redirect
