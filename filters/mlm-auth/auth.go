@@ -196,11 +196,11 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 			if full != "" {
 				return refusePost(d, p, fullNotice, reason+"; and the posts held for a moderator fill their queue ("+full+")", now)
 			}
-			capped, err := l.noticeCapped(p, reason)
+			member, err := l.moderatedMember(p, reason)
 			if err != nil {
 				return err
 			}
-			return holdPost(d, r, p, reason, capped, now)
+			return holdPost(d, r, p, reason, member, now)
 		case drop:
 			fmt.Fprintf(os.Stderr, "%s: %s: refused (%s, by its From); no notice to the sender\n", prog, h.ID, reason)
 			return nil

@@ -19,11 +19,14 @@ import (
 )
 
 // holdPost puts the record in the hold queue, as it came, with the
-// reason, and tells the moderators (the owners if there are none); if
-// capped, only within the list's daily limit of such notices
-// (maxholdnotices): strangers could otherwise send the moderators, under
-// the list's name, as many notices as posts (R71).
-func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, capped bool, now time.Time) error {
+// reason, and tells the moderators (the owners if there are none),
+// within the list's daily limit of such notices (maxholdnotices):
+// strangers could otherwise send the moderators, under the list's name,
+// as many notices as posts (R71). A member's post to a moderated list
+// (member) counts apart, against ten times that: every post of such a
+// list is held, and strangers' posts must not silence the members'; a
+// From is easily forged, so that count has its bound too (R80).
+func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, member bool, now time.Time) error {
 	key, err := d.Secret()
 	if err != nil {
 		return err
@@ -35,11 +38,13 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, capped b
 	if err != nil {
 		return err
 	}
-	maxNotices := int64(-1) // none
-	if capped {
-		if maxNotices, err = d.IntIn(listdir.MaxHoldNotices, 100, 0, maxHoldNotices); err != nil {
-			return err
-		}
+	maxNotices, err := d.IntIn(listdir.MaxHoldNotices, 100, 0, maxHoldNotices)
+	if err != nil {
+		return err
+	}
+	counter := heldKey
+	if member {
+		maxNotices, counter = memberTimes*maxNotices, memberHeldKey
 	}
 	t := strconv.FormatInt(now.Unix(), 10)
 	p.h.Attrs = append(p.h.Attrs,
@@ -108,33 +113,41 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, capped b
 			To:      to,
 			ReplyTo: acceptAt,
 			Subject: d.Address() + ": a post awaits moderation",
-			Text:    holdText(d, p, reason, acceptAt, rejectAt, until, last, maxNotices),
+			Text:    holdText(d, p, reason, acceptAt, rejectAt, until, last, member, maxNotices),
 			// As held: without a right password mlm-auth took out (the
 			// post may be held for its structure after that).
 			Headers: p.ed.Bytes(),
 		}, now)
 	}
-	if maxNotices < 0 {
-		return send(false)
-	}
-	sent, err := notice.Counted(d, id, heldKey, int(maxNotices), now, send)
+	sent, err := notice.Counted(d, id, counter, int(maxNotices), now, send)
 	if err == nil && !sent {
-		fmt.Fprintf(os.Stderr, "%s: %s: held (%s); no notice: the day's %d (%s) have gone\n", prog, p.h.ID, reason, maxNotices, listdir.MaxHoldNotices)
+		fmt.Fprintf(os.Stderr, "%s: %s: held (%s); no notice: the day's %d have gone (%s)\n", prog, p.h.ID, reason, maxNotices, listdir.MaxHoldNotices)
 	}
 	return err
 }
 
 // maxHoldNotices is the most maxholdnotices may say: the notices of a
-// day are named in one count file, rewritten for each.
-const maxHoldNotices = 1000
+// day are named in one count file, rewritten for each, whose line
+// holds at most listdir.MaxItemLine octets: memberTimes that many ids
+// of up to 241 octets must fit.
+const maxHoldNotices = 400
 
-// heldKey is what the notices of held posts count against in a day
-// (notice.Counted): no sender's, for it has no "@".
-const heldKey = "notices of held posts"
+// memberTimes is the limit of the notices of members' posts to a
+// moderated list, as a multiple of maxholdnotices.
+const memberTimes = 10
+
+// heldKey and memberHeldKey are what the notices of held posts count
+// against in a day (notice.Counted), strangers' and members' posts to
+// a moderated list's: no sender's, for they have no "@".
+const (
+	heldKey       = "notices of held posts"
+	memberHeldKey = "notices of members' held posts"
+)
 
 // holdText is the text of the notice of p, held for reason; the last
-// of the day's notices says so.
-func holdText(d *listdir.Dir, p *post, reason, acceptAt, rejectAt string, until time.Time, last bool, max int64) string {
+// of the day's max notices (of members' posts to a moderated list, if
+// member) says so.
+func holdText(d *listdir.Dir, p *post, reason, acceptAt, rejectAt string, until time.Time, last, member bool, max int64) string {
 	text := fmt.Sprintf(`A post to %s is held for a moderator.
 
   Reason:  %s
@@ -155,12 +168,15 @@ The held message's header is attached.
 		notice.Quote(p.header().Fields.Get("From"), 200), notice.Quote(p.header().Fields.Get("Subject"), 200),
 		acceptAt, rejectAt, listdir.UserName(uint32(os.Geteuid())), notice.Clean(shellWord(absPath(d.Path)), 4096), cliID(p.h.ID), until.UTC().Format(time.RFC1123))
 	if last {
+		which, setting := "", listdir.MaxHoldNotices
+		if member {
+			which, setting = " of members' posts", "ten times "+listdir.MaxHoldNotices+", for a moderated list"
+		}
 		text += fmt.Sprintf(`
-This is the last such notice today (UTC): the list sends %d a day
-(%s), but for members' posts to a moderated list. Posts held
-after it wait without one; on the list host, mlm-moderate ... list
-shows them all.
-`, max, listdir.MaxHoldNotices)
+This is the last such notice today (UTC): the list sends %d a day%s
+(%s). Posts held after it wait without one; on the list
+host, mlm-moderate ... list shows them all.
+`, max, which, setting)
 	}
 	return text
 }
@@ -204,17 +220,15 @@ func (l *list) holdFull(p *post, reason string) (string, error) {
 	return l.d.Full(listdir.Hold, 2*holdTimes)
 }
 
-// noticeCapped reports whether the notice of p, held for reason,
-// counts against the list's daily limit of such notices: all do but
-// those of members' posts held because the list is moderated, which
-// holds every post (their room is holdFull's larger one, for the same
-// reason).
-func (l *list) noticeCapped(p *post, reason string) (bool, error) {
+// moderatedMember reports whether p, held for reason, is a member's
+// post held because the list is moderated, which holds every post:
+// its notice counts apart (holdPost), as its room is holdFull's larger
+// one, for the same reason.
+func (l *list) moderatedMember(p *post, reason string) (bool, error) {
 	if !strings.HasPrefix(reason, moderated) {
-		return true, nil
+		return false, nil
 	}
-	member, err := l.member(p)
-	return !member, err
+	return l.member(p)
 }
 
 // holdTimes is the hold queue's room as a multiple of maxqueued's and
