@@ -67,7 +67,7 @@ func run(a *args, in io.Reader, out io.Writer) error {
 		return pass(r, q, notBefore, out, room)
 	}
 	return r.Each(func(h *stream.Header) error {
-		if err := room.check(); err != nil {
+		if err := room.check(q, h.ID); err != nil {
 			return err
 		}
 		var n int64
@@ -117,10 +117,12 @@ func roomIn(q *queue.Queue, name, size string) (*room, error) {
 	return rm, nil
 }
 
-// check says whether the queue may take one more record: while it holds
-// less than -m's SIZE, however large that record.
-func (rm *room) check() error {
-	if rm.max > 0 && rm.has >= rm.max {
+// check says whether the queue may take the record id: while it holds
+// less than -m's SIZE, however large that record; and past it, if it
+// holds the record already, which adds nothing (a post run again finds
+// the retry records of its first run there: R80).
+func (rm *room) check(q *queue.Queue, id string) error {
+	if rm.max > 0 && rm.has >= rm.max && !q.Has(id) {
 		return sysexit.Errorf(sysexit.TempFail, "%s: queue full: %d octets or more, as -m allows; the rest waits", rm.queue, rm.max)
 	}
 	return nil
@@ -184,7 +186,7 @@ func pass(r *stream.Reader, q *queue.Queue, notBefore time.Time, out io.Writer, 
 	defer held.Close()
 	bw := bufio.NewWriterSize(out, 64<<10)
 	err := r.Each(func(h *stream.Header) error {
-		if err := room.check(); err != nil {
+		if err := room.check(q, h.ID); err != nil {
 			return err
 		}
 		if err := held.Reset(); err != nil {
