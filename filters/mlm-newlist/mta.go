@@ -98,7 +98,7 @@ mlm_lists_absent:
   domains = {DOMAIN}
   condition = ${if !exists{{LISTS}/.mlm-lists}}
   allow_defer
-  data = :defer: mlm: no {LISTS}/.mlm-lists: the lists' file system is not mounted
+  data = :defer: the lists are not available now
 # Once per site, after "begin transports" (Debian:
 # /etc/exim4/conf.d/transport/30_mlm_pipe, or in the template); then
 # update-exim4.conf and a reload:
