@@ -42,9 +42,9 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, member b
 	if err != nil {
 		return err
 	}
-	counter := heldKey
+	counter, setting := heldKey, listdir.MaxHoldNotices
 	if member {
-		maxNotices, counter = memberTimes*maxNotices, memberHeldKey
+		maxNotices, counter, setting = memberTimes*maxNotices, memberHeldKey, "ten times "+setting
 	}
 	t := strconv.FormatInt(now.Unix(), 10)
 	p.h.Attrs = append(p.h.Attrs,
@@ -121,7 +121,7 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, member b
 	}
 	sent, err := notice.Counted(d, id, counter, int(maxNotices), now, send)
 	if err == nil && !sent {
-		fmt.Fprintf(os.Stderr, "%s: %s: held (%s); no notice: the day's %d have gone (%s)\n", prog, p.h.ID, reason, maxNotices, listdir.MaxHoldNotices)
+		fmt.Fprintf(os.Stderr, "%s: %s: held (%s); no notice: the day's %d have gone (%s)\n", prog, p.h.ID, reason, maxNotices, setting)
 	}
 	return err
 }
@@ -174,8 +174,9 @@ The held message's header is attached.
 		}
 		text += fmt.Sprintf(`
 This is the last such notice today (UTC): the list sends %d a day%s
-(%s). Posts held after it wait without one; on the list
-host, mlm-moderate ... list shows them all.
+(%s).
+Posts held after it wait without one; on the list host,
+mlm-moderate ... list shows them all.
 `, max, which, setting)
 	}
 	return text
