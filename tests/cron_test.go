@@ -150,13 +150,13 @@ func queued(t *testing.T, dir, q string) int {
 }
 
 // TestExampleCron: examples/cron/crontab's jobs, run as cron runs them,
-// deliver a waiting post and expire an old held one, print nothing (cron
-// would mail it) and exit 0.
+// deliver a waiting post, remind the moderators of a held one and expire
+// an old one, print nothing (cron would mail it) and exit 0.
 func TestExampleCron(t *testing.T) {
 	base, dir, srv := exampleList(t)
 	c := parseCrontab(t, exampleText(t, "cron/crontab", base))
-	if len(c.jobs) != 2 {
-		t.Errorf("crontab has %d jobs; want 2", len(c.jobs))
+	if len(c.jobs) != 3 {
+		t.Errorf("crontab has %d jobs; want 3", len(c.jobs))
 	}
 	for _, j := range c.jobs {
 		if !strings.HasPrefix(j, "mlm-lock ") {
@@ -165,6 +165,11 @@ func TestExampleCron(t *testing.T) {
 	}
 	postTo(t, dir, "by cron")
 	held := holdOld(t, dir)
+	// And one held now, which the reminder tells the moderators of
+	// (the old one's cookies have run out: expire drops it).
+	os.WriteFile(filepath.Join(dir, "moderators"), []byte("mod@example.org\n"), 0o600)
+	fresh := filepath.Join(dir, "queue", "hold", "new", "1795000001.M2P2")
+	os.WriteFile(fresh, []byte("MLM1 1795000001.M2P2\nS <stranger@example.net>\n:Subject: held now\n:\n:hello\nE 0\n"), 0o600)
 
 	if code, out := c.run(t, c.job(t, "mlm-run")); code != 0 || out != "" {
 		t.Errorf("the mlm-run job: exit %d, output %q; want 0 and none", code, out)
@@ -177,8 +182,16 @@ func TestExampleCron(t *testing.T) {
 		t.Errorf("delivered %d messages (%+v); want the post, to bob@example.net", len(msgs), msgs)
 	}
 
-	if code, out := c.run(t, c.job(t, "mlm-moderate")); code != 0 || out != "" {
-		t.Errorf("the mlm-moderate job: exit %d, output %q; want 0 and none", code, out)
+	if code, out := c.run(t, c.job(t, " remind")); code != 0 || out != "" {
+		t.Errorf("the remind job: exit %d, output %q; want 0 and none", code, out)
+	}
+	if n, _ := filepath.Glob(filepath.Join(dir, "queue", "outgoing", "new", "reminder.*")); len(n) != 1 {
+		t.Errorf("outgoing/new has reminders %v; want one, of the held post", n)
+	} else if b, _ := os.ReadFile(n[0]); !strings.Contains(string(b), "\n:   Subject: held now\n") || strings.Contains(string(b), "\n:   Subject: held\n") {
+		t.Errorf("the reminder does not show the post held now alone:\n%s", b)
+	}
+	if code, out := c.run(t, c.job(t, " expire")); code != 0 || out != "" {
+		t.Errorf("the expire job: exit %d, output %q; want 0 and none", code, out)
 	}
 	if _, err := os.Stat(held); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the held post of eight days is still there: %v", err)

@@ -175,8 +175,8 @@ The held message's header is attached.
 		text += fmt.Sprintf(`
 This is the last such notice today (UTC): the list sends %d a day%s
 (%s).
-Posts held after it wait without one; on the list host,
-mlm-moderate ... list shows them all.
+Posts held after it wait without one: the list's daily reminder
+(mlm-moderate ... remind, from cron) shows them.
 `, max, which, setting)
 	}
 	return text

@@ -13,7 +13,7 @@ const prog = "mlm-moderate"
 
 type args struct {
 	Dir    string `arg:"" placeholder:"DIR" help:"The list directory."`
-	Action string `arg:"" enum:"list,approve,reject,discard,mail,expire" placeholder:"ACTION" help:"list, approve ID, reject ID, discard ID, mail (a reply on standard input) or expire."`
+	Action string `arg:"" enum:"list,approve,reject,discard,mail,expire,remind" placeholder:"ACTION" help:"list, approve ID, reject ID, discard ID, mail (a reply on standard input), expire or remind."`
 	ID     string `arg:"" optional:"" placeholder:"ID" help:"The held post, for approve, reject and discard."`
 }
 

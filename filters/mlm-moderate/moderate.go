@@ -52,6 +52,8 @@ func run(a *args, in io.Reader, out io.Writer, now time.Time) error {
 		return fromMail(d, hold, in, now)
 	case "expire":
 		return expire(d, hold, now)
+	case "remind":
+		return remind(d, hold, now)
 	}
 	return settle(d, hold, a.Action, a.ID, now)
 }
@@ -372,17 +374,10 @@ func strayErr(name string) error {
 // describe is list's line for one held post, read with r, Reset to
 // its file.
 func describe(r *stream.Reader, path string) (string, error) {
-	f, err := os.Open(path)
+	h, hdr, err := readHeld(r, path)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	r.Reset(f)
-	h, err := first(r)
-	if err != nil {
-		return "", err
-	}
-	hdr, _ := msg.ReadHeader(bufio.NewReader(r.Message()), msg.MaxHeader)
 	reason, _ := h.Get("hold-reason")
 	held := "-"
 	if t, err := strconv.ParseInt(attr(h, "received"), 10, 64); err == nil {
@@ -397,6 +392,27 @@ func describe(r *stream.Reader, path string) (string, error) {
 	return strings.Join([]string{h.ID, held, notice.Clean(sender, 400), notice.Clean(reason, 100), notice.Quote(hdr.Fields.Get("Subject"), 200)}, "\t"), nil
 }
 
+// readHeld reads the record's header of the held post at path, and its
+// message's, with r, Reset to its file (a header that does not parse is
+// an empty one).
+func readHeld(r *stream.Reader, path string) (*stream.Header, *msg.Header, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	r.Reset(f)
+	h, err := first(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	hdr, err := msg.ReadHeader(bufio.NewReader(r.Message()), msg.MaxHeader)
+	if err != nil {
+		hdr = &msg.Header{}
+	}
+	return h, hdr, nil
+}
+
 // first reads the start of a held post's record. An empty file holds
 // none: bad data (65), as any held file that is not a valid record, not
 // the clean end of a stream (io.EOF, which would be a 75 for ever).
@@ -409,6 +425,101 @@ func first(r *stream.Reader) (*stream.Header, error) {
 }
 
 func attr(h *stream.Header, name string) string { v, _ := h.Get(name); return v }
+
+// remind tells the moderators (else the owners) of the posts held, once
+// a day (UTC) at most: a notice that lists them, oldest first, up to
+// remindMax, each with the addresses that approve and reject it, as its
+// own notice has; the rest are counted. So posts held past the list's
+// daily limit of notices (maxholdnotices), or whose notice was lost,
+// are told of, to moderators without a shell on the list host too (a
+// review, R80). Mailman's daily reminder of pending requests is the
+// like. With no post held, no notice; run again the same day, none
+// either, once the day's is queued or delivered.
+func remind(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
+	ids, strays, err := hold.Scan(time.Time{}, true)
+	if err != nil {
+		return err
+	}
+	code := reportStrays(strays)
+	if len(ids) == 0 {
+		return sysexit.Silent(code)
+	}
+	id := "reminder." + now.UTC().Format("2006-01-02")
+	if begun, err := journal.Begun(d, id); err != nil || begun {
+		return err
+	}
+	to, _, err := notice.Addressees(d, listdir.Moderators, listdir.Owner)
+	if err != nil || len(to) == 0 {
+		return err
+	}
+	key, err := d.Secret()
+	if err != nil {
+		return err
+	}
+	holdFor, err := d.HoldFor()
+	if err != nil {
+		return err
+	}
+	at := func(c string) (string, string) { l, dom, _ := strings.Cut(d.CommandAddress(c), "@"); return l, dom }
+	var b strings.Builder
+	if len(ids) == 1 {
+		fmt.Fprintf(&b, "A post to %s waits for a moderator.\n", d.Address())
+	} else {
+		fmt.Fprintf(&b, "%d posts to %s wait for a moderator, the oldest first.\n", len(ids), d.Address())
+	}
+	r := stream.NewReader(nil)
+	shown := 0
+	for _, hid := range ids {
+		if shown == remindMax {
+			break
+		}
+		h, hdr, err := readHeld(r, filepath.Join(hold.Path, "new", hid))
+		if err != nil {
+			continue // settled meanwhile, or bad (list says which)
+		}
+		// Held when its file was made; its cookies run out at its
+		// hold-until, as its notice's did.
+		held, until := "-", time.Time{}
+		t, ok := hold.Time(hid)
+		if ok {
+			held, until = t.UTC().Format(time.RFC1123), t.Add(holdFor)
+		}
+		if s, err := strconv.ParseInt(attr(h, "hold-until"), 10, 64); err == nil {
+			until = time.Unix(s, 0)
+		}
+		if !until.After(now) {
+			continue // its cookies have expired: expire drops it
+		}
+		shown++
+		la, da := at("accept")
+		lr, dr := at("reject")
+		fmt.Fprintf(&b, "\n%d. From:    %s\n   Subject: %s\n   Reason:  %s\n   Held:    %s\n   Approve: %s+%s@%s\n   Refuse:  %s+%s@%s\n",
+			shown, notice.Quote(hdr.Fields.Get("From"), 200), notice.Quote(hdr.Fields.Get("Subject"), 200),
+			notice.Clean(attr(h, "hold-reason"), 300), held,
+			la, cookie.Make(key, "accept", d.Address(), h.ID, until), da,
+			lr, cookie.Make(key, "reject", d.Address(), h.ID, until), dr)
+	}
+	if shown == 0 {
+		return sysexit.Silent(code) // each one's cookies run out: expire drops them
+	}
+	if more := len(ids) - shown; more > 0 {
+		fmt.Fprintf(&b, "\nAnd %d more, not shown; on the list host, mlm-moderate ... list\nshows them all.\n", more)
+	}
+	b.WriteString("\nTo let a post through, send any message to its Approve address;\nto refuse it, to its Refuse address. Without an answer a post is\ndropped after the list's modexpire.\n")
+	err = notice.Send(d, id, &notice.Message{
+		From:    d.CommandAddress("owner"),
+		To:      to,
+		Subject: d.Address() + ": posts await moderation",
+		Text:    b.String(),
+	}, now)
+	if err != nil {
+		return err
+	}
+	return sysexit.Silent(code)
+}
+
+// remindMax is the most posts a reminder shows.
+const remindMax = 50
 
 // expire discards held posts that have waited the list's modexpire or
 // longer: hold.Ready takes those ready at now less modexpire.
