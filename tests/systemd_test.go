@@ -78,15 +78,21 @@ func TestExampleSystemdVerify(t *testing.T) {
 // nothing).
 func execStart(t *testing.T, units, unit string) []string {
 	t.Helper()
+	return execLine(t, units, unit, "ExecStart=")
+}
+
+// execLine is execStart for the line that starts with key.
+func execLine(t *testing.T, units, unit, key string) []string {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(units, unit))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cmd []string
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
+		if v, ok := strings.CutPrefix(line, key); ok {
 			if cmd != nil {
-				t.Fatalf("%s: more than one ExecStart=", unit)
+				t.Fatalf("%s: more than one %s", unit, key)
 			}
 			if strings.ContainsAny(v, `"'\$`) || strings.ContainsAny(v[:1], "-@:+!") {
 				t.Fatalf("%s: ExecStart=%s needs more than splitting at blanks", unit, v)
@@ -95,7 +101,7 @@ func execStart(t *testing.T, units, unit string) []string {
 		}
 	}
 	if cmd == nil {
-		t.Fatalf("%s: no ExecStart=", unit)
+		t.Fatalf("%s: no %s", unit, key)
 	}
 	return cmd
 }
@@ -239,7 +245,8 @@ func TestClaimed(t *testing.T) {
 
 // TestExampleSystemdExpire: the command of
 // examples/systemd/mlm-expire@.service discards a post held for eight
-// days, says nothing and exits 0.
+// days, says nothing and exits 0; the one after it reminds the
+// moderators of the others.
 func TestExampleSystemdExpire(t *testing.T) {
 	base, dir, _ := exampleList(t)
 	argv := execStart(t, unitCopies(t, base), "mlm-expire@.service")
@@ -250,6 +257,16 @@ func TestExampleSystemdExpire(t *testing.T) {
 	}
 	if _, err := os.Stat(held); !os.IsNotExist(err) {
 		t.Errorf("the held post of eight days is still there: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "moderators"), []byte("mod@example.org\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "queue", "hold", "new", "1795000001.M2P2"), []byte("MLM1 1795000001.M2P2\nS <stranger@example.net>\n:Subject: held now\n:\n:hello\nE 0\n"), 0o600)
+	argv = execLine(t, unitCopies(t, base), "mlm-expire@.service", "ExecStartPost=")
+	cmd, out = service(argv)
+	if err := cmd.Run(); err != nil || out.Len() != 0 {
+		t.Errorf("%v: %v, output %q; want exit 0 and none", argv, err, out)
+	}
+	if n, _ := filepath.Glob(filepath.Join(dir, "queue", "outgoing", "new", "reminder.*")); len(n) != 1 {
+		t.Errorf("outgoing/new has reminders %v; want one, of the post held now", n)
 	}
 }
 
