@@ -32,8 +32,8 @@ func unitCopies(t *testing.T, base string) string {
 	}
 	dir := t.TempDir()
 	files, _ := filepath.Glob(filepath.Join(root, "examples", "systemd", "mlm-*"))
-	if len(files) != 3 {
-		t.Fatalf("examples/systemd holds %d units; want 3", len(files))
+	if len(files) != 5 {
+		t.Fatalf("examples/systemd holds %d units; want 5", len(files))
 	}
 	for _, f := range files {
 		text := exampleText(t, filepath.Join("systemd", filepath.Base(f)), base)
@@ -66,7 +66,9 @@ func TestExampleSystemdVerify(t *testing.T) {
 	cmd := exec.Command(analyze, "verify", "--man=no",
 		filepath.Join(units, "mlm-run@dev.service"),
 		filepath.Join(units, "mlm-expire@dev.service"),
-		filepath.Join(units, "mlm-expire@dev.timer"))
+		filepath.Join(units, "mlm-expire@dev.timer"),
+		filepath.Join(units, "mlm-remind@dev.service"),
+		filepath.Join(units, "mlm-remind@dev.timer"))
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(out) != 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
@@ -78,12 +80,8 @@ func TestExampleSystemdVerify(t *testing.T) {
 // nothing).
 func execStart(t *testing.T, units, unit string) []string {
 	t.Helper()
-	return execLine(t, units, unit, "ExecStart=")
-}
+	const key = "ExecStart="
 
-// execLine is execStart for the line that starts with key.
-func execLine(t *testing.T, units, unit, key string) []string {
-	t.Helper()
 	b, err := os.ReadFile(filepath.Join(units, unit))
 	if err != nil {
 		t.Fatal(err)
@@ -245,8 +243,8 @@ func TestClaimed(t *testing.T) {
 
 // TestExampleSystemdExpire: the command of
 // examples/systemd/mlm-expire@.service discards a post held for eight
-// days, says nothing and exits 0; the one after it reminds the
-// moderators of the others.
+// days, says nothing and exits 0; that of mlm-remind@.service, a unit
+// of its own, reminds the moderators of the others.
 func TestExampleSystemdExpire(t *testing.T) {
 	base, dir, _ := exampleList(t)
 	argv := execStart(t, unitCopies(t, base), "mlm-expire@.service")
@@ -260,7 +258,7 @@ func TestExampleSystemdExpire(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "moderators"), []byte("mod@example.org\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "queue", "hold", "new", "1795000001.M2P2"), []byte("MLM1 1795000001.M2P2\nS <stranger@example.net>\n:Subject: held now\n:\n:hello\nE 0\n"), 0o600)
-	argv = execLine(t, unitCopies(t, base), "mlm-expire@.service", "ExecStartPost=")
+	argv = execStart(t, unitCopies(t, base), "mlm-remind@.service")
 	cmd, out = service(argv)
 	if err := cmd.Run(); err != nil || out.Len() != 0 {
 		t.Errorf("%v: %v, output %q; want exit 0 and none", argv, err, out)

@@ -427,68 +427,97 @@ func first(r *stream.Reader) (*stream.Header, error) {
 func attr(h *stream.Header, name string) string { v, _ := h.Get(name); return v }
 
 // remind tells the moderators (else the owners) of the posts held, once
-// a day (UTC) at most: a notice that lists them, oldest first, up to
-// remindMax, each with the addresses that approve and reject it, as its
-// own notice has; the rest are counted. So posts held past the list's
-// daily limit of notices (maxholdnotices), or whose notice was lost,
-// are told of, to moderators without a shell on the list host too (a
-// review, R80). Mailman's daily reminder of pending requests is the
+// a day (UTC) at most: a notice that lists them, up to remindMax, each
+// with the addresses that approve and refuse it, as its own notice has;
+// the rest are counted. So posts held past the list's daily limit of
+// notices (maxholdnotices), or whose notice was lost, are told of, to
+// moderators without a shell on the list host too (a review, R80); they
+// come first, as no notice told of them (R82), then the others, each
+// part oldest first. Mailman's daily reminder of pending requests is the
 // like. With no post held, no notice; run again the same day, none
-// either, once the day's is queued or delivered.
+// either, once the day's is queued or delivered. A post whose cookies
+// ran out by its file's time is left to expire, unread.
 func remind(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
 	ids, strays, err := hold.Scan(time.Time{}, true)
 	if err != nil {
 		return err
 	}
-	code := reportStrays(strays)
-	if len(ids) == 0 {
+	code := reportStrays(strays) // and of the posts that cannot be read: 75 before 65
+	holdFor, err := d.HoldFor()
+	if err != nil {
+		return err
+	}
+	// The posts still open to an answer, by their file's time (as
+	// expire judges them), those no notice of their own told of first.
+	var untold, told []string
+	jdir := journal.Dir(d)
+	out := d.Queue(listdir.Outgoing)
+	for _, hid := range ids {
+		if t, ok := hold.Time(hid); !ok || !t.Add(holdFor).After(now) {
+			continue
+		}
+		n := notice.ID(hid, ".n1")
+		if _, err := os.Lstat(filepath.Join(jdir, n)); err == nil || out.Has(n) {
+			told = append(told, hid)
+		} else {
+			untold = append(untold, hid)
+		}
+	}
+	waiting := len(untold) + len(told)
+	if waiting == 0 {
 		return sysexit.Silent(code)
 	}
 	id := "reminder." + now.UTC().Format("2006-01-02")
 	if begun, err := journal.Begun(d, id); err != nil || begun {
 		return err
 	}
-	to, _, err := notice.Addressees(d, listdir.Moderators, listdir.Owner)
-	if err != nil || len(to) == 0 {
+	to, skipped, err := notice.Addressees(d, listdir.Moderators, listdir.Owner)
+	for _, f := range skipped {
+		fmt.Fprintf(os.Stderr, "%s: %s: an address of the list itself; skipped\n", prog, f)
+	}
+	if err != nil {
 		return err
+	}
+	if len(to) == 0 {
+		fmt.Fprintf(os.Stderr, "%s: %d posts held; the list has no moderators or owners to remind\n", prog, waiting)
+		return sysexit.Silent(code)
 	}
 	key, err := d.Secret()
 	if err != nil {
 		return err
 	}
-	holdFor, err := d.HoldFor()
-	if err != nil {
-		return err
-	}
 	at := func(c string) (string, string) { l, dom, _ := strings.Cut(d.CommandAddress(c), "@"); return l, dom }
-	var b strings.Builder
-	if len(ids) == 1 {
-		fmt.Fprintf(&b, "A post to %s waits for a moderator.\n", d.Address())
-	} else {
-		fmt.Fprintf(&b, "%d posts to %s wait for a moderator, the oldest first.\n", len(ids), d.Address())
-	}
+	var b strings.Builder // the posts shown
 	r := stream.NewReader(nil)
-	shown := 0
-	for _, hid := range ids {
-		if shown == remindMax {
+	shown, tried := 0, 0
+	for _, hid := range append(untold, told...) {
+		if shown == remindMax || tried == 2*remindMax {
 			break
 		}
+		tried++
 		h, hdr, err := readHeld(r, filepath.Join(hold.Path, "new", hid))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // settled meanwhile
+		}
 		if err != nil {
-			continue // settled meanwhile, or bad (list says which)
+			sysexit.Report(os.Stderr, prog, fmt.Errorf("%s: %w", hid, err))
+			if c := sysexit.Code(err); code != sysexit.TempFail {
+				code = c
+			}
+			waiting--
+			continue
 		}
 		// Held when its file was made; its cookies run out at its
 		// hold-until, as its notice's did.
 		held, until := "-", time.Time{}
-		t, ok := hold.Time(hid)
-		if ok {
+		if t, ok := hold.Time(hid); ok {
 			held, until = t.UTC().Format(time.RFC1123), t.Add(holdFor)
 		}
 		if s, err := strconv.ParseInt(attr(h, "hold-until"), 10, 64); err == nil {
 			until = time.Unix(s, 0)
 		}
 		if !until.After(now) {
-			continue // its cookies have expired: expire drops it
+			continue // its cookies have run out: expire drops it
 		}
 		shown++
 		la, da := at("accept")
@@ -500,17 +529,24 @@ func remind(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
 			lr, cookie.Make(key, "reject", d.Address(), h.ID, until), dr)
 	}
 	if shown == 0 {
-		return sysexit.Silent(code) // each one's cookies run out: expire drops them
+		return sysexit.Silent(code)
 	}
-	if more := len(ids) - shown; more > 0 {
-		fmt.Fprintf(&b, "\nAnd %d more, not shown; on the list host, mlm-moderate ... list\nshows them all.\n", more)
+	var text strings.Builder
+	if waiting == 1 {
+		fmt.Fprintf(&text, "A post to %s waits for a moderator.\n", d.Address())
+	} else {
+		fmt.Fprintf(&text, "%d posts to %s wait for a moderator: first those no notice\ntold of, then the others, each oldest first.\n", waiting, d.Address())
 	}
-	b.WriteString("\nTo let a post through, send any message to its Approve address;\nto refuse it, to its Refuse address. Without an answer a post is\ndropped after the list's modexpire.\n")
+	text.WriteString(b.String())
+	if more := waiting - shown; more > 0 {
+		fmt.Fprintf(&text, "\nAnd %d more, not shown; on the list host, mlm-moderate ... list\nshows them all.\n", more)
+	}
+	text.WriteString("\nTo let a post through, send any message to its Approve address;\nto refuse it, to its Refuse address. Without an answer a post is\ndropped after the list's modexpire.\n")
 	err = notice.Send(d, id, &notice.Message{
 		From:    d.CommandAddress("owner"),
 		To:      to,
 		Subject: d.Address() + ": posts await moderation",
-		Text:    b.String(),
+		Text:    text.String(),
 	}, now)
 	if err != nil {
 		return err
