@@ -336,11 +336,7 @@ func list(hold *queue.Queue, out io.Writer) error {
 			continue // settled meanwhile
 		}
 		if err != nil {
-			// Said, and the others listed all the same.
-			sysexit.Report(os.Stderr, prog, fmt.Errorf("%s: %w", id, err))
-			if c := sysexit.Code(err); code != sysexit.TempFail {
-				code = c
-			}
+			code = said(code, id, err) // and the others listed all the same
 			continue
 		}
 		bw.WriteString(line + "\n")
@@ -349,6 +345,17 @@ func list(hold *queue.Queue, out io.Writer) error {
 		return sysexit.Temp(err)
 	}
 	return sysexit.Silent(code)
+}
+
+// said reports err, of the held post id, on a line of its own, and
+// returns the status code and it make: 75 before any other, the others
+// going on meanwhile.
+func said(code int, id string, err error) int {
+	sysexit.Report(os.Stderr, prog, fmt.Errorf("%s: %w", id, err))
+	if c := sysexit.Code(err); code != sysexit.TempFail {
+		return c
+	}
+	return code
 }
 
 // reportStrays names on standard error each file of the hold queue that
@@ -500,10 +507,7 @@ func remind(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
 			continue // settled meanwhile
 		}
 		if err != nil {
-			sysexit.Report(os.Stderr, prog, fmt.Errorf("%s: %w", hid, err))
-			if c := sysexit.Code(err); code != sysexit.TempFail {
-				code = c
-			}
+			code = said(code, hid, err)
 			waiting--
 			continue
 		}
@@ -578,10 +582,7 @@ func expire(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
 		}
 		// Said, and the others expired all the same: one post that
 		// cannot be discarded now keeps no later one held for ever.
-		sysexit.Report(os.Stderr, prog, fmt.Errorf("%s: %w", id, err))
-		if c := sysexit.Code(err); code != sysexit.TempFail {
-			code = c
-		}
+		code = said(code, id, err)
 	}
 	return sysexit.Silent(code)
 }
