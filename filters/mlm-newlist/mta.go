@@ -173,6 +173,7 @@ PATH={BIN}:/usr/bin:/bin
 MAILTO=postmaster
 * * * * *	mlm-lock -t 50s {DIR} mlm-run {DIR}
 17 3 * * *	mlm-lock {DIR} mlm-moderate {DIR} expire
+7 8 * * *	mlm-lock {DIR} mlm-moderate {DIR} remind
 `
 
 // rootNote is said first of a list made by root, whose name the lines
