@@ -189,16 +189,16 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 			h.Attrs = append(h.Attrs, stream.Attr{Name: "trace", Value: trace})
 			return emit(w, r, p)
 		case hold:
-			full, err := l.holdFull(p, reason)
+			member, err := l.moderatedMember(p, reason)
+			if err != nil {
+				return err
+			}
+			full, err := l.holdFull(p, member)
 			if err != nil {
 				return err
 			}
 			if full != "" {
 				return refusePost(d, p, fullNotice, reason+"; and the posts held for a moderator fill their queue ("+full+")", now)
-			}
-			member, err := l.moderatedMember(p, reason)
-			if err != nil {
-				return err
 			}
 			return holdPost(d, r, p, reason, member, now)
 		case drop:

@@ -102,11 +102,8 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, member b
 		held = t
 	}
 	until := held.Add(holdFor)
-	accept := d.CommandAddress("accept") // dev-accept@host
-	local, domain, _ := strings.Cut(accept, "@")
-	acceptAt := local + "+" + cookie.Make(key, "accept", d.Address(), p.h.ID, until) + "@" + domain
-	local, domain, _ = strings.Cut(d.CommandAddress("reject"), "@")
-	rejectAt := local + "+" + cookie.Make(key, "reject", d.Address(), p.h.ID, until) + "@" + domain
+	acceptAt := cookie.Address(key, "accept", d.Address(), d.CommandAddress("accept"), p.h.ID, until)
+	rejectAt := cookie.Address(key, "reject", d.Address(), d.CommandAddress("reject"), p.h.ID, until)
 	send := func(last bool) error {
 		return notice.Send(d, id, &notice.Message{
 			From:    d.CommandAddress("owner"),
@@ -183,7 +180,7 @@ Posts held after it wait without one: the list's daily reminder
 }
 
 // holdFull says why the hold queue can take no more posts, p among
-// them, held for reason (see listdir.Full), or "" if it can, or holds p
+// them (see listdir.Full), or "" if it can, or holds p
 // already (a try again after a failure). Posts from strangers are held,
 // each up to maxsize: without a bound, anyone could fill the list's file
 // system with them, as mlm-accept keeps them from doing through the
@@ -196,14 +193,15 @@ Posts held after it wait without one: the list's daily reminder
 // a week. A member's post held because the list is moderated, which
 // holds every post, has twice that: strangers' posts must not shut a
 // moderated list; and a From is easily forged, so that room has a bound
-// too. (A member's post held for another reason, an automatic one,
-// say, is as a stranger's: anyone may name a member.)
+// too: member is moderatedMember's. (A member's post held for another
+// reason, an automatic one, say, is as a stranger's: anyone may name a
+// member.)
 //
 // A post refused so before (the notice fullNotice queued or sent: a try
 // again) is refused again, not held now that there may be room: its
 // sender was told it was not distributed, and the moderators were not
 // told of it.
-func (l *list) holdFull(p *post, reason string) (string, error) {
+func (l *list) holdFull(p *post, member bool) (string, error) {
 	id := p.h.ID
 	if l.d.Queue(listdir.Hold).Has(id) {
 		return "", nil
@@ -212,19 +210,17 @@ func (l *list) holdFull(p *post, reason string) (string, error) {
 		return "refused so before", err
 	}
 	full, err := l.d.Full(listdir.Hold, holdTimes)
-	if err != nil || full == "" || !strings.HasPrefix(reason, moderated) {
-		return full, err
-	}
-	if member, err := l.member(p); err != nil || !member {
+	if err != nil || full == "" || !member {
 		return full, err
 	}
 	return l.d.Full(listdir.Hold, 2*holdTimes)
 }
 
 // moderatedMember reports whether p, held for reason, is a member's
-// post held because the list is moderated, which holds every post:
-// its notice counts apart (holdPost), as its room is holdFull's larger
-// one, for the same reason.
+// post held because the list is moderated, which holds every post: its
+// room is holdFull's larger one, and its notice counts apart
+// (holdPost), for the same reason. (The member files are read for it
+// once a run: members.Memo.)
 func (l *list) moderatedMember(p *post, reason string) (bool, error) {
 	if !strings.HasPrefix(reason, moderated) {
 		return false, nil

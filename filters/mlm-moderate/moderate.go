@@ -493,7 +493,6 @@ func remind(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	at := func(c string) (string, string) { l, dom, _ := strings.Cut(d.CommandAddress(c), "@"); return l, dom }
 	var b strings.Builder // the posts shown
 	r := stream.NewReader(nil)
 	shown, tried := 0, 0
@@ -524,13 +523,11 @@ func remind(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
 			continue // its cookies have run out: expire drops it
 		}
 		shown++
-		la, da := at("accept")
-		lr, dr := at("reject")
-		fmt.Fprintf(&b, "\n%d. From:    %s\n   Subject: %s\n   Reason:  %s\n   Held:    %s\n   Approve: %s+%s@%s\n   Refuse:  %s+%s@%s\n",
+		fmt.Fprintf(&b, "\n%d. From:    %s\n   Subject: %s\n   Reason:  %s\n   Held:    %s\n   Approve: %s\n   Refuse:  %s\n",
 			shown, notice.Quote(hdr.Fields.Get("From"), 200), notice.Quote(hdr.Fields.Get("Subject"), 200),
 			notice.Clean(attr(h, "hold-reason"), 300), held,
-			la, cookie.Make(key, "accept", d.Address(), h.ID, until), da,
-			lr, cookie.Make(key, "reject", d.Address(), h.ID, until), dr)
+			cookie.Address(key, "accept", d.Address(), d.CommandAddress("accept"), h.ID, until),
+			cookie.Address(key, "reject", d.Address(), d.CommandAddress("reject"), h.ID, until))
 	}
 	if shown == 0 {
 		return sysexit.Silent(code)

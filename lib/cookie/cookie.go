@@ -55,6 +55,15 @@ const MaxLen = 13 + 1 + macLen
 // wait at most ten years (modexpire).
 const Len = 7 + 1 + macLen
 
+// Address is the address that answers the held post id of list with
+// action: its command address at (dev-accept@host) with the token as
+// its +extension, as mlm-accept routes it to mlm-moderate. The hold
+// notice and the daily reminder give it.
+func Address(secret []byte, action, list, at, id string, expiry time.Time) string {
+	local, domain, _ := strings.Cut(at, "@")
+	return local + "+" + Make(secret, action, list, id, expiry) + "@" + domain
+}
+
 // Make returns the token for action on the record id of list, valid
 // until expiry: "<expiry in base 36>-<mac>".
 func Make(secret []byte, action, list, id string, expiry time.Time) string {
