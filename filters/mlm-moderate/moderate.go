@@ -457,16 +457,20 @@ func remind(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
 	// The posts still open to an answer, by their file's time (as
 	// expire judges them), those no notice of their own told of first.
 	var untold, told []string
-	jdir := journal.Dir(d)
-	out := d.Queue(listdir.Outgoing)
+	begun, err := journal.Begins(d)
+	if err != nil {
+		return err
+	}
 	for _, hid := range ids {
 		if t, ok := hold.Time(hid); !ok || !t.Add(holdFor).After(now) {
 			continue
 		}
-		n := notice.ID(hid, ".n1")
-		if _, err := os.Lstat(filepath.Join(jdir, n)); err == nil || out.Has(n) {
+		switch b, err := begun(notice.ID(hid, ".n1")); {
+		case err != nil:
+			return err
+		case b:
 			told = append(told, hid)
-		} else {
+		default:
 			untold = append(untold, hid)
 		}
 	}

@@ -289,22 +289,35 @@ func queued(d *listdir.Dir) ([]string, error) {
 // where a journal looked at first, before the delivery began, and
 // queues looked at after it ended, showed neither.
 func Begun(d *listdir.Dir, post string) (bool, error) {
-	names, err := queued(d)
+	begun, err := Begins(d)
 	if err != nil {
 		return false, err
 	}
-	i, _ := slices.BinarySearch(names, post)
-	for ; i < len(names) && strings.HasPrefix(names[i], post); i++ {
-		if rest := names[i][len(post):]; rest == "" || rest[0] == ',' {
+	return begun(post)
+}
+
+// Begins is Begun for many posts, mlm-moderate's reminder's: the queues
+// are read once, and the function it returns asks of each post, its
+// journal after them.
+func Begins(d *listdir.Dir) (func(post string) (bool, error), error) {
+	names, err := queued(d)
+	if err != nil {
+		return nil, err
+	}
+	return func(post string) (bool, error) {
+		i, _ := slices.BinarySearch(names, post)
+		for ; i < len(names) && strings.HasPrefix(names[i], post); i++ {
+			if rest := names[i][len(post):]; rest == "" || rest[0] == ',' {
+				return true, nil
+			}
+		}
+		_, err := os.Lstat(filepath.Join(Dir(d), post))
+		if err == nil {
 			return true, nil
 		}
-	}
-	_, err = os.Lstat(filepath.Join(Dir(d), post))
-	if err == nil {
-		return true, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return false, sysexit.Temp(fmt.Errorf("journal: %w", err))
-	}
-	return false, nil
+		if !errors.Is(err, fs.ErrNotExist) {
+			return false, sysexit.Temp(fmt.Errorf("journal: %w", err))
+		}
+		return false, nil
+	}, nil
 }
