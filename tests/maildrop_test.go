@@ -12,6 +12,30 @@ import (
 	"mlm/lib/mlmtest"
 )
 
+// maildropFilter finds maildrop, which the tests run as nobody (so as
+// root, else they skip), and writes examples/maildrop/mailfilter into
+// dir as nobody's, mode 0600, as maildrop wants it.
+func maildropFilter(t *testing.T, dir string) (maildrop, filter string) {
+	t.Helper()
+	maildrop, err := exec.LookPath("maildrop")
+	if err != nil {
+		t.Skip("no maildrop")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("running maildrop as nobody needs root")
+	}
+	b, err := os.ReadFile(filepath.Join(root, "examples", "maildrop", "mailfilter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	filter = filepath.Join(dir, "mailfilter")
+	if err := os.WriteFile(filter, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(filter, 65534, 65534)
+	return maildrop, filter
+}
+
 // TestExampleMaildropSystemUser: examples/maildrop/mailfilter, run by
 // maildrop as a user whose login shell is none (nobody's,
 // /usr/sbin/nologin, as that of a user made with adduser --system),
@@ -21,23 +45,8 @@ import (
 // "This account is currently not available." and exited 1, which the
 // MTA bounces.
 func TestExampleMaildropSystemUser(t *testing.T) {
-	maildrop, err := exec.LookPath("maildrop")
-	if err != nil {
-		t.Skip("no maildrop")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("running maildrop as nobody needs root")
-	}
 	list := newList(t)
-	b, err := os.ReadFile(filepath.Join(root, "examples", "maildrop", "mailfilter"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	filter := filepath.Join(filepath.Dir(list), "mailfilter")
-	if err := os.WriteFile(filter, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	os.Chown(filter, 65534, 65534)
+	maildrop, filter := maildropFilter(t, filepath.Dir(list))
 	filepath.Walk(list, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
 	// As Postfix's local(8) runs a mailbox_command: the user's login
 	// shell in SHELL. The sender as the MTA gives it: -f, or SENDER,
@@ -92,28 +101,8 @@ func TestExampleMaildropSystemUser(t *testing.T) {
 // for one not executable, maildrop's 255 for one killed (the OOM
 // killer's SIGKILL), which MTAs bounce, losing the post (R78).
 func TestExampleMaildropStatus(t *testing.T) {
-	maildrop, err := exec.LookPath("maildrop")
-	if err != nil {
-		t.Skip("no maildrop")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("running maildrop as nobody needs root")
-	}
-	b, err := os.ReadFile(filepath.Join(root, "examples", "maildrop", "mailfilter"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "maildrop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755) // for nobody
-	filter := filepath.Join(dir, "mailfilter")
-	if err := os.WriteFile(filter, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	os.Chown(filter, 65534, 65534)
+	dir := openTempDir(t, "maildrop") // for nobody
+	maildrop, filter := maildropFilter(t, dir)
 	for _, c := range []struct {
 		name   string
 		script string // the mlm-accept MLMBIN finds, "" for none
