@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
 
 	"mlm/lib/ascii"
 	"mlm/lib/msg"
@@ -23,15 +24,16 @@ type editor struct {
 	replace []field
 	adds    msg.Fields // replace's, then add's
 
-	br  *bufio.Reader // reads a multipart body, for its footer part
-	raw []byte        // the header block
-	e   msg.Edit      // of raw
+	br   *bufio.Reader // reads a multipart body, for its footer part
+	raw  []byte        // the header block
+	e    msg.Edit      // of raw
+	warn io.Writer     // standard error: a post's From rewritten for want of its domain's policy
 }
 
 // newEditor checks the flags (a bad one is a usage error) and reads the
 // list's settings.
 func newEditor(a *args) (*editor, error) {
-	ed := &editor{del: a.Delete, br: bufio.NewReaderSize(nil, 64<<10)}
+	ed := &editor{del: a.Delete, br: bufio.NewReaderSize(nil, 64<<10), warn: os.Stderr}
 	for _, n := range a.Delete {
 		if err := msg.CheckName(n); err != nil {
 			return nil, sysexit.Perm(sysexit.Usage, fmt.Errorf("-d: %v", err))
@@ -121,7 +123,7 @@ func (ed *editor) message(w io.Writer, e *msg.Edit, h *stream.Header, body io.Re
 // additions.
 func (ed *editor) edit(e *msg.Edit, h *stream.Header) error {
 	if ed.list != nil {
-		if err := ed.list.edit(e); err != nil {
+		if err := ed.list.edit(e, h.ID, ed.warn); err != nil {
 			return err
 		}
 		if err := ed.list.complete(e, h, ed.raw); err != nil {

@@ -227,3 +227,55 @@ func fuzzRun(t *testing.T, dir, m string) (string, bool) {
 	_, got := mlmtest.Message(t, stream.NewReader(&out))
 	return got, true
 }
+
+// FuzzMunge: whatever a post's From and Reply-To hold, mlm-hdr of a list
+// with dmarc munge-all writes a header that parses, with one From: the
+// post's own, or the list's address with a display name, whose
+// Reply-To then names every author of the post's From.
+func FuzzMunge(f *testing.F) {
+	for _, s := range [][2]string{
+		{"Alice <alice@example.org>", ""},
+		{`"Smith, A" <a@b.example>, c@d.example`, "other@example.org"},
+		{"=?utf-8?q?Ren=C3=A9e?= <r@example.org>", "=?utf-8?q?Ren=C3=A9e?= <r@example.org>"},
+		{"Smith, A <a@b.example>", ""},
+		{"dev@lists.example.org", ""},
+		{"", ""},
+		{"<>", "x"},
+		{"Renée \"the\" (x) <ré@exämple.org>", ""},
+		{strings.Repeat("Long name ", 80) + "<l@example.org>", strings.Repeat("a@b.example, ", 40)},
+	} {
+		f.Add(s[0], s[1])
+	}
+	dir := mlmtest.ListDir(f, map[string]string{"address": "dev@lists.example.org\n", "dmarc": "munge-all\n"})
+	f.Fuzz(func(t *testing.T, from, replyTo string) {
+		if strings.ContainsAny(from+replyTo, "\r\n") {
+			return // fields of their own
+		}
+		m := "From: " + from + "\n"
+		if replyTo != "" {
+			m += "Reply-To: " + replyTo + "\n"
+		}
+		got, ok := fuzzRun(t, dir, m+"Subject: x\n\nbody\n")
+		if !ok {
+			return
+		}
+		h, err := msg.ReadHeader(bufio.NewReader(strings.NewReader(got)), msg.MaxHeader)
+		if err != nil {
+			t.Fatalf("%q became %q, whose header does not read: %v", m, got, err)
+		}
+		froms := h.Fields.Values("From")
+		if len(froms) != 1 {
+			t.Fatalf("%q became %q: %d From fields", m, got, len(froms))
+		}
+		if froms[0] == strings.Trim(from, " \t") {
+			return // kept
+		}
+		as, err := msg.AddressList(froms[0])
+		if err != nil || len(as) != 1 || as[0].Address != "dev@lists.example.org" || !strings.HasSuffix(as[0].Name, " via dev") {
+			t.Fatalf("%q became %q: From %q (%v)", m, got, froms[0], err)
+		}
+		if rt := h.Fields.Values("Reply-To"); len(rt) != 1 || !namesAll(rt[0], authorsOf(from)) {
+			t.Fatalf("%q became %q: Reply-To %q names not every author of %q", m, got, rt, from)
+		}
+	})
+}

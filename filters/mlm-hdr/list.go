@@ -15,6 +15,7 @@ import (
 
 	"mlm/lib/addr"
 	"mlm/lib/ascii"
+	"mlm/lib/dmarc"
 	"mlm/lib/listdir"
 	"mlm/lib/members"
 	"mlm/lib/msg"
@@ -32,6 +33,12 @@ type list struct {
 	once    []string   // fields of headeradd a message has once at most: the post's go
 	fields  msg.Fields // fields to add, in order
 	footer  string     // text to add to the body, LF line endings; "" for none
+
+	munging       munging        // whose From becomes the list's (dmarc)
+	dmarc         *dmarc.Checker // for mungeStrict
+	localPart     string         // the list address's, for the display name of a From made here
+	headerAddress string         // the list address as the header gives it (listdir.HeaderAddress)
+	setsReplyTo   bool           // replyto or headeradd sets Reply-To: an author rewritten goes to Cc
 }
 
 // badSetting classifies an error in a setting: the list is misconfigured,
@@ -123,6 +130,13 @@ func loadList(path string) (*list, error) {
 		rtWords = []string{rt} // "list": the list address
 	}
 	l.replyTo = rt != ""
+	if l.munging, err = readMunging(d); err != nil {
+		return nil, err
+	}
+	if l.munging == mungeStrict {
+		l.dmarc = dmarc.NewChecker()
+	}
+	l.localPart, l.headerAddress = local, addrField
 	// The request addresses, whose mail waits in queue/requests, where
 	// they are served; else the owner's, which a person reads (the
 	// owner queue sends it on to the owners), with the request as the
@@ -203,6 +217,8 @@ func loadList(path string) (*list, error) {
 				err = fmt.Errorf("%s twice; a message has one at most (RFC 5322 section 3.6)", n)
 			case l.replyTo && ascii.EqualFold(n, "Reply-To"):
 				err = fmt.Errorf("Reply-To, which %s sets", listdir.ReplyTo)
+			case l.munging != mungeNone && ascii.EqualFold(n, "From"):
+				err = fmt.Errorf("%s, which %s rewrites", n, listdir.DMARC)
 			}
 			l.once = append(l.once, n)
 		}
@@ -213,6 +229,7 @@ func loadList(path string) (*list, error) {
 			return nil, badSetting(listdir.HeaderAdd, err)
 		}
 	}
+	l.setsReplyTo = l.replyTo || slices.ContainsFunc(l.once, func(o string) bool { return ascii.EqualFold(o, "Reply-To") })
 	if l.strip, err = d.Lines(listdir.Strip); err != nil {
 		return nil, err
 	}
@@ -315,9 +332,8 @@ func listIDField(id string, utf8OK bool) ([]string, error) {
 }
 
 // replyToField returns the Reply-To value of replyto's address a, given
-// as rt, as words to fold between: rt itself if it is ASCII, otherwise a
-// with a display name that is not ASCII as encoded-words
-// (msg.EncodePhrase). The address cannot be encoded: it must be ASCII
+// as rt, as words to fold between: rt itself if it is ASCII, otherwise
+// mailboxWords'. The address cannot be encoded: it must be ASCII
 // unless utf8OK.
 func replyToField(rt string, a *mail.Address, utf8OK bool) ([]string, error) {
 	switch {
@@ -325,10 +341,8 @@ func replyToField(rt string, a *mail.Address, utf8OK bool) ([]string, error) {
 		return []string{rt}, nil
 	case !utf8OK && !ascii.Is(a.Address):
 		return nil, errNotASCII(a.Address)
-	case ascii.Is(a.Name):
-		return []string{a.String()}, nil
 	}
-	return append(strings.Fields(msg.EncodePhrase(a.Name)), (&mail.Address{Address: a.Address}).String()), nil
+	return mailboxWords(a), nil
 }
 
 // isURLList reports whether v is a list field's value (RFC 2369 section
@@ -464,13 +478,17 @@ func footerText(s string) (string, error) {
 	return s, nil
 }
 
-// edit makes the list's edits to e: the post's fields named in strip and
-// its list fields go, the list's fields come at the top, and the Subject
-// gets the prefix.
-func (l *list) edit(e *msg.Edit) error {
+// edit makes the list's edits to e, the header of the record id: the
+// post's fields named in strip and its list fields go, the list's fields
+// come at the top, the From may become the list's (munge; warn gets a
+// failed lookup), and the Subject gets the prefix.
+func (l *list) edit(e *msg.Edit, id string, warn io.Writer) error {
 	e.DelFunc(l.deleted)
 	e.DelValue("X-Loop", func(v string) bool { return msg.IsAddress(v, l.address) })
 	e.AddFields(&l.fields) // checked when read
+	if l.munging != mungeNone {
+		l.munge(e, id, warn)
+	}
 	if l.prefix != "" {
 		return addPrefix(e, l.prefix)
 	}

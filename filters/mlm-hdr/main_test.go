@@ -21,6 +21,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"mlm/lib/ascii"
+	"mlm/lib/dmarc"
 	"mlm/lib/listdir"
 	"mlm/lib/mlmtest"
 	"mlm/lib/msg"
@@ -34,7 +35,19 @@ func TestScript(t *testing.T) {
 	p := mlmtest.ScriptParams("testdata")
 	p.Cmds = maps.Clone(p.Cmds)
 	p.Cmds["crlfmsg"] = crlfmsg
+	dns := mlmtest.DNS(t, dmarcZone, map[string]bool{"_dmarc.down.example": true})
+	p.Setup = func(env *testscript.Env) error {
+		env.Setenv(dmarc.ServerEnv, dns)
+		return nil
+	}
 	testscript.Run(t, p)
+}
+
+// dmarcZone is the DNS of the scripts' authors' domains.
+var dmarcZone = map[string][]string{
+	"_dmarc.reject.example":     {"v=DMARC1; p=reject"},
+	"_dmarc.quarantine.example": {"v=DMARC1; p=quarantine"},
+	"_dmarc.none.example":       {"v=DMARC1; p=none"},
 }
 
 // crlfmsg rewrites the message lines (":" lines) of each MLM1 file with

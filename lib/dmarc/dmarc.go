@@ -42,10 +42,16 @@ const Timeout = 10 * time.Second
 const maxCache = 10000
 
 // Checker looks up domains' policies, each once: a run's posts come from
-// few domains.
+// few domains, and a lookup that failed would fail again, each after
+// as long a wait.
 type Checker struct {
 	r     *net.Resolver
-	cache map[string]string
+	cache map[string]answer
+}
+
+type answer struct {
+	policy string
+	err    error
 }
 
 // NewChecker returns a Checker that asks the system's resolver, or the
@@ -58,7 +64,7 @@ func NewChecker() *Checker {
 			return d.DialContext(ctx, network, s)
 		}}
 	}
-	return &Checker{r: r, cache: map[string]string{}}
+	return &Checker{r: r, cache: map[string]answer{}}
 }
 
 // Strict reports whether the policy asks receivers to refuse or junk
@@ -70,7 +76,8 @@ func Strict(policy string) bool { return policy == Reject || policy == Quarantin
 // _dmarc.d, else its organizational domain's, its sp= if it has one.
 // It is "" where neither publishes a record (or publishes two, which a
 // receiver ignores), and for a domain literal. An error is a lookup
-// that failed for now (a timeout, SERVFAIL): the policy is not known.
+// that failed for now (a timeout, SERVFAIL): the policy is not known,
+// nor looked up again.
 func (c *Checker) Policy(ctx context.Context, d string) (string, error) {
 	d = strings.TrimSuffix(d, ".")
 	if a, ok := addr.ALabels(d); ok {
@@ -80,20 +87,17 @@ func (c *Checker) Policy(ctx context.Context, d string) (string, error) {
 	if d == "" || strings.HasPrefix(d, "[") || !ascii.Is(d) {
 		return "", nil
 	}
-	if p, ok := c.cache[d]; ok {
-		return p, nil
+	if a, ok := c.cache[d]; ok {
+		return a.policy, a.err
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	p, err := c.policy(ctx, d)
-	if err != nil {
-		return "", err
-	}
 	if len(c.cache) >= maxCache {
 		clear(c.cache)
 	}
-	c.cache[d] = p
-	return p, nil
+	c.cache[d] = answer{p, err}
+	return p, err
 }
 
 func (c *Checker) policy(ctx context.Context, d string) (string, error) {

@@ -2,6 +2,9 @@ package dmarc
 
 import (
 	"context"
+	"errors"
+	"net"
+	"strings"
 	"testing"
 
 	"mlm/lib/mlmtest"
@@ -99,11 +102,21 @@ func TestPolicy(t *testing.T) {
 			t.Errorf("Policy(%q) = %q, %v; want %q, failing %v", tc.domain, p, err, tc.want, tc.fails)
 		}
 	}
-	if _, ok := c.cache["down.example"]; ok {
-		t.Error("a failed lookup is cached")
+	// Each answer is kept, a failure too: asked again, with the server
+	// gone, the Checker gives them without a lookup.
+	c.r = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("asked again")
+	}}
+	for d, want := range map[string]string{"reject.example": Reject, "none.example": None, "nothing.example": ""} {
+		if p, err := c.Policy(context.Background(), d); p != want || err != nil {
+			t.Errorf("Policy(%q) again = %q, %v; want %q", d, p, err, want)
+		}
 	}
-	if c.cache["reject.example"] != Reject {
-		t.Error("reject.example's policy is not cached")
+	if _, err := c.Policy(context.Background(), "down.example"); err == nil || strings.Contains(err.Error(), "asked again") {
+		t.Errorf("Policy(down.example) again: %v; want its first error", err)
+	}
+	if _, err := c.Policy(context.Background(), "other.example"); err == nil || !strings.Contains(err.Error(), "asked again") {
+		t.Errorf("Policy(other.example): %v; want a lookup", err)
 	}
 }
 

@@ -58,6 +58,7 @@ const (
 	Prefix         = "prefix"          // subject prefix
 	ListID         = "listid"          // List-Id field value
 	ReplyTo        = "replyto"         // none, list or an address
+	DMARC          = "dmarc"           // none, munge or munge-all: whose From becomes the list's
 	Footer         = "footer"          // text added to each post
 	Strip          = "strip"           // header fields removed from posts
 	HeaderAdd      = "headeradd"       // header fields added to posts
