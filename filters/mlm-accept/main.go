@@ -220,9 +220,11 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 // (cookie.Find, as mlm-moderate looks), or has expired. The MTA bounces
 // it to its sender with the reason, which tells a moderator who answered
 // too late; queued, it went to queue/moderate/bad/, for ever, and told
-// nobody. Anyone may write to dev-accept+anything. Without a secret
-// that can be read, the answer is queued, to wait there for one, as
-// mlm-moderate makes it.
+// nobody. Anyone may write to dev-accept+anything. Without a secret,
+// the answer is queued, to wait there for one, as mlm-moderate makes it;
+// with one that cannot be read, or is too short, it waits in the MTA's
+// queue (75), which says why, as for an unreadable hold queue: queued, it
+// would have taken every answer, forged or not, without a word.
 func mayAnswer(d *listdir.Dir, h *stream.Header, raw []byte, now time.Time) error {
 	if h.Sender.Mailbox == "" {
 		return sysexit.Errorf(sysexit.NoPerm, "a message from the null sender answers no hold notice")
@@ -239,8 +241,11 @@ func mayAnswer(d *listdir.Dir, h *stream.Header, raw []byte, now time.Time) erro
 		return sysexit.Errorf(sysexit.NoPerm, "an automatic message answers no hold notice")
 	}
 	key, err := d.Secret()
-	if err != nil {
+	if errors.Is(err, listdir.ErrNoSecret) {
 		return nil
+	}
+	if err != nil {
+		return err // one that cannot be read, or too short: what to mend, not a check passed in silence
 	}
 	held, err := d.Queue(listdir.Hold).Names()
 	if err != nil {

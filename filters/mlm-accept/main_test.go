@@ -129,12 +129,32 @@ func TestAnswers(t *testing.T) {
 			t.Errorf("%s: %v, %d octets written; want %d %q", c.name, err, out.Len(), c.code, c.why)
 		}
 	}
-	os.Remove(filepath.Join(dir, "secret"))
-	var out strings.Builder
-	err := run(&args{Dir: dir, Output: ptr("-")}, envelope.MTA{Sender: "mod@example.org", SenderSet: true, Recipient: "dev-accept+" + tok("accept", "h2", later) + "@lists.example.org"}, strings.NewReader("Subject: ok\n\nok\n"), &out, now)
-	uncommit()
-	if err != nil || out.Len() == 0 {
-		t.Errorf("no secret: %v, %d octets written; want it taken, to wait", err, out.Len())
+	answer := func() (int, error) {
+		var out strings.Builder
+		err := run(&args{Dir: dir, Output: ptr("-")}, envelope.MTA{Sender: "mod@example.org", SenderSet: true, Recipient: "dev-accept+" + tok("accept", "h2", later) + "@lists.example.org"}, strings.NewReader("Subject: ok\n\nok\n"), &out, now)
+		uncommit()
+		return out.Len(), err
+	}
+	// A secret too short to check by, or one that cannot be read, is a
+	// fault to say, not a check to skip: the made-up cookie waits (R77).
+	secretFile := filepath.Join(dir, "secret")
+	os.WriteFile(secretFile, []byte("short\n"), 0o600)
+	if n, err := answer(); sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "secret: 5 octets, under 16") || n > 0 {
+		t.Errorf("a short secret: %v, %d octets written; want 75, saying so", err, n)
+	}
+	os.Remove(secretFile)
+	os.Mkdir(secretFile, 0o755) // read as a file, it fails, as root's read of a mode 000 file would not
+	if n, err := answer(); sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "secret") || n > 0 {
+		t.Errorf("a secret that cannot be read: %v, %d octets written; want 75, naming it", err, n)
+	}
+	os.Remove(secretFile)
+	for _, empty := range []bool{false, true} {
+		if empty {
+			os.WriteFile(secretFile, []byte(" \n"), 0o600)
+		}
+		if n, err := answer(); err != nil || n == 0 {
+			t.Errorf("no secret (empty %v): %v, %d octets written; want it taken, to wait", empty, err, n)
+		}
 	}
 }
 

@@ -1046,16 +1046,17 @@ func (d *Dir) Text(name string) (string, error) {
 
 // Secret returns the key of the moderation cookies, the secret file's
 // text without surrounding white space. A missing or empty one is
-// temporary (75): with no key, anyone could make a cookie that approves a
-// held post, so posts wait to be held, and answers to be taken, until
-// there is one.
+// temporary (75, ErrNoSecret): with no key, anyone could make a cookie
+// that approves a held post, so posts wait to be held, and answers to be
+// taken, until there is one. So is one that cannot be read, or is too
+// short, but it is no ErrNoSecret: a fault to mend, not a key to wait for.
 func (d *Dir) Secret() ([]byte, error) {
 	s, err := d.Text(Secret)
 	if err != nil {
 		return nil, err
 	}
 	if s = strings.TrimSpace(s); s == "" {
-		return nil, sysexit.Errorf(sysexit.TempFail, "%s: missing; mlm-newlist makes one", Secret)
+		return nil, sysexit.Temp(fmt.Errorf("%s: %w", Secret, ErrNoSecret))
 	}
 	if len(s) < MinSecret {
 		// A key short enough to be found from one cookie, offline, by
@@ -1064,6 +1065,9 @@ func (d *Dir) Secret() ([]byte, error) {
 	}
 	return []byte(s), nil
 }
+
+// ErrNoSecret is Secret's error for a list without one.
+var ErrNoSecret = errors.New("missing; mlm-newlist makes one")
 
 // MinSecret is the fewest octets a secret may have.
 const MinSecret = 16
