@@ -12,27 +12,32 @@ import (
 	"mlm/lib/ascii"
 )
 
-// Key returns the comparison key of a mailbox: the local part as it is
-// (RFC 5321 §2.4 leaves its case to the receiving host), but for quotes
-// that add nothing ("bob" and "b\ob" are bob, RFC 5321 §4.1.2) and
-// quoted pairs that add nothing ("a\ b" is "a b"), and the domain as
-// DomainKey gives it. Two addresses with one key are one member.
+// Key returns the comparison key of a mailbox: the local part in lower
+// case (Lower's), without quotes that add nothing ("bob" and "b\ob" are
+// bob, RFC 5321 §4.1.2) and quoted pairs that add nothing ("a\ b" is
+// "a b"), and the domain as DomainKey gives it. Two addresses with one
+// key are one member. RFC 5321 §2.4 leaves a local part's case to the
+// receiving host, but the hosts of people's mailboxes deliver Bob@ and
+// bob@ to one, and people spell their address either way, a form one
+// way and a mail program the other: as two members, one mailbox got each
+// post twice, an unsubscription left it subscribed, and a post of it
+// was held as a stranger's. Mailman, ezmlm and mlmmj compare so too.
 func Key(mailbox string) string {
 	at := strings.LastIndexByte(mailbox, '@')
 	if at < 0 {
 		return mailbox
 	}
-	if mailbox[0] == '"' {
-		if l := localKey(mailbox[:at]); l != mailbox[:at] {
-			return l + "@" + DomainKey(mailbox[at+1:])
-		}
+	local, d := mailbox[:at], mailbox[at+1:]
+	lk := local
+	if local != "" && local[0] == '"' {
+		lk = localKey(local)
 	}
-	d := mailbox[at+1:]
-	l := DomainKey(d) // d itself if it has no upper case and no A-label
-	if l == d {
-		return mailbox // no copy: mostly, domains come in lower case
+	lk = Lower(lk)     // lk itself if it has no upper case
+	dk := DomainKey(d) // d itself if it has no upper case and no A-label
+	if lk == local && dk == d {
+		return mailbox // no copy: mostly, addresses come in lower case
 	}
-	return mailbox[:at+1] + l
+	return lk + "@" + dk
 }
 
 // LocalKey is mailbox with its local part as Key has it, and its domain

@@ -204,8 +204,10 @@ func checkPlain(t *testing.T, s string) {
 
 func TestKey(t *testing.T) {
 	for in, want := range map[string]string{
-		"Bob@Example.NET": "Bob@example.net",
-		`"A B"@X.org`:     `"A B"@x.org`,
+		"Bob@Example.NET": "bob@example.net",
+		`"A B"@X.org`:     `"a b"@x.org`,
+		"ÄRZTE@x.de":      "ärzte@x.de", // a local part in lower case, as Lower has it
+		"bob@example.net": "bob@example.net",
 		"a@b@C":           "a@b@c",
 		"ü@Ü.de":          "ü@ü.de",
 		// A domain is what IDNA's lookup mapping makes of it, where

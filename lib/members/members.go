@@ -381,14 +381,13 @@ func appendKey(b, m []byte) []byte {
 		// one keyed as RFC 5952 writes it.
 		return append(b, addr.Key(string(m))...)
 	}
-	for _, c := range m[at+1:] {
+	for _, c := range m {
 		if c >= 0x80 {
 			return append(b, addr.Key(string(m))...)
 		}
 	}
 	start := len(b)
-	b = append(b, m[:at+1]...)
-	for _, c := range m[at+1:] {
+	for _, c := range m { // ASCII: the local part and the domain in lower case
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
