@@ -60,12 +60,16 @@ func readMunging(d *listdir.Dir) (munging, error) {
 // goes on to Reply-To, after the post's own, so that a reply reaches
 // them as it did, or to Cc where the list sets Reply-To itself; a reply
 // to all reaches them there. A post's own that does not parse, so that
-// the authors would be read as part of it, goes. A post whose From names no mailbox, or the list's own address,
-// is left as it is; so is one whose new fields could not be made (a
-// word of its From longer than a line). A lookup that fails is taken as
-// a strict policy: the From is rewritten, and a line on warn says why.
+// the authors would be read as part of it, goes. Two fields of a name,
+// which RFC 5322 forbids but mail has, are read as one, none of their
+// addresses lost. Where a field as it came cannot go into another (a
+// control octet, a word longer than a line), its addresses go, with
+// their names as the From's display name has its author's. A post
+// whose From names no mailbox, or the list's own address, is left as it
+// is. A lookup that fails is taken as a strict policy: the From is
+// rewritten, and a line on warn says why.
 func (l *list) munge(e *msg.Edit, id string, warn io.Writer) {
-	from, ok := e.Value("From")
+	from, ok := joined(e, "From")
 	if !ok || msg.IsAddress(from, l.address) {
 		return
 	}
@@ -80,27 +84,21 @@ func (l *list) munge(e *msg.Edit, id string, warn io.Writer) {
 	if l.setsReplyTo {
 		to = "Cc"
 	}
-	var fs msg.Fields
-	name := authors[0].Name
+	name := shownName(authors[0].Name)
 	if name == "" {
 		name = authors[0].Address
 	}
-	// A name as readers show it: its controls as spaces, and not too
-	// long to read beside the list's.
-	name = strings.Join(strings.FieldsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f || r == ' ' }), " ")
 	if utf8.RuneCountInString(name) > maxName {
 		name = string([]rune(name)[:maxName-1]) + "…"
 	}
+	var fs msg.Fields
 	if err := fs.AddWords("From", mailboxWords(&mail.Address{Name: name + " via " + l.localPart, Address: l.headerAddress})); err != nil {
+		fmt.Fprintf(warn, "%s: %s: From kept: %v\n", prog, id, err) // the list's address and a name made safe: cannot happen
 		return
 	}
-	cur, had := e.Value(to)
-	if !had || !namesAll(cur, authors) {
-		v := from
-		if both := strings.TrimRight(cur, " \t,") + ", " + from; strings.TrimSpace(cur) != "" && namesAll(both, authors) {
-			v = both
-		} // else the post's own, which would take the authors into a quoted string or a comment it leaves open, goes
-		if err := fs.AddWords(to, strings.Fields(v)); err != nil {
+	if cur, had := joined(e, to); !had || !namesAll(cur, authors) {
+		if !addAuthors(&fs, to, cur, from, authors) {
+			fmt.Fprintf(warn, "%s: %s: From kept: no %s to name its authors in\n", prog, id, to) // rebuilt mailboxes: cannot happen
 			return
 		}
 		e.Del(to)
@@ -109,10 +107,65 @@ func (l *list) munge(e *msg.Edit, id string, warn io.Writer) {
 	e.AddFields(&fs)
 }
 
+// joined returns the values of every field named name, joined by
+// commas, as one address field's, and whether there is one.
+func joined(e *msg.Edit, name string) (string, bool) {
+	vs := e.Values(name)
+	var keep []string
+	for _, v := range vs {
+		if strings.TrimSpace(v) != "" {
+			keep = append(keep, v)
+		}
+	}
+	return strings.Join(keep, ", "), len(vs) > 0
+}
+
+// addAuthors adds to fs the field to, naming the post's own value cur
+// (if any) and then the authors of from: as they came where that makes
+// a field, and names every author; else each mailbox of cur's and the
+// authors written anew (mailboxWords), their names as shownName has
+// them. It reports whether it added one.
+func addAuthors(fs *msg.Fields, to, cur, from string, authors []*mail.Address) bool {
+	var tries [][]string
+	if strings.TrimSpace(cur) != "" {
+		tries = append(tries, strings.Fields(strings.TrimRight(cur, " \t,")+", "+from), rebuilt(append(authorsOf(cur), authors...)))
+	}
+	tries = append(tries, strings.Fields(from), rebuilt(authors))
+	for _, words := range tries {
+		if namesAll(strings.Join(words, " "), authors) && fs.AddWords(to, words) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// rebuilt returns the mailboxes as the words of an address list,
+// mailboxWords' each, their names as shownName has them.
+func rebuilt(as []*mail.Address) []string {
+	var words []string
+	for i, a := range as {
+		if i > 0 {
+			words[len(words)-1] += ","
+		}
+		words = append(words, mailboxWords(&mail.Address{Name: shownName(a.Name), Address: a.Address})...)
+	}
+	return words
+}
+
+// shownName is a display name as readers show it: its controls as
+// spaces, runs of white space as one.
+func shownName(n string) string {
+	return strings.Join(strings.FieldsFunc(n, func(r rune) bool { return r < ' ' || r == 0x7f || r == ' ' }), " ")
+}
+
 // strict reports whether the domain of one of the authors publishes a
-// DMARC policy of reject or quarantine, or a lookup of one failed.
+// DMARC policy of reject or quarantine, or a lookup of one failed. A
+// From of more than maxAuthors mailboxes is taken as strict unlooked.
 func (l *list) strict(authors []*mail.Address, id string, warn io.Writer) bool {
-	for _, a := range authors[:min(len(authors), maxAuthors)] {
+	if len(authors) > maxAuthors {
+		return true
+	}
+	for _, a := range authors {
 		p, err := l.dmarc.Policy(context.Background(), addr.Domain(a.Address))
 		if err != nil {
 			fmt.Fprintf(warn, "%s: %s: %v; From rewritten all the same\n", prog, id, err)
@@ -122,7 +175,7 @@ func (l *list) strict(authors []*mail.Address, id string, warn io.Writer) bool {
 			return true
 		}
 	}
-	return len(authors) > maxAuthors
+	return false
 }
 
 // authorsOf returns the mailboxes a From value v names: parsed, or, for

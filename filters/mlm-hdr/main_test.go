@@ -729,3 +729,58 @@ func TestIDNListASCII(t *testing.T) {
 		t.Errorf("a list whose local part is not ASCII: X-Loop changed:\n%s", got)
 	}
 }
+
+// TestMungeKeepsAuthors: a list with dmarc munge-all rewrites the From
+// of a post whose From, Reply-To or Cc holds a control octet, which a
+// field cannot take from another as it is: the mailboxes go on, written
+// anew, those of a value that does not parse as receivers find them in
+// its angle brackets (R83: the From was kept, and the members'
+// providers refused the post). Two fields of one name are read as one, none of
+// their addresses lost.
+func TestMungeKeepsAuthors(t *testing.T) {
+	for _, c := range []struct {
+		name, header, replyto string
+		want                  []string
+	}{
+		{"a control in the name", "From: \"Al\x01ice\" <alice@a.example>\n", "",
+			[]string{`From: "alice@a.example via dev" <dev@lists.example.org>`, `Reply-To: <alice@a.example>`}}, // the mailbox in its brackets, as receivers find it
+		{"DEL after the address", "From: Alice <alice@a.example>\x7f\n", "",
+			[]string{`From: "alice@a.example via dev" <dev@lists.example.org>`, `Reply-To: <alice@a.example>`}},
+		{"a control in the post's Reply-To", "From: Alice <alice@a.example>\nReply-To: x\x01y <r@b.example>\n", "",
+			[]string{`From: "Alice via dev" <dev@lists.example.org>`, `Reply-To: <r@b.example>, "Alice" <alice@a.example>`}},
+		{"a control in the post's Cc", "From: Alice <alice@a.example>\nCc: x\x01y <c@b.example>\n", "list",
+			[]string{`From: "Alice via dev" <dev@lists.example.org>`, `Cc: <c@b.example>, "Alice" <alice@a.example>`, "Reply-To: dev@lists.example.org"}},
+		{"two From fields", "From: Alice <alice@a.example>\nFrom: Bob <bob@b.example>\n", "",
+			[]string{`From: "Alice via dev" <dev@lists.example.org>`, "Reply-To: Alice <alice@a.example>, Bob <bob@b.example>"}},
+		{"two Reply-To fields", "From: Alice <alice@a.example>\nReply-To: r1@x.example\nReply-To: r2@y.example\n", "",
+			[]string{`From: "Alice via dev" <dev@lists.example.org>`, "Reply-To: r1@x.example, r2@y.example, Alice <alice@a.example>"}},
+	} {
+		files := map[string]string{"address": "dev@lists.example.org\n", "dmarc": "munge-all\n"}
+		if c.replyto != "" {
+			files["replyto"] = c.replyto + "\n"
+		}
+		dir := mlmtest.ListDir(t, files)
+		got, ok := fuzzRun(t, dir, c.header+"Subject: x\n\nbody\n")
+		if !ok {
+			t.Errorf("%s: refused", c.name)
+			continue
+		}
+		head, _, _ := strings.Cut(got, "\n\n")
+		lines := strings.Split(head, "\n")
+		for _, w := range c.want {
+			if !slices.Contains(lines, w) {
+				t.Errorf("%s: no %q in\n%s", c.name, w, head)
+			}
+			name, _, _ := strings.Cut(w, ":")
+			n := 0
+			for _, l := range lines {
+				if strings.HasPrefix(l, name+":") {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("%s: %d %s fields in\n%s", c.name, n, name, head)
+			}
+		}
+	}
+}

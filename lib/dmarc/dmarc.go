@@ -120,7 +120,9 @@ func (c *Checker) policy(ctx context.Context, d string) (string, error) {
 }
 
 // record looks up the DMARC record of the domain d, and reports
-// whether d has one. Two or more are none (section 6.6.3).
+// whether d has one, or more: two or more end the search with no policy
+// (section 6.6.3, step 5), a Record of none, where none at all sends it
+// on to the organizational domain.
 func (c *Checker) record(ctx context.Context, d string) (Record, bool, error) {
 	// Rooted: the name as it is, not with resolv.conf's search domains.
 	txts, err := c.r.LookupTXT(ctx, "_dmarc."+d+".")
@@ -142,10 +144,13 @@ func (c *Checker) record(ctx context.Context, d string) (Record, bool, error) {
 			rs = append(rs, r)
 		}
 	}
-	if len(rs) != 1 {
+	switch len(rs) {
+	case 0:
 		return Record{}, false, nil
+	case 1:
+		return rs[0], true, nil
 	}
-	return rs[0], true, nil
+	return Record{}, true, nil
 }
 
 // Record is what a DMARC record says of policy.
@@ -157,31 +162,35 @@ type Record struct {
 // Parse reads a TXT record as a DMARC record (RFC 7489 section 6.4):
 // "v=DMARC1" first, then tag=value pairs separated by semicolons. It
 // reports whether t is one. A record whose p= is missing or not a
-// policy is taken as p=none, as section 6.6.3 asks of a record with a
-// rua=, and as receivers do of any; so is an sp= that is not a policy
-// left out.
+// policy, or whose sp= is not one, is taken as p=none, all of it: as
+// section 6.6.3 asks of such a record with a rua= (without one it asks
+// for no DMARC at all, which is as much).
 func Parse(t string) (Record, bool) {
 	tags := strings.Split(t, ";")
 	v, ok := tag(tags[0])
 	if !ok || !ascii.EqualFold(v.name, "v") || v.value != "DMARC1" {
 		return Record{}, false
 	}
-	r := Record{Policy: None}
+	var r Record
+	valid := true
 	for _, s := range tags[1:] {
 		tv, ok := tag(s)
-		if !ok {
+		name := ascii.Lower(tv.name)
+		if !ok || name != "p" && name != "sp" {
 			continue
 		}
 		pol := ascii.Lower(tv.value)
-		if pol != None && pol != Quarantine && pol != Reject {
-			continue
-		}
-		switch ascii.Lower(tv.name) {
-		case "p":
+		switch {
+		case pol != None && pol != Quarantine && pol != Reject:
+			valid = false
+		case name == "p":
 			r.Policy = pol
-		case "sp":
+		default:
 			r.Sub = pol
 		}
+	}
+	if !valid || r.Policy == "" {
+		return Record{Policy: None}, true
 	}
 	return r, true
 }

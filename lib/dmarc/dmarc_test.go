@@ -20,8 +20,8 @@ func TestParse(t *testing.T) {
 		{"v=DMARC1;p=quarantine;sp=none;pct=50", true, Record{Quarantine, None}},
 		{"V = DMARC1 ; P = Reject ; SP = Quarantine ;", true, Record{Reject, Quarantine}},
 		{"v=DMARC1; rua=mailto:d@example.org", true, Record{None, ""}}, // no p=: none
-		{"v=DMARC1; p=bogus; sp=reject", true, Record{None, Reject}},   // a p= that is no policy: none
-		{"v=DMARC1; p=reject; sp=bogus", true, Record{Reject, ""}},     // an sp= that is none: left out
+		{"v=DMARC1; p=bogus; sp=reject", true, Record{None, ""}},       // a p= that is no policy: none, all of it
+		{"v=DMARC1; p=reject; sp=bogus", true, Record{None, ""}},       // so an sp= that is none
 		{"v=DMARC1", true, Record{None, ""}},                           // the least record
 		{"v=dmarc1; p=reject", false, Record{}},                        // the version is case-sensitive
 		{"p=reject; v=DMARC1", false, Record{}},                        // v= comes first
@@ -67,6 +67,7 @@ var zone = map[string][]string{
 	"_dmarc.two.example":           {"v=DMARC1; p=reject", "v=DMARC1; p=reject"},
 	"_dmarc.spf.example":           {"v=spf1 -all", "v=DMARC1; p=reject"},
 	"_dmarc.empty.org.example":     {},
+	"_dmarc.two.org.example":       {"v=DMARC1; p=none", "v=DMARC1; p=quarantine"},
 	"_dmarc.own.org.example":       {"v=DMARC1; p=none"},
 	"_dmarc.xn--bcher-kva.example": {"v=DMARC1; p=reject"},
 }
@@ -90,6 +91,7 @@ func TestPolicy(t *testing.T) {
 		{domain: "own.org.example", want: None},          // its own record, not the organizational domain's
 		{domain: "empty.org.example", want: Reject},      // no TXT there (NODATA): the organizational domain's
 		{domain: "two.example", want: ""},                // two records are none
+		{domain: "two.org.example", want: ""},            // so there, not the organizational domain's sp=reject
 		{domain: "spf.example", want: Reject},            // another kind of TXT beside it
 		{domain: "bücher.example", want: Reject},         // looked up by its A-labels
 		{domain: "[192.0.2.1]", want: ""},                // a domain literal has none
