@@ -225,15 +225,16 @@ func (j *journal) localBit(local string) (int, uint64) {
 
 // may reports whether the text of a journal line may be the address of
 // a key wanted (of any post): false only if it is a mailbox whose local
-// part, with no quotes, has no bit in wantLocal. Key keeps such a local
-// part as it is, and one with quotes, or no local part at all, is
-// looked at whole.
+// part, with no quotes, in lower case as Key has it (addr.Lower), has no
+// bit in wantLocal. (A line spells an address as its record did: Bob@
+// is bob@'s key.) One with quotes, or no local part at all, is looked at
+// whole.
 func (j *journal) may(text string) bool {
 	at := strings.LastIndexByte(text, '@')
 	if at <= 0 || text[0] == '"' {
 		return true
 	}
-	w, b := j.localBit(text[:at])
+	w, b := j.localBit(addr.Lower(text[:at]))
 	return j.wantLocal[w]&b != 0
 }
 

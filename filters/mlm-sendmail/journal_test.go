@@ -993,8 +993,9 @@ func FuzzResume(f *testing.F) {
 // of a wanted key's are passed over before their key is made (may), and
 // no line of a wanted key is among them, however its address is spelt:
 // quotes that add nothing, on either side, quoted pairs, the domain's
-// case, A-labels or U-labels. A local part in another case is another
-// key, and stays to do.
+// case, A-labels or U-labels, the local part's case (R84: a line of
+// H@ was passed over for want of h@'s bit, and h@ sent the post again).
+// A recipient the journal does not name stays to do.
 func TestJournalMay(t *testing.T) {
 	dir := t.TempDir()
 	var b strings.Builder
@@ -1011,15 +1012,15 @@ func TestJournalMay(t *testing.T) {
 	j.filter()
 	var ps []stream.Path
 	for _, a := range []string{"bob@x.example", `"bill"@x.example`, "carol@x.example", `"d e"@x.example`,
-		"f@bücher.example", "g@xn--bcher-kva.example", "h@x.example", "m7@x.example"} {
+		"f@bücher.example", "g@xn--bcher-kva.example", "h@x.example", "m7@x.example", "i@x.example"} {
 		ps = append(ps, stream.Path{Mailbox: a})
 	}
 	if err := j.lock("p", "p,1"); err != nil {
 		t.Fatal(err)
 	}
 	todo, _, err := j.lookup("p", "p,1", ps, "")
-	if err != nil || len(todo) != 1 || todo[0].Mailbox != "h@x.example" {
-		t.Errorf("to do %v, %v; want h only", todo, err)
+	if err != nil || len(todo) != 1 || todo[0].Mailbox != "i@x.example" {
+		t.Errorf("to do %v, %v; want i only", todo, err)
 	}
 	// Some 1 in 8,000 others shares a bit with the 8 keys.
 	passed := 0

@@ -27,6 +27,16 @@ func Key(mailbox string) string {
 	if at < 0 {
 		return mailbox
 	}
+	if mailbox[0] != '"' && at+1 < len(mailbox) && mailbox[at+1] != '[' && ascii.Is(mailbox) {
+		// Most addresses: ASCII, unquoted, a domain of no literal,
+		// whose key is all of it in lower case, made in one copy or
+		// none (members' files hold millions), unless it has an
+		// A-label, keyed as its U-label.
+		k := ascii.Lower(mailbox)
+		if d := k[at+1:]; !strings.HasPrefix(d, "xn--") && !strings.Contains(d, ".xn--") {
+			return k
+		}
+	}
 	local, d := mailbox[:at], mailbox[at+1:]
 	lk := local
 	if local != "" && local[0] == '"' {
@@ -40,8 +50,9 @@ func Key(mailbox string) string {
 	return lk + "@" + dk
 }
 
-// LocalKey is mailbox with its local part as Key has it, and its domain
-// as it is: for a comparison that tries the domain's spellings itself
+// LocalKey is mailbox with its local part's quotes as Key has them (not
+// its case, which Key lowers), and its domain as it is: for a comparison
+// that lowers the case itself and tries the domain's spellings
 // (mlm-auth's patterns), which Key would make one.
 func LocalKey(mailbox string) string {
 	at := strings.LastIndexByte(mailbox, '@')

@@ -987,3 +987,20 @@ func TestEditNoneGiven(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAppendKey: appendKey, the members files' way to a key without a
+// string, gives addr.Key's key of any octets, and Key of a mailbox's key
+// is that key.
+func FuzzAppendKey(f *testing.F) {
+	for _, s := range []string{"Bob@X.org", `"A B"@X.org`, "ÄRZTE@x.de", "\u212Aey@x.org", "a@XN--bcher-kva.example", "bob@[IPv6:2001:DB8::1]", "@", "a@", "A@B@C.ORG"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, m string) {
+		if got := string(appendKey([]byte("junk"), []byte(m))); got != "junk"+addr.Key(m) {
+			t.Fatalf("appendKey(%q) = %q; want %q", m, got[4:], addr.Key(m))
+		}
+		if k := addr.Key(m); addr.CheckMailbox(m) == nil && addr.Key(k) != k {
+			t.Fatalf("Key(Key(%q)) = %q; want %q", m, addr.Key(k), k)
+		}
+	})
+}

@@ -270,10 +270,10 @@ func IsAddress(v, a string) bool {
 	if v == a || addr.Lower(v) == addr.Lower(a) {
 		return true
 	}
-	// addr.Key undoes quotes that add nothing and gives the domain's
-	// key: what is left to compare is the local part's case.
+	// addr.Key undoes quotes that add nothing, lowers the local part
+	// and gives the domain's key.
 	kv, ka := addr.Key(v), addr.Key(a)
-	return strings.Contains(kv, "@") && addr.Lower(kv) == addr.Lower(ka)
+	return strings.Contains(kv, "@") && kv == ka
 }
 
 // unquotedSpaceless is s without the spaces and tabs outside its quoted
