@@ -72,6 +72,7 @@ var queueFor = map[string]string{
 	"bounces":     listdir.Bounces,
 	"accept":      listdir.Moderate,
 	"reject":      listdir.Moderate,
+	"drop":        listdir.Moderate,
 }
 
 var errTooBig = errors.New("message too big")

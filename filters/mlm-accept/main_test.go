@@ -112,6 +112,8 @@ func TestAnswers(t *testing.T) {
 	}{
 		{"held", "dev-accept+" + tok("accept", "h1", later), "Subject: ok\n\nok\n", 0, ""},
 		{"held, reject", "dev-reject+" + tok("reject", "h1", later), "Subject: no\n\nno\n", 0, ""},
+		{"held, drop", "dev-drop+" + tok("drop", "h1", later), "Subject: spam\n\nspam\n", 0, ""},
+		{"drop, a reject cookie", "dev-drop+" + tok("reject", "h1", later), "Subject: spam\n\nspam\n", sysexit.NoPerm, "bad or forged cookie"},
 		{"upper case", "dev-accept+" + strings.ToUpper(tok("accept", "h1", later)), "Subject: ok\n\nok\n", 0, ""},
 		{"settled", "dev-accept+" + tok("accept", "s1", later), "Subject: ok\n\nok\n", 0, ""},
 		{"at its expiry", "dev-accept+" + tok("accept", "h1", now), "Subject: ok\n\nok\n", 0, ""},

@@ -38,6 +38,8 @@ func FuzzMail(f *testing.F) {
 	now := testNow.Unix()
 	f.Add(rcpt("accept"), "mod@example.org", now, "Subject: Re: held\n\nok\n")
 	f.Add(rcpt("reject"), "mod@example.org", now-3600, "Subject: Re: held\r\n\r\nok\r\n")
+	f.Add(rcpt("drop"), "mod@example.org", now, "Subject: Re: held\n\nspam\n")
+	f.Add("dev-drop+"+tok("reject")+"@lists.example.org", "mod@example.org", now, "\n")
 	f.Add(strings.ToUpper(rcpt("accept")), "mod@example.org", now, "Subject: Re: held\n\nok\n")
 	f.Add(rcpt("accept"), "", now, "Subject: Re: held\n\nok\n")
 	f.Add(rcpt("accept"), "mod@example.org", now, "Auto-Submitted: auto-replied\nSubject: Re: held\n\nok\n")
@@ -72,7 +74,7 @@ func FuzzMail(f *testing.F) {
 			at = time.Unix(received, 0)
 		}
 		hdr, herr := msg.ReadHeader(bufio.NewReader(strings.NewReader(message)), msg.MaxHeader)
-		ok := rerr == nil && (action == "accept" || action == "reject") && token != "" &&
+		ok := rerr == nil && (action == "accept" || action == "reject" || action == "drop") && token != "" &&
 			cookie.Check(key, action, list, "h1", token, at) == nil &&
 			sender != "" && herr == nil && !notice.IsAutomatic(hdr)
 		if ok && automatic(message) {
@@ -81,7 +83,7 @@ func FuzzMail(f *testing.F) {
 		switch {
 		case ok && err != nil:
 			t.Fatalf("orig-rcpt %q, sender %q, received %d, message %q: %v (%d), stderr %q; want it settled", origRcpt, sender, received, message, err, sysexit.Code(err), stderr)
-		case ok && (held || approved == rejected || approved != (action == "accept")):
+		case ok && (held || approved != (action == "accept") || rejected != (action == "reject")):
 			t.Fatalf("orig-rcpt %q: exit 0, and held %v, approved %v, rejected %v", origRcpt, held, approved, rejected)
 		case ok:
 		case sysexit.Code(err) != sysexit.NoPerm:

@@ -212,7 +212,9 @@ func reject(d *listdir.Dir, r *stream.Reader, h *stream.Header, now time.Time) e
 }
 
 // fromMail acts on moderators' replies: records whose orig-rcpt is
-// dev-accept+TOKEN or dev-reject+TOKEN. A token that matches no held
+// dev-accept+TOKEN, dev-reject+TOKEN or dev-drop+TOKEN (discard: a
+// refusal that tells no one, for spam, whose forged sender would get a
+// rejection). A token that matches no held
 // post, or has expired, is refused (77). A refused answer is said, and
 // the answers after it in the stream are acted on all the same; the
 // status is then the first refusal's.
@@ -244,7 +246,7 @@ func fromMail(d *listdir.Dir, hold *queue.Queue, in io.Reader, now time.Time) er
 func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *stream.Header, now time.Time) error {
 	rcpt, _ := h.Get("orig-rcpt")
 	action, token, err := envelope.Route(d.Address(), rcpt)
-	if err != nil || (action != "accept" && action != "reject") || token == "" {
+	if err != nil || (action != "accept" && action != "reject" && action != "drop") || token == "" {
 		return sysexit.Errorf(sysexit.NoPerm, "%q: not a moderation address", rcpt)
 	}
 	// A vacation reply or a bounce to the notice, which goes to its
@@ -290,10 +292,7 @@ func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *
 	if t, err := strconv.ParseInt(attr(h, "received"), 10, 64); err == nil && t < now.Unix() {
 		at = time.Unix(t, 0)
 	}
-	do := action
-	if do == "accept" {
-		do = "approve"
-	}
+	do := map[string]string{"accept": "approve", "reject": "reject", "drop": "discard"}[action]
 	id, set, err := cookie.Find(key, action, d.Address(), token, at, ids, settled)
 	switch {
 	case err != nil:
@@ -527,11 +526,12 @@ func remind(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
 			continue // its cookies have run out: expire drops it
 		}
 		shown++
-		fmt.Fprintf(&b, "\n%d. From:    %s\n   Subject: %s\n   Reason:  %s\n   Held:    %s\n   Approve: %s\n   Refuse:  %s\n",
+		fmt.Fprintf(&b, "\n%d. From:    %s\n   Subject: %s\n   Reason:  %s\n   Held:    %s\n   Approve: %s\n   Refuse:  %s\n   Drop:    %s\n",
 			shown, notice.Quote(hdr.Fields.Get("From"), 200), notice.Quote(hdr.Fields.Get("Subject"), 200),
 			notice.Clean(attr(h, "hold-reason"), 300), held,
 			cookie.Address(key, "accept", d.Address(), d.CommandAddress("accept"), h.ID, until),
-			cookie.Address(key, "reject", d.Address(), d.CommandAddress("reject"), h.ID, until))
+			cookie.Address(key, "reject", d.Address(), d.CommandAddress("reject"), h.ID, until),
+			cookie.Address(key, "drop", d.Address(), d.CommandAddress("drop"), h.ID, until))
 	}
 	if shown == 0 {
 		return sysexit.Silent(code)
@@ -546,7 +546,7 @@ func remind(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
 	if more := waiting - shown; more > 0 {
 		fmt.Fprintf(&text, "\nAnd %d more, not shown; on the list host, mlm-moderate ... list\nshows them all.\n", more)
 	}
-	text.WriteString("\nTo let a post through, send any message to its Approve address;\nto refuse it, to its Refuse address. Without an answer a post is\ndropped after the list's modexpire.\n")
+	text.WriteString("\nTo let a post through, send any message to its Approve address;\nto refuse it, telling its sender, to its Refuse address; to drop it,\ntelling no one (spam: its sender is most often forged), to its Drop\naddress. Without an answer a post is dropped after the list's\nmodexpire.\n")
 	err = notice.Send(d, id, &notice.Message{
 		From:    d.CommandAddress("owner"),
 		To:      to,

@@ -46,7 +46,7 @@ func heldList(t *testing.T, ids ...string) *listdir.Dir {
 }
 
 // reply is a moderator's answer by mail, as mlm-accept queues it:
-// action ("accept" or "reject") for the held post id.
+// action ("accept", "reject" or "drop") for the held post id.
 func reply(t *testing.T, d *listdir.Dir, n int, action, id string) string {
 	t.Helper()
 	key, err := d.Secret()
@@ -257,5 +257,32 @@ func TestRejectLongID(t *testing.T) {
 	}
 	if d.Queue(listdir.Hold).Has(id) || !d.Queue(listdir.Outgoing).Has(notice.ID(id, ".n2")) {
 		t.Errorf("held still %v, notice %v; want gone, and told", d.Queue(listdir.Hold).Has(id), d.Queue(listdir.Outgoing).Has(notice.ID(id, ".n2")))
+	}
+}
+
+// TestMailDrop: an answer to the drop address discards the post and
+// tells no one (no notice to its sender, most often forged: R71 F4); it
+// is settled as discarded, and a later answer of another kind is refused
+// so.
+func TestMailDrop(t *testing.T) {
+	d := heldList(t, "h1")
+	if stderr, err := mail(t, d, reply(t, d, 1, "drop", "h1")); err != nil || stderr != "" {
+		t.Fatalf("drop: %v, stderr %q; want 0 and nothing said", err, stderr)
+	}
+	if d.Queue(listdir.Hold).Has("h1") || d.Queue(listdir.Incoming).Has("h1") || d.Queue(listdir.Outgoing).Has("h1.n2") {
+		t.Errorf("dropped: still held, or approved, or its sender told")
+	}
+	if as, err := settledAs(d, "h1"); as != "discard" || err != nil {
+		t.Errorf("settled as %q, %v; want discard", as, err)
+	}
+	// A cookie for another action is none for this one.
+	d = heldList(t, "h2")
+	in := strings.Replace(reply(t, d, 2, "reject", "h2"), "dev-reject+", "dev-drop+", 1)
+	if _, err := mail(t, d, in); sysexit.Code(err) != sysexit.NoPerm || !d.Queue(listdir.Hold).Has("h2") {
+		t.Errorf("a reject cookie at the drop address: %v; want 77, the post held", err)
+	}
+	stderr, err := mail(t, d, reply(t, d, 3, "drop", "h2")+reply(t, d, 4, "accept", "h2"))
+	if sysexit.Code(err) != sysexit.NoUser || stderr != "mlm-moderate: h2: discarded already: not approved\n" {
+		t.Errorf("accept of a dropped post: %v, stderr %q; want 67, discarded already", err, stderr)
 	}
 }

@@ -79,7 +79,7 @@ mlm_destination_recipient_limit = 1
 mlm_lists:
   driver = accept
   domains = {DOMAIN}
-  local_part_suffix = -bounces+* : -accept+* : -reject+* : -request+* : \
+  local_part_suffix = -bounces+* : -accept+* : -reject+* : -drop+* : -request+* : \
                       -subscribe+* : -unsubscribe+* : -owner+* : \
                       -request : -subscribe : -unsubscribe : -owner : -bounces
   local_part_suffix_optional
@@ -214,11 +214,11 @@ func printSetup(out io.Writer, mta string, s setup) error {
 	if mta == "procmail" || mta == "maildrop" {
 		fmt.Fprintf(&b, "# Note: this takes all the user's mail for posts to %s.\n", s.list)
 		fmt.Fprintf(&b, "# The list's other addresses (%s-request, -subscribe, -unsubscribe,\n", local)
-		fmt.Fprintf(&b, "# -owner, -bounces and its +extensions, and -accept+... and -reject+...,\n")
-		fmt.Fprintf(&b, "# the moderators' answers) need routes of their own to mlm-accept that\n")
-		fmt.Fprintf(&b, "# tell it the recipient (--mta aliases, postfix, exim or qmail), never\n")
-		fmt.Fprintf(&b, "# to this user: a moderator's answer taken for a post would go to every\n")
-		fmt.Fprintf(&b, "# member.\n")
+		fmt.Fprintf(&b, "# -owner, -bounces and its +extensions, and -accept+..., -reject+...\n")
+		fmt.Fprintf(&b, "# and -drop+..., the moderators' answers) need routes of their own to\n")
+		fmt.Fprintf(&b, "# mlm-accept that tell it the recipient (--mta aliases, postfix, exim\n")
+		fmt.Fprintf(&b, "# or qmail), never to this user: a moderator's answer taken for a post\n")
+		fmt.Fprintf(&b, "# would go to every member.\n")
 	}
 	// Exim lowers the local part before its lookup, which is exact.
 	if lower := ascii.Lower(local); mta == "exim" && filepath.Base(s.dir) != lower {

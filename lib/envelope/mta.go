@@ -104,7 +104,7 @@ func NullSender(s string) string {
 var ErrNotList = errors.New("not an address of this list")
 
 // Commands are the command addresses' suffixes: list-request and so on.
-var Commands = []string{"request", "subscribe", "unsubscribe", "owner", "bounces", "accept", "reject"}
+var Commands = []string{"request", "subscribe", "unsubscribe", "owner", "bounces", "accept", "reject", "drop"}
 
 // Own reports whether mailbox is the list's address or one of its
 // command addresses, in the list's domain: written in any form that is
@@ -164,7 +164,7 @@ func plainDomain(d string) bool {
 // list: "post" for the list address itself (an extension after "+" is
 // allowed, as Postfix's recipient_delimiter delivers it), or the command
 // after "-": "request", "subscribe", "unsubscribe", "owner", "bounces",
-// "accept", "reject". The extension after "+" is returned with it: the
+// "accept", "reject", "drop". The extension after "+" is returned with it: the
 // first "+" after the list's local part, which may hold one (c++@).
 // Local parts compare without regard to case (addr.Lower's); domains are not compared,
 // since virtual domains and MTA rewriting make them unreliable here.
