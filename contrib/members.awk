@@ -15,8 +15,9 @@
 # error (75), so the mail waits; so is a member file of lines none of
 # which is an address (saved as UTF-16, say), and a notmetoo or kind=skip
 # file of such lines, before the first record. It adds no attributes; its address
-# check follows mlm-members' in the main, and it compares domains in
-# ASCII case only, where mlm-members folds other letters too; it keys an
+# check follows mlm-members' in the main, and it compares local parts
+# and domains in ASCII case only, where mlm-members folds other letters
+# too; it keys an
 # A-label as its U-label as mlm-members does (dkey), but for one with a
 # capital letter outside the blocks capital knows, which it takes as a
 # U-label where mlm-members leaves the A-label.
@@ -40,7 +41,8 @@ function unquoted(l,    u, v, i, ch) {
 function key(a,    at, l, d, v) {
 	at = length(a)
 	while (at > 0 && substr(a, at, 1) != "@") at--
-	l = substr(a, 1, at - 1); d = dkey(substr(a, at + 1))
+	# The local part in lower case too: Bob@ is bob@ (addr.Key).
+	l = tolower(substr(a, 1, at - 1)); d = dkey(substr(a, at + 1))
 	if (l !~ /^".*"$/) return l "@" d
 	# Quotes that are not needed go, UTF-8 being atext (RFC 6531); in
 	# those that are, only the pairs "\\" and "\"" stay (addr.Key).
