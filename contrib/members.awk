@@ -234,7 +234,7 @@ BEGIN {
 	for (i = 32; i < 127; i++) ascii = ascii sprintf("%c", i)
 	digits = "abcdefghijklmnopqrstuvwxyz0123456789"
 	listloc = tolower(list); sub(/@.*/, "", listloc)
-	split("request subscribe unsubscribe owner bounces accept reject", cl, " ")
+	split("request subscribe unsubscribe owner bounces accept reject drop", cl, " ")
 	for (i in cl) cmds[cl[i]] = 1
 	# White space as mlm-members trims a line of it (strings.TrimSpace):
 	# CR and the ASCII blanks, and Unicode's in UTF-8, the no-break

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	mlmenvelope "mlm/lib/envelope"
 )
 
 // TestMembersStandIn: contrib/mlm-members.sh gives the recipients and the
@@ -237,7 +239,7 @@ func TestMembersStandIn(t *testing.T) {
 	// sender the stand-in gives every post: sent the post, it brings
 	// it back into the list's bounce queue.
 	var own strings.Builder
-	for _, c := range []string{"bounces", "request", "subscribe", "unsubscribe", "owner", "accept", "reject"} {
+	for _, c := range mlmenvelope.Commands {
 		own.WriteString("dev-" + c + "@lists.example.org\n")
 	}
 	if err := os.WriteFile(filepath.Join(dir, "subscribers"), []byte("alice@example.org\n"+own.String()), 0o644); err != nil {

@@ -361,7 +361,7 @@ func TestEximAddresses(t *testing.T) {
 	want := map[string][]string{
 		"dev/incoming":      {"dev+tag", "dev+a+b", "dev+x-bounces+y", "dev+x-request"},
 		"dev/bounces":       {"dev-bounces+o'brien=example.net", "dev-bounces+a+b=example.net", "dev-bounces+x-owner+y=example.net"},
-		"dev/moderate":      {answer("dev", "dev@lists.example.org", "accept"), answer("dev", "dev@lists.example.org", "reject")},
+		"dev/moderate":      {answer("dev", "dev@lists.example.org", "accept"), answer("dev", "dev@lists.example.org", "reject"), answer("dev", "dev@lists.example.org", "drop")},
 		"dev/requests":      {"dev-request", "dev-request+x", "dev-subscribe+x", "dev-unsubscribe+x"},
 		"dev/owner":         {"dev-owner+x"},
 		"dev-team/incoming": {"dev-team", "dev-team+x"},
