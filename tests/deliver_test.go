@@ -121,8 +121,28 @@ func smtpSink(t *testing.T, maxRcpt int) (addr, dump string) {
 // of each transaction's message.
 func sinkMessages(t *testing.T, dump string, n int) (rcpts, bodies []string) {
 	t.Helper()
+	for _, d := range sinkDumps(t, dump, n) {
+		rcpts = append(rcpts, d.rcpts...)
+		bodies = append(bodies, d.body)
+	}
+	sort.Strings(rcpts)
+	return rcpts, bodies
+}
+
+// sinkDump is a transaction smtp-sink wrote to its dump directory.
+type sinkDump struct {
+	rcpts        []string // the RCPT TO paths, without parameters such as ORCPT=
+	header, body string   // the message's, split at its first empty line
+}
+
+// sinkDumps returns the transactions smtp-sink wrote to dump, waiting a
+// while for n recipients among them.
+func sinkDumps(t *testing.T, dump string, n int) []sinkDump {
+	t.Helper()
+	var ds []sinkDump
 	for i := 0; i < 1000; i++ { // smtp-sink writes as it goes
-		rcpts, bodies = nil, nil
+		ds = nil
+		got := 0
 		files, _ := filepath.Glob(filepath.Join(dump, "*"))
 		for _, f := range files {
 			b, err := os.ReadFile(f)
@@ -131,23 +151,24 @@ func sinkMessages(t *testing.T, dump string, n int) (rcpts, bodies []string) {
 			}
 			_, msg, _ := strings.Cut(string(b), "\nX-Rcpt-Args")
 			lines := strings.Split("X-Rcpt-Args"+msg, "\n")
-			n := 0
-			for ; strings.HasPrefix(lines[n], "X-Rcpt-Args: "); n++ {
-				// The path only, without parameters such as ORCPT=.
-				path, _, _ := strings.Cut(strings.TrimPrefix(lines[n], "X-Rcpt-Args: "), " ")
-				rcpts = append(rcpts, path)
+			var d sinkDump
+			k := 0
+			for ; strings.HasPrefix(lines[k], "X-Rcpt-Args: "); k++ {
+				path, _, _ := strings.Cut(strings.TrimPrefix(lines[k], "X-Rcpt-Args: "), " ")
+				d.rcpts = append(d.rcpts, path)
 			}
 			// smtp-sink ends the dump with an empty line of its own.
-			_, body, _ := strings.Cut(strings.Join(lines[n:], "\n"), "\n\n")
-			bodies = append(bodies, strings.TrimSuffix(body, "\n"))
+			d.header, d.body, _ = strings.Cut(strings.Join(lines[k:], "\n"), "\n\n")
+			d.body = strings.TrimSuffix(d.body, "\n")
+			ds = append(ds, d)
+			got += len(d.rcpts)
 		}
-		if len(rcpts) >= n {
+		if got >= n {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	sort.Strings(rcpts)
-	return rcpts, bodies
+	return ds
 }
 
 // TestSendmailKilled: mlm-sendmail killed with SIGKILL at random points
