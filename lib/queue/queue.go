@@ -657,7 +657,9 @@ func (q *Queue) Holds(maxRecords int, maxOctets int64) (records int, octets int6
 }
 
 // Sweep returns to new/ every claimed record whose claimer is gone and
-// removes tmp/ files older than TmpAge. It reports how many of each.
+// removes tmp/ files older than TmpAge, and the temporary files of a
+// bad record's reason (ID.err) as old: Fail's, killed while it wrote one
+// (R72). It reports how many of each.
 func (q *Queue) Sweep(now time.Time) (returned, removed int, err error) {
 	ents, err := os.ReadDir(q.dir(curDir))
 	if err != nil {
@@ -688,6 +690,17 @@ func (q *Queue) Sweep(now time.Time) (returned, removed int, err error) {
 	for _, e := range ents {
 		if info, err := e.Info(); err == nil && now.Sub(written(info)) > TmpAge {
 			if os.Remove(filepath.Join(q.dir(tmpDir), e.Name())) == nil {
+				removed++
+			}
+		}
+	}
+	// bad/ holds few files: a record there waits for a person.
+	if ents, err = os.ReadDir(q.dir(badDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return returned, removed, sysexit.Temp(err)
+	}
+	for _, e := range ents {
+		if n := e.Name(); strings.HasPrefix(n, ".") && strings.Contains(n, ".err.tmp") && e.Type().IsRegular() {
+			if info, err := e.Info(); err == nil && now.Sub(written(info)) > TmpAge && os.Remove(filepath.Join(q.dir(badDir), n)) == nil {
 				removed++
 			}
 		}

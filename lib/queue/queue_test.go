@@ -945,3 +945,32 @@ func TestHolds(t *testing.T) {
 		t.Errorf("Holds of no queue = %d, %d, %v, %v; want nothing", n, size, full, err)
 	}
 }
+
+// TestSweepBadLeftovers: a sweep removes the temporary file of a bad
+// record's reason that a Fail killed while it wrote left in bad/,
+// once as old as a tmp/ file it would remove (R72: nothing removed it);
+// not a younger one, which a Fail may be writing, nor the bad records
+// and their reasons.
+func TestSweepBadLeftovers(t *testing.T) {
+	q := newQueue(t)
+	now := time.Now()
+	bad := filepath.Join(q.Path, "bad")
+	for name, age := range map[string]time.Duration{
+		".r1.err.tmp123.456": 37 * time.Hour, ".r2.err.tmp123.789": time.Hour,
+		"r3": 37 * time.Hour, "r3.err": 37 * time.Hour, ".r4.tmp1.2": 37 * time.Hour,
+	} {
+		p := filepath.Join(bad, name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, now.Add(-age), now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, removed, err := q.Sweep(now); err != nil || removed != 1 {
+		t.Errorf("Sweep = %d, %v; want 1 removed", removed, err)
+	}
+	if n := mlmtest.Names(t, bad); !slices.Equal(n, []string{".r2.err.tmp123.789", ".r4.tmp1.2", "r3", "r3.err"}) {
+		t.Errorf("bad/ = %v", n)
+	}
+}
