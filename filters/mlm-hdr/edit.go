@@ -110,7 +110,12 @@ func (ed *editor) message(w io.Writer, e *msg.Edit, h *stream.Header, body io.Re
 	if ed.list != nil && ed.list.footer != "" {
 		ft = footingFor(e, ed.list.footer)
 	}
-	if ft.kind == footPlain || ft.kind == footQP {
+	if ft.kind == footWrap {
+		if err := ft.wrap(e, h.ID, ed.raw); err != nil {
+			return sysexit.Temp(err) // fields of a made boundary: cannot happen
+		}
+	}
+	if ft.kind == footPlain || ft.kind == footQP || ft.kind == footWrap {
 		e.EnsureBody()
 	}
 	if _, err := e.WriteTo(w); err != nil {

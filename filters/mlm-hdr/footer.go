@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"slices"
 	"strconv"
@@ -20,14 +22,17 @@ const (
 	footPlain        // appended as it is to a text/plain body
 	footQP           // appended, quoted-printable, to a text/plain body
 	footPart         // a text/plain part before a multipart/mixed's end
+	footWrap         // the body made the first part of a new multipart/mixed, the footer its second
 )
 
 // footing is how the footer goes into one message.
 type footing struct {
 	kind        int
-	boundary    string // footPart: the multipart's boundary
+	boundary    string // footPart: the multipart's boundary; footWrap: the new one's
 	contentType string // footPart: the Content-Type value
 	flowed      bool   // footPlain, footQP: the text is format=flowed (RFC 3676)
+	cte         string // footWrap: the body's transfer encoding, in lower case
+	inner       []byte // footWrap: the first part's header, the post's Content- fields (wrap)
 }
 
 // footingFor decides, from the edited header e, where footer can go
@@ -79,7 +84,58 @@ func footingFor(e *msg.Edit, footer string) footing {
 		// and read the new part as base64.
 		return footing{kind: footPart, boundary: params["boundary"], contentType: v}
 	}
+	// The rest of the text, and the alternatives of mail programs'
+	// HTML (multipart/alternative: Gmail's, Outlook's, Apple Mail's,
+	// Thunderbird's by default), in an encoding a reader knows: as the
+	// first part of a new multipart/mixed, unchanged, the footer a part
+	// after it, as Mailman adds it. Not a signed or encrypted body,
+	// whose signature covers its own structure, nor another type.
+	identity := cte == "7bit" || cte == "8bit" || cte == "binary"
+	switch {
+	case strings.HasPrefix(mt, "text/") && (identity || cte == "quoted-printable" || cte == "base64"),
+		(mt == "multipart/alternative" || mt == "multipart/related") && params["boundary"] != "" && identity:
+		return footing{kind: footWrap, cte: cte}
+	}
 	return footing{}
+}
+
+// wrap makes e, the header of a post the footer goes after in a new
+// multipart/mixed (footWrap), the header of that multipart: the post's
+// Content- fields go to the first part's header (ft.inner), as they
+// are, and a Content-Type of the new boundary takes their place, with
+// the body's transfer encoding where it is 8bit or binary (RFC 2045
+// section 6.4: a multipart's is its parts' widest), and a MIME-Version
+// if the post has none. The boundary is made from the record, as a
+// Message-ID is (complete), its header's line ends as LF: a run again
+// after a crash makes the same message, and a CRLF message the same as
+// its LF twin. "=_" starts no line of quoted-printable or base64 text.
+func (ft *footing) wrap(e *msg.Edit, id string, raw []byte) error {
+	sum := sha256.Sum256(append([]byte("boundary\n"+id+"\n"), bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n"))...))
+	ft.boundary = "=_mlm_" + hex.EncodeToString(sum[:12])
+	e.DelField(func(f []byte) bool {
+		name, _, ok := bytes.Cut(f, []byte(":"))
+		if name = bytes.TrimRight(name, " \t"); !ok || !isContentField(name) {
+			return false
+		}
+		ft.inner = append(ft.inner, f...)
+		if f[len(f)-1] != '\n' {
+			ft.inner = append(ft.inner, e.EOL()...) // the block's last line, which may have none
+		}
+		return true
+	})
+	if err := e.Add("Content-Type", `multipart/mixed; boundary="`+ft.boundary+`"`); err != nil {
+		return err
+	}
+	if ft.cte == "8bit" || ft.cte == "binary" {
+		if err := e.Add("Content-Transfer-Encoding", ft.cte); err != nil {
+			return err
+		}
+	}
+	if !e.HasValue("MIME-Version") {
+		e.Del("MIME-Version")
+		return e.Add("MIME-Version", "1.0")
+	}
+	return nil
 }
 
 // sameFirstLast reports whether the first and the last of a field's
@@ -179,6 +235,8 @@ func (ft footing) copy(w io.Writer, body io.Reader, br *bufio.Reader, l *list, e
 	case footPart:
 		br.Reset(body)
 		return insertPart(w, br, ft, l.footer, eol)
+	case footWrap:
+		return wrapBody(w, body, ft, l.footer, eol)
 	}
 	_, err := io.Copy(w, body)
 	return err
@@ -464,6 +522,42 @@ func insertPart(w io.Writer, body *bufio.Reader, ft footing, footer, eol string)
 			atStart = true
 		}
 	}
+}
+
+// isContentField reports whether name is a MIME field's, which goes
+// with the part it describes: "Content-" and more letters, digits and
+// "-". One of other octets ("Content-\"x"), which no MIME reader takes,
+// and some (Go's) refuse in a part's header, stays in the message's.
+func isContentField(name []byte) bool {
+	if len(name) < 9 || !ascii.EqualFold(string(name[:8]), "content-") {
+		return false
+	}
+	for _, c := range name[8:] {
+		if !ascii.IsAlnum(c) && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// wrapBody writes the body of a new multipart/mixed (footing.wrap): the
+// post's body, unchanged, as its first part, under the post's Content-
+// fields, and the footer as its second, each delimiter line in eol, the
+// header's. The line ending before a delimiter line is part of it (RFC
+// 2046 section 5.1.1): one is written after the body, which so keeps its
+// own last line's.
+func wrapBody(w io.Writer, body io.Reader, ft footing, footer, eol string) error {
+	if _, err := io.WriteString(w, "--"+ft.boundary+eol); err != nil {
+		return err
+	}
+	if _, err := w.Write(append(ft.inner, eol...)); err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, body); err != nil {
+		return err
+	}
+	_, err := w.Write(lines("\n"+part(ft.boundary, footer)+"--"+ft.boundary+"--\n", eol))
+	return err
 }
 
 // isClose reports whether line is the close delimiter: "--boundary--",

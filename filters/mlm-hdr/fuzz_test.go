@@ -123,6 +123,18 @@ func FuzzFooter(f *testing.F) {
 		if body == outBody {
 			return
 		}
+		if _, params, err := mimewalk.ParseType(outHdr.Fields.Get("Content-Type")); err == nil && strings.HasPrefix(params["boundary"], "=_mlm_") && !strings.Contains(m, params["boundary"]) {
+			// Wrapped: the body as it was, the first of two parts,
+			// the footer the second.
+			parts, err := rawParts(outBody, params["boundary"])
+			if err != nil {
+				t.Fatalf("%q became %q, whose parts do not read: %v", m, got, err)
+			}
+			if len(parts) != 2 || !strings.HasSuffix(parts[0], "\x00"+body) || !strings.Contains(parts[1], "footer") {
+				t.Fatalf("%q became %q: parts %q; want the body as it was, and the footer", m, got, parts)
+			}
+			return
+		}
 		// What was added, and where.
 		pre := 0
 		for pre < len(body) && body[pre] == outBody[pre] {

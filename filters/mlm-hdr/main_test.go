@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"crypto/sha256"
@@ -9,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -245,8 +248,9 @@ func TestFooterLimits(t *testing.T) {
 // multipart's delimiter goes in base64, and the post still has its two
 // parts, the second the footer, its lines ending in CRLF, the canonical
 // form of text in base64 (RFC 2045 section 6.8); a text/plain body in a charset where
-// ASCII octets are not ASCII text (UTF-16, UTF-7, ...) gets no footer,
-// in any encoding. (From a review.)
+// ASCII octets are not ASCII text (UTF-16, UTF-7, ...) gets no footer
+// appended, in any encoding, but is wrapped: the first part of a new
+// multipart/mixed, unchanged, the footer its second. (From a review.)
 func TestFooterReadsRight(t *testing.T) {
 	footer := "--------------------\nTo unsubscribe, write to dev-unsubscribe@lists.example.org\n"
 	const b = "------------------"
@@ -260,9 +264,11 @@ func TestFooterReadsRight(t *testing.T) {
 		{"utf-32le", "7bit", "h\x00\x00\x00\n\x00\x00\x00"},
 		{"utf-7", "7bit", "+AGgAaQ-\n"},
 	} {
-		m := "Content-Type: text/plain; charset=" + tc.charset + "\nContent-Transfer-Encoding: " + tc.cte + "\n\n" + tc.body
-		if got := filter(t, &args{Dir: dir}, m); !strings.HasSuffix(got, "\n\n"+tc.body) {
-			t.Errorf("charset %s, %s: %q; want the body unchanged", tc.charset, tc.cte, got)
+		ct := "text/plain; charset=" + tc.charset
+		m := "Content-Type: " + ct + "\nContent-Transfer-Encoding: " + tc.cte + "\n\n" + tc.body
+		got := filter(t, &args{Dir: dir}, m)
+		if h, body, foot := unwrapped(t, got); h.Get("Content-Type") != ct || !strings.EqualFold(h.Get("Content-Transfer-Encoding"), tc.cte) || body != tc.body || foot+"\n" != footer {
+			t.Errorf("charset %s, %s: %q; want the body unchanged, wrapped, and the footer", tc.charset, tc.cte, got)
 		}
 	}
 	// EBCDIC by any of its names (IBM037 is the ebcdic-cp-us of the
@@ -277,8 +283,8 @@ func TestFooterReadsRight(t *testing.T) {
 		// UCS-4 by IANA's other names, and UTF-16 by Java's (a review)
 		"csUCS4", "10646-1:1993", "x-UTF-16LE-BOM"} {
 		m := "Content-Type: text/plain; charset=" + cs + "\nContent-Transfer-Encoding: 8bit\n\n" + ebcdic
-		if got := filter(t, &args{Dir: dir}, m); !strings.HasSuffix(got, "\n\n"+ebcdic) {
-			t.Errorf("charset %s: %q; want the body unchanged", cs, got)
+		if got := filter(t, &args{Dir: dir}, m); !strings.Contains(got, "\n\n"+ebcdic+"\n--=_mlm_") {
+			t.Errorf("charset %s: %q; want the body unchanged, wrapped", cs, got)
 		}
 	}
 	// ASCII's: the IBM PC pages are no EBCDIC.
@@ -421,6 +427,45 @@ func footedParts(t *testing.T, footer, param, b string) (dir string, parts []str
 	m := "Content-Type: multipart/mixed; boundary=" + param + "\n\n--" + b + "\nContent-Type: text/plain\n\nhi\n--" + b + "--\n"
 	_, body, _ = strings.Cut(filter(t, &args{Dir: dir}, m), "\n\n")
 	return dir, decodedParts(t, body, b), body
+}
+
+// unwrapped returns, of a message mlm-hdr wrapped with the footer (a new
+// multipart/mixed), its first part's header and body as they are, and
+// its second part's text, decoded (its last line end the delimiter's,
+// RFC 2046 section 5.1.1); it fails the test if the message is not two
+// such parts.
+func unwrapped(t *testing.T, m string) (textproto.MIMEHeader, string, string) {
+	t.Helper()
+	h, err := msg.ReadHeader(bufio.NewReader(strings.NewReader(m)), msg.MaxHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt, params, err := mime.ParseMediaType(h.Fields.Get("Content-Type"))
+	if err != nil || mt != "multipart/mixed" || !strings.HasPrefix(params["boundary"], "=_mlm_") {
+		t.Fatalf("%q: not wrapped (%v)", m, err)
+	}
+	_, body, _ := strings.Cut(m, "\n\n")
+	mr := multipart.NewReader(strings.NewReader(body), params["boundary"])
+	first, err := mr.NextRawPart()
+	if err != nil {
+		t.Fatalf("%q: first part: %v", m, err)
+	}
+	raw, err := io.ReadAll(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foot, err := mr.NextPart() // quoted-printable decoded
+	if err != nil {
+		t.Fatalf("%q: second part: %v", m, err)
+	}
+	text, err := io.ReadAll(foot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mr.NextPart(); err != io.EOF {
+		t.Fatalf("%q: more than two parts (%v)", m, err)
+	}
+	return first.Header, string(raw), string(text)
 }
 
 // decodedParts returns the text of each part of a multipart body,
@@ -781,6 +826,60 @@ func TestMungeKeepsAuthors(t *testing.T) {
 			if n != 1 {
 				t.Errorf("%s: %d %s fields in\n%s", c.name, n, name, head)
 			}
+		}
+	}
+}
+
+// TestFooterWrap: text that takes no footer appended (HTML, base64,
+// UTF-16) and multipart/alternative become the first part of a new
+// multipart/mixed, unchanged, with their Content- fields, and the footer
+// the second (R73 F7); the new multipart's transfer encoding is the
+// body's where that is 8bit or binary, and the post gets a MIME-Version
+// if it had none. A signed or encrypted body, another type, and an
+// attachment keep their body unchanged.
+func TestFooterWrap(t *testing.T) {
+	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n", "footer": "Footer.\n"})
+	for _, tc := range []struct {
+		name, fields, body, cte string
+	}{
+		{"html", "Content-Type: text/html; charset=utf-8\nContent-ID: <x@y>\nContent-Description: a post\n", "<p>hi</p>\n", ""},
+		{"html, 8bit", "MIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: 8bit\n", "<p>caf\u00e9</p>\n", "8bit"},
+		{"html ending in CR", "Content-Type: text/html\n", "<p>hi</p>\r", ""},
+		{"html, no last line end", "Content-Type: text/html\n", "<p>hi</p>", ""},
+		{"base64 text", "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n", "aGkK\n", ""},
+		{"alternative", "Content-Type: multipart/alternative; boundary=b\n", "--b\nContent-Type: text/plain\n\nhi\n--b\nContent-Type: text/html\n\n<p>hi</p>\n--b--\n", ""},
+		{"related, binary", "Content-Type: multipart/related; boundary=b\nContent-Transfer-Encoding: binary\n", "--b\nContent-Type: text/html\n\n<p>hi</p>\n--b--\n", "binary"},
+	} {
+		got := filter(t, &args{Dir: dir}, "Subject: x\n"+tc.fields+"\n"+tc.body)
+		h, body, foot := unwrapped(t, got)
+		hdr, _ := msg.ReadHeader(bufio.NewReader(strings.NewReader(got)), msg.MaxHeader)
+		if body != tc.body || foot != "Footer." {
+			t.Errorf("%s: first part %q, footer %q; want %q and the footer", tc.name, body, foot, tc.body)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(tc.fields, "\n"), "\n") {
+			n, v, _ := strings.Cut(l, ": ")
+			if strings.EqualFold(n, "MIME-Version") {
+				continue
+			}
+			if h.Get(n) != v || hdr.Fields.Get(n) != "" && !strings.EqualFold(n, "Content-Type") && !strings.EqualFold(n, "Content-Transfer-Encoding") {
+				t.Errorf("%s: %s: %q in the part, %q in the message; want it in the part alone", tc.name, n, h.Get(n), hdr.Fields.Get(n))
+			}
+		}
+		if cte := hdr.Fields.Get("Content-Transfer-Encoding"); cte != tc.cte || hdr.Fields.Get("MIME-Version") != "1.0" || len(hdr.Fields.Values("MIME-Version")) != 1 {
+			t.Errorf("%s: Content-Transfer-Encoding %q, MIME-Version %q; want %q and one of 1.0", tc.name, cte, hdr.Fields.Values("MIME-Version"), tc.cte)
+		}
+	}
+	for _, tc := range []struct{ name, fields, body string }{
+		{"signed", "Content-Type: multipart/signed; boundary=s; protocol=\"application/pgp-signature\"\n", "--s\n\nx\n--s\n\nsig\n--s--\n"},
+		{"encrypted", "Content-Type: multipart/encrypted; boundary=e; protocol=\"application/pgp-encrypted\"\n", "--e\n\nx\n--e--\n"},
+		{"an image", "Content-Type: image/png\nContent-Transfer-Encoding: base64\n", "iVBORw0KGgo=\n"},
+		{"an attachment", "Content-Type: text/html\nContent-Disposition: attachment; filename=a.html\n", "<p>hi</p>\n"},
+		{"alternative in base64", "Content-Type: multipart/alternative; boundary=b\nContent-Transfer-Encoding: base64\n", "LS1iLS0K\n"},
+		{"an unknown encoding", "Content-Type: text/html\nContent-Transfer-Encoding: x-uuencode\n", "begin 644 a\n"},
+	} {
+		m := "Subject: x\n" + tc.fields + "\n" + tc.body
+		if got := filter(t, &args{Dir: dir}, m); !strings.HasSuffix(got, tc.fields+"\n"+tc.body) {
+			t.Errorf("%s: %q; want the body and its fields unchanged", tc.name, got)
 		}
 	}
 }
