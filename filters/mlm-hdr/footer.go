@@ -84,15 +84,17 @@ func footingFor(e *msg.Edit, footer string) footing {
 		// and read the new part as base64.
 		return footing{kind: footPart, boundary: params["boundary"], contentType: v}
 	}
-	// The rest of the text, and the alternatives of mail programs'
-	// HTML (multipart/alternative: Gmail's, Outlook's, Apple Mail's,
-	// Thunderbird's by default), in an encoding a reader knows: as the
-	// first part of a new multipart/mixed, unchanged, the footer a part
-	// after it, as Mailman adds it. Not a signed or encrypted body,
-	// whose signature covers its own structure, nor another type.
+	// The rest of the plain text, HTML, and the alternatives of mail
+	// programs' HTML (multipart/alternative: Gmail's, Outlook's, Apple
+	// Mail's, Thunderbird's by default), in an encoding a reader knows:
+	// as the first part of a new multipart/mixed, unchanged, the footer
+	// a part after it, as Mailman adds it. Not a signed or encrypted
+	// body, whose signature covers its own structure, nor another type:
+	// a calendar's invitation (text/calendar) is one only at the top or
+	// in an alternative, to Outlook.
 	identity := cte == "7bit" || cte == "8bit" || cte == "binary"
 	switch {
-	case strings.HasPrefix(mt, "text/") && (identity || cte == "quoted-printable" || cte == "base64"),
+	case (mt == "text/plain" || mt == "text/html") && (identity || cte == "quoted-printable" || cte == "base64"),
 		(mt == "multipart/alternative" || mt == "multipart/related") && params["boundary"] != "" && identity:
 		return footing{kind: footWrap, cte: cte}
 	}

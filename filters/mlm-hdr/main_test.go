@@ -873,6 +873,7 @@ func TestFooterWrap(t *testing.T) {
 		{"signed", "Content-Type: multipart/signed; boundary=s; protocol=\"application/pgp-signature\"\n", "--s\n\nx\n--s\n\nsig\n--s--\n"},
 		{"encrypted", "Content-Type: multipart/encrypted; boundary=e; protocol=\"application/pgp-encrypted\"\n", "--e\n\nx\n--e--\n"},
 		{"an image", "Content-Type: image/png\nContent-Transfer-Encoding: base64\n", "iVBORw0KGgo=\n"},
+		{"an invitation", "Content-Type: text/calendar; method=REQUEST; charset=utf-8\n", "BEGIN:VCALENDAR\nEND:VCALENDAR\n"},
 		{"an attachment", "Content-Type: text/html\nContent-Disposition: attachment; filename=a.html\n", "<p>hi</p>\n"},
 		{"alternative in base64", "Content-Type: multipart/alternative; boundary=b\nContent-Transfer-Encoding: base64\n", "LS1iLS0K\n"},
 		{"an unknown encoding", "Content-Type: text/html\nContent-Transfer-Encoding: x-uuencode\n", "begin 644 a\n"},
