@@ -558,12 +558,18 @@ func (it *Item) Fail(reason string) error {
 		// The reason first, under a name of its own: a record failing
 		// at the same moment may pick the same (x, failed again, and
 		// x.2), and a reason put in the place of its would read as its.
+		// Written in tmp/, which a sweep empties of what a run killed
+		// meanwhile left, not beside it: in bad/ nothing would (R72),
+		// and no name there is any but a record's own (its id may
+		// start with "." too).
 		errFile := filepath.Join(bad, errName(name))
-		f, err := durable.Create(durable.Beside(errFile), errFile)
+		tmp := filepath.Join(it.q.dir(tmpDir), filepath.Base(durable.Beside(errFile)))
+		f, err := durable.Create(tmp, errFile)
 		if err != nil {
 			return err
 		}
 		f.Write([]byte(strings.TrimRight(reason, "\n") + "\n"))
+		testHookReason(tmp)
 		existed, err := f.CommitNew()
 		if err != nil {
 			return err
@@ -591,6 +597,10 @@ func (it *Item) Fail(reason string) error {
 // testHookPicked is called with the name Fail picked in bad/ before it
 // takes it: a test's other writer takes it first.
 var testHookPicked = func(string) {}
+
+// testHookReason is called with the temporary file of a record's reason
+// as Fail writes it.
+var testHookReason = func(string) {}
 
 // failedName is the name in bad/ of the n-th record of an id to fail:
 // ID.n, or for an id too long for that, its first octets, a hash of it
@@ -657,9 +667,7 @@ func (q *Queue) Holds(maxRecords int, maxOctets int64) (records int, octets int6
 }
 
 // Sweep returns to new/ every claimed record whose claimer is gone and
-// removes tmp/ files older than TmpAge, and the temporary files of a
-// bad record's reason (ID.err) as old: Fail's, killed while it wrote one
-// (R72). It reports how many of each.
+// removes tmp/ files older than TmpAge. It reports how many of each.
 func (q *Queue) Sweep(now time.Time) (returned, removed int, err error) {
 	ents, err := os.ReadDir(q.dir(curDir))
 	if err != nil {
@@ -690,17 +698,6 @@ func (q *Queue) Sweep(now time.Time) (returned, removed int, err error) {
 	for _, e := range ents {
 		if info, err := e.Info(); err == nil && now.Sub(written(info)) > TmpAge {
 			if os.Remove(filepath.Join(q.dir(tmpDir), e.Name())) == nil {
-				removed++
-			}
-		}
-	}
-	// bad/ holds few files: a record there waits for a person.
-	if ents, err = os.ReadDir(q.dir(badDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return returned, removed, sysexit.Temp(err)
-	}
-	for _, e := range ents {
-		if n := e.Name(); strings.HasPrefix(n, ".") && strings.Contains(n, ".err.tmp") && e.Type().IsRegular() {
-			if info, err := e.Info(); err == nil && now.Sub(written(info)) > TmpAge && os.Remove(filepath.Join(q.dir(badDir), n)) == nil {
 				removed++
 			}
 		}

@@ -946,31 +946,31 @@ func TestHolds(t *testing.T) {
 	}
 }
 
-// TestSweepBadLeftovers: a sweep removes the temporary file of a bad
-// record's reason that a Fail killed while it wrote left in bad/,
-// once as old as a tmp/ file it would remove (R72: nothing removed it);
-// not a younger one, which a Fail may be writing, nor the bad records
-// and their reasons.
-func TestSweepBadLeftovers(t *testing.T) {
+// TestFailReasonInTmp: Fail writes a record's reason in tmp/, which a
+// sweep empties of what a run killed there left, and links it into
+// bad/: beside it, in bad/, nothing removed a killed run's file (R72),
+// and a sweep of bad/ by name would remove records whose ids look so
+// (R86).
+func TestFailReasonInTmp(t *testing.T) {
 	q := newQueue(t)
-	now := time.Now()
-	bad := filepath.Join(q.Path, "bad")
-	for name, age := range map[string]time.Duration{
-		".r1.err.tmp123.456": 37 * time.Hour, ".r2.err.tmp123.789": time.Hour,
-		"r3": 37 * time.Hour, "r3.err": 37 * time.Hour, ".r4.tmp1.2": 37 * time.Hour,
-	} {
-		p := filepath.Join(bad, name)
-		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(p, now.Add(-age), now.Add(-age)); err != nil {
-			t.Fatal(err)
-		}
+	var tmp string
+	testHookReason = func(p string) { tmp = p }
+	defer func() { testHookReason = func(string) {} }()
+	put(t, q, ".p.err.tmp1", "x", time.Time{})
+	it, err := q.Claim(".p.err.tmp1", time.Now(), true)
+	if err != nil || it == nil {
+		t.Fatalf("claim: %v", err)
 	}
-	if _, removed, err := q.Sweep(now); err != nil || removed != 1 {
-		t.Errorf("Sweep = %d, %v; want 1 removed", removed, err)
+	if err := it.Fail("bad"); err != nil {
+		t.Fatal(err)
 	}
-	if n := mlmtest.Names(t, bad); !slices.Equal(n, []string{".r2.err.tmp123.789", ".r4.tmp1.2", "r3", "r3.err"}) {
+	if filepath.Dir(tmp) != filepath.Join(q.Path, "tmp") {
+		t.Errorf("the reason written in %s; want tmp/", tmp)
+	}
+	if n := mlmtest.Names(t, filepath.Join(q.Path, "bad")); !slices.Equal(n, []string{".p.err.tmp1", ".p.err.tmp1.err"}) {
 		t.Errorf("bad/ = %v", n)
+	}
+	if n := mlmtest.Names(t, filepath.Join(q.Path, "tmp")); len(n) != 0 {
+		t.Errorf("tmp/ = %v; want it empty", n)
 	}
 }
