@@ -111,8 +111,12 @@ func (ed *editor) message(w io.Writer, e *msg.Edit, h *stream.Header, body io.Re
 		ft = footingFor(e, ed.list.footer)
 	}
 	if ft.kind == footWrap {
-		if err := ft.wrap(e, h.ID, ed.raw); err != nil {
+		ok, err := ft.wrap(e, h.ID, ed.raw)
+		if err != nil {
 			return sysexit.Temp(err) // fields of a made boundary: cannot happen
+		}
+		if !ok {
+			ft = footing{}
 		}
 	}
 	if ft.kind == footPlain || ft.kind == footQP || ft.kind == footWrap {

@@ -107,37 +107,73 @@ func footingFor(e *msg.Edit, footer string) footing {
 // are, and a Content-Type of the new boundary takes their place, with
 // the body's transfer encoding where it is 8bit or binary (RFC 2045
 // section 6.4: a multipart's is its parts' widest), and a MIME-Version
-// if the post has none. The boundary is made from the record, as a
+// if the post has none. (Those fields are the post's, and any the list
+// or the flags added.) It reports false, and changes nothing, where a
+// Content- field holds a control octet (but tab) or a bare CR, which
+// readers take in a message's header but some refuse in a part's,
+// Go's: none of the message would then read. The boundary is made from the record, as a
 // Message-ID is (complete), its header's line ends as LF: a run again
 // after a crash makes the same message, and a CRLF message the same as
 // its LF twin. "=_" starts no line of quoted-printable or base64 text.
-func (ft *footing) wrap(e *msg.Edit, id string, raw []byte) error {
+func (ft *footing) wrap(e *msg.Edit, id string, raw []byte) (bool, error) {
+	clean := true
+	e.DelField(func(f []byte) bool { // (deleting nothing: a look at each)
+		if isContent(f) && !partSafe(f) {
+			clean = false
+		}
+		return false
+	})
+	if !clean {
+		return false, nil
+	}
 	sum := sha256.Sum256(append([]byte("boundary\n"+id+"\n"), bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n"))...))
 	ft.boundary = "=_mlm_" + hex.EncodeToString(sum[:12])
 	e.DelField(func(f []byte) bool {
-		name, _, ok := bytes.Cut(f, []byte(":"))
-		if name = bytes.TrimRight(name, " \t"); !ok || !isContentField(name) {
+		if !isContent(f) {
 			return false
 		}
 		ft.inner = append(ft.inner, f...)
-		if f[len(f)-1] != '\n' {
+		switch {
+		case f[len(f)-1] == '\r':
+			ft.inner = append(ft.inner, '\n') // its LF alone: an EOL after the CR would leave it bare
+		case f[len(f)-1] != '\n':
 			ft.inner = append(ft.inner, e.EOL()...) // the block's last line, which may have none
 		}
 		return true
 	})
 	if err := e.Add("Content-Type", `multipart/mixed; boundary="`+ft.boundary+`"`); err != nil {
-		return err
+		return false, err
 	}
 	if ft.cte == "8bit" || ft.cte == "binary" {
 		if err := e.Add("Content-Transfer-Encoding", ft.cte); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if !e.HasValue("MIME-Version") {
 		e.Del("MIME-Version")
-		return e.Add("MIME-Version", "1.0")
+		return true, e.Add("MIME-Version", "1.0")
 	}
-	return nil
+	return true, nil
+}
+
+// isContent reports whether a field, as the block has it, is a MIME
+// field's (isContentField).
+func isContent(f []byte) bool {
+	name, _, ok := bytes.Cut(f, []byte(":"))
+	return ok && isContentField(bytes.TrimRight(name, " \t"))
+}
+
+// partSafe reports whether a field, as the block has it, holds no
+// control octet but tab and its line ends (CR only before LF, or last).
+func partSafe(f []byte) bool {
+	for i, c := range f {
+		switch {
+		case c == '\r' && (i == len(f)-1 || f[i+1] == '\n'), c == '\n', c == '\t':
+		case c < ' ' || c == 0x7f:
+			return false
+		}
+	}
+	return true
 }
 
 // sameFirstLast reports whether the first and the last of a field's

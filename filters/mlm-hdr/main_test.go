@@ -877,10 +877,19 @@ func TestFooterWrap(t *testing.T) {
 		{"an attachment", "Content-Type: text/html\nContent-Disposition: attachment; filename=a.html\n", "<p>hi</p>\n"},
 		{"alternative in base64", "Content-Type: multipart/alternative; boundary=b\nContent-Transfer-Encoding: base64\n", "LS1iLS0K\n"},
 		{"an unknown encoding", "Content-Type: text/html\nContent-Transfer-Encoding: x-uuencode\n", "begin 644 a\n"},
+		// A control octet in a Content- field, which Go's reader takes
+		// in a message's header and refuses in a part's (R86).
+		{"a control in a Content- field", "Content-Type: text/html\nContent-Description: a\x01b\n", "<p>hi</p>\n"},
 	} {
 		m := "Subject: x\n" + tc.fields + "\n" + tc.body
 		if got := filter(t, &args{Dir: dir}, m); !strings.HasSuffix(got, tc.fields+"\n"+tc.body) {
 			t.Errorf("%s: %q; want the body and its fields unchanged", tc.name, got)
 		}
+	}
+	// A CRLF header whose last line ends in a lone CR, and no body: the
+	// field moved into the part gets its LF alone, not a bare CR (R86).
+	got := filter(t, &args{Dir: dir}, "Subject: x\r\nContent-Type: text/html\r")
+	if h, body, foot := unwrapped(t, strings.ReplaceAll(got, "\r\n", "\n")); h.Get("Content-Type") != "text/html" || body != "" || foot != "Footer." || strings.Contains(strings.ReplaceAll(got, "\r\n", ""), "\r") {
+		t.Errorf("a header ending in CR: %q", got)
 	}
 }
