@@ -102,16 +102,14 @@ func holdPost(d *listdir.Dir, r *stream.Reader, p *post, reason string, member b
 		held = t
 	}
 	until := held.Add(holdFor)
-	acceptAt := cookie.Address(key, "accept", d.Address(), d.CommandAddress("accept"), p.h.ID, until)
-	rejectAt := cookie.Address(key, "reject", d.Address(), d.CommandAddress("reject"), p.h.ID, until)
-	dropAt := cookie.Address(key, "drop", d.Address(), d.CommandAddress("drop"), p.h.ID, until)
+	at := cookie.AnswersFor(key, d.Address(), p.h.ID, until, d.CommandAddress)
 	send := func(last bool) error {
 		return notice.Send(d, id, &notice.Message{
 			From:    d.CommandAddress("owner"),
 			To:      to,
-			ReplyTo: acceptAt,
+			ReplyTo: at.Accept,
 			Subject: d.Address() + ": a post awaits moderation",
-			Text:    holdText(d, p, reason, acceptAt, rejectAt, dropAt, until, last, member, maxNotices),
+			Text:    holdText(d, p, reason, at, until, last, member, maxNotices),
 			// As held: without a right password mlm-auth took out (the
 			// post may be held for its structure after that).
 			Headers: p.ed.Bytes(),
@@ -145,7 +143,7 @@ const (
 // holdText is the text of the notice of p, held for reason; the last
 // of the day's max notices (of members' posts to a moderated list, if
 // member) says so.
-func holdText(d *listdir.Dir, p *post, reason, acceptAt, rejectAt, dropAt string, until time.Time, last, member bool, max int64) string {
+func holdText(d *listdir.Dir, p *post, reason string, at cookie.Answers, until time.Time, last, member bool, max int64) string {
 	text := fmt.Sprintf(`A post to %s is held for a moderator.
 
   Reason:  %s
@@ -166,7 +164,7 @@ Without an answer it is dropped after %s.
 The held message's header is attached.
 `, d.Address(), reason, notice.Clean(pathOrNull(p.h.Sender.Mailbox), 400),
 		notice.Quote(p.header().Fields.Get("From"), 200), notice.Quote(p.header().Fields.Get("Subject"), 200),
-		acceptAt, rejectAt, dropAt, listdir.UserName(uint32(os.Geteuid())), notice.Clean(shellWord(absPath(d.Path)), 4096), cliID(p.h.ID), until.UTC().Format(time.RFC1123))
+		at.Accept, at.Reject, at.Drop, listdir.UserName(uint32(os.Geteuid())), notice.Clean(shellWord(absPath(d.Path)), 4096), cliID(p.h.ID), until.UTC().Format(time.RFC1123))
 	if last {
 		which, setting := "", listdir.MaxHoldNotices
 		if member {

@@ -211,6 +211,10 @@ func reject(d *listdir.Dir, r *stream.Reader, h *stream.Header, now time.Time) e
 	return err
 }
 
+// byMail maps the command address an answer came to (envelope.Route's)
+// to the action it asks for.
+var byMail = map[string]string{"accept": "approve", "reject": "reject", "drop": "discard"}
+
 // fromMail acts on moderators' replies: records whose orig-rcpt is
 // dev-accept+TOKEN, dev-reject+TOKEN or dev-drop+TOKEN (discard: a
 // refusal that tells no one, for spam, whose forged sender would get a
@@ -246,7 +250,8 @@ func fromMail(d *listdir.Dir, hold *queue.Queue, in io.Reader, now time.Time) er
 func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *stream.Header, now time.Time) error {
 	rcpt, _ := h.Get("orig-rcpt")
 	action, token, err := envelope.Route(d.Address(), rcpt)
-	if err != nil || (action != "accept" && action != "reject" && action != "drop") || token == "" {
+	do, ok := byMail[action]
+	if err != nil || !ok || token == "" {
 		return sysexit.Errorf(sysexit.NoPerm, "%q: not a moderation address", rcpt)
 	}
 	// A vacation reply or a bounce to the notice, which goes to its
@@ -292,7 +297,6 @@ func answer(d *listdir.Dir, hold *queue.Queue, key []byte, r *stream.Reader, h *
 	if t, err := strconv.ParseInt(attr(h, "received"), 10, 64); err == nil && t < now.Unix() {
 		at = time.Unix(t, 0)
 	}
-	do := map[string]string{"accept": "approve", "reject": "reject", "drop": "discard"}[action]
 	id, set, err := cookie.Find(key, action, d.Address(), token, at, ids, settled)
 	switch {
 	case err != nil:
@@ -526,12 +530,11 @@ func remind(d *listdir.Dir, hold *queue.Queue, now time.Time) error {
 			continue // its cookies have run out: expire drops it
 		}
 		shown++
+		at := cookie.AnswersFor(key, d.Address(), h.ID, until, d.CommandAddress)
 		fmt.Fprintf(&b, "\n%d. From:    %s\n   Subject: %s\n   Reason:  %s\n   Held:    %s\n   Approve: %s\n   Refuse:  %s\n   Drop:    %s\n",
 			shown, notice.Quote(hdr.Fields.Get("From"), 200), notice.Quote(hdr.Fields.Get("Subject"), 200),
 			notice.Clean(attr(h, "hold-reason"), 300), held,
-			cookie.Address(key, "accept", d.Address(), d.CommandAddress("accept"), h.ID, until),
-			cookie.Address(key, "reject", d.Address(), d.CommandAddress("reject"), h.ID, until),
-			cookie.Address(key, "drop", d.Address(), d.CommandAddress("drop"), h.ID, until))
+			at.Accept, at.Reject, at.Drop)
 	}
 	if shown == 0 {
 		return sysexit.Silent(code)

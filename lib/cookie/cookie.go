@@ -57,11 +57,26 @@ const Len = 7 + 1 + macLen
 
 // Address is the address that answers the held post id of list with
 // action: its command address at (dev-accept@host) with the token as
-// its +extension, as mlm-accept routes it to mlm-moderate. The hold
-// notice and the daily reminder give it.
+// its +extension, as mlm-accept routes it to mlm-moderate.
 func Address(secret []byte, action, list, at, id string, expiry time.Time) string {
 	local, domain, _ := strings.Cut(at, "@")
 	return local + "+" + Make(secret, action, list, id, expiry) + "@" + domain
+}
+
+// Answers are the addresses that answer a held post, one an action.
+type Answers struct {
+	Accept string // lets it through
+	Reject string // refuses it, telling its sender
+	Drop   string // discards it, telling no one
+}
+
+// AnswersFor returns the answer addresses of the held post id of list,
+// valid until expiry, at(action) giving each action's command address
+// (listdir's CommandAddress): what the hold notice and the daily
+// reminder give, from one place.
+func AnswersFor(secret []byte, list, id string, expiry time.Time, at func(action string) string) Answers {
+	a := func(action string) string { return Address(secret, action, list, at(action), id, expiry) }
+	return Answers{Accept: a("accept"), Reject: a("reject"), Drop: a("drop")}
 }
 
 // Make returns the token for action on the record id of list, valid
