@@ -41,6 +41,7 @@ const (
 // while a batch runs is seen by the next one.
 type list struct {
 	d        *listdir.Dir
+	now      time.Time
 	policy   string
 	deny     setting[[]string] // patterns, lower case
 	allow    setting[[]string]
@@ -106,6 +107,9 @@ type post struct {
 	posters []string  // envelope sender and From: addresses
 	authors bool      // From: holds more than maxAuthors addresses
 	noFrom  bool      // no From: field, or none of its addresses valid
+	// unchecked: a password the poster gave was taken out unchecked,
+	// the hour's budget of checks spent (charge).
+	unchecked bool
 }
 
 // header returns the header block parsed. It cannot fail: msg.CheckBlock
@@ -149,7 +153,7 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 		// moderated list's members through.
 		return sysexit.Errorf(sysexit.TempFail, "%s: unknown policy %q", listdir.Policy, policy)
 	}
-	l := &list{d: d, policy: policy, in: members.NewMemo(d), from: map[string][]string{}}
+	l := &list{d: d, now: now, policy: policy, in: members.NewMemo(d), from: map[string][]string{}}
 	defer l.sp.close()
 	r := stream.NewReader(in)
 	r.ReuseHeader() // each record's Header is let go before the next
@@ -350,6 +354,8 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	switch {
 	case approved:
 		return pass, "", nil
+	case p.unchecked:
+		return hold, "the list password was not checked: its checks this hour have taken all the time they may (guesses?)", nil
 	case hasPassword && asked:
 		return hold, "wrong list password in Approved:", nil
 	}
@@ -568,9 +574,11 @@ func (l *list) structure(p *post) (why string, err error) {
 // first line of the body, and removes it wherever it is right: a right
 // password reaches neither the moderators nor the members, whichever
 // place it came in and whatever else came with it. Fields past the
-// maxFields it checks are not known to be wrong: it removes them all. hasPassword says
-// whether the list has one at all. To look at the body's first line it
-// reads the body through l.br, which becomes p.body.
+// maxFields it checks are not known to be wrong: it removes them all.
+// So it does a password it could not check, the hour's checks spent
+// (charge), which sets p.unchecked. hasPassword says whether the list
+// has one at all. To look at the body's first line it reads the body
+// through l.br, which becomes p.body.
 func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 	pw, err := l.password.get(func() (listPassword, error) {
 		hash, ok, err := l.d.String(listdir.Password)
@@ -581,22 +589,47 @@ func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 	}
 	// A field's value as readers show it: a password that is not ASCII
 	// comes as RFC 2047 encoded-words, as mail programs write a header.
-	// (Still one check a value.)
-	right := func(v string) bool { return password.Check(pw.hash, strings.TrimSpace(msg.DecodeText(v))) }
+	// (Still one check a value.) right says whether to take v out of
+	// the post: if it is the password, and if it was not checked, the
+	// hour's checks spent, since it may be; only the first approves.
+	cost := password.Cost(pw.hash)
+	var good bool
+	right := func(v string) bool {
+		if err != nil {
+			return false
+		}
+		v = strings.TrimSpace(msg.DecodeText(v))
+		if cost == 0 || v == "" {
+			return false // no check to make: Check matches nothing
+		}
+		var charged bool
+		if charged, err = l.charge(cost); err != nil {
+			return false
+		}
+		if !charged {
+			p.unchecked = true
+			return true
+		}
+		right := password.Check(pw.hash, v)
+		good = good || right
+		return right
+	}
 	vs := p.ed.Values("Approved")
-	ok = slices.ContainsFunc(vs[:min(len(vs), maxFields)], right)
+	remove := slices.ContainsFunc(vs[:min(len(vs), maxFields)], right)
 	// The body's first line, even behind a right field (where it would
 	// go to the members), or a wrong one.
-	inBody, err := l.bodyApproved(p, right)
+	_, berr := l.bodyApproved(p, right)
+	if err == nil {
+		err = berr
+	}
 	if err != nil {
 		return false, true, err
 	}
-	ok = ok || inBody
 	// A field past those checked may be the right one: it goes too.
-	if ok || len(vs) > maxFields {
+	if remove || len(vs) > maxFields {
 		p.ed.Del("Approved")
 	}
-	return ok, true, nil
+	return good, true, nil
 }
 
 // isApproved reports whether line, the body's first, is "Approved:" and

@@ -40,9 +40,33 @@ func Hash(pw string) (string, error) {
 // 32 octets matches none, and so does one shorter than 16 (MinHash),
 // and a count of iterations that is not all decimal digits.
 func Check(stored, pw string) bool {
-	f := strings.Split(stored, "$")
-	if len(f) != 4 || f[0] != "pbkdf2-sha256" || pw == "" || !ascii.Digits(f[1]) {
+	h, ok := parse(stored)
+	if !ok || pw == "" {
 		return false
+	}
+	got, err := pbkdf2.Key(sha256.New, pw, h.salt, h.iter, len(h.want))
+	return err == nil && subtle.ConstantTimeCompare(got, h.want) == 1
+}
+
+// Cost returns the work of a Check of the stored hash, in iterations of
+// PBKDF2 (Iterations for a hash Hash writes): 0 for a hash Check
+// matches nothing with, which costs nothing to check.
+func Cost(stored string) int {
+	h, _ := parse(stored)
+	return h.iter
+}
+
+// hash is a stored hash, read.
+type hash struct {
+	iter       int
+	salt, want []byte
+}
+
+// parse reads a stored hash; false for one Check matches nothing with.
+func parse(stored string) (hash, bool) {
+	f := strings.Split(stored, "$")
+	if len(f) != 4 || f[0] != "pbkdf2-sha256" || !ascii.Digits(f[1]) {
+		return hash{}, false
 	}
 	iter, err := strconv.Atoi(f[1])
 	salt, err1 := hex.DecodeString(f[2])
@@ -51,12 +75,15 @@ func Check(stored, pw string) bool {
 	// than SHA-256's own, which Hash never writes, would make a check
 	// of a hash of one long line take hours, not the 2 s at most that
 	// the bound on iterations allows.
-	if err != nil || err1 != nil || err2 != nil || iter < 1 || iter > 10_000_000 || len(want) < MinHash || len(want) > sha256.Size {
-		return false
+	if err != nil || err1 != nil || err2 != nil || iter < 1 || iter > MaxIterations || len(want) < MinHash || len(want) > sha256.Size {
+		return hash{}, false
 	}
-	got, err := pbkdf2.Key(sha256.New, pw, salt, iter, len(want))
-	return err == nil && subtle.ConstantTimeCompare(got, want) == 1
+	return hash{iter, salt, want}, true
 }
+
+// MaxIterations is the largest count of iterations Check takes: a
+// check of a larger one would take more than some 2 s.
+const MaxIterations = 10_000_000
 
 // MinHash is the shortest hash Check takes, in octets: a shorter one
 // (a file cut short, or written by hand) would let a guess pass once in

@@ -173,3 +173,24 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// TestCost: a check's cost is the hash's iterations; a hash Check
+// matches nothing with costs none.
+func TestCost(t *testing.T) {
+	h, err := Hash("s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for stored, want := range map[string]int{
+		h: Iterations,
+		"pbkdf2-sha256$1$0011$cd40eec6eec30c148654953c2dbec69ae1d91b58a3a4cfee2254609f87e42a1f":        1,
+		"pbkdf2-sha256$10000001$0011$cd40eec6eec30c148654953c2dbec69ae1d91b58a3a4cfee2254609f87e42a1f": 0,
+		"pbkdf2-sha256$5$0011$cd40":                    0, // a hash too short
+		"sha1$5$0011$cd40eec6eec30c148654953c2dbec69a": 0,
+		"": 0,
+	} {
+		if got := Cost(stored); got != want {
+			t.Errorf("Cost(%q) = %d; want %d", stored, got, want)
+		}
+	}
+}
