@@ -47,15 +47,20 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	nbad, badIn := 0, "" // the record's member lines that are no address, and where they are
+	bad := func(file string, line int, err error) {
+		nbad, badIn = nbad+1, file
+		fmt.Fprintf(stderr, "%s: %s: line %d: %v; skipped\n", prog, file, line, err)
+	}
 	// Held as keys' hashes, 12 to 24 octets a member, as seen is.
 	skip, notMeToo := addr.NewKeySet(), addr.NewKeySet()
 	if file == listdir.Subscribers {
 		for _, f := range []string{listdir.Digest, listdir.NoMail} {
-			if err := members.Keys(d, f, skip); err != nil {
+			if err := members.Keys(d, f, skip, bad); err != nil {
 				return err
 			}
 		}
-		if err := members.Keys(d, listdir.NotMeToo, notMeToo); err != nil {
+		if err := members.Keys(d, listdir.NotMeToo, notMeToo, bad); err != nil {
 			return err
 		}
 	}
@@ -65,11 +70,6 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 	// the cost of a compare, where Own would lower both domains again.
 	atList := "@" + addr.Domain(list)
 	bounces := stream.Path{Mailbox: d.CommandAddress("bounces")}
-	nbad, badIn := 0, "" // the record's member lines that are no address, and where they are
-	bad := func(file string, line int, err error) {
-		nbad, badIn = nbad+1, file
-		fmt.Fprintf(stderr, "%s: %s: line %d: %v; skipped\n", prog, file, line, err)
-	}
 	src := members.NewSource(d, file)
 	seen := addr.NewKeySet()
 	b := &batch{}

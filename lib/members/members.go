@@ -261,7 +261,11 @@ func scan(r io.Reader, name string, fn func(string) error, bad BadFunc) error {
 			if bad != nil {
 				// The reason alone: the line's error names no address,
 				// nor a piece of one (mlm-members(1)).
-				bad(name, line, errors.New(addr.Reason(err)))
+				reason := errors.New(addr.Reason(err))
+				if bytes.IndexByte(b, 0) >= 0 {
+					reason = errNotText
+				}
+				bad(name, line, reason)
 			}
 			return nil
 		}
@@ -313,19 +317,37 @@ func readCommand(d *listdir.Dir, fn func(r io.Reader, src string) error) error {
 }
 
 // Keys adds the keys (addr.Key) of the addresses of the member file name
-// to s, which holds each in 8 octets, not the address. A file of lines
-// none of which is an address (saved as UTF-16, say) is a temporary
-// failure, not a file without members: mlm-members(1) leaves out the
-// members of digest, nomail and notmetoo, who would all get the posts.
-func Keys(d *listdir.Dir, name string, s *addr.KeySet) error {
-	n, nbad, src := 0, 0, name
+// to s, which holds each in 8 octets, not the address; its lines that are
+// no address go to bad, if not nil. A file no line of which is an
+// address, and a line of which holds a NUL octet (saved as UTF-16, say),
+// is a temporary failure, not a file without members: mlm-members(1)
+// leaves out the members of digest, nomail and notmetoo, who would all
+// get the posts. One of text, such as a line typed by hand
+// ("Bob <bob@x>"), is no reason to hold every member's mail.
+func Keys(d *listdir.Dir, name string, s *addr.KeySet, bad BadFunc) error {
+	n, text, src := 0, true, name
 	add := func(m string) error { s.Add(addr.Key(m)); n++; return nil } // a hash of m: no copy of it
-	bad := func(string, int, error) { nbad++ }
-	err := read(d, name, func(r io.Reader, from string) error { src = from; return scan(r, from, add, bad) })
-	if err == nil && n == 0 && nbad > 0 {
-		err = sysexit.Errorf(sysexit.TempFail, "%s: no line is an address; not taken for a file without members", src)
+	skip := func(file string, line int, err error) {
+		text = text && err != errNotText
+		if bad != nil {
+			bad(file, line, err)
+		}
+	}
+	err := read(d, name, func(r io.Reader, from string) error { src = from; return scan(r, from, add, skip) })
+	if err == nil && n == 0 && !text {
+		err = sysexit.Errorf(sysexit.TempFail, "%s: no line is an address, and one holds a NUL octet (saved as UTF-16?); not taken for a file without members", src)
 	}
 	return err
+}
+
+// errNotText is the reason a line with a NUL octet is no address: the
+// file is not text, or not in ASCII or UTF-8 (UTF-16, UTF-32).
+var errNotText = errors.New("a NUL octet, not text (saved as UTF-16?)")
+
+// leftOut reports whether name is a file whose members mlm-members(1)
+// leaves out of the subscribers' (Keys).
+func leftOut(name string) bool {
+	return name == listdir.Digest || name == listdir.NoMail || name == listdir.NotMeToo
 }
 
 // errFound stops a scan early.
@@ -697,11 +719,13 @@ func writeLine(w *bufio.Writer, line []byte) error {
 // says whether that would change it: whether a line holds an address of
 // removing, or an address of adding (not also removed) is on no valid
 // line. A file with lines none of which is an address (saved as UTF-16,
-// say) is a temporary failure, as to Keys: its members are not known,
-// and a change would leave them unread, while mlm-members(1) took the
-// file then for the one address added.
+// say) is a temporary failure: its members are not known, and a change
+// would leave them unread, while mlm-members(1) took the file then for
+// the one address added. But for a file of text whose members are left
+// out (leftOut), which Keys takes for a file without members: the
+// change mends it.
 func plan(old io.Reader, name string, adding map[string]string, removing map[string]bool) (bool, error) {
-	remove, valid, bad := false, false, false
+	remove, valid, bad, nul := false, false, false, false
 	held := map[string]bool{} // keys of adding, on a valid line
 	var key []byte
 	err := listdir.EachLineBytes(old, name, func(_ int, b []byte) error {
@@ -714,6 +738,7 @@ func plan(old io.Reader, name string, adding map[string]string, removing map[str
 		}
 		if addr.CheckMember(s) != nil {
 			bad = true
+			nul = nul || bytes.IndexByte(b, 0) >= 0
 			return nil
 		}
 		valid = true
@@ -725,7 +750,7 @@ func plan(old io.Reader, name string, adding map[string]string, removing map[str
 	if err != nil {
 		return false, err
 	}
-	if !valid && bad {
+	if !valid && bad && (nul || !leftOut(name)) {
 		return false, sysexit.Errorf(sysexit.TempFail, "%s: no line is an address; left as it is", name)
 	}
 	if remove {

@@ -490,7 +490,7 @@ func TestLastMemberLeaves(t *testing.T) {
 	if b, _ := os.ReadFile(d.File(listdir.Subscribers)); string(b) != "# the list\n# not an address\n\n" {
 		t.Errorf("after the last member left: %q; want the bad line made a comment, the others as they were", b)
 	}
-	if err := Keys(d, listdir.Subscribers, addr.NewKeySet()); err != nil {
+	if err := Keys(d, listdir.Subscribers, addr.NewKeySet(), nil); err != nil {
 		t.Errorf("Keys after the last member left: %v; want no error", err)
 	}
 	if a, r, err := Change(d, listdir.Subscribers, []string{"carol@example.org"}, nil); a != 1 || r != 0 || err != nil {
@@ -1003,4 +1003,51 @@ func FuzzAppendKey(f *testing.F) {
 			t.Fatalf("Key(Key(%q)) = %q; want %q", m, addr.Key(k), k)
 		}
 	})
+}
+
+// TestKeysText (R87 F1): a file of the members left out (nomail, digest,
+// notmetoo) whose only line is no address, typed by hand ("Bob Smith
+// <bob@x>"), is a file of no members, its line given to bad, not a file
+// in a wrong format: mlm-members held every post of the list for it,
+// and neither mlm-sub nor mlm-unsub could mend it. One with a NUL octet
+// (saved as UTF-16) is still a temporary failure, and so is a change to
+// it; so is a change to subscribers of such text alone, whose members
+// are not known.
+func TestKeysText(t *testing.T) {
+	utf16 := "\xff\xfeb\x00o\x00b\x00@\x00x\x00.\x00o\x00r\x00g\x00\n\x00"
+	d := list(t, map[string]string{listdir.NoMail: "Bob Smith <bob@x.org>\n", listdir.Digest: utf16,
+		listdir.Subscribers: "Bob Smith <bob@x.org>\n"})
+	var reasons []string
+	bad := func(file string, line int, err error) { reasons = append(reasons, fmt.Sprintf("%s:%d: %v", file, line, err)) }
+	s := addr.NewKeySet()
+	if err := Keys(d, listdir.NoMail, s, bad); err != nil {
+		t.Errorf("Keys(nomail of a line typed by hand): %v; want none", err)
+	}
+	if len(reasons) != 1 || !strings.HasPrefix(reasons[0], "nomail:1: ") {
+		t.Errorf("Keys(nomail): bad lines %q; want line 1", reasons)
+	}
+	reasons = nil
+	err := Keys(d, listdir.Digest, s, bad)
+	if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "NUL") {
+		t.Errorf("Keys(digest in UTF-16): %v; want a temporary failure naming the NUL", err)
+	}
+	if len(reasons) == 0 || reasons[0] != "digest:1: "+errNotText.Error() {
+		t.Errorf("Keys(digest): bad lines %q; want line 1 first, not text", reasons)
+	}
+	// mlm-sub mends the file typed by hand; not the others.
+	if a, _, err := Change(d, listdir.NoMail, []string{"bob@x.org"}, nil); a != 1 || err != nil {
+		t.Errorf("adding bob to nomail: %d, %v; want 1 added", a, err)
+	}
+	if err := Keys(d, listdir.NoMail, s, nil); err != nil || !s.Has(addr.Key("bob@x.org")) {
+		t.Errorf("Keys(nomail mended): %v, bob in it %v; want bob", err, s.Has(addr.Key("bob@x.org")))
+	}
+	for _, name := range []string{listdir.Digest, listdir.Subscribers} {
+		before, _ := os.ReadFile(d.File(name))
+		if _, _, err := Change(d, name, []string{"bob@x.org"}, nil); sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("adding bob to %s: %v; want a temporary failure", name, err)
+		}
+		if after, _ := os.ReadFile(d.File(name)); string(after) != string(before) {
+			t.Errorf("%s changed to %q", name, after)
+		}
+	}
 }
