@@ -91,3 +91,54 @@ func TestNewlistFsyncParent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestNewlistLinkedBin (R87 F2): without -b, the printed lines name the
+// directory mlm-newlist was run from, by its path or through PATH, where
+// it is a link into a versioned install, as GNU Stow makes: not the
+// version's directory, which an upgrade removes with every MTA and cron
+// line that named it. A directory without mlm-accept is not taken: the
+// one the program is in is.
+func TestNewlistLinkedBin(t *testing.T) {
+	base := openTempDir(t, "mlm-newlist-")
+	links := filepath.Join(base, "bin")
+	if err := os.Mkdir(links, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"mlm-newlist", "mlm-accept"} {
+		if err := os.Symlink(filepath.Join(binDir, p), filepath.Join(links, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	real, err := filepath.EvalSymlinks(binDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lonely := filepath.Join(base, "lonely")
+	if err := os.Mkdir(lonely, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(binDir, "mlm-newlist"), filepath.Join(lonely, "mlm-newlist")); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		name, path, want string
+	}{
+		{filepath.Join(links, "mlm-newlist"), "", links},
+		{"mlm-newlist", links + string(os.PathListSeparator) + os.Getenv("PATH"), links},
+		{filepath.Join(lonely, "mlm-newlist"), "", real},
+	} {
+		cmd := exec.Command(c.name, "--mta", "exim", filepath.Join(base, "l"+string(rune('0'+i))), "dev@lists.example.org")
+		if c.path != "" {
+			// Args[0] stays the bare name, as a shell gives it.
+			cmd.Path, cmd.Err = filepath.Join(links, "mlm-newlist"), nil
+			cmd.Env = append(os.Environ(), "PATH="+c.path)
+		}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if want := "command = " + c.want + "/mlm-accept "; !strings.Contains(string(out), want) {
+			t.Errorf("%s (PATH %q): printed\n%s\nwant %q", c.name, c.path, out, want)
+		}
+	}
+}

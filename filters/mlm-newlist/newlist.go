@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
@@ -245,14 +246,13 @@ func plainPath(p string) bool {
 }
 
 // binDir is where the printed lines find the programs: dir if given,
-// else the directory mlm-newlist itself is in.
+// else the directory mlm-newlist was run from (ranFrom).
 func binDir(dir string) (string, error) {
 	if dir == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return "", sysexit.Temp(err)
+		var err error
+		if dir, err = ranFrom(); err != nil {
+			return "", err
 		}
-		dir = filepath.Dir(exe)
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -262,6 +262,28 @@ func binDir(dir string) (string, error) {
 		return "", sysexit.Errorf(sysexit.Usage, "%s: the programs' directory is letters, digits and '/', '.', '_', '+', '-'", dir)
 	}
 	return dir, nil
+}
+
+// ranFrom returns the directory mlm-newlist was run from, as the shell
+// found it (its first argument, through PATH), if mlm-accept is there
+// too; else the directory the program itself is in, its links
+// followed (os.Executable). A directory of links into a versioned
+// install (GNU Stow's, a package's alternatives) outlives the version
+// they point into, which an upgrade removes, and with it every MTA and
+// cron line that named it (R87 F2).
+func ranFrom() (string, error) {
+	if p, err := exec.LookPath(os.Args[0]); err == nil {
+		if dir, err := filepath.Abs(filepath.Dir(p)); err == nil {
+			if fi, err := os.Stat(filepath.Join(dir, "mlm-accept")); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+				return dir, nil
+			}
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", sysexit.Temp(err)
+	}
+	return filepath.Dir(exe), nil
 }
 
 // runAs is the user that runs mlm-newlist, who owns the list, and so the
