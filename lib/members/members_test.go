@@ -1018,7 +1018,9 @@ func TestKeysText(t *testing.T) {
 	d := list(t, map[string]string{listdir.NoMail: "Bob Smith <bob@x.org>\n", listdir.Digest: utf16,
 		listdir.Subscribers: "Bob Smith <bob@x.org>\n"})
 	var reasons []string
-	bad := func(file string, line int, err error) { reasons = append(reasons, fmt.Sprintf("%s:%d: %v", file, line, err)) }
+	bad := func(file string, line int, err error) {
+		reasons = append(reasons, fmt.Sprintf("%s:%d: %v", file, line, err))
+	}
 	s := addr.NewKeySet()
 	if err := Keys(d, listdir.NoMail, s, bad); err != nil {
 		t.Errorf("Keys(nomail of a line typed by hand): %v; want none", err)
