@@ -225,7 +225,7 @@ func (j *journal) localBit(local string) (int, uint64) {
 
 // may reports whether the text of a journal line may be the address of
 // a key wanted (of any post): false only if it is a mailbox whose local
-// part, with no quotes, in lower case as Key has it (addr.Lower), has no
+// part, with no quotes, in lower case as Key has it (addr.LowerLocal), has no
 // bit in wantLocal. (A line spells an address as its record did: Bob@
 // is bob@'s key.) One with quotes, or no local part at all, is looked at
 // whole.
@@ -234,7 +234,7 @@ func (j *journal) may(text string) bool {
 	if at <= 0 || text[0] == '"' {
 		return true
 	}
-	w, b := j.localBit(addr.Lower(text[:at]))
+	w, b := j.localBit(addr.LowerLocal(text[:at]))
 	return j.wantLocal[w]&b != 0
 }
 

@@ -1003,7 +1003,7 @@ func TestJournalMay(t *testing.T) {
 		fmt.Fprintf(&b, "D m%d@x.example\n", i)
 	}
 	b.WriteString("D bob@X.EXAMPLE\nD bill@x.example\nD \"carol\"@x.example\nD \"d\\ e\"@x.example\n" +
-		"D f@xn--bcher-kva.example\nD g@bücher.example\nD H@x.example\n")
+		"D f@xn--bcher-kva.example\nD g@bücher.example\nD H@x.example\nD οδος@x.example\n")
 	if err := os.WriteFile(filepath.Join(dir, "p"), []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -1012,7 +1012,7 @@ func TestJournalMay(t *testing.T) {
 	j.filter()
 	var ps []stream.Path
 	for _, a := range []string{"bob@x.example", `"bill"@x.example`, "carol@x.example", `"d e"@x.example`,
-		"f@bücher.example", "g@xn--bcher-kva.example", "h@x.example", "m7@x.example", "i@x.example"} {
+		"f@bücher.example", "g@xn--bcher-kva.example", "h@x.example", "m7@x.example", "i@x.example", "ΟΔΟΣ@x.example"} {
 		ps = append(ps, stream.Path{Mailbox: a})
 	}
 	if err := j.lock("p", "p,1"); err != nil {

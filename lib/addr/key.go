@@ -42,8 +42,8 @@ func Key(mailbox string) string {
 	if local != "" && local[0] == '"' {
 		lk = localKey(local)
 	}
-	lk = Lower(lk)     // lk itself if it has no upper case
-	dk := DomainKey(d) // d itself if it has no upper case and no A-label
+	lk = LowerLocal(lk) // lk itself if it has no upper case
+	dk := DomainKey(d)  // d itself if it has no upper case and no A-label
 	if lk == local && dk == d {
 		return mailbox // no copy: mostly, addresses come in lower case
 	}
@@ -244,9 +244,10 @@ func ASCIIHost(d string) (string, bool) {
 // would make the local part "\u212Aey" key, which no MTA need take it
 // for. (A domain's key maps it further, as IDNA does: DomainKey. It
 // returns d itself if nothing changes.) Key and Domain use
-// it; so must whatever compares a domain with theirs, and whatever
-// compares local parts without regard to case (the list's own, an
-// X-Loop's), as an MTA with SMTPUTF8 delivers ärzte@ to Ärzte@'s alias.
+// it; so must whatever compares a domain with theirs, and, through
+// LowerLocal, whatever compares local parts without regard to case
+// (the list's own), as an MTA with SMTPUTF8 delivers ärzte@ to Ärzte@'s
+// alias.
 func Lower(d string) string {
 	// Mostly an address is ASCII: then ascii.Lower's loop over its
 	// octets does it, without a call for every rune.
@@ -272,6 +273,34 @@ func lowerRunes(d string) string {
 		}
 		return r
 	}, d)
+}
+
+// LowerLocal is Lower for a local part: a letter's lower cases that
+// are one letter are made one too, as Unicode's case folding has them,
+// so that local parts that differ only in case have one key: final
+// sigma is sigma, "οδος" as "ΟΔΟΣ" (R87 F5). Not into ASCII, as Lower
+// does not ("ſ", LONG S, stays). Not for a domain, whose labels IDNA
+// maps, where final sigma is a letter of its own (UTS #46).
+func LowerLocal(s string) string {
+	l := Lower(s)
+	for i := 0; i < len(l); i++ {
+		if l[i] >= utf8.RuneSelf {
+			return strings.Map(foldRune, l)
+		}
+	}
+	return l
+}
+
+// foldRune is a lower-case rune as LowerLocal folds it: the lower case
+// of its upper case, if that is not ASCII.
+func foldRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		return r
+	}
+	if f := unicode.ToLower(unicode.ToUpper(r)); f >= utf8.RuneSelf {
+		return f
+	}
+	return r
 }
 
 // Unquoted is mailbox with the quotes and quoted pairs of a

@@ -782,3 +782,29 @@ func TestQuoted(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyFold (R87 F5): local parts that differ only in case have one
+// key, where a lower case letter has two forms: final sigma is sigma,
+// so "οδος" and "ΟΔΟΣ" are one member, as "straße" and "STRAẞE" are.
+// Not a letter whose other case is ASCII (LONG S, KELVIN SIGN, dotless
+// i), and not in a domain, where IDNA keeps final sigma a letter of its
+// own (UTS #46).
+func TestKeyFold(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"οδος@example.gr", "ΟΔΟΣ@example.gr", true},
+		{"οδος@example.gr", "οδοσ@example.gr", true},
+		{"straße@example.de", "STRAẞE@example.de", true},
+		{"ϐeta@example.org", "βeta@example.org", true},
+		{"ſam@example.org", "sam@example.org", false},
+		{"\u212Aey@example.org", "key@example.org", false},
+		{"ıi@example.org", "ii@example.org", false},
+		{"a@σας.gr", "a@σασ.gr", false},
+	} {
+		if same := Key(c.a) == Key(c.b); same != c.same {
+			t.Errorf("Key(%q) = %q, Key(%q) = %q: the same %v; want %v", c.a, Key(c.a), c.b, Key(c.b), same, c.same)
+		}
+	}
+}

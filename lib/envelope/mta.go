@@ -186,7 +186,7 @@ func Route(list, rcpt string) (cmd, ext string, err error) {
 		return "post", ext, nil
 	}
 	if c, ok := strings.CutPrefix(rest, "-"); ok {
-		if cmd = addr.Lower(c); slices.Contains(Commands, cmd) {
+		if cmd = addr.LowerLocal(c); slices.Contains(Commands, cmd) {
 			return cmd, ext, nil
 		}
 	}
@@ -194,7 +194,7 @@ func Route(list, rcpt string) (cmd, ext string, err error) {
 }
 
 // cutFold returns s without the prefix p, which it must start with as
-// addr.Lower compares: in as many characters as p has (Lower changes
+// addr.LowerLocal compares: in as many characters as p has (it changes
 // none into more or fewer), whatever their octets.
 func cutFold(s, p string) (rest string, ok bool) {
 	i := 0
@@ -205,7 +205,7 @@ func cutFold(s, p string) (rest string, ok bool) {
 		_, n := utf8.DecodeRuneInString(s[i:])
 		i += n
 	}
-	if addr.Lower(s[:i]) != addr.Lower(p) {
+	if addr.LowerLocal(s[:i]) != addr.LowerLocal(p) {
 		return "", false
 	}
 	return s[i:], true
