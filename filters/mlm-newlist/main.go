@@ -11,7 +11,7 @@ import (
 const prog = "mlm-newlist"
 
 type args struct {
-	BinDir  string   `short:"b" name:"bindir" placeholder:"DIR" help:"Where the printed lines find the programs (default: the directory of mlm-newlist)."`
+	BinDir  string   `short:"b" name:"bindir" placeholder:"DIR" help:"Where the printed lines find the programs (default: the directory mlm-newlist was run from)."`
 	MTA     string   `short:"m" name:"mta" enum:"aliases,postfix,exim,qmail,procmail,maildrop" default:"aliases" placeholder:"MTA" help:"Print the lines for: aliases, postfix, exim, qmail, procmail, maildrop."`
 	Owner   []string `short:"o" sep:"none" placeholder:"ADDRESS" help:"An owner of the list (repeatable); owners get notices when there are no moderators."`
 	Policy  string   `short:"p" enum:"open,members,moderated" default:"members" placeholder:"POLICY" help:"Who may post: open, members or moderated."`

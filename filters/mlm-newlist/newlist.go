@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -9,9 +10,11 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"mlm/lib/addr"
 	"mlm/lib/ascii"
@@ -171,7 +174,22 @@ func run(a *args, out io.Writer) error {
 	}
 	st := setup{bin: bin, dir: abs, list: a.Address}
 	st.user, st.group = runAs()
-	return printSetup(out, a.MTA, st)
+	var text bytes.Buffer
+	if err := printSetup(&text, a.MTA, st); err != nil {
+		return err
+	}
+	// The lines are owed: the list gets no mail without them, and a
+	// second run refuses its directory, so one that cannot write them
+	// (a full disk, a reader gone, which SIGPIPE would end it for)
+	// takes the list away again, and can be run again (R87 F6).
+	signal.Ignore(syscall.SIGPIPE)
+	if _, err := out.Write(text.Bytes()); err != nil {
+		if rerr := os.RemoveAll(abs); rerr != nil {
+			return sysexit.Errorf(sysexit.TempFail, "the lines for the MTA and cron: %v; and the list made without them is left: %v", err, rerr)
+		}
+		return sysexit.Errorf(sysexit.TempFail, "the lines for the MTA and cron: %v; the list is not made", err)
+	}
+	return nil
 }
 
 // mountMark makes the file markName in the lists' directory, if it is

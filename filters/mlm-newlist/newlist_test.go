@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"mlm/lib/sysexit"
@@ -95,3 +96,28 @@ func TestRootNote(t *testing.T) {
 		}
 	}
 }
+
+// TestNewlistLinesLost (R87 F6): lines that cannot be written (a full
+// disk, a reader gone) take the list away again, 75, so that the run
+// can be made again: a second run refused the directory (64), and no
+// program printed the lines for the list made.
+func TestNewlistLinesLost(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dev")
+	a := &args{BinDir: "/opt/mlm/bin", MTA: "aliases", Policy: "members", Dir: dir, Address: "dev@lists.example.org"}
+	err := run(a, failWriter{})
+	if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "the list is not made") {
+		t.Errorf("run into a failing writer: %v; want a temporary failure, the list not made", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the list directory after the failure: %v; want none", err)
+	}
+	var out bytes.Buffer
+	if err := run(a, &out); err != nil || !strings.Contains(out.String(), "mlm-accept "+dir) {
+		t.Errorf("run again: %v, %q; want the list made and its lines", err, out.String())
+	}
+}
+
+// failWriter fails every write, as a full disk does.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
