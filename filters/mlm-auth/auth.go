@@ -49,6 +49,7 @@ type list struct {
 	password setting[listPassword]
 	in       *members.Memo       // which member files hold a poster
 	from     map[string][]string // From field, as read -> its valid addresses
+	own      map[string]bool     // poster -> one of the list's command addresses (ownCommand)
 	raw      []byte              // the memory of each post's header block in turn
 	br       *bufio.Reader       // reads a body's first line, for the list password; made when first needed
 	ed       msg.Edit            // each post's, in turn
@@ -153,7 +154,7 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 		// moderated list's members through.
 		return sysexit.Errorf(sysexit.TempFail, "%s: unknown policy %q", listdir.Policy, policy)
 	}
-	l := &list{d: d, now: now, policy: policy, in: members.NewMemo(d), from: map[string][]string{}}
+	l := &list{d: d, now: now, policy: policy, in: members.NewMemo(d), from: map[string][]string{}, own: map[string]bool{}}
 	defer l.sp.close()
 	r := stream.NewReader(in)
 	r.ReuseHeader() // each record's Header is let go before the next
@@ -294,6 +295,23 @@ func (l *list) fromAddresses(p *post) []string {
 	return as
 }
 
+// ownCommand is envelope.OwnCommand for the list, kept for each poster,
+// as list.from is, for a batch's posts come from few people: a look in
+// a map costs less than the domains' compare.
+func (l *list) ownCommand(a string) bool {
+	if v, ok := l.own[a]; ok {
+		return v
+	}
+	v := envelope.OwnCommand(l.d.Address(), a)
+	if len(a) <= maxFromLen {
+		if len(l.own) >= maxFrom {
+			clear(l.own)
+		}
+		l.own[strings.Clone(a)] = v // (the sender's is the reader's memory)
+	}
+	return v
+}
+
 // judge applies the checks in order: deny patterns, loops, automatic
 // mail, the list password, then the policy.
 func (l *list) judge(p *post) (verdict, reason string, err error) {
@@ -306,7 +324,7 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	// list sends nothing: an announcement's author may write it as the
 	// From, and the checks below judge the post as any other.
 	for _, a := range p.posters {
-		if envelope.OwnCommand(l.d.Address(), a) {
+		if l.ownCommand(a) {
 			return own, notice.Clean(a, 100), nil
 		}
 	}
