@@ -629,6 +629,10 @@ func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 			return true
 		}
 		right := password.Check(pw.hash, v)
+		if right {
+			// Given back: only wrong passwords are bounded.
+			_, err = l.charge(-cost)
+		}
 		good = good || right
 		return right
 	}

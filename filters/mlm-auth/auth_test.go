@@ -1046,13 +1046,15 @@ func TestPasswordLineCase(t *testing.T) {
 	}
 }
 
-// TestPasswordBudget: the checks of the list password take at most
-// checkBudget an hour, all runs together (R71 F7: a stranger's posts of
-// guesses took a third of a CPU-second each, without end). Each check
-// spends the hash's iterations (state/password.checks); a post that
-// gives a password once the hour's budget is spent is held, unchecked,
-// the right password as a wrong one, and whatever it gave is taken out
-// as a right password would be. Another hour's spending is none.
+// TestPasswordBudget: the checks of the list password that find it
+// wrong take at most checkBudget an hour, all runs together (R71 F7: a
+// stranger's posts of guesses took a third of a CPU-second each,
+// without end). Each check spends the hash's iterations
+// (state/password.checks), and one that finds the password gives them
+// back; a post that gives a password once the hour's budget is spent is
+// held, unchecked, the right password as a wrong one, and whatever it
+// gave is taken out as a right password would be. Another hour's
+// spending is none.
 func TestPasswordBudget(t *testing.T) {
 	dir := passwordList(t)
 	checks := filepath.Join(dir, "state", "password.checks")
@@ -1060,31 +1062,37 @@ func TestPasswordBudget(t *testing.T) {
 		b, _ := os.ReadFile(checks)
 		return string(b)
 	}
-	// Two wrong fields and a wrong first line: three checks of one
-	// iteration each (letmeinHash); a stranger's post, so held for it.
-	out, held := authPost(t, dir, "p1", "From: a@example.org\nApproved: one\nApproved: two\nSubject: x\n\nApproved: three\ntext\n")
-	wantHeld(t, "p1", out, held, "wrong%20list%20password")
-	if got := spent(); got != "2025-11-29T12 3\n" {
-		t.Errorf("spent after three checks: %q; want %q", got, "2025-11-29T12 3\n")
-	}
-	// The last of the budget: the right password passes.
 	write := func(s string) {
 		t.Helper()
 		if err := os.WriteFile(checks, []byte(s), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
+	wantSpent := func(when string, n int) {
+		t.Helper()
+		if got, want := spent(), fmt.Sprintf("2025-11-29T12 %d\n", n); got != want {
+			t.Errorf("spent %s: %q; want %q", when, got, want)
+		}
+	}
+	// Two wrong fields and a wrong first line: three checks of one
+	// iteration each (letmeinHash); a stranger's post, so held for it.
+	out, held := authPost(t, dir, "p1", "From: a@example.org\nApproved: one\nApproved: two\nSubject: x\n\nApproved: three\ntext\n")
+	wantHeld(t, "p1", out, held, "wrong%20list%20password")
+	wantSpent("after three wrong checks", 3)
+	// The last of the budget: a right password passes, and costs none.
 	write(fmt.Sprintf("2025-11-29T12 %d\n", checkBudget-1))
 	out, held = authPost(t, dir, "p2", "From: a@example.org\nApproved: letmein\nSubject: x\n\ntext\n")
 	wantPassed(t, "p2", out, held)
-	if got, want := spent(), fmt.Sprintf("2025-11-29T12 %d\n", checkBudget); got != want {
-		t.Errorf("spent: %q; want %q", got, want)
-	}
+	wantSpent("after a right check", checkBudget-1)
+	// A wrong one takes it.
+	out, held = authPost(t, dir, "p3", "From: a@example.org\nApproved: wrong\nSubject: x\n\ntext\n")
+	wantHeld(t, "p3", out, held, "wrong%20list%20password")
+	wantSpent("after the last wrong check", checkBudget)
 	// Spent: the right password, in a field or on the first line, is
 	// not checked; the post is held, without it.
 	for id, m := range map[string]string{
-		"p3": "From: a@example.org\nApproved: letmein\nSubject: x\n\ntext\n",
-		"p4": "From: a@example.org\nSubject: x\n\nApproved: letmein\ntext\n",
+		"p4": "From: a@example.org\nApproved: letmein\nSubject: x\n\ntext\n",
+		"p5": "From: a@example.org\nSubject: x\n\nApproved: letmein\ntext\n",
 	} {
 		out, held = authPost(t, dir, id, m)
 		wantHeld(t, id, out, held, "the%20list%20password%20was%20not%20checked")
@@ -1092,23 +1100,19 @@ func TestPasswordBudget(t *testing.T) {
 			t.Errorf("%s: held %q; want the text without the password", id, held)
 		}
 	}
-	if got, want := spent(), fmt.Sprintf("2025-11-29T12 %d\n", checkBudget); got != want {
-		t.Errorf("spent by unchecked posts: %q; want %q", got, want)
-	}
+	wantSpent("by unchecked posts", checkBudget)
 	// A post without a password is judged as before.
-	out, held = authPost(t, dir, "p5", "From: bob@example.net\nSubject: x\n\ntext\n")
-	wantPassed(t, "p5", out, held)
+	out, held = authPost(t, dir, "p6", "From: bob@example.net\nSubject: x\n\ntext\n")
+	wantPassed(t, "p6", out, held)
 	// Spending of the hour before is none now.
 	write(fmt.Sprintf("2025-11-29T11 %d\n", checkBudget))
-	out, held = authPost(t, dir, "p6", "From: a@example.org\nApproved: letmein\nSubject: x\n\ntext\n")
-	wantPassed(t, "p6", out, held)
-	if got := spent(); got != "2025-11-29T12 1\n" {
-		t.Errorf("spent in a new hour: %q; want %q", got, "2025-11-29T12 1\n")
-	}
+	out, held = authPost(t, dir, "p7", "From: a@example.org\nApproved: letmein\nSubject: x\n\ntext\n")
+	wantPassed(t, "p7", out, held)
+	wantSpent("in a new hour, after a right check", 0)
 }
 
-// TestPasswordCost: a check spends the hash's iterations, 600,000 for a
-// hash as mlm-passwd makes it.
+// TestPasswordCost: a wrong check spends the hash's iterations, 600,000
+// for a hash as mlm-passwd makes it; a right one none.
 func TestPasswordCost(t *testing.T) {
 	dir := membersList(t, "bob@example.net\n")
 	h, err := password.Hash("s3cret")
@@ -1118,11 +1122,15 @@ func TestPasswordCost(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "password"), []byte(h+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, held := authPost(t, dir, "p1", "From: a@example.org\nApproved: s3cret\nSubject: x\n\ntext\n")
-	wantPassed(t, "p1", out, held)
-	b, _ := os.ReadFile(filepath.Join(dir, "state", "password.checks"))
-	if want := fmt.Sprintf("2025-11-29T12 %d\n", password.Iterations); string(b) != want {
-		t.Errorf("spent: %q; want %q", b, want)
+	for _, c := range []struct {
+		pw    string
+		spent int
+	}{{"s3cret", 0}, {"guess", password.Iterations}} {
+		authPost(t, dir, c.pw, "From: bob@example.net\nApproved: "+c.pw+"\nSubject: x\n\ntext\n")
+		b, _ := os.ReadFile(filepath.Join(dir, "state", "password.checks"))
+		if want := fmt.Sprintf("2025-11-29T12 %d\n", c.spent); string(b) != want {
+			t.Errorf("after %s: spent %q; want %q", c.pw, b, want)
+		}
 	}
 }
 

@@ -14,14 +14,17 @@ import (
 	"mlm/lib/sysexit"
 )
 
-// checkBudget is the work that the checks of a list's password may take
-// in an hour (UTC), all mlm-auth runs of the list together: 60 checks of
-// a hash as mlm-passwd makes it, some 7 s of one processor. A post may
-// hold three guesses (two Approved: fields and the body's first line),
-// each as dear to check as the right password: without a bound, a
-// stranger's flood of such posts took a third of a CPU-second each, the
-// incoming queue's posts waiting behind them, and tried the password as
-// fast as the posts came. A hash of fewer iterations costs less of it.
+// checkBudget is the work that the checks of a list's password that
+// find it wrong may take in an hour (UTC), all mlm-auth runs of the list
+// together: 60 checks of a hash as mlm-passwd makes it, some 7 s of one
+// processor. A post may hold four guesses (two Approved: fields and the
+// body's first line, alone and joined to the next where it flows), each
+// as dear to check as the right password: without a bound, a stranger's
+// flood of such posts took a third of a CPU-second each, the incoming
+// queue's posts waiting behind them, and tried the password as fast as
+// the posts came. A hash of fewer iterations costs less of it. A check
+// that finds the right password costs none: a list's own posts by
+// password (an announcement list's) are not bounded.
 const checkBudget = 60 * password.Iterations
 
 // checksFile is where the hour's spending is kept: "HOUR SPENT", the
@@ -29,10 +32,10 @@ const checkBudget = 60 * password.Iterations
 var checksFile = filepath.Join(listdir.StateDir, "password.checks")
 
 // charge takes cost from the hour's budget of password checks, and
-// reports whether it was there to take. The spending is read and
-// written under a lock, so that runs at once share one budget; it is
-// taken before the check is made, so that a run that dies in it has
-// spent it.
+// reports whether it was there to take: taken before the check is
+// made, so that runs at once cannot all check past the bound, and a
+// run that dies in it has spent it. A check that finds the password
+// gives it back (charge with a negative cost, always taken).
 func (l *list) charge(cost int) (bool, error) {
 	if err := durable.MkdirAll(l.d.File(listdir.StateDir), 0o700); err != nil {
 		return false, sysexit.Temp(err)
@@ -55,11 +58,11 @@ func (l *list) charge(cost int) (bool, error) {
 			spent = v
 		}
 	}
-	if spent+cost > checkBudget {
+	if cost > 0 && spent+cost > checkBudget {
 		return false, nil
 	}
 	return true, l.d.WriteFile(checksFile, func(w io.Writer) error {
-		_, err := fmt.Fprintf(w, "%s %d\n", hour, spent+cost)
+		_, err := fmt.Fprintf(w, "%s %d\n", hour, max(spent+cost, 0))
 		return err
 	})
 }
