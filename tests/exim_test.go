@@ -425,9 +425,14 @@ func TestEximAddresses(t *testing.T) {
 // TestEximBSMTP: the Batch SMTP mlm-bsmtp writes is taken whole by Exim's
 // -bS, records whose paths carry ESMTP parameters too (which -bS refuses,
 // and the rest of the batch with them): every message reaches Exim's
-// delivery, byte for byte in its body. An address that is not ASCII goes
-// as it is after HELO: -bS takes it so, and refuses SMTPUTF8 even after
-// EHLO ("SMTPUTF8 may not follow"), as it refuses every parameter.
+// delivery, byte for byte in its body. A local part that is not ASCII
+// goes as it is after HELO: -bS takes it so, and refuses SMTPUTF8 even
+// after EHLO ("SMTPUTF8 may not follow"), as it refuses every parameter.
+// A domain that is not ASCII goes as A-labels, which -bS takes, where it
+// refused it as it is, with the rest of the batch (R88 F1): a verp=yes
+// record's recipients after it, and the records after that, were never
+// delivered, and the record's transactions before it were sent at each
+// run again.
 func TestEximBSMTP(t *testing.T) {
 	exim := eximBinary(t)
 	if os.Geteuid() != 0 {
@@ -459,7 +464,9 @@ file:
 	}
 	in := "MLM1 a1\nS <a@b.example> BODY=8BITMIME\n:Subject: one\n:\n:.dot\nR <c@d.example> NOTIFY=FAILURE ORCPT=rfc822;c@d.example\nE 1\n" +
 		"MLM1 a2\nS <> RET=HDRS\n:Subject: two\n:\n;no end\nR <e@d.example>\nE 1\n" +
-		"MLM1 a3\nS <jörg@b.example> SMTPUTF8\n:Subject: three\n:\n:ü\nR <zoë@d.example>\nE 1\n"
+		"MLM1 a3\nS <jörg@b.example> SMTPUTF8\n:Subject: three\n:\n:ü\nR <zoë@d.example>\nE 1\n" +
+		"MLM1 a4\nA verp=yes\nS <dev-bounces@bü.example>\n:Subject: four\n:\n:x\nR <f@d.example>\nR <bob@bü.example>\nR <g@d.example>\nE 3\n" +
+		"MLM1 a5\nS <a@b.example>\n:Subject: five\n:\n:y\nR <h@d.example>\nE 1\n"
 	bsmtp := mlm(t, in, nil, "mlm-bsmtp", "-H", "h.example")
 	cmd := exec.Command(exim, "-C", conf, "-odi", "-bS")
 	cmd.Stdin = strings.NewReader(bsmtp)
@@ -473,7 +480,9 @@ file:
 		t.Fatalf("nothing delivered: %v\nmainlog:\n%s\npaniclog:\n%s", err, mainlog, paniclog)
 	}
 	for _, want := range []string{"for c@d.example;", "Subject: one\n", "\n\n.dot\n", "for e@d.example;", "Subject: two\n", "\n\nno end\n",
-		"(envelope-from <jörg@b.example>)", "for zoë@d.example;", "Subject: three\n", "\n\nü\n"} {
+		"(envelope-from <jörg@b.example>)", "for zoë@d.example;", "Subject: three\n", "\n\nü\n",
+		"for f@d.example;", "for bob@xn--b-eha.example;", "(envelope-from <dev-bounces+bob=xn--b-eha.example@xn--b-eha.example>)",
+		"for g@d.example;", "Subject: four\n", "for h@d.example;", "Subject: five\n"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("delivered mail lacks %q:\n%s", want, b)
 		}

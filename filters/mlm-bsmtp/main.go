@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"mlm/lib/addr"
+	"mlm/lib/ascii"
 	"mlm/lib/cli"
 	"mlm/lib/spool"
 	"mlm/lib/stream"
@@ -101,7 +102,11 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg, rcpt
 	n := 0
 	err := r.EachRecipient(func(p stream.Path) error {
 		n++
-		_, err := io.WriteString(rcpts, "RCPT TO:<"+p.Mailbox+">\r\n")
+		m, err := wirePath(h.ID, p.Mailbox)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(rcpts, "RCPT TO:<"+m+">\r\n")
 		return err
 	})
 	if err != nil {
@@ -110,11 +115,35 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg, rcpt
 	if n == 0 {
 		return sysexit.Errorf(sysexit.DataErr, "record %s: no recipients", h.ID)
 	}
+	sender, err := wirePath(h.ID, h.Sender.Mailbox)
+	if err != nil {
+		return err
+	}
 	begin()
 	if h.VERP() {
-		return verp(bw, h.Sender.Mailbox, msg, rcpts)
+		return verp(bw, sender, msg, rcpts)
 	}
-	return send(bw, h.Sender.Mailbox, rcpts.Reader(), msg)
+	return send(bw, sender, rcpts.Reader(), msg)
+}
+
+// wirePath returns mailbox as a batch gives it: its domain's U-labels
+// as A-labels (IDNA's lookup mapping), the same mailbox (RFC 5890).
+// exim -bS refuses a domain that is not ASCII ("501 malformed
+// address"), and with it the rest of the batch: the record was run
+// again, and again, its transactions before the refusal sent each time
+// (R88 F1). A local part that is not ASCII goes as it is, which it
+// takes. A domain IDNA cannot convert is the record's fault, found
+// before any of it is written.
+func wirePath(id, mailbox string) (string, error) {
+	at := strings.LastIndexByte(mailbox, '@')
+	if at < 0 || ascii.Is(mailbox[at+1:]) {
+		return mailbox, nil // (the null sender too)
+	}
+	d, ok := addr.ALabels(mailbox[at+1:])
+	if m := mailbox[:at+1] + d; ok && addr.CheckMailbox(m) == nil {
+		return m, nil
+	}
+	return "", sysexit.Errorf(sysexit.DataErr, "record %s: a path whose domain has no A-labels (IDNA), which a batch needs", id)
 }
 
 // verp writes a transaction for each RCPT line of rcpts (a record of
