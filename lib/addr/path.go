@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -344,7 +345,8 @@ func checkLiteral(d string) error {
 }
 
 // CheckParam returns nil if p is an RFC 5321 §4.1.2 esmtp-param
-// (keyword ["=" value]), the value widened to UTF-8 by RFC 6531 §3.3.
+// (keyword ["=" value]), the value widened to UTF-8 by RFC 6531 §3.3, of
+// the six a stream's paths carry, with a value as servers take it.
 func CheckParam(p string) error {
 	kw, val, hasVal := strings.Cut(p, "=")
 	if kw == "" || kw[0] == '-' {
@@ -355,6 +357,17 @@ func CheckParam(p string) error {
 		if !(c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
 			return fmt.Errorf("bad ESMTP parameter %q", p)
 		}
+	}
+	// The six a path of the stream carries (DESIGN.md rule 6): private
+	// data goes in an attribute. SMTPUTF8 takes no value, and BODY one
+	// of three (RFC 6152, RFC 3030).
+	switch k := strings.ToUpper(kw); {
+	case k == "SMTPUTF8" && hasVal:
+		return fmt.Errorf("bad ESMTP parameter %q: SMTPUTF8 takes no value", p)
+	case k == "BODY" && !ascii.EqualFold(val, "7BIT") && !ascii.EqualFold(val, "8BITMIME") && !ascii.EqualFold(val, "BINARYMIME"):
+		return fmt.Errorf("bad ESMTP parameter %q: BODY is 7BIT, 8BITMIME or BINARYMIME", p)
+	case !slices.Contains(streamParams, k):
+		return fmt.Errorf("ESMTP parameter %q: not one of BODY, SMTPUTF8, RET, ENVID, NOTIFY, ORCPT (private data goes in an attribute)", p)
 	}
 	if !hasVal {
 		if ascii.EqualFold(kw, "RET") || ascii.EqualFold(kw, "NOTIFY") || ascii.EqualFold(kw, "ENVID") || ascii.EqualFold(kw, "ORCPT") {
@@ -379,16 +392,55 @@ func CheckParam(p string) error {
 	if n := maxParamValue(kw); len(val) > n {
 		return fmt.Errorf("ESMTP parameter %s: value longer than %d octets", kw, n)
 	}
-	// And the two values RFC 3461 spells out whole (sections 4.1 and
-	// 4.3), which a server would otherwise refuse, the recipient's or
-	// the sender's and every recipient's for good.
+	// And the values RFC 3461 spells out whole (sections 4.1 and 4.3),
+	// and its xtext of ENVID and ORCPT (an address type, ";" and xtext,
+	// sections 4.2 and 4.4), which a server that offers DSN would
+	// otherwise refuse, the recipient's or the sender's and every
+	// recipient's for good (R88 F4).
 	switch {
 	case ascii.EqualFold(kw, "RET") && !ascii.EqualFold(val, "FULL") && !ascii.EqualFold(val, "HDRS"),
-		ascii.EqualFold(kw, "NOTIFY") && !isNotify(val):
+		ascii.EqualFold(kw, "NOTIFY") && !isNotify(val),
+		ascii.EqualFold(kw, "ENVID") && !isXtext(val),
+		ascii.EqualFold(kw, "ORCPT") && !isORCPT(val):
 		return fmt.Errorf("bad ESMTP parameter %q", p)
 	}
 	return nil
 }
+
+// isORCPT reports whether v is an ORCPT value: an address type (an
+// atom), ";" and xtext.
+func isORCPT(v string) bool {
+	typ, a, ok := strings.Cut(v, ";")
+	return ok && typ != "" && strings.Trim(typ, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") == "" && isXtext(a)
+}
+
+// streamParams are the keywords of the parameters a stream's paths may
+// carry, in upper case.
+var streamParams = []string{"BODY", "SMTPUTF8", "RET", "ENVID", "NOTIFY", "ORCPT"}
+
+// isXtext reports whether v is RFC 3461 xtext, widened to UTF-8 as RFC
+// 6533 widens it: non-empty, no "=", and each "+" a hexchar's, followed
+// by two upper-case hexadecimal digits. (CheckParam has refused
+// controls, space and bad UTF-8.)
+func isXtext(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '=':
+			return false
+		case '+':
+			if i+2 >= len(v) || !isUpperHex(v[i+1]) || !isUpperHex(v[i+2]) {
+				return false
+			}
+			i += 2
+		}
+	}
+	return true
+}
+
+func isUpperHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'A' && c <= 'F' }
 
 // maxParamValue is the longest value CheckParam takes for keyword kw.
 func maxParamValue(kw string) int {

@@ -97,7 +97,7 @@ func TestCheckMember(t *testing.T) {
 func TestCheckParam(t *testing.T) {
 	for _, p := range []string{"BODY=8BITMIME", "SMTPUTF8", "NOTIFY=FAILURE,DELAY", "ORCPT=rfc822;a+40b@c", "ENVID=ü",
 		// RFC 3461's longest values, and its NOTIFY and RET in any case
-		"ENVID=" + strings.Repeat("e", 100), "ORCPT=rfc822;" + strings.Repeat("x", 493), "X=" + strings.Repeat("x", 500),
+		"ENVID=" + strings.Repeat("e", 100), "ORCPT=rfc822;" + strings.Repeat("x", 493),
 		"NOTIFY=never", "NOTIFY=delay,Success,FAILURE", "RET=hdrs", "RET=FULL"} {
 		if err := CheckParam(p); err != nil {
 			t.Errorf("CheckParam(%q) = %v; want nil", p, err)
@@ -805,6 +805,44 @@ func TestKeyFold(t *testing.T) {
 	} {
 		if same := Key(c.a) == Key(c.b); same != c.same {
 			t.Errorf("Key(%q) = %q, Key(%q) = %q: the same %v; want %v", c.a, Key(c.a), c.b, Key(c.b), same, c.same)
+		}
+	}
+}
+
+// TestCheckParamValues (R88 F4): a stream's paths carry the six
+// parameters of DESIGN.md rule 6 alone, as servers take them: a server
+// that offers DSN refused a bad ORCPT or ENVID, the recipient or the
+// transaction for good, and mlm-check passed them.
+func TestCheckParamValues(t *testing.T) {
+	for _, c := range []struct {
+		p  string
+		ok bool
+	}{
+		{"BODY=8BITMIME", true},
+		{"body=binarymime", true},
+		{"BODY=9BIT", false},
+		{"SMTPUTF8", true},
+		{"SMTPUTF8=yes", false},
+		{"RET=HDRS", true},
+		{"ENVID=a+2Bb", true},
+		{"ENVID=a+zz", false},
+		{"ENVID=a+2b", false},
+		{"ENVID=a+2", false},
+		{"NOTIFY=NEVER", true},
+		{"ORCPT=rfc822;c@d.example", true},
+		{"ORCPT=utf-8;z\u00f6@d.example", true},
+		{"ORCPT=rfc822;a+2Bb@d.example", true},
+		{"ORCPT=foo", false},
+		{"ORCPT=;c@d.example", false},
+		{"ORCPT=rfc822;", false},
+		{"ORCPT=rfc822;c+d", false},
+		{"ORCPT=rfc.822;c", false},
+		{"XFOO=1", false},
+		{"SIZE=100", false},
+		{"X", false},
+	} {
+		if err := CheckParam(c.p); (err == nil) != c.ok {
+			t.Errorf("CheckParam(%q) = %v; want ok %v", c.p, err, c.ok)
 		}
 	}
 }
