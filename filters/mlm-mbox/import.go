@@ -129,12 +129,17 @@ func (im *importer) run(br *bufio.Reader) error {
 // blank line or text before the first message, and reports whether it
 // consumed the chunk.
 func (im *importer) startOfLine(chunk []byte, full bool) (bool, error) {
-	// A From_ line starts a message after a blank line; and without one
-	// if it is a whole From_ line, sender and date: mboxo and mboxrd
-	// both quote a body line "From ", so an unquoted one that reads as
-	// a separator is one (a message merged into the one before it, its
-	// sender and date lost, was the other way).
-	if envelope.IsFromLine(chunk) && (!im.sawLine || fullFromLine(chunk, full)) {
+	// A From_ line starts a message after a blank line, if it has a
+	// sender or a date; and without one if it is a whole From_ line,
+	// sender and date: mboxo and mboxrd both quote a body line "From ",
+	// so an unquoted one that reads as a separator is one (a message
+	// merged into the one before it, its sender and date lost, was the
+	// other way). A line of text after a blank line ("From the desk of
+	// the chair") is the body's, which an mbox written without quoting
+	// has: taken for a separator, it stopped the import, or with -f
+	// was lost with the blank line, the message cut in two (R88 F2).
+	// The first line of all is one whatever it holds.
+	if envelope.IsFromLine(chunk) && (!im.inMsg || !im.sawLine && fromLike(chunk, full) || fullFromLine(chunk, full)) {
 		if !full {
 			return false, im.errorf("From_ line too long or without LF")
 		}
@@ -160,6 +165,17 @@ func (im *importer) startOfLine(chunk []byte, full bool) (bool, error) {
 	}
 	im.sawLine = true
 	return false, nil
+}
+
+// fromLike reports whether a line is a From_ line with a sender or a
+// date, whole.
+func fromLike(line []byte, full bool) bool {
+	if !full {
+		return false
+	}
+	_, err := envelope.ParseFromLine(line)
+	_, dated := envelope.FromLineTime(line)
+	return err == nil || dated
 }
 
 // fullFromLine reports whether a line is a From_ line with a sender

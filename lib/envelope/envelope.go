@@ -83,9 +83,12 @@ func ParseFromLine(line []byte) (string, error) {
 	if s != "" && NullSender(s) == "" {
 		return "", nil
 	}
-	if s == "" {
+	if s == "" || s == "-" {
 		if _, dated := FromLineTime(line); dated {
-			return "", nil // "From  date": the null sender, as procmail -f '' writes it
+			// "From  date": the null sender, as procmail -f ''
+			// writes it; "From - date", as Thunderbird writes every
+			// one, naming no sender (R88 F3).
+			return "", nil
 		}
 	}
 	if m, ok := strings.CutPrefix(s, "<"); ok {

@@ -17,6 +17,7 @@ func TestParseFromLine(t *testing.T) {
 		"From <\"a >b\"@x.y> Sat":                           `"a >b"@x.y`,
 		"From \"a,b\"@example.org Sat":                      `"a,b"@example.org`,
 		"From  Sat Dec  5 01:29:33 2026\n":                  "", // procmail -f ''
+		"From - Tue Jan 16 12:34:56 2024\n":                 "", // Thunderbird's (R88 F3)
 	}
 	for in, want := range good {
 		if got, err := ParseFromLine([]byte(in)); err != nil || got != want {
