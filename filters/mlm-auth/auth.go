@@ -647,8 +647,9 @@ func (l *list) approved(p *post) (ok, hasPassword bool, err error) {
 	if err != nil {
 		return false, true, err
 	}
-	// A field past those checked may be the right one: it goes too.
-	if remove || len(vs) > maxFields {
+	// A field past those checked may be the right one: it goes too; and
+	// every field where the body's line gave the password (R90 F4).
+	if remove || good || len(vs) > maxFields {
 		p.ed.Del("Approved")
 	}
 	return good, true, nil

@@ -1145,3 +1145,34 @@ func TestPasswordRightThenWrong(t *testing.T) {
 		t.Errorf("passed %q; want the first line kept, the password not", out)
 	}
 }
+
+// TestPasswordSpentWrapped (R90 F1): with the hour's checks spent, a
+// passphrase that format=flowed wraps over two lines is taken out whole,
+// unchecked, as a right one is: the first line alone was, and the rest
+// went to the moderators and, once approved, to the members.
+func TestPasswordSpentWrapped(t *testing.T) {
+	dir := passwordList(t)
+	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "state", "password.checks"), []byte(fmt.Sprintf("2025-11-29T12 %d\n", checkBudget)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, held := authPost(t, dir, "p1", "From: a@example.org\nSubject: x\nContent-Type: text/plain; charset=utf-8; format=flowed\n\nApproved: correct horse \nbattery staple\nThe text.\n")
+	wantHeld(t, "p1", out, held, "the%20list%20password%20was%20not%20checked")
+	if bytes.Contains(held, []byte("horse")) || bytes.Contains(held, []byte("battery")) || !bytes.Contains(held, []byte(":The text.\n")) {
+		t.Errorf("held %q; want the wrapped line out whole, the text kept", held)
+	}
+}
+
+// TestPasswordBodyTakesFields (R90 F4): where the body's first line
+// gives the password, every Approved: field goes too, one that holds the
+// password among other words as well.
+func TestPasswordBodyTakesFields(t *testing.T) {
+	dir := passwordList(t)
+	out, held := authPost(t, dir, "p1", "From: a@example.org\nApproved: letmein (board)\nSubject: x\n\nApproved: letmein\ntext\n")
+	wantPassed(t, "p1", out, held)
+	if bytes.Contains(out, []byte("letmein")) {
+		t.Errorf("passed %q; want no Approved: field, no password", out)
+	}
+}

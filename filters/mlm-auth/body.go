@@ -308,6 +308,13 @@ func approvedLine(head []byte, atEOF bool, f form, right func(string) bool) (lin
 		// (Tried apart only where the line flows: a password is a
 		// slow hash to check, and anyone can send a post.)
 		if a, aok := firstLine(head, atEOF, alone); aok && (!ok || a.text != l.text) && isApproved(a.text, right) {
+			// The lines joined too, if they are taken as well: a
+			// password not checked (the hour's checks spent) is
+			// taken out as far as it may go, or the rest of a wrapped
+			// passphrase went on (R90 F1).
+			if ok && isApproved(l.text, right) {
+				return l, true
+			}
 			return a, true
 		}
 	}
