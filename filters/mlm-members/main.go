@@ -55,13 +55,26 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 	// Held as keys' hashes, 12 to 24 octets a member, as seen is.
 	skip, notMeToo := addr.NewKeySet(), addr.NewKeySet()
 	if file == listdir.Subscribers {
-		for _, f := range []string{listdir.Digest, listdir.NoMail} {
-			if err := members.Keys(d, f, skip, bad); err != nil {
+		for _, f := range []string{listdir.Digest, listdir.NoMail, listdir.NotMeToo} {
+			set := skip
+			if f == listdir.NotMeToo {
+				set = notMeToo
+			}
+			// The first few of a file's lines that are no address,
+			// then their count: each line of a file of thousands
+			// (saved as UTF-16) was named at every run (R90 F7).
+			n := 0
+			err := members.Keys(d, f, set, func(file string, line int, err error) {
+				if n++; n <= maxSideBad {
+					bad(file, line, err)
+				}
+			})
+			if n > maxSideBad {
+				fmt.Fprintf(stderr, "%s: %s: %d lines more that are no address; skipped\n", prog, f, n-maxSideBad)
+			}
+			if err != nil {
 				return err
 			}
-		}
-		if err := members.Keys(d, listdir.NotMeToo, notMeToo, bad); err != nil {
-			return err
 		}
 	}
 	list := d.Address()
@@ -155,6 +168,10 @@ func run(dir, file string, in io.Reader, out, stderr io.Writer) error {
 	}
 	return w.Flush()
 }
+
+// maxSideBad is how many lines of digest, nomail or notmetoo that are
+// no address a run names, each; the rest it counts.
+const maxSideBad = 3
 
 // A batch is members on their way out, not yet looked up in the set of
 // those written: they go to it together (addr.KeySet's AddAll), so that

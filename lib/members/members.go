@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"mlm/lib/addr"
@@ -262,7 +263,7 @@ func scan(r io.Reader, name string, fn func(string) error, bad BadFunc) error {
 				// The reason alone: the line's error names no address,
 				// nor a piece of one (mlm-members(1)).
 				reason := errors.New(addr.Reason(err))
-				if bytes.IndexByte(b, 0) >= 0 {
+				if notText(b) {
 					reason = errNotText
 				}
 				bad(name, line, reason)
@@ -319,11 +320,12 @@ func readCommand(d *listdir.Dir, fn func(r io.Reader, src string) error) error {
 // Keys adds the keys (addr.Key) of the addresses of the member file name
 // to s, which holds each in 8 octets, not the address; its lines that are
 // no address go to bad, if not nil. A file no line of which is an
-// address, and a line of which holds a NUL octet (saved as UTF-16, say),
-// is a temporary failure, not a file without members: mlm-members(1)
-// leaves out the members of digest, nomail and notmetoo, who would all
-// get the posts. One of text, such as a line typed by hand
-// ("Bob <bob@x>"), is no reason to hold every member's mail.
+// address, and a line of which is not text in UTF-8 (notText: saved as
+// UTF-16 or Latin-1, or with CR line ends), is a temporary failure, not
+// a file without members: mlm-members(1) leaves out the members of
+// digest, nomail and notmetoo, who would all get the posts. One of
+// text, such as a line typed by hand ("Bob <bob@x>"), is no reason to
+// hold every member's mail.
 func Keys(d *listdir.Dir, name string, s *addr.KeySet, bad BadFunc) error {
 	n, text, src := 0, true, name
 	add := func(m string) error { s.Add(addr.Key(m)); n++; return nil } // a hash of m: no copy of it
@@ -335,14 +337,22 @@ func Keys(d *listdir.Dir, name string, s *addr.KeySet, bad BadFunc) error {
 	}
 	err := read(d, name, func(r io.Reader, from string) error { src = from; return scan(r, from, add, skip) })
 	if err == nil && n == 0 && !text {
-		err = sysexit.Errorf(sysexit.TempFail, "%s: no line is an address, and one holds a NUL octet (saved as UTF-16?); not taken for a file without members", src)
+		err = sysexit.Errorf(sysexit.TempFail, "%s: no line is an address, and one is not text in UTF-8 (saved as UTF-16 or Latin-1, or with CR line ends?); not taken for a file without members", src)
 	}
 	return err
 }
 
-// errNotText is the reason a line with a NUL octet is no address: the
-// file is not text, or not in ASCII or UTF-8 (UTF-16, UTF-32).
-var errNotText = errors.New("a NUL octet, not text (saved as UTF-16?)")
+// notText reports whether a line of a member file is not text in
+// UTF-8, as one of a file in another encoding or with other line ends
+// is: a NUL octet (UTF-16, UTF-32), a CR within it (CR line ends: the
+// file is one line), octets that are not UTF-8 (Latin-1) (R90 F3).
+func notText(b []byte) bool {
+	return bytes.IndexByte(b, 0) >= 0 || bytes.IndexByte(b, '\r') >= 0 || !utf8.Valid(b)
+}
+
+// errNotText is the reason a line that is not text in UTF-8 is no
+// address (notText).
+var errNotText = errors.New("not text in UTF-8 (saved as UTF-16 or Latin-1, or with CR line ends?)")
 
 // leftOut reports whether name is a file whose members mlm-members(1)
 // leaves out of the subscribers' (Keys).
@@ -725,7 +735,7 @@ func writeLine(w *bufio.Writer, line []byte) error {
 // out (leftOut), which Keys takes for a file without members: the
 // change mends it.
 func plan(old io.Reader, name string, adding map[string]string, removing map[string]bool) (bool, error) {
-	remove, valid, bad, nul := false, false, false, false
+	remove, valid, bad, other := false, false, false, false
 	held := map[string]bool{} // keys of adding, on a valid line
 	var key []byte
 	err := listdir.EachLineBytes(old, name, func(_ int, b []byte) error {
@@ -738,7 +748,7 @@ func plan(old io.Reader, name string, adding map[string]string, removing map[str
 		}
 		if addr.CheckMember(s) != nil {
 			bad = true
-			nul = nul || bytes.IndexByte(b, 0) >= 0
+			other = other || notText(b)
 			return nil
 		}
 		valid = true
@@ -750,7 +760,7 @@ func plan(old io.Reader, name string, adding map[string]string, removing map[str
 	if err != nil {
 		return false, err
 	}
-	if !valid && bad && (nul || !leftOut(name)) {
+	if !valid && bad && (other || !leftOut(name)) {
 		return false, sysexit.Errorf(sysexit.TempFail, "%s: no line is an address; left as it is", name)
 	}
 	if remove {

@@ -1030,8 +1030,18 @@ func TestKeysText(t *testing.T) {
 	}
 	reasons = nil
 	err := Keys(d, listdir.Digest, s, bad)
-	if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "NUL") {
-		t.Errorf("Keys(digest in UTF-16): %v; want a temporary failure naming the NUL", err)
+	if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "not text in UTF-8") {
+		t.Errorf("Keys(digest in UTF-16): %v; want a temporary failure, not text", err)
+	}
+	// Nor in Latin-1, nor with CR line ends, which hold no NUL (R90 F3).
+	for _, text := range []string{"j\xf6rg@x.org\n", "bob@x.org\rdave@x.org\r"} {
+		d := list(t, map[string]string{listdir.NoMail: text})
+		if err := Keys(d, listdir.NoMail, addr.NewKeySet(), nil); sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("Keys(nomail %q): %v; want a temporary failure", text, err)
+		}
+		if _, _, err := Change(d, listdir.NoMail, []string{"carol@x.org"}, nil); sysexit.Code(err) != sysexit.TempFail {
+			t.Errorf("adding to nomail %q: %v; want a temporary failure", text, err)
+		}
 	}
 	if len(reasons) == 0 || reasons[0] != "digest:1: "+errNotText.Error() {
 		t.Errorf("Keys(digest): bad lines %q; want line 1 first, not text", reasons)
