@@ -99,14 +99,19 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg, rcpt
 	}
 	// The paths alone: a HELO session has no ESMTP parameters, and exim
 	// -bS refuses one, and the rest of the batch with it.
-	n := 0
+	n, out := 0, 0
 	err := r.EachRecipient(func(p stream.Path) error {
 		n++
-		m, err := wirePath(h.ID, p.Mailbox)
-		if err != nil {
-			return err
+		m, ok := wirePath(p.Mailbox)
+		if !ok {
+			// Left out, said: the record's others go on, as
+			// mlm-sendmail fails such a recipient alone, where the
+			// whole record went to bad/ for one member (R90 F2).
+			fmt.Fprintf(os.Stderr, "%s: record %s: a recipient whose domain has no A-labels (IDNA), which a batch needs, is left out; the others go\n", prog, h.ID)
+			return nil
 		}
-		_, err = io.WriteString(rcpts, "RCPT TO:<"+m+">\r\n")
+		out++
+		_, err := io.WriteString(rcpts, "RCPT TO:<"+m+">\r\n")
 		return err
 	})
 	if err != nil {
@@ -115,9 +120,12 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg, rcpt
 	if n == 0 {
 		return sysexit.Errorf(sysexit.DataErr, "record %s: no recipients", h.ID)
 	}
-	sender, err := wirePath(h.ID, h.Sender.Mailbox)
-	if err != nil {
-		return err
+	if out == 0 {
+		return sysexit.Errorf(sysexit.DataErr, "record %s: no recipient a batch can name", h.ID)
+	}
+	sender, ok := wirePath(h.Sender.Mailbox)
+	if !ok {
+		return sysexit.Errorf(sysexit.DataErr, "record %s: a sender whose domain has no A-labels (IDNA), which a batch needs", h.ID)
 	}
 	begin()
 	if h.VERP() {
@@ -132,18 +140,17 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg, rcpt
 // address"), and with it the rest of the batch: the record was run
 // again, and again, its transactions before the refusal sent each time
 // (R88 F1). A local part that is not ASCII goes as it is, which it
-// takes. A domain IDNA cannot convert is the record's fault, found
-// before any of it is written.
-func wirePath(id, mailbox string) (string, error) {
+// takes. False for a domain IDNA cannot convert.
+func wirePath(mailbox string) (string, bool) {
 	at := strings.LastIndexByte(mailbox, '@')
 	if at < 0 || ascii.Is(mailbox[at+1:]) {
-		return mailbox, nil // (the null sender too)
+		return mailbox, true // (the null sender too)
 	}
 	d, ok := addr.ALabels(mailbox[at+1:])
 	if m := mailbox[:at+1] + d; ok && addr.CheckMailbox(m) == nil {
-		return m, nil
+		return m, true
 	}
-	return "", sysexit.Errorf(sysexit.DataErr, "record %s: a path whose domain has no A-labels (IDNA), which a batch needs", id)
+	return "", false
 }
 
 // verp writes a transaction for each RCPT line of rcpts (a record of
