@@ -142,3 +142,23 @@ func TestNewlistLinkedBin(t *testing.T) {
 		}
 	}
 }
+
+// TestNewlistDiskFull (R90 F8): a list directory that cannot be filled
+// (a full disk, no inode left) is taken away again, 75, so that a run
+// again can make it: it stayed half made, and every run again was
+// refused, "exists already" (64).
+func TestNewlistDiskFull(t *testing.T) {
+	mnt := openTempDir(t, "mlm-newlist-full-")
+	diskTmpfs("size=16k,nr_inodes=40")(t, mnt)
+	dir := filepath.Join(mnt, "dev")
+	for try := 1; try <= 2; try++ {
+		cmd := exec.Command(filepath.Join(binDir, "mlm-newlist"), dir, "dev@lists.example.org")
+		out, err := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); code != 75 {
+			t.Fatalf("try %d: mlm-newlist on a full file system: %v, exit %d: %s; want 75", try, err, code, out)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Fatalf("try %d: the list directory after the failure: %v; want none", try, err)
+		}
+	}
+}

@@ -115,6 +115,7 @@ func run(a *args, out io.Writer) error {
 	// link/..), would go into another list.
 	made, err := physical(a.Dir)
 	if err != nil {
+		os.Remove(a.Dir)
 		return sysexit.Temp(err)
 	}
 	if !plainPath(made) {
@@ -128,6 +129,16 @@ func run(a *args, out io.Writer) error {
 		return err
 	}
 	abs = made
+	// Whatever fails from here on (a full disk) takes the list away
+	// again, with what was made in it: a list half made is no list, and
+	// a run again, which refused it as existing (64), makes it (R87 F6,
+	// R90 F8).
+	keep := false
+	defer func() {
+		if !keep {
+			os.RemoveAll(made)
+		}
+	}()
 	// The list directory's own name, durable as its files will be: the
 	// site installs the MTA lines printed once this exits 0.
 	if err := durable.SyncDir(filepath.Dir(made)); err != nil {
@@ -184,11 +195,13 @@ func run(a *args, out io.Writer) error {
 	// takes the list away again, and can be run again (R87 F6).
 	signal.Ignore(syscall.SIGPIPE)
 	if _, err := out.Write(text.Bytes()); err != nil {
+		keep = true // (removed here, to say whether it could be)
 		if rerr := os.RemoveAll(abs); rerr != nil {
 			return sysexit.Errorf(sysexit.TempFail, "the lines for the MTA and cron: %v; and the list made without them is left: %v", err, rerr)
 		}
 		return sysexit.Errorf(sysexit.TempFail, "the lines for the MTA and cron: %v; the list is not made", err)
 	}
+	keep = true
 	return nil
 }
 
