@@ -85,7 +85,15 @@ func run(ctx context.Context, argv []string, in io.Reader, out, errw io.Writer) 
 	if err != nil {
 		return sysexit.Usage, err
 	}
-	code, err := pipeline.Run(stages, pipeline.Options{Stdin: in, Stdout: out, Stderr: errw, Context: ctx, Grace: grace})
+	var signalled atomic.Bool
+	code, err := pipeline.Run(stages, pipeline.Options{Stdin: in, Stdout: out, Stderr: errw, Context: ctx, Grace: grace,
+		Stopped: func() { signalled.Store(true) }})
+	if signalled.Load() && code == sysexit.OK {
+		// Stages that exit 0 on the SIGTERM it sent them, as many a
+		// program's clean stop does, have not, as a rule, done their
+		// work: 0 is delivered to an MTA, the message gone (R89 F2).
+		return sysexit.TempFail, fmt.Errorf("%w: the stages exited 0 on SIGTERM", context.Cause(ctx))
+	}
 	if why := context.Cause(ctx); why != nil && code != sysexit.OK && !errors.Is(why, context.Canceled) {
 		// (A stage that stopped cleanly on SIGTERM has said why:
 		// the cause goes before what else there is to say.)
