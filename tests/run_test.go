@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -111,5 +112,50 @@ func TestRunDaemon(t *testing.T) {
 	}
 	if n := len(mlmtest.Names(t, filepath.Join(to, "new"))); n != 40 {
 		t.Errorf("daemon moved %d records; want 40", n)
+	}
+}
+
+// TestRunStagesNoListLock (R89 F3): under mlm-lock, as the crontab runs
+// it, mlm-run's stages get the record's claim as their descriptor 3 and
+// no other of its own: the list lock went to every stage, and to what
+// a stage left running, which held the list's every cron job off for
+// as long as it ran. A process a stage leaves holding descriptors 0 to
+// 2 closed and 3 closed holds no lock then: the next run takes it.
+func TestRunStagesNoListLock(t *testing.T) {
+	base := openTempDir(t, "mlm-run-lock-")
+	list := filepath.Join(base, "dev")
+	if out, err := exec.Command(filepath.Join(binDir, "mlm-newlist"), list, "dev@lists.example.org").CombinedOutput(); err != nil {
+		t.Fatalf("mlm-newlist: %v: %s", err, out)
+	}
+	q := filepath.Join(base, "q")
+	for _, d := range []string{"tmp", "new", "cur", "bad"} {
+		if err := os.MkdirAll(filepath.Join(q, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(q, "new", "1796600000.a"), []byte("MLM1 1796600000.a\nS <a@b.example>\n:hi\nR <c@d.example>\nE 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fds := filepath.Join(base, "fds")
+	// The stage leaves a process that keeps every descriptor it got
+	// but the standard ones and the claim.
+	stage := `ls -l /proc/$$/fd > ` + fds + `; cat >/dev/null; (sleep 5 </dev/null >/dev/null 2>&1 3<&- &)`
+	cmd := exec.Command(filepath.Join(binDir, "mlm-lock"), list, filepath.Join(binDir, "mlm-run"), "-f", q, "--", "sh", "-c", stage)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mlm-lock mlm-run: %v: %s", err, out)
+	}
+	b, err := os.ReadFile(fds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), filepath.Join(list, "lock")) {
+		t.Errorf("the stage holds the list lock:\n%s", b)
+	}
+	if !strings.Contains(string(b), "1796600000.a") {
+		t.Errorf("the stage does not hold its record's claim:\n%s", b)
+	}
+	// The next cron run takes the lock at once.
+	if out, err := exec.Command(filepath.Join(binDir, "mlm-lock"), "-n", list, "true").CombinedOutput(); err != nil {
+		t.Errorf("mlm-lock -n after the run: %v: %s; want the lock free", err, out)
 	}
 }

@@ -55,6 +55,12 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		// processor spent on looking at empty queues.)
 		return sysexit.Errorf(sysexit.Usage, "-i: need a time above 0")
 	}
+	// The descriptors it inherited stay its own: the list lock, which
+	// mlm-lock hands it under cron, went to every stage, and to what a
+	// stage left running (a sendmail's background delivery), which then
+	// held the list's every cron job off for as long as it ran (R89 F3).
+	// A stage gets its record's claim, as its descriptor 3, alone.
+	pipeline.Disinherit()
 	listed := false // a pass has found the list
 	// With -D, a record that lands in a queue wakes the daemon: a post
 	// goes out as it comes, not up to -i later. Not with -f, whose every

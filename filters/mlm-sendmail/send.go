@@ -32,6 +32,7 @@ import (
 	"mlm/lib/listdir"
 	"mlm/lib/msg"
 	"mlm/lib/notice"
+	"mlm/lib/pipeline"
 	"mlm/lib/queue"
 	"mlm/lib/smtpout"
 	"mlm/lib/spool"
@@ -1819,6 +1820,10 @@ func (h *headBuffer) Write(p []byte) (int, error) {
 
 func (h *headBuffer) String() string { return string(h.b) }
 
+// disinherit makes the descriptors mlm-sendmail inherited its own, once,
+// before the first -s program starts (pipeline.Disinherit).
+var disinherit sync.Once
+
 // sendmailWaitDelay is how long a -s run waits, once its program has
 // exited, for children of it that still hold its standard error.
 const sendmailWaitDelay = 2 * time.Second
@@ -1877,6 +1882,11 @@ func (s *sender) runSendmail(j *job, rcpts []stream.Path) (res []smtpout.Result,
 	// stays in this process group, which the queue runner's own
 	// timeout kills whole.
 	cmd.WaitDelay = sendmailWaitDelay
+	// Its standard descriptors alone: the record's claim, mlm-run's
+	// descriptor 3, went to the program and to its background delivery
+	// (Exim's -odb), which held the record for as long as it ran (R89
+	// F3).
+	disinherit.Do(pipeline.Disinherit)
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
