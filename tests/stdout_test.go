@@ -61,6 +61,8 @@ func TestStdoutClosed(t *testing.T) {
 		{"mlm-sub", []string{"-v", dir, "bob@example.org"}, "", true},
 		{"mlm-unsub", []string{"-v", dir, "alice@example.org"}, "", true},
 		{"mlm-newlist", []string{filepath.Join(tmp, "new"), "new@lists.example.org"}, "", true},
+		// -p passes the records on there (R89 F5).
+		{"mlm-enqueue", []string{"-p", filepath.Join(dir, "queue", "incoming")}, rec, true},
 		// Nothing owed on standard output: these run as before. (-R's
 		// is the retry queue's last stage, with mlm-run's own standard
 		// output, which a daemon's /dev/null may be.)
@@ -71,6 +73,7 @@ func TestStdoutClosed(t *testing.T) {
 		// on standard output.
 		{"mlm-unwrap", []string{"-d", msgs}, rec, false},
 		{"mlm-accept", []string{"-f", "alice@example.org", "-r", "dev@lists.example.org", dir}, post, false},
+		{"mlm-enqueue", []string{filepath.Join(dir, "queue", "owner")}, rec, false},
 	} {
 		t.Run(fmt.Sprintf("%d %s", i, tc.prog), func(t *testing.T) {
 			stdin := tc.stdin

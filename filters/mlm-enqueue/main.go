@@ -36,6 +36,14 @@ type args struct {
 func main() {
 	var a args
 	cli.Main(prog, "Write an MLM1 stream into a queue, one file per record.", &a, func() error {
+		if a.Pass {
+			// With -p, its standard output carries its work, the
+			// records passed on: one closed (">&-") lost them,
+			// status 0 (R89 F5).
+			if err := cli.CheckStdout(); err != nil {
+				return err
+			}
+		}
 		return run(&a, os.Stdin, os.Stdout)
 	}, cli.OneCPU)
 }
