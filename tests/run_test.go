@@ -159,3 +159,36 @@ func TestRunStagesNoListLock(t *testing.T) {
 		t.Errorf("mlm-lock -n after the run: %v: %s; want the lock free", err, out)
 	}
 }
+
+// TestPipelineGroupKill (R89 F1): mlm-pipeline killed with SIGKILL, as
+// an MTA kills the group of a delivery past its time limit, takes its
+// stages with it: they run in a process group of their own, which the
+// kill missed, and ran on, queueing the post that the MTA then delivered
+// again, each member getting it twice.
+func TestPipelineGroupKill(t *testing.T) {
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "pid")
+	cmd := exec.Command(filepath.Join(binDir, "mlm-pipeline"), "sh", "-c", "echo $$ > "+pidfile+".tmp; mv "+pidfile+".tmp "+pidfile+"; exec sleep 60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the MTA's group for the delivery
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	waitFor(t, "the stage to start", func() bool {
+		b, err := os.ReadFile(pidfile)
+		if err != nil {
+			return false
+		}
+		_, err = fmt.Sscan(string(b), &pid)
+		return err == nil
+	})
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	waitFor(t, "the stage to die with mlm-pipeline", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		// Gone, or a zombie its new parent has yet to reap.
+		return err != nil || strings.Contains(string(b), ") Z ")
+	})
+}

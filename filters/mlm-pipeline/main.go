@@ -87,7 +87,7 @@ func run(ctx context.Context, argv []string, in io.Reader, out, errw io.Writer) 
 	}
 	var signalled atomic.Bool
 	code, err := pipeline.Run(stages, pipeline.Options{Stdin: in, Stdout: out, Stderr: errw, Context: ctx, Grace: grace,
-		Stopped: func() { signalled.Store(true) }})
+		Stopped: func() { signalled.Store(true) }, DieWithParent: true})
 	if signalled.Load() && code == sysexit.OK {
 		// Stages that exit 0 on the SIGTERM it sent them, as many a
 		// program's clean stop does, have not, as a rule, done their

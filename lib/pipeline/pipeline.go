@@ -51,6 +51,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,6 +113,14 @@ type Options struct {
 	// to every program the caller starts meanwhile, another pipeline's
 	// stages too.)
 	Hold *os.File
+	// DieWithParent, with Context, has the kernel kill every stage
+	// (SIGKILL) if the caller dies first (PR_SET_PDEATHSIG): the
+	// stages run in a process group of their own, which a kill of the
+	// caller's group (an MTA's, at its time limit; a runner's, after a
+	// grace shorter than the caller's) missed, and they ran on, queueing
+	// the message the MTA then delivered again (R89 F1). Not what a
+	// stage started.
+	DieWithParent bool
 }
 
 // Run starts every stage, joined by pipes, waits for all of them and
@@ -125,6 +134,14 @@ type Options struct {
 func Run(stages [][]string, opts Options) (int, error) {
 	if err := check(stages); err != nil {
 		return sysexit.Usage, err
+	}
+	if opts.DieWithParent {
+		// The signal comes when the thread that started a stage
+		// ends, not the process: the Go runtime ends a thread only
+		// when a goroutine locked to it returns, and this one is
+		// unlocked only after the stages are waited for.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 	}
 	cmds := make([]*exec.Cmd, len(stages))
 	outs := make([]outcome, len(stages))
@@ -205,6 +222,9 @@ func command(argv []string, opts Options, st *stopper) (*exec.Cmd, error) {
 		// stage runs: the group, of which that stage is one, is still
 		// there, and its number no other group's.
 		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if opts.DieWithParent {
+			c.SysProcAttr.Pdeathsig = syscall.SIGKILL
+		}
 		c.Cancel = func() error {
 			pgid := c.SysProcAttr.Pgid
 			if pgid == 0 {
