@@ -438,7 +438,7 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 		lines, err := l.d.Lines(file)
 		var pats []string
 		for _, p := range lines {
-			if p = unquotePattern(shellClasses(strings.ToLower(p))); wellFormed(p) {
+			if p = unquotePattern(shellClasses(lowerFolded(p))); wellFormed(p) {
 				pats = append(pats, p) // a malformed one matches nothing
 				// And spelt in U-labels, which a poster's domain is
 				// tried in too: a pattern spelt half one way, half
@@ -459,8 +459,7 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 		// them as MAIL FROM gave them. Its domain as it is: its
 		// other spellings are tried below (Key's of an IPv6 literal,
 		// RFC 5952's, is one a pattern may not spell: a review).
-		a = addr.LocalKey(a)
-		a = strings.ToLower(a)
+		a = lowerFolded(addr.LocalKey(a))
 		// Its domain spelt the other ways too: a pattern of
 		// *@bücher.example denies bob@xn--bcher-kva.example, the same
 		// mailbox, and one of *@xn--bcher-kva.example bob@bücher.example.
@@ -472,6 +471,19 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 		}
 	}
 	return false, nil
+}
+
+// lowerFolded is s, an address or a pattern of allow or deny, in lower
+// case, its local part folded as a member's key folds it
+// (addr.LowerLocal: final sigma as sigma), so that a pattern of οδος@
+// denies ΟΔΟΣ@, as it did Οδος@ (R90 F9); its domain as it is, which
+// IDNA keeps final sigma in.
+func lowerFolded(s string) string {
+	s = strings.ToLower(s)
+	if at := strings.LastIndexByte(s, '@'); at >= 0 {
+		return addr.LowerLocal(s[:at]) + s[at:]
+	}
+	return s
 }
 
 // unquotePattern returns pat, a pattern of allow or deny, with the

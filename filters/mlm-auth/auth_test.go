@@ -1176,3 +1176,28 @@ func TestPasswordBodyTakesFields(t *testing.T) {
 		t.Errorf("passed %q; want no Approved: field, no password", out)
 	}
 }
+
+// TestDenyFolded (R90 F9): a pattern of deny matches a sender whose
+// local part differs from it only in case as a member's key folds it:
+// deny οδος@ refuses ΟΔΟΣ@ (final sigma as sigma), as it did Οδος@. A
+// domain keeps final sigma, a letter of its own there.
+func TestDenyFolded(t *testing.T) {
+	dir := openList(t)
+	if err := os.WriteFile(filepath.Join(dir, "deny"), []byte("οδος@example.gr\n*@σας.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for sender, denied := range map[string]bool{"οδος@example.gr": true, "ΟΔΟΣ@example.gr": true, "Οδος@example.gr": true,
+		"a@σας.example": true, "a@σασ.example": false} {
+		var in, o bytes.Buffer
+		if err := stream.WriteRecord(&in, &stream.Header{ID: "d", Sender: stream.Path{Mailbox: sender}},
+			strings.NewReader("From: someone@example.net\nSubject: x\n\nbody\n"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(dir, &in, &o, time.Unix(1764417600, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if (o.Len() == 0) != denied {
+			t.Errorf("%s: passed %v; want denied %v", sender, o.Len() > 0, denied)
+		}
+	}
+}
