@@ -680,6 +680,15 @@ func (q *Queue) Sweep(now time.Time) (returned, removed int, err error) {
 			continue
 		}
 		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil && sameFile(f, cur) {
+			// Ready at once, as it was when claimed: a time ahead
+			// of now (written while the clock was ahead, which then
+			// stepped back) would read, once the rename set its
+			// change time, as a record put to wait, and wait out
+			// the step (R89 F4). (One a dead run was deferring when
+			// it died goes a turn early.)
+			if info, err := f.Stat(); err == nil && info.ModTime().After(now) {
+				chtimes(cur, now)
+			}
 			if os.Rename(cur, filepath.Join(q.dir(newDir), e.Name())) == nil {
 				returned++
 			}

@@ -974,3 +974,28 @@ func TestFailReasonInTmp(t *testing.T) {
 		t.Errorf("tmp/ = %v; want it empty", n)
 	}
 }
+
+// TestSweepClockAhead (R89 F4): a record a dead run claimed, its time
+// ahead of now (written while the clock was ahead, which then stepped
+// back), is ready at once once swept, as it was when claimed: the
+// rename back set its change time to now, and its time ahead of that
+// read as a record put to wait, which waited out the clock's step.
+func TestSweepClockAhead(t *testing.T) {
+	q := New(t.TempDir())
+	q.SystemNow = true // as mlm-run's: its now is the system clock's
+	q.Create()
+	put(t, q, "x", "x", time.Time{})
+	it, _ := q.Claim("x", time.Now().Add(time.Second), false)
+	it.f.Close() // the claimer died
+	ahead := time.Now().Add(time.Hour)
+	if err := os.Chtimes(filepath.Join(q.Path, "cur", "x"), ahead, ahead); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if ret, _, err := q.Sweep(now); err != nil || ret != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1", ret, err)
+	}
+	if ready, _ := q.Ready(now, false); len(ready) != 1 {
+		t.Errorf("swept record not ready at the system clock's now: %v", ready)
+	}
+}
