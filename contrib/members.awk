@@ -14,7 +14,8 @@
 # other than "subscribers", a record left with no recipient at all is an
 # error (75), so the mail waits; so is a member file of lines none of
 # which is an address (saved as UTF-16, say), and a notmetoo or kind=skip
-# file of such lines, before the first record. It adds no attributes; its address
+# file of such lines one of which is not text in UTF-8 (nottext), before
+# the first record. It adds no attributes; its address
 # check follows mlm-members' in the main, and it compares local parts
 # and domains in ASCII case only, where mlm-members folds other letters
 # too; it keys an
@@ -151,6 +152,12 @@ function enc8(c) {
 	if (c < 65536) return sprintf("%c%c%c", 224 + int(c / 4096), 128 + int(c / 64) % 64, 128 + c % 64)
 	return sprintf("%c%c%c%c", 240 + int(c / 262144), 128 + int(c / 4096) % 64, 128 + int(c / 64) % 64, 128 + c % 64)
 }
+# nottext reports a line that is not text in UTF-8, as one of a file in
+# another encoding or with other line ends is (members.notText): a CR
+# within it, or octets that are not UTF-8 (Latin-1, UTF-16's, a NUL).
+function nottext(s) {
+	return s ~ /\r/ || s !~ /^([\001-\177]|[\302-\337][\200-\277]|[\340-\357][\200-\277][\200-\277]|[\360-\364][\200-\277][\200-\277][\200-\277])*$/
+}
 function skipfiles(    f) {
 	for (f in kbad) {
 		sub(/.*\//, "", f)
@@ -267,7 +274,7 @@ kind != "stream" {
 	if ($0 == "" || $0 ~ /^#/) next
 	if (!mailbox($0)) {
 		if (kind == "member") { print "mlm-members.sh: " file ": line " FNR ": not an address; skipped" > "/dev/stderr"; nbad++ }
-		else if (!(FILENAME in kgood)) kbad[FILENAME] = 1
+		else if (!(FILENAME in kgood) && nottext($0)) kbad[FILENAME] = 1
 		next
 	}
 	if (kind == "member") naddr++
@@ -279,9 +286,11 @@ kind != "stream" {
 	else if (!(k in skip) && !(k in listed)) { listed[k] = 1; m[++n] = $0; mk[n] = k }
 	next
 }
-# digest, nomail or notmetoo of lines none of which is an address is
-# no file without members, whose members would all get the posts: 75
-# before the first record, or for no record at all (END).
+# digest, nomail or notmetoo of lines none of which is an address, one
+# of which is not text in UTF-8, is no file without members, whose
+# members would all get the posts: 75 before the first record, or for no
+# record at all (END). One of text (a line typed by hand, "Bob
+# <bob@x>") is one without, as to mlm-members.
 kind == "stream" && !checked { checked = 1; fnr0 = NR - 1; skipfiles() }
 kind == "stream" && /^[SRE] / && /[\000-\037\177]/ { bad("control octet in envelope line") }
 /^MLM1 / {

@@ -202,6 +202,21 @@ func TestMembersStandIn(t *testing.T) {
 				t.Errorf("mlm-members.sh on a UTF-16 %s, %d octets in: %d, %q; want 75", name, len(in), code, got)
 			}
 		}
+		// And one in Latin-1, or with CR line ends; not one of text
+		// whose lines are no address, a line typed by hand: it leaves
+		// out no one, and both send (R87 F1, R90 F6).
+		for text, want := range map[string]int{"n\xf6m@x.org\n": 75, "nm@x.org\ralice@example.org\r": 75, "Nm Smith <nm@x.org>\n": 0} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, wantCode := run([]string{goProg, dir}, bare)
+			if wantCode != want {
+				t.Errorf("mlm-members on %s %q: %d, %q; want %d", name, text, wantCode, got, want)
+			}
+			if got2, code := run([]string{"sh", sh, dir}, bare); code != wantCode || got2 != got {
+				t.Errorf("mlm-members.sh on %s %q: %d, %q; mlm-members %d, %q", name, text, code, got2, wantCode, got)
+			}
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(files[name]), 0o644); err != nil {
 			t.Fatal(err)
 		}
