@@ -14,8 +14,8 @@
 # other than "subscribers", a record left with no recipient at all is an
 # error (75), so the mail waits; so is a member file of lines none of
 # which is an address (saved as UTF-16, say), and a notmetoo or kind=skip
-# file of such lines one of which is not text in UTF-8 (nottext), before
-# the first record. It adds no attributes; its address
+# file a line of which is not text in UTF-8 (nottext), before the first
+# record. It adds no attributes; its address
 # check follows mlm-members' in the main, and it compares local parts
 # and domains in ASCII case only, where mlm-members folds other letters
 # too; it keys an
@@ -161,7 +161,7 @@ function nottext(s) {
 function skipfiles(    f) {
 	for (f in kbad) {
 		sub(/.*\//, "", f)
-		print "mlm-members.sh: " f ": no line is an address; not taken for a file without members" > "/dev/stderr"
+		print "mlm-members.sh: " f ": a line is not text in UTF-8 (saved as UTF-16 or Latin-1, or with CR line ends?); its members are not known" > "/dev/stderr"
 		exit 75
 	}
 }
@@ -274,11 +274,11 @@ kind != "stream" {
 	if ($0 == "" || $0 ~ /^#/) next
 	if (!mailbox($0)) {
 		if (kind == "member") { print "mlm-members.sh: " file ": line " FNR ": not an address; skipped" > "/dev/stderr"; nbad++ }
-		else if (!(FILENAME in kgood) && nottext($0)) kbad[FILENAME] = 1
+		else if (nottext($0)) kbad[FILENAME] = 1
 		next
 	}
 	if (kind == "member") naddr++
-	else { kgood[FILENAME] = 1; delete kbad[FILENAME] }
+	else kgood[FILENAME] = 1
 	k = key($0)
 	if (kind == "skip") skip[k] = 1
 	else if (kind == "notmetoo") notme[k] = 1
@@ -286,11 +286,11 @@ kind != "stream" {
 	else if (!(k in skip) && !(k in listed)) { listed[k] = 1; m[++n] = $0; mk[n] = k }
 	next
 }
-# digest, nomail or notmetoo of lines none of which is an address, one
-# of which is not text in UTF-8, is no file without members, whose
-# members would all get the posts: 75 before the first record, or for no
-# record at all (END). One of text (a line typed by hand, "Bob
-# <bob@x>") is one without, as to mlm-members.
+# digest, nomail or notmetoo a line of which is not text in UTF-8 is no
+# file of the members its other lines give, whose members would get the
+# posts: 75 before the first record, or for no record at all (END). A
+# line of text that is no address (one typed by hand, "Bob <bob@x>") is
+# skipped, as by mlm-members.
 kind == "stream" && !checked { checked = 1; fnr0 = NR - 1; skipfiles() }
 kind == "stream" && /^[SRE] / && /[\000-\037\177]/ { bad("control octet in envelope line") }
 /^MLM1 / {

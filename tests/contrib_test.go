@@ -205,7 +205,8 @@ func TestMembersStandIn(t *testing.T) {
 		// And one in Latin-1, or with CR line ends; not one of text
 		// whose lines are no address, a line typed by hand: it leaves
 		// out no one, and both send (R87 F1, R90 F6).
-		for text, want := range map[string]int{"n\xf6m@x.org\n": 75, "nm@x.org\ralice@example.org\r": 75, "Nm Smith <nm@x.org>\n": 0} {
+		for text, want := range map[string]int{"n\xf6m@x.org\n": 75, "nm@x.org\ralice@example.org\r": 75, "Nm Smith <nm@x.org>\n": 0,
+			"nm@x.org\nj\xf6rg@x.org\n": 75, "nm@x.org\nNm Smith <nm@x.org>\n": 0} {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 				t.Fatal(err)
 			}

@@ -319,16 +319,17 @@ func readCommand(d *listdir.Dir, fn func(r io.Reader, src string) error) error {
 
 // Keys adds the keys (addr.Key) of the addresses of the member file name
 // to s, which holds each in 8 octets, not the address; its lines that are
-// no address go to bad, if not nil. A file no line of which is an
-// address, and a line of which is not text in UTF-8 (notText: saved as
-// UTF-16 or Latin-1, or with CR line ends), is a temporary failure, not
-// a file without members: mlm-members(1) leaves out the members of
-// digest, nomail and notmetoo, who would all get the posts. One of
-// text, such as a line typed by hand ("Bob <bob@x>"), is no reason to
-// hold every member's mail.
+// no address go to bad, if not nil. A file a line of which is not text
+// in UTF-8 (notText: saved as UTF-16 or Latin-1, or with CR line ends)
+// is a temporary failure, not a file of the members its other lines
+// give: mlm-members(1) leaves out the members of digest, nomail and
+// notmetoo, and those of such lines would get the posts (R91 F1: a
+// Latin-1 nomail's ASCII lines are addresses still). A line of text
+// that is no address, such as one typed by hand ("Bob <bob@x>"), is no
+// reason to hold every member's mail.
 func Keys(d *listdir.Dir, name string, s *addr.KeySet, bad BadFunc) error {
-	n, text, src := 0, true, name
-	add := func(m string) error { s.Add(addr.Key(m)); n++; return nil } // a hash of m: no copy of it
+	text, src := true, name
+	add := func(m string) error { s.Add(addr.Key(m)); return nil } // a hash of m: no copy of it
 	skip := func(file string, line int, err error) {
 		text = text && err != errNotText
 		if bad != nil {
@@ -336,8 +337,8 @@ func Keys(d *listdir.Dir, name string, s *addr.KeySet, bad BadFunc) error {
 		}
 	}
 	err := read(d, name, func(r io.Reader, from string) error { src = from; return scan(r, from, add, skip) })
-	if err == nil && n == 0 && !text {
-		err = sysexit.Errorf(sysexit.TempFail, "%s: no line is an address, and one is not text in UTF-8 (saved as UTF-16 or Latin-1, or with CR line ends?); not taken for a file without members", src)
+	if err == nil && !text {
+		err = sysexit.Errorf(sysexit.TempFail, "%s: a line is not text in UTF-8 (saved as UTF-16 or Latin-1, or with CR line ends?); its members are not known", src)
 	}
 	return err
 }
