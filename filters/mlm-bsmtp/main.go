@@ -121,7 +121,11 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg, rcpt
 		return sysexit.Errorf(sysexit.DataErr, "record %s: no recipients", h.ID)
 	}
 	if out == 0 {
-		return sysexit.Errorf(sysexit.DataErr, "record %s: no recipient a batch can name", h.ID)
+		// No transaction, said, and the batch goes on: mlm-split puts
+		// such addresses in a record of their own, which ended the
+		// batch (65) with the records after it (R91 F2).
+		fmt.Fprintf(os.Stderr, "%s: record %s: no recipient a batch can name; no transaction\n", prog, h.ID)
+		return nil
 	}
 	sender, ok := wirePath(h.Sender.Mailbox)
 	if !ok {
