@@ -437,14 +437,21 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 	pats, err := s.get(func() ([]string, error) {
 		lines, err := l.d.Lines(file)
 		var pats []string
-		for _, p := range lines {
-			if p = unquotePattern(shellClasses(lowerFolded(p))); wellFormed(p) {
-				pats = append(pats, p) // a malformed one matches nothing
-				// And spelt in U-labels, which a poster's domain is
-				// tried in too: a pattern spelt half one way, half
-				// the other, matches the mailbox in any spelling.
-				if u := uSpelling(p); u != p && wellFormed(u) {
-					pats = append(pats, u)
+		for _, line := range lines {
+			// In lower case, and its local part folded too, as the
+			// posters are tried both ways: a pattern of no "@"
+			// (οδος*) is no local part to fold, and one of it with
+			// final sigma matched its own spelling no more (R91 F5).
+			lower := strings.ToLower(line)
+			for _, p := range []string{lower, lowerFolded(lower)} {
+				if p = unquotePattern(shellClasses(p)); wellFormed(p) && !slices.Contains(pats, p) {
+					pats = append(pats, p) // a malformed one matches nothing
+					// And spelt in U-labels, which a poster's domain is
+					// tried in too: a pattern spelt half one way, half
+					// the other, matches the mailbox in any spelling.
+					if u := uSpelling(p); u != p && wellFormed(u) {
+						pats = append(pats, u)
+					}
 				}
 			}
 		}
@@ -453,20 +460,26 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 	if err != nil || len(pats) == 0 {
 		return false, err
 	}
-	for _, a := range posters {
+	for _, poster := range posters {
 		// Quotes that add nothing undone ("eve"@ is eve@), as
 		// go-message undoes them in From: an envelope sender keeps
 		// them as MAIL FROM gave them. Its domain as it is: its
 		// other spellings are tried below (Key's of an IPv6 literal,
 		// RFC 5952's, is one a pattern may not spell: a review).
-		a = lowerFolded(addr.LocalKey(a))
-		// Its domain spelt the other ways too: a pattern of
-		// *@bücher.example denies bob@xn--bcher-kva.example, the same
-		// mailbox, and one of *@xn--bcher-kva.example bob@bücher.example.
-		uLabels, aLabels := otherSpellings(a)
-		for _, pat := range pats {
-			if match(pat, a) || uLabels != "" && match(pat, uLabels) || aLabels != "" && match(pat, aLabels) {
-				return true, nil
+		lower := strings.ToLower(addr.LocalKey(poster))
+		folded := lowerFolded(lower)
+		for _, a := range []string{lower, folded} {
+			// Its domain spelt the other ways too: a pattern of
+			// *@bücher.example denies bob@xn--bcher-kva.example, the same
+			// mailbox, and one of *@xn--bcher-kva.example bob@bücher.example.
+			uLabels, aLabels := otherSpellings(a)
+			for _, pat := range pats {
+				if match(pat, a) || uLabels != "" && match(pat, uLabels) || aLabels != "" && match(pat, aLabels) {
+					return true, nil
+				}
+			}
+			if folded == lower {
+				break
 			}
 		}
 	}
@@ -477,7 +490,8 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 // case, its local part folded as a member's key folds it
 // (addr.LowerLocal: final sigma as sigma), so that a pattern of οδος@
 // denies ΟΔΟΣ@, as it did Οδος@ (R90 F9); its domain as it is, which
-// IDNA keeps final sigma in.
+// IDNA keeps final sigma in. One of no "@" as it is: matches tries
+// each pattern and poster both ways.
 func lowerFolded(s string) string {
 	s = strings.ToLower(s)
 	if at := strings.LastIndexByte(s, '@'); at >= 0 {
