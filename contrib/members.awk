@@ -154,9 +154,10 @@ function enc8(c) {
 }
 # nottext reports a line that is not text in UTF-8, as one of a file in
 # another encoding or with other line ends is (members.notText): a CR
-# within it, or octets that are not UTF-8 (Latin-1, UTF-16's, a NUL).
+# within it, or octets that are not UTF-8 (Latin-1, UTF-16's, a NUL, a
+# surrogate's or an overlong form, which Go's utf8.Valid refuses too).
 function nottext(s) {
-	return s ~ /\r/ || s !~ /^([\001-\177]|[\302-\337][\200-\277]|[\340-\357][\200-\277][\200-\277]|[\360-\364][\200-\277][\200-\277][\200-\277])*$/
+	return s ~ /\r/ || s !~ /^([\001-\177]|[\302-\337][\200-\277]|\340[\240-\277][\200-\277]|[\341-\354\356\357][\200-\277][\200-\277]|\355[\200-\237][\200-\277]|\360[\220-\277][\200-\277][\200-\277]|[\361-\363][\200-\277][\200-\277][\200-\277]|\364[\200-\217][\200-\277][\200-\277])*$/
 }
 function skipfiles(    f) {
 	for (f in kbad) {

@@ -206,7 +206,8 @@ func TestMembersStandIn(t *testing.T) {
 		// whose lines are no address, a line typed by hand: it leaves
 		// out no one, and both send (R87 F1, R90 F6).
 		for text, want := range map[string]int{"n\xf6m@x.org\n": 75, "nm@x.org\ralice@example.org\r": 75, "Nm Smith <nm@x.org>\n": 0,
-			"nm@x.org\nj\xf6rg@x.org\n": 75, "nm@x.org\nNm Smith <nm@x.org>\n": 0} {
+			"nm@x.org\nj\xf6rg@x.org\n": 75, "nm@x.org\nNm Smith <nm@x.org>\n": 0,
+			"nm@x.org\nj\xed\xa0\x80@x.org\n": 75, "nm@x.org\nj\xe0\x80\xaf@x.org\n": 75} {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 				t.Fatal(err)
 			}
