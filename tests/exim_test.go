@@ -434,6 +434,8 @@ func TestEximAddresses(t *testing.T) {
 // delivered, and the record's transactions before it were sent at each
 // run again.
 func TestEximBSMTP(t *testing.T) {
+	mlmtest.Fault(t, "input", "a domain not ASCII, ESMTP parameters, in records mlm-bsmtp writes for exim -bS",
+		"the domain as A-labels, the parameters left out: Exim takes the whole batch, every recipient of a verp=yes record delivered")
 	exim := eximBinary(t)
 	if os.Geteuid() != 0 {
 		t.Skip("Exim's -bS with a configuration of its own needs root")

@@ -122,6 +122,8 @@ func TestRunDaemon(t *testing.T) {
 // as long as it ran. A process a stage leaves holding descriptors 0 to
 // 2 closed and 3 closed holds no lock then: the next run takes it.
 func TestRunStagesNoListLock(t *testing.T) {
+	mlmtest.Fault(t, "signal", "a stage of mlm-run under mlm-lock (cron) that leaves a process running",
+		"the process holds no list lock: the next cron run takes it at once; the stage has its record's claim as descriptor 3")
 	base := openTempDir(t, "mlm-run-lock-")
 	list := filepath.Join(base, "dev")
 	if out, err := exec.Command(filepath.Join(binDir, "mlm-newlist"), list, "dev@lists.example.org").CombinedOutput(); err != nil {
@@ -166,6 +168,8 @@ func TestRunStagesNoListLock(t *testing.T) {
 // kill missed, and ran on, queueing the post that the MTA then delivered
 // again, each member getting it twice.
 func TestPipelineGroupKill(t *testing.T) {
+	mlmtest.Fault(t, "signal", "SIGKILL to the process group of mlm-pipeline, as an MTA's time limit sends it",
+		"its stages, in a group of their own, die with it (PR_SET_PDEATHSIG): none runs on to queue the post the MTA hands over again")
 	dir := t.TempDir()
 	pidfile := filepath.Join(dir, "pid")
 	cmd := exec.Command(filepath.Join(binDir, "mlm-pipeline"), "sh", "-c", "echo $$ > "+pidfile+".tmp; mv "+pidfile+".tmp "+pidfile+"; exec sleep 60")
