@@ -443,7 +443,7 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 			// (οδος*) is no local part to fold, and one of it with
 			// final sigma matched its own spelling no more (R91 F5).
 			lower := strings.ToLower(line)
-			for _, p := range []string{lower, lowerFolded(lower)} {
+			for _, p := range []string{lower, foldLocal(lower)} {
 				if p = unquotePattern(shellClasses(p)); wellFormed(p) && !slices.Contains(pats, p) {
 					pats = append(pats, p) // a malformed one matches nothing
 					// And spelt in U-labels, which a poster's domain is
@@ -467,7 +467,7 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 		// other spellings are tried below (Key's of an IPv6 literal,
 		// RFC 5952's, is one a pattern may not spell: a review).
 		lower := strings.ToLower(addr.LocalKey(poster))
-		folded := lowerFolded(lower)
+		folded := foldLocal(lower)
 		for _, a := range []string{lower, folded} {
 			// Its domain spelt the other ways too: a pattern of
 			// *@bücher.example denies bob@xn--bcher-kva.example, the same
@@ -486,14 +486,13 @@ func (l *list) matches(s *setting[[]string], file string, posters []string) (boo
 	return false, nil
 }
 
-// lowerFolded is s, an address or a pattern of allow or deny, in lower
+// foldLocal is s, an address or a pattern of allow or deny in lower
 // case, its local part folded as a member's key folds it
 // (addr.LowerLocal: final sigma as sigma), so that a pattern of οδος@
 // denies ΟΔΟΣ@, as it did Οδος@ (R90 F9); its domain as it is, which
 // IDNA keeps final sigma in. One of no "@" as it is: matches tries
 // each pattern and poster both ways.
-func lowerFolded(s string) string {
-	s = strings.ToLower(s)
+func foldLocal(s string) string {
 	if at := strings.LastIndexByte(s, '@'); at >= 0 {
 		return addr.LowerLocal(s[:at]) + s[at:]
 	}

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"mlm/lib/addr"
-	"mlm/lib/ascii"
 	"mlm/lib/cli"
 	"mlm/lib/spool"
 	"mlm/lib/stream"
@@ -98,11 +97,16 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg, rcpt
 		return err
 	}
 	// The paths alone: a HELO session has no ESMTP parameters, and exim
-	// -bS refuses one, and the rest of the batch with it.
+	// -bS refuses one, and the rest of the batch with it. A domain goes
+	// as A-labels, the same mailbox (RFC 5890): exim -bS refused one
+	// that is not ASCII ("501 malformed address"), and the rest of the
+	// batch, and a record run again sent its transactions before it
+	// each time (R88 F1); a local part that is not ASCII goes as it is,
+	// which it takes.
 	n, out := 0, 0
 	err := r.EachRecipient(func(p stream.Path) error {
 		n++
-		m, ok := wirePath(p.Mailbox)
+		m, ok := addr.DomainALabels(p.Mailbox)
 		if !ok {
 			// Left out, said: the record's others go on, as
 			// mlm-sendmail fails such a recipient alone, where the
@@ -127,7 +131,7 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg, rcpt
 		fmt.Fprintf(os.Stderr, "%s: record %s: no recipient a batch can name; no transaction\n", prog, h.ID)
 		return nil
 	}
-	sender, ok := wirePath(h.Sender.Mailbox)
+	sender, ok := addr.DomainALabels(h.Sender.Mailbox)
 	if !ok {
 		return sysexit.Errorf(sysexit.DataErr, "record %s: a sender whose domain has no A-labels (IDNA), which a batch needs", h.ID)
 	}
@@ -136,25 +140,6 @@ func transaction(bw *bufio.Writer, r *stream.Reader, h *stream.Header, msg, rcpt
 		return verp(bw, sender, msg, rcpts)
 	}
 	return send(bw, sender, rcpts.Reader(), msg)
-}
-
-// wirePath returns mailbox as a batch gives it: its domain's U-labels
-// as A-labels (IDNA's lookup mapping), the same mailbox (RFC 5890).
-// exim -bS refuses a domain that is not ASCII ("501 malformed
-// address"), and with it the rest of the batch: the record was run
-// again, and again, its transactions before the refusal sent each time
-// (R88 F1). A local part that is not ASCII goes as it is, which it
-// takes. False for a domain IDNA cannot convert.
-func wirePath(mailbox string) (string, bool) {
-	at := strings.LastIndexByte(mailbox, '@')
-	if at < 0 || ascii.Is(mailbox[at+1:]) {
-		return mailbox, true // (the null sender too)
-	}
-	d, ok := addr.ALabels(mailbox[at+1:])
-	if m := mailbox[:at+1] + d; ok && addr.CheckMailbox(m) == nil {
-		return m, true
-	}
-	return "", false
 }
 
 // verp writes a transaction for each RCPT line of rcpts (a record of

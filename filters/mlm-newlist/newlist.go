@@ -94,7 +94,7 @@ func run(a *args, out io.Writer) error {
 	if a.BinDir != "" {
 		// Said, not refused: the programs may be installed there
 		// after. A typo would have the MTA run no program.
-		if fi, err := os.Stat(filepath.Join(bin, "mlm-accept")); err != nil || !fi.Mode().IsRegular() {
+		if !hasAccept(bin) {
 			fmt.Fprintf(os.Stderr, "%s: -b %s: no mlm-accept there (yet), which the lines below name\n", prog, bin)
 		}
 	}
@@ -295,6 +295,13 @@ func binDir(dir string) (string, error) {
 	return dir, nil
 }
 
+// hasAccept reports whether dir holds mlm-accept, a regular file, which
+// the lines printed name.
+func hasAccept(dir string) bool {
+	fi, err := os.Stat(filepath.Join(dir, "mlm-accept"))
+	return err == nil && fi.Mode().IsRegular()
+}
+
 // ranFrom returns the directory mlm-newlist was run from, as the shell
 // found it (its first argument, through PATH), if mlm-accept is there
 // too; else the directory the program itself is in, its links
@@ -305,7 +312,7 @@ func binDir(dir string) (string, error) {
 func ranFrom() (string, error) {
 	if p, err := exec.LookPath(os.Args[0]); err == nil {
 		if dir, err := filepath.Abs(filepath.Dir(p)); err == nil {
-			if fi, err := os.Stat(filepath.Join(dir, "mlm-accept")); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			if hasAccept(dir) {
 				return dir, nil
 			}
 		}

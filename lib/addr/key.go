@@ -203,6 +203,18 @@ func ASCIIDomain(mailbox string) (string, bool) {
 	if at < 0 || !ascii.Is(mailbox[:at]) {
 		return "", false
 	}
+	return DomainALabels(mailbox)
+}
+
+// DomainALabels is ASCIIDomain for a mailbox whose local part may be
+// UTF-8, which stays as it is: its domain as A-labels, for a reader
+// that takes a UTF-8 local part but no such domain (exim -bS). A
+// mailbox without "@", or whose domain is ASCII, is itself.
+func DomainALabels(mailbox string) (string, bool) {
+	at := strings.LastIndexByte(mailbox, '@')
+	if at < 0 || ascii.Is(mailbox[at+1:]) {
+		return mailbox, true
+	}
 	d, ok := ALabels(mailbox[at+1:])
 	if !ok {
 		return "", false
