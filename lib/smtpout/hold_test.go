@@ -552,3 +552,50 @@ func TestHoldMailRefusedData(t *testing.T) {
 		t.Errorf("server read %q; want b's DATA, the dot alone, RSET, QUIT", got)
 	}
 }
+
+// TestHoldReplyThenLost: the reply to a held dot is read, and the
+// connection is lost before the replies to the commands that went out
+// with it are all read, with none out of step: the reply stands, the
+// held transaction is delivered, not voided as a lost reply (a relay
+// that closes after a message without a 421, or is reset: each
+// recipient got the post twice, R92 F1). A 2.1.x reply, MAIL's and not
+// a message's, is still lost: the server may have left out the dot's.
+func TestHoldReplyThenLost(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "the connection lost after the reply to a held dot, with the replies after it in step", "held transaction: its reply stands (delivered, no duplicate); the one behind it: temporary error, not a lost reply; a dot's reply of 2.1.x: lost")
+	for _, tc := range []struct {
+		name    string
+		replies []string
+		want    string // the held transaction's results; "" for lost
+	}{
+		{"closed after the dot's reply", []string{"250 2.0.0 queued as A"}, "a@example.org=250"},
+		{"closed after MAIL's", []string{"250 2.0.0 queued as A", "250 2.1.0 ok"}, "a@example.org=250"},
+		{"closed after an RCPT's", []string{"250 queued as A", "250 ok", "250 ok"}, "a@example.org=250"},
+		{"the dot refused, then closed", []string{"554 5.7.1 rejected", "250 2.1.0 ok"}, "a@example.org=554"},
+		{"a 2.1.x reply for the dot's", []string{"250 2.1.0 sender ok"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			noLeaks(t)
+			c, first, _ := holdOn(t, func(c *fconn) {
+				if !c.takeFirst() || !c.lines(4) {
+					return
+				}
+				c.say(tc.replies...) // and the connection closes
+			})
+			var err error
+			var res []smtpout.Result
+			within(t, func() { res, _, err = c.Send(sender, rcpts("b@example.org", "c@example.org"), message, false) })
+			temporary(t, err)
+			if errors.Is(err, smtpout.ErrLostReply) {
+				t.Errorf("second transaction: %v; want an error, not a lost reply: its data never went", err)
+			}
+			noneDelivered(t, res)
+			if tc.want == "" {
+				first.lost(t)
+				return
+			}
+			if first.calls != 1 || first.err != nil || codes(first.res) != tc.want {
+				t.Errorf("held transaction: done called %d times with %s, %v; want once, %s, no error", first.calls, codes(first.res), first.err, tc.want)
+			}
+		})
+	}
+}

@@ -16,7 +16,7 @@
 // or one the server sends unasked means the conversation is out of step:
 // the connection is given up, temporarily, and no recipient counts as
 // delivered unless a 2xx came after its data. A reply is read into a
-// bounded buffer (MaxReplyLine, MaxReplyLines) and every wait is bounded
+// bounded buffer (readBuffer, MaxReplyLines) and every wait is bounded
 // by the timeouts.
 package smtpout
 
@@ -439,8 +439,10 @@ func (c *Client) cmd(line string) (Reply, error) {
 	return c.read()
 }
 
-// MaxReplyLines bounds a multi-line reply, and MaxReplyLine one line
-// (RFC 5321 §4.5.3.1.5 says 512 octets; some servers send more).
+// MaxReplyLines bounds a multi-line reply, and MaxReplyLine what is kept
+// of one line (RFC 5321 §4.5.3.1.5 says 512 octets; some servers send
+// more): the rest of a longer one is left out, up to the read buffer
+// (readBuffer), past which the line is garbled.
 const (
 	MaxReplyLines = 100
 	MaxReplyLine  = 2048
@@ -544,11 +546,19 @@ func (c *Client) readLines() ([]string, Reply, error) {
 			armed, c.used = true, now
 		}
 		b, err := c.br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull || len(b) > MaxReplyLine {
+		if err == bufio.ErrBufferFull {
 			return nil, Reply{}, sysexit.Temp(fmt.Errorf("%s: %w: line too long", c.Addr, ErrGarbled))
 		}
 		if err != nil {
 			return nil, Reply{}, sysexit.Temp(fmt.Errorf("%s: %w", c.Addr, err))
+		}
+		if len(b) > MaxReplyLine {
+			// Longer than MaxReplyLine, within the read buffer: its
+			// first MaxReplyLine octets are the line, the rest is
+			// left out. Refused as garbled, a 250 to the final dot
+			// on such a line was a lost reply, and every retry sent
+			// the post again (R92 F3).
+			b = b[:MaxReplyLine]
 		}
 		s := strings.TrimRight(string(b), "\r\n")
 		if len(s) < 3 || (len(s) > 3 && s[3] != ' ' && s[3] != '-') {
@@ -816,9 +826,18 @@ func before(err error) error {
 func (c *Client) fail(err error) {
 	c.err = err
 	if h := c.replied; h != nil {
-		// Its reply may have been another command's (see confirm).
 		c.replied = nil
-		h.done(nil, sysexit.Temp(fmt.Errorf("%w: %w", ErrLostReply, err)))
+		if outOfStep(err) || !ownReplies(h.res) {
+			// Its reply may have been another command's (see confirm).
+			h.done(nil, sysexit.Temp(fmt.Errorf("%w: %w", ErrLostReply, err)))
+		} else {
+			// The connection lost, or a timeout, with every reply
+			// read after the dot's in step: that reply was its own,
+			// and stands. Voided, it had the recipients sent the
+			// post again, for a relay that closes after a message
+			// without a 421, or is reset (R92 F1).
+			h.done(h.res, nil)
+		}
 	}
 	if h := c.held; h != nil {
 		c.held = nil
@@ -828,6 +847,30 @@ func (c *Client) fail(err error) {
 			h.done(nil, sysexit.Temp(fmt.Errorf("%s: %w: %w", c.Addr, ErrNotSent, err)))
 		}
 	}
+}
+
+// outOfStep reports an error that shows the replies out of step with
+// the commands: one a command cannot have, or one that is no reply.
+// Then no reply read before it can be trusted to answer the command it
+// seemed to (see confirm); a lost connection or a timeout shows nothing
+// of the kind.
+func outOfStep(err error) bool {
+	return errors.Is(err, ErrUnexpected) || errors.Is(err, ErrGarbled)
+}
+
+// ownReplies reports whether results, a held dot's, read before the
+// connection failed, can be its own: none has an enhanced code of
+// addressing status (RFC 3463's X.1.Y), MAIL's and RCPT's (Postfix's
+// "250 2.1.0", "250 2.1.5"), not a message's. A server that left out the
+// dot's reply and then closed had its MAIL's reply taken for it
+// (TestHoldReplyMissing is that server not closing).
+func ownReplies(results []Result) bool {
+	for _, r := range results {
+		if _, subject, _ := strings.Cut(r.Reply.Enhanced, "."); strings.HasPrefix(subject, "1.") {
+			return false
+		}
+	}
+	return true
 }
 
 // tooMany reports a reply to RCPT that refuses a recipient as one too
@@ -1331,7 +1374,9 @@ func (c *Client) settle() error {
 // behind the dot, have been found in step: a reply the server left out,
 // or one it added before the dot's, would have made another command's
 // reply seem the dot's, and the replies after it one command late, which
-// the checks of those find out. Until then fail may void them.
+// the checks of those find out. Until then fail voids them if it
+// finds such a reply (outOfStep), but not for a connection lost or a
+// timeout: the reply read was the dot's.
 func (c *Client) confirm() {
 	if h := c.replied; h != nil {
 		c.replied = nil
