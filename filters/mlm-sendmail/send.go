@@ -77,6 +77,11 @@ type sender struct {
 	relaySt  map[string]*relayState // of the relays dialled in the run (see dial)
 
 	relayCond sync.Cond // of relayMu: a dial ended (see serving), a connection closed (see closed)
+	// The bounces queue found full, and the records written since it
+	// was last looked at (see bouncesFull).
+	bounceMu    sync.Mutex
+	bounceFull  bool
+	bounceSince int
 	// The posts whose message a relay refused, as a whole, in the run
 	// (see refusedWhole).
 	wholeMu sync.Mutex
@@ -1739,6 +1744,9 @@ func (s *sender) expired(h *stream.Header) bool {
 // bounce writes a record for bounce processing to the bounces queue:
 // the failed recipient, the server's reply and its enhanced code.
 func (s *sender) bounce(j *job, r smtpout.Result) error {
+	if full, err := s.bouncesFull(); err != nil || full {
+		return err
+	}
 	if j.pos == nil {
 		// The recipient's place in the record names its bounce.
 		j.pos = make(map[string]int, len(j.rcpts))
@@ -1792,6 +1800,42 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 		return stream.WriteRecord(w, h, strings.NewReader(body), nil)
 	})
 }
+
+// bouncesFull reports whether the bounces queue holds what maxqueued and
+// maxqueuedsize allow (listdir.Full), as mlm-accept refuses the MTA's
+// bounces then: a record for each recipient failed, in a queue that no
+// stage empties by default, grew without bound, a file each, and the
+// file system's inodes ran out, for every list on it (R93 F2). Past it,
+// a recipient fails without one: the journal has the failure. It looks
+// at the queue once in bounceLook records written, so that a post to
+// many dead addresses does not count the queue for each; once full, no
+// more in the run, and it says so the first time.
+func (s *sender) bouncesFull() (bool, error) {
+	s.bounceMu.Lock()
+	defer s.bounceMu.Unlock()
+	if s.bounceFull {
+		return true, nil
+	}
+	if s.bounceSince > 0 && s.bounceSince < bounceLook {
+		s.bounceSince++
+		return false, nil
+	}
+	why, err := s.d.Full(listdir.Bounces, 1)
+	if err != nil {
+		return false, err
+	}
+	if why != "" {
+		s.bounceFull = true
+		fmt.Fprintf(os.Stderr, "%s: queue/%s: full (%s): no more bounce records this run; the journal has each failure\n", prog, listdir.Bounces, why)
+		return true, nil
+	}
+	s.bounceSince = 1
+	return false, nil
+}
+
+// bounceLook is how often bouncesFull looks at the queue: at most so
+// many records past its bound.
+const bounceLook = 64
 
 // replyText is text cut to the octets a reply's text keeps
 // (smtpout.MaxReplyText), where a UTF-8 character starts, as smtpout

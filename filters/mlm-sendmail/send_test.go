@@ -187,7 +187,7 @@ func TestErrorLimit(t *testing.T) {
 	mlmtest.Fault(t, "smtp", "mlm-sendmail: 421 and the connection closed after 20 refused RCPTs (Postfix's smtpd_hard_error_limit), 25 unknown users in a batch of 100", "in one run: every member delivered, the 25 bounced, nothing deferred")
 	dir := list(t)
 	srv := sinktest.Sink(t, smtpsink.Options{ErrorLimit: 20, Replies: rules(t, "u*=550 5.1.1 no such user")})
-	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second}
 	var to, members []string
 	for i := range 100 {
 		if i%4 == 1 {
@@ -226,7 +226,7 @@ func TestErrorLimit(t *testing.T) {
 func TestErrorLimitMembersFirst(t *testing.T) {
 	dir := list(t)
 	srv := sinktest.Sink(t, smtpsink.Options{ErrorLimit: 20, Replies: rules(t, "u*=550 5.1.1 no such user")})
-	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second}
 	var to []string
 	for i := range 100 {
 		if i%2 == 1 {
@@ -1603,7 +1603,7 @@ func TestBounceFails(t *testing.T) {
 	if err := os.RemoveAll(tmp); err != nil { // no bounce record can be written
 		t.Fatal(err)
 	}
-	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1}
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second}
 	in := record("p1,1", "ok1@x.example", "f550@x.example", "ok2@x.example")
 	if _, err := send(t, a, in); sysexit.Code(err) != sysexit.TempFail {
 		t.Fatalf("no bounce record written: %v; want exit 75", err)
@@ -4151,5 +4151,65 @@ func TestIdleClosed(t *testing.T) {
 	defer mu.Unlock()
 	if n := s.stats.txns.Load(); n != 2 || mails != 2 || errb.Len() != 0 {
 		t.Errorf("%d transactions tried, %d MAIL taken, standard error %q; want 2, 2 and nothing", n, mails, errb.String())
+	}
+}
+
+// TestBouncesFull: the bounces queue holds a record for each recipient
+// failed only up to maxqueued (as mlm-accept refuses bounces then), not
+// without bound in a queue no stage empties by default (R93 F2); past
+// it, a recipient fails without one, in the journal, and standard error
+// says so once. The bound is looked at once in bounceLook records: at
+// most so many go past it in a run, and none in the next.
+func TestBouncesFull(t *testing.T) {
+	mlmtest.Fault(t, "input", "recipients refused for good (550) while the bounces queue holds maxqueued records", "no more bounce records, one line on standard error, the recipients failed in the journal; at most 64 past the bound in a run")
+	dir := list(t)
+	os.WriteFile(filepath.Join(dir, "maxqueued"), []byte("3\n"), 0o644)
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=550 5.1.1 no such user")})
+	var rcpts []string
+	for i := range bounceLook + 10 {
+		rcpts = append(rcpts, fmt.Sprintf("d%d@example.org", i))
+	}
+	bounces := func() int { fs, _ := os.ReadDir(filepath.Join(dir, "queue", "bounces", "new")); return len(fs) }
+	for n, want := range []int{bounceLook, bounceLook} {
+		var out, errb, stderr bytes.Buffer
+		a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second}
+		said := stderrTo(t, &stderr)
+		err := run(a, strings.NewReader(record(fmt.Sprintf("p%d", n), rcpts...)), &out, &errb)
+		said()
+		if err != nil {
+			t.Fatalf("run %d: %v; want 0", n+1, err)
+		}
+		if got := bounces(); got != want {
+			t.Errorf("run %d: %d bounce records; want %d", n+1, got, want)
+		}
+		if c := strings.Count(stderr.String(), "queue/bounces: full (3 records, as maxqueued allows): no more bounce records this run"); c != 1 {
+			t.Errorf("run %d: said %d times that the queue is full; want once:\n%s", n+1, c, stderr.String())
+		}
+		j, _ := os.ReadFile(filepath.Join(dir, "state", "journal", fmt.Sprintf("p%d", n)))
+		if c := strings.Count(string(j), "F "); c != len(rcpts) {
+			t.Errorf("run %d: %d recipients failed in the journal; want %d", n+1, c, len(rcpts))
+		}
+	}
+}
+
+// stderrTo has what is written on standard error go to w too, until
+// done is called, which returns once all of it has.
+func stderrTo(t *testing.T, w io.Writer) (done func()) {
+	r, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = pw
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		io.Copy(io.MultiWriter(w, stderr), r)
+	}()
+	return func() {
+		os.Stderr = stderr
+		pw.Close()
+		<-copied
+		r.Close()
 	}
 }
