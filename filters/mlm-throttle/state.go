@@ -15,6 +15,12 @@ package main
 //	domain example.org 1795867203.5
 //	msg 1795867200.25
 //	rcpt 1795867201
+//	written 1795867200.5
+//
+// The last line is when the file was written: a run whose clock is
+// before it finds the clock stepped back, and moves every time back as
+// far (unstep). A throttle of before it ignores that line, and writes
+// none.
 //
 // A line that is not of this form, or whose time is further from the
 // run's start than the bucket arithmetic holds (some 146 years), is
@@ -113,6 +119,7 @@ func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
 		return err
 	}
 	st.prune(now)
+	st[keyWritten] = now
 	b := st.encode(f.epoch)
 	if _, err := f.fd.WriteAt(b, 0); err != nil {
 		return f.fail(err)
@@ -223,7 +230,7 @@ func parseState(b []byte, epoch int64) state {
 		f := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' || r == '\r' })
 		var key string
 		switch {
-		case len(f) == 2 && (f[0] == keyRcpt || f[0] == keyMsg):
+		case len(f) == 2 && (f[0] == keyRcpt || f[0] == keyMsg || f[0] == keyWritten):
 			key = f[0]
 		case len(f) == 3 && f[0] == "domain":
 			key = domainKey(addr.DomainKey(f[1]))
@@ -241,6 +248,27 @@ func parseState(b []byte, epoch int64) state {
 		}
 	}
 	return st
+}
+
+// unstep takes the time the state was written out of it, and, if that
+// is after now, moves every bucket's time back by the difference: the
+// clock stepped back since (a host booted with its clock ahead, then
+// set right), and without it each bucket waited the step out, a day's
+// step a day, every run (R92 F2).
+func (st state) unstep(now int64) {
+	w, ok := st[keyWritten]
+	delete(st, keyWritten)
+	if !ok || w <= now {
+		return
+	}
+	d := w - now // (at most 2*far: the times read are within far)
+	for k, tat := range st {
+		if tat < -far+d {
+			st[k] = -far
+		} else {
+			st[k] = tat - d
+		}
+	}
 }
 
 // prune forgets the buckets that are full at now.

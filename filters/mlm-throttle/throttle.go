@@ -24,10 +24,12 @@ import (
 	"mlm/lib/sysexit"
 )
 
-// Bucket keys in the state.
+// Bucket keys in the state, and the key of when it was written (see
+// state.unstep).
 const (
-	keyRcpt = "rcpt"
-	keyMsg  = "msg"
+	keyRcpt    = "rcpt"
+	keyMsg     = "msg"
+	keyWritten = "written"
 )
 
 func domainKey(d string) string { return "domain " + d }
@@ -544,6 +546,7 @@ func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) 
 	var late error
 	err = t.store.update(func(st state) (int64, bool, error) {
 		now := t.since(t.clk.Now())
+		st.unstep(now)
 		k, at, late = 0, time.Time{}, nil
 		for i, rec := range group {
 			cs := chargesOf(i)
