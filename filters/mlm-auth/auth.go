@@ -361,10 +361,20 @@ func (l *list) judge(p *post) (verdict, reason string, err error) {
 	// that had its own.
 	vs := p.ed.Values("Auto-Submitted")
 	if i := slices.IndexFunc(vs, notice.AutoSubmitted); i >= 0 {
-		v := vs[i]
-		// (The poster's text: cleaned, since the reason goes into the
-		// moderators' notice and mlm-moderate's list.)
-		return hold, "automatic message (Auto-Submitted: " + notice.Clean(ascii.Lower(strings.TrimSpace(v)), 100) + ")", nil
+		// But from an envelope sender posters names, as it is: another
+		// list's, whose notices this list is the moderators' address
+		// for, held here with no notice (automatic, from a role
+		// address), none of its moderators told (R93 F3).
+		in, err := l.in.First([]string{p.h.Sender.Mailbox}, listdir.Posters)
+		if err != nil {
+			return "", "", err
+		}
+		if in < 0 || p.h.Sender.Mailbox == "" {
+			v := vs[i]
+			// (The poster's text: cleaned, since the reason goes into
+			// the moderators' notice and mlm-moderate's list.)
+			return hold, "automatic message (Auto-Submitted: " + notice.Clean(ascii.Lower(strings.TrimSpace(v)), 100) + ")", nil
+		}
 	}
 	// A field a message has once at most, given twice: mail readers
 	// differ on which they show (a From other than the one judged here),
