@@ -840,17 +840,17 @@ func TestHostileFlood(t *testing.T) {
 			io.WriteString(w, line)
 		}
 	})
-	t.Run("requests", func(t *testing.T) {
-		mlmtest.Fault(t, "input", "9.5 MB messages from a stranger to the request address, one after another (nothing takes queue/requests)",
+	t.Run("bounces", func(t *testing.T) {
+		mlmtest.Fault(t, "input", "9.5 MB messages from a stranger to the bounce address, one after another (nothing takes queue/bounces)",
 			"queued until the queue holds 100 MiB (maxqueuedsize), then mlm-accept exits 77, one line 5.2.2 (nothing takes the queue: the MTA bounces at once), nothing queued; a post is still taken")
 		dir := hPlainList(t)
-		env := []string{"SENDER=mallory@example.net", "RECIPIENT=dev-request@lists.example.org"}
-		newDir := filepath.Join(dir, "queue", "requests", "new")
+		env := []string{"SENDER=mallory@example.net", "RECIPIENT=dev-bounces@lists.example.org"}
+		newDir := filepath.Join(dir, "queue", "bounces", "new")
 		var sizes []int64
 		for len(sizes) < 20 {
 			o := hRunFile(t, in, "", env, "mlm-accept", dir)
 			if o.code == 77 {
-				hOneLine(t, o, `^5\.2\.2 mlm-accept: requests: queue full, and nothing here takes it \(stages/requests\): [0-9]+ octets, maxqueuedsize or more\n$`)
+				hOneLine(t, o, `^5\.2\.2 mlm-accept: bounces: queue full, and nothing here takes it \(stages/bounces\): [0-9]+ octets, maxqueuedsize or more\n$`)
 				break
 			}
 			if o.code != 0 {
@@ -873,7 +873,7 @@ func TestHostileFlood(t *testing.T) {
 		if n := mlmtest.Names(t, newDir); len(n) != len(sizes) {
 			t.Errorf("%d records in new/; want %d", len(n), len(sizes))
 		}
-		if n := mlmtest.Names(t, filepath.Join(dir, "queue", "requests", "tmp")); len(n) != 0 {
+		if n := mlmtest.Names(t, filepath.Join(dir, "queue", "bounces", "tmp")); len(n) != 0 {
 			t.Errorf("tmp/ left %v", n)
 		}
 		post := filepath.Join(work, "post.eml")

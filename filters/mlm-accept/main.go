@@ -153,6 +153,13 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	if err != nil {
 		return err
 	}
+	if qname == listdir.Requests && !d.Served(listdir.Requests) {
+		// No stage takes requests (none does by default): the owners
+		// get them, who can act on them, as mail to the owner address.
+		// Queued, a member who wrote to LIST-unsubscribe was told
+		// nothing, and kept getting the posts (R93 F4).
+		qname = listdir.OwnerQ
+	}
 	maxSize, err := d.IntIn(listdir.MaxSize, 10<<20, 1, math.MaxInt64)
 	if err != nil {
 		return err
