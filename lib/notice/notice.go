@@ -119,16 +119,24 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	// The header as it came, but for a line over the 998 octets a line
 	// of a message may have (RFC 5322 section 2.1.1), which a poster's
 	// header may hold, or a NUL or a CR of its own, which 8bit may not
-	// carry (RFC 2045 section 2.8): then quoted-printable, whose lines
-	// are short and which writes those octets as =00 and =0D.
+	// carry (RFC 2045 section 2.8), or octets not UTF-8: then
+	// quoted-printable, whose lines are short and which writes those
+	// octets as =00, =0D and =E9.
 	hdr, cte := strings.ReplaceAll(string(attachable(m.Headers)), "\r\n", "\n"), "8bit"
 	ct := "text/rfc822-headers"
-	if utf8.ValidString(hdr) && strings.IndexFunc(hdr, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0 {
+	valid := utf8.ValidString(hdr)
+	switch {
+	case valid && strings.IndexFunc(hdr, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0:
 		// UTF-8 fields (RFC 6532): with no charset the part is
 		// US-ASCII (RFC 2046 section 4.1.2), and read so.
 		ct += "; charset=utf-8"
 	}
-	if longLine(hdr) || strings.ContainsAny(hdr, "\x00\r") {
+	// Octets that are not UTF-8 (a Latin-1 header of an old mail
+	// program, or spam's) no charset names: 8bit, under US-ASCII's,
+	// they were no valid MIME (R93 F5); quoted-printable, the part is
+	// ASCII, and decodes to the header as it came. (RFC 1428's
+	// unknown-8bit, which go-message refuses, would be read by few.)
+	if longLine(hdr) || strings.ContainsAny(hdr, "\x00\r") || !valid {
 		hdr, cte = msg.QPEncode(hdr), "quoted-printable"
 	}
 	b.WriteString("Content-Type: " + ct + "\nContent-Transfer-Encoding: " + cte + "\n\n")

@@ -465,18 +465,29 @@ func TestHeaderControls(t *testing.T) {
 // text is in: UTF-8 fields (RFC 6532) in a part with no charset are
 // US-ASCII text (RFC 2046 section 4.1.2), which Python's email reads as
 // "Subject: \ufffd\ufffd"; an ASCII header needs none, and one in no
-// charset known (8-bit octets that are not UTF-8) gets none.
+// charset known (8-bit octets that are not UTF-8) gets none, and goes
+// quoted-printable: 8bit, it was no valid MIME (R93 F5).
 func TestHeadersCharset(t *testing.T) {
-	for _, tc := range []struct{ hdr, charset string }{
-		{"Subject: caf\u00e9\n\n", "utf-8"},
-		{"Subject: cafe\n\n", ""},
-		{"Subject: caf\xe9\n\n", ""},
-		{"Subject: caf\u00e9\nX-Long: " + strings.Repeat("x", 1000) + "\n\n", "utf-8"},
+	for _, tc := range []struct{ hdr, charset, cte string }{
+		{"Subject: caf\u00e9\n\n", "utf-8", "8bit"},
+		{"Subject: cafe\n\n", "", "8bit"},
+		{"Subject: caf\xe9\n\n", "", "quoted-printable"},
+		{"Subject: caf\u00e9\nX-Long: " + strings.Repeat("x", 1000) + "\n\n", "utf-8", "quoted-printable"},
 	} {
 		b := (&Message{From: "dev-owner@x.org", To: []string{"a@x.org"}, Subject: "s", Text: "hi", Headers: []byte(tc.hdr)}).Bytes("1", "x.org", time.Unix(0, 0))
-		_, params, _ := attached(t, b).Header.ContentType()
+		p := attached(t, b)
+		_, params, _ := p.Header.ContentType()
 		if params["charset"] != tc.charset {
 			t.Errorf("header %.30q: charset %q; want %q", tc.hdr, params["charset"], tc.charset)
+		}
+		if cte := p.Header.Get("Content-Transfer-Encoding"); cte != tc.cte {
+			t.Errorf("header %.30q: Content-Transfer-Encoding %q; want %q", tc.hdr, cte, tc.cte)
+		}
+		if !utf8.Valid(b) {
+			t.Errorf("header %.30q: the notice holds octets that are not UTF-8", tc.hdr)
+		}
+		if got, _ := io.ReadAll(p.Body); strings.ReplaceAll(string(got), "\r\n", "\n") != tc.hdr {
+			t.Errorf("header %.30q: decoded %.30q", tc.hdr, got)
 		}
 	}
 }
