@@ -160,6 +160,16 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 		// nothing, and kept getting the posts (R93 F4).
 		qname = listdir.OwnerQ
 	}
+	if qname == listdir.OwnerQ && envelope.OwnCommand(d.Address(), h.Sender.Mailbox) {
+		// The list sends nothing to its owner address: from its own
+		// address, this is its mail come back, through an owner's
+		// address that leads to it (a group that names LIST-owner),
+		// which the owner queue sent on to the owners again, each
+		// round, until the MTA's hop count (R93 F6). Refused, the MTA
+		// bounces it to that address, the bounce address: a record
+		// there, from the null sender, and no further round.
+		return sysexit.WithDSN(sysexit.NoPerm, "5.4.6", fmt.Errorf("mail to the owner address from the list's own %s: its own mail come back, a loop (an owner's address leads to this list's)", h.Sender.Mailbox))
+	}
 	maxSize, err := d.IntIn(listdir.MaxSize, 10<<20, 1, math.MaxInt64)
 	if err != nil {
 		return err
