@@ -859,14 +859,19 @@ func outOfStep(err error) bool {
 }
 
 // ownReplies reports whether results, a held dot's, read before the
-// connection failed, can be its own: none has an enhanced code of
-// addressing status (RFC 3463's X.1.Y), MAIL's and RCPT's (Postfix's
-// "250 2.1.0", "250 2.1.5"), not a message's. A server that left out the
-// dot's reply and then closed had its MAIL's reply taken for it
-// (TestHoldReplyMissing is that server not closing).
+// connection failed, must be its own: each has an enhanced code, and
+// none of addressing status (RFC 3463's X.1.Y), MAIL's and RCPT's
+// (Postfix's "250 2.1.0", "250 2.1.5"), not a message's. A server that
+// left out the dot's reply and then closed had its MAIL's reply taken
+// for it (TestHoldReplyMissing is that server not closing). A reply
+// without an enhanced code (qmail's "250 ok", to MAIL and to the dot
+// alike) tells nothing: then the reply counts as lost, as before, a
+// duplicate at worst, where taken it could be a recipient never
+// delivered (a review).
 func ownReplies(results []Result) bool {
 	for _, r := range results {
-		if _, subject, _ := strings.Cut(r.Reply.Enhanced, "."); strings.HasPrefix(subject, "1.") {
+		_, subject, ok := strings.Cut(r.Reply.Enhanced, ".")
+		if !ok || strings.HasPrefix(subject, "1.") {
 			return false
 		}
 	}
