@@ -156,7 +156,7 @@ func TestExim(t *testing.T) {
 	mustSend("", "dev-bounces+bob=example.net@lists.example.org", "a bounce")
 	mustSend("alice@example.org", "dev-owner@lists.example.org", "for the owner")
 	waitFor(t, "each in its queue", func() bool {
-		return count("incoming") == 1 && count("requests") == 0 && count("bounces") == 1 && count("owner") == 2
+		return count("incoming") == 1 && count("requests") == 1 && count("bounces") == 1 && count("owner") == 1
 	})
 	if err := send("alice@example.org", "nolist@lists.example.org", "nowhere"); err == nil || !strings.Contains(err.Error(), "550") {
 		t.Errorf("mail to a local part that is no list: %v; want 550 at RCPT", err)
@@ -251,8 +251,8 @@ func TestExim(t *testing.T) {
 	if strings.Contains(log(), " ** ") {
 		t.Errorf("Exim failed a delivery:\n%s", log())
 	}
-	if count("owner") != 2 || count("outgoing") != 0 {
-		t.Errorf("owner %d, outgoing %d; want 2, 0", count("owner"), count("outgoing"))
+	if count("requests") != 1 || count("outgoing") != 0 {
+		t.Errorf("requests %d, outgoing %d; want 1, 0", count("requests"), count("outgoing"))
 	}
 
 	// Killed by a signal it cannot catch (SIGKILL, as the OOM killer
@@ -357,17 +357,17 @@ func TestEximAddresses(t *testing.T) {
 		msg := "From: alice@example.org\r\nTo: " + rcpt + "\r\nSubject: routes\r\n\r\nhello\r\n"
 		return smtp.SendMail(addr, nil, "alice@example.org", []string{rcpt}, []byte(msg))
 	}
-	// Each address accepted, by list and queue (the request addresses'
-	// the owner queue: no stage takes requests).
+	// Each address accepted, by list and queue.
 	want := map[string][]string{
 		"dev/incoming":      {"dev+tag", "dev+a+b", "dev+x-bounces+y", "dev+x-request"},
 		"dev/bounces":       {"dev-bounces+o'brien=example.net", "dev-bounces+a+b=example.net", "dev-bounces+x-owner+y=example.net"},
 		"dev/moderate":      {answer("dev", "dev@lists.example.org", "accept"), answer("dev", "dev@lists.example.org", "reject"), answer("dev", "dev@lists.example.org", "drop")},
-		"dev/owner":         {"dev-owner+x", "dev-request", "dev-request+x", "dev-subscribe+x", "dev-unsubscribe+x"},
+		"dev/requests":      {"dev-request", "dev-request+x", "dev-subscribe+x", "dev-unsubscribe+x"},
+		"dev/owner":         {"dev-owner+x"},
 		"dev-team/incoming": {"dev-team", "dev-team+x"},
-		"dev-team/owner":    {"dev-team-request", "dev-team-request+x"},
+		"dev-team/requests": {"dev-team-request", "dev-team-request+x"},
 		"c++/incoming":      {"c++"},
-		"c++/owner":         {"c++-request", "c++-request+x"},
+		"c++/requests":      {"c++-request", "c++-request+x"},
 		"c++/bounces":       {"c++-bounces+bob=example.net"},
 		"c++/moderate":      {answer("c++", "c++@lists.example.org", "accept")},
 	}

@@ -159,8 +159,8 @@ func postfixQueued(dir string, queues ...string) int {
 
 // TestPostfix: a post sent by SMTP to Postfix reaches the list's
 // incoming queue through the alias; mail to dev-request goes to the
-// owner queue (no stage takes requests), never to the members; with
-// the queue unwritable for the alias user, Postfix defers (4.3.0 from mlm-accept), never bounces,
+// requests queue, never to the members; with the queue unwritable for
+// the alias user, Postfix defers (4.3.0 from mlm-accept), never bounces,
 // and `postqueue -f` delivers once it is fixed.
 func TestPostfix(t *testing.T) {
 	list := newList(t)
@@ -210,7 +210,7 @@ default_privs = daemon
 	send("dev-bounces+bob=example.net@lists.example.org", "a bounce")
 	send("dev-owner@lists.example.org", "for the owner")
 	waitFor(t, "each in its queue", func() bool {
-		return count("incoming") == 1 && count("requests") == 0 && count("bounces") == 1 && count("owner") == 2
+		return count("incoming") == 1 && count("requests") == 1 && count("bounces") == 1 && count("owner") == 1
 	})
 
 	tmp := filepath.Join(list, "queue", "incoming", "tmp")
@@ -250,21 +250,21 @@ default_privs = daemon
 	if strings.Contains(maillog(), "status=bounced") {
 		t.Errorf("Postfix bounced:\n%s", maillog())
 	}
-	if count("owner") != 2 || count("outgoing") != 0 {
-		t.Errorf("owner %d, outgoing %d; want 2, 0", count("owner"), count("outgoing"))
+	if count("requests") != 1 || count("outgoing") != 0 {
+		t.Errorf("requests %d, outgoing %d; want 1, 0", count("requests"), count("outgoing"))
 	}
 
 	// mlm-run takes the three posts to Postfix's smtp-sink: each member
-	// gets each once; the bounce waits, and the owner mail too, the
-	// request's among it, the list having no owner.
+	// gets each once; the request and the bounce wait, and the owner
+	// mail too, the list having no owner.
 	sink, dump := smtpSink(t, 1000)
 	os.WriteFile(filepath.Join(list, "relay"), []byte(sink+"\n"), 0o644)
 	runAsNobody(t, list)
 	if rcpts, _ := sinkMessages(t, dump, 63); strings.Join(rcpts, " ") != memberPaths(20, 3) {
 		t.Errorf("recipients %v; want each member three times", rcpts)
 	}
-	if count("requests") != 0 || count("bounces") != 1 || count("owner") != 2 || count("incoming") != 0 {
-		t.Errorf("after mlm-run: requests %d, bounces %d, owner %d, incoming %d; want 0, 1, 2, 0",
+	if count("requests") != 1 || count("bounces") != 1 || count("owner") != 1 || count("incoming") != 0 {
+		t.Errorf("after mlm-run: requests %d, bounces %d, owner %d, incoming %d; want 1, 1, 1, 0",
 			count("requests"), count("bounces"), count("owner"), count("incoming"))
 	}
 
@@ -331,7 +331,7 @@ func TestPostfixPipe(t *testing.T) {
 	if err := send("alice@example.org", "dev-bogus@lists.example.org", "nowhere"); err == nil || !strings.Contains(err.Error(), "550") {
 		t.Errorf("mail to an address that is not the list's: %v; want 550 at RCPT", err)
 	}
-	waitFor(t, "each in its queue", func() bool { return count("requests") == 0 && count("bounces") == 1 && count("owner") == 2 })
+	waitFor(t, "each in its queue", func() bool { return count("requests") == 1 && count("bounces") == 1 && count("owner") == 1 })
 	names := mlmtest.Names(t, filepath.Join(list, "queue", "bounces", "new"))
 	if b, _ := os.ReadFile(filepath.Join(list, "queue", "bounces", "new", names[0])); !strings.Contains(string(b), "\nS <>\n") || !strings.Contains(string(b), "\nA orig-rcpt=dev-bounces+bob=example.net@lists.example.org\n") {
 		t.Errorf("the bounce's record lacks the null sender or its VERP address:\n%s", b)
@@ -371,7 +371,7 @@ func TestPostfixPipe(t *testing.T) {
 	if strings.Contains(maillog(), "status=bounced") {
 		t.Errorf("Postfix bounced:\n%s", maillog())
 	}
-	if count("requests") != 0 || count("owner") != 2 || count("bounces") != 1 {
+	if count("requests") != 1 || count("owner") != 1 || count("bounces") != 1 {
 		t.Errorf("command queues changed: requests %d, owner %d, bounces %d", count("requests"), count("owner"), count("bounces"))
 	}
 }

@@ -522,9 +522,7 @@ func TestQmail(t *testing.T) {
 	os.WriteFile(filepath.Join(list, "queue", "hold", "new", "h1"), []byte("MLM1 h1\nS <a@example.org>\n:\nE 0\n"), 0o600)
 	answer := "dev-accept+" + cookie.Make([]byte(strings.TrimSpace(string(secret))), "accept", "dev@lists.example.org", "h1", time.Now().Add(time.Hour))
 	for _, c := range []struct{ local, queue, sender string }{
-		// (The request addresses' mail to the owners: no stage takes
-		// requests.)
-		{"dev-request", "owner", ""}, {"dev-subscribe", "owner", ""}, {"dev-unsubscribe", "owner", ""},
+		{"dev-request", "requests", ""}, {"dev-subscribe", "requests", ""}, {"dev-unsubscribe", "requests", ""},
 		{"dev-owner", "owner", ""}, {"dev-bounces+bob=example.net", "bounces", ""},
 		{answer, "moderate", "mod@example.org"},
 	} {
@@ -576,18 +574,18 @@ func TestQmail(t *testing.T) {
 	check("the retry")
 
 	// The same through .qmail-dev-default, its 67 rule leaving 75 alone.
-	reqs := filepath.Join(list, "queue", "owner")
+	reqs := filepath.Join(list, "queue", "requests")
 	if err := os.Rename(reqs, reqs+".away"); err != nil {
 		t.Fatal(err)
 	}
-	if r := deliver("mlm", "dev-request@lists.example.org", "alice@example.org", "no queue"); r.status != "soft" || !strings.Contains(r.out, "4.3.0 mlm-accept: owner: ") {
+	if r := deliver("mlm", "dev-request@lists.example.org", "alice@example.org", "no queue"); r.status != "soft" || !strings.Contains(r.out, "4.3.0 mlm-accept: requests: ") {
 		t.Errorf("missing queue: %+v; want soft, 4.3.0", r)
 	}
 	os.Rename(reqs+".away", reqs)
 	if r := deliver("mlm", "dev-request@lists.example.org", "alice@example.org", "no queue"); r.status != "success" {
 		t.Errorf("retry: %+v", r)
 	}
-	want["owner"]++
+	want["requests"]++
 	check("the retry of a request")
 
 	// Why --rcpt: with a virtual domain qmail's RECIPIENT is

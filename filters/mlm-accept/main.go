@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"mlm/lib/durable"
 	"mlm/lib/envelope"
 	"mlm/lib/listdir"
+	"mlm/lib/members"
 	"mlm/lib/msg"
 	"mlm/lib/notice"
 	"mlm/lib/spool"
@@ -153,21 +155,19 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	if err != nil {
 		return err
 	}
-	if qname == listdir.Requests && !d.Served(listdir.Requests) {
-		// No stage takes requests (none does by default): the owners
-		// get them, who can act on them, as mail to the owner address.
-		// Queued, a member who wrote to LIST-unsubscribe was told
-		// nothing, and kept getting the posts (R93 F4).
+	if qname == listdir.Requests && requestsToOwners(d) {
 		qname = listdir.OwnerQ
 	}
-	if qname == listdir.OwnerQ && envelope.OwnCommand(d.Address(), h.Sender.Mailbox) {
-		// The list sends nothing to its owner address: from its own
-		// address, this is its mail come back, through an owner's
-		// address that leads to it (a group that names LIST-owner),
-		// which the owner queue sent on to the owners again, each
-		// round, until the MTA's hop count (R93 F6). Refused, the MTA
-		// bounces it to that address, the bounce address: a record
-		// there, from the null sender, and no further round.
+	if qname == listdir.OwnerQ && envelope.OwnBounces(d.Address(), h.Sender.Mailbox) {
+		// The list sends nothing to its owner address: from its bounce
+		// address, which all it sends goes from, this is its mail come
+		// back, through an owner's address that leads to it (a group
+		// that names LIST-owner), which the owner queue sent on to the
+		// owners again, each round, until the MTA's hop count (R93
+		// F6). Refused, the MTA bounces it to that address: a record
+		// there, from the null sender, and no further round. (Not the
+		// other command addresses: an owner may write as LIST-owner,
+		// and copy it, a review.)
 		return sysexit.WithDSN(sysexit.NoPerm, "5.4.6", fmt.Errorf("mail to the owner address from the list's own %s: its own mail come back, a loop (an owner's address leads to this list's)", h.Sender.Mailbox))
 	}
 	maxSize, err := d.IntIn(listdir.MaxSize, 10<<20, 1, math.MaxInt64)
@@ -228,6 +228,20 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 		return fmt.Errorf("%s: %w", qname, err) // (the queue's; -o's names no queue)
 	}
 	return err
+}
+
+// requestsToOwners reports whether mail to the request addresses goes
+// to the owner queue, for the owners to answer, as mail to the owner
+// address: the list has stages/requests, as mlm-newlist writes it, and
+// it names no stages, and the list has owners. Queued, a member who
+// wrote to LIST-unsubscribe was told nothing, and kept getting the posts
+// (R93 F4). A list without the file, made before mlm-newlist wrote it,
+// keeps them in queue/requests, for a program of the site's own that
+// takes that queue (mlm-run DIR/queue/requests -- PROG), as mlm-run(1)
+// shows; and so does one without owners, whose owner queue would keep
+// them for days rather than refuse them once full (a review).
+func requestsToOwners(d *listdir.Dir) bool {
+	return d.Has(filepath.Join(listdir.Stages, listdir.Requests)) && !d.Served(listdir.Requests) && members.Any(d, listdir.Owner)
 }
 
 // mayAnswer refuses (77, 5.7.1) mail to a moderation address that

@@ -398,11 +398,7 @@ func errPerMessage(name string) error {
 // hasOwners reports whether the list's owner file names an owner, one
 // the owner queue sends mail on to; a file that cannot be read is taken
 // to (the owner queue says what is wrong with it).
-func hasOwners(d *listdir.Dir) bool {
-	found := errors.New("found")
-	err := members.Each(d, listdir.Owner, func(string) error { return found }, nil)
-	return err != nil
-}
+func hasOwners(d *listdir.Dir) bool { return members.Any(d, listdir.Owner) }
 
 // mailtoAddr is an address as a mailto: URI holds it (RFC 6068 section
 // 2): every octet but letters, digits and "-._~!$'*+@" percent-encoded, so

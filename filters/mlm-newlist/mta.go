@@ -233,8 +233,9 @@ func printSetup(out io.Writer, mta string, s setup) error {
 	fmt.Fprintf(&b, "#   mlm-passwd %s\n", s.dir)
 	fmt.Fprintf(&b, "# Mail to %[1]s-bounces waits in %[2]s/queue/bounces: no stage\n", local, s.dir)
 	fmt.Fprintf(&b, "# takes it unless stages/bounces names some (mlm-listdir(5)). Mail to\n")
-	fmt.Fprintf(&b, "# %[1]s-request, -subscribe and -unsubscribe goes to the owners, and\n", local)
-	fmt.Fprintf(&b, "# posts' List-Unsubscribe names %[1]s-owner, until stages/requests does.\n", local)
+	fmt.Fprintf(&b, "# %[1]s-request, -subscribe and -unsubscribe goes to the owners (to\n", local)
+	fmt.Fprintf(&b, "# queue/requests while ./owner names none), and posts' List-Unsubscribe\n")
+	fmt.Fprintf(&b, "# names %[1]s-owner, until stages/requests names stages.\n", local)
 	_, err := io.WriteString(out, b.String())
 	return sysexit.Temp(err)
 }

@@ -124,6 +124,14 @@ func OwnCommand(list, mailbox string) bool {
 	return ok && cmd != "post"
 }
 
+// OwnBounces reports whether mailbox is the list's bounce address, or a
+// VERP form of it, in the list's domain: the envelope sender of all the
+// mail the list sends.
+func OwnBounces(list, mailbox string) bool {
+	cmd, ok := own(list, mailbox)
+	return ok && cmd == "bounces"
+}
+
 // own returns where mail to mailbox goes (Route's command) if it is one
 // of the list's addresses, in the list's domain.
 func own(list, mailbox string) (string, bool) {

@@ -118,6 +118,10 @@ var DefaultStages = map[string]string{
 	Outgoing: "# Delivery: batches, rate, SMTP to the relays in ./relay; deferred\n# recipients go to the retry queue, tried again in 5 minutes at the\n# soonest, as RFC 5321 asks and Postfix waits. Once it holds 1 GiB\n# (a relay that defers all: each batch's record has the message), the\n# post waits here instead.\nmlm-split .\nmlm-throttle .\nmlm-sendmail .\nmlm-enqueue -t 5m -m 1G queue/retry\n",
 	Retry:    "# Deferred recipients, tried again at the list's rates, with growing\n# waits, until their lifetime ends.\nmlm-throttle .\nmlm-sendmail -R .\n",
 	OwnerQ:   "# Mail to the owner address, sent on unchanged to the owners in ./owner;\n# it waits while there are none, or while the outgoing queue holds 1 GiB\n# (delivery stopped: strangers' mail to the owner would fill it).\nmlm-members -l owner .\nmlm-enqueue -m 1G queue/outgoing\n",
+	// No stages: a list that has this file sends requests to its owners
+	// (mlm-accept's requestsToOwners); one without it, made before it
+	// was written, keeps them in queue/requests for a site's program.
+	Requests: "# Mail to the request addresses (-request, -subscribe, -unsubscribe).\n# With no stages named here, mlm-accept puts it in queue/owner, for the\n# owners to answer, if ./owner names some. Name stages here to take it\n# instead; remove this file to leave it in queue/requests for a program\n# of the site's own (mlm-run DIR/queue/requests -- PROG).\n",
 }
 
 // QueueStages is the stages mlm-run runs for the queue name, from text,

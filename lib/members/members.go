@@ -102,6 +102,14 @@ type badLine struct {
 	why  uint16
 }
 
+// Any reports whether the member file name names a member: a missing
+// or empty one names none; one that cannot be read is taken to (its
+// reader says what is wrong with it). One mailbox found is enough.
+func Any(d *listdir.Dir, name string) bool {
+	found := errors.New("found")
+	return Each(d, name, func(string) error { return found }, nil) != nil
+}
+
 // NewSource returns a Source of the member file name of d.
 func NewSource(d *listdir.Dir, name string) *Source { return &Source{d: d, name: name} }
 
