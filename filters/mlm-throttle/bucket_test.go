@@ -332,7 +332,7 @@ func TestStateFileHuge(t *testing.T) {
 	if cap(f.buf) > 1<<20 {
 		t.Errorf("read into %d octets of memory", cap(f.buf))
 	}
-	if b, _ := os.ReadFile(path); string(b) != "rcpt 9\nwritten 0\n" {
+	if b, _ := os.ReadFile(path); string(b) != "rcpt 9\n"+writtenLine(0) {
 		t.Errorf("state file written anew as %q", b)
 	}
 }
@@ -387,7 +387,7 @@ func TestStateFileReplaced(t *testing.T) {
 	if err := f.update(set(9 * sec)); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(path); err != nil || string(b) != "rcpt 9\nwritten 0\n" {
+	if b, err := os.ReadFile(path); err != nil || string(b) != "rcpt 9\n"+writtenLine(0) {
 		t.Errorf("after the file was removed: %q, %v; want it made again", b, err)
 	}
 	// Shorter than before: cut to what was written.
@@ -397,8 +397,8 @@ func TestStateFileReplaced(t *testing.T) {
 	if err := f.update(func(st state) (int64, bool, error) { delete(st, keyMsg); return 0, true, nil }); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(path); string(b) != "rcpt 11\nwritten 0\n" {
-		t.Errorf("a shorter state: %q; want %q", b, "rcpt 11\nwritten 0\n")
+	if b, _ := os.ReadFile(path); string(b) != "rcpt 11\n"+writtenLine(0) {
+		t.Errorf("a shorter state: %q; want %q", b, "rcpt 11\n"+writtenLine(0))
 	}
 }
 
@@ -1052,7 +1052,7 @@ func TestReserveAfterFar(t *testing.T) {
 			}
 			// The state file holds the bucket's time as a time, read
 			// back by the next throttle.
-			if b, _ := os.ReadFile(state); string(b) != fmt.Sprintf("rcpt %d\nwritten %d\n", start.Unix()+5, start.Unix()+3) {
+			if b, _ := os.ReadFile(state); string(b) != fmt.Sprintf("rcpt %d\n", start.Unix()+5)+writtenLine(start.Unix()+3) {
 				t.Errorf("start %v: state %q; want rcpt %d, written %d (the last record's reserve)", start.UTC(), b, start.Unix()+5, start.Unix()+3)
 			}
 			pass(1)
@@ -1117,4 +1117,13 @@ func TestClockBackEmptyState(t *testing.T) {
 			t.Errorf("deadline %v: reserve = %d, %v, %v; want 1, at once, nil", deadline, k, at.UTC(), err)
 		}
 	}
+}
+
+// writtenLine is the state file's last line, the time t this host wrote
+// it at (none if the host has no plain name).
+func writtenLine(t int64) string {
+	if thisHost == "" {
+		return ""
+	}
+	return fmt.Sprintf("written %s %d\n", thisHost, t)
 }

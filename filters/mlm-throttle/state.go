@@ -15,12 +15,12 @@ package main
 //	domain example.org 1795867203.5
 //	msg 1795867200.25
 //	rcpt 1795867201
-//	written 1795867200.5
+//	written host.example.org 1795867200.5
 //
-// The last line is when the file was written: a run whose clock is
-// before it finds the clock stepped back, and moves every time back as
-// far (unstep). A throttle of before it ignores that line, and writes
-// none.
+// The last line is when the file was written, and on which host: a run
+// on that host whose clock is before it finds the clock stepped back,
+// and moves every time back as far (unstep). A throttle of before it
+// ignores that line, and writes none.
 //
 // A line that is not of this form, or whose time is further from the
 // run's start than the bucket arithmetic holds (some 146 years), is
@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"mlm/lib/addr"
+	"mlm/lib/ascii"
 	"mlm/lib/clock"
 	"mlm/lib/durable"
 	"mlm/lib/sysexit"
@@ -119,7 +120,9 @@ func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
 		return err
 	}
 	st.prune(now)
-	st[keyWritten] = now
+	if thisHost != "" {
+		st[writtenKey(thisHost)] = now
+	}
 	b := st.encode(f.epoch)
 	if _, err := f.fd.WriteAt(b, 0); err != nil {
 		return f.fail(err)
@@ -230,10 +233,12 @@ func parseState(b []byte, epoch int64) state {
 		f := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' || r == '\r' })
 		var key string
 		switch {
-		case len(f) == 2 && (f[0] == keyRcpt || f[0] == keyMsg || f[0] == keyWritten):
+		case len(f) == 2 && (f[0] == keyRcpt || f[0] == keyMsg):
 			key = f[0]
 		case len(f) == 3 && f[0] == "domain":
 			key = domainKey(addr.DomainKey(f[1]))
+		case len(f) == 3 && f[0] == keyWritten && plainHost(f[1]):
+			key = writtenKey(f[1])
 		default:
 			continue
 		}
@@ -250,15 +255,22 @@ func parseState(b []byte, epoch int64) state {
 	return st
 }
 
-// unstep takes the time the state was written out of it, and, if that
-// is after now, moves every bucket's time back by the difference: the
-// clock stepped back since (a host booted with its clock ahead, then
-// set right), and without it each bucket waited the step out, a day's
-// step a day, every run (R92 F2).
+// unstep takes the times the state was written out of it, and, if this
+// host wrote it last, after now, moves every bucket's time back by the
+// difference: the clock stepped back since (a host booted with its
+// clock ahead, then set right), and without it each bucket waited the
+// step out, a day's step a day, every run (R92 F2). Not when another
+// host wrote it: throttles on two hosts, sharing the file, each took
+// the other's clock ahead of its own for a step, and so the skew for a
+// credit, and the shared rate was none (a review).
 func (st state) unstep(now int64) {
-	w, ok := st[keyWritten]
-	delete(st, keyWritten)
-	if !ok || w <= now {
+	w, ok := st[writtenKey(thisHost)]
+	for k := range st {
+		if strings.HasPrefix(k, keyWritten+" ") {
+			delete(st, k)
+		}
+	}
+	if !ok || thisHost == "" || w <= now {
 		return
 	}
 	d := w - now // (at most 2*far: the times read are within far)
@@ -270,6 +282,23 @@ func (st state) unstep(now int64) {
 		}
 	}
 }
+
+// writtenKey is the key of the time host wrote the state at (see unstep).
+func writtenKey(host string) string { return keyWritten + " " + host }
+
+// thisHost is the host's name, as the state's written line names it; ""
+// if it has none, or one not plain (it is a field of the line): then no
+// line is written, and no step is found.
+var thisHost = func() string {
+	h, err := os.Hostname()
+	if err != nil || !plainHost(h) {
+		return ""
+	}
+	return h
+}()
+
+// plainHost reports a host name the state's written line may hold.
+func plainHost(h string) bool { return len(h) <= 255 && ascii.Plain(h, ".-_") }
 
 // prune forgets the buckets that are full at now.
 func (st state) prune(now int64) {
