@@ -1809,7 +1809,10 @@ func (s *sender) bounce(j *job, r smtpout.Result) error {
 // a recipient fails without one: the journal has the failure. It looks
 // at the queue once in bounceLook records written, so that a post to
 // many dead addresses does not count the queue for each; once full, no
-// more in the run, and it says so the first time.
+// more in the run, and it says so the first time. A queue that stages
+// take (stages/bounces: a bounce processor, behind for now) has ten
+// times the room, as mlm-accept makes the MTA's bounces wait there
+// rather than refuse them (a review).
 func (s *sender) bouncesFull() (bool, error) {
 	s.bounceMu.Lock()
 	defer s.bounceMu.Unlock()
@@ -1820,7 +1823,11 @@ func (s *sender) bouncesFull() (bool, error) {
 		s.bounceSince++
 		return false, nil
 	}
-	why, err := s.d.Full(listdir.Bounces, 1)
+	times := int64(1)
+	if s.d.Served(listdir.Bounces) {
+		times = 10
+	}
+	why, err := s.d.Full(listdir.Bounces, times)
 	if err != nil {
 		return false, err
 	}

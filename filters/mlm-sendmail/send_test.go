@@ -4190,6 +4190,20 @@ func TestBouncesFull(t *testing.T) {
 			t.Errorf("run %d: %d recipients failed in the journal; want %d", n+1, c, len(rcpts))
 		}
 	}
+	// A queue stages take (a bounce processor behind) has ten times the
+	// room: of maxqueued 7, 70 records, which the next run's first look
+	// finds it does not hold, where it holds 7 and more.
+	os.WriteFile(filepath.Join(dir, "maxqueued"), []byte("7\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "stages"), 0o755)
+	os.WriteFile(filepath.Join(dir, "stages", "bounces"), []byte("site-bounces .\n"), 0o644)
+	var out, errb bytes.Buffer
+	a := &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1, Timeout: 5 * time.Second}
+	if err := run(a, strings.NewReader(record("p2", rcpts...)), &out, &errb); err != nil {
+		t.Fatalf("a served queue: %v; want 0", err)
+	}
+	if got := bounces(); got != 2*bounceLook {
+		t.Errorf("a served queue of %d records, room for 70: %d bounce records after a run; want %d", bounceLook, got, 2*bounceLook)
+	}
 }
 
 // stderrTo has what is written on standard error go to w too, until
