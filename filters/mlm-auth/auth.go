@@ -210,7 +210,7 @@ func run(dir string, in io.Reader, out io.Writer, now time.Time) error {
 				}
 				if !known {
 					fmt.Fprintf(os.Stderr, "%s: %s: refused (%s); no notice to the sender, whom the list does not know: a stranger's is most often forged\n", prog, h.ID, reason)
-					return nil
+					return tellFull(d, p, full, now)
 				}
 				return refusePost(d, p, fullNotice, reason, now)
 			}

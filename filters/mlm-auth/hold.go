@@ -233,6 +233,47 @@ func (l *list) moderatedMember(p *post, reason string) (bool, error) {
 // maxqueuedsize's (see holdFull).
 const holdTimes = 10
 
+// tellFull tells the moderators (or the owners) once a day (UTC) that
+// the hold queue is full, why, and that posts are refused unheld
+// meanwhile, strangers' without a word to anyone: a stranger's real
+// post among them would otherwise go unheard of by all (a review). The
+// notice is p's, the first so refused today, fullStaffNotice.
+func tellFull(d *listdir.Dir, p *post, why string, now time.Time) error {
+	to, err := moderators(d)
+	if err != nil || len(to) == 0 {
+		return err
+	}
+	id := notice.ID(p.h.ID, fullStaffNotice)
+	_, err = notice.Counted(d, id, fullKey, 1, now, func(bool) error {
+		return notice.Send(d, id, &notice.Message{
+			From:    d.CommandAddress("owner"),
+			To:      to,
+			Subject: d.Address() + ": the posts held for a moderator fill their queue",
+			Text: fmt.Sprintf(`The posts held for a moderator to %s fill their queue
+(%s).
+
+Until there is room, a post that would be held is refused, and not
+held: its sender is told only if the list knows the address (a member,
+a moderator, a poster, allow), and the posts of others are dropped,
+telling no one, since most of them are spam with forged senders.
+
+This is the one such notice today (UTC). On the list host, as %s,
+see the posts held, and drop the spam, with
+  mlm-moderate %s list
+  mlm-moderate %s discard ID
+`, d.Address(), why, listdir.UserName(uint32(os.Geteuid())), notice.Clean(shellWord(absPath(d.Path)), 4096), notice.Clean(shellWord(absPath(d.Path)), 4096)),
+		}, now)
+	})
+	return err
+}
+
+// fullStaffNotice is the suffix of tellFull's notice, and fullKey what
+// it counts against: one a day.
+const (
+	fullStaffNotice = ".n5"
+	fullKey         = "notices of the hold queue full"
+)
+
 // fullNotice is the suffix of the notice that tells a post's sender
 // the hold queue had no room for it: a notice of its own, so that a try
 // again knows the post was refused so (holdFull). (".n1" is the hold
