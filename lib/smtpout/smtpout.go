@@ -219,6 +219,7 @@ type heldTx struct {
 	done     func([]Result, error)
 	sent     bool     // a write to the connection that may carry the dot was made
 	res      []Result // from the dot's reply, once read
+	mail     Reply    // the reply to its MAIL (see ownReplies)
 }
 
 // Dial connects to addr, reads the greeting and greets with EHLO (or
@@ -827,7 +828,7 @@ func (c *Client) fail(err error) {
 	c.err = err
 	if h := c.replied; h != nil {
 		c.replied = nil
-		if outOfStep(err) || !ownReplies(h.res) {
+		if outOfStep(err) || !ownReplies(h.res, h.mail) {
 			// Its reply may have been another command's (see confirm).
 			h.done(nil, sysexit.Temp(fmt.Errorf("%w: %w", ErrLostReply, err)))
 		} else {
@@ -859,19 +860,25 @@ func outOfStep(err error) bool {
 }
 
 // ownReplies reports whether results, a held dot's, read before the
-// connection failed, must be its own: each has an enhanced code, and
-// none of addressing status (RFC 3463's X.1.Y), MAIL's and RCPT's
-// (Postfix's "250 2.1.0", "250 2.1.5"), not a message's. A server that
-// left out the dot's reply and then closed had its MAIL's reply taken
-// for it (TestHoldReplyMissing is that server not closing). A reply
-// without an enhanced code (qmail's "250 ok", to MAIL and to the dot
-// alike) tells nothing: then the reply counts as lost, as before, a
-// duplicate at worst, where taken it could be a recipient never
+// connection failed, must be its own, and not the reply to the next
+// MAIL, which a server that left out the dot's reply, and then closed,
+// gave in its place (TestHoldReplyMissing is that server not closing).
+// A reply with an enhanced code must not have one of addressing status
+// (RFC 3463's X.1.Y), MAIL's and RCPT's (Postfix's "250 2.1.0", "250
+// 2.1.5"), not a message's. One without (Exim's and qmail's, which
+// offer no ENHANCEDSTATUSCODES) must not be what the server said to the
+// transaction's own MAIL, mail: a server answers each MAIL alike ("250
+// OK", "250 ok"), and its dot otherwise ("250 OK id=1tA9bC-000123-XY",
+// "250 ok 1733500000 qp 4711"). Else the reply counts as lost, as
+// before, a duplicate at worst, where taken it could be recipients never
 // delivered (a review).
-func ownReplies(results []Result) bool {
+func ownReplies(results []Result, mail Reply) bool {
 	for _, r := range results {
 		_, subject, ok := strings.Cut(r.Reply.Enhanced, ".")
-		if !ok || strings.HasPrefix(subject, "1.") {
+		switch {
+		case ok && strings.HasPrefix(subject, "1."):
+			return false
+		case !ok && r.Reply == mail:
 			return false
 		}
 	}
@@ -1219,7 +1226,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		// (The dot is in the buffer: a write of it that bypassed the
 		// buffer, the one way it can have gone out already, leaves it
 		// empty.)
-		c.held = &heldTx{accepted: accepted, done: done, sent: c.bw.Buffered() == 0}
+		c.held = &heldTx{accepted: accepted, done: done, sent: c.bw.Buffered() == 0, mail: mr}
 		return results, nil, true, nil
 	}
 	if err := c.flush(); err != nil {
