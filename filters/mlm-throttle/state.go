@@ -15,10 +15,11 @@ package main
 //	domain example.org 1795867203.5
 //	msg 1795867200.25
 //	rcpt 1795867201
-//	written host.example.org 1795867200.5
+//	written 8f1c0d5e-2b7a-4c4e-9a51-0f3d2c6b7e18 1795867200.5
 //
-// The last line is when the file was written, and on which host: a run
-// on that host whose clock is before it finds the clock stepped back,
+// The last line is when the file was written, and on which host's clock
+// (its kernel's boot id: see thisHost): a run on that clock before it
+// finds the clock stepped back,
 // and moves every time back as far (unstep). A throttle of before it
 // ignores that line, and writes none.
 //
@@ -286,10 +287,17 @@ func (st state) unstep(now int64) {
 // writtenKey is the key of the time host wrote the state at (see unstep).
 func writtenKey(host string) string { return keyWritten + " " + host }
 
-// thisHost is the host's name, as the state's written line names it; ""
-// if it has none, or one not plain (it is a field of the line): then no
-// line is written, and no step is found.
+// thisHost names this host's clock, as the state's written line does:
+// the kernel's boot id, which the containers on one kernel share, as
+// they share its clock, where the host name may be each one's own, and
+// new at each run (a review); else the host's name; "" if neither is
+// plain (it is a field of the line): then no line is written, and no
+// step is found.
 var thisHost = func() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if h := strings.TrimSpace(string(b)); err == nil && plainHost(h) {
+		return h
+	}
 	h, err := os.Hostname()
 	if err != nil || !plainHost(h) {
 		return ""
