@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"mlm/lib/ascii"
+	"mlm/lib/listdir"
 	"mlm/lib/msg"
 	"mlm/lib/stream"
 	"mlm/lib/sysexit"
@@ -62,8 +64,27 @@ func newEditor(a *args) (*editor, error) {
 		if ed.list, err = loadList(a.Dir); err != nil {
 			return nil, err
 		}
+		ed.authorField()
 	}
 	return ed, nil
+}
+
+// authorField has a From the list rewrites (dmarc) put its author where
+// the flags, which run after it, remove nothing: in Cc if -d or -r
+// names Reply-To, as if the list set it; with -r Reply-To the author
+// was in no field of the message (a review). If they name Cc too, where
+// the list sets Reply-To, no field is left: said, once.
+func (ed *editor) authorField() {
+	flagged := func(name string) bool {
+		return slices.ContainsFunc(ed.del, func(n string) bool { return ascii.EqualFold(n, name) }) ||
+			slices.ContainsFunc(ed.replace, func(f field) bool { return ascii.EqualFold(f.name, name) })
+	}
+	if flagged("Reply-To") {
+		ed.list.setsReplyTo = true
+	}
+	if ed.list.munging != mungeNone && ed.list.setsReplyTo && flagged("Cc") {
+		fmt.Fprintf(ed.warn, "%s: %s: a From it rewrites has its author in Cc, which -d or -r removes, and Reply-To is the list's or the flags': the author is in no field\n", prog, listdir.DMARC)
+	}
 }
 
 func parseFields(flag string, fs []string) ([]field, error) {
