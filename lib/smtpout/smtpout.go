@@ -498,11 +498,13 @@ func (c *Client) read() (Reply, error) {
 	if !ok {
 		_, r, err = c.readLines()
 	}
-	if err == nil && r.Code == 421 {
+	if err == nil && r.Code == 421 && (c.replied == nil || c.ownReplies(c.replied)) {
 		// The server is closing (RFC 5321 §3.8: a reply any command
 		// may get): the replies it gave before are taken to stand,
 		// a held dot's among them (see confirm), rather than a
-		// server's limit of messages a connection costing a duplicate.
+		// server's limit of messages a connection costing a duplicate;
+		// but not a held dot's that may be another's (ownReplies),
+		// which the failure that follows voids (a review).
 		c.confirm()
 	}
 	return r, err
@@ -828,7 +830,7 @@ func (c *Client) fail(err error) {
 	c.err = err
 	if h := c.replied; h != nil {
 		c.replied = nil
-		if outOfStep(err) || !ownReplies(h.res, h.mail) {
+		if outOfStep(err) || !c.ownReplies(h) {
 			// Its reply may have been another command's (see confirm).
 			h.done(nil, sysexit.Temp(fmt.Errorf("%w: %w", ErrLostReply, err)))
 		} else {
@@ -859,26 +861,30 @@ func outOfStep(err error) bool {
 	return errors.Is(err, ErrUnexpected) || errors.Is(err, ErrGarbled)
 }
 
-// ownReplies reports whether results, a held dot's, read before the
-// connection failed, must be its own, and not the reply to the next
-// MAIL, which a server that left out the dot's reply, and then closed,
-// gave in its place (TestHoldReplyMissing is that server not closing).
-// A reply with an enhanced code must not have one of addressing status
-// (RFC 3463's X.1.Y), MAIL's and RCPT's (Postfix's "250 2.1.0", "250
-// 2.1.5"), not a message's. One without (Exim's and qmail's, which
-// offer no ENHANCEDSTATUSCODES) must not be what the server said to the
-// transaction's own MAIL, mail: a server answers each MAIL alike ("250
-// OK", "250 ok"), and its dot otherwise ("250 OK id=1tA9bC-000123-XY",
-// "250 ok 1733500000 qp 4711"). Else the reply counts as lost, as
-// before, a duplicate at worst, where taken it could be recipients never
-// delivered (a review).
-func ownReplies(results []Result, mail Reply) bool {
-	for _, r := range results {
+// ownReplies reports whether h's results, the replies to its held dot,
+// read before the connection failed or the server said 421, must be its
+// own, and not the replies to the next MAIL and after, which a server
+// that left out the dot's reply gave in their place
+// (TestHoldReplyMissing is that server not closing). Only a 2xx needs
+// to stand, a duplicate if voided: a refusal counts as lost, and the
+// recipient is tried again, at no cost (a review: the next MAIL's
+// refusal had them fail for good). A 2xx must not be what the server
+// said to h's own MAIL: a server answers each MAIL alike ("250 2.1.0
+// Ok", "250 OK", "250 ok"), and its dot otherwise ("250 2.0.0 Ok: queued
+// as 4XyZ", "250 OK id=1tA9bC-000123-XY", "250 ok 1733500000 qp 4711").
+// Nor, but to LMTP, of addressing status (RFC 3463's X.1.Y), MAIL's and
+// RCPT's, not a message's: Sendmail's MAIL reply names the sender, and
+// differs from one VERP transaction to the next. (Cyrus's LMTP answers
+// each recipient after the data "250 2.1.5 Ok".) Else the replies count
+// as lost, as before, a duplicate at worst, where taken they could be
+// recipients never delivered (a review).
+func (c *Client) ownReplies(h *heldTx) bool {
+	for _, r := range h.res {
 		_, subject, ok := strings.Cut(r.Reply.Enhanced, ".")
 		switch {
-		case ok && strings.HasPrefix(subject, "1."):
+		case !r.Reply.OK(), r.Reply == h.mail:
 			return false
-		case !ok && r.Reply == mail:
+		case ok && strings.HasPrefix(subject, "1.") && !c.opts.LMTP:
 			return false
 		}
 	}
