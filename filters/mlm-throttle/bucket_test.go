@@ -1122,8 +1122,11 @@ func TestClockBackEmptyState(t *testing.T) {
 // writtenLine is the state file's last line, the time t this host wrote
 // it at (none if the host has no plain name).
 func writtenLine(t int64) string {
-	if thisHost == "" {
-		return ""
+	hosts := slices.Clone(thisHost)
+	slices.Sort(hosts)
+	var b strings.Builder
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "written %s %d\n", h, t)
 	}
-	return fmt.Sprintf("written %s %d\n", thisHost, t)
+	return b.String()
 }

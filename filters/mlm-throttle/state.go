@@ -16,10 +16,11 @@ package main
 //	msg 1795867200.25
 //	rcpt 1795867201
 //	written 8f1c0d5e-2b7a-4c4e-9a51-0f3d2c6b7e18 1795867200.5
+//	written lists.example.org 1795867200.5
 //
-// The last line is when the file was written, and on which host's clock
-// (its kernel's boot id: see thisHost): a run on that clock before it
-// finds the clock stepped back,
+// The last lines are when the file was written, and on which host's
+// clock (its kernel's boot id, its name: see thisHost): a run on that
+// clock before it finds the clock stepped back,
 // and moves every time back as far (unstep). A throttle of before it
 // ignores that line, and writes none.
 //
@@ -121,8 +122,8 @@ func (f *fileStore) update(fn func(state) (int64, bool, error)) error {
 		return err
 	}
 	st.prune(now)
-	if thisHost != "" {
-		st[writtenKey(thisHost)] = now
+	for _, h := range thisHost {
+		st[writtenKey(h)] = now
 	}
 	b := st.encode(f.epoch)
 	if _, err := f.fd.WriteAt(b, 0); err != nil {
@@ -265,13 +266,19 @@ func parseState(b []byte, epoch int64) state {
 // the other's clock ahead of its own for a step, and so the skew for a
 // credit, and the shared rate was none (a review).
 func (st state) unstep(now int64) {
-	w, ok := st[writtenKey(thisHost)]
+	var w int64
+	ok := false
+	for _, h := range thisHost {
+		if t, found := st[writtenKey(h)]; found && (!ok || t > w) {
+			w, ok = t, true
+		}
+	}
 	for k := range st {
 		if strings.HasPrefix(k, keyWritten+" ") {
 			delete(st, k)
 		}
 	}
-	if !ok || thisHost == "" || w <= now {
+	if !ok || w <= now {
 		return
 	}
 	d := w - now // (at most 2*far: the times read are within far)
@@ -287,22 +294,24 @@ func (st state) unstep(now int64) {
 // writtenKey is the key of the time host wrote the state at (see unstep).
 func writtenKey(host string) string { return keyWritten + " " + host }
 
-// thisHost names this host's clock, as the state's written line does:
-// the kernel's boot id, which the containers on one kernel share, as
-// they share its clock, where the host name may be each one's own, and
-// new at each run (a review); else the host's name; "" if neither is
-// plain (it is a field of the line): then no line is written, and no
-// step is found.
-var thisHost = func() string {
+// thisHost names this host's clock, as the state's written lines do,
+// each a line: the kernel's boot id, which the containers on one kernel
+// share, as they share its clock, where the host name may be each one's
+// own, and new at each run (a review); and the host's name, which a
+// restart keeps, where the boot id is new (another). Either found in the
+// state is this clock's. A name that is not plain (it is a field of the
+// line) is left out; with neither, no line is written, and no step is
+// found.
+var thisHost = func() []string {
+	var ids []string
 	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if h := strings.TrimSpace(string(b)); err == nil && plainHost(h) {
-		return h
+		ids = append(ids, h)
 	}
-	h, err := os.Hostname()
-	if err != nil || !plainHost(h) {
-		return ""
+	if h, err := os.Hostname(); err == nil && plainHost(h) && !slices.Contains(ids, h) {
+		ids = append(ids, h)
 	}
-	return h
+	return ids
 }()
 
 // plainHost reports a host name the state's written line may hold.
