@@ -155,6 +155,10 @@ func rebuilt(as []*mail.Address) []string {
 // shownName is a display name as readers show it: its controls as
 // spaces, runs of white space as one.
 func shownName(n string) string {
+	// Valid UTF-8 first: a name decoded from a charset that cannot be
+	// (an encoded-word of unknown-8bit) kept its octets, and went out
+	// in a word labelled UTF-8, "Andr\xe9" (a review).
+	n = strings.ToValidUTF8(n, "\uFFFD")
 	return strings.Join(strings.FieldsFunc(n, func(r rune) bool { return r < ' ' || r == 0x7f || r == ' ' }), " ")
 }
 
