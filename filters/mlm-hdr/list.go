@@ -503,7 +503,7 @@ func idDomain(d string) string {
 }
 
 // complete gives a post that has no Message-ID, or only empty ones
-// (which go), one, as an MTA does to the mail it is given to send
+// (which go, and so do those beside a real one), one, as an MTA does to the mail it is given to send
 // (Postfix's cleanup(8)): receivers such as Gmail refuse a message
 // without. It is made from the record, so that every member's copy has
 // the same, and so does a run again after a crash: the record id, and a
@@ -513,6 +513,10 @@ func idDomain(d string) string {
 // without one, and the post's header is the author's: none is made up.
 func (l *list) complete(e *msg.Edit, h *stream.Header, raw []byte) error {
 	if e.HasValue("Message-ID") {
+		// An empty one beside it goes: two Message-ID fields, which
+		// Gmail refuses, on a post mlm-auth held for them and a
+		// moderator approved (a review).
+		e.DelValue("Message-ID", func(v string) bool { return strings.Trim(v, " \t\r\n") == "" })
 		return nil
 	}
 	e.Del("Message-ID") // one that holds nothing is none, to a receiver too
