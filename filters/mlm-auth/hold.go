@@ -164,7 +164,7 @@ Without an answer it is dropped after %s.
 The held message's header is attached.
 `, d.Address(), reason, notice.Clean(pathOrNull(p.h.Sender.Mailbox), 400),
 		notice.Quote(p.header().Fields.Get("From"), 200), notice.Quote(p.header().Fields.Get("Subject"), 200),
-		at.Accept, at.Reject, at.Drop, listdir.UserName(uint32(os.Geteuid())), notice.Clean(shellWord(absPath(d.Path)), 4096), cliID(p.h.ID), until.UTC().Format(time.RFC1123))
+		at.Accept, at.Reject, at.Drop, listdir.UserName(uint32(os.Geteuid())), dirWord(d), cliID(p.h.ID), until.UTC().Format(time.RFC1123))
 	if last {
 		which, setting := "", listdir.MaxHoldNotices
 		if member {
@@ -261,7 +261,7 @@ This is the one such notice today (UTC). On the list host, as %s,
 see the posts held, and drop the spam, with
   mlm-moderate %s list
   mlm-moderate %s discard ID
-`, d.Address(), why, listdir.UserName(uint32(os.Geteuid())), notice.Clean(shellWord(absPath(d.Path)), 4096), notice.Clean(shellWord(absPath(d.Path)), 4096)),
+`, d.Address(), why, listdir.UserName(uint32(os.Geteuid())), dirWord(d), dirWord(d)),
 		}, now)
 	})
 	return err
@@ -303,6 +303,11 @@ func refusePost(d *listdir.Dir, p *post, suffix, reason string, now time.Time) e
 	}
 	return err
 }
+
+// dirWord is the list directory as a notice's command line names it:
+// absolute, one word of a shell line, cleaned of what a notice may not
+// hold.
+func dirWord(d *listdir.Dir) string { return notice.Clean(shellWord(absPath(d.Path)), 4096) }
 
 // absPath is the list directory as an operator would type it.
 func absPath(p string) string {

@@ -147,7 +147,7 @@ func loadList(path string) (*list, error) {
 	help, sub, unsub := mailto("-request", "?subject=help"), mailto("-subscribe", ""), mailto("-unsubscribe", "")
 	switch {
 	case d.Served(listdir.Requests):
-	case hasOwners(d):
+	case members.Any(d, listdir.Owner): // (a file that cannot be read is taken to name owners: the owner queue says what is wrong)
 		help, sub, unsub = mailto("-owner", "?subject=help"), mailto("-owner", "?subject=subscribe"), mailto("-owner", "?subject=unsubscribe")
 	default:
 		help, sub, unsub = "", "", ""
@@ -394,11 +394,6 @@ func perMessage(name string) bool {
 func errPerMessage(name string) error {
 	return fmt.Errorf("%s, each post's own: one for every post would make them one message", name)
 }
-
-// hasOwners reports whether the list's owner file names an owner, one
-// the owner queue sends mail on to; a file that cannot be read is taken
-// to (the owner queue says what is wrong with it).
-func hasOwners(d *listdir.Dir) bool { return members.Any(d, listdir.Owner) }
 
 // mailtoAddr is an address as a mailto: URI holds it (RFC 6068 section
 // 2): every octet but letters, digits and "-._~!$'*+@" percent-encoded, so

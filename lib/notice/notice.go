@@ -125,8 +125,7 @@ func (m *Message) Bytes(id, domain string, now time.Time) []byte {
 	hdr, cte := strings.ReplaceAll(string(attachable(m.Headers)), "\r\n", "\n"), "8bit"
 	ct := "text/rfc822-headers"
 	valid := utf8.ValidString(hdr)
-	switch {
-	case valid && strings.IndexFunc(hdr, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0:
+	if valid && strings.IndexFunc(hdr, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0 {
 		// UTF-8 fields (RFC 6532): with no charset the part is
 		// US-ASCII (RFC 2046 section 4.1.2), and read so.
 		ct += "; charset=utf-8"

@@ -1392,9 +1392,9 @@ func (c *Client) settle() error {
 // behind the dot, have been found in step: a reply the server left out,
 // or one it added before the dot's, would have made another command's
 // reply seem the dot's, and the replies after it one command late, which
-// the checks of those find out. Until then fail voids them if it
-// finds such a reply (outOfStep), but not for a connection lost or a
-// timeout: the reply read was the dot's.
+// the checks of those find out. Until then fail voids them if it finds
+// such a reply (outOfStep), or if they may be another command's
+// (ownReplies); a connection lost or a timeout shows neither.
 func (c *Client) confirm() {
 	if h := c.replied; h != nil {
 		c.replied = nil
