@@ -3763,16 +3763,11 @@ func TestDialErrorNamesRelayOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.j.close()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := os.Stderr
-	os.Stderr = w
+	var said bytes.Buffer
+	done := stderrTo(t, &said)
 	_, err = s.dial(0, false)
-	os.Stderr = stderr
-	w.Close()
-	line, _ := io.ReadAll(r)
+	done()
+	line := said.Bytes()
 	if err == nil {
 		t.Skip("something listens on 127.0.0.1:1")
 	}
