@@ -13,6 +13,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"mlm/lib/addr"
 	"mlm/lib/ascii"
 	"mlm/lib/dmarc"
@@ -580,7 +582,8 @@ func asksReceipt(name string) bool {
 }
 
 // addPrefix puts prefix at the start of the Subject unless the decoded
-// Subject holds it already, anywhere and in any case ("Re: [dev] x"). A
+// Subject holds it already, anywhere, in any case, Unicode form or run
+// of white space ("Re: [dev] x", see prefixForm). A
 // non-ASCII prefix is encoded (RFC 2047); before an encoded-word it takes
 // its separating space inside its own encoded-word, since the space
 // between two encoded-words is not displayed. A message without a Subject
@@ -597,7 +600,7 @@ func addPrefix(e *msg.Edit, prefix string) error {
 		e.Prefix("Subject", msg.EncodeText(prefix))
 		return nil
 	}
-	if strings.Contains(strings.ToLower(msg.DecodeText(v)), strings.ToLower(prefix)) {
+	if strings.Contains(prefixForm(msg.DecodeText(v)), prefixForm(prefix)) {
 		return nil
 	}
 	text := msg.EncodeText(prefix)
@@ -608,4 +611,14 @@ func addPrefix(e *msg.Edit, prefix string) error {
 	}
 	e.Prefix("Subject", text)
 	return nil
+}
+
+// prefixForm is s as addPrefix compares it: lower case, in Unicode's
+// composed form (NFC), each run of white space one space. A reply may
+// spell the prefix otherwise than the list does: "dév" as "de" and a
+// combining acute (NFD, as macOS writes file names and some programs
+// subjects), "[dev list]" with two spaces or a tab; it is the prefix to
+// its reader all the same, who must not be shown it twice.
+func prefixForm(s string) string {
+	return strings.Join(strings.Fields(strings.ToLower(norm.NFC.String(s))), " ")
 }

@@ -31,3 +31,38 @@ func TestPrefixOnceAnyCharset(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefixOnceAnyForm: a reply that spells the prefix in another
+// Unicode form (NFD: "e" and a combining acute for "é"), another case,
+// or with another run of white space, is not given it again (R96 F3).
+func TestPrefixOnceAnyForm(t *testing.T) {
+	for _, tc := range []struct{ prefix, subj string }{
+		{"[dév]", "Re: [de\u0301v] hi"},
+		{"[de\u0301v]", "Re: [dév] hi"},
+		{"[dév]", "=?utf-8?q?Re:_[de=CC=81v]_hi?="},
+		{"[DÉV]", "Re: [de\u0301v] hi"},
+		{"[dev list]", "Re: [dev  list] hi"},
+		{"[dev list]", "Re: [dev\tlist] hi"},
+		{"[dev  list]", "Re: [dev list] hi"},
+	} {
+		raw := "Subject: " + tc.subj + "\n\n"
+		e := msg.NewEdit([]byte(raw))
+		if err := addPrefix(e, tc.prefix); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(e.Bytes()); got != raw {
+			t.Errorf("prefix %q on %q: %q; want it unchanged", tc.prefix, tc.subj, got)
+		}
+	}
+	// Not the prefix: a subject that only looks alike is prefixed.
+	for _, subj := range []string{"Re: [dv] hi", "Re: [devlist] hi", "Re: [de v] hi"} {
+		raw := "Subject: " + subj + "\n\n"
+		e := msg.NewEdit([]byte(raw))
+		if err := addPrefix(e, "[dev list]"); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(e.Bytes()), "Subject: [dev list] "+subj+"\n\n"; got != want {
+			t.Errorf("prefix on %q: %q; want %q", subj, got, want)
+		}
+	}
+}
