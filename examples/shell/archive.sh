@@ -11,8 +11,13 @@
 set -eu
 queue=$1
 mbox=$2
-set -- "$queue"/new/*
-[ -e "$1" ] || exit 0 # nothing waiting
+# Every record, one whose id starts with "." too (a stream's id may;
+# sh's * leaves such names out), and not a pattern that matched none.
+set --
+for f in "$queue"/new/* "$queue"/new/.[!.]* "$queue"/new/..?*; do
+	if [ -e "$f" ]; then set -- "$@" "$f"; fi
+done
+[ $# -gt 0 ] || exit 0 # nothing waiting
 mlm-check "$@"
 stream=$(mktemp)
 tmp=$(mktemp)
