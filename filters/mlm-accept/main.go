@@ -203,9 +203,21 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 		}
 	}
 	body := io.MultiReader(bytes.NewReader(raw), br)
+	var cp *copies
+	if output == "" && qname == listdir.Incoming {
+		if cp = newCopies(d, h.Sender.Mailbox, &e); cp != nil {
+			body = io.MultiReader(bytes.NewReader(raw), io.TeeReader(br, cp.body))
+			defer cp.done()
+		}
+	}
 	write := func(w io.Writer) error {
 		if err := writeRecord(w, h, body, maxSize); err != nil {
 			return err
+		}
+		if cp != nil {
+			if err := cp.look(now); err != nil {
+				return err
+			}
 		}
 		// From here the record may be committed: the deadline must not
 		// cut in (exit 75 after the record is in the queue would make
@@ -220,6 +232,14 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 		err = writeFile(output, write)
 	default:
 		err = d.Put(qname, h.ID, write)
+		if err == nil && cp != nil {
+			cp.noted(h.ID, now)
+		}
+	}
+	if errors.Is(err, errCopy) {
+		// Taken: the MTA must not bounce it, nor keep it to try again.
+		fmt.Fprintf(os.Stderr, "%s: %s: a copy of the post queued %v ago as %s (the same sender, Message-ID and body): taken, not queued again\n", prog, h.ID, cp.ago.Round(time.Second), cp.first)
+		return nil
 	}
 	if errors.Is(err, errTooBig) {
 		return sysexit.WithDSN(sysexit.DataErr, "5.3.4", fmt.Errorf("message bigger than %d octets", maxSize))

@@ -551,10 +551,17 @@ func (b *bench) accept(r *row, n int) {
 			r.fail(b, err)
 			return
 		}
+		// Posts of their own, each its Message-ID: mlm-accept takes a
+		// post it queued a moment before only as a copy, not queued again.
+		posts := filepath.Join(parent, "post")
+		if err := writePosts(posts, n); err != nil {
+			r.fail(b, err)
+			return
+		}
 		syscall.Sync()
-		const loop = `i=0; while [ "$i" -lt "$1" ]; do mlm-accept -f "$2" -r "$3" "$4" < "$5" || exit; i=$((i+1)); done`
+		const loop = `i=0; while [ "$i" -lt "$1" ]; do mlm-accept -f "$2" -r "$3" "$4" < "$5.$i" || exit; i=$((i+1)); done`
 		u, err := b.measure(timeout, job{argv: []string{"sh", "-c", loop, "sh",
-			fmt.Sprint(n), poster, listAddr, dir, b.post}})
+			fmt.Sprint(n), poster, listAddr, dir, posts}})
 		b.logf("%s rep %d: %v", r.name(), rep+1, fmtRun(u, err))
 		if err == nil {
 			es, rerr := os.ReadDir(filepath.Join(dir, "queue", "incoming", "new"))
@@ -569,6 +576,19 @@ func (b *bench) accept(r *row, n int) {
 			return
 		}
 	}
+}
+
+// writePosts writes n posts as the bench's post, each with a
+// Message-ID of its own, to files prefix.0 to prefix.N-1.
+func writePosts(prefix string, n int) error {
+	p := post(postSize)
+	for i := range n {
+		own := bytes.Replace(p, []byte("<bench@example.org>"), fmt.Appendf(nil, "<bench.%d@example.org>", i), 1)
+		if err := os.WriteFile(fmt.Sprintf("%s.%d", prefix, i), own, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // acceptNote says what a post through mlm-accept costs beside its own
