@@ -422,6 +422,34 @@ func TestEximAddresses(t *testing.T) {
 	}
 }
 
+// TestEximListTwice: a post whose recipients name the list three ways,
+// "dev@", "DEV@" and "dev+x@", in one transaction, which Exim hands
+// over to mlm-accept three times (it folds no case), is queued once:
+// every member got it three times (R98 F1). Another post from the same
+// sender is queued too.
+func TestEximListTwice(t *testing.T) {
+	list := newList(t)
+	addr, _, log := eximInstance(t, filepath.Dir(list))
+	count := func() int { return len(mlmtest.Names(t, filepath.Join(list, "queue", "incoming", "new"))) }
+	rcpts := []string{"dev@lists.example.org", "DEV@lists.example.org", "dev+x@lists.example.org"}
+	for i, id := range []string{"<twice.1@example.org>", "<twice.2@example.org>"} {
+		msg := "From: alice@example.org\r\nTo: dev@lists.example.org\r\nCc: DEV@lists.example.org, dev+x@lists.example.org\r\n" +
+			"Subject: twice\r\nMessage-ID: " + id + "\r\n\r\nhello\r\n"
+		if err := smtp.SendMail(addr, nil, "alice@example.org", rcpts, []byte(msg)); err != nil {
+			t.Fatalf("SMTP to Exim: %v\n%s", err, log())
+		}
+		// Done with the message: its three deliveries logged, then
+		// Completed (one line a message).
+		waitFor(t, "the post's deliveries", func() bool { return strings.Count(log(), " Completed") == i+1 })
+		if n := count(); n != i+1 {
+			t.Fatalf("%d posts queued after post %d; want %d\n%s", n, i+1, i+1, log())
+		}
+	}
+	if n := strings.Count(log(), " => "); n != 6 {
+		t.Errorf("%d deliveries logged; want 6, three a post\n%s", n, log())
+	}
+}
+
 // TestEximBSMTP: the Batch SMTP mlm-bsmtp writes is taken whole by Exim's
 // -bS, records whose paths carry ESMTP parameters too (which -bS refuses,
 // and the rest of the batch with them): every message reaches Exim's

@@ -359,6 +359,24 @@ func TestPostfixPipe(t *testing.T) {
 		t.Errorf("Postfix did not relay to the sink:\n%s", maillog())
 	}
 
+	// A post whose recipients name the list as "dev@", "dev+x@" and
+	// "DEV@": pipe(8) hands it over twice (it folds the case of the
+	// third), and it is queued once, where every member got it twice
+	// (R98 F1).
+	// (pipe(8) logs what mlm-accept said of a copy after the status.)
+	handed := func() int { return strings.Count(maillog(), "status=sent (delivered via mlm service") }
+	before := handed()
+	twice := "From: alice@example.org\r\nTo: dev@lists.example.org\r\nCc: dev+x@lists.example.org\r\nSubject: twice\r\n" +
+		"Message-ID: <twice@example.org>\r\n\r\nhello\r\n"
+	if err := smtp.SendMail(addr, nil, "alice@example.org", []string{"dev@lists.example.org", "dev+x@lists.example.org", "DEV@lists.example.org"}, []byte(twice)); err != nil {
+		t.Fatalf("SMTP to Postfix: %v\n%s", err, maillog())
+	}
+	waitFor(t, "the two hand-offs", func() bool { return handed() == before+2 })
+	if n := count("incoming"); n != 1 {
+		t.Fatalf("%d posts queued from one post to the list twice; want 1\n%s", n, maillog())
+	}
+	os.Remove(filepath.Join(list, "queue", "incoming", "new", mlmtest.Names(t, filepath.Join(list, "queue", "incoming", "new"))[0]))
+
 	// An unwritable queue: deferred by pipe(8), delivered by postqueue -f.
 	tmp := filepath.Join(list, "queue", "incoming", "tmp")
 	os.Chown(tmp, 0, 0)
