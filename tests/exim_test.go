@@ -177,6 +177,32 @@ func TestExim(t *testing.T) {
 	if err := send("alice@example.org", "lost+found@lists.example.org", "lost"); err == nil || !strings.Contains(err.Error(), "550") {
 		t.Errorf("mail to lost+found@: %v; want 550 at RCPT", err)
 	}
+	// A list directory that is a symbolic link (to another file system)
+	// is a list: taken, where dsearch's filter=subdir refused it at RCPT
+	// (R98 F2). A file among the lists is not, nor the mark.
+	other := openTempDir(t, "mlm-other-")
+	if out, err := exec.Command(filepath.Join(binDir, "mlm-newlist"), filepath.Join(other, "linked"), "linked@lists.example.org").CombinedOutput(); err != nil {
+		t.Fatalf("mlm-newlist: %v: %s", err, out)
+	}
+	if st, err := os.Stat(list); err == nil { // Exim's user's, as eximInstance made it
+		sys := st.Sys().(*syscall.Stat_t)
+		filepath.Walk(other, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, int(sys.Uid), int(sys.Gid)) })
+	}
+	if err := os.Symlink(filepath.Join(other, "linked"), filepath.Join(filepath.Dir(list), "linked")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(list), "afile"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustSend("alice@example.org", "linked@lists.example.org", "to a linked list")
+	waitFor(t, "the linked list's post", func() bool {
+		return len(mlmtest.Names(t, filepath.Join(other, "linked", "queue", "incoming", "new"))) == 1
+	})
+	for _, l := range []string{"afile", ".mlm-lists", "afile+x"} {
+		if err := send("alice@example.org", l+"@lists.example.org", "a file"); err == nil || !strings.Contains(err.Error(), "550") {
+			t.Errorf("mail to %s@: %v; want 550 at RCPT", l, err)
+		}
+	}
 	// A list directory Exim's user may not search (made under a umask
 	// of 077, another user's): found by its name all the same, not
 	// refused at RCPT (R80). (RCPT alone: mlm-accept, run as Exim's

@@ -83,15 +83,19 @@ mlm_lists:
                       -subscribe+* : -unsubscribe+* : -owner+* : \
                       -request : -subscribe : -unsubscribe : -owner : -bounces
   local_part_suffix_optional
-  local_parts = dsearch,filter=subdir;{LISTS}
-  condition = ${if !eq{$local_part_data}{lost+found}}
+  local_parts = dsearch;{LISTS}
+  condition = ${if and{{!eq{$local_part_data}{.}}{!eq{$local_part_data}{..}} \
+                       {!eq{$local_part_data}{lost+found}} \
+                       {match{${stat:{LISTS}/$local_part_data}}{\N smode=d\N}}}}
   transport = mlm_pipe
 mlm_lists_tag:
   driver = accept
   domains = {DOMAIN}
   local_part_suffix = +*
-  local_parts = dsearch,filter=subdir;{LISTS}
-  condition = ${if !eq{$local_part_data}{lost+found}}
+  local_parts = dsearch;{LISTS}
+  condition = ${if and{{!eq{$local_part_data}{.}}{!eq{$local_part_data}{..}} \
+                       {!eq{$local_part_data}{lost+found}} \
+                       {match{${stat:{LISTS}/$local_part_data}}{\N smode=d\N}}}}
   transport = mlm_pipe
 mlm_lists_absent:
   driver = redirect
