@@ -378,14 +378,46 @@ func checkOthersWrite(path string) error {
 // mlm-listdir(5) says, its address file removed, keeps its queues. (A
 // path that is not there at all is each program's to judge: mlm-accept
 // waits, mlm-run -D once it has found the list.)
+//
+// But a directory that holds other things, and none of a list's files,
+// is no list: a site's own beside the lists (an archive, a backup),
+// which Exim's routers take any directory of the lists' for. Its mail
+// waited days, then went back to a sender who is most often forged
+// (R98 F3).
 func notNow(path string) bool {
 	info, err := os.Stat(path)
 	if err != nil || !info.IsDir() {
 		return false
 	}
-	_, err = os.Lstat(filepath.Join(path, QueueDir))
-	return errors.Is(err, fs.ErrNotExist)
+	if _, err = os.Lstat(filepath.Join(path, QueueDir)); !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return true // (unread: as before)
+	}
+	defer f.Close()
+	for n := 0; n < 4096; {
+		names, err := f.Readdirnames(256)
+		if len(names) == 0 {
+			return n == 0 || err != nil && err != io.EOF
+		}
+		for _, name := range names {
+			if slices.Contains(listNames, name) {
+				return true
+			}
+		}
+		n += len(names)
+	}
+	return false
 }
+
+// listNames are the files and directories of a list directory, any of
+// which a list being made or restored may have first.
+var listNames = []string{Address, Owner, Subscribers, Digest, NoMail, NotMeToo, Moderators, Posters, Allow,
+	Deny, MembersCommand, Policy, Password, MaxSize, MaxQueued, MaxQueuedSize, Prefix, ListID, ReplyTo, DMARC,
+	Footer, Strip, HeaderAdd, Archive, Secret, ModExpire, MaxHoldNotices, Relay, MaxRcpt, MaxDomains,
+	RcptRate, MsgRate, Burst, DomainRate, Stages, QueueDir, StateDir, LockFile, MembersLock}
 
 // danglingLink returns the last name of path that is there, if it is a
 // symbolic link to nothing ("" if it is none): path itself, or the
