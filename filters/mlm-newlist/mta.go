@@ -131,16 +131,24 @@ mlm_pipe:
 `,
 
 	"procmail": `# procmail, as ~/.procmailrc of {USER} (examples/procmail/procmailrc);
-# on a failure the message is kept as it came, a file each in the
-# directory mlm-failed; fed back, once mended, with:
+# a refusal for good goes back to the MTA to bounce; on another failure
+# the message is kept as it came, a file each in the directory
+# mlm-failed; fed back, once mended, with:
 #   for f in mlm-failed/*; do mlm-accept -r {ADDRESS} {DIR} < "$f" && rm -- "$f"; done
 SHELL=/bin/sh
 {PATH}LIST=${LIST:-{DIR}}
 ADDRESS=${ADDRESS:-{ADDRESS}}
 :0 w
 | mlm-accept -r "$ADDRESS" "$LIST"
-:0 ew
-| umask 077 && mkdir -p mlm-failed && t=$(mktemp mlm-failed/.tmp.XXXXXXXX) && cat > "$t" && sync -- "$t" && ln -- "$t" "mlm-failed/$(date +%s).${t#*.tmp.}" && rm -- "$t" && sync -- mlm-failed
+STATUS=$?
+:0
+* STATUS ?? ^^(64|65|67|77)^^
+{
+  EXITCODE=$STATUS
+  HOST=refused
+}
+:0 w
+| umask 077 && mkdir -p mlm-failed && t=$(mktemp mlm-failed/.tmp.XXXXXXXX) && cat > "$t" && sync -- "$t" && ln -- "$t" "mlm-failed/$(date +%s.%N).${t#*.tmp.}" && rm -- "$t" && sync -- mlm-failed
 `,
 
 	"maildrop": `# maildrop, as ~/.mailfilter of {USER} (examples/maildrop/mailfilter);
