@@ -21,14 +21,7 @@ func TestPrefixOnceAnyCharset(t *testing.T) {
 		{"[开发]", "=?gbk?b?UmU6IFu/qrc=?= =?GBK?b?ol0gxOO6ww==?="},
 		{"[開發]", "=?big5?q?Re:_[=B6}=B5?=\n =?big5?q?=6F=5D=20=A7=41=A6=6E?="},
 	} {
-		raw := "Subject: " + tc.subj + "\n\n"
-		e := msg.NewEdit([]byte(raw))
-		if err := addPrefix(e, tc.prefix); err != nil {
-			t.Fatal(err)
-		}
-		if got := string(e.Bytes()); got != raw {
-			t.Errorf("prefix %q on %q: %q; want it unchanged", tc.prefix, tc.subj, got)
-		}
+		wantPrefixed(t, tc.prefix, tc.subj, tc.subj)
 	}
 }
 
@@ -45,24 +38,23 @@ func TestPrefixOnceAnyForm(t *testing.T) {
 		{"[dev list]", "Re: [dev\tlist] hi"},
 		{"[dev  list]", "Re: [dev list] hi"},
 	} {
-		raw := "Subject: " + tc.subj + "\n\n"
-		e := msg.NewEdit([]byte(raw))
-		if err := addPrefix(e, tc.prefix); err != nil {
-			t.Fatal(err)
-		}
-		if got := string(e.Bytes()); got != raw {
-			t.Errorf("prefix %q on %q: %q; want it unchanged", tc.prefix, tc.subj, got)
-		}
+		wantPrefixed(t, tc.prefix, tc.subj, tc.subj)
 	}
 	// Not the prefix: a subject that only looks alike is prefixed.
 	for _, subj := range []string{"Re: [dv] hi", "Re: [devlist] hi", "Re: [de v] hi"} {
-		raw := "Subject: " + subj + "\n\n"
-		e := msg.NewEdit([]byte(raw))
-		if err := addPrefix(e, "[dev list]"); err != nil {
-			t.Fatal(err)
-		}
-		if got, want := string(e.Bytes()), "Subject: [dev list] "+subj+"\n\n"; got != want {
-			t.Errorf("prefix on %q: %q; want %q", subj, got, want)
-		}
+		wantPrefixed(t, "[dev list]", subj, "[dev list] "+subj)
+	}
+}
+
+// wantPrefixed checks that addPrefix makes the Subject subj, with
+// prefix, want.
+func wantPrefixed(t *testing.T, prefix, subj, want string) {
+	t.Helper()
+	e := msg.NewEdit([]byte("Subject: " + subj + "\n\n"))
+	if err := addPrefix(e, prefix); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(e.Bytes()); got != "Subject: "+want+"\n\n" {
+		t.Errorf("prefix %q on %q: %q; want Subject %q", prefix, subj, got, want)
 	}
 }
