@@ -22,15 +22,24 @@ import (
 // recipients that the MTA tells apart: a reply to all with the list in
 // To as "dev@" and in Cc as "dev+x@" (an old thread's), or as "DEV@",
 // which Exim hands over apart, is two hand-offs, two records, and every
-// member got the post twice (R98 F1). The second is the same message:
-// its envelope sender, its Message-ID and its body (what follows the
-// header, to which the MTA adds nothing) are the first's. mlm-accept
-// keeps, for each post it queued, a file state/posted/KEY, KEY a hash
-// of the three, holding the time and the record's id; a post whose file
-// says it was queued less than copyWindow ago is taken, and not queued
-// again. A post without a Message-ID is queued as before.
+// member got the post twice (R98 F1). The second is the same message,
+// from the same queue file of the MTA: its envelope sender, its header
+// but the fields the MTA adds at delivery (deliveryField), and its body
+// are the first's. mlm-accept keeps, for each post with a Message-ID it
+// queued, a note state/posted/DAY/KEY, KEY a hash of the three, holding
+// the time and the record's id; a post whose note says it was queued
+// less than copyWindow ago is taken, and not queued again. A post
+// without a Message-ID is queued as before.
 //
-// The file is the lock of its key, held from the look to the commit and
+// The header is in the key, with the Received field the list host's
+// MTA wrote at the post's receipt (its queue id, its time): a stranger
+// who knows a post's sender, Message-ID and body before the list has
+// it (another of its recipients) cannot send a copy first, which
+// mlm-auth then refuses or holds, and have the post taken as its copy,
+// never queued (R100 F1). For the same reason a post sent again, as a
+// redirect is, comes through the MTA again and is heard.
+//
+// The note is the lock of its key, held from the look to the commit and
 // the note of it, so that two hand-offs at once (Postfix's pipe(8) may
 // run them side by side) do not both queue it. It is written after the
 // record is committed, not before, and not made durable: a crash
@@ -41,12 +50,11 @@ import (
 // copyWindow is how long after a post a copy of it is not queued: the
 // MTA hands the copies over together, or tries one it deferred again
 // within hours (Postfix's backoff reaches 4,000 s, Exim's retry rules
-// some hours). A day, not more: a sender who sends the very message
-// again, as a redirect (bounce) in Mutt does, once the list refused it
-// (not yet a member), is kept out for that day.
+// some hours). Notes are kept in a directory a day, the UTC day they
+// were written; a post looks in its day's and the day before's.
 const copyWindow = 24 * time.Hour
 
-// postedDir is the directory of the notes, under the list's.
+// postedDir is the directory of the days' directories, under the list's.
 var postedDir = filepath.Join(listdir.StateDir, "posted")
 
 var errCopy = errors.New("a copy of a post queued before")
@@ -55,32 +63,43 @@ var errCopy = errors.New("a copy of a post queued before")
 type copies struct {
 	d      *listdir.Dir
 	sender string // the envelope sender, in lower case
-	msgID  string // the Message-ID fields' values, one per line
+	header []byte // the header, without the fields the MTA adds at delivery
 	body   hash.Hash
-	f      *os.File // the key's file, locked, once look has found none
+	f      *os.File // the key's note, locked, once look has found none
 	first  string   // the id of the post a copy is of, once look has found one
 	ago    time.Duration
 }
 
-// newCopies returns the copies of a post from sender with header e, or
-// nil for a post without a Message-ID, which has nothing to find its
-// copies by.
-func newCopies(d *listdir.Dir, sender string, e *msg.Edit) *copies {
-	ids := e.Values("Message-ID")
-	for i := range ids {
-		ids[i] = strings.TrimSpace(ids[i])
-	}
-	if strings.Join(ids, "") == "" {
+// newCopies returns the copies of a post from sender with the header
+// raw, e as it reads it, or nil for a post without a Message-ID, which
+// has nothing to find its copies by.
+func newCopies(d *listdir.Dir, sender string, raw []byte, e *msg.Edit) *copies {
+	if !e.HasValue("Message-ID") {
 		return nil
 	}
-	return &copies{d: d, sender: ascii.Lower(sender), msgID: strings.Join(ids, "\n"), body: sha256.New()}
+	own := msg.NewEdit(raw)
+	own.DelFunc(deliveryField)
+	return &copies{d: d, sender: ascii.Lower(sender), header: own.Bytes(), body: sha256.New()}
 }
 
-// key is the file name for the post: 24 hexadecimal digits of the hash
-// of its sender, Message-ID and body.
+// deliveryField reports whether the field name is one an MTA adds to a
+// message as it delivers it to one recipient (Postfix's pipe(8) and
+// local(8), Exim's transports, qmail), which may differ between two
+// hand-offs of one message: "dev" in one, "dev+x" in the other.
+func deliveryField(name string) bool {
+	switch ascii.Lower(name) {
+	case "return-path", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "delivery-date":
+		return true
+	}
+	return false
+}
+
+// key is the note's name for the post: 24 hexadecimal digits of the
+// hash of its sender, header and body.
 func (c *copies) key() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "mlm posted\x00%s\x00%s\x00", c.sender, c.msgID)
+	fmt.Fprintf(h, "mlm posted\x00%s\x00%d\x00", c.sender, len(c.header))
+	h.Write(c.header)
 	h.Write(c.body.Sum(nil))
 	return fmt.Sprintf("%x", h.Sum(nil)[:12])
 }
@@ -90,26 +109,44 @@ func (c *copies) key() string {
 // key's lock for noted. A failure is said and leaves c without a lock:
 // the post is queued.
 func (c *copies) look(now time.Time) error {
-	dir := c.d.File(postedDir)
-	if err := durable.MkdirAll(dir, 0o700); err != nil {
+	top := c.d.File(postedDir)
+	today := filepath.Join(top, now.UTC().Format(time.DateOnly))
+	if err := durable.MkdirAll(today, 0o700); err != nil {
 		c.warn(err)
 		return nil
 	}
-	sweepPosted(dir, now)
-	f, err := listdir.LockFD(filepath.Join(dir, c.key()), 10*time.Second)
+	sweepPosted(top, now)
+	key := c.key()
+	// The day before's notes are complete or not there: none is
+	// written after its day (but by a clock set back).
+	yesterday := filepath.Join(top, now.UTC().AddDate(0, 0, -1).Format(time.DateOnly), key)
+	if b, err := os.ReadFile(yesterday); err == nil && c.copyOf(string(b), now) {
+		return errCopy
+	}
+	f, err := listdir.LockFD(filepath.Join(today, key), 10*time.Second)
 	if err != nil {
 		c.warn(err)
 		return nil
 	}
 	b := make([]byte, 128)
 	n, _ := f.ReadAt(b, 0)
-	if at, id, ok := parseNote(string(b[:n])); ok && now.Sub(at) < copyWindow && at.Sub(now) < copyWindow {
+	if c.copyOf(string(b[:n]), now) {
 		f.Close()
-		c.first, c.ago = id, now.Sub(at)
 		return errCopy
 	}
 	c.f = f
 	return nil
+}
+
+// copyOf reports whether the note says the post was queued less than
+// copyWindow from now, and if so keeps what it says.
+func (c *copies) copyOf(note string, now time.Time) bool {
+	at, id, ok := parseNote(note)
+	if !ok || now.Sub(at) >= copyWindow || at.Sub(now) >= copyWindow {
+		return false
+	}
+	c.first, c.ago = id, now.Sub(at)
+	return true
 }
 
 // noted writes, once the record id is committed, the note of it, and
@@ -155,27 +192,40 @@ func parseNote(s string) (time.Time, string, bool) {
 	return time.Unix(t, 0), f[1], true
 }
 
-// sweepPosted removes, once a day, the notes not written for two
-// windows: a post's copies have come by then. The day of the last sweep
-// is in the file "swept". A note is its key's lock: it goes only with
-// the lock held (listdir.RemoveLock), not from under a post that looks
-// at it.
-func sweepPosted(dir string, now time.Time) {
-	if !listdir.OnceADay(filepath.Join(dir, "swept"), now) {
-		return
-	}
-	ents, err := os.ReadDir(dir)
+// sweepMost is the most notes one post removes: the sweep of a day of
+// many notes (a list address that draws spam gets a note for each) is
+// shared by the posts after it, not paid by one post's hand-off, which
+// the MTA waits on (R100 F4: 200,000 notes, 41 s).
+const sweepMost = 512
+
+// sweepPosted removes the notes of the days before the day before now
+// (UTC), sweepMost at most, and a day's directory once it is empty. Two
+// at once do no harm. Names that are no day are left alone.
+func sweepPosted(top string, now time.Time) {
+	days, err := os.ReadDir(top)
 	if err != nil {
 		return
 	}
-	for _, e := range ents {
-		if e.Name() == "swept" {
+	keep := now.UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	left := sweepMost
+	for _, day := range days {
+		t, err := time.Parse(time.DateOnly, day.Name())
+		if err != nil || !day.IsDir() || t.Format(time.DateOnly) >= keep {
 			continue
 		}
-		path := filepath.Join(dir, e.Name())
-		listdir.RemoveLock(path, func() bool {
-			info, err := os.Stat(path)
-			return err == nil && now.Sub(info.ModTime()) < 2*copyWindow
-		})
+		dir := filepath.Join(top, day.Name())
+		f, err := os.Open(dir)
+		if err != nil {
+			continue
+		}
+		names, _ := f.Readdirnames(left)
+		f.Close()
+		for _, n := range names {
+			os.Remove(filepath.Join(dir, n))
+		}
+		if left -= len(names); left <= 0 {
+			return
+		}
+		os.Remove(dir) // (empty now; if not, a later post's)
 	}
 }

@@ -205,7 +205,7 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	body := io.MultiReader(bytes.NewReader(raw), br)
 	var cp *copies
 	if output == "" && qname == listdir.Incoming {
-		if cp = newCopies(d, h.Sender.Mailbox, &e); cp != nil {
+		if cp = newCopies(d, h.Sender.Mailbox, raw, &e); cp != nil {
 			body = io.MultiReader(bytes.NewReader(raw), io.TeeReader(br, cp.body))
 			defer cp.done()
 		}
@@ -238,7 +238,7 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	}
 	if errors.Is(err, errCopy) {
 		// Taken: the MTA must not bounce it, nor keep it to try again.
-		fmt.Fprintf(os.Stderr, "%s: %s: a copy of the post queued %v ago as %s (the same sender, Message-ID and body): taken, not queued again\n", prog, h.ID, cp.ago.Round(time.Second), cp.first)
+		fmt.Fprintf(os.Stderr, "%s: %s: a copy of the post queued %v ago as %s (the same sender, header and body): taken, not queued again\n", prog, h.ID, cp.ago.Round(time.Second), cp.first)
 		return nil
 	}
 	if errors.Is(err, errTooBig) {
