@@ -203,6 +203,21 @@ func TestExim(t *testing.T) {
 			t.Errorf("mail to %s@: %v; want 550 at RCPT", l, err)
 		}
 	}
+	// A list that is a symbolic link to nothing (its file system not
+	// mounted), or a loop, is deferred at RCPT, as mlm-accept defers it:
+	// it was refused for good, and each address wrote a line to Exim's
+	// paniclog (R100 F2).
+	os.Symlink(filepath.Join(other, "gone"), filepath.Join(filepath.Dir(list), "gone"))
+	os.Symlink("loop", filepath.Join(filepath.Dir(list), "loop"))
+	for _, l := range []string{"gone", "gone+x", "gone-request", "gone-bounces+a=example.net", "loop"} {
+		if err := send("alice@example.org", l+"@lists.example.org", "gone"); err == nil || !strings.Contains(err.Error(), "451") {
+			t.Errorf("mail to %s@: %v; want 451 at RCPT", l, err)
+		}
+	}
+	// (Exim started with -C writes a line there of its own.)
+	if b, _ := os.ReadFile(filepath.Join(filepath.Dir(conf), "log", "paniclog")); strings.Contains(string(b), "failed to expand") {
+		t.Errorf("Exim's paniclog:\n%s", b)
+	}
 	// A list directory Exim's user may not search (made under a umask
 	// of 077, another user's): found by its name all the same, not
 	// refused at RCPT (R80). (RCPT alone: mlm-accept, run as Exim's

@@ -71,8 +71,9 @@ mlm_destination_recipient_limit = 1
 # update-exim4.conf reads conf.d only with dc_use_split_config='true',
 # and /etc/exim4/exim4.conf.template by default. Once per site, after
 # "begin routers", in this order (the second takes the list's +TAG;
-# the third defers the domain's mail while {LISTS}/.mlm-lists, which
-# mlm-newlist made, is missing: the lists' file system not mounted),
+# the next two defer the mail of a list that is a symbolic link to
+# nothing, and the last the domain's mail while {LISTS}/.mlm-lists,
+# which mlm-newlist made, is missing: a file system not mounted),
 # before the routers of local users and aliases (Debian:
 # /etc/exim4/conf.d/router/350_mlm_lists, or in the template before
 # system_aliases):
@@ -86,6 +87,7 @@ mlm_lists:
   local_parts = dsearch;{LISTS}
   condition = ${if and{{!eq{$local_part_data}{.}}{!eq{$local_part_data}{..}} \
                        {!eq{$local_part_data}{lost+found}} \
+                       {exists{{LISTS}/$local_part_data}} \
                        {match{${stat:{LISTS}/$local_part_data}}{\N smode=d\N}}}}
   transport = mlm_pipe
 mlm_lists_tag:
@@ -95,8 +97,28 @@ mlm_lists_tag:
   local_parts = dsearch;{LISTS}
   condition = ${if and{{!eq{$local_part_data}{.}}{!eq{$local_part_data}{..}} \
                        {!eq{$local_part_data}{lost+found}} \
+                       {exists{{LISTS}/$local_part_data}} \
                        {match{${stat:{LISTS}/$local_part_data}}{\N smode=d\N}}}}
   transport = mlm_pipe
+mlm_lists_gone:
+  driver = redirect
+  domains = {DOMAIN}
+  local_part_suffix = -bounces+* : -accept+* : -reject+* : -drop+* : -request+* : \
+                      -subscribe+* : -unsubscribe+* : -owner+* : \
+                      -request : -subscribe : -unsubscribe : -owner : -bounces
+  local_part_suffix_optional
+  local_parts = dsearch;{LISTS}
+  condition = ${if !exists{{LISTS}/$local_part_data}}
+  allow_defer
+  data = :defer: the list is not available now
+mlm_lists_gone_tag:
+  driver = redirect
+  domains = {DOMAIN}
+  local_part_suffix = +*
+  local_parts = dsearch;{LISTS}
+  condition = ${if !exists{{LISTS}/$local_part_data}}
+  allow_defer
+  data = :defer: the list is not available now
 mlm_lists_absent:
   driver = redirect
   domains = {DOMAIN}
