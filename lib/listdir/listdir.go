@@ -379,8 +379,8 @@ func checkOthersWrite(path string) error {
 // path that is not there at all is each program's to judge: mlm-accept
 // waits, mlm-run -D once it has found the list.)
 //
-// But a directory that holds other things, and none of a list's files,
-// is no list: a site's own beside the lists (an archive, a backup),
+// But a directory that holds other things (not lost+found, nor names
+// that start with "."), and none of a list's files, is no list: a site's own beside the lists (an archive, a backup),
 // which Exim's routers take any directory of the lists' for. Its mail
 // waited days, then went back to a sender who is most often forged
 // (R98 F3).
@@ -397,19 +397,27 @@ func notNow(path string) bool {
 		return true // (unread: as before)
 	}
 	defer f.Close()
-	for n := 0; n < 4096; {
+	n := 0 // names that are no list's, nor as good as none
+	for read := 0; read < 4096; read += 256 {
 		names, err := f.Readdirnames(256)
 		if len(names) == 0 {
 			return n == 0 || err != nil && err != io.EOF
 		}
 		for _, name := range names {
-			if slices.Contains(listNames, name) {
+			switch {
+			case slices.Contains(listNames, name):
 				return true
+			case name == "lost+found" || strings.HasPrefix(name, "."):
+				// As good as empty: the list's own file system, made
+				// fresh; a restore's files on their way (rsync's
+				// .NAME.XXXXXX, its --delay-updates .~tmp~, durable's
+				// temporary files) (R100 F3).
+				continue
 			}
+			n++
 		}
-		n += len(names)
 	}
-	return false
+	return n == 0
 }
 
 // listNames are the files and directories of a list directory, any of
