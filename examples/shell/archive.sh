@@ -13,8 +13,11 @@ queue=$1
 mbox=$2
 # Every record, one whose id starts with "." too (a stream's id may;
 # sh's * leaves such names out), and not a pattern that matched none.
-set --
-for f in "$queue"/new/* "$queue"/new/.[!.]* "$queue"/new/..?*; do
+# Those are added one at a time, each a copy of the list: few, where
+# all added so would take minutes for a queue of some 10,000.
+set -- "$queue"/new/*
+[ -e "$1" ] || shift
+for f in "$queue"/new/.[!.]* "$queue"/new/..?*; do
 	if [ -e "$f" ]; then set -- "$@" "$f"; fi
 done
 [ $# -gt 0 ] || exit 0 # nothing waiting
