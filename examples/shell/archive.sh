@@ -3,9 +3,9 @@
 # directory to an mbox archive, after checking them.
 # Illustrates mlm-check(1) and mlm-mbox(1); cat of record files is a
 # stream (mlm-stream(5)).
-# Each run appends what waits then, and removes those records once the
-# archive is on disk (sync FILE, coreutils'); a record that comes
-# meanwhile waits for the next run. Run it on a queue of its own, that
+# Each run appends what waits then, up to 1,000 records, and removes
+# those records once the archive is on disk (sync FILE, coreutils'); a
+# record that comes meanwhile waits for the next run. Run it on a queue of its own, that
 # no mlm-run takes from, under mlm-lock(1), lest two runs archive one
 # record twice.
 set -eu
@@ -21,6 +21,16 @@ for f in "$queue"/new/.[!.]* "$queue"/new/..?*; do
 	if [ -e "$f" ]; then set -- "$@" "$f"; fi
 done
 [ $# -gt 0 ] || exit 0 # nothing waiting
+# At most 1,000 a run, the first by name (the oldest: an id starts
+# with its time); the rest wait for the next. A queue left to grow
+# would else pass the system's limit of a command's arguments (some
+# 30,000 records), and every run fail. (eval sets the first 1,000 of
+# "$@" again, by their numbers: no name goes through it.)
+max=1000
+if [ $# -gt $max ]; then
+	# shellcheck disable=SC2016 # ${N} is for eval to expand
+	eval "set --$(i=1; while [ $i -le $max ]; do printf ' "${%d}"' "$i"; i=$((i + 1)); done)"
+fi
 mlm-check "$@"
 stream=$(mktemp)
 tmp=$(mktemp)
