@@ -207,6 +207,7 @@ func TestExim(t *testing.T) {
 	// mounted), or a loop, is deferred at RCPT, as mlm-accept defers it:
 	// it was refused for good, and each address wrote a line to Exim's
 	// paniclog (R100 F2).
+	mlmtest.Fault(t, "disk", "a list directory that is a symbolic link to nothing (its file system not mounted), or a loop, under Exim's routers", "451 at RCPT for each of its addresses, no paniclog line")
 	os.Symlink(filepath.Join(other, "gone"), filepath.Join(filepath.Dir(list), "gone"))
 	os.Symlink("loop", filepath.Join(filepath.Dir(list), "loop"))
 	for _, l := range []string{"gone", "gone+x", "gone-request", "gone-bounces+a=example.net", "loop"} {
@@ -469,6 +470,7 @@ func TestEximAddresses(t *testing.T) {
 // every member got it three times (R98 F1). Another post from the same
 // sender is queued too.
 func TestEximListTwice(t *testing.T) {
+	mlmtest.Fault(t, "input", "a post whose recipients name the list three ways (dev@, DEV@, dev+x@), through Exim, which hands it over three times", "queued once, each hand-off exit 0")
 	list := newList(t)
 	addr, _, log := eximInstance(t, filepath.Dir(list))
 	count := func() int { return len(mlmtest.Names(t, filepath.Join(list, "queue", "incoming", "new"))) }

@@ -363,6 +363,7 @@ func TestPostfixPipe(t *testing.T) {
 	// "DEV@": pipe(8) hands it over twice (it folds the case of the
 	// third), and it is queued once, where every member got it twice
 	// (R98 F1).
+	mlmtest.Fault(t, "input", "a post whose recipients name the list as dev@ and dev+x@, through Postfix's pipe(8), which hands it over twice, side by side", "queued once, each hand-off exit 0")
 	// (pipe(8) logs what mlm-accept said of a copy after the status.)
 	handed := func() int { return strings.Count(maillog(), "status=sent (delivered via mlm service") }
 	before := handed()
