@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mlm/lib/ascii"
+	"mlm/lib/clock"
 	"mlm/lib/durable"
 	"mlm/lib/listdir"
 	"mlm/lib/msg"
@@ -39,10 +40,10 @@ import (
 // never queued (R100 F1). For the same reason a post sent again, as a
 // redirect is, comes through the MTA again and is heard.
 //
-// The note is the lock of its key, held from the look to the commit and
-// the note of it, so that two hand-offs at once (Postfix's pipe(8) may
-// run them side by side) do not both queue it. It is written after the
-// record is committed, not before, and not made durable: a crash
+// A lock is held from the look to the commit and the note of it, so
+// that two hand-offs at once (Postfix's pipe(8) may run them side by
+// side) do not both queue it. The note is written after the record is
+// committed, not before, and not made durable: a crash
 // between the two, or a lost note, can let a copy through, as before,
 // but never keep the post itself out. Whatever fails here queues the
 // post, with a line on standard error.
@@ -65,8 +66,9 @@ type copies struct {
 	sender string // the envelope sender, in lower case
 	header []byte // the header, without the fields the MTA adds at delivery
 	body   hash.Hash
-	f      *os.File // the key's note, locked, once look has found none
-	first  string   // the id of the post a copy is of, once look has found one
+	lock   *os.File  // the notes' lock, once look has found no note
+	now    time.Time // the time look took
+	first  string    // the id of the post a copy is of, once look has found one
 	ago    time.Duration
 }
 
@@ -105,36 +107,39 @@ func (c *copies) key() string {
 }
 
 // look, once the body has been read into c.body, reports errCopy if the
-// post was queued less than copyWindow before now; else it holds the
-// key's lock for noted. A failure is said and leaves c without a lock:
-// the post is queued.
-func (c *copies) look(now time.Time) error {
+// post was queued less than copyWindow before the clock's time now;
+// else it holds the notes' lock for noted. A failure is said and leaves
+// c without the lock: the post is queued.
+//
+// The lock is one for all the list's notes, state/posted/lock, held
+// from the look through the commit to the note: two hand-offs at once
+// take turns, whatever day each takes for its own, on each side of
+// midnight or of a clock set back (R101 F2: a lock a day let both
+// through). A post waits at most for the commits of those before it.
+// The notes of the day before, the day and the day after are looked at.
+func (c *copies) look() error {
 	top := c.d.File(postedDir)
-	today := filepath.Join(top, now.UTC().Format(time.DateOnly))
-	if err := durable.MkdirAll(today, 0o700); err != nil {
+	if err := durable.MkdirAll(top, 0o700); err != nil {
 		c.warn(err)
 		return nil
 	}
-	sweepPosted(top, now)
-	key := c.key()
-	// The day before's notes are complete or not there: none is
-	// written after its day (but by a clock set back).
-	yesterday := filepath.Join(top, now.UTC().AddDate(0, 0, -1).Format(time.DateOnly), key)
-	if b, err := os.ReadFile(yesterday); err == nil && c.copyOf(string(b), now) {
-		return errCopy
-	}
-	f, err := listdir.LockFD(filepath.Join(today, key), 10*time.Second)
+	f, err := listdir.LockFD(filepath.Join(top, "lock"), 10*time.Second)
 	if err != nil {
 		c.warn(err)
 		return nil
 	}
-	b := make([]byte, 128)
-	n, _ := f.ReadAt(b, 0)
-	if c.copyOf(string(b[:n]), now) {
-		f.Close()
-		return errCopy
+	// The time now, not the run's start: the body may have taken long.
+	now := clock.Now()
+	sweepPosted(top, now)
+	key := c.key()
+	for d := -1; d <= 1; d++ {
+		day := now.UTC().AddDate(0, 0, d).Format(time.DateOnly)
+		if b, err := os.ReadFile(filepath.Join(top, day, key)); err == nil && c.copyOf(string(b), now) {
+			f.Close()
+			return errCopy
+		}
 	}
-	c.f = f
+	c.lock, c.now = f, now
 	return nil
 }
 
@@ -149,29 +154,29 @@ func (c *copies) copyOf(note string, now time.Time) bool {
 	return true
 }
 
-// noted writes, once the record id is committed, the note of it, and
-// lets the key's lock go.
-func (c *copies) noted(id string, now time.Time) {
-	if c.f == nil {
+// noted writes, once the record id is committed, the note of it in the
+// day's directory, and lets the lock go. (Not durable: see above.)
+func (c *copies) noted(id string) {
+	if c.lock == nil {
 		return
 	}
 	defer c.done()
-	note := fmt.Sprintf("%d %s\n", now.Unix(), id)
-	if err := c.f.Truncate(0); err != nil {
-		c.warn(err)
-		return
+	day := filepath.Join(c.d.File(postedDir), c.now.UTC().Format(time.DateOnly))
+	err := durable.MkdirAll(day, 0o700)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(day, c.key()), fmt.Appendf(nil, "%d %s\n", c.now.Unix(), id), 0o600)
 	}
-	if _, err := c.f.WriteAt([]byte(note), 0); err != nil {
+	if err != nil {
 		c.warn(err)
 	}
 }
 
-// done lets the key's lock go, if held, without a note: the post was
-// not queued.
+// done lets the lock go, if held, without a note: the post was not
+// queued.
 func (c *copies) done() {
-	if c.f != nil {
-		c.f.Close()
-		c.f = nil
+	if c.lock != nil {
+		c.lock.Close()
+		c.lock = nil
 	}
 }
 

@@ -215,7 +215,7 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 			return err
 		}
 		if cp != nil {
-			if err := cp.look(now); err != nil {
+			if err := cp.look(); err != nil {
 				return err
 			}
 		}
@@ -233,7 +233,7 @@ func run(a *args, env envelope.MTA, in io.Reader, out io.Writer, now time.Time) 
 	default:
 		err = d.Put(qname, h.ID, write)
 		if err == nil && cp != nil {
-			cp.noted(h.ID, now)
+			cp.noted(h.ID)
 		}
 	}
 	if errors.Is(err, errCopy) {
