@@ -491,6 +491,11 @@ func TestEximListTwice(t *testing.T) {
 	if n := strings.Count(log(), " => "); n != 6 {
 		t.Errorf("%d deliveries logged; want 6, three a post\n%s", n, log())
 	}
+	// What mlm-accept said of each copy, with exit 0, is in Exim's log
+	// (log_output): else nothing shows it (R102 F1).
+	if n := strings.Count(log(), "taken, not queued again"); n != 4 {
+		t.Errorf("%d copies logged; want 4, two a post\n%s", n, log())
+	}
 }
 
 // TestEximBSMTP: the Batch SMTP mlm-bsmtp writes is taken whole by Exim's

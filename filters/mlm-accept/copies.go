@@ -52,7 +52,8 @@ import (
 // MTA hands the copies over together, or tries one it deferred again
 // within hours (Postfix's backoff reaches 4,000 s, Exim's retry rules
 // some hours). Notes are kept in a directory a day, the UTC day they
-// were written; a post looks in its day's and the day before's.
+// were written; a post looks in its day's, the day before's and the
+// day after's (a clock set back).
 const copyWindow = 24 * time.Hour
 
 // postedDir is the directory of the days' directories, under the list's.
@@ -111,7 +112,7 @@ func (c *copies) key() string {
 // else it holds the notes' lock for noted. A failure is said and leaves
 // c without the lock: the post is queued.
 //
-// The lock is one for all the list's notes, state/posted/lock, held
+// The lock is one for all the list's notes, state/posted/notes.lock, held
 // from the look through the commit to the note: two hand-offs at once
 // take turns, whatever day each takes for its own, on each side of
 // midnight or of a clock set back (R101 F2: a lock a day let both
@@ -123,14 +124,13 @@ func (c *copies) look() error {
 		c.warn(err)
 		return nil
 	}
-	f, err := listdir.LockFD(filepath.Join(top, "lock"), 10*time.Second)
+	f, err := listdir.LockFD(filepath.Join(top, "notes.lock"), 10*time.Second)
 	if err != nil {
 		c.warn(err)
 		return nil
 	}
 	// The time now, not the run's start: the body may have taken long.
 	now := clock.Now()
-	sweepPosted(top, now)
 	key := c.key()
 	for d := -1; d <= 1; d++ {
 		day := now.UTC().AddDate(0, 0, d).Format(time.DateOnly)
@@ -172,11 +172,13 @@ func (c *copies) noted(id string) {
 }
 
 // done lets the lock go, if held, without a note: the post was not
-// queued.
+// queued. Then, not under the lock, which the posts after it wait for
+// (R102 F2), it sweeps the notes of days gone.
 func (c *copies) done() {
 	if c.lock != nil {
 		c.lock.Close()
 		c.lock = nil
+		sweepPosted(c.d.File(postedDir), c.now)
 	}
 }
 
@@ -204,18 +206,20 @@ func parseNote(s string) (time.Time, string, bool) {
 const sweepMost = 512
 
 // sweepPosted removes the notes of the days before the day before now
-// (UTC), sweepMost at most, and a day's directory once it is empty. Two
-// at once do no harm. Names that are no day are left alone.
+// (UTC), and after the day after (a clock that was set ahead), sweepMost
+// at most, and a day's directory once it is empty. Two at once do no
+// harm. Names that are no day are left alone.
 func sweepPosted(top string, now time.Time) {
 	days, err := os.ReadDir(top)
 	if err != nil {
 		return
 	}
-	keep := now.UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	first := now.UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	last := now.UTC().AddDate(0, 0, 1).Format(time.DateOnly)
 	left := sweepMost
 	for _, day := range days {
 		t, err := time.Parse(time.DateOnly, day.Name())
-		if err != nil || !day.IsDir() || t.Format(time.DateOnly) >= keep {
+		if d := t.Format(time.DateOnly); err != nil || !day.IsDir() || d >= first && d <= last {
 			continue
 		}
 		dir := filepath.Join(top, day.Name())

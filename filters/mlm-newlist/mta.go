@@ -139,8 +139,7 @@ mlm_pipe:
   freeze_signal
   message_prefix =
   message_suffix =
-  log_defer_output
-  log_fail_output
+  log_output
   return_fail_output
 `,
 
