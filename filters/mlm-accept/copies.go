@@ -69,6 +69,7 @@ type copies struct {
 	body   hash.Hash
 	lock   *os.File  // the notes' lock, once look has found no note
 	now    time.Time // the time look took
+	key    string    // the note's name, once look has found no note
 	first  string    // the id of the post a copy is of, once look has found one
 	ago    time.Duration
 }
@@ -97,9 +98,9 @@ func deliveryField(name string) bool {
 	return false
 }
 
-// key is the note's name for the post: 24 hexadecimal digits of the
-// hash of its sender, header and body.
-func (c *copies) key() string {
+// makeKey returns the note's name for the post: 24 hexadecimal digits
+// of the hash of its sender, header and body (which must have been read).
+func (c *copies) makeKey() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "mlm posted\x00%s\x00%d\x00", c.sender, len(c.header))
 	h.Write(c.header)
@@ -131,7 +132,7 @@ func (c *copies) look() error {
 	}
 	// The time now, not the run's start: the body may have taken long.
 	now := clock.Now()
-	key := c.key()
+	key := c.makeKey()
 	for d := -1; d <= 1; d++ {
 		day := now.UTC().AddDate(0, 0, d).Format(time.DateOnly)
 		if b, err := os.ReadFile(filepath.Join(top, day, key)); err == nil && c.copyOf(string(b), now) {
@@ -139,7 +140,7 @@ func (c *copies) look() error {
 			return errCopy
 		}
 	}
-	c.lock, c.now = f, now
+	c.lock, c.now, c.key = f, now, key
 	return nil
 }
 
@@ -164,7 +165,7 @@ func (c *copies) noted(id string) {
 	day := filepath.Join(c.d.File(postedDir), c.now.UTC().Format(time.DateOnly))
 	err := durable.MkdirAll(day, 0o700)
 	if err == nil {
-		err = os.WriteFile(filepath.Join(day, c.key()), fmt.Appendf(nil, "%d %s\n", c.now.Unix(), id), 0o600)
+		err = os.WriteFile(filepath.Join(day, c.key), fmt.Appendf(nil, "%d %s\n", c.now.Unix(), id), 0o600)
 	}
 	if err != nil {
 		c.warn(err)
