@@ -380,10 +380,10 @@ func checkOthersWrite(path string) error {
 // waits, mlm-run -D once it has found the list.)
 //
 // But a directory that holds other things (not lost+found, nor names
-// that start with "."), and none of a list's files, is no list: a site's own beside the lists (an archive, a backup),
-// which Exim's routers take any directory of the lists' for. Its mail
-// waited days, then went back to a sender who is most often forged
-// (R98 F3).
+// that start with "."), and none of a list's files, is no list: a
+// site's own beside the lists (an archive, a backup), which Exim's
+// routers take any directory of the lists' for. Its mail waited days,
+// then went back to a sender who is most often forged (R98 F3).
 func notNow(path string) bool {
 	info, err := os.Stat(path)
 	if err != nil || !info.IsDir() {
