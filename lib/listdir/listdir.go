@@ -410,8 +410,8 @@ func notNow(path string) bool {
 			case name == "lost+found" || strings.HasPrefix(name, "."):
 				// As good as empty: the list's own file system, made
 				// fresh; a restore's files on their way (rsync's
-				// .NAME. and random letters, its --delay-updates .~tmp~, durable's
-				// temporary files) (R100 F3).
+				// .NAME. and random letters, its --delay-updates
+				// .~tmp~, durable's temporary files) (R100 F3).
 				continue
 			}
 			n++
