@@ -150,13 +150,14 @@ func queued(t *testing.T, dir, q string) int {
 }
 
 // TestExampleCron: examples/cron/crontab's jobs, run as cron runs them,
-// deliver a waiting post, remind the moderators of a held one and expire
-// an old one, print nothing (cron would mail it) and exit 0.
+// deliver a waiting post, remind the moderators of a held one, expire
+// an old one and remove unread bounces and requests of over a week,
+// print nothing (cron would mail it) and exit 0.
 func TestExampleCron(t *testing.T) {
 	base, dir, srv := exampleList(t)
 	c := parseCrontab(t, exampleText(t, "cron/crontab", base))
-	if len(c.jobs) != 3 {
-		t.Errorf("crontab has %d jobs; want 3", len(c.jobs))
+	if len(c.jobs) != 4 {
+		t.Errorf("crontab has %d jobs; want 4", len(c.jobs))
 	}
 	for _, j := range c.jobs {
 		if !strings.HasPrefix(j, "mlm-lock ") {
@@ -195,6 +196,38 @@ func TestExampleCron(t *testing.T) {
 	}
 	if _, err := os.Stat(held); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the held post of eight days is still there: %v", err)
+	}
+
+	// Unread mail to -bounces and -request: of eight days, and of six,
+	// in new/; of eight days in bad/ (the site's to look at) and in cur/
+	// (a run has it).
+	aged := func(q, sub, id string, days int) string {
+		f := filepath.Join(dir, "queue", q, sub, id)
+		if err := os.WriteFile(f, []byte("MLM1 "+id+"\nS <>\n:\nE 0\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Duration(days) * 24 * time.Hour)
+		if err := os.Chtimes(f, old, old); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	gone := []string{aged("bounces", "new", "1795000002.M3P3", 8), aged("requests", "new", "1795000003.M4P4", 8)}
+	kept := []string{aged("bounces", "new", "1795000004.M5P5", 6), aged("requests", "new", "1795000005.M6P6", 6),
+		aged("bounces", "bad", "1795000006.M7P7", 8), aged("bounces", "cur", "1795000007.M8P8", 8),
+		aged("owner", "new", "1795000008.M9P9", 8)}
+	if code, out := c.run(t, c.job(t, " find ")); code != 0 || out != "" {
+		t.Errorf("the find job: exit %d, output %q; want 0 and none", code, out)
+	}
+	for _, f := range gone {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s, of eight days, is still there: %v", f, err)
+		}
+	}
+	for _, f := range kept {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("%s is gone: %v", f, err)
+		}
 	}
 }
 
