@@ -17,6 +17,7 @@ import (
 	"mlm/lib/clock"
 	"mlm/lib/crash"
 	"mlm/lib/listdir"
+	"mlm/lib/members"
 	"mlm/lib/pipeline"
 	"mlm/lib/queue"
 	"mlm/lib/sysexit"
@@ -32,6 +33,9 @@ type job struct {
 	// refused: root may not work in the queue (listdir.CheckQueueRW),
 	// whose sweep would follow what another user put there.
 	refused bool
+	// unread: the list of queue/requests, which has no stages, where
+	// mail to its request addresses waits unread (unreadRequests).
+	unread *listdir.Dir
 }
 
 // run processes the queues once, or with -D until ctx ends.
@@ -240,7 +244,11 @@ func jobsFor(a *args) ([]job, error) {
 		if stages == nil {
 			// No stages (a file of comments): the queue only waits,
 			// but its dead claims and stale tmp/ files are still swept.
-			jobs = append(jobs, job{name: name, q: d.Queue(name)})
+			j := job{name: name, q: d.Queue(name)}
+			if name == listdir.Requests {
+				j.unread = d
+			}
+			jobs = append(jobs, j)
 			continue
 		}
 		jobs = append(jobs, job{name: name, q: d.Queue(name), stages: stages, dir: d.Path})
@@ -259,6 +267,9 @@ func process(ctx context.Context, j job, a *args, stdout, stderr io.Writer) erro
 	}
 	if _, _, err := j.q.Sweep(now); err != nil {
 		return fmt.Errorf("%s: %w", j.name, err)
+	}
+	if j.unread != nil {
+		unreadRequests(j.unread, now, stderr)
 	}
 	if j.err != nil || j.stages == nil {
 		return j.err
@@ -485,4 +496,38 @@ func (l *lastLine) String() string {
 		return sysexit.Cut(string(l.cur), maxReason)
 	}
 	return sysexit.Cut(l.last, maxReason)
+}
+
+// unreadRequests says, at most once a day (UTC), on standard error, how
+// many records have waited more than a day in queue/requests of the list
+// d, which no stage reads, and why they go there (mlm-accept's
+// requestsToOwners): requests to subscribe or unsubscribe that no one
+// sees, whose senders are not told. Cron mails the line to the site; a
+// program of the site's own that takes the queue leaves none to say.
+// The day is marked only when it says so: a record that comes to be a
+// day old later in the day is told then. (The crontab mlm-newlist
+// prints removes such records after a week.)
+func unreadRequests(d *listdir.Dir, now time.Time, stderr io.Writer) {
+	ents, err := os.ReadDir(filepath.Join(d.Queue(listdir.Requests).Path, "new"))
+	if err != nil {
+		return // (the sweep, or the next pass, says what is wrong)
+	}
+	n := 0
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() && now.Sub(info.ModTime()) > 24*time.Hour {
+			n++
+		}
+	}
+	if n == 0 || !listdir.OnceADay(d.File(filepath.Join(listdir.StateDir, "requests.told")), now) {
+		return
+	}
+	why := "stages/requests names no stages, and they came before the list had owners"
+	switch {
+	case !d.Has(filepath.Join(listdir.Stages, listdir.Requests)):
+		// A list made before mlm-newlist wrote the file (R95 F2).
+		why = "the list has no stages/requests, as one made before mlm-newlist wrote it: a file of comments there sends them to its owners (mlm-listdir(5))"
+	case !members.Any(d, listdir.Owner):
+		why = "the list has no owner to send them to (./owner)"
+	}
+	fmt.Fprintf(stderr, "%s: %s: %d records have waited unread in queue/requests for over a day: %s\n", prog, listdir.Name(d.Path), n, why)
 }

@@ -553,3 +553,63 @@ func TestDaemonDirGone(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreadRequests: records that have waited over a day in a
+// queue/requests that no stage reads are told of once a day, with why
+// (R95 F2: a list made before stages/requests existed keeps them there
+// unread); fresh ones, ones deferred to later and a served queue's are
+// not.
+func TestUnreadRequests(t *testing.T) {
+	for _, c := range []struct {
+		name, stages, owner string
+		want                string // in the line; "" for none
+	}{
+		{"no stages/requests", "", "", "1 records have waited unread in queue/requests for over a day: the list has no stages/requests"},
+		{"no owner", "# none\n", "", "1 records have waited unread in queue/requests for over a day: the list has no owner"},
+		{"owners now", "# none\n", "owner@example.org\n", "1 records have waited unread in queue/requests for over a day: stages/requests names no stages"},
+		{"served", "cat\n", "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			files := map[string]string{"address": "dev@lists.example.org\n", "state/.keep": ""}
+			if c.stages != "" {
+				files["stages/requests"] = c.stages
+			}
+			if c.owner != "" {
+				files["owner"] = c.owner
+			}
+			dir := mlmtest.ListDir(t, files)
+			q := openList(t, dir).Queue(listdir.Requests)
+			if err := q.Create(); err != nil {
+				t.Fatal(err)
+			}
+			rec := func(id string) string { return "MLM1 " + id + "\nS <a@example.org>\n:Subject: x\nE 0\n" }
+			mlmtest.AgedFile(t, filepath.Join(q.Path, "new", "1795000000.old"), rec("1795000000.old"), 25*time.Hour)
+			mlmtest.AgedFile(t, filepath.Join(q.Path, "new", "1795000001.fresh"), rec("1795000001.fresh"), 23*time.Hour)
+			mlmtest.AgedFile(t, filepath.Join(q.Path, "new", "1795000002.later"), rec("1795000002.later"), -time.Hour)
+			a := &args{Target: dir, Workers: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}
+			for i := range 2 {
+				var out, errs mlmtest.LockedBuffer
+				if err := run(context.Background(), a, &out, &errs); err != nil {
+					t.Fatalf("run %d: %v (stderr %q)", i+1, err, errs.String())
+				}
+				got := errs.String()
+				switch {
+				case i == 0 && c.want != "" && (!strings.Contains(got, c.want) || strings.Count(got, "\n") != 1):
+					t.Errorf("run 1: stderr %q; want one line with %q", got, c.want)
+				case (i == 1 || c.want == "") && got != "":
+					t.Errorf("run %d: stderr %q; want none", i+1, got)
+				}
+			}
+		})
+	}
+}
+
+// openList opens the list directory dir.
+func openList(t *testing.T, dir string) *listdir.Dir {
+	t.Helper()
+	l, err := listdir.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
