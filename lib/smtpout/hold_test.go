@@ -612,3 +612,102 @@ func TestHoldReplyThenLost(t *testing.T) {
 		})
 	}
 }
+
+// TestHoldSenderNamed: a server whose MAIL replies name the sender and
+// carry no enhanced code (qpsmtpd's) gives each VERP transaction's MAIL
+// another reply, which ownReplies could take for a held dot's the server
+// left out (a review: recipients journaled delivered, never sent). A
+// held dot goes alone before a MAIL from another sender there, and
+// before any MAIL once the server's replies to MAIL have differed; it
+// still goes with one from the same sender. go-smtp's servers ("250
+// 2.0.0 Roger, accepting mail from <...>") are such servers too.
+func TestHoldSenderNamed(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "a server whose replies to MAIL name the sender, without an X.1.Y code (qpsmtpd, go-smtp), with VERP", "a held dot goes alone before a MAIL from another sender, so no MAIL's reply can be taken for it; still with one from the same sender")
+	noLeaks(t)
+	verp := func(to string) stream.Path {
+		return stream.Path{Mailbox: "dev-bounces+" + strings.Replace(to, "@", "=", 1) + "@lists.example.org"}
+	}
+	named := func(from stream.Path) string {
+		return "250 <" + from.Mailbox + ">, sender OK - how exciting to get mail from you!"
+	}
+	for _, tc := range []struct {
+		name    string
+		mail    []string      // the server's replies to the three MAILs
+		from    []stream.Path // the three transactions' senders
+		chained [2]bool       // whether the next MAIL came with each of the first two dots
+	}{
+		{"VERP, the sender named", []string{named(verp("a@example.org")), named(verp("b@example.org")), named(verp("c@example.org"))},
+			[]stream.Path{verp("a@example.org"), verp("b@example.org"), verp("c@example.org")}, [2]bool{false, false}},
+		{"go-smtp's reply, VERP", []string{"250 2.0.0 Roger, accepting mail from <" + verp("a@example.org").Mailbox + ">", "250 2.0.0 Roger, accepting mail from <" + verp("b@example.org").Mailbox + ">", "250 2.0.0 Roger"},
+			[]stream.Path{verp("a@example.org"), verp("b@example.org"), verp("c@example.org")}, [2]bool{false, false}},
+		{"one sender, named", []string{named(sender), named(sender), named(sender)},
+			[]stream.Path{sender, sender, sender}, [2]bool{true, true}},
+		{"the null sender, named", []string{"250 <>, sender OK", named(sender), "250 ok"},
+			[]stream.Path{{}, sender, sender}, [2]bool{false, true}},
+		{"replies that differ", []string{"250 ok 1", "250 ok 2", "250 ok 3"},
+			[]stream.Path{sender, sender, sender}, [2]bool{true, false}},
+		{"a 2.1.x code, VERP", []string{"250 2.1.0 <" + verp("a@example.org").Mailbox + "> ok", "250 2.1.0 <" + verp("b@example.org").Mailbox + "> ok", "250 2.1.0 ok"},
+			[]stream.Path{verp("a@example.org"), verp("b@example.org"), verp("c@example.org")}, [2]bool{true, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var chained [2]bool
+			f := serve(t, func(c *fconn) {
+				if !c.hello("PIPELINING") {
+					return
+				}
+				var held []string // a dot's reply, said after the next MAIL's lines
+				for i := range 3 {
+					if !c.lines(3) {
+						return
+					}
+					c.say(append(held, tc.mail[i], "250 ok", "354 go")...)
+					held = nil
+					if !c.data() {
+						return
+					}
+					dot := fmt.Sprintf("250 queued %d", i+1)
+					if i < 2 {
+						// A MAIL sent with the dot is read with it (one
+						// write); one sent after its reply cannot be.
+						// Where the dot is to be held, its reply waits
+						// for the commands behind it, as in
+						// TestHoldChains: a client that sent it alone
+						// would wait, and fail the test.
+						chained[i] = c.br.Buffered() > 0
+						if tc.chained[i] {
+							held = []string{dot}
+							continue
+						}
+					}
+					c.say(dot)
+				}
+				c.rest()
+			})
+			c, err := dial(t, f.Addr(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var o [3]outcome
+			for i, to := range []string{"a@example.org", "b@example.org", "c@example.org"} {
+				var held bool
+				within(t, func() { _, _, held, err = c.Hold(tc.from[i], rcpts(to), message, false, o[i].done) })
+				if err != nil || !held {
+					t.Fatalf("Hold %d: held %v, %v; want held, no error", i+1, held, err)
+				}
+			}
+			within(t, func() { err = c.Release() })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if chained != tc.chained {
+				t.Errorf("the next MAIL came with the first two dots: %v; want %v", chained, tc.chained)
+			}
+			for i, to := range []string{"a", "b", "c"} {
+				if want := fmt.Sprintf("%s@example.org=250", to); o[i].calls != 1 || codes(o[i].res) != want || o[i].res[0].Reply.Text != fmt.Sprintf("queued %d", i+1) {
+					t.Errorf("transaction %d: done called %d times with %s %v; want once, %s", i+1, o[i].calls, codes(o[i].res), o[i].err, want)
+				}
+			}
+		})
+	}
+}

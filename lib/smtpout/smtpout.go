@@ -172,6 +172,12 @@ type Client struct {
 	lastReply Reply
 	replies   []Reply   // a transaction's replies to RCPT, for the next to reuse
 	used      time.Time // when a reply was last waited for (see Gone)
+	// The last 250 to MAIL, its sender, and whether one has differed
+	// from the one before it to the same sender: the server's replies
+	// to MAIL vary (see tellsMail).
+	lastMail     Reply
+	lastMailFrom string
+	mailVaries   bool
 }
 
 // Gone reports whether the server has closed the connection, or said
@@ -220,6 +226,7 @@ type heldTx struct {
 	sent     bool     // a write to the connection that may carry the dot was made
 	res      []Result // from the dot's reply, once read
 	mail     Reply    // the reply to its MAIL (see ownReplies)
+	from     string   // its sender's mailbox (see tellsMail)
 }
 
 // Dial connects to addr, reads the greeting and greets with EHLO (or
@@ -770,9 +777,10 @@ func (c *Client) send(from stream.Path, rcpts []stream.Path, msg Message, eightB
 	if len(rcpts) > MaxPipelined {
 		return nil, nil, false, fmt.Errorf("smtpout: %d recipients for one transaction, more than %d", len(rcpts), MaxPipelined)
 	}
-	if c.held != nil && len(rcpts) > ChainMax {
+	if c.held != nil && (len(rcpts) > ChainMax || !c.tellsMail(c.held, from)) {
 		// Their replies would keep the dot's waiting, behind the
-		// server's work on them: it goes alone first.
+		// server's work on them, or the dot's could not be told from
+		// the next MAIL's: it goes alone first.
 		if err := c.releaseBefore(); err != nil {
 			return nil, nil, false, err
 		}
@@ -889,6 +897,36 @@ func (c *Client) ownReplies(h *heldTx) bool {
 		}
 	}
 	return true
+}
+
+// tellsMail reports whether ownReplies can tell a 250 to MAIL FROM:<from>,
+// given in place of the held dot's reply that a server left out, from
+// the dot's: by its enhanced code (X.1.Y), or, without one, by its being
+// the reply h's own MAIL got. That holds only of a server whose MAIL
+// replies do not vary: not of one whose replies to one sender have
+// differed on this connection, nor, for another sender than h's, of one
+// that names the
+// sender in them ("250 <dev-bounces+bob=example.net@...>, sender OK",
+// qpsmtpd's, or go-smtp's "250 2.0.0 Roger, accepting mail from <...>";
+// a review), which differ from one VERP transaction to the next. Then
+// the held dot goes alone (send): a turn more, where a reply taken for
+// the dot's would be recipients journaled delivered and never sent.
+func (c *Client) tellsMail(h *heldTx, from stream.Path) bool {
+	if _, subject, ok := strings.Cut(h.mail.Enhanced, "."); ok && strings.HasPrefix(subject, "1.") && !c.opts.LMTP {
+		return true
+	}
+	if c.mailVaries {
+		return false
+	}
+	if from.Mailbox == h.from {
+		return true
+	}
+	// (Its local part: the domain may go in A-labels.)
+	named := "<>"
+	if h.from != "" {
+		named = h.from[:max(strings.LastIndexByte(h.from, '@'), 0)]
+	}
+	return !strings.Contains(ascii.Lower(h.mail.Text), ascii.Lower(named))
 }
 
 // tooMany reports a reply to RCPT that refuses a recipient as one too
@@ -1131,6 +1169,10 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			}
 		}
 	}
+	if mr.Code == 250 {
+		c.mailVaries = c.mailVaries || c.lastMail.Code != 0 && c.lastMailFrom == from.Mailbox && mr != c.lastMail
+		c.lastMail, c.lastMailFrom = mr, from.Mailbox
+	}
 	if err := mailRefused(mr); err != nil {
 		c.endEmpty(dr)
 		if c.rset() == nil {
@@ -1232,7 +1274,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		// (The dot is in the buffer: a write of it that bypassed the
 		// buffer, the one way it can have gone out already, leaves it
 		// empty.)
-		c.held = &heldTx{accepted: accepted, done: done, sent: c.bw.Buffered() == 0, mail: mr}
+		c.held = &heldTx{accepted: accepted, done: done, sent: c.bw.Buffered() == 0, mail: mr, from: from.Mailbox}
 		return results, nil, true, nil
 	}
 	if err := c.flush(); err != nil {
