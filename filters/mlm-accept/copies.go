@@ -151,7 +151,8 @@ func (c *copies) copyOf(note string, now time.Time) bool {
 	if !ok || now.Sub(at) >= copyWindow || at.Sub(now) >= copyWindow {
 		return false
 	}
-	c.first, c.ago = id, now.Sub(at)
+	// (A note of the future, after a clock set back, says "0s ago".)
+	c.first, c.ago = id, max(now.Sub(at), 0)
 	return true
 }
 
