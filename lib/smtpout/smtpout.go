@@ -899,18 +899,20 @@ func (c *Client) ownReplies(h *heldTx) bool {
 	return true
 }
 
-// tellsMail reports whether ownReplies can tell a 250 to MAIL FROM:<from>,
-// given in place of the held dot's reply that a server left out, from
-// the dot's: by its enhanced code (X.1.Y), or, without one, by its being
-// the reply h's own MAIL got. That holds only of a server whose MAIL
-// replies do not vary: not of one whose replies to one sender have
-// differed on this connection, nor, for another sender than h's, of one
-// that names the
-// sender in them ("250 <dev-bounces+bob=example.net@...>, sender OK",
-// qpsmtpd's, or go-smtp's "250 2.0.0 Roger, accepting mail from <...>";
-// a review), which differ from one VERP transaction to the next. Then
-// the held dot goes alone (send): a turn more, where a reply taken for
-// the dot's would be recipients journaled delivered and never sent.
+// tellsMail reports whether ownReplies can tell a 250 to MAIL
+// FROM:<from>, given in place of the held dot's reply that a server
+// left out, from the dot's: by its enhanced code (X.1.Y), or, without
+// one, by its being the reply h's own MAIL got. That holds only of a
+// server whose MAIL replies do not vary: not of one whose replies to one
+// sender have differed on this connection, nor, for another sender than
+// h's, of one that names the sender in them ("250
+// <dev-bounces+bob=example.net@...>, sender OK", qpsmtpd's, or go-smtp's
+// "250 2.0.0 Roger, accepting mail from <...>"; a review), which differ
+// from one VERP transaction to the next. Then the held dot goes alone
+// (send): a turn more, where a reply taken for the dot's would be
+// recipients journaled delivered and never sent. (A server whose replies
+// vary without naming the sender is found by its second: the first dot
+// held on its connection is taken on trust, as before.)
 func (c *Client) tellsMail(h *heldTx, from stream.Path) bool {
 	if _, subject, ok := strings.Cut(h.mail.Enhanced, "."); ok && strings.HasPrefix(subject, "1.") && !c.opts.LMTP {
 		return true
