@@ -646,6 +646,14 @@ func TestHoldSenderNamed(t *testing.T) {
 			[]stream.Path{{}, sender, sender}, [2]bool{false, true}},
 		{"replies that differ", []string{"250 ok 1", "250 ok 2", "250 ok 3"},
 			[]stream.Path{sender, sender, sender}, [2]bool{true, false}},
+		{"replies that differ, VERP", []string{"250 ok 1733500001", "250 ok 1733500002", "250 ok 1733500003"},
+			[]stream.Path{verp("a@example.org"), verp("b@example.org"), verp("c@example.org")}, [2]bool{false, false}},
+		{"the null sender, in words", []string{"250 Sender  ok", "250 Sender " + sender.Mailbox + " ok", "250 ok"},
+			[]stream.Path{{}, sender, sender}, [2]bool{false, true}},
+		{"one sender, then another, named", []string{named(sender), named(sender), named(verp("c@example.org"))},
+			[]stream.Path{sender, sender, verp("c@example.org")}, [2]bool{true, false}},
+		{"Exim's, VERP", []string{"250 OK", "250 OK", "250 OK"},
+			[]stream.Path{verp("a@example.org"), verp("b@example.org"), verp("c@example.org")}, [2]bool{false, true}},
 		{"a 2.1.x code, VERP", []string{"250 2.1.0 <" + verp("a@example.org").Mailbox + "> ok", "250 2.1.0 <" + verp("b@example.org").Mailbox + "> ok", "250 2.1.0 ok"},
 			[]stream.Path{verp("a@example.org"), verp("b@example.org"), verp("c@example.org")}, [2]bool{true, true}},
 	} {
@@ -707,6 +715,82 @@ func TestHoldSenderNamed(t *testing.T) {
 				if want := fmt.Sprintf("%s@example.org=250", to); o[i].calls != 1 || codes(o[i].res) != want || o[i].res[0].Reply.Text != fmt.Sprintf("queued %d", i+1) {
 					t.Errorf("transaction %d: done called %d times with %s %v; want once, %s", i+1, o[i].calls, codes(o[i].res), o[i].err, want)
 				}
+			}
+		})
+	}
+}
+
+// TestHoldSenderNamedLost: servers whose replies to MAIL differ from one
+// VERP transaction to the next leave out a dot's reply, give the next
+// MAIL's in its place, and close (or say 421): that dot's recipients
+// count as lost (ErrLostReply), never delivered on the MAIL's reply
+// (a review's cases).
+func TestHoldSenderNamedLost(t *testing.T) {
+	mlmtest.Fault(t, "smtp", "a dot's reply left out, the next MAIL's given in its place and the connection closed, with VERP, where the replies to MAIL differ from sender to sender", "the dot's recipients: ErrLostReply (deferred), never delivered on the MAIL's reply")
+	verp := func(to string) stream.Path {
+		return stream.Path{Mailbox: "dev-bounces+" + strings.Replace(to, "@", "=", 1) + "@lists.example.org"}
+	}
+	from := []stream.Path{verp("a@example.org"), verp("b@example.org"), verp("c@example.org")}
+	for _, tc := range []struct {
+		name  string
+		from  []stream.Path
+		mail  []string
+		lose  int      // the dot whose reply is left out
+		after []string // said after the next MAIL's reply, before the end
+	}{
+		{"a counter, the second dot", from, []string{"250 ok 1733500001", "250 ok 1733500002", "250 ok 1733500003"}, 1, nil},
+		{"a counter, the second dot, then 421", from, []string{"250 ok 1733500001", "250 ok 1733500002", "250 ok 1733500003"}, 1, []string{"421 4.3.2 closing"}},
+		{"the null sender in words, then VERP", []stream.Path{{}, from[1], from[2]}, []string{"250 Sender  ok", "250 Sender " + from[1].Mailbox + " ok", "250 Sender " + from[2].Mailbox + " ok"}, 0, nil},
+		{"qpsmtpd's", from, []string{"250 <" + from[0].Mailbox + ">, sender OK", "250 <" + from[1].Mailbox + ">, sender OK", "250 <" + from[2].Mailbox + ">, sender OK"}, 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := serve(t, func(c *fconn) {
+				if !c.hello("PIPELINING") {
+					return
+				}
+				var held []string
+				for i := range 3 {
+					if !c.lines(3) {
+						return
+					}
+					if i == tc.lose+1 {
+						// The dot's reply left out: the MAIL's in its
+						// place, then the end.
+						c.say(append([]string{tc.mail[i]}, tc.after...)...)
+						return
+					}
+					c.say(append(held, tc.mail[i], "250 ok", "354 go")...)
+					held = nil
+					if !c.data() {
+						return
+					}
+					dot := fmt.Sprintf("250 queued %d", i+1)
+					if c.br.Buffered() > 0 {
+						held = []string{dot} // said after the next MAIL's lines
+						continue
+					}
+					if i == tc.lose {
+						return // the dot alone, its reply left out: the end
+					}
+					c.say(dot)
+				}
+				c.rest()
+			})
+			c, err := dial(t, f.Addr(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var o [3]outcome
+			for i, to := range []string{"a@example.org", "b@example.org", "c@example.org"} {
+				within(t, func() { _, _, _, err = c.Hold(tc.from[i], rcpts(to), message, false, o[i].done) })
+				if err != nil {
+					break
+				}
+			}
+			within(t, func() { c.Release() })
+			if h := o[tc.lose]; h.calls != 1 || len(h.res) != 0 || !errors.Is(h.err, smtpout.ErrLostReply) {
+				t.Errorf("transaction %d, whose dot got no reply: done called %d times with %s, %v; want once, no result, ErrLostReply", tc.lose+1, h.calls, codes(h.res), h.err)
 			}
 		})
 	}

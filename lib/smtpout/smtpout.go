@@ -172,12 +172,13 @@ type Client struct {
 	lastReply Reply
 	replies   []Reply   // a transaction's replies to RCPT, for the next to reuse
 	used      time.Time // when a reply was last waited for (see Gone)
-	// The last 250 to MAIL, its sender, and whether one has differed
-	// from the one before it to the same sender: the server's replies
-	// to MAIL vary (see tellsMail).
-	lastMail     Reply
-	lastMailFrom string
-	mailVaries   bool
+	// The last 250 to MAIL and its sender; and whether one has differed
+	// from the one before it to the same sender (the server's replies
+	// vary), or to another, or been the same as the one before it to
+	// another (they do not name the sender): see tellsMail.
+	lastMail                                 Reply
+	lastMailFrom                             string
+	mailVaries, mailPerSender, mailAnySender bool
 }
 
 // Gone reports whether the server has closed the connection, or said
@@ -903,32 +904,30 @@ func (c *Client) ownReplies(h *heldTx) bool {
 // FROM:<from>, given in place of the held dot's reply that a server
 // left out, from the dot's: by its enhanced code (X.1.Y), or, without
 // one, by its being the reply h's own MAIL got. That holds only of a
-// server whose MAIL replies do not vary: not of one whose replies to one
-// sender have differed on this connection, nor, for another sender than
-// h's, of one that names the sender in them ("250
-// <dev-bounces+bob=example.net@...>, sender OK", qpsmtpd's, or go-smtp's
-// "250 2.0.0 Roger, accepting mail from <...>"; a review), which differ
-// from one VERP transaction to the next. Then the held dot goes alone
-// (send): a turn more, where a reply taken for the dot's would be
-// recipients journaled delivered and never sent. (A server whose replies
-// vary without naming the sender is found by its second: the first dot
-// held on its connection is taken on trust, as before.)
+// server whose replies to MAIL do not vary. For the sender of h, it is
+// taken on trust until two replies to one sender have differed on the
+// connection (Exim's "250 OK", qmail's "250 ok"): a server whose replies
+// vary without naming the sender has the first dot held on a connection
+// trusted, as before. For another sender (VERP), not without proof: a
+// server may name the sender (qpsmtpd's "250 <dev-bounces+bob=...>,
+// sender OK", go-smtp's "250 2.0.0 Roger, accepting mail from <...>",
+// or the null sender's in its own words; a review), and each MAIL then
+// gets a reply of its own. There it holds only once two replies to
+// different senders have been the same on the connection, and none
+// have differed. Else the held dot goes alone (send): a turn more,
+// where a reply taken for the dot's would be recipients journaled
+// delivered and never sent.
 func (c *Client) tellsMail(h *heldTx, from stream.Path) bool {
 	if _, subject, ok := strings.Cut(h.mail.Enhanced, "."); ok && strings.HasPrefix(subject, "1.") && !c.opts.LMTP {
 		return true
 	}
-	if c.mailVaries {
+	switch {
+	case c.mailVaries:
 		return false
-	}
-	if from.Mailbox == h.from {
+	case from.Mailbox == h.from:
 		return true
 	}
-	// (Its local part: the domain may go in A-labels.)
-	named := "<>"
-	if h.from != "" {
-		named = h.from[:max(strings.LastIndexByte(h.from, '@'), 0)]
-	}
-	return !strings.Contains(ascii.Lower(h.mail.Text), ascii.Lower(named))
+	return c.mailAnySender && !c.mailPerSender
 }
 
 // tooMany reports a reply to RCPT that refuses a recipient as one too
@@ -1172,7 +1171,12 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		}
 	}
 	if mr.Code == 250 {
-		c.mailVaries = c.mailVaries || c.lastMail.Code != 0 && c.lastMailFrom == from.Mailbox && mr != c.lastMail
+		if c.lastMail.Code != 0 {
+			same, differ := c.lastMailFrom == from.Mailbox, mr != c.lastMail
+			c.mailVaries = c.mailVaries || same && differ
+			c.mailPerSender = c.mailPerSender || !same && differ
+			c.mailAnySender = c.mailAnySender || !same && !differ
+		}
 		c.lastMail, c.lastMailFrom = mr, from.Mailbox
 	}
 	if err := mailRefused(mr); err != nil {
