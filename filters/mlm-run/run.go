@@ -16,6 +16,7 @@ import (
 	"mlm/lib/cli"
 	"mlm/lib/clock"
 	"mlm/lib/crash"
+	"mlm/lib/durable"
 	"mlm/lib/listdir"
 	"mlm/lib/members"
 	"mlm/lib/pipeline"
@@ -518,7 +519,13 @@ func unreadRequests(d *listdir.Dir, now time.Time, stderr io.Writer) {
 			n++
 		}
 	}
-	if n == 0 || !listdir.OnceADay(d.File(filepath.Join(listdir.StateDir, "requests.told")), now) {
+	if n == 0 {
+		return
+	}
+	// (A new list has no state/ before a program needs it: without it,
+	// the mark cannot be written, and a list whose only mail is
+	// requests would never be told of; a review.)
+	if durable.MkdirAll(d.File(listdir.StateDir), 0o700) != nil || !listdir.OnceADay(d.File(filepath.Join(listdir.StateDir, "requests.told")), now) {
 		return
 	}
 	why := "stages/requests names no stages, and they came before the list had owners"
