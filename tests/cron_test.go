@@ -151,7 +151,7 @@ func queued(t *testing.T, dir, q string) int {
 
 // TestExampleCron: examples/cron/crontab's jobs, run as cron runs them,
 // deliver a waiting post, remind the moderators of a held one, expire
-// an old one and remove unread bounces and requests of over a week,
+// an old one and remove unread bounces and requests of a week,
 // print nothing (cron would mail it) and exit 0.
 func TestExampleCron(t *testing.T) {
 	base, dir, srv := exampleList(t)
@@ -198,24 +198,18 @@ func TestExampleCron(t *testing.T) {
 		t.Errorf("the held post of eight days is still there: %v", err)
 	}
 
-	// Unread mail to -bounces and -request: of eight days, and of six,
-	// in new/; of eight days in bad/ (the site's to look at) and in cur/
-	// (a run has it).
-	aged := func(q, sub, id string, days int) string {
-		f := filepath.Join(dir, "queue", q, sub, id)
-		if err := os.WriteFile(f, []byte("MLM1 "+id+"\nS <>\n:\nE 0\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		old := time.Now().Add(-time.Duration(days) * 24 * time.Hour)
-		if err := os.Chtimes(f, old, old); err != nil {
-			t.Fatal(err)
-		}
-		return f
+	// Unread mail to -bounces and -request: of a week and an hour, and
+	// of an hour less than a week, in new/; of eight days in bad/ (the
+	// site's to look at) and in cur/ (a run has it); one deferred, which
+	// waits with a time to come.
+	const day = 24 * time.Hour
+	aged := func(q, sub, id string, age time.Duration) string {
+		return mlmtest.AgedFile(t, filepath.Join(dir, "queue", q, sub, id), "MLM1 "+id+"\nS <>\n:\nE 0\n", age)
 	}
-	gone := []string{aged("bounces", "new", "1795000002.M3P3", 8), aged("requests", "new", "1795000003.M4P4", 8)}
-	kept := []string{aged("bounces", "new", "1795000004.M5P5", 6), aged("requests", "new", "1795000005.M6P6", 6),
-		aged("bounces", "bad", "1795000006.M7P7", 8), aged("bounces", "cur", "1795000007.M8P8", 8),
-		aged("owner", "new", "1795000008.M9P9", 8)}
+	gone := []string{aged("bounces", "new", "1795000002.M3P3", 7*day+time.Hour), aged("requests", "new", "1795000003.M4P4", 7*day+time.Hour)}
+	kept := []string{aged("bounces", "new", "1795000004.M5P5", 7*day-time.Hour), aged("requests", "new", "1795000005.M6P6", 7*day-time.Hour),
+		aged("bounces", "bad", "1795000006.M7P7", 8*day), aged("bounces", "cur", "1795000007.M8P8", 8*day),
+		aged("owner", "new", "1795000008.M9P9", 8*day), aged("bounces", "new", "1795000009.M10P10", -time.Hour)}
 	if code, out := c.run(t, c.job(t, " find ")); code != 0 || out != "" {
 		t.Errorf("the find job: exit %d, output %q; want 0 and none", code, out)
 	}

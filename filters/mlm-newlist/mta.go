@@ -207,7 +207,7 @@ MAILTO=postmaster
 * * * * *	mlm-lock -t 50s {DIR} mlm-run {DIR}
 17 3 * * *	mlm-lock {DIR} mlm-moderate {DIR} expire
 7 8 * * *	mlm-lock {DIR} mlm-moderate {DIR} remind
-37 3 * * *	mlm-lock {DIR} find {DIR}/queue/bounces/new {DIR}/queue/requests/new -type f -mtime +7 -delete
+37 3 * * *	mlm-lock {DIR} find {DIR}/queue/bounces/new {DIR}/queue/requests/new -type f -mtime +6 -delete
 `
 
 // rootNote is said first of a list made by root, whose name the lines
@@ -270,7 +270,7 @@ func printSetup(out io.Writer, mta string, s setup) error {
 	fmt.Fprintf(&b, "# %[1]s-request, -subscribe and -unsubscribe goes to the owners (to\n", local)
 	fmt.Fprintf(&b, "# queue/requests while ./owner names none), and posts' List-Unsubscribe\n")
 	fmt.Fprintf(&b, "# names %[1]s-owner, until stages/requests names stages. The crontab's\n", local)
-	fmt.Fprintf(&b, "# last job removes what has waited unread in either queue over a week.\n")
+	fmt.Fprintf(&b, "# last job removes what has waited unread in either queue for a week.\n")
 	_, err := io.WriteString(out, b.String())
 	return sysexit.Temp(err)
 }
