@@ -1252,6 +1252,24 @@ func LockPath(path string, timeout time.Duration) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
+// stillLocked is LockFD's error for a lock another process held past
+// the timeout. It wraps syscall.EWOULDBLOCK, and says it as mlm-lock
+// does: "resource temporarily unavailable" told an admin nothing of a
+// lock busy with a long change (a review).
+type stillLocked struct {
+	name    string
+	timeout time.Duration
+}
+
+func (e *stillLocked) Error() string {
+	if e.timeout == 0 {
+		return e.name + ": locked by another process"
+	}
+	return fmt.Sprintf("%s: still locked after %v, by another process", e.name, e.timeout)
+}
+
+func (e *stillLocked) Unwrap() error { return syscall.EWOULDBLOCK }
+
 // LockFD takes an exclusive flock on the file at path (created if need
 // be), trying at once and then every 50ms until timeout has passed; a
 // timeout of 0 tries once. It returns the open file, which holds the lock
@@ -1292,9 +1310,13 @@ func LockFD(path string, timeout time.Duration) (*os.File, error) {
 			if err == nil {
 				break
 			}
-			if err != syscall.EWOULDBLOCK || !time.Now().Before(deadline) {
+			if err != syscall.EWOULDBLOCK {
 				f.Close()
 				return nil, sysexit.Temp(fmt.Errorf("%s: lock: %w", filepath.Base(path), err))
+			}
+			if !time.Now().Before(deadline) {
+				f.Close()
+				return nil, sysexit.Temp(&stillLocked{filepath.Base(path), timeout})
 			}
 			time.Sleep(50 * time.Millisecond)
 		}

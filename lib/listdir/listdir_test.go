@@ -124,6 +124,11 @@ func TestLockFD(t *testing.T) {
 	if _, err := LockFD(path, 0); !errors.Is(err, syscall.EWOULDBLOCK) || sysexit.Code(err) != sysexit.TempFail {
 		t.Errorf("LockFD(held, 0) = %v; want a temporary EWOULDBLOCK", err)
 	}
+	// Held past the wait: said as mlm-lock says it.
+	if _, err := LockFD(path, 60*time.Millisecond); !errors.Is(err, syscall.EWOULDBLOCK) || sysexit.Code(err) != sysexit.TempFail ||
+		err.Error() != "cron.lock: still locked after 60ms, by another process" {
+		t.Errorf("LockFD(held, 60ms) = %v; want a temporary EWOULDBLOCK, still locked after 60ms", err)
+	}
 	// Released during the wait: the waiter gets it.
 	released := make(chan struct{})
 	go func() {
