@@ -69,6 +69,7 @@ type sender struct {
 	spools   chan *spool.Spool      // see newSpool
 	made     atomic.Int64           // spools newSpool made
 	failed   atomic.Bool            // some record could not be tried: exit 75
+	outSaid  atomic.Bool            // an error of standard output's was said (outErr)
 	stopped  atomic.Bool            // a journal fsync failed, or a signal came: send nothing more
 	term     atomic.Pointer[string] // the signal that stopped the sending, if one did
 	deferred atomic.Bool            // --retry: some recipient is still deferred
@@ -810,6 +811,11 @@ func (s *sender) end(l *lane, j *job, err error) {
 // not all of it, which makes the exit status 75.
 func (s *sender) fail(id string, err error) {
 	if errors.Is(err, errTerm) || s.term.Load() != nil {
+		s.failed.Store(true)
+		return
+	}
+	var out outErr
+	if errors.As(err, &out) && sysexit.Code(err) == sysexit.TempFail && s.outSaid.Swap(true) {
 		s.failed.Store(true)
 		return
 	}
@@ -1682,18 +1688,32 @@ func (s *sender) finish(l *lane, j *job, deferred []smtpout.Result) error {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
 	if err := s.out.WriteHeader(&h); err != nil {
-		return err
+		return outErr{err}
 	}
 	if _, err := io.Copy(s.out, j.msg.Reader()); err != nil {
-		return err
+		return outErr{err}
 	}
 	for _, r := range deferred {
 		if err := s.out.Recipient(r.Rcpt); err != nil {
-			return err
+			return outErr{err}
 		}
 	}
-	return s.out.End()
+	if err := s.out.End(); err != nil {
+		return outErr{err}
+	}
+	return nil
 }
+
+// outErr is an error writing a record of deferred recipients to standard
+// output: its reader gone, as mlm-enqueue is when its queue is full. The
+// writes of every record after it fail on the same error, which fail
+// says once: a review had cron mail 2,000 lines of it, the line of the
+// reader's that said why lost among them. (The records' deferred
+// recipients wait with them: each is tried again whole, and the journal
+// skips those delivered.)
+type outErr struct{ error }
+
+func (e outErr) Unwrap() error { return e.error }
 
 // crashPoint passes the crash points (lib/crash) of a transaction that
 // smtpout reports: sendmail-after-rcpt after each reply to RCPT,

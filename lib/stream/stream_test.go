@@ -303,6 +303,38 @@ func TestWriterWriteErrorIsTemp(t *testing.T) {
 	}
 }
 
+// TestWriterErrorAfterCut: after a write that failed inside a record
+// (a reader gone, a queue full), the next record's Begin, and
+// WriteHeader, return that error, not ErrOrder for the record cut
+// short: a review had 2,000 lines of "call out of record order" hide
+// the one that said why.
+func TestWriterErrorAfterCut(t *testing.T) {
+	for _, next := range []string{"Begin", "WriteHeader", "WriteHeader of a header read"} {
+		w := NewWriter(failWriter{})
+		w.Begin("x")
+		w.Sender(Path{})
+		if _, err := w.Write(bytes.Repeat([]byte("a\n"), 100000)); err == nil {
+			t.Fatal("a write of 200,000 octets to a failing writer did not fail")
+		}
+		var err error
+		switch next {
+		case "Begin":
+			err = w.Begin("y")
+		case "WriteHeader":
+			err = w.WriteHeader(&Header{ID: "y"})
+		default:
+			h, rerr := NewReader(strings.NewReader("MLM1 y\nS <>\nE 0\n")).Next()
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			err = w.WriteHeader(h)
+		}
+		if err == nil || errors.Is(err, ErrOrder) || sysexit.Code(err) != sysexit.TempFail || !strings.Contains(err.Error(), "disk full") {
+			t.Errorf("%s after a failed write = %v; want its temporary error, disk full", next, err)
+		}
+	}
+}
+
 func TestReaderRejects(t *testing.T) {
 	valid := "MLM1 x\nA a=b\nS <>\n:hi\nR <r@x>\nE 1\n"
 	tests := []struct {

@@ -247,8 +247,13 @@ func tooLong(tag byte, n int) error {
 	return dataErr(fmt.Errorf("%s of %d octets, over %d", kind(tag), n, MaxLine))
 }
 
-// Begin starts a record.
+// Begin starts a record. After a write that failed, it returns that
+// error, not ErrOrder for the record the failure cut short: a reader
+// gone is said as such, not as a fault of the writer's (a review).
 func (w *Writer) Begin(id string) error {
+	if w.err != nil {
+		return w.err
+	}
 	if w.state != wIdle {
 		return ErrOrder
 	}
@@ -352,13 +357,13 @@ func (w *Writer) WriteHeader(h *Header) error {
 		}
 	} else {
 		// As Begin does, but for the checks and the writes.
+		if w.err != nil {
+			return w.err
+		}
 		if w.state != wIdle {
 			return ErrOrder
 		}
 		w.state, w.n, w.na = wAttrs, 0, 0
-		if w.err != nil {
-			return w.err
-		}
 		w.fit(len(mLine))
 		if _, err := w.w.Write(mLine); err != nil {
 			return w.setErr(err)
