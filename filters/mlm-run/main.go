@@ -24,7 +24,8 @@ type args struct {
 	Timeout  time.Duration `short:"t" default:"1h" placeholder:"DURATION" help:"Stop the stages of a record that run longer than DURATION; the record waits."`
 	Grace    time.Duration `short:"g" default:"10m" placeholder:"DURATION" help:"The time the stages have to stop on SIGTERM, after -t or the run's own SIGTERM, before SIGKILL."`
 	Workers  int           `short:"j" default:"1" placeholder:"N" help:"Process up to N records of a queue at once."`
-	Target   string        `arg:"" placeholder:"DIR" help:"A list directory, or with a command a queue directory."`
+	Lists    bool          `short:"l" help:"DIR is a directory of lists: process each list in it, under its list lock, passing over a list whose lock is held."`
+	Target   string        `arg:"" placeholder:"DIR" help:"A list directory, with -l a directory of lists, or with a command a queue directory."`
 	Command  []string      `arg:"" optional:"" passthrough:"" placeholder:"-- COMMAND" help:"Feed each record of the queue directory to this command."`
 }
 

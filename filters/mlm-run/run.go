@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -43,6 +44,15 @@ type job struct {
 func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 	if a.Workers < 1 {
 		return sysexit.Errorf(sysexit.Usage, "-j: need at least one worker")
+	}
+	if a.Lists && len(a.Command) > 0 {
+		return sysexit.Errorf(sysexit.Usage, "-l: a directory of lists takes no command")
+	}
+	if fi, err := os.Stat(a.Target); a.Lists && (err != nil || !fi.IsDir()) {
+		// As for a list directory that is none: no pass mends it, and
+		// with -D the service manager is told. (Gone after a pass,
+		// unmounted, it is said at each pass, and waited for.)
+		return sysexit.Errorf(sysexit.NoUser, "%s: not a directory of lists", listdir.Name(a.Target))
 	}
 	if a.MinWait <= 0 || a.MaxWait < a.MinWait {
 		return sysexit.Errorf(sysexit.Usage, "--min-backoff and --max-backoff: need 0 < min <= max")
@@ -89,65 +99,37 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		}
 	}
 	for {
-		// The stages are read for each pass: with -D, a stages file
-		// mended or added is taken up at the next pass, not at a
-		// restart.
-		jobs, err := jobsFor(a)
-		listed = listed || err == nil
-		if _, system := clock.Default().(clock.Real); system {
-			for _, j := range jobs {
-				j.q.SystemNow = true // see queue.Queue
-			}
-		}
-		if sysexit.Code(err) == sysexit.NoUser && listed {
-			// A list that was there and is no list now (its
-			// directory gone, or its queues back before its
-			// address, as a restore by tar or cp -a may bring them)
-			// is more likely a file system unmounted, or a list
-			// being restored, than a list that is no more: -D waits
-			// for it to be back. (Asked whether the directory was
-			// gone, after Open, a list back in between ended the run.)
-			err = sysexit.Temp(err)
-		}
-		if c := sysexit.Code(err); err != nil && (!a.Daemon || c == sysexit.Usage || c == sysexit.NoUser) {
-			// With -D too: no pass mends a usage error or a directory
-			// that is not a list, and the service manager is told.
-			return err
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(err.Error()))
-		}
-		unsettled := false // a record the pass could not claim or settle
-		// Each pass: a queue directory made or replaced since is watched
-		// too. Before the queues are looked at, so that nothing that
-		// lands after the look goes unseen.
-		for _, j := range jobs {
-			if watch == nil || j.stages == nil || j.err != nil {
-				continue // a queue without stages only waits
-			}
-			if err := watch.Add(j.q); err != nil && !errors.Is(err, fs.ErrNotExist) && !unwatched[j.q.Path] {
-				// Once for each queue: the others stay watched.
-				unwatched[j.q.Path] = true
-				if errors.Is(err, syscall.ENOSPC) {
-					err = fmt.Errorf("%s/new: no inotify watch left (fs.inotify.max_user_watches)", j.q.Path)
-				}
-				fmt.Fprintf(stderr, "%s: %s: its records wait for the next pass (-i)\n", prog, sysexit.OneLine(err.Error()))
-			}
-		}
-		// A queue that cannot be processed does not stop the others;
-		// the run then ends with its error (75, as a rule).
+		var unsettled bool // a record the pass could not claim or settle
 		var first error
-		for _, j := range jobs {
-			if err := process(ctx, j, a, stdout, stderr); err != nil {
-				// (Not a stages file that is wrong: its queue's records
-				// only wait, and are not watched.)
-				unsettled = unsettled || j.err == nil
-				if a.Daemon {
-					fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(err.Error()))
-				} else if first == nil {
-					first = err
-				}
+		if a.Lists {
+			unsettled, first = passLists(ctx, a, watch, unwatched, stdout, stderr)
+		} else {
+			// The stages are read for each pass: with -D, a stages
+			// file mended or added is taken up at the next pass, not
+			// at a restart.
+			jobs, err := jobsFor(a, a.Target)
+			listed = listed || err == nil
+			if sysexit.Code(err) == sysexit.NoUser && listed {
+				// A list that was there and is no list now (its
+				// directory gone, or its queues back before its
+				// address, as a restore by tar or cp -a may bring
+				// them) is more likely a file system unmounted, or a
+				// list being restored, than a list that is no more:
+				// -D waits for it to be back. (Asked whether the
+				// directory was gone, after Open, a list back in
+				// between ended the run.)
+				err = sysexit.Temp(err)
 			}
+			if c := sysexit.Code(err); err != nil && (!a.Daemon || c == sysexit.Usage || c == sysexit.NoUser) {
+				// With -D too: no pass mends a usage error or a
+				// directory that is not a list, and the service
+				// manager is told.
+				return err
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(err.Error()))
+			}
+			unsettled, first = pass(ctx, a, "", jobs, watch, unwatched, stdout, stderr)
 		}
 		if !a.Daemon {
 			return first
@@ -181,9 +163,124 @@ var hangup = make(chan os.Signal, 1)
 // newWatcher is queue.NewWatcher; a test's to replace.
 var newWatcher = queue.NewWatcher
 
+// pass processes the queues jobs once: each that has stages is watched
+// first, with -D. list, if not "", is the list's directory, to name in
+// the lines said (--lists). It reports whether a record could not be
+// claimed or settled, and, without -D, the first error; with -D, or
+// with --lists, every error is said on stderr as it comes.
+func pass(ctx context.Context, a *args, list string, jobs []job, watch *queue.Watcher, unwatched map[string]bool, stdout, stderr io.Writer) (unsettled bool, first error) {
+	if _, system := clock.Default().(clock.Real); system {
+		for _, j := range jobs {
+			j.q.SystemNow = true // see queue.Queue
+		}
+	}
+	// Each pass: a queue directory made or replaced since is watched
+	// too. Before the queues are looked at, so that nothing that lands
+	// after the look goes unseen.
+	for _, j := range jobs {
+		if watch == nil || j.stages == nil || j.err != nil {
+			continue // a queue without stages only waits
+		}
+		if err := watch.Add(j.q); err != nil && !errors.Is(err, fs.ErrNotExist) && !unwatched[j.q.Path] {
+			// Once for each queue: the others stay watched.
+			unwatched[j.q.Path] = true
+			if errors.Is(err, syscall.ENOSPC) {
+				err = fmt.Errorf("%s/new: no inotify watch left (fs.inotify.max_user_watches)", j.q.Path)
+			}
+			fmt.Fprintf(stderr, "%s: %s: its records wait for the next pass (-i)\n", prog, sysexit.OneLine(err.Error()))
+		}
+	}
+	// A queue that cannot be processed does not stop the others; the
+	// run then ends with its error (75, as a rule).
+	for _, j := range jobs {
+		if err := process(ctx, j, a, stdout, stderr); err != nil {
+			// (Not a stages file that is wrong: its queue's records
+			// only wait, and are not watched.)
+			unsettled = unsettled || j.err == nil
+			if list != "" {
+				err = fmt.Errorf("%s: %w", list, err)
+			}
+			if first == nil {
+				first = err
+			}
+			if a.Daemon || list != "" {
+				fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(err.Error()))
+			}
+		}
+	}
+	return unsettled, first
+}
+
+// passLists processes once each list in the directory a.Target
+// (--lists), one after another, each under its list lock, as mlm-lock
+// takes it: a list whose lock another process holds (its run, or its
+// nightly job, under mlm-lock) is left for the next pass. One process
+// for every list: a run of its own for each list, every minute, cost
+// two programs' start each, some 25 ms of a processor, idle, which a
+// thousand lists made a fifth of two (a review). Entries that are no
+// list (a file, a directory of the site's own, a name starting with
+// ".", lost+found) are passed over without a word; every error is said
+// on stderr, with the list's directory, and the pass goes on. Without
+// -D, the first error makes the exit status, silent (said already).
+func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched map[string]bool, stdout, stderr io.Writer) (unsettled bool, first error) {
+	say := func(err error) {
+		fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(err.Error()))
+		if first == nil {
+			first = sysexit.Silent(sysexit.Code(err))
+		}
+	}
+	ents, err := os.ReadDir(a.Target)
+	if err != nil {
+		say(sysexit.Temp(err))
+		return false, first
+	}
+	for _, e := range ents {
+		if ctx.Err() != nil {
+			break
+		}
+		name := e.Name()
+		if name == "lost+found" || strings.HasPrefix(name, ".") {
+			continue
+		}
+		dir := filepath.Join(a.Target, name)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			continue // a file (the site's aliases), or a link to nothing
+		}
+		if _, err := os.Lstat(filepath.Join(dir, listdir.Address)); err != nil {
+			if _, err := os.Lstat(filepath.Join(dir, listdir.QueueDir)); err != nil {
+				continue // no list, nor one being restored: no lock made in it
+			}
+		}
+		lock, err := listdir.LockFD(filepath.Join(dir, listdir.LockFile), 0)
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			continue // another process has the list: the next pass
+		}
+		if err != nil {
+			say(fmt.Errorf("%s: %w", dir, err))
+			continue
+		}
+		jobs, err := jobsFor(a, dir)
+		switch {
+		case sysexit.Code(err) == sysexit.NoUser:
+			// No list (listdir.Open), though it has a queue/ or an
+			// address: a list retired (mlm-listdir(5)).
+		case err != nil:
+			say(fmt.Errorf("%s: %w", dir, err))
+		default:
+			u, ferr := pass(ctx, a, dir, jobs, watch, unwatched, stdout, stderr)
+			unsettled = unsettled || u
+			if ferr != nil && first == nil {
+				first = sysexit.Silent(sysexit.Code(ferr))
+			}
+		}
+		lock.Close()
+	}
+	return unsettled, first
+}
+
 // jobsFor returns the queues to process: the one queue with the command
 // given, or every queue of a list that has stages.
-func jobsFor(a *args) ([]job, error) {
+func jobsFor(a *args, target string) ([]job, error) {
 	cmd := a.Command
 	if len(cmd) > 0 && cmd[0] == "--" {
 		cmd = cmd[1:]
@@ -198,15 +295,15 @@ func jobsFor(a *args) ([]job, error) {
 			return nil, sysexit.Errorf(sysexit.Usage, `the command after -- is "", an empty name`)
 		}
 		// An empty name is no directory (open(2)), not the working one.
-		if _, err := os.Stat(filepath.Join(a.Target, "new")); a.Target == "" || err != nil {
-			return nil, sysexit.Errorf(sysexit.TempFail, "%s: not a queue directory", listdir.Name(a.Target))
+		if _, err := os.Stat(filepath.Join(target, "new")); target == "" || err != nil {
+			return nil, sysexit.Errorf(sysexit.TempFail, "%s: not a queue directory", listdir.Name(target))
 		}
-		if err := listdir.CheckQueueRW(a.Target); err != nil {
+		if err := listdir.CheckQueueRW(target); err != nil {
 			return nil, err
 		}
-		return []job{{name: filepath.Base(a.Target), q: queue.New(a.Target), stages: [][]string{cmd}}}, nil
+		return []job{{name: filepath.Base(target), q: queue.New(target), stages: [][]string{cmd}}}, nil
 	}
-	d, err := listdir.OpenRW(a.Target)
+	d, err := listdir.OpenRW(target)
 	if err != nil {
 		return nil, err
 	}

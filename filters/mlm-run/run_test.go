@@ -52,6 +52,32 @@ func TestDaemonWakes(t *testing.T) {
 	}
 }
 
+// TestDaemonWakesLists: with -l, a record that lands in a list's queue
+// wakes the daemon too, and one put while the list's lock is held waits
+// for the pass after the lock is let go.
+func TestDaemonWakesLists(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("directories are watched on Linux only")
+	}
+	d := startDaemonArgs(t, "cat\n", args{Interval: 50 * time.Millisecond, Lists: true}, "1.r")
+	d.waitFor(t, "the first record waits", isGone(filepath.Join(d.dir, "queue", "requests", "new", "1.r")))
+	lock, err := listdir.LockFD(filepath.Join(d.dir, listdir.LockFile), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := d.put(t, "2.r")
+	time.Sleep(200 * time.Millisecond) // passes that leave the list (not a measure: see below)
+	if _, err := os.Stat(rec); err != nil {
+		t.Errorf("the record put while the list's lock is held: %v; want it waiting", err)
+	}
+	lock.Close()
+	d.waitFor(t, "the record put while the list was locked waits, the lock let go", isGone(rec))
+	d.stop(t)
+	if d.errs.String() != "" {
+		t.Errorf("stderr %q", d.errs.String())
+	}
+}
+
 // TestDaemonWakesRename: a record renamed into new/ wakes the daemon as
 // one linked there does. A writer may rename its file from tmp/ into
 // new/ (DESIGN.md §4, as a maildir writer does), and an administrator
@@ -176,8 +202,12 @@ func startDaemonArgs(t *testing.T, stages string, a args, ids ...string) *daemon
 		d.record(id)
 	}
 	var out mlmtest.LockedBuffer
+	target := dir
+	if a.Lists {
+		target = filepath.Dir(dir) // (the test's temporary directories: no other list)
+	}
 	go func() {
-		d.done <- run(ctx, &args{Target: dir, Daemon: true, Interval: a.Interval, Flush: a.Flush, Workers: 1,
+		d.done <- run(ctx, &args{Target: target, Lists: a.Lists, Daemon: true, Interval: a.Interval, Flush: a.Flush, Workers: 1,
 			MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, d.errs)
 	}()
 	return d
