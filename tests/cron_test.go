@@ -225,6 +225,31 @@ func TestExampleCron(t *testing.T) {
 	}
 }
 
+// TestExampleCronLists: the line examples/cron/crontab gives a host of
+// many lists, run as cron runs it, delivers a waiting post of a list in
+// the directory, prints nothing and exits 0; its lock file there is no
+// list, and so is a file of the site's.
+func TestExampleCronLists(t *testing.T) {
+	base, dir, srv := exampleList(t)
+	text := exampleText(t, "cron/crontab", base)
+	c := parseCrontab(t, text)
+	m := regexp.MustCompile(`(?m)^#   \* \* \* \* \*\t(mlm-lock .*)$`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatal("crontab: no commented line for many lists")
+	}
+	line := strings.ReplaceAll(m[1], "/srv/lists", base) // (exampleText's replaces /srv/lists/)
+	os.WriteFile(filepath.Join(base, "aliases"), []byte("dev: \"|mlm-accept "+dir+"\"\n"), 0o644)
+	postTo(t, dir, "by one run for all")
+	for range 2 { // (the second finds the lock file made by the first)
+		if code, out := c.run(t, line); code != 0 || out != "" {
+			t.Errorf("%s: exit %d, output %q; want 0 and none", line, code, out)
+		}
+	}
+	if msgs := srv.Messages(); len(msgs) != 1 {
+		t.Errorf("delivered %d messages; want the post", len(msgs))
+	}
+}
+
 // TestExampleCronLocked: the mlm-run job of examples/cron/crontab, while
 // the list lock is held by a run that takes too long, waits, then fails
 // 75 with one line and leaves the post waiting; once the lock is free
