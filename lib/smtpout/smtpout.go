@@ -914,9 +914,10 @@ func (c *Client) ownReplies(h *heldTx) bool {
 // or the null sender's in its own words; a review), and each MAIL then
 // gets a reply of its own. There it holds only once two replies to
 // different senders have been the same on the connection, and none
-// have differed. Else the held dot goes alone (send): a turn more,
-// where a reply taken for the dot's would be recipients journaled
-// delivered and never sent.
+// have differed, and only between senders of one kind: the null sender
+// or another, with a +detail (VERP) or without. Else the held dot goes
+// alone (send): a turn more, where a reply taken for the dot's would be
+// recipients journaled delivered and never sent.
 func (c *Client) tellsMail(h *heldTx, from stream.Path) bool {
 	if _, subject, ok := strings.Cut(h.mail.Enhanced, "."); ok && strings.HasPrefix(subject, "1.") && !c.opts.LMTP {
 		return true
@@ -926,8 +927,21 @@ func (c *Client) tellsMail(h *heldTx, from stream.Path) bool {
 		return false
 	case from.Mailbox == h.from:
 		return true
+	case (from.Mailbox == "") != (h.from == ""), detailed(from.Mailbox) != detailed(h.from):
+		// Not learnt from replies to senders of one kind: a server
+		// that names the sender less its +detail answers two VERP
+		// senders alike, and the null sender otherwise (a review).
+		return false
 	}
+	// (A server whose reply holds the time to the second, alike for the
+	// two, differs for the next past the second's turn: that is left.)
 	return c.mailAnySender && !c.mailPerSender
+}
+
+// detailed reports whether mailbox's local part has a +detail, as a
+// VERP sender's has.
+func detailed(mailbox string) bool {
+	return strings.Contains(mailbox[:max(strings.LastIndexByte(mailbox, '@'), 0)], "+")
 }
 
 // tooMany reports a reply to RCPT that refuses a recipient as one too
