@@ -35,9 +35,18 @@ type job struct {
 	// refused: root may not work in the queue (listdir.CheckQueueRW),
 	// whose sweep would follow what another user put there.
 	refused bool
+	list    string // with --lists, the list's directory, to name in what is said (label)
 	// unread: the list of queue/requests, which has no stages, where
 	// mail to its request addresses waits unread (unreadRequests).
 	unread *listdir.Dir
+}
+
+// label names the queue in what is said: with --lists, after its list.
+func (j job) label() string {
+	if j.list != "" {
+		return j.list + ": " + j.name
+	}
+	return j.name
 }
 
 // run processes the queues once, or with -D until ctx ends.
@@ -129,7 +138,7 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 			if err != nil {
 				fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(err.Error()))
 			}
-			unsettled, first = pass(ctx, a, "", jobs, watch, unwatched, stdout, stderr)
+			unsettled, first = pass(ctx, a, false, jobs, watch, unwatched, stdout, stderr)
 		}
 		if !a.Daemon {
 			return first
@@ -164,11 +173,11 @@ var hangup = make(chan os.Signal, 1)
 var newWatcher = queue.NewWatcher
 
 // pass processes the queues jobs once: each that has stages is watched
-// first, with -D. list, if not "", is the list's directory, to name in
-// the lines said (--lists). It reports whether a record could not be
-// claimed or settled, and, without -D, the first error; with -D, or
-// with --lists, every error is said on stderr as it comes.
-func pass(ctx context.Context, a *args, list string, jobs []job, watch *queue.Watcher, unwatched map[string]bool, stdout, stderr io.Writer) (unsettled bool, first error) {
+// first, with -D. It reports whether a record could not be claimed or
+// settled, and, without -D, the first error; with -D, or with each
+// (--lists: one list of many), every error is said on stderr as it
+// comes.
+func pass(ctx context.Context, a *args, each bool, jobs []job, watch *queue.Watcher, unwatched map[string]bool, stdout, stderr io.Writer) (unsettled bool, first error) {
 	if _, system := clock.Default().(clock.Real); system {
 		for _, j := range jobs {
 			j.q.SystemNow = true // see queue.Queue
@@ -197,13 +206,11 @@ func pass(ctx context.Context, a *args, list string, jobs []job, watch *queue.Wa
 			// (Not a stages file that is wrong: its queue's records
 			// only wait, and are not watched.)
 			unsettled = unsettled || j.err == nil
-			if list != "" {
-				err = fmt.Errorf("%s: %w", list, err)
-			}
+			err = named(j.list, err)
 			if first == nil {
 				first = err
 			}
-			if a.Daemon || list != "" {
+			if a.Daemon || each {
 				fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(err.Error()))
 			}
 		}
@@ -217,21 +224,24 @@ func pass(ctx context.Context, a *args, list string, jobs []job, watch *queue.Wa
 // nightly job, under mlm-lock) is left for the next pass. One process
 // for every list: a run of its own for each list, every minute, cost
 // two programs' start each, some 25 ms of a processor, idle, which a
-// thousand lists made a fifth of two (a review). Entries that are no
-// list (a file, a directory of the site's own, a name starting with
-// ".", lost+found) are passed over without a word; every error is said
-// on stderr, with the list's directory, and the pass goes on. Without
-// -D, the first error makes the exit status, silent (said already).
+// thousand lists made a fifth of two (a review). What listdir calls no
+// list (a file, a directory of the site's own; listdir.Open's 67), a
+// name starting with "." and lost+found are passed over without a word,
+// and no lock file is made in them; a list that is none now (a link to
+// a file system not mounted, one that cannot be read), and every error,
+// is said on stderr, with the list's directory, and the pass goes on.
+// Without -D, the first error makes the exit status, silent (said
+// already).
 func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched map[string]bool, stdout, stderr io.Writer) (unsettled bool, first error) {
-	say := func(err error) {
-		fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(err.Error()))
+	say := func(dir string, err error) {
+		fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(named(dir, err).Error()))
 		if first == nil {
 			first = sysexit.Silent(sysexit.Code(err))
 		}
 	}
 	ents, err := os.ReadDir(a.Target)
 	if err != nil {
-		say(sysexit.Temp(err))
+		say("", sysexit.Temp(err))
 		return false, first
 	}
 	for _, e := range ents {
@@ -243,31 +253,47 @@ func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched map
 			continue
 		}
 		dir := filepath.Join(a.Target, name)
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			continue // a file (the site's aliases), or a link to nothing
+		if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+			continue // a file (the site's aliases), or a link to one
 		}
-		if _, err := os.Lstat(filepath.Join(dir, listdir.Address)); err != nil {
-			if _, err := os.Lstat(filepath.Join(dir, listdir.QueueDir)); err != nil {
-				continue // no list, nor one being restored: no lock made in it
+		if _, err := listdir.Open(dir); sysexit.Code(err) == sysexit.NoUser {
+			continue // no list: no lock made in it
+		} else if err != nil {
+			say(dir, err) // none now: a link to nothing, one unreadable
+			continue
+		}
+		if os.Geteuid() == 0 {
+			// As mlm-lock: the lock root made in another user's list
+			// would be root's, mode 0600, and that list's own cron
+			// jobs could not take it again, for good (a review).
+			if err := listdir.CheckUser(dir); err != nil {
+				say(dir, err)
+				continue
 			}
 		}
-		lock, err := listdir.LockFD(filepath.Join(dir, listdir.LockFile), 0)
+		lockFile := filepath.Join(dir, listdir.LockFile)
+		lock, err := listdir.LockFD(lockFile, 0)
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			continue // another process has the list: the next pass
 		}
 		if err != nil {
-			say(fmt.Errorf("%s: %w", dir, err))
+			say(dir, err)
 			continue
 		}
 		jobs, err := jobsFor(a, dir)
 		switch {
 		case sysexit.Code(err) == sysexit.NoUser:
-			// No list (listdir.Open), though it has a queue/ or an
-			// address: a list retired (mlm-listdir(5)).
+			// Removed (rm -rf) or moved away since the look: the lock
+			// file just made in it goes again, or rm's last rmdir
+			// failed on it (a review). Under the lock, as RemoveLock.
+			os.Remove(lockFile)
 		case err != nil:
-			say(fmt.Errorf("%s: %w", dir, err))
+			say(dir, err)
 		default:
-			u, ferr := pass(ctx, a, dir, jobs, watch, unwatched, stdout, stderr)
+			for i := range jobs {
+				jobs[i].list = dir
+			}
+			u, ferr := pass(ctx, a, true, jobs, watch, unwatched, stdout, stderr)
 			unsettled = unsettled || u
 			if ferr != nil && first == nil {
 				first = sysexit.Silent(sysexit.Code(ferr))
@@ -276,6 +302,15 @@ func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched map
 		lock.Close()
 	}
 	return unsettled, first
+}
+
+// named is err with the list directory dir before it, unless its text
+// names dir first already (listdir's errors do), or dir is "".
+func named(dir string, err error) error {
+	if dir == "" || strings.HasPrefix(err.Error(), dir+":") || strings.HasPrefix(err.Error(), dir+"/") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", dir, err)
 }
 
 // jobsFor returns the queues to process: the one queue with the command
@@ -364,7 +399,7 @@ func process(ctx context.Context, j job, a *args, stdout, stderr io.Writer) erro
 		return j.err // (not swept: root's sweep of the queue is refused too)
 	}
 	if _, _, err := j.q.Sweep(now); err != nil {
-		return fmt.Errorf("%s: %w", j.name, err)
+		return fmt.Errorf("%s: %w", j.label(), err)
 	}
 	if j.unread != nil {
 		unreadRequests(j.unread, now, stderr)
@@ -374,7 +409,7 @@ func process(ctx context.Context, j job, a *args, stdout, stderr io.Writer) erro
 	}
 	ids, strays, err := j.q.Scan(now, a.Flush)
 	if err != nil {
-		return fmt.Errorf("%s: %w", j.name, err)
+		return fmt.Errorf("%s: %w", j.label(), err)
 	}
 	// A FIFO or a symbolic link in new/ is no record: its claim fails,
 	// which reports it, each pass, where Ready would leave it unseen.
@@ -434,9 +469,9 @@ func one(ctx context.Context, j job, id string, a *args, stdout, stderr io.Write
 		// but a hand, or a crash of one that did not fsync, can
 		// leave. To the stages it is a stream of no records, and it
 		// went without a word.
-		fmt.Fprintf(stderr, "%s: %s: %s: an empty file, no record: moved to bad/\n", prog, j.name, sysexit.OneLine(id))
+		fmt.Fprintf(stderr, "%s: %s: %s: an empty file, no record: moved to bad/\n", prog, j.label(), sysexit.OneLine(id))
 		if err := fail(it, id, "an empty file, no record", a); err != nil {
-			return fmt.Errorf("%s: %s: %w", j.name, id, err)
+			return fmt.Errorf("%s: %s: %w", j.label(), id, err)
 		}
 		return nil
 	}
@@ -483,7 +518,7 @@ func one(ctx context.Context, j job, id string, a *args, stdout, stderr io.Write
 	reason := tail.String()
 	if perr != nil {
 		// (The name is another writer's, maybe: queue.Claim takes any.)
-		fmt.Fprintf(stderr, "%s: %s: %s: %s\n", prog, j.name, sysexit.OneLine(id), sysexit.OneLine(perr.Error()))
+		fmt.Fprintf(stderr, "%s: %s: %s: %s\n", prog, j.label(), sysexit.OneLine(id), sysexit.OneLine(perr.Error()))
 		reason = perr.Error()
 	}
 	switch status {
@@ -522,11 +557,11 @@ func one(ctx context.Context, j job, id string, a *args, stdout, stderr io.Write
 			// holds the claimed descriptor: no pass claims the
 			// record until it ends, and each skips it without a
 			// word, as one another runner has. Said once, here.
-			fmt.Fprintf(stderr, "%s: %s: %s: still locked after its stages ended, by a process they left (descriptor 3 or standard input) or another runner: not run again until that ends\n", prog, j.name, sysexit.OneLine(id))
+			fmt.Fprintf(stderr, "%s: %s: %s: still locked after its stages ended, by a process they left (descriptor 3 or standard input) or another runner: not run again until that ends\n", prog, j.label(), sysexit.OneLine(id))
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %s: %w", j.name, id, err)
+		return fmt.Errorf("%s: %s: %w", j.label(), id, err)
 	}
 	return nil
 }

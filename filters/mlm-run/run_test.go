@@ -644,3 +644,34 @@ func openList(t *testing.T, dir string) *listdir.Dir {
 	}
 	return l
 }
+
+// TestListsRootOthers: root's -l says that another user's list is that
+// user's to run, and makes no lock file in it: made by root, mode 0600,
+// it kept the list's own cron jobs from their lock for good (a review).
+func TestListsRootOthers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	parent := t.TempDir()
+	// (The test's directories, root's, 0700: nobody could not look in.)
+	os.Chmod(parent, 0o755)
+	os.Chmod(filepath.Dir(parent), 0o755)
+	dir := filepath.Join(parent, "dev")
+	if err := os.MkdirAll(filepath.Join(dir, "queue"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "address"), []byte("dev@lists.example.org\n"), 0o644)
+	for _, p := range []string{dir, filepath.Join(dir, "queue"), filepath.Join(dir, "address")} {
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errs mlmtest.LockedBuffer
+	err := run(context.Background(), &args{Target: parent, Lists: true, Workers: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, &errs)
+	if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(errs.String(), dir+": owned by ") {
+		t.Errorf("root's run of another user's list: %v (%d), stderr %q; want 75 and why", err, sysexit.Code(err), errs.String())
+	}
+	if _, err := os.Lstat(filepath.Join(dir, listdir.LockFile)); err == nil {
+		t.Errorf("root made a lock file in another user's list")
+	}
+}
