@@ -176,9 +176,9 @@ type Client struct {
 	// from the one before it to the same sender (the server's replies
 	// vary), or to another, or been the same as the one before it to
 	// another (they do not name the sender): see tellsMail.
-	lastMail                                 Reply
-	lastMailFrom                             string
-	mailVaries, mailPerSender, mailAnySender bool
+	lastMail                                           Reply
+	lastMailFrom                                       string
+	mailVaries, mailSame, mailPerSender, mailAnySender bool
 }
 
 // Gone reports whether the server has closed the connection, or said
@@ -905,10 +905,12 @@ func (c *Client) ownReplies(h *heldTx) bool {
 // left out, from the dot's: by its enhanced code (X.1.Y), or, without
 // one, by its being the reply h's own MAIL got. That holds only of a
 // server whose replies to MAIL do not vary. For the sender of h, it is
-// taken on trust until two replies to one sender have differed on the
-// connection (Exim's "250 OK", qmail's "250 ok"): a server whose replies
-// vary without naming the sender has the first dot held on a connection
-// trusted, as before. For another sender (VERP), not without proof: a
+// taken on trust (Exim's "250 OK", qmail's "250 ok") until two replies
+// to one sender have differed on the connection, or two to different
+// senders have, unless two to one sender have been alike: a server whose
+// replies vary without naming the sender (a counter) has the first dot
+// of a run of one sender trusted. For another sender (VERP), not
+// without proof: a
 // server may name the sender (qpsmtpd's "250 <dev-bounces+bob=...>,
 // sender OK", go-smtp's "250 2.0.0 Roger, accepting mail from <...>",
 // or the null sender's in its own words; a review), and each MAIL then
@@ -926,7 +928,10 @@ func (c *Client) tellsMail(h *heldTx, from stream.Path) bool {
 	case c.mailVaries:
 		return false
 	case from.Mailbox == h.from:
-		return true
+		// On trust, unless the replies have differed between senders:
+		// a counter differs so too (a review). Then, once two to one
+		// sender have been alike.
+		return !c.mailPerSender || c.mailSame
 	case (from.Mailbox == "") != (h.from == ""), detailed(from.Mailbox) != detailed(h.from):
 		// Not learnt from replies to senders of one kind: a server
 		// that names the sender less its +detail answers two VERP
@@ -1188,6 +1193,7 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 		if c.lastMail.Code != 0 {
 			same, differ := c.lastMailFrom == from.Mailbox, mr != c.lastMail
 			c.mailVaries = c.mailVaries || same && differ
+			c.mailSame = c.mailSame || same && !differ
 			c.mailPerSender = c.mailPerSender || !same && differ
 			c.mailAnySender = c.mailAnySender || !same && !differ
 		}
