@@ -227,20 +227,20 @@ func TestExampleCron(t *testing.T) {
 
 // TestExampleCronLists: the line examples/cron/crontab gives a host of
 // many lists, run as cron runs it, delivers a waiting post of a list in
-// the directory, prints nothing and exits 0; its lock file there is no
-// list, and so is a file of the site's.
+// the directory, prints nothing and exits 0; a file of the site's there
+// is no list.
 func TestExampleCronLists(t *testing.T) {
 	base, dir, srv := exampleList(t)
 	text := exampleText(t, "cron/crontab", base)
 	c := parseCrontab(t, text)
-	m := regexp.MustCompile(`(?m)^#   \* \* \* \* \*\t(mlm-lock .*)$`).FindStringSubmatch(text)
+	m := regexp.MustCompile(`(?m)^#   \* \* \* \* \*\t(mlm-run -l .*)$`).FindStringSubmatch(text)
 	if m == nil {
 		t.Fatal("crontab: no commented line for many lists")
 	}
 	line := strings.ReplaceAll(m[1], "/srv/lists", base) // (exampleText's replaces /srv/lists/)
 	os.WriteFile(filepath.Join(base, "aliases"), []byte("dev: \"|mlm-accept "+dir+"\"\n"), 0o644)
 	postTo(t, dir, "by one run for all")
-	for range 2 { // (the second finds the lock file made by the first)
+	for range 2 { // (the second finds the list's lock file made by the first)
 		if code, out := c.run(t, line); code != 0 || out != "" {
 			t.Errorf("%s: exit %d, output %q; want 0 and none", line, code, out)
 		}

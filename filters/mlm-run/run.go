@@ -92,7 +92,7 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 	// once more, and would wake the next try at once, for ever.
 	var wake <-chan struct{}
 	var watch *queue.Watcher
-	unwatched := map[string]bool{} // queues whose watch failed, reported
+	unwatched := &sync.Map{} // queues whose watch failed, reported
 	if a.Daemon && !a.Flush {
 		w, err := newWatcher()
 		if errors.Is(err, syscall.EMFILE) {
@@ -177,7 +177,7 @@ var newWatcher = queue.NewWatcher
 // settled, and, without -D, the first error; with -D, or with each
 // (--lists: one list of many), every error is said on stderr as it
 // comes.
-func pass(ctx context.Context, a *args, each bool, jobs []job, watch *queue.Watcher, unwatched map[string]bool, stdout, stderr io.Writer) (unsettled bool, first error) {
+func pass(ctx context.Context, a *args, each bool, jobs []job, watch *queue.Watcher, unwatched *sync.Map, stdout, stderr io.Writer) (unsettled bool, first error) {
 	if _, system := clock.Default().(clock.Real); system {
 		for _, j := range jobs {
 			j.q.SystemNow = true // see queue.Queue
@@ -190,9 +190,11 @@ func pass(ctx context.Context, a *args, each bool, jobs []job, watch *queue.Watc
 		if watch == nil || j.stages == nil || j.err != nil {
 			continue // a queue without stages only waits
 		}
-		if err := watch.Add(j.q); err != nil && !errors.Is(err, fs.ErrNotExist) && !unwatched[j.q.Path] {
+		if err := watch.Add(j.q); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			// Once for each queue: the others stay watched.
-			unwatched[j.q.Path] = true
+			if _, told := unwatched.LoadOrStore(j.q.Path, true); told {
+				continue
+			}
 			if errors.Is(err, syscall.ENOSPC) {
 				err = fmt.Errorf("%s/new: no inotify watch left (fs.inotify.max_user_watches)", j.q.Path)
 			}
@@ -232,76 +234,112 @@ func pass(ctx context.Context, a *args, each bool, jobs []job, watch *queue.Watc
 // is said on stderr, with the list's directory, and the pass goes on.
 // Without -D, the first error makes the exit status, silent (said
 // already).
-func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched map[string]bool, stdout, stderr io.Writer) (unsettled bool, first error) {
+func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched *sync.Map, stdout, stderr io.Writer) (unsettled bool, first error) {
+	var mu sync.Mutex // unsettled and first, as the lists' passes end
 	say := func(dir string, err error) {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(named(dir, err).Error()))
+		mu.Lock()
 		if first == nil {
 			first = sysexit.Silent(sysexit.Code(err))
 		}
+		mu.Unlock()
 	}
 	ents, err := os.ReadDir(a.Target)
 	if err != nil {
 		say("", sysexit.Temp(err))
 		return false, first
 	}
+	// Up to -J lists at once: a list whose stages take long (a large
+	// list's delivery at its rates, a relay that hangs) keeps a slot,
+	// not the other lists' mail (a review).
+	slots := make(chan struct{}, max(a.ListsAtOnce, 1))
+	var wg sync.WaitGroup
 	for _, e := range ents {
-		if ctx.Err() != nil {
-			break
-		}
 		name := e.Name()
 		if name == "lost+found" || strings.HasPrefix(name, ".") {
 			continue
 		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		free := func() { <-slots }
 		dir := filepath.Join(a.Target, name)
-		if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-			continue // a file (the site's aliases), or a link to one
-		}
-		if _, err := listdir.Open(dir); sysexit.Code(err) == sysexit.NoUser {
-			continue // no list: no lock made in it
-		} else if err != nil {
-			say(dir, err) // none now: a link to nothing, one unreadable
+		lock, jobs := takeList(a, dir, say)
+		if lock == nil {
+			free()
 			continue
 		}
-		if os.Geteuid() == 0 {
-			// As mlm-lock: the lock root made in another user's list
-			// would be root's, mode 0600, and that list's own cron
-			// jobs could not take it again, for good (a review).
-			if err := listdir.CheckUser(dir); err != nil {
-				say(dir, err)
-				continue
-			}
-		}
-		lockFile := filepath.Join(dir, listdir.LockFile)
-		lock, err := listdir.LockFD(lockFile, 0)
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			continue // another process has the list: the next pass
-		}
-		if err != nil {
-			say(dir, err)
-			continue
-		}
-		jobs, err := jobsFor(a, dir)
-		switch {
-		case sysexit.Code(err) == sysexit.NoUser:
-			// Removed (rm -rf) or moved away since the look: the lock
-			// file just made in it goes again, or rm's last rmdir
-			// failed on it (a review). Under the lock, as RemoveLock.
-			os.Remove(lockFile)
-		case err != nil:
-			say(dir, err)
-		default:
-			for i := range jobs {
-				jobs[i].list = dir
-			}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer free()
+			defer lock.Close()
 			u, ferr := pass(ctx, a, true, jobs, watch, unwatched, stdout, stderr)
+			mu.Lock()
 			unsettled = unsettled || u
 			if ferr != nil && first == nil {
 				first = sysexit.Silent(sysexit.Code(ferr))
 			}
-		}
-		lock.Close()
+			mu.Unlock()
+		}()
 	}
+	wg.Wait()
 	return unsettled, first
+}
+
+// takeList looks at dir, an entry of a --lists directory, and if it is a
+// list takes its lock and returns it with the list's jobs; nil if it is
+// no list (passed over without a word: what listdir calls none, a file),
+// or its lock is held (the next pass), or on an error, said.
+func takeList(a *args, dir string, say func(string, error)) (*os.File, []job) {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, nil // a file (the site's aliases), or a link to one
+	}
+	if _, err := listdir.Open(dir); sysexit.Code(err) == sysexit.NoUser {
+		return nil, nil // no list: no lock made in it
+	} else if err != nil {
+		say(dir, err) // none now: a link to nothing, one unreadable
+		return nil, nil
+	}
+	if os.Geteuid() == 0 {
+		// As mlm-lock: the lock root made in another user's list would
+		// be root's, mode 0600, and that list's own cron jobs could not
+		// take it again, for good (a review).
+		if err := listdir.CheckUser(dir); err != nil {
+			say(dir, err)
+			return nil, nil
+		}
+	}
+	lockFile := filepath.Join(dir, listdir.LockFile)
+	lock, err := listdir.LockFD(lockFile, 0)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil, nil // another process has the list: the next pass
+	}
+	if err != nil {
+		say(dir, err)
+		return nil, nil
+	}
+	jobs, err := jobsFor(a, dir)
+	switch {
+	case sysexit.Code(err) == sysexit.NoUser:
+		// Removed (rm -rf) or moved away since the look: the lock file
+		// just made in it goes again, or rm's last rmdir failed on it
+		// (a review). Under the lock, as RemoveLock.
+		os.Remove(lockFile)
+	case err != nil:
+		say(dir, err)
+	default:
+		for i := range jobs {
+			jobs[i].list = dir
+		}
+		return lock, jobs
+	}
+	lock.Close()
+	return nil, nil
 }
 
 // named is err with the list directory dir before it, unless its text
