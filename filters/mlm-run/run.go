@@ -63,6 +63,11 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		// unmounted, it is said at each pass, and waited for.)
 		return sysexit.Errorf(sysexit.NoUser, "%s: not a directory of lists", listdir.Name(a.Target))
 	}
+	if a.Lists && (has(a.Target, listdir.Address) || has(a.Target, listdir.QueueDir)) {
+		// A list: -l added to its own line would pass over its queue/
+		// and stages/, and stop it without a word (a review).
+		return sysexit.Errorf(sysexit.Usage, "%s: a list directory, not a directory of lists: without -l", listdir.Name(a.Target))
+	}
 	if a.MinWait <= 0 || a.MaxWait < a.MinWait {
 		return sysexit.Errorf(sysexit.Usage, "--min-backoff and --max-backoff: need 0 < min <= max")
 	}
@@ -707,4 +712,10 @@ func unreadRequests(d *listdir.Dir, now time.Time, stderr io.Writer) {
 		why = "the list has no owner to send them to (./owner)"
 	}
 	fmt.Fprintf(stderr, "%s: %s: %d records have waited unread in queue/requests for over a day: %s\n", prog, listdir.Name(d.Path), n, why)
+}
+
+// has reports whether dir holds a file, of any kind, named name.
+func has(dir, name string) bool {
+	_, err := os.Lstat(filepath.Join(dir, name))
+	return err == nil
 }
