@@ -98,6 +98,7 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 	var wake <-chan struct{}
 	var watch *queue.Watcher
 	unwatched := &sync.Map{} // queues whose watch failed, reported
+	told := &sync.Map{}      // with -l, lists said to be locked while overdue, and when
 	if a.Daemon && !a.Flush {
 		w, err := newWatcher()
 		if errors.Is(err, syscall.EMFILE) {
@@ -116,7 +117,7 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		var unsettled bool // a record the pass could not claim or settle
 		var first error
 		if a.Lists {
-			unsettled, first = passLists(ctx, a, watch, unwatched, stdout, stderr)
+			unsettled, first = passLists(ctx, a, watch, unwatched, told, stdout, stderr)
 		} else {
 			// The stages are read for each pass: with -D, a stages
 			// file mended or added is taken up at the next pass, not
@@ -239,7 +240,7 @@ func pass(ctx context.Context, a *args, each bool, jobs []job, watch *queue.Watc
 // is said on stderr, with the list's directory, and the pass goes on.
 // Without -D, the first error makes the exit status, silent (said
 // already).
-func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched *sync.Map, stdout, stderr io.Writer) (unsettled bool, first error) {
+func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, told *sync.Map, stdout, stderr io.Writer) (unsettled bool, first error) {
 	var mu sync.Mutex // unsettled and first, as the lists' passes end
 	say := func(dir string, err error) {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(named(dir, err).Error()))
@@ -273,7 +274,7 @@ func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched *sy
 		}
 		free := func() { <-slots }
 		dir := filepath.Join(a.Target, name)
-		lock, jobs := takeList(a, dir, say)
+		lock, jobs := takeList(a, dir, told, say)
 		if lock == nil {
 			free()
 			continue
@@ -300,11 +301,12 @@ func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched *sy
 // list takes its lock and returns it with the list's jobs; nil if it is
 // no list (passed over without a word: what listdir calls none, a file),
 // or its lock is held (the next pass), or on an error, said.
-func takeList(a *args, dir string, say func(string, error)) (*os.File, []job) {
+func takeList(a *args, dir string, told *sync.Map, say func(string, error)) (*os.File, []job) {
 	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
 		return nil, nil // a file (the site's aliases), or a link to one
 	}
-	if _, err := listdir.Open(dir); sysexit.Code(err) == sysexit.NoUser {
+	d, err := listdir.Open(dir)
+	if sysexit.Code(err) == sysexit.NoUser {
 		return nil, nil // no list: no lock made in it
 	} else if err != nil {
 		say(dir, err) // none now: a link to nothing, one unreadable
@@ -322,7 +324,19 @@ func takeList(a *args, dir string, say func(string, error)) (*os.File, []job) {
 	lockFile := filepath.Join(dir, listdir.LockFile)
 	lock, err := listdir.LockFD(lockFile, 0)
 	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return nil, nil // another process has the list: the next pass
+		// Another process has the list: the next pass. Unless its
+		// records wait past overdue: a job stuck with the lock kept
+		// the list's mail waiting without a word, where its own cron
+		// line's mlm-lock said so each minute (a review). Once in
+		// overdue, with -D.
+		now := clock.Now()
+		if n, since := overdue(d, now); n > 0 {
+			if last, ok := told.Load(dir); !ok || now.Sub(last.(time.Time)) >= overdueFor {
+				told.Store(dir, now)
+				say(dir, sysexit.Errorf(sysexit.TempFail, "locked by another process, while %d records have waited to be tried since %s", n, since.UTC().Format(time.RFC3339)))
+			}
+		}
+		return nil, nil
 	}
 	if err != nil {
 		say(dir, err)
@@ -345,6 +359,36 @@ func takeList(a *args, dir string, say func(string, error)) (*os.File, []job) {
 	}
 	lock.Close()
 	return nil, nil
+}
+
+// overdueFor is how long the records of a list another process holds
+// locked may wait to be tried before -l says so.
+const overdueFor = 10 * time.Minute
+
+// overdue returns how many records of the list d's queues that have
+// stages have waited to be tried for overdueFor or more, and since when
+// the first has. (A record's time in new/ is when it may be tried.)
+func overdue(d *listdir.Dir, now time.Time) (n int, since time.Time) {
+	for _, name := range listdir.Queues {
+		if !d.Served(name) {
+			continue
+		}
+		ents, err := os.ReadDir(filepath.Join(d.Queue(name).Path, "new"))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			info, err := e.Info()
+			if err != nil || !info.Mode().IsRegular() || now.Sub(info.ModTime()) < overdueFor {
+				continue
+			}
+			n++
+			if since.IsZero() || info.ModTime().Before(since) {
+				since = info.ModTime()
+			}
+		}
+	}
+	return n, since
 }
 
 // named is err with the list directory dir before it, unless its text
