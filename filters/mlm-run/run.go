@@ -113,11 +113,23 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 			watch, wake = w, w.C()
 		}
 	}
+	// With -l and -D, the lists whose queues had records land, for the
+	// pass after a wake-up; nil for all of them.
+	var only map[string]bool
 	for {
 		var unsettled bool // a record the pass could not claim or settle
 		var first error
 		if a.Lists {
-			unsettled, first = passLists(ctx, a, watch, unwatched, told, stdout, stderr)
+			var unsettledLists map[string]bool
+			unsettledLists, first = passLists(ctx, a, only, watch, unwatched, told, stdout, stderr)
+			if a.Daemon && watch != nil {
+				var err error
+				if only, err = waitLists(ctx, a, watch, unsettledLists); err != nil {
+					return nil // (ctx ended)
+				}
+				continue
+			}
+			unsettled = len(unsettledLists) > 0
 		} else {
 			// The stages are read for each pass: with -D, a stages
 			// file mended or added is taken up at the next pass, not
@@ -240,7 +252,7 @@ func pass(ctx context.Context, a *args, each bool, jobs []job, watch *queue.Watc
 // is said on stderr, with the list's directory, and the pass goes on.
 // Without -D, the first error makes the exit status, silent (said
 // already).
-func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, told *sync.Map, stdout, stderr io.Writer) (unsettled bool, first error) {
+func passLists(ctx context.Context, a *args, only map[string]bool, watch *queue.Watcher, unwatched, told *sync.Map, stdout, stderr io.Writer) (unsettled map[string]bool, first error) {
 	var mu sync.Mutex // unsettled and first, as the lists' passes end
 	say := func(dir string, err error) {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(named(dir, err).Error()))
@@ -250,10 +262,11 @@ func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, to
 		}
 		mu.Unlock()
 	}
+	unsettled = map[string]bool{}
 	ents, err := os.ReadDir(a.Target)
 	if err != nil {
 		say("", sysexit.Temp(err))
-		return false, first
+		return unsettled, first
 	}
 	// Up to -J lists at once: a list whose stages take long (a large
 	// list's delivery at its rates, a relay that hangs) keeps a slot,
@@ -274,6 +287,10 @@ func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, to
 		}
 		free := func() { <-slots }
 		dir := filepath.Join(a.Target, name)
+		if only != nil && !only[dir] {
+			free()
+			continue
+		}
 		lock, jobs := takeList(a, dir, told, say)
 		if lock == nil {
 			free()
@@ -286,7 +303,9 @@ func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, to
 			defer lock.Close()
 			u, ferr := pass(ctx, a, true, jobs, watch, unwatched, stdout, stderr)
 			mu.Lock()
-			unsettled = unsettled || u
+			if u {
+				unsettled[dir] = true
+			}
 			if ferr != nil && first == nil {
 				first = sysexit.Silent(sysexit.Code(ferr))
 			}
@@ -295,6 +314,46 @@ func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, to
 	}
 	wg.Wait()
 	return unsettled, first
+}
+
+// waitLists waits, with -l and -D, for the next pass: the interval, or
+// SIGHUP, for a pass over every list; or records that land in the
+// queues of some lists, for a pass over those alone: a wake-up of a
+// pass over a thousand lists, for each record anywhere, kept most of a
+// processor busy (a review). A list whose pass could not claim or
+// settle a record (unsettled) waits for the interval, as a list's own
+// -D does, but its records no longer keep the other lists' from waking
+// the run (a review). It returns the lists to pass over, nil for all,
+// or ctx's error.
+func waitLists(ctx context.Context, a *args, watch *queue.Watcher, unsettled map[string]bool) (map[string]bool, error) {
+	timer := time.NewTimer(a.Interval)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer.C:
+		case <-hangup:
+		case <-watch.C():
+			paths, all := watch.Fired()
+			if all {
+				return nil, nil
+			}
+			only := map[string]bool{}
+			for _, p := range paths {
+				// (Queue.Path: the list's directory, queue/, the name.)
+				if dir := filepath.Dir(filepath.Dir(p)); !unsettled[dir] {
+					only[dir] = true
+				}
+			}
+			if len(only) > 0 {
+				return only, nil
+			}
+			continue
+		}
+		watch.Fired() // (what they say, the pass over every list takes)
+		return nil, nil
+	}
 }
 
 // takeList looks at dir, an entry of a --lists directory, and if it is a

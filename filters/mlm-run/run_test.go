@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -673,5 +674,71 @@ func TestListsRootOthers(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dir, listdir.LockFile)); err == nil {
 		t.Errorf("root made a lock file in another user's list")
+	}
+}
+
+// TestWaitLists: with -D -l, a record that lands in one list's queue
+// wakes a pass over that list alone (a pass over every list, for each
+// record anywhere, kept a processor busy; a review), but not while that
+// list could not settle a record, whose own records would wake it for
+// ever: then the interval comes first, for every list; and passLists
+// passes over the others.
+func TestWaitLists(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("directories are watched on Linux only")
+	}
+	parent := t.TempDir()
+	w, err := queue.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	qs := map[string]*queue.Queue{}
+	for _, name := range []string{"a", "b"} {
+		dir := filepath.Join(parent, name)
+		os.MkdirAll(filepath.Join(dir, "stages"), 0o755)
+		os.WriteFile(filepath.Join(dir, "address"), []byte(name+"@lists.example.org\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "stages", "owner"), []byte("cat\n"), 0o644)
+		qs[name] = openList(t, dir).Queue(listdir.OwnerQ)
+		if err := qs[name].Create(); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Add(qs[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(name, id string) {
+		if err := qs[name].Put(id, time.Time{}, func(w io.Writer) error {
+			_, err := io.WriteString(w, "MLM1 "+id+"\nS <>\n:x\nE 0\n")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := &args{Target: parent, Lists: true, Daemon: true, Interval: time.Hour, Workers: 1, ListsAtOnce: 2,
+		MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}
+	put("b", "1795867200.b")
+	only, err := waitLists(context.Background(), a, w, nil)
+	if err != nil || len(only) != 1 || !only[filepath.Join(parent, "b")] {
+		t.Fatalf("a record into b: waitLists = %v, %v; want b alone", only, err)
+	}
+	put("a", "1795867200.a")
+	w.Fired() // (the pass after b's wake-up is the next test's)
+	var out, errs mlmtest.LockedBuffer
+	unsettled, err := passLists(context.Background(), a, only, w, &sync.Map{}, &sync.Map{}, &out, &errs)
+	if err != nil || len(unsettled) != 0 || errs.String() != "" {
+		t.Fatalf("passLists over b: %v, %v, stderr %q", unsettled, err, errs.String())
+	}
+	if !qs["a"].Has("1795867200.a") || qs["b"].Has("1795867200.b") {
+		t.Errorf("a pass over b alone: a's record taken %v, b's %v; want b's alone", !qs["a"].Has("1795867200.a"), !qs["b"].Has("1795867200.b"))
+	}
+
+	// b could not settle a record: its records wake nothing, and the
+	// interval comes, for every list.
+	a.Interval = 300 * time.Millisecond
+	put("b", "1795867201.b")
+	only, err = waitLists(context.Background(), a, w, map[string]bool{filepath.Join(parent, "b"): true})
+	if err != nil || only != nil {
+		t.Errorf("a record into b, unsettled: waitLists = %v, %v; want nil (the interval, every list)", only, err)
 	}
 }

@@ -1,8 +1,10 @@
 package queue
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,6 +21,13 @@ type Watcher struct {
 	fd int // the inotify(7) instance; f reads it
 	f  *os.File
 	c  chan struct{}
+	// Which queues had events since Fired was last called: by their
+	// watch descriptors, which Add keeps; all when the events
+	// overflowed, or one came of a descriptor not known.
+	mu    sync.Mutex
+	paths map[int32]string
+	fired map[string]bool
+	all   bool
 }
 
 // NewWatcher returns a Watcher that watches no queue yet.
@@ -29,19 +38,34 @@ func NewWatcher() (*Watcher, error) {
 	}
 	// (A descriptor in non-blocking mode: the runtime's poller waits on
 	// it, and Close ends a Read that waits.)
-	w := &Watcher{fd: fd, f: os.NewFile(uintptr(fd), "inotify"), c: make(chan struct{}, 1)}
+	w := &Watcher{fd: fd, f: os.NewFile(uintptr(fd), "inotify"), c: make(chan struct{}, 1),
+		paths: map[int32]string{}, fired: map[string]bool{}}
 	go w.read()
 	return w, nil
 }
 
-// read turns each batch of events into one wake-up; what the events
-// were does not matter, the pass looks.
+// read turns each batch of events into one wake-up, and notes the
+// queues they came from (Fired); what the events were does not matter,
+// the pass looks.
 func (w *Watcher) read() {
 	buf := make([]byte, 64<<10)
 	for {
-		if _, err := w.f.Read(buf); err != nil {
+		n, err := w.f.Read(buf)
+		if err != nil {
 			return // closed, or the instance broken: the interval remains
 		}
+		w.mu.Lock()
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			wd := int32(binary.NativeEndian.Uint32(buf[off:]))
+			mask := binary.NativeEndian.Uint32(buf[off+4:])
+			if p, ok := w.paths[wd]; ok && mask&unix.IN_Q_OVERFLOW == 0 {
+				w.fired[p] = true
+			} else if mask&unix.IN_IGNORED == 0 {
+				w.all = true
+			}
+			off += unix.SizeofInotifyEvent + int(binary.NativeEndian.Uint32(buf[off+12:]))
+		}
+		w.mu.Unlock()
 		select {
 		case w.c <- struct{}{}:
 		default: // a wake-up is pending already
@@ -56,11 +80,28 @@ func (w *Watcher) Add(q *Queue) error {
 	if w.fd < 0 {
 		return os.ErrClosed // (its number may be another file's by now)
 	}
-	_, err := unix.InotifyAddWatch(w.fd, q.dir(newDir), unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_ONLYDIR)
+	wd, err := unix.InotifyAddWatch(w.fd, q.dir(newDir), unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_ONLYDIR)
 	if err != nil {
 		return &os.PathError{Op: "inotify_add_watch", Path: q.dir(newDir), Err: err}
 	}
+	w.mu.Lock()
+	w.paths[int32(wd)] = q.Path
+	w.mu.Unlock()
 	return nil
+}
+
+// Fired returns the paths of the queues (Queue.Path) whose new/ had
+// events since it was last called, and forgets them; all is true if
+// the events may have been of any queue watched (they overflowed).
+func (w *Watcher) Fired() (paths []string, all bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for p := range w.fired {
+		paths = append(paths, p)
+	}
+	all = w.all
+	w.fired, w.all = map[string]bool{}, false
+	return paths, all
 }
 
 // C is where the wake-ups come: one pending at most, however many

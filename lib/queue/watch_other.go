@@ -12,6 +12,9 @@ func NewWatcher() (*Watcher, error) { return &Watcher{}, nil }
 // Add does nothing.
 func (w *Watcher) Add(q *Queue) error { return nil }
 
+// Fired says every queue may have had records come: it knows none.
+func (w *Watcher) Fired() (paths []string, all bool) { return nil, true }
+
 // C is a channel that never receives.
 func (w *Watcher) C() <-chan struct{} { return nil }
 
