@@ -697,18 +697,9 @@ func TestHoldSenderNamed(t *testing.T) {
 				}
 				c.rest()
 			})
-			c, err := dial(t, f.Addr(), opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			var o [3]outcome
-			for i, to := range []string{"a@example.org", "b@example.org", "c@example.org"} {
-				var held bool
-				within(t, func() { _, _, held, err = c.Hold(tc.from[i], rcpts(to), message, false, o[i].done) })
-				if err != nil || !held {
-					t.Fatalf("Hold %d: held %v, %v; want held, no error", i+1, held, err)
-				}
+			c, o, held, err := holdThree(t, f.Addr(), tc.from)
+			if err != nil || held != [3]bool{true, true, true} {
+				t.Fatalf("Hold: held %v, %v; want each held, no error", held, err)
 			}
 			within(t, func() { err = c.Release() })
 			if err != nil {
@@ -782,22 +773,33 @@ func TestHoldSenderNamedLost(t *testing.T) {
 				}
 				c.rest()
 			})
-			c, err := dial(t, f.Addr(), opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			var o [3]outcome
-			for i, to := range []string{"a@example.org", "b@example.org", "c@example.org"} {
-				within(t, func() { _, _, _, err = c.Hold(tc.from[i], rcpts(to), message, false, o[i].done) })
-				if err != nil {
-					break
-				}
-			}
+			c, o, _, _ := holdThree(t, f.Addr(), tc.from)
 			within(t, func() { c.Release() })
 			if h := o[tc.lose]; h.calls != 1 || len(h.res) != 0 || !errors.Is(h.err, smtpout.ErrLostReply) {
 				t.Errorf("transaction %d, whose dot got no reply: done called %d times with %s, %v; want once, no result, ErrLostReply", tc.lose+1, h.calls, codes(h.res), h.err)
 			}
 		})
 	}
+}
+
+// holdThree dials addr and holds a transaction to a@, b@ and
+// c@example.org in turn, from each of from, until a Hold fails: the
+// client (closed at the test's end), the transactions' outcomes, which
+// of them were held, and the error of the Hold that failed.
+func holdThree(t *testing.T, addr string, from []stream.Path) (*smtpout.Client, *[3]outcome, [3]bool, error) {
+	t.Helper()
+	c, err := dial(t, addr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var o [3]outcome
+	var held [3]bool
+	for i, to := range []string{"a@example.org", "b@example.org", "c@example.org"} {
+		within(t, func() { _, _, held[i], err = c.Hold(from[i], rcpts(to), message, false, o[i].done) })
+		if err != nil {
+			break
+		}
+	}
+	return c, &o, held, err
 }
