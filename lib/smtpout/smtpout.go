@@ -176,9 +176,10 @@ type Client struct {
 	// from the one before it to the same sender (the server's replies
 	// vary), or to another, or been the same as the one before it to
 	// another (they do not name the sender): see tellsMail.
-	lastMail                                           Reply
-	lastMailFrom                                       string
-	mailVaries, mailSame, mailPerSender, mailAnySender bool
+	lastMail                            Reply
+	lastMailFrom                        string
+	mailVaries, mailSame, mailPerSender bool
+	mailAlike                           string // the base (see base) of two senders answered alike
 }
 
 // Gone reports whether the server has closed the connection, or said
@@ -907,19 +908,18 @@ func (c *Client) ownReplies(h *heldTx) bool {
 // server whose replies to MAIL do not vary. For the sender of h, it is
 // taken on trust (Exim's "250 OK", qmail's "250 ok") until two replies
 // to one sender have differed on the connection, or two to different
-// senders have, unless two to one sender have been alike: a server whose
-// replies vary without naming the sender (a counter) has the first dot
-// of a run of one sender trusted. For another sender (VERP), not
-// without proof: a
-// server may name the sender (qpsmtpd's "250 <dev-bounces+bob=...>,
-// sender OK", go-smtp's "250 2.0.0 Roger, accepting mail from <...>",
-// or the null sender's in its own words; a review), and each MAIL then
-// gets a reply of its own. There it holds only once two replies to
-// different senders have been the same on the connection, and none
-// have differed, and only between senders of one kind: the null sender
-// or another, with a +detail (VERP) or without. Else the held dot goes
-// alone (send): a turn more, where a reply taken for the dot's would be
-// recipients journaled delivered and never sent.
+// senders have, unless two to one sender have been alike: a server
+// whose replies vary without naming the sender (a counter) has the
+// first dot of a run of one sender trusted. For another sender (VERP),
+// not without proof: a server may name the sender (qpsmtpd's "250
+// <dev-bounces+bob=...>, sender OK", go-smtp's "250 2.0.0 Roger,
+// accepting mail from <...>", or the null sender's in its own words; a
+// review), and each MAIL then gets a reply of its own. There it holds
+// only once two replies to different senders have been the same on the
+// connection, and none have differed, and only between the VERP forms
+// of one address. Else the held dot goes alone (send): a turn more,
+// where a reply taken for the dot's would be recipients journaled
+// delivered and never sent.
 func (c *Client) tellsMail(h *heldTx, from stream.Path) bool {
 	if _, subject, ok := strings.Cut(h.mail.Enhanced, "."); ok && strings.HasPrefix(subject, "1.") && !c.opts.LMTP {
 		return true
@@ -932,21 +932,29 @@ func (c *Client) tellsMail(h *heldTx, from stream.Path) bool {
 		// a counter differs so too (a review). Then, once two to one
 		// sender have been alike.
 		return !c.mailPerSender || c.mailSame
-	case (from.Mailbox == "") != (h.from == ""), detailed(from.Mailbox) != detailed(h.from):
-		// Not learnt from replies to senders of one kind: a server
-		// that names the sender less its +detail answers two VERP
-		// senders alike, and the null sender otherwise (a review).
-		return false
 	}
-	// (A server whose reply holds the time to the second, alike for the
-	// two, differs for the next past the second's turn: that is left.)
-	return c.mailAnySender && !c.mailPerSender
+	// Learnt only of the VERP forms of one address, h's and from's: a
+	// server that names the sender less its +detail answers two VERP
+	// senders alike, and the null sender, or a stranger's address the
+	// owner queue passes on, otherwise (reviews). (A server whose reply
+	// holds the time to the second, alike for two, differs for the next
+	// past the second's turn: that is left.)
+	b := base(from.Mailbox)
+	return b == base(h.from) && b == c.mailAlike && !c.mailPerSender
 }
 
-// detailed reports whether mailbox's local part has a +detail, as a
-// VERP sender's has.
-func detailed(mailbox string) bool {
-	return strings.Contains(mailbox[:max(strings.LastIndexByte(mailbox, '@'), 0)], "+")
+// base is mailbox without the +detail of its local part, in lower case:
+// the address whose VERP form it is; "" for the null sender.
+func base(mailbox string) string {
+	at := strings.LastIndexByte(mailbox, '@')
+	if at < 0 {
+		return ascii.Lower(mailbox)
+	}
+	local := mailbox[:at]
+	if i := strings.IndexByte(local, '+'); i >= 0 {
+		local = local[:i]
+	}
+	return ascii.Lower(local + mailbox[at:])
 }
 
 // tooMany reports a reply to RCPT that refuses a recipient as one too
@@ -1195,7 +1203,9 @@ func (c *Client) transaction(from stream.Path, rcpts []stream.Path, msg Message,
 			c.mailVaries = c.mailVaries || same && differ
 			c.mailSame = c.mailSame || same && !differ
 			c.mailPerSender = c.mailPerSender || !same && differ
-			c.mailAnySender = c.mailAnySender || !same && !differ
+			if b := base(from.Mailbox); !same && !differ && b == base(c.lastMailFrom) {
+				c.mailAlike = b
+			}
 		}
 		c.lastMail, c.lastMailFrom = mr, from.Mailbox
 	}
