@@ -63,9 +63,10 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 		// unmounted, it is said at each pass, and waited for.)
 		return sysexit.Errorf(sysexit.NoUser, "%s: not a directory of lists", listdir.Name(a.Target))
 	}
-	if a.Lists && (has(a.Target, listdir.Address) || has(a.Target, listdir.QueueDir)) {
+	if _, err := listdir.Open(a.Target); a.Lists && err == nil {
 		// A list: -l added to its own line would pass over its queue/
-		// and stages/, and stop it without a word (a review).
+		// and stages/, and stop it without a word (a review). (Not one
+		// that holds a list named address or queue: another review.)
 		return sysexit.Errorf(sysexit.Usage, "%s: a list directory, not a directory of lists: without -l", listdir.Name(a.Target))
 	}
 	if a.MinWait <= 0 || a.MaxWait < a.MinWait {
@@ -116,15 +117,19 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 	// With -l and -D, the lists whose queues had records land, for the
 	// pass after a wake-up; nil for all of them.
 	var only map[string]bool
+	var nextFull time.Time // when the next pass over every list is due
 	for {
 		var unsettled bool // a record the pass could not claim or settle
 		var first error
 		if a.Lists {
 			var unsettledLists map[string]bool
+			if only == nil {
+				nextFull = time.Now().Add(a.Interval)
+			}
 			unsettledLists, first = passLists(ctx, a, only, watch, unwatched, told, stdout, stderr)
 			if a.Daemon && watch != nil {
 				var err error
-				if only, err = waitLists(ctx, a, watch, unsettledLists); err != nil {
+				if only, err = waitLists(ctx, watch, nextFull, unsettledLists); err != nil {
 					return nil // (ctx ended)
 				}
 				continue
@@ -316,8 +321,11 @@ func passLists(ctx context.Context, a *args, only map[string]bool, watch *queue.
 	return unsettled, first
 }
 
-// waitLists waits, with -l and -D, for the next pass: the interval, or
-// SIGHUP, for a pass over every list; or records that land in the
+// waitLists waits, with -l and -D, for the next pass: the time full,
+// an interval after the last pass over every list began, however many
+// passes over some came between (a review: a wake-up put it off again,
+// and on a busy host it never came), or SIGHUP, for a pass over every
+// list; or records that land in the
 // queues of some lists, for a pass over those alone: a wake-up of a
 // pass over a thousand lists, for each record anywhere, kept most of a
 // processor busy (a review). A list whose pass could not claim or
@@ -325,8 +333,14 @@ func passLists(ctx context.Context, a *args, only map[string]bool, watch *queue.
 // -D does, but its records no longer keep the other lists' from waking
 // the run (a review). It returns the lists to pass over, nil for all,
 // or ctx's error.
-func waitLists(ctx context.Context, a *args, watch *queue.Watcher, unsettled map[string]bool) (map[string]bool, error) {
-	timer := time.NewTimer(a.Interval)
+func waitLists(ctx context.Context, watch *queue.Watcher, full time.Time, unsettled map[string]bool) (map[string]bool, error) {
+	if !time.Now().Before(full) {
+		// Due: before any wake-up that waits, which a select would
+		// take as often.
+		watch.Fired()
+		return nil, nil
+	}
+	timer := time.NewTimer(time.Until(full))
 	defer timer.Stop()
 	for {
 		select {
@@ -815,10 +829,4 @@ func unreadRequests(d *listdir.Dir, now time.Time, stderr io.Writer) {
 		why = "the list has no owner to send them to (./owner)"
 	}
 	fmt.Fprintf(stderr, "%s: %s: %d records have waited unread in queue/requests for over a day: %s\n", prog, listdir.Name(d.Path), n, why)
-}
-
-// has reports whether dir holds a file, of any kind, named name.
-func has(dir, name string) bool {
-	_, err := os.Lstat(filepath.Join(dir, name))
-	return err == nil
 }
