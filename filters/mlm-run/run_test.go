@@ -715,6 +715,16 @@ func TestWaitLists(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// landed waits for the watcher to have read a record's event: its
+	// reads go on beside the test's, and one read late is the next
+	// wait's (as CI found).
+	landed := func() {
+		select {
+		case <-w.C():
+		case <-time.After(20 * time.Second): // a safety net, not a measure
+			t.Fatal("no wake-up in 20 s")
+		}
+	}
 	a := &args{Target: parent, Lists: true, Daemon: true, Interval: time.Hour, Workers: 1, ListsAtOnce: 2,
 		MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}
 	put("b", "1795867200.b")
@@ -723,6 +733,7 @@ func TestWaitLists(t *testing.T) {
 		t.Fatalf("a record into b: waitLists = %v, %v; want b alone", only, err)
 	}
 	put("a", "1795867200.a")
+	landed()
 	w.Fired() // (the pass after b's wake-up is the next test's)
 	var out, errs mlmtest.LockedBuffer
 	unsettled, err := passLists(context.Background(), a, only, w, &sync.Map{}, &sync.Map{}, &out, &errs)
@@ -736,6 +747,11 @@ func TestWaitLists(t *testing.T) {
 	// A pass over every list due: it comes before a wake-up that waits,
 	// which put it off for good on a busy host (a review).
 	put("a", "1795867202.a")
+	for deadline := time.Now().Add(20 * time.Second); len(w.C()) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) { // a safety net, not a measure
+			t.Fatal("no wake-up in 20 s")
+		}
+	}
 	only, err = waitLists(context.Background(), w, time.Now().Add(-time.Second), nil)
 	if err != nil || only != nil {
 		t.Errorf("a record into a, a pass over every list due: waitLists = %v, %v; want nil (every list)", only, err)
