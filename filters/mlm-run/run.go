@@ -645,6 +645,12 @@ func one(ctx context.Context, j job, id string, a *args, stdout, stderr io.Write
 	// keep this record's claim for as long as that process lives, and
 	// every run would skip the record without a word.
 	tail := &lastLine{w: stderr}
+	if j.list != "" {
+		// One run for many lists (-l, -J): a stage's lines say which
+		// list's they are, and come whole, not cut into by another
+		// list's (a review).
+		tail.prefix = j.list + ": "
+	}
 	//
 	// The stages are stopped (SIGTERM, then SIGKILL after -g) at -t, and
 	// at the run's own SIGTERM or SIGINT: a service manager's stop (the
@@ -675,6 +681,7 @@ func one(ctx context.Context, j job, id string, a *args, stdout, stderr io.Write
 		// run again (SIGKILL made it 75), not removed.
 		status, perr = sysexit.TempFail, fmt.Errorf("%s: they exited 0 on SIGTERM; the record is run again", why)
 	}
+	tail.flush()
 	reason := tail.String()
 	if perr != nil {
 		// (The name is another writer's, maybe: queue.Claim takes any.)
@@ -758,13 +765,22 @@ const maxReason = 1000
 
 // lastLine passes writes on and remembers the last line written, the
 // reason a stage gave for failing, of a longer line its first
-// maxReason octets, cut where a UTF-8 character starts.
+// maxReason octets, cut where a UTF-8 character starts. With a prefix,
+// it passes whole lines on, each after the prefix (a longer one than
+// maxPrefixed in pieces, each after it), and flush passes a last line
+// without its LF.
 type lastLine struct {
-	w    io.Writer
-	mu   sync.Mutex
-	cur  []byte
-	last string
+	w      io.Writer
+	prefix string
+	mu     sync.Mutex
+	cur    []byte
+	last   string
+	line   []byte // with a prefix, the line not passed on yet, after it
 }
+
+// maxPrefixed is the longest piece of a line lastLine holds with a
+// prefix.
+const maxPrefixed = 64 << 10
 
 func (l *lastLine) Write(p []byte) (int, error) {
 	l.mu.Lock()
@@ -779,7 +795,35 @@ func (l *lastLine) Write(p []byte) (int, error) {
 			l.cur = append(l.cur, c)
 		}
 	}
-	return l.w.Write(p)
+	if l.prefix == "" {
+		return l.w.Write(p)
+	}
+	for _, c := range p {
+		if len(l.line) == 0 {
+			l.line = append(l.line, l.prefix...)
+		}
+		l.line = append(l.line, c)
+		if c == '\n' || len(l.line) >= maxPrefixed {
+			if c != '\n' {
+				l.line = append(l.line, '\n')
+			}
+			if _, err := l.w.Write(l.line); err != nil {
+				return 0, err
+			}
+			l.line = l.line[:0]
+		}
+	}
+	return len(p), nil
+}
+
+// flush passes on, with a prefix, a last line that had no LF.
+func (l *lastLine) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.line) > 0 {
+		l.w.Write(append(l.line, '\n'))
+		l.line = l.line[:0]
+	}
 }
 
 func (l *lastLine) String() string {
