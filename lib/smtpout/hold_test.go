@@ -660,6 +660,8 @@ func TestHoldSenderNamed(t *testing.T) {
 			[]stream.Path{verp("a@example.org"), sender, sender}, [2]bool{false, false}},
 		{"the sender named less its detail, then a stranger's detail", []string{"250 <dev-bounces@lists.example.org> ok", "250 <dev-bounces@lists.example.org> ok", "250 <alice@example.net> ok"},
 			[]stream.Path{verp("a@example.org"), verp("b@example.org"), {Mailbox: "alice+lists@example.net"}}, [2]bool{false, false}},
+		{"the sender named less its detail, then the same in other case", []string{"250 <alice@example.net> ok", "250 <alice@example.net> ok", "250 <Alice@example.net> ok"},
+			[]stream.Path{{Mailbox: "alice+a@example.net"}, {Mailbox: "alice+b@example.net"}, {Mailbox: "Alice+c@example.net"}}, [2]bool{false, false}},
 		{"Exim's, VERP", []string{"250 OK", "250 OK", "250 OK"},
 			[]stream.Path{verp("a@example.org"), verp("b@example.org"), verp("c@example.org")}, [2]bool{false, true}},
 		{"a 2.1.x code, VERP", []string{"250 2.1.0 <" + verp("a@example.org").Mailbox + "> ok", "250 2.1.0 <" + verp("b@example.org").Mailbox + "> ok", "250 2.1.0 ok"},

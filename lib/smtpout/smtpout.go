@@ -943,18 +943,19 @@ func (c *Client) tellsMail(h *heldTx, from stream.Path) bool {
 	return b == base(h.from) && b == c.mailAlike && !c.mailPerSender
 }
 
-// base is mailbox without the +detail of its local part, in lower case:
-// the address whose VERP form it is; "" for the null sender.
+// base is mailbox without the +detail of its local part: the address
+// whose VERP form it is; "" for the null sender. Its case as it is: a
+// server that names the sender names it so (a review).
 func base(mailbox string) string {
 	at := strings.LastIndexByte(mailbox, '@')
 	if at < 0 {
-		return ascii.Lower(mailbox)
+		return mailbox
 	}
 	local := mailbox[:at]
 	if i := strings.IndexByte(local, '+'); i >= 0 {
 		local = local[:i]
 	}
-	return ascii.Lower(local + mailbox[at:])
+	return local + mailbox[at:]
 }
 
 // tooMany reports a reply to RCPT that refuses a recipient as one too
