@@ -766,3 +766,46 @@ func TestWaitLists(t *testing.T) {
 		t.Errorf("a record into b, unsettled: waitLists = %v, %v; want nil (the interval, every list)", only, err)
 	}
 }
+
+// countWriter counts its writes, and keeps what they wrote.
+type countWriter struct {
+	n int
+	b strings.Builder
+}
+
+func (w *countWriter) Write(p []byte) (int, error) { w.n++; return w.b.Write(p) }
+
+// TestLastLinePrefix: with -l, a stage's lines go on each after its
+// list, the whole lines of a write in one write (a write each was
+// seventeen times as slow; a review), a line longer than maxPrefixed
+// in pieces, each after the prefix, and one of just that length with
+// no empty line made up after it (a review); flush passes a last line
+// without LF on.
+func TestLastLinePrefix(t *testing.T) {
+	w := &countWriter{}
+	l := &lastLine{w: w, prefix: "l/a: "}
+	l.Write([]byte("one\ntwo\nthr"))
+	l.Write([]byte("ee\n"))
+	exact := strings.Repeat("x", maxPrefixed-len("l/a: "))
+	l.Write([]byte(exact + "\n"))
+	long := strings.Repeat("y", maxPrefixed)
+	l.Write([]byte(long + "\nlast"))
+	l.flush()
+	want := "l/a: one\nl/a: two\nl/a: three\nl/a: " + exact + "\n" +
+		"l/a: " + long[:maxPrefixed-5] + "\nl/a: " + long[maxPrefixed-5:] + "\nl/a: last\n"
+	if got := w.b.String(); got != want {
+		t.Errorf("passed on %d octets, %q...; want %d, %q...", len(got), got[:min(len(got), 40)], len(want), want[:40])
+		for i := range min(len(got), len(want)) {
+			if got[i] != want[i] {
+				t.Errorf("first difference at %d: %q, want %q", i, got[i:min(i+20, len(got))], want[i:min(i+20, len(want))])
+				break
+			}
+		}
+	}
+	if w.n != 5 {
+		t.Errorf("%d writes; want 5: one for the whole lines of each write, one for the last", w.n)
+	}
+	if l.String() != "last" {
+		t.Errorf("the last line: %q; want last", l.String())
+	}
+}
