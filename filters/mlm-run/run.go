@@ -244,8 +244,8 @@ func pass(ctx context.Context, a *args, each bool, jobs []job, watch *queue.Watc
 }
 
 // passLists processes once each list in the directory a.Target
-// (--lists), one after another, each under its list lock, as mlm-lock
-// takes it: a list whose lock another process holds (its run, or its
+// (--lists), or of those only, if not nil, up to -J at once, each under
+// its list lock, as mlm-lock takes it: a list whose lock another process holds (its run, or its
 // nightly job, under mlm-lock) is left for the next pass. One process
 // for every list: a run of its own for each list, every minute, cost
 // two programs' start each, some 25 ms of a processor, idle, which a
@@ -280,7 +280,8 @@ func passLists(ctx context.Context, a *args, only map[string]bool, watch *queue.
 	var wg sync.WaitGroup
 	for _, e := range ents {
 		name := e.Name()
-		if name == "lost+found" || strings.HasPrefix(name, ".") {
+		dir := filepath.Join(a.Target, name)
+		if name == "lost+found" || strings.HasPrefix(name, ".") || only != nil && !only[dir] {
 			continue
 		}
 		select {
@@ -291,11 +292,6 @@ func passLists(ctx context.Context, a *args, only map[string]bool, watch *queue.
 			break
 		}
 		free := func() { <-slots }
-		dir := filepath.Join(a.Target, name)
-		if only != nil && !only[dir] {
-			free()
-			continue
-		}
 		lock, jobs := takeList(a, dir, told, say)
 		if lock == nil {
 			free()
@@ -325,14 +321,13 @@ func passLists(ctx context.Context, a *args, only map[string]bool, watch *queue.
 // an interval after the last pass over every list began, however many
 // passes over some came between (a review: a wake-up put it off again,
 // and on a busy host it never came), or SIGHUP, for a pass over every
-// list; or records that land in the
-// queues of some lists, for a pass over those alone: a wake-up of a
-// pass over a thousand lists, for each record anywhere, kept most of a
-// processor busy (a review). A list whose pass could not claim or
-// settle a record (unsettled) waits for the interval, as a list's own
-// -D does, but its records no longer keep the other lists' from waking
-// the run (a review). It returns the lists to pass over, nil for all,
-// or ctx's error.
+// list; or records that land in the queues of some lists, for a pass
+// over those alone: a wake-up of a pass over a thousand lists, for each
+// record anywhere, kept most of a processor busy (a review). A list
+// whose pass could not claim or settle a record (unsettled) waits for
+// the interval, as a list's own -D does, but its records no longer keep
+// the other lists' from waking the run (a review). It returns the lists
+// to pass over, nil for all, or ctx's error.
 func waitLists(ctx context.Context, watch *queue.Watcher, full time.Time, unsettled map[string]bool) (map[string]bool, error) {
 	if !time.Now().Before(full) {
 		// Due: before any wake-up that waits, which a select would
