@@ -134,7 +134,8 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 				}
 				continue
 			}
-			unsettled = len(unsettledLists) > 0
+			// (Without a watcher, with -f or none to be had, the
+			// interval alone starts the next pass: wake is nil.)
 		} else {
 			// The stages are read for each pass: with -D, a stages
 			// file mended or added is taken up at the next pass, not
