@@ -678,11 +678,10 @@ func TestHoldSenderNamed(t *testing.T) {
 					if !c.lines(3) {
 						return
 					}
-					c.say(append(held, tc.mail[i], "250 ok", "354 go")...)
-					held = nil
-					if !c.data() {
+					if !c.answerTx(held, tc.mail[i]) {
 						return
 					}
+					held = nil
 					dot := fmt.Sprintf("250 queued %d", i+1)
 					if i < 2 {
 						// A MAIL sent with the dot is read with it (one
@@ -760,11 +759,10 @@ func TestHoldSenderNamedLost(t *testing.T) {
 						c.say(append([]string{tc.mail[i]}, tc.after...)...)
 						return
 					}
-					c.say(append(held, tc.mail[i], "250 ok", "354 go")...)
-					held = nil
-					if !c.data() {
+					if !c.answerTx(held, tc.mail[i]) {
 						return
 					}
+					held = nil
 					dot := fmt.Sprintf("250 queued %d", i+1)
 					if c.br.Buffered() > 0 {
 						held = []string{dot} // said after the next MAIL's lines
@@ -806,4 +804,13 @@ func holdThree(t *testing.T, addr string, from []stream.Path) (*smtpout.Client, 
 		}
 	}
 	return c, &o, held, err
+}
+
+// answerTx answers a transaction's MAIL, one RCPT and DATA, after the
+// replies held (a dot's, said after the next MAIL's lines), with mail
+// to MAIL, and reads its message up to the final dot; false if the
+// client went away first.
+func (c *fconn) answerTx(held []string, mail string) bool {
+	c.say(append(held, mail, "250 ok", "354 go")...)
+	return c.data()
 }
