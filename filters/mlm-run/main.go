@@ -24,6 +24,7 @@ type args struct {
 	Timeout     time.Duration `short:"t" default:"1h" placeholder:"DURATION" help:"Stop the stages of a record that run longer than DURATION; the record waits."`
 	Grace       time.Duration `short:"g" default:"10m" placeholder:"DURATION" help:"The time the stages have to stop on SIGTERM, after -t or the run's own SIGTERM, before SIGKILL."`
 	Workers     int           `short:"j" default:"1" placeholder:"N" help:"Process up to N records of a queue at once."`
+	Retries     int           `short:"r" name:"retry-workers" default:"4" placeholder:"N" help:"Process up to N records of a list's retry queue at once."`
 	Lists       bool          `short:"l" help:"DIR is a directory of lists: process each list in it, under its list lock, passing over a list whose lock is held."`
 	ListsAtOnce int           `short:"J" name:"lists-at-once" default:"4" placeholder:"N" help:"With -l, process up to N lists at once."`
 	Target      string        `arg:"" placeholder:"DIR" help:"A list directory, with -l a directory of lists, or with a command a queue directory."`

@@ -36,6 +36,9 @@ type job struct {
 	// whose sweep would follow what another user put there.
 	refused bool
 	list    string // with --lists, the list's directory, to name in what is said (label)
+	// workers: how many of its records are run at once (-j, or for a
+	// list's retry queue -r).
+	workers int
 	// unread: the list of queue/requests, which has no stages, where
 	// mail to its request addresses waits unread (unreadRequests).
 	unread *listdir.Dir
@@ -53,6 +56,9 @@ func (j job) label() string {
 func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 	if a.Workers < 1 {
 		return sysexit.Errorf(sysexit.Usage, "-j: need at least one worker")
+	}
+	if a.Retries < 1 {
+		return sysexit.Errorf(sysexit.Usage, "-r: need at least one worker")
 	}
 	if a.Lists && len(a.Command) > 0 {
 		return sysexit.Errorf(sysexit.Usage, "-l: a directory of lists takes no command")
@@ -492,7 +498,7 @@ func jobsFor(a *args, target string) ([]job, error) {
 		if err := listdir.CheckQueueRW(target); err != nil {
 			return nil, err
 		}
-		return []job{{name: filepath.Base(target), q: queue.New(target), stages: [][]string{cmd}}}, nil
+		return []job{{name: filepath.Base(target), q: queue.New(target), stages: [][]string{cmd}, workers: a.Workers}}, nil
 	}
 	d, err := listdir.OpenRW(target)
 	if err != nil {
@@ -540,7 +546,19 @@ func jobsFor(a *args, target string) ([]job, error) {
 			jobs = append(jobs, j)
 			continue
 		}
-		jobs = append(jobs, job{name: name, q: d.Queue(name), stages: stages, dir: d.Path})
+		j := job{name: name, q: d.Queue(name), stages: stages, dir: d.Path, workers: a.Workers}
+		if name == listdir.Retry {
+			// A retry record is a batch's deferred recipients, some
+			// hundred at most, each its own run of the stages and its
+			// own connection: at 1,000,000 members, thousands of them
+			// after a post, where one at a time left each waiting on
+			// the one before's round trips (R103). Their batches are
+			// others', whose recipients are others (mlm-sendmail's
+			// journal lock keeps two records of one batch apart), and
+			// the default stages write nothing to standard output.
+			j.workers = a.Retries
+		}
+		jobs = append(jobs, j)
 	}
 	return jobs, nil
 }
@@ -574,7 +592,7 @@ func process(ctx context.Context, j job, a *args, stdout, stderr io.Writer) erro
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	for range a.Workers {
+	for range max(j.workers, 1) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -208,7 +208,7 @@ func startDaemonArgs(t *testing.T, stages string, a args, ids ...string) *daemon
 		target = filepath.Dir(dir) // (the test's temporary directories: no other list)
 	}
 	go func() {
-		d.done <- run(ctx, &args{Target: target, Lists: a.Lists, Daemon: true, Interval: a.Interval, Flush: a.Flush, Workers: 1,
+		d.done <- run(ctx, &args{Target: target, Lists: a.Lists, Daemon: true, Interval: a.Interval, Flush: a.Flush, Workers: 1, Retries: 1,
 			MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, d.errs)
 	}()
 	return d
@@ -306,7 +306,7 @@ func TestNoRecordAfterSignal(t *testing.T) {
 		os.WriteFile(release, nil, 0o600)
 	}()
 	var out, errs mlmtest.LockedBuffer
-	err := run(ctx, &args{Target: q, Workers: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute,
+	err := run(ctx, &args{Target: q, Workers: 1, Retries: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute,
 		Command: []string{"--", "sh", "-c", "echo started >> " + started + "; while [ ! -e " + release + " ]; do sleep 0.01; done; cat >/dev/null"}}, &out, &errs)
 	if err != nil {
 		t.Fatal(err)
@@ -337,7 +337,7 @@ func TestCutWaitsLittle(t *testing.T) {
 		q := bareQueue(t, "1600000000.old") // years old: a backoff of -W
 		var out, errs mlmtest.LockedBuffer
 		start := time.Now()
-		err := run(context.Background(), &args{Target: q, Workers: 1, MinWait: time.Minute, MaxWait: time.Hour,
+		err := run(context.Background(), &args{Target: q, Workers: 1, Retries: 1, MinWait: time.Minute, MaxWait: time.Hour,
 			Timeout: 200 * time.Millisecond, Command: []string{"--", "sh", "-c", c.cmd}}, &out, &errs)
 		if err != nil {
 			t.Fatal(err)
@@ -357,7 +357,7 @@ func TestCutWaitsLittle(t *testing.T) {
 func TestZeroTimeout(t *testing.T) {
 	q := bareQueue(t, "1795867200.z")
 	var out, errs mlmtest.LockedBuffer
-	err := run(context.Background(), &args{Target: q, Workers: 1, MinWait: time.Minute, MaxWait: time.Hour,
+	err := run(context.Background(), &args{Target: q, Workers: 1, Retries: 1, MinWait: time.Minute, MaxWait: time.Hour,
 		Command: []string{"--", "cat"}}, &out, &errs)
 	if sysexit.Code(err) != sysexit.Usage {
 		t.Errorf("-t 0: %v (%d); want a usage error", err, sysexit.Code(err))
@@ -371,7 +371,7 @@ func TestZeroTimeout(t *testing.T) {
 func TestNameOneLine(t *testing.T) {
 	q := bareQueue(t, "1795867200.x\x1b]0;owned\a\x1b[2J")
 	var out, errs mlmtest.LockedBuffer
-	err := run(context.Background(), &args{Target: q, Workers: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute,
+	err := run(context.Background(), &args{Target: q, Workers: 1, Retries: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute,
 		Command: []string{"--", "sh", "-c", "cat >/dev/null; kill -TERM $$"}}, &out, &errs)
 	if err != nil {
 		t.Fatal(err)
@@ -421,7 +421,7 @@ func TestClaimOwnStages(t *testing.T) {
 		"*.x1) " + wait("$d/y-once") + "cat >/dev/null;; " +
 		"*.x2) sleep 300 </dev/null >/dev/null 2>&1 & echo $! > $d/helper.new; mv $d/helper.new $d/helper; cat >/dev/null;; " +
 		"esac"
-	a := &args{Target: q, Workers: 2, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute, Command: []string{"--", "sh", "-c", script}}
+	a := &args{Target: q, Workers: 2, Retries: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute, Command: []string{"--", "sh", "-c", script}}
 	var out, errs mlmtest.LockedBuffer
 	if err := run(context.Background(), a, &out, &errs); err != nil {
 		t.Fatal(err)
@@ -474,7 +474,7 @@ func TestLeftHolding(t *testing.T) {
 		{"cat >/dev/null; setsid sh -c 'echo $$ > " + d + "/pid; exec sleep 300' >/dev/null 2>&1 & exit 75", true},
 	} {
 		q := bareQueue(t, "1795867200.a")
-		a := &args{Target: q, Workers: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute, Command: []string{"--", "sh", "-c", tc.script}}
+		a := &args{Target: q, Workers: 1, Retries: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute, Command: []string{"--", "sh", "-c", tc.script}}
 		var out, errs mlmtest.LockedBuffer
 		if err := run(context.Background(), a, &out, &errs); err != nil {
 			t.Fatal(err)
@@ -505,7 +505,7 @@ func TestDaemonNoList(t *testing.T) {
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		var out, errs mlmtest.LockedBuffer
-		err := run(ctx, &args{Target: c.target, Command: c.cmd, Daemon: true, Interval: 10 * time.Millisecond, Workers: 1,
+		err := run(ctx, &args{Target: c.target, Command: c.cmd, Daemon: true, Interval: 10 * time.Millisecond, Workers: 1, Retries: 1,
 			MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, &errs)
 		cancel()
 		if sysexit.Code(err) != c.code {
@@ -618,7 +618,7 @@ func TestUnreadRequests(t *testing.T) {
 			mlmtest.AgedFile(t, filepath.Join(q.Path, "new", "1795000000.old"), rec("1795000000.old"), 25*time.Hour)
 			mlmtest.AgedFile(t, filepath.Join(q.Path, "new", "1795000001.fresh"), rec("1795000001.fresh"), 23*time.Hour)
 			mlmtest.AgedFile(t, filepath.Join(q.Path, "new", "1795000002.later"), rec("1795000002.later"), -time.Hour)
-			a := &args{Target: dir, Workers: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}
+			a := &args{Target: dir, Workers: 1, Retries: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}
 			for i := range 2 {
 				var out, errs mlmtest.LockedBuffer
 				if err := run(context.Background(), a, &out, &errs); err != nil {
@@ -668,7 +668,7 @@ func TestListsRootOthers(t *testing.T) {
 		}
 	}
 	var out, errs mlmtest.LockedBuffer
-	err := run(context.Background(), &args{Target: parent, Lists: true, Workers: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, &errs)
+	err := run(context.Background(), &args{Target: parent, Lists: true, Workers: 1, Retries: 1, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, &errs)
 	if sysexit.Code(err) != sysexit.TempFail || !strings.Contains(errs.String(), dir+": owned by ") {
 		t.Errorf("root's run of another user's list: %v (%d), stderr %q; want 75 and why", err, sysexit.Code(err), errs.String())
 	}
@@ -725,7 +725,7 @@ func TestWaitLists(t *testing.T) {
 			t.Fatal("no wake-up in 20 s")
 		}
 	}
-	a := &args{Target: parent, Lists: true, Daemon: true, Interval: time.Hour, Workers: 1, ListsAtOnce: 2,
+	a := &args{Target: parent, Lists: true, Daemon: true, Interval: time.Hour, Workers: 1, Retries: 1, ListsAtOnce: 2,
 		MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}
 	put("b", "1795867200.b")
 	only, err := waitLists(context.Background(), w, time.Now().Add(a.Interval), nil)
@@ -807,5 +807,81 @@ func TestLastLinePrefix(t *testing.T) {
 	}
 	if l.String() != "last" {
 		t.Errorf("the last line: %q; want last", l.String())
+	}
+}
+
+// TestRetryWorkers: -r runs that many records of a list's retry queue at
+// once, and -j the other queues'. Each retry record's stage waits until
+// the other's has begun, so that both end only if they run at once (a
+// net of 30 s fails them, 75, rather than hang); with -r 1 each waits in
+// vain (a net of 0.3 s) and both wait in the queue after the run. The
+// requests queue, at -j 1, runs its records one by one whatever -r says.
+func TestRetryWorkers(t *testing.T) {
+	scripts := t.TempDir()
+	meet := filepath.Join(scripts, "meet")
+	os.WriteFile(meet, []byte(`read -r magic id
+: > "$D/in.$id"
+i=0
+while [ "$(ls "$D" | grep -c '^in\.')" -lt 2 ]; do
+	i=$((i+1))
+	if [ $i -ge "$N" ]; then rm "$D/in.$id"; exit 75; fi
+	sleep 0.01
+done
+cat >/dev/null
+`), 0o644)
+	// A requests record's stage notes another's running beside it.
+	alone := filepath.Join(scripts, "alone")
+	os.WriteFile(alone, []byte(`read -r magic id
+if [ -n "$(ls "$O")" ]; then : > "$D/overlap"; fi
+: > "$O/$id"
+sleep 0.05
+rm "$O/$id"
+cat >/dev/null
+`), 0o644)
+	for _, tc := range []struct {
+		retries int
+		net     string // tries of 10 ms each that a stage waits for the other
+		left    int    // records of the retry queue waiting after the run
+	}{
+		{2, "3000", 0},
+		{4, "3000", 0},
+		{1, "30", 2},
+	} {
+		dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"})
+		marks, running := t.TempDir(), t.TempDir()
+		t.Setenv("D", marks)
+		t.Setenv("O", running)
+		t.Setenv("N", tc.net)
+		for _, q := range []string{"retry", "requests"} {
+			if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
+				t.Fatal(err)
+			}
+			ids := []string{"1795867200.a", "1795867200.b", "1795867200.c"}
+			if q == "retry" {
+				ids = ids[:2] // (two to meet: a third would wait alone)
+			}
+			for _, id := range ids {
+				if err := os.WriteFile(filepath.Join(dir, "queue", q, "new", id), []byte("MLM1 "+id+"\nS <a@example.org>\n:Subject: x\nE 0\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		os.MkdirAll(filepath.Join(dir, "stages"), 0o700)
+		os.WriteFile(filepath.Join(dir, "stages", "retry"), []byte("sh "+meet+"\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "stages", "requests"), []byte("sh "+alone+"\n"), 0o644)
+		var out, errs mlmtest.LockedBuffer
+		err := run(context.Background(), &args{Target: dir, Workers: 1, Retries: tc.retries, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, &errs)
+		if tc.left == 0 && err != nil {
+			t.Fatalf("-r %d: %v; stderr %q", tc.retries, err, errs.String())
+		}
+		if ents, _ := os.ReadDir(filepath.Join(dir, "queue", "retry", "new")); len(ents) != tc.left {
+			t.Errorf("-r %d: %d retry records wait, want %d; stderr %q", tc.retries, len(ents), tc.left, errs.String())
+		}
+		if ents, _ := os.ReadDir(filepath.Join(dir, "queue", "requests", "new")); len(ents) != 0 {
+			t.Errorf("-r %d: %d requests records wait, want none; stderr %q", tc.retries, len(ents), errs.String())
+		}
+		if _, err := os.Stat(filepath.Join(marks, "overlap")); err == nil {
+			t.Errorf("-r %d: two records of the requests queue ran at once with -j 1", tc.retries)
+		}
 	}
 }
