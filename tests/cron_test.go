@@ -223,6 +223,20 @@ func TestExampleCron(t *testing.T) {
 			t.Errorf("%s is gone: %v", f, err)
 		}
 	}
+	// A list without one of the two queues (an old one, or one a site
+	// took a queue from): the other's old mail still goes, and nothing
+	// is said; find with two starting points said "No such file or
+	// directory" and exited 1, mailed every night (R104).
+	if err := os.RemoveAll(filepath.Join(dir, "queue", "requests")); err != nil {
+		t.Fatal(err)
+	}
+	old := aged("bounces", "new", "1795000010.M11P11", 7*day+time.Hour)
+	if code, out := c.run(t, c.job(t, " find ")); code != 0 || out != "" {
+		t.Errorf("the find job, the requests queue gone: exit %d, output %q; want 0 and none", code, out)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the requests queue gone, %s, of eight days, is still there: %v", old, err)
+	}
 }
 
 // TestExampleCronLists: the line examples/cron/crontab gives a host of
