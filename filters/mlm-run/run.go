@@ -120,28 +120,17 @@ func run(ctx context.Context, a *args, stdout, stderr io.Writer) error {
 			watch, wake = w, w.C()
 		}
 	}
-	// With -l and -D, the lists whose queues had records land, for the
-	// pass after a wake-up; nil for all of them.
-	var only map[string]bool
-	var nextFull time.Time // when the next pass over every list is due
+	if a.Lists && a.Daemon && watch != nil {
+		serveLists(ctx, a, watch, unwatched, told, stdout, stderr)
+		return nil
+	}
 	for {
 		var unsettled bool // a record the pass could not claim or settle
 		var first error
 		if a.Lists {
-			var unsettledLists map[string]bool
-			if only == nil {
-				nextFull = time.Now().Add(a.Interval)
-			}
-			unsettledLists, first = passLists(ctx, a, only, watch, unwatched, told, stdout, stderr)
-			if a.Daemon && watch != nil {
-				var err error
-				if only, err = waitLists(ctx, watch, nextFull, unsettledLists); err != nil {
-					return nil // (ctx ended)
-				}
-				continue
-			}
 			// (Without a watcher, with -f or none to be had, the
 			// interval alone starts the next pass: wake is nil.)
+			first = passLists(ctx, a, watch, unwatched, told, stdout, stderr)
 		} else {
 			// The stages are read for each pass: with -D, a stages
 			// file mended or added is taken up at the next pass, not
@@ -251,9 +240,10 @@ func pass(ctx context.Context, a *args, each bool, jobs []job, watch *queue.Watc
 }
 
 // passLists processes once each list in the directory a.Target
-// (--lists), or of those only, if not nil, up to -J at once, each under
-// its list lock, as mlm-lock takes it: a list whose lock another process holds (its run, or its
-// nightly job, under mlm-lock) is left for the next pass. One process
+// (--lists), up to -J at once, each under its list lock, as mlm-lock
+// takes it: a list whose lock another process holds (its run, or its
+// nightly job, under mlm-lock) is left for the next pass (with -D
+// and a watcher, serveLists takes the lists instead). One process
 // for every list: a run of its own for each list, every minute, cost
 // two programs' start each, some 25 ms of a processor, idle, which a
 // thousand lists made a fifth of two (a review). What listdir calls no
@@ -264,8 +254,8 @@ func pass(ctx context.Context, a *args, each bool, jobs []job, watch *queue.Watc
 // is said on stderr, with the list's directory, and the pass goes on.
 // Without -D, the first error makes the exit status, silent (said
 // already).
-func passLists(ctx context.Context, a *args, only map[string]bool, watch *queue.Watcher, unwatched, told *sync.Map, stdout, stderr io.Writer) (unsettled map[string]bool, first error) {
-	var mu sync.Mutex // unsettled and first, as the lists' passes end
+func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, told *sync.Map, stdout, stderr io.Writer) (first error) {
+	var mu sync.Mutex // first, as the lists' passes end
 	say := func(dir string, err error) {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(named(dir, err).Error()))
 		mu.Lock()
@@ -274,11 +264,10 @@ func passLists(ctx context.Context, a *args, only map[string]bool, watch *queue.
 		}
 		mu.Unlock()
 	}
-	unsettled = map[string]bool{}
 	ents, err := os.ReadDir(a.Target)
 	if err != nil {
 		say("", sysexit.Temp(err))
-		return unsettled, first
+		return first
 	}
 	// Up to -J lists at once: a list whose stages take long (a large
 	// list's delivery at its rates, a relay that hangs) keeps a slot,
@@ -288,7 +277,7 @@ func passLists(ctx context.Context, a *args, only map[string]bool, watch *queue.
 	for _, e := range ents {
 		name := e.Name()
 		dir := filepath.Join(a.Target, name)
-		if name == "lost+found" || strings.HasPrefix(name, ".") || only != nil && !only[dir] {
+		if !maybeList(name) {
 			continue
 		}
 		select {
@@ -309,11 +298,8 @@ func passLists(ctx context.Context, a *args, only map[string]bool, watch *queue.
 			defer wg.Done()
 			defer free()
 			defer lock.Close()
-			u, ferr := pass(ctx, a, true, jobs, watch, unwatched, stdout, stderr)
+			_, ferr := pass(ctx, a, true, jobs, watch, unwatched, stdout, stderr)
 			mu.Lock()
-			if u {
-				unsettled[dir] = true
-			}
 			if ferr != nil && first == nil {
 				first = sysexit.Silent(sysexit.Code(ferr))
 			}
@@ -321,56 +307,183 @@ func passLists(ctx context.Context, a *args, only map[string]bool, watch *queue.
 		}()
 	}
 	wg.Wait()
-	return unsettled, first
+	return first
 }
 
-// waitLists waits, with -l and -D, for the next pass: the time full,
-// an interval after the last pass over every list began, however many
-// passes over some came between (a review: a wake-up put it off again,
-// and on a busy host it never came), or SIGHUP, for a pass over every
-// list; or records that land in the queues of some lists, for a pass
-// over those alone: a wake-up of a pass over a thousand lists, for each
-// record anywhere, kept most of a processor busy (a review). A list
-// whose pass could not claim or settle a record (unsettled) waits for
-// the interval, as a list's own -D does, but its records no longer keep
-// the other lists' from waking the run (a review). It returns the lists
-// to pass over, nil for all, or ctx's error.
-func waitLists(ctx context.Context, watch *queue.Watcher, full time.Time, unsettled map[string]bool) (map[string]bool, error) {
-	if !time.Now().Before(full) {
-		// Due: before any wake-up that waits, which a select would
-		// take as often.
-		watch.Fired()
-		return nil, nil
+// maybeList reports whether an entry of a --lists directory named name
+// may be a list: not lost+found, nor a name starting with ".".
+func maybeList(name string) bool { return name != "lost+found" && !strings.HasPrefix(name, ".") }
+
+// serveLists is -l with -D: it processes each list of the directory
+// a.Target, up to -J at once, a list as soon as records land in its
+// queues, and every list an interval (-i) after the last pass over every
+// list began, or at SIGHUP, until ctx ends, when it waits for the lists
+// at work to stop. A list is taken as a slot is free, not when every
+// list of a pass has ended: with passes over all, a list whose stages
+// took long (a large list's delivery at its rates, a relay that hangs)
+// held every other list's new mail until they ended (a review). A list
+// woken while at work is taken again once it ends. A list whose pass
+// could not claim or settle a record (unsettled) waits for the next pass
+// over every list, as a list's own -D waits for -i, and its records do
+// not wake it: the record left in cur/ lands in new/ again at the next
+// sweep, which would wake it again at once, for ever.
+func serveLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, told *sync.Map, stdout, stderr io.Writer) {
+	say := func(dir string, err error) {
+		fmt.Fprintf(stderr, "%s: %s\n", prog, sysexit.OneLine(named(dir, err).Error()))
 	}
-	timer := time.NewTimer(time.Until(full))
+	type ended struct {
+		dir       string
+		unsettled bool
+	}
+	done := make(chan ended)
+	s := newSchedule(max(a.ListsAtOnce, 1))
+	var full time.Time // when the next pass over every list is due
+	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		if !time.Now().Before(full) {
+			full = time.Now().Add(a.Interval)
+			watch.Fired() // (what they say, the pass over every list takes)
+			ents, err := os.ReadDir(a.Target)
+			if err != nil {
+				say("", sysexit.Temp(err))
+			}
+			var dirs []string
+			for _, e := range ents {
+				if maybeList(e.Name()) {
+					dirs = append(dirs, filepath.Join(a.Target, e.Name()))
+				}
+			}
+			s.all(dirs)
+		}
+		for ctx.Err() == nil {
+			dir, ok := s.next()
+			if !ok {
+				break
+			}
+			lock, jobs := takeList(a, dir, told, say)
+			if lock == nil {
+				s.end(dir, false)
+				continue
+			}
+			go func() {
+				defer lock.Close()
+				u, _ := pass(ctx, a, true, jobs, watch, unwatched, stdout, stderr)
+				done <- ended{dir, u}
+			}()
+		}
+		if ctx.Err() != nil {
+			for s.busy() > 0 {
+				e := <-done
+				s.end(e.dir, e.unsettled)
+			}
+			return
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(time.Until(full))
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+		case e := <-done:
+			s.end(e.dir, e.unsettled)
 		case <-timer.C:
 		case <-hangup:
+			full = time.Time{}
 		case <-watch.C():
 			paths, all := watch.Fired()
 			if all {
-				return nil, nil
+				full = time.Time{}
+				break
 			}
-			only := map[string]bool{}
+			var dirs []string
 			for _, p := range paths {
 				// (Queue.Path: the list's directory, queue/, the name.)
-				if dir := filepath.Dir(filepath.Dir(p)); !unsettled[dir] {
-					only[dir] = true
-				}
+				dirs = append(dirs, filepath.Dir(filepath.Dir(p)))
 			}
-			if len(only) > 0 {
-				return only, nil
-			}
-			continue
+			s.woken(dirs)
 		}
-		watch.Fired() // (what they say, the pass over every list takes)
-		return nil, nil
 	}
 }
+
+// A schedule is serveLists's account of the lists: those at work, in a
+// slot, and those waiting for one, in the order they came.
+type schedule struct {
+	slots     int
+	working   map[string]bool // taken, not yet ended
+	again     map[string]bool // woken while at work: taken again when it ends
+	waiting   []string        // to take, as slots free
+	queued    map[string]bool // in waiting
+	unsettled map[string]bool // could not settle a record: not woken until the next pass over all
+}
+
+func newSchedule(slots int) *schedule {
+	return &schedule{slots: slots, working: map[string]bool{}, again: map[string]bool{}, queued: map[string]bool{}, unsettled: map[string]bool{}}
+}
+
+// all adds every list, dirs, for a pass over all of them: unsettled
+// ones too, whose wait ends with it.
+func (s *schedule) all(dirs []string) {
+	clear(s.unsettled)
+	for _, d := range dirs {
+		s.add(d)
+	}
+}
+
+// woken adds the lists dirs whose queues had records land, but those
+// that could not settle one.
+func (s *schedule) woken(dirs []string) {
+	for _, d := range dirs {
+		if !s.unsettled[d] {
+			s.add(d)
+		}
+	}
+}
+
+// add puts a list in line, once, or if it is at work, marks it to be
+// taken again when it ends.
+func (s *schedule) add(dir string) {
+	switch {
+	case s.working[dir]:
+		s.again[dir] = true
+	case !s.queued[dir]:
+		s.queued[dir] = true
+		s.waiting = append(s.waiting, dir)
+	}
+}
+
+// next returns the next list to take, if a slot is free, and counts it
+// at work until end.
+func (s *schedule) next() (string, bool) {
+	if len(s.working) >= s.slots || len(s.waiting) == 0 {
+		return "", false
+	}
+	dir := s.waiting[0]
+	s.waiting = s.waiting[1:]
+	delete(s.queued, dir)
+	s.working[dir] = true
+	return dir, true
+}
+
+// end frees the slot of a list next returned, which could not settle a
+// record if unsettled; if it was woken meanwhile, it is put in line
+// again, unless it could not.
+func (s *schedule) end(dir string, unsettled bool) {
+	delete(s.working, dir)
+	if unsettled {
+		s.unsettled[dir] = true
+	}
+	if s.again[dir] {
+		delete(s.again, dir)
+		s.woken([]string{dir})
+	}
+}
+
+// busy is how many lists are at work.
+func (s *schedule) busy() int { return len(s.working) }
 
 // takeList looks at dir, an entry of a --lists directory, and if it is a
 // list takes its lock and returns it with the list's jobs; nil if it is

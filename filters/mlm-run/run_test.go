@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -677,93 +676,121 @@ func TestListsRootOthers(t *testing.T) {
 	}
 }
 
-// TestWaitLists: with -D -l, a record that lands in one list's queue
-// wakes a pass over that list alone (a pass over every list, for each
-// record anywhere, kept a processor busy; a review), but not while that
-// list could not settle a record, whose own records would wake it for
-// ever: then the interval comes first, for every list; and passLists
-// passes over the others.
-func TestWaitLists(t *testing.T) {
+// TestSchedule: with -D -l, the lists go as slots free, each once in
+// line; one woken while at work goes again when it ends; one that could
+// not settle a record is not woken until the next pass over all.
+func TestSchedule(t *testing.T) {
+	s := newSchedule(2)
+	take := func(want ...string) {
+		t.Helper()
+		var got []string
+		for {
+			d, ok := s.next()
+			if !ok {
+				break
+			}
+			got = append(got, d)
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("taken %q, want %q", got, want)
+		}
+	}
+	s.all([]string{"a", "b", "c"})
+	take("a", "b") // two slots
+	s.woken([]string{"c", "a", "d", "d"})
+	take() // none free
+	s.end("b", false)
+	take("c")
+	s.end("a", false) // woken at work: again, after d, in line before it
+	take("d")
+	s.end("c", false)
+	take("a")
+	s.end("a", true) // unsettled: its wake-ups wait for the next pass over all
+	s.woken([]string{"a"})
+	take()
+	s.end("d", false)
+	take()
+	if s.busy() != 0 {
+		t.Errorf("%d at work, want none", s.busy())
+	}
+	s.all([]string{"a", "b"})
+	take("a", "b")
+	s.woken([]string{"a"}) // at work: again when it ends
+	s.end("a", true)       // but it could not settle a record
+	take()
+	s.end("b", false)
+	take()
+}
+
+// TestDaemonListsSlow: with -D -l, a list whose stages take long keeps
+// a slot, not the other lists' new mail: a record that lands in another
+// list after its turn goes at once, where a pass over every list ended
+// with its slowest, and the daemon waited for it before it looked at
+// its wake-ups again (a review). The slow list's stage waits for the
+// test to let it go (a net of 30 s, not a measure).
+func TestDaemonListsSlow(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("directories are watched on Linux only")
 	}
-	parent := t.TempDir()
-	w, err := queue.NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	parent, marks := t.TempDir(), t.TempDir()
+	release := filepath.Join(marks, "slow.release")
 	qs := map[string]*queue.Queue{}
-	for _, name := range []string{"a", "b"} {
+	for name, stage := range map[string]string{
+		"a": "", // (a script: a stage takes no blanks)
+		"b": "cat",
+	} {
 		dir := filepath.Join(parent, name)
 		os.MkdirAll(filepath.Join(dir, "stages"), 0o755)
 		os.WriteFile(filepath.Join(dir, "address"), []byte(name+"@lists.example.org\n"), 0o644)
-		os.WriteFile(filepath.Join(dir, "stages", "owner"), []byte("cat\n"), 0o644)
+		if name == "a" {
+			script := filepath.Join(marks, "slow")
+			os.WriteFile(script, []byte(`: > "$0.started"
+i=0
+while [ ! -e "$0.release" ] && [ $i -lt 3000 ]; do i=$((i+1)); sleep 0.01; done
+cat >/dev/null
+`), 0o644)
+			stage = "sh " + script
+		}
+		os.WriteFile(filepath.Join(dir, "stages", "owner"), []byte(stage+"\n"), 0o644)
 		qs[name] = openList(t, dir).Queue(listdir.OwnerQ)
 		if err := qs[name].Create(); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Add(qs[name]); err != nil {
-			t.Fatal(err)
-		}
 	}
-	put := func(name, id string) {
+	put := func(name, id string) string {
 		if err := qs[name].Put(id, time.Time{}, func(w io.Writer) error {
 			_, err := io.WriteString(w, "MLM1 "+id+"\nS <>\n:x\nE 0\n")
 			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	// landed waits for the watcher to have read a record's event: its
-	// reads go on beside the test's, and one read late is the next
-	// wait's (as CI found).
-	landed := func() {
-		select {
-		case <-w.C():
-		case <-time.After(20 * time.Second): // a safety net, not a measure
-			t.Fatal("no wake-up in 20 s")
-		}
-	}
-	a := &args{Target: parent, Lists: true, Daemon: true, Interval: time.Hour, Workers: 1, Retries: 1, ListsAtOnce: 2,
-		MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}
-	put("b", "1795867200.b")
-	only, err := waitLists(context.Background(), w, time.Now().Add(a.Interval), nil)
-	if err != nil || len(only) != 1 || !only[filepath.Join(parent, "b")] {
-		t.Fatalf("a record into b: waitLists = %v, %v; want b alone", only, err)
+		return filepath.Join(qs[name].Path, "new", id)
 	}
 	put("a", "1795867200.a")
-	landed()
-	w.Fired() // (the pass after b's wake-up is the next test's)
-	var out, errs mlmtest.LockedBuffer
-	unsettled, err := passLists(context.Background(), a, only, w, &sync.Map{}, &sync.Map{}, &out, &errs)
-	if err != nil || len(unsettled) != 0 || errs.String() != "" {
-		t.Fatalf("passLists over b: %v, %v, stderr %q", unsettled, err, errs.String())
+	first := put("b", "1795867200.b")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d := &daemon{dir: filepath.Join(parent, "b"), errs: &mlmtest.LockedBuffer{}, done: make(chan error, 1), cancel: cancel}
+	var out mlmtest.LockedBuffer
+	go func() {
+		d.done <- run(ctx, &args{Target: parent, Lists: true, Daemon: true, Interval: time.Hour, Workers: 1, Retries: 1, ListsAtOnce: 2,
+			MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, d.errs)
+	}()
+	d.waitFor(t, "a's stage starts", func() bool { _, err := os.Stat(filepath.Join(marks, "slow.started")); return err == nil })
+	d.waitFor(t, "b's first record goes", isGone(first))
+	second := put("b", "1795867201.b")
+	d.waitFor(t, "b's second record goes while a's stage runs", isGone(second))
+	if _, err := os.Stat(release); err == nil {
+		t.Fatal("a's stage was let go")
 	}
-	if !qs["a"].Has("1795867200.a") || qs["b"].Has("1795867200.b") {
-		t.Errorf("a pass over b alone: a's record taken %v, b's %v; want b's alone", !qs["a"].Has("1795867200.a"), !qs["b"].Has("1795867200.b"))
+	os.WriteFile(release, nil, 0o644)
+	d.waitFor(t, "a's record settled, its stage let go", func() bool { ents, _ := os.ReadDir(filepath.Join(qs["a"].Path, "cur")); return len(ents) == 0 })
+	cancel()
+	if err := <-d.done; err != nil {
+		t.Fatal(err)
 	}
-
-	// A pass over every list due: it comes before a wake-up that waits,
-	// which put it off for good on a busy host (a review).
-	put("a", "1795867202.a")
-	for deadline := time.Now().Add(20 * time.Second); len(w.C()) == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) { // a safety net, not a measure
-			t.Fatal("no wake-up in 20 s")
-		}
-	}
-	only, err = waitLists(context.Background(), w, time.Now().Add(-time.Second), nil)
-	if err != nil || only != nil {
-		t.Errorf("a record into a, a pass over every list due: waitLists = %v, %v; want nil (every list)", only, err)
-	}
-
-	// b could not settle a record: its records wake nothing, and the
-	// interval comes, for every list.
-	a.Interval = 300 * time.Millisecond
-	put("b", "1795867201.b")
-	only, err = waitLists(context.Background(), w, time.Now().Add(a.Interval), map[string]bool{filepath.Join(parent, "b"): true})
-	if err != nil || only != nil {
-		t.Errorf("a record into b, unsettled: waitLists = %v, %v; want nil (the interval, every list)", only, err)
+	if d.errs.String() != "" {
+		t.Errorf("stderr %q", d.errs.String())
 	}
 }
 
