@@ -341,6 +341,13 @@ func serveLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, t
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		if ctx.Err() != nil {
+			for s.busy() > 0 {
+				e := <-done
+				s.end(e.dir, e.unsettled)
+			}
+			return
+		}
 		if !time.Now().Before(full) {
 			full = time.Now().Add(a.Interval)
 			watch.Fired() // (what they say, the pass over every list takes)
@@ -371,13 +378,6 @@ func serveLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, t
 				u, _ := pass(ctx, a, true, jobs, watch, unwatched, stdout, stderr)
 				done <- ended{dir, u}
 			}()
-		}
-		if ctx.Err() != nil {
-			for s.busy() > 0 {
-				e := <-done
-				s.end(e.dir, e.unsettled)
-			}
-			return
 		}
 		if !timer.Stop() {
 			select {
