@@ -839,55 +839,58 @@ func TestLastLinePrefix(t *testing.T) {
 
 // TestRetryWorkers: -r runs that many records of a list's retry queue at
 // once, and -j the other queues'. Each retry record's stage waits until
-// the other's has begun, so that both end only if they run at once (a
+// the others' have begun, so that all end only if they run at once (a
 // net of 30 s fails them, 75, rather than hang); with -r 1 each waits in
 // vain (a net of 0.3 s) and both wait in the queue after the run. The
-// requests queue, at -j 1, runs its records one by one whatever -r says.
+// requests and outgoing queues, at -j 1, run their records one by one
+// whatever -r says. (The default, 4, is run-retry-workers.txtar's.)
 func TestRetryWorkers(t *testing.T) {
 	scripts := t.TempDir()
 	meet := filepath.Join(scripts, "meet")
 	os.WriteFile(meet, []byte(`read -r magic id
 : > "$D/in.$id"
 i=0
-while [ "$(ls "$D" | grep -c '^in\.')" -lt 2 ]; do
+while [ "$(ls "$D" | grep -c '^in\.')" -lt "$M" ]; do
 	i=$((i+1))
 	if [ $i -ge "$N" ]; then rm "$D/in.$id"; exit 75; fi
 	sleep 0.01
 done
 cat >/dev/null
 `), 0o644)
-	// A requests record's stage notes another's running beside it.
+	// A record's stage notes another's running beside it.
 	alone := filepath.Join(scripts, "alone")
 	os.WriteFile(alone, []byte(`read -r magic id
 if [ -n "$(ls "$O")" ]; then : > "$D/overlap"; fi
 : > "$O/$id"
-sleep 0.05
+sleep 0.2
 rm "$O/$id"
 cat >/dev/null
 `), 0o644)
 	for _, tc := range []struct {
-		retries int
-		net     string // tries of 10 ms each that a stage waits for the other
-		left    int    // records of the retry queue waiting after the run
+		retries, records int
+		net              string // tries of 10 ms each that a stage waits for the others
+		left             int    // records of the retry queue waiting after the run
 	}{
-		{2, "3000", 0},
-		{4, "3000", 0},
-		{1, "30", 2},
+		{2, 2, "3000", 0},
+		{3, 3, "3000", 0},
+		{1, 2, "30", 2},
 	} {
 		dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"})
 		marks, running := t.TempDir(), t.TempDir()
 		t.Setenv("D", marks)
 		t.Setenv("O", running)
 		t.Setenv("N", tc.net)
-		for _, q := range []string{"retry", "requests"} {
+		t.Setenv("M", strconv.Itoa(tc.records))
+		ids := []string{"1795867200.a", "1795867200.b", "1795867200.c"}
+		for _, q := range []string{"retry", "requests", "outgoing"} {
 			if err := queue.New(filepath.Join(dir, "queue", q)).Create(); err != nil {
 				t.Fatal(err)
 			}
-			ids := []string{"1795867200.a", "1795867200.b", "1795867200.c"}
+			n := len(ids)
 			if q == "retry" {
-				ids = ids[:2] // (two to meet: a third would wait alone)
+				n = tc.records
 			}
-			for _, id := range ids {
+			for _, id := range ids[:n] {
 				if err := os.WriteFile(filepath.Join(dir, "queue", q, "new", id), []byte("MLM1 "+id+"\nS <a@example.org>\n:Subject: x\nE 0\n"), 0o600); err != nil {
 					t.Fatal(err)
 				}
@@ -896,6 +899,7 @@ cat >/dev/null
 		os.MkdirAll(filepath.Join(dir, "stages"), 0o700)
 		os.WriteFile(filepath.Join(dir, "stages", "retry"), []byte("sh "+meet+"\n"), 0o644)
 		os.WriteFile(filepath.Join(dir, "stages", "requests"), []byte("sh "+alone+"\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "stages", "outgoing"), []byte("sh "+alone+"\n"), 0o644)
 		var out, errs mlmtest.LockedBuffer
 		err := run(context.Background(), &args{Target: dir, Workers: 1, Retries: tc.retries, MinWait: time.Minute, MaxWait: time.Hour, Timeout: time.Minute}, &out, &errs)
 		if tc.left == 0 && err != nil {
@@ -904,11 +908,13 @@ cat >/dev/null
 		if ents, _ := os.ReadDir(filepath.Join(dir, "queue", "retry", "new")); len(ents) != tc.left {
 			t.Errorf("-r %d: %d retry records wait, want %d; stderr %q", tc.retries, len(ents), tc.left, errs.String())
 		}
-		if ents, _ := os.ReadDir(filepath.Join(dir, "queue", "requests", "new")); len(ents) != 0 {
-			t.Errorf("-r %d: %d requests records wait, want none; stderr %q", tc.retries, len(ents), errs.String())
+		for _, q := range []string{"requests", "outgoing"} {
+			if ents, _ := os.ReadDir(filepath.Join(dir, "queue", q, "new")); len(ents) != 0 {
+				t.Errorf("-r %d: %d %s records wait, want none; stderr %q", tc.retries, len(ents), q, errs.String())
+			}
 		}
 		if _, err := os.Stat(filepath.Join(marks, "overlap")); err == nil {
-			t.Errorf("-r %d: two records of the requests queue ran at once with -j 1", tc.retries)
+			t.Errorf("-r %d: two records of the requests or outgoing queue ran at once with -j 1", tc.retries)
 		}
 	}
 }

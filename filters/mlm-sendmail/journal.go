@@ -97,6 +97,13 @@ type journal struct {
 	seen map[[2]uint64]bool
 	// readFrom's buffer (jf.ReadSize), made once
 	rbuf *bufio.Reader
+	// With a filter, batch (lockKey) -> the bytes of its records'
+	// recipients this process has locked (see lockRcpts), and each
+	// byte -> how many of them hold it: two records of the run that
+	// share a recipient (of two batchings) take its byte once, and the
+	// first to end does not let it go from under the other.
+	rlocked map[string][]rcptLock
+	rheld   map[rcptLock]int
 
 	// Group commit: writes appended, per post, and the last write to
 	// each file an fsync of it made durable. One fsync runs at a time
@@ -211,6 +218,7 @@ func (j *journal) catchUp(post string) error {
 func (j *journal) filter() {
 	j.want, j.claimed = map[string]map[[2]uint64]bool{}, map[string]map[[2]uint64]bool{}
 	j.wantLocal = make([]uint64, wantLocalBits/64)
+	j.rlocked, j.rheld = map[string][]rcptLock{}, map[rcptLock]int{}
 }
 
 // wantLocalBits is the size of wantLocal: a retry's hundred keys set
@@ -309,6 +317,26 @@ func (j *journal) relock(post, id string) error {
 		return nil // kept in the old file
 	default:
 		return err
+	}
+	// The bytes of the batch's recipients move with it, or the batch's
+	// stays where it was.
+	var moved []rcptLock
+	for _, l := range j.rlocked[key] {
+		m := rcptLock{f, l.at}
+		if err := j.takeByte(m); err != nil {
+			j.unlockRcpts(moved)
+			unlk := byteOf(key, unix.F_UNLCK)
+			unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &unlk)
+			if err == errNoLocks {
+				return nil // kept in the old file
+			}
+			return sysexit.Errorf(sysexit.TempFail, "another process is delivering some of the recipients of %s (a record of another batch); tried again later", key)
+		}
+		moved = append(moved, m)
+	}
+	j.unlockRcpts(j.rlocked[key])
+	if len(moved) > 0 {
+		j.rlocked[key] = moved
 	}
 	unlk := byteOf(key, unix.F_UNLCK)
 	unix.FcntlFlock(old.Fd(), unix.F_OFD_SETLK, &unlk)
@@ -676,11 +704,14 @@ func (j *journal) reserve(post string, rcpts []stream.Path) (int64, error) {
 // neither journal line could prevent before it was written. Other
 // batches of the post, whose recipients are others, go on at once. (The
 // byte may be in a file the name no longer leads to: see relock.)
-func (j *journal) lock(post, id string) error {
+func (j *journal) lock(post, id string, rcpts []stream.Path) error {
 	key := lockKey(id)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.busy[key] > 0 {
+		if err := j.lockRcpts(j.locked[key], key, rcpts); err != nil {
+			return err
+		}
 		j.busy[key]++
 		return nil
 	}
@@ -690,6 +721,11 @@ func (j *journal) lock(post, id string) error {
 	}
 	switch err := lockByte(f, key); err {
 	case nil:
+		if err := j.lockRcpts(f, key, rcpts); err != nil {
+			unlk := byteOf(key, unix.F_UNLCK)
+			unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &unlk)
+			return err
+		}
 	case errNoLocks:
 		f = nil
 	default:
@@ -745,9 +781,98 @@ func (j *journal) unlock(id string) {
 		lk := byteOf(key, unix.F_UNLCK)
 		unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
 	}
+	j.unlockRcpts(j.rlocked[key])
+	delete(j.rlocked, key)
 	delete(j.busy, key)
 	delete(j.locked, key)
 	delete(j.taken, key)
+}
+
+// A rcptLock is a byte of a journal file that a recipient names (see
+// lockRcpts).
+type rcptLock struct {
+	f  *os.File
+	at int64
+}
+
+// lockRcpts takes, with a filter (retries), the byte of the journal file
+// f that each recipient of a record of batch key names (rcptByte), all
+// or none: 75 if another process holds any. The batch's lock keeps apart
+// the records of one batch; a recipient's keeps apart records of two
+// batches that share it, which a post's batches do when its outgoing
+// record was run again under another batching (maxrcpt changed after a
+// run that was cut short) and left retry records of both: run at once,
+// by mlm-run -r, both sent it the post (a review). With no filter (a
+// post's first delivery, some hundred recipients a record but a million
+// a post) none is taken. Called with mu held; f nil: no locks.
+func (j *journal) lockRcpts(f *os.File, key string, rcpts []stream.Path) error {
+	if j.rheld == nil || f == nil || len(rcpts) == 0 {
+		return nil
+	}
+	var took []rcptLock
+	for _, r := range rcpts {
+		l := rcptLock{f, rcptByte(addr.Key(r.Mailbox))}
+		switch err := j.takeByte(l); err {
+		case nil:
+			took = append(took, l)
+		case errNoLocks:
+			// (The batch's were taken, so this is not one; as for the
+			// batch's, the record goes on.)
+			j.unlockRcpts(took)
+			return nil
+		default:
+			j.unlockRcpts(took)
+			return sysexit.Errorf(sysexit.TempFail, "another process is delivering some of the recipients of %s (a record of another batch); tried again later", key)
+		}
+	}
+	j.rlocked[key] = append(j.rlocked[key], took...)
+	return nil
+}
+
+// takeByte takes a recipient's byte l, or counts one more hold of it if
+// this process has it: nil, errBusy if another process has it, or
+// errNoLocks. Called with mu held.
+func (j *journal) takeByte(l rcptLock) error {
+	if j.rheld[l] == 0 {
+		lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: l.at, Len: 1}
+		err := unix.FcntlFlock(l.f.Fd(), unix.F_OFD_SETLK, &lk)
+		for err == unix.EINTR {
+			err = unix.FcntlFlock(l.f.Fd(), unix.F_OFD_SETLK, &lk)
+		}
+		switch err {
+		case nil:
+		case unix.EAGAIN, unix.EACCES:
+			return errBusy
+		default:
+			return errNoLocks
+		}
+	}
+	j.rheld[l]++
+	return nil
+}
+
+var errBusy = errors.New("held by another process")
+
+// unlockRcpts lets go of the recipients' bytes ls, each once: a byte
+// another record still holds stays locked until it lets go too.
+func (j *journal) unlockRcpts(ls []rcptLock) {
+	for _, l := range ls {
+		if j.rheld[l]--; j.rheld[l] > 0 {
+			continue
+		}
+		delete(j.rheld, l)
+		lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: io.SeekStart, Start: l.at, Len: 1}
+		unix.FcntlFlock(l.f.Fd(), unix.F_OFD_SETLK, &lk)
+	}
+}
+
+// rcptByte is the byte of a journal file that the recipient of key
+// (addr.Key) names: the same in every process, above every batch's
+// (byteOf's are below 1<<62).
+func rcptByte(key string) int64 {
+	h := fnv.New64a()
+	io.WriteString(h, key)
+	return 1<<62 | int64(h.Sum64()>>3)
 }
 
 // lockKey is the batch a record belongs to: its id, less the ",r-HASH"

@@ -524,7 +524,7 @@ func (s *sender) parts(j *job) *parted {
 	j.sharing = &share{}
 	j.sharing.n.Store(1) // the reader's
 	p := &parted{s: s, j: j, attrs: stream.DerivedAttrs(nil, j.h)}
-	if p.skip = s.j.lock(jf.Post(j.h.ID), j.h.ID); p.skip == nil {
+	if p.skip = s.j.lock(jf.Post(j.h.ID), j.h.ID, nil); p.skip == nil { // (no retry record: see partable)
 		j.sharing.unlock = j.h.ID
 	}
 	return p
@@ -959,7 +959,7 @@ func (s *sender) deliver(l *lane, j *job) bool {
 	var err error
 	locked := len(j.rcpts) > 0
 	if locked {
-		err = s.j.lock(post, j.h.ID)
+		err = s.j.lock(post, j.h.ID, j.rcpts)
 		locked = err == nil
 	}
 	var todo []stream.Path
