@@ -26,6 +26,7 @@ type args struct {
 func main() {
 	var a args
 	cli.Main(prog, "Pass records on no faster than the configured rates.", &a, func() error {
+		stopSignals = true
 		return run(&a, os.Stdin, os.Stdout)
 	}, cli.Output)
 }

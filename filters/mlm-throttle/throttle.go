@@ -8,14 +8,18 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"mlm/lib/addr"
 	"mlm/lib/ascii"
+	"mlm/lib/cli"
 	"mlm/lib/clock"
 	"mlm/lib/journal"
 	"mlm/lib/listdir"
@@ -54,6 +58,74 @@ type throttle struct {
 	// reserve's, kept from one group to the next
 	cs  [][]charge
 	all []charge
+	// With a state file, under mlm-throttle's own signals (main): the
+	// charges of a record taken while it waits to pass (see waiting).
+	stop *stopper
+}
+
+// A stopper gives back, at SIGTERM, SIGINT or SIGHUP (cli.NotifyStop), the tokens of the record
+// a throttle waits to pass, then lets the signal end the process as it
+// would have. A throttle stopped in its wait (mlm-run's -t) had taken
+// them for a record that never went: with several records of a list at
+// once (mlm-run -r), each waited for the others' tokens, ran into -t,
+// and left its own spent, for the next to wait on longer (a review).
+type stopper struct {
+	mu      sync.Mutex
+	t       *throttle
+	pending []charge // taken for a record not passed yet; nil: none
+}
+
+// stopSignals is set by main: a run of the program, not a test's of run,
+// catches the signals.
+var stopSignals bool
+
+// catch starts t's stopper.
+func (t *throttle) catch() {
+	if _, file := t.store.(*fileStore); !file {
+		return // the buckets die with the process
+	}
+	t.stop = &stopper{t: t}
+	c := make(chan os.Signal, 1)
+	cli.NotifyStop(c)
+	go func() {
+		sig := <-c
+		st := t.stop
+		st.mu.Lock() // held to the end: the record does not pass meanwhile
+		if st.pending != nil {
+			st.t.giveBack(st.pending)
+		}
+		signal.Reset(sig)
+		syscall.Kill(syscall.Getpid(), sig.(syscall.Signal))
+		select {}
+	}()
+}
+
+// waiting says that the charges cs were taken for a record that waits to
+// pass; nil, that it may pass now. A signal that came meanwhile has the
+// second call wait for the end.
+func (t *throttle) waiting(cs []charge) {
+	if t.stop == nil {
+		return
+	}
+	t.stop.mu.Lock()
+	t.stop.pending = cs
+	t.stop.mu.Unlock()
+}
+
+// giveBack takes the charges cs back from the buckets in the state: the
+// tokens of a record that did not pass, for the next record, of this
+// throttle or another. What was taken after them stays taken.
+func (t *throttle) giveBack(cs []charge) {
+	t.store.update(func(st state) (int64, bool, error) {
+		now := t.since(t.clk.Now())
+		st.unstep(now)
+		for _, c := range cs {
+			if tat := st.tat(c.b.key); tat < far {
+				st[c.b.key] = max(tat-mul(c.n, c.b.tau), -far)
+			}
+		}
+		return now, true, nil
+	})
 }
 
 // run passes every record of in to out, each as soon as the buckets allow.
@@ -66,6 +138,9 @@ func run(a *args, in io.Reader, out io.Writer) error {
 		return err
 	}
 	t.begin(a.Deadline)
+	if stopSignals {
+		t.catch()
+	}
 	return t.run(in, out)
 }
 
@@ -309,10 +384,13 @@ func (p *passing) passGroup() error {
 			return err
 		}
 		if atOnce < k {
+			p.t.waiting(p.t.cs[k-1])
 			if err := p.bw.Flush(); err != nil {
+				p.t.waiting(nil)
 				return sysexit.Temp(err)
 			}
 			p.t.clk.SleepUntil(at)
+			p.t.waiting(nil)
 			if err := p.passOn(g[atOnce:k]); err != nil {
 				return err
 			}
