@@ -288,7 +288,7 @@ func passLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, to
 			break
 		}
 		free := func() { <-slots }
-		lock, jobs := takeList(a, dir, told, say)
+		lock, jobs, _ := takeList(a, dir, told, say)
 		if lock == nil {
 			free()
 			continue
@@ -337,7 +337,8 @@ func serveLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, t
 	}
 	done := make(chan ended)
 	s := newSchedule(max(a.ListsAtOnce, 1))
-	var full time.Time // when the next pass over every list is due
+	var full time.Time  // when the next pass over every list is due
+	var retry time.Time // when the lists whose lock was held are tried again; zero: none
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -362,20 +363,37 @@ func serveLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, t
 				}
 			}
 			s.all(dirs)
+			retry = time.Time{}
+		}
+		if !retry.IsZero() && !time.Now().Before(retry) {
+			retry = time.Time{}
+			s.unhold()
 		}
 		for ctx.Err() == nil {
 			dir, ok := s.next()
 			if !ok {
 				break
 			}
-			lock, jobs := takeList(a, dir, told, say)
+			lock, jobs, held := takeList(a, dir, told, say)
 			if lock == nil {
 				s.end(dir, false)
+				if held && s.hold(dir) && retry.IsZero() {
+					// Another process has it (its nightly job, a
+					// run of its own), or for a moment this one (a
+					// stage of another list forked as it was opened
+					// shares it until it execs): tried again soon,
+					// not left for the pass over every list, -i
+					// later (a review).
+					retry = time.Now().Add(heldRetry)
+				}
 				continue
 			}
 			go func() {
-				defer lock.Close()
 				u, _ := pass(ctx, a, true, jobs, watch, unwatched, stdout, stderr)
+				// Let go before the end is told: a list woken at work
+				// is taken again at once, and found its own lock still
+				// held, and the wake-up was dropped (a review).
+				lock.Close()
 				done <- ended{dir, u}
 			}()
 		}
@@ -385,10 +403,15 @@ func serveLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, t
 			default:
 			}
 		}
-		timer.Reset(time.Until(full))
+		next := full
+		if !retry.IsZero() && retry.Before(next) {
+			next = retry
+		}
+		timer.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
 		case e := <-done:
+			delete(s.retried, e.dir) // (taken: a later hold tries again)
 			s.end(e.dir, e.unsettled)
 		case <-timer.C:
 		case <-hangup:
@@ -418,19 +441,48 @@ type schedule struct {
 	waiting   []string        // to take, as slots free
 	queued    map[string]bool // in waiting
 	unsettled map[string]bool // could not settle a record: not woken until the next pass over all
+	held      map[string]bool // its lock held by another: tried again soon (unhold)
+	retried   map[string]bool // tried again so: held again, left for the pass over all
 }
 
 func newSchedule(slots int) *schedule {
-	return &schedule{slots: slots, working: map[string]bool{}, again: map[string]bool{}, queued: map[string]bool{}, unsettled: map[string]bool{}}
+	return &schedule{slots: slots, working: map[string]bool{}, again: map[string]bool{}, queued: map[string]bool{}, unsettled: map[string]bool{}, held: map[string]bool{}, retried: map[string]bool{}}
 }
 
+// heldRetry is how soon a list whose lock was held is tried again.
+const heldRetry = time.Second
+
 // all adds every list, dirs, for a pass over all of them: unsettled
-// ones too, whose wait ends with it.
+// ones too, whose wait ends with it, and those held.
 func (s *schedule) all(dirs []string) {
 	clear(s.unsettled)
+	clear(s.held)
+	clear(s.retried)
 	for _, d := range dirs {
 		s.add(d)
 	}
+}
+
+// hold keeps a list next returned, whose lock another had, for unhold;
+// once: held again when unhold's try comes, it is left for the pass over
+// every list, as a list whose lock a long job holds was, not tried every
+// second. It reports whether it keeps it.
+func (s *schedule) hold(dir string) bool {
+	if s.retried[dir] {
+		delete(s.retried, dir)
+		return false
+	}
+	s.held[dir] = true
+	return true
+}
+
+// unhold puts the lists held in line again, as woken.
+func (s *schedule) unhold() {
+	for d := range s.held {
+		s.retried[d] = true
+		s.woken([]string{d})
+	}
+	clear(s.held)
 }
 
 // woken adds the lists dirs whose queues had records land, but those
@@ -489,16 +541,16 @@ func (s *schedule) busy() int { return len(s.working) }
 // list takes its lock and returns it with the list's jobs; nil if it is
 // no list (passed over without a word: what listdir calls none, a file),
 // or its lock is held (the next pass), or on an error, said.
-func takeList(a *args, dir string, told *sync.Map, say func(string, error)) (*os.File, []job) {
+func takeList(a *args, dir string, told *sync.Map, say func(string, error)) (lock *os.File, jobs []job, held bool) {
 	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-		return nil, nil // a file (the site's aliases), or a link to one
+		return nil, nil, false // a file (the site's aliases), or a link to one
 	}
 	d, err := listdir.Open(dir)
 	if sysexit.Code(err) == sysexit.NoUser {
-		return nil, nil // no list: no lock made in it
+		return nil, nil, false // no list: no lock made in it
 	} else if err != nil {
 		say(dir, err) // none now: a link to nothing, one unreadable
-		return nil, nil
+		return nil, nil, false
 	}
 	if os.Geteuid() == 0 {
 		// As mlm-lock: the lock root made in another user's list would
@@ -506,11 +558,11 @@ func takeList(a *args, dir string, told *sync.Map, say func(string, error)) (*os
 		// take it again, for good (a review).
 		if err := listdir.CheckUser(dir); err != nil {
 			say(dir, err)
-			return nil, nil
+			return nil, nil, false
 		}
 	}
 	lockFile := filepath.Join(dir, listdir.LockFile)
-	lock, err := listdir.LockFD(lockFile, 0)
+	lock, err = listdir.LockFD(lockFile, 0)
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		// Another process has the list: the next pass. Unless its
 		// records wait past overdue: a job stuck with the lock kept
@@ -524,13 +576,13 @@ func takeList(a *args, dir string, told *sync.Map, say func(string, error)) (*os
 				say(dir, sysexit.Errorf(sysexit.TempFail, "locked by another process, while %d records have waited to be tried since %s", n, since.UTC().Format(time.RFC3339)))
 			}
 		}
-		return nil, nil
+		return nil, nil, true
 	}
 	if err != nil {
 		say(dir, err)
-		return nil, nil
+		return nil, nil, false
 	}
-	jobs, err := jobsFor(a, dir)
+	jobs, err = jobsFor(a, dir)
 	switch {
 	case sysexit.Code(err) == sysexit.NoUser:
 		// Removed (rm -rf) or moved away since the look: the lock file
@@ -543,10 +595,10 @@ func takeList(a *args, dir string, told *sync.Map, say func(string, error)) (*os
 		for i := range jobs {
 			jobs[i].list = dir
 		}
-		return lock, jobs
+		return lock, jobs, false
 	}
 	lock.Close()
-	return nil, nil
+	return nil, nil, false
 }
 
 // overdueFor is how long the records of a list another process holds

@@ -720,6 +720,66 @@ func TestSchedule(t *testing.T) {
 	take()
 	s.end("b", false)
 	take()
+
+	// A list whose lock another holds: kept, tried again once at
+	// unhold; held again then, left for the next pass over all.
+	s.all([]string{"c"})
+	take("c")
+	s.end("c", false)
+	if !s.hold("c") {
+		t.Error("hold c: not kept")
+	}
+	take()
+	s.unhold()
+	take("c")
+	s.end("c", false)
+	if s.hold("c") {
+		t.Error("hold c again, after unhold's try: kept; want it left for the pass over all")
+	}
+	s.unhold()
+	take()
+	s.all([]string{"c"})
+	take("c")
+	s.end("c", false)
+	if !s.hold("c") {
+		t.Error("hold c after a pass over all: not kept")
+	}
+}
+
+// TestDaemonListsHeld: with -D -l, a list woken while another process
+// holds its lock is tried again a moment later, not left for the pass
+// over every list, -i later (an hour here): a list's own lock, let go as
+// its pass ends, could be held a moment longer by a stage of another
+// list forked meanwhile, and the wake-up was lost (a review). The
+// record has waited past overdue, so the run says when it finds the
+// lock held, and the test lets it go then.
+func TestDaemonListsHeld(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("directories are watched on Linux only")
+	}
+	d := startDaemonArgs(t, "cat\n", args{Interval: time.Hour, Lists: true})
+	// (The pass over every list at the start: nothing to do.)
+	time.Sleep(100 * time.Millisecond) // not a measure: the record below wakes it either way
+	lock, err := listdir.LockFD(filepath.Join(d.dir, listdir.LockFile), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (Its time an hour back as it lands: waited past overdue.)
+	q := queue.New(filepath.Join(d.dir, "queue", "requests"))
+	if err := q.Put("1795000000.r", time.Now().Add(-time.Hour), func(w io.Writer) error {
+		_, err := io.WriteString(w, "MLM1 1795000000.r\nS <a@example.org>\n:Subject: x\nE 0\n")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rec := filepath.Join(q.Path, "new", "1795000000.r")
+	d.waitFor(t, "the run finds the list's lock held", func() bool { return strings.Contains(d.errs.String(), "locked by another process") })
+	lock.Close()
+	d.waitFor(t, "the record goes, the lock let go, before -i", isGone(rec))
+	d.cancel()
+	if err := <-d.done; err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestDaemonListsSlow: with -D -l, a list whose stages take long keeps
