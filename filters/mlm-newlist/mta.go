@@ -207,7 +207,7 @@ MAILTO=postmaster
 * * * * *	mlm-lock -t 50s {DIR} mlm-run {DIR}
 17 3 * * *	mlm-lock {DIR} mlm-moderate {DIR} expire
 7 8 * * *	mlm-lock {DIR} mlm-moderate {DIR} remind
-37 3 * * *	mlm-lock {DIR} find {DIR}/queue \( -path '*/queue/bounces/new/*' -o -path '*/queue/requests/new/*' \) -type f -mtime +6 -delete
+37 3 * * *	mlm-lock {DIR} sh -c 'for q in {DIR}/queue/bounces/new {DIR}/queue/requests/new; do [ ! -d "$q" ] || find "$q/" -type f -mtime +6 -delete || exit; done'
 `
 
 // rootNote is said first of a list made by root, whose name the lines
