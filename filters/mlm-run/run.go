@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -438,8 +439,9 @@ type schedule struct {
 	slots     int
 	working   map[string]bool // taken, not yet ended
 	again     map[string]bool // woken while at work: taken again when it ends
-	waiting   []string        // to take, as slots free
-	queued    map[string]bool // in waiting
+	waiting   []string        // to take, as slots free: the pass over all's
+	urgent    []string        // to take before them: those woken
+	queued    map[string]bool // in waiting or urgent
 	unsettled map[string]bool // could not settle a record: not woken until the next pass over all
 	held      map[string]bool // its lock held by another: tried again soon (unhold)
 	retried   map[string]bool // tried again so: held again, left for the pass over all
@@ -486,11 +488,22 @@ func (s *schedule) unhold() {
 }
 
 // woken adds the lists dirs whose queues had records land, but those
-// that could not settle one.
+// that could not settle one, before the lists of a pass over all that
+// wait still: a record that landed during a pass over a thousand idle
+// lists waited for their turns (a review).
 func (s *schedule) woken(dirs []string) {
 	for _, d := range dirs {
-		if !s.unsettled[d] {
-			s.add(d)
+		switch {
+		case s.unsettled[d]:
+		case s.working[d]:
+			s.again[d] = true
+		case slices.Contains(s.urgent, d):
+		default:
+			if s.queued[d] {
+				s.waiting = slices.DeleteFunc(s.waiting, func(w string) bool { return w == d })
+			}
+			s.queued[d] = true
+			s.urgent = append(s.urgent, d)
 		}
 	}
 }
@@ -510,11 +523,15 @@ func (s *schedule) add(dir string) {
 // next returns the next list to take, if a slot is free, and counts it
 // at work until end.
 func (s *schedule) next() (string, bool) {
-	if len(s.working) >= s.slots || len(s.waiting) == 0 {
+	if len(s.working) >= s.slots || len(s.urgent)+len(s.waiting) == 0 {
 		return "", false
 	}
-	dir := s.waiting[0]
-	s.waiting = s.waiting[1:]
+	var dir string
+	if len(s.urgent) > 0 {
+		dir, s.urgent = s.urgent[0], s.urgent[1:]
+	} else {
+		dir, s.waiting = s.waiting[0], s.waiting[1:]
+	}
 	delete(s.queued, dir)
 	s.working[dir] = true
 	return dir, true

@@ -721,6 +721,15 @@ func TestSchedule(t *testing.T) {
 	s.end("b", false)
 	take()
 
+	// Woken lists go before those of a pass over all that wait still.
+	s.all([]string{"p", "q", "r", "c"})
+	take("p", "q")
+	s.woken([]string{"r", "x"})
+	s.end("p", false)
+	s.end("q", false)
+	take("r", "x")
+	s.end("r", false)
+	s.end("x", false)
 	// A list whose lock another holds: kept, tried again once at
 	// unhold; held again then, left for the next pass over all.
 	s.all([]string{"c"})
