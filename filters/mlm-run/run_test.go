@@ -755,6 +755,44 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
+// TestDaemonListsStop: with -D -l, a stop (ctx's end: SIGTERM, SIGINT)
+// while a list is at work stops its stages and waits for them: the run
+// ends with the record back in new/, to wait, none left claimed, and no
+// stage running.
+func TestDaemonListsStop(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("directories are watched on Linux only")
+	}
+	marks := t.TempDir()
+	script := filepath.Join(marks, "slow")
+	// (It runs until stopped, a net of 30 s.)
+	os.WriteFile(script, []byte(`echo $$ > "$0.pid.new"; mv "$0.pid.new" "$0.pid"
+i=0
+while [ $i -lt 3000 ]; do i=$((i+1)); sleep 0.01; done
+`), 0o644)
+	d := startDaemonArgs(t, "sh "+script+"\n", args{Interval: time.Hour, Lists: true}, "1795867200.r")
+	d.waitFor(t, "the stage starts", func() bool { _, err := os.Stat(script + ".pid"); return err == nil })
+	b, _ := os.ReadFile(script + ".pid")
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cancel()
+	if err := <-d.done; err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("the run ended before its stage, %d, still running", pid)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.dir, "queue", "requests", "cur")); len(ents) != 0 {
+		t.Errorf("the run ended with %s claimed", ents[0].Name())
+	}
+	if _, err := os.Stat(filepath.Join(d.dir, "queue", "requests", "new", "1795867200.r")); err != nil {
+		t.Errorf("the record is not waiting in new/: %v", err)
+	}
+}
+
 // TestDaemonListsHeld: with -D -l, a list woken while another process
 // holds its lock is tried again a moment later, not left for the pass
 // over every list, -i later (an hour here): a list's own lock, let go as
