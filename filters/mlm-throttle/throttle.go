@@ -59,8 +59,10 @@ type throttle struct {
 	cs  [][]charge
 	all []charge
 	// With a state file, under mlm-throttle's own signals (main): the
-	// charges of a record taken while it waits to pass (see waiting).
+	// charges of a record taken while it waits to pass (see waiting),
+	// and the times its take left in their buckets, reserve's.
 	stop *stopper
+	took []int64
 }
 
 // A stopper gives back, at SIGTERM, SIGINT or SIGHUP (cli.NotifyStop), the tokens of the record
@@ -73,6 +75,7 @@ type stopper struct {
 	mu      sync.Mutex
 	t       *throttle
 	pending []charge // taken for a record not passed yet; nil: none
+	took    []int64  // the times pending's take left in its buckets
 }
 
 // stopSignals is set by main: a run of the program, not a test's of run,
@@ -92,7 +95,7 @@ func (t *throttle) catch() {
 		st := t.stop
 		st.mu.Lock() // held to the end: the record does not pass meanwhile
 		if st.pending != nil {
-			st.t.giveBack(st.pending)
+			st.t.giveBack(st.pending, st.took)
 		}
 		signal.Reset(sig)
 		syscall.Kill(syscall.Getpid(), sig.(syscall.Signal))
@@ -109,18 +112,23 @@ func (t *throttle) waiting(cs []charge) {
 	}
 	t.stop.mu.Lock()
 	t.stop.pending = cs
+	t.stop.took = append(t.stop.took[:0], t.took...)
 	t.stop.mu.Unlock()
 }
 
 // giveBack takes the charges cs back from the buckets in the state: the
 // tokens of a record that did not pass, for the next record, of this
-// throttle or another. What was taken after them stays taken.
-func (t *throttle) giveBack(cs []charge) {
+// throttle or another. Only from a bucket whose time is still took's,
+// what their take left: a throttle that charged after it waits already
+// for its turn, worked out with them, and the next to charge would pass
+// beside it, a burst past the bucket's size (a review). The throttle
+// that -t stops is most often the last in line.
+func (t *throttle) giveBack(cs []charge, took []int64) {
 	t.store.update(func(st state) (int64, bool, error) {
 		now := t.since(t.clk.Now())
 		st.unstep(now)
-		for _, c := range cs {
-			if tat := st.tat(c.b.key); tat < far {
+		for i, c := range cs {
+			if tat := st.tat(c.b.key); i < len(took) && tat == took[i] && tat < far {
 				st[c.b.key] = max(tat-mul(c.n, c.b.tau), -far)
 			}
 		}
@@ -643,6 +651,11 @@ func (t *throttle) reserve(group []heldRecord) (k int, at time.Time, err error) 
 			k++
 			if pass > now {
 				at = time.Unix(t.epoch, pass)
+				// What its take left, for a give-back (stopper).
+				t.took = t.took[:0]
+				for _, c := range cs {
+					t.took = append(t.took, st[c.b.key])
+				}
 				break
 			}
 		}
