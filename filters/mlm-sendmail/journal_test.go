@@ -1163,6 +1163,21 @@ func TestJournalRcptLocks(t *testing.T) {
 		t.Fatalf("b takes on u3, let go by a: %v", err)
 	}
 	b.unlock("p,2,r-bbbbbbbb")
+	// A record of more than rcptLocksMax takes none: the kernel's walk
+	// of a file's locks, for each one taken, costs the square of them.
+	large := make([]int, rcptLocksMax+1)
+	for i := range large {
+		large[i] = 1000 + i
+	}
+	if err := a.lock("p", "p,9,r-11111111", rcpts(large...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.lock("p", "p,10,r-22222222", rcpts(1000)); err != nil {
+		t.Errorf("b takes on u1000, in a's record of %d: %v; want it to go on", len(large), err)
+	} else {
+		b.unlock("p,10,r-22222222")
+	}
+	a.unlock("p,9,r-11111111")
 	// Without a filter (a post's first delivery), no recipient's byte.
 	c, d := newJournal(dir), newJournal(dir)
 	defer c.close()
@@ -1175,6 +1190,49 @@ func TestJournalRcptLocks(t *testing.T) {
 		t.Errorf("a first delivery's record of another batch, no filter: %v; want it to go on", err)
 	} else {
 		d.unlock("p,8")
+	}
+}
+
+// TestJournalRelockRcpts: a journal put back from a copy while a retry
+// record is on its way: the record's recipients' bytes move with its
+// batch's to the file at the name, where other processes take them.
+func TestJournalRelockRcpts(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "p")
+	rc := []stream.Path{{Mailbox: "one@x.example"}, {Mailbox: "two@x.example"}}
+	a := newJournal(dir)
+	defer a.close()
+	a.filter()
+	if err := a.lock("p", "p,1,r-aaaaaaaa", rc); err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name+".copy", text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(name+".copy", name); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.lookup("p", "p,1,r-aaaaaaaa", rc, ""); err != nil {
+		t.Fatal(err)
+	}
+	b := newJournal(dir) // another process, in the file at the name
+	defer b.close()
+	b.filter()
+	if err := b.lock("p", "p,2,r-bbbbbbbb", rc[1:]); sysexit.Code(err) != sysexit.TempFail {
+		if err == nil {
+			b.unlock("p,2,r-bbbbbbbb")
+		}
+		t.Errorf("b takes on two@, which a's record holds, its journal put back: %v; want 75", err)
+	}
+	a.unlock("p,1,r-aaaaaaaa")
+	if err := b.lock("p", "p,2,r-bbbbbbbb", rc[1:]); err != nil {
+		t.Errorf("b takes on two@, let go by a: %v", err)
+	} else {
+		b.unlock("p,2,r-bbbbbbbb")
 	}
 }
 
