@@ -65,9 +65,9 @@ type throttle struct {
 	took []int64
 }
 
-// A stopper gives back, at SIGTERM, SIGINT or SIGHUP (cli.NotifyStop), the tokens of the record
-// a throttle waits to pass, then lets the signal end the process as it
-// would have. A throttle stopped in its wait (mlm-run's -t) had taken
+// A stopper gives back, at SIGTERM, SIGINT or SIGHUP (cli.NotifyStop),
+// the tokens of the record a throttle waits to pass, then lets the
+// signal end the process as it would have. A throttle stopped in its wait (mlm-run's -t) had taken
 // them for a record that never went: with several records of a list at
 // once (mlm-run -r), each waited for the others' tokens, ran into -t,
 // and left its own spent, for the next to wait on longer (a review).
