@@ -809,9 +809,18 @@ func (j *journal) lockRcpts(f *os.File, key string, rcpts []stream.Path) error {
 	if j.rheld == nil || f == nil || len(rcpts) == 0 || len(rcpts) > rcptLocksMax {
 		return nil
 	}
+	// In the bytes' order, as every process takes them: of two records
+	// that want some of the same, the first to take the lowest of those
+	// goes, where in the records' own orders each could take one the
+	// other then failed on, and both wait.
+	at := make([]int64, len(rcpts))
+	for i, r := range rcpts {
+		at[i] = rcptByte(addr.Key(r.Mailbox))
+	}
+	slices.Sort(at)
 	var took []rcptLock
-	for _, r := range rcpts {
-		l := rcptLock{f, rcptByte(addr.Key(r.Mailbox))}
+	for _, b := range at {
+		l := rcptLock{f, b}
 		switch err := j.takeByte(l); err {
 		case nil:
 			took = append(took, l)
