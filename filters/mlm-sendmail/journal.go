@@ -325,12 +325,11 @@ func (j *journal) relock(post, id string) error {
 		m := rcptLock{f, l.at}
 		if err := j.takeByte(m); err != nil {
 			j.unlockRcpts(moved)
-			unlk := byteOf(key, unix.F_UNLCK)
-			unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &unlk)
+			setLock(f, byteOf(key, unix.F_UNLCK))
 			if err == errNoLocks {
 				return nil // kept in the old file
 			}
-			return sysexit.Errorf(sysexit.TempFail, "another process is delivering some of the recipients of %s (a record of another batch); tried again later", key)
+			return errRcptsBusy(key)
 		}
 		moved = append(moved, m)
 	}
@@ -338,8 +337,7 @@ func (j *journal) relock(post, id string) error {
 	if len(moved) > 0 {
 		j.rlocked[key] = moved
 	}
-	unlk := byteOf(key, unix.F_UNLCK)
-	unix.FcntlFlock(old.Fd(), unix.F_OFD_SETLK, &unlk)
+	setLock(old, byteOf(key, unix.F_UNLCK))
 	j.locked[key] = f
 	return nil
 }
@@ -722,8 +720,7 @@ func (j *journal) lock(post, id string, rcpts []stream.Path) error {
 	switch err := lockByte(f, key); err {
 	case nil:
 		if err := j.lockRcpts(f, key, rcpts); err != nil {
-			unlk := byteOf(key, unix.F_UNLCK)
-			unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &unlk)
+			setLock(f, byteOf(key, unix.F_UNLCK))
 			return err
 		}
 	case errNoLocks:
@@ -752,21 +749,34 @@ func (j *journal) lock(post, id string, rcpts []stream.Path) error {
 // such locks (a kernel before 3.15, EINVAL; NFS without them, ENOLCK),
 // where the records go as before, rather than wait for ever.
 func lockByte(f *os.File, key string) error {
-	lk := byteOf(key, unix.F_WRLCK)
+	err := setLock(f, byteOf(key, unix.F_WRLCK))
+	if err == errBusy {
+		return sysexit.Errorf(sysexit.TempFail, "another process is delivering the records of %s; tried again later", key)
+	}
+	return err
+}
+
+// setLock sets lk on f (F_OFD_SETLK), again after EINTR: nil, errBusy if
+// another process holds the byte, or errNoLocks if f's file system has
+// no such locks.
+func setLock(f *os.File, lk unix.Flock_t) error {
 	for {
 		switch err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err {
 		case nil:
 			return nil
 		case unix.EINTR:
 		case unix.EAGAIN, unix.EACCES:
-			return sysexit.Errorf(sysexit.TempFail, "another process is delivering the records of %s; tried again later", key)
+			return errBusy
 		default:
 			return errNoLocks
 		}
 	}
 }
 
-var errNoLocks = errors.New("no such locks")
+var (
+	errNoLocks = errors.New("no such locks")
+	errBusy    = errors.New("held by another process")
+)
 
 // unlock ends what lock began for the record id, once its journal lines
 // are written, or will not be.
@@ -778,8 +788,7 @@ func (j *journal) unlock(id string) {
 		return
 	}
 	if f := j.locked[key]; f != nil {
-		lk := byteOf(key, unix.F_UNLCK)
-		unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+		setLock(f, byteOf(key, unix.F_UNLCK))
 	}
 	j.unlockRcpts(j.rlocked[key])
 	delete(j.rlocked, key)
@@ -793,6 +802,17 @@ func (j *journal) unlock(id string) {
 type rcptLock struct {
 	f  *os.File
 	at int64
+}
+
+// flock is the lock of type typ on l's byte.
+func (l rcptLock) flock(typ int16) unix.Flock_t {
+	return unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: l.at, Len: 1}
+}
+
+// errRcptsBusy is a record's failure to take on its recipients, of batch
+// key, one of which another process holds (lockRcpts).
+func errRcptsBusy(key string) error {
+	return sysexit.Errorf(sysexit.TempFail, "another process is delivering some of the recipients of %s (a record of another batch); tried again later", key)
 }
 
 // lockRcpts takes, with a filter (retries), the byte of the journal file
@@ -831,7 +851,7 @@ func (j *journal) lockRcpts(f *os.File, key string, rcpts []stream.Path) error {
 			return nil
 		default:
 			j.unlockRcpts(took)
-			return sysexit.Errorf(sysexit.TempFail, "another process is delivering some of the recipients of %s (a record of another batch); tried again later", key)
+			return errRcptsBusy(key)
 		}
 	}
 	j.rlocked[key] = append(j.rlocked[key], took...)
@@ -843,24 +863,13 @@ func (j *journal) lockRcpts(f *os.File, key string, rcpts []stream.Path) error {
 // errNoLocks. Called with mu held.
 func (j *journal) takeByte(l rcptLock) error {
 	if j.rheld[l] == 0 {
-		lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: l.at, Len: 1}
-		err := unix.FcntlFlock(l.f.Fd(), unix.F_OFD_SETLK, &lk)
-		for err == unix.EINTR {
-			err = unix.FcntlFlock(l.f.Fd(), unix.F_OFD_SETLK, &lk)
-		}
-		switch err {
-		case nil:
-		case unix.EAGAIN, unix.EACCES:
-			return errBusy
-		default:
-			return errNoLocks
+		if err := setLock(l.f, l.flock(unix.F_WRLCK)); err != nil {
+			return err
 		}
 	}
 	j.rheld[l]++
 	return nil
 }
-
-var errBusy = errors.New("held by another process")
 
 // rcptLocksMax is the most recipients of a record whose bytes lockRcpts
 // takes: ten of mlm-split's batches by default. A file's locks are one
@@ -878,8 +887,7 @@ func (j *journal) unlockRcpts(ls []rcptLock) {
 			continue
 		}
 		delete(j.rheld, l)
-		lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: io.SeekStart, Start: l.at, Len: 1}
-		unix.FcntlFlock(l.f.Fd(), unix.F_OFD_SETLK, &lk)
+		setLock(l.f, l.flock(unix.F_UNLCK))
 	}
 }
 
