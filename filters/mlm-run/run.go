@@ -398,17 +398,11 @@ func serveLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, t
 				done <- ended{dir, u}
 			}()
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
 		next := full
 		if !retry.IsZero() && retry.Before(next) {
 			next = retry
 		}
-		timer.Reset(time.Until(next))
+		timer.Reset(time.Until(next)) // (no stale tick: go 1.23's timers)
 		select {
 		case <-ctx.Done():
 		case e := <-done:

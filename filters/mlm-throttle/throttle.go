@@ -73,7 +73,6 @@ type throttle struct {
 // and left its own spent, for the next to wait on longer (a review).
 type stopper struct {
 	mu      sync.Mutex
-	t       *throttle
 	pending []charge // taken for a record not passed yet; nil: none
 	took    []int64  // the times pending's take left in its buckets
 }
@@ -87,7 +86,7 @@ func (t *throttle) catch() {
 	if _, file := t.store.(*fileStore); !file {
 		return // the buckets die with the process
 	}
-	t.stop = &stopper{t: t}
+	t.stop = &stopper{}
 	c := make(chan os.Signal, 1)
 	cli.NotifyStop(c)
 	go func() {
@@ -95,7 +94,7 @@ func (t *throttle) catch() {
 		st := t.stop
 		st.mu.Lock() // held to the end: the record does not pass meanwhile
 		if st.pending != nil {
-			st.t.giveBack(st.pending, st.took)
+			t.giveBack(st.pending, st.took)
 		}
 		signal.Reset(sig)
 		syscall.Kill(syscall.Getpid(), sig.(syscall.Signal))
