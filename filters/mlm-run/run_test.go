@@ -804,9 +804,10 @@ func TestDaemonListsHeld(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("directories are watched on Linux only")
 	}
-	d := startDaemonArgs(t, "cat\n", args{Interval: time.Hour, Lists: true})
-	// (The pass over every list at the start: nothing to do.)
-	time.Sleep(100 * time.Millisecond) // not a measure: the record below wakes it either way
+	// The pass over every list at the start watches its queues, as the
+	// first record's going shows: a list never passed is not watched.
+	d := startDaemonArgs(t, "cat\n", args{Interval: time.Hour, Lists: true}, "1.r")
+	d.waitFor(t, "the first record goes", isGone(filepath.Join(d.dir, "queue", "requests", "new", "1.r")))
 	lock, err := listdir.LockFD(filepath.Join(d.dir, listdir.LockFile), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
