@@ -2,7 +2,8 @@
 // one address per line, "#" comments (mlm-listdir(5)). Reading streams,
 // so a list of any size never sits in memory; a change reads the file
 // once and writes it anew atomically under the members' lock, holding in
-// memory only the addresses being changed. It is part of mlm's
+// memory only hashes of the addresses being changed, a million at a time
+// (Edit). It is part of mlm's
 // internals, not a public API.
 //
 // The members of a list may instead come from a command the site names
@@ -453,13 +454,50 @@ func leftovers(d *listdir.Dir, name string) { durable.Leftovers(d.File(name), 0)
 // an address is added to it. Addresses must have been checked.
 func Change(d *listdir.Dir, name string, add, remove []string) (added, removed int, err error) {
 	done := false
-	return change(d, name, func() ([]string, []string, error) {
+	return change(d, name, func() (*passAddrs, error) {
 		if done {
-			return nil, nil, io.EOF
+			return nil, io.EOF
 		}
 		done = true
-		return add, remove, nil
+		return newPass(add, remove), nil
 	})
+}
+
+// passAddrs is the addresses of a pass of a change: the keys of those to
+// add and of those to remove, and the addresses to add again, in the
+// order given, to write those the file lacks.
+type passAddrs struct {
+	add, remove keyIndex
+	eachAdd     func(fn func(a []byte) error) error // a: for the call's length
+}
+
+// newPass is the pass of the addresses add and remove.
+func newPass(add, remove []string) *passAddrs {
+	p := &passAddrs{eachAdd: func(fn func([]byte) error) error {
+		for _, a := range add {
+			if err := fn([]byte(a)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	p.add.build(fingerprints(add))
+	p.remove.build(fingerprints(remove))
+	return p
+}
+
+// fingerprints returns the fingerprints of addrs' keys.
+func fingerprints(addrs []string) []fingerprint {
+	var fps []fingerprint
+	for _, a := range addrs {
+		fps = append(fps, fpString(addr.Key(a)))
+	}
+	return fps
+}
+
+// addsAny reports whether p adds an address it does not also remove.
+func (p *passAddrs) addsAny() bool {
+	return slices.ContainsFunc(p.add.fps, func(f fingerprint) bool { return p.remove.find(f) < 0 })
 }
 
 // change is Change of the addresses next gives, a pass's worth at a time
@@ -470,7 +508,7 @@ func Change(d *listdir.Dir, name string, add, remove []string) (added, removed i
 // none. A pass that changes nothing writes nothing. With no addresses at
 // all, one pass of none all the same: it reads the file, and fails for
 // one with no address in it, as a change of some does (plan).
-func change(d *listdir.Dir, name string, next func() (add, remove []string, err error)) (added, removed int, err error) {
+func change(d *listdir.Dir, name string, next func() (*passAddrs, error)) (added, removed int, err error) {
 	if name == listdir.Subscribers && d.Has(listdir.MembersCommand) {
 		return 0, 0, sysexit.Errorf(sysexit.Usage, "members come from %s; change them there", listdir.MembersCommand)
 	}
@@ -496,14 +534,16 @@ func change(d *listdir.Dir, name string, next func() (add, remove []string, err 
 		}
 	}()
 	for passes := 0; ; passes++ {
-		add, remove, err := next()
+		p, err := next()
 		if err == io.EOF && passes > 0 {
 			break
-		} // (at once: a pass of none, add and remove nil)
-		if err != nil && err != io.EOF {
+		} // (at once: a pass of none)
+		if err == io.EOF {
+			p = newPass(nil, nil)
+		} else if err != nil {
 			return 0, 0, err
 		}
-		a, r, f, err := pass(d, name, src, out == nil, add, remove)
+		a, r, f, err := pass(d, name, src, out == nil, p)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -544,27 +584,14 @@ func change(d *listdir.Dir, name string, next func() (add, remove []string, err 
 	return added, removed, nil
 }
 
-// pass is one pass of a change: it adds the addresses in add that the
-// member file, src (nil if there is none), lacks, and removes those of
-// remove, writing the file so changed to a new temporary file of name,
+// pass is one pass of a change: it adds the addresses of p that the
+// member file, src (nil if there is none), lacks, and removes those p
+// removes, writing the file so changed to a new temporary file of name,
 // which it returns, or nil if that would change nothing. The addresses
 // added and removed are counted as Change does. With first, src is the
 // member file itself, which nothing has been written for yet: read once
 // to see whether the pass changes it before it is written.
-func pass(d *listdir.Dir, name string, src *os.File, first bool, add, remove []string) (added, removed int, out *durable.File, err error) {
-	adding := map[string]string{} // key -> address, for those not yet seen
-	var order []string
-	for _, a := range add {
-		k := addr.Key(a)
-		if _, dup := adding[k]; !dup {
-			adding[k] = a
-			order = append(order, k)
-		}
-	}
-	removing := map[string]bool{}
-	for _, a := range remove {
-		removing[addr.Key(a)] = true
-	}
+func pass(d *listdir.Dir, name string, src *os.File, first bool, p *passAddrs) (added, removed int, out *durable.File, err error) {
 	if err := rewind(src, name); err != nil {
 		return 0, 0, nil, err
 	}
@@ -573,18 +600,19 @@ func pass(d *listdir.Dir, name string, src *os.File, first bool, add, remove []s
 		// that changes nothing needs no room for a copy, nor leave to
 		// write in the directory (a subscription confirmed again while
 		// the disk is full), and costs a large list no copy.
-		change, err := plan(src, name, adding, removing)
+		change, err := plan(src, name, p)
 		if err != nil || !change {
 			return 0, 0, nil, err
 		}
-	} else if src == nil && !slices.ContainsFunc(order, func(k string) bool { return !removing[k] }) {
+	} else if src == nil && !p.addsAny() {
 		// No file, and no address to put in one: none is made, as a
 		// file that is not there has no members already.
 		return 0, 0, nil, nil
 	}
 	// removed counts the addresses removed, not the lines: a file that
 	// held one twice (as "bob@x" and "bob@X") has both taken out.
-	gone := map[string]bool{}
+	p.add.clear()
+	p.remove.clear()
 	f, err := rewrite(d, name, src, func(w *bufio.Writer, lines func(func([]byte) error) error) error {
 		start := true // nothing written yet
 		var key []byte
@@ -595,14 +623,15 @@ func pass(d *listdir.Dir, name string, src *os.File, first bool, add, remove []s
 				return writeLine(w, line)
 			}
 			key = appendKey(key[:0], item)
-			if removing[string(key)] {
-				gone[string(key)] = true
+			fp := fpBytes(key)
+			if i := p.remove.find(fp); i >= 0 {
+				p.remove.flags[i] |= gone
 				return nil
 			}
-			if _, ok := adding[string(key)]; ok && addr.CheckMember(string(item)) == nil {
+			if i := p.add.find(fp); i >= 0 && addr.CheckMember(string(item)) == nil {
 				// Held already; a bad line of its key is no one's,
 				// as its readers skip it (scan).
-				delete(adding, string(key))
+				p.add.flags[i] |= held
 			}
 			if start && bytes.HasPrefix(line, []byte("\ufeff")) {
 				// A byte-order mark at the file's start is dropped by
@@ -619,20 +648,23 @@ func pass(d *listdir.Dir, name string, src *os.File, first bool, add, remove []s
 		if err != nil {
 			return err
 		}
-		for _, k := range order {
-			if a, ok := adding[k]; ok && !removing[k] {
-				if err := writeLine(w, []byte(a)); err != nil {
-					return err
-				}
-				added++
+		return p.eachAdd(func(a []byte) error {
+			key = appendKey(key[:0], a)
+			fp := fpBytes(key)
+			i := p.add.find(fp)
+			if p.add.flags[i]&(held|written) != 0 || p.remove.find(fp) >= 0 {
+				return nil // held, given before, or removed too
 			}
-		}
-		return nil
+			p.add.flags[i] |= written
+			added++
+			return writeLine(w, a)
+		})
 	})
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	if added == 0 && len(gone) == 0 {
+	removed = p.remove.count(gone)
+	if added == 0 && removed == 0 {
 		// Nothing changed after all: the file stays as it is, not
 		// replaced by a copy of it, which would cost a large list a
 		// rewrite and an fsync for nothing, and make a member file
@@ -641,7 +673,7 @@ func pass(d *listdir.Dir, name string, src *os.File, first bool, add, remove []s
 		f.Abort()
 		return 0, 0, nil, nil
 	}
-	return added, len(gone), f, nil
+	return added, removed, f, nil
 }
 
 // rewrite writes the member file name anew, to a temporary file beside
@@ -736,23 +768,24 @@ func writeLine(w *bufio.Writer, line []byte) error {
 
 // plan reads the member file old, name, as Change would rewrite it, and
 // says whether that would change it: whether a line holds an address of
-// removing, or an address of adding (not also removed) is on no valid
+// removes, or an address it adds (not also removed) is on no valid
 // line. A file with lines none of which is an address (saved as UTF-16,
 // say) is a temporary failure: its members are not known, and a change
 // would leave them unread, while mlm-members(1) took the file then for
 // the one address added. But for a file of text whose members are left
 // out (leftOut), which Keys takes for a file without members: the
 // change mends it.
-func plan(old io.Reader, name string, adding map[string]string, removing map[string]bool) (bool, error) {
+func plan(old io.Reader, name string, p *passAddrs) (bool, error) {
 	remove, valid, bad, other := false, false, false, false
-	held := map[string]bool{} // keys of adding, on a valid line
+	p.add.clear() // held: on a valid line
 	var key []byte
 	err := listdir.EachLineBytes(old, name, func(_ int, b []byte) error {
 		s := unsafe.String(unsafe.SliceData(b), len(b)) // looked up, never kept
 		key = appendKey(key[:0], b)
-		remove = remove || removing[string(key)]
-		a, add := adding[string(key)]
-		if valid && !add {
+		fp := fpBytes(key)
+		remove = remove || p.remove.find(fp) >= 0
+		i := p.add.find(fp)
+		if valid && i < 0 {
 			return nil // no need to check the line
 		}
 		if addr.CheckMember(s) != nil {
@@ -761,8 +794,8 @@ func plan(old io.Reader, name string, adding map[string]string, removing map[str
 			return nil
 		}
 		valid = true
-		if add {
-			held[addr.Key(a)] = true // the key, in memory of its own
+		if i >= 0 {
+			p.add.flags[i] |= held
 		}
 		return nil
 	})
@@ -775,8 +808,8 @@ func plan(old io.Reader, name string, adding map[string]string, removing map[str
 	if remove {
 		return true, nil
 	}
-	for k := range adding {
-		if !held[k] && !removing[k] {
+	for i, fp := range p.add.fps {
+		if p.add.flags[i]&held == 0 && p.remove.find(fp) < 0 {
 			return true, nil
 		}
 	}
@@ -868,8 +901,9 @@ func each(args []string, in io.Reader, extra func(string) error, fn func(string)
 	return n, nil
 }
 
-// passSize is the most addresses a pass of Edit's change holds.
-var passSize = 1 << 16
+// passSize is the most addresses a pass of Edit's change holds: their
+// keys' fingerprints, 17 octets each (keyIndex), 17 MiB.
+var passSize = 1 << 20
 
 // Edit is what mlm-sub and mlm-unsub do: read the addresses (Read), then
 // add them to or remove them from the member file name of the list in
@@ -908,27 +942,44 @@ func Edit(dir, name string, args []string, in io.Reader, remove bool) (changed, 
 	if err != nil {
 		return 0, 0, err
 	}
-	r := bufio.NewReader(sp.Reader())
-	batch := make([]string, 0, min(given, passSize))
-	next := func() ([]string, []string, error) {
-		batch = batch[:0]
-		for len(batch) < passSize {
-			a, err := r.ReadString('\n')
-			if err == io.EOF && a == "" {
+	// A pass's addresses are those of a section of the spool: read
+	// once for their keys, and again, to add, for those the file lacks.
+	var p passAddrs
+	fps := make([]fingerprint, 0, min(given, passSize))
+	var off int64 // the next pass's section's
+	var key []byte
+	next := func() (*passAddrs, error) {
+		fps = fps[:0]
+		r := bufio.NewReaderSize(sp.Section(off, sp.Len()-off), 64<<10)
+		n := int64(0)
+		for len(fps) < passSize {
+			a, err := r.ReadSlice('\n')
+			if err == io.EOF && len(a) == 0 {
 				break
 			}
 			if err != nil {
-				return nil, nil, sysexit.Temp(err)
+				// (Each line ends in LF, and is an address, of 254
+				// octets at most: written so.)
+				return nil, sysexit.Temp(err)
 			}
-			batch = append(batch, a[:len(a)-1])
+			n += int64(len(a))
+			key = appendKey(key[:0], a[:len(a)-1])
+			fps = append(fps, fpBytes(key))
 		}
-		switch {
-		case len(batch) == 0:
-			return nil, nil, io.EOF
-		case remove:
-			return nil, batch, nil
+		if len(fps) == 0 {
+			return nil, io.EOF
 		}
-		return batch, nil, nil
+		if remove {
+			p.add.build(nil)
+			p.remove.build(fps)
+			p.eachAdd = spoolLines(sp, 0, 0)
+		} else {
+			p.add.build(fps)
+			p.remove.build(nil)
+			p.eachAdd = spoolLines(sp, off, n)
+		}
+		off += n
+		return &p, nil
 	}
 	if remove {
 		_, changed, err = change(d, name, next)
@@ -936,6 +987,26 @@ func Edit(dir, name string, args []string, in io.Reader, remove bool) (changed, 
 		changed, _, err = change(d, name, next)
 	}
 	return changed, given, err
+}
+
+// spoolLines returns a function that gives fn each line, its LF left
+// out, of the n octets at off in sp, for the length of its call.
+func spoolLines(sp *spool.Spool, off, n int64) func(fn func([]byte) error) error {
+	return func(fn func([]byte) error) error {
+		r := bufio.NewReaderSize(sp.Section(off, n), 64<<10)
+		for {
+			a, err := r.ReadSlice('\n')
+			if err == io.EOF && len(a) == 0 {
+				return nil
+			}
+			if err != nil {
+				return sysexit.Temp(err)
+			}
+			if err := fn(a[:len(a)-1]); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // MemoSize is the most addresses a Memo remembers; past it, it forgets

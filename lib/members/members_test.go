@@ -75,6 +75,15 @@ func TestEachAndChange(t *testing.T) {
 	if err != nil || added != 0 || removed != 1 {
 		t.Fatalf("Change of quoted forms = %d, %d, %v; want 0, 1", added, removed, err)
 	}
+	// An address both added and removed is removed, in any spelling,
+	// and not added.
+	added, removed, err = Change(d, listdir.Subscribers, []string{"dave@example.com", "Carol@example.com"}, []string{"DAVE@example.com", "carol@EXAMPLE.com"})
+	if err != nil || added != 0 || removed != 1 {
+		t.Fatalf("Change adding and removing the same = %d, %d, %v; want 0, 1", added, removed, err)
+	}
+	if b, _ := os.ReadFile(d.File(listdir.Subscribers)); string(b) != "# members\n\n# not an address\n" {
+		t.Errorf("file after Change adding and removing the same:\n%s", b)
+	}
 }
 
 func TestCommand(t *testing.T) {
@@ -929,14 +938,14 @@ func TestChangeAllOrNone(t *testing.T) {
 	const was = "alice@example.org\n"
 	d := list(t, map[string]string{listdir.Subscribers: was})
 	calls := 0
-	_, _, err := change(d, listdir.Subscribers, func() ([]string, []string, error) {
+	_, _, err := change(d, listdir.Subscribers, func() (*passAddrs, error) {
 		switch calls++; calls {
 		case 1:
-			return []string{"bob@example.net"}, nil, nil
+			return newPass([]string{"bob@example.net"}, nil), nil
 		case 2:
-			return nil, []string{"alice@example.org"}, nil
+			return newPass(nil, []string{"alice@example.org"}), nil
 		}
-		return nil, nil, sysexit.Temp(errors.New("the spool cannot be read"))
+		return nil, sysexit.Temp(errors.New("the spool cannot be read"))
 	})
 	if sysexit.Code(err) != sysexit.TempFail || calls != 3 {
 		t.Fatalf("change = %v, after %d batches; want 75 after 3", err, calls)
