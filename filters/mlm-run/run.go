@@ -206,21 +206,7 @@ func pass(ctx context.Context, a *args, each bool, jobs []job, watch *queue.Watc
 	// Each pass: a queue directory made or replaced since is watched
 	// too. Before the queues are looked at, so that nothing that lands
 	// after the look goes unseen.
-	for _, j := range jobs {
-		if watch == nil || j.stages == nil || j.err != nil {
-			continue // a queue without stages only waits
-		}
-		if err := watch.Add(j.q); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			// Once for each queue: the others stay watched.
-			if _, told := unwatched.LoadOrStore(j.q.Path, true); told {
-				continue
-			}
-			if errors.Is(err, syscall.ENOSPC) {
-				err = fmt.Errorf("%s/new: no inotify watch left (fs.inotify.max_user_watches)", j.q.Path)
-			}
-			fmt.Fprintf(stderr, "%s: %s: its records wait for the next pass (-i)\n", prog, sysexit.OneLine(err.Error()))
-		}
-	}
+	watchJobs(jobs, watch, unwatched, stderr)
 	// A queue that cannot be processed does not stop the others; the
 	// run then ends with its error (75, as a rule).
 	for _, j := range jobs {
@@ -238,6 +224,26 @@ func pass(ctx context.Context, a *args, each bool, jobs []job, watch *queue.Watc
 		}
 	}
 	return unsettled, first
+}
+
+// watchJobs has watch, if any, watch the queues of jobs that have
+// stages.
+func watchJobs(jobs []job, watch *queue.Watcher, unwatched *sync.Map, stderr io.Writer) {
+	for _, j := range jobs {
+		if watch == nil || j.stages == nil || j.err != nil {
+			continue // a queue without stages only waits
+		}
+		if err := watch.Add(j.q); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			// Once for each queue: the others stay watched.
+			if _, told := unwatched.LoadOrStore(j.q.Path, true); told {
+				continue
+			}
+			if errors.Is(err, syscall.ENOSPC) {
+				err = fmt.Errorf("%s/new: no inotify watch left (fs.inotify.max_user_watches)", j.q.Path)
+			}
+			fmt.Fprintf(stderr, "%s: %s: its records wait for the next pass (-i)\n", prog, sysexit.OneLine(err.Error()))
+		}
+	}
 }
 
 // passLists processes once each list in the directory a.Target
@@ -378,6 +384,17 @@ func serveLists(ctx context.Context, a *args, watch *queue.Watcher, unwatched, t
 			lock, jobs, held := takeList(a, dir, told, say)
 			if lock == nil {
 				s.end(dir, false)
+				if held {
+					// Its queues are watched all the same: a list
+					// whose lock was held when this began was not
+					// until its first pass, and the records that
+					// landed in it meanwhile waited for the next
+					// pass over every list, -i later. Not taken
+					// again at once when they wake it (woken).
+					if jobs, err := jobsFor(a, dir); err == nil {
+						watchJobs(jobs, watch, unwatched, stderr)
+					}
+				}
 				if held && s.hold(dir) && retry.IsZero() {
 					// Another process has it (its nightly job, a
 					// run of its own), or for a moment this one (a
@@ -446,7 +463,7 @@ func newSchedule(slots int) *schedule {
 }
 
 // heldRetry is how soon a list whose lock was held is tried again.
-const heldRetry = time.Second
+var heldRetry = time.Second
 
 // all adds every list, dirs, for a pass over all of them: unsettled
 // ones too, whose wait ends with it, and those held.
@@ -475,10 +492,10 @@ func (s *schedule) hold(dir string) bool {
 // unhold puts the lists held in line again, as woken.
 func (s *schedule) unhold() {
 	for d := range s.held {
+		delete(s.held, d) // (first: woken leaves a held one)
 		s.retried[d] = true
 		s.woken([]string{d})
 	}
-	clear(s.held)
 }
 
 // woken adds the lists dirs whose queues had records land, but those
@@ -489,6 +506,11 @@ func (s *schedule) woken(dirs []string) {
 	for _, d := range dirs {
 		switch {
 		case s.unsettled[d]:
+		case s.held[d]:
+			// Tried again at unhold: another process that holds
+			// its lock and lands records in it (mlm-run -f of its
+			// own) would wake it, and have its lock tried, for
+			// each.
 		case s.working[d]:
 			s.again[d] = true
 		case slices.Contains(s.urgent, d):
@@ -614,7 +636,7 @@ func takeList(a *args, dir string, told *sync.Map, say func(string, error)) (loc
 
 // overdueFor is how long the records of a list another process holds
 // locked may wait to be tried before -l says so.
-const overdueFor = 10 * time.Minute
+var overdueFor = 10 * time.Minute
 
 // overdue returns how many records of the list d's queues that have
 // stages have waited to be tried for overdueFor or more, and since when

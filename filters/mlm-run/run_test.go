@@ -188,6 +188,12 @@ func startDaemon(t *testing.T, stages string) *daemon {
 // ids in the queue before it starts.
 func startDaemonArgs(t *testing.T, stages string, a args, ids ...string) *daemon {
 	t.Helper()
+	return startDaemonIn(t, daemonList(t, stages), a, ids...)
+}
+
+// daemonList makes a list whose requests queue has stages.
+func daemonList(t *testing.T, stages string) string {
+	t.Helper()
 	dir := mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"})
 	for _, sub := range []string{"stages", "queue/requests/tmp", "queue/requests/new", "queue/requests/cur", "queue/requests/bad"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
@@ -195,6 +201,12 @@ func startDaemonArgs(t *testing.T, stages string, a args, ids ...string) *daemon
 		}
 	}
 	os.WriteFile(filepath.Join(dir, "stages", "requests"), []byte(stages), 0o644)
+	return dir
+}
+
+// startDaemonIn is startDaemonArgs, of the list dir.
+func startDaemonIn(t *testing.T, dir string, a args, ids ...string) *daemon {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	d := &daemon{dir: dir, errs: &mlmtest.LockedBuffer{}, done: make(chan error, 1), cancel: cancel}
@@ -739,6 +751,9 @@ func TestSchedule(t *testing.T) {
 		t.Error("hold c: not kept")
 	}
 	take()
+	// Woken while held: left for unhold, not tried at once.
+	s.woken([]string{"c"})
+	take()
 	s.unhold()
 	take("c")
 	s.end("c", false)
@@ -824,6 +839,48 @@ func TestDaemonListsHeld(t *testing.T) {
 	d.waitFor(t, "the run finds the list's lock held", func() bool { return strings.Contains(d.errs.String(), "locked by another process") })
 	lock.Close()
 	d.waitFor(t, "the record goes, the lock let go, before -i", isGone(rec))
+	d.cancel()
+	if err := <-d.done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDaemonListsHeldAtStart: with -D -l, a list whose lock another
+// holds as the run begins has its queues watched all the same: a record
+// that lands once the lock is let go goes, where it waited for the next
+// pass over every list (-i, an hour here). The lock is let go once the
+// list was tried twice, at the start and a moment later (heldRetry),
+// and left for that pass, as each try says (overdueFor 0), so that
+// only a wake-up takes it. (Records land until one goes: one that
+// landed before the watch began would wake nothing.)
+func TestDaemonListsHeldAtStart(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("directories are watched on Linux only")
+	}
+	defer func(retry, due time.Duration) { heldRetry, overdueFor = retry, due }(heldRetry, overdueFor)
+	heldRetry, overdueFor = 10*time.Millisecond, 0
+	dir := daemonList(t, "cat\n")
+	lock, err := listdir.LockFD(filepath.Join(dir, listdir.LockFile), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := queue.New(filepath.Join(dir, "queue", "requests"))
+	// (Its time an hour back: waited past overdue, which is said.)
+	if err := q.Put("1795000000.r", time.Now().Add(-time.Hour), func(w io.Writer) error {
+		_, err := io.WriteString(w, "MLM1 1795000000.r\nS <a@example.org>\n:Subject: x\nE 0\n")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemonIn(t, dir, args{Interval: time.Hour, Lists: true})
+	d.waitFor(t, "the run finds the list's lock held twice", func() bool { return strings.Count(d.errs.String(), "locked by another process") >= 2 })
+	lock.Close()
+	n := 0
+	d.waitFor(t, "a record that lands wakes the list", func() bool {
+		n++
+		d.put(t, strconv.Itoa(1795000000+n)+".r")
+		return isGone(filepath.Join(q.Path, "new", "1795000000.r"))()
+	})
 	d.cancel()
 	if err := <-d.done; err != nil {
 		t.Fatal(err)
