@@ -61,11 +61,10 @@ type journal struct {
 	// journal. (A key wanted for one post is not for another, whose
 	// journal was read before without it.)
 	want map[string]map[[2]uint64]bool
-	// With a filter, a bit for each local part of want's keys that
-	// has no quotes (see may): most lines of a large post's journal
-	// are passed over with a hash of their local part, before their
-	// address is checked and its key made.
-	wantLocal []uint64
+	// With a filter, the local parts of want's keys: most lines of a
+	// large post's journal are passed over with a hash of their local
+	// part, before their address is checked and its key made.
+	local *jf.LocalFilter
 	// With a filter, post -> the keys of the recipients a record of this
 	// run has taken on: another record of the post in the run (two
 	// retry records of one batch, made under another maxrcpt) leaves
@@ -217,33 +216,8 @@ func (j *journal) catchUp(post string) error {
 // the recipients it is asked about (see interest).
 func (j *journal) filter() {
 	j.want, j.claimed = map[string]map[[2]uint64]bool{}, map[string]map[[2]uint64]bool{}
-	j.wantLocal = make([]uint64, wantLocalBits/64)
+	j.local = jf.NewLocalFilter()
 	j.rlocked, j.rheld = map[string][]rcptLock{}, map[rcptLock]int{}
-}
-
-// wantLocalBits is the size of wantLocal: a retry's hundred keys set
-// some 0.2% of it, and so few lines of others get past may.
-const wantLocalBits = 1 << 16
-
-// localBit returns the word and bit of wantLocal for a local part.
-func (j *journal) localBit(local string) (int, uint64) {
-	h := maphash.String(j.seed[0], local) & (wantLocalBits - 1)
-	return int(h >> 6), 1 << (h & 63)
-}
-
-// may reports whether the text of a journal line may be the address of
-// a key wanted (of any post): false only if it is a mailbox whose local
-// part, with no quotes, in lower case as Key has it (addr.LowerLocal), has no
-// bit in wantLocal. (A line spells an address as its record did: Bob@
-// is bob@'s key.) One with quotes, or no local part at all, is looked at
-// whole.
-func (j *journal) may(text string) bool {
-	at := strings.LastIndexByte(text, '@')
-	if at <= 0 || text[0] == '"' {
-		return true
-	}
-	w, b := j.localBit(addr.LowerLocal(text[:at]))
-	return j.wantLocal[w]&b != 0
 }
 
 // lookup returns the recipients of record id, of a post, that the
@@ -361,10 +335,7 @@ func (j *journal) interest(post string, rcpts []stream.Path, from string) {
 		key := addr.Key(r.Mailbox)
 		if k := j.hash(key); !want[k] {
 			want[k], again = true, true
-			if at := strings.LastIndexByte(key, '@'); at > 0 && key[0] != '"' {
-				w, b := j.localBit(key[:at])
-				j.wantLocal[w] |= b
-			}
+			j.local.Want(key)
 		}
 	}
 	if !again {
@@ -392,7 +363,7 @@ func (j *journal) readFrom(post string, r io.Reader) error {
 	var may func(string) bool
 	var want map[[2]uint64]bool
 	if j.want != nil {
-		may, want = j.may, j.want[post]
+		may, want = j.local.May, j.want[post]
 	}
 	if j.rbuf == nil {
 		j.rbuf = bufio.NewReaderSize(r, jf.ReadSize)

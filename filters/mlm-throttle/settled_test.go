@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"mlm/lib/addr"
@@ -46,12 +48,99 @@ func TestSettledFromMark(t *testing.T) {
 		if c.from != "" {
 			h.Attrs = []stream.Attr{{Name: "journal-from", Value: c.from}}
 		}
-		s, err := th.settledOf(h)
+		s, ask, err := th.settledOf(h)
+		if err == nil && ask != nil {
+			s, err = ask([]string{addr.Key("a@x.example"), addr.Key("b@x.example")})
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		if s.Has(addr.Key("a@x.example")) != c.wantA || !s.Has(addr.Key("b@x.example")) {
 			t.Errorf("journal-from %q: a settled %v, b %v; want %v, true", c.from, s.Has(addr.Key("a@x.example")), s.Has(addr.Key("b@x.example")), c.wantA)
+		}
+	}
+}
+
+// TestSettledAsk: a retry record (one with a mark) is charged for the
+// recipients the journal does not name after the mark, as one without
+// is for those it does not name at all, though only its own recipients'
+// lines are looked at (journal.SettledOf): in any spelling of the same
+// key, quoted, an IDN, failed or delivered; a line before the mark is
+// not read, and one cut short names nobody. A record of more than
+// askMax recipients is looked up against every line, and one of none
+// costs nothing. A record without a mark is charged as before.
+func TestSettledAsk(t *testing.T) {
+	d, err := listdir.Open(mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(journal.Dir(d), 0o700)
+	name := filepath.Join(journal.Dir(d), "p")
+	before := "D early@x.example\n"
+	var lines strings.Builder
+	lines.WriteString(before)
+	for i := range 3000 {
+		fmt.Fprintf(&lines, "D other%d@x.example\n", i)
+	}
+	lines.WriteString("D Bob@X.example\nF \"carol\"@x.example\nD d@b\u00fccher.example\nD big7@x.example\nD cut@x.exam (cut short)\n")
+	os.WriteFile(name, []byte(lines.String()), 0o600)
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	mark := journal.MarkValue(f, int64(len(before)))
+	record := func(id, from string, rcpts []string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "MLM1 %s\n", id)
+		if from != "" {
+			fmt.Fprintf(&b, "A journal-from=%s\n", from)
+		}
+		b.WriteString("S <dev-bounces@lists.example.org>\n:Subject: x\n:\n;body\n")
+		for _, r := range rcpts {
+			fmt.Fprintf(&b, "R <%s>\n", r)
+		}
+		fmt.Fprintf(&b, "E %d\n", len(rcpts))
+		return b.String()
+	}
+	few := []string{"bob@x.example", "carol@x.example", "d@xn--bcher-kva.example", "early@x.example", "cut@x.example", "new@x.example"}
+	var many []string
+	for i := range askMax + 1 {
+		many = append(many, fmt.Sprintf("big%d@x.example", i))
+	}
+	for _, c := range []struct {
+		what   string
+		in     string
+		n, all int64
+	}{
+		{"a retry record", record("p,1,r-1", mark, few), 3, 6},
+		{"one of more than askMax", record("p,2,r-1", mark, many), int64(len(many)) - 1, int64(len(many))},
+		{"one of none", record("p,3,r-1", mark, nil), 0, 0},
+		{"one without a mark", record("p,4", "", few), 2, 6},
+	} {
+		th := &throttle{journals: d}
+		r := stream.NewReader(strings.NewReader(c.in))
+		var out strings.Builder
+		w := stream.NewWriter(&out)
+		err := r.Each(func(h *stream.Header) error {
+			settled, ask, err := th.settledOf(h)
+			if err != nil {
+				return err
+			}
+			if (ask != nil) != (c.what != "one without a mark") {
+				t.Errorf("%s: ask %v", c.what, ask != nil)
+			}
+			n, all, _, err := hold(r, h, w, settled, ask, nil)
+			if n != c.n || all != c.all {
+				t.Errorf("%s: charged %d of %d; want %d of %d", c.what, n, all, c.n, c.all)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(c.what, err)
+		}
+		if out.String() != c.in {
+			t.Errorf("%s: passed on\n%s\nwant\n%s", c.what, out.String(), c.in)
 		}
 	}
 }

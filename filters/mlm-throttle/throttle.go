@@ -200,7 +200,7 @@ func (p *passing) run(in io.Reader) error {
 	r := stream.NewReader(passFirst{in, p})
 	r.ReuseHeader() // each record's Header is let go before the next
 	err := r.Each(func(h *stream.Header) error {
-		settled, err := t.settledOf(h)
+		settled, ask, err := t.settledOf(h)
 		if err != nil {
 			return err
 		}
@@ -210,7 +210,7 @@ func (p *passing) run(in io.Reader) error {
 		if len(t.domains) > 0 {
 			bucketed = t.bucketed
 		}
-		n, all, domains, err := hold(r, h, enc, settled, bucketed)
+		n, all, domains, err := hold(r, h, enc, settled, ask, bucketed)
 		p.reading = false
 		if err != nil {
 			return err
@@ -479,9 +479,17 @@ func ready(r io.Reader) bool {
 // retry record's is read from its journal-from mark, as mlm-sendmail -R
 // reads it (journal.Settled): read whole, a million members' post's
 // journal took 0.35 s and 39 MB for each retry record (R79).
-func (t *throttle) settledOf(h *stream.Header) (*addr.KeySet, error) {
+//
+// For a retry record (one with a mark), it returns instead ask, which
+// hold calls with the keys of its recipients, once it has read them, for
+// those the journal names (journal.SettledOf), or with none, for every
+// one (as settledOf's first answer), once they are more than askMax: a
+// retry record's hundred keys, looked up alone, take one of its
+// thousands of processes some 7 ms of a million's journal, where a key
+// of every line took 120.
+func (t *throttle) settledOf(h *stream.Header) (settled *addr.KeySet, ask func(keys []string) (*addr.KeySet, error), err error) {
 	if t.journals == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	post := journal.Post(h.ID)
 	from, _ := h.Get("journal-from")
@@ -489,50 +497,101 @@ func (t *throttle) settledOf(h *stream.Header) (*addr.KeySet, error) {
 	// would fail to read for ever (mlm-sendmail refuses them); "" is
 	// also t.post's before the first.
 	if err := journal.CheckName(post); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if post != t.post || from != t.from {
-		s, err := journal.Settled(t.journals, post, from)
-		if err != nil {
-			return nil, err
+	whole := func() (*addr.KeySet, error) {
+		if post != t.post || from != t.from {
+			s, err := journal.Settled(t.journals, post, from)
+			if err != nil {
+				return nil, err
+			}
+			t.post, t.from, t.settled = post, from, s
 		}
-		t.post, t.from, t.settled = post, from, s
+		return t.settled, nil
 	}
-	return t.settled, nil
+	if from == "" || post == t.post && from == t.from {
+		s, err := whole()
+		return s, nil, err
+	}
+	return nil, func(keys []string) (*addr.KeySet, error) {
+		if keys == nil {
+			return whole()
+		}
+		return journal.SettledOf(t.journals, post, from, keys)
+	}, nil
 }
+
+// askMax is the most recipients of a record hold keeps to ask about
+// (settledOf): a retry record has some hundred, a thousand at most by
+// default (mlm-split(1)).
+const askMax = 1000
 
 // hold writes the record r is at, whose header is h, to w whole, and
 // returns the number of its recipients that settled does not name, of
 // all of them, and of those the number at each domain that bucketed
-// says has a bucket, by domain (none if bucketed is nil). What w writes
-// is what was read, byte for byte: the stream is canonical.
-func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.KeySet, bucketed func(string) bool) (n, all int64, domains []domainCount, err error) {
+// says has a bucket, by domain (none if bucketed is nil). With ask (see
+// settledOf), settled is what ask answers. What w writes is what was
+// read, byte for byte: the stream is canonical.
+func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.KeySet, ask func(keys []string) (*addr.KeySet, error), bucketed func(string) bool) (n, all int64, domains []domainCount, err error) {
 	if err := w.WriteHeader(h); err != nil {
 		return 0, 0, nil, err
 	}
 	if _, err := io.Copy(w, r.Message()); err != nil {
 		return 0, 0, nil, err
 	}
+	count := func(mailbox string) {
+		if settled != nil && settled.Has(addr.Key(mailbox)) {
+			return
+		}
+		n++
+		if bucketed == nil {
+			return
+		}
+		d := addr.Domain(mailbox)
+		switch k := len(domains); {
+		case k > 0 && domains[k-1].domain == d:
+			domains[k-1].n++
+		case !bucketed(d):
+		case k < maxDomainRuns:
+			domains = append(domains, domainCount{strings.Clone(d), 1}) // (mailbox may be lent)
+		default:
+			domains[k-1].n++
+		}
+	}
+	var asked []string // with ask: the recipients read, until it answers
+	answer := func(keys []string) error {
+		s, err := ask(keys)
+		if err != nil {
+			return err
+		}
+		settled, ask = s, nil
+		for _, m := range asked {
+			count(m)
+		}
+		asked = nil
+		return nil
+	}
 	err = r.EachRecipientNoCopy(func(p stream.Path) error {
 		all++
-		if settled == nil || !settled.Has(addr.Key(p.Mailbox)) {
-			n++
-			if bucketed == nil {
-				return w.Recipient(p)
-			}
-			d := addr.Domain(p.Mailbox)
-			switch k := len(domains); {
-			case k > 0 && domains[k-1].domain == d:
-				domains[k-1].n++
-			case !bucketed(d):
-			case k < maxDomainRuns:
-				domains = append(domains, domainCount{strings.Clone(d), 1}) // (p's strings are lent)
-			default:
-				domains[k-1].n++
+		if ask == nil {
+			count(p.Mailbox)
+			return w.Recipient(p)
+		}
+		asked = append(asked, strings.Clone(p.Mailbox)) // (p's strings are lent)
+		if len(asked) > askMax {
+			if err := answer(nil); err != nil {
+				return err
 			}
 		}
 		return w.Recipient(p)
 	})
+	if err == nil && ask != nil && len(asked) > 0 {
+		keys := make([]string, len(asked))
+		for i, m := range asked {
+			keys[i] = addr.Key(m)
+		}
+		err = answer(keys)
+	}
 	if err != nil {
 		return 0, 0, nil, err
 	}

@@ -153,22 +153,57 @@ const ReadSize = 64 << 10
 // post to a million members has a journal of some 20 MB, which each of
 // its retry records read whole (R79).
 func Settled(d *listdir.Dir, post, from string) (*addr.KeySet, error) {
+	s := addr.NewKeySet()
+	found, err := settled(d, post, from, nil, func(a string) { s.Add(addr.Key(a)) })
+	if !found {
+		s = nil
+	}
+	return s, err
+}
+
+// SettledOf is Settled for a record of a few recipients, whose keys
+// (addr.Key) are keys: it returns those of them the journal names, and
+// passes over the lines of others with a hash of their local part
+// (LocalFilter), where Settled makes a key of each and keeps it. From a
+// mark half way through a million members' journal, Settled took some
+// 120 ms and SettledOf 7 (for each of a post's thousands of retry
+// records).
+func SettledOf(d *listdir.Dir, post, from string, keys []string) (*addr.KeySet, error) {
+	want, lf := addr.NewKeySet(), NewLocalFilter()
+	for _, k := range keys {
+		want.Add(k)
+		lf.Want(k)
+	}
+	s := addr.NewKeySet()
+	found, err := settled(d, post, from, lf.May, func(a string) {
+		if k := addr.Key(a); want.Has(k) {
+			s.Add(k)
+		}
+	})
+	if !found {
+		s = nil
+	}
+	return s, err
+}
+
+// settled reads the journal of post from the mark from (see Settled)
+// with EachOf(may, fn), and reports whether there is one.
+func settled(d *listdir.Dir, post, from string, may func(string) bool, fn func(string)) (bool, error) {
 	f, err := os.Open(filepath.Join(Dir(d), post))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return false, nil
 	}
 	if err != nil {
-		return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
+		return false, sysexit.Temp(fmt.Errorf("journal: %w", err))
 	}
 	defer f.Close()
 	if at := Resume(f, from); at > 0 {
 		if _, err := f.Seek(at, io.SeekStart); err != nil {
-			return nil, sysexit.Temp(fmt.Errorf("journal: %w", err))
+			return false, sysexit.Temp(fmt.Errorf("journal: %w", err))
 		}
 	}
-	s := addr.NewKeySet()
-	_, err = Each(bufio.NewReaderSize(f, ReadSize), func(a string) { s.Add(addr.Key(a)) })
-	return s, err
+	_, err = EachOf(bufio.NewReaderSize(f, ReadSize), may, fn)
+	return true, err
 }
 
 // MarkValue returns the journal-from value of a mark at offset at of
