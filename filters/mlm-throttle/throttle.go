@@ -484,9 +484,10 @@ func ready(r io.Reader) bool {
 // hold calls with the keys of its recipients, once it has read them, for
 // those the journal names (journal.SettledOf), or with none, for every
 // one (as settledOf's first answer), once they are more than askMax: a
-// retry record's hundred keys, looked up alone, take one of its
-// thousands of processes some 7 ms of a million's journal, where a key
-// of every line took 120.
+// retry record's hundred keys, looked up alone in 9 MB of a million's
+// journal, took a process 33 ms in all, where a key of every line took
+// 158 ms; a retry pass of 4,000 such records (400,000 recipients, a rate
+// set) 182 s, where it took 509.
 func (t *throttle) settledOf(h *stream.Header) (settled *addr.KeySet, ask func(keys []string) (*addr.KeySet, error), err error) {
 	if t.journals == nil {
 		return nil, nil, nil

@@ -165,9 +165,9 @@ func Settled(d *listdir.Dir, post, from string) (*addr.KeySet, error) {
 // (addr.Key) are keys: it returns those of them the journal names, and
 // passes over the lines of others with a hash of their local part
 // (LocalFilter), where Settled makes a key of each and keeps it. From a
-// mark half way through a million members' journal, Settled took some
-// 120 ms and SettledOf 7 (for each of a post's thousands of retry
-// records).
+// mark 9 MB before the end of a million members' journal, mlm-throttle
+// took 158 ms of a processor with Settled, 33 with SettledOf (12 its
+// start), for each of the post's 4,000 retry records.
 func SettledOf(d *listdir.Dir, post, from string, keys []string) (*addr.KeySet, error) {
 	want, lf := addr.NewKeySet(), NewLocalFilter()
 	for _, k := range keys {
