@@ -117,6 +117,8 @@ func TestSettledAsk(t *testing.T) {
 		{"one of more than askMax", record("p,2,r-1", mark, many), int64(len(many)) - 1, int64(len(many))},
 		{"one of none", record("p,3,r-1", mark, nil), 0, 0},
 		{"one without a mark", record("p,4", "", few), 2, 6},
+		// (One stream: the second of one mark is charged alike.)
+		{"two of one mark", record("p,5,r-1", mark, few) + record("p,6,r-1", mark, few), 3, 6},
 	} {
 		th := &throttle{journals: d}
 		r := stream.NewReader(strings.NewReader(c.in))
@@ -127,8 +129,8 @@ func TestSettledAsk(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if (ask != nil) != (c.what != "one without a mark") {
-				t.Errorf("%s: ask %v", c.what, ask != nil)
+			if want := c.what != "one without a mark" && h.ID != "p,6,r-1"; (ask != nil) != want {
+				t.Errorf("%s, %s: ask %v; want %v", c.what, h.ID, ask != nil, want)
 			}
 			n, all, _, err := hold(r, h, w, settled, ask, nil)
 			if n != c.n || all != c.all {
