@@ -2922,40 +2922,50 @@ func TestVERPRecord(t *testing.T) {
 			t.Errorf("%s got %d copies", r, n)
 		}
 	}
-	// 4xx: the retry record the recipient's own record would have made
-	// (in the order the connections end them): parent its own id, no
-	// verp=yes, the sender encoded, or, for the address too long for it,
-	// as it was and verp=no.
-	wantRetry := map[string]string{
-		"p1,1,2 dev-bounces+t450=example.org@lists.example.org verp= t450@example.org": "",
-		"p1,1,4 dev-bounces@lists.example.org verp=no " + long:                         "",
-	}
+	// 4xx: one retry record of the record's deferred recipients, each at
+	// its place in it (in the order the connections end them), verp=yes
+	// and the sender as the record's, named as a record's (retryID).
 	r := stream.NewReader(strings.NewReader(out))
-	for {
-		h, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rcpts []string
-		if _, err := io.Copy(io.Discard, r.Message()); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.EachRecipient(func(p stream.Path) error { rcpts = append(rcpts, p.Mailbox); return nil }); err != nil {
-			t.Fatal(err)
-		}
-		v, _ := h.Get("verp")
-		parent, _ := h.Get("parent")
-		got := fmt.Sprintf("%s %s verp=%s %s", parent, h.Sender.Mailbox, v, strings.Join(rcpts, " "))
-		if _, ok := wantRetry[got]; !ok || !strings.HasPrefix(h.ID, parent+",r-") {
-			t.Errorf("retry record %s: %q; want one of %q", h.ID, got, wantRetry)
-		}
-		delete(wantRetry, got)
+	h, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(wantRetry) > 0 {
-		t.Errorf("no retry records %q:\n%s", wantRetry, out)
+	var rcpts []string
+	if _, err := io.Copy(io.Discard, r.Message()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.EachRecipient(func(p stream.Path) error { rcpts = append(rcpts, p.Mailbox); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	places := strings.Fields(attrOf(h, verpN))
+	var pairs []string
+	for i := range min(len(places), len(rcpts)) {
+		pairs = append(pairs, places[i]+" "+rcpts[i])
+	}
+	slices.Sort(pairs)
+	parent, _ := h.Get("parent")
+	all := []stream.Path{{Mailbox: "ok1@example.org"}, {Mailbox: "t450@example.org"}, {Mailbox: "f550@example.org"}, {Mailbox: long}, {Mailbox: "ok2@example.org"}}
+	if h.ID != retryID("p1,1", all) || parent != "p1,1" || !h.VERP() || h.Sender.Mailbox != "dev-bounces@lists.example.org" ||
+		len(places) != len(rcpts) || !slices.Equal(pairs, []string{"2 t450@example.org", "4 " + long}) {
+		t.Errorf("retry record %s: parent %s, verp %v, sender %s, %q; want %s, p1,1, verp=yes, the record's sender, places 2 and 4",
+			h.ID, parent, h.VERP(), h.Sender.Mailbox, pairs, retryID("p1,1", all))
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Errorf("more than one retry record:\n%s", out)
+	}
+	// Tried again (-R): each recipient as the transaction its own retry
+	// record would have been, the sender encoded (or not, and
+	// verp=no), its bounce record so named, and its lock so held.
+	srvR := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "t450@*=550 5.1.1 gone now")})
+	if _, err := send(t, &args{Dir: dir, Relay: []string{srvR.Addr()}, Retry: true}, out); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if ms := srvR.Messages(); len(ms) != 1 || ms[0].Rcpts[0].Mailbox != long || ms[0].Sender.Mailbox != "dev-bounces@lists.example.org" {
+		t.Errorf("retry delivered %+v; want %s alone, sender not encoded", ms, long)
+	}
+	own := retryID("p1,1,2", []stream.Path{{Mailbox: "t450@example.org"}})
+	if _, err := os.Stat(filepath.Join(dir, "queue", "bounces", "new", own+",b1")); err != nil {
+		t.Errorf("the retry's bounce record: %v; want %s,b1, its own record's", err, own)
 	}
 	// 5xx: the bounce record named by the recipient's own id.
 	if _, err := os.Stat(filepath.Join(dir, "queue", "bounces", "new", "p1,1,3,b1")); err != nil {
@@ -3935,7 +3945,7 @@ func TestPartedRecord(t *testing.T) {
 	}
 
 	// verp=yes: each recipient once, alone, the sender encoded; the
-	// deferred one's retry record that of its job, of its part.
+	// deferred one in its part's retry record, at its place in it.
 	srv2 := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "t450*=450 4.2.0 mailbox busy")})
 	a2 := &args{Dir: list(t), Relay: []string{srv2.Addr()}, Conns: 3}
 	var many []string
@@ -3963,10 +3973,10 @@ func TestPartedRecord(t *testing.T) {
 			t.Errorf("%s got %d copies", r, n)
 		}
 	}
-	if h, err := stream.NewReader(strings.NewReader(out)).Next(); err != nil || !strings.HasPrefix(h.ID, "p2,2,2,r-") {
-		t.Errorf("retry record %v, %v; want p2,2,2,r-HASH (part 2's second recipient)", h, err)
-	} else if parent, _ := h.Get("parent"); parent != "p2,2,2" {
-		t.Errorf("retry record %s: parent %q; want p2,2,2", h.ID, parent)
+	if h, err := stream.NewReader(strings.NewReader(out)).Next(); err != nil || !strings.HasPrefix(h.ID, "p2,2,r-") {
+		t.Errorf("retry record %v, %v; want p2,2,r-HASH (part 2's)", h, err)
+	} else if parent, _ := h.Get("parent"); parent != "p2,2" || attrOf(h, verpN) != "2" || !h.VERP() {
+		t.Errorf("retry record %s: parent %q, verp-n %q; want p2,2, 2 (its second recipient), verp=yes", h.ID, parent, attrOf(h, verpN))
 	}
 
 	// A record of parts found bad at its end (its count not its
@@ -4220,5 +4230,76 @@ func stderrTo(t *testing.T, w io.Writer) (done func()) {
 		pw.Close()
 		<-copied
 		r.Close()
+	}
+}
+
+// attrOf is the value of h's attribute name, "" if it has none.
+func attrOf(h *stream.Header, name string) string { v, _ := h.Get(name); return v }
+
+// TestVERPRetryRecords: a record of verp=yes that defers more than
+// verpRetryMax makes a retry record of each verpRetryMax (the last of
+// what is left), each its own name; together they hold each deferred
+// recipient once, at its place in the record. A retry record whose
+// verp-n does not give a place from 1 for each recipient, or whose id
+// is no retry record's, is bad input (65), and nothing is sent.
+func TestVERPRetryRecords(t *testing.T) {
+	defer func(old int) { verpRetryMax = old }(verpRetryMax)
+	verpRetryMax = 3
+	dir := list(t)
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=451 4.3.0 later")})
+	var rcpts []string
+	for i := range 7 {
+		rcpts = append(rcpts, fmt.Sprintf("m%d@example.net", i))
+	}
+	out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 2}, verpRecord("p1,1", "Subject: v\n\nbody\n", rcpts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := stream.NewReader(strings.NewReader(out))
+	ids := map[string]bool{}
+	var pairs, sizes []string
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, r.Message())
+		var got []string
+		r.EachRecipient(func(p stream.Path) error { got = append(got, p.Mailbox); return nil })
+		places := strings.Fields(attrOf(h, verpN))
+		for i := range min(len(got), len(places)) {
+			pairs = append(pairs, places[i]+" "+got[i])
+		}
+		ids[h.ID] = true
+		sizes = append(sizes, strconv.Itoa(len(got)))
+		if !strings.HasPrefix(h.ID, "p1,1,r-") || len(places) != len(got) {
+			t.Errorf("retry record %s: %d places for %d recipients", h.ID, len(places), len(got))
+		}
+	}
+	var want []string
+	for i, m := range rcpts {
+		want = append(want, strconv.Itoa(i+1)+" "+m)
+	}
+	slices.Sort(pairs)
+	slices.Sort(want)
+	if !slices.Equal(pairs, want) || len(ids) != 3 || strings.Join(sizes, " ") != "3 3 1" {
+		t.Errorf("retry records %v of %v recipients: %q; want 3 of 3, 3 and 1, %q", ids, sizes, pairs, want)
+	}
+	for _, c := range []struct{ id, places string }{
+		{"p1,1,r-12345678", "1 2 3"},
+		{"p1,1,r-12345678", "1"},
+		{"p1,1,r-12345678", "1 0"},
+		{"p1,1,r-12345678", "1 +2"},
+		{"p1,1,x", "1 2"},
+	} {
+		in := recordAttrs(c.id, "Subject: v\n\nbody\n", []stream.Attr{{Name: "verp", Value: "yes"}, {Name: verpN, Value: c.places}}, "a@example.net", "b@example.net")
+		srv2 := sinktest.Sink(t, smtpsink.Options{})
+		_, err := send(t, &args{Dir: dir, Relay: []string{srv2.Addr()}, Retry: true}, in)
+		if sysexit.Code(err) != sysexit.DataErr || len(srv2.Messages()) != 0 {
+			t.Errorf("%s, verp-n %q: %v (%d), %d sent; want 65, none", c.id, c.places, err, sysexit.Code(err), len(srv2.Messages()))
+		}
 	}
 }
