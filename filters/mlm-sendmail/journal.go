@@ -266,6 +266,17 @@ func (j *journal) unclaim(post, id string, todo []stream.Path) {
 	}
 }
 
+// wantAll, with a filter, adds the keys of rcpts, a record's that goes
+// as a job for each recipient (verp=yes), to what the journal keeps of
+// its post at once (see interest), from the record's mark: each job's
+// lookup added its own key, and read the journal again from the mark
+// for it, a hundred times for a record of a hundred.
+func (j *journal) wantAll(post string, rcpts []stream.Path, from string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.interest(post, rcpts, from)
+}
+
 // relock moves the lock of record id's batch (see lock) to the file at
 // the journal's name, where the other processes take it, if the catch-up
 // found the name leads to another file than the one locked (a journal

@@ -624,6 +624,8 @@ func (s *sender) verp(j *job) error {
 		}
 		return err
 	}
+	from, _ := j.h.Get(journalFrom)
+	s.j.wantAll(jf.Post(j.h.ID), j.rcpts, from)
 	sharing := j.sharing // a part's, shared with the record's other parts
 	if sharing == nil {
 		sharing = &share{}
