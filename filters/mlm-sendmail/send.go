@@ -635,7 +635,7 @@ func (s *sender) verp(j *job) error {
 	attrs := stream.DerivedAttrs(nil, j.h, "verp", verpN)
 	var agg *verpRetry
 	if !s.a.Retry {
-		agg = &verpRetry{h: *j.h, left: n, sum: rcptsSum(j.rcpts)}
+		agg = &verpRetry{h: *j.h, left: n}
 		agg.h.Attrs = slices.Clone(j.h.Attrs)
 	}
 	for i, p := range j.rcpts {
@@ -707,8 +707,8 @@ func verpPlaces(j *job) ([]int, error) {
 
 // A verpRetry is the one retry record of the recipients a record of
 // verp=yes (h) deferred, where each had one of its own: a record of
-// verp=yes itself, id ID,r-HASH (retryID), its verp-n their places in
-// the record. mlm-sendmail -R sends each again as the transaction of the
+// verp=yes itself, id ID,r-HASH (retryID of the recipients it holds),
+// its verp-n their places in the record. mlm-sendmail -R sends each again as the transaction of the
 // recipient's own retry record (ID,n,r-HASH), under its lock. A
 // personalised delivery of 10,000 with 40% of the domains deferred made
 // 4,000 retry records, each a pipeline and a connection when tried
@@ -716,10 +716,8 @@ func verpPlaces(j *job) ([]int, error) {
 // of the jobs ends (left), or once it holds verpRetryMax.
 type verpRetry struct {
 	h      stream.Header
-	sum    [32]byte // of the record's recipients, for the ids (retryIDOf)
 	mu     sync.Mutex
 	left   int // the jobs not ended
-	n      int // the retry records written
 	rcpts  []stream.Path
 	places []int
 	reply  smtpout.Reply // the first's
@@ -1857,9 +1855,14 @@ func (s *sender) writeVERPRetry(g *verpRetry, msg *spool.Spool) error {
 	for i, n := range g.places {
 		places[i] = strconv.Itoa(n)
 	}
-	err := s.writeRetry(&g.h, retryIDOf(g.h.ID, g.sum, g.n), msg, g.rcpts, g.reply, g.from, []stream.Attr{{Name: verpN, Value: strings.Join(places, " ")}})
+	// Named by the recipients it holds, not all the record's, as a
+	// batch's is: a run of the record stopped half way, then run
+	// again, deferred more of them the second time, in a record of the
+	// same name, which the retry queue dropped as one it had (a review).
+	// Two of one recipient are tried under one lock (verp), and the
+	// journal keeps the second from sending again.
+	err := s.writeRetry(&g.h, retryID(g.h.ID, g.rcpts), msg, g.rcpts, g.reply, g.from, []stream.Attr{{Name: verpN, Value: strings.Join(places, " ")}})
 	g.rcpts, g.places, g.marked, g.from = nil, nil, false, mark{}
-	g.n++
 	return err
 }
 
@@ -1898,27 +1901,13 @@ const deferredAt = "deferred-at"
 // journal. A batch made otherwise since (maxrcpt changed) makes another
 // id, which the queue keeps too, rather than dropping the recipients the
 // first record lacks.
-func retryID(id string, rcpts []stream.Path) string { return retryIDOf(id, rcptsSum(rcpts), 0) }
-
-// rcptsSum is the sum retryID names a record's retry record by: of the
-// set of its recipients.
-func rcptsSum(rcpts []stream.Path) [32]byte {
+func retryID(id string, rcpts []stream.Path) string {
 	m := make([]string, len(rcpts))
 	for i, r := range rcpts {
 		m[i] = r.Mailbox
 	}
 	slices.Sort(m)
-	return sha256.Sum256([]byte(strings.Join(m, "\n")))
-}
-
-// retryIDOf is the id of the k-th retry record (from 0) of record id,
-// whose recipients' sum is sum: retryID's for the first; for those of a
-// record of verp=yes that defers more than verpRetryMax, each later one
-// named by the sum and its number.
-func retryIDOf(id string, sum [32]byte, k int) string {
-	if k > 0 {
-		sum = sha256.Sum256(append(sum[:], strconv.Itoa(k)...))
-	}
+	sum := sha256.Sum256([]byte(strings.Join(m, "\n")))
 	return id + ",r-" + hex.EncodeToString(sum[:4])
 }
 
