@@ -268,13 +268,26 @@ func (j *journal) unclaim(post, id string, todo []stream.Path) {
 
 // wantAll, with a filter, adds the keys of rcpts, a record's that goes
 // as a job for each recipient (verp=yes), to what the journal keeps of
-// its post at once (see interest), from the record's mark: each job's
-// lookup added its own key, and read the journal again from the mark
-// for it, a hundred times for a record of a hundred.
+// its post at once (see interest), from the record's mark, and reads
+// it: each job's lookup added its own key, and read the journal again
+// from the mark for it, a hundred times for a record of a hundred.
+// Under one hold of mu, as lookup: read later, after another record's
+// interest had moved where the read of the post stands to its own
+// mark, it skipped this record's outcomes before that mark, and sent
+// them again (a review). The journal is opened first, as a lock opens
+// it, so that the mark is checked against it (resume), not ignored for
+// a whole read. An error is its jobs' lookups' to say.
 func (j *journal) wantAll(post string, rcpts []stream.Path, from string) {
+	if j.want == nil {
+		return
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if _, err := j.open(post); err != nil {
+		return
+	}
 	j.interest(post, rcpts, from)
+	j.refresh(post)
 }
 
 // relock moves the lock of record id's batch (see lock) to the file at

@@ -1381,3 +1381,64 @@ func fewDescriptors(t *testing.T, room int) (restore func()) {
 		}
 	}
 }
+
+// TestJournalWantAll: the keys a record of verp=yes wants of the
+// journal at once (wantAll) are read at once, under the same hold as
+// they are added: a record without a mark, then one with a mark read
+// in before the first's jobs looked themselves up, had the read of the
+// post start at the second's mark, and the first's recipient, whose
+// line came before it, was sent again (a review). And the journal is
+// opened first, so that a mark is read from, not the whole journal: a
+// line before the mark (here naming the record's recipient, which a
+// real mark never has before it, so that the read shows) is not read.
+func TestJournalWantAll(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("D a1@x.org\nD c1@x.org\n")
+	for i := range 2000 {
+		fmt.Fprintf(&b, "D m%d@x.org\n", i)
+	}
+	_, name := listJournal(t, "p9", b.String())
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	at := mark{f, int64(b.Len())}.value()
+	j := newJournal(filepath.Dir(name))
+	defer j.close()
+	j.filter()
+	a1, b1, c1 := []stream.Path{{Mailbox: "a1@x.org"}}, []stream.Path{{Mailbox: "b1@x.org"}}, []stream.Path{{Mailbox: "c1@x.org"}}
+	j.wantAll("p9", a1, "")
+	j.wantAll("p9", b1, at)
+	for _, c := range []struct {
+		id    string
+		rcpts []stream.Path
+		from  string
+		todo  int
+	}{
+		{"p9,1,1,r-aaaaaaaa", a1, "", 0}, // delivered before the mark: known
+		{"p9,2,1,r-bbbbbbbb", b1, at, 1}, // not in the journal
+	} {
+		if err := j.lock("p9", c.id, c.rcpts); err != nil {
+			t.Fatal(err)
+		}
+		todo, _, err := j.lookup("p9", c.id, c.rcpts, c.from)
+		j.unlock(c.id)
+		if err != nil || len(todo) != c.todo {
+			t.Errorf("%s: to do %v, %v; want %d", c.id, todo, err, c.todo)
+		}
+	}
+	// A process of one marked record: read from the mark alone.
+	k := newJournal(filepath.Dir(name))
+	defer k.close()
+	k.filter()
+	k.wantAll("p9", c1, at)
+	if err := k.lock("p9", "p9,3,1,r-cccccccc", c1); err != nil {
+		t.Fatal(err)
+	}
+	todo, _, err := k.lookup("p9", "p9,3,1,r-cccccccc", c1, at)
+	k.unlock("p9,3,1,r-cccccccc")
+	if err != nil || len(todo) != 1 {
+		t.Errorf("marked alone: to do %v, %v; want c1, its line before the mark not read", todo, err)
+	}
+}
