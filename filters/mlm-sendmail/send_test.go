@@ -2967,6 +2967,17 @@ func TestVERPRecord(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "queue", "bounces", "new", own+",b1")); err != nil {
 		t.Errorf("the retry's bounce record: %v; want %s,b1, its own record's", err, own)
 	}
+	// Sent without -R and deferred again: a retry record of the first
+	// record, p1,1, its place there, one verp-n.
+	srvN := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "t450@*=451 4.3.0 later")})
+	outN, err := send(t, &args{Dir: list(t), Relay: []string{srvN.Addr()}}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hN, err := stream.NewReader(strings.NewReader(outN)).Next()
+	if err != nil || hN.ID != retryID("p1,1", []stream.Path{{Mailbox: "t450@example.org"}}) || attrOf(hN, verpN) != "2" || strings.Count(outN, "\nA verp-n=") != 1 {
+		t.Errorf("its retry record without -R: %v, %v:\n%s\nwant p1,1's, verp-n 2 alone", hN, err, outN)
+	}
 	// 5xx: the bounce record named by the recipient's own id.
 	if _, err := os.Stat(filepath.Join(dir, "queue", "bounces", "new", "p1,1,3,b1")); err != nil {
 		t.Errorf("bounce record: %v", err)
