@@ -484,10 +484,10 @@ func ready(r io.Reader) bool {
 // journal took 0.35 s and 39 MB for each retry record (R79).
 //
 // For a retry record (one with a mark), the first of its post and mark
-// in the stream, it returns instead ask, which
-// hold calls with the keys of its recipients, once it has read them, for
-// those the journal names (journal.SettledOf), or with none, for every
-// one (as settledOf's first answer), once they are more than askMax: a
+// in the stream, it returns instead ask, which hold calls with the keys
+// of its recipients, once it has read them, for those the journal names
+// (journal.SettledOf), or with none, for every one (as settledOf's first
+// answer), once they are more than askMax: a
 // retry record's hundred keys, looked up alone in 9 MB of a million's
 // journal, took a process 33 ms in all, where a key of every line took
 // 158 ms; a retry pass of 4,000 such records (400,000 recipients, a rate
