@@ -640,8 +640,9 @@ func (s *sender) verp(j *job) error {
 		if places != nil {
 			// A retry record sent without -R: its retry record is
 			// of the record it was of, its places those in it, as
-			// its transactions' ids are, not a record of a record.
-			agg.h.ID = lockKey(j.h.ID)
+			// its transactions' ids are, not a record of a record;
+			// named apart from it (writeVERPRetry).
+			agg.h.ID, agg.self = lockKey(j.h.ID), j.h.ID
 		}
 	}
 	for i, p := range j.rcpts {
@@ -732,6 +733,7 @@ type verpRetry struct {
 	reply  smtpout.Reply // the first's
 	from   mark          // the earliest, of one file; none if they differ
 	marked bool          // from is some job's
+	self   string        // the record's id, if it is a retry record of h.ID's
 }
 
 // verpRetryMax is the most recipients of a verpRetry: a retry record
@@ -1870,7 +1872,17 @@ func (s *sender) writeVERPRetry(g *verpRetry, msg *spool.Spool) error {
 	// same name, which the retry queue dropped as one it had (a review).
 	// Two of one recipient are tried under one lock (verp), and the
 	// journal keeps the second from sending again.
-	err := s.writeRetry(&g.h, retryID(g.h.ID, g.rcpts), msg, g.rcpts, g.reply, g.from, []stream.Attr{{Name: verpN, Value: strings.Join(places, " ")}})
+	//
+	// Of a retry record sent without -R that defers all its recipients
+	// again, that name is its own: the retry queue, which has it
+	// claimed, would drop the new one, then take the old one off as
+	// the run ends, and the recipients with it (a review). Then it is
+	// the hash of them and a number, the same each time.
+	id := retryID(g.h.ID, g.rcpts)
+	for k := 1; id == g.self; k++ {
+		id = retryID(g.h.ID, append(slices.Clone(g.rcpts), stream.Path{Mailbox: "#" + strconv.Itoa(k)}))
+	}
+	err := s.writeRetry(&g.h, id, msg, g.rcpts, g.reply, g.from, []stream.Attr{{Name: verpN, Value: strings.Join(places, " ")}})
 	g.rcpts, g.places, g.marked, g.from = nil, nil, false, mark{}
 	return err
 }

@@ -2978,6 +2978,24 @@ func TestVERPRecord(t *testing.T) {
 	if err != nil || hN.ID != retryID("p1,1", []stream.Path{{Mailbox: "t450@example.org"}}) || attrOf(hN, verpN) != "2" || strings.Count(outN, "\nA verp-n=") != 1 {
 		t.Errorf("its retry record without -R: %v, %v:\n%s\nwant p1,1's, verp-n 2 alone", hN, err, outN)
 	}
+	// All deferred again: named apart from the record itself, which the
+	// retry queue has claimed, the same each time.
+	srvA := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=451 4.3.0 later")})
+	var ids []string
+	for range 2 {
+		outA, err := send(t, &args{Dir: list(t), Relay: []string{srvA.Addr()}}, out)
+		hA, rerr := stream.NewReader(strings.NewReader(outA)).Next()
+		if err != nil || rerr != nil {
+			t.Fatal(err, rerr)
+		}
+		ids = append(ids, hA.ID)
+		if hA.ID == h.ID || lockKey(hA.ID) != "p1,1" || strings.Count(outA, "\nA verp-n=") != 1 {
+			t.Errorf("all deferred again without -R: %s; want p1,1,r-HASH, not %s", hA.ID, h.ID)
+		}
+	}
+	if ids[0] != ids[1] {
+		t.Errorf("all deferred again, twice: %s then %s; want one name", ids[0], ids[1])
+	}
 	// 5xx: the bounce record named by the recipient's own id.
 	if _, err := os.Stat(filepath.Join(dir, "queue", "bounces", "new", "p1,1,3,b1")); err != nil {
 		t.Errorf("bounce record: %v", err)
