@@ -1873,14 +1873,21 @@ func (s *sender) writeVERPRetry(g *verpRetry, msg *spool.Spool) error {
 	// Two of one recipient are tried under one lock (verp), and the
 	// journal keeps the second from sending again.
 	//
-	// Of a retry record sent without -R that defers all its recipients
-	// again, that name is its own: the retry queue, which has it
-	// claimed, would drop the new one, then take the old one off as
-	// the run ends, and the recipients with it (a review). Then it is
-	// the hash of them and a number, the same each time.
+	// Of a retry record sent without -R, the hash is of them and its own
+	// id: of them alone, one that deferred all again had its own name,
+	// and the retry queue, which has it claimed, dropped the new one,
+	// then took the old one off as the run ended, and the recipients
+	// with it (a review); and the next run of the new one had the old
+	// one's name, which two runs at once of the two, both queued, each
+	// dropped as the other's (another). So each run of one record names
+	// its retry record alike, and never as another record's, but by the
+	// odds of the hash, which a number more keeps from its own.
 	id := retryID(g.h.ID, g.rcpts)
+	if g.self != "" {
+		id = retryID(g.h.ID, append(slices.Clone(g.rcpts), stream.Path{Mailbox: "#" + g.self}))
+	}
 	for k := 1; id == g.self; k++ {
-		id = retryID(g.h.ID, append(slices.Clone(g.rcpts), stream.Path{Mailbox: "#" + strconv.Itoa(k)}))
+		id = retryID(g.h.ID, append(slices.Clone(g.rcpts), stream.Path{Mailbox: "#" + g.self + "#" + strconv.Itoa(k)}))
 	}
 	err := s.writeRetry(&g.h, id, msg, g.rcpts, g.reply, g.from, []stream.Attr{{Name: verpN, Value: strings.Join(places, " ")}})
 	g.rcpts, g.places, g.marked, g.from = nil, nil, false, mark{}

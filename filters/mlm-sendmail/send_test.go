@@ -2975,7 +2975,7 @@ func TestVERPRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	hN, err := stream.NewReader(strings.NewReader(outN)).Next()
-	if err != nil || hN.ID != retryID("p1,1", []stream.Path{{Mailbox: "t450@example.org"}}) || attrOf(hN, verpN) != "2" || strings.Count(outN, "\nA verp-n=") != 1 {
+	if err != nil || lockKey(hN.ID) != "p1,1" || hN.ID == retryID("p1,1", []stream.Path{{Mailbox: "t450@example.org"}}) || attrOf(hN, verpN) != "2" || strings.Count(outN, "\nA verp-n=") != 1 {
 		t.Errorf("its retry record without -R: %v, %v:\n%s\nwant p1,1's, verp-n 2 alone", hN, err, outN)
 	}
 	// All deferred again: named apart from the record itself, which the
@@ -2995,6 +2995,15 @@ func TestVERPRecord(t *testing.T) {
 	}
 	if ids[0] != ids[1] {
 		t.Errorf("all deferred again, twice: %s then %s; want one name", ids[0], ids[1])
+	}
+	// And that one, all deferred again: not the first's name back (two
+	// runs at once of the two, both queued, each dropped its new record
+	// as the other's), nor its own.
+	renamed := strings.Replace(out, "MLM1 "+h.ID+"\n", "MLM1 "+ids[0]+"\n", 1)
+	outB, err := send(t, &args{Dir: list(t), Relay: []string{srvA.Addr()}}, renamed)
+	hB, rerr := stream.NewReader(strings.NewReader(outB)).Next()
+	if err != nil || rerr != nil || hB.ID == h.ID || hB.ID == ids[0] || lockKey(hB.ID) != "p1,1" {
+		t.Errorf("all deferred again of %s: %v, %v, %v; want a third name of p1,1", ids[0], hB, err, rerr)
 	}
 	// 5xx: the bounce record named by the recipient's own id.
 	if _, err := os.Stat(filepath.Join(dir, "queue", "bounces", "new", "p1,1,3,b1")); err != nil {
