@@ -974,7 +974,7 @@ func Edit(dir, name string, args []string, in io.Reader, remove bool) (changed, 
 		if remove {
 			p.add.build(nil)
 			p.remove.build(fps)
-			p.eachAdd = spoolLines(sp, 0, 0)
+			p.eachAdd = func(func([]byte) error) error { return nil } // (none to add)
 		} else {
 			p.add.build(fps)
 			p.remove.build(nil)
