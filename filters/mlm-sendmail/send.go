@@ -635,7 +635,7 @@ func (s *sender) verp(j *job) error {
 	attrs := stream.DerivedAttrs(nil, j.h, "verp", verpN)
 	var agg *verpRetry
 	if !s.a.Retry {
-		agg = &verpRetry{h: *j.h, left: n}
+		agg = &verpRetry{h: *j.h, left: n, all: n}
 		agg.h.Attrs = slices.DeleteFunc(slices.Clone(j.h.Attrs), func(a stream.Attr) bool { return a.Name == verpN })
 		if places != nil {
 			// A retry record sent without -R: its retry record is
@@ -734,6 +734,7 @@ type verpRetry struct {
 	from   mark          // the earliest, of one file; none if they differ
 	marked bool          // from is some job's
 	self   string        // the record's id, if it is a retry record of h.ID's
+	all    int           // the record's recipients, one a key
 }
 
 // verpRetryMax is the most recipients of a verpRetry: a retry record
@@ -1873,17 +1874,21 @@ func (s *sender) writeVERPRetry(g *verpRetry, msg *spool.Spool) error {
 	// Two of one recipient are tried under one lock (verp), and the
 	// journal keeps the second from sending again.
 	//
-	// Of a retry record sent without -R, the hash is of them and its own
-	// id: of them alone, one that deferred all again had its own name,
-	// and the retry queue, which has it claimed, dropped the new one,
-	// then took the old one off as the run ended, and the recipients
-	// with it (a review); and the next run of the new one had the old
-	// one's name, which two runs at once of the two, both queued, each
-	// dropped as the other's (another). So each run of one record names
-	// its retry record alike, and never as another record's, but by the
-	// odds of the hash, which a number more keeps from its own.
+	// Of a retry record sent without -R that deferred all its recipients
+	// again, the hash is of them and its own id: of them alone, it had
+	// its own name, and the retry queue, which has it claimed, dropped
+	// the new one, then took the old one off as the run ended, and the
+	// recipients with it (a review); and the next run of the new one had
+	// the old one's name, which two runs at once of the two, both
+	// queued, each dropped as the other's (another). So each run of one
+	// record names its retry record alike, and never as another record's,
+	// but by the odds of the hash, which a number more keeps from its
+	// own. Some of them, fewer than it holds, are named by themselves
+	// alone, as a first delivery's are: a name no record of more has,
+	// and one that two records of one post, both queued after a stop,
+	// give alike, so that the retry queue keeps one (a third review).
 	id := retryID(g.h.ID, g.rcpts)
-	if g.self != "" {
+	if g.self != "" && len(g.rcpts) == g.all {
 		id = retryID(g.h.ID, append(slices.Clone(g.rcpts), stream.Path{Mailbox: "#" + g.self}))
 	}
 	for k := 1; id == g.self; k++ {
