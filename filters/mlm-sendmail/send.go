@@ -1816,7 +1816,25 @@ func (s *sender) finish(l *lane, j *job, deferred []smtpout.Result) error {
 	for i, r := range deferred {
 		rcpts[i] = r.Rcpt
 	}
-	return s.writeRetry(j.h, retryID(j.h.ID, j.rcpts), j.msg, rcpts, deferred[0].Reply, j.from, nil)
+	h, id := j.h, retryID(j.h.ID, j.rcpts)
+	if key := lockKey(j.h.ID); key != j.h.ID {
+		// A retry record sent without -R (a site's own stages): its
+		// retry record is of the batch it was of, under the batch's
+		// lock, as its own is, where one named after it (ID,r-H,r-H)
+		// had the lock of no batch, which a re-run of the batch did
+		// not wait for, and an id 11 octets longer at each deferral,
+		// past what a queue takes after some twenty. Named by the
+		// recipients and its own id, as a verp=yes one that defers
+		// all (writeVERPRetry): the same at each run of it, never
+		// its own, which the retry queue has claimed, nor another's.
+		b := *j.h
+		b.ID, h = key, &b
+		id = retryID(key, append(slices.Clone(j.rcpts), stream.Path{Mailbox: "#" + j.h.ID}))
+		for k := 1; id == j.h.ID; k++ {
+			id = retryID(key, append(slices.Clone(j.rcpts), stream.Path{Mailbox: "#" + j.h.ID + "#" + strconv.Itoa(k)}))
+		}
+	}
+	return s.writeRetry(h, id, j.msg, rcpts, deferred[0].Reply, j.from, nil)
 }
 
 // writeRetry writes record id of the recipients rcpts that record h0,

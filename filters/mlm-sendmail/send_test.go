@@ -4382,3 +4382,75 @@ func TestVERPRetryAgain(t *testing.T) {
 		t.Errorf("retry records:\n%s\nthen\n%s\nwant d1's, then d1's and d2's, named apart", first, again)
 	}
 }
+
+// TestRetryOfRetryRecord: a batch's retry record sent without -R (a site's
+// own stages) and deferred again makes a retry record of the batch, under
+// its lock, named the same at each run and apart from itself and the
+// first, an id no longer than the first's, where it was named after
+// itself (ID,r-H,r-H): 11 octets more at each deferral, and the lock of
+// no batch, which a re-run of the batch did not wait for.
+func TestRetryOfRetryRecord(t *testing.T) {
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "d*=451 4.3.0 later")})
+	a := func() *args { return &args{Dir: list(t), Relay: []string{srv.Addr()}} }
+	first, err := send(t, a(), record("p1,1", "d1@example.net", "k1@example.net", "d2@example.net"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := func(out string) *stream.Header {
+		t.Helper()
+		h, err := stream.NewReader(strings.NewReader(out)).Next()
+		if err != nil {
+			t.Fatalf("%v:\n%s", err, out)
+		}
+		return h
+	}
+	x := head(first).ID
+	var ys []string
+	for range 2 {
+		out, err := send(t, a(), first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := head(out)
+		parent, _ := h.Get("parent")
+		if lockKey(h.ID) != "p1,1" || h.ID == x || len(h.ID) != len(x) || parent != "p1,1" || !strings.HasSuffix(out, "\nR <d1@example.net>\nR <d2@example.net>\nE 2\n") {
+			t.Errorf("retry record of %s: %s, parent %s:\n%s\nwant p1,1,r-HASH, not %s, parent p1,1, d1 and d2", x, h.ID, parent, out, x)
+		}
+		ys = append(ys, h.ID)
+	}
+	if ys[0] != ys[1] {
+		t.Errorf("two runs of %s: %s then %s; want one name", x, ys[0], ys[1])
+	}
+	// Its retry records, in turn: names never seen before in the chain,
+	// where one of them back (Y, Z, Y) had two runs at once of the two,
+	// both queued after a stop, each drop its new record as the other's
+	// (as a verp=yes one did: a review).
+	second := strings.Replace(first, "MLM1 "+x+"\n", "MLM1 "+ys[0]+"\n", 1)
+	seen := []string{x, ys[0]}
+	in := second
+	for range 3 {
+		out, err := send(t, a(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z := head(out).ID
+		if lockKey(z) != "p1,1" || slices.Contains(seen, z) {
+			t.Errorf("retry record of %s: %s; want a name of p1,1 not in %q", seen[len(seen)-1], z, seen)
+		}
+		in = strings.Replace(first, "MLM1 "+x+"\n", "MLM1 "+z+"\n", 1)
+		seen = append(seen, z)
+	}
+	// Under -R, it waits for the batch's lock, which a re-run of the
+	// batch holds.
+	b := a()
+	other := newJournal(filepath.Join(b.Dir, "state", "journal"))
+	defer other.close()
+	if err := other.lock("p1", "p1,1", nil); err != nil {
+		t.Fatal(err)
+	}
+	b.Retry = true
+	n := len(srv.Messages())
+	if _, err := send(t, b, second); sysexit.Code(err) != sysexit.TempFail || len(srv.Messages()) != n {
+		t.Errorf("%s with -R, the batch's lock held: %v, %d sent; want 75, none", ys[0], err, len(srv.Messages())-n)
+	}
+}
