@@ -735,6 +735,7 @@ type verpRetry struct {
 	marked bool          // from is some job's
 	self   string        // the record's id, if it is a retry record of h.ID's
 	all    int           // the record's recipients, one a key
+	failed bool          // a job ended in error: the record is tried again whole
 }
 
 // verpRetryMax is the most recipients of a verpRetry: a retry record
@@ -907,9 +908,17 @@ func (s *sender) end(l *lane, j *job, err error) {
 	s.j.settle(l.w)
 	if g := j.agg; g != nil {
 		// The last job of a record of verp=yes: its retry record goes
-		// out, the record's message still in the spool.
+		// out, the record's message still in the spool; but none if a
+		// job ended in error (another process delivering its
+		// recipient, a stop, a journal not on disk): the exit status is
+		// 75, and the record, kept whole, holds the recipients it
+		// deferred. Written, it was of some of them, those whose locks
+		// it took, a set of its own each time: two records sharing
+		// recipients, run at once, each made one more at each pass,
+		// and 4 of a post became 94 in 8 passes (a review).
 		g.mu.Lock()
-		if g.left--; g.left == 0 {
+		g.failed = g.failed || err != nil
+		if g.left--; g.left == 0 && !g.failed {
 			if werr := s.writeVERPRetry(g, j.msg); err == nil {
 				err = werr
 			}

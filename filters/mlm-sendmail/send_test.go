@@ -4352,11 +4352,13 @@ func TestVERPRetryRecords(t *testing.T) {
 }
 
 // TestVERPRetryAgain: a record of verp=yes that could not try every
-// recipient (one's lock held by another process: 75), run again once
-// it can, defers more of them the second time: its second retry record
-// has a name of its own, so that the retry queue keeps both, where one
-// named by all the record's recipients had the first's name, and the
-// queue dropped it, and the recipient only it held (a review).
+// recipient (one's lock held by another process: 75) writes no retry
+// record: kept whole, it holds those it deferred, and run again once it
+// can, makes one of all it defers. One of those it had tried was a set
+// of its own each time, and two records sharing recipients, run at once,
+// made one more at each pass (a review); and one named by all the
+// record's recipients had the name of the one written on the re-run,
+// which the queue dropped, and the recipient only it held (another).
 func TestVERPRetryAgain(t *testing.T) {
 	dir := list(t)
 	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "d*=451 4.3.0 later")})
@@ -4376,10 +4378,8 @@ func TestVERPRetryAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := func(out string) string { l, _, _ := strings.Cut(out, "\n"); return l }
-	if id(first) == id(again) || !strings.HasSuffix(first, "\nR <d1@example.net>\nE 1\n") ||
-		!strings.Contains(again, "\nR <d1@example.net>\nR <d2@example.net>\nE 2\n") && !strings.Contains(again, "\nR <d2@example.net>\nR <d1@example.net>\nE 2\n") {
-		t.Errorf("retry records:\n%s\nthen\n%s\nwant d1's, then d1's and d2's, named apart", first, again)
+	if first != "" || !strings.Contains(again, "\nR <d1@example.net>\nR <d2@example.net>\nE 2\n") && !strings.Contains(again, "\nR <d2@example.net>\nR <d1@example.net>\nE 2\n") {
+		t.Errorf("retry records:\n%s\nthen\n%s\nwant none, then d1's and d2's", first, again)
 	}
 }
 
