@@ -120,6 +120,51 @@ func TestSettled(t *testing.T) {
 	}
 }
 
+// TestSettledOfNext: SettledOf's next mark is at the first line that
+// names one of the keys, from where the read began, or past the last
+// whole line if none does, never into a line cut short; it is from
+// itself if the read moved nowhere, and a mark from the start if from
+// did not hold.
+func TestSettledOfNext(t *testing.T) {
+	d, err := listdir.Open(mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(Dir(d), 0o700)
+	name := filepath.Join(Dir(d), "p")
+	text := "D a@x.example\nD b@x.example\nF C@x.example\nD d@x.ex"
+	os.WriteFile(name, []byte(text), 0o600)
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	at := func(line string) int64 { return int64(strings.Index(text, line)) }
+	mark := MarkValue(f, at("D b@"))
+	for _, c := range []struct {
+		from, rcpt string
+		want       int64 // 0: from itself
+		settled    bool
+	}{
+		{mark, "c@x.example", at("F C@"), true},
+		{mark, "b@x.example", 0, true},
+		{mark, "e@x.example", at("D d@"), false},
+		{mark, "d@x.ex", at("D d@"), false},
+		{mark, "a@x.example", at("D d@"), false}, // (before the mark: not read)
+		{"", "b@x.example", at("D b@"), true},
+		{"9:0000000000000000", "a@x.example", 0, true}, // (from the start)
+	} {
+		s, next, err := SettledOf(d, "p", c.from, []string{addr.Key(c.rcpt)})
+		want := c.from
+		if c.want > 0 {
+			want = MarkValue(f, c.want)
+		}
+		if err != nil || next != want || s.Has(addr.Key(c.rcpt)) != c.settled {
+			t.Errorf("SettledOf(%q, %s) = %v, %q (%d), %v; want %v, %q", c.from, c.rcpt, s.Has(addr.Key(c.rcpt)), next, Resume(f, next), err, c.settled, want)
+		}
+	}
+}
+
 // TestSweep: the journal of a post not written to for the time kept, with
 // no record of it in the outgoing or retry queue, goes; the others stay;
 // a sweep is done once a day.
