@@ -447,6 +447,22 @@ func (j *journal) unknown(post, id string, rcpts []stream.Path) ([]stream.Path, 
 				others[j.key(p.Mailbox)] = true
 			}
 		}
+		// A retry record, of recipients another record of the batch
+		// on its way in this run has taken on, is not tried now (75),
+		// and, kept whole, holds them still, where it went on without
+		// them, and ended 0 if it deferred no other: but the other's
+		// retry record of them could have its name (the same set, or
+		// a retry record's own next, without -R), which the retry
+		// queue, having it, dropped: recipients lost (a review). A
+		// stream of two records of one batch, as a site's runner that
+		// feeds its retry queue to one process makes, meets this. A
+		// batch's own record twice in a stream goes on without them,
+		// as before: its name is no retry record's.
+		for _, r := range rcpts {
+			if k := j.key(r.Mailbox); key != id && others[k] && !m[k] {
+				return nil, mark{}, sysexit.Errorf(sysexit.TempFail, "another record of %s in this run is delivering some of its recipients; tried again later", key)
+			}
+		}
 	}
 	if c == nil && len(rcpts) > 1 {
 		c = j.recordSet(len(rcpts)) // this record's alone

@@ -20,7 +20,7 @@ type args struct {
 	Conns    int           `short:"c" default:"20" placeholder:"N" help:"Deliver over up to N connections at once."`
 	DataTime time.Duration `name:"data-timeout" default:"10m" placeholder:"DURATION" help:"Wait at least DURATION for the reply to the end of the data."`
 	Helo     string        `short:"H" placeholder:"NAME" help:"Name to give in EHLO (default: the list's domain)."`
-	Lifetime time.Duration `short:"l" default:"120h" placeholder:"DURATION" help:"With --retry, give up on recipients deferred longer than DURATION."`
+	Lifetime time.Duration `short:"l" default:"120h" placeholder:"DURATION" help:"Give up on the recipients of a retry record (with --retry, of any record) deferred longer than DURATION."`
 	LMTP     bool          `short:"L" name:"lmtp" help:"Speak LMTP, with a reply for each recipient."`
 	Relay    []string      `short:"r" sep:"none" placeholder:"HOST:PORT" help:"A relay (repeatable; default: the list's relay file)."`
 	Retry    bool          `short:"R" help:"The records are retries: deferred recipients make the exit status 75 instead of new records."`

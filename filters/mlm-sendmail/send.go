@@ -563,8 +563,9 @@ func (p *parted) next(rcpts []stream.Path) error {
 func (p *parted) end() { p.s.unshare(p.j) }
 
 // idsFit refuses (65) a record of n recipients whose bounce records
-// (ID,bN), or retry record (ID,r-HASH) and its bounce records, would
-// have ids longer than a queue takes (queue.MaxID); with verp=yes, ID
+// (ID,bN), or retry record (ID,r-HASH, or for a retry record its
+// batch's, no longer) and its bounce records, would have ids longer
+// than a queue takes (queue.MaxID); with verp=yes, ID
 // is each recipient's (ID,n). Such a record could neither bounce a
 // recipient nor defer one, and would be tried again for ever, exit 75,
 // each failed recipient refused again every time and never told.
@@ -577,8 +578,11 @@ func (s *sender) idsFit(h *stream.Header, n int) error {
 		id, n = id+len(",")+len(strconv.Itoa(n)), 1
 	}
 	longest := id + len(",b") + len(strconv.Itoa(n))
-	if !s.a.Retry {
-		longest += len(",r-") + 8 // retryID's
+	if !s.a.Retry && lockKey(h.ID) == h.ID {
+		// retryID's; a retry record's own is of its batch, as long as
+		// its id (a review: a long one went to bad/ for an id it would
+		// never make).
+		longest += len(",r-") + 8
 	}
 	if longest > queue.MaxID {
 		return sysexit.Errorf(sysexit.DataErr, "record %s: the ids of its bounce and retry records would be up to %d octets, more than a queue takes (%d)", h.ID, longest, queue.MaxID)
@@ -1354,7 +1358,7 @@ func (s *sender) send(l *lane, o *open, todo []stream.Path) (held bool, err erro
 		s.lost(o, lost)
 	}
 	if n := len(todo) + len(carry); n > 0 {
-		if refused != nil || !s.a.Retry || s.expired(j.h) {
+		if refused != nil || !s.a.Retry || s.pastLife(j.h) {
 			// No relay took them: none answered, each broke off, none
 			// offered the STARTTLS -S asks, or one refused MAIL (a full
 			// disk, a rate limit, a sender it will not take for now).
@@ -1402,7 +1406,7 @@ var lostReply = smtpout.Reply{Code: 451, Enhanced: "4.4.2", Text: "connection lo
 // relay that always answers the dot too late (behind a slow content
 // filter) got another copy at every retry, for ever.
 func (s *sender) expireLost(j *job, lost []stream.Path) (gone []smtpout.Result, left []stream.Path) {
-	if len(lost) == 0 || !s.a.Retry || !s.expired(j.h) {
+	if len(lost) == 0 || !s.pastLife(j.h) {
 		return nil, lost
 	}
 	s.stats.lost.Add(int64(len(lost)))
@@ -1632,7 +1636,7 @@ func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result
 	defer func() { l.lines = lines[:0] }()
 	var bounceErr error
 	delivered := false
-	expired := s.a.Retry && s.expired(j.h)
+	expired := s.pastLife(j.h)
 	var whole *smtpout.Reply // the first refusal of the message as a whole
 	for _, r := range results {
 		switch {
@@ -1853,8 +1857,13 @@ func (s *sender) writeRetry(h0 *stream.Header, id string, msg *spool.Spool, rcpt
 	h := *h0
 	h.ID = id
 	// A journal-from of the record is of an earlier look-up: this one's
-	// takes its place.
-	h.Attrs = slices.DeleteFunc(slices.Clone(h0.Attrs), func(a stream.Attr) bool { return a.Name == journalFrom })
+	// takes its place; and so do its parent, as DerivedAttrs has it,
+	// and deferred, of a retry record sent without -R, which are of the
+	// round before: each round added two lines more, some 3 KB of a
+	// server's long reply, for ever (a review).
+	h.Attrs = slices.DeleteFunc(slices.Clone(h0.Attrs), func(a stream.Attr) bool {
+		return a.Name == journalFrom || a.Name == "deferred" || a.Name == "parent"
+	})
 	h.Attrs = append(h.Attrs,
 		stream.Attr{Name: "parent", Value: h0.ID},
 		stream.Attr{Name: "deferred", Value: reply.String()})
@@ -1969,6 +1978,19 @@ func retryID(id string, rcpts []stream.Path) string {
 	slices.Sort(m)
 	sum := sha256.Sum256([]byte(strings.Join(m, "\n")))
 	return id + ",r-" + hex.EncodeToString(sum[:4])
+}
+
+// pastLife reports a record whose deferred recipients fail for good: a
+// retry record past its lifetime (expired), with -R any record, without
+// only one that says when its recipients were first deferred: a retry
+// record sent by a site's own stages, whose chain of retry records went
+// on for ever (a review), not a post approved late, whose lifetime is
+// counted from its deferral.
+func (s *sender) pastLife(h *stream.Header) bool {
+	if _, ok := h.Get(deferredAt); !ok && !s.a.Retry {
+		return false
+	}
+	return s.expired(h)
 }
 
 // expired reports a retry record whose recipients were first deferred

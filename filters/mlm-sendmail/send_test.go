@@ -550,6 +550,15 @@ func TestLifetimeFromDeferral(t *testing.T) {
 	if fs, _ := os.ReadDir(filepath.Join(dir, "queue", "bounces", "new")); len(fs) != 2 {
 		t.Errorf("expired: %d bounce records; want 2", len(fs))
 	}
+	// Without -R too, as a site's own retry stages send it: failed, not
+	// written out again, where its chain went on for ever (a review).
+	dir2 := list(t)
+	if again, err := send(t, &args{Dir: dir2, Relay: []string{srv.Addr()}}, out); err != nil || again != "" {
+		t.Errorf("expired, without -R: %v, %q; want 0 and nothing", err, again)
+	}
+	if fs, _ := os.ReadDir(filepath.Join(dir2, "queue", "bounces", "new")); len(fs) != 2 {
+		t.Errorf("expired, without -R: %d bounce records; want 2", len(fs))
+	}
 }
 
 // TestDeferredAtKept: a record that has a deferred-at already (a retry
@@ -4437,7 +4446,11 @@ func TestRetryOfRetryRecord(t *testing.T) {
 		if lockKey(z) != "p1,1" || slices.Contains(seen, z) {
 			t.Errorf("retry record of %s: %s; want a name of p1,1 not in %q", seen[len(seen)-1], z, seen)
 		}
-		in = strings.Replace(first, "MLM1 "+x+"\n", "MLM1 "+z+"\n", 1)
+		// One parent and one deferred, not one more each round.
+		if strings.Count(out, "\nA parent=") != 1 || strings.Count(out, "\nA deferred=") != 1 {
+			t.Errorf("retry record of %s:\n%s\nwant one parent and one deferred", seen[len(seen)-1], out)
+		}
+		in = out
 		seen = append(seen, z)
 	}
 	// Under -R, it waits for the batch's lock, which a re-run of the
@@ -4452,5 +4465,23 @@ func TestRetryOfRetryRecord(t *testing.T) {
 	n := len(srv.Messages())
 	if _, err := send(t, b, second); sysexit.Code(err) != sysexit.TempFail || len(srv.Messages()) != n {
 		t.Errorf("%s with -R, the batch's lock held: %v, %d sent; want 75, none", ys[0], err, len(srv.Messages())-n)
+	}
+}
+
+// TestRetryRecordLongID: a retry record sent without -R whose id is near
+// what a queue takes is sent: its own retry record is of its batch, as
+// long as it, where the room of one 11 octets longer was asked, and it
+// went to bad/ (65) for an id it would never make (a review).
+func TestRetryRecordLongID(t *testing.T) {
+	batch := "p" + strings.Repeat("x", 216) + ",1"
+	x := retryID(batch, []stream.Path{{Mailbox: "d1@example.net"}})
+	if len(x)+len(",b1") > queue.MaxID || len(x)+len(",b1")+len(",r-")+8 <= queue.MaxID {
+		t.Fatalf("id of %d octets: not the case", len(x))
+	}
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "d*=451 4.3.0 later")})
+	out, err := send(t, &args{Dir: list(t), Relay: []string{srv.Addr()}}, record(x, "d1@example.net"))
+	h, rerr := stream.NewReader(strings.NewReader(out)).Next()
+	if err != nil || rerr != nil || lockKey(h.ID) != batch || len(h.ID) != len(x) {
+		t.Errorf("a retry record of %d octets, deferred again: %v, %v, %q; want 0 and a retry record of %s", len(x), err, rerr, out, batch)
 	}
 }
