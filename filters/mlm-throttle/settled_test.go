@@ -112,50 +112,64 @@ func TestSettledAsk(t *testing.T) {
 	for i := range askMax + 1 {
 		many = append(many, fmt.Sprintf("big%d@x.example", i))
 	}
-	for _, c := range []struct {
-		what     string
-		in, want string // want "": in
-		n, all   int64
-	}{
-		{"a retry record", record("p,1,r-1", mark, few), record("p,1,r-1", moved, few), 3, 6},
-		{"one of more than askMax", record("p,2,r-1", mark, many), "", int64(len(many)) - 1, int64(len(many))},
-		{"one of none", record("p,3,r-1", mark, nil), "", 0, 0},
-		{"one without a mark", record("p,4", "", few), "", 2, 6},
-		// (One stream: the second of one mark is charged alike.)
-		{"two of one mark", record("p,5,r-1", mark, few) + record("p,6,r-1", mark, few), record("p,5,r-1", moved, few) + record("p,6,r-1", mark, few), 3, 6},
-	} {
-		th := &throttle{journals: d}
-		p := &passing{t: th, tmp: spool.New(spool.MemLimit)}
-		r := stream.NewReader(strings.NewReader(c.in))
-		var out strings.Builder
-		w := stream.NewWriter(&out)
-		err := r.Each(func(h *stream.Header) error {
-			settled, ask, err := th.settledOf(h)
-			if err != nil {
+	defer func(m int64) { moveMin = m }(moveMin)
+	for _, move := range []int64{0, 1 << 40} {
+		moveMin = move
+		for _, c := range []struct {
+			what     string
+			in, want string // want "": in
+			n, all   int64
+		}{
+			{"a retry record", record("p,1,r-1", mark, few), record("p,1,r-1", moved, few), 3, 6},
+			{"one of more than askMax", record("p,2,r-1", mark, many), "", int64(len(many)) - 1, int64(len(many))},
+			{"one of none", record("p,3,r-1", mark, nil), "", 0, 0},
+			{"one without a mark", record("p,4", "", few), "", 2, 6},
+			// (One stream: the second of one mark is charged alike.)
+			{"two of one mark", record("p,5,r-1", mark, few) + record("p,6,r-1", mark, few), record("p,5,r-1", moved, few) + record("p,6,r-1", mark, few), 3, 6},
+		} {
+			th := &throttle{journals: d}
+			p := &passing{t: th, tmp: spool.New(spool.MemLimit)}
+			r := stream.NewReader(strings.NewReader(c.in))
+			var out strings.Builder
+			w := stream.NewWriter(&out)
+			err := r.Each(func(h *stream.Header) error {
+				settled, ask, err := th.settledOf(h)
+				if err != nil {
+					return err
+				}
+				if want := c.what != "one without a mark" && h.ID != "p,6,r-1"; (ask != nil) != want {
+					t.Errorf("%s, %s: ask %v; want %v", c.what, h.ID, ask != nil, want)
+				}
+				var n, all int64
+				var ds []domainCount
+				every := func(string) bool { return true }
+				if ask != nil && th.move {
+					n, all, ds, err = p.holdAsked(r, h, w, ask, every)
+				} else {
+					n, all, ds, err = hold(r, h, w, settled, ask, every)
+				}
+				if n != c.n || all != c.all {
+					t.Errorf("%s: charged %d of %d; want %d of %d", c.what, n, all, c.n, c.all)
+				}
+				// (Each domain's count is of those charged.)
+				var sum int64
+				for _, d := range ds {
+					sum += d.n
+				}
+				if sum != n {
+					t.Errorf("%s: domains %v, of %d; want %d", c.what, ds, sum, n)
+				}
 				return err
+			})
+			if err != nil {
+				t.Fatal(c.what, err)
 			}
-			if want := c.what != "one without a mark" && h.ID != "p,6,r-1"; (ask != nil) != want {
-				t.Errorf("%s, %s: ask %v; want %v", c.what, h.ID, ask != nil, want)
+			if c.want == "" || move > 0 {
+				c.want = c.in // (a short read: the mark stays)
 			}
-			var n, all int64
-			if ask != nil {
-				n, all, _, err = p.holdAsked(r, h, w, ask, nil)
-			} else {
-				n, all, _, err = hold(r, h, w, settled, nil, nil)
+			if out.String() != c.want {
+				t.Errorf("%s, moved past %d: passed on\n%.600s\nwant\n%.600s", c.what, move, out.String(), c.want)
 			}
-			if n != c.n || all != c.all {
-				t.Errorf("%s: charged %d of %d; want %d of %d", c.what, n, all, c.n, c.all)
-			}
-			return err
-		})
-		if err != nil {
-			t.Fatal(c.what, err)
-		}
-		if c.want == "" {
-			c.want = c.in
-		}
-		if out.String() != c.want {
-			t.Errorf("%s: passed on\n%.600s\nwant\n%.600s", c.what, out.String(), c.want)
 		}
 	}
 }

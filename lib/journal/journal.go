@@ -386,3 +386,19 @@ func Begins(d *listdir.Dir) (func(post string) (bool, error), error) {
 		return false, nil
 	}, nil
 }
+
+// Ahead returns how much of post's journal lies past the mark from, a
+// journal-from (its offset, not checked against the file: Resume's), or
+// all of it: what a reader from the mark would read. 0 if there is none.
+func Ahead(d *listdir.Dir, post, from string) int64 {
+	fi, err := os.Stat(filepath.Join(Dir(d), post))
+	if err != nil {
+		return 0
+	}
+	a, _, _ := strings.Cut(from, ":")
+	at, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || at < 0 || at > fi.Size() {
+		at = 0
+	}
+	return fi.Size() - at
+}

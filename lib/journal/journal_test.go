@@ -163,6 +163,20 @@ func TestSettledOfNext(t *testing.T) {
 			t.Errorf("SettledOf(%q, %s) = %v, %q (%d), %v; want %v, %q", c.from, c.rcpt, s.Has(addr.Key(c.rcpt)), next, Resume(f, next), err, c.settled, want)
 		}
 	}
+	// Ahead: what lies past the mark, or all of it, or none.
+	for _, c := range []struct {
+		post, from string
+		want       int64
+	}{
+		{"p", mark, int64(len(text)) - at("D b@")},
+		{"p", "", int64(len(text))},
+		{"p", "999999:0000000000000000", int64(len(text))},
+		{"q", "", 0},
+	} {
+		if got := Ahead(d, c.post, c.from); got != c.want {
+			t.Errorf("Ahead(%s, %q) = %d; want %d", c.post, c.from, got, c.want)
+		}
+	}
 }
 
 // TestSweep: the journal of a post not written to for the time kept, with
