@@ -447,22 +447,6 @@ func (j *journal) unknown(post, id string, rcpts []stream.Path) ([]stream.Path, 
 				others[j.key(p.Mailbox)] = true
 			}
 		}
-		// A retry record, of recipients another record of the batch
-		// on its way in this run has taken on, is not tried now (75),
-		// and, kept whole, holds them still, where it went on without
-		// them, and ended 0 if it deferred no other: but the other's
-		// retry record of them could have its name (the same set, or
-		// a retry record's own next, without -R), which the retry
-		// queue, having it, dropped: recipients lost (a review). A
-		// stream of two records of one batch, as a site's runner that
-		// feeds its retry queue to one process makes, meets this. A
-		// batch's own record twice in a stream goes on without them,
-		// as before: its name is no retry record's.
-		for _, r := range rcpts {
-			if k := j.key(r.Mailbox); key != id && others[k] && !m[k] {
-				return nil, mark{}, sysexit.Errorf(sysexit.TempFail, "another record of %s in this run is delivering some of its recipients; tried again later", key)
-			}
-		}
 	}
 	if c == nil && len(rcpts) > 1 {
 		c = j.recordSet(len(rcpts)) // this record's alone
@@ -470,8 +454,10 @@ func (j *journal) unknown(post, id string, rcpts []stream.Path) ([]stream.Path, 
 	// rcpts itself while none is left out, as on a post's first
 	// delivery; a copy from the first left out.
 	todo := rcpts
+	ceded := false
 	for i, r := range rcpts {
 		k := j.key(r.Mailbox)
+		ceded = ceded || others[k] && !m[k]
 		if m[k] || c[k] || others[k] {
 			if len(todo) == len(rcpts) {
 				todo = append(make([]stream.Path, 0, len(rcpts)-1), rcpts[:i]...)
@@ -490,8 +476,24 @@ func (j *journal) unknown(post, id string, rcpts []stream.Path) ([]stream.Path, 
 		// its way: the lines written of them are not in memory.
 		j.taken[key] = append(j.taken[key], todo)
 	}
+	if ceded && key != id {
+		return todo, at, errCeded
+	}
 	return todo, at, nil
 }
+
+// errCeded is unknown's word that a retry record's recipients, some of
+// them, are another's of its batch, on its way in this run: the record
+// goes on without them, as a batch's own record twice in a stream does,
+// but writes no retry record, and ends 75 (sender.todo), so that, kept
+// whole, it holds them still. It ended 0, and the other's retry record
+// of them could have its name (the same set, or, without -R, a retry
+// record's own next), which the retry queue, having it, dropped:
+// recipients lost (a review); and refused whole, its recipients the
+// other did not have waited for those it had, up to their lifetime
+// (another). A stream of two records of one batch, as a site's runner
+// that feeds its retry queue to one process makes, meets this.
+var errCeded = errors.New("some of its recipients are another record's of its batch in this run")
 
 // A mark is where a retry of a record's deferred recipients may begin
 // to read the post's journal: at, the end of a line of f, the journal

@@ -1444,12 +1444,12 @@ func TestJournalWantAll(t *testing.T) {
 }
 
 // TestRetryRecordBatchTaken: a retry record whose recipients another
-// record of its batch, on its way in this run, has taken on is not tried
-// now (75): it went on without them, and ended 0, though the other's
-// retry record of them could have its name, which the retry queue,
-// having it, dropped (a review: a batch's retry record and its own retry
-// record, fed to one process). The batch's own record twice goes on
-// without them, as before.
+// record of its batch, on its way in this run, has taken on goes on
+// without them, but its lookup says so (errCeded: no retry record, and
+// 75): it ended 0, though the other's retry record of them could have
+// its name, which the retry queue, having it, dropped (a review: a
+// batch's retry record and its own retry record, fed to one process).
+// The batch's own record twice goes on without them, as before.
 func TestRetryRecordBatchTaken(t *testing.T) {
 	j := newJournal(t.TempDir())
 	defer j.close()
@@ -1462,8 +1462,8 @@ func TestRetryRecordBatchTaken(t *testing.T) {
 	if todo, _, err := j.lookup("p", "p,1,r-11111111", rcpts, ""); err != nil || len(todo) != 2 {
 		t.Fatalf("the first: %v, %v; want both", todo, err)
 	}
-	if todo, _, err := j.lookup("p", "p,1,r-22222222", rcpts, ""); sysexit.Code(err) != sysexit.TempFail {
-		t.Errorf("the second: %v, %v; want 75", todo, err)
+	if todo, _, err := j.lookup("p", "p,1,r-22222222", rcpts, ""); err != errCeded || len(todo) != 0 {
+		t.Errorf("the second: %v, %v; want none, and errCeded", todo, err)
 	}
 	if err := j.lock("p", "p,1", rcpts); err != nil {
 		t.Fatal(err)

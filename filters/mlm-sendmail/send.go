@@ -59,6 +59,9 @@ type job struct {
 	// deferred recipient goes into.
 	place int
 	agg   *verpRetry
+	// Some of its recipients are another record's (errCeded): it writes
+	// no retry record, and ends 75.
+	ceded bool
 }
 
 // sender holds what every worker shares.
@@ -910,6 +913,9 @@ func (s *sender) drop(l *lane, err error) {
 // makes the exit status 75.
 func (s *sender) end(l *lane, j *job, err error) {
 	s.j.settle(l.w)
+	if err == nil && j.ceded {
+		err = sysexit.Temp(fmt.Errorf("%w: kept, tried again", errCeded))
+	}
 	if g := j.agg; g != nil {
 		// The last job of a record of verp=yes: its retry record goes
 		// out, the record's message still in the spool; but none if a
@@ -1196,6 +1202,9 @@ func (s *sender) todo(post string, j *job) ([]stream.Path, error) {
 	from, _ := j.h.Get(journalFrom)
 	todo, at, err := s.j.lookup(post, j.h.ID, j.rcpts, from)
 	j.from = at
+	if err == errCeded {
+		j.ceded, err = true, nil
+	}
 	return todo, err
 }
 
@@ -1791,7 +1800,7 @@ func (s *sender) finish(l *lane, j *job, deferred []smtpout.Result) error {
 	if len(deferred) == 0 {
 		return nil
 	}
-	if s.a.Retry {
+	if s.a.Retry || j.ceded {
 		s.deferred.Store(true)
 		return nil
 	}

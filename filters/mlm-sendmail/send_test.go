@@ -3166,6 +3166,26 @@ func TestSameBatchTwice(t *testing.T) {
 	}
 }
 
+// TestRetryRecordsOfBatchTwice: two retry records of one batch in one
+// run (a site's runner that feeds its retry queue to one process), the
+// second sharing a recipient with the first, which is on its way (its
+// final dot held): the second sends the others, writes no retry record
+// of its deferred, and the run ends 75, so that, kept whole, it holds
+// the shared one still, whose retry record from the first could have its
+// name and be dropped (a review); refused whole, its others waited for
+// the shared one's lifetime (another).
+func TestRetryRecordsOfBatchTwice(t *testing.T) {
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "d*=451 4.3.0 later")})
+	in := record("p9,1,r-0000000a", "r00@x.example", "r01@x.example") + record("p9,1,r-0000000b", "r00@x.example", "r02@x.example", "d1@x.example")
+	out, err := send(t, &args{Dir: list(t), Relay: []string{srv.Addr()}, Conns: 1}, in)
+	if sysexit.Code(err) != sysexit.TempFail || out != "" {
+		t.Errorf("%v, %q; want 75 and no retry record", err, out)
+	}
+	if got := delivered(srv); !slices.Equal(got, []string{"r00@x.example", "r01@x.example", "r02@x.example"}) {
+		t.Errorf("delivered %v; want r00, r01, r02 once each", got)
+	}
+}
+
 // TestSizeFits: a message goes to a server whose SIZE it fits exactly,
 // as SIZE counts it (RFC 1870 §3): the octets sent after the 354, so a
 // line that ends in CRLF is sent as it is and counts two octets, not
