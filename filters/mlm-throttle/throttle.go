@@ -58,7 +58,8 @@ type throttle struct {
 	// The post and mark of the last record asked about alone (see
 	// settledOf): a second record of them reads the journal whole.
 	askPost, askFrom string
-	move             bool // the last record asked about has its mark moved (moveMin)
+	move             bool  // the last record asked about has its mark moved (moveMin)
+	ahead            int64 // its journal past its mark (journal.Ahead)
 	// reserve's, kept from one group to the next
 	cs  [][]charge
 	all []charge
@@ -531,11 +532,12 @@ func (t *throttle) settledOf(h *stream.Header) (settled *addr.KeySet, ask askFun
 		return s, nil, err
 	}
 	t.askPost, t.askFrom = post, from
-	// Its mark is moved (holdAsked) only past a long read: the message
-	// is copied once more to do it, which for a retry record of 20 MB
-	// cost 20 ms, more than mlm-sendmail's read of a short journal (a
-	// review).
-	t.move = journal.Ahead(t.journals, post, from) >= moveMin
+	// Its mark is moved (holdAsked) only past a long read, and for a
+	// message a quarter of it at most: the message is copied once more
+	// to do it, which for a retry record of 20 MB cost 20 ms, more than
+	// mlm-sendmail's read of a short journal saves (two reviews).
+	t.ahead = journal.Ahead(t.journals, post, from)
+	t.move = t.ahead > moveMin
 	return nil, func(keys []string) (*addr.KeySet, string, error) {
 		if keys == nil {
 			s, err := whole()
@@ -545,9 +547,9 @@ func (t *throttle) settledOf(h *stream.Header) (settled *addr.KeySet, ask askFun
 	}, nil
 }
 
-// moveMin is the journal, past a retry record's mark, that holdAsked
-// moves the mark over: mlm-sendmail -R reads 256 KiB of it in some 0.7
-// ms of a processor.
+// moveMin is the journal, past a retry record's mark, beyond which
+// holdAsked moves the mark over it: mlm-sendmail -R reads 256 KiB of it
+// in some 0.7 ms of a processor.
 var moveMin int64 = 256 << 10
 
 // An askFunc is settledOf's ask: the keys of a record's recipients the
@@ -575,8 +577,11 @@ func (p *passing) holdAsked(r *stream.Reader, h *stream.Header, w *stream.Writer
 			err = rerr
 		}
 	}()
-	if _, err := r.CopyEncoded(p.tmp); err != nil {
-		return 0, 0, nil, err
+	if _, err := r.CopyEncoded(&capWriter{w: p.tmp, left: p.t.ahead / 4}); err != nil {
+		if err != errPastCap {
+			return 0, 0, nil, err
+		}
+		return p.holdPast(r, h, w, ask, bucketed)
 	}
 	c := counter{bucketed: bucketed}
 	var kept []stream.Path // read, until ask answers
@@ -664,6 +669,11 @@ func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.Ke
 	if _, err := io.Copy(w, r.Message()); err != nil {
 		return 0, 0, nil, err
 	}
+	return holdRcpts(r, w, settled, ask, bucketed)
+}
+
+// holdRcpts is hold's for the recipients, once the message is written.
+func holdRcpts(r *stream.Reader, w *stream.Writer, settled *addr.KeySet, ask askFunc, bucketed func(string) bool) (n, all int64, domains []domainCount, err error) {
 	c := counter{settled: settled, bucketed: bucketed}
 	var asked []string // with ask: the recipients read, until it answers
 	answer := func(keys []string) error {
@@ -706,6 +716,49 @@ func hold(r *stream.Reader, h *stream.Header, w *stream.Writer, settled *addr.Ke
 		return 0, 0, nil, err
 	}
 	return c.n, all, c.merged(), w.Flush()
+}
+
+// holdPast is holdAsked's for a message past a quarter of the journal it
+// would save mlm-sendmail reading (errPastCap): the record goes on as it
+// came, mark and all, the part of the message held back first, then the
+// rest as it is read, not copied whole once more.
+func (p *passing) holdPast(r *stream.Reader, h *stream.Header, w *stream.Writer, ask askFunc, bucketed func(string) bool) (n, all int64, domains []domainCount, err error) {
+	if err := w.WriteHeader(h); err != nil {
+		return 0, 0, nil, err
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err := r.CopyEncoded(pw)
+		pw.CloseWithError(err)
+	}()
+	_, err = w.WriteEncoded(io.MultiReader(p.tmp.Reader(), pr))
+	pr.CloseWithError(errPastCap) // (a writer stopped by w's error ends)
+	<-done
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	return holdRcpts(r, w, nil, ask, bucketed)
+}
+
+// A capWriter writes to w, and fails with errPastCap once left octets are
+// past, after writing the write that passed them whole: so
+// Reader.CopyEncoded stops at the end of a line, and can go on from it.
+type capWriter struct {
+	w    io.Writer
+	left int64
+}
+
+var errPastCap = errors.New("past the cap")
+
+func (c *capWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.left -= int64(n)
+	if err == nil && c.left < 0 {
+		err = errPastCap
+	}
+	return n, err
 }
 
 // A counter counts a record's recipients that settled does not name, and
