@@ -123,8 +123,8 @@ func TestSettledAsk(t *testing.T) {
 			{"a retry record", record("p,1,r-1", mark, few), record("p,1,r-1", moved, few), 3, 6},
 			{"one of more than askMax", record("p,2,r-1", mark, many), "", int64(len(many)) - 1, int64(len(many))},
 			{"one of none", record("p,3,r-1", mark, nil), "", 0, 0},
-		// (Its message past a quarter of the journal ahead: not moved.)
-		{"one of a long message", strings.Replace(record("p,7,r-1", mark, few), ";body\n", strings.Repeat(":a line of the message, long enough\n", 1000)+";body\n", 1), "", 3, 6},
+			// (Its message past a quarter of the journal ahead: not moved.)
+			{"one of a long message", strings.Replace(record("p,7,r-1", mark, few), ";body\n", strings.Repeat(":a line of the message, long enough\n", 1000)+";body\n", 1), "", 3, 6},
 			{"one without a mark", record("p,4", "", few), "", 2, 6},
 			// (One stream: the second of one mark is charged alike.)
 			{"two of one mark", record("p,5,r-1", mark, few) + record("p,6,r-1", mark, few), record("p,5,r-1", moved, few) + record("p,6,r-1", mark, few), 3, 6},
