@@ -13,6 +13,7 @@ import (
 	"mlm/lib/mlmtest"
 	"mlm/lib/spool"
 	"mlm/lib/stream"
+	"mlm/lib/sysexit"
 )
 
 // TestSettledFromMark: a retry record's journal is read from its
@@ -146,7 +147,7 @@ func TestSettledAsk(t *testing.T) {
 				var ds []domainCount
 				every := func(string) bool { return true }
 				if ask != nil && th.move {
-					n, all, ds, err = p.holdAsked(r, h, w, ask, every)
+					n, all, ds, err = p.holdAsked(r, h, w, &out, ask, every)
 				} else {
 					n, all, ds, err = hold(r, h, w, settled, ask, every)
 				}
@@ -172,6 +173,63 @@ func TestSettledAsk(t *testing.T) {
 			if out.String() != c.want {
 				t.Errorf("%s, moved past %d: passed on\n%.600s\nwant\n%.600s", c.what, move, out.String(), c.want)
 			}
+		}
+	}
+}
+
+// TestHoldPastBadInput: a retry record whose message, past a quarter of
+// the journal ahead, goes on as it came (holdPast) and is bad further on
+// is bad input (65), as the record read whole is: through a pipe from
+// another goroutine, the fault came out as a write's (75), and mlm-run
+// tried the record again at every pass (a review).
+func TestHoldPastBadInput(t *testing.T) {
+	d, err := listdir.Open(mlmtest.ListDir(t, map[string]string{"address": "dev@lists.example.org\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(journal.Dir(d), 0o700)
+	name := filepath.Join(journal.Dir(d), "p")
+	var lines strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&lines, "D other%d@x.example\n", i)
+	}
+	os.WriteFile(name, []byte(lines.String()), 0o600)
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	mark := journal.MarkValue(f, int64(len("D other0@x.example\n")))
+	defer func(m int64) { moveMin = m }(moveMin)
+	moveMin = 0
+	long := strings.Repeat(":a line of the message, long enough\n", 1000)
+	for _, c := range []struct{ rest, want string }{
+		{":the end\n", ""},
+		{"X not a line of a stream\n", "65"},
+		{":cut sh", "65"},
+	} {
+		in := "MLM1 p,1,r-1\nA journal-from=" + mark + "\nS <dev-bounces@lists.example.org>\n:Subject: x\n:\n" + long + c.rest
+		if c.want == "" {
+			in += "R <a@x.example>\nE 1\n"
+		}
+		th := &throttle{journals: d}
+		p := &passing{t: th, tmp: spool.New(spool.MemLimit)}
+		r := stream.NewReader(strings.NewReader(in))
+		var out strings.Builder
+		w := stream.NewWriter(&out)
+		err := r.Each(func(h *stream.Header) error {
+			_, ask, err := th.settledOf(h)
+			if err != nil || ask == nil || !th.move {
+				t.Fatalf("%v, ask %v, move %v: not the case", err, ask != nil, th.move)
+			}
+			_, _, _, err = p.holdAsked(r, h, w, &out, ask, nil)
+			return err
+		})
+		switch {
+		case c.want == "" && (err != nil || out.String() != in):
+			t.Errorf("a good record: %v, passed on as it came %v", err, out.String() == in)
+		case c.want != "" && fmt.Sprint(sysexit.Code(err)) != c.want:
+			t.Errorf("bad further on (%q): %v (%d); want %s", c.rest, err, sysexit.Code(err), c.want)
 		}
 	}
 }

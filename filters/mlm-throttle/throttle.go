@@ -219,7 +219,7 @@ func (p *passing) run(in io.Reader) error {
 		var n, all int64
 		var domains []domainCount
 		if ask != nil && t.move {
-			n, all, domains, err = p.holdAsked(r, h, enc, ask, bucketed)
+			n, all, domains, err = p.holdAsked(r, h, enc, p.held, ask, bucketed)
 		} else {
 			n, all, domains, err = hold(r, h, enc, settled, ask, bucketed)
 		}
@@ -571,7 +571,10 @@ const journalFrom = "journal-from"
 // (CopyEncoded), and the recipients as read, until ask answers, then
 // goes out as it came; a record of more than askMax recipients goes on
 // as it is, its mark kept.
-func (p *passing) holdAsked(r *stream.Reader, h *stream.Header, w *stream.Writer, ask askFunc, bucketed func(string) bool) (n, all int64, domains []domainCount, err error) {
+//
+// raw is what w writes to, which holdPast writes the rest of a long
+// message to as it is read.
+func (p *passing) holdAsked(r *stream.Reader, h *stream.Header, w *stream.Writer, raw io.Writer, ask askFunc, bucketed func(string) bool) (n, all int64, domains []domainCount, err error) {
 	defer func() {
 		if rerr := p.tmp.Reset(); err == nil {
 			err = rerr
@@ -581,7 +584,7 @@ func (p *passing) holdAsked(r *stream.Reader, h *stream.Header, w *stream.Writer
 		if err != errPastCap {
 			return 0, 0, nil, err
 		}
-		return p.holdPast(r, h, w, ask, bucketed)
+		return p.holdPast(r, h, w, raw, ask, bucketed)
 	}
 	c := counter{bucketed: bucketed}
 	var kept []stream.Path // read, until ask answers
@@ -721,22 +724,24 @@ func holdRcpts(r *stream.Reader, w *stream.Writer, settled *addr.KeySet, ask ask
 // holdPast is holdAsked's for a message past a quarter of the journal it
 // would save mlm-sendmail reading (errPastCap): the record goes on as it
 // came, mark and all, the part of the message held back first, then the
-// rest as it is read, not copied whole once more.
-func (p *passing) holdPast(r *stream.Reader, h *stream.Header, w *stream.Writer, ask askFunc, bucketed func(string) bool) (n, all int64, domains []domainCount, err error) {
+// rest as it is read, written to raw, what w writes to, not copied whole
+// once more. (Through a pipe from another goroutine, the input's fault
+// came out of WriteEncoded as a write's, 75 where it is 65, and that
+// goroutine read the input, which passes what is held before it waits,
+// as this one wrote what is held: a review.)
+func (p *passing) holdPast(r *stream.Reader, h *stream.Header, w *stream.Writer, raw io.Writer, ask askFunc, bucketed func(string) bool) (n, all int64, domains []domainCount, err error) {
 	if err := w.WriteHeader(h); err != nil {
 		return 0, 0, nil, err
 	}
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, err := r.CopyEncoded(pw)
-		pw.CloseWithError(err)
-	}()
-	_, err = w.WriteEncoded(io.MultiReader(p.tmp.Reader(), pr))
-	pr.CloseWithError(errPastCap) // (a writer stopped by w's error ends)
-	<-done
-	if err != nil {
+	if _, err := w.WriteEncoded(p.tmp.Reader()); err != nil {
+		return 0, 0, nil, err
+	}
+	// (The message ends with what w wrote: the rest follows it in raw,
+	// and w, flushed, goes on with the recipients.)
+	if err := w.Flush(); err != nil {
+		return 0, 0, nil, err
+	}
+	if _, err := r.CopyEncoded(raw); err != nil {
 		return 0, 0, nil, err
 	}
 	return holdRcpts(r, w, nil, ask, bucketed)
