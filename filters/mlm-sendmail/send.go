@@ -1202,8 +1202,9 @@ func (s *sender) todo(post string, j *job) ([]stream.Path, error) {
 	from, _ := j.h.Get(journalFrom)
 	todo, at, err := s.j.lookup(post, j.h.ID, j.rcpts, from)
 	j.from = at
-	if err == errCeded {
-		j.ceded, err = true, nil
+	// (Each lookup's: a record given back is looked up again.)
+	if j.ceded = err == errCeded; j.ceded {
+		err = nil
 	}
 	return todo, err
 }
