@@ -1852,10 +1852,7 @@ func (s *sender) finish(l *lane, j *job, deferred []smtpout.Result) error {
 		// its own, which the retry queue has claimed, nor another's.
 		b := *j.h
 		b.ID, h = key, &b
-		id = retryID(key, append(slices.Clone(j.rcpts), stream.Path{Mailbox: "#" + j.h.ID}))
-		for k := 1; id == j.h.ID; k++ {
-			id = retryID(key, append(slices.Clone(j.rcpts), stream.Path{Mailbox: "#" + j.h.ID + "#" + strconv.Itoa(k)}))
-		}
+		id = ownRetryID(key, j.rcpts, j.h.ID)
 	}
 	return s.writeRetry(h, id, j.msg, rcpts, deferred[0].Reply, j.from, nil)
 }
@@ -1871,11 +1868,7 @@ func (s *sender) writeRetry(h0 *stream.Header, id string, msg *spool.Spool, rcpt
 	// and deferred, of a retry record sent without -R, which are of the
 	// round before: each round added two lines more, some 3 KB of a
 	// server's long reply, for ever (a review).
-	h.Attrs = slices.DeleteFunc(slices.Clone(h0.Attrs), func(a stream.Attr) bool {
-		return a.Name == journalFrom || a.Name == "deferred" || a.Name == "parent"
-	})
-	h.Attrs = append(h.Attrs,
-		stream.Attr{Name: "parent", Value: h0.ID},
+	h.Attrs = append(stream.DerivedAttrs(nil, h0, journalFrom, "deferred"),
 		stream.Attr{Name: "deferred", Value: reply.String()})
 	if _, ok := h0.Get(deferredAt); !ok {
 		h.Attrs = append(h.Attrs, stream.Attr{Name: deferredAt, Value: strconv.FormatInt(s.now.Unix(), 10)})
@@ -1934,15 +1927,27 @@ func (s *sender) writeVERPRetry(g *verpRetry, msg *spool.Spool) error {
 	// and one that two records of one post, both queued after a stop,
 	// give alike, so that the retry queue keeps one (a third review).
 	id := retryID(g.h.ID, g.rcpts)
-	if g.self != "" && len(g.rcpts) == g.all {
-		id = retryID(g.h.ID, append(slices.Clone(g.rcpts), stream.Path{Mailbox: "#" + g.self}))
-	}
-	for k := 1; id == g.self; k++ {
-		id = retryID(g.h.ID, append(slices.Clone(g.rcpts), stream.Path{Mailbox: "#" + g.self + "#" + strconv.Itoa(k)}))
+	if g.self != "" && (len(g.rcpts) == g.all || id == g.self) {
+		id = ownRetryID(g.h.ID, g.rcpts, g.self)
 	}
 	err := s.writeRetry(&g.h, id, msg, g.rcpts, g.reply, g.from, []stream.Attr{{Name: verpN, Value: strings.Join(places, " ")}})
 	g.rcpts, g.places, g.marked, g.from = nil, nil, false, mark{}
 	return err
+}
+
+// ownRetryID is the id of the retry record of the recipients rcpts that
+// retry record self, of batch key, sent without -R, defers again: the
+// hash of them and self's id, the same at each run of self and never
+// another's, but by the odds of the hash, which a number more keeps
+// from self's own (writeVERPRetry).
+func ownRetryID(key string, rcpts []stream.Path, self string) string {
+	salt := "#" + self
+	for k := 1; ; k++ {
+		if id := retryID(key, append(slices.Clone(rcpts), stream.Path{Mailbox: salt})); id != self {
+			return id
+		}
+		salt = "#" + self + "#" + strconv.Itoa(k)
+	}
 }
 
 // outErr is an error writing a record of deferred recipients to standard
@@ -1990,24 +1995,18 @@ func retryID(id string, rcpts []stream.Path) string {
 	return id + ",r-" + hex.EncodeToString(sum[:4])
 }
 
-// pastLife reports a record whose deferred recipients fail for good: a
-// retry record past its lifetime (expired), with -R any record, without
-// only one that says when its recipients were first deferred: a retry
-// record sent by a site's own stages, whose chain of retry records went
-// on for ever (a review), not a post approved late, whose lifetime is
-// counted from its deferral.
+// pastLife reports a record whose deferred recipients fail for good,
+// first deferred longer than the lifetime ago: with -R any record,
+// without only one that says when its recipients were first deferred: a
+// retry record sent by a site's own stages, whose chain of retry records
+// went on for ever (a review), not a post approved late, whose lifetime
+// is counted from its deferral. They were first deferred at its
+// deferred-at, or, in a record without one, its received time.
 func (s *sender) pastLife(h *stream.Header) bool {
-	if _, ok := h.Get(deferredAt); !ok && !s.a.Retry {
+	v, ok := h.Get(deferredAt)
+	if !ok && !s.a.Retry {
 		return false
 	}
-	return s.expired(h)
-}
-
-// expired reports a retry record whose recipients were first deferred
-// longer than the lifetime ago: by its deferred-at, or, in a record
-// without one, its received time.
-func (s *sender) expired(h *stream.Header) bool {
-	v, ok := h.Get(deferredAt)
 	if !ok {
 		v, _ = h.Get("received")
 	}
