@@ -146,7 +146,7 @@ func TestSettledAsk(t *testing.T) {
 				var n, all int64
 				var ds []domainCount
 				every := func(string) bool { return true }
-				if ask != nil && th.move {
+				if ask != nil && th.moves() {
 					n, all, ds, err = p.holdAsked(r, h, w, &out, ask, every)
 				} else {
 					n, all, ds, err = hold(r, h, w, settled, ask, every)
@@ -219,8 +219,8 @@ func TestHoldPastBadInput(t *testing.T) {
 		w := stream.NewWriter(&out)
 		err := r.Each(func(h *stream.Header) error {
 			_, ask, err := th.settledOf(h)
-			if err != nil || ask == nil || !th.move {
-				t.Fatalf("%v, ask %v, move %v: not the case", err, ask != nil, th.move)
+			if err != nil || ask == nil || !th.moves() {
+				t.Fatalf("%v, ask %v, move %v: not the case", err, ask != nil, th.moves())
 			}
 			_, _, _, err = p.holdAsked(r, h, w, &out, ask, nil)
 			return err

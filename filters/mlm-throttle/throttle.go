@@ -58,8 +58,7 @@ type throttle struct {
 	// The post and mark of the last record asked about alone (see
 	// settledOf): a second record of them reads the journal whole.
 	askPost, askFrom string
-	move             bool  // the last record asked about has its mark moved (moveMin)
-	ahead            int64 // its journal past its mark (journal.Ahead)
+	ahead            int64 // the journal past the last record asked about's mark (journal.Ahead)
 	// reserve's, kept from one group to the next
 	cs  [][]charge
 	all []charge
@@ -218,7 +217,7 @@ func (p *passing) run(in io.Reader) error {
 		}
 		var n, all int64
 		var domains []domainCount
-		if ask != nil && t.move {
+		if ask != nil && t.moves() {
 			n, all, domains, err = p.holdAsked(r, h, enc, p.held, ask, bucketed)
 		} else {
 			n, all, domains, err = hold(r, h, enc, settled, ask, bucketed)
@@ -537,7 +536,6 @@ func (t *throttle) settledOf(h *stream.Header) (settled *addr.KeySet, ask askFun
 	// to do it, which for a retry record of 20 MB cost 20 ms, more than
 	// mlm-sendmail's read of a short journal saves (two reviews).
 	t.ahead = journal.Ahead(t.journals, post, from)
-	t.move = t.ahead > moveMin
 	return nil, func(keys []string) (*addr.KeySet, string, error) {
 		if keys == nil {
 			s, err := whole()
@@ -546,6 +544,10 @@ func (t *throttle) settledOf(h *stream.Header) (settled *addr.KeySet, ask askFun
 		return journal.SettledOf(t.journals, post, from, keys)
 	}, nil
 }
+
+// moves reports whether the last record asked about has its mark moved
+// (holdAsked): past moveMin of journal.
+func (t *throttle) moves() bool { return t.ahead > moveMin }
 
 // moveMin is the journal, past a retry record's mark, beyond which
 // holdAsked moves the mark over it: mlm-sendmail -R reads 256 KiB of it

@@ -262,12 +262,22 @@ func MarkValue(f *os.File, at int64) string {
 // those its sum was made of; 0 (the start) if not, and if there is no
 // f.
 func Resume(f *os.File, from string) int64 {
+	at := markAt(from)
+	if f == nil || at <= 0 || MarkValue(f, at) != from {
+		return 0
+	}
+	return at
+}
+
+// markAt is the offset a journal-from value names, its sum not checked;
+// 0 for none.
+func markAt(from string) int64 {
 	a, _, ok := strings.Cut(from, ":")
-	if f == nil || !ok || len(a) > 18 {
+	if !ok || len(a) > 18 {
 		return 0
 	}
 	at, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || at <= 0 || MarkValue(f, at) != from {
+	if err != nil || at < 0 {
 		return 0
 	}
 	return at
@@ -395,9 +405,8 @@ func Ahead(d *listdir.Dir, post, from string) int64 {
 	if err != nil {
 		return 0
 	}
-	a, _, _ := strings.Cut(from, ":")
-	at, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || at < 0 || at > fi.Size() {
+	at := markAt(from)
+	if at > fi.Size() {
 		at = 0
 	}
 	return fi.Size() - at
