@@ -640,16 +640,39 @@ func (s *sender) verp(j *job) error {
 	sharing.n.Add(int64(n))
 	s.hold(n, n) // (its own slice of them dropped once each job is made)
 	attrs := stream.DerivedAttrs(nil, j.h, "verp", verpN)
-	var agg *verpRetry
+	placeOf := func(i int) int {
+		if places != nil {
+			return places[i]
+		}
+		return i + 1
+	}
+	// The retry records of the recipients it defers, one of each
+	// verpRetryMax places of the record (verpRetry).
+	var aggs map[int]*verpRetry
 	if !s.a.Retry {
-		agg = &verpRetry{h: *j.h, left: n, all: n}
-		agg.h.Attrs = slices.DeleteFunc(slices.Clone(j.h.Attrs), func(a stream.Attr) bool { return a.Name == verpN })
+		g0 := *j.h
+		g0.Attrs = slices.DeleteFunc(slices.Clone(j.h.Attrs), func(a stream.Attr) bool { return a.Name == verpN })
+		self := ""
 		if places != nil {
 			// A retry record sent without -R: its retry record is
 			// of the record it was of, its places those in it, as
 			// its transactions' ids are, not a record of a record;
 			// named apart from it (writeVERPRetry).
-			agg.h.ID, agg.self = lockKey(j.h.ID), j.h.ID
+			g0.ID, self = lockKey(j.h.ID), j.h.ID
+		}
+		aggs = make(map[int]*verpRetry)
+		for i := range j.rcpts {
+			if twice[i] {
+				continue
+			}
+			c := (placeOf(i) - 1) / verpRetryMax
+			g := aggs[c]
+			if g == nil {
+				g = &verpRetry{h: g0, self: self}
+				aggs[c] = g
+			}
+			g.left++
+			g.all++
 		}
 	}
 	for i, p := range j.rcpts {
@@ -657,16 +680,17 @@ func (s *sender) verp(j *job) error {
 			continue
 		}
 		h := *j.h
-		place := i + 1
+		place := placeOf(i)
 		if places != nil {
 			// The transaction of the recipient's own retry record, as
 			// it was (retryID), which holds its lock (lockKey).
-			place = places[i]
 			id, _ := stream.DerivedID(lockKey(j.h.ID), place)
 			h.ID = retryID(id, []stream.Path{p})
 		} else {
 			h.ID, _ = stream.DerivedID(j.h.ID, place)
 		}
+		// (None with -R: a nil map's.)
+		agg := aggs[(place-1)/verpRetryMax]
 		h.Attrs = attrs[:len(attrs):len(attrs)] // shared, and never appended to in place
 		if v, ok := addr.VERP(j.h.Sender.Mailbox, p.Mailbox); ok {
 			h.Sender = stream.Path{Mailbox: v, Params: j.h.Sender.Params}
@@ -721,27 +745,31 @@ func verpPlaces(j *job) ([]int, error) {
 	return places, nil
 }
 
-// A verpRetry is the one retry record of the recipients a record of
-// verp=yes (h) deferred, where each had one of its own: a record of
-// verp=yes itself, id ID,r-HASH (retryID of the recipients it holds),
-// its verp-n their places in the record. mlm-sendmail -R sends each
-// again as the transaction of the recipient's own retry record
-// (ID,n,r-HASH), under its lock. A
+// A verpRetry is the one retry record of the recipients of verpRetryMax
+// places of a record of verp=yes (h) that it deferred, where each had
+// one of its own: a record of verp=yes itself, id ID,r-HASH (retryID of
+// the recipients it holds), its verp-n their places in the record.
+// mlm-sendmail -R sends each again as the transaction of the
+// recipient's own retry record (ID,n,r-HASH), under its lock. A
 // personalised delivery of 10,000 with 40% of the domains deferred made
 // 4,000 retry records, each a pipeline and a connection when tried
 // again: 90 s for 4,000 recipients. The record goes out when the last
-// of the jobs ends (left), or once it holds verpRetryMax.
+// of its places' jobs ends (left). Cut by place, a record's retry
+// records are the same sets, under the same names, at each run of it,
+// and a retry record of a retry record is of the places of one: cut by
+// the order in which the jobs ended, a re-run made other sets, which
+// the retry queue kept beside the first (a review).
 type verpRetry struct {
 	h      stream.Header
 	mu     sync.Mutex
-	left   int // the jobs not ended
+	left   int // its jobs not ended
 	rcpts  []stream.Path
 	places []int
 	reply  smtpout.Reply // the first's
 	from   mark          // the earliest, of one file; none if they differ
 	marked bool          // from is some job's
 	self   string        // the record's id, if it is a retry record of h.ID's
-	all    int           // the record's recipients, one a key
+	all    int           // its places' recipients, one a key
 	failed bool          // a job ended in error: the record is tried again whole
 }
 
@@ -917,9 +945,9 @@ func (s *sender) end(l *lane, j *job, err error) {
 		err = sysexit.Temp(fmt.Errorf("%w: kept, tried again", errCeded))
 	}
 	if g := j.agg; g != nil {
-		// The last job of a record of verp=yes: its retry record goes
-		// out, the record's message still in the spool; but none if a
-		// job ended in error (another process delivering its
+		// The last job of verpRetryMax places of a record of
+		// verp=yes: their retry record goes out, the record's message
+		// still in the spool; but none if a job of them ended in error (another process delivering its
 		// recipient, a stop, a journal not on disk): the exit status is
 		// 75, and the record, kept whole, holds the recipients it
 		// deferred. Written, it was of some of them, those whose locks
@@ -1829,9 +1857,6 @@ func (s *sender) finish(l *lane, j *job, deferred []smtpout.Result) error {
 			g.from = mark{}
 		case j.from.at < g.from.at:
 			g.from.at = j.from.at
-		}
-		if len(g.rcpts) >= verpRetryMax {
-			return s.writeVERPRetry(g, j.msg)
 		}
 		return nil
 	}

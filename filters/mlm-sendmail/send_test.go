@@ -4312,58 +4312,100 @@ func stderrTo(t *testing.T, w io.Writer) (done func()) {
 // attrOf is the value of h's attribute name, "" if it has none.
 func attrOf(h *stream.Header, name string) string { v, _ := h.Get(name); return v }
 
-// TestVERPRetryRecords: a record of verp=yes that defers more than
-// verpRetryMax makes a retry record of each verpRetryMax (the last of
-// what is left), each its own name; together they hold each deferred
-// recipient once, at its place in the record. A retry record whose
-// verp-n does not give a place from 1 for each recipient, or whose id
-// is no retry record's, is bad input (65), and nothing is sent.
+// TestVERPRetryRecords: a record of verp=yes that defers recipients of
+// more than verpRetryMax places makes a retry record of each
+// verpRetryMax places, each its own name, of the same sets at each run:
+// together they hold each deferred recipient once, at its place in the
+// record. Cut in the order the transactions ended, a re-run made other
+// sets, which the retry queue kept beside the first (a review). A retry
+// record of places of more than one such cut, sent without -R, is cut
+// alike. A retry record whose verp-n does not give a place from 1 for
+// each recipient, or whose id is no retry record's, is bad input (65),
+// and nothing is sent.
 func TestVERPRetryRecords(t *testing.T) {
 	defer func(old int) { verpRetryMax = old }(verpRetryMax)
 	verpRetryMax = 3
 	dir := list(t)
-	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "*=451 4.3.0 later")})
-	var rcpts []string
-	for i := range 7 {
-		rcpts = append(rcpts, fmt.Sprintf("m%d@example.net", i))
-	}
-	out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 2}, verpRecord("p1,1", "Subject: v\n\nbody\n", rcpts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := stream.NewReader(strings.NewReader(out))
-	ids := map[string]bool{}
-	var pairs, sizes []string
-	for {
-		h, err := r.Next()
-		if err == io.EOF {
-			break
+	srv := sinktest.Sink(t, smtpsink.Options{Replies: rules(t, "d*=451 4.3.0 later")})
+	// sets gives each record of out as "places: recipients", sorted by
+	// place, the records sorted.
+	sets := func(out string) []string {
+		t.Helper()
+		r := stream.NewReader(strings.NewReader(out))
+		var got []string
+		for {
+			h, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, r.Message())
+			var ms []string
+			r.EachRecipient(func(p stream.Path) error { ms = append(ms, p.Mailbox); return nil })
+			places := strings.Fields(attrOf(h, verpN))
+			if !strings.HasPrefix(h.ID, "p1,1,r-") || len(places) != len(ms) {
+				t.Fatalf("retry record %s: %d places for %d recipients", h.ID, len(places), len(ms))
+			}
+			pairs := make([]string, len(ms))
+			for i := range ms {
+				pairs[i] = fmt.Sprintf("%3s %s", places[i], ms[i])
+			}
+			slices.Sort(pairs)
+			got = append(got, strings.Join(pairs, ", "))
 		}
+		slices.Sort(got)
+		return got
+	}
+	ids := func(out string) (ids []string) {
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "I ") {
+				ids = append(ids, l)
+			}
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	rcpts := []string{"d1@example.net", "k1@example.net", "d2@example.net", "k2@example.net", "d3@example.net", "d4@example.net", "k3@example.net", "d5@example.net"}
+	want := []string{"  1 d1@example.net,   3 d2@example.net", "  5 d3@example.net,   6 d4@example.net", "  8 d5@example.net"}
+	var first string
+	for run := range 4 {
+		out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 1 + run}, verpRecord("p1,1", "Subject: v\n\nbody\n", rcpts...))
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, r.Message())
-		var got []string
-		r.EachRecipient(func(p stream.Path) error { got = append(got, p.Mailbox); return nil })
-		places := strings.Fields(attrOf(h, verpN))
-		for i := range min(len(got), len(places)) {
-			pairs = append(pairs, places[i]+" "+got[i])
+		if got := sets(out); !slices.Equal(got, want) {
+			t.Fatalf("run %d, -c %d: retry records\n%q\nwant\n%q", run, 1+run, got, want)
 		}
-		ids[h.ID] = true
-		sizes = append(sizes, strconv.Itoa(len(got)))
-		if !strings.HasPrefix(h.ID, "p1,1,r-") || len(places) != len(got) {
-			t.Errorf("retry record %s: %d places for %d recipients", h.ID, len(places), len(got))
+		if run == 0 {
+			first = out
+		} else if !slices.Equal(ids(out), ids(first)) {
+			t.Errorf("run %d: ids %q; want those of the first, %q", run, ids(out), ids(first))
 		}
 	}
-	var want []string
-	for i, m := range rcpts {
-		want = append(want, strconv.Itoa(i+1)+" "+m)
+	// A retry record of places 2, 5 and 6 sent without -R, all deferred:
+	// cut as its record was, 2 apart from 5 and 6.
+	in := recordAttrs("p1,1,r-12345678", "Subject: v\n\nbody\n", []stream.Attr{{Name: "parent", Value: "p1"}, {Name: "verp", Value: "yes"}, {Name: verpN, Value: "6 2 5"}}, "d4@example.net", "d9@example.net", "d3@example.net")
+	out, err := send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 2}, in)
+	if err != nil {
+		t.Fatal(err)
 	}
-	slices.Sort(pairs)
-	slices.Sort(want)
-	if !slices.Equal(pairs, want) || len(ids) != 3 || strings.Join(sizes, " ") != "3 3 1" {
-		t.Errorf("retry records %v of %v recipients: %q; want 3 of 3, 3 and 1, %q", ids, sizes, pairs, want)
+	if got, want := sets(out), []string{"  2 d9@example.net", "  5 d3@example.net,   6 d4@example.net"}; !slices.Equal(got, want) {
+		t.Errorf("retry records of a retry record\n%q\nwant\n%q", got, want)
 	}
+	// d2's transaction locked by another process: places 1 to 3, kept
+	// in the record (75), make none (TestVERPRetryAgain); the others do.
+	other := newJournal(filepath.Join(dir, "state", "journal"))
+	defer other.close()
+	if err := other.lock("p1", "p1,1,3", nil); err != nil {
+		t.Fatal(err)
+	}
+	out, err = send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 2}, verpRecord("p1,1", "Subject: v\n\nbody\n", rcpts...))
+	if got := sets(out); sysexit.Code(err) != sysexit.TempFail || !slices.Equal(got, want[1:]) {
+		t.Errorf("d2 locked: %v, retry records\n%q\nwant 75,\n%q", err, got, want[1:])
+	}
+	other.unlock("p1,1,3")
 	for _, c := range []struct{ id, places string }{
 		{"p1,1,r-12345678", "1 2 3"},
 		{"p1,1,r-12345678", "1"},
