@@ -653,12 +653,15 @@ func (s *sender) verp(j *job) error {
 		g0 := *j.h
 		g0.Attrs = slices.DeleteFunc(slices.Clone(j.h.Attrs), func(a stream.Attr) bool { return a.Name == verpN })
 		self := ""
+		var whole *verpGate
 		if places != nil {
 			// A retry record sent without -R: its retry record is
 			// of the record it was of, its places those in it, as
 			// its transactions' ids are, not a record of a record;
-			// named apart from it (writeVERPRetry).
+			// named apart from it (writeVERPRetry). Written once all
+			// its jobs have ended (verpGate).
 			g0.ID, self = lockKey(j.h.ID), j.h.ID
+			whole = &verpGate{}
 		}
 		aggs = make(map[int]*verpRetry)
 		for i := range j.rcpts {
@@ -668,11 +671,19 @@ func (s *sender) verp(j *job) error {
 			c := (placeOf(i) - 1) / verpRetryMax
 			g := aggs[c]
 			if g == nil {
-				g = &verpRetry{h: g0, self: self}
+				g = &verpRetry{h: g0, self: self, cut: c, gate: whole}
+				if g.gate == nil {
+					g.gate = &verpGate{}
+				}
+				g.gate.cuts = append(g.gate.cuts, g)
 				aggs[c] = g
 			}
-			g.left++
+			g.gate.left++
 			g.all++
+		}
+		if whole != nil {
+			// (In the order of their places, the same at each run.)
+			slices.SortFunc(whole.cuts, func(a, b *verpRetry) int { return a.cut - b.cut })
 		}
 	}
 	for i, p := range j.rcpts {
@@ -753,16 +764,15 @@ func verpPlaces(j *job) ([]int, error) {
 // recipient's own retry record (ID,n,r-HASH), under its lock. A
 // personalised delivery of 10,000 with 40% of the domains deferred made
 // 4,000 retry records, each a pipeline and a connection when tried
-// again: 90 s for 4,000 recipients. The record goes out when the last
-// of its places' jobs ends (left). Cut by place, a record's retry
-// records are the same sets, under the same names, at each run of it,
-// and a retry record of a retry record is of the places of one: cut by
-// the order in which the jobs ended, a re-run made other sets, which
-// the retry queue kept beside the first (a review).
+// again: 90 s for 4,000 recipients. The record goes out as its gate
+// opens. Cut by place, a record's retry records are the same sets,
+// under the same names, at each run of it, and a retry record of a
+// retry record is of the places of one: cut by the order in which the
+// jobs ended, a re-run made other sets, which the retry queue kept
+// beside the first (a review).
 type verpRetry struct {
 	h      stream.Header
 	mu     sync.Mutex
-	left   int // its jobs not ended
 	rcpts  []stream.Path
 	places []int
 	reply  smtpout.Reply // the first's
@@ -770,7 +780,25 @@ type verpRetry struct {
 	marked bool          // from is some job's
 	self   string        // the record's id, if it is a retry record of h.ID's
 	all    int           // its places' recipients, one a key
-	failed bool          // a job ended in error: the record is tried again whole
+	cut    int           // its places' first, over verpRetryMax
+	gate   *verpGate
+}
+
+// A verpGate writes the retry records of its cuts once the last of
+// their jobs has ended, and none if one of them ended in error (see
+// end). A record's first delivery has one for each cut, which so goes
+// out as its jobs end, rather than hold the deferred recipients of a
+// large record until its last; a retry record sent without -R has one
+// for all its cuts: kept whole on its 75, it holds them all again, and
+// a cut written as well made, of those it deferred all again, a retry
+// record its next run wrote again beside the one that record had made
+// by then, and the two never merged (a review: 4 records of an earlier
+// build, cut in the order their jobs ended, became 7 to 11).
+type verpGate struct {
+	mu     sync.Mutex
+	left   int // the jobs not ended
+	failed bool
+	cuts   []*verpRetry
 }
 
 // verpRetryMax is the most recipients of a verpRetry: a retry record
@@ -945,23 +973,29 @@ func (s *sender) end(l *lane, j *job, err error) {
 		err = sysexit.Temp(fmt.Errorf("%w: kept, tried again", errCeded))
 	}
 	if g := j.agg; g != nil {
-		// The last job of verpRetryMax places of a record of
-		// verp=yes: their retry record goes out, the record's message
-		// still in the spool; but none if a job of them ended in error (another process delivering its
-		// recipient, a stop, a journal not on disk): the exit status is
-		// 75, and the record, kept whole, holds the recipients it
-		// deferred. Written, it was of some of them, those whose locks
-		// it took, a set of its own each time: two records sharing
-		// recipients, run at once, each made one more at each pass,
-		// and 4 of a post became 94 in 8 passes (a review).
-		g.mu.Lock()
-		g.failed = g.failed || err != nil
-		if g.left--; g.left == 0 && !g.failed {
-			if werr := s.writeVERPRetry(g, j.msg); err == nil {
-				err = werr
+		// The last job of a gate of a record of verp=yes: its retry
+		// records go out, the record's message still in the spool;
+		// but none if one of its jobs ended in error (another process
+		// delivering its recipient, a stop, a journal not on disk):
+		// the exit status is 75, and the record, kept whole, holds the
+		// recipients it deferred. Written, it was of some of them,
+		// those whose locks it took, a set of its own each time: two
+		// records sharing recipients, run at once, each made one more
+		// at each pass, and 4 of a post became 94 in 8 passes (a
+		// review).
+		gt := g.gate
+		gt.mu.Lock()
+		gt.failed = gt.failed || err != nil
+		if gt.left--; gt.left == 0 && !gt.failed {
+			for _, c := range gt.cuts {
+				c.mu.Lock()
+				if werr := s.writeVERPRetry(c, j.msg); err == nil {
+					err = werr
+				}
+				c.mu.Unlock()
 			}
 		}
-		g.mu.Unlock()
+		gt.mu.Unlock()
 	}
 	s.unshare(j)
 	s.hold(-1, -j.held)

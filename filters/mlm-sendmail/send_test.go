@@ -4360,7 +4360,7 @@ func TestVERPRetryRecords(t *testing.T) {
 	}
 	ids := func(out string) (ids []string) {
 		for _, l := range strings.Split(out, "\n") {
-			if strings.HasPrefix(l, "I ") {
+			if strings.HasPrefix(l, "MLM1 ") {
 				ids = append(ids, l)
 			}
 		}
@@ -4406,6 +4406,18 @@ func TestVERPRetryRecords(t *testing.T) {
 		t.Errorf("d2 locked: %v, retry records\n%q\nwant 75,\n%q", err, got, want[1:])
 	}
 	other.unlock("p1,1,3")
+	// The retry record of places 2, 5 and 6 again, d3's transaction
+	// (place 5) locked: none at all, 2's neither, as the record, kept
+	// whole, holds it; written, it made one its next run wrote again
+	// beside the one it had become by then (a review).
+	if err := other.lock("p1", "p1,1,5", nil); err != nil {
+		t.Fatal(err)
+	}
+	out, err = send(t, &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 2}, in)
+	if got := sets(out); sysexit.Code(err) != sysexit.TempFail || len(got) != 0 {
+		t.Errorf("retry record, d3 locked: %v, retry records\n%q\nwant 75, none", err, got)
+	}
+	other.unlock("p1,1,5")
 	for _, c := range []struct{ id, places string }{
 		{"p1,1,r-12345678", "1 2 3"},
 		{"p1,1,r-12345678", "1"},
