@@ -149,6 +149,34 @@ func TestDaemonUnsettledWaits(t *testing.T) {
 	d.stop(t)
 }
 
+// TestDaemonListsUnsettled: with -l, a list whose pass could not settle a
+// record (the stage removes it the first time, and Done fails) is not
+// woken by the records that land in it after, as a list's own -D is not
+// (TestDaemonUnsettledWaits), until the next pass over every list, which
+// SIGHUP starts at once, -i an hour away; after that pass, its records
+// wake it again. (A review found builds that broke each of the three
+// pass every test.)
+func TestDaemonListsUnsettled(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("directories are watched on Linux only")
+	}
+	tmp := t.TempDir()
+	once, stage := filepath.Join(tmp, "once"), filepath.Join(tmp, "stage")
+	os.WriteFile(stage, []byte("#!/bin/sh\nif [ ! -e "+once+" ]; then : > "+once+"; rm queue/requests/cur/*; fi\ncat > /dev/null\n"), 0o755)
+	d := startDaemonArgs(t, stage+"\n", args{Interval: time.Hour, Lists: true}, "1.r")
+	d.waitFor(t, "the record's Done does not fail", func() bool { return strings.Contains(d.errs.String(), "1.r") })
+	rec := d.put(t, "2.r")
+	// (A wake-up would have taken it by now.)
+	time.Sleep(500 * time.Millisecond)
+	if _, err := os.Stat(rec); err != nil {
+		t.Fatalf("a wake-up took the list after a pass that could not settle a record: %v; stderr %q", err, d.errs.String())
+	}
+	hangup <- syscall.SIGHUP
+	d.waitFor(t, "the record waits after SIGHUP", isGone(rec))
+	d.waitFor(t, "the record put after the pass over every list waits", isGone(d.put(t, "3.r")))
+	d.stop(t)
+}
+
 // TestDaemonNoWatch: with no inotify instance to be had (EMFILE, their
 // limit reached), -D says so once, naming the limit, not "too many open
 // files", and goes on at its interval.
