@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -340,4 +342,58 @@ func TestPipeSize(t *testing.T) {
 			t.Errorf("%s: PipeSize %d; want 0", name, got)
 		}
 	}
+}
+
+// TestWriteRecordBuffers: WriteRecord's buffers, shared from record to
+// record (recordBufs), leave nothing of one record in the next: records
+// of short and long lines, one without a final LF, one too long for the
+// buffer to a file (whose Writer grows its own), written one after
+// another and at once, are each what a Writer of its own writes.
+func TestWriteRecordBuffers(t *testing.T) {
+	long := strings.Repeat("a long line ", 20000) + "\n" + strings.Repeat("x", 3<<20)
+	msgs := []string{"Subject: a\n\nshort\n", long, "Subject: b\n\nno LF at the end", "Subject: c\n\n" + strings.Repeat("line\n", 30000)}
+	own := func(msg string) string {
+		var b bytes.Buffer
+		w := NewWriter(&b)
+		w.WriteHeader(testHeader)
+		io.WriteString(w, msg)
+		w.Recipient(Path{Mailbox: "r@example.net"})
+		w.End()
+		w.Flush()
+		return b.String()
+	}
+	check := func(i int, msg string) {
+		var got string
+		if i%2 == 1 {
+			f, err := os.Create(filepath.Join(t.TempDir(), "rec"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer f.Close()
+			if err := WriteRecord(f, testHeader, strings.NewReader(msg), []Path{{Mailbox: "r@example.net"}}); err != nil {
+				t.Error(err)
+			}
+			b, _ := os.ReadFile(f.Name())
+			got = string(b)
+		} else {
+			var b bytes.Buffer
+			if err := WriteRecord(&b, testHeader, strings.NewReader(msg), []Path{{Mailbox: "r@example.net"}}); err != nil {
+				t.Error(err)
+			}
+			got = b.String()
+		}
+		if want := own(msg); got != want {
+			t.Errorf("record %d: %d octets, not those of a Writer of its own (%d)", i, len(got), len(want))
+		}
+	}
+	for i := range 12 {
+		check(i, msgs[i%len(msgs)])
+	}
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() { defer wg.Done(); check(i, msgs[(i*3)%len(msgs)]) }()
+	}
+	wg.Wait()
 }
