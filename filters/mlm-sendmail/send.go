@@ -88,11 +88,9 @@ type sender struct {
 	relayCond sync.Cond // of relayMu: a dial ended (see serving), a connection closed (see closed)
 	// The bounces queue found full, and the records written since it
 	// was last looked at (see bouncesFull).
-	bounceMu      sync.Mutex
-	bounceFull    bool
-	bounceSince   int
-	bouncePending int       // let through, not yet written (putBounces)
-	bounceWritten sync.Cond // of bounceMu: bouncePending fell
+	bounceMu    sync.Mutex
+	bounceFull  bool
+	bounceSince int
 	// The posts whose message a relay refused, as a whole, in the run
 	// (see refusedWhole).
 	wholeMu sync.Mutex
@@ -238,7 +236,6 @@ func newSender(a *args, out io.Writer) (*sender, error) {
 		spools:  make(chan *spool.Spool, 2*max(a.Conns, 1)+1),
 		relaySt: map[string]*relayState{}}
 	s.relayCond.L = &s.relayMu
-	s.bounceWritten.L = &s.bounceMu
 	if a.Retry {
 		s.j.filter()
 	}
@@ -1709,12 +1706,10 @@ func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result
 	lines := l.lines
 	l.lines = nil
 	defer func() { l.lines = lines[:0] }()
+	var bounceErr error
 	delivered := false
 	expired := s.pastLife(j.h)
 	var whole *smtpout.Reply // the first refusal of the message as a whole
-	// The recipients failed for good, whose lines wait for their bounce
-	// records to be durable.
-	var bounced []smtpout.Result
 	for _, r := range results {
 		switch {
 		case r.Reply.Code >= 200 && r.Reply.Code < 300:
@@ -1735,25 +1730,20 @@ func (s *sender) outcomes(l *lane, j *job, post string, results []smtpout.Result
 			lines = jf.AppendOutcome(lines, jf.Failed, r.Rcpt.Mailbox)
 			s.stats.failed.Add(1)
 		case r.Reply.Permanent() || expired:
-			bounced = append(bounced, r)
+			// A bounce record that cannot be written leaves its
+			// recipient without an outcome, for the next try; the
+			// others' lines are written all the same.
+			if bounceErr == nil {
+				bounceErr = s.bounce(j, r)
+			}
+			if bounceErr != nil {
+				continue
+			}
+			lines = jf.AppendOutcome(lines, jf.Failed, r.Rcpt.Mailbox)
+			s.stats.failed.Add(1)
 		default:
 			*deferred = append(*deferred, r)
 			s.stats.deferred.Add(1)
-		}
-	}
-	// Their bounce records durable before the journal's lines (but
-	// those the queue's bound leaves out: the journal has each
-	// failure). Bounce records that cannot be written leave their
-	// recipients without an outcome, for the next try; the others'
-	// lines are written all the same.
-	var bounceErr error
-	if len(bounced) > 0 {
-		bounceErr = s.putBounces(j, bounced)
-	}
-	if bounceErr == nil {
-		for _, r := range bounced {
-			lines = jf.AppendOutcome(lines, jf.Failed, r.Rcpt.Mailbox)
-			s.stats.failed.Add(1)
 		}
 	}
 	if delivered {
@@ -2083,10 +2073,12 @@ func (s *sender) pastLife(h *stream.Header) bool {
 	return err == nil && s.now.Sub(time.Unix(t, 0)) > s.a.Lifetime
 }
 
-// bounce is the record for bounce processing of r, a recipient of j that
-// failed, for the bounces queue: the failed recipient, the server's
-// reply and its enhanced code.
-func (s *sender) bounce(j *job, r smtpout.Result) queue.Rec {
+// bounce writes a record for bounce processing to the bounces queue:
+// the failed recipient, the server's reply and its enhanced code.
+func (s *sender) bounce(j *job, r smtpout.Result) error {
+	if full, err := s.bouncesFull(); err != nil || full {
+		return err
+	}
 	if j.pos == nil {
 		// The recipient's place in the record names its bounce.
 		j.pos = make(map[string]int, len(j.rcpts))
@@ -2136,9 +2128,9 @@ func (s *sender) bounce(j *job, r smtpout.Result) queue.Rec {
 		body += "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n"
 	}
 	body += "\n" + text
-	return queue.Rec{ID: id, Write: func(w io.Writer) error {
+	return s.d.Put(listdir.Bounces, id, func(w io.Writer) error {
 		return stream.WriteRecord(w, h, strings.NewReader(body), nil)
-	}}
+	})
 }
 
 // bouncesFull reports whether the bounces queue holds what maxqueued and
@@ -2153,9 +2145,9 @@ func (s *sender) bounce(j *job, r smtpout.Result) queue.Rec {
 // take (stages/bounces: a bounce processor, behind for now) has ten
 // times the room, as mlm-accept makes the MTA's bounces wait there
 // rather than refuse them (a review).
-//
-// Called with bounceMu held.
 func (s *sender) bouncesFull() (bool, error) {
+	s.bounceMu.Lock()
+	defer s.bounceMu.Unlock()
 	if s.bounceFull {
 		return true, nil
 	}
@@ -2178,57 +2170,6 @@ func (s *sender) bouncesFull() (bool, error) {
 	}
 	s.bounceSince = 1
 	return false, nil
-}
-
-// putBounces writes the bounce records of rs, recipients of j failed
-// for good, as many as the queue's bound lets (bouncesFull), together
-// (queue.PutAll): two fsyncs each, a record at a time, took some 0.55 ms
-// of the run a recipient, 1.15 s of 1.3 for a post to 10,000 of whom
-// 2,000 failed, 0.75 s now (queue/bounces served, so looked at once in
-// bounceLook records, each look a count of it). Before the queue is looked at, the records let through
-// are written, this call's and the other connections', so that it
-// holds them all, as it did when each was written as it was let
-// through.
-func (s *sender) putBounces(j *job, rs []smtpout.Result) error {
-	var recs []queue.Rec
-	put := func() error {
-		var err error
-		if len(recs) > 0 {
-			err = s.d.PutAll(listdir.Bounces, recs)
-		}
-		s.bounceMu.Lock()
-		s.bouncePending -= len(recs)
-		s.bounceMu.Unlock()
-		s.bounceWritten.Broadcast()
-		recs = nil
-		return err
-	}
-	s.bounceMu.Lock()
-	for _, r := range rs {
-		if !s.bounceFull && (s.bounceSince == 0 || s.bounceSince >= bounceLook) {
-			// (A look is due.)
-			s.bounceMu.Unlock()
-			if err := put(); err != nil {
-				return err
-			}
-			s.bounceMu.Lock()
-			for s.bouncePending > 0 {
-				s.bounceWritten.Wait()
-			}
-		}
-		full, err := s.bouncesFull()
-		if err != nil || full {
-			s.bounceMu.Unlock()
-			if perr := put(); err == nil {
-				err = perr
-			}
-			return err
-		}
-		recs = append(recs, s.bounce(j, r))
-		s.bouncePending++
-	}
-	s.bounceMu.Unlock()
-	return put()
 }
 
 // bounceLook is how often bouncesFull looks at the queue: at most so

@@ -4285,25 +4285,6 @@ func TestBouncesFull(t *testing.T) {
 	if got := bounces(); got != 2*bounceLook {
 		t.Errorf("a served queue of %d records, room for 70: %d bounce records after a run; want %d", bounceLook, got, 2*bounceLook)
 	}
-	// Several connections, each a transaction's bounce records written
-	// together: the look waits for those let through, and the bound is
-	// as it was, 64 past at most: of maxqueued 60, 64 records, where a
-	// look that counted 59 let 64 more through.
-	os.WriteFile(filepath.Join(dir, "maxqueued"), []byte("60\n"), 0o644)
-	os.RemoveAll(filepath.Join(dir, "stages"))
-	os.RemoveAll(filepath.Join(dir, "queue", "bounces", "new"))
-	os.Mkdir(filepath.Join(dir, "queue", "bounces", "new"), 0o700)
-	var in strings.Builder
-	for k := range 8 {
-		in.WriteString(record(fmt.Sprintf("p3,%d", k+1), rcpts[k*9:k*9+9]...))
-	}
-	a = &args{Dir: dir, Relay: []string{srv.Addr()}, Conns: 4, Timeout: 5 * time.Second}
-	if err := run(a, strings.NewReader(in.String()), &out, &errb); err != nil {
-		t.Fatalf("4 connections: %v; want 0", err)
-	}
-	if got := bounces(); got != bounceLook {
-		t.Errorf("4 connections, 72 failed: %d bounce records; want %d", got, bounceLook)
-	}
 }
 
 // stderrTo has what is written on standard error go to w too, until

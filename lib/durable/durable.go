@@ -155,103 +155,56 @@ func (f *File) CommitNew() (existed bool, err error) { return f.CommitNewUnless(
 // cur/ when claimed: a record claimed while its copy was written (the
 // fsync takes milliseconds) is not published a second time.
 func (f *File) CommitNewUnless(taken func() bool) (existed bool, err error) {
-	var t func(int) bool
-	if taken != nil {
-		t = func(int) bool { return taken() }
+	err = f.err
+	if err == nil {
+		f.point("write")
+		err = f.f.Sync()
 	}
-	ex, err := CommitNewAll([]*File{f}, t)
-	return len(ex) == 1 && ex[0], err
-}
-
-// CommitNewAll is CommitNewUnless for files of one directory, made
-// durable together: each fsynced, then each linked, then one fsync of
-// the directory for all, where one at a time each had its own; taken
-// is asked of a file by its index. It says, of each file, whether its
-// name existed (or was taken). On an error none is published: the
-// names it linked are taken back, as CommitNewUnless takes back its
-// own, and the caller tries them all again.
-func CommitNewAll(files []*File, taken func(i int) bool) (existed []bool, err error) {
-	// (Measured: their fsyncs at once from goroutines of their own were
-	// no faster here, ext4 on a virtual disk.)
-	infos := make([]fs.FileInfo, len(files)) // nil where Stat failed
-	for i, f := range files {
-		e := f.err
-		if e == nil {
-			f.point("write")
-			e = f.f.Sync()
-		}
-		if info, serr := f.f.Stat(); serr == nil {
-			infos[i] = info
-		}
-		if cerr := f.f.Close(); e == nil {
-			e = cerr
-		}
-		if err == nil {
-			err = e
-		}
+	info, serr := f.f.Stat()
+	if cerr := f.f.Close(); err == nil {
+		err = cerr
 	}
-	// ours reports whether file i's final name is the file it linked.
-	ours := func(i int) bool {
-		cur, err := os.Lstat(files[i].final)
-		return infos[i] != nil && err == nil && os.SameFile(infos[i], cur)
-	}
-	existed = make([]bool, len(files))
-	var linked []int
-	sync := false // a name to make durable: linked, found, or taken back
-	for i, f := range files {
-		if err != nil {
-			break
-		}
+	if err == nil {
 		f.point("fsync")
-		if taken != nil && taken(i) {
-			existed[i] = true
-			continue
+		if taken != nil && taken() {
+			os.Remove(f.tmp)
+			return true, nil
 		}
 		err = os.Link(f.tmp, f.final)
-		sync = sync || err == nil || errors.Is(err, fs.ErrExist)
 		if errors.Is(err, fs.ErrExist) {
-			existed[i], err = true, nil
+			existed, err = true, nil
 		} else if err == nil {
 			f.point("link")
-			if taken != nil && taken(i) && ours(i) {
+			if taken != nil && taken() && serr == nil {
 				// Claimed between the look and the link: the copy
 				// just linked is a second one.
-				os.Remove(f.final)
-				existed[i] = true
-				continue
+				if cur, lerr := os.Lstat(f.final); lerr == nil && os.SameFile(info, cur) {
+					os.Remove(f.final)
+					os.Remove(f.tmp)
+					return true, sysexit.Temp(SyncDir(filepath.Dir(f.final)))
+				}
 			}
-			linked = append(linked, i)
 		}
 	}
-	for _, f := range files {
-		os.Remove(f.tmp)
-	}
-	if len(files) == 0 || !sync && err == nil {
-		return existed, nil
-	}
-	dir := filepath.Dir(files[0].final)
-	if err == nil {
-		err = syncDir(dir)
-	}
+	os.Remove(f.tmp)
 	if err != nil {
-		// The names are not known to be durable and the caller will
-		// say "try again": take back those this call published, so
-		// the retry does not make a second copy. A name that existed
+		return false, sysexit.Temp(err)
+	}
+	if err := SyncDir(filepath.Dir(f.final)); err != nil {
+		// The name is not known to be durable and the caller will say
+		// "try again": take back the name this call published, so the
+		// retry does not make a second copy. A name that existed
 		// already is another writer's and stays.
-		back := false
-		for _, i := range linked {
-			if ours(i) {
-				os.Remove(files[i].final)
-				back = true
+		if !existed && serr == nil {
+			if cur, lerr := os.Lstat(f.final); lerr == nil && os.SameFile(info, cur) {
+				os.Remove(f.final)
+				SyncDir(filepath.Dir(f.final))
 			}
-		}
-		if back {
-			SyncDir(dir)
 		}
 		return existed, sysexit.Temp(err)
 	}
-	for _, i := range linked {
-		files[i].point("dirsync")
+	if !existed {
+		f.point("dirsync")
 	}
 	return existed, nil
 }

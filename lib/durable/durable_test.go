@@ -205,67 +205,6 @@ func TestCommitNewUnless(t *testing.T) {
 	}
 }
 
-// TestCommitNewAll: files committed together are each what
-// CommitNewUnless makes of it alone, with one fsync of the directory for
-// all: a new name published, another's name left as it is, a name taken
-// before the link or between the link and the look after it not
-// published; and if the directory's fsync fails, the names the call
-// linked are taken back, another's left.
-func TestCommitNewAll(t *testing.T) {
-	dir := t.TempDir()
-	var synced []string
-	syncDir = func(d string) error { synced = append(synced, d); return SyncDir(d) }
-	defer func() { syncDir = SyncDir }()
-	theirs := filepath.Join(dir, "b")
-	os.WriteFile(theirs, []byte("theirs"), 0o600)
-	var files []*File
-	for _, n := range []string{"a", "b", "c", "d", "e"} {
-		f, err := Create(filepath.Join(dir, "tmp."+n), filepath.Join(dir, n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Write([]byte("ours " + n))
-		files = append(files, f)
-	}
-	looks := map[int]int{}
-	existed, err := CommitNewAll(files, func(i int) bool {
-		looks[i]++
-		return i == 2 || i == 3 && looks[i] == 2 // c before, d between
-	})
-	if err != nil || !slices.Equal(existed, []bool{false, true, true, true, false}) {
-		t.Fatalf("CommitNewAll = %v, %v; want a and e new, b, c and d not", existed, err)
-	}
-	var got []string
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
-		got = append(got, e.Name()+"="+string(b))
-	}
-	if want := []string{"a=ours a", "b=theirs", "e=ours e"}; !slices.Equal(got, want) {
-		t.Errorf("the directory holds %q; want %q", got, want)
-	}
-	if !slices.Equal(synced, []string{dir}) {
-		t.Errorf("directories synced: %q; want the one, once", synced)
-	}
-	// The directory's fsync fails: f and g are taken back, b stays.
-	syncDir = func(string) error { return syscall.EIO }
-	files = nil
-	for _, n := range []string{"f", "b", "g"} {
-		f, _ := Create(filepath.Join(dir, "tmp."+n), filepath.Join(dir, n))
-		f.Write([]byte("ours " + n))
-		files = append(files, f)
-	}
-	existed, err = CommitNewAll(files, nil)
-	got = nil
-	ents, _ = os.ReadDir(dir)
-	for _, e := range ents {
-		got = append(got, e.Name())
-	}
-	if sysexit.Code(err) != sysexit.TempFail || !slices.Equal(got, []string{"a", "b", "e"}) {
-		t.Errorf("directory's fsync failed: %v, %v, the directory holds %q; want 75, a b e", existed, err, got)
-	}
-}
-
 // TestLeftovers: Leftovers removes the temporary files of its file
 // (Beside's names), those over the age given or all of them for 0, and
 // nothing else: not the file, another file's, nor a directory.

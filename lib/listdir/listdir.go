@@ -1214,16 +1214,6 @@ func (d *Dir) PutFound(name, id string, fn func(w io.Writer) error) (found bool,
 	return q.PutFound(id, time.Time{}, fn)
 }
 
-// PutAll puts the records recs in queue name, made durable together
-// (queue.PutAll).
-func (d *Dir) PutAll(name string, recs []queue.Rec) error {
-	q := d.Queue(name)
-	if err := CheckQueueRW(q.Path); err != nil {
-		return err
-	}
-	return q.PutAll(recs)
-}
-
 // WriteFile replaces a file atomically and durably with what fn writes:
 // readers see the old file or the new one, never a mixture.
 func (d *Dir) WriteFile(name string, fn func(w io.Writer) error) error {

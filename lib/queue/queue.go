@@ -156,101 +156,47 @@ func (q *Queue) Put(id string, notBefore time.Time, fn func(w io.Writer) error) 
 // queued already, its own output dropped: in new/ or cur/, where Found
 // opens it.
 func (q *Queue) PutFound(id string, notBefore time.Time, fn func(w io.Writer) error) (found bool, err error) {
-	f, err := q.create(id, notBefore, fn)
-	if err != nil {
+	if err := checkName(id); err != nil {
 		return false, err
 	}
-	if q.claimed(id) { // (and without the fsync)
-		f.Abort()
-		return true, q.syncClaimed()
-	}
-	existed, err := f.CommitNewUnless(func() bool { return q.claimed(id) })
-	if err == nil && existed && q.claimed(id) {
-		err = q.syncClaimed()
-	}
-	return existed && err == nil, err
-}
-
-// A Rec is a record for PutAll: its id, and what writes it.
-type Rec struct {
-	ID    string
-	Write func(w io.Writer) error
-}
-
-// PutAll puts the records recs, each as Put does, ready at once, made
-// durable together (durable.CommitNewAll): a bounce record each of a
-// hundred recipients a transaction refused took two fsyncs each, some
-// 0.55 ms of mlm-sendmail's run a record here. On an error none is
-// put, and all are to be tried again.
-func (q *Queue) PutAll(recs []Rec) error {
-	var files []*durable.File
-	var ids []string
-	abort := func() {
-		for _, f := range files {
-			f.Abort()
-		}
-	}
-	found := false
-	for _, r := range recs {
-		f, err := q.create(r.ID, time.Time{}, r.Write)
-		if err != nil {
-			abort()
-			return err
-		}
-		if q.claimed(r.ID) {
-			f.Abort()
-			found = true
-			continue
-		}
-		files, ids = append(files, f), append(ids, r.ID)
-	}
-	existed, err := durable.CommitNewAll(files, func(i int) bool { return q.claimed(ids[i]) })
-	for i := range existed {
-		found = found || existed[i] && q.claimed(ids[i])
-	}
-	if err == nil && found {
-		err = q.syncClaimed()
-	}
-	return err
-}
-
-// create writes what fn writes for record id into a file of tmp/, to
-// commit into new/, its time notBefore if not zero.
-func (q *Queue) create(id string, notBefore time.Time, fn func(w io.Writer) error) (*durable.File, error) {
-	if err := checkName(id); err != nil {
-		return nil, err
-	}
 	if len(id) > MaxID {
-		return nil, sysexit.Errorf(sysexit.DataErr, "record id of %d octets: a queue's are at most %d", len(id), MaxID)
+		return false, sysexit.Errorf(sysexit.DataErr, "record id of %d octets: a queue's are at most %d", len(id), MaxID)
 	}
 	tmp := filepath.Join(q.dir(tmpDir), tmpName(id))
 	final := filepath.Join(q.dir(newDir), id)
 	f, err := durable.Create(tmp, final)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	// MLM_CRASH can stop the write at queue-after-write, -fsync, -link
 	// and -dirsync (lib/crash), for the crash tests.
 	f.CrashPoints("queue")
 	if err := fn(f); err != nil {
 		f.Abort()
-		return nil, err
+		return false, err
 	}
 	if !notBefore.IsZero() {
 		// Set before the link, so the record is never ready too early.
 		if err := chtimes(tmp, notBefore); err != nil {
 			f.Abort()
-			return nil, sysexit.Temp(err)
+			return false, sysexit.Temp(err)
 		}
 	}
-	return f, nil
-}
-
-// claimed reports whether record id is claimed (new/ to cur/): queued
-// still, and not to be linked into new/ again, where it would run twice.
-func (q *Queue) claimed(id string) bool {
-	_, err := os.Lstat(filepath.Join(q.dir(curDir), id))
-	return err == nil
+	// Claimed (new/ to cur/) meanwhile, the record is queued still: not
+	// linked into new/ again, where it would run twice.
+	claimed := func() bool {
+		_, err := os.Lstat(filepath.Join(q.dir(curDir), id))
+		return err == nil
+	}
+	if claimed() { // (and without the fsync)
+		f.Abort()
+		return true, q.syncClaimed()
+	}
+	existed, err := f.CommitNewUnless(claimed)
+	if err == nil && existed && claimed() {
+		err = q.syncClaimed()
+	}
+	return existed && err == nil, err
 }
 
 // Found opens the record id where it is queued, in new/ or cur/; nil,

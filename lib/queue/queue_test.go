@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -612,53 +611,6 @@ func TestPutClaimedSyncs(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(q.Path, "new", "1.a")); err == nil {
 		t.Errorf("Put of a claimed record linked a second copy into new/")
-	}
-}
-
-// TestPutAll: records put together are each what Put makes of it: a new
-// one in new/, ready; one queued already in new/ left as it was; one
-// claimed not linked into new/ again, and cur/ synced; and a record
-// whose writer fails puts none of them.
-func TestPutAll(t *testing.T) {
-	q := newQueue(t)
-	put(t, q, "1.b", "old b\n", time.Time{})
-	put(t, q, "1.c", "old c\n", time.Time{})
-	if it, err := q.Claim("1.c", time.Now().Add(time.Hour), true); err != nil || it == nil {
-		t.Fatalf("Claim = %v, %v", it, err)
-	}
-	var synced []string
-	syncDir = func(dir string) error { synced = append(synced, dir); return durable.SyncDir(dir) }
-	defer func() { syncDir = durable.SyncDir }()
-	rec := func(id string) Rec {
-		return Rec{ID: id, Write: func(w io.Writer) error { _, err := io.WriteString(w, "new "+id+"\n"); return err }}
-	}
-	if err := q.PutAll([]Rec{rec("1.a"), rec("1.b"), rec("1.c"), rec("1.d")}); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, sub := range []string{"new", "cur", "tmp"} {
-		ents, _ := os.ReadDir(filepath.Join(q.Path, sub))
-		for _, e := range ents {
-			b, _ := os.ReadFile(filepath.Join(q.Path, sub, e.Name()))
-			got = append(got, sub+"/"+e.Name()+"="+string(b))
-		}
-	}
-	want := []string{"new/1.a=new 1.a\n", "new/1.b=old b\n", "new/1.d=new 1.d\n", "cur/1.c=old c\n"}
-	if !slices.Equal(got, want) {
-		t.Errorf("the queue holds %q; want %q", got, want)
-	}
-	if ids, _ := q.Ready(time.Now().Add(time.Second), false); !slices.Contains(ids, "1.a") || !slices.Contains(ids, "1.d") {
-		t.Errorf("ready: %q; want 1.a and 1.d among them", ids)
-	}
-	if !slices.Contains(synced, filepath.Join(q.Path, "cur")) {
-		t.Errorf("PutAll of a claimed record synced %q; want cur/ among them", synced)
-	}
-	bad := Rec{ID: "1.f", Write: func(io.Writer) error { return errors.New("no") }}
-	if err := q.PutAll([]Rec{rec("1.e"), bad}); err == nil || q.Has("1.e") || q.Has("1.f") {
-		t.Errorf("PutAll with a writer that fails: %v, 1.e queued %v; want the error, none", err, q.Has("1.e"))
-	}
-	if ents, _ := os.ReadDir(filepath.Join(q.Path, "tmp")); len(ents) != 0 {
-		t.Errorf("%d files left in tmp/", len(ents))
 	}
 }
 
